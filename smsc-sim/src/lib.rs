@@ -1,0 +1,1 @@
+//! smsc-sim library.

@@ -1,0 +1,2 @@
+//! presence-gw library.
+#![forbid(unsafe_code)]
