@@ -1,2 +1,6 @@
-//! presence-gw library.
+//! presence-gw: an SMS/USSD presence and caller-avatar gateway (SMPP 3.4 ESME).
 #![forbid(unsafe_code)]
+
+pub mod config;
+pub mod smpp;
+pub mod store;

@@ -35,6 +35,8 @@ pub mod esm_class {
 }
 
 /// One framed PDU: either decoded by rusmpp, or a well-framed PDU whose body is bad.
+// The large variant is the common one (a decoded PDU); boxing it would add an allocation per PDU.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Frame {
     /// A PDU that decoded completely and used exactly `command_length` bytes.

@@ -1,0 +1,538 @@
+//! The ESME side of SMPP 3.4: one [`Link`] supervises one carrier account.
+//!
+//! A link binds as a transceiver, or as a transmitter + receiver pair, and keeps that bind up:
+//! reconnect with exponential back-off and jitter, a slow lane for credential rejections, and
+//! enquire_link keepalives. Callers reach it through a cloneable [`LinkHandle`]:
+//! - [`LinkHandle::submit`] waits for a window slot (a `Semaphore` permit that lives in the
+//!   session's in-flight map until the response or timeout) and for the rate limiter, then
+//!   returns a classified [`SubmitOutcome`];
+//! - inbound `deliver_sm` / `data_sm` arrive on a bounded channel as [`Inbound`] values that the
+//!   receiver acknowledges with [`Inbound::ack`] once the message is persisted.
+//!
+//! Flow position (DESIGN.md): step 1 (reading `deliver_sm`) and the submit half of step 6.
+
+mod backoff;
+mod rate;
+mod session;
+#[cfg(test)]
+mod tests;
+
+pub use backoff::Backoff;
+pub use rate::AdaptiveRate;
+pub use session::Role;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusmpp::pdus::SubmitSm;
+use rusmpp::{Command, CommandStatus, Pdu};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn, Instrument};
+
+use crate::config::Secret;
+use session::{connect_and_run, Request, SessionCtx, SessionEnd};
+
+/// How the link binds (SMPP 3.4 §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BindMode {
+    /// One bind_transceiver connection.
+    #[default]
+    Trx,
+    /// A bind_transmitter and a bind_receiver connection.
+    Txrx,
+}
+
+/// Everything one carrier link needs. `Debug` never shows the password.
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    /// SMSC address, `host:port`.
+    pub smsc: String,
+    /// Bind system_id (at most 15 characters).
+    pub system_id: String,
+    /// Bind password (at most 8 characters in SMPP 3.4).
+    pub password: Secret,
+    /// Bind system_type (often empty).
+    pub system_type: String,
+    /// Transceiver or transmitter + receiver.
+    pub bind_mode: BindMode,
+    /// Bind addr_ton.
+    pub addr_ton: u8,
+    /// Bind addr_npi.
+    pub addr_npi: u8,
+    /// Bind address_range (often empty).
+    pub address_range: String,
+    /// Most requests outstanding at once.
+    pub window: usize,
+    /// How long to wait for any response.
+    pub response_timeout: Duration,
+    /// Send enquire_link after this long without receiving anything.
+    pub enquire_link_interval: Duration,
+    /// Drop the connection when an enquire_link is not answered within this.
+    pub enquire_link_timeout: Duration,
+    /// First reconnect delay.
+    pub reconnect_min: Duration,
+    /// Largest reconnect delay (also the delay after a credential rejection).
+    pub reconnect_max: Duration,
+    /// Hard cap on submits per second (None: only the adaptive limit).
+    pub max_rate: Option<f64>,
+    /// Depth of the inbound queue towards the gateway.
+    pub inbound_capacity: usize,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Largest PDU accepted from the SMSC.
+    pub max_pdu_len: usize,
+    /// On shutdown, how long to wait for in-flight responses before unbinding.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        Self {
+            smsc: "127.0.0.1:2775".into(),
+            system_id: "presence".into(),
+            password: Secret::new("secret"),
+            system_type: String::new(),
+            bind_mode: BindMode::Trx,
+            addr_ton: 0,
+            addr_npi: 0,
+            address_range: String::new(),
+            window: 64,
+            response_timeout: Duration::from_secs(10),
+            enquire_link_interval: Duration::from_secs(30),
+            enquire_link_timeout: Duration::from_secs(10),
+            reconnect_min: Duration::from_millis(200),
+            reconnect_max: Duration::from_secs(30),
+            max_rate: None,
+            inbound_capacity: 1024,
+            connect_timeout: Duration::from_secs(5),
+            max_pdu_len: sms_wire::framing::DEFAULT_MAX_PDU_LEN,
+            shutdown_grace: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Where the link stands, observable through [`LinkHandle::state`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    /// Connecting or binding.
+    Connecting,
+    /// Every connection of the bind mode is bound.
+    Bound,
+    /// Not bound; the reason, and a reconnect is scheduled.
+    Down(String),
+    /// The SMSC refused our credentials; retrying slowly.
+    AuthRejected(String),
+    /// The link was shut down.
+    Stopped,
+}
+
+/// Why a request got no SMPP response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// No response within the response timeout.
+    #[error("no response within the timeout")]
+    Timeout,
+    /// The connection dropped while the request was outstanding.
+    #[error("connection lost before a response")]
+    Disconnected,
+    /// The request waited too long for a bound session and was not sent.
+    #[error("not sent: no bound session in time")]
+    Stale,
+    /// The response could not be decoded.
+    #[error("malformed response: {0}")]
+    Malformed(String),
+    /// The link has been shut down.
+    #[error("link stopped")]
+    Closed,
+}
+
+/// The SMSC's verdict on one submit, classified for the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    /// Accepted, with the SMSC's message id.
+    Accepted {
+        /// `message_id` from submit_sm_resp.
+        message_id: String,
+    },
+    /// `ESME_RTHROTTLED` or `ESME_RMSGQFUL`: retry later, the rate has been lowered.
+    Throttled(CommandStatus),
+    /// A temporary failure (system error, application busy): retry later.
+    Temporary(CommandStatus),
+    /// A permanent rejection (bad destination, bad data): do not retry.
+    Permanent(CommandStatus),
+}
+
+impl SubmitOutcome {
+    /// Classify a submit_sm_resp (or generic_nack) status (SMPP 3.4 §5.1.3).
+    pub fn classify(resp: &Command) -> SubmitOutcome {
+        match resp.status() {
+            CommandStatus::EsmeRok => {
+                let message_id = match resp.pdu() {
+                    Some(Pdu::SubmitSmResp(r)) => r.message_id().to_string(),
+                    Some(Pdu::DataSmResp(r)) => r.message_id().to_string(),
+                    _ => String::new(),
+                };
+                SubmitOutcome::Accepted { message_id }
+            }
+            s @ (CommandStatus::EsmeRthrottled | CommandStatus::EsmeRmsgqful) => {
+                SubmitOutcome::Throttled(s)
+            }
+            s @ (CommandStatus::EsmeRsyserr
+            | CommandStatus::EsmeRxTAppn
+            | CommandStatus::EsmeRsubmitfail
+            | CommandStatus::EsmeRunknownerr
+            | CommandStatus::EsmeRinvbndsts
+            | CommandStatus::EsmeRdeliveryfailure) => SubmitOutcome::Temporary(s),
+            s => SubmitOutcome::Permanent(s),
+        }
+    }
+}
+
+/// An inbound deliver_sm or data_sm. Acknowledge it after it is safely stored; dropping it
+/// unacknowledged answers `ESME_RX_T_APPN` so the SMSC delivers it again.
+#[derive(Debug)]
+pub struct Inbound {
+    /// The PDU as received.
+    pub command: Command,
+    ack: oneshot::Sender<CommandStatus>,
+}
+
+impl Inbound {
+    /// Answer the SMSC: `ESME_ROK` once persisted, or an error status.
+    pub fn ack(self, status: CommandStatus) {
+        let _ = self.ack.send(status);
+    }
+}
+
+/// Counters for metrics.
+#[derive(Debug, Default)]
+pub struct LinkStats {
+    /// Submits answered ESME_ROK.
+    pub submits_ok: AtomicU64,
+    /// Submits answered with throttling statuses.
+    pub submits_throttled: AtomicU64,
+    /// Submits answered with other errors.
+    pub submits_failed: AtomicU64,
+    /// Requests that timed out.
+    pub timeouts: AtomicU64,
+    /// Malformed PDUs received.
+    pub malformed: AtomicU64,
+    /// Successful binds (reconnects included).
+    pub binds: AtomicU64,
+}
+
+struct Shared {
+    requests: mpsc::Sender<Request>,
+    window: Arc<Semaphore>,
+    window_size: usize,
+    rate: Mutex<AdaptiveRate>,
+    origin: Instant,
+    state: watch::Receiver<LinkState>,
+    stats: Arc<LinkStats>,
+}
+
+/// A cloneable handle to a running [`Link`].
+#[derive(Clone)]
+pub struct LinkHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for LinkHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkHandle")
+            .field("state", &*self.shared.state.borrow())
+            .finish()
+    }
+}
+
+impl LinkHandle {
+    /// Current link state.
+    pub fn state(&self) -> LinkState {
+        self.shared.state.borrow().clone()
+    }
+
+    /// Whether the link is bound now.
+    pub fn is_bound(&self) -> bool {
+        matches!(*self.shared.state.borrow(), LinkState::Bound)
+    }
+
+    /// Wait until bound, at most `timeout`; returns whether it is bound.
+    pub async fn wait_bound(&self, timeout: Duration) -> bool {
+        let mut rx = self.shared.state.clone();
+        tokio::time::timeout(timeout, rx.wait_for(|s| *s == LinkState::Bound))
+            .await
+            .map(|r| r.is_ok())
+            .unwrap_or(false)
+    }
+
+    /// A receiver that sees every state change.
+    pub fn watch_state(&self) -> watch::Receiver<LinkState> {
+        self.shared.state.clone()
+    }
+
+    /// Requests currently holding a window slot.
+    pub fn window_in_use(&self) -> usize {
+        self.shared.window_size - self.shared.window.available_permits()
+    }
+
+    /// The configured window.
+    pub fn window_size(&self) -> usize {
+        self.shared.window_size
+    }
+
+    /// The adaptive submit rate now allowed (messages per second).
+    pub fn current_rate(&self) -> f64 {
+        self.shared
+            .rate
+            .lock()
+            .map(|r| r.current_rate())
+            .unwrap_or(0.0)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &LinkStats {
+        &self.shared.stats
+    }
+
+    /// Send any request PDU through the window and wait for its response.
+    pub async fn request(&self, pdu: Pdu) -> Result<Command, LinkError> {
+        let permit = self
+            .shared
+            .window
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| LinkError::Closed)?;
+        self.send(pdu, Some(permit)).await
+    }
+
+    async fn send(
+        &self,
+        pdu: Pdu,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<Command, LinkError> {
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .requests
+            .send(Request {
+                pdu,
+                reply: tx,
+                permit,
+                enqueued: Instant::now(),
+            })
+            .await
+            .map_err(|_| LinkError::Closed)?;
+        rx.await.unwrap_or(Err(LinkError::Disconnected))
+    }
+
+    /// Submit one `submit_sm`: window slot, then rate limiter, then the SMSC's classified answer.
+    /// Throttling answers lower the adaptive rate; successes raise it back.
+    pub async fn submit(&self, sm: SubmitSm) -> Result<SubmitOutcome, LinkError> {
+        let permit = self
+            .shared
+            .window
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| LinkError::Closed)?;
+        loop {
+            let now = self.shared.origin.elapsed();
+            let wait = match self.shared.rate.lock() {
+                Ok(mut r) => match r.try_acquire(now) {
+                    Ok(()) => break,
+                    Err(wait) => wait,
+                },
+                Err(_) => break,
+            };
+            tokio::time::sleep(wait).await;
+        }
+        let resp = self.send(Pdu::SubmitSm(sm), Some(permit)).await?;
+        let outcome = SubmitOutcome::classify(&resp);
+        let now = self.shared.origin.elapsed();
+        let stats = &self.shared.stats;
+        match &outcome {
+            SubmitOutcome::Accepted { .. } => {
+                stats.submits_ok.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut r) = self.shared.rate.lock() {
+                    r.on_success(now);
+                }
+            }
+            SubmitOutcome::Throttled(_) => {
+                stats.submits_throttled.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut r) = self.shared.rate.lock() {
+                    r.on_throttled(now);
+                }
+            }
+            _ => {
+                stats.submits_failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+/// The link supervisor: spawns the sessions of its bind mode and keeps them bound.
+#[derive(Debug)]
+pub struct Link;
+
+impl Link {
+    /// Start a link. Returns its handle, the inbound message queue, and the supervisor task
+    /// (which ends after `shutdown` is cancelled and the sessions have unbound).
+    pub fn spawn(
+        cfg: LinkConfig,
+        shutdown: CancellationToken,
+    ) -> (LinkHandle, mpsc::Receiver<Inbound>, JoinHandle<()>) {
+        let window = cfg.window.max(1);
+        let (req_tx, req_rx) = mpsc::channel(window);
+        let (in_tx, in_rx) = mpsc::channel(cfg.inbound_capacity.max(1));
+        let (state_tx, state_rx) = watch::channel(LinkState::Connecting);
+        let stats = Arc::new(LinkStats::default());
+        let origin = Instant::now();
+        let shared = Arc::new(Shared {
+            requests: req_tx,
+            window: Arc::new(Semaphore::new(window)),
+            window_size: window,
+            rate: Mutex::new(AdaptiveRate::new(cfg.max_rate, Duration::ZERO)),
+            origin,
+            state: state_rx,
+            stats: stats.clone(),
+        });
+        let span = tracing::info_span!("link", system_id = %cfg.system_id, smsc = %cfg.smsc);
+        let task =
+            tokio::spawn(supervise(cfg, req_rx, in_tx, state_tx, shutdown, stats).instrument(span));
+        (LinkHandle { shared }, in_rx, task)
+    }
+}
+
+async fn supervise(
+    cfg: LinkConfig,
+    mut requests: mpsc::Receiver<Request>,
+    inbound: mpsc::Sender<Inbound>,
+    state: watch::Sender<LinkState>,
+    shutdown: CancellationToken,
+    stats: Arc<LinkStats>,
+) {
+    let mut backoff = Backoff::new(cfg.reconnect_min, cfg.reconnect_max);
+    let needed = match cfg.bind_mode {
+        BindMode::Trx => 1,
+        BindMode::Txrx => 2,
+    };
+    loop {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        let _ = state.send(LinkState::Connecting);
+        let bound_count = AtomicUsize::new(0);
+        let on_bound = || {
+            stats.binds.fetch_add(1, Ordering::Relaxed);
+            if bound_count.fetch_add(1, Ordering::SeqCst) + 1 >= needed {
+                let _ = state.send(LinkState::Bound);
+            }
+        };
+        let end = match cfg.bind_mode {
+            BindMode::Trx => {
+                connect_and_run(SessionCtx {
+                    cfg: &cfg,
+                    role: Role::Transceiver,
+                    requests: Some(&mut requests),
+                    inbound: &inbound,
+                    shutdown: &shutdown,
+                    stats: &stats,
+                    on_bound: &on_bound,
+                })
+                .await
+            }
+            BindMode::Txrx => {
+                // The pair lives and dies together: when one session ends, the other is told to
+                // unbind through the pair's token (a child of the link's shutdown token).
+                let pair = shutdown.child_token();
+                let tx = connect_and_run(SessionCtx {
+                    cfg: &cfg,
+                    role: Role::Transmitter,
+                    requests: Some(&mut requests),
+                    inbound: &inbound,
+                    shutdown: &pair,
+                    stats: &stats,
+                    on_bound: &on_bound,
+                });
+                let rx = connect_and_run(SessionCtx {
+                    cfg: &cfg,
+                    role: Role::Receiver,
+                    requests: None,
+                    inbound: &inbound,
+                    shutdown: &pair,
+                    stats: &stats,
+                    on_bound: &on_bound,
+                });
+                let (a, b) = tokio::join!(
+                    async {
+                        let r = tx.await;
+                        pair.cancel();
+                        r
+                    },
+                    async {
+                        let r = rx.await;
+                        pair.cancel();
+                        r
+                    }
+                );
+                let end = worse(a, b);
+                if matches!(end, SessionEnd::Shutdown) && !shutdown.is_cancelled() {
+                    SessionEnd::Closed {
+                        reason: "transmitter/receiver pair ended".into(),
+                        bound: true,
+                    }
+                } else {
+                    end
+                }
+            }
+        };
+        let delay = match end {
+            SessionEnd::Shutdown => break,
+            SessionEnd::AuthRejected(status) => {
+                error!(
+                    ?status,
+                    system_id = %cfg.system_id,
+                    "the SMSC rejected the bind credentials: check system_id and password; retrying slowly"
+                );
+                let _ = state.send(LinkState::AuthRejected(format!("{status:?}")));
+                backoff.auth_failure_delay()
+            }
+            SessionEnd::Closed { reason, bound } => {
+                if bound {
+                    backoff.reset();
+                }
+                warn!(%reason, "SMPP session ended");
+                let _ = state.send(LinkState::Down(reason));
+                backoff.next_delay(rand::random::<f64>())
+            }
+        };
+        if shutdown.is_cancelled() {
+            break;
+        }
+        info!(delay_ms = delay.as_millis() as u64, "reconnecting");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.cancelled() => break,
+        }
+    }
+    // Fail whatever is still queued so callers return rows to the outbox.
+    requests.close();
+    while let Ok(r) = requests.try_recv() {
+        let _ = r.reply.send(Err(LinkError::Closed));
+    }
+    let _ = state.send(LinkState::Stopped);
+}
+
+fn worse(a: SessionEnd, b: SessionEnd) -> SessionEnd {
+    match (a, b) {
+        (e @ SessionEnd::AuthRejected(_), _) | (_, e @ SessionEnd::AuthRejected(_)) => e,
+        (e @ SessionEnd::Closed { .. }, _) | (_, e @ SessionEnd::Closed { .. }) => e,
+        (a, _) => a,
+    }
+}

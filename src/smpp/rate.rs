@@ -1,0 +1,185 @@
+//! Submit pacing: a token bucket that never exceeds the configured maximum rate, with an adaptive
+//! ceiling that halves when the SMSC answers `ESME_RTHROTTLED` / `ESME_RMSGQFUL` and climbs back
+//! additively while submits succeed (AIMD, as TCP does with congestion).
+//!
+//! Pure logic: time is passed in as a [`Duration`] since an arbitrary origin, so it is tested
+//! without a runtime. [`super::LinkHandle::submit`] consults it before every submit.
+
+use std::time::Duration;
+
+/// Slowest adaptive rate we fall back to after repeated throttling (messages per second).
+pub const MIN_RATE: f64 = 1.0;
+/// Rate assumed when no maximum is configured and the SMSC has not throttled us yet.
+pub const UNLIMITED_RATE: f64 = 1_000_000.0;
+
+/// Token bucket with an adaptive rate. See the module docs.
+#[derive(Debug, Clone)]
+pub struct AdaptiveRate {
+    /// Configured hard maximum (messages per second), never exceeded.
+    max_rate: Option<f64>,
+    /// Current allowed rate (<= max_rate).
+    current: f64,
+    tokens: f64,
+    last_refill: Duration,
+    /// Submits counted in the current one-second window, to estimate the achieved rate.
+    window_start: Duration,
+    window_count: u32,
+    last_rate_estimate: f64,
+    /// No submits before this instant (set after a throttle answer).
+    paused_until: Duration,
+    last_increase: Duration,
+}
+
+impl AdaptiveRate {
+    /// A limiter with an optional hard maximum in messages per second.
+    pub fn new(max_rate: Option<f64>, now: Duration) -> Self {
+        let max_rate = max_rate.filter(|r| *r > 0.0);
+        let current = max_rate.unwrap_or(UNLIMITED_RATE);
+        Self {
+            max_rate,
+            current,
+            tokens: burst(current),
+            last_refill: now,
+            window_start: now,
+            window_count: 0,
+            last_rate_estimate: 0.0,
+            paused_until: now,
+            last_increase: now,
+        }
+    }
+
+    /// The rate currently allowed (messages per second).
+    pub fn current_rate(&self) -> f64 {
+        self.current
+    }
+
+    /// Take one token if available; otherwise return how long to wait before asking again.
+    pub fn try_acquire(&mut self, now: Duration) -> Result<(), Duration> {
+        if now < self.paused_until {
+            return Err(self.paused_until - now);
+        }
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            self.count(now);
+            Ok(())
+        } else {
+            let missing = 1.0 - self.tokens;
+            Err(Duration::from_secs_f64(missing / self.current).max(Duration::from_micros(50)))
+        }
+    }
+
+    /// The SMSC accepted a submit: climb back towards the maximum, 10% of it per second.
+    pub fn on_success(&mut self, now: Duration) {
+        let ceiling = self.max_rate.unwrap_or(UNLIMITED_RATE);
+        if self.current >= ceiling {
+            return;
+        }
+        let elapsed = now.saturating_sub(self.last_increase).as_secs_f64();
+        if elapsed >= 0.1 {
+            let step = (self.current * 0.10).max(1.0) * elapsed.min(1.0) * 10.0 / 10.0;
+            self.current = (self.current + step).min(ceiling);
+            self.last_increase = now;
+        }
+    }
+
+    /// The SMSC said `ESME_RTHROTTLED` or `ESME_RMSGQFUL`: halve the rate (based on what we were
+    /// really achieving, not on a theoretical ceiling) and pause briefly.
+    pub fn on_throttled(&mut self, now: Duration) {
+        let achieved = self.achieved_rate(now);
+        let base = if achieved > 0.0 {
+            achieved.min(self.current)
+        } else {
+            self.current
+        };
+        self.current = (base / 2.0).max(MIN_RATE);
+        self.tokens = self.tokens.min(burst(self.current));
+        self.paused_until = now + Duration::from_millis(100);
+        self.last_increase = now;
+    }
+
+    fn refill(&mut self, now: Duration) {
+        let elapsed = now.saturating_sub(self.last_refill).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.current).min(burst(self.current));
+        self.last_refill = now;
+    }
+
+    fn count(&mut self, now: Duration) {
+        if now.saturating_sub(self.window_start) >= Duration::from_secs(1) {
+            let secs = now.saturating_sub(self.window_start).as_secs_f64();
+            self.last_rate_estimate = f64::from(self.window_count) / secs;
+            self.window_start = now;
+            self.window_count = 0;
+        }
+        self.window_count += 1;
+    }
+
+    fn achieved_rate(&self, now: Duration) -> f64 {
+        let secs = now.saturating_sub(self.window_start).as_secs_f64();
+        if secs >= 0.2 {
+            f64::from(self.window_count) / secs
+        } else {
+            self.last_rate_estimate
+        }
+    }
+}
+
+/// Bucket depth: a tenth of a second's worth of messages, at least one.
+fn burst(rate: f64) -> f64 {
+    (rate / 10.0).clamp(1.0, 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    /// Drive the limiter for `secs` seconds at 1 ms resolution; count the tokens it grants.
+    fn granted(r: &mut AdaptiveRate, from_ms: u64, secs: u64) -> u64 {
+        let mut n = 0;
+        for t in from_ms..from_ms + secs * 1000 {
+            while r.try_acquire(ms(t)).is_ok() {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn never_exceeds_configured_max() {
+        let mut r = AdaptiveRate::new(Some(100.0), ms(0));
+        let n = granted(&mut r, 0, 5);
+        // 5 s at 100/s plus at most one burst (10 tokens).
+        assert!(n <= 510, "granted {n}");
+        assert!(n >= 490, "granted {n}");
+    }
+
+    #[test]
+    fn throttle_halves_then_recovers() {
+        let mut r = AdaptiveRate::new(Some(1000.0), ms(0));
+        let _ = granted(&mut r, 0, 1);
+        r.on_throttled(ms(1000));
+        let after = r.current_rate();
+        assert!(after <= 520.0, "rate after throttle {after}");
+        assert!(
+            r.try_acquire(ms(1050)).is_err(),
+            "paused right after throttle"
+        );
+        for t in (1100..20_000).step_by(100) {
+            r.on_success(ms(t));
+        }
+        assert_eq!(r.current_rate(), 1000.0);
+    }
+
+    #[test]
+    fn repeated_throttling_floors_at_min_rate() {
+        let mut r = AdaptiveRate::new(None, ms(0));
+        for i in 0..100 {
+            r.on_throttled(ms(i * 200));
+        }
+        assert_eq!(r.current_rate(), MIN_RATE);
+    }
+}

@@ -1,0 +1,426 @@
+//! One bound SMPP connection (a `Session`): bind, then a single `select!` loop over the socket,
+//! outbound requests, acknowledgements of inbound messages, response deadlines, the
+//! enquire_link timer and shutdown (DESIGN.md style examples 2-4).
+//!
+//! Guarantees the rest of the gateway builds on:
+//! - every request taken from the request channel gets exactly one answer: its response, a
+//!   timeout, or (by the reply channel being dropped) a disconnect;
+//! - an inbound `deliver_sm` / `data_sm` is answered only when the gateway has acknowledged it
+//!   (after persisting it); a dropped acknowledgement or a full inbound queue answers
+//!   `ESME_RX_T_APPN`, so the SMSC redelivers later (SMPP 3.4 §5.1.3);
+//! - a malformed PDU from the SMSC is answered with `generic_nack` and the session goes on.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{SinkExt, StreamExt};
+use rusmpp::pdus::{BindReceiver, BindTransceiver, BindTransmitter, DataSmResp, DeliverSmResp};
+use rusmpp::types::COctetString;
+use rusmpp::values::{InterfaceVersion, Npi, Ton};
+use rusmpp::{Command, CommandId, CommandStatus, Pdu};
+use sms_wire::framing::{error_response, generic_nack, Frame, SmppCodec};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+use tokio::time::{sleep_until, Instant};
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::{Inbound, LinkConfig, LinkError, LinkStats};
+
+/// What a session binds as (SMPP 3.4 §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// bind_transmitter: submits only.
+    Transmitter,
+    /// bind_receiver: deliver_sm only.
+    Receiver,
+    /// bind_transceiver: both.
+    Transceiver,
+}
+
+/// An outbound request waiting for the session: the PDU, where to answer, and its window slot.
+pub(crate) struct Request {
+    pub pdu: Pdu,
+    pub reply: oneshot::Sender<Result<Command, LinkError>>,
+    pub permit: Option<OwnedSemaphorePermit>,
+    pub enqueued: Instant,
+}
+
+/// Why a session ended.
+#[derive(Debug)]
+pub(crate) enum SessionEnd {
+    /// The SMSC rejected our credentials: retrying fast will not help.
+    AuthRejected(CommandStatus),
+    /// The connection ended after (`bound` = true) or before a successful bind.
+    Closed { reason: String, bound: bool },
+    /// We were asked to stop and unbound cleanly.
+    Shutdown,
+}
+
+struct Pending {
+    reply: oneshot::Sender<Result<Command, LinkError>>,
+    deadline: Instant,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+type Ack = BoxFuture<'static, (u32, CommandId, CommandStatus)>;
+type Wire = Framed<TcpStream, SmppCodec>;
+
+/// Sequence numbers 1..=0x7FFF_FFFF, wrapping (SMPP 3.4 §5.1.4).
+struct Sequence(u32);
+
+impl Sequence {
+    fn next(&mut self) -> u32 {
+        self.0 = if self.0 >= 0x7FFF_FFFF { 1 } else { self.0 + 1 };
+        self.0
+    }
+}
+
+/// Everything a session needs from its link, borrowed for the session's lifetime.
+pub(crate) struct SessionCtx<'a> {
+    pub cfg: &'a LinkConfig,
+    pub role: Role,
+    pub requests: Option<&'a mut mpsc::Receiver<Request>>,
+    pub inbound: &'a mpsc::Sender<Inbound>,
+    pub shutdown: &'a CancellationToken,
+    pub stats: &'a LinkStats,
+    pub on_bound: &'a (dyn Fn() + Sync),
+}
+
+fn bind_pdu(cfg: &LinkConfig, role: Role) -> Result<Pdu, String> {
+    let system_id = COctetString::from_str(&cfg.system_id)
+        .map_err(|e| format!("system_id {:?}: {e}", cfg.system_id))?;
+    let password = COctetString::from_str(cfg.password.expose())
+        .map_err(|_| "password: must be 1-8 ASCII characters (SMPP 3.4 §4.1.1)".to_string())?;
+    let system_type = COctetString::from_str(&cfg.system_type)
+        .map_err(|e| format!("system_type {:?}: {e}", cfg.system_type))?;
+    let address_range = COctetString::from_str(&cfg.address_range)
+        .map_err(|e| format!("address_range {:?}: {e}", cfg.address_range))?;
+    let (ton, npi) = (Ton::from(cfg.addr_ton), Npi::from(cfg.addr_npi));
+    let v = InterfaceVersion::Smpp3_4;
+    Ok(match role {
+        Role::Transceiver => Pdu::BindTransceiver(BindTransceiver::new(
+            system_id,
+            password,
+            system_type,
+            v,
+            ton,
+            npi,
+            address_range,
+        )),
+        Role::Transmitter => Pdu::BindTransmitter(BindTransmitter::new(
+            system_id,
+            password,
+            system_type,
+            v,
+            ton,
+            npi,
+            address_range,
+        )),
+        Role::Receiver => Pdu::BindReceiver(BindReceiver::new(
+            system_id,
+            password,
+            system_type,
+            v,
+            ton,
+            npi,
+            address_range,
+        )),
+    })
+}
+
+/// Connect, bind and run one session until it ends.
+pub(crate) async fn connect_and_run(mut ctx: SessionCtx<'_>) -> SessionEnd {
+    let cfg = ctx.cfg;
+    let stream =
+        match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(&cfg.smsc)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                return SessionEnd::Closed {
+                    reason: format!("connect to {}: {e}", cfg.smsc),
+                    bound: false,
+                }
+            }
+            Err(_) => {
+                return SessionEnd::Closed {
+                    reason: format!("connect to {}: timed out", cfg.smsc),
+                    bound: false,
+                }
+            }
+        };
+    if let Err(e) = stream.set_nodelay(true) {
+        warn!(error = %e, "could not set TCP_NODELAY");
+    }
+    let mut wire = Framed::new(stream, SmppCodec::with_max_len(cfg.max_pdu_len));
+    let mut seq = Sequence(0);
+    match bind(&mut ctx, &mut wire, &mut seq).await {
+        Ok(()) => {}
+        Err(end) => return end,
+    }
+    (ctx.on_bound)();
+    run_bound(ctx, wire, seq).await
+}
+
+async fn bind(
+    ctx: &mut SessionCtx<'_>,
+    wire: &mut Wire,
+    seq: &mut Sequence,
+) -> Result<(), SessionEnd> {
+    let closed = |reason: String| SessionEnd::Closed {
+        reason,
+        bound: false,
+    };
+    let pdu = bind_pdu(ctx.cfg, ctx.role).map_err(closed)?;
+    let bind_seq = seq.next();
+    wire.send(Command::new(CommandStatus::EsmeRok, bind_seq, pdu))
+        .await
+        .map_err(|e| closed(format!("send bind: {e}")))?;
+    let deadline = Instant::now() + ctx.cfg.response_timeout;
+    loop {
+        let frame = tokio::select! {
+            f = wire.next() => f,
+            _ = sleep_until(deadline) => return Err(closed("no bind response".into())),
+            _ = ctx.shutdown.cancelled() => return Err(SessionEnd::Shutdown),
+        };
+        match frame {
+            None => return Err(closed("SMSC closed the connection during bind".into())),
+            Some(Err(e)) => return Err(closed(format!("framing during bind: {e}"))),
+            Some(Ok(Frame::Invalid(inv))) => {
+                if inv.is_request() {
+                    let _ = wire.send(inv.generic_nack()).await;
+                }
+                if inv.sequence_number == bind_seq {
+                    return Err(closed(format!("malformed bind response: {}", inv.error)));
+                }
+            }
+            Some(Ok(Frame::Pdu(cmd))) if cmd.sequence_number() == bind_seq => {
+                return match cmd.status() {
+                    CommandStatus::EsmeRok => {
+                        info!(system_id = %ctx.cfg.system_id, role = ?ctx.role, "bound");
+                        Ok(())
+                    }
+                    s @ (CommandStatus::EsmeRinvpaswd
+                    | CommandStatus::EsmeRinvsysid
+                    | CommandStatus::EsmeRbindfail
+                    | CommandStatus::EsmeRinvsystyp) => Err(SessionEnd::AuthRejected(s)),
+                    s => Err(closed(format!("bind refused: {s:?}"))),
+                };
+            }
+            Some(Ok(Frame::Pdu(cmd))) => {
+                // Anything else before the bind completes: enquire_link may be answered.
+                if cmd.id() == CommandId::EnquireLink {
+                    let _ = wire
+                        .send(Command::new(
+                            CommandStatus::EsmeRok,
+                            cmd.sequence_number(),
+                            Pdu::EnquireLinkResp,
+                        ))
+                        .await;
+                }
+            }
+        }
+    }
+}
+
+async fn next_request(requests: &mut Option<&mut mpsc::Receiver<Request>>) -> Option<Request> {
+    match requests {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Answer to an inbound deliver_sm / data_sm with the gateway's status.
+fn inbound_resp(id: CommandId, seq: u32, status: CommandStatus) -> Command {
+    if status != CommandStatus::EsmeRok {
+        return error_response(id, status, seq);
+    }
+    match id {
+        CommandId::DataSm => Command::new(status, seq, Pdu::DataSmResp(DataSmResp::default())),
+        _ => Command::new(status, seq, Pdu::DeliverSmResp(DeliverSmResp::default())),
+    }
+}
+
+async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> SessionEnd {
+    let cfg = ctx.cfg;
+    let (mut sink, mut stream) = wire.split::<Command>();
+    let mut pending: HashMap<u32, Pending> = HashMap::new();
+    let mut acks: FuturesUnordered<Ack> = FuturesUnordered::new();
+    let mut last_rx = Instant::now();
+    let mut keepalive: Option<(u32, Instant)> = None;
+    let mut closing: Option<Instant> = None;
+    let mut unbind: Option<(u32, Instant)> = None;
+    let mut requests_open = ctx.requests.is_some();
+
+    macro_rules! end {
+        ($reason:expr) => {
+            return SessionEnd::Closed {
+                reason: $reason,
+                bound: true,
+            }
+        };
+    }
+
+    loop {
+        let next_deadline = pending.values().map(|p| p.deadline).min();
+        let keepalive_at = match keepalive {
+            Some((_, sent)) => sent + cfg.enquire_link_timeout,
+            None => last_rx + cfg.enquire_link_interval,
+        };
+        let close_at = match (closing, unbind) {
+            (_, Some((_, at))) => Some(at),
+            (Some(at), None) => Some(at),
+            _ => None,
+        };
+        let accept_requests = requests_open && closing.is_none();
+
+        tokio::select! {
+            _ = ctx.shutdown.cancelled(), if closing.is_none() => {
+                closing = Some(Instant::now() + cfg.shutdown_grace);
+            }
+            frame = stream.next() => {
+                last_rx = Instant::now();
+                let cmd = match frame {
+                    None => end!("SMSC closed the connection".into()),
+                    Some(Err(e)) => end!(format!("unframeable input: {e}")),
+                    Some(Ok(Frame::Invalid(inv))) => {
+                        warn!(command_id = format_args!("{:#010x}", inv.command_id), error = %inv.error, "malformed PDU from SMSC");
+                        ctx.stats.malformed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if inv.is_request() {
+                            if sink.send(inv.generic_nack()).await.is_err() { end!("write failed".into()); }
+                        } else if let Some(p) = pending.remove(&inv.sequence_number) {
+                            // A response we cannot read: the outcome is unknown, treat as a timeout.
+                            let _ = p.reply.send(Err(LinkError::Malformed(inv.error.clone())));
+                        }
+                        continue;
+                    }
+                    Some(Ok(Frame::Pdu(cmd))) => cmd,
+                };
+                let id = cmd.id();
+                let s = cmd.sequence_number();
+                if id.is_response() {
+                    if keepalive.map(|(k, _)| k) == Some(s) {
+                        keepalive = None;
+                    } else if unbind.map(|(u, _)| u) == Some(s) {
+                        return SessionEnd::Shutdown;
+                    } else if let Some(p) = pending.remove(&s) {
+                        let _ = p.reply.send(Ok(cmd));
+                    } else {
+                        debug!(seq = s, ?id, "response to no pending request (late or duplicate)");
+                    }
+                    continue;
+                }
+                match id {
+                    CommandId::DeliverSm | CommandId::DataSm => {
+                        let (tx, rx) = oneshot::channel();
+                        match ctx.inbound.try_send(Inbound { command: cmd, ack: tx }) {
+                            Ok(()) => acks.push(Box::pin(async move {
+                                (s, id, rx.await.unwrap_or(CommandStatus::EsmeRxTAppn))
+                            })),
+                            Err(_) => {
+                                warn!("inbound queue full or closed: asking the SMSC to redeliver");
+                                if sink.send(inbound_resp(id, s, CommandStatus::EsmeRxTAppn)).await.is_err() {
+                                    end!("write failed".into());
+                                }
+                            }
+                        }
+                    }
+                    CommandId::EnquireLink => {
+                        if sink.send(Command::new(CommandStatus::EsmeRok, s, Pdu::EnquireLinkResp)).await.is_err() {
+                            end!("write failed".into());
+                        }
+                    }
+                    CommandId::Unbind => {
+                        let _ = sink.send(Command::new(CommandStatus::EsmeRok, s, Pdu::UnbindResp)).await;
+                        end!("SMSC sent unbind".into());
+                    }
+                    CommandId::AlertNotification => {
+                        debug!("alert_notification received");
+                    }
+                    CommandId::Other(_) => {
+                        if sink.send(generic_nack(CommandStatus::EsmeRinvcmdid, s)).await.is_err() {
+                            end!("write failed".into());
+                        }
+                    }
+                    other => {
+                        // A known operation an ESME does not accept (bind, submit_sm...).
+                        if sink.send(error_response(other, CommandStatus::EsmeRinvbndsts, s)).await.is_err() {
+                            end!("write failed".into());
+                        }
+                    }
+                }
+            }
+            Some((s, id, status)) = acks.next(), if !acks.is_empty() => {
+                if sink.send(inbound_resp(id, s, status)).await.is_err() {
+                    end!("write failed".into());
+                }
+            }
+            req = next_request(&mut ctx.requests), if accept_requests => {
+                let Some(first) = req else {
+                    requests_open = false;
+                    continue;
+                };
+                // Batch: write every request already waiting, then flush once.
+                let mut batch = vec![first];
+                if let Some(rx) = ctx.requests.as_mut() {
+                    while batch.len() < 64 {
+                        match rx.try_recv() { Ok(r) => batch.push(r), Err(_) => break }
+                    }
+                }
+                let now = Instant::now();
+                for r in batch {
+                    if now.duration_since(r.enqueued) > cfg.response_timeout {
+                        let _ = r.reply.send(Err(LinkError::Stale));
+                        continue;
+                    }
+                    let s = seq.next();
+                    if sink.feed(Command::new(CommandStatus::EsmeRok, s, r.pdu)).await.is_err() {
+                        let _ = r.reply.send(Err(LinkError::Disconnected));
+                        end!("write failed".into());
+                    }
+                    pending.insert(s, Pending { reply: r.reply, deadline: now + cfg.response_timeout, _permit: r.permit });
+                }
+                if sink.flush().await.is_err() { end!("write failed".into()); }
+            }
+            _ = sleep_until(next_deadline.unwrap_or_else(Instant::now)), if next_deadline.is_some() => {
+                let now = Instant::now();
+                let expired: Vec<u32> = pending.iter().filter(|(_, p)| p.deadline <= now).map(|(k, _)| *k).collect();
+                for k in expired {
+                    if let Some(p) = pending.remove(&k) {
+                        ctx.stats.timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let _ = p.reply.send(Err(LinkError::Timeout));
+                    }
+                }
+            }
+            _ = sleep_until(keepalive_at) => {
+                if keepalive.is_some() {
+                    end!("no enquire_link_resp within the timeout".into());
+                }
+                let s = seq.next();
+                if sink.send(Command::new(CommandStatus::EsmeRok, s, Pdu::EnquireLink)).await.is_err() {
+                    end!("write failed".into());
+                }
+                keepalive = Some((s, Instant::now()));
+            }
+            _ = sleep_until(close_at.unwrap_or_else(Instant::now)), if close_at.is_some() => {
+                if unbind.is_some() {
+                    return SessionEnd::Shutdown;
+                }
+                let s = seq.next();
+                let _ = sink.send(Command::new(CommandStatus::EsmeRok, s, Pdu::Unbind)).await;
+                unbind = Some((s, Instant::now() + Duration::from_secs(1)));
+            }
+        }
+        // While closing, unbind as soon as nothing is in flight.
+        if closing.is_some() && unbind.is_none() && pending.is_empty() && acks.is_empty() {
+            let s = seq.next();
+            let _ = sink
+                .send(Command::new(CommandStatus::EsmeRok, s, Pdu::Unbind))
+                .await;
+            unbind = Some((s, Instant::now() + Duration::from_secs(1)));
+        }
+    }
+}

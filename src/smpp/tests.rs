@@ -1,0 +1,415 @@
+//! Link tests against a scripted SMSC peer on loopback TCP (DESIGN.md style example 13).
+//! The full simulator is exercised in `tests/`; here each test scripts the exact peer behaviour.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use rusmpp::pdus::{DeliverSm, SubmitSm, SubmitSmResp};
+use rusmpp::types::COctetString;
+use rusmpp::values::EsmClass;
+use rusmpp::{Command, CommandId, CommandStatus, Pdu};
+use sms_wire::framing::{error_response, Frame, SmppCodec};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+
+/// What the scripted peer does with each PDU it receives on a connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Script {
+    /// Answer everything normally.
+    Normal,
+    /// Reject binds with ESME_RINVPASWD.
+    BadPassword,
+    /// Never answer enquire_link.
+    SilentKeepalive,
+    /// Never answer submit_sm.
+    SilentSubmit,
+    /// Answer submit_sm with ESME_RTHROTTLED.
+    Throttle,
+}
+
+struct Peer {
+    addr: String,
+    /// Every PDU the peer received, per connection index.
+    seen: mpsc::UnboundedReceiver<(usize, Command)>,
+    /// Push a command to the newest connection.
+    push: mpsc::Sender<Vec<u8>>,
+    connections: Arc<AtomicUsize>,
+}
+
+async fn peer(script: Script) -> Peer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (seen_tx, seen) = mpsc::unbounded_channel();
+    let (push, mut push_rx) = mpsc::channel::<Vec<u8>>(16);
+    let connections = Arc::new(AtomicUsize::new(0));
+    let conns = connections.clone();
+    tokio::spawn(async move {
+        let (conn_tx, mut conn_rx) = mpsc::channel::<mpsc::Sender<Vec<u8>>>(4);
+        tokio::spawn(async move {
+            let mut current: Option<mpsc::Sender<Vec<u8>>> = None;
+            loop {
+                tokio::select! {
+                    Some(c) = conn_rx.recv() => current = Some(c),
+                    Some(bytes) = push_rx.recv() => {
+                        if let Some(c) = &current { let _ = c.send(bytes).await; }
+                    }
+                    else => break,
+                }
+            }
+        });
+        while let Ok((sock, _)) = listener.accept().await {
+            let idx = conns.fetch_add(1, Ordering::SeqCst);
+            let (raw_tx, raw_rx) = mpsc::channel(16);
+            let _ = conn_tx.send(raw_tx).await;
+            tokio::spawn(serve(sock, idx, script, seen_tx.clone(), raw_rx));
+        }
+    });
+    Peer {
+        addr,
+        seen,
+        push,
+        connections,
+    }
+}
+
+async fn serve(
+    sock: TcpStream,
+    idx: usize,
+    script: Script,
+    seen: mpsc::UnboundedSender<(usize, Command)>,
+    mut raw: mpsc::Receiver<Vec<u8>>,
+) {
+    let mut wire = Framed::new(sock, SmppCodec::new());
+    let mut next_id = 0u32;
+    loop {
+        let frame = tokio::select! {
+            f = wire.next() => f,
+            Some(bytes) = raw.recv() => {
+                use tokio::io::AsyncWriteExt;
+                let _ = wire.get_mut().write_all(&bytes).await;
+                continue;
+            }
+        };
+        let Some(Ok(frame)) = frame else { return };
+        let cmd = match frame {
+            Frame::Pdu(c) => c,
+            Frame::Invalid(_) => continue,
+        };
+        let s = cmd.sequence_number();
+        let id = cmd.id();
+        let _ = seen.send((idx, cmd));
+        let reply = match id {
+            CommandId::BindTransceiver | CommandId::BindTransmitter | CommandId::BindReceiver => {
+                if script == Script::BadPassword {
+                    Some(error_response(id, CommandStatus::EsmeRinvpaswd, s))
+                } else {
+                    let resp = match id {
+                        CommandId::BindTransceiver => Pdu::BindTransceiverResp(Default::default()),
+                        CommandId::BindTransmitter => Pdu::BindTransmitterResp(Default::default()),
+                        _ => Pdu::BindReceiverResp(Default::default()),
+                    };
+                    Some(Command::new(CommandStatus::EsmeRok, s, resp))
+                }
+            }
+            CommandId::EnquireLink if script == Script::SilentKeepalive => None,
+            CommandId::EnquireLink => Some(Command::new(
+                CommandStatus::EsmeRok,
+                s,
+                Pdu::EnquireLinkResp,
+            )),
+            CommandId::SubmitSm => match script {
+                Script::SilentSubmit => None,
+                Script::Throttle => Some(error_response(id, CommandStatus::EsmeRthrottled, s)),
+                _ => {
+                    next_id += 1;
+                    Some(Command::new(
+                        CommandStatus::EsmeRok,
+                        s,
+                        SubmitSmResp::builder()
+                            .message_id(COctetString::from_str(&format!("{next_id:x}")).unwrap())
+                            .build(),
+                    ))
+                }
+            },
+            CommandId::Unbind => Some(Command::new(CommandStatus::EsmeRok, s, Pdu::UnbindResp)),
+            _ => None,
+        };
+        if let Some(r) = reply {
+            if wire.send(r).await.is_err() {
+                return;
+            }
+        }
+        if id == CommandId::Unbind {
+            return;
+        }
+    }
+}
+
+fn cfg(addr: &str) -> LinkConfig {
+    LinkConfig {
+        smsc: addr.to_string(),
+        response_timeout: Duration::from_millis(500),
+        reconnect_min: Duration::from_millis(20),
+        reconnect_max: Duration::from_millis(200),
+        shutdown_grace: Duration::from_millis(200),
+        ..LinkConfig::default()
+    }
+}
+
+fn sm(dest: &str) -> SubmitSm {
+    SubmitSm::builder()
+        .source_addr(COctetString::from_str("10658").unwrap())
+        .destination_addr(COctetString::from_str(dest).unwrap())
+        .esm_class(EsmClass::from(0x00))
+        .build()
+}
+
+async fn next_of(peer: &mut Peer, id: CommandId) -> (usize, Command) {
+    loop {
+        let (i, c) = tokio::time::timeout(Duration::from_secs(5), peer.seen.recv())
+            .await
+            .expect("peer saw nothing in time")
+            .expect("peer closed");
+        if c.id() == id {
+            return (i, c);
+        }
+    }
+}
+
+#[tokio::test]
+async fn binds_as_smpp34_transceiver_and_submits() {
+    let mut p = peer(Script::Normal).await;
+    let stop = CancellationToken::new();
+    let (link, _in, task) = Link::spawn(cfg(&p.addr), stop.clone());
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    let (_, bind) = next_of(&mut p, CommandId::BindTransceiver).await;
+    match bind.pdu() {
+        Some(Pdu::BindTransceiver(b)) => {
+            assert_eq!(u8::from(b.interface_version), 0x34);
+            assert_eq!(b.system_id.to_string(), "presence");
+        }
+        other => panic!("unexpected bind {other:?}"),
+    }
+    let out = link.submit(sm("8613800138000")).await.unwrap();
+    assert_eq!(
+        out,
+        SubmitOutcome::Accepted {
+            message_id: "1".into()
+        }
+    );
+    let (_, submit) = next_of(&mut p, CommandId::SubmitSm).await;
+    match submit.pdu() {
+        Some(Pdu::SubmitSm(s)) => assert_eq!(u8::from(s.esm_class), 0),
+        other => panic!("{other:?}"),
+    }
+    stop.cancel();
+    next_of(&mut p, CommandId::Unbind).await;
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(link.state(), LinkState::Stopped);
+}
+
+#[tokio::test]
+async fn wrong_password_is_reported_and_retried_slowly() {
+    let p = peer(Script::BadPassword).await;
+    let stop = CancellationToken::new();
+    let mut c = cfg(&p.addr);
+    c.reconnect_max = Duration::from_secs(30);
+    let (link, _in, _task) = Link::spawn(c, stop.clone());
+    let mut w = link.watch_state();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        w.wait_for(|s| matches!(s, LinkState::AuthRejected(_))),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    // Slow lane: no second attempt within a second.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(p.connections.load(Ordering::SeqCst), 1);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn malformed_pdu_gets_generic_nack_and_session_continues() {
+    let mut p = peer(Script::Normal).await;
+    let stop = CancellationToken::new();
+    let (link, _in, _task) = Link::spawn(cfg(&p.addr), stop.clone());
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    // enquire_link with a 1-byte body (seq 77), then a request with an unknown command id (seq 78).
+    let mut bytes = vec![0, 0, 0, 17, 0, 0, 0, 0x15, 0, 0, 0, 0, 0, 0, 0, 77, 0xAA];
+    bytes.extend_from_slice(&[0, 0, 0, 16, 0, 0, 0x12, 0x34, 0, 0, 0, 0, 0, 0, 0, 78]);
+    p.push.send(bytes).await.unwrap();
+    let (_, nack) = next_of(&mut p, CommandId::GenericNack).await;
+    assert_eq!(nack.sequence_number(), 77);
+    assert_eq!(nack.status(), CommandStatus::EsmeRinvcmdlen);
+    let (_, nack) = next_of(&mut p, CommandId::GenericNack).await;
+    assert_eq!(nack.sequence_number(), 78);
+    assert_eq!(nack.status(), CommandStatus::EsmeRinvcmdid);
+    assert!(matches!(
+        link.submit(sm("8613800138000")).await,
+        Ok(SubmitOutcome::Accepted { .. })
+    ));
+    assert_eq!(p.connections.load(Ordering::SeqCst), 1);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn unanswered_enquire_link_drops_and_reconnects() {
+    let p = peer(Script::SilentKeepalive).await;
+    let stop = CancellationToken::new();
+    let mut c = cfg(&p.addr);
+    c.enquire_link_interval = Duration::from_millis(100);
+    c.enquire_link_timeout = Duration::from_millis(100);
+    let (link, _in, _task) = Link::spawn(c, stop.clone());
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while p.connections.load(Ordering::SeqCst) < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "never reconnected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn deliver_sm_is_answered_only_after_ack() {
+    let mut p = peer(Script::Normal).await;
+    let stop = CancellationToken::new();
+    let (link, mut inbound, _task) = Link::spawn(cfg(&p.addr), stop.clone());
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    let deliver = |seq: u32| {
+        let d = DeliverSm::builder()
+            .source_addr(COctetString::from_str("8613900139000").unwrap())
+            .destination_addr(COctetString::from_str("10658").unwrap())
+            .esm_class(EsmClass::from(0))
+            .build();
+        sms_wire::framing::encode_command(&Command::new(CommandStatus::EsmeRok, seq, d))
+    };
+    p.push.send(deliver(500)).await.unwrap();
+    let msg = tokio::time::timeout(Duration::from_secs(5), inbound.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    // No response yet: nothing from the link but possibly keepalives.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    while let Ok((_, c)) = p.seen.try_recv() {
+        assert_ne!(c.id(), CommandId::DeliverSmResp, "answered before ack");
+    }
+    msg.ack(CommandStatus::EsmeRok);
+    let (_, resp) = next_of(&mut p, CommandId::DeliverSmResp).await;
+    assert_eq!(
+        (resp.sequence_number(), resp.status()),
+        (500, CommandStatus::EsmeRok)
+    );
+    // A dropped (never acknowledged) message asks the SMSC to redeliver.
+    p.push.send(deliver(501)).await.unwrap();
+    drop(inbound.recv().await.unwrap());
+    let (_, resp) = next_of(&mut p, CommandId::DeliverSmResp).await;
+    assert_eq!(
+        (resp.sequence_number(), resp.status()),
+        (501, CommandStatus::EsmeRxTAppn)
+    );
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn window_bounds_outstanding_and_timeouts_free_slots() {
+    let p = peer(Script::SilentSubmit).await;
+    let stop = CancellationToken::new();
+    let mut c = cfg(&p.addr);
+    c.window = 2;
+    c.response_timeout = Duration::from_millis(300);
+    let (link, _in, _task) = Link::spawn(c, stop.clone());
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let l = link.clone();
+        tasks.push(tokio::spawn(
+            async move { l.submit(sm("8613800138000")).await },
+        ));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(link.window_in_use(), 2);
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), Err(LinkError::Timeout));
+    }
+    assert_eq!(link.window_in_use(), 0);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn throttled_answers_lower_the_rate() {
+    let p = peer(Script::Throttle).await;
+    let stop = CancellationToken::new();
+    let mut c = cfg(&p.addr);
+    c.max_rate = Some(500.0);
+    let (link, _in, _task) = Link::spawn(c, stop.clone());
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    let before = link.current_rate();
+    let out = link.submit(sm("8613800138000")).await.unwrap();
+    assert_eq!(out, SubmitOutcome::Throttled(CommandStatus::EsmeRthrottled));
+    assert!(link.current_rate() < before);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn disconnect_fails_in_flight_and_link_rebinds() {
+    let mut p = peer(Script::SilentSubmit).await;
+    let stop = CancellationToken::new();
+    let mut c = cfg(&p.addr);
+    c.response_timeout = Duration::from_secs(5);
+    let (link, _in, _task) = Link::spawn(c, stop.clone());
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    let l = link.clone();
+    let pending = tokio::spawn(async move { l.submit(sm("8613800138000")).await });
+    next_of(&mut p, CommandId::SubmitSm).await;
+    // The SMSC unbinds the session while the submit is in flight.
+    let unbind =
+        sms_wire::framing::encode_command(&Command::new(CommandStatus::EsmeRok, 900, Pdu::Unbind));
+    p.push.send(unbind).await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(3), pending)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r, Err(LinkError::Disconnected));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while p.connections.load(Ordering::SeqCst) < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "never reconnected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn transmitter_receiver_pair_binds_both() {
+    let mut p = peer(Script::Normal).await;
+    let stop = CancellationToken::new();
+    let mut c = cfg(&p.addr);
+    c.bind_mode = BindMode::Txrx;
+    let (link, _in, task) = Link::spawn(c, stop.clone());
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    // Both binds arrive, on two different connections.
+    let (tx_conn, _) = next_of(&mut p, CommandId::BindTransmitter).await;
+    let (rx_conn, _) = next_of(&mut p, CommandId::BindReceiver).await;
+    assert_ne!(tx_conn, rx_conn);
+    assert!(matches!(
+        link.submit(sm("8613800138000")).await,
+        Ok(SubmitOutcome::Accepted { .. })
+    ));
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
+}
