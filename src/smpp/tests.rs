@@ -400,9 +400,20 @@ async fn transmitter_receiver_pair_binds_both() {
     let (link, _in, task) = Link::spawn(c, stop.clone());
     assert!(link.wait_bound(Duration::from_secs(5)).await);
     // Both binds arrive, on two different connections.
-    let (tx_conn, _) = next_of(&mut p, CommandId::BindTransmitter).await;
-    let (rx_conn, _) = next_of(&mut p, CommandId::BindReceiver).await;
-    assert_ne!(tx_conn, rx_conn);
+    let mut binds = Vec::new();
+    while binds.len() < 2 {
+        let (conn, c) = tokio::time::timeout(Duration::from_secs(5), p.seen.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if matches!(c.id(), CommandId::BindTransmitter | CommandId::BindReceiver) {
+            binds.push((conn, c.id()));
+        }
+    }
+    binds.sort_by_key(|(_, id)| u32::from(*id));
+    assert_eq!(binds[0].1, CommandId::BindReceiver);
+    assert_eq!(binds[1].1, CommandId::BindTransmitter);
+    assert_ne!(binds[0].0, binds[1].0, "two separate connections");
     assert!(matches!(
         link.submit(sm("8613800138000")).await,
         Ok(SubmitOutcome::Accepted { .. })
