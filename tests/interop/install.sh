@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs the independent decoders the interop checks use, idempotently:
+#   Debian: libwbxml2-utils (wbxml2xml), tshark (+ text2pcap from wireshark-common), xxd
+#   PyPI:   gsm0338 (GSM 03.38 codec) in tests/interop/.venv
+# Anything already present is skipped, so a second run does no network I/O.
+# Later issues append their peers (kannel, node smpp, smpplib) here.
+#   bash tests/interop/install.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+
+SUDO=""
+if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+
+installed() { dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+# --- Debian packages --------------------------------------------------------
+pkgs=""
+command -v wbxml2xml >/dev/null || pkgs="$pkgs libwbxml2-utils"
+command -v tshark >/dev/null || pkgs="$pkgs tshark"
+command -v text2pcap >/dev/null || pkgs="$pkgs wireshark-common"
+command -v xxd >/dev/null || pkgs="$pkgs xxd"
+python3 -m venv --help >/dev/null 2>&1 || pkgs="$pkgs python3-venv"
+if [ -n "$pkgs" ]; then
+  echo "[install] apt-get install$pkgs"
+  # wireshark-common asks whether non-root users may capture; answer "no" up front.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $pkgs </dev/null
+fi
+
+# --- PyPI: gsm0338 in a venv (pinned in requirements.txt) --------------------
+if [ ! -x .venv/bin/python ]; then
+  echo "[install] python3 -m venv .venv"
+  python3 -m venv .venv
+fi
+if ! .venv/bin/python - <<'PY' 2>/dev/null; then
+import importlib.metadata as m, sys
+want = dict(l.split("#")[0].strip().split("==") for l in open("requirements.txt") if "==" in l)
+sys.exit(0 if all(m.version(k) == v for k, v in want.items()) else 1)
+PY
+  echo "[install] pip install -r requirements.txt"
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+fi
+
+echo "[install] versions:"
+echo "  libwbxml2-utils $(dpkg-query -W -f '${Version}' libwbxml2-utils 2>/dev/null || echo '?')"
+echo "  tshark $(tshark --version 2>/dev/null | head -1 | awk '{print $3}')"
+echo "  gsm0338 $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("gsm0338"))')"
