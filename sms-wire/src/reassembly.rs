@@ -273,12 +273,13 @@ impl Reassembler {
                 total,
             };
         }
-        let entry = self.entries.remove(&key).expect("entry was just inserted");
-        let payload = entry.parts.into_iter().flatten().flatten().collect();
+        let parts = std::mem::take(&mut entry.parts);
+        let data_coding = entry.data_coding;
+        self.entries.remove(&key);
         Insert::Complete {
             key,
-            data_coding: entry.data_coding,
-            payload,
+            data_coding,
+            payload: parts.into_iter().flatten().flatten().collect(),
         }
     }
 
