@@ -440,7 +440,7 @@ impl DeliveryReceipt {
 }
 
 /// Normalise a message id for correlation: trim, strip NULs, lowercase, strip leading zeros
-/// (keeping a single `"0"` for an all-zero id).
+/// (keeping a single `"0"` for an all-zero id). Idempotent.
 pub fn normalize_message_id(id: &str) -> String {
     let s: String = id
         .chars()
@@ -448,7 +448,8 @@ pub fn normalize_message_id(id: &str) -> String {
         .collect::<String>()
         .trim()
         .to_lowercase();
-    let stripped = s.trim_start_matches('0');
+    // Whitespace between leading zeros ("0 5") is stripped too, so the result is stable.
+    let stripped = s.trim_start_matches(|c: char| c == '0' || c.is_whitespace());
     if stripped.is_empty() && !s.is_empty() {
         "0".to_owned()
     } else {

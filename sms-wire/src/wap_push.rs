@@ -977,7 +977,9 @@ impl<'a> Doc<'a> {
 
     fn entity(&mut self) -> Result<String, WapError> {
         let v = self.c.mb_u32("entity")?;
-        Ok(char::from_u32(v).unwrap_or('\u{FFFD}').to_string())
+        // NUL cannot be re-encoded in an inline string; it becomes U+FFFD like any invalid code.
+        let c = char::from_u32(v).filter(|&c| c != '\0');
+        Ok(c.unwrap_or('\u{FFFD}').to_string())
     }
 
     /// Skip the operand of an extension token.
