@@ -19,7 +19,11 @@ command -v wbxml2xml >/dev/null || pkgs="$pkgs libwbxml2-utils"
 command -v tshark >/dev/null || pkgs="$pkgs tshark"
 command -v text2pcap >/dev/null || pkgs="$pkgs wireshark-common"
 command -v xxd >/dev/null || pkgs="$pkgs xxd"
-python3 -m venv --help >/dev/null 2>&1 || pkgs="$pkgs python3-venv"
+# Debian's python3 needs python3-venv for `python3 -m venv` (ensurepip); another python3
+# (pyenv, the image's own) usually has it built in.
+if [ ! -x .venv/bin/python ] && ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+  pkgs="$pkgs python3-venv"
+fi
 if [ -n "$pkgs" ]; then
   echo "[install] apt-get install$pkgs"
   # wireshark-common asks whether non-root users may capture; answer "no" up front.
@@ -29,8 +33,9 @@ if [ -n "$pkgs" ]; then
 fi
 
 # --- PyPI: gsm0338 in a venv (pinned in requirements.txt) --------------------
-if [ ! -x .venv/bin/python ]; then
+if [ ! -x .venv/bin/pip ]; then
   echo "[install] python3 -m venv .venv"
+  rm -rf .venv
   python3 -m venv .venv
 fi
 if ! .venv/bin/python - <<'PY' 2>/dev/null; then
