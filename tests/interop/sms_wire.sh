@@ -6,6 +6,7 @@
 #   bash tests/interop/sms_wire.sh
 # Prints PASS/FAIL lines and ends with `interop: N passed, M failed`; exits 1 if M > 0.
 set -euo pipefail
+export PYTHONDONTWRITEBYTECODE=1
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 out="$here/out/sms_wire"
