@@ -1,12 +1,20 @@
-//! Typed configuration shared by the gateway's modules.
+//! Typed configuration: one TOML file plus command-line overrides, validated once at start.
 //!
-//! Secrets live in [`Secret`], whose `Debug` and `Display` print `***`, so a config struct can be
-//! logged or printed without leaking a bind password or API key.
+//! Every key is documented in `presence-gw.example.toml` at the repository root. Unknown keys and
+//! bad values are errors that name the key and the line. Secrets live in [`Secret`], whose
+//! `Debug` and `Display` print `***`, so a config can be logged without leaking a bind password.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::smpp::{BindMode, LinkConfig};
 
 /// A secret string (bind password, API key). Never printed; read it with [`Secret::expose`].
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {
@@ -33,9 +41,287 @@ impl fmt::Display for Secret {
     }
 }
 
+/// A configuration problem, naming the key (and the line, for TOML syntax or type errors).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// File path.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// TOML syntax, unknown key or wrong type (the message names key, line and column).
+    #[error("{path}: {message}")]
+    Parse {
+        /// File path.
+        path: PathBuf,
+        /// toml's message, with the key and position.
+        message: String,
+    },
+    /// A value that parses but is not allowed.
+    #[error("invalid value for `{key}`: {reason}")]
+    Invalid {
+        /// Dotted key, e.g. `smsc.password`.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The carrier SMSC to bind to. Absent from the file: the embedded simulator is started.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmscConfig {
+    /// `host:port` of the SMSC.
+    pub address: String,
+    /// Bind system_id (1-15 ASCII characters).
+    pub system_id: String,
+    /// Bind password (1-8 ASCII characters). Overridden by `PRESENCE_GW_SMSC_PASSWORD`.
+    pub password: Secret,
+    /// Bind system_type.
+    pub system_type: String,
+    /// `trx` (one transceiver) or `txrx` (transmitter + receiver).
+    pub bind_mode: BindMode,
+    /// Most requests outstanding.
+    pub window: usize,
+    /// Hard cap on submits per second; 0 = no cap (adaptive only).
+    pub max_rate: f64,
+    /// Seconds to wait for any response.
+    pub response_timeout_secs: f64,
+    /// Seconds without traffic before an enquire_link.
+    pub enquire_link_secs: f64,
+    /// Seconds to wait for an enquire_link_resp.
+    pub enquire_link_timeout_secs: f64,
+    /// First reconnect delay, seconds.
+    pub reconnect_min_secs: f64,
+    /// Largest reconnect delay, seconds.
+    pub reconnect_max_secs: f64,
+}
+
+impl Default for SmscConfig {
+    fn default() -> Self {
+        let l = LinkConfig::default();
+        Self {
+            address: l.smsc,
+            system_id: l.system_id,
+            password: l.password,
+            system_type: l.system_type,
+            bind_mode: l.bind_mode,
+            window: l.window,
+            max_rate: 0.0,
+            response_timeout_secs: l.response_timeout.as_secs_f64(),
+            enquire_link_secs: l.enquire_link_interval.as_secs_f64(),
+            enquire_link_timeout_secs: l.enquire_link_timeout.as_secs_f64(),
+            reconnect_min_secs: l.reconnect_min.as_secs_f64(),
+            reconnect_max_secs: l.reconnect_max.as_secs_f64(),
+        }
+    }
+}
+
+/// Outbound delivery settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Ask the SMSC for delivery receipts.
+    pub registered_delivery: bool,
+    /// How long an outbound message may wait before it expires, seconds.
+    pub validity_secs: u64,
+    /// Attempts before a message fails.
+    pub max_attempts: u32,
+    /// First retry delay, seconds.
+    pub retry_min_secs: f64,
+    /// Largest retry delay, seconds.
+    pub retry_max_secs: f64,
+    /// Use 16-bit concatenation references (else 8-bit).
+    pub concat_16bit: bool,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            registered_delivery: true,
+            validity_secs: 48 * 3600,
+            max_attempts: 20,
+            retry_min_secs: 1.0,
+            retry_max_secs: 300.0,
+            concat_16bit: false,
+        }
+    }
+}
+
+/// The whole gateway configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The number subscribers text (source address of every MT).
+    pub service_number: String,
+    /// Default country code for national numbers, digits only (e.g. `86`).
+    pub country_code: String,
+    /// SQLite database file.
+    pub db: PathBuf,
+    /// HTTP listen address.
+    pub http: String,
+    /// Public base URL of the HTTP server, used in links sent to handsets.
+    pub public_url: String,
+    /// The carrier SMSC; `None` starts the embedded simulator.
+    pub smsc: Option<SmscConfig>,
+    /// Outbound delivery.
+    pub delivery: DeliveryConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            service_number: "10658".into(),
+            country_code: "86".into(),
+            db: PathBuf::from("data/presence-gw.db"),
+            http: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            smsc: None,
+            delivery: DeliveryConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Parse and validate TOML text; `path` only names the source in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Read, parse and validate a TOML file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Check every value that parses but may still be wrong.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| ConfigError::Invalid {
+            key,
+            reason: reason.to_string(),
+        };
+        if self.service_number.is_empty()
+            || self.service_number.len() > 20
+            || !self.service_number.is_ascii()
+        {
+            return Err(invalid("service_number", "1-20 ASCII characters"));
+        }
+        if self.country_code.is_empty()
+            || self.country_code.len() > 3
+            || !self.country_code.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(invalid("country_code", "1-3 digits, e.g. 86"));
+        }
+        if let Some(s) = &self.smsc {
+            if s.system_id.is_empty() || s.system_id.len() > 15 || !s.system_id.is_ascii() {
+                return Err(invalid(
+                    "smsc.system_id",
+                    "1-15 ASCII characters (SMPP 3.4 §4.1.1)",
+                ));
+            }
+            let pw = s.password.expose();
+            if pw.is_empty() || pw.len() > 8 || !pw.is_ascii() {
+                return Err(invalid(
+                    "smsc.password",
+                    "1-8 ASCII characters (SMPP 3.4 §4.1.1)",
+                ));
+            }
+            if s.system_type.len() > 12 || !s.system_type.is_ascii() {
+                return Err(invalid("smsc.system_type", "at most 12 ASCII characters"));
+            }
+            if s.window == 0 || s.window > 10_000 {
+                return Err(invalid("smsc.window", "1 to 10000"));
+            }
+            if !(s.max_rate >= 0.0 && s.max_rate.is_finite()) {
+                return Err(invalid("smsc.max_rate", "0 (no cap) or a positive rate"));
+            }
+            for (key, v) in [
+                ("smsc.response_timeout_secs", s.response_timeout_secs),
+                ("smsc.enquire_link_secs", s.enquire_link_secs),
+                (
+                    "smsc.enquire_link_timeout_secs",
+                    s.enquire_link_timeout_secs,
+                ),
+                ("smsc.reconnect_min_secs", s.reconnect_min_secs),
+                ("smsc.reconnect_max_secs", s.reconnect_max_secs),
+            ] {
+                if !(v > 0.0 && v.is_finite() && v < 86_400.0) {
+                    return Err(invalid(key, "a positive number of seconds below one day"));
+                }
+            }
+            if s.address.is_empty() {
+                return Err(invalid("smsc.address", "host:port"));
+            }
+        }
+        if self.delivery.max_attempts == 0 {
+            return Err(invalid("delivery.max_attempts", "at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The link settings for [`crate::smpp::Link`], given the SMSC address actually used.
+    pub fn link_config(&self, smsc: &SmscConfig) -> LinkConfig {
+        let secs = Duration::from_secs_f64;
+        LinkConfig {
+            smsc: smsc.address.clone(),
+            system_id: smsc.system_id.clone(),
+            password: smsc.password.clone(),
+            system_type: smsc.system_type.clone(),
+            bind_mode: smsc.bind_mode,
+            window: smsc.window,
+            response_timeout: secs(smsc.response_timeout_secs),
+            enquire_link_interval: secs(smsc.enquire_link_secs),
+            enquire_link_timeout: secs(smsc.enquire_link_timeout_secs),
+            reconnect_min: secs(smsc.reconnect_min_secs),
+            reconnect_max: secs(smsc.reconnect_max_secs),
+            max_rate: (smsc.max_rate > 0.0).then_some(smsc.max_rate),
+            ..LinkConfig::default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_key_and_bad_value_are_named() {
+        let e = Config::from_toml("servce_number = \"1\"\n", Path::new("x.toml")).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("servce_number") && msg.contains("line 1"),
+            "{msg}"
+        );
+        let e = Config::from_toml(
+            "[smsc]\naddress = \"h:1\"\npassword = \"123456789\"\n",
+            Path::new("x.toml"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("smsc.password"), "{e}");
+        let e = Config::from_toml("[smsc]\nwindow = \"many\"\n", Path::new("x.toml")).unwrap_err();
+        assert!(e.to_string().contains("window"), "{e}");
+    }
+
+    #[test]
+    fn defaults_validate_and_password_never_prints() {
+        let c = Config::from_toml("[smsc]\npassword = \"pw12\"\n", Path::new("x.toml")).unwrap();
+        c.validate().unwrap();
+        assert!(!format!("{c:?}").contains("pw12"));
+        let link = c.link_config(c.smsc.as_ref().unwrap());
+        assert_eq!(link.password.expose(), "pw12");
+        assert!(!format!("{link:?}").contains("pw12"));
+    }
 
     #[test]
     fn secret_never_prints() {

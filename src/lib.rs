@@ -1,6 +1,9 @@
 //! presence-gw: an SMS/USSD presence and caller-avatar gateway (SMPP 3.4 ESME).
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod config;
+pub mod delivery;
+pub mod inbound;
 pub mod smpp;
 pub mod store;

@@ -1,0 +1,262 @@
+//! Outbox row -> `submit_sm` PDUs (pure). Text goes as GSM-7 when every character fits, else
+//! UCS-2, concatenated with a UDH; a WAP Push goes as 8-bit data with the WDP port IE in every
+//! part. `esm_class` is always set explicitly (rusmpp's default is wrong, rusmpp.md §6).
+
+use std::str::FromStr;
+
+use rusmpp::pdus::SubmitSm;
+use rusmpp::tlvs::MessageSubmissionRequestTlvValue as Tlv;
+use rusmpp::types::{AnyOctetString, COctetString, EmptyOrFullCOctetString, OctetString};
+use rusmpp::values::{
+    DataCoding, EsmClass, MessagePayload, Npi, RegisteredDelivery, ServiceType, Ton,
+};
+use sms_wire::segment::{segment_text, ConcatStyle, Segment};
+use sms_wire::wap_push::datagram_segments;
+
+/// What one outbox row carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// Text for the handset to show.
+    Text(String),
+    /// A complete WSP push datagram (WAP Push SI/SL), sent to port 2948.
+    WapPush(Vec<u8>),
+}
+
+/// Fields shared by every submit_sm from this gateway.
+#[derive(Debug, Clone)]
+pub struct SubmitTemplate {
+    /// Source address (the service number).
+    pub source: String,
+    /// Source TON (0 unknown, 1 international, 3 network specific, 5 alphanumeric...).
+    pub source_ton: u8,
+    /// Source NPI.
+    pub source_npi: u8,
+    /// Ask for a final delivery receipt (registered_delivery = 1).
+    pub registered_delivery: bool,
+    /// Concatenation style for long text.
+    pub concat: ConcatStyle,
+}
+
+/// Why a row could not be turned into PDUs (a permanent failure for that row).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// The destination is not a usable SMPP address.
+    #[error("invalid destination address {0:?}")]
+    Destination(String),
+    /// The source is not a usable SMPP address.
+    #[error("invalid source address {0:?}")]
+    Source(String),
+    /// Segmentation failed (too long, unrepresentable).
+    #[error("cannot segment: {0}")]
+    Segment(String),
+}
+
+/// Destination address fields: `+8613800138000` -> TON 1 (international), NPI 1, digits only.
+pub fn destination_fields(dest: &str) -> Result<(Ton, Npi, COctetString<1, 21>), EncodeError> {
+    let digits = dest.strip_prefix('+').unwrap_or(dest);
+    if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(EncodeError::Destination(dest.to_string()));
+    }
+    let addr =
+        COctetString::from_str(digits).map_err(|_| EncodeError::Destination(dest.to_string()))?;
+    if dest.starts_with('+') {
+        Ok((Ton::International, Npi::Isdn, addr))
+    } else {
+        Ok((Ton::Unknown, Npi::Isdn, addr))
+    }
+}
+
+/// SMPP relative time (SMPP 3.4 §7.1.1): `YYMMDDhhmmss000R` for a validity of `secs`.
+pub fn relative_time(secs: u64) -> String {
+    let days = (secs / 86_400).min(99);
+    let rem = secs % 86_400;
+    format!(
+        "0000{:02}{:02}{:02}{:02}000R",
+        days,
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// The segments of one payload, before they become PDUs.
+pub fn segments(
+    payload: &Payload,
+    concat: ConcatStyle,
+    reference: u16,
+) -> Result<Vec<Segment>, EncodeError> {
+    match payload {
+        Payload::Text(t) => {
+            segment_text(t, concat, reference).map_err(|e| EncodeError::Segment(e.to_string()))
+        }
+        Payload::WapPush(d) => {
+            datagram_segments(d, reference, matches!(concat, ConcatStyle::Udh16))
+                .map_err(|e| EncodeError::Segment(e.to_string()))
+        }
+    }
+}
+
+/// Build the submit_sm PDUs for one row. `reference` is the concatenation reference (stable per
+/// row, so a retried part is recognised as a duplicate by the handset); `validity_secs` is the
+/// time the SMSC may keep trying.
+pub fn build_submits(
+    t: &SubmitTemplate,
+    destination: &str,
+    payload: &Payload,
+    reference: u16,
+    validity_secs: Option<u64>,
+) -> Result<Vec<SubmitSm>, EncodeError> {
+    let (dest_ton, dest_npi, dest) = destination_fields(destination)?;
+    let source =
+        COctetString::from_str(&t.source).map_err(|_| EncodeError::Source(t.source.clone()))?;
+    let validity = match validity_secs {
+        Some(s) => EmptyOrFullCOctetString::from_str(&relative_time(s))
+            .map_err(|e| EncodeError::Segment(e.to_string()))?,
+        None => EmptyOrFullCOctetString::empty(),
+    };
+    let parts = segments(payload, t.concat, reference)?;
+    parts
+        .into_iter()
+        .map(|seg| {
+            let mut sm = SubmitSm::builder()
+                .service_type(ServiceType::default())
+                .source_addr_ton(Ton::from(t.source_ton))
+                .source_addr_npi(Npi::from(t.source_npi))
+                .source_addr(source.clone())
+                .dest_addr_ton(dest_ton)
+                .dest_addr_npi(dest_npi)
+                .destination_addr(dest.clone())
+                .esm_class(EsmClass::from(seg.esm_class))
+                .protocol_id(0)
+                .validity_period(validity.clone())
+                .registered_delivery(RegisteredDelivery::from(u8::from(t.registered_delivery)))
+                .data_coding(DataCoding::from(seg.data_coding))
+                .short_message(
+                    OctetString::from_vec(seg.short_message.clone())
+                        .map_err(|e| EncodeError::Segment(e.to_string()))?,
+                )
+                .build();
+            if let Some(sar) = &seg.sar {
+                sm.push_tlv(Tlv::SarMsgRefNum(sar.reference));
+                sm.push_tlv(Tlv::SarTotalSegments(sar.total));
+                sm.push_tlv(Tlv::SarSegmentSeqnum(sar.seq));
+            }
+            if let Some(p) = &seg.message_payload {
+                sm.push_tlv(Tlv::MessagePayload(MessagePayload::new(
+                    AnyOctetString::from_vec(p.clone()),
+                )));
+            }
+            Ok(sm)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusmpp::{Command, CommandStatus};
+    use sms_wire::framing::{decode_pdu, encode_command, Frame};
+
+    fn template(concat: ConcatStyle) -> SubmitTemplate {
+        SubmitTemplate {
+            source: "10658".into(),
+            source_ton: 0,
+            source_npi: 0,
+            registered_delivery: true,
+            concat,
+        }
+    }
+
+    fn roundtrip(sm: SubmitSm) -> SubmitSm {
+        let bytes = encode_command(&Command::new(CommandStatus::EsmeRok, 1, sm));
+        match decode_pdu(&bytes) {
+            Frame::Pdu(c) => match c.pdu() {
+                Some(rusmpp::Pdu::SubmitSm(s)) => s.clone(),
+                other => panic!("{other:?}"),
+            },
+            Frame::Invalid(i) => panic!("{i:?}"),
+        }
+    }
+
+    #[test]
+    fn short_gsm_text_is_one_part_with_explicit_esm_class() {
+        let sms = build_submits(
+            &template(ConcatStyle::Udh8),
+            "+8613800138000",
+            &Payload::Text("FAMILY now sees FREE".into()),
+            7,
+            Some(3600),
+        )
+        .unwrap();
+        assert_eq!(sms.len(), 1);
+        let sm = roundtrip(sms[0].clone());
+        assert_eq!(u8::from(sm.esm_class), 0x00);
+        assert_eq!(u8::from(sm.data_coding), 0x00);
+        assert_eq!(sm.destination_addr.to_string(), "8613800138000");
+        assert_eq!(sm.dest_addr_ton, Ton::International);
+        assert_eq!(u8::from(sm.registered_delivery), 1);
+        assert_eq!(sm.validity_period.to_string(), "000000010000000R");
+        assert_eq!(sm.short_message().as_ref(), b"FAMILY now sees FREE");
+    }
+
+    #[test]
+    fn long_chinese_text_is_ucs2_with_udh() {
+        let text = "中".repeat(71);
+        let sms = build_submits(
+            &template(ConcatStyle::Udh8),
+            "+8613800138000",
+            &Payload::Text(text),
+            0x42,
+            None,
+        )
+        .unwrap();
+        assert_eq!(sms.len(), 2);
+        for (i, sm) in sms.into_iter().enumerate() {
+            let sm = roundtrip(sm);
+            assert_eq!(u8::from(sm.esm_class), 0x40);
+            assert_eq!(u8::from(sm.data_coding), 0x08);
+            let b = sm.short_message().as_ref();
+            assert_eq!(&b[..6], &[5, 0, 3, 0x42, 2, i as u8 + 1]);
+        }
+    }
+
+    #[test]
+    fn wap_push_carries_port_udh() {
+        use sms_wire::wap_push::{wsp_push, PushContent, ServiceIndication, WspOptions};
+        let si = PushContent::Si(ServiceIndication::new(
+            "http://gw.example.com/a/xyz",
+            "Zhang San has a new photo",
+        ));
+        let datagram = wsp_push(&si, &WspOptions::default());
+        let sms = build_submits(
+            &template(ConcatStyle::Udh8),
+            "+8613800138000",
+            &Payload::WapPush(datagram),
+            1,
+            None,
+        )
+        .unwrap();
+        assert_eq!(sms.len(), 1);
+        let sm = roundtrip(sms[0].clone());
+        assert_eq!(u8::from(sm.esm_class), 0x40);
+        assert_eq!(u8::from(sm.data_coding), 0x04);
+        assert_eq!(
+            &sm.short_message().as_ref()[..7],
+            &[6, 5, 4, 0x0B, 0x84, 0x23, 0xF0]
+        );
+    }
+
+    #[test]
+    fn bad_destination_is_a_permanent_error() {
+        let e = build_submits(
+            &template(ConcatStyle::Udh8),
+            "+86abc",
+            &Payload::Text("x".into()),
+            1,
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(e, EncodeError::Destination(_)));
+        assert_eq!(relative_time(2 * 86_400 + 3661), "000002010101000R");
+    }
+}

@@ -1,0 +1,329 @@
+//! Inbound traffic from the SMSC: every `deliver_sm` / `data_sm` the link hands over is either a
+//! delivery receipt (matched against the outbox) or an MO message part (written to the inbox),
+//! and is acknowledged to the SMSC only after that write has committed (DESIGN.md flow steps 1-2).
+//!
+//! Complete MO messages are decoded to text once whole and handed on as [`MoMessage`] values;
+//! they stay `pending` in the inbox until the consumer marks them processed, so a crash between
+//! the two never loses one.
+
+use std::sync::Arc;
+
+use rusmpp::tlvs::{TlvTag, TlvValue};
+use rusmpp::{Command, CommandStatus, Pdu};
+use sms_wire::framing::{encode_command, esm_class, find_tlv};
+use sms_wire::reassembly::{part_from_pdu, PartOrWhole};
+use sms_wire::receipt::{message_id_variants, DeliveryReceipt, ReceiptStatus};
+use sms_wire::segment::SarInfo;
+use sms_wire::udh::Udh;
+use tokio::sync::{mpsc, Semaphore};
+use tracing::{debug, info_span, warn, Instrument};
+
+use crate::smpp::Inbound;
+use crate::store::inbox::{self, CompleteMessage, Concat, ConcatScheme, InboundPdu, Received};
+use crate::store::outbox::ReceiptState;
+use crate::store::{outbox, Store};
+
+/// A delivery receipt read from a deliver_sm (TLVs first, receipt text as fallback).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptEvent {
+    /// The SMSC message id the receipt is about, as sent.
+    pub message_id: String,
+    /// The final or intermediate state, when recognised.
+    pub status: Option<ReceiptStatus>,
+    /// The `stat:` text or message_state number, as received.
+    pub stat_raw: String,
+    /// The `err:` field, if any.
+    pub err: Option<String>,
+}
+
+/// What an inbound PDU is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundKind {
+    /// A delivery receipt for one of our submits.
+    Receipt(ReceiptEvent),
+    /// An MO message, or one part of one.
+    Mo(InboundPdu),
+}
+
+/// Why an inbound PDU could not be understood (it is still acknowledged: redelivery would not help).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InboundError {
+    /// Not a deliver_sm or data_sm.
+    #[error("not a deliver_sm or data_sm")]
+    NotAMessage,
+    /// A receipt without a usable message id.
+    #[error("delivery receipt without a message id: {0}")]
+    BadReceipt(String),
+    /// Concatenation or UDH that cannot be read.
+    #[error("unreadable message part: {0}")]
+    BadPart(String),
+}
+
+/// A complete MO message, decoded, ready for the command service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoMessage {
+    /// Inbox id, for marking it processed.
+    pub inbox_id: i64,
+    /// The subscriber's address as received.
+    pub source: String,
+    /// Our service number as received.
+    pub destination: String,
+    /// The decoded text.
+    pub text: String,
+    /// When the last part arrived (Unix ms).
+    pub received_at: i64,
+}
+
+fn c_octet(v: &TlvValue) -> Option<String> {
+    match v {
+        TlvValue::ReceiptedMessageId(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+/// Classify one inbound PDU (pure: no I/O).
+pub fn classify(cmd: &Command, now_ms: i64) -> Result<InboundKind, InboundError> {
+    let (source, destination, esm, dcs, sm, tlvs) = match cmd.pdu() {
+        Some(Pdu::DeliverSm(d)) => (
+            d.source_addr.to_string(),
+            d.destination_addr.to_string(),
+            u8::from(d.esm_class),
+            u8::from(d.data_coding),
+            d.short_message().as_ref().to_vec(),
+            d.tlvs(),
+        ),
+        Some(Pdu::DataSm(d)) => (
+            d.source_addr.to_string(),
+            d.destination_addr.to_string(),
+            u8::from(d.esm_class),
+            u8::from(d.data_coding),
+            Vec::new(),
+            d.tlvs(),
+        ),
+        _ => return Err(InboundError::NotAMessage),
+    };
+    let receipted = find_tlv(tlvs, TlvTag::ReceiptedMessageId).and_then(c_octet);
+    // esm_class bits 2-5 = message type; 0x04 is "SMSC delivery receipt" (SMPP 3.4 §5.2.12).
+    let is_receipt = esm & 0x3C == esm_class::DELIVERY_RECEIPT || receipted.is_some();
+    let payload_tlv = match find_tlv(tlvs, TlvTag::MessagePayload) {
+        Some(TlvValue::MessagePayload(p)) => Some(p.value.as_ref().to_vec()),
+        _ => None,
+    };
+    if is_receipt {
+        let text_bytes = if sm.is_empty() {
+            payload_tlv.clone().unwrap_or_default()
+        } else {
+            sm.clone()
+        };
+        let text = String::from_utf8_lossy(&text_bytes).into_owned();
+        let parsed = DeliveryReceipt::parse(&text).ok();
+        let state = match find_tlv(tlvs, TlvTag::MessageState) {
+            Some(TlvValue::MessageState(s)) => Some(u8::from(*s)),
+            _ => None,
+        };
+        let message_id = receipted
+            .or_else(|| parsed.as_ref().map(|p| p.id.clone()))
+            .filter(|id| !id.trim().is_empty())
+            .ok_or_else(|| InboundError::BadReceipt(text.chars().take(80).collect()))?;
+        let status = state
+            .and_then(ReceiptStatus::from_message_state)
+            .or_else(|| parsed.as_ref().and_then(|p| p.stat));
+        let stat_raw = parsed
+            .as_ref()
+            .map(|p| p.stat_raw.clone())
+            .filter(|s| !s.is_empty())
+            .or_else(|| state.map(|s| s.to_string()))
+            .unwrap_or_default();
+        return Ok(InboundKind::Receipt(ReceiptEvent {
+            message_id,
+            status,
+            stat_raw,
+            err: parsed.and_then(|p| p.err),
+        }));
+    }
+    let sar = match (
+        find_tlv(tlvs, TlvTag::SarMsgRefNum),
+        find_tlv(tlvs, TlvTag::SarTotalSegments),
+        find_tlv(tlvs, TlvTag::SarSegmentSeqnum),
+    ) {
+        (
+            Some(TlvValue::SarMsgRefNum(r)),
+            Some(TlvValue::SarTotalSegments(t)),
+            Some(TlvValue::SarSegmentSeqnum(s)),
+        ) => Some(SarInfo {
+            reference: *r,
+            total: *t,
+            seq: *s,
+        }),
+        _ => None,
+    };
+    let scheme = if sar.is_some() {
+        ConcatScheme::Sar
+    } else {
+        match Udh::split(&sm).ok().and_then(|(u, _)| u.concat()) {
+            Some(c) if c.wide => ConcatScheme::Udh16,
+            _ => ConcatScheme::Udh8,
+        }
+    };
+    let classified = part_from_pdu(
+        &source,
+        &destination,
+        esm,
+        dcs,
+        &sm,
+        sar.clone(),
+        payload_tlv.as_deref(),
+    )
+    .map_err(|e| InboundError::BadPart(e.to_string()))?;
+    let (payload, concat) = match classified {
+        PartOrWhole::Whole { payload, .. } => (payload, None),
+        PartOrWhole::Part(p) => (
+            p.payload,
+            Some(Concat {
+                scheme,
+                reference: p.key.reference,
+                total: p.key.total,
+                seq: p.seq,
+            }),
+        ),
+    };
+    Ok(InboundKind::Mo(InboundPdu {
+        received_at: now_ms,
+        source,
+        destination,
+        smsc_message_id: None,
+        esm_class: esm,
+        data_coding: dcs,
+        raw: encode_command(cmd),
+        payload,
+        concat,
+    }))
+}
+
+/// Decode a complete message's text. GSM-7 parts are decoded one by one (an escape never spans
+/// parts); UCS-2 is joined first, so a surrogate pair split by a sloppy sender still decodes.
+pub fn decode_text(msg: &CompleteMessage) -> String {
+    use sms_wire::text::{decode, Alphabet};
+    match Alphabet::from_data_coding(msg.data_coding) {
+        Alphabet::Gsm7 => msg
+            .parts
+            .iter()
+            .map(|p| decode(msg.data_coding, p))
+            .collect(),
+        _ => decode(msg.data_coding, &msg.payload()),
+    }
+}
+
+fn to_mo(msg: &CompleteMessage) -> MoMessage {
+    MoMessage {
+        inbox_id: msg.id,
+        source: msg.source.clone(),
+        destination: msg.destination.clone(),
+        text: decode_text(msg),
+        received_at: msg.received_at,
+    }
+}
+
+/// What a receipt status means for the outbox.
+pub fn receipt_state(status: Option<ReceiptStatus>) -> ReceiptState {
+    match status {
+        Some(s) if s.is_final() && s.is_success() => ReceiptState::Delivered,
+        Some(s) if s.is_final() => ReceiptState::Failed,
+        _ => ReceiptState::Intermediate,
+    }
+}
+
+/// Handle one inbound PDU: persist, then acknowledge. Returns a complete MO message, if any.
+pub async fn handle(store: &Store, inbound: Inbound) -> Option<MoMessage> {
+    let now = crate::store::now_ms();
+    match classify(&inbound.command, now) {
+        Err(e) => {
+            warn!(error = %e, "unusable inbound PDU acknowledged and dropped");
+            inbound.ack(CommandStatus::EsmeRok);
+            None
+        }
+        Ok(InboundKind::Receipt(r)) => {
+            let variants = message_id_variants(&r.message_id);
+            let state = receipt_state(r.status);
+            let raw = if r.stat_raw.is_empty() {
+                r.status
+                    .map(|s| s.as_stat().to_string())
+                    .unwrap_or_default()
+            } else {
+                r.stat_raw.clone()
+            };
+            let res = store
+                .write(move |tx| outbox::apply_receipt(tx, &variants, &raw, state, now))
+                .await;
+            match res {
+                Ok(m) => {
+                    debug!(?m, "receipt applied");
+                    inbound.ack(CommandStatus::EsmeRok);
+                }
+                Err(e) => {
+                    warn!(error = %e, "could not store receipt; SMSC will redeliver");
+                    inbound.ack(CommandStatus::EsmeRxTAppn);
+                }
+            }
+            None
+        }
+        Ok(InboundKind::Mo(pdu)) => {
+            let res = store
+                .write(move |tx| inbox::receive(tx, &pdu, inbox::DEFAULT_DEDUP_WINDOW))
+                .await;
+            match res {
+                Ok(received) => {
+                    inbound.ack(CommandStatus::EsmeRok);
+                    match received {
+                        Received::Complete(msg) => Some(to_mo(&msg)),
+                        Received::Partial { .. } | Received::Duplicate => None,
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, "could not store MO; SMSC will redeliver");
+                    inbound.ack(CommandStatus::EsmeRxTAppn);
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Run the inbound pump: take PDUs from the link, handle up to `concurrency` at once (so many
+/// writes share one group commit), and send complete MO messages to `mo`.
+pub async fn run(
+    store: Store,
+    mut from_link: mpsc::Receiver<Inbound>,
+    mo: mpsc::Sender<MoMessage>,
+    concurrency: usize,
+) {
+    let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+    while let Some(inbound) = from_link.recv().await {
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            break;
+        };
+        let store = store.clone();
+        let mo = mo.clone();
+        let span = info_span!("inbound", seq = inbound.command.sequence_number());
+        tokio::spawn(
+            async move {
+                if let Some(msg) = handle(&store, inbound).await {
+                    // The message is pending in the inbox; if the consumer is gone it is
+                    // handed on again at the next start.
+                    let _ = mo.send(msg).await;
+                }
+                drop(permit);
+            }
+            .instrument(span),
+        );
+    }
+}
+
+/// Complete messages left pending by an earlier run (crash between commit and processing).
+pub async fn pending(store: &Store, limit: usize) -> Vec<MoMessage> {
+    store
+        .read(move |c| inbox::pending_messages(c, limit))
+        .await
+        .map(|v| v.iter().map(to_mo).collect())
+        .unwrap_or_default()
+}
