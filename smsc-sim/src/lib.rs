@@ -1,1 +1,53 @@
-//! smsc-sim library.
+//! smsc-sim: an SMPP 3.4 SMSC simulator with window enforcement, scripted faults, delivery
+//! receipts, MO/USSD injection, virtual handsets and an HTTP control API.
+//!
+//! Start one in-process (tests use port 0) and drive it through [`SimHandle`]:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), smsc_sim::SimError> {
+//! use std::time::Duration;
+//! use smsc_sim::{MoRequest, SimConfig, Simulator};
+//! let sim = Simulator::start(SimConfig::local().with_account("esme", "secret")).await?;
+//! // ... point an ESME at sim.smpp_addr() and let it bind ...
+//! sim.inject_mo(MoRequest::new("8613800138000", "10086", "STATUS ALL FREE")).await?;
+//! let mts = sim.wait_for_mt_to("8613800138000", 1, Duration::from_secs(5)).await?;
+//! let phone = sim.handset("8613800138000");
+//! # let _ = (mts, phone);
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`config`] | [`SimConfig`], accounts, id styles, the receipt plan |
+//! | [`faults`] | [`Faults`]: throttle, delays, errors, drops, silence, malformed PDUs |
+//! | [`session`] | one SMPP connection (actor) |
+//! | [`shared`] | state shared by sessions, dispatcher and API; MT acceptance and validation |
+//! | [`pdus`] | building receipts, MO parts, USSD and malformed PDUs |
+//! | [`handset`] | virtual handsets: reassembly, WAP Push, avatars, USSD screens |
+//! | [`recorder`] | MT / delivery records, message store, counters |
+//! | [`sim`] | [`Simulator::start`] and [`SimHandle`] |
+//! | [`http`] | the HTTP control API and console page |
+//! | [`util`] | time, hex and number helpers |
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod faults;
+pub mod handset;
+pub mod http;
+pub mod pdus;
+pub mod recorder;
+pub mod session;
+pub mod shared;
+pub mod sim;
+pub mod util;
+
+pub use config::{
+    Account, DestMatch, HandsetConfig, IdStyle, ReceiptPlan, ReceiptRule, ReceiptStat, SimConfig,
+};
+pub use faults::{Delay, ErrorFault, Faults, MalformedKind};
+pub use handset::{Avatar, CallView, ContactView, FetchState, HandsetView, InboxMessage, PushRecord, UssdScreen};
+pub use pdus::{MoEncoding, MoStyle};
+pub use recorder::{BindView, DeliveryKind, DeliveryRecord, DeliveryState, MtFilter, MtRecord, Stats};
+pub use sim::{MoRequest, MoTicket, SimError, SimHandle, Simulator, UssdRequest};

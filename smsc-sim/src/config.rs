@@ -1,0 +1,490 @@
+//! Simulator configuration: typed data built once (by `main` from flags, or by a test) and passed
+//! to [`crate::Simulator::start`] by value.
+//!
+//! Holds the listen addresses, the accounts (SMPP 3.4 §4.1 bind authentication), the window sizes,
+//! the message-id style, the delivery-receipt plan (§5.2.17 `registered_delivery`), the initial
+//! faults and the handset behaviour.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::faults::Faults;
+
+/// One ESME account: `system_id` and `password` as sent in a bind PDU.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// `system_id` (at most 15 characters on the wire).
+    pub system_id: String,
+    /// `password` (at most 8 characters on the wire).
+    pub password: String,
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Account")
+            .field("system_id", &self.system_id)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+/// Error for a malformed `--account id:password` flag or receipt rule.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The account flag lacks the `:` separator or has an empty id.
+    #[error("account {spec:?} is not of the form id:password")]
+    BadAccount {
+        /// The flag value, password elided.
+        spec: String,
+    },
+    /// A receipt rule could not be parsed.
+    #[error("receipt rule {spec:?}: {reason}")]
+    BadReceiptRule {
+        /// The rule text.
+        spec: String,
+        /// Why it was refused.
+        reason: String,
+    },
+}
+
+impl std::str::FromStr for Account {
+    type Err = ConfigError;
+
+    /// Parse `id:password` (the password may itself contain `:`).
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s.split_once(':') {
+            Some((id, pw)) if !id.is_empty() => Ok(Account {
+                system_id: id.to_string(),
+                password: pw.to_string(),
+            }),
+            _ => Err(ConfigError::BadAccount {
+                spec: s.split(':').next().unwrap_or_default().to_string(),
+            }),
+        }
+    }
+}
+
+/// How message ids are written in `submit_sm_resp` (and in receipts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IdStyle {
+    /// Eight lowercase hex digits with leading zeros, e.g. `0000002a`.
+    #[default]
+    Hex,
+    /// Plain decimal, e.g. `42`.
+    Decimal,
+}
+
+impl IdStyle {
+    /// Render the numeric id `n` in this style.
+    pub fn render(self, n: u64) -> String {
+        match self {
+            IdStyle::Hex => format!("{n:08x}"),
+            IdStyle::Decimal => n.to_string(),
+        }
+    }
+
+    /// Parse an id rendered in this style back to its number.
+    pub fn parse(self, s: &str) -> Option<u64> {
+        match self {
+            IdStyle::Hex => u64::from_str_radix(s.trim(), 16).ok(),
+            IdStyle::Decimal => s.trim().parse().ok(),
+        }
+    }
+}
+
+impl std::str::FromStr for IdStyle {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "hex" => Ok(IdStyle::Hex),
+            "decimal" | "dec" => Ok(IdStyle::Decimal),
+            other => Err(format!("unknown id style {other:?} (hex|decimal)")),
+        }
+    }
+}
+
+/// Final state of a message as written in a delivery receipt's `stat:` field (SMPP 3.4 App. B).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ReceiptStat {
+    /// `DELIVRD`, message_state 2.
+    #[default]
+    Delivrd,
+    /// `UNDELIV`, message_state 5.
+    Undeliv,
+    /// `EXPIRED`, message_state 3.
+    Expired,
+    /// `REJECTD`, message_state 8.
+    Rejectd,
+    /// `DELETED`, message_state 4.
+    Deleted,
+}
+
+impl ReceiptStat {
+    /// The 7-letter `stat:` text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptStat::Delivrd => "DELIVRD",
+            ReceiptStat::Undeliv => "UNDELIV",
+            ReceiptStat::Expired => "EXPIRED",
+            ReceiptStat::Rejectd => "REJECTD",
+            ReceiptStat::Deleted => "DELETED",
+        }
+    }
+
+    /// The `message_state` TLV value (SMPP 3.4 §5.2.28).
+    pub fn message_state(self) -> u8 {
+        match self {
+            ReceiptStat::Delivrd => 2,
+            ReceiptStat::Expired => 3,
+            ReceiptStat::Deleted => 4,
+            ReceiptStat::Undeliv => 5,
+            ReceiptStat::Rejectd => 8,
+        }
+    }
+
+    /// The `err:` code the simulator writes with this state.
+    pub fn err_code(self) -> u16 {
+        match self {
+            ReceiptStat::Delivrd => 0,
+            ReceiptStat::Undeliv => 1,
+            ReceiptStat::Expired => 27,
+            ReceiptStat::Rejectd => 11,
+            ReceiptStat::Deleted => 0,
+        }
+    }
+}
+
+impl std::str::FromStr for ReceiptStat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_uppercase().as_str() {
+            "DELIVRD" | "DELIVERED" => Ok(ReceiptStat::Delivrd),
+            "UNDELIV" | "UNDELIVERABLE" => Ok(ReceiptStat::Undeliv),
+            "EXPIRED" => Ok(ReceiptStat::Expired),
+            "REJECTD" | "REJECTED" => Ok(ReceiptStat::Rejectd),
+            "DELETED" => Ok(ReceiptStat::Deleted),
+            other => Err(format!("unknown receipt stat {other:?}")),
+        }
+    }
+}
+
+/// Which destinations a [`ReceiptRule`] applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DestMatch {
+    /// Every destination.
+    Any,
+    /// Destinations starting with this prefix (a leading `+` is ignored on both sides).
+    Prefix(String),
+    /// Exactly this number (a leading `+` is ignored on both sides).
+    Number(String),
+}
+
+impl DestMatch {
+    /// Whether `dest` matches.
+    pub fn matches(&self, dest: &str) -> bool {
+        let d = dest.trim_start_matches('+');
+        match self {
+            DestMatch::Any => true,
+            DestMatch::Prefix(p) => d.starts_with(p.trim_start_matches('+')),
+            DestMatch::Number(n) => d == n.trim_start_matches('+'),
+        }
+    }
+}
+
+/// One scripted receipt outcome: for matching destinations, with `probability`, answer `stat`
+/// after `delay_ms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReceiptRule {
+    /// Destinations this rule applies to.
+    pub dest: DestMatch,
+    /// The receipt state to report.
+    pub stat: ReceiptStat,
+    /// Delay between the submit and the receipt, in milliseconds.
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// Chance (0.0..=1.0) that this rule fires for a matching destination; 1.0 by default.
+    #[serde(default = "one")]
+    pub probability: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl std::str::FromStr for ReceiptRule {
+    type Err = ConfigError;
+
+    /// Parse `MATCH=STAT[@DELAY_MS][%PROB]`, where MATCH is `*`, `PREFIX*` or a number, e.g.
+    /// `8613*=UNDELIV@500%0.3` or `8613800138000=EXPIRED`.
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        let bad = |reason: &str| ConfigError::BadReceiptRule {
+            spec: s.to_string(),
+            reason: reason.to_string(),
+        };
+        let (m, rest) = s.split_once('=').ok_or_else(|| bad("missing '='"))?;
+        let dest = if m == "*" {
+            DestMatch::Any
+        } else if let Some(p) = m.strip_suffix('*') {
+            DestMatch::Prefix(p.to_string())
+        } else {
+            DestMatch::Number(m.to_string())
+        };
+        let (rest, probability) = match rest.split_once('%') {
+            Some((r, p)) => (r, p.parse::<f64>().map_err(|_| bad("bad probability"))?),
+            None => (rest, 1.0),
+        };
+        let (stat, delay_ms) = match rest.split_once('@') {
+            Some((st, d)) => (st, d.parse::<u64>().map_err(|_| bad("bad delay"))?),
+            None => (rest, 0),
+        };
+        let stat = stat.parse::<ReceiptStat>().map_err(|e| bad(&e))?;
+        if !(0.0..=1.0).contains(&probability) {
+            return Err(bad("probability must be within 0..=1"));
+        }
+        Ok(ReceiptRule {
+            dest,
+            stat,
+            delay_ms,
+            probability,
+        })
+    }
+}
+
+/// The receipt plan: rules tried in order (exact-number rules before the others), first match
+/// whose probability draw succeeds wins; otherwise `default_stat` after `default_delay_ms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReceiptPlan {
+    /// Rules, see [`ReceiptRule`].
+    #[serde(default)]
+    pub rules: Vec<ReceiptRule>,
+    /// State when no rule fires.
+    #[serde(default)]
+    pub default_stat: ReceiptStat,
+    /// Delay when no rule fires, in milliseconds.
+    #[serde(default)]
+    pub default_delay_ms: u64,
+}
+
+impl Default for ReceiptPlan {
+    fn default() -> Self {
+        ReceiptPlan {
+            rules: Vec::new(),
+            default_stat: ReceiptStat::Delivrd,
+            default_delay_ms: 0,
+        }
+    }
+}
+
+impl ReceiptPlan {
+    /// Decide the outcome for `dest`: (stat, delay in ms).
+    pub fn decide(&self, dest: &str, rng: &mut impl Rng) -> (ReceiptStat, u64) {
+        let exact = self
+            .rules
+            .iter()
+            .filter(|r| matches!(r.dest, DestMatch::Number(_)));
+        let others = self
+            .rules
+            .iter()
+            .filter(|r| !matches!(r.dest, DestMatch::Number(_)));
+        for rule in exact.chain(others) {
+            if rule.dest.matches(dest)
+                && (rule.probability >= 1.0 || rng.random::<f64>() < rule.probability)
+            {
+                return (rule.stat, rule.delay_ms);
+            }
+        }
+        (self.default_stat, self.default_delay_ms)
+    }
+}
+
+/// How virtual handsets behave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandsetConfig {
+    /// Follow WAP Push hrefs over HTTP like a phone and store the fetched image.
+    pub follow_push_links: bool,
+    /// Timeout for one href fetch.
+    pub fetch_timeout: Duration,
+    /// Largest body stored from a fetch, in bytes.
+    pub max_fetch_bytes: usize,
+    /// How long parts of a concatenated MT wait for the rest.
+    pub reassembly_timeout: Duration,
+}
+
+impl Default for HandsetConfig {
+    fn default() -> Self {
+        HandsetConfig {
+            follow_push_links: true,
+            fetch_timeout: Duration::from_secs(5),
+            max_fetch_bytes: 2 * 1024 * 1024,
+            reassembly_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Everything [`crate::Simulator::start`] needs.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// SMPP listen address (`127.0.0.1:0` picks a free port).
+    pub smpp_addr: SocketAddr,
+    /// HTTP control API address; `None` runs without HTTP.
+    pub http_addr: Option<SocketAddr>,
+    /// Accounts allowed to bind; empty accepts any `system_id`/`password`.
+    pub accounts: Vec<Account>,
+    /// `system_id` the simulator returns in bind responses.
+    pub system_id: String,
+    /// Most requests a bind may have received but not yet had answered; beyond it, requests get
+    /// `window_status` at once.
+    pub window: usize,
+    /// Status for a request beyond the window (`ESME_RTHROTTLED`, 0x58, by default).
+    pub window_status: u32,
+    /// Most deliver_sm the simulator has in flight per bind.
+    pub deliver_window: usize,
+    /// How long the simulator waits for a deliver_sm_resp before retrying elsewhere.
+    pub deliver_timeout: Duration,
+    /// Attempts per deliver_sm before it is recorded as failed.
+    pub deliver_attempts: u32,
+    /// How message ids are written in submit_sm_resp / data_sm_resp and receipted_message_id.
+    pub message_id_style: IdStyle,
+    /// How the `id:` of the receipt text is written (`None`: as `message_id_style`).
+    pub receipt_text_id_style: Option<IdStyle>,
+    /// First numeric message id.
+    pub message_id_start: u64,
+    /// Receipt outcomes.
+    pub receipts: ReceiptPlan,
+    /// Faults active from the start.
+    pub faults: Faults,
+    /// Handset behaviour.
+    pub handsets: HandsetConfig,
+    /// Append every received and sent PDU as hex to this file.
+    pub hex_log: Option<PathBuf>,
+    /// Most MT / receipt / delivery records kept for inspection (oldest dropped first).
+    pub max_records: usize,
+    /// Seed for every random choice (probabilities, random delays).
+    pub seed: u64,
+    /// Send enquire_link to bound ESMEs at this interval (`None`: never).
+    pub enquire_link_interval: Option<Duration>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            smpp_addr: SocketAddr::from(([127, 0, 0, 1], 2775)),
+            http_addr: Some(SocketAddr::from(([127, 0, 0, 1], 2776))),
+            accounts: Vec::new(),
+            system_id: "smsc-sim".to_string(),
+            window: 100,
+            window_status: 0x58,
+            deliver_window: 10,
+            deliver_timeout: Duration::from_secs(5),
+            deliver_attempts: 3,
+            message_id_style: IdStyle::Hex,
+            receipt_text_id_style: None,
+            message_id_start: 1,
+            receipts: ReceiptPlan::default(),
+            faults: Faults::default(),
+            handsets: HandsetConfig::default(),
+            hex_log: None,
+            max_records: 200_000,
+            seed: 0x5eed,
+            enquire_link_interval: None,
+        }
+    }
+}
+
+impl SimConfig {
+    /// A config for tests: SMPP and HTTP on `127.0.0.1:0`, no accounts (any bind accepted).
+    pub fn local() -> Self {
+        SimConfig {
+            smpp_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            ..SimConfig::default()
+        }
+    }
+
+    /// Add an account (builder style).
+    pub fn with_account(mut self, system_id: &str, password: &str) -> Self {
+        self.accounts.push(Account {
+            system_id: system_id.to_string(),
+            password: password.to_string(),
+        });
+        self
+    }
+
+    /// Set the initial faults (builder style).
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Add a receipt rule (builder style).
+    pub fn with_receipt_rule(mut self, rule: ReceiptRule) -> Self {
+        self.receipts.rules.push(rule);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn account_parsing() {
+        let a: Account = "esme:se:cret".parse().unwrap();
+        assert_eq!(a.system_id, "esme");
+        assert_eq!(a.password, "se:cret");
+        assert!("nocolon".parse::<Account>().is_err());
+        assert!(":pw".parse::<Account>().is_err());
+        assert!(!format!("{a:?}").contains("cret"));
+    }
+
+    #[test]
+    fn id_styles_round_trip() {
+        assert_eq!(IdStyle::Hex.render(42), "0000002a");
+        assert_eq!(IdStyle::Decimal.render(42), "42");
+        assert_eq!(IdStyle::Hex.parse("0000002A"), Some(42));
+        assert_eq!(IdStyle::Decimal.parse("42"), Some(42));
+    }
+
+    #[test]
+    fn receipt_rules_parse_and_decide() {
+        let r: ReceiptRule = "8613*=UNDELIV@500%0.5".parse().unwrap();
+        assert_eq!(r.dest, DestMatch::Prefix("8613".into()));
+        assert_eq!(r.stat, ReceiptStat::Undeliv);
+        assert_eq!(r.delay_ms, 500);
+        assert!("x=NOPE".parse::<ReceiptRule>().is_err());
+        assert!("x=DELIVRD%2".parse::<ReceiptRule>().is_err());
+
+        let plan = ReceiptPlan {
+            rules: vec![
+                "86*=UNDELIV".parse().unwrap(),
+                "+8613800138000=EXPIRED@10".parse().unwrap(),
+            ],
+            ..ReceiptPlan::default()
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        assert_eq!(
+            plan.decide("8613800138000", &mut rng),
+            (ReceiptStat::Expired, 10)
+        );
+        assert_eq!(plan.decide("+8613900", &mut rng).0, ReceiptStat::Undeliv);
+        assert_eq!(plan.decide("4477", &mut rng).0, ReceiptStat::Delivrd);
+
+        let half = ReceiptPlan {
+            rules: vec!["*=REJECTD%0.5".parse().unwrap()],
+            ..ReceiptPlan::default()
+        };
+        let rejected = (0..1000)
+            .filter(|_| half.decide("1", &mut rng).0 == ReceiptStat::Rejectd)
+            .count();
+        assert!((350..650).contains(&rejected), "{rejected}");
+    }
+}

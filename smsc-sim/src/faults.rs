@@ -1,0 +1,193 @@
+//! Fault injection: behaviours (values, not subclasses) that make the simulator misbehave like a
+//! real carrier SMSC, set at start ([`crate::SimConfig::faults`]) or at run time
+//! ([`crate::SimHandle::set_faults`], `POST /faults`).
+//!
+//! Each field is one behaviour; the default is a well-behaved SMSC. The pure decisions live here
+//! (throttle window, error selection, delay choice) so they are tested without a runtime.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// Which malformed PDU the simulator sends on demand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MalformedKind {
+    /// A deliver_sm whose `command_length` is right but whose body stops mid-field.
+    #[default]
+    TruncatedBody,
+    /// A request with the unknown `command_id` 0x000000FF (SMPP 3.4 §5.1.2).
+    UnknownCommand,
+    /// A delivery receipt whose `receipted_message_id` TLV lacks its NUL terminator (a known
+    /// carrier quirk).
+    ReceiptMissingNul,
+}
+
+/// A response delay: uniform between `min_ms` and `max_ms` (equal for a fixed delay).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delay {
+    /// Shortest delay in milliseconds.
+    pub min_ms: u64,
+    /// Longest delay in milliseconds.
+    pub max_ms: u64,
+}
+
+impl Delay {
+    /// A fixed delay.
+    pub fn fixed(ms: u64) -> Self {
+        Delay {
+            min_ms: ms,
+            max_ms: ms,
+        }
+    }
+
+    /// Draw one delay in milliseconds.
+    pub fn pick(&self, rng: &mut impl Rng) -> u64 {
+        if self.max_ms <= self.min_ms {
+            self.min_ms
+        } else {
+            rng.random_range(self.min_ms..=self.max_ms)
+        }
+    }
+}
+
+/// Answer submit_sm / data_sm with `status` for listed destinations and for `percent` of others.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorFault {
+    /// The command_status to answer (e.g. 0x45 `ESME_RSUBMITFAIL`, 0x14 `ESME_RMSGQFUL`).
+    pub status: u32,
+    /// Percentage (0..=100) of all other submits that fail.
+    #[serde(default)]
+    pub percent: f64,
+    /// Destinations (leading `+` ignored) that always fail.
+    #[serde(default)]
+    pub destinations: Vec<String>,
+}
+
+/// The set of active faults. `Default` is a well-behaved SMSC.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Answer `ESME_RTHROTTLED` to submit_sm / data_sm above this many per second (all binds).
+    pub throttle_per_sec: Option<u32>,
+    /// Delay responses to submit_sm, data_sm, query_sm and cancel_sm. Delayed requests count as
+    /// outstanding for window enforcement.
+    pub response_delay: Option<Delay>,
+    /// Error responses for some destinations.
+    pub error: Option<ErrorFault>,
+    /// Close each connection right after it has sent this many PDUs.
+    pub drop_after_pdus: Option<u64>,
+    /// Never answer enquire_link.
+    pub ignore_enquire_link: bool,
+    /// On a transceiver bind, send a zero-delay receipt before the submit_sm_resp it refers to.
+    pub receipt_before_resp: bool,
+}
+
+impl Faults {
+    /// Whether a submit to `dest` should fail, and with which status.
+    pub fn error_for(&self, dest: &str, rng: &mut impl Rng) -> Option<u32> {
+        let e = self.error.as_ref()?;
+        let d = dest.trim_start_matches('+');
+        if e.destinations
+            .iter()
+            .any(|x| x.trim_start_matches('+') == d)
+        {
+            return Some(e.status);
+        }
+        if e.percent > 0.0 && rng.random::<f64>() * 100.0 < e.percent {
+            return Some(e.status);
+        }
+        None
+    }
+}
+
+/// A fixed one-second window counter for the submit throttle.
+#[derive(Debug, Default)]
+pub struct ThrottleWindow {
+    second: u64,
+    count: u32,
+    previous: u32,
+}
+
+impl ThrottleWindow {
+    /// Count one submit at `now_ms`; returns false when it is above `limit` for this second.
+    pub fn admit(&mut self, now_ms: u64, limit: Option<u32>) -> bool {
+        let sec = now_ms / 1000;
+        if sec != self.second {
+            self.previous = if sec == self.second + 1 { self.count } else { 0 };
+            self.second = sec;
+            self.count = 0;
+        }
+        self.count = self.count.saturating_add(1);
+        match limit {
+            Some(l) => self.count <= l,
+            None => true,
+        }
+    }
+
+    /// Submits counted in the last complete second.
+    pub fn last_second(&self) -> u32 {
+        self.previous
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn throttle_admits_limit_per_second() {
+        let mut w = ThrottleWindow::default();
+        let admitted = (0..10).filter(|_| w.admit(5_000, Some(3))).count();
+        assert_eq!(admitted, 3);
+        assert!(w.admit(6_001, Some(3)));
+        assert_eq!(w.last_second(), 10);
+        assert!(w.admit(9_000, None));
+        assert_eq!(w.last_second(), 0);
+    }
+
+    #[test]
+    fn errors_for_listed_and_percent() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let f = Faults {
+            error: Some(ErrorFault {
+                status: 0x45,
+                percent: 0.0,
+                destinations: vec!["+861".into()],
+            }),
+            ..Faults::default()
+        };
+        assert_eq!(f.error_for("861", &mut rng), Some(0x45));
+        assert_eq!(f.error_for("862", &mut rng), None);
+        let all = Faults {
+            error: Some(ErrorFault {
+                status: 0x14,
+                percent: 100.0,
+                destinations: vec![],
+            }),
+            ..Faults::default()
+        };
+        assert_eq!(all.error_for("1", &mut rng), Some(0x14));
+        assert_eq!(Faults::default().error_for("1", &mut rng), None);
+    }
+
+    #[test]
+    fn delay_range() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        assert_eq!(Delay::fixed(30).pick(&mut rng), 30);
+        let d = Delay {
+            min_ms: 10,
+            max_ms: 20,
+        };
+        for _ in 0..100 {
+            assert!((10..=20).contains(&d.pick(&mut rng)));
+        }
+    }
+
+    #[test]
+    fn faults_json_defaults() {
+        let f: Faults = serde_json::from_str(r#"{"throttle_per_sec": 5}"#).unwrap();
+        assert_eq!(f.throttle_per_sec, Some(5));
+        assert!(!f.ignore_enquire_link);
+    }
+}

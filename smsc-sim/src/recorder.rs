@@ -1,0 +1,506 @@
+//! The recorder: every MT received, every deliver_sm the simulator originated (MO, USSD,
+//! receipts) with its outcome, the message store behind query_sm / cancel_sm, and PDU counters.
+//!
+//! Records are plain serialisable values; the HTTP API and the Rust API return clones of them.
+//! Lists are bounded by [`crate::SimConfig::max_records`] (oldest dropped first).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ReceiptStat;
+use crate::util::{hex_bytes, opt_hex_bytes};
+
+/// One MT (submit_sm or data_sm) as the simulator received it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MtRecord {
+    /// Position in the MT log (1, 2, ...): use it with `since`.
+    pub id: u64,
+    /// The message id returned in the response (empty when refused).
+    pub message_id: String,
+    /// Connection id of the bind it came in on.
+    pub bind_id: u64,
+    /// `system_id` of that bind.
+    pub system_id: String,
+    /// `submit_sm` or `data_sm`.
+    pub command: &'static str,
+    /// `sequence_number` of the request.
+    pub sequence_number: u32,
+    /// `service_type` (e.g. `USSD`).
+    pub service_type: String,
+    /// `source_addr`.
+    pub source: String,
+    /// `source_addr_ton`.
+    pub source_ton: u8,
+    /// `destination_addr`.
+    pub dest: String,
+    /// `esm_class` byte.
+    pub esm_class: u8,
+    /// `data_coding` byte.
+    pub data_coding: u8,
+    /// `registered_delivery` byte.
+    pub registered_delivery: u8,
+    /// `short_message` bytes (hex in JSON).
+    #[serde(with = "hex_bytes")]
+    pub short_message: Vec<u8>,
+    /// `message_payload` TLV bytes, if present (hex in JSON).
+    #[serde(serialize_with = "opt_hex_bytes::serialize")]
+    pub message_payload: Option<Vec<u8>>,
+    /// SAR TLVs (reference, total, seq), if present.
+    pub sar: Option<(u16, u8, u8)>,
+    /// `ussd_service_op` TLV, if present.
+    pub ussd_service_op: Option<u8>,
+    /// `its_session_info` TLV (session number, sequence byte), if present.
+    pub its_session_info: Option<(u8, u8)>,
+    /// `destination_port` TLV or UDH port, if present.
+    pub dest_port: Option<u16>,
+    /// This PDU's own text, decoded by `data_coding` (UDH stripped); a part of a long message
+    /// holds only its part. Binary payloads decode to nothing useful.
+    pub text: String,
+    /// The `command_status` answered.
+    pub status: u32,
+    /// When it arrived (ms since the epoch).
+    pub received_at_ms: u64,
+}
+
+impl MtRecord {
+    /// Whether the simulator accepted it (status 0).
+    pub fn accepted(&self) -> bool {
+        self.status == 0
+    }
+}
+
+/// Filter for [`crate::SimHandle::mt_messages`].
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MtFilter {
+    /// Only this destination (leading `+` ignored).
+    pub dest: Option<String>,
+    /// Only records with `id` greater than this.
+    pub since: Option<u64>,
+    /// Only accepted messages (status 0).
+    #[serde(default)]
+    pub accepted_only: bool,
+}
+
+impl MtFilter {
+    /// Everything.
+    pub fn all() -> Self {
+        MtFilter::default()
+    }
+
+    /// Accepted messages to `dest`.
+    pub fn to(dest: &str) -> Self {
+        MtFilter {
+            dest: Some(dest.to_string()),
+            since: None,
+            accepted_only: true,
+        }
+    }
+
+    /// Whether `r` passes.
+    pub fn matches(&self, r: &MtRecord) -> bool {
+        if let Some(d) = &self.dest {
+            if d.trim_start_matches('+') != r.dest.trim_start_matches('+') {
+                return false;
+            }
+        }
+        if let Some(s) = self.since {
+            if r.id <= s {
+                return false;
+            }
+        }
+        !self.accepted_only || r.accepted()
+    }
+}
+
+/// What a simulator-originated deliver_sm carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryKind {
+    /// A mobile-originated SMS (one part).
+    Mo,
+    /// A delivery receipt.
+    Receipt,
+    /// A USSD message.
+    Ussd,
+}
+
+/// Where a simulator-originated deliver_sm stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "detail")]
+pub enum DeliveryState {
+    /// Waiting for a receiver-capable bind or for window room.
+    Queued,
+    /// Written to a bind, response pending.
+    Sent,
+    /// Answered with this `command_status` (0 = accepted).
+    Answered(u32),
+    /// Gave up (timeouts, disconnects or cancelled).
+    Failed(String),
+}
+
+/// One deliver_sm the simulator originated.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryRecord {
+    /// Position in the delivery log (1, 2, ...).
+    pub id: u64,
+    /// MO, receipt or USSD.
+    pub kind: DeliveryKind,
+    /// `source_addr` (the handset for MO/USSD/receipts).
+    pub from: String,
+    /// `destination_addr`.
+    pub to: String,
+    /// For receipts: the message id receipted.
+    pub message_id: Option<String>,
+    /// For receipts: the state reported.
+    pub stat: Option<ReceiptStat>,
+    /// For receipts and MO: the short_message text.
+    pub text: String,
+    /// Bind it was last written to.
+    pub bind_id: Option<u64>,
+    /// How many times it was written.
+    pub attempts: u32,
+    /// Current state.
+    pub state: DeliveryState,
+    /// When it was created (ms since the epoch).
+    pub created_at_ms: u64,
+}
+
+/// Lifecycle of a stored MT, for query_sm / cancel_sm (SMPP 3.4 §4.8, §4.9).
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    /// `source_addr` as submitted.
+    pub source: String,
+    /// `destination_addr` as submitted.
+    pub dest: String,
+    /// The planned final state.
+    pub planned: ReceiptStat,
+    /// When the final state is reached (ms since epoch).
+    pub final_at_ms: u64,
+    /// Submitted at (ms since epoch).
+    pub submitted_at_ms: u64,
+    /// Cancelled by cancel_sm before reaching its final state.
+    pub cancelled: bool,
+}
+
+impl StoredMessage {
+    /// `message_state` at `now_ms`: ENROUTE (1) until final, then the planned state; DELETED (4)
+    /// once cancelled.
+    pub fn state_at(&self, now_ms: u64) -> u8 {
+        if self.cancelled {
+            4
+        } else if now_ms >= self.final_at_ms {
+            self.planned.message_state()
+        } else {
+            1
+        }
+    }
+}
+
+/// A record with a log id.
+pub trait Identified {
+    /// The record's id in its log.
+    fn id(&self) -> u64;
+}
+
+impl Identified for MtRecord {
+    fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl Identified for DeliveryRecord {
+    fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl<T: Identified> Log<T> {
+    /// The record with this id, if still held (ids are contiguous, so this is O(1)).
+    pub fn get_mut(&mut self, id: u64) -> Option<&mut T> {
+        let first = self.items.front()?.id();
+        let idx = usize::try_from(id.checked_sub(first)?).ok()?;
+        let item = self.items.get_mut(idx)?;
+        (item.id() == id).then_some(item)
+    }
+}
+
+/// Bounded list with monotonically increasing ids.
+#[derive(Debug)]
+pub struct Log<T> {
+    items: VecDeque<T>,
+    next_id: u64,
+    cap: usize,
+}
+
+impl<T> Log<T> {
+    /// An empty log keeping at most `cap` items.
+    pub fn new(cap: usize) -> Self {
+        Log {
+            items: VecDeque::new(),
+            next_id: 1,
+            cap: cap.max(1),
+        }
+    }
+
+    /// Allocate the next id.
+    pub fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Append (dropping the oldest when full).
+    pub fn push(&mut self, item: T) {
+        if self.items.len() >= self.cap {
+            self.items.pop_front();
+        }
+        self.items.push_back(item);
+    }
+
+    /// Iterate oldest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> {
+        self.items.iter()
+    }
+
+    /// Mutable iteration, newest first.
+    pub fn iter_mut_rev(&mut self) -> impl Iterator<Item = &mut T> {
+        self.items.iter_mut().rev()
+    }
+
+    /// Number of records held.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether no records are held.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Drop every record (ids keep increasing).
+    pub fn clear(&mut self) {
+        self.items.clear();
+    }
+}
+
+/// Message store keyed by message id, bounded (oldest evicted).
+#[derive(Debug)]
+pub struct MessageStore {
+    map: HashMap<String, StoredMessage>,
+    order: VecDeque<String>,
+    cap: usize,
+}
+
+impl MessageStore {
+    /// A store holding at most `cap` messages.
+    pub fn new(cap: usize) -> Self {
+        MessageStore {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    /// Insert a message.
+    pub fn insert(&mut self, id: String, m: StoredMessage) {
+        if self.order.len() >= self.cap {
+            if let Some(old) = self.order.pop_front() {
+                self.map.remove(&old);
+            }
+        }
+        self.order.push_back(id.clone());
+        self.map.insert(id, m);
+    }
+
+    /// Look a message up.
+    pub fn get(&self, id: &str) -> Option<&StoredMessage> {
+        self.map.get(id)
+    }
+
+    /// Look a message up for change.
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut StoredMessage> {
+        self.map.get_mut(id)
+    }
+
+    /// Drop everything.
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.order.clear();
+    }
+}
+
+/// PDU names the counters know, by index.
+pub const PDU_NAMES: [&str; 16] = [
+    "bind_transmitter",
+    "bind_receiver",
+    "bind_transceiver",
+    "submit_sm",
+    "data_sm",
+    "query_sm",
+    "cancel_sm",
+    "enquire_link",
+    "unbind",
+    "deliver_sm",
+    "deliver_sm_resp",
+    "data_sm_resp",
+    "enquire_link_resp",
+    "unbind_resp",
+    "generic_nack",
+    "other",
+];
+
+/// Counter index for a command id.
+pub fn pdu_index(id: u32) -> usize {
+    match id {
+        0x0000_0002 => 0,
+        0x0000_0001 => 1,
+        0x0000_0009 => 2,
+        0x0000_0004 => 3,
+        0x0000_0103 => 4,
+        0x0000_0003 => 5,
+        0x0000_0008 => 6,
+        0x0000_0015 => 7,
+        0x0000_0006 => 8,
+        0x0000_0005 => 9,
+        0x8000_0005 => 10,
+        0x8000_0103 => 11,
+        0x8000_0015 => 12,
+        0x8000_0006 => 13,
+        0x8000_0000 => 14,
+        _ => 15,
+    }
+}
+
+/// Lock-free PDU counters, one per direction.
+#[derive(Debug, Default)]
+pub struct PduCounters {
+    counts: [AtomicU64; 16],
+}
+
+impl PduCounters {
+    /// Count one PDU with this command id.
+    pub fn bump(&self, command_id: u32) {
+        self.counts[pdu_index(command_id)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Non-zero counters by PDU name.
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        PDU_NAMES
+            .iter()
+            .zip(self.counts.iter())
+            .map(|(n, c)| (n.to_string(), c.load(Ordering::Relaxed)))
+            .filter(|(_, c)| *c > 0)
+            .collect()
+    }
+
+    /// Reset to zero.
+    pub fn reset(&self) {
+        for c in &self.counts {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One bound (or still opening) connection, as `/binds` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BindView {
+    /// Connection id.
+    pub id: u64,
+    /// Peer address.
+    pub peer: String,
+    /// `system_id`, once bound.
+    pub system_id: Option<String>,
+    /// `transmitter`, `receiver`, `transceiver`, or `open` before a bind.
+    pub mode: &'static str,
+    /// When the connection was accepted (ms since epoch).
+    pub connected_at_ms: u64,
+    /// PDUs received on it.
+    pub pdus_received: u64,
+    /// Requests received and not yet answered.
+    pub outstanding: usize,
+    /// The inbound window.
+    pub window: usize,
+    /// deliver_sm in flight towards the ESME.
+    pub deliver_inflight: usize,
+    /// The outbound deliver_sm window.
+    pub deliver_window: usize,
+}
+
+/// Totals and rates, as `/stats` shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    /// Time since start (ms).
+    pub uptime_ms: u64,
+    /// PDUs received, by name.
+    pub received: BTreeMap<String, u64>,
+    /// PDUs sent, by name (responses counted under their request's family).
+    pub sent: BTreeMap<String, u64>,
+    /// submit_sm + data_sm in the last complete second.
+    pub submits_last_second: u32,
+    /// MT records held.
+    pub mt_records: usize,
+    /// MT accepted since start/reset.
+    pub mt_accepted: u64,
+    /// MT refused since start/reset.
+    pub mt_refused: u64,
+    /// Receipts answered by the ESME since start/reset.
+    pub receipts_acked: u64,
+    /// Connections currently open.
+    pub connections: usize,
+    /// Window occupancy per connection: (id, outstanding, deliver_inflight).
+    pub window_occupancy: Vec<(u64, usize, usize)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_is_bounded_and_ids_increase() {
+        let mut log = Log::new(2);
+        for _ in 0..3 {
+            let id = log.next_id();
+            log.push(id);
+        }
+        assert_eq!(log.iter().copied().collect::<Vec<_>>(), vec![2, 3]);
+        log.clear();
+        assert!(log.is_empty());
+        assert_eq!(log.next_id(), 4);
+    }
+
+    #[test]
+    fn store_evicts_and_states() {
+        let mut s = MessageStore::new(1);
+        let m = StoredMessage {
+            source: "a".into(),
+            dest: "b".into(),
+            planned: ReceiptStat::Undeliv,
+            final_at_ms: 100,
+            submitted_at_ms: 0,
+            cancelled: false,
+        };
+        s.insert("1".into(), m.clone());
+        s.insert("2".into(), m);
+        assert!(s.get("1").is_none());
+        let m = s.get_mut("2").unwrap();
+        assert_eq!(m.state_at(50), 1);
+        assert_eq!(m.state_at(100), 5);
+        m.cancelled = true;
+        assert_eq!(m.state_at(100), 4);
+    }
+
+    #[test]
+    fn counters() {
+        let c = PduCounters::default();
+        c.bump(4);
+        c.bump(4);
+        c.bump(0x1234);
+        let s = c.snapshot();
+        assert_eq!(s["submit_sm"], 2);
+        assert_eq!(s["other"], 1);
+        c.reset();
+        assert!(c.snapshot().is_empty());
+    }
+}

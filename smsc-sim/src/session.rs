@@ -1,0 +1,761 @@
+//! One SMPP connection as seen by the SMSC: an actor (`run`) with one `select!` over the socket,
+//! the control channel, the deliver_sm queue (only while the outbound window has room), the next
+//! timer (delayed responses, deliver_sm response deadlines) and shutdown.
+//!
+//! Bind authentication and states follow SMPP 3.4 §2.2-2.3 and §4.1 (`ESME_RINVSYSID`,
+//! `ESME_RINVPASWD`, `ESME_RALYBND`, `ESME_RINVBNDSTS`); malformed or unknown PDUs get
+//! `generic_nack` (§4.3) and the session continues. Handlers are synchronous: they queue
+//! responses in `out`, written and flushed once per batch of frames.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{FutureExt, SinkExt, StreamExt};
+use rusmpp::pdus::{
+    BindReceiverResp, BindTransceiverResp, BindTransmitterResp, DataSm, DataSmResp, QuerySmResp,
+    SubmitSm, SubmitSmResp,
+};
+use rusmpp::tlvs::{TlvTag, TlvValue};
+use rusmpp::types::{COctetString, EmptyOrFullCOctetString};
+use rusmpp::values::{InterfaceVersion, MessageState};
+use rusmpp::{Command, CommandId, CommandStatus, Pdu};
+use sms_wire::framing::{encode_command, error_response, find_tlv, generic_nack, Frame, SmppCodec};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, Interval};
+use tokio_util::codec::Framed;
+use tracing::{debug, info_span, Instrument};
+
+use crate::pdus;
+use crate::recorder::DeliveryState;
+use crate::shared::{
+    status, BindMode, ConnCounters, ConnEntry, Control, DeliveryJob, MtInput, Shared,
+};
+use crate::util::{now_ms, smpp_time};
+
+/// A response waiting for its (fault-injected) delay.
+struct Delayed {
+    at: Instant,
+    order: u64,
+    cmd: Command,
+}
+
+impl PartialEq for Delayed {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.order) == (o.at, o.order)
+    }
+}
+impl Eq for Delayed {}
+impl PartialOrd for Delayed {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Delayed {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at, self.order).cmp(&(o.at, o.order))
+    }
+}
+
+/// What a simulator-originated request in flight was.
+enum Pending {
+    Deliver(DeliveryJob),
+    EnquireLink,
+    Unbind,
+    Malformed,
+}
+
+struct Inflight {
+    what: Pending,
+    deadline: Instant,
+}
+
+enum Out {
+    Cmd(Command),
+    Raw(Vec<u8>),
+}
+
+struct Session {
+    id: u64,
+    shared: Arc<Shared>,
+    bound: Option<(String, BindMode)>,
+    delayed: BinaryHeap<Reverse<Delayed>>,
+    order: u64,
+    inflight: HashMap<u32, Inflight>,
+    delivers: usize,
+    next_seq: u32,
+    pdus: u64,
+    out: Vec<Out>,
+    close: bool,
+    counters: Arc<ConnCounters>,
+}
+
+/// Serve one accepted connection until it closes or the simulator shuts down.
+pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
+    let _ = socket.set_nodelay(true);
+    let id = shared.conn_id();
+    let cap = shared.cfg.deliver_window.clamp(1, 64);
+    let (deliver_tx, deliver_rx) = mpsc::channel(cap);
+    let (ctrl_tx, ctrl_rx) = mpsc::channel(8);
+    let counters = Arc::new(ConnCounters::default());
+    shared
+        .conns
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(
+            id,
+            ConnEntry {
+                peer: peer.to_string(),
+                connected_at_ms: now_ms(),
+                bound: None,
+                deliver_tx,
+                ctrl_tx,
+                counters: Arc::clone(&counters),
+            },
+        );
+    shared.bump();
+    let mut s = Session {
+        id,
+        shared: Arc::clone(&shared),
+        bound: None,
+        delayed: BinaryHeap::new(),
+        order: 0,
+        inflight: HashMap::new(),
+        delivers: 0,
+        next_seq: 1,
+        pdus: 0,
+        out: Vec::new(),
+        close: false,
+        counters,
+    };
+    let framed = Framed::new(socket, SmppCodec::new());
+    let span = info_span!("session", conn = id, %peer);
+    let deliver_rx = s
+        .serve(framed, deliver_rx, ctrl_rx)
+        .instrument(span)
+        .await;
+    s.finish(deliver_rx);
+}
+
+async fn tick(i: &mut Option<Interval>) {
+    match i {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+impl Session {
+    async fn serve(
+        &mut self,
+        mut framed: Framed<TcpStream, SmppCodec>,
+        mut deliver_rx: mpsc::Receiver<DeliveryJob>,
+        mut ctrl_rx: mpsc::Receiver<Control>,
+    ) -> mpsc::Receiver<DeliveryJob> {
+        let shared = Arc::clone(&self.shared);
+        let mut enquire = shared.cfg.enquire_link_interval.map(|d| {
+            let d = d.max(Duration::from_millis(10));
+            tokio::time::interval_at(Instant::now() + d, d)
+        });
+        loop {
+            let timer = self.next_timer();
+            let can_deliver = self.bound.as_ref().is_some_and(|(_, m)| m.can_receive())
+                && self.delivers < shared.cfg.deliver_window;
+            tokio::select! {
+                _ = shared.shutdown.cancelled() => break,
+                frame = framed.next() => match frame {
+                    None => break,
+                    Some(Err(e)) => {
+                        debug!(error = %e, "framing error, closing");
+                        break;
+                    }
+                    Some(Ok(f)) => {
+                        self.on_frame(f);
+                        let mut n = 0;
+                        while n < 256 && !self.close {
+                            match framed.next().now_or_never() {
+                                Some(Some(Ok(f))) => self.on_frame(f),
+                                Some(Some(Err(_))) | Some(None) => {
+                                    self.close = true;
+                                }
+                                None => break,
+                            }
+                            n += 1;
+                        }
+                    }
+                },
+                Some(c) = ctrl_rx.recv() => self.on_control(c),
+                Some(job) = deliver_rx.recv(), if can_deliver => self.send_deliver(job),
+                _ = tokio::time::sleep_until(timer.unwrap_or_else(Instant::now)), if timer.is_some() => {
+                    self.on_timer();
+                }
+                _ = tick(&mut enquire), if self.bound.is_some() => {
+                    let seq = self.seq();
+                    self.track(seq, Pending::EnquireLink);
+                    self.out.push(Out::Cmd(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink)));
+                }
+            }
+            if self.write_out(&mut framed).await.is_err() {
+                break;
+            }
+            self.counters
+                .outstanding
+                .store(self.delayed.len(), Ordering::Relaxed);
+            self.counters.inflight.store(self.delivers, Ordering::Relaxed);
+            if self.close {
+                break;
+            }
+        }
+        let _ = SinkExt::<Command>::flush(&mut framed).await;
+        deliver_rx
+    }
+
+    /// Deregister, and give every undelivered job back to the dispatcher.
+    fn finish(&mut self, mut deliver_rx: mpsc::Receiver<DeliveryJob>) {
+        self.shared
+            .conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+        deliver_rx.close();
+        let mut jobs: Vec<DeliveryJob> = Vec::new();
+        while let Ok(j) = deliver_rx.try_recv() {
+            jobs.push(j);
+        }
+        for (_, f) in self.inflight.drain() {
+            if let Pending::Deliver(j) = f.what {
+                jobs.push(j);
+            }
+        }
+        for j in jobs {
+            self.requeue(j, "disconnected");
+        }
+        self.shared.bump();
+    }
+
+    fn requeue(&self, job: DeliveryJob, why: &str) {
+        if job.attempts >= self.shared.cfg.deliver_attempts {
+            self.shared.set_delivery_state(
+                job.record_id,
+                DeliveryState::Failed(format!("{why} after {} attempts", job.attempts)),
+                None,
+            );
+        } else {
+            self.shared
+                .set_delivery_state(job.record_id, DeliveryState::Queued, None);
+            self.shared.dispatch(job, 0);
+        }
+    }
+
+    fn seq(&mut self) -> u32 {
+        let s = self.next_seq;
+        self.next_seq = if s >= 0x7FFF_FFFF { 1 } else { s + 1 };
+        s
+    }
+
+    fn track(&mut self, seq: u32, what: Pending) {
+        let deadline = Instant::now() + self.shared.cfg.deliver_timeout;
+        if matches!(what, Pending::Deliver(_)) {
+            self.delivers += 1;
+        }
+        self.inflight.insert(seq, Inflight { what, deadline });
+    }
+
+    fn next_timer(&self) -> Option<Instant> {
+        let d = self.delayed.peek().map(|Reverse(d)| d.at);
+        let f = self.inflight.values().map(|f| f.deadline).min();
+        match (d, f) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn on_timer(&mut self) {
+        let now = Instant::now();
+        while self.delayed.peek().is_some_and(|Reverse(d)| d.at <= now) {
+            if let Some(Reverse(d)) = self.delayed.pop() {
+                self.out.push(Out::Cmd(d.cmd));
+            }
+        }
+        let expired: Vec<u32> = self
+            .inflight
+            .iter()
+            .filter(|(_, f)| f.deadline <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in expired {
+            if let Some(f) = self.inflight.remove(&seq) {
+                if let Pending::Deliver(job) = f.what {
+                    self.delivers -= 1;
+                    self.requeue(job, "response timeout");
+                }
+            }
+        }
+    }
+
+    async fn write_out(&mut self, framed: &mut Framed<TcpStream, SmppCodec>) -> std::io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let log = self.shared.hex_logging();
+        for o in std::mem::take(&mut self.out) {
+            match o {
+                Out::Cmd(c) => {
+                    self.shared.tx.bump(u32::from(c.id()));
+                    if log {
+                        self.shared.log_hex(self.id, "out", &encode_command(&c));
+                    }
+                    framed.feed(c).await?;
+                }
+                Out::Raw(bytes) => {
+                    if log {
+                        self.shared.log_hex(self.id, "out", &bytes);
+                    }
+                    SinkExt::<Command>::flush(framed).await?;
+                    framed.get_mut().write_all(&bytes).await?;
+                }
+            }
+        }
+        SinkExt::<Command>::flush(framed).await
+    }
+
+    fn on_control(&mut self, c: Control) {
+        match c {
+            Control::Drop => self.close = true,
+            Control::Unbind => {
+                let seq = self.seq();
+                self.track(seq, Pending::Unbind);
+                self.out
+                    .push(Out::Cmd(Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind)));
+            }
+            Control::Malformed(kind) => {
+                let seq = self.seq();
+                self.track(seq, Pending::Malformed);
+                self.out.push(Out::Raw(pdus::malformed(kind, seq)));
+            }
+        }
+    }
+
+    fn send_deliver(&mut self, mut job: DeliveryJob) {
+        if job.generation != self.shared.generation.load(Ordering::Relaxed) {
+            return;
+        }
+        job.attempts += 1;
+        let seq = self.seq();
+        let cmd = Command::new(CommandStatus::EsmeRok, seq, job.pdu.clone());
+        self.shared
+            .set_delivery_state(job.record_id, DeliveryState::Sent, Some(self.id));
+        self.track(seq, Pending::Deliver(job));
+        self.out.push(Out::Cmd(cmd));
+    }
+
+    fn on_frame(&mut self, f: Frame) {
+        self.pdus += 1;
+        self.counters.pdus.store(self.pdus, Ordering::Relaxed);
+        match f {
+            Frame::Invalid(inv) => {
+                self.shared.rx.bump(inv.command_id);
+                self.shared.log_hex(self.id, "in", &inv.raw);
+                debug!(error = %inv.error, seq = inv.sequence_number, "invalid PDU");
+                if inv.is_request() {
+                    self.out.push(Out::Cmd(inv.generic_nack()));
+                } else {
+                    self.on_response(inv.sequence_number, inv.command_status);
+                }
+            }
+            Frame::Pdu(cmd) => {
+                self.shared.rx.bump(u32::from(cmd.id()));
+                if self.shared.hex_logging() {
+                    self.shared.log_hex(self.id, "in", &encode_command(&cmd));
+                }
+                self.on_command(cmd);
+            }
+        }
+        let limit = self
+            .shared
+            .faults
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .drop_after_pdus;
+        if limit.is_some_and(|n| self.pdus >= n) {
+            debug!(pdus = self.pdus, "drop_after_pdus fault: closing");
+            self.close = true;
+        }
+    }
+
+    fn on_response(&mut self, seq: u32, status: u32) {
+        let Some(f) = self.inflight.remove(&seq) else {
+            return;
+        };
+        match f.what {
+            Pending::Deliver(job) => {
+                self.delivers -= 1;
+                self.shared.set_delivery_state(
+                    job.record_id,
+                    DeliveryState::Answered(status),
+                    Some(self.id),
+                );
+            }
+            Pending::Unbind => self.close = true,
+            Pending::EnquireLink | Pending::Malformed => {}
+        }
+    }
+
+    fn reply(&mut self, cmd: Command) {
+        self.out.push(Out::Cmd(cmd));
+    }
+
+    /// Queue a response to submit/data/query/cancel, honouring the response-delay fault.
+    fn reply_delayed(&mut self, cmd: Command) {
+        let delay = self
+            .shared
+            .faults
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .response_delay;
+        match delay {
+            Some(d) => {
+                let ms = self.shared.with_rng(|r| d.pick(r));
+                self.order += 1;
+                self.delayed.push(Reverse(Delayed {
+                    at: Instant::now() + Duration::from_millis(ms),
+                    order: self.order,
+                    cmd,
+                }));
+            }
+            None => self.reply(cmd),
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        let seq = cmd.sequence_number();
+        let id = cmd.id();
+        if id.is_response() {
+            self.on_response(seq, u32::from(cmd.status()));
+            return;
+        }
+        let mode = self.bound.as_ref().map(|(_, m)| *m);
+        match cmd.pdu() {
+            Some(Pdu::BindTransmitter(b)) => self.on_bind(
+                id,
+                seq,
+                BindMode::Transmitter,
+                b.system_id.as_str(),
+                b.password.as_str(),
+            ),
+            Some(Pdu::BindReceiver(b)) => self.on_bind(
+                id,
+                seq,
+                BindMode::Receiver,
+                b.system_id.as_str(),
+                b.password.as_str(),
+            ),
+            Some(Pdu::BindTransceiver(b)) => self.on_bind(
+                id,
+                seq,
+                BindMode::Transceiver,
+                b.system_id.as_str(),
+                b.password.as_str(),
+            ),
+            Some(Pdu::EnquireLink) => {
+                let ignore = self
+                    .shared
+                    .faults
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .ignore_enquire_link;
+                if !ignore {
+                    self.reply(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLinkResp));
+                }
+            }
+            Some(Pdu::Unbind) => {
+                self.reply(Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp));
+                self.close = true;
+            }
+            Some(Pdu::Other { .. }) | None => {
+                self.reply(generic_nack(CommandStatus::EsmeRinvcmdid, seq));
+            }
+            Some(
+                Pdu::SubmitSm(_) | Pdu::DataSm(_) | Pdu::QuerySm(_) | Pdu::CancelSm(_),
+            ) => {
+                let Some(mode) = mode.filter(|m| m.can_transmit()) else {
+                    self.reply(error_response(id, CommandStatus::EsmeRinvbndsts, seq));
+                    return;
+                };
+                let _ = mode;
+                if self.delayed.len() >= self.shared.cfg.window {
+                    let st = CommandStatus::from(self.shared.cfg.window_status);
+                    self.reply(error_response(id, st, seq));
+                    return;
+                }
+                match cmd.pdu() {
+                    Some(Pdu::SubmitSm(sm)) => self.on_submit(seq, sm),
+                    Some(Pdu::DataSm(d)) => self.on_data_sm(seq, d),
+                    Some(Pdu::QuerySm(q)) => {
+                        let r = self.on_query(q.message_id.as_str());
+                        let c = match r {
+                            Ok(resp) => Command::new(CommandStatus::EsmeRok, seq, resp),
+                            Err(s) => error_response(id, CommandStatus::from(s), seq),
+                        };
+                        self.reply_delayed(c);
+                    }
+                    Some(Pdu::CancelSm(c)) => {
+                        let st = self.on_cancel(c.message_id.as_str());
+                        let c = if st == 0 {
+                            Command::new(CommandStatus::EsmeRok, seq, Pdu::CancelSmResp)
+                        } else {
+                            error_response(id, CommandStatus::from(st), seq)
+                        };
+                        self.reply_delayed(c);
+                    }
+                    _ => {}
+                }
+            }
+            Some(_) => {
+                // Known operations the simulator does not take from an ESME (replace_sm,
+                // submit_multi, broadcast_sm, deliver_sm, outbind, alert_notification...).
+                if self.bound.is_none() {
+                    self.reply(error_response(id, CommandStatus::EsmeRinvbndsts, seq));
+                } else {
+                    self.reply(error_response(id, CommandStatus::EsmeRinvcmdid, seq));
+                }
+            }
+        }
+    }
+
+    fn on_bind(&mut self, id: CommandId, seq: u32, mode: BindMode, system_id: &str, pw: &str) {
+        if self.bound.is_some() {
+            self.reply(error_response(id, CommandStatus::EsmeRalybnd, seq));
+            return;
+        }
+        let accounts = &self.shared.cfg.accounts;
+        if !accounts.is_empty() {
+            match accounts.iter().find(|a| a.system_id == system_id) {
+                None => {
+                    self.reply(error_response(id, CommandStatus::EsmeRinvsysid, seq));
+                    return;
+                }
+                Some(a) if a.password != pw => {
+                    self.reply(error_response(id, CommandStatus::EsmeRinvpaswd, seq));
+                    return;
+                }
+                Some(_) => {}
+            }
+        }
+        self.bound = Some((system_id.to_string(), mode));
+        if let Some(e) = self
+            .shared
+            .conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&self.id)
+        {
+            e.bound = Some((system_id.to_string(), mode));
+        }
+        self.shared.bump();
+        let sys = COctetString::from_string(self.shared.cfg.system_id.clone())
+            .unwrap_or_else(|_| COctetString::empty());
+        let v = Some(InterfaceVersion::Smpp3_4);
+        let pdu: Pdu = match mode {
+            BindMode::Transmitter => BindTransmitterResp::builder()
+                .system_id(sys)
+                .sc_interface_version(v)
+                .build()
+                .into(),
+            BindMode::Receiver => BindReceiverResp::builder()
+                .system_id(sys)
+                .sc_interface_version(v)
+                .build()
+                .into(),
+            BindMode::Transceiver => BindTransceiverResp::builder()
+                .system_id(sys)
+                .sc_interface_version(v)
+                .build()
+                .into(),
+        };
+        self.reply(Command::new(CommandStatus::EsmeRok, seq, pdu));
+    }
+
+    fn system_id(&self) -> String {
+        self.bound
+            .as_ref()
+            .map(|(s, _)| s.clone())
+            .unwrap_or_default()
+    }
+
+    fn on_submit(&mut self, seq: u32, sm: &SubmitSm) {
+        let tlvs = sm.tlvs();
+        let input = MtInput {
+            command: "submit_sm",
+            sequence_number: seq,
+            service_type: sm.service_type.value().as_str().to_string(),
+            source: sm.source_addr.as_str().to_string(),
+            source_ton: u8::from(sm.source_addr_ton),
+            dest: sm.destination_addr.as_str().to_string(),
+            dest_ton: u8::from(sm.dest_addr_ton),
+            esm_class: u8::from(sm.esm_class),
+            data_coding: u8::from(sm.data_coding),
+            registered_delivery: u8::from(sm.registered_delivery),
+            short_message: sm.short_message().as_ref().to_vec(),
+            message_payload: payload(tlvs),
+            sar: sar(tlvs),
+            ussd_service_op: ussd_op(tlvs),
+            its_session_info: its(tlvs),
+            dest_port: dest_port(tlvs),
+        };
+        let (status, message_id) = self.accept(input);
+        let c = if status == 0 {
+            let id = COctetString::from_string(message_id).unwrap_or_else(|_| COctetString::empty());
+            Command::new(
+                CommandStatus::EsmeRok,
+                seq,
+                SubmitSmResp::builder().message_id(id).build(),
+            )
+        } else {
+            error_response(CommandId::SubmitSm, CommandStatus::from(status), seq)
+        };
+        self.reply_delayed(c);
+    }
+
+    fn on_data_sm(&mut self, seq: u32, d: &DataSm) {
+        let tlvs = d.tlvs();
+        let input = MtInput {
+            command: "data_sm",
+            sequence_number: seq,
+            service_type: d.service_type.value().as_str().to_string(),
+            source: d.source_addr.as_str().to_string(),
+            source_ton: u8::from(d.source_addr_ton),
+            dest: d.destination_addr.as_str().to_string(),
+            dest_ton: u8::from(d.dest_addr_ton),
+            esm_class: u8::from(d.esm_class),
+            data_coding: u8::from(d.data_coding),
+            registered_delivery: u8::from(d.registered_delivery),
+            short_message: Vec::new(),
+            message_payload: Some(payload(tlvs).unwrap_or_default()),
+            sar: sar(tlvs),
+            ussd_service_op: ussd_op(tlvs),
+            its_session_info: its(tlvs),
+            dest_port: dest_port(tlvs),
+        };
+        let (status, message_id) = self.accept(input);
+        let c = if status == 0 {
+            let id = COctetString::from_string(message_id).unwrap_or_else(|_| COctetString::empty());
+            Command::new(
+                CommandStatus::EsmeRok,
+                seq,
+                DataSmResp::builder().message_id(id).build(),
+            )
+        } else {
+            error_response(CommandId::DataSm, CommandStatus::from(status), seq)
+        };
+        self.reply_delayed(c);
+    }
+
+    /// Accept an MT and route its receipt (written here, before the response, under the
+    /// `receipt_before_resp` fault on a receiver-capable bind).
+    fn accept(&mut self, input: MtInput) -> (u32, String) {
+        let sys = self.system_id();
+        let outcome = self.shared.accept_mt(self.id, &sys, input);
+        if let Some((job, delay)) = outcome.receipt {
+            let early = delay == 0
+                && self.bound.as_ref().is_some_and(|(_, m)| m.can_receive())
+                && self
+                    .shared
+                    .faults
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .receipt_before_resp;
+            if early {
+                self.send_deliver(job);
+            } else {
+                self.shared.dispatch(job, delay);
+            }
+        }
+        (outcome.status, outcome.message_id)
+    }
+
+    fn on_query(&self, message_id: &str) -> Result<QuerySmResp, u32> {
+        let now = now_ms();
+        let st = self.shared.state();
+        let m = st.store.get(message_id).ok_or(status::QUERYFAIL)?;
+        let state = m.state_at(now);
+        let final_date = if state == 1 {
+            EmptyOrFullCOctetString::empty()
+        } else {
+            EmptyOrFullCOctetString::from_string(smpp_time(m.final_at_ms.min(now)))
+                .unwrap_or_else(|_| EmptyOrFullCOctetString::empty())
+        };
+        Ok(QuerySmResp::builder()
+            .message_id(
+                COctetString::from_string(message_id.to_string())
+                    .unwrap_or_else(|_| COctetString::empty()),
+            )
+            .final_date(final_date)
+            .message_state(MessageState::from(state))
+            .error_code(0)
+            .build())
+    }
+
+    fn on_cancel(&self, message_id: &str) -> u32 {
+        let now = now_ms();
+        let mut st = self.shared.state();
+        match st.store.get_mut(message_id) {
+            Some(m) if m.state_at(now) == 1 => {
+                m.cancelled = true;
+                0
+            }
+            _ => status::CANCELFAIL,
+        }
+    }
+}
+
+fn payload(tlvs: &[rusmpp::tlvs::Tlv]) -> Option<Vec<u8>> {
+    match find_tlv(tlvs, TlvTag::MessagePayload) {
+        Some(TlvValue::MessagePayload(p)) => Some(p.value.as_ref().to_vec()),
+        _ => None,
+    }
+}
+
+fn sar(tlvs: &[rusmpp::tlvs::Tlv]) -> Option<(u16, u8, u8)> {
+    let r = match find_tlv(tlvs, TlvTag::SarMsgRefNum) {
+        Some(TlvValue::SarMsgRefNum(v)) => *v,
+        _ => return None,
+    };
+    let t = match find_tlv(tlvs, TlvTag::SarTotalSegments) {
+        Some(TlvValue::SarTotalSegments(v)) => *v,
+        _ => return None,
+    };
+    let s = match find_tlv(tlvs, TlvTag::SarSegmentSeqnum) {
+        Some(TlvValue::SarSegmentSeqnum(v)) => *v,
+        _ => return None,
+    };
+    Some((r, t, s))
+}
+
+fn ussd_op(tlvs: &[rusmpp::tlvs::Tlv]) -> Option<u8> {
+    match find_tlv(tlvs, TlvTag::UssdServiceOp) {
+        Some(TlvValue::UssdServiceOp(op)) => Some(u8::from(*op)),
+        _ => None,
+    }
+}
+
+fn its(tlvs: &[rusmpp::tlvs::Tlv]) -> Option<(u8, u8)> {
+    match find_tlv(tlvs, TlvTag::ItsSessionInfo) {
+        Some(TlvValue::ItsSessionInfo(i)) => Some((i.session_number, i.sequence_number)),
+        _ => None,
+    }
+}
+
+fn dest_port(tlvs: &[rusmpp::tlvs::Tlv]) -> Option<u16> {
+    match find_tlv(tlvs, TlvTag::DestPort) {
+        Some(TlvValue::DestPort(p)) => Some(*p),
+        _ => None,
+    }
+}
+

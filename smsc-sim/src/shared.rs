@@ -1,0 +1,760 @@
+//! State shared by every session, the delivery dispatcher, the HTTP API and [`crate::SimHandle`]:
+//! the recorder, the handsets, the faults, the connection registry and the MT acceptance logic
+//! (SMPP 3.4 §4.4 submit_sm, §4.7 data_sm, §4.8 query_sm, §4.9 cancel_sm).
+//!
+//! Locks are `std::sync` and held only for short, non-async sections; never two at once.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{LineWriter, Write};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use rusmpp::pdus::DeliverSm;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ReceiptPlan, ReceiptStat, SimConfig};
+use crate::faults::{Faults, MalformedKind, ThrottleWindow};
+use crate::handset::{FetchJob, Handsets};
+use crate::pdus;
+use crate::recorder::{
+    BindView, DeliveryKind, DeliveryRecord, DeliveryState, Log, MessageStore, MtRecord,
+    PduCounters, Stats, StoredMessage,
+};
+use crate::util::{hex, now_ms};
+
+/// Bind mode of a session (SMPP 3.4 §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindMode {
+    /// bind_transmitter: may submit, receives nothing.
+    Transmitter,
+    /// bind_receiver: receives deliver_sm, may not submit.
+    Receiver,
+    /// bind_transceiver: both.
+    Transceiver,
+}
+
+impl BindMode {
+    /// Whether deliver_sm may be sent to this bind.
+    pub fn can_receive(self) -> bool {
+        !matches!(self, BindMode::Transmitter)
+    }
+
+    /// Whether this bind may submit.
+    pub fn can_transmit(self) -> bool {
+        !matches!(self, BindMode::Receiver)
+    }
+
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            BindMode::Transmitter => "transmitter",
+            BindMode::Receiver => "receiver",
+            BindMode::Transceiver => "transceiver",
+        }
+    }
+}
+
+/// One deliver_sm waiting to be written to a receiver-capable bind.
+#[derive(Debug, Clone)]
+pub struct DeliveryJob {
+    /// Id of its [`DeliveryRecord`].
+    pub record_id: u64,
+    /// Only binds of this `system_id` may take it (receipts go back to the submitting account).
+    pub system_id: Option<String>,
+    /// The PDU body.
+    pub pdu: DeliverSm,
+    /// Times written so far.
+    pub attempts: u32,
+    /// Reset generation it belongs to (dropped after a reset).
+    pub generation: u64,
+}
+
+/// A command from the handle to one session.
+#[derive(Debug, Clone, Copy)]
+pub enum Control {
+    /// Close the TCP connection now, without unbind.
+    Drop,
+    /// Send an unbind and close after unbind_resp.
+    Unbind,
+    /// Write one malformed PDU.
+    Malformed(MalformedKind),
+}
+
+/// Per-connection counters the session publishes for `/binds` and `/stats`.
+#[derive(Debug, Default)]
+pub struct ConnCounters {
+    /// PDUs received.
+    pub pdus: AtomicU64,
+    /// Requests received and not yet answered.
+    pub outstanding: AtomicUsize,
+    /// deliver_sm in flight.
+    pub inflight: AtomicUsize,
+}
+
+/// Registry entry for one connection.
+#[derive(Debug)]
+pub struct ConnEntry {
+    /// Peer address.
+    pub peer: String,
+    /// Accepted at (ms since epoch).
+    pub connected_at_ms: u64,
+    /// Set once bound.
+    pub bound: Option<(String, BindMode)>,
+    /// Queue of deliver_sm for this session.
+    pub deliver_tx: mpsc::Sender<DeliveryJob>,
+    /// Control commands for this session.
+    pub ctrl_tx: mpsc::Sender<Control>,
+    /// Published counters.
+    pub counters: Arc<ConnCounters>,
+}
+
+/// Mutable records.
+#[derive(Debug)]
+pub struct State {
+    /// MT log.
+    pub mt: Log<MtRecord>,
+    /// Simulator-originated deliver_sm log.
+    pub deliveries: Log<DeliveryRecord>,
+    /// Message store for query/cancel.
+    pub store: MessageStore,
+    /// Virtual handsets.
+    pub handsets: Handsets,
+}
+
+/// What a session needs to know to accept an MT.
+#[derive(Debug, Clone)]
+pub struct MtInput {
+    /// `submit_sm` or `data_sm`.
+    pub command: &'static str,
+    /// Sequence number.
+    pub sequence_number: u32,
+    /// service_type text.
+    pub service_type: String,
+    /// source_addr.
+    pub source: String,
+    /// source_addr_ton.
+    pub source_ton: u8,
+    /// destination_addr.
+    pub dest: String,
+    /// dest_addr_ton.
+    pub dest_ton: u8,
+    /// esm_class.
+    pub esm_class: u8,
+    /// data_coding.
+    pub data_coding: u8,
+    /// registered_delivery.
+    pub registered_delivery: u8,
+    /// short_message bytes.
+    pub short_message: Vec<u8>,
+    /// message_payload TLV.
+    pub message_payload: Option<Vec<u8>>,
+    /// SAR TLVs.
+    pub sar: Option<(u16, u8, u8)>,
+    /// ussd_service_op TLV.
+    pub ussd_service_op: Option<u8>,
+    /// its_session_info TLV.
+    pub its_session_info: Option<(u8, u8)>,
+    /// destination_port TLV.
+    pub dest_port: Option<u16>,
+}
+
+/// The outcome of accepting an MT.
+#[derive(Debug)]
+pub struct MtOutcome {
+    /// Status to answer.
+    pub status: u32,
+    /// Message id (empty when refused).
+    pub message_id: String,
+    /// A receipt to send, with its delay in ms.
+    pub receipt: Option<(DeliveryJob, u64)>,
+}
+
+/// Everything shared.
+pub struct Shared {
+    /// Immutable configuration.
+    pub cfg: SimConfig,
+    /// Active faults.
+    pub faults: RwLock<Faults>,
+    /// Receipt plan (changeable at run time).
+    pub receipts: RwLock<ReceiptPlan>,
+    /// Records.
+    pub state: Mutex<State>,
+    /// PDUs received.
+    pub rx: PduCounters,
+    /// PDUs sent.
+    pub tx: PduCounters,
+    next_msg_id: AtomicU64,
+    next_conn_id: AtomicU64,
+    /// Seeded randomness.
+    pub rng: Mutex<StdRng>,
+    throttle: Mutex<ThrottleWindow>,
+    /// Start instant.
+    pub started: Instant,
+    /// Queue into the delivery dispatcher.
+    pub delivery_tx: mpsc::Sender<DeliveryJob>,
+    /// Connections by id.
+    pub conns: Mutex<BTreeMap<u64, ConnEntry>>,
+    rr: AtomicUsize,
+    /// Bumped on every record change (MT, delivery, handset, bind); wait helpers watch it.
+    pub changed: watch::Sender<u64>,
+    hexlog: Option<Mutex<LineWriter<File>>>,
+    /// Cancelled on shutdown.
+    pub shutdown: CancellationToken,
+    /// HTTP client handsets use to follow WAP Push links.
+    pub http: reqwest::Client,
+    /// Reset generation.
+    pub generation: AtomicU64,
+    mt_accepted: AtomicU64,
+    mt_refused: AtomicU64,
+    /// Receipts the ESME acknowledged with status 0.
+    pub receipts_acked: AtomicU64,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+/// Statuses used below (SMPP 3.4 §5.1.3).
+pub mod status {
+    /// ESME_RINVMSGLEN.
+    pub const INVMSGLEN: u32 = 0x01;
+    /// ESME_RINVSRCADR.
+    pub const INVSRCADR: u32 = 0x0A;
+    /// ESME_RINVDSTADR.
+    pub const INVDSTADR: u32 = 0x0B;
+    /// ESME_RINVESMCLASS.
+    pub const INVESMCLASS: u32 = 0x43;
+    /// ESME_RTHROTTLED.
+    pub const THROTTLED: u32 = 0x58;
+    /// ESME_RINVDCS (SMPP 5.0; no 3.4 equivalent).
+    pub const INVDCS: u32 = 0x104;
+    /// ESME_RQUERYFAIL.
+    pub const QUERYFAIL: u32 = 0x67;
+    /// ESME_RCANCELFAIL.
+    pub const CANCELFAIL: u32 = 0x11;
+    /// ESME_RINVMSGID.
+    pub const INVMSGID: u32 = 0x0C;
+}
+
+/// Check the addressing and content fields of an MT; `Err(status)` when refused.
+pub fn validate_mt(m: &MtInput) -> Result<(), u32> {
+    // Destination: 1..=20 digits, optional leading '+' (SMPP 3.4 §5.2.9; ISDN numbers).
+    let d = m.dest.strip_prefix('+').unwrap_or(&m.dest);
+    if d.is_empty() || d.len() > 20 || !d.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(status::INVDSTADR);
+    }
+    // Source: alphanumeric (TON 5) up to 11 characters, otherwise digits (may be empty).
+    if m.source_ton == 5 {
+        if m.source.is_empty() || m.source.chars().count() > 11 {
+            return Err(status::INVSRCADR);
+        }
+    } else {
+        let s = m.source.strip_prefix('+').unwrap_or(&m.source);
+        if !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(status::INVSRCADR);
+        }
+    }
+    // data_coding: the SMPP 3.4 §5.2.19 values and the TS 23.038 coding groups SMSCs pass.
+    let dc = m.data_coding;
+    let known = matches!(dc, 0x00..=0x0E) || matches!(dc, 0x10..=0x1F | 0xF0..=0xFF);
+    if !known {
+        return Err(status::INVDCS);
+    }
+    // short_message and message_payload are exclusive (SMPP 3.4 §5.3.2.32).
+    if m.message_payload.is_some() && !m.short_message.is_empty() {
+        return Err(status::INVMSGLEN);
+    }
+    let data: &[u8] = m
+        .message_payload
+        .as_deref()
+        .unwrap_or(m.short_message.as_slice());
+    if m.message_payload.is_none() {
+        let limit = match dc {
+            0x00 | 0x01 | 0x0F => 160,
+            _ => 140,
+        };
+        if data.len() > limit {
+            return Err(status::INVMSGLEN);
+        }
+    }
+    if m.esm_class & 0x40 != 0 && sms_wire::udh::Udh::split(data).is_err() {
+        return Err(status::INVESMCLASS);
+    }
+    if dc == 0x08 {
+        let body = if m.esm_class & 0x40 != 0 {
+            sms_wire::udh::Udh::split(data).map(|(_, r)| r).unwrap_or(data)
+        } else {
+            data
+        };
+        if body.len() % 2 != 0 {
+            return Err(status::INVMSGLEN);
+        }
+    }
+    Ok(())
+}
+
+/// Whether `registered_delivery` asks for a receipt for this final state (SMPP 3.4 §5.2.17).
+pub fn wants_receipt(registered_delivery: u8, stat: ReceiptStat) -> bool {
+    match registered_delivery & 0x03 {
+        0x01 => true,
+        0x02 => stat != ReceiptStat::Delivrd,
+        _ => false,
+    }
+}
+
+impl Shared {
+    /// Build the shared state.
+    pub fn new(cfg: SimConfig, delivery_tx: mpsc::Sender<DeliveryJob>) -> std::io::Result<Self> {
+        let hexlog = match &cfg.hex_log {
+            Some(p) => Some(Mutex::new(LineWriter::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)?,
+            ))),
+            None => None,
+        };
+        let http = reqwest::Client::builder()
+            .timeout(cfg.handsets.fetch_timeout)
+            .build()
+            .unwrap_or_default();
+        let cap = cfg.max_records;
+        Ok(Shared {
+            faults: RwLock::new(cfg.faults.clone()),
+            receipts: RwLock::new(cfg.receipts.clone()),
+            state: Mutex::new(State {
+                mt: Log::new(cap),
+                deliveries: Log::new(cap),
+                store: MessageStore::new(cap.max(1000)),
+                handsets: Handsets::new(&cfg.handsets),
+            }),
+            rx: PduCounters::default(),
+            tx: PduCounters::default(),
+            next_msg_id: AtomicU64::new(cfg.message_id_start),
+            next_conn_id: AtomicU64::new(1),
+            rng: Mutex::new(StdRng::seed_from_u64(cfg.seed)),
+            throttle: Mutex::new(ThrottleWindow::default()),
+            started: Instant::now(),
+            delivery_tx,
+            conns: Mutex::new(BTreeMap::new()),
+            rr: AtomicUsize::new(0),
+            changed: watch::channel(0).0,
+            hexlog,
+            shutdown: CancellationToken::new(),
+            http,
+            generation: AtomicU64::new(0),
+            mt_accepted: AtomicU64::new(0),
+            mt_refused: AtomicU64::new(0),
+            receipts_acked: AtomicU64::new(0),
+            cfg,
+        })
+    }
+
+    /// Lock the records (a poisoned lock is recovered: records stay usable).
+    pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Current faults.
+    pub fn faults(&self) -> Faults {
+        self.faults.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Run `f` with the seeded rng.
+    pub fn with_rng<T>(&self, f: impl FnOnce(&mut StdRng) -> T) -> T {
+        f(&mut self.rng.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Signal that records changed.
+    pub fn bump(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Allocate a connection id.
+    pub fn conn_id(&self) -> u64 {
+        self.next_conn_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Append one PDU to the hex log, if enabled.
+    pub fn log_hex(&self, conn: u64, dir: &str, bytes: &[u8]) {
+        if let Some(l) = &self.hexlog {
+            let mut w = l.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = writeln!(w, "{} {conn} {dir} {}", now_ms(), hex(bytes));
+        }
+    }
+
+    /// Whether hex logging is on.
+    pub fn hex_logging(&self) -> bool {
+        self.hexlog.is_some()
+    }
+
+    /// Render a receipt's `id:` text for a numeric id.
+    fn receipt_text_id(&self, n: u64) -> String {
+        self.cfg
+            .receipt_text_id_style
+            .unwrap_or(self.cfg.message_id_style)
+            .render(n)
+    }
+
+    /// Accept (or refuse) an MT from bind `bind_id`; records it and plans its receipt.
+    pub fn accept_mt(self: &Arc<Self>, bind_id: u64, system_id: &str, m: MtInput) -> MtOutcome {
+        let now = now_ms();
+        let faults = self.faults.read().unwrap_or_else(|e| e.into_inner());
+        let throttle_limit = faults.throttle_per_sec;
+        let admitted = self
+            .throttle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .admit(now, throttle_limit);
+        let mut status = if admitted { 0 } else { status::THROTTLED };
+        if status == 0 {
+            if let Err(s) = validate_mt(&m) {
+                status = s;
+            }
+        }
+        if status == 0 && faults.error.is_some() {
+            if let Some(s) = self.with_rng(|r| faults.error_for(&m.dest, r)) {
+                status = s;
+            }
+        }
+        drop(faults);
+        let (numeric_id, message_id) = if status == 0 {
+            let n = self.next_msg_id.fetch_add(1, Ordering::Relaxed);
+            (n, self.cfg.message_id_style.render(n))
+        } else {
+            (0, String::new())
+        };
+        let plan = if status == 0 {
+            let receipts = self.receipts.read().unwrap_or_else(|e| e.into_inner());
+            Some(self.with_rng(|r| receipts.decide(&m.dest, r)))
+        } else {
+            None
+        };
+        let text = pdus::decode_body(
+            m.esm_class,
+            m.data_coding,
+            m.message_payload.as_deref().unwrap_or(&m.short_message),
+        );
+        let mut fetches: Vec<FetchJob> = Vec::new();
+        let mut receipt = None;
+        {
+            let mut st = self.state();
+            let id = st.mt.next_id();
+            let rec = MtRecord {
+                id,
+                message_id: message_id.clone(),
+                bind_id,
+                system_id: system_id.to_string(),
+                command: m.command,
+                sequence_number: m.sequence_number,
+                service_type: m.service_type,
+                source: m.source,
+                source_ton: m.source_ton,
+                dest: m.dest,
+                esm_class: m.esm_class,
+                data_coding: m.data_coding,
+                registered_delivery: m.registered_delivery,
+                short_message: m.short_message,
+                message_payload: m.message_payload,
+                sar: m.sar,
+                ussd_service_op: m.ussd_service_op,
+                its_session_info: m.its_session_info,
+                dest_port: m.dest_port,
+                text,
+                status,
+                received_at_ms: now,
+            };
+            if let Some((stat, delay)) = plan {
+                st.store.insert(
+                    message_id.clone(),
+                    StoredMessage {
+                        source: rec.source.clone(),
+                        dest: rec.dest.clone(),
+                        planned: stat,
+                        final_at_ms: now + delay,
+                        submitted_at_ms: now,
+                        cancelled: false,
+                    },
+                );
+                if let Some(f) = st.handsets.ingest_mt(&rec, now) {
+                    fetches.push(f);
+                }
+                if wants_receipt(rec.registered_delivery, stat) {
+                    let text_id = self.receipt_text_id(numeric_id);
+                    let pdu = pdus::receipt(&rec, &message_id, &text_id, stat, now, now + delay);
+                    let rid = st.deliveries.next_id();
+                    st.deliveries.push(DeliveryRecord {
+                        id: rid,
+                        kind: DeliveryKind::Receipt,
+                        from: rec.dest.clone(),
+                        to: rec.source.clone(),
+                        message_id: Some(message_id.clone()),
+                        stat: Some(stat),
+                        text: pdus::short_message_text(&pdu),
+                        bind_id: None,
+                        attempts: 0,
+                        state: DeliveryState::Queued,
+                        created_at_ms: now,
+                    });
+                    receipt = Some((
+                        DeliveryJob {
+                            record_id: rid,
+                            system_id: Some(system_id.to_string()),
+                            pdu,
+                            attempts: 0,
+                            generation: self.generation.load(Ordering::Relaxed),
+                        },
+                        delay,
+                    ));
+                }
+            }
+            st.mt.push(rec);
+        }
+        if status == 0 {
+            self.mt_accepted.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.mt_refused.fetch_add(1, Ordering::Relaxed);
+        }
+        for f in fetches {
+            crate::handset::spawn_fetch(self, f);
+        }
+        self.bump();
+        MtOutcome {
+            status,
+            message_id,
+            receipt,
+        }
+    }
+
+    /// Queue a delivery job now, or after `delay_ms` (a task sleeps; cancelled messages and jobs
+    /// from before a reset are dropped).
+    pub fn dispatch(self: &Arc<Self>, job: DeliveryJob, delay_ms: u64) {
+        if delay_ms == 0 {
+            match self.delivery_tx.try_send(job) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(job)) => {
+                    let tx = self.delivery_tx.clone();
+                    tokio::spawn(async move {
+                        let _ = tx.send(job).await;
+                    });
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+            return;
+        }
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(delay_ms)) => {}
+                _ = me.shutdown.cancelled() => return,
+            }
+            if job.generation != me.generation.load(Ordering::Relaxed) {
+                return;
+            }
+            let cancelled = pdus::receipted_id(&job.pdu).is_some_and(|id| {
+                me.state()
+                    .store
+                    .get(&id)
+                    .is_some_and(|m| m.cancelled)
+            });
+            if cancelled {
+                me.set_delivery_state(job.record_id, DeliveryState::Failed("cancelled".into()), None);
+                return;
+            }
+            let _ = me.delivery_tx.send(job).await;
+        });
+    }
+
+    /// Update a delivery record.
+    pub fn set_delivery_state(&self, record_id: u64, state: DeliveryState, bind: Option<u64>) {
+        {
+            let mut st = self.state();
+            if let Some(r) = st.deliveries.get_mut(record_id) {
+                if matches!(state, DeliveryState::Sent) {
+                    r.attempts += 1;
+                }
+                if bind.is_some() {
+                    r.bind_id = bind;
+                }
+                if r.kind == DeliveryKind::Receipt && state == DeliveryState::Answered(0) {
+                    self.receipts_acked.fetch_add(1, Ordering::Relaxed);
+                }
+                r.state = state;
+            }
+        }
+        self.bump();
+    }
+
+    /// Try to hand `job` to a receiver-capable bind (round-robin); gives it back when none can
+    /// take it right now.
+    pub fn route(&self, job: DeliveryJob) -> Result<(), DeliveryJob> {
+        let candidates: Vec<mpsc::Sender<DeliveryJob>> = {
+            let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+            conns
+                .values()
+                .filter(|c| match &c.bound {
+                    Some((sys, mode)) => {
+                        mode.can_receive()
+                            && job.system_id.as_ref().is_none_or(|want| want == sys)
+                    }
+                    None => false,
+                })
+                .map(|c| c.deliver_tx.clone())
+                .collect()
+        };
+        if candidates.is_empty() {
+            return Err(job);
+        }
+        let start = self.rr.fetch_add(1, Ordering::Relaxed);
+        let mut job = job;
+        for i in 0..candidates.len() {
+            match candidates[(start + i) % candidates.len()].try_send(job) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::TrySendError::Full(j))
+                | Err(mpsc::error::TrySendError::Closed(j)) => job = j,
+            }
+        }
+        Err(job)
+    }
+
+    /// Current binds.
+    pub fn binds(&self) -> Vec<BindView> {
+        let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        conns
+            .iter()
+            .map(|(id, c)| BindView {
+                id: *id,
+                peer: c.peer.clone(),
+                system_id: c.bound.as_ref().map(|(s, _)| s.clone()),
+                mode: c.bound.as_ref().map_or("open", |(_, m)| m.name()),
+                connected_at_ms: c.connected_at_ms,
+                pdus_received: c.counters.pdus.load(Ordering::Relaxed),
+                outstanding: c.counters.outstanding.load(Ordering::Relaxed),
+                window: self.cfg.window,
+                deliver_inflight: c.counters.inflight.load(Ordering::Relaxed),
+                deliver_window: self.cfg.deliver_window,
+            })
+            .collect()
+    }
+
+    /// Totals and rates.
+    pub fn stats(&self) -> Stats {
+        let binds = self.binds();
+        Stats {
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+            received: self.rx.snapshot(),
+            sent: self.tx.snapshot(),
+            submits_last_second: self
+                .throttle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .last_second(),
+            mt_records: self.state().mt.len(),
+            mt_accepted: self.mt_accepted.load(Ordering::Relaxed),
+            mt_refused: self.mt_refused.load(Ordering::Relaxed),
+            receipts_acked: self.receipts_acked.load(Ordering::Relaxed),
+            connections: binds.len(),
+            window_occupancy: binds
+                .iter()
+                .map(|b| (b.id, b.outstanding, b.deliver_inflight))
+                .collect(),
+        }
+    }
+
+    /// Forget every record, handset and counter (connections stay up; queued receipts from
+    /// before the reset are dropped).
+    pub fn reset(&self) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut st = self.state();
+            st.mt.clear();
+            st.deliveries.clear();
+            st.store.clear();
+            st.handsets = Handsets::new(&self.cfg.handsets);
+        }
+        self.rx.reset();
+        self.tx.reset();
+        self.mt_accepted.store(0, Ordering::Relaxed);
+        self.mt_refused.store(0, Ordering::Relaxed);
+        self.receipts_acked.store(0, Ordering::Relaxed);
+        self.bump();
+    }
+
+    /// Send a control command to every connection (or those of `system_id`).
+    pub fn control_all(&self, system_id: Option<&str>, c: Control) -> usize {
+        let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        conns
+            .values()
+            .filter(|e| {
+                system_id.is_none_or(|s| e.bound.as_ref().is_some_and(|(sys, _)| sys == s))
+            })
+            .filter(|e| e.ctrl_tx.try_send(c).is_ok())
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mt(dest: &str, dc: u8, sm: &[u8]) -> MtInput {
+        MtInput {
+            command: "submit_sm",
+            sequence_number: 1,
+            service_type: String::new(),
+            source: "1234".into(),
+            source_ton: 1,
+            dest: dest.into(),
+            dest_ton: 1,
+            esm_class: 0,
+            data_coding: dc,
+            registered_delivery: 0,
+            short_message: sm.to_vec(),
+            message_payload: None,
+            sar: None,
+            ussd_service_op: None,
+            its_session_info: None,
+            dest_port: None,
+        }
+    }
+
+    #[test]
+    fn validation_codes() {
+        assert_eq!(validate_mt(&mt("8613800138000", 0, b"hi")), Ok(()));
+        assert_eq!(validate_mt(&mt("+8613800138000", 0, b"hi")), Ok(()));
+        assert_eq!(validate_mt(&mt("", 0, b"hi")), Err(status::INVDSTADR));
+        assert_eq!(validate_mt(&mt("12ab", 0, b"hi")), Err(status::INVDSTADR));
+        assert_eq!(
+            validate_mt(&mt("123456789012345678901", 0, b"hi")),
+            Err(status::INVDSTADR)
+        );
+        assert_eq!(validate_mt(&mt("1", 0xC0 - 0x40, b"hi")), Err(status::INVDCS));
+        assert_eq!(validate_mt(&mt("1", 0x08, b"abc")), Err(status::INVMSGLEN));
+        assert_eq!(validate_mt(&mt("1", 0x04, &[0; 141])), Err(status::INVMSGLEN));
+        let mut both = mt("1", 0, b"x");
+        both.message_payload = Some(b"y".to_vec());
+        assert_eq!(validate_mt(&both), Err(status::INVMSGLEN));
+        let mut bad_udh = mt("1", 0, &[9, 0, 3]);
+        bad_udh.esm_class = 0x40;
+        assert_eq!(validate_mt(&bad_udh), Err(status::INVESMCLASS));
+        let mut alpha = mt("1", 0, b"x");
+        alpha.source_ton = 5;
+        alpha.source = "MyBrandNameIsLong".into();
+        assert_eq!(validate_mt(&alpha), Err(status::INVSRCADR));
+    }
+
+    #[test]
+    fn receipt_requests() {
+        assert!(wants_receipt(1, ReceiptStat::Delivrd));
+        assert!(!wants_receipt(0, ReceiptStat::Undeliv));
+        assert!(!wants_receipt(2, ReceiptStat::Delivrd));
+        assert!(wants_receipt(2, ReceiptStat::Expired));
+    }
+}

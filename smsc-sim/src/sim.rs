@@ -1,0 +1,571 @@
+//! Starting the simulator and driving it: [`Simulator::start`] binds the SMPP and HTTP listeners
+//! and spawns the accept loop, the delivery dispatcher and the HTTP server; [`SimHandle`] is the
+//! cloneable Rust API tests use in-process (the HTTP API in [`crate::http`] calls the same
+//! methods).
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use crate::config::{ReceiptPlan, SimConfig};
+use crate::faults::{Faults, MalformedKind};
+use crate::handset::{Avatar, CallView, HandsetView};
+use crate::pdus::{self, MoEncoding, MoStyle, PduError};
+use crate::recorder::{
+    BindView, DeliveryKind, DeliveryRecord, DeliveryState, MtFilter, MtRecord, Stats,
+};
+use crate::shared::{Control, DeliveryJob, Shared};
+use crate::util::now_ms;
+
+/// Errors from starting or driving the simulator.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The hex log file could not be opened.
+    #[error("cannot open the hex log: {0}")]
+    HexLog(#[source] std::io::Error),
+    /// An MO/USSD could not be built.
+    #[error("cannot build the message: {0}")]
+    Pdu(#[from] PduError),
+    /// The simulator is shutting down.
+    #[error("the simulator is shut down")]
+    Closed,
+    /// A wait helper timed out.
+    #[error("timed out after {timeout:?} waiting for {what}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long.
+        timeout: Duration,
+    },
+}
+
+/// An MO SMS to inject (also the JSON body of `POST /mo`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MoRequest {
+    /// The handset sending it (`source_addr`).
+    pub from: String,
+    /// The service number (`destination_addr`).
+    pub to: String,
+    /// The text.
+    pub text: String,
+    /// Alphabet (auto: GSM-7 if it fits, else UCS-2).
+    #[serde(default)]
+    pub encoding: MoEncoding,
+    /// How a long text is split.
+    #[serde(default)]
+    pub style: MoStyle,
+    /// Concatenation reference (random when absent).
+    #[serde(default)]
+    pub reference: Option<u16>,
+    /// Send the parts last-to-first (exercises out-of-order reassembly).
+    #[serde(default)]
+    pub reverse_parts: bool,
+}
+
+impl MoRequest {
+    /// A plain MO with the default encoding and style.
+    pub fn new(from: &str, to: &str, text: &str) -> Self {
+        MoRequest {
+            from: from.into(),
+            to: to.into(),
+            text: text.into(),
+            ..MoRequest::default()
+        }
+    }
+
+    /// Same request with this segmentation style.
+    pub fn style(mut self, style: MoStyle) -> Self {
+        self.style = style;
+        self
+    }
+
+    /// Same request with this alphabet.
+    pub fn encoding(mut self, encoding: MoEncoding) -> Self {
+        self.encoding = encoding;
+        self
+    }
+}
+
+/// A USSD message from a handset (also the JSON body of `POST /ussd`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UssdRequest {
+    /// The handset (`source_addr`).
+    pub from: String,
+    /// The service code, e.g. `*123#` (`destination_addr`).
+    pub to: String,
+    /// What the user typed (the service code itself to open a session, or a menu choice).
+    pub text: String,
+    /// Open a new session even if the network awaits a reply on the current one.
+    #[serde(default)]
+    pub new_session: bool,
+}
+
+/// What an injection queued.
+#[derive(Debug, Clone, Serialize)]
+pub struct MoTicket {
+    /// Delivery record ids, one per deliver_sm, in sending order.
+    pub record_ids: Vec<u64>,
+    /// Number of deliver_sm.
+    pub parts: usize,
+    /// Concatenation reference used (MO) or session number (USSD).
+    pub reference: u16,
+    /// USSD only: the `ussd_service_op` sent.
+    pub ussd_service_op: Option<u8>,
+}
+
+/// The SMSC simulator.
+#[derive(Debug)]
+pub struct Simulator;
+
+/// Cloneable handle to a running simulator.
+#[derive(Clone, Debug)]
+pub struct SimHandle {
+    shared: Arc<Shared>,
+    smpp_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Simulator {
+    /// Bind the listeners (port 0 picks a free port) and start serving.
+    pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
+        let smpp = TcpListener::bind(cfg.smpp_addr)
+            .await
+            .map_err(|source| SimError::Bind {
+                addr: cfg.smpp_addr,
+                source,
+            })?;
+        let http = match cfg.http_addr {
+            Some(a) => Some(
+                TcpListener::bind(a)
+                    .await
+                    .map_err(|source| SimError::Bind { addr: a, source })?,
+            ),
+            None => None,
+        };
+        let smpp_addr = smpp.local_addr().map_err(|source| SimError::Bind {
+            addr: cfg.smpp_addr,
+            source,
+        })?;
+        let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
+        let (delivery_tx, delivery_rx) = mpsc::channel(65_536);
+        let shared = Arc::new(Shared::new(cfg, delivery_tx).map_err(SimError::HexLog)?);
+        let handle = SimHandle {
+            shared: Arc::clone(&shared),
+            smpp_addr,
+            http_addr,
+            tasks: Arc::new(Mutex::new(Vec::new())),
+        };
+        let mut tasks = vec![
+            tokio::spawn(accept_loop(Arc::clone(&shared), smpp)),
+            tokio::spawn(dispatcher(Arc::clone(&shared), delivery_rx)),
+        ];
+        if let Some(l) = http {
+            let router = crate::http::router(handle.clone());
+            let token = shared.shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = axum::serve(l, router)
+                    .with_graceful_shutdown(async move { token.cancelled().await })
+                    .await;
+                if let Err(e) = r {
+                    warn!(error = %e, "http server stopped");
+                }
+            }));
+        }
+        *handle.tasks.lock().unwrap_or_else(|e| e.into_inner()) = tasks;
+        Ok(handle)
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok((sock, peer)) => {
+                    tokio::spawn(crate::session::run(Arc::clone(&shared), sock, peer));
+                }
+                Err(e) => {
+                    debug!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Hands queued deliver_sm to receiver-capable binds, waiting while none can take them.
+async fn dispatcher(shared: Arc<Shared>, mut rx: mpsc::Receiver<DeliveryJob>) {
+    let mut changed = shared.changed.subscribe();
+    loop {
+        let job = tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            j = rx.recv() => match j { Some(j) => j, None => return },
+        };
+        let mut job = job;
+        loop {
+            if job.generation != shared.generation.load(Ordering::Relaxed) {
+                break;
+            }
+            match shared.route(job) {
+                Ok(()) => break,
+                Err(j) => job = j,
+            }
+            tokio::select! {
+                _ = shared.shutdown.cancelled() => return,
+                _ = changed.changed() => {}
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
+    }
+}
+
+impl SimHandle {
+    /// The SMPP listen address.
+    pub fn smpp_addr(&self) -> SocketAddr {
+        self.smpp_addr
+    }
+
+    /// The HTTP control API address, if enabled.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// `http://addr` of the control API, if enabled.
+    pub fn http_url(&self) -> Option<String> {
+        self.http_addr.map(|a| format!("http://{a}"))
+    }
+
+    /// Stop listening, close every session and the HTTP server, and wait for them.
+    pub async fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+        let tasks: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+    }
+
+    fn queue(&self, kind: DeliveryKind, from: &str, to: &str, pdus: Vec<rusmpp::pdus::DeliverSm>) -> Vec<(u64, DeliveryJob)> {
+        let now = now_ms();
+        let generation = self.shared.generation.load(Ordering::Relaxed);
+        let mut st = self.shared.state();
+        pdus.into_iter()
+            .map(|pdu| {
+                let id = st.deliveries.next_id();
+                st.deliveries.push(DeliveryRecord {
+                    id,
+                    kind,
+                    from: from.to_string(),
+                    to: to.to_string(),
+                    message_id: None,
+                    stat: None,
+                    text: pdus::decode_body(
+                        u8::from(pdu.esm_class),
+                        u8::from(pdu.data_coding),
+                        pdu.short_message().as_ref(),
+                    ),
+                    bind_id: None,
+                    attempts: 0,
+                    state: DeliveryState::Queued,
+                    created_at_ms: now,
+                });
+                (
+                    id,
+                    DeliveryJob {
+                        record_id: id,
+                        system_id: None,
+                        pdu,
+                        attempts: 0,
+                        generation,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    async fn send_jobs(&self, jobs: Vec<(u64, DeliveryJob)>) -> Result<Vec<u64>, SimError> {
+        let mut ids = Vec::with_capacity(jobs.len());
+        for (id, job) in jobs {
+            self.shared
+                .delivery_tx
+                .send(job)
+                .await
+                .map_err(|_| SimError::Closed)?;
+            ids.push(id);
+        }
+        self.shared.bump();
+        Ok(ids)
+    }
+
+    /// Inject an MO SMS: split, encoded and queued as deliver_sm to receiver-capable binds
+    /// (round-robin). Returns once queued; see [`SimHandle::deliveries`] for the outcome.
+    pub async fn inject_mo(&self, req: MoRequest) -> Result<MoTicket, SimError> {
+        let reference = req
+            .reference
+            .unwrap_or_else(|| self.shared.with_rng(|r| rand::Rng::random::<u16>(r)));
+        let mut parts = pdus::mo_parts(
+            &req.from,
+            &req.to,
+            &req.text,
+            req.encoding,
+            req.style,
+            reference,
+        )?;
+        if req.reverse_parts {
+            parts.reverse();
+        }
+        let n = parts.len();
+        let jobs = self.queue(DeliveryKind::Mo, &req.from, &req.to, parts);
+        let record_ids = self.send_jobs(jobs).await?;
+        Ok(MoTicket {
+            record_ids,
+            parts: n,
+            reference,
+            ussd_service_op: None,
+        })
+    }
+
+    /// Inject a USSD message from a handset: opens a session (PSSR indication, op 1) or answers
+    /// the menu the network sent (USSR confirm, op 18) with `its_session_info` tracking.
+    pub async fn inject_ussd(&self, req: UssdRequest) -> Result<MoTicket, SimError> {
+        let (op, session, seq) =
+            self.shared
+                .state()
+                .handsets
+                .next_ussd(&req.from, &req.to, req.new_session);
+        let pdu = pdus::ussd(&req.from, &req.to, &req.text, op, session, seq, false)?;
+        let jobs = self.queue(DeliveryKind::Ussd, &req.from, &req.to, vec![pdu]);
+        let record_ids = self.send_jobs(jobs).await?;
+        Ok(MoTicket {
+            record_ids,
+            parts: 1,
+            reference: u16::from(session),
+            ussd_service_op: Some(op),
+        })
+    }
+
+    /// MT messages received, oldest first.
+    pub fn mt_messages(&self, filter: &MtFilter) -> Vec<MtRecord> {
+        self.shared
+            .state()
+            .mt
+            .iter()
+            .filter(|r| filter.matches(r))
+            .cloned()
+            .collect()
+    }
+
+    /// Every deliver_sm the simulator originated (MO, USSD, receipts), oldest first.
+    pub fn deliveries(&self) -> Vec<DeliveryRecord> {
+        self.shared.state().deliveries.iter().cloned().collect()
+    }
+
+    /// Receipts only.
+    pub fn receipts(&self) -> Vec<DeliveryRecord> {
+        self.shared
+            .state()
+            .deliveries
+            .iter()
+            .filter(|d| d.kind == DeliveryKind::Receipt)
+            .cloned()
+            .collect()
+    }
+
+    /// Snapshot of the handset `number` (empty if it never received anything).
+    pub fn handset(&self, number: &str) -> HandsetView {
+        self.shared.state().handsets.view(number)
+    }
+
+    /// Numbers of all handsets that received something.
+    pub fn handsets(&self) -> Vec<String> {
+        self.shared.state().handsets.numbers()
+    }
+
+    /// What handset `number` shows when `from` calls (name, last status, avatar hash).
+    pub fn call(&self, number: &str, from: &str) -> CallView {
+        self.shared.state().handsets.call(number, from)
+    }
+
+    /// The avatar (with bytes) handset `number` stores for contact `from`.
+    pub fn avatar(&self, number: &str, from: &str) -> Option<Avatar> {
+        self.shared.state().handsets.avatar(number, from)
+    }
+
+    /// Replace the active faults.
+    pub fn set_faults(&self, faults: Faults) {
+        *self
+            .shared
+            .faults
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = faults;
+    }
+
+    /// The active faults.
+    pub fn faults(&self) -> Faults {
+        self.shared.faults()
+    }
+
+    /// Replace the receipt plan.
+    pub fn set_receipt_plan(&self, plan: ReceiptPlan) {
+        *self
+            .shared
+            .receipts
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = plan;
+    }
+
+    /// Totals, rates and window occupancy.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    /// Open connections and their binds.
+    pub fn binds(&self) -> Vec<BindView> {
+        self.shared.binds()
+    }
+
+    /// Forget every record, handset and counter.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
+    /// Close connections now (all, or those bound as `system_id`); returns how many.
+    pub fn drop_connections(&self, system_id: Option<&str>) -> usize {
+        self.shared.control_all(system_id, Control::Drop)
+    }
+
+    /// Send an SMSC-initiated unbind on every connection (or those of `system_id`).
+    pub fn unbind_all(&self, system_id: Option<&str>) -> usize {
+        self.shared.control_all(system_id, Control::Unbind)
+    }
+
+    /// Write one malformed PDU on every connection (or those of `system_id`).
+    pub fn send_malformed(&self, kind: MalformedKind, system_id: Option<&str>) -> usize {
+        self.shared.control_all(system_id, Control::Malformed(kind))
+    }
+
+    /// Wait until `f` returns `Some`, re-checking whenever records change.
+    pub async fn wait_until<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut f: impl FnMut(&SimHandle) -> Option<T>,
+    ) -> Result<T, SimError> {
+        let mut rx = self.shared.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            rx.borrow_and_update();
+            if let Some(v) = f(self) {
+                return Ok(v);
+            }
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { return Err(SimError::Closed) },
+                _ = tokio::time::sleep_until(deadline) => {
+                    return f(self).ok_or_else(|| SimError::Timeout { what: what.to_string(), timeout });
+                }
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+    }
+
+    /// Wait until at least `count` accepted MT have arrived; returns all accepted MT.
+    pub async fn wait_for_mt(
+        &self,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<Vec<MtRecord>, SimError> {
+        let f = MtFilter {
+            accepted_only: true,
+            ..MtFilter::default()
+        };
+        self.wait_until(&format!("{count} MT"), timeout, |h| {
+            let v = h.mt_messages(&f);
+            (v.len() >= count).then_some(v)
+        })
+        .await
+    }
+
+    /// Wait until at least `count` accepted MT to `dest` have arrived; returns them.
+    pub async fn wait_for_mt_to(
+        &self,
+        dest: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<Vec<MtRecord>, SimError> {
+        let f = MtFilter::to(dest);
+        self.wait_until(&format!("{count} MT to {dest}"), timeout, |h| {
+            let v = h.mt_messages(&f);
+            (v.len() >= count).then_some(v)
+        })
+        .await
+    }
+
+    /// Wait until handset `number` holds at least `count` complete texts.
+    pub async fn wait_for_inbox(
+        &self,
+        number: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<HandsetView, SimError> {
+        self.wait_until(&format!("{count} texts on {number}"), timeout, |h| {
+            let v = h.handset(number);
+            (v.inbox.len() >= count).then_some(v)
+        })
+        .await
+    }
+
+    /// Wait until at least `count` connections are bound.
+    pub async fn wait_for_binds(
+        &self,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<Vec<BindView>, SimError> {
+        self.wait_until(&format!("{count} binds"), timeout, |h| {
+            let v: Vec<BindView> = h
+                .binds()
+                .into_iter()
+                .filter(|b| b.system_id.is_some())
+                .collect();
+            (v.len() >= count).then_some(v)
+        })
+        .await
+    }
+
+    /// Wait until every listed delivery record is answered or failed; returns them.
+    pub async fn wait_for_deliveries(
+        &self,
+        ids: &[u64],
+        timeout: Duration,
+    ) -> Result<Vec<DeliveryRecord>, SimError> {
+        self.wait_until("deliveries answered", timeout, |h| {
+            let all = h.deliveries();
+            let v: Vec<DeliveryRecord> = all
+                .into_iter()
+                .filter(|d| ids.contains(&d.id))
+                .collect();
+            (v.len() == ids.len()
+                && v.iter().all(|d| {
+                    matches!(d.state, DeliveryState::Answered(_) | DeliveryState::Failed(_))
+                }))
+            .then_some(v)
+        })
+        .await
+    }
+}

@@ -1,0 +1,127 @@
+//! Small helpers shared by the simulator modules: wall-clock milliseconds, SMPP receipt dates
+//! (`YYMMDDhhmm`, SMPP 3.4 Appendix B), hex rendering and a serde adapter for byte fields.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch (0 if the clock is before 1970).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// (year, month, day, hour, minute, second) in UTC for `ms` since the epoch.
+pub fn civil(ms: u64) -> (i64, u32, u32, u32, u32, u32) {
+    let secs = (ms / 1000) as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = if m <= 2 { y + 1 } else { y };
+    (
+        y,
+        m,
+        d,
+        (rem / 3600) as u32,
+        ((rem % 3600) / 60) as u32,
+        (rem % 60) as u32,
+    )
+}
+
+/// `YYMMDDhhmm` in UTC, as receipts carry it.
+pub fn receipt_date(ms: u64) -> String {
+    let (y, mo, d, h, mi, _) = civil(ms);
+    format!("{:02}{mo:02}{d:02}{h:02}{mi:02}", y.rem_euclid(100))
+}
+
+/// SMPP absolute time `YYMMDDhhmmss000+` in UTC (SMPP 3.4 §7.1.1), for query_sm_resp.
+pub fn smpp_time(ms: u64) -> String {
+    let (y, mo, d, h, mi, s) = civil(ms);
+    format!("{:02}{mo:02}{d:02}{h:02}{mi:02}{s:02}000+", y.rem_euclid(100))
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Only the digits of a phone number (drops `+`, spaces, dashes, parentheses).
+pub fn digits(number: &str) -> String {
+    number.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// Whether two numbers name the same subscriber: equal digits, or one ends with the other and
+/// the shorter has at least 7 digits (`13800138000` vs `+8613800138000`).
+pub fn same_number(a: &str, b: &str) -> bool {
+    let (a, b) = (digits(a), digits(b));
+    if a.is_empty() || b.is_empty() {
+        return false;
+    }
+    if a == b {
+        return true;
+    }
+    let (short, long) = if a.len() < b.len() { (&a, &b) } else { (&b, &a) };
+    short.len() >= 7 && long.ends_with(short.as_str())
+}
+
+/// serde adapter writing `Vec<u8>` as a hex string.
+pub mod hex_bytes {
+    use serde::Serializer;
+
+    /// Serialize as lowercase hex.
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::hex(bytes))
+    }
+}
+
+/// serde adapter writing `Option<Vec<u8>>` as an optional hex string.
+pub mod opt_hex_bytes {
+    use serde::Serializer;
+
+    /// Serialize as lowercase hex or null.
+    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(b) => s.serialize_some(&super::hex(b)),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        // 2024-02-29 13:45:07 UTC
+        let ms = 1_709_214_307_000;
+        assert_eq!(civil(ms), (2024, 2, 29, 13, 45, 7));
+        assert_eq!(receipt_date(ms), "2402291345");
+        assert_eq!(smpp_time(ms), "240229134507000+");
+        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
+    }
+
+    #[test]
+    fn numbers() {
+        assert!(same_number("+8613800138000", "13800138000"));
+        assert!(same_number("8613800138000", "+86 138-0013-8000"));
+        assert!(!same_number("123", "0123"));
+        assert!(!same_number("", ""));
+        assert_eq!(hex(&[0, 0xab]), "00ab");
+    }
+}
