@@ -10,6 +10,7 @@ use proptest::prelude::*;
 use sms_wire::receipt::{
     message_id_variants, normalize_message_id, DeliveryReceipt, ReceiptStatus,
 };
+use sms_wire::segment::{segment_binary, ConcatStyle};
 use sms_wire::udh::{InformationElement, Udh};
 use sms_wire::wap_push::{
     decode_wbxml, decode_wsp_push, push_segments, wsp_push, PushContent, ServiceIndication,
@@ -205,6 +206,21 @@ proptest! {
         }
         prop_assert_eq!(&joined, &datagram);
         prop_assert_eq!(decode_wsp_push(&joined), Ok(c));
+    }
+
+    #[test]
+    fn push_segments_agree_with_the_generic_binary_segmenter(
+        c in content(), o in opts(), reference in any::<u16>(), wide in any::<bool>(), pad in 0usize..300,
+    ) {
+        // Two independent implementations of WDP-over-SMS cutting must give identical parts.
+        let mut c = c;
+        if let PushContent::Si(si) = &mut c {
+            si.text = Some("x".repeat(pad));
+        }
+        let port = InformationElement::Port16 { dest: 2948, src: 9200 };
+        let style = if wide { ConcatStyle::Udh16 } else { ConcatStyle::Udh8 };
+        let generic = segment_binary(&wsp_push(&c, &o), &[port], style, reference, 0x04).unwrap();
+        prop_assert_eq!(push_segments(&c, &o, reference, wide).unwrap(), generic);
     }
 
     #[test]
