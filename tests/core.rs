@@ -1,0 +1,302 @@
+//! Gateway core end to end: the real gateway (store on a real SQLite file, SMPP link, inbound
+//! pump, outbox dispatcher) against smsc-sim over loopback TCP.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use presence_gw::app::{Gateway, GatewayOptions};
+use presence_gw::inbound::MoMessage;
+use presence_gw::smpp::LinkConfig;
+use presence_gw::store::outbox::{self, NewMessage, OutboxCounts};
+use smsc_sim::{IdStyle, MoRequest, MoStyle, SimConfig, SimHandle, Simulator};
+use tokio::sync::mpsc;
+
+const SYSTEM_ID: &str = "presence";
+const PASSWORD: &str = "pw123";
+
+async fn sim(cfg: SimConfig) -> SimHandle {
+    Simulator::start(cfg.with_account(SYSTEM_ID, PASSWORD))
+        .await
+        .expect("simulator starts")
+}
+
+async fn gateway(dir: &tempfile::TempDir, sim: &SimHandle) -> (Gateway, mpsc::Receiver<MoMessage>) {
+    let link = LinkConfig {
+        smsc: sim.smpp_addr().to_string(),
+        system_id: SYSTEM_ID.into(),
+        password: presence_gw::config::Secret::new(PASSWORD),
+        response_timeout: Duration::from_secs(2),
+        reconnect_min: Duration::from_millis(50),
+        reconnect_max: Duration::from_millis(500),
+        ..LinkConfig::default()
+    };
+    let mut opts = GatewayOptions::new(dir.path().join("gw.db"), link, "10658");
+    opts.dispatcher.retry_min = Duration::from_millis(50);
+    opts.dispatcher.retry_max = Duration::from_millis(500);
+    let (tx, rx) = mpsc::channel(1024);
+    let gw = Gateway::start(opts, tx).await.expect("gateway starts");
+    assert!(
+        gw.link.wait_bound(Duration::from_secs(10)).await,
+        "gateway binds"
+    );
+    (gw, rx)
+}
+
+async fn counts(gw: &Gateway) -> OutboxCounts {
+    gw.store
+        .read(|c| outbox::counts_by_state(c))
+        .await
+        .expect("counts")
+}
+
+async fn wait_delivered(gw: &Gateway, n: u64, timeout: Duration) -> OutboxCounts {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let c = counts(gw).await;
+        if c.delivered >= n {
+            return c;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {n} delivered in time: {c:?}",
+            c.delivered
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn number(i: usize) -> String {
+    format!("+86139{:08}", i)
+}
+
+/// Every handset i got message i at least once.
+fn assert_every_handset_has_its_message(sim: &SimHandle, n: usize, text: impl Fn(usize) -> String) {
+    for i in 0..n {
+        let h = sim.handset(&number(i));
+        let want = text(i);
+        assert!(
+            h.texts().iter().any(|t| *t == want),
+            "handset {} lacks {want:?}: {:?}",
+            number(i),
+            h.texts()
+        );
+    }
+}
+
+#[tokio::test]
+async fn mt_is_delivered_and_receipts_match_across_id_styles() {
+    for (resp_style, receipt_style) in [
+        (IdStyle::Hex, None),
+        (IdStyle::Decimal, None),
+        (IdStyle::Hex, Some(IdStyle::Decimal)),
+    ] {
+        let mut cfg = SimConfig::local();
+        cfg.message_id_style = resp_style;
+        cfg.receipt_text_id_style = receipt_style;
+        cfg.message_id_start = 4096;
+        let sim = sim(cfg).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (gw, _mo) = gateway(&dir, &sim).await;
+        let text = |i: usize| {
+            if i == 0 {
+                "中".repeat(71) // two UCS-2 parts
+            } else {
+                format!("Zhang San is FREE until 15:00 ({i})")
+            }
+        };
+        for i in 0..20 {
+            gw.enqueue(NewMessage::sms(number(i), text(i)))
+                .await
+                .unwrap();
+        }
+        let c = wait_delivered(&gw, 20, Duration::from_secs(20)).await;
+        assert_eq!(c.failed, 0, "{c:?}");
+        assert_every_handset_has_its_message(&sim, 20, text);
+        gw.shutdown().await;
+        sim.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn receipts_before_responses_still_deliver() {
+    let mut cfg = SimConfig::local();
+    cfg.faults.receipt_before_resp = true;
+    let sim = sim(cfg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway(&dir, &sim).await;
+    for i in 0..30 {
+        gw.enqueue(NewMessage::sms(number(i), format!("early receipt {i}")))
+            .await
+            .unwrap();
+    }
+    let c = wait_delivered(&gw, 30, Duration::from_secs(20)).await;
+    assert_eq!(c.delivered, 30, "{c:?}");
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn mo_in_three_parts_out_of_order_and_resent_is_one_message() {
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, mut mo) = gateway(&dir, &sim).await;
+    let text = format!("STATUS FAMILY FREE {}", "x".repeat(330));
+    let mut req = MoRequest::new("+8613800138000", "10658", &text).style(MoStyle::Udh8);
+    req.reverse_parts = true;
+    req.reference = Some(77);
+    let ticket = sim.inject_mo(req.clone()).await.unwrap();
+    assert_eq!(ticket.parts, 3);
+    let got = tokio::time::timeout(Duration::from_secs(10), mo.recv())
+        .await
+        .expect("complete message in time")
+        .unwrap();
+    assert_eq!(got.text, text);
+    assert_eq!(got.source.trim_start_matches('+'), "8613800138000");
+    // The SMSC re-sends every part (e.g. after lost resps): no second command.
+    sim.inject_mo(req).await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), mo.recv())
+            .await
+            .is_err(),
+        "a duplicate produced a second message"
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn mo_in_every_segmentation_style_is_reassembled() {
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, mut mo) = gateway(&dir, &sim).await;
+    let styles = [
+        MoStyle::Udh8,
+        MoStyle::Udh16,
+        MoStyle::Sar,
+        MoStyle::Payload,
+    ];
+    for (i, style) in styles.into_iter().enumerate() {
+        let text = format!("状态 家人 开车 2小时 {}", "长".repeat(100 + i));
+        sim.inject_mo(MoRequest::new(&number(i), "10658", &text).style(style))
+            .await
+            .unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(10), mo.recv())
+            .await
+            .expect("message in time")
+            .unwrap();
+        assert_eq!(got.text, text, "style {style:?}");
+    }
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn link_drop_with_500_in_flight_loses_nothing() {
+    let mut cfg = SimConfig::local();
+    cfg.faults.response_delay = Some(smsc_sim::Delay::fixed(300));
+    cfg.window = 1000;
+    let sim = sim(cfg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway(&dir, &sim).await;
+    let n = 500;
+    for i in 0..n {
+        gw.enqueue(NewMessage::sms(number(i), format!("msg {i}")))
+            .await
+            .unwrap();
+    }
+    // Wait until submits are in flight (the SMSC holds each response for 300 ms), then cut.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gw.link.window_in_use() < 32 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "window never filled"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(sim.drop_connections(None) >= 1);
+    // Faster from here on.
+    let mut faults = sim.faults();
+    faults.response_delay = None;
+    sim.set_faults(faults);
+    let c = wait_delivered(&gw, n as u64, Duration::from_secs(60)).await;
+    assert_eq!(c.failed + c.expired, 0, "{c:?}");
+    assert_every_handset_has_its_message(&sim, n, |i| format!("msg {i}"));
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn throttling_storm_delivers_everything_and_rate_adapts() {
+    let mut cfg = SimConfig::local();
+    cfg.faults.throttle_per_sec = Some(200);
+    let sim = sim(cfg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway(&dir, &sim).await;
+    let n = 800;
+    for i in 0..n {
+        gw.enqueue(NewMessage::sms(number(i), format!("storm {i}")))
+            .await
+            .unwrap();
+    }
+    let c = wait_delivered(&gw, n as u64, Duration::from_secs(60)).await;
+    assert_eq!(c.failed, 0, "{c:?}");
+    let throttled = gw
+        .link
+        .stats()
+        .submits_throttled
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(throttled > 0, "the simulator never throttled");
+    assert!(
+        gw.link.current_rate() < 1_000_000.0,
+        "adaptive rate never lowered"
+    );
+    let distinct: HashSet<String> = (0..n)
+        .filter(|i| {
+            sim.handset(&number(*i))
+                .texts()
+                .contains(&format!("storm {i}").as_str())
+        })
+        .map(number)
+        .collect();
+    assert_eq!(distinct.len(), n);
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn wrong_password_never_binds_and_says_so() {
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let link = LinkConfig {
+        smsc: sim.smpp_addr().to_string(),
+        system_id: SYSTEM_ID.into(),
+        password: presence_gw::config::Secret::new("wrong"),
+        ..LinkConfig::default()
+    };
+    let opts = GatewayOptions::new(dir.path().join("gw.db"), link, "10658");
+    let (tx, _rx) = mpsc::channel(8);
+    let gw = Gateway::start(opts, tx).await.unwrap();
+    let mut state = gw.link.watch_state();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        state.wait_for(|s| matches!(s, presence_gw::smpp::LinkState::AuthRejected(_))),
+    )
+    .await
+    .expect("auth rejection reported")
+    .unwrap();
+    // A message queued meanwhile stays queued, not lost.
+    let id = gw
+        .enqueue(NewMessage::sms(number(1), "waits"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let row = gw
+        .store
+        .read(move |c| outbox::get(c, id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, outbox::OutboxState::Queued);
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
