@@ -327,6 +327,39 @@ pub fn malformed(kind: crate::faults::MalformedKind, seq: u32) -> Vec<u8> {
     out
 }
 
+/// For a submit_sm / data_sm whose body did not decode, the specific status an SMSC would give
+/// when an address field is too long (SMPP 3.4 §5.2.8-9: at most 20 characters + NUL):
+/// `ESME_RINVSERTYP`, `ESME_RINVSRCADR` or `ESME_RINVDSTADR`. `None` means answer generic_nack.
+pub fn diagnose_invalid(raw: &[u8]) -> Option<u32> {
+    let (_, id, _, _) = sms_wire::framing::peek_header(raw)?;
+    if id != 0x0000_0004 && id != 0x0000_0103 {
+        return None;
+    }
+    let body = raw.get(16..)?;
+    // Length of the C-string at `at` including its NUL, if any within `max` bytes.
+    let cstr = |at: usize, max: usize| -> Result<usize, ()> {
+        let rest = body.get(at..).ok_or(())?;
+        match rest.iter().take(max).position(|b| *b == 0) {
+            Some(p) => Ok(p + 1),
+            None => Err(()),
+        }
+    };
+    let mut at = match cstr(0, 6) {
+        Ok(n) => n,
+        Err(()) => return Some(0x15),
+    };
+    at += 2;
+    match cstr(at, 21) {
+        Ok(n) => at += n,
+        Err(()) => return Some(0x0A),
+    }
+    at += 2;
+    match cstr(at, 21) {
+        Ok(_) => None,
+        Err(()) => Some(0x0B),
+    }
+}
+
 /// The `short_message` of a deliver_sm as lossy text (for receipts and logs).
 pub fn short_message_text(d: &DeliverSm) -> String {
     String::from_utf8_lossy(d.short_message().as_ref()).into_owned()
@@ -432,6 +465,21 @@ mod tests {
             find_tlv(d.tlvs(), TlvTag::ItsSessionInfo),
             Some(TlvValue::ItsSessionInfo(i)) if i.session_number == 5 && i.sequence_number == 2
         ));
+    }
+
+    #[test]
+    fn diagnoses_overlong_addresses() {
+        let pdu = |dest: &[u8]| {
+            let mut raw = vec![0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 1];
+            raw.extend_from_slice(&[0, 1, 1]);
+            raw.extend_from_slice(b"1\0");
+            raw.extend_from_slice(&[1, 1]);
+            raw.extend_from_slice(dest);
+            raw
+        };
+        assert_eq!(diagnose_invalid(&pdu(b"123456789012345678901\0")), Some(0x0B));
+        assert_eq!(diagnose_invalid(&pdu(b"12\0")), None);
+        assert_eq!(diagnose_invalid(&[0; 8]), None);
     }
 
     #[test]

@@ -363,7 +363,11 @@ impl Session {
                 self.shared.rx.bump(inv.command_id);
                 self.shared.log_hex(self.id, "in", &inv.raw);
                 debug!(error = %inv.error, seq = inv.sequence_number, "invalid PDU");
-                if inv.is_request() {
+                if let Some(st) = pdus::diagnose_invalid(&inv.raw) {
+                    let id = CommandId::from(inv.command_id);
+                    let c = error_response(id, CommandStatus::from(st), inv.sequence_number);
+                    self.out.push(Out::Cmd(c));
+                } else if inv.is_request() {
                     self.out.push(Out::Cmd(inv.generic_nack()));
                 } else {
                     self.on_response(inv.sequence_number, inv.command_status);

@@ -1,0 +1,285 @@
+//! The SMPP server over real TCP: binds and their errors, PDU handling, validation, window
+//! enforcement and every fault type.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{message_id, submit, text, Client, Mode};
+use rusmpp::{Command, CommandId, CommandStatus, Pdu};
+use sms_wire::framing::Frame;
+use smsc_sim::{Delay, ErrorFault, Faults, MalformedKind, SimConfig, SimHandle, Simulator};
+
+async fn sim(cfg: SimConfig) -> SimHandle {
+    Simulator::start(cfg.with_account("esme", "secret"))
+        .await
+        .expect("start")
+}
+
+#[tokio::test]
+async fn bind_errors_and_states() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::connect(h.smpp_addr()).await;
+    // Before bind: submit is refused with ESME_RINVBNDSTS, enquire_link is answered.
+    let r = c.submit(text("8613800138000", "hi", 0)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRinvbndsts);
+    assert_eq!(r.id(), CommandId::SubmitSmResp);
+    assert_eq!(c.request(Pdu::EnquireLink).await.id(), CommandId::EnquireLinkResp);
+    assert_eq!(c.bind(Mode::Trx, "nobody", "secret").await, CommandStatus::EsmeRinvsysid);
+    assert_eq!(c.bind(Mode::Trx, "esme", "wrong").await, CommandStatus::EsmeRinvpaswd);
+    assert_eq!(c.bind(Mode::Trx, "esme", "secret").await, CommandStatus::EsmeRok);
+    assert_eq!(c.bind(Mode::Tx, "esme", "secret").await, CommandStatus::EsmeRalybnd);
+    let binds = h.wait_for_binds(1, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(binds[0].mode, "transceiver");
+    assert_eq!(binds[0].system_id.as_deref(), Some("esme"));
+
+    // A receiver may not submit.
+    let mut rx = Client::connect(h.smpp_addr()).await;
+    assert_eq!(rx.bind(Mode::Rx, "esme", "secret").await, CommandStatus::EsmeRok);
+    let r = rx.submit(text("8613800138000", "hi", 0)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRinvbndsts);
+
+    // Unbind is answered and the connection closes.
+    let r = c.request(Pdu::Unbind).await;
+    assert_eq!(r.id(), CommandId::UnbindResp);
+    assert!(c.closed().await);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_pdus_get_generic_nack_and_session_survives() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    // Unknown command id.
+    c.send_raw(&[0, 0, 0, 16, 0, 0, 0x12, 0x34, 0, 0, 0, 0, 0, 0, 0, 77]).await;
+    let r = c.response(77).await;
+    assert_eq!(r.id(), CommandId::GenericNack);
+    assert_eq!(r.status(), CommandStatus::EsmeRinvcmdid);
+    // enquire_link with a stray body byte: well framed, bad body.
+    c.send_raw(&[0, 0, 0, 17, 0, 0, 0, 0x15, 0, 0, 0, 0, 0, 0, 0, 78, 0xAA]).await;
+    let r = c.response(78).await;
+    assert_eq!(r.id(), CommandId::GenericNack);
+    assert_eq!(r.status(), CommandStatus::EsmeRinvcmdlen);
+    // Still serving.
+    let r = c.submit(text("8613800138000", "still here", 0)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
+    let stats = h.stats();
+    assert_eq!(stats.received["submit_sm"], 1);
+    assert!(stats.sent["generic_nack"] >= 2);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn field_validation_codes() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Tx).await;
+    let st = |r: Command| r.status();
+    assert_eq!(st(c.submit(submit("12ab", 0, 0, b"x", 0)).await), CommandStatus::EsmeRinvdstadr);
+    // A 21-digit destination cannot even be decoded: still ESME_RINVDSTADR, not generic_nack.
+    let mut raw = vec![0u8; 16];
+    raw.extend_from_slice(&[0, 1, 1]);
+    raw.extend_from_slice(b"10086\0");
+    raw.extend_from_slice(&[1, 1]);
+    raw.extend_from_slice(b"123456789012345678901\0");
+    raw.extend_from_slice(&[0; 12]);
+    let len = raw.len() as u32;
+    raw[0..4].copy_from_slice(&len.to_be_bytes());
+    raw[4..8].copy_from_slice(&4u32.to_be_bytes());
+    raw[12..16].copy_from_slice(&99u32.to_be_bytes());
+    c.send_raw(&raw).await;
+    let r = c.response(99).await;
+    assert_eq!((r.id(), r.status()), (CommandId::SubmitSmResp, CommandStatus::EsmeRinvdstadr));
+    assert_eq!(st(c.submit(submit("12345678901234567890", 0, 0, b"x", 0)).await), CommandStatus::EsmeRok);
+    assert_eq!(st(c.submit(submit("1234567", 0, 0x80, b"x", 0)).await), CommandStatus::EsmeRinvdcs);
+    assert_eq!(st(c.submit(submit("1234567", 0, 0x08, b"abc", 0)).await), CommandStatus::EsmeRinvmsglen);
+    assert_eq!(
+        st(c.submit(submit("1234567", 0x40, 0, &[9, 0, 3], 0)).await),
+        CommandStatus::EsmeRinvesmclass
+    );
+    assert_eq!(st(c.submit(submit("1234567", 0, 0, b"ok", 0)).await), CommandStatus::EsmeRok);
+    let all = h.mt_messages(&smsc_sim::MtFilter::all());
+    assert_eq!(all.len(), 6);
+    assert_eq!(all.iter().filter(|m| m.accepted()).count(), 2);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn window_enforced_while_responses_are_delayed() {
+    let cfg = SimConfig {
+        window: 5,
+        ..SimConfig::local()
+    }
+    .with_faults(Faults {
+        response_delay: Some(Delay::fixed(400)),
+        ..Faults::default()
+    });
+    let h = sim(cfg).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Tx).await;
+    let mut seqs = Vec::new();
+    for i in 0..8 {
+        let seq = c.next_seq();
+        seqs.push(seq);
+        c.send(Command::new(CommandStatus::EsmeRok, seq, text("8613800138000", &format!("m{i}"), 0)))
+            .await;
+    }
+    // The three beyond the window are answered at once with ESME_RTHROTTLED.
+    let mut throttled = Vec::new();
+    for _ in 0..3 {
+        let Some(Frame::Pdu(r)) = c.read().await else { panic!("closed") };
+        assert_eq!(r.status(), CommandStatus::EsmeRthrottled);
+        throttled.push(r.sequence_number());
+    }
+    assert_eq!(throttled, seqs[5..].to_vec());
+    let occupied = h.binds().iter().map(|b| b.outstanding).max().unwrap();
+    assert_eq!(occupied, 5);
+    for seq in &seqs[..5] {
+        assert_eq!(c.response(*seq).await.status(), CommandStatus::EsmeRok);
+    }
+    assert_eq!(h.binds()[0].outstanding, 0);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn throttle_fault_limits_submits_per_second() {
+    let h = sim(SimConfig::local().with_faults(Faults {
+        throttle_per_sec: Some(3),
+        ..Faults::default()
+    }))
+    .await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Tx).await;
+    let mut ok = 0;
+    let mut throttled = 0;
+    for _ in 0..12 {
+        match c.submit(text("8613800138000", "x", 0)).await.status() {
+            CommandStatus::EsmeRok => ok += 1,
+            CommandStatus::EsmeRthrottled => throttled += 1,
+            s => panic!("{s:?}"),
+        }
+    }
+    // 12 submits span at most two one-second windows.
+    assert!((3..=6).contains(&ok), "ok {ok}");
+    assert_eq!(ok + throttled, 12);
+    h.set_faults(Faults::default());
+    assert_eq!(c.submit(text("8613800138000", "x", 0)).await.status(), CommandStatus::EsmeRok);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn error_fault_for_listed_and_percent() {
+    let h = sim(SimConfig::local()).await;
+    h.set_faults(Faults {
+        error: Some(ErrorFault {
+            status: 0x45,
+            percent: 0.0,
+            destinations: vec!["+8613900000000".into()],
+        }),
+        ..Faults::default()
+    });
+    let mut c = Client::bound(h.smpp_addr(), Mode::Tx).await;
+    let r = c.submit(text("8613900000000", "x", 0)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRsubmitfail);
+    assert_eq!(r.id(), CommandId::SubmitSmResp);
+    assert_eq!(c.submit(text("8613900000001", "x", 0)).await.status(), CommandStatus::EsmeRok);
+    h.set_faults(Faults {
+        error: Some(ErrorFault {
+            status: 0x14,
+            percent: 100.0,
+            destinations: vec![],
+        }),
+        ..Faults::default()
+    });
+    assert_eq!(c.submit(text("8613900000001", "x", 0)).await.status(), CommandStatus::EsmeRmsgqful);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn random_delay_fault_stays_within_range() {
+    let h = sim(SimConfig::local().with_faults(Faults {
+        response_delay: Some(Delay { min_ms: 100, max_ms: 250 }),
+        ..Faults::default()
+    }))
+    .await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Tx).await;
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        assert_eq!(c.submit(text("8613800138000", "x", 0)).await.status(), CommandStatus::EsmeRok);
+        let e = t.elapsed();
+        assert!(e >= Duration::from_millis(95) && e < Duration::from_millis(1500), "{e:?}");
+    }
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn drop_after_n_pdus_and_on_demand() {
+    let h = sim(SimConfig::local().with_faults(Faults {
+        drop_after_pdus: Some(3),
+        ..Faults::default()
+    }))
+    .await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Tx).await; // PDU 1
+    assert_eq!(c.submit(text("8613800138000", "a", 0)).await.status(), CommandStatus::EsmeRok); // 2
+    let seq = c.next_seq();
+    c.send(Command::new(CommandStatus::EsmeRok, seq, text("8613800138000", "b", 0))).await; // 3
+    assert_eq!(c.response(seq).await.status(), CommandStatus::EsmeRok);
+    assert!(c.closed().await, "connection should close after 3 PDUs");
+
+    h.set_faults(Faults::default());
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    h.wait_for_binds(1, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(h.drop_connections(Some("esme")), 1);
+    assert!(c.closed().await, "drop on demand");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn enquire_link_can_go_unanswered() {
+    let h = sim(SimConfig::local().with_faults(Faults {
+        ignore_enquire_link: true,
+        ..Faults::default()
+    }))
+    .await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Tx).await;
+    let seq = c.next_seq();
+    c.send(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink)).await;
+    assert!(c.try_read(Duration::from_millis(300)).await.is_none());
+    assert_eq!(c.submit(text("8613800138000", "x", 0)).await.status(), CommandStatus::EsmeRok);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_pdu_on_demand() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    h.wait_for_binds(1, Duration::from_secs(2)).await.unwrap();
+    for kind in [
+        MalformedKind::TruncatedBody,
+        MalformedKind::ReceiptMissingNul,
+        MalformedKind::UnknownCommand,
+    ] {
+        assert_eq!(h.send_malformed(kind, None), 1);
+        match c.read().await.expect("frame") {
+            Frame::Invalid(inv) => {
+                c.send(inv.generic_nack()).await;
+            }
+            Frame::Pdu(p) => {
+                assert!(matches!(p.id(), CommandId::Other(0xFF)), "{kind:?}: {p:?}");
+                c.send(sms_wire::framing::generic_nack(CommandStatus::EsmeRinvcmdid, p.sequence_number()))
+                    .await;
+            }
+        }
+    }
+    assert_eq!(c.submit(text("8613800138000", "x", 0)).await.status(), CommandStatus::EsmeRok);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn open_mode_accepts_any_account_and_message_ids_are_unique() {
+    let h = Simulator::start(SimConfig::local()).await.unwrap();
+    let mut c = Client::connect(h.smpp_addr()).await;
+    assert_eq!(c.bind(Mode::Tx, "anyone", "any").await, CommandStatus::EsmeRok);
+    let a = message_id(&c.submit(text("8613800138000", "x", 0)).await);
+    let b = message_id(&c.submit(text("8613800138000", "y", 0)).await);
+    assert_ne!(a, b);
+    assert_eq!(a, "00000001");
+    h.shutdown().await;
+}
