@@ -1,1 +1,215 @@
-fn main() {}
+//! `presence-gw`: the gateway binary. `presence-gw` (or `presence-gw serve`) runs the gateway;
+//! with no SMSC configured it starts the bundled smsc-sim in-process so it works on a laptop.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use presence_gw::app::{Gateway, GatewayOptions};
+use presence_gw::config::{Config, Secret, SmscConfig};
+use presence_gw::smpp::BindMode;
+use tokio::sync::mpsc;
+use tracing::info;
+
+/// Presence and caller-avatar gateway for feature phones (SMPP 3.4 ESME).
+#[derive(Debug, Parser)]
+#[command(name = "presence-gw", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway (the default when no subcommand is given).
+    Serve(ServeArgs),
+    /// Load and validate a config file, then print it with secrets masked.
+    CheckConfig {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
+}
+
+/// Flags of `serve`; each overrides the config file.
+#[derive(Debug, Clone, Default, clap::Args)]
+struct ServeArgs {
+    /// TOML config file (see presence-gw.example.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Carrier SMSC host:port. Absent (here and in the file): start the embedded simulator.
+    #[arg(long)]
+    smsc: Option<String>,
+    /// Bind system_id.
+    #[arg(long)]
+    system_id: Option<String>,
+    /// Bind password (prefer the environment variable).
+    #[arg(long, env = "PRESENCE_GW_SMSC_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// trx (one transceiver) or txrx (transmitter + receiver).
+    #[arg(long, value_parser = ["trx", "txrx"])]
+    bind_mode: Option<String>,
+    /// The number subscribers text.
+    #[arg(long)]
+    service_number: Option<String>,
+    /// SQLite database file.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Default country code for national numbers.
+    #[arg(long)]
+    country_code: Option<String>,
+    /// Most SMPP requests outstanding.
+    #[arg(long)]
+    window: Option<usize>,
+    /// Hard cap on submits per second.
+    #[arg(long)]
+    max_rate: Option<f64>,
+}
+
+fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let mut cfg = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    if let Some(addr) = &args.smsc {
+        cfg.smsc.get_or_insert_with(SmscConfig::default).address = addr.clone();
+    }
+    if let Some(s) = cfg.smsc.as_mut() {
+        if let Some(v) = &args.system_id {
+            s.system_id = v.clone();
+        }
+        if let Some(v) = &args.password {
+            s.password = Secret::new(v.clone());
+        }
+        match args.bind_mode.as_deref() {
+            Some("txrx") => s.bind_mode = BindMode::Txrx,
+            Some(_) => s.bind_mode = BindMode::Trx,
+            None => {}
+        }
+        if let Some(v) = args.window {
+            s.window = v;
+        }
+        if let Some(v) = args.max_rate {
+            s.max_rate = v;
+        }
+    }
+    if let Some(v) = &args.service_number {
+        cfg.service_number = v.clone();
+    }
+    if let Some(v) = &args.db {
+        cfg.db = v.clone();
+    }
+    if let Some(v) = &args.country_code {
+        cfg.country_code = v.clone();
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut cfg = build_config(&args)?;
+    // No SMSC configured: run the bundled simulator in-process, with an account for us.
+    let mut embedded = None;
+    if cfg.smsc.is_none() {
+        let smsc = SmscConfig::default();
+        let mut sim_cfg =
+            smsc_sim::SimConfig::local().with_account(&smsc.system_id, smsc.password.expose());
+        sim_cfg.smpp_addr = SocketAddr::from(([127, 0, 0, 1], 2775));
+        sim_cfg.http_addr = Some(SocketAddr::from(([127, 0, 0, 1], 2776)));
+        let sim = match smsc_sim::Simulator::start(sim_cfg.clone()).await {
+            Ok(s) => s,
+            Err(_) => {
+                // Default ports busy: take free ones.
+                sim_cfg.smpp_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+                sim_cfg.http_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+                smsc_sim::Simulator::start(sim_cfg)
+                    .await
+                    .context("starting the embedded simulator")?
+            }
+        };
+        cfg.smsc = Some(SmscConfig {
+            address: sim.smpp_addr().to_string(),
+            ..smsc
+        });
+        embedded = Some(sim);
+    }
+    let smsc = cfg.smsc.clone().context("no SMSC")?;
+    if let Some(parent) = cfg.db.parent() {
+        std::fs::create_dir_all(parent).ok();
+    }
+    let opts = GatewayOptions::new(cfg.db.clone(), cfg.link_config(&smsc), &cfg.service_number);
+    let (mo_tx, mut mo_rx) = mpsc::channel(1024);
+    let gw = Gateway::start(opts, mo_tx).await?;
+
+    println!("presence-gw is running");
+    println!("  SMSC (SMPP 3.4):     {}", smsc.address);
+    if let Some(sim) = &embedded {
+        println!("  embedded smsc-sim:   smpp://{}", sim.smpp_addr());
+        if let Some(url) = sim.http_url() {
+            println!("  simulator console:   {url}/");
+            println!(
+                "  text the gateway:    curl -s {url}/mo -H 'content-type: application/json' \\\n                         -d '{{\"from\":\"+8613800138000\",\"to\":\"{}\",\"text\":\"HELP\"}}'",
+                cfg.service_number
+            );
+        }
+    }
+    println!("  service number:      {}", cfg.service_number);
+    println!("  database:            {}", cfg.db.display());
+    println!("  stop with Ctrl-C (in-flight messages are finished or requeued)");
+
+    let consumer = tokio::spawn(async move {
+        while let Some(msg) = mo_rx.recv().await {
+            // The command service (issue 5) consumes these; until then each message stays
+            // pending in the inbox, to be processed when it ships.
+            info!(
+                inbox_id = msg.inbox_id,
+                chars = msg.text.chars().count(),
+                "MO message stored"
+            );
+        }
+    });
+    shutdown_signal().await;
+    info!("shutting down");
+    gw.shutdown().await;
+    consumer.abort();
+    if let Some(sim) = embedded {
+        sim.shutdown().await;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,rusmpp=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::CheckConfig { file }) => {
+            let cfg = Config::load(&file)?;
+            println!("{file:?} is valid:\n{cfg:#?}");
+            Ok(())
+        }
+        Some(Command::Serve(args)) => serve(args).await,
+        None => serve(cli.serve).await,
+    }
+}
