@@ -270,6 +270,21 @@ impl Config {
         Ok(())
     }
 
+    /// Apply the `[delivery]` section to the outbox dispatcher's settings.
+    pub fn apply_delivery(&self, d: &mut crate::delivery::DispatcherConfig) {
+        let c = &self.delivery;
+        d.template.registered_delivery = c.registered_delivery;
+        d.template.concat = if c.concat_16bit {
+            sms_wire::segment::ConcatStyle::Udh16
+        } else {
+            sms_wire::segment::ConcatStyle::Udh8
+        };
+        d.validity = Some(Duration::from_secs(c.validity_secs));
+        d.max_attempts = c.max_attempts;
+        d.retry_min = Duration::from_secs_f64(c.retry_min_secs.max(0.01));
+        d.retry_max = Duration::from_secs_f64(c.retry_max_secs.max(c.retry_min_secs).max(0.01));
+    }
+
     /// The link settings for [`crate::smpp::Link`], given the SMSC address actually used.
     pub fn link_config(&self, smsc: &SmscConfig) -> LinkConfig {
         let secs = Duration::from_secs_f64;
@@ -321,6 +336,15 @@ mod tests {
         let link = c.link_config(c.smsc.as_ref().unwrap());
         assert_eq!(link.password.expose(), "pw12");
         assert!(!format!("{link:?}").contains("pw12"));
+    }
+
+    #[test]
+    fn shipped_example_is_valid_and_complete() {
+        let text = include_str!("../presence-gw.example.toml");
+        let c = Config::from_toml(text, Path::new("presence-gw.example.toml")).unwrap();
+        let s = c.smsc.as_ref().expect("example has an [smsc] section");
+        assert_eq!(s.window, 64);
+        assert_eq!(c.delivery.max_attempts, 20);
     }
 
     #[test]

@@ -153,7 +153,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(parent) = cfg.db.parent() {
         std::fs::create_dir_all(parent).ok();
     }
-    let opts = GatewayOptions::new(cfg.db.clone(), cfg.link_config(&smsc), &cfg.service_number);
+    let mut opts = GatewayOptions::new(cfg.db.clone(), cfg.link_config(&smsc), &cfg.service_number);
+    cfg.apply_delivery(&mut opts.dispatcher);
     let (mo_tx, mut mo_rx) = mpsc::channel(1024);
     let gw = Gateway::start(opts, mo_tx).await?;
 
