@@ -299,15 +299,19 @@ impl LinkHandle {
         &self.shared.stats
     }
 
-    /// Send any request PDU through the window and wait for its response.
-    pub async fn request(&self, pdu: Pdu) -> Result<Command, LinkError> {
-        let permit = self
-            .shared
+    /// Wait for a free window slot; the permit travels with the request until it is answered.
+    async fn acquire_window(&self) -> Result<tokio::sync::OwnedSemaphorePermit, LinkError> {
+        self.shared
             .window
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| LinkError::Closed)?;
+            .map_err(|_| LinkError::Closed)
+    }
+
+    /// Send any request PDU through the window and wait for its response.
+    pub async fn request(&self, pdu: Pdu) -> Result<Command, LinkError> {
+        let permit = self.acquire_window().await?;
         self.send(pdu, Some(permit)).await
     }
 
@@ -333,13 +337,7 @@ impl LinkHandle {
     /// Submit one `submit_sm`: window slot, then rate limiter, then the SMSC's classified answer.
     /// Throttling answers lower the adaptive rate; successes raise it back.
     pub async fn submit(&self, sm: SubmitSm) -> Result<SubmitOutcome, LinkError> {
-        let permit = self
-            .shared
-            .window
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| LinkError::Closed)?;
+        let permit = self.acquire_window().await?;
         loop {
             let now = self.shared.origin.elapsed();
             let wait = match self.shared.rate.lock() {

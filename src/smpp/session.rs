@@ -102,34 +102,24 @@ fn bind_pdu(cfg: &LinkConfig, role: Role) -> Result<Pdu, String> {
         .map_err(|e| format!("address_range {:?}: {e}", cfg.address_range))?;
     let (ton, npi) = (Ton::from(cfg.addr_ton), Npi::from(cfg.addr_npi));
     let v = InterfaceVersion::Smpp3_4;
+    // The three bind PDUs share one body layout (SMPP 3.4 §4.1.1-4.1.5).
+    macro_rules! bind {
+        ($variant:ident) => {
+            Pdu::$variant($variant::new(
+                system_id,
+                password,
+                system_type,
+                v,
+                ton,
+                npi,
+                address_range,
+            ))
+        };
+    }
     Ok(match role {
-        Role::Transceiver => Pdu::BindTransceiver(BindTransceiver::new(
-            system_id,
-            password,
-            system_type,
-            v,
-            ton,
-            npi,
-            address_range,
-        )),
-        Role::Transmitter => Pdu::BindTransmitter(BindTransmitter::new(
-            system_id,
-            password,
-            system_type,
-            v,
-            ton,
-            npi,
-            address_range,
-        )),
-        Role::Receiver => Pdu::BindReceiver(BindReceiver::new(
-            system_id,
-            password,
-            system_type,
-            v,
-            ton,
-            npi,
-            address_range,
-        )),
+        Role::Transceiver => bind!(BindTransceiver),
+        Role::Transmitter => bind!(BindTransmitter),
+        Role::Receiver => bind!(BindReceiver),
     })
 }
 
