@@ -1,0 +1,488 @@
+//! Receipts, query/cancel, MO injection in every style, USSD sessions, handsets (out-of-order
+//! reassembly, WAP Push with the href followed over HTTP) and the HTTP control API.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{message_id, submit, text, tlv, with_tlv, Client, Mode};
+use rusmpp::pdus::{CancelSm, QuerySm};
+use rusmpp::tlvs::{MessageSubmissionRequestTlvValue as Sub, TlvTag, TlvValue};
+use rusmpp::types::COctetString;
+use rusmpp::values::{ItsSessionInfo, MessageState, ServiceType, UssdServiceOp};
+use rusmpp::{CommandId, CommandStatus, Pdu};
+use sms_wire::reassembly::{part_from_pdu, Insert, PartOrWhole, Reassembler};
+use sms_wire::receipt::{DeliveryReceipt, ReceiptStatus};
+use sms_wire::segment::SarInfo;
+use sms_wire::wap_push::{push_segments, PushContent, ServiceIndication, WspOptions};
+use smsc_sim::{
+    DeliveryState, Faults, FetchState, IdStyle, MoEncoding, MoRequest, MoStyle, SimConfig,
+    SimHandle, Simulator, UssdRequest,
+};
+
+const T: Duration = Duration::from_secs(5);
+
+async fn sim(cfg: SimConfig) -> SimHandle {
+    Simulator::start(cfg.with_account("esme", "secret"))
+        .await
+        .expect("start")
+}
+
+fn receipt_of(d: &rusmpp::pdus::DeliverSm) -> DeliveryReceipt {
+    let t = String::from_utf8(d.short_message().as_ref().to_vec()).unwrap();
+    DeliveryReceipt::parse(&t).unwrap()
+}
+
+fn receipted(d: &rusmpp::pdus::DeliverSm) -> String {
+    match tlv(d, TlvTag::ReceiptedMessageId) {
+        Some(TlvValue::ReceiptedMessageId(s)) => s.as_str().to_string(),
+        o => panic!("no receipted_message_id: {o:?}"),
+    }
+}
+
+#[tokio::test]
+async fn receipts_with_hex_ids() {
+    let h = sim(SimConfig::local().with_receipt_rule("8613900*=UNDELIV".parse().unwrap())).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let id = message_id(&c.submit(text("8613800138000", "hello there", 1)).await);
+    assert_eq!(id.len(), 8);
+    assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+    let d = c.deliver().await;
+    assert_eq!(u8::from(d.esm_class), 0x04);
+    assert_eq!(receipted(&d), id);
+    let r = receipt_of(&d);
+    assert_eq!(r.id, id);
+    assert_eq!(r.stat, Some(ReceiptStatus::Delivered));
+    assert_eq!(r.text.as_deref(), Some("hello there"));
+    assert!(matches!(tlv(&d, TlvTag::MessageState), Some(TlvValue::MessageState(MessageState::Delivered))));
+
+    let id2 = message_id(&c.submit(text("8613900139000", "x", 1)).await);
+    let d = c.deliver().await;
+    assert_eq!(receipted(&d), id2);
+    assert_eq!(receipt_of(&d).stat, Some(ReceiptStatus::Undeliverable));
+    assert_eq!(d.source_addr.as_str(), "8613900139000");
+    assert_eq!(d.destination_addr.as_str(), "10086");
+
+    // registered_delivery 0: no receipt; 2 (failure only) with success: none either.
+    c.submit(text("8613800138000", "quiet", 0)).await;
+    c.submit(text("8613800138000", "quiet", 2)).await;
+    assert!(c.try_read(Duration::from_millis(300)).await.is_none());
+
+    let rs = h
+        .wait_until("2 acked receipts", T, |h| {
+            let r = h.receipts();
+            r.iter()
+                .all(|d| d.state == DeliveryState::Answered(0))
+                .then_some(r)
+        })
+        .await
+        .unwrap();
+    assert_eq!(rs.len(), 2);
+    assert_eq!(h.stats().receipts_acked, 2);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn receipts_with_decimal_ids_and_mixed_text_id() {
+    let h = sim(SimConfig {
+        message_id_style: IdStyle::Decimal,
+        message_id_start: 1000,
+        ..SimConfig::local()
+    })
+    .await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let id = message_id(&c.submit(text("8613800138000", "a", 1)).await);
+    assert_eq!(id, "1000");
+    let d = c.deliver().await;
+    assert_eq!(receipted(&d), "1000");
+    assert_eq!(receipt_of(&d).id, "1000");
+    h.shutdown().await;
+
+    // Hex ids in responses, decimal in the receipt text (a real carrier quirk).
+    let h = sim(SimConfig {
+        message_id_style: IdStyle::Hex,
+        receipt_text_id_style: Some(IdStyle::Decimal),
+        message_id_start: 255,
+        ..SimConfig::local()
+    })
+    .await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let id = message_id(&c.submit(text("8613800138000", "a", 1)).await);
+    assert_eq!(id, "000000ff");
+    let d = c.deliver().await;
+    assert_eq!(receipted(&d), "000000ff");
+    assert_eq!(receipt_of(&d).id, "255");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn receipts_go_to_a_receiver_of_the_same_account_and_can_precede_the_resp() {
+    let h = sim(SimConfig::local()).await;
+    let mut tx = Client::bound(h.smpp_addr(), Mode::Tx).await;
+    let mut rx = Client::bound(h.smpp_addr(), Mode::Rx).await;
+    h.wait_for_binds(2, T).await.unwrap();
+    let id = message_id(&tx.submit(text("8613800138000", "a", 1)).await);
+    assert_eq!(receipted(&rx.deliver().await), id);
+
+    h.set_faults(Faults {
+        receipt_before_resp: true,
+        ..Faults::default()
+    });
+    let mut trx = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let seq = trx.next_seq();
+    trx.send(rusmpp::Command::new(CommandStatus::EsmeRok, seq, text("8613800138000", "b", 1)))
+        .await;
+    let Some(sms_wire::framing::Frame::Pdu(first)) = trx.read().await else { panic!() };
+    assert_eq!(first.id(), CommandId::DeliverSm, "receipt first");
+    let resp = trx.response(seq).await;
+    let Some(Pdu::DeliverSm(d)) = first.pdu() else { panic!() };
+    assert_eq!(receipted(d), message_id(&resp));
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn delayed_receipt_query_and_cancel() {
+    let h = sim(SimConfig::local().with_receipt_rule("*=DELIVRD@10000".parse().unwrap())).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let id = message_id(&c.submit(text("8613800138000", "later", 1)).await);
+    let q = || {
+        QuerySm::builder()
+            .message_id(COctetString::from_string(id.clone()).unwrap())
+            .build()
+    };
+    let r = c.request(q()).await;
+    let Some(Pdu::QuerySmResp(qr)) = r.pdu() else { panic!("{r:?}") };
+    assert_eq!(qr.message_state, MessageState::Enroute);
+    let cancel = || {
+        CancelSm::builder()
+            .message_id(COctetString::from_string(id.clone()).unwrap())
+            .build()
+    };
+    assert_eq!(c.request(cancel()).await.id(), CommandId::CancelSmResp);
+    let r = c.request(q()).await;
+    let Some(Pdu::QuerySmResp(qr)) = r.pdu() else { panic!("{r:?}") };
+    assert_eq!(qr.message_state, MessageState::Deleted);
+    assert_eq!(c.request(cancel()).await.status(), CommandStatus::EsmeRcancelfail);
+    let unknown = QuerySm::builder()
+        .message_id(COctetString::from_string("nope".to_string()).unwrap())
+        .build();
+    assert_eq!(c.request(unknown).await.status(), CommandStatus::EsmeRqueryfail);
+    h.shutdown().await;
+}
+
+/// Reassemble the deliver_sm parts a client received, like an ESME would.
+fn reassemble(parts: &[rusmpp::pdus::DeliverSm]) -> String {
+    let mut r = Reassembler::new(60_000, 255);
+    for d in parts {
+        let sar = match (
+            tlv(d, TlvTag::SarMsgRefNum),
+            tlv(d, TlvTag::SarTotalSegments),
+            tlv(d, TlvTag::SarSegmentSeqnum),
+        ) {
+            (
+                Some(TlvValue::SarMsgRefNum(reference)),
+                Some(TlvValue::SarTotalSegments(total)),
+                Some(TlvValue::SarSegmentSeqnum(seq)),
+            ) => Some(SarInfo { reference, total, seq }),
+            _ => None,
+        };
+        let payload = match tlv(d, TlvTag::MessagePayload) {
+            Some(TlvValue::MessagePayload(p)) => Some(p.value.as_ref().to_vec()),
+            _ => None,
+        };
+        match part_from_pdu(
+            d.source_addr.as_str(),
+            d.destination_addr.as_str(),
+            u8::from(d.esm_class),
+            u8::from(d.data_coding),
+            d.short_message().as_ref(),
+            sar,
+            payload.as_deref(),
+        )
+        .unwrap()
+        {
+            PartOrWhole::Whole { data_coding, payload } => {
+                return sms_wire::text::decode(data_coding, &payload)
+            }
+            PartOrWhole::Part(p) => {
+                if let Insert::Complete { data_coding, payload, .. } = r.insert(p, 0) {
+                    return sms_wire::text::decode(data_coding, &payload);
+                }
+            }
+        }
+    }
+    panic!("incomplete");
+}
+
+#[tokio::test]
+async fn mo_in_every_segmentation_style() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Rx).await;
+    h.wait_for_binds(1, T).await.unwrap();
+    let long = "STATUS FAMILY FREE, COLLEAGUES MEETING UNTIL 15:00. ".repeat(5);
+    let chinese = "状态 全部 忙碌，".repeat(12);
+    for (style, text, parts) in [
+        (MoStyle::Udh8, long.as_str(), 2),
+        (MoStyle::Udh16, long.as_str(), 2),
+        (MoStyle::Sar, long.as_str(), 2),
+        (MoStyle::Payload, long.as_str(), 1),
+        (MoStyle::Udh8, chinese.as_str(), 2),
+    ] {
+        let t = h
+            .inject_mo(MoRequest::new("8613800138000", "10086", text).style(style))
+            .await
+            .unwrap();
+        assert_eq!(t.parts, parts, "{style:?}");
+        let mut got = Vec::new();
+        for _ in 0..parts {
+            got.push(c.deliver().await);
+        }
+        assert_eq!(reassemble(&got), text, "{style:?}");
+        let recs = h.wait_for_deliveries(&t.record_ids, T).await.unwrap();
+        assert!(recs.iter().all(|d| d.state == DeliveryState::Answered(0)));
+    }
+    // UCS-2 forced for a GSM-able text, parts reversed.
+    let t = h
+        .inject_mo(MoRequest {
+            reverse_parts: true,
+            ..MoRequest::new("8613800138000", "10086", &long).encoding(MoEncoding::Ucs2)
+        })
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    for _ in 0..t.parts {
+        got.push(c.deliver().await);
+    }
+    assert_eq!(u8::from(got[0].data_coding), 0x08);
+    assert_eq!(reassemble(&got), long);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn mo_waits_for_a_receiver_and_is_retried_after_a_refusal_timeout() {
+    let h = sim(SimConfig {
+        deliver_timeout: Duration::from_millis(300),
+        ..SimConfig::local()
+    })
+    .await;
+    let t = h.inject_mo(MoRequest::new("8613800138000", "10086", "hi")).await.unwrap();
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    // Read the first copy but never answer it: the simulator times out and resends.
+    let first = loop {
+        match c.read().await.unwrap() {
+            sms_wire::framing::Frame::Pdu(p) if p.id() == CommandId::DeliverSm => break p,
+            _ => {}
+        }
+    };
+    let (seq2, d) = c.deliver_with(CommandStatus::EsmeRok).await;
+    assert_ne!(seq2, first.sequence_number());
+    assert_eq!(d.short_message().as_ref(), b"hi");
+    let recs = h.wait_for_deliveries(&t.record_ids, T).await.unwrap();
+    assert_eq!(recs[0].attempts, 2);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn ussd_session() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    h.wait_for_binds(1, T).await.unwrap();
+    let phone = "8613800138000";
+    let t = h
+        .inject_ussd(UssdRequest {
+            from: phone.into(),
+            to: "*123#".into(),
+            text: "*123#".into(),
+            new_session: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(t.ussd_service_op, Some(1));
+    let d = c.deliver().await;
+    assert_eq!(d.service_type.value().as_str(), "USSD");
+    assert!(matches!(
+        tlv(&d, TlvTag::UssdServiceOp),
+        Some(TlvValue::UssdServiceOp(UssdServiceOp::PssrIndication))
+    ));
+    let Some(TlvValue::ItsSessionInfo(its)) = tlv(&d, TlvTag::ItsSessionInfo) else { panic!() };
+    let session = its.session_number;
+
+    // The gateway answers with a menu (USSR request).
+    let menu = |op: UssdServiceOp, body: &str| {
+        let mut sm = text(phone, body, 0);
+        sm.service_type = ServiceType::new(COctetString::from_string("USSD".into()).unwrap());
+        let sm = with_tlv(sm, Sub::UssdServiceOp(op));
+        with_tlv(sm, Sub::ItsSessionInfo(ItsSessionInfo::new(session, 1)))
+    };
+    assert_eq!(c.submit(menu(UssdServiceOp::UssrRequest, "1 Free 2 Busy")).await.status(), CommandStatus::EsmeRok);
+    let v = h.handset(phone);
+    assert_eq!(v.ussd.len(), 1);
+    assert_eq!(v.ussd[0].text, "1 Free 2 Busy");
+    assert!(v.ussd[0].expects_reply);
+    assert_eq!(v.ussd[0].session, Some(session));
+
+    // The user picks 2: USSR confirm in the same session.
+    let t = h
+        .inject_ussd(UssdRequest {
+            from: phone.into(),
+            to: "*123#".into(),
+            text: "2".into(),
+            new_session: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(t.ussd_service_op, Some(18));
+    let d = c.deliver().await;
+    let Some(TlvValue::ItsSessionInfo(its)) = tlv(&d, TlvTag::ItsSessionInfo) else { panic!() };
+    assert_eq!(its.session_number, session);
+    assert_eq!(its.sequence_number >> 1, 1);
+    assert_eq!(sms_wire::text::decode(u8::from(d.data_coding), d.short_message().as_ref()), "2");
+
+    // The gateway ends the session (PSSR response).
+    c.submit(menu(UssdServiceOp::PssrResponse, "Status set: BUSY")).await;
+    let v = h.handset(phone);
+    assert_eq!(v.ussd.len(), 2);
+    assert!(!v.ussd[1].expects_reply);
+    assert!(v.ussd_session.is_none());
+    h.shutdown().await;
+}
+
+/// A tiny HTTP server serving one PNG, standing in for the gateway's avatar URL.
+async fn avatar_server(bytes: &'static [u8]) -> std::net::SocketAddr {
+    let app = axum::Router::new().route(
+        "/a/{id}",
+        axum::routing::get(move || async move { ([(axum::http::header::CONTENT_TYPE, "image/png")], bytes) }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn handset_reassembles_out_of_order_and_decodes_push() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Tx).await;
+    let phone = "8613800138000";
+    // A two-part UDH8 text submitted last part first.
+    let parts = sms_wire::segment::segment_text(
+        &"Bob (+8613900139000): IN A MEETING UNTIL 15:00 ".repeat(4),
+        sms_wire::segment::ConcatStyle::Udh8,
+        42,
+    )
+    .unwrap();
+    assert_eq!(parts.len(), 2);
+    for p in parts.iter().rev() {
+        let r = c.submit(submit(phone, p.esm_class, p.data_coding, &p.short_message, 0)).await;
+        assert_eq!(r.status(), CommandStatus::EsmeRok);
+    }
+    let v = h.wait_for_inbox(phone, 1, T).await.unwrap();
+    assert_eq!(v.inbox[0].text, "Bob (+8613900139000): IN A MEETING UNTIL 15:00 ".repeat(4));
+    assert_eq!(v.inbox[0].parts, 2);
+
+    // A WAP Push SI for Bob's avatar, long enough to need two port-addressed parts.
+    static PNG: &[u8] = b"\x89PNG\r\n\x1a\nfake-image-bytes";
+    let srv = avatar_server(PNG).await;
+    let href = format!("http://{srv}/a/{}", "x".repeat(120));
+    let mut si = ServiceIndication::new(href.clone(), "Bob (+8613900139000) new photo");
+    si.si_id = Some("avatar-8613900139000".into());
+    let segs = push_segments(&PushContent::Si(si), &WspOptions::default(), 7, false).unwrap();
+    assert!(segs.len() >= 2);
+    for s in segs.iter().rev() {
+        let r = c.submit(submit(phone, s.esm_class, s.data_coding, &s.short_message, 0)).await;
+        assert_eq!(r.status(), CommandStatus::EsmeRok);
+    }
+    let v = h
+        .wait_until("avatar fetched", T, |h| {
+            let v = h.handset(phone);
+            v.pushes
+                .first()
+                .filter(|p| matches!(p.fetch, FetchState::Fetched { .. }))
+                .map(|_| v.clone())
+        })
+        .await
+        .unwrap();
+    let p = &v.pushes[0];
+    assert_eq!(p.href, href);
+    assert_eq!(p.si_id.as_deref(), Some("avatar-8613900139000"));
+    assert_eq!(p.contact, "8613900139000");
+    let call = h.call(phone, "+8613900139000");
+    assert_eq!(call.name.as_deref(), Some("Bob"));
+    assert_eq!(call.avatar_content_type.as_deref(), Some("image/png"));
+    assert_eq!(call.avatar_sha256.as_deref(), Some(smsc_sim::handset::sha256_hex(PNG).as_str()));
+    assert!(call.last_status.unwrap().contains("MEETING"));
+    assert_eq!(h.avatar(phone, "13900139000").unwrap().bytes.as_slice(), PNG);
+    h.shutdown().await;
+}
+
+async fn http_get(url: &str) -> (u16, String) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn http_post(url: &str, body: &str) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn http_control_api() {
+    let h = sim(SimConfig::local()).await;
+    let base = h.http_url().unwrap();
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    h.wait_for_binds(1, T).await.unwrap();
+    c.submit(text("8613800138000", "over http", 0)).await;
+
+    let (s, body) = http_get(&format!("{base}/mt?dest=%2B8613800138000")).await;
+    assert_eq!(s, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v[0]["text"], "over http");
+    assert_eq!(v[0]["short_message"], "6f7665722068747470");
+    let (_, body) = http_get(&format!("{base}/mt?since=1")).await;
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap(), serde_json::json!([]));
+
+    let (s, body) = http_post(&format!("{base}/mo"), r#"{"from":"8613800138000","to":"10086","text":"WHO 13900139000","style":"sar"}"#).await;
+    assert_eq!(s, 200, "{body}");
+    let d = c.deliver().await;
+    assert_eq!(d.short_message().as_ref(), b"WHO 13900139000");
+    let (s, _) = http_post(&format!("{base}/mo"), r#"{"from":"8613800138000","to":"10086","text":"x","style":"bogus"}"#).await;
+    assert!(s >= 400);
+
+    let (s, body) = http_get(&format!("{base}/handsets/8613800138000")).await;
+    assert_eq!(s, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["inbox"][0]["text"], "over http");
+    let (_, body) = http_get(&format!("{base}/handsets/8613800138000/call?from=10086")).await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["last_status"], "over http");
+
+    let (_, body) = http_get(&format!("{base}/stats")).await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["received"]["submit_sm"], 1);
+    assert_eq!(v["mt_accepted"], 1);
+    let (_, body) = http_get(&format!("{base}/binds")).await;
+    assert!(body.contains("transceiver"));
+    let (s, html) = http_get(&format!("{base}/")).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("8613800138000"));
+
+    let (s, body) = http_post(&format!("{base}/faults"), r#"{"throttle_per_sec":0}"#).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(c.submit(text("8613800138000", "x", 0)).await.status(), CommandStatus::EsmeRthrottled);
+    let (s, body) = http_post(&format!("{base}/faults"), r#"{"drop_now":true}"#).await;
+    assert_eq!(s, 200);
+    assert!(body.contains("\"dropped\":1"), "{body}");
+    assert!(c.closed().await);
+    assert_eq!(h.faults(), Faults::default());
+
+    let (s, _) = http_post(&format!("{base}/reset"), "").await;
+    assert_eq!(s, 204);
+    assert!(h.mt_messages(&smsc_sim::MtFilter::all()).is_empty());
+    h.shutdown().await;
+}
