@@ -1,0 +1,675 @@
+//! The durable MO inbox: every `deliver_sm` is recorded here before its `deliver_sm_resp`
+//! (DESIGN.md "How a command flows", steps 1-2); concatenated parts wait until complete; a
+//! complete message is handed on exactly once, even across a restart.
+//!
+//! Tables (see [`super::schema`]): `inbox_pdu` (each PDU, with its dedup key), `inbox_part`
+//! (user data per part; open parts have no message yet), `inbox_message` (a complete message,
+//! `pending` until the service marks it `processed` in the same transaction as its effects).
+//!
+//! # Duplicates
+//! An SMSC resends a `deliver_sm` whose response it did not see. Each PDU gets a dedup key,
+//! SHA-256 over:
+//! - a concatenated part (3GPP TS 23.040 §9.2.3.24.1/§9.2.3.24.8 UDH, or SMPP 3.4 §5.3.2.22-24
+//!   SAR TLVs): (source, destination, reference, total, seq);
+//! - a whole message: (source, destination, data_coding, payload, SMSC message id if any).
+//!
+//! A PDU whose key was seen within the dedup window (default [`DEFAULT_DEDUP_WINDOW`], 10
+//! minutes, by `received_at`) is a [`RecordOutcome::Duplicate`] and produces nothing. After the
+//! window the same content counts as new (a subscriber may legitimately send "STATUS" twice an
+//! hour apart). A part whose (key, seq) is already waiting among the open parts is a duplicate
+//! whatever its age. The trade-off: an 8-bit reference reused by the same handset for the same
+//! destination and part count within the window is taken for a resend.
+//!
+//! # Completeness
+//! The persisted truth is SQLite: a concatenated message is complete when the open parts of its
+//! key hold `total` distinct sequence numbers. [`take_complete`] then creates the
+//! `inbox_message` row and attaches the parts to it in the caller's transaction, so a message is
+//! handed on once; [`pending_messages`] re-hands those not yet [`mark_processed`] after a
+//! restart. Parts are returned separately in sequence order because GSM-7 septet packing makes
+//! byte concatenation wrong for some encodings; `sms-wire` decodes and joins them.
+
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use sha2::{Digest, Sha256};
+
+use super::{Ctx, StoreError};
+
+/// Default duplicate window for [`record_part`] / [`receive`].
+pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// How a concatenated part was marked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConcatScheme {
+    /// UDH IEI 0x00, 8-bit reference (3GPP TS 23.040 §9.2.3.24.1).
+    Udh8,
+    /// UDH IEI 0x08, 16-bit reference (3GPP TS 23.040 §9.2.3.24.8).
+    Udh16,
+    /// SMPP 3.4 §5.3.2.22-24 `sar_msg_ref_num` / `sar_total_segments` / `sar_segment_seqnum`.
+    Sar,
+}
+
+impl ConcatScheme {
+    fn as_str(self) -> &'static str {
+        match self {
+            ConcatScheme::Udh8 => "udh8",
+            ConcatScheme::Udh16 => "udh16",
+            ConcatScheme::Sar => "sar",
+        }
+    }
+}
+
+/// Concatenation information of one part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Concat {
+    /// How the part was marked.
+    pub scheme: ConcatScheme,
+    /// Concatenated message reference number.
+    pub reference: u16,
+    /// Number of parts in the message (1..=255).
+    pub total: u8,
+    /// This part's number (1..=total).
+    pub seq: u8,
+}
+
+/// One MO PDU as the `smpp` layer decoded it; plain fields so the store does not depend on
+/// the wire types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundPdu {
+    /// When it was read, Unix ms.
+    pub received_at: i64,
+    /// `source_addr` (the subscriber).
+    pub source: String,
+    /// `destination_addr` (our service number).
+    pub destination: String,
+    /// A message id the SMSC put on the PDU, if any (vendor TLV); part of the whole-message key.
+    pub smsc_message_id: Option<String>,
+    /// `esm_class`.
+    pub esm_class: u8,
+    /// `data_coding`.
+    pub data_coding: u8,
+    /// The PDU as received (for audit; may be empty).
+    pub raw: Vec<u8>,
+    /// User data without the UDH (`short_message` or `message_payload`).
+    pub payload: Vec<u8>,
+    /// Set for a part of a concatenated message.
+    pub concat: Option<Concat>,
+}
+
+/// The identity of a concatenated message's parts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConcatKey {
+    /// `source_addr`.
+    pub source: String,
+    /// `destination_addr`.
+    pub destination: String,
+    /// Reference number.
+    pub reference: u16,
+    /// Number of parts.
+    pub total: u8,
+}
+
+/// What [`take_complete`] looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MessageKey {
+    /// A single-PDU message, by the `inbox_pdu` id [`record_part`] returned.
+    Whole {
+        /// `inbox_pdu.id`.
+        pdu_id: i64,
+    },
+    /// The parts of a concatenated message.
+    Concat(ConcatKey),
+}
+
+impl InboundPdu {
+    /// The key under which this PDU (recorded as `pdu_id`) completes.
+    pub fn message_key(&self, pdu_id: i64) -> MessageKey {
+        match &self.concat {
+            None => MessageKey::Whole { pdu_id },
+            Some(c) => MessageKey::Concat(ConcatKey {
+                source: self.source.clone(),
+                destination: self.destination.clone(),
+                reference: c.reference,
+                total: c.total,
+            }),
+        }
+    }
+
+    /// The SHA-256 dedup key (see the module docs).
+    pub fn dedup_key(&self) -> [u8; 32] {
+        fn field(h: &mut Sha256, bytes: &[u8]) {
+            h.update((bytes.len() as u64).to_be_bytes());
+            h.update(bytes);
+        }
+        let mut h = Sha256::new();
+        match &self.concat {
+            Some(c) => {
+                h.update(b"part\0");
+                field(&mut h, self.source.as_bytes());
+                field(&mut h, self.destination.as_bytes());
+                h.update(c.reference.to_be_bytes());
+                h.update([c.total, c.seq]);
+            }
+            None => {
+                h.update(b"whole\0");
+                field(&mut h, self.source.as_bytes());
+                field(&mut h, self.destination.as_bytes());
+                h.update([self.data_coding]);
+                field(&mut h, &self.payload);
+                match &self.smsc_message_id {
+                    Some(id) => {
+                        h.update([1]);
+                        field(&mut h, id.trim().as_bytes());
+                    }
+                    None => h.update([0]),
+                }
+            }
+        }
+        h.finalize().into()
+    }
+}
+
+/// Result of [`record_part`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// Recorded as `inbox_pdu` row `id`.
+    New(i64),
+    /// Seen before (see the module docs); nothing changes for the message.
+    Duplicate,
+}
+
+/// A complete MO message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompleteMessage {
+    /// `inbox_message.id`, for [`mark_processed`].
+    pub id: i64,
+    /// When its last part arrived, Unix ms.
+    pub received_at: i64,
+    /// `source_addr`.
+    pub source: String,
+    /// `destination_addr`.
+    pub destination: String,
+    /// `esm_class` of the first part.
+    pub esm_class: u8,
+    /// `data_coding` of the first part.
+    pub data_coding: u8,
+    /// User data of each part, in sequence order.
+    pub parts: Vec<Vec<u8>>,
+}
+
+impl CompleteMessage {
+    /// The parts' bytes joined (right for 8-bit and UCS-2 data; GSM-7 may need per-part
+    /// decoding).
+    pub fn payload(&self) -> Vec<u8> {
+        self.parts.concat()
+    }
+}
+
+/// Result of [`receive`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// A resend; answer it and do nothing else.
+    Duplicate,
+    /// A part stored, its message not yet complete.
+    Partial {
+        /// `inbox_pdu.id`.
+        pdu_id: i64,
+    },
+    /// This PDU completed a message (or was a whole one): hand it to the service.
+    Complete(CompleteMessage),
+}
+
+/// Counts for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InboxCounts {
+    /// Complete messages not yet processed.
+    pub pending_messages: u64,
+    /// Parts waiting for their siblings.
+    pub open_parts: u64,
+}
+
+fn check_concat(c: &Concat) -> Result<(), StoreError> {
+    if c.total == 0 || c.seq == 0 || c.seq > c.total {
+        return Err(StoreError::InvalidPart {
+            seq: c.seq,
+            total: c.total,
+        });
+    }
+    Ok(())
+}
+
+/// Record one PDU. Duplicates within `dedup_window` (and parts already waiting) give
+/// [`RecordOutcome::Duplicate`]; everything else is stored and its part left open for
+/// [`take_complete`] (call it in the same transaction, or use [`receive`]).
+pub fn record_part(
+    tx: &Transaction<'_>,
+    pdu: &InboundPdu,
+    dedup_window: Duration,
+) -> Result<RecordOutcome, StoreError> {
+    if let Some(c) = &pdu.concat {
+        check_concat(c)?;
+    }
+    let key = pdu.dedup_key();
+    let window = i64::try_from(dedup_window.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = pdu.received_at.saturating_sub(window);
+    // Retire the key of an identical PDU older than the window so this one counts as new.
+    tx.prepare_cached(
+        "UPDATE inbox_pdu SET dedup_key = NULL WHERE dedup_key = ?1 AND received_at < ?2",
+    )
+    .and_then(|mut s| s.execute(params![&key[..], cutoff]))
+    .ctx("inbox::record_part: retire key")?;
+
+    let (scheme, reference, total, seq) = match &pdu.concat {
+        Some(c) => (
+            Some(c.scheme.as_str()),
+            Some(i64::from(c.reference)),
+            c.total,
+            c.seq,
+        ),
+        None => (None, None, 1, 1),
+    };
+    let pdu_id: Option<i64> = tx
+        .prepare_cached(
+            "INSERT INTO inbox_pdu (received_at, source, destination, smsc_message_id, dedup_key,
+                 esm_class, data_coding, concat_scheme, concat_ref, concat_total, concat_seq, raw,
+                 state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'received')
+             ON CONFLICT (dedup_key) DO NOTHING
+             RETURNING id",
+        )
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    pdu.received_at,
+                    pdu.source,
+                    pdu.destination,
+                    pdu.smsc_message_id,
+                    &key[..],
+                    pdu.esm_class,
+                    pdu.data_coding,
+                    scheme,
+                    reference,
+                    pdu.concat.map(|c| c.total),
+                    pdu.concat.map(|c| c.seq),
+                    pdu.raw,
+                ],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .ctx("inbox::record_part: insert pdu")?;
+    let Some(pdu_id) = pdu_id else {
+        return Ok(RecordOutcome::Duplicate);
+    };
+
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO inbox_part (pdu_id, received_at, source, destination,
+                 reference, total, seq, data_coding, payload)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                pdu_id,
+                pdu.received_at,
+                pdu.source,
+                pdu.destination,
+                reference,
+                total,
+                seq,
+                pdu.data_coding,
+                pdu.payload,
+            ])
+        })
+        .ctx("inbox::record_part: insert part")?;
+    if inserted == 0 {
+        // The same part is already waiting (a resend older than the window).
+        tx.execute(
+            "UPDATE inbox_pdu SET state = 'duplicate' WHERE id = ?1",
+            [pdu_id],
+        )
+        .ctx("inbox::record_part: mark duplicate")?;
+        return Ok(RecordOutcome::Duplicate);
+    }
+    Ok(RecordOutcome::New(pdu_id))
+}
+
+struct OpenPart {
+    id: i64,
+    pdu_id: i64,
+    seq: u8,
+    received_at: i64,
+    data_coding: u8,
+    esm_class: u8,
+    source: String,
+    destination: String,
+    payload: Vec<u8>,
+    total: u8,
+}
+
+/// If the message under `key` is complete (all `total` sequence numbers present among its open
+/// parts), create its `inbox_message` row ('pending'), attach the parts and return it. Returns
+/// `None` when parts are missing or it was already taken: a message is returned at most once.
+pub fn take_complete(
+    tx: &Transaction<'_>,
+    key: &MessageKey,
+) -> Result<Option<CompleteMessage>, StoreError> {
+    const COLS: &str = "p.id, p.pdu_id, p.seq, p.received_at, p.data_coding, d.esm_class, \
+                        p.source, p.destination, p.payload, p.total";
+    let map = |r: &rusqlite::Row<'_>| {
+        Ok(OpenPart {
+            id: r.get(0)?,
+            pdu_id: r.get(1)?,
+            seq: r.get(2)?,
+            received_at: r.get(3)?,
+            data_coding: r.get(4)?,
+            esm_class: r.get(5)?,
+            source: r.get(6)?,
+            destination: r.get(7)?,
+            payload: r.get(8)?,
+            total: r.get(9)?,
+        })
+    };
+    let parts: Vec<OpenPart> = match key {
+        MessageKey::Whole { pdu_id } => tx
+            .prepare_cached(&format!(
+                "SELECT {COLS} FROM inbox_part p JOIN inbox_pdu d ON d.id = p.pdu_id
+                 WHERE p.message_id IS NULL AND p.pdu_id = ?1 AND p.reference IS NULL"
+            ))
+            .and_then(|mut s| s.query_map([pdu_id], map)?.collect())
+            .ctx("inbox::take_complete: whole")?,
+        MessageKey::Concat(k) => tx
+            .prepare_cached(&format!(
+                "SELECT {COLS} FROM inbox_part p JOIN inbox_pdu d ON d.id = p.pdu_id
+                 WHERE p.message_id IS NULL AND p.source = ?1 AND p.destination = ?2
+                   AND p.reference = ?3 AND p.total = ?4
+                 ORDER BY p.seq"
+            ))
+            .and_then(|mut s| {
+                s.query_map(params![k.source, k.destination, k.reference, k.total], map)?
+                    .collect()
+            })
+            .ctx("inbox::take_complete: parts")?,
+    };
+    let Some(first) = parts.first() else {
+        return Ok(None);
+    };
+    // The open-part unique index guarantees distinct seqs; count them anyway.
+    let mut seqs: Vec<u8> = parts.iter().map(|p| p.seq).collect();
+    seqs.dedup();
+    if seqs.len() != usize::from(first.total) {
+        return Ok(None);
+    }
+    let received_at = parts.iter().map(|p| p.received_at).max().unwrap_or(0);
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO inbox_message (created_at, source, destination, esm_class, data_coding,
+                 total, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending') RETURNING id",
+        )
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    received_at,
+                    first.source,
+                    first.destination,
+                    first.esm_class,
+                    first.data_coding,
+                    first.total
+                ],
+                |r| r.get(0),
+            )
+        })
+        .ctx("inbox::take_complete: insert message")?;
+    {
+        let mut attach = tx
+            .prepare_cached("UPDATE inbox_part SET message_id = ?1 WHERE id = ?2")
+            .ctx("inbox::take_complete: attach")?;
+        let mut assembled = tx
+            .prepare_cached("UPDATE inbox_pdu SET state = 'assembled' WHERE id = ?1")
+            .ctx("inbox::take_complete: assembled")?;
+        for p in &parts {
+            attach
+                .execute(params![id, p.id])
+                .ctx("inbox::take_complete: attach")?;
+            assembled
+                .execute([p.pdu_id])
+                .ctx("inbox::take_complete: assembled")?;
+        }
+    }
+    Ok(Some(CompleteMessage {
+        id,
+        received_at,
+        source: first.source.clone(),
+        destination: first.destination.clone(),
+        esm_class: first.esm_class,
+        data_coding: first.data_coding,
+        parts: parts.into_iter().map(|p| p.payload).collect(),
+    }))
+}
+
+/// [`record_part`] then, for a new PDU, [`take_complete`]: the one call the `smpp` layer makes
+/// per `deliver_sm` before answering it.
+pub fn receive(
+    tx: &Transaction<'_>,
+    pdu: &InboundPdu,
+    dedup_window: Duration,
+) -> Result<Received, StoreError> {
+    match record_part(tx, pdu, dedup_window)? {
+        RecordOutcome::Duplicate => Ok(Received::Duplicate),
+        RecordOutcome::New(pdu_id) => Ok(match take_complete(tx, &pdu.message_key(pdu_id))? {
+            Some(msg) => Received::Complete(msg),
+            None => Received::Partial { pdu_id },
+        }),
+    }
+}
+
+fn load_message(conn: &Connection, row: MessageRow) -> Result<CompleteMessage, StoreError> {
+    let parts = conn
+        .prepare_cached("SELECT payload FROM inbox_part WHERE message_id = ?1 ORDER BY seq")
+        .and_then(|mut s| s.query_map([row.id], |r| r.get(0))?.collect())
+        .ctx("inbox: load parts")?;
+    Ok(CompleteMessage {
+        id: row.id,
+        received_at: row.created_at,
+        source: row.source,
+        destination: row.destination,
+        esm_class: row.esm_class,
+        data_coding: row.data_coding,
+        parts,
+    })
+}
+
+struct MessageRow {
+    id: i64,
+    created_at: i64,
+    source: String,
+    destination: String,
+    esm_class: u8,
+    data_coding: u8,
+}
+
+/// Complete messages not yet [`mark_processed`], oldest first (hand them on again at start).
+pub fn pending_messages(
+    conn: &Connection,
+    limit: usize,
+) -> Result<Vec<CompleteMessage>, StoreError> {
+    let rows: Vec<MessageRow> = conn
+        .prepare_cached(
+            "SELECT id, created_at, source, destination, esm_class, data_coding
+             FROM inbox_message WHERE state = 'pending' ORDER BY id LIMIT ?1",
+        )
+        .and_then(|mut s| {
+            s.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                Ok(MessageRow {
+                    id: r.get(0)?,
+                    created_at: r.get(1)?,
+                    source: r.get(2)?,
+                    destination: r.get(3)?,
+                    esm_class: r.get(4)?,
+                    data_coding: r.get(5)?,
+                })
+            })?
+            .collect()
+        })
+        .ctx("inbox::pending_messages")?;
+    rows.into_iter()
+        .map(|row| load_message(conn, row))
+        .collect()
+}
+
+/// Mark message `id` processed. Returns `false` if it was not pending (already processed or
+/// unknown): call it in the transaction that applies the message, and skip the message when it
+/// returns `false`, for exactly-once processing.
+pub fn mark_processed(tx: &Transaction<'_>, id: i64, now: i64) -> Result<bool, StoreError> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE inbox_message SET state = 'processed', processed_at = ?2
+             WHERE id = ?1 AND state = 'pending'",
+        )
+        .and_then(|mut s| s.execute(params![id, now]))
+        .ctx("inbox::mark_processed")?;
+    Ok(n == 1)
+}
+
+/// Drop incomplete concatenated messages whose first part arrived before `older_than` (Unix
+/// ms); their PDUs stay, marked 'expired'. Returns how many messages were dropped.
+pub fn expire_incomplete(tx: &Transaction<'_>, older_than: i64) -> Result<usize, StoreError> {
+    let groups: Vec<(String, String, i64, i64)> = tx
+        .prepare_cached(
+            "SELECT source, destination, reference, total FROM inbox_part
+             WHERE message_id IS NULL AND reference IS NOT NULL
+             GROUP BY source, destination, reference, total
+             HAVING min(received_at) < ?1",
+        )
+        .and_then(|mut s| {
+            s.query_map([older_than], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect()
+        })
+        .ctx("inbox::expire_incomplete: find")?;
+    for (source, destination, reference, total) in &groups {
+        tx.execute(
+            "UPDATE inbox_pdu SET state = 'expired' WHERE id IN (
+                 SELECT pdu_id FROM inbox_part WHERE message_id IS NULL AND source = ?1
+                   AND destination = ?2 AND reference = ?3 AND total = ?4)",
+            params![source, destination, reference, total],
+        )
+        .ctx("inbox::expire_incomplete: mark")?;
+        tx.execute(
+            "DELETE FROM inbox_part WHERE message_id IS NULL AND source = ?1
+               AND destination = ?2 AND reference = ?3 AND total = ?4",
+            params![source, destination, reference, total],
+        )
+        .ctx("inbox::expire_incomplete: delete")?;
+    }
+    Ok(groups.len())
+}
+
+/// Delete processed messages created before `older_than` and PDUs received before it that no
+/// waiting or pending message still needs. Keep `older_than` well behind the dedup window.
+/// Returns the number of rows deleted.
+pub fn purge(tx: &Transaction<'_>, older_than: i64) -> Result<usize, StoreError> {
+    let messages = tx
+        .execute(
+            "DELETE FROM inbox_message WHERE state = 'processed' AND created_at < ?1",
+            [older_than],
+        )
+        .ctx("inbox::purge: messages")?;
+    let pdus = tx
+        .execute(
+            "DELETE FROM inbox_pdu WHERE received_at < ?1
+               AND NOT EXISTS (SELECT 1 FROM inbox_part p WHERE p.pdu_id = inbox_pdu.id)",
+            [older_than],
+        )
+        .ctx("inbox::purge: pdus")?;
+    Ok(messages + pdus)
+}
+
+/// Pending messages and open parts, for metrics.
+pub fn counts(conn: &Connection) -> Result<InboxCounts, StoreError> {
+    conn.query_row(
+        "SELECT (SELECT count(*) FROM inbox_message WHERE state = 'pending'),
+                (SELECT count(*) FROM inbox_part WHERE message_id IS NULL)",
+        [],
+        |r| {
+            Ok(InboxCounts {
+                pending_messages: r.get::<_, i64>(0)?.max(0) as u64,
+                open_parts: r.get::<_, i64>(1)?.max(0) as u64,
+            })
+        },
+    )
+    .ctx("inbox::counts")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pdu(concat: Option<Concat>, payload: &[u8]) -> InboundPdu {
+        InboundPdu {
+            received_at: 1_000,
+            source: "8613800000001".into(),
+            destination: "1234".into(),
+            smsc_message_id: None,
+            esm_class: 0x40,
+            data_coding: 0,
+            raw: vec![],
+            payload: payload.to_vec(),
+            concat,
+        }
+    }
+
+    fn part(seq: u8) -> Option<Concat> {
+        Some(Concat {
+            scheme: ConcatScheme::Udh8,
+            reference: 7,
+            total: 3,
+            seq,
+        })
+    }
+
+    #[test]
+    fn part_key_ignores_payload_but_whole_key_does_not() {
+        assert_eq!(
+            pdu(part(1), b"a").dedup_key(),
+            pdu(part(1), b"b").dedup_key()
+        );
+        assert_ne!(
+            pdu(part(1), b"a").dedup_key(),
+            pdu(part(2), b"a").dedup_key()
+        );
+        assert_ne!(pdu(None, b"a").dedup_key(), pdu(None, b"b").dedup_key());
+        let mut with_id = pdu(None, b"a");
+        with_id.smsc_message_id = Some("42".into());
+        assert_ne!(with_id.dedup_key(), pdu(None, b"a").dedup_key());
+    }
+
+    #[test]
+    fn field_boundaries_are_unambiguous() {
+        let mut a = pdu(None, b"x");
+        a.source = "12".into();
+        a.destination = "3".into();
+        let mut b = pdu(None, b"x");
+        b.source = "1".into();
+        b.destination = "23".into();
+        assert_ne!(a.dedup_key(), b.dedup_key());
+    }
+
+    #[test]
+    fn impossible_part_numbers_are_rejected() {
+        for (seq, total) in [(0u8, 3u8), (4, 3), (1, 0)] {
+            let c = Concat {
+                scheme: ConcatScheme::Sar,
+                reference: 1,
+                total,
+                seq,
+            };
+            assert!(matches!(
+                check_concat(&c),
+                Err(StoreError::InvalidPart { .. })
+            ));
+        }
+    }
+}

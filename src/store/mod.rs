@@ -1,0 +1,751 @@
+//! The gateway's durable store: SQLite through rusqlite, one writer thread with group commit,
+//! and a small pool of read-only connections.
+//!
+//! Place in the flow (DESIGN.md "How a command flows"): `smpp` writes every `deliver_sm` to the
+//! [`inbox`] before answering it; complete MO messages are handed to `service` exactly once;
+//! `service` writes its state changes and every outbound message ([`outbox`]) in one
+//! transaction; `delivery` claims due outbox rows, records SMSC message ids and matches
+//! delivery receipts. All of it goes through [`Store::write`] / [`Store::read`] with the pure
+//! SQL functions of [`inbox`] and [`outbox`], which take a `Transaction` or `Connection` and
+//! so also run inside a caller's larger transaction.
+//!
+//! # Writer and group commit
+//! One thread owns the only write connection. Requests arrive on a bounded channel as boxed
+//! closures; the thread takes every waiting request (up to [`StoreOptions::max_batch`]) and runs
+//! them in ONE `BEGIN IMMEDIATE` transaction, each inside its own `SAVEPOINT`, so a request that
+//! returns `Err` (or panics) rolls back only its own changes. Replies are sent only after the
+//! `COMMIT` returned: an `Ok` from [`Store::write`] means the change is in the database file.
+//! Under load many requests share one commit (see [`Stats::commits`]).
+//!
+//! # Durability
+//! The database runs in WAL mode. With [`Durability::Normal`] (`synchronous=NORMAL`) a
+//! committed transaction is in the WAL file when `write` returns, so it survives a crash or
+//! `kill -9` of the process (our guarantee; tested in `tests/store.rs`); after an OS crash or
+//! power loss the last transactions may roll back. [`Durability::Full`] (`synchronous=FULL`)
+//! fsyncs the WAL at every commit and also survives power loss; group commit amortises the
+//! fsync over the batch.
+//!
+//! # Portability
+//! The interface is deliberately narrow (open, write, read, close, and the functions of
+//! [`inbox`] and [`outbox`]) so that a PostgreSQL backend can replace it later (DESIGN.md "Scale
+//! beyond one machine").
+
+pub mod inbox;
+pub mod outbox;
+pub mod schema;
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+pub use schema::SCHEMA_VERSION;
+
+/// Errors of the store. Every SQL failure names the operation it happened in.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The directory holding the database could not be created.
+    #[error("cannot create the store directory {path}")]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database file could not be opened or configured.
+    #[error("cannot open SQLite database {path} ({op})")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What was being done.
+        op: &'static str,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// SQLite refused WAL mode (e.g. an in-memory database).
+    #[error("{path} is not in WAL mode (journal_mode={mode})")]
+    NotWal {
+        /// The database file.
+        path: PathBuf,
+        /// The journal mode SQLite reported.
+        mode: String,
+    },
+    /// The database was written by a newer build.
+    #[error("database schema version {found} is newer than this build knows ({known})")]
+    SchemaTooNew {
+        /// `user_version` found in the file.
+        found: i64,
+        /// [`SCHEMA_VERSION`] of this build.
+        known: i64,
+    },
+    /// A migration failed; nothing of the migration run was applied.
+    #[error("migration to schema version {version} failed")]
+    Migration {
+        /// The version the failing migration would have produced.
+        version: usize,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// An SQL statement failed.
+    #[error("SQL failed in {op}")]
+    Sql {
+        /// The operation (function name) that ran it.
+        op: &'static str,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The store was closed; the request was not run.
+    #[error("the store is closed")]
+    Closed,
+    /// The write transaction could not begin (e.g. the file is locked by another process).
+    #[error("could not begin the write transaction: {reason}")]
+    Begin {
+        /// SQLite's message.
+        reason: String,
+    },
+    /// The batch's COMMIT failed or the batch was rolled back: this write was NOT saved.
+    #[error("the write was not saved: {reason}")]
+    NotCommitted {
+        /// Why.
+        reason: String,
+    },
+    /// A closure given to the store panicked; its changes were rolled back.
+    #[error("a store closure panicked in {op}")]
+    Panicked {
+        /// `write` or `read`.
+        op: &'static str,
+    },
+    /// The writer thread could not be started.
+    #[error("cannot start the store writer thread")]
+    Spawn(#[source] std::io::Error),
+    /// A concatenated part whose numbers are impossible (3GPP TS 23.040 §9.2.3.24.1: seq in 1..=total).
+    #[error("invalid concatenated part {seq}/{total}")]
+    InvalidPart {
+        /// Sequence number received.
+        seq: u8,
+        /// Total number of parts received.
+        total: u8,
+    },
+    /// A row the request names does not exist.
+    #[error("no {table} row with id {id}")]
+    NotFound {
+        /// The table.
+        table: &'static str,
+        /// The id asked for.
+        id: i64,
+    },
+    /// A column held a value this build does not know (e.g. a state written by a newer build).
+    #[error("unexpected value {value:?} in column {column}")]
+    BadValue {
+        /// The column.
+        column: &'static str,
+        /// The value found.
+        value: String,
+    },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(source: rusqlite::Error) -> Self {
+        StoreError::Sql { op: "sql", source }
+    }
+}
+
+/// Attach an operation name to a rusqlite result.
+pub(crate) trait Ctx<T> {
+    /// Map the error to [`StoreError::Sql`] naming `op`.
+    fn ctx(self, op: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Ctx<T> for Result<T, rusqlite::Error> {
+    fn ctx(self, op: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Sql { op, source })
+    }
+}
+
+/// How hard a commit holds on to the disk (`PRAGMA synchronous`, WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=NORMAL`: survives a process crash or kill -9; may lose the last commits on
+    /// power loss. The default.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: fsync at every commit; survives power loss too.
+    Full,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        }
+    }
+}
+
+/// Options of [`Store::open`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Commit durability (default [`Durability::Normal`]).
+    pub durability: Durability,
+    /// How long a connection waits for a lock held by another process (default 5 s).
+    pub busy_timeout: Duration,
+    /// Number of read-only connections (default 4, at least 1).
+    pub read_connections: usize,
+    /// Most requests run in one group-commit transaction (default 512, at least 1).
+    pub max_batch: usize,
+    /// Capacity of the bounded request channel (default 4096, at least 1).
+    pub queue_capacity: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            durability: Durability::Normal,
+            busy_timeout: Duration::from_secs(5),
+            read_connections: 4,
+            max_batch: 512,
+            queue_capacity: 4096,
+        }
+    }
+}
+
+/// Counters of the writer thread, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Transactions committed by the writer thread.
+    pub commits: u64,
+    /// Write requests run (successful or not).
+    pub requests: u64,
+    /// Write requests whose closure returned an error or panicked (rolled back alone).
+    pub failed_requests: u64,
+    /// Batches whose whole transaction was rolled back or failed to commit.
+    pub failed_batches: u64,
+    /// Most requests committed in one transaction so far.
+    pub largest_batch: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    commits: AtomicU64,
+    requests: AtomicU64,
+    failed_requests: AtomicU64,
+    failed_batches: AtomicU64,
+    largest_batch: AtomicU64,
+}
+
+/// Unix time in milliseconds of `t` (0 before the epoch), the unit of every store timestamp.
+pub fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The current Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    unix_ms(SystemTime::now())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writer requests
+
+/// Sends a request's answer once its batch committed (`None`) or failed (`Some(reason)`).
+type Finish = Box<dyn FnOnce(Option<&str>) + Send>;
+
+/// What a request reports back to the writer after running.
+struct Ran {
+    /// Called once the batch's fate is known.
+    finish: Finish,
+    /// The closure returned an error or panicked.
+    failed: bool,
+    /// The enclosing transaction can no longer be used (a rollback to the savepoint failed).
+    broken: bool,
+}
+
+/// One write request on the writer's channel.
+trait Job: Send {
+    /// Run inside `tx`, in a savepoint.
+    fn run(self: Box<Self>, tx: &Transaction<'_>) -> Ran;
+    /// Reply with an error without running.
+    fn abort(self: Box<Self>, err: StoreError);
+}
+
+enum Reply<T> {
+    Async(oneshot::Sender<T>),
+    Blocking(std::sync::mpsc::SyncSender<T>),
+}
+
+impl<T> Reply<T> {
+    fn send(self, value: T) {
+        // A caller that stopped waiting (dropped future) just misses the answer; the write
+        // itself stands.
+        match self {
+            Reply::Async(s) => {
+                let _ = s.send(value);
+            }
+            Reply::Blocking(s) => {
+                let _ = s.send(value);
+            }
+        }
+    }
+}
+
+struct WriteJob<F, R, E> {
+    f: F,
+    reply: Reply<Result<R, E>>,
+}
+
+const SAVEPOINT: &str = "SAVEPOINT store_request";
+const RELEASE: &str = "RELEASE store_request";
+const ROLLBACK_TO: &str = "ROLLBACK TO store_request; RELEASE store_request";
+
+impl<F, R, E> Job for WriteJob<F, R, E>
+where
+    F: FnOnce(&Transaction<'_>) -> Result<R, E> + Send + 'static,
+    R: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    fn run(self: Box<Self>, tx: &Transaction<'_>) -> Ran {
+        let WriteJob { f, reply } = *self;
+        if let Err(source) = tx.execute_batch(SAVEPOINT) {
+            let err = E::from(StoreError::Sql {
+                op: "write: savepoint",
+                source,
+            });
+            return Ran {
+                finish: Box::new(move |_| reply.send(Err(err))),
+                failed: true,
+                broken: tx.is_autocommit(),
+            };
+        }
+        let outcome = match catch_unwind(AssertUnwindSafe(|| f(tx))) {
+            Ok(result) => result,
+            Err(_) => Err(E::from(StoreError::Panicked { op: "write" })),
+        };
+        let failed = outcome.is_err();
+        let closing = if failed { ROLLBACK_TO } else { RELEASE };
+        // If the savepoint cannot be released or rolled back (or SQLite already rolled the
+        // whole transaction back), the batch's transaction is unusable.
+        let broken = tx.execute_batch(closing).is_err() || tx.is_autocommit();
+        Ran {
+            finish: Box::new(move |commit_error: Option<&str>| match commit_error {
+                None => reply.send(outcome),
+                Some(reason) => reply.send(Err(E::from(StoreError::NotCommitted {
+                    reason: reason.to_owned(),
+                }))),
+            }),
+            failed,
+            broken,
+        }
+    }
+
+    fn abort(self: Box<Self>, err: StoreError) {
+        self.reply.send(Err(E::from(err)));
+    }
+}
+
+enum Msg {
+    Job(Box<dyn Job>),
+    Close(oneshot::Sender<()>),
+}
+
+fn writer_loop(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Msg>,
+    max_batch: usize,
+    counters: Arc<Counters>,
+) {
+    let mut pending: VecDeque<Box<dyn Job>> = VecDeque::new();
+    let mut closers: Vec<oneshot::Sender<()>> = Vec::new();
+    loop {
+        if pending.is_empty() {
+            if !closers.is_empty() {
+                break;
+            }
+            match rx.blocking_recv() {
+                None => break,
+                Some(Msg::Job(job)) => pending.push_back(job),
+                Some(Msg::Close(reply)) => {
+                    // Refuse new requests; drain what is already queued, then stop.
+                    rx.close();
+                    closers.push(reply);
+                    continue;
+                }
+            }
+        }
+        while pending.len() < max_batch {
+            match rx.try_recv() {
+                Ok(Msg::Job(job)) => pending.push_back(job),
+                Ok(Msg::Close(reply)) => {
+                    rx.close();
+                    closers.push(reply);
+                }
+                Err(_) => break,
+            }
+        }
+        run_batch(&mut conn, &mut pending, max_batch, &counters);
+    }
+    if !closers.is_empty() {
+        if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+            tracing::warn!(error = %e, "store: checkpoint at close failed");
+        }
+    }
+    drop(conn);
+    for reply in closers {
+        let _ = reply.send(());
+    }
+}
+
+fn run_batch(
+    conn: &mut Connection,
+    pending: &mut VecDeque<Box<dyn Job>>,
+    max_batch: usize,
+    counters: &Counters,
+) {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let reason = e.to_string();
+            tracing::error!(error = %reason, "store: cannot begin write transaction");
+            counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+            for _ in 0..max_batch {
+                let Some(job) = pending.pop_front() else {
+                    break;
+                };
+                job.abort(StoreError::Begin {
+                    reason: reason.clone(),
+                });
+            }
+            return;
+        }
+    };
+    let mut finishes = Vec::new();
+    let mut broken = false;
+    while finishes.len() < max_batch {
+        let Some(job) = pending.pop_front() else {
+            break;
+        };
+        let ran = job.run(&tx);
+        counters.requests.fetch_add(1, Ordering::Relaxed);
+        if ran.failed {
+            counters.failed_requests.fetch_add(1, Ordering::Relaxed);
+        }
+        finishes.push(ran.finish);
+        if ran.broken {
+            // Requests still queued run in the next transaction.
+            broken = true;
+            break;
+        }
+    }
+    let commit_error = if broken {
+        drop(tx); // rolls back
+        Some("the batch transaction was rolled back after an SQLite error".to_owned())
+    } else {
+        tx.commit().err().map(|e| e.to_string())
+    };
+    match &commit_error {
+        None => {
+            counters.commits.fetch_add(1, Ordering::Relaxed);
+            counters
+                .largest_batch
+                .fetch_max(finishes.len() as u64, Ordering::Relaxed);
+        }
+        Some(reason) => {
+            tracing::error!(error = %reason, requests = finishes.len(), "store: batch not committed");
+            counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    for finish in finishes {
+        finish(commit_error.as_deref());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Read pool
+
+struct ReadPool {
+    conns: Mutex<Vec<Connection>>,
+    available: Condvar,
+}
+
+/// Returns its connection to the pool on drop, even when the read closure panics.
+struct Lease<'a> {
+    pool: &'a ReadPool,
+    conn: Option<Connection>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let mut conns = self
+                .pool
+                .conns
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            conns.push(conn);
+            self.pool.available.notify_one();
+        }
+    }
+}
+
+impl ReadPool {
+    fn lease(&self) -> Lease<'_> {
+        let mut conns = self
+            .conns
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        loop {
+            if let Some(conn) = conns.pop() {
+                return Lease {
+                    pool: self,
+                    conn: Some(conn),
+                };
+            }
+            conns = self
+                .available
+                .wait(conns)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store
+
+struct Inner {
+    path: PathBuf,
+    requests: mpsc::Sender<Msg>,
+    readers: ReadPool,
+    counters: Arc<Counters>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Handle to the durable store; cheap to clone (an `Arc` inside).
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn open_err<'a>(
+    path: &'a Path,
+    op: &'static str,
+) -> impl FnOnce(rusqlite::Error) -> StoreError + 'a {
+    move |source| StoreError::Open {
+        path: path.to_owned(),
+        op,
+        source,
+    }
+}
+
+impl Store {
+    /// Open (creating if needed) the database at `path`: creates the parent directory, sets WAL
+    /// mode, `synchronous`, `busy_timeout` and foreign keys, applies pending migrations in one
+    /// transaction, opens the read connections and starts the writer thread.
+    pub fn open(path: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
+                    path: parent.to_owned(),
+                    source,
+                })?;
+            }
+        }
+        let mut conn = Connection::open(path).map_err(open_err(path, "open"))?;
+        conn.busy_timeout(opts.busy_timeout)
+            .map_err(open_err(path, "busy_timeout"))?;
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(open_err(path, "journal_mode"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::NotWal {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+        conn.pragma_update(None, "synchronous", opts.durability.pragma())
+            .map_err(open_err(path, "synchronous"))?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(open_err(path, "foreign_keys"))?;
+        let applied = schema::migrate(&mut conn)?;
+        if applied > 0 {
+            tracing::info!(path = %path.display(), applied, version = SCHEMA_VERSION, "store: schema migrated");
+        }
+
+        let mut readers = Vec::new();
+        for _ in 0..opts.read_connections.max(1) {
+            let r = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(open_err(path, "open read connection"))?;
+            r.busy_timeout(opts.busy_timeout)
+                .map_err(open_err(path, "busy_timeout"))?;
+            readers.push(r);
+        }
+
+        let (requests, rx) = mpsc::channel(opts.queue_capacity.max(1));
+        let counters = Arc::new(Counters::default());
+        let max_batch = opts.max_batch.max(1);
+        let thread_counters = Arc::clone(&counters);
+        let writer = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer_loop(conn, rx, max_batch, thread_counters))
+            .map_err(StoreError::Spawn)?;
+
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                requests,
+                readers: ReadPool {
+                    conns: Mutex::new(readers),
+                    available: Condvar::new(),
+                },
+                counters,
+                writer: Mutex::new(Some(writer)),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Run `f` in the writer's transaction (inside its own savepoint) and wait for the commit.
+    /// `Ok` means committed; an `Err` from `f` rolls back only `f`'s changes. Dropping the
+    /// returned future does not cancel a request already queued.
+    pub async fn write<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(WriteJob {
+            f,
+            reply: Reply::Async(reply),
+        });
+        if self.inner.requests.send(Msg::Job(job)).await.is_err() {
+            return Err(E::from(StoreError::Closed));
+        }
+        answer.await.unwrap_or(Err(E::from(StoreError::Closed)))
+    }
+
+    /// Blocking [`Store::write`] for synchronous callers (CLI, `spawn_blocking`).
+    /// Must not be called from inside an async task (it would block the executor; tokio panics).
+    pub fn write_blocking<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        let job = Box::new(WriteJob {
+            f,
+            reply: Reply::Blocking(reply),
+        });
+        if self.inner.requests.blocking_send(Msg::Job(job)).is_err() {
+            return Err(E::from(StoreError::Closed));
+        }
+        answer.recv().unwrap_or(Err(E::from(StoreError::Closed)))
+    }
+
+    /// Run `f` on a read-only connection inside one read transaction (a consistent snapshot of
+    /// committed data), on tokio's blocking pool.
+    pub async fn read<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        F: FnOnce(&Connection) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        match tokio::task::spawn_blocking(move || store.read_blocking(f)).await {
+            Ok(result) => result,
+            Err(_) => Err(E::from(StoreError::Panicked { op: "read" })),
+        }
+    }
+
+    /// Blocking [`Store::read`]: waits for a free read connection.
+    pub fn read_blocking<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        F: FnOnce(&Connection) -> Result<R, E>,
+        E: From<StoreError>,
+    {
+        let lease = self.inner.readers.lease();
+        let Some(conn) = lease.conn.as_ref() else {
+            return Err(E::from(StoreError::Closed));
+        };
+        let tx = conn
+            .unchecked_transaction()
+            .ctx("read: begin")
+            .map_err(E::from)?;
+        // Dropping `tx` ends the read transaction (nothing to commit).
+        f(&tx)
+    }
+
+    /// A snapshot of the writer's counters.
+    pub fn stats(&self) -> Stats {
+        let c = &self.inner.counters;
+        Stats {
+            commits: c.commits.load(Ordering::Relaxed),
+            requests: c.requests.load(Ordering::Relaxed),
+            failed_requests: c.failed_requests.load(Ordering::Relaxed),
+            failed_batches: c.failed_batches.load(Ordering::Relaxed),
+            largest_batch: c.largest_batch.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stop accepting writes, run the ones already queued, checkpoint the WAL and join the
+    /// writer thread. Later writes (from any clone) fail with [`StoreError::Closed`]; reads keep
+    /// working. Calling it twice is harmless.
+    pub async fn close(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.inner.requests.send(Msg::Close(reply)).await.is_ok() {
+            let _ = done.await;
+        }
+        self.join_writer().await;
+    }
+
+    /// Blocking [`Store::close`] (not from inside an async task).
+    pub fn close_blocking(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.inner.requests.blocking_send(Msg::Close(reply)).is_ok() {
+            let _ = done.blocking_recv();
+        }
+        if let Some(handle) = self.take_writer() {
+            let _ = handle.join();
+        }
+    }
+
+    fn take_writer(&self) -> Option<JoinHandle<()>> {
+        self.inner
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+    }
+
+    async fn join_writer(&self) {
+        if let Some(handle) = self.take_writer() {
+            // The thread has answered the close (or the channel is gone), so it is exiting.
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+}

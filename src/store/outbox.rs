@@ -1,0 +1,952 @@
+//! The durable MT outbox: every outbound message is a row before it is submitted
+//! (DESIGN.md "How a command flows", steps 4-6), with its state, attempts, next attempt time,
+//! SMSC message id per segment and last error.
+//!
+//! Life of a row:
+//! ```text
+//! enqueue -> queued --claim_due--> in_flight --record_segment_submitted..--> mark_submitted
+//!              ^                      |                                         |
+//!              |   retry_later /      |  fail                          apply_receipt (all
+//!              +-- requeue_in_flight -+-------> failed              segments) -> delivered
+//!   queued past expires_at --expire_due--> expired          any segment failed -> failed
+//! ```
+//! `superseded`: a row that lost a coalescing race (see [`enqueue`]); it is never sent.
+//!
+//! # Coalescing
+//! A message with a `coalesce_key` (e.g. status updates keyed (owner, recipient, kind), DESIGN.md
+//! step 5) replaces the content of a still-`queued` row with the same key: the latest wins, a
+//! contact never gets a stale burst. At most one `queued` row per key exists (unique partial
+//! index); when an older row returns to `queued` (retry, requeue) while a newer one with its key
+//! is queued, the one with older content becomes `superseded`.
+//!
+//! # Receipts
+//! Segment rows keep the SMSC message id normalised with
+//! [`sms_wire::receipt::normalize_message_id`] (and raw). [`apply_receipt`] takes the receipt
+//! id's variants (`sms_wire::receipt::message_id_variants`: hex/decimal forms), tries them in
+//! order, and when none matches a submitted segment keeps the receipt in `pending_receipt`;
+//! [`record_segment_submitted`] applies it when the `submit_sm_resp` arrives later. A message is
+//! `delivered` when every segment number has a successful final receipt, `failed` as soon as a
+//! segment's only submissions all failed. A resubmission after a requeue adds segment rows; any
+//! delivered submission of a segment number counts.
+
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use sms_wire::receipt::normalize_message_id;
+
+use super::{Ctx, StoreError};
+
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident, $column:literal { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The text stored in SQLite.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// Parse the stored text.
+            pub fn parse(s: &str) -> Result<Self, StoreError> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(StoreError::BadValue {
+                        column: $column,
+                        value: other.to_owned(),
+                    }),
+                }
+            }
+        }
+
+        impl ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl FromSql for $name {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                let s = value.as_str()?;
+                $name::parse(s).map_err(FromSqlError::other)
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// What an outbox row carries.
+    MessageKind, "outbox.kind" {
+        /// A text SMS (`body`).
+        Sms = "sms",
+        /// A WAP Push Service Indication (`url` + `body` as its text, or a prebuilt `payload`).
+        WapPush = "wap_push",
+    }
+);
+
+text_enum!(
+    /// State of an outbox row.
+    OutboxState, "outbox.state" {
+        /// Waiting for its next attempt.
+        Queued = "queued",
+        /// Claimed by the dispatcher; being submitted.
+        InFlight = "in_flight",
+        /// Every segment accepted by the SMSC; waiting for receipts.
+        Submitted = "submitted",
+        /// Every segment delivered (final receipts).
+        Delivered = "delivered",
+        /// Permanently failed; `last_error` says why.
+        Failed = "failed",
+        /// Its validity period ended before it could be sent.
+        Expired = "expired",
+        /// Replaced by a newer row with the same coalescing key; never sent again.
+        Superseded = "superseded",
+    }
+);
+
+text_enum!(
+    /// State of one submitted segment.
+    SegmentState, "outbox_segment.state" {
+        /// Accepted by the SMSC (`submit_sm_resp` OK), no final receipt yet.
+        Submitted = "submitted",
+        /// Final successful receipt.
+        Delivered = "delivered",
+        /// Final unsuccessful receipt.
+        Failed = "failed",
+    }
+);
+
+text_enum!(
+    /// What a delivery receipt says (SMPP 3.4 §5.2.28 `message_state`, Appendix B `stat`).
+    ReceiptState, "pending_receipt.state" {
+        /// Not final (ENROUTE, ACCEPTD, ...): recorded, no state change.
+        Intermediate = "intermediate",
+        /// Final success (DELIVRD).
+        Delivered = "delivered",
+        /// Final failure (UNDELIV, EXPIRED, REJECTD, DELETED, ...).
+        Failed = "failed",
+    }
+);
+
+impl OutboxState {
+    /// Whether the row will not change any more without an operator (delivered, failed,
+    /// expired, superseded).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            OutboxState::Delivered
+                | OutboxState::Failed
+                | OutboxState::Expired
+                | OutboxState::Superseded
+        )
+    }
+}
+
+/// A message to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// SMS or WAP Push.
+    pub kind: MessageKind,
+    /// `source_addr`; `None` = the link's configured service number.
+    pub source: Option<String>,
+    /// `destination_addr`.
+    pub destination: String,
+    /// The text (SMS body, or the WAP Push SI text).
+    pub body: Option<String>,
+    /// Prebuilt binary content, if any.
+    pub payload: Option<Vec<u8>>,
+    /// The WAP Push link.
+    pub url: Option<String>,
+    /// Coalescing key: replaces a still-queued row with the same key.
+    pub coalesce_key: Option<String>,
+    /// Higher is sent first (ties by age).
+    pub priority: i32,
+    /// Not before this time, Unix ms (`None` = now).
+    pub not_before: Option<i64>,
+    /// Validity: not sent after this time, Unix ms.
+    pub expires_at: Option<i64>,
+}
+
+impl NewMessage {
+    /// A plain SMS with default priority, no key, no expiry.
+    pub fn sms(destination: impl Into<String>, body: impl Into<String>) -> Self {
+        NewMessage {
+            kind: MessageKind::Sms,
+            source: None,
+            destination: destination.into(),
+            body: Some(body.into()),
+            payload: None,
+            url: None,
+            coalesce_key: None,
+            priority: 0,
+            not_before: None,
+            expires_at: None,
+        }
+    }
+
+    /// A WAP Push SI for `url` with `text`.
+    pub fn wap_push(
+        destination: impl Into<String>,
+        url: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Self {
+        NewMessage {
+            kind: MessageKind::WapPush,
+            url: Some(url.into()),
+            ..NewMessage::sms(destination, text)
+        }
+    }
+}
+
+/// Result of [`enqueue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enqueued {
+    /// The outbox row holding the message.
+    pub id: i64,
+    /// `true` when an existing queued row's content was replaced.
+    pub coalesced: bool,
+}
+
+/// One outbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    /// Row id.
+    pub id: i64,
+    /// Created, Unix ms.
+    pub created_at: i64,
+    /// Last state change, Unix ms.
+    pub updated_at: i64,
+    /// SMS or WAP Push.
+    pub kind: MessageKind,
+    /// `source_addr` (`None` = link default).
+    pub source: Option<String>,
+    /// `destination_addr`.
+    pub destination: String,
+    /// Text.
+    pub body: Option<String>,
+    /// Binary content.
+    pub payload: Option<Vec<u8>>,
+    /// WAP Push link.
+    pub url: Option<String>,
+    /// Coalescing key.
+    pub coalesce_key: Option<String>,
+    /// State.
+    pub state: OutboxState,
+    /// Times claimed for submission (reset when content is replaced or a failed row retried).
+    pub attempts: u32,
+    /// Not before, Unix ms.
+    pub next_attempt_at: i64,
+    /// Validity end, Unix ms.
+    pub expires_at: Option<i64>,
+    /// Last error (submit status, receipt stat, expiry...).
+    pub last_error: Option<String>,
+    /// Higher is sent first.
+    pub priority: i32,
+}
+
+const ROW_COLS: &str = "id, created_at, updated_at, kind, source, destination, body, payload, url, \
+                        coalesce_key, state, attempts, next_attempt_at, expires_at, last_error, priority";
+
+fn map_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        created_at: r.get(1)?,
+        updated_at: r.get(2)?,
+        kind: r.get(3)?,
+        source: r.get(4)?,
+        destination: r.get(5)?,
+        body: r.get(6)?,
+        payload: r.get(7)?,
+        url: r.get(8)?,
+        coalesce_key: r.get(9)?,
+        state: r.get(10)?,
+        attempts: r.get(11)?,
+        next_attempt_at: r.get(12)?,
+        expires_at: r.get(13)?,
+        last_error: r.get(14)?,
+        priority: r.get(15)?,
+    })
+}
+
+/// One submission of one segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentRow {
+    /// The outbox row.
+    pub outbox_id: i64,
+    /// Segment number, 1-based.
+    pub seq: u8,
+    /// Number of segments.
+    pub total: u8,
+    /// SMSC message id, normalised.
+    pub smsc_message_id: String,
+    /// SMSC message id as the `submit_sm_resp` gave it.
+    pub smsc_message_id_raw: String,
+    /// The row's `attempts` when submitted.
+    pub attempt: u32,
+    /// State.
+    pub state: SegmentState,
+    /// Last receipt `stat` seen.
+    pub receipt_stat: Option<String>,
+    /// Submitted, Unix ms.
+    pub submitted_at: i64,
+    /// Last change, Unix ms.
+    pub updated_at: i64,
+}
+
+/// Result of [`apply_receipt`] / [`record_segment_submitted`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptMatch {
+    /// The receipt was applied to a segment of `outbox_id`.
+    Matched {
+        /// The outbox row.
+        outbox_id: i64,
+        /// The segment number.
+        seq: u8,
+        /// Every segment number has a final receipt (or a delivered one).
+        all_segments_final: bool,
+        /// The row's state after the receipt.
+        state: OutboxState,
+    },
+    /// No segment has this id (yet): the receipt is held in `pending_receipt`. From
+    /// [`record_segment_submitted`]: no held receipt matched.
+    Unknown,
+}
+
+/// Result of [`retry_later`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requeued {
+    /// Back in the queue.
+    Queued,
+    /// A newer row with the same coalescing key is queued; this one is now superseded.
+    Superseded {
+        /// The row that won.
+        by: i64,
+    },
+    /// The row was not in flight (already requeued, or finished); nothing changed.
+    NotInFlight,
+}
+
+/// Rows per state, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// `queued`.
+    pub queued: u64,
+    /// `in_flight`.
+    pub in_flight: u64,
+    /// `submitted`.
+    pub submitted: u64,
+    /// `delivered`.
+    pub delivered: u64,
+    /// `failed`.
+    pub failed: u64,
+    /// `expired`.
+    pub expired: u64,
+    /// `superseded`.
+    pub superseded: u64,
+    /// Receipts held for a `submit_sm_resp` not yet seen (distinct receipts).
+    pub pending_receipts: u64,
+}
+
+impl OutboxCounts {
+    /// The count for `state`.
+    pub fn get(&self, state: OutboxState) -> u64 {
+        match state {
+            OutboxState::Queued => self.queued,
+            OutboxState::InFlight => self.in_flight,
+            OutboxState::Submitted => self.submitted,
+            OutboxState::Delivered => self.delivered,
+            OutboxState::Failed => self.failed,
+            OutboxState::Expired => self.expired,
+            OutboxState::Superseded => self.superseded,
+        }
+    }
+}
+
+/// Add a message. With a `coalesce_key` matching a `queued` row, that row's content,
+/// priority, times and attempts are replaced instead (its old segment records dropped).
+pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enqueued, StoreError> {
+    let next = msg.not_before.unwrap_or(now);
+    if let Some(key) = &msg.coalesce_key {
+        let replaced: Option<i64> = tx
+            .prepare_cached(
+                "UPDATE outbox SET kind = ?1, source = ?2, destination = ?3, body = ?4,
+                     payload = ?5, url = ?6, priority = ?7, next_attempt_at = ?8,
+                     expires_at = ?9, content_at = ?10, updated_at = ?10, attempts = 0,
+                     last_error = NULL
+                 WHERE coalesce_key = ?11 AND state = 'queued'
+                 RETURNING id",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    params![
+                        msg.kind,
+                        msg.source,
+                        msg.destination,
+                        msg.body,
+                        msg.payload,
+                        msg.url,
+                        msg.priority,
+                        next,
+                        msg.expires_at,
+                        now,
+                        key
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .ctx("outbox::enqueue: coalesce")?;
+        if let Some(id) = replaced {
+            tx.execute("DELETE FROM outbox_segment WHERE outbox_id = ?1", [id])
+                .ctx("outbox::enqueue: drop old segments")?;
+            return Ok(Enqueued {
+                id,
+                coalesced: true,
+            });
+        }
+    }
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO outbox (created_at, updated_at, content_at, kind, source, destination,
+                 body, payload, url, coalesce_key, state, attempts, next_attempt_at, expires_at,
+                 priority)
+             VALUES (?1, ?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', 0, ?9, ?10, ?11)
+             RETURNING id",
+        )
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    now,
+                    msg.kind,
+                    msg.source,
+                    msg.destination,
+                    msg.body,
+                    msg.payload,
+                    msg.url,
+                    msg.coalesce_key,
+                    next,
+                    msg.expires_at,
+                    msg.priority
+                ],
+                |r| r.get(0),
+            )
+        })
+        .ctx("outbox::enqueue: insert")?;
+    Ok(Enqueued {
+        id,
+        coalesced: false,
+    })
+}
+
+/// Claim up to `limit` due rows (queued, `next_attempt_at <= now`, not expired): they become
+/// `in_flight` with `attempts + 1`. Returned highest priority first, then oldest.
+pub fn claim_due(
+    tx: &Transaction<'_>,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    let mut rows: Vec<OutboxRow> = tx
+        .prepare_cached(&format!(
+            "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at = ?1
+             WHERE id IN (
+                 SELECT id FROM outbox
+                 WHERE state = 'queued' AND next_attempt_at <= ?1
+                   AND (expires_at IS NULL OR expires_at > ?1)
+                 ORDER BY priority DESC, id LIMIT ?2)
+             RETURNING {ROW_COLS}"
+        ))
+        .and_then(|mut s| {
+            s.query_map(
+                params![now, i64::try_from(limit).unwrap_or(i64::MAX)],
+                map_row,
+            )?
+            .collect()
+        })
+        .ctx("outbox::claim_due")?;
+    rows.sort_by_key(|r| (std::cmp::Reverse(r.priority), r.id));
+    Ok(rows)
+}
+
+/// Apply a receipt to segment row `segment_id` and settle its outbox row.
+fn apply_to_segment(
+    tx: &Transaction<'_>,
+    segment_id: i64,
+    stat: &str,
+    state: ReceiptState,
+    now: i64,
+) -> Result<ReceiptMatch, StoreError> {
+    let (outbox_id, seq, total): (i64, u8, u8) = tx
+        .prepare_cached("SELECT outbox_id, seq, total FROM outbox_segment WHERE id = ?1")
+        .and_then(|mut s| s.query_row([segment_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
+        .ctx("outbox: segment")?;
+    let new_state = match state {
+        ReceiptState::Intermediate => SegmentState::Submitted,
+        ReceiptState::Delivered => SegmentState::Delivered,
+        ReceiptState::Failed => SegmentState::Failed,
+    };
+    // A final segment keeps its outcome; later receipts for it change nothing.
+    tx.prepare_cached(
+        "UPDATE outbox_segment SET state = ?2, receipt_stat = ?3, updated_at = ?4
+         WHERE id = ?1 AND state = 'submitted'",
+    )
+    .and_then(|mut s| s.execute(params![segment_id, new_state, stat, now]))
+    .ctx("outbox: update segment")?;
+
+    // Per segment number: delivered if any submission was delivered; failed if every
+    // submission failed.
+    let (delivered, finals, this_failed): (i64, i64, bool) = tx
+        .prepare_cached(
+            "SELECT coalesce(sum(d), 0), coalesce(sum(d OR f), 0),
+                    coalesce(max(seq = ?2 AND f AND NOT d), 0)
+             FROM (SELECT seq, max(state = 'delivered') AS d, min(state = 'failed') AS f
+                   FROM outbox_segment WHERE outbox_id = ?1 AND seq <= ?3 GROUP BY seq)",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![outbox_id, seq, total], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+        })
+        .ctx("outbox: settle")?;
+    if delivered >= i64::from(total) {
+        tx.prepare_cached(
+            "UPDATE outbox SET state = 'delivered', updated_at = ?2
+             WHERE id = ?1 AND state != 'delivered'",
+        )
+        .and_then(|mut s| s.execute(params![outbox_id, now]))
+        .ctx("outbox: delivered")?;
+    } else if this_failed && state == ReceiptState::Failed {
+        let reason = format!("receipt {stat} for segment {seq}/{total}");
+        tx.prepare_cached(
+            "UPDATE outbox SET state = 'failed', last_error = ?2, updated_at = ?3
+             WHERE id = ?1 AND state IN ('queued', 'in_flight', 'submitted')",
+        )
+        .and_then(|mut s| s.execute(params![outbox_id, reason, now]))
+        .ctx("outbox: failed")?;
+    }
+    let row_state: OutboxState = tx
+        .prepare_cached("SELECT state FROM outbox WHERE id = ?1")
+        .and_then(|mut s| s.query_row([outbox_id], |r| r.get(0)))
+        .ctx("outbox: state")?;
+    Ok(ReceiptMatch::Matched {
+        outbox_id,
+        seq,
+        all_segments_final: finals >= i64::from(total),
+        state: row_state,
+    })
+}
+
+/// Record that segment `seq`/`total` of `outbox_id` was accepted with `message_id` (the
+/// `submit_sm_resp` id, stored normalised and raw). Receipts held for this id are applied now
+/// (receipt before resp); the last one applied is returned, else [`ReceiptMatch::Unknown`].
+pub fn record_segment_submitted(
+    tx: &Transaction<'_>,
+    outbox_id: i64,
+    seq: u8,
+    total: u8,
+    message_id: &str,
+    now: i64,
+) -> Result<ReceiptMatch, StoreError> {
+    let attempt: Option<u32> = tx
+        .prepare_cached("SELECT attempts FROM outbox WHERE id = ?1")
+        .and_then(|mut s| s.query_row([outbox_id], |r| r.get(0)).optional())
+        .ctx("outbox::record_segment_submitted: row")?;
+    let Some(attempt) = attempt else {
+        return Err(StoreError::NotFound {
+            table: "outbox",
+            id: outbox_id,
+        });
+    };
+    let normalised = normalize_message_id(message_id);
+    tx.prepare_cached(
+        "INSERT INTO outbox_segment (outbox_id, seq, total, smsc_message_id, smsc_message_id_raw,
+             attempt, state, submitted_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'submitted', ?7, ?7)
+         ON CONFLICT (outbox_id, seq, smsc_message_id) DO NOTHING",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            outbox_id, seq, total, normalised, message_id, attempt, now
+        ])
+    })
+    .ctx("outbox::record_segment_submitted: insert")?;
+    let segment_id: i64 = tx
+        .prepare_cached(
+            "SELECT id FROM outbox_segment
+             WHERE outbox_id = ?1 AND seq = ?2 AND smsc_message_id = ?3",
+        )
+        .and_then(|mut s| s.query_row(params![outbox_id, seq, normalised], |r| r.get(0)))
+        .ctx("outbox::record_segment_submitted: segment")?;
+
+    let groups: Vec<(i64, String, ReceiptState)> = tx
+        .prepare_cached(
+            "SELECT group_id, stat, state FROM pending_receipt
+             WHERE group_id IN (SELECT group_id FROM pending_receipt WHERE message_id = ?1)
+             GROUP BY group_id ORDER BY group_id",
+        )
+        .and_then(|mut s| {
+            s.query_map([&normalised], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })
+        .ctx("outbox::record_segment_submitted: pending receipts")?;
+    let mut outcome = ReceiptMatch::Unknown;
+    for (group, stat, state) in groups {
+        outcome = apply_to_segment(tx, segment_id, &stat, state, now)?;
+        tx.execute("DELETE FROM pending_receipt WHERE group_id = ?1", [group])
+            .ctx("outbox::record_segment_submitted: drop pending")?;
+    }
+    Ok(outcome)
+}
+
+/// Every segment of in-flight row `id` was accepted: `in_flight` -> `submitted`. Returns
+/// `false` (and changes nothing) if the row was not in flight, e.g. already delivered by
+/// receipts that beat this call.
+pub fn mark_submitted(tx: &Transaction<'_>, id: i64, now: i64) -> Result<bool, StoreError> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE outbox SET state = 'submitted', updated_at = ?2
+             WHERE id = ?1 AND state = 'in_flight'",
+        )
+        .and_then(|mut s| s.execute(params![id, now]))
+        .ctx("outbox::mark_submitted")?;
+    Ok(n == 1)
+}
+
+/// Put row `id` back to `queued` (from its current state), honouring the one-queued-row-per-key
+/// rule: the row whose content is newer stays queued, the other is superseded.
+fn back_to_queue(
+    tx: &Transaction<'_>,
+    id: i64,
+    next_attempt_at: i64,
+    error: Option<&str>,
+    reset_attempts: bool,
+    now: i64,
+) -> Result<Requeued, StoreError> {
+    let (key, content_at): (Option<String>, i64) = tx
+        .prepare_cached("SELECT coalesce_key, content_at FROM outbox WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))))
+        .ctx("outbox: requeue row")?;
+    if let Some(key) = key {
+        let rival: Option<(i64, i64)> = tx
+            .prepare_cached(
+                "SELECT id, content_at FROM outbox
+                 WHERE coalesce_key = ?1 AND state = 'queued' AND id != ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![key, id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .ctx("outbox: requeue rival")?;
+        if let Some((rival_id, rival_content_at)) = rival {
+            let supersede =
+                "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3 \
+                             WHERE id = ?1";
+            if (rival_content_at, rival_id) > (content_at, id) {
+                tx.execute(
+                    supersede,
+                    params![id, format!("superseded by outbox row {rival_id}"), now],
+                )
+                .ctx("outbox: supersede self")?;
+                return Ok(Requeued::Superseded { by: rival_id });
+            }
+            tx.execute(
+                supersede,
+                params![rival_id, format!("superseded by outbox row {id}"), now],
+            )
+            .ctx("outbox: supersede rival")?;
+        }
+    }
+    tx.prepare_cached(
+        "UPDATE outbox SET state = 'queued', next_attempt_at = ?2,
+             last_error = coalesce(?3, last_error), updated_at = ?4,
+             attempts = CASE WHEN ?5 THEN 0 ELSE attempts END
+         WHERE id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![id, next_attempt_at, error, now, reset_attempts]))
+    .ctx("outbox: requeue")?;
+    Ok(Requeued::Queued)
+}
+
+/// An in-flight row could not be submitted now (throttled, timeout, transient error): back to
+/// `queued`, not before `at`, keeping `error`.
+pub fn retry_later(
+    tx: &Transaction<'_>,
+    id: i64,
+    at: i64,
+    error: &str,
+    now: i64,
+) -> Result<Requeued, StoreError> {
+    let state: Option<OutboxState> = tx
+        .prepare_cached("SELECT state FROM outbox WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+        .ctx("outbox::retry_later")?;
+    match state {
+        Some(OutboxState::InFlight) => back_to_queue(tx, id, at, Some(error), false, now),
+        Some(_) => Ok(Requeued::NotInFlight),
+        None => Err(StoreError::NotFound {
+            table: "outbox",
+            id,
+        }),
+    }
+}
+
+/// Permanent failure (e.g. `ESME_RINVDSTADR`): the row becomes `failed` with `error`, unless it
+/// already reached a final state. Returns whether it changed.
+pub fn fail(tx: &Transaction<'_>, id: i64, error: &str, now: i64) -> Result<bool, StoreError> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE outbox SET state = 'failed', last_error = ?2, updated_at = ?3
+             WHERE id = ?1 AND state IN ('queued', 'in_flight', 'submitted')",
+        )
+        .and_then(|mut s| s.execute(params![id, error, now]))
+        .ctx("outbox::fail")?;
+    Ok(n == 1)
+}
+
+/// Queued rows past their validity become `expired`. Returns their ids.
+pub fn expire_due(tx: &Transaction<'_>, now: i64) -> Result<Vec<i64>, StoreError> {
+    let mut ids: Vec<i64> = tx
+        .prepare_cached(
+            "UPDATE outbox SET state = 'expired', last_error = 'validity period ended',
+                 updated_at = ?1
+             WHERE state = 'queued' AND expires_at IS NOT NULL AND expires_at <= ?1
+             RETURNING id",
+        )
+        .and_then(|mut s| s.query_map([now], |r| r.get(0))?.collect())
+        .ctx("outbox::expire_due")?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Every `in_flight` row back to `queued` (on disconnect, and at start after a crash); due
+/// immediately. Returns how many rows are queued again (superseded ones not counted).
+pub fn requeue_in_flight(tx: &Transaction<'_>, now: i64) -> Result<usize, StoreError> {
+    let ids: Vec<i64> = tx
+        .prepare_cached("SELECT id FROM outbox WHERE state = 'in_flight' ORDER BY id")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .ctx("outbox::requeue_in_flight")?;
+    let mut queued = 0;
+    for id in ids {
+        if back_to_queue(tx, id, now, None, false, now)? == Requeued::Queued {
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
+/// Every `failed` row back to `queued` with attempts reset (operator action). Returns how many
+/// rows are queued again.
+pub fn retry_failed(tx: &Transaction<'_>, now: i64) -> Result<usize, StoreError> {
+    let ids: Vec<i64> = tx
+        .prepare_cached("SELECT id FROM outbox WHERE state = 'failed' ORDER BY id")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .ctx("outbox::retry_failed")?;
+    let mut queued = 0;
+    for id in ids {
+        if back_to_queue(tx, id, now, None, true, now)? == Requeued::Queued {
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
+/// Apply a delivery receipt. `message_id_variants` are the receipt id's candidate forms
+/// (normalised again here), tried in order; the newest segment with the first matching id gets
+/// the receipt. No match: the receipt is held in `pending_receipt` for
+/// [`record_segment_submitted`] and [`ReceiptMatch::Unknown`] is returned.
+pub fn apply_receipt(
+    tx: &Transaction<'_>,
+    message_id_variants: &[String],
+    stat: &str,
+    state: ReceiptState,
+    now: i64,
+) -> Result<ReceiptMatch, StoreError> {
+    let mut variants: Vec<String> = Vec::new();
+    for v in message_id_variants {
+        let n = normalize_message_id(v);
+        if !n.is_empty() && !variants.contains(&n) {
+            variants.push(n);
+        }
+    }
+    for v in &variants {
+        let segment: Option<i64> = tx
+            .prepare_cached(
+                "SELECT id FROM outbox_segment WHERE smsc_message_id = ?1 ORDER BY id DESC LIMIT 1",
+            )
+            .and_then(|mut s| s.query_row([v], |r| r.get(0)).optional())
+            .ctx("outbox::apply_receipt: find")?;
+        if let Some(segment_id) = segment {
+            return apply_to_segment(tx, segment_id, stat, state, now);
+        }
+    }
+    if variants.is_empty() {
+        return Ok(ReceiptMatch::Unknown);
+    }
+    let group: i64 = tx
+        .query_row(
+            "SELECT coalesce(max(group_id), 0) + 1 FROM pending_receipt",
+            [],
+            |r| r.get(0),
+        )
+        .ctx("outbox::apply_receipt: group")?;
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .ctx("outbox::apply_receipt: hold")?;
+    for v in &variants {
+        insert
+            .execute(params![group, v, stat, state, now])
+            .ctx("outbox::apply_receipt: hold")?;
+    }
+    Ok(ReceiptMatch::Unknown)
+}
+
+/// Rows per state (and held receipts).
+pub fn counts_by_state(conn: &Connection) -> Result<OutboxCounts, StoreError> {
+    let rows: Vec<(OutboxState, i64)> = conn
+        .prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .ctx("outbox::counts_by_state")?;
+    let mut c = OutboxCounts::default();
+    for (state, n) in rows {
+        let n = n.max(0) as u64;
+        match state {
+            OutboxState::Queued => c.queued = n,
+            OutboxState::InFlight => c.in_flight = n,
+            OutboxState::Submitted => c.submitted = n,
+            OutboxState::Delivered => c.delivered = n,
+            OutboxState::Failed => c.failed = n,
+            OutboxState::Expired => c.expired = n,
+            OutboxState::Superseded => c.superseded = n,
+        }
+    }
+    let pending: i64 = conn
+        .query_row(
+            "SELECT count(DISTINCT group_id) FROM pending_receipt",
+            [],
+            |r| r.get(0),
+        )
+        .ctx("outbox::counts_by_state: pending receipts")?;
+    c.pending_receipts = pending.max(0) as u64;
+    Ok(c)
+}
+
+/// Up to `limit` rows, newest first, optionally only in `state`.
+pub fn list(
+    conn: &Connection,
+    state: Option<OutboxState>,
+    limit: usize,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let sql = format!(
+        "SELECT {ROW_COLS} FROM outbox WHERE ?1 IS NULL OR state = ?1 ORDER BY id DESC LIMIT ?2"
+    );
+    conn.prepare_cached(&sql)
+        .and_then(|mut s| s.query_map(params![state, limit], map_row)?.collect())
+        .ctx("outbox::list")
+}
+
+/// One row by id.
+pub fn get(conn: &Connection, id: i64) -> Result<Option<OutboxRow>, StoreError> {
+    conn.prepare_cached(&format!("SELECT {ROW_COLS} FROM outbox WHERE id = ?1"))
+        .and_then(|mut s| s.query_row([id], map_row).optional())
+        .ctx("outbox::get")
+}
+
+/// The segment submissions of row `id`, by segment number then submission order.
+pub fn segments(conn: &Connection, id: i64) -> Result<Vec<SegmentRow>, StoreError> {
+    conn.prepare_cached(
+        "SELECT outbox_id, seq, total, smsc_message_id, smsc_message_id_raw, attempt, state,
+                receipt_stat, submitted_at, updated_at
+         FROM outbox_segment WHERE outbox_id = ?1 ORDER BY seq, id",
+    )
+    .and_then(|mut s| {
+        s.query_map([id], |r| {
+            Ok(SegmentRow {
+                outbox_id: r.get(0)?,
+                seq: r.get(1)?,
+                total: r.get(2)?,
+                smsc_message_id: r.get(3)?,
+                smsc_message_id_raw: r.get(4)?,
+                attempt: r.get(5)?,
+                state: r.get(6)?,
+                receipt_stat: r.get(7)?,
+                submitted_at: r.get(8)?,
+                updated_at: r.get(9)?,
+            })
+        })?
+        .collect()
+    })
+    .ctx("outbox::segments")
+}
+
+/// Delete rows in a final state last changed before `older_than` (with their segments) and
+/// held receipts received before it. Returns the number of outbox rows and receipts deleted.
+pub fn purge(tx: &Transaction<'_>, older_than: i64) -> Result<usize, StoreError> {
+    let rows = tx
+        .execute(
+            "DELETE FROM outbox WHERE updated_at < ?1
+               AND state IN ('delivered', 'failed', 'expired', 'superseded')",
+            [older_than],
+        )
+        .ctx("outbox::purge: rows")?;
+    let receipts = tx
+        .execute(
+            "DELETE FROM pending_receipt WHERE received_at < ?1",
+            [older_than],
+        )
+        .ctx("outbox::purge: receipts")?;
+    Ok(rows + receipts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip_and_unknown_is_an_error() {
+        for s in OutboxState::ALL {
+            assert_eq!(OutboxState::parse(s.as_str()).unwrap(), *s);
+        }
+        for k in MessageKind::ALL {
+            assert_eq!(MessageKind::parse(k.as_str()).unwrap(), *k);
+        }
+        assert!(matches!(
+            OutboxState::parse("sent"),
+            Err(StoreError::BadValue {
+                column: "outbox.state",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn final_states() {
+        let finals: Vec<_> = OutboxState::ALL.iter().filter(|s| s.is_final()).collect();
+        assert_eq!(
+            finals,
+            [
+                &OutboxState::Delivered,
+                &OutboxState::Failed,
+                &OutboxState::Expired,
+                &OutboxState::Superseded
+            ]
+        );
+    }
+
+    #[test]
+    fn wap_push_constructor_sets_kind_and_url() {
+        let m = NewMessage::wap_push("861", "http://x/a", "Avatar");
+        assert_eq!(m.kind, MessageKind::WapPush);
+        assert_eq!(m.url.as_deref(), Some("http://x/a"));
+        assert_eq!(m.body.as_deref(), Some("Avatar"));
+    }
+}

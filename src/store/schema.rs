@@ -1,0 +1,205 @@
+//! Schema and migrations of the durable store.
+//!
+//! Migrations are numbered SQL strings applied in order at start, all in one `IMMEDIATE`
+//! transaction; the applied count is kept in `PRAGMA user_version` (stored in the database
+//! header, so it changes atomically with the tables). Never edit a released migration: append a
+//! new one. Timestamps are Unix milliseconds (`INTEGER`).
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::{Ctx, StoreError};
+
+/// Migration 1: inbox (MO) and outbox (MT) tables.
+const V1: &str = r#"
+-- Every deliver_sm as received (written before its deliver_sm_resp).
+CREATE TABLE inbox_pdu (
+    id              INTEGER PRIMARY KEY,
+    received_at     INTEGER NOT NULL,
+    source          TEXT    NOT NULL,
+    destination     TEXT    NOT NULL,
+    smsc_message_id TEXT,
+    -- SHA-256 of the identity of the PDU; set to NULL once older than the dedup window, so a
+    -- later identical message is accepted again.
+    dedup_key       BLOB UNIQUE,
+    esm_class       INTEGER NOT NULL,
+    data_coding     INTEGER NOT NULL,
+    concat_scheme   TEXT CHECK (concat_scheme IN ('udh8', 'udh16', 'sar')),
+    concat_ref      INTEGER,
+    concat_total    INTEGER,
+    concat_seq      INTEGER,
+    raw             BLOB    NOT NULL,
+    state           TEXT    NOT NULL
+        CHECK (state IN ('received', 'assembled', 'duplicate', 'expired'))
+);
+CREATE INDEX inbox_pdu_received_at ON inbox_pdu(received_at);
+
+-- A complete MO message, handed on exactly once: 'pending' until the service has applied it.
+CREATE TABLE inbox_message (
+    id           INTEGER PRIMARY KEY,
+    created_at   INTEGER NOT NULL,
+    source       TEXT    NOT NULL,
+    destination  TEXT    NOT NULL,
+    esm_class    INTEGER NOT NULL,
+    data_coding  INTEGER NOT NULL,
+    total        INTEGER NOT NULL,
+    state        TEXT    NOT NULL CHECK (state IN ('pending', 'processed')),
+    processed_at INTEGER
+);
+CREATE INDEX inbox_message_state ON inbox_message(state, id);
+
+-- User data of each part (a whole message is one part with a NULL reference). Open parts
+-- (message_id NULL) wait for their siblings; one open row per (source, destination,
+-- reference, total, seq).
+CREATE TABLE inbox_part (
+    id          INTEGER PRIMARY KEY,
+    pdu_id      INTEGER NOT NULL REFERENCES inbox_pdu(id),
+    message_id  INTEGER REFERENCES inbox_message(id) ON DELETE CASCADE,
+    received_at INTEGER NOT NULL,
+    source      TEXT    NOT NULL,
+    destination TEXT    NOT NULL,
+    reference   INTEGER,
+    total       INTEGER NOT NULL,
+    seq         INTEGER NOT NULL,
+    data_coding INTEGER NOT NULL,
+    payload     BLOB    NOT NULL
+);
+CREATE UNIQUE INDEX inbox_part_open
+    ON inbox_part(source, destination, reference, total, seq) WHERE message_id IS NULL;
+CREATE INDEX inbox_part_message ON inbox_part(message_id, seq);
+CREATE INDEX inbox_part_pdu ON inbox_part(pdu_id);
+
+-- Every outbound message, a row before it is submitted.
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    -- when the content was last written (enqueue or coalescing replacement)
+    content_at      INTEGER NOT NULL,
+    kind            TEXT    NOT NULL CHECK (kind IN ('sms', 'wap_push')),
+    source          TEXT,
+    destination     TEXT    NOT NULL,
+    body            TEXT,
+    payload         BLOB,
+    url             TEXT,
+    coalesce_key    TEXT,
+    state           TEXT    NOT NULL CHECK (state IN
+        ('queued', 'in_flight', 'submitted', 'delivered', 'failed', 'expired', 'superseded')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    expires_at      INTEGER,
+    last_error      TEXT,
+    priority        INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX outbox_due ON outbox(state, priority DESC, id);
+CREATE INDEX outbox_state_updated ON outbox(state, updated_at);
+CREATE UNIQUE INDEX outbox_coalesce_queued
+    ON outbox(coalesce_key) WHERE state = 'queued' AND coalesce_key IS NOT NULL;
+
+-- One row per submitted segment (a resubmission after a requeue adds rows).
+CREATE TABLE outbox_segment (
+    id                  INTEGER PRIMARY KEY,
+    outbox_id           INTEGER NOT NULL REFERENCES outbox(id) ON DELETE CASCADE,
+    seq                 INTEGER NOT NULL,
+    total               INTEGER NOT NULL,
+    smsc_message_id     TEXT    NOT NULL,
+    smsc_message_id_raw TEXT    NOT NULL,
+    attempt             INTEGER NOT NULL,
+    state               TEXT    NOT NULL CHECK (state IN ('submitted', 'delivered', 'failed')),
+    receipt_stat        TEXT,
+    submitted_at        INTEGER NOT NULL,
+    updated_at          INTEGER NOT NULL,
+    UNIQUE (outbox_id, seq, smsc_message_id)
+);
+CREATE INDEX outbox_segment_message_id ON outbox_segment(smsc_message_id);
+
+-- Receipts that arrived before their submit_sm_resp: one row per id variant, grouped.
+CREATE TABLE pending_receipt (
+    id          INTEGER PRIMARY KEY,
+    group_id    INTEGER NOT NULL,
+    message_id  TEXT    NOT NULL,
+    stat        TEXT    NOT NULL,
+    state       TEXT    NOT NULL CHECK (state IN ('intermediate', 'delivered', 'failed')),
+    received_at INTEGER NOT NULL
+);
+CREATE INDEX pending_receipt_message_id ON pending_receipt(message_id);
+CREATE INDEX pending_receipt_group ON pending_receipt(group_id);
+"#;
+
+/// Every migration, in order; migration `i` (0-based) brings the schema to version `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes (`PRAGMA user_version` after [`migrate`]).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Read `PRAGMA user_version`.
+pub fn schema_version(conn: &Connection) -> Result<i64, StoreError> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .ctx("schema_version")
+}
+
+/// Apply every migration newer than the database's `user_version`, in one transaction.
+/// Returns the number of migrations applied (0 when already current).
+pub(crate) fn migrate(conn: &mut Connection) -> Result<usize, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx("migrate: begin")?;
+    let found = schema_version(&tx)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    let start = usize::try_from(found).unwrap_or(0);
+    let mut applied = 0;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+        tx.execute_batch(sql)
+            .map_err(|source| StoreError::Migration {
+                version: index + 1,
+                source,
+            })?;
+        applied += 1;
+    }
+    if applied > 0 {
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .ctx("migrate: user_version")?;
+    }
+    tx.commit().ctx("migrate: commit")?;
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_in_memory() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len());
+        assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+        assert_eq!(migrate(&mut conn).unwrap(), 0);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN \
+                 ('inbox_pdu','inbox_message','inbox_part','outbox','outbox_segment','pending_receipt')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 6);
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 5)
+            .unwrap();
+        match migrate(&mut conn) {
+            Err(StoreError::SchemaTooNew { found, known }) => {
+                assert_eq!(found, SCHEMA_VERSION + 5);
+                assert_eq!(known, SCHEMA_VERSION);
+            }
+            other => panic!("expected SchemaTooNew, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,1037 @@
+//! Integration tests of `presence_gw::store` on real SQLite files in a temporary directory:
+//! migrations, group commit, savepoint isolation, inbox dedup and reassembly, outbox life
+//! cycle, receipts, reopen after drop, and a SIGKILL crash test in a child process.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+
+use presence_gw::store::inbox::{self, Concat, ConcatScheme, InboundPdu, Received};
+use presence_gw::store::outbox::{
+    self, NewMessage, OutboxState, ReceiptMatch, ReceiptState, Requeued, SegmentState,
+};
+use presence_gw::store::{schema, Store, StoreError, StoreOptions, SCHEMA_VERSION};
+use rusqlite::Connection;
+
+const T0: i64 = 1_700_000_000_000;
+const WINDOW: Duration = inbox::DEFAULT_DEDUP_WINDOW;
+
+fn open(path: &Path) -> Store {
+    Store::open(path, StoreOptions::default()).expect("open store")
+}
+
+fn count(store: &Store, sql: &'static str) -> i64 {
+    store
+        .read_blocking(|c| Ok::<_, StoreError>(c.query_row(sql, [], |r| r.get(0))?))
+        .unwrap()
+}
+
+/// Occupy the writer thread until the returned sender is used (or dropped), so that requests
+/// sent meanwhile queue up and run in one batch.
+fn block_writer(store: &Store) -> std_mpsc::Sender<()> {
+    let (release, wait) = std_mpsc::channel::<()>();
+    let (started, is_started) = std_mpsc::channel::<()>();
+    let s = store.clone();
+    std::thread::spawn(move || {
+        s.write_blocking(move |_tx| {
+            let _ = started.send(());
+            let _ = wait.recv_timeout(Duration::from_secs(20));
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    });
+    is_started
+        .recv_timeout(Duration::from_secs(20))
+        .expect("writer started the blocking request");
+    release
+}
+
+fn sms_pdu(source: &str, text: &str, at: i64) -> InboundPdu {
+    InboundPdu {
+        received_at: at,
+        source: source.into(),
+        destination: "1234".into(),
+        smsc_message_id: None,
+        esm_class: 0,
+        data_coding: 0,
+        raw: b"raw".to_vec(),
+        payload: text.as_bytes().to_vec(),
+        concat: None,
+    }
+}
+
+fn part_pdu(seq: u8, total: u8, reference: u16, text: &str, at: i64) -> InboundPdu {
+    InboundPdu {
+        esm_class: 0x40,
+        concat: Some(Concat {
+            scheme: ConcatScheme::Udh16,
+            reference,
+            total,
+            seq,
+        }),
+        ..sms_pdu("8613800000001", text, at)
+    }
+}
+
+fn receive(store: &Store, pdu: InboundPdu) -> Received {
+    store
+        .write_blocking(move |tx| inbox::receive(tx, &pdu, WINDOW))
+        .unwrap()
+}
+
+fn enqueue(store: &Store, msg: NewMessage, now: i64) -> outbox::Enqueued {
+    store
+        .write_blocking(move |tx| outbox::enqueue(tx, &msg, now))
+        .unwrap()
+}
+
+fn row(store: &Store, id: i64) -> outbox::OutboxRow {
+    store
+        .read_blocking(move |c| outbox::get(c, id))
+        .unwrap()
+        .expect("row exists")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store mechanics
+
+#[test]
+fn migrations_are_idempotent_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/dir/gw.db");
+    let store = open(&path);
+    assert!(path.exists(), "parent directories are created");
+    let version = store.read_blocking(schema::schema_version).unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let objects = count(&store, "SELECT count(*) FROM sqlite_master");
+    let id = enqueue(&store, NewMessage::sms("861", "hello"), T0).id;
+    let mode: String = store
+        .read_blocking(|c| {
+            Ok::<_, StoreError>(c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?)
+        })
+        .unwrap();
+    assert_eq!(mode.to_lowercase(), "wal");
+    store.close_blocking();
+
+    for _ in 0..2 {
+        let store = open(&path);
+        assert_eq!(
+            store.read_blocking(schema::schema_version).unwrap(),
+            SCHEMA_VERSION
+        );
+        assert_eq!(count(&store, "SELECT count(*) FROM sqlite_master"), objects);
+        assert_eq!(row(&store, id).body.as_deref(), Some("hello"));
+        store.close_blocking();
+    }
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    open(&path).close_blocking();
+    let conn = Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(conn);
+    match Store::open(&path, StoreOptions::default()) {
+        Err(StoreError::SchemaTooNew { found, known }) => {
+            assert_eq!(found, SCHEMA_VERSION + 1);
+            assert_eq!(known, SCHEMA_VERSION);
+        }
+        other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_batches_concurrent_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let release = block_writer(&store);
+    let before = store.stats();
+
+    let mut tasks = Vec::new();
+    for i in 0..1000 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.write(move |tx| outbox::enqueue(tx, &NewMessage::sms("861", format!("m{i}")), T0))
+                .await
+        }));
+    }
+    // Let every task reach the queue, then let the writer go.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    release.send(()).unwrap();
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap().unwrap().id);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 1000);
+
+    let after = store.stats();
+    let commits = after.commits - before.commits;
+    assert!(
+        commits <= 10,
+        "1000 queued writes should share a few transactions, took {commits} commits"
+    );
+    assert!(
+        after.largest_batch >= 100,
+        "largest batch {}",
+        after.largest_batch
+    );
+    assert_eq!(after.requests - before.requests, 1001);
+    assert_eq!(
+        store.read(outbox::counts_by_state).await.unwrap().queued,
+        1000
+    );
+    store.close().await;
+}
+
+#[test]
+fn a_failing_request_rolls_back_only_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let release = block_writer(&store);
+    let before = store.stats();
+
+    let spawn_write = |body: &'static str, outcome: &'static str| {
+        let s = store.clone();
+        let handle = std::thread::spawn(move || {
+            s.write_blocking(move |tx| {
+                outbox::enqueue(tx, &NewMessage::sms("861", body), T0)?;
+                match outcome {
+                    "ok" => Ok(()),
+                    "err" => Err(StoreError::NotFound {
+                        table: "test",
+                        id: 7,
+                    }),
+                    _ => panic!("deliberate panic inside a write closure"),
+                }
+            })
+        });
+        // Keep the order of arrival deterministic.
+        std::thread::sleep(Duration::from_millis(30));
+        handle
+    };
+    let a = spawn_write("a", "ok");
+    let b = spawn_write("b", "err");
+    let c = spawn_write("c", "ok");
+    let d = spawn_write("d", "panic");
+    release.send(()).unwrap();
+
+    assert!(a.join().unwrap().is_ok());
+    assert!(matches!(
+        b.join().unwrap(),
+        Err(StoreError::NotFound {
+            table: "test",
+            id: 7
+        })
+    ));
+    assert!(c.join().unwrap().is_ok());
+    assert!(matches!(
+        d.join().unwrap(),
+        Err(StoreError::Panicked { op: "write" })
+    ));
+
+    let bodies: Vec<String> = store
+        .read_blocking(|c| {
+            let rows = outbox::list(c, None, 10)?;
+            Ok::<_, StoreError>(rows.into_iter().filter_map(|r| r.body).collect())
+        })
+        .unwrap();
+    assert_eq!(bodies, ["c", "a"]);
+    let after = store.stats();
+    assert_eq!(
+        after.commits - before.commits,
+        2,
+        "blocker + one batch of four"
+    );
+    assert_eq!(after.failed_requests - before.failed_requests, 2);
+    // The writer survived the panic.
+    let e = enqueue(&store, NewMessage::sms("861", "e"), T0);
+    assert_eq!(row(&store, e.id).body.as_deref(), Some("e"));
+}
+
+#[tokio::test]
+async fn writes_after_close_are_refused_and_reads_still_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let clone = store.clone();
+    store
+        .write(|tx| outbox::enqueue(tx, &NewMessage::sms("861", "x"), T0))
+        .await
+        .unwrap();
+    store.close().await;
+    store.close().await; // twice is harmless
+    let refused = clone
+        .write(|tx| outbox::enqueue(tx, &NewMessage::sms("861", "y"), T0))
+        .await;
+    assert!(matches!(refused, Err(StoreError::Closed)));
+    let counts = clone.read(outbox::counts_by_state).await.unwrap();
+    assert_eq!(counts.queued, 1);
+}
+
+#[test]
+fn survives_reopen_after_drop_without_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    let store = open(&path);
+    for i in 0..100 {
+        enqueue(&store, NewMessage::sms("861", format!("m{i}")), T0);
+    }
+    let claimed = store
+        .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
+        .unwrap();
+    assert_eq!(claimed.len(), 10);
+    drop(store);
+
+    let store = open(&path);
+    let counts = store.read_blocking(outbox::counts_by_state).unwrap();
+    assert_eq!((counts.queued, counts.in_flight), (90, 10));
+    // Startup recovery: in-flight rows go back to the queue.
+    let requeued = store
+        .write_blocking(|tx| outbox::requeue_in_flight(tx, T0 + 1))
+        .unwrap();
+    assert_eq!(requeued, 10);
+    let counts = store.read_blocking(outbox::counts_by_state).unwrap();
+    assert_eq!((counts.queued, counts.in_flight), (100, 0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inbox
+
+#[test]
+fn whole_message_duplicates_within_the_window_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+
+    let first = receive(&store, sms_pdu("861", "STATUS busy", T0));
+    let Received::Complete(msg) = first else {
+        panic!("a whole message completes at once: {first:?}")
+    };
+    assert_eq!(msg.parts, vec![b"STATUS busy".to_vec()]);
+    assert_eq!(msg.source, "861");
+    assert_eq!(
+        receive(&store, sms_pdu("861", "STATUS busy", T0 + 60_000)),
+        Received::Duplicate
+    );
+    // Other sender or other text: new.
+    assert!(matches!(
+        receive(&store, sms_pdu("862", "STATUS busy", T0 + 60_000)),
+        Received::Complete(_)
+    ));
+    assert!(matches!(
+        receive(&store, sms_pdu("861", "STATUS free", T0 + 60_000)),
+        Received::Complete(_)
+    ));
+    // After the window the same text is a new message.
+    assert!(matches!(
+        receive(
+            &store,
+            sms_pdu("861", "STATUS busy", T0 + WINDOW.as_millis() as i64 + 1)
+        ),
+        Received::Complete(_)
+    ));
+    // A distinct SMSC message id makes it distinct.
+    let mut with_id = sms_pdu("861", "STATUS free", T0 + 61_000);
+    with_id.smsc_message_id = Some("abc".into());
+    assert!(matches!(
+        receive(&store, with_id.clone()),
+        Received::Complete(_)
+    ));
+    assert_eq!(receive(&store, with_id), Received::Duplicate);
+
+    let pending = store
+        .read_blocking(|c| inbox::pending_messages(c, 100))
+        .unwrap();
+    assert_eq!(pending.len(), 5);
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM inbox_pdu"),
+        5,
+        "duplicates rejected by the dedup key leave no PDU row"
+    );
+}
+
+#[test]
+fn parts_complete_in_any_order_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+
+    assert!(matches!(
+        receive(&store, part_pdu(3, 3, 300, "C", T0)),
+        Received::Partial { .. }
+    ));
+    assert!(matches!(
+        receive(&store, part_pdu(1, 3, 300, "A", T0 + 1)),
+        Received::Partial { .. }
+    ));
+    assert_eq!(
+        receive(&store, part_pdu(1, 3, 300, "A", T0 + 2)),
+        Received::Duplicate
+    );
+    let done = receive(&store, part_pdu(2, 3, 300, "B", T0 + 3));
+    let Received::Complete(msg) = done else {
+        panic!("third distinct part completes: {done:?}")
+    };
+    assert_eq!(msg.parts, [b"A".to_vec(), b"B".to_vec(), b"C".to_vec()]);
+    assert_eq!(msg.payload(), b"ABC");
+    assert_eq!(msg.received_at, T0 + 3);
+    assert_eq!(msg.esm_class, 0x40);
+
+    // Every part re-sent after the message was handed on: nothing new.
+    for seq in 1..=3 {
+        assert_eq!(
+            receive(&store, part_pdu(seq, 3, 300, "X", T0 + 10)),
+            Received::Duplicate
+        );
+    }
+    // Exactly once through mark_processed.
+    let id = msg.id;
+    assert!(store
+        .write_blocking(move |tx| inbox::mark_processed(tx, id, T0 + 20))
+        .unwrap());
+    assert!(!store
+        .write_blocking(move |tx| inbox::mark_processed(tx, id, T0 + 21))
+        .unwrap());
+    assert!(store
+        .read_blocking(|c| inbox::pending_messages(c, 10))
+        .unwrap()
+        .is_empty());
+    // A different reference from the same sender is another message.
+    assert!(matches!(
+        receive(&store, part_pdu(1, 3, 301, "A", T0 + 30)),
+        Received::Partial { .. }
+    ));
+    let counts = store.read_blocking(inbox::counts).unwrap();
+    assert_eq!((counts.pending_messages, counts.open_parts), (0, 1));
+}
+
+#[test]
+fn take_complete_hands_a_message_on_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let (first, second) = store
+        .write_blocking(|tx| {
+            let pdu = part_pdu(1, 1, 9, "solo", T0);
+            let inbox::RecordOutcome::New(pdu_id) = inbox::record_part(tx, &pdu, WINDOW)? else {
+                return Err(StoreError::NotFound {
+                    table: "inbox_pdu",
+                    id: 0,
+                });
+            };
+            let key = pdu.message_key(pdu_id);
+            Ok((
+                inbox::take_complete(tx, &key)?,
+                inbox::take_complete(tx, &key)?,
+            ))
+        })
+        .unwrap();
+    assert_eq!(first.expect("complete").parts, [b"solo".to_vec()]);
+    assert_eq!(second, None);
+}
+
+#[test]
+fn parts_and_pending_messages_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    let store = open(&path);
+    receive(&store, part_pdu(2, 3, 77, "world", T0));
+    receive(&store, part_pdu(3, 3, 77, "!", T0 + 1));
+    assert!(matches!(
+        receive(&store, sms_pdu("865", "WHO", T0 + 2)),
+        Received::Complete(_)
+    ));
+    drop(store); // no close
+
+    let store = open(&path);
+    // The complete message not yet processed is handed on again.
+    let pending = store
+        .read_blocking(|c| inbox::pending_messages(c, 10))
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].payload(), b"WHO");
+    // A duplicate of a part stored before the restart is still a duplicate.
+    assert_eq!(
+        receive(&store, part_pdu(3, 3, 77, "!", T0 + 5)),
+        Received::Duplicate
+    );
+    let done = receive(&store, part_pdu(1, 3, 77, "hello ", T0 + 6));
+    let Received::Complete(msg) = done else {
+        panic!("completes after reopen: {done:?}")
+    };
+    assert_eq!(msg.payload(), b"hello world!");
+    drop(store);
+
+    let store = open(&path);
+    let pending = store
+        .read_blocking(|c| inbox::pending_messages(c, 10))
+        .unwrap();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[1], msg);
+}
+
+#[test]
+fn incomplete_parts_expire_and_old_rows_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    receive(&store, part_pdu(1, 2, 5, "old", T0));
+    receive(&store, part_pdu(1, 2, 6, "new", T0 + 100_000));
+    let expired = store
+        .write_blocking(|tx| inbox::expire_incomplete(tx, T0 + 50_000))
+        .unwrap();
+    assert_eq!(expired, 1);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM inbox_pdu WHERE state = 'expired'"
+        ),
+        1
+    );
+    // The surviving message still completes; the expired one needs both parts again.
+    assert!(matches!(
+        receive(&store, part_pdu(2, 2, 6, "!", T0 + 100_001)),
+        Received::Complete(_)
+    ));
+    assert!(matches!(
+        receive(&store, part_pdu(2, 2, 5, "late", T0 + 100_002)),
+        Received::Partial { .. }
+    ));
+    let Received::Complete(msg) = receive(&store, sms_pdu("861", "hi", T0)) else {
+        panic!("whole message")
+    };
+    let id = msg.id;
+    store
+        .write_blocking(move |tx| inbox::mark_processed(tx, id, T0))
+        .unwrap();
+    let purged = store.write_blocking(|tx| inbox::purge(tx, T0 + 1)).unwrap();
+    // The processed message and its PDU (part rows go with the message), plus the expired PDU.
+    assert_eq!(purged, 3);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM inbox_message WHERE state = 'processed'"
+        ),
+        0
+    );
+    assert_eq!(count(&store, "SELECT count(*) FROM inbox_message"), 1);
+}
+
+#[test]
+fn invalid_part_numbers_are_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let bad = part_pdu(4, 3, 1, "x", T0);
+    let result = store.write_blocking(move |tx| inbox::receive(tx, &bad, WINDOW));
+    assert!(matches!(
+        result,
+        Err(StoreError::InvalidPart { seq: 4, total: 3 })
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outbox
+
+fn keyed(body: &str, key: &str) -> NewMessage {
+    NewMessage {
+        coalesce_key: Some(key.into()),
+        ..NewMessage::sms("861", body)
+    }
+}
+
+#[test]
+fn coalescing_keeps_only_the_latest_unsent_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let a = enqueue(&store, keyed("busy", "alice->bob"), T0);
+    let b = enqueue(&store, keyed("free", "alice->bob"), T0 + 1);
+    assert!(!a.coalesced);
+    assert_eq!(
+        b,
+        outbox::Enqueued {
+            id: a.id,
+            coalesced: true
+        }
+    );
+    assert_eq!(row(&store, a.id).body.as_deref(), Some("free"));
+    let other = enqueue(&store, keyed("busy", "alice->carol"), T0 + 2);
+    assert_ne!(other.id, a.id);
+
+    // Once in flight, a new status makes a new row...
+    let claimed = store
+        .write_blocking(|tx| outbox::claim_due(tx, T0 + 3, 10))
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let c = enqueue(&store, keyed("away", "alice->bob"), T0 + 4);
+    assert!(!c.coalesced);
+    // ...and when the older one comes back to the queue, the newer content wins.
+    let id = a.id;
+    let back = store
+        .write_blocking(move |tx| outbox::retry_later(tx, id, T0 + 5, "throttled", T0 + 5))
+        .unwrap();
+    assert_eq!(back, Requeued::Superseded { by: c.id });
+    assert_eq!(row(&store, a.id).state, OutboxState::Superseded);
+    // A second retry of the same row changes nothing.
+    let again = store
+        .write_blocking(move |tx| outbox::retry_later(tx, id, T0 + 6, "x", T0 + 6))
+        .unwrap();
+    assert_eq!(again, Requeued::NotInFlight);
+
+    // The reverse: the queued row is older than the returning one.
+    let other_id = other.id;
+    let d = enqueue(&store, keyed("old", "alice->carol"), T0 + 7);
+    // `other` (content T0+2) is in flight; `d` (T0+7) is queued: requeue keeps `d`.
+    store
+        .write_blocking(|tx| outbox::requeue_in_flight(tx, T0 + 8))
+        .unwrap();
+    assert_eq!(row(&store, other_id).state, OutboxState::Superseded);
+    assert_eq!(row(&store, d.id).state, OutboxState::Queued);
+    let counts = store.read_blocking(outbox::counts_by_state).unwrap();
+    assert_eq!((counts.queued, counts.superseded), (2, 2));
+}
+
+#[test]
+fn claim_orders_by_priority_and_requeue_returns_in_flight_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let low = enqueue(&store, NewMessage::sms("861", "low"), T0).id;
+    let high = enqueue(
+        &store,
+        NewMessage {
+            priority: 5,
+            ..NewMessage::sms("862", "high")
+        },
+        T0,
+    )
+    .id;
+    let later = enqueue(
+        &store,
+        NewMessage {
+            not_before: Some(T0 + 60_000),
+            ..NewMessage::sms("863", "later")
+        },
+        T0,
+    )
+    .id;
+    let low2 = enqueue(&store, NewMessage::sms("864", "low2"), T0).id;
+
+    let first = store
+        .write_blocking(|tx| outbox::claim_due(tx, T0, 2))
+        .unwrap();
+    assert_eq!(first.iter().map(|r| r.id).collect::<Vec<_>>(), [high, low]);
+    assert!(first
+        .iter()
+        .all(|r| r.state == OutboxState::InFlight && r.attempts == 1));
+    let second = store
+        .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
+        .unwrap();
+    assert_eq!(second.iter().map(|r| r.id).collect::<Vec<_>>(), [low2]);
+
+    assert_eq!(
+        store
+            .write_blocking(|tx| outbox::requeue_in_flight(tx, T0 + 1))
+            .unwrap(),
+        3
+    );
+    let third = store
+        .write_blocking(|tx| outbox::claim_due(tx, T0 + 60_000, 10))
+        .unwrap();
+    assert_eq!(
+        third.iter().map(|r| (r.id, r.attempts)).collect::<Vec<_>>(),
+        [(high, 2), (low, 2), (later, 1), (low2, 2)]
+    );
+    // retry_later with back-off: not due before `at`.
+    store
+        .write_blocking(move |tx| outbox::retry_later(tx, low, T0 + 90_000, "ESME_RTHROTTLED", T0))
+        .unwrap();
+    assert!(store
+        .write_blocking(|tx| outbox::claim_due(tx, T0 + 89_999, 10))
+        .unwrap()
+        .is_empty());
+    let r = store
+        .write_blocking(|tx| outbox::claim_due(tx, T0 + 90_000, 10))
+        .unwrap();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].last_error.as_deref(), Some("ESME_RTHROTTLED"));
+    assert_eq!(r[0].attempts, 3);
+}
+
+#[test]
+fn receipt_before_submit_resp_is_held_then_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let id = enqueue(&store, NewMessage::sms("861", "hi"), T0).id;
+    store
+        .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
+        .unwrap();
+    // The receipt says 6699 (decimal); the resp will say 1A2B (hex of 6699).
+    let variants = sms_wire::receipt::message_id_variants("6699");
+    let early = store
+        .write_blocking(move |tx| {
+            outbox::apply_receipt(tx, &variants, "DELIVRD", ReceiptState::Delivered, T0 + 1)
+        })
+        .unwrap();
+    assert_eq!(early, ReceiptMatch::Unknown);
+    assert_eq!(
+        store
+            .read_blocking(outbox::counts_by_state)
+            .unwrap()
+            .pending_receipts,
+        1
+    );
+    let applied = store
+        .write_blocking(move |tx| {
+            outbox::record_segment_submitted(tx, id, 1, 1, "00001A2B", T0 + 2)
+        })
+        .unwrap();
+    assert_eq!(
+        applied,
+        ReceiptMatch::Matched {
+            outbox_id: id,
+            seq: 1,
+            all_segments_final: true,
+            state: OutboxState::Delivered
+        }
+    );
+    // The dispatcher's own mark comes late and must not undo the delivery.
+    assert!(!store
+        .write_blocking(move |tx| outbox::mark_submitted(tx, id, T0 + 3))
+        .unwrap());
+    assert_eq!(row(&store, id).state, OutboxState::Delivered);
+    let segs = store
+        .read_blocking(move |c| outbox::segments(c, id))
+        .unwrap();
+    assert_eq!(segs.len(), 1);
+    assert_eq!(segs[0].smsc_message_id, "1a2b");
+    assert_eq!(segs[0].smsc_message_id_raw, "00001A2B");
+    assert_eq!(segs[0].state, SegmentState::Delivered);
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM pending_receipt"),
+        0,
+        "held receipt consumed"
+    );
+}
+
+#[test]
+fn multi_segment_message_is_delivered_when_all_segments_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let ok = enqueue(&store, NewMessage::sms("861", "long"), T0).id;
+    let bad = enqueue(&store, NewMessage::sms("862", "long"), T0).id;
+    store
+        .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
+        .unwrap();
+    store
+        .write_blocking(move |tx| {
+            for seq in 1..=3u8 {
+                outbox::record_segment_submitted(tx, ok, seq, 3, &format!("A{seq}"), T0)?;
+                outbox::record_segment_submitted(tx, bad, seq, 3, &format!("B{seq}"), T0)?;
+            }
+            outbox::mark_submitted(tx, ok, T0)?;
+            outbox::mark_submitted(tx, bad, T0)
+        })
+        .unwrap();
+    assert_eq!(row(&store, ok).state, OutboxState::Submitted);
+
+    let receipt = |id: &str, stat: &'static str, state: ReceiptState| {
+        let variants = vec![id.to_owned()];
+        store
+            .write_blocking(move |tx| outbox::apply_receipt(tx, &variants, stat, state, T0 + 10))
+            .unwrap()
+    };
+    // Out of order, with an intermediate receipt that changes nothing.
+    assert!(matches!(
+        receipt("a3", "ENROUTE", ReceiptState::Intermediate),
+        ReceiptMatch::Matched {
+            all_segments_final: false,
+            state: OutboxState::Submitted,
+            ..
+        }
+    ));
+    assert!(matches!(
+        receipt("A3", "DELIVRD", ReceiptState::Delivered),
+        ReceiptMatch::Matched {
+            seq: 3,
+            all_segments_final: false,
+            state: OutboxState::Submitted,
+            ..
+        }
+    ));
+    assert!(matches!(
+        receipt("A1", "DELIVRD", ReceiptState::Delivered),
+        ReceiptMatch::Matched {
+            all_segments_final: false,
+            state: OutboxState::Submitted,
+            ..
+        }
+    ));
+    assert_eq!(
+        receipt("A2", "DELIVRD", ReceiptState::Delivered),
+        ReceiptMatch::Matched {
+            outbox_id: ok,
+            seq: 2,
+            all_segments_final: true,
+            state: OutboxState::Delivered
+        }
+    );
+    // A repeated receipt is harmless.
+    assert!(matches!(
+        receipt("A2", "DELIVRD", ReceiptState::Delivered),
+        ReceiptMatch::Matched {
+            state: OutboxState::Delivered,
+            ..
+        }
+    ));
+
+    // One failed segment fails the message, with the reason kept.
+    receipt("B1", "DELIVRD", ReceiptState::Delivered);
+    assert!(matches!(
+        receipt("B2", "UNDELIV", ReceiptState::Failed),
+        ReceiptMatch::Matched {
+            all_segments_final: false,
+            state: OutboxState::Failed,
+            ..
+        }
+    ));
+    let failed = row(&store, bad);
+    assert_eq!(failed.state, OutboxState::Failed);
+    assert_eq!(
+        failed.last_error.as_deref(),
+        Some("receipt UNDELIV for segment 2/3")
+    );
+    assert_eq!(
+        receipt("Z9", "DELIVRD", ReceiptState::Delivered),
+        ReceiptMatch::Unknown
+    );
+}
+
+#[test]
+fn resubmitted_segments_count_once_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let id = enqueue(&store, NewMessage::sms("861", "two"), T0).id;
+    store
+        .write_blocking(|tx| outbox::claim_due(tx, T0, 1))
+        .unwrap();
+    // Segment 1 accepted, then the link drops: back to the queue, resent with new ids.
+    store
+        .write_blocking(move |tx| outbox::record_segment_submitted(tx, id, 1, 2, "100", T0))
+        .unwrap();
+    store
+        .write_blocking(|tx| outbox::requeue_in_flight(tx, T0 + 1))
+        .unwrap();
+    store
+        .write_blocking(|tx| outbox::claim_due(tx, T0 + 1, 1))
+        .unwrap();
+    store
+        .write_blocking(move |tx| {
+            outbox::record_segment_submitted(tx, id, 1, 2, "200", T0 + 2)?;
+            outbox::record_segment_submitted(tx, id, 2, 2, "201", T0 + 2)?;
+            outbox::mark_submitted(tx, id, T0 + 2)
+        })
+        .unwrap();
+    let apply = |mid: &str, stat: &'static str, state| {
+        let v = vec![mid.to_owned()];
+        store
+            .write_blocking(move |tx| outbox::apply_receipt(tx, &v, stat, state, T0 + 5))
+            .unwrap()
+    };
+    // The first submission of segment 1 fails, but the second is still pending: not failed.
+    assert!(matches!(
+        apply("100", "UNDELIV", ReceiptState::Failed),
+        ReceiptMatch::Matched {
+            state: OutboxState::Submitted,
+            ..
+        }
+    ));
+    apply("200", "DELIVRD", ReceiptState::Delivered);
+    assert!(matches!(
+        apply("201", "DELIVRD", ReceiptState::Delivered),
+        ReceiptMatch::Matched {
+            all_segments_final: true,
+            state: OutboxState::Delivered,
+            ..
+        }
+    ));
+    let segs = store
+        .read_blocking(move |c| outbox::segments(c, id))
+        .unwrap();
+    assert_eq!(
+        segs.iter().map(|s| (s.seq, s.attempt)).collect::<Vec<_>>(),
+        [(1, 1), (1, 2), (2, 2)]
+    );
+}
+
+#[test]
+fn expiry_failure_retry_and_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let short = enqueue(
+        &store,
+        NewMessage {
+            expires_at: Some(T0 + 1_000),
+            ..NewMessage::sms("861", "short-lived")
+        },
+        T0,
+    )
+    .id;
+    let bad = enqueue(&store, NewMessage::sms("000", "bad number"), T0).id;
+    // Past its validity it is never claimed...
+    let claimed = store
+        .write_blocking(|tx| outbox::claim_due(tx, T0 + 2_000, 10))
+        .unwrap();
+    assert_eq!(claimed.iter().map(|r| r.id).collect::<Vec<_>>(), [bad]);
+    // ...and expire_due marks it.
+    let expired = store
+        .write_blocking(|tx| outbox::expire_due(tx, T0 + 2_000))
+        .unwrap();
+    assert_eq!(expired, [short]);
+    assert_eq!(row(&store, short).state, OutboxState::Expired);
+
+    assert!(store
+        .write_blocking(move |tx| outbox::fail(tx, bad, "ESME_RINVDSTADR", T0 + 2_000))
+        .unwrap());
+    assert!(!store
+        .write_blocking(move |tx| outbox::fail(tx, short, "late", T0 + 2_000))
+        .unwrap());
+    let listed = store
+        .read_blocking(|c| outbox::list(c, Some(OutboxState::Failed), 10))
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].last_error.as_deref(), Some("ESME_RINVDSTADR"));
+
+    assert_eq!(
+        store
+            .write_blocking(|tx| outbox::retry_failed(tx, T0 + 3_000))
+            .unwrap(),
+        1
+    );
+    let again = row(&store, bad);
+    assert_eq!((again.state, again.attempts), (OutboxState::Queued, 0));
+
+    let purged = store
+        .write_blocking(|tx| outbox::purge(tx, T0 + 10_000))
+        .unwrap();
+    assert_eq!(purged, 1, "only the expired row is final");
+    assert!(store
+        .read_blocking(move |c| outbox::get(c, short))
+        .unwrap()
+        .is_none());
+    assert!(store
+        .read_blocking(move |c| outbox::get(c, bad))
+        .unwrap()
+        .is_some());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crash test
+
+const CRASH_ENV: &str = "PRESENCE_GW_STORE_CRASH_CHILD_DB";
+
+/// Child side: write from several tasks forever, printing each acknowledged write.
+fn crash_child(path: &Path) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = Store::open(path, StoreOptions::default()).unwrap();
+        let mut tasks = Vec::new();
+        for task in 0..8 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let deadline = std::time::Instant::now() + Duration::from_secs(60);
+                let mut n = 0u64;
+                while std::time::Instant::now() < deadline {
+                    let body = format!("crash-{task}-{n}");
+                    let msg = NewMessage::sms("861", body.clone());
+                    let id = store
+                        .write(move |tx| outbox::enqueue(tx, &msg, T0))
+                        .await
+                        .unwrap()
+                        .id;
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "ACK {id} {body}").unwrap();
+                    out.flush().unwrap();
+                    n += 1;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill() {
+    if let Some(path) = std::env::var_os(CRASH_ENV) {
+        crash_child(Path::new(&path));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crash.db");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "acknowledged_writes_survive_sigkill",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_ENV, &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut acked: Vec<(i64, String)> = Vec::new();
+    let parse = |line: &str| -> Option<(i64, String)> {
+        let rest = line.strip_prefix("ACK ")?;
+        let (id, body) = rest.split_once(' ')?;
+        Some((id.parse().ok()?, body.to_owned()))
+    };
+    for line in lines.by_ref() {
+        if let Some(ack) = parse(&line.unwrap()) {
+            acked.push(ack);
+            if acked.len() >= 2_000 {
+                break;
+            }
+        }
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the child must still be writing when killed"
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // Acks printed between our last read and the kill count too.
+    for line in lines {
+        match line {
+            Ok(line) => acked.extend(parse(&line)),
+            Err(_) => break,
+        }
+    }
+    assert!(acked.len() >= 2_000, "only {} acks", acked.len());
+
+    let store = open(&path);
+    let rows: std::collections::HashMap<i64, String> = store
+        .read_blocking(|c| {
+            let mut stmt = c.prepare("SELECT id, body FROM outbox")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok::<_, StoreError>(rows)
+        })
+        .unwrap();
+    for (id, body) in &acked {
+        assert_eq!(
+            rows.get(id),
+            Some(body),
+            "acknowledged write {id} ({body}) lost after SIGKILL"
+        );
+    }
+    assert!(rows.len() >= acked.len());
+}
