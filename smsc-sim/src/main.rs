@@ -1,1 +1,372 @@
-fn main() {}
+//! `smsc-sim` command line: `serve` runs the simulator; `send-mo`, `send-ussd`, `faults`,
+//! `handset`, `mt`, `stats` and `reset` call the HTTP control API of a running one.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use smsc_sim::{
+    Account, Delay, ErrorFault, Faults, HandsetConfig, IdStyle, MoEncoding, MoStyle, ReceiptRule,
+    ReceiptStat, SimConfig, Simulator,
+};
+
+/// SMPP 3.4 SMSC simulator with virtual handsets, fault injection and an HTTP control API.
+#[derive(Debug, Parser)]
+#[command(name = "smsc-sim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the simulator.
+    Serve(Box<Serve>),
+    /// Inject an MO SMS into a running simulator (POST /mo).
+    SendMo {
+        /// Control API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
+        url: String,
+        /// Handset number sending the message.
+        #[arg(long)]
+        from: String,
+        /// Service number it is sent to.
+        #[arg(long)]
+        to: String,
+        /// Alphabet: auto, gsm7, ucs2, latin1.
+        #[arg(long, default_value = "auto")]
+        encoding: MoEncoding,
+        /// Segmentation of long texts: udh8, udh16, sar, payload.
+        #[arg(long, default_value = "udh8")]
+        style: MoStyle,
+        /// Send the parts last-to-first.
+        #[arg(long)]
+        reverse_parts: bool,
+        /// The text.
+        text: String,
+    },
+    /// Send a USSD message from a handset (POST /ussd).
+    SendUssd {
+        /// Control API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
+        url: String,
+        /// Handset number.
+        #[arg(long)]
+        from: String,
+        /// Service code, e.g. *123#.
+        #[arg(long)]
+        to: String,
+        /// Open a new session even if a menu awaits an answer.
+        #[arg(long)]
+        new_session: bool,
+        /// What the user typed.
+        text: String,
+    },
+    /// Replace the faults of a running simulator (POST /faults) with a JSON object, e.g.
+    /// '{"throttle_per_sec":50}' or '{"drop_now":true}'.
+    Faults {
+        /// Control API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
+        url: String,
+        /// JSON body.
+        json: String,
+    },
+    /// Show a handset (GET /handsets/{number}), or what it shows for a call with --call-from.
+    Handset {
+        /// Control API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
+        url: String,
+        /// Handset number.
+        number: String,
+        /// Show the incoming-call view for this caller.
+        #[arg(long)]
+        call_from: Option<String>,
+    },
+    /// List MT received (GET /mt).
+    Mt {
+        /// Control API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
+        url: String,
+        /// Only this destination.
+        #[arg(long)]
+        dest: Option<String>,
+        /// Only records after this id.
+        #[arg(long)]
+        since: Option<u64>,
+    },
+    /// Show stats (GET /stats).
+    Stats {
+        /// Control API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
+        url: String,
+    },
+    /// Forget records and handsets (POST /reset).
+    Reset {
+        /// Control API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
+        url: String,
+    },
+}
+
+/// Options of `serve`.
+#[derive(Debug, clap::Args)]
+struct Serve {
+    /// SMPP listen address.
+    #[arg(long, default_value = "127.0.0.1:2775")]
+    smpp: SocketAddr,
+    /// HTTP control API listen address.
+    #[arg(long, default_value = "127.0.0.1:2776")]
+    http: SocketAddr,
+    /// Run without the HTTP API.
+    #[arg(long)]
+    no_http: bool,
+    /// Account allowed to bind, as id:password (repeatable). None: any bind is accepted.
+    #[arg(long = "account", value_name = "ID:PASSWORD")]
+    accounts: Vec<Account>,
+    /// system_id returned in bind responses.
+    #[arg(long, default_value = "smsc-sim")]
+    system_id: String,
+    /// Requests a bind may have unanswered before getting the window status.
+    #[arg(long, default_value_t = 100)]
+    window: usize,
+    /// Status for requests beyond the window (0x58 ESME_RTHROTTLED; 0x14 ESME_RMSGQFUL).
+    #[arg(long, default_value = "0x58", value_parser = parse_u32)]
+    window_status: u32,
+    /// deliver_sm in flight per bind.
+    #[arg(long, default_value_t = 10)]
+    deliver_window: usize,
+    /// deliver_sm response timeout in ms.
+    #[arg(long, default_value_t = 5000)]
+    deliver_timeout_ms: u64,
+    /// Message id style: hex or decimal.
+    #[arg(long, default_value = "hex")]
+    message_ids: IdStyle,
+    /// Style of the receipt text's id: field (default: as --message-ids).
+    #[arg(long)]
+    receipt_text_ids: Option<IdStyle>,
+    /// First message id.
+    #[arg(long, default_value_t = 1)]
+    message_id_start: u64,
+    /// Receipt rule MATCH=STAT[@DELAY_MS][%PROB], MATCH = '*', 'PREFIX*' or a number (repeatable),
+    /// e.g. '8613*=UNDELIV@500%0.3'.
+    #[arg(long = "receipt")]
+    receipts: Vec<ReceiptRule>,
+    /// Receipt state when no rule fires.
+    #[arg(long, default_value = "DELIVRD")]
+    default_stat: ReceiptStat,
+    /// Receipt delay when no rule fires, in ms.
+    #[arg(long, default_value_t = 0)]
+    receipt_delay_ms: u64,
+    /// Fault: throttle above this many submits per second.
+    #[arg(long)]
+    throttle: Option<u32>,
+    /// Fault: delay responses, MS or MIN-MAX.
+    #[arg(long, value_parser = parse_delay)]
+    delay: Option<Delay>,
+    /// Fault: error status for submits (e.g. 0x45), with --error-percent / --error-dest.
+    #[arg(long, value_parser = parse_u32)]
+    error_status: Option<u32>,
+    /// Fault: percentage of submits failing with --error-status.
+    #[arg(long, default_value_t = 0.0)]
+    error_percent: f64,
+    /// Fault: destination always failing with --error-status (repeatable).
+    #[arg(long)]
+    error_dest: Vec<String>,
+    /// Fault: close each connection after this many PDUs.
+    #[arg(long)]
+    drop_after: Option<u64>,
+    /// Fault: never answer enquire_link.
+    #[arg(long)]
+    ignore_enquire_link: bool,
+    /// Fault: send zero-delay receipts before the submit_sm_resp.
+    #[arg(long)]
+    receipt_before_resp: bool,
+    /// Do not follow WAP Push hrefs.
+    #[arg(long)]
+    no_follow_push: bool,
+    /// Append every PDU as hex to this file.
+    #[arg(long)]
+    hex_log: Option<PathBuf>,
+    /// Records kept for inspection.
+    #[arg(long, default_value_t = 200_000)]
+    max_records: usize,
+    /// Seed for random choices.
+    #[arg(long, default_value_t = 0x5eed)]
+    seed: u64,
+    /// Send enquire_link to bound ESMEs every N seconds.
+    #[arg(long)]
+    enquire_link_secs: Option<u64>,
+}
+
+fn parse_u32(s: &str) -> Result<u32, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("{s:?}: {e}"))
+}
+
+fn parse_delay(s: &str) -> Result<Delay, String> {
+    match s.split_once('-') {
+        Some((a, b)) => Ok(Delay {
+            min_ms: a.parse().map_err(|e| format!("{a:?}: {e}"))?,
+            max_ms: b.parse().map_err(|e| format!("{b:?}: {e}"))?,
+        }),
+        None => Ok(Delay::fixed(s.parse().map_err(|e| format!("{s:?}: {e}"))?)),
+    }
+}
+
+impl Serve {
+    fn config(self) -> SimConfig {
+        let error = self.error_status.map(|status| ErrorFault {
+            status,
+            percent: self.error_percent,
+            destinations: self.error_dest.clone(),
+        });
+        SimConfig {
+            smpp_addr: self.smpp,
+            http_addr: (!self.no_http).then_some(self.http),
+            accounts: self.accounts,
+            system_id: self.system_id,
+            window: self.window,
+            window_status: self.window_status,
+            deliver_window: self.deliver_window.max(1),
+            deliver_timeout: Duration::from_millis(self.deliver_timeout_ms),
+            deliver_attempts: 3,
+            message_id_style: self.message_ids,
+            receipt_text_id_style: self.receipt_text_ids,
+            message_id_start: self.message_id_start,
+            receipts: smsc_sim::ReceiptPlan {
+                rules: self.receipts,
+                default_stat: self.default_stat,
+                default_delay_ms: self.receipt_delay_ms,
+            },
+            faults: Faults {
+                throttle_per_sec: self.throttle,
+                response_delay: self.delay,
+                error,
+                drop_after_pdus: self.drop_after,
+                ignore_enquire_link: self.ignore_enquire_link,
+                receipt_before_resp: self.receipt_before_resp,
+            },
+            handsets: HandsetConfig {
+                follow_push_links: !self.no_follow_push,
+                ..HandsetConfig::default()
+            },
+            hex_log: self.hex_log,
+            max_records: self.max_records,
+            seed: self.seed,
+            enquire_link_interval: self.enquire_link_secs.map(Duration::from_secs),
+        }
+    }
+}
+
+async fn call(method: reqwest::Method, url: String, body: Option<String>) -> Result<()> {
+    let mut req = reqwest::Client::new().request(method, &url);
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(b);
+    }
+    let resp = req.send().await.with_context(|| format!("calling {url}"))?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    let pretty = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or(text);
+    if !pretty.is_empty() {
+        println!("{pretty}");
+    }
+    if !status.is_success() {
+        bail!("{url} answered {status}");
+    }
+    Ok(())
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,rusmpp=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    use reqwest::Method;
+    match cli.cmd {
+        Cmd::Serve(s) => {
+            let sim = Simulator::start(s.config()).await?;
+            eprintln!("smsc-sim: SMPP on {}", sim.smpp_addr());
+            if let Some(u) = sim.http_url() {
+                eprintln!("smsc-sim: control API and console on {u}");
+            }
+            tokio::signal::ctrl_c().await?;
+            sim.shutdown().await;
+        }
+        Cmd::SendMo {
+            url,
+            from,
+            to,
+            encoding,
+            style,
+            reverse_parts,
+            text,
+        } => {
+            let body = serde_json::json!({
+                "from": from, "to": to, "text": text,
+                "encoding": encoding, "style": style, "reverse_parts": reverse_parts,
+            });
+            call(Method::POST, format!("{url}/mo"), Some(body.to_string())).await?;
+        }
+        Cmd::SendUssd {
+            url,
+            from,
+            to,
+            new_session,
+            text,
+        } => {
+            let body = serde_json::json!({
+                "from": from, "to": to, "text": text, "new_session": new_session,
+            });
+            call(Method::POST, format!("{url}/ussd"), Some(body.to_string())).await?;
+        }
+        Cmd::Faults { url, json } => {
+            serde_json::from_str::<serde_json::Value>(&json).context("the faults must be JSON")?;
+            call(Method::POST, format!("{url}/faults"), Some(json)).await?;
+        }
+        Cmd::Handset {
+            url,
+            number,
+            call_from,
+        } => {
+            let u = match call_from {
+                Some(f) => format!("{url}/handsets/{}/call?from={}", enc(&number), enc(&f)),
+                None => format!("{url}/handsets/{}", enc(&number)),
+            };
+            call(Method::GET, u, None).await?;
+        }
+        Cmd::Mt { url, dest, since } => {
+            let mut q = Vec::new();
+            if let Some(d) = dest {
+                q.push(format!("dest={}", enc(&d)));
+            }
+            if let Some(s) = since {
+                q.push(format!("since={s}"));
+            }
+            call(Method::GET, format!("{url}/mt?{}", q.join("&")), None).await?;
+        }
+        Cmd::Stats { url } => call(Method::GET, format!("{url}/stats"), None).await?,
+        Cmd::Reset { url } => call(Method::POST, format!("{url}/reset"), None).await?,
+    }
+    Ok(())
+}
