@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod command;
 pub mod config;
 pub mod delivery;
 pub mod inbound;

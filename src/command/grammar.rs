@@ -1,0 +1,902 @@
+//! The strict nom 8 grammar of COMMANDS.md over normalised text (see `normalize`): one function
+//! per command plus one dispatcher, in the style of DESIGN.md example 6.
+//!
+//! Conventions: English keywords match ASCII case-insensitively and must not run into another
+//! ASCII letter (`TD13800138000` is fine, `STATUSX` is not); Chinese keywords need no space after
+//! them (`查13800138000`, `状态家人开车2小时`). Once a command keyword has matched, every problem
+//! is a nom `Failure` carrying a finished [`ParseError`] (cut), so the dispatcher never backtracks
+//! into a different command and the reply names the right usage.
+
+use nom::branch::alt;
+use nom::bytes::complete::{tag, tag_no_case, take_while1, take_while_m_n};
+use nom::character::complete::{anychar, char, digit1, space0, space1};
+use nom::combinator::{consumed, opt, peek, value};
+use nom::multi::many_till;
+use nom::{IResult, Parser};
+
+use super::msisdn::Msisdn;
+use super::types::{BuiltinGroup, FreeText};
+use super::types::{
+    DisplayName, DurationUnit, Expiry, GroupName, HelpTopic, Lang, Privacy, StatusAssignment,
+    StatusChange, StatusText, StatusWord, StopTarget, Target, ValueError,
+};
+use super::{Command, ParseError, ParseErrorKind, Parsed};
+
+/// The grammar's nom error: `fail` is `Some` once a command keyword matched (a committed error).
+#[derive(Debug)]
+pub struct GrammarError<'a> {
+    /// Where the error happened.
+    pub input: &'a str,
+    /// The finished error, for failures after a keyword.
+    pub fail: Option<ParseError>,
+}
+
+impl<'a> nom::error::ParseError<&'a str> for GrammarError<'a> {
+    fn from_error_kind(input: &'a str, _kind: nom::error::ErrorKind) -> Self {
+        GrammarError { input, fail: None }
+    }
+
+    fn append(_input: &'a str, _kind: nom::error::ErrorKind, other: Self) -> Self {
+        other
+    }
+
+    fn or(self, other: Self) -> Self {
+        if other.fail.is_none() && self.fail.is_some() {
+            self
+        } else {
+            other
+        }
+    }
+}
+
+type PResult<'a, O> = IResult<&'a str, O, GrammarError<'a>>;
+
+/// Separators between STATUS assignments and between numbers (`,` `;` after NFKC, and `、`).
+fn is_sep(c: char) -> bool {
+    matches!(c, ',' | ';' | '、')
+}
+
+/// A committed failure value.
+fn committed<'a>(
+    input: &'a str,
+    kind: impl Into<ParseErrorKind>,
+    bad: &str,
+    usage: HelpTopic,
+) -> nom::Err<GrammarError<'a>> {
+    nom::Err::Failure(GrammarError {
+        input,
+        fail: Some(ParseError {
+            kind: kind.into(),
+            bad: bad.to_owned(),
+            usage,
+            lang_hint: None,
+        }),
+    })
+}
+
+/// A committed failure.
+fn fail<'a, T>(
+    input: &'a str,
+    kind: impl Into<ParseErrorKind>,
+    bad: &str,
+    usage: HelpTopic,
+) -> PResult<'a, T> {
+    Err(committed(input, kind, bad, usage))
+}
+
+/// A recoverable "not this" error.
+fn no<'a, T>(input: &'a str) -> PResult<'a, T> {
+    Err(nom::Err::Error(GrammarError { input, fail: None }))
+}
+
+/// Sets the language hint on a committed failure.
+fn with_lang<'a, T>(lang: Option<Lang>, result: PResult<'a, T>) -> PResult<'a, T> {
+    result.map_err(|e| {
+        e.map(|mut g| {
+            if let Some(f) = g.fail.as_mut() {
+                f.lang_hint = lang;
+            }
+            g
+        })
+    })
+}
+
+/// Succeeds (consuming nothing) unless the next character is an ASCII letter.
+fn en_boundary(input: &str) -> PResult<'_, ()> {
+    match input.chars().next() {
+        Some(c) if c.is_ascii_alphabetic() => no(input),
+        _ => Ok((input, ())),
+    }
+}
+
+/// A keyword table row: the word, the language it signals, and what it means.
+type Kw<T> = (&'static str, Option<Lang>, T);
+
+/// One keyword out of `words`, then optional space; yields its language and meaning.
+/// Words ending in an ASCII letter need an [`en_boundary`] after them; list longer words
+/// before their prefixes (`头像库` before `头像`).
+fn keyword<'a, T: Copy>(
+    words: &'static [Kw<T>],
+) -> impl Fn(&'a str) -> PResult<'a, (Option<Lang>, T)> {
+    move |input: &'a str| {
+        for (word, lang, meaning) in words {
+            let matched: PResult<'a, &'a str> = tag_no_case(*word).parse(input);
+            let Ok((rest, _)) = matched else { continue };
+            let rest = if word.ends_with(|c: char| c.is_ascii_alphabetic()) {
+                match en_boundary(rest) {
+                    Ok((rest, ())) => rest,
+                    Err(_) => continue,
+                }
+            } else {
+                rest
+            };
+            let (rest, _) = space0(rest)?;
+            return Ok((rest, (*lang, *meaning)));
+        }
+        no(input)
+    }
+}
+
+/// The whole of `input` is one of `words` (case-insensitive); returns its meaning.
+fn choice<T: Copy>(input: &str, words: &[Kw<T>]) -> Option<T> {
+    words
+        .iter()
+        .find(|(w, _, _)| w.eq_ignore_ascii_case(input))
+        .map(|(_, _, v)| *v)
+}
+
+const EN: Option<Lang> = Some(Lang::En);
+const ZH: Option<Lang> = Some(Lang::Zh);
+
+/// Parses normalised text (see `normalize`); the body of [`super::parse`].
+pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseError> {
+    if text.is_empty() {
+        return Err(ParseError {
+            kind: ParseErrorKind::Empty,
+            bad: String::new(),
+            usage: HelpTopic::General,
+            lang_hint: None,
+        });
+    }
+    match command(text, default_cc) {
+        Ok(("", parsed)) => Ok(parsed),
+        Ok((rest, parsed)) => Err(ParseError {
+            kind: ParseErrorKind::UnexpectedText,
+            bad: rest.to_owned(),
+            usage: HelpTopic::General,
+            lang_hint: parsed.lang_hint,
+        }),
+        Err(nom::Err::Failure(GrammarError { fail: Some(e), .. }))
+        | Err(nom::Err::Error(GrammarError { fail: Some(e), .. })) => Err(e),
+        Err(_) => {
+            let first = text.split(' ').next().unwrap_or(text);
+            Err(ParseError {
+                kind: ParseErrorKind::UnknownCommand,
+                bad: first.to_owned(),
+                usage: HelpTopic::General,
+                lang_hint: if text.chars().any(is_cjk) { ZH } else { None },
+            })
+        }
+    }
+}
+
+/// CJK ideographs and punctuation, used to guess the language of unknown input.
+fn is_cjk(c: char) -> bool {
+    matches!(c, '\u{3000}'..='\u{303f}' | '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' | '\u{f900}'..='\u{faff}')
+}
+
+/// The dispatcher: tries each command by its keyword; the first keyword that matches commits.
+pub fn command<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
+    alt((
+        help,
+        name,
+        |i| group(i, default_cc),
+        status,
+        |i| who(i, default_cc),
+        avatars,
+        avatar,
+        privacy,
+        |i| stop(i, default_cc),
+        |i| start(i, default_cc),
+        lang,
+    ))
+    .parse(input)
+}
+
+/// Builds the success value (every command consumes all of its input).
+fn done(command: Command, lang_hint: Option<Lang>) -> PResult<'static, Parsed> {
+    Ok(("", Parsed { command, lang_hint }))
+}
+
+/// `HELP` / `?` / `帮助` [topic].
+pub fn help(input: &str) -> PResult<'_, Parsed> {
+    const KW: &[Kw<()>] = &[("HELP", EN, ()), ("?", None, ()), ("帮助", ZH, ())];
+    const TOPICS: &[Kw<HelpTopic>] = &[
+        ("STATUS", EN, HelpTopic::Status),
+        ("状态", ZH, HelpTopic::Status),
+        ("GROUP", EN, HelpTopic::Group),
+        ("GROUPS", EN, HelpTopic::Group),
+        ("分组", ZH, HelpTopic::Group),
+        ("AVATAR", EN, HelpTopic::Avatar),
+        ("AVATARS", EN, HelpTopic::Avatar),
+        ("头像", ZH, HelpTopic::Avatar),
+        ("头像库", ZH, HelpTopic::Avatar),
+        ("WHO", EN, HelpTopic::Who),
+        ("查", ZH, HelpTopic::Who),
+        ("STOP", EN, HelpTopic::Stop),
+        ("START", EN, HelpTopic::Stop),
+        ("TD", None, HelpTopic::Stop),
+        ("退订", ZH, HelpTopic::Stop),
+        ("订阅", ZH, HelpTopic::Stop),
+        ("NAME", EN, HelpTopic::Name),
+        ("名字", ZH, HelpTopic::Name),
+        ("PRIVACY", EN, HelpTopic::Privacy),
+        ("隐私", ZH, HelpTopic::Privacy),
+        ("LANG", EN, HelpTopic::Lang),
+        ("语言", ZH, HelpTopic::Lang),
+    ];
+    let (rest, (lang, ())) = keyword(KW)(input)?;
+    if rest.is_empty() {
+        return done(Command::Help(None), lang);
+    }
+    match choice(rest, TOPICS) {
+        Some(topic) => done(Command::Help(Some(topic)), lang),
+        None => with_lang(
+            lang,
+            fail(
+                rest,
+                ParseErrorKind::UnknownOption,
+                rest,
+                HelpTopic::General,
+            ),
+        ),
+    }
+}
+
+/// Strips one pair of surrounding double quotes, if present.
+fn unquote(text: &str) -> &str {
+    text.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text)
+        .trim()
+}
+
+/// `NAME <display name>` / `名字 <名字>` (quotes optional).
+pub fn name(input: &str) -> PResult<'_, Parsed> {
+    const KW: &[Kw<()>] = &[("NAME", EN, ()), ("名字", ZH, ()), ("姓名", ZH, ())];
+    let (rest, (lang, ())) = keyword(KW)(input)?;
+    if rest.is_empty() {
+        return with_lang(
+            lang,
+            fail(rest, ParseErrorKind::MissingArgument, "", HelpTopic::Name),
+        );
+    }
+    match DisplayName::try_from(unquote(rest)) {
+        Ok(n) => done(Command::Name(n), lang),
+        Err(e) => with_lang(lang, fail(rest, e, rest, HelpTopic::Name)),
+    }
+}
+
+/// A run of characters up to a space.
+fn word(input: &str) -> PResult<'_, &str> {
+    take_while1(|c: char| c != ' ').parse(input)
+}
+
+/// A positive page/id number making up all of `text`.
+fn positive(text: &str) -> Option<u32> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<u32>().ok().filter(|n| *n > 0)
+}
+
+/// A list of numbers separated by spaces or `,` `;` `、`, deduplicated in order. A lone
+/// country-code token (`+86`, `(+86)`) joins the next one, so `+86 138-0013-8000` is one number.
+fn numbers<'a>(input: &'a str, default_cc: &str, usage: HelpTopic) -> PResult<'a, Vec<Msisdn>> {
+    let tokens: Vec<&str> = input
+        .split(|c: char| c == ' ' || is_sep(c))
+        .filter(|t| !t.is_empty())
+        .collect();
+    if tokens.is_empty() {
+        return fail(input, ParseErrorKind::MissingArgument, "", usage);
+    }
+    let mut out: Vec<Msisdn> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        let mut text = tokens[i].to_owned();
+        let digits = text.chars().filter(char::is_ascii_digit).count();
+        let prefix_only = (text.starts_with('+') || text.starts_with('(')) && digits <= 3;
+        if prefix_only && i + 1 < tokens.len() {
+            text.push(' ');
+            text.push_str(tokens[i + 1]);
+            i += 1;
+        }
+        i += 1;
+        match Msisdn::parse(&text, default_cc) {
+            Ok(m) if !out.contains(&m) => out.push(m),
+            Ok(_) => {}
+            Err(e) => return fail(input, e, &text, usage),
+        }
+    }
+    Ok(("", out))
+}
+
+/// What follows `GROUP <g>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GroupAction {
+    Add,
+    Del,
+    Rename,
+    Drop,
+}
+
+/// `GROUPS` / `分组` / `GROUP <g> [page | ADD <n>... | DEL <n>... | RENAME <g2> | DROP]`.
+pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
+    const KW: &[Kw<()>] = &[("GROUPS", EN, ()), ("GROUP", EN, ()), ("分组", ZH, ())];
+    const ACTIONS: &[Kw<GroupAction>] = &[
+        ("ADD", EN, GroupAction::Add),
+        ("添加", ZH, GroupAction::Add),
+        ("加", ZH, GroupAction::Add),
+        ("DELETE", EN, GroupAction::Del),
+        ("DEL", EN, GroupAction::Del),
+        ("REMOVE", EN, GroupAction::Del),
+        ("删除", ZH, GroupAction::Del),
+        ("删", ZH, GroupAction::Del),
+        ("RENAME", EN, GroupAction::Rename),
+        ("改名", ZH, GroupAction::Rename),
+        ("DROP", EN, GroupAction::Drop),
+        ("解散", ZH, GroupAction::Drop),
+    ];
+    let (rest, (lang, ())) = keyword(KW)(input)?;
+    if rest.is_empty() {
+        return done(Command::Groups, lang);
+    }
+    let body = |input: &'a str| -> PResult<'a, Parsed> {
+        let (rest, token) = word(input)?;
+        let group =
+            GroupName::try_from(token).map_err(|e| committed(input, e, token, HelpTopic::Group))?;
+        let (rest, _) = space0(rest)?;
+        if rest.is_empty() {
+            return done(Command::GroupShow { group, page: 1 }, lang);
+        }
+        if rest.bytes().all(|b| b.is_ascii_digit()) {
+            return match positive(rest) {
+                Some(page) => done(Command::GroupShow { group, page }, lang),
+                None => fail(rest, ParseErrorKind::BadNumber, rest, HelpTopic::Group),
+            };
+        }
+        let Ok((args, (_, action))) = keyword(ACTIONS)(rest) else {
+            return fail(rest, ParseErrorKind::UnknownOption, rest, HelpTopic::Group);
+        };
+        match action {
+            GroupAction::Add => {
+                let (_, members) = numbers(args, default_cc, HelpTopic::Group)?;
+                done(Command::GroupAdd { group, members }, lang)
+            }
+            GroupAction::Del => {
+                let (_, members) = numbers(args, default_cc, HelpTopic::Group)?;
+                done(Command::GroupDel { group, members }, lang)
+            }
+            GroupAction::Rename => {
+                if args.is_empty() {
+                    return fail(args, ParseErrorKind::MissingArgument, "", HelpTopic::Group);
+                }
+                match GroupName::try_from(args) {
+                    Ok(to) => done(Command::GroupRename { from: group, to }, lang),
+                    Err(e) => fail(args, e, args, HelpTopic::Group),
+                }
+            }
+            GroupAction::Drop if args.is_empty() => done(Command::GroupDrop(group), lang),
+            GroupAction::Drop => fail(args, ParseErrorKind::UnexpectedText, args, HelpTopic::Group),
+        }
+    };
+    with_lang(lang, body(rest))
+}
+
+/// `STATUS` / `状态` [`<target> <status> [<expiry>]` separated by `,` `;` `、`].
+pub fn status(input: &str) -> PResult<'_, Parsed> {
+    const KW: &[Kw<()>] = &[("STATUS", EN, ()), ("状态", ZH, ())];
+    let (rest, (lang, ())) = keyword(KW)(input)?;
+    if rest.is_empty() {
+        return done(Command::StatusShow, lang);
+    }
+    let (_, list) = with_lang(lang, assignments(rest))?;
+    done(Command::StatusSet(list), lang)
+}
+
+/// Skips spaces and separators.
+fn separators(input: &str) -> PResult<'_, &str> {
+    take_while_m_n(0, usize::MAX, |c: char| c == ' ' || is_sep(c)).parse(input)
+}
+
+/// One or more assignments up to the end of the input.
+fn assignments(input: &str) -> PResult<'_, Vec<StatusAssignment>> {
+    let mut out = Vec::new();
+    let (mut rest, _) = separators(input)?;
+    while !rest.is_empty() {
+        let (r, a) = assignment(rest)?;
+        out.push(a);
+        let (r, _) = separators(r)?;
+        rest = r;
+    }
+    if out.is_empty() {
+        return fail(
+            input,
+            ParseErrorKind::MissingArgument,
+            input,
+            HelpTopic::Status,
+        );
+    }
+    Ok((rest, out))
+}
+
+/// The segment of `input` up to the next separator, for quoting in errors.
+fn segment_text(input: &str) -> &str {
+    input.split(is_sep).next().unwrap_or(input).trim()
+}
+
+/// Succeeds (consuming nothing) at the end of input or before a separator.
+fn seg_end(input: &str) -> PResult<'_, ()> {
+    match input.chars().next() {
+        None => Ok((input, ())),
+        Some(c) if is_sep(c) => Ok((input, ())),
+        Some(_) => no(input),
+    }
+}
+
+/// Optional spaces, then [`seg_end`].
+fn end_of_segment(input: &str) -> PResult<'_, ()> {
+    let (rest, _) = space0(input)?;
+    seg_end(rest)
+}
+
+/// A target word: up to a space, separator or quote.
+fn target_token(input: &str) -> PResult<'_, &str> {
+    take_while1(|c: char| c != ' ' && c != '"' && !is_sep(c)).parse(input)
+}
+
+/// The target a token names, or a committed error quoting it.
+fn to_target<'a>(token: &str, input: &'a str) -> Result<Target, nom::Err<GrammarError<'a>>> {
+    match Target::try_from(token) {
+        Ok(t) => Ok(t),
+        Err(_) if StatusWord::lookup(token).is_some() => Err(committed(
+            input,
+            ParseErrorKind::MissingTarget,
+            token,
+            HelpTopic::Status,
+        )),
+        Err(e) => Err(committed(input, e, token, HelpTopic::Status)),
+    }
+}
+
+/// A Chinese target glued to its status (`家人开车`): the target and the length of its word.
+fn glued_target(token: &str) -> Option<(Target, usize)> {
+    let mut words: Vec<&'static str> = vec!["全部", "所有", "其他", "其它"];
+    words.extend(BuiltinGroup::ALL.iter().map(|g| g.zh()));
+    words
+        .into_iter()
+        .filter(|w| token.len() > w.len() && token.starts_with(w))
+        .find_map(|w| Target::try_from(w).ok().map(|t| (t, w.len())))
+}
+
+/// `<target> <status> [<expiry>]` up to the end of its segment.
+fn assignment(input: &str) -> PResult<'_, StatusAssignment> {
+    let seg = segment_text(input);
+    let Ok((rest, token)) = target_token(input) else {
+        return fail(input, ParseErrorKind::MissingTarget, seg, HelpTopic::Status);
+    };
+    let (rest, target) = if let Some(after_space) = rest.strip_prefix(' ') {
+        (after_space, to_target(token, input)?)
+    } else if let Some((target, len)) = glued_target(token) {
+        (&input[len..], target)
+    } else {
+        to_target(token, input)?;
+        return fail(
+            input,
+            ParseErrorKind::MissingStatus,
+            token,
+            HelpTopic::Status,
+        );
+    };
+    let (rest, (status, expiry)) = status_and_expiry(rest, token)?;
+    Ok((
+        rest,
+        StatusAssignment {
+            target,
+            status,
+            expiry,
+        },
+    ))
+}
+
+/// The status (quoted or not) and optional expiry of one assignment; `target` is for errors.
+fn status_and_expiry<'a>(
+    input: &'a str,
+    target: &str,
+) -> PResult<'a, (StatusChange, Option<Expiry>)> {
+    let (rest, change) = if let Some(quoted) = input.strip_prefix('"') {
+        let (inner, rest) = match quoted.find('"') {
+            Some(end) => (&quoted[..end], &quoted[end + 1..]),
+            None => (quoted, ""),
+        };
+        let text =
+            FreeText::try_from(inner).map_err(|e| committed(input, e, inner, HelpTopic::Status))?;
+        (rest, StatusChange::Set(StatusText::Free(text)))
+    } else {
+        if (raw_expiry, end_of_segment).parse(input).is_ok() {
+            return fail(
+                input,
+                ParseErrorKind::MissingStatus,
+                target,
+                HelpTopic::Status,
+            );
+        }
+        let tail = alt((
+            value(true, (spaced_raw_expiry, end_of_segment)),
+            value(false, end_of_segment),
+        ));
+        let (rest, (body, _)) = consumed(many_till(anychar, peek(tail))).parse(input)?;
+        if body.is_empty() {
+            return fail(
+                input,
+                ParseErrorKind::MissingStatus,
+                target,
+                HelpTopic::Status,
+            );
+        }
+        let change = match StatusWord::lookup(body) {
+            Some(StatusWord::Clear) => StatusChange::Clear,
+            _ => StatusChange::Set(
+                StatusText::try_from(body)
+                    .map_err(|e| committed(input, e, body, HelpTopic::Status))?,
+            ),
+        };
+        (rest, change)
+    };
+    let (rest, raw) = opt(spaced_raw_expiry).parse(rest)?;
+    let (rest, _) = space0(rest)?;
+    if seg_end(rest).is_err() {
+        let extra = segment_text(rest);
+        return fail(
+            rest,
+            ParseErrorKind::UnexpectedText,
+            extra,
+            HelpTopic::Status,
+        );
+    }
+    let expiry = match raw {
+        None => None,
+        Some((text, raw)) => Some(
+            raw.validate(text.trim())
+                .map_err(|e| committed(rest, e, text.trim(), HelpTopic::Status))?,
+        ),
+    };
+    Ok((rest, (change, expiry)))
+}
+
+/// An expiry as typed, before its limits are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RawExpiry {
+    For(u64, DurationUnit),
+    Until(u64, u64),
+}
+
+impl RawExpiry {
+    fn validate(self, text: &str) -> Result<Expiry, ValueError> {
+        match self {
+            RawExpiry::For(n, unit) => Expiry::for_units(n, unit, text),
+            RawExpiry::Until(h, m) => Expiry::until(h, m, text),
+        }
+    }
+}
+
+/// A decimal number (saturating, so 30 digits is just "too big" later).
+fn number(input: &str) -> PResult<'_, u64> {
+    let (rest, digits) = digit1(input)?;
+    Ok((rest, digits.parse::<u64>().unwrap_or(u64::MAX)))
+}
+
+/// An expiry at the start of `input`, English or Chinese.
+fn raw_expiry(input: &str) -> PResult<'_, RawExpiry> {
+    alt((en_expiry, zh_expiry)).parse(input)
+}
+
+/// An expiry after a status: English ones after a space, Chinese ones possibly glued (`开车2小时`).
+fn spaced_raw_expiry(input: &str) -> PResult<'_, (&str, RawExpiry)> {
+    alt((preceded_space1(consumed(en_expiry)), |i| {
+        let (i, _) = space0(i)?;
+        consumed(zh_expiry).parse(i)
+    }))
+    .parse(input)
+}
+
+/// `p` after at least one space.
+fn preceded_space1<'a, O>(
+    mut p: impl Parser<&'a str, Output = O, Error = GrammarError<'a>>,
+) -> impl FnMut(&'a str) -> PResult<'a, O> {
+    move |i| {
+        let (i, _) = space1(i)?;
+        p.parse(i)
+    }
+}
+
+/// `FOR 2H`, `FOR 30 MINUTES`, bare `2H`, `UNTIL 15:00`, `TILL 9:30`.
+fn en_expiry(input: &str) -> PResult<'_, RawExpiry> {
+    alt((
+        |i| {
+            let (i, _) = (tag_no_case("FOR"), space0).parse(i)?;
+            en_duration(i)
+        },
+        |i| {
+            let (i, _) = (alt((tag_no_case("UNTIL"), tag_no_case("TILL"))), space0).parse(i)?;
+            clock(i)
+        },
+        en_duration,
+    ))
+    .parse(input)
+}
+
+/// `<n>` then `M|MIN|MINUTES|H|HR|HOURS|D|DAYS`.
+fn en_duration(input: &str) -> PResult<'_, RawExpiry> {
+    let (i, n) = number(input)?;
+    let (i, _) = space0(i)?;
+    let (i, unit) = alt((
+        value(
+            DurationUnit::Minutes,
+            alt((
+                tag_no_case("MINUTES"),
+                tag_no_case("MINUTE"),
+                tag_no_case("MINS"),
+                tag_no_case("MIN"),
+                tag_no_case("M"),
+            )),
+        ),
+        value(
+            DurationUnit::Hours,
+            alt((
+                tag_no_case("HOURS"),
+                tag_no_case("HOUR"),
+                tag_no_case("HRS"),
+                tag_no_case("HR"),
+                tag_no_case("H"),
+            )),
+        ),
+        value(
+            DurationUnit::Days,
+            alt((tag_no_case("DAYS"), tag_no_case("DAY"), tag_no_case("D"))),
+        ),
+    ))
+    .parse(i)?;
+    let (i, ()) = en_boundary(i)?;
+    Ok((i, RawExpiry::For(n, unit)))
+}
+
+/// `HH:MM` (one- or two-digit hour).
+fn clock(input: &str) -> PResult<'_, RawExpiry> {
+    let (i, h) = number(input)?;
+    let (i, _) = char(':').parse(i)?;
+    let (i, m) = take_while_m_n(2, 2, |c: char| c.is_ascii_digit()).parse(i)?;
+    let (i, ()) = match i.chars().next() {
+        Some(c) if c.is_ascii_digit() => return no(input),
+        _ => (i, ()),
+    };
+    Ok((i, RawExpiry::Until(h, m.parse::<u64>().unwrap_or(u64::MAX))))
+}
+
+/// `15点`, `15点30`, `15点30分`, `15点半`.
+fn zh_clock(input: &str) -> PResult<'_, RawExpiry> {
+    let (i, h) = number(input)?;
+    let (i, _) = tag("点").parse(i)?;
+    let (i, m) = opt(alt((value(30, tag("半")), |i| {
+        let (i, m) = number(i)?;
+        let (i, _) = opt(tag("分")).parse(i)?;
+        Ok((i, m))
+    })))
+    .parse(i)?;
+    Ok((i, RawExpiry::Until(h, m.unwrap_or(0))))
+}
+
+/// `2小时`, `2个小时`, `30分钟`, `1天` (optionally `后`), `到15:00`, `直到15点`.
+fn zh_expiry(input: &str) -> PResult<'_, RawExpiry> {
+    alt((
+        |i| {
+            let (i, n) = number(i)?;
+            let (i, _) = space0(i)?;
+            let (i, unit) = alt((
+                value(
+                    DurationUnit::Hours,
+                    alt((tag("个小时"), tag("小时"), tag("个钟头"), tag("钟头"))),
+                ),
+                value(DurationUnit::Minutes, alt((tag("分钟"), tag("分")))),
+                value(DurationUnit::Days, tag("天")),
+            ))
+            .parse(i)?;
+            let (i, _) = opt(tag("后")).parse(i)?;
+            Ok((i, RawExpiry::For(n, unit)))
+        },
+        |i| {
+            let (i, _) = (alt((tag("直到"), tag("到"))), space0).parse(i)?;
+            alt((clock, zh_clock)).parse(i)
+        },
+    ))
+    .parse(input)
+}
+
+/// `WHO <n>` / `查 <n>` / `查询 <n>` (also glued: `查13800138000`).
+pub fn who<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
+    const KW: &[Kw<()>] = &[("WHO", EN, ()), ("查询", ZH, ()), ("查", ZH, ())];
+    let (rest, (lang, ())) = keyword(KW)(input)?;
+    if rest.is_empty() {
+        return with_lang(
+            lang,
+            fail(rest, ParseErrorKind::MissingArgument, "", HelpTopic::Who),
+        );
+    }
+    match Msisdn::parse(rest, default_cc) {
+        Ok(m) => done(Command::Who(m), lang),
+        Err(e) => with_lang(lang, fail(rest, e, rest, HelpTopic::Who)),
+    }
+}
+
+/// The subject of STOP/START: nothing or `ALL`/`全部` means all, else one number.
+fn stop_target<'a>(rest: &'a str, default_cc: &str) -> PResult<'a, StopTarget> {
+    const ALL: &[Kw<()>] = &[("ALL", EN, ()), ("全部", ZH, ()), ("所有", ZH, ())];
+    if rest.is_empty() || choice(rest, ALL).is_some() {
+        return Ok(("", StopTarget::All));
+    }
+    match Msisdn::parse(rest, default_cc) {
+        Ok(m) => Ok(("", StopTarget::Number(m))),
+        Err(e) => fail(rest, e, rest, HelpTopic::Stop),
+    }
+}
+
+/// `STOP [<n>|ALL]` / `UNSUBSCRIBE` / `TD[<n>]` / `退订 [<n>|全部]`.
+pub fn stop<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
+    const KW: &[Kw<()>] = &[
+        ("UNSUBSCRIBE", EN, ()),
+        ("STOP", EN, ()),
+        ("TD", None, ()),
+        ("退订", ZH, ()),
+    ];
+    let (rest, (lang, ())) = keyword(KW)(input)?;
+    let (_, target) = with_lang(lang, stop_target(rest, default_cc))?;
+    done(Command::Stop(target), lang)
+}
+
+/// `START [<n>|ALL]` / `SUBSCRIBE` / `订阅 [<n>|全部]`.
+pub fn start<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
+    const KW: &[Kw<()>] = &[("START", EN, ()), ("SUBSCRIBE", EN, ()), ("订阅", ZH, ())];
+    let (rest, (lang, ())) = keyword(KW)(input)?;
+    let (_, target) = with_lang(lang, stop_target(rest, default_cc))?;
+    done(Command::Start(target), lang)
+}
+
+/// `AVATARS [page]` / `头像库 [页]`.
+pub fn avatars(input: &str) -> PResult<'_, Parsed> {
+    const KW: &[Kw<()>] = &[("AVATARS", EN, ()), ("头像库", ZH, ())];
+    let (rest, (lang, ())) = keyword(KW)(input)?;
+    if rest.is_empty() {
+        return done(Command::Avatars { page: 1 }, lang);
+    }
+    match positive(rest) {
+        Some(page) => done(Command::Avatars { page }, lang),
+        None => with_lang(
+            lang,
+            fail(rest, ParseErrorKind::BadNumber, rest, HelpTopic::Avatar),
+        ),
+    }
+}
+
+/// What follows `AVATAR`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AvatarAction {
+    Upload,
+    Off,
+}
+
+/// `AVATAR <id>|UPLOAD|OFF` / `头像 <编号>|上传|取消`.
+pub fn avatar(input: &str) -> PResult<'_, Parsed> {
+    const KW: &[Kw<()>] = &[("AVATAR", EN, ()), ("头像", ZH, ())];
+    const ACTIONS: &[Kw<AvatarAction>] = &[
+        ("UPLOAD", EN, AvatarAction::Upload),
+        ("上传", ZH, AvatarAction::Upload),
+        ("OFF", EN, AvatarAction::Off),
+        ("NONE", EN, AvatarAction::Off),
+        ("REMOVE", EN, AvatarAction::Off),
+        ("取消", ZH, AvatarAction::Off),
+        ("关闭", ZH, AvatarAction::Off),
+        ("删除", ZH, AvatarAction::Off),
+    ];
+    let (rest, (lang, ())) = keyword(KW)(input)?;
+    if rest.is_empty() {
+        return with_lang(
+            lang,
+            fail(rest, ParseErrorKind::MissingArgument, "", HelpTopic::Avatar),
+        );
+    }
+    if rest.bytes().all(|b| b.is_ascii_digit()) {
+        return match positive(rest) {
+            Some(id) => done(Command::AvatarSet(id), lang),
+            None => with_lang(
+                lang,
+                fail(rest, ParseErrorKind::BadNumber, rest, HelpTopic::Avatar),
+            ),
+        };
+    }
+    match choice(rest, ACTIONS) {
+        Some(AvatarAction::Upload) => done(Command::AvatarUpload, lang),
+        Some(AvatarAction::Off) => done(Command::AvatarOff, lang),
+        None => with_lang(
+            lang,
+            fail(rest, ParseErrorKind::UnknownOption, rest, HelpTopic::Avatar),
+        ),
+    }
+}
+
+/// `PRIVACY EVERYONE|CONTACTS|NOBODY` / `隐私 所有人|联系人|无人`.
+pub fn privacy(input: &str) -> PResult<'_, Parsed> {
+    const KW: &[Kw<()>] = &[("PRIVACY", EN, ()), ("隐私", ZH, ())];
+    const LEVELS: &[Kw<Privacy>] = &[
+        ("EVERYONE", EN, Privacy::Everyone),
+        ("ALL", EN, Privacy::Everyone),
+        ("所有人", ZH, Privacy::Everyone),
+        ("全部", ZH, Privacy::Everyone),
+        ("CONTACTS", EN, Privacy::Contacts),
+        ("联系人", ZH, Privacy::Contacts),
+        ("NOBODY", EN, Privacy::Nobody),
+        ("NONE", EN, Privacy::Nobody),
+        ("无人", ZH, Privacy::Nobody),
+        ("没有人", ZH, Privacy::Nobody),
+    ];
+    let (rest, (lang, ())) = keyword(KW)(input)?;
+    match choice(rest, LEVELS) {
+        Some(p) => done(Command::Privacy(p), lang),
+        None if rest.is_empty() => with_lang(
+            lang,
+            fail(
+                rest,
+                ParseErrorKind::MissingArgument,
+                "",
+                HelpTopic::Privacy,
+            ),
+        ),
+        None => with_lang(
+            lang,
+            fail(
+                rest,
+                ParseErrorKind::UnknownOption,
+                rest,
+                HelpTopic::Privacy,
+            ),
+        ),
+    }
+}
+
+/// `LANG EN|ZH` / `语言 英文|中文`.
+pub fn lang(input: &str) -> PResult<'_, Parsed> {
+    const KW: &[Kw<()>] = &[("LANGUAGE", EN, ()), ("LANG", EN, ()), ("语言", ZH, ())];
+    const LANGS: &[Kw<Lang>] = &[
+        ("EN", EN, Lang::En),
+        ("ENGLISH", EN, Lang::En),
+        ("英文", ZH, Lang::En),
+        ("英语", ZH, Lang::En),
+        ("ZH", EN, Lang::Zh),
+        ("CN", EN, Lang::Zh),
+        ("CHINESE", EN, Lang::Zh),
+        ("中文", ZH, Lang::Zh),
+        ("汉语", ZH, Lang::Zh),
+        ("中", ZH, Lang::Zh),
+    ];
+    let (rest, (hint, ())) = keyword(KW)(input)?;
+    match choice(rest, LANGS) {
+        Some(l) => done(Command::Lang(l), hint),
+        None if rest.is_empty() => with_lang(
+            hint,
+            fail(rest, ParseErrorKind::MissingArgument, "", HelpTopic::Lang),
+        ),
+        None => with_lang(
+            hint,
+            fail(rest, ParseErrorKind::UnknownOption, rest, HelpTopic::Lang),
+        ),
+    }
+}

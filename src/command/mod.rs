@@ -1,0 +1,216 @@
+//! The SMS command language of COMMANDS.md: text from a subscriber -> [`Command`] (step 3 of the
+//! flow in DESIGN.md). Pure and synchronous: no I/O, no clock, no store.
+//!
+//! [`parse`] normalises once ([`normalize::normalize`]: NFKC, whitespace, quotes) and then parses
+//! strictly with one nom function per command plus a dispatcher ([`grammar`]). Errors are values
+//! ([`ParseError`]) carrying what was wrong, the offending text to quote in the reply, and the
+//! usage to suggest; unknown or empty input is a [`ParseErrorKind::UnknownCommand`] /
+//! [`ParseErrorKind::Empty`] error whose usage is [`HelpTopic::General`] (the short help).
+//!
+//! Reply language: every result carries a `lang_hint` — `Some(Lang::Zh)` when the command keyword
+//! was Chinese (`状态`, `查`, ...), `Some(Lang::En)` when it was English (`STATUS`, `WHO`, ...),
+//! `None` when it was language-neutral (`?`, `TD`). For unknown input the hint is `Some(Zh)` if the
+//! text contains CJK characters, else `None`. The service keeps the subscriber's language when the
+//! hint is `None`.
+
+pub mod grammar;
+pub mod msisdn;
+pub mod normalize;
+pub mod types;
+
+use thiserror::Error;
+
+pub use msisdn::{Msisdn, MsisdnError};
+pub use types::{
+    BuiltinGroup, DisplayName, DurationUnit, Expiry, FreeText, GroupName, HelpTopic, Lang, Privacy,
+    StatusAssignment, StatusChange, StatusCode, StatusText, StopTarget, Target, UserGroupName,
+    ValueError,
+};
+
+/// The longest `bad` text a [`ParseError`] carries, in characters (longer text is cut and ends
+/// with `…`), so a reply quoting it still fits one SMS.
+pub const MAX_BAD_CHARS: usize = 24;
+
+/// One subscriber command (COMMANDS.md "Commands").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `HELP` / `?` / `帮助` [topic]; `None` is the short help.
+    Help(Option<HelpTopic>),
+    /// `NAME <display name>` / `名字 <名字>`.
+    Name(DisplayName),
+    /// `GROUPS` / `分组` (also `GROUP` alone): list groups.
+    Groups,
+    /// `GROUP <g> [page]`: list members, page 1 first.
+    GroupShow {
+        /// The group.
+        group: GroupName,
+        /// 1-based page.
+        page: u32,
+    },
+    /// `GROUP <g> ADD <n>...` / `分组 <g> 加 <n>...` (creates g); members deduplicated, in order.
+    GroupAdd {
+        /// The group.
+        group: GroupName,
+        /// At least one number.
+        members: Vec<Msisdn>,
+    },
+    /// `GROUP <g> DEL <n>...` / `分组 <g> 删 <n>...`.
+    GroupDel {
+        /// The group.
+        group: GroupName,
+        /// At least one number.
+        members: Vec<Msisdn>,
+    },
+    /// `GROUP <g> RENAME <g2>` / `分组 <g> 改名 <g2>`.
+    GroupRename {
+        /// The current name.
+        from: GroupName,
+        /// The new name.
+        to: GroupName,
+    },
+    /// `GROUP <g> DROP` / `分组 <g> 解散`.
+    GroupDrop(GroupName),
+    /// `STATUS` / `状态` alone: show the status each group sees.
+    StatusShow,
+    /// `STATUS <t> <s> [<expiry>][, <t2> <s2> ...]`: at least one assignment, in typed order.
+    StatusSet(Vec<StatusAssignment>),
+    /// `WHO <n>` / `查 <n>`.
+    Who(Msisdn),
+    /// `AVATARS [page]` / `头像库 [页]`.
+    Avatars {
+        /// 1-based page.
+        page: u32,
+    },
+    /// `AVATAR <id>` / `头像 <编号>`: choose a preset.
+    AvatarSet(u32),
+    /// `AVATAR UPLOAD` / `头像 上传`.
+    AvatarUpload,
+    /// `AVATAR OFF` / `头像 取消`.
+    AvatarOff,
+    /// `PRIVACY <everyone|contacts|nobody>` / `隐私 <所有人|联系人|无人>`.
+    Privacy(Privacy),
+    /// `STOP <n>` / `STOP ALL` / `STOP` / `TD` / `TD<n>` / `UNSUBSCRIBE` / `退订 [<n>|全部]`.
+    Stop(StopTarget),
+    /// `START <n>` / `START ALL` / `START` / `订阅 [<n>|全部]`.
+    Start(StopTarget),
+    /// `LANG EN|ZH` / `语言 英文|中文`.
+    Lang(Lang),
+}
+
+/// A successfully parsed command and the language its keyword was in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    /// The command.
+    pub command: Command,
+    /// Language of the command keyword (`None`: neutral, e.g. `?`, `TD`).
+    pub lang_hint: Option<Lang>,
+}
+
+/// What kind of mistake a [`ParseError`] reports.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ParseErrorKind {
+    /// The message was empty (or only spaces).
+    #[error("empty message")]
+    Empty,
+    /// The first word is no command.
+    #[error("unknown command")]
+    UnknownCommand,
+    /// A phone number is not plausible.
+    #[error(transparent)]
+    Number(#[from] MsisdnError),
+    /// A group name, status, expiry or display name breaks its limits.
+    #[error(transparent)]
+    Value(#[from] ValueError),
+    /// The command needs an argument that is missing.
+    #[error("missing argument")]
+    MissingArgument,
+    /// A STATUS target without a status after it.
+    #[error("missing status after the target")]
+    MissingStatus,
+    /// A STATUS assignment that starts with a status instead of a target.
+    #[error("missing target (a group, ALL or OTHERS) before the status")]
+    MissingTarget,
+    /// A word that is not one of the command's options (help topic, group action, privacy ...).
+    #[error("not an option of this command")]
+    UnknownOption,
+    /// A page or avatar number that is not a positive integer.
+    #[error("not a positive number")]
+    BadNumber,
+    /// Text left over after a complete command.
+    #[error("unexpected text after the command")]
+    UnexpectedText,
+}
+
+/// A command that could not be parsed: what was wrong, the part to quote, the usage to suggest.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{kind}: {bad:?} (see {usage:?})")]
+pub struct ParseError {
+    /// What was wrong.
+    pub kind: ParseErrorKind,
+    /// The offending part, as normalised, at most [`MAX_BAD_CHARS`] characters.
+    pub bad: String,
+    /// The help topic whose usage the reply should show.
+    pub usage: HelpTopic,
+    /// Language of the command keyword, when one was recognised (see the module docs).
+    pub lang_hint: Option<Lang>,
+}
+
+/// Parses one MO message. `default_country_code` (`"86"` or `"+86"`) completes national numbers.
+pub fn parse(text: &str, default_country_code: &str) -> Result<Parsed, ParseError> {
+    let text = normalize::normalize(text);
+    grammar::parse_normalized(&text, default_country_code).map_err(|mut e| {
+        e.bad = shorten(&e.bad);
+        e
+    })
+}
+
+/// Cuts `bad` to [`MAX_BAD_CHARS`] characters, ending in `…` when cut.
+fn shorten(bad: &str) -> String {
+    if bad.chars().count() <= MAX_BAD_CHARS {
+        bad.to_owned()
+    } else {
+        let mut out: String = bad.chars().take(MAX_BAD_CHARS - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_unknown_input_ask_for_the_short_help() {
+        for empty in ["", "   ", "\u{3000}\n\t"] {
+            let err = parse(empty, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::Empty);
+            assert_eq!(err.usage, HelpTopic::General);
+        }
+        let err = parse("hello there", "86").unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::UnknownCommand);
+        assert_eq!(err.bad, "hello");
+        assert_eq!(err.usage, HelpTopic::General);
+        assert_eq!(err.lang_hint, None);
+        assert_eq!(parse("你好", "86").unwrap_err().lang_hint, Some(Lang::Zh));
+    }
+
+    #[test]
+    fn long_bad_parts_are_shortened() {
+        let long = format!("STATUS FAMILY \"{}\"", "x".repeat(100));
+        let err = parse(&long, "86").unwrap_err();
+        assert_eq!(err.bad.chars().count(), MAX_BAD_CHARS);
+        assert!(err.bad.ends_with('…'));
+        assert!(matches!(
+            err.kind,
+            ParseErrorKind::Value(ValueError::BadStatusLength { chars: 100, .. })
+        ));
+    }
+
+    #[test]
+    fn lang_hint_follows_the_keyword() {
+        assert_eq!(parse("状态", "86").unwrap().lang_hint, Some(Lang::Zh));
+        assert_eq!(parse("status", "86").unwrap().lang_hint, Some(Lang::En));
+        assert_eq!(parse("TD", "86").unwrap().lang_hint, None);
+        assert_eq!(parse("查 abc", "86").unwrap_err().lang_hint, Some(Lang::Zh));
+    }
+}
