@@ -1,0 +1,667 @@
+//! Every example and table row of COMMANDS.md parses to the right `Command`, with the variants a
+//! feature-phone user types: full-width forms, stray spaces, mixed case, glued keywords, every
+//! English and Chinese alias.
+
+use std::time::Duration;
+
+use presence_gw::command::{
+    parse, BuiltinGroup, Command, Expiry, GroupName, HelpTopic, Lang, Msisdn, MsisdnError,
+    ParseErrorKind, Privacy, StatusAssignment, StatusChange, StatusCode, StatusText, StopTarget,
+    Target, ValueError,
+};
+
+const CC: &str = "86";
+
+fn cmd(text: &str) -> Command {
+    match parse(text, CC) {
+        Ok(p) => p.command,
+        Err(e) => panic!("{text:?} did not parse: {e}"),
+    }
+}
+
+fn n(e164: &str) -> Msisdn {
+    Msisdn::try_from(e164).expect("valid test number")
+}
+
+fn g(word: &str) -> GroupName {
+    GroupName::try_from(word).expect("valid test group")
+}
+
+fn family() -> GroupName {
+    GroupName::Builtin(BuiltinGroup::Family)
+}
+
+fn set(target: Target, code: StatusCode, expiry: Option<Expiry>) -> StatusAssignment {
+    StatusAssignment {
+        target,
+        status: StatusChange::Set(StatusText::Builtin(code)),
+        expiry,
+    }
+}
+
+fn free(target: Target, text: &str, expiry: Option<Expiry>) -> StatusAssignment {
+    StatusAssignment {
+        target,
+        status: StatusChange::Set(StatusText::try_from(text).expect("free text")),
+        expiry,
+    }
+}
+
+fn hours(h: u64) -> Option<Expiry> {
+    Some(Expiry::For(Duration::from_secs(h * 3600)))
+}
+
+fn until(hour: u8, minute: u8) -> Option<Expiry> {
+    Some(Expiry::Until { hour, minute })
+}
+
+fn all_same(texts: &[&str], expected: &Command) {
+    for text in texts {
+        assert_eq!(&cmd(text), expected, "{text:?}");
+    }
+}
+
+// ---- the five example conversations ----
+
+#[test]
+fn example_group_family_add() {
+    let expected = Command::GroupAdd {
+        group: family(),
+        members: vec![n("+8613900139000"), n("+8613700137000")],
+    };
+    all_same(
+        &[
+            "GROUP FAMILY ADD 13900139000 13700137000",
+            "group family add 13900139000 13700137000",
+            "  Group   Family\tAdd 13900139000\n13700137000  ",
+            "ＧＲＯＵＰ ＦＡＭＩＬＹ ＡＤＤ １３９００１３９０００ １３７００１３７０００",
+            "GROUP FAMILY ADD 13900139000,13700137000",
+            "GROUP FAMILY ADD 13900139000，13700137000",
+            "GROUP FAMILY ADD +86 139-0013-9000 (+86)13700137000",
+            "GROUP FAMILY ADD 008613900139000 +8613700137000 13900139000",
+            "分组 家人 加 13900139000 13700137000",
+            "分组家人 加13900139000、13700137000",
+            "GROUPS FAMILY ADD 13900139000 13700137000",
+        ],
+        &expected,
+    );
+}
+
+#[test]
+fn example_multi_target_status() {
+    let expected = Command::StatusSet(vec![
+        set(Target::Group(family()), StatusCode::Free, None),
+        set(
+            Target::Group(GroupName::Builtin(BuiltinGroup::Colleagues)),
+            StatusCode::Meeting,
+            until(15, 0),
+        ),
+    ]);
+    all_same(
+        &[
+            "STATUS FAMILY FREE, COLLEAGUES MEETING UNTIL 15:00",
+            "status family free,colleagues meeting until 15:00",
+            "STATUS FAMILY FREE; COLLEAGUES MEETING UNTIL 15:00",
+            "STATUS FAMILY FREE ， COLLEAGUES MEETING UNTIL １５：００",
+            "STATUS FAMILY FREE,, COLLEAGUES MEETING UNTIL15:00,",
+            "状态 家人 空闲，同事 开会 到15:00",
+            "状态 家人 空闲；同事 会议中 到 15:00",
+            "状态 家人 空闲、同事 开会 到15点",
+            "STATUS 家人 FREE, 同事 MEETING TILL 15:00",
+        ],
+        &expected,
+    );
+}
+
+#[test]
+fn example_chinese_status_with_duration() {
+    let expected = Command::StatusSet(vec![set(
+        Target::Group(family()),
+        StatusCode::Driving,
+        hours(2),
+    )]);
+    all_same(
+        &[
+            "状态 家人 开车 2小时",
+            "状态家人 开车 2小时",
+            "状态 家人 开车2小时",
+            "状态家人开车2小时",
+            "状态　家人　开车　２小时",
+            "状态 家人 开车 2个小时",
+            "状态 家人 开车 2小时后",
+            "STATUS FAMILY DRIVING FOR 2H",
+            "status family driving for 2 hours",
+            "STATUS FAMILY DRIVING 2H",
+            "STATUS FAMILY DRIVING FOR 120M",
+        ],
+        &expected,
+    );
+    assert_eq!(
+        parse("状态 家人 开车 2小时", CC).unwrap().lang_hint,
+        Some(Lang::Zh)
+    );
+}
+
+#[test]
+fn example_who() {
+    let expected = Command::Who(n("+8613800138000"));
+    all_same(
+        &[
+            "WHO 13800138000",
+            "who 13800138000",
+            "WHO13800138000",
+            "WHO +8613800138000",
+            "WHO 008613800138000",
+            "WHO +86 138-0013-8000",
+            "WHO (+86)13800138000",
+            "查 13800138000",
+            "查13800138000",
+            "查１３８００１３８０００",
+            "查询 13800138000",
+        ],
+        &expected,
+    );
+}
+
+#[test]
+fn example_td_glued() {
+    let expected = Command::Stop(StopTarget::Number(n("+8613800138000")));
+    all_same(
+        &[
+            "TD13800138000",
+            "td13800138000",
+            "TD 13800138000",
+            "STOP 13800138000",
+            "Stop +86 138-0013-8000",
+            "UNSUBSCRIBE 13800138000",
+            "退订 13800138000",
+            "退订13800138000",
+        ],
+        &expected,
+    );
+    assert_eq!(
+        cmd("START 13800138000"),
+        Command::Start(StopTarget::Number(n("+8613800138000")))
+    );
+}
+
+// ---- the command table, row by row ----
+
+#[test]
+fn help_and_topics() {
+    all_same(
+        &["HELP", "help", "?", "？", "帮助", " Help "],
+        &Command::Help(None),
+    );
+    for (text, topic) in [
+        ("HELP STATUS", HelpTopic::Status),
+        ("help group", HelpTopic::Group),
+        ("HELP AVATAR", HelpTopic::Avatar),
+        ("HELP WHO", HelpTopic::Who),
+        ("HELP STOP", HelpTopic::Stop),
+        ("帮助 状态", HelpTopic::Status),
+        ("帮助 分组", HelpTopic::Group),
+        ("帮助 头像", HelpTopic::Avatar),
+        ("帮助 查", HelpTopic::Who),
+        ("帮助 退订", HelpTopic::Stop),
+        ("? STATUS", HelpTopic::Status),
+    ] {
+        assert_eq!(cmd(text), Command::Help(Some(topic)), "{text}");
+    }
+    let err = parse("HELP WEATHER", CC).unwrap_err();
+    assert_eq!(err.kind, ParseErrorKind::UnknownOption);
+    assert_eq!(err.bad, "WEATHER");
+}
+
+#[test]
+fn name() {
+    for (text, name) in [
+        ("NAME Zhang San", "Zhang San"),
+        ("name   Zhang   San", "Zhang San"),
+        ("NAME \"Zhang San\"", "Zhang San"),
+        ("名字 张三", "张三"),
+        ("名字张三", "张三"),
+    ] {
+        match cmd(text) {
+            Command::Name(d) => assert_eq!(d.as_str(), name, "{text}"),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+    let err = parse("NAME abcdefghijklmnopqrstu", CC).unwrap_err();
+    assert!(matches!(
+        err.kind,
+        ParseErrorKind::Value(ValueError::BadDisplayName { chars: 21, .. })
+    ));
+    assert_eq!(err.usage, HelpTopic::Name);
+    assert_eq!(
+        parse("NAME", CC).unwrap_err().kind,
+        ParseErrorKind::MissingArgument
+    );
+}
+
+#[test]
+fn groups_and_group_show() {
+    all_same(&["GROUPS", "groups", "分组", "GROUP"], &Command::Groups);
+    all_same(
+        &[
+            "GROUP FAMILY",
+            "group family",
+            "分组 家人",
+            "分组家人",
+            "GROUP 家人 1",
+        ],
+        &Command::GroupShow {
+            group: family(),
+            page: 1,
+        },
+    );
+    assert_eq!(
+        cmd("GROUP FAMILY 2"),
+        Command::GroupShow {
+            group: family(),
+            page: 2
+        }
+    );
+    assert_eq!(
+        cmd("分组 篮球队 ２"),
+        Command::GroupShow {
+            group: g("篮球队"),
+            page: 2
+        }
+    );
+    for (en, zh, builtin) in [
+        ("FAMILY", "家人", BuiltinGroup::Family),
+        ("COLLEAGUES", "同事", BuiltinGroup::Colleagues),
+        ("CLASSMATES", "同学", BuiltinGroup::Classmates),
+        ("FRIENDS", "朋友", BuiltinGroup::Friends),
+    ] {
+        let expected = Command::GroupShow {
+            group: GroupName::Builtin(builtin),
+            page: 1,
+        };
+        assert_eq!(cmd(&format!("GROUP {en}")), expected);
+        assert_eq!(cmd(&format!("分组 {zh}")), expected);
+        assert_eq!(cmd(&format!("group {}", en.to_lowercase())), expected);
+    }
+    assert_eq!(
+        parse("GROUP FAMILY 0", CC).unwrap_err().kind,
+        ParseErrorKind::BadNumber
+    );
+}
+
+#[test]
+fn group_del_rename_drop() {
+    let del = Command::GroupDel {
+        group: g("Work"),
+        members: vec![n("+8613900139000")],
+    };
+    all_same(
+        &[
+            "GROUP WORK DEL 13900139000",
+            "group work delete 13900139000",
+            "GROUP Work REMOVE +8613900139000",
+            "分组 WORK 删 13900139000",
+            "分组 work 删除13900139000",
+        ],
+        &del,
+    );
+    let rename = Command::GroupRename {
+        from: g("WORK"),
+        to: g("JOB"),
+    };
+    all_same(
+        &[
+            "GROUP WORK RENAME JOB",
+            "group work rename job",
+            "分组 WORK 改名 JOB",
+        ],
+        &rename,
+    );
+    all_same(
+        &["GROUP WORK DROP", "group Work drop", "分组 work 解散"],
+        &Command::GroupDrop(g("WORK")),
+    );
+    assert_eq!(
+        cmd("分组 篮球队 改名 足球队"),
+        Command::GroupRename {
+            from: g("篮球队"),
+            to: g("足球队")
+        }
+    );
+}
+
+#[test]
+fn status_show_and_every_status_word() {
+    all_same(
+        &["STATUS", "status", "状态", " Status  "],
+        &Command::StatusShow,
+    );
+    let words: &[(&str, StatusCode)] = &[
+        ("STANDBY", StatusCode::Standby),
+        ("AVAILABLE", StatusCode::Standby),
+        ("待机", StatusCode::Standby),
+        ("FREE", StatusCode::Free),
+        ("空闲", StatusCode::Free),
+        ("BUSY", StatusCode::Busy),
+        ("忙碌", StatusCode::Busy),
+        ("忙", StatusCode::Busy),
+        ("MEETING", StatusCode::Meeting),
+        ("开会", StatusCode::Meeting),
+        ("会议中", StatusCode::Meeting),
+        ("DRIVING", StatusCode::Driving),
+        ("开车", StatusCode::Driving),
+        ("DND", StatusCode::Dnd),
+        ("DO NOT DISTURB", StatusCode::Dnd),
+        ("do  not disturb", StatusCode::Dnd),
+        ("请勿打扰", StatusCode::Dnd),
+        ("勿扰", StatusCode::Dnd),
+        ("OFF", StatusCode::Off),
+        ("关机", StatusCode::Off),
+    ];
+    for (word, code) in words {
+        let expected = Command::StatusSet(vec![set(Target::Group(family()), *code, None)]);
+        assert_eq!(cmd(&format!("STATUS FAMILY {word}")), expected, "{word}");
+        assert_eq!(cmd(&format!("状态 家人 {word}")), expected, "{word}");
+        let lower = word.to_lowercase();
+        assert_eq!(cmd(&format!("status family {lower}")), expected, "{word}");
+    }
+}
+
+#[test]
+fn incall_is_not_settable() {
+    for text in [
+        "STATUS FAMILY INCALL",
+        "STATUS FAMILY IN CALL",
+        "状态 家人 通话中",
+    ] {
+        let err = parse(text, CC).unwrap_err();
+        assert!(
+            matches!(
+                err.kind,
+                ParseErrorKind::Value(ValueError::StatusNotSettable { .. })
+            ),
+            "{text}: {err:?}"
+        );
+        assert_eq!(err.usage, HelpTopic::Status);
+    }
+}
+
+#[test]
+fn status_targets_all_others_and_user_groups() {
+    all_same(
+        &[
+            "STATUS ALL BUSY",
+            "status all busy",
+            "状态 全部 忙",
+            "状态全部忙碌",
+        ],
+        &Command::StatusSet(vec![set(Target::All, StatusCode::Busy, None)]),
+    );
+    assert_eq!(
+        cmd("STATUS OTHERS \"in a meeting, back soon\""),
+        Command::StatusSet(vec![free(Target::Others, "in a meeting, back soon", None)])
+    );
+    assert_eq!(
+        cmd("状态 其他 “开会中，稍后回电”"),
+        Command::StatusSet(vec![free(Target::Others, "开会中,稍后回电", None)])
+    );
+    assert_eq!(
+        cmd("STATUS WORK at the gym FOR 90M"),
+        Command::StatusSet(vec![free(
+            Target::Group(g("WORK")),
+            "at the gym",
+            Some(Expiry::For(Duration::from_secs(90 * 60)))
+        )])
+    );
+    assert_eq!(
+        cmd("STATUS 篮球队 在球场 30分钟"),
+        Command::StatusSet(vec![free(
+            Target::Group(g("篮球队")),
+            "在球场",
+            Some(Expiry::For(Duration::from_secs(30 * 60)))
+        )])
+    );
+}
+
+#[test]
+fn status_clear() {
+    for text in [
+        "STATUS FAMILY CLEAR",
+        "status family clear",
+        "状态 家人 清除",
+        "状态家人清除",
+    ] {
+        assert_eq!(
+            cmd(text),
+            Command::StatusSet(vec![StatusAssignment {
+                target: Target::Group(family()),
+                status: StatusChange::Clear,
+                expiry: None
+            }]),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn expiries_in_every_form() {
+    for (suffix, expiry) in [
+        ("FOR 2H", hours(2)),
+        ("for 30m", Some(Expiry::For(Duration::from_secs(1800)))),
+        ("FOR 1D", hours(24)),
+        ("FOR 1 DAY", hours(24)),
+        ("30 MIN", Some(Expiry::For(Duration::from_secs(1800)))),
+        ("2小时", hours(2)),
+        ("30分钟", Some(Expiry::For(Duration::from_secs(1800)))),
+        ("1天", hours(24)),
+        ("UNTIL 15:00", until(15, 0)),
+        ("until 9:30", until(9, 30)),
+        ("到15:00", until(15, 0)),
+        ("到１５：００", until(15, 0)),
+        ("直到15点半", until(15, 30)),
+        ("到8点15分", until(8, 15)),
+    ] {
+        let text = format!("STATUS FAMILY BUSY {suffix}");
+        assert_eq!(
+            cmd(&text),
+            Command::StatusSet(vec![set(Target::Group(family()), StatusCode::Busy, expiry)]),
+            "{text}"
+        );
+    }
+    for bad in ["FOR 0H", "FOR 31D", "UNTIL 25:00", "UNTIL 12:61", "到24:00"] {
+        let err = parse(&format!("STATUS FAMILY BUSY {bad}"), CC).unwrap_err();
+        assert!(
+            matches!(err.kind, ParseErrorKind::Value(_)),
+            "{bad}: {err:?}"
+        );
+        assert_eq!(err.bad, bad);
+    }
+}
+
+#[test]
+fn avatars_and_avatar() {
+    all_same(
+        &["AVATARS", "avatars", "头像库"],
+        &Command::Avatars { page: 1 },
+    );
+    all_same(
+        &["AVATARS 3", "头像库 3", "头像库３", "AVATARS3"],
+        &Command::Avatars { page: 3 },
+    );
+    all_same(
+        &["AVATAR 12", "avatar 12", "AVATAR12", "头像 12", "头像12"],
+        &Command::AvatarSet(12),
+    );
+    all_same(
+        &["AVATAR UPLOAD", "avatar upload", "头像 上传", "头像上传"],
+        &Command::AvatarUpload,
+    );
+    all_same(
+        &["AVATAR OFF", "avatar off", "头像 取消", "头像取消"],
+        &Command::AvatarOff,
+    );
+    assert_eq!(parse("AVATAR", CC).unwrap_err().usage, HelpTopic::Avatar);
+    assert_eq!(
+        parse("AVATAR PURPLE", CC).unwrap_err().kind,
+        ParseErrorKind::UnknownOption
+    );
+}
+
+#[test]
+fn privacy() {
+    for (texts, level) in [
+        (
+            &[
+                "PRIVACY EVERYONE",
+                "privacy everyone",
+                "隐私 所有人",
+                "隐私所有人",
+            ],
+            Privacy::Everyone,
+        ),
+        (
+            &[
+                "PRIVACY CONTACTS",
+                "Privacy Contacts",
+                "隐私 联系人",
+                "隐私联系人",
+            ],
+            Privacy::Contacts,
+        ),
+        (
+            &["PRIVACY NOBODY", "privacy nobody", "隐私 无人", "隐私无人"],
+            Privacy::Nobody,
+        ),
+    ] {
+        all_same(texts, &Command::Privacy(level));
+    }
+    let err = parse("PRIVACY FRIENDS", CC).unwrap_err();
+    assert_eq!(err.kind, ParseErrorKind::UnknownOption);
+    assert_eq!(err.usage, HelpTopic::Privacy);
+}
+
+#[test]
+fn stop_and_start_all() {
+    all_same(
+        &[
+            "STOP ALL",
+            "stop all",
+            "TD",
+            "td",
+            "UNSUBSCRIBE",
+            "退订 全部",
+            "退订全部",
+            "退订",
+            "STOP",
+        ],
+        &Command::Stop(StopTarget::All),
+    );
+    all_same(
+        &["START ALL", "start all", "订阅 全部", "订阅全部", "START"],
+        &Command::Start(StopTarget::All),
+    );
+    assert_eq!(
+        cmd("订阅 13800138000"),
+        Command::Start(StopTarget::Number(n("+8613800138000")))
+    );
+}
+
+#[test]
+fn lang() {
+    all_same(
+        &["LANG EN", "lang en", "语言 英文", "语言英文"],
+        &Command::Lang(Lang::En),
+    );
+    all_same(
+        &["LANG ZH", "Lang Zh", "语言 中文", "语言中文"],
+        &Command::Lang(Lang::Zh),
+    );
+}
+
+#[test]
+fn lang_hint_follows_keyword_language() {
+    for (text, hint) in [
+        ("GROUPS", Some(Lang::En)),
+        ("分组", Some(Lang::Zh)),
+        ("WHO 13800138000", Some(Lang::En)),
+        ("查13800138000", Some(Lang::Zh)),
+        ("TD13800138000", None),
+        ("?", None),
+        ("帮助", Some(Lang::Zh)),
+    ] {
+        assert_eq!(parse(text, CC).unwrap().lang_hint, hint, "{text}");
+    }
+}
+
+// ---- errors quote the bad part ----
+
+#[test]
+fn implausible_numbers_are_quoted() {
+    let err = parse("WHO +1234", CC).unwrap_err();
+    assert!(
+        matches!(
+            err.kind,
+            ParseErrorKind::Number(MsisdnError::BadLength { .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.usage, HelpTopic::Who);
+    let thirty = "1".repeat(30);
+    let err = parse(&format!("TD{thirty}"), CC).unwrap_err();
+    assert!(matches!(err.kind, ParseErrorKind::Number(_)));
+    assert_eq!(err.usage, HelpTopic::Stop);
+    let err = parse("GROUP FAMILY ADD 13900139000 12ab", CC).unwrap_err();
+    assert_eq!(err.bad, "12ab");
+    assert_eq!(err.usage, HelpTopic::Group);
+    let err = parse("查 张三", CC).unwrap_err();
+    assert_eq!(err.bad, "张三");
+    assert_eq!(err.lang_hint, Some(Lang::Zh));
+}
+
+#[test]
+fn status_mistakes_name_the_usage() {
+    let err = parse("STATUS BUSY", CC).unwrap_err();
+    assert_eq!(err.kind, ParseErrorKind::MissingTarget);
+    assert_eq!(err.bad, "BUSY");
+    let err = parse("STATUS FAMILY", CC).unwrap_err();
+    assert_eq!(err.kind, ParseErrorKind::MissingStatus);
+    assert_eq!(err.bad, "FAMILY");
+    let err = parse("STATUS FAMILY FOR 2H", CC).unwrap_err();
+    assert_eq!(err.kind, ParseErrorKind::MissingStatus);
+    let err = parse(&format!("STATUS FAMILY {}", "x".repeat(61)), CC).unwrap_err();
+    assert!(matches!(
+        err.kind,
+        ParseErrorKind::Value(ValueError::BadStatusLength { chars: 61, .. })
+    ));
+    let err = parse("STATUS a-b BUSY", CC).unwrap_err();
+    assert!(matches!(
+        err.kind,
+        ParseErrorKind::Value(ValueError::BadGroupName { .. })
+    ));
+    assert_eq!(err.bad, "a-b");
+    let err = parse("STATUS FAMILY \"busy\" extra", CC).unwrap_err();
+    assert_eq!(err.kind, ParseErrorKind::UnexpectedText);
+    assert_eq!(err.bad, "extra");
+    for err in [err, parse("STATUS BUSY", CC).unwrap_err()] {
+        assert_eq!(err.usage, HelpTopic::Status);
+    }
+}
+
+#[test]
+fn unknown_and_hostile_input_gets_the_short_help() {
+    for text in [
+        "hello",
+        "STATUSX FAMILY BUSY",
+        "TDX",
+        "'; DROP TABLE subscribers; --",
+        "😀😀😀",
+        "13800138000",
+        "你好",
+    ] {
+        let err = parse(text, CC).unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::UnknownCommand, "{text}");
+        assert_eq!(err.usage, HelpTopic::General, "{text}");
+    }
+    let err = parse("", CC).unwrap_err();
+    assert_eq!(err.kind, ParseErrorKind::Empty);
+}
