@@ -113,7 +113,11 @@ impl ThrottleWindow {
     pub fn admit(&mut self, now_ms: u64, limit: Option<u32>) -> bool {
         let sec = now_ms / 1000;
         if sec != self.second {
-            self.previous = if sec == self.second + 1 { self.count } else { 0 };
+            self.previous = if sec == self.second + 1 {
+                self.count
+            } else {
+                0
+            };
             self.second = sec;
             self.count = 0;
         }

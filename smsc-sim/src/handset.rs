@@ -262,8 +262,7 @@ pub fn find_number(s: &str) -> Option<(usize, String)> {
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if b[i].is_ascii_digit() || (b[i] == b'+' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
-        {
+        if b[i].is_ascii_digit() || (b[i] == b'+' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) {
             let start = i;
             i += 1;
             while i < b.len() && b[i].is_ascii_digit() {
@@ -316,7 +315,11 @@ impl Handsets {
 
     /// Numbers of every handset that received something.
     pub fn numbers(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.phones.values().map(|h| h.view.number.clone()).collect();
+        let mut v: Vec<String> = self
+            .phones
+            .values()
+            .map(|h| h.view.number.clone())
+            .collect();
         v.sort();
         v
     }
@@ -351,7 +354,8 @@ impl Handsets {
             name: c.and_then(|c| c.name.clone()),
             last_status: c.and_then(|c| c.last_status.clone()),
             avatar_sha256: c.and_then(|c| c.avatar.as_ref().map(|a| a.sha256.clone())),
-            avatar_content_type: c.and_then(|c| c.avatar.as_ref().and_then(|a| a.content_type.clone())),
+            avatar_content_type: c
+                .and_then(|c| c.avatar.as_ref().and_then(|a| a.content_type.clone())),
             avatar_len: c.and_then(|c| c.avatar.as_ref().map(|a| a.len)),
             avatar_href: c.and_then(|c| c.avatar.as_ref().map(|a| a.href.clone())),
         }
@@ -376,10 +380,13 @@ impl Handsets {
             .find(|k| same_number(k, contact))
             .cloned();
         let k = existing.unwrap_or_else(|| contact.to_string());
-        h.view.contacts.entry(k.clone()).or_insert_with(|| ContactView {
-            number: k,
-            ..ContactView::default()
-        })
+        h.view
+            .contacts
+            .entry(k.clone())
+            .or_insert_with(|| ContactView {
+                number: k,
+                ..ContactView::default()
+            })
     }
 
     /// Feed one accepted MT; returns a fetch to start when a push href should be followed.
@@ -404,8 +411,8 @@ impl Handsets {
         } else {
             None
         };
-        let port_push = ports.is_some_and(|(d, _)| d == WAP_PUSH_PORT)
-            || rec.dest_port == Some(WAP_PUSH_PORT);
+        let port_push =
+            ports.is_some_and(|(d, _)| d == WAP_PUSH_PORT) || rec.dest_port == Some(WAP_PUSH_PORT);
         let sar = rec.sar.map(|(reference, total, seq)| SarInfo {
             reference,
             total,
@@ -508,9 +515,10 @@ impl Handsets {
         {
             r.contact = n;
         }
-        let name = r.text.as_deref().and_then(|t| {
-            find_number(t).and_then(|(at, _)| name_before(t, at))
-        });
+        let name = r
+            .text
+            .as_deref()
+            .and_then(|t| find_number(t).and_then(|(at, _)| name_before(t, at)));
         let job = (follow && r.href.starts_with("http")).then(|| FetchJob {
             number: rec.dest.clone(),
             contact: r.contact.clone(),
@@ -533,7 +541,11 @@ impl Handsets {
 
     /// Record the result of a fetch; the avatar is replaced only if this push is the contact's
     /// latest.
-    pub fn fetched(&mut self, job: &FetchJob, result: Result<(u16, Option<String>, Vec<u8>), String>) {
+    pub fn fetched(
+        &mut self,
+        job: &FetchJob,
+        result: Result<(u16, Option<String>, Vec<u8>), String>,
+    ) {
         let Some(h) = self.phones.get_mut(&key(&job.number)) else {
             return;
         };

@@ -55,10 +55,22 @@ pub fn router(h: SimHandle) -> Router {
     Router::new()
         .route("/", get(console))
         .route("/mt", get(mt))
-        .route("/receipts", get(|State(h): State<SimHandle>| async move { Json(h.receipts()) }))
-        .route("/deliveries", get(|State(h): State<SimHandle>| async move { Json(h.deliveries()) }))
-        .route("/binds", get(|State(h): State<SimHandle>| async move { Json(h.binds()) }))
-        .route("/stats", get(|State(h): State<SimHandle>| async move { Json(h.stats()) }))
+        .route(
+            "/receipts",
+            get(|State(h): State<SimHandle>| async move { Json(h.receipts()) }),
+        )
+        .route(
+            "/deliveries",
+            get(|State(h): State<SimHandle>| async move { Json(h.deliveries()) }),
+        )
+        .route(
+            "/binds",
+            get(|State(h): State<SimHandle>| async move { Json(h.binds()) }),
+        )
+        .route(
+            "/stats",
+            get(|State(h): State<SimHandle>| async move { Json(h.stats()) }),
+        )
         .route(
             "/reset",
             post(|State(h): State<SimHandle>| async move {
@@ -69,7 +81,10 @@ pub fn router(h: SimHandle) -> Router {
         .route("/faults", get(get_faults).post(set_faults))
         .route("/mo", post(mo))
         .route("/ussd", post(ussd))
-        .route("/handsets", get(|State(h): State<SimHandle>| async move { Json(h.handsets()) }))
+        .route(
+            "/handsets",
+            get(|State(h): State<SimHandle>| async move { Json(h.handsets()) }),
+        )
         .route("/handsets/{number}", get(handset))
         .route("/handsets/{number}/call", get(call))
         .route("/handsets/{number}/avatar", get(avatar))
@@ -92,9 +107,7 @@ async fn set_faults(State(h): State<SimHandle>, Json(r): Json<FaultsRequest>) ->
     } else {
         0
     };
-    let malformed = r
-        .send_malformed
-        .map_or(0, |k| h.send_malformed(k, sys));
+    let malformed = r.send_malformed.map_or(0, |k| h.send_malformed(k, sys));
     Json(serde_json::json!({
         "faults": h.faults(),
         "dropped": dropped,

@@ -47,7 +47,11 @@ pub use config::{
     Account, DestMatch, HandsetConfig, IdStyle, ReceiptPlan, ReceiptRule, ReceiptStat, SimConfig,
 };
 pub use faults::{Delay, ErrorFault, Faults, MalformedKind};
-pub use handset::{Avatar, CallView, ContactView, FetchState, HandsetView, InboxMessage, PushRecord, UssdScreen};
+pub use handset::{
+    Avatar, CallView, ContactView, FetchState, HandsetView, InboxMessage, PushRecord, UssdScreen,
+};
 pub use pdus::{MoEncoding, MoStyle};
-pub use recorder::{BindView, DeliveryKind, DeliveryRecord, DeliveryState, MtFilter, MtRecord, Stats};
+pub use recorder::{
+    BindView, DeliveryKind, DeliveryRecord, DeliveryState, MtFilter, MtRecord, Stats,
+};
 pub use sim::{MoRequest, MoTicket, SimError, SimHandle, Simulator, UssdRequest};

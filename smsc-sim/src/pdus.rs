@@ -195,7 +195,9 @@ pub fn receipt(
         .dest_addr_ton(ton_for(&rec.source))
         .dest_addr_npi(npi_for(&rec.source))
         .destination_addr(addr_lossy(&rec.source))
-        .esm_class(EsmClass::from(sms_wire::framing::esm_class::DELIVERY_RECEIPT))
+        .esm_class(EsmClass::from(
+            sms_wire::framing::esm_class::DELIVERY_RECEIPT,
+        ))
         .registered_delivery(RegisteredDelivery::from(0))
         .data_coding(DataCoding::from(0x00))
         .short_message(OctetString::from_vec(text.into_bytes()).unwrap_or_default());
@@ -436,8 +438,15 @@ mod tests {
     #[test]
     fn mo_styles_produce_parts() {
         let long = "x".repeat(200);
-        let udh = mo_parts("8613800138000", "10086", &long, MoEncoding::Auto, MoStyle::Udh8, 7)
-            .unwrap();
+        let udh = mo_parts(
+            "8613800138000",
+            "10086",
+            &long,
+            MoEncoding::Auto,
+            MoStyle::Udh8,
+            7,
+        )
+        .unwrap();
         assert_eq!(udh.len(), 2);
         assert_eq!(u8::from(udh[0].esm_class), 0x40);
         let sar = mo_parts("1", "2", &long, MoEncoding::Auto, MoStyle::Sar, 7).unwrap();
@@ -446,8 +455,15 @@ mod tests {
         let pl = mo_parts("1", "2", &long, MoEncoding::Ucs2, MoStyle::Payload, 7).unwrap();
         assert_eq!(pl.len(), 1);
         assert!(pl[0].short_message().as_ref().is_empty());
-        assert!(mo_parts("+12345678901234567890", "2", "a", MoEncoding::Auto, MoStyle::Udh8, 1)
-            .is_err());
+        assert!(mo_parts(
+            "+12345678901234567890",
+            "2",
+            "a",
+            MoEncoding::Auto,
+            MoStyle::Udh8,
+            1
+        )
+        .is_err());
     }
 
     #[test]
@@ -477,7 +493,10 @@ mod tests {
             raw.extend_from_slice(dest);
             raw
         };
-        assert_eq!(diagnose_invalid(&pdu(b"123456789012345678901\0")), Some(0x0B));
+        assert_eq!(
+            diagnose_invalid(&pdu(b"123456789012345678901\0")),
+            Some(0x0B)
+        );
         assert_eq!(diagnose_invalid(&pdu(b"12\0")), None);
         assert_eq!(diagnose_invalid(&[0; 8]), None);
     }

@@ -75,6 +75,8 @@ struct Inflight {
     deadline: Instant,
 }
 
+// Responses move straight into the codec; boxing them would add an allocation per PDU.
+#[allow(clippy::large_enum_variant)]
 enum Out {
     Cmd(Command),
     Raw(Vec<u8>),
@@ -135,10 +137,7 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     };
     let framed = Framed::new(socket, SmppCodec::new());
     let span = info_span!("session", conn = id, %peer);
-    let deliver_rx = s
-        .serve(framed, deliver_rx, ctrl_rx)
-        .instrument(span)
-        .await;
+    let deliver_rx = s.serve(framed, deliver_rx, ctrl_rx).instrument(span).await;
     s.finish(deliver_rx);
 }
 
@@ -207,7 +206,9 @@ impl Session {
             self.counters
                 .outstanding
                 .store(self.delayed.len(), Ordering::Relaxed);
-            self.counters.inflight.store(self.delivers, Ordering::Relaxed);
+            self.counters
+                .inflight
+                .store(self.delivers, Ordering::Relaxed);
             if self.close {
                 break;
             }
@@ -299,7 +300,10 @@ impl Session {
         }
     }
 
-    async fn write_out(&mut self, framed: &mut Framed<TcpStream, SmppCodec>) -> std::io::Result<()> {
+    async fn write_out(
+        &mut self,
+        framed: &mut Framed<TcpStream, SmppCodec>,
+    ) -> std::io::Result<()> {
         if self.out.is_empty() {
             return Ok(());
         }
@@ -331,8 +335,11 @@ impl Session {
             Control::Unbind => {
                 let seq = self.seq();
                 self.track(seq, Pending::Unbind);
-                self.out
-                    .push(Out::Cmd(Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind)));
+                self.out.push(Out::Cmd(Command::new(
+                    CommandStatus::EsmeRok,
+                    seq,
+                    Pdu::Unbind,
+                )));
             }
             Control::Malformed(kind) => {
                 let seq = self.seq();
@@ -348,7 +355,7 @@ impl Session {
         }
         job.attempts += 1;
         let seq = self.seq();
-        let cmd = Command::new(CommandStatus::EsmeRok, seq, job.pdu.clone());
+        let cmd = Command::new(CommandStatus::EsmeRok, seq, (*job.pdu).clone());
         self.shared
             .set_delivery_state(job.record_id, DeliveryState::Sent, Some(self.id));
         self.track(seq, Pending::Deliver(job));
@@ -475,7 +482,11 @@ impl Session {
                     .unwrap_or_else(|e| e.into_inner())
                     .ignore_enquire_link;
                 if !ignore {
-                    self.reply(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLinkResp));
+                    self.reply(Command::new(
+                        CommandStatus::EsmeRok,
+                        seq,
+                        Pdu::EnquireLinkResp,
+                    ));
                 }
             }
             Some(Pdu::Unbind) => {
@@ -485,9 +496,7 @@ impl Session {
             Some(Pdu::Other { .. }) | None => {
                 self.reply(generic_nack(CommandStatus::EsmeRinvcmdid, seq));
             }
-            Some(
-                Pdu::SubmitSm(_) | Pdu::DataSm(_) | Pdu::QuerySm(_) | Pdu::CancelSm(_),
-            ) => {
+            Some(Pdu::SubmitSm(_) | Pdu::DataSm(_) | Pdu::QuerySm(_) | Pdu::CancelSm(_)) => {
                 let Some(mode) = mode.filter(|m| m.can_transmit()) else {
                     self.reply(error_response(id, CommandStatus::EsmeRinvbndsts, seq));
                     return;
@@ -615,7 +624,8 @@ impl Session {
         };
         let (status, message_id) = self.accept(input);
         let c = if status == 0 {
-            let id = COctetString::from_string(message_id).unwrap_or_else(|_| COctetString::empty());
+            let id =
+                COctetString::from_string(message_id).unwrap_or_else(|_| COctetString::empty());
             Command::new(
                 CommandStatus::EsmeRok,
                 seq,
@@ -649,7 +659,8 @@ impl Session {
         };
         let (status, message_id) = self.accept(input);
         let c = if status == 0 {
-            let id = COctetString::from_string(message_id).unwrap_or_else(|_| COctetString::empty());
+            let id =
+                COctetString::from_string(message_id).unwrap_or_else(|_| COctetString::empty());
             Command::new(
                 CommandStatus::EsmeRok,
                 seq,
@@ -762,4 +773,3 @@ fn dest_port(tlvs: &[rusmpp::tlvs::Tlv]) -> Option<u16> {
         _ => None,
     }
 }
-

@@ -67,7 +67,7 @@ pub struct DeliveryJob {
     /// Only binds of this `system_id` may take it (receipts go back to the submitting account).
     pub system_id: Option<String>,
     /// The PDU body.
-    pub pdu: DeliverSm,
+    pub pdu: Box<DeliverSm>,
     /// Times written so far.
     pub attempts: u32,
     /// Reset generation it belongs to (dropped after a reset).
@@ -289,7 +289,9 @@ pub fn validate_mt(m: &MtInput) -> Result<(), u32> {
     }
     if dc == 0x08 {
         let body = if m.esm_class & 0x40 != 0 {
-            sms_wire::udh::Udh::split(data).map(|(_, r)| r).unwrap_or(data)
+            sms_wire::udh::Udh::split(data)
+                .map(|(_, r)| r)
+                .unwrap_or(data)
         } else {
             data
         };
@@ -364,7 +366,10 @@ impl Shared {
 
     /// Current faults.
     pub fn faults(&self) -> Faults {
-        self.faults.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.faults
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Run `f` with the seeded rng.
@@ -507,7 +512,7 @@ impl Shared {
                         DeliveryJob {
                             record_id: rid,
                             system_id: Some(system_id.to_string()),
-                            pdu,
+                            pdu: Box::new(pdu),
                             attempts: 0,
                             generation: self.generation.load(Ordering::Relaxed),
                         },
@@ -558,14 +563,14 @@ impl Shared {
             if job.generation != me.generation.load(Ordering::Relaxed) {
                 return;
             }
-            let cancelled = pdus::receipted_id(&job.pdu).is_some_and(|id| {
-                me.state()
-                    .store
-                    .get(&id)
-                    .is_some_and(|m| m.cancelled)
-            });
+            let cancelled = pdus::receipted_id(&job.pdu)
+                .is_some_and(|id| me.state().store.get(&id).is_some_and(|m| m.cancelled));
             if cancelled {
-                me.set_delivery_state(job.record_id, DeliveryState::Failed("cancelled".into()), None);
+                me.set_delivery_state(
+                    job.record_id,
+                    DeliveryState::Failed("cancelled".into()),
+                    None,
+                );
                 return;
             }
             let _ = me.delivery_tx.send(job).await;
@@ -601,8 +606,7 @@ impl Shared {
                 .values()
                 .filter(|c| match &c.bound {
                     Some((sys, mode)) => {
-                        mode.can_receive()
-                            && job.system_id.as_ref().is_none_or(|want| want == sys)
+                        mode.can_receive() && job.system_id.as_ref().is_none_or(|want| want == sys)
                     }
                     None => false,
                 })
@@ -692,9 +696,7 @@ impl Shared {
         let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         conns
             .values()
-            .filter(|e| {
-                system_id.is_none_or(|s| e.bound.as_ref().is_some_and(|(sys, _)| sys == s))
-            })
+            .filter(|e| system_id.is_none_or(|s| e.bound.as_ref().is_some_and(|(sys, _)| sys == s)))
             .filter(|e| e.ctrl_tx.try_send(c).is_ok())
             .count()
     }
@@ -735,9 +737,15 @@ mod tests {
             validate_mt(&mt("123456789012345678901", 0, b"hi")),
             Err(status::INVDSTADR)
         );
-        assert_eq!(validate_mt(&mt("1", 0xC0 - 0x40, b"hi")), Err(status::INVDCS));
+        assert_eq!(
+            validate_mt(&mt("1", 0xC0 - 0x40, b"hi")),
+            Err(status::INVDCS)
+        );
         assert_eq!(validate_mt(&mt("1", 0x08, b"abc")), Err(status::INVMSGLEN));
-        assert_eq!(validate_mt(&mt("1", 0x04, &[0; 141])), Err(status::INVMSGLEN));
+        assert_eq!(
+            validate_mt(&mt("1", 0x04, &[0; 141])),
+            Err(status::INVMSGLEN)
+        );
         let mut both = mt("1", 0, b"x");
         both.message_payload = Some(b"y".to_vec());
         assert_eq!(validate_mt(&both), Err(status::INVMSGLEN));

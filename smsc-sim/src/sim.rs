@@ -262,7 +262,13 @@ impl SimHandle {
         }
     }
 
-    fn queue(&self, kind: DeliveryKind, from: &str, to: &str, pdus: Vec<rusmpp::pdus::DeliverSm>) -> Vec<(u64, DeliveryJob)> {
+    fn queue(
+        &self,
+        kind: DeliveryKind,
+        from: &str,
+        to: &str,
+        pdus: Vec<rusmpp::pdus::DeliverSm>,
+    ) -> Vec<(u64, DeliveryJob)> {
         let now = now_ms();
         let generation = self.shared.generation.load(Ordering::Relaxed);
         let mut st = self.shared.state();
@@ -291,7 +297,7 @@ impl SimHandle {
                     DeliveryJob {
                         record_id: id,
                         system_id: None,
-                        pdu,
+                        pdu: Box::new(pdu),
                         attempts: 0,
                         generation,
                     },
@@ -319,7 +325,7 @@ impl SimHandle {
     pub async fn inject_mo(&self, req: MoRequest) -> Result<MoTicket, SimError> {
         let reference = req
             .reference
-            .unwrap_or_else(|| self.shared.with_rng(|r| rand::Rng::random::<u16>(r)));
+            .unwrap_or_else(|| self.shared.with_rng(rand::Rng::random::<u16>));
         let mut parts = pdus::mo_parts(
             &req.from,
             &req.to,
@@ -556,13 +562,13 @@ impl SimHandle {
     ) -> Result<Vec<DeliveryRecord>, SimError> {
         self.wait_until("deliveries answered", timeout, |h| {
             let all = h.deliveries();
-            let v: Vec<DeliveryRecord> = all
-                .into_iter()
-                .filter(|d| ids.contains(&d.id))
-                .collect();
+            let v: Vec<DeliveryRecord> = all.into_iter().filter(|d| ids.contains(&d.id)).collect();
             (v.len() == ids.len()
                 && v.iter().all(|d| {
-                    matches!(d.state, DeliveryState::Answered(_) | DeliveryState::Failed(_))
+                    matches!(
+                        d.state,
+                        DeliveryState::Answered(_) | DeliveryState::Failed(_)
+                    )
                 }))
             .then_some(v)
         })

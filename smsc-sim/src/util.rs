@@ -46,7 +46,10 @@ pub fn receipt_date(ms: u64) -> String {
 /// SMPP absolute time `YYMMDDhhmmss000+` in UTC (SMPP 3.4 §7.1.1), for query_sm_resp.
 pub fn smpp_time(ms: u64) -> String {
     let (y, mo, d, h, mi, s) = civil(ms);
-    format!("{:02}{mo:02}{d:02}{h:02}{mi:02}{s:02}000+", y.rem_euclid(100))
+    format!(
+        "{:02}{mo:02}{d:02}{h:02}{mi:02}{s:02}000+",
+        y.rem_euclid(100)
+    )
 }
 
 /// Lowercase hex of `bytes`.
@@ -75,7 +78,11 @@ pub fn same_number(a: &str, b: &str) -> bool {
     if a == b {
         return true;
     }
-    let (short, long) = if a.len() < b.len() { (&a, &b) } else { (&b, &a) };
+    let (short, long) = if a.len() < b.len() {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
     short.len() >= 7 && long.ends_with(short.as_str())
 }
 

@@ -54,7 +54,10 @@ async fn receipts_with_hex_ids() {
     assert_eq!(r.id, id);
     assert_eq!(r.stat, Some(ReceiptStatus::Delivered));
     assert_eq!(r.text.as_deref(), Some("hello there"));
-    assert!(matches!(tlv(&d, TlvTag::MessageState), Some(TlvValue::MessageState(MessageState::Delivered))));
+    assert!(matches!(
+        tlv(&d, TlvTag::MessageState),
+        Some(TlvValue::MessageState(MessageState::Delivered))
+    ));
 
     let id2 = message_id(&c.submit(text("8613900139000", "x", 1)).await);
     let d = c.deliver().await;
@@ -130,12 +133,20 @@ async fn receipts_go_to_a_receiver_of_the_same_account_and_can_precede_the_resp(
     });
     let mut trx = Client::bound(h.smpp_addr(), Mode::Trx).await;
     let seq = trx.next_seq();
-    trx.send(rusmpp::Command::new(CommandStatus::EsmeRok, seq, text("8613800138000", "b", 1)))
-        .await;
-    let Some(sms_wire::framing::Frame::Pdu(first)) = trx.read().await else { panic!() };
+    trx.send(rusmpp::Command::new(
+        CommandStatus::EsmeRok,
+        seq,
+        text("8613800138000", "b", 1),
+    ))
+    .await;
+    let Some(sms_wire::framing::Frame::Pdu(first)) = trx.read().await else {
+        panic!()
+    };
     assert_eq!(first.id(), CommandId::DeliverSm, "receipt first");
     let resp = trx.response(seq).await;
-    let Some(Pdu::DeliverSm(d)) = first.pdu() else { panic!() };
+    let Some(Pdu::DeliverSm(d)) = first.pdu() else {
+        panic!()
+    };
     assert_eq!(receipted(d), message_id(&resp));
     h.shutdown().await;
 }
@@ -151,7 +162,9 @@ async fn delayed_receipt_query_and_cancel() {
             .build()
     };
     let r = c.request(q()).await;
-    let Some(Pdu::QuerySmResp(qr)) = r.pdu() else { panic!("{r:?}") };
+    let Some(Pdu::QuerySmResp(qr)) = r.pdu() else {
+        panic!("{r:?}")
+    };
     assert_eq!(qr.message_state, MessageState::Enroute);
     let cancel = || {
         CancelSm::builder()
@@ -160,13 +173,21 @@ async fn delayed_receipt_query_and_cancel() {
     };
     assert_eq!(c.request(cancel()).await.id(), CommandId::CancelSmResp);
     let r = c.request(q()).await;
-    let Some(Pdu::QuerySmResp(qr)) = r.pdu() else { panic!("{r:?}") };
+    let Some(Pdu::QuerySmResp(qr)) = r.pdu() else {
+        panic!("{r:?}")
+    };
     assert_eq!(qr.message_state, MessageState::Deleted);
-    assert_eq!(c.request(cancel()).await.status(), CommandStatus::EsmeRcancelfail);
+    assert_eq!(
+        c.request(cancel()).await.status(),
+        CommandStatus::EsmeRcancelfail
+    );
     let unknown = QuerySm::builder()
         .message_id(COctetString::from_string("nope".to_string()).unwrap())
         .build();
-    assert_eq!(c.request(unknown).await.status(), CommandStatus::EsmeRqueryfail);
+    assert_eq!(
+        c.request(unknown).await.status(),
+        CommandStatus::EsmeRqueryfail
+    );
     h.shutdown().await;
 }
 
@@ -183,7 +204,11 @@ fn reassemble(parts: &[rusmpp::pdus::DeliverSm]) -> String {
                 Some(TlvValue::SarMsgRefNum(reference)),
                 Some(TlvValue::SarTotalSegments(total)),
                 Some(TlvValue::SarSegmentSeqnum(seq)),
-            ) => Some(SarInfo { reference, total, seq }),
+            ) => Some(SarInfo {
+                reference,
+                total,
+                seq,
+            }),
             _ => None,
         };
         let payload = match tlv(d, TlvTag::MessagePayload) {
@@ -201,11 +226,17 @@ fn reassemble(parts: &[rusmpp::pdus::DeliverSm]) -> String {
         )
         .unwrap()
         {
-            PartOrWhole::Whole { data_coding, payload } => {
-                return sms_wire::text::decode(data_coding, &payload)
-            }
+            PartOrWhole::Whole {
+                data_coding,
+                payload,
+            } => return sms_wire::text::decode(data_coding, &payload),
             PartOrWhole::Part(p) => {
-                if let Insert::Complete { data_coding, payload, .. } = r.insert(p, 0) {
+                if let Insert::Complete {
+                    data_coding,
+                    payload,
+                    ..
+                } = r.insert(p, 0)
+                {
                     return sms_wire::text::decode(data_coding, &payload);
                 }
             }
@@ -265,7 +296,10 @@ async fn mo_waits_for_a_receiver_and_is_retried_after_a_refusal_timeout() {
         ..SimConfig::local()
     })
     .await;
-    let t = h.inject_mo(MoRequest::new("8613800138000", "10086", "hi")).await.unwrap();
+    let t = h
+        .inject_mo(MoRequest::new("8613800138000", "10086", "hi"))
+        .await
+        .unwrap();
     let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
     // Read the first copy but never answer it: the simulator times out and resends.
     let first = loop {
@@ -304,7 +338,9 @@ async fn ussd_session() {
         tlv(&d, TlvTag::UssdServiceOp),
         Some(TlvValue::UssdServiceOp(UssdServiceOp::PssrIndication))
     ));
-    let Some(TlvValue::ItsSessionInfo(its)) = tlv(&d, TlvTag::ItsSessionInfo) else { panic!() };
+    let Some(TlvValue::ItsSessionInfo(its)) = tlv(&d, TlvTag::ItsSessionInfo) else {
+        panic!()
+    };
     let session = its.session_number;
 
     // The gateway answers with a menu (USSR request).
@@ -314,7 +350,12 @@ async fn ussd_session() {
         let sm = with_tlv(sm, Sub::UssdServiceOp(op));
         with_tlv(sm, Sub::ItsSessionInfo(ItsSessionInfo::new(session, 1)))
     };
-    assert_eq!(c.submit(menu(UssdServiceOp::UssrRequest, "1 Free 2 Busy")).await.status(), CommandStatus::EsmeRok);
+    assert_eq!(
+        c.submit(menu(UssdServiceOp::UssrRequest, "1 Free 2 Busy"))
+            .await
+            .status(),
+        CommandStatus::EsmeRok
+    );
     let v = h.handset(phone);
     assert_eq!(v.ussd.len(), 1);
     assert_eq!(v.ussd[0].text, "1 Free 2 Busy");
@@ -333,13 +374,19 @@ async fn ussd_session() {
         .unwrap();
     assert_eq!(t.ussd_service_op, Some(18));
     let d = c.deliver().await;
-    let Some(TlvValue::ItsSessionInfo(its)) = tlv(&d, TlvTag::ItsSessionInfo) else { panic!() };
+    let Some(TlvValue::ItsSessionInfo(its)) = tlv(&d, TlvTag::ItsSessionInfo) else {
+        panic!()
+    };
     assert_eq!(its.session_number, session);
     assert_eq!(its.sequence_number >> 1, 1);
-    assert_eq!(sms_wire::text::decode(u8::from(d.data_coding), d.short_message().as_ref()), "2");
+    assert_eq!(
+        sms_wire::text::decode(u8::from(d.data_coding), d.short_message().as_ref()),
+        "2"
+    );
 
     // The gateway ends the session (PSSR response).
-    c.submit(menu(UssdServiceOp::PssrResponse, "Status set: BUSY")).await;
+    c.submit(menu(UssdServiceOp::PssrResponse, "Status set: BUSY"))
+        .await;
     let v = h.handset(phone);
     assert_eq!(v.ussd.len(), 2);
     assert!(!v.ussd[1].expects_reply);
@@ -351,7 +398,9 @@ async fn ussd_session() {
 async fn avatar_server(bytes: &'static [u8]) -> std::net::SocketAddr {
     let app = axum::Router::new().route(
         "/a/{id}",
-        axum::routing::get(move || async move { ([(axum::http::header::CONTENT_TYPE, "image/png")], bytes) }),
+        axum::routing::get(move || async move {
+            ([(axum::http::header::CONTENT_TYPE, "image/png")], bytes)
+        }),
     );
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
@@ -373,11 +422,22 @@ async fn handset_reassembles_out_of_order_and_decodes_push() {
     .unwrap();
     assert_eq!(parts.len(), 2);
     for p in parts.iter().rev() {
-        let r = c.submit(submit(phone, p.esm_class, p.data_coding, &p.short_message, 0)).await;
+        let r = c
+            .submit(submit(
+                phone,
+                p.esm_class,
+                p.data_coding,
+                &p.short_message,
+                0,
+            ))
+            .await;
         assert_eq!(r.status(), CommandStatus::EsmeRok);
     }
     let v = h.wait_for_inbox(phone, 1, T).await.unwrap();
-    assert_eq!(v.inbox[0].text, "Bob (+8613900139000): IN A MEETING UNTIL 15:00 ".repeat(4));
+    assert_eq!(
+        v.inbox[0].text,
+        "Bob (+8613900139000): IN A MEETING UNTIL 15:00 ".repeat(4)
+    );
     assert_eq!(v.inbox[0].parts, 2);
 
     // A WAP Push SI for Bob's avatar, long enough to need two port-addressed parts.
@@ -389,7 +449,15 @@ async fn handset_reassembles_out_of_order_and_decodes_push() {
     let segs = push_segments(&PushContent::Si(si), &WspOptions::default(), 7, false).unwrap();
     assert!(segs.len() >= 2);
     for s in segs.iter().rev() {
-        let r = c.submit(submit(phone, s.esm_class, s.data_coding, &s.short_message, 0)).await;
+        let r = c
+            .submit(submit(
+                phone,
+                s.esm_class,
+                s.data_coding,
+                &s.short_message,
+                0,
+            ))
+            .await;
         assert_eq!(r.status(), CommandStatus::EsmeRok);
     }
     let v = h
@@ -409,9 +477,15 @@ async fn handset_reassembles_out_of_order_and_decodes_push() {
     let call = h.call(phone, "+8613900139000");
     assert_eq!(call.name.as_deref(), Some("Bob"));
     assert_eq!(call.avatar_content_type.as_deref(), Some("image/png"));
-    assert_eq!(call.avatar_sha256.as_deref(), Some(smsc_sim::handset::sha256_hex(PNG).as_str()));
+    assert_eq!(
+        call.avatar_sha256.as_deref(),
+        Some(smsc_sim::handset::sha256_hex(PNG).as_str())
+    );
     assert!(call.last_status.unwrap().contains("MEETING"));
-    assert_eq!(h.avatar(phone, "13900139000").unwrap().bytes.as_slice(), PNG);
+    assert_eq!(
+        h.avatar(phone, "13900139000").unwrap().bytes.as_slice(),
+        PNG
+    );
     h.shutdown().await;
 }
 
@@ -445,13 +519,24 @@ async fn http_control_api() {
     assert_eq!(v[0]["text"], "over http");
     assert_eq!(v[0]["short_message"], "6f7665722068747470");
     let (_, body) = http_get(&format!("{base}/mt?since=1")).await;
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap(), serde_json::json!([]));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        serde_json::json!([])
+    );
 
-    let (s, body) = http_post(&format!("{base}/mo"), r#"{"from":"8613800138000","to":"10086","text":"WHO 13900139000","style":"sar"}"#).await;
+    let (s, body) = http_post(
+        &format!("{base}/mo"),
+        r#"{"from":"8613800138000","to":"10086","text":"WHO 13900139000","style":"sar"}"#,
+    )
+    .await;
     assert_eq!(s, 200, "{body}");
     let d = c.deliver().await;
     assert_eq!(d.short_message().as_ref(), b"WHO 13900139000");
-    let (s, _) = http_post(&format!("{base}/mo"), r#"{"from":"8613800138000","to":"10086","text":"x","style":"bogus"}"#).await;
+    let (s, _) = http_post(
+        &format!("{base}/mo"),
+        r#"{"from":"8613800138000","to":"10086","text":"x","style":"bogus"}"#,
+    )
+    .await;
     assert!(s >= 400);
 
     let (s, body) = http_get(&format!("{base}/handsets/8613800138000")).await;
@@ -474,7 +559,10 @@ async fn http_control_api() {
 
     let (s, body) = http_post(&format!("{base}/faults"), r#"{"throttle_per_sec":0}"#).await;
     assert_eq!(s, 200, "{body}");
-    assert_eq!(c.submit(text("8613800138000", "x", 0)).await.status(), CommandStatus::EsmeRthrottled);
+    assert_eq!(
+        c.submit(text("8613800138000", "x", 0)).await.status(),
+        CommandStatus::EsmeRthrottled
+    );
     let (s, body) = http_post(&format!("{base}/faults"), r#"{"drop_now":true}"#).await;
     assert_eq!(s, 200);
     assert!(body.contains("\"dropped\":1"), "{body}");

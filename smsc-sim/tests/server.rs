@@ -24,18 +24,36 @@ async fn bind_errors_and_states() {
     let r = c.submit(text("8613800138000", "hi", 0)).await;
     assert_eq!(r.status(), CommandStatus::EsmeRinvbndsts);
     assert_eq!(r.id(), CommandId::SubmitSmResp);
-    assert_eq!(c.request(Pdu::EnquireLink).await.id(), CommandId::EnquireLinkResp);
-    assert_eq!(c.bind(Mode::Trx, "nobody", "secret").await, CommandStatus::EsmeRinvsysid);
-    assert_eq!(c.bind(Mode::Trx, "esme", "wrong").await, CommandStatus::EsmeRinvpaswd);
-    assert_eq!(c.bind(Mode::Trx, "esme", "secret").await, CommandStatus::EsmeRok);
-    assert_eq!(c.bind(Mode::Tx, "esme", "secret").await, CommandStatus::EsmeRalybnd);
+    assert_eq!(
+        c.request(Pdu::EnquireLink).await.id(),
+        CommandId::EnquireLinkResp
+    );
+    assert_eq!(
+        c.bind(Mode::Trx, "nobody", "secret").await,
+        CommandStatus::EsmeRinvsysid
+    );
+    assert_eq!(
+        c.bind(Mode::Trx, "esme", "wrong").await,
+        CommandStatus::EsmeRinvpaswd
+    );
+    assert_eq!(
+        c.bind(Mode::Trx, "esme", "secret").await,
+        CommandStatus::EsmeRok
+    );
+    assert_eq!(
+        c.bind(Mode::Tx, "esme", "secret").await,
+        CommandStatus::EsmeRalybnd
+    );
     let binds = h.wait_for_binds(1, Duration::from_secs(2)).await.unwrap();
     assert_eq!(binds[0].mode, "transceiver");
     assert_eq!(binds[0].system_id.as_deref(), Some("esme"));
 
     // A receiver may not submit.
     let mut rx = Client::connect(h.smpp_addr()).await;
-    assert_eq!(rx.bind(Mode::Rx, "esme", "secret").await, CommandStatus::EsmeRok);
+    assert_eq!(
+        rx.bind(Mode::Rx, "esme", "secret").await,
+        CommandStatus::EsmeRok
+    );
     let r = rx.submit(text("8613800138000", "hi", 0)).await;
     assert_eq!(r.status(), CommandStatus::EsmeRinvbndsts);
 
@@ -51,12 +69,14 @@ async fn unknown_and_malformed_pdus_get_generic_nack_and_session_survives() {
     let h = sim(SimConfig::local()).await;
     let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
     // Unknown command id.
-    c.send_raw(&[0, 0, 0, 16, 0, 0, 0x12, 0x34, 0, 0, 0, 0, 0, 0, 0, 77]).await;
+    c.send_raw(&[0, 0, 0, 16, 0, 0, 0x12, 0x34, 0, 0, 0, 0, 0, 0, 0, 77])
+        .await;
     let r = c.response(77).await;
     assert_eq!(r.id(), CommandId::GenericNack);
     assert_eq!(r.status(), CommandStatus::EsmeRinvcmdid);
     // enquire_link with a stray body byte: well framed, bad body.
-    c.send_raw(&[0, 0, 0, 17, 0, 0, 0, 0x15, 0, 0, 0, 0, 0, 0, 0, 78, 0xAA]).await;
+    c.send_raw(&[0, 0, 0, 17, 0, 0, 0, 0x15, 0, 0, 0, 0, 0, 0, 0, 78, 0xAA])
+        .await;
     let r = c.response(78).await;
     assert_eq!(r.id(), CommandId::GenericNack);
     assert_eq!(r.status(), CommandStatus::EsmeRinvcmdlen);
@@ -74,7 +94,10 @@ async fn field_validation_codes() {
     let h = sim(SimConfig::local()).await;
     let mut c = Client::bound(h.smpp_addr(), Mode::Tx).await;
     let st = |r: Command| r.status();
-    assert_eq!(st(c.submit(submit("12ab", 0, 0, b"x", 0)).await), CommandStatus::EsmeRinvdstadr);
+    assert_eq!(
+        st(c.submit(submit("12ab", 0, 0, b"x", 0)).await),
+        CommandStatus::EsmeRinvdstadr
+    );
     // A 21-digit destination cannot even be decoded: still ESME_RINVDSTADR, not generic_nack.
     let mut raw = vec![0u8; 16];
     raw.extend_from_slice(&[0, 1, 1]);
@@ -88,15 +111,31 @@ async fn field_validation_codes() {
     raw[12..16].copy_from_slice(&99u32.to_be_bytes());
     c.send_raw(&raw).await;
     let r = c.response(99).await;
-    assert_eq!((r.id(), r.status()), (CommandId::SubmitSmResp, CommandStatus::EsmeRinvdstadr));
-    assert_eq!(st(c.submit(submit("12345678901234567890", 0, 0, b"x", 0)).await), CommandStatus::EsmeRok);
-    assert_eq!(st(c.submit(submit("1234567", 0, 0x80, b"x", 0)).await), CommandStatus::EsmeRinvdcs);
-    assert_eq!(st(c.submit(submit("1234567", 0, 0x08, b"abc", 0)).await), CommandStatus::EsmeRinvmsglen);
+    assert_eq!(
+        (r.id(), r.status()),
+        (CommandId::SubmitSmResp, CommandStatus::EsmeRinvdstadr)
+    );
+    assert_eq!(
+        st(c.submit(submit("12345678901234567890", 0, 0, b"x", 0))
+            .await),
+        CommandStatus::EsmeRok
+    );
+    assert_eq!(
+        st(c.submit(submit("1234567", 0, 0x80, b"x", 0)).await),
+        CommandStatus::EsmeRinvdcs
+    );
+    assert_eq!(
+        st(c.submit(submit("1234567", 0, 0x08, b"abc", 0)).await),
+        CommandStatus::EsmeRinvmsglen
+    );
     assert_eq!(
         st(c.submit(submit("1234567", 0x40, 0, &[9, 0, 3], 0)).await),
         CommandStatus::EsmeRinvesmclass
     );
-    assert_eq!(st(c.submit(submit("1234567", 0, 0, b"ok", 0)).await), CommandStatus::EsmeRok);
+    assert_eq!(
+        st(c.submit(submit("1234567", 0, 0, b"ok", 0)).await),
+        CommandStatus::EsmeRok
+    );
     let all = h.mt_messages(&smsc_sim::MtFilter::all());
     assert_eq!(all.len(), 6);
     assert_eq!(all.iter().filter(|m| m.accepted()).count(), 2);
@@ -119,13 +158,19 @@ async fn window_enforced_while_responses_are_delayed() {
     for i in 0..8 {
         let seq = c.next_seq();
         seqs.push(seq);
-        c.send(Command::new(CommandStatus::EsmeRok, seq, text("8613800138000", &format!("m{i}"), 0)))
-            .await;
+        c.send(Command::new(
+            CommandStatus::EsmeRok,
+            seq,
+            text("8613800138000", &format!("m{i}"), 0),
+        ))
+        .await;
     }
     // The three beyond the window are answered at once with ESME_RTHROTTLED.
     let mut throttled = Vec::new();
     for _ in 0..3 {
-        let Some(Frame::Pdu(r)) = c.read().await else { panic!("closed") };
+        let Some(Frame::Pdu(r)) = c.read().await else {
+            panic!("closed")
+        };
         assert_eq!(r.status(), CommandStatus::EsmeRthrottled);
         throttled.push(r.sequence_number());
     }
@@ -160,7 +205,10 @@ async fn throttle_fault_limits_submits_per_second() {
     assert!((3..=6).contains(&ok), "ok {ok}");
     assert_eq!(ok + throttled, 12);
     h.set_faults(Faults::default());
-    assert_eq!(c.submit(text("8613800138000", "x", 0)).await.status(), CommandStatus::EsmeRok);
+    assert_eq!(
+        c.submit(text("8613800138000", "x", 0)).await.status(),
+        CommandStatus::EsmeRok
+    );
     h.shutdown().await;
 }
 
@@ -179,7 +227,10 @@ async fn error_fault_for_listed_and_percent() {
     let r = c.submit(text("8613900000000", "x", 0)).await;
     assert_eq!(r.status(), CommandStatus::EsmeRsubmitfail);
     assert_eq!(r.id(), CommandId::SubmitSmResp);
-    assert_eq!(c.submit(text("8613900000001", "x", 0)).await.status(), CommandStatus::EsmeRok);
+    assert_eq!(
+        c.submit(text("8613900000001", "x", 0)).await.status(),
+        CommandStatus::EsmeRok
+    );
     h.set_faults(Faults {
         error: Some(ErrorFault {
             status: 0x14,
@@ -188,23 +239,35 @@ async fn error_fault_for_listed_and_percent() {
         }),
         ..Faults::default()
     });
-    assert_eq!(c.submit(text("8613900000001", "x", 0)).await.status(), CommandStatus::EsmeRmsgqful);
+    assert_eq!(
+        c.submit(text("8613900000001", "x", 0)).await.status(),
+        CommandStatus::EsmeRmsgqful
+    );
     h.shutdown().await;
 }
 
 #[tokio::test]
 async fn random_delay_fault_stays_within_range() {
     let h = sim(SimConfig::local().with_faults(Faults {
-        response_delay: Some(Delay { min_ms: 100, max_ms: 250 }),
+        response_delay: Some(Delay {
+            min_ms: 100,
+            max_ms: 250,
+        }),
         ..Faults::default()
     }))
     .await;
     let mut c = Client::bound(h.smpp_addr(), Mode::Tx).await;
     for _ in 0..3 {
         let t = std::time::Instant::now();
-        assert_eq!(c.submit(text("8613800138000", "x", 0)).await.status(), CommandStatus::EsmeRok);
+        assert_eq!(
+            c.submit(text("8613800138000", "x", 0)).await.status(),
+            CommandStatus::EsmeRok
+        );
         let e = t.elapsed();
-        assert!(e >= Duration::from_millis(95) && e < Duration::from_millis(1500), "{e:?}");
+        assert!(
+            e >= Duration::from_millis(95) && e < Duration::from_millis(1500),
+            "{e:?}"
+        );
     }
     h.shutdown().await;
 }
@@ -217,9 +280,17 @@ async fn drop_after_n_pdus_and_on_demand() {
     }))
     .await;
     let mut c = Client::bound(h.smpp_addr(), Mode::Tx).await; // PDU 1
-    assert_eq!(c.submit(text("8613800138000", "a", 0)).await.status(), CommandStatus::EsmeRok); // 2
+    assert_eq!(
+        c.submit(text("8613800138000", "a", 0)).await.status(),
+        CommandStatus::EsmeRok
+    ); // 2
     let seq = c.next_seq();
-    c.send(Command::new(CommandStatus::EsmeRok, seq, text("8613800138000", "b", 0))).await; // 3
+    c.send(Command::new(
+        CommandStatus::EsmeRok,
+        seq,
+        text("8613800138000", "b", 0),
+    ))
+    .await; // 3
     assert_eq!(c.response(seq).await.status(), CommandStatus::EsmeRok);
     assert!(c.closed().await, "connection should close after 3 PDUs");
 
@@ -240,9 +311,13 @@ async fn enquire_link_can_go_unanswered() {
     .await;
     let mut c = Client::bound(h.smpp_addr(), Mode::Tx).await;
     let seq = c.next_seq();
-    c.send(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink)).await;
+    c.send(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink))
+        .await;
     assert!(c.try_read(Duration::from_millis(300)).await.is_none());
-    assert_eq!(c.submit(text("8613800138000", "x", 0)).await.status(), CommandStatus::EsmeRok);
+    assert_eq!(
+        c.submit(text("8613800138000", "x", 0)).await.status(),
+        CommandStatus::EsmeRok
+    );
     h.shutdown().await;
 }
 
@@ -263,12 +338,18 @@ async fn malformed_pdu_on_demand() {
             }
             Frame::Pdu(p) => {
                 assert!(matches!(p.id(), CommandId::Other(0xFF)), "{kind:?}: {p:?}");
-                c.send(sms_wire::framing::generic_nack(CommandStatus::EsmeRinvcmdid, p.sequence_number()))
-                    .await;
+                c.send(sms_wire::framing::generic_nack(
+                    CommandStatus::EsmeRinvcmdid,
+                    p.sequence_number(),
+                ))
+                .await;
             }
         }
     }
-    assert_eq!(c.submit(text("8613800138000", "x", 0)).await.status(), CommandStatus::EsmeRok);
+    assert_eq!(
+        c.submit(text("8613800138000", "x", 0)).await.status(),
+        CommandStatus::EsmeRok
+    );
     h.shutdown().await;
 }
 
@@ -276,7 +357,10 @@ async fn malformed_pdu_on_demand() {
 async fn open_mode_accepts_any_account_and_message_ids_are_unique() {
     let h = Simulator::start(SimConfig::local()).await.unwrap();
     let mut c = Client::connect(h.smpp_addr()).await;
-    assert_eq!(c.bind(Mode::Tx, "anyone", "any").await, CommandStatus::EsmeRok);
+    assert_eq!(
+        c.bind(Mode::Tx, "anyone", "any").await,
+        CommandStatus::EsmeRok
+    );
     let a = message_id(&c.submit(text("8613800138000", "x", 0)).await);
     let b = message_id(&c.submit(text("8613800138000", "y", 0)).await);
     assert_ne!(a, b);

@@ -3,7 +3,7 @@
 //! Starts the simulator in-process on its own runtime (threads named `sim`), binds one
 //! transmitter from a fast client on another runtime (threads named `bench`), keeps `--window`
 //! submit_sm in flight until `-n` are answered, and prints PDUs/s plus the CPU microseconds per
-//! PDU of the simulator's threads and of the client's (from `/proc/self/task/*/stat`).
+//! PDU of the simulator's threads and of the client's (from `/proc/self/task/*/schedstat`).
 //! With `--addr` it blasts an external SMSC instead (only the rate is meaningful then).
 
 use std::net::SocketAddr;
@@ -48,29 +48,34 @@ struct Args {
     password: String,
 }
 
-/// (utime + stime) in clock ticks of this process's threads whose name starts with `prefix`.
-fn thread_ticks(prefix: &str) -> u64 {
+/// CPU time in nanoseconds of this process's threads whose name starts with `prefix`: the
+/// first field of `/proc/self/task/*/schedstat` when available, else (utime + stime) from
+/// `/proc/self/task/*/stat` in 10 ms clock ticks.
+fn thread_cpu_ns(prefix: &str) -> u64 {
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
         return 0;
     };
     dir.filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter_map(|s| {
-            let open = s.find('(')?;
-            let close = s.rfind(')')?;
-            let name = &s[open + 1..close];
-            if !name.starts_with(prefix) {
+        .filter_map(|e| {
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let open = stat.find('(')?;
+            let close = stat.rfind(')')?;
+            if !stat[open + 1..close].starts_with(prefix) {
                 return None;
             }
-            let f: Vec<&str> = s[close + 2..].split(' ').collect();
-            // Fields after ")": state is index 0, utime is field 14 overall -> index 11.
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+            if let Some(ns) = std::fs::read_to_string(e.path().join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            {
+                return Some(ns);
+            }
+            let f: Vec<&str> = stat[close + 2..].split(' ').collect();
+            // After ")": state is index 0; utime (field 14 overall) is index 11, stime 12.
+            let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+            Some(ticks * 10_000_000)
         })
         .sum()
 }
-
-/// Clock ticks per second (USER_HZ); 100 on Linux.
-const TICKS_PER_SEC: f64 = 100.0;
 
 fn submit_bytes(seq: u32) -> Vec<u8> {
     let sm = SubmitSm::builder()
@@ -83,7 +88,9 @@ fn submit_bytes(seq: u32) -> Vec<u8> {
         .esm_class(EsmClass::from(0x00))
         .registered_delivery(RegisteredDelivery::from(0))
         .data_coding(DataCoding::from(0x00))
-        .short_message(OctetString::from_vec(b"benchmark message body".to_vec()).unwrap_or_default())
+        .short_message(
+            OctetString::from_vec(b"benchmark message body".to_vec()).unwrap_or_default(),
+        )
         .build();
     encode_command(&Command::new(CommandStatus::EsmeRok, seq, sm))
 }
@@ -98,8 +105,12 @@ async fn blast(addr: SocketAddr, args: &Args) -> Result<(Duration, u32)> {
         .password(COctetString::from_str(&args.password)?)
         .interface_version(InterfaceVersion::Smpp3_4)
         .build();
-    wr.write_all(&encode_command(&Command::new(CommandStatus::EsmeRok, 1, bind)))
-        .await?;
+    wr.write_all(&encode_command(&Command::new(
+        CommandStatus::EsmeRok,
+        1,
+        bind,
+    )))
+    .await?;
     match reader.next().await {
         Some(Ok(Frame::Pdu(c))) if c.status() == CommandStatus::EsmeRok => {}
         other => bail!("bind failed: {other:?}"),
@@ -187,14 +198,14 @@ fn main() -> Result<()> {
             (h.smpp_addr(), Some(h))
         }
     };
-    let sim0 = thread_ticks("sim");
-    let cli0 = thread_ticks("bench");
+    let sim0 = thread_cpu_ns("sim");
+    let cli0 = thread_cpu_ns("bench");
     let (elapsed, ok) = client_rt.block_on(blast(addr, &args))?;
-    let sim_ticks = thread_ticks("sim") - sim0;
-    let cli_ticks = thread_ticks("bench") - cli0;
+    let sim_ns = thread_cpu_ns("sim") - sim0;
+    let cli_ns = thread_cpu_ns("bench") - cli0;
     let n = f64::from(args.n);
     let rate = n / elapsed.as_secs_f64();
-    let us = |ticks: u64| ticks as f64 / TICKS_PER_SEC * 1e6 / n;
+    let us = |ns: u64| ns as f64 / 1e3 / n;
     println!(
         "sim-bench: {} submit_sm (window {}) in {:.3} s: {:.0} PDU/s, {} ok",
         args.n,
@@ -205,9 +216,9 @@ fn main() -> Result<()> {
     );
     if sim.is_some() {
         println!(
-            "sim-bench: simulator CPU {:.2} us/PDU, client CPU {:.2} us/PDU (threads 'sim' / 'bench', /proc/self/task)",
-            us(sim_ticks),
-            us(cli_ticks)
+            "sim-bench: simulator CPU {:.2} us/PDU, client CPU {:.2} us/PDU (threads 'sim' / 'bench', /proc/self/task/*/schedstat)",
+            us(sim_ns),
+            us(cli_ns)
         );
     }
     if let Some(h) = sim {

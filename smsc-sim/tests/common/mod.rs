@@ -7,7 +7,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use rusmpp::pdus::{BindReceiver, BindTransceiver, BindTransmitter, DeliverSm, DeliverSmResp, SubmitSm};
+use rusmpp::pdus::{
+    BindReceiver, BindTransceiver, BindTransmitter, DeliverSm, DeliverSmResp, SubmitSm,
+};
 use rusmpp::tlvs::{MessageSubmissionRequestTlvValue, TlvTag, TlvValue};
 use rusmpp::types::{COctetString, OctetString};
 use rusmpp::values::{DataCoding, EsmClass, InterfaceVersion, Npi, RegisteredDelivery, Ton};
@@ -53,7 +55,9 @@ impl Client {
     }
 
     pub async fn send(&mut self, cmd: Command) {
-        SinkExt::<Command>::send(&mut self.framed, cmd).await.expect("send");
+        SinkExt::<Command>::send(&mut self.framed, cmd)
+            .await
+            .expect("send");
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) {
@@ -94,13 +98,19 @@ impl Client {
 
     /// The response to `seq`, queueing other frames.
     pub async fn response(&mut self, seq: u32) -> Command {
-        if let Some(i) = self.queued.iter().position(|f| matches!(f, Frame::Pdu(c) if c.sequence_number() == seq && c.id().is_response())) {
+        if let Some(i) = self.queued.iter().position(
+            |f| matches!(f, Frame::Pdu(c) if c.sequence_number() == seq && c.id().is_response()),
+        ) {
             if let Some(Frame::Pdu(c)) = self.queued.remove(i) {
                 return c;
             }
         }
         loop {
-            match self.read().await.expect("connection closed while waiting for a response") {
+            match self
+                .read()
+                .await
+                .expect("connection closed while waiting for a response")
+            {
                 Frame::Pdu(c) if c.sequence_number() == seq && c.id().is_response() => return c,
                 other => self.queued.push_back(other),
             }
@@ -109,7 +119,8 @@ impl Client {
 
     pub async fn request(&mut self, pdu: impl Into<Pdu>) -> Command {
         let seq = self.next_seq();
-        self.send(Command::new(CommandStatus::EsmeRok, seq, pdu)).await;
+        self.send(Command::new(CommandStatus::EsmeRok, seq, pdu))
+            .await;
         self.response(seq).await
     }
 
@@ -118,9 +129,24 @@ impl Client {
         let p = COctetString::from_str(pw).unwrap();
         let v = InterfaceVersion::Smpp3_4;
         let pdu: Pdu = match mode {
-            Mode::Tx => BindTransmitter::builder().system_id(s).password(p).interface_version(v).build().into(),
-            Mode::Rx => BindReceiver::builder().system_id(s).password(p).interface_version(v).build().into(),
-            Mode::Trx => BindTransceiver::builder().system_id(s).password(p).interface_version(v).build().into(),
+            Mode::Tx => BindTransmitter::builder()
+                .system_id(s)
+                .password(p)
+                .interface_version(v)
+                .build()
+                .into(),
+            Mode::Rx => BindReceiver::builder()
+                .system_id(s)
+                .password(p)
+                .interface_version(v)
+                .build()
+                .into(),
+            Mode::Trx => BindTransceiver::builder()
+                .system_id(s)
+                .password(p)
+                .interface_version(v)
+                .build()
+                .into(),
         };
         self.request(pdu).await.status()
     }
@@ -138,20 +164,30 @@ impl Client {
 
     /// Next deliver_sm (from the queue or the socket), answered with `status`.
     pub async fn deliver_with(&mut self, status: CommandStatus) -> (u32, DeliverSm) {
-        let found = self.queued.iter().position(|f| matches!(f, Frame::Pdu(c) if c.id() == CommandId::DeliverSm));
+        let found = self
+            .queued
+            .iter()
+            .position(|f| matches!(f, Frame::Pdu(c) if c.id() == CommandId::DeliverSm));
         let cmd = match found.and_then(|i| self.queued.remove(i)) {
             Some(Frame::Pdu(c)) => c,
             _ => loop {
-                match self.read().await.expect("closed while waiting for deliver_sm") {
+                match self
+                    .read()
+                    .await
+                    .expect("closed while waiting for deliver_sm")
+                {
                     Frame::Pdu(c) if c.id() == CommandId::DeliverSm => break c,
                     other => self.queued.push_back(other),
                 }
             },
         };
         let seq = cmd.sequence_number();
-        let Some(Pdu::DeliverSm(d)) = cmd.pdu() else { panic!("not a deliver_sm: {cmd:?}") };
+        let Some(Pdu::DeliverSm(d)) = cmd.pdu() else {
+            panic!("not a deliver_sm: {cmd:?}")
+        };
         let d = d.clone();
-        self.send(Command::new(status, seq, DeliverSmResp::default())).await;
+        self.send(Command::new(status, seq, DeliverSmResp::default()))
+            .await;
         (seq, d)
     }
 
@@ -178,7 +214,13 @@ pub fn submit(dest: &str, esm: u8, dc: u8, body: &[u8], registered: u8) -> Submi
 
 /// A GSM-7 text submit_sm.
 pub fn text(dest: &str, t: &str, registered: u8) -> SubmitSm {
-    submit(dest, 0, 0, &sms_wire::text::encode(t, sms_wire::text::Alphabet::Gsm7).unwrap(), registered)
+    submit(
+        dest,
+        0,
+        0,
+        &sms_wire::text::encode(t, sms_wire::text::Alphabet::Gsm7).unwrap(),
+        registered,
+    )
 }
 
 /// message_id of a submit_sm_resp.
