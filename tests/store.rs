@@ -12,7 +12,7 @@ use presence_gw::store::inbox::{self, Concat, ConcatScheme, InboundPdu, Received
 use presence_gw::store::outbox::{
     self, NewMessage, OutboxState, ReceiptMatch, ReceiptState, Requeued, SegmentState,
 };
-use presence_gw::store::{schema, Store, StoreError, StoreOptions, SCHEMA_VERSION};
+use presence_gw::store::{schema, Durability, Store, StoreError, StoreOptions, SCHEMA_VERSION};
 use rusqlite::Connection;
 
 const T0: i64 = 1_700_000_000_000;
@@ -46,6 +46,19 @@ fn block_writer(store: &Store) -> std_mpsc::Sender<()> {
         .recv_timeout(Duration::from_secs(20))
         .expect("writer started the blocking request");
     release
+}
+
+/// Wait (up to 30 s) until `n` requests wait in the writer's channel.
+fn wait_queued(store: &Store, n: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while store.stats().queued < n && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(
+        store.stats().queued,
+        n,
+        "requests queued behind the blocker"
+    );
 }
 
 fn sms_pdu(source: &str, text: &str, at: i64) -> InboundPdu {
@@ -145,6 +158,28 @@ fn a_newer_schema_is_refused() {
     }
 }
 
+#[test]
+fn durability_option_sets_synchronous_and_foreign_keys_are_on() {
+    let dir = tempfile::tempdir().unwrap();
+    for (durability, expected) in [(Durability::Normal, 1), (Durability::Full, 2)] {
+        let path = dir.path().join(format!("{durability:?}.db"));
+        let opts = StoreOptions {
+            durability,
+            ..StoreOptions::default()
+        };
+        let store = Store::open(&path, opts).unwrap();
+        let (synchronous, foreign_keys): (i64, i64) = store
+            .write_blocking(|tx| {
+                let s = tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+                let f = tx.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+                Ok::<_, StoreError>((s, f))
+            })
+            .unwrap();
+        assert_eq!((synchronous, foreign_keys), (expected, 1));
+        store.close_blocking();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_commit_batches_concurrent_writes() {
     let dir = tempfile::tempdir().unwrap();
@@ -161,7 +196,10 @@ async fn group_commit_batches_concurrent_writes() {
         }));
     }
     // Let every task reach the queue, then let the writer go.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let s = store.clone();
+    tokio::task::spawn_blocking(move || wait_queued(&s, 1000))
+        .await
+        .unwrap();
     release.send(()).unwrap();
     let mut ids = Vec::new();
     for t in tasks {
@@ -174,7 +212,7 @@ async fn group_commit_batches_concurrent_writes() {
     let after = store.stats();
     let commits = after.commits - before.commits;
     assert!(
-        commits <= 10,
+        commits <= 3,
         "1000 queued writes should share a few transactions, took {commits} commits"
     );
     assert!(
@@ -212,8 +250,9 @@ fn a_failing_request_rolls_back_only_itself() {
                 }
             })
         });
-        // Keep the order of arrival deterministic.
-        std::thread::sleep(Duration::from_millis(30));
+        // Keep the order of arrival deterministic: wait until this request is queued.
+        let queued = store.stats().queued + 1;
+        wait_queued(&store, queued);
         handle
     };
     let a = spawn_write("a", "ok");

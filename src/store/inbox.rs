@@ -657,6 +657,75 @@ mod tests {
         assert_ne!(a.dedup_key(), b.dedup_key());
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::BTreeSet;
+
+        fn db() -> Connection {
+            let mut conn = Connection::open_in_memory().unwrap();
+            crate::store::schema::migrate(&mut conn).unwrap();
+            conn
+        }
+
+        /// A message of `total` parts delivered as `order` (indices into 1..=total, with repeats).
+        fn arrivals() -> impl Strategy<Value = (u8, Vec<u8>)> {
+            (1u8..=8).prop_flat_map(|total| {
+                let all: Vec<u8> = (1..=total).collect();
+                (
+                    Just(total),
+                    Just(all).prop_shuffle(),
+                    proptest::collection::vec(1..=total, 0..6),
+                    any::<prop::sample::Index>(),
+                )
+                    .prop_map(|(total, shuffled, repeats, at)| {
+                        let mut order = shuffled;
+                        for r in repeats {
+                            let i = at.index(order.len() + 1);
+                            order.insert(i, r);
+                        }
+                        (total, order)
+                    })
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn any_order_with_resends_completes_exactly_once((total, order) in arrivals()) {
+                let mut conn = db();
+                let mut seen = BTreeSet::new();
+                let mut completions = 0;
+                for (i, seq) in order.iter().enumerate() {
+                    let mut p = pdu(
+                        Some(Concat { scheme: ConcatScheme::Udh8, reference: 42, total, seq: *seq }),
+                        &[*seq],
+                    );
+                    p.received_at = 1_000 + i as i64;
+                    let tx = conn.transaction().unwrap();
+                    let got = receive(&tx, &p, DEFAULT_DEDUP_WINDOW).unwrap();
+                    tx.commit().unwrap();
+                    let fresh = seen.insert(*seq);
+                    match got {
+                        Received::Duplicate => prop_assert!(!fresh),
+                        Received::Partial { .. } => {
+                            prop_assert!(fresh);
+                            prop_assert!(seen.len() < usize::from(total));
+                        }
+                        Received::Complete(msg) => {
+                            prop_assert!(fresh);
+                            prop_assert_eq!(seen.len(), usize::from(total));
+                            let expected: Vec<Vec<u8>> = (1..=total).map(|s| vec![s]).collect();
+                            prop_assert_eq!(msg.parts, expected);
+                            completions += 1;
+                        }
+                    }
+                }
+                prop_assert_eq!(completions, 1);
+                prop_assert_eq!(pending_messages(&conn, 10).unwrap().len(), 1);
+            }
+        }
+    }
+
     #[test]
     fn impossible_part_numbers_are_rejected() {
         for (seq, total) in [(0u8, 3u8), (4, 3), (1, 0)] {

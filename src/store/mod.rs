@@ -232,6 +232,8 @@ pub struct Stats {
     pub failed_batches: u64,
     /// Most requests committed in one transaction so far.
     pub largest_batch: u64,
+    /// Requests waiting in the channel right now (not counting the batch being run).
+    pub queued: u64,
 }
 
 #[derive(Default)]
@@ -709,6 +711,7 @@ impl Store {
             failed_requests: c.failed_requests.load(Ordering::Relaxed),
             failed_batches: c.failed_batches.load(Ordering::Relaxed),
             largest_batch: c.largest_batch.load(Ordering::Relaxed),
+            queued: (self.inner.requests.max_capacity() - self.inner.requests.capacity()) as u64,
         }
     }
 

@@ -928,6 +928,61 @@ mod tests {
         ));
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Receipts for the segments of one message, in any order, some before their
+            /// `submit_sm_resp`: the row ends delivered iff every segment was delivered, and
+            /// failed iff one failed.
+            #[test]
+            fn receipts_in_any_order_settle_the_row(
+                outcomes in proptest::collection::vec(any::<bool>(), 1..6),
+                early in proptest::collection::vec(any::<bool>(), 6),
+                order in Just((0..6usize).collect::<Vec<_>>()).prop_shuffle(),
+            ) {
+                let mut conn = Connection::open_in_memory().unwrap();
+                crate::store::schema::migrate(&mut conn).unwrap();
+                let tx = conn.transaction().unwrap();
+                let id = enqueue(&tx, &NewMessage::sms("861", "x"), 0).unwrap().id;
+                claim_due(&tx, 0, 1).unwrap();
+                let total = outcomes.len() as u8;
+                let receipt = |tx: &Transaction<'_>, seg: usize| {
+                    let (stat, state) = if outcomes[seg] {
+                        ("DELIVRD", ReceiptState::Delivered)
+                    } else {
+                        ("UNDELIV", ReceiptState::Failed)
+                    };
+                    apply_receipt(tx, &[format!("{:X}", 0xA0 + seg)], stat, state, 5).unwrap()
+                };
+                // Receipts that beat their resp.
+                for &seg in order.iter().filter(|&&s| s < outcomes.len() && early[s]) {
+                    prop_assert_eq!(receipt(&tx, seg), ReceiptMatch::Unknown);
+                }
+                for (seg, &was_early) in early.iter().enumerate().take(outcomes.len()) {
+                    let got = record_segment_submitted(
+                        &tx, id, seg as u8 + 1, total, &format!("{:x}", 0xA0 + seg), 1,
+                    ).unwrap();
+                    prop_assert_eq!(got == ReceiptMatch::Unknown, !was_early);
+                }
+                mark_submitted(&tx, id, 2).unwrap();
+                for &seg in order.iter().filter(|&&s| s < outcomes.len() && !early[s]) {
+                    let matched = matches!(receipt(&tx, seg), ReceiptMatch::Matched { .. });
+                    prop_assert!(matched);
+                }
+                let row = get(&tx, id).unwrap().unwrap();
+                let expected = if outcomes.iter().all(|&ok| ok) {
+                    OutboxState::Delivered
+                } else {
+                    OutboxState::Failed
+                };
+                prop_assert_eq!(row.state, expected);
+                prop_assert_eq!(counts_by_state(&tx).unwrap().pending_receipts, 0);
+            }
+        }
+    }
+
     #[test]
     fn final_states() {
         let finals: Vec<_> = OutboxState::ALL.iter().filter(|s| s.is_final()).collect();
