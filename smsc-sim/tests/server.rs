@@ -367,3 +367,45 @@ async fn open_mode_accepts_any_account_and_message_ids_are_unique() {
     assert_eq!(a, "00000001");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn data_sm_is_accepted_and_pdus_are_hex_logged() {
+    let log = std::env::temp_dir().join(format!("smsc-sim-hexlog-{}.txt", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let h = sim(SimConfig {
+        hex_log: Some(log.clone()),
+        ..SimConfig::local()
+    })
+    .await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let d = rusmpp::pdus::DataSm::builder()
+        .source_addr(std::str::FromStr::from_str("10086").unwrap())
+        .destination_addr(std::str::FromStr::from_str("8613800138000").unwrap())
+        .esm_class(rusmpp::values::EsmClass::from(0))
+        .data_coding(rusmpp::values::DataCoding::from(0))
+        .push_tlv(
+            rusmpp::tlvs::MessageSubmissionRequestTlvValue::MessagePayload(
+                rusmpp::values::MessagePayload::new(rusmpp::types::AnyOctetString::from_vec(
+                    b"via data sm".to_vec(),
+                )),
+            ),
+        )
+        .build();
+    let r = c.request(d).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
+    let Some(Pdu::DataSmResp(resp)) = r.pdu() else {
+        panic!("{r:?}")
+    };
+    assert_eq!(resp.message_id().as_str(), "00000001");
+    let mt = h.mt_messages(&smsc_sim::MtFilter::to("8613800138000"));
+    assert_eq!(mt[0].command, "data_sm");
+    assert_eq!(mt[0].text, "via data sm");
+    h.shutdown().await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // bind + data_sm in, their two responses out.
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].contains(" in 0000"));
+    assert!(lines[1].contains(" out 0000"));
+    let _ = std::fs::remove_file(&log);
+}
