@@ -401,7 +401,12 @@ impl StatusWord {
     }
 }
 
-/// A free-text status: 1 to 60 characters, no control characters, trimmed.
+/// Trims and turns every whitespace run into one space (the canonical form of texts).
+fn collapse_whitespace(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A free-text status: 1 to 60 characters, no control characters, whitespace collapsed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FreeText(String);
 
@@ -416,7 +421,8 @@ impl TryFrom<&str> for FreeText {
     type Error = ValueError;
 
     fn try_from(text: &str) -> Result<Self, Self::Error> {
-        let text = text.trim();
+        let text = collapse_whitespace(text);
+        let text = text.as_str();
         let chars = text.chars().count();
         if chars == 0 || chars > MAX_STATUS_CHARS || text.chars().any(char::is_control) {
             return Err(ValueError::BadStatusLength {
@@ -529,7 +535,7 @@ pub struct StatusAssignment {
     pub expiry: Option<Expiry>,
 }
 
-/// The name shown to contacts: 1 to 20 characters, no control characters.
+/// The name shown to contacts: 1 to 20 characters, no control characters, whitespace collapsed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DisplayName(String);
 
@@ -544,7 +550,8 @@ impl TryFrom<&str> for DisplayName {
     type Error = ValueError;
 
     fn try_from(text: &str) -> Result<Self, Self::Error> {
-        let text = text.trim();
+        let text = collapse_whitespace(text);
+        let text = text.as_str();
         let chars = text.chars().count();
         if chars == 0 || chars > MAX_DISPLAY_NAME_CHARS || text.chars().any(char::is_control) {
             return Err(ValueError::BadDisplayName {
@@ -670,6 +677,7 @@ mod tests {
             })
         );
         assert!(FreeText::try_from("  ").is_err());
+        assert_eq!(FreeText::try_from(" a \t b ").unwrap().as_str(), "a b");
     }
 
     #[test]
