@@ -900,3 +900,130 @@ pub fn lang(input: &str) -> PResult<'_, Parsed> {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn english_keywords_need_a_boundary_but_may_touch_a_number() {
+        const KW: &[Kw<()>] = &[("TD", None, ()), ("STOP", EN, ())];
+        assert_eq!(keyword(KW)("TD13800138000").unwrap().0, "13800138000");
+        assert_eq!(keyword(KW)("td  ALL").unwrap().0, "ALL");
+        assert_eq!(keyword(KW)("stop").unwrap(), ("", (EN, ())));
+        assert!(keyword(KW)("TDX").is_err());
+        assert!(keyword(KW)("STOPPED").is_err());
+    }
+
+    #[test]
+    fn chinese_keywords_need_no_space() {
+        const KW: &[Kw<()>] = &[("查询", ZH, ()), ("查", ZH, ())];
+        assert_eq!(keyword(KW)("查13800138000").unwrap().0, "13800138000");
+        assert_eq!(keyword(KW)("查询 138").unwrap().0, "138");
+    }
+
+    #[test]
+    fn expiry_pieces() {
+        assert_eq!(
+            en_expiry("FOR 2H").unwrap(),
+            ("", RawExpiry::For(2, DurationUnit::Hours))
+        );
+        assert_eq!(
+            en_expiry("for 30 minutes").unwrap(),
+            ("", RawExpiry::For(30, DurationUnit::Minutes))
+        );
+        assert_eq!(
+            en_expiry("1d").unwrap(),
+            ("", RawExpiry::For(1, DurationUnit::Days))
+        );
+        assert!(en_expiry("2HX").is_err());
+        assert_eq!(
+            en_expiry("UNTIL 15:00").unwrap(),
+            ("", RawExpiry::Until(15, 0))
+        );
+        assert!(clock("15:000").is_err());
+        assert_eq!(
+            zh_expiry("2小时后").unwrap(),
+            ("", RawExpiry::For(2, DurationUnit::Hours))
+        );
+        assert_eq!(zh_expiry("到9:05").unwrap(), ("", RawExpiry::Until(9, 5)));
+        assert_eq!(
+            zh_expiry("到15点半").unwrap(),
+            ("", RawExpiry::Until(15, 30))
+        );
+        assert_eq!(
+            number("999999999999999999999999999999").unwrap().1,
+            u64::MAX
+        );
+    }
+
+    #[test]
+    fn a_status_body_stops_before_a_trailing_expiry_only() {
+        let (rest, (change, expiry)) = status_and_expiry("back FOR sure FOR 1H", "X").unwrap();
+        assert_eq!(rest, "");
+        assert_eq!(
+            change,
+            StatusChange::Set(StatusText::Free(
+                FreeText::try_from("back FOR sure").unwrap()
+            ))
+        );
+        assert_eq!(
+            expiry,
+            Some(Expiry::For(std::time::Duration::from_secs(3600)))
+        );
+        let (rest, (change, expiry)) = status_and_expiry("BUSY , FAMILY FREE", "X").unwrap();
+        assert_eq!(rest, ", FAMILY FREE");
+        assert_eq!(
+            change,
+            StatusChange::Set(StatusText::Builtin(super::super::StatusCode::Busy))
+        );
+        assert_eq!(expiry, None);
+    }
+
+    #[test]
+    fn glued_chinese_targets() {
+        assert_eq!(glued_target("家人开车").map(|(_, n)| n), Some("家人".len()));
+        assert!(matches!(glued_target("全部忙"), Some((Target::All, _))));
+        assert!(glued_target("家人").is_none());
+        assert!(glued_target("FAMILYBUSY").is_none());
+    }
+
+    #[test]
+    fn number_lists_join_a_lone_country_code() {
+        let (_, list) = numbers(
+            "+86 139-0013-9000, (+86) 13700137000",
+            "86",
+            HelpTopic::Group,
+        )
+        .unwrap();
+        let got: Vec<&str> = list.iter().map(Msisdn::as_str).collect();
+        assert_eq!(got, ["+8613900139000", "+8613700137000"]);
+        let err = numbers("", "86", HelpTopic::Group).unwrap_err();
+        assert!(matches!(
+            err,
+            nom::Err::Failure(GrammarError {
+                fail: Some(ParseError {
+                    kind: ParseErrorKind::MissingArgument,
+                    ..
+                }),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_keyword_commits_to_its_command() {
+        match command("WHO nobody", "86") {
+            Err(nom::Err::Failure(GrammarError { fail: Some(e), .. })) => {
+                assert_eq!(e.usage, HelpTopic::Who);
+                assert_eq!(e.lang_hint, EN);
+                assert_eq!(e.bad, "nobody");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            command("WEATHER", "86"),
+            Err(nom::Err::Error(GrammarError { fail: None, .. }))
+        ));
+    }
+}
