@@ -44,7 +44,7 @@ async fn gateway(dir: &tempfile::TempDir, sim: &SimHandle) -> (Gateway, mpsc::Re
 
 async fn counts(gw: &Gateway) -> OutboxCounts {
     gw.store
-        .read(|c| outbox::counts_by_state(c))
+        .read(outbox::counts_by_state)
         .await
         .expect("counts")
 }
