@@ -237,6 +237,7 @@ fn a_failing_request_rolls_back_only_itself() {
 
     let spawn_write = |body: &'static str, outcome: &'static str| {
         let s = store.clone();
+        let queued = store.stats().queued + 1;
         let handle = std::thread::spawn(move || {
             s.write_blocking(move |tx| {
                 outbox::enqueue(tx, &NewMessage::sms("861", body), T0)?;
@@ -251,7 +252,6 @@ fn a_failing_request_rolls_back_only_itself() {
             })
         });
         // Keep the order of arrival deterministic: wait until this request is queued.
-        let queued = store.stats().queued + 1;
         wait_queued(&store, queued);
         handle
     };

@@ -475,17 +475,28 @@ pub fn claim_due(
 }
 
 /// Apply a receipt to segment row `segment_id` and settle its outbox row.
+/// A segment row and what it belongs to.
+#[derive(Clone, Copy)]
+struct SegmentRef {
+    id: i64,
+    outbox_id: i64,
+    seq: u8,
+    total: u8,
+}
+
 fn apply_to_segment(
     tx: &Transaction<'_>,
-    segment_id: i64,
+    segment: SegmentRef,
     stat: &str,
     state: ReceiptState,
     now: i64,
 ) -> Result<ReceiptMatch, StoreError> {
-    let (outbox_id, seq, total): (i64, u8, u8) = tx
-        .prepare_cached("SELECT outbox_id, seq, total FROM outbox_segment WHERE id = ?1")
-        .and_then(|mut s| s.query_row([segment_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
-        .ctx("outbox: segment")?;
+    let SegmentRef {
+        id: segment_id,
+        outbox_id,
+        seq,
+        total,
+    } = segment;
     let new_state = match state {
         ReceiptState::Intermediate => SegmentState::Submitted,
         ReceiptState::Delivered => SegmentState::Delivered,
@@ -514,26 +525,39 @@ fn apply_to_segment(
             })
         })
         .ctx("outbox: settle")?;
+    let mut changed: Option<OutboxState> = None;
     if delivered >= i64::from(total) {
-        tx.prepare_cached(
-            "UPDATE outbox SET state = 'delivered', updated_at = ?2
-             WHERE id = ?1 AND state != 'delivered'",
-        )
-        .and_then(|mut s| s.execute(params![outbox_id, now]))
-        .ctx("outbox: delivered")?;
+        changed = tx
+            .prepare_cached(
+                "UPDATE outbox SET state = 'delivered', updated_at = ?2
+                 WHERE id = ?1 AND state != 'delivered' RETURNING state",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![outbox_id, now], |r| r.get(0))
+                    .optional()
+            })
+            .ctx("outbox: delivered")?;
     } else if this_failed && state == ReceiptState::Failed {
         let reason = format!("receipt {stat} for segment {seq}/{total}");
-        tx.prepare_cached(
-            "UPDATE outbox SET state = 'failed', last_error = ?2, updated_at = ?3
-             WHERE id = ?1 AND state IN ('queued', 'in_flight', 'submitted')",
-        )
-        .and_then(|mut s| s.execute(params![outbox_id, reason, now]))
-        .ctx("outbox: failed")?;
+        changed = tx
+            .prepare_cached(
+                "UPDATE outbox SET state = 'failed', last_error = ?2, updated_at = ?3
+                 WHERE id = ?1 AND state IN ('queued', 'in_flight', 'submitted')
+                 RETURNING state",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![outbox_id, reason, now], |r| r.get(0))
+                    .optional()
+            })
+            .ctx("outbox: failed")?;
     }
-    let row_state: OutboxState = tx
-        .prepare_cached("SELECT state FROM outbox WHERE id = ?1")
-        .and_then(|mut s| s.query_row([outbox_id], |r| r.get(0)))
-        .ctx("outbox: state")?;
+    let row_state: OutboxState = match changed {
+        Some(state) => state,
+        None => tx
+            .prepare_cached("SELECT state FROM outbox WHERE id = ?1")
+            .and_then(|mut s| s.query_row([outbox_id], |r| r.get(0)))
+            .ctx("outbox: state")?,
+    };
     Ok(ReceiptMatch::Matched {
         outbox_id,
         seq,
@@ -564,25 +588,39 @@ pub fn record_segment_submitted(
         });
     };
     let normalised = normalize_message_id(message_id);
-    tx.prepare_cached(
-        "INSERT INTO outbox_segment (outbox_id, seq, total, smsc_message_id, smsc_message_id_raw,
-             attempt, state, submitted_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'submitted', ?7, ?7)
-         ON CONFLICT (outbox_id, seq, smsc_message_id) DO NOTHING",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            outbox_id, seq, total, normalised, message_id, attempt, now
-        ])
-    })
-    .ctx("outbox::record_segment_submitted: insert")?;
-    let segment_id: i64 = tx
+    let inserted: Option<i64> = tx
         .prepare_cached(
-            "SELECT id FROM outbox_segment
-             WHERE outbox_id = ?1 AND seq = ?2 AND smsc_message_id = ?3",
+            "INSERT INTO outbox_segment (outbox_id, seq, total, smsc_message_id,
+                 smsc_message_id_raw, attempt, state, submitted_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'submitted', ?7, ?7)
+             ON CONFLICT (outbox_id, seq, smsc_message_id) DO NOTHING
+             RETURNING id",
         )
-        .and_then(|mut s| s.query_row(params![outbox_id, seq, normalised], |r| r.get(0)))
-        .ctx("outbox::record_segment_submitted: segment")?;
+        .and_then(|mut s| {
+            s.query_row(
+                params![outbox_id, seq, total, normalised, message_id, attempt, now],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .ctx("outbox::record_segment_submitted: insert")?;
+    let segment_id: i64 = match inserted {
+        Some(id) => id,
+        // The same resp recorded twice: reuse the row.
+        None => tx
+            .prepare_cached(
+                "SELECT id FROM outbox_segment
+                 WHERE outbox_id = ?1 AND seq = ?2 AND smsc_message_id = ?3",
+            )
+            .and_then(|mut s| s.query_row(params![outbox_id, seq, normalised], |r| r.get(0)))
+            .ctx("outbox::record_segment_submitted: segment")?,
+    };
+    let segment = SegmentRef {
+        id: segment_id,
+        outbox_id,
+        seq,
+        total,
+    };
 
     let groups: Vec<(i64, String, ReceiptState)> = tx
         .prepare_cached(
@@ -597,7 +635,7 @@ pub fn record_segment_submitted(
         .ctx("outbox::record_segment_submitted: pending receipts")?;
     let mut outcome = ReceiptMatch::Unknown;
     for (group, stat, state) in groups {
-        outcome = apply_to_segment(tx, segment_id, &stat, state, now)?;
+        outcome = apply_to_segment(tx, segment, &stat, state, now)?;
         tx.execute("DELETE FROM pending_receipt WHERE group_id = ?1", [group])
             .ctx("outbox::record_segment_submitted: drop pending")?;
     }
@@ -775,14 +813,25 @@ pub fn apply_receipt(
         }
     }
     for v in &variants {
-        let segment: Option<i64> = tx
+        let segment: Option<SegmentRef> = tx
             .prepare_cached(
-                "SELECT id FROM outbox_segment WHERE smsc_message_id = ?1 ORDER BY id DESC LIMIT 1",
+                "SELECT id, outbox_id, seq, total FROM outbox_segment
+                 WHERE smsc_message_id = ?1 ORDER BY id DESC LIMIT 1",
             )
-            .and_then(|mut s| s.query_row([v], |r| r.get(0)).optional())
+            .and_then(|mut s| {
+                s.query_row([v], |r| {
+                    Ok(SegmentRef {
+                        id: r.get(0)?,
+                        outbox_id: r.get(1)?,
+                        seq: r.get(2)?,
+                        total: r.get(3)?,
+                    })
+                })
+                .optional()
+            })
             .ctx("outbox::apply_receipt: find")?;
-        if let Some(segment_id) = segment {
-            return apply_to_segment(tx, segment_id, stat, state, now);
+        if let Some(segment) = segment {
+            return apply_to_segment(tx, segment, stat, state, now);
         }
     }
     if variants.is_empty() {
