@@ -157,14 +157,6 @@ pub fn classify(cmd: &Command, now_ms: i64) -> Result<InboundKind, InboundError>
         }),
         _ => None,
     };
-    let scheme = if sar.is_some() {
-        ConcatScheme::Sar
-    } else {
-        match Udh::split(&sm).ok().and_then(|(u, _)| u.concat()) {
-            Some(c) if c.wide => ConcatScheme::Udh16,
-            _ => ConcatScheme::Udh8,
-        }
-    };
     let classified = part_from_pdu(
         &source,
         &destination,
@@ -177,15 +169,26 @@ pub fn classify(cmd: &Command, now_ms: i64) -> Result<InboundKind, InboundError>
     .map_err(|e| InboundError::BadPart(e.to_string()))?;
     let (payload, concat) = match classified {
         PartOrWhole::Whole { payload, .. } => (payload, None),
-        PartOrWhole::Part(p) => (
-            p.payload,
-            Some(Concat {
-                scheme,
-                reference: p.key.reference,
-                total: p.key.total,
-                seq: p.seq,
-            }),
-        ),
+        PartOrWhole::Part(p) => {
+            // Only parts need the scheme; the UDH is read again only for them.
+            let scheme = if sar.is_some() {
+                ConcatScheme::Sar
+            } else {
+                match Udh::split(&sm).ok().and_then(|(u, _)| u.concat()) {
+                    Some(c) if c.wide => ConcatScheme::Udh16,
+                    _ => ConcatScheme::Udh8,
+                }
+            };
+            (
+                p.payload,
+                Some(Concat {
+                    scheme,
+                    reference: p.key.reference,
+                    total: p.key.total,
+                    seq: p.seq,
+                }),
+            )
+        }
     };
     Ok(InboundKind::Mo(InboundPdu {
         received_at: now_ms,

@@ -77,7 +77,7 @@ impl AdaptiveRate {
         }
         let elapsed = now.saturating_sub(self.last_increase).as_secs_f64();
         if elapsed >= 0.1 {
-            let step = (self.current * 0.10).max(1.0) * elapsed.min(1.0) * 10.0 / 10.0;
+            let step = (self.current * 0.10).max(1.0) * elapsed.min(1.0);
             self.current = (self.current + step).min(ceiling);
             self.last_increase = now;
         }

@@ -10,7 +10,7 @@
 //!   `ESME_RX_T_APPN`, so the SMSC redelivers later (SMPP 3.4 §5.1.3);
 //! - a malformed PDU from the SMSC is answered with `generic_nack` and the session goes on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -63,7 +63,6 @@ pub(crate) enum SessionEnd {
 
 struct Pending {
     reply: oneshot::Sender<Result<Command, LinkError>>,
-    deadline: Instant,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -238,6 +237,9 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
     let cfg = ctx.cfg;
     let (mut sink, mut stream) = wire.split::<Command>();
     let mut pending: HashMap<u32, Pending> = HashMap::new();
+    // Every request gets the same timeout, so deadlines arrive in order: the front is the next
+    // to expire. Entries whose request was already answered are skipped when they reach the front.
+    let mut deadlines: VecDeque<(Instant, u32)> = VecDeque::new();
     let mut acks: FuturesUnordered<Ack> = FuturesUnordered::new();
     let mut last_rx = Instant::now();
     let mut keepalive: Option<(u32, Instant)> = None;
@@ -255,7 +257,13 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
     }
 
     loop {
-        let next_deadline = pending.values().map(|p| p.deadline).min();
+        while deadlines
+            .front()
+            .is_some_and(|(_, s)| !pending.contains_key(s))
+        {
+            deadlines.pop_front();
+        }
+        let next_deadline = deadlines.front().map(|(d, _)| *d);
         let keepalive_at = match keepalive {
             Some((_, sent)) => sent + cfg.enquire_link_timeout,
             None => last_rx + cfg.enquire_link_interval,
@@ -371,14 +379,18 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
                         let _ = r.reply.send(Err(LinkError::Disconnected));
                         end!("write failed".into());
                     }
-                    pending.insert(s, Pending { reply: r.reply, deadline: now + cfg.response_timeout, _permit: r.permit });
+                    pending.insert(s, Pending { reply: r.reply, _permit: r.permit });
+                    deadlines.push_back((now + cfg.response_timeout, s));
                 }
                 if sink.flush().await.is_err() { end!("write failed".into()); }
             }
             _ = sleep_until(next_deadline.unwrap_or_else(Instant::now)), if next_deadline.is_some() => {
                 let now = Instant::now();
-                let expired: Vec<u32> = pending.iter().filter(|(_, p)| p.deadline <= now).map(|(k, _)| *k).collect();
-                for k in expired {
+                while let Some(&(deadline, k)) = deadlines.front() {
+                    if deadline > now {
+                        break;
+                    }
+                    deadlines.pop_front();
                     if let Some(p) = pending.remove(&k) {
                         ctx.stats.timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let _ = p.reply.send(Err(LinkError::Timeout));

@@ -765,29 +765,29 @@ pub fn expire_due(tx: &Transaction<'_>, now: i64) -> Result<Vec<i64>, StoreError
 /// Every `in_flight` row back to `queued` (on disconnect, and at start after a crash); due
 /// immediately. Returns how many rows are queued again (superseded ones not counted).
 pub fn requeue_in_flight(tx: &Transaction<'_>, now: i64) -> Result<usize, StoreError> {
-    let ids: Vec<i64> = tx
-        .prepare_cached("SELECT id FROM outbox WHERE state = 'in_flight' ORDER BY id")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .ctx("outbox::requeue_in_flight")?;
-    let mut queued = 0;
-    for id in ids {
-        if back_to_queue(tx, id, now, None, false, now)? == Requeued::Queued {
-            queued += 1;
-        }
-    }
-    Ok(queued)
+    requeue_all(tx, OutboxState::InFlight, false, now)
 }
 
 /// Every `failed` row back to `queued` with attempts reset (operator action). Returns how many
 /// rows are queued again.
 pub fn retry_failed(tx: &Transaction<'_>, now: i64) -> Result<usize, StoreError> {
+    requeue_all(tx, OutboxState::Failed, true, now)
+}
+
+/// Every row in `state` back to `queued`, due now; counts those not superseded.
+fn requeue_all(
+    tx: &Transaction<'_>,
+    state: OutboxState,
+    reset_attempts: bool,
+    now: i64,
+) -> Result<usize, StoreError> {
     let ids: Vec<i64> = tx
-        .prepare_cached("SELECT id FROM outbox WHERE state = 'failed' ORDER BY id")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .ctx("outbox::retry_failed")?;
+        .prepare_cached("SELECT id FROM outbox WHERE state = ?1 ORDER BY id")
+        .and_then(|mut s| s.query_map([state], |r| r.get(0))?.collect())
+        .ctx("outbox: requeue")?;
     let mut queued = 0;
     for id in ids {
-        if back_to_queue(tx, id, now, None, true, now)? == Requeued::Queued {
+        if back_to_queue(tx, id, now, None, reset_attempts, now)? == Requeued::Queued {
             queued += 1;
         }
     }
