@@ -19,6 +19,10 @@ command -v wbxml2xml >/dev/null || pkgs="$pkgs libwbxml2-utils"
 command -v tshark >/dev/null || pkgs="$pkgs tshark"
 command -v text2pcap >/dev/null || pkgs="$pkgs wireshark-common"
 command -v xxd >/dev/null || pkgs="$pkgs xxd"
+# Kannel (bearerbox, smsbox) as an independent ESME for smsc-sim; node + npm for node-smpp.
+installed kannel || pkgs="$pkgs kannel"
+command -v node >/dev/null || pkgs="$pkgs nodejs"
+command -v npm >/dev/null || pkgs="$pkgs npm"
 # Debian's python3 needs python3-venv for `python3 -m venv` (ensurepip); another python3
 # (pyenv, the image's own) usually has it built in.
 if [ ! -x .venv/bin/python ] && ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
@@ -29,6 +33,13 @@ if [ -n "$pkgs" ]; then
   # wireshark-common asks whether non-root users may capture; answer "no" up front.
   echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
   $SUDO apt-get update -qq
+  # Do not let the kannel package start its system service (it would listen on all
+  # interfaces); the interop scripts start their own boxes on 127.0.0.1.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $pkgs </dev/null
 fi
 
@@ -47,7 +58,16 @@ PY
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
 fi
 
+# --- npm: node-smpp (pinned in package.json / package-lock.json) ---------------
+if [ ! -f node_modules/smpp/package.json ]; then
+  echo "[install] npm ci (smpp 0.5.1)"
+  npm ci --no-audit --no-fund --silent
+fi
+
 echo "[install] versions:"
 echo "  libwbxml2-utils $(dpkg-query -W -f '${Version}' libwbxml2-utils 2>/dev/null || echo '?')"
 echo "  tshark $(tshark --version 2>/dev/null | head -1 | awk '{print $3}')"
 echo "  gsm0338 $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("gsm0338"))')"
+echo "  smpplib $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("smpplib"))')"
+echo "  node $(node --version), npm smpp $(node -p 'require("./node_modules/smpp/package.json").version')"
+echo "  kannel $(dpkg-query -W -f '${Version}' kannel 2>/dev/null || echo '?')"
