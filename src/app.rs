@@ -15,6 +15,8 @@ use tracing::info;
 use crate::delivery::encode::SubmitTemplate;
 use crate::delivery::{Dispatcher, DispatcherConfig};
 use crate::inbound::{self, MoMessage};
+use crate::service::worker::Runner;
+use crate::service::{Service, ServiceConfig};
 use crate::smpp::{Link, LinkConfig, LinkHandle};
 use crate::store::outbox::{self, NewMessage};
 use crate::store::{now_ms, Store, StoreOptions};
@@ -70,6 +72,7 @@ pub struct Gateway {
     stop_link: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     link_task: JoinHandle<()>,
+    service: Option<Runner>,
 }
 
 impl Gateway {
@@ -85,9 +88,18 @@ impl Gateway {
         let (link, inbound_rx, link_task) = Link::spawn(opts.link.clone(), stop_link.clone());
         let dispatcher = Dispatcher::new(store.clone(), link.clone(), opts.dispatcher.clone());
         let mut tasks = Vec::new();
-        for msg in inbound::pending(&store, 10_000).await {
-            let _ = mo.send(msg).await;
-        }
+        // Messages left pending by a previous run go first (in a task: the consumer of `mo`
+        // may be started after this returns). One that also arrives live is applied once:
+        // the consumer marks it processed in the same transaction.
+        let pending = inbound::pending(&store, 10_000).await;
+        let feed = mo.clone();
+        tasks.push(tokio::spawn(async move {
+            for msg in pending {
+                if feed.send(msg).await.is_err() {
+                    return;
+                }
+            }
+        }));
         tasks.push(tokio::spawn(inbound::run(
             store.clone(),
             inbound_rx,
@@ -103,7 +115,31 @@ impl Gateway {
             stop_link,
             tasks,
             link_task,
+            service: None,
         })
+    }
+
+    /// [`Gateway::start`] with the status service consuming MO messages and running the
+    /// expiry scheduler.
+    pub async fn start_with_service(
+        opts: GatewayOptions,
+        service: ServiceConfig,
+    ) -> Result<Gateway, StartError> {
+        let (mo_tx, mo_rx) = mpsc::channel(1024);
+        let mut gw = Gateway::start(opts, mo_tx).await?;
+        gw.service = Some(Runner::start(
+            gw.store.clone(),
+            Service::new(service),
+            mo_rx,
+            gw.dispatcher.notifier(),
+            gw.stop_intake.clone(),
+        ));
+        Ok(gw)
+    }
+
+    /// The status service, when started with [`Gateway::start_with_service`].
+    pub fn service(&self) -> Option<&Runner> {
+        self.service.as_ref()
     }
 
     /// Queue an outbound message (one transaction) and wake the dispatcher.
@@ -125,6 +161,9 @@ impl Gateway {
     /// Graceful stop: no new submits, in-flight ones answered or requeued, unbind, close.
     pub async fn shutdown(self) {
         self.stop_intake.cancel();
+        if let Some(service) = self.service {
+            service.abort();
+        }
         // The dispatcher task ends after its rows in hand are settled.
         let mut tasks = self.tasks;
         if let Some(dispatcher) = tasks.pop() {

@@ -151,6 +151,41 @@ impl Default for DeliveryConfig {
     }
 }
 
+/// The status service (`[service]`): time zone, caps, quota.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceSection {
+    /// UTC offset of `UNTIL hh:mm` and of times shown to subscribers (`+08:00`).
+    pub time_zone: String,
+    /// Most members in one group.
+    pub max_group_members: usize,
+    /// Most members over all of a subscriber's groups.
+    pub max_total_members: usize,
+    /// Most groups a subscriber may create.
+    pub max_user_groups: usize,
+    /// Status changes per owner per hour that notify at once; later ones are held back.
+    pub hourly_change_quota: u32,
+    /// Whether call_started / call_ended events notify contacts (INCALL).
+    pub notify_incall: bool,
+    /// Numbers per page of `GROUP g`.
+    pub page_size: usize,
+}
+
+impl Default for ServiceSection {
+    fn default() -> Self {
+        let d = crate::service::ServiceConfig::default();
+        Self {
+            time_zone: "+08:00".into(),
+            max_group_members: d.max_group_members,
+            max_total_members: d.max_total_members,
+            max_user_groups: d.max_user_groups,
+            hourly_change_quota: d.hourly_change_quota,
+            notify_incall: d.notify_incall,
+            page_size: d.page_size,
+        }
+    }
+}
+
 /// The whole gateway configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -169,6 +204,8 @@ pub struct Config {
     pub smsc: Option<SmscConfig>,
     /// Outbound delivery.
     pub delivery: DeliveryConfig,
+    /// The status service.
+    pub service: ServiceSection,
 }
 
 impl Default for Config {
@@ -181,6 +218,7 @@ impl Default for Config {
             public_url: "http://127.0.0.1:8080".into(),
             smsc: None,
             delivery: DeliveryConfig::default(),
+            service: ServiceSection::default(),
         }
     }
 }
@@ -264,10 +302,52 @@ impl Config {
                 return Err(invalid("smsc.address", "host:port"));
             }
         }
+        let sv = &self.service;
+        if crate::service::clock::Zone::parse(&sv.time_zone).is_none() {
+            return Err(invalid(
+                "service.time_zone",
+                "a UTC offset such as +08:00, -05:30 or UTC",
+            ));
+        }
+        if sv.max_group_members == 0 || sv.max_group_members > 10_000 {
+            return Err(invalid("service.max_group_members", "1 to 10000"));
+        }
+        if sv.max_total_members < sv.max_group_members || sv.max_total_members > 100_000 {
+            return Err(invalid(
+                "service.max_total_members",
+                "at least max_group_members, at most 100000",
+            ));
+        }
+        if sv.max_user_groups > 100 {
+            return Err(invalid("service.max_user_groups", "0 to 100"));
+        }
+        if sv.hourly_change_quota == 0 {
+            return Err(invalid("service.hourly_change_quota", "at least 1"));
+        }
+        if sv.page_size == 0 || sv.page_size > 20 {
+            return Err(invalid("service.page_size", "1 to 20"));
+        }
         if self.delivery.max_attempts == 0 {
             return Err(invalid("delivery.max_attempts", "at least 1"));
         }
         Ok(())
+    }
+
+    /// The status service's settings (`country_code` and `[service]`).
+    pub fn service_config(&self) -> crate::service::ServiceConfig {
+        let sv = &self.service;
+        crate::service::ServiceConfig {
+            country_code: self.country_code.clone(),
+            zone: crate::service::clock::Zone::parse(&sv.time_zone)
+                .unwrap_or(crate::service::clock::Zone::CHINA),
+            max_group_members: sv.max_group_members,
+            max_total_members: sv.max_total_members,
+            max_user_groups: sv.max_user_groups,
+            hourly_change_quota: sv.hourly_change_quota,
+            notify_incall: sv.notify_incall,
+            page_size: sv.page_size,
+            ..crate::service::ServiceConfig::default()
+        }
     }
 
     /// Apply the `[delivery]` section to the outbox dispatcher's settings.

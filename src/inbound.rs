@@ -279,7 +279,14 @@ pub async fn handle(store: &Store, inbound: Inbound) -> Option<MoMessage> {
                     inbound.ack(CommandStatus::EsmeRok);
                     match received {
                         Received::Complete(msg) => Some(to_mo(&msg)),
-                        Received::Partial { .. } | Received::Duplicate => None,
+                        Received::Partial { .. } => {
+                            debug!("MO part stored; waiting for the rest");
+                            None
+                        }
+                        Received::Duplicate => {
+                            debug!("duplicate MO PDU (an SMSC resend) acknowledged and dropped");
+                            None
+                        }
                     }
                 }
                 Err(e) => {

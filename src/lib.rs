@@ -6,5 +6,6 @@ pub mod command;
 pub mod config;
 pub mod delivery;
 pub mod inbound;
+pub mod service;
 pub mod smpp;
 pub mod store;

@@ -9,7 +9,6 @@ use clap::{Parser, Subcommand};
 use presence_gw::app::{Gateway, GatewayOptions};
 use presence_gw::config::{Config, Secret, SmscConfig};
 use presence_gw::smpp::BindMode;
-use tokio::sync::mpsc;
 use tracing::info;
 
 /// Presence and caller-avatar gateway for feature phones (SMPP 3.4 ESME).
@@ -155,8 +154,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let mut opts = GatewayOptions::new(cfg.db.clone(), cfg.link_config(&smsc), &cfg.service_number);
     cfg.apply_delivery(&mut opts.dispatcher);
-    let (mo_tx, mut mo_rx) = mpsc::channel(1024);
-    let gw = Gateway::start(opts, mo_tx).await?;
+    let gw = Gateway::start_with_service(opts, cfg.service_config()).await?;
 
     println!("presence-gw is running");
     println!("  SMSC (SMPP 3.4):     {}", smsc.address);
@@ -174,21 +172,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("  database:            {}", cfg.db.display());
     println!("  stop with Ctrl-C (in-flight messages are finished or requeued)");
 
-    let consumer = tokio::spawn(async move {
-        while let Some(msg) = mo_rx.recv().await {
-            // The command service (issue 5) consumes these; until then each message stays
-            // pending in the inbox, to be processed when it ships.
-            info!(
-                inbox_id = msg.inbox_id,
-                chars = msg.text.chars().count(),
-                "MO message stored"
-            );
-        }
-    });
     shutdown_signal().await;
     info!("shutting down");
     gw.shutdown().await;
-    consumer.abort();
     if let Some(sim) = embedded {
         sim.shutdown().await;
     }

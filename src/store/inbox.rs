@@ -13,10 +13,14 @@
 //!   SAR TLVs): (source, destination, reference, total, seq);
 //! - a whole message: (source, destination, data_coding, payload, SMSC message id if any).
 //!
-//! A PDU whose key was seen within the dedup window (default [`DEFAULT_DEDUP_WINDOW`], 10
+//! A PDU whose key was seen within the dedup window (default [`DEFAULT_DEDUP_WINDOW`], 2
 //! minutes, by `received_at`) is a [`RecordOutcome::Duplicate`] and produces nothing. After the
-//! window the same content counts as new (a subscriber may legitimately send "STATUS" twice an
-//! hour apart). A part whose (key, seq) is already waiting among the open parts is a duplicate
+//! window the same content counts as new. The window is short on purpose: an SMSC resends a
+//! lost response's PDU within seconds of its response timeout or of the rebind, while a
+//! subscriber who repeats `WHO 138...` a few minutes later expects a second answer. The status
+//! service is idempotent for a command applied twice (a repeated STATUS changes nothing any
+//! contact sees, so it notifies nobody), so a resend that slips past the window costs at most a
+//! second reply, and a lost command would cost silence. A part whose (key, seq) is already waiting among the open parts is a duplicate
 //! whatever its age. The trade-off: an 8-bit reference reused by the same handset for the same
 //! destination and part count within the window is taken for a resend.
 //!
@@ -36,7 +40,7 @@ use sha2::{Digest, Sha256};
 use super::{Ctx, StoreError};
 
 /// Default duplicate window for [`record_part`] / [`receive`].
-pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(10 * 60);
+pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(2 * 60);
 
 /// How a concatenated part was marked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -125,8 +125,84 @@ CREATE INDEX pending_receipt_message_id ON pending_receipt(message_id);
 CREATE INDEX pending_receipt_group ON pending_receipt(group_id);
 "#;
 
+/// Migration 2: the status service (subscribers, groups with their statuses, memberships,
+/// opt-outs, the status-change log used for quotas and audit).
+const V2: &str = r#"
+-- Everyone who has texted us, or been told about (created on first contact).
+CREATE TABLE subscriber (
+    msisdn       TEXT    PRIMARY KEY,           -- E.164, '+8613800138000'
+    display_name TEXT,
+    lang         TEXT    NOT NULL DEFAULT 'en' CHECK (lang IN ('en', 'zh')),
+    lang_set     INTEGER NOT NULL DEFAULT 0,    -- 1 once chosen with LANG (no more inference)
+    stop_all     INTEGER NOT NULL DEFAULT 0,    -- STOP ALL: no updates about anyone
+    privacy      TEXT    NOT NULL DEFAULT 'contacts'
+        CHECK (privacy IN ('everyone', 'contacts', 'nobody')),
+    -- network override (call_started / power_off): every audience sees it until cleared
+    net_state    TEXT    CHECK (net_state IN ('INCALL', 'OFF')),
+    net_since    INTEGER,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- An audience of one owner: the four built-in groups, user groups, and OTHERS; each holds the
+-- status that audience sees, with an optional expiry and the status it reverts to.
+CREATE TABLE audience (
+    id              INTEGER PRIMARY KEY,
+    owner           TEXT    NOT NULL,
+    kind            TEXT    NOT NULL CHECK (kind IN ('builtin', 'user', 'others')),
+    name            TEXT    NOT NULL,          -- FAMILY.. / user name upper-cased / OTHERS
+    created_at      INTEGER NOT NULL,
+    status_code     TEXT    NOT NULL DEFAULT 'STANDBY',  -- a code, or 'TEXT' for free text
+    status_text     TEXT,
+    set_at          INTEGER NOT NULL DEFAULT 0,
+    -- precedence for a contact in several groups: the most recently set status wins
+    set_seq         INTEGER NOT NULL DEFAULT 0,
+    expires_at      INTEGER,
+    prev_code       TEXT,
+    prev_text       TEXT,
+    prev_set_at     INTEGER,
+    prev_set_seq    INTEGER,
+    prev_expires_at INTEGER,
+    UNIQUE (owner, name)
+);
+CREATE INDEX audience_expiry ON audience(expires_at) WHERE expires_at IS NOT NULL;
+
+-- Who is in which group (never in OTHERS: that is everyone else).
+CREATE TABLE membership (
+    audience_id INTEGER NOT NULL REFERENCES audience(id) ON DELETE CASCADE,
+    owner       TEXT    NOT NULL,
+    member      TEXT    NOT NULL,
+    added_at    INTEGER NOT NULL,
+    PRIMARY KEY (audience_id, member)
+) WITHOUT ROWID;
+CREATE INDEX membership_owner_member ON membership(owner, member);
+
+-- STOP <n> ('stop') and START <n> while STOP ALL is on ('allow').
+CREATE TABLE optout (
+    member TEXT NOT NULL,
+    owner  TEXT NOT NULL,
+    mode   TEXT NOT NULL CHECK (mode IN ('stop', 'allow')),
+    at     INTEGER NOT NULL,
+    PRIMARY KEY (member, owner)
+) WITHOUT ROWID;
+CREATE INDEX optout_owner ON optout(owner);
+
+-- Every status change that reached contacts' view (source: sms, ussd, expiry, network);
+-- counts the hourly quota and is the audit trail.
+CREATE TABLE status_change (
+    id        INTEGER PRIMARY KEY,
+    owner     TEXT    NOT NULL,
+    at        INTEGER NOT NULL,
+    source    TEXT    NOT NULL,
+    audiences INTEGER NOT NULL,
+    notified  INTEGER NOT NULL,
+    deferred  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX status_change_owner_at ON status_change(owner, at);
+"#;
+
 /// Every migration, in order; migration `i` (0-based) brings the schema to version `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes (`PRAGMA user_version` after [`migrate`]).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -1,0 +1,184 @@
+//! Wall-clock arithmetic of the status service in the configured time zone: when `UNTIL 15:00`
+//! falls, and how an expiry time is shown to a subscriber (`15:00`, or `11-24 15:00` when it is
+//! not today). The zone is a fixed UTC offset (China and most carriers' markets have no DST);
+//! times are Unix milliseconds, as everywhere in the store.
+
+use std::time::Duration;
+
+use crate::command::Expiry;
+
+const MINUTE_MS: i64 = 60_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// A fixed-offset time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Zone {
+    /// Minutes east of UTC (`480` for UTC+08:00).
+    pub offset_minutes: i32,
+}
+
+impl Zone {
+    /// UTC+08:00 (China Standard Time), the default.
+    pub const CHINA: Zone = Zone {
+        offset_minutes: 480,
+    };
+
+    /// Parses `+08:00`, `-05:30`, `+8`, `UTC`, `Z`.
+    pub fn parse(text: &str) -> Option<Zone> {
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("utc") || t == "Z" {
+            return Some(Zone { offset_minutes: 0 });
+        }
+        let (sign, rest) = match t.as_bytes().first()? {
+            b'+' => (1, &t[1..]),
+            b'-' => (-1, &t[1..]),
+            _ => return None,
+        };
+        let (h, m) = match rest.split_once(':') {
+            Some((h, m)) => (h.parse::<i32>().ok()?, m.parse::<i32>().ok()?),
+            None => (rest.parse::<i32>().ok()?, 0),
+        };
+        if !(0..=14).contains(&h) || !(0..60).contains(&m) {
+            return None;
+        }
+        Some(Zone {
+            offset_minutes: sign * (h * 60 + m),
+        })
+    }
+
+    fn offset_ms(self) -> i64 {
+        i64::from(self.offset_minutes) * MINUTE_MS
+    }
+
+    /// When `expiry`, given at `now`, falls (Unix ms). `UNTIL hh:mm` is the next such local time
+    /// strictly after `now` (today if still ahead, else tomorrow).
+    pub fn expiry_at(self, now: i64, expiry: Expiry) -> i64 {
+        match expiry {
+            Expiry::For(d) => now.saturating_add(duration_ms(d)),
+            Expiry::Until { hour, minute } => {
+                let local = now + self.offset_ms();
+                let day_start = local.div_euclid(DAY_MS) * DAY_MS;
+                let mut target = day_start + (i64::from(hour) * 60 + i64::from(minute)) * MINUTE_MS;
+                if target <= local {
+                    target += DAY_MS;
+                }
+                target - self.offset_ms()
+            }
+        }
+    }
+
+    /// `HH:MM` of `at` when it is on the same local day as `now`, else `MM-DD HH:MM`.
+    pub fn show(self, now: i64, at: i64) -> String {
+        let local_at = at + self.offset_ms();
+        let local_now = now + self.offset_ms();
+        let minutes = local_at.rem_euclid(DAY_MS) / MINUTE_MS;
+        let hm = format!("{:02}:{:02}", minutes / 60, minutes % 60);
+        if local_at.div_euclid(DAY_MS) == local_now.div_euclid(DAY_MS) {
+            hm
+        } else {
+            let (_, month, day) = civil_from_days(local_at.div_euclid(DAY_MS));
+            format!("{month:02}-{day:02} {hm}")
+        }
+    }
+
+    /// Start of the hour containing `now` (Unix ms; zones with whole-hour offsets align).
+    pub fn hour_start(self, now: i64) -> i64 {
+        let local = now + self.offset_ms();
+        local.div_euclid(3_600_000) * 3_600_000 - self.offset_ms()
+    }
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Proleptic Gregorian (year, month, day) of a day count since 1970-01-01 (H. Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // 2026-11-22 06:30:00 UTC = 14:30 in UTC+8.
+    const NOW: i64 = 1_795_329_000_000;
+
+    #[test]
+    fn parses_offsets() {
+        assert_eq!(Zone::parse("+08:00"), Some(Zone::CHINA));
+        assert_eq!(Zone::parse("+8"), Some(Zone::CHINA));
+        assert_eq!(
+            Zone::parse("-05:30"),
+            Some(Zone {
+                offset_minutes: -330
+            })
+        );
+        assert_eq!(Zone::parse("UTC"), Some(Zone { offset_minutes: 0 }));
+        for bad in ["", "8", "+25", "+08:61", "CST"] {
+            assert_eq!(Zone::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn until_is_the_next_such_local_time() {
+        let z = Zone::CHINA;
+        assert_eq!(z.show(NOW, NOW), "14:30");
+        let at = z.expiry_at(
+            NOW,
+            Expiry::Until {
+                hour: 15,
+                minute: 0,
+            },
+        );
+        assert_eq!(at - NOW, 30 * 60_000);
+        assert_eq!(z.show(NOW, at), "15:00");
+        // 14:00 has passed today: tomorrow.
+        let at = z.expiry_at(
+            NOW,
+            Expiry::Until {
+                hour: 14,
+                minute: 0,
+            },
+        );
+        assert_eq!(at - NOW, (24 * 60 - 30) * 60_000);
+        assert_eq!(z.show(NOW, at), "11-23 14:00");
+        // Exactly now is not ahead.
+        let at = z.expiry_at(
+            NOW,
+            Expiry::Until {
+                hour: 14,
+                minute: 30,
+            },
+        );
+        assert_eq!(at - NOW, 24 * 3_600_000);
+    }
+
+    #[test]
+    fn for_adds_the_duration() {
+        let z = Zone::CHINA;
+        let at = z.expiry_at(NOW, Expiry::For(Duration::from_secs(7200)));
+        assert_eq!(at - NOW, 7_200_000);
+        assert_eq!(z.show(NOW, at), "16:30");
+    }
+
+    #[test]
+    fn dates_across_months_and_years() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_779), (2026, 11, 22));
+        assert_eq!(civil_from_days(20_818), (2026, 12, 31));
+        assert_eq!(civil_from_days(20_819), (2027, 1, 1));
+        let z = Zone { offset_minutes: 0 };
+        assert_eq!(z.hour_start(NOW), NOW - 30 * 60_000);
+    }
+}

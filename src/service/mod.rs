@@ -1,0 +1,848 @@
+//! The status service: turns a subscriber's command into state changes, a reply and status
+//! updates for contacts, all written in the caller's ONE transaction together with the outbox
+//! rows they cause (DESIGN.md flow step 4, the transactional outbox). Synchronous and free of
+//! I/O apart from that transaction, so it is tested without a runtime; [`worker`] runs it on MO
+//! traffic, the expiry scheduler and network events.
+//!
+//! # Model
+//! Every subscriber has *audiences*: the four built-in groups, their own groups, and OTHERS
+//! (everyone in none of them). Each audience holds the status it sees, with an optional expiry
+//! and the status it reverts to. A network override (INCALL while in a call, OFF while the phone
+//! is off) is shown to every audience while it lasts and restores their statuses afterwards.
+//!
+//! # Who sees what (precedence)
+//! A contact in several of an owner's groups sees the status of the group whose status was set
+//! **most recently** (`set_seq`; ties, as after `STATUS ALL`, go to the first group in GROUPS
+//! order); a number in none of them sees OTHERS. `WHO` answers with exactly that.
+//!
+//! # Fan-out
+//! A change notifies exactly the contacts whose *visible* status changed: the members of the
+//! changed groups (a member who sees a more recently set group is not told), minus those who
+//! sent STOP for the owner or STOP ALL. OTHERS are never told. One SMS each, in the recipient's
+//! language (theirs if they are a subscriber, else the owner's), keyed by (owner, recipient) in
+//! the outbox so that a burst of changes leaves only the latest unsent update. An owner who
+//! passes the hourly quota of notifying changes still has every change applied; their updates
+//! are held until the hour has room (and coalesced meanwhile), and the reply says so.
+
+pub mod clock;
+pub mod replies;
+pub mod state;
+pub mod worker;
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::Transaction;
+
+use crate::command::{
+    self, Command, GroupName, HelpTopic, Lang, Msisdn, StatusAssignment, StatusChange, StatusCode,
+    StatusText, StopTarget, Target,
+};
+use crate::store::outbox::{self, NewMessage};
+use crate::store::StoreError;
+use clock::Zone;
+use replies::{Label, Line, Shown, Text};
+use state::{Audience, AudienceKind, Stored, Subscriber};
+
+/// Errors of the service: only the store can fail; every bad input is a reply.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The store failed; the transaction is rolled back and the message stays pending.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Limits and settings of the status service (`[service]` in the config file).
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Default country code for national numbers (`86`).
+    pub country_code: String,
+    /// Time zone of `UNTIL hh:mm` and of times shown.
+    pub zone: Zone,
+    /// Most members in one group.
+    pub max_group_members: usize,
+    /// Most memberships over all of a subscriber's groups.
+    pub max_total_members: usize,
+    /// Most user-made groups per subscriber.
+    pub max_user_groups: usize,
+    /// Status changes per owner per rolling hour that notify at once; later ones are held.
+    pub hourly_change_quota: u32,
+    /// Whether INCALL (call_started / call_ended) notifies contacts.
+    pub notify_incall: bool,
+    /// Numbers per page of `GROUP g`.
+    pub page_size: usize,
+    /// Language of a brand-new subscriber whose first command is language-neutral.
+    pub default_lang: Lang,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            country_code: "86".into(),
+            zone: Zone::CHINA,
+            max_group_members: 200,
+            max_total_members: 1000,
+            max_user_groups: 16,
+            hourly_change_quota: 30,
+            notify_incall: true,
+            page_size: 8,
+            default_lang: Lang::En,
+        }
+    }
+}
+
+/// A network event (`POST /api/v1/events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkEvent {
+    /// A call began: every audience sees INCALL.
+    CallStarted,
+    /// The call ended: statuses are restored.
+    CallEnded,
+    /// The phone was switched off: every audience sees OFF.
+    PowerOff,
+    /// The phone came back: statuses are restored.
+    PowerOn,
+}
+
+impl NetworkEvent {
+    /// Parses the API's event names (`call_started`, ...).
+    pub fn parse(s: &str) -> Option<NetworkEvent> {
+        match s {
+            "call_started" => Some(NetworkEvent::CallStarted),
+            "call_ended" => Some(NetworkEvent::CallEnded),
+            "power_off" => Some(NetworkEvent::PowerOff),
+            "power_on" => Some(NetworkEvent::PowerOn),
+            _ => None,
+        }
+    }
+}
+
+/// What applying one input did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// The command's name (for metrics and logs), `None` for unparsable input.
+    pub command: Option<&'static str>,
+    /// The reply enqueued, if any.
+    pub reply: Option<String>,
+    /// Status updates enqueued (or coalesced into queued rows).
+    pub notified: usize,
+    /// Whether the owner's hourly quota held the updates back.
+    pub deferred: bool,
+}
+
+/// The status service. Cheap to clone; holds only its settings.
+#[derive(Debug, Clone)]
+pub struct Service {
+    cfg: ServiceConfig,
+}
+
+/// What one audience shows right now (the network override applied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct View {
+    shown: Shown,
+    expires_at: Option<i64>,
+    set_seq: i64,
+}
+
+impl View {
+    fn same_for_contact(&self, other: &View) -> bool {
+        self.shown == other.shown && self.expires_at == other.expires_at
+    }
+}
+
+fn view(sub: &Subscriber, a: &Audience) -> View {
+    match sub.net_state {
+        Some(code) => View {
+            shown: Shown::Code(code),
+            expires_at: None,
+            set_seq: a.status.set_seq,
+        },
+        None => View {
+            shown: a.status.shown.clone(),
+            expires_at: a.status.expires_at,
+            set_seq: a.status.set_seq,
+        },
+    }
+}
+
+fn views(sub: &Subscriber, auds: &[Audience]) -> HashMap<i64, View> {
+    auds.iter().map(|a| (a.id, view(sub, a))).collect()
+}
+
+/// The audience a contact in `groups` sees: the most recently set of them, else OTHERS.
+/// `auds` is in GROUPS order, which breaks ties.
+fn visible<'a>(auds: &'a [Audience], views: &HashMap<i64, View>, groups: &[i64]) -> &'a Audience {
+    let mut best: Option<(&Audience, i64)> = None;
+    for a in auds.iter().filter(|a| groups.contains(&a.id)) {
+        let seq = views.get(&a.id).map_or(0, |v| v.set_seq);
+        if best.is_none_or(|(_, s)| seq > s) {
+            best = Some((a, seq));
+        }
+    }
+    match best {
+        Some((a, _)) => a,
+        None => auds
+            .iter()
+            .find(|a| a.kind == AudienceKind::Others)
+            .unwrap_or(&auds[0]),
+    }
+}
+
+fn shown_of(text: &StatusText) -> Shown {
+    match text {
+        StatusText::Builtin(c) => Shown::Code(*c),
+        StatusText::Free(f) => Shown::Text(f.as_str().to_string()),
+    }
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Help(_) => "help",
+        Command::Name(_) => "name",
+        Command::Groups => "groups",
+        Command::GroupShow { .. } => "group_show",
+        Command::GroupAdd { .. } => "group_add",
+        Command::GroupDel { .. } => "group_del",
+        Command::GroupRename { .. } => "group_rename",
+        Command::GroupDrop(_) => "group_drop",
+        Command::StatusShow => "status_show",
+        Command::StatusSet(_) => "status_set",
+        Command::Who(_) => "who",
+        Command::Avatars { .. } => "avatars",
+        Command::AvatarSet(_) => "avatar_set",
+        Command::AvatarUpload => "avatar_upload",
+        Command::AvatarOff => "avatar_off",
+        Command::Privacy(_) => "privacy",
+        Command::Stop(_) => "stop",
+        Command::Start(_) => "start",
+        Command::Lang(_) => "lang",
+    }
+}
+
+/// Reply priority: replies go before fan-out updates.
+const REPLY_PRIORITY: i32 = 10;
+
+impl Service {
+    /// A service with these settings.
+    pub fn new(cfg: ServiceConfig) -> Service {
+        Service { cfg }
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.cfg
+    }
+
+    /// Apply one MO text from `source` (the SMPP source address as received) at `now`: parse,
+    /// apply, and enqueue the reply and updates, all in `tx`. A source that is no plausible
+    /// number (an alphanumeric sender) gets no reply and changes nothing.
+    pub fn handle_mo(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        source: &str,
+        text: &str,
+    ) -> Result<Outcome, ServiceError> {
+        let Ok(sender) = Msisdn::parse(source, &self.cfg.country_code) else {
+            return Ok(Outcome::default());
+        };
+        let parsed = command::parse(text, &self.cfg.country_code);
+        let hint = match &parsed {
+            Ok(p) => p.lang_hint,
+            Err(e) => e.lang_hint,
+        };
+        let mut sub = state::ensure_subscriber(
+            tx,
+            sender.as_str(),
+            hint.unwrap_or(self.cfg.default_lang),
+            now,
+        )?;
+        if let Some(lang) = hint {
+            if lang != sub.lang {
+                sub.lang = lang;
+                state::save_subscriber(tx, &sub, now)?;
+            }
+        }
+        let (name, text, fan) = match parsed {
+            Ok(p) => {
+                let name = command_name(&p.command);
+                let (text, fan) = self.apply(tx, now, &mut sub, p.command)?;
+                (Some(name), text, fan)
+            }
+            Err(e) => (
+                None,
+                Text::Invalid {
+                    kind: e.kind,
+                    bad: e.bad,
+                    usage: e.usage,
+                },
+                FanOut::default(),
+            ),
+        };
+        let reply = text.render(sub.lang);
+        let msg = NewMessage {
+            priority: REPLY_PRIORITY,
+            ..NewMessage::sms(sub.msisdn.clone(), reply.clone())
+        };
+        outbox::enqueue(tx, &msg, now)?;
+        Ok(Outcome {
+            command: name,
+            reply: Some(reply),
+            notified: fan.told,
+            deferred: fan.deferred_until.is_some(),
+        })
+    }
+
+    /// Apply a parsed command for `sub`; returns the reply text and the fan-out done.
+    fn apply(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        sub: &mut Subscriber,
+        cmd: Command,
+    ) -> Result<(Text, FanOut), ServiceError> {
+        let none = FanOut::default();
+        let text = match cmd {
+            Command::Help(t) => Text::Help(t.unwrap_or(HelpTopic::General)),
+            Command::Name(n) => {
+                sub.display_name = Some(n.as_str().to_string());
+                state::save_subscriber(tx, sub, now)?;
+                Text::NameSet(n.as_str().to_string())
+            }
+            Command::Groups => Text::Groups(self.lines(tx, now, sub, true)?),
+            Command::StatusShow => Text::Statuses(self.lines(tx, now, sub, false)?),
+            Command::GroupShow { group, page } => self.group_show(tx, sub, &group, page)?,
+            Command::GroupAdd { group, members } => {
+                self.group_add(tx, now, sub, &group, &members)?
+            }
+            Command::GroupDel { group, members } => self.group_del(tx, sub, &group, &members)?,
+            Command::GroupRename { from, to } => self.group_rename(tx, sub, &from, &to)?,
+            Command::GroupDrop(group) => self.group_drop(tx, now, sub, &group)?,
+            Command::StatusSet(assignments) => return self.status_set(tx, now, sub, &assignments),
+            Command::Who(n) => self.who(tx, now, sub, &n)?,
+            Command::Avatars { .. }
+            | Command::AvatarSet(_)
+            | Command::AvatarUpload
+            | Command::AvatarOff => Text::AvatarsUnavailable,
+            Command::Privacy(p) => {
+                sub.privacy = p;
+                state::save_subscriber(tx, sub, now)?;
+                Text::PrivacySet(p)
+            }
+            Command::Stop(StopTarget::Number(n)) => {
+                state::set_optout(tx, &sub.msisdn, n.as_str(), Some("stop"), now)?;
+                Text::Stopped(n.as_str().to_string())
+            }
+            Command::Stop(StopTarget::All) => {
+                sub.stop_all = true;
+                state::save_subscriber(tx, sub, now)?;
+                state::clear_optouts(tx, &sub.msisdn, "allow")?;
+                Text::StoppedAll
+            }
+            Command::Start(StopTarget::Number(n)) => {
+                let mode = sub.stop_all.then_some("allow");
+                state::set_optout(tx, &sub.msisdn, n.as_str(), mode, now)?;
+                Text::Started(n.as_str().to_string())
+            }
+            Command::Start(StopTarget::All) => {
+                sub.stop_all = false;
+                state::save_subscriber(tx, sub, now)?;
+                state::clear_optouts(tx, &sub.msisdn, "stop")?;
+                state::clear_optouts(tx, &sub.msisdn, "allow")?;
+                Text::StartedAll
+            }
+            Command::Lang(l) => {
+                sub.lang = l;
+                state::save_subscriber(tx, sub, now)?;
+                Text::LangSet(l)
+            }
+        };
+        Ok((text, none))
+    }
+
+    fn until(&self, now: i64, at: Option<i64>) -> Option<String> {
+        at.map(|t| self.cfg.zone.show(now, t))
+    }
+
+    fn lines(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        sub: &Subscriber,
+        with_members: bool,
+    ) -> Result<Vec<Line>, ServiceError> {
+        let auds = state::audiences(tx, &sub.msisdn)?;
+        let counts = if with_members {
+            state::member_counts(tx, &sub.msisdn)?
+        } else {
+            HashMap::new()
+        };
+        Ok(auds
+            .iter()
+            .map(|a| {
+                let v = view(sub, a);
+                Line {
+                    label: a.label(),
+                    shown: v.shown,
+                    until: self.until(now, v.expires_at),
+                    members: (with_members && a.kind != AudienceKind::Others)
+                        .then(|| counts.get(&a.id).copied().unwrap_or(0)),
+                }
+            })
+            .collect())
+    }
+
+    fn find<'a>(auds: &'a [Audience], group: &GroupName) -> Option<&'a Audience> {
+        let key = state::group_key(group);
+        auds.iter()
+            .find(|a| a.kind != AudienceKind::Others && a.name == key)
+    }
+
+    fn group_show(
+        &self,
+        tx: &Transaction<'_>,
+        sub: &Subscriber,
+        group: &GroupName,
+        page: u32,
+    ) -> Result<Text, ServiceError> {
+        let auds = state::audiences(tx, &sub.msisdn)?;
+        let Some(a) = Self::find(&auds, group) else {
+            return Ok(Text::NoSuchGroup(state::group_label(group)));
+        };
+        let total = state::member_counts(tx, &sub.msisdn)?
+            .get(&a.id)
+            .copied()
+            .unwrap_or(0);
+        let size = self.cfg.page_size.max(1);
+        let pages = total.div_ceil(size).max(1) as u32;
+        let page = page.clamp(1, pages);
+        let numbers = state::members(tx, a.id, (page as usize - 1) * size, size)?;
+        Ok(Text::Members {
+            group: a.label(),
+            page,
+            pages,
+            total,
+            numbers,
+        })
+    }
+
+    fn group_add(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        sub: &Subscriber,
+        group: &GroupName,
+        members: &[Msisdn],
+    ) -> Result<Text, ServiceError> {
+        let auds = state::audiences(tx, &sub.msisdn)?;
+        let label = state::group_label(group);
+        let counts = state::member_counts(tx, &sub.msisdn)?;
+        let id = match Self::find(&auds, group) {
+            Some(a) => a.id,
+            None => {
+                let user_groups = auds.iter().filter(|a| a.kind == AudienceKind::User).count();
+                if user_groups >= self.cfg.max_user_groups {
+                    return Ok(Text::TooManyGroups {
+                        cap: self.cfg.max_user_groups,
+                    });
+                }
+                state::create_group(tx, &sub.msisdn, &state::group_key(group), now)?
+            }
+        };
+        let has = counts.get(&id).copied().unwrap_or(0);
+        let total_has: usize = counts.values().sum();
+        let skipped_self = members.iter().any(|m| m.as_str() == sub.msisdn);
+        let mut new = Vec::new();
+        let mut already = 0;
+        for m in members.iter().filter(|m| m.as_str() != sub.msisdn) {
+            if state::is_member(tx, id, m.as_str())? {
+                already += 1;
+            } else {
+                new.push(m);
+            }
+        }
+        if has + new.len() > self.cfg.max_group_members {
+            return Ok(Text::GroupFull {
+                group: label,
+                cap: self.cfg.max_group_members,
+                has,
+            });
+        }
+        if total_has + new.len() > self.cfg.max_total_members {
+            return Ok(Text::ContactsFull {
+                cap: self.cfg.max_total_members,
+                has: total_has,
+            });
+        }
+        for m in &new {
+            state::add_member(tx, id, &sub.msisdn, m.as_str(), now)?;
+        }
+        Ok(Text::Added {
+            group: label,
+            added: new.len(),
+            already,
+            skipped_self,
+            total: has + new.len(),
+        })
+    }
+
+    fn group_del(
+        &self,
+        tx: &Transaction<'_>,
+        sub: &Subscriber,
+        group: &GroupName,
+        members: &[Msisdn],
+    ) -> Result<Text, ServiceError> {
+        let auds = state::audiences(tx, &sub.msisdn)?;
+        let Some(a) = Self::find(&auds, group) else {
+            return Ok(Text::NoSuchGroup(state::group_label(group)));
+        };
+        let mut removed = 0;
+        for m in members {
+            if state::remove_member(tx, a.id, m.as_str())? {
+                removed += 1;
+            }
+        }
+        let total = state::member_counts(tx, &sub.msisdn)?
+            .get(&a.id)
+            .copied()
+            .unwrap_or(0);
+        Ok(Text::Removed {
+            group: a.label(),
+            removed,
+            not_members: members.len() - removed,
+            total,
+        })
+    }
+
+    fn group_rename(
+        &self,
+        tx: &Transaction<'_>,
+        sub: &Subscriber,
+        from: &GroupName,
+        to: &GroupName,
+    ) -> Result<Text, ServiceError> {
+        let auds = state::audiences(tx, &sub.msisdn)?;
+        let Some(a) = Self::find(&auds, from) else {
+            return Ok(Text::NoSuchGroup(state::group_label(from)));
+        };
+        if a.kind != AudienceKind::User {
+            return Ok(Text::BuiltinFixed(a.label()));
+        }
+        if let GroupName::Builtin(b) = to {
+            return Ok(Text::BuiltinFixed(Label::Builtin(*b)));
+        }
+        if Self::find(&auds, to).is_some_and(|b| b.id != a.id) {
+            return Ok(Text::GroupExists(state::group_label(to)));
+        }
+        state::rename_group(tx, a.id, &state::group_key(to))?;
+        Ok(Text::Renamed {
+            from: a.label(),
+            to: state::group_label(to),
+        })
+    }
+
+    fn group_drop(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        sub: &Subscriber,
+        group: &GroupName,
+    ) -> Result<Text, ServiceError> {
+        let auds = state::audiences(tx, &sub.msisdn)?;
+        let Some(a) = Self::find(&auds, group) else {
+            return Ok(Text::NoSuchGroup(state::group_label(group)));
+        };
+        let members = state::clear_members(tx, a.id)?;
+        if a.kind == AudienceKind::User {
+            state::delete_group(tx, a.id)?;
+        } else {
+            // A built-in group always exists: emptied, and back to the default status.
+            let mut reset = a.clone();
+            reset.status = Stored {
+                set_at: now,
+                ..Stored::standby()
+            };
+            reset.prev = None;
+            state::save_status(tx, &reset)?;
+        }
+        Ok(Text::Dropped {
+            group: a.label(),
+            members,
+        })
+    }
+
+    fn who(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        asker: &Subscriber,
+        target: &Msisdn,
+    ) -> Result<Text, ServiceError> {
+        if target.as_str() == asker.msisdn {
+            return Ok(Text::WhoSelf);
+        }
+        let Some(owner) = state::subscriber(tx, target.as_str())? else {
+            return Ok(Text::WhoUnknown(target.as_str().to_string()));
+        };
+        let auds = state::audiences(tx, &owner.msisdn)?;
+        let views = views(&owner, &auds);
+        let groups = state::groups_of(tx, &owner.msisdn, &asker.msisdn)?;
+        let a = visible(&auds, &views, &groups);
+        let v = &views[&a.id];
+        Ok(Text::Who {
+            name: owner.display_name.clone(),
+            number: owner.msisdn.clone(),
+            shown: v.shown.clone(),
+            until: self.until(now, v.expires_at),
+        })
+    }
+
+    fn status_set(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        sub: &mut Subscriber,
+        assignments: &[StatusAssignment],
+    ) -> Result<(Text, FanOut), ServiceError> {
+        let before_sub = sub.clone();
+        let mut auds = state::audiences(tx, &sub.msisdn)?;
+        let before = views(sub, &auds);
+        // Resolve every target first: an unknown group changes nothing.
+        let mut targets: Vec<Vec<usize>> = Vec::new();
+        for a in assignments {
+            let idx: Vec<usize> = match &a.target {
+                Target::All => (0..auds.len()).collect(),
+                Target::Others => auds
+                    .iter()
+                    .position(|x| x.kind == AudienceKind::Others)
+                    .into_iter()
+                    .collect(),
+                Target::Group(g) => match Self::find(&auds, g) {
+                    Some(found) => vec![auds.iter().position(|x| x.id == found.id).unwrap_or(0)],
+                    None => {
+                        return Ok((Text::NoSuchGroup(state::group_label(g)), FanOut::default()))
+                    }
+                },
+            };
+            targets.push(idx);
+        }
+        // A command proves the phone is on and the subscriber is choosing: it ends a network
+        // override (the other audiences get their own statuses back, and are told).
+        sub.net_state = None;
+        if before_sub.net_state.is_some() {
+            state::save_subscriber(tx, sub, now)?;
+        }
+        let first_seq = state::max_seq(tx, &sub.msisdn)? + 1;
+        let mut lines = Vec::new();
+        for (seq, (a, idx)) in (first_seq..).zip(assignments.iter().zip(&targets)) {
+            let expires_at = a.expiry.map(|e| self.cfg.zone.expiry_at(now, e));
+            let shown = match &a.status {
+                StatusChange::Set(t) => shown_of(t),
+                StatusChange::Clear => Shown::Code(StatusCode::Standby),
+            };
+            for &i in idx {
+                let aud = &mut auds[i];
+                let new = Stored {
+                    shown: shown.clone(),
+                    set_at: now,
+                    set_seq: seq,
+                    expires_at,
+                };
+                // A timed status remembers what to revert to; a lasting one forgets.
+                aud.prev = if expires_at.is_some() && a.status != StatusChange::Clear {
+                    Some(aud.status.clone())
+                } else {
+                    None
+                };
+                aud.status = if a.status == StatusChange::Clear {
+                    Stored {
+                        expires_at: None,
+                        ..new
+                    }
+                } else {
+                    new
+                };
+                state::save_status(tx, aud)?;
+            }
+            lines.push(Line {
+                label: match &a.target {
+                    Target::All => Label::All,
+                    Target::Others => Label::Others,
+                    Target::Group(_) => auds[idx[0]].label(),
+                },
+                shown,
+                until: self.until(now, expires_at),
+                members: None,
+            });
+        }
+        let after = views(sub, &auds);
+        let fan = self.fan_out(tx, now, sub, &auds, &before, &after, "sms", true)?;
+        let text = Text::StatusSet {
+            lines,
+            told: fan.told,
+            deferred_until: fan.deferred_until.map(|t| self.cfg.zone.show(now, t)),
+        };
+        Ok((text, fan))
+    }
+
+    /// Notify every contact whose visible status differs between `before` and `after`
+    /// (see the module docs), respecting opt-outs and the hourly quota.
+    #[allow(clippy::too_many_arguments)]
+    fn fan_out(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        owner: &Subscriber,
+        auds: &[Audience],
+        before: &HashMap<i64, View>,
+        after: &HashMap<i64, View>,
+        source: &str,
+        notify: bool,
+    ) -> Result<FanOut, ServiceError> {
+        let changed: HashSet<i64> = auds
+            .iter()
+            .filter(|a| a.kind != AudienceKind::Others)
+            .filter(|a| match (before.get(&a.id), after.get(&a.id)) {
+                // Touched at all (a re-set changes precedence even with the same status).
+                (Some(b), Some(x)) => b != x,
+                _ => false,
+            })
+            .map(|a| a.id)
+            .collect();
+        if changed.is_empty() || !notify {
+            return Ok(FanOut::default());
+        }
+        let hour_ago = now - 3_600_000;
+        let (recent, oldest) = state::changes_since(tx, &owner.msisdn, hour_ago)?;
+        let deferred_until =
+            (recent >= self.cfg.hourly_change_quota).then(|| oldest.unwrap_or(now) + 3_600_000);
+        let mut told = 0;
+        let mut members: Vec<(String, Vec<i64>)> =
+            state::memberships(tx, &owner.msisdn)?.into_iter().collect();
+        members.sort();
+        for (member, groups) in members {
+            if !groups.iter().any(|g| changed.contains(g)) {
+                continue;
+            }
+            let seen_before = visible(auds, before, &groups);
+            let seen_after = visible(auds, after, &groups);
+            let (b, a) = (&before[&seen_before.id], &after[&seen_after.id]);
+            if b.same_for_contact(a) {
+                continue;
+            }
+            let (lang, stopped) = state::recipient(tx, &member, &owner.msisdn)?;
+            if stopped {
+                continue;
+            }
+            let text = Text::Update {
+                name: owner.display_name.clone(),
+                number: owner.msisdn.clone(),
+                shown: a.shown.clone(),
+                until: self.until(now, a.expires_at),
+            }
+            .render(lang.unwrap_or(owner.lang));
+            let msg = NewMessage {
+                coalesce_key: Some(format!("status:{}:{}", owner.msisdn, member)),
+                not_before: deferred_until,
+                ..NewMessage::sms(member, text)
+            };
+            outbox::enqueue(tx, &msg, now)?;
+            told += 1;
+        }
+        state::log_change(
+            tx,
+            &owner.msisdn,
+            now,
+            source,
+            changed.len(),
+            told,
+            deferred_until.is_some(),
+        )?;
+        Ok(FanOut {
+            told,
+            deferred_until: deferred_until.filter(|_| told > 0),
+        })
+    }
+
+    /// Revert every status that expired by `now` (at most `limit` owners) and tell the contacts
+    /// who saw it. Returns the number of owners handled.
+    pub fn expire_due(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        limit: usize,
+    ) -> Result<usize, ServiceError> {
+        let owners = state::expired(tx, now, limit)?;
+        for owner in &owners {
+            let Some(sub) = state::subscriber(tx, owner)? else {
+                continue;
+            };
+            let mut auds = state::audiences(tx, owner)?;
+            let before = views(&sub, &auds);
+            for a in auds.iter_mut() {
+                if a.status.expires_at.is_none_or(|t| t > now) {
+                    continue;
+                }
+                // Back to what it was, unless that has expired meanwhile: then the default.
+                a.status = match a.prev.take() {
+                    Some(p) if p.expires_at.is_none_or(|t| t > now) => p,
+                    _ => Stored::standby(),
+                };
+                state::save_status(tx, a)?;
+            }
+            let after = views(&sub, &auds);
+            self.fan_out(tx, now, &sub, &auds, &before, &after, "expiry", true)?;
+        }
+        Ok(owners.len())
+    }
+
+    /// Apply a network event for `msisdn` (created if unknown): set or clear the override and
+    /// tell the contacts whose view changed (INCALL only if configured to).
+    pub fn network_event(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        msisdn: &Msisdn,
+        event: NetworkEvent,
+    ) -> Result<Outcome, ServiceError> {
+        let mut sub = state::ensure_subscriber(tx, msisdn.as_str(), self.cfg.default_lang, now)?;
+        let auds = state::audiences(tx, &sub.msisdn)?;
+        let before = views(&sub, &auds);
+        let old = sub.net_state;
+        sub.net_state = match (event, old) {
+            (NetworkEvent::CallStarted, Some(StatusCode::Off)) => old,
+            (NetworkEvent::CallStarted, _) => Some(StatusCode::InCall),
+            (NetworkEvent::CallEnded, Some(StatusCode::InCall)) => None,
+            (NetworkEvent::PowerOff, _) => Some(StatusCode::Off),
+            (NetworkEvent::PowerOn, Some(StatusCode::Off)) => None,
+            (_, other) => other,
+        };
+        if sub.net_state == old {
+            return Ok(Outcome {
+                command: Some("network_event"),
+                ..Outcome::default()
+            });
+        }
+        state::save_subscriber(tx, &sub, now)?;
+        let after = views(&sub, &auds);
+        let incall = old == Some(StatusCode::InCall) || sub.net_state == Some(StatusCode::InCall);
+        let notify = self.cfg.notify_incall || !incall;
+        let fan = self.fan_out(tx, now, &sub, &auds, &before, &after, "network", notify)?;
+        Ok(Outcome {
+            command: Some("network_event"),
+            reply: None,
+            notified: fan.told,
+            deferred: fan.deferred_until.is_some(),
+        })
+    }
+}
+
+/// What a fan-out did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct FanOut {
+    told: usize,
+    deferred_until: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,987 @@
+//! Every text a subscriber can see, in English and Chinese (DESIGN.md style example 7): replies to
+//! commands, status updates to contacts, help. Nothing else in the gateway writes user-visible
+//! words. A test renders every variant with worst-case arguments in both languages and checks the
+//! COMMANDS.md limits: at most 3 SMS segments, and English texts without free text stay in GSM-7.
+//!
+//! Lists that can grow (groups, members) are cut to fit with [`clip`].
+
+use sms_wire::segment::{segment_text, ConcatStyle};
+
+use crate::command::{BuiltinGroup, HelpTopic, Lang, ParseErrorKind, Privacy, StatusCode};
+
+/// Most SMS segments one reply may take (COMMANDS.md: never more than 3).
+pub const MAX_SEGMENTS: usize = 3;
+
+/// What an audience is called in a text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Label {
+    /// A built-in group, named in the reader's language.
+    Builtin(BuiltinGroup),
+    /// A user group (its canonical name).
+    User(String),
+    /// OTHERS / 其他.
+    Others,
+    /// ALL / 全部.
+    All,
+}
+
+/// A status as shown: a built-in code (named in the reader's language) or the owner's free text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shown {
+    /// A built-in code.
+    Code(StatusCode),
+    /// Free text, as the owner typed it.
+    Text(String),
+}
+
+/// One line of a status summary: who sees what, until when (already formatted), how many members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// The audience.
+    pub label: Label,
+    /// Its status.
+    pub shown: Shown,
+    /// Formatted expiry (`15:00`), if any.
+    pub until: Option<String>,
+    /// Member count (`None` for OTHERS / ALL).
+    pub members: Option<usize>,
+}
+
+/// Every text the gateway sends to a subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Text {
+    /// Help, short (`General`) or on one topic.
+    Help(HelpTopic),
+    /// A command that could not be parsed: what was wrong, quoting `bad`, and the usage.
+    Invalid {
+        /// What kind of mistake.
+        kind: ParseErrorKind,
+        /// The offending text.
+        bad: String,
+        /// The usage to show.
+        usage: HelpTopic,
+    },
+    /// NAME accepted.
+    NameSet(String),
+    /// GROUPS: each audience with its member count and status.
+    Groups(Vec<Line>),
+    /// STATUS alone: what each audience sees.
+    Statuses(Vec<Line>),
+    /// GROUP g [page]: one page of members.
+    Members {
+        /// The group.
+        group: Label,
+        /// Page shown (1-based).
+        page: u32,
+        /// Pages in all.
+        pages: u32,
+        /// Members in all.
+        total: usize,
+        /// The numbers on this page.
+        numbers: Vec<String>,
+    },
+    /// GROUP g ADD done.
+    Added {
+        /// The group.
+        group: Label,
+        /// Numbers newly added.
+        added: usize,
+        /// Numbers that were members already.
+        already: usize,
+        /// The sender's own number was in the list and was skipped.
+        skipped_self: bool,
+        /// Members now.
+        total: usize,
+    },
+    /// GROUP g ADD refused: the group would exceed its cap.
+    GroupFull {
+        /// The group.
+        group: Label,
+        /// The cap.
+        cap: usize,
+        /// Members now.
+        has: usize,
+    },
+    /// GROUP g ADD refused: all groups together would exceed the cap.
+    ContactsFull {
+        /// The cap.
+        cap: usize,
+        /// Memberships now.
+        has: usize,
+    },
+    /// GROUP g ADD refused: too many user groups.
+    TooManyGroups {
+        /// The cap.
+        cap: usize,
+    },
+    /// GROUP g DEL done.
+    Removed {
+        /// The group.
+        group: Label,
+        /// Numbers removed.
+        removed: usize,
+        /// Listed numbers that were not members.
+        not_members: usize,
+        /// Members now.
+        total: usize,
+    },
+    /// GROUP g RENAME done.
+    Renamed {
+        /// Old name.
+        from: Label,
+        /// New name.
+        to: Label,
+    },
+    /// A built-in group cannot be renamed (or a group renamed to a built-in name).
+    BuiltinFixed(Label),
+    /// The new name is taken.
+    GroupExists(Label),
+    /// GROUP g DROP done (a built-in group is emptied, not deleted).
+    Dropped {
+        /// The group.
+        group: Label,
+        /// Members it had.
+        members: usize,
+    },
+    /// The subscriber has no such group.
+    NoSuchGroup(Label),
+    /// STATUS set; `told` contacts will get an update; `deferred_until` when the hourly quota
+    /// holds updates back.
+    StatusSet {
+        /// What was set.
+        lines: Vec<Line>,
+        /// Contacts who will be told.
+        told: usize,
+        /// When held-back updates go out (formatted), if the quota was reached.
+        deferred_until: Option<String>,
+    },
+    /// WHO n: what n shows the asker.
+    Who {
+        /// n's display name.
+        name: Option<String>,
+        /// n's number.
+        number: String,
+        /// The status.
+        shown: Shown,
+        /// Formatted expiry.
+        until: Option<String>,
+    },
+    /// WHO n: n does not use the service.
+    WhoUnknown(String),
+    /// WHO yourself.
+    WhoSelf,
+    /// STOP n.
+    Stopped(String),
+    /// STOP ALL.
+    StoppedAll,
+    /// START n.
+    Started(String),
+    /// START ALL.
+    StartedAll,
+    /// LANG set.
+    LangSet(Lang),
+    /// PRIVACY set.
+    PrivacySet(Privacy),
+    /// Avatar commands while the avatar service is not configured on this gateway.
+    AvatarsUnavailable,
+    /// To a contact: the owner's status as this contact now sees it.
+    Update {
+        /// Owner's display name.
+        name: Option<String>,
+        /// Owner's number (E.164).
+        number: String,
+        /// The status.
+        shown: Shown,
+        /// Formatted expiry.
+        until: Option<String>,
+    },
+}
+
+impl Label {
+    fn render(&self, lang: Lang) -> String {
+        match (self, lang) {
+            (Label::Builtin(g), Lang::En) => g.en().to_string(),
+            (Label::Builtin(g), Lang::Zh) => g.zh().to_string(),
+            (Label::User(name), _) => name.clone(),
+            (Label::Others, Lang::En) => "OTHERS".into(),
+            (Label::Others, Lang::Zh) => "其他".into(),
+            (Label::All, Lang::En) => "ALL".into(),
+            (Label::All, Lang::Zh) => "全部".into(),
+        }
+    }
+}
+
+impl Shown {
+    fn render(&self, lang: Lang) -> String {
+        match (self, lang) {
+            (Shown::Code(c), Lang::En) => c.code().to_string(),
+            (Shown::Code(c), Lang::Zh) => zh_status(*c).to_string(),
+            (Shown::Text(t), _) => t.clone(),
+        }
+    }
+}
+
+fn zh_status(code: StatusCode) -> &'static str {
+    match code {
+        StatusCode::Standby => "待机",
+        StatusCode::Free => "空闲",
+        StatusCode::Busy => "忙碌",
+        StatusCode::Meeting => "开会",
+        StatusCode::Driving => "开车",
+        StatusCode::Dnd => "请勿打扰",
+        StatusCode::Off => "关机",
+        StatusCode::InCall => "通话中",
+    }
+}
+
+/// `shown` plus ` until 15:00` / `，15:00前`.
+fn status_phrase(shown: &Shown, until: &Option<String>, lang: Lang) -> String {
+    let s = shown.render(lang);
+    match (until, lang) {
+        (None, Lang::En) => s,
+        (None, Lang::Zh) => format!("“{s}”"),
+        (Some(t), Lang::En) => format!("{s} until {t}"),
+        (Some(t), Lang::Zh) => format!("“{s}”至{t}"),
+    }
+}
+
+/// `Zhang San (+8613800138000)` or just the number.
+fn who_phrase(name: &Option<String>, number: &str, lang: Lang) -> String {
+    match (name, lang) {
+        (Some(n), Lang::En) => format!("{n} ({number})"),
+        (Some(n), Lang::Zh) => format!("{n}({number})"),
+        (None, _) => number.to_string(),
+    }
+}
+
+fn usage(topic: HelpTopic, lang: Lang) -> &'static str {
+    match (topic, lang) {
+        (HelpTopic::General, Lang::En) => "Send HELP for the commands.",
+        (HelpTopic::General, Lang::Zh) => "发送“帮助”查看命令。",
+        (HelpTopic::Name, Lang::En) => "NAME Zhang San (max 20 characters)",
+        (HelpTopic::Name, Lang::Zh) => "名字 张三（最多20字）",
+        (HelpTopic::Group, Lang::En) => {
+            "GROUP FAMILY ADD 13900139000 / GROUP FAMILY DEL 139... / GROUP WORK RENAME OFFICE / GROUP WORK DROP"
+        }
+        (HelpTopic::Group, Lang::Zh) => "分组 家人 加 13900139000／分组 家人 删 139…／分组 A 改名 B／分组 A 解散",
+        (HelpTopic::Status, Lang::En) => {
+            "STATUS FAMILY FREE / STATUS ALL BUSY FOR 2H / STATUS COLLEAGUES MEETING UNTIL 15:00 / STATUS FAMILY CLEAR"
+        }
+        (HelpTopic::Status, Lang::Zh) => "状态 家人 空闲／状态 全部 忙 2小时／状态 同事 开会 到15:00／状态 家人 清除",
+        (HelpTopic::Who, Lang::En) => "WHO 13800138000",
+        (HelpTopic::Who, Lang::Zh) => "查 13800138000",
+        (HelpTopic::Avatar, Lang::En) => "AVATARS / AVATAR 3 / AVATAR UPLOAD / AVATAR OFF / PRIVACY CONTACTS",
+        (HelpTopic::Avatar, Lang::Zh) => "头像库／头像 3／头像 上传／头像 取消／隐私 联系人",
+        (HelpTopic::Privacy, Lang::En) => "PRIVACY EVERYONE / PRIVACY CONTACTS / PRIVACY NOBODY",
+        (HelpTopic::Privacy, Lang::Zh) => "隐私 所有人／隐私 联系人／隐私 无人",
+        (HelpTopic::Stop, Lang::En) => "STOP 13800138000 / STOP ALL / START 13800138000 / START ALL",
+        (HelpTopic::Stop, Lang::Zh) => "退订 13800138000／退订 全部／订阅 13800138000／订阅 全部",
+        (HelpTopic::Lang, Lang::En) => "LANG EN / LANG ZH",
+        (HelpTopic::Lang, Lang::Zh) => "语言 英文／语言 中文",
+    }
+}
+
+fn help(topic: HelpTopic, lang: Lang) -> String {
+    match (topic, lang) {
+        (HelpTopic::General, Lang::En) => "Commands: STATUS FAMILY FREE; GROUP FAMILY ADD 139...; WHO 138...; GROUPS; NAME Zhang; STOP 138...; LANG ZH. More: HELP STATUS (or GROUP, WHO, AVATAR, STOP)".into(),
+        (HelpTopic::General, Lang::Zh) => "命令：状态 家人 空闲｜分组 家人 加 139…｜查 138…｜分组｜名字 张三｜退订 138…｜语言 英文。发送“帮助 状态”等看详情。".into(),
+        (t, Lang::En) => format!("Usage: {}", usage(t, Lang::En)),
+        (t, Lang::Zh) => format!("用法：{}", usage(t, Lang::Zh)),
+    }
+}
+
+fn invalid(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> String {
+    use crate::command::{MsisdnError, ValueError};
+    let en = |what: String| format!("{what} Try: {}", usage(topic, Lang::En));
+    let zh = |what: String| format!("{what}试试：{}", usage(topic, Lang::Zh));
+    match (kind, lang) {
+        (ParseErrorKind::Empty | ParseErrorKind::UnknownCommand, _) if bad.is_empty() => {
+            help(HelpTopic::General, lang)
+        }
+        (ParseErrorKind::Empty | ParseErrorKind::UnknownCommand, Lang::En) => {
+            format!(
+                "Sorry, \"{bad}\" is not a command. {}",
+                help(HelpTopic::General, Lang::En)
+            )
+        }
+        (ParseErrorKind::Empty | ParseErrorKind::UnknownCommand, Lang::Zh) => {
+            format!("“{bad}”不是命令。{}", help(HelpTopic::General, Lang::Zh))
+        }
+        (ParseErrorKind::Number(MsisdnError::BadLength { .. }), Lang::En) => {
+            en(format!("\"{bad}\" is not a phone number (5 to 15 digits)."))
+        }
+        (ParseErrorKind::Number(_), Lang::En) => en(format!("\"{bad}\" is not a phone number.")),
+        (ParseErrorKind::Number(_), Lang::Zh) => zh(format!("“{bad}”不是有效号码（5到15位）。")),
+        (ParseErrorKind::Value(ValueError::ReservedGroupName { .. }), Lang::En) => {
+            en(format!("\"{bad}\" is a command word, not a group name."))
+        }
+        (ParseErrorKind::Value(ValueError::ReservedGroupName { .. }), Lang::Zh) => {
+            zh(format!("“{bad}”是命令词，不能作组名。"))
+        }
+        (ParseErrorKind::Value(ValueError::BadGroupName { .. }), Lang::En) => en(format!(
+            "\"{bad}\" is not a group name (1-16 letters or digits)."
+        )),
+        (ParseErrorKind::Value(ValueError::BadGroupName { .. }), Lang::Zh) => {
+            zh(format!("“{bad}”不能作组名（1到16个字母或汉字）。"))
+        }
+        (ParseErrorKind::Value(ValueError::BadStatusLength { .. }), Lang::En) => en(format!(
+            "The status \"{bad}\" is too long (60 characters at most)."
+        )),
+        (ParseErrorKind::Value(ValueError::BadStatusLength { .. }), Lang::Zh) => {
+            zh(format!("状态“{bad}”太长（最多60字）。"))
+        }
+        (ParseErrorKind::Value(ValueError::StatusNotSettable { .. }), Lang::En) => {
+            en(format!("\"{bad}\" is set by the network, not by command."))
+        }
+        (ParseErrorKind::Value(ValueError::StatusNotSettable { .. }), Lang::Zh) => {
+            zh(format!("“{bad}”由网络设置，不能手动设置。"))
+        }
+        (ParseErrorKind::Value(ValueError::BadDisplayName { .. }), Lang::En) => en(format!(
+            "The name \"{bad}\" is too long (20 characters at most)."
+        )),
+        (ParseErrorKind::Value(ValueError::BadDisplayName { .. }), Lang::Zh) => {
+            zh(format!("名字“{bad}”太长（最多20字）。"))
+        }
+        (ParseErrorKind::Value(ValueError::BadDuration { .. }), Lang::En) => {
+            en(format!("\"{bad}\": a time must be 1 minute to 30 days."))
+        }
+        (ParseErrorKind::Value(ValueError::BadDuration { .. }), Lang::Zh) => {
+            zh(format!("“{bad}”：时长须在1分钟到30天之间。"))
+        }
+        (ParseErrorKind::Value(ValueError::BadTime { .. }), Lang::En) => {
+            en(format!("\"{bad}\" is not a time of day (HH:MM)."))
+        }
+        (ParseErrorKind::Value(ValueError::BadTime { .. }), Lang::Zh) => {
+            zh(format!("“{bad}”不是有效时间（时:分）。"))
+        }
+        (ParseErrorKind::MissingArgument, Lang::En) => en("Something is missing.".into()),
+        (ParseErrorKind::MissingArgument, Lang::Zh) => zh("缺少内容。".into()),
+        (ParseErrorKind::MissingStatus, Lang::En) => {
+            en(format!("Which status should \"{bad}\" see?"))
+        }
+        (ParseErrorKind::MissingStatus, Lang::Zh) => zh(format!("“{bad}”要看到什么状态？")),
+        (ParseErrorKind::MissingTarget, Lang::En) => en(format!(
+            "Who should see \"{bad}\"? Name a group, ALL or OTHERS first."
+        )),
+        (ParseErrorKind::MissingTarget, Lang::Zh) => {
+            zh(format!("谁看到“{bad}”？请先写分组、全部或其他。"))
+        }
+        (ParseErrorKind::UnknownOption, Lang::En) => {
+            en(format!("\"{bad}\" is not an option here."))
+        }
+        (ParseErrorKind::UnknownOption, Lang::Zh) => zh(format!("“{bad}”不是此命令的选项。")),
+        (ParseErrorKind::BadNumber, Lang::En) => {
+            en(format!("\"{bad}\" is not a page or id number."))
+        }
+        (ParseErrorKind::BadNumber, Lang::Zh) => zh(format!("“{bad}”不是有效编号。")),
+        (ParseErrorKind::UnexpectedText, Lang::En) => {
+            en(format!("I did not understand \"{bad}\" at the end."))
+        }
+        (ParseErrorKind::UnexpectedText, Lang::Zh) => zh(format!("结尾的“{bad}”无法识别。")),
+    }
+}
+
+fn lines(lines: &[Line], lang: Lang, with_members: bool) -> String {
+    let sep = if lang == Lang::En { "; " } else { "；" };
+    lines
+        .iter()
+        .map(|l| {
+            let mut s = l.label.render(lang);
+            if let (true, Some(n)) = (with_members, l.members) {
+                s.push_str(&format!("({n})"));
+            }
+            s.push(if lang == Lang::En { ' ' } else { ':' });
+            s.push_str(&status_phrase(&l.shown, &l.until, lang));
+            s
+        })
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+fn privacy_word(p: Privacy, lang: Lang) -> &'static str {
+    match (p, lang) {
+        (Privacy::Everyone, Lang::En) => "everyone",
+        (Privacy::Contacts, Lang::En) => "your contacts",
+        (Privacy::Nobody, Lang::En) => "nobody",
+        (Privacy::Everyone, Lang::Zh) => "所有人",
+        (Privacy::Contacts, Lang::Zh) => "联系人",
+        (Privacy::Nobody, Lang::Zh) => "无人",
+    }
+}
+
+/// The `STOP`/`TD` hint appended to updates, by the owner's digits.
+fn stop_hint(number: &str, lang: Lang) -> String {
+    let digits = number.trim_start_matches('+');
+    match lang {
+        Lang::En => format!(" Reply STOP {digits} to stop these updates."),
+        Lang::Zh => format!("回复TD{digits}退订。"),
+    }
+}
+
+impl Text {
+    /// The text in `lang`, cut to [`MAX_SEGMENTS`] SMS segments.
+    pub fn render(&self, lang: Lang) -> String {
+        clip(&self.render_full(lang), MAX_SEGMENTS)
+    }
+
+    fn render_full(&self, lang: Lang) -> String {
+        let en = lang == Lang::En;
+        match self {
+            Text::Help(t) => help(*t, lang),
+            Text::Invalid { kind, bad, usage } => invalid(kind, bad, *usage, lang),
+            Text::NameSet(n) if en => format!("Your contacts will see you as \"{n}\"."),
+            Text::NameSet(n) => format!("联系人将看到你的名字：{n}。"),
+            Text::Groups(ls) if en => format!("Your groups: {}", lines(ls, lang, true)),
+            Text::Groups(ls) => format!("你的分组：{}", lines(ls, lang, true)),
+            Text::Statuses(ls) if en => format!("You show: {}", lines(ls, lang, false)),
+            Text::Statuses(ls) => format!("你的状态：{}", lines(ls, lang, false)),
+            Text::Members {
+                group,
+                page,
+                pages,
+                total,
+                numbers,
+            } => {
+                let g = group.render(lang);
+                if *total == 0 {
+                    return if en {
+                        format!("{g} has no members. Add: GROUP {g} ADD 13900139000")
+                    } else {
+                        format!("{g}没有成员。添加：分组 {g} 加 13900139000")
+                    };
+                }
+                let list = numbers.join(", ");
+                let more = if page < pages {
+                    if en {
+                        format!(" More: GROUP {g} {}", page + 1)
+                    } else {
+                        format!(" 下一页：分组 {g} {}", page + 1)
+                    }
+                } else {
+                    String::new()
+                };
+                if en {
+                    format!("{g} ({total}), page {page}/{pages}: {list}.{more}")
+                } else {
+                    format!("{g}（{total}人）第{page}/{pages}页：{list}。{more}")
+                }
+            }
+            Text::Added {
+                group,
+                added,
+                already,
+                skipped_self,
+                total,
+            } => {
+                let g = group.render(lang);
+                let mut s = if en {
+                    format!("{g} now has {total} member{}.", plural(*total))
+                } else {
+                    format!("{g}现有{total}人。")
+                };
+                if *already > 0 {
+                    s.push_str(&if en {
+                        format!(" {already} already in it.")
+                    } else {
+                        format!("{already}人已在组内。")
+                    });
+                }
+                if *skipped_self {
+                    s.push_str(if en {
+                        " Your own number was skipped."
+                    } else {
+                        "已跳过你自己的号码。"
+                    });
+                }
+                if *added > 0 {
+                    s.push_str(&if en {
+                        format!(" Set what they see: STATUS {g} FREE")
+                    } else {
+                        format!("设置他们看到的状态：状态 {g} 空闲")
+                    });
+                }
+                s
+            }
+            Text::GroupFull { group, cap, has } if en => format!(
+                "Nothing added: {} holds at most {cap} numbers and has {has}.",
+                group.render(lang)
+            ),
+            Text::GroupFull { group, cap, has } => {
+                format!("未添加：{}最多{cap}人，现有{has}人。", group.render(lang))
+            }
+            Text::ContactsFull { cap, has } if en => format!(
+                "Nothing added: your groups hold at most {cap} numbers in all and have {has}."
+            ),
+            Text::ContactsFull { cap, has } => {
+                format!("未添加：所有分组合计最多{cap}人，现有{has}人。")
+            }
+            Text::TooManyGroups { cap } if en => {
+                format!("Nothing added: you can have at most {cap} groups of your own. GROUP x DROP frees one.")
+            }
+            Text::TooManyGroups { cap } => format!("未添加：自建分组最多{cap}个。可先解散一个。"),
+            Text::Removed {
+                group,
+                removed,
+                not_members,
+                total,
+            } => {
+                let g = group.render(lang);
+                let mut s = if en {
+                    format!(
+                        "Removed {removed} from {g}; it has {total} member{}.",
+                        plural(*total)
+                    )
+                } else {
+                    format!("已从{g}删除{removed}人，现有{total}人。")
+                };
+                if *not_members > 0 {
+                    s.push_str(&if en {
+                        format!(
+                            " {not_members} {} not in it.",
+                            if *not_members == 1 { "was" } else { "were" }
+                        )
+                    } else {
+                        format!("{not_members}人本不在组内。")
+                    });
+                }
+                s
+            }
+            Text::Renamed { from, to } if en => format!(
+                "Group {} is now called {}.",
+                from.render(lang),
+                to.render(lang)
+            ),
+            Text::Renamed { from, to } => {
+                format!("分组{}已改名为{}。", from.render(lang), to.render(lang))
+            }
+            Text::BuiltinFixed(g) if en => format!(
+                "{} is a built-in group name: built-in groups cannot be renamed or taken.",
+                g.render(lang)
+            ),
+            Text::BuiltinFixed(g) => format!("{}是内置分组，不能改名或占用。", g.render(lang)),
+            Text::GroupExists(g) if en => format!("You already have a group {}.", g.render(lang)),
+            Text::GroupExists(g) => format!("分组{}已存在。", g.render(lang)),
+            Text::Dropped { group, members } if en => format!(
+                "Group {} dropped; its {members} member{} now see your OTHERS status.",
+                group.render(lang),
+                plural(*members)
+            ),
+            Text::Dropped { group, members } => format!(
+                "分组{}已解散，其{members}人将看到你的“其他”状态。",
+                group.render(lang)
+            ),
+            Text::NoSuchGroup(g) if en => {
+                format!("You have no group {}. GROUPS lists yours.", g.render(lang))
+            }
+            Text::NoSuchGroup(g) => format!("你没有分组{}。发送“分组”查看。", g.render(lang)),
+            Text::StatusSet {
+                lines: ls,
+                told,
+                deferred_until,
+            } => {
+                let mut s = if en {
+                    let sets = ls
+                        .iter()
+                        .map(|l| {
+                            format!(
+                                "{} sees {}",
+                                l.label.render(lang),
+                                status_phrase(&l.shown, &l.until, lang)
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    format!("Set: {sets}. {told} contact{} will be told.", plural(*told))
+                } else {
+                    let sets = ls
+                        .iter()
+                        .map(|l| {
+                            format!(
+                                "{}看到{}",
+                                l.label.render(lang),
+                                status_phrase(&l.shown, &l.until, lang)
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("；");
+                    format!("已设置：{sets}。将通知{told}位联系人。")
+                };
+                if let Some(at) = deferred_until {
+                    s.push_str(&if en {
+                        format!(
+                            " Hourly update limit reached: they get your latest status at {at}."
+                        )
+                    } else {
+                        format!("已达每小时通知上限，{at}发送最新状态。")
+                    });
+                }
+                s
+            }
+            Text::Who {
+                name,
+                number,
+                shown,
+                until,
+            } => {
+                let sep = if en { ": " } else { "：" };
+                let end = if en { "." } else { "。" };
+                format!(
+                    "{}{sep}{}{end}",
+                    who_phrase(name, number, lang),
+                    status_phrase(shown, until, lang)
+                )
+            }
+            Text::WhoUnknown(n) if en => format!("{n} does not use this service."),
+            Text::WhoUnknown(n) => format!("{n}未使用本服务。"),
+            Text::WhoSelf if en => "That is you. STATUS shows what each group sees.".into(),
+            Text::WhoSelf => "这是你自己。发送“状态”查看各分组看到的状态。".into(),
+            Text::Stopped(n) if en => format!(
+                "You will get no more updates about {n}. START {} to undo.",
+                n.trim_start_matches('+')
+            ),
+            Text::Stopped(n) => format!(
+                "你将不再收到{n}的状态通知。发送“订阅 {}”可恢复。",
+                n.trim_start_matches('+')
+            ),
+            Text::StoppedAll if en => {
+                "You will get no more status updates from anyone. START ALL to undo.".into()
+            }
+            Text::StoppedAll => "你将不再收到任何状态通知。发送“订阅 全部”可恢复。".into(),
+            Text::Started(n) if en => format!("You will get updates about {n} again."),
+            Text::Started(n) => format!("你将重新收到{n}的状态通知。"),
+            Text::StartedAll if en => "You will get status updates again.".into(),
+            Text::StartedAll => "你将重新收到状态通知。".into(),
+            Text::LangSet(Lang::En) => "Replies will be in English. LANG ZH for Chinese.".into(),
+            Text::LangSet(Lang::Zh) => "回复将使用中文。发送“语言 英文”切换英文。".into(),
+            Text::PrivacySet(p) if en => {
+                format!("Your avatar can be seen by {}.", privacy_word(*p, lang))
+            }
+            Text::PrivacySet(p) => format!("你的头像可见范围：{}。", privacy_word(*p, lang)),
+            Text::AvatarsUnavailable if en => {
+                "Caller pictures are not offered on this number yet.".into()
+            }
+            Text::AvatarsUnavailable => "本号码暂未提供来电头像服务。".into(),
+            Text::Update {
+                name,
+                number,
+                shown,
+                until,
+            } => {
+                let who = who_phrase(name, number, lang);
+                let what = status_phrase(shown, until, lang);
+                if en {
+                    format!("{who}: {what}.{}", stop_hint(number, lang))
+                } else {
+                    format!("{who}：{what}。{}", stop_hint(number, lang))
+                }
+            }
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// How many SMS segments `text` takes (GSM-7 if it fits, else UCS-2; 8-bit UDH concatenation).
+pub fn segments(text: &str) -> usize {
+    segment_text(text, ConcatStyle::Udh8, 0)
+        .map(|s| s.len())
+        .unwrap_or(usize::MAX)
+}
+
+/// `text` cut (ending in `...`, or `…` when the text is UCS-2 anyway) so that it takes at most
+/// `max` segments.
+pub fn clip(text: &str, max: usize) -> String {
+    if segments(text) <= max {
+        return text.to_string();
+    }
+    let ellipsis = if sms_wire::gsm7::is_representable(text) {
+        "..."
+    } else {
+        "…"
+    };
+    let chars: Vec<char> = text.chars().collect();
+    // Binary search the longest prefix that fits with the ellipsis.
+    let (mut lo, mut hi) = (0usize, chars.len());
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        let mut candidate: String = chars[..mid].iter().collect();
+        candidate.push_str(ellipsis);
+        if segments(&candidate) <= max {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    let mut out: String = chars[..lo].iter().collect();
+    out.push_str(ellipsis);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{MsisdnError, ValueError};
+
+    const LONG_NUMBER: &str = "+861380013800012";
+
+    fn worst_line(label: Label) -> Line {
+        Line {
+            label,
+            shown: Shown::Code(StatusCode::Dnd),
+            until: Some("11-23 14:00".into()),
+            members: Some(200),
+        }
+    }
+
+    /// Every variant with worst-case arguments (longest names, numbers, statuses).
+    fn samples() -> Vec<Text> {
+        let name20 = "Zhang Sanfeng Junior".to_string();
+        let free60 = "x".repeat(60);
+        let user16 = Label::User("ABCDEFGHIJKLMNOP".into());
+        let mut v: Vec<Text> = [
+            HelpTopic::General,
+            HelpTopic::Name,
+            HelpTopic::Group,
+            HelpTopic::Status,
+            HelpTopic::Who,
+            HelpTopic::Avatar,
+            HelpTopic::Privacy,
+            HelpTopic::Stop,
+            HelpTopic::Lang,
+        ]
+        .into_iter()
+        .map(Text::Help)
+        .collect();
+        let kinds = vec![
+            ParseErrorKind::Empty,
+            ParseErrorKind::UnknownCommand,
+            ParseErrorKind::Number(MsisdnError::BadLength {
+                text: "1".into(),
+                digits: 1,
+            }),
+            ParseErrorKind::Value(ValueError::BadGroupName { text: "x".into() }),
+            ParseErrorKind::Value(ValueError::ReservedGroupName { text: "x".into() }),
+            ParseErrorKind::Value(ValueError::BadStatusLength {
+                text: "x".into(),
+                chars: 61,
+            }),
+            ParseErrorKind::Value(ValueError::StatusNotSettable { text: "x".into() }),
+            ParseErrorKind::Value(ValueError::BadDisplayName {
+                text: "x".into(),
+                chars: 21,
+            }),
+            ParseErrorKind::Value(ValueError::BadDuration { text: "x".into() }),
+            ParseErrorKind::Value(ValueError::BadTime { text: "x".into() }),
+            ParseErrorKind::MissingArgument,
+            ParseErrorKind::MissingStatus,
+            ParseErrorKind::MissingTarget,
+            ParseErrorKind::UnknownOption,
+            ParseErrorKind::BadNumber,
+            ParseErrorKind::UnexpectedText,
+        ];
+        for kind in kinds {
+            for usage in [HelpTopic::General, HelpTopic::Status, HelpTopic::Group] {
+                v.push(Text::Invalid {
+                    kind: kind.clone(),
+                    bad: "y".repeat(crate::command::MAX_BAD_CHARS),
+                    usage,
+                });
+            }
+        }
+        let mut all: Vec<Line> = BuiltinGroup::ALL
+            .into_iter()
+            .map(|g| worst_line(Label::Builtin(g)))
+            .collect();
+        for _ in 0..16 {
+            all.push(worst_line(user16.clone()));
+        }
+        v.extend([
+            Text::NameSet(name20.clone()),
+            Text::Groups(all.clone()),
+            Text::Statuses(all.clone()),
+            Text::Members {
+                group: user16.clone(),
+                page: 19,
+                pages: 20,
+                total: 200,
+                numbers: vec![LONG_NUMBER.to_string(); 8],
+            },
+            Text::Members {
+                group: user16.clone(),
+                page: 1,
+                pages: 1,
+                total: 0,
+                numbers: vec![],
+            },
+            Text::Added {
+                group: user16.clone(),
+                added: 200,
+                already: 200,
+                skipped_self: true,
+                total: 200,
+            },
+            Text::GroupFull {
+                group: user16.clone(),
+                cap: 200,
+                has: 199,
+            },
+            Text::ContactsFull {
+                cap: 1000,
+                has: 999,
+            },
+            Text::TooManyGroups { cap: 16 },
+            Text::Removed {
+                group: user16.clone(),
+                removed: 200,
+                not_members: 200,
+                total: 0,
+            },
+            Text::Renamed {
+                from: user16.clone(),
+                to: user16.clone(),
+            },
+            Text::BuiltinFixed(Label::Builtin(BuiltinGroup::Classmates)),
+            Text::GroupExists(user16.clone()),
+            Text::Dropped {
+                group: user16.clone(),
+                members: 200,
+            },
+            Text::NoSuchGroup(user16.clone()),
+            Text::StatusSet {
+                lines: all[..5].to_vec(),
+                told: 1000,
+                deferred_until: Some("11-23 14:00".into()),
+            },
+            Text::Who {
+                name: Some(name20.clone()),
+                number: LONG_NUMBER.into(),
+                shown: Shown::Code(StatusCode::Meeting),
+                until: Some("11-23 14:00".into()),
+            },
+            Text::WhoUnknown(LONG_NUMBER.into()),
+            Text::WhoSelf,
+            Text::Stopped(LONG_NUMBER.into()),
+            Text::StoppedAll,
+            Text::Started(LONG_NUMBER.into()),
+            Text::StartedAll,
+            Text::LangSet(Lang::En),
+            Text::LangSet(Lang::Zh),
+            Text::PrivacySet(Privacy::Contacts),
+            Text::AvatarsUnavailable,
+            Text::Update {
+                name: Some(name20.clone()),
+                number: LONG_NUMBER.into(),
+                shown: Shown::Code(StatusCode::Dnd),
+                until: Some("11-23 14:00".into()),
+            },
+            Text::Update {
+                name: Some(name20),
+                number: LONG_NUMBER.into(),
+                shown: Shown::Text(free60),
+                until: Some("11-23 14:00".into()),
+            },
+        ]);
+        v
+    }
+
+    #[test]
+    fn every_text_fits_three_segments_unclipped_in_both_languages() {
+        for t in samples() {
+            for lang in [Lang::En, Lang::Zh] {
+                let full = t.render_full(lang);
+                assert!(!full.is_empty(), "{t:?}");
+                let clipped_ok = matches!(t, Text::Groups(_) | Text::Statuses(_));
+                if !clipped_ok {
+                    assert!(
+                        segments(&full) <= MAX_SEGMENTS,
+                        "{lang:?} {} segments: {full}",
+                        segments(&full)
+                    );
+                }
+                assert!(segments(&t.render(lang)) <= MAX_SEGMENTS);
+            }
+        }
+    }
+
+    #[test]
+    fn english_texts_stay_in_gsm7_and_common_ones_fit_one_sms() {
+        for t in samples() {
+            if t == Text::LangSet(Lang::Zh) {
+                continue; // confirms the switch in Chinese
+            }
+            let s = t.render_full(Lang::En);
+            assert!(sms_wire::gsm7::is_representable(&s), "not GSM-7: {s}");
+        }
+        // Typical texts fit one SMS (160 GSM-7 / 70 UCS-2 characters).
+        let typical = [
+            Text::Update {
+                name: Some("Zhang San".into()),
+                number: "+8613800138000".into(),
+                shown: Shown::Code(StatusCode::Meeting),
+                until: Some("15:00".into()),
+            },
+            Text::Help(HelpTopic::General),
+            Text::Stopped("+8613800138000".into()),
+        ];
+        for t in typical {
+            assert_eq!(segments(&t.render(Lang::En)), 1, "{}", t.render(Lang::En));
+        }
+        let zh = Text::Update {
+            name: Some("张三".into()),
+            number: "+8613800138000".into(),
+            shown: Shown::Code(StatusCode::Driving),
+            until: None,
+        }
+        .render(Lang::Zh);
+        assert_eq!(segments(&zh), 1, "{zh}");
+    }
+
+    #[test]
+    fn updates_name_the_owner_first_and_carry_the_stop_hint() {
+        let t = Text::Update {
+            name: Some("Zhang San".into()),
+            number: "+8613800138000".into(),
+            shown: Shown::Code(StatusCode::Meeting),
+            until: Some("15:00".into()),
+        };
+        assert_eq!(
+            t.render(Lang::En),
+            "Zhang San (+8613800138000): MEETING until 15:00. Reply STOP 8613800138000 to stop these updates."
+        );
+        assert_eq!(
+            t.render(Lang::Zh),
+            "Zhang San(+8613800138000)：“开会”至15:00。回复TD8613800138000退订。"
+        );
+        // The stop hint parses back to STOP of that owner.
+        let parsed = crate::command::parse("STOP 8613800138000", "86").unwrap();
+        assert_eq!(
+            parsed.command,
+            crate::command::Command::Stop(crate::command::StopTarget::Number(
+                crate::command::Msisdn::parse("+8613800138000", "86").unwrap()
+            ))
+        );
+        let parsed = crate::command::parse("TD8613800138000", "86").unwrap();
+        assert!(matches!(parsed.command, crate::command::Command::Stop(_)));
+    }
+
+    #[test]
+    fn clip_cuts_to_the_segment_budget() {
+        let long = "word ".repeat(200);
+        let c = clip(&long, 1);
+        assert!(c.ends_with("..."));
+        assert_eq!(segments(&c), 1);
+        assert!(c.chars().count() >= 150, "{}", c.chars().count());
+        assert_eq!(clip("short", 1), "short");
+        let zh = "状".repeat(300);
+        let c = clip(&zh, 3);
+        assert_eq!(segments(&c), 3);
+        assert!(c.ends_with('…'));
+        assert_eq!(c.chars().count(), 201);
+    }
+}

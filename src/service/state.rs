@@ -1,0 +1,629 @@
+//! The status service's SQL: subscribers, audiences (built-in groups, user groups and OTHERS,
+//! each holding the status it sees), memberships, opt-outs and the status-change log (schema
+//! migration 2 in `store::schema`). Plain functions over a rusqlite connection or transaction,
+//! so they run inside the one transaction that applies a command (DESIGN.md flow step 4).
+//! Every statement is parameterised.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+
+use super::replies::{Label, Shown};
+use crate::command::{BuiltinGroup, GroupName, Lang, Privacy, StatusCode};
+use crate::store::{Ctx, StoreError};
+
+/// A subscriber's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscriber {
+    /// E.164 number.
+    pub msisdn: String,
+    /// NAME, if set.
+    pub display_name: Option<String>,
+    /// Reply language.
+    pub lang: Lang,
+    /// STOP ALL is on.
+    pub stop_all: bool,
+    /// Who may fetch the avatar.
+    pub privacy: Privacy,
+    /// Network override (INCALL / OFF) every audience sees while set.
+    pub net_state: Option<StatusCode>,
+}
+
+/// What an audience is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AudienceKind {
+    /// One of the four built-in groups.
+    Builtin(BuiltinGroup),
+    /// A group the subscriber made.
+    User,
+    /// Everyone in none of the groups.
+    Others,
+}
+
+/// A status as stored: what is shown, when and in which order it was set, when it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The status.
+    pub shown: Shown,
+    /// When it was set (Unix ms; 0 for the default).
+    pub set_at: i64,
+    /// Precedence among the owner's audiences: higher was set more recently.
+    pub set_seq: i64,
+    /// When it reverts (Unix ms).
+    pub expires_at: Option<i64>,
+}
+
+impl Stored {
+    /// The default status (STANDBY, never set).
+    pub fn standby() -> Stored {
+        Stored {
+            shown: Shown::Code(StatusCode::Standby),
+            set_at: 0,
+            set_seq: 0,
+            expires_at: None,
+        }
+    }
+}
+
+/// One audience of an owner with its status and the status it reverts to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audience {
+    /// Row id.
+    pub id: i64,
+    /// Built-in, user or OTHERS.
+    pub kind: AudienceKind,
+    /// Canonical name (`FAMILY`, `WORK`, `OTHERS`).
+    pub name: String,
+    /// The current status.
+    pub status: Stored,
+    /// What it reverts to when `status` expires.
+    pub prev: Option<Stored>,
+}
+
+impl Audience {
+    /// How texts call it.
+    pub fn label(&self) -> Label {
+        match self.kind {
+            AudienceKind::Builtin(g) => Label::Builtin(g),
+            AudienceKind::User => Label::User(self.name.clone()),
+            AudienceKind::Others => Label::Others,
+        }
+    }
+}
+
+/// The canonical stored name of a group.
+pub fn group_key(g: &GroupName) -> String {
+    match g {
+        GroupName::Builtin(b) => b.en().to_string(),
+        GroupName::User(u) => u.as_str().to_string(),
+    }
+}
+
+/// How texts call a group.
+pub fn group_label(g: &GroupName) -> Label {
+    match g {
+        GroupName::Builtin(b) => Label::Builtin(*b),
+        GroupName::User(u) => Label::User(u.as_str().to_string()),
+    }
+}
+
+fn lang_str(l: Lang) -> &'static str {
+    match l {
+        Lang::En => "en",
+        Lang::Zh => "zh",
+    }
+}
+
+fn privacy_str(p: Privacy) -> &'static str {
+    match p {
+        Privacy::Everyone => "everyone",
+        Privacy::Contacts => "contacts",
+        Privacy::Nobody => "nobody",
+    }
+}
+
+fn code_from(s: &str) -> Option<StatusCode> {
+    StatusCode::ALL.into_iter().find(|c| c.code() == s)
+}
+
+fn shown_to_sql(s: &Shown) -> (&'static str, Option<&str>) {
+    match s {
+        Shown::Code(c) => (c.code(), None),
+        Shown::Text(t) => ("TEXT", Some(t.as_str())),
+    }
+}
+
+fn shown_from_sql(code: &str, text: Option<String>) -> Result<Shown, StoreError> {
+    match (code, text) {
+        ("TEXT", Some(t)) => Ok(Shown::Text(t)),
+        (c, _) => code_from(c)
+            .map(Shown::Code)
+            .ok_or_else(|| StoreError::BadValue {
+                column: "audience.status_code",
+                value: c.to_string(),
+            }),
+    }
+}
+
+fn subscriber_from_row(r: &Row<'_>) -> rusqlite::Result<(Subscriber, String, String)> {
+    let net: Option<String> = r.get(5)?;
+    Ok((
+        Subscriber {
+            msisdn: r.get(0)?,
+            display_name: r.get(1)?,
+            lang: if r.get::<_, String>(2)? == "zh" {
+                Lang::Zh
+            } else {
+                Lang::En
+            },
+            stop_all: r.get(3)?,
+            privacy: Privacy::Contacts,
+            net_state: net.as_deref().and_then(code_from),
+        },
+        r.get(4)?,
+        net.unwrap_or_default(),
+    ))
+}
+
+/// The subscriber `msisdn`, if known.
+pub fn subscriber(conn: &Connection, msisdn: &str) -> Result<Option<Subscriber>, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT msisdn, display_name, lang, stop_all, privacy, net_state
+             FROM subscriber WHERE msisdn = ?1",
+        )
+        .and_then(|mut s| s.query_row([msisdn], subscriber_from_row).optional())
+        .ctx("service::subscriber")?;
+    Ok(row.map(|(mut sub, privacy, _)| {
+        sub.privacy = match privacy.as_str() {
+            "everyone" => Privacy::Everyone,
+            "nobody" => Privacy::Nobody,
+            _ => Privacy::Contacts,
+        };
+        sub
+    }))
+}
+
+/// The subscriber `msisdn`, created (with the four built-in groups and OTHERS) on first contact.
+pub fn ensure_subscriber(
+    tx: &Transaction<'_>,
+    msisdn: &str,
+    lang: Lang,
+    now: i64,
+) -> Result<Subscriber, StoreError> {
+    if let Some(s) = subscriber(tx, msisdn)? {
+        return Ok(s);
+    }
+    tx.prepare_cached(
+        "INSERT INTO subscriber (msisdn, lang, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+    )
+    .and_then(|mut s| s.execute(params![msisdn, lang_str(lang), now]))
+    .ctx("service::ensure_subscriber: insert")?;
+    let mut ins = tx
+        .prepare_cached(
+            "INSERT INTO audience (owner, kind, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .ctx("service::ensure_subscriber: audiences")?;
+    for g in BuiltinGroup::ALL {
+        ins.execute(params![msisdn, "builtin", g.en(), now])
+            .ctx("service::ensure_subscriber: builtin")?;
+    }
+    ins.execute(params![msisdn, "others", "OTHERS", now])
+        .ctx("service::ensure_subscriber: others")?;
+    Ok(Subscriber {
+        msisdn: msisdn.to_string(),
+        display_name: None,
+        lang,
+        stop_all: false,
+        privacy: Privacy::Contacts,
+        net_state: None,
+    })
+}
+
+/// Write the changeable settings of `sub` back.
+pub fn save_subscriber(tx: &Transaction<'_>, sub: &Subscriber, now: i64) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "UPDATE subscriber SET display_name = ?2, lang = ?3, stop_all = ?4, privacy = ?5,
+             net_state = ?6, net_since = CASE WHEN ?6 IS NULL THEN NULL
+                 WHEN net_state IS ?6 THEN net_since ELSE ?7 END,
+             updated_at = ?7
+         WHERE msisdn = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            sub.msisdn,
+            sub.display_name,
+            lang_str(sub.lang),
+            sub.stop_all,
+            privacy_str(sub.privacy),
+            sub.net_state.map(|c| c.code()),
+            now
+        ])
+    })
+    .ctx("service::save_subscriber")?;
+    Ok(())
+}
+
+fn audience_from_row(r: &Row<'_>) -> rusqlite::Result<AudienceRow> {
+    Ok(AudienceRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        name: r.get(2)?,
+        code: r.get(3)?,
+        text: r.get(4)?,
+        set_at: r.get(5)?,
+        set_seq: r.get(6)?,
+        expires_at: r.get(7)?,
+        prev_code: r.get(8)?,
+        prev_text: r.get(9)?,
+        prev_set_at: r.get(10)?,
+        prev_set_seq: r.get(11)?,
+        prev_expires_at: r.get(12)?,
+    })
+}
+
+struct AudienceRow {
+    id: i64,
+    kind: String,
+    name: String,
+    code: String,
+    text: Option<String>,
+    set_at: i64,
+    set_seq: i64,
+    expires_at: Option<i64>,
+    prev_code: Option<String>,
+    prev_text: Option<String>,
+    prev_set_at: Option<i64>,
+    prev_set_seq: Option<i64>,
+    prev_expires_at: Option<i64>,
+}
+
+impl AudienceRow {
+    fn into_audience(self) -> Result<Audience, StoreError> {
+        let kind = match self.kind.as_str() {
+            "others" => AudienceKind::Others,
+            "user" => AudienceKind::User,
+            _ => AudienceKind::Builtin(BuiltinGroup::from_word(&self.name).ok_or_else(|| {
+                StoreError::BadValue {
+                    column: "audience.name",
+                    value: self.name.clone(),
+                }
+            })?),
+        };
+        let prev = match self.prev_code {
+            Some(code) => Some(Stored {
+                shown: shown_from_sql(&code, self.prev_text)?,
+                set_at: self.prev_set_at.unwrap_or(0),
+                set_seq: self.prev_set_seq.unwrap_or(0),
+                expires_at: self.prev_expires_at,
+            }),
+            None => None,
+        };
+        Ok(Audience {
+            id: self.id,
+            kind,
+            name: self.name,
+            status: Stored {
+                shown: shown_from_sql(&self.code, self.text)?,
+                set_at: self.set_at,
+                set_seq: self.set_seq,
+                expires_at: self.expires_at,
+            },
+            prev,
+        })
+    }
+}
+
+const AUDIENCE_COLUMNS: &str = "id, kind, name, status_code, status_text, set_at, set_seq,
+    expires_at, prev_code, prev_text, prev_set_at, prev_set_seq, prev_expires_at";
+
+/// Every audience of `owner`: built-in groups in table order, user groups by creation, OTHERS last.
+pub fn audiences(conn: &Connection, owner: &str) -> Result<Vec<Audience>, StoreError> {
+    let sql = format!(
+        "SELECT {AUDIENCE_COLUMNS} FROM audience WHERE owner = ?1
+         ORDER BY CASE kind WHEN 'builtin' THEN 0 WHEN 'user' THEN 1 ELSE 2 END, id"
+    );
+    let rows: Vec<AudienceRow> = conn
+        .prepare_cached(&sql)
+        .and_then(|mut s| s.query_map([owner], audience_from_row)?.collect())
+        .ctx("service::audiences")?;
+    rows.into_iter().map(AudienceRow::into_audience).collect()
+}
+
+/// Owners with a status that has expired by `now`, earliest first, at most `limit`.
+pub fn expired(conn: &Connection, now: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+    conn.prepare_cached(
+        "SELECT owner FROM audience WHERE expires_at IS NOT NULL AND expires_at <= ?1
+         GROUP BY owner ORDER BY min(expires_at) LIMIT ?2",
+    )
+    .and_then(|mut s| {
+        s.query_map(params![now, limit as i64], |r| r.get(0))?
+            .collect()
+    })
+    .ctx("service::expired")
+}
+
+/// The earliest pending expiry, if any (for the scheduler's sleep).
+pub fn next_expiry(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    conn.query_row(
+        "SELECT min(expires_at) FROM audience WHERE expires_at IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )
+    .ctx("service::next_expiry")
+}
+
+/// The highest precedence number of `owner`'s audiences.
+pub fn max_seq(conn: &Connection, owner: &str) -> Result<i64, StoreError> {
+    conn.prepare_cached("SELECT coalesce(max(set_seq), 0) FROM audience WHERE owner = ?1")
+        .and_then(|mut s| s.query_row([owner], |r| r.get(0)))
+        .ctx("service::max_seq")
+}
+
+/// Write an audience's status and its revert target.
+pub fn save_status(tx: &Transaction<'_>, a: &Audience) -> Result<(), StoreError> {
+    let (code, text) = shown_to_sql(&a.status.shown);
+    let (pcode, ptext) = match &a.prev {
+        Some(p) => {
+            let (c, t) = shown_to_sql(&p.shown);
+            (Some(c), t)
+        }
+        None => (None, None),
+    };
+    tx.prepare_cached(
+        "UPDATE audience SET status_code = ?2, status_text = ?3, set_at = ?4, set_seq = ?5,
+             expires_at = ?6, prev_code = ?7, prev_text = ?8, prev_set_at = ?9,
+             prev_set_seq = ?10, prev_expires_at = ?11
+         WHERE id = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            a.id,
+            code,
+            text,
+            a.status.set_at,
+            a.status.set_seq,
+            a.status.expires_at,
+            pcode,
+            ptext,
+            a.prev.as_ref().map(|p| p.set_at),
+            a.prev.as_ref().map(|p| p.set_seq),
+            a.prev.as_ref().and_then(|p| p.expires_at),
+        ])
+    })
+    .ctx("service::save_status")?;
+    Ok(())
+}
+
+/// Create user group `name` of `owner`; returns its id.
+pub fn create_group(
+    tx: &Transaction<'_>,
+    owner: &str,
+    name: &str,
+    now: i64,
+) -> Result<i64, StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO audience (owner, kind, name, created_at) VALUES (?1, 'user', ?2, ?3)
+         RETURNING id",
+    )
+    .and_then(|mut s| s.query_row(params![owner, name, now], |r| r.get(0)))
+    .ctx("service::create_group")
+}
+
+/// Rename audience `id`.
+pub fn rename_group(tx: &Transaction<'_>, id: i64, name: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE audience SET name = ?2 WHERE id = ?1",
+        params![id, name],
+    )
+    .ctx("service::rename_group")?;
+    Ok(())
+}
+
+/// Delete user group `id` (its memberships go with it).
+pub fn delete_group(tx: &Transaction<'_>, id: i64) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM audience WHERE id = ?1", [id])
+        .ctx("service::delete_group")?;
+    Ok(())
+}
+
+/// Member count per audience id of `owner`.
+pub fn member_counts(conn: &Connection, owner: &str) -> Result<HashMap<i64, usize>, StoreError> {
+    conn.prepare_cached(
+        "SELECT audience_id, count(*) FROM membership WHERE owner = ?1 GROUP BY audience_id",
+    )
+    .and_then(|mut s| {
+        s.query_map([owner], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as usize))
+        })?
+        .collect()
+    })
+    .ctx("service::member_counts")
+}
+
+/// Members of audience `id`, in the order they were added, one page.
+pub fn members(
+    conn: &Connection,
+    id: i64,
+    offset: usize,
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
+    conn.prepare_cached(
+        "SELECT member FROM membership WHERE audience_id = ?1
+         ORDER BY added_at, member LIMIT ?2 OFFSET ?3",
+    )
+    .and_then(|mut s| {
+        s.query_map(params![id, limit as i64, offset as i64], |r| r.get(0))?
+            .collect()
+    })
+    .ctx("service::members")
+}
+
+/// Add `member` to audience `id`; `false` if already there.
+pub fn add_member(
+    tx: &Transaction<'_>,
+    id: i64,
+    owner: &str,
+    member: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO membership (audience_id, owner, member, added_at)
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut s| s.execute(params![id, owner, member, now]))
+        .ctx("service::add_member")?;
+    Ok(n == 1)
+}
+
+/// Is `member` in audience `id`?
+pub fn is_member(conn: &Connection, id: i64, member: &str) -> Result<bool, StoreError> {
+    conn.prepare_cached("SELECT 1 FROM membership WHERE audience_id = ?1 AND member = ?2")
+        .and_then(|mut s| s.exists(params![id, member]))
+        .ctx("service::is_member")
+}
+
+/// Remove `member` from audience `id`; `false` if not there.
+pub fn remove_member(tx: &Transaction<'_>, id: i64, member: &str) -> Result<bool, StoreError> {
+    let n = tx
+        .prepare_cached("DELETE FROM membership WHERE audience_id = ?1 AND member = ?2")
+        .and_then(|mut s| s.execute(params![id, member]))
+        .ctx("service::remove_member")?;
+    Ok(n == 1)
+}
+
+/// Remove every member of audience `id`; returns how many.
+pub fn clear_members(tx: &Transaction<'_>, id: i64) -> Result<usize, StoreError> {
+    tx.execute("DELETE FROM membership WHERE audience_id = ?1", [id])
+        .ctx("service::clear_members")
+}
+
+/// Audience ids of `owner` that contain `member`.
+pub fn groups_of(conn: &Connection, owner: &str, member: &str) -> Result<Vec<i64>, StoreError> {
+    conn.prepare_cached("SELECT audience_id FROM membership WHERE owner = ?1 AND member = ?2")
+        .and_then(|mut s| s.query_map([owner, member], |r| r.get(0))?.collect())
+        .ctx("service::groups_of")
+}
+
+/// Every member of `owner`'s groups with the audience ids they are in.
+pub fn memberships(
+    conn: &Connection,
+    owner: &str,
+) -> Result<HashMap<String, Vec<i64>>, StoreError> {
+    let mut out: HashMap<String, Vec<i64>> = HashMap::new();
+    let rows: Vec<(String, i64)> = conn
+        .prepare_cached("SELECT member, audience_id FROM membership WHERE owner = ?1")
+        .and_then(|mut s| {
+            s.query_map([owner], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+        .ctx("service::memberships")?;
+    for (m, id) in rows {
+        out.entry(m).or_default().push(id);
+    }
+    Ok(out)
+}
+
+/// What a recipient wants: their language (if a subscriber) and whether they opted out of
+/// `owner`'s updates (STOP ALL without START for `owner`, or STOP `owner`).
+pub fn recipient(
+    conn: &Connection,
+    member: &str,
+    owner: &str,
+) -> Result<(Option<Lang>, bool), StoreError> {
+    let row: Option<(Option<String>, Option<bool>, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT s.lang, s.stop_all, o.mode
+             FROM (SELECT ?1 AS m) q
+             LEFT JOIN subscriber s ON s.msisdn = q.m
+             LEFT JOIN optout o ON o.member = q.m AND o.owner = ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row([member, owner], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
+        .ctx("service::recipient")?;
+    let (lang, stop_all, mode) = row.unwrap_or((None, None, None));
+    let lang = lang.map(|l| if l == "zh" { Lang::Zh } else { Lang::En });
+    let stopped = match mode.as_deref() {
+        Some("stop") => true,
+        Some("allow") => false,
+        _ => stop_all.unwrap_or(false),
+    };
+    Ok((lang, stopped))
+}
+
+/// Record STOP/START of `member` for `owner`: `Some("stop" | "allow")`, or `None` to forget.
+pub fn set_optout(
+    tx: &Transaction<'_>,
+    member: &str,
+    owner: &str,
+    mode: Option<&str>,
+    now: i64,
+) -> Result<(), StoreError> {
+    match mode {
+        Some(m) => tx
+            .prepare_cached(
+                "INSERT INTO optout (member, owner, mode, at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (member, owner) DO UPDATE SET mode = ?3, at = ?4",
+            )
+            .and_then(|mut s| s.execute(params![member, owner, m, now])),
+        None => tx
+            .prepare_cached("DELETE FROM optout WHERE member = ?1 AND owner = ?2")
+            .and_then(|mut s| s.execute(params![member, owner])),
+    }
+    .ctx("service::set_optout")?;
+    Ok(())
+}
+
+/// Forget every per-owner STOP/START of `member` with `mode`.
+pub fn clear_optouts(tx: &Transaction<'_>, member: &str, mode: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM optout WHERE member = ?1 AND mode = ?2",
+        params![member, mode],
+    )
+    .ctx("service::clear_optouts")?;
+    Ok(())
+}
+
+/// Status changes of `owner` since `since`: how many, and the time of the oldest.
+pub fn changes_since(
+    conn: &Connection,
+    owner: &str,
+    since: i64,
+) -> Result<(u32, Option<i64>), StoreError> {
+    conn.prepare_cached(
+        "SELECT count(*), min(at) FROM status_change WHERE owner = ?1 AND at >= ?2 AND notified > 0",
+    )
+    .and_then(|mut s| s.query_row(params![owner, since], |r| Ok((r.get(0)?, r.get(1)?))))
+    .ctx("service::changes_since")
+}
+
+/// Log a status change.
+pub fn log_change(
+    tx: &Transaction<'_>,
+    owner: &str,
+    now: i64,
+    source: &str,
+    audiences: usize,
+    notified: usize,
+    deferred: bool,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO status_change (owner, at, source, audiences, notified, deferred)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            owner,
+            now,
+            source,
+            audiences as i64,
+            notified as i64,
+            deferred
+        ])
+    })
+    .ctx("service::log_change")?;
+    Ok(())
+}

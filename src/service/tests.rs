@@ -1,0 +1,544 @@
+//! Service tests without a runtime: a real SQLite database (in memory, migrated), the real
+//! parser, and the outbox rows the service queues. End-to-end tests over SMPP are in
+//! `tests/service.rs`.
+
+use rusqlite::Connection;
+
+use super::*;
+use crate::store::schema;
+
+const OWNER: &str = "+8613800138000";
+const MUM: &str = "+8613900139000";
+const DAD: &str = "+8613700137000";
+const BOSS: &str = "+8613600136000";
+const STRANGER: &str = "+8613500135000";
+// 2026-11-22 14:30 in UTC+8.
+const T0: i64 = 1_795_329_000_000;
+
+struct Bench {
+    conn: Connection,
+    svc: Service,
+    now: i64,
+}
+
+impl Bench {
+    fn new() -> Bench {
+        Bench::with(ServiceConfig::default())
+    }
+
+    fn with(cfg: ServiceConfig) -> Bench {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        schema::migrate(&mut conn).unwrap();
+        Bench {
+            conn,
+            svc: Service::new(cfg),
+            now: T0,
+        }
+    }
+
+    /// `from` texts `text`; returns the reply.
+    fn send(&mut self, from: &str, text: &str) -> String {
+        self.outcome(from, text).reply.unwrap()
+    }
+
+    fn outcome(&mut self, from: &str, text: &str) -> Outcome {
+        let tx = self.conn.transaction().unwrap();
+        let o = self.svc.handle_mo(&tx, self.now, from, text).unwrap();
+        tx.commit().unwrap();
+        o
+    }
+
+    fn event(&mut self, who: &str, e: NetworkEvent) -> Outcome {
+        let tx = self.conn.transaction().unwrap();
+        let m = Msisdn::parse(who, "86").unwrap();
+        let o = self.svc.network_event(&tx, self.now, &m, e).unwrap();
+        tx.commit().unwrap();
+        o
+    }
+
+    fn expire(&mut self) -> usize {
+        let tx = self.conn.transaction().unwrap();
+        let n = self.svc.expire_due(&tx, self.now, 100).unwrap();
+        tx.commit().unwrap();
+        n
+    }
+
+    /// Status updates queued for `to` (not replies), oldest first.
+    fn updates(&self, to: &str) -> Vec<String> {
+        let mut s = self
+            .conn
+            .prepare(
+                "SELECT body FROM outbox WHERE destination = ?1 AND priority = 0
+                 AND state = 'queued' ORDER BY id",
+            )
+            .unwrap();
+        s.query_map([to], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// Every queued update, as (to, body).
+    fn all_updates(&self) -> Vec<(String, String)> {
+        let mut s = self
+            .conn
+            .prepare(
+                "SELECT destination, body FROM outbox WHERE priority = 0 AND state = 'queued'
+                 ORDER BY destination",
+            )
+            .unwrap();
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// Pretend every queued update was sent (so the next change is a new message).
+    fn flush(&self) {
+        self.conn
+            .execute(
+                "UPDATE outbox SET state = 'submitted' WHERE state = 'queued'",
+                [],
+            )
+            .unwrap();
+    }
+
+    fn family_of_two(&mut self) {
+        let r = self.send(OWNER, "GROUP FAMILY ADD 13900139000 13700137000");
+        assert!(r.starts_with("FAMILY now has 2 members."), "{r}");
+        self.send(OWNER, "GROUP COLLEAGUES ADD 13600136000");
+        self.send(OWNER, "NAME Zhang San");
+    }
+}
+
+#[test]
+fn a_change_tells_exactly_the_members_of_the_changed_group() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    let r = b.send(OWNER, "STATUS FAMILY FREE");
+    assert_eq!(r, "Set: FAMILY sees FREE. 2 contacts will be told.");
+    for m in [MUM, DAD] {
+        assert_eq!(
+            b.updates(m),
+            vec![
+                "Zhang San (+8613800138000): FREE. Reply STOP 8613800138000 to stop these updates."
+            ]
+        );
+    }
+    assert!(b.updates(BOSS).is_empty(), "colleagues did not change");
+    assert!(b.updates(STRANGER).is_empty());
+}
+
+#[test]
+fn the_commands_md_example_sets_two_groups_with_one_reply() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    let r = b.send(OWNER, "STATUS FAMILY FREE, COLLEAGUES MEETING UNTIL 15:00");
+    assert_eq!(
+        r,
+        "Set: FAMILY sees FREE; COLLEAGUES sees MEETING until 15:00. 3 contacts will be told."
+    );
+    assert!(b.updates(BOSS)[0].contains("MEETING until 15:00"));
+    // WHO from a colleague, a family member and a stranger.
+    assert_eq!(
+        b.send(BOSS, "WHO 13800138000"),
+        "Zhang San (+8613800138000): MEETING until 15:00."
+    );
+    assert_eq!(
+        b.send(MUM, "WHO 13800138000"),
+        "Zhang San (+8613800138000): FREE."
+    );
+    assert_eq!(
+        b.send(STRANGER, "WHO 13800138000"),
+        "Zhang San (+8613800138000): STANDBY."
+    );
+}
+
+#[test]
+fn chinese_commands_get_chinese_replies_and_updates_use_the_recipients_language() {
+    let mut b = Bench::new();
+    b.send(MUM, "LANG ZH");
+    b.send(OWNER, "分组 家人 加 13900139000 13700137000");
+    let r = b.send(OWNER, "状态 家人 开车 2小时");
+    assert_eq!(r, "已设置：家人看到“开车”至16:30。将通知2位联系人。");
+    // Mum chose Chinese; Dad is not a subscriber: he gets the owner's language (Chinese now).
+    assert!(b.updates(MUM)[0].starts_with("+8613800138000：“开车”至16:30。"));
+    assert!(b.updates(DAD)[0].contains("开车"));
+    // An English command switches the owner back.
+    assert!(b.send(OWNER, "HELP").starts_with("Commands:"));
+}
+
+#[test]
+fn a_member_of_several_groups_sees_the_most_recently_set_one() {
+    let mut b = Bench::new();
+    b.send(OWNER, "GROUP FAMILY ADD 13900139000");
+    b.send(OWNER, "GROUP FRIENDS ADD 13900139000");
+    b.send(OWNER, "STATUS FAMILY FREE");
+    b.flush();
+    b.send(OWNER, "STATUS FRIENDS BUSY");
+    assert_eq!(b.updates(MUM).len(), 1);
+    assert!(b.updates(MUM)[0].contains("BUSY"));
+    assert!(b.send(MUM, "WHO 13800138000").ends_with("BUSY."));
+    b.flush();
+    // Setting FAMILY to the same status again is a change of precedence: Mum now sees FREE.
+    b.send(OWNER, "STATUS FAMILY FREE");
+    assert!(b.updates(MUM)[0].contains("FREE"));
+    assert!(b.send(MUM, "WHO 13800138000").ends_with("FREE."));
+}
+
+#[test]
+fn unchanged_statuses_notify_nobody() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    b.send(OWNER, "STATUS FAMILY FREE");
+    b.flush();
+    let r = b.send(OWNER, "STATUS COLLEAGUES FREE");
+    assert!(r.ends_with("1 contact will be told."), "{r}");
+    assert!(b.updates(MUM).is_empty());
+    b.flush();
+    // OTHERS has no members to tell.
+    let r = b.send(OWNER, "STATUS OTHERS BUSY");
+    assert!(r.ends_with("0 contacts will be told."), "{r}");
+    assert!(b.all_updates().is_empty());
+}
+
+#[test]
+fn rapid_changes_leave_only_the_latest_update_queued() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    for s in ["FREE", "BUSY", "DRIVING", "MEETING"] {
+        b.send(OWNER, &format!("STATUS FAMILY {s}"));
+    }
+    let mum = b.updates(MUM);
+    assert_eq!(mum.len(), 1, "{mum:?}");
+    assert!(mum[0].contains("MEETING"));
+}
+
+#[test]
+fn stop_and_start_are_honoured_by_every_fan_out() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    let r = b.send(MUM, "TD13800138000");
+    assert_eq!(
+        r,
+        "You will get no more updates about +8613800138000. START 8613800138000 to undo."
+    );
+    b.send(DAD, "STOP ALL");
+    let r = b.send(OWNER, "STATUS FAMILY BUSY");
+    assert!(r.ends_with("0 contacts will be told."), "{r}");
+    assert!(b.all_updates().is_empty());
+    // START for this owner while STOP ALL is on: this owner only.
+    b.send(DAD, "START 13800138000");
+    b.send(MUM, "START 13800138000");
+    b.send(OWNER, "STATUS FAMILY FREE");
+    assert_eq!(b.updates(MUM).len(), 1);
+    assert_eq!(b.updates(DAD).len(), 1);
+    // Chinese STOP ALL.
+    b.flush();
+    b.send(MUM, "退订 全部");
+    b.send(OWNER, "STATUS FAMILY MEETING");
+    assert!(b.updates(MUM).is_empty());
+    b.send(MUM, "订阅 全部");
+    b.send(OWNER, "STATUS FAMILY DND");
+    assert_eq!(b.updates(MUM).len(), 1);
+}
+
+#[test]
+fn an_expired_status_reverts_and_tells_who_saw_it() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    b.send(OWNER, "STATUS FAMILY FREE");
+    b.flush();
+    b.send(OWNER, "STATUS FAMILY MEETING FOR 30M");
+    b.flush();
+    b.now += 29 * 60_000;
+    assert_eq!(b.expire(), 0);
+    b.now += 60_000;
+    assert_eq!(b.expire(), 1);
+    assert!(
+        b.updates(MUM)[0].contains(": FREE."),
+        "{:?}",
+        b.updates(MUM)
+    );
+    assert!(b.updates(BOSS).is_empty());
+    assert!(b.send(DAD, "WHO 13800138000").ends_with("FREE."));
+    // Nothing left to expire.
+    b.flush();
+    b.now += 3_600_000;
+    assert_eq!(b.expire(), 0);
+    assert!(b.all_updates().is_empty());
+}
+
+#[test]
+fn clear_goes_back_to_standby() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    b.send(OWNER, "STATUS ALL BUSY");
+    b.flush();
+    let r = b.send(OWNER, "STATUS FAMILY CLEAR");
+    assert_eq!(r, "Set: FAMILY sees STANDBY. 2 contacts will be told.");
+    assert!(b.send(BOSS, "WHO 13800138000").ends_with("BUSY."));
+    assert!(b.send(STRANGER, "WHO 13800138000").ends_with("BUSY."));
+}
+
+#[test]
+fn network_events_override_every_audience_and_restore_afterwards() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    b.send(OWNER, "STATUS FAMILY FREE, COLLEAGUES MEETING");
+    b.flush();
+    let o = b.event(OWNER, NetworkEvent::CallStarted);
+    assert_eq!(o.notified, 3);
+    assert!(b.updates(MUM)[0].contains("INCALL"));
+    assert!(b.send(STRANGER, "WHO 13800138000").ends_with("INCALL."));
+    // A repeated event changes nothing.
+    b.flush();
+    assert_eq!(b.event(OWNER, NetworkEvent::CallStarted).notified, 0);
+    let o = b.event(OWNER, NetworkEvent::CallEnded);
+    assert_eq!(o.notified, 3);
+    assert!(b.updates(MUM)[0].contains("FREE"));
+    assert!(b.updates(BOSS)[0].contains("MEETING"));
+    // Power off / on.
+    b.flush();
+    b.event(OWNER, NetworkEvent::PowerOff);
+    assert!(b.updates(DAD)[0].contains("OFF"));
+    b.event(OWNER, NetworkEvent::PowerOn);
+    assert!(
+        b.updates(DAD)[0].contains("FREE"),
+        "coalesced to the latest"
+    );
+}
+
+#[test]
+fn incall_notifications_can_be_switched_off() {
+    let mut b = Bench::with(ServiceConfig {
+        notify_incall: false,
+        ..ServiceConfig::default()
+    });
+    b.family_of_two();
+    b.send(OWNER, "STATUS FAMILY FREE");
+    b.flush();
+    assert_eq!(b.event(OWNER, NetworkEvent::CallStarted).notified, 0);
+    assert!(b.send(MUM, "WHO 13800138000").ends_with("INCALL."));
+    assert_eq!(b.event(OWNER, NetworkEvent::CallEnded).notified, 0);
+    assert!(b.all_updates().is_empty());
+    // Power events still notify.
+    assert_eq!(b.event(OWNER, NetworkEvent::PowerOff).notified, 3);
+}
+
+#[test]
+fn the_hourly_quota_holds_updates_back_and_says_so() {
+    let mut b = Bench::with(ServiceConfig {
+        hourly_change_quota: 3,
+        ..ServiceConfig::default()
+    });
+    b.family_of_two();
+    for (i, s) in ["FREE", "BUSY", "DND"].iter().enumerate() {
+        b.now += 1000;
+        b.flush();
+        let r = b.send(OWNER, &format!("STATUS FAMILY {s}"));
+        assert!(!r.contains("limit"), "change {i}: {r}");
+    }
+    b.flush();
+    b.now += 1000;
+    let r = b.send(OWNER, "STATUS FAMILY DRIVING");
+    assert!(
+        r.ends_with("Hourly update limit reached: they get your latest status at 15:30."),
+        "{r}"
+    );
+    b.send(OWNER, "STATUS FAMILY MEETING");
+    // Held back, coalesced, not dropped: one queued row with the latest, due after the hour.
+    let due: Vec<(String, i64)> = b
+        .conn
+        .prepare("SELECT body, next_attempt_at FROM outbox WHERE destination = ?1 AND state = 'queued' AND priority = 0")
+        .unwrap()
+        .query_map([MUM], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert!(due[0].0.contains("MEETING"));
+    assert_eq!(due[0].1, T0 + 1000 + 3_600_000);
+    // The state changed at once all the same.
+    assert!(b.send(MUM, "WHO 13800138000").ends_with("MEETING."));
+}
+
+#[test]
+fn group_caps_hold_with_a_clear_reply() {
+    let mut b = Bench::with(ServiceConfig {
+        max_group_members: 3,
+        max_total_members: 4,
+        max_user_groups: 1,
+        ..ServiceConfig::default()
+    });
+    b.send(OWNER, "GROUP FAMILY ADD 13900139001 13900139002");
+    let r = b.send(OWNER, "GROUP FAMILY ADD 13900139003 13900139004");
+    assert_eq!(
+        r,
+        "Nothing added: FAMILY holds at most 3 numbers and has 2."
+    );
+    b.send(OWNER, "GROUP FAMILY ADD 13900139003");
+    let r = b.send(OWNER, "GROUP FRIENDS ADD 13900139005 13900139006");
+    assert_eq!(
+        r,
+        "Nothing added: your groups hold at most 4 numbers in all and have 3."
+    );
+    b.send(OWNER, "GROUP WORK ADD 13900139007");
+    let r = b.send(OWNER, "GROUP GOLF ADD 13900139008");
+    assert!(
+        r.starts_with("Nothing added: you can have at most 1 groups"),
+        "{r}"
+    );
+    let r = b.send(OWNER, "GROUPS");
+    assert!(r.contains("FAMILY(3) STANDBY"), "{r}");
+    assert!(r.contains("WORK(1) STANDBY"), "{r}");
+    assert!(!r.contains("GOLF"));
+}
+
+#[test]
+fn groups_can_be_listed_paged_renamed_and_dropped() {
+    let mut b = Bench::with(ServiceConfig {
+        page_size: 2,
+        ..ServiceConfig::default()
+    });
+    let r = b.send(
+        OWNER,
+        "GROUP WORK ADD 13900139001 13900139002 13900139003 13800138000",
+    );
+    assert_eq!(
+        r,
+        "WORK now has 3 members. Your own number was skipped. Set what they see: STATUS WORK FREE"
+    );
+    let r = b.send(OWNER, "GROUP WORK");
+    assert_eq!(
+        r,
+        "WORK (3), page 1/2: +8613900139001, +8613900139002. More: GROUP WORK 2"
+    );
+    assert_eq!(
+        b.send(OWNER, "GROUP WORK 2"),
+        "WORK (3), page 2/2: +8613900139003."
+    );
+    assert_eq!(
+        b.send(OWNER, "GROUP WORK RENAME OFFICE"),
+        "Group WORK is now called OFFICE."
+    );
+    assert!(b
+        .send(OWNER, "GROUP WORK")
+        .starts_with("You have no group WORK."));
+    assert!(b
+        .send(OWNER, "GROUP FAMILY RENAME HOME")
+        .contains("built-in group"));
+    b.send(OWNER, "STATUS OFFICE BUSY");
+    assert!(b
+        .send("+8613900139001", "WHO 13800138000")
+        .ends_with("BUSY."));
+    let r = b.send(OWNER, "GROUP OFFICE DEL 13900139001 13900139009");
+    assert_eq!(
+        r,
+        "Removed 1 from OFFICE; it has 2 members. 1 was not in it."
+    );
+    assert!(b
+        .send("+8613900139001", "WHO 13800138000")
+        .ends_with("STANDBY."));
+    let r = b.send(OWNER, "GROUP OFFICE DROP");
+    assert_eq!(
+        r,
+        "Group OFFICE dropped; its 2 members now see your OTHERS status."
+    );
+    assert!(b
+        .send("+8613900139002", "WHO 13800138000")
+        .ends_with("STANDBY."));
+    let r = b.send(OWNER, "STATUS OFFICE FREE");
+    assert!(r.starts_with("You have no group OFFICE."), "{r}");
+}
+
+#[test]
+fn status_for_an_unknown_group_changes_nothing() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    let r = b.send(OWNER, "STATUS FAMILY FREE, GOLF BUSY");
+    assert!(r.starts_with("You have no group GOLF."), "{r}");
+    assert!(b.all_updates().is_empty());
+    assert!(b.send(MUM, "WHO 13800138000").ends_with("STANDBY."));
+}
+
+#[test]
+fn who_about_a_stranger_or_oneself() {
+    let mut b = Bench::new();
+    assert_eq!(
+        b.send(OWNER, "WHO 13500135000"),
+        "+8613500135000 does not use this service."
+    );
+    assert!(b.send(OWNER, "查13800138000").starts_with("这是你自己"));
+}
+
+#[test]
+fn malformed_input_gets_a_helpful_reply_and_changes_nothing() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    b.send(OWNER, "STATUS FAMILY FREE");
+    b.flush();
+    let corpus = [
+        "".to_string(),
+        "   ".to_string(),
+        "😀😀😀".to_string(),
+        "x".repeat(500),
+        "STATUS 家人 FREE 明天 maybe".to_string(),
+        "WHO 123456789012345678901234567890".to_string(),
+        "'; DROP TABLE subscriber; --".to_string(),
+        "GROUP FAMILY ADD 12".to_string(),
+        "STATUS FAMILY".to_string(),
+        "STATUS FAMILY INCALL".to_string(),
+        "NAME ".to_string() + &"长".repeat(30),
+        "STATUS FAMILY FREE FOR 99D".to_string(),
+        "STATUS FAMILY FREE UNTIL 25:00".to_string(),
+        "\u{0}\u{1b}\u{7f}".to_string(),
+    ];
+    for text in &corpus {
+        let o = b.outcome(STRANGER, text);
+        let reply = o.reply.expect("every input gets a reply");
+        assert!(!reply.is_empty(), "{text:?}");
+        assert!(replies::segments(&reply) <= 3, "{text:?}: {reply}");
+        assert_eq!(o.notified, 0, "{text:?}");
+    }
+    let r = b
+        .outcome(STRANGER, "WHO 123456789012345678901234567890")
+        .reply
+        .unwrap();
+    assert!(r.contains("is not a phone number"), "{r}");
+    let r = b.outcome(STRANGER, "STATUS FAMILY").reply.unwrap();
+    assert!(r.contains("Which status"), "{r}");
+    // The owner's state is untouched and the tables are all there.
+    assert!(b.send(MUM, "WHO 13800138000").ends_with("FREE."));
+    assert!(b.all_updates().is_empty());
+    let subs: i64 = b
+        .conn
+        .query_row("SELECT count(*) FROM subscriber", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(subs, 3, "owner, mum, stranger");
+}
+
+#[test]
+fn an_alphanumeric_sender_gets_nothing() {
+    let mut b = Bench::new();
+    let o = b.outcome("BANK", "STATUS ALL FREE");
+    assert_eq!(o, Outcome::default());
+    let rows: i64 = b
+        .conn
+        .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0);
+}
+
+#[test]
+fn privacy_and_avatar_commands_reply() {
+    let mut b = Bench::new();
+    assert_eq!(
+        b.send(OWNER, "PRIVACY NOBODY"),
+        "Your avatar can be seen by nobody."
+    );
+    let sub = state::subscriber(&b.conn, OWNER).unwrap().unwrap();
+    assert_eq!(sub.privacy, crate::command::Privacy::Nobody);
+    assert!(!b.send(OWNER, "AVATARS").is_empty());
+}

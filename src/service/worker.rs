@@ -1,0 +1,225 @@
+//! The service's async side: applies complete MO messages as they arrive, and reverts expired
+//! statuses on time. Each MO message is applied in one store write that also marks it processed
+//! in the inbox, so it is applied exactly once even across a crash (a message whose write did not
+//! commit stays pending and is handed on again at the next start).
+//!
+//! Messages from one subscriber are applied in arrival order (they go to the same shard); shards
+//! run concurrently so the store's writer can group many of them into one commit.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info_span, warn, Instrument};
+
+use super::{state, NetworkEvent, Outcome, Service, ServiceError};
+use crate::command::Msisdn;
+use crate::inbound::MoMessage;
+use crate::store::{inbox, now_ms, Store, StoreError};
+
+/// Concurrent shards applying MO messages.
+const SHARDS: usize = 32;
+/// Owners reverted per expiry transaction.
+const EXPIRY_BATCH: usize = 200;
+/// Longest sleep of the expiry scheduler (it also wakes when a status with expiry is set).
+const EXPIRY_MAX_SLEEP: Duration = Duration::from_secs(5);
+
+impl From<ServiceError> for StoreError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Store(s) => s,
+        }
+    }
+}
+
+/// The running service tasks.
+#[derive(Debug)]
+pub struct Runner {
+    /// Woken after every committed change that queued messages (the outbox dispatcher's).
+    dispatcher: Arc<Notify>,
+    expiry: Arc<Notify>,
+    service: Service,
+    store: Store,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Runner {
+    /// Start applying `mo` and the expiry scheduler; `dispatcher` is woken when messages are
+    /// queued. Tasks end when `mo` closes (MO) or `stop` is cancelled (expiry).
+    pub fn start(
+        store: Store,
+        service: Service,
+        mo: mpsc::Receiver<MoMessage>,
+        dispatcher: Arc<Notify>,
+        stop: CancellationToken,
+    ) -> Runner {
+        let expiry = Arc::new(Notify::new());
+        let mut tasks = Vec::new();
+        let mut shards = Vec::with_capacity(SHARDS);
+        for _ in 0..SHARDS {
+            let (tx, rx) = mpsc::channel::<MoMessage>(64);
+            shards.push(tx);
+            tasks.push(tokio::spawn(shard(
+                store.clone(),
+                service.clone(),
+                rx,
+                dispatcher.clone(),
+                expiry.clone(),
+            )));
+        }
+        tasks.push(tokio::spawn(route(mo, shards)));
+        tasks.push(tokio::spawn(expiry_loop(
+            store.clone(),
+            service.clone(),
+            dispatcher.clone(),
+            expiry.clone(),
+            stop,
+        )));
+        Runner {
+            dispatcher,
+            expiry,
+            service,
+            store,
+            tasks,
+        }
+    }
+
+    /// Apply a network event (from the operator API) in one transaction.
+    pub async fn network_event(
+        &self,
+        msisdn: Msisdn,
+        event: NetworkEvent,
+    ) -> Result<Outcome, StoreError> {
+        let service = self.service.clone();
+        let outcome = self
+            .store
+            .write(move |tx| {
+                service
+                    .network_event(tx, now_ms(), &msisdn, event)
+                    .map_err(StoreError::from)
+            })
+            .await?;
+        if outcome.notified > 0 {
+            self.dispatcher.notify_one();
+        }
+        Ok(outcome)
+    }
+
+    /// Run the expiry check now (tests, and after a clock jump).
+    pub fn wake_expiry(&self) {
+        self.expiry.notify_one();
+    }
+
+    /// Stop every task (MO not yet applied stays pending in the inbox).
+    pub fn abort(self) {
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn shard_of(source: &str) -> usize {
+    let mut h = DefaultHasher::new();
+    source.hash(&mut h);
+    (h.finish() % SHARDS as u64) as usize
+}
+
+async fn route(mut mo: mpsc::Receiver<MoMessage>, shards: Vec<mpsc::Sender<MoMessage>>) {
+    while let Some(msg) = mo.recv().await {
+        let i = shard_of(&msg.source);
+        if shards[i].send(msg).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn shard(
+    store: Store,
+    service: Service,
+    mut rx: mpsc::Receiver<MoMessage>,
+    dispatcher: Arc<Notify>,
+    expiry: Arc<Notify>,
+) {
+    while let Some(msg) = rx.recv().await {
+        let span = info_span!("mo", inbox_id = msg.inbox_id);
+        let svc = service.clone();
+        let id = msg.inbox_id;
+        let result = store
+            .write(move |tx| {
+                let now = now_ms();
+                if !inbox::mark_processed(tx, id, now)? {
+                    return Ok::<_, StoreError>(None);
+                }
+                svc.handle_mo(tx, now, &msg.source, &msg.text)
+                    .map(Some)
+                    .map_err(StoreError::from)
+            })
+            .instrument(span.clone())
+            .await;
+        let _e = span.enter();
+        match result {
+            Ok(Some(outcome)) => {
+                debug!(
+                    command = outcome.command.unwrap_or("invalid"),
+                    notified = outcome.notified,
+                    deferred = outcome.deferred,
+                    "command applied"
+                );
+                dispatcher.notify_one();
+                if outcome.command == Some("status_set") {
+                    expiry.notify_one();
+                }
+            }
+            Ok(None) => debug!("already processed"),
+            // Not committed: the message stays pending in the inbox and is applied at the next
+            // start (a store that fails now is failing for every message).
+            Err(e) => warn!(error = %e, "command not applied; kept pending in the inbox"),
+        }
+    }
+}
+
+async fn expiry_loop(
+    store: Store,
+    service: Service,
+    dispatcher: Arc<Notify>,
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+) {
+    loop {
+        let svc = service.clone();
+        let now = now_ms();
+        let handled = store
+            .write(move |tx| {
+                svc.expire_due(tx, now, EXPIRY_BATCH)
+                    .map_err(StoreError::from)
+            })
+            .await;
+        match handled {
+            Ok(n) if n > 0 => {
+                debug!(owners = n, "expired statuses reverted");
+                dispatcher.notify_one();
+                if n == EXPIRY_BATCH {
+                    continue;
+                }
+            }
+            Ok(_) => {}
+            Err(StoreError::Closed) => return,
+            Err(e) => warn!(error = %e, "expiry check failed; will retry"),
+        }
+        let next = store.read(state::next_expiry).await.ok().flatten();
+        let sleep = match next {
+            Some(t) => Duration::from_millis((t - now_ms()).clamp(0, i64::MAX) as u64),
+            None => EXPIRY_MAX_SLEEP,
+        }
+        .min(EXPIRY_MAX_SLEEP);
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(sleep) => {}
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The status service end to end: subscribers text commands from smsc-sim handsets, the gateway
+//! (real SQLite file, SMPP link, service, outbox) answers and fans out, and each handset's inbox
+//! is checked for exactly the updates it should hold. Scripted from COMMANDS.md, in English and
+//! Chinese.
+
+use std::time::Duration;
+
+use presence_gw::app::{Gateway, GatewayOptions};
+use presence_gw::command::Msisdn;
+use presence_gw::service::{NetworkEvent, ServiceConfig};
+use presence_gw::smpp::LinkConfig;
+use presence_gw::store::now_ms;
+use smsc_sim::{MoRequest, MoStyle, SimConfig, SimHandle, Simulator};
+
+const SYSTEM_ID: &str = "presence";
+const PASSWORD: &str = "pw123";
+const SERVICE: &str = "10658";
+const WAIT: Duration = Duration::from_secs(20);
+
+const OWNER: &str = "+8613800138000";
+const MUM: &str = "+8613900139000";
+const DAD: &str = "+8613700137000";
+const BOSS: &str = "+8613600136000";
+const STRANGER: &str = "+8613500135000";
+
+struct World {
+    sim: SimHandle,
+    gw: Gateway,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn start() -> World {
+        let sim = Simulator::start(SimConfig::local().with_account(SYSTEM_ID, PASSWORD))
+            .await
+            .expect("simulator starts");
+        let dir = tempfile::tempdir().unwrap();
+        let link = LinkConfig {
+            smsc: sim.smpp_addr().to_string(),
+            system_id: SYSTEM_ID.into(),
+            password: presence_gw::config::Secret::new(PASSWORD),
+            ..LinkConfig::default()
+        };
+        let opts = GatewayOptions::new(dir.path().join("gw.db"), link, SERVICE);
+        let gw = Gateway::start_with_service(opts, ServiceConfig::default())
+            .await
+            .expect("gateway starts");
+        assert!(gw.link.wait_bound(WAIT).await, "gateway binds");
+        World { sim, gw, _dir: dir }
+    }
+
+    fn texts(&self, number: &str) -> Vec<String> {
+        self.sim
+            .handset(number)
+            .texts()
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// `from` texts `body`; returns the reply (the next text on `from`'s handset).
+    async fn say(&self, from: &str, body: &str) -> String {
+        self.say_styled(from, body, MoStyle::Udh8).await
+    }
+
+    async fn say_styled(&self, from: &str, body: &str, style: MoStyle) -> String {
+        let before = self.texts(from).len();
+        self.sim
+            .inject_mo(MoRequest::new(from, SERVICE, body).style(style))
+            .await
+            .expect("MO injected");
+        let view = self
+            .sim
+            .wait_for_inbox(from, before + 1, WAIT)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "no reply to {body:?} from {from}: {e}; inbox {:?}; deliveries {:#?}",
+                    self.texts(from),
+                    self.sim.deliveries()
+                )
+            });
+        view.texts()[before].to_string()
+    }
+
+    /// Wait until `number` holds `count` texts; returns them all.
+    async fn inbox(&self, number: &str, count: usize) -> Vec<String> {
+        self.sim
+            .wait_for_inbox(number, count, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{number}: {e}; has {:?}", self.texts(number)));
+        self.texts(number)
+    }
+
+    /// Let in-flight messages land, then check nothing else arrived for `number`.
+    async fn settle_and_count(&self, number: &str, want: usize) {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let t = self.texts(number);
+        assert_eq!(t.len(), want, "{number} holds {t:?}");
+    }
+}
+
+#[tokio::test]
+async fn english_conversation_from_commands_md() {
+    let w = World::start().await;
+    assert_eq!(
+        w.say(OWNER, "NAME Zhang San").await,
+        "Your contacts will see you as \"Zhang San\"."
+    );
+    let r = w
+        .say(OWNER, "GROUP FAMILY ADD 13900139000 13700137000")
+        .await;
+    assert_eq!(
+        r,
+        "FAMILY now has 2 members. Set what they see: STATUS FAMILY FREE"
+    );
+    w.say(OWNER, "group colleagues add +86 136-0013-6000").await;
+    let r = w
+        .say(OWNER, "STATUS FAMILY FREE, COLLEAGUES MEETING UNTIL 15:00")
+        .await;
+    assert!(
+        r.starts_with("Set: FAMILY sees FREE; COLLEAGUES sees MEETING until "),
+        "{r}"
+    );
+    assert!(r.ends_with("3 contacts will be told."), "{r}");
+
+    // Each member got exactly their group's status, naming the owner; nobody else got anything.
+    for m in [MUM, DAD] {
+        let t = w.inbox(m, 1).await;
+        assert_eq!(
+            t[0],
+            "Zhang San (+8613800138000): FREE. Reply STOP 8613800138000 to stop these updates."
+        );
+    }
+    let boss = w.inbox(BOSS, 1).await;
+    assert!(
+        boss[0].starts_with("Zhang San (+8613800138000): MEETING until "),
+        "{boss:?}"
+    );
+    // The handset files the update under the owner, by name (what a phone would show).
+    let view = w.sim.handset(MUM);
+    let contact = view
+        .contact(OWNER)
+        .expect("owner is a contact on mum's phone");
+    assert_eq!(contact.name.as_deref(), Some("Zhang San"));
+
+    // WHO answers per group.
+    let r = w.say(BOSS, "WHO 13800138000").await;
+    assert!(
+        r.starts_with("Zhang San (+8613800138000): MEETING until "),
+        "{r}"
+    );
+    assert_eq!(
+        w.say(MUM, "who 13800138000").await,
+        "Zhang San (+8613800138000): FREE."
+    );
+    assert_eq!(
+        w.say(STRANGER, "WHO 13800138000").await,
+        "Zhang San (+8613800138000): STANDBY."
+    );
+
+    // Mum opts out; the next FAMILY change reaches Dad only.
+    let r = w.say(MUM, "TD13800138000").await;
+    assert!(
+        r.starts_with("You will get no more updates about +8613800138000."),
+        "{r}"
+    );
+    let mum_before = w.texts(MUM).len();
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    let dad = w.inbox(DAD, 2).await;
+    assert!(dad[1].contains(": BUSY."), "{dad:?}");
+    w.settle_and_count(MUM, mum_before).await;
+    w.settle_and_count(BOSS, 2).await; // the update + the WHO reply
+
+    // A timed status reverts when it expires, and the contacts who saw it are told.
+    w.say(OWNER, "STATUS FAMILY DRIVING FOR 2H").await;
+    let dad = w.inbox(DAD, 3).await;
+    assert!(dad[2].contains(": DRIVING until "), "{dad:?}");
+    // Bring the expiry forward instead of waiting two hours; the scheduler does the rest.
+    let soon = now_ms() + 300;
+    w.gw
+        .store
+        .write(move |tx| {
+            tx.execute(
+                "UPDATE audience SET expires_at = ?1 WHERE expires_at IS NOT NULL AND name = 'FAMILY'",
+                [soon],
+            )
+            .map_err(presence_gw::store::StoreError::from)
+        })
+        .await
+        .unwrap();
+    w.gw.service().unwrap().wake_expiry();
+    let dad = w.inbox(DAD, 4).await;
+    assert!(
+        dad[3].ends_with("(+8613800138000): BUSY. Reply STOP 8613800138000 to stop these updates."),
+        "{dad:?}"
+    );
+
+    // Network events: INCALL for everyone, then each group's own status back.
+    let owner = Msisdn::parse(OWNER, "86").unwrap();
+    let service = w.gw.service().unwrap();
+    let o = service
+        .network_event(owner.clone(), NetworkEvent::CallStarted)
+        .await
+        .unwrap();
+    assert_eq!(o.notified, 2, "Dad and the boss (Mum opted out)");
+    assert!(w.inbox(DAD, 5).await[4].contains(": INCALL."));
+    assert!(w.inbox(BOSS, 3).await[2].contains(": INCALL."));
+    // (Another spelling: the same text within the inbox's 2-minute dedup window would be
+    // taken for an SMSC resend.)
+    assert!(w
+        .say(STRANGER, "who +8613800138000")
+        .await
+        .ends_with("INCALL."));
+    service
+        .network_event(owner, NetworkEvent::CallEnded)
+        .await
+        .unwrap();
+    assert!(w.inbox(DAD, 6).await[5].contains(": BUSY."));
+    assert!(w.inbox(BOSS, 4).await[3].contains(": MEETING until "));
+    w.settle_and_count(MUM, mum_before).await;
+
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn chinese_conversation_and_long_commands() {
+    let w = World::start().await;
+    let owner = "+8613800138001";
+    let member = "+8613900139001";
+    assert_eq!(
+        w.say(owner, "名字 李四").await,
+        "联系人将看到你的名字：李四。"
+    );
+    let r = w.say(owner, "分组 同事 加 １３９００１３９００１").await;
+    assert_eq!(r, "同事现有1人。设置他们看到的状态：状态 同事 空闲");
+    let r = w.say(owner, "状态 同事 开会 到15:00").await;
+    assert!(r.starts_with("已设置：同事看到“开会”至"), "{r}");
+    assert!(r.ends_with("将通知1位联系人。"), "{r}");
+    // The member is not a subscriber: the update is in the owner's language.
+    let t = w.inbox(member, 1).await;
+    assert!(t[0].starts_with("李四(+8613800138001)：“开会”至"), "{t:?}");
+    assert!(t[0].ends_with("回复TD8613800138001退订。"), "{t:?}");
+    let r = w.say(member, "查13800138001").await;
+    assert!(r.starts_with("李四(+8613800138001)：“开会”至"), "{r}");
+
+    // A free-text status in a command long enough for two UCS-2 parts, sent as SAR and then
+    // as UDH-16 (random references, so the second is no resend).
+    let status = "在北京出差，下周一回来，急事请发短信给我的助理王小姐谢谢大家";
+    let folded = status.replace('，', ","); // NFKC folds full-width commas, as in every command
+    let cmd = format!("状态 同事 \"{status}\"；家人 \"{status}\"");
+    assert!(cmd.chars().count() > 70);
+    let r = w.say_styled(owner, &cmd, MoStyle::Sar).await;
+    assert!(
+        r.contains(&folded) && r.ends_with("将通知1位联系人。"),
+        "{r}"
+    );
+    let t = w.inbox(member, 3).await; // first update, the WHO reply, this update
+    assert!(t[2].contains(&folded), "{t:?}");
+    // The same command again changes nothing anyone sees: nobody is told.
+    let r = w.say_styled(owner, &cmd, MoStyle::Udh16).await;
+    assert!(r.ends_with("将通知0位联系人。"), "{r}");
+    w.settle_and_count(member, 3).await;
+
+    // Garbage gets help, never silence.
+    let r = w.say(owner, "😀😀").await;
+    assert!(r.contains("不是命令") || r.starts_with("Sorry"), "{r}");
+    let r = w.say(STRANGER, "").await;
+    assert!(r.starts_with("Commands:"), "{r}");
+
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
