@@ -5,6 +5,7 @@
 //! let the dispatcher finish or requeue what it holds, unbind the link, then close the store.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -15,7 +16,8 @@ use tracing::info;
 use crate::delivery::encode::SubmitTemplate;
 use crate::delivery::{Dispatcher, DispatcherConfig};
 use crate::inbound::{self, MoMessage};
-use crate::service::worker::Runner;
+use crate::metrics::Metrics;
+use crate::service::worker::{Runner, ServiceHandle};
 use crate::service::{Service, ServiceConfig};
 use crate::smpp::{Link, LinkConfig, LinkHandle};
 use crate::store::outbox::{self, NewMessage};
@@ -73,6 +75,8 @@ pub struct Gateway {
     tasks: Vec<JoinHandle<()>>,
     link_task: JoinHandle<()>,
     service: Option<Runner>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Gateway {
@@ -116,6 +120,7 @@ impl Gateway {
             tasks,
             link_task,
             service: None,
+            metrics: Arc::new(Metrics::default()),
         })
     }
 
@@ -132,14 +137,26 @@ impl Gateway {
             Service::new(service),
             mo_rx,
             gw.dispatcher.notifier(),
+            gw.metrics.clone(),
             gw.stop_intake.clone(),
         ));
         Ok(gw)
     }
 
     /// The status service, when started with [`Gateway::start_with_service`].
-    pub fn service(&self) -> Option<&Runner> {
-        self.service.as_ref()
+    pub fn service(&self) -> Option<&ServiceHandle> {
+        self.service.as_ref().map(Runner::handle)
+    }
+
+    /// The HTTP API over this gateway (see [`crate::http`]); `api_key` guards `/api/v1`.
+    pub fn http_router(&self, api_key: Option<crate::config::Secret>) -> axum::Router {
+        crate::http::router(crate::http::HttpState {
+            store: self.store.clone(),
+            link: self.link.clone(),
+            service: self.service().cloned(),
+            metrics: self.metrics.clone(),
+            api_key,
+        })
     }
 
     /// Queue an outbound message (one transaction) and wake the dispatcher.

@@ -200,6 +200,8 @@ pub struct Config {
     pub http: String,
     /// Public base URL of the HTTP server, used in links sent to handsets.
     pub public_url: String,
+    /// Bearer key of the operator API (`/api/v1`); absent, the API is off.
+    pub api_key: Option<Secret>,
     /// The carrier SMSC; `None` starts the embedded simulator.
     pub smsc: Option<SmscConfig>,
     /// Outbound delivery.
@@ -216,6 +218,7 @@ impl Default for Config {
             db: PathBuf::from("data/presence-gw.db"),
             http: "127.0.0.1:8080".into(),
             public_url: "http://127.0.0.1:8080".into(),
+            api_key: None,
             smsc: None,
             delivery: DeliveryConfig::default(),
             service: ServiceSection::default(),
@@ -300,6 +303,17 @@ impl Config {
             }
             if s.address.is_empty() {
                 return Err(invalid("smsc.address", "host:port"));
+            }
+        }
+        if self.http.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid("http", "a listen address such as 127.0.0.1:8080"));
+        }
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return Err(invalid("public_url", "an http:// or https:// URL"));
+        }
+        if let Some(k) = &self.api_key {
+            if k.expose().len() < 16 || !k.expose().is_ascii() {
+                return Err(invalid("api_key", "at least 16 ASCII characters"));
             }
         }
         let sv = &self.service;

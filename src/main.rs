@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gateway (the default when no subcommand is given).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Load and validate a config file, then print it with secrets masked.
     CheckConfig {
         /// The TOML file to check.
@@ -56,6 +56,15 @@ struct ServeArgs {
     /// SQLite database file.
     #[arg(long)]
     db: Option<PathBuf>,
+    /// HTTP listen address (operator API, /metrics, /health).
+    #[arg(long)]
+    http: Option<String>,
+    /// Public base URL of the HTTP server, used in links sent to handsets.
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Bearer key of the operator API (prefer the environment variable).
+    #[arg(long, env = "PRESENCE_GW_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
     /// Default country code for national numbers.
     #[arg(long)]
     country_code: Option<String>,
@@ -102,6 +111,15 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(v) = &args.country_code {
         cfg.country_code = v.clone();
+    }
+    if let Some(v) = &args.http {
+        cfg.http = v.clone();
+    }
+    if let Some(v) = &args.public_url {
+        cfg.public_url = v.clone();
+    }
+    if let Some(v) = &args.api_key {
+        cfg.api_key = Some(Secret::new(v.clone()));
     }
     cfg.validate()?;
     Ok(cfg)
@@ -155,6 +173,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut opts = GatewayOptions::new(cfg.db.clone(), cfg.link_config(&smsc), &cfg.service_number);
     cfg.apply_delivery(&mut opts.dispatcher);
     let gw = Gateway::start_with_service(opts, cfg.service_config()).await?;
+    let listener = tokio::net::TcpListener::bind(&cfg.http)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {} (set --http)", cfg.http))?;
+    let http_addr = listener.local_addr()?;
+    let stop_http = tokio_util::sync::CancellationToken::new();
+    let http_task = tokio::spawn(presence_gw::http::serve(
+        listener,
+        gw.http_router(cfg.api_key.clone()),
+        stop_http.clone(),
+    ));
 
     println!("presence-gw is running");
     println!("  SMSC (SMPP 3.4):     {}", smsc.address);
@@ -168,12 +196,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             );
         }
     }
+    println!("  HTTP:                http://{http_addr}  (/health, /metrics)");
+    println!(
+        "  operator API:        POST http://{http_addr}/api/v1/events ({})",
+        if cfg.api_key.is_some() {
+            "bearer key set"
+        } else {
+            "off: set PRESENCE_GW_API_KEY"
+        }
+    );
     println!("  service number:      {}", cfg.service_number);
     println!("  database:            {}", cfg.db.display());
     println!("  stop with Ctrl-C (in-flight messages are finished or requeued)");
 
     shutdown_signal().await;
     info!("shutting down");
+    stop_http.cancel();
+    let _ = http_task.await;
     gw.shutdown().await;
     if let Some(sim) = embedded {
         sim.shutdown().await;
@@ -196,7 +235,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{file:?} is valid:\n{cfg:#?}");
             Ok(())
         }
-        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Serve(args)) => serve(*args).await,
         None => serve(cli.serve).await,
     }
 }

@@ -272,3 +272,120 @@ async fn chinese_conversation_and_long_commands() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn operator_api_events_health_and_metrics_over_http() {
+    let w = World::start().await;
+    let key = "k3y-for-the-operator-api";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(presence_gw::http::serve(
+        listener,
+        w.gw.http_router(Some(presence_gw::config::Secret::new(key))),
+        stop.clone(),
+    ));
+    let http = reqwest::Client::new();
+
+    let health = http.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    let events = format!("{base}/api/v1/events");
+    let call = serde_json::json!({"msisdn": "+8613800138000", "event": "call_started"});
+    // Missing, wrong and right keys.
+    let r = http.post(&events).json(&call).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .post(&events)
+        .bearer_auth("wrong-key-wrong-key")
+        .json(&call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = http
+        .post(&events)
+        .bearer_auth(key)
+        .json(&serde_json::json!({"msisdn": "+8613800138000", "event": "dancing"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http
+        .post(&events)
+        .bearer_auth(key)
+        .json(&serde_json::json!({"msisdn": "12", "event": "power_off"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(w.texts(MUM).len(), 0, "rejected requests changed nothing");
+    let r = http
+        .post(&events)
+        .bearer_auth(key)
+        .json(&call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["notified"], 1);
+    assert!(w.inbox(MUM, 1).await[0].contains(": INCALL."));
+
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for want in [
+        "presence_gw_smpp_bound 1",
+        "presence_gw_commands_total{command=\"group_add\"} 1",
+        "presence_gw_commands_total{command=\"network_event\"} 1",
+        "presence_gw_fanout_notifications_total 1",
+        "presence_gw_http_requests_total{route=\"/api/v1/events\",status=\"401\"} 1",
+        "presence_gw_http_requests_total{route=\"/api/v1/events\",status=\"403\"} 1",
+        "presence_gw_outbox_messages{state=\"queued\"}",
+    ] {
+        assert!(text.contains(want), "metrics lack {want:?}:\n{text}");
+    }
+    assert!(!text.contains("8613800138000"), "no MSISDN in metrics");
+    assert!(!text.contains(key));
+
+    // With no key configured the API is off.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let off = format!("http://{}/api/v1/events", listener.local_addr().unwrap());
+    tokio::spawn(presence_gw::http::serve(
+        listener,
+        w.gw.http_router(None),
+        stop.clone(),
+    ));
+    let r = http
+        .post(&off)
+        .bearer_auth(key)
+        .json(&call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // Not bound: not ready.
+    w.sim.shutdown().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let r = http.get(format!("{base}/health")).send().await.unwrap();
+        if r.status() == 503 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "health still ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    server.await.unwrap().unwrap();
+    w.gw.shutdown().await;
+}

@@ -19,6 +19,7 @@ use tracing::{debug, info_span, warn, Instrument};
 use super::{state, NetworkEvent, Outcome, Service, ServiceError};
 use crate::command::Msisdn;
 use crate::inbound::MoMessage;
+use crate::metrics::Metrics;
 use crate::store::{inbox, now_ms, Store, StoreError};
 
 /// Concurrent shards applying MO messages.
@@ -39,12 +40,19 @@ impl From<ServiceError> for StoreError {
 /// The running service tasks.
 #[derive(Debug)]
 pub struct Runner {
+    handle: ServiceHandle,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// A cloneable handle to the running service, for the HTTP API and tests.
+#[derive(Debug, Clone)]
+pub struct ServiceHandle {
     /// Woken after every committed change that queued messages (the outbox dispatcher's).
     dispatcher: Arc<Notify>,
     expiry: Arc<Notify>,
     service: Service,
     store: Store,
-    tasks: Vec<JoinHandle<()>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Runner {
@@ -55,6 +63,7 @@ impl Runner {
         service: Service,
         mo: mpsc::Receiver<MoMessage>,
         dispatcher: Arc<Notify>,
+        metrics: Arc<Metrics>,
         stop: CancellationToken,
     ) -> Runner {
         let expiry = Arc::new(Notify::new());
@@ -69,6 +78,7 @@ impl Runner {
                 rx,
                 dispatcher.clone(),
                 expiry.clone(),
+                metrics.clone(),
             )));
         }
         tasks.push(tokio::spawn(route(mo, shards)));
@@ -80,12 +90,34 @@ impl Runner {
             stop,
         )));
         Runner {
-            dispatcher,
-            expiry,
-            service,
-            store,
+            handle: ServiceHandle {
+                dispatcher,
+                expiry,
+                service,
+                store,
+                metrics,
+            },
             tasks,
         }
+    }
+
+    /// A handle for the API.
+    pub fn handle(&self) -> &ServiceHandle {
+        &self.handle
+    }
+
+    /// Stop every task (MO not yet applied stays pending in the inbox).
+    pub fn abort(self) {
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl ServiceHandle {
+    /// The service's settings.
+    pub fn config(&self) -> &super::ServiceConfig {
+        self.service.config()
     }
 
     /// Apply a network event (from the operator API) in one transaction.
@@ -103,6 +135,7 @@ impl Runner {
                     .map_err(StoreError::from)
             })
             .await?;
+        self.metrics.record_outcome(&outcome);
         if outcome.notified > 0 {
             self.dispatcher.notify_one();
         }
@@ -112,13 +145,6 @@ impl Runner {
     /// Run the expiry check now (tests, and after a clock jump).
     pub fn wake_expiry(&self) {
         self.expiry.notify_one();
-    }
-
-    /// Stop every task (MO not yet applied stays pending in the inbox).
-    pub fn abort(self) {
-        for t in self.tasks {
-            t.abort();
-        }
     }
 }
 
@@ -143,6 +169,7 @@ async fn shard(
     mut rx: mpsc::Receiver<MoMessage>,
     dispatcher: Arc<Notify>,
     expiry: Arc<Notify>,
+    metrics: Arc<Metrics>,
 ) {
     while let Some(msg) = rx.recv().await {
         let span = info_span!("mo", inbox_id = msg.inbox_id);
@@ -163,6 +190,7 @@ async fn shard(
         let _e = span.enter();
         match result {
             Ok(Some(outcome)) => {
+                metrics.record_outcome(&outcome);
                 debug!(
                     command = outcome.command.unwrap_or("invalid"),
                     notified = outcome.notified,

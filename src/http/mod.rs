@@ -1,0 +1,226 @@
+//! The gateway's HTTP server (axum): the operator API (`POST /api/v1/events`, bearer API key),
+//! `/health` (ready only when bound to the SMSC), and `/metrics` (Prometheus text). Avatar
+//! download and upload pages join it with the avatar service.
+//!
+//! Every request is counted by route template and status for `/metrics`. Handlers never log
+//! keys or request bodies.
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::command::Msisdn;
+use crate::config::Secret;
+use crate::metrics::Metrics;
+use crate::service::worker::ServiceHandle;
+use crate::service::NetworkEvent;
+use crate::smpp::{LinkHandle, LinkState};
+use crate::store::{inbox, outbox, Store};
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct HttpState {
+    /// The store (for gauges).
+    pub store: Store,
+    /// The SMSC link (health, gauges).
+    pub link: LinkHandle,
+    /// The status service (`None`: the events API answers 503).
+    pub service: Option<ServiceHandle>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The key `/api/v1` requires as `Authorization: Bearer <key>` (`None`: the API is off).
+    pub api_key: Option<Secret>,
+}
+
+/// The router with every route.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/events", post(event))
+        .layer(middleware::from_fn_with_state(state.clone(), count))
+        .with_state(state)
+}
+
+/// Serve `router` on `listener` until `shutdown` is cancelled (in-flight requests finish).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
+
+async fn count(State(st): State<HttpState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let resp = next.run(req).await;
+    st.metrics.record_http(&route, resp.status().as_u16());
+    resp
+}
+
+async fn health(State(st): State<HttpState>) -> Response {
+    let state = st.link.state();
+    let (code, status, link) = match &state {
+        LinkState::Bound => (StatusCode::OK, "ready", "bound".to_string()),
+        LinkState::Connecting => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting",
+            "connecting".into(),
+        ),
+        LinkState::Down(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "degraded",
+            format!("down: {why}"),
+        ),
+        LinkState::AuthRejected(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "degraded",
+            format!("bind rejected: {why}"),
+        ),
+        LinkState::Stopped => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            "stopped".into(),
+        ),
+    };
+    (code, Json(json!({ "status": status, "smsc": link }))).into_response()
+}
+
+async fn metrics(State(st): State<HttpState>) -> Response {
+    let counts = st
+        .store
+        .read(|c| {
+            Ok::<_, crate::store::StoreError>((outbox::counts_by_state(c)?, inbox::counts(c)?))
+        })
+        .await;
+    match counts {
+        Ok((o, i)) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            st.metrics.render(&st.link, &o, &i),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("store unavailable: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// `POST /api/v1/events` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventBody {
+    msisdn: String,
+    event: String,
+}
+
+fn error(code: StatusCode, message: &str) -> Response {
+    (code, Json(json!({ "error": message }))).into_response()
+}
+
+/// Byte comparison whose time does not depend on where the inputs differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Checks `Authorization: Bearer <key>`: `None` when allowed, else the error response.
+fn refuse(st: &HttpState, headers: &HeaderMap) -> Option<Response> {
+    let Some(key) = &st.api_key else {
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            "the operator API is off: set api_key in the config (or PRESENCE_GW_API_KEY)",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        None => Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(json!({ "error": "missing bearer API key" })),
+            )
+                .into_response(),
+        ),
+        Some(g) if same_secret(g.trim().as_bytes(), key.expose().as_bytes()) => None,
+        Some(_) => Some(error(StatusCode::FORBIDDEN, "wrong API key")),
+    }
+}
+
+async fn event(
+    State(st): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Json<EventBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Some(resp) = refuse(&st, &headers) {
+        return resp;
+    }
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
+    };
+    let Some(service) = &st.service else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the status service is not running",
+        );
+    };
+    let Some(ev) = NetworkEvent::parse(&body.event) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "event must be call_started, call_ended, power_off or power_on",
+        );
+    };
+    let msisdn = match Msisdn::parse(&body.msisdn, &service.config().country_code) {
+        Ok(m) => m,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("msisdn: {e}")),
+    };
+    match service.network_event(msisdn, ev).await {
+        Ok(o) => (
+            StatusCode::OK,
+            Json(json!({ "applied": true, "notified": o.notified, "deferred": o.deferred })),
+        )
+            .into_response(),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("not applied: {e}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd"));
+        assert!(!same_secret(b"abc", b"abcd"));
+        assert!(!same_secret(b"", b"a"));
+    }
+}

@@ -1,0 +1,247 @@
+//! Counters the gateway keeps for `/metrics` (Prometheus text exposition format 0.0.4), and
+//! the rendering of a scrape: these counters plus gauges read at scrape time from the link
+//! (binds up, window in use, submit results) and the store (outbox depth by state, receipts,
+//! inbox backlog). Label values are fixed words (command names, route templates, status
+//! codes), never subscriber data, so a scrape reveals no MSISDN.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::service::Outcome;
+use crate::smpp::{LinkHandle, LinkState};
+use crate::store::inbox::InboxCounts;
+use crate::store::outbox::OutboxCounts;
+
+/// Counters updated by the service and the HTTP layer.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    commands: Mutex<BTreeMap<&'static str, u64>>,
+    status_changes: AtomicU64,
+    notifications: AtomicU64,
+    deferred_changes: AtomicU64,
+    http: Mutex<BTreeMap<(String, u16), u64>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Metrics {
+    /// Count one applied command (or network event) and the fan-out it caused.
+    pub fn record_outcome(&self, o: &Outcome) {
+        let name = o.command.unwrap_or("invalid");
+        *lock(&self.commands).entry(name).or_default() += 1;
+        if o.notified > 0 {
+            self.status_changes.fetch_add(1, Ordering::Relaxed);
+            self.notifications
+                .fetch_add(o.notified as u64, Ordering::Relaxed);
+        }
+        if o.deferred {
+            self.deferred_changes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Count one HTTP request by route template and status code.
+    pub fn record_http(&self, route: &str, status: u16) {
+        *lock(&self.http)
+            .entry((route.to_string(), status))
+            .or_default() += 1;
+    }
+
+    /// Commands applied so far, by name.
+    pub fn commands(&self) -> BTreeMap<&'static str, u64> {
+        lock(&self.commands).clone()
+    }
+
+    /// The whole exposition: counters, link gauges, store gauges.
+    pub fn render(&self, link: &LinkHandle, outbox: &OutboxCounts, inbox: &InboxCounts) -> String {
+        let mut out = String::with_capacity(4096);
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
+        let one = |v: String| vec![(String::new(), v)];
+        let st = link.stats();
+        family(
+            &mut out,
+            "presence_gw_smpp_bound",
+            "gauge",
+            "1 when every SMPP connection of the bind mode is bound.",
+            one(u8::from(link.state() == LinkState::Bound).to_string()),
+        );
+        family(
+            &mut out,
+            "presence_gw_smpp_window_in_use",
+            "gauge",
+            "SMPP requests outstanding.",
+            one(link.window_in_use().to_string()),
+        );
+        family(
+            &mut out,
+            "presence_gw_smpp_submit_rate_limit",
+            "gauge",
+            "Current adaptive submit rate limit, per second.",
+            one(link.current_rate().to_string()),
+        );
+        family(
+            &mut out,
+            "presence_gw_smpp_submits_total",
+            "counter",
+            "submit_sm responses by result.",
+            [
+                ("ok", &st.submits_ok),
+                ("throttled", &st.submits_throttled),
+                ("error", &st.submits_failed),
+                ("timeout", &st.timeouts),
+            ]
+            .into_iter()
+            .map(|(r, v)| (format!("{{result=\"{r}\"}}"), get(v)))
+            .collect(),
+        );
+        family(
+            &mut out,
+            "presence_gw_smpp_binds_total",
+            "counter",
+            "Successful binds, reconnects included.",
+            one(get(&st.binds)),
+        );
+        family(
+            &mut out,
+            "presence_gw_smpp_malformed_pdus_total",
+            "counter",
+            "Malformed PDUs received (answered with generic_nack).",
+            one(get(&st.malformed)),
+        );
+        family(
+            &mut out,
+            "presence_gw_commands_total",
+            "counter",
+            "Subscriber commands (and network events) applied, by type.",
+            self.commands()
+                .into_iter()
+                .map(|(k, v)| (format!("{{command=\"{k}\"}}"), v.to_string()))
+                .collect(),
+        );
+        family(
+            &mut out,
+            "presence_gw_status_changes_total",
+            "counter",
+            "Status changes that notified at least one contact.",
+            one(get(&self.status_changes)),
+        );
+        family(
+            &mut out,
+            "presence_gw_fanout_notifications_total",
+            "counter",
+            "Status updates queued for contacts (per change: divide by status_changes_total).",
+            one(get(&self.notifications)),
+        );
+        family(
+            &mut out,
+            "presence_gw_quota_deferred_changes_total",
+            "counter",
+            "Status changes whose updates the hourly quota held back.",
+            one(get(&self.deferred_changes)),
+        );
+        let http: Vec<(String, String)> = lock(&self.http)
+            .iter()
+            .map(|((route, status), v)| {
+                (
+                    format!("{{route=\"{}\",status=\"{status}\"}}", escape(route)),
+                    v.to_string(),
+                )
+            })
+            .collect();
+        family(
+            &mut out,
+            "presence_gw_http_requests_total",
+            "counter",
+            "HTTP requests by route and status.",
+            http,
+        );
+        family(
+            &mut out,
+            "presence_gw_outbox_messages",
+            "gauge",
+            "Outbox rows by state (delivered/failed/expired count delivery receipts' outcomes).",
+            [
+                ("queued", outbox.queued),
+                ("in_flight", outbox.in_flight),
+                ("submitted", outbox.submitted),
+                ("delivered", outbox.delivered),
+                ("failed", outbox.failed),
+                ("expired", outbox.expired),
+                ("superseded", outbox.superseded),
+            ]
+            .into_iter()
+            .map(|(k, v)| (format!("{{state=\"{k}\"}}"), v.to_string()))
+            .collect(),
+        );
+        family(
+            &mut out,
+            "presence_gw_receipts_pending",
+            "gauge",
+            "Delivery receipts held until their submit_sm_resp.",
+            one(outbox.pending_receipts.to_string()),
+        );
+        family(
+            &mut out,
+            "presence_gw_inbox_pending_messages",
+            "gauge",
+            "Complete MO messages not yet applied.",
+            one(inbox.pending_messages.to_string()),
+        );
+        family(
+            &mut out,
+            "presence_gw_inbox_open_parts",
+            "gauge",
+            "Parts of concatenated MO messages waiting for the rest.",
+            one(inbox.open_parts.to_string()),
+        );
+        out
+    }
+}
+
+/// One metric family: HELP, TYPE and its samples (`labels` include the braces, or are empty).
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: Vec<(String, String)>) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, v) in samples {
+        let _ = writeln!(out, "{name}{labels} {v}");
+    }
+}
+
+/// Escape a label value (`\`, `"`, newline), per the exposition format.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_are_counted_by_command() {
+        let m = Metrics::default();
+        m.record_outcome(&Outcome {
+            command: Some("status_set"),
+            reply: None,
+            notified: 3,
+            deferred: false,
+        });
+        m.record_outcome(&Outcome::default());
+        m.record_outcome(&Outcome {
+            command: Some("status_set"),
+            reply: None,
+            notified: 0,
+            deferred: true,
+        });
+        let c = m.commands();
+        assert_eq!(c.get("status_set"), Some(&2));
+        assert_eq!(c.get("invalid"), Some(&1));
+        assert_eq!(m.status_changes.load(Ordering::Relaxed), 1);
+        assert_eq!(m.notifications.load(Ordering::Relaxed), 3);
+        assert_eq!(m.deferred_changes.load(Ordering::Relaxed), 1);
+        assert_eq!(escape("a\"b\\c\n"), "a\\\"b\\\\c\\n");
+    }
+}
