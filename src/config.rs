@@ -186,6 +186,51 @@ impl Default for ServiceSection {
     }
 }
 
+/// Caller avatars (`[avatar]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AvatarSection {
+    /// Uploads allowed from this many call minutes (0 = this threshold is not used).
+    pub min_call_minutes: u64,
+    /// ... or this many messages sent.
+    pub min_sms_sent: u64,
+    /// ... or this many days on the network.
+    pub min_tenure_days: u64,
+    /// ... or this user level.
+    pub min_level: u64,
+    /// Minutes an upload link stays valid.
+    pub upload_link_minutes: u64,
+    /// Largest upload accepted, KB (before decoding).
+    pub max_upload_kb: usize,
+    /// Largest width or height accepted, pixels (read from the header before decoding).
+    pub max_dimension: u32,
+    /// Square sizes rendered for every avatar.
+    pub sizes: Vec<u32>,
+    /// Presets per AVATARS page.
+    pub presets_per_page: usize,
+    /// Folder of the default presets, loaded on first start when the catalogue is empty.
+    pub presets_dir: PathBuf,
+}
+
+impl Default for AvatarSection {
+    fn default() -> Self {
+        let d = crate::service::avatar::AvatarConfig::default();
+        let t = d.thresholds;
+        Self {
+            min_call_minutes: t.call_minutes.unwrap_or(0),
+            min_sms_sent: t.sms_sent.unwrap_or(0),
+            min_tenure_days: t.tenure_days.unwrap_or(0),
+            min_level: t.level.unwrap_or(0),
+            upload_link_minutes: d.upload_ttl.as_secs() / 60,
+            max_upload_kb: 100,
+            max_dimension: 4096,
+            sizes: d.sizes,
+            presets_per_page: d.presets_per_page,
+            presets_dir: PathBuf::from("fixtures/presets"),
+        }
+    }
+}
+
 /// The whole gateway configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -208,6 +253,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// The status service.
     pub service: ServiceSection,
+    /// Caller avatars.
+    pub avatar: AvatarSection,
 }
 
 impl Default for Config {
@@ -222,6 +269,7 @@ impl Default for Config {
             smsc: None,
             delivery: DeliveryConfig::default(),
             service: ServiceSection::default(),
+            avatar: AvatarSection::default(),
         }
     }
 }
@@ -341,6 +389,25 @@ impl Config {
         if sv.page_size == 0 || sv.page_size > 20 {
             return Err(invalid("service.page_size", "1 to 20"));
         }
+        let av = &self.avatar;
+        if av.upload_link_minutes == 0 || av.upload_link_minutes > 24 * 60 {
+            return Err(invalid("avatar.upload_link_minutes", "1 to 1440"));
+        }
+        if av.max_upload_kb == 0 || av.max_upload_kb > 10 * 1024 {
+            return Err(invalid("avatar.max_upload_kb", "1 to 10240"));
+        }
+        if !(16..=16_384).contains(&av.max_dimension) {
+            return Err(invalid("avatar.max_dimension", "16 to 16384"));
+        }
+        if av.sizes.is_empty() || av.sizes.iter().any(|s| !(16..=1024).contains(s)) {
+            return Err(invalid(
+                "avatar.sizes",
+                "one or more sizes of 16 to 1024 pixels",
+            ));
+        }
+        if av.presets_per_page == 0 || av.presets_per_page > 20 {
+            return Err(invalid("avatar.presets_per_page", "1 to 20"));
+        }
         if self.delivery.max_attempts == 0 {
             return Err(invalid("delivery.max_attempts", "at least 1"));
         }
@@ -360,7 +427,36 @@ impl Config {
             hourly_change_quota: sv.hourly_change_quota,
             notify_incall: sv.notify_incall,
             page_size: sv.page_size,
+            avatar: self.avatar_config(),
             ..crate::service::ServiceConfig::default()
+        }
+    }
+
+    /// The avatar settings (`public_url` and `[avatar]`).
+    pub fn avatar_config(&self) -> crate::service::avatar::AvatarConfig {
+        let av = &self.avatar;
+        let nonzero = |v: u64| (v > 0).then_some(v);
+        let mut sizes = av.sizes.clone();
+        sizes.sort_unstable();
+        sizes.dedup();
+        crate::service::avatar::AvatarConfig {
+            public_url: self.public_url.trim_end_matches('/').to_string(),
+            thresholds: crate::service::avatar::Thresholds {
+                call_minutes: nonzero(av.min_call_minutes),
+                sms_sent: nonzero(av.min_sms_sent),
+                tenure_days: nonzero(av.min_tenure_days),
+                level: nonzero(av.min_level),
+            },
+            upload_ttl: Duration::from_secs(av.upload_link_minutes * 60),
+            presets_per_page: av.presets_per_page,
+            default_size: sizes
+                .iter()
+                .copied()
+                .find(|s| *s >= 96)
+                .unwrap_or(sizes[sizes.len() - 1]),
+            sizes,
+            max_upload_bytes: av.max_upload_kb * 1024,
+            max_dimension: av.max_dimension,
         }
     }
 

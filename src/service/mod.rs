@@ -24,6 +24,7 @@
 //! passes the hourly quota of notifying changes still has every change applied; their updates
 //! are held until the hour has room (and coalesced meanwhile), and the reply says so.
 
+pub mod avatar;
 pub mod clock;
 pub mod replies;
 pub mod state;
@@ -68,6 +69,8 @@ pub struct ServiceConfig {
     pub hourly_change_quota: u32,
     /// Whether INCALL (call_started / call_ended) notifies contacts.
     pub notify_incall: bool,
+    /// Caller avatars.
+    pub avatar: avatar::AvatarConfig,
     /// Numbers per page of `GROUP g`.
     pub page_size: usize,
     /// Language of a brand-new subscriber whose first command is language-neutral.
@@ -84,6 +87,7 @@ impl Default for ServiceConfig {
             max_user_groups: 16,
             hourly_change_quota: 30,
             notify_incall: true,
+            avatar: avatar::AvatarConfig::default(),
             page_size: 8,
             default_lang: Lang::En,
         }
@@ -256,6 +260,7 @@ impl Service {
             hint.unwrap_or(self.cfg.default_lang),
             now,
         )?;
+        avatar::count_mo(tx, &sub.msisdn, now)?;
         if let Some(lang) = hint {
             if lang != sub.lang {
                 sub.lang = lang;
@@ -279,11 +284,7 @@ impl Service {
             ),
         };
         let reply = text.render(sub.lang);
-        let msg = NewMessage {
-            priority: REPLY_PRIORITY,
-            ..NewMessage::sms(sub.msisdn.clone(), reply.clone())
-        };
-        outbox::enqueue(tx, &msg, now)?;
+        self.tell(tx, now, &sub, text)?;
         Ok(Outcome {
             command: name,
             reply: Some(reply),
@@ -319,10 +320,34 @@ impl Service {
             Command::GroupDrop(group) => self.group_drop(tx, now, sub, &group)?,
             Command::StatusSet(assignments) => return self.status_set(tx, now, sub, &assignments),
             Command::Who(n) => self.who(tx, now, sub, &n)?,
-            Command::Avatars { .. }
-            | Command::AvatarSet(_)
-            | Command::AvatarUpload
-            | Command::AvatarOff => Text::AvatarsUnavailable,
+            Command::Avatars { page } => self.presets_page(tx, page)?,
+            Command::AvatarSet(id) => return self.choose_preset(tx, now, sub, i64::from(id)),
+            Command::AvatarUpload => {
+                let a = avatar::activity(tx, &sub.msisdn)?;
+                match avatar::eligibility(&a, &self.cfg.avatar.thresholds) {
+                    Ok(()) => {
+                        let token = avatar::create_upload(
+                            tx,
+                            &sub.msisdn,
+                            now,
+                            self.cfg.avatar.upload_ttl,
+                        )?;
+                        Text::UploadLink {
+                            url: self.upload_url(&token),
+                            minutes: self.cfg.avatar.upload_ttl.as_secs().div_ceil(60),
+                        }
+                    }
+                    Err(Some(c)) => Text::UploadNotYet {
+                        metric: c.metric,
+                        have: c.have,
+                        need: c.need,
+                    },
+                    Err(None) => Text::UploadsOff,
+                }
+            }
+            Command::AvatarOff => Text::AvatarRemoved {
+                had: avatar::clear_avatar(tx, &sub.msisdn)?,
+            },
             Command::Privacy(p) => {
                 sub.privacy = p;
                 state::save_subscriber(tx, sub, now)?;
@@ -357,6 +382,144 @@ impl Service {
             }
         };
         Ok((text, none))
+    }
+
+    fn upload_url(&self, token: &str) -> String {
+        format!(
+            "{}/u/{token}",
+            self.cfg.avatar.public_url.trim_end_matches('/')
+        )
+    }
+
+    fn presets_page(&self, tx: &Transaction<'_>, page: u32) -> Result<Text, ServiceError> {
+        let total = avatar::preset_count(tx)?;
+        if total == 0 {
+            return Ok(Text::NoPresets);
+        }
+        let per = self.cfg.avatar.presets_per_page.max(1);
+        let pages = total.div_ceil(per) as u32;
+        let page = page.clamp(1, pages);
+        let items = avatar::presets(tx, (page as usize - 1) * per, per)?;
+        Ok(Text::Presets {
+            page,
+            pages,
+            items,
+            gallery: format!(
+                "{}/gallery?page={page}",
+                self.cfg.avatar.public_url.trim_end_matches('/')
+            ),
+        })
+    }
+
+    fn choose_preset(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        sub: &Subscriber,
+        id: i64,
+    ) -> Result<(Text, FanOut), ServiceError> {
+        let Some((avatar_id, title)) = avatar::preset(tx, id)? else {
+            return Ok((Text::NoSuchPreset(id), FanOut::default()));
+        };
+        avatar::set_avatar(tx, &sub.msisdn, avatar_id, Some(id), now)?;
+        let told = self.push_avatar(tx, now, sub)?;
+        Ok((
+            Text::AvatarChosen { id, title, told },
+            FanOut {
+                told,
+                deferred_until: None,
+            },
+        ))
+    }
+
+    /// Queue `owner`'s avatar to the contacts allowed to see it.
+    fn push_avatar(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        owner: &Subscriber,
+    ) -> Result<usize, ServiceError> {
+        let (name, number) = (owner.display_name.clone(), owner.msisdn.clone());
+        let default_lang = owner.lang;
+        let push = |lang: Option<Lang>| {
+            Text::AvatarPush {
+                name: name.clone(),
+                number: number.clone(),
+            }
+            .render(lang.unwrap_or(default_lang))
+        };
+        let sms = |lang: Option<Lang>, url: &str| {
+            Text::AvatarLink {
+                name: name.clone(),
+                number: number.clone(),
+                url: url.to_string(),
+            }
+            .render(lang.unwrap_or(default_lang))
+        };
+        Ok(avatar::push_to_contacts(
+            tx,
+            now,
+            owner,
+            &self.cfg.avatar,
+            &push,
+            &sms,
+        )?)
+    }
+
+    /// Finish an upload through `token`: store the processed picture, make it the owner's
+    /// avatar, push it to their contacts and tell the owner, all in `tx`. `Err` says why the
+    /// token cannot be used (nothing is changed then).
+    pub fn complete_upload(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        token: &str,
+        source_sha256: &str,
+        variants: &[avatar::VariantIn<'_>],
+    ) -> Result<Result<usize, avatar::UploadToken>, ServiceError> {
+        let msisdn = match avatar::use_upload(tx, token, now)? {
+            avatar::UploadToken::Valid(m) => m,
+            other => return Ok(Err(other)),
+        };
+        let sub = state::ensure_subscriber(tx, &msisdn, self.cfg.default_lang, now)?;
+        let id = avatar::store_avatar(tx, source_sha256, variants, now)?;
+        avatar::set_avatar(tx, &msisdn, id, None, now)?;
+        let told = self.push_avatar(tx, now, &sub)?;
+        self.tell(tx, now, &sub, Text::AvatarUploaded { told })?;
+        Ok(Ok(told))
+    }
+
+    /// Tell the holder of upload `token` why their picture was refused (the token stays
+    /// usable until it expires). Returns `false` for an unknown, used or expired token.
+    pub fn reject_upload(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        token: &str,
+        why: replies::Rejected,
+    ) -> Result<bool, ServiceError> {
+        let avatar::UploadToken::Valid(msisdn) = avatar::check_upload(tx, token, now)? else {
+            return Ok(false);
+        };
+        let sub = state::ensure_subscriber(tx, &msisdn, self.cfg.default_lang, now)?;
+        self.tell(tx, now, &sub, Text::UploadRejected(why))?;
+        Ok(true)
+    }
+
+    /// Queue `text` to `sub` as a reply.
+    fn tell(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        sub: &Subscriber,
+        text: Text,
+    ) -> Result<(), ServiceError> {
+        let msg = NewMessage {
+            priority: REPLY_PRIORITY,
+            ..NewMessage::sms(sub.msisdn.clone(), text.render(sub.lang))
+        };
+        outbox::enqueue(tx, &msg, now)?;
+        Ok(())
     }
 
     fn until(&self, now: i64, at: Option<i64>) -> Option<String> {
@@ -589,11 +752,19 @@ impl Service {
         let groups = state::groups_of(tx, &owner.msisdn, &asker.msisdn)?;
         let a = visible(&auds, &views, &groups);
         let v = &views[&a.id];
+        let photo = match avatar::current(tx, &owner.msisdn)? {
+            Some(_) if avatar::may_view(tx, &owner, &asker.msisdn)? => {
+                let token = avatar::link_token(tx, &owner.msisdn, &asker.msisdn, now)?;
+                Some(avatar::link_url(&self.cfg.avatar, &token))
+            }
+            _ => None,
+        };
         Ok(Text::Who {
             name: owner.display_name.clone(),
             number: owner.msisdn.clone(),
             shown: v.shown.clone(),
             until: self.until(now, v.expires_at),
+            photo,
         })
     }
 

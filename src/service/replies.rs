@@ -7,7 +7,23 @@
 
 use sms_wire::segment::{segment_text, ConcatStyle};
 
+use super::avatar::Metric;
 use crate::command::{BuiltinGroup, HelpTopic, Lang, ParseErrorKind, Privacy, StatusCode};
+
+/// Why an uploaded picture was refused (from the image pipeline's errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejected {
+    /// Bigger than the limit (KB).
+    TooLarge(usize),
+    /// Not JPEG, PNG, GIF, BMP or WebP.
+    Format,
+    /// Width or height beyond the limit.
+    Dimensions,
+    /// Damaged or unreadable.
+    Corrupt,
+    /// The link was used or has expired.
+    LinkInvalid,
+}
 
 /// Most SMS segments one reply may take (COMMANDS.md: never more than 3).
 pub const MAX_SEGMENTS: usize = 3;
@@ -165,6 +181,8 @@ pub enum Text {
         shown: Shown,
         /// Formatted expiry.
         until: Option<String>,
+        /// Link to n's picture, when n has one the asker may see.
+        photo: Option<String>,
     },
     /// WHO n: n does not use the service.
     WhoUnknown(String),
@@ -182,8 +200,76 @@ pub enum Text {
     LangSet(Lang),
     /// PRIVACY set.
     PrivacySet(Privacy),
-    /// Avatar commands while the avatar service is not configured on this gateway.
-    AvatarsUnavailable,
+    /// AVATARS: one page of the preset catalogue and the gallery link.
+    Presets {
+        /// Page shown (1-based).
+        page: u32,
+        /// Pages in all.
+        pages: u32,
+        /// (id, title) on this page.
+        items: Vec<(i64, String)>,
+        /// The gallery page URL.
+        gallery: String,
+    },
+    /// AVATARS with an empty catalogue.
+    NoPresets,
+    /// AVATAR n: no such preset.
+    NoSuchPreset(i64),
+    /// AVATAR n done.
+    AvatarChosen {
+        /// Preset id.
+        id: i64,
+        /// Its title.
+        title: String,
+        /// Contacts who will get it.
+        told: usize,
+    },
+    /// AVATAR UPLOAD: the one-time link.
+    UploadLink {
+        /// The link.
+        url: String,
+        /// Minutes it stays valid.
+        minutes: u64,
+    },
+    /// AVATAR UPLOAD refused: the closest threshold.
+    UploadNotYet {
+        /// Which figure.
+        metric: Metric,
+        /// The subscriber's value.
+        have: u64,
+        /// The threshold.
+        need: u64,
+    },
+    /// AVATAR UPLOAD: uploads are off on this gateway.
+    UploadsOff,
+    /// AVATAR OFF (`had`: there was one to remove).
+    AvatarRemoved {
+        /// Whether an avatar was set.
+        had: bool,
+    },
+    /// An upload was stored.
+    AvatarUploaded {
+        /// Contacts who will get it.
+        told: usize,
+    },
+    /// An upload was refused.
+    UploadRejected(Rejected),
+    /// WAP Push SI text to a contact: the owner has a new picture.
+    AvatarPush {
+        /// Owner's display name.
+        name: Option<String>,
+        /// Owner's number.
+        number: String,
+    },
+    /// The same as a plain SMS with the link, for handsets without WAP Push.
+    AvatarLink {
+        /// Owner's display name.
+        name: Option<String>,
+        /// Owner's number.
+        number: String,
+        /// Download link.
+        url: String,
+    },
     /// To a contact: the owner's status as this contact now sees it.
     Update {
         /// Owner's display name.
@@ -622,11 +708,17 @@ impl Text {
                 number,
                 shown,
                 until,
+                photo,
             } => {
                 let sep = if en { ": " } else { "：" };
                 let end = if en { "." } else { "。" };
+                let photo = match (photo, en) {
+                    (Some(url), true) => format!(" Photo: {url}"),
+                    (Some(url), false) => format!("头像：{url}"),
+                    (None, _) => String::new(),
+                };
                 format!(
-                    "{}{sep}{}{end}",
+                    "{}{sep}{}{end}{photo}",
                     who_phrase(name, number, lang),
                     status_phrase(shown, until, lang)
                 )
@@ -657,10 +749,107 @@ impl Text {
                 format!("Your avatar can be seen by {}.", privacy_word(*p, lang))
             }
             Text::PrivacySet(p) => format!("你的头像可见范围：{}。", privacy_word(*p, lang)),
-            Text::AvatarsUnavailable if en => {
-                "Caller pictures are not offered on this number yet.".into()
+            Text::Presets {
+                page,
+                pages,
+                items,
+                gallery,
+            } => {
+                let list = items
+                    .iter()
+                    .map(|(id, t)| format!("{id} {t}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let more = match (page < pages, en) {
+                    (true, true) => format!(" More: AVATARS {}.", page + 1),
+                    (true, false) => format!("下一页：头像库 {}。", page + 1),
+                    _ => String::new(),
+                };
+                if en {
+                    format!("Avatars {page}/{pages}: {list}. Choose: AVATAR <number>.{more} See them: {gallery}")
+                } else {
+                    format!("头像库{page}/{pages}：{list}。选择：头像 编号。{more}预览：{gallery}")
+                }
             }
-            Text::AvatarsUnavailable => "本号码暂未提供来电头像服务。".into(),
+            Text::NoPresets if en => "The avatar catalogue is empty.".into(),
+            Text::NoPresets => "头像库暂时为空。".into(),
+            Text::NoSuchPreset(id) if en => format!("There is no avatar {id}. AVATARS lists them."),
+            Text::NoSuchPreset(id) => format!("没有编号{id}的头像。发送“头像库”查看。"),
+            Text::AvatarChosen { id, title, told } if en => format!(
+                "Your avatar is now {id} {title}. {told} contact{} will get it.",
+                plural(*told)
+            ),
+            Text::AvatarChosen { id, title, told } => {
+                format!("头像已设为{id} {title}。将发送给{told}位联系人。")
+            }
+            Text::UploadLink { url, minutes } if en => format!(
+                "Upload your picture (JPEG/PNG/GIF, max 100 KB) at {url} within {minutes} minutes. The link works once."
+            ),
+            Text::UploadLink { url, minutes } => {
+                format!("请在{minutes}分钟内打开{url}上传头像（最大100KB），链接仅可用一次。")
+            }
+            Text::UploadNotYet { metric, have, need } => {
+                let (what_en, what_zh) = match metric {
+                    Metric::CallMinutes => ("call minutes", "通话分钟"),
+                    Metric::SmsSent => ("messages sent", "短信条数"),
+                    Metric::TenureDays => ("days on the network", "在网天数"),
+                    Metric::Level => ("user level", "用户等级"),
+                };
+                if en {
+                    format!(
+                        "Uploads open at {need} {what_en}; you have {have} ({} to go). Meanwhile choose a preset: AVATARS",
+                        need - have
+                    )
+                } else {
+                    format!(
+                        "{what_zh}达到{need}即可上传，你现在{have}（还差{}）。可先选用头像库：头像库",
+                        need - have
+                    )
+                }
+            }
+            Text::UploadsOff if en => "Uploads are not offered here. Choose a preset: AVATARS".into(),
+            Text::UploadsOff => "暂不支持上传。可选用头像库：头像库".into(),
+            Text::AvatarRemoved { had: true } if en => "Your avatar is removed.".into(),
+            Text::AvatarRemoved { had: true } => "头像已取消。".into(),
+            Text::AvatarRemoved { had: false } if en => "You have no avatar set.".into(),
+            Text::AvatarRemoved { had: false } => "你还没有设置头像。".into(),
+            Text::AvatarUploaded { told } if en => format!(
+                "Your new picture is set. {told} contact{} will get it.",
+                plural(*told)
+            ),
+            Text::AvatarUploaded { told } => format!("新头像已设置，将发送给{told}位联系人。"),
+            Text::UploadRejected(r) => match (r, en) {
+                (Rejected::TooLarge(kb), true) => format!("Picture not set: it is over {kb} KB."),
+                (Rejected::TooLarge(kb), false) => format!("头像未设置：图片超过{kb}KB。"),
+                (Rejected::Format, true) => {
+                    "Picture not set: send a JPEG, PNG, GIF, BMP or WebP image.".into()
+                }
+                (Rejected::Format, false) => "头像未设置：请使用JPEG、PNG、GIF、BMP或WebP图片。".into(),
+                (Rejected::Dimensions, true) => "Picture not set: it is too large in pixels.".into(),
+                (Rejected::Dimensions, false) => "头像未设置：图片尺寸过大。".into(),
+                (Rejected::Corrupt, true) => "Picture not set: the file is damaged.".into(),
+                (Rejected::Corrupt, false) => "头像未设置：文件已损坏。".into(),
+                (Rejected::LinkInvalid, true) => {
+                    "That upload link has expired or was used. Send AVATAR UPLOAD for a new one.".into()
+                }
+                (Rejected::LinkInvalid, false) => "上传链接已失效。请发送“头像 上传”获取新链接。".into(),
+            },
+            Text::AvatarPush { name, number } if en => {
+                format!("{} has a new caller picture", who_phrase(name, number, lang))
+            }
+            Text::AvatarPush { name, number } => {
+                format!("{}更新了来电头像", who_phrase(name, number, lang))
+            }
+            Text::AvatarLink { name, number, url } if en => format!(
+                "{} has a new caller picture: {url}{}",
+                who_phrase(name, number, lang),
+                stop_hint(number, lang)
+            ),
+            Text::AvatarLink { name, number, url } => format!(
+                "{}更新了来电头像：{url} {}",
+                who_phrase(name, number, lang),
+                stop_hint(number, lang)
+            ),
             Text::Update {
                 name,
                 number,
@@ -729,6 +918,7 @@ mod tests {
     use crate::command::{MsisdnError, ValueError};
 
     const LONG_NUMBER: &str = "+861380013800012";
+    const URL: &str = "https://avatars.gateway.example-carrier.com/a/AAAAAAAAAAAAAAAAAAAAAA";
 
     fn worst_line(label: Label) -> Line {
         Line {
@@ -863,6 +1053,7 @@ mod tests {
                 number: LONG_NUMBER.into(),
                 shown: Shown::Code(StatusCode::Meeting),
                 until: Some("11-23 14:00".into()),
+                photo: Some(URL.into()),
             },
             Text::WhoUnknown(LONG_NUMBER.into()),
             Text::WhoSelf,
@@ -873,7 +1064,48 @@ mod tests {
             Text::LangSet(Lang::En),
             Text::LangSet(Lang::Zh),
             Text::PrivacySet(Privacy::Contacts),
-            Text::AvatarsUnavailable,
+            Text::Presets {
+                page: 19,
+                pages: 20,
+                items: (100..105)
+                    .map(|i| (i, "Sunflower field".to_string()))
+                    .collect(),
+                gallery: URL.into(),
+            },
+            Text::NoPresets,
+            Text::NoSuchPreset(i64::from(u32::MAX)),
+            Text::AvatarChosen {
+                id: 100,
+                title: "Sunflower field".into(),
+                told: 1000,
+            },
+            Text::UploadLink {
+                url: URL.into(),
+                minutes: 15,
+            },
+            Text::UploadNotYet {
+                metric: Metric::TenureDays,
+                have: 1000,
+                need: 100000,
+            },
+            Text::UploadsOff,
+            Text::AvatarRemoved { had: true },
+            Text::AvatarRemoved { had: false },
+            Text::AvatarUploaded { told: 1000 },
+            Text::UploadRejected(Rejected::TooLarge(100)),
+            Text::UploadRejected(Rejected::Format),
+            Text::UploadRejected(Rejected::Dimensions),
+            Text::UploadRejected(Rejected::Corrupt),
+            Text::UploadRejected(Rejected::LinkInvalid),
+            Text::AvatarPush {
+                name: Some(name20.clone()),
+                number: LONG_NUMBER.into(),
+            },
+            Text::AvatarLink {
+                name: Some(name20.clone()),
+                number: LONG_NUMBER.into(),
+                url: URL.into(),
+            },
             Text::Update {
                 name: Some(name20.clone()),
                 number: LONG_NUMBER.into(),
@@ -896,7 +1128,10 @@ mod tests {
             for lang in [Lang::En, Lang::Zh] {
                 let full = t.render_full(lang);
                 assert!(!full.is_empty(), "{t:?}");
-                let clipped_ok = matches!(t, Text::Groups(_) | Text::Statuses(_));
+                let clipped_ok = matches!(
+                    t,
+                    Text::Groups(_) | Text::Statuses(_) | Text::Presets { .. }
+                );
                 if !clipped_ok {
                     assert!(
                         segments(&full) <= MAX_SEGMENTS,

@@ -2,6 +2,8 @@
 //! parser, and the outbox rows the service queues. End-to-end tests over SMPP are in
 //! `tests/service.rs`.
 
+use std::time::Duration;
+
 use rusqlite::Connection;
 
 use super::*;
@@ -541,4 +543,192 @@ fn privacy_and_avatar_commands_reply() {
     let sub = state::subscriber(&b.conn, OWNER).unwrap().unwrap();
     assert_eq!(sub.privacy, crate::command::Privacy::Nobody);
     assert!(!b.send(OWNER, "AVATARS").is_empty());
+}
+
+fn add_presets(b: &Bench, n: i64) {
+    let tx = b.conn.unchecked_transaction().unwrap();
+    for i in 1..=n {
+        let bytes = vec![i as u8; 10];
+        let sha = format!("sha-{i}");
+        let v = [avatar::VariantIn {
+            size: 96,
+            format: "jpeg",
+            content_type: "image/jpeg",
+            bytes: &bytes,
+            sha256: &sha,
+        }];
+        let id = avatar::store_avatar(&tx, &format!("src-{i}"), &v, T0).unwrap();
+        avatar::add_preset(&tx, Some(i), &format!("Pic{i}"), id).unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+/// Queued WAP pushes as (to, url, text).
+fn pushes(b: &Bench) -> Vec<(String, String, String)> {
+    let mut s = b
+        .conn
+        .prepare(
+            "SELECT destination, url, body FROM outbox WHERE kind = 'wap_push' AND state = 'queued'
+             ORDER BY destination",
+        )
+        .unwrap();
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn presets_are_listed_by_page_and_a_choice_is_pushed_to_contacts() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    assert_eq!(b.send(OWNER, "AVATARS"), "The avatar catalogue is empty.");
+    add_presets(&b, 7);
+    let r = b.send(OWNER, "AVATARS");
+    assert_eq!(
+        r,
+        "Avatars 1/2: 1 Pic1, 2 Pic2, 3 Pic3, 4 Pic4, 5 Pic5. Choose: AVATAR <number>. More: AVATARS 2. See them: http://127.0.0.1:8080/gallery?page=1"
+    );
+    assert!(b
+        .send(OWNER, "头像库 2")
+        .starts_with("头像库2/2：6 Pic6, 7 Pic7。"));
+    assert_eq!(
+        b.send(OWNER, "AVATAR 9"),
+        "There is no avatar 9. AVATARS lists them."
+    );
+    b.send(MUM, "STOP 13800138000");
+    // Dad's handset takes no WAP Push: he gets the link by SMS.
+    let tx = b.conn.transaction().unwrap();
+    state::ensure_subscriber(&tx, DAD, Lang::En, T0).unwrap();
+    avatar::set_wap_push(&tx, DAD, false).unwrap();
+    tx.commit().unwrap();
+    let r = b.send(OWNER, "AVATAR 3");
+    assert_eq!(r, "Your avatar is now 3 Pic3. 2 contacts will get it.");
+    let p = pushes(&b);
+    assert_eq!(p.len(), 1, "boss only: {p:?}");
+    assert_eq!(p[0].0, BOSS);
+    assert!(p[0].1.starts_with("http://127.0.0.1:8080/a/"));
+    assert_eq!(
+        p[0].2,
+        "Zhang San (+8613800138000) has a new caller picture"
+    );
+    let dad = b.updates(DAD);
+    assert_eq!(dad.len(), 1);
+    assert!(
+        dad[0].contains("new caller picture: http://127.0.0.1:8080/a/"),
+        "{dad:?}"
+    );
+    assert!(b.updates(MUM).is_empty());
+    // The link is per viewer, and WHO hands the asker their own.
+    let boss_token = p[0].1.rsplit('/').next().unwrap().to_string();
+    let who = b.send(BOSS, "WHO 13800138000");
+    assert!(who.ends_with(&format!("Photo: {}", p[0].1)), "{who}");
+    let dad_token = dad[0]
+        .split("/a/")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    assert_ne!(boss_token, dad_token);
+    assert_eq!(
+        avatar::resolve_link(&b.conn, &boss_token).unwrap(),
+        Some((OWNER.to_string(), BOSS.to_string()))
+    );
+    // A stranger sees the status but no photo (PRIVACY CONTACTS).
+    assert!(b.send(STRANGER, "WHO 13800138000").ends_with("STANDBY."));
+    b.send(OWNER, "PRIVACY EVERYONE");
+    assert!(b.send(STRANGER, "WHO 13800138000").contains("Photo: http"));
+    // PRIVACY NOBODY: no pushes at all.
+    b.flush();
+    b.send(OWNER, "PRIVACY NOBODY");
+    b.send(OWNER, "AVATAR 4");
+    assert!(pushes(&b).is_empty());
+    assert!(!b.send(BOSS, "WHO 13800138000").contains("Photo"));
+    assert_eq!(b.send(OWNER, "AVATAR OFF"), "Your avatar is removed.");
+    assert_eq!(b.send(OWNER, "AVATAR OFF"), "You have no avatar set.");
+}
+
+#[test]
+fn uploads_need_activity_and_a_link_that_works_once() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    let r = b.send(OWNER, "AVATAR UPLOAD");
+    // 4 messages counted live so far; the closest threshold is level 0/3 vs sms 4/300...
+    assert!(r.starts_with("Uploads open at "), "{r}");
+    let tx = b.conn.transaction().unwrap();
+    let a = avatar::Activity {
+        call_minutes: 10,
+        sms_sent: 280,
+        tenure_days: 30,
+        level: 1,
+    };
+    avatar::import_activity(&tx, OWNER, &a, T0).unwrap();
+    tx.commit().unwrap();
+    let r = b.send(OWNER, "AVATAR UPLOAD");
+    // 280 imported + 5 live = 285 of 300: the closest.
+    assert_eq!(
+        r,
+        "Uploads open at 300 messages sent; you have 285 (15 to go). Meanwhile choose a preset: AVATARS"
+    );
+    let tx = b.conn.transaction().unwrap();
+    avatar::import_activity(&tx, OWNER, &avatar::Activity { level: 3, ..a }, T0).unwrap();
+    tx.commit().unwrap();
+    let r = b.send(OWNER, "头像 上传");
+    assert!(
+        r.starts_with("请在15分钟内打开http://127.0.0.1:8080/u/"),
+        "{r}"
+    );
+    let token = r.split("/u/").nth(1).unwrap()[..22].to_string();
+    let bytes = b"jpeg bytes".to_vec();
+    let v = [avatar::VariantIn {
+        size: 96,
+        format: "jpeg",
+        content_type: "image/jpeg",
+        bytes: &bytes,
+        sha256: "abc",
+    }];
+    let tx = b.conn.transaction().unwrap();
+    let done = b
+        .svc
+        .complete_upload(&tx, b.now, &token, "src", &v)
+        .unwrap();
+    tx.commit().unwrap();
+    assert_eq!(done, Ok(3));
+    assert_eq!(pushes(&b).len(), 3);
+    let tx = b.conn.transaction().unwrap();
+    let again = b
+        .svc
+        .complete_upload(&tx, b.now, &token, "src", &v)
+        .unwrap();
+    assert_eq!(again, Err(avatar::UploadToken::Used));
+    assert_eq!(
+        avatar::check_upload(&tx, "nonsense", b.now).unwrap(),
+        avatar::UploadToken::Unknown
+    );
+    let t2 = avatar::create_upload(&tx, OWNER, b.now, Duration::from_secs(900)).unwrap();
+    assert_eq!(
+        avatar::check_upload(&tx, &t2, b.now + 900_000).unwrap(),
+        avatar::UploadToken::Expired
+    );
+    assert!(b
+        .svc
+        .reject_upload(&tx, b.now, &t2, replies::Rejected::Format)
+        .unwrap());
+    tx.commit().unwrap();
+    let owner_sms: Vec<String> = b
+        .conn
+        .prepare("SELECT body FROM outbox WHERE destination = ?1 ORDER BY id")
+        .unwrap()
+        .query_map([OWNER], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        owner_sms
+            .iter()
+            .any(|s| s.starts_with("新头像已设置，将发送给3位联系人")),
+        "{owner_sms:?}"
+    );
+    assert!(owner_sms.last().unwrap().contains("JPEG"), "{owner_sms:?}");
 }

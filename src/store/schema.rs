@@ -201,8 +201,81 @@ CREATE TABLE status_change (
 CREATE INDEX status_change_owner_at ON status_change(owner, at);
 "#;
 
+/// Migration 3: caller avatars (content-addressed image variants, presets, each subscriber's
+/// choice, per-viewer links, upload tokens) and account activity for the upload thresholds.
+const V3: &str = r#"
+-- Image bytes, stored once per content (SHA-256 of the bytes).
+CREATE TABLE image_blob (
+    sha256       TEXT    PRIMARY KEY,
+    content_type TEXT    NOT NULL,
+    bytes        BLOB    NOT NULL,
+    created_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- One processed picture (a preset or an upload): its variants by size and format.
+CREATE TABLE avatar (
+    id            INTEGER PRIMARY KEY,
+    source_sha256 TEXT    NOT NULL UNIQUE,   -- identical uploads share one avatar
+    created_at    INTEGER NOT NULL
+);
+CREATE TABLE avatar_variant (
+    avatar_id   INTEGER NOT NULL REFERENCES avatar(id) ON DELETE CASCADE,
+    size        INTEGER NOT NULL,
+    format      TEXT    NOT NULL CHECK (format IN ('jpeg', 'png', 'gif')),
+    blob_sha256 TEXT    NOT NULL REFERENCES image_blob(sha256),
+    PRIMARY KEY (avatar_id, size, format)
+) WITHOUT ROWID;
+
+-- The operator's catalogue.
+CREATE TABLE preset (
+    id        INTEGER PRIMARY KEY,          -- the number subscribers text (AVATAR 3)
+    title     TEXT    NOT NULL,
+    avatar_id INTEGER NOT NULL REFERENCES avatar(id)
+);
+
+-- Each subscriber's current avatar.
+CREATE TABLE subscriber_avatar (
+    msisdn     TEXT    PRIMARY KEY,
+    avatar_id  INTEGER NOT NULL REFERENCES avatar(id),
+    preset_id  INTEGER,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Unguessable per-viewer download links: /a/<token> shows owner's avatar to viewer only.
+CREATE TABLE avatar_link (
+    token      TEXT    PRIMARY KEY,
+    owner      TEXT    NOT NULL,
+    viewer     TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (owner, viewer)
+) WITHOUT ROWID;
+
+-- One-time upload links.
+CREATE TABLE upload_token (
+    token      TEXT    PRIMARY KEY,
+    msisdn     TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER
+) WITHOUT ROWID;
+
+-- Account activity (imported from the carrier, plus MO counted live).
+CREATE TABLE activity (
+    msisdn       TEXT    PRIMARY KEY,
+    call_minutes INTEGER NOT NULL DEFAULT 0,
+    sms_sent     INTEGER NOT NULL DEFAULT 0,
+    tenure_days  INTEGER NOT NULL DEFAULT 0,
+    level        INTEGER NOT NULL DEFAULT 0,
+    sms_live     INTEGER NOT NULL DEFAULT 0,  -- MO counted by the gateway since import
+    updated_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Handsets that cannot take WAP Push get the avatar link as a plain SMS.
+ALTER TABLE subscriber ADD COLUMN wap_push INTEGER NOT NULL DEFAULT 1;
+"#;
+
 /// Every migration, in order; migration `i` (0-based) brings the schema to version `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes (`PRAGMA user_version` after [`migrate`]).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

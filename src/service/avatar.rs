@@ -1,0 +1,591 @@
+//! Caller avatars (issue 6; the seed patent CN101795260A): the operator's preset catalogue,
+//! the activity thresholds that let a subscriber upload their own picture, one-time upload
+//! tokens, each subscriber's choice, per-viewer download links, and the WAP Push (or SMS link)
+//! that tells contacts to fetch the picture. SQL over the caller's transaction, like
+//! [`super::state`]; image decoding lives in `crate::images`, HTTP in `crate::http`.
+//!
+//! # Links
+//! A contact never gets a URL that names a number. Each (owner, viewer) pair has its own random
+//! 128-bit token (`/a/<token>`): it cannot be guessed, and one viewer's link shows nothing to
+//! another (the link is checked against the owner's PRIVACY and groups at every fetch, so a
+//! removed contact's old link stops working).
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use rand::RngCore;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use super::state::{self, Subscriber};
+use crate::command::Privacy;
+use crate::store::outbox::{self, NewMessage};
+use crate::store::{Ctx, StoreError};
+
+/// Upload thresholds: a subscriber may upload when ANY configured one is met.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Total call minutes.
+    pub call_minutes: Option<u64>,
+    /// Messages sent (imported plus counted live).
+    pub sms_sent: Option<u64>,
+    /// Days on the network.
+    pub tenure_days: Option<u64>,
+    /// User level.
+    pub level: Option<u64>,
+}
+
+/// Settings of the avatar service.
+#[derive(Debug, Clone)]
+pub struct AvatarConfig {
+    /// Base URL of our HTTP server as handsets reach it (`http://gw.example`).
+    pub public_url: String,
+    /// Upload gate.
+    pub thresholds: Thresholds,
+    /// How long an upload link lives.
+    pub upload_ttl: Duration,
+    /// Presets listed per `AVATARS` page.
+    pub presets_per_page: usize,
+    /// Square sizes rendered for every avatar, in pixels.
+    pub sizes: Vec<u32>,
+    /// Size served when the handset does not ask.
+    pub default_size: u32,
+    /// Largest upload accepted, bytes (checked before decoding).
+    pub max_upload_bytes: usize,
+    /// Largest width or height accepted, pixels.
+    pub max_dimension: u32,
+}
+
+impl Default for AvatarConfig {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            thresholds: Thresholds {
+                call_minutes: Some(600),
+                sms_sent: Some(300),
+                tenure_days: Some(365),
+                level: Some(3),
+            },
+            upload_ttl: Duration::from_secs(15 * 60),
+            presets_per_page: 5,
+            sizes: vec![48, 96, 128, 176],
+            default_size: 96,
+            max_upload_bytes: 100 * 1024,
+            max_dimension: 4096,
+        }
+    }
+}
+
+/// One rendered variant to store.
+#[derive(Debug, Clone, Copy)]
+pub struct VariantIn<'a> {
+    /// Square size in pixels.
+    pub size: u32,
+    /// `jpeg`, `png` or `gif`.
+    pub format: &'a str,
+    /// MIME type.
+    pub content_type: &'a str,
+    /// The encoded image.
+    pub bytes: &'a [u8],
+    /// SHA-256 of `bytes`, hex.
+    pub sha256: &'a str,
+}
+
+/// A stored variant, ready to serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    /// MIME type.
+    pub content_type: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// SHA-256 hex (the ETag).
+    pub sha256: String,
+    /// Square size.
+    pub size: u32,
+}
+
+/// A subscriber's activity figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Total call minutes.
+    pub call_minutes: u64,
+    /// Messages sent (imported + counted live).
+    pub sms_sent: u64,
+    /// Days on the network.
+    pub tenure_days: u64,
+    /// User level.
+    pub level: u64,
+}
+
+/// Which activity figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Call minutes.
+    CallMinutes,
+    /// Messages sent.
+    SmsSent,
+    /// Days on the network.
+    TenureDays,
+    /// User level.
+    Level,
+}
+
+/// Not eligible: the closest threshold and how far away it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closest {
+    /// Which figure.
+    pub metric: Metric,
+    /// The subscriber's value.
+    pub have: u64,
+    /// The threshold.
+    pub need: u64,
+}
+
+/// Whether `a` meets any of `t`; otherwise the threshold closest to being met (by fraction
+/// reached). `Err(None)` when no threshold is configured (uploads are off).
+pub fn eligibility(a: &Activity, t: &Thresholds) -> Result<(), Option<Closest>> {
+    let pairs = [
+        (Metric::CallMinutes, a.call_minutes, t.call_minutes),
+        (Metric::SmsSent, a.sms_sent, t.sms_sent),
+        (Metric::TenureDays, a.tenure_days, t.tenure_days),
+        (Metric::Level, a.level, t.level),
+    ];
+    let mut closest: Option<(f64, Closest)> = None;
+    for (metric, have, need) in pairs {
+        let Some(need) = need else { continue };
+        if have >= need {
+            return Ok(());
+        }
+        let frac = have as f64 / need.max(1) as f64;
+        if closest.is_none_or(|(f, _)| frac > f) {
+            closest = Some((frac, Closest { metric, have, need }));
+        }
+    }
+    Err(closest.map(|(_, c)| c))
+}
+
+/// A random URL-safe token with 128 bits of entropy.
+pub fn random_token() -> String {
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// Store a processed picture (blobs once per content); returns its avatar id (an identical
+/// source picture returns the existing avatar).
+pub fn store_avatar(
+    tx: &Transaction<'_>,
+    source_sha256: &str,
+    variants: &[VariantIn<'_>],
+    now: i64,
+) -> Result<i64, StoreError> {
+    let existing: Option<i64> = tx
+        .prepare_cached("SELECT id FROM avatar WHERE source_sha256 = ?1")
+        .and_then(|mut s| s.query_row([source_sha256], |r| r.get(0)).optional())
+        .ctx("avatar::store: lookup")?;
+    if let Some(id) = existing {
+        return Ok(id);
+    }
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO avatar (source_sha256, created_at) VALUES (?1, ?2) RETURNING id",
+        )
+        .and_then(|mut s| s.query_row(params![source_sha256, now], |r| r.get(0)))
+        .ctx("avatar::store: avatar")?;
+    for v in variants {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO image_blob (sha256, content_type, bytes, created_at)
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut s| s.execute(params![v.sha256, v.content_type, v.bytes, now]))
+        .ctx("avatar::store: blob")?;
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO avatar_variant (avatar_id, size, format, blob_sha256)
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut s| s.execute(params![id, v.size, v.format, v.sha256]))
+        .ctx("avatar::store: variant")?;
+    }
+    Ok(id)
+}
+
+/// Add (or replace) preset `id` (`None`: the next free number); returns its id.
+pub fn add_preset(
+    tx: &Transaction<'_>,
+    id: Option<i64>,
+    title: &str,
+    avatar_id: i64,
+) -> Result<i64, StoreError> {
+    let id = match id {
+        Some(id) => id,
+        None => tx
+            .query_row("SELECT coalesce(max(id), 0) + 1 FROM preset", [], |r| {
+                r.get(0)
+            })
+            .ctx("avatar::add_preset: next id")?,
+    };
+    tx.prepare_cached("INSERT OR REPLACE INTO preset (id, title, avatar_id) VALUES (?1, ?2, ?3)")
+        .and_then(|mut s| s.execute(params![id, title, avatar_id]))
+        .ctx("avatar::add_preset")?;
+    Ok(id)
+}
+
+/// Number of presets.
+pub fn preset_count(conn: &Connection) -> Result<usize, StoreError> {
+    conn.query_row("SELECT count(*) FROM preset", [], |r| r.get::<_, i64>(0))
+        .map(|n| n as usize)
+        .ctx("avatar::preset_count")
+}
+
+/// One page of presets as (id, title), by id.
+pub fn presets(
+    conn: &Connection,
+    offset: usize,
+    limit: usize,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    conn.prepare_cached("SELECT id, title FROM preset ORDER BY id LIMIT ?1 OFFSET ?2")
+        .and_then(|mut s| {
+            s.query_map(params![limit as i64, offset as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect()
+        })
+        .ctx("avatar::presets")
+}
+
+/// The avatar and title of preset `id`.
+pub fn preset(conn: &Connection, id: i64) -> Result<Option<(i64, String)>, StoreError> {
+    conn.prepare_cached("SELECT avatar_id, title FROM preset WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .ctx("avatar::preset")
+}
+
+/// Set `msisdn`'s avatar.
+pub fn set_avatar(
+    tx: &Transaction<'_>,
+    msisdn: &str,
+    avatar_id: i64,
+    preset_id: Option<i64>,
+    now: i64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO subscriber_avatar (msisdn, avatar_id, preset_id, updated_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (msisdn) DO UPDATE SET avatar_id = ?2, preset_id = ?3, updated_at = ?4",
+    )
+    .and_then(|mut s| s.execute(params![msisdn, avatar_id, preset_id, now]))
+    .ctx("avatar::set_avatar")?;
+    Ok(())
+}
+
+/// Remove `msisdn`'s avatar; `false` if there was none.
+pub fn clear_avatar(tx: &Transaction<'_>, msisdn: &str) -> Result<bool, StoreError> {
+    tx.execute("DELETE FROM subscriber_avatar WHERE msisdn = ?1", [msisdn])
+        .map(|n| n == 1)
+        .ctx("avatar::clear_avatar")
+}
+
+/// `msisdn`'s avatar id, if any.
+pub fn current(conn: &Connection, msisdn: &str) -> Result<Option<i64>, StoreError> {
+    conn.prepare_cached("SELECT avatar_id FROM subscriber_avatar WHERE msisdn = ?1")
+        .and_then(|mut s| s.query_row([msisdn], |r| r.get(0)).optional())
+        .ctx("avatar::current")
+}
+
+/// The variant of `avatar_id` in `format` closest to `size` (the smallest at least as big,
+/// else the biggest).
+pub fn variant(
+    conn: &Connection,
+    avatar_id: i64,
+    size: u32,
+    format: &str,
+) -> Result<Option<Served>, StoreError> {
+    conn.prepare_cached(
+        "SELECT b.content_type, b.bytes, b.sha256, v.size
+         FROM avatar_variant v JOIN image_blob b ON b.sha256 = v.blob_sha256
+         WHERE v.avatar_id = ?1 AND v.format = ?3
+         ORDER BY (v.size < ?2), CASE WHEN v.size >= ?2 THEN v.size ELSE -v.size END
+         LIMIT 1",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![avatar_id, size, format], |r| {
+            Ok(Served {
+                content_type: r.get(0)?,
+                bytes: r.get(1)?,
+                sha256: r.get(2)?,
+                size: r.get(3)?,
+            })
+        })
+        .optional()
+    })
+    .ctx("avatar::variant")
+}
+
+/// The (owner, viewer) link token, created on first use.
+pub fn link_token(
+    tx: &Transaction<'_>,
+    owner: &str,
+    viewer: &str,
+    now: i64,
+) -> Result<String, StoreError> {
+    let found: Option<String> = tx
+        .prepare_cached("SELECT token FROM avatar_link WHERE owner = ?1 AND viewer = ?2")
+        .and_then(|mut s| s.query_row([owner, viewer], |r| r.get(0)).optional())
+        .ctx("avatar::link_token: lookup")?;
+    if let Some(t) = found {
+        return Ok(t);
+    }
+    let token = random_token();
+    tx.prepare_cached(
+        "INSERT INTO avatar_link (token, owner, viewer, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut s| s.execute(params![token, owner, viewer, now]))
+    .ctx("avatar::link_token: insert")?;
+    Ok(token)
+}
+
+/// Who a link token is for: (owner, viewer).
+pub fn resolve_link(
+    conn: &Connection,
+    token: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    conn.prepare_cached("SELECT owner, viewer FROM avatar_link WHERE token = ?1")
+        .and_then(|mut s| {
+            s.query_row([token], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .ctx("avatar::resolve_link")
+}
+
+/// May `viewer` see `owner`'s avatar, by the owner's PRIVACY and groups?
+pub fn may_view(conn: &Connection, owner: &Subscriber, viewer: &str) -> Result<bool, StoreError> {
+    Ok(match owner.privacy {
+        Privacy::Everyone => true,
+        Privacy::Nobody => false,
+        Privacy::Contacts => !state::groups_of(conn, &owner.msisdn, viewer)?.is_empty(),
+    })
+}
+
+/// The link `viewer` uses to fetch `owner`'s avatar.
+pub fn link_url(cfg: &AvatarConfig, token: &str) -> String {
+    format!("{}/a/{token}", cfg.public_url.trim_end_matches('/'))
+}
+
+/// Whether handset `msisdn` takes WAP Push (unknown numbers are assumed to).
+pub fn takes_wap_push(conn: &Connection, msisdn: &str) -> Result<bool, StoreError> {
+    conn.prepare_cached("SELECT wap_push FROM subscriber WHERE msisdn = ?1")
+        .and_then(|mut s| s.query_row([msisdn], |r| r.get::<_, bool>(0)).optional())
+        .map(|v| v.unwrap_or(true))
+        .ctx("avatar::takes_wap_push")
+}
+
+/// Mark whether `msisdn`'s handset takes WAP Push (operator API).
+pub fn set_wap_push(tx: &Transaction<'_>, msisdn: &str, on: bool) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE subscriber SET wap_push = ?2 WHERE msisdn = ?1",
+        params![msisdn, on],
+    )
+    .ctx("avatar::set_wap_push")?;
+    Ok(())
+}
+
+/// Queue the avatar of `owner` to every contact allowed to see it and not opted out: a WAP
+/// Push SI (`push_text` is its text) or, for handsets without WAP Push, an SMS from
+/// `sms_text(url)`. Keyed per (owner, contact) so a quick second change replaces the first.
+/// Returns how many contacts were queued.
+pub fn push_to_contacts(
+    tx: &Transaction<'_>,
+    now: i64,
+    owner: &Subscriber,
+    cfg: &AvatarConfig,
+    push_text: &dyn Fn(Option<crate::command::Lang>) -> String,
+    sms_text: &dyn Fn(Option<crate::command::Lang>, &str) -> String,
+) -> Result<usize, StoreError> {
+    if owner.privacy == Privacy::Nobody {
+        return Ok(0);
+    }
+    let mut members: Vec<String> = state::memberships(tx, &owner.msisdn)?.into_keys().collect();
+    members.sort();
+    let mut told = 0;
+    for member in members {
+        let (lang, stopped) = state::recipient(tx, &member, &owner.msisdn)?;
+        if stopped {
+            continue;
+        }
+        let token = link_token(tx, &owner.msisdn, &member, now)?;
+        let url = link_url(cfg, &token);
+        let msg = if takes_wap_push(tx, &member)? {
+            NewMessage::wap_push(member.clone(), url, push_text(lang))
+        } else {
+            NewMessage::sms(member.clone(), sms_text(lang, &url))
+        };
+        let msg = NewMessage {
+            coalesce_key: Some(format!("avatar:{}:{member}", owner.msisdn)),
+            ..msg
+        };
+        outbox::enqueue(tx, &msg, now)?;
+        told += 1;
+    }
+    Ok(told)
+}
+
+/// A new one-time upload link token for `msisdn`.
+pub fn create_upload(
+    tx: &Transaction<'_>,
+    msisdn: &str,
+    now: i64,
+    ttl: Duration,
+) -> Result<String, StoreError> {
+    let token = random_token();
+    let expires = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+    tx.prepare_cached(
+        "INSERT INTO upload_token (token, msisdn, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut s| s.execute(params![token, msisdn, now, expires]))
+    .ctx("avatar::create_upload")?;
+    Ok(token)
+}
+
+/// The state of an upload token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadToken {
+    /// Valid; for this subscriber.
+    Valid(String),
+    /// Never issued.
+    Unknown,
+    /// Past its lifetime.
+    Expired,
+    /// Already used.
+    Used,
+}
+
+/// Look up upload `token` at `now` without using it.
+pub fn check_upload(conn: &Connection, token: &str, now: i64) -> Result<UploadToken, StoreError> {
+    let row: Option<(String, i64, Option<i64>)> = conn
+        .prepare_cached("SELECT msisdn, expires_at, used_at FROM upload_token WHERE token = ?1")
+        .and_then(|mut s| {
+            s.query_row([token], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
+        .ctx("avatar::check_upload")?;
+    Ok(match row {
+        None => UploadToken::Unknown,
+        Some((_, _, Some(_))) => UploadToken::Used,
+        Some((_, exp, None)) if exp <= now => UploadToken::Expired,
+        Some((m, _, None)) => UploadToken::Valid(m),
+    })
+}
+
+/// Use upload `token` (in the transaction that stores the upload): the subscriber, or why not.
+pub fn use_upload(tx: &Transaction<'_>, token: &str, now: i64) -> Result<UploadToken, StoreError> {
+    let state = check_upload(tx, token, now)?;
+    if matches!(state, UploadToken::Valid(_)) {
+        tx.execute(
+            "UPDATE upload_token SET used_at = ?2 WHERE token = ?1",
+            params![token, now],
+        )
+        .ctx("avatar::use_upload")?;
+    }
+    Ok(state)
+}
+
+/// `msisdn`'s activity (imported figures plus messages counted live).
+pub fn activity(conn: &Connection, msisdn: &str) -> Result<Activity, StoreError> {
+    conn.prepare_cached(
+        "SELECT call_minutes, sms_sent + sms_live, tenure_days, level FROM activity WHERE msisdn = ?1",
+    )
+    .and_then(|mut s| {
+        s.query_row([msisdn], |r| {
+            Ok(Activity {
+                call_minutes: r.get::<_, i64>(0)?.max(0) as u64,
+                sms_sent: r.get::<_, i64>(1)?.max(0) as u64,
+                tenure_days: r.get::<_, i64>(2)?.max(0) as u64,
+                level: r.get::<_, i64>(3)?.max(0) as u64,
+            })
+        })
+        .optional()
+    })
+    .map(Option::unwrap_or_default)
+    .ctx("avatar::activity")
+}
+
+/// Count one MO message from `msisdn` towards `sms_sent`.
+pub fn count_mo(tx: &Transaction<'_>, msisdn: &str, now: i64) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO activity (msisdn, sms_live, updated_at) VALUES (?1, 1, ?2)
+         ON CONFLICT (msisdn) DO UPDATE SET sms_live = sms_live + 1, updated_at = ?2",
+    )
+    .and_then(|mut s| s.execute(params![msisdn, now]))
+    .ctx("avatar::count_mo")?;
+    Ok(())
+}
+
+/// Set imported figures for `msisdn` (idempotent: a re-import writes the same values; the
+/// live count is kept).
+pub fn import_activity(
+    tx: &Transaction<'_>,
+    msisdn: &str,
+    a: &Activity,
+    now: i64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO activity (msisdn, call_minutes, sms_sent, tenure_days, level, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (msisdn) DO UPDATE SET call_minutes = ?2, sms_sent = ?3, tenure_days = ?4,
+             level = ?5, updated_at = ?6",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            msisdn,
+            a.call_minutes as i64,
+            a.sms_sent as i64,
+            a.tenure_days as i64,
+            a.level as i64,
+            now
+        ])
+    })
+    .ctx("avatar::import_activity")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_threshold_qualifies_else_the_closest_is_named() {
+        let t = Thresholds {
+            call_minutes: Some(600),
+            sms_sent: Some(300),
+            tenure_days: None,
+            level: Some(3),
+        };
+        let a = Activity {
+            call_minutes: 120,
+            sms_sent: 270,
+            tenure_days: 5000,
+            level: 1,
+        };
+        assert_eq!(
+            eligibility(&a, &t),
+            Err(Some(Closest {
+                metric: Metric::SmsSent,
+                have: 270,
+                need: 300
+            }))
+        );
+        let a = Activity { level: 3, ..a };
+        assert_eq!(eligibility(&a, &t), Ok(()));
+        assert_eq!(eligibility(&a, &Thresholds::default()), Err(None));
+    }
+
+    #[test]
+    fn tokens_are_long_random_and_url_safe() {
+        let a = random_token();
+        let b = random_token();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 22);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+    }
+}
