@@ -1,6 +1,7 @@
 //! presence-gw: an SMS/USSD presence and caller-avatar gateway (SMPP 3.4 ESME).
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod command;
 pub mod config;

@@ -30,6 +30,192 @@ enum Command {
         /// The TOML file to check.
         file: PathBuf,
     },
+    /// Account activity for the avatar upload thresholds.
+    #[command(subcommand)]
+    Activity(ActivityCmd),
+    /// The outbound queue: list by state, retry failed messages, purge old ones.
+    #[command(subcommand)]
+    Outbox(OutboxCmd),
+    /// Subscribers: show one (groups, statuses, avatar, opt-outs, activity).
+    #[command(subcommand)]
+    Subscriber(SubscriberCmd),
+}
+
+/// Where the database is: `--config FILE` and/or `--db PATH` (else the default).
+#[derive(Debug, Clone, Default, clap::Args)]
+struct DbArgs {
+    /// TOML config file (its `db` and `country_code` are used).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// SQLite database file (overrides the config).
+    #[arg(long)]
+    db: Option<PathBuf>,
+}
+
+impl DbArgs {
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut cfg = match &self.config {
+            Some(p) => Config::load(p)?,
+            None => Config::default(),
+        };
+        if let Some(db) = &self.db {
+            cfg.db = db.clone();
+        }
+        Ok(cfg)
+    }
+
+    fn open(&self) -> anyhow::Result<(Config, presence_gw::store::Store)> {
+        let cfg = self.config()?;
+        if let Some(parent) = cfg.db.parent() {
+            std::fs::create_dir_all(parent).ok();
+        }
+        let store = presence_gw::store::Store::open(&cfg.db, Default::default())
+            .with_context(|| format!("opening {}", cfg.db.display()))?;
+        Ok((cfg, store))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum ActivityCmd {
+    /// Import `msisdn,call_minutes,sms_sent,tenure_days,level` rows (bad rows are reported
+    /// with their line numbers and skipped; re-importing a file is harmless).
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxCmd {
+    /// Newest rows first, optionally of one state (queued, in_flight, submitted, delivered,
+    /// failed, expired, superseded).
+    List {
+        /// Only this state.
+        #[arg(long)]
+        state: Option<String>,
+        /// Most rows shown.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Put every failed row back in the queue with fresh attempts.
+    Retry {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Delete finished rows (delivered, failed, expired, superseded) older than N days.
+    Purge {
+        /// Age in days.
+        #[arg(long, default_value_t = 30)]
+        older_than_days: u64,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SubscriberCmd {
+    /// Everything the gateway holds about one number.
+    Show {
+        /// The number (national or international).
+        number: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+fn activity(cmd: ActivityCmd) -> anyhow::Result<()> {
+    let ActivityCmd::Import { file, db } = cmd;
+    let (cfg, store) = db.open()?;
+    let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(std::fs::File::open(&file)?))
+        .count()
+        .saturating_sub(1) as u64;
+    let bar = indicatif::ProgressBar::new(lines);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = presence_gw::admin::import_activity_csv(&store, f, &cfg.country_code, |n| {
+        bar.set_position(n)
+    })?;
+    bar.finish();
+    for b in &report.bad {
+        eprintln!("{}:{}: skipped: {}", file.display(), b.line, b.reason);
+    }
+    println!(
+        "imported {} rows, skipped {} bad rows",
+        report.imported,
+        report.bad.len()
+    );
+    store.close_blocking();
+    Ok(())
+}
+
+fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
+    use presence_gw::store::outbox::{self, OutboxState};
+    match cmd {
+        OutboxCmd::List { state, limit, db } => {
+            let state = state
+                .map(|s| OutboxState::parse(&s))
+                .transpose()
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "--state must be queued, in_flight, submitted, delivered, failed, expired or superseded"
+                    )
+                })?;
+            let (_, store) = db.open()?;
+            let counts = store.read_blocking(outbox::counts_by_state)?;
+            println!("{counts:?}");
+            for r in store.read_blocking(|c| outbox::list(c, state, limit))? {
+                println!(
+                    "{:>8} {:<10} {:<8} to {:<16} attempts {:>2} {}",
+                    r.id,
+                    r.state.as_str(),
+                    r.kind.as_str(),
+                    r.destination,
+                    r.attempts,
+                    r.last_error.unwrap_or_default()
+                );
+            }
+            store.close_blocking();
+        }
+        OutboxCmd::Retry { db } => {
+            let (_, store) = db.open()?;
+            let now = presence_gw::store::now_ms();
+            let n = store.write_blocking(move |tx| outbox::retry_failed(tx, now))?;
+            println!("{n} failed messages queued again");
+            store.close_blocking();
+        }
+        OutboxCmd::Purge {
+            older_than_days,
+            db,
+        } => {
+            let (_, store) = db.open()?;
+            let cutoff = presence_gw::store::now_ms() - (older_than_days as i64) * 86_400_000;
+            let n = store.write_blocking(move |tx| outbox::purge(tx, cutoff))?;
+            println!("{n} finished messages purged");
+            store.close_blocking();
+        }
+    }
+    Ok(())
+}
+
+fn subscriber(cmd: SubscriberCmd) -> anyhow::Result<()> {
+    let SubscriberCmd::Show { number, db } = cmd;
+    let (cfg, store) = db.open()?;
+    let m = presence_gw::command::Msisdn::parse(&number, &cfg.country_code)
+        .with_context(|| format!("{number:?}"))?;
+    let key = m.as_str().to_string();
+    match store.read_blocking(|c| presence_gw::admin::subscriber_summary(c, &key))? {
+        Some(text) => print!("{text}"),
+        None => println!("{} has never used the service", m.as_str()),
+    }
+    store.close_blocking();
+    Ok(())
 }
 
 /// Flags of `serve`; each overrides the config file.
@@ -223,6 +409,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,rusmpp=warn".into()),
@@ -236,6 +423,9 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Serve(args)) => serve(*args).await,
+        Some(Command::Activity(cmd)) => tokio::task::block_in_place(|| activity(cmd)),
+        Some(Command::Outbox(cmd)) => tokio::task::block_in_place(|| outbox(cmd)),
+        Some(Command::Subscriber(cmd)) => tokio::task::block_in_place(|| subscriber(cmd)),
         None => serve(cli.serve).await,
     }
 }

@@ -1,9 +1,11 @@
 //! The gateway's HTTP server (axum): the operator API (`POST /api/v1/events`, bearer API key),
-//! `/health` (ready only when bound to the SMSC), and `/metrics` (Prometheus text). Avatar
-//! download and upload pages join it with the avatar service.
+//! `/health` (ready only when bound to the SMSC), `/metrics` (Prometheus text), and the avatar
+//! downloads and pages of [`avatar`].
 //!
 //! Every request is counted by route template and status for `/metrics`. Handlers never log
 //! keys or request bodies.
+
+mod avatar;
 
 use std::sync::Arc;
 
@@ -47,6 +49,10 @@ pub fn router(state: HttpState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/api/v1/events", post(event))
+        .route("/a/{token}", get(avatar::avatar_link))
+        .route("/p/{id}", get(avatar::preset_image))
+        .route("/gallery", get(avatar::gallery))
+        .route("/u/{token}", get(avatar::upload_form))
         .layer(middleware::from_fn_with_state(state.clone(), count))
         .with_state(state)
 }

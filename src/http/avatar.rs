@@ -1,0 +1,298 @@
+//! Avatar pages and downloads, for feature-phone browsers (XHTML Mobile Profile 1.0, which
+//! every WAP 2.0 browser renders): `/a/<token>` (a contact's per-viewer avatar link),
+//! `/p/<id>` (a preset picture), `/gallery` (the preset catalogue with thumbnails), and
+//! `/u/<token>` (the one-time upload form and its POST, multipart field `avatar` or a raw image
+//! body).
+//!
+//! Downloads carry the variant's SHA-256 as a strong ETag and answer `If-None-Match` with 304.
+//! The format follows `?f=jpeg|png|gif` or the `Accept` header (JPEG when anything goes), the
+//! size `?s=` (the closest rendered size at least as big).
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::HttpState;
+use crate::service::avatar::{self, Served, UploadToken};
+use crate::service::state;
+use crate::store::{now_ms, StoreError};
+
+/// `?s=96&f=png`
+#[derive(Debug, Deserialize, Default)]
+pub(super) struct ImageQuery {
+    s: Option<u32>,
+    f: Option<String>,
+}
+
+/// `?page=2`
+#[derive(Debug, Deserialize, Default)]
+pub(super) struct PageQuery {
+    page: Option<u32>,
+}
+
+const XHTML_MP: &str = "application/vnd.wap.xhtml+xml; charset=utf-8";
+
+/// Escape text for XHTML.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A complete XHTML-MP page.
+pub(super) fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <!DOCTYPE html PUBLIC \"-//WAPFORUM//DTD XHTML Mobile 1.0//EN\" \
+         \"http://www.wapforum.org/DTD/xhtml-mobile10.dtd\">\n\
+         <html xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>{}</title></head>\
+         <body>{body}</body></html>\n",
+        esc(title)
+    );
+    (status, [(header::CONTENT_TYPE, XHTML_MP)], html).into_response()
+}
+
+fn format_for(q: &ImageQuery, headers: &HeaderMap) -> &'static str {
+    match q.f.as_deref() {
+        Some("png") => return "png",
+        Some("gif") => return "gif",
+        Some("jpeg" | "jpg") => return "jpeg",
+        _ => {}
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("*/*");
+    if accept.contains("image/jpeg") || accept.contains("*/*") || accept.contains("image/*") {
+        "jpeg"
+    } else if accept.contains("image/png") {
+        "png"
+    } else if accept.contains("image/gif") {
+        "gif"
+    } else {
+        "jpeg"
+    }
+}
+
+fn serve_image(served: Served, headers: &HeaderMap, cache: &'static str) -> Response {
+    let etag = format!("\"{}\"", served.sha256);
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if fresh {
+        return (
+            StatusCode::NOT_MODIFIED,
+            [
+                (header::ETAG, etag),
+                (header::CACHE_CONTROL, cache.to_string()),
+            ],
+        )
+            .into_response();
+    }
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, served.content_type),
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, cache.to_string()),
+        ],
+        served.bytes,
+    )
+        .into_response()
+}
+
+fn unavailable() -> Response {
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Unavailable",
+        "<p>The avatar service is not running.</p>",
+    )
+}
+
+/// `GET /a/{token}`: the owner's avatar, for the viewer the link was made for.
+pub(super) async fn avatar_link(
+    State(st): State<HttpState>,
+    Path(token): Path<String>,
+    Query(q): Query<ImageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(service) = &st.service else {
+        return unavailable();
+    };
+    let size = q.s.unwrap_or(service.config().avatar.default_size);
+    let format = format_for(&q, &headers);
+    let found = st
+        .store
+        .read(
+            move |c| -> Result<Result<Served, (StatusCode, &'static str)>, StoreError> {
+                let Some((owner, viewer)) = avatar::resolve_link(c, &token)? else {
+                    return Ok(Err((StatusCode::NOT_FOUND, "This link is not known.")));
+                };
+                let Some(owner) = state::subscriber(c, &owner)? else {
+                    return Ok(Err((StatusCode::NOT_FOUND, "No picture here.")));
+                };
+                if !avatar::may_view(c, &owner, &viewer)? {
+                    return Ok(Err((
+                        StatusCode::FORBIDDEN,
+                        "This picture is not shared with you.",
+                    )));
+                }
+                let Some(id) = avatar::current(c, &owner.msisdn)? else {
+                    return Ok(Err((StatusCode::NOT_FOUND, "No picture is set.")));
+                };
+                Ok(avatar::variant(c, id, size, format)?
+                    .ok_or((StatusCode::NOT_FOUND, "No picture in that format.")))
+            },
+        )
+        .await;
+    match found {
+        Ok(Ok(served)) => serve_image(served, &headers, "private, max-age=300"),
+        Ok(Err((code, why))) => page(code, "Avatar", &format!("<p>{why}</p>")),
+        Err(e) => page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Avatar",
+            &format!("<p>Try again later ({}).</p>", esc(&e.to_string())),
+        ),
+    }
+}
+
+/// `GET /p/{id}`: a preset picture (public).
+pub(super) async fn preset_image(
+    State(st): State<HttpState>,
+    Path(id): Path<i64>,
+    Query(q): Query<ImageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(service) = &st.service else {
+        return unavailable();
+    };
+    let size = q.s.unwrap_or(service.config().avatar.default_size);
+    let format = format_for(&q, &headers);
+    let found = st
+        .store
+        .read(move |c| match avatar::preset(c, id)? {
+            Some((avatar_id, _)) => avatar::variant(c, avatar_id, size, format),
+            None => Ok(None),
+        })
+        .await;
+    match found {
+        Ok(Some(served)) => serve_image(served, &headers, "public, max-age=86400"),
+        Ok(None) => page(StatusCode::NOT_FOUND, "Avatar", "<p>No such preset.</p>"),
+        Err(e) => page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Avatar",
+            &format!("<p>Try again later ({}).</p>", esc(&e.to_string())),
+        ),
+    }
+}
+
+/// `GET /gallery?page=n`: the preset catalogue with 48-pixel GIF thumbnails.
+pub(super) async fn gallery(State(st): State<HttpState>, Query(q): Query<PageQuery>) -> Response {
+    let Some(service) = &st.service else {
+        return unavailable();
+    };
+    let per = service.config().avatar.presets_per_page.max(1) * 2;
+    let listed = st
+        .store
+        .read(move |c| {
+            let total = avatar::preset_count(c)?;
+            let pages = total.div_ceil(per).max(1) as u32;
+            let page = q.page.unwrap_or(1).clamp(1, pages);
+            let items = avatar::presets(c, (page as usize - 1) * per, per)?;
+            Ok::<_, StoreError>((page, pages, items))
+        })
+        .await;
+    let Ok((page_no, pages, items)) = listed else {
+        return page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Avatars",
+            "<p>Try again later.</p>",
+        );
+    };
+    let mut body = format!("<p>Avatars, page {page_no}/{pages}</p>");
+    for (id, title) in &items {
+        body.push_str(&format!(
+            "<p><img src=\"/p/{id}?s=48&amp;f=gif\" width=\"48\" height=\"48\" alt=\"{t}\"/> \
+             {id} {t}</p>",
+            t = esc(title)
+        ));
+    }
+    if items.is_empty() {
+        body.push_str("<p>The catalogue is empty.</p>");
+    }
+    body.push_str("<p>Text AVATAR and the number to choose one.</p>");
+    if page_no > 1 {
+        body.push_str(&format!(
+            "<a href=\"/gallery?page={}\">Previous</a> ",
+            page_no - 1
+        ));
+    }
+    if page_no < pages {
+        body.push_str(&format!(
+            "<a href=\"/gallery?page={}\">Next</a>",
+            page_no + 1
+        ));
+    }
+    page(StatusCode::OK, "Avatars", &body)
+}
+
+fn token_page(t: &UploadToken) -> Response {
+    match t {
+        UploadToken::Valid(_) => page(StatusCode::OK, "Upload", ""),
+        UploadToken::Unknown => page(
+            StatusCode::NOT_FOUND,
+            "Upload",
+            "<p>This upload link is not known. Text AVATAR UPLOAD for a new one.</p>",
+        ),
+        UploadToken::Expired => page(
+            StatusCode::GONE,
+            "Upload",
+            "<p>This upload link has expired. Text AVATAR UPLOAD for a new one.</p>",
+        ),
+        UploadToken::Used => page(
+            StatusCode::GONE,
+            "Upload",
+            "<p>This upload link was already used. Text AVATAR UPLOAD for a new one.</p>",
+        ),
+    }
+}
+
+/// `GET /u/{token}`: the upload form, while the link is valid.
+pub(super) async fn upload_form(
+    State(st): State<HttpState>,
+    Path(token): Path<String>,
+) -> Response {
+    let t = token.clone();
+    let checked = st
+        .store
+        .read(move |c| avatar::check_upload(c, &t, now_ms()))
+        .await;
+    match checked {
+        Ok(UploadToken::Valid(_)) => {
+            let kb = st
+                .service
+                .as_ref()
+                .map_or(100, |s| s.config().avatar.max_upload_bytes / 1024);
+            page(
+                StatusCode::OK,
+                "Upload your picture",
+                &format!(
+                    "<form method=\"post\" enctype=\"multipart/form-data\" action=\"/u/{}\">\
+                     <p>Your caller picture (JPEG, PNG, GIF, BMP or WebP, up to {kb} KB):</p>\
+                     <p><input type=\"file\" name=\"avatar\"/></p>\
+                     <p><input type=\"submit\" value=\"Upload\"/></p></form>",
+                    esc(&token)
+                ),
+            )
+        }
+        Ok(other) => token_page(&other),
+        Err(_) => page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Upload",
+            "<p>Try again later.</p>",
+        ),
+    }
+}
