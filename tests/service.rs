@@ -357,6 +357,32 @@ async fn operator_api_events_health_and_metrics_over_http() {
     assert!(!text.contains("8613800138000"), "no MSISDN in metrics");
     assert!(!text.contains(key));
 
+    // Activity rows for the upload thresholds; a bad number is reported, the rest kept.
+    let r = http
+        .post(format!("{base}/api/v1/activity"))
+        .bearer_auth(key)
+        .json(&serde_json::json!([
+            {"msisdn": "13800138000", "call_minutes": 900, "sms_sent": 1, "tenure_days": 2, "level": 0},
+            {"msisdn": "abc", "call_minutes": 1, "sms_sent": 1, "tenure_days": 1, "level": 1}
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["imported"], 1);
+    assert_eq!(body["skipped"][0]["index"], 1);
+    let upload = w.say(OWNER, "AVATAR UPLOAD").await;
+    assert!(upload.starts_with("Upload your picture"), "{upload}");
+    let r = http
+        .post(format!("{base}/api/v1/handsets"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({"msisdn": "+8613900139000", "wap_push": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
     // With no key configured the API is off.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let off = format!("http://{}/api/v1/events", listener.local_addr().unwrap());

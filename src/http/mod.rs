@@ -49,6 +49,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/api/v1/events", post(event))
+        .route("/api/v1/activity", post(activity))
+        .route("/api/v1/handsets", post(handsets))
         .route("/a/{token}", get(avatar::avatar_link))
         .route("/p/{id}", get(avatar::preset_image))
         .route("/gallery", get(avatar::gallery))
@@ -215,6 +217,120 @@ async fn event(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("not applied: {e}"),
         ),
+    }
+}
+
+/// One row of `POST /api/v1/activity`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivityRow {
+    msisdn: String,
+    call_minutes: u64,
+    sms_sent: u64,
+    tenure_days: u64,
+    level: u64,
+}
+
+/// `POST /api/v1/activity`: a JSON array of activity rows (as the CSV import). Rows with a bad
+/// number are reported by index and skipped; the others are written in one transaction.
+async fn activity(
+    State(st): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Json<Vec<ActivityRow>>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Some(resp) = refuse(&st, &headers) {
+        return resp;
+    }
+    let Json(rows) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
+    };
+    let cc = st
+        .service
+        .as_ref()
+        .map_or_else(|| "86".to_string(), |s| s.config().country_code.clone());
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for (i, r) in rows.into_iter().enumerate() {
+        match Msisdn::parse(&r.msisdn, &cc) {
+            Ok(m) => good.push((
+                m.as_str().to_string(),
+                crate::service::avatar::Activity {
+                    call_minutes: r.call_minutes,
+                    sms_sent: r.sms_sent,
+                    tenure_days: r.tenure_days,
+                    level: r.level,
+                },
+            )),
+            Err(e) => bad.push(json!({ "index": i, "error": e.to_string() })),
+        }
+    }
+    let n = good.len();
+    let now = crate::store::now_ms();
+    let written = st
+        .store
+        .write(move |tx| {
+            for (m, a) in &good {
+                crate::service::avatar::import_activity(tx, m, a, now)?;
+            }
+            Ok::<_, crate::store::StoreError>(())
+        })
+        .await;
+    match written {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({ "imported": n, "skipped": bad })),
+        )
+            .into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &format!("not saved: {e}")),
+    }
+}
+
+/// `POST /api/v1/handsets` body: whether a number's handset takes WAP Push.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HandsetBody {
+    msisdn: String,
+    wap_push: bool,
+}
+
+/// `POST /api/v1/handsets`: mark a handset as taking WAP Push or not (avatar links then go
+/// as plain SMS).
+async fn handsets(
+    State(st): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Json<HandsetBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Some(resp) = refuse(&st, &headers) {
+        return resp;
+    }
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
+    };
+    let Some(service) = &st.service else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the status service is not running",
+        );
+    };
+    let m = match Msisdn::parse(&body.msisdn, &service.config().country_code) {
+        Ok(m) => m,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("msisdn: {e}")),
+    };
+    let lang = service.config().default_lang;
+    let now = crate::store::now_ms();
+    let on = body.wap_push;
+    let r = st
+        .store
+        .write(move |tx| {
+            crate::service::state::ensure_subscriber(tx, m.as_str(), lang, now)?;
+            crate::service::avatar::set_wap_push(tx, m.as_str(), on)
+        })
+        .await;
+    match r {
+        Ok(()) => (StatusCode::OK, Json(json!({ "wap_push": on }))).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &format!("not saved: {e}")),
     }
 }
 
