@@ -80,6 +80,8 @@ pub struct Faults {
     pub ignore_enquire_link: bool,
     /// On a transceiver bind, send a zero-delay receipt before the submit_sm_resp it refers to.
     pub receipt_before_resp: bool,
+    /// Send every delivery receipt twice (as a carrier does when a deliver_sm_resp is lost).
+    pub duplicate_receipts: bool,
 }
 
 impl Faults {
@@ -193,5 +195,8 @@ mod tests {
         let f: Faults = serde_json::from_str(r#"{"throttle_per_sec": 5}"#).unwrap();
         assert_eq!(f.throttle_per_sec, Some(5));
         assert!(!f.ignore_enquire_link);
+        assert!(!f.duplicate_receipts);
+        let f: Faults = serde_json::from_str(r#"{"duplicate_receipts": true}"#).unwrap();
+        assert!(f.duplicate_receipts);
     }
 }

@@ -183,6 +183,9 @@ struct Serve {
     /// Fault: send zero-delay receipts before the submit_sm_resp.
     #[arg(long)]
     receipt_before_resp: bool,
+    /// Fault: send every delivery receipt twice.
+    #[arg(long)]
+    duplicate_receipts: bool,
     /// Do not follow WAP Push hrefs.
     #[arg(long)]
     no_follow_push: bool,
@@ -250,6 +253,7 @@ impl Serve {
                 drop_after_pdus: self.drop_after,
                 ignore_enquire_link: self.ignore_enquire_link,
                 receipt_before_resp: self.receipt_before_resp,
+                duplicate_receipts: self.duplicate_receipts,
             },
             handsets: HandsetConfig {
                 follow_push_links: !self.no_follow_push,

@@ -678,18 +678,21 @@ impl Session {
         let sys = self.system_id();
         let outcome = self.shared.accept_mt(self.id, &sys, input);
         if let Some((job, delay)) = outcome.receipt {
+            let (before_resp, duplicate) = {
+                let f = self.shared.faults.read().unwrap_or_else(|e| e.into_inner());
+                (f.receipt_before_resp, f.duplicate_receipts)
+            };
             let early = delay == 0
-                && self.bound.as_ref().is_some_and(|(_, m)| m.can_receive())
-                && self
-                    .shared
-                    .faults
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .receipt_before_resp;
+                && before_resp
+                && self.bound.as_ref().is_some_and(|(_, m)| m.can_receive());
+            let copy = duplicate.then(|| self.shared.duplicate_delivery(&job));
             if early {
                 self.send_deliver(job);
             } else {
                 self.shared.dispatch(job, delay);
+            }
+            if let Some(copy) = copy {
+                self.shared.dispatch(copy, delay);
             }
         }
         (outcome.status, outcome.message_id)

@@ -577,6 +577,32 @@ impl Shared {
         });
     }
 
+    /// A second copy of receipt `job` under its own delivery record (the `duplicate_receipts`
+    /// fault: a carrier resending a receipt whose deliver_sm_resp it did not see).
+    pub fn duplicate_delivery(&self, job: &DeliveryJob) -> DeliveryJob {
+        let mut copy = job.clone();
+        copy.attempts = 0;
+        {
+            let mut st = self.state();
+            let id = st.deliveries.next_id();
+            let record = st
+                .deliveries
+                .get_mut(job.record_id)
+                .map(|r| DeliveryRecord {
+                    id,
+                    attempts: 0,
+                    bind_id: None,
+                    state: DeliveryState::Queued,
+                    ..r.clone()
+                });
+            if let Some(r) = record {
+                st.deliveries.push(r);
+            }
+            copy.record_id = id;
+        }
+        copy
+    }
+
     /// Update a delivery record.
     pub fn set_delivery_state(&self, record_id: u64, state: DeliveryState, bind: Option<u64>) {
         {

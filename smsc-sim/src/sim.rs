@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
-use crate::config::{ReceiptPlan, SimConfig};
+use crate::config::{ReceiptPlan, ReceiptStat, SimConfig};
 use crate::faults::{Faults, MalformedKind};
 use crate::handset::{Avatar, CallView, HandsetView};
 use crate::pdus::{self, MoEncoding, MoStyle, PduError};
@@ -364,6 +364,37 @@ impl SimHandle {
             parts: 1,
             reference: u16::from(session),
             ussd_service_op: Some(op),
+        })
+    }
+
+    /// Send a delivery receipt about `message_id` that this simulator never issued (a carrier
+    /// quirk: receipts for another account's or a purged message), from handset `from` to the
+    /// ESME address `to`, to any receiver-capable bind. Returns once queued.
+    pub async fn inject_receipt(
+        &self,
+        from: &str,
+        to: &str,
+        message_id: &str,
+        stat: ReceiptStat,
+    ) -> Result<MoTicket, SimError> {
+        let now = now_ms();
+        let pdu = pdus::receipt_between(from, to, "", message_id, message_id, stat, now, now);
+        let jobs = self.queue(DeliveryKind::Receipt, from, to, vec![pdu]);
+        {
+            let mut st = self.shared.state();
+            for (id, _) in &jobs {
+                if let Some(r) = st.deliveries.get_mut(*id) {
+                    r.message_id = Some(message_id.to_string());
+                    r.stat = Some(stat);
+                }
+            }
+        }
+        let record_ids = self.send_jobs(jobs).await?;
+        Ok(MoTicket {
+            record_ids,
+            parts: 1,
+            reference: 0,
+            ussd_service_op: None,
         })
     }
 

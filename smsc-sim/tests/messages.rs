@@ -152,6 +152,50 @@ async fn receipts_go_to_a_receiver_of_the_same_account_and_can_precede_the_resp(
 }
 
 #[tokio::test]
+async fn duplicate_receipts_and_receipts_for_ids_never_issued() {
+    let h = sim(SimConfig::local()).await;
+    h.set_faults(Faults {
+        duplicate_receipts: true,
+        ..Faults::default()
+    });
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let id = message_id(&c.submit(text("8613800138000", "twice", 1)).await);
+    let first = c.deliver().await;
+    let second = c.deliver().await;
+    assert_eq!(receipted(&first), id);
+    assert_eq!(receipted(&second), id);
+    assert_eq!(receipt_of(&second).stat, Some(ReceiptStatus::Delivered));
+    let receipts = h.receipts();
+    assert_eq!(receipts.len(), 2, "two records, one per copy");
+    assert_ne!(receipts[0].id, receipts[1].id);
+    assert!(receipts
+        .iter()
+        .all(|r| r.message_id.as_deref() == Some(id.as_str())));
+
+    h.set_faults(Faults::default());
+    let ticket = h
+        .inject_receipt(
+            "8613900139000",
+            "10658",
+            "deadbeef",
+            smsc_sim::ReceiptStat::Undeliv,
+        )
+        .await
+        .unwrap();
+    let d = c.deliver().await;
+    assert_eq!(receipted(&d), "deadbeef");
+    let r = receipt_of(&d);
+    assert_eq!(r.id, "deadbeef");
+    assert_eq!(r.stat, Some(ReceiptStatus::Undeliverable));
+    assert_eq!(d.source_addr.as_str(), "8613900139000");
+    assert_eq!(d.destination_addr.as_str(), "10658");
+    let rec = h.wait_for_deliveries(&ticket.record_ids, T).await.unwrap();
+    assert_eq!(rec[0].state, DeliveryState::Answered(0));
+    assert_eq!(rec[0].kind, smsc_sim::DeliveryKind::Receipt);
+    h.shutdown().await;
+}
+
+#[tokio::test]
 async fn delayed_receipt_query_and_cancel() {
     let h = sim(SimConfig::local().with_receipt_rule("*=DELIVRD@10000".parse().unwrap())).await;
     let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
