@@ -138,6 +138,7 @@ impl Gateway {
             mo_rx,
             gw.dispatcher.notifier(),
             gw.metrics.clone(),
+            Some(gw.link.clone()),
             gw.stop_intake.clone(),
         ));
         Ok(gw)

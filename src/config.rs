@@ -231,6 +231,53 @@ impl Default for AvatarSection {
     }
 }
 
+/// USSD menus (`[ussd]`): the op codes and limits differ per carrier (wire-formats.md §4).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UssdSection {
+    /// The code subscribers dial, shown in hints.
+    pub code: String,
+    /// `service_type` of our USSD submit_sm.
+    pub service_type: String,
+    /// `ussd_service_op` that opens a session (PSSR indication).
+    pub op_begin: u8,
+    /// `ussd_service_op` of the user's answer (USSR confirm).
+    pub op_continue: u8,
+    /// `ussd_service_op` of a menu awaiting an answer (USSR request).
+    pub op_menu: u8,
+    /// `ussd_service_op` of the final screen (PSSR response).
+    pub op_end: u8,
+    /// `ussd_service_op` values meaning the dialogue was aborted.
+    pub op_abort: Vec<u8>,
+    /// Seconds a session lives without input.
+    pub timeout_secs: u64,
+    /// Longest GSM-7 screen, characters.
+    pub max_gsm7_chars: usize,
+    /// Longest UCS-2 screen, characters.
+    pub max_ucs2_chars: usize,
+    /// `data_coding` of GSM-7 screens (0 or 15).
+    pub gsm7_data_coding: u8,
+}
+
+impl Default for UssdSection {
+    fn default() -> Self {
+        let d = crate::service::ussd::UssdConfig::default();
+        Self {
+            code: d.code,
+            service_type: d.service_type,
+            op_begin: d.op_begin,
+            op_continue: d.op_continue,
+            op_menu: d.op_menu,
+            op_end: d.op_end,
+            op_abort: d.op_abort,
+            timeout_secs: (d.timeout_ms / 1000) as u64,
+            max_gsm7_chars: d.max_gsm7,
+            max_ucs2_chars: d.max_ucs2,
+            gsm7_data_coding: d.gsm7_data_coding,
+        }
+    }
+}
+
 /// The whole gateway configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -255,6 +302,8 @@ pub struct Config {
     pub service: ServiceSection,
     /// Caller avatars.
     pub avatar: AvatarSection,
+    /// USSD menus.
+    pub ussd: UssdSection,
 }
 
 impl Default for Config {
@@ -270,6 +319,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             service: ServiceSection::default(),
             avatar: AvatarSection::default(),
+            ussd: UssdSection::default(),
         }
     }
 }
@@ -408,6 +458,19 @@ impl Config {
         if av.presets_per_page == 0 || av.presets_per_page > 20 {
             return Err(invalid("avatar.presets_per_page", "1 to 20"));
         }
+        let u = &self.ussd;
+        if u.timeout_secs == 0 || u.timeout_secs > 3600 {
+            return Err(invalid("ussd.timeout_secs", "1 to 3600"));
+        }
+        if !(40..=182).contains(&u.max_gsm7_chars) {
+            return Err(invalid("ussd.max_gsm7_chars", "40 to 182"));
+        }
+        if !(20..=80).contains(&u.max_ucs2_chars) {
+            return Err(invalid("ussd.max_ucs2_chars", "20 to 80"));
+        }
+        if u.service_type.len() > 5 || !u.service_type.is_ascii() {
+            return Err(invalid("ussd.service_type", "at most 5 ASCII characters"));
+        }
         if self.delivery.max_attempts == 0 {
             return Err(invalid("delivery.max_attempts", "at least 1"));
         }
@@ -428,6 +491,20 @@ impl Config {
             notify_incall: sv.notify_incall,
             page_size: sv.page_size,
             avatar: self.avatar_config(),
+            ussd: crate::service::ussd::UssdConfig {
+                code: self.ussd.code.clone(),
+                service_type: self.ussd.service_type.clone(),
+                op_begin: self.ussd.op_begin,
+                op_continue: self.ussd.op_continue,
+                op_menu: self.ussd.op_menu,
+                op_end: self.ussd.op_end,
+                op_abort: self.ussd.op_abort.clone(),
+                timeout_ms: (self.ussd.timeout_secs * 1000) as i64,
+                max_gsm7: self.ussd.max_gsm7_chars,
+                max_ucs2: self.ussd.max_ucs2_chars,
+                gsm7_data_coding: self.ussd.gsm7_data_coding,
+                country_code: self.country_code.clone(),
+            },
             ..crate::service::ServiceConfig::default()
         }
     }

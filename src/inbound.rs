@@ -19,7 +19,9 @@ use tokio::sync::{mpsc, Semaphore};
 use tracing::{debug, info_span, warn, Instrument};
 
 use crate::smpp::Inbound;
-use crate::store::inbox::{self, CompleteMessage, Concat, ConcatScheme, InboundPdu, Received};
+use crate::store::inbox::{
+    self, CompleteMessage, Concat, ConcatScheme, InboundPdu, Received, UssdTag,
+};
 use crate::store::outbox::ReceiptState;
 use crate::store::{outbox, Store};
 
@@ -72,6 +74,8 @@ pub struct MoMessage {
     pub text: String,
     /// When the last part arrived (Unix ms).
     pub received_at: i64,
+    /// USSD TLVs when this is a USSD dialogue unit (then `destination` is the service code).
+    pub ussd: Option<UssdTag>,
 }
 
 fn c_octet(v: &TlvValue) -> Option<String> {
@@ -190,7 +194,18 @@ pub fn classify(cmd: &Command, now_ms: i64) -> Result<InboundKind, InboundError>
             )
         }
     };
+    let ussd = match find_tlv(tlvs, TlvTag::UssdServiceOp) {
+        Some(TlvValue::UssdServiceOp(op)) => Some(UssdTag {
+            op: u8::from(*op),
+            session: match find_tlv(tlvs, TlvTag::ItsSessionInfo) {
+                Some(TlvValue::ItsSessionInfo(i)) => Some([i.session_number, i.sequence_number]),
+                _ => None,
+            },
+        }),
+        _ => None,
+    };
     Ok(InboundKind::Mo(InboundPdu {
+        ussd,
         received_at: now_ms,
         source,
         destination,
@@ -224,6 +239,7 @@ fn to_mo(msg: &CompleteMessage) -> MoMessage {
         destination: msg.destination.clone(),
         text: decode_text(msg),
         received_at: msg.received_at,
+        ussd: msg.ussd,
     }
 }
 

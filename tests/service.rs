@@ -31,6 +31,10 @@ struct World {
 
 impl World {
     async fn start() -> World {
+        World::start_with(ServiceConfig::default()).await
+    }
+
+    async fn start_with(service: ServiceConfig) -> World {
         let sim = Simulator::start(SimConfig::local().with_account(SYSTEM_ID, PASSWORD))
             .await
             .expect("simulator starts");
@@ -42,7 +46,7 @@ impl World {
             ..LinkConfig::default()
         };
         let opts = GatewayOptions::new(dir.path().join("gw.db"), link, SERVICE);
-        let gw = Gateway::start_with_service(opts, ServiceConfig::default())
+        let gw = Gateway::start_with_service(opts, service)
             .await
             .expect("gateway starts");
         assert!(gw.link.wait_bound(WAIT).await, "gateway binds");
@@ -81,6 +85,29 @@ impl World {
                 )
             });
         view.texts()[before].to_string()
+    }
+
+    /// `from` dials or answers on USSD; returns the screen that comes back and whether the
+    /// network awaits an answer.
+    async fn dial(&self, from: &str, text: &str) -> (String, bool) {
+        let before = self.sim.handset(from).ussd.len();
+        self.sim
+            .inject_ussd(smsc_sim::UssdRequest {
+                from: from.into(),
+                to: "*123#".into(),
+                text: text.into(),
+                new_session: false,
+            })
+            .await
+            .expect("USSD injected");
+        let screen = self
+            .sim
+            .wait_until("USSD screen", WAIT, |h| {
+                h.handset(from).ussd.get(before).cloned()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("no USSD screen after {text:?}: {e}"));
+        (screen.text, screen.expects_reply)
     }
 
     /// Wait until `number` holds `count` texts; returns them all.
@@ -414,4 +441,67 @@ async fn operator_api_events_health_and_metrics_over_http() {
     stop.cancel();
     server.await.unwrap().unwrap();
     w.gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn ussd_session_sets_a_status_with_the_same_fan_out_as_sms() {
+    let mut cfg = ServiceConfig::default();
+    cfg.ussd.timeout_ms = 1500;
+    let w = World::start_with(cfg).await;
+    w.say(OWNER, "NAME Zhang San").await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000 13700137000")
+        .await;
+
+    let (menu, open) = w.dial(OWNER, "*123#").await;
+    assert!(open, "the main menu waits for an answer");
+    assert!(
+        menu.contains("1 Set my status") && menu.contains("00 Exit"),
+        "{menu}"
+    );
+    let (targets, _) = w.dial(OWNER, "1").await;
+    assert!(targets.starts_with("Who sees it?\n1 FAMILY"), "{targets}");
+    let (bad, open) = w.dial(OWNER, "x").await;
+    assert!(
+        open && bad.starts_with("Invalid choice.\n1 FAMILY"),
+        "{bad}"
+    );
+    let (statuses, _) = w.dial(OWNER, "1").await;
+    assert!(statuses.starts_with("Status for FAMILY:"), "{statuses}");
+    let (how_long, _) = w.dial(OWNER, "1").await;
+    assert!(how_long.starts_with("For how long?"), "{how_long}");
+    let (done, open) = w.dial(OWNER, "3").await;
+    assert!(!open, "the last screen closes the session");
+    assert!(
+        done.starts_with("Set: FAMILY sees FREE until ")
+            && done.ends_with("2 contacts will be told."),
+        "{done}"
+    );
+    // Exactly what the SMS command sends: same text, same members.
+    for m in [MUM, DAD] {
+        let t = w.inbox(m, 1).await;
+        assert!(
+            t[0].starts_with("Zhang San (+8613800138000): FREE until ")
+                && t[0].ends_with(". Reply STOP 8613800138000 to stop these updates."),
+            "{t:?}"
+        );
+    }
+    w.settle_and_count(BOSS, 0).await;
+    // Chinese subscriber, direct string to WHO.
+    let other = "+8613800138009";
+    w.say(other, "语言 中文").await;
+    let (prompt, open) = w.dial(other, "*123*4#").await;
+    assert!(open && prompt.starts_with("请输入号码"), "{prompt}");
+    let (who, open) = w.dial(other, "13800138000").await;
+    assert!(!open);
+    assert!(who.starts_with("Zhang San(+8613800138000)："), "{who}");
+    // A session left idle times out: the next answer is told to dial again.
+    w.dial(OWNER, "*123#").await;
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let (ended, open) = w.dial(OWNER, "1").await;
+    assert!(
+        !open && ended.starts_with("Your session has ended. Dial *123# again."),
+        "{ended}"
+    );
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
 }

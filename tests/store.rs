@@ -72,6 +72,7 @@ fn sms_pdu(source: &str, text: &str, at: i64) -> InboundPdu {
         raw: b"raw".to_vec(),
         payload: text.as_bytes().to_vec(),
         concat: None,
+        ussd: None,
     }
 }
 

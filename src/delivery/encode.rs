@@ -151,6 +151,67 @@ pub fn build_submits(
         .collect()
 }
 
+/// One USSD dialogue unit to send (wire-formats.md §4): never segmented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UssdSubmit {
+    /// The service code or address the session runs on (the MO's destination, `*123#`).
+    pub source: String,
+    /// The subscriber.
+    pub destination: String,
+    /// The screen text (at most 182 GSM-7 or 80 UCS-2 characters; the caller checks).
+    pub text: String,
+    /// `ussd_service_op`: 2 USSR request (menu, expects an answer), 17 PSSR response (final).
+    pub op: u8,
+    /// `its_session_info` to send (the received one, end-of-session bit set when closing).
+    pub session: Option<[u8; 2]>,
+    /// `service_type` the carrier expects (`USSD` mostly).
+    pub service_type: String,
+    /// `data_coding` for GSM-7 text (0x00 by default; some carriers want 0x0F).
+    pub gsm7_data_coding: u8,
+}
+
+/// The `submit_sm` of a USSD dialogue unit: service_type, `ussd_service_op` and
+/// `its_session_info` TLVs (SMPP 3.4 §5.3.2.44, §5.3.2.43), no receipt, one PDU.
+pub fn build_ussd(u: &UssdSubmit) -> Result<SubmitSm, EncodeError> {
+    use rusmpp::values::{ItsSessionInfo, UssdServiceOp};
+    use sms_wire::text::{self, Alphabet};
+    let (dest_ton, dest_npi, dest) = destination_fields(&u.destination)?;
+    let source =
+        COctetString::from_str(&u.source).map_err(|_| EncodeError::Source(u.source.clone()))?;
+    let alphabet = text::choose(&u.text);
+    let bytes = text::encode(&u.text, alphabet)
+        .ok_or_else(|| EncodeError::Segment("unrepresentable USSD text".into()))?;
+    let dcs = match alphabet {
+        Alphabet::Gsm7 => u.gsm7_data_coding,
+        other => other.data_coding(),
+    };
+    let service_type = ServiceType::new(
+        COctetString::from_str(&u.service_type)
+            .map_err(|_| EncodeError::Source(u.service_type.clone()))?,
+    );
+    let mut sm = SubmitSm::builder()
+        .service_type(service_type)
+        .source_addr_ton(Ton::Unknown)
+        .source_addr_npi(Npi::Isdn)
+        .source_addr(source)
+        .dest_addr_ton(dest_ton)
+        .dest_addr_npi(dest_npi)
+        .destination_addr(dest)
+        .esm_class(EsmClass::from(0))
+        .protocol_id(0)
+        .registered_delivery(RegisteredDelivery::from(0))
+        .data_coding(DataCoding::from(dcs))
+        .short_message(
+            OctetString::from_vec(bytes).map_err(|e| EncodeError::Segment(e.to_string()))?,
+        )
+        .build();
+    sm.push_tlv(Tlv::UssdServiceOp(UssdServiceOp::from(u.op)));
+    if let Some([session, seq]) = u.session {
+        sm.push_tlv(Tlv::ItsSessionInfo(ItsSessionInfo::new(session, seq)));
+    }
+    Ok(sm)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,5 +319,32 @@ mod tests {
         .unwrap_err();
         assert!(matches!(e, EncodeError::Destination(_)));
         assert_eq!(relative_time(2 * 86_400 + 3661), "000002010101000R");
+    }
+
+    #[test]
+    fn ussd_final_screen_matches_the_wire_formats_vector() {
+        // wire-formats.md §4.3 step 4: PSSR response, its_session_info 1A 05.
+        let sm = build_ussd(&UssdSubmit {
+            source: "123".into(),
+            destination: "+15551234567".into(),
+            text: "Balance: 12.50 EUR".into(),
+            op: 17,
+            session: Some([0x1A, 0x05]),
+            service_type: "USSD".into(),
+            gsm7_data_coding: 0,
+        })
+        .unwrap();
+        let bytes = encode_command(&Command::new(CommandStatus::EsmeRok, 7, sm));
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        // service_type "USSD", then (after the addresses) the text and both TLVs.
+        assert_eq!(&hex[32..42], "5553534400", "{hex}");
+        let tail = "0000".to_string()
+            + "12"
+            + "42616c616e63653a2031322e3530204555 52"
+                .replace(' ', "")
+                .as_str()
+            + "0501000111"
+            + "138300021a05";
+        assert!(hex.ends_with(&tail), "{hex}\n{tail}");
     }
 }

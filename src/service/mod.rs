@@ -28,6 +28,7 @@ pub mod avatar;
 pub mod clock;
 pub mod replies;
 pub mod state;
+pub mod ussd;
 pub mod worker;
 
 use std::collections::{HashMap, HashSet};
@@ -71,6 +72,8 @@ pub struct ServiceConfig {
     pub notify_incall: bool,
     /// Caller avatars.
     pub avatar: avatar::AvatarConfig,
+    /// USSD menus.
+    pub ussd: ussd::UssdConfig,
     /// Numbers per page of `GROUP g`.
     pub page_size: usize,
     /// Language of a brand-new subscriber whose first command is language-neutral.
@@ -88,6 +91,7 @@ impl Default for ServiceConfig {
             hourly_change_quota: 30,
             notify_incall: true,
             avatar: avatar::AvatarConfig::default(),
+            ussd: ussd::UssdConfig::default(),
             page_size: 8,
             default_lang: Lang::En,
         }
@@ -291,6 +295,111 @@ impl Service {
             notified: fan.told,
             deferred: fan.deferred_until.is_some(),
         })
+    }
+
+    /// Apply one USSD dialogue unit from `source` to `service_code` (step through the menu,
+    /// persist the session, apply a finished choice as the equivalent command), all in `tx`.
+    /// Returns the screen to send back, or `None` (abort, unknown op, stale, bad sender).
+    #[allow(clippy::too_many_arguments)]
+    pub fn handle_ussd(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        received_at: i64,
+        source: &str,
+        service_code: &str,
+        text: &str,
+        tag: crate::store::inbox::UssdTag,
+    ) -> Result<Option<crate::delivery::encode::UssdSubmit>, ServiceError> {
+        use ussd::Step;
+        let cfg = &self.cfg.ussd;
+        let Ok(sender) = Msisdn::parse(source, &self.cfg.country_code) else {
+            return Ok(None);
+        };
+        let mut sub = state::ensure_subscriber(tx, sender.as_str(), self.cfg.default_lang, now)?;
+        if cfg.op_abort.contains(&tag.op) || now - received_at > cfg.timeout_ms {
+            // Aborted, or so old (a restart) that the network has closed the dialogue.
+            state::end_ussd(tx, &sub.msisdn)?;
+            return Ok(None);
+        }
+        let lang = sub.lang;
+        let data = self.menu_data(tx, &sub)?;
+        let step = if tag.op == cfg.op_begin {
+            let mut step = ussd::start(cfg, &data, lang);
+            for input in ussd::dialled_path(text) {
+                match &step {
+                    Step::Show(screen, _) => step = ussd::step(cfg, screen, &input, &data, lang),
+                    _ => break,
+                }
+            }
+            step
+        } else if tag.op == cfg.op_continue {
+            match state::ussd_screen(tx, &sub.msisdn, now)? {
+                Some(screen) => ussd::step(cfg, &screen, text, &data, lang),
+                None => Step::End(match lang {
+                    Lang::En => format!("Your session has ended. Dial {} again.", cfg.code),
+                    Lang::Zh => format!("会话已结束，请重新拨打{}。", cfg.code),
+                }),
+            }
+        } else {
+            return Ok(None);
+        };
+        let (text, end) = match step {
+            Step::Show(screen, text) => {
+                state::save_ussd(
+                    tx,
+                    &sub.msisdn,
+                    tag.session,
+                    &screen,
+                    now,
+                    now + cfg.timeout_ms,
+                )?;
+                (text, false)
+            }
+            Step::Run(cmd) => {
+                state::end_ussd(tx, &sub.msisdn)?;
+                let (reply, _) = self.apply(tx, now, &mut sub, cmd)?;
+                (ussd::result_text(cfg, &reply, lang), true)
+            }
+            Step::End(text) => {
+                state::end_ussd(tx, &sub.msisdn)?;
+                (text, true)
+            }
+        };
+        // Reply from the short code itself (`*123#` -> `123`): SMSCs refuse `*`/`#` addresses.
+        let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+        let source = Some(digits(service_code))
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| digits(&cfg.code));
+        Ok(Some(crate::delivery::encode::UssdSubmit {
+            source,
+            destination: sub.msisdn.clone(),
+            text,
+            op: if end { cfg.op_end } else { cfg.op_menu },
+            // Copy the received session info; set the end-of-session bit when closing.
+            session: tag
+                .session
+                .map(|[s, q]| [s, if end { q | 1 } else { q & !1 }]),
+            service_type: cfg.service_type.clone(),
+            gsm7_data_coding: cfg.gsm7_data_coding,
+        }))
+    }
+
+    fn menu_data(
+        &self,
+        tx: &Transaction<'_>,
+        sub: &Subscriber,
+    ) -> Result<ussd::MenuData, ServiceError> {
+        let counts = state::member_counts(tx, &sub.msisdn)?;
+        let audiences = state::audiences(tx, &sub.msisdn)?
+            .into_iter()
+            .map(|a| {
+                let n = counts.get(&a.id).copied().unwrap_or(0);
+                (a.name.clone(), a.label(), n)
+            })
+            .collect();
+        let presets = avatar::presets(tx, 0, 1000)?;
+        Ok(ussd::MenuData { audiences, presets })
     }
 
     /// Apply a parsed command for `sub`; returns the reply text and the fan-out done.

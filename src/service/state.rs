@@ -627,3 +627,57 @@ pub fn log_change(
     .ctx("service::log_change")?;
     Ok(())
 }
+
+/// The USSD screen `msisdn` is on, if a session is open at `now`.
+pub fn ussd_screen(
+    conn: &Connection,
+    msisdn: &str,
+    now: i64,
+) -> Result<Option<super::ussd::Screen>, StoreError> {
+    let row: Option<String> = conn
+        .prepare_cached("SELECT screen FROM ussd_session WHERE msisdn = ?1 AND expires_at > ?2")
+        .and_then(|mut s| s.query_row(params![msisdn, now], |r| r.get(0)).optional())
+        .ctx("service::ussd_screen")?;
+    Ok(row.and_then(|j| serde_json::from_str(&j).ok()))
+}
+
+/// Open or move `msisdn`'s USSD session to `screen`.
+pub fn save_ussd(
+    tx: &Transaction<'_>,
+    msisdn: &str,
+    session: Option<[u8; 2]>,
+    screen: &super::ussd::Screen,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(screen).map_err(|e| StoreError::BadValue {
+        column: "ussd_session.screen",
+        value: e.to_string(),
+    })?;
+    let [number, seq] = session.unwrap_or([0, 0]);
+    tx.prepare_cached(
+        "INSERT INTO ussd_session (msisdn, session, sequence, screen, started_at, updated_at,
+             expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)
+         ON CONFLICT (msisdn) DO UPDATE SET session = ?2, sequence = ?3, screen = ?4,
+             updated_at = ?5, expires_at = ?6",
+    )
+    .and_then(|mut s| s.execute(params![msisdn, number, seq, json, now, expires_at]))
+    .ctx("service::save_ussd")?;
+    Ok(())
+}
+
+/// Close `msisdn`'s USSD session.
+pub fn end_ussd(tx: &Transaction<'_>, msisdn: &str) -> Result<(), StoreError> {
+    tx.prepare_cached("DELETE FROM ussd_session WHERE msisdn = ?1")
+        .and_then(|mut s| s.execute([msisdn]))
+        .ctx("service::end_ussd")?;
+    Ok(())
+}
+
+/// Drop USSD sessions that timed out by `now`; returns how many.
+pub fn expire_ussd(tx: &Transaction<'_>, now: i64) -> Result<usize, StoreError> {
+    tx.prepare_cached("DELETE FROM ussd_session WHERE expires_at <= ?1")
+        .and_then(|mut s| s.execute([now]))
+        .ctx("service::expire_ussd")
+}

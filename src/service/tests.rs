@@ -732,3 +732,46 @@ fn uploads_need_activity_and_a_link_that_works_once() {
     );
     assert!(owner_sms.last().unwrap().contains("JPEG"), "{owner_sms:?}");
 }
+
+#[test]
+fn ussd_sessions_abort_time_out_and_ignore_stale_units() {
+    use crate::store::inbox::UssdTag;
+    let mut b = Bench::new();
+    b.family_of_two();
+    let unit = |b: &mut Bench, op: u8, text: &str, received_at: i64| {
+        let tx = b.conn.transaction().unwrap();
+        let tag = UssdTag {
+            op,
+            session: Some([7, 2]),
+        };
+        let r = b
+            .svc
+            .handle_ussd(&tx, b.now, received_at, OWNER, "*123#", text, tag)
+            .unwrap();
+        tx.commit().unwrap();
+        r
+    };
+    let now = b.now;
+    let first = unit(&mut b, 1, "*123*1#", now).unwrap();
+    assert_eq!(first.op, 2);
+    assert_eq!(first.source, "123");
+    assert_eq!(first.session, Some([7, 2]));
+    assert!(first.text.starts_with("Who sees it?"), "{}", first.text);
+    // The user aborts: no answer, the session is gone.
+    assert_eq!(unit(&mut b, 0x81, "", now), None);
+    let after = unit(&mut b, 18, "1", now).unwrap();
+    assert_eq!(after.op, 17);
+    assert_eq!(after.session, Some([7, 3]), "end-of-session bit set");
+    assert!(after.text.starts_with("Your session has ended."));
+    // A unit older than the timeout (left pending across a restart) is dropped.
+    assert_eq!(unit(&mut b, 1, "*123#", now - 10 * 60_000), None);
+    // A full path in one dial: FAMILY, BUSY, 1 hour.
+    let done = unit(&mut b, 1, "*123*1*1*2*2#", now).unwrap();
+    assert_eq!(done.op, 17);
+    assert!(
+        done.text.starts_with("Set: FAMILY sees BUSY until 15:30."),
+        "{}",
+        done.text
+    );
+    assert_eq!(b.updates(MUM).len(), 1);
+}

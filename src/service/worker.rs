@@ -18,8 +18,11 @@ use tracing::{debug, info_span, warn, Instrument};
 
 use super::{state, NetworkEvent, Outcome, Service, ServiceError};
 use crate::command::Msisdn;
+use crate::delivery::encode::build_ussd;
 use crate::inbound::MoMessage;
 use crate::metrics::Metrics;
+use crate::smpp::{LinkHandle, SubmitOutcome};
+use crate::store::inbox::UssdTag;
 use crate::store::{inbox, now_ms, Store, StoreError};
 
 /// Concurrent shards applying MO messages.
@@ -64,6 +67,7 @@ impl Runner {
         mo: mpsc::Receiver<MoMessage>,
         dispatcher: Arc<Notify>,
         metrics: Arc<Metrics>,
+        link: Option<LinkHandle>,
         stop: CancellationToken,
     ) -> Runner {
         let expiry = Arc::new(Notify::new());
@@ -79,6 +83,7 @@ impl Runner {
                 dispatcher.clone(),
                 expiry.clone(),
                 metrics.clone(),
+                link.clone(),
             )));
         }
         tasks.push(tokio::spawn(route(mo, shards)));
@@ -170,8 +175,22 @@ async fn shard(
     dispatcher: Arc<Notify>,
     expiry: Arc<Notify>,
     metrics: Arc<Metrics>,
+    link: Option<LinkHandle>,
 ) {
     while let Some(msg) = rx.recv().await {
+        if let Some(tag) = msg.ussd {
+            ussd_unit(
+                &store,
+                &service,
+                msg,
+                tag,
+                &dispatcher,
+                &metrics,
+                link.as_ref(),
+            )
+            .await;
+            continue;
+        }
         let span = info_span!("mo", inbox_id = msg.inbox_id);
         let svc = service.clone();
         let id = msg.inbox_id;
@@ -210,6 +229,67 @@ async fn shard(
     }
 }
 
+/// Apply one USSD dialogue unit and send the next screen straight to the SMSC (a screen is
+/// only useful within the network's dialogue timeout, so it does not wait in the outbox; the
+/// session state it follows from is committed first).
+async fn ussd_unit(
+    store: &Store,
+    service: &Service,
+    msg: MoMessage,
+    tag: UssdTag,
+    dispatcher: &Notify,
+    metrics: &Metrics,
+    link: Option<&LinkHandle>,
+) {
+    let span = info_span!("ussd", inbox_id = msg.inbox_id, op = tag.op);
+    let svc = service.clone();
+    let id = msg.inbox_id;
+    let result = store
+        .write(move |tx| {
+            let now = now_ms();
+            if !inbox::mark_processed(tx, id, now)? {
+                return Ok::<_, StoreError>(None);
+            }
+            svc.handle_ussd(
+                tx,
+                now,
+                msg.received_at,
+                &msg.source,
+                &msg.destination,
+                &msg.text,
+                tag,
+            )
+            .map_err(StoreError::from)
+        })
+        .instrument(span.clone())
+        .await;
+    let _e = span.enter();
+    match result {
+        Ok(Some(reply)) => {
+            metrics.record_outcome(&Outcome {
+                command: Some("ussd"),
+                ..Outcome::default()
+            });
+            // A finished choice may have queued notifications.
+            dispatcher.notify_one();
+            let Some(link) = link else {
+                warn!("no SMSC link: USSD screen not sent");
+                return;
+            };
+            match build_ussd(&reply) {
+                Ok(sm) => match link.submit(sm).await {
+                    Ok(SubmitOutcome::Accepted { .. }) => debug!("USSD screen sent"),
+                    Ok(other) => warn!(?other, "USSD screen refused by the SMSC"),
+                    Err(e) => warn!(error = %e, "USSD screen not sent"),
+                },
+                Err(e) => warn!(error = %e, "USSD screen could not be encoded"),
+            }
+        }
+        Ok(None) => debug!("USSD unit needs no answer"),
+        Err(e) => warn!(error = %e, "USSD unit not applied"),
+    }
+}
+
 async fn expiry_loop(
     store: Store,
     service: Service,
@@ -222,6 +302,7 @@ async fn expiry_loop(
         let now = now_ms();
         let handled = store
             .write(move |tx| {
+                state::expire_ussd(tx, now)?;
                 svc.expire_due(tx, now, EXPIRY_BATCH)
                     .map_err(StoreError::from)
             })

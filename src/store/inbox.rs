@@ -98,6 +98,18 @@ pub struct InboundPdu {
     pub payload: Vec<u8>,
     /// Set for a part of a concatenated message.
     pub concat: Option<Concat>,
+    /// USSD TLVs, for a USSD dialogue unit.
+    pub ussd: Option<UssdTag>,
+}
+
+/// The USSD TLVs of an MO (wire-formats.md §4): `ussd_service_op` and `its_session_info`
+/// (octet 1 session number, octet 2 sequence << 1 | end-of-session bit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UssdTag {
+    /// `ussd_service_op` (SMPP 3.4 §5.3.2.44).
+    pub op: u8,
+    /// `its_session_info` as received (SMPP 3.4 §5.3.2.43), if present.
+    pub session: Option<[u8; 2]>,
 }
 
 /// The identity of a concatenated message's parts.
@@ -156,6 +168,11 @@ impl InboundPdu {
             }
             None => {
                 h.update(b"whole\0");
+                // A USSD answer ("1") repeats often; its session sequence tells units apart.
+                if let Some(u) = &self.ussd {
+                    h.update([0xFE, u.op]);
+                    h.update(u.session.unwrap_or([0xFF, 0xFF]));
+                }
                 field(&mut h, self.source.as_bytes());
                 field(&mut h, self.destination.as_bytes());
                 h.update([self.data_coding]);
@@ -199,6 +216,8 @@ pub struct CompleteMessage {
     pub data_coding: u8,
     /// User data of each part, in sequence order.
     pub parts: Vec<Vec<u8>>,
+    /// USSD TLVs, for a USSD dialogue unit.
+    pub ussd: Option<UssdTag>,
 }
 
 impl CompleteMessage {
@@ -449,6 +468,7 @@ pub fn take_complete(
         esm_class: first.esm_class,
         data_coding: first.data_coding,
         parts: parts.into_iter().map(|p| p.payload).collect(),
+        ussd: None,
     }))
 }
 
@@ -462,7 +482,19 @@ pub fn receive(
     match record_part(tx, pdu, dedup_window)? {
         RecordOutcome::Duplicate => Ok(Received::Duplicate),
         RecordOutcome::New(pdu_id) => Ok(match take_complete(tx, &pdu.message_key(pdu_id))? {
-            Some(msg) => Received::Complete(msg),
+            Some(mut msg) => {
+                if let Some(u) = pdu.ussd {
+                    tx.prepare_cached(
+                        "UPDATE inbox_message SET ussd_op = ?2, ussd_session = ?3 WHERE id = ?1",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![msg.id, u.op, u.session.map(u16::from_be_bytes)])
+                    })
+                    .ctx("inbox::receive: ussd")?;
+                    msg.ussd = Some(u);
+                }
+                Received::Complete(msg)
+            }
             None => Received::Partial { pdu_id },
         }),
     }
@@ -481,6 +513,10 @@ fn load_message(conn: &Connection, row: MessageRow) -> Result<CompleteMessage, S
         esm_class: row.esm_class,
         data_coding: row.data_coding,
         parts,
+        ussd: row.ussd_op.map(|op| UssdTag {
+            op,
+            session: row.ussd_session.map(u16::to_be_bytes),
+        }),
     })
 }
 
@@ -491,6 +527,8 @@ struct MessageRow {
     destination: String,
     esm_class: u8,
     data_coding: u8,
+    ussd_op: Option<u8>,
+    ussd_session: Option<u16>,
 }
 
 /// Complete messages not yet [`mark_processed`], oldest first (hand them on again at start).
@@ -500,7 +538,8 @@ pub fn pending_messages(
 ) -> Result<Vec<CompleteMessage>, StoreError> {
     let rows: Vec<MessageRow> = conn
         .prepare_cached(
-            "SELECT id, created_at, source, destination, esm_class, data_coding
+            "SELECT id, created_at, source, destination, esm_class, data_coding, ussd_op,
+                 ussd_session
              FROM inbox_message WHERE state = 'pending' ORDER BY id LIMIT ?1",
         )
         .and_then(|mut s| {
@@ -512,6 +551,8 @@ pub fn pending_messages(
                     destination: r.get(3)?,
                     esm_class: r.get(4)?,
                     data_coding: r.get(5)?,
+                    ussd_op: r.get(6)?,
+                    ussd_session: r.get(7)?,
                 })
             })?
             .collect()
@@ -622,6 +663,7 @@ mod tests {
             raw: vec![],
             payload: payload.to_vec(),
             concat,
+            ussd: None,
         }
     }
 

@@ -274,8 +274,25 @@ CREATE TABLE activity (
 ALTER TABLE subscriber ADD COLUMN wap_push INTEGER NOT NULL DEFAULT 1;
 "#;
 
+/// Migration 4: USSD: the TLVs of an MO dialogue unit, and each subscriber's menu session.
+const V4: &str = r#"
+ALTER TABLE inbox_message ADD COLUMN ussd_op INTEGER;
+ALTER TABLE inbox_message ADD COLUMN ussd_session INTEGER;  -- its_session_info, big-endian
+
+-- One open USSD menu session per subscriber (a new one replaces it).
+CREATE TABLE ussd_session (
+    msisdn     TEXT    PRIMARY KEY,
+    session    INTEGER NOT NULL,          -- its_session_info octet 1
+    sequence   INTEGER NOT NULL,          -- last octet 2 received (sequence << 1 | end)
+    screen     TEXT    NOT NULL,          -- the screen shown, JSON
+    started_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+"#;
+
 /// Every migration, in order; migration `i` (0-based) brings the schema to version `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes (`PRAGMA user_version` after [`migrate`]).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -1,0 +1,693 @@
+//! USSD menus (issue 7): the subscriber dials `*123#` and sets a status, lists groups, picks
+//! an avatar or asks WHO, screen by screen. Each screen fits one USSD string (182 GSM-7 or 80
+//! UCS-2 characters, wire-formats.md §4.4): lists are paged to fit, never segmented. A choice
+//! that changes something is turned into the same [`Command`] an SMS would carry and applied by
+//! the same service, so it notifies contacts exactly as the SMS command does.
+//!
+//! The session (the screen shown) is persisted per subscriber with a timeout; a new dial
+//! replaces it; an abort or a timeout ends it. `*123*1*2#` walks the path 1, 2 at once.
+
+use serde::{Deserialize, Serialize};
+
+use super::replies::{Label, Text};
+use crate::command::{
+    Command, Expiry, GroupName, Lang, Msisdn, StatusAssignment, StatusChange, StatusCode,
+    StatusText, Target,
+};
+
+/// Items per list page at most (keys 1-7; 8 is "more", 0 "back", 00 "exit").
+const MAX_ITEMS: usize = 7;
+
+/// USSD settings (`[ussd]`): the op codes carriers differ on, limits, timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UssdConfig {
+    /// The code subscribers dial (shown in hints), e.g. `*123#`.
+    pub code: String,
+    /// `service_type` of our USSD submit_sm.
+    pub service_type: String,
+    /// `ussd_service_op` of a new session (PSSR indication).
+    pub op_begin: u8,
+    /// `ussd_service_op` of the user's answer (USSR confirm).
+    pub op_continue: u8,
+    /// `ussd_service_op` of a menu that waits for an answer (USSR request).
+    pub op_menu: u8,
+    /// `ussd_service_op` of the final screen (PSSR response).
+    pub op_end: u8,
+    /// `ussd_service_op` values that mean the user or network aborted.
+    pub op_abort: Vec<u8>,
+    /// Session lifetime without input, ms.
+    pub timeout_ms: i64,
+    /// Longest GSM-7 screen.
+    pub max_gsm7: usize,
+    /// Longest UCS-2 screen.
+    pub max_ucs2: usize,
+    /// `data_coding` of GSM-7 screens.
+    pub gsm7_data_coding: u8,
+    /// Country code for numbers typed at the WHO prompt.
+    pub country_code: String,
+}
+
+impl Default for UssdConfig {
+    fn default() -> Self {
+        Self {
+            code: "*123#".into(),
+            service_type: "USSD".into(),
+            op_begin: 1,
+            op_continue: 18,
+            op_menu: 2,
+            op_end: 17,
+            op_abort: vec![0x81],
+            timeout_ms: 120_000,
+            max_gsm7: 182,
+            max_ucs2: 80,
+            gsm7_data_coding: 0,
+            country_code: "86".into(),
+        }
+    }
+}
+
+impl UssdConfig {
+    /// Whether `text` fits one USSD screen.
+    pub fn fits(&self, text: &str) -> bool {
+        if sms_wire::gsm7::is_representable(text) {
+            sms_wire::gsm7::encode(text).map_or(usize::MAX, |b| b.len()) <= self.max_gsm7
+        } else {
+            text.encode_utf16().count() <= self.max_ucs2
+        }
+    }
+
+    /// `text` cut to fit one screen.
+    pub fn clip(&self, text: &str) -> String {
+        if self.fits(text) {
+            return text.to_string();
+        }
+        let mut out: Vec<char> = text.chars().collect();
+        while !out.is_empty() {
+            out.pop();
+            let mut s: String = out.iter().collect();
+            s.push_str("...");
+            if self.fits(&s) {
+                return s;
+            }
+        }
+        String::new()
+    }
+}
+
+/// A screen of the menu tree (persisted as JSON in the session).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "screen")]
+pub enum Screen {
+    /// 1 status, 2 groups, 3 avatar, 4 who.
+    Main,
+    /// Choose whose view to set (groups, OTHERS, ALL), paged.
+    PickTarget {
+        /// 1-based page.
+        page: usize,
+    },
+    /// Choose the status for `target` (`ALL`, `OTHERS` or a group's canonical name).
+    PickStatus {
+        /// The target key.
+        target: String,
+    },
+    /// Choose how long.
+    PickExpiry {
+        /// The target key.
+        target: String,
+        /// The status code name.
+        status: String,
+    },
+    /// The groups with member counts, paged.
+    Groups {
+        /// 1-based page.
+        page: usize,
+    },
+    /// Preset avatars, paged.
+    Presets {
+        /// 1-based page.
+        page: usize,
+    },
+    /// Enter a number.
+    WhoPrompt,
+}
+
+/// What the menu needs from the store for one screen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MenuData {
+    /// The subscriber's audiences in GROUPS order: (target key, label, members).
+    pub audiences: Vec<(String, Label, usize)>,
+    /// Presets as (id, title).
+    pub presets: Vec<(i64, String)>,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Show `screen` and wait for an answer.
+    Show(Screen, String),
+    /// Apply `command` (through the service) and end the session with its reply.
+    Run(Command),
+    /// End the session with this text.
+    End(String),
+}
+
+/// The statuses offered, in menu order (key = index + 1).
+const STATUSES: [StatusCode; 6] = [
+    StatusCode::Free,
+    StatusCode::Busy,
+    StatusCode::Meeting,
+    StatusCode::Driving,
+    StatusCode::Dnd,
+    StatusCode::Standby,
+];
+
+/// The expiries offered, in menu order: none, 1 h, 2 h, 4 h.
+const EXPIRY_HOURS: [u64; 4] = [0, 1, 2, 4];
+
+fn t(lang: Lang, en: &str, zh: &str) -> String {
+    match lang {
+        Lang::En => en.to_string(),
+        Lang::Zh => zh.to_string(),
+    }
+}
+
+fn label(l: &Label, lang: Lang) -> String {
+    match (l, lang) {
+        (Label::Builtin(g), Lang::En) => g.en().into(),
+        (Label::Builtin(g), Lang::Zh) => g.zh().into(),
+        (Label::User(n), _) => n.clone(),
+        (Label::Others, Lang::En) => "OTHERS".into(),
+        (Label::Others, Lang::Zh) => "其他".into(),
+        (Label::All, Lang::En) => "ALL".into(),
+        (Label::All, Lang::Zh) => "全部".into(),
+    }
+}
+
+fn status_word(c: StatusCode, lang: Lang) -> String {
+    match lang {
+        Lang::En => c.code().to_string(),
+        Lang::Zh => c
+            .words()
+            .iter()
+            .find(|w| !w.is_ascii())
+            .unwrap_or(&"")
+            .to_string(),
+    }
+}
+
+/// Split `items` into pages that each fit one screen with `head` and the footer; returns the
+/// page boundaries (start indices).
+fn paginate(cfg: &UssdConfig, head: &str, items: &[String], lang: Lang) -> Vec<usize> {
+    // Lay out with the longer of the header and the hint that may replace it.
+    let hint = hint_text(lang);
+    let head = if hint.encode_utf16().count() > head.encode_utf16().count() {
+        hint.as_str()
+    } else {
+        head
+    };
+    let mut starts = vec![0];
+    let mut start = 0;
+    while start < items.len() {
+        let mut end = start;
+        loop {
+            if end >= items.len() || end - start >= MAX_ITEMS {
+                break;
+            }
+            let candidate = render_list(head, &items[start..=end], start, true, lang);
+            if !cfg.fits(&candidate) && end > start {
+                break;
+            }
+            end += 1;
+        }
+        start = end.max(start + 1);
+        if start < items.len() {
+            starts.push(start);
+        }
+    }
+    starts
+}
+
+fn render_list(head: &str, items: &[String], _offset: usize, more: bool, lang: Lang) -> String {
+    let mut s = String::from(head);
+    for (i, item) in items.iter().enumerate() {
+        s.push_str(&format!("\n{} {item}", i + 1));
+    }
+    if more {
+        s.push_str(&t(lang, "\n8 More", "\n8 更多"));
+    }
+    s.push_str(&t(lang, "\n0 Back", "\n0 返回"));
+    s
+}
+
+/// One page of a list screen: its text and the items' global indices.
+fn list_screen(
+    cfg: &UssdConfig,
+    head: &str,
+    items: &[String],
+    page: usize,
+    lang: Lang,
+) -> (String, std::ops::Range<usize>, bool) {
+    let starts = paginate(cfg, head, items, lang);
+    let page = page.clamp(1, starts.len());
+    let start = starts[page - 1];
+    let end = starts.get(page).copied().unwrap_or(items.len());
+    let more = page < starts.len();
+    let text = render_list(head, &items[start..end], start, more, lang);
+    (cfg.clip(&text), start..end, more)
+}
+
+fn target_items(data: &MenuData, lang: Lang) -> Vec<String> {
+    let mut v: Vec<String> = data
+        .audiences
+        .iter()
+        .map(|(_, l, _)| label(l, lang))
+        .collect();
+    v.push(label(&Label::All, lang));
+    v
+}
+
+fn target_keys(data: &MenuData) -> Vec<String> {
+    let mut v: Vec<String> = data.audiences.iter().map(|(k, _, _)| k.clone()).collect();
+    v.push("ALL".into());
+    v
+}
+
+fn preset_items(data: &MenuData) -> Vec<String> {
+    data.presets
+        .iter()
+        .map(|(_, title)| title.chars().take(14).collect())
+        .collect()
+}
+
+/// The text of `screen` (`hint`: prefix "Invalid choice").
+pub fn render(
+    cfg: &UssdConfig,
+    screen: &Screen,
+    data: &MenuData,
+    lang: Lang,
+    hint: bool,
+) -> String {
+    let body = match screen {
+        Screen::Main => t(
+            lang,
+            "Presence\n1 Set my status\n2 My groups\n3 Avatar\n4 Who is it?\n00 Exit",
+            "状态服务\n1 设置状态\n2 我的分组\n3 头像\n4 查询号码\n00 退出",
+        ),
+        Screen::PickTarget { page } => {
+            let head = t(lang, "Who sees it?", "给谁看？");
+            list_screen(cfg, &head, &target_items(data, lang), *page, lang).0
+        }
+        Screen::PickStatus { target } => {
+            let mut s = match lang {
+                Lang::En => format!("Status for {}:", target_name(data, target, lang)),
+                Lang::Zh => format!("{}看到的状态：", target_name(data, target, lang)),
+            };
+            for (i, c) in STATUSES.iter().enumerate() {
+                s.push_str(&format!("\n{} {}", i + 1, status_word(*c, lang)));
+            }
+            s.push_str(&t(lang, "\n0 Back", "\n0 返回"));
+            s
+        }
+        Screen::PickExpiry { .. } => t(
+            lang,
+            "For how long?\n1 Until I change it\n2 1 hour\n3 2 hours\n4 4 hours\n0 Back",
+            "持续多久？\n1 一直\n2 1小时\n3 2小时\n4 4小时\n0 返回",
+        ),
+        Screen::Groups { page } => {
+            let head = t(lang, "Your groups:", "你的分组：");
+            let items: Vec<String> = data
+                .audiences
+                .iter()
+                .filter(|(_, l, _)| *l != Label::Others)
+                .map(|(_, l, n)| format!("{} ({n})", label(l, lang)))
+                .collect();
+            list_screen(cfg, &head, &items, *page, lang).0
+        }
+        Screen::Presets { page } => {
+            if data.presets.is_empty() {
+                t(lang, "No avatars yet.\n0 Back", "暂无头像。\n0 返回")
+            } else {
+                let head = t(lang, "Choose an avatar:", "选择头像：");
+                list_screen(cfg, &head, &preset_items(data), *page, lang).0
+            }
+        }
+        Screen::WhoPrompt => t(
+            lang,
+            "Enter the phone number:\n0 Back",
+            "请输入号码：\n0 返回",
+        ),
+    };
+    if hint {
+        // The hint takes the header's line, so the screen keeps its size.
+        let rest = body.split_once('\n').map_or("", |(_, r)| r);
+        cfg.clip(&format!("{}\n{rest}", hint_text(lang)))
+    } else {
+        cfg.clip(&body)
+    }
+}
+
+fn hint_text(lang: Lang) -> String {
+    t(lang, "Invalid choice.", "选择无效。")
+}
+
+/// The target's name for a screen header; a non-ASCII name is cut to 8 characters so the
+/// screen still fits the 80 UCS-2 characters.
+fn target_name(data: &MenuData, key: &str, lang: Lang) -> String {
+    let name = if key == "ALL" {
+        label(&Label::All, lang)
+    } else {
+        data.audiences
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map_or_else(|| key.to_string(), |(_, l, _)| label(l, lang))
+    };
+    if name.is_ascii() {
+        name
+    } else {
+        name.chars().take(8).collect()
+    }
+}
+
+fn target_of(key: &str) -> Option<Target> {
+    match key {
+        "ALL" => Some(Target::All),
+        "OTHERS" => Some(Target::Others),
+        k => GroupName::try_from(k).ok().map(Target::Group),
+    }
+}
+
+fn show(cfg: &UssdConfig, screen: Screen, data: &MenuData, lang: Lang, hint: bool) -> Step {
+    let text = render(cfg, &screen, data, lang, hint);
+    Step::Show(screen, text)
+}
+
+fn exit(lang: Lang) -> Step {
+    Step::End(t(lang, "Goodbye.", "再见。"))
+}
+
+/// The screen shown first (a fresh dial without a path).
+pub fn start(cfg: &UssdConfig, data: &MenuData, lang: Lang) -> Step {
+    show(cfg, Screen::Main, data, lang, false)
+}
+
+/// The menu path in a dialled string: `*123*1*2#` -> `["1", "2"]`; `*123#` -> `[]`.
+pub fn dialled_path(dialled: &str) -> Vec<String> {
+    let inner = dialled.trim().trim_start_matches('*').trim_end_matches('#');
+    inner
+        .split('*')
+        .skip(1)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Apply `input` on `screen`. `data` must hold what the screen lists (audiences for the
+/// target and groups screens, the presets for the presets screen).
+pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lang: Lang) -> Step {
+    let input = input.trim();
+    if input == "00" {
+        return exit(lang);
+    }
+    let n: Option<usize> = input.parse().ok();
+    let again = |hint| show(cfg, screen.clone(), data, lang, hint);
+    match screen {
+        Screen::Main => match n {
+            Some(0) => exit(lang),
+            Some(1) => show(cfg, Screen::PickTarget { page: 1 }, data, lang, false),
+            Some(2) => show(cfg, Screen::Groups { page: 1 }, data, lang, false),
+            Some(3) => show(cfg, Screen::Presets { page: 1 }, data, lang, false),
+            Some(4) => show(cfg, Screen::WhoPrompt, data, lang, false),
+            _ => again(true),
+        },
+        Screen::PickTarget { page } => {
+            let head = t(lang, "Who sees it?", "给谁看？");
+            let (_, range, more) = list_screen(cfg, &head, &target_items(data, lang), *page, lang);
+            let keys = target_keys(data);
+            match n {
+                Some(0) if *page > 1 => show(
+                    cfg,
+                    Screen::PickTarget { page: page - 1 },
+                    data,
+                    lang,
+                    false,
+                ),
+                Some(0) => show(cfg, Screen::Main, data, lang, false),
+                Some(8) if more => show(
+                    cfg,
+                    Screen::PickTarget { page: page + 1 },
+                    data,
+                    lang,
+                    false,
+                ),
+                Some(k) if k >= 1 && range.start + k - 1 < range.end => show(
+                    cfg,
+                    Screen::PickStatus {
+                        target: keys[range.start + k - 1].clone(),
+                    },
+                    data,
+                    lang,
+                    false,
+                ),
+                _ => again(true),
+            }
+        }
+        Screen::PickStatus { target } => match n {
+            Some(0) => show(cfg, Screen::PickTarget { page: 1 }, data, lang, false),
+            Some(k) if (1..=STATUSES.len()).contains(&k) => show(
+                cfg,
+                Screen::PickExpiry {
+                    target: target.clone(),
+                    status: STATUSES[k - 1].code().to_string(),
+                },
+                data,
+                lang,
+                false,
+            ),
+            _ => again(true),
+        },
+        Screen::PickExpiry { target, status } => match n {
+            Some(0) => show(
+                cfg,
+                Screen::PickStatus {
+                    target: target.clone(),
+                },
+                data,
+                lang,
+                false,
+            ),
+            Some(k) if (1..=EXPIRY_HOURS.len()).contains(&k) => {
+                let code = StatusCode::ALL
+                    .into_iter()
+                    .find(|c| c.code() == status)
+                    .unwrap_or(StatusCode::Standby);
+                let Some(target) = target_of(target) else {
+                    return exit(lang);
+                };
+                let hours = EXPIRY_HOURS[k - 1];
+                let expiry = (hours > 0)
+                    .then(|| Expiry::for_units(hours, crate::command::DurationUnit::Hours, ""))
+                    .and_then(Result::ok);
+                let status = if code == StatusCode::Standby {
+                    StatusChange::Clear
+                } else {
+                    StatusChange::Set(StatusText::Builtin(code))
+                };
+                Step::Run(Command::StatusSet(vec![StatusAssignment {
+                    target,
+                    status,
+                    expiry,
+                }]))
+            }
+            _ => again(true),
+        },
+        Screen::Groups { page } => {
+            let head = t(lang, "Your groups:", "你的分组：");
+            let items: Vec<String> = data
+                .audiences
+                .iter()
+                .filter(|(_, l, _)| *l != Label::Others)
+                .map(|(_, l, n)| format!("{} ({n})", label(l, lang)))
+                .collect();
+            let (_, _, more) = list_screen(cfg, &head, &items, *page, lang);
+            match n {
+                Some(8) if more => show(cfg, Screen::Groups { page: page + 1 }, data, lang, false),
+                Some(0) if *page > 1 => {
+                    show(cfg, Screen::Groups { page: page - 1 }, data, lang, false)
+                }
+                Some(0) => show(cfg, Screen::Main, data, lang, false),
+                _ => again(true),
+            }
+        }
+        Screen::Presets { page } => {
+            let head = t(lang, "Choose an avatar:", "选择头像：");
+            let (_, range, more) = list_screen(cfg, &head, &preset_items(data), *page, lang);
+            match n {
+                Some(0) if *page > 1 => {
+                    show(cfg, Screen::Presets { page: page - 1 }, data, lang, false)
+                }
+                Some(0) => show(cfg, Screen::Main, data, lang, false),
+                Some(8) if more => show(cfg, Screen::Presets { page: page + 1 }, data, lang, false),
+                Some(k) if k >= 1 && range.start + k - 1 < range.end => {
+                    let id = data.presets[range.start + k - 1].0;
+                    match u32::try_from(id) {
+                        Ok(id) => Step::Run(Command::AvatarSet(id)),
+                        Err(_) => again(true),
+                    }
+                }
+                _ => again(true),
+            }
+        }
+        Screen::WhoPrompt => match n {
+            Some(0) => show(cfg, Screen::Main, data, lang, false),
+            _ => match Msisdn::parse(input, &cfg.country_code) {
+                Ok(m) => Step::Run(Command::Who(m)),
+                Err(_) => again(true),
+            },
+        },
+    }
+}
+
+/// The final screen after a command: its reply, cut to one screen.
+pub fn result_text(cfg: &UssdConfig, reply: &Text, lang: Lang) -> String {
+    cfg.clip(&reply.render(lang))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::BuiltinGroup;
+
+    fn worst_data() -> MenuData {
+        let mut audiences: Vec<(String, Label, usize)> = BuiltinGroup::ALL
+            .into_iter()
+            .map(|g| (g.en().to_string(), Label::Builtin(g), 200))
+            .collect();
+        for i in 0..16 {
+            let name = format!("{}{i:02}", "组".repeat(14));
+            audiences.push((name.clone(), Label::User(name), 200));
+        }
+        audiences.push(("OTHERS".into(), Label::Others, 0));
+        MenuData {
+            audiences,
+            presets: (1..=40)
+                .map(|i| (i, "非常长的头像标题名字很长很长".to_string()))
+                .collect(),
+        }
+    }
+
+    fn every_screen(data: &MenuData) -> Vec<Screen> {
+        let mut v = vec![
+            Screen::Main,
+            Screen::PickStatus {
+                target: "FAMILY".into(),
+            },
+            Screen::PickStatus {
+                target: data
+                    .audiences
+                    .get(5)
+                    .map_or_else(|| "WORK".to_string(), |a| a.0.clone()),
+            },
+            Screen::PickExpiry {
+                target: "ALL".into(),
+                status: "FREE".into(),
+            },
+            Screen::WhoPrompt,
+        ];
+        for page in 1..=12 {
+            v.push(Screen::PickTarget { page });
+            v.push(Screen::Groups { page });
+            v.push(Screen::Presets { page });
+        }
+        v
+    }
+
+    #[test]
+    fn every_screen_fits_one_ussd_string_in_both_languages() {
+        let cfg = UssdConfig::default();
+        for data in [worst_data(), MenuData::default()] {
+            for screen in every_screen(&data) {
+                for lang in [Lang::En, Lang::Zh] {
+                    for hint in [false, true] {
+                        // Render without the final clip: the layout itself must fit.
+                        let text = render(&cfg, &screen, &data, lang, hint);
+                        assert!(
+                            !text.ends_with("..."),
+                            "{screen:?} {lang:?} was cut: {text}"
+                        );
+                        assert!(cfg.fits(&text), "{screen:?} {lang:?}: {text}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lists_page_so_every_item_is_reachable() {
+        let cfg = UssdConfig::default();
+        let data = worst_data();
+        let mut seen = Vec::new();
+        let mut screen = Screen::PickTarget { page: 1 };
+        for _ in 0..20 {
+            for k in 1..=MAX_ITEMS {
+                if let Step::Show(Screen::PickStatus { target }, _) =
+                    step(&cfg, &screen, &k.to_string(), &data, Lang::Zh)
+                {
+                    if !seen.contains(&target) {
+                        seen.push(target);
+                    }
+                }
+            }
+            match step(&cfg, &screen, "8", &data, Lang::Zh) {
+                Step::Show(next @ Screen::PickTarget { .. }, _) => screen = next,
+                _ => break,
+            }
+        }
+        assert_eq!(seen, target_keys(&data), "every audience and ALL, in order");
+    }
+
+    #[test]
+    fn status_path_builds_the_same_command_as_sms() {
+        let cfg = UssdConfig::default();
+        let data = MenuData {
+            audiences: vec![
+                ("FAMILY".into(), Label::Builtin(BuiltinGroup::Family), 2),
+                ("OTHERS".into(), Label::Others, 0),
+            ],
+            presets: vec![],
+        };
+        let Step::Show(s, _) = step(&cfg, &Screen::Main, "1", &data, Lang::En) else {
+            panic!()
+        };
+        let Step::Show(s, text) = step(&cfg, &s, "1", &data, Lang::En) else {
+            panic!()
+        };
+        assert!(text.starts_with("Status for FAMILY:"), "{text}");
+        let Step::Show(s, _) = step(&cfg, &s, "1", &data, Lang::En) else {
+            panic!()
+        };
+        let got = step(&cfg, &s, "3", &data, Lang::En);
+        let sms = crate::command::parse("STATUS FAMILY FREE FOR 2H", "86").unwrap();
+        assert_eq!(got, Step::Run(sms.command));
+        // Invalid input repeats the screen with a hint; 0 goes back; 00 exits.
+        let Step::Show(same, text) = step(&cfg, &s, "9", &data, Lang::En) else {
+            panic!()
+        };
+        assert_eq!(same, s);
+        assert!(text.starts_with("Invalid choice."));
+        assert!(matches!(
+            step(&cfg, &s, "0", &data, Lang::En),
+            Step::Show(Screen::PickStatus { .. }, _)
+        ));
+        assert_eq!(
+            step(&cfg, &s, "00", &data, Lang::En),
+            Step::End("Goodbye.".into())
+        );
+    }
+
+    #[test]
+    fn dialled_strings_give_the_path() {
+        assert_eq!(dialled_path("*123#"), Vec::<String>::new());
+        assert_eq!(dialled_path("*123*1*2#"), vec!["1", "2"]);
+        assert_eq!(dialled_path(" *123*4# "), vec!["4"]);
+    }
+}
