@@ -325,6 +325,44 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// Demo handsets on the embedded simulator: on a fresh database, a demo subscriber texts a few
+/// commands (as a person would), so the console shows handsets with replies and updates.
+async fn seed_demo(gw: &Gateway, sim: &smsc_sim::SimHandle, service_number: &str) {
+    const DEMO: &str = "+8613800138000";
+    let fresh = gw
+        .store
+        .read(|c| {
+            c.query_row("SELECT count(*) = 0 FROM subscriber", [], |r| {
+                r.get::<_, bool>(0)
+            })
+            .map_err(presence_gw::store::StoreError::from)
+        })
+        .await
+        .unwrap_or(false);
+    if !fresh {
+        return;
+    }
+    for text in [
+        "NAME Demo",
+        "GROUP FAMILY ADD 13900139000 13700137000",
+        "GROUP COLLEAGUES ADD 13600136000",
+        "STATUS FAMILY FREE, COLLEAGUES MEETING",
+    ] {
+        let mo = smsc_sim::MoRequest::new(DEMO, service_number, text);
+        if sim.inject_mo(mo).await.is_err() {
+            return;
+        }
+        // One at a time, in order, as a person types.
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+    println!(
+        "  demo handsets:       {DEMO} (FAMILY: +8613900139000 +8613700137000; COLLEAGUES: +8613600136000)"
+    );
+    if let Some(url) = sim.http_url() {
+        println!("                       see them at {url}/ ; dial USSD: curl -s {url}/ussd -d '{{\"from\":\"{DEMO}\",\"to\":\"*123#\",\"text\":\"*123#\"}}' -H 'content-type: application/json'");
+    }
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut cfg = build_config(&args)?;
     // No SMSC configured: run the bundled simulator in-process, with an account for us.
@@ -394,6 +432,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("  service number:      {}", cfg.service_number);
     println!("  database:            {}", cfg.db.display());
     println!("  stop with Ctrl-C (in-flight messages are finished or requeued)");
+    if let Some(sim) = &embedded {
+        seed_demo(&gw, sim, &cfg.service_number).await;
+    }
 
     shutdown_signal().await;
     info!("shutting down");
