@@ -7,6 +7,7 @@ pub mod command;
 pub mod config;
 pub mod delivery;
 pub mod http;
+pub mod images;
 pub mod inbound;
 pub mod metrics;
 pub mod service;
