@@ -74,6 +74,9 @@ pub struct Faults {
     pub response_delay: Option<Delay>,
     /// Error responses for some destinations.
     pub error: Option<ErrorFault>,
+    /// More error rules, tried in order after `error` (e.g. a permanent status for listed
+    /// destinations alongside a percentage of temporary ones).
+    pub more_errors: Vec<ErrorFault>,
     /// Close each connection right after it has sent this many PDUs.
     pub drop_after_pdus: Option<u64>,
     /// Never answer enquire_link.
@@ -87,16 +90,17 @@ pub struct Faults {
 impl Faults {
     /// Whether a submit to `dest` should fail, and with which status.
     pub fn error_for(&self, dest: &str, rng: &mut impl Rng) -> Option<u32> {
-        let e = self.error.as_ref()?;
         let d = dest.trim_start_matches('+');
-        if e.destinations
-            .iter()
-            .any(|x| x.trim_start_matches('+') == d)
-        {
-            return Some(e.status);
-        }
-        if e.percent > 0.0 && rng.random::<f64>() * 100.0 < e.percent {
-            return Some(e.status);
+        for e in self.error.iter().chain(self.more_errors.iter()) {
+            if e.destinations
+                .iter()
+                .any(|x| x.trim_start_matches('+') == d)
+            {
+                return Some(e.status);
+            }
+            if e.percent > 0.0 && rng.random::<f64>() * 100.0 < e.percent {
+                return Some(e.status);
+            }
         }
         None
     }
@@ -175,6 +179,27 @@ mod tests {
         };
         assert_eq!(all.error_for("1", &mut rng), Some(0x14));
         assert_eq!(Faults::default().error_for("1", &mut rng), None);
+        let two = Faults {
+            error: Some(ErrorFault {
+                status: 0x45,
+                percent: 0.0,
+                destinations: vec!["5".into()],
+            }),
+            more_errors: vec![ErrorFault {
+                status: 0x0B,
+                percent: 0.0,
+                destinations: vec!["+6".into()],
+            }],
+            ..Faults::default()
+        };
+        assert_eq!(two.error_for("5", &mut rng), Some(0x45));
+        assert_eq!(two.error_for("6", &mut rng), Some(0x0B));
+        assert_eq!(two.error_for("7", &mut rng), None);
+        let only_more = Faults {
+            more_errors: two.more_errors.clone(),
+            ..Faults::default()
+        };
+        assert_eq!(only_more.error_for("6", &mut rng), Some(0x0B));
     }
 
     #[test]

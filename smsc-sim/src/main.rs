@@ -254,6 +254,7 @@ impl Serve {
                 ignore_enquire_link: self.ignore_enquire_link,
                 receipt_before_resp: self.receipt_before_resp,
                 duplicate_receipts: self.duplicate_receipts,
+                more_errors: Vec::new(),
             },
             handsets: HandsetConfig {
                 follow_push_links: !self.no_follow_push,

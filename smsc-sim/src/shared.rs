@@ -424,7 +424,7 @@ impl Shared {
                 status = s;
             }
         }
-        if status == 0 && faults.error.is_some() {
+        if status == 0 && (faults.error.is_some() || !faults.more_errors.is_empty()) {
             if let Some(s) = self.with_rng(|r| faults.error_for(&m.dest, r)) {
                 status = s;
             }
