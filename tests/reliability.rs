@@ -1,0 +1,1064 @@
+//! Reliability suite (issue 9): the real gateway (SQLite file, SMPP link, status service, outbox
+//! dispatcher, HTTP) against smsc-sim over loopback while the simulator misbehaves, while
+//! subscribers abuse the service, and while secrets are in play. Every test tries to lose a
+//! message, leave a row stuck, break a cap or leak a secret, and fails if it can.
+//!
+//! Not here: kill -9 during fan-out (`tests/crash.rs`), fuzzing (proptests beside each decoder),
+//! and the events API's missing/wrong key (`tests/service.rs`,
+//! `operator_api_events_health_and_metrics_over_http`: 401 without a key, 403 with a wrong one,
+//! 403 when no key is configured).
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use presence_gw::app::{Gateway, GatewayOptions};
+use presence_gw::config::Secret;
+use presence_gw::service::avatar::{self, VariantIn};
+use presence_gw::service::ServiceConfig;
+use presence_gw::smpp::{BindMode, LinkConfig};
+use presence_gw::store::outbox::{self, NewMessage, OutboxCounts};
+use presence_gw::store::{now_ms, StoreError};
+use smsc_sim::{
+    Delay, DeliveryState, ErrorFault, Faults, MalformedKind, MoRequest, ReceiptStat, SimConfig,
+    SimHandle, Simulator,
+};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+
+const SYSTEM_ID: &str = "presence";
+const PASSWORD: &str = "pw123";
+const SERVICE: &str = "10658";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// `ESME_RSUBMITFAIL`: temporary for the dispatcher (`SubmitOutcome::classify`).
+const TRANSIENT: u32 = 0x45;
+/// `ESME_RINVDSTADR`: permanent.
+const PERMANENT: u32 = 0x0B;
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+
+async fn start_sim(cfg: SimConfig, password: &str) -> SimHandle {
+    Simulator::start(cfg.with_account(SYSTEM_ID, password))
+        .await
+        .expect("simulator starts")
+}
+
+/// Link settings for fault tests: short keepalive, response timeout and reconnect delays.
+fn link(sim: &SimHandle, mode: BindMode) -> LinkConfig {
+    LinkConfig {
+        smsc: sim.smpp_addr().to_string(),
+        system_id: SYSTEM_ID.into(),
+        password: Secret::new(PASSWORD),
+        bind_mode: mode,
+        response_timeout: Duration::from_secs(2),
+        enquire_link_interval: Duration::from_millis(300),
+        enquire_link_timeout: Duration::from_millis(500),
+        reconnect_min: Duration::from_millis(50),
+        reconnect_max: Duration::from_millis(300),
+        shutdown_grace: Duration::from_millis(500),
+        ..LinkConfig::default()
+    }
+}
+
+fn options(dir: &tempfile::TempDir, link: LinkConfig) -> GatewayOptions {
+    let mut opts = GatewayOptions::new(dir.path().join("gw.db"), link, SERVICE);
+    opts.dispatcher.retry_min = Duration::from_millis(50);
+    opts.dispatcher.retry_max = Duration::from_millis(400);
+    // Transient errors must be retried, not given up on, under this much chaos.
+    opts.dispatcher.max_attempts = 60;
+    opts
+}
+
+async fn start_gw(opts: GatewayOptions, service: ServiceConfig) -> Gateway {
+    let gw = Gateway::start_with_service(opts, service)
+        .await
+        .expect("gateway starts");
+    assert!(gw.link.wait_bound(WAIT).await, "gateway binds");
+    gw
+}
+
+async fn counts(gw: &Gateway) -> OutboxCounts {
+    gw.store
+        .read(outbox::counts_by_state)
+        .await
+        .expect("counts")
+}
+
+/// One outbox row, as the tests look at it.
+#[derive(Debug, Clone)]
+struct Row {
+    id: i64,
+    destination: String,
+    state: String,
+    last_error: Option<String>,
+    body: Option<String>,
+    next_attempt_at: i64,
+}
+
+async fn rows(gw: &Gateway) -> Vec<Row> {
+    gw.store
+        .read(|c| {
+            let mut s = c.prepare(
+                "SELECT id, destination, state, last_error, body, next_attempt_at
+                 FROM outbox ORDER BY id",
+            )?;
+            let v = s
+                .query_map([], |r| {
+                    Ok(Row {
+                        id: r.get(0)?,
+                        destination: r.get(1)?,
+                        state: r.get(2)?,
+                        last_error: r.get(3)?,
+                        body: r.get(4)?,
+                        next_attempt_at: r.get(5)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok::<_, StoreError>(v)
+        })
+        .await
+        .expect("outbox rows")
+}
+
+/// Wait until no row is queued, in flight or waiting for receipts (due rows only: rows held
+/// for later by the quota are `queued` with a future `next_attempt_at` and do not count).
+async fn wait_settled(gw: &Gateway, timeout: Duration) -> OutboxCounts {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let now = now_ms();
+        let busy = gw
+            .store
+            .read(move |c| {
+                c.query_row(
+                    "SELECT count(*) FROM outbox WHERE state IN ('in_flight', 'submitted')
+                        OR (state = 'queued' AND next_attempt_at <= ?1)",
+                    [now],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(StoreError::from)
+            })
+            .await
+            .expect("busy rows");
+        if busy == 0 {
+            return counts(gw).await;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!(
+                "{busy} rows still queued/in flight/submitted after {timeout:?}: {:?}\n{}",
+                counts(gw).await,
+                stuck_report(gw).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The first stuck rows with their segments' SMSC ids, and the receipts held unmatched, for a
+/// failure message.
+async fn stuck_report(gw: &Gateway) -> String {
+    gw.store
+        .read(|c| {
+            let mut out = String::from("stuck rows (id, state, attempts, last_error, segments):\n");
+            let mut s = c.prepare(
+                "SELECT o.id, o.state, o.attempts, o.last_error,
+                        (SELECT group_concat(seq || ':' || smsc_message_id_raw || '/' || state, ' ')
+                         FROM outbox_segment WHERE outbox_id = o.id)
+                 FROM outbox o WHERE o.state IN ('queued', 'in_flight', 'submitted')
+                 ORDER BY o.id LIMIT 12",
+            )?;
+            let rows = s.query_map([], |r| {
+                Ok(format!(
+                    "  {} {} {} {:?} [{}]\n",
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?.unwrap_or_default()
+                ))
+            })?;
+            for r in rows {
+                out.push_str(&r?);
+            }
+            out.push_str("held receipts (group: ids):\n");
+            let mut s = c.prepare(
+                "SELECT group_id, group_concat(message_id, ' ') FROM pending_receipt
+                 GROUP BY group_id ORDER BY group_id LIMIT 60",
+            )?;
+            let rows = s.query_map([], |r| {
+                Ok(format!(
+                    "  {}: {}\n",
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?
+                ))
+            })?;
+            for r in rows {
+                out.push_str(&r?);
+            }
+            Ok::<_, StoreError>(out)
+        })
+        .await
+        .unwrap_or_else(|e| format!("(no report: {e})"))
+}
+
+fn number(i: usize) -> String {
+    format!("+86139{i:08}")
+}
+
+fn texts(sim: &SimHandle, number: &str) -> Vec<String> {
+    sim.handset(number)
+        .texts()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `from` texts `body`; returns the reply (the next text on `from`'s handset) and its latency.
+async fn say(sim: &SimHandle, from: &str, body: &str) -> (String, Duration) {
+    let before = sim.handset(from).inbox.len();
+    let t0 = Instant::now();
+    sim.inject_mo(MoRequest::new(from, SERVICE, body))
+        .await
+        .expect("MO injected");
+    let view = sim
+        .wait_for_inbox(from, before + 1, WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("no reply to {body:?} from {from}: {e}"));
+    (view.texts()[before].to_string(), t0.elapsed())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. SMSC-side faults during load
+
+/// 2,000 outbox messages go out while the SMSC drops the connection at random moments, goes
+/// silent on enquire_link, throttles, answers 5% of submits with a temporary error and every
+/// submit to 21 numbers with a permanent one, answers slowly, and writes malformed PDUs.
+/// At the end: every row is `delivered` (its handset holds the text) or `failed` for the
+/// permanent error with the reason kept; nothing is queued, in flight or submitted; the counts
+/// add up; the link window is empty and no receipt is left held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smsc_faults_during_load_lose_nothing() {
+    let started = Instant::now();
+    let n = 2000usize;
+    let permanent: Vec<String> = (0..n).filter(|i| i % 97 == 5).map(number).collect();
+    let base_faults = Faults {
+        error: Some(ErrorFault {
+            status: TRANSIENT,
+            percent: 5.0,
+            destinations: vec![],
+        }),
+        more_errors: vec![ErrorFault {
+            status: PERMANENT,
+            percent: 0.0,
+            destinations: permanent.clone(),
+        }],
+        response_delay: Some(Delay {
+            min_ms: 0,
+            max_ms: 40,
+        }),
+        ..Faults::default()
+    };
+    let sim = start_sim(
+        SimConfig::local().with_faults(base_faults.clone()),
+        PASSWORD,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start_gw(
+        options(&dir, link(&sim, BindMode::Trx)),
+        ServiceConfig::default(),
+    )
+    .await;
+    let binds_at_start = gw.link.stats().binds.load(Ordering::Relaxed);
+    let text = |i: usize| format!("load {i} from the reliability suite");
+
+    // Enqueue in 10 batches of 200, one fault scene per batch.
+    let mut enqueued = 0usize;
+    let mut malformed_sent = 0usize;
+    let mut drops = 0usize;
+    for scene in 0..10 {
+        let batch: Vec<NewMessage> = (enqueued..enqueued + n / 10)
+            .map(|i| NewMessage::sms(number(i), text(i)))
+            .collect();
+        enqueued += n / 10;
+        let now = now_ms();
+        gw.store
+            .write(move |tx| {
+                for m in &batch {
+                    outbox::enqueue(tx, m, now)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .unwrap();
+        gw.wake_dispatcher();
+        match scene {
+            // Connection drops at random moments (twice, 50-250 ms into the batch).
+            1 | 6 => {
+                for _ in 0..2 {
+                    let ms = 50 + rand::random::<u64>() % 200;
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    drops += sim.drop_connections(None);
+                }
+            }
+            // The SMSC closes each connection after 120 PDUs, for a while.
+            2 => {
+                sim.set_faults(Faults {
+                    drop_after_pdus: Some(120),
+                    ..base_faults.clone()
+                });
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                sim.set_faults(base_faults.clone());
+            }
+            // Throttling storm: at most 100 submits a second.
+            3 => {
+                sim.set_faults(Faults {
+                    throttle_per_sec: Some(100),
+                    ..base_faults.clone()
+                });
+                tokio::time::sleep(Duration::from_millis(2000)).await;
+                sim.set_faults(base_faults.clone());
+            }
+            // Malformed PDUs of every kind, while submits are in flight.
+            4 => {
+                for kind in [
+                    MalformedKind::TruncatedBody,
+                    MalformedKind::UnknownCommand,
+                    MalformedKind::ReceiptMissingNul,
+                ] {
+                    tokio::time::sleep(Duration::from_millis(60)).await;
+                    malformed_sent += sim.send_malformed(kind, None);
+                }
+            }
+            // Slow responses: 200-600 ms each (window fills, nothing times out).
+            5 => {
+                sim.set_faults(Faults {
+                    response_delay: Some(Delay {
+                        min_ms: 200,
+                        max_ms: 600,
+                    }),
+                    ..base_faults.clone()
+                });
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                sim.set_faults(base_faults.clone());
+            }
+            // enquire_link silence: the SMSC stops answering keepalives; once the link idles
+            // the gateway must notice (500 ms) and reconnect.
+            8 => {
+                sim.set_faults(Faults {
+                    ignore_enquire_link: true,
+                    ..base_faults.clone()
+                });
+                let binds = gw.link.stats().binds.load(Ordering::Relaxed);
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while gw.link.stats().binds.load(Ordering::Relaxed) == binds {
+                    assert!(
+                        Instant::now() < deadline,
+                        "an SMSC silent on enquire_link was never dropped: {:?}",
+                        counts(&gw).await
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                sim.set_faults(base_faults.clone());
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    assert_eq!(enqueued, n);
+
+    let c = wait_settled(&gw, Duration::from_secs(40)).await;
+    let all = rows(&gw).await;
+    assert_eq!(all.len(), n, "one row per message");
+    assert_eq!(
+        (c.queued, c.in_flight, c.submitted, c.expired, c.superseded),
+        (0, 0, 0, 0, 0),
+        "{c:?}"
+    );
+    assert_eq!(c.delivered + c.failed, n as u64, "{c:?}");
+    assert_eq!(
+        c.failed,
+        permanent.len() as u64,
+        "only permanent errors fail: {c:?}"
+    );
+    assert_eq!(c.pending_receipts, 0, "no receipt left held: {c:?}");
+    assert_eq!(gw.link.window_in_use(), 0, "window slots leaked");
+
+    let permanent_set: HashSet<&str> = permanent.iter().map(String::as_str).collect();
+    let mut duplicates = 0usize;
+    for row in &all {
+        let i = (row.id - 1) as usize;
+        assert_eq!(row.destination, number(i));
+        let got = texts(&sim, &row.destination);
+        let copies = got.iter().filter(|t| **t == text(i)).count();
+        if permanent_set.contains(row.destination.as_str()) {
+            assert_eq!(row.state, "failed", "{row:?}");
+            let why = row.last_error.as_deref().unwrap_or_default();
+            assert!(why.contains("Rinvdstadr"), "reason kept: {row:?}");
+            assert_eq!(copies, 0, "a refused message reached {}", row.destination);
+        } else {
+            assert_eq!(row.state, "delivered", "{row:?}");
+            assert!(
+                copies >= 1,
+                "{} lacks its message: {got:?}",
+                row.destination
+            );
+            duplicates += copies - 1;
+        }
+    }
+
+    // The faults really happened (else this test proves nothing).
+    let refused: Vec<u32> = sim
+        .mt_messages(&smsc_sim::MtFilter::default())
+        .into_iter()
+        .map(|m| m.status)
+        .filter(|s| *s != 0)
+        .collect();
+    let transient = refused.iter().filter(|s| **s == TRANSIENT).count();
+    let throttled = refused.iter().filter(|s| **s == 0x58).count();
+    assert!(transient >= 40, "only {transient} transient errors");
+    assert!(throttled > 0, "the throttle never fired");
+    assert!(malformed_sent >= 3 && drops >= 1);
+    let stats = gw.link.stats();
+    let binds = stats.binds.load(Ordering::Relaxed) - binds_at_start;
+    assert!(binds >= 4, "only {binds} rebinds");
+    eprintln!(
+        "faults under load: {n} messages, {} delivered, {} failed (permanent), {transient} \
+         transient errors retried, {throttled} throttled, {binds} rebinds, {} malformed seen, \
+         {duplicates} duplicate deliveries (resp lost with the connection), {:?}",
+        c.delivered,
+        c.failed,
+        stats.malformed.load(Ordering::Relaxed),
+        started.elapsed()
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Receipt chaos
+
+/// Duplicate receipts, receipts for ids the SMSC never issued (UNDELIV, so a false match would
+/// fail a row), and receipts on another bind arriving before their submit_sm_resp (txrx: sent at
+/// once on the receiver while the transmitter's responses are held back 30-200 ms). Every row
+/// ends `delivered`, every receipt is acknowledged OK, unknown ones are held apart and touch no
+/// row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipt_chaos_on_a_receiver_bind_delivers_every_row() {
+    receipt_chaos(BindMode::Txrx).await;
+}
+
+/// The same chaos on one transceiver bind, each receipt written before its own submit_sm_resp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipt_chaos_on_a_transceiver_delivers_every_row() {
+    receipt_chaos(BindMode::Trx).await;
+}
+
+async fn receipt_chaos(mode: BindMode) {
+    let started = Instant::now();
+    let faults = Faults {
+        duplicate_receipts: true,
+        // Trx: the receipt is written before the resp on the same connection.
+        receipt_before_resp: mode == BindMode::Trx,
+        // Txrx: responses lag behind receipts sent at once on the receiver.
+        response_delay: (mode == BindMode::Txrx).then_some(Delay {
+            min_ms: 30,
+            max_ms: 200,
+        }),
+        ..Faults::default()
+    };
+    let sim = start_sim(SimConfig::local().with_faults(faults), PASSWORD).await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start_gw(options(&dir, link(&sim, mode)), ServiceConfig::default()).await;
+    if mode == BindMode::Txrx {
+        let binds = sim.wait_for_binds(2, WAIT).await.unwrap();
+        let modes: HashSet<&str> = binds.iter().map(|b| b.mode).collect();
+        assert_eq!(modes, HashSet::from(["transmitter", "receiver"]));
+    }
+    let n = 300usize;
+    let every = 7;
+    let unknown = n.div_ceil(every);
+    for i in 0..n {
+        gw.enqueue(NewMessage::sms(number(i), format!("chaos {i}")))
+            .await
+            .unwrap();
+        if i % every == 0 {
+            let k = i / every;
+            // Far outside the simulator's id range, in both id spellings, and not numeric.
+            let id = match k % 3 {
+                0 => format!("{:08x}", 0x7f00_0000u32 + k as u32),
+                1 => format!("{}", 3_000_000_000u64 + k as u64),
+                _ => format!("no-such-id-{k}"),
+            };
+            sim.inject_receipt(&number(i), SERVICE, &id, ReceiptStat::Undeliv)
+                .await
+                .unwrap();
+        }
+    }
+    let c = wait_settled(&gw, Duration::from_secs(30)).await;
+    assert_eq!(c.delivered, n as u64, "{mode:?}: {c:?}");
+    assert_eq!(c.failed + c.queued + c.in_flight + c.submitted, 0, "{c:?}");
+    for i in 0..n {
+        assert!(
+            texts(&sim, &number(i)).contains(&format!("chaos {i}")),
+            "{mode:?}: {} lacks its message",
+            number(i)
+        );
+    }
+    // Every receipt (real, duplicate, unknown) acknowledged OK by the gateway.
+    let receipts = sim
+        .wait_until("receipts answered", WAIT, |h| {
+            let r = h.receipts();
+            (r.len() >= 2 * n + unknown
+                && r.iter().all(|d| {
+                    matches!(
+                        d.state,
+                        DeliveryState::Answered(_) | DeliveryState::Failed(_)
+                    )
+                }))
+            .then_some(r)
+        })
+        .await
+        .expect("every receipt answered");
+    assert_eq!(receipts.len(), 2 * n + unknown, "{mode:?}");
+    let bad: Vec<_> = receipts
+        .iter()
+        .filter(|d| d.state != DeliveryState::Answered(0))
+        .collect();
+    assert!(bad.is_empty(), "{mode:?}: receipts not acked OK: {bad:?}");
+    // Unknown receipts are held apart (for a resp that never comes), not applied.
+    let c = counts(&gw).await;
+    assert_eq!(c.pending_receipts, unknown as u64, "{mode:?}: {c:?}");
+    if mode == BindMode::Txrx {
+        let mt_binds: HashSet<u64> = sim
+            .mt_messages(&smsc_sim::MtFilter::default())
+            .iter()
+            .map(|m| m.bind_id)
+            .collect();
+        assert!(
+            receipts
+                .iter()
+                .all(|r| r.bind_id.is_some_and(|b| !mt_binds.contains(&b))),
+            "receipts came on the submitting bind"
+        );
+    }
+    eprintln!(
+        "receipt chaos {mode:?}: {n} rows delivered with {} receipts ({unknown} unknown) in {:?}",
+        receipts.len(),
+        started.elapsed()
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Abuse
+
+const OWNER: &str = "+8613800138000";
+const MEMBERS: [&str; 3] = ["+8613900139000", "+8613700137000", "+8613600136000"];
+const OTHER: &str = "+8613500135000";
+const LIMIT: &str = "Hourly update limit reached";
+
+/// One subscriber changes their FAMILY status 1,000 times as fast as the SMSC delivers (well
+/// within a minute) while another subscriber keeps asking WHO: the WHO replies come within a
+/// few seconds, every change is answered, only the first 30 (the hourly quota) notify at once
+/// and the owner is told of the limit on every later one, each member gets at most 30 updates,
+/// and the latest status is held (one row per member) for when the hour has room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_storm_keeps_quota_and_responsiveness() {
+    let started = Instant::now();
+    let sim = start_sim(SimConfig::local(), PASSWORD).await;
+    let dir = tempfile::tempdir().unwrap();
+    let svc = ServiceConfig::default();
+    let quota = svc.hourly_change_quota as usize;
+    let gw = start_gw(options(&dir, link(&sim, BindMode::Trx)), svc).await;
+    let (r, _) = say(
+        &sim,
+        OWNER,
+        "GROUP FAMILY ADD 13900139000 13700137000 13600136000",
+    )
+    .await;
+    assert!(r.starts_with("FAMILY now has 3 members"), "{r}");
+
+    let changes = 1000usize;
+    let storm = {
+        let sim = sim.clone();
+        tokio::spawn(async move {
+            let t0 = Instant::now();
+            for i in 0..changes {
+                // Distinct texts: an identical one within 2 minutes would be taken for a resend.
+                let body = if i % 2 == 0 {
+                    format!("STATUS FAMILY \"free {i}\"")
+                } else {
+                    format!("STATUS FAMILY \"busy {i}\"")
+                };
+                sim.inject_mo(MoRequest::new(OWNER, SERVICE, &body))
+                    .await
+                    .unwrap();
+            }
+            t0.elapsed()
+        })
+    };
+    // Meanwhile another subscriber asks WHO, spelled differently each time.
+    let mut who_latency = Vec::new();
+    let spellings = [
+        "WHO 13800138000",
+        "who +8613800138000",
+        "Who 8613800138000",
+        "查13800138000",
+        "WHO +86 138 0013 8000",
+        "who 138-0013-8000",
+    ];
+    for s in spellings {
+        let (reply, took) = say(&sim, OTHER, s).await;
+        assert!(reply.contains("(+8613800138000)"), "{s}: {reply}");
+        assert!(
+            took < Duration::from_secs(5),
+            "WHO answered in {took:?} during the storm"
+        );
+        who_latency.push(took);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let injected_in = storm.await.unwrap();
+    assert!(injected_in < Duration::from_secs(60), "{injected_in:?}");
+
+    // Every change answered (GROUP reply + 1,000).
+    let owner_inbox = sim
+        .wait_for_inbox(OWNER, changes + 1, Duration::from_secs(45))
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {:?}", counts_sync(&sim, OWNER)));
+    let replies: Vec<&str> = owner_inbox.texts()[1..].to_vec();
+    assert!(replies.iter().all(|r| r.starts_with("Set: FAMILY sees ")));
+    let limited = replies.iter().filter(|r| r.contains(LIMIT)).count();
+    assert_eq!(
+        limited,
+        changes - quota,
+        "every change past the quota says so"
+    );
+    wait_settled(&gw, Duration::from_secs(30)).await;
+
+    // The owner's current status, as a member sees it.
+    let (now_shown, _) = say(&sim, MEMBERS[0], "WHO 13800138000").await;
+    let current = now_shown
+        .split("): ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('.')
+        .to_string();
+    let held: Vec<Row> = rows(&gw)
+        .await
+        .into_iter()
+        .filter(|r| r.state == "queued")
+        .collect();
+    assert_eq!(
+        held.len(),
+        MEMBERS.len(),
+        "one held update per member: {held:?}"
+    );
+    for m in MEMBERS {
+        let updates: Vec<String> = texts(&sim, m)
+            .into_iter()
+            .filter(|t| t.contains("Reply STOP"))
+            .collect();
+        assert!(
+            !updates.is_empty() && updates.len() <= quota,
+            "{m} got {} updates",
+            updates.len()
+        );
+        let row = held
+            .iter()
+            .find(|r| r.destination == m)
+            .unwrap_or_else(|| panic!("no held update for {m}"));
+        assert!(row.next_attempt_at > now_ms() + 30 * 60 * 1000, "{row:?}");
+        let body = row.body.clone().unwrap_or_default();
+        assert!(
+            body.contains(&current),
+            "{m}'s held update {body:?} is not the current status {current:?}"
+        );
+    }
+    eprintln!(
+        "status storm: {changes} changes injected in {injected_in:?}, WHO latencies {who_latency:?}, \
+         {limited} replies said the limit was reached, whole test {:?}",
+        started.elapsed()
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+fn counts_sync(sim: &SimHandle, number: &str) -> usize {
+    sim.handset(number).inbox.len()
+}
+
+/// Groups at their caps refuse with the clear reply and change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_at_their_caps_refuse_clearly() {
+    let sim = start_sim(SimConfig::local(), PASSWORD).await;
+    let dir = tempfile::tempdir().unwrap();
+    let svc = ServiceConfig {
+        max_group_members: 3,
+        max_total_members: 5,
+        max_user_groups: 1,
+        ..ServiceConfig::default()
+    };
+    let gw = start_gw(options(&dir, link(&sim, BindMode::Trx)), svc).await;
+    let (r, _) = say(
+        &sim,
+        OWNER,
+        "GROUP FAMILY ADD 13900000001 13900000002 13900000003",
+    )
+    .await;
+    assert!(r.starts_with("FAMILY now has 3 members"), "{r}");
+    let (r, _) = say(&sim, OWNER, "GROUP FAMILY ADD 13900000004").await;
+    assert_eq!(
+        r,
+        "Nothing added: FAMILY holds at most 3 numbers and has 3."
+    );
+    let (r, _) = say(&sim, OWNER, "GROUP TEAM ADD 13900000005").await;
+    assert!(r.starts_with("TEAM now has 1 member"), "{r}");
+    let (r, _) = say(&sim, OWNER, "GROUP CLUB ADD 13900000006").await;
+    assert_eq!(
+        r,
+        "Nothing added: you can have at most 1 groups of your own. GROUP x DROP frees one."
+    );
+    let (r, _) = say(&sim, OWNER, "GROUP FRIENDS ADD 13900000007").await;
+    assert!(r.starts_with("FRIENDS now has 1 member"), "{r}");
+    let (r, _) = say(&sim, OWNER, "GROUP FRIENDS ADD 13900000008").await;
+    assert_eq!(
+        r,
+        "Nothing added: your groups hold at most 5 numbers in all and have 5."
+    );
+    // Nothing refused slipped in: a change for everyone reaches exactly the 5 accepted.
+    let (r, _) = say(&sim, OWNER, "STATUS ALL BUSY").await;
+    assert!(r.ends_with("5 contacts will be told."), "{r}");
+    wait_settled(&gw, WAIT).await;
+    for i in 1..=8 {
+        let n = format!("+86139000000{i:02}");
+        let got = texts(&sim, &n).len();
+        let accepted = matches!(i, 1 | 2 | 3 | 5 | 7);
+        assert_eq!(got, usize::from(accepted), "{n} holds {got} texts");
+    }
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// 10,000 WHO queries from one number (10,000 different targets, so none is a resend) are all
+/// answered, within a bounded time, and the gateway still answers someone else promptly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_who_queries_are_all_answered() {
+    let started = Instant::now();
+    let sim = start_sim(SimConfig::local(), PASSWORD).await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start_gw(
+        options(&dir, link(&sim, BindMode::Trx)),
+        ServiceConfig::default(),
+    )
+    .await;
+    let asker = "+8613300133000";
+    let n = 10_000usize;
+    for i in 0..n {
+        sim.inject_mo(MoRequest::new(asker, SERVICE, &format!("WHO 1391{i:07}")))
+            .await
+            .unwrap();
+    }
+    let injected = started.elapsed();
+    let (r, took) = say(&sim, OTHER, "WHO 13300133000").await;
+    assert!(r.contains("(+8613300133000)"), "{r}");
+    let view = sim
+        .wait_for_inbox(asker, n, Duration::from_secs(50))
+        .await
+        .unwrap_or_else(|e| panic!("{e}; answered {}", counts_sync(&sim, asker)));
+    let answered = started.elapsed();
+    let targets: HashSet<&str> = view
+        .texts()
+        .into_iter()
+        .filter_map(|t| t.split("+861391").nth(1).map(|s| &s[..7]))
+        .collect();
+    assert_eq!(targets.len(), n, "one distinct reply per WHO");
+    eprintln!(
+        "10,000 WHO: injected in {injected:?}, all answered after {answered:?} \
+         ({:.0}/s end to end); another subscriber's WHO took {took:?} meanwhile",
+        n as f64 / answered.as_secs_f64()
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Security
+
+/// Collect a child's output lines into a shared buffer.
+fn collect(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String>>) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(l)) = lines.next_line().await {
+            let mut s = into.lock().unwrap();
+            s.push_str(&l);
+            s.push('\n');
+        }
+    });
+}
+
+struct Child {
+    child: tokio::process::Child,
+    out: Arc<Mutex<String>>,
+}
+
+impl Child {
+    fn spawn(sim: &SimHandle, db: &std::path::Path, password: &str, api_key: &str) -> Child {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_presence-gw"))
+            .args([
+                "serve",
+                "--smsc",
+                &sim.smpp_addr().to_string(),
+                "--system-id",
+                SYSTEM_ID,
+                "--password",
+                password,
+                "--db",
+                db.to_str().unwrap(),
+                "--http",
+                "127.0.0.1:0",
+            ])
+            .env("RUST_LOG", "trace")
+            .env("PRESENCE_GW_API_KEY", api_key)
+            .env_remove("PRESENCE_GW_SMSC_PASSWORD")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn presence-gw");
+        let out = Arc::new(Mutex::new(String::new()));
+        collect(child.stdout.take().unwrap(), out.clone());
+        collect(child.stderr.take().unwrap(), out.clone());
+        Child { child, out }
+    }
+
+    async fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !pred(&self.out.lock().unwrap()) {
+            assert!(Instant::now() < deadline, "presence-gw never showed {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGTERM, wait for a clean exit, return everything it wrote.
+    async fn terminate(mut self) -> String {
+        let pid = self.child.id().expect("running");
+        let st = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let status = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("exits after SIGTERM")
+            .unwrap();
+        assert!(status.success(), "exit status {status:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await; // readers drain
+        let s = self.out.lock().unwrap().clone();
+        s
+    }
+}
+
+/// The real binary at trace level, with a recognisable bind password (first a wrong one, then
+/// the right one) and API key: a rejected bind, MO traffic, API calls with the key (and a wrong
+/// one), SIGTERM. Neither secret appears anywhere in what it wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_in_any_log_line_at_trace_level() {
+    let right = "Rq7Zx4Kp"; // SMPP 3.4 passwords: at most 8 characters
+    let wrong = "Wv3Jm8Tn";
+    let api_key = "apikey-Hq93Xw71-Lb58Nc";
+    let sim = start_sim(SimConfig::local(), right).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gw.db");
+
+    // A wrong password: the bind is refused (and retried slowly).
+    let bad = Child::spawn(&sim, &db, wrong, api_key);
+    bad.wait_for("the bind rejection", |s| {
+        let l = s.to_ascii_lowercase();
+        l.contains("rinvpaswd") || l.contains("reject")
+    })
+    .await;
+    let bad_out = bad.terminate().await;
+    assert!(bad_out.contains("EsmeRinvpaswd"), "{bad_out}");
+
+    // The right one, and traffic.
+    let good = Child::spawn(&sim, &db, right, api_key);
+    good.wait_for("the HTTP address", |s| s.contains("HTTP:"))
+        .await;
+    let http_addr = {
+        let s = good.out.lock().unwrap();
+        let line = s.lines().find(|l| l.contains("HTTP:")).unwrap().to_string();
+        line.split("http://")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    sim.wait_for_binds(1, WAIT).await.unwrap();
+    let (r, _) = say(&sim, OWNER, "GROUP FAMILY ADD 13900139000").await;
+    assert!(r.starts_with("FAMILY now has 1 member"), "{r}");
+    let (r, _) = say(&sim, OWNER, "STATUS FAMILY MEETING FOR 1H").await;
+    assert!(r.starts_with("Set: FAMILY sees MEETING"), "{r}");
+    sim.wait_for_inbox(MEMBERS[0], 1, WAIT).await.unwrap();
+    let http = reqwest::Client::new();
+    let events = format!("http://{http_addr}/api/v1/events");
+    let call = serde_json::json!({"msisdn": OWNER, "event": "call_started"});
+    let ok = http
+        .post(&events)
+        .bearer_auth(api_key)
+        .json(&call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let wrong_key = http
+        .post(&events)
+        .bearer_auth(format!("{api_key}-not"))
+        .json(&call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_key.status(), 403);
+    sim.wait_for_inbox(MEMBERS[0], 2, WAIT).await.unwrap();
+    let metrics = http
+        .get(format!("http://{http_addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!metrics.contains(api_key) && !metrics.contains(right));
+    let good_out = good.terminate().await;
+
+    for (run, out) in [("wrong password", &bad_out), ("right password", &good_out)] {
+        // The filter really was trace (axum's shutdown lines are TRACE), and the bound run
+        // logged its traffic at debug level: else the grep proves little.
+        let level = |l: &str| out.lines().filter(|x| x.contains(l)).count();
+        assert!(level("TRACE") >= 1, "{run}: no trace lines:\n{out}");
+        if run == "right password" {
+            assert!(level("DEBUG") >= 3, "{run}: no debug lines:\n{out}");
+        }
+        for secret in [right, wrong, api_key] {
+            let leaks: Vec<&str> = out.lines().filter(|l| l.contains(secret)).collect();
+            assert!(leaks.is_empty(), "{run}: secret in the logs: {leaks:#?}");
+        }
+    }
+    eprintln!(
+        "secrets: {} + {} log lines at trace level, no secret in any",
+        bad_out.lines().count(),
+        good_out.lines().count()
+    );
+    sim.shutdown().await;
+}
+
+/// Avatar links are per viewer: 22 characters of URL-safe base64 (128 bits), different for each
+/// viewer, unknown tokens (random, or one character off) are 404, and a viewer's link stops
+/// working (403) once the owner removes the viewer from their groups, while another viewer's
+/// link keeps working. Over real HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn avatar_links_are_per_viewer_and_unguessable() {
+    let sim = start_sim(SimConfig::local(), PASSWORD).await;
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut svc = ServiceConfig::default();
+    svc.avatar.public_url = base.clone();
+    let gw = start_gw(options(&dir, link(&sim, BindMode::Trx)), svc).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(presence_gw::http::serve(
+        listener,
+        gw.http_router(None),
+        stop.clone(),
+    ));
+
+    // A preset with fake bytes (the HTTP side serves stored variants as they are).
+    let bytes: &'static [u8] = b"\xFF\xD8\xFFfake-jpeg-for-the-reliability-suite";
+    gw.store
+        .write(move |tx| {
+            let sha = "ab".repeat(32);
+            let v = VariantIn {
+                size: 96,
+                format: "jpeg",
+                content_type: "image/jpeg",
+                bytes,
+                sha256: &sha,
+            };
+            let id = avatar::store_avatar(tx, &"cd".repeat(32), &[v], now_ms())?;
+            avatar::add_preset(tx, Some(1), "Test", id)
+        })
+        .await
+        .unwrap();
+
+    let (mum, dad) = (MEMBERS[0], MEMBERS[1]);
+    let (r, _) = say(&sim, OWNER, "GROUP FAMILY ADD 13900139000 13700137000").await;
+    assert!(r.starts_with("FAMILY now has 2 members"), "{r}");
+    let (r, _) = say(&sim, OWNER, "AVATAR 1").await;
+    assert!(!r.starts_with("Sorry"), "{r}");
+
+    let token_of = |reply: &str| -> String {
+        let url = reply
+            .split("Photo: ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no photo link in {reply:?}"))
+            .trim();
+        assert!(url.starts_with(&format!("{base}/a/")), "{url}");
+        url.rsplit('/').next().unwrap().to_string()
+    };
+    let (r, _) = say(&sim, mum, "WHO 13800138000").await;
+    let mum_token = token_of(&r);
+    let (r, _) = say(&sim, dad, "WHO 13800138000").await;
+    let dad_token = token_of(&r);
+    let (r, _) = say(&sim, OTHER, "WHO 13800138000").await;
+    assert!(!r.contains("Photo:"), "a stranger got a link: {r}");
+    for t in [&mum_token, &dad_token] {
+        assert_eq!(t.len(), 22, "{t}");
+        assert!(
+            t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{t}"
+        );
+        assert!(!t.contains("138") || !t.contains("0013800"), "{t}");
+    }
+    assert_ne!(mum_token, dad_token, "one token per viewer");
+    // Asking again gives the same link (stable per pair).
+    let (r, _) = say(&sim, mum, "who +8613800138000").await;
+    assert_eq!(token_of(&r), mum_token);
+
+    let http = reqwest::Client::new();
+    let get = |t: String| {
+        let http = http.clone();
+        let url = format!("{base}/a/{t}");
+        async move { http.get(url).send().await.unwrap() }
+    };
+    let r = get(mum_token.clone()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), bytes);
+    assert_eq!(get(dad_token.clone()).await.status(), 200);
+    // Unknown tokens: random, and one character off.
+    assert_eq!(get(avatar::random_token()).await.status(), 404);
+    let mut off: Vec<u8> = mum_token.clone().into_bytes();
+    off[10] = if off[10] == b'A' { b'B' } else { b'A' };
+    assert_eq!(get(String::from_utf8(off).unwrap()).await.status(), 404);
+
+    // Mum is removed from the owner's groups: her link (whoever holds it) is now refused.
+    let (r, _) = say(&sim, OWNER, "GROUP FAMILY DEL 13900139000").await;
+    assert!(!r.starts_with("Sorry"), "{r}");
+    let r = get(mum_token.clone()).await;
+    assert_eq!(r.status(), 403);
+    let page = r.text().await.unwrap();
+    assert!(
+        !page.contains("13800138000") && !page.contains("13700137000"),
+        "{page}"
+    );
+    assert_eq!(get(dad_token).await.status(), 200, "dad still may see it");
+
+    stop.cancel();
+    server.await.unwrap().unwrap();
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
