@@ -48,6 +48,10 @@ pub struct DispatcherConfig {
     pub max_attempts: u32,
     /// Validity period given to the SMSC.
     pub validity: Option<Duration>,
+    /// How long a receipt whose id matches no segment exactly waits for its own response
+    /// before it is matched through the other base (hex <-> decimal); at least the link's
+    /// response timeout.
+    pub receipt_grace: Duration,
 }
 
 impl DispatcherConfig {
@@ -61,6 +65,7 @@ impl DispatcherConfig {
             retry_max: Duration::from_secs(300),
             max_attempts: 20,
             validity: Some(Duration::from_secs(48 * 3600)),
+            receipt_grace: Duration::from_secs(10),
         }
     }
 }
@@ -136,6 +141,19 @@ impl Dispatcher {
                 {
                     if !ids.is_empty() {
                         info!(rows = ids.len(), "outbox rows expired");
+                    }
+                }
+                let held_before = now - self.cfg.receipt_grace.as_millis() as i64;
+                if let Ok(n) = self
+                    .store
+                    .write(move |tx| outbox::resolve_held_receipts(tx, held_before, now))
+                    .await
+                {
+                    if n > 0 {
+                        debug!(
+                            receipts = n,
+                            "held receipts matched through their other-base id"
+                        );
                     }
                 }
             }

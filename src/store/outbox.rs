@@ -625,7 +625,8 @@ pub fn record_segment_submitted(
     let groups: Vec<(i64, String, ReceiptState)> = tx
         .prepare_cached(
             "SELECT group_id, stat, state FROM pending_receipt
-             WHERE group_id IN (SELECT group_id FROM pending_receipt WHERE message_id = ?1)
+             WHERE group_id IN (SELECT group_id FROM pending_receipt
+                                WHERE message_id = ?1 AND exact = 1)
              GROUP BY group_id ORDER BY group_id",
         )
         .and_then(|mut s| {
@@ -795,9 +796,12 @@ fn requeue_all(
 }
 
 /// Apply a delivery receipt. `message_id_variants` are the receipt id's candidate forms
-/// (normalised again here), tried in order; the newest segment with the first matching id gets
-/// the receipt. No match: the receipt is held in `pending_receipt` for
-/// [`record_segment_submitted`] and [`ReceiptMatch::Unknown`] is returned.
+/// (normalised again here); the first is the id as received. A segment with exactly that id
+/// gets the receipt now. Otherwise the receipt is held in `pending_receipt`: the segment with
+/// that exact id claims it when its `submit_sm_resp` is recorded (receipt before resp), and
+/// [`resolve_held_receipts`] matches it through the other base (hex <-> decimal) only once no
+/// response can still bring the exact id, so that `"16"` never lands on another message whose
+/// hex id is `"10"`. Returns [`ReceiptMatch::Unknown`] when held.
 pub fn apply_receipt(
     tx: &Transaction<'_>,
     message_id_variants: &[String],
@@ -812,30 +816,11 @@ pub fn apply_receipt(
             variants.push(n);
         }
     }
-    for v in &variants {
-        let segment: Option<SegmentRef> = tx
-            .prepare_cached(
-                "SELECT id, outbox_id, seq, total FROM outbox_segment
-                 WHERE smsc_message_id = ?1 ORDER BY id DESC LIMIT 1",
-            )
-            .and_then(|mut s| {
-                s.query_row([v], |r| {
-                    Ok(SegmentRef {
-                        id: r.get(0)?,
-                        outbox_id: r.get(1)?,
-                        seq: r.get(2)?,
-                        total: r.get(3)?,
-                    })
-                })
-                .optional()
-            })
-            .ctx("outbox::apply_receipt: find")?;
-        if let Some(segment) = segment {
-            return apply_to_segment(tx, segment, stat, state, now);
-        }
-    }
-    if variants.is_empty() {
+    let Some(exact) = variants.first() else {
         return Ok(ReceiptMatch::Unknown);
+    };
+    if let Some(segment) = newest_segment(tx, exact)? {
+        return apply_to_segment(tx, segment, stat, state, now);
     }
     let group: i64 = tx
         .query_row(
@@ -846,16 +831,87 @@ pub fn apply_receipt(
         .ctx("outbox::apply_receipt: group")?;
     let mut insert = tx
         .prepare_cached(
-            "INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at, exact)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .ctx("outbox::apply_receipt: hold")?;
-    for v in &variants {
+    for (i, v) in variants.iter().enumerate() {
         insert
-            .execute(params![group, v, stat, state, now])
+            .execute(params![group, v, stat, state, now, i == 0])
             .ctx("outbox::apply_receipt: hold")?;
     }
     Ok(ReceiptMatch::Unknown)
+}
+
+/// The newest segment submitted with normalised id `id`.
+fn newest_segment(tx: &Transaction<'_>, id: &str) -> Result<Option<SegmentRef>, StoreError> {
+    tx.prepare_cached(
+        "SELECT id, outbox_id, seq, total FROM outbox_segment
+         WHERE smsc_message_id = ?1 ORDER BY id DESC LIMIT 1",
+    )
+    .and_then(|mut s| {
+        s.query_row([id], |r| {
+            Ok(SegmentRef {
+                id: r.get(0)?,
+                outbox_id: r.get(1)?,
+                seq: r.get(2)?,
+                total: r.get(3)?,
+            })
+        })
+        .optional()
+    })
+    .ctx("outbox::newest_segment")
+}
+
+/// Match receipts held since before `held_before` (Unix ms) through their other-base id forms,
+/// for SMSCs whose receipts write the id in another base than their responses. Call it with
+/// `held_before = now - response timeout`: by then no response can bring the exact id any more.
+/// Returns how many receipts were applied.
+pub fn resolve_held_receipts(
+    tx: &Transaction<'_>,
+    held_before: i64,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let groups: Vec<(i64, String, ReceiptState)> = tx
+        .prepare_cached(
+            "SELECT group_id, stat, state FROM pending_receipt
+             WHERE received_at <= ?1 AND exact = 1 ORDER BY group_id LIMIT 1000",
+        )
+        .and_then(|mut s| {
+            s.query_map([held_before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })
+        .ctx("outbox::resolve_held_receipts: groups")?;
+    let mut applied = 0;
+    for (group, stat, state) in groups {
+        let forms: Vec<String> = tx
+            .prepare_cached(
+                "SELECT message_id FROM pending_receipt WHERE group_id = ?1 ORDER BY exact DESC, id",
+            )
+            .and_then(|mut s| s.query_map([group], |r| r.get(0))?.collect())
+            .ctx("outbox::resolve_held_receipts: forms")?;
+        let mut found = None;
+        for f in &forms {
+            if let Some(seg) = newest_segment(tx, f)? {
+                found = Some(seg);
+                break;
+            }
+        }
+        if let Some(segment) = found {
+            apply_to_segment(tx, segment, &stat, state, now)?;
+            tx.execute("DELETE FROM pending_receipt WHERE group_id = ?1", [group])
+                .ctx("outbox::resolve_held_receipts: drop")?;
+            applied += 1;
+        } else {
+            // Nothing to match: keep only the exact form, for a very late response.
+            tx.execute(
+                "DELETE FROM pending_receipt WHERE group_id = ?1 AND exact = 0",
+                [group],
+            )
+            .ctx("outbox::resolve_held_receipts: narrow")?;
+        }
+    }
+    Ok(applied)
 }
 
 /// Rows per state (and held receipts).

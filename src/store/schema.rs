@@ -291,8 +291,14 @@ CREATE TABLE ussd_session (
 ) WITHOUT ROWID;
 "#;
 
+/// Migration 5: a held receipt's rows say which is its id as received (`exact`) and which are
+/// other-base forms, matched only after the response timeout.
+const V5: &str = r#"
+ALTER TABLE pending_receipt ADD COLUMN exact INTEGER NOT NULL DEFAULT 1;
+"#;
+
 /// Every migration, in order; migration `i` (0-based) brings the schema to version `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes (`PRAGMA user_version` after [`migrate`]).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
