@@ -150,6 +150,90 @@ pub fn import_activity_csv(
     Ok(report)
 }
 
+/// What a preset import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PresetReport {
+    /// (id, title, file name) of each preset imported.
+    pub imported: Vec<(i64, String, String)>,
+    /// (file name, why) of each file refused.
+    pub refused: Vec<(String, String)>,
+}
+
+/// Id and title from a file name: `03-owl.png` -> (Some(3), "Owl"); `sunset.jpg` -> (None,
+/// "Sunset").
+pub fn preset_name(file_name: &str) -> (Option<i64>, String) {
+    let stem = file_name.rsplit_once('.').map_or(file_name, |(s, _)| s);
+    let (id, rest) = match stem.split_once(['-', '_', ' ']) {
+        Some((n, rest)) if n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() => {
+            (n.parse::<i64>().ok(), rest)
+        }
+        _ if stem.chars().all(|c| c.is_ascii_digit()) && !stem.is_empty() => {
+            (stem.parse::<i64>().ok(), "")
+        }
+        _ => (None, stem),
+    };
+    let words = rest.replace(['-', '_'], " ");
+    let mut title: String = words.trim().to_string();
+    if let Some(first) = title.chars().next() {
+        title = first.to_uppercase().collect::<String>() + &title[first.len_utf8()..];
+    }
+    if title.is_empty() {
+        title = id.map_or_else(|| "Avatar".to_string(), |n| format!("Avatar {n}"));
+    }
+    (id, title.chars().take(20).collect())
+}
+
+/// Import every picture in `dir` (sorted by name) into the preset catalogue: id and title from
+/// the file name, rendered to every configured size and format. Files that are not pictures
+/// the pipeline accepts are reported and skipped. Re-importing replaces presets by id.
+pub fn import_presets(
+    store: &Store,
+    dir: &std::path::Path,
+    cfg: &crate::service::avatar::AvatarConfig,
+) -> Result<PresetReport, std::io::Error> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    // Operator files may be bigger than subscriber uploads.
+    let limits = crate::images::Limits {
+        max_bytes: 4 * 1024 * 1024,
+        ..crate::images::Limits::default()
+    };
+    let mut report = PresetReport::default();
+    for path in files {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.starts_with('.') || name.ends_with(".md") || name.ends_with(".txt") {
+            continue;
+        }
+        let bytes = std::fs::read(&path)?;
+        let processed = match crate::images::process(&bytes, &limits, &cfg.sizes) {
+            Ok(p) => p,
+            Err(e) => {
+                report.refused.push((name, e.to_string()));
+                continue;
+            }
+        };
+        let (id, title) = preset_name(&name);
+        let now = now_ms();
+        let t = title.clone();
+        let stored = store.write_blocking(move |tx| {
+            let v = avatar::variants_of(&processed);
+            let avatar_id = avatar::store_avatar(tx, &processed.source_sha256, &v, now)?;
+            avatar::add_preset(tx, id, &t, avatar_id)
+        });
+        match stored {
+            Ok(id) => report.imported.push((id, title, name)),
+            Err(e) => report.refused.push((name, e.to_string())),
+        }
+    }
+    Ok(report)
+}
+
 /// A human-readable summary of one subscriber: settings, groups with statuses and members,
 /// opt-outs, avatar, activity.
 pub fn subscriber_summary(conn: &Connection, msisdn: &str) -> Result<Option<String>, StoreError> {
@@ -213,6 +297,60 @@ pub fn subscriber_summary(conn: &Connection, msisdn: &str) -> Result<Option<Stri
 mod tests {
     use super::*;
     use crate::store::StoreOptions;
+
+    #[test]
+    fn preset_names_give_id_and_title() {
+        assert_eq!(preset_name("03-owl.png"), (Some(3), "Owl".to_string()));
+        assert_eq!(
+            preset_name("12_big-red_car.gif"),
+            (Some(12), "Big red car".to_string())
+        );
+        assert_eq!(preset_name("sunset.jpg"), (None, "Sunset".to_string()));
+        assert_eq!(preset_name("7.png"), (Some(7), "Avatar 7".to_string()));
+        assert_eq!(preset_name("05-猫.png"), (Some(5), "猫".to_string()));
+    }
+
+    #[test]
+    fn the_shipped_presets_import_and_a_bad_file_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets");
+        let presets = dir.path().join("presets");
+        std::fs::create_dir(&presets).unwrap();
+        let mut n = 0;
+        for e in std::fs::read_dir(&src).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with("0") && n < 3 {
+                std::fs::copy(&p, presets.join(&name)).unwrap();
+                n += 1;
+            }
+        }
+        std::fs::write(presets.join("99-broken.png"), b"not a png").unwrap();
+        let store = Store::open(&dir.path().join("p.db"), StoreOptions::default()).unwrap();
+        let cfg = crate::service::avatar::AvatarConfig {
+            sizes: vec![48, 96],
+            ..Default::default()
+        };
+        let r = import_presets(&store, &presets, &cfg).unwrap();
+        assert_eq!(r.imported.len(), 3, "{r:?}");
+        assert_eq!(r.refused.len(), 1);
+        assert_eq!(r.refused[0].0, "99-broken.png");
+        let (count, variants) = store
+            .read_blocking(|c| {
+                Ok::<_, StoreError>((
+                    avatar::preset_count(c)?,
+                    c.query_row("SELECT count(*) FROM avatar_variant", [], |r| {
+                        r.get::<_, i64>(0)
+                    })?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(count, 3);
+        assert_eq!(variants, 3 * 2 * 3, "3 presets x 2 sizes x 3 formats");
+        // Importing again replaces by id: still 3.
+        import_presets(&store, &presets, &cfg).unwrap();
+        assert_eq!(store.read_blocking(avatar::preset_count).unwrap(), 3);
+    }
 
     #[test]
     fn csv_import_keeps_good_rows_reports_bad_ones_and_is_idempotent() {

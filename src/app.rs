@@ -23,6 +23,41 @@ use crate::smpp::{Link, LinkConfig, LinkHandle};
 use crate::store::outbox::{self, NewMessage};
 use crate::store::{now_ms, Store, StoreOptions};
 
+/// On first start (an empty catalogue), import the default presets from `dir` (relative to
+/// the working directory, else to the source tree) in the background.
+fn load_default_presets(
+    store: Store,
+    dir: PathBuf,
+    cfg: crate::service::avatar::AvatarConfig,
+) -> JoinHandle<()> {
+    tokio::task::spawn_blocking(move || {
+        let empty = store
+            .read_blocking(crate::service::avatar::preset_count)
+            .map(|n| n == 0)
+            .unwrap_or(false);
+        if !empty {
+            return;
+        }
+        let dir = if dir.is_dir() || dir.is_absolute() {
+            dir
+        } else {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(&dir)
+        };
+        if !dir.is_dir() {
+            tracing::warn!(dir = %dir.display(), "no default presets found; the catalogue stays empty");
+            return;
+        }
+        match crate::admin::import_presets(&store, &dir, &cfg) {
+            Ok(r) => info!(
+                imported = r.imported.len(),
+                refused = r.refused.len(),
+                "default avatar presets loaded"
+            ),
+            Err(e) => tracing::warn!(error = %e, "default presets not loaded"),
+        }
+    })
+}
+
 /// What the gateway needs to start.
 #[derive(Debug, Clone)]
 pub struct GatewayOptions {
@@ -39,7 +74,8 @@ pub struct GatewayOptions {
 impl GatewayOptions {
     /// Options with defaults for everything but the database, the SMSC and the service number.
     pub fn new(db: PathBuf, link: LinkConfig, service_number: &str) -> Self {
-        Self {
+        let grace = link.response_timeout + Duration::from_secs(1);
+        let mut opts = Self {
             db,
             link,
             dispatcher: DispatcherConfig::new(SubmitTemplate {
@@ -50,7 +86,9 @@ impl GatewayOptions {
                 concat: sms_wire::segment::ConcatStyle::Udh8,
             }),
             inbound_concurrency: 256,
-        }
+        };
+        opts.dispatcher.receipt_grace = grace;
+        opts
     }
 }
 
@@ -131,7 +169,13 @@ impl Gateway {
         service: ServiceConfig,
     ) -> Result<Gateway, StartError> {
         let (mo_tx, mo_rx) = mpsc::channel(1024);
+        let presets_dir = service.avatar.presets_dir.clone();
+        let avatar_cfg = service.avatar.clone();
         let mut gw = Gateway::start(opts, mo_tx).await?;
+        if let Some(dir) = presets_dir {
+            gw.tasks
+                .insert(0, load_default_presets(gw.store.clone(), dir, avatar_cfg));
+        }
         gw.service = Some(Runner::start(
             gw.store.clone(),
             Service::new(service),
@@ -157,6 +201,7 @@ impl Gateway {
             service: self.service().cloned(),
             metrics: self.metrics.clone(),
             api_key,
+            image_slots: Arc::new(tokio::sync::Semaphore::new(2)),
         })
     }
 

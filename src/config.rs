@@ -534,6 +534,7 @@ impl Config {
             sizes,
             max_upload_bytes: av.max_upload_kb * 1024,
             max_dimension: av.max_dimension,
+            presets_dir: Some(av.presets_dir.clone()),
         }
     }
 

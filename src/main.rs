@@ -33,6 +33,9 @@ enum Command {
     /// Account activity for the avatar upload thresholds.
     #[command(subcommand)]
     Activity(ActivityCmd),
+    /// The operator's avatar catalogue.
+    #[command(subcommand)]
+    Presets(PresetsCmd),
     /// The outbound queue: list by state, retry failed messages, purge old ones.
     #[command(subcommand)]
     Outbox(OutboxCmd),
@@ -82,6 +85,18 @@ enum ActivityCmd {
     Import {
         /// The CSV file.
         file: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PresetsCmd {
+    /// Import every picture in DIR (JPEG, PNG, GIF, BMP, WebP). `03-owl.png` becomes preset 3
+    /// "Owl"; files without a number get the next free one. Re-importing replaces by id.
+    Import {
+        /// The folder.
+        dir: PathBuf,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -150,6 +165,26 @@ fn activity(cmd: ActivityCmd) -> anyhow::Result<()> {
         "imported {} rows, skipped {} bad rows",
         report.imported,
         report.bad.len()
+    );
+    store.close_blocking();
+    Ok(())
+}
+
+fn presets(cmd: PresetsCmd) -> anyhow::Result<()> {
+    let PresetsCmd::Import { dir, db } = cmd;
+    let (cfg, store) = db.open()?;
+    let report = presence_gw::admin::import_presets(&store, &dir, &cfg.avatar_config())
+        .with_context(|| format!("reading {}", dir.display()))?;
+    for (id, title, file) in &report.imported {
+        println!("{id:>4}  {title:<20} {file}");
+    }
+    for (file, why) in &report.refused {
+        eprintln!("{file}: skipped: {why}");
+    }
+    println!(
+        "imported {} presets, skipped {} files",
+        report.imported.len(),
+        report.refused.len()
     );
     store.close_blocking();
     Ok(())
@@ -466,6 +501,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => serve(*args).await,
         Some(Command::Activity(cmd)) => tokio::task::block_in_place(|| activity(cmd)),
         Some(Command::Outbox(cmd)) => tokio::task::block_in_place(|| outbox(cmd)),
+        Some(Command::Presets(cmd)) => tokio::task::block_in_place(|| presets(cmd)),
         Some(Command::Subscriber(cmd)) => tokio::task::block_in_place(|| subscriber(cmd)),
         None => serve(cli.serve).await,
     }

@@ -505,3 +505,176 @@ async fn ussd_session_sets_a_status_with_the_same_fan_out_as_sms() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
+    // HTTP first: the public URL goes into the links the gateway sends.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.public_url = base.clone();
+    cfg.avatar.sizes = vec![48, 96];
+    cfg.avatar.default_size = 96;
+    cfg.avatar.presets_dir =
+        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
+    let w = World::start_with(cfg).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(presence_gw::http::serve(
+        listener,
+        w.gw.http_router(None),
+        stop.clone(),
+    ));
+    let http = reqwest::Client::new();
+    // The shipped catalogue loads in the background on first start.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while w
+        .gw
+        .store
+        .read(presence_gw::service::avatar::preset_count)
+        .await
+        .unwrap()
+        < 12
+    {
+        assert!(tokio::time::Instant::now() < deadline, "presets not loaded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    w.say(OWNER, "NAME Zhang San").await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    let list = w.say(OWNER, "AVATARS").await;
+    assert!(
+        list.starts_with("Avatars 1/") && list.contains("1 Cat"),
+        "{list}"
+    );
+    let gallery = http.get(format!("{base}/gallery")).send().await.unwrap();
+    assert_eq!(gallery.status(), 200);
+    assert!(gallery
+        .text()
+        .await
+        .unwrap()
+        .contains("/p/1?s=48&amp;f=gif"));
+    let thumb = http
+        .get(format!("{base}/p/1?s=48&f=gif"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(thumb.headers()["content-type"], "image/gif");
+
+    let r = w.say(OWNER, "AVATAR 3").await;
+    assert_eq!(r, "Your avatar is now 3 Owl. 1 contact will get it.");
+    // Mum's phone gets the WAP Push, follows the link over HTTP like a handset, and shows the
+    // picture when Zhang San calls.
+    let call = w
+        .sim
+        .wait_until("avatar on mum's phone", WAIT, |h| {
+            let c = h.call(MUM, OWNER);
+            c.avatar_sha256.is_some().then_some(c)
+        })
+        .await
+        .unwrap();
+    assert_eq!(call.avatar_content_type.as_deref(), Some("image/jpeg"));
+    let href = call.avatar_href.clone().unwrap();
+    assert!(href.starts_with(&format!("{base}/a/")), "{href}");
+    // Conditional GET.
+    let first = http.get(&href).send().await.unwrap();
+    let etag = first.headers()["etag"].to_str().unwrap().to_string();
+    let again = http
+        .get(&href)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    let png = http.get(format!("{href}?f=png&s=48")).send().await.unwrap();
+    assert_eq!(png.headers()["content-type"], "image/png");
+    let png = png.bytes().await.unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+
+    // Upload: an eligible subscriber gets a one-time link.
+    let tx_activity =
+        w.gw.store
+            .write(|tx| {
+                presence_gw::service::avatar::import_activity(
+                    tx,
+                    OWNER,
+                    &presence_gw::service::avatar::Activity {
+                        call_minutes: 10_000,
+                        ..Default::default()
+                    },
+                    0,
+                )
+            })
+            .await;
+    tx_activity.unwrap();
+    let r = w.say(OWNER, "AVATAR UPLOAD").await;
+    let url = r
+        .split_whitespace()
+        .find(|t| t.contains("/u/"))
+        .unwrap()
+        .to_string();
+    let form = http.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(
+        form.contains("name=\"avatar\"") && form.contains("multipart/form-data"),
+        "{form}"
+    );
+    // Hostile files: refused with a page and an SMS saying why; the link stays usable.
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images");
+    for (file, status, why) in [
+        ("hostile/text-renamed.jpg", 415, "JPEG, PNG, GIF"),
+        ("hostile/bomb-100000x100000.png", 422, "too large in pixels"),
+        ("hostile/too-big-200k.bmp", 413, "over 100 KB"),
+        ("hostile/truncated.jpg", 422, "damaged"),
+    ] {
+        let before = w.texts(OWNER).len();
+        let resp = http
+            .post(&url)
+            .header("content-type", "image/jpeg")
+            .body(std::fs::read(fixtures.join(file)).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{file}");
+        let sms = w.inbox(OWNER, before + 1).await;
+        assert!(sms[before].contains(why), "{file}: {}", sms[before]);
+    }
+    // A good upload, as a raw body.
+    let good = std::fs::read(fixtures.join("good/exif-orientation-6.jpg")).unwrap();
+    let resp = http
+        .post(&url)
+        .header("content-type", "image/jpeg")
+        .body(good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("Your new picture is set. 1 contact will get it."));
+    let new_call = w
+        .sim
+        .wait_until("new avatar on mum's phone", WAIT, |h| {
+            let c = h.call(MUM, OWNER);
+            (c.avatar_sha256 != call.avatar_sha256).then_some(c)
+        })
+        .await
+        .unwrap();
+    assert!(new_call.avatar_len.unwrap() > 0);
+    // The link worked once.
+    let reuse = http
+        .post(&url)
+        .header("content-type", "image/jpeg")
+        .body(vec![0xFF, 0xD8])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reuse.status(), 410);
+    // Mum removed from FAMILY: her link stops working.
+    w.say(OWNER, "GROUP FAMILY DEL 13900139000").await;
+    assert_eq!(http.get(&href).send().await.unwrap().status(), 403);
+
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}

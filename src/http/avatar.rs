@@ -8,13 +8,15 @@
 //! The format follows `?f=jpeg|png|gif` or the `Accept` header (JPEG when anything goes), the
 //! size `?s=` (the closest rendered size at least as big).
 
-use axum::extract::{Path, Query, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::HttpState;
 use crate::service::avatar::{self, Served, UploadToken};
+use crate::service::replies::{Rejected, Text};
 use crate::service::state;
 use crate::store::{now_ms, StoreError};
 
@@ -289,6 +291,137 @@ pub(super) async fn upload_form(
             )
         }
         Ok(other) => token_page(&other),
+        Err(_) => page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Upload",
+            "<p>Try again later.</p>",
+        ),
+    }
+}
+
+/// Reads the uploaded picture: multipart field `avatar`, or a raw `image/*` body. Stops reading
+/// past `max` bytes (`Err(TooLarge)`).
+pub(super) async fn read_upload(req: Request, max: usize) -> Result<Vec<u8>, Rejected> {
+    let ctype = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let too_large = Rejected::TooLarge(max / 1024);
+    if ctype.starts_with("multipart/form-data") {
+        let mut mp = Multipart::from_request(req, &())
+            .await
+            .map_err(|_| Rejected::Corrupt)?;
+        while let Ok(Some(mut field)) = mp.next_field().await {
+            if field.name() != Some("avatar") {
+                continue;
+            }
+            let mut out = Vec::new();
+            loop {
+                match field.chunk().await {
+                    Ok(Some(chunk)) => {
+                        if out.len() + chunk.len() > max {
+                            return Err(too_large);
+                        }
+                        out.extend_from_slice(&chunk);
+                    }
+                    Ok(None) => return Ok(out),
+                    Err(_) => return Err(too_large),
+                }
+            }
+        }
+        Err(Rejected::Format)
+    } else if ctype.starts_with("image/") || ctype == "application/octet-stream" {
+        let body = Bytes::from_request(req, &()).await.map_err(|_| too_large)?;
+        if body.len() > max {
+            return Err(too_large);
+        }
+        Ok(body.to_vec())
+    } else {
+        Err(Rejected::Format)
+    }
+}
+
+/// `POST /u/{token}`: take the picture (multipart field `avatar`, or a raw image body), check
+/// its size and header before decoding, render the variants, and make it the owner's avatar.
+/// Every refusal is a page here and an SMS to the owner saying why.
+pub(super) async fn upload_post(
+    State(st): State<HttpState>,
+    Path(token): Path<String>,
+    req: Request,
+) -> Response {
+    let Some(service) = st.service.clone() else {
+        return unavailable();
+    };
+    let cfg = service.config().avatar.clone();
+    // A dead link costs no decoding.
+    let t = token.clone();
+    match st
+        .store
+        .read(move |c| avatar::check_upload(c, &t, now_ms()))
+        .await
+    {
+        Ok(UploadToken::Valid(_)) => {}
+        Ok(other) => return token_page(&other),
+        Err(_) => {
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Upload",
+                "<p>Try again later.</p>",
+            )
+        }
+    }
+    let refuse = |why: Rejected| {
+        let service = service.clone();
+        let token = token.clone();
+        async move {
+            let _ = service.reject_upload(token, why).await;
+            let code = match why {
+                Rejected::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                Rejected::Format => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            page(
+                code,
+                "Upload",
+                &format!(
+                    "<p>{}</p>",
+                    esc(&Text::UploadRejected(why).render(crate::command::Lang::En))
+                ),
+            )
+        }
+    };
+    let bytes = match read_upload(req, cfg.max_upload_bytes).await {
+        Ok(b) => b,
+        Err(why) => return refuse(why).await,
+    };
+    let Ok(_slot) = st.image_slots.clone().acquire_owned().await else {
+        return page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Upload",
+            "<p>Try again later.</p>",
+        );
+    };
+    let limits = cfg.upload_limits();
+    let sizes = cfg.sizes.clone();
+    let processed =
+        tokio::task::spawn_blocking(move || crate::images::process(&bytes, &limits, &sizes)).await;
+    let processed = match processed {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return refuse(avatar::rejection(&e, cfg.max_upload_bytes)).await,
+        Err(_) => return refuse(Rejected::Corrupt).await,
+    };
+    match service.complete_upload(token, processed).await {
+        Ok(Ok(told)) => page(
+            StatusCode::OK,
+            "Upload",
+            &format!(
+                "<p>{}</p>",
+                esc(&Text::AvatarUploaded { told }.render(crate::command::Lang::En))
+            ),
+        ),
+        Ok(Err(state)) => token_page(&state),
         Err(_) => page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Upload",

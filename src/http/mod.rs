@@ -41,7 +41,13 @@ pub struct HttpState {
     pub metrics: Arc<Metrics>,
     /// The key `/api/v1` requires as `Authorization: Bearer <key>` (`None`: the API is off).
     pub api_key: Option<Secret>,
+    /// Uploads decoded at once (decoding is CPU-bound; the rest wait).
+    pub image_slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// Hard cap on an upload request body; the configured picture limit (default 100 KB) is
+/// checked while reading, with a clear page and SMS, well below it.
+const UPLOAD_BODY_LIMIT: usize = 12 * 1024 * 1024;
 
 /// The router with every route.
 pub fn router(state: HttpState) -> Router {
@@ -54,7 +60,12 @@ pub fn router(state: HttpState) -> Router {
         .route("/a/{token}", get(avatar::avatar_link))
         .route("/p/{id}", get(avatar::preset_image))
         .route("/gallery", get(avatar::gallery))
-        .route("/u/{token}", get(avatar::upload_form))
+        .route(
+            "/u/{token}",
+            get(avatar::upload_form)
+                .post(avatar::upload_post)
+                .layer(axum::extract::DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), count))
         .with_state(state)
 }

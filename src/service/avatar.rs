@@ -53,6 +53,8 @@ pub struct AvatarConfig {
     pub max_upload_bytes: usize,
     /// Largest width or height accepted, pixels.
     pub max_dimension: u32,
+    /// Folder of default presets loaded on first start when the catalogue is empty.
+    pub presets_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for AvatarConfig {
@@ -71,6 +73,7 @@ impl Default for AvatarConfig {
             default_size: 96,
             max_upload_bytes: 100 * 1024,
             max_dimension: 4096,
+            presets_dir: None,
         }
     }
 }
@@ -161,6 +164,46 @@ pub fn eligibility(a: &Activity, t: &Thresholds) -> Result<(), Option<Closest>> 
         }
     }
     Err(closest.map(|(_, c)| c))
+}
+
+impl AvatarConfig {
+    /// The image pipeline's limits for an upload.
+    pub fn upload_limits(&self) -> crate::images::Limits {
+        crate::images::Limits {
+            max_bytes: self.max_upload_bytes,
+            max_width: self.max_dimension,
+            max_height: self.max_dimension,
+            ..crate::images::Limits::default()
+        }
+    }
+}
+
+/// The rendered variants of a processed picture, ready for [`store_avatar`].
+pub fn variants_of(p: &crate::images::Processed) -> Vec<VariantIn<'_>> {
+    p.variants
+        .iter()
+        .map(|v| VariantIn {
+            size: v.size,
+            format: v.format.as_str(),
+            content_type: v.content_type,
+            bytes: &v.bytes,
+            sha256: &v.sha256,
+        })
+        .collect()
+}
+
+/// Why the image pipeline refused a picture, in the words replies use.
+pub fn rejection(e: &crate::images::ImageError, max_bytes: usize) -> super::replies::Rejected {
+    use super::replies::Rejected;
+    use crate::images::ErrorKind;
+    match e.kind() {
+        ErrorKind::TooLarge => Rejected::TooLarge(max_bytes / 1024),
+        ErrorKind::UnsupportedFormat => Rejected::Format,
+        ErrorKind::DimensionsTooLarge | ErrorKind::TooManyFrames | ErrorKind::ResourceLimit => {
+            Rejected::Dimensions
+        }
+        _ => Rejected::Corrupt,
+    }
 }
 
 /// A random URL-safe token with 128 bits of entropy.

@@ -147,6 +147,46 @@ impl ServiceHandle {
         Ok(outcome)
     }
 
+    /// Store an uploaded picture for upload `token`, make it the owner's avatar and push it
+    /// to their contacts (one transaction). `Ok(Err(..))`: the token cannot be used.
+    pub async fn complete_upload(
+        &self,
+        token: String,
+        processed: crate::images::Processed,
+    ) -> Result<Result<usize, super::avatar::UploadToken>, StoreError> {
+        let service = self.service.clone();
+        let r = self
+            .store
+            .write(move |tx| {
+                let v = super::avatar::variants_of(&processed);
+                service
+                    .complete_upload(tx, now_ms(), &token, &processed.source_sha256, &v)
+                    .map_err(StoreError::from)
+            })
+            .await?;
+        self.dispatcher.notify_one();
+        Ok(r)
+    }
+
+    /// Tell the holder of upload `token` why their picture was refused.
+    pub async fn reject_upload(
+        &self,
+        token: String,
+        why: super::replies::Rejected,
+    ) -> Result<bool, StoreError> {
+        let service = self.service.clone();
+        let told = self
+            .store
+            .write(move |tx| {
+                service
+                    .reject_upload(tx, now_ms(), &token, why)
+                    .map_err(StoreError::from)
+            })
+            .await?;
+        self.dispatcher.notify_one();
+        Ok(told)
+    }
+
     /// Run the expiry check now (tests, and after a clock jump).
     pub fn wake_expiry(&self) {
         self.expiry.notify_one();
