@@ -661,6 +661,17 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
         .await
         .unwrap();
     assert!(new_call.avatar_len.unwrap() > 0);
+    // A multipart form (what a WAP browser posts) works too, on a fresh link.
+    // (Another spelling: the same text within 2 minutes is taken for an SMSC resend.)
+    let r = w.say(OWNER, "avatar upload").await;
+    let url2 = r.split_whitespace().find(|t| t.contains("/u/")).unwrap().to_string();
+    let webp = std::fs::read(fixtures.join("good/photo-lossless.webp")).unwrap();
+    let form = reqwest::multipart::Form::new().part(
+        "avatar",
+        reqwest::multipart::Part::bytes(webp).file_name("me.webp").mime_str("image/webp").unwrap(),
+    );
+    let resp = http.post(&url2).multipart(form).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
     // The link worked once.
     let reuse = http
         .post(&url)
