@@ -20,7 +20,7 @@ pub mod types;
 
 use thiserror::Error;
 
-pub use msisdn::{Msisdn, MsisdnError};
+pub use msisdn::{mask, Msisdn, MsisdnError};
 pub use types::{
     BuiltinGroup, DisplayName, DurationUnit, Expiry, FreeText, GroupName, HelpTopic, Lang, Privacy,
     StatusAssignment, StatusChange, StatusCode, StatusText, StopTarget, Target, UserGroupName,

@@ -64,6 +64,26 @@ impl MsisdnError {
     }
 }
 
+/// A number as logs show it: the country code and last four digits kept, the middle masked
+/// (`+8613800138000` -> `+86*******8000`); short or odd inputs keep only their last two.
+pub fn mask(number: &str) -> String {
+    let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
+    let plus = if number.trim_start().starts_with('+') {
+        "+"
+    } else {
+        ""
+    };
+    if digits.len() >= 9 {
+        let head: String = digits[..2].iter().collect();
+        let tail: String = digits[digits.len() - 4..].iter().collect();
+        format!("{plus}{head}{}{tail}", "*".repeat(digits.len() - 6))
+    } else {
+        let keep = digits.len().min(2);
+        let tail: String = digits[digits.len() - keep..].iter().collect();
+        format!("{plus}{}{tail}", "*".repeat(digits.len() - keep))
+    }
+}
+
 /// A subscriber number in E.164 form: `+` followed by 5 to 15 digits, the first not `0`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Msisdn(String);
@@ -183,6 +203,15 @@ impl fmt::Display for Msisdn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masking_keeps_country_code_and_last_four() {
+        assert_eq!(mask("+8613800138000"), "+86*******8000");
+        assert_eq!(mask("8613800138000"), "86*******8000");
+        assert_eq!(mask("10658"), "***58");
+        assert_eq!(mask(""), "");
+        assert!(!mask("+8613800138000").contains("138001"));
+    }
 
     #[test]
     fn every_documented_form_is_the_same_subscriber() {

@@ -252,14 +252,16 @@ impl Dispatcher {
                     .await
             }
             RowEnd::Fail(reason) => {
-                warn!(outbox_id = id, %reason, "message failed");
+                let to = crate::command::mask(&row.destination);
+                warn!(outbox_id = id, %to, %reason, "message failed");
                 store
                     .write(move |tx| outbox::fail(tx, id, &reason, now).map(|_| ()))
                     .await
             }
             RowEnd::Retry(reason) if row.attempts >= self.cfg.max_attempts => {
                 let reason = format!("gave up after {} attempts: {reason}", row.attempts);
-                warn!(outbox_id = id, %reason, "message failed");
+                let to = crate::command::mask(&row.destination);
+                warn!(outbox_id = id, %to, %reason, "message failed");
                 store
                     .write(move |tx| outbox::fail(tx, id, &reason, now).map(|_| ()))
                     .await

@@ -231,7 +231,11 @@ async fn shard(
             .await;
             continue;
         }
-        let span = info_span!("mo", inbox_id = msg.inbox_id);
+        let span = info_span!(
+            "mo",
+            inbox_id = msg.inbox_id,
+            from = %crate::command::mask(&msg.source)
+        );
         let svc = service.clone();
         let id = msg.inbox_id;
         let result = store
@@ -281,7 +285,12 @@ async fn ussd_unit(
     metrics: &Metrics,
     link: Option<&LinkHandle>,
 ) {
-    let span = info_span!("ussd", inbox_id = msg.inbox_id, op = tag.op);
+    let span = info_span!(
+        "ussd",
+        inbox_id = msg.inbox_id,
+        op = tag.op,
+        from = %crate::command::mask(&msg.source)
+    );
     let svc = service.clone();
     let id = msg.inbox_id;
     let result = store
