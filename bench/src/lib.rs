@@ -1,0 +1,27 @@
+//! gw-bench: benchmarks of the presence-gw gateway beside third-party SMPP software, so that
+//! every figure is also a ratio (issue #4 "Bench", issue #9).
+//!
+//! One subcommand per suite (see `main.rs`); today: `mt` (outbox -> SMSC throughput, gateway
+//! CPU per message, peak RSS) and `peers` (the `../shared/peers` harness, run from a writable
+//! copy). Later suites of issue #9 (MO commands/s, fan-out, latency percentiles, avatar HTTP,
+//! 1M subscribers) add a module here, a subcommand, and rows to [`report`].
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`procstat`] | CPU and RSS from `/proc` |
+//! | [`stats`] | median / min / max / spread |
+//! | [`smsc`] | smsc-sim in-process and the node-smpp SMSC as a child |
+//! | [`gwrun`] | one measured gateway run (the `mt-run` child) and the outbox fill |
+//! | [`mt`] | the MT throughput suite |
+//! | [`peers`] | the peers harness: copy, run, summarise |
+//! | [`report`] | Markdown tables and the issue #4 target checks |
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod gwrun;
+pub mod mt;
+pub mod peers;
+pub mod procstat;
+pub mod report;
+pub mod smsc;
+pub mod stats;

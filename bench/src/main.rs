@@ -1,0 +1,282 @@
+//! `gw-bench`: the benchmark runner. One subcommand per suite; each prints a table and writes
+//! JSON + Markdown under `bench/results/`.
+//!
+//! ```sh
+//! cargo run --release -p gw-bench -- mt --peers          # gateway suite + peers, same session
+//! cargo run --release -p gw-bench -- mt --smsc sim --rounds 1 --n 5000
+//! cargo run --release -p gw-bench -- peers -- --peers node --windows 100 --reps 1 --no-interop
+//! ```
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use gw_bench::gwrun::{self, RunSpec};
+use gw_bench::mt::{self, MtParams};
+use gw_bench::peers::{self, PeerRow, PeersPaths};
+use gw_bench::report::{self, Machine};
+use gw_bench::smsc::{NodeSmsc, SimSmsc, Smsc};
+
+/// This crate's folder (results go to `<it>/results`).
+const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gw-bench",
+    about = "presence-gw benchmarks beside the SMPP peers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// MT throughput: pre-filled outbox -> gateway -> SMSC, windows x receipts x SMSCs.
+    Mt(MtArgs),
+    /// (internal) one measured gateway run over a pre-filled database; prints one JSON line.
+    #[command(hide = true)]
+    MtRun(RunSpec),
+    /// Run ../shared/peers/bench.py from a writable copy; arguments after `--` go to it.
+    Peers(PeersArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MtArgs {
+    /// Queued rows per run.
+    #[arg(long, default_value_t = 20_000)]
+    n: u64,
+    /// SMPP windows.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 10, 100])]
+    windows: Vec<usize>,
+    /// Receipts: off, on or both.
+    #[arg(long, value_delimiter = ',', default_values = ["off", "on"])]
+    receipts: Vec<String>,
+    /// SMSCs: sim (smsc-sim in this process), node (node-smpp SMSC child process).
+    #[arg(long, value_delimiter = ',', default_values = ["sim", "node"])]
+    smsc: Vec<String>,
+    /// Rounds (configurations interleaved, order rotated each round).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Skip the warm-up run per SMSC.
+    #[arg(long)]
+    no_warmup: bool,
+    /// Per-run timeout, seconds.
+    #[arg(long, default_value_t = 180)]
+    timeout_s: u64,
+    /// smsc-sim worker threads (node's SMSC is one thread).
+    #[arg(long, default_value_t = 1)]
+    sim_threads: usize,
+    /// smsc-sim receipts in flight per bind.
+    #[arg(long, default_value_t = 100)]
+    sim_deliver_window: usize,
+    /// SMPP port of our node-smpp SMSC (stats on the next port).
+    #[arg(long, default_value_t = 28800)]
+    node_port: u16,
+    /// Also run the peers harness in this session (after the gateway runs) and compare.
+    #[arg(long)]
+    peers: bool,
+    /// Rounds of the peers harness.
+    #[arg(long, default_value_t = 3)]
+    peers_reps: usize,
+    /// Peers to run (smpp34 is not installed in tests/interop/.venv).
+    #[arg(long, default_value = "node,smpplib,kannel")]
+    peers_list: String,
+    /// Base port of the peers harness.
+    #[arg(long, default_value_t = 28750)]
+    peers_base_port: u16,
+    /// Instead of running the peers, compare with this bench.py results JSON.
+    #[arg(long, conflicts_with = "peers")]
+    peers_json: Option<PathBuf>,
+    /// Name of the result files (`results/mt-<tag>.json|md`).
+    #[arg(long, default_value = "latest")]
+    tag: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct PeersArgs {
+    /// Results tag for bench.py.
+    #[arg(long, default_value = "gw-bench")]
+    tag: String,
+    /// Arguments for bench.py.
+    #[arg(last = true)]
+    rest: Vec<String>,
+}
+
+fn repo_dir() -> PathBuf {
+    Path::new(CRATE_DIR)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn results_dir() -> PathBuf {
+    Path::new(CRATE_DIR).join("results")
+}
+
+fn peers_paths() -> PeersPaths {
+    let repo = repo_dir();
+    PeersPaths {
+        source: repo.join("../shared/peers"),
+        work: results_dir().join("peers-run"),
+        node_modules: repo.join("tests/interop/node_modules"),
+        venv: repo.join("tests/interop/.venv"),
+    }
+}
+
+fn run_peers(tag: &str, args: &[String]) -> Result<(serde_json::Value, Vec<PeerRow>)> {
+    let paths = peers_paths();
+    let files = peers::prepare(&paths).context("preparing the peers copy")?;
+    eprintln!(
+        "[gw-bench] peers: {files} files copied to {}; running bench.py {}",
+        paths.work.display(),
+        args.join(" ")
+    );
+    let (code, json) = peers::run(&paths, tag, args)?;
+    if code != 0 {
+        eprintln!("[gw-bench] bench.py exited with {code} (some run was not clean; see its table)");
+    }
+    Ok(peers::load(&json)?)
+}
+
+fn mt_cmd(a: MtArgs) -> Result<()> {
+    let machine = Machine::current(&repo_dir());
+    let receipts: Vec<bool> = a
+        .receipts
+        .iter()
+        .map(|r| match r.as_str() {
+            "off" => Ok(false),
+            "on" => Ok(true),
+            other => bail!("--receipts takes off,on (got {other})"),
+        })
+        .collect::<Result<_>>()?;
+    let params = MtParams {
+        n: a.n,
+        windows: a.windows.clone(),
+        receipts,
+        rounds: a.rounds,
+        warmup: !a.no_warmup,
+        timeout_s: a.timeout_s,
+    };
+    let results = results_dir();
+    let work = results.join("tmp");
+    std::fs::create_dir_all(&work)?;
+    let exe = std::env::current_exe().context("locating gw-bench")?;
+    let mut smscs = Vec::new();
+    for s in &a.smsc {
+        match s.as_str() {
+            "sim" => smscs.push(Smsc::Sim(SimSmsc::start(
+                a.sim_threads,
+                a.sim_deliver_window,
+            )?)),
+            "node" => {
+                let paths = peers_paths();
+                smscs.push(Smsc::Node(NodeSmsc::start(
+                    &paths.source.join("node/smsc_server.js"),
+                    &paths.node_modules,
+                    a.node_port,
+                    a.node_port + 1,
+                    7200,
+                    &work.join("node-smsc.log"),
+                )?))
+            }
+            other => bail!("--smsc takes sim,node (got {other})"),
+        }
+    }
+    eprintln!(
+        "[gw-bench] mt: N={} windows {:?} receipts {:?} SMSCs {:?}, {} rounds",
+        a.n, a.windows, a.receipts, a.smsc, a.rounds
+    );
+    let records = mt::run_suite(&exe, &smscs, &work, &params)?;
+    drop(smscs);
+    let rows = mt::summarise(&records);
+
+    let (peers_doc, peer_rows) = if a.peers {
+        let args: Vec<String> = [
+            "--n",
+            &a.n.to_string(),
+            "--reps",
+            &a.peers_reps.to_string(),
+            "--windows",
+            &a.windows
+                .iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            "--peers",
+            &a.peers_list,
+            "--base-port",
+            &a.peers_base_port.to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (doc, rows) = run_peers(&format!("mt-{}", a.tag), &args)?;
+        (Some(doc), rows)
+    } else if let Some(p) = &a.peers_json {
+        let (doc, rows) = peers::load(p)?;
+        (Some(doc), rows)
+    } else {
+        (None, Vec::new())
+    };
+    let targets = report::check_targets(&rows, &peer_rows);
+    let md = report::render(&machine, a.n, a.rounds, &rows, &peer_rows, &targets);
+    let doc = serde_json::json!({
+        "suite": "mt",
+        "machine": machine,
+        "params": params,
+        "smscs": a.smsc,
+        "sim_threads": a.sim_threads,
+        "sim_deliver_window": a.sim_deliver_window,
+        "summary": rows,
+        "runs": records,
+        "peers": { "summary": peer_rows, "bench_py": peers_doc },
+        "targets": targets,
+    });
+    let json_path = results.join(format!("mt-{}.json", a.tag));
+    let md_path = results.join(format!("mt-{}.md", a.tag));
+    std::fs::write(&json_path, serde_json::to_string_pretty(&doc)?)?;
+    std::fs::write(&md_path, &md)?;
+    println!("{md}");
+    eprintln!(
+        "[gw-bench] wrote {} and {}",
+        json_path.display(),
+        md_path.display()
+    );
+    Ok(())
+}
+
+fn mt_run_cmd(spec: RunSpec) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,rusmpp=warn".into()),
+        )
+        .init();
+    // The same runtime as the gateway's `#[tokio::main]`: multi-thread, one worker per core.
+    let rt = tokio::runtime::Runtime::new()?;
+    let result = rt.block_on(gwrun::run(&spec))?;
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Mt(a) => mt_cmd(a),
+        Cmd::MtRun(spec) => mt_run_cmd(spec),
+        Cmd::Peers(p) => {
+            let (_, rows) = run_peers(&p.tag, &p.rest)?;
+            for r in rows {
+                println!(
+                    "{:8} {:>4}  {:8.0} msg/s ({:.0} - {:.0})  peer {:6.1} us/msg  smsc {:5.1} us/msg  {}/{} good",
+                    r.peer, r.param, r.mps.median, r.mps.min, r.mps.max, r.peer_us_per_msg,
+                    r.smsc_us_per_msg, r.good, r.runs
+                );
+            }
+            Ok(())
+        }
+    }
+}

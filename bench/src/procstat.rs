@@ -1,0 +1,217 @@
+//! CPU time and memory of processes and threads, read from Linux `/proc` (proc(5)).
+//!
+//! The crate forbids `unsafe`, so `getrusage(2)` is not called directly; `/proc/<pid>/stat`
+//! gives the same utime + stime (of every thread, dead ones included) in clock ticks, and
+//! `/proc/<pid>/task/*/schedstat` gives per-thread on-CPU nanoseconds for a breakdown by thread
+//! name (tokio workers, the store's writer thread, ...). Parsers are pure functions over the
+//! file text so they are unit-tested without a live process.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// `USER_HZ`: clock ticks per second in `/proc/*/stat` (100 on every mainstream Linux ABI).
+pub const CLOCK_TICKS_PER_SEC: f64 = 100.0;
+
+/// Why a `/proc` file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// The file did not have the expected layout.
+    #[error("unexpected layout of {path}: {what}")]
+    Layout {
+        /// The file.
+        path: String,
+        /// What was missing.
+        what: &'static str,
+    },
+}
+
+fn read(path: &str) -> Result<String, ProcError> {
+    std::fs::read_to_string(path).map_err(|source| ProcError::Read {
+        path: path.to_string(),
+        source,
+    })
+}
+
+/// User and system CPU time of a process (or thread), in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CpuTimes {
+    /// User time, seconds.
+    pub user_s: f64,
+    /// System time, seconds.
+    pub sys_s: f64,
+}
+
+impl CpuTimes {
+    /// User + system.
+    pub fn total_s(&self) -> f64 {
+        self.user_s + self.sys_s
+    }
+
+    /// `self - earlier`, field by field.
+    pub fn since(&self, earlier: &CpuTimes) -> CpuTimes {
+        CpuTimes {
+            user_s: self.user_s - earlier.user_s,
+            sys_s: self.sys_s - earlier.sys_s,
+        }
+    }
+}
+
+/// The `comm` name and the fields after it of a `/proc/*/stat` line (proc(5): the name is in
+/// parentheses and may itself contain spaces and parentheses, so split at the last `)`).
+pub fn split_stat(text: &str) -> Option<(&str, Vec<&str>)> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    if close < open {
+        return None;
+    }
+    let name = &text[open + 1..close];
+    let rest = text.get(close + 2..).unwrap_or("");
+    Some((name, rest.split_whitespace().collect()))
+}
+
+/// utime and stime (fields 14 and 15 of proc(5), indexes 11 and 12 after the name) of a
+/// `/proc/*/stat` line, in seconds.
+pub fn parse_stat_cpu(text: &str) -> Option<CpuTimes> {
+    let (_, f) = split_stat(text)?;
+    let utime: u64 = f.get(11)?.parse().ok()?;
+    let stime: u64 = f.get(12)?.parse().ok()?;
+    Some(CpuTimes {
+        user_s: utime as f64 / CLOCK_TICKS_PER_SEC,
+        sys_s: stime as f64 / CLOCK_TICKS_PER_SEC,
+    })
+}
+
+/// CPU time of process `pid` (all its threads, including exited ones).
+pub fn process_cpu(pid: u32) -> Result<CpuTimes, ProcError> {
+    let path = format!("/proc/{pid}/stat");
+    let text = read(&path)?;
+    parse_stat_cpu(&text).ok_or(ProcError::Layout {
+        path,
+        what: "utime/stime",
+    })
+}
+
+/// CPU time of this process.
+pub fn self_cpu() -> Result<CpuTimes, ProcError> {
+    process_cpu(std::process::id())
+}
+
+/// A `kB` value of `/proc/*/status` (e.g. `VmHWM`, `VmRSS`).
+pub fn parse_status_kb(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(key)?.strip_prefix(':')?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// Peak resident set size (`VmHWM`) and current RSS (`VmRSS`) of process `pid`, in kB.
+pub fn memory_kb(pid: u32) -> Result<(u64, u64), ProcError> {
+    let path = format!("/proc/{pid}/status");
+    let text = read(&path)?;
+    let hwm = parse_status_kb(&text, "VmHWM").ok_or(ProcError::Layout {
+        path: path.clone(),
+        what: "VmHWM",
+    })?;
+    let rss = parse_status_kb(&text, "VmRSS").ok_or(ProcError::Layout {
+        path,
+        what: "VmRSS",
+    })?;
+    Ok((hwm, rss))
+}
+
+/// Thread-name group of a thread: names that end in digits (`tokio-runtime-worker`,
+/// `sim-3`...) are grouped under their stem.
+pub fn thread_group(name: &str) -> String {
+    name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-' || c == '#')
+        .to_string()
+}
+
+/// On-CPU nanoseconds of this process's live threads, summed per [`thread_group`]. Threads that
+/// exited are missing (the process total from [`self_cpu`] still has them).
+pub fn self_threads_cpu_ns() -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let p = entry.path();
+        let Some((name, ns)) = thread_cpu_ns(&p) else {
+            continue;
+        };
+        *out.entry(thread_group(&name)).or_insert(0) += ns;
+    }
+    out
+}
+
+fn thread_cpu_ns(task: &Path) -> Option<(String, u64)> {
+    let stat = std::fs::read_to_string(task.join("stat")).ok()?;
+    let (name, _) = split_stat(&stat)?;
+    let ns = match std::fs::read_to_string(task.join("schedstat")) {
+        Ok(s) => s.split_whitespace().next()?.parse().ok()?,
+        Err(_) => (parse_stat_cpu(&stat)?.total_s() * 1e9) as u64,
+    };
+    Some((name.to_string(), ns))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAT: &str = "4242 (tokio (x) 1) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 37 0 0 20 0 \
+                        5 0 12345 1000000 500 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0";
+
+    #[test]
+    fn stat_name_with_parentheses_and_cpu() {
+        let (name, f) = split_stat(STAT).unwrap();
+        assert_eq!(name, "tokio (x) 1");
+        assert_eq!(f[0], "S");
+        let c = parse_stat_cpu(STAT).unwrap();
+        assert!((c.user_s - 2.5).abs() < 1e-9 && (c.sys_s - 0.37).abs() < 1e-9);
+        assert!((c.total_s() - 2.87).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bad_stat_is_none_not_panic() {
+        assert_eq!(parse_stat_cpu(""), None);
+        assert_eq!(parse_stat_cpu("12 (x"), None);
+        assert_eq!(parse_stat_cpu("12 ) x ("), None);
+        assert_eq!(parse_stat_cpu("12 (x) S 1 2"), None);
+    }
+
+    #[test]
+    fn status_kb() {
+        let s = "Name:\tgw\nVmPeak:\t  9000 kB\nVmHWM:\t   5120 kB\nVmRSS:\t 4096 kB\n";
+        assert_eq!(parse_status_kb(s, "VmHWM"), Some(5120));
+        assert_eq!(parse_status_kb(s, "VmRSS"), Some(4096));
+        assert_eq!(parse_status_kb(s, "VmSwap"), None);
+    }
+
+    #[test]
+    fn groups_strip_numeric_suffixes() {
+        assert_eq!(thread_group("tokio-runtime-worker"), "tokio-runtime-worker");
+        assert_eq!(thread_group("sim-3"), "sim");
+        assert_eq!(thread_group("store-writer"), "store-writer");
+    }
+
+    #[test]
+    fn live_process_reads() {
+        let c = self_cpu().unwrap();
+        assert!(c.total_s() >= 0.0);
+        let (hwm, rss) = memory_kb(std::process::id()).unwrap();
+        assert!(hwm >= rss && rss > 0, "hwm {hwm} rss {rss}");
+        assert!(!self_threads_cpu_ns().is_empty());
+        let later = CpuTimes {
+            user_s: c.user_s + 1.0,
+            sys_s: c.sys_s + 0.5,
+        };
+        assert!((later.since(&c).total_s() - 1.5).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,373 @@
+//! Tables and target checks: the Markdown printed at the end of a suite (and written next to
+//! its JSON), with every gateway figure also given as a ratio to the peers measured in the same
+//! session, and the issue #4 targets stated with whether each is met.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::mt::MtRow;
+use crate::peers::PeerRow;
+
+/// Where and when a session ran.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Machine {
+    /// UTC date and time of the start.
+    pub date_utc: String,
+    /// CPU model.
+    pub cpu: String,
+    /// Logical CPUs.
+    pub cpus: usize,
+    /// Kernel release.
+    pub kernel: String,
+    /// 1/5/15-minute load averages at the start (other users of the machine).
+    pub loadavg_start: String,
+    /// Git commit of the repository.
+    pub git_commit: String,
+}
+
+fn cmd(argv: &[&str]) -> String {
+    std::process::Command::new(argv[0])
+        .args(&argv[1..])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "n/a".into())
+}
+
+impl Machine {
+    /// Read from `/proc`, `date` and `git` (in `repo`).
+    pub fn current(repo: &std::path::Path) -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        Machine {
+            date_utc: cmd(&["date", "-u", "+%Y-%m-%d %H:%M:%S"]),
+            cpu: cpuinfo
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("model name")
+                        .map(|r| r.trim_start_matches([' ', '\t', ':']).to_string())
+                })
+                .unwrap_or_else(|| "?".into()),
+            cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+            loadavg_start: std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" "),
+            git_commit: cmd(&[
+                "git",
+                "-C",
+                &repo.to_string_lossy(),
+                "rev-parse",
+                "--short",
+                "HEAD",
+            ]),
+        }
+    }
+}
+
+/// One target of issue #4 and whether the measurements meet it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetCheck {
+    /// The target as written.
+    pub target: String,
+    /// Per configuration: (label, measured value, met).
+    pub cases: Vec<(String, f64, bool)>,
+}
+
+impl TargetCheck {
+    /// Met in every case (and there is at least one).
+    pub fn all_met(&self) -> bool {
+        !self.cases.is_empty() && self.cases.iter().all(|c| c.2)
+    }
+}
+
+fn find<'a>(rows: &'a [MtRow], smsc: &str, receipts: bool, window: usize) -> Option<&'a MtRow> {
+    rows.iter()
+        .find(|r| r.smsc == smsc && r.receipts == receipts && r.window == window)
+}
+
+/// The issue #4 targets: >= 1.2x the node-smpp client (same window, same node SMSC),
+/// >= 3x Kannel end to end (best HTTP connection count), <= 10 us gateway CPU per message.
+pub fn check_targets(mt: &[MtRow], peers: &[PeerRow]) -> Vec<TargetCheck> {
+    let mut out = Vec::new();
+    let mut node_cases = Vec::new();
+    for p in peers.iter().filter(|p| p.peer == "node") {
+        for receipts in [false, true] {
+            if let Some(g) = find(mt, "node-smpp", receipts, p.param as usize) {
+                let ratio = g.mps.median / p.mps.median;
+                node_cases.push((
+                    format!(
+                        "window {} receipts {}",
+                        p.param,
+                        if receipts { "on" } else { "off" }
+                    ),
+                    ratio,
+                    ratio >= 1.2,
+                ));
+            }
+        }
+    }
+    out.push(TargetCheck {
+        target: ">= 1.2x the node-smpp client (msg/s, same window, same node-smpp SMSC)".into(),
+        cases: node_cases,
+    });
+    let kannel_best = peers
+        .iter()
+        .filter(|p| p.peer == "kannel")
+        .max_by(|a, b| a.mps.median.total_cmp(&b.mps.median));
+    let mut k_cases = Vec::new();
+    if let Some(k) = kannel_best {
+        for g in mt.iter().filter(|g| g.smsc == "node-smpp") {
+            let ratio = g.mps.median / k.mps.median;
+            k_cases.push((
+                format!(
+                    "window {} receipts {} vs Kannel {} conns",
+                    g.window,
+                    if g.receipts { "on" } else { "off" },
+                    k.param
+                ),
+                ratio,
+                ratio >= 3.0,
+            ));
+        }
+    }
+    out.push(TargetCheck {
+        target: ">= 3x Kannel end to end (msg/s, best Kannel HTTP connection count)".into(),
+        cases: k_cases,
+    });
+    out.push(TargetCheck {
+        target: "<= 10 us gateway CPU per message".into(),
+        cases: mt
+            .iter()
+            .map(|g| {
+                (
+                    format!(
+                        "{} window {} receipts {}",
+                        g.smsc,
+                        g.window,
+                        if g.receipts { "on" } else { "off" }
+                    ),
+                    g.gw_us_per_msg.median,
+                    g.gw_us_per_msg.median <= 10.0,
+                )
+            })
+            .collect(),
+    });
+    out
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.0}%", 100.0 * x)
+}
+
+/// Render the session as Markdown.
+pub fn render(
+    machine: &Machine,
+    n: u64,
+    rounds: usize,
+    mt: &[MtRow],
+    peers: &[PeerRow],
+    targets: &[TargetCheck],
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# MT throughput: outbox -> SMSC ({} UTC)\n",
+        machine.date_utc
+    );
+    let _ = writeln!(
+        s,
+        "Machine: {} x {}, Linux {}, load average at start {}; repo at {}.\n",
+        machine.cpus, machine.cpu, machine.kernel, machine.loadavg_start, machine.git_commit
+    );
+    let _ = writeln!(
+        s,
+        "N={n} queued rows per run (real SQLite file, WAL, synchronous=NORMAL), {rounds} rounds, \
+         configurations interleaved. msg/s = N / (bind -> all N rows `submitted` (receipts off) \
+         or `delivered` (receipts on)); 'to last resp' = N / (bind -> N-th submit_sm_resp). \
+         Gateway CPU = utime+stime of the gateway process over the same interval.\n"
+    );
+    let _ = writeln!(
+        s,
+        "## presence-gw (Gateway::start: Dispatcher + Link + store)\n"
+    );
+    let _ = writeln!(
+        s,
+        "| SMSC | receipts | window | median msg/s | min - max | spread | msg/s to last resp | gw CPU % | gw us/msg (min - max) | SMSC us/msg | store commits/msg | store-writer share | peak RSS MB | good runs |"
+    );
+    let _ = writeln!(
+        s,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in mt {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.0} | {:.0} - {:.0} | {} | {:.0} | {:.0} | {:.1} ({:.1} - {:.1}) | {:.1} | {:.3} | {} | {:.1} | {}/{} |",
+            r.smsc,
+            if r.receipts { "on" } else { "off" },
+            r.window,
+            r.mps.median,
+            r.mps.min,
+            r.mps.max,
+            pct(r.mps.spread),
+            r.mps_resp,
+            r.gw_cpu_pct,
+            r.gw_us_per_msg.median,
+            r.gw_us_per_msg.min,
+            r.gw_us_per_msg.max,
+            r.smsc_us_per_msg,
+            r.commits_per_msg,
+            pct(r.store_writer_share),
+            r.peak_rss_mb,
+            r.good,
+            r.runs
+        );
+    }
+    if !peers.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Peers, same session (`../shared/peers/bench.py`, same node-smpp SMSC script)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| peer | window / HTTP conns | median msg/s | min - max | spread | peer us/msg | SMSC us/msg | good runs |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        for p in peers {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.0} | {:.0} - {:.0} | {} | {:.1} | {:.1} | {}/{} |",
+                match p.peer.as_str() {
+                    "node" => "node-smpp client",
+                    "kannel" => "Kannel (HTTP -> SMPP, both boxes)",
+                    other => other,
+                },
+                p.param,
+                p.mps.median,
+                p.mps.min,
+                p.mps.max,
+                pct(p.mps.spread),
+                p.peer_us_per_msg,
+                p.smsc_us_per_msg,
+                p.good,
+                p.runs
+            );
+        }
+    }
+    let _ = writeln!(s, "\n## Issue #4 targets\n");
+    for t in targets {
+        let verdict = if t.cases.is_empty() {
+            "not measured in this session".to_string()
+        } else if t.all_met() {
+            "MET in every case".to_string()
+        } else {
+            format!(
+                "NOT met in {} of {} cases",
+                t.cases.iter().filter(|c| !c.2).count(),
+                t.cases.len()
+            )
+        };
+        let _ = writeln!(s, "- **{}**: {verdict}", t.target);
+        for (label, v, ok) in &t.cases {
+            let _ = writeln!(
+                s,
+                "  - {label}: {v:.2} {}",
+                if *ok { "(met)" } else { "(not met)" }
+            );
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Summary;
+
+    fn row(smsc: &str, receipts: bool, window: usize, mps: f64, us: f64) -> MtRow {
+        MtRow {
+            smsc: smsc.into(),
+            receipts,
+            window,
+            mps: Summary::of(&[mps]).unwrap(),
+            mps_resp: mps,
+            gw_cpu_pct: 50.0,
+            gw_us_per_msg: Summary::of(&[us]).unwrap(),
+            smsc_us_per_msg: 3.0,
+            peak_rss_mb: 20.0,
+            commits_per_msg: 0.01,
+            store_writer_share: 0.3,
+            good: 1,
+            runs: 1,
+        }
+    }
+
+    fn peer(p: &str, param: u64, mps: f64) -> PeerRow {
+        PeerRow {
+            peer: p.into(),
+            param,
+            mps: Summary::of(&[mps]).unwrap(),
+            peer_us_per_msg: 25.0,
+            smsc_us_per_msg: 16.0,
+            good: 1,
+            runs: 1,
+        }
+    }
+
+    #[test]
+    fn targets_are_ratios_against_same_window_and_best_kannel() {
+        let mt = vec![
+            row("node-smpp", false, 10, 60_000.0, 8.0),
+            row("node-smpp", true, 10, 30_000.0, 14.0),
+            row("smsc-sim", false, 10, 90_000.0, 7.0),
+        ];
+        let peers = vec![
+            peer("node", 10, 40_000.0),
+            peer("kannel", 10, 9_000.0),
+            peer("kannel", 50, 12_000.0),
+        ];
+        let t = check_targets(&mt, &peers);
+        assert_eq!(t.len(), 3);
+        // node: 1.5x (met) without receipts, 0.75x with
+        assert_eq!(t[0].cases.len(), 2);
+        assert!((t[0].cases[0].1 - 1.5).abs() < 1e-9 && t[0].cases[0].2);
+        assert!(!t[0].cases[1].2 && !t[0].all_met());
+        // Kannel best is 12k at 50 conns: 5x and 2.5x
+        assert!(t[1].cases[0].0.contains("50 conns"));
+        assert!((t[1].cases[0].1 - 5.0).abs() < 1e-9 && t[1].cases[0].2);
+        assert!(!t[1].cases[1].2);
+        // CPU: 14 us misses
+        assert_eq!(t[2].cases.iter().filter(|c| !c.2).count(), 1);
+        let md = render(
+            &Machine::current(std::path::Path::new(".")),
+            1000,
+            1,
+            &mt,
+            &peers,
+            &t,
+        );
+        assert!(md.contains("NOT met in 1 of 2 cases"));
+        assert!(md.contains("| node-smpp | on | 10 | 30000 |"));
+    }
+
+    #[test]
+    fn no_peers_means_not_measured_rather_than_met() {
+        let t = check_targets(&[row("smsc-sim", false, 1, 5.0, 1.0)], &[]);
+        assert!(t[0].cases.is_empty() && !t[0].all_met());
+        let md = render(
+            &Machine::current(std::path::Path::new(".")),
+            1,
+            1,
+            &[],
+            &[],
+            &t,
+        );
+        assert!(md.contains("not measured in this session"));
+    }
+}
