@@ -136,6 +136,10 @@ pub struct DeliveryConfig {
     pub retry_max_secs: f64,
     /// Use 16-bit concatenation references (else 8-bit).
     pub concat_16bit: bool,
+    /// Receipt ids vs response ids: `auto` (read a receipt id in the other base, hex <->
+    /// decimal, only while no receipt has matched exactly), `same`, or `other` (the SMSC
+    /// always switches base).
+    pub receipt_id_base: String,
 }
 
 impl Default for DeliveryConfig {
@@ -147,6 +151,7 @@ impl Default for DeliveryConfig {
             retry_min_secs: 1.0,
             retry_max_secs: 300.0,
             concat_16bit: false,
+            receipt_id_base: "auto".into(),
         }
     }
 }
@@ -471,6 +476,12 @@ impl Config {
         if u.service_type.len() > 5 || !u.service_type.is_ascii() {
             return Err(invalid("ussd.service_type", "at most 5 ASCII characters"));
         }
+        if !["auto", "same", "other"].contains(&self.delivery.receipt_id_base.as_str()) {
+            return Err(invalid(
+                "delivery.receipt_id_base",
+                "\"auto\", \"same\" or \"other\"",
+            ));
+        }
         if self.delivery.max_attempts == 0 {
             return Err(invalid("delivery.max_attempts", "at least 1"));
         }
@@ -549,6 +560,11 @@ impl Config {
         };
         d.validity = Some(Duration::from_secs(c.validity_secs));
         d.max_attempts = c.max_attempts;
+        d.other_base = match c.receipt_id_base.as_str() {
+            "same" => crate::store::outbox::OtherBase::Never,
+            "other" => crate::store::outbox::OtherBase::Always,
+            _ => crate::store::outbox::OtherBase::Auto,
+        };
         d.retry_min = Duration::from_secs_f64(c.retry_min_secs.max(0.01));
         d.retry_max = Duration::from_secs_f64(c.retry_max_secs.max(c.retry_min_secs).max(0.01));
     }

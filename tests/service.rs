@@ -664,11 +664,18 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     // A multipart form (what a WAP browser posts) works too, on a fresh link.
     // (Another spelling: the same text within 2 minutes is taken for an SMSC resend.)
     let r = w.say(OWNER, "avatar upload").await;
-    let url2 = r.split_whitespace().find(|t| t.contains("/u/")).unwrap().to_string();
+    let url2 = r
+        .split_whitespace()
+        .find(|t| t.contains("/u/"))
+        .unwrap()
+        .to_string();
     let webp = std::fs::read(fixtures.join("good/photo-lossless.webp")).unwrap();
     let form = reqwest::multipart::Form::new().part(
         "avatar",
-        reqwest::multipart::Part::bytes(webp).file_name("me.webp").mime_str("image/webp").unwrap(),
+        reqwest::multipart::Part::bytes(webp)
+            .file_name("me.webp")
+            .mime_str("image/webp")
+            .unwrap(),
     );
     let resp = http.post(&url2).multipart(form).send().await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -681,8 +688,26 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
         .await
         .unwrap();
     assert_eq!(reuse.status(), 410);
-    // Mum removed from FAMILY: her link stops working.
-    w.say(OWNER, "GROUP FAMILY DEL 13900139000").await;
+    // Mum removed from FAMILY: her link stops working. (The owner's inbox may still be getting
+    // the upload's SMS, so wait for the DEL reply itself.)
+    let before = w.texts(OWNER).len();
+    w.sim
+        .inject_mo(MoRequest::new(
+            OWNER,
+            SERVICE,
+            "GROUP FAMILY DEL 13900139000",
+        ))
+        .await
+        .unwrap();
+    w.sim
+        .wait_until("DEL reply", WAIT, |h| {
+            h.handset(OWNER).texts()[before..]
+                .iter()
+                .any(|t| t.starts_with("Removed 1 from FAMILY"))
+                .then_some(())
+        })
+        .await
+        .unwrap();
     assert_eq!(http.get(&href).send().await.unwrap().status(), 403);
 
     stop.cancel();

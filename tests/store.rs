@@ -730,11 +730,13 @@ fn receipt_before_submit_resp_is_held_then_applied() {
         .unwrap();
     assert_eq!(applied, ReceiptMatch::Unknown);
     let too_soon = store
-        .write_blocking(|tx| outbox::resolve_held_receipts(tx, T0, T0 + 3))
+        .write_blocking(|tx| outbox::resolve_held_receipts(tx, T0, T0 + 3, outbox::OtherBase::Auto))
         .unwrap();
     assert_eq!(too_soon, 0, "held less than the grace period");
     let resolved = store
-        .write_blocking(|tx| outbox::resolve_held_receipts(tx, T0 + 1, T0 + 20))
+        .write_blocking(|tx| {
+            outbox::resolve_held_receipts(tx, T0 + 1, T0 + 20, outbox::OtherBase::Auto)
+        })
         .unwrap();
     assert_eq!(resolved, 1);
     // The dispatcher's own mark comes late and must not undo the delivery.
@@ -785,10 +787,58 @@ fn an_early_receipt_never_lands_on_another_message_through_the_other_base() {
     assert_ne!(row(&store, a).state, OutboxState::Delivered);
     // Nothing left for the other-base pass to misapply.
     let later = store
-        .write_blocking(|tx| outbox::resolve_held_receipts(tx, T0 + 100, T0 + 100))
+        .write_blocking(|tx| {
+            outbox::resolve_held_receipts(tx, T0 + 100, T0 + 100, outbox::OtherBase::Always)
+        })
         .unwrap();
     assert_eq!(later, 0);
     assert_ne!(row(&store, a).state, OutboxState::Delivered);
+}
+
+#[test]
+fn a_receipt_for_a_lost_response_is_never_read_in_the_other_base_once_ids_matched_exactly() {
+    // The SMSC accepted a submit whose response was lost (id "21" never recorded); the row went
+    // again and got another id. Its receipt must not land on message a ("15" = hex of 21).
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let a = enqueue(&store, NewMessage::sms("861", "a"), T0).id;
+    let c = enqueue(&store, NewMessage::sms("863", "c"), T0).id;
+    store
+        .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
+        .unwrap();
+    store
+        .write_blocking(move |tx| {
+            outbox::record_segment_submitted(tx, a, 1, 1, "15", T0 + 1)?;
+            outbox::record_segment_submitted(tx, c, 1, 1, "30", T0 + 1)
+        })
+        .unwrap();
+    // c's receipt matches exactly: this SMSC writes receipts in its responses' base.
+    let v = sms_wire::receipt::message_id_variants("30");
+    store
+        .write_blocking(move |tx| {
+            outbox::apply_receipt(tx, &v, "DELIVRD", ReceiptState::Delivered, T0 + 2)
+        })
+        .unwrap();
+    assert_eq!(row(&store, c).state, OutboxState::Delivered);
+    let lost = sms_wire::receipt::message_id_variants("21");
+    store
+        .write_blocking(move |tx| {
+            outbox::apply_receipt(tx, &lost, "UNDELIV", ReceiptState::Failed, T0 + 3)
+        })
+        .unwrap();
+    let n = store
+        .write_blocking(|tx| {
+            outbox::resolve_held_receipts(tx, T0 + 50, T0 + 60, outbox::OtherBase::Auto)
+        })
+        .unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(row(&store, a).state, OutboxState::InFlight, "a untouched");
+    // Held receipts do not pile up forever.
+    let dropped = store
+        .write_blocking(|tx| outbox::drop_held_receipts(tx, T0 + 100))
+        .unwrap();
+    assert_eq!(dropped, 1);
+    assert_eq!(count(&store, "SELECT count(*) FROM pending_receipt"), 0);
 }
 
 #[test]

@@ -241,6 +241,14 @@ pub struct FetchJob {
 struct Handset {
     view: HandsetView,
     next_push: u64,
+    /// Contact keys by their last 7 digits, so finding a contact does not scan them all.
+    contact_index: HashMap<String, Vec<String>>,
+}
+
+/// The index key of a number: its last 7 digits (shorter numbers: all of them).
+fn tail7(number: &str) -> String {
+    let d = crate::util::digits(number);
+    d[d.len().saturating_sub(7)..].to_string()
 }
 
 /// All handsets plus the shared reassembler.
@@ -305,6 +313,7 @@ impl Handsets {
 
     fn phone(&mut self, number: &str) -> &mut Handset {
         self.phones.entry(key(number)).or_insert_with(|| Handset {
+            contact_index: HashMap::new(),
             view: HandsetView {
                 number: number.to_string(),
                 ..HandsetView::default()
@@ -373,13 +382,19 @@ impl Handsets {
 
     /// Contact entry for `contact` on this handset, creating it.
     fn contact_mut<'a>(h: &'a mut Handset, contact: &str) -> &'a mut ContactView {
+        let tail = tail7(contact);
         let existing = h
-            .view
-            .contacts
-            .keys()
-            .find(|k| same_number(k, contact))
-            .cloned();
-        let k = existing.unwrap_or_else(|| contact.to_string());
+            .contact_index
+            .get(&tail)
+            .and_then(|keys| keys.iter().find(|k| same_number(k, contact)).cloned());
+        let k = match existing {
+            Some(k) => k,
+            None => {
+                let k = contact.to_string();
+                h.contact_index.entry(tail).or_default().push(k.clone());
+                k
+            }
+        };
         h.view
             .contacts
             .entry(k.clone())

@@ -52,7 +52,13 @@ pub struct DispatcherConfig {
     /// before it is matched through the other base (hex <-> decimal); at least the link's
     /// response timeout.
     pub receipt_grace: Duration,
+    /// Whether receipt ids may be read in the other base at all.
+    pub other_base: outbox::OtherBase,
 }
+
+/// Receipts held this long without a match are dropped (their message went again under
+/// another id after a lost response, or they were never ours).
+const HELD_RECEIPT_TTL_MS: i64 = 48 * 3600 * 1000;
 
 impl DispatcherConfig {
     /// Defaults around a template.
@@ -66,6 +72,7 @@ impl DispatcherConfig {
             max_attempts: 20,
             validity: Some(Duration::from_secs(48 * 3600)),
             receipt_grace: Duration::from_secs(10),
+            other_base: outbox::OtherBase::Auto,
         }
     }
 }
@@ -144,9 +151,14 @@ impl Dispatcher {
                     }
                 }
                 let held_before = now - self.cfg.receipt_grace.as_millis() as i64;
+                let mode = self.cfg.other_base;
+                let stale = now - HELD_RECEIPT_TTL_MS;
                 if let Ok(n) = self
                     .store
-                    .write(move |tx| outbox::resolve_held_receipts(tx, held_before, now))
+                    .write(move |tx| {
+                        outbox::drop_held_receipts(tx, stale)?;
+                        outbox::resolve_held_receipts(tx, held_before, now, mode)
+                    })
                     .await
                 {
                     if n > 0 {

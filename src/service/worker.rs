@@ -25,6 +25,8 @@ use crate::smpp::{LinkHandle, SubmitOutcome};
 use crate::store::inbox::UssdTag;
 use crate::store::{inbox, now_ms, Store, StoreError};
 
+/// Most MO messages of one shard applied in one write.
+const MAX_MO_BATCH: usize = 64;
 /// Concurrent shards applying MO messages.
 const SHARDS: usize = 32;
 /// Owners reverted per expiry transaction.
@@ -217,12 +219,20 @@ async fn shard(
     metrics: Arc<Metrics>,
     link: Option<LinkHandle>,
 ) {
-    while let Some(msg) = rx.recv().await {
-        if let Some(tag) = msg.ussd {
+    let mut held: Option<MoMessage> = None;
+    loop {
+        let first = match held.take() {
+            Some(m) => m,
+            None => match rx.recv().await {
+                Some(m) => m,
+                None => return,
+            },
+        };
+        if let Some(tag) = first.ussd {
             ussd_unit(
                 &store,
                 &service,
-                msg,
+                first,
                 tag,
                 &dispatcher,
                 &metrics,
@@ -231,44 +241,66 @@ async fn shard(
             .await;
             continue;
         }
+        // Everything already waiting in this shard goes in one write (in order): a subscriber
+        // sending fast costs one commit per batch, not per message.
+        let mut batch = vec![first];
+        while batch.len() < MAX_MO_BATCH {
+            match rx.try_recv() {
+                Ok(m) if m.ussd.is_some() => {
+                    held = Some(m);
+                    break;
+                }
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let svc = service.clone();
+        let ids: Vec<i64> = batch.iter().map(|m| m.inbox_id).collect();
         let span = info_span!(
             "mo",
-            inbox_id = msg.inbox_id,
-            from = %crate::command::mask(&msg.source)
+            inbox_id = ids[0],
+            messages = ids.len(),
+            from = %crate::command::mask(&batch[0].source)
         );
-        let svc = service.clone();
-        let id = msg.inbox_id;
         let result = store
             .write(move |tx| {
                 let now = now_ms();
-                if !inbox::mark_processed(tx, id, now)? {
-                    return Ok::<_, StoreError>(None);
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for msg in &batch {
+                    if !inbox::mark_processed(tx, msg.inbox_id, now)? {
+                        continue;
+                    }
+                    outcomes.push(
+                        svc.handle_mo(tx, now, &msg.source, &msg.text)
+                            .map_err(StoreError::from)?,
+                    );
                 }
-                svc.handle_mo(tx, now, &msg.source, &msg.text)
-                    .map(Some)
-                    .map_err(StoreError::from)
+                Ok::<_, StoreError>(outcomes)
             })
             .instrument(span.clone())
             .await;
         let _e = span.enter();
         match result {
-            Ok(Some(outcome)) => {
-                metrics.record_outcome(&outcome);
-                debug!(
-                    command = outcome.command.unwrap_or("invalid"),
-                    notified = outcome.notified,
-                    deferred = outcome.deferred,
-                    "command applied"
-                );
-                dispatcher.notify_one();
-                if outcome.command == Some("status_set") {
+            Ok(outcomes) => {
+                for outcome in &outcomes {
+                    metrics.record_outcome(outcome);
+                    debug!(
+                        command = outcome.command.unwrap_or("invalid"),
+                        notified = outcome.notified,
+                        deferred = outcome.deferred,
+                        "command applied"
+                    );
+                }
+                if !outcomes.is_empty() {
+                    dispatcher.notify_one();
+                }
+                if outcomes.iter().any(|o| o.command == Some("status_set")) {
                     expiry.notify_one();
                 }
             }
-            Ok(None) => debug!("already processed"),
-            // Not committed: the message stays pending in the inbox and is applied at the next
+            // Not committed: the messages stay pending in the inbox and are applied at the next
             // start (a store that fails now is failing for every message).
-            Err(e) => warn!(error = %e, "command not applied; kept pending in the inbox"),
+            Err(e) => warn!(error = %e, "commands not applied; kept pending in the inbox"),
         }
     }
 }

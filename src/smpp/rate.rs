@@ -28,7 +28,12 @@ pub struct AdaptiveRate {
     /// No submits before this instant (set after a throttle answer).
     paused_until: Duration,
     last_increase: Duration,
+    last_decrease: Duration,
+    decreased_once: bool,
 }
+
+/// Least time between two rate decreases.
+const DECREASE_SPACING: Duration = Duration::from_millis(500);
 
 impl AdaptiveRate {
     /// A limiter with an optional hard maximum in messages per second.
@@ -45,6 +50,8 @@ impl AdaptiveRate {
             last_rate_estimate: 0.0,
             paused_until: now,
             last_increase: now,
+            last_decrease: now,
+            decreased_once: false,
         }
     }
 
@@ -69,7 +76,8 @@ impl AdaptiveRate {
         }
     }
 
-    /// The SMSC accepted a submit: climb back towards the maximum, 10% of it per second.
+    /// The SMSC accepted a submit: climb back towards the maximum, by a quarter of the current
+    /// rate (at least 5 messages/s) per second.
     pub fn on_success(&mut self, now: Duration) {
         let ceiling = self.max_rate.unwrap_or(UNLIMITED_RATE);
         if self.current >= ceiling {
@@ -77,7 +85,7 @@ impl AdaptiveRate {
         }
         let elapsed = now.saturating_sub(self.last_increase).as_secs_f64();
         if elapsed >= 0.1 {
-            let step = (self.current * 0.10).max(1.0) * elapsed.min(1.0);
+            let step = (self.current * 0.25).max(5.0) * elapsed.min(1.0);
             self.current = (self.current + step).min(ceiling);
             self.last_increase = now;
         }
@@ -86,6 +94,14 @@ impl AdaptiveRate {
     /// The SMSC said `ESME_RTHROTTLED` or `ESME_RMSGQFUL`: halve the rate (based on what we were
     /// really achieving, not on a theoretical ceiling) and pause briefly.
     pub fn on_throttled(&mut self, now: Duration) {
+        // The answers to submits already in flight when we slowed down say nothing new: one
+        // decrease per half second, whatever the number of throttled answers (AIMD decreases
+        // once per round trip, not once per packet).
+        if now < self.last_decrease + DECREASE_SPACING && self.decreased_once {
+            return;
+        }
+        self.last_decrease = now;
+        self.decreased_once = true;
         let achieved = self.achieved_rate(now);
         let base = if achieved > 0.0 {
             achieved.min(self.current)
@@ -181,5 +197,18 @@ mod tests {
             r.on_throttled(ms(i * 200));
         }
         assert_eq!(r.current_rate(), MIN_RATE);
+    }
+
+    #[test]
+    fn a_burst_of_throttled_answers_halves_once() {
+        let mut r = AdaptiveRate::new(Some(400.0), ms(0));
+        // A full window of submits in flight, all answered ESME_RTHROTTLED within 10 ms.
+        for i in 0..64 {
+            r.on_throttled(ms(1000 + i / 8));
+        }
+        assert_eq!(r.current_rate(), 200.0);
+        // Still throttled half a second later: one more halving.
+        r.on_throttled(ms(1600));
+        assert_eq!(r.current_rate(), 100.0);
     }
 }

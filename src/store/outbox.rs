@@ -820,7 +820,18 @@ pub fn apply_receipt(
         return Ok(ReceiptMatch::Unknown);
     };
     if let Some(segment) = newest_segment(tx, exact)? {
+        note_receipt_match(tx, "exact", now)?;
         return apply_to_segment(tx, segment, stat, state, now);
+    }
+    // The same receipt again (an SMSC redelivers one whose deliver_sm_resp it missed): held once.
+    let already: bool = tx
+        .prepare_cached(
+            "SELECT 1 FROM pending_receipt WHERE message_id = ?1 AND exact = 1 AND stat = ?2",
+        )
+        .and_then(|mut s| s.exists(params![exact, stat]))
+        .ctx("outbox::apply_receipt: held already")?;
+    if already {
+        return Ok(ReceiptMatch::Unknown);
     }
     let group: i64 = tx
         .query_row(
@@ -841,6 +852,39 @@ pub fn apply_receipt(
             .ctx("outbox::apply_receipt: hold")?;
     }
     Ok(ReceiptMatch::Unknown)
+}
+
+/// Remember that a receipt matched this way (only the first time counts).
+fn note_receipt_match(tx: &Transaction<'_>, kind: &str, now: i64) -> Result<(), StoreError> {
+    tx.prepare_cached("INSERT OR IGNORE INTO receipt_seen (kind, first_at) VALUES (?1, ?2)")
+        .and_then(|mut s| s.execute(params![kind, now]))
+        .ctx("outbox::note_receipt_match")?;
+    Ok(())
+}
+
+/// Whether other-base receipt matching applies (see [`resolve_held_receipts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OtherBase {
+    /// Only while no receipt of this SMSC has ever matched its exact id: an SMSC that writes
+    /// the same ids in responses and receipts never needs it, and then a receipt for a lost
+    /// response must not be read in the other base.
+    #[default]
+    Auto,
+    /// Never: the SMSC's receipts use the responses' ids.
+    Never,
+    /// Always, after the response timeout (the SMSC is known to switch bases, as Kannel's
+    /// `msg-id-type` describes).
+    Always,
+}
+
+/// Drop receipts held since before `older_than` (their message will never be recorded: its
+/// response was lost and it was sent again under another id). Returns how many rows went.
+pub fn drop_held_receipts(tx: &Transaction<'_>, older_than: i64) -> Result<usize, StoreError> {
+    tx.execute(
+        "DELETE FROM pending_receipt WHERE received_at < ?1",
+        [older_than],
+    )
+    .ctx("outbox::drop_held_receipts")
 }
 
 /// The newest segment submitted with normalised id `id`.
@@ -866,12 +910,21 @@ fn newest_segment(tx: &Transaction<'_>, id: &str) -> Result<Option<SegmentRef>, 
 /// Match receipts held since before `held_before` (Unix ms) through their other-base id forms,
 /// for SMSCs whose receipts write the id in another base than their responses. Call it with
 /// `held_before = now - response timeout`: by then no response can bring the exact id any more.
-/// Returns how many receipts were applied.
+/// `mode` says whether this SMSC may do that at all. Returns how many receipts were applied.
 pub fn resolve_held_receipts(
     tx: &Transaction<'_>,
     held_before: i64,
     now: i64,
+    mode: OtherBase,
 ) -> Result<usize, StoreError> {
+    let allowed = match mode {
+        OtherBase::Never => false,
+        OtherBase::Always => true,
+        OtherBase::Auto => !tx
+            .prepare_cached("SELECT 1 FROM receipt_seen WHERE kind = 'exact'")
+            .and_then(|mut s| s.exists([]))
+            .ctx("outbox::resolve_held_receipts: seen")?,
+    };
     let groups: Vec<(i64, String, ReceiptState)> = tx
         .prepare_cached(
             "SELECT group_id, stat, state FROM pending_receipt
@@ -891,13 +944,17 @@ pub fn resolve_held_receipts(
             .and_then(|mut s| s.query_map([group], |r| r.get(0))?.collect())
             .ctx("outbox::resolve_held_receipts: forms")?;
         let mut found = None;
-        for f in &forms {
+        for (i, f) in forms.iter().enumerate() {
+            if i > 0 && !allowed {
+                break;
+            }
             if let Some(seg) = newest_segment(tx, f)? {
                 found = Some(seg);
                 break;
             }
         }
         if let Some(segment) = found {
+            note_receipt_match(tx, "other_base", now)?;
             apply_to_segment(tx, segment, &stat, state, now)?;
             tx.execute("DELETE FROM pending_receipt WHERE group_id = ?1", [group])
                 .ctx("outbox::resolve_held_receipts: drop")?;

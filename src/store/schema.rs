@@ -295,6 +295,12 @@ CREATE TABLE ussd_session (
 /// other-base forms, matched only after the response timeout.
 const V5: &str = r#"
 ALTER TABLE pending_receipt ADD COLUMN exact INTEGER NOT NULL DEFAULT 1;
+-- How this SMSC's receipts have matched ('exact': its receipt ids are in the responses' base),
+-- which decides whether other-base matching is allowed at all (see outbox::resolve_held_receipts).
+CREATE TABLE receipt_seen (
+    kind     TEXT    PRIMARY KEY CHECK (kind IN ('exact', 'other_base')),
+    first_at INTEGER NOT NULL
+) WITHOUT ROWID;
 "#;
 
 /// Every migration, in order; migration `i` (0-based) brings the schema to version `i + 1`.
