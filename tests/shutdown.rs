@@ -1,0 +1,486 @@
+//! Graceful shutdown test (issue 8 acceptance): the real `presence-gw` binary, run as a child
+//! process against smsc-sim over loopback TCP, gets SIGTERM while 5,000 queued messages are
+//! being submitted (the simulator delays every `submit_sm_resp` by 50-100 ms, so a full window
+//! of submits is in flight) and while subscribers' MO commands are arriving. It must: exit 0
+//! within a bound, unbind, leave no outbox row `in_flight` and none lost or failed, and lose no
+//! MO it acknowledged (each is in the inbox, processed or pending). Restarted on the same
+//! database, it must bring every one of the 5,000 bodies to the SMSC with no duplicate (the
+//! in-flight submits were answered before the exit, so nothing is sent twice), and process
+//! every MO acknowledged before the stop (its sender gets the reply).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use presence_gw::store::outbox::{self, NewMessage, OutboxCounts};
+use presence_gw::store::{now_ms, Store, StoreError, StoreOptions};
+use smsc_sim::{
+    Delay, DeliveryKind, DeliveryRecord, DeliveryState, Faults, MoRequest, MtFilter, SimConfig,
+    SimHandle, Simulator,
+};
+
+const SYSTEM_ID: &str = "presence";
+const PASSWORD: &str = "pw123";
+const SERVICE_NUMBER: &str = "10658";
+/// Messages queued before the first start.
+const N: usize = 5_000;
+/// Distinct destination numbers the messages are spread over.
+const DESTINATIONS: usize = 100;
+/// MO commands injected around the SIGTERM, and the subscribers sending them.
+const MO_COUNT: usize = 200;
+const MO_SENDERS: usize = 8;
+/// Accepted submits at which MO injection starts, and MO injected before the SIGTERM.
+const MO_START_AT: u64 = 800;
+const MO_BEFORE_TERM: usize = 120;
+/// Bound on the graceful stop.
+const STOP_WITHIN: Duration = Duration::from_secs(30);
+
+fn body(i: usize) -> String {
+    format!("shutdown test #{i:05}")
+}
+
+fn destination(i: usize) -> String {
+    format!("+86139{:08}", i % DESTINATIONS)
+}
+
+/// The subscriber sending MO `k` (digits, as a handset's `source_addr`).
+fn mo_sender(k: usize) -> String {
+    format!("86138000000{:02}", k % MO_SENDERS)
+}
+
+/// MO `k`: a status with a unique free text, so no two are taken for a resend.
+fn mo_text(k: usize) -> String {
+    format!("STATUS ALL AT DESK {k:03}")
+}
+
+async fn fill(db: &Path) {
+    let store = Store::open(db, StoreOptions::default()).expect("store opens");
+    for chunk in (0..N).collect::<Vec<_>>().chunks(1_000) {
+        let msgs: Vec<NewMessage> = chunk
+            .iter()
+            .map(|&i| NewMessage::sms(destination(i), body(i)))
+            .collect();
+        let now = now_ms();
+        store
+            .write(move |tx| {
+                for m in &msgs {
+                    outbox::enqueue(tx, m, now)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .expect("enqueue");
+    }
+    let c = store.read(outbox::counts_by_state).await.expect("counts");
+    assert_eq!(c.queued, N as u64, "{c:?}");
+    store.close().await;
+}
+
+/// The gateway binary, serving `db` against the simulator; its stderr goes to `log`.
+fn spawn_gateway(sim: &SimHandle, db: &Path, log: &Path) -> Child {
+    let err = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    Command::new(env!("CARGO_BIN_EXE_presence-gw"))
+        .args(["serve", "--smsc"])
+        .arg(sim.smpp_addr().to_string())
+        .arg("--db")
+        .arg(db)
+        .args([
+            "--system-id",
+            SYSTEM_ID,
+            "--service-number",
+            SERVICE_NUMBER,
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .env("PRESENCE_GW_SMSC_PASSWORD", PASSWORD)
+        .env("RUST_LOG", "info,rusmpp=warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err)
+        .spawn()
+        .expect("gateway binary starts")
+}
+
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill(1) runs")
+        .success();
+    assert!(ok, "kill -TERM {} failed", child.id());
+}
+
+/// Wait (bounded) for the child to exit; `None` if it is still running at the deadline.
+async fn wait_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Wait until the simulator has accepted `target` submits, failing if the child exits or 60 s
+/// pass.
+async fn wait_accepted(sim: &SimHandle, child: &mut Child, target: u64, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let n = sim.stats().mt_accepted;
+        if n >= target {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "gateway exited ({status}) at {n} accepted\n{}",
+                log_tail(log)
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {n} of {target} submits accepted in time\n{}",
+            log_tail(log)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// How often each of the 5,000 bodies was accepted by the simulator (absent: never).
+fn bodies_seen(sim: &SimHandle) -> HashMap<String, usize> {
+    let mut seen = HashMap::new();
+    for r in sim.mt_messages(&MtFilter {
+        accepted_only: true,
+        ..MtFilter::default()
+    }) {
+        *seen.entry(r.text).or_insert(0) += 1;
+    }
+    seen
+}
+
+fn mo_records(sim: &SimHandle) -> Vec<DeliveryRecord> {
+    sim.deliveries()
+        .into_iter()
+        .filter(|d| d.kind == DeliveryKind::Mo)
+        .collect()
+}
+
+/// What the database of the stopped gateway holds.
+struct DbView {
+    counts: OutboxCounts,
+    /// State of each row carrying one of the 5,000 bodies, by body.
+    body_states: HashMap<String, Vec<String>>,
+    /// Inbox messages: (source digits, text, state).
+    inbox: Vec<(String, String, String)>,
+}
+
+async fn inspect(db: &Path) -> DbView {
+    let store = Store::open(db, StoreOptions::default()).expect("store reopens");
+    let counts = store.read(outbox::counts_by_state).await.expect("counts");
+    let (rows, inbox) = store
+        .read(|c| {
+            let rows: Vec<(String, String)> = c
+                .prepare("SELECT body, state FROM outbox WHERE body LIKE 'shutdown test #%'")
+                .and_then(|mut s| {
+                    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<Result<_, _>>()
+                })
+                .map_err(|e| StoreError::Sql {
+                    op: "outbox rows",
+                    source: e,
+                })?;
+            // A whole MO is one part; its payload is the unpacked GSM-7 / ASCII text here.
+            let inbox: Vec<(String, Vec<u8>, String)> = c
+                .prepare(
+                    "SELECT m.source, p.payload, m.state FROM inbox_message m
+                     JOIN inbox_part p ON p.message_id = m.id ORDER BY m.id, p.seq",
+                )
+                .and_then(|mut s| {
+                    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                        .collect::<Result<_, _>>()
+                })
+                .map_err(|e| StoreError::Sql {
+                    op: "inbox rows",
+                    source: e,
+                })?;
+            Ok::<_, StoreError>((rows, inbox))
+        })
+        .await
+        .expect("db rows");
+    store.close().await;
+    let mut body_states: HashMap<String, Vec<String>> = HashMap::new();
+    for (b, s) in rows {
+        body_states.entry(b).or_default().push(s);
+    }
+    let inbox = inbox
+        .into_iter()
+        .map(|(src, payload, state)| {
+            let digits: String = src.chars().filter(char::is_ascii_digit).collect();
+            (
+                digits,
+                String::from_utf8_lossy(&payload).into_owned(),
+                state,
+            )
+        })
+        .collect();
+    DbView {
+        counts,
+        body_states,
+        inbox,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_flight_with_mo_arriving_loses_and_duplicates_nothing() {
+    let started = Instant::now();
+    let faults = Faults {
+        response_delay: Some(Delay {
+            min_ms: 50,
+            max_ms: 100,
+        }),
+        ..Faults::default()
+    };
+    let sim = Simulator::start(
+        SimConfig::local()
+            .with_account(SYSTEM_ID, PASSWORD)
+            .with_faults(faults),
+    )
+    .await
+    .expect("simulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gw.db");
+    let log = dir.path().join("gw.log");
+    fill(&db).await;
+
+    // --- Run 1: submits flowing (each answered 50-100 ms late), MO arriving, then SIGTERM.
+    let mut child = spawn_gateway(&sim, &db, &log);
+    wait_accepted(&sim, &mut child, MO_START_AT, &log).await;
+    let injector = {
+        let sim = sim.clone();
+        tokio::spawn(async move {
+            for k in 0..MO_COUNT {
+                sim.inject_mo(MoRequest::new(&mo_sender(k), SERVICE_NUMBER, &mo_text(k)))
+                    .await
+                    .expect("MO queued");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    // SIGTERM once enough MO has been queued; the rest keeps arriving during the stop.
+    let term_deadline = Instant::now() + Duration::from_secs(30);
+    while mo_records(&sim).len() < MO_BEFORE_TERM {
+        assert!(Instant::now() < term_deadline, "MO injection stalled");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let in_flight_at_term: usize = sim.binds().iter().map(|b| b.outstanding).sum();
+    let accepted_at_term = sim.stats().mt_accepted;
+    let unbinds_before = sim.stats().received.get("unbind").copied().unwrap_or(0);
+    sigterm(&child);
+    let term_at = Instant::now();
+    let status = wait_exit(&mut child, STOP_WITHIN).await;
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "gateway still running {STOP_WITHIN:?} after SIGTERM\n{}",
+            log_tail(&log)
+        );
+    };
+    let stop_took = term_at.elapsed();
+    injector.await.expect("injector");
+    assert!(
+        status.success(),
+        "graceful stop exited {status}\n{}",
+        log_tail(&log)
+    );
+    assert!(
+        accepted_at_term < N as u64,
+        "everything was sent ({accepted_at_term}) before the SIGTERM: not mid-flight"
+    );
+    assert!(
+        in_flight_at_term > 0,
+        "no submit awaited its response at the SIGTERM: the test proves nothing"
+    );
+    let stats = sim.stats();
+    let unbinds = stats.received.get("unbind").copied().unwrap_or(0) - unbinds_before;
+    assert_eq!(unbinds, 1, "the gateway unbinds once: {:?}", stats.received);
+    // The sim's answer to MO held by the gateway at its exit is settled by now; snapshot them.
+    let mo_at_stop = mo_records(&sim);
+    let acked: Vec<&DeliveryRecord> = mo_at_stop
+        .iter()
+        .filter(|d| d.state == DeliveryState::Answered(0))
+        .collect();
+    let refused: Vec<&DeliveryRecord> = mo_at_stop
+        .iter()
+        .filter(|d| matches!(d.state, DeliveryState::Answered(s) if s != 0))
+        .collect();
+    let accepted_at_stop = stats.mt_accepted;
+
+    // --- The database of the stopped gateway.
+    let view = inspect(&db).await;
+    let c = &view.counts;
+    assert_eq!(c.in_flight, 0, "rows left in flight after SIGTERM: {c:?}");
+    assert_eq!(c.failed + c.expired + c.superseded, 0, "{c:?}");
+    let mut missing = Vec::new();
+    for i in 0..N {
+        match view.body_states.get(&body(i)) {
+            Some(states) => {
+                assert_eq!(states.len(), 1, "{:?} is in {} rows", body(i), states.len());
+                assert!(
+                    ["queued", "submitted", "delivered"].contains(&states[0].as_str()),
+                    "{:?} is {}",
+                    body(i),
+                    states[0]
+                );
+            }
+            None => missing.push(body(i)),
+        }
+    }
+    assert!(missing.is_empty(), "outbox rows lost: {missing:?}");
+    let queued_rows = view
+        .body_states
+        .values()
+        .filter(|s| s[0] == "queued")
+        .count();
+    // Every MO the gateway acknowledged is in its inbox, applied or waiting.
+    let inbox: HashSet<(String, String)> = view
+        .inbox
+        .iter()
+        .map(|(src, text, _)| (src.clone(), text.clone()))
+        .collect();
+    let lost_mo: Vec<(&str, &str)> = acked
+        .iter()
+        .filter(|d| !inbox.contains(&(d.from.clone(), d.text.clone())))
+        .map(|d| (d.from.as_str(), d.text.as_str()))
+        .collect();
+    assert!(
+        lost_mo.is_empty(),
+        "{} acknowledged MO missing from the inbox: {lost_mo:?}",
+        lost_mo.len()
+    );
+    let pending_mo = view.inbox.iter().filter(|m| m.2 == "pending").count();
+    println!(
+        "run 1: SIGTERM at {accepted_at_term} accepted submits with {in_flight_at_term} awaiting \
+         their response; exit {status} after {:.2}s; {accepted_at_stop} accepted by then; \
+         outbox {c:?} ({queued_rows} of the {N} still queued); MO: {} acked, {} refused \
+         (ESME_RX_T_APPN etc.), {} not answered; inbox {} messages, {pending_mo} pending",
+        stop_took.as_secs_f64(),
+        acked.len(),
+        refused.len(),
+        mo_at_stop.len() - acked.len() - refused.len(),
+        view.inbox.len()
+    );
+
+    // --- Run 2 on the same database: everything reaches the SMSC exactly once.
+    let mut child = spawn_gateway(&sim, &db, &log);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let expected_replies: Vec<(String, String)> = acked
+        .iter()
+        .map(|d| {
+            let desk = d.text.trim_start_matches("STATUS ALL AT ").to_string();
+            (d.from.clone(), desk)
+        })
+        .collect();
+    let replied = |sim: &SimHandle| -> Vec<(String, String)> {
+        let mts = sim.mt_messages(&MtFilter {
+            accepted_only: true,
+            ..MtFilter::default()
+        });
+        expected_replies
+            .iter()
+            .filter(|(from, desk)| {
+                !mts.iter().any(|m| {
+                    m.dest.trim_start_matches('+') == from.as_str()
+                        && m.text.to_uppercase().contains(desk.as_str())
+                })
+            })
+            .cloned()
+            .collect()
+    };
+    let seen = loop {
+        let seen = bodies_seen(&sim);
+        let all_bodies = (0..N).all(|i| seen.contains_key(&body(i)));
+        if all_bodies && replied(&sim).is_empty() {
+            break seen;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("restarted gateway exited ({status})\n{}", log_tail(&log));
+        }
+        if Instant::now() >= deadline {
+            let missing: Vec<String> = (0..N).map(body).filter(|b| !seen.contains_key(b)).collect();
+            let unreplied = replied(&sim);
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "after the restart {} of {N} bodies never reached the SMSC (first: {:?}); {} \
+                 acknowledged MO never answered (first: {:?})\n{}",
+                missing.len(),
+                &missing[..missing.len().min(10)],
+                unreplied.len(),
+                &unreplied[..unreplied.len().min(5)],
+                log_tail(&log)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    sigterm(&child);
+    let status = wait_exit(&mut child, STOP_WITHIN).await;
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("restarted gateway ignored SIGTERM\n{}", log_tail(&log));
+    };
+    assert!(status.success(), "second stop exited {status}");
+
+    // No body of the 5,000 arrived twice: the stop answered or returned every in-flight row.
+    let repeated: BTreeMap<&String, usize> = seen
+        .iter()
+        .filter(|(b, n)| **n > 1 && b.starts_with("shutdown test #"))
+        .map(|(b, n)| (b, *n))
+        .collect();
+    let duplicates: usize = repeated.values().map(|n| n - 1).sum();
+    assert_eq!(
+        duplicates,
+        0,
+        "{duplicates} duplicate submits after a graceful stop (first: {:?})",
+        repeated.iter().take(10).collect::<Vec<_>>()
+    );
+    // The inbox has nothing left pending: MO acknowledged before the stop were applied.
+    let end = inspect(&db).await;
+    let pending = end.inbox.iter().filter(|m| m.2 == "pending").count();
+    assert_eq!(pending, 0, "MO still pending after the restart");
+    assert_eq!(end.counts.in_flight, 0, "{:?}", end.counts);
+    assert_eq!(
+        end.counts.failed + end.counts.expired + end.counts.superseded,
+        0,
+        "{:?}",
+        end.counts
+    );
+    let mo_end = mo_records(&sim);
+    println!(
+        "run 2: all {N} bodies at the SMSC, 0 duplicates, {} acknowledged MO answered; MO at \
+         the end: {} acked of {}; outbox {:?}; total {:.1}s",
+        expected_replies.len(),
+        mo_end
+            .iter()
+            .filter(|d| d.state == DeliveryState::Answered(0))
+            .count(),
+        mo_end.len(),
+        end.counts,
+        started.elapsed().as_secs_f64()
+    );
+    sim.shutdown().await;
+}
