@@ -172,6 +172,13 @@ impl Gateway {
         let presets_dir = service.avatar.presets_dir.clone();
         let avatar_cfg = service.avatar.clone();
         let mut gw = Gateway::start(opts, mo_tx).await?;
+        let sms_only = avatar_cfg.sms_link_handsets.clone();
+        if !sms_only.is_empty() {
+            let now = now_ms();
+            gw.store
+                .write(move |tx| crate::service::avatar::mark_sms_link_handsets(tx, &sms_only, now))
+                .await?;
+        }
         if let Some(dir) = presets_dir {
             gw.tasks
                 .insert(0, load_default_presets(gw.store.clone(), dir, avatar_cfg));

@@ -215,6 +215,9 @@ pub struct AvatarSection {
     pub presets_per_page: usize,
     /// Folder of the default presets, loaded on first start when the catalogue is empty.
     pub presets_dir: PathBuf,
+    /// Handsets that cannot take WAP Push: avatar links go to them as plain SMS. Others are
+    /// learned: a WAP Push whose receipt fails is sent again as SMS, and the handset noted.
+    pub sms_link_handsets: Vec<String>,
 }
 
 impl Default for AvatarSection {
@@ -232,6 +235,7 @@ impl Default for AvatarSection {
             sizes: d.sizes,
             presets_per_page: d.presets_per_page,
             presets_dir: PathBuf::from("fixtures/presets"),
+            sms_link_handsets: Vec::new(),
         }
     }
 }
@@ -460,6 +464,16 @@ impl Config {
                 "one or more sizes of 16 to 1024 pixels",
             ));
         }
+        if av
+            .sms_link_handsets
+            .iter()
+            .any(|n| crate::command::Msisdn::parse(n, &self.country_code).is_err())
+        {
+            return Err(invalid(
+                "avatar.sms_link_handsets",
+                "phone numbers (5 to 15 digits)",
+            ));
+        }
         if av.presets_per_page == 0 || av.presets_per_page > 20 {
             return Err(invalid("avatar.presets_per_page", "1 to 20"));
         }
@@ -546,6 +560,12 @@ impl Config {
             max_upload_bytes: av.max_upload_kb * 1024,
             max_dimension: av.max_dimension,
             presets_dir: Some(av.presets_dir.clone()),
+            sms_link_handsets: av
+                .sms_link_handsets
+                .iter()
+                .filter_map(|n| crate::command::Msisdn::parse(n, &self.country_code).ok())
+                .map(|m| m.as_str().to_string())
+                .collect(),
         }
     }
 

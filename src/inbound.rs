@@ -272,7 +272,20 @@ pub async fn handle(store: &Store, inbound: Inbound) -> Option<MoMessage> {
                 r.stat_raw.clone()
             };
             let res = store
-                .write(move |tx| outbox::apply_receipt(tx, &variants, &raw, state, now))
+                .write(move |tx| {
+                    let m = outbox::apply_receipt(tx, &variants, &raw, state, now)?;
+                    // A WAP Push the handset could not take: it gets the link by SMS, and is
+                    // remembered as a handset without WAP Push.
+                    if let outbox::ReceiptMatch::Matched {
+                        outbox_id,
+                        state: outbox::OutboxState::Failed,
+                        ..
+                    } = m
+                    {
+                        crate::service::avatar::push_failed(tx, outbox_id, now)?;
+                    }
+                    Ok::<_, crate::store::StoreError>(m)
+                })
                 .await;
             match res {
                 Ok(m) => {

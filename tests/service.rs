@@ -519,12 +519,23 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
         Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
     let w = World::start_with(cfg).await;
     let stop = tokio_util::sync::CancellationToken::new();
+    let key = "avatar-test-operator-key";
     tokio::spawn(presence_gw::http::serve(
         listener,
-        w.gw.http_router(None),
+        w.gw.http_router(Some(presence_gw::config::Secret::new(key))),
         stop.clone(),
     ));
     let http = reqwest::Client::new();
+    // Dad's handset refuses WAP Push (the SMSC reports it undeliverable).
+    w.sim.set_receipt_plan(smsc_sim::ReceiptPlan {
+        rules: vec![smsc_sim::ReceiptRule {
+            dest: smsc_sim::DestMatch::Number(DAD.into()),
+            stat: smsc_sim::ReceiptStat::Undeliv,
+            delay_ms: 0,
+            probability: 1.0,
+        }],
+        ..Default::default()
+    });
     // The shipped catalogue loads in the background on first start.
     let deadline = tokio::time::Instant::now() + WAIT;
     while w
@@ -541,6 +552,7 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
 
     w.say(OWNER, "NAME Zhang San").await;
     w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "GROUP FRIENDS ADD 13700137000").await;
     let list = w.say(OWNER, "AVATARS").await;
     assert!(
         list.starts_with("Avatars 1/") && list.contains("1 Cat"),
@@ -561,7 +573,13 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     assert_eq!(thumb.headers()["content-type"], "image/gif");
 
     let r = w.say(OWNER, "AVATAR 3").await;
-    assert_eq!(r, "Your avatar is now 3 Owl. 1 contact will get it.");
+    assert_eq!(r, "Your avatar is now 3 Owl. 2 contacts will get it.");
+    // Dad's push failed: the same link comes again as a plain SMS.
+    let dad = w.inbox(DAD, 1).await;
+    assert!(
+        dad[0].starts_with("Zhang San (+8613800138000) has a new caller picture: http"),
+        "{dad:?}"
+    );
     // Mum's phone gets the WAP Push, follows the link over HTTP like a handset, and shows the
     // picture when Zhang San calls.
     let call = w
@@ -589,6 +607,53 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     assert_eq!(png.headers()["content-type"], "image/png");
     let png = png.bytes().await.unwrap();
     assert_eq!(&png[1..4], b"PNG");
+
+    // A phonebook client syncs: what changed among the numbers it holds, for this viewer.
+    let sync = format!("{base}/api/v1/avatars/sync");
+    let r: serde_json::Value = http
+        .post(&sync)
+        .bearer_auth(key)
+        .json(&serde_json::json!({
+            "viewer": MUM,
+            "have": {"+8613800138000": null, "+8613500135000": "stale"},
+            "size": 48, "format": "gif"
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["changed"][0]["msisdn"], OWNER, "{r}");
+    let etag = r["changed"][0]["etag"].as_str().unwrap().to_string();
+    assert!(r["changed"][0]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("?s=48&f=gif"));
+    assert_eq!(r["removed"][0], "+8613500135000");
+    let r: serde_json::Value = http
+        .post(&sync)
+        .bearer_auth(key)
+        .json(&serde_json::json!({"viewer": MUM, "have": {"+8613800138000": etag}, "size": 48, "format": "gif"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["changed"].as_array().unwrap().len(), 0, "unchanged: {r}");
+    // A stranger sees nothing of it.
+    let r: serde_json::Value = http
+        .post(&sync)
+        .bearer_auth(key)
+        .json(&serde_json::json!({"viewer": STRANGER, "have": {"+8613800138000": null}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["changed"].as_array().unwrap().len(), 0, "{r}");
 
     // Upload: an eligible subscriber gets a one-time link.
     let tx_activity =
@@ -651,7 +716,7 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
         .text()
         .await
         .unwrap()
-        .contains("Your new picture is set. 1 contact will get it."));
+        .contains("Your new picture is set. 2 contacts will get it."));
     let new_call = w
         .sim
         .wait_until("new avatar on mum's phone", WAIT, |h| {

@@ -4,6 +4,11 @@
 //! `/u/<token>` (the one-time upload form and its POST, multipart field `avatar` or a raw image
 //! body).
 //!
+//! A link names an (owner, viewer) pair, not a picture: it always serves the owner's CURRENT
+//! avatar (after a change, the new version with a new ETag, so a cached copy revalidates to the
+//! new one); after `AVATAR OFF` it answers 404; once the viewer may no longer see the owner
+//! (PRIVACY, or removed from every group) it answers 403.
+//!
 //! Downloads carry the variant's SHA-256 as a strong ETag and answer `If-None-Match` with 304.
 //! The format follows `?f=jpeg|png|gif` or the `Accept` header (JPEG when anything goes), the
 //! size `?s=` (the closest rendered size at least as big).

@@ -57,6 +57,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/events", post(event))
         .route("/api/v1/activity", post(activity))
         .route("/api/v1/handsets", post(handsets))
+        .route("/api/v1/avatars/sync", post(avatar_sync))
         .route("/a/{token}", get(avatar::avatar_link))
         .route("/p/{id}", get(avatar::preset_image))
         .route("/gallery", get(avatar::gallery))
@@ -342,6 +343,116 @@ async fn handsets(
     match r {
         Ok(()) => (StatusCode::OK, Json(json!({ "wap_push": on }))).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &format!("not saved: {e}")),
+    }
+}
+
+/// `POST /api/v1/avatars/sync` body: what a viewer's client holds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncBody {
+    /// The viewer (whose visibility counts).
+    viewer: String,
+    /// Number -> ETag held (`null`: none yet).
+    have: std::collections::BTreeMap<String, Option<String>>,
+    /// Size wanted (default: the configured default size).
+    size: Option<u32>,
+    /// `jpeg`, `png` or `gif` (default `jpeg`).
+    format: Option<String>,
+}
+
+/// Most numbers in one sync request.
+const MAX_SYNC: usize = 1000;
+
+/// `POST /api/v1/avatars/sync`: for a client that keeps pictures (a carrier's phonebook app),
+/// the avatars that changed among the numbers it lists, as this viewer may see them: each
+/// changed one with its new ETag and the viewer's link, and the ones to forget (no avatar any
+/// more, or no longer shared with this viewer). Unchanged ones are not repeated.
+async fn avatar_sync(
+    State(st): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Json<SyncBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    use crate::service::{avatar, state};
+    if let Some(resp) = refuse(&st, &headers) {
+        return resp;
+    }
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
+    };
+    let Some(service) = &st.service else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the status service is not running",
+        );
+    };
+    if body.have.len() > MAX_SYNC {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("at most {MAX_SYNC} numbers per request"),
+        );
+    }
+    let cfg = service.config().clone();
+    let viewer = match Msisdn::parse(&body.viewer, &cfg.country_code) {
+        Ok(m) => m.as_str().to_string(),
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("viewer: {e}")),
+    };
+    let format = match body.format.as_deref() {
+        None => "jpeg",
+        Some(f) => match crate::images::OutputFormat::parse(f) {
+            Some(f) => f.as_str(),
+            None => return error(StatusCode::BAD_REQUEST, "format must be jpeg, png or gif"),
+        },
+    };
+    let size = body.size.unwrap_or(cfg.avatar.default_size);
+    let now = crate::store::now_ms();
+    let result = st
+        .store
+        .write(move |tx| {
+            let mut changed = Vec::new();
+            let mut removed = Vec::new();
+            let mut invalid = Vec::new();
+            for (number, held) in &body.have {
+                let Ok(owner) = Msisdn::parse(number, &cfg.country_code) else {
+                    invalid.push(number.clone());
+                    continue;
+                };
+                let visible = match state::subscriber(tx, owner.as_str())? {
+                    Some(sub) if avatar::may_view(tx, &sub, &viewer)? => {
+                        match avatar::current(tx, owner.as_str())? {
+                            Some(id) => avatar::variant(tx, id, size, format)?,
+                            None => None,
+                        }
+                    }
+                    _ => None,
+                };
+                match visible {
+                    Some(v) if held.as_deref() == Some(v.sha256.as_str()) => {}
+                    Some(v) => {
+                        let token = avatar::link_token(tx, owner.as_str(), &viewer, now)?;
+                        changed.push(json!({
+                            "msisdn": owner.as_str(),
+                            "etag": v.sha256,
+                            "url": format!("{}?s={size}&f={format}", avatar::link_url(&cfg.avatar, &token)),
+                        }));
+                    }
+                    None if held.is_some() => removed.push(owner.as_str().to_string()),
+                    None => {}
+                }
+            }
+            Ok::<_, crate::store::StoreError>(json!({
+                "changed": changed,
+                "removed": removed,
+                "invalid": invalid,
+            }))
+        })
+        .await;
+    match result {
+        Ok(v) => (StatusCode::OK, Json(v)).into_response(),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("not available: {e}"),
+        ),
     }
 }
 

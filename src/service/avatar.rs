@@ -55,6 +55,8 @@ pub struct AvatarConfig {
     pub max_dimension: u32,
     /// Folder of default presets loaded on first start when the catalogue is empty.
     pub presets_dir: Option<std::path::PathBuf>,
+    /// Handsets known not to take WAP Push (E.164): they get avatar links by SMS.
+    pub sms_link_handsets: Vec<String>,
 }
 
 impl Default for AvatarConfig {
@@ -74,6 +76,7 @@ impl Default for AvatarConfig {
             max_upload_bytes: 100 * 1024,
             max_dimension: 4096,
             presets_dir: None,
+            sms_link_handsets: Vec::new(),
         }
     }
 }
@@ -469,6 +472,36 @@ pub fn push_to_contacts(
         told += 1;
     }
     Ok(told)
+}
+
+/// A WAP Push to a contact failed (its delivery receipt said so): mark the handset as not
+/// taking WAP Push and queue the same link as a plain SMS. Returns `true` when row
+/// `outbox_id` was such a push. Rows of other kinds are left alone.
+pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<bool, StoreError> {
+    let Some(row) = outbox::get(tx, outbox_id)? else {
+        return Ok(false);
+    };
+    let (outbox::MessageKind::WapPush, Some(url)) = (row.kind, row.url.as_deref()) else {
+        return Ok(false);
+    };
+    state::ensure_subscriber(tx, &row.destination, crate::command::Lang::En, now)?;
+    set_wap_push(tx, &row.destination, false)?;
+    let text = format!("{}: {url}", row.body.as_deref().unwrap_or_default());
+    outbox::enqueue(tx, &NewMessage::sms(row.destination.clone(), text), now)?;
+    Ok(true)
+}
+
+/// Mark the configured numbers (`[avatar] sms_link_handsets`) as not taking WAP Push.
+pub fn mark_sms_link_handsets(
+    tx: &Transaction<'_>,
+    numbers: &[String],
+    now: i64,
+) -> Result<(), StoreError> {
+    for n in numbers {
+        state::ensure_subscriber(tx, n, crate::command::Lang::En, now)?;
+        set_wap_push(tx, n, false)?;
+    }
+    Ok(())
 }
 
 /// A new one-time upload link token for `msisdn`.
