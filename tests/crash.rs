@@ -5,19 +5,19 @@
 //! was `in_flight` in the database at one of the kills (those are counted and printed); and the
 //! outbox must end with no row left `queued` or `in_flight`, every row `delivered` by its receipt.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use presence_gw::app::GatewayOptions;
 use presence_gw::smpp::LinkConfig;
-use presence_gw::store::outbox::{self, NewMessage, OutboxCounts, OutboxState};
-use presence_gw::store::{now_ms, Store, StoreError, StoreOptions};
+use presence_gw::store::outbox::{self, OutboxCounts, OutboxState};
+use presence_gw::store::{Store, StoreOptions};
 use smsc_sim::{MtFilter, SimConfig, SimHandle, Simulator};
 
-const SYSTEM_ID: &str = "presence";
-const PASSWORD: &str = "pw123";
 /// Messages queued before the first start (the figure).
 const N: usize = 10_000;
 /// Distinct destination numbers the messages are spread over.
@@ -53,58 +53,6 @@ fn dispatcher_concurrency() -> usize {
     GatewayOptions::new(PathBuf::from("unused.db"), LinkConfig::default(), "10658")
         .dispatcher
         .concurrency
-}
-
-async fn fill(db: &Path) {
-    let store = Store::open(db, StoreOptions::default()).expect("store opens");
-    for chunk in (0..N).collect::<Vec<_>>().chunks(1_000) {
-        let msgs: Vec<NewMessage> = chunk
-            .iter()
-            .map(|&i| NewMessage::sms(destination(i), body(i)))
-            .collect();
-        let now = now_ms();
-        store
-            .write(move |tx| {
-                for m in &msgs {
-                    outbox::enqueue(tx, m, now)?;
-                }
-                Ok::<_, StoreError>(())
-            })
-            .await
-            .expect("enqueue");
-    }
-    let c = store.read(outbox::counts_by_state).await.expect("counts");
-    assert_eq!(c.queued, N as u64, "{c:?}");
-    store.close().await;
-}
-
-/// The gateway binary, serving `db` against the simulator; its stderr goes to `log`.
-fn spawn_gateway(sim: &SimHandle, db: &Path, log: &Path) -> Child {
-    let err = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("log file");
-    Command::new(env!("CARGO_BIN_EXE_presence-gw"))
-        .args(["serve", "--smsc"])
-        .arg(sim.smpp_addr().to_string())
-        .arg("--db")
-        .arg(db)
-        .args([
-            "--system-id",
-            SYSTEM_ID,
-            "--service-number",
-            "10658",
-            "--http",
-            "127.0.0.1:0",
-        ])
-        .env("PRESENCE_GW_SMSC_PASSWORD", PASSWORD)
-        .env("RUST_LOG", "info,rusmpp=warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err)
-        .spawn()
-        .expect("gateway binary starts")
 }
 
 fn log_tail(log: &Path) -> String {
@@ -174,20 +122,21 @@ fn sigterm(child: &Child) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_twice_mid_flight_loses_nothing_and_duplicates_only_in_flight_rows() {
     let started = Instant::now();
-    let sim = Simulator::start(SimConfig::local().with_account(SYSTEM_ID, PASSWORD))
-        .await
-        .expect("simulator starts");
+    let sim =
+        Simulator::start(SimConfig::local().with_account(common::SYSTEM_ID, common::PASSWORD))
+            .await
+            .expect("simulator starts");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("gw.db");
     let log = dir.path().join("gw.log");
-    fill(&db).await;
+    common::fill_outbox(&db, N, destination, body).await;
     let concurrency = dispatcher_concurrency();
 
     // Two runs killed with SIGKILL mid-flight; after each, the rows the dead process held
     // in flight are read from its database (those are the only ones allowed to repeat).
     let mut in_flight_at_kill: Vec<HashSet<String>> = Vec::new();
     for target in KILL_AT {
-        let mut child = spawn_gateway(&sim, &db, &log);
+        let mut child = common::spawn_gateway(&sim, &db, &log);
         let reached = wait_accepted(&sim, &mut child, target, &log).await;
         child.kill().expect("SIGKILL");
         let status = child.wait().expect("reap");
@@ -217,7 +166,7 @@ async fn sigkill_twice_mid_flight_loses_nothing_and_duplicates_only_in_flight_ro
     }
 
     // Third run: must finish the job.
-    let mut child = spawn_gateway(&sim, &db, &log);
+    let mut child = common::spawn_gateway(&sim, &db, &log);
     let deadline = Instant::now() + Duration::from_secs(120);
     let seen = loop {
         if sim.stats().mt_accepted >= N as u64 {

@@ -8,21 +8,20 @@
 //! in-flight submits were answered before the exit, so nothing is sent twice), and process
 //! every MO acknowledged before the stop (its sender gets the reply).
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use presence_gw::store::outbox::{self, NewMessage, OutboxCounts};
-use presence_gw::store::{now_ms, Store, StoreError, StoreOptions};
+use presence_gw::store::outbox::{self, OutboxCounts};
+use presence_gw::store::{Store, StoreError, StoreOptions};
 use smsc_sim::{
     Delay, DeliveryKind, DeliveryRecord, DeliveryState, Faults, MoRequest, MtFilter, SimConfig,
     SimHandle, Simulator,
 };
 
-const SYSTEM_ID: &str = "presence";
-const PASSWORD: &str = "pw123";
-const SERVICE_NUMBER: &str = "10658";
 /// Messages queued before the first start.
 const N: usize = 5_000;
 /// Distinct destination numbers the messages are spread over.
@@ -52,58 +51,6 @@ fn mo_sender(k: usize) -> String {
 /// MO `k`: a status with a unique free text, so no two are taken for a resend.
 fn mo_text(k: usize) -> String {
     format!("STATUS ALL AT DESK {k:03}")
-}
-
-async fn fill(db: &Path) {
-    let store = Store::open(db, StoreOptions::default()).expect("store opens");
-    for chunk in (0..N).collect::<Vec<_>>().chunks(1_000) {
-        let msgs: Vec<NewMessage> = chunk
-            .iter()
-            .map(|&i| NewMessage::sms(destination(i), body(i)))
-            .collect();
-        let now = now_ms();
-        store
-            .write(move |tx| {
-                for m in &msgs {
-                    outbox::enqueue(tx, m, now)?;
-                }
-                Ok::<_, StoreError>(())
-            })
-            .await
-            .expect("enqueue");
-    }
-    let c = store.read(outbox::counts_by_state).await.expect("counts");
-    assert_eq!(c.queued, N as u64, "{c:?}");
-    store.close().await;
-}
-
-/// The gateway binary, serving `db` against the simulator; its stderr goes to `log`.
-fn spawn_gateway(sim: &SimHandle, db: &Path, log: &Path) -> Child {
-    let err = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("log file");
-    Command::new(env!("CARGO_BIN_EXE_presence-gw"))
-        .args(["serve", "--smsc"])
-        .arg(sim.smpp_addr().to_string())
-        .arg("--db")
-        .arg(db)
-        .args([
-            "--system-id",
-            SYSTEM_ID,
-            "--service-number",
-            SERVICE_NUMBER,
-            "--http",
-            "127.0.0.1:0",
-        ])
-        .env("PRESENCE_GW_SMSC_PASSWORD", PASSWORD)
-        .env("RUST_LOG", "info,rusmpp=warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err)
-        .spawn()
-        .expect("gateway binary starts")
 }
 
 fn log_tail(log: &Path) -> String {
@@ -255,7 +202,7 @@ async fn sigterm_mid_flight_with_mo_arriving_loses_and_duplicates_nothing() {
     };
     let sim = Simulator::start(
         SimConfig::local()
-            .with_account(SYSTEM_ID, PASSWORD)
+            .with_account(common::SYSTEM_ID, common::PASSWORD)
             .with_faults(faults),
     )
     .await
@@ -263,18 +210,22 @@ async fn sigterm_mid_flight_with_mo_arriving_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("gw.db");
     let log = dir.path().join("gw.log");
-    fill(&db).await;
+    common::fill_outbox(&db, N, destination, body).await;
 
     // --- Run 1: submits flowing (each answered 50-100 ms late), MO arriving, then SIGTERM.
-    let mut child = spawn_gateway(&sim, &db, &log);
+    let mut child = common::spawn_gateway(&sim, &db, &log);
     wait_accepted(&sim, &mut child, MO_START_AT, &log).await;
     let injector = {
         let sim = sim.clone();
         tokio::spawn(async move {
             for k in 0..MO_COUNT {
-                sim.inject_mo(MoRequest::new(&mo_sender(k), SERVICE_NUMBER, &mo_text(k)))
-                    .await
-                    .expect("MO queued");
+                sim.inject_mo(MoRequest::new(
+                    &mo_sender(k),
+                    common::SERVICE_NUMBER,
+                    &mo_text(k),
+                ))
+                .await
+                .expect("MO queued");
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         })
@@ -385,7 +336,7 @@ async fn sigterm_mid_flight_with_mo_arriving_loses_and_duplicates_nothing() {
     );
 
     // --- Run 2 on the same database: everything reaches the SMSC exactly once.
-    let mut child = spawn_gateway(&sim, &db, &log);
+    let mut child = common::spawn_gateway(&sim, &db, &log);
     let deadline = Instant::now() + Duration::from_secs(60);
     let expected_replies: Vec<(String, String)> = acked
         .iter()
