@@ -16,6 +16,10 @@
 //! | GET | `/handsets/{number}` | a handset's inbox, pushes, contacts, USSD screens |
 //! | GET | `/handsets/{number}/call?from=` | what the handset shows for a call |
 //! | GET | `/handsets/{number}/avatar?from=` | the stored avatar bytes |
+//! | GET | `/console/handsets/{number}` | HTML: one phone (inbox, pushes, contacts, text and USSD boxes) |
+//! | GET | `/console/handsets/{number}/call?from=` | HTML: the incoming-call screen (name, status, avatar) |
+//!
+//! Numbers in links are percent-encoded (`+` in a query string would read as a space).
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -88,6 +92,8 @@ pub fn router(h: SimHandle) -> Router {
         .route("/handsets/{number}", get(handset))
         .route("/handsets/{number}/call", get(call))
         .route("/handsets/{number}/avatar", get(avatar))
+        .route("/console/handsets/{number}", get(console_handset))
+        .route("/console/handsets/{number}/call", get(console_call))
         .with_state(h)
 }
 
@@ -152,11 +158,15 @@ async fn avatar(
 ) -> Response {
     match h.avatar(&number, &q.from) {
         Some(a) => (
-            [(
-                header::CONTENT_TYPE,
-                a.content_type
-                    .unwrap_or_else(|| "application/octet-stream".to_string()),
-            )],
+            [
+                (
+                    header::CONTENT_TYPE,
+                    a.content_type
+                        .unwrap_or_else(|| "application/octet-stream".to_string()),
+                ),
+                // A newer push replaces the picture under the same URL.
+                (header::CACHE_CONTROL, "no-cache".to_string()),
+            ],
             a.bytes.as_ref().clone(),
         )
             .into_response(),
@@ -203,14 +213,257 @@ async fn console(State(h): State<SimHandle>) -> Html<String> {
     for n in h.handsets() {
         let v = h.handset(&n);
         html.push_str(&format!(
-            "<tr><td><a href=\"/handsets/{0}\">{0}</a></td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td></tr>",
+            "<tr><td><a href=\"/console/handsets/{5}\">{0}</a> <small>(<a href=\"/handsets/{5}\">json</a>)</small></td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td></tr>",
             esc(&n),
             v.inbox.len(),
             v.pushes.len(),
             v.contacts.len(),
-            esc(v.inbox.last().map_or("", |m| m.text.as_str()))
+            esc(v.inbox.last().map_or("", |m| m.text.as_str())),
+            enc(&n)
         ));
     }
     html.push_str("</table></body></html>");
     Html(html)
+}
+
+/// Percent-encodes `s` for a URL path segment or query value: everything but RFC 3986
+/// unreserved characters, so `+8613800138000` stays a plus sign in a query string.
+pub fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `HH:MM:SS` (UTC) of a time in ms since the epoch.
+fn clock(ms: u64) -> String {
+    let (_, _, _, h, m, s) = crate::util::civil(ms);
+    format!("{h:02}:{m:02}:{s:02}")
+}
+
+/// Opening of every console page.
+fn page_head(title: &str) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title>\
+         <style>body{{font-family:sans-serif;max-width:60em}}td,th{{border:1px solid #ccc;padding:2px 6px;vertical-align:top}}\
+         table{{border-collapse:collapse}}.phone{{border:2px solid #333;border-radius:1em;padding:1em;width:16em}}\
+         .phone img{{display:block;margin:0.5em auto;width:128px;height:128px;object-fit:cover}}\
+         .none{{color:#888}}</style></head><body><p><a href=\"/\">&larr; all handsets</a></p>",
+        esc(title)
+    )
+}
+
+/// `GET /console/handsets/{number}`: one phone as a page (inbox, pushes, contacts with their
+/// avatars and a call link each, USSD screens, boxes to text or dial as this handset).
+async fn console_handset(State(h): State<SimHandle>, Path(number): Path<String>) -> Html<String> {
+    let v = h.handset(&number);
+    let n = enc(&v.number);
+    let mut html = page_head(&format!("handset {}", v.number));
+    html.push_str(&format!(
+        "<h1>Handset {}</h1><p><a href=\"/handsets/{n}\">json</a></p>",
+        esc(&v.number)
+    ));
+
+    // Whom to text: whoever texts this phone most recently (the service), else a guess.
+    let service = v
+        .inbox
+        .iter()
+        .rev()
+        .map(|m| m.from.as_str())
+        .find(|f| f.len() < 7)
+        .unwrap_or("10658");
+    html.push_str(&format!(
+        "<h2>Send</h2><form id=\"mo\">to <input name=\"to\" value=\"{}\" size=\"8\"> \
+         <input name=\"text\" placeholder=\"STATUS ALL BUSY\" size=\"30\"> <button>Send SMS</button></form>\
+         <form id=\"ussd\">service <input name=\"to\" value=\"*123#\" size=\"8\"> \
+         <input name=\"text\" value=\"*123#\" size=\"12\"> <button>Dial / answer USSD</button></form>\
+         <script>\
+         ['mo','ussd'].forEach(function(id){{document.getElementById(id).onsubmit=function(e){{\
+         e.preventDefault();var f=e.target;\
+         fetch('/'+id,{{method:'POST',headers:{{'content-type':'application/json'}},\
+         body:JSON.stringify({{from:{},to:f.elements.to.value,text:f.elements.text.value}})}})\
+         .then(function(){{setTimeout(function(){{location.reload()}},1500)}});}}}});\
+         </script>",
+        esc(service),
+        // A JSON string inside <script>: HTML entities are not decoded there, so only `<` is
+        // escaped (no `</script>` can close the block early).
+        serde_json::Value::String(v.number.clone())
+            .to_string()
+            .replace('<', "\\u003c")
+    ));
+
+    html.push_str("<h2>Contacts</h2>");
+    if v.contacts.is_empty() {
+        html.push_str("<p class=\"none\">no contacts yet</p>");
+    } else {
+        html.push_str("<table><tr><th>number</th><th>name</th><th>last status</th><th>avatar</th><th></th></tr>");
+        for c in v.contacts.values() {
+            let avatar = match &c.avatar {
+                Some(a) => format!(
+                    "<img src=\"/handsets/{n}/avatar?from={}\" width=\"48\" height=\"48\" alt=\"avatar\"> {} B",
+                    enc(&c.number),
+                    a.len
+                ),
+                None => "<span class=\"none\">none</span>".to_string(),
+            };
+            html.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{avatar}</td>\
+                 <td><a class=\"call\" href=\"/console/handsets/{n}/call?from={}\">call from this contact</a></td></tr>",
+                esc(&c.number),
+                esc(c.name.as_deref().unwrap_or("")),
+                esc(c.last_status.as_deref().unwrap_or("")),
+                enc(&c.number)
+            ));
+        }
+        html.push_str("</table>");
+    }
+
+    html.push_str("<h2>Inbox</h2>");
+    if v.inbox.is_empty() {
+        html.push_str("<p class=\"none\">no messages</p>");
+    } else {
+        html.push_str(
+            "<table><tr><th>time (UTC)</th><th>from</th><th>text</th><th>parts</th></tr>",
+        );
+        for m in v.inbox.iter().rev() {
+            html.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                clock(m.received_at_ms),
+                esc(&m.from),
+                esc(&m.text),
+                m.parts
+            ));
+        }
+        html.push_str("</table>");
+    }
+
+    html.push_str("<h2>WAP Push</h2>");
+    if v.pushes.is_empty() {
+        html.push_str("<p class=\"none\">no pushes</p>");
+    } else {
+        html.push_str("<table><tr><th>time (UTC)</th><th>kind</th><th>text</th><th>href</th><th>fetched</th></tr>");
+        for p in v.pushes.iter().rev() {
+            let fetch = match &p.fetch {
+                crate::handset::FetchState::NotFollowed => "not followed".to_string(),
+                crate::handset::FetchState::Pending => "pending".to_string(),
+                crate::handset::FetchState::Fetched {
+                    status,
+                    content_type,
+                    len,
+                    ..
+                } => format!(
+                    "{status} {} {len} B",
+                    content_type.as_deref().unwrap_or("?")
+                ),
+                crate::handset::FetchState::Failed { error } => format!("failed: {error}"),
+            };
+            html.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                clock(p.received_at_ms),
+                p.kind,
+                esc(p.text.as_deref().unwrap_or("")),
+                esc(&p.href),
+                esc(&fetch)
+            ));
+        }
+        html.push_str("</table>");
+    }
+
+    if !v.ussd.is_empty() {
+        html.push_str(
+            "<h2>USSD</h2><table><tr><th>time (UTC)</th><th>screen</th><th>awaits answer</th></tr>",
+        );
+        for u in v.ussd.iter().rev() {
+            html.push_str(&format!(
+                "<tr><td>{}</td><td><pre>{}</pre></td><td>{}</td></tr>",
+                clock(u.received_at_ms),
+                esc(&u.text),
+                if u.expects_reply { "yes" } else { "no" }
+            ));
+        }
+        html.push_str("</table>");
+    }
+    html.push_str("</body></html>");
+    Html(html)
+}
+
+/// `GET /console/handsets/{number}/call?from=X`: what the phone shows while X calls: the name
+/// it holds for X (else the number), X's last status, and X's avatar as an `<img>` served by
+/// the simulator from the bytes the handset fetched (so it shows even if the gateway is gone).
+async fn console_call(
+    State(h): State<SimHandle>,
+    Path(number): Path<String>,
+    Query(q): Query<CallQuery>,
+) -> Html<String> {
+    let c = h.call(&number, &q.from);
+    let mut html = page_head(&format!("{} calling {}", c.from, c.number));
+    html.push_str(&format!(
+        "<p><a href=\"/console/handsets/{}\">&larr; handset {}</a></p><div class=\"phone\" id=\"call\">\
+         <p>Incoming call</p>",
+        enc(&c.number),
+        esc(&c.number)
+    ));
+    match &c.avatar_sha256 {
+        Some(_) => html.push_str(&format!(
+            "<img id=\"avatar\" src=\"/handsets/{}/avatar?from={}\" alt=\"avatar of {}\">",
+            enc(&c.number),
+            enc(&c.from),
+            esc(c.name.as_deref().unwrap_or(&c.from))
+        )),
+        None => {
+            html.push_str("<p class=\"none\" id=\"no-avatar\">(no picture: the phone's own)</p>")
+        }
+    }
+    html.push_str(&format!(
+        "<h2 id=\"name\">{}</h2><p id=\"number\">{}</p><p id=\"status\">{}</p></div>",
+        esc(c.name.as_deref().unwrap_or(&c.from)),
+        esc(&c.from),
+        match &c.last_status {
+            Some(s) => esc(s),
+            None => "<span class=\"none\">no status</span>".to_string(),
+        }
+    ));
+    if let (Some(ct), Some(len), Some(href)) =
+        (&c.avatar_content_type, c.avatar_len, &c.avatar_href)
+    {
+        html.push_str(&format!(
+            "<p><small>{} &middot; {len} B &middot; from {}</small></p>",
+            esc(ct),
+            esc(href)
+        ));
+    }
+    html.push_str("</body></html>");
+    Html(html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enc_keeps_plus_signs_and_escapes_reserved() {
+        assert_eq!(enc("+8613800138000"), "%2B8613800138000");
+        assert_eq!(enc("a b&c/d?"), "a%20b%26c%2Fd%3F");
+        assert_eq!(enc("ok-._~9"), "ok-._~9");
+        assert_eq!(enc("张"), "%E5%BC%A0");
+    }
+
+    #[test]
+    fn esc_escapes_markup() {
+        assert_eq!(
+            esc("<b>\"x\" & y</b>"),
+            "&lt;b&gt;&quot;x&quot; &amp; y&lt;/b&gt;"
+        );
+    }
+
+    #[test]
+    fn clock_formats_utc() {
+        assert_eq!(clock(0), "00:00:00");
+        assert_eq!(clock(3_723_000), "01:02:03");
+    }
 }
