@@ -165,10 +165,66 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Checks `Authorization: Bearer <key>`: `None` when allowed, else the error response.
-fn refuse(st: &HttpState, headers: &HeaderMap) -> Option<Response> {
+/// An operator API refusal, answered as `{"error": message}`.
+#[derive(Debug)]
+struct ApiError {
+    code: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(code: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = error(self.code, &self.message);
+        if self.code == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}
+
+/// An operator API request's JSON body, once the bearer key is checked.
+fn operator_body<T>(
+    st: &HttpState,
+    headers: &HeaderMap,
+    body: Result<Json<T>, axum::extract::rejection::JsonRejection>,
+) -> Result<T, ApiError> {
+    refuse(st, headers)?;
+    body.map(|Json(b)| b)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
+}
+
+/// The running status service.
+fn running(st: &HttpState) -> Result<&ServiceHandle, ApiError> {
+    st.service.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the status service is not running",
+        )
+    })
+}
+
+/// `text` as a subscriber number; the 400 names `field`.
+fn number(text: &str, country_code: &str, field: &str) -> Result<Msisdn, ApiError> {
+    Msisdn::parse(text, country_code)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("{field}: {e}")))
+}
+
+/// Checks `Authorization: Bearer <key>` against the configured key.
+fn refuse(st: &HttpState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(key) = &st.api_key else {
-        return Some(error(
+        return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "the operator API is off: set api_key in the config (or PRESENCE_GW_API_KEY)",
         ));
@@ -178,16 +234,12 @@ fn refuse(st: &HttpState, headers: &HeaderMap) -> Option<Response> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        None => Some(
-            (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                Json(json!({ "error": "missing bearer API key" })),
-            )
-                .into_response(),
-        ),
-        Some(g) if same_secret(g.trim().as_bytes(), key.expose().as_bytes()) => None,
-        Some(_) => Some(error(StatusCode::FORBIDDEN, "wrong API key")),
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing bearer API key",
+        )),
+        Some(g) if same_secret(g.trim().as_bytes(), key.expose().as_bytes()) => Ok(()),
+        Some(_) => Err(ApiError::new(StatusCode::FORBIDDEN, "wrong API key")),
     }
 }
 
@@ -196,28 +248,20 @@ async fn event(
     headers: HeaderMap,
     body: Result<Json<EventBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    if let Some(resp) = refuse(&st, &headers) {
-        return resp;
-    }
-    let Json(body) = match body {
-        Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
-    };
-    let Some(service) = &st.service else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the status service is not running",
-        );
-    };
+    let (body, service) =
+        match operator_body(&st, &headers, body).and_then(|b| Ok((b, running(&st)?))) {
+            Ok(v) => v,
+            Err(e) => return e.into_response(),
+        };
     let Some(ev) = NetworkEvent::parse(&body.event) else {
         return error(
             StatusCode::BAD_REQUEST,
             "event must be call_started, call_ended, power_off or power_on",
         );
     };
-    let msisdn = match Msisdn::parse(&body.msisdn, &service.config().country_code) {
+    let msisdn = match number(&body.msisdn, &service.config().country_code, "msisdn") {
         Ok(m) => m,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("msisdn: {e}")),
+        Err(e) => return e.into_response(),
     };
     match service.network_event(msisdn, ev).await {
         Ok(o) => (
@@ -250,12 +294,9 @@ async fn activity(
     headers: HeaderMap,
     body: Result<Json<Vec<ActivityRow>>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    if let Some(resp) = refuse(&st, &headers) {
-        return resp;
-    }
-    let Json(rows) = match body {
+    let rows = match operator_body(&st, &headers, body) {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
+        Err(e) => return e.into_response(),
     };
     let cc = st
         .service
@@ -313,22 +354,14 @@ async fn handsets(
     headers: HeaderMap,
     body: Result<Json<HandsetBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    if let Some(resp) = refuse(&st, &headers) {
-        return resp;
-    }
-    let Json(body) = match body {
-        Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
-    };
-    let Some(service) = &st.service else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the status service is not running",
-        );
-    };
-    let m = match Msisdn::parse(&body.msisdn, &service.config().country_code) {
+    let (body, service) =
+        match operator_body(&st, &headers, body).and_then(|b| Ok((b, running(&st)?))) {
+            Ok(v) => v,
+            Err(e) => return e.into_response(),
+        };
+    let m = match number(&body.msisdn, &service.config().country_code, "msisdn") {
         Ok(m) => m,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("msisdn: {e}")),
+        Err(e) => return e.into_response(),
     };
     let lang = service.config().default_lang;
     let now = crate::store::now_ms();
@@ -373,19 +406,11 @@ async fn avatar_sync(
     body: Result<Json<SyncBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     use crate::service::{avatar, state};
-    if let Some(resp) = refuse(&st, &headers) {
-        return resp;
-    }
-    let Json(body) = match body {
-        Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
-    };
-    let Some(service) = &st.service else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the status service is not running",
-        );
-    };
+    let (body, service) =
+        match operator_body(&st, &headers, body).and_then(|b| Ok((b, running(&st)?))) {
+            Ok(v) => v,
+            Err(e) => return e.into_response(),
+        };
     if body.have.len() > MAX_SYNC {
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -393,9 +418,9 @@ async fn avatar_sync(
         );
     }
     let cfg = service.config().clone();
-    let viewer = match Msisdn::parse(&body.viewer, &cfg.country_code) {
+    let viewer = match number(&body.viewer, &cfg.country_code, "viewer") {
         Ok(m) => m.as_str().to_string(),
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("viewer: {e}")),
+        Err(e) => return e.into_response(),
     };
     let format = match body.format.as_deref() {
         None => "jpeg",
