@@ -1,0 +1,438 @@
+//! The README's first command as a new user runs it (issue #8 acceptance): the `presence-gw`
+//! binary in a fresh working directory (so `./data/` is new), no config file, the embedded
+//! simulator. The banner tells where the simulator console and the HTTP server are; two demo
+//! handsets text commands through the simulator's control API (`POST /mo`), the members'
+//! handsets receive the status update and the avatar WAP Push (and fetch the picture); then
+//! the console is walked like a person with a browser: list -> member's phone -> "call from
+//! this contact" -> the avatar `<img>`, whose bytes must decode as an image. SIGTERM ends it
+//! with exit status 0. Every wait is bounded.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const DEMO: &str = "+8613800138000";
+const MUM: &str = "+8613900139000";
+const DAD: &str = "+8613700137000";
+const COLLEAGUE: &str = "+8613600136000";
+/// Start-up of a debug build on a busy 2-core machine, and each later wait.
+const START: Duration = Duration::from_secs(90);
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The running gateway; killed (SIGKILL) on drop if a check failed before the SIGTERM.
+struct Gw {
+    child: Child,
+    /// `http://host:port` of the simulator's control API / console.
+    sim: String,
+    /// `http://host:port` of the gateway's HTTP server.
+    http: String,
+    /// The number subscribers text.
+    service: String,
+    banner: String,
+    http_client: reqwest::Client,
+}
+
+impl Drop for Gw {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The text after `label` on the banner line holding it, up to the first whitespace.
+fn banner_value(banner: &str, label: &str) -> Option<String> {
+    banner
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix(label))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+}
+
+/// Every value of `attr="..."` in `html`, `&amp;` undone.
+fn attr_values(html: &str, attr: &str) -> Vec<String> {
+    let needle = format!("{attr}=\"");
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find(&needle) {
+        rest = &rest[i + needle.len()..];
+        let Some(end) = rest.find('"') else { break };
+        out.push(rest[..end].replace("&amp;", "&"));
+        rest = &rest[end..];
+    }
+    out
+}
+
+fn digits(n: &str) -> String {
+    n.chars().filter(char::is_ascii_digit).collect()
+}
+
+impl Gw {
+    /// Runs the binary in `dir` with `args`, environment free of the gateway's variables,
+    /// and waits for the whole banner (including the seeded demo handsets).
+    fn start(dir: &Path, args: &[&str]) -> Gw {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_presence-gw"))
+            .args(args)
+            .current_dir(dir)
+            .env_remove("PRESENCE_GW_API_KEY")
+            .env_remove("PRESENCE_GW_SMSC_PASSWORD")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("stderr.log")).unwrap(),
+            ))
+            .spawn()
+            .expect("spawn presence-gw");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + START;
+        let mut banner = String::new();
+        while !banner.contains("demo handsets:") {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    banner.push_str(&line);
+                    banner.push('\n');
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let status = child.wait();
+                    let log = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+                    panic!(
+                        "no complete banner within {START:?} ({status:?}):\n{banner}\n--- stderr:\n{log}"
+                    );
+                }
+            }
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        let sim = banner_value(&banner, "simulator console:")
+            .unwrap_or_else(|| panic!("no console URL in\n{banner}"))
+            .trim_end_matches('/')
+            .to_string();
+        let http = banner_value(&banner, "HTTP:")
+            .unwrap_or_else(|| panic!("no HTTP address in\n{banner}"));
+        let service = banner_value(&banner, "service number:")
+            .unwrap_or_else(|| panic!("no service number in\n{banner}"));
+        assert!(sim.starts_with("http://127.0.0.1:"), "{sim}");
+        assert!(http.starts_with("http://127.0.0.1:"), "{http}");
+        Gw {
+            child,
+            sim,
+            http,
+            service,
+            banner,
+            http_client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    async fn get(&self, url: &str) -> reqwest::Response {
+        let r = self
+            .http_client
+            .get(url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        assert!(r.status().is_success(), "GET {url}: {}", r.status());
+        r
+    }
+
+    async fn page(&self, url: &str) -> String {
+        let r = self.get(url).await;
+        let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(ct.starts_with("text/html"), "{url}: {ct}");
+        r.text().await.unwrap()
+    }
+
+    /// `GET /handsets/{n}` of the simulator.
+    async fn handset(&self, number: &str) -> Value {
+        self.get(&format!("{}/handsets/{}", self.sim, digits(number)))
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
+    fn texts(h: &Value) -> Vec<String> {
+        h["inbox"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m["text"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Texts the service number as `from` through `POST /mo`.
+    async fn text(&self, from: &str, text: &str) {
+        let r = self
+            .http_client
+            .post(format!("{}/mo", self.sim))
+            .json(&serde_json::json!({"from": from, "to": self.service, "text": text}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "POST /mo {text}: {}", r.status());
+    }
+
+    /// Polls `number`'s handset until `pred` holds (bounded by [`WAIT`]).
+    async fn wait_handset(&self, number: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let h = self.handset(number).await;
+            if pred(&h) {
+                return h;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within {WAIT:?}; handset {number}: {h:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Texts `text` as `from` and returns the next message in `from`'s inbox (the reply).
+    async fn ask(&self, from: &str, text: &str) -> String {
+        let before = Self::texts(&self.handset(from).await).len();
+        self.text(from, text).await;
+        let h = self
+            .wait_handset(from, &format!("reply to {text:?}"), |h| {
+                Self::texts(h).len() > before
+            })
+            .await;
+        Self::texts(&h)[before].clone()
+    }
+
+    /// SIGTERM, then the exit status (bounded).
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let kill = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(kill.success());
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit within {WAIT:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The fetched push of `h` whose href contains `/a/`, if the handset fetched it.
+fn fetched_avatar_push(h: &Value) -> Option<&Value> {
+    h["pushes"].as_array()?.iter().rev().find(|p| {
+        p["href"].as_str().is_some_and(|s| s.contains("/a/"))
+            && p["fetch"]["state"] == "fetched"
+            && p["fetch"]["status"] == 200
+    })
+}
+
+/// The free local port the OS hands out now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_on_embedded_defaults_texts_calls_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    // `cargo run --release` with no flags at all when 8080 is free; otherwise the only change
+    // is where HTTP listens (and so the public URL the links carry).
+    let port;
+    let args: Vec<String> = if std::net::TcpListener::bind("127.0.0.1:8080").is_ok() {
+        vec![]
+    } else {
+        port = free_port();
+        vec![
+            "--http".into(),
+            format!("127.0.0.1:{port}"),
+            "--public-url".into(),
+            format!("http://127.0.0.1:{port}"),
+        ]
+    };
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut gw = Gw::start(dir.path(), &args);
+    assert!(gw.banner.contains(DEMO) && gw.banner.contains(MUM) && gw.banner.contains(DAD));
+    assert!(
+        dir.path().join("data/presence-gw.db").is_file(),
+        "no ./data/presence-gw.db in the fresh working directory"
+    );
+    let health = gw
+        .http_client
+        .get(format!("{}/health", gw.http))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "/health once the demo is seeded");
+
+    // The seeded demo already told the family it is FREE.
+    gw.wait_handset(MUM, "seeded FREE update", |h| {
+        Gw::texts(h).iter().any(|t| t.contains("FREE"))
+    })
+    .await;
+
+    // Handset 1 (the demo subscriber) changes what the family sees.
+    let reply = gw.ask(DEMO, "STATUS FAMILY BUSY FOR 2H").await;
+    assert!(reply.contains("BUSY"), "{reply}");
+    for member in [MUM, DAD] {
+        let h = gw
+            .wait_handset(member, "BUSY update", |h| {
+                Gw::texts(h)
+                    .iter()
+                    .any(|t| t.contains("Demo") && t.contains("BUSY"))
+            })
+            .await;
+        let update = Gw::texts(&h)
+            .into_iter()
+            .find(|t| t.contains("BUSY"))
+            .unwrap();
+        assert!(update.contains(DEMO), "{update}");
+    }
+    // Handset 2 (mum) asks what she may see of the demo subscriber.
+    let who = gw.ask(MUM, "WHO 13800138000").await;
+    assert!(who.contains("BUSY"), "mum's WHO: {who}");
+
+    // The default presets load in the background on first start.
+    let deadline = Instant::now() + WAIT;
+    let list = loop {
+        let list = gw.ask(DEMO, "AVATARS").await;
+        if list.starts_with("Avatars 1/") {
+            break list;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "presets never listed: last reply {list:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(list.contains("3 "), "{list}");
+    let chosen = gw.ask(DEMO, "AVATAR 3").await;
+    assert!(chosen.starts_with("Your avatar is now 3 "), "{chosen}");
+    for member in [MUM, DAD] {
+        let h = gw
+            .wait_handset(member, "avatar push fetched", |h| {
+                fetched_avatar_push(h).is_some()
+            })
+            .await;
+        let p = fetched_avatar_push(&h).unwrap();
+        assert!(
+            p["href"].as_str().unwrap().starts_with(&gw.http),
+            "push href {} is not on {}",
+            p["href"],
+            gw.http
+        );
+        assert!(p["text"].as_str().unwrap().contains("Demo"), "{p}");
+    }
+
+    // The console, like a person: the list, a member's phone, the call link, the picture.
+    let list = gw.page(&format!("{}/", gw.sim)).await;
+    let phone_link = attr_values(&list, "href")
+        .into_iter()
+        .find(|l| l.starts_with("/console/handsets/") && l.contains(&digits(MUM)))
+        .unwrap_or_else(|| panic!("no link to mum's handset page in {list}"));
+    let phone = gw.page(&format!("{}{phone_link}", gw.sim)).await;
+    assert!(phone.contains("BUSY"), "{phone}");
+    let call_link = attr_values(&phone, "href")
+        .into_iter()
+        .find(|l| l.contains("/call?from=") && l.contains(&digits(DEMO)))
+        .unwrap_or_else(|| panic!("no call link for the demo subscriber in {phone}"));
+    let call = gw.page(&format!("{}{call_link}", gw.sim)).await;
+    assert!(
+        call.contains("Demo"),
+        "caller name on the call screen: {call}"
+    );
+    assert!(
+        call.contains("BUSY"),
+        "caller status on the call screen: {call}"
+    );
+    let imgs = attr_values(&call, "src");
+    assert_eq!(imgs.len(), 1, "one avatar <img> on {call}");
+    let src = if imgs[0].starts_with("http") {
+        imgs[0].clone()
+    } else {
+        format!("{}{}", gw.sim, imgs[0])
+    };
+    let img = gw.get(&src).await;
+    let ct = img.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(ct.starts_with("image/"), "{src}: {ct}");
+    let bytes = img.bytes().await.unwrap();
+    let format = image::guess_format(&bytes).expect("avatar magic bytes");
+    assert_eq!(
+        Some(format),
+        image::ImageFormat::from_mime_type(&ct),
+        "content type {ct} vs bytes"
+    );
+    let decoded = image::load_from_memory(&bytes).expect("avatar decodes");
+    assert!(decoded.width() >= 48 && decoded.width() == decoded.height());
+
+    // Colleagues were never told about the family-only change.
+    let colleague = gw.handset(COLLEAGUE).await;
+    assert!(
+        !Gw::texts(&colleague).iter().any(|t| t.contains("BUSY")),
+        "{colleague:#}"
+    );
+
+    let status = gw.terminate();
+    assert!(status.success(), "exit after SIGTERM: {status:?}");
+    assert!(dir.path().join("data/presence-gw.db").is_file());
+}
+
+/// `--http` alone (what a user with 8080 taken would type) must not leave the links the
+/// handsets receive pointing at the default 8080: the handsets could never fetch them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_flag_alone_moves_the_links_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    let mut gw = Gw::start(dir.path(), &["--http", &format!("127.0.0.1:{port}")]);
+    assert_eq!(gw.http, format!("http://127.0.0.1:{port}"));
+    let deadline = Instant::now() + WAIT;
+    while !gw.ask(DEMO, "AVATARS").await.starts_with("Avatars 1/") {
+        assert!(Instant::now() < deadline, "presets never listed");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    gw.ask(DEMO, "AVATAR 3").await;
+    let h = gw
+        .wait_handset(MUM, "avatar push", |h| {
+            h["pushes"].as_array().is_some_and(|p| {
+                p.iter()
+                    .any(|p| p["fetch"]["state"] != "pending" && p["href"] != "")
+            })
+        })
+        .await;
+    let push = &h["pushes"][0];
+    let href = push["href"].as_str().unwrap();
+    assert!(
+        href.starts_with(&format!("{}/a/", gw.http)),
+        "with --http 127.0.0.1:{port} and no --public-url the push href is {href}"
+    );
+    assert_eq!(push["fetch"]["state"], "fetched", "{push}");
+    let status = gw.terminate();
+    assert!(status.success(), "{status:?}");
+}
