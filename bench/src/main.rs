@@ -89,6 +89,10 @@ struct MtArgs {
     /// Instead of running the peers, compare with this bench.py results JSON.
     #[arg(long, conflicts_with = "peers")]
     peers_json: Option<PathBuf>,
+    /// Profile every gateway run with `perf record -g` (files in bench/results/tmp; the
+    /// figures of a profiled session are not benchmark figures).
+    #[arg(long)]
+    perf: bool,
     /// Name of the result files (`results/mt-<tag>.json|md`).
     #[arg(long, default_value = "latest")]
     tag: String,
@@ -158,6 +162,7 @@ fn mt_cmd(a: MtArgs) -> Result<()> {
         rounds: a.rounds,
         warmup: !a.no_warmup,
         timeout_s: a.timeout_s,
+        perf: a.perf,
     };
     let results = results_dir();
     let work = results.join("tmp");

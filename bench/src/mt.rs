@@ -59,6 +59,10 @@ pub struct MtParams {
     pub warmup: bool,
     /// Per-run timeout of the child, seconds.
     pub timeout_s: u64,
+    /// Run each gateway child under `perf record -g` (profiling only: perf costs CPU, so the
+    /// figures of such a session are not the benchmark's). Files go to the work folder.
+    #[serde(default)]
+    pub perf: bool,
 }
 
 /// One recorded run.
@@ -83,6 +87,7 @@ pub struct MtRecord {
 }
 
 /// Run one gateway child over a freshly filled outbox.
+#[allow(clippy::too_many_arguments)]
 fn one_run(
     exe: &Path,
     smsc: &Smsc,
@@ -91,6 +96,7 @@ fn one_run(
     window: usize,
     receipts: bool,
     timeout_s: u64,
+    perf: Option<PathBuf>,
 ) -> Result<(RunResult, CpuTimes, SmscCounts, u64), MtError> {
     let db = work.join("mt.db");
     let db_bytes = gwrun::fill_outbox(&db, n).map_err(|source| MtError::Fill {
@@ -114,7 +120,17 @@ fn one_run(
         source,
     })?;
     let cpu0 = smsc.cpu();
-    let mut cmd = Command::new(exe);
+    let mut cmd = match &perf {
+        Some(out) => {
+            let mut c = Command::new("perf");
+            c.args(["record", "-F", "1999", "-g", "-q", "-o"])
+                .arg(out)
+                .arg("--")
+                .arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
     cmd.arg("mt-run")
         .args(["--smsc", &spec.smsc])
         .arg("--db")
@@ -238,15 +254,23 @@ pub fn run_suite(
     if p.warmup {
         for s in smscs {
             eprintln!("[gw-bench] warm-up against {}", s.label());
-            one_run(exe, s, work, 2000.min(p.n), 100, false, p.timeout_s)?;
+            one_run(exe, s, work, 2000.min(p.n), 100, false, p.timeout_s, None)?;
         }
     }
     let mut out = Vec::new();
     for round in 0..p.rounds {
         for (si, receipts, window) in round_order(&configs, round) {
             let smsc = &smscs[si];
+            let perf = p.perf.then(|| {
+                work.join(format!(
+                    "{}-{}-w{window}-r{}.perf.data",
+                    smsc.label(),
+                    if receipts { "dlr" } else { "nodlr" },
+                    round + 1
+                ))
+            });
             let (run, smsc_cpu, counts, db_bytes) =
-                one_run(exe, smsc, work, p.n, window, receipts, p.timeout_s)?;
+                one_run(exe, smsc, work, p.n, window, receipts, p.timeout_s, perf)?;
             let good =
                 run.ok && counts.submits >= p.n && (!receipts || counts.receipts_acked >= p.n);
             eprintln!(

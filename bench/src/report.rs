@@ -22,7 +22,7 @@ pub struct Machine {
     pub kernel: String,
     /// 1/5/15-minute load averages at the start (other users of the machine).
     pub loadavg_start: String,
-    /// Git commit of the repository.
+    /// Git commit of the repository (`-dirty`: the working tree had uncommitted changes).
     pub git_commit: String,
 }
 
@@ -63,9 +63,9 @@ impl Machine {
                 "git",
                 "-C",
                 &repo.to_string_lossy(),
-                "rev-parse",
-                "--short",
-                "HEAD",
+                "describe",
+                "--always",
+                "--dirty",
             ]),
         }
     }
