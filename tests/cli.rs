@@ -1,0 +1,343 @@
+//! The `presence-gw` command line as an operator meets it (issue #8 acceptance): `--help`
+//! names every subcommand and every (nested) subcommand's help works; `check-config` accepts
+//! the shipped example without printing a secret and rejects broken files naming the key (and
+//! the line, for TOML errors); admin commands given an unknown number or a bogus state answer
+//! clearly, without a panic. Every run is bounded.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Longest any CLI run may take (a debug build on a busy machine).
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// What a run of the binary produced.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// Fails the test if the binary panicked (Rust exits 101 and prints "panicked").
+    fn no_panic(&self, what: &str) {
+        assert_ne!(self.code, Some(101), "{what} panicked: {}", self.stderr);
+        assert!(
+            !self.stderr.contains("panicked"),
+            "{what} panicked: {}",
+            self.stderr
+        );
+        assert!(self.code.is_some(), "{what} was killed by a signal");
+    }
+}
+
+/// Runs `presence-gw args...` in `dir`, bounded by [`LIMIT`] (killed past it).
+fn run_in(dir: &Path, args: &[&str]) -> Run {
+    let child = Command::new(env!("CARGO_BIN_EXE_presence-gw"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("PRESENCE_GW_API_KEY")
+        .env_remove("PRESENCE_GW_SMSC_PASSWORD")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn presence-gw");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(LIMIT) {
+        Ok(out) => out.expect("wait"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("presence-gw {args:?} did not finish within {LIMIT:?}");
+        }
+    };
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn run(args: &[&str]) -> Run {
+    run_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
+}
+
+/// The subcommand names listed under `Commands:` in a clap help text.
+fn listed_commands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn help_lists_every_subcommand_and_each_help_works() {
+    let top = run(&["--help"]);
+    assert!(top.ok(), "{}", top.stderr);
+    let listed = listed_commands(&top.stdout);
+    for cmd in [
+        "serve",
+        "check-config",
+        "activity",
+        "presets",
+        "outbox",
+        "subscriber",
+    ] {
+        assert!(
+            listed.iter().any(|c| c == cmd),
+            "{cmd} not listed in --help: {listed:?}\n{}",
+            top.stdout
+        );
+    }
+    // The serve flags the README and issue #8 promise.
+    for flag in [
+        "--config",
+        "--smsc",
+        "--system-id",
+        "--password",
+        "--bind-mode",
+        "--service-number",
+        "--http",
+        "--public-url",
+        "--api-key",
+        "--db",
+        "--country-code",
+        "--window",
+        "--max-rate",
+    ] {
+        assert!(top.stdout.contains(flag), "{flag} missing from --help");
+    }
+
+    // Every subcommand and nested subcommand: help exits 0 and shows its own usage line.
+    let cases: [(&[&str], &[&str]); 12] = [
+        (&["serve"], &["--smsc", "--public-url"]),
+        (&["check-config"], &["<FILE>"]),
+        (&["activity"], &["import"]),
+        (&["activity", "import"], &["<FILE>", "--db"]),
+        (&["presets"], &["import"]),
+        (&["presets", "import"], &["<DIR>", "--db"]),
+        (&["outbox"], &["list", "retry", "purge"]),
+        (&["outbox", "list"], &["--state", "--limit"]),
+        (&["outbox", "retry"], &["--db"]),
+        (&["outbox", "purge"], &["--older-than-days"]),
+        (&["subscriber"], &["show"]),
+        (&["subscriber", "show"], &["<NUMBER>", "--db"]),
+    ];
+    for (path, must) in cases {
+        let mut args = path.to_vec();
+        args.push("--help");
+        let r = run(&args);
+        assert!(r.ok(), "{args:?}: exit {:?} {}", r.code, r.stderr);
+        let usage = format!("Usage: presence-gw {}", path.join(" "));
+        assert!(r.stdout.contains(&usage), "{args:?}:\n{}", r.stdout);
+        for m in must {
+            assert!(
+                r.stdout.contains(m),
+                "{args:?} help lacks {m}:\n{}",
+                r.stdout
+            );
+        }
+        // A one-line description above the usage.
+        assert!(
+            r.stdout.lines().next().is_some_and(|l| l.len() > 10),
+            "{args:?}:\n{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn check_config_accepts_the_example_and_masks_secrets() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("presence-gw.example.toml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    assert!(
+        text.contains("password = \"secret\""),
+        "the example changed"
+    );
+    let r = run(&["check-config", example.to_str().unwrap()]);
+    r.no_panic("check-config example");
+    assert!(r.ok(), "example rejected: {}", r.stderr);
+    assert!(r.stdout.contains("valid"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("***"),
+        "password not shown masked:\n{}",
+        r.stdout
+    );
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(!all.contains("secret"), "the password leaked:\n{all}");
+
+    // Every secret the file can hold, with values that cannot appear by accident.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("secrets.toml");
+    std::fs::write(
+        &f,
+        "api_key = \"K3y-0f-the-operator-API-77\"\n[smsc]\naddress = \"10.0.0.1:2775\"\npassword = \"Pw9!x\"\n",
+    )
+    .unwrap();
+    let r = run_in(dir.path(), &["check-config", "secrets.toml"]);
+    assert!(r.ok(), "{}", r.stderr);
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(!all.contains("K3y-0f-the-operator-API-77"), "{all}");
+    assert!(!all.contains("Pw9!x"), "{all}");
+    assert!(r.stdout.matches("***").count() >= 2, "{}", r.stdout);
+}
+
+/// Writes `body` to `dir/name`, runs `check-config` on it, expects a clean refusal.
+fn refused(dir: &Path, name: &str, body: &[u8]) -> Run {
+    std::fs::write(dir.join(name), body).unwrap();
+    let r = run_in(dir, &["check-config", name]);
+    r.no_panic(name);
+    assert!(
+        !r.ok(),
+        "{name} accepted:\n{}{}",
+        String::from_utf8_lossy(body),
+        r.stdout
+    );
+    assert!(r.stderr.contains("Error"), "{name}: {}", r.stderr);
+    r
+}
+
+#[test]
+fn check_config_rejects_broken_files_naming_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    // An unknown key at the top level and inside a section: named, with its line.
+    let r = refused(
+        d,
+        "unknown.toml",
+        b"service_number = \"10658\"\nbogus_key = 1\n",
+    );
+    assert!(r.stderr.contains("bogus_key"), "{}", r.stderr);
+    assert!(r.stderr.contains("line 2"), "{}", r.stderr);
+    let r = refused(
+        d,
+        "typo.toml",
+        b"[smsc]\naddress = \"10.0.0.1:2775\"\n\nwindo = 5\n",
+    );
+    assert!(r.stderr.contains("windo"), "{}", r.stderr);
+    assert!(r.stderr.contains("line 4"), "{}", r.stderr);
+
+    // A value of the wrong type: the line and the offending key's text.
+    let r = refused(d, "type.toml", b"[avatar]\nsizes = \"big\"\n");
+    assert!(r.stderr.contains("line 2"), "{}", r.stderr);
+    assert!(r.stderr.contains("sizes"), "{}", r.stderr);
+
+    // A value out of range: the key named with its section.
+    let r = refused(
+        d,
+        "window.toml",
+        b"[smsc]\naddress = \"10.0.0.1:2775\"\nwindow = 0\n",
+    );
+    assert!(r.stderr.contains("smsc.window"), "{}", r.stderr);
+
+    // Not TOML at all, and not even text: a parse error with its line, no panic.
+    let r = refused(d, "prose.toml", b"# fine\nthis is { not toml\n");
+    assert!(r.stderr.contains("line 2"), "{}", r.stderr);
+    refused(
+        d,
+        "binary.toml",
+        &[0xff, 0xfe, 0x00, 0x89, b'P', b'N', b'G'],
+    );
+
+    // A file that is not there.
+    let r = run_in(d, &["check-config", "missing.toml"]);
+    r.no_panic("missing file");
+    assert!(!r.ok());
+    assert!(r.stderr.contains("missing.toml"), "{}", r.stderr);
+}
+
+/// Issue #8: "unknown keys and bad values are errors that name the key **and line**". A value
+/// that parses but fails validation must point at its line too.
+#[test]
+fn check_config_bad_value_names_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = refused(
+        dir.path(),
+        "window.toml",
+        b"[smsc]\naddress = \"10.0.0.1:2775\"\nwindow = 0\n",
+    );
+    assert!(r.stderr.contains("smsc.window"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("line 3"),
+        "the error does not say where `window = 0` is: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn admin_commands_answer_clearly_on_unknowns() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    // A number the gateway never saw: a plain sentence, exit 0.
+    let r = run_in(
+        d,
+        &["subscriber", "show", "+8613500135000", "--db", "gw.db"],
+    );
+    r.no_panic("subscriber show unknown");
+    assert!(r.ok(), "{}", r.stderr);
+    assert!(
+        r.stdout.contains("+8613500135000") && r.stdout.contains("never"),
+        "{}",
+        r.stdout
+    );
+    // National form resolves through the country code to the same subscriber.
+    let r = run_in(d, &["subscriber", "show", "13500135000", "--db", "gw.db"]);
+    assert!(
+        r.ok() && r.stdout.contains("+8613500135000"),
+        "{}",
+        r.stdout
+    );
+    // Not a number: refused, the input quoted.
+    let r = run_in(d, &["subscriber", "show", "notanumber", "--db", "gw.db"]);
+    r.no_panic("subscriber show notanumber");
+    assert!(!r.ok());
+    assert!(r.stderr.contains("notanumber"), "{}", r.stderr);
+
+    // A bogus state: refused, listing the valid ones.
+    let r = run_in(d, &["outbox", "list", "--state", "bogus", "--db", "gw.db"]);
+    r.no_panic("outbox list --state bogus");
+    assert!(!r.ok());
+    for s in ["queued", "failed", "delivered"] {
+        assert!(r.stderr.contains(s), "{}", r.stderr);
+    }
+    // The valid states work on an empty database.
+    let r = run_in(d, &["outbox", "list", "--state", "failed", "--db", "gw.db"]);
+    assert!(r.ok(), "{}", r.stderr);
+    let r = run_in(d, &["outbox", "retry", "--db", "gw.db"]);
+    assert!(r.ok() && r.stdout.contains("0 failed"), "{}", r.stdout);
+    let r = run_in(d, &["outbox", "purge", "--db", "gw.db"]);
+    assert!(r.ok() && r.stdout.contains("0 finished"), "{}", r.stdout);
+
+    // Missing inputs for the importers: an error naming the path, no panic.
+    let r = run_in(d, &["activity", "import", "nope.csv", "--db", "gw.db"]);
+    r.no_panic("activity import missing");
+    assert!(!r.ok() && r.stderr.contains("nope.csv"), "{}", r.stderr);
+    let r = run_in(d, &["presets", "import", "no-such-dir", "--db", "gw.db"]);
+    r.no_panic("presets import missing");
+    assert!(!r.ok() && r.stderr.contains("no-such-dir"), "{}", r.stderr);
+
+    // An unknown subcommand / flag: clap's usage error (exit 2), no panic.
+    let r = run_in(d, &["frobnicate"]);
+    r.no_panic("unknown subcommand");
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    let r = run_in(d, &["outbox", "list", "--colour"]);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+}
