@@ -90,7 +90,10 @@ pub struct Dispatcher {
 /// How one row's attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum RowEnd {
+    /// Every segment accepted; the row still to be marked submitted.
     Submitted,
+    /// Every segment accepted and the row already marked (with its last segment's record).
+    Recorded,
     Retry(String),
     Fail(String),
 }
@@ -263,6 +266,7 @@ impl Dispatcher {
                     .write(move |tx| outbox::mark_submitted(tx, id, now).map(|_| ()))
                     .await
             }
+            RowEnd::Recorded => Ok(()),
             RowEnd::Fail(reason) => {
                 let to = crate::command::mask(&row.destination);
                 warn!(outbox_id = id, %to, %reason, "message failed");
@@ -326,6 +330,7 @@ impl Dispatcher {
         } else {
             HashSet::new()
         };
+        let last_to_send = (1..=total).rev().find(|s| !done.contains(s));
         for (i, sm) in pdus.into_iter().enumerate() {
             let seq = i as u8 + 1;
             if done.contains(&seq) {
@@ -334,14 +339,23 @@ impl Dispatcher {
             match self.link.submit(sm).await {
                 Ok(SubmitOutcome::Accepted { message_id }) => {
                     let now = now_ms();
+                    // The last segment's record and the row's mark share one write.
+                    let last = Some(seq) == last_to_send;
                     let r = self
                         .store
                         .write(move |tx| {
-                            outbox::record_segment_submitted(tx, id, seq, total, &message_id, now)
+                            outbox::record_segment_submitted(tx, id, seq, total, &message_id, now)?;
+                            if last {
+                                outbox::mark_submitted(tx, id, now)?;
+                            }
+                            Ok::<_, crate::store::StoreError>(())
                         })
                         .await;
                     if let Err(e) = r {
                         return RowEnd::Retry(format!("recording segment: {e}"));
+                    }
+                    if last {
+                        return RowEnd::Recorded;
                     }
                 }
                 Ok(SubmitOutcome::Throttled(s)) | Ok(SubmitOutcome::Temporary(s)) => {
