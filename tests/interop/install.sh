@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the independent decoders the interop checks use, idempotently:
-#   Debian: libwbxml2-utils (wbxml2xml), tshark (+ text2pcap from wireshark-common), xxd
+#   Debian: libwbxml2-utils (wbxml2xml), tshark (+ text2pcap from wireshark-common), xxd,
+#           imagemagick (identify)
 #   PyPI:   gsm0338 (GSM 03.38 codec) in tests/interop/.venv
 # Anything already present is skipped, so a second run does no network I/O.
 # Later issues append their peers (kannel, node smpp, smpplib) here.
@@ -19,6 +20,8 @@ command -v wbxml2xml >/dev/null || pkgs="$pkgs libwbxml2-utils"
 command -v tshark >/dev/null || pkgs="$pkgs tshark"
 command -v text2pcap >/dev/null || pkgs="$pkgs wireshark-common"
 command -v xxd >/dev/null || pkgs="$pkgs xxd"
+# ImageMagick `identify`: decodes the avatars the gateway serves (avatars.sh).
+command -v identify >/dev/null || pkgs="$pkgs imagemagick"
 # Kannel (bearerbox, smsbox) as an independent ESME for smsc-sim; node + npm for node-smpp.
 installed kannel || pkgs="$pkgs kannel"
 command -v node >/dev/null || pkgs="$pkgs nodejs"
@@ -70,4 +73,5 @@ echo "  tshark $(tshark --version 2>/dev/null | head -1 | awk '{print $3}')"
 echo "  gsm0338 $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("gsm0338"))')"
 echo "  smpplib $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("smpplib"))')"
 echo "  node $(node --version), npm smpp $(node -p 'require("./node_modules/smpp/package.json").version')"
+echo "  imagemagick $(dpkg-query -W -f '${Version}' imagemagick 2>/dev/null || echo '?')"
 echo "  kannel $(dpkg-query -W -f '${Version}' kannel 2>/dev/null || echo '?')"
