@@ -68,6 +68,48 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// A value in a file that parses but is not allowed, with where it is.
+    #[error("{path}, line {line}: invalid value for `{key}`: {reason}")]
+    InvalidAt {
+        /// File path.
+        path: PathBuf,
+        /// 1-based line of the key.
+        line: usize,
+        /// Dotted key.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The 1-based line where dotted `key` (`smsc.window`) is set in TOML `text`, if written there.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    let (section, leaf) = match key.rsplit_once('.') {
+        Some((s, l)) => (Some(s), l),
+        None => (None, key),
+    };
+    let mut current: Option<String> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if let Some(h) = line.strip_prefix('[') {
+            current = Some(h.trim_end_matches(']').trim().to_string());
+            continue;
+        }
+        let in_section = match (section, &current) {
+            (None, None) => true,
+            (Some(s), Some(c)) => s == c,
+            _ => false,
+        };
+        if !in_section {
+            continue;
+        }
+        if let Some((k, _)) = line.split_once('=') {
+            if k.trim().trim_matches('"') == leaf {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
 }
 
 /// The carrier SMSC to bind to. Absent from the file: the embedded simulator is started.
@@ -299,7 +341,8 @@ pub struct Config {
     pub db: PathBuf,
     /// HTTP listen address.
     pub http: String,
-    /// Public base URL of the HTTP server, used in links sent to handsets.
+    /// Public base URL of the HTTP server, used in links sent to handsets. Empty: the address
+    /// the HTTP server actually listens on (`http://` + `http`).
     pub public_url: String,
     /// Bearer key of the operator API (`/api/v1`); absent, the API is off.
     pub api_key: Option<Secret>,
@@ -322,7 +365,7 @@ impl Default for Config {
             country_code: "86".into(),
             db: PathBuf::from("data/presence-gw.db"),
             http: "127.0.0.1:8080".into(),
-            public_url: "http://127.0.0.1:8080".into(),
+            public_url: String::new(),
             api_key: None,
             smsc: None,
             delivery: DeliveryConfig::default(),
@@ -340,7 +383,18 @@ impl Config {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        cfg.validate()?;
+        cfg.validate().map_err(|e| match e {
+            ConfigError::Invalid { key, reason } => match key_line(text, key) {
+                Some(line) => ConfigError::InvalidAt {
+                    path: path.to_path_buf(),
+                    line,
+                    key,
+                    reason,
+                },
+                None => ConfigError::Invalid { key, reason },
+            },
+            other => other,
+        })?;
         Ok(cfg)
     }
 
@@ -415,7 +469,9 @@ impl Config {
         if self.http.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid("http", "a listen address such as 127.0.0.1:8080"));
         }
-        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+        if !self.public_url.is_empty()
+            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
+        {
             return Err(invalid("public_url", "an http:// or https:// URL"));
         }
         if let Some(k) = &self.api_key {
@@ -534,6 +590,15 @@ impl Config {
         }
     }
 
+    /// The base URL links to handsets use: `public_url`, else `http://` + the listen address.
+    pub fn public_url(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.http)
+        } else {
+            self.public_url.clone()
+        }
+    }
+
     /// The avatar settings (`public_url` and `[avatar]`).
     pub fn avatar_config(&self) -> crate::service::avatar::AvatarConfig {
         let av = &self.avatar;
@@ -542,7 +607,7 @@ impl Config {
         sizes.sort_unstable();
         sizes.dedup();
         crate::service::avatar::AvatarConfig {
-            public_url: self.public_url.trim_end_matches('/').to_string(),
+            public_url: self.public_url().trim_end_matches('/').to_string(),
             thresholds: crate::service::avatar::Thresholds {
                 call_minutes: nonzero(av.min_call_minutes),
                 sms_sent: nonzero(av.min_sms_sent),
@@ -656,5 +721,28 @@ mod tests {
         let s = Secret::new("hunter22");
         assert_eq!(format!("{s:?} {s}"), "*** ***");
         assert_eq!(s.expose(), "hunter22");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key_and_line() {
+        let text =
+            "service_number = \"10658\"\n\n[smsc]\naddress = \"127.0.0.1:2775\"\nwindow = 0\n";
+        match Config::from_toml(text, Path::new("gw.toml")) {
+            Err(
+                e @ ConfigError::InvalidAt {
+                    line: 5,
+                    key: "smsc.window",
+                    ..
+                },
+            ) => {
+                assert!(e
+                    .to_string()
+                    .starts_with("gw.toml, line 5: invalid value for `smsc.window`"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(key_line("http = \"x\"\n[a]\nhttp = 1\n", "http"), Some(1));
+        assert_eq!(key_line("[a]\nb = 1\n[c]\nb = 2\n", "c.b"), Some(4));
+        assert_eq!(key_line("[a]\n", "a.b"), None);
     }
 }

@@ -67,14 +67,31 @@ impl DbArgs {
         Ok(cfg)
     }
 
-    fn open(&self) -> anyhow::Result<(Config, presence_gw::store::Store)> {
+    /// Open the database; `create`: make it (and its folder) when missing, else refuse.
+    fn open_with(&self, create: bool) -> anyhow::Result<(Config, presence_gw::store::Store)> {
         let cfg = self.config()?;
+        if !create && !cfg.db.exists() {
+            anyhow::bail!(
+                "no database at {} (give --db or --config; the gateway creates it on first start)",
+                cfg.db.display()
+            );
+        }
         if let Some(parent) = cfg.db.parent() {
             std::fs::create_dir_all(parent).ok();
         }
         let store = presence_gw::store::Store::open(&cfg.db, Default::default())
             .with_context(|| format!("opening {}", cfg.db.display()))?;
         Ok((cfg, store))
+    }
+
+    /// Open an existing database (inspection and maintenance commands).
+    fn open(&self) -> anyhow::Result<(Config, presence_gw::store::Store)> {
+        self.open_with(false)
+    }
+
+    /// Open the database, creating it if needed (imports).
+    fn open_or_create(&self) -> anyhow::Result<(Config, presence_gw::store::Store)> {
+        self.open_with(true)
     }
 }
 
@@ -144,7 +161,7 @@ enum SubscriberCmd {
 
 fn activity(cmd: ActivityCmd) -> anyhow::Result<()> {
     let ActivityCmd::Import { file, db } = cmd;
-    let (cfg, store) = db.open()?;
+    let (cfg, store) = db.open_or_create()?;
     let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
     let lines = std::io::BufRead::lines(std::io::BufReader::new(std::fs::File::open(&file)?))
         .count()
@@ -172,7 +189,7 @@ fn activity(cmd: ActivityCmd) -> anyhow::Result<()> {
 
 fn presets(cmd: PresetsCmd) -> anyhow::Result<()> {
     let PresetsCmd::Import { dir, db } = cmd;
-    let (cfg, store) = db.open()?;
+    let (cfg, store) = db.open_or_create()?;
     let report = presence_gw::admin::import_presets(&store, &dir, &cfg.avatar_config())
         .with_context(|| format!("reading {}", dir.display()))?;
     for (id, title, file) in &report.imported {
@@ -429,13 +446,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(parent) = cfg.db.parent() {
         std::fs::create_dir_all(parent).ok();
     }
-    let mut opts = GatewayOptions::new(cfg.db.clone(), cfg.link_config(&smsc), &cfg.service_number);
-    cfg.apply_delivery(&mut opts.dispatcher);
-    let gw = Gateway::start_with_service(opts, cfg.service_config()).await?;
+    // Listen first: with port 0 (or no public_url) the links we send name the real address.
     let listener = tokio::net::TcpListener::bind(&cfg.http)
         .await
         .with_context(|| format!("cannot listen for HTTP on {} (set --http)", cfg.http))?;
     let http_addr = listener.local_addr()?;
+    cfg.http = http_addr.to_string();
+    let mut opts = GatewayOptions::new(cfg.db.clone(), cfg.link_config(&smsc), &cfg.service_number);
+    cfg.apply_delivery(&mut opts.dispatcher);
+    let gw = Gateway::start_with_service(opts, cfg.service_config()).await?;
     let stop_http = tokio_util::sync::CancellationToken::new();
     let http_task = tokio::spawn(presence_gw::http::serve(
         listener,
@@ -456,6 +475,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     println!("  HTTP:                http://{http_addr}  (/health, /metrics)");
+    println!(
+        "  avatars:             {}/gallery  (links sent to handsets start with {})",
+        cfg.public_url().trim_end_matches('/'),
+        cfg.public_url().trim_end_matches('/')
+    );
     println!(
         "  operator API:        POST http://{http_addr}/api/v1/events ({})",
         if cfg.api_key.is_some() {

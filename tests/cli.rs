@@ -286,6 +286,35 @@ fn admin_commands_answer_clearly_on_unknowns() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
 
+    // No database yet: inspection commands say so and create nothing.
+    let r = run_in(
+        d,
+        &["subscriber", "show", "+8613500135000", "--db", "gw.db"],
+    );
+    r.no_panic("subscriber show without a database");
+    assert!(
+        !r.ok() && r.stderr.contains("no database at gw.db"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !d.join("gw.db").exists(),
+        "a read-only command created the database"
+    );
+    // An import creates it (a header-only CSV imports nothing).
+    std::fs::write(
+        d.join("empty.csv"),
+        "msisdn,call_minutes,sms_sent,tenure_days,level\n",
+    )
+    .unwrap();
+    let r = run_in(d, &["activity", "import", "empty.csv", "--db", "gw.db"]);
+    assert!(
+        r.ok() && r.stdout.contains("imported 0 rows"),
+        "{} {}",
+        r.stdout,
+        r.stderr
+    );
+
     // A number the gateway never saw: a plain sentence, exit 0.
     let r = run_in(
         d,
