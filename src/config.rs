@@ -469,9 +469,8 @@ impl Config {
         if self.http.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid("http", "a listen address such as 127.0.0.1:8080"));
         }
-        if !self.public_url.is_empty()
-            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
-        {
+        let url = &self.public_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return Err(invalid("public_url", "an http:// or https:// URL"));
         }
         if let Some(k) = &self.api_key {
