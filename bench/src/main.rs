@@ -93,6 +93,9 @@ struct MtArgs {
     /// figures of a profiled session are not benchmark figures).
     #[arg(long)]
     perf: bool,
+    /// With --perf: DWARF call graphs (exact stacks, large files).
+    #[arg(long, requires = "perf")]
+    perf_dwarf: bool,
     /// Name of the result files (`results/mt-<tag>.json|md`).
     #[arg(long, default_value = "latest")]
     tag: String,
@@ -163,6 +166,7 @@ fn mt_cmd(a: MtArgs) -> Result<()> {
         warmup: !a.no_warmup,
         timeout_s: a.timeout_s,
         perf: a.perf,
+        perf_dwarf: a.perf_dwarf,
     };
     let results = results_dir();
     let work = results.join("tmp");

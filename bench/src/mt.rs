@@ -63,6 +63,10 @@ pub struct MtParams {
     /// figures of such a session are not the benchmark's). Files go to the work folder.
     #[serde(default)]
     pub perf: bool,
+    /// With `perf`: DWARF call graphs (`--call-graph dwarf`, exact stacks through Rust code
+    /// built without frame pointers; large files) instead of frame pointers.
+    #[serde(default)]
+    pub perf_dwarf: bool,
 }
 
 /// One recorded run.
@@ -96,7 +100,7 @@ fn one_run(
     window: usize,
     receipts: bool,
     timeout_s: u64,
-    perf: Option<PathBuf>,
+    perf: Option<(PathBuf, bool)>,
 ) -> Result<(RunResult, CpuTimes, SmscCounts, u64), MtError> {
     let db = work.join("mt.db");
     let db_bytes = gwrun::fill_outbox(&db, n).map_err(|source| MtError::Fill {
@@ -121,9 +125,15 @@ fn one_run(
     })?;
     let cpu0 = smsc.cpu();
     let mut cmd = match &perf {
-        Some(out) => {
+        Some((out, dwarf)) => {
             let mut c = Command::new("perf");
-            c.args(["record", "-F", "1999", "-g", "-q", "-o"])
+            c.args(["record", "-F", "1999", "-q"])
+                .args(if *dwarf {
+                    &["--call-graph", "dwarf,16384"][..]
+                } else {
+                    &["-g"][..]
+                })
+                .arg("-o")
                 .arg(out)
                 .arg("--")
                 .arg(exe);
@@ -261,14 +271,17 @@ pub fn run_suite(
     for round in 0..p.rounds {
         for (si, receipts, window) in round_order(&configs, round) {
             let smsc = &smscs[si];
-            let perf = p.perf.then(|| {
-                work.join(format!(
-                    "{}-{}-w{window}-r{}.perf.data",
-                    smsc.label(),
-                    if receipts { "dlr" } else { "nodlr" },
-                    round + 1
-                ))
-            });
+            let perf = p
+                .perf
+                .then(|| {
+                    work.join(format!(
+                        "{}-{}-w{window}-r{}.perf.data",
+                        smsc.label(),
+                        if receipts { "dlr" } else { "nodlr" },
+                        round + 1
+                    ))
+                })
+                .map(|f| (f, p.perf_dwarf));
             let (run, smsc_cpu, counts, db_bytes) =
                 one_run(exe, smsc, work, p.n, window, receipts, p.timeout_s, perf)?;
             let good =
