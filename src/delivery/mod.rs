@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use sms_wire::segment::ConcatStyle;
 use sms_wire::wap_push::{wsp_push, PushContent, ServiceIndication, WspOptions};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -85,6 +85,75 @@ pub struct Dispatcher {
     link: LinkHandle,
     cfg: Arc<DispatcherConfig>,
     wake: Arc<Notify>,
+    recorder: mpsc::Sender<Accepted>,
+}
+
+/// A segment the SMSC accepted, to record (and, for the row's last one, the row submitted).
+#[derive(Debug)]
+struct Accepted {
+    outbox_id: i64,
+    seq: u8,
+    total: u8,
+    message_id: String,
+    at: i64,
+    last: bool,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Most accepted segments recorded in one store write.
+const RECORD_BATCH: usize = 256;
+
+/// Records accepted segments in batches: everything waiting goes in one store request (one
+/// savepoint) instead of one request per message. Each submitter still waits for its own
+/// record to be committed before it counts the message as submitted.
+async fn recorder(store: Store, mut rx: mpsc::Receiver<Accepted>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < RECORD_BATCH {
+            match rx.try_recv() {
+                Ok(a) => batch.push(a),
+                Err(_) => break,
+            }
+        }
+        let items: Vec<(i64, u8, u8, String, i64, bool)> = batch
+            .iter()
+            .map(|a| {
+                (
+                    a.outbox_id,
+                    a.seq,
+                    a.total,
+                    a.message_id.clone(),
+                    a.at,
+                    a.last,
+                )
+            })
+            .collect();
+        let n = items.len();
+        let results = store
+            .write(move |tx| {
+                // Each item stands alone: one row's error does not fail the others.
+                Ok::<_, crate::store::StoreError>(
+                    items
+                        .iter()
+                        .map(|(id, seq, total, message_id, at, last)| {
+                            outbox::record_segment_submitted(
+                                tx, *id, *seq, *total, message_id, *at,
+                            )?;
+                            if *last {
+                                outbox::mark_submitted(tx, *id, *at)?;
+                            }
+                            Ok(())
+                        })
+                        .map(|r: Result<(), crate::store::StoreError>| r.map_err(|e| e.to_string()))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .await
+            .unwrap_or_else(|e| vec![Err(e.to_string()); n]);
+        for (a, r) in batch.into_iter().zip(results) {
+            let _ = a.done.send(r);
+        }
+    }
 }
 
 /// How one row's attempt ended.
@@ -101,11 +170,14 @@ enum RowEnd {
 impl Dispatcher {
     /// A dispatcher over `store`'s outbox, submitting through `link`.
     pub fn new(store: Store, link: LinkHandle, cfg: DispatcherConfig) -> Self {
+        let (recorder_tx, recorder_rx) = mpsc::channel(RECORD_BATCH * 4);
+        tokio::spawn(recorder(store.clone(), recorder_rx));
         Self {
             store,
             link,
             cfg: Arc::new(cfg),
             wake: Arc::new(Notify::new()),
+            recorder: recorder_tx,
         }
     }
 
@@ -339,18 +411,25 @@ impl Dispatcher {
             match self.link.submit(sm).await {
                 Ok(SubmitOutcome::Accepted { message_id }) => {
                     let now = now_ms();
-                    // The last segment's record and the row's mark share one write.
+                    // The last segment's record and the row's mark go together, batched with
+                    // other rows' records.
                     let last = Some(seq) == last_to_send;
-                    let r = self
-                        .store
-                        .write(move |tx| {
-                            outbox::record_segment_submitted(tx, id, seq, total, &message_id, now)?;
-                            if last {
-                                outbox::mark_submitted(tx, id, now)?;
-                            }
-                            Ok::<_, crate::store::StoreError>(())
-                        })
-                        .await;
+                    let (done, recorded) = oneshot::channel();
+                    let job = Accepted {
+                        outbox_id: id,
+                        seq,
+                        total,
+                        message_id,
+                        at: now,
+                        last,
+                        done,
+                    };
+                    let r = match self.recorder.send(job).await {
+                        Ok(()) => recorded
+                            .await
+                            .unwrap_or_else(|_| Err("recorder stopped".into())),
+                        Err(_) => Err("recorder stopped".into()),
+                    };
                     if let Err(e) = r {
                         return RowEnd::Retry(format!("recording segment: {e}"));
                     }

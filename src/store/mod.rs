@@ -172,6 +172,9 @@ impl<T> Ctx<T> for Result<T, rusqlite::Error> {
     }
 }
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 256;
+
 /// How hard a commit holds on to the disk (`PRAGMA synchronous`, WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
@@ -318,7 +321,7 @@ where
 {
     fn run(self: Box<Self>, tx: &Transaction<'_>) -> Ran {
         let WriteJob { f, reply } = *self;
-        if let Err(source) = tx.execute_batch(SAVEPOINT) {
+        if let Err(source) = tx.prepare_cached(SAVEPOINT).and_then(|mut s| s.execute([])) {
             let err = E::from(StoreError::Sql {
                 op: "write: savepoint",
                 source,
@@ -337,7 +340,13 @@ where
         let closing = if failed { ROLLBACK_TO } else { RELEASE };
         // If the savepoint cannot be released or rolled back (or SQLite already rolled the
         // whole transaction back), the batch's transaction is unusable.
-        let broken = tx.execute_batch(closing).is_err() || tx.is_autocommit();
+        let closed = if failed {
+            tx.execute_batch(closing)
+        } else {
+            tx.prepare_cached(closing)
+                .and_then(|mut s| s.execute([]).map(|_| ()))
+        };
+        let broken = closed.is_err() || tx.is_autocommit();
         Ran {
             finish: Box::new(move |commit_error: Option<&str>| match commit_error {
                 None => reply.send(outcome),
@@ -585,6 +594,9 @@ impl Store {
             .map_err(open_err(path, "synchronous"))?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(open_err(path, "foreign_keys"))?;
+        // Every statement the gateway runs stays prepared (rusqlite's default keeps 16; the
+        // service alone has more, and an evicted statement is parsed again on every use).
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let applied = schema::migrate(&mut conn)?;
         if applied > 0 {
             tracing::info!(path = %path.display(), applied, version = SCHEMA_VERSION, "store: schema migrated");
@@ -599,6 +611,7 @@ impl Store {
             .map_err(open_err(path, "open read connection"))?;
             r.busy_timeout(opts.busy_timeout)
                 .map_err(open_err(path, "busy_timeout"))?;
+            r.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             readers.push(r);
         }
 
