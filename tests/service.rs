@@ -625,7 +625,7 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
         .await
         .unwrap();
     assert_eq!(r["changed"][0]["msisdn"], OWNER, "{r}");
-    let etag = r["changed"][0]["etag"].as_str().unwrap().to_string();
+    let sync_etag = r["changed"][0]["etag"].as_str().unwrap().to_string();
     assert!(r["changed"][0]["url"]
         .as_str()
         .unwrap()
@@ -634,7 +634,7 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     let r: serde_json::Value = http
         .post(&sync)
         .bearer_auth(key)
-        .json(&serde_json::json!({"viewer": MUM, "have": {"+8613800138000": etag}, "size": 48, "format": "gif"}))
+        .json(&serde_json::json!({"viewer": MUM, "have": {"+8613800138000": sync_etag}, "size": 48, "format": "gif"}))
         .send()
         .await
         .unwrap()
@@ -702,6 +702,22 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
         let sms = w.inbox(OWNER, before + 1).await;
         assert!(sms[before].contains(why), "{file}: {}", sms[before]);
     }
+    // A 5 MB picture: refused while reading, long before decoding.
+    let before = w.texts(OWNER).len();
+    let resp = http
+        .post(&url)
+        .header("content-type", "image/png")
+        .body(vec![0x89u8; 5 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
+    assert!(w.inbox(OWNER, before + 1).await[before].contains("over 100 KB"));
+    // The previous avatar stays: same picture, same ETag.
+    let still = http.get(&href).send().await.unwrap();
+    assert_eq!(still.status(), 200);
+    assert_eq!(still.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(w.sim.call(MUM, OWNER).avatar_sha256, call.avatar_sha256);
     // A good upload, as a raw body.
     let good = std::fs::read(fixtures.join("good/exif-orientation-6.jpg")).unwrap();
     let resp = http
