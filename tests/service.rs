@@ -90,6 +90,11 @@ impl World {
     /// `from` dials or answers on USSD; returns the screen that comes back and whether the
     /// network awaits an answer.
     async fn dial(&self, from: &str, text: &str) -> (String, bool) {
+        self.dial_op(from, text, None).await
+    }
+
+    /// [`World::dial`] with an explicit `ussd_service_op` (an abort, say).
+    async fn dial_op(&self, from: &str, text: &str, op: Option<u8>) -> (String, bool) {
         let before = self.sim.handset(from).ussd.len();
         self.sim
             .inject_ussd(smsc_sim::UssdRequest {
@@ -97,6 +102,7 @@ impl World {
                 to: "*123#".into(),
                 text: text.into(),
                 new_session: false,
+                op,
             })
             .await
             .expect("USSD injected");
@@ -494,6 +500,30 @@ async fn ussd_session_sets_a_status_with_the_same_fan_out_as_sms() {
     let (who, open) = w.dial(other, "13800138000").await;
     assert!(!open);
     assert!(who.starts_with("Zhang San(+8613800138000)："), "{who}");
+    // The user aborts (the vendor's op 0x81): no screen comes back, the session is over.
+    w.dial(OWNER, "*123#").await;
+    let screens = w.sim.handset(OWNER).ussd.len();
+    w.sim
+        .inject_ussd(smsc_sim::UssdRequest {
+            from: OWNER.into(),
+            to: "*123#".into(),
+            text: String::new(),
+            new_session: false,
+            op: Some(0x81),
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        w.sim.handset(OWNER).ussd.len(),
+        screens,
+        "no answer to an abort"
+    );
+    let (ended, open) = w.dial_op(OWNER, "1", Some(18)).await;
+    assert!(
+        !open && ended.starts_with("Your session has ended."),
+        "{ended}"
+    );
     // A session left idle times out: the next answer is told to dial again.
     w.dial(OWNER, "*123#").await;
     tokio::time::sleep(Duration::from_millis(1800)).await;

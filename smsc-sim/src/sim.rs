@@ -114,6 +114,10 @@ pub struct UssdRequest {
     /// Open a new session even if the network awaits a reply on the current one.
     #[serde(default)]
     pub new_session: bool,
+    /// Send this `ussd_service_op` instead of the planned one, e.g. a vendor "user aborted"
+    /// op (0x81) on the open session; the session's numbering is kept.
+    #[serde(default)]
+    pub op: Option<u8>,
 }
 
 /// What an injection queued.
@@ -351,11 +355,12 @@ impl SimHandle {
     /// Inject a USSD message from a handset: opens a session (PSSR indication, op 1) or answers
     /// the menu the network sent (USSR confirm, op 18) with `its_session_info` tracking.
     pub async fn inject_ussd(&self, req: UssdRequest) -> Result<MoTicket, SimError> {
-        let (op, session, seq) =
+        let (planned, session, seq) =
             self.shared
                 .state()
                 .handsets
                 .next_ussd(&req.from, &req.to, req.new_session);
+        let op = req.op.unwrap_or(planned);
         let pdu = pdus::ussd(&req.from, &req.to, &req.text, op, session, seq, false)?;
         let jobs = self.queue(DeliveryKind::Ussd, &req.from, &req.to, vec![pdu]);
         let record_ids = self.send_jobs(jobs).await?;

@@ -372,6 +372,7 @@ async fn ussd_session() {
             to: "*123#".into(),
             text: "*123#".into(),
             new_session: false,
+            op: None,
         })
         .await
         .unwrap();
@@ -413,6 +414,7 @@ async fn ussd_session() {
             to: "*123#".into(),
             text: "2".into(),
             new_session: false,
+            op: None,
         })
         .await
         .unwrap();
