@@ -13,15 +13,19 @@
 //! | [`smsc`] | smsc-sim in-process and the node-smpp SMSC as a child |
 //! | [`gwrun`] | one measured gateway run (the `mt-run` child) and the outbox fill |
 //! | [`mt`] | the MT throughput suite |
+//! | [`world`] | smsc-sim + gateway with the status service, in process (service suites) |
+//! | [`mo`] | MO commands/s end to end |
 //! | [`peers`] | the peers harness: copy, run, summarise |
 //! | [`report`] | Markdown tables and the issue #4 target checks |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod gwrun;
+pub mod mo;
 pub mod mt;
 pub mod peers;
 pub mod procstat;
 pub mod report;
 pub mod smsc;
 pub mod stats;
+pub mod world;

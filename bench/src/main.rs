@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use gw_bench::gwrun::{self, RunSpec};
+use gw_bench::mo;
 use gw_bench::mt::{self, MtParams};
 use gw_bench::peers::{self, PeerRow, PeersPaths};
 use gw_bench::report::{self, Machine};
@@ -40,6 +41,33 @@ enum Cmd {
     MtRun(RunSpec),
     /// Run ../shared/peers/bench.py from a writable copy; arguments after `--` go to it.
     Peers(PeersArgs),
+    /// MO commands per second end to end (issue #5): deliver_sm in -> processed -> replies.
+    Mo(MoArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MoArgs {
+    /// Owners sending commands.
+    #[arg(long, default_value_t = 2000)]
+    subscribers: usize,
+    /// FAMILY members per owner.
+    #[arg(long, default_value_t = 3)]
+    family: usize,
+    /// Commands in total.
+    #[arg(long, default_value_t = 20_000)]
+    commands: usize,
+    /// smsc-sim deliver_sm windows to run (one run each).
+    #[arg(long, value_delimiter = ',', default_values_t = [10usize, 100])]
+    deliver_windows: Vec<usize>,
+    /// Gateway SMPP window.
+    #[arg(long, default_value_t = 64)]
+    link_window: usize,
+    /// Per-run timeout, seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout_s: u64,
+    /// Name of the result files (`results/mo-<tag>.json|md`).
+    #[arg(long, default_value = "latest")]
+    tag: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -271,9 +299,96 @@ fn mt_run_cmd(spec: RunSpec) -> Result<()> {
     Ok(())
 }
 
+/// Write `results/<suite>-<tag>.json|md`, print the Markdown.
+fn write_results(suite: &str, tag: &str, doc: &serde_json::Value, md: &str) -> Result<()> {
+    let results = results_dir();
+    std::fs::create_dir_all(&results)?;
+    let json_path = results.join(format!("{suite}-{tag}.json"));
+    let md_path = results.join(format!("{suite}-{tag}.md"));
+    std::fs::write(&json_path, serde_json::to_string_pretty(doc)?)?;
+    std::fs::write(&md_path, md)?;
+    println!("{md}");
+    eprintln!(
+        "[gw-bench] wrote {} and {}",
+        json_path.display(),
+        md_path.display()
+    );
+    Ok(())
+}
+
+/// A scratch database path under `results/tmp`.
+fn scratch_db(name: &str) -> Result<PathBuf> {
+    let work = results_dir().join("tmp");
+    std::fs::create_dir_all(&work)?;
+    Ok(work.join(name))
+}
+
+/// A multi-thread runtime like the gateway's `#[tokio::main]` (one worker per core).
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Runtime::new()?)
+}
+
+fn init_log() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,rusmpp=warn".into()),
+        )
+        .try_init();
+}
+
+fn mo_cmd(a: MoArgs) -> Result<()> {
+    init_log();
+    let machine = Machine::current(&repo_dir());
+    let rt = runtime()?;
+    let mut rows = Vec::new();
+    for &dw in &a.deliver_windows {
+        let p = mo::MoParams {
+            subscribers: a.subscribers,
+            family: a.family,
+            commands: a.commands,
+            deliver_window: dw,
+            link_window: a.link_window,
+            timeout_s: a.timeout_s,
+        };
+        eprintln!("[gw-bench] mo: {p:?}");
+        let r = rt.block_on(mo::run(scratch_db("mo.db")?, &p))?;
+        eprintln!(
+            "[gw-bench] mo: deliver window {dw}: {:.0} commands/s ({:?})",
+            r.commands_per_s, r.error
+        );
+        rows.push(r);
+    }
+    let md = format!(
+        "## mo: MO commands/s end to end\n\n{}\n{}\n\nTarget (issue #5): >= 10,000 commands/s: {}\n",
+        machine_line(&machine),
+        mo::render(&rows),
+        target_verdict(rows.iter().map(|r| r.commands_per_s).fold(0.0, f64::max) >= 10_000.0)
+    );
+    let doc = serde_json::json!({"suite": "mo", "machine": machine, "runs": rows});
+    write_results("mo", &a.tag, &doc, &md)
+}
+
+fn machine_line(m: &Machine) -> String {
+    format!(
+        "{} UTC; {} × {}; Linux {}; load at start {}; code {}",
+        m.date_utc, m.cpus, m.cpu, m.kernel, m.loadavg_start, m.git_commit
+    )
+}
+
+fn target_verdict(met: bool) -> &'static str {
+    if met {
+        "**met**"
+    } else {
+        "**not met**"
+    }
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Cmd::Mo(a) => mo_cmd(a),
         Cmd::Mt(a) => mt_cmd(a),
         Cmd::MtRun(spec) => mt_run_cmd(spec),
         Cmd::Peers(p) => {
