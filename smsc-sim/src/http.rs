@@ -2,7 +2,7 @@
 //!
 //! | method | path | does |
 //! |---|---|---|
-//! | GET | `/` | HTML console listing handsets, binds and recent MT |
+//! | GET | `/` | HTML console: every handset as a phone (inbox, pushes, contacts, text/USSD boxes, call screen), polling this API; binds |
 //! | GET | `/mt?dest=&since=&accepted_only=` | MT received ([`crate::MtRecord`]) |
 //! | GET | `/receipts` | receipts sent, with the ESME's answer |
 //! | GET | `/deliveries` | every simulator-originated deliver_sm |
@@ -181,11 +181,251 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Style of the phones page: phone-shaped cards side by side, the call screen over a card.
+const PHONES_CSS: &str = "body{font-family:sans-serif;margin:1em;background:#eef1f4}\
+td,th{border:1px solid #ccc;padding:2px 6px}table{border-collapse:collapse}\
+#phones{display:flex;flex-wrap:wrap;gap:1.2em;align-items:flex-start}\
+.phone{position:relative;box-sizing:border-box;width:270px;min-height:520px;background:#fff;\
+border:10px solid #222;border-radius:28px;padding:0.6em 0.7em;font-size:13px;\
+box-shadow:0 4px 12px rgba(0,0,0,.25)}\
+.phone-number{display:block;text-align:center;font-weight:bold;background:#222;color:#fff;\
+margin:-0.6em -0.7em 0.5em;padding:0.3em 0 0.5em;border-radius:0 0 12px 12px;text-decoration:none}\
+.phone h3{font-size:11px;text-transform:uppercase;color:#667;margin:0.6em 0 0.2em}\
+.msg,.push,.contact{border-bottom:1px solid #eee;padding:2px 0;overflow-wrap:anywhere}\
+.msg .from,.push .from{color:#667;font-size:11px;display:block}\
+.push{background:#fff8e0}.contact{display:flex;gap:0.4em;align-items:center}\
+.contact .who{flex:1;min-width:0}.contact .st{color:#445;font-size:11px;display:block}\
+.thumb{width:36px;height:36px;border-radius:50%;object-fit:cover;background:#ccd;flex:none}\
+.nopic{display:inline-block;text-align:center;line-height:36px;color:#fff;font-weight:bold}\
+.phone form{display:flex;gap:0.3em;margin-top:0.4em}.phone input{min-width:0;flex:1}\
+.phone input.svc{flex:0 0 4.5em}.ussd-screen{white-space:pre-wrap;background:#111;color:#7f7;\
+padding:0.3em;font-family:monospace;font-size:12px}.none{color:#888}.result{color:#667;font-size:11px}\
+#call-screen{position:absolute;inset:0;background:linear-gradient(#1b3a57,#0b1a27);color:#fff;\
+border-radius:18px;text-align:center;padding-top:2.5em;z-index:2}\
+#call-screen[hidden]{display:none}\
+#call-screen img{width:128px;height:128px;border-radius:50%;object-fit:cover;border:3px solid #fff;\
+display:block;margin:1em auto}#call-screen .call-name{font-size:22px;margin:0.3em}\
+#call-screen .call-status{padding:0 1em}#call-screen button{margin-top:2em;background:#d33;color:#fff;\
+border:0;border-radius:2em;padding:0.6em 1.6em;font-size:14px}";
+
+/// The script of the phones page: polls `/handsets` and `/handsets/{n}` (the control API),
+/// redraws a phone whose JSON changed, sends texts (`POST /mo`) and USSD (`POST /ussd`), and
+/// opens the call screen (filled from `/handsets/{n}/call?from=`) when a call button is
+/// clicked, or on load for `?call=NUMBER:CALLER` (which clicks that button).
+const PHONES_JS: &str = r#"(function(){
+var seen={}, auto={}, openCall=null;
+function esc(s){return String(s==null?'':s).replace(/[&<>"']/g,function(c){return {'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c];});}
+function enc(s){return encodeURIComponent(s);}
+function digits(s){return String(s).replace(/\D/g,'');}
+function clock(ms){return new Date(ms).toISOString().substr(11,8);}
+function service(v){var all=v.inbox.concat(v.pushes).sort(function(a,b){return a.received_at_ms-b.received_at_ms;});
+ for(var i=all.length-1;i>=0;i--){if(all[i].from.length<7)return all[i].from;}return null;}
+function fetchState(f){if(f.state==='fetched')return f.status+' '+(f.content_type||'?')+' '+f.len+' B';
+ if(f.state==='failed')return 'failed: '+f.error;return f.state.replace('_',' ');}
+function body(v){var n=enc(v.number),h='<h3>Contacts</h3>',cs=Object.keys(v.contacts).map(function(k){return v.contacts[k];});
+ if(!cs.length)h+='<p class="none">no contacts yet</p>';
+ cs.forEach(function(c){var name=c.name||c.number;
+  h+='<div class="contact" data-number="'+esc(c.number)+'">'+(c.avatar?'<img class="thumb" src="/handsets/'+n+'/avatar?from='+enc(c.number)+'&amp;v='+esc(c.avatar.sha256.substr(0,12))+'" alt="avatar of '+esc(name)+'">':'<span class="thumb nopic">'+esc(name.charAt(0))+'</span>')
+   +'<span class="who">'+esc(name)+(c.name?' <small>'+esc(c.number)+'</small>':'')+'<span class="st">'+(c.last_status?esc(c.last_status):'<span class="none">no status</span>')+'</span></span>'
+   +'<button class="call" type="button" data-from="'+esc(c.number)+'">call</button></div>';});
+ var items=v.inbox.map(function(m){return {t:m.received_at_ms,h:'<div class="msg"><span class="from">'+esc(m.from)+' &middot; '+clock(m.received_at_ms)+'</span>'+esc(m.text)+'</div>'};})
+  .concat(v.pushes.map(function(p){return {t:p.received_at_ms,h:'<div class="push"><span class="from">WAP Push ('+esc(p.kind)+') from '+esc(p.from)+' &middot; '+clock(p.received_at_ms)+'</span>'+esc(p.text||'')+' <small>'+esc(p.href)+' &middot; '+esc(fetchState(p.fetch))+'</small></div>'};}))
+  .sort(function(a,b){return b.t-a.t;}).slice(0,6);
+ h+='<h3>Inbox</h3>'+(items.length?items.map(function(i){return i.h;}).join(''):'<p class="none">no messages</p>');
+ if(v.ussd.length){var u=v.ussd[v.ussd.length-1];h+='<h3>USSD</h3><div class="ussd-screen">'+esc(u.text)+'</div>';}
+ return h;}
+function card(num){var id='phone-'+digits(num),el=document.getElementById(id);if(el)return el;
+ el=document.createElement('div');el.className='phone';el.id=id;el.setAttribute('data-number',num);
+ el.innerHTML='<a class="phone-number" href="/console/handsets/'+enc(num)+'">'+esc(num)+'</a><div class="screen"></div>'
+  +'<form class="sms"><input class="svc" name="to" value="10658" title="service number"><input name="text" placeholder="text the service"><button>Send</button></form>'
+  +'<form class="ussd"><input name="text" value="*123#" title="USSD"><button>Dial</button></form><div class="result"></div>';
+ document.getElementById('phones').appendChild(el);return el;}
+function post(el,path,body){var r=el.querySelector('.result');r.textContent='sending...';
+ fetch(path,{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify(body)})
+  .then(function(x){return x.json().then(function(j){r.textContent=x.ok?'sent':'error: '+(j.error||x.status);});})
+  .catch(function(e){r.textContent='error: '+e;}).then(function(){setTimeout(tick,800);});}
+function wire(el){if(el.wired)return;el.wired=true;var num=el.getAttribute('data-number');
+ auto[num]=el.querySelector('form.sms input.svc').value;
+ el.querySelector('form.sms').onsubmit=function(e){e.preventDefault();var f=e.target;
+  post(el,'/mo',{from:num,to:f.elements.to.value,text:f.elements.text.value});f.elements.text.value='';};
+ el.querySelector('form.ussd').onsubmit=function(e){e.preventDefault();var t=e.target.elements.text.value,s=el.ussdSession;
+  var code=/^\*.*#$/.test(t);post(el,'/ussd',{from:num,to:code?t:(s?s.service:'*123#'),text:t,new_session:code});
+  if(!code)e.target.elements.text.value='';};
+ el.addEventListener('click',function(e){var b=e.target.closest('button.call');if(b)call(num,b.getAttribute('data-from'));});}
+function call(num,from){openCall={number:num,from:from};var cs=document.getElementById('call-screen');
+ var el=card(num);el.appendChild(cs);cs.setAttribute('data-number',num);cs.setAttribute('data-from',from);
+ return fetch('/handsets/'+enc(num)+'/call?from='+enc(from)).then(function(r){return r.json();}).then(function(c){
+  if(!openCall||openCall.number!==num||openCall.from!==from)return;
+  var img=cs.querySelector('img'),np=cs.querySelector('.no-avatar');
+  if(c.avatar_sha256){img.src='/handsets/'+enc(num)+'/avatar?from='+enc(from)+'&v='+c.avatar_sha256.substr(0,12);img.alt='avatar of '+(c.name||c.from);img.hidden=false;np.hidden=true;}
+  else{img.removeAttribute('src');cs.removeAttribute('data-img');img.hidden=true;np.hidden=false;}
+  cs.querySelector('.call-name').textContent=c.name||c.from;cs.querySelector('.call-number').textContent=c.from;
+  cs.querySelector('.call-status').textContent=c.last_status||'';cs.hidden=false;cs.setAttribute('data-state','ringing');});}
+function hangup(){openCall=null;var cs=document.getElementById('call-screen');cs.hidden=true;cs.setAttribute('data-state','idle');}
+function draw(v){var el=card(v.number);wire(el);el.ussdSession=v.ussd_session;var s=JSON.stringify(v);
+ var svc=service(v),to=el.querySelector('form.sms input.svc');
+ if(svc&&to.value===(auto[v.number]||'10658')&&document.activeElement!==to){to.value=svc;auto[v.number]=svc;}
+ if(seen[v.number]===s&&el.getAttribute('data-rendered')==='js')return;seen[v.number]=s;
+ el.querySelector('.screen').innerHTML=body(v);el.setAttribute('data-rendered','js');}
+var pendingCall=null,m=/[?&]call=([^&]*)/.exec(location.search);
+if(m){var p=decodeURIComponent(m[1].replace(/\+(?=\d)/g,'%2B')).split(':');if(p.length===2)pendingCall={number:p[0],from:p[1],tries:0};}
+function clickPending(){if(!pendingCall)return;var pc=pendingCall,el=null;
+ Array.prototype.forEach.call(document.querySelectorAll('.phone'),function(x){if(digits(x.getAttribute('data-number'))===digits(pc.number))el=x;});
+ var b=null;if(el)Array.prototype.forEach.call(el.querySelectorAll('button.call'),function(x){if(digits(x.getAttribute('data-from'))===digits(pc.from))b=x;});
+ if(b){pendingCall=null;b.click();}else if(++pc.tries>20){pendingCall=null;document.getElementById('call-screen').setAttribute('data-error','no call button for '+pc.from+' on '+pc.number);}}
+function tick(){return fetch('/handsets').then(function(r){return r.json();}).then(function(ns){
+  return Promise.all(ns.map(function(n){return fetch('/handsets/'+enc(n)).then(function(r){return r.json();});}));})
+ .then(function(vs){vs.forEach(draw);document.body.setAttribute('data-polled',String(Date.now()));clickPending();
+  if(openCall)call(openCall.number,openCall.from);})
+ .catch(function(e){document.body.setAttribute('data-poll-error',String(e));});}
+document.getElementById('hangup').onclick=hangup;
+(function(img,cs){img.onload=function(){cs.setAttribute('data-img',img.naturalWidth+'x'+img.naturalHeight);};
+ img.onerror=function(){cs.setAttribute('data-img','error');};})(document.querySelector('#call-screen img'),document.getElementById('call-screen'));
+Array.prototype.forEach.call(document.querySelectorAll('.phone'),wire);
+tick();setInterval(tick,1500);
+})();"#;
+
+/// The service number a handset would text: the short source of its latest SMS or push
+/// (a long number is a person), else the demo default.
+fn service_of(v: &crate::handset::HandsetView) -> &str {
+    let sms = v.inbox.iter().map(|m| (m.received_at_ms, m.from.as_str()));
+    let push = v.pushes.iter().map(|p| (p.received_at_ms, p.from.as_str()));
+    sms.chain(push)
+        .filter(|(_, f)| f.len() < 7)
+        .max_by_key(|(t, _)| *t)
+        .map_or("10658", |(_, f)| f)
+}
+
+/// Human form of a push's fetch state.
+fn fetch_state(f: &crate::handset::FetchState) -> String {
+    match f {
+        crate::handset::FetchState::NotFollowed => "not followed".to_string(),
+        crate::handset::FetchState::Pending => "pending".to_string(),
+        crate::handset::FetchState::Fetched {
+            status,
+            content_type,
+            len,
+            ..
+        } => format!(
+            "{status} {} {len} B",
+            content_type.as_deref().unwrap_or("?")
+        ),
+        crate::handset::FetchState::Failed { error } => format!("failed: {error}"),
+    }
+}
+
+/// The changing part of a phone card (contacts, latest texts and pushes, last USSD screen);
+/// the page's script redraws the same markup from `/handsets/{n}`.
+fn phone_screen(v: &crate::handset::HandsetView) -> String {
+    let n = enc(&v.number);
+    let mut html = String::from("<h3>Contacts</h3>");
+    if v.contacts.is_empty() {
+        html.push_str("<p class=\"none\">no contacts yet</p>");
+    }
+    for c in v.contacts.values() {
+        let name = c.name.as_deref().unwrap_or(&c.number);
+        let pic = match &c.avatar {
+            Some(a) => format!(
+                "<img class=\"thumb\" src=\"/handsets/{n}/avatar?from={}&amp;v={}\" alt=\"avatar of {}\">",
+                enc(&c.number),
+                esc(a.sha256.get(..12).unwrap_or(&a.sha256)),
+                esc(name)
+            ),
+            None => format!(
+                "<span class=\"thumb nopic\">{}</span>",
+                esc(&name.chars().next().map(String::from).unwrap_or_default())
+            ),
+        };
+        html.push_str(&format!(
+            "<div class=\"contact\" data-number=\"{num}\">{pic}<span class=\"who\">{}{}<span class=\"st\">{}</span></span>\
+             <button class=\"call\" type=\"button\" data-from=\"{num}\">call</button></div>",
+            esc(name),
+            if c.name.is_some() {
+                format!(" <small>{}</small>", esc(&c.number))
+            } else {
+                String::new()
+            },
+            match &c.last_status {
+                Some(s) => esc(s),
+                None => "<span class=\"none\">no status</span>".to_string(),
+            },
+            num = esc(&c.number),
+        ));
+    }
+    // Latest six of texts and pushes together, newest first.
+    let mut items: Vec<(u64, String)> = v
+        .inbox
+        .iter()
+        .map(|m| {
+            (
+                m.received_at_ms,
+                format!(
+                    "<div class=\"msg\"><span class=\"from\">{} &middot; {}</span>{}</div>",
+                    esc(&m.from),
+                    clock(m.received_at_ms),
+                    esc(&m.text)
+                ),
+            )
+        })
+        .chain(v.pushes.iter().map(|p| {
+            (
+                p.received_at_ms,
+                format!(
+                    "<div class=\"push\"><span class=\"from\">WAP Push ({}) from {} &middot; {}</span>{} \
+                     <small>{} &middot; {}</small></div>",
+                    p.kind,
+                    esc(&p.from),
+                    clock(p.received_at_ms),
+                    esc(p.text.as_deref().unwrap_or("")),
+                    esc(&p.href),
+                    esc(&fetch_state(&p.fetch))
+                ),
+            )
+        }))
+        .collect();
+    items.sort_by_key(|i| std::cmp::Reverse(i.0));
+    html.push_str("<h3>Inbox</h3>");
+    if items.is_empty() {
+        html.push_str("<p class=\"none\">no messages</p>");
+    }
+    for (_, item) in items.into_iter().take(6) {
+        html.push_str(&item);
+    }
+    if let Some(u) = v.ussd.last() {
+        html.push_str(&format!(
+            "<h3>USSD</h3><div class=\"ussd-screen\">{}</div>",
+            esc(&u.text)
+        ));
+    }
+    html
+}
+
+/// One phone card: number (linking to its page), the screen, a box to text the service and a
+/// USSD dial box.
+fn phone_card(v: &crate::handset::HandsetView) -> String {
+    let digits: String = v.number.chars().filter(char::is_ascii_digit).collect();
+    format!(
+        "<div class=\"phone\" id=\"phone-{digits}\" data-number=\"{num}\">\
+         <a class=\"phone-number\" href=\"/console/handsets/{n}\">{num}</a>\
+         <div class=\"screen\">{}</div>\
+         <form class=\"sms\"><input class=\"svc\" name=\"to\" value=\"{}\" title=\"service number\">\
+         <input name=\"text\" placeholder=\"text the service\"><button>Send</button></form>\
+         <form class=\"ussd\"><input name=\"text\" value=\"*123#\" title=\"USSD\"><button>Dial</button></form>\
+         <div class=\"result\"></div></div>",
+        phone_screen(v),
+        esc(service_of(v)),
+        num = esc(&v.number),
+        n = enc(&v.number),
+    )
+}
+
+/// `GET /`: every handset as a phone, side by side (inbox with decoded pushes, contacts with
+/// avatar and status, text and USSD boxes, a call button per contact that opens the call
+/// screen over the phone); a script polls the control API to keep them current. Below: binds.
 async fn console(State(h): State<SimHandle>) -> Html<String> {
-    let mut html = String::from(
+    let mut html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>smsc-sim</title>\
-         <style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:2px 6px}\
-         table{border-collapse:collapse}</style></head><body><h1>smsc-sim</h1>",
+         <style>{PHONES_CSS}</style></head><body><h1>smsc-sim</h1>"
     );
     let stats = h.stats();
     html.push_str(&format!(
@@ -195,6 +435,21 @@ async fn console(State(h): State<SimHandle>) -> Html<String> {
         stats.mt_refused,
         stats.connections
     ));
+    html.push_str("<div id=\"phones\">");
+    let numbers = h.handsets();
+    for n in &numbers {
+        html.push_str(&phone_card(&h.handset(n)));
+    }
+    html.push_str("</div>");
+    if numbers.is_empty() {
+        html.push_str("<p class=\"none\" id=\"no-phones\">no handsets yet: they appear when an MT reaches them or they send an MO</p>");
+    }
+    html.push_str(
+        "<div id=\"call-screen\" hidden data-state=\"idle\"><p>Incoming call</p>\
+         <img alt=\"\" hidden><p class=\"no-avatar none\" hidden>(no picture)</p>\
+         <h2 class=\"call-name\"></h2><p class=\"call-number\"></p><p class=\"call-status\"></p>\
+         <button id=\"hangup\" type=\"button\">hang up</button></div>",
+    );
     html.push_str("<h2>Binds</h2><table><tr><th>id</th><th>system_id</th><th>mode</th><th>peer</th><th>outstanding</th><th>deliver in flight</th></tr>");
     for b in h.binds() {
         html.push_str(&format!(
@@ -209,20 +464,8 @@ async fn console(State(h): State<SimHandle>) -> Html<String> {
             b.deliver_window
         ));
     }
-    html.push_str("</table><h2>Handsets</h2><table><tr><th>number</th><th>texts</th><th>pushes</th><th>contacts</th><th>last text</th></tr>");
-    for n in h.handsets() {
-        let v = h.handset(&n);
-        html.push_str(&format!(
-            "<tr><td><a href=\"/console/handsets/{5}\">{0}</a> <small>(<a href=\"/handsets/{5}\">json</a>)</small></td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td></tr>",
-            esc(&n),
-            v.inbox.len(),
-            v.pushes.len(),
-            v.contacts.len(),
-            esc(v.inbox.last().map_or("", |m| m.text.as_str())),
-            enc(&n)
-        ));
-    }
-    html.push_str("</table></body></html>");
+    html.push_str("</table>");
+    html.push_str(&format!("<script>{PHONES_JS}</script></body></html>"));
     Html(html)
 }
 
@@ -348,20 +591,7 @@ async fn console_handset(State(h): State<SimHandle>, Path(number): Path<String>)
     } else {
         html.push_str("<table><tr><th>time (UTC)</th><th>kind</th><th>text</th><th>href</th><th>fetched</th></tr>");
         for p in v.pushes.iter().rev() {
-            let fetch = match &p.fetch {
-                crate::handset::FetchState::NotFollowed => "not followed".to_string(),
-                crate::handset::FetchState::Pending => "pending".to_string(),
-                crate::handset::FetchState::Fetched {
-                    status,
-                    content_type,
-                    len,
-                    ..
-                } => format!(
-                    "{status} {} {len} B",
-                    content_type.as_deref().unwrap_or("?")
-                ),
-                crate::handset::FetchState::Failed { error } => format!("failed: {error}"),
-            };
+            let fetch = fetch_state(&p.fetch);
             html.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 clock(p.received_at_ms),
@@ -459,6 +689,57 @@ mod tests {
             esc("<b>\"x\" & y</b>"),
             "&lt;b&gt;&quot;x&quot; &amp; y&lt;/b&gt;"
         );
+    }
+
+    fn msg(from: &str, at: u64) -> crate::handset::InboxMessage {
+        crate::handset::InboxMessage {
+            from: from.to_string(),
+            text: format!("from {from}"),
+            data_coding: 0,
+            parts: 1,
+            contact: from.to_string(),
+            received_at_ms: at,
+        }
+    }
+
+    #[test]
+    fn service_is_the_latest_short_sender_else_the_default() {
+        let mut v = crate::handset::HandsetView::default();
+        assert_eq!(service_of(&v), "10658");
+        v.inbox.push(msg("+8613800138000", 1));
+        assert_eq!(service_of(&v), "10658", "a person is not the service");
+        v.inbox.push(msg("10086", 2));
+        v.inbox.push(msg("+8613700137000", 3));
+        assert_eq!(service_of(&v), "10086");
+        v.inbox.insert(0, msg("1234", 5));
+        assert_eq!(service_of(&v), "1234", "latest by time, not by position");
+    }
+
+    #[test]
+    fn phone_card_escapes_and_names_the_service() {
+        let mut v = crate::handset::HandsetView {
+            number: "86139<b>".to_string(),
+            ..Default::default()
+        };
+        v.inbox.push(msg("10086", 1));
+        v.inbox[0].text = "<i>hi</i>".to_string();
+        let card = phone_card(&v);
+        assert!(
+            card.starts_with(
+                "<div class=\"phone\" id=\"phone-86139\" data-number=\"86139&lt;b&gt;\">"
+            ),
+            "{card}"
+        );
+        assert!(
+            card.contains("href=\"/console/handsets/86139%3Cb%3E\""),
+            "{card}"
+        );
+        assert!(
+            card.contains("&lt;i&gt;hi&lt;/i&gt;") && !card.contains("<i>"),
+            "{card}"
+        );
+        assert!(card.contains("value=\"10086\""), "{card}");
+        assert!(card.contains("no contacts yet"), "{card}");
     }
 
     #[test]

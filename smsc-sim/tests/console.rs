@@ -1,5 +1,6 @@
-//! The console pages over real HTTP, walked like a person with a browser would: the handset
-//! list links to a phone's page, the phone lists its contacts with a call link, the call screen
+//! The console pages over real HTTP, walked like a person with a browser would: the phones
+//! page draws each handset (inbox, pushes, contacts with thumbnails and call buttons, text and
+//! USSD boxes) and links to a phone's page, the phone lists its contacts with a call link, the call screen
 //! shows the caller's name, status and avatar `<img>` whose src the simulator itself serves
 //! (also after the server the picture came from is gone).
 
@@ -109,6 +110,47 @@ async fn console_walk_from_list_to_call_screen_with_avatar() {
         .find(|l| l.starts_with("/console/handsets/") && l.contains(PHONE))
         .unwrap_or_else(|| panic!("no link to the handset page in {list}"));
 
+    // The list draws every handset as a phone: the decoded push and the status in its inbox,
+    // the contact with its avatar thumbnail (served by the simulator) and a call button, a
+    // box to text the service (the short number that texted it) and a USSD box; the call
+    // screen and the polling script are on the page.
+    let card = list
+        .split("<div class=\"phone\" ")
+        .find(|c| c.starts_with(&format!("id=\"phone-{PHONE}\" data-number=\"{PHONE}\"")))
+        .unwrap_or_else(|| panic!("no phone card for {PHONE} in {list}"));
+    assert!(
+        card.contains("Demo (+8613800138000) has a new photo"),
+        "{card}"
+    );
+    assert!(
+        card.contains("Demo (+8613800138000): BUSY until 15:00"),
+        "{card}"
+    );
+    assert!(card.contains("200 image/png"), "fetch state shown: {card}");
+    assert!(
+        card.contains(
+            "<button class=\"call\" type=\"button\" data-from=\"+8613800138000\">call</button>"
+        ),
+        "{card}"
+    );
+    let thumb = attr_values(card, "src")
+        .into_iter()
+        .find(|s| s.starts_with("/handsets/8613900139000/avatar?from=%2B8613800138000&v="))
+        .unwrap_or_else(|| panic!("no avatar thumbnail in {card}"));
+    assert_eq!(
+        &get(&format!("{base}{thumb}")).await.bytes().await.unwrap()[..],
+        PNG
+    );
+    assert!(
+        card.contains("<input class=\"svc\" name=\"to\" value=\"10086\""),
+        "service number from the MT source: {card}"
+    );
+    assert!(card.contains("<form class=\"sms\">") && card.contains("<form class=\"ussd\">"));
+    assert!(list.contains("<div id=\"call-screen\" hidden"), "{list}");
+    assert!(
+        list.contains("fetch('/handsets')") && list.contains("'/handsets/'+enc(num)+'/call?from='")
+    );
+
     // The phone's page: inbox, push, contacts with a call link.
     let phone = page(&format!("{base}{phone_link}")).await;
     assert!(phone.contains("<h1>Handset 8613900139000</h1>"), "{phone}");
@@ -164,7 +206,10 @@ async fn console_pages_for_unknown_callers_and_hostile_text() {
         .await;
     h.wait_for_inbox(PHONE, 1, T).await.unwrap();
 
-    // Message text is escaped, never markup.
+    // Message text is escaped, never markup, on the phones page and the phone's page.
+    let list = page(&format!("{base}/")).await;
+    assert!(!list.contains("<script>alert"), "{list}");
+    assert!(list.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"));
     let phone = page(&format!("{base}/console/handsets/{PHONE}")).await;
     assert!(!phone.contains("<script>alert"), "{phone}");
     assert!(phone.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"));

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the independent decoders the interop checks use, idempotently:
 #   Debian: libwbxml2-utils (wbxml2xml), tshark (+ text2pcap from wireshark-common), xxd,
-#           imagemagick (identify)
+#           imagemagick (identify), chromium (headless, console.sh)
 #   PyPI:   gsm0338 (GSM 03.38 codec) in tests/interop/.venv
 # Anything already present is skipped, so a second run does no network I/O.
 # Later issues append their peers (kannel, node smpp, smpplib) here.
@@ -22,6 +22,8 @@ command -v text2pcap >/dev/null || pkgs="$pkgs wireshark-common"
 command -v xxd >/dev/null || pkgs="$pkgs xxd"
 # ImageMagick `identify`: decodes the avatars the gateway serves (avatars.sh).
 command -v identify >/dev/null || pkgs="$pkgs imagemagick"
+# Headless Chromium: renders the simulator console and takes its screenshot (console.sh).
+command -v chromium >/dev/null || pkgs="$pkgs chromium"
 # Kannel (bearerbox, smsbox) as an independent ESME for smsc-sim; node + npm for node-smpp.
 installed kannel || pkgs="$pkgs kannel"
 command -v node >/dev/null || pkgs="$pkgs nodejs"
@@ -75,3 +77,4 @@ echo "  smpplib $(.venv/bin/python -c 'import importlib.metadata as m; print(m.v
 echo "  node $(node --version), npm smpp $(node -p 'require("./node_modules/smpp/package.json").version')"
 echo "  imagemagick $(dpkg-query -W -f '${Version}' imagemagick 2>/dev/null || echo '?')"
 echo "  kannel $(dpkg-query -W -f '${Version}' kannel 2>/dev/null || echo '?')"
+echo "  chromium $(dpkg-query -W -f '${Version}' chromium 2>/dev/null || echo '?')"
