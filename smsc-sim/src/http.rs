@@ -211,7 +211,10 @@ border:0;border-radius:2em;padding:0.6em 1.6em;font-size:14px}";
 /// The script of the phones page: polls `/handsets` and `/handsets/{n}` (the control API),
 /// redraws a phone whose JSON changed, sends texts (`POST /mo`) and USSD (`POST /ussd`), and
 /// opens the call screen (filled from `/handsets/{n}/call?from=`) when a call button is
-/// clicked, or on load for `?call=NUMBER:CALLER` (which clicks that button).
+/// clicked. Query parameters act as a person would once the phones are drawn (for tests):
+/// `?call=NUMBER:CALLER` clicks that phone's call button for that contact, `?sms=NUMBER:TEXT`
+/// and `?ussd=NUMBER:TEXT` fill that phone's box and submit it (the card then carries
+/// `data-sent-mo` / `data-sent-ussd` = `ok` or `error`).
 const PHONES_JS: &str = r#"(function(){
 var seen={}, auto={}, openCall=null;
 function esc(s){return String(s==null?'':s).replace(/[&<>"']/g,function(c){return {'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c];});}
@@ -242,8 +245,8 @@ function card(num){var id='phone-'+digits(num),el=document.getElementById(id);if
  document.getElementById('phones').appendChild(el);return el;}
 function post(el,path,body){var r=el.querySelector('.result');r.textContent='sending...';
  fetch(path,{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify(body)})
-  .then(function(x){return x.json().then(function(j){r.textContent=x.ok?'sent':'error: '+(j.error||x.status);});})
-  .catch(function(e){r.textContent='error: '+e;}).then(function(){setTimeout(tick,800);});}
+  .then(function(x){return x.json().then(function(j){r.textContent=x.ok?'sent':'error: '+(j.error||x.status);el.setAttribute('data-sent'+path.replace('/','-'),x.ok?'ok':'error');});})
+  .catch(function(e){r.textContent='error: '+e;el.setAttribute('data-sent'+path.replace('/','-'),'error');}).then(function(){setTimeout(tick,800);});}
 function wire(el){if(el.wired)return;el.wired=true;var num=el.getAttribute('data-number');
  auto[num]=el.querySelector('form.sms input.svc').value;
  el.querySelector('form.sms').onsubmit=function(e){e.preventDefault();var f=e.target;
@@ -267,15 +270,19 @@ function draw(v){var el=card(v.number);wire(el);el.ussdSession=v.ussd_session;va
  if(svc&&to.value===(auto[v.number]||'10658')&&document.activeElement!==to){to.value=svc;auto[v.number]=svc;}
  if(seen[v.number]===s&&el.getAttribute('data-rendered')==='js')return;seen[v.number]=s;
  el.querySelector('.screen').innerHTML=body(v);el.setAttribute('data-rendered','js');}
-var pendingCall=null,m=/[?&]call=([^&]*)/.exec(location.search);
-if(m){var p=decodeURIComponent(m[1].replace(/\+(?=\d)/g,'%2B')).split(':');if(p.length===2)pendingCall={number:p[0],from:p[1],tries:0};}
-function clickPending(){if(!pendingCall)return;var pc=pendingCall,el=null;
- Array.prototype.forEach.call(document.querySelectorAll('.phone'),function(x){if(digits(x.getAttribute('data-number'))===digits(pc.number))el=x;});
- var b=null;if(el)Array.prototype.forEach.call(el.querySelectorAll('button.call'),function(x){if(digits(x.getAttribute('data-from'))===digits(pc.from))b=x;});
- if(b){pendingCall=null;b.click();}else if(++pc.tries>20){pendingCall=null;document.getElementById('call-screen').setAttribute('data-error','no call button for '+pc.from+' on '+pc.number);}}
+var actions=[];location.search.replace(/^\?/,'').split('&').forEach(function(kv){var i=kv.indexOf('='),v,j;if(i<0)return;
+ try{v=decodeURIComponent(kv.slice(i+1));}catch(e){return;}j=v.indexOf(':');var k=kv.slice(0,i);
+ if(j>0&&(k==='call'||k==='sms'||k==='ussd'))actions.push({kind:k,number:v.slice(0,j),arg:v.slice(j+1),tries:0});});
+function phoneEl(num){var el=null;Array.prototype.forEach.call(document.querySelectorAll('.phone'),function(x){if(digits(x.getAttribute('data-number'))===digits(num))el=x;});return el;}
+function runActions(){actions=actions.filter(function(a){var el=phoneEl(a.number),b=null;
+  if(el&&a.kind==='call')Array.prototype.forEach.call(el.querySelectorAll('button.call'),function(x){if(digits(x.getAttribute('data-from'))===digits(a.arg))b=x;});
+  if(b){b.click();return false;}
+  if(el&&a.kind!=='call'){var f=el.querySelector('form.'+a.kind);f.elements.text.value=a.arg;f.requestSubmit();return false;}
+  if(++a.tries>20){document.body.setAttribute('data-action-error',a.kind+' '+a.arg+' on '+a.number+': not found');return false;}
+  return true;});}
 function tick(){return fetch('/handsets').then(function(r){return r.json();}).then(function(ns){
   return Promise.all(ns.map(function(n){return fetch('/handsets/'+enc(n)).then(function(r){return r.json();});}));})
- .then(function(vs){vs.forEach(draw);document.body.setAttribute('data-polled',String(Date.now()));clickPending();
+ .then(function(vs){vs.forEach(draw);document.body.setAttribute('data-polled',String(Date.now()));runActions();
   if(openCall)call(openCall.number,openCall.from);})
  .catch(function(e){document.body.setAttribute('data-poll-error',String(e));});}
 document.getElementById('hangup').onclick=hangup;

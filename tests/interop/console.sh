@@ -4,7 +4,9 @@
 # 127.0.0.1:0` from the repo root (embedded simulator, demo handsets seeded: +8613800138000 "Demo"
 # with FAMILY +8613900139000 +8613700137000), makes Demo choose preset 3 (`AVATAR 3` through the
 # simulator's `POST /mo`, after `AVATARS` lists the catalogue) and waits until +8613900139000's
-# handset has fetched the pushed picture. Then Chromium loads
+# handset has fetched the pushed picture. Chromium loads `console/?sms=+8613700137000:HELP&ussd=
+# +8613800138000:*123#` (the script fills and submits those phones' boxes; the gateway's answers
+# must arrive), then
 # `console/?call=+8613900139000:+8613800138000` (the page's script clicks that phone's call
 # button for that contact once it has drawn the phones), dumps the DOM after the script ran
 # (`console_check.py dom`: phones side by side, inbox with the decoded push, contact with
@@ -29,6 +31,9 @@ log="$out/result.log"
 DEMO=+8613800138000
 DEMO_NAME=Demo
 PHONE=+8613900139000
+OTHER=+8613700137000
+OTHER_TEXT=HELP
+USSD_CODE='*123#'
 SERVICE=10658
 W=1280
 H=900
@@ -138,10 +143,10 @@ case "$list" in
   "Avatars 1/"*) pass "presets: AVATARS lists the catalogue ($(echo "$list" | cut -c1-50)...)" ;;
   *) fail "presets: AVATARS lists the catalogue (reply: '$list')" ;;
 esac
-reply=$(say "$DEMO" "AVATAR 3")
-case "$reply" in
-  "Your avatar is now 3 "*) pass "preset: AVATAR 3 accepted: $reply" ;;
-  *) fail "preset: AVATAR 3 accepted (reply: '$reply')" ;;
+chosen=$(say "$DEMO" "AVATAR 3")
+case "$chosen" in
+  "Your avatar is now 3 "*) pass "preset: AVATAR 3 accepted: $chosen" ;;
+  *) fail "preset: AVATAR 3 accepted (reply: '$chosen')" ;;
 esac
 # avatar_state : "<fetch state of the latest push> <avatar bytes held for DEMO>"
 avatar_state() {
@@ -158,11 +163,45 @@ case "$st" in
   *) fail "push: $PHONE's handset fetched $DEMO_NAME's avatar (latest push / bytes: '$st')" ;;
 esac
 
-# --- headless Chromium: the page after its script ran, with the call screen opened -----------------
 enc() { "$py" -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
-url="$sim/?call=$(enc "$PHONE"):$(enc "$DEMO")"
 chrome=(chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars
   --no-first-run --user-data-dir="$out/chromium-profile" --virtual-time-budget=8000)
+
+# --- headless Chromium: the text and USSD boxes, submitted by the page's own handlers --------------
+# `?sms=N:TEXT&ussd=M:CODE`: once drawn, the script fills those phones' boxes and submits them.
+before=$(inbox_len "$OTHER")
+url="$sim/?sms=$(enc "$OTHER"):$(enc "$OTHER_TEXT")&ussd=$(enc "$DEMO"):$(enc "$USSD_CODE")"
+timeout 60 "${chrome[@]}" --dump-dom "$url" >"$out/actions.html" 2>"$out/chromium-actions.log"
+rc=$?
+[ "$rc" -eq 0 ] || fail "chromium: --dump-dom $url (exit $rc; see $out/chromium-actions.log)"
+"$py" "$here/console_check.py" actions "$out/actions.html" --sms "$OTHER" --ussd "$DEMO" 2>&1 | tee -a "$log"
+reply=""
+for _ in $(seq 300); do
+  n=$(inbox_len "$OTHER")
+  if [ "${n:-0}" -gt "${before:-0}" ]; then
+    reply=$(get "$sim/handsets/${OTHER#+}" | json "'%s: %s' % (j['inbox'][$before]['from'], j['inbox'][$before]['text'])")
+    break
+  fi
+  sleep 0.1
+done
+case "$reply" in
+  "$SERVICE: "?*) pass "browser: the gateway answered $OTHER's '$OTHER_TEXT' sent from the page ($(echo "$reply" | cut -c1-70)...)" ;;
+  *) fail "browser: the gateway answered $OTHER's '$OTHER_TEXT' sent from the page (inbox: '$reply')" ;;
+esac
+menu=""
+for _ in $(seq 300); do
+  menu=$(get "$sim/handsets/${DEMO#+}" | json "j['ussd'][-1]['text'] if j['ussd'] else None")
+  [ -n "$menu" ] && break
+  sleep 0.1
+done
+if [ -n "$menu" ]; then
+  pass "browser: $DEMO dialled $USSD_CODE from the page and got the menu ('$(echo "$menu" | head -n 1)'...)"
+else
+  fail "browser: $DEMO dialled $USSD_CODE from the page and got a USSD screen (none after 30 s)"
+fi
+
+# --- headless Chromium: the page after its script ran, with the call screen opened -----------------
+url="$sim/?call=$(enc "$PHONE"):$(enc "$DEMO")"
 t0=$SECONDS
 timeout 60 "${chrome[@]}" --dump-dom "$url" >"$out/console.html" 2>"$out/chromium-dom.log"
 rc=$?
@@ -172,7 +211,7 @@ else
   fail "chromium: --dump-dom $url (exit $rc; see $out/chromium-dom.log)"
 fi
 "$py" "$here/console_check.py" dom "$out/console.html" --phone "$PHONE" --caller "$DEMO" \
-  --name "$DEMO_NAME" --owner-text "$reply" --service "$SERVICE" >"$out/dom-check.txt" 2>&1
+  --name "$DEMO_NAME" --owner-text "$chosen" --service "$SERVICE" --ussd-text "$menu" >"$out/dom-check.txt" 2>&1
 grep -E '^(PASS|FAIL) ' "$out/dom-check.txt" | tee -a "$log"
 grep -qE '^(PASS|FAIL) ' "$out/dom-check.txt" || fail "dom: console_check.py ran ($(tail -n 3 "$out/dom-check.txt"))"
 
@@ -181,7 +220,7 @@ src=$(sed -n 's/^IMG //p' "$out/dom-check.txt" | head -n 1)
 if [ -n "$src" ]; then
   code=$(get -D "$out/avatar.headers" -o "$out/avatar.img" -w '%{http_code}' "$sim$src" || echo 000)
   ct=$(sed -n 's/^[Cc]ontent-[Tt]ype: *\([^;[:space:]]*\).*$/\1/p' "$out/avatar.headers" | tail -n 1)
-  magic=$(head -c 8 "$out/avatar.img" | xxd -p)
+  magic=$(od -An -tx1 -N8 "$out/avatar.img" | tr -d ' \n')
   case "$magic" in
     89504e470d0a1a0a) kind=PNG ;;
     ffd8ff*) kind=JPEG ;;

@@ -2,7 +2,9 @@
 """Checks for console.sh (stdlib only): the DOM headless Chromium dumped after the console
 page's JavaScript ran, and the screenshot PNG it wrote.
 
-  console_check.py dom FILE --phone N --caller X --name NAME --owner-text TEXT
+  console_check.py dom FILE --phone N --caller X --name NAME --owner-text TEXT --service S
+                          [--ussd-text TEXT]
+  console_check.py actions FILE --sms N --ussd N
   console_check.py png FILE --width W --height H
 
 Prints one `PASS name: what` / `FAIL name: what (why)` line per check; for `dom` also prints
@@ -135,6 +137,13 @@ def dom(args):
           f"{args.phone}'s inbox shows a decoded WAP Push naming {args.name}",
           f"pushes: {[' '.join(p.text().split())[:120] for p in pushes]}")
 
+    if args.ussd_text:
+        screen = owner.find(lambda n: "ussd-screen" in n.classes()) if owner else None
+        got = screen.text() if screen else None
+        check(got == args.ussd_text, "dom: ussd screen",
+              f"{args.caller}'s phone shows the USSD menu it dialled ({args.ussd_text.splitlines()[0]!r}...)",
+              f"shows {got!r}")
+
     cs = root.find(lambda n: n.attrs.get("id") == "call-screen")
     if cs is None:
         check(False, "dom: call screen", "#call-screen exists", "missing")
@@ -167,6 +176,28 @@ def dom(args):
           f"Chromium decoded the avatar image ({size} natural size)", f"data-img {size!r}")
     if src:
         print(f"IMG {src}")
+    return 0
+
+
+def actions(args):
+    """The page after `?sms=N:TEXT&ussd=M:CODE`: both boxes were submitted and answered OK."""
+    try:
+        html = open(args.file, encoding="utf-8").read()
+    except OSError as e:
+        print(f"FAIL actions: read {args.file} ({e})")
+        return 2
+    t = Tree()
+    t.feed(html)
+    body = t.root.find(lambda n: n.tag == "body")
+    err = body.attrs.get("data-action-error") if body else "no body"
+    phones = t.root.find_all(lambda n: "phone" in n.classes())
+    for kind, num, path in (("sms", args.sms, "mo"), ("ussd", args.ussd, "ussd")):
+        el = next((p for p in phones if digits(p.attrs.get("data-number")) == digits(num)), None)
+        state = el.attrs.get(f"data-sent-{path}") if el else None
+        result = el.find(lambda n: "result" in n.classes()) if el else None
+        check(err is None and state == "ok" and result is not None and result.text() == "sent",
+              f"browser: {kind} box", f"{num}'s {kind} box submitted through the page's script: POST /{path} answered OK",
+              f"data-sent-{path} {state!r}, result {result.text() if result else None!r}, action error {err!r}")
     return 0
 
 
@@ -245,12 +276,17 @@ def main():
     d.add_argument("--name", required=True)
     d.add_argument("--owner-text", required=True)
     d.add_argument("--service", required=True)
+    d.add_argument("--ussd-text")
+    a = sub.add_parser("actions")
+    a.add_argument("file")
+    a.add_argument("--sms", required=True)
+    a.add_argument("--ussd", required=True)
     p = sub.add_parser("png")
     p.add_argument("file")
     p.add_argument("--width", type=int, required=True)
     p.add_argument("--height", type=int, required=True)
     args = ap.parse_args()
-    return dom(args) if args.cmd == "dom" else png(args)
+    return {"dom": dom, "actions": actions, "png": png}[args.cmd](args)
 
 
 if __name__ == "__main__":
