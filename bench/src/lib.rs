@@ -15,12 +15,16 @@
 //! | [`mt`] | the MT throughput suite |
 //! | [`world`] | smsc-sim + gateway with the status service, in process (service suites) |
 //! | [`mo`] | MO commands/s end to end |
+//! | [`latency`] | STATUS -> first fan-out submit latency at a fixed load |
+//! | [`fanout`] | one status change to a FAMILY of 200, time to the last submit |
 //! | [`peers`] | the peers harness: copy, run, summarise |
 //! | [`report`] | Markdown tables and the issue #4 target checks |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod fanout;
 pub mod gwrun;
+pub mod latency;
 pub mod mo;
 pub mod mt;
 pub mod peers;

@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use gw_bench::gwrun::{self, RunSpec};
-use gw_bench::mo;
 use gw_bench::mt::{self, MtParams};
 use gw_bench::peers::{self, PeerRow, PeersPaths};
 use gw_bench::report::{self, Machine};
 use gw_bench::smsc::{NodeSmsc, SimSmsc, Smsc};
+use gw_bench::{fanout, latency, mo};
 
 /// This crate's folder (results go to `<it>/results`).
 const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
@@ -43,6 +43,51 @@ enum Cmd {
     Peers(PeersArgs),
     /// MO commands per second end to end (issue #5): deliver_sm in -> processed -> replies.
     Mo(MoArgs),
+    /// STATUS deliver_sm -> first fan-out submit_sm latency at a fixed load (issue #5).
+    Latency(LatencyArgs),
+    /// One status change to a FAMILY of N: time to the last submit (issue #9).
+    Fanout(FanoutArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct LatencyArgs {
+    /// Owners (round-robin senders).
+    #[arg(long, default_value_t = 2000)]
+    subscribers: usize,
+    /// FAMILY members per owner.
+    #[arg(long, default_value_t = 3)]
+    family: usize,
+    /// STATUS commands per second.
+    #[arg(long, default_value_t = 1000)]
+    rate: u32,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 10)]
+    seconds: u32,
+    /// smsc-sim deliver_sm window.
+    #[arg(long, default_value_t = 10)]
+    deliver_window: usize,
+    /// Name of the result files.
+    #[arg(long, default_value = "latest")]
+    tag: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct FanoutArgs {
+    /// FAMILY size.
+    #[arg(long, default_value_t = 200)]
+    members: usize,
+    /// Repetitions.
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    /// Gateway SMPP windows (one run each).
+    #[arg(long, value_delimiter = ',', default_values_t = [64usize])]
+    link_windows: Vec<usize>,
+    /// Receipts on the updates: off, on or both.
+    #[arg(long, default_value = "on")]
+    receipts: String,
+    /// Name of the result files.
+    #[arg(long, default_value = "latest")]
+    tag: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -370,6 +415,63 @@ fn mo_cmd(a: MoArgs) -> Result<()> {
     write_results("mo", &a.tag, &doc, &md)
 }
 
+fn latency_cmd(a: LatencyArgs) -> Result<()> {
+    init_log();
+    let machine = Machine::current(&repo_dir());
+    let rt = runtime()?;
+    let p = latency::LatencyParams {
+        subscribers: a.subscribers,
+        family: a.family,
+        rate: a.rate,
+        seconds: a.seconds,
+        deliver_window: a.deliver_window,
+    };
+    eprintln!("[gw-bench] latency: {p:?}");
+    let r = rt.block_on(latency::run(scratch_db("latency.db")?, &p))?;
+    let md = format!(
+        "## latency: STATUS deliver_sm -> first fan-out submit_sm\n\n{}\n\n{}\nIssue #5 asks for p50 and p99 at 1,000 commands/s (no figure set).\n",
+        machine_line(&machine),
+        latency::render(std::slice::from_ref(&r)),
+    );
+    let doc = serde_json::json!({"suite": "latency", "machine": machine, "runs": [r]});
+    write_results("latency", &a.tag, &doc, &md)
+}
+
+fn fanout_cmd(a: FanoutArgs) -> Result<()> {
+    init_log();
+    let machine = Machine::current(&repo_dir());
+    let rt = runtime()?;
+    let receipts: Vec<bool> = match a.receipts.as_str() {
+        "on" => vec![true],
+        "off" => vec![false],
+        "both" => vec![false, true],
+        other => bail!("--receipts takes on, off or both (got {other})"),
+    };
+    let mut md = format!(
+        "## fanout: one status change to a FAMILY of {}\n\n{}\n\n",
+        a.members,
+        machine_line(&machine)
+    );
+    let mut runs = Vec::new();
+    for &lw in &a.link_windows {
+        for &rc in &receipts {
+            let p = fanout::FanoutParams {
+                members: a.members,
+                reps: a.reps,
+                link_window: lw,
+                receipts: rc,
+            };
+            eprintln!("[gw-bench] fanout: {p:?}");
+            let r = rt.block_on(fanout::run(scratch_db("fanout.db")?, &p))?;
+            md.push_str(&fanout::render(&r));
+            md.push('\n');
+            runs.push(r);
+        }
+    }
+    let doc = serde_json::json!({"suite": "fanout", "machine": machine, "runs": runs});
+    write_results("fanout", &a.tag, &doc, &md)
+}
+
 fn machine_line(m: &Machine) -> String {
     format!(
         "{} UTC; {} × {}; Linux {}; load at start {}; code {}",
@@ -389,6 +491,8 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Mo(a) => mo_cmd(a),
+        Cmd::Latency(a) => latency_cmd(a),
+        Cmd::Fanout(a) => fanout_cmd(a),
         Cmd::Mt(a) => mt_cmd(a),
         Cmd::MtRun(spec) => mt_run_cmd(spec),
         Cmd::Peers(p) => {

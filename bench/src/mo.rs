@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use smsc_sim::MoRequest;
 
 use crate::procstat;
-use crate::world::{self, World, WorldSpec, SERVICE_NUMBER};
+use crate::world::{self, is_owner, World, WorldSpec, SERVICE_NUMBER};
 
 /// What to run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -129,10 +129,6 @@ pub fn commands(subscribers: usize, total: usize) -> Vec<(String, String)> {
             (world::owner(i), command(i, k, subs))
         })
         .collect()
-}
-
-fn is_owner(dest: &str) -> bool {
-    dest.trim_start_matches('+').starts_with("86138")
 }
 
 /// Run the suite once over `db`.

@@ -260,9 +260,56 @@ pub fn national(e164: &str) -> &str {
     e164.strip_prefix("+86").unwrap_or(e164)
 }
 
+/// Wall clock in ms since the epoch (the unit of `MtRecord::received_at_ms`).
+pub fn wall_ms() -> u64 {
+    now_ms().max(0) as u64
+}
+
+/// The number after the first `prefix` in `text` when it has exactly `digits` ASCII digits
+/// there (a token planted in a status text, found again in the MT that carries it).
+pub fn token(text: &str, prefix: &str, digits: usize) -> Option<u64> {
+    let at = text.find(prefix)? + prefix.len();
+    let tail = text.get(at..at + digits)?;
+    if !tail.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if text[at + digits..].starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    tail.parse().ok()
+}
+
+/// Whether `dest` is an owner's number ([`owner`]), i.e. the MT is a reply, not an update.
+pub fn is_owner(dest: &str) -> bool {
+    dest.trim_start_matches('+').starts_with("86138")
+}
+
+/// Percentile `q` (0..=1, nearest rank) of sorted `v`; NaN if empty.
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_and_percentiles() {
+        assert_eq!(token("Zhang (+86): lat000123. Reply", "lat", 6), Some(123));
+        assert_eq!(token("lat12345", "lat", 6), None);
+        assert_eq!(token("lat1234567", "lat", 6), None);
+        assert_eq!(token("nothing", "lat", 6), None);
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), 50.0);
+        assert_eq!(percentile(&v, 0.99), 99.0);
+        assert_eq!(percentile(&v, 1.0), 100.0);
+        assert!(percentile(&[], 0.5).is_nan());
+        assert!(is_owner("+8613800000001") && !is_owner("8613900000001"));
+    }
 
     #[test]
     fn numbers_are_distinct_e164() {
