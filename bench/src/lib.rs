@@ -16,6 +16,7 @@
 //! | [`world`] | smsc-sim + gateway with the status service, in process (service suites) |
 //! | [`mo`] | MO commands/s end to end |
 //! | [`latency`] | STATUS -> first fan-out submit latency at a fixed load |
+//! | [`http`] | avatar HTTP requests/s (200, 304) and upload pipeline ms |
 //! | [`fanout`] | one status change to a FAMILY of 200, time to the last submit |
 //! | [`peers`] | the peers harness: copy, run, summarise |
 //! | [`report`] | Markdown tables and the issue #4 target checks |
@@ -24,6 +25,7 @@
 
 pub mod fanout;
 pub mod gwrun;
+pub mod http;
 pub mod latency;
 pub mod mo;
 pub mod mt;

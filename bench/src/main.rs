@@ -17,7 +17,7 @@ use gw_bench::mt::{self, MtParams};
 use gw_bench::peers::{self, PeerRow, PeersPaths};
 use gw_bench::report::{self, Machine};
 use gw_bench::smsc::{NodeSmsc, SimSmsc, Smsc};
-use gw_bench::{fanout, latency, mo};
+use gw_bench::{fanout, http, latency, mo};
 
 /// This crate's folder (results go to `<it>/results`).
 const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
@@ -47,6 +47,27 @@ enum Cmd {
     Latency(LatencyArgs),
     /// One status change to a FAMILY of N: time to the last submit (issue #9).
     Fanout(FanoutArgs),
+    /// Avatar HTTP requests/s (200 and 304 paths) and upload pipeline ms per image (issue #6).
+    Http(HttpArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct HttpArgs {
+    /// Concurrent keep-alive clients.
+    #[arg(long, default_value_t = 50)]
+    connections: usize,
+    /// Seconds per path.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Query of the avatar URL (size and format).
+    #[arg(long, default_value = "")]
+    query: String,
+    /// Pipeline runs per input.
+    #[arg(long, default_value_t = 10)]
+    iterations: usize,
+    /// Name of the result files.
+    #[arg(long, default_value = "latest")]
+    tag: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -472,6 +493,37 @@ fn fanout_cmd(a: FanoutArgs) -> Result<()> {
     write_results("fanout", &a.tag, &doc, &md)
 }
 
+fn http_cmd(a: HttpArgs) -> Result<()> {
+    init_log();
+    let machine = Machine::current(&repo_dir());
+    let repo = repo_dir();
+    let preset = repo.join("fixtures/presets/01-cat.png");
+    let inputs = http::inputs(&repo.join("fixtures/images/good"), &preset);
+    eprintln!("[gw-bench] http: pipeline on {} inputs", inputs.len());
+    let pipe = http::pipeline(&inputs, a.iterations);
+    let picture = std::fs::read(&preset).context("reading the preset picture")?;
+    let rt = runtime()?;
+    eprintln!(
+        "[gw-bench] http: {} connections, {} s per path",
+        a.connections, a.seconds
+    );
+    let runs = http::run_http(
+        &rt,
+        scratch_db("http.db")?,
+        picture,
+        a.connections,
+        a.seconds,
+        &a.query,
+    )?;
+    let md = format!(
+        "## http: avatar requests/s and upload pipeline\n\n{}\n\n{}\nIssue #6 sets no figure.\n",
+        machine_line(&machine),
+        http::render(&runs, &pipe)
+    );
+    let doc = serde_json::json!({"suite": "http", "machine": machine, "runs": runs, "pipeline": pipe, "query": a.query});
+    write_results("http", &a.tag, &doc, &md)
+}
+
 fn machine_line(m: &Machine) -> String {
     format!(
         "{} UTC; {} × {}; Linux {}; load at start {}; code {}",
@@ -493,6 +545,7 @@ fn main() -> Result<()> {
         Cmd::Mo(a) => mo_cmd(a),
         Cmd::Latency(a) => latency_cmd(a),
         Cmd::Fanout(a) => fanout_cmd(a),
+        Cmd::Http(a) => http_cmd(a),
         Cmd::Mt(a) => mt_cmd(a),
         Cmd::MtRun(spec) => mt_run_cmd(spec),
         Cmd::Peers(p) => {
