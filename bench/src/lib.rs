@@ -17,6 +17,7 @@
 //! | [`mo`] | MO commands/s end to end |
 //! | [`latency`] | STATUS -> first fan-out submit latency at a fixed load |
 //! | [`http`] | avatar HTTP requests/s (200, 304) and upload pipeline ms |
+//! | [`scale`] | 1M subscribers / 10M memberships: generation, size, WHO p50/p99, RSS |
 //! | [`fanout`] | one status change to a FAMILY of 200, time to the last submit |
 //! | [`peers`] | the peers harness: copy, run, summarise |
 //! | [`report`] | Markdown tables and the issue #4 target checks |
@@ -32,6 +33,7 @@ pub mod mt;
 pub mod peers;
 pub mod procstat;
 pub mod report;
+pub mod scale;
 pub mod smsc;
 pub mod stats;
 pub mod world;

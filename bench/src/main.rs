@@ -17,7 +17,7 @@ use gw_bench::mt::{self, MtParams};
 use gw_bench::peers::{self, PeerRow, PeersPaths};
 use gw_bench::report::{self, Machine};
 use gw_bench::smsc::{NodeSmsc, SimSmsc, Smsc};
-use gw_bench::{fanout, http, latency, mo};
+use gw_bench::{fanout, http, latency, mo, scale};
 
 /// This crate's folder (results go to `<it>/results`).
 const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
@@ -49,6 +49,33 @@ enum Cmd {
     Fanout(FanoutArgs),
     /// Avatar HTTP requests/s (200 and 304 paths) and upload pipeline ms per image (issue #6).
     Http(HttpArgs),
+    /// Store at scale: generate subscribers and memberships, size on disk, WHO time (issue #9).
+    Scale(ScaleArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ScaleArgs {
+    /// Subscribers to generate.
+    #[arg(long, default_value_t = 1_000_000)]
+    subscribers: usize,
+    /// Memberships per subscriber.
+    #[arg(long, default_value_t = 10)]
+    per_subscriber: usize,
+    /// Subscribers per transaction.
+    #[arg(long, default_value_t = 50_000)]
+    chunk: usize,
+    /// Stop generating after this many seconds.
+    #[arg(long, default_value_t = 300.0)]
+    budget_s: f64,
+    /// WHO commands timed.
+    #[arg(long, default_value_t = 1000)]
+    who: usize,
+    /// Keep the generated database (bench/results/tmp/scale.db).
+    #[arg(long)]
+    keep: bool,
+    /// Name of the result files.
+    #[arg(long, default_value = "latest")]
+    tag: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -524,6 +551,33 @@ fn http_cmd(a: HttpArgs) -> Result<()> {
     write_results("http", &a.tag, &doc, &md)
 }
 
+fn scale_cmd(a: ScaleArgs) -> Result<()> {
+    init_log();
+    let machine = Machine::current(&repo_dir());
+    let p = scale::ScaleParams {
+        subscribers: a.subscribers,
+        per_subscriber: a.per_subscriber,
+        chunk: a.chunk,
+        budget_s: a.budget_s,
+        who_queries: a.who,
+    };
+    eprintln!("[gw-bench] scale: {p:?}");
+    let db = scratch_db("scale.db")?;
+    let r = scale::run(&db, &p)?;
+    if !a.keep {
+        gw_bench::world::remove_db(&db);
+    }
+    let md = format!(
+        "## scale: the store at {} subscribers / {} memberships\n\n{}\n\n{}\n",
+        r.subscribers,
+        r.memberships,
+        machine_line(&machine),
+        scale::render(std::slice::from_ref(&r))
+    );
+    let doc = serde_json::json!({"suite": "scale", "machine": machine, "runs": [r]});
+    write_results("scale", &a.tag, &doc, &md)
+}
+
 fn machine_line(m: &Machine) -> String {
     format!(
         "{} UTC; {} × {}; Linux {}; load at start {}; code {}",
@@ -546,6 +600,7 @@ fn main() -> Result<()> {
         Cmd::Latency(a) => latency_cmd(a),
         Cmd::Fanout(a) => fanout_cmd(a),
         Cmd::Http(a) => http_cmd(a),
+        Cmd::Scale(a) => scale_cmd(a),
         Cmd::Mt(a) => mt_cmd(a),
         Cmd::MtRun(spec) => mt_run_cmd(spec),
         Cmd::Peers(p) => {
