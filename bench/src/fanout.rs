@@ -160,8 +160,8 @@ pub async fn run(db: std::path::PathBuf, p: &FanoutParams) -> anyhow::Result<Fan
 
 /// Markdown table.
 pub fn render(r: &FanoutResult) -> String {
-    let mut s = format!(
-        "| rep | updates received | distinct members | first submit ms | **last submit ms** |\n|---:|---:|---:|---:|---:|\n"
+    let mut s = String::from(
+        "| rep | updates received | distinct members | first submit ms | **last submit ms** |\n|---:|---:|---:|---:|---:|\n",
     );
     for (i, x) in r.reps.iter().enumerate() {
         s.push_str(&format!(
