@@ -366,6 +366,26 @@ pub fn variant(
     .ctx("avatar::variant")
 }
 
+/// The SHA-256 (ETag) of the variant [`variant`] would serve, without reading its bytes.
+pub fn variant_etag(
+    conn: &Connection,
+    avatar_id: i64,
+    size: u32,
+    format: &str,
+) -> Result<Option<String>, StoreError> {
+    conn.prepare_cached(
+        "SELECT v.blob_sha256 FROM avatar_variant v
+         WHERE v.avatar_id = ?1 AND v.format = ?3
+         ORDER BY (v.size < ?2), CASE WHEN v.size >= ?2 THEN v.size ELSE -v.size END
+         LIMIT 1",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![avatar_id, size, format], |r| r.get(0))
+            .optional()
+    })
+    .ctx("avatar::variant_etag")
+}
+
 /// The (owner, viewer) link token, created on first use.
 pub fn link_token(
     tx: &Transaction<'_>,
