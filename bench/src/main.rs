@@ -51,7 +51,20 @@ enum Cmd {
     Http(HttpArgs),
     /// Store at scale: generate subscribers and memberships, size on disk, WHO time (issue #9).
     Scale(ScaleArgs),
+    /// Every suite in turn with its defaults (`mt` beside the peers), each printing its table
+    /// and writing its JSON: the whole of BENCHMARKS.md in one command.
+    All,
 }
+
+/// The suites `all` runs, as command lines.
+const ALL_SUITES: &[&[&str]] = &[
+    &["mt", "--peers"],
+    &["mo"],
+    &["latency"],
+    &["fanout"],
+    &["http"],
+    &["scale"],
+];
 
 #[derive(Debug, clap::Args)]
 struct ScaleArgs {
@@ -594,8 +607,20 @@ fn target_verdict(met: bool) -> &'static str {
 }
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
+    run(Cli::parse().command)
+}
+
+fn run(command: Cmd) -> Result<()> {
+    match command {
+        Cmd::All => {
+            for suite in ALL_SUITES {
+                let argv = std::iter::once("gw-bench").chain(suite.iter().copied());
+                let cli = Cli::try_parse_from(argv).context("suite arguments")?;
+                println!("\n==== gw-bench {} ====", suite.join(" "));
+                run(cli.command)?;
+            }
+            Ok(())
+        }
         Cmd::Mo(a) => mo_cmd(a),
         Cmd::Latency(a) => latency_cmd(a),
         Cmd::Fanout(a) => fanout_cmd(a),
@@ -613,6 +638,23 @@ fn main() -> Result<()> {
                 );
             }
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_suite_of_all_parses_with_its_defaults() {
+        for suite in ALL_SUITES {
+            let argv = std::iter::once("gw-bench").chain(suite.iter().copied());
+            let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{suite:?}: {e}"));
+            assert!(
+                !matches!(cli.command, Cmd::All | Cmd::MtRun(_)),
+                "{suite:?}"
+            );
         }
     }
 }
