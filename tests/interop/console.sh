@@ -39,36 +39,7 @@ W=1280
 H=900
 unset PRESENCE_GW_SMSC_PASSWORD
 
-pass() { echo "PASS $*" | tee -a "$log"; }
-fail() { echo "FAIL $*" | tee -a "$log"; }
-
-pids=()
-cleanup() {
-  local p i
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[i]}" 2>/dev/null || true
-  done
-  for _ in $(seq 50); do
-    local alive=0
-    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ "$alive" -eq 0 ] && break
-    sleep 0.1
-  done
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  pids=()
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-finish() {
-  cleanup
-  local passed failed
-  passed=$(grep -c '^PASS ' "$log" || true)
-  failed=$(grep -c '^FAIL ' "$log" || true)
-  echo "interop: $passed passed, $failed failed"
-  [ "$failed" -eq 0 ]
-  exit $?
-}
+. "$here/lib.sh"
 
 if ! command -v chromium >/dev/null || ! command -v identify >/dev/null || ! command -v curl >/dev/null; then
   bash "$here/install.sh"

@@ -24,38 +24,7 @@ N_NODE=${N_NODE:-500}
 N_KANNEL=${N_KANNEL:-200}
 WINDOW=4
 
-pass() { echo "PASS $*" | tee -a "$log"; }
-fail() { echo "FAIL $*" | tee -a "$log"; }
-
-pids=()
-cleanup() {
-  local p i
-  # newest first: smsbox, bearerbox, then the simulators
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[i]}" 2>/dev/null || true
-    sleep 0.1
-  done
-  for _ in $(seq 50); do
-    local alive=0
-    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ "$alive" -eq 0 ] && break
-    sleep 0.1
-  done
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  pids=()
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-finish() {
-  cleanup
-  local passed failed
-  passed=$(grep -c '^PASS ' "$log" || true)
-  failed=$(grep -c '^FAIL ' "$log" || true)
-  echo "interop: $passed passed, $failed failed"
-  [ "$failed" -eq 0 ]
-  exit $?
-}
+. "$here/lib.sh"
 
 # Tools are installed by install.sh; run it only when something is missing.
 py="$here/.venv/bin/python"
