@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use presence_gw::app::GatewayOptions;
 use presence_gw::smpp::LinkConfig;
 use presence_gw::store::outbox::{self, OutboxCounts, OutboxState};
 use presence_gw::store::{Store, StoreOptions};
-use smsc_sim::{MtFilter, SimConfig, SimHandle, Simulator};
+use smsc_sim::{SimConfig, Simulator};
 
 /// Messages queued before the first start (the figure).
 const N: usize = 10_000;
@@ -62,48 +62,6 @@ fn dispatcher_concurrency() -> usize {
         .concurrency
 }
 
-fn log_tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
-}
-
-/// Wait until the simulator has accepted `target` submits in total, failing if the child exits
-/// or 60 s pass.
-async fn wait_accepted(sim: &SimHandle, child: &mut Child, target: u64, log: &Path) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let n = sim.stats().mt_accepted;
-        if n >= target {
-            return n;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "gateway exited ({status}) at {n} accepted submits\n{}",
-                log_tail(log)
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {n} of {target} submits accepted in time\n{}",
-            log_tail(log)
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
-/// Accepted MT bodies and how often each arrived.
-fn bodies_seen(sim: &SimHandle) -> HashMap<String, usize> {
-    let mut seen = HashMap::new();
-    for r in sim.mt_messages(&MtFilter {
-        accepted_only: true,
-        ..MtFilter::default()
-    }) {
-        *seen.entry(r.text).or_insert(0) += 1;
-    }
-    seen
-}
-
 /// Open the database of a dead gateway: state counts and the bodies of the `in_flight` rows.
 async fn inspect(db: &Path) -> (OutboxCounts, HashSet<String>) {
     let store = Store::open(db, StoreOptions::default()).expect("store reopens");
@@ -146,7 +104,7 @@ async fn sigkill_five_times_mid_flight_loses_nothing_and_duplicates_only_in_flig
     println!("kill points (accepted submits): {points:?}");
     for &target in &points {
         let mut child = common::spawn_gateway(&sim, &db, &log);
-        let reached = wait_accepted(&sim, &mut child, target, &log).await;
+        let reached = common::wait_accepted(&sim, &mut child, target, &log).await;
         child.kill().expect("SIGKILL");
         let status = child.wait().expect("reap");
         let at_kill = sim.stats().mt_accepted;
@@ -179,16 +137,16 @@ async fn sigkill_five_times_mid_flight_loses_nothing_and_duplicates_only_in_flig
     let deadline = Instant::now() + Duration::from_secs(120);
     let seen = loop {
         if sim.stats().mt_accepted >= N as u64 {
-            let seen = bodies_seen(&sim);
+            let seen = common::bodies_seen(&sim);
             if (0..N).all(|i| seen.contains_key(&body(i))) {
                 break seen;
             }
         }
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("gateway exited ({status})\n{}", log_tail(&log));
+            panic!("gateway exited ({status})\n{}", common::log_tail(&log));
         }
         if Instant::now() >= deadline {
-            let seen = bodies_seen(&sim);
+            let seen = common::bodies_seen(&sim);
             let missing: Vec<String> = (0..N).map(body).filter(|b| !seen.contains_key(b)).collect();
             let _ = child.kill();
             let _ = child.wait();
@@ -197,7 +155,7 @@ async fn sigkill_five_times_mid_flight_loses_nothing_and_duplicates_only_in_flig
                 "{} of {N} bodies never reached the SMSC (first: {:?}); db: {counts:?}\n{}",
                 missing.len(),
                 &missing[..missing.len().min(10)],
-                log_tail(&log)
+                common::log_tail(&log)
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -218,14 +176,14 @@ async fn sigkill_five_times_mid_flight_loses_nothing_and_duplicates_only_in_flig
         assert!(
             Instant::now() < stop,
             "gateway ignored SIGTERM\n{}",
-            log_tail(&log)
+            common::log_tail(&log)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(
         status.success(),
         "graceful stop failed: {status}\n{}",
-        log_tail(&log)
+        common::log_tail(&log)
     );
 
     // Every body arrived; nothing unexpected arrived; duplicates only among in-flight rows.

@@ -53,12 +53,6 @@ fn mo_text(k: usize) -> String {
     format!("STATUS ALL AT DESK {k:03}")
 }
 
-fn log_tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
-}
-
 fn sigterm(child: &Child) {
     let ok = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -80,42 +74,6 @@ async fn wait_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Wait until the simulator has accepted `target` submits, failing if the child exits or 60 s
-/// pass.
-async fn wait_accepted(sim: &SimHandle, child: &mut Child, target: u64, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let n = sim.stats().mt_accepted;
-        if n >= target {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "gateway exited ({status}) at {n} accepted\n{}",
-                log_tail(log)
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {n} of {target} submits accepted in time\n{}",
-            log_tail(log)
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// How often each of the 5,000 bodies was accepted by the simulator (absent: never).
-fn bodies_seen(sim: &SimHandle) -> HashMap<String, usize> {
-    let mut seen = HashMap::new();
-    for r in sim.mt_messages(&MtFilter {
-        accepted_only: true,
-        ..MtFilter::default()
-    }) {
-        *seen.entry(r.text).or_insert(0) += 1;
-    }
-    seen
 }
 
 fn mo_records(sim: &SimHandle) -> Vec<DeliveryRecord> {
@@ -214,7 +172,7 @@ async fn sigterm_mid_flight_with_mo_arriving_loses_and_duplicates_nothing() {
 
     // --- Run 1: submits flowing (each answered 50-100 ms late), MO arriving, then SIGTERM.
     let mut child = common::spawn_gateway(&sim, &db, &log);
-    wait_accepted(&sim, &mut child, MO_START_AT, &log).await;
+    common::wait_accepted(&sim, &mut child, MO_START_AT, &log).await;
     let injector = {
         let sim = sim.clone();
         tokio::spawn(async move {
@@ -247,7 +205,7 @@ async fn sigterm_mid_flight_with_mo_arriving_loses_and_duplicates_nothing() {
         let _ = child.wait();
         panic!(
             "gateway still running {STOP_WITHIN:?} after SIGTERM\n{}",
-            log_tail(&log)
+            common::log_tail(&log)
         );
     };
     let stop_took = term_at.elapsed();
@@ -255,7 +213,7 @@ async fn sigterm_mid_flight_with_mo_arriving_loses_and_duplicates_nothing() {
     assert!(
         status.success(),
         "graceful stop exited {status}\n{}",
-        log_tail(&log)
+        common::log_tail(&log)
     );
     assert!(
         accepted_at_term < N as u64,
@@ -362,13 +320,16 @@ async fn sigterm_mid_flight_with_mo_arriving_loses_and_duplicates_nothing() {
             .collect()
     };
     let seen = loop {
-        let seen = bodies_seen(&sim);
+        let seen = common::bodies_seen(&sim);
         let all_bodies = (0..N).all(|i| seen.contains_key(&body(i)));
         if all_bodies && replied(&sim).is_empty() {
             break seen;
         }
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("restarted gateway exited ({status})\n{}", log_tail(&log));
+            panic!(
+                "restarted gateway exited ({status})\n{}",
+                common::log_tail(&log)
+            );
         }
         if Instant::now() >= deadline {
             let missing: Vec<String> = (0..N).map(body).filter(|b| !seen.contains_key(b)).collect();
@@ -382,7 +343,7 @@ async fn sigterm_mid_flight_with_mo_arriving_loses_and_duplicates_nothing() {
                 &missing[..missing.len().min(10)],
                 unreplied.len(),
                 &unreplied[..unreplied.len().min(5)],
-                log_tail(&log)
+                common::log_tail(&log)
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -392,7 +353,10 @@ async fn sigterm_mid_flight_with_mo_arriving_loses_and_duplicates_nothing() {
     let Some(status) = status else {
         let _ = child.kill();
         let _ = child.wait();
-        panic!("restarted gateway ignored SIGTERM\n{}", log_tail(&log));
+        panic!(
+            "restarted gateway ignored SIGTERM\n{}",
+            common::log_tail(&log)
+        );
     };
     assert!(status.success(), "second stop exited {status}");
 

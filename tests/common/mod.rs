@@ -2,12 +2,14 @@
 //! against an in-process smsc-sim (`crash.rs`, `shutdown.rs`): fill an outbox file before the
 //! gateway starts, and spawn the binary on it.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use presence_gw::store::outbox::{self, NewMessage};
 use presence_gw::store::{now_ms, Store, StoreError, StoreOptions};
-use smsc_sim::SimHandle;
+use smsc_sim::{MtFilter, SimHandle};
 
 /// The simulator account the child binds with.
 pub const SYSTEM_ID: &str = "presence";
@@ -73,4 +75,47 @@ pub fn spawn_gateway(sim: &SimHandle, db: &Path, log: &Path) -> Child {
         .stderr(err)
         .spawn()
         .expect("gateway binary starts")
+}
+
+/// The last 40 lines of the child's log, for failure messages.
+pub fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Wait until the simulator has accepted `target` submits in total, failing if the child exits
+/// or 60 s pass.
+pub async fn wait_accepted(sim: &SimHandle, child: &mut Child, target: u64, log: &Path) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let n = sim.stats().mt_accepted;
+        if n >= target {
+            return n;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "gateway exited ({status}) at {n} accepted submits\n{}",
+                log_tail(log)
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {n} of {target} submits accepted in time\n{}",
+            log_tail(log)
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Accepted MT bodies and how often each arrived.
+pub fn bodies_seen(sim: &SimHandle) -> HashMap<String, usize> {
+    let mut seen = HashMap::new();
+    for r in sim.mt_messages(&MtFilter {
+        accepted_only: true,
+        ..MtFilter::default()
+    }) {
+        *seen.entry(r.text).or_insert(0) += 1;
+    }
+    seen
 }
