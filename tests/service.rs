@@ -23,6 +23,21 @@ const DAD: &str = "+8613700137000";
 const BOSS: &str = "+8613600136000";
 const STRANGER: &str = "+8613500135000";
 
+/// POST `body` as JSON to the operator API at `url` with bearer `key`.
+async fn api<U: reqwest::IntoUrl>(
+    http: &reqwest::Client,
+    url: U,
+    key: &str,
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    http.post(url)
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .expect("HTTP request")
+}
+
 struct World {
     sim: SimHandle,
     gw: Gateway,
@@ -331,38 +346,26 @@ async fn operator_api_events_health_and_metrics_over_http() {
     // Missing, wrong and right keys.
     let r = http.post(&events).json(&call).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let r = http
-        .post(&events)
-        .bearer_auth("wrong-key-wrong-key")
-        .json(&call)
-        .send()
-        .await
-        .unwrap();
+    let r = api(&http, &events, "wrong-key-wrong-key", &call).await;
     assert_eq!(r.status(), 403);
-    let r = http
-        .post(&events)
-        .bearer_auth(key)
-        .json(&serde_json::json!({"msisdn": "+8613800138000", "event": "dancing"}))
-        .send()
-        .await
-        .unwrap();
+    let r = api(
+        &http,
+        &events,
+        key,
+        &serde_json::json!({"msisdn": "+8613800138000", "event": "dancing"}),
+    )
+    .await;
     assert_eq!(r.status(), 400);
-    let r = http
-        .post(&events)
-        .bearer_auth(key)
-        .json(&serde_json::json!({"msisdn": "12", "event": "power_off"}))
-        .send()
-        .await
-        .unwrap();
+    let r = api(
+        &http,
+        &events,
+        key,
+        &serde_json::json!({"msisdn": "12", "event": "power_off"}),
+    )
+    .await;
     assert_eq!(r.status(), 400);
     assert_eq!(w.texts(MUM).len(), 0, "rejected requests changed nothing");
-    let r = http
-        .post(&events)
-        .bearer_auth(key)
-        .json(&call)
-        .send()
-        .await
-        .unwrap();
+    let r = api(&http, &events, key, &call).await;
     assert_eq!(r.status(), 200);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["notified"], 1);
@@ -391,29 +394,23 @@ async fn operator_api_events_health_and_metrics_over_http() {
     assert!(!text.contains(key));
 
     // Activity rows for the upload thresholds; a bad number is reported, the rest kept.
-    let r = http
-        .post(format!("{base}/api/v1/activity"))
-        .bearer_auth(key)
-        .json(&serde_json::json!([
+    let r = api(&http, format!("{base}/api/v1/activity"), key, &serde_json::json!([
             {"msisdn": "13800138000", "call_minutes": 900, "sms_sent": 1, "tenure_days": 2, "level": 0},
             {"msisdn": "abc", "call_minutes": 1, "sms_sent": 1, "tenure_days": 1, "level": 1}
-        ]))
-        .send()
-        .await
-        .unwrap();
+        ])).await;
     assert_eq!(r.status(), 200);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["imported"], 1);
     assert_eq!(body["skipped"][0]["index"], 1);
     let upload = w.say(OWNER, "AVATAR UPLOAD").await;
     assert!(upload.starts_with("Upload your picture"), "{upload}");
-    let r = http
-        .post(format!("{base}/api/v1/handsets"))
-        .bearer_auth(key)
-        .json(&serde_json::json!({"msisdn": "+8613900139000", "wap_push": false}))
-        .send()
-        .await
-        .unwrap();
+    let r = api(
+        &http,
+        format!("{base}/api/v1/handsets"),
+        key,
+        &serde_json::json!({"msisdn": "+8613900139000", "wap_push": false}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
 
     // With no key configured the API is off.
@@ -424,13 +421,7 @@ async fn operator_api_events_health_and_metrics_over_http() {
         w.gw.http_router(None),
         stop.clone(),
     ));
-    let r = http
-        .post(&off)
-        .bearer_auth(key)
-        .json(&call)
-        .send()
-        .await
-        .unwrap();
+    let r = api(&http, &off, key, &call).await;
     assert_eq!(r.status(), 403);
 
     // Not bound: not ready.
@@ -640,20 +631,20 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
 
     // A phonebook client syncs: what changed among the numbers it holds, for this viewer.
     let sync = format!("{base}/api/v1/avatars/sync");
-    let r: serde_json::Value = http
-        .post(&sync)
-        .bearer_auth(key)
-        .json(&serde_json::json!({
+    let r: serde_json::Value = api(
+        &http,
+        &sync,
+        key,
+        &serde_json::json!({
             "viewer": MUM,
             "have": {"+8613800138000": null, "+8613500135000": "stale"},
             "size": 48, "format": "gif"
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(r["changed"][0]["msisdn"], OWNER, "{r}");
     let sync_etag = r["changed"][0]["etag"].as_str().unwrap().to_string();
     assert!(r["changed"][0]["url"]
@@ -661,28 +652,22 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
         .unwrap()
         .ends_with("?s=48&f=gif"));
     assert_eq!(r["removed"][0], "+8613500135000");
-    let r: serde_json::Value = http
-        .post(&sync)
-        .bearer_auth(key)
-        .json(&serde_json::json!({"viewer": MUM, "have": {"+8613800138000": sync_etag}, "size": 48, "format": "gif"}))
-        .send()
-        .await
-        .unwrap()
+    let r: serde_json::Value = api(&http, &sync, key, &serde_json::json!({"viewer": MUM, "have": {"+8613800138000": sync_etag}, "size": 48, "format": "gif"})).await
         .json()
         .await
         .unwrap();
     assert_eq!(r["changed"].as_array().unwrap().len(), 0, "unchanged: {r}");
     // A stranger sees nothing of it.
-    let r: serde_json::Value = http
-        .post(&sync)
-        .bearer_auth(key)
-        .json(&serde_json::json!({"viewer": STRANGER, "have": {"+8613800138000": null}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: serde_json::Value = api(
+        &http,
+        &sync,
+        key,
+        &serde_json::json!({"viewer": STRANGER, "have": {"+8613800138000": null}}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(r["changed"].as_array().unwrap().len(), 0, "{r}");
 
     // Upload: an eligible subscriber gets a one-time link.
