@@ -39,22 +39,9 @@ if ! command -v identify >/dev/null || ! command -v wbxml2xml >/dev/null || ! co
 fi
 py=python3
 
-echo "[avatars] cargo build -p presence-gw --bin presence-gw"
-t0=$SECONDS
-if (cd "$root" && cargo build --quiet -p presence-gw --bin presence-gw) >"$out/build.log" 2>&1; then
-  pass "build: presence-gw built ($((SECONDS - t0))s)"
-else
-  cat "$out/build.log" >&2
-  fail "build: presence-gw built (cargo build failed, see above)"
-  finish
-fi
-target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
-  "$py" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-gw="${target_dir:-$root/target}/debug/presence-gw"
+cargo_build presence-gw -p presence-gw --bin presence-gw
+gw="$target_dir/debug/presence-gw"
 
-# json EXPR : evaluate a Python expression over the JSON on stdin bound to `j`
-json() { "$py" -c "import json,sys; j=json.load(sys.stdin); r=($1); print(r if r is not None else '')" 2>/dev/null; }
-get() { curl -s --max-time 10 "$@"; }
 
 # --- the gateway: fresh database, embedded simulator, HTTP on a free port ------------------
 port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -46,21 +46,9 @@ if ! command -v chromium >/dev/null || ! command -v identify >/dev/null || ! com
 fi
 py=python3
 
-echo "[console] cargo build -p presence-gw --bin presence-gw"
-t0=$SECONDS
-if (cd "$root" && cargo build --quiet -p presence-gw --bin presence-gw) >"$out/build.log" 2>&1; then
-  pass "build: presence-gw built ($((SECONDS - t0))s)"
-else
-  cat "$out/build.log" >&2
-  fail "build: presence-gw built (cargo build failed, see above)"
-  finish
-fi
-target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
-  "$py" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-gw="${target_dir:-$root/target}/debug/presence-gw"
+cargo_build presence-gw -p presence-gw --bin presence-gw
+gw="$target_dir/debug/presence-gw"
 
-json() { "$py" -c "import json,sys; j=json.load(sys.stdin); r=($1); print(r if r is not None else '')" 2>/dev/null; }
-get() { curl -s --max-time 10 "$@"; }
 
 # --- the gateway: fresh database, embedded simulator, HTTP on a free port -------------------------
 # From the repo root: the default presets_dir is the relative `fixtures/presets`.

@@ -36,19 +36,7 @@ if [ ! -f "$peers/smsc_server.js" ]; then
   finish
 fi
 
-echo "[gw_node] cargo build -p presence-gw --bin presence-gw --example outbox_fill"
-t0=$SECONDS
-if (cd "$root" && cargo build --quiet -p presence-gw --bin presence-gw --example outbox_fill) \
-  >"$out/build.log" 2>&1; then
-  pass "build: presence-gw and examples/outbox_fill built ($((SECONDS - t0))s)"
-else
-  cat "$out/build.log" >&2
-  fail "build: presence-gw and examples/outbox_fill built (cargo build failed, see above)"
-  finish
-fi
-target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
-  "$py" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-target_dir=${target_dir:-$root/target}
+cargo_build "presence-gw and examples/outbox_fill" -p presence-gw --bin presence-gw --example outbox_fill
 gw="$target_dir/debug/presence-gw"
 fill="$target_dir/debug/examples/outbox_fill"
 

@@ -36,3 +36,26 @@ finish() {
   [ "$failed" -eq 0 ]
   exit $?
 }
+
+# cargo_build WHAT CARGO-ARGS... : build in the repo root (`root`), PASS/FAIL "build: WHAT built",
+# stop the suite on failure; then `target_dir` is cargo's target directory.
+cargo_build() {
+  local what=$1 t0=$SECONDS
+  shift
+  echo "[$(basename "$0" .sh)] cargo build $*"
+  if (cd "$root" && cargo build --quiet "$@") >"$out/build.log" 2>&1; then
+    pass "build: $what built ($((SECONDS - t0))s)"
+  else
+    cat "$out/build.log" >&2
+    fail "build: $what built (cargo build failed, see above)"
+    finish
+  fi
+  target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+  target_dir=${target_dir:-$root/target}
+}
+
+# json EXPR : evaluate a Python expression over the JSON on stdin bound to `j`
+json() { python3 -c "import json,sys; j=json.load(sys.stdin); r=($1); print(r if r is not None else '')" 2>/dev/null; }
+# get CURL-ARGS... : a bounded quiet HTTP request
+get() { curl -s --max-time 10 "$@"; }
