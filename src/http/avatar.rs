@@ -85,10 +85,9 @@ fn format_for(q: &ImageQuery, headers: &HeaderMap) -> &'static str {
 
 fn serve_image(served: Served, headers: &HeaderMap, cache: &'static str) -> Response {
     let etag = format!("\"{}\"", served.sha256);
-    let fresh = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let fresh = held_etags(headers)
+        .iter()
+        .any(|h| h == "*" || *h == served.sha256);
     if fresh {
         return (
             StatusCode::NOT_MODIFIED,
