@@ -252,84 +252,173 @@ pub fn receipt_state(status: Option<ReceiptStatus>) -> ReceiptState {
     }
 }
 
-/// Handle one inbound PDU: persist, then acknowledge. Returns a complete MO message, if any.
-pub async fn handle(store: &Store, inbound: Inbound) -> Option<MoMessage> {
-    let now = crate::store::now_ms();
-    match classify(&inbound.command, now) {
-        Err(e) => {
-            warn!(error = %e, "unusable inbound PDU acknowledged and dropped");
-            inbound.ack(CommandStatus::EsmeRok);
-            None
+/// A receipt ready to apply: the id's candidate forms, the `stat` text and what it means.
+struct ReceiptWrite {
+    variants: Vec<String>,
+    stat: String,
+    state: ReceiptState,
+}
+
+impl ReceiptWrite {
+    fn new(r: &ReceiptEvent) -> Self {
+        let stat = if r.stat_raw.is_empty() {
+            r.status
+                .map(|s| s.as_stat().to_string())
+                .unwrap_or_default()
+        } else {
+            r.stat_raw.clone()
+        };
+        ReceiptWrite {
+            variants: message_id_variants(&r.message_id),
+            stat,
+            state: receipt_state(r.status),
         }
-        Ok(InboundKind::Receipt(r)) => {
-            let variants = message_id_variants(&r.message_id);
-            let state = receipt_state(r.status);
-            let raw = if r.stat_raw.is_empty() {
-                r.status
-                    .map(|s| s.as_stat().to_string())
-                    .unwrap_or_default()
-            } else {
-                r.stat_raw.clone()
-            };
-            let res = store
-                .write(move |tx| {
-                    let m = outbox::apply_receipt(tx, &variants, &raw, state, now)?;
-                    // A WAP Push the handset could not take: it gets the link by SMS, and is
-                    // remembered as a handset without WAP Push.
-                    if let outbox::ReceiptMatch::Matched {
-                        outbox_id,
-                        state: outbox::OutboxState::Failed,
-                        ..
-                    } = m
-                    {
-                        crate::service::avatar::push_failed(tx, outbox_id, now)?;
-                    }
-                    Ok::<_, crate::store::StoreError>(m)
-                })
-                .await;
-            match res {
-                Ok(m) => {
-                    debug!(?m, "receipt applied");
-                    inbound.ack(CommandStatus::EsmeRok);
-                }
-                Err(e) => {
-                    warn!(error = %e, "could not store receipt; SMSC will redeliver");
-                    inbound.ack(CommandStatus::EsmeRxTAppn);
-                }
-            }
-            None
+    }
+
+    /// Apply it in `tx`.
+    fn apply(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        now: i64,
+    ) -> Result<outbox::ReceiptMatch, crate::store::StoreError> {
+        let m = outbox::apply_receipt(tx, &self.variants, &self.stat, self.state, now)?;
+        // A WAP Push the handset could not take: it gets the link by SMS, and is remembered
+        // as a handset without WAP Push.
+        if let outbox::ReceiptMatch::Matched {
+            outbox_id,
+            state: outbox::OutboxState::Failed,
+            ..
+        } = m
+        {
+            crate::service::avatar::push_failed(tx, outbox_id, now)?;
         }
-        Ok(InboundKind::Mo(pdu)) => {
-            let res = store
-                .write(move |tx| inbox::receive(tx, &pdu, inbox::DEFAULT_DEDUP_WINDOW))
-                .await;
-            match res {
-                Ok(received) => {
-                    inbound.ack(CommandStatus::EsmeRok);
-                    match received {
-                        Received::Complete(msg) => Some(to_mo(&msg)),
-                        Received::Partial { .. } => {
-                            debug!("MO part stored; waiting for the rest");
-                            None
-                        }
-                        Received::Duplicate => {
-                            debug!("duplicate MO PDU (an SMSC resend) acknowledged and dropped");
-                            None
-                        }
-                    }
-                }
-                Err(e) => {
-                    warn!(error = %e, "could not store MO; SMSC will redeliver");
-                    inbound.ack(CommandStatus::EsmeRxTAppn);
-                    None
-                }
-            }
+        Ok(m)
+    }
+}
+
+/// What one inbound PDU asks the store to do.
+enum Write {
+    Receipt(ReceiptWrite),
+    Mo(InboundPdu),
+}
+
+/// What one write came to.
+enum Wrote {
+    Receipt(outbox::ReceiptMatch),
+    Mo(Received),
+}
+
+impl Write {
+    fn run(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        now: i64,
+    ) -> Result<Wrote, crate::store::StoreError> {
+        match self {
+            Write::Receipt(r) => r.apply(tx, now).map(Wrote::Receipt),
+            Write::Mo(pdu) => inbox::receive(tx, pdu, inbox::DEFAULT_DEDUP_WINDOW).map(Wrote::Mo),
         }
     }
 }
 
-/// Run the inbound pump: take PDUs from the link, handle up to `concurrency` at once (so many
-/// writes share one group commit), and send complete MO messages to `mo`.
+/// Acknowledge one inbound PDU according to its write's fate; a complete MO is returned.
+fn settle(inbound: Inbound, result: Result<Wrote, String>) -> Option<MoMessage> {
+    match result {
+        Ok(Wrote::Receipt(m)) => {
+            debug!(?m, "receipt applied");
+            inbound.ack(CommandStatus::EsmeRok);
+            None
+        }
+        Ok(Wrote::Mo(received)) => {
+            inbound.ack(CommandStatus::EsmeRok);
+            match received {
+                Received::Complete(msg) => Some(to_mo(&msg)),
+                Received::Partial { .. } => {
+                    debug!("MO part stored; waiting for the rest");
+                    None
+                }
+                Received::Duplicate => {
+                    debug!("duplicate MO PDU (an SMSC resend) acknowledged and dropped");
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            warn!(error = %e, "could not store inbound PDU; the SMSC will redeliver");
+            inbound.ack(CommandStatus::EsmeRxTAppn);
+            None
+        }
+    }
+}
+
+/// Handle one inbound PDU: persist, then acknowledge. Returns a complete MO message, if any.
+pub async fn handle(store: &Store, inbound: Inbound) -> Option<MoMessage> {
+    handle_batch(store, vec![inbound]).await.pop()
+}
+
+/// Handle many inbound PDUs with one store write: every receipt and MO part is written in one
+/// transaction, then each PDU is acknowledged (none before the commit). If any write fails,
+/// the batch's changes are rolled back and each PDU is written alone, so one bad PDU costs
+/// only its own redelivery. Returns the complete MO messages, in arrival order.
+pub async fn handle_batch(store: &Store, batch: Vec<Inbound>) -> Vec<MoMessage> {
+    let now = crate::store::now_ms();
+    let mut waiting: Vec<(Inbound, Write)> = Vec::with_capacity(batch.len());
+    for inbound in batch {
+        match classify(&inbound.command, now) {
+            Err(e) => {
+                warn!(error = %e, "unusable inbound PDU acknowledged and dropped");
+                inbound.ack(CommandStatus::EsmeRok);
+            }
+            Ok(InboundKind::Receipt(r)) => {
+                waiting.push((inbound, Write::Receipt(ReceiptWrite::new(&r))))
+            }
+            Ok(InboundKind::Mo(pdu)) => waiting.push((inbound, Write::Mo(pdu))),
+        }
+    }
+    if waiting.is_empty() {
+        return Vec::new();
+    }
+    let (inbounds, writes): (Vec<Inbound>, Vec<Write>) = waiting.into_iter().unzip();
+    let writes = Arc::new(writes);
+    let all = writes.clone();
+    let together = store
+        .write(move |tx| {
+            all.iter()
+                .map(|w| w.run(tx, now))
+                .collect::<Result<Vec<Wrote>, _>>()
+        })
+        .await;
+    let results: Vec<Result<Wrote, String>> = match together {
+        Ok(wrote) => wrote.into_iter().map(Ok).collect(),
+        Err(e) if writes.len() == 1 => vec![Err(e.to_string())],
+        Err(e) => {
+            debug!(error = %e, items = writes.len(), "batched inbound write failed; one by one");
+            let mut each = Vec::with_capacity(writes.len());
+            for i in 0..writes.len() {
+                let w = writes.clone();
+                each.push(
+                    store
+                        .write(move |tx| w[i].run(tx, now))
+                        .await
+                        .map_err(|e| e.to_string()),
+                );
+            }
+            each
+        }
+    };
+    inbounds
+        .into_iter()
+        .zip(results)
+        .filter_map(|(inbound, result)| settle(inbound, result))
+        .collect()
+}
+
+/// Most inbound PDUs written in one store request.
+const INBOUND_BATCH: usize = 256;
+
+/// Run the inbound pump: take every PDU waiting from the link (up to [`INBOUND_BATCH`]), write
+/// them in one store request, with up to `concurrency` PDUs in hand at once (so batches share
+/// group commits too), and send complete MO messages to `mo`.
 pub async fn run(
     store: Store,
     mut from_link: mpsc::Receiver<Inbound>,
@@ -337,16 +426,28 @@ pub async fn run(
     concurrency: usize,
 ) {
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
-    while let Some(inbound) = from_link.recv().await {
-        let Ok(permit) = limit.clone().acquire_owned().await else {
+    let most = concurrency.clamp(1, INBOUND_BATCH);
+    while let Some(first) = from_link.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < most {
+            match from_link.try_recv() {
+                Ok(i) => batch.push(i),
+                Err(_) => break,
+            }
+        }
+        let Ok(permit) = limit.clone().acquire_many_owned(batch.len() as u32).await else {
             break;
         };
         let store = store.clone();
         let mo = mo.clone();
-        let span = info_span!("inbound", seq = inbound.command.sequence_number());
+        let span = info_span!(
+            "inbound",
+            seq = batch[0].command.sequence_number(),
+            pdus = batch.len()
+        );
         tokio::spawn(
             async move {
-                if let Some(msg) = handle(&store, inbound).await {
+                for msg in handle_batch(&store, batch).await {
                     // The message is pending in the inbox; if the consumer is gone it is
                     // handed on again at the next start.
                     let _ = mo.send(msg).await;

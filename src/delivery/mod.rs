@@ -16,17 +16,18 @@
 
 pub mod encode;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rusmpp::pdus::SubmitSm;
 use sms_wire::segment::ConcatStyle;
 use sms_wire::wap_push::{wsp_push, PushContent, ServiceIndication, WspOptions};
-use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::smpp::{LinkError, LinkHandle, SubmitOutcome};
+use crate::smpp::{LinkHandle, SubmitOutcome};
 use crate::store::outbox::{self, MessageKind, OutboxRow};
 use crate::store::{now_ms, Store};
 use encode::{build_submits, Payload, SubmitTemplate};
@@ -85,99 +86,20 @@ pub struct Dispatcher {
     link: LinkHandle,
     cfg: Arc<DispatcherConfig>,
     wake: Arc<Notify>,
-    recorder: mpsc::Sender<Accepted>,
 }
 
-/// A segment the SMSC accepted, to record (and, for the row's last one, the row submitted).
-#[derive(Debug)]
-struct Accepted {
-    outbox_id: i64,
-    seq: u8,
-    total: u8,
-    message_id: String,
-    at: i64,
-    last: bool,
-    done: oneshot::Sender<Result<(), String>>,
-}
-
-/// Most accepted segments recorded in one store write.
-const RECORD_BATCH: usize = 256;
-
-/// Records accepted segments in batches: everything waiting goes in one store request (one
-/// savepoint) instead of one request per message. Each submitter still waits for its own
-/// record to be committed before it counts the message as submitted.
-async fn recorder(store: Store, mut rx: mpsc::Receiver<Accepted>) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < RECORD_BATCH {
-            match rx.try_recv() {
-                Ok(a) => batch.push(a),
-                Err(_) => break,
-            }
-        }
-        let items: Vec<(i64, u8, u8, String, i64, bool)> = batch
-            .iter()
-            .map(|a| {
-                (
-                    a.outbox_id,
-                    a.seq,
-                    a.total,
-                    a.message_id.clone(),
-                    a.at,
-                    a.last,
-                )
-            })
-            .collect();
-        let n = items.len();
-        let results = store
-            .write(move |tx| {
-                // Each item stands alone: one row's error does not fail the others.
-                Ok::<_, crate::store::StoreError>(
-                    items
-                        .iter()
-                        .map(|(id, seq, total, message_id, at, last)| {
-                            outbox::record_segment_submitted(
-                                tx, *id, *seq, *total, message_id, *at,
-                            )?;
-                            if *last {
-                                outbox::mark_submitted(tx, *id, *at)?;
-                            }
-                            Ok(())
-                        })
-                        .map(|r: Result<(), crate::store::StoreError>| r.map_err(|e| e.to_string()))
-                        .collect::<Vec<_>>(),
-                )
-            })
-            .await
-            .unwrap_or_else(|e| vec![Err(e.to_string()); n]);
-        for (a, r) in batch.into_iter().zip(results) {
-            let _ = a.done.send(r);
-        }
-    }
-}
-
-/// How one row's attempt ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum RowEnd {
-    /// Every segment accepted; the row still to be marked submitted.
-    Submitted,
-    /// Every segment accepted and the row already marked (with its last segment's record).
-    Recorded,
-    Retry(String),
-    Fail(String),
-}
+/// Most rows one batch takes; a smaller share of `concurrency` when that is small, so that
+/// several batches overlap (one submitting while another is recorded).
+const BATCH_MAX: usize = 128;
 
 impl Dispatcher {
     /// A dispatcher over `store`'s outbox, submitting through `link`.
     pub fn new(store: Store, link: LinkHandle, cfg: DispatcherConfig) -> Self {
-        let (recorder_tx, recorder_rx) = mpsc::channel(RECORD_BATCH * 4);
-        tokio::spawn(recorder(store.clone(), recorder_rx));
         Self {
             store,
             link,
             cfg: Arc::new(cfg),
             wake: Arc::new(Notify::new()),
-            recorder: recorder_tx,
         }
     }
 
@@ -199,6 +121,7 @@ impl Dispatcher {
             Err(e) => warn!(error = %e, "could not requeue in-flight rows"),
         }
         let slots = Arc::new(Semaphore::new(self.cfg.concurrency.max(1)));
+        let batch_max = (self.cfg.concurrency / 4).clamp(1, BATCH_MAX);
         let mut last_expiry = 0i64;
         let mut state = self.link.watch_state();
         loop {
@@ -252,7 +175,7 @@ impl Dispatcher {
                 }
                 continue;
             }
-            let limit = free.min(512);
+            let limit = free.min(batch_max);
             let rows = match self
                 .store
                 .write(move |tx| outbox::claim_due(tx, now, limit))
@@ -273,16 +196,15 @@ impl Dispatcher {
                 }
                 continue;
             }
-            for row in rows {
-                let Ok(permit) = slots.clone().acquire_owned().await else {
-                    break;
-                };
-                let me = self.clone();
-                tokio::spawn(async move {
-                    me.process(row).await;
-                    drop(permit);
-                });
-            }
+            // Only this loop takes permits, and `rows.len() <= free`.
+            let Ok(permits) = slots.clone().try_acquire_many_owned(rows.len() as u32) else {
+                continue;
+            };
+            let me = self.clone();
+            tokio::spawn(async move {
+                me.process_batch(rows).await;
+                drop(permits);
+            });
         }
         // Wait for rows in hand: their submits resolve (answer, timeout or disconnect).
         let _ = tokio::time::timeout(
@@ -326,53 +248,9 @@ impl Dispatcher {
             .mul_f64(0.75 + 0.5 * rand::random::<f64>())
     }
 
-    /// Submit one claimed row and record the outcome.
-    async fn process(&self, row: OutboxRow) {
-        let id = row.id;
-        let end = self.submit_row(&row).await;
-        let now = now_ms();
-        let store = &self.store;
-        let result = match end {
-            RowEnd::Submitted => {
-                store
-                    .write(move |tx| outbox::mark_submitted(tx, id, now).map(|_| ()))
-                    .await
-            }
-            RowEnd::Recorded => Ok(()),
-            RowEnd::Fail(reason) => {
-                let to = crate::command::mask(&row.destination);
-                warn!(outbox_id = id, %to, %reason, "message failed");
-                store
-                    .write(move |tx| outbox::fail(tx, id, &reason, now).map(|_| ()))
-                    .await
-            }
-            RowEnd::Retry(reason) if row.attempts >= self.cfg.max_attempts => {
-                let reason = format!("gave up after {} attempts: {reason}", row.attempts);
-                let to = crate::command::mask(&row.destination);
-                warn!(outbox_id = id, %to, %reason, "message failed");
-                store
-                    .write(move |tx| outbox::fail(tx, id, &reason, now).map(|_| ()))
-                    .await
-            }
-            RowEnd::Retry(reason) => {
-                let at = now + self.retry_delay(row.attempts).as_millis() as i64;
-                debug!(outbox_id = id, %reason, "retrying later");
-                store
-                    .write(move |tx| outbox::retry_later(tx, id, at, &reason, now).map(|_| ()))
-                    .await
-            }
-        };
-        if let Err(e) = result {
-            // The row stays in_flight; the next start (or requeue) sends it again.
-            warn!(outbox_id = id, error = %e, "could not record submit outcome");
-        }
-    }
-
-    async fn submit_row(&self, row: &OutboxRow) -> RowEnd {
-        let payload = match Self::payload(row) {
-            Ok(p) => p,
-            Err(e) => return RowEnd::Fail(e),
-        };
+    /// The `submit_sm`s of `row`, one per segment, or why it cannot be sent.
+    fn build_pdus(&self, row: &OutboxRow) -> Result<Vec<SubmitSm>, String> {
+        let payload = Self::payload(row)?;
         let mut template = self.cfg.template.clone();
         if let Some(src) = &row.source {
             template.source = src.clone();
@@ -386,70 +264,134 @@ impl Dispatcher {
             (None, None) => None,
         };
         let reference = (row.id & 0xFFFF) as u16;
-        let pdus = match build_submits(&template, &row.destination, &payload, reference, validity) {
-            Ok(p) => p,
-            Err(e) => return RowEnd::Fail(e.to_string()),
-        };
-        let total = pdus.len() as u8;
-        // Segments accepted by an earlier attempt are not sent again.
-        let id = row.id;
-        let done: HashSet<u8> = if row.attempts > 1 {
-            self.store
-                .read(move |c| outbox::segments(c, id))
-                .await
-                .map(|segs| segs.into_iter().map(|s| s.seq).collect())
-                .unwrap_or_default()
-        } else {
-            HashSet::new()
-        };
-        let last_to_send = (1..=total).rev().find(|s| !done.contains(s));
-        for (i, sm) in pdus.into_iter().enumerate() {
-            let seq = i as u8 + 1;
-            if done.contains(&seq) {
-                continue;
+        build_submits(&template, &row.destination, &payload, reference, validity)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Segment numbers of each row already accepted by an earlier attempt (only rows claimed
+    /// before, `attempts > 1`, can have any); those are not sent again.
+    async fn accepted_before(&self, rows: &[OutboxRow]) -> HashMap<i64, HashSet<u8>> {
+        let retried: Vec<i64> = rows
+            .iter()
+            .filter(|r| r.attempts > 1)
+            .map(|r| r.id)
+            .collect();
+        if retried.is_empty() {
+            return HashMap::new();
+        }
+        self.store
+            .read(move |c| {
+                let mut done = HashMap::new();
+                for id in retried {
+                    let segs = outbox::segments(c, id)?;
+                    done.insert(id, segs.into_iter().map(|s| s.seq).collect());
+                }
+                Ok::<_, crate::store::StoreError>(done)
+            })
+            .await
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "could not read earlier segments; sending every segment");
+                HashMap::new()
+            })
+    }
+
+    /// Submit a batch of claimed rows through the link's window in one pipeline, then record
+    /// every accepted segment and every row's end in one store write.
+    async fn process_batch(&self, rows: Vec<OutboxRow>) {
+        let done = self.accepted_before(&rows).await;
+        let mut attempts: Vec<outbox::Attempt> = Vec::with_capacity(rows.len());
+        // Per attempt: a permanent failure, if any, else a reason to retry, if any.
+        let mut verdicts: Vec<(Option<String>, Option<String>)> = Vec::with_capacity(rows.len());
+        // Per PDU: (attempt index, segment number, segment count).
+        let mut owners: Vec<(usize, u8, u8)> = Vec::with_capacity(rows.len());
+        let mut pdus: Vec<SubmitSm> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let index = attempts.len();
+            attempts.push(outbox::Attempt {
+                outbox_id: row.id,
+                attempt: row.attempts,
+                accepted: Vec::new(),
+                end: outbox::AttemptEnd::Submitted,
+            });
+            match self.build_pdus(row) {
+                Ok(list) => {
+                    verdicts.push((None, None));
+                    let total = list.len() as u8;
+                    let skip = done.get(&row.id);
+                    for (i, sm) in list.into_iter().enumerate() {
+                        let seq = i as u8 + 1;
+                        if skip.is_some_and(|d| d.contains(&seq)) {
+                            continue;
+                        }
+                        owners.push((index, seq, total));
+                        pdus.push(sm);
+                    }
+                }
+                Err(e) => verdicts.push((Some(e), None)),
             }
-            match self.link.submit(sm).await {
+        }
+        let answers = self.link.submit_batch(pdus).await;
+        for ((index, seq, total), answer) in owners.into_iter().zip(answers) {
+            let verdict = &mut verdicts[index];
+            match answer {
                 Ok(SubmitOutcome::Accepted { message_id }) => {
-                    let now = now_ms();
-                    // The last segment's record and the row's mark go together, batched with
-                    // other rows' records.
-                    let last = Some(seq) == last_to_send;
-                    let (done, recorded) = oneshot::channel();
-                    let job = Accepted {
-                        outbox_id: id,
+                    attempts[index].accepted.push(outbox::AcceptedSegment {
                         seq,
                         total,
                         message_id,
-                        at: now,
-                        last,
-                        done,
-                    };
-                    let r = match self.recorder.send(job).await {
-                        Ok(()) => recorded
-                            .await
-                            .unwrap_or_else(|_| Err("recorder stopped".into())),
-                        Err(_) => Err("recorder stopped".into()),
-                    };
-                    if let Err(e) = r {
-                        return RowEnd::Retry(format!("recording segment: {e}"));
-                    }
-                    if last {
-                        return RowEnd::Recorded;
-                    }
+                    });
                 }
                 Ok(SubmitOutcome::Throttled(s)) | Ok(SubmitOutcome::Temporary(s)) => {
-                    return RowEnd::Retry(format!("{s:?}"))
+                    verdict.1.get_or_insert(format!("{s:?}"));
                 }
-                Ok(SubmitOutcome::Permanent(s)) => return RowEnd::Fail(format!("{s:?}")),
-                Err(
-                    e @ (LinkError::Timeout
-                    | LinkError::Disconnected
-                    | LinkError::Stale
-                    | LinkError::Malformed(_)
-                    | LinkError::Closed),
-                ) => return RowEnd::Retry(e.to_string()),
+                Ok(SubmitOutcome::Permanent(s)) => {
+                    verdict.0.get_or_insert(format!("{s:?}"));
+                }
+                Err(e) => {
+                    verdict.1.get_or_insert(e.to_string());
+                }
             }
         }
-        RowEnd::Submitted
+        let now = now_ms();
+        for ((attempt, row), (fail, retry)) in attempts.iter_mut().zip(&rows).zip(verdicts) {
+            attempt.end = match (fail, retry) {
+                (Some(reason), _) => outbox::AttemptEnd::Fail(reason),
+                (None, Some(reason)) if row.attempts >= self.cfg.max_attempts => {
+                    outbox::AttemptEnd::Fail(format!(
+                        "gave up after {} attempts: {reason}",
+                        row.attempts
+                    ))
+                }
+                (None, Some(error)) => {
+                    debug!(outbox_id = row.id, reason = %error, "retrying later");
+                    outbox::AttemptEnd::Retry {
+                        at: now + self.retry_delay(row.attempts).as_millis() as i64,
+                        error,
+                    }
+                }
+                (None, None) => outbox::AttemptEnd::Submitted,
+            };
+            if let outbox::AttemptEnd::Fail(reason) = &attempt.end {
+                let to = crate::command::mask(&row.destination);
+                warn!(outbox_id = row.id, %to, %reason, "message failed");
+            }
+        }
+        let ids: Vec<i64> = attempts.iter().map(|a| a.outbox_id).collect();
+        let results = self
+            .store
+            .write(move |tx| outbox::record_attempts(tx, &attempts, now))
+            .await;
+        let failures: Vec<(i64, String)> = match results {
+            Ok(per_row) => ids
+                .into_iter()
+                .zip(per_row)
+                .filter_map(|(id, r)| r.err().map(|e| (id, e.to_string())))
+                .collect(),
+            Err(e) => ids.into_iter().map(|id| (id, e.to_string())).collect(),
+        };
+        for (id, error) in failures {
+            // The row stays in_flight; the next start (or requeue) sends it again.
+            warn!(outbox_id = id, %error, "could not record submit outcome");
+        }
     }
 }

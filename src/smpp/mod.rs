@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Instrument};
 
 use crate::config::Secret;
-use session::{connect_and_run, Request, SessionCtx, SessionEnd};
+use session::{connect_and_run, Batch, Outgoing, ReplyTo, Request, SessionCtx, SessionEnd};
 
 /// How the link binds (SMPP 3.4 §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -227,10 +227,10 @@ pub struct LinkStats {
 }
 
 struct Shared {
-    requests: mpsc::Sender<Request>,
+    requests: mpsc::Sender<Outgoing>,
     window: Arc<Semaphore>,
     window_size: usize,
-    rate: Mutex<AdaptiveRate>,
+    rate: Arc<Mutex<AdaptiveRate>>,
     origin: Instant,
     state: watch::Receiver<LinkState>,
     stats: Arc<LinkStats>,
@@ -323,34 +323,35 @@ impl LinkHandle {
         let (tx, rx) = oneshot::channel();
         self.shared
             .requests
-            .send(Request {
+            .send(Outgoing::One(Request {
                 pdu,
-                reply: tx,
+                reply: ReplyTo::One(tx),
                 permit,
                 enqueued: Instant::now(),
-            })
+            }))
             .await
             .map_err(|_| LinkError::Closed)?;
         rx.await.unwrap_or(Err(LinkError::Disconnected))
     }
 
-    /// Submit one `submit_sm`: window slot, then rate limiter, then the SMSC's classified answer.
-    /// Throttling answers lower the adaptive rate; successes raise it back.
-    pub async fn submit(&self, sm: SubmitSm) -> Result<SubmitOutcome, LinkError> {
-        let permit = self.acquire_window().await?;
+    /// Wait until the rate limiter lets one more submit go.
+    async fn pace(&self) {
         loop {
             let now = self.shared.origin.elapsed();
             let wait = match self.shared.rate.lock() {
                 Ok(mut r) => match r.try_acquire(now) {
-                    Ok(()) => break,
+                    Ok(()) => return,
                     Err(wait) => wait,
                 },
-                Err(_) => break,
+                Err(_) => return,
             };
             tokio::time::sleep(wait).await;
         }
-        let resp = self.send(Pdu::SubmitSm(sm), Some(permit)).await?;
-        let outcome = SubmitOutcome::classify(&resp);
+    }
+
+    /// Classify a submit's response and feed it to the counters and the adaptive rate.
+    fn account(&self, resp: &Command) -> SubmitOutcome {
+        let outcome = SubmitOutcome::classify(resp);
         let now = self.shared.origin.elapsed();
         let stats = &self.shared.stats;
         match &outcome {
@@ -370,7 +371,59 @@ impl LinkHandle {
                 stats.submits_failed.fetch_add(1, Ordering::Relaxed);
             }
         }
-        Ok(outcome)
+        outcome
+    }
+
+    /// Submit one `submit_sm`: window slot, then rate limiter, then the SMSC's classified answer.
+    /// Throttling answers lower the adaptive rate; successes raise it back.
+    pub async fn submit(&self, sm: SubmitSm) -> Result<SubmitOutcome, LinkError> {
+        let permit = self.acquire_window().await?;
+        self.pace().await;
+        let resp = self.send(Pdu::SubmitSm(sm), Some(permit)).await?;
+        Ok(self.account(&resp))
+    }
+
+    /// Submit many `submit_sm`s and return every classified answer in the order given. The
+    /// batch goes to the session in one message; the session sends the PDUs itself as window
+    /// slots free up and the rate limiter allows, so up to the window's size are outstanding
+    /// and a response's slot is refilled in the same turn that read it: one caller, one reply
+    /// channel, no task per PDU. This is the outbox dispatcher's path (DESIGN.md flow step 6).
+    /// PDUs the session could not send before the connection dropped come back
+    /// [`LinkError::Disconnected`].
+    pub async fn submit_batch(&self, sms: Vec<SubmitSm>) -> Vec<Result<SubmitOutcome, LinkError>> {
+        let n = sms.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let (tx, mut rx) = mpsc::channel(n);
+        let batch = Batch {
+            pdus: sms.into_iter().map(Pdu::SubmitSm).collect(),
+            reply: tx,
+            enqueued: Instant::now(),
+        };
+        if self
+            .shared
+            .requests
+            .send(Outgoing::Batch(batch))
+            .await
+            .is_err()
+        {
+            return vec![Err(LinkError::Closed); n];
+        }
+        let mut answers: Vec<Option<Result<SubmitOutcome, LinkError>>> = vec![None; n];
+        for _ in 0..n {
+            // `None`: the session dropped the rest, the connection is gone.
+            let Some((index, answer)) = rx.recv().await else {
+                break;
+            };
+            if let Some(slot) = answers.get_mut(index) {
+                *slot = Some(answer.map(|resp| self.account(&resp)));
+            }
+        }
+        answers
+            .into_iter()
+            .map(|a| a.unwrap_or(Err(LinkError::Disconnected)))
+            .collect()
     }
 }
 
@@ -395,25 +448,40 @@ impl Link {
             requests: req_tx,
             window: Arc::new(Semaphore::new(window)),
             window_size: window,
-            rate: Mutex::new(AdaptiveRate::new(cfg.max_rate, Duration::ZERO)),
+            rate: Arc::new(Mutex::new(AdaptiveRate::new(cfg.max_rate, Duration::ZERO))),
             origin,
             state: state_rx,
             stats: stats.clone(),
         });
+        let pacing = Pacing {
+            window: shared.window.clone(),
+            rate: shared.rate.clone(),
+            origin,
+        };
         let span = tracing::info_span!("link", system_id = %cfg.system_id, smsc = %cfg.smsc);
-        let task =
-            tokio::spawn(supervise(cfg, req_rx, in_tx, state_tx, shutdown, stats).instrument(span));
+        let task = tokio::spawn(
+            supervise(cfg, req_rx, in_tx, state_tx, shutdown, stats, pacing).instrument(span),
+        );
         (LinkHandle { shared }, in_rx, task)
     }
 }
 
+/// The window and the rate limiter, shared by the handle and the sessions (which send batch
+/// items themselves).
+struct Pacing {
+    window: Arc<Semaphore>,
+    rate: Arc<Mutex<AdaptiveRate>>,
+    origin: Instant,
+}
+
 async fn supervise(
     cfg: LinkConfig,
-    mut requests: mpsc::Receiver<Request>,
+    mut requests: mpsc::Receiver<Outgoing>,
     inbound: mpsc::Sender<Inbound>,
     state: watch::Sender<LinkState>,
     shutdown: CancellationToken,
     stats: Arc<LinkStats>,
+    pacing: Pacing,
 ) {
     let mut backoff = Backoff::new(cfg.reconnect_min, cfg.reconnect_max);
     let needed = match cfg.bind_mode {
@@ -442,6 +510,9 @@ async fn supervise(
                     shutdown: &shutdown,
                     stats: &stats,
                     on_bound: &on_bound,
+                    window: &pacing.window,
+                    rate: &pacing.rate,
+                    origin: pacing.origin,
                 })
                 .await
             }
@@ -457,6 +528,9 @@ async fn supervise(
                     shutdown: &pair,
                     stats: &stats,
                     on_bound: &on_bound,
+                    window: &pacing.window,
+                    rate: &pacing.rate,
+                    origin: pacing.origin,
                 });
                 let rx = connect_and_run(SessionCtx {
                     cfg: &cfg,
@@ -466,6 +540,9 @@ async fn supervise(
                     shutdown: &pair,
                     stats: &stats,
                     on_bound: &on_bound,
+                    window: &pacing.window,
+                    rate: &pacing.rate,
+                    origin: pacing.origin,
                 });
                 let (a, b) = tokio::join!(
                     async {
@@ -522,7 +599,7 @@ async fn supervise(
     // Fail whatever is still queued so callers return rows to the outbox.
     requests.close();
     while let Ok(r) = requests.try_recv() {
-        let _ = r.reply.send(Err(LinkError::Closed));
+        r.refuse(LinkError::Closed);
     }
     let _ = state.send(LinkState::Stopped);
 }

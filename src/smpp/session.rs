@@ -22,14 +22,15 @@ use rusmpp::types::COctetString;
 use rusmpp::values::{InterfaceVersion, Npi, Ton};
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use sms_wire::framing::{error_response, generic_nack, Frame, SmppCodec};
+use std::sync::{Arc, Mutex};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep_until, Instant};
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{Inbound, LinkConfig, LinkError, LinkStats};
+use super::{AdaptiveRate, Inbound, LinkConfig, LinkError, LinkStats};
 
 /// What a session binds as (SMPP 3.4 §4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,9 +46,71 @@ pub enum Role {
 /// An outbound request waiting for the session: the PDU, where to answer, and its window slot.
 pub(crate) struct Request {
     pub pdu: Pdu,
-    pub reply: oneshot::Sender<Result<Command, LinkError>>,
+    pub reply: ReplyTo,
     pub permit: Option<OwnedSemaphorePermit>,
     pub enqueued: Instant,
+}
+
+/// What callers put on a session's request channel.
+pub(crate) enum Outgoing {
+    /// One request that already holds its window slot and passed the rate limiter.
+    One(Request),
+    /// Many `submit_sm`s for the session to send itself, in order, as window slots free up
+    /// and the rate limiter allows ([`super::LinkHandle::submit_batch`]): a freed slot is
+    /// refilled in the same loop turn that read the response, with no other task involved.
+    Batch(Batch),
+}
+
+/// A batch of requests and the channel (with room for all of them) their answers go to, as
+/// `(index in pdus, answer)`.
+pub(crate) struct Batch {
+    pub pdus: Vec<Pdu>,
+    pub reply: mpsc::Sender<(usize, Result<Command, LinkError>)>,
+    pub enqueued: Instant,
+}
+
+impl Outgoing {
+    /// Answer every request inside with `err` without sending it.
+    pub(crate) fn refuse(self, err: LinkError) {
+        match self {
+            Outgoing::One(r) => r.reply.send(Err(err)),
+            Outgoing::Batch(b) => {
+                for index in 0..b.pdus.len() {
+                    let _ = b.reply.try_send((index, Err(err.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// A batch item waiting in the session for a window slot.
+struct Queued {
+    pdu: Pdu,
+    reply: ReplyTo,
+}
+
+/// Where a request's answer goes. Dropping it unanswered tells the caller the connection was
+/// lost (a closed oneshot, or a batch channel whose senders are all gone).
+pub(crate) enum ReplyTo {
+    /// One caller waiting for this request alone.
+    One(oneshot::Sender<Result<Command, LinkError>>),
+    /// Item `index` of a batch ([`super::LinkHandle::submit_batch`]); the channel has room for
+    /// every item of its batch, so sending never waits.
+    Batch(mpsc::Sender<(usize, Result<Command, LinkError>)>, usize),
+}
+
+impl ReplyTo {
+    /// Deliver the answer (a caller that stopped waiting just misses it).
+    pub(crate) fn send(self, answer: Result<Command, LinkError>) {
+        match self {
+            ReplyTo::One(tx) => {
+                let _ = tx.send(answer);
+            }
+            ReplyTo::Batch(tx, index) => {
+                let _ = tx.try_send((index, answer));
+            }
+        }
+    }
 }
 
 /// Why a session ended.
@@ -62,7 +125,7 @@ pub(crate) enum SessionEnd {
 }
 
 struct Pending {
-    reply: oneshot::Sender<Result<Command, LinkError>>,
+    reply: ReplyTo,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -83,7 +146,13 @@ impl Sequence {
 pub(crate) struct SessionCtx<'a> {
     pub cfg: &'a LinkConfig,
     pub role: Role,
-    pub requests: Option<&'a mut mpsc::Receiver<Request>>,
+    pub requests: Option<&'a mut mpsc::Receiver<Outgoing>>,
+    /// The link's window: batch items take their slot here, inside the session.
+    pub window: &'a Arc<Semaphore>,
+    /// The link's submit pacing, consulted for batch items.
+    pub rate: &'a Mutex<AdaptiveRate>,
+    /// Origin of the rate limiter's clock.
+    pub origin: Instant,
     pub inbound: &'a mpsc::Sender<Inbound>,
     pub shutdown: &'a CancellationToken,
     pub stats: &'a LinkStats,
@@ -215,7 +284,7 @@ async fn bind(
     }
 }
 
-async fn next_request(requests: &mut Option<&mut mpsc::Receiver<Request>>) -> Option<Request> {
+async fn next_request(requests: &mut Option<&mut mpsc::Receiver<Outgoing>>) -> Option<Outgoing> {
     match requests {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
@@ -246,6 +315,12 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
     let mut closing: Option<Instant> = None;
     let mut unbind: Option<(u32, Instant)> = None;
     let mut requests_open = ctx.requests.is_some();
+    // Batch items waiting for a window slot (or for the rate limiter, until `pace_at`).
+    let mut queue: VecDeque<Queued> = VecDeque::new();
+    let mut pace_at: Option<Instant> = None;
+    // Refill once a quarter of the window is free (or nothing is outstanding): several PDUs per
+    // write instead of one write per response.
+    let refill_at = (cfg.window / 4).max(1);
 
     macro_rules! end {
         ($reason:expr) => {
@@ -257,6 +332,60 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
     }
 
     loop {
+        // Refill the window from the batch queue (here at the top: select branches `continue`): as many items as there are free slots and
+        // the rate allows, in one flush. Not while closing: unsent items are dropped, which
+        // their callers see as a disconnect (nothing of them reached the SMSC).
+        if closing.is_some() {
+            queue.clear();
+        } else if !queue.is_empty()
+            && pace_at.is_none()
+            && (pending.is_empty() || ctx.window.available_permits() >= queue.len().min(refill_at))
+        {
+            let now = Instant::now();
+            let mut wrote = false;
+            // No staleness check here: these items reached a bound session and wait only for
+            // the window and the rate, which is the pacing they asked for.
+            while !queue.is_empty() {
+                let Ok(permit) = ctx.window.clone().try_acquire_owned() else {
+                    if pending.is_empty() {
+                        // The slots are held outside this session (callers about to send):
+                        // look again shortly rather than wait for a response that won't come.
+                        pace_at = Some(now + Duration::from_millis(2));
+                    }
+                    break;
+                };
+                let paced = match ctx.rate.lock() {
+                    Ok(mut r) => r.try_acquire(ctx.origin.elapsed()),
+                    Err(_) => Ok(()),
+                };
+                if let Err(wait) = paced {
+                    pace_at = Some(now + wait);
+                    break;
+                }
+                let Some(q) = queue.pop_front() else { break };
+                let s = seq.next();
+                if sink
+                    .feed(Command::new(CommandStatus::EsmeRok, s, q.pdu))
+                    .await
+                    .is_err()
+                {
+                    q.reply.send(Err(LinkError::Disconnected));
+                    end!("write failed".into());
+                }
+                pending.insert(
+                    s,
+                    Pending {
+                        reply: q.reply,
+                        _permit: Some(permit),
+                    },
+                );
+                deadlines.push_back((now + cfg.response_timeout, s));
+                wrote = true;
+            }
+            if wrote && sink.flush().await.is_err() {
+                end!("write failed".into());
+            }
+        }
         while deadlines
             .front()
             .is_some_and(|(_, s)| !pending.contains_key(s))
@@ -291,7 +420,7 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
                             if sink.send(inv.generic_nack()).await.is_err() { end!("write failed".into()); }
                         } else if let Some(p) = pending.remove(&inv.sequence_number) {
                             // A response we cannot read: the outcome is unknown, treat as a timeout.
-                            let _ = p.reply.send(Err(LinkError::Malformed(inv.error.clone())));
+                            p.reply.send(Err(LinkError::Malformed(inv.error.clone())));
                         }
                         continue;
                     }
@@ -305,7 +434,7 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
                     } else if unbind.map(|(u, _)| u) == Some(s) {
                         return SessionEnd::Shutdown;
                     } else if let Some(p) = pending.remove(&s) {
-                        let _ = p.reply.send(Ok(cmd));
+                        p.reply.send(Ok(cmd));
                     } else {
                         debug!(seq = s, ?id, "response to no pending request (late or duplicate)");
                     }
@@ -364,25 +493,44 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
                 // Batch: write every request already waiting, then flush once.
                 let mut batch = vec![first];
                 if let Some(rx) = ctx.requests.as_mut() {
-                    while batch.len() < 64 {
+                    while batch.len() < 256 {
                         match rx.try_recv() { Ok(r) => batch.push(r), Err(_) => break }
                     }
                 }
                 let now = Instant::now();
-                for r in batch {
+                for out in batch {
+                    let r = match out {
+                        Outgoing::One(r) => r,
+                        Outgoing::Batch(b) => {
+                            if now.duration_since(b.enqueued) > cfg.response_timeout {
+                                Outgoing::Batch(b).refuse(LinkError::Stale);
+                                continue;
+                            }
+                            for (index, pdu) in b.pdus.into_iter().enumerate() {
+                                queue.push_back(Queued {
+                                    pdu,
+                                    reply: ReplyTo::Batch(b.reply.clone(), index),
+                                });
+                            }
+                            continue;
+                        }
+                    };
                     if now.duration_since(r.enqueued) > cfg.response_timeout {
-                        let _ = r.reply.send(Err(LinkError::Stale));
+                        r.reply.send(Err(LinkError::Stale));
                         continue;
                     }
                     let s = seq.next();
                     if sink.feed(Command::new(CommandStatus::EsmeRok, s, r.pdu)).await.is_err() {
-                        let _ = r.reply.send(Err(LinkError::Disconnected));
+                        r.reply.send(Err(LinkError::Disconnected));
                         end!("write failed".into());
                     }
                     pending.insert(s, Pending { reply: r.reply, _permit: r.permit });
                     deadlines.push_back((now + cfg.response_timeout, s));
                 }
                 if sink.flush().await.is_err() { end!("write failed".into()); }
+            }
+            _ = sleep_until(pace_at.unwrap_or_else(Instant::now)), if pace_at.is_some() => {
+                pace_at = None;
             }
             _ = sleep_until(next_deadline.unwrap_or_else(Instant::now)), if next_deadline.is_some() => {
                 let now = Instant::now();
@@ -393,7 +541,7 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
                     deadlines.pop_front();
                     if let Some(p) = pending.remove(&k) {
                         ctx.stats.timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let _ = p.reply.send(Err(LinkError::Timeout));
+                        p.reply.send(Err(LinkError::Timeout));
                     }
                 }
             }

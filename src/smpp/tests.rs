@@ -424,3 +424,89 @@ async fn transmitter_receiver_pair_binds_both() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_batch_is_answered_in_order_within_the_window() {
+    let mut p = peer(Script::Normal).await;
+    let stop = CancellationToken::new();
+    let mut c = cfg(&p.addr);
+    c.window = 3;
+    let (link, _in, _task) = Link::spawn(c, stop.clone());
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    let numbers: Vec<String> = (0..20).map(|i| format!("86138001380{i:02}")).collect();
+    let answers = link
+        .submit_batch(numbers.iter().map(|n| sm(n)).collect())
+        .await;
+    assert_eq!(answers.len(), 20);
+    let mut ids = Vec::new();
+    for a in &answers {
+        match a {
+            Ok(SubmitOutcome::Accepted { message_id }) => ids.push(message_id.clone()),
+            other => panic!("expected accepted, got {other:?}"),
+        }
+    }
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), 20, "every answer is its own submit's");
+    // Sent in the order given.
+    let mut sent = Vec::new();
+    while sent.len() < 20 {
+        let (_, cmd) = next_of(&mut p, CommandId::SubmitSm).await;
+        if let Some(Pdu::SubmitSm(s)) = cmd.pdu() {
+            sent.push(s.destination_addr.to_string());
+        }
+    }
+    assert_eq!(sent, numbers);
+    assert_eq!(link.stats().submits_ok.load(Ordering::Relaxed), 20);
+    assert_eq!(link.window_in_use(), 0);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_batch_never_exceeds_the_window_and_times_out_per_item() {
+    let p = peer(Script::SilentSubmit).await;
+    let stop = CancellationToken::new();
+    let mut c = cfg(&p.addr);
+    c.window = 2;
+    c.response_timeout = Duration::from_millis(300);
+    let (link, _in, _task) = Link::spawn(c, stop.clone());
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    let l = link.clone();
+    let batch = tokio::spawn(async move {
+        l.submit_batch((0..4).map(|_| sm("8613800138000")).collect())
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(link.window_in_use(), 2, "two outstanding, two waiting");
+    let answers = batch.await.unwrap();
+    // The first two time out; their slots let the last two go, which time out too.
+    assert_eq!(answers, vec![Err(LinkError::Timeout); 4]);
+    assert_eq!(link.window_in_use(), 0);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_disconnect_answers_every_batch_item() {
+    let mut p = peer(Script::SilentSubmit).await;
+    let stop = CancellationToken::new();
+    let mut c = cfg(&p.addr);
+    c.window = 2;
+    c.response_timeout = Duration::from_secs(5);
+    let (link, _in, _task) = Link::spawn(c, stop.clone());
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    let l = link.clone();
+    let batch = tokio::spawn(async move {
+        l.submit_batch((0..5).map(|_| sm("8613800138000")).collect())
+            .await
+    });
+    next_of(&mut p, CommandId::SubmitSm).await;
+    let unbind =
+        sms_wire::framing::encode_command(&Command::new(CommandStatus::EsmeRok, 901, Pdu::Unbind));
+    p.push.send(unbind).await.unwrap();
+    let answers = tokio::time::timeout(Duration::from_secs(3), batch)
+        .await
+        .unwrap()
+        .unwrap();
+    // Two were in flight, three never left the session: all five come back, none accepted.
+    assert_eq!(answers, vec![Err(LinkError::Disconnected); 5]);
+    stop.cancel();
+}

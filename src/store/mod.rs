@@ -594,6 +594,11 @@ impl Store {
             .map_err(open_err(path, "synchronous"))?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(open_err(path, "foreign_keys"))?;
+        // Each request runs in a savepoint, whose sub-journal (the pages it first changed)
+        // otherwise spills to a temporary file past 64 KiB: a pwrite per page copied. In memory
+        // it costs a memcpy; the database and its WAL are not affected.
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(open_err(path, "temp_store"))?;
         // Every statement the gateway runs stays prepared (rusqlite's default keeps 16; the
         // service alone has more, and an evicted statement is parsed again on every use).
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);

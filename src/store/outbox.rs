@@ -587,33 +587,68 @@ pub fn record_segment_submitted(
             id: outbox_id,
         });
     };
+    let segment = SegmentRecord {
+        outbox_id,
+        seq,
+        total,
+        message_id,
+        attempt,
+    };
+    insert_segment(tx, &segment, true, now)
+}
+
+/// One accepted segment to record (see [`record_segment_submitted`]).
+struct SegmentRecord<'a> {
+    outbox_id: i64,
+    seq: u8,
+    total: u8,
+    message_id: &'a str,
+    attempt: u32,
+}
+
+/// Insert a segment row (the same response twice reuses the first row) and, when receipts may
+/// be held (`held_receipts`), apply those waiting for its id.
+fn insert_segment(
+    tx: &Transaction<'_>,
+    segment: &SegmentRecord<'_>,
+    held_receipts: bool,
+    now: i64,
+) -> Result<ReceiptMatch, StoreError> {
+    let SegmentRecord {
+        outbox_id,
+        seq,
+        total,
+        message_id,
+        attempt,
+    } = *segment;
     let normalised = normalize_message_id(message_id);
-    let inserted: Option<i64> = tx
+    // No RETURNING: SQLite materialises a RETURNING statement's rows in an ephemeral table.
+    let inserted = tx
         .prepare_cached(
             "INSERT INTO outbox_segment (outbox_id, seq, total, smsc_message_id,
                  smsc_message_id_raw, attempt, state, submitted_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'submitted', ?7, ?7)
-             ON CONFLICT (outbox_id, seq, smsc_message_id) DO NOTHING
-             RETURNING id",
+             ON CONFLICT (outbox_id, seq, smsc_message_id) DO NOTHING",
         )
         .and_then(|mut s| {
-            s.query_row(
-                params![outbox_id, seq, total, normalised, message_id, attempt, now],
-                |r| r.get(0),
-            )
-            .optional()
+            s.execute(params![
+                outbox_id, seq, total, normalised, message_id, attempt, now
+            ])
         })
         .ctx("outbox::record_segment_submitted: insert")?;
-    let segment_id: i64 = match inserted {
-        Some(id) => id,
+    if !held_receipts {
+        return Ok(ReceiptMatch::Unknown);
+    }
+    let segment_id: i64 = if inserted == 1 {
+        tx.last_insert_rowid()
+    } else {
         // The same resp recorded twice: reuse the row.
-        None => tx
-            .prepare_cached(
-                "SELECT id FROM outbox_segment
-                 WHERE outbox_id = ?1 AND seq = ?2 AND smsc_message_id = ?3",
-            )
-            .and_then(|mut s| s.query_row(params![outbox_id, seq, normalised], |r| r.get(0)))
-            .ctx("outbox::record_segment_submitted: segment")?,
+        tx.prepare_cached(
+            "SELECT id FROM outbox_segment
+             WHERE outbox_id = ?1 AND seq = ?2 AND smsc_message_id = ?3",
+        )
+        .and_then(|mut s| s.query_row(params![outbox_id, seq, normalised], |r| r.get(0)))
+        .ctx("outbox::record_segment_submitted: segment")?
     };
     let segment = SegmentRef {
         id: segment_id,
@@ -641,6 +676,82 @@ pub fn record_segment_submitted(
             .ctx("outbox::record_segment_submitted: drop pending")?;
     }
     Ok(outcome)
+}
+
+/// A segment the SMSC accepted, as [`record_attempts`] takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedSegment {
+    /// Segment number, 1-based.
+    pub seq: u8,
+    /// Number of segments.
+    pub total: u8,
+    /// `message_id` of the `submit_sm_resp`, as received.
+    pub message_id: String,
+}
+
+/// How one attempt at an in-flight row ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptEnd {
+    /// Every segment accepted (now or by an earlier attempt): the row becomes `submitted`.
+    Submitted,
+    /// Try again not before `at` (Unix ms), keeping `error` ([`retry_later`]).
+    Retry {
+        /// Next attempt, Unix ms.
+        at: i64,
+        /// Why.
+        error: String,
+    },
+    /// Permanent failure ([`fail`]).
+    Fail(String),
+}
+
+/// One claimed row's attempt: what was accepted and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The outbox row.
+    pub outbox_id: i64,
+    /// The row's `attempts` as claimed (stored on its segment rows).
+    pub attempt: u32,
+    /// Segments accepted in this attempt.
+    pub accepted: Vec<AcceptedSegment>,
+    /// The row's end.
+    pub end: AttemptEnd,
+}
+
+/// Record a batch of attempts in the caller's transaction: each accepted segment (applying
+/// receipts that beat its response), then the row's end. One statement per segment and one per
+/// row, all prepared once, and the held-receipt look-up only when receipts are held at all:
+/// this is the per-message cost of the outbox. Each attempt stands alone: the result says, per
+/// attempt in order, whether it was recorded.
+pub fn record_attempts(
+    tx: &Transaction<'_>,
+    attempts: &[Attempt],
+    now: i64,
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let held_receipts: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM pending_receipt)")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .ctx("outbox::record_attempts: held receipts")?;
+    let record = |a: &Attempt| -> Result<(), StoreError> {
+        for seg in &a.accepted {
+            let record = SegmentRecord {
+                outbox_id: a.outbox_id,
+                seq: seg.seq,
+                total: seg.total,
+                message_id: &seg.message_id,
+                attempt: a.attempt,
+            };
+            insert_segment(tx, &record, held_receipts, now)?;
+        }
+        match &a.end {
+            AttemptEnd::Submitted => mark_submitted(tx, a.outbox_id, now).map(|_| ()),
+            AttemptEnd::Retry { at, error } => {
+                retry_later(tx, a.outbox_id, *at, error, now).map(|_| ())
+            }
+            AttemptEnd::Fail(reason) => fail(tx, a.outbox_id, reason, now).map(|_| ()),
+        }
+    };
+    Ok(attempts.iter().map(record).collect())
 }
 
 /// Every segment of in-flight row `id` was accepted: `in_flight` -> `submitted`. Returns
