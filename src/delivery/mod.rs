@@ -9,6 +9,12 @@
 //! | permanent error (`ESME_RINVDSTADR`...) or an unencodable row | `failed`, reason kept |
 //! | validity passed while queued | `expired` |
 //!
+//! Rows travel in batches (at most a quarter of `concurrency`, so several overlap): one store
+//! write claims a batch, [`LinkHandle::submit_batch`] pipelines all its segments through the
+//! window, and one store write records every accepted segment and every row's end
+//! ([`outbox::record_attempts`]). Per message that leaves the SQL statements that must be there
+//! (claim, segment, state) and no task, channel or commit of its own.
+//!
 //! At start, rows left `in_flight` by a crash are queued again, so delivery is at-least-once
 //! towards the SMSC and no accepted row is ever lost. A retried multi-part row resubmits only the
 //! segments the SMSC has not accepted, with the same concatenation reference, so a handset that

@@ -8,7 +8,10 @@
 //! - an inbound `deliver_sm` / `data_sm` is answered only when the gateway has acknowledged it
 //!   (after persisting it); a dropped acknowledgement or a full inbound queue answers
 //!   `ESME_RX_T_APPN`, so the SMSC redelivers later (SMPP 3.4 §5.1.3);
-//! - a malformed PDU from the SMSC is answered with `generic_nack` and the session goes on.
+//! - a malformed PDU from the SMSC is answered with `generic_nack` and the session goes on;
+//! - batch items ([`Outgoing::Batch`]) wait in the session's own queue and take a window slot
+//!   and a rate token here, as responses free them: no other task sits between a response and
+//!   the next submit.
 
 use std::collections::{HashMap, VecDeque};
 use std::str::FromStr;
