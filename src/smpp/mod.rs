@@ -323,12 +323,12 @@ impl LinkHandle {
         let (tx, rx) = oneshot::channel();
         self.shared
             .requests
-            .send(Outgoing::One(Request {
+            .send(Outgoing::One(Box::new(Request {
                 pdu,
                 reply: ReplyTo::One(tx),
                 permit,
                 enqueued: Instant::now(),
-            }))
+            })))
             .await
             .map_err(|_| LinkError::Closed)?;
         rx.await.unwrap_or(Err(LinkError::Disconnected))

@@ -57,7 +57,7 @@ pub(crate) struct Request {
 /// What callers put on a session's request channel.
 pub(crate) enum Outgoing {
     /// One request that already holds its window slot and passed the rate limiter.
-    One(Request),
+    One(Box<Request>),
     /// Many `submit_sm`s for the session to send itself, in order, as window slots free up
     /// and the rate limiter allows ([`super::LinkHandle::submit_batch`]): a freed slot is
     /// refilled in the same loop turn that read the response, with no other task involved.

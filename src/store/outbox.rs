@@ -35,6 +35,16 @@ use sms_wire::receipt::normalize_message_id;
 
 use super::{Ctx, StoreError};
 
+/// `execute` through the connection's statement cache (`Connection::execute` parses the SQL
+/// on every call).
+fn exec_cached<P: rusqlite::Params>(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: P,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(params)
+}
+
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident, $column:literal { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -404,7 +414,7 @@ pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enque
             })
             .ctx("outbox::enqueue: coalesce")?;
         if let Some(id) = replaced {
-            tx.execute("DELETE FROM outbox_segment WHERE outbox_id = ?1", [id])
+            exec_cached(tx, "DELETE FROM outbox_segment WHERE outbox_id = ?1", [id])
                 .ctx("outbox::enqueue: drop old segments")?;
             return Ok(Enqueued {
                 id,
@@ -672,8 +682,12 @@ fn insert_segment(
     let mut outcome = ReceiptMatch::Unknown;
     for (group, stat, state) in groups {
         outcome = apply_to_segment(tx, segment, &stat, state, now)?;
-        tx.execute("DELETE FROM pending_receipt WHERE group_id = ?1", [group])
-            .ctx("outbox::record_segment_submitted: drop pending")?;
+        exec_cached(
+            tx,
+            "DELETE FROM pending_receipt WHERE group_id = ?1",
+            [group],
+        )
+        .ctx("outbox::record_segment_submitted: drop pending")?;
     }
     Ok(outcome)
 }
@@ -798,14 +812,16 @@ fn back_to_queue(
                 "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3 \
                              WHERE id = ?1";
             if (rival_content_at, rival_id) > (content_at, id) {
-                tx.execute(
+                exec_cached(
+                    tx,
                     supersede,
                     params![id, format!("superseded by outbox row {rival_id}"), now],
                 )
                 .ctx("outbox: supersede self")?;
                 return Ok(Requeued::Superseded { by: rival_id });
             }
-            tx.execute(
+            exec_cached(
+                tx,
                 supersede,
                 params![rival_id, format!("superseded by outbox row {id}"), now],
             )
@@ -945,11 +961,8 @@ pub fn apply_receipt(
         return Ok(ReceiptMatch::Unknown);
     }
     let group: i64 = tx
-        .query_row(
-            "SELECT coalesce(max(group_id), 0) + 1 FROM pending_receipt",
-            [],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT coalesce(max(group_id), 0) + 1 FROM pending_receipt")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
         .ctx("outbox::apply_receipt: group")?;
     let mut insert = tx
         .prepare_cached(
@@ -991,7 +1004,8 @@ pub enum OtherBase {
 /// Drop receipts held since before `older_than` (their message will never be recorded: its
 /// response was lost and it was sent again under another id). Returns how many rows went.
 pub fn drop_held_receipts(tx: &Transaction<'_>, older_than: i64) -> Result<usize, StoreError> {
-    tx.execute(
+    exec_cached(
+        tx,
         "DELETE FROM pending_receipt WHERE received_at < ?1",
         [older_than],
     )
@@ -1067,12 +1081,17 @@ pub fn resolve_held_receipts(
         if let Some(segment) = found {
             note_receipt_match(tx, "other_base", now)?;
             apply_to_segment(tx, segment, &stat, state, now)?;
-            tx.execute("DELETE FROM pending_receipt WHERE group_id = ?1", [group])
-                .ctx("outbox::resolve_held_receipts: drop")?;
+            exec_cached(
+                tx,
+                "DELETE FROM pending_receipt WHERE group_id = ?1",
+                [group],
+            )
+            .ctx("outbox::resolve_held_receipts: drop")?;
             applied += 1;
         } else {
             // Nothing to match: keep only the exact form, for a very late response.
-            tx.execute(
+            exec_cached(
+                tx,
                 "DELETE FROM pending_receipt WHERE group_id = ?1 AND exact = 0",
                 [group],
             )
