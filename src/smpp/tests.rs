@@ -171,6 +171,22 @@ fn sm(dest: &str) -> SubmitSm {
         .build()
 }
 
+/// A link bound to a fresh scripted peer with `window` and `timeout`; the token stops it.
+async fn bound_link(
+    script: Script,
+    window: usize,
+    timeout: Duration,
+) -> (Peer, LinkHandle, CancellationToken) {
+    let p = peer(script).await;
+    let stop = CancellationToken::new();
+    let mut c = cfg(&p.addr);
+    c.window = window;
+    c.response_timeout = timeout;
+    let (link, _in, _task) = Link::spawn(c, stop.clone());
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    (p, link, stop)
+}
+
 async fn next_of(peer: &mut Peer, id: CommandId) -> (usize, Command) {
     loop {
         let (i, c) = tokio::time::timeout(Duration::from_secs(5), peer.seen.recv())
@@ -324,13 +340,7 @@ async fn deliver_sm_is_answered_only_after_ack() {
 
 #[tokio::test]
 async fn window_bounds_outstanding_and_timeouts_free_slots() {
-    let p = peer(Script::SilentSubmit).await;
-    let stop = CancellationToken::new();
-    let mut c = cfg(&p.addr);
-    c.window = 2;
-    c.response_timeout = Duration::from_millis(300);
-    let (link, _in, _task) = Link::spawn(c, stop.clone());
-    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    let (_peer, link, stop) = bound_link(Script::SilentSubmit, 2, Duration::from_millis(300)).await;
     let mut tasks = Vec::new();
     for _ in 0..3 {
         let l = link.clone();
@@ -427,12 +437,7 @@ async fn transmitter_receiver_pair_binds_both() {
 
 #[tokio::test]
 async fn a_batch_is_answered_in_order_within_the_window() {
-    let mut p = peer(Script::Normal).await;
-    let stop = CancellationToken::new();
-    let mut c = cfg(&p.addr);
-    c.window = 3;
-    let (link, _in, _task) = Link::spawn(c, stop.clone());
-    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    let (mut p, link, stop) = bound_link(Script::Normal, 3, Duration::from_millis(500)).await;
     let numbers: Vec<String> = (0..20).map(|i| format!("86138001380{i:02}")).collect();
     let answers = link
         .submit_batch(numbers.iter().map(|n| sm(n)).collect())
@@ -463,13 +468,7 @@ async fn a_batch_is_answered_in_order_within_the_window() {
 
 #[tokio::test]
 async fn a_batch_never_exceeds_the_window_and_times_out_per_item() {
-    let p = peer(Script::SilentSubmit).await;
-    let stop = CancellationToken::new();
-    let mut c = cfg(&p.addr);
-    c.window = 2;
-    c.response_timeout = Duration::from_millis(300);
-    let (link, _in, _task) = Link::spawn(c, stop.clone());
-    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    let (_peer, link, stop) = bound_link(Script::SilentSubmit, 2, Duration::from_millis(300)).await;
     let l = link.clone();
     let batch = tokio::spawn(async move {
         l.submit_batch((0..4).map(|_| sm("8613800138000")).collect())
@@ -486,13 +485,7 @@ async fn a_batch_never_exceeds_the_window_and_times_out_per_item() {
 
 #[tokio::test]
 async fn a_disconnect_answers_every_batch_item() {
-    let mut p = peer(Script::SilentSubmit).await;
-    let stop = CancellationToken::new();
-    let mut c = cfg(&p.addr);
-    c.window = 2;
-    c.response_timeout = Duration::from_secs(5);
-    let (link, _in, _task) = Link::spawn(c, stop.clone());
-    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    let (mut p, link, stop) = bound_link(Script::SilentSubmit, 2, Duration::from_secs(5)).await;
     let l = link.clone();
     let batch = tokio::spawn(async move {
         l.submit_batch((0..5).map(|_| sm("8613800138000")).collect())
