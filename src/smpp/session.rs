@@ -334,10 +334,35 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
         };
     }
 
+    // Write one request with the next sequence number; it stays pending until its response,
+    // its deadline or the end of the session.
+    macro_rules! write_request {
+        ($pdu:expr, $reply:expr, $permit:expr, $now:expr) => {{
+            let s = seq.next();
+            if sink
+                .feed(Command::new(CommandStatus::EsmeRok, s, $pdu))
+                .await
+                .is_err()
+            {
+                $reply.send(Err(LinkError::Disconnected));
+                end!("write failed".into());
+            }
+            pending.insert(
+                s,
+                Pending {
+                    reply: $reply,
+                    _permit: $permit,
+                },
+            );
+            deadlines.push_back(($now + cfg.response_timeout, s));
+        }};
+    }
+
     loop {
-        // Refill the window from the batch queue (here at the top: select branches `continue`): as many items as there are free slots and
-        // the rate allows, in one flush. Not while closing: unsent items are dropped, which
-        // their callers see as a disconnect (nothing of them reached the SMSC).
+        // Refill the window from the batch queue, here at the top because select branches
+        // `continue`: as many items as there are free slots and the rate allows, in one flush.
+        // Not while closing: unsent items are dropped, which their callers see as a
+        // disconnect (nothing of them reached the SMSC).
         if closing.is_some() {
             queue.clear();
         } else if !queue.is_empty()
@@ -366,23 +391,7 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
                     break;
                 }
                 let Some(q) = queue.pop_front() else { break };
-                let s = seq.next();
-                if sink
-                    .feed(Command::new(CommandStatus::EsmeRok, s, q.pdu))
-                    .await
-                    .is_err()
-                {
-                    q.reply.send(Err(LinkError::Disconnected));
-                    end!("write failed".into());
-                }
-                pending.insert(
-                    s,
-                    Pending {
-                        reply: q.reply,
-                        _permit: Some(permit),
-                    },
-                );
-                deadlines.push_back((now + cfg.response_timeout, s));
+                write_request!(q.pdu, q.reply, Some(permit), now);
                 wrote = true;
             }
             if wrote && sink.flush().await.is_err() {
@@ -522,13 +531,8 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
                         r.reply.send(Err(LinkError::Stale));
                         continue;
                     }
-                    let s = seq.next();
-                    if sink.feed(Command::new(CommandStatus::EsmeRok, s, r.pdu)).await.is_err() {
-                        r.reply.send(Err(LinkError::Disconnected));
-                        end!("write failed".into());
-                    }
-                    pending.insert(s, Pending { reply: r.reply, _permit: r.permit });
-                    deadlines.push_back((now + cfg.response_timeout, s));
+                    let Request { pdu, reply, permit, .. } = *r;
+                    write_request!(pdu, reply, permit, now);
                 }
                 if sink.flush().await.is_err() { end!("write failed".into()); }
             }

@@ -187,6 +187,13 @@ async fn bound_link(
     (p, link, stop)
 }
 
+/// The peer sends `unbind` (sequence `seq`) on its newest connection.
+async fn smsc_unbinds(peer: &Peer, seq: u32) {
+    let unbind =
+        sms_wire::framing::encode_command(&Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind));
+    peer.push.send(unbind).await.unwrap();
+}
+
 async fn next_of(peer: &mut Peer, id: CommandId) -> (usize, Command) {
     loop {
         let (i, c) = tokio::time::timeout(Duration::from_secs(5), peer.seen.recv())
@@ -384,9 +391,7 @@ async fn disconnect_fails_in_flight_and_link_rebinds() {
     let pending = tokio::spawn(async move { l.submit(sm("8613800138000")).await });
     next_of(&mut p, CommandId::SubmitSm).await;
     // The SMSC unbinds the session while the submit is in flight.
-    let unbind =
-        sms_wire::framing::encode_command(&Command::new(CommandStatus::EsmeRok, 900, Pdu::Unbind));
-    p.push.send(unbind).await.unwrap();
+    smsc_unbinds(&p, 900).await;
     let r = tokio::time::timeout(Duration::from_secs(3), pending)
         .await
         .unwrap()
@@ -492,9 +497,7 @@ async fn a_disconnect_answers_every_batch_item() {
             .await
     });
     next_of(&mut p, CommandId::SubmitSm).await;
-    let unbind =
-        sms_wire::framing::encode_command(&Command::new(CommandStatus::EsmeRok, 901, Pdu::Unbind));
-    p.push.send(unbind).await.unwrap();
+    smsc_unbinds(&p, 901).await;
     let answers = tokio::time::timeout(Duration::from_secs(3), batch)
         .await
         .unwrap()
