@@ -11,6 +11,11 @@ use presence_gw::config::{Config, Secret, SmscConfig};
 use presence_gw::smpp::BindMode;
 use tracing::info;
 
+/// mimalloc for Rust and, through its `override` feature, for SQLite's C allocations: the
+/// store writer spent a fifth of its time in glibc malloc/free (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Presence and caller-avatar gateway for feature phones (SMPP 3.4 ESME).
 #[derive(Debug, Parser)]
 #[command(name = "presence-gw", version, about)]

@@ -340,6 +340,42 @@ fn survives_reopen_after_drop_without_close() {
     assert_eq!((counts.queued, counts.in_flight), (100, 0));
 }
 
+#[test]
+fn commits_reach_the_database_file_through_the_background_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    let store = open(&path);
+    let body = "x".repeat(200);
+    for i in 0..200 {
+        enqueue(&store, NewMessage::sms("861", format!("{i} {body}")), T0);
+    }
+    // Far fewer pages than the writer's own automatic checkpoint waits for: only the
+    // background thread copies them into the database file. `immutable=1` reads that file
+    // alone, ignoring the WAL.
+    let uri = format!("file:{}?immutable=1", path.display());
+    let in_file = || -> i64 {
+        let c = Connection::open_with_flags(
+            &uri,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+        )
+        .unwrap();
+        c.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = in_file();
+    while seen < 200 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        seen = in_file();
+    }
+    assert_eq!(seen, 200, "rows checkpointed into the database file");
+    assert!(200 < presence_gw::store::WRITER_AUTOCHECKPOINT);
+    // Writing goes on, and close still leaves everything in the file.
+    enqueue(&store, NewMessage::sms("861", "after"), T0);
+    store.close_blocking();
+    assert_eq!(in_file(), 201);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Inbox
 
@@ -392,6 +428,22 @@ fn whole_message_duplicates_within_the_window_are_dropped() {
         count(&store, "SELECT count(*) FROM inbox_pdu"),
         5,
         "duplicates rejected by the dedup key leave no PDU row"
+    );
+    // Whole messages are written complete: PDU assembled, its one part attached.
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM inbox_pdu WHERE state = 'assembled'"
+        ),
+        5
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM inbox_part p JOIN inbox_message m ON m.id = p.message_id
+             JOIN inbox_pdu d ON d.id = p.pdu_id WHERE m.total = 1 AND p.seq = 1"
+        ),
+        5
     );
 }
 

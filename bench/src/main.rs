@@ -19,6 +19,11 @@ use gw_bench::report::{self, Machine};
 use gw_bench::smsc::{NodeSmsc, SimSmsc, Smsc};
 use gw_bench::{fanout, http, latency, mo, scale};
 
+/// mimalloc for Rust and, through its `override` feature, for SQLite's C allocations: the
+/// store writer spent a fifth of its time in glibc malloc/free (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// This crate's folder (results go to `<it>/results`).
 const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
 

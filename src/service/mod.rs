@@ -912,7 +912,8 @@ impl Service {
         if before_sub.net_state.is_some() {
             state::save_subscriber(tx, sub, now)?;
         }
-        let first_seq = state::max_seq(tx, &sub.msisdn)? + 1;
+        // `auds` holds every audience of the owner: the highest precedence number is among them.
+        let first_seq = auds.iter().map(|a| a.status.set_seq).max().unwrap_or(0) + 1;
         let mut lines = Vec::new();
         for (seq, (a, idx)) in (first_seq..).zip(assignments.iter().zip(&targets)) {
             let expires_at = a.expiry.map(|e| self.cfg.zone.expiry_at(now, e));

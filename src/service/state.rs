@@ -319,15 +319,25 @@ const AUDIENCE_COLUMNS: &str = "id, kind, name, status_code, status_text, set_at
 
 /// Every audience of `owner`: built-in groups in table order, user groups by creation, OTHERS last.
 pub fn audiences(conn: &Connection, owner: &str) -> Result<Vec<Audience>, StoreError> {
-    let sql = format!(
-        "SELECT {AUDIENCE_COLUMNS} FROM audience WHERE owner = ?1
-         ORDER BY CASE kind WHEN 'builtin' THEN 0 WHEN 'user' THEN 1 ELSE 2 END, id"
-    );
+    // Sorted here: an ORDER BY on the kind would run SQLite's sorter for a handful of rows.
+    let sql = format!("SELECT {AUDIENCE_COLUMNS} FROM audience WHERE owner = ?1");
     let rows: Vec<AudienceRow> = conn
         .prepare_cached(&sql)
         .and_then(|mut s| s.query_map([owner], audience_from_row)?.collect())
         .ctx("service::audiences")?;
-    rows.into_iter().map(AudienceRow::into_audience).collect()
+    let mut auds = rows
+        .into_iter()
+        .map(AudienceRow::into_audience)
+        .collect::<Result<Vec<_>, _>>()?;
+    auds.sort_by_key(|a| {
+        let rank = match a.kind {
+            AudienceKind::Builtin(_) => 0,
+            AudienceKind::User => 1,
+            AudienceKind::Others => 2,
+        };
+        (rank, a.id)
+    });
+    Ok(auds)
 }
 
 /// Owners with a status that has expired by `now`, earliest first, at most `limit`.
@@ -351,13 +361,6 @@ pub fn next_expiry(conn: &Connection) -> Result<Option<i64>, StoreError> {
         |r| r.get(0),
     )
     .ctx("service::next_expiry")
-}
-
-/// The highest precedence number of `owner`'s audiences.
-pub fn max_seq(conn: &Connection, owner: &str) -> Result<i64, StoreError> {
-    conn.prepare_cached("SELECT coalesce(max(set_seq), 0) FROM audience WHERE owner = ?1")
-        .and_then(|mut s| s.query_row([owner], |r| r.get(0)))
-        .ctx("service::max_seq")
 }
 
 /// Write an audience's status and its revert target.

@@ -34,7 +34,7 @@
 
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, Transaction};
 use sha2::{Digest, Sha256};
 
 use super::{Ctx, StoreError};
@@ -261,6 +261,149 @@ fn check_concat(c: &Concat) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Insert `pdu` into `inbox_pdu` in `state`; `None` if its dedup key was seen within
+/// `dedup_window`. An identical PDU older than the window has its key retired first, so this
+/// one counts as new (looked for only when the insert meets the key: the common case is one
+/// statement).
+fn insert_pdu(
+    tx: &Transaction<'_>,
+    pdu: &InboundPdu,
+    dedup_window: Duration,
+    state: &str,
+) -> Result<Option<i64>, StoreError> {
+    let key = pdu.dedup_key();
+    let (scheme, reference, total, seq) = match &pdu.concat {
+        Some(c) => (
+            Some(c.scheme.as_str()),
+            Some(i64::from(c.reference)),
+            Some(c.total),
+            Some(c.seq),
+        ),
+        None => (None, None, None, None),
+    };
+    // No RETURNING (here and below): SQLite runs a RETURNING statement into an ephemeral
+    // table, under a statement journal; the new rowid is the connection's last insert.
+    let insert = || {
+        tx.prepare_cached(
+            "INSERT INTO inbox_pdu (received_at, source, destination, smsc_message_id, dedup_key,
+                 esm_class, data_coding, concat_scheme, concat_ref, concat_total, concat_seq, raw,
+                 state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT (dedup_key) DO NOTHING",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                pdu.received_at,
+                pdu.source,
+                pdu.destination,
+                pdu.smsc_message_id,
+                &key[..],
+                pdu.esm_class,
+                pdu.data_coding,
+                scheme,
+                reference,
+                total,
+                seq,
+                pdu.raw,
+                state,
+            ])
+        })
+        .map(|n| (n == 1).then(|| tx.last_insert_rowid()))
+        .ctx("inbox: insert pdu")
+    };
+    if let Some(id) = insert()? {
+        return Ok(Some(id));
+    }
+    let window = i64::try_from(dedup_window.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = pdu.received_at.saturating_sub(window);
+    let retired = tx
+        .prepare_cached(
+            "UPDATE inbox_pdu SET dedup_key = NULL WHERE dedup_key = ?1 AND received_at < ?2",
+        )
+        .and_then(|mut s| s.execute(params![&key[..], cutoff]))
+        .ctx("inbox: retire key")?;
+    if retired == 0 {
+        return Ok(None);
+    }
+    insert()
+}
+
+/// Insert `pdu`'s user data as an `inbox_part` row of PDU `pdu_id`, open (`message_id` NULL)
+/// or attached to `message_id`. Returns 0 when the same part is already open.
+fn insert_part(
+    tx: &Transaction<'_>,
+    pdu_id: i64,
+    pdu: &InboundPdu,
+    message_id: Option<i64>,
+) -> Result<usize, StoreError> {
+    let (reference, total, seq) = match &pdu.concat {
+        Some(c) => (Some(i64::from(c.reference)), c.total, c.seq),
+        None => (None, 1, 1),
+    };
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO inbox_part (pdu_id, message_id, received_at, source, destination,
+             reference, total, seq, data_coding, payload)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            pdu_id,
+            message_id,
+            pdu.received_at,
+            pdu.source,
+            pdu.destination,
+            reference,
+            total,
+            seq,
+            pdu.data_coding,
+            pdu.payload,
+        ])
+    })
+    .ctx("inbox: insert part")
+}
+
+/// A whole (single-PDU) message: its PDU row ('assembled'), message row ('pending') and
+/// attached part in three inserts, instead of [`record_part`] then [`take_complete`]'s look-up
+/// and updates (same rows, same outcome).
+fn receive_whole(
+    tx: &Transaction<'_>,
+    pdu: &InboundPdu,
+    dedup_window: Duration,
+) -> Result<Received, StoreError> {
+    let Some(pdu_id) = insert_pdu(tx, pdu, dedup_window, "assembled")? else {
+        return Ok(Received::Duplicate);
+    };
+    tx.prepare_cached(
+        "INSERT INTO inbox_message (created_at, source, destination, esm_class, data_coding,
+             total, state, ussd_op, ussd_session)
+         VALUES (?1, ?2, ?3, ?4, ?5, 1, 'pending', ?6, ?7)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            pdu.received_at,
+            pdu.source,
+            pdu.destination,
+            pdu.esm_class,
+            pdu.data_coding,
+            pdu.ussd.map(|u| u.op),
+            pdu.ussd.and_then(|u| u.session).map(u16::from_be_bytes),
+        ])
+    })
+    .ctx("inbox::receive: insert message")?;
+    let id = tx.last_insert_rowid();
+    insert_part(tx, pdu_id, pdu, Some(id))?;
+    Ok(Received::Complete(CompleteMessage {
+        id,
+        received_at: pdu.received_at,
+        source: pdu.source.clone(),
+        destination: pdu.destination.clone(),
+        esm_class: pdu.esm_class,
+        data_coding: pdu.data_coding,
+        parts: vec![pdu.payload.clone()],
+        ussd: pdu.ussd,
+    }))
+}
+
 /// Record one PDU. Duplicates within `dedup_window` (and parts already waiting) give
 /// [`RecordOutcome::Duplicate`]; everything else is stored and its part left open for
 /// [`take_complete`] (call it in the same transaction, or use [`receive`]).
@@ -272,79 +415,12 @@ pub fn record_part(
     if let Some(c) = &pdu.concat {
         check_concat(c)?;
     }
-    let key = pdu.dedup_key();
-    let window = i64::try_from(dedup_window.as_millis()).unwrap_or(i64::MAX);
-    let cutoff = pdu.received_at.saturating_sub(window);
-    // Retire the key of an identical PDU older than the window so this one counts as new.
-    tx.prepare_cached(
-        "UPDATE inbox_pdu SET dedup_key = NULL WHERE dedup_key = ?1 AND received_at < ?2",
-    )
-    .and_then(|mut s| s.execute(params![&key[..], cutoff]))
-    .ctx("inbox::record_part: retire key")?;
-
-    let (scheme, reference, total, seq) = match &pdu.concat {
-        Some(c) => (
-            Some(c.scheme.as_str()),
-            Some(i64::from(c.reference)),
-            c.total,
-            c.seq,
-        ),
-        None => (None, None, 1, 1),
-    };
-    let pdu_id: Option<i64> = tx
-        .prepare_cached(
-            "INSERT INTO inbox_pdu (received_at, source, destination, smsc_message_id, dedup_key,
-                 esm_class, data_coding, concat_scheme, concat_ref, concat_total, concat_seq, raw,
-                 state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'received')
-             ON CONFLICT (dedup_key) DO NOTHING
-             RETURNING id",
-        )
-        .and_then(|mut s| {
-            s.query_row(
-                params![
-                    pdu.received_at,
-                    pdu.source,
-                    pdu.destination,
-                    pdu.smsc_message_id,
-                    &key[..],
-                    pdu.esm_class,
-                    pdu.data_coding,
-                    scheme,
-                    reference,
-                    pdu.concat.map(|c| c.total),
-                    pdu.concat.map(|c| c.seq),
-                    pdu.raw,
-                ],
-                |r| r.get(0),
-            )
-            .optional()
-        })
-        .ctx("inbox::record_part: insert pdu")?;
+    let pdu_id = insert_pdu(tx, pdu, dedup_window, "received")?;
     let Some(pdu_id) = pdu_id else {
         return Ok(RecordOutcome::Duplicate);
     };
 
-    let inserted = tx
-        .prepare_cached(
-            "INSERT OR IGNORE INTO inbox_part (pdu_id, received_at, source, destination,
-                 reference, total, seq, data_coding, payload)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                pdu_id,
-                pdu.received_at,
-                pdu.source,
-                pdu.destination,
-                reference,
-                total,
-                seq,
-                pdu.data_coding,
-                pdu.payload,
-            ])
-        })
-        .ctx("inbox::record_part: insert part")?;
+    let inserted = insert_part(tx, pdu_id, pdu, None)?;
     if inserted == 0 {
         // The same part is already waiting (a resend older than the window).
         tx.execute(
@@ -424,26 +500,23 @@ pub fn take_complete(
         return Ok(None);
     }
     let received_at = parts.iter().map(|p| p.received_at).max().unwrap_or(0);
-    let id: i64 = tx
-        .prepare_cached(
-            "INSERT INTO inbox_message (created_at, source, destination, esm_class, data_coding,
-                 total, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending') RETURNING id",
-        )
-        .and_then(|mut s| {
-            s.query_row(
-                params![
-                    received_at,
-                    first.source,
-                    first.destination,
-                    first.esm_class,
-                    first.data_coding,
-                    first.total
-                ],
-                |r| r.get(0),
-            )
-        })
-        .ctx("inbox::take_complete: insert message")?;
+    tx.prepare_cached(
+        "INSERT INTO inbox_message (created_at, source, destination, esm_class, data_coding,
+             total, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            received_at,
+            first.source,
+            first.destination,
+            first.esm_class,
+            first.data_coding,
+            first.total
+        ])
+    })
+    .ctx("inbox::take_complete: insert message")?;
+    let id = tx.last_insert_rowid();
     {
         let mut attach = tx
             .prepare_cached("UPDATE inbox_part SET message_id = ?1 WHERE id = ?2")
@@ -472,13 +545,17 @@ pub fn take_complete(
     }))
 }
 
-/// [`record_part`] then, for a new PDU, [`take_complete`]: the one call the `smpp` layer makes
-/// per `deliver_sm` before answering it.
+/// Record one PDU and hand on the message it completes: the one call the `smpp` layer makes
+/// per `deliver_sm` before answering it. A part goes through [`record_part`] then
+/// [`take_complete`]; a whole message is written complete at once.
 pub fn receive(
     tx: &Transaction<'_>,
     pdu: &InboundPdu,
     dedup_window: Duration,
 ) -> Result<Received, StoreError> {
+    if pdu.concat.is_none() {
+        return receive_whole(tx, pdu, dedup_window);
+    }
     match record_part(tx, pdu, dedup_window)? {
         RecordOutcome::Duplicate => Ok(Received::Duplicate),
         RecordOutcome::New(pdu_id) => Ok(match take_complete(tx, &pdu.message_key(pdu_id))? {

@@ -17,6 +17,15 @@
 //! `COMMIT` returned: an `Ok` from [`Store::write`] means the change is in the database file.
 //! Under load many requests share one commit (see [`Stats::commits`]).
 //!
+//! # Checkpoints
+//! WAL frames are copied back into the database file by a second thread (`store-checkpoint`,
+//! its own connection, `PRAGMA wal_checkpoint(PASSIVE)` after commits, at most every
+//! [`CHECKPOINT_EVERY`]), not by the writer at commit time: a checkpoint was a twentieth of the
+//! writer's time, and the writer is the store's one serial resource. The writer keeps SQLite's
+//! own automatic checkpoint as a backstop at [`WRITER_AUTOCHECKPOINT`] pages; by then the
+//! background thread has copied nearly everything, so it is cheap, and it lets the WAL start
+//! over from its beginning even under sustained load.
+//!
 //! # Durability
 //! The database runs in WAL mode. With [`Durability::Normal`] (`synchronous=NORMAL`) a
 //! committed transaction is in the WAL file when `write` returns, so it survives a crash or
@@ -174,6 +183,13 @@ impl<T> Ctx<T> for Result<T, rusqlite::Error> {
 
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 256;
+
+/// Shortest time between two background checkpoints.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// WAL size (pages) at which the writer checkpoints itself (SQLite's default is 1000): the
+/// backstop behind the background checkpointer.
+pub const WRITER_AUTOCHECKPOINT: u32 = 8000;
 
 /// How hard a commit holds on to the disk (`PRAGMA synchronous`, WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -374,6 +390,7 @@ fn writer_loop(
     mut rx: mpsc::Receiver<Msg>,
     max_batch: usize,
     counters: Arc<Counters>,
+    checkpointer: Checkpointer,
 ) {
     let mut pending: VecDeque<Box<dyn Job>> = VecDeque::new();
     let mut closers: Vec<oneshot::Sender<()>> = Vec::new();
@@ -403,8 +420,12 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        run_batch(&mut conn, &mut pending, max_batch, &counters);
+        if run_batch(&mut conn, &mut pending, max_batch, &counters) {
+            checkpointer.wake();
+        }
     }
+    // The background checkpoint ends first: the final TRUNCATE needs the checkpoint lock.
+    checkpointer.stop();
     if !closers.is_empty() {
         if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
             tracing::warn!(error = %e, "store: checkpoint at close failed");
@@ -416,12 +437,13 @@ fn writer_loop(
     }
 }
 
+/// Run up to `max_batch` pending requests in one transaction; true if it committed.
 fn run_batch(
     conn: &mut Connection,
     pending: &mut VecDeque<Box<dyn Job>>,
     max_batch: usize,
     counters: &Counters,
-) {
+) -> bool {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -436,7 +458,7 @@ fn run_batch(
                     reason: reason.clone(),
                 });
             }
-            return;
+            return false;
         }
     };
     let mut finishes = Vec::new();
@@ -475,8 +497,73 @@ fn run_batch(
             counters.failed_batches.fetch_add(1, Ordering::Relaxed);
         }
     }
+    let committed = commit_error.is_none();
     for finish in finishes {
         finish(commit_error.as_deref());
+    }
+    committed
+}
+
+/// The background checkpoint thread (see the module docs), owned by the writer thread.
+struct Checkpointer {
+    wake: std::sync::mpsc::SyncSender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl Checkpointer {
+    /// Start checkpointing `path` on its own connection.
+    fn start(path: &Path, busy_timeout: Duration) -> Result<Checkpointer, StoreError> {
+        let conn = Connection::open(path).map_err(open_err(path, "open checkpoint connection"))?;
+        conn.busy_timeout(busy_timeout)
+            .map_err(open_err(path, "busy_timeout"))?;
+        let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("store-checkpoint".into())
+            .spawn(move || checkpoint_loop(&conn, &woken))
+            .map_err(StoreError::Spawn)?;
+        Ok(Checkpointer { wake, thread })
+    }
+
+    /// Say that a commit added frames (never blocks: one wake-up pending is enough).
+    fn wake(&self) {
+        let _ = self.wake.try_send(());
+    }
+
+    /// Let the thread finish its current checkpoint and end.
+    fn stop(self) {
+        drop(self.wake);
+        let _ = self.thread.join();
+    }
+}
+
+fn checkpoint_loop(conn: &Connection, woken: &std::sync::mpsc::Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    // Ends when the writer drops its sender.
+    let mut due = woken.recv().is_ok();
+    while due {
+        let started = std::time::Instant::now();
+        let done: rusqlite::Result<(i64, i64, i64)> =
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            });
+        match done {
+            Ok((_busy, log, copied)) => {
+                tracing::trace!(log, copied, "store: background checkpoint");
+            }
+            Err(e) => tracing::warn!(error = %e, "store: background checkpoint failed"),
+        }
+        // Let frames gather before the next one: commits meanwhile make it due at once.
+        due = false;
+        while let Some(rest) = CHECKPOINT_EVERY.checked_sub(started.elapsed()) {
+            match woken.recv_timeout(rest) {
+                Ok(()) => due = true,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+        if !due {
+            due = woken.recv().is_ok();
+        }
     }
 }
 
@@ -554,6 +641,18 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// One query plan per statement whatever its bound values (SQLite's query planner stability
+/// guarantee). Without it a statement whose `LIMIT ?` the planner read as a constant is
+/// prepared again whenever that value changes (the outbox claim's batch size did, on about one
+/// call in ten).
+fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map(|_| ())
+}
+
 fn open_err<'a>(
     path: &'a Path,
     op: &'static str,
@@ -602,10 +701,14 @@ impl Store {
         // Every statement the gateway runs stays prepared (rusqlite's default keeps 16; the
         // service alone has more, and an evicted statement is parsed again on every use).
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        stable_plans(&conn).map_err(open_err(path, "enable_qpsg"))?;
         let applied = schema::migrate(&mut conn)?;
         if applied > 0 {
             tracing::info!(path = %path.display(), applied, version = SCHEMA_VERSION, "store: schema migrated");
         }
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT)
+            .map_err(open_err(path, "wal_autocheckpoint"))?;
+        let checkpointer = Checkpointer::start(path, opts.busy_timeout)?;
 
         let mut readers = Vec::new();
         for _ in 0..opts.read_connections.max(1) {
@@ -617,6 +720,7 @@ impl Store {
             r.busy_timeout(opts.busy_timeout)
                 .map_err(open_err(path, "busy_timeout"))?;
             r.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+            stable_plans(&r).map_err(open_err(path, "enable_qpsg"))?;
             readers.push(r);
         }
 
@@ -626,7 +730,7 @@ impl Store {
         let thread_counters = Arc::clone(&counters);
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_batch, thread_counters))
+            .spawn(move || writer_loop(conn, rx, max_batch, thread_counters, checkpointer))
             .map_err(StoreError::Spawn)?;
 
         Ok(Store {

@@ -384,36 +384,36 @@ impl OutboxCounts {
 pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enqueued, StoreError> {
     let next = msg.not_before.unwrap_or(now);
     if let Some(key) = &msg.coalesce_key {
-        let replaced: Option<i64> = tx
+        let queued: Option<i64> = tx
             .prepare_cached(
+                "SELECT id FROM outbox
+                 WHERE coalesce_key = ?1 AND state = 'queued' AND coalesce_key IS NOT NULL",
+            )
+            .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+            .ctx("outbox::enqueue: find queued")?;
+        if let Some(id) = queued {
+            exec_cached(
+                tx,
                 "UPDATE outbox SET kind = ?1, source = ?2, destination = ?3, body = ?4,
                      payload = ?5, url = ?6, priority = ?7, next_attempt_at = ?8,
                      expires_at = ?9, content_at = ?10, updated_at = ?10, attempts = 0,
                      last_error = NULL
-                 WHERE coalesce_key = ?11 AND state = 'queued'
-                 RETURNING id",
+                 WHERE id = ?11",
+                params![
+                    msg.kind,
+                    msg.source,
+                    msg.destination,
+                    msg.body,
+                    msg.payload,
+                    msg.url,
+                    msg.priority,
+                    next,
+                    msg.expires_at,
+                    now,
+                    id
+                ],
             )
-            .and_then(|mut s| {
-                s.query_row(
-                    params![
-                        msg.kind,
-                        msg.source,
-                        msg.destination,
-                        msg.body,
-                        msg.payload,
-                        msg.url,
-                        msg.priority,
-                        next,
-                        msg.expires_at,
-                        now,
-                        key
-                    ],
-                    |r| r.get(0),
-                )
-                .optional()
-            })
             .ctx("outbox::enqueue: coalesce")?;
-        if let Some(id) = replaced {
             exec_cached(tx, "DELETE FROM outbox_segment WHERE outbox_id = ?1", [id])
                 .ctx("outbox::enqueue: drop old segments")?;
             return Ok(Enqueued {
@@ -422,35 +422,31 @@ pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enque
             });
         }
     }
-    let id: i64 = tx
-        .prepare_cached(
-            "INSERT INTO outbox (created_at, updated_at, content_at, kind, source, destination,
-                 body, payload, url, coalesce_key, state, attempts, next_attempt_at, expires_at,
-                 priority)
-             VALUES (?1, ?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', 0, ?9, ?10, ?11)
-             RETURNING id",
-        )
-        .and_then(|mut s| {
-            s.query_row(
-                params![
-                    now,
-                    msg.kind,
-                    msg.source,
-                    msg.destination,
-                    msg.body,
-                    msg.payload,
-                    msg.url,
-                    msg.coalesce_key,
-                    next,
-                    msg.expires_at,
-                    msg.priority
-                ],
-                |r| r.get(0),
-            )
-        })
-        .ctx("outbox::enqueue: insert")?;
+    // No RETURNING (here and below): SQLite runs a RETURNING statement into an ephemeral
+    // table, under a statement journal; the new rowid is the connection's last insert.
+    exec_cached(
+        tx,
+        "INSERT INTO outbox (created_at, updated_at, content_at, kind, source, destination,
+             body, payload, url, coalesce_key, state, attempts, next_attempt_at, expires_at,
+             priority)
+         VALUES (?1, ?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', 0, ?9, ?10, ?11)",
+        params![
+            now,
+            msg.kind,
+            msg.source,
+            msg.destination,
+            msg.body,
+            msg.payload,
+            msg.url,
+            msg.coalesce_key,
+            next,
+            msg.expires_at,
+            msg.priority
+        ],
+    )
+    .ctx("outbox::enqueue: insert")?;
     Ok(Enqueued {
-        id,
+        id: tx.last_insert_rowid(),
         coalesced: false,
     })
 }
@@ -464,13 +460,10 @@ pub fn claim_due(
 ) -> Result<Vec<OutboxRow>, StoreError> {
     let mut rows: Vec<OutboxRow> = tx
         .prepare_cached(&format!(
-            "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at = ?1
-             WHERE id IN (
-                 SELECT id FROM outbox
-                 WHERE state = 'queued' AND next_attempt_at <= ?1
-                   AND (expires_at IS NULL OR expires_at > ?1)
-                 ORDER BY priority DESC, id LIMIT ?2)
-             RETURNING {ROW_COLS}"
+            "SELECT {ROW_COLS} FROM outbox
+             WHERE state = 'queued' AND next_attempt_at <= ?1
+               AND (expires_at IS NULL OR expires_at > ?1)
+             ORDER BY priority DESC, id LIMIT ?2"
         ))
         .and_then(|mut s| {
             s.query_map(
@@ -479,8 +472,23 @@ pub fn claim_due(
             )?
             .collect()
         })
-        .ctx("outbox::claim_due")?;
-    rows.sort_by_key(|r| (std::cmp::Reverse(r.priority), r.id));
+        .ctx("outbox::claim_due: select")?;
+    {
+        let mut claim = tx
+            .prepare_cached(
+                "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at = ?2
+                 WHERE id = ?1",
+            )
+            .ctx("outbox::claim_due: claim")?;
+        for row in &mut rows {
+            claim
+                .execute(params![row.id, now])
+                .ctx("outbox::claim_due: claim")?;
+            row.state = OutboxState::InFlight;
+            row.attempts += 1;
+            row.updated_at = now;
+        }
+    }
     Ok(rows)
 }
 
@@ -537,29 +545,24 @@ fn apply_to_segment(
         .ctx("outbox: settle")?;
     let mut changed: Option<OutboxState> = None;
     if delivered >= i64::from(total) {
-        changed = tx
-            .prepare_cached(
-                "UPDATE outbox SET state = 'delivered', updated_at = ?2
-                 WHERE id = ?1 AND state != 'delivered' RETURNING state",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![outbox_id, now], |r| r.get(0))
-                    .optional()
-            })
-            .ctx("outbox: delivered")?;
+        let n = exec_cached(
+            tx,
+            "UPDATE outbox SET state = 'delivered', updated_at = ?2
+             WHERE id = ?1 AND state != 'delivered'",
+            params![outbox_id, now],
+        )
+        .ctx("outbox: delivered")?;
+        changed = (n == 1).then_some(OutboxState::Delivered);
     } else if this_failed && state == ReceiptState::Failed {
         let reason = format!("receipt {stat} for segment {seq}/{total}");
-        changed = tx
-            .prepare_cached(
-                "UPDATE outbox SET state = 'failed', last_error = ?2, updated_at = ?3
-                 WHERE id = ?1 AND state IN ('queued', 'in_flight', 'submitted')
-                 RETURNING state",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![outbox_id, reason, now], |r| r.get(0))
-                    .optional()
-            })
-            .ctx("outbox: failed")?;
+        let n = exec_cached(
+            tx,
+            "UPDATE outbox SET state = 'failed', last_error = ?2, updated_at = ?3
+             WHERE id = ?1 AND state IN ('queued', 'in_flight', 'submitted')",
+            params![outbox_id, reason, now],
+        )
+        .ctx("outbox: failed")?;
+        changed = (n == 1).then_some(OutboxState::Failed);
     }
     let row_state: OutboxState = match changed {
         Some(state) => state,
@@ -877,16 +880,27 @@ pub fn fail(tx: &Transaction<'_>, id: i64, error: &str, now: i64) -> Result<bool
 
 /// Queued rows past their validity become `expired`. Returns their ids.
 pub fn expire_due(tx: &Transaction<'_>, now: i64) -> Result<Vec<i64>, StoreError> {
-    let mut ids: Vec<i64> = tx
+    // Looked up first: this runs on every dispatcher pass and usually finds nothing.
+    let ids: Vec<i64> = tx
         .prepare_cached(
-            "UPDATE outbox SET state = 'expired', last_error = 'validity period ended',
-                 updated_at = ?1
+            "SELECT id FROM outbox
              WHERE state = 'queued' AND expires_at IS NOT NULL AND expires_at <= ?1
-             RETURNING id",
+             ORDER BY id",
         )
         .and_then(|mut s| s.query_map([now], |r| r.get(0))?.collect())
         .ctx("outbox::expire_due")?;
-    ids.sort_unstable();
+    if !ids.is_empty() {
+        let mut expire = tx
+            .prepare_cached(
+                "UPDATE outbox SET state = 'expired', last_error = 'validity period ended',
+                     updated_at = ?2
+                 WHERE id = ?1",
+            )
+            .ctx("outbox::expire_due")?;
+        for id in &ids {
+            expire.execute(params![id, now]).ctx("outbox::expire_due")?;
+        }
+    }
     Ok(ids)
 }
 
