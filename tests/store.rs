@@ -369,7 +369,7 @@ fn commits_reach_the_database_file_through_the_background_checkpoint() {
         seen = in_file();
     }
     assert_eq!(seen, 200, "rows checkpointed into the database file");
-    assert!(200 < presence_gw::store::WRITER_AUTOCHECKPOINT);
+    const { assert!(200 < presence_gw::store::WRITER_AUTOCHECKPOINT) };
     // Writing goes on, and close still leaves everything in the file.
     enqueue(&store, NewMessage::sms("861", "after"), T0);
     store.close_blocking();

@@ -235,6 +235,10 @@ struct MtArgs {
     /// With --perf: DWARF call graphs (exact stacks, large files).
     #[arg(long, requires = "perf")]
     perf_dwarf: bool,
+    /// Do not run the node-smpp client with receipts on after each receipts-on run against
+    /// the node-smpp SMSC (its figures are what receipts-on runs are compared with).
+    #[arg(long)]
+    no_node_client: bool,
     /// Name of the result files (`results/mt-<tag>.json|md`).
     #[arg(long, default_value = "latest")]
     tag: String,
@@ -306,6 +310,7 @@ fn mt_cmd(a: MtArgs) -> Result<()> {
         timeout_s: a.timeout_s,
         perf: a.perf,
         perf_dwarf: a.perf_dwarf,
+        node_dlr_client: !a.no_node_client,
     };
     let results = results_dir();
     let work = results.join("tmp");
@@ -336,7 +341,7 @@ fn mt_cmd(a: MtArgs) -> Result<()> {
         "[gw-bench] mt: N={} windows {:?} receipts {:?} SMSCs {:?}, {} rounds",
         a.n, a.windows, a.receipts, a.smsc, a.rounds
     );
-    let records = mt::run_suite(&exe, &smscs, &work, &params)?;
+    let (records, clients) = mt::run_suite(&exe, &smscs, &work, &params)?;
     drop(smscs);
     let rows = mt::summarise(&records);
 
@@ -368,6 +373,8 @@ fn mt_cmd(a: MtArgs) -> Result<()> {
     } else {
         (None, Vec::new())
     };
+    let mut peer_rows = peer_rows;
+    peer_rows.extend(mt::summarise_clients(&clients));
     let targets = report::check_targets(&rows, &peer_rows);
     let md = report::render(&machine, a.n, a.rounds, &rows, &peer_rows, &targets);
     let doc = serde_json::json!({
@@ -379,6 +386,7 @@ fn mt_cmd(a: MtArgs) -> Result<()> {
         "sim_deliver_window": a.sim_deliver_window,
         "summary": rows,
         "runs": records,
+        "node_client_receipts_on": clients,
         "peers": { "summary": peer_rows, "bench_py": peers_doc },
         "targets": targets,
     });

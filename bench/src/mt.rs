@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::gwrun::{self, RunResult, RunSpec};
+use crate::peers::PeerRow;
 use crate::procstat::CpuTimes;
-use crate::smsc::{Smsc, SmscCounts, SmscError};
+use crate::smsc::{NodeClientRun, Smsc, SmscCounts, SmscError};
 use crate::stats::{median, Summary};
 
 /// Why the suite could not run.
@@ -67,6 +68,54 @@ pub struct MtParams {
     /// built without frame pointers; large files) instead of frame pointers.
     #[serde(default)]
     pub perf_dwarf: bool,
+    /// After each gateway run against the node-smpp SMSC with receipts on, run the peers'
+    /// node-smpp client with receipts on too (`esme_client.js --dlr`, same window and N), so
+    /// that receipts-on figures are compared like with like (`bench.py` runs it without).
+    #[serde(default)]
+    pub node_dlr_client: bool,
+}
+
+/// One run of the node-smpp client with receipts on (see [`MtParams::node_dlr_client`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeClientRecord {
+    /// Round, from 1.
+    pub round: usize,
+    /// What the client printed.
+    pub run: NodeClientRun,
+    /// SMSC CPU us per message over the client's run.
+    pub smsc_us_per_msg: f64,
+    /// Every submit answered OK and every receipt received.
+    pub good: bool,
+}
+
+/// The node-smpp client's receipts-on runs as peer rows (`node-dlr`, one per window), in the
+/// shape of the `bench.py` summary.
+pub fn summarise_clients(records: &[NodeClientRecord]) -> Vec<PeerRow> {
+    let mut windows: Vec<usize> = records.iter().map(|r| r.run.window).collect();
+    windows.sort_unstable();
+    windows.dedup();
+    windows
+        .into_iter()
+        .filter_map(|w| {
+            let all: Vec<&NodeClientRecord> =
+                records.iter().filter(|r| r.run.window == w).collect();
+            let good: Vec<&NodeClientRecord> = all.iter().copied().filter(|r| r.good).collect();
+            let col = |f: &dyn Fn(&NodeClientRecord) -> f64| {
+                good.iter().map(|r| f(r)).collect::<Vec<_>>()
+            };
+            Some(PeerRow {
+                peer: "node-dlr".into(),
+                param: w as u64,
+                mps: Summary::of(&col(&|r| r.run.mps))?,
+                peer_us_per_msg: median(&col(&|r| {
+                    1e6 * (r.run.cpu_user_s + r.run.cpu_sys_s) / r.run.n.max(1) as f64
+                })),
+                smsc_us_per_msg: median(&col(&|r| r.smsc_us_per_msg)),
+                good: good.len(),
+                runs: all.len(),
+            })
+        })
+        .collect()
 }
 
 /// One recorded run.
@@ -248,7 +297,7 @@ pub fn run_suite(
     smscs: &[Smsc],
     work: &Path,
     p: &MtParams,
-) -> Result<Vec<MtRecord>, MtError> {
+) -> Result<(Vec<MtRecord>, Vec<NodeClientRecord>), MtError> {
     std::fs::create_dir_all(work).map_err(|source| MtError::Child {
         what: "work dir",
         source,
@@ -268,6 +317,7 @@ pub fn run_suite(
         }
     }
     let mut out = Vec::new();
+    let mut clients = Vec::new();
     for round in 0..p.rounds {
         for (si, receipts, window) in round_order(&configs, round) {
             let smsc = &smscs[si];
@@ -314,12 +364,38 @@ pub fn run_suite(
                 run,
             });
             std::thread::sleep(Duration::from_millis(300));
+            if let (Smsc::Node(node), true, true) = (smsc, receipts, p.node_dlr_client) {
+                node.reset()?;
+                let cpu0 = node.cpu();
+                match node.run_client(p.n, window, true, p.timeout_s) {
+                    Ok(run) => {
+                        let smsc_cpu = node.cpu().since(&cpu0);
+                        let good = run.ok >= p.n && run.dlrs >= run.ok;
+                        eprintln!(
+                            "[gw-bench] round {} node-smpp client receipts=on  window={:<3} {:8.0} msg/s (to last resp), {} receipts{}",
+                            round + 1,
+                            window,
+                            run.mps,
+                            run.dlrs,
+                            if good { "" } else { "  PROBLEM" }
+                        );
+                        clients.push(NodeClientRecord {
+                            round: round + 1,
+                            smsc_us_per_msg: 1e6 * smsc_cpu.total_s() / p.n as f64,
+                            good,
+                            run,
+                        });
+                    }
+                    Err(e) => eprintln!("[gw-bench] node-smpp client run failed: {e}"),
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
         }
     }
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(work.join(format!("mt.db{suffix}")));
     }
-    Ok(out)
+    Ok((out, clients))
 }
 
 /// One configuration summarised over its rounds.

@@ -50,6 +50,30 @@ pub enum SmscError {
         /// What went wrong.
         reason: String,
     },
+    /// The node-smpp client run failed or printed no result.
+    #[error("node-smpp client: {0}")]
+    Client(String),
+}
+
+/// What one node-smpp client run (`../shared/peers/node/esme_client.js`) printed.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct NodeClientRun {
+    /// Window.
+    pub window: usize,
+    /// Messages sent.
+    pub n: u64,
+    /// submit_sm answered OK.
+    pub ok: u64,
+    /// Receipts (deliver_sm) it received and answered.
+    pub dlrs: u64,
+    /// Bind -> last submit_sm_resp, seconds (the client's own clock).
+    pub elapsed_s: f64,
+    /// ok / elapsed_s.
+    pub mps: f64,
+    /// The client's user CPU over the load, seconds.
+    pub cpu_user_s: f64,
+    /// The client's system CPU over the load, seconds.
+    pub cpu_sys_s: f64,
 }
 
 /// Counters an SMSC keeps for one run.
@@ -139,6 +163,9 @@ pub struct NodeSmsc {
     child: Child,
     port: u16,
     stats_port: u16,
+    /// Folder of the peers' node scripts (the client sits beside the SMSC).
+    scripts: PathBuf,
+    node_modules: PathBuf,
 }
 
 impl NodeSmsc {
@@ -178,6 +205,8 @@ impl NodeSmsc {
             child,
             port,
             stats_port,
+            scripts: script.parent().map(Path::to_path_buf).unwrap_or_default(),
+            node_modules: node_modules.to_path_buf(),
         };
         let waited = Duration::from_secs(15);
         let end = Instant::now() + waited;
@@ -232,6 +261,43 @@ impl NodeSmsc {
     /// Process CPU time (10 ms resolution).
     pub fn cpu(&self) -> CpuTimes {
         procstat::process_cpu(self.pid()).unwrap_or_default()
+    }
+
+    /// Run the peers' node-smpp client (`esme_client.js`, the one `bench.py` measures) against
+    /// this SMSC: `n` messages at `window`, with `registered_delivery=1` when `dlr` (it then
+    /// answers every receipt; its clock still stops at the last submit_sm_resp, and it waits
+    /// up to 10 s more for the receipts before printing).
+    pub fn run_client(
+        &self,
+        n: u64,
+        window: usize,
+        dlr: bool,
+        timeout_s: u64,
+    ) -> Result<NodeClientRun, SmscError> {
+        let out = Command::new("node")
+            .arg(self.scripts.join("esme_client.js"))
+            .args(["--port", &self.port.to_string()])
+            .args(["--n", &n.to_string()])
+            .args(["--window", &window.to_string()])
+            .args(["--timeout", &timeout_s.to_string()])
+            .args(if dlr { &["--dlr"][..] } else { &[][..] })
+            .env("NODE_PATH", &self.node_modules)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| SmscError::Client(e.to_string()))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| l.trim_start().starts_with('{'))
+            .ok_or_else(|| SmscError::Client(format!("no result line ({})", out.status)))?;
+        let run: NodeClientRun =
+            serde_json::from_str(line).map_err(|e| SmscError::Client(format!("{e}: {line}")))?;
+        if !out.status.success() {
+            return Err(SmscError::Client(format!("{}: {line}", out.status)));
+        }
+        Ok(run)
     }
 }
 

@@ -124,6 +124,11 @@ impl NetworkEvent {
     }
 }
 
+/// An MO text parsed by [`Service::parse_mo`]: the sender and the command (or why it is not
+/// one); `None` inside for a sender that is no plausible number.
+#[derive(Debug, Clone)]
+pub struct ParsedMo(Option<(Msisdn, Result<command::Parsed, command::ParseError>)>);
+
 /// What applying one input did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
@@ -250,10 +255,29 @@ impl Service {
         source: &str,
         text: &str,
     ) -> Result<Outcome, ServiceError> {
-        let Ok(sender) = Msisdn::parse(source, &self.cfg.country_code) else {
+        self.apply_mo(tx, now, self.parse_mo(source, text))
+    }
+
+    /// The pure half of [`Service::handle_mo`]: the sender's number and the parsed command
+    /// (run it outside the store's writer thread; [`Service::apply_mo`] does the rest).
+    pub fn parse_mo(&self, source: &str, text: &str) -> ParsedMo {
+        match Msisdn::parse(source, &self.cfg.country_code) {
+            Ok(sender) => ParsedMo(Some((sender, command::parse(text, &self.cfg.country_code)))),
+            Err(_) => ParsedMo(None),
+        }
+    }
+
+    /// The transactional half of [`Service::handle_mo`], for a message [`Service::parse_mo`]
+    /// parsed.
+    pub fn apply_mo(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        parsed: ParsedMo,
+    ) -> Result<Outcome, ServiceError> {
+        let Some((sender, parsed)) = parsed.0 else {
             return Ok(Outcome::default());
         };
-        let parsed = command::parse(text, &self.cfg.country_code);
         let hint = match &parsed {
             Ok(p) => p.lang_hint,
             Err(e) => e.lang_hint,

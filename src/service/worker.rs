@@ -262,18 +262,20 @@ async fn shard(
             messages = ids.len(),
             from = %crate::command::mask(&batch[0].source)
         );
+        // Parsed here, not on the store's writer thread (the one serial resource).
+        let parsed: Vec<(i64, super::ParsedMo)> = batch
+            .iter()
+            .map(|m| (m.inbox_id, service.parse_mo(&m.source, &m.text)))
+            .collect();
         let result = store
             .write(move |tx| {
                 let now = now_ms();
-                let mut outcomes = Vec::with_capacity(batch.len());
-                for msg in &batch {
-                    if !inbox::mark_processed(tx, msg.inbox_id, now)? {
+                let mut outcomes = Vec::with_capacity(parsed.len());
+                for (inbox_id, mo) in parsed {
+                    if !inbox::mark_processed(tx, inbox_id, now)? {
                         continue;
                     }
-                    outcomes.push(
-                        svc.handle_mo(tx, now, &msg.source, &msg.text)
-                            .map_err(StoreError::from)?,
-                    );
+                    outcomes.push(svc.apply_mo(tx, now, mo).map_err(StoreError::from)?);
                 }
                 Ok::<_, StoreError>(outcomes)
             })

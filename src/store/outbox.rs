@@ -521,17 +521,22 @@ fn apply_to_segment(
         ReceiptState::Failed => SegmentState::Failed,
     };
     // A final segment keeps its outcome; later receipts for it change nothing.
-    tx.prepare_cached(
+    let updated = exec_cached(
+        tx,
         "UPDATE outbox_segment SET state = ?2, receipt_stat = ?3, updated_at = ?4
          WHERE id = ?1 AND state = 'submitted'",
+        params![segment_id, new_state, stat, now],
     )
-    .and_then(|mut s| s.execute(params![segment_id, new_state, stat, now]))
     .ctx("outbox: update segment")?;
 
     // Per segment number: delivered if any submission was delivered; failed if every
-    // submission failed.
-    let (delivered, finals, this_failed): (i64, i64, bool) = tx
-        .prepare_cached(
+    // submission failed. A one-part message whose segment just became delivered is delivered
+    // whatever its other submissions did, so the usual case needs no look at them.
+    let just_delivered = updated == 1 && new_state == SegmentState::Delivered && total == 1;
+    let (delivered, finals, this_failed): (i64, i64, bool) = if just_delivered {
+        (1, 1, false)
+    } else {
+        tx.prepare_cached(
             "SELECT coalesce(sum(d), 0), coalesce(sum(d OR f), 0),
                     coalesce(max(seq = ?2 AND f AND NOT d), 0)
              FROM (SELECT seq, max(state = 'delivered') AS d, min(state = 'failed') AS f
@@ -542,7 +547,8 @@ fn apply_to_segment(
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
         })
-        .ctx("outbox: settle")?;
+        .ctx("outbox: settle")?
+    };
     let mut changed: Option<OutboxState> = None;
     if delivered >= i64::from(total) {
         let n = exec_cached(
@@ -992,11 +998,21 @@ pub fn apply_receipt(
     Ok(ReceiptMatch::Unknown)
 }
 
-/// Remember that a receipt matched this way (only the first time counts).
+/// Remember that a receipt matched this way (only the first time counts; looked up first, as
+/// a read is cheaper than an insert that is ignored on every receipt after the first).
 fn note_receipt_match(tx: &Transaction<'_>, kind: &str, now: i64) -> Result<(), StoreError> {
-    tx.prepare_cached("INSERT OR IGNORE INTO receipt_seen (kind, first_at) VALUES (?1, ?2)")
-        .and_then(|mut s| s.execute(params![kind, now]))
+    let seen = tx
+        .prepare_cached("SELECT 1 FROM receipt_seen WHERE kind = ?1")
+        .and_then(|mut s| s.exists([kind]))
         .ctx("outbox::note_receipt_match")?;
+    if !seen {
+        exec_cached(
+            tx,
+            "INSERT OR IGNORE INTO receipt_seen (kind, first_at) VALUES (?1, ?2)",
+            params![kind, now],
+        )
+        .ctx("outbox::note_receipt_match")?;
+    }
     Ok(())
 }
 
