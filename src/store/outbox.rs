@@ -383,6 +383,20 @@ impl OutboxCounts {
 /// priority, times and attempts are replaced instead (its old segment records dropped).
 pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enqueued, StoreError> {
     let next = msg.not_before.unwrap_or(now);
+    // The row's content, ?1..?11 of both the coalescing UPDATE and the INSERT.
+    let mut content: Vec<&dyn rusqlite::ToSql> = vec![
+        &now,
+        &msg.kind,
+        &msg.source,
+        &msg.destination,
+        &msg.body,
+        &msg.payload,
+        &msg.url,
+        &msg.coalesce_key,
+        &next,
+        &msg.expires_at,
+        &msg.priority,
+    ];
     if let Some(key) = &msg.coalesce_key {
         let queued: Option<i64> = tx
             .prepare_cached(
@@ -392,26 +406,15 @@ pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enque
             .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
             .ctx("outbox::enqueue: find queued")?;
         if let Some(id) = queued {
+            content.push(&id);
             exec_cached(
                 tx,
-                "UPDATE outbox SET kind = ?1, source = ?2, destination = ?3, body = ?4,
-                     payload = ?5, url = ?6, priority = ?7, next_attempt_at = ?8,
-                     expires_at = ?9, content_at = ?10, updated_at = ?10, attempts = 0,
+                "UPDATE outbox SET kind = ?2, source = ?3, destination = ?4, body = ?5,
+                     payload = ?6, url = ?7, priority = ?11, next_attempt_at = ?9,
+                     expires_at = ?10, content_at = ?1, updated_at = ?1, attempts = 0,
                      last_error = NULL
-                 WHERE id = ?11",
-                params![
-                    msg.kind,
-                    msg.source,
-                    msg.destination,
-                    msg.body,
-                    msg.payload,
-                    msg.url,
-                    msg.priority,
-                    next,
-                    msg.expires_at,
-                    now,
-                    id
-                ],
+                 WHERE id = ?12 AND coalesce_key = ?8",
+                rusqlite::params_from_iter(content),
             )
             .ctx("outbox::enqueue: coalesce")?;
             exec_cached(tx, "DELETE FROM outbox_segment WHERE outbox_id = ?1", [id])
@@ -430,19 +433,7 @@ pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enque
              body, payload, url, coalesce_key, state, attempts, next_attempt_at, expires_at,
              priority)
          VALUES (?1, ?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', 0, ?9, ?10, ?11)",
-        params![
-            now,
-            msg.kind,
-            msg.source,
-            msg.destination,
-            msg.body,
-            msg.payload,
-            msg.url,
-            msg.coalesce_key,
-            next,
-            msg.expires_at,
-            msg.priority
-        ],
+        rusqlite::params_from_iter(content),
     )
     .ctx("outbox::enqueue: insert")?;
     Ok(Enqueued {
