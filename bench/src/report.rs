@@ -100,16 +100,15 @@ pub fn check_targets(mt: &[MtRow], peers: &[PeerRow]) -> Vec<TargetCheck> {
                 .iter()
                 .find(|p| p.peer == name && p.param as usize == g.window)
         };
-        let (peer, with) = match (g.receipts, peer_of("node-dlr")) {
-            (true, Some(p)) => (p, "client with receipts"),
-            (true, None) => match peer_of("node") {
-                Some(p) => (p, "client without receipts"),
-                None => continue,
-            },
-            (false, _) => match peer_of("node") {
-                Some(p) => (p, "client without receipts"),
-                None => continue,
-            },
+        let with_receipts = g
+            .receipts
+            .then(|| peer_of("node-dlr"))
+            .flatten()
+            .map(|p| (p, "client with receipts"));
+        let Some((peer, with)) =
+            with_receipts.or_else(|| peer_of("node").map(|p| (p, "client without receipts")))
+        else {
+            continue;
         };
         let ratio = g.mps.median / peer.mps.median;
         node_cases.push((
