@@ -6,6 +6,7 @@ pub mod app;
 pub mod command;
 pub mod config;
 pub mod delivery;
+pub mod histogram;
 pub mod http;
 pub mod images;
 pub mod inbound;

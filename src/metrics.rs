@@ -9,10 +9,12 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use crate::histogram::HistogramSnapshot;
 use crate::service::Outcome;
 use crate::smpp::{LinkHandle, LinkState};
 use crate::store::inbox::InboxCounts;
 use crate::store::outbox::OutboxCounts;
+use crate::store::Stats as StoreStats;
 
 /// Counters updated by the service and the HTTP layer.
 #[derive(Debug, Default)]
@@ -56,7 +58,13 @@ impl Metrics {
     }
 
     /// The whole exposition: counters, link gauges, store gauges.
-    pub fn render(&self, link: &LinkHandle, outbox: &OutboxCounts, inbox: &InboxCounts) -> String {
+    pub fn render(
+        &self,
+        link: &LinkHandle,
+        store: &StoreStats,
+        outbox: &OutboxCounts,
+        inbox: &InboxCounts,
+    ) -> String {
         let mut out = String::with_capacity(4096);
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
         let one = |v: String| vec![(String::new(), v)];
@@ -110,6 +118,46 @@ impl Metrics {
             "counter",
             "Malformed PDUs received (answered with generic_nack).",
             one(get(&st.malformed)),
+        );
+        histogram(
+            &mut out,
+            "presence_gw_smpp_inbound_ack_seconds",
+            "deliver_sm / data_sm read to its resp queued (persisting it first): how long each holds a slot of the SMSC's window.",
+            &st.inbound_ack.snapshot(),
+        );
+        family(
+            &mut out,
+            "presence_gw_store_commits_total",
+            "counter",
+            "Write transactions committed by the store writer (group commits).",
+            one(store.commits.to_string()),
+        );
+        family(
+            &mut out,
+            "presence_gw_store_requests_total",
+            "counter",
+            "Write requests run by the store writer (divide by commits_total for the batch size).",
+            one(store.requests.to_string()),
+        );
+        family(
+            &mut out,
+            "presence_gw_store_failed_batches_total",
+            "counter",
+            "Write transactions rolled back or not committed.",
+            one(store.failed_batches.to_string()),
+        );
+        family(
+            &mut out,
+            "presence_gw_store_queued_requests",
+            "gauge",
+            "Write requests waiting for the store writer.",
+            one(store.queued.to_string()),
+        );
+        histogram(
+            &mut out,
+            "presence_gw_store_transaction_seconds",
+            "Store write transactions, BEGIN to COMMIT (a slow disk shows here first).",
+            &store.transaction,
         );
         family(
             &mut out,
@@ -207,6 +255,16 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: Vec<(St
     for (labels, v) in samples {
         let _ = writeln!(out, "{name}{labels} {v}");
     }
+}
+
+/// One histogram family: cumulative `_bucket`s, `_sum` and `_count`, in seconds.
+fn histogram(out: &mut String, name: &str, help: &str, h: &HistogramSnapshot) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for (le, n) in h.cumulative() {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
+    }
+    let _ = writeln!(out, "{name}_sum {}", h.sum_us as f64 / 1e6);
+    let _ = writeln!(out, "{name}_count {}", h.count());
 }
 
 /// Escape a label value (`\`, `"`, newline), per the exposition format.

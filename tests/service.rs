@@ -390,6 +390,30 @@ async fn operator_api_events_health_and_metrics_over_http() {
     ] {
         assert!(text.contains(want), "metrics lack {want:?}:\n{text}");
     }
+    // The latency histograms: every inbound PDU (the GROUP command at least) and every write
+    // transaction is counted, and the +Inf bucket holds them all.
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("metrics lack {name}:\n{text}"))
+    };
+    for h in [
+        "presence_gw_smpp_inbound_ack_seconds",
+        "presence_gw_store_transaction_seconds",
+    ] {
+        let count = value(&format!("{h}_count"));
+        assert!(count >= 1.0, "{h}: {count}");
+        assert_eq!(value(&format!("{h}_bucket{{le=\"+Inf\"}}")), count, "{h}");
+        assert!(value(&format!("{h}_sum")) > 0.0, "{h}");
+    }
+    assert!(
+        value("presence_gw_store_requests_total") >= value("presence_gw_store_commits_total"),
+        "a commit holds one request or more"
+    );
+    assert!(
+        value("presence_gw_store_transaction_seconds_count")
+            >= value("presence_gw_store_commits_total")
+    );
     assert!(!text.contains("8613800138000"), "no MSISDN in metrics");
     assert!(!text.contains(key));
 

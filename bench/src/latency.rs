@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use smsc_sim::MoRequest;
 
 use crate::mo::setup_script;
+use crate::procstat;
 use crate::world::{self, is_owner, percentile, World, WorldSpec, SERVICE_NUMBER};
 
 /// Token prefix planted in the status texts.
@@ -66,6 +67,20 @@ pub struct LatencyResult {
     pub gw_cpu_us_per_command: f64,
     /// Gateway CPU share of one core over the load, %.
     pub gw_cpu_percent: f64,
+    /// The gateway's own view (`/metrics` histograms, over its whole run): deliver_sm read to
+    /// resp queued, p99 and largest, ms (bucket resolution for the p99).
+    pub ack_p99_ms: f64,
+    /// Largest deliver_sm hold, ms.
+    pub ack_max_ms: f64,
+    /// Store write transactions, p99 and largest, ms.
+    pub txn_p99_ms: f64,
+    /// Largest write transaction, ms.
+    pub txn_max_ms: f64,
+    /// The machine over the load: CPU time in iowait and stolen by the hypervisor, % of all
+    /// CPUs (what makes a run on a shared VM slow without the gateway changing).
+    pub host_iowait_percent: f64,
+    /// See `host_iowait_percent`.
+    pub host_steal_percent: f64,
 }
 
 /// Run once over `db`.
@@ -87,6 +102,7 @@ pub async fn run(db: std::path::PathBuf, p: &LatencyParams) -> anyhow::Result<La
     let sim = w.sim.clone();
     let cpu0 = World::process_cpu();
     let sim0 = World::sim_cpu_s();
+    let host0 = procstat::host_ticks().unwrap_or_default();
     let t_load = Instant::now();
     let injector = w.sim_runtime().spawn(async move {
         let start = tokio::time::Instant::now();
@@ -132,6 +148,12 @@ pub async fn run(db: std::path::PathBuf, p: &LatencyParams) -> anyhow::Result<La
     }
     let cpu = World::process_cpu().since(&cpu0).total_s();
     let gw_cpu = cpu - (World::sim_cpu_s() - sim0);
+    let (host_iowait_percent, host_steal_percent) = procstat::host_ticks()
+        .unwrap_or_default()
+        .iowait_steal_percent(&host0);
+    let gw = w.gw();
+    let ack = gw.link.stats().inbound_ack.snapshot();
+    let txn = gw.store.stats().transaction;
     w.shutdown().await;
     let mut lat: Vec<f64> = sent
         .iter()
@@ -156,17 +178,27 @@ pub async fn run(db: std::path::PathBuf, p: &LatencyParams) -> anyhow::Result<La
         min_ms: lat.first().copied().unwrap_or(f64::NAN),
         gw_cpu_us_per_command: gw_cpu * 1e6 / total.max(1) as f64,
         gw_cpu_percent: gw_cpu * 100.0 / load_s.max(1e-9),
+        ack_p99_ms: ms(ack.quantile_us(0.99)),
+        ack_max_ms: ack.max_us as f64 / 1e3,
+        txn_p99_ms: ms(txn.quantile_us(0.99)),
+        txn_max_ms: txn.max_us as f64 / 1e3,
+        host_iowait_percent,
+        host_steal_percent,
     })
+}
+
+fn ms(us: Option<u64>) -> f64 {
+    us.map_or(f64::NAN, |v| v as f64 / 1e3)
 }
 
 /// Markdown table.
 pub fn render(rows: &[LatencyResult]) -> String {
     let mut s = String::from(
-        "| offered STATUS/s | s | deliver window | senders × family | matched / sent | p50 ms | p90 ms | **p99 ms** | max ms | gw CPU % (of one core) | gw CPU µs/command |\n|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| offered STATUS/s | s | deliver window | senders × family | matched / sent | p50 ms | p90 ms | **p99 ms** | max ms | gw CPU % (of one core) | gw CPU µs/command | deliver_sm held p99 / max ms | store txn p99 / max ms | host iowait / steal % |\n|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         s.push_str(&format!(
-            "| {:.0} | {} | {} | {} × {} | {} / {} | {:.0} | {:.0} | **{:.0}** | {:.0} | {:.0} | {:.0} |\n",
+            "| {:.0} | {} | {} | {} × {} | {} / {} | {:.0} | {:.0} | **{:.0}** | {:.0} | {:.0} | {:.0} | {:.1} / {:.0} | {:.1} / {:.0} | {:.1} / {:.1} |\n",
             r.offered_rate,
             r.params.seconds,
             r.params.deliver_window,
@@ -179,7 +211,13 @@ pub fn render(rows: &[LatencyResult]) -> String {
             r.p99_ms,
             r.max_ms,
             r.gw_cpu_percent,
-            r.gw_cpu_us_per_command
+            r.gw_cpu_us_per_command,
+            r.ack_p99_ms,
+            r.ack_max_ms,
+            r.txn_p99_ms,
+            r.txn_max_ms,
+            r.host_iowait_percent,
+            r.host_steal_percent
         ));
     }
     s

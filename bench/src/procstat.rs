@@ -161,9 +161,78 @@ fn thread_cpu_ns(task: &Path) -> Option<(String, u64)> {
     Some((name.to_string(), ns))
 }
 
+/// The whole machine's CPU ticks by kind, from the `cpu` line of `/proc/stat` (proc(5)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostTicks {
+    /// Every tick: user, nice, system, idle, iowait, irq, softirq, steal.
+    pub total: u64,
+    /// Idle with I/O outstanding: a slow disk.
+    pub iowait: u64,
+    /// Taken by the hypervisor for other guests: a noisy neighbour.
+    pub steal: u64,
+}
+
+impl HostTicks {
+    /// Shares of `self - earlier` spent in iowait and steal, in % of all CPUs' time.
+    pub fn iowait_steal_percent(&self, earlier: &HostTicks) -> (f64, f64) {
+        let total = self.total.saturating_sub(earlier.total).max(1) as f64;
+        (
+            self.iowait.saturating_sub(earlier.iowait) as f64 * 100.0 / total,
+            self.steal.saturating_sub(earlier.steal) as f64 * 100.0 / total,
+        )
+    }
+}
+
+/// The aggregate `cpu` line of `/proc/stat` text (guest time is already inside user).
+pub fn parse_host_ticks(text: &str) -> Option<HostTicks> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    (f.len() == 8).then(|| HostTicks {
+        total: f.iter().sum(),
+        iowait: f[4],
+        steal: f[7],
+    })
+}
+
+/// The machine's CPU ticks now.
+pub fn host_ticks() -> Result<HostTicks, ProcError> {
+    let path = "/proc/stat";
+    parse_host_ticks(&read(path)?).ok_or(ProcError::Layout {
+        path: path.to_string(),
+        what: "cpu line",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_ticks_read_iowait_and_steal_from_the_cpu_line() {
+        let text = "cpu  100 5 50 800 30 2 3 10 0 0\ncpu0 50 2 25 400 15 1 1 5 0 0\nintr 1\n";
+        let t = parse_host_ticks(text).expect("cpu line");
+        assert_eq!(
+            t,
+            HostTicks {
+                total: 1000,
+                iowait: 30,
+                steal: 10
+            }
+        );
+        let before = HostTicks {
+            total: 500,
+            iowait: 10,
+            steal: 10,
+        };
+        assert_eq!(t.iowait_steal_percent(&before), (4.0, 0.0));
+        assert_eq!(parse_host_ticks("cpu  1 2 3\n"), None, "too few fields");
+        assert_eq!(parse_host_ticks("intr 1\n"), None);
+    }
 
     const STAT: &str = "4242 (tokio (x) 1) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 37 0 0 20 0 \
                         5 0 12345 1000000 500 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0";

@@ -134,7 +134,7 @@ async fn metrics(State(st): State<HttpState>) -> Response {
                 header::CONTENT_TYPE,
                 "text/plain; version=0.0.4; charset=utf-8",
             )],
-            st.metrics.render(&st.link, &o, &i),
+            st.metrics.render(&st.link, &st.store.stats(), &o, &i),
         )
             .into_response(),
         Err(e) => (

@@ -224,6 +224,9 @@ pub struct LinkStats {
     pub malformed: AtomicU64,
     /// Successful binds (reconnects included).
     pub binds: AtomicU64,
+    /// From an inbound deliver_sm / data_sm read off the wire to its resp handed to the
+    /// writer: the time the SMSC's deliver window slot is held, mostly the store's commit.
+    pub inbound_ack: crate::histogram::LatencyHistogram,
 }
 
 struct Shared {

@@ -132,7 +132,8 @@ struct Pending {
     _permit: Option<OwnedSemaphorePermit>,
 }
 
-type Ack = BoxFuture<'static, (u32, CommandId, CommandStatus)>;
+/// An inbound PDU awaiting the gateway's answer: sequence, operation, status, when it was read.
+type Ack = BoxFuture<'static, (u32, CommandId, CommandStatus, Instant)>;
 type Wire = Framed<TcpStream, SmppCodec>;
 
 /// Sequence numbers 1..=0x7FFF_FFFF, wrapping (SMPP 3.4 §5.1.4).
@@ -456,9 +457,12 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
                     CommandId::DeliverSm | CommandId::DataSm => {
                         let (tx, rx) = oneshot::channel();
                         match ctx.inbound.try_send(Inbound { command: cmd, ack: tx }) {
-                            Ok(()) => acks.push(Box::pin(async move {
-                                (s, id, rx.await.unwrap_or(CommandStatus::EsmeRxTAppn))
-                            })),
+                            Ok(()) => {
+                                let read_at = Instant::now();
+                                acks.push(Box::pin(async move {
+                                    (s, id, rx.await.unwrap_or(CommandStatus::EsmeRxTAppn), read_at)
+                                }))
+                            }
                             Err(_) => {
                                 warn!("inbound queue full or closed: asking the SMSC to redeliver");
                                 if sink.send(inbound_resp(id, s, CommandStatus::EsmeRxTAppn)).await.is_err() {
@@ -492,7 +496,8 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
                     }
                 }
             }
-            Some((s, id, status)) = acks.next(), if !acks.is_empty() => {
+            Some((s, id, status, read_at)) = acks.next(), if !acks.is_empty() => {
+                ctx.stats.inbound_ack.observe(read_at.elapsed());
                 if sink.send(inbound_resp(id, s, status)).await.is_err() {
                     end!("write failed".into());
                 }

@@ -49,10 +49,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::histogram::{HistogramSnapshot, LatencyHistogram};
 
 pub use schema::SCHEMA_VERSION;
 
@@ -253,6 +255,9 @@ pub struct Stats {
     pub largest_batch: u64,
     /// Requests waiting in the channel right now (not counting the batch being run).
     pub queued: u64,
+    /// How long each write transaction took, BEGIN to COMMIT (its requests and the WAL
+    /// writes): what every request in it waited for once it started.
+    pub transaction: HistogramSnapshot,
 }
 
 #[derive(Default)]
@@ -262,6 +267,7 @@ struct Counters {
     failed_requests: AtomicU64,
     failed_batches: AtomicU64,
     largest_batch: AtomicU64,
+    transaction: LatencyHistogram,
 }
 
 /// Unix time in milliseconds of `t` (0 before the epoch), the unit of every store timestamp.
@@ -444,6 +450,7 @@ fn run_batch(
     max_batch: usize,
     counters: &Counters,
 ) -> bool {
+    let began = Instant::now();
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -497,6 +504,7 @@ fn run_batch(
             counters.failed_batches.fetch_add(1, Ordering::Relaxed);
         }
     }
+    counters.transaction.observe(began.elapsed());
     let committed = commit_error.is_none();
     for finish in finishes {
         finish(commit_error.as_deref());
@@ -834,6 +842,7 @@ impl Store {
             failed_batches: c.failed_batches.load(Ordering::Relaxed),
             largest_batch: c.largest_batch.load(Ordering::Relaxed),
             queued: (self.inner.requests.max_capacity() - self.inner.requests.capacity()) as u64,
+            transaction: c.transaction.snapshot(),
         }
     }
 
