@@ -177,6 +177,16 @@ fn durability_option_sets_synchronous_and_foreign_keys_are_on() {
             })
             .unwrap();
         assert_eq!((synchronous, foreign_keys), (expected, 1));
+        let cache: i64 = store
+            .write_blocking(|tx| {
+                Ok::<_, StoreError>(tx.query_row("PRAGMA cache_size", [], |r| r.get(0))?)
+            })
+            .unwrap();
+        assert_eq!(
+            cache,
+            -i64::from(presence_gw::store::WRITER_CACHE_KIB),
+            "the writer's page cache, in KiB"
+        );
         store.close_blocking();
     }
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use rusmpp::pdus::{BindReceiver, BindTransceiver, BindTransmitter, DataSmResp, DeliverSmResp};
 use rusmpp::types::COctetString;
 use rusmpp::values::{InterfaceVersion, Npi, Ton};
@@ -496,9 +496,19 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
                     }
                 }
             }
-            Some((s, id, status, read_at)) = acks.next(), if !acks.is_empty() => {
-                ctx.stats.inbound_ack.observe(read_at.elapsed());
-                if sink.send(inbound_resp(id, s, status)).await.is_err() {
+            Some(first) = acks.next(), if !acks.is_empty() => {
+                // Every resp whose message is already stored goes out in this one write: the
+                // store commits inbound PDUs in groups, so their acks complete together, and
+                // one syscall here is one read event at the SMSC rather than one per resp.
+                let mut ready = Some(first);
+                while let Some((s, id, status, read_at)) = ready {
+                    ctx.stats.inbound_ack.observe(read_at.elapsed());
+                    if sink.feed(inbound_resp(id, s, status)).await.is_err() {
+                        end!("write failed".into());
+                    }
+                    ready = acks.next().now_or_never().flatten();
+                }
+                if sink.flush().await.is_err() {
                     end!("write failed".into());
                 }
             }

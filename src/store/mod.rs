@@ -226,7 +226,15 @@ pub struct StoreOptions {
     pub max_batch: usize,
     /// Capacity of the bounded request channel (default 4096, at least 1).
     pub queue_capacity: usize,
+    /// Page cache of the writer connection, KiB (default [`WRITER_CACHE_KIB`]; SQLite's own
+    /// default is 2 MiB). Memory is taken only as pages are used.
+    pub writer_cache_kib: u32,
 }
+
+/// Default page cache of the writer: 64 MiB. The writer touches the outbox's queued head, its
+/// newest segments and receipts' lookups, the inbox's open parts and the status tables; past
+/// SQLite's 2 MiB default those pages are read back from the OS (a syscall and a copy each).
+pub const WRITER_CACHE_KIB: u32 = 64 * 1024;
 
 impl Default for StoreOptions {
     fn default() -> Self {
@@ -236,6 +244,7 @@ impl Default for StoreOptions {
             read_connections: 4,
             max_batch: 512,
             queue_capacity: 4096,
+            writer_cache_kib: WRITER_CACHE_KIB,
         }
     }
 }
@@ -706,6 +715,13 @@ impl Store {
         // it costs a memcpy; the database and its WAL are not affected.
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(open_err(path, "temp_store"))?;
+        // A negative cache_size is in KiB (not pages).
+        conn.pragma_update(
+            None,
+            "cache_size",
+            -i64::from(opts.writer_cache_kib.max(64)),
+        )
+        .map_err(open_err(path, "cache_size"))?;
         // Every statement the gateway runs stays prepared (rusqlite's default keeps 16; the
         // service alone has more, and an evicted statement is parsed again on every use).
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
