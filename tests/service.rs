@@ -321,6 +321,136 @@ async fn chinese_conversation_and_long_commands() {
     w.sim.shutdown().await;
 }
 
+/// What an owner's contacts can see of them: the subscriber row, every audience (status,
+/// expiry, what it reverts to), every membership and opt-out, and how many outbox rows are
+/// addressed to the owner's members.
+async fn owner_state(w: &World, owner: &'static str) -> String {
+    w.gw.store
+        .read(move |c| {
+            let q =
+                |sql: &str| -> rusqlite::Result<String> { c.query_row(sql, [owner], |r| r.get(0)) };
+            let parts = [
+                q(
+                    "SELECT coalesce(display_name, '') || '/' || lang || '/' || stop_all || '/' ||
+                          privacy || '/' || coalesce(net_state, '') FROM subscriber
+                   WHERE msisdn = ?1",
+                )?,
+                q(
+                    "SELECT coalesce(group_concat(a, ';'), '') FROM (SELECT name || '=' ||
+                          status_code || ':' || coalesce(status_text, '') || ':' ||
+                          coalesce(expires_at, '') || ':' || coalesce(prev_code, '') || ':' ||
+                          set_seq AS a FROM audience WHERE owner = ?1 ORDER BY name)",
+                )?,
+                q(
+                    "SELECT coalesce(group_concat(m, ';'), '') FROM (SELECT audience_id ||
+                          '>' || member AS m FROM membership WHERE owner = ?1
+                          ORDER BY audience_id, member)",
+                )?,
+                q("SELECT count(*) || ' opt-outs' FROM optout WHERE owner = ?1")?,
+                q(
+                    "SELECT count(*) || ' messages to members' FROM outbox WHERE destination IN
+                   (SELECT member FROM membership WHERE owner = ?1)",
+                )?,
+            ];
+            Ok::<_, presence_gw::store::StoreError>(parts.join("\n"))
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn malformed_input_over_smpp_gets_helpful_replies_and_changes_nothing() {
+    let w = World::start().await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000 13700137000")
+        .await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    w.inbox(MUM, 1).await;
+    w.inbox(DAD, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = owner_state(&w, OWNER).await;
+
+    // Over the real wire: the control characters and the Chinese travel as UCS-2, the emoji as
+    // UTF-16 surrogate pairs, the 500 characters as four concatenated parts (UDH-8, SAR,
+    // message_payload and UDH-16 in turn). Each gets a reply and none changes what the
+    // owner's contacts see.
+    let corpus: Vec<String> = vec![
+        String::new(),
+        "   ".into(),
+        "😀😀😀".into(),
+        "x".repeat(500),
+        "WHO 123456789012345678901234567890".into(),
+        "'; DROP TABLE subscriber; --".into(),
+        "GROUP FAMILY ADD 12".into(),
+        "GROUP FAMILY DEL 123456789012345678901234567890".into(),
+        "STATUS FAMILY".into(),
+        "STATUS FAMILY INCALL".into(),
+        "STATUS NOSUCHGROUP FREE".into(),
+        "STATUS FAMILY FREE UNTIL 25:00".into(),
+        "状态 家人".into(),
+        "\u{0}\u{1b}\u{7f}".into(),
+        "STOP 12".into(),
+    ];
+    let styles = [
+        MoStyle::Udh8,
+        MoStyle::Sar,
+        MoStyle::Payload,
+        MoStyle::Udh16,
+    ];
+    let mut owner_replies = std::collections::HashMap::new();
+    for (i, text) in corpus.iter().enumerate() {
+        for from in [OWNER, STRANGER] {
+            let reply = w.say_styled(from, text, styles[i % styles.len()]).await;
+            assert!(!reply.trim().is_empty(), "{from} {text:?}: empty reply");
+            assert!(
+                reply.chars().count() <= 3 * 67,
+                "{from} {text:?}: a reply of {} characters: {reply}",
+                reply.chars().count()
+            );
+            assert!(
+                !reply.contains("DROP TABLE") && !reply.to_lowercase().contains("sql"),
+                "{from} {text:?}: the reply leaks internals: {reply}"
+            );
+            if from == OWNER {
+                owner_replies.insert(text.as_str(), reply);
+            }
+        }
+    }
+    // The reply names what was wrong (a repeat of the same text within the inbox's dedup window
+    // would be taken for an SMSC resend, so these are the corpus's own replies).
+    let reply = |text: &str| owner_replies[text].clone();
+    assert!(reply("").starts_with("Commands: "), "{}", reply(""));
+    assert!(reply("😀😀😀").starts_with("Sorry, \"😀😀😀\" is not a command."));
+    let r = reply("WHO 123456789012345678901234567890");
+    assert!(r.contains("is not a phone number (5 to 15 digits)"), "{r}");
+    let r = reply("GROUP FAMILY ADD 12");
+    assert!(r.starts_with("\"12\" is not a phone number"), "{r}");
+    let r = reply("STATUS FAMILY");
+    assert!(r.starts_with("Which status should \"FAMILY\" see?"), "{r}");
+    let r = reply("STATUS FAMILY INCALL");
+    assert!(r.contains("set by the network"), "{r}");
+    let r = reply("STATUS NOSUCHGROUP FREE");
+    assert_eq!(r, "You have no group NOSUCHGROUP. GROUPS lists yours.");
+    let r = reply("STATUS FAMILY FREE UNTIL 25:00");
+    assert!(r.starts_with("\"UNTIL 25:00\" is not a time of day"), "{r}");
+    let r = reply("状态 家人");
+    assert!(r.starts_with("“家人”要看到什么状态？"), "{r}");
+
+    // Nothing the owner's contacts see has changed, no update was queued for them, and the
+    // gateway still works: the members' inboxes hold only the first update, and WHO answers.
+    assert_eq!(owner_state(&w, OWNER).await, before);
+    w.settle_and_count(MUM, 1).await;
+    w.settle_and_count(DAD, 1).await;
+    assert!(w.say(MUM, "WHO 13800138000").await.ends_with(": FREE."));
+    assert_eq!(
+        w.gw.link
+            .stats()
+            .malformed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "every MO was a well-formed PDU"
+    );
+}
+
 #[tokio::test]
 async fn operator_api_events_health_and_metrics_over_http() {
     let w = World::start().await;
