@@ -8,6 +8,8 @@
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
 use rusmpp::tlvs::{TlvTag, TlvValue};
 use rusmpp::{Command, CommandStatus, Pdu};
 use sms_wire::framing::{encode_command, esm_class, find_tlv};
@@ -15,7 +17,7 @@ use sms_wire::reassembly::{part_from_pdu, PartOrWhole};
 use sms_wire::receipt::{message_id_variants, DeliveryReceipt, ReceiptStatus};
 use sms_wire::segment::SarInfo;
 use sms_wire::udh::Udh;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tracing::{debug, info_span, warn, Instrument};
 
 use crate::smpp::Inbound;
@@ -419,43 +421,56 @@ const INBOUND_BATCH: usize = 256;
 /// Run the inbound pump: take every PDU waiting from the link (up to [`INBOUND_BATCH`]), write
 /// them in one store request, with up to `concurrency` PDUs in hand at once (so batches share
 /// group commits too), and send complete MO messages to `mo`.
+///
+/// The batches in hand are futures polled by this one task, not spawned tasks: a spawn per
+/// batch woke an idle tokio worker to steal it, a futex wake and a cross-core hand-off per
+/// receipt when receipts arrive one at a time.
 pub async fn run(
     store: Store,
     mut from_link: mpsc::Receiver<Inbound>,
     mo: mpsc::Sender<MoMessage>,
     concurrency: usize,
 ) {
-    let limit = Arc::new(Semaphore::new(concurrency.max(1)));
-    let most = concurrency.clamp(1, INBOUND_BATCH);
-    while let Some(first) = from_link.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < most {
-            match from_link.try_recv() {
-                Ok(i) => batch.push(i),
-                Err(_) => break,
-            }
-        }
-        let Ok(permit) = limit.clone().acquire_many_owned(batch.len() as u32).await else {
-            break;
-        };
-        let store = store.clone();
-        let mo = mo.clone();
-        let span = info_span!(
-            "inbound",
-            seq = batch[0].command.sequence_number(),
-            pdus = batch.len()
-        );
-        tokio::spawn(
-            async move {
-                for msg in handle_batch(&store, batch).await {
-                    // The message is pending in the inbox; if the consumer is gone it is
-                    // handed on again at the next start.
-                    let _ = mo.send(msg).await;
+    let concurrency = concurrency.max(1);
+    let most = concurrency.min(INBOUND_BATCH);
+    let mut in_hand = 0usize;
+    let mut batches: FuturesUnordered<BoxFuture<'static, usize>> = FuturesUnordered::new();
+    let mut open = true;
+    loop {
+        tokio::select! {
+            // Finished batches first: they free room for the next.
+            Some(done) = batches.next(), if !batches.is_empty() => in_hand -= done,
+            got = from_link.recv(), if open && in_hand < concurrency => {
+                let Some(first) = got else {
+                    open = false;
+                    continue;
+                };
+                let room = (concurrency - in_hand).min(most);
+                let mut batch = vec![first];
+                while batch.len() < room {
+                    match from_link.try_recv() {
+                        Ok(i) => batch.push(i),
+                        Err(_) => break,
+                    }
                 }
-                drop(permit);
+                let pdus = batch.len();
+                in_hand += pdus;
+                let (store, mo) = (store.clone(), mo.clone());
+                let span = info_span!("inbound", seq = batch[0].command.sequence_number(), pdus);
+                batches.push(Box::pin(
+                    async move {
+                        for msg in handle_batch(&store, batch).await {
+                            // The message is pending in the inbox; if the consumer is gone it
+                            // is handed on again at the next start.
+                            let _ = mo.send(msg).await;
+                        }
+                        pdus
+                    }
+                    .instrument(span),
+                ));
             }
-            .instrument(span),
-        );
+            else => break,
+        }
     }
 }
 
