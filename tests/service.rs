@@ -54,17 +54,40 @@ impl World {
             .await
             .expect("simulator starts");
         let dir = tempfile::tempdir().unwrap();
+        let gw = World::gateway(&sim, &dir, service).await;
+        World { sim, gw, _dir: dir }
+    }
+
+    /// A gateway bound to `sim`, on the database in `dir` (created, or reopened as it was).
+    async fn gateway(sim: &SimHandle, dir: &tempfile::TempDir, service: ServiceConfig) -> Gateway {
         let link = LinkConfig {
             smsc: sim.smpp_addr().to_string(),
             system_id: SYSTEM_ID.into(),
             password: presence_gw::config::Secret::new(PASSWORD),
             ..LinkConfig::default()
         };
-        let opts = GatewayOptions::new(dir.path().join("gw.db"), link, SERVICE);
+        let opts = GatewayOptions::new(World::db(dir), link, SERVICE);
         let gw = Gateway::start_with_service(opts, service)
             .await
             .expect("gateway starts");
         assert!(gw.link.wait_bound(WAIT).await, "gateway binds");
+        gw
+    }
+
+    fn db(dir: &tempfile::TempDir) -> std::path::PathBuf {
+        dir.path().join("gw.db")
+    }
+
+    /// Stop the gateway, run `offline` on its database file while nothing is running, and
+    /// start a new gateway on the same file (the simulator and its handsets carry on).
+    async fn restart(self, offline: impl FnOnce(&rusqlite::Connection)) -> World {
+        let World { sim, gw, _dir: dir } = self;
+        gw.shutdown().await;
+        {
+            let conn = rusqlite::Connection::open(World::db(&dir)).unwrap();
+            offline(&conn);
+        }
+        let gw = World::gateway(&sim, &dir, ServiceConfig::default()).await;
         World { sim, gw, _dir: dir }
     }
 
@@ -449,6 +472,51 @@ async fn malformed_input_over_smpp_gets_helpful_replies_and_changes_nothing() {
         0,
         "every MO was a well-formed PDU"
     );
+}
+
+#[tokio::test]
+async fn a_timed_status_that_expires_while_the_gateway_is_down_reverts_at_restart() {
+    let w = World::start().await;
+    w.say(OWNER, "NAME Zhang San").await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000 13700137000")
+        .await;
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    let r = w.say(OWNER, "STATUS FAMILY DRIVING FOR 2H").await;
+    assert!(r.starts_with("Set: FAMILY sees DRIVING until "), "{r}");
+    for member in [MUM, DAD] {
+        let t = w.inbox(member, 2).await;
+        assert!(t[1].contains(": DRIVING until "), "{t:?}");
+    }
+
+    // The gateway is down when the two hours end (here: the expiry is moved into the past
+    // while it is stopped). The expiry lives in SQLite, not in a timer, so the next start
+    // reverts it and tells the contacts who saw it.
+    let w = w
+        .restart(|db| {
+            let past = now_ms() - 60_000;
+            let n = db
+                .execute(
+                    "UPDATE audience SET expires_at = ?1 WHERE owner = ?2 AND name = 'FAMILY'",
+                    rusqlite::params![past, OWNER],
+                )
+                .unwrap();
+            assert_eq!(n, 1, "one timed audience");
+        })
+        .await;
+    for member in [MUM, DAD] {
+        let t = w.inbox(member, 3).await;
+        assert_eq!(
+            t[2],
+            "Zhang San (+8613800138000): BUSY. Reply STOP 8613800138000 to stop these updates.",
+            "{member}: {t:?}"
+        );
+    }
+    assert_eq!(
+        w.say(MUM, "WHO 13800138000").await,
+        "Zhang San (+8613800138000): BUSY."
+    );
+    // Reverted once: nothing more arrives.
+    w.settle_and_count(DAD, 3).await;
 }
 
 #[tokio::test]
