@@ -23,6 +23,28 @@ use crate::smpp::{Link, LinkConfig, LinkHandle};
 use crate::store::outbox::{self, NewMessage};
 use crate::store::{now_ms, Store, StoreOptions};
 
+/// Tokio worker threads for `configured` (`[runtime] worker_threads`): that number, or for 0
+/// one per core less one, at least one. The store writer is a thread of its own and the
+/// gateway's serial resource (every receipt and MO part commits there before its resp), so on
+/// a small machine it gets a core of its own rather than sharing two with two workers that
+/// steal tasks from each other: on the 2-core bench VM one worker cut the gateway's CPU per
+/// message by 10-30 % (BENCHMARKS.md, session of 2026-12-04).
+pub fn worker_threads(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.saturating_sub(1).max(1)
+}
+
+/// The multi-thread runtime the gateway runs on, with [`worker_threads`]`(configured)` workers.
+pub fn runtime(configured: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads(configured))
+        .enable_all()
+        .build()
+}
+
 /// On first start (an empty catalogue), import the default presets from `dir` (relative to
 /// the working directory, else to the source tree) in the background.
 fn load_default_presets(

@@ -233,6 +233,15 @@ impl Default for ServiceSection {
     }
 }
 
+/// The async runtime (`[runtime]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeSection {
+    /// Tokio worker threads; 0 (the default) is one per core less one, at least one, so the
+    /// store writer thread keeps a core to itself (see [`crate::app::worker_threads`]).
+    pub worker_threads: usize,
+}
+
 /// Caller avatars (`[avatar]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -356,6 +365,8 @@ pub struct Config {
     pub avatar: AvatarSection,
     /// USSD menus.
     pub ussd: UssdSection,
+    /// The async runtime.
+    pub runtime: RuntimeSection,
 }
 
 impl Default for Config {
@@ -372,6 +383,7 @@ impl Default for Config {
             service: ServiceSection::default(),
             avatar: AvatarSection::default(),
             ussd: UssdSection::default(),
+            runtime: RuntimeSection::default(),
         }
     }
 }
@@ -554,6 +566,12 @@ impl Config {
         if self.delivery.max_attempts == 0 {
             return Err(invalid("delivery.max_attempts", "at least 1"));
         }
+        if self.runtime.worker_threads > 256 {
+            return Err(invalid(
+                "runtime.worker_threads",
+                "0 (one per core less one) to 256",
+            ));
+        }
         Ok(())
     }
 
@@ -713,6 +731,21 @@ mod tests {
         let s = c.smsc.as_ref().expect("example has an [smsc] section");
         assert_eq!(s.window, 64);
         assert_eq!(c.delivery.max_attempts, 20);
+        assert_eq!(c.runtime.worker_threads, 0);
+    }
+
+    #[test]
+    fn worker_threads_are_bounded_and_default_to_cores_less_one() {
+        let c = Config::from_toml("[runtime]\nworker_threads = 3\n", Path::new("x.toml")).unwrap();
+        assert_eq!(crate::app::worker_threads(c.runtime.worker_threads), 3);
+        let e = Config::from_toml("[runtime]\nworker_threads = 999\n", Path::new("x.toml"))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("line 2") && e.to_string().contains("runtime.worker_threads"),
+            "{e}"
+        );
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(crate::app::worker_threads(0), (cores - 1).max(1));
     }
 
     #[test]

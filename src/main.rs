@@ -317,6 +317,9 @@ struct ServeArgs {
     /// Hard cap on submits per second.
     #[arg(long)]
     max_rate: Option<f64>,
+    /// Tokio worker threads (0: one per core less one, leaving a core to the store writer).
+    #[arg(long)]
+    worker_threads: Option<usize>,
 }
 
 fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
@@ -357,6 +360,9 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(v) = &args.http {
         cfg.http = v.clone();
+    }
+    if let Some(v) = args.worker_threads {
+        cfg.runtime.worker_threads = v;
     }
     if let Some(v) = &args.public_url {
         cfg.public_url = v.clone();
@@ -420,8 +426,7 @@ async fn seed_demo(gw: &Gateway, sim: &smsc_sim::SimHandle, service_number: &str
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut cfg = build_config(&args)?;
+async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     // No SMSC configured: run the bundled simulator in-process, with an account for us.
     let mut embedded = None;
     if cfg.smsc.is_none() {
@@ -511,8 +516,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -521,17 +525,22 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
-    match cli.command {
+    let serve_args = match cli.command {
         Some(Command::CheckConfig { file }) => {
             let cfg = Config::load(&file)?;
             println!("{file:?} is valid:\n{cfg:#?}");
-            Ok(())
+            return Ok(());
         }
-        Some(Command::Serve(args)) => serve(*args).await,
-        Some(Command::Activity(cmd)) => tokio::task::block_in_place(|| activity(cmd)),
-        Some(Command::Outbox(cmd)) => tokio::task::block_in_place(|| outbox(cmd)),
-        Some(Command::Presets(cmd)) => tokio::task::block_in_place(|| presets(cmd)),
-        Some(Command::Subscriber(cmd)) => tokio::task::block_in_place(|| subscriber(cmd)),
-        None => serve(cli.serve).await,
-    }
+        Some(Command::Activity(cmd)) => return activity(cmd),
+        Some(Command::Outbox(cmd)) => return outbox(cmd),
+        Some(Command::Presets(cmd)) => return presets(cmd),
+        Some(Command::Subscriber(cmd)) => return subscriber(cmd),
+        Some(Command::Serve(args)) => *args,
+        None => cli.serve,
+    };
+    // The config decides the runtime, so it is read before the runtime exists.
+    let cfg = build_config(&serve_args)?;
+    let workers = presence_gw::app::worker_threads(cfg.runtime.worker_threads);
+    info!(workers, "starting the runtime");
+    presence_gw::app::runtime(workers)?.block_on(serve(cfg))
 }

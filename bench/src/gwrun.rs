@@ -92,6 +92,9 @@ pub struct RunSpec {
     /// Bind password.
     #[arg(long, default_value = "bench")]
     pub password: String,
+    /// Tokio worker threads of the gateway's runtime (0: the gateway's default).
+    #[arg(long, default_value_t = 0)]
+    pub worker_threads: usize,
 }
 
 /// What one run measured (one JSON line on the child's stdout).
@@ -429,6 +432,7 @@ mod tests {
             timeout_s: 60,
             system_id: "bench".into(),
             password: "bench".into(),
+            worker_threads: 0,
         };
         let r = run(&spec).await.unwrap();
         assert!(r.ok, "{r:?}");

@@ -243,6 +243,9 @@ struct MtArgs {
     /// the node-smpp SMSC (its figures are what receipts-on runs are compared with).
     #[arg(long)]
     no_node_client: bool,
+    /// The gateway's tokio worker threads (0: its default, one per core less one).
+    #[arg(long, default_value_t = 0)]
+    worker_threads: usize,
     /// Name of the result files (`results/mt-<tag>.json|md`).
     #[arg(long, default_value = "latest")]
     tag: String,
@@ -315,6 +318,7 @@ fn mt_cmd(a: MtArgs) -> Result<()> {
         perf: a.perf,
         perf_dwarf: a.perf_dwarf,
         node_dlr_client: !a.no_node_client,
+        worker_threads: a.worker_threads,
     };
     let results = results_dir();
     let work = results.join("tmp");
@@ -415,8 +419,8 @@ fn mt_run_cmd(spec: RunSpec) -> Result<()> {
                 .unwrap_or_else(|_| "info,rusmpp=warn".into()),
         )
         .init();
-    // The same runtime as the gateway's `#[tokio::main]`: multi-thread, one worker per core.
-    let rt = tokio::runtime::Runtime::new()?;
+    // The gateway binary's runtime (`presence-gw serve` builds the same one).
+    let rt = presence_gw::app::runtime(spec.worker_threads)?;
     let result = rt.block_on(gwrun::run(&spec))?;
     println!("{}", serde_json::to_string(&result)?);
     Ok(())
@@ -446,9 +450,9 @@ fn scratch_db(name: &str) -> Result<PathBuf> {
     Ok(work.join(name))
 }
 
-/// A multi-thread runtime like the gateway's `#[tokio::main]` (one worker per core).
+/// The gateway binary's runtime, with its default worker count, for the in-process suites.
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Runtime::new()?)
+    Ok(presence_gw::app::runtime(0)?)
 }
 
 fn init_log() {

@@ -73,6 +73,10 @@ pub struct MtParams {
     /// that receipts-on figures are compared like with like (`bench.py` runs it without).
     #[serde(default)]
     pub node_dlr_client: bool,
+    /// The gateway child's tokio worker threads (`[runtime] worker_threads`; 0 = the
+    /// gateway's default, one per core less one).
+    #[serde(default)]
+    pub worker_threads: usize,
 }
 
 /// One run of the node-smpp client with receipts on (see [`MtParams::node_dlr_client`]).
@@ -149,6 +153,7 @@ fn one_run(
     window: usize,
     receipts: bool,
     timeout_s: u64,
+    workers: usize,
     perf: Option<(PathBuf, bool)>,
 ) -> Result<(RunResult, CpuTimes, SmscCounts, u64), MtError> {
     let db = work.join("mt.db");
@@ -166,6 +171,7 @@ fn one_run(
         timeout_s,
         system_id: "bench".into(),
         password: "bench".into(),
+        worker_threads: workers,
     };
     let log = work.join("mt-run.log");
     let logf = std::fs::File::create(&log).map_err(|source| MtError::Child {
@@ -195,7 +201,8 @@ fn one_run(
         .arg("--db")
         .arg(&spec.db)
         .args(["--n", &n.to_string(), "--window", &window.to_string()])
-        .args(["--timeout-s", &timeout_s.to_string()]);
+        .args(["--timeout-s", &timeout_s.to_string()])
+        .args(["--worker-threads", &workers.to_string()]);
     if receipts {
         cmd.arg("--receipts");
     }
@@ -313,7 +320,17 @@ pub fn run_suite(
     if p.warmup {
         for s in smscs {
             eprintln!("[gw-bench] warm-up against {}", s.label());
-            one_run(exe, s, work, 2000.min(p.n), 100, false, p.timeout_s, None)?;
+            one_run(
+                exe,
+                s,
+                work,
+                2000.min(p.n),
+                100,
+                false,
+                p.timeout_s,
+                p.worker_threads,
+                None,
+            )?;
         }
     }
     let mut out = Vec::new();
@@ -332,8 +349,17 @@ pub fn run_suite(
                     ))
                 })
                 .map(|f| (f, p.perf_dwarf));
-            let (run, smsc_cpu, counts, db_bytes) =
-                one_run(exe, smsc, work, p.n, window, receipts, p.timeout_s, perf)?;
+            let (run, smsc_cpu, counts, db_bytes) = one_run(
+                exe,
+                smsc,
+                work,
+                p.n,
+                window,
+                receipts,
+                p.timeout_s,
+                p.worker_threads,
+                perf,
+            )?;
             let good =
                 run.ok && counts.submits >= p.n && (!receipts || counts.receipts_acked >= p.n);
             eprintln!(
