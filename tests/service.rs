@@ -334,6 +334,34 @@ async fn chinese_conversation_and_long_commands() {
     assert!(r.ends_with("将通知0位联系人。"), "{r}");
     w.settle_and_count(member, 3).await;
 
+    // A burst of changes to a family of two, sent without waiting for the replies: each member
+    // ends with the latest status (those in between may be coalesced away), in Chinese.
+    let (mum, dad) = ("+8613900139011", "+8613700137011");
+    let r = w.say(owner, "分组 家人 加 13900139011 13700137011").await;
+    assert!(r.starts_with("家人现有2人。"), "{r}");
+    let before = w.texts(owner).len();
+    for s in ["忙", "开车", "空闲"] {
+        w.sim
+            .inject_mo(MoRequest::new(owner, SERVICE, &format!("状态 家人 {s}")))
+            .await
+            .expect("MO injected");
+    }
+    w.inbox(owner, before + 3).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    for m in [mum, dad] {
+        let t = w.texts(m);
+        assert!((1..=3).contains(&t.len()), "{m}: {t:?}");
+        assert!(t.last().unwrap().contains("：“空闲”。"), "{m}: {t:?}");
+    }
+    // 退订 in Chinese: the next change reaches only the other member.
+    let (mum_had, dad_had) = (w.texts(mum).len(), w.texts(dad).len());
+    let r = w.say(dad, "退订 13800138001").await;
+    assert!(r.contains("+8613800138001"), "{r}");
+    let r = w.say(owner, "状态 家人 开会").await;
+    assert!(r.ends_with("将通知1位联系人。"), "{r}");
+    assert!(w.inbox(mum, mum_had + 1).await[mum_had].contains("：“开会”。"));
+    w.settle_and_count(dad, dad_had + 1).await; // only the 退订 reply
+
     // Garbage gets help, never silence.
     let r = w.say(owner, "😀😀").await;
     assert!(r.contains("不是命令") || r.starts_with("Sorry"), "{r}");
@@ -411,7 +439,11 @@ async fn malformed_input_over_smpp_gets_helpful_replies_and_changes_nothing() {
         "STATUS FAMILY FREE UNTIL 25:00".into(),
         "状态 家人".into(),
         "\u{0}\u{1b}\u{7f}".into(),
-        "STOP 12".into(),
+        // Mixed scripts that are no valid command.
+        "WHO １３８abc００一二三".into(),
+        "分组 FAMILY 加 ＋86 一三九".into(),
+        "状态 FAMILY 空闲 到25:00".into(),
+        "STOP 12".into(), // last in English: the reply language follows the last command
     ];
     let styles = [
         MoStyle::Udh8,
@@ -457,6 +489,10 @@ async fn malformed_input_over_smpp_gets_helpful_replies_and_changes_nothing() {
     assert!(r.starts_with("\"UNTIL 25:00\" is not a time of day"), "{r}");
     let r = reply("状态 家人");
     assert!(r.starts_with("“家人”要看到什么状态？"), "{r}");
+    let r = reply("状态 FAMILY 空闲 到25:00");
+    assert!(r.contains("25:00"), "{r}");
+    let r = reply("WHO １３８abc００一二三");
+    assert!(r.contains("138abc00"), "{r}");
 
     // Nothing the owner's contacts see has changed, no update was queued for them, and the
     // gateway still works: the members' inboxes hold only the first update, and WHO answers.
@@ -614,6 +650,57 @@ async fn operator_api_events_health_and_metrics_over_http() {
     );
     assert!(!text.contains("8613800138000"), "no MSISDN in metrics");
     assert!(!text.contains(key));
+
+    // Malformed bodies: a clear 400 naming what is wrong, and nothing changes.
+    for (bad, names) in [
+        (serde_json::json!({"msisdn": "+8613800138000"}), "event"),
+        (
+            serde_json::json!({"msisdn": 8613800138000u64, "event": "call_ended"}),
+            "msisdn",
+        ),
+        (
+            serde_json::json!({"msisdn": "+8613800138000", "event": "call_ended", "x": 1}),
+            "x",
+        ),
+    ] {
+        let r = api(&http, &events, key, &bad).await;
+        assert_eq!(r.status(), 400, "{bad}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        let why = body["error"].as_str().unwrap_or_default();
+        assert!(why.contains(names), "{bad}: {why}");
+    }
+    let r = http
+        .post(&events)
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(w.texts(MUM).len(), 1, "malformed requests changed nothing");
+    // The other three events, and the order rules: OFF outranks a call; a call that starts
+    // or ends while the phone is off changes nothing; power_on restores the statuses.
+    let ev = |event: &str| serde_json::json!({"msisdn": "+8613800138000", "event": event});
+    let mut told = Vec::new();
+    for event in [
+        "call_ended",
+        "power_off",
+        "call_started",
+        "call_ended",
+        "power_on",
+    ] {
+        let r = api(&http, &events, key, &ev(event)).await;
+        assert_eq!(r.status(), 200, "{event}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        told.push(body["notified"].as_u64().unwrap());
+    }
+    assert_eq!(told, [1, 1, 0, 0, 1]);
+    let mum = w.inbox(MUM, 4).await;
+    assert!(mum[1].contains(": STANDBY."), "{mum:?}");
+    assert!(mum[2].contains(": OFF."), "{mum:?}");
+    assert!(mum[3].contains(": STANDBY."), "{mum:?}");
+    w.settle_and_count(MUM, 4).await;
 
     // Activity rows for the upload thresholds; a bad number is reported, the rest kept.
     let r = api(&http, format!("{base}/api/v1/activity"), key, &serde_json::json!([

@@ -177,6 +177,28 @@ fn view(sub: &Subscriber, a: &Audience) -> View {
     }
 }
 
+/// Longest revert chain kept (timed statuses stacked over each other; the deepest timed steps
+/// are dropped beyond it, the lasting status at the bottom is always kept).
+const MAX_REVERT_CHAIN: usize = 8;
+
+/// The revert chain of a timed status expiring at `until`, set over `current` whose own chain
+/// is `chain`: `current` and then its chain, less every step that will have expired by `until`
+/// (each step expires later than the one before it, so those are a prefix). FREE, then BUSY FOR
+/// 1H, then DRIVING FOR 30M gives [BUSY, FREE]; DRIVING FOR 2H instead gives [FREE].
+fn revert_chain(current: &Stored, chain: &[Stored], until: i64) -> Vec<Stored> {
+    let mut out: Vec<Stored> = std::iter::once(current)
+        .chain(chain)
+        .filter(|p| p.expires_at.is_none_or(|t| t > until))
+        .cloned()
+        .collect();
+    if out.len() > MAX_REVERT_CHAIN {
+        let bottom = out.pop();
+        out.truncate(MAX_REVERT_CHAIN - 1);
+        out.extend(bottom);
+    }
+    out
+}
+
 fn views(sub: &Subscriber, auds: &[Audience]) -> HashMap<i64, View> {
     auds.iter().map(|a| (a.id, view(sub, a))).collect()
 }
@@ -732,25 +754,33 @@ impl Service {
         let auds = state::audiences(tx, &sub.msisdn)?;
         let label = state::group_label(group);
         let counts = state::member_counts(tx, &sub.msisdn)?;
-        let id = match Self::find(&auds, group) {
-            Some(a) => a.id,
-            None => {
-                let user_groups = auds.iter().filter(|a| a.kind == AudienceKind::User).count();
-                if user_groups >= self.cfg.max_user_groups {
-                    return Ok(Text::TooManyGroups {
-                        cap: self.cfg.max_user_groups,
-                    });
-                }
-                state::create_group(tx, &sub.msisdn, &state::group_key(group), now)?
+        // The group is created only once the caps allow the addition: a refused ADD to a new
+        // group leaves nothing behind (no empty group counting against `max_user_groups`).
+        let existing = Self::find(&auds, group).map(|a| a.id);
+        if existing.is_none() {
+            let user_groups = auds.iter().filter(|a| a.kind == AudienceKind::User).count();
+            if user_groups >= self.cfg.max_user_groups {
+                return Ok(Text::TooManyGroups {
+                    cap: self.cfg.max_user_groups,
+                });
             }
-        };
-        let has = counts.get(&id).copied().unwrap_or(0);
+        }
+        let has = existing
+            .and_then(|id| counts.get(&id).copied())
+            .unwrap_or(0);
         let total_has: usize = counts.values().sum();
         let skipped_self = members.iter().any(|m| m.as_str() == sub.msisdn);
-        let mut new = Vec::new();
+        let mut new: Vec<&Msisdn> = Vec::new();
         let mut already = 0;
         for m in members.iter().filter(|m| m.as_str() != sub.msisdn) {
-            if state::is_member(tx, id, m.as_str())? {
+            if new.contains(&m) {
+                continue; // the same number twice in one message
+            }
+            let member = match existing {
+                Some(id) => state::is_member(tx, id, m.as_str())?,
+                None => false,
+            };
+            if member {
                 already += 1;
             } else {
                 new.push(m);
@@ -769,6 +799,10 @@ impl Service {
                 has: total_has,
             });
         }
+        let id = match existing {
+            Some(id) => id,
+            None => state::create_group(tx, &sub.msisdn, &state::group_key(group), now)?,
+        };
         for m in &new {
             state::add_member(tx, id, &sub.msisdn, m.as_str(), now)?;
         }
@@ -858,7 +892,7 @@ impl Service {
                 set_at: now,
                 ..Stored::standby()
             };
-            reset.prev = None;
+            reset.prev.clear();
             state::save_status(tx, &reset)?;
         }
         Ok(Text::Dropped {
@@ -954,10 +988,11 @@ impl Service {
                     expires_at,
                 };
                 // A timed status remembers what to revert to; a lasting one forgets.
-                aud.prev = if expires_at.is_some() && a.status != StatusChange::Clear {
-                    Some(aud.status.clone())
-                } else {
-                    None
+                aud.prev = match expires_at {
+                    Some(until) if a.status != StatusChange::Clear => {
+                        revert_chain(&aud.status, &aud.prev, until)
+                    }
+                    _ => Vec::new(),
                 };
                 aud.status = if a.status == StatusChange::Clear {
                     Stored {
@@ -1018,7 +1053,8 @@ impl Service {
             return Ok(FanOut::default());
         }
         let hour_ago = now - 3_600_000;
-        let (recent, oldest) = state::changes_since(tx, &owner.msisdn, hour_ago)?;
+        let class = state::QuotaClass::of(source);
+        let (recent, oldest) = state::changes_since(tx, &owner.msisdn, hour_ago, class)?;
         let deferred_until =
             (recent >= self.cfg.hourly_change_quota).then(|| oldest.unwrap_or(now) + 3_600_000);
         let mut told = 0;
@@ -1088,11 +1124,14 @@ impl Service {
                 if a.status.expires_at.is_none_or(|t| t > now) {
                     continue;
                 }
-                // Back to what it was, unless that has expired meanwhile: then the default.
-                a.status = match a.prev.take() {
-                    Some(p) if p.expires_at.is_none_or(|t| t > now) => p,
-                    _ => Stored::standby(),
-                };
+                // Back one step of the chain, past steps that have expired meanwhile; at its
+                // end, the default.
+                let mut chain = std::mem::take(&mut a.prev).into_iter();
+                a.status = chain
+                    .by_ref()
+                    .find(|p| p.expires_at.is_none_or(|t| t > now))
+                    .unwrap_or_else(Stored::standby);
+                a.prev = chain.collect();
                 state::save_status(tx, a)?;
             }
             let after = views(&sub, &auds);

@@ -76,8 +76,10 @@ pub struct Audience {
     pub name: String,
     /// The current status.
     pub status: Stored,
-    /// What it reverts to when `status` expires.
-    pub prev: Option<Stored>,
+    /// What it reverts to when `status` expires, nearest first: `prev[0]` when `status`
+    /// expires, `prev[1]` when that one does, and so on; each entry expires later than the one
+    /// before it, and the chain ends at a lasting status or is empty (then STANDBY).
+    pub prev: Vec<Stored>,
 }
 
 impl Audience {
@@ -259,6 +261,7 @@ fn audience_from_row(r: &Row<'_>) -> rusqlite::Result<AudienceRow> {
         prev_set_at: r.get(10)?,
         prev_set_seq: r.get(11)?,
         prev_expires_at: r.get(12)?,
+        prev_more: r.get(13)?,
     })
 }
 
@@ -276,6 +279,7 @@ struct AudienceRow {
     prev_set_at: Option<i64>,
     prev_set_seq: Option<i64>,
     prev_expires_at: Option<i64>,
+    prev_more: Option<String>,
 }
 
 impl AudienceRow {
@@ -290,15 +294,18 @@ impl AudienceRow {
                 }
             })?),
         };
-        let prev = match self.prev_code {
-            Some(code) => Some(Stored {
+        let mut prev = Vec::new();
+        if let Some(code) = self.prev_code {
+            prev.push(Stored {
                 shown: shown_from_sql(&code, self.prev_text)?,
                 set_at: self.prev_set_at.unwrap_or(0),
                 set_seq: self.prev_set_seq.unwrap_or(0),
                 expires_at: self.prev_expires_at,
-            }),
-            None => None,
-        };
+            });
+            if let Some(more) = &self.prev_more {
+                prev.extend(chain_from_json(more)?);
+            }
+        }
         Ok(Audience {
             id: self.id,
             kind,
@@ -315,7 +322,7 @@ impl AudienceRow {
 }
 
 const AUDIENCE_COLUMNS: &str = "id, kind, name, status_code, status_text, set_at, set_seq,
-    expires_at, prev_code, prev_text, prev_set_at, prev_set_seq, prev_expires_at";
+    expires_at, prev_code, prev_text, prev_set_at, prev_set_seq, prev_expires_at, prev_more";
 
 /// Every audience of `owner`: built-in groups in table order, user groups by creation, OTHERS last.
 pub fn audiences(conn: &Connection, owner: &str) -> Result<Vec<Audience>, StoreError> {
@@ -363,20 +370,22 @@ pub fn next_expiry(conn: &Connection) -> Result<Option<i64>, StoreError> {
     .ctx("service::next_expiry")
 }
 
-/// Write an audience's status and its revert target.
+/// Write an audience's status and its revert chain.
 pub fn save_status(tx: &Transaction<'_>, a: &Audience) -> Result<(), StoreError> {
     let (code, text) = shown_to_sql(&a.status.shown);
-    let (pcode, ptext) = match &a.prev {
+    let first = a.prev.first();
+    let (pcode, ptext) = match first {
         Some(p) => {
             let (c, t) = shown_to_sql(&p.shown);
             (Some(c), t)
         }
         None => (None, None),
     };
+    let more = (a.prev.len() > 1).then(|| chain_to_json(&a.prev[1..]));
     tx.prepare_cached(
         "UPDATE audience SET status_code = ?2, status_text = ?3, set_at = ?4, set_seq = ?5,
              expires_at = ?6, prev_code = ?7, prev_text = ?8, prev_set_at = ?9,
-             prev_set_seq = ?10, prev_expires_at = ?11
+             prev_set_seq = ?10, prev_expires_at = ?11, prev_more = ?12
          WHERE id = ?1",
     )
     .and_then(|mut s| {
@@ -389,13 +398,48 @@ pub fn save_status(tx: &Transaction<'_>, a: &Audience) -> Result<(), StoreError>
             a.status.expires_at,
             pcode,
             ptext,
-            a.prev.as_ref().map(|p| p.set_at),
-            a.prev.as_ref().map(|p| p.set_seq),
-            a.prev.as_ref().and_then(|p| p.expires_at),
+            first.map(|p| p.set_at),
+            first.map(|p| p.set_seq),
+            first.and_then(|p| p.expires_at),
+            more,
         ])
     })
     .ctx("service::save_status")?;
     Ok(())
+}
+
+/// The revert chain beyond its first step as stored in `audience.prev_more`: one array
+/// `[code, text|null, set_at, set_seq, expires_at|null]` per step.
+fn chain_to_json(chain: &[Stored]) -> String {
+    let steps: Vec<serde_json::Value> = chain
+        .iter()
+        .map(|p| {
+            let (code, text) = shown_to_sql(&p.shown);
+            serde_json::json!([code, text, p.set_at, p.set_seq, p.expires_at])
+        })
+        .collect();
+    serde_json::Value::Array(steps).to_string()
+}
+
+/// Read [`chain_to_json`]'s text back.
+fn chain_from_json(text: &str) -> Result<Vec<Stored>, StoreError> {
+    let bad = || StoreError::BadValue {
+        column: "audience.prev_more",
+        value: text.chars().take(80).collect(),
+    };
+    type Step = (String, Option<String>, i64, i64, Option<i64>);
+    let steps: Vec<Step> = serde_json::from_str(text).map_err(|_| bad())?;
+    steps
+        .into_iter()
+        .map(|(code, text, set_at, set_seq, expires_at)| {
+            Ok(Stored {
+                shown: shown_from_sql(&code, text)?,
+                set_at,
+                set_seq,
+                expires_at,
+            })
+        })
+        .collect()
 }
 
 /// Create user group `name` of `owner`; returns its id.
@@ -590,17 +634,49 @@ pub fn clear_optouts(tx: &Transaction<'_>, member: &str, mode: &str) -> Result<(
     Ok(())
 }
 
-/// Status changes of `owner` since `since`: how many, and the time of the oldest.
+/// Which hourly budget a change's notifications draw on (see [`changes_since`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaClass {
+    /// Changes the owner made (SMS, USSD). Expiries of their timed statuses are held by this
+    /// budget too, but do not use it up: the command that set the expiry already counted.
+    Owner,
+    /// Network events (calls, power): the carrier's, not the owner's; a call storm cannot use
+    /// up the owner's budget, and the owner's commands cannot hold back INCALL/OFF.
+    Network,
+}
+
+impl QuotaClass {
+    /// The class of a `status_change.source`.
+    pub fn of(source: &str) -> QuotaClass {
+        if source == "network" {
+            QuotaClass::Network
+        } else {
+            QuotaClass::Owner
+        }
+    }
+}
+
+/// Notifying status changes of `owner` since `since` that count against `class`'s budget: how
+/// many, and the time of the oldest.
 pub fn changes_since(
     conn: &Connection,
     owner: &str,
     since: i64,
+    class: QuotaClass,
 ) -> Result<(u32, Option<i64>), StoreError> {
-    conn.prepare_cached(
-        "SELECT count(*), min(at) FROM status_change WHERE owner = ?1 AND at >= ?2 AND notified > 0",
-    )
-    .and_then(|mut s| s.query_row(params![owner, since], |r| Ok((r.get(0)?, r.get(1)?))))
-    .ctx("service::changes_since")
+    let sql = match class {
+        QuotaClass::Owner => {
+            "SELECT count(*), min(at) FROM status_change WHERE owner = ?1 AND at >= ?2
+             AND notified > 0 AND source != 'network' AND source != 'expiry'"
+        }
+        QuotaClass::Network => {
+            "SELECT count(*), min(at) FROM status_change WHERE owner = ?1 AND at >= ?2
+             AND notified > 0 AND source = 'network'"
+        }
+    };
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.query_row(params![owner, since], |r| Ok((r.get(0)?, r.get(1)?))))
+        .ctx("service::changes_since")
 }
 
 /// Log a status change.

@@ -273,6 +273,50 @@ fn an_expired_status_reverts_and_tells_who_saw_it() {
 }
 
 #[test]
+fn stacked_timed_statuses_step_back_one_at_a_time() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    b.send(OWNER, "STATUS FAMILY FREE");
+    b.send(OWNER, "STATUS FAMILY BUSY FOR 1H");
+    b.send(OWNER, "STATUS FAMILY DRIVING FOR 30M");
+    b.flush();
+    // At 30 minutes DRIVING ends: back to BUSY, which still has half an hour to run.
+    b.now += 30 * 60_000;
+    assert_eq!(b.expire(), 1);
+    assert!(b.updates(MUM)[0].contains(": BUSY"), "{:?}", b.updates(MUM));
+    assert!(b.send(DAD, "WHO 13800138000").contains("BUSY"));
+    // At an hour BUSY ends too: back to FREE, not to STANDBY.
+    b.flush();
+    b.now += 30 * 60_000;
+    assert_eq!(b.expire(), 1);
+    assert!(
+        b.updates(MUM)[0].contains(": FREE."),
+        "{:?}",
+        b.updates(MUM)
+    );
+    assert!(b.send(DAD, "WHO 13800138000").ends_with("FREE."));
+    // A timed status that outlasts the one under it reverts past it.
+    b.send(OWNER, "STATUS FAMILY BUSY FOR 1H");
+    b.send(OWNER, "STATUS FAMILY MEETING FOR 2H");
+    b.flush();
+    b.now += 2 * 3_600_000;
+    assert_eq!(b.expire(), 1);
+    assert!(
+        b.updates(MUM)[0].contains(": FREE."),
+        "{:?}",
+        b.updates(MUM)
+    );
+    // A lasting status forgets the chain: nothing reverts later.
+    b.send(OWNER, "STATUS FAMILY BUSY FOR 1H");
+    b.send(OWNER, "STATUS FAMILY DRIVING FOR 30M");
+    b.send(OWNER, "STATUS FAMILY MEETING");
+    b.flush();
+    b.now += 2 * 3_600_000;
+    assert_eq!(b.expire(), 0);
+    assert!(b.send(DAD, "WHO 13800138000").ends_with("MEETING."));
+}
+
+#[test]
 fn clear_goes_back_to_standby() {
     let mut b = Bench::new();
     b.family_of_two();
@@ -282,6 +326,34 @@ fn clear_goes_back_to_standby() {
     assert_eq!(r, "Set: FAMILY sees STANDBY. 2 contacts will be told.");
     assert!(b.send(BOSS, "WHO 13800138000").ends_with("BUSY."));
     assert!(b.send(STRANGER, "WHO 13800138000").ends_with("BUSY."));
+}
+
+#[test]
+fn a_status_command_during_a_call_ends_the_override() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    b.send(OWNER, "STATUS FAMILY FREE, COLLEAGUES MEETING");
+    b.event(OWNER, NetworkEvent::CallStarted);
+    b.flush();
+    // The owner is choosing, so the phone is on and they are not in a call any more: FAMILY
+    // gets the new status, COLLEAGUES their own one back, and both are told.
+    let r = b.send(OWNER, "STATUS FAMILY BUSY");
+    assert!(r.starts_with("Set: FAMILY sees BUSY."), "{r}");
+    assert!(
+        b.updates(MUM)[0].contains(": BUSY."),
+        "{:?}",
+        b.updates(MUM)
+    );
+    assert!(
+        b.updates(BOSS)[0].contains(": MEETING."),
+        "{:?}",
+        b.updates(BOSS)
+    );
+    assert!(b.send(STRANGER, "WHO 13800138000").ends_with("STANDBY."));
+    // The call's end, arriving after, changes nothing.
+    b.flush();
+    assert_eq!(b.event(OWNER, NetworkEvent::CallEnded).notified, 0);
+    assert!(b.all_updates().is_empty());
 }
 
 #[test]
@@ -367,6 +439,49 @@ fn the_hourly_quota_holds_updates_back_and_says_so() {
 }
 
 #[test]
+fn network_events_and_the_owners_commands_have_separate_hourly_budgets() {
+    let mut b = Bench::with(ServiceConfig {
+        hourly_change_quota: 3,
+        ..ServiceConfig::default()
+    });
+    b.family_of_two();
+    b.send(OWNER, "STATUS FAMILY FREE");
+    // Five calls in the hour: ten network changes, over the budget of three.
+    for _ in 0..5 {
+        b.now += 1000;
+        b.event(OWNER, NetworkEvent::CallStarted);
+        b.now += 1000;
+        b.event(OWNER, NetworkEvent::CallEnded);
+    }
+    // Held (coalesced, due after the hour), not dropped: MUM's latest update says FREE.
+    let held: Vec<(String, i64)> = b
+        .conn
+        .prepare("SELECT body, next_attempt_at FROM outbox WHERE destination = ?1 AND state = 'queued' AND next_attempt_at > ?2")
+        .unwrap()
+        .query_map(rusqlite::params![MUM, b.now], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert!(held[0].0.contains("FREE"), "{held:?}");
+    // The calls did not use up the owner's own budget: their next change goes out at once
+    // (it takes over the held row: one update, the latest, due now).
+    b.now += 1000;
+    let r = b.send(OWNER, "STATUS FAMILY BUSY");
+    assert!(!r.contains("limit"), "{r}");
+    let due: Vec<(String, i64)> = b
+        .conn
+        .prepare("SELECT body, next_attempt_at FROM outbox WHERE destination = ?1 AND state = 'queued' AND priority = 0")
+        .unwrap()
+        .query_map([MUM], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert!(due[0].0.contains("BUSY") && due[0].1 <= b.now, "{due:?}");
+}
+
+#[test]
 fn group_caps_hold_with_a_clear_reply() {
     let mut b = Bench::with(ServiceConfig {
         max_group_members: 3,
@@ -386,7 +501,18 @@ fn group_caps_hold_with_a_clear_reply() {
         r,
         "Nothing added: your groups hold at most 4 numbers in all and have 3."
     );
-    b.send(OWNER, "GROUP WORK ADD 13900139007");
+    // A refused ADD to a new group leaves no empty group behind: it would show in GROUPS and
+    // use up the one user group allowed here.
+    let r = b.send(
+        OWNER,
+        "GROUP BIG ADD 13900139011 13900139012 13900139013 13900139014",
+    );
+    assert_eq!(r, "Nothing added: BIG holds at most 3 numbers and has 0.");
+    assert!(!b.send(OWNER, "GROUPS").contains("BIG"));
+    // The same number twice in one ADD counts once.
+    let r = b.send(OWNER, "GROUP WORK ADD 13900139007 13900139007");
+    assert!(r.starts_with("WORK now has 1 member."), "{r}");
+    assert!(!r.contains("already"), "{r}");
     let r = b.send(OWNER, "GROUP GOLF ADD 13900139008");
     assert!(
         r.starts_with("Nothing added: you can have at most 1 groups"),

@@ -317,6 +317,15 @@ CREATE INDEX outbox_state_updated ON outbox(state, updated_at)
     WHERE state = 'delivered' OR state = 'failed' OR state = 'expired' OR state = 'superseded';
 "#;
 
+/// Migration 7: an audience's revert chain beyond its first step. `prev_*` hold the status a
+/// timed status reverts to; when that one is timed too (FREE, then BUSY FOR 1H, then DRIVING
+/// FOR 30M), `prev_more` holds the rest of the chain as a JSON array, nearest first, so each
+/// expiry steps back one level and the last lands on the lasting status (see
+/// `service::state::Audience::prev`).
+const V7: &str = r#"
+ALTER TABLE audience ADD COLUMN prev_more TEXT;
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -443,6 +452,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V4),
     Migration::Sql(V5),
     Migration::Rust(v6_checks_without_in_lists),
+    Migration::Sql(V7),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after [`migrate`]).
