@@ -317,6 +317,37 @@ fn stacked_timed_statuses_step_back_one_at_a_time() {
 }
 
 #[test]
+fn a_command_whose_messages_cannot_be_written_changes_nothing() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    b.send(OWNER, "STATUS FAMILY FREE");
+    b.flush();
+    let changes = |b: &Bench| -> i64 {
+        b.conn
+            .query_row("SELECT count(*) FROM status_change", [], |r| r.get(0))
+            .unwrap()
+    };
+    let logged = changes(&b);
+    // The second member's update (members go in number order: DAD, then MUM) cannot be
+    // written (a real SQLite error, from a trigger): the status, DAD's update and the log line
+    // go with it, in one transaction.
+    b.conn
+        .execute_batch(&format!(
+            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON outbox WHEN NEW.destination = '{MUM}'
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
+        ))
+        .unwrap();
+    let tx = b.conn.transaction().unwrap();
+    let r = b.svc.handle_mo(&tx, b.now, OWNER, "STATUS FAMILY BUSY");
+    assert!(r.is_err(), "{r:?}");
+    drop(tx); // rolled back, as the store writer does with a failed request
+    b.conn.execute_batch("DROP TRIGGER temp.refuse").unwrap();
+    assert!(b.all_updates().is_empty(), "{:?}", b.all_updates());
+    assert_eq!(changes(&b), logged);
+    assert!(b.send(DAD, "WHO 13800138000").ends_with("FREE."));
+}
+
+#[test]
 fn clear_goes_back_to_standby() {
     let mut b = Bench::new();
     b.family_of_two();
