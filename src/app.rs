@@ -169,6 +169,7 @@ impl Gateway {
             inbound_rx,
             mo,
             opts.inbound_concurrency,
+            link.receipt_gates(),
         )));
         tasks.push(tokio::spawn(dispatcher.clone().run(stop_intake.clone())));
         Ok(Gateway {

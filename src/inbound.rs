@@ -7,6 +7,7 @@
 //! the two never loses one.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -20,7 +21,7 @@ use sms_wire::udh::Udh;
 use tokio::sync::mpsc;
 use tracing::{debug, info_span, warn, Instrument};
 
-use crate::smpp::Inbound;
+use crate::smpp::{Inbound, ReceiptGates};
 use crate::store::inbox::{
     self, CompleteMessage, Concat, ConcatScheme, InboundPdu, Received, UssdTag,
 };
@@ -355,16 +356,27 @@ fn settle(inbound: Inbound, result: Result<Wrote, String>) -> Option<MoMessage> 
 
 /// Handle one inbound PDU: persist, then acknowledge. Returns a complete MO message, if any.
 pub async fn handle(store: &Store, inbound: Inbound) -> Option<MoMessage> {
-    handle_batch(store, vec![inbound]).await.pop()
+    handle_batch(store, vec![inbound], None).await.pop()
 }
+
+/// Longest a receipt waits for the record of its own submit (see [`crate::smpp::gate`]);
+/// past it, it is written anyway and held until the record comes.
+const RECEIPT_GATE_WAIT: Duration = Duration::from_secs(2);
 
 /// Handle many inbound PDUs with one store write: every receipt and MO part is written in one
 /// transaction, then each PDU is acknowledged (none before the commit). If any write fails,
 /// the batch's changes are rolled back and each PDU is written alone, so one bad PDU costs
-/// only its own redelivery. Returns the complete MO messages, in arrival order.
-pub async fn handle_batch(store: &Store, batch: Vec<Inbound>) -> Vec<MoMessage> {
+/// only its own redelivery. Receipts for submits the SMSC accepted but the dispatcher has not
+/// recorded yet wait for that record first (`gates`), so they find their segment. Returns the
+/// complete MO messages, in arrival order.
+pub async fn handle_batch(
+    store: &Store,
+    batch: Vec<Inbound>,
+    gates: Option<&ReceiptGates>,
+) -> Vec<MoMessage> {
     let now = crate::store::now_ms();
     let mut waiting: Vec<(Inbound, Write)> = Vec::with_capacity(batch.len());
+    let mut unrecorded: Vec<String> = Vec::new();
     for inbound in batch {
         match classify(&inbound.command, now) {
             Err(e) => {
@@ -372,6 +384,9 @@ pub async fn handle_batch(store: &Store, batch: Vec<Inbound>) -> Vec<MoMessage> 
                 inbound.ack(CommandStatus::EsmeRok);
             }
             Ok(InboundKind::Receipt(r)) => {
+                if gates.is_some_and(|g| g.is_open(&r.message_id)) {
+                    unrecorded.push(r.message_id.clone());
+                }
                 waiting.push((inbound, Write::Receipt(ReceiptWrite::new(&r))))
             }
             Ok(InboundKind::Mo(pdu)) => waiting.push((inbound, Write::Mo(pdu))),
@@ -379,6 +394,13 @@ pub async fn handle_batch(store: &Store, batch: Vec<Inbound>) -> Vec<MoMessage> 
     }
     if waiting.is_empty() {
         return Vec::new();
+    }
+    if let Some(gates) = gates {
+        for id in unrecorded {
+            if !gates.wait_recorded(&id, RECEIPT_GATE_WAIT).await {
+                debug!("a receipt's submit is still not recorded; the receipt is held instead");
+            }
+        }
     }
     let (inbounds, writes): (Vec<Inbound>, Vec<Write>) = waiting.into_iter().unzip();
     let writes = Arc::new(writes);
@@ -430,6 +452,7 @@ pub async fn run(
     mut from_link: mpsc::Receiver<Inbound>,
     mo: mpsc::Sender<MoMessage>,
     concurrency: usize,
+    gates: Arc<ReceiptGates>,
 ) {
     let concurrency = concurrency.max(1);
     let most = concurrency.min(INBOUND_BATCH);
@@ -455,11 +478,11 @@ pub async fn run(
                 }
                 let pdus = batch.len();
                 in_hand += pdus;
-                let (store, mo) = (store.clone(), mo.clone());
+                let (store, mo, gates) = (store.clone(), mo.clone(), gates.clone());
                 let span = info_span!("inbound", seq = batch[0].command.sequence_number(), pdus);
                 batches.push(Box::pin(
                     async move {
-                        for msg in handle_batch(&store, batch).await {
+                        for msg in handle_batch(&store, batch, Some(&gates)).await {
                             // The message is pending in the inbox; if the consumer is gone it
                             // is handed on again at the next start.
                             let _ = mo.send(msg).await;

@@ -117,6 +117,48 @@ async fn mt_is_delivered_and_receipts_match_across_id_styles() {
     }
 }
 
+/// Count, in the gateway's own database file, every receipt that took the held path (a row
+/// in `pending_receipt`: no segment with its id was recorded when it was written).
+fn count_held_receipts(db: &std::path::Path) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.busy_timeout(Duration::from_secs(5)).unwrap();
+    c.execute_batch(
+        "CREATE TABLE test_held (n INTEGER NOT NULL);
+         INSERT INTO test_held VALUES (0);
+         CREATE TRIGGER test_count_held AFTER INSERT ON pending_receipt
+         BEGIN UPDATE test_held SET n = n + 1; END;",
+    )
+    .unwrap();
+}
+
+fn held_receipts(db: &std::path::Path) -> i64 {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.query_row("SELECT n FROM test_held", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn receipts_right_behind_their_responses_wait_for_the_record_and_are_never_held() {
+    // smsc-sim sends each receipt right after the submit_sm_resp, as many SMSCs do: without
+    // the receipt gate most of them would reach the store before their batch's record.
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway(&dir, &sim).await;
+    let db = dir.path().join("gw.db");
+    count_held_receipts(&db);
+    for i in 0..300 {
+        gw.enqueue(NewMessage::sms(number(i), format!("gated receipt {i}")))
+            .await
+            .unwrap();
+    }
+    let c = wait_delivered(&gw, 300, Duration::from_secs(30)).await;
+    assert_eq!((c.delivered, c.failed), (300, 0), "{c:?}");
+    assert_eq!(held_receipts(&db), 0, "receipts took the held path");
+    assert!(gw.link.receipt_gates().is_empty(), "every gate released");
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn receipts_before_responses_still_deliver() {
     let mut cfg = SimConfig::local();
@@ -131,6 +173,7 @@ async fn receipts_before_responses_still_deliver() {
     }
     let c = wait_delivered(&gw, 30, Duration::from_secs(20)).await;
     assert_eq!(c.delivered, 30, "{c:?}");
+
     gw.shutdown().await;
     sim.shutdown().await;
 }

@@ -336,7 +336,17 @@ impl Dispatcher {
                 Err(e) => verdicts.push((Some(e), None)),
             }
         }
-        let answers = self.link.submit_batch(pdus).await;
+        // Receipts for the ids this batch gets wait until `record_attempts` below has
+        // committed (or failed): `recording` is dropped after it, whatever happens. Then the
+        // receipts of the whole batch find their segments and go in one write of their own,
+        // instead of each being held and matched again ([`crate::smpp::gate`]).
+        let recording = self.link.receipt_gates().batch();
+        let gate = self
+            .cfg
+            .template
+            .registered_delivery
+            .then(|| recording.gate());
+        let answers = self.link.submit_batch_gated(pdus, gate).await;
         for ((index, seq, total), answer) in owners.into_iter().zip(answers) {
             let verdict = &mut verdicts[index];
             match answer {
@@ -387,6 +397,7 @@ impl Dispatcher {
             .store
             .write(move |tx| outbox::record_attempts(tx, &attempts, now))
             .await;
+        drop(recording);
         let failures: Vec<(i64, String)> = match results {
             Ok(per_row) => ids
                 .into_iter()

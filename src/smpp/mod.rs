@@ -12,12 +12,14 @@
 //! Flow position (DESIGN.md): step 1 (reading `deliver_sm`) and the submit half of step 6.
 
 mod backoff;
+pub mod gate;
 mod rate;
 mod session;
 #[cfg(test)]
 mod tests;
 
 pub use backoff::Backoff;
+pub use gate::{BatchGate, BatchRecording, ReceiptGates};
 pub use rate::AdaptiveRate;
 pub use session::Role;
 
@@ -237,6 +239,7 @@ struct Shared {
     origin: Instant,
     state: watch::Receiver<LinkState>,
     stats: Arc<LinkStats>,
+    gates: Arc<ReceiptGates>,
 }
 
 /// A cloneable handle to a running [`Link`].
@@ -257,6 +260,12 @@ impl LinkHandle {
     /// Current link state.
     pub fn state(&self) -> LinkState {
         self.shared.state.borrow().clone()
+    }
+
+    /// The ids accepted for gated batches and not recorded yet: the inbound pump holds
+    /// receipts for them back until they are ([`gate`]).
+    pub fn receipt_gates(&self) -> Arc<ReceiptGates> {
+        self.shared.gates.clone()
     }
 
     /// Whether the link is bound now.
@@ -394,6 +403,17 @@ impl LinkHandle {
     /// PDUs the session could not send before the connection dropped come back
     /// [`LinkError::Disconnected`].
     pub async fn submit_batch(&self, sms: Vec<SubmitSm>) -> Vec<Result<SubmitOutcome, LinkError>> {
+        self.submit_batch_gated(sms, None).await
+    }
+
+    /// [`LinkHandle::submit_batch`], telling `gate` each message id the SMSC accepts as the
+    /// session reads its response, so that receipts for those ids wait for the caller to
+    /// record them ([`gate`]).
+    pub async fn submit_batch_gated(
+        &self,
+        sms: Vec<SubmitSm>,
+        gate: Option<Arc<BatchGate>>,
+    ) -> Vec<Result<SubmitOutcome, LinkError>> {
         let n = sms.len();
         if n == 0 {
             return Vec::new();
@@ -403,6 +423,7 @@ impl LinkHandle {
             pdus: sms.into_iter().map(Pdu::SubmitSm).collect(),
             reply: tx,
             enqueued: Instant::now(),
+            gate,
         };
         if self
             .shared
@@ -455,6 +476,7 @@ impl Link {
             origin,
             state: state_rx,
             stats: stats.clone(),
+            gates: Arc::new(ReceiptGates::default()),
         });
         let pacing = Pacing {
             window: shared.window.clone(),

@@ -33,6 +33,7 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::gate::BatchGate;
 use super::{AdaptiveRate, Inbound, LinkConfig, LinkError, LinkStats};
 
 /// What a session binds as (SMPP 3.4 §4.1).
@@ -70,6 +71,8 @@ pub(crate) struct Batch {
     pub pdus: Vec<Pdu>,
     pub reply: mpsc::Sender<(usize, Result<Command, LinkError>)>,
     pub enqueued: Instant,
+    /// Told each message id the SMSC accepts, as its response is read ([`super::gate`]).
+    pub gate: Option<Arc<BatchGate>>,
 }
 
 impl Outgoing {
@@ -98,8 +101,13 @@ pub(crate) enum ReplyTo {
     /// One caller waiting for this request alone.
     One(oneshot::Sender<Result<Command, LinkError>>),
     /// Item `index` of a batch ([`super::LinkHandle::submit_batch`]); the channel has room for
-    /// every item of its batch, so sending never waits.
-    Batch(mpsc::Sender<(usize, Result<Command, LinkError>)>, usize),
+    /// every item of its batch, so sending never waits. The gate, if any, hears of an accepted
+    /// submit before its answer goes out (and before the session reads on).
+    Batch(
+        mpsc::Sender<(usize, Result<Command, LinkError>)>,
+        usize,
+        Option<Arc<BatchGate>>,
+    ),
 }
 
 impl ReplyTo {
@@ -109,7 +117,14 @@ impl ReplyTo {
             ReplyTo::One(tx) => {
                 let _ = tx.send(answer);
             }
-            ReplyTo::Batch(tx, index) => {
+            ReplyTo::Batch(tx, index, gate) => {
+                if let (Some(gate), Ok(cmd)) = (&gate, &answer) {
+                    if cmd.status() == CommandStatus::EsmeRok {
+                        if let Some(Pdu::SubmitSmResp(r)) = cmd.pdu() {
+                            gate.accepted(&r.message_id().to_string());
+                        }
+                    }
+                }
                 let _ = tx.try_send((index, answer));
             }
         }
@@ -536,7 +551,7 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
                             for (index, pdu) in b.pdus.into_iter().enumerate() {
                                 queue.push_back(Queued {
                                     pdu,
-                                    reply: ReplyTo::Batch(b.reply.clone(), index),
+                                    reply: ReplyTo::Batch(b.reply.clone(), index, b.gate.clone()),
                                 });
                             }
                             continue;
