@@ -651,7 +651,7 @@ fn status_mistakes_name_the_usage() {
 fn unknown_and_hostile_input_gets_the_short_help() {
     for text in [
         "hello",
-        "STATUSX FAMILY BUSY",
+        "STATUSXYZ FAMILY BUSY",
         "TDX",
         "'; DROP TABLE subscribers; --",
         "😀😀😀",
@@ -664,4 +664,11 @@ fn unknown_and_hostile_input_gets_the_short_help() {
     }
     let err = parse("", CC).unwrap_err();
     assert_eq!(err.kind, ParseErrorKind::Empty);
+    // A keyword a typo away: still no command, but the corrected one is offered.
+    let err = parse("STATUSX FAMILY BUSY", CC).unwrap_err();
+    assert_eq!(
+        err.kind,
+        ParseErrorKind::Misspelt("STATUS FAMILY BUSY".into())
+    );
+    assert_eq!(err.usage, HelpTopic::General);
 }

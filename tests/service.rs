@@ -443,6 +443,8 @@ async fn malformed_input_over_smpp_gets_helpful_replies_and_changes_nothing() {
         "WHO １３８abc００一二三".into(),
         "分组 FAMILY 加 ＋86 一三九".into(),
         "状态 FAMILY 空闲 到25:00".into(),
+        // A typo: the corrected command is offered, not carried out.
+        "STAUTS FAMILY BUSY".into(),
         "STOP 12".into(), // last in English: the reply language follows the last command
     ];
     let styles = [
@@ -491,6 +493,11 @@ async fn malformed_input_over_smpp_gets_helpful_replies_and_changes_nothing() {
     assert!(r.starts_with("“家人”要看到什么状态？"), "{r}");
     let r = reply("状态 FAMILY 空闲 到25:00");
     assert!(r.contains("25:00"), "{r}");
+    let r = reply("STAUTS FAMILY BUSY");
+    assert_eq!(
+        r,
+        "Sorry, \"STAUTS\" is not a command. Did you mean: STATUS FAMILY BUSY"
+    );
     let r = reply("WHO １３８abc００一二三");
     assert!(r.contains("138abc00"), "{r}");
 

@@ -20,7 +20,7 @@ use super::types::{
     DisplayName, DurationUnit, Expiry, GroupName, HelpTopic, Lang, Privacy, StatusAssignment,
     StatusChange, StatusText, StatusWord, StopTarget, Target, ValueError,
 };
-use super::{Command, ParseError, ParseErrorKind, Parsed};
+use super::{Command, ParseError, ParseErrorKind, Parsed, MAX_SUGGESTION_CHARS};
 
 /// The grammar's nom error: `fail` is `Some` once a command keyword matched (a committed error).
 #[derive(Debug)]
@@ -170,14 +170,60 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
         | Err(nom::Err::Error(GrammarError { fail: Some(e), .. })) => Err(e),
         Err(_) => {
             let first = text.split(' ').next().unwrap_or(text);
+            // A typo of an English keyword is English (the suggestion is all ASCII).
+            let (kind, lang_hint) = match misspelt(text, first, default_cc) {
+                Some(fixed) => (ParseErrorKind::Misspelt(fixed), EN),
+                None if text.chars().any(is_cjk) => (ParseErrorKind::UnknownCommand, ZH),
+                None => (ParseErrorKind::UnknownCommand, None),
+            };
             Err(ParseError {
-                kind: ParseErrorKind::UnknownCommand,
+                kind,
                 bad: first.to_owned(),
                 usage: HelpTopic::General,
-                lang_hint: if text.chars().any(is_cjk) { ZH } else { None },
+                lang_hint,
             })
         }
     }
+}
+
+/// English command keywords a typo may be close to (longest first where one is a prefix).
+const KEYWORDS: &[&str] = &[
+    "HELP",
+    "NAME",
+    "GROUPS",
+    "GROUP",
+    "STATUS",
+    "WHO",
+    "AVATARS",
+    "AVATAR",
+    "PRIVACY",
+    "STOP",
+    "START",
+    "UNSUBSCRIBE",
+    "LANG",
+];
+
+/// `text` with its first word (`first`, no command) replaced by the nearest English keyword, if
+/// that is a typo away (one edit for keywords of up to four letters, two for longer ones; a
+/// swap of neighbours counts as one) and the result is a complete, valid, ASCII command: what
+/// to offer back ("Did you mean: ..."). Only offered, never carried out.
+fn misspelt(text: &str, first: &str, default_cc: &str) -> Option<String> {
+    if first.len() < 3 || !first.chars().all(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let word = first.to_ascii_uppercase();
+    let mut near: Vec<(usize, &str)> = KEYWORDS
+        .iter()
+        .map(|k| (strsim::osa_distance(&word, k), *k))
+        .filter(|&(d, k)| d > 0 && d <= if k.len() <= 4 { 1 } else { 2 })
+        .collect();
+    near.sort_by_key(|&(d, _)| d);
+    near.into_iter().find_map(|(_, keyword)| {
+        let fixed = format!("{keyword}{}", &text[first.len()..]);
+        let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
+        // ASCII only: an English reply quoting it stays one GSM-7 SMS.
+        (complete && fixed.is_ascii() && fixed.len() <= MAX_SUGGESTION_CHARS).then_some(fixed)
+    })
 }
 
 /// CJK ideographs and punctuation, used to guess the language of unknown input.

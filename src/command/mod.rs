@@ -27,6 +27,10 @@ pub use types::{
     ValueError,
 };
 
+/// Longest corrected command offered back for a typo ([`ParseErrorKind::Misspelt`]; it is
+/// quoted in an SMS reply).
+pub const MAX_SUGGESTION_CHARS: usize = 60;
+
 /// The longest `bad` text a [`ParseError`] carries, in characters (longer text is cut and ends
 /// with `…`), so a reply quoting it still fits one SMS.
 pub const MAX_BAD_CHARS: usize = 24;
@@ -115,6 +119,10 @@ pub enum ParseErrorKind {
     /// The first word is no command.
     #[error("unknown command")]
     UnknownCommand,
+    /// The first word is a typo away from a command keyword: the corrected command, which
+    /// parses, to offer back (never carried out).
+    #[error("unknown command; did you mean {0:?}")]
+    Misspelt(String),
     /// A phone number is not plausible.
     #[error(transparent)]
     Number(#[from] MsisdnError),
@@ -178,6 +186,41 @@ fn shorten(bad: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typo_in_the_keyword_offers_the_corrected_command() {
+        let fixed = |text: &str| match parse(text, "86").map_err(|e| e.kind) {
+            Err(ParseErrorKind::Misspelt(f)) => Some(f),
+            Err(_) => None,
+            Ok(p) => panic!("{text:?} parsed: {p:?}"),
+        };
+        // Letters swapped, one missing, one wrong, lower case.
+        assert_eq!(
+            fixed("STAUTS FAMILY FREE").as_deref(),
+            Some("STATUS FAMILY FREE")
+        );
+        assert_eq!(
+            fixed("grup FAMILY ADD 13900139000").as_deref(),
+            Some("GROUP FAMILY ADD 13900139000")
+        );
+        assert_eq!(fixed("WHI 13800138000").as_deref(), Some("WHO 13800138000"));
+        assert_eq!(fixed("STPO ALL").as_deref(), Some("STOP ALL"));
+        // Only when the corrected text is a complete, valid command.
+        assert_eq!(fixed("STAUTS"), Some("STATUS".into()));
+        assert_eq!(fixed("TWO 3 PEOPLE"), None, "WHO 3 PEOPLE is no command");
+        assert_eq!(fixed("STAUTS FAMILY"), None, "no status given");
+        // Too far from any keyword, or not a word.
+        assert_eq!(fixed("hello there"), None);
+        assert_eq!(
+            fixed("STTTUS FAMILY FREE"),
+            Some("STATUS FAMILY FREE".into())
+        );
+        assert_eq!(fixed("SXXXXS FAMILY FREE"), None);
+        assert_eq!(fixed("😀😀"), None);
+        // Never a suggestion too long to quote.
+        let long = format!("STAUTS FAMILY \"{}\"", "x".repeat(60));
+        assert_eq!(fixed(&long), None);
+    }
 
     #[test]
     fn empty_and_unknown_input_ask_for_the_short_help() {

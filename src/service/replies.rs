@@ -393,6 +393,12 @@ fn invalid(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> St
         (ParseErrorKind::Empty | ParseErrorKind::UnknownCommand, Lang::Zh) => {
             format!("“{bad}”不是命令。{}", help(HelpTopic::General, Lang::Zh))
         }
+        (ParseErrorKind::Misspelt(fixed), Lang::En) => {
+            format!("Sorry, \"{bad}\" is not a command. Did you mean: {fixed}")
+        }
+        (ParseErrorKind::Misspelt(fixed), Lang::Zh) => {
+            format!("“{bad}”不是命令。你是不是想发：{fixed}")
+        }
         (ParseErrorKind::Number(MsisdnError::BadLength { .. }), Lang::En) => {
             en(format!("\"{bad}\" is not a phone number (5 to 15 digits)."))
         }
@@ -951,6 +957,7 @@ mod tests {
         let kinds = vec![
             ParseErrorKind::Empty,
             ParseErrorKind::UnknownCommand,
+            ParseErrorKind::Misspelt("S".repeat(crate::command::MAX_SUGGESTION_CHARS)),
             ParseErrorKind::Number(MsisdnError::BadLength {
                 text: "1".into(),
                 digits: 1,
