@@ -330,6 +330,14 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
     let mut deadlines: VecDeque<(Instant, u32)> = VecDeque::new();
     let mut acks: FuturesUnordered<Ack> = FuturesUnordered::new();
     let mut last_rx = Instant::now();
+    // The response-deadline and keepalive timers live across loop turns and are re-armed only
+    // when they fire or must fire earlier: a `sleep_until` built in every turn registered and
+    // removed a timer-wheel entry per PDU. Both may fire early (the front request was answered,
+    // or input arrived since): the branch then only re-arms.
+    let mut deadline_timer = Box::pin(sleep_until(last_rx));
+    let mut deadline_armed: Option<Instant> = None;
+    let mut keepalive_timer = Box::pin(sleep_until(last_rx));
+    let mut keepalive_armed: Option<Instant> = None;
     let mut keepalive: Option<(u32, Instant)> = None;
     let mut closing: Option<Instant> = None;
     let mut unbind: Option<(u32, Instant)> = None;
@@ -431,6 +439,18 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
             _ => None,
         };
         let accept_requests = requests_open && closing.is_none();
+        // Deadlines only move later (every request has the same timeout), keepalive_at too
+        // except when an enquire_link goes out: re-arm when unarmed or due earlier.
+        if let Some(at) = next_deadline {
+            if deadline_armed.is_none_or(|armed| at < armed) {
+                deadline_timer.as_mut().reset(at);
+                deadline_armed = Some(at);
+            }
+        }
+        if keepalive_armed.is_none_or(|armed| keepalive_at < armed) {
+            keepalive_timer.as_mut().reset(keepalive_at);
+            keepalive_armed = Some(keepalive_at);
+        }
 
         tokio::select! {
             _ = ctx.shutdown.cancelled(), if closing.is_none() => {
@@ -569,7 +589,8 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
             _ = sleep_until(pace_at.unwrap_or_else(Instant::now)), if pace_at.is_some() => {
                 pace_at = None;
             }
-            _ = sleep_until(next_deadline.unwrap_or_else(Instant::now)), if next_deadline.is_some() => {
+            _ = &mut deadline_timer, if deadline_armed.is_some() => {
+                deadline_armed = None;
                 let now = Instant::now();
                 while let Some(&(deadline, k)) = deadlines.front() {
                     if deadline > now {
@@ -582,7 +603,11 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
                     }
                 }
             }
-            _ = sleep_until(keepalive_at) => {
+            _ = &mut keepalive_timer, if keepalive_armed.is_some() => {
+                keepalive_armed = None;
+                if Instant::now() < keepalive_at {
+                    continue; // input arrived since it was armed: re-armed above
+                }
                 if keepalive.is_some() {
                     end!("no enquire_link_resp within the timeout".into());
                 }
