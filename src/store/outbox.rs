@@ -464,21 +464,22 @@ pub fn claim_due(
             .collect()
         })
         .ctx("outbox::claim_due: select")?;
-    {
-        let mut claim = tx
-            .prepare_cached(
-                "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at = ?2
-                 WHERE id = ?1",
-            )
-            .ctx("outbox::claim_due: claim")?;
-        for row in &mut rows {
-            claim
-                .execute(params![row.id, now])
-                .ctx("outbox::claim_due: claim")?;
-            row.state = OutboxState::InFlight;
-            row.attempts += 1;
-            row.updated_at = now;
-        }
+    if rows.is_empty() {
+        return Ok(rows);
+    }
+    // One statement for the batch (`rarray`, see `schema::migrate`), not one per row.
+    let ids = id_array(rows.iter().map(|r| r.id));
+    exec_cached(
+        tx,
+        "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at = ?1
+         WHERE id IN rarray(?2)",
+        params![now, ids],
+    )
+    .ctx("outbox::claim_due: claim")?;
+    for row in &mut rows {
+        row.state = OutboxState::InFlight;
+        row.attempts += 1;
+        row.updated_at = now;
     }
     Ok(rows)
 }
@@ -746,7 +747,10 @@ pub fn record_attempts(
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM pending_receipt)")
         .and_then(|mut s| s.query_row([], |r| r.get(0)))
         .ctx("outbox::record_attempts: held receipts")?;
-    let record = |a: &Attempt| -> Result<(), StoreError> {
+    // Rows whose every segment is accepted become `submitted` together, in one statement
+    // after the loop.
+    let mut submitted: Vec<(usize, i64)> = Vec::new();
+    let mut record = |(i, a): (usize, &Attempt)| -> Result<(), StoreError> {
         for seg in &a.accepted {
             let record = SegmentRecord {
                 outbox_id: a.outbox_id,
@@ -758,14 +762,43 @@ pub fn record_attempts(
             insert_segment(tx, &record, held_receipts, now)?;
         }
         match &a.end {
-            AttemptEnd::Submitted => mark_submitted(tx, a.outbox_id, now).map(|_| ()),
+            AttemptEnd::Submitted => {
+                submitted.push((i, a.outbox_id));
+                Ok(())
+            }
             AttemptEnd::Retry { at, error } => {
                 retry_later(tx, a.outbox_id, *at, error, now).map(|_| ())
             }
             AttemptEnd::Fail(reason) => fail(tx, a.outbox_id, reason, now).map(|_| ()),
         }
     };
-    Ok(attempts.iter().map(record).collect())
+    let mut results: Vec<Result<(), StoreError>> =
+        attempts.iter().enumerate().map(&mut record).collect();
+    if !submitted.is_empty() {
+        let ids = id_array(submitted.iter().map(|&(_, id)| id));
+        // A row no longer in flight (delivered by receipts that beat this) is left alone.
+        let marked = exec_cached(
+            tx,
+            "UPDATE outbox SET state = 'submitted', updated_at = ?1
+             WHERE id IN rarray(?2) AND state = 'in_flight'",
+            params![now, ids],
+        )
+        .ctx("outbox::record_attempts: submitted");
+        if let Err(e) = marked {
+            let reason = e.to_string();
+            for (i, _) in submitted {
+                results[i] = Err(StoreError::NotCommitted {
+                    reason: reason.clone(),
+                });
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// Ids as a `rarray` parameter.
+fn id_array(ids: impl Iterator<Item = i64>) -> rusqlite::vtab::array::Array {
+    std::rc::Rc::new(ids.map(rusqlite::types::Value::Integer).collect())
 }
 
 /// Every segment of in-flight row `id` was accepted: `in_flight` -> `submitted`. Returns

@@ -467,6 +467,9 @@ pub fn schema_version(conn: &Connection) -> Result<i64, StoreError> {
 /// Apply every migration newer than the database's `user_version`, in one transaction.
 /// Returns the number of migrations applied (0 when already current).
 pub(crate) fn migrate(conn: &mut Connection) -> Result<usize, StoreError> {
+    // Every connection that writes runs this first: the `rarray` table-valued function lets
+    // one statement take a whole batch of ids (`WHERE id IN rarray(?1)`).
+    rusqlite::vtab::array::load_module(conn).ctx("migrate: load rarray")?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx("migrate: begin")?;
