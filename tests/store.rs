@@ -351,6 +351,72 @@ fn survives_reopen_after_drop_without_close() {
 }
 
 #[test]
+fn a_batch_of_attempts_records_every_segment_once_in_chunks_and_one_by_one() {
+    use presence_gw::store::outbox::{AcceptedSegment, Attempt, AttemptEnd};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    for i in 0..45 {
+        enqueue(&store, NewMessage::sms("861", format!("m{i}")), T0);
+    }
+    let claimed = store
+        .write_blocking(|tx| outbox::claim_due(tx, T0, 45))
+        .unwrap();
+    // 40 one-part rows (two full chunks and a remainder), one of two parts, one retried.
+    let attempts: Vec<Attempt> = claimed
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let total = if i == 7 { 2 } else { 1 };
+            let accepted = (1..=total)
+                .map(|seq| AcceptedSegment {
+                    seq,
+                    total,
+                    message_id: format!("{:X}", 0x1000 + i * 10 + usize::from(seq)),
+                })
+                .collect();
+            Attempt {
+                outbox_id: row.id,
+                attempt: row.attempts,
+                accepted: if i == 44 { Vec::new() } else { accepted },
+                end: if i == 44 {
+                    AttemptEnd::Retry {
+                        at: T0 + 1000,
+                        error: "ESME_RTHROTTLED".into(),
+                    }
+                } else {
+                    AttemptEnd::Submitted
+                },
+            }
+        })
+        .collect();
+    let again = attempts.clone();
+    let results = store
+        .write_blocking(move |tx| outbox::record_attempts(tx, &attempts, T0 + 1))
+        .unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    // The same answers recorded again (a retried write) add nothing.
+    store
+        .write_blocking(move |tx| outbox::record_attempts(tx, &again, T0 + 2))
+        .unwrap();
+    assert_eq!(count(&store, "SELECT count(*) FROM outbox_segment"), 45);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(DISTINCT outbox_id || '/' || seq) FROM outbox_segment"
+        ),
+        45
+    );
+    let counts = store.read_blocking(outbox::counts_by_state).unwrap();
+    assert_eq!((counts.submitted, counts.queued), (44, 1), "{counts:?}");
+    // Each segment carries its own id, normalised and raw.
+    let seg = store
+        .read_blocking(move |c| outbox::segments(c, claimed[7].id))
+        .unwrap();
+    assert_eq!(seg.len(), 2);
+    assert_eq!((seg[1].seq, seg[1].smsc_message_id.as_str()), (2, "1048"));
+}
+
+#[test]
 fn commits_reach_the_database_file_through_the_background_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gw.db");

@@ -747,11 +747,18 @@ pub fn record_attempts(
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM pending_receipt)")
         .and_then(|mut s| s.query_row([], |r| r.get(0)))
         .ctx("outbox::record_attempts: held receipts")?;
+    // With no receipt held, nothing waits for these segments: they go in with multi-row
+    // inserts, SEGMENT_CHUNK rows a statement. Attempts whose chunk failed are recorded one by
+    // one below, so each still stands alone.
+    let mut in_chunk = vec![false; attempts.len()];
+    if !held_receipts {
+        in_chunk = insert_segments_chunked(tx, attempts, now);
+    }
     // Rows whose every segment is accepted become `submitted` together, in one statement
     // after the loop.
     let mut submitted: Vec<(usize, i64)> = Vec::new();
     let mut record = |(i, a): (usize, &Attempt)| -> Result<(), StoreError> {
-        for seg in &a.accepted {
+        for seg in a.accepted.iter().filter(|_| !in_chunk[i]) {
             let record = SegmentRecord {
                 outbox_id: a.outbox_id,
                 seq: seg.seq,
@@ -794,6 +801,75 @@ pub fn record_attempts(
         }
     }
     Ok(results)
+}
+
+/// Segment rows one multi-row insert takes (see [`record_attempts`]).
+const SEGMENT_CHUNK: usize = 16;
+
+/// Insert the accepted segments of `attempts` (no receipt held) with `SEGMENT_CHUNK`-row
+/// statements, whole attempts per chunk; returns, per attempt, whether its segments are in
+/// (false: left to the one-by-one path, e.g. after a chunk's statement failed, or for the
+/// remainder that does not fill a chunk).
+fn insert_segments_chunked(tx: &Transaction<'_>, attempts: &[Attempt], now: i64) -> Vec<bool> {
+    let mut done = vec![false; attempts.len()];
+    let sql = {
+        let row = "(?, ?, ?, ?, ?, ?, 'submitted', ?, ?)";
+        format!(
+            "INSERT INTO outbox_segment (outbox_id, seq, total, smsc_message_id,
+                 smsc_message_id_raw, attempt, state, submitted_at, updated_at)
+             VALUES {}
+             ON CONFLICT (outbox_id, seq, smsc_message_id) DO NOTHING",
+            vec![row; SEGMENT_CHUNK].join(", ")
+        )
+    };
+    // Attempts grouped so that a chunk holds exactly SEGMENT_CHUNK segments.
+    let mut group: Vec<usize> = Vec::new();
+    let mut segments = 0;
+    for (i, a) in attempts.iter().enumerate() {
+        if a.accepted.is_empty() {
+            continue;
+        }
+        if segments + a.accepted.len() > SEGMENT_CHUNK {
+            group.clear();
+            segments = 0;
+            if a.accepted.len() > SEGMENT_CHUNK {
+                continue;
+            }
+        }
+        group.push(i);
+        segments += a.accepted.len();
+        if segments < SEGMENT_CHUNK {
+            continue;
+        }
+        let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(SEGMENT_CHUNK * 8);
+        for &g in &group {
+            let a = &attempts[g];
+            for seg in &a.accepted {
+                use rusqlite::types::Value::{Integer, Text};
+                values.extend([
+                    Integer(a.outbox_id),
+                    Integer(i64::from(seg.seq)),
+                    Integer(i64::from(seg.total)),
+                    Text(normalize_message_id(&seg.message_id)),
+                    Text(seg.message_id.clone()),
+                    Integer(i64::from(a.attempt)),
+                    Integer(now),
+                    Integer(now),
+                ]);
+            }
+        }
+        let inserted = tx
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.execute(rusqlite::params_from_iter(values)));
+        if inserted.is_ok() {
+            for &g in &group {
+                done[g] = true;
+            }
+        }
+        group.clear();
+        segments = 0;
+    }
+    done
 }
 
 /// Ids as a `rarray` parameter.
