@@ -81,6 +81,20 @@ impl Bench {
             .collect()
     }
 
+    /// Queued updates to `to`, as (body, due time).
+    fn queued_updates(&self, to: &str) -> Vec<(String, i64)> {
+        self.conn
+            .prepare(
+                "SELECT body, next_attempt_at FROM outbox WHERE destination = ?1
+                 AND state = 'queued' AND priority = 0 ORDER BY id",
+            )
+            .unwrap()
+            .query_map([to], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
     /// Every queued update, as (to, body).
     fn all_updates(&self) -> Vec<(String, String)> {
         let mut s = self
@@ -104,6 +118,15 @@ impl Bench {
                 [],
             )
             .unwrap();
+    }
+
+    /// A fresh bench whose owner has the family of two seeing FREE, that update sent.
+    fn family_seeing_free() -> Bench {
+        let mut b = Bench::new();
+        b.family_of_two();
+        b.send(OWNER, "STATUS FAMILY FREE");
+        b.flush();
+        b
     }
 
     fn family_of_two(&mut self) {
@@ -191,10 +214,7 @@ fn a_member_of_several_groups_sees_the_most_recently_set_one() {
 
 #[test]
 fn unchanged_statuses_notify_nobody() {
-    let mut b = Bench::new();
-    b.family_of_two();
-    b.send(OWNER, "STATUS FAMILY FREE");
-    b.flush();
+    let mut b = Bench::family_seeing_free();
     let r = b.send(OWNER, "STATUS COLLEAGUES FREE");
     assert!(r.ends_with("1 contact will be told."), "{r}");
     assert!(b.updates(MUM).is_empty());
@@ -248,10 +268,7 @@ fn stop_and_start_are_honoured_by_every_fan_out() {
 
 #[test]
 fn an_expired_status_reverts_and_tells_who_saw_it() {
-    let mut b = Bench::new();
-    b.family_of_two();
-    b.send(OWNER, "STATUS FAMILY FREE");
-    b.flush();
+    let mut b = Bench::family_seeing_free();
     b.send(OWNER, "STATUS FAMILY MEETING FOR 30M");
     b.flush();
     b.now += 29 * 60_000;
@@ -318,10 +335,7 @@ fn stacked_timed_statuses_step_back_one_at_a_time() {
 
 #[test]
 fn a_command_whose_messages_cannot_be_written_changes_nothing() {
-    let mut b = Bench::new();
-    b.family_of_two();
-    b.send(OWNER, "STATUS FAMILY FREE");
-    b.flush();
+    let mut b = Bench::family_seeing_free();
     let changes = |b: &Bench| -> i64 {
         b.conn
             .query_row("SELECT count(*) FROM status_change", [], |r| r.get(0))
@@ -454,14 +468,7 @@ fn the_hourly_quota_holds_updates_back_and_says_so() {
     );
     b.send(OWNER, "STATUS FAMILY MEETING");
     // Held back, coalesced, not dropped: one queued row with the latest, due after the hour.
-    let due: Vec<(String, i64)> = b
-        .conn
-        .prepare("SELECT body, next_attempt_at FROM outbox WHERE destination = ?1 AND state = 'queued' AND priority = 0")
-        .unwrap()
-        .query_map([MUM], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let due = b.queued_updates(MUM);
     assert_eq!(due.len(), 1, "{due:?}");
     assert!(due[0].0.contains("MEETING"));
     assert_eq!(due[0].1, T0 + 1000 + 3_600_000);
@@ -485,13 +492,11 @@ fn network_events_and_the_owners_commands_have_separate_hourly_budgets() {
         b.event(OWNER, NetworkEvent::CallEnded);
     }
     // Held (coalesced, due after the hour), not dropped: MUM's latest update says FREE.
+    let now = b.now;
     let held: Vec<(String, i64)> = b
-        .conn
-        .prepare("SELECT body, next_attempt_at FROM outbox WHERE destination = ?1 AND state = 'queued' AND next_attempt_at > ?2")
-        .unwrap()
-        .query_map(rusqlite::params![MUM, b.now], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
+        .queued_updates(MUM)
+        .into_iter()
+        .filter(|&(_, due)| due > now)
         .collect();
     assert_eq!(held.len(), 1, "{held:?}");
     assert!(held[0].0.contains("FREE"), "{held:?}");
@@ -500,14 +505,7 @@ fn network_events_and_the_owners_commands_have_separate_hourly_budgets() {
     b.now += 1000;
     let r = b.send(OWNER, "STATUS FAMILY BUSY");
     assert!(!r.contains("limit"), "{r}");
-    let due: Vec<(String, i64)> = b
-        .conn
-        .prepare("SELECT body, next_attempt_at FROM outbox WHERE destination = ?1 AND state = 'queued' AND priority = 0")
-        .unwrap()
-        .query_map([MUM], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let due = b.queued_updates(MUM);
     assert_eq!(due.len(), 1, "{due:?}");
     assert!(due[0].0.contains("BUSY") && due[0].1 <= b.now, "{due:?}");
 }
@@ -634,10 +632,7 @@ fn who_about_a_stranger_or_oneself() {
 
 #[test]
 fn malformed_input_gets_a_helpful_reply_and_changes_nothing() {
-    let mut b = Bench::new();
-    b.family_of_two();
-    b.send(OWNER, "STATUS FAMILY FREE");
-    b.flush();
+    let mut b = Bench::family_seeing_free();
     let corpus = [
         "".to_string(),
         "   ".to_string(),
