@@ -95,6 +95,9 @@ pub struct RunSpec {
     /// Tokio worker threads of the gateway's runtime (0: the gateway's default).
     #[arg(long, default_value_t = 0)]
     pub worker_threads: usize,
+    /// Validity period in the `submit_sm`s, seconds (0: none, like the peers' clients).
+    #[arg(long, default_value_t = 0)]
+    pub validity_s: u64,
 }
 
 /// What one run measured (one JSON line on the child's stdout).
@@ -241,6 +244,7 @@ pub async fn run(spec: &RunSpec) -> Result<RunResult, RunError> {
     };
     let mut opts = GatewayOptions::new(spec.db.clone(), link, "10658");
     opts.dispatcher.template.registered_delivery = spec.receipts;
+    opts.dispatcher.validity = (spec.validity_s > 0).then(|| Duration::from_secs(spec.validity_s));
     let (mo_tx, mut mo_rx) = mpsc::channel(1024);
     tokio::spawn(async move { while mo_rx.recv().await.is_some() {} });
     let gw = Gateway::start(opts, mo_tx)
@@ -433,6 +437,7 @@ mod tests {
             system_id: "bench".into(),
             password: "bench".into(),
             worker_threads: 0,
+            validity_s: 0,
         };
         let r = run(&spec).await.unwrap();
         assert!(r.ok, "{r:?}");

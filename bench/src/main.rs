@@ -246,6 +246,10 @@ struct MtArgs {
     /// The gateway's tokio worker threads (0: its default, one per core less one).
     #[arg(long, default_value_t = 0)]
     worker_threads: usize,
+    /// Validity period in the gateway's submit_sms, seconds; 0 (the default) sends none, as
+    /// the peers' clients do, so both sides hand the SMSC the same PDU shape.
+    #[arg(long, default_value_t = 0)]
+    validity_s: u64,
     /// Name of the result files (`results/mt-<tag>.json|md`).
     #[arg(long, default_value = "latest")]
     tag: String,
@@ -319,6 +323,7 @@ fn mt_cmd(a: MtArgs) -> Result<()> {
         perf_dwarf: a.perf_dwarf,
         node_dlr_client: !a.no_node_client,
         worker_threads: a.worker_threads,
+        validity_s: a.validity_s,
     };
     let results = results_dir();
     let work = results.join("tmp");

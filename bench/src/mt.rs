@@ -77,6 +77,11 @@ pub struct MtParams {
     /// gateway's default, one per core less one).
     #[serde(default)]
     pub worker_threads: usize,
+    /// Validity period the gateway puts in its `submit_sm`s, seconds; 0 = none, like the
+    /// peers' clients (the node-smpp SMSC turns a relative validity into a `Date` with six
+    /// local-time calls per PDU: 10-15 % of its throughput, BENCHMARKS.md 2026-12-05).
+    #[serde(default)]
+    pub validity_s: u64,
 }
 
 /// One run of the node-smpp client with receipts on (see [`MtParams::node_dlr_client`]).
@@ -152,10 +157,10 @@ fn one_run(
     n: u64,
     window: usize,
     receipts: bool,
-    timeout_s: u64,
-    workers: usize,
+    p: &MtParams,
     perf: Option<(PathBuf, bool)>,
 ) -> Result<(RunResult, CpuTimes, SmscCounts, u64), MtError> {
+    let (timeout_s, workers) = (p.timeout_s, p.worker_threads);
     let db = work.join("mt.db");
     let db_bytes = gwrun::fill_outbox(&db, n).map_err(|source| MtError::Fill {
         db: db.clone(),
@@ -172,6 +177,7 @@ fn one_run(
         system_id: "bench".into(),
         password: "bench".into(),
         worker_threads: workers,
+        validity_s: p.validity_s,
     };
     let log = work.join("mt-run.log");
     let logf = std::fs::File::create(&log).map_err(|source| MtError::Child {
@@ -202,7 +208,8 @@ fn one_run(
         .arg(&spec.db)
         .args(["--n", &n.to_string(), "--window", &window.to_string()])
         .args(["--timeout-s", &timeout_s.to_string()])
-        .args(["--worker-threads", &workers.to_string()]);
+        .args(["--worker-threads", &workers.to_string()])
+        .args(["--validity-s", &p.validity_s.to_string()]);
     if receipts {
         cmd.arg("--receipts");
     }
@@ -320,17 +327,7 @@ pub fn run_suite(
     if p.warmup {
         for s in smscs {
             eprintln!("[gw-bench] warm-up against {}", s.label());
-            one_run(
-                exe,
-                s,
-                work,
-                2000.min(p.n),
-                100,
-                false,
-                p.timeout_s,
-                p.worker_threads,
-                None,
-            )?;
+            one_run(exe, s, work, 2000.min(p.n), 100, false, p, None)?;
         }
     }
     let mut out = Vec::new();
@@ -349,17 +346,8 @@ pub fn run_suite(
                     ))
                 })
                 .map(|f| (f, p.perf_dwarf));
-            let (run, smsc_cpu, counts, db_bytes) = one_run(
-                exe,
-                smsc,
-                work,
-                p.n,
-                window,
-                receipts,
-                p.timeout_s,
-                p.worker_threads,
-                perf,
-            )?;
+            let (run, smsc_cpu, counts, db_bytes) =
+                one_run(exe, smsc, work, p.n, window, receipts, p, perf)?;
             let good =
                 run.ok && counts.submits >= p.n && (!receipts || counts.receipts_acked >= p.n);
             eprintln!(
