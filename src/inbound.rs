@@ -396,9 +396,13 @@ pub async fn handle_batch(
         return Vec::new();
     }
     if let Some(gates) = gates {
+        // One deadline for the whole batch, not one per receipt.
+        let deadline = tokio::time::Instant::now() + RECEIPT_GATE_WAIT;
         for id in unrecorded {
-            if !gates.wait_recorded(&id, RECEIPT_GATE_WAIT).await {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if !gates.wait_recorded(&id, left).await {
                 debug!("a receipt's submit is still not recorded; the receipt is held instead");
+                break;
             }
         }
     }
