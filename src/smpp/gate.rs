@@ -9,7 +9,7 @@
 //!
 //! A [`BatchGate`] closes that gap without breaking the rule that a `deliver_sm` is answered
 //! only after it is persisted. The session announces each id the SMSC accepted for a batch
-//! the moment it reads the response ([`BatchGate::accepted`]), which is before it hands on any
+//! the moment it reads the response (`BatchGate::accepted`), which is before it hands on any
 //! `deliver_sm` read after it. The dispatcher drops its [`BatchRecording`] once the batch's
 //! record write has committed (or failed, or the batch ended any other way). The inbound pump
 //! waits ([`ReceiptGates::wait_recorded`]) before writing a receipt for an announced id that is
