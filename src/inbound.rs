@@ -444,7 +444,7 @@ pub async fn handle_batch(
 /// Most inbound PDUs written in one store request.
 const INBOUND_BATCH: usize = 256;
 
-/// Run the inbound pump: take every PDU waiting from the link (up to [`INBOUND_BATCH`]), write
+/// Run the inbound pump: take every PDU waiting from the link (up to `INBOUND_BATCH`), write
 /// them in one store request, with up to `concurrency` PDUs in hand at once (so batches share
 /// group commits too), and send complete MO messages to `mo`.
 ///

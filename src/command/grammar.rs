@@ -254,7 +254,7 @@ fn done(command: Command, lang_hint: Option<Lang>) -> PResult<'static, Parsed> {
     Ok(("", Parsed { command, lang_hint }))
 }
 
-/// `HELP` / `?` / `帮助` [topic].
+/// `HELP` / `?` / `帮助` `[topic]`.
 pub fn help(input: &str) -> PResult<'_, Parsed> {
     const KW: &[Kw<()>] = &[("HELP", EN, ()), ("?", None, ()), ("帮助", ZH, ())];
     const TOPICS: &[Kw<HelpTopic>] = &[

@@ -38,7 +38,7 @@ pub const MAX_BAD_CHARS: usize = 24;
 /// One subscriber command (COMMANDS.md "Commands").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// `HELP` / `?` / `帮助` [topic]; `None` is the short help.
+    /// `HELP` / `?` / `帮助` `[topic]`; `None` is the short help.
     Help(Option<HelpTopic>),
     /// `NAME <display name>` / `名字 <名字>`.
     Name(DisplayName),

@@ -1,6 +1,6 @@
 //! The gateway's HTTP server (axum): the operator API (`POST /api/v1/events`, bearer API key),
 //! `/health` (ready only when bound to the SMSC), `/metrics` (Prometheus text), and the avatar
-//! downloads and pages of [`avatar`].
+//! downloads and pages of `avatar`.
 //!
 //! Every request is counted by route template and status for `/metrics`. Handlers never log
 //! keys or request bodies.

@@ -83,7 +83,7 @@ pub enum Text {
     Groups(Vec<Line>),
     /// STATUS alone: what each audience sees.
     Statuses(Vec<Line>),
-    /// GROUP g [page]: one page of members.
+    /// GROUP g `[page]`: one page of members.
     Members {
         /// The group.
         group: Label,

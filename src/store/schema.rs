@@ -455,7 +455,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V7),
 ];
 
-/// The schema version this build writes (`PRAGMA user_version` after [`migrate`]).
+/// The schema version this build writes (`PRAGMA user_version` after `migrate`).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Read `PRAGMA user_version`.
