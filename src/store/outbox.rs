@@ -29,6 +29,8 @@
 //! segment's only submissions all failed. A resubmission after a requeue adds segment rows; any
 //! delivered submission of a segment number counts.
 
+use std::sync::LazyLock;
+
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use sms_wire::receipt::normalize_message_id;
@@ -633,17 +635,11 @@ fn insert_segment(
         attempt,
     } = *segment;
     let normalised = normalize_message_id(message_id);
-    // No RETURNING: SQLite materialises a RETURNING statement's rows in an ephemeral table.
     let inserted = tx
-        .prepare_cached(
-            "INSERT INTO outbox_segment (outbox_id, seq, total, smsc_message_id,
-                 smsc_message_id_raw, attempt, state, submitted_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'submitted', ?7, ?7)
-             ON CONFLICT (outbox_id, seq, smsc_message_id) DO NOTHING",
-        )
+        .prepare_cached(&SEGMENT_INSERT_ONE)
         .and_then(|mut s| {
             s.execute(params![
-                outbox_id, seq, total, normalised, message_id, attempt, now
+                outbox_id, seq, total, normalised, message_id, attempt, now, now
             ])
         })
         .ctx("outbox::record_segment_submitted: insert")?;
@@ -782,15 +778,7 @@ pub fn record_attempts(
     let mut results: Vec<Result<(), StoreError>> =
         attempts.iter().enumerate().map(&mut record).collect();
     if !submitted.is_empty() {
-        let ids = id_array(submitted.iter().map(|&(_, id)| id));
-        // A row no longer in flight (delivered by receipts that beat this) is left alone.
-        let marked = exec_cached(
-            tx,
-            "UPDATE outbox SET state = 'submitted', updated_at = ?1
-             WHERE id IN rarray(?2) AND state = 'in_flight'",
-            params![now, ids],
-        )
-        .ctx("outbox::record_attempts: submitted");
+        let marked = mark_all_submitted(tx, submitted.iter().map(|&(_, id)| id), now);
         if let Err(e) = marked {
             let reason = e.to_string();
             for (i, _) in submitted {
@@ -806,22 +794,30 @@ pub fn record_attempts(
 /// Segment rows one multi-row insert takes (see [`record_attempts`]).
 const SEGMENT_CHUNK: usize = 16;
 
+/// The segment insert for `rows` rows, eight parameters a row: outbox id, segment number,
+/// segment count, normalised id, raw id, attempt, submitted at, updated at. The same answer
+/// recorded twice is ignored. No RETURNING: SQLite materialises a RETURNING statement's rows
+/// in an ephemeral table.
+fn segment_insert_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO outbox_segment (outbox_id, seq, total, smsc_message_id,
+             smsc_message_id_raw, attempt, state, submitted_at, updated_at)
+         VALUES {}
+         ON CONFLICT (outbox_id, seq, smsc_message_id) DO NOTHING",
+        vec!["(?, ?, ?, ?, ?, ?, 'submitted', ?, ?)"; rows].join(", ")
+    )
+}
+
+/// [`segment_insert_sql`] for one row and for a chunk, built once.
+static SEGMENT_INSERT_ONE: LazyLock<String> = LazyLock::new(|| segment_insert_sql(1));
+static SEGMENT_INSERT_CHUNK: LazyLock<String> = LazyLock::new(|| segment_insert_sql(SEGMENT_CHUNK));
+
 /// Insert the accepted segments of `attempts` (no receipt held) with `SEGMENT_CHUNK`-row
 /// statements, whole attempts per chunk; returns, per attempt, whether its segments are in
 /// (false: left to the one-by-one path, e.g. after a chunk's statement failed, or for the
 /// remainder that does not fill a chunk).
 fn insert_segments_chunked(tx: &Transaction<'_>, attempts: &[Attempt], now: i64) -> Vec<bool> {
     let mut done = vec![false; attempts.len()];
-    let sql = {
-        let row = "(?, ?, ?, ?, ?, ?, 'submitted', ?, ?)";
-        format!(
-            "INSERT INTO outbox_segment (outbox_id, seq, total, smsc_message_id,
-                 smsc_message_id_raw, attempt, state, submitted_at, updated_at)
-             VALUES {}
-             ON CONFLICT (outbox_id, seq, smsc_message_id) DO NOTHING",
-            vec![row; SEGMENT_CHUNK].join(", ")
-        )
-    };
     // Attempts grouped so that a chunk holds exactly SEGMENT_CHUNK segments.
     let mut group: Vec<usize> = Vec::new();
     let mut segments = 0;
@@ -859,7 +855,7 @@ fn insert_segments_chunked(tx: &Transaction<'_>, attempts: &[Attempt], now: i64)
             }
         }
         let inserted = tx
-            .prepare_cached(&sql)
+            .prepare_cached(&SEGMENT_INSERT_CHUNK)
             .and_then(|mut s| s.execute(rusqlite::params_from_iter(values)));
         if inserted.is_ok() {
             for &g in &group {
@@ -881,14 +877,23 @@ fn id_array(ids: impl Iterator<Item = i64>) -> rusqlite::vtab::array::Array {
 /// `false` (and changes nothing) if the row was not in flight, e.g. already delivered by
 /// receipts that beat this call.
 pub fn mark_submitted(tx: &Transaction<'_>, id: i64, now: i64) -> Result<bool, StoreError> {
-    let n = tx
-        .prepare_cached(
-            "UPDATE outbox SET state = 'submitted', updated_at = ?2
-             WHERE id = ?1 AND state = 'in_flight'",
-        )
-        .and_then(|mut s| s.execute(params![id, now]))
-        .ctx("outbox::mark_submitted")?;
-    Ok(n == 1)
+    Ok(mark_all_submitted(tx, std::iter::once(id), now)? == 1)
+}
+
+/// [`mark_submitted`] for many rows in one statement; returns how many changed. A row no
+/// longer in flight (delivered by receipts that beat this) is left alone.
+fn mark_all_submitted(
+    tx: &Transaction<'_>,
+    ids: impl Iterator<Item = i64>,
+    now: i64,
+) -> Result<usize, StoreError> {
+    exec_cached(
+        tx,
+        "UPDATE outbox SET state = 'submitted', updated_at = ?1
+         WHERE id IN rarray(?2) AND state = 'in_flight'",
+        params![now, id_array(ids)],
+    )
+    .ctx("outbox::mark_submitted")
 }
 
 /// Put row `id` back to `queued` (from its current state), honouring the one-queued-row-per-key
