@@ -16,7 +16,7 @@ use gw_bench::gwrun::{self, RunSpec};
 use gw_bench::mt::{self, MtParams};
 use gw_bench::peers::{self, PeerRow, PeersPaths};
 use gw_bench::report::{self, Machine};
-use gw_bench::smsc::{NodeSmsc, SimSmsc, Smsc};
+use gw_bench::smsc::{NodeClient, NodeSmsc, SimSmsc, Smsc};
 use gw_bench::{fanout, http, latency, mo, scale};
 
 /// mimalloc for Rust and, through its `override` feature, for SQLite's C allocations: the
@@ -239,8 +239,9 @@ struct MtArgs {
     /// With --perf: DWARF call graphs (exact stacks, large files).
     #[arg(long, requires = "perf")]
     perf_dwarf: bool,
-    /// Do not run the node-smpp client with receipts on after each receipts-on run against
-    /// the node-smpp SMSC (its figures are what receipts-on runs are compared with).
+    /// Do not run the node-smpp client after each gateway run, against the same SMSC with the
+    /// same window and receipts setting (its figures are what the gateway's are compared
+    /// with; without them only bench.py's receipts-off node-SMSC figures are).
     #[arg(long)]
     no_node_client: bool,
     /// The gateway's tokio worker threads (0: its default, one per core less one).
@@ -321,7 +322,7 @@ fn mt_cmd(a: MtArgs) -> Result<()> {
         timeout_s: a.timeout_s,
         perf: a.perf,
         perf_dwarf: a.perf_dwarf,
-        node_dlr_client: !a.no_node_client,
+        node_client: !a.no_node_client,
         worker_threads: a.worker_threads,
         validity_s: a.validity_s,
     };
@@ -354,7 +355,14 @@ fn mt_cmd(a: MtArgs) -> Result<()> {
         "[gw-bench] mt: N={} windows {:?} receipts {:?} SMSCs {:?}, {} rounds",
         a.n, a.windows, a.receipts, a.smsc, a.rounds
     );
-    let (records, clients) = mt::run_suite(&exe, &smscs, &work, &params)?;
+    let client = {
+        let paths = peers_paths();
+        NodeClient {
+            script: paths.source.join("node/esme_client.js"),
+            node_modules: paths.node_modules,
+        }
+    };
+    let (records, clients) = mt::run_suite(&exe, &smscs, &work, &params, &client)?;
     drop(smscs);
     let rows = mt::summarise(&records);
 

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::gwrun::{self, RunResult, RunSpec};
 use crate::peers::PeerRow;
 use crate::procstat::CpuTimes;
-use crate::smsc::{NodeClientRun, Smsc, SmscCounts, SmscError};
+use crate::smsc::{NodeClient, NodeClientRun, Smsc, SmscCounts, SmscError};
 use crate::stats::{median, Summary};
 
 /// Why the suite could not run.
@@ -68,11 +68,13 @@ pub struct MtParams {
     /// built without frame pointers; large files) instead of frame pointers.
     #[serde(default)]
     pub perf_dwarf: bool,
-    /// After each gateway run against the node-smpp SMSC with receipts on, run the peers'
-    /// node-smpp client with receipts on too (`esme_client.js --dlr`, same window and N), so
-    /// that receipts-on figures are compared like with like (`bench.py` runs it without).
-    #[serde(default)]
-    pub node_dlr_client: bool,
+    /// After each gateway run, run the peers' node-smpp client against the same SMSC with the
+    /// same window, N and receipts setting (`esme_client.js`, with `--dlr` for receipts on),
+    /// so every gateway figure has a client figure taken minutes apart on the same SMSC
+    /// (`bench.py` runs the client only against the node SMSC, only without receipts, and
+    /// after all the gateway runs).
+    #[serde(default, alias = "node_dlr_client")]
+    pub node_client: bool,
     /// The gateway child's tokio worker threads (`[runtime] worker_threads`; 0 = the
     /// gateway's default, one per core less one).
     #[serde(default)]
@@ -84,9 +86,15 @@ pub struct MtParams {
     pub validity_s: u64,
 }
 
-/// One run of the node-smpp client with receipts on (see [`MtParams::node_dlr_client`]).
+/// One run of the node-smpp client (see [`MtParams::node_client`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeClientRecord {
+    /// SMSC label.
+    #[serde(default = "node_smsc_label")]
+    pub smsc: String,
+    /// Receipts requested.
+    #[serde(default = "receipts_on")]
+    pub receipts: bool,
     /// Round, from 1.
     pub round: usize,
     /// What the client printed.
@@ -97,23 +105,43 @@ pub struct NodeClientRecord {
     pub good: bool,
 }
 
-/// The node-smpp client's receipts-on runs as peer rows (`node-dlr`, one per window), in the
-/// shape of the `bench.py` summary.
+// Records written before the client ran against both SMSCs were receipts-on runs against the
+// node SMSC only.
+fn node_smsc_label() -> String {
+    "node-smpp".into()
+}
+
+fn receipts_on() -> bool {
+    true
+}
+
+/// The peer name of the node-smpp client's interleaved runs against `smsc` with or without
+/// receipts, in [`PeerRow::peer`].
+pub fn client_peer(smsc: &str, receipts: bool) -> String {
+    format!("node@{smsc}{}", if receipts { "+dlr" } else { "" })
+}
+
+/// The node-smpp client's interleaved runs as peer rows (one per SMSC, receipts setting and
+/// window, named by [`client_peer`]), in the shape of the `bench.py` summary.
 pub fn summarise_clients(records: &[NodeClientRecord]) -> Vec<PeerRow> {
-    let mut windows: Vec<usize> = records.iter().map(|r| r.run.window).collect();
-    windows.sort_unstable();
-    windows.dedup();
-    windows
-        .into_iter()
-        .filter_map(|w| {
-            let all: Vec<&NodeClientRecord> =
-                records.iter().filter(|r| r.run.window == w).collect();
+    let mut keys: Vec<(String, bool, usize)> = records
+        .iter()
+        .map(|r| (r.smsc.clone(), r.receipts, r.run.window))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|(smsc, receipts, w)| {
+            let all: Vec<&NodeClientRecord> = records
+                .iter()
+                .filter(|r| r.smsc == smsc && r.receipts == receipts && r.run.window == w)
+                .collect();
             let good: Vec<&NodeClientRecord> = all.iter().copied().filter(|r| r.good).collect();
             let col = |f: &dyn Fn(&NodeClientRecord) -> f64| {
                 good.iter().map(|r| f(r)).collect::<Vec<_>>()
             };
             Some(PeerRow {
-                peer: "node-dlr".into(),
+                peer: client_peer(&smsc, receipts),
                 param: w as u64,
                 mps: Summary::of(&col(&|r| r.run.mps))?,
                 peer_us_per_msg: median(&col(&|r| {
@@ -295,6 +323,47 @@ fn failed_run(n: u64, window: usize, receipts: bool, log: &Path) -> RunResult {
     }
 }
 
+/// One run of the node-smpp client against `smsc` (counters reset first); `None` when the client
+/// failed to run at all (reported, and the round goes on).
+fn client_run(
+    client: &NodeClient,
+    smsc: &Smsc,
+    round: usize,
+    window: usize,
+    receipts: bool,
+    p: &MtParams,
+) -> Result<Option<NodeClientRecord>, MtError> {
+    smsc.reset()?;
+    let cpu0 = smsc.cpu();
+    let run = match client.run(smsc.addr().port(), p.n, window, receipts, p.timeout_s) {
+        Ok(run) => run,
+        Err(e) => {
+            eprintln!("[gw-bench] node-smpp client run failed: {e}");
+            return Ok(None);
+        }
+    };
+    let smsc_cpu = smsc.cpu().since(&cpu0);
+    let good = run.ok >= p.n && (!receipts || run.dlrs >= run.ok);
+    eprintln!(
+        "[gw-bench] round {} node client {:9} receipts={:3} window={:<3} {:8.0} msg/s (to last resp), {} receipts{}",
+        round + 1,
+        smsc.label(),
+        if receipts { "on" } else { "off" },
+        window,
+        run.mps,
+        run.dlrs,
+        if good { "" } else { "  PROBLEM" }
+    );
+    Ok(Some(NodeClientRecord {
+        smsc: smsc.label().to_string(),
+        receipts,
+        round: round + 1,
+        smsc_us_per_msg: 1e6 * smsc_cpu.total_s() / p.n as f64,
+        good,
+        run,
+    }))
+}
+
 /// The configurations of one round, rotated by `round` (0-based).
 pub fn round_order<T: Clone>(configs: &[T], round: usize) -> Vec<T> {
     if configs.is_empty() {
@@ -311,6 +380,7 @@ pub fn run_suite(
     smscs: &[Smsc],
     work: &Path,
     p: &MtParams,
+    client: &NodeClient,
 ) -> Result<(Vec<MtRecord>, Vec<NodeClientRecord>), MtError> {
     std::fs::create_dir_all(work).map_err(|source| MtError::Child {
         what: "work dir",
@@ -378,29 +448,9 @@ pub fn run_suite(
                 run,
             });
             std::thread::sleep(Duration::from_millis(300));
-            if let (Smsc::Node(node), true, true) = (smsc, receipts, p.node_dlr_client) {
-                node.reset()?;
-                let cpu0 = node.cpu();
-                match node.run_client(p.n, window, true, p.timeout_s) {
-                    Ok(run) => {
-                        let smsc_cpu = node.cpu().since(&cpu0);
-                        let good = run.ok >= p.n && run.dlrs >= run.ok;
-                        eprintln!(
-                            "[gw-bench] round {} node-smpp client receipts=on  window={:<3} {:8.0} msg/s (to last resp), {} receipts{}",
-                            round + 1,
-                            window,
-                            run.mps,
-                            run.dlrs,
-                            if good { "" } else { "  PROBLEM" }
-                        );
-                        clients.push(NodeClientRecord {
-                            round: round + 1,
-                            smsc_us_per_msg: 1e6 * smsc_cpu.total_s() / p.n as f64,
-                            good,
-                            run,
-                        });
-                    }
-                    Err(e) => eprintln!("[gw-bench] node-smpp client run failed: {e}"),
+            if p.node_client {
+                if let Some(rec) = client_run(client, smsc, round, window, receipts, p)? {
+                    clients.push(rec);
                 }
                 std::thread::sleep(Duration::from_millis(300));
             }
@@ -546,6 +596,54 @@ mod tests {
         assert!((r.commits_per_msg - 0.1).abs() < 1e-9);
         assert!((r.store_writer_share - 0.25).abs() < 1e-9);
         assert!((r.gw_cpu_pct - median(&[1.0, 3.0])).abs() < 1e-9);
+    }
+
+    #[test]
+    fn client_runs_group_by_smsc_receipts_and_window() {
+        let rec =
+            |smsc: &str, receipts: bool, window: usize, mps: f64, good: bool| NodeClientRecord {
+                smsc: smsc.into(),
+                receipts,
+                round: 1,
+                run: NodeClientRun {
+                    window,
+                    n: 1000,
+                    ok: 1000,
+                    mps,
+                    cpu_user_s: 0.02,
+                    ..Default::default()
+                },
+                smsc_us_per_msg: 7.0,
+                good,
+            };
+        let rows = summarise_clients(&[
+            rec("smsc-sim", false, 10, 100.0, true),
+            rec("smsc-sim", false, 10, 300.0, true),
+            rec("smsc-sim", true, 10, 50.0, true),
+            rec("node-smpp", true, 10, 70.0, true),
+            rec("node-smpp", true, 10, 9e9, false),
+        ]);
+        let names: Vec<(&str, u64)> = rows.iter().map(|r| (r.peer.as_str(), r.param)).collect();
+        assert_eq!(
+            names,
+            vec![
+                ("node@node-smpp+dlr", 10),
+                ("node@smsc-sim", 10),
+                ("node@smsc-sim+dlr", 10)
+            ]
+        );
+        assert_eq!((rows[0].good, rows[0].runs), (1, 2));
+        assert_eq!(rows[0].mps.median, 70.0);
+        assert_eq!(rows[1].mps.median, 200.0);
+        assert!((rows[1].peer_us_per_msg - 20.0).abs() < 1e-9);
+        // An old record (receipts-on runs against the node SMSC only) reads as such.
+        let old: NodeClientRecord = serde_json::from_value(serde_json::json!({
+            "round": 1, "run": {"window": 1, "n": 1, "ok": 1, "dlrs": 1, "elapsed_s": 1.0,
+            "mps": 1.0, "cpu_user_s": 0.0, "cpu_sys_s": 0.0},
+            "smsc_us_per_msg": 1.0, "good": true
+        }))
+        .unwrap();
+        assert_eq!((old.smsc.as_str(), old.receipts), ("node-smpp", true));
     }
 
     #[test]

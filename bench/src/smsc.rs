@@ -163,9 +163,6 @@ pub struct NodeSmsc {
     child: Child,
     port: u16,
     stats_port: u16,
-    /// Folder of the peers' node scripts (the client sits beside the SMSC).
-    scripts: PathBuf,
-    node_modules: PathBuf,
 }
 
 impl NodeSmsc {
@@ -205,8 +202,6 @@ impl NodeSmsc {
             child,
             port,
             stats_port,
-            scripts: script.parent().map(Path::to_path_buf).unwrap_or_default(),
-            node_modules: node_modules.to_path_buf(),
         };
         let waited = Duration::from_secs(15);
         let end = Instant::now() + waited;
@@ -262,21 +257,42 @@ impl NodeSmsc {
     pub fn cpu(&self) -> CpuTimes {
         procstat::process_cpu(self.pid()).unwrap_or_default()
     }
+}
 
-    /// Run the peers' node-smpp client (`esme_client.js`, the one `bench.py` measures) against
-    /// this SMSC: `n` messages at `window`, with `registered_delivery=1` when `dlr` (it then
-    /// answers every receipt; its clock still stops at the last submit_sm_resp, and it waits
-    /// up to 10 s more for the receipts before printing).
-    pub fn run_client(
+impl Drop for NodeSmsc {
+    fn drop(&mut self) {
+        // Our own child, by its handle (PID): SIGKILL is fine, it holds no state.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The peers' node-smpp client (`../shared/peers/node/esme_client.js`, the one `bench.py`
+/// measures), run by gw-bench against either SMSC right after the gateway's run of the same
+/// configuration, so both clients meet the same SMSC in the same state of the machine.
+#[derive(Debug, Clone)]
+pub struct NodeClient {
+    /// `esme_client.js`.
+    pub script: PathBuf,
+    /// The `node_modules` folder holding npm `smpp`.
+    pub node_modules: PathBuf,
+}
+
+impl NodeClient {
+    /// `n` messages at `window` to the SMSC at 127.0.0.1:`port`, with `registered_delivery=1`
+    /// when `dlr` (it then answers every receipt; its clock still stops at the last
+    /// submit_sm_resp, and it waits up to 10 s more for the receipts before printing).
+    pub fn run(
         &self,
+        port: u16,
         n: u64,
         window: usize,
         dlr: bool,
         timeout_s: u64,
     ) -> Result<NodeClientRun, SmscError> {
         let out = Command::new("node")
-            .arg(self.scripts.join("esme_client.js"))
-            .args(["--port", &self.port.to_string()])
+            .arg(&self.script)
+            .args(["--port", &port.to_string()])
             .args(["--n", &n.to_string()])
             .args(["--window", &window.to_string()])
             .args(["--timeout", &timeout_s.to_string()])
@@ -298,14 +314,6 @@ impl NodeSmsc {
             return Err(SmscError::Client(format!("{}: {line}", out.status)));
         }
         Ok(run)
-    }
-}
-
-impl Drop for NodeSmsc {
-    fn drop(&mut self) {
-        // Our own child, by its handle (PID): SIGKILL is fine, it holds no state.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
