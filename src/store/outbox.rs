@@ -486,7 +486,6 @@ pub fn claim_due(
     Ok(rows)
 }
 
-/// Apply a receipt to segment row `segment_id` and settle its outbox row.
 /// A segment row and what it belongs to.
 #[derive(Clone, Copy)]
 struct SegmentRef {
@@ -496,6 +495,7 @@ struct SegmentRef {
     total: u8,
 }
 
+/// Apply a receipt to segment row `segment.id` and settle its outbox row.
 fn apply_to_segment(
     tx: &Transaction<'_>,
     segment: SegmentRef,
