@@ -1,5 +1,7 @@
 //! presence-gw: an SMS/USSD presence and caller-avatar gateway (SMPP 3.4 ESME).
-#![forbid(unsafe_code)]
+// No unsafe code, but for one `setsockopt` call that nothing safe offers
+// (`smpp::reader::sockopt`, allowed there alone).
+#![deny(unsafe_code)]
 
 pub mod admin;
 pub mod app;

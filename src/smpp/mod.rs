@@ -14,6 +14,7 @@
 mod backoff;
 pub mod gate;
 mod rate;
+mod reader;
 mod session;
 #[cfg(test)]
 mod tests;

@@ -26,14 +26,16 @@ use rusmpp::values::{InterfaceVersion, Npi, Ton};
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use sms_wire::framing::{error_response, generic_nack, Frame, SmppCodec};
 use std::sync::{Arc, Mutex};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep_until, Instant};
-use tokio_util::codec::Framed;
+use tokio_util::codec::{Framed, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::gate::BatchGate;
+use super::reader::Reader;
 use super::{AdaptiveRate, Inbound, LinkConfig, LinkError, LinkStats};
 
 /// What a session binds as (SMPP 3.4 §4.1).
@@ -150,6 +152,7 @@ struct Pending {
 /// An inbound PDU awaiting the gateway's answer: sequence, operation, status, when it was read.
 type Ack = BoxFuture<'static, (u32, CommandId, CommandStatus, Instant)>;
 type Wire = Framed<TcpStream, SmppCodec>;
+type Sink = FramedWrite<OwnedWriteHalf, SmppCodec>;
 
 /// Sequence numbers 1..=0x7FFF_FFFF, wrapping (SMPP 3.4 §5.1.4).
 struct Sequence(u32);
@@ -239,7 +242,13 @@ pub(crate) async fn connect_and_run(mut ctx: SessionCtx<'_>) -> SessionEnd {
         Err(end) => return end,
     }
     (ctx.on_bound)();
-    run_bound(ctx, wire, seq).await
+    // Bound: the read and write halves go their own ways (the reader keeps whatever arrived
+    // behind the bind response).
+    let parts = wire.into_parts();
+    let (read_half, write_half) = parts.io.into_split();
+    let reader = Reader::new(read_half, parts.codec.clone(), parts.read_buf);
+    let sink = FramedWrite::new(write_half, parts.codec);
+    run_bound(ctx, reader, sink, seq).await
 }
 
 async fn bind(
@@ -321,9 +330,13 @@ fn inbound_resp(id: CommandId, seq: u32, status: CommandStatus) -> Command {
     }
 }
 
-async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> SessionEnd {
+async fn run_bound(
+    mut ctx: SessionCtx<'_>,
+    mut reader: Reader,
+    mut sink: Sink,
+    mut seq: Sequence,
+) -> SessionEnd {
     let cfg = ctx.cfg;
-    let (mut sink, mut stream) = wire.split::<Command>();
     let mut pending: HashMap<u32, Pending> = HashMap::new();
     // Every request gets the same timeout, so deadlines arrive in order: the front is the next
     // to expire. Entries whose request was already answered are skipped when they reach the front.
@@ -418,7 +431,7 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
                 write_request!(q.pdu, q.reply, Some(permit), now);
                 wrote = true;
             }
-            if wrote && sink.flush().await.is_err() {
+            if wrote && SinkExt::<Command>::flush(&mut sink).await.is_err() {
                 end!("write failed".into());
             }
         }
@@ -439,6 +452,13 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
             _ => None,
         };
         let accept_requests = requests_open && closing.is_none();
+        // While the window is busy, wake for as many answers as the refill above waits for,
+        // not for each one ([`Reader`]).
+        reader.set_lowat(if pending.len() >= 2 {
+            pending.len().min(refill_at)
+        } else {
+            1
+        });
         // Deadlines only move later (every request has the same timeout), keepalive_at too
         // except when an enquire_link goes out: re-arm when unarmed or due earlier.
         if let Some(at) = next_deadline {
@@ -456,7 +476,7 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
             _ = ctx.shutdown.cancelled(), if closing.is_none() => {
                 closing = Some(Instant::now() + cfg.shutdown_grace);
             }
-            frame = stream.next() => {
+            frame = reader.next() => {
                 last_rx = Instant::now();
                 let cmd = match frame {
                     None => end!("SMSC closed the connection".into()),
@@ -543,7 +563,7 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
                     }
                     ready = acks.next().now_or_never().flatten();
                 }
-                if sink.flush().await.is_err() {
+                if SinkExt::<Command>::flush(&mut sink).await.is_err() {
                     end!("write failed".into());
                 }
             }
@@ -584,7 +604,7 @@ async fn run_bound(mut ctx: SessionCtx<'_>, wire: Wire, mut seq: Sequence) -> Se
                     let Request { pdu, reply, permit, .. } = *r;
                     write_request!(pdu, reply, permit, now);
                 }
-                if sink.flush().await.is_err() { end!("write failed".into()); }
+                if SinkExt::<Command>::flush(&mut sink).await.is_err() { end!("write failed".into()); }
             }
             _ = sleep_until(pace_at.unwrap_or_else(Instant::now)), if pace_at.is_some() => {
                 pace_at = None;

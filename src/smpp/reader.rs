@@ -1,0 +1,301 @@
+//! The read half of a bound session ([`Reader`]): PDUs framed from a buffer the session owns,
+//! and a receive low-water mark that lets the kernel wake the session once several responses
+//! have arrived, rather than once per response, while the window is busy.
+//!
+//! Why: an SMSC answers the `submit_sm`s of a busy window one by one, each a few microseconds
+//! after the last. A session that reads each answer as it comes goes back to sleep between them,
+//! so every answer costs a wake-up on our side and, on the SMSC's side, the work of waking us
+//! (BENCHMARKS.md, 2026-12-05 late). The session only acts once a quarter of its window is free
+//! (it refills then, see `session::run_bound`), so earlier wake-ups buy nothing. With
+//! `SO_RCVLOWAT` set to that many of the smallest PDU (16 bytes, a header alone), the kernel
+//! wakes us when at least that many answers can be there; anything smaller that arrives alone (a
+//! lone `deliver_sm`, an `enquire_link`) is read after at most [`LOWAT_FALLBACK`]. With one
+//! request or none outstanding the mark is 1 byte: every PDU is read at once.
+
+use std::io;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use sms_wire::framing::{Frame, FramingError, SmppCodec, HEADER_LEN};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::time::{sleep_until, Instant, Sleep};
+use tokio_util::codec::Decoder;
+use tracing::debug;
+
+/// Longest a PDU below the low-water mark waits to be read.
+pub(crate) const LOWAT_FALLBACK: Duration = Duration::from_millis(1);
+
+/// Frames from one connection's read half.
+pub(crate) struct Reader {
+    half: OwnedReadHalf,
+    buf: BytesMut,
+    codec: SmppCodec,
+    /// Responses the low-water mark waits for (1: none, read every PDU at once).
+    lowat: usize,
+    /// Whether the socket accepted the mark; if not, the session reads every PDU at once.
+    lowat_works: bool,
+    fallback: Pin<Box<Sleep>>,
+    eof: bool,
+}
+
+impl Reader {
+    /// A reader over `half`, starting with what `buf` already holds (bytes read with the bind).
+    pub(crate) fn new(half: OwnedReadHalf, codec: SmppCodec, buf: BytesMut) -> Self {
+        Self {
+            half,
+            buf,
+            codec,
+            lowat: 1,
+            lowat_works: true,
+            fallback: Box::pin(sleep_until(Instant::now())),
+            eof: false,
+        }
+    }
+
+    /// Wait for `responses` PDUs before waking (at least 1). Changes the socket option only
+    /// when the number changes.
+    pub(crate) fn set_lowat(&mut self, responses: usize) {
+        let responses = responses.max(1);
+        if responses == self.lowat || !self.lowat_works {
+            return;
+        }
+        let bytes = if responses == 1 {
+            1
+        } else {
+            responses * HEADER_LEN
+        };
+        match sockopt::set_rcvlowat(&self.half, bytes) {
+            Ok(()) => self.lowat = responses,
+            Err(e) => {
+                debug!(error = %e, "SO_RCVLOWAT not accepted: reading every PDU at once");
+                self.lowat_works = false;
+                self.lowat = 1;
+            }
+        }
+    }
+
+    /// The next frame: `None` when the SMSC closed the connection between PDUs. Cancel-safe:
+    /// bytes read stay in the buffer for the next call.
+    pub(crate) async fn next(&mut self) -> Option<Result<Frame, FramingError>> {
+        loop {
+            match self.codec.decode(&mut self.buf) {
+                Ok(Some(frame)) => return Some(Ok(frame)),
+                Ok(None) => {}
+                Err(e) => return Some(Err(e)),
+            }
+            if self.eof {
+                return if self.buf.is_empty() {
+                    None
+                } else {
+                    Some(Err(FramingError::from(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed inside a PDU",
+                    ))))
+                };
+            }
+            let mut looked = false;
+            let waited = if self.lowat > 1 {
+                // Below the mark the kernel does not wake us: look anyway after a while.
+                self.fallback
+                    .as_mut()
+                    .reset(Instant::now() + LOWAT_FALLBACK);
+                tokio::select! {
+                    r = self.half.readable() => r,
+                    _ = &mut self.fallback => {
+                        looked = true;
+                        Ok(())
+                    }
+                }
+            } else {
+                self.half.readable().await
+            };
+            if let Err(e) = waited {
+                return Some(Err(FramingError::from(e)));
+            }
+            match self.half.try_read_buf(&mut self.buf) {
+                Ok(0) => self.eof = true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if looked {
+                        // Nothing at all came: the SMSC is slow or idle, not bursting. Wake on
+                        // the first byte until the session asks for a mark again, rather than
+                        // looking every LOWAT_FALLBACK.
+                        self.set_lowat(1);
+                    }
+                }
+                Err(e) => return Some(Err(FramingError::from(e))),
+            }
+        }
+    }
+}
+
+/// The one socket option std, tokio and socket2 do not offer.
+#[allow(unsafe_code)]
+mod sockopt {
+    use std::io;
+    use std::os::fd::AsRawFd;
+
+    use tokio::net::tcp::OwnedReadHalf;
+
+    /// `setsockopt(SOL_SOCKET, SO_RCVLOWAT, bytes)`.
+    pub(super) fn set_rcvlowat(half: &OwnedReadHalf, bytes: usize) -> io::Result<()> {
+        let fd = half.as_ref().as_raw_fd();
+        let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `fd` is an open socket owned by `half` for the duration of the call, and the
+        // option value points to a live c_int of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVLOWAT,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    /// `getsockopt(SOL_SOCKET, SO_RCVLOWAT)`, for the tests.
+    #[cfg(test)]
+    pub(super) fn rcvlowat(half: &OwnedReadHalf) -> io::Result<usize> {
+        let fd = half.as_ref().as_raw_fd();
+        let mut value: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: as above; `len` says how much room `value` has.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVLOWAT,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        if rc == 0 {
+            Ok(usize::try_from(value).unwrap_or(0))
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rusmpp::{Command, CommandStatus, Pdu};
+    use sms_wire::framing::encode_command;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// A connected pair: our reader's side, and the peer's stream that writes to it.
+    async fn pair() -> (Reader, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (ours, theirs) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let (read_half, _write_half) = ours.unwrap().into_split();
+        // The write half may go: the reader only reads.
+        let reader = Reader::new(read_half, SmppCodec::new(), BytesMut::new());
+        (reader, theirs.unwrap().0)
+    }
+
+    fn enquire_link(seq: u32) -> Vec<u8> {
+        encode_command(&Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink))
+    }
+
+    async fn next_seq(reader: &mut Reader) -> u32 {
+        let frame = tokio::time::timeout(Duration::from_secs(2), reader.next())
+            .await
+            .expect("a frame within 2 s")
+            .expect("not closed")
+            .expect("well framed");
+        match frame {
+            Frame::Pdu(cmd) => cmd.sequence_number(),
+            Frame::Invalid(inv) => panic!("invalid frame: {}", inv.error),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_mark_is_set_in_bytes_of_headers_and_back_to_one() {
+        let (mut reader, _peer) = pair().await;
+        reader.set_lowat(4);
+        assert_eq!(sockopt::rcvlowat(&reader.half).unwrap(), 4 * HEADER_LEN);
+        reader.set_lowat(0);
+        assert_eq!(sockopt::rcvlowat(&reader.half).unwrap(), 1);
+        assert_eq!(reader.lowat, 1);
+    }
+
+    #[tokio::test]
+    async fn a_lone_pdu_below_the_mark_is_still_read() {
+        let (mut reader, mut peer) = pair().await;
+        reader.set_lowat(8); // 128 bytes; one enquire_link is 16
+        peer.write_all(&enquire_link(7)).await.unwrap();
+        assert_eq!(next_seq(&mut reader).await, 7);
+        // A slow peer: after a look that found nothing, the mark is off until asked again.
+        let waiting = tokio::spawn(async move {
+            let seq = next_seq(&mut reader).await;
+            (seq, reader.lowat)
+        });
+        tokio::time::sleep(LOWAT_FALLBACK * 5).await;
+        peer.write_all(&enquire_link(8)).await.unwrap();
+        let (seq, lowat) = waiting.await.unwrap();
+        assert_eq!((seq, lowat), (8, 1));
+    }
+
+    #[tokio::test]
+    async fn a_burst_split_anywhere_comes_out_whole_and_in_order() {
+        let (mut reader, mut peer) = pair().await;
+        reader.set_lowat(3);
+        let bytes: Vec<u8> = (1..=5).flat_map(enquire_link).collect();
+        // Cut inside the first header and inside the fourth PDU.
+        for part in [&bytes[..3], &bytes[3..55], &bytes[55..]] {
+            peer.write_all(part).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        for want in 1..=5 {
+            assert_eq!(next_seq(&mut reader).await, want);
+        }
+    }
+
+    #[tokio::test]
+    async fn bytes_read_with_the_bind_come_first() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (ours, theirs) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let mut peer = theirs.unwrap().0;
+        let (read_half, _w) = ours.unwrap().into_split();
+        let mut reader = Reader::new(
+            read_half,
+            SmppCodec::new(),
+            BytesMut::from(&enquire_link(1)[..]),
+        );
+        peer.write_all(&enquire_link(2)).await.unwrap();
+        assert_eq!(next_seq(&mut reader).await, 1);
+        assert_eq!(next_seq(&mut reader).await, 2);
+    }
+
+    #[tokio::test]
+    async fn close_between_pdus_ends_and_close_inside_one_is_an_error() {
+        let (mut reader, mut peer) = pair().await;
+        peer.write_all(&enquire_link(1)).await.unwrap();
+        drop(peer);
+        assert_eq!(next_seq(&mut reader).await, 1);
+        assert!(reader.next().await.is_none());
+
+        let (mut reader, mut peer) = pair().await;
+        reader.set_lowat(2);
+        peer.write_all(&enquire_link(1)[..10]).await.unwrap();
+        drop(peer);
+        let end = tokio::time::timeout(Duration::from_secs(2), reader.next())
+            .await
+            .expect("an answer within 2 s");
+        assert!(matches!(end, Some(Err(_))), "half a PDU then EOF: {end:?}");
+    }
+}
