@@ -396,7 +396,11 @@ fn mt_cmd(a: MtArgs) -> Result<()> {
     };
     let mut peer_rows = peer_rows;
     peer_rows.extend(mt::summarise_clients(&clients));
-    let targets = report::check_targets(&rows, &peer_rows);
+    // Kannel's SMPP window, from the configuration the peers harness runs it with.
+    let kannel_window = std::fs::read_to_string(peers_paths().source.join("kannel/kannel.conf"))
+        .ok()
+        .and_then(|conf| report::kannel_window(&conf));
+    let targets = report::check_targets(&rows, &peer_rows, kannel_window);
     let md = report::render(&machine, a.n, a.rounds, &rows, &peer_rows, &targets);
     let doc = serde_json::json!({
         "suite": "mt",
