@@ -5,8 +5,8 @@
 //! Why: an SMSC answers the `submit_sm`s of a busy window one by one, each a few microseconds
 //! after the last. A session that reads each answer as it comes goes back to sleep between them,
 //! so every answer costs a wake-up on our side and, on the SMSC's side, the work of waking us
-//! (BENCHMARKS.md, 2026-12-05 late). The session only acts once a quarter of its window is free
-//! (it refills then, see `session::run_bound`), so earlier wake-ups buy nothing. With
+//! (BENCHMARKS.md, 2026-12-05 late). The session only acts once half of its window is free (it
+//! refills then, see `session::run_bound`), so earlier wake-ups buy nothing. With
 //! `SO_RCVLOWAT` set to that many of the smallest PDU (16 bytes, a header alone), the kernel
 //! wakes us when at least that many answers can be there; anything smaller that arrives alone (a
 //! lone `deliver_sm`, an `enquire_link`) is read after at most [`LOWAT_FALLBACK`]. With one

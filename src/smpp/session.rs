@@ -358,9 +358,11 @@ async fn run_bound(
     // Batch items waiting for a window slot (or for the rate limiter, until `pace_at`).
     let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut pace_at: Option<Instant> = None;
-    // Refill once a quarter of the window is free (or nothing is outstanding): several PDUs per
-    // write instead of one write per response.
-    let refill_at = (cfg.window / 4).max(1);
+    // Refill once half of the window is free (or nothing is outstanding): several PDUs per write
+    // instead of one write per response, and, with the reader's low-water mark, one wake-up per
+    // half window of answers. Half rather than a quarter: with the mark, measured better or
+    // equal at windows 10, 64 and 100 on both SMSCs (BENCHMARKS.md, 2026-12-05 late).
+    let refill_at = (cfg.window / 2).max(1);
 
     macro_rules! end {
         ($reason:expr) => {
