@@ -370,6 +370,18 @@ mod tests {
         }
     }
 
+    /// [`render`] on this machine, one round.
+    fn render_here(n: u64, mt: &[MtRow], peers: &[PeerRow], t: &[TargetCheck]) -> String {
+        render(
+            &Machine::current(std::path::Path::new(".")),
+            n,
+            1,
+            mt,
+            peers,
+            t,
+        )
+    }
+
     fn peer(p: &str, param: u64, mps: f64) -> PeerRow {
         PeerRow {
             peer: p.into(),
@@ -421,14 +433,7 @@ mod tests {
         assert!((k[1].notes[0].1 - 0.75).abs() < 1e-9 && k[1].all_met());
         // CPU: 14 us misses
         assert_eq!(t[2].cases.iter().filter(|c| !c.2).count(), 1);
-        let md = render(
-            &Machine::current(std::path::Path::new(".")),
-            1000,
-            1,
-            &mt,
-            &peers,
-            &t,
-        );
+        let md = render_here(1000, &mt, &peers, &t);
         assert!(md.contains("NOT met in 1 of 2 cases"));
         assert!(md.contains("for reference, not like for like: window 10 receipts on"));
         assert!(md.contains("| node-smpp | on | 10 | 30000 |"));
@@ -455,14 +460,7 @@ mod tests {
         let sim = &t[0].cases[2];
         assert!(sim.0.starts_with("smsc-sim window 10"), "{}", sim.0);
         assert!((sim.1 - 0.9).abs() < 1e-9 && !sim.2 && !t[0].all_met());
-        let md = render(
-            &Machine::current(std::path::Path::new(".")),
-            1000,
-            1,
-            &mt,
-            &beside,
-            &t,
-        );
+        let md = render_here(1000, &mt, &beside, &t);
         assert!(
             md.contains("node-smpp client -> smsc-sim, receipts off"),
             "{md}"
@@ -485,14 +483,7 @@ mod tests {
     fn no_peers_means_not_measured_rather_than_met() {
         let t = check_targets(&[row("smsc-sim", false, 1, 5.0, 1.0)], &[], None);
         assert!(t[0].cases.is_empty() && !t[0].all_met());
-        let md = render(
-            &Machine::current(std::path::Path::new(".")),
-            1,
-            1,
-            &[],
-            &[],
-            &t,
-        );
+        let md = render_here(1, &[], &[], &t);
         assert!(md.contains("not measured in this session"));
     }
 }
