@@ -233,6 +233,54 @@ async fn mo_in_every_segmentation_style_is_reassembled() {
     sim.shutdown().await;
 }
 
+/// While the window is busy the session sleeps until many answers can be read at once
+/// (`SO_RCVLOWAT`, `src/smpp/reader.rs`). A lone MO arriving meanwhile is below that mark: it
+/// must still be read at once (within the reader's 1 ms look), not when the answers come.
+#[tokio::test]
+async fn a_lone_mo_during_a_busy_window_is_read_at_once() {
+    let mut cfg = SimConfig::local();
+    cfg.faults.response_delay = Some(smsc_sim::Delay::fixed(1500));
+    let sim = sim(cfg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, mut mo) = gateway(&dir, &sim).await;
+    let n = 200;
+    for i in 0..n {
+        gw.enqueue(NewMessage::sms(number(i), format!("msg {i}")))
+            .await
+            .unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gw.link.window_in_use() < 32 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "window never filled"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // No answer comes for 1.5 s; the MO must not wait for them.
+    let started = tokio::time::Instant::now();
+    sim.inject_mo(MoRequest::new("+8613800138000", "10658", "STATUS FREE"))
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_millis(700), mo.recv())
+        .await
+        .expect("the MO is read while the window waits for its answers")
+        .unwrap();
+    assert_eq!(got.text, "STATUS FREE");
+    assert!(
+        gw.link.window_in_use() >= 32,
+        "the answers came first after all ({:?}): the test proved nothing",
+        started.elapsed()
+    );
+    let mut faults = sim.faults();
+    faults.response_delay = None;
+    sim.set_faults(faults);
+    let c = wait_delivered(&gw, n as u64, Duration::from_secs(60)).await;
+    assert_eq!(c.failed + c.expired, 0, "{c:?}");
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn link_drop_with_500_in_flight_loses_nothing() {
     let mut cfg = SimConfig::local();
