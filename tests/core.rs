@@ -70,6 +70,34 @@ fn number(i: usize) -> String {
 }
 
 /// Every handset i got message i at least once.
+/// Queue `n` SMS, "msg i" to [`number`]`(i)`.
+async fn enqueue_numbered(gw: &Gateway, n: usize) {
+    for i in 0..n {
+        gw.enqueue(NewMessage::sms(number(i), format!("msg {i}")))
+            .await
+            .unwrap();
+    }
+}
+
+/// Wait (at most 10 s) until at least `slots` requests are out on the link.
+async fn wait_window_in_use(gw: &Gateway, slots: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gw.link.window_in_use() < slots {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "window never filled"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Take the simulator's response delay away.
+fn answer_at_once(sim: &SimHandle) {
+    let mut faults = sim.faults();
+    faults.response_delay = None;
+    sim.set_faults(faults);
+}
+
 fn assert_every_handset_has_its_message(sim: &SimHandle, n: usize, text: impl Fn(usize) -> String) {
     for i in 0..n {
         let h = sim.handset(&number(i));
@@ -244,19 +272,8 @@ async fn a_lone_mo_during_a_busy_window_is_read_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let (gw, mut mo) = gateway(&dir, &sim).await;
     let n = 200;
-    for i in 0..n {
-        gw.enqueue(NewMessage::sms(number(i), format!("msg {i}")))
-            .await
-            .unwrap();
-    }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while gw.link.window_in_use() < 32 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "window never filled"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    enqueue_numbered(&gw, n).await;
+    wait_window_in_use(&gw, 32).await;
     // No answer comes for 1.5 s; the MO must not wait for them.
     let started = tokio::time::Instant::now();
     sim.inject_mo(MoRequest::new("+8613800138000", "10658", "STATUS FREE"))
@@ -272,9 +289,7 @@ async fn a_lone_mo_during_a_busy_window_is_read_at_once() {
         "the answers came first after all ({:?}): the test proved nothing",
         started.elapsed()
     );
-    let mut faults = sim.faults();
-    faults.response_delay = None;
-    sim.set_faults(faults);
+    answer_at_once(&sim);
     let c = wait_delivered(&gw, n as u64, Duration::from_secs(60)).await;
     assert_eq!(c.failed + c.expired, 0, "{c:?}");
     gw.shutdown().await;
@@ -290,25 +305,12 @@ async fn link_drop_with_500_in_flight_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (gw, _mo) = gateway(&dir, &sim).await;
     let n = 500;
-    for i in 0..n {
-        gw.enqueue(NewMessage::sms(number(i), format!("msg {i}")))
-            .await
-            .unwrap();
-    }
+    enqueue_numbered(&gw, n).await;
     // Wait until submits are in flight (the SMSC holds each response for 300 ms), then cut.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while gw.link.window_in_use() < 32 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "window never filled"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_window_in_use(&gw, 32).await;
     assert!(sim.drop_connections(None) >= 1);
     // Faster from here on.
-    let mut faults = sim.faults();
-    faults.response_delay = None;
-    sim.set_faults(faults);
+    answer_at_once(&sim);
     let c = wait_delivered(&gw, n as u64, Duration::from_secs(60)).await;
     assert_eq!(c.failed + c.expired, 0, "{c:?}");
     assert_every_handset_has_its_message(&sim, n, |i| format!("msg {i}"));
