@@ -62,8 +62,9 @@ pub(crate) enum Outgoing {
     /// One request that already holds its window slot and passed the rate limiter.
     One(Box<Request>),
     /// Many `submit_sm`s for the session to send itself, in order, as window slots free up
-    /// and the rate limiter allows ([`super::LinkHandle::submit_batch`]): a freed slot is
-    /// refilled in the same loop turn that read the response, with no other task involved.
+    /// and the rate limiter allows ([`super::LinkHandle::submit_batch`]): once half the window
+    /// is free, the freed slots are refilled in the loop turn that read the response freeing
+    /// the last of them, with no other task involved.
     Batch(Batch),
 }
 
