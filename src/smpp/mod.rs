@@ -400,7 +400,8 @@ impl LinkHandle {
     /// batch goes to the session in one message; the session sends the PDUs itself as window
     /// slots free up and the rate limiter allows, so up to the window's size are outstanding
     /// and freed slots are refilled (once half the window is free) in the session turn that
-    /// read the response: one caller, one reply channel, no task per PDU. This is the outbox dispatcher's path (DESIGN.md flow step 6).
+    /// read the response: one caller, one reply channel, no task per PDU. This is the outbox
+    /// dispatcher's path (DESIGN.md flow step 6).
     /// PDUs the session could not send before the connection dropped come back
     /// [`LinkError::Disconnected`].
     pub async fn submit_batch(&self, sms: Vec<SubmitSm>) -> Vec<Result<SubmitOutcome, LinkError>> {

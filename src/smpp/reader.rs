@@ -203,12 +203,17 @@ mod tests {
 
     /// A connected pair: our reader's side, and the peer's stream that writes to it.
     async fn pair() -> (Reader, TcpStream) {
+        pair_with(BytesMut::new()).await
+    }
+
+    /// [`pair`], the reader starting with `buf` already read (as after a bind).
+    async fn pair_with(buf: BytesMut) -> (Reader, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (ours, theirs) = tokio::join!(TcpStream::connect(addr), listener.accept());
-        let (read_half, _write_half) = ours.unwrap().into_split();
         // The write half may go: the reader only reads.
-        let reader = Reader::new(read_half, SmppCodec::new(), BytesMut::new());
+        let (read_half, _write_half) = ours.unwrap().into_split();
+        let reader = Reader::new(read_half, SmppCodec::new(), buf);
         (reader, theirs.unwrap().0)
     }
 
@@ -272,16 +277,7 @@ mod tests {
 
     #[tokio::test]
     async fn bytes_read_with_the_bind_come_first() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (ours, theirs) = tokio::join!(TcpStream::connect(addr), listener.accept());
-        let mut peer = theirs.unwrap().0;
-        let (read_half, _w) = ours.unwrap().into_split();
-        let mut reader = Reader::new(
-            read_half,
-            SmppCodec::new(),
-            BytesMut::from(&enquire_link(1)[..]),
-        );
+        let (mut reader, mut peer) = pair_with(BytesMut::from(&enquire_link(1)[..])).await;
         peer.write_all(&enquire_link(2)).await.unwrap();
         assert_eq!(next_seq(&mut reader).await, 1);
         assert_eq!(next_seq(&mut reader).await, 2);

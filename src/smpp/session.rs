@@ -155,6 +155,12 @@ type Ack = BoxFuture<'static, (u32, CommandId, CommandStatus, Instant)>;
 type Wire = Framed<TcpStream, SmppCodec>;
 type Sink = FramedWrite<OwnedWriteHalf, SmppCodec>;
 
+/// Write out what was fed to `sink` (the codec encodes both `Command` and `&Command`, so the
+/// item type is named here once).
+async fn flush(sink: &mut Sink) -> std::io::Result<()> {
+    SinkExt::<Command>::flush(sink).await
+}
+
 /// Sequence numbers 1..=0x7FFF_FFFF, wrapping (SMPP 3.4 §5.1.4).
 struct Sequence(u32);
 
@@ -434,7 +440,7 @@ async fn run_bound(
                 write_request!(q.pdu, q.reply, Some(permit), now);
                 wrote = true;
             }
-            if wrote && SinkExt::<Command>::flush(&mut sink).await.is_err() {
+            if wrote && flush(&mut sink).await.is_err() {
                 end!("write failed".into());
             }
         }
@@ -566,7 +572,7 @@ async fn run_bound(
                     }
                     ready = acks.next().now_or_never().flatten();
                 }
-                if SinkExt::<Command>::flush(&mut sink).await.is_err() {
+                if flush(&mut sink).await.is_err() {
                     end!("write failed".into());
                 }
             }
@@ -607,7 +613,7 @@ async fn run_bound(
                     let Request { pdu, reply, permit, .. } = *r;
                     write_request!(pdu, reply, permit, now);
                 }
-                if SinkExt::<Command>::flush(&mut sink).await.is_err() { end!("write failed".into()); }
+                if flush(&mut sink).await.is_err() { end!("write failed".into()); }
             }
             _ = sleep_until(pace_at.unwrap_or_else(Instant::now)), if pace_at.is_some() => {
                 pace_at = None;
