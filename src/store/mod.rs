@@ -231,10 +231,17 @@ pub struct StoreOptions {
     pub writer_cache_kib: u32,
 }
 
-/// Default page cache of the writer: 64 MiB. The writer touches the outbox's queued head, its
+/// Default page cache of the writer: 16 MiB. The writer touches the outbox's queued head, its
 /// newest segments and receipts' lookups, the inbox's open parts and the status tables; past
 /// SQLite's 2 MiB default those pages are read back from the OS (a syscall and a copy each).
-pub const WRITER_CACHE_KIB: u32 = 64 * 1024;
+///
+/// Not more, because a bigger cache makes every commit dearer. When a b-tree split reorders
+/// its new pages, SQLite renumbers one through the lock page (page 262,145 at 4 KiB pages) as
+/// a scratch number (`balance_nonroot`). The page cache then holds a page past the end of the
+/// database, and the commit's truncation (`pcache1TruncateUnsafe`) walks every cached page to
+/// drop it. With 64 MiB cached that walk was 10 % of the gateway's CPU at a million outbox rows
+/// (BENCHMARKS.md, session of 2026-12-06); at 16 MiB the writer's working set still fits.
+pub const WRITER_CACHE_KIB: u32 = 16 * 1024;
 
 impl Default for StoreOptions {
     fn default() -> Self {
