@@ -13,6 +13,7 @@
 //! | [`smsc`] | smsc-sim in-process and the node-smpp SMSC as a child |
 //! | [`gwrun`] | one measured gateway run (the `mt-run` child) and the outbox fill |
 //! | [`mt`] | the MT throughput suite |
+//! | [`outbox`] | the store writer's part of an MT message, without the network |
 //! | [`world`] | smsc-sim + gateway with the status service, in process (service suites) |
 //! | [`mo`] | MO commands/s end to end |
 //! | [`latency`] | STATUS -> first fan-out submit latency at a fixed load |
@@ -30,6 +31,7 @@ pub mod http;
 pub mod latency;
 pub mod mo;
 pub mod mt;
+pub mod outbox;
 pub mod peers;
 pub mod procstat;
 pub mod report;

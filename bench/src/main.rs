@@ -17,7 +17,7 @@ use gw_bench::mt::{self, MtParams};
 use gw_bench::peers::{self, PeerRow, PeersPaths};
 use gw_bench::report::{self, Machine};
 use gw_bench::smsc::{NodeClient, NodeSmsc, SimSmsc, Smsc};
-use gw_bench::{fanout, http, latency, mo, scale};
+use gw_bench::{fanout, http, latency, mo, outbox, scale};
 
 /// mimalloc for Rust and, through its `override` feature, for SQLite's C allocations: the
 /// store writer spent a fifth of its time in glibc malloc/free (BENCHMARKS.md).
@@ -54,6 +54,9 @@ enum Cmd {
     Fanout(FanoutArgs),
     /// Avatar HTTP requests/s (200 and 304 paths) and upload pipeline ms per image (issue #6).
     Http(HttpArgs),
+    /// The store writer's CPU per MT message (claim, record, receipt) without the network
+    /// (issue #4): the steady part of `mt`'s figure, for comparing store changes.
+    Outbox(OutboxArgs),
     /// Store at scale: generate subscribers and memberships, size on disk, WHO time (issue #9).
     Scale(ScaleArgs),
     /// Every suite in turn with its defaults (`mt` beside the peers), each printing its table
@@ -64,6 +67,7 @@ enum Cmd {
 /// The suites `all` runs, as command lines.
 const ALL_SUITES: &[&[&str]] = &[
     &["mt", "--peers"],
+    &["outbox"],
     &["mo"],
     &["latency"],
     &["fanout"],
@@ -136,6 +140,25 @@ struct LatencyArgs {
     /// iowait / steal column).
     #[arg(long, default_value_t = 3)]
     reps: usize,
+    /// Name of the result files.
+    #[arg(long, default_value = "latest")]
+    tag: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct OutboxArgs {
+    /// Rows queued before each round.
+    #[arg(long, default_value_t = 100_000)]
+    n: u64,
+    /// Rows per transaction (one claim, one record, one receipt transaction per batch).
+    #[arg(long, default_value_t = 50)]
+    batch: usize,
+    /// Receipts: off, on or both.
+    #[arg(long, default_value = "both")]
+    receipts: String,
+    /// Rounds, a fresh database each.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Name of the result files.
     #[arg(long, default_value = "latest")]
     tag: String,
@@ -545,12 +568,7 @@ fn fanout_cmd(a: FanoutArgs) -> Result<()> {
     init_log();
     let machine = Machine::current(&repo_dir());
     let rt = runtime()?;
-    let receipts: Vec<bool> = match a.receipts.as_str() {
-        "on" => vec![true],
-        "off" => vec![false],
-        "both" => vec![false, true],
-        other => bail!("--receipts takes on, off or both (got {other})"),
-    };
+    let receipts = on_off(&a.receipts)?;
     let mut md = format!(
         "## fanout: one status change to a FAMILY of {}\n\n{}\n\n",
         a.members,
@@ -607,6 +625,33 @@ fn http_cmd(a: HttpArgs) -> Result<()> {
     write_results("http", &a.tag, &doc, &md)
 }
 
+fn outbox_cmd(a: OutboxArgs) -> Result<()> {
+    init_log();
+    let machine = Machine::current(&repo_dir());
+    let receipts = on_off(&a.receipts)?;
+    let mut md = format!(
+        "## outbox: the store writer's CPU per MT message\n\n{}\n\n",
+        machine_line(&machine)
+    );
+    let db = scratch_db("outbox.db")?;
+    let mut runs = Vec::new();
+    for rc in receipts {
+        let p = outbox::OutboxParams {
+            n: a.n,
+            batch: a.batch,
+            receipts: rc,
+            rounds: a.rounds,
+        };
+        let r = outbox::run(&db, &p)?;
+        md.push_str(&outbox::render(&r));
+        md.push('\n');
+        runs.push(r);
+    }
+    gw_bench::world::remove_db(&db);
+    let doc = serde_json::json!({"suite": "outbox", "machine": machine, "runs": runs});
+    write_results("outbox", &a.tag, &doc, &md)
+}
+
 fn scale_cmd(a: ScaleArgs) -> Result<()> {
     init_log();
     let machine = Machine::current(&repo_dir());
@@ -632,6 +677,16 @@ fn scale_cmd(a: ScaleArgs) -> Result<()> {
     );
     let doc = serde_json::json!({"suite": "scale", "machine": machine, "runs": [r]});
     write_results("scale", &a.tag, &doc, &md)
+}
+
+/// A `--receipts` value of the service suites: `on`, `off` or `both` (off first).
+fn on_off(value: &str) -> Result<Vec<bool>> {
+    Ok(match value {
+        "on" => vec![true],
+        "off" => vec![false],
+        "both" => vec![false, true],
+        other => bail!("--receipts takes on, off or both (got {other})"),
+    })
 }
 
 fn machine_line(m: &Machine) -> String {
@@ -668,6 +723,7 @@ fn run(command: Cmd) -> Result<()> {
         Cmd::Latency(a) => latency_cmd(a),
         Cmd::Fanout(a) => fanout_cmd(a),
         Cmd::Http(a) => http_cmd(a),
+        Cmd::Outbox(a) => outbox_cmd(a),
         Cmd::Scale(a) => scale_cmd(a),
         Cmd::Mt(a) => mt_cmd(a),
         Cmd::MtRun(spec) => mt_run_cmd(spec),
