@@ -36,7 +36,9 @@ pub(crate) struct Reader {
     half: OwnedReadHalf,
     buf: BytesMut,
     codec: SmppCodec,
-    /// Responses the low-water mark waits for (1: none, read every PDU at once).
+    /// Responses the session wants the low-water mark to wait for (1: none).
+    want: usize,
+    /// Responses the mark on the socket waits for now (1: none, read every PDU at once).
     lowat: usize,
     /// Whether the socket accepted the mark; if not, the session reads every PDU at once.
     lowat_works: bool,
@@ -51,6 +53,7 @@ impl Reader {
             half,
             buf,
             codec,
+            want: 1,
             lowat: 1,
             lowat_works: true,
             fallback: Box::pin(sleep_until(Instant::now())),
@@ -58,10 +61,18 @@ impl Reader {
         }
     }
 
-    /// Wait for `responses` PDUs before waking (at least 1). Changes the socket option only
-    /// when the number changes.
+    /// Wait for `responses` PDUs before waking (at least 1). Only noted here: the socket
+    /// option is changed when [`Reader::next`] is about to wait for the socket and the number
+    /// differs from the one set. The session asks on every loop turn, and while it works
+    /// through a burst already read the number falls by one per answer; setting each of those
+    /// was a `setsockopt` for every third message at window 100.
     pub(crate) fn set_lowat(&mut self, responses: usize) {
-        let responses = responses.max(1);
+        self.want = responses.max(1);
+    }
+
+    /// Put the wanted mark on the socket, if it is not there already.
+    fn apply_lowat(&mut self) {
+        let responses = self.want;
         if responses == self.lowat || !self.lowat_works {
             return;
         }
@@ -99,6 +110,7 @@ impl Reader {
                     ))))
                 };
             }
+            self.apply_lowat();
             let mut looked = false;
             let waited = if self.lowat > 1 {
                 // Below the mark the kernel does not wake us: look anyway after a while.
@@ -128,6 +140,7 @@ impl Reader {
                         // the first byte until the session asks for a mark again, rather than
                         // looking every LOWAT_FALLBACK.
                         self.set_lowat(1);
+                        self.apply_lowat();
                     }
                 }
                 Err(e) => return Some(Err(FramingError::from(e))),
@@ -237,10 +250,37 @@ mod tests {
     async fn the_mark_is_set_in_bytes_of_headers_and_back_to_one() {
         let (mut reader, _peer) = pair().await;
         reader.set_lowat(4);
+        reader.apply_lowat();
         assert_eq!(sockopt::rcvlowat(&reader.half).unwrap(), 4 * HEADER_LEN);
         reader.set_lowat(0);
+        reader.apply_lowat();
         assert_eq!(sockopt::rcvlowat(&reader.half).unwrap(), 1);
         assert_eq!(reader.lowat, 1);
+    }
+
+    #[tokio::test]
+    async fn the_mark_goes_on_the_socket_only_when_the_reader_waits() {
+        let (mut reader, mut peer) = pair().await;
+        // Three PDUs in the buffer: the session asks for a new mark before each, as it does
+        // while working through a burst, and none of them needs the socket.
+        let bytes: Vec<u8> = (1..=3).flat_map(enquire_link).collect();
+        reader.set_lowat(2);
+        peer.write_all(&bytes).await.unwrap();
+        assert_eq!(next_seq(&mut reader).await, 1);
+        assert_eq!(sockopt::rcvlowat(&reader.half).unwrap(), 2 * HEADER_LEN);
+        for (want, seq) in [(5, 2), (4, 3)] {
+            reader.set_lowat(want);
+            assert_eq!(next_seq(&mut reader).await, seq);
+            assert_eq!(
+                sockopt::rcvlowat(&reader.half).unwrap(),
+                2 * HEADER_LEN,
+                "read from the buffer: the socket's mark is left alone"
+            );
+        }
+        // The buffer is empty: the next wait puts the last mark asked for on the socket.
+        reader.set_lowat(3);
+        assert!(futures::FutureExt::now_or_never(reader.next()).is_none());
+        assert_eq!(sockopt::rcvlowat(&reader.half).unwrap(), 3 * HEADER_LEN);
     }
 
     #[tokio::test]
