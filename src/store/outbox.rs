@@ -989,15 +989,17 @@ pub fn fail(tx: &Transaction<'_>, id: i64, error: &str, now: i64) -> Result<bool
     Ok(n == 1)
 }
 
+/// The expired queued rows, through the partial index `outbox_expiry` (schema migration 8),
+/// whose condition the query repeats so that SQLite can use it.
+const EXPIRED_SQL: &str = "SELECT id FROM outbox
+     WHERE state = 'queued' AND expires_at IS NOT NULL AND expires_at <= ?1
+     ORDER BY id";
+
 /// Queued rows past their validity become `expired`. Returns their ids.
 pub fn expire_due(tx: &Transaction<'_>, now: i64) -> Result<Vec<i64>, StoreError> {
     // Looked up first: this runs on every dispatcher pass and usually finds nothing.
     let ids: Vec<i64> = tx
-        .prepare_cached(
-            "SELECT id FROM outbox
-             WHERE state = 'queued' AND expires_at IS NOT NULL AND expires_at <= ?1
-             ORDER BY id",
-        )
+        .prepare_cached(EXPIRED_SQL)
         .and_then(|mut s| s.query_map([now], |r| r.get(0))?.collect())
         .ctx("outbox::expire_due")?;
     if !ids.is_empty() {
@@ -1315,15 +1317,18 @@ pub fn segments(conn: &Connection, id: i64) -> Result<Vec<SegmentRow>, StoreErro
     .ctx("outbox::segments")
 }
 
+/// Final rows last changed before `?1`. The state test is written exactly as the condition of
+/// the partial index `outbox_state_updated` (schema migration 6): SQLite uses a partial index
+/// only when the query repeats its condition, and `state IN (...)` read the whole table.
+const PURGE_SQL: &str = "DELETE FROM outbox
+     WHERE (state = 'delivered' OR state = 'failed' OR state = 'expired' OR state = 'superseded')
+       AND updated_at < ?1";
+
 /// Delete rows in a final state last changed before `older_than` (with their segments) and
 /// held receipts received before it. Returns the number of outbox rows and receipts deleted.
 pub fn purge(tx: &Transaction<'_>, older_than: i64) -> Result<usize, StoreError> {
     let rows = tx
-        .execute(
-            "DELETE FROM outbox WHERE updated_at < ?1
-               AND state IN ('delivered', 'failed', 'expired', 'superseded')",
-            [older_than],
-        )
+        .execute(PURGE_SQL, [older_than])
         .ctx("outbox::purge: rows")?;
     let receipts = tx
         .execute(
@@ -1408,6 +1413,50 @@ mod tests {
                 prop_assert_eq!(counts_by_state(&tx).unwrap().pending_receipts, 0);
             }
         }
+    }
+
+    /// The plan SQLite picks for `sql`, one line per step.
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let steps: Vec<String> = stmt
+            .query_map([0i64], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        steps.join("\n")
+    }
+
+    /// The periodic expiry look and the purge go through their partial indexes, never a scan of
+    /// the whole outbox (final rows included), which grows with every row kept.
+    #[test]
+    fn expiry_and_purge_read_their_indexes_not_the_table() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut conn).unwrap();
+        // As the gateway runs: rows, and no statistics (it never runs ANALYZE).
+        let tx = conn.transaction().unwrap();
+        for i in 0..200 {
+            let mut m = NewMessage::sms("861", "x");
+            m.expires_at = (i % 2 == 0).then_some(10_000 + i);
+            enqueue(&tx, &m, 0).unwrap();
+        }
+        claim_due(&tx, 0, 150).unwrap();
+        tx.commit().unwrap();
+        let expired = plan(&conn, EXPIRED_SQL);
+        assert!(expired.contains("INDEX outbox_expiry"), "{expired}");
+        let purging = plan(&conn, PURGE_SQL);
+        assert!(purging.contains("outbox_state_updated"), "{purging}");
+        for p in [&expired, &purging] {
+            assert!(!p.lines().any(|l| l.trim() == "SCAN outbox"), "{p}");
+        }
+        // And they still do their work.
+        let tx = conn.transaction().unwrap();
+        // The 50 rows left queued (ids 151 to 200), every other one with a validity end.
+        let ids = expire_due(&tx, 20_000).unwrap();
+        assert_eq!(ids.len(), 25, "{ids:?}");
+        for &id in &ids {
+            assert_eq!(get(&tx, id).unwrap().unwrap().state, OutboxState::Expired);
+        }
+        assert_eq!(purge(&tx, i64::MAX).unwrap(), ids.len());
     }
 
     #[test]
