@@ -587,6 +587,43 @@ mod tests {
     }
 
     #[test]
+    fn a_version_7_database_gains_the_expiry_index_with_its_rows() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        // Back to version 7, as a database written by the last release.
+        conn.execute_batch("DROP INDEX outbox_expiry; PRAGMA user_version = 7")
+            .unwrap();
+        for (state, expires) in [
+            ("queued", Some(5)),
+            ("queued", None),
+            ("delivered", Some(5)),
+            ("queued", Some(9)),
+        ] {
+            conn.execute(
+                "INSERT INTO outbox (created_at, updated_at, content_at, kind, destination, state,
+                     next_attempt_at, expires_at) VALUES (1, 1, 1, 'sms', '861', ?1, 1, ?2)",
+                rusqlite::params![state, expires],
+            )
+            .unwrap();
+        }
+        assert_eq!(migrate(&mut conn).unwrap(), 1);
+        assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+        let indexed: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM outbox INDEXED BY outbox_expiry
+                 WHERE state = 'queued' AND expires_at IS NOT NULL AND expires_at <= 100",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexed, 2, "the queued rows with a validity end");
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 4);
+    }
+
+    #[test]
     fn newer_schema_is_refused() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", SCHEMA_VERSION + 5)
