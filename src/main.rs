@@ -395,7 +395,8 @@ async fn seed_demo(gw: &Gateway, sim: &smsc_sim::SimHandle, service_number: &str
     let fresh = gw
         .store
         .read(|c| {
-            c.query_row("SELECT count(*) = 0 FROM subscriber", [], |r| {
+            // NOT EXISTS stops at the first row; count(*) would read the whole table.
+            c.query_row("SELECT NOT EXISTS (SELECT 1 FROM subscriber)", [], |r| {
                 r.get::<_, bool>(0)
             })
             .map_err(presence_gw::store::StoreError::from)
