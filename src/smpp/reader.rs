@@ -7,10 +7,16 @@
 //! so every answer costs a wake-up on our side and, on the SMSC's side, the work of waking us
 //! (BENCHMARKS.md, 2026-12-05 late). The session only acts once half of its window is free (it
 //! refills then, see `session::run_bound`), so earlier wake-ups buy nothing. With
-//! `SO_RCVLOWAT` set to that many of the smallest PDU (16 bytes, a header alone), the kernel
-//! wakes us when at least that many answers can be there; anything smaller that arrives alone (a
-//! lone `deliver_sm`, an `enquire_link`) is read after at most [`LOWAT_FALLBACK`]. With one
-//! request or none outstanding the mark is 1 byte: every PDU is read at once.
+//! `SO_RCVLOWAT` set to that many answers' bytes, the kernel wakes us when at least that many
+//! answers can be there; anything smaller that arrives alone (a lone `deliver_sm`, an
+//! `enquire_link`) is read after at most [`LOWAT_FALLBACK`]. With one request or none
+//! outstanding the mark is 1 byte: every PDU is read at once.
+//!
+//! An answer's size is the smallest of the last [`SIZES_KEPT`] responses read (a
+//! `submit_sm_resp` is a 16-byte header and the SMSC's message id), 16 bytes until there are
+//! that many. Counting every answer as a bare header woke the session after three of the five
+//! answers a window of 10 waits for, when ids are ten characters long; the smallest recent size
+//! errs the same way only by as much as the ids' lengths differ.
 
 use std::io;
 use std::pin::Pin;
@@ -26,6 +32,16 @@ use tracing::debug;
 /// Longest a PDU below the low-water mark waits to be read.
 pub(crate) const LOWAT_FALLBACK: Duration = Duration::from_millis(1);
 
+/// Responses whose sizes are kept to estimate the next ones (see the module docs).
+const SIZES_KEPT: usize = 8;
+
+/// Largest size a response counts for in the estimate: a `submit_sm_resp` with a 64-character
+/// message id and room to spare. A larger response (with TLVs) says nothing about the others.
+const SIZE_CAP: usize = 96;
+
+/// `command_id` bit set on every SMPP response.
+const RESPONSE_BIT: u32 = 0x8000_0000;
+
 /// Room made in the buffer before each read, so that a burst of answers (a hundred
 /// `submit_sm_resp`s are about 2.5 KiB) comes in with one syscall. `BytesMut` reuses its
 /// allocation for this once the frames before have been split off.
@@ -38,8 +54,12 @@ pub(crate) struct Reader {
     codec: SmppCodec,
     /// Responses the session wants the low-water mark to wait for (1: none).
     want: usize,
-    /// Responses the mark on the socket waits for now (1: none, read every PDU at once).
+    /// The mark on the socket now, bytes (1: none, read every PDU at once).
     lowat: usize,
+    /// Sizes of the last responses read, oldest overwritten first.
+    sizes: [usize; SIZES_KEPT],
+    /// Where the next size goes in `sizes`.
+    next_size: usize,
     /// Whether the socket accepted the mark; if not, the session reads every PDU at once.
     lowat_works: bool,
     fallback: Pin<Box<Sleep>>,
@@ -55,6 +75,8 @@ impl Reader {
             codec,
             want: 1,
             lowat: 1,
+            sizes: [HEADER_LEN; SIZES_KEPT],
+            next_size: 0,
             lowat_works: true,
             fallback: Box::pin(sleep_until(Instant::now())),
             eof: false,
@@ -70,19 +92,31 @@ impl Reader {
         self.want = responses.max(1);
     }
 
+    /// Bytes one response is counted for: the smallest of the last ones read.
+    fn response_size(&self) -> usize {
+        self.sizes.iter().copied().min().unwrap_or(HEADER_LEN)
+    }
+
+    /// Note a frame of `len` bytes with `command_id`, if it is a response.
+    fn note_frame(&mut self, len: usize, command_id: u32) {
+        if command_id & RESPONSE_BIT != 0 {
+            self.sizes[self.next_size] = len.clamp(HEADER_LEN, SIZE_CAP);
+            self.next_size = (self.next_size + 1) % SIZES_KEPT;
+        }
+    }
+
     /// Put the wanted mark on the socket, if it is not there already.
     fn apply_lowat(&mut self) {
-        let responses = self.want;
-        if responses == self.lowat || !self.lowat_works {
-            return;
-        }
-        let bytes = if responses == 1 {
+        let bytes = if self.want == 1 {
             1
         } else {
-            responses * HEADER_LEN
+            self.want * self.response_size()
         };
+        if bytes == self.lowat || !self.lowat_works {
+            return;
+        }
         match sockopt::set_rcvlowat(&self.half, bytes) {
-            Ok(()) => self.lowat = responses,
+            Ok(()) => self.lowat = bytes,
             Err(e) => {
                 debug!(error = %e, "SO_RCVLOWAT not accepted: reading every PDU at once");
                 self.lowat_works = false;
@@ -95,8 +129,18 @@ impl Reader {
     /// bytes read stay in the buffer for the next call.
     pub(crate) async fn next(&mut self) -> Option<Result<Frame, FramingError>> {
         loop {
+            // The next frame's length and command id, for the response size estimate.
+            let head = self.buf.get(..8).map(|h| {
+                let word = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+                (word(0) as usize, word(4))
+            });
             match self.codec.decode(&mut self.buf) {
-                Ok(Some(frame)) => return Some(Ok(frame)),
+                Ok(Some(frame)) => {
+                    if let Some((len, command_id)) = head {
+                        self.note_frame(len, command_id);
+                    }
+                    return Some(Ok(frame));
+                }
                 Ok(None) => {}
                 Err(e) => return Some(Err(e)),
             }
@@ -281,6 +325,59 @@ mod tests {
         reader.set_lowat(3);
         assert!(futures::FutureExt::now_or_never(reader.next()).is_none());
         assert_eq!(sockopt::rcvlowat(&reader.half).unwrap(), 3 * HEADER_LEN);
+    }
+
+    /// A `submit_sm_resp` carrying `message_id`, as the SMSC writes it.
+    fn submit_sm_resp(seq: u32, message_id: &str) -> Vec<u8> {
+        let len = HEADER_LEN + message_id.len() + 1;
+        let mut pdu = Vec::with_capacity(len);
+        for word in [len as u32, 0x8000_0004, 0, seq] {
+            pdu.extend_from_slice(&word.to_be_bytes());
+        }
+        pdu.extend_from_slice(message_id.as_bytes());
+        pdu.push(0);
+        pdu
+    }
+
+    #[tokio::test]
+    async fn the_mark_counts_answers_at_the_size_of_recent_ones() {
+        let (mut reader, mut peer) = pair().await;
+        // Ten-character ids: 27-byte answers. Until SIZES_KEPT answers were read, 16 bytes each.
+        let answers: Vec<u8> = (1..=SIZES_KEPT as u32)
+            .flat_map(|seq| submit_sm_resp(seq, &format!("{:010}", seq)))
+            .collect();
+        reader.set_lowat(5);
+        reader.apply_lowat();
+        assert_eq!(sockopt::rcvlowat(&reader.half).unwrap(), 5 * HEADER_LEN);
+        peer.write_all(&answers).await.unwrap();
+        for seq in 1..=SIZES_KEPT as u32 {
+            assert_eq!(next_seq(&mut reader).await, seq);
+        }
+        reader.set_lowat(5);
+        reader.apply_lowat();
+        assert_eq!(sockopt::rcvlowat(&reader.half).unwrap(), 5 * 27);
+        // One shorter answer: the estimate takes the smallest recent size, never more.
+        peer.write_all(&submit_sm_resp(9, "7")).await.unwrap();
+        reader.set_lowat(1);
+        assert_eq!(next_seq(&mut reader).await, 9);
+        reader.set_lowat(5);
+        reader.apply_lowat();
+        assert_eq!(sockopt::rcvlowat(&reader.half).unwrap(), 5 * 18);
+        // Requests from the SMSC do not count as answers.
+        peer.write_all(
+            &(10..=10 + SIZES_KEPT as u32)
+                .flat_map(enquire_link)
+                .collect::<Vec<u8>>(),
+        )
+        .await
+        .unwrap();
+        reader.set_lowat(1);
+        for seq in 10..=10 + SIZES_KEPT as u32 {
+            assert_eq!(next_seq(&mut reader).await, seq);
+        }
+        reader.set_lowat(5);
+        reader.apply_lowat();
+        assert_eq!(sockopt::rcvlowat(&reader.half).unwrap(), 5 * 18);
     }
 
     #[tokio::test]
