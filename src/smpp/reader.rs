@@ -105,12 +105,17 @@ impl Reader {
         }
     }
 
-    /// Put the wanted mark on the socket, if it is not there already.
+    /// Put the wanted mark on the socket, if it is not there already. Called when the buffer
+    /// holds no whole frame: the bytes it holds (the start of the next one) are counted as
+    /// already come, so that a mark for the last answers out cannot ask for more bytes than
+    /// they have.
     fn apply_lowat(&mut self) {
         let bytes = if self.want == 1 {
             1
         } else {
-            self.want * self.response_size()
+            (self.want * self.response_size())
+                .saturating_sub(self.buf.len())
+                .max(1)
         };
         if bytes == self.lowat || !self.lowat_works {
             return;
@@ -363,6 +368,26 @@ mod tests {
         reader.set_lowat(5);
         reader.apply_lowat();
         assert_eq!(sockopt::rcvlowat(&reader.half).unwrap(), 5 * 18);
+        // The start of an answer already in the buffer counts towards the mark.
+        let next = submit_sm_resp(10, "7");
+        peer.write_all(&next[..10]).await.unwrap();
+        let waiting = tokio::spawn(async move {
+            let seq = next_seq(&mut reader).await;
+            (seq, reader)
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        peer.write_all(&next[10..]).await.unwrap();
+        let (seq, mut reader) = waiting.await.unwrap();
+        assert_eq!(seq, 10);
+        peer.write_all(&next[..10]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        reader.set_lowat(5);
+        // The first look reads the 10 bytes and finds no whole frame; the next wait sets the
+        // mark net of them.
+        assert!(futures::FutureExt::now_or_never(reader.next()).is_none());
+        assert_eq!(sockopt::rcvlowat(&reader.half).unwrap(), 5 * 18 - 10);
+        peer.write_all(&next[10..]).await.unwrap();
+        assert_eq!(next_seq(&mut reader).await, 10);
         // Requests from the SMSC do not count as answers.
         peer.write_all(
             &(10..=10 + SIZES_KEPT as u32)
