@@ -353,6 +353,7 @@ fn mt_cmd(a: MtArgs) -> Result<()> {
     let work = results.join("tmp");
     std::fs::create_dir_all(&work)?;
     let exe = std::env::current_exe().context("locating gw-bench")?;
+    let paths = peers_paths();
     let mut smscs = Vec::new();
     for s in &a.smsc {
         match s.as_str() {
@@ -360,17 +361,14 @@ fn mt_cmd(a: MtArgs) -> Result<()> {
                 a.sim_threads,
                 a.sim_deliver_window,
             )?)),
-            "node" => {
-                let paths = peers_paths();
-                smscs.push(Smsc::Node(NodeSmsc::start(
-                    &paths.source.join("node/smsc_server.js"),
-                    &paths.node_modules,
-                    a.node_port,
-                    a.node_port + 1,
-                    7200,
-                    &work.join("node-smsc.log"),
-                )?))
-            }
+            "node" => smscs.push(Smsc::Node(NodeSmsc::start(
+                &paths.source.join("node/smsc_server.js"),
+                &paths.node_modules,
+                a.node_port,
+                a.node_port + 1,
+                7200,
+                &work.join("node-smsc.log"),
+            )?)),
             other => bail!("--smsc takes sim,node (got {other})"),
         }
     }
@@ -378,12 +376,9 @@ fn mt_cmd(a: MtArgs) -> Result<()> {
         "[gw-bench] mt: N={} windows {:?} receipts {:?} SMSCs {:?}, {} rounds",
         a.n, a.windows, a.receipts, a.smsc, a.rounds
     );
-    let client = {
-        let paths = peers_paths();
-        NodeClient {
-            script: paths.source.join("node/esme_client.js"),
-            node_modules: paths.node_modules,
-        }
+    let client = NodeClient {
+        script: paths.source.join("node/esme_client.js"),
+        node_modules: paths.node_modules.clone(),
     };
     let (records, clients) = mt::run_suite(&exe, &smscs, &work, &params, &client)?;
     drop(smscs);
@@ -420,7 +415,7 @@ fn mt_cmd(a: MtArgs) -> Result<()> {
     let mut peer_rows = peer_rows;
     peer_rows.extend(mt::summarise_clients(&clients));
     // Kannel's SMPP window, from the configuration the peers harness runs it with.
-    let kannel_window = std::fs::read_to_string(peers_paths().source.join("kannel/kannel.conf"))
+    let kannel_window = std::fs::read_to_string(paths.source.join("kannel/kannel.conf"))
         .ok()
         .and_then(|conf| report::kannel_window(&conf));
     let targets = report::check_targets(&rows, &peer_rows, kannel_window);

@@ -210,18 +210,18 @@ fn peer_label(peer: &str) -> String {
     match peer {
         "node" => "node-smpp client (bench.py, node-smpp SMSC, receipts off)".into(),
         "kannel" => "Kannel (HTTP -> SMPP, both boxes)".into(),
-        other => {
-            match other.strip_prefix("node@") {
-                Some(rest) => {
-                    let (smsc, receipts) = match rest.strip_suffix("+dlr") {
-                        Some(smsc) => (smsc, "on"),
-                        None => (rest, "off"),
-                    };
-                    format!("node-smpp client -> {smsc}, receipts {receipts} (gw-bench, beside each run)")
-                }
-                None => other.into(),
+        other => match other.strip_prefix("node@") {
+            Some(rest) => {
+                let (smsc, receipts) = match rest.strip_suffix("+dlr") {
+                    Some(smsc) => (smsc, "on"),
+                    None => (rest, "off"),
+                };
+                format!(
+                    "node-smpp client -> {smsc}, receipts {receipts} (gw-bench, beside each run)"
+                )
             }
-        }
+            None => other.into(),
+        },
     }
 }
 

@@ -20,9 +20,9 @@
 //! The price is latency: such a receipt's `deliver_sm_resp` waits for the rest of its batch
 //! (at most [`crate::inbound`]'s cap, 2 s). So the dispatcher gates its batches only at link
 //! windows up to [`crate::delivery::GATE_MAX_WINDOW`] (64, the default), where receipts arrive
-//! spread out and the saved writes pay for the wait. Recording rows one write at a time as they complete
-//! was tried instead (BENCHMARKS.md, 2026-12-05): it waits less but writes more, and cost
-//! more CPU per message than no gate at all at window 1.
+//! spread out and the saved writes pay for the wait. Recording rows one write at a time as
+//! they complete was tried instead (BENCHMARKS.md, 2026-12-05): it waits less but writes more,
+//! and cost more CPU per message than no gate at all at window 1.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
