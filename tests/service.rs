@@ -580,6 +580,10 @@ async fn operator_api_events_health_and_metrics_over_http() {
     assert_eq!(health.status(), 200);
     let body: serde_json::Value = health.json().await.unwrap();
     assert_eq!(body["status"], "ready");
+    // A first scrape before any message: the store writer counts the outbox now, and keeps
+    // the gauges from then on (checked at the end against the table).
+    let first = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(first.status(), 200);
 
     w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
     let events = format!("{base}/api/v1/events");
@@ -657,6 +661,44 @@ async fn operator_api_events_health_and_metrics_over_http() {
     );
     assert!(!text.contains("8613800138000"), "no MSISDN in metrics");
     assert!(!text.contains(key));
+
+    // The outbox gauges (kept by the store writer, not counted per scrape) equal a count of
+    // the table once nothing moves: messages went out and receipts came back meanwhile.
+    let states = presence_gw::store::outbox::OutboxState::ALL;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let scraped: Vec<u64> = states
+            .iter()
+            .map(|s| {
+                let name = format!("presence_gw_outbox_messages{{state=\"{}\"}} ", s.as_str());
+                text.lines()
+                    .find_map(|l| l.strip_prefix(name.as_str())?.parse().ok())
+                    .unwrap_or_else(|| panic!("metrics lack {name}:\n{text}"))
+            })
+            .collect();
+        let counts =
+            w.gw.store
+                .read(presence_gw::store::outbox::counts_by_state)
+                .await
+                .unwrap();
+        let table: Vec<u64> = states.iter().map(|&s| counts.get(s)).collect();
+        if scraped == table && counts.delivered >= 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "scraped {scraped:?}, table {table:?} (states {states:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Malformed bodies: a clear 400 naming what is wrong, and nothing changes.
     for (bad, names) in [

@@ -16,7 +16,9 @@
 //! gateway groups more per commit when it is busy; `batch` sets how many). The figure is the
 //! store writer thread's on-CPU time per message (`/proc/self/task/*/schedstat`), so the
 //! calling thread's waiting is not in it. Every round checks that each row ended `submitted`
-//! (or `delivered` with receipts). To compare two builds, run them in turn, several times each:
+//! (or `delivered` with receipts). At the end of each round it also times the `/metrics` outbox
+//! count both ways: counting the table, and as the writer keeps it ([`outbox::counts_tracked`]),
+//! and checks that they agree. To compare two builds, run them in turn, several times each:
 //! the machine's level drifts over minutes (BENCHMARKS.md, session of 2026-12-06).
 
 use std::path::Path;
@@ -58,6 +60,14 @@ pub struct OutboxRound {
     pub total_us: f64,
     /// Wall-clock messages per second through the steps.
     pub msgs_per_s: f64,
+    /// Wall ms of a `/metrics` outbox count done by counting the table
+    /// ([`outbox::counts_by_state`], on a read connection), at the end of the round.
+    #[serde(default)]
+    pub count_table_ms: f64,
+    /// Wall µs of the same count as the writer keeps it ([`outbox::counts_tracked`], what
+    /// `/metrics` asks), once it has counted the table the first time.
+    #[serde(default)]
+    pub count_tracked_us: f64,
 }
 
 /// What the suite measured.
@@ -149,12 +159,24 @@ fn round(db: &Path, p: &OutboxParams) -> anyhow::Result<OutboxRound> {
     } else {
         outbox::OutboxState::Submitted
     };
-    let counts = store.write_blocking(|tx| outbox::counts_by_state(tx))?;
+    let began = Instant::now();
+    let counts = store.read_blocking(outbox::counts_by_state)?;
+    let count_table_ms = began.elapsed().as_secs_f64() * 1e3;
+    // The first ask counts the table (as the gateway's first scrape does); the second is
+    // what every scrape after it costs.
+    let first = store.write_blocking(outbox::counts_tracked)?;
+    let began = Instant::now();
+    let tracked = store.write_blocking(outbox::counts_tracked)?;
+    let count_tracked_us = began.elapsed().as_secs_f64() * 1e6;
     store.close_blocking();
     anyhow::ensure!(
         messages == p.n && counts.get(expected) == p.n,
         "{messages} of {} messages went through; states: {counts:?}",
         p.n
+    );
+    anyhow::ensure!(
+        first == counts && tracked == counts,
+        "tracked counts {tracked:?} differ from the table's {counts:?}"
     );
     let per = |ns: u64| ns as f64 / 1e3 / messages.max(1) as f64;
     Ok(OutboxRound {
@@ -164,6 +186,8 @@ fn round(db: &Path, p: &OutboxParams) -> anyhow::Result<OutboxRound> {
         receipt_us: per(receipt_ns),
         total_us: per(claim_ns + record_ns + receipt_ns),
         msgs_per_s: messages as f64 / wall.max(1e-9),
+        count_table_ms,
+        count_tracked_us,
     })
 }
 
@@ -174,7 +198,8 @@ pub fn run(db: &Path, p: &OutboxParams) -> anyhow::Result<OutboxResult> {
         let x = round(db, p)?;
         eprintln!(
             "[gw-bench] outbox round {} batch {} receipts {}: writer {:.2} us/msg \
-             (claim {:.2}, record {:.2}, receipt {:.2}), {:.0} msg/s",
+             (claim {:.2}, record {:.2}, receipt {:.2}), {:.0} msg/s; \
+             outbox count: table {:.1} ms, tracked {:.0} us",
             r + 1,
             p.batch,
             if p.receipts { "on" } else { "off" },
@@ -182,7 +207,9 @@ pub fn run(db: &Path, p: &OutboxParams) -> anyhow::Result<OutboxResult> {
             x.claim_us,
             x.record_us,
             x.receipt_us,
-            x.msgs_per_s
+            x.msgs_per_s,
+            x.count_table_ms,
+            x.count_tracked_us
         );
         rounds.push(x);
     }
@@ -198,19 +225,22 @@ pub fn run(db: &Path, p: &OutboxParams) -> anyhow::Result<OutboxResult> {
 /// Markdown: one line per round and the median.
 pub fn render(r: &OutboxResult) -> String {
     let mut s = String::from(
-        "| round | messages | claim µs/msg | record µs/msg | receipt µs/msg | **writer µs/msg** | msg/s |\n\
-         |---:|---:|---:|---:|---:|---:|---:|\n",
+        "| round | messages | claim µs/msg | record µs/msg | receipt µs/msg | **writer µs/msg** | msg/s \
+         | outbox count, table scan ms | outbox count, tracked µs |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for (i, x) in r.rounds.iter().enumerate() {
         s.push_str(&format!(
-            "| {} | {} | {:.2} | {:.2} | {:.2} | **{:.2}** | {:.0} |\n",
+            "| {} | {} | {:.2} | {:.2} | {:.2} | **{:.2}** | {:.0} | {:.1} | {:.0} |\n",
             i + 1,
             x.messages,
             x.claim_us,
             x.record_us,
             x.receipt_us,
             x.total_us,
-            x.msgs_per_s
+            x.msgs_per_s,
+            x.count_table_ms,
+            x.count_tracked_us
         ));
     }
     if let Some(t) = r.total_us {
@@ -251,6 +281,7 @@ mod tests {
         );
         let sum = x.claim_us + x.record_us + x.receipt_us;
         assert!((x.total_us - sum).abs() < 1e-6, "{x:?}");
+        assert!(x.count_table_ms > 0.0 && x.count_tracked_us > 0.0, "{x:?}");
         assert!(render(&r).contains("| 1 | 300 |"));
     }
 }

@@ -122,10 +122,12 @@ async fn health(State(st): State<HttpState>) -> Response {
 }
 
 async fn metrics(State(st): State<HttpState>) -> Response {
+    // Through the writer: it keeps the outbox's rows per state as it changes them, so a
+    // scrape does not count the table (`outbox::counts_tracked`).
     let counts = st
         .store
-        .read(|c| {
-            Ok::<_, crate::store::StoreError>((outbox::counts_by_state(c)?, inbox::counts(c)?))
+        .write(|tx| {
+            Ok::<_, crate::store::StoreError>((outbox::counts_tracked(tx)?, inbox::counts(tx)?))
         })
         .await;
     match counts {

@@ -17,6 +17,11 @@
 //! `COMMIT` returned: an `Ok` from [`Store::write`] means the change is in the database file.
 //! Under load many requests share one commit (see [`Stats::commits`]).
 //!
+//! # Outbox counts
+//! The writer keeps the outbox's rows per state as its requests change them (`tally`,
+//! following savepoints and commits), for `/metrics`: [`outbox::counts_tracked`] answers from
+//! there instead of counting the table at every scrape.
+//!
 //! # Checkpoints
 //! WAL frames are copied back into the database file by a second thread (`store-checkpoint`,
 //! its own connection, `PRAGMA wal_checkpoint(PASSIVE)` after commits, at most every
@@ -42,6 +47,7 @@
 pub mod inbox;
 pub mod outbox;
 pub mod schema;
+mod tally;
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -370,6 +376,7 @@ where
                 broken: tx.is_autocommit(),
             };
         }
+        tally::request_begin();
         let outcome = match catch_unwind(AssertUnwindSafe(|| f(tx))) {
             Ok(result) => result,
             Err(_) => Err(E::from(StoreError::Panicked { op: "write" })),
@@ -385,6 +392,7 @@ where
                 .and_then(|mut s| s.execute([]).map(|_| ()))
         };
         let broken = closed.is_err() || tx.is_autocommit();
+        tally::request_end(!failed && !broken);
         Ran {
             finish: Box::new(move |commit_error: Option<&str>| match commit_error {
                 None => reply.send(outcome),
@@ -522,6 +530,7 @@ fn run_batch(
     }
     counters.transaction.observe(began.elapsed());
     let committed = commit_error.is_none();
+    tally::batch_end(committed);
     for finish in finishes {
         finish(commit_error.as_deref());
     }

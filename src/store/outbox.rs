@@ -35,7 +35,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use sms_wire::receipt::normalize_message_id;
 
-use super::{Ctx, StoreError};
+use super::{tally, Ctx, StoreError};
 
 /// `execute` through the connection's statement cache (`Connection::execute` parses the SQL
 /// on every call).
@@ -369,14 +369,20 @@ pub struct OutboxCounts {
 impl OutboxCounts {
     /// The count for `state`.
     pub fn get(&self, state: OutboxState) -> u64 {
+        let mut copy = *self;
+        *copy.get_mut(state)
+    }
+
+    /// The count for `state`, to set.
+    fn get_mut(&mut self, state: OutboxState) -> &mut u64 {
         match state {
-            OutboxState::Queued => self.queued,
-            OutboxState::InFlight => self.in_flight,
-            OutboxState::Submitted => self.submitted,
-            OutboxState::Delivered => self.delivered,
-            OutboxState::Failed => self.failed,
-            OutboxState::Expired => self.expired,
-            OutboxState::Superseded => self.superseded,
+            OutboxState::Queued => &mut self.queued,
+            OutboxState::InFlight => &mut self.in_flight,
+            OutboxState::Submitted => &mut self.submitted,
+            OutboxState::Delivered => &mut self.delivered,
+            OutboxState::Failed => &mut self.failed,
+            OutboxState::Expired => &mut self.expired,
+            OutboxState::Superseded => &mut self.superseded,
         }
     }
 }
@@ -438,6 +444,7 @@ pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enque
         rusqlite::params_from_iter(content),
     )
     .ctx("outbox::enqueue: insert")?;
+    tally::note(None, Some(OutboxState::Queued), 1);
     Ok(Enqueued {
         id: tx.last_insert_rowid(),
         coalesced: false,
@@ -471,13 +478,18 @@ pub fn claim_due(
     }
     // One statement for the batch (`rarray`, see `schema::migrate`), not one per row.
     let ids = id_array(rows.iter().map(|r| r.id));
-    exec_cached(
+    let claimed = exec_cached(
         tx,
         "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at = ?1
          WHERE id IN rarray(?2)",
         params![now, ids],
     )
     .ctx("outbox::claim_due: claim")?;
+    tally::note(
+        Some(OutboxState::Queued),
+        Some(OutboxState::InFlight),
+        claimed,
+    );
     for row in &mut rows {
         row.state = OutboxState::InFlight;
         row.attempts += 1;
@@ -545,31 +557,17 @@ fn apply_to_segment(
     };
     let mut changed: Option<OutboxState> = None;
     if delivered >= i64::from(total) {
-        let n = exec_cached(
-            tx,
-            "UPDATE outbox SET state = 'delivered', updated_at = ?2
-             WHERE id = ?1 AND state != 'delivered'",
-            params![outbox_id, now],
-        )
-        .ctx("outbox: delivered")?;
-        changed = (n == 1).then_some(OutboxState::Delivered);
+        changed = settle_delivered(tx, outbox_id, now)?;
     } else if this_failed && state == ReceiptState::Failed {
         let reason = format!("receipt {stat} for segment {seq}/{total}");
-        let n = exec_cached(
-            tx,
-            "UPDATE outbox SET state = 'failed', last_error = ?2, updated_at = ?3
-             WHERE id = ?1 AND state IN ('queued', 'in_flight', 'submitted')",
-            params![outbox_id, reason, now],
-        )
-        .ctx("outbox: failed")?;
-        changed = (n == 1).then_some(OutboxState::Failed);
+        changed = fail(tx, outbox_id, &reason, now)?.then_some(OutboxState::Failed);
     }
     let row_state: OutboxState = match changed {
         Some(state) => state,
-        None => tx
-            .prepare_cached("SELECT state FROM outbox WHERE id = ?1")
-            .and_then(|mut s| s.query_row([outbox_id], |r| r.get(0)))
-            .ctx("outbox: state")?,
+        None => state_of(tx, outbox_id)?.ok_or(StoreError::NotFound {
+            table: "outbox",
+            id: outbox_id,
+        })?,
     };
     Ok(ReceiptMatch::Matched {
         outbox_id,
@@ -577,6 +575,47 @@ fn apply_to_segment(
         all_segments_final: finals >= i64::from(total),
         state: row_state,
     })
+}
+
+/// Row `id` becomes `delivered` from whatever state it was in but `delivered`; returns
+/// `Some(Delivered)` if it changed. The usual row is `submitted`: that case is one statement.
+fn settle_delivered(
+    tx: &Transaction<'_>,
+    id: i64,
+    now: i64,
+) -> Result<Option<OutboxState>, StoreError> {
+    let n = exec_cached(
+        tx,
+        "UPDATE outbox SET state = 'delivered', updated_at = ?2
+         WHERE id = ?1 AND state = 'submitted'",
+        params![id, now],
+    )
+    .ctx("outbox: delivered")?;
+    let from = if n == 1 {
+        OutboxState::Submitted
+    } else {
+        match state_of(tx, id)? {
+            Some(s) if s != OutboxState::Delivered => s,
+            _ => return Ok(None),
+        }
+    };
+    if n == 0 {
+        exec_cached(
+            tx,
+            "UPDATE outbox SET state = 'delivered', updated_at = ?2 WHERE id = ?1",
+            params![id, now],
+        )
+        .ctx("outbox: delivered")?;
+    }
+    tally::note(Some(from), Some(OutboxState::Delivered), 1);
+    Ok(Some(OutboxState::Delivered))
+}
+
+/// The state of row `id`, if it exists.
+fn state_of(tx: &Transaction<'_>, id: i64) -> Result<Option<OutboxState>, StoreError> {
+    tx.prepare_cached("SELECT state FROM outbox WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+        .ctx("outbox: state")
 }
 
 /// Record that segment `seq`/`total` of `outbox_id` was accepted with `message_id` (the
@@ -887,20 +926,24 @@ fn mark_all_submitted(
     ids: impl Iterator<Item = i64>,
     now: i64,
 ) -> Result<usize, StoreError> {
-    exec_cached(
+    let n = exec_cached(
         tx,
         "UPDATE outbox SET state = 'submitted', updated_at = ?1
          WHERE id IN rarray(?2) AND state = 'in_flight'",
         params![now, id_array(ids)],
     )
-    .ctx("outbox::mark_submitted")
+    .ctx("outbox::mark_submitted")?;
+    tally::note(Some(OutboxState::InFlight), Some(OutboxState::Submitted), n);
+    Ok(n)
 }
 
-/// Put row `id` back to `queued` (from its current state), honouring the one-queued-row-per-key
-/// rule: the row whose content is newer stays queued, the other is superseded.
+/// Put row `id` back to `queued` from its current state `from`, honouring the
+/// one-queued-row-per-key rule: the row whose content is newer stays queued, the other is
+/// superseded.
 fn back_to_queue(
     tx: &Transaction<'_>,
     id: i64,
+    from: OutboxState,
     next_attempt_at: i64,
     error: Option<&str>,
     reset_attempts: bool,
@@ -926,20 +969,22 @@ fn back_to_queue(
                 "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3 \
                              WHERE id = ?1";
             if (rival_content_at, rival_id) > (content_at, id) {
-                exec_cached(
+                let n = exec_cached(
                     tx,
                     supersede,
                     params![id, format!("superseded by outbox row {rival_id}"), now],
                 )
                 .ctx("outbox: supersede self")?;
+                tally::note(Some(from), Some(OutboxState::Superseded), n);
                 return Ok(Requeued::Superseded { by: rival_id });
             }
-            exec_cached(
+            let n = exec_cached(
                 tx,
                 supersede,
                 params![rival_id, format!("superseded by outbox row {id}"), now],
             )
             .ctx("outbox: supersede rival")?;
+            tally::note(Some(OutboxState::Queued), Some(OutboxState::Superseded), n);
         }
     }
     tx.prepare_cached(
@@ -949,7 +994,8 @@ fn back_to_queue(
          WHERE id = ?1",
     )
     .and_then(|mut s| s.execute(params![id, next_attempt_at, error, now, reset_attempts]))
-    .ctx("outbox: requeue")?;
+    .ctx("outbox: requeue")
+    .map(|n| tally::note(Some(from), Some(OutboxState::Queued), n))?;
     Ok(Requeued::Queued)
 }
 
@@ -962,12 +1008,10 @@ pub fn retry_later(
     error: &str,
     now: i64,
 ) -> Result<Requeued, StoreError> {
-    let state: Option<OutboxState> = tx
-        .prepare_cached("SELECT state FROM outbox WHERE id = ?1")
-        .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
-        .ctx("outbox::retry_later")?;
-    match state {
-        Some(OutboxState::InFlight) => back_to_queue(tx, id, at, Some(error), false, now),
+    match state_of(tx, id)? {
+        Some(OutboxState::InFlight) => {
+            back_to_queue(tx, id, OutboxState::InFlight, at, Some(error), false, now)
+        }
         Some(_) => Ok(Requeued::NotInFlight),
         None => Err(StoreError::NotFound {
             table: "outbox",
@@ -979,13 +1023,19 @@ pub fn retry_later(
 /// Permanent failure (e.g. `ESME_RINVDSTADR`): the row becomes `failed` with `error`, unless it
 /// already reached a final state. Returns whether it changed.
 pub fn fail(tx: &Transaction<'_>, id: i64, error: &str, now: i64) -> Result<bool, StoreError> {
-    let n = tx
-        .prepare_cached(
-            "UPDATE outbox SET state = 'failed', last_error = ?2, updated_at = ?3
-             WHERE id = ?1 AND state IN ('queued', 'in_flight', 'submitted')",
-        )
-        .and_then(|mut s| s.execute(params![id, error, now]))
-        .ctx("outbox::fail")?;
+    let Some(from) = state_of(tx, id)? else {
+        return Ok(false);
+    };
+    if from.is_final() {
+        return Ok(false);
+    }
+    let n = exec_cached(
+        tx,
+        "UPDATE outbox SET state = 'failed', last_error = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, error, now],
+    )
+    .ctx("outbox::fail")?;
+    tally::note(Some(from), Some(OutboxState::Failed), n);
     Ok(n == 1)
 }
 
@@ -1011,7 +1061,8 @@ pub fn expire_due(tx: &Transaction<'_>, now: i64) -> Result<Vec<i64>, StoreError
             )
             .ctx("outbox::expire_due")?;
         for id in &ids {
-            expire.execute(params![id, now]).ctx("outbox::expire_due")?;
+            let n = expire.execute(params![id, now]).ctx("outbox::expire_due")?;
+            tally::note(Some(OutboxState::Queued), Some(OutboxState::Expired), n);
         }
     }
     Ok(ids)
@@ -1042,7 +1093,7 @@ fn requeue_all(
         .ctx("outbox: requeue")?;
     let mut queued = 0;
     for id in ids {
-        if back_to_queue(tx, id, now, None, reset_attempts, now)? == Requeued::Queued {
+        if back_to_queue(tx, id, state, now, None, reset_attempts, now)? == Requeued::Queued {
             queued += 1;
         }
     }
@@ -1246,25 +1297,45 @@ pub fn counts_by_state(conn: &Connection) -> Result<OutboxCounts, StoreError> {
         .ctx("outbox::counts_by_state")?;
     let mut c = OutboxCounts::default();
     for (state, n) in rows {
-        let n = n.max(0) as u64;
-        match state {
-            OutboxState::Queued => c.queued = n,
-            OutboxState::InFlight => c.in_flight = n,
-            OutboxState::Submitted => c.submitted = n,
-            OutboxState::Delivered => c.delivered = n,
-            OutboxState::Failed => c.failed = n,
-            OutboxState::Expired => c.expired = n,
-            OutboxState::Superseded => c.superseded = n,
-        }
+        *c.get_mut(state) = n.max(0) as u64;
     }
+    c.pending_receipts = pending_receipt_count(conn)?;
+    Ok(c)
+}
+
+/// Receipts held for their `submit_sm_resp` (distinct receipts, through the group index).
+fn pending_receipt_count(conn: &Connection) -> Result<u64, StoreError> {
     let pending: i64 = conn
-        .query_row(
-            "SELECT count(DISTINCT group_id) FROM pending_receipt",
-            [],
-            |r| r.get(0),
-        )
-        .ctx("outbox::counts_by_state: pending receipts")?;
-    c.pending_receipts = pending.max(0) as u64;
+        .prepare_cached("SELECT count(DISTINCT group_id) FROM pending_receipt")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .ctx("outbox: pending receipts")?;
+    Ok(pending.max(0) as u64)
+}
+
+/// Rows per state (and held receipts) as the store writer keeps them (see `store::tally`):
+/// the table is counted only the first time, after a batch that did not commit, and after
+/// another process wrote to the database. Run it through [`crate::store::Store::write`]:
+/// only the writer thread sees every change. Same answer as [`counts_by_state`].
+pub fn counts_tracked(tx: &Transaction<'_>) -> Result<OutboxCounts, StoreError> {
+    let data_version: i64 = tx
+        .prepare_cached("PRAGMA data_version")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .ctx("outbox::counts_tracked: data_version")?;
+    let per_state = tally::current(data_version, || {
+        let counted = counts_by_state(tx)?;
+        Ok(std::array::from_fn(|i| {
+            OutboxState::ALL
+                .get(i)
+                .map_or(0, |&s| counted.get(s) as i64)
+        }))
+    })?;
+    let mut c = OutboxCounts {
+        pending_receipts: pending_receipt_count(tx)?,
+        ..OutboxCounts::default()
+    };
+    for (&state, &n) in OutboxState::ALL.iter().zip(&per_state) {
+        *c.get_mut(state) = n.max(0) as u64;
+    }
     Ok(c)
 }
 
@@ -1317,19 +1388,33 @@ pub fn segments(conn: &Connection, id: i64) -> Result<Vec<SegmentRow>, StoreErro
     .ctx("outbox::segments")
 }
 
-/// Final rows last changed before `?1`. The state test is written exactly as the condition of
-/// the partial index `outbox_state_updated` (schema migration 6): SQLite uses a partial index
-/// only when the query repeats its condition, and `state IN (...)` read the whole table.
-const PURGE_SQL: &str = "DELETE FROM outbox
-     WHERE (state = 'delivered' OR state = 'failed' OR state = 'expired' OR state = 'superseded')
-       AND updated_at < ?1";
+/// The final rows of one state last changed before `?1`, one statement per final state so
+/// that the tally knows how many of each went. The state is a literal, not a parameter: SQLite
+/// uses the partial index `outbox_state_updated` (schema migration 6) only when it can see
+/// that the query implies the index's condition.
+static PURGE_SQL: LazyLock<Vec<(OutboxState, String)>> = LazyLock::new(|| {
+    OutboxState::ALL
+        .iter()
+        .filter(|s| s.is_final())
+        .map(|&s| {
+            let sql = format!(
+                "DELETE FROM outbox WHERE state = '{}' AND updated_at < ?1",
+                s.as_str()
+            );
+            (s, sql)
+        })
+        .collect()
+});
 
 /// Delete rows in a final state last changed before `older_than` (with their segments) and
 /// held receipts received before it. Returns the number of outbox rows and receipts deleted.
 pub fn purge(tx: &Transaction<'_>, older_than: i64) -> Result<usize, StoreError> {
-    let rows = tx
-        .execute(PURGE_SQL, [older_than])
-        .ctx("outbox::purge: rows")?;
+    let mut rows = 0;
+    for (state, sql) in PURGE_SQL.iter() {
+        let n = tx.execute(sql, [older_than]).ctx("outbox::purge: rows")?;
+        tally::note(Some(*state), None, n);
+        rows += n;
+    }
     let receipts = tx
         .execute(
             "DELETE FROM pending_receipt WHERE received_at < ?1",
@@ -1443,9 +1528,13 @@ mod tests {
         tx.commit().unwrap();
         let expired = plan(&conn, EXPIRED_SQL);
         assert!(expired.contains("INDEX outbox_expiry"), "{expired}");
-        let purging = plan(&conn, PURGE_SQL);
-        assert!(purging.contains("outbox_state_updated"), "{purging}");
-        for p in [&expired, &purging] {
+        let mut plans = vec![expired];
+        for (_, sql) in PURGE_SQL.iter() {
+            let purging = plan(&conn, sql);
+            assert!(purging.contains("outbox_state_updated"), "{purging}");
+            plans.push(purging);
+        }
+        for p in &plans {
             assert!(!p.lines().any(|l| l.trim() == "SCAN outbox"), "{p}");
         }
         // And they still do their work.
