@@ -124,11 +124,15 @@ impl Dispatcher {
     /// Run until `shutdown`; then finish the rows in hand (their submits are answered or fail
     /// and return to the queue) and return.
     pub async fn run(self, shutdown: CancellationToken) {
-        match self
-            .store
-            .write(|tx| outbox::requeue_in_flight(tx, now_ms()))
-            .await
-        {
+        // One scan of the table: the counts `/metrics` shows from now on, and whether the last
+        // run left rows in flight (then a second scan requeues them).
+        let start = |tx: &rusqlite::Transaction<'_>| {
+            if outbox::counts_recounted(tx)?.in_flight == 0 {
+                return Ok(0);
+            }
+            outbox::requeue_in_flight(tx, now_ms())
+        };
+        match self.store.write(start).await {
             Ok(n) if n > 0 => info!(rows = n, "requeued rows left in flight by the last run"),
             Ok(_) => {}
             Err(e) => warn!(error = %e, "could not requeue in-flight rows"),

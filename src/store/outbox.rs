@@ -1339,6 +1339,14 @@ pub fn counts_tracked(tx: &Transaction<'_>) -> Result<OutboxCounts, StoreError> 
     Ok(c)
 }
 
+/// [`counts_tracked`] from a fresh count of the table (one scan), which the writer then keeps.
+/// The dispatcher's start runs it: it learns from the table itself whether a crash left rows
+/// in flight, and the first scrape afterwards costs nothing.
+pub fn counts_recounted(tx: &Transaction<'_>) -> Result<OutboxCounts, StoreError> {
+    tally::forget();
+    counts_tracked(tx)
+}
+
 /// Up to `limit` rows, newest first, optionally only in `state`.
 pub fn list(
     conn: &Connection,

@@ -12,7 +12,9 @@
 //! | batch | changes of the finished requests of the open transaction | added to the base at `COMMIT` ([`batch_end`]); a failed commit makes the base unknown |
 //! | base | rows per state as of the last commit | counted from the table when unknown |
 //!
-//! The base is counted from the table (one scan) the first time it is asked for, after a batch
+//! The base is counted from the table (one scan) at the dispatcher's start
+//! ([`super::outbox::counts_recounted`], the scan that also finds rows a crash left in flight),
+//! the first time it is asked for if that has not happened, after a batch
 //! that did not commit, and after another process changed the database (the operator's
 //! `presence-gw outbox retry` or `purge`): SQLite's `PRAGMA data_version` on the writer's
 //! connection changes only then, not for the writer's own commits nor for checkpoints.
@@ -101,6 +103,11 @@ pub(crate) fn batch_end(committed: bool) {
     });
 }
 
+/// Count the table again at the next [`current`].
+pub(crate) fn forget() {
+    TALLY.with_borrow_mut(|t| t.base = None);
+}
+
 /// Rows per state as the running transaction sees them: `count` counts the table (it is called
 /// only when the base is unknown or `data_version` moved since it was counted).
 pub(crate) fn current(
@@ -171,6 +178,10 @@ mod tests {
         batch_end(false);
         assert_eq!(current(1, || Ok(counted(4, 2))).unwrap(), counted(4, 2));
         assert_eq!(current(2, || Ok(counted(0, 6))).unwrap(), counted(0, 6));
+        assert_eq!(current(2, || panic!("known")).unwrap(), counted(0, 6));
+        // Forgotten: counted again at the same data_version.
+        forget();
+        assert_eq!(current(2, || Ok(counted(1, 6))).unwrap(), counted(1, 6));
     }
 
     #[test]
