@@ -91,6 +91,8 @@ pub struct GatewayOptions {
     pub dispatcher: DispatcherConfig,
     /// Inbound PDUs handled concurrently.
     pub inbound_concurrency: usize,
+    /// The store's durability and busy timeout.
+    pub store: StoreOptions,
 }
 
 impl GatewayOptions {
@@ -108,6 +110,7 @@ impl GatewayOptions {
                 concat: sms_wire::segment::ConcatStyle::Udh8,
             }),
             inbound_concurrency: 256,
+            store: StoreOptions::default(),
         };
         opts.dispatcher.receipt_grace = grace;
         opts
@@ -146,7 +149,7 @@ impl Gateway {
         opts: GatewayOptions,
         mo: mpsc::Sender<MoMessage>,
     ) -> Result<Gateway, StartError> {
-        let store = Store::open(&opts.db, StoreOptions::default())?;
+        let store = Store::open(&opts.db, opts.store.clone())?;
         let stop_intake = CancellationToken::new();
         let stop_link = CancellationToken::new();
         let (link, inbound_rx, link_task) = Link::spawn(opts.link.clone(), stop_link.clone());

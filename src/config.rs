@@ -242,6 +242,28 @@ pub struct RuntimeSection {
     pub worker_threads: usize,
 }
 
+/// The SQLite store (`[store]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// `"normal"` (the default): a commit survives a crash or kill -9 of the gateway, and the
+    /// last commits may be lost on power loss. `"full"`: an fsync at every commit (one per group
+    /// commit, not per message), so a commit also survives power loss.
+    pub durability: String,
+    /// How long a write waits for the database while another process (the operator's
+    /// `presence-gw outbox purge`, a backup) holds it, in milliseconds.
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self {
+            durability: "normal".into(),
+            busy_timeout_ms: 5_000,
+        }
+    }
+}
+
 /// Caller avatars (`[avatar]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -367,6 +389,8 @@ pub struct Config {
     pub ussd: UssdSection,
     /// The async runtime.
     pub runtime: RuntimeSection,
+    /// The SQLite store.
+    pub store: StoreSection,
 }
 
 impl Default for Config {
@@ -384,6 +408,7 @@ impl Default for Config {
             avatar: AvatarSection::default(),
             ussd: UssdSection::default(),
             runtime: RuntimeSection::default(),
+            store: StoreSection::default(),
         }
     }
 }
@@ -566,6 +591,15 @@ impl Config {
         if self.delivery.max_attempts == 0 {
             return Err(invalid("delivery.max_attempts", "at least 1"));
         }
+        if !["normal", "full"].contains(&self.store.durability.as_str()) {
+            return Err(invalid("store.durability", "\"normal\" or \"full\""));
+        }
+        if !(1..=600_000).contains(&self.store.busy_timeout_ms) {
+            return Err(invalid(
+                "store.busy_timeout_ms",
+                "1 to 600000 (milliseconds)",
+            ));
+        }
         if self.runtime.worker_threads > 256 {
             return Err(invalid(
                 "runtime.worker_threads",
@@ -651,6 +685,18 @@ impl Config {
         }
     }
 
+    /// The store's settings (`[store]`).
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            durability: match self.store.durability.as_str() {
+                "full" => crate::store::Durability::Full,
+                _ => crate::store::Durability::Normal,
+            },
+            busy_timeout: Duration::from_millis(self.store.busy_timeout_ms),
+            ..crate::store::StoreOptions::default()
+        }
+    }
+
     /// Apply the `[delivery]` section to the outbox dispatcher's settings.
     pub fn apply_delivery(&self, d: &mut crate::delivery::DispatcherConfig) {
         let c = &self.delivery;
@@ -732,6 +778,33 @@ mod tests {
         assert_eq!(s.window, 64);
         assert_eq!(c.delivery.max_attempts, 20);
         assert_eq!(c.runtime.worker_threads, 0);
+        assert_eq!(c.store.durability, "normal");
+        assert_eq!(c.store.busy_timeout_ms, 5_000);
+    }
+
+    #[test]
+    fn store_section_sets_durability_and_busy_timeout() {
+        let c = Config::from_toml(
+            "[store]\ndurability = \"full\"\nbusy_timeout_ms = 250\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        let o = c.store_options();
+        assert_eq!(o.durability, crate::store::Durability::Full);
+        assert_eq!(o.busy_timeout, Duration::from_millis(250));
+        assert_eq!(
+            Config::default().store_options().durability,
+            crate::store::Durability::Normal
+        );
+        for bad in ["durability = \"fsync\"", "busy_timeout_ms = 0"] {
+            let e =
+                Config::from_toml(&format!("[store]\n{bad}\n"), Path::new("x.toml")).unwrap_err();
+            let key = bad.split(' ').next().unwrap();
+            assert!(
+                e.to_string().contains(&format!("store.{key}")) && e.to_string().contains("line 2"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

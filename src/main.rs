@@ -84,7 +84,7 @@ impl DbArgs {
         if let Some(parent) = cfg.db.parent() {
             std::fs::create_dir_all(parent).ok();
         }
-        let store = presence_gw::store::Store::open(&cfg.db, Default::default())
+        let store = presence_gw::store::Store::open(&cfg.db, cfg.store_options())
             .with_context(|| format!("opening {}", cfg.db.display()))?;
         Ok((cfg, store))
     }
@@ -465,6 +465,7 @@ async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     cfg.http = http_addr.to_string();
     let mut opts = GatewayOptions::new(cfg.db.clone(), cfg.link_config(&smsc), &cfg.service_number);
     cfg.apply_delivery(&mut opts.dispatcher);
+    opts.store = cfg.store_options();
     let gw = Gateway::start_with_service(opts, cfg.service_config()).await?;
     let stop_http = tokio_util::sync::CancellationToken::new();
     let http_task = tokio::spawn(presence_gw::http::serve(

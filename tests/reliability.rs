@@ -538,6 +538,74 @@ async fn throttling_storm_then_recovery() {
     sim.shutdown().await;
 }
 
+/// Another process (an operator's `presence-gw outbox purge`, a backup) holds the database
+/// past the gateway's busy timeout while 300 messages are out at a slow SMSC: the writes that
+/// record the SMSC's answers are refused. The gateway tries them again once the database is
+/// free, so every row ends `submitted` in this run, each handset has its text exactly once, and
+/// no row is left `in_flight` for a restart to send twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_recorded_after_another_process_held_the_database() {
+    let mut cfg = SimConfig::local();
+    cfg.faults.response_delay = Some(Delay::fixed(200));
+    let sim = start_sim(cfg, PASSWORD).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(&dir, link(&sim, BindMode::Trx));
+    opts.dispatcher.template.registered_delivery = false;
+    opts.store.busy_timeout = Duration::from_millis(100);
+    let db = opts.db.clone();
+    let gw = start_gw(opts, ServiceConfig::default()).await;
+    let n = 300usize;
+    let batch: Vec<NewMessage> = (0..n)
+        .map(|i| NewMessage::sms(number(i), format!("held {i}")))
+        .collect();
+    let now = now_ms();
+    gw.store
+        .write(move |tx| {
+            for m in &batch {
+                outbox::enqueue(tx, m, now)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    gw.wake_dispatcher();
+    let deadline = Instant::now() + WAIT;
+    while gw.link.window_in_use() < 16 {
+        assert!(Instant::now() < deadline, "the window never filled");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // Submits are out; their answers come in 200 ms, while the database is held for 1.5 s.
+    let holder = std::thread::spawn(move || {
+        let other = rusqlite::Connection::open(&db).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        other.execute_batch("COMMIT").unwrap();
+    });
+    tokio::task::spawn_blocking(move || holder.join().unwrap())
+        .await
+        .unwrap();
+    // No receipts are asked for: a row's end here is `submitted`.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let c = counts(&gw).await;
+        if c.submitted == n as u64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{c:?}\n{}",
+            stuck_report(&gw).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for i in 0..n {
+        let got = texts(&sim, &number(i));
+        assert_eq!(got, vec![format!("held {i}")], "handset {i}");
+    }
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. Receipt chaos
 

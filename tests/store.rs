@@ -1290,3 +1290,35 @@ fn acknowledged_writes_survive_sigkill() {
     }
     assert!(rows.len() >= acked.len());
 }
+
+/// A write refused because another process holds the database past the busy timeout is
+/// transient (the dispatcher tries it again); a statement that is wrong is not.
+#[test]
+fn a_locked_database_is_a_transient_error_and_a_bad_statement_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    let opts = StoreOptions {
+        busy_timeout: Duration::from_millis(50),
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&path, opts).unwrap();
+    let other = Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let locked = store
+        .write_blocking(|tx| outbox::enqueue(tx, &NewMessage::sms("861", "x"), T0))
+        .unwrap_err();
+    assert!(locked.is_transient(), "{locked:?}");
+    other.execute_batch("COMMIT").unwrap();
+    store
+        .write_blocking(|tx| outbox::enqueue(tx, &NewMessage::sms("861", "x"), T0))
+        .expect("written once the lock is gone");
+    let wrong = store
+        .write_blocking(|tx| {
+            tx.execute("INSERT INTO no_such_table VALUES (1)", [])
+                .map_err(StoreError::from)
+        })
+        .unwrap_err();
+    assert!(!wrong.is_transient(), "{wrong:?}");
+    assert!(!StoreError::Closed.is_transient());
+    store.close_blocking();
+}

@@ -31,7 +31,7 @@ use sms_wire::segment::ConcatStyle;
 use sms_wire::wap_push::{wsp_push, PushContent, ServiceIndication, WspOptions};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::smpp::{LinkHandle, SubmitOutcome};
 use crate::store::outbox::{self, MessageKind, OutboxRow};
@@ -100,6 +100,10 @@ pub struct Dispatcher {
 /// node-smpp SMSC by 10-48 % and raised its throughput by up to 47 %; at window 100 it cost
 /// smsc-sim 20 % more CPU per message and both SMSCs 10 % of their throughput.
 pub const GATE_MAX_WINDOW: usize = 64;
+
+/// How long a batch's submit outcomes are tried again when the store refuses them for a
+/// reason that passes (see `Dispatcher::record`).
+pub const RECORD_PATIENCE: Duration = Duration::from_secs(120);
 
 /// Most rows one batch takes; a smaller share of `concurrency` when that is small, so that
 /// several batches overlap (one submitting while another is recorded).
@@ -403,23 +407,66 @@ impl Dispatcher {
                 warn!(outbox_id = row.id, %to, %reason, "message failed");
             }
         }
-        let ids: Vec<i64> = attempts.iter().map(|a| a.outbox_id).collect();
-        let results = self
-            .store
-            .write(move |tx| outbox::record_attempts(tx, &attempts, now))
-            .await;
+        let failures = self.record(attempts, now).await;
         drop(recording);
-        let failures: Vec<(i64, String)> = match results {
-            Ok(per_row) => ids
-                .into_iter()
-                .zip(per_row)
-                .filter_map(|(id, r)| r.err().map(|e| (id, e.to_string())))
-                .collect(),
-            Err(e) => ids.into_iter().map(|id| (id, e.to_string())).collect(),
-        };
         for (id, error) in failures {
-            // The row stays in_flight; the next start (or requeue) sends it again.
-            warn!(outbox_id = id, %error, "could not record submit outcome");
+            // The row stays in_flight; the next start sends it again.
+            error!(outbox_id = id, %error, "could not record submit outcome");
+        }
+    }
+
+    /// Record the batch's attempts ([`outbox::record_attempts`]); returns the rows that could
+    /// not be recorded, with why. The SMSC has accepted these segments and their message ids
+    /// exist only here, so a write that failed for a reason that passes (another process held
+    /// the database past the busy timeout, a full disk, an I/O error) is tried again, with
+    /// back-off, for up to [`RECORD_PATIENCE`]; only the attempts that failed go again (every
+    /// step of a record can run twice). Rows still not recorded stay `in_flight` and are sent
+    /// again at the next start.
+    async fn record(&self, attempts: Vec<outbox::Attempt>, now: i64) -> Vec<(i64, String)> {
+        let mut pending = attempts;
+        let mut delay = Duration::from_millis(50);
+        let give_up = tokio::time::Instant::now() + RECORD_PATIENCE;
+        loop {
+            let batch = std::sync::Arc::new(std::mem::take(&mut pending));
+            let written = batch.clone();
+            let results = self
+                .store
+                .write(move |tx| outbox::record_attempts(tx, &written, now))
+                .await;
+            let mut failed: Vec<(usize, crate::store::StoreError)> = match results {
+                Ok(per_row) => per_row
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| r.err().map(|e| (i, e)))
+                    .collect(),
+                Err(e) => vec![(usize::MAX, e)],
+            };
+            if failed.is_empty() {
+                return Vec::new();
+            }
+            let every = failed.first().is_some_and(|(i, _)| *i == usize::MAX);
+            let rows: Vec<usize> = if every {
+                (0..batch.len()).collect()
+            } else {
+                failed.iter().map(|(i, _)| *i).collect()
+            };
+            let transient = failed.iter().all(|(_, e)| e.is_transient());
+            let reason = failed.swap_remove(0).1.to_string();
+            if !transient || tokio::time::Instant::now() + delay > give_up {
+                return rows
+                    .into_iter()
+                    .map(|i| (batch[i].outbox_id, reason.clone()))
+                    .collect();
+            }
+            warn!(
+                rows = rows.len(),
+                error = %reason,
+                retry_in_ms = delay.as_millis() as u64,
+                "could not record submit outcomes; trying again"
+            );
+            pending = rows.into_iter().map(|i| batch[i].clone()).collect();
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
         }
     }
 }

@@ -171,6 +171,23 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the same write may succeed later: the database was locked by another process
+    /// past the busy timeout, the disk was full, an I/O error, or the batch's transaction could
+    /// not begin or commit. Not: a closed store, a panic, a constraint, bad data.
+    pub fn is_transient(&self) -> bool {
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked, DiskFull, SystemIoFailure};
+        match self {
+            StoreError::Begin { .. } | StoreError::NotCommitted { .. } => true,
+            StoreError::Sql { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure)
+            ),
+            _ => false,
+        }
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(source: rusqlite::Error) -> Self {
         StoreError::Sql { op: "sql", source }
