@@ -1,7 +1,8 @@
 //! Reliability suite (issue 9): the real gateway (SQLite file, SMPP link, status service, outbox
-//! dispatcher, HTTP) against smsc-sim over loopback while the simulator misbehaves, while
-//! subscribers abuse the service, and while secrets are in play. Every test tries to lose a
-//! message, leave a row stuck, break a cap or leak a secret, and fails if it can.
+//! dispatcher, HTTP) against smsc-sim over loopback while the simulator misbehaves, while another
+//! process holds the database, while subscribers abuse the service, and while secrets are in
+//! play. Every test tries to lose a message, leave a row stuck, break a cap or leak a secret,
+//! and fails if it can.
 //!
 //! Not here: kill -9 during fan-out (`tests/crash.rs`), fuzzing (proptests beside each decoder),
 //! and the events API's missing/wrong key (`tests/service.rs`,
@@ -538,6 +539,9 @@ async fn throttling_storm_then_recovery() {
     sim.shutdown().await;
 }
 
+// ---------------------------------------------------------------------------------------------
+// 1b. The database held by another process during load
+
 /// Another process (an operator's `presence-gw outbox purge`, a backup) holds the database
 /// past the gateway's busy timeout while 300 messages are out at a slow SMSC: the writes that
 /// record the SMSC's answers are refused. The gateway tries them again once the database is
@@ -545,12 +549,27 @@ async fn throttling_storm_then_recovery() {
 /// no row is left `in_flight` for a restart to send twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_recorded_after_another_process_held_the_database() {
+    held_database(false).await;
+}
+
+/// The same with receipts: the receipts that come while the database is held cannot be
+/// stored, so the gateway answers them `ESME_RX_T_APPN` and the SMSC delivers them again
+/// later (smsc-sim does so after `deliver_retry_delay`, as a carrier's SMSC does); every row
+/// ends `delivered`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_refused_while_the_database_is_held_come_again() {
+    held_database(true).await;
+}
+
+async fn held_database(receipts: bool) {
     let mut cfg = SimConfig::local();
     cfg.faults.response_delay = Some(Delay::fixed(200));
+    cfg.deliver_retry_delay = Duration::from_millis(200);
+    cfg.deliver_attempts = 50;
     let sim = start_sim(cfg, PASSWORD).await;
     let dir = tempfile::tempdir().unwrap();
     let mut opts = options(&dir, link(&sim, BindMode::Trx));
-    opts.dispatcher.template.registered_delivery = false;
+    opts.dispatcher.template.registered_delivery = receipts;
     opts.store.busy_timeout = Duration::from_millis(100);
     let db = opts.db.clone();
     let gw = start_gw(opts, ServiceConfig::default()).await;
@@ -574,7 +593,8 @@ async fn answers_recorded_after_another_process_held_the_database() {
         assert!(Instant::now() < deadline, "the window never filled");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    // Submits are out; their answers come in 200 ms, while the database is held for 1.5 s.
+    // Submits are out; their answers (and receipts) come in 200 ms, while the database is
+    // held for 1.5 s.
     let holder = std::thread::spawn(move || {
         let other = rusqlite::Connection::open(&db).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -584,11 +604,12 @@ async fn answers_recorded_after_another_process_held_the_database() {
     tokio::task::spawn_blocking(move || holder.join().unwrap())
         .await
         .unwrap();
-    // No receipts are asked for: a row's end here is `submitted`.
+    // Without receipts a row's end is `submitted`.
     let deadline = Instant::now() + WAIT;
     loop {
         let c = counts(&gw).await;
-        if c.submitted == n as u64 {
+        let ended = if receipts { c.delivered } else { c.submitted };
+        if ended == n as u64 {
             break;
         }
         assert!(
@@ -601,6 +622,10 @@ async fn answers_recorded_after_another_process_held_the_database() {
     for i in 0..n {
         let got = texts(&sim, &number(i));
         assert_eq!(got, vec![format!("held {i}")], "handset {i}");
+    }
+    if receipts {
+        let refused = sim.deliveries().iter().filter(|d| d.attempts > 1).count();
+        assert!(refused > 0, "no receipt came while the database was held");
     }
     gw.shutdown().await;
     sim.shutdown().await;

@@ -351,6 +351,9 @@ pub struct SimConfig {
     pub deliver_timeout: Duration,
     /// Attempts per deliver_sm before it is recorded as failed.
     pub deliver_attempts: u32,
+    /// How long before a deliver_sm answered with a temporary error (see
+    /// [`crate::session::is_temporary_deliver_status`]) is sent again.
+    pub deliver_retry_delay: Duration,
     /// How message ids are written in submit_sm_resp / data_sm_resp and receipted_message_id.
     pub message_id_style: IdStyle,
     /// How the `id:` of the receipt text is written (`None`: as `message_id_style`).
@@ -385,6 +388,7 @@ impl Default for SimConfig {
             deliver_window: 10,
             deliver_timeout: Duration::from_secs(5),
             deliver_attempts: 3,
+            deliver_retry_delay: Duration::from_secs(1),
             message_id_style: IdStyle::Hex,
             receipt_text_id_style: None,
             message_id_start: 1,

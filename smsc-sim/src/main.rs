@@ -140,6 +140,13 @@ struct Serve {
     /// deliver_sm response timeout in ms.
     #[arg(long, default_value_t = 5000)]
     deliver_timeout_ms: u64,
+    /// Attempts per deliver_sm (timeouts, disconnects and temporary errors count) before it fails.
+    #[arg(long, default_value_t = 3)]
+    deliver_attempts: u32,
+    /// Wait before a deliver_sm answered with a temporary error (0x64 ESME_RX_T_APPN, 0x58,
+    /// 0x14, 0x08) goes again, in ms.
+    #[arg(long, default_value_t = 1000)]
+    deliver_retry_ms: u64,
     /// Message id style: hex or decimal.
     #[arg(long, default_value = "hex")]
     message_ids: IdStyle,
@@ -237,7 +244,8 @@ impl Serve {
             window_status: self.window_status,
             deliver_window: self.deliver_window.max(1),
             deliver_timeout: Duration::from_millis(self.deliver_timeout_ms),
-            deliver_attempts: 3,
+            deliver_attempts: self.deliver_attempts.max(1),
+            deliver_retry_delay: Duration::from_millis(self.deliver_retry_ms),
             message_id_style: self.message_ids,
             receipt_text_id_style: self.receipt_text_ids,
             message_id_start: self.message_id_start,

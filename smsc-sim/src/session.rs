@@ -241,6 +241,12 @@ impl Session {
     }
 
     fn requeue(&self, job: DeliveryJob, why: &str) {
+        self.requeue_after(job, why, 0);
+    }
+
+    /// Send `job` again after `delay_ms` (any bind that can receive), unless it has had its
+    /// attempts: then it is recorded as failed, saying `why`.
+    fn requeue_after(&self, job: DeliveryJob, why: &str, delay_ms: u64) {
         if job.attempts >= self.shared.cfg.deliver_attempts {
             self.shared.set_delivery_state(
                 job.record_id,
@@ -250,7 +256,7 @@ impl Session {
         } else {
             self.shared
                 .set_delivery_state(job.record_id, DeliveryState::Queued, None);
-            self.shared.dispatch(job, 0);
+            self.shared.dispatch(job, delay_ms);
         }
     }
 
@@ -405,6 +411,11 @@ impl Session {
             return;
         };
         match f.what {
+            Pending::Deliver(job) if is_temporary_deliver_status(status) => {
+                self.delivers -= 1;
+                let delay = self.shared.cfg.deliver_retry_delay.as_millis() as u64;
+                self.requeue_after(job, &format!("status 0x{status:08X}"), delay);
+            }
             Pending::Deliver(job) => {
                 self.delivers -= 1;
                 self.shared.set_delivery_state(
@@ -775,4 +786,11 @@ fn dest_port(tlvs: &[rusmpp::tlvs::Tlv]) -> Option<u16> {
         Some(TlvValue::DestPort(p)) => Some(*p),
         _ => None,
     }
+}
+
+/// Whether a deliver_sm_resp status asks for the deliver_sm again later, as carriers' SMSCs
+/// treat it: `ESME_RX_T_APPN` (0x64, the ESME cannot take it now), `ESME_RTHROTTLED` (0x58),
+/// `ESME_RMSGQFUL` (0x14) and `ESME_RSYSERR` (0x08). Any other non-zero status is final.
+pub fn is_temporary_deliver_status(status: u32) -> bool {
+    matches!(status, 0x64 | 0x58 | 0x14 | 0x08)
 }

@@ -360,6 +360,50 @@ async fn mo_waits_for_a_receiver_and_is_retried_after_a_refusal_timeout() {
     h.shutdown().await;
 }
 
+/// An ESME that answers a deliver_sm with a temporary error (`ESME_RX_T_APPN`: it could not
+/// store it now) gets it again after `deliver_retry_delay`, as from a carrier's SMSC; a
+/// permanent error (`ESME_RX_P_APPN`) is final.
+#[tokio::test]
+async fn a_temporary_refusal_is_delivered_again_and_a_permanent_one_is_not() {
+    let h = sim(SimConfig {
+        deliver_retry_delay: Duration::from_millis(300),
+        ..SimConfig::local()
+    })
+    .await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    h.wait_for_binds(1, T).await.unwrap();
+    let t = h
+        .inject_mo(MoRequest::new("8613800138000", "10086", "again"))
+        .await
+        .unwrap();
+    let (first, _) = c.deliver_with(CommandStatus::EsmeRxTAppn).await;
+    let refused_at = std::time::Instant::now();
+    let (second, d) = c.deliver_with(CommandStatus::EsmeRok).await;
+    assert!(
+        refused_at.elapsed() >= Duration::from_millis(250),
+        "sent again at once"
+    );
+    assert_ne!(first, second);
+    assert_eq!(d.short_message().as_ref(), b"again");
+    let recs = h.wait_for_deliveries(&t.record_ids, T).await.unwrap();
+    assert_eq!(recs[0].attempts, 2);
+    assert_eq!(recs[0].state, DeliveryState::Answered(0));
+
+    let t = h
+        .inject_mo(MoRequest::new("8613800138000", "10086", "never"))
+        .await
+        .unwrap();
+    c.deliver_with(CommandStatus::EsmeRxPAppn).await;
+    let recs = h.wait_for_deliveries(&t.record_ids, T).await.unwrap();
+    assert_eq!(recs[0].attempts, 1);
+    assert_eq!(recs[0].state, DeliveryState::Answered(0x65));
+    assert!(
+        c.try_read(Duration::from_millis(600)).await.is_none(),
+        "a permanent refusal was sent again"
+    );
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn ussd_session() {
     let h = sim(SimConfig::local()).await;
