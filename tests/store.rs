@@ -1322,3 +1322,59 @@ fn a_locked_database_is_a_transient_error_and_a_bad_statement_is_not() {
     assert!(!StoreError::Closed.is_transient());
     store.close_blocking();
 }
+
+/// `write_patiently` waits out another process that holds the database past the busy timeout,
+/// and gives up with the transient error when its patience is spent first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_write_waits_out_a_held_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    let opts = StoreOptions {
+        busy_timeout: Duration::from_millis(50),
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&path, opts).unwrap();
+    let hold = |ms: u64| {
+        let path = path.clone();
+        let (held, is_held) = std_mpsc::channel();
+        let t = std::thread::spawn(move || {
+            let other = Connection::open(&path).unwrap();
+            other.execute_batch("BEGIN IMMEDIATE").unwrap();
+            held.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(ms));
+            other.execute_batch("COMMIT").unwrap();
+        });
+        is_held.recv().unwrap();
+        t
+    };
+    let enqueue = |tx: &rusqlite::Transaction<'_>| {
+        outbox::enqueue(tx, &NewMessage::sms("861", "patient"), T0).map(|e| e.id)
+    };
+
+    let holder = hold(600);
+    let started = std::time::Instant::now();
+    let id = store
+        .write_patiently(Duration::from_secs(10), enqueue)
+        .await
+        .expect("written once the database is free");
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    assert!(id > 0);
+    holder.join().unwrap();
+
+    let holder = hold(1_000);
+    let refused = store
+        .write_patiently(Duration::from_millis(200), enqueue)
+        .await
+        .unwrap_err();
+    assert!(refused.is_transient(), "{refused:?}");
+    holder.join().unwrap();
+    let rows = store
+        .read(|c| {
+            c.query_row("SELECT count(*) FROM outbox", [], |r| r.get::<_, i64>(0))
+                .map_err(StoreError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows, 1, "the refused write left nothing");
+    store.close().await;
+}

@@ -417,56 +417,39 @@ impl Dispatcher {
 
     /// Record the batch's attempts ([`outbox::record_attempts`]); returns the rows that could
     /// not be recorded, with why. The SMSC has accepted these segments and their message ids
-    /// exist only here, so a write that failed for a reason that passes (another process held
-    /// the database past the busy timeout, a full disk, an I/O error) is tried again, with
-    /// back-off, for up to [`RECORD_PATIENCE`]; only the attempts that failed go again (every
-    /// step of a record can run twice). Rows still not recorded stay `in_flight` and are sent
-    /// again at the next start.
+    /// exist only here, so a write refused for a reason that passes (another process held the
+    /// database past the busy timeout, a full disk, an I/O error) is tried again for up to
+    /// [`RECORD_PATIENCE`] ([`Store::write_patiently`]); a row refused that way sends the whole
+    /// write again (every step of a record can run twice). Rows still not recorded stay
+    /// `in_flight` and are sent again at the next start.
     async fn record(&self, attempts: Vec<outbox::Attempt>, now: i64) -> Vec<(i64, String)> {
-        let mut pending = attempts;
-        let mut delay = Duration::from_millis(50);
-        let give_up = tokio::time::Instant::now() + RECORD_PATIENCE;
-        loop {
-            let batch = std::sync::Arc::new(std::mem::take(&mut pending));
-            let written = batch.clone();
-            let results = self
-                .store
-                .write(move |tx| outbox::record_attempts(tx, &written, now))
-                .await;
-            let mut failed: Vec<(usize, crate::store::StoreError)> = match results {
-                Ok(per_row) => per_row
-                    .into_iter()
-                    .enumerate()
-                    .filter_map(|(i, r)| r.err().map(|e| (i, e)))
-                    .collect(),
-                Err(e) => vec![(usize::MAX, e)],
-            };
-            if failed.is_empty() {
-                return Vec::new();
-            }
-            let every = failed.first().is_some_and(|(i, _)| *i == usize::MAX);
-            let rows: Vec<usize> = if every {
-                (0..batch.len()).collect()
-            } else {
-                failed.iter().map(|(i, _)| *i).collect()
-            };
-            let transient = failed.iter().all(|(_, e)| e.is_transient());
-            let reason = failed.swap_remove(0).1.to_string();
-            if !transient || tokio::time::Instant::now() + delay > give_up {
-                return rows
-                    .into_iter()
-                    .map(|i| (batch[i].outbox_id, reason.clone()))
-                    .collect();
-            }
-            warn!(
-                rows = rows.len(),
-                error = %reason,
-                retry_in_ms = delay.as_millis() as u64,
-                "could not record submit outcomes; trying again"
-            );
-            pending = rows.into_iter().map(|i| batch[i].clone()).collect();
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(2));
+        let attempts = Arc::new(attempts);
+        let written = attempts.clone();
+        let results = self
+            .store
+            .write_patiently(RECORD_PATIENCE, move |tx| {
+                let per_row = outbox::record_attempts(tx, &written, now)?;
+                let passing = per_row
+                    .iter()
+                    .find_map(|r| r.as_ref().err().filter(|e| e.is_transient()));
+                match passing {
+                    Some(e) => Err(crate::store::StoreError::NotCommitted {
+                        reason: e.to_string(),
+                    }),
+                    None => Ok(per_row),
+                }
+            })
+            .await;
+        match results {
+            Ok(per_row) => attempts
+                .iter()
+                .zip(per_row)
+                .filter_map(|(a, r)| r.err().map(|e| (a.outbox_id, e.to_string())))
+                .collect(),
+            Err(e) => attempts
+                .iter()
+                .map(|a| (a.outbox_id, e.to_string()))
+                .collect(),
         }
     }
 }

@@ -27,6 +27,10 @@ use crate::store::{inbox, now_ms, Store, StoreError};
 
 /// Most MO messages of one shard applied in one write.
 const MAX_MO_BATCH: usize = 64;
+/// How long a batch of commands is tried again while the store refuses it for a reason that
+/// passes ([`Store::write_patiently`]); the shard waits meanwhile, so its commands keep
+/// their order.
+const APPLY_PATIENCE: Duration = Duration::from_secs(120);
 /// Concurrent shards applying MO messages.
 const SHARDS: usize = 32;
 /// Owners reverted per expiry transaction.
@@ -263,21 +267,28 @@ async fn shard(
             from = %crate::command::mask(&batch[0].source)
         );
         // Parsed here, not on the store's writer thread (the one serial resource).
-        let parsed: Vec<(i64, super::ParsedMo)> = batch
-            .iter()
-            .map(|m| (m.inbox_id, service.parse_mo(&m.source, &m.text)))
-            .collect();
+        let parsed: Arc<Vec<(i64, super::ParsedMo)>> = Arc::new(
+            batch
+                .iter()
+                .map(|m| (m.inbox_id, service.parse_mo(&m.source, &m.text)))
+                .collect(),
+        );
+        // Tried again while the store refuses it for a reason that passes (another process
+        // holding the database): else the subscriber would wait for a restart for the answer.
         let result = store
-            .write(move |tx| {
+            .write_patiently(APPLY_PATIENCE, move |tx| {
                 let now = now_ms();
                 let mut outcomes = Vec::with_capacity(parsed.len());
-                for (inbox_id, mo) in parsed {
-                    if !inbox::mark_processed(tx, inbox_id, now)? {
+                for (inbox_id, mo) in parsed.iter() {
+                    if !inbox::mark_processed(tx, *inbox_id, now)? {
                         continue;
                     }
-                    outcomes.push(svc.apply_mo(tx, now, mo).map_err(StoreError::from)?);
+                    outcomes.push(
+                        svc.apply_mo(tx, now, mo.clone())
+                            .map_err(StoreError::from)?,
+                    );
                 }
-                Ok::<_, StoreError>(outcomes)
+                Ok(outcomes)
             })
             .instrument(span.clone())
             .await;
@@ -300,8 +311,8 @@ async fn shard(
                     expiry.notify_one();
                 }
             }
-            // Not committed: the messages stay pending in the inbox and are applied at the next
-            // start (a store that fails now is failing for every message).
+            // Not committed after APPLY_PATIENCE, or for good: the messages stay pending in the
+            // inbox and are applied at the next start.
             Err(e) => warn!(error = %e, "commands not applied; kept pending in the inbox"),
         }
     }

@@ -829,6 +829,35 @@ impl Store {
         answer.await.unwrap_or(Err(E::from(StoreError::Closed)))
     }
 
+    /// [`Store::write`], tried again while it fails for a reason that passes
+    /// ([`StoreError::is_transient`]: another process held the database past the busy timeout,
+    /// a full disk, an I/O error), after 50 ms, then twice as long each time up to 2 s, until
+    /// `patience` is spent; then the last error is returned. Each try runs `f` in a savepoint
+    /// of its own, so a failed try left nothing behind. For writes whose data exists nowhere
+    /// else once the caller gives up (an SMSC's answers, an applied command).
+    pub async fn write_patiently<R, F>(&self, patience: Duration, f: F) -> Result<R, StoreError>
+    where
+        F: Fn(&Transaction<'_>) -> Result<R, StoreError> + Clone + Send + 'static,
+        R: Send + 'static,
+    {
+        let give_up = Instant::now() + patience;
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match self.write(f.clone()).await {
+                Err(e) if e.is_transient() && Instant::now() + delay <= give_up => {
+                    tracing::warn!(
+                        error = %e,
+                        retry_in_ms = delay.as_millis() as u64,
+                        "store write refused; trying again"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                done => return done,
+            }
+        }
+    }
+
     /// Blocking [`Store::write`] for synchronous callers (CLI, `spawn_blocking`).
     /// Must not be called from inside an async task (it would block the executor; tokio panics).
     pub fn write_blocking<R, E, F>(&self, f: F) -> Result<R, E>
