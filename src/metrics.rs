@@ -148,6 +148,14 @@ impl Metrics {
         );
         family(
             &mut out,
+            "presence_gw_store_retried_writes_total",
+            "counter",
+            "Writes the store refused for a reason that passes (another process holding the \
+             database, a full disk) and that were tried again.",
+            one(store.retried_writes.to_string()),
+        );
+        family(
+            &mut out,
             "presence_gw_store_queued_requests",
             "gauge",
             "Write requests waiting for the store writer.",

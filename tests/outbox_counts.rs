@@ -1,8 +1,8 @@
 //! The outbox's rows per state as the store writer keeps them (`outbox::counts_tracked`, what
 //! `/metrics` shows) against a count of the table (`outbox::counts_by_state`), on a real store
 //! and file, after every step of random sequences of what the gateway and an operator do:
-//! enqueue (with coalescing), claim, record answers, receipts, requeue, retry, expiry, purge,
-//! a request that rolls back, and writes by another process.
+//! enqueue (with coalescing), claim, record answers, receipts (also before their answer),
+//! requeue, retry, expiry, purge, a request that rolls back, and writes by another process.
 
 use presence_gw::store::outbox::{
     self, AcceptedSegment, Attempt, AttemptEnd, NewMessage, OutboxCounts, ReceiptState,
@@ -21,6 +21,9 @@ enum Step {
     Record { rows: u8, end: u8 },
     /// A final receipt for one of the accepted segments.
     Receipt { pick: u8, delivered: bool },
+    /// A final receipt for the id the next accepted segment will get: held until that segment
+    /// is recorded, and applied then, while its row is still in flight.
+    EarlyReceipt { delivered: bool },
     /// A disconnect: every in-flight row back to the queue.
     Requeue,
     /// The operator requeues failed rows.
@@ -42,6 +45,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (1u8..6).prop_map(Step::Claim),
         2 => (1u8..4, 0u8..3).prop_map(|(rows, end)| Step::Record { rows, end }),
         2 => (any::<u8>(), any::<bool>()).prop_map(|(pick, delivered)| Step::Receipt { pick, delivered }),
+        1 => any::<bool>().prop_map(|delivered| Step::EarlyReceipt { delivered }),
         1 => Just(Step::Requeue),
         1 => Just(Step::RetryFailed),
         1 => Just(Step::Expire),
@@ -121,14 +125,10 @@ fn run(store: &Store, path: &std::path::Path, m: &mut Model, s: &Step) {
                 return;
             }
             let id = m.accepted[pick as usize % m.accepted.len()].clone();
-            let (stat, state) = if delivered {
-                ("DELIVRD", ReceiptState::Delivered)
-            } else {
-                ("UNDELIV", ReceiptState::Failed)
-            };
-            store
-                .write_blocking(move |tx| outbox::apply_receipt(tx, &[id], stat, state, now))
-                .unwrap();
+            receipt(store, id, delivered, now);
+        }
+        Step::EarlyReceipt { delivered } => {
+            receipt(store, format!("m{}", m.next_id + 1), delivered, now);
         }
         Step::Requeue => {
             m.claimed.clear();
@@ -170,6 +170,17 @@ fn run(store: &Store, path: &std::path::Path, m: &mut Model, s: &Step) {
             .unwrap();
         }
     }
+}
+
+fn receipt(store: &Store, id: String, delivered: bool, now: i64) {
+    let (stat, state) = if delivered {
+        ("DELIVRD", ReceiptState::Delivered)
+    } else {
+        ("UNDELIV", ReceiptState::Failed)
+    };
+    store
+        .write_blocking(move |tx| outbox::apply_receipt(tx, &[id], stat, state, now))
+        .unwrap();
 }
 
 fn tracked(store: &Store) -> OutboxCounts {

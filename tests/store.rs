@@ -1359,6 +1359,11 @@ async fn a_patient_write_waits_out_a_held_database() {
         .expect("written once the database is free");
     assert!(started.elapsed() >= Duration::from_millis(500));
     assert!(id > 0);
+    let retried = store.stats().retried_writes;
+    assert!(
+        retried >= 2,
+        "{retried} retries while the database was held"
+    );
     holder.join().unwrap();
 
     let holder = hold(1_000);

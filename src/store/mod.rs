@@ -290,6 +290,8 @@ pub struct Stats {
     pub failed_requests: u64,
     /// Batches whose whole transaction was rolled back or failed to commit.
     pub failed_batches: u64,
+    /// Writes refused for a reason that passes and tried again ([`Store::write_patiently`]).
+    pub retried_writes: u64,
     /// Most requests committed in one transaction so far.
     pub largest_batch: u64,
     /// Requests waiting in the channel right now (not counting the batch being run).
@@ -305,6 +307,7 @@ struct Counters {
     requests: AtomicU64,
     failed_requests: AtomicU64,
     failed_batches: AtomicU64,
+    retried_writes: AtomicU64,
     largest_batch: AtomicU64,
     transaction: LatencyHistogram,
 }
@@ -845,6 +848,10 @@ impl Store {
         loop {
             match self.write(f.clone()).await {
                 Err(e) if e.is_transient() && Instant::now() + delay <= give_up => {
+                    self.inner
+                        .counters
+                        .retried_writes
+                        .fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(
                         error = %e,
                         retry_in_ms = delay.as_millis() as u64,
@@ -918,6 +925,7 @@ impl Store {
             requests: c.requests.load(Ordering::Relaxed),
             failed_requests: c.failed_requests.load(Ordering::Relaxed),
             failed_batches: c.failed_batches.load(Ordering::Relaxed),
+            retried_writes: c.retried_writes.load(Ordering::Relaxed),
             largest_batch: c.largest_batch.load(Ordering::Relaxed),
             queued: (self.inner.requests.max_capacity() - self.inner.requests.capacity()) as u64,
             transaction: c.transaction.snapshot(),

@@ -578,35 +578,42 @@ fn apply_to_segment(
 }
 
 /// Row `id` becomes `delivered` from whatever state it was in but `delivered`; returns
-/// `Some(Delivered)` if it changed. The usual row is `submitted`: that case is one statement.
+/// `Some(Delivered)` if it changed. The usual rows are `submitted` (a receipt after its record)
+/// and `in_flight` (a held receipt applied while its segment is recorded): one statement each,
+/// tried in that order; any other state is looked up first.
 fn settle_delivered(
     tx: &Transaction<'_>,
     id: i64,
     now: i64,
 ) -> Result<Option<OutboxState>, StoreError> {
-    let n = exec_cached(
+    const FROM: [(OutboxState, &str); 2] = [
+        (
+            OutboxState::Submitted,
+            "UPDATE outbox SET state = 'delivered', updated_at = ?2
+             WHERE id = ?1 AND state = 'submitted'",
+        ),
+        (
+            OutboxState::InFlight,
+            "UPDATE outbox SET state = 'delivered', updated_at = ?2
+             WHERE id = ?1 AND state = 'in_flight'",
+        ),
+    ];
+    for (from, sql) in FROM {
+        if exec_cached(tx, sql, params![id, now]).ctx("outbox: delivered")? == 1 {
+            tally::note(Some(from), Some(OutboxState::Delivered), 1);
+            return Ok(Some(OutboxState::Delivered));
+        }
+    }
+    let from = match state_of(tx, id)? {
+        Some(s) if s != OutboxState::Delivered => s,
+        _ => return Ok(None),
+    };
+    exec_cached(
         tx,
-        "UPDATE outbox SET state = 'delivered', updated_at = ?2
-         WHERE id = ?1 AND state = 'submitted'",
+        "UPDATE outbox SET state = 'delivered', updated_at = ?2 WHERE id = ?1",
         params![id, now],
     )
     .ctx("outbox: delivered")?;
-    let from = if n == 1 {
-        OutboxState::Submitted
-    } else {
-        match state_of(tx, id)? {
-            Some(s) if s != OutboxState::Delivered => s,
-            _ => return Ok(None),
-        }
-    };
-    if n == 0 {
-        exec_cached(
-            tx,
-            "UPDATE outbox SET state = 'delivered', updated_at = ?2 WHERE id = ?1",
-            params![id, now],
-        )
-        .ctx("outbox: delivered")?;
-    }
     tally::note(Some(from), Some(OutboxState::Delivered), 1);
     Ok(Some(OutboxState::Delivered))
 }
