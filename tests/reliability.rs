@@ -204,6 +204,21 @@ async fn stuck_report(gw: &Gateway) -> String {
         .unwrap_or_else(|e| format!("(no report: {e})"))
 }
 
+/// Enqueue `batch` in one write and wake the dispatcher.
+async fn enqueue_all(gw: &Gateway, batch: Vec<NewMessage>) {
+    let now = now_ms();
+    gw.store
+        .write(move |tx| {
+            for m in &batch {
+                outbox::enqueue(tx, m, now)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    gw.wake_dispatcher();
+}
+
 fn number(i: usize) -> String {
     format!("+86139{i:08}")
 }
@@ -284,17 +299,7 @@ async fn smsc_faults_during_load_lose_nothing() {
             .map(|i| NewMessage::sms(number(i), text(i)))
             .collect();
         enqueued += n / 10;
-        let now = now_ms();
-        gw.store
-            .write(move |tx| {
-                for m in &batch {
-                    outbox::enqueue(tx, m, now)?;
-                }
-                Ok::<_, StoreError>(())
-            })
-            .await
-            .unwrap();
-        gw.wake_dispatcher();
+        enqueue_all(&gw, batch).await;
         match scene {
             // Connection drops at random moments (twice, 50-250 ms into the batch).
             1 | 6 => {
@@ -486,17 +491,7 @@ async fn throttling_storm_then_recovery() {
     let batch: Vec<NewMessage> = (0..n)
         .map(|i| NewMessage::sms(number(i), format!("storm {i}")))
         .collect();
-    let now = now_ms();
-    gw.store
-        .write(move |tx| {
-            for m in &batch {
-                outbox::enqueue(tx, m, now)?;
-            }
-            Ok::<_, StoreError>(())
-        })
-        .await
-        .unwrap();
-    gw.wake_dispatcher();
+    enqueue_all(&gw, batch).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let lowest = gw.link.current_rate();
     sim.set_faults(Faults::default());
@@ -577,17 +572,7 @@ async fn held_database(receipts: bool) {
     let batch: Vec<NewMessage> = (0..n)
         .map(|i| NewMessage::sms(number(i), format!("held {i}")))
         .collect();
-    let now = now_ms();
-    gw.store
-        .write(move |tx| {
-            for m in &batch {
-                outbox::enqueue(tx, m, now)?;
-            }
-            Ok::<_, StoreError>(())
-        })
-        .await
-        .unwrap();
-    gw.wake_dispatcher();
+    enqueue_all(&gw, batch).await;
     let deadline = Instant::now() + WAIT;
     while gw.link.window_in_use() < 16 {
         assert!(Instant::now() < deadline, "the window never filled");

@@ -23,6 +23,12 @@ const DAD: &str = "+8613700137000";
 const BOSS: &str = "+8613600136000";
 const STRANGER: &str = "+8613500135000";
 
+/// The body of a GET, as text.
+async fn get_text(http: &reqwest::Client, url: String) -> String {
+    let r = http.get(url).send().await.expect("HTTP request");
+    r.text().await.expect("HTTP body")
+}
+
 /// POST `body` as JSON to the operator API at `url` with bearer `key`.
 async fn api<U: reqwest::IntoUrl>(
     http: &reqwest::Client,
@@ -616,14 +622,7 @@ async fn operator_api_events_health_and_metrics_over_http() {
     assert_eq!(body["notified"], 1);
     assert!(w.inbox(MUM, 1).await[0].contains(": INCALL."));
 
-    let text = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&http, format!("{base}/metrics")).await;
     for want in [
         "presence_gw_smpp_bound 1",
         "presence_gw_commands_total{command=\"group_add\"} 1",
@@ -668,14 +667,7 @@ async fn operator_api_events_health_and_metrics_over_http() {
     let states = presence_gw::store::outbox::OutboxState::ALL;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let text = http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = get_text(&http, format!("{base}/metrics")).await;
         let scraped: Vec<u64> = states
             .iter()
             .map(|s| {

@@ -1291,17 +1291,22 @@ fn acknowledged_writes_survive_sigkill() {
     assert!(rows.len() >= acked.len());
 }
 
+/// A store that waits only 50 ms for a database another process holds.
+fn open_impatient(path: &Path) -> Store {
+    let opts = StoreOptions {
+        busy_timeout: Duration::from_millis(50),
+        ..StoreOptions::default()
+    };
+    Store::open(path, opts).unwrap()
+}
+
 /// A write refused because another process holds the database past the busy timeout is
 /// transient (the dispatcher tries it again); a statement that is wrong is not.
 #[test]
 fn a_locked_database_is_a_transient_error_and_a_bad_statement_is_not() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gw.db");
-    let opts = StoreOptions {
-        busy_timeout: Duration::from_millis(50),
-        ..StoreOptions::default()
-    };
-    let store = Store::open(&path, opts).unwrap();
+    let store = open_impatient(&path);
     let other = Connection::open(&path).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     let locked = store
@@ -1329,11 +1334,7 @@ fn a_locked_database_is_a_transient_error_and_a_bad_statement_is_not() {
 async fn a_patient_write_waits_out_a_held_database() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gw.db");
-    let opts = StoreOptions {
-        busy_timeout: Duration::from_millis(50),
-        ..StoreOptions::default()
-    };
-    let store = Store::open(&path, opts).unwrap();
+    let store = open_impatient(&path);
     let hold = |ms: u64| {
         let path = path.clone();
         let (held, is_held) = std_mpsc::channel();
