@@ -370,3 +370,51 @@ fn admin_commands_answer_clearly_on_unknowns() {
     let r = run_in(d, &["outbox", "list", "--colour"]);
     assert_eq!(r.code, Some(2), "{}", r.stderr);
 }
+
+/// `--log-format json` writes each log line as one JSON object (timestamp, level, message and
+/// fields) for a carrier's log pipeline; the bind password is not among them. The run stops at
+/// an HTTP address it cannot listen on, after its first log line.
+#[test]
+fn json_log_lines_are_one_object_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_presence-gw"))
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--smsc",
+            "127.0.0.1:9",
+            "--system-id",
+            "esme",
+            "--password",
+            "s3cr3tpw",
+            "--db",
+            "gw.db",
+            "--http",
+            "192.0.2.1:8080",
+        ])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run presence-gw");
+    assert_eq!(out.status.code(), Some(1), "the HTTP address is refused");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let first = lines
+        .first()
+        .unwrap_or_else(|| panic!("no JSON line in {stderr}"));
+    assert_eq!(first["level"], "INFO", "{first}");
+    assert_eq!(
+        first["fields"]["message"], "starting the runtime",
+        "{first}"
+    );
+    assert!(first["timestamp"].is_string(), "{first}");
+    assert!(stderr.contains("cannot listen for HTTP"), "{stderr}");
+    assert!(!stderr.contains("s3cr3tpw"), "{stderr}");
+}
