@@ -124,6 +124,21 @@ pub struct SmscConfig {
     pub password: Secret,
     /// Bind system_type.
     pub system_type: String,
+    /// Bind `addr_ton`: type of number of the addresses this bind serves (0 unknown, 1
+    /// international, 2 national, 3 network specific, 4 subscriber, 5 alphanumeric, 6
+    /// abbreviated).
+    pub addr_ton: u8,
+    /// Bind `addr_npi`: their numbering plan (0 unknown, 1 ISDN E.164, 3 data, 4 telex, 6 land
+    /// mobile, 8 national, 9 private, 10 ERMES, 14 internet, 18 WAP client id).
+    pub addr_npi: u8,
+    /// Bind `address_range`: the addresses (a regular expression in SMPP 3.4) whose MO the SMSC
+    /// routes to this bind; empty when the SMSC routes by account.
+    pub address_range: String,
+    /// `source_addr_ton` of every submit (the service number's type of number, same codes as
+    /// `addr_ton`; carriers often want 3 or 0 for a short code).
+    pub source_ton: u8,
+    /// `source_addr_npi` of every submit (same codes as `addr_npi`).
+    pub source_npi: u8,
     /// `trx` (one transceiver) or `txrx` (transmitter + receiver).
     pub bind_mode: BindMode,
     /// Most requests outstanding.
@@ -150,6 +165,11 @@ impl Default for SmscConfig {
             system_id: l.system_id,
             password: l.password,
             system_type: l.system_type,
+            addr_ton: l.addr_ton,
+            addr_npi: l.addr_npi,
+            address_range: l.address_range,
+            source_ton: 0,
+            source_npi: 0,
             bind_mode: l.bind_mode,
             window: l.window,
             max_rate: 0.0,
@@ -479,6 +499,31 @@ impl Config {
             if s.system_type.len() > 12 || !s.system_type.is_ascii() {
                 return Err(invalid("smsc.system_type", "at most 12 ASCII characters"));
             }
+            for (key, ton) in [
+                ("smsc.addr_ton", s.addr_ton),
+                ("smsc.source_ton", s.source_ton),
+            ] {
+                if ton > 6 {
+                    return Err(invalid(key, "a type of number 0 to 6 (SMPP 3.4 §5.2.5)"));
+                }
+            }
+            for (key, npi) in [
+                ("smsc.addr_npi", s.addr_npi),
+                ("smsc.source_npi", s.source_npi),
+            ] {
+                if ![0, 1, 3, 4, 6, 8, 9, 10, 14, 18].contains(&npi) {
+                    return Err(invalid(
+                        key,
+                        "a numbering plan 0, 1, 3, 4, 6, 8, 9, 10, 14 or 18 (SMPP 3.4 §5.2.6)",
+                    ));
+                }
+            }
+            if s.address_range.len() > 40 || !s.address_range.is_ascii() {
+                return Err(invalid(
+                    "smsc.address_range",
+                    "at most 40 ASCII characters (SMPP 3.4 §4.1.1)",
+                ));
+            }
             if s.window == 0 || s.window > 10_000 {
                 return Err(invalid("smsc.window", "1 to 10000"));
             }
@@ -697,8 +742,13 @@ impl Config {
         }
     }
 
-    /// Apply the `[delivery]` section to the outbox dispatcher's settings.
+    /// Apply the `[delivery]` section, and the submit addressing of `[smsc]` when one is
+    /// configured, to the outbox dispatcher's settings.
     pub fn apply_delivery(&self, d: &mut crate::delivery::DispatcherConfig) {
+        if let Some(s) = &self.smsc {
+            d.template.source_ton = s.source_ton;
+            d.template.source_npi = s.source_npi;
+        }
         let c = &self.delivery;
         d.template.registered_delivery = c.registered_delivery;
         d.template.concat = if c.concat_16bit {
@@ -725,6 +775,9 @@ impl Config {
             system_id: smsc.system_id.clone(),
             password: smsc.password.clone(),
             system_type: smsc.system_type.clone(),
+            addr_ton: smsc.addr_ton,
+            addr_npi: smsc.addr_npi,
+            address_range: smsc.address_range.clone(),
             bind_mode: smsc.bind_mode,
             window: smsc.window,
             response_timeout: secs(smsc.response_timeout_secs),
@@ -780,6 +833,44 @@ mod tests {
         assert_eq!(c.runtime.worker_threads, 0);
         assert_eq!(c.store.durability, "normal");
         assert_eq!(c.store.busy_timeout_ms, 5_000);
+    }
+
+    #[test]
+    fn addressing_keys_are_checked_against_smpp_codes() {
+        let base = "[smsc]\naddress = \"h:1\"\npassword = \"pw\"\n";
+        for (bad, key) in [
+            ("addr_ton = 7", "smsc.addr_ton"),
+            ("source_ton = 9", "smsc.source_ton"),
+            ("addr_npi = 2", "smsc.addr_npi"),
+            ("source_npi = 5", "smsc.source_npi"),
+            ("address_range = \"\u{4e2d}\"", "smsc.address_range"),
+        ] {
+            let e = Config::from_toml(&format!("{base}{bad}\n"), Path::new("x.toml")).unwrap_err();
+            assert!(
+                e.to_string().contains(key) && e.to_string().contains("line 4"),
+                "{bad}: {e}"
+            );
+        }
+        let c = Config::from_toml(
+            &format!(
+                "{base}addr_ton = 1\naddr_npi = 1\naddress_range = \"^10658\"\nsource_ton = 3\n"
+            ),
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        let link = c.link_config(c.smsc.as_ref().unwrap());
+        assert_eq!((link.addr_ton, link.addr_npi), (1, 1));
+        assert_eq!(link.address_range, "^10658");
+        let mut d =
+            crate::delivery::DispatcherConfig::new(crate::delivery::encode::SubmitTemplate {
+                source: "10658".into(),
+                source_ton: 0,
+                source_npi: 1,
+                registered_delivery: true,
+                concat: sms_wire::segment::ConcatStyle::Udh8,
+            });
+        c.apply_delivery(&mut d);
+        assert_eq!((d.template.source_ton, d.template.source_npi), (3, 0));
     }
 
     #[test]

@@ -393,3 +393,54 @@ async fn wrong_password_never_binds_and_says_so() {
     gw.shutdown().await;
     sim.shutdown().await;
 }
+
+/// The bind and submit addressing a carrier sets in `[smsc]` (addr_ton/npi, address_range,
+/// system_type, source_ton/npi) reaches the wire: the simulator sees it in the bind and in
+/// every submit_sm.
+#[tokio::test]
+async fn addressing_from_the_config_reaches_the_bind_and_the_submits() {
+    let sim = sim(SimConfig::local()).await;
+    let toml = format!(
+        "service_number = \"10658\"\n[smsc]\naddress = \"{}\"\nsystem_id = \"{SYSTEM_ID}\"\n\
+         password = \"{PASSWORD}\"\nsystem_type = \"PRESENCE\"\naddr_ton = 1\naddr_npi = 1\n\
+         address_range = \"^10658\"\nsource_ton = 3\nsource_npi = 0\n",
+        sim.smpp_addr()
+    );
+    let cfg = presence_gw::config::Config::from_toml(&toml, std::path::Path::new("t.toml"))
+        .expect("valid config");
+    let smsc = cfg.smsc.clone().expect("[smsc]");
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = GatewayOptions::new(dir.path().join("gw.db"), cfg.link_config(&smsc), "10658");
+    cfg.apply_delivery(&mut opts.dispatcher);
+    let (tx, _mo) = mpsc::channel(16);
+    let gw = Gateway::start(opts, tx).await.expect("gateway starts");
+    assert!(gw.link.wait_bound(Duration::from_secs(10)).await, "binds");
+    let bind = sim
+        .binds()
+        .into_iter()
+        .find_map(|b| b.bind)
+        .expect("a bind with its fields");
+    assert_eq!(
+        bind,
+        smsc_sim::BindFields {
+            system_type: "PRESENCE".into(),
+            interface_version: 0x34,
+            addr_ton: 1,
+            addr_npi: 1,
+            address_range: "^10658".into(),
+        }
+    );
+    gw.enqueue(NewMessage::sms(number(1), "addressed"))
+        .await
+        .unwrap();
+    let mts = sim
+        .wait_for_mt_to(&number(1), 1, Duration::from_secs(10))
+        .await
+        .expect("the submit arrives");
+    assert_eq!(
+        (mts[0].source.as_str(), mts[0].source_ton, mts[0].source_npi),
+        ("10658", 3, 0)
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+}

@@ -713,6 +713,7 @@ mod tests {
             service_type: String::new(),
             source: "10086".into(),
             source_ton: 0,
+            source_npi: 0,
             dest: dest.into(),
             esm_class: esm,
             data_coding: dc,

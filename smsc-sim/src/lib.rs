@@ -52,6 +52,6 @@ pub use handset::{
 };
 pub use pdus::{MoEncoding, MoStyle};
 pub use recorder::{
-    BindView, DeliveryKind, DeliveryRecord, DeliveryState, MtFilter, MtRecord, Stats,
+    BindFields, BindView, DeliveryKind, DeliveryRecord, DeliveryState, MtFilter, MtRecord, Stats,
 };
 pub use sim::{MoRequest, MoTicket, SimError, SimHandle, Simulator, UssdRequest};

@@ -430,6 +430,7 @@ mod tests {
             service_type: String::new(),
             source: "1234".into(),
             source_ton: 0,
+            source_npi: 0,
             dest: "8613800138000".into(),
             esm_class: 0,
             data_coding: 0,

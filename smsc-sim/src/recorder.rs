@@ -33,6 +33,8 @@ pub struct MtRecord {
     pub source: String,
     /// `source_addr_ton`.
     pub source_ton: u8,
+    /// `source_addr_npi`.
+    pub source_npi: u8,
     /// `destination_addr`.
     pub dest: String,
     /// `esm_class` byte.
@@ -403,6 +405,21 @@ impl PduCounters {
     }
 }
 
+/// What an ESME said about itself in its bind, besides its credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BindFields {
+    /// `system_type`.
+    pub system_type: String,
+    /// `interface_version` (0x34 for SMPP 3.4).
+    pub interface_version: u8,
+    /// `addr_ton`.
+    pub addr_ton: u8,
+    /// `addr_npi`.
+    pub addr_npi: u8,
+    /// `address_range`.
+    pub address_range: String,
+}
+
 /// One bound (or still opening) connection, as `/binds` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct BindView {
@@ -414,6 +431,8 @@ pub struct BindView {
     pub system_id: Option<String>,
     /// `transmitter`, `receiver`, `transceiver`, or `open` before a bind.
     pub mode: &'static str,
+    /// The bind's other fields, once bound.
+    pub bind: Option<BindFields>,
     /// When the connection was accepted (ms since epoch).
     pub connected_at_ms: u64,
     /// PDUs received on it.

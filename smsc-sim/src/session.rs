@@ -32,7 +32,20 @@ use tokio_util::codec::Framed;
 use tracing::{debug, info_span, Instrument};
 
 use crate::pdus;
-use crate::recorder::DeliveryState;
+use crate::recorder::{BindFields, DeliveryState};
+
+/// The [`BindFields`] of a bind PDU (the three bind PDUs share their fields).
+macro_rules! bind_fields {
+    ($b:expr) => {
+        BindFields {
+            system_type: $b.system_type.as_str().to_string(),
+            interface_version: u8::from($b.interface_version),
+            addr_ton: u8::from($b.addr_ton),
+            addr_npi: u8::from($b.addr_npi),
+            address_range: $b.address_range.as_str().to_string(),
+        }
+    };
+}
 use crate::shared::{
     status, BindMode, ConnCounters, ConnEntry, Control, DeliveryJob, MtInput, Shared,
 };
@@ -115,6 +128,7 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
                 peer: peer.to_string(),
                 connected_at_ms: now_ms(),
                 bound: None,
+                bind: None,
                 deliver_tx,
                 ctrl_tx,
                 counters: Arc::clone(&counters),
@@ -470,6 +484,7 @@ impl Session {
                 BindMode::Transmitter,
                 b.system_id.as_str(),
                 b.password.as_str(),
+                bind_fields!(b),
             ),
             Some(Pdu::BindReceiver(b)) => self.on_bind(
                 id,
@@ -477,6 +492,7 @@ impl Session {
                 BindMode::Receiver,
                 b.system_id.as_str(),
                 b.password.as_str(),
+                bind_fields!(b),
             ),
             Some(Pdu::BindTransceiver(b)) => self.on_bind(
                 id,
@@ -484,6 +500,7 @@ impl Session {
                 BindMode::Transceiver,
                 b.system_id.as_str(),
                 b.password.as_str(),
+                bind_fields!(b),
             ),
             Some(Pdu::EnquireLink) => {
                 let ignore = self
@@ -553,7 +570,15 @@ impl Session {
         }
     }
 
-    fn on_bind(&mut self, id: CommandId, seq: u32, mode: BindMode, system_id: &str, pw: &str) {
+    fn on_bind(
+        &mut self,
+        id: CommandId,
+        seq: u32,
+        mode: BindMode,
+        system_id: &str,
+        pw: &str,
+        fields: BindFields,
+    ) {
         if self.bound.is_some() {
             self.reply(error_response(id, CommandStatus::EsmeRalybnd, seq));
             return;
@@ -581,6 +606,7 @@ impl Session {
             .get_mut(&self.id)
         {
             e.bound = Some((system_id.to_string(), mode));
+            e.bind = Some(fields);
         }
         self.shared.bump();
         let sys = COctetString::from_string(self.shared.cfg.system_id.clone())
@@ -621,6 +647,7 @@ impl Session {
             service_type: sm.service_type.value().as_str().to_string(),
             source: sm.source_addr.as_str().to_string(),
             source_ton: u8::from(sm.source_addr_ton),
+            source_npi: u8::from(sm.source_addr_npi),
             dest: sm.destination_addr.as_str().to_string(),
             dest_ton: u8::from(sm.dest_addr_ton),
             esm_class: u8::from(sm.esm_class),
@@ -656,6 +683,7 @@ impl Session {
             service_type: d.service_type.value().as_str().to_string(),
             source: d.source_addr.as_str().to_string(),
             source_ton: u8::from(d.source_addr_ton),
+            source_npi: u8::from(d.source_addr_npi),
             dest: d.destination_addr.as_str().to_string(),
             dest_ton: u8::from(d.dest_addr_ton),
             esm_class: u8::from(d.esm_class),

@@ -105,6 +105,8 @@ pub struct ConnEntry {
     pub connected_at_ms: u64,
     /// Set once bound.
     pub bound: Option<(String, BindMode)>,
+    /// The bind's other fields, once bound.
+    pub bind: Option<crate::recorder::BindFields>,
     /// Queue of deliver_sm for this session.
     pub deliver_tx: mpsc::Sender<DeliveryJob>,
     /// Control commands for this session.
@@ -139,6 +141,8 @@ pub struct MtInput {
     pub source: String,
     /// source_addr_ton.
     pub source_ton: u8,
+    /// source_addr_npi.
+    pub source_npi: u8,
     /// destination_addr.
     pub dest: String,
     /// dest_addr_ton.
@@ -462,6 +466,7 @@ impl Shared {
                 service_type: m.service_type,
                 source: m.source,
                 source_ton: m.source_ton,
+                source_npi: m.source_npi,
                 dest: m.dest,
                 esm_class: m.esm_class,
                 data_coding: m.data_coding,
@@ -664,6 +669,7 @@ impl Shared {
                 peer: c.peer.clone(),
                 system_id: c.bound.as_ref().map(|(s, _)| s.clone()),
                 mode: c.bound.as_ref().map_or("open", |(_, m)| m.name()),
+                bind: c.bind.clone(),
                 connected_at_ms: c.connected_at_ms,
                 pdus_received: c.counters.pdus.load(Ordering::Relaxed),
                 outstanding: c.counters.outstanding.load(Ordering::Relaxed),
@@ -739,6 +745,7 @@ mod tests {
             service_type: String::new(),
             source: "1234".into(),
             source_ton: 1,
+            source_npi: 1,
             dest: dest.into(),
             dest_ton: 1,
             esm_class: 0,
