@@ -371,16 +371,14 @@ fn admin_commands_answer_clearly_on_unknowns() {
     assert_eq!(r.code, Some(2), "{}", r.stderr);
 }
 
-/// `--log-format json` writes each log line as one JSON object (timestamp, level, message and
-/// fields) for a carrier's log pipeline; the bind password is not among them. The run stops at
-/// an HTTP address it cannot listen on, after its first log line.
-#[test]
-fn json_log_lines_are_one_object_each() {
+/// A serve run with `--log-format FORMAT` that logs its first line, then stops at an HTTP
+/// address it cannot listen on. Returns its stderr.
+fn first_log_lines(format: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_presence-gw"))
         .args([
             "--log-format",
-            "json",
+            format,
             "serve",
             "--smsc",
             "127.0.0.1:9",
@@ -400,7 +398,17 @@ fn json_log_lines_are_one_object_each() {
         .output()
         .expect("run presence-gw");
     assert_eq!(out.status.code(), Some(1), "the HTTP address is refused");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(stderr.contains("cannot listen for HTTP"), "{stderr}");
+    assert!(!stderr.contains("s3cr3tpw"), "{stderr}");
+    stderr
+}
+
+/// `--log-format json` writes each log line as one JSON object (timestamp, level, message and
+/// fields) for a carrier's log pipeline; the bind password is not among them.
+#[test]
+fn json_log_lines_are_one_object_each() {
+    let stderr = first_log_lines("json");
     let lines: Vec<serde_json::Value> = stderr
         .lines()
         .filter(|l| l.starts_with('{'))
@@ -415,6 +423,12 @@ fn json_log_lines_are_one_object_each() {
         "{first}"
     );
     assert!(first["timestamp"].is_string(), "{first}");
-    assert!(stderr.contains("cannot listen for HTTP"), "{stderr}");
-    assert!(!stderr.contains("s3cr3tpw"), "{stderr}");
+}
+
+/// Text log lines written to a file or a journal (not a terminal) carry no colour codes.
+#[test]
+fn text_log_lines_off_a_terminal_are_plain() {
+    let stderr = first_log_lines("text");
+    assert!(stderr.contains("starting the runtime"), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "colour codes in {stderr:?}");
 }
