@@ -31,6 +31,9 @@ const MAX_MO_BATCH: usize = 64;
 /// passes ([`Store::write_patiently`]); the shard waits meanwhile, so its commands keep
 /// their order.
 const APPLY_PATIENCE: Duration = Duration::from_secs(120);
+/// The same for a USSD dialogue unit, whose screen is useless once the network has ended the
+/// dialogue.
+const USSD_PATIENCE: Duration = Duration::from_secs(10);
 /// Concurrent shards applying MO messages.
 const SHARDS: usize = 32;
 /// Owners reverted per expiry transaction.
@@ -338,11 +341,13 @@ async fn ussd_unit(
     );
     let svc = service.clone();
     let id = msg.inbox_id;
+    // A store refusal that passes is waited out briefly: the subscriber is looking at the
+    // screen, and the network ends a silent dialogue within tens of seconds.
     let result = store
-        .write(move |tx| {
+        .write_patiently(USSD_PATIENCE, move |tx| {
             let now = now_ms();
             if !inbox::mark_processed(tx, id, now)? {
-                return Ok::<_, StoreError>(None);
+                return Ok(None);
             }
             svc.handle_ussd(
                 tx,
