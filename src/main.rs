@@ -76,6 +76,14 @@ enum Command {
     /// Subscribers: show one (groups, statuses, avatar, opt-outs, activity).
     #[command(subcommand)]
     Subscriber(SubscriberCmd),
+    /// Write a consistent copy of the database to a new file, also while the gateway runs.
+    Backup {
+        /// The copy to write (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 /// Where the database is: `--config FILE` and/or `--db PATH` (else the default).
@@ -287,6 +295,25 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
             store.close_blocking();
         }
     }
+    Ok(())
+}
+
+fn backup(to: &std::path::Path, db: &DbArgs) -> anyhow::Result<()> {
+    let cfg = db.config()?;
+    if !cfg.db.exists() {
+        anyhow::bail!(
+            "no database at {} (give --db or --config)",
+            cfg.db.display()
+        );
+    }
+    let b = presence_gw::store::backup(&cfg.db, to, cfg.store_options().busy_timeout)?;
+    println!(
+        "{} -> {}: {} bytes, schema version {}, quick_check ok",
+        cfg.db.display(),
+        to.display(),
+        b.bytes,
+        b.schema_version
+    );
     Ok(())
 }
 
@@ -560,6 +587,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Outbox(cmd)) => return outbox(cmd),
         Some(Command::Presets(cmd)) => return presets(cmd),
         Some(Command::Subscriber(cmd)) => return subscriber(cmd),
+        Some(Command::Backup { to, db }) => return backup(&to, &db),
         Some(Command::Serve(args)) => *args,
         None => cli.serve,
     };

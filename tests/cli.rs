@@ -432,3 +432,35 @@ fn text_log_lines_off_a_terminal_are_plain() {
     assert!(stderr.contains("starting the runtime"), "{stderr}");
     assert!(!stderr.contains('\x1b'), "colour codes in {stderr:?}");
 }
+
+/// `backup` without a database says so; with one it writes a copy that passes `quick_check`
+/// and says where and how big; a second run to the same file is refused, naming why.
+#[test]
+fn backup_writes_a_checked_copy_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let r = run_in(d, &["backup", "--to", "copy.db", "--db", "gw.db"]);
+    r.no_panic("backup without a database");
+    assert!(
+        !r.ok() && r.stderr.contains("no database at gw.db"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(
+        d.join("empty.csv"),
+        "msisdn,call_minutes,sms_sent,tenure_days,level\n",
+    )
+    .unwrap();
+    assert!(run_in(d, &["activity", "import", "empty.csv", "--db", "gw.db"]).ok());
+    let r = run_in(d, &["backup", "--to", "copy.db", "--db", "gw.db"]);
+    assert!(r.ok(), "{}", r.stderr);
+    assert!(
+        r.stdout.contains("copy.db") && r.stdout.contains("quick_check ok"),
+        "{}",
+        r.stdout
+    );
+    assert!(d.join("copy.db").metadata().unwrap().len() > 0);
+    let r = run_in(d, &["backup", "--to", "copy.db", "--db", "gw.db"]);
+    r.no_panic("backup over an existing file");
+    assert!(!r.ok() && r.stderr.contains("exists"), "{}", r.stderr);
+}

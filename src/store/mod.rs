@@ -136,6 +136,14 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// A backup could not be written or failed its check (see [`backup`]).
+    #[error("backup to {path}: {reason}")]
+    Backup {
+        /// The target file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// A closure given to the store panicked; its changes were rolled back.
     #[error("a store closure panicked in {op}")]
     Panicked {
@@ -715,6 +723,55 @@ fn open_err<'a>(
         op,
         source,
     }
+}
+
+/// What [`backup`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backup {
+    /// Schema version of the copy.
+    pub schema_version: i64,
+    /// Size of the copy in bytes.
+    pub bytes: u64,
+}
+
+/// Write a consistent copy of the database at `db` to `to`, while a gateway may be running on
+/// it: `VACUUM INTO` on a read-only connection reads one snapshot (WAL mode lets the gateway
+/// keep writing meanwhile; the copy has every transaction committed before it began and none
+/// after), and writes it compacted, as one file without a WAL. Refuses a `to` that exists.
+/// The copy is checked with `PRAGMA quick_check` before this returns.
+pub fn backup(db: &Path, to: &Path, busy_timeout: Duration) -> Result<Backup, StoreError> {
+    let refuse = |reason: String| StoreError::Backup {
+        path: to.to_owned(),
+        reason,
+    };
+    if to.exists() {
+        return Err(refuse("the file exists; give a new name".into()));
+    }
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(open_err(db, "backup: open"))?;
+    conn.busy_timeout(busy_timeout)
+        .map_err(open_err(db, "backup: busy_timeout"))?;
+    let target = to
+        .to_str()
+        .ok_or_else(|| refuse("the path is not UTF-8".into()))?;
+    conn.execute("VACUUM INTO ?1", [target])
+        .ctx("backup: vacuum into")?;
+    let copy = Connection::open_with_flags(to, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(open_err(to, "backup: open the copy"))?;
+    let check: String = copy
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .ctx("backup: quick_check")?;
+    if check != "ok" {
+        return Err(refuse(format!("the copy fails quick_check: {check}")));
+    }
+    let schema_version: i64 = copy
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .ctx("backup: user_version")?;
+    let bytes = std::fs::metadata(to).map(|m| m.len()).unwrap_or(0);
+    Ok(Backup {
+        schema_version,
+        bytes,
+    })
 }
 
 impl Store {
