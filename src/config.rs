@@ -118,6 +118,9 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
 pub struct SmscConfig {
     /// `host:port` of the SMSC.
     pub address: String,
+    /// Other `host:port`s of the same SMSC service (a standby, a second site), tried in turn
+    /// when `address` cannot be reached or bound.
+    pub fallback_addresses: Vec<String>,
     /// Bind system_id (1-15 ASCII characters).
     pub system_id: String,
     /// Bind password (1-8 ASCII characters). Overridden by `PRESENCE_GW_SMSC_PASSWORD`.
@@ -162,6 +165,7 @@ impl Default for SmscConfig {
         let l = LinkConfig::default();
         Self {
             address: l.smsc,
+            fallback_addresses: l.fallback_smsc,
             system_id: l.system_id,
             password: l.password,
             system_type: l.system_type,
@@ -547,6 +551,12 @@ impl Config {
             if s.address.is_empty() {
                 return Err(invalid("smsc.address", "host:port"));
             }
+            if s.fallback_addresses.iter().any(|a| !a.contains(':')) {
+                return Err(invalid(
+                    "smsc.fallback_addresses",
+                    "a list of host:port, e.g. [\"10.0.0.2:2775\"]",
+                ));
+            }
         }
         if self.http.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid("http", "a listen address such as 127.0.0.1:8080"));
@@ -772,6 +782,7 @@ impl Config {
         let secs = Duration::from_secs_f64;
         LinkConfig {
             smsc: smsc.address.clone(),
+            fallback_smsc: smsc.fallback_addresses.clone(),
             system_id: smsc.system_id.clone(),
             password: smsc.password.clone(),
             system_type: smsc.system_type.clone(),
@@ -844,6 +855,10 @@ mod tests {
             ("addr_npi = 2", "smsc.addr_npi"),
             ("source_npi = 5", "smsc.source_npi"),
             ("address_range = \"\u{4e2d}\"", "smsc.address_range"),
+            (
+                "fallback_addresses = [\"standby\"]",
+                "smsc.fallback_addresses",
+            ),
         ] {
             let e = Config::from_toml(&format!("{base}{bad}\n"), Path::new("x.toml")).unwrap_err();
             assert!(
@@ -853,12 +868,14 @@ mod tests {
         }
         let c = Config::from_toml(
             &format!(
-                "{base}addr_ton = 1\naddr_npi = 1\naddress_range = \"^10658\"\nsource_ton = 3\n"
+                "{base}addr_ton = 1\naddr_npi = 1\naddress_range = \"^10658\"\nsource_ton = 3\n\
+                 fallback_addresses = [\"10.0.0.2:2775\", \"10.0.0.3:2775\"]\n"
             ),
             Path::new("x.toml"),
         )
         .unwrap();
         let link = c.link_config(c.smsc.as_ref().unwrap());
+        assert_eq!(link.fallback_smsc, ["10.0.0.2:2775", "10.0.0.3:2775"]);
         assert_eq!((link.addr_ton, link.addr_npi), (1, 1));
         assert_eq!(link.address_range, "^10658");
         let mut d =

@@ -55,6 +55,10 @@ pub enum BindMode {
 pub struct LinkConfig {
     /// SMSC address, `host:port`.
     pub smsc: String,
+    /// Other addresses of the same SMSC service (a standby, a second site), tried in turn,
+    /// after `smsc`, when an address cannot be reached or bound; a link that was bound comes
+    /// back to the address it was bound to first.
+    pub fallback_smsc: Vec<String>,
     /// Bind system_id (at most 15 characters).
     pub system_id: String,
     /// Bind password (at most 8 characters in SMPP 3.4).
@@ -97,6 +101,7 @@ impl Default for LinkConfig {
     fn default() -> Self {
         Self {
             smsc: "127.0.0.1:2775".into(),
+            fallback_smsc: Vec::new(),
             system_id: "presence".into(),
             password: Secret::new("secret"),
             system_type: String::new(),
@@ -511,7 +516,9 @@ async fn supervise(
     pacing: Pacing,
 ) {
     let mut backoff = Backoff::new(cfg.reconnect_min, cfg.reconnect_max);
-    let needed = match cfg.bind_mode {
+    let mut rotation = Rotation::new(&cfg);
+    let base = cfg;
+    let needed = match base.bind_mode {
         BindMode::Trx => 1,
         BindMode::Txrx => 2,
     };
@@ -520,6 +527,10 @@ async fn supervise(
             break;
         }
         let _ = state.send(LinkState::Connecting);
+        let cfg = LinkConfig {
+            smsc: rotation.current().to_string(),
+            ..base.clone()
+        };
         let bound_count = AtomicUsize::new(0);
         let on_bound = || {
             stats.binds.fetch_add(1, Ordering::Relaxed);
@@ -600,24 +611,32 @@ async fn supervise(
                 error!(
                     ?status,
                     system_id = %cfg.system_id,
+                    smsc = %cfg.smsc,
                     "the SMSC rejected the bind credentials: check system_id and password; retrying slowly"
                 );
                 let _ = state.send(LinkState::AuthRejected(format!("{status:?}")));
+                rotation.failed();
                 backoff.auth_failure_delay()
             }
             SessionEnd::Closed { reason, bound } => {
+                warn!(%reason, smsc = %cfg.smsc, "SMPP session ended");
+                let _ = state.send(LinkState::Down(reason));
                 if bound {
                     backoff.reset();
+                    rotation.was_bound();
+                    backoff.next_delay(rand::random::<f64>())
+                } else if rotation.failed() {
+                    // Another address of this round is still untried: at once (almost).
+                    base.reconnect_min
+                } else {
+                    backoff.next_delay(rand::random::<f64>())
                 }
-                warn!(%reason, "SMPP session ended");
-                let _ = state.send(LinkState::Down(reason));
-                backoff.next_delay(rand::random::<f64>())
             }
         };
         if shutdown.is_cancelled() {
             break;
         }
-        info!(delay_ms = delay.as_millis() as u64, "reconnecting");
+        info!(delay_ms = delay.as_millis() as u64, smsc = %rotation.current(), "reconnecting");
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = shutdown.cancelled() => break,
@@ -629,6 +648,49 @@ async fn supervise(
         r.refuse(LinkError::Closed);
     }
     let _ = state.send(LinkState::Stopped);
+}
+
+/// Which SMSC address the link tries next: `smsc`, then each fallback in turn while they fail;
+/// after a bound session ends, the address it was bound to again.
+#[derive(Debug)]
+struct Rotation {
+    addresses: Vec<String>,
+    current: usize,
+    /// Addresses that failed since the last bound session or the start of this round.
+    failed_in_round: usize,
+}
+
+impl Rotation {
+    fn new(cfg: &LinkConfig) -> Self {
+        let mut addresses = vec![cfg.smsc.clone()];
+        addresses.extend(cfg.fallback_smsc.iter().cloned());
+        Self {
+            addresses,
+            current: 0,
+            failed_in_round: 0,
+        }
+    }
+
+    fn current(&self) -> &str {
+        &self.addresses[self.current]
+    }
+
+    /// The current address could not be reached or bound: move to the next. Returns whether
+    /// an address of this round is still untried (then there is no reason to wait long).
+    fn failed(&mut self) -> bool {
+        self.current = (self.current + 1) % self.addresses.len();
+        self.failed_in_round += 1;
+        if self.failed_in_round >= self.addresses.len() {
+            self.failed_in_round = 0;
+            return false;
+        }
+        true
+    }
+
+    /// A session on the current address was bound: it is tried first again.
+    fn was_bound(&mut self) {
+        self.failed_in_round = 0;
+    }
 }
 
 fn worse(a: SessionEnd, b: SessionEnd) -> SessionEnd {

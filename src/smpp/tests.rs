@@ -506,3 +506,73 @@ async fn a_disconnect_answers_every_batch_item() {
     assert_eq!(answers, vec![Err(LinkError::Disconnected); 5]);
     stop.cancel();
 }
+
+/// An address that refuses connections (nothing listens there any more).
+async fn dead_address() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+#[test]
+fn rotation_moves_on_while_addresses_fail_and_keeps_a_bound_one() {
+    let mut c = cfg("a:1");
+    c.fallback_smsc = vec!["b:1".into(), "c:1".into()];
+    let mut r = Rotation::new(&c);
+    assert_eq!(r.current(), "a:1");
+    assert!(r.failed(), "b is untried");
+    assert_eq!(r.current(), "b:1");
+    assert!(r.failed(), "c is untried");
+    assert_eq!(r.current(), "c:1");
+    assert!(!r.failed(), "the round is over: back off");
+    assert_eq!(r.current(), "a:1");
+    assert!(r.failed());
+    r.was_bound();
+    assert_eq!(r.current(), "b:1", "the bound address is tried again");
+    assert!(
+        r.failed() && r.failed(),
+        "a new round after a bound session"
+    );
+    let mut one = Rotation::new(&cfg("a:1"));
+    assert!(!one.failed(), "one address: every failure backs off");
+    assert_eq!(one.current(), "a:1");
+}
+
+#[tokio::test]
+async fn an_unreachable_smsc_falls_over_to_its_fallback_which_is_kept_after_a_drop() {
+    let mut standby = peer(Script::Normal).await;
+    let stop = CancellationToken::new();
+    let mut c = cfg(&dead_address().await);
+    c.fallback_smsc = vec![standby.addr.clone()];
+    let (link, _in, _task) = Link::spawn(c, stop.clone());
+    assert!(
+        link.wait_bound(Duration::from_secs(5)).await,
+        "bound on the standby"
+    );
+    next_of(&mut standby, CommandId::BindTransceiver).await;
+    // The standby drops the session: the link comes back to it, not to the dead address.
+    smsc_unbinds(&standby, 901).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while standby.connections.load(Ordering::SeqCst) < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "never came back");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_rejecting_smsc_falls_over_to_one_that_accepts() {
+    let primary = peer(Script::BadPassword).await;
+    let standby = peer(Script::Normal).await;
+    let stop = CancellationToken::new();
+    let mut c = cfg(&primary.addr);
+    c.fallback_smsc = vec![standby.addr.clone()];
+    let (link, _in, _task) = Link::spawn(c, stop.clone());
+    assert!(
+        link.wait_bound(Duration::from_secs(5)).await,
+        "bound on the standby"
+    );
+    assert_eq!(primary.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(standby.connections.load(Ordering::SeqCst), 1);
+    stop.cancel();
+}
