@@ -93,6 +93,9 @@ pub struct GatewayOptions {
     pub inbound_concurrency: usize,
     /// The store's durability and busy timeout.
     pub store: StoreOptions,
+    /// How long finished rows are kept (see [`crate::store::retention`]); `None` keeps them
+    /// forever.
+    pub keep: Option<Duration>,
 }
 
 impl GatewayOptions {
@@ -111,9 +114,64 @@ impl GatewayOptions {
             }),
             inbound_concurrency: 256,
             store: StoreOptions::default(),
+            keep: None,
         };
         opts.dispatcher.receipt_grace = grace;
         opts
+    }
+}
+
+/// How often the gateway looks for rows past `[store] keep_days`.
+pub const RETENTION_EVERY: Duration = Duration::from_secs(60);
+
+/// Rows of each kind one retention write deletes at most (one short transaction each).
+const RETENTION_BATCH: usize = 500;
+
+/// Delete rows older than `keep`, every `every`, in short writes of at most [`RETENTION_BATCH`]
+/// rows of each kind with a pause between them, so that the writer's other work is never held
+/// for long (see [`crate::store::retention`]).
+pub async fn retention(store: Store, keep: Duration, every: Duration, stop: CancellationToken) {
+    loop {
+        let cut = now_ms() - i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+        let mut total = crate::store::retention::Purged::default();
+        loop {
+            let step = store
+                .write(move |tx| crate::store::retention::step(tx, cut, RETENTION_BATCH))
+                .await;
+            match step {
+                Ok(p) => {
+                    total.outbox += p.outbox;
+                    total.inbox_messages += p.inbox_messages;
+                    total.inbox_pdus += p.inbox_pdus;
+                    total.status_changes += p.status_changes;
+                    if !p.more(RETENTION_BATCH) {
+                        break;
+                    }
+                }
+                Err(crate::store::StoreError::Closed) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "retention: delete failed; next round later");
+                    break;
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+        if total.total() > 0 {
+            tracing::info!(
+                outbox = total.outbox,
+                inbox_messages = total.inbox_messages,
+                inbox_pdus = total.inbox_pdus,
+                status_changes = total.status_changes,
+                "retention: deleted rows older than the keep period"
+            );
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.cancelled() => return,
+        }
     }
 }
 
@@ -175,6 +233,14 @@ impl Gateway {
             link.receipt_gates(),
         )));
         tasks.push(tokio::spawn(dispatcher.clone().run(stop_intake.clone())));
+        if let Some(keep) = opts.keep {
+            tasks.push(tokio::spawn(retention(
+                store.clone(),
+                keep,
+                RETENTION_EVERY,
+                stop_intake.clone(),
+            )));
+        }
         Ok(Gateway {
             store,
             link,

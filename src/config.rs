@@ -277,6 +277,10 @@ pub struct StoreSection {
     /// How long a write waits for the database while another process (the operator's
     /// `presence-gw outbox purge`, a backup) holds it, in milliseconds.
     pub busy_timeout_ms: u64,
+    /// Days finished rows are kept (delivered/failed/expired outbox rows, processed MO
+    /// messages and their PDUs, the status-change log); the gateway deletes older ones a few
+    /// at a time. 0 keeps them forever.
+    pub keep_days: u32,
 }
 
 impl Default for StoreSection {
@@ -284,6 +288,7 @@ impl Default for StoreSection {
         Self {
             durability: "normal".into(),
             busy_timeout_ms: 5_000,
+            keep_days: 30,
         }
     }
 }
@@ -649,6 +654,9 @@ impl Config {
         if !["normal", "full"].contains(&self.store.durability.as_str()) {
             return Err(invalid("store.durability", "\"normal\" or \"full\""));
         }
+        if self.store.keep_days > 3650 {
+            return Err(invalid("store.keep_days", "0 (keep forever) to 3650 days"));
+        }
         if !(1..=600_000).contains(&self.store.busy_timeout_ms) {
             return Err(invalid(
                 "store.busy_timeout_ms",
@@ -738,6 +746,12 @@ impl Config {
                 .map(|m| m.as_str().to_string())
                 .collect(),
         }
+    }
+
+    /// How long finished rows are kept (`[store] keep_days`; `None`: forever).
+    pub fn keep(&self) -> Option<Duration> {
+        (self.store.keep_days > 0)
+            .then(|| Duration::from_secs(u64::from(self.store.keep_days) * 86_400))
     }
 
     /// The store's settings (`[store]`).
@@ -898,13 +912,24 @@ mod tests {
         )
         .unwrap();
         let o = c.store_options();
+        assert_eq!(
+            c.keep(),
+            Some(Duration::from_secs(30 * 86_400)),
+            "30 days by default"
+        );
         assert_eq!(o.durability, crate::store::Durability::Full);
         assert_eq!(o.busy_timeout, Duration::from_millis(250));
         assert_eq!(
             Config::default().store_options().durability,
             crate::store::Durability::Normal
         );
-        for bad in ["durability = \"fsync\"", "busy_timeout_ms = 0"] {
+        let forever = Config::from_toml("[store]\nkeep_days = 0\n", Path::new("x.toml")).unwrap();
+        assert_eq!(forever.keep(), None);
+        for bad in [
+            "durability = \"fsync\"",
+            "busy_timeout_ms = 0",
+            "keep_days = 4000",
+        ] {
             let e =
                 Config::from_toml(&format!("[store]\n{bad}\n"), Path::new("x.toml")).unwrap_err();
             let key = bad.split(' ').next().unwrap();

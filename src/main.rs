@@ -522,6 +522,7 @@ async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     let mut opts = GatewayOptions::new(cfg.db.clone(), cfg.link_config(&smsc), &cfg.service_number);
     cfg.apply_delivery(&mut opts.dispatcher);
     opts.store = cfg.store_options();
+    opts.keep = cfg.keep();
     let gw = Gateway::start_with_service(opts, cfg.service_config()).await?;
     let stop_http = tokio_util::sync::CancellationToken::new();
     let http_task = tokio::spawn(presence_gw::http::serve(

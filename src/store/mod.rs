@@ -46,6 +46,7 @@
 
 pub mod inbox;
 pub mod outbox;
+pub mod retention;
 pub mod schema;
 mod tally;
 
