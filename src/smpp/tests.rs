@@ -194,6 +194,15 @@ async fn smsc_unbinds(peer: &Peer, seq: u32) {
     peer.push.send(unbind).await.unwrap();
 }
 
+/// Wait (at most 5 s) until `peer` has accepted `n` connections; `what` names the failure.
+async fn wait_connections(peer: &Peer, n: usize, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while peer.connections.load(Ordering::SeqCst) < n {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 async fn next_of(peer: &mut Peer, id: CommandId) -> (usize, Command) {
     loop {
         let (i, c) = tokio::time::timeout(Duration::from_secs(5), peer.seen.recv())
@@ -295,11 +304,7 @@ async fn unanswered_enquire_link_drops_and_reconnects() {
     c.enquire_link_timeout = Duration::from_millis(100);
     let (link, _in, _task) = Link::spawn(c, stop.clone());
     assert!(link.wait_bound(Duration::from_secs(5)).await);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while p.connections.load(Ordering::SeqCst) < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "never reconnected");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_connections(&p, 2, "never reconnected").await;
     assert!(link.wait_bound(Duration::from_secs(5)).await);
     stop.cancel();
 }
@@ -397,11 +402,7 @@ async fn disconnect_fails_in_flight_and_link_rebinds() {
         .unwrap()
         .unwrap();
     assert_eq!(r, Err(LinkError::Disconnected));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while p.connections.load(Ordering::SeqCst) < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "never reconnected");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_connections(&p, 2, "never reconnected").await;
     assert!(link.wait_bound(Duration::from_secs(5)).await);
     stop.cancel();
 }
@@ -551,11 +552,7 @@ async fn an_unreachable_smsc_falls_over_to_its_fallback_which_is_kept_after_a_dr
     next_of(&mut standby, CommandId::BindTransceiver).await;
     // The standby drops the session: the link comes back to it, not to the dead address.
     smsc_unbinds(&standby, 901).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while standby.connections.load(Ordering::SeqCst) < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "never came back");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_connections(&standby, 2, "never came back").await;
     assert!(link.wait_bound(Duration::from_secs(5)).await);
     stop.cancel();
 }
