@@ -140,10 +140,7 @@ pub async fn retention(store: Store, keep: Duration, every: Duration, stop: Canc
                 .await;
             match step {
                 Ok(p) => {
-                    total.outbox += p.outbox;
-                    total.inbox_messages += p.inbox_messages;
-                    total.inbox_pdus += p.inbox_pdus;
-                    total.status_changes += p.status_changes;
+                    total += p;
                     if !p.more(RETENTION_BATCH) {
                         break;
                     }

@@ -49,6 +49,15 @@ impl Purged {
     }
 }
 
+impl std::ops::AddAssign for Purged {
+    fn add_assign(&mut self, o: Purged) {
+        self.outbox += o.outbox;
+        self.inbox_messages += o.inbox_messages;
+        self.inbox_pdus += o.inbox_pdus;
+        self.status_changes += o.status_changes;
+    }
+}
+
 /// The final outbox rows of one state last changed before `?1`, at most `?2`.
 fn outbox_sql(state: OutboxState) -> String {
     format!(
