@@ -586,6 +586,12 @@ async fn operator_api_events_health_and_metrics_over_http() {
     assert_eq!(health.status(), 200);
     let body: serde_json::Value = health.json().await.unwrap();
     assert_eq!(body["status"], "ready");
+    assert!(
+        body["smsc_address"]
+            .as_str()
+            .is_some_and(|a| a.contains(':')),
+        "the bound SMSC address: {body}"
+    );
     // A first scrape before any message: the store writer counts the outbox now, and keeps
     // the gauges from then on (checked at the end against the table).
     let first = http.get(format!("{base}/metrics")).send().await.unwrap();

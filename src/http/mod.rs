@@ -118,7 +118,12 @@ async fn health(State(st): State<HttpState>) -> Response {
             "stopped".into(),
         ),
     };
-    (code, Json(json!({ "status": status, "smsc": link }))).into_response()
+    let address = st.link.bound_to();
+    (
+        code,
+        Json(json!({ "status": status, "smsc": link, "smsc_address": address })),
+    )
+        .into_response()
 }
 
 async fn metrics(State(st): State<HttpState>) -> Response {

@@ -235,6 +235,8 @@ pub struct LinkStats {
     /// From an inbound deliver_sm / data_sm read off the wire to its resp handed to the
     /// writer: the time the SMSC's deliver window slot is held, mostly the store's commit.
     pub inbound_ack: crate::histogram::LatencyHistogram,
+    /// The SMSC address of the bound session (`smsc` or a fallback); empty while not bound.
+    pub bound_to: Mutex<String>,
 }
 
 struct Shared {
@@ -274,7 +276,19 @@ impl LinkHandle {
         self.shared.gates.clone()
     }
 
-    /// Whether the link is bound now.
+    /// The SMSC address the link is bound to (`smsc` or one of `fallback_smsc`), if bound.
+    pub fn bound_to(&self) -> Option<String> {
+        let a = self
+            .shared
+            .stats
+            .bound_to
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        (self.is_bound() && !a.is_empty()).then_some(a)
+    }
+
+    /// Whether the link is bound now (both sessions of a transmitter/receiver pair).
     pub fn is_bound(&self) -> bool {
         matches!(*self.shared.state.borrow(), LinkState::Bound)
     }
@@ -535,6 +549,7 @@ async fn supervise(
         let on_bound = || {
             stats.binds.fetch_add(1, Ordering::Relaxed);
             if bound_count.fetch_add(1, Ordering::SeqCst) + 1 >= needed {
+                *stats.bound_to.lock().unwrap_or_else(|e| e.into_inner()) = cfg.smsc.clone();
                 let _ = state.send(LinkState::Bound);
             }
         };

@@ -549,6 +549,7 @@ async fn an_unreachable_smsc_falls_over_to_its_fallback_which_is_kept_after_a_dr
         link.wait_bound(Duration::from_secs(5)).await,
         "bound on the standby"
     );
+    assert_eq!(link.bound_to().as_deref(), Some(standby.addr.as_str()));
     next_of(&mut standby, CommandId::BindTransceiver).await;
     // The standby drops the session: the link comes back to it, not to the dead address.
     smsc_unbinds(&standby, 901).await;
