@@ -23,7 +23,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use sms_wire::framing::{Frame, FramingError, SmppCodec, HEADER_LEN};
+use rusmpp::CommandId;
+use sms_wire::framing::{peek_header, Frame, FramingError, SmppCodec, HEADER_LEN};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::time::{sleep_until, Instant, Sleep};
 use tokio_util::codec::Decoder;
@@ -38,9 +39,6 @@ const SIZES_KEPT: usize = 8;
 /// Largest size a response counts for in the estimate: a `submit_sm_resp` with a 64-character
 /// message id and room to spare. A larger response (with TLVs) says nothing about the others.
 const SIZE_CAP: usize = 96;
-
-/// `command_id` bit set on every SMPP response.
-const RESPONSE_BIT: u32 = 0x8000_0000;
 
 /// Room made in the buffer before each read, so that a burst of answers (a hundred
 /// `submit_sm_resp`s are about 2.5 KiB) comes in with one syscall. `BytesMut` reuses its
@@ -98,9 +96,9 @@ impl Reader {
     }
 
     /// Note a frame of `len` bytes with `command_id`, if it is a response.
-    fn note_frame(&mut self, len: usize, command_id: u32) {
-        if command_id & RESPONSE_BIT != 0 {
-            self.sizes[self.next_size] = len.clamp(HEADER_LEN, SIZE_CAP);
+    fn note_frame(&mut self, len: u32, command_id: u32) {
+        if CommandId::from(command_id).is_response() {
+            self.sizes[self.next_size] = (len as usize).clamp(HEADER_LEN, SIZE_CAP);
             self.next_size = (self.next_size + 1) % SIZES_KEPT;
         }
     }
@@ -135,13 +133,10 @@ impl Reader {
     pub(crate) async fn next(&mut self) -> Option<Result<Frame, FramingError>> {
         loop {
             // The next frame's length and command id, for the response size estimate.
-            let head = self.buf.get(..8).map(|h| {
-                let word = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-                (word(0) as usize, word(4))
-            });
+            let head = peek_header(&self.buf);
             match self.codec.decode(&mut self.buf) {
                 Ok(Some(frame)) => {
-                    if let Some((len, command_id)) = head {
+                    if let Some((len, command_id, _, _)) = head {
                         self.note_frame(len, command_id);
                     }
                     return Some(Ok(frame));
