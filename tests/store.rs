@@ -674,7 +674,10 @@ fn incomplete_parts_expire_and_old_rows_purge() {
     store
         .write_blocking(move |tx| inbox::mark_processed(tx, id, T0))
         .unwrap();
-    let purged = store.write_blocking(|tx| inbox::purge(tx, T0 + 1)).unwrap();
+    let (messages, pdus) = store
+        .write_blocking(|tx| inbox::purge(tx, T0 + 1, None))
+        .unwrap();
+    let purged = messages + pdus;
     // The processed message and its PDU (part rows go with the message), plus the expired PDU.
     assert_eq!(purged, 3);
     assert_eq!(

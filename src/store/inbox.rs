@@ -689,24 +689,37 @@ pub fn expire_incomplete(tx: &Transaction<'_>, older_than: i64) -> Result<usize,
     Ok(groups.len())
 }
 
+/// Processed messages among the `?2` oldest (-1: all; ids grow with time, so the oldest
+/// messages come first without an index on their time), created before `?1`. Their parts go
+/// with them (`ON DELETE CASCADE`).
+pub(crate) const PURGE_MESSAGES_SQL: &str = "DELETE FROM inbox_message
+     WHERE id IN (SELECT id FROM inbox_message ORDER BY id LIMIT ?2)
+       AND state = 'processed' AND created_at < ?1";
+
+/// PDUs received before `?1` that no part refers to, at most `?2` (-1: all).
+pub(crate) const PURGE_PDUS_SQL: &str = "DELETE FROM inbox_pdu WHERE id IN (
+     SELECT id FROM inbox_pdu WHERE received_at < ?1
+        AND NOT EXISTS (SELECT 1 FROM inbox_part p WHERE p.pdu_id = inbox_pdu.id)
+      LIMIT ?2)";
+
 /// Delete processed messages created before `older_than` and PDUs received before it that no
-/// waiting or pending message still needs. Keep `older_than` well behind the dedup window.
-/// Returns the number of rows deleted.
-pub fn purge(tx: &Transaction<'_>, older_than: i64) -> Result<usize, StoreError> {
-    let messages = tx
-        .execute(
-            "DELETE FROM inbox_message WHERE state = 'processed' AND created_at < ?1",
-            [older_than],
-        )
-        .ctx("inbox::purge: messages")?;
-    let pdus = tx
-        .execute(
-            "DELETE FROM inbox_pdu WHERE received_at < ?1
-               AND NOT EXISTS (SELECT 1 FROM inbox_part p WHERE p.pdu_id = inbox_pdu.id)",
-            [older_than],
-        )
-        .ctx("inbox::purge: pdus")?;
-    Ok(messages + pdus)
+/// waiting or pending message still needs: at most `limit` of each (`None`: all; the gateway's
+/// retention deletes a few at a time, see `store::retention`). Keep `older_than` well behind
+/// the dedup window. Returns how many (messages, PDUs) went.
+pub fn purge(
+    tx: &Transaction<'_>,
+    older_than: i64,
+    limit: Option<usize>,
+) -> Result<(usize, usize), StoreError> {
+    let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    let run = |sql: &str, op: &'static str| {
+        tx.prepare_cached(sql)
+            .and_then(|mut s| s.execute([older_than, limit]))
+            .ctx(op)
+    };
+    let messages = run(PURGE_MESSAGES_SQL, "inbox::purge: messages")?;
+    let pdus = run(PURGE_PDUS_SQL, "inbox::purge: pdus")?;
+    Ok((messages, pdus))
 }
 
 /// Pending messages and open parts, for metrics.

@@ -1403,17 +1403,18 @@ pub fn segments(conn: &Connection, id: i64) -> Result<Vec<SegmentRow>, StoreErro
     .ctx("outbox::segments")
 }
 
-/// The final rows of one state last changed before `?1`, one statement per final state so
-/// that the tally knows how many of each went. The state is a literal, not a parameter: SQLite
-/// uses the partial index `outbox_state_updated` (schema migration 6) only when it can see
-/// that the query implies the index's condition.
-static PURGE_SQL: LazyLock<Vec<(OutboxState, String)>> = LazyLock::new(|| {
+/// The final rows of one state last changed before `?1`, at most `?2` (-1: all), one
+/// statement per final state so that the tally knows how many of each went. The state is a
+/// literal, not a parameter: SQLite uses the partial index `outbox_state_updated` (schema
+/// migration 6) only when it can see that the query implies the index's condition.
+pub(crate) static PURGE_SQL: LazyLock<Vec<(OutboxState, String)>> = LazyLock::new(|| {
     OutboxState::ALL
         .iter()
         .filter(|s| s.is_final())
         .map(|&s| {
             let sql = format!(
-                "DELETE FROM outbox WHERE state = '{}' AND updated_at < ?1",
+                "DELETE FROM outbox WHERE id IN (
+                     SELECT id FROM outbox WHERE state = '{}' AND updated_at < ?1 LIMIT ?2)",
                 s.as_str()
             );
             (s, sql)
@@ -1421,15 +1422,31 @@ static PURGE_SQL: LazyLock<Vec<(OutboxState, String)>> = LazyLock::new(|| {
         .collect()
 });
 
-/// Delete rows in a final state last changed before `older_than` (with their segments) and
-/// held receipts received before it. Returns the number of outbox rows and receipts deleted.
-pub fn purge(tx: &Transaction<'_>, older_than: i64) -> Result<usize, StoreError> {
+/// Delete rows in a final state last changed before `older_than`, with their segments: at most
+/// `limit` of each final state (`None`: all; the gateway's retention deletes a few at a time,
+/// see `store::retention`). Returns how many rows went.
+pub fn purge_finished(
+    tx: &Transaction<'_>,
+    older_than: i64,
+    limit: Option<usize>,
+) -> Result<usize, StoreError> {
+    let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
     let mut rows = 0;
     for (state, sql) in PURGE_SQL.iter() {
-        let n = tx.execute(sql, [older_than]).ctx("outbox::purge: rows")?;
+        let n = tx
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute([older_than, limit]))
+            .ctx("outbox::purge: rows")?;
         tally::note(Some(*state), None, n);
         rows += n;
     }
+    Ok(rows)
+}
+
+/// Delete rows in a final state last changed before `older_than` (with their segments) and
+/// held receipts received before it. Returns the number of outbox rows and receipts deleted.
+pub fn purge(tx: &Transaction<'_>, older_than: i64) -> Result<usize, StoreError> {
+    let rows = purge_finished(tx, older_than, None)?;
     let receipts = tx
         .execute(
             "DELETE FROM pending_receipt WHERE received_at < ?1",
@@ -1518,8 +1535,11 @@ mod tests {
     /// The plan SQLite picks for `sql`, one line per step.
     fn plan(conn: &Connection, sql: &str) -> String {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let params = vec![0i64; stmt.parameter_count()];
         let steps: Vec<String> = stmt
-            .query_map([0i64], |r| r.get::<_, String>(3))
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                r.get::<_, String>(3)
+            })
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();

@@ -17,8 +17,7 @@
 
 use rusqlite::Transaction;
 
-use super::outbox::OutboxState;
-use super::{tally, Ctx, StoreError};
+use super::{inbox, outbox, Ctx, StoreError};
 
 /// Rows deleted by one [`step`], per table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,26 +57,6 @@ impl std::ops::AddAssign for Purged {
     }
 }
 
-/// The final outbox rows of one state last changed before `?1`, at most `?2`.
-fn outbox_sql(state: OutboxState) -> String {
-    format!(
-        "DELETE FROM outbox WHERE id IN (
-             SELECT id FROM outbox WHERE state = '{}' AND updated_at < ?1 LIMIT ?2)",
-        state.as_str()
-    )
-}
-
-/// Processed messages among the `?2` oldest (ids grow with time), created before `?1`.
-const INBOX_MESSAGES_SQL: &str = "DELETE FROM inbox_message
-     WHERE id IN (SELECT id FROM inbox_message ORDER BY id LIMIT ?2)
-       AND state = 'processed' AND created_at < ?1";
-
-/// PDUs received before `?1` that no part refers to, at most `?2`.
-const INBOX_PDUS_SQL: &str = "DELETE FROM inbox_pdu WHERE id IN (
-     SELECT id FROM inbox_pdu WHERE received_at < ?1
-        AND NOT EXISTS (SELECT 1 FROM inbox_part p WHERE p.pdu_id = inbox_pdu.id)
-      LIMIT ?2)";
-
 /// Status changes among the `?2` oldest, recorded before `?1`.
 const STATUS_CHANGES_SQL: &str = "DELETE FROM status_change
      WHERE id IN (SELECT id FROM status_change ORDER BY id LIMIT ?2) AND at < ?1";
@@ -85,39 +64,38 @@ const STATUS_CHANGES_SQL: &str = "DELETE FROM status_change
 /// Every statement [`step`] runs, for the plan test.
 #[cfg(test)]
 fn statements() -> Vec<String> {
-    let mut v: Vec<String> = final_states().map(outbox_sql).collect();
+    let mut v: Vec<String> = outbox::PURGE_SQL
+        .iter()
+        .map(|(_, sql)| sql.clone())
+        .collect();
     v.extend(
-        [INBOX_MESSAGES_SQL, INBOX_PDUS_SQL, STATUS_CHANGES_SQL]
-            .iter()
-            .map(|s| s.to_string()),
+        [
+            inbox::PURGE_MESSAGES_SQL,
+            inbox::PURGE_PDUS_SQL,
+            STATUS_CHANGES_SQL,
+        ]
+        .iter()
+        .map(|s| s.to_string()),
     );
     v
 }
 
-fn final_states() -> impl Iterator<Item = OutboxState> {
-    OutboxState::ALL.iter().copied().filter(|s| s.is_final())
-}
-
 /// Delete up to `limit` rows of each kind older than `cut` (Unix ms); see the module docs.
+/// The outbox and inbox parts are their modules' own purges, bounded.
 pub fn step(tx: &Transaction<'_>, cut: i64, limit: usize) -> Result<Purged, StoreError> {
+    let outbox = outbox::purge_finished(tx, cut, Some(limit))?;
+    let (inbox_messages, inbox_pdus) = inbox::purge(tx, cut, Some(limit))?;
     let n = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut p = Purged::default();
-    for state in final_states() {
-        let gone = tx
-            .prepare_cached(&outbox_sql(state))
-            .and_then(|mut s| s.execute([cut, n]))
-            .ctx("retention: outbox")?;
-        tally::note(Some(state), None, gone);
-        p.outbox += gone;
-    }
-    let run = |sql: &str, op: &'static str| {
-        tx.prepare_cached(sql)
-            .and_then(|mut s| s.execute([cut, n]))
-            .ctx(op)
+    let status_changes = tx
+        .prepare_cached(STATUS_CHANGES_SQL)
+        .and_then(|mut s| s.execute([cut, n]))
+        .ctx("retention: status changes")?;
+    let p = Purged {
+        outbox,
+        inbox_messages,
+        inbox_pdus,
+        status_changes,
     };
-    p.inbox_messages = run(INBOX_MESSAGES_SQL, "retention: inbox messages")?;
-    p.inbox_pdus = run(INBOX_PDUS_SQL, "retention: inbox pdus")?;
-    p.status_changes = run(STATUS_CHANGES_SQL, "retention: status changes")?;
     // Receipts held for a response that never came are dropped on their own schedule
     // (`outbox::drop_held_receipts`, 48 h).
     Ok(p)
