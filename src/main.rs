@@ -109,15 +109,25 @@ impl DbArgs {
         Ok(cfg)
     }
 
-    /// Open the database; `create`: make it (and its folder) when missing, else refuse.
-    fn open_with(&self, create: bool) -> anyhow::Result<(Config, presence_gw::store::Store)> {
+    /// The config, refusing a database that does not exist (inspection, maintenance, backup).
+    fn existing(&self) -> anyhow::Result<Config> {
         let cfg = self.config()?;
-        if !create && !cfg.db.exists() {
+        if !cfg.db.exists() {
             anyhow::bail!(
                 "no database at {} (give --db or --config; the gateway creates it on first start)",
                 cfg.db.display()
             );
         }
+        Ok(cfg)
+    }
+
+    /// Open the database; `create`: make it (and its folder) when missing, else refuse.
+    fn open_with(&self, create: bool) -> anyhow::Result<(Config, presence_gw::store::Store)> {
+        let cfg = if create {
+            self.config()?
+        } else {
+            self.existing()?
+        };
         if let Some(parent) = cfg.db.parent() {
             std::fs::create_dir_all(parent).ok();
         }
@@ -299,13 +309,7 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
 }
 
 fn backup(to: &std::path::Path, db: &DbArgs) -> anyhow::Result<()> {
-    let cfg = db.config()?;
-    if !cfg.db.exists() {
-        anyhow::bail!(
-            "no database at {} (give --db or --config)",
-            cfg.db.display()
-        );
-    }
+    let cfg = db.existing()?;
     let b = presence_gw::store::backup(&cfg.db, to, cfg.store_options().busy_timeout)?;
     println!(
         "{} -> {}: {} bytes, schema version {}, quick_check ok",
