@@ -884,6 +884,33 @@ async fn ussd_session_sets_a_status_with_the_same_fan_out_as_sms() {
     w.sim.shutdown().await;
 }
 
+/// POST `body` to `url` with chunked transfer encoding (no `Content-Length`), over a plain
+/// TCP stream as a handset's browser might; returns the raw answer. Stops sending once the
+/// server answers.
+async fn post_chunked(url: &str, content_type: &str, body: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    for chunk in body.chunks(8 * 1024) {
+        let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+        frame.extend_from_slice(chunk);
+        frame.extend_from_slice(b"\r\n");
+        if s.write_all(&frame).await.is_err() {
+            break;
+        }
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 #[tokio::test]
 async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     // HTTP first: the public URL goes into the links the gateway sends.
@@ -949,6 +976,10 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
         .await
         .unwrap();
     assert_eq!(thumb.headers()["content-type"], "image/gif");
+    // A shared cache (a WAP gateway's) keeps one copy per format and not for long: a catalogue
+    // re-import may put a new picture behind the id.
+    assert_eq!(thumb.headers()["vary"], "Accept");
+    assert_eq!(thumb.headers()["cache-control"], "public, max-age=3600");
 
     let r = w.say(OWNER, "AVATAR 3").await;
     assert_eq!(r, "Your avatar is now 3 Owl. 2 contacts will get it.");
@@ -981,6 +1012,19 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
         .await
         .unwrap();
     assert_eq!(again.status(), 304);
+    // The link's URL never changes while the picture behind it does: every use revalidates.
+    for r in [&first, &again] {
+        assert_eq!(r.headers()["cache-control"], "private, no-cache");
+        assert_eq!(r.headers()["vary"], "Accept");
+    }
+    // The handset's own preference order decides the format.
+    let gif = http
+        .get(&href)
+        .header("accept", "image/gif, image/vnd.wap.wbmp, */*;q=0.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gif.headers()["content-type"], "image/gif");
     let png = http.get(format!("{href}?f=png&s=48")).send().await.unwrap();
     assert_eq!(png.headers()["content-type"], "image/png");
     let png = png.bytes().await.unwrap();
@@ -1085,6 +1129,39 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 413);
     assert!(w.inbox(OWNER, before + 1).await[before].contains("over 100 KB"));
+    // That was the link's fifth refusal, the last one told by SMS: a client posting bad files
+    // in a loop gets its pages, and the owner no more messages. This one is chunked (no
+    // length declared), so it is refused while streaming.
+    let owner_rows = || async {
+        w.gw.store
+            .read(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM outbox WHERE destination = ?1",
+                    [OWNER],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(presence_gw::store::StoreError::from)
+            })
+            .await
+            .unwrap()
+    };
+    let rows_before = owner_rows().await;
+    let answer = post_chunked(&url, "image/png", &vec![0x89u8; 300 * 1024]).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("over 100 KB"), "{answer}");
+    let resp = http
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body("not a picture")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 415);
+    assert_eq!(
+        owner_rows().await,
+        rows_before,
+        "refusals past the fifth are not texted"
+    );
     // The previous avatar stays: same picture, same ETag.
     let still = http.get(&href).send().await.unwrap();
     assert_eq!(still.status(), 200);

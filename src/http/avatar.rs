@@ -17,9 +17,11 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde::Deserialize;
 
 use super::HttpState;
+use crate::images::OutputFormat;
 use crate::service::avatar::{self, Served, UploadToken};
 use crate::service::replies::{Rejected, Text};
 use crate::service::state;
@@ -61,53 +63,113 @@ pub(super) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     (status, [(header::CONTENT_TYPE, XHTML_MP)], html).into_response()
 }
 
+/// The format to send: `?f=` (any case) when it names one, else what `Accept` prefers.
 fn format_for(q: &ImageQuery, headers: &HeaderMap) -> &'static str {
-    match q.f.as_deref() {
-        Some("png") => return "png",
-        Some("gif") => return "gif",
-        Some("jpeg" | "jpg") => return "jpeg",
-        _ => {}
+    if let Some(f) = q.f.as_deref().and_then(OutputFormat::parse) {
+        return f.as_str();
     }
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("*/*");
-    if accept.contains("image/jpeg") || accept.contains("*/*") || accept.contains("image/*") {
-        "jpeg"
-    } else if accept.contains("image/png") {
-        "png"
-    } else if accept.contains("image/gif") {
-        "gif"
-    } else {
-        "jpeg"
+    negotiate(accept).as_str()
+}
+
+/// The output format `accept` (an HTTP `Accept` value) prefers (RFC 9110 section 12.5.1):
+/// each format takes the quality of the most specific range that matches it (`image/png`
+/// before `image/*` before `*/*`), the highest quality above 0 wins, and ties go to JPEG, then
+/// PNG, then GIF (JPEG is what every camera phone shows). When nothing listed is acceptable
+/// the answer is JPEG anyway: a handset that gets a picture it may not show loses less than
+/// one that gets a 406 page.
+fn negotiate(accept: &str) -> OutputFormat {
+    let ranges: Vec<(&str, &str, f32)> = accept
+        .split(',')
+        .filter_map(|item| {
+            let mut parts = item.split(';');
+            let range = parts.next()?.trim();
+            let (kind, sub) = range.split_once('/')?;
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q=").or(p.trim().strip_prefix("Q=")))
+                .find_map(|v| v.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            Some((kind.trim(), sub.trim(), q))
+        })
+        .collect();
+    let quality = |f: OutputFormat| -> f32 {
+        let (kind, sub) = f.content_type().split_once('/').unwrap_or(("image", ""));
+        ranges
+            .iter()
+            .filter_map(|&(k, s, q)| {
+                let specificity = match (k, s) {
+                    _ if k.eq_ignore_ascii_case(kind) && s.eq_ignore_ascii_case(sub) => 2,
+                    _ if k.eq_ignore_ascii_case(kind) && s == "*" => 1,
+                    ("*", "*") => 0,
+                    _ => return None,
+                };
+                Some((specificity, q))
+            })
+            .max_by_key(|&(specificity, _)| specificity)
+            .map_or(0.0, |(_, q)| q)
+    };
+    let mut best = (OutputFormat::Jpeg, 0.0f32);
+    for f in OutputFormat::ALL {
+        let q = quality(f);
+        if q > best.1 {
+            best = (f, q);
+        }
     }
+    best.0
+}
+
+/// `Cache-Control` of a contact's avatar link. The link names an (owner, viewer) pair and its
+/// URL never changes, while the picture behind it does (a new avatar, `AVATAR OFF`, PRIVACY):
+/// a copy may be kept but must be revalidated each time, which the ETag makes a 304.
+const LINK_CACHE: &str = "private, no-cache";
+
+/// `Cache-Control` of a preset picture: public, and an hour is short enough for a catalogue
+/// re-import that puts a new picture behind an id.
+const PRESET_CACHE: &str = "public, max-age=3600";
+
+/// The headers every download and its 304 carry: the ETag, the caching rule, and `Vary:
+/// Accept` (the format follows `Accept`, so a shared cache must not give one handset's format
+/// to another).
+fn image_headers(sha256: &str, cache: &'static str) -> [(header::HeaderName, String); 3] {
+    [
+        (header::ETAG, format!("\"{sha256}\"")),
+        (header::CACHE_CONTROL, cache.to_string()),
+        (header::VARY, "Accept".to_string()),
+    ]
 }
 
 fn serve_image(served: Served, headers: &HeaderMap, cache: &'static str) -> Response {
-    let etag = format!("\"{}\"", served.sha256);
     let fresh = held_etags(headers)
         .iter()
         .any(|h| h == "*" || *h == served.sha256);
     if fresh {
         return (
             StatusCode::NOT_MODIFIED,
-            [
-                (header::ETAG, etag),
-                (header::CACHE_CONTROL, cache.to_string()),
-            ],
+            image_headers(&served.sha256, cache),
         )
             .into_response();
     }
     (
         StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, served.content_type),
-            (header::ETAG, etag),
-            (header::CACHE_CONTROL, cache.to_string()),
-        ],
+        [(header::CONTENT_TYPE, served.content_type)],
+        image_headers(&served.sha256, cache),
         served.bytes,
     )
         .into_response()
+}
+
+/// The page for a store that failed under a download; the reason goes to the log, not to an
+/// anonymous client.
+fn store_failed(e: &StoreError) -> Response {
+    tracing::warn!(error = %e, "avatar download failed in the store");
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Avatar",
+        "<p>Try again later.</p>",
+    )
 }
 
 fn unavailable() -> Response {
@@ -189,23 +251,13 @@ pub(super) async fn avatar_link(
             },
         )
         .await;
-    const CACHE: &str = "private, max-age=300";
     match found {
-        Ok(Ok(Found::Image(served))) => serve_image(served, &headers, CACHE),
-        Ok(Ok(Found::Fresh(etag))) => (
-            StatusCode::NOT_MODIFIED,
-            [
-                (header::ETAG, format!("\"{etag}\"")),
-                (header::CACHE_CONTROL, CACHE.to_string()),
-            ],
-        )
-            .into_response(),
+        Ok(Ok(Found::Image(served))) => serve_image(served, &headers, LINK_CACHE),
+        Ok(Ok(Found::Fresh(etag))) => {
+            (StatusCode::NOT_MODIFIED, image_headers(&etag, LINK_CACHE)).into_response()
+        }
         Ok(Err((code, why))) => page(code, "Avatar", &format!("<p>{why}</p>")),
-        Err(e) => page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Avatar",
-            &format!("<p>Try again later ({}).</p>", esc(&e.to_string())),
-        ),
+        Err(e) => store_failed(&e),
     }
 }
 
@@ -229,13 +281,9 @@ pub(super) async fn preset_image(
         })
         .await;
     match found {
-        Ok(Some(served)) => serve_image(served, &headers, "public, max-age=86400"),
+        Ok(Some(served)) => serve_image(served, &headers, PRESET_CACHE),
         Ok(None) => page(StatusCode::NOT_FOUND, "Avatar", "<p>No such preset.</p>"),
-        Err(e) => page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Avatar",
-            &format!("<p>Try again later ({}).</p>", esc(&e.to_string())),
-        ),
+        Err(e) => store_failed(&e),
     }
 }
 
@@ -347,8 +395,10 @@ pub(super) async fn upload_form(
     }
 }
 
-/// Reads the uploaded picture: multipart field `avatar`, or a raw `image/*` body. Stops reading
-/// past `max` bytes (`Err(TooLarge)`).
+/// Reads the uploaded picture: multipart field `avatar`, or a raw `image/*` body. A body that
+/// declares more than `max` bytes is refused before any of it is read, and reading stops past
+/// `max` bytes (`Err(TooLarge)`), so a refused upload never costs more than `max` of memory.
+/// A body that breaks off (the client went away, a malformed multipart) is `Err(Corrupt)`.
 pub(super) async fn read_upload(req: Request, max: usize) -> Result<Vec<u8>, Rejected> {
     let ctype = req
         .headers()
@@ -357,39 +407,67 @@ pub(super) async fn read_upload(req: Request, max: usize) -> Result<Vec<u8>, Rej
         .unwrap_or("")
         .to_ascii_lowercase();
     let too_large = Rejected::TooLarge(max / 1024);
+    // Multipart framing adds a few hundred bytes around the picture.
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64 + MULTIPART_OVERHEAD) {
+        return Err(too_large);
+    }
+    let mut out = Vec::new();
+    let mut take = |chunk: Bytes| {
+        if out.len() + chunk.len() > max {
+            return Err(too_large);
+        }
+        out.extend_from_slice(&chunk);
+        Ok(())
+    };
+    // A read error that is the router's body limit is a size refusal; any other is a body
+    // that broke off.
+    let broken = |status: StatusCode| {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large
+        } else {
+            Rejected::Corrupt
+        }
+    };
     if ctype.starts_with("multipart/form-data") {
         let mut mp = Multipart::from_request(req, &())
             .await
             .map_err(|_| Rejected::Corrupt)?;
-        while let Ok(Some(mut field)) = mp.next_field().await {
+        loop {
+            let mut field = match mp.next_field().await {
+                Ok(Some(field)) => field,
+                Ok(None) => return Err(Rejected::Format),
+                Err(e) => return Err(broken(e.status())),
+            };
             if field.name() != Some("avatar") {
                 continue;
             }
-            let mut out = Vec::new();
             loop {
                 match field.chunk().await {
-                    Ok(Some(chunk)) => {
-                        if out.len() + chunk.len() > max {
-                            return Err(too_large);
-                        }
-                        out.extend_from_slice(&chunk);
-                    }
+                    Ok(Some(chunk)) => take(chunk)?,
                     Ok(None) => return Ok(out),
-                    Err(_) => return Err(too_large),
+                    Err(e) => return Err(broken(e.status())),
                 }
             }
         }
-        Err(Rejected::Format)
     } else if ctype.starts_with("image/") || ctype == "application/octet-stream" {
-        let body = Bytes::from_request(req, &()).await.map_err(|_| too_large)?;
-        if body.len() > max {
-            return Err(too_large);
+        let mut body = req.into_body().into_data_stream();
+        while let Some(chunk) = body.next().await {
+            take(chunk.map_err(|_| Rejected::Corrupt)?)?;
         }
-        Ok(body.to_vec())
+        Ok(out)
     } else {
         Err(Rejected::Format)
     }
 }
+
+/// Room for a multipart body's boundaries and part headers around a picture of the
+/// configured size, in the `Content-Length` check of [`read_upload`].
+const MULTIPART_OVERHEAD: u64 = 16 * 1024;
 
 /// `POST /u/{token}`: take the picture (multipart field `avatar`, or a raw image body), check
 /// its size and header before decoding, render the variants, and make it the owner's avatar.
@@ -475,5 +553,54 @@ pub(super) async fn upload_post(
             "Upload",
             "<p>Try again later.</p>",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_picks_the_listed_format_with_the_highest_quality() {
+        let cases = [
+            ("*/*", OutputFormat::Jpeg),
+            ("image/*", OutputFormat::Jpeg),
+            ("", OutputFormat::Jpeg),
+            ("text/html", OutputFormat::Jpeg),
+            ("image/png", OutputFormat::Png),
+            (
+                "image/gif, image/vnd.wap.wbmp, */*;q=0.1",
+                OutputFormat::Gif,
+            ),
+            ("image/png, image/jpeg;q=0", OutputFormat::Png),
+            (
+                "image/jpeg;q=0.5, image/png;q=0.8, image/gif",
+                OutputFormat::Gif,
+            ),
+            ("image/*;q=0.2, image/png;q=0.9", OutputFormat::Png),
+            ("IMAGE/GIF", OutputFormat::Gif),
+            (
+                "image/jpeg;q=0, image/png;q=0, image/gif;q=0",
+                OutputFormat::Jpeg,
+            ),
+            ("image/jpeg; q=bogus, image/gif;q=0.5", OutputFormat::Jpeg),
+            ("*/*;q=0.5, image/gif;q=0.4", OutputFormat::Jpeg),
+        ];
+        for (accept, want) in cases {
+            assert_eq!(negotiate(accept), want, "Accept: {accept}");
+        }
+    }
+
+    #[test]
+    fn the_query_names_a_format_in_any_case() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, "image/gif".parse().unwrap());
+        let q = |f: &str| ImageQuery {
+            s: None,
+            f: Some(f.to_string()),
+        };
+        assert_eq!(format_for(&q("PNG"), &headers), "png");
+        assert_eq!(format_for(&q("Jpg"), &headers), "jpeg");
+        assert_eq!(format_for(&q("tiff"), &headers), "gif");
     }
 }

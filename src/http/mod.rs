@@ -144,11 +144,12 @@ async fn metrics(State(st): State<HttpState>) -> Response {
             st.metrics.render(&st.link, &st.store.stats(), &o, &i),
         )
             .into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("store unavailable: {e}\n"),
-        )
-            .into_response(),
+        Err(e) => {
+            // The reason goes to the log; the endpoint may be reachable by more than the
+            // operator's scraper.
+            tracing::warn!(error = %e, "metrics: the store did not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+        }
     }
 }
 

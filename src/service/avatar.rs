@@ -584,6 +584,17 @@ pub fn use_upload(tx: &Transaction<'_>, token: &str, now: i64) -> Result<UploadT
     Ok(state)
 }
 
+/// Count one refused upload on `token`; returns how many it has refused so far (0 for a token
+/// that does not exist).
+pub fn note_refusal(tx: &Transaction<'_>, token: &str) -> Result<u32, StoreError> {
+    tx.prepare_cached(
+        "UPDATE upload_token SET refusals = refusals + 1 WHERE token = ?1 RETURNING refusals",
+    )
+    .and_then(|mut s| s.query_row([token], |r| r.get::<_, u32>(0)).optional())
+    .map(Option::unwrap_or_default)
+    .ctx("avatar::note_refusal")
+}
+
 /// `msisdn`'s activity (imported figures plus messages counted live).
 pub fn activity(conn: &Connection, msisdn: &str) -> Result<Activity, StoreError> {
     conn.prepare_cached(

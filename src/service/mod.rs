@@ -256,6 +256,10 @@ fn command_name(c: &Command) -> &'static str {
 /// Reply priority: replies go before fan-out updates.
 const REPLY_PRIORITY: i32 = 10;
 
+/// Refused uploads on one upload link that are told to its owner by SMS
+/// ([`Service::reject_upload`]); later refusals get their page only.
+pub const REFUSALS_TOLD: u32 = 5;
+
 impl Service {
     /// A service with these settings.
     pub fn new(cfg: ServiceConfig) -> Service {
@@ -646,6 +650,10 @@ impl Service {
 
     /// Tell the holder of upload `token` why their picture was refused (the token stays
     /// usable until it expires). Returns `false` for an unknown, used or expired token.
+    ///
+    /// Only the first [`REFUSALS_TOLD`] refusals of a token are told, each replacing the one
+    /// before while it is still queued: a client that posts bad files in a loop gets its
+    /// refusal pages, the owner a few messages, not one each.
     pub fn reject_upload(
         &self,
         tx: &Transaction<'_>,
@@ -656,8 +664,12 @@ impl Service {
         let avatar::UploadToken::Valid(msisdn) = avatar::check_upload(tx, token, now)? else {
             return Ok(false);
         };
+        if avatar::note_refusal(tx, token)? > REFUSALS_TOLD {
+            return Ok(true);
+        }
         let sub = state::ensure_subscriber(tx, &msisdn, self.cfg.default_lang, now)?;
-        self.tell(tx, now, &sub, Text::UploadRejected(why))?;
+        let key = format!("upload-refused:{token}");
+        self.tell_keyed(tx, now, &sub, Text::UploadRejected(why), Some(key))?;
         Ok(true)
     }
 
@@ -669,8 +681,21 @@ impl Service {
         sub: &Subscriber,
         text: Text,
     ) -> Result<(), ServiceError> {
+        self.tell_keyed(tx, now, sub, text, None)
+    }
+
+    /// Queue `text` to `sub` as a reply that replaces an unsent one with the same `key`.
+    fn tell_keyed(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        sub: &Subscriber,
+        text: Text,
+        key: Option<String>,
+    ) -> Result<(), ServiceError> {
         let msg = NewMessage {
             priority: REPLY_PRIORITY,
+            coalesce_key: key,
             ..NewMessage::sms(sub.msisdn.clone(), text.render(sub.lang))
         };
         outbox::enqueue(tx, &msg, now)?;

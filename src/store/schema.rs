@@ -335,6 +335,13 @@ const V8: &str = r#"
 CREATE INDEX outbox_expiry ON outbox(expires_at) WHERE state = 'queued' AND expires_at IS NOT NULL;
 "#;
 
+/// Migration 9: how many uploads a one-time upload link has refused. Each refusal tells the
+/// owner why by SMS; the count caps those messages (`avatar::note_refusal`), so a client that
+/// posts bad files in a loop cannot make the gateway text the owner for each.
+const V9: &str = r#"
+ALTER TABLE upload_token ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0;
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -463,6 +470,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Rust(v6_checks_without_in_lists),
     Migration::Sql(V7),
     Migration::Sql(V8),
+    Migration::Sql(V9),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
