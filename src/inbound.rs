@@ -62,6 +62,24 @@ pub enum InboundError {
     /// Concatenation or UDH that cannot be read.
     #[error("unreadable message part: {0}")]
     BadPart(String),
+    /// A message type that is neither a message nor a receipt: an SME delivery or user
+    /// acknowledgement, a conversation abort (`esm_class` bits 2-5, SMPP 3.4 §5.2.12).
+    #[error("message type {0:#04x} in esm_class is not a message for the service")]
+    NotForService(u8),
+}
+
+impl InboundError {
+    /// The answer to the SMSC. A part whose UDH cannot be read is refused for good
+    /// (`ESME_RX_P_APPN`): it is not stored, so acknowledging it would tell the SMSC a message
+    /// was taken that the gateway dropped, and sending it again would not help. The rest are
+    /// acknowledged: a receipt without an id or an acknowledgement from a handset carries
+    /// nothing for the service, and refusing it would only make the SMSC retry it.
+    pub fn answer(&self) -> CommandStatus {
+        match self {
+            InboundError::BadPart(_) => CommandStatus::EsmeRxPAppn,
+            _ => CommandStatus::EsmeRok,
+        }
+    }
 }
 
 /// A complete MO message, decoded, ready for the command service.
@@ -109,9 +127,19 @@ pub fn classify(cmd: &Command, now_ms: i64) -> Result<InboundKind, InboundError>
         ),
         _ => return Err(InboundError::NotAMessage),
     };
-    let receipted = find_tlv(tlvs, TlvTag::ReceiptedMessageId).and_then(c_octet);
-    // esm_class bits 2-5 = message type; 0x04 is "SMSC delivery receipt" (SMPP 3.4 §5.2.12).
-    let is_receipt = esm & 0x3C == esm_class::DELIVERY_RECEIPT || receipted.is_some();
+    let receipted = find_tlv(tlvs, TlvTag::ReceiptedMessageId)
+        .and_then(c_octet)
+        .filter(|id| !id.trim().is_empty());
+    // esm_class bits 2-5 = message type (SMPP 3.4 §5.2.12): a delivery receipt or an
+    // intermediate notification is a receipt; an acknowledgement from the handset is not a
+    // message for the service.
+    let kind = esm & esm_class::TYPE_MASK;
+    let is_receipt = kind == esm_class::DELIVERY_RECEIPT
+        || kind == esm_class::INTERMEDIATE_NOTIFICATION
+        || receipted.is_some();
+    if !is_receipt && kind != 0 {
+        return Err(InboundError::NotForService(kind));
+    }
     let payload_tlv = match find_tlv(tlvs, TlvTag::MessagePayload) {
         Some(TlvValue::MessagePayload(p)) => Some(p.value.as_ref().to_vec()),
         _ => None,
@@ -379,9 +407,14 @@ pub async fn handle_batch(
     let mut unrecorded: Vec<String> = Vec::new();
     for inbound in batch {
         match classify(&inbound.command, now) {
+            Err(e @ InboundError::NotForService(_)) => {
+                debug!(error = %e, "acknowledged and not used");
+                inbound.ack(e.answer());
+            }
             Err(e) => {
-                warn!(error = %e, "unusable inbound PDU acknowledged and dropped");
-                inbound.ack(CommandStatus::EsmeRok);
+                let answer = e.answer();
+                warn!(error = %e, answer = ?answer, "unusable inbound PDU answered and dropped");
+                inbound.ack(answer);
             }
             Ok(InboundKind::Receipt(r)) => {
                 if gates.is_some_and(|g| g.is_open(&r.message_id)) {
@@ -508,4 +541,80 @@ pub async fn pending(store: &Store, limit: usize) -> Vec<MoMessage> {
         .await
         .map(|v| v.iter().map(to_mo).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use rusmpp::pdus::DeliverSm;
+    use rusmpp::tlvs::MessageDeliveryRequestTlvValue as Tlv;
+    use rusmpp::types::{COctetString, OctetString};
+    use rusmpp::values::EsmClass;
+
+    use super::*;
+
+    fn deliver(esm: u8, text: &str, receipted: Option<&str>) -> Command {
+        let mut b = DeliverSm::builder()
+            .source_addr(COctetString::from_str("8613800138000").unwrap())
+            .destination_addr(COctetString::from_str("10658").unwrap())
+            .esm_class(EsmClass::from(esm))
+            .short_message(OctetString::from_str(text).unwrap());
+        if let Some(id) = receipted {
+            b = b.push_tlv(Tlv::ReceiptedMessageId(COctetString::from_str(id).unwrap()));
+        }
+        Command::new(CommandStatus::EsmeRok, 1, b.build())
+    }
+
+    const RECEIPT_TEXT: &str = "id:1A2B sub:001 dlvrd:001 submit date:2612061200 \
+                                done date:2612061201 stat:DELIVRD err:000 text:hi";
+
+    #[test]
+    fn an_empty_receipted_message_id_falls_back_to_the_receipt_text() {
+        let Ok(InboundKind::Receipt(r)) = classify(&deliver(0x04, RECEIPT_TEXT, Some("")), 0)
+        else {
+            panic!("not a receipt")
+        };
+        assert_eq!(r.message_id, "1A2B");
+        assert_eq!(r.status, Some(ReceiptStatus::Delivered));
+    }
+
+    #[test]
+    fn message_types_other_than_a_message_or_a_receipt_are_not_commands() {
+        // An intermediate notification is a receipt (its state decides what it does).
+        let text = RECEIPT_TEXT.replace("DELIVRD", "ENROUTE");
+        let Ok(InboundKind::Receipt(r)) = classify(&deliver(0x20, &text, None), 0) else {
+            panic!("an intermediate notification is a receipt")
+        };
+        assert_eq!(receipt_state(r.status), ReceiptState::Intermediate);
+        // SME delivery / user acknowledgements and a conversation abort: acknowledged, unused.
+        for esm in [0x08u8, 0x10, 0x18, 0x08 | 0x40] {
+            let e = classify(&deliver(esm, "STATUS FAMILY FREE", None), 0).unwrap_err();
+            assert_eq!(
+                e,
+                InboundError::NotForService(esm & 0x3C),
+                "esm_class {esm:#x}"
+            );
+            assert_eq!(e.answer(), CommandStatus::EsmeRok);
+        }
+        // An ordinary message (store-and-forward mode bits set) is still a command.
+        assert!(matches!(
+            classify(&deliver(0x03, "STATUS FAMILY FREE", None), 0),
+            Ok(InboundKind::Mo(_))
+        ));
+    }
+
+    #[test]
+    fn a_part_with_an_unreadable_udh_is_refused_not_acknowledged() {
+        // UDHI set; UDHL 5 but only 4 octets follow.
+        let mut c = deliver(0x40, "", None);
+        if let Some(Pdu::DeliverSm(d)) = c.pdu() {
+            let mut d = d.clone();
+            d.set_short_message(OctetString::from_vec(vec![5, 0, 3, 0x2A, 2]).unwrap());
+            c = Command::new(CommandStatus::EsmeRok, 1, d);
+        }
+        let e = classify(&c, 0).unwrap_err();
+        assert!(matches!(e, InboundError::BadPart(_)), "{e:?}");
+        assert_eq!(e.answer(), CommandStatus::EsmeRxPAppn);
+    }
 }

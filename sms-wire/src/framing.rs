@@ -7,6 +7,11 @@
 //! Only a `command_length` that cannot be framed at all (below 16 or above the configured maximum)
 //! is a [`FramingError`], after which the connection must be dropped.
 //!
+//! Two carrier quirks rusmpp refuses are read anyway: a `receipted_message_id` without its NUL
+//! is repaired before a second decode (so such an SMSC's receipts are not refused for ever),
+//! and an accepting `submit_sm_resp` whose message id does not decode is still an acceptance
+//! ([`InvalidPdu::lenient_accept`]; treating it as unknown would submit the message again).
+//!
 //! Also here: reading TLVs by tag, header-only error responses, and the `esm_class` values we
 //! always set explicitly (rusmpp's default `EsmClass` encodes as 0x08, which is wrong for MT).
 
@@ -32,6 +37,13 @@ pub mod esm_class {
     pub const UDHI: u8 = 0x40;
     /// Message type "SMSC delivery receipt" (deliver_sm only).
     pub const DELIVERY_RECEIPT: u8 = 0x04;
+    /// Message type "intermediate delivery notification" (deliver_sm only): a receipt whose
+    /// state is not final.
+    pub const INTERMEDIATE_NOTIFICATION: u8 = 0x20;
+    /// The message-type bits (2-5): 0x00 an ordinary message, 0x04 a receipt, 0x08 an SME
+    /// delivery acknowledgement, 0x10 an SME manual/user acknowledgement, 0x18 a conversation
+    /// abort, 0x20 an intermediate delivery notification.
+    pub const TYPE_MASK: u8 = 0x3C;
 }
 
 /// One framed PDU: either decoded by rusmpp, or a well-framed PDU whose body is bad.
@@ -81,6 +93,40 @@ impl InvalidPdu {
     /// The `generic_nack` that answers this PDU.
     pub fn generic_nack(&self) -> Command {
         generic_nack(self.nack_status(), self.sequence_number)
+    }
+
+    /// A `submit_sm_resp` or `data_sm_resp` that says `ESME_ROK` in its header but whose body
+    /// does not decode (a `message_id` without its NUL, longer than 64 characters, or not
+    /// ASCII), read leniently: the same response with the id's printable ASCII characters
+    /// up to the first NUL, at most 64. The SMSC has accepted the message, so a reader that
+    /// treated this as an unknown outcome would submit it again. `None` for anything else.
+    pub fn lenient_accept(&self) -> Option<Command> {
+        if self.command_status != 0 {
+            return None;
+        }
+        let body = self.raw.get(HEADER_LEN..).unwrap_or_default();
+        let id: String = body
+            .iter()
+            .take_while(|&&b| b != 0)
+            .filter(|b| b.is_ascii_graphic())
+            .take(64)
+            .map(|&b| char::from(b))
+            .collect();
+        let id = rusmpp::types::COctetString::from_string(id).ok()?;
+        let pdu = match self.command_id {
+            0x8000_0004 => {
+                Pdu::SubmitSmResp(rusmpp::pdus::SubmitSmResp::builder().message_id(id).build())
+            }
+            0x8000_0103 => {
+                Pdu::DataSmResp(rusmpp::pdus::DataSmResp::builder().message_id(id).build())
+            }
+            _ => return None,
+        };
+        Some(Command::new(
+            CommandStatus::EsmeRok,
+            self.sequence_number,
+            pdu,
+        ))
     }
 }
 
@@ -167,19 +213,81 @@ pub fn decode_pdu(raw: &[u8]) -> Frame {
             raw.len()
         ));
     }
+    match decode_exactly(raw) {
+        Ok(cmd) => Frame::Pdu(cmd),
+        Err(error) => match repair_receipted_message_id(raw, command_id) {
+            Some(fixed) => decode_exactly(&fixed).map_or_else(|_| invalid(error), Frame::Pdu),
+            None => invalid(error),
+        },
+    }
+}
+
+/// rusmpp's decoding of one whole PDU that must use every byte.
+fn decode_exactly(raw: &[u8]) -> Result<Command, String> {
     let mut body = BytesMut::from(&raw[4..]);
     let length = body.len();
     match Command::decode(&mut body, length) {
-        Ok((cmd, _)) if body.is_empty() => {
-            // rusmpp decodes a 16-byte error response with an unknown id as `Other`; keep it.
-            Frame::Pdu(cmd)
-        }
-        Ok((_, used)) => invalid(format!(
+        // rusmpp decodes a 16-byte error response with an unknown id as `Other`; keep it.
+        Ok((cmd, _)) if body.is_empty() => Ok(cmd),
+        Ok((_, used)) => Err(format!(
             "{} trailing bytes after a {used}-byte body",
             body.len()
         )),
-        Err(e) => invalid(e.to_string()),
+        Err(e) => Err(e.to_string()),
     }
+}
+
+/// A known carrier quirk, repaired (`shared/reference/rusmpp.md` §6, defect 4): a
+/// `deliver_sm` or `data_sm` whose `receipted_message_id` TLV (0x001E) holds the id without
+/// its terminating NUL (`00 1E 00 01 31`). rusmpp refuses the whole PDU, which would refuse
+/// every receipt such an SMSC sends, and it would send them again for ever. The bytes are
+/// walked by the SMPP 3.4 layout (§4.6.1, §4.7.1) to the TLVs; when that TLV's value has no
+/// NUL, a copy with the NUL appended (and both lengths one more) is returned for a second
+/// decode. `None` when the PDU is anything else.
+fn repair_receipted_message_id(raw: &[u8], command_id: u32) -> Option<Vec<u8>> {
+    /// Past a C-Octet String starting at `i`.
+    fn cstr(raw: &[u8], i: usize) -> Option<usize> {
+        Some(i + raw.get(i..)?.iter().position(|&b| b == 0)? + 1)
+    }
+    fn skip(raw: &[u8], i: usize, n: usize) -> Option<usize> {
+        (i + n <= raw.len()).then_some(i + n)
+    }
+    let mut i = HEADER_LEN;
+    // service_type, source (ton, npi, addr), destination (ton, npi, addr).
+    i = cstr(raw, i)?;
+    i = cstr(raw, skip(raw, i, 2)?)?;
+    i = cstr(raw, skip(raw, i, 2)?)?;
+    match command_id {
+        0x0000_0005 => {
+            // esm_class, protocol_id, priority_flag; schedule and validity (C strings);
+            // registered_delivery, replace_if_present, data_coding, sm_default_msg_id;
+            // sm_length and short_message.
+            i = cstr(raw, skip(raw, i, 3)?)?;
+            i = cstr(raw, i)?;
+            i = skip(raw, i, 4)?;
+            let sm_length = usize::from(*raw.get(i)?);
+            i = skip(raw, i + 1, sm_length)?;
+        }
+        // esm_class, registered_delivery, data_coding.
+        0x0000_0103 => i = skip(raw, i, 3)?,
+        _ => return None,
+    }
+    while i + 4 <= raw.len() {
+        let tag = u16::from_be_bytes([raw[i], raw[i + 1]]);
+        let len = usize::from(u16::from_be_bytes([raw[i + 2], raw[i + 3]]));
+        let end = skip(raw, i + 4, len)?;
+        if tag == 0x001E && !raw[i + 4..end].contains(&0) {
+            let mut fixed = Vec::with_capacity(raw.len() + 1);
+            fixed.extend_from_slice(&raw[..end]);
+            fixed.push(0);
+            fixed.extend_from_slice(&raw[end..]);
+            fixed[0..4].copy_from_slice(&(raw.len() as u32 + 1).to_be_bytes());
+            fixed[i + 2..i + 4].copy_from_slice(&(len as u16 + 1).to_be_bytes());
+            return Some(fixed);
+        }
+        i = end;
+    }
+    None
 }
 
 impl Decoder for SmppCodec {
@@ -356,6 +464,96 @@ mod tests {
                 assert_eq!(cmd.status(), CommandStatus::EsmeRthrottled);
             }
             Frame::Invalid(i) => panic!("{i:?}"),
+        }
+    }
+
+    /// A receipt `deliver_sm` whose `receipted_message_id` is `id` with no NUL, then `tail`.
+    fn receipt_without_nul(id: &[u8], tail: &[u8]) -> Vec<u8> {
+        let mut body = vec![0u8, 1, 1];
+        body.extend_from_slice(b"8613800138000\0");
+        body.extend_from_slice(&[1, 1]);
+        body.extend_from_slice(b"10086\0");
+        body.extend_from_slice(&[0x04, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let text = b"id:1A2B stat:DELIVRD err:000";
+        body.push(text.len() as u8);
+        body.extend_from_slice(text);
+        body.extend_from_slice(&[0x00, 0x1E, 0x00, id.len() as u8]);
+        body.extend_from_slice(id);
+        body.extend_from_slice(tail);
+        let mut raw = ((16 + body.len()) as u32).to_be_bytes().to_vec();
+        raw.extend_from_slice(&[0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 9]);
+        raw.extend_from_slice(&body);
+        raw
+    }
+
+    #[test]
+    fn a_receipted_message_id_without_its_nul_is_repaired() {
+        // message_state (0x0427) after it: the walk must find the TLV in the middle too.
+        for tail in [&[][..], &[0x04, 0x27, 0x00, 0x01, 0x02][..]] {
+            match decode_pdu(&receipt_without_nul(b"1A2B", tail)) {
+                Frame::Pdu(cmd) => {
+                    assert_eq!(cmd.sequence_number(), 9);
+                    let Some(Pdu::DeliverSm(sm)) = cmd.pdu() else {
+                        panic!("{cmd:?}")
+                    };
+                    match find_tlv(sm.tlvs(), TlvTag::ReceiptedMessageId) {
+                        Some(TlvValue::ReceiptedMessageId(id)) => assert_eq!(id.as_str(), "1A2B"),
+                        other => panic!("{other:?}"),
+                    }
+                }
+                Frame::Invalid(inv) => panic!("not repaired: {}", inv.error),
+            }
+        }
+        // A value that does have its NUL but is broken otherwise is not "repaired".
+        let mut raw = receipt_without_nul(b"1A\0B", &[]);
+        assert!(matches!(decode_pdu(&raw), Frame::Invalid(_)));
+        // Nor is a deliver_sm cut short before its TLVs.
+        raw.truncate(30);
+        raw[0..4].copy_from_slice(&30u32.to_be_bytes());
+        assert!(matches!(decode_pdu(&raw), Frame::Invalid(_)));
+    }
+
+    #[test]
+    fn an_accepting_answer_with_an_unreadable_id_stays_accepted() {
+        let header = |len: usize, id: u32, status: u32| {
+            let mut raw = (len as u32).to_be_bytes().to_vec();
+            raw.extend_from_slice(&id.to_be_bytes());
+            raw.extend_from_slice(&status.to_be_bytes());
+            raw.extend_from_slice(&77u32.to_be_bytes());
+            raw
+        };
+        let id_of = |cmd: &Command| match cmd.pdu() {
+            Some(Pdu::SubmitSmResp(r)) => r.message_id().to_string(),
+            Some(Pdu::DataSmResp(r)) => r.message_id().to_string(),
+            other => panic!("{other:?}"),
+        };
+        let long = "7".repeat(70);
+        for (id, body, want) in [
+            (0x8000_0004u32, b"abc".to_vec(), "abc".to_string()),
+            (0x8000_0004, long.as_bytes().to_vec(), "7".repeat(64)),
+            (0x8000_0103, b"d\xE9f".to_vec(), "df".to_string()),
+        ] {
+            let mut raw = header(16 + body.len(), id, 0);
+            raw.extend_from_slice(&body);
+            let Frame::Invalid(inv) = decode_pdu(&raw) else {
+                panic!("rusmpp read {body:?}")
+            };
+            let cmd = inv.lenient_accept().expect("accepted");
+            assert_eq!(cmd.status(), CommandStatus::EsmeRok);
+            assert_eq!(cmd.sequence_number(), 77);
+            assert_eq!(id_of(&cmd), want);
+        }
+        // Not for an error status, nor for other responses.
+        let mut raw = header(19, 0x8000_0004, 0x58);
+        raw.extend_from_slice(b"abc");
+        let Frame::Invalid(inv) = decode_pdu(&raw) else {
+            panic!()
+        };
+        assert!(inv.lenient_accept().is_none());
+        let mut raw = header(19, 0x8000_0009, 0);
+        raw.extend_from_slice(b"abc");
+        if let Frame::Invalid(inv) = decode_pdu(&raw) {
+            assert!(inv.lenient_accept().is_none());
         }
     }
 

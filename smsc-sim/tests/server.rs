@@ -336,6 +336,16 @@ async fn malformed_pdu_on_demand() {
             Frame::Invalid(inv) => {
                 c.send(inv.generic_nack()).await;
             }
+            // sms-wire repairs the receipt's missing NUL; the client answers it as a receipt.
+            Frame::Pdu(p) if kind == MalformedKind::ReceiptMissingNul => {
+                assert_eq!(p.id(), CommandId::DeliverSm, "{p:?}");
+                c.send(Command::new(
+                    CommandStatus::EsmeRok,
+                    p.sequence_number(),
+                    rusmpp::Pdu::DeliverSmResp(Default::default()),
+                ))
+                .await;
+            }
             Frame::Pdu(p) => {
                 assert!(matches!(p.id(), CommandId::Other(0xFF)), "{kind:?}: {p:?}");
                 c.send(sms_wire::framing::generic_nack(

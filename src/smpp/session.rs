@@ -496,8 +496,14 @@ async fn run_bound(
                         if inv.is_request() {
                             if sink.send(inv.generic_nack()).await.is_err() { end!("write failed".into()); }
                         } else if let Some(p) = pending.remove(&inv.sequence_number) {
-                            // A response we cannot read: the outcome is unknown, treat as a timeout.
-                            p.reply.send(Err(LinkError::Malformed(inv.error.clone())));
+                            match inv.lenient_accept() {
+                                // Accepted, with an id rusmpp would not read: still accepted
+                                // (sending it again would duplicate it on the handset).
+                                Some(resp) => p.reply.send(Ok(resp)),
+                                // A response we cannot read: the outcome is unknown, treat as
+                                // a timeout.
+                                None => p.reply.send(Err(LinkError::Malformed(inv.error.clone()))),
+                            }
                         }
                         continue;
                     }

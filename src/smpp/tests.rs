@@ -32,6 +32,8 @@ enum Script {
     SilentSubmit,
     /// Answer submit_sm with ESME_RTHROTTLED.
     Throttle,
+    /// Accept submit_sm with a message id that has no NUL (`abc<n>`), as some SMSCs do.
+    IdWithoutNul,
 }
 
 struct Peer {
@@ -127,6 +129,18 @@ async fn serve(
             CommandId::SubmitSm => match script {
                 Script::SilentSubmit => None,
                 Script::Throttle => Some(error_response(id, CommandStatus::EsmeRthrottled, s)),
+                Script::IdWithoutNul => {
+                    use tokio::io::AsyncWriteExt;
+                    next_id += 1;
+                    let body = format!("abc{next_id}");
+                    let mut raw = ((16 + body.len()) as u32).to_be_bytes().to_vec();
+                    raw.extend_from_slice(&0x8000_0004u32.to_be_bytes());
+                    raw.extend_from_slice(&0u32.to_be_bytes());
+                    raw.extend_from_slice(&s.to_be_bytes());
+                    raw.extend_from_slice(body.as_bytes());
+                    let _ = wire.get_mut().write_all(&raw).await;
+                    None
+                }
                 _ => {
                     next_id += 1;
                     Some(Command::new(
@@ -291,6 +305,30 @@ async fn malformed_pdu_gets_generic_nack_and_session_continues() {
         link.submit(sm("8613800138000")).await,
         Ok(SubmitOutcome::Accepted { .. })
     ));
+    assert_eq!(p.connections.load(Ordering::SeqCst), 1);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn an_accepted_submit_whose_id_lacks_its_nul_is_accepted_not_resent() {
+    let (mut p, link, stop) = bound_link(Script::IdWithoutNul, 4, Duration::from_millis(500)).await;
+    for n in 1..=3 {
+        let out = link.submit(sm("8613800138000")).await.unwrap();
+        assert_eq!(
+            out,
+            SubmitOutcome::Accepted {
+                message_id: format!("abc{n}")
+            }
+        );
+    }
+    // Each went once, on the one session.
+    let mut submits = 0;
+    while let Ok(Some((_, c))) =
+        tokio::time::timeout(Duration::from_millis(200), p.seen.recv()).await
+    {
+        submits += usize::from(c.id() == CommandId::SubmitSm);
+    }
+    assert_eq!(submits, 3);
     assert_eq!(p.connections.load(Ordering::SeqCst), 1);
     stop.cancel();
 }

@@ -595,12 +595,20 @@ mod tests {
     }
 
     #[test]
-    fn a_version_7_database_gains_the_expiry_index_with_its_rows() {
+    fn a_version_7_database_gains_the_expiry_index_and_the_refusal_count_with_its_rows() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         // Back to version 7, as a database written by the last release.
-        conn.execute_batch("DROP INDEX outbox_expiry; PRAGMA user_version = 7")
-            .unwrap();
+        conn.execute_batch(
+            "DROP INDEX outbox_expiry; ALTER TABLE upload_token DROP COLUMN refusals;
+             PRAGMA user_version = 7",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO upload_token (token, msisdn, created_at, expires_at) VALUES ('t', '861', 1, 2)",
+            [],
+        )
+        .unwrap();
         for (state, expires) in [
             ("queued", Some(5)),
             ("queued", None),
@@ -614,8 +622,19 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 1);
+        assert_eq!(migrate(&mut conn).unwrap(), 2, "versions 8 and 9");
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+        let refusals: i64 = conn
+            .query_row(
+                "SELECT refusals FROM upload_token WHERE token = 't'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            refusals, 0,
+            "an existing upload link starts with no refusals"
+        );
         let indexed: i64 = conn
             .query_row(
                 "SELECT count(*) FROM outbox INDEXED BY outbox_expiry
