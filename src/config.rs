@@ -240,6 +240,9 @@ pub struct ServiceSection {
     pub notify_incall: bool,
     /// Numbers per page of `GROUP g`.
     pub page_size: usize,
+    /// Seconds a long MO message waits for its missing parts; then it is dropped and its
+    /// sender asked to send it again.
+    pub parts_timeout_secs: u64,
 }
 
 impl Default for ServiceSection {
@@ -253,6 +256,7 @@ impl Default for ServiceSection {
             hourly_change_quota: d.hourly_change_quota,
             notify_incall: d.notify_incall,
             page_size: d.page_size,
+            parts_timeout_secs: d.parts_timeout.as_secs(),
         }
     }
 }
@@ -600,6 +604,9 @@ impl Config {
         if sv.page_size == 0 || sv.page_size > 20 {
             return Err(invalid("service.page_size", "1 to 20"));
         }
+        if !(60..=86_400).contains(&sv.parts_timeout_secs) {
+            return Err(invalid("service.parts_timeout_secs", "60 to 86400"));
+        }
         let av = &self.avatar;
         if av.upload_link_minutes == 0 || av.upload_link_minutes > 24 * 60 {
             return Err(invalid("avatar.upload_link_minutes", "1 to 1440"));
@@ -685,6 +692,7 @@ impl Config {
             hourly_change_quota: sv.hourly_change_quota,
             notify_incall: sv.notify_incall,
             page_size: sv.page_size,
+            parts_timeout: Duration::from_secs(sv.parts_timeout_secs),
             avatar: self.avatar_config(),
             ussd: crate::service::ussd::UssdConfig {
                 code: self.ussd.code.clone(),
@@ -935,6 +943,26 @@ mod tests {
             let key = bad.split(' ').next().unwrap();
             assert!(
                 e.to_string().contains(&format!("store.{key}")) && e.to_string().contains("line 2"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_parts_timeout_is_configurable_and_bounded() {
+        assert_eq!(
+            Config::default().service_config().parts_timeout,
+            Duration::from_secs(1800)
+        );
+        let c = Config::from_toml("[service]\nparts_timeout_secs = 600\n", Path::new("x.toml"))
+            .unwrap();
+        assert_eq!(c.service_config().parts_timeout, Duration::from_secs(600));
+        for bad in ["parts_timeout_secs = 5", "parts_timeout_secs = 100000"] {
+            let e =
+                Config::from_toml(&format!("[service]\n{bad}\n"), Path::new("x.toml")).unwrap_err();
+            assert!(
+                e.to_string().contains("service.parts_timeout_secs")
+                    && e.to_string().contains("line 2"),
                 "{e}"
             );
         }

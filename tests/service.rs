@@ -178,6 +178,53 @@ impl World {
 }
 
 #[tokio::test]
+async fn a_long_command_that_lost_a_part_is_answered_after_the_parts_timeout() {
+    let w = World::start_with(ServiceConfig {
+        parts_timeout: Duration::from_secs(1),
+        ..ServiceConfig::default()
+    })
+    .await;
+    let numbers: Vec<String> = (0..15).map(|i| format!("139001390{i:02}")).collect();
+    let long = format!("GROUP FAMILY ADD {}", numbers.join(" "));
+    assert!(long.len() > 160, "two parts");
+    let sent = w
+        .sim
+        .inject_mo(MoRequest::new(OWNER, SERVICE, &long).lose_part(2))
+        .await
+        .unwrap();
+    assert_eq!(sent.parts, 1, "the network lost part 2");
+    let reply = w.inbox(OWNER, 1).await;
+    assert_eq!(
+        reply[0],
+        "Part of your long message did not arrive, so it was not read. Please send it again."
+    );
+    // Nothing of it was applied; its part is kept, marked expired, and sending the whole
+    // message again works.
+    let groups = w.say(OWNER, "GROUPS").await;
+    assert!(groups.contains("FAMILY(0)"), "{groups}");
+    let expired =
+        w.gw.store
+            .read(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM inbox_pdu WHERE state = 'expired'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(presence_gw::store::StoreError::from)
+            })
+            .await
+            .unwrap();
+    assert_eq!(expired, 1);
+    assert!(w
+        .say(OWNER, &long)
+        .await
+        .starts_with("FAMILY now has 15 members"));
+    w.settle_and_count(OWNER, 3).await;
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn english_conversation_from_commands_md() {
     let w = World::start().await;
     assert_eq!(

@@ -642,6 +642,35 @@ fn parts_and_pending_messages_survive_reopen() {
 }
 
 #[test]
+fn a_reused_reference_drops_the_stale_parts_instead_of_mixing_them_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    // Message A (reference 7) lost its part 2.
+    receive(&store, part_pdu(1, 2, 7, "AAAA part one ", T0));
+    // The SMSC sends A's part 1 again much later: still the same part, a duplicate.
+    assert_eq!(
+        receive(&store, part_pdu(1, 2, 7, "AAAA part one ", T0 + 600_000)),
+        Received::Duplicate
+    );
+    // Message B reuses reference 7: its part 1 replaces A's, and B completes as itself.
+    let b1 = receive(&store, part_pdu(1, 2, 7, "BBBB part one ", T0 + 800_000));
+    assert!(matches!(b1, Received::Partial { .. }), "{b1:?}");
+    let Received::Complete(msg) = receive(&store, part_pdu(2, 2, 7, "BBBB two", T0 + 800_001))
+    else {
+        panic!("B did not complete")
+    };
+    assert_eq!(msg.payload(), b"BBBB part one BBBB two");
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM inbox_pdu WHERE state = 'expired'"
+        ),
+        1,
+        "A's part is kept, marked expired"
+    );
+}
+
+#[test]
 fn incomplete_parts_expire_and_old_rows_purge() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("gw.db"));
@@ -650,7 +679,15 @@ fn incomplete_parts_expire_and_old_rows_purge() {
     let expired = store
         .write_blocking(|tx| inbox::expire_incomplete(tx, T0 + 50_000))
         .unwrap();
-    assert_eq!(expired, 1);
+    assert_eq!(
+        expired,
+        vec![inbox::Abandoned {
+            source: "8613800000001".into(),
+            destination: sms_pdu("8613800000001", "x", T0).destination,
+            arrived: 1,
+            total: 2,
+        }]
+    );
     assert_eq!(
         count(
             &store,

@@ -76,6 +76,10 @@ pub struct MoRequest {
     /// Send the parts last-to-first (exercises out-of-order reassembly).
     #[serde(default)]
     pub reverse_parts: bool,
+    /// Parts (1-based) the network loses: they are never delivered, so the message stays
+    /// incomplete at the ESME.
+    #[serde(default)]
+    pub lost_parts: Vec<u8>,
 }
 
 impl MoRequest {
@@ -98,6 +102,12 @@ impl MoRequest {
     /// Same request with this alphabet.
     pub fn encoding(mut self, encoding: MoEncoding) -> Self {
         self.encoding = encoding;
+        self
+    }
+
+    /// Same request with part `n` (1-based) lost by the network.
+    pub fn lose_part(mut self, n: u8) -> Self {
+        self.lost_parts.push(n);
         self
     }
 }
@@ -338,6 +348,11 @@ impl SimHandle {
             req.style,
             reference,
         )?;
+        let mut seq = 0u8;
+        parts.retain(|_| {
+            seq = seq.wrapping_add(1);
+            !req.lost_parts.contains(&seq)
+        });
         if req.reverse_parts {
             parts.reverse();
         }

@@ -32,6 +32,7 @@ pub mod ussd;
 pub mod worker;
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use rusqlite::Transaction;
 
@@ -78,6 +79,9 @@ pub struct ServiceConfig {
     pub page_size: usize,
     /// Language of a brand-new subscriber whose first command is language-neutral.
     pub default_lang: Lang,
+    /// How long a long MO message waits for its missing parts before it is dropped and its
+    /// sender asked to send it again ([`Service::abandon_incomplete`]).
+    pub parts_timeout: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -94,6 +98,7 @@ impl Default for ServiceConfig {
             ussd: ussd::UssdConfig::default(),
             page_size: 8,
             default_lang: Lang::En,
+            parts_timeout: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -1128,6 +1133,38 @@ impl Service {
             told,
             deferred_until: deferred_until.filter(|_| told > 0),
         })
+    }
+
+    /// Drop the long MO messages whose first part arrived more than
+    /// [`ServiceConfig::parts_timeout`] before `now` and are still missing parts (the network
+    /// lost one; carriers do not resend after they were acknowledged), and ask each sender
+    /// once to send it again: every command gets a reply, even one that never arrived whole.
+    /// Returns how many messages were dropped.
+    pub fn abandon_incomplete(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+    ) -> Result<usize, ServiceError> {
+        let timeout = i64::try_from(self.cfg.parts_timeout.as_millis()).unwrap_or(i64::MAX);
+        let dropped = crate::store::inbox::expire_incomplete(tx, now.saturating_sub(timeout))?;
+        let mut told = HashSet::new();
+        for a in &dropped {
+            tracing::info!(
+                from = %crate::command::mask(&a.source),
+                arrived = a.arrived,
+                total = a.total,
+                "long message incomplete past the parts timeout; dropped"
+            );
+            let Ok(sender) = Msisdn::parse(&a.source, &self.cfg.country_code) else {
+                continue;
+            };
+            if !told.insert(sender.as_str().to_string()) {
+                continue;
+            }
+            let sub = state::ensure_subscriber(tx, sender.as_str(), self.cfg.default_lang, now)?;
+            self.tell(tx, now, &sub, Text::PartsMissing)?;
+        }
+        Ok(dropped.len())
     }
 
     /// Revert every status that expired by `now` (at most `limit` owners) and tell the contacts

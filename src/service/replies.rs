@@ -254,6 +254,8 @@ pub enum Text {
     },
     /// An upload was refused.
     UploadRejected(Rejected),
+    /// A long message whose parts did not all arrive in time was dropped unread.
+    PartsMissing,
     /// WAP Push SI text to a contact: the owner has a new picture.
     AvatarPush {
         /// Owner's display name.
@@ -840,6 +842,11 @@ impl Text {
                 }
                 (Rejected::LinkInvalid, false) => "上传链接已失效。请发送“头像 上传”获取新链接。".into(),
             },
+            Text::PartsMissing if en => {
+                "Part of your long message did not arrive, so it was not read. Please send it again."
+                    .into()
+            }
+            Text::PartsMissing => "您的长短信有部分未收到，无法处理。请重新发送。".into(),
             Text::AvatarPush { name, number } if en => {
                 format!("{} has a new caller picture", who_phrase(name, number, lang))
             }
@@ -1104,6 +1111,7 @@ mod tests {
             Text::UploadRejected(Rejected::Dimensions),
             Text::UploadRejected(Rejected::Corrupt),
             Text::UploadRejected(Rejected::LinkInvalid),
+            Text::PartsMissing,
             Text::AvatarPush {
                 name: Some(name20.clone()),
                 number: LONG_NUMBER.into(),

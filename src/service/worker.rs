@@ -40,6 +40,8 @@ const SHARDS: usize = 32;
 const EXPIRY_BATCH: usize = 200;
 /// Longest sleep of the expiry scheduler (it also wakes when a status with expiry is set).
 const EXPIRY_MAX_SLEEP: Duration = Duration::from_secs(5);
+/// How often the expiry scheduler looks for long messages past their parts timeout.
+const PARTS_EVERY: Duration = Duration::from_secs(60);
 
 impl From<ServiceError> for StoreError {
     fn from(e: ServiceError) -> Self {
@@ -396,16 +398,38 @@ async fn expiry_loop(
     wake: Arc<Notify>,
     stop: CancellationToken,
 ) {
+    // Incomplete long messages are looked for at most this often (they are few; a minute late
+    // on a half-hour timeout is nothing), and at the first round.
+    let parts_every = service.config().parts_timeout.min(PARTS_EVERY);
+    let mut parts_next = tokio::time::Instant::now();
     loop {
         let svc = service.clone();
         let now = now_ms();
+        let parts_due = tokio::time::Instant::now() >= parts_next;
+        if parts_due {
+            parts_next = tokio::time::Instant::now() + parts_every;
+        }
         let handled = store
             .write(move |tx| {
                 state::expire_ussd(tx, now)?;
-                svc.expire_due(tx, now, EXPIRY_BATCH)
-                    .map_err(StoreError::from)
+                let abandoned = if parts_due {
+                    svc.abandon_incomplete(tx, now)?
+                } else {
+                    0
+                };
+                let reverted = svc.expire_due(tx, now, EXPIRY_BATCH)?;
+                Ok::<_, StoreError>((reverted, abandoned))
             })
             .await;
+        let handled = match handled {
+            Ok((reverted, abandoned)) => {
+                if abandoned > 0 {
+                    dispatcher.notify_one();
+                }
+                Ok(reverted)
+            }
+            Err(e) => Err(e),
+        };
         match handled {
             Ok(n) if n > 0 => {
                 debug!(owners = n, "expired statuses reverted");
@@ -423,7 +447,8 @@ async fn expiry_loop(
             Some(t) => Duration::from_millis((t - now_ms()).clamp(0, i64::MAX) as u64),
             None => EXPIRY_MAX_SLEEP,
         }
-        .min(EXPIRY_MAX_SLEEP);
+        .min(EXPIRY_MAX_SLEEP)
+        .min(parts_next.saturating_duration_since(tokio::time::Instant::now()));
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = wake.notified() => {}

@@ -20,9 +20,19 @@
 //! subscriber who repeats `WHO 138...` a few minutes later expects a second answer. The status
 //! service is idempotent for a command applied twice (a repeated STATUS changes nothing any
 //! contact sees, so it notifies nobody), so a resend that slips past the window costs at most a
-//! second reply, and a lost command would cost silence. A part whose (key, seq) is already waiting among the open parts is a duplicate
-//! whatever its age. The trade-off: an 8-bit reference reused by the same handset for the same
-//! destination and part count within the window is taken for a resend.
+//! second reply, and a lost command would cost silence.
+//!
+//! A part whose slot (key, seq) is already taken among the open parts is a duplicate whatever
+//! its age when its user data is the same; with other user data it starts a new message that
+//! reuses the reference of an earlier one that never completed, and that earlier one's parts
+//! are dropped (marked 'expired') instead of being mixed in. The trade-off: an 8-bit reference
+//! reused by the same handset for the same destination and part count within the window is
+//! taken for a resend.
+//!
+//! # Parts that never come
+//! A message still missing parts after the service's parts timeout is dropped by
+//! [`expire_incomplete`] (its PDUs stay, marked 'expired'), and the service asks the sender to
+//! send it again (`Service::abandon_incomplete`).
 //!
 //! # Completeness
 //! The persisted truth is SQLite: a concatenated message is complete when the open parts of its
@@ -34,7 +44,7 @@
 
 use std::time::Duration;
 
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use sha2::{Digest, Sha256};
 
 use super::{Ctx, StoreError};
@@ -420,7 +430,15 @@ pub fn record_part(
         return Ok(RecordOutcome::Duplicate);
     };
 
-    let inserted = insert_part(tx, pdu_id, pdu, None)?;
+    let mut inserted = insert_part(tx, pdu_id, pdu, None)?;
+    if inserted == 0 {
+        if let Some(stale) = stale_group(tx, pdu)? {
+            // A new message that reuses the reference of one that never completed: the old
+            // parts are dropped, not mixed into this one.
+            drop_open_group(tx, &stale)?;
+            inserted = insert_part(tx, pdu_id, pdu, None)?;
+        }
+    }
     if inserted == 0 {
         // The same part is already waiting (a resend older than the window).
         tx.execute(
@@ -431,6 +449,43 @@ pub fn record_part(
         return Ok(RecordOutcome::Duplicate);
     }
     Ok(RecordOutcome::New(pdu_id))
+}
+
+/// When `pdu`'s slot (sender, reference, total, sequence number) is already taken by an open
+/// part with OTHER user data, that part belongs to an earlier message that never completed
+/// (8-bit references wrap after 256 long messages): its group. A resend of the same part has
+/// the same bytes and is a duplicate (`None`).
+fn stale_group(tx: &Transaction<'_>, pdu: &InboundPdu) -> Result<Option<GroupKey>, StoreError> {
+    let Some(c) = &pdu.concat else {
+        return Ok(None);
+    };
+    let waiting: Option<Vec<u8>> = tx
+        .prepare_cached(
+            "SELECT payload FROM inbox_part WHERE message_id IS NULL AND source = ?1
+               AND destination = ?2 AND reference = ?3 AND total = ?4 AND seq = ?5",
+        )
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    pdu.source,
+                    pdu.destination,
+                    i64::from(c.reference),
+                    c.total,
+                    c.seq
+                ],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .ctx("inbox::record_part: slot")?;
+    Ok(waiting
+        .filter(|bytes| *bytes != pdu.payload)
+        .map(|_| GroupKey {
+            source: pdu.source.clone(),
+            destination: pdu.destination.clone(),
+            reference: i64::from(c.reference),
+            total: c.total,
+        }))
 }
 
 struct OpenPart {
@@ -654,39 +709,87 @@ pub fn mark_processed(tx: &Transaction<'_>, id: i64, now: i64) -> Result<bool, S
     Ok(n == 1)
 }
 
+/// An incomplete concatenated message dropped by [`expire_incomplete`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Abandoned {
+    /// Its sender, as received.
+    pub source: String,
+    /// Where it was sent (the service number), as received.
+    pub destination: String,
+    /// Parts that had arrived, of `total`.
+    pub arrived: usize,
+    /// Parts it announced.
+    pub total: u8,
+}
+
 /// Drop incomplete concatenated messages whose first part arrived before `older_than` (Unix
-/// ms); their PDUs stay, marked 'expired'. Returns how many messages were dropped.
-pub fn expire_incomplete(tx: &Transaction<'_>, older_than: i64) -> Result<usize, StoreError> {
-    let groups: Vec<(String, String, i64, i64)> = tx
+/// ms): their open parts go, their PDUs stay, marked 'expired'. Returns each message dropped,
+/// so its sender can be told. Open parts are few (a message leaves them as soon as it is
+/// whole), so the look is cheap.
+pub fn expire_incomplete(
+    tx: &Transaction<'_>,
+    older_than: i64,
+) -> Result<Vec<Abandoned>, StoreError> {
+    let groups: Vec<(GroupKey, i64)> = tx
         .prepare_cached(
-            "SELECT source, destination, reference, total FROM inbox_part
+            "SELECT source, destination, reference, total, count(*) FROM inbox_part
              WHERE message_id IS NULL AND reference IS NOT NULL
              GROUP BY source, destination, reference, total
              HAVING min(received_at) < ?1",
         )
         .and_then(|mut s| {
             s.query_map([older_than], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok((
+                    GroupKey {
+                        source: r.get(0)?,
+                        destination: r.get(1)?,
+                        reference: r.get(2)?,
+                        total: r.get(3)?,
+                    },
+                    r.get(4)?,
+                ))
             })?
             .collect()
         })
         .ctx("inbox::expire_incomplete: find")?;
-    for (source, destination, reference, total) in &groups {
-        tx.execute(
-            "UPDATE inbox_pdu SET state = 'expired' WHERE id IN (
-                 SELECT pdu_id FROM inbox_part WHERE message_id IS NULL AND source = ?1
-                   AND destination = ?2 AND reference = ?3 AND total = ?4)",
-            params![source, destination, reference, total],
-        )
-        .ctx("inbox::expire_incomplete: mark")?;
-        tx.execute(
-            "DELETE FROM inbox_part WHERE message_id IS NULL AND source = ?1
-               AND destination = ?2 AND reference = ?3 AND total = ?4",
-            params![source, destination, reference, total],
-        )
-        .ctx("inbox::expire_incomplete: delete")?;
+    let mut dropped = Vec::with_capacity(groups.len());
+    for (key, arrived) in groups {
+        drop_open_group(tx, &key)?;
+        dropped.push(Abandoned {
+            source: key.source,
+            destination: key.destination,
+            arrived: arrived as usize,
+            total: key.total,
+        });
     }
-    Ok(groups.len())
+    Ok(dropped)
+}
+
+/// The parts of one concatenated message while it is open.
+struct GroupKey {
+    source: String,
+    destination: String,
+    reference: i64,
+    total: u8,
+}
+
+/// Drop the open parts of the message under `key`; their PDUs stay, marked 'expired'.
+fn drop_open_group(tx: &Transaction<'_>, key: &GroupKey) -> Result<(), StoreError> {
+    let args = params![key.source, key.destination, key.reference, key.total];
+    tx.prepare_cached(
+        "UPDATE inbox_pdu SET state = 'expired' WHERE id IN (
+             SELECT pdu_id FROM inbox_part WHERE message_id IS NULL AND source = ?1
+               AND destination = ?2 AND reference = ?3 AND total = ?4)",
+    )
+    .and_then(|mut s| s.execute(args))
+    .ctx("inbox: expire open parts")?;
+    tx.prepare_cached(
+        "DELETE FROM inbox_part WHERE message_id IS NULL AND source = ?1
+           AND destination = ?2 AND reference = ?3 AND total = ?4",
+    )
+    .and_then(|mut s| s.execute(args))
+    .ctx("inbox: delete open parts")?;
+    Ok(())
 }
 
 /// Processed messages among the `?2` oldest (-1: all; ids grow with time, so the oldest
