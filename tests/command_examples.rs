@@ -444,6 +444,42 @@ fn status_clear() {
 }
 
 #[test]
+fn short_expiry_forms_follow_built_in_statuses_and_never_take_the_end_of_free_text() {
+    let minutes = |m: u64| Some(Expiry::For(Duration::from_secs(60 * m)));
+    let fam = || Target::Group(family());
+    // After a built-in status the short forms are expiries.
+    assert_eq!(
+        cmd("STATUS FAMILY DRIVING 2H"),
+        Command::StatusSet(vec![set(fam(), StatusCode::Driving, hours(2))])
+    );
+    assert_eq!(
+        cmd("状态 家人 开会 30分"),
+        Command::StatusSet(vec![set(fam(), StatusCode::Meeting, minutes(30))])
+    );
+    // After free text they are part of it; COMMANDS.md's forms still end it.
+    for (text, status, expiry) in [
+        ("STATUS FAMILY On plane seat 12D", "On plane seat 12D", None),
+        ("STATUS FAMILY On plane seat 32D", "On plane seat 32D", None),
+        ("STATUS FAMILY At the gym 2h", "At the gym 2h", None),
+        ("STATUS FAMILY At the gym FOR 2H", "At the gym", hours(2)),
+        (
+            "STATUS FAMILY At the gym UNTIL 15:00",
+            "At the gym",
+            until(15, 0),
+        ),
+        ("状态 家人 考了90分", "考了90分", None),
+        ("状态 家人 在健身房 30分钟", "在健身房", minutes(30)),
+        ("状态 家人 在健身房2小时", "在健身房", hours(2)),
+    ] {
+        assert_eq!(
+            cmd(text),
+            Command::StatusSet(vec![free(fam(), status, expiry)]),
+            "{text}"
+        );
+    }
+}
+
+#[test]
 fn expiries_in_every_form() {
     for (suffix, expiry) in [
         ("FOR 2H", hours(2)),

@@ -581,7 +581,15 @@ fn status_and_expiry<'a>(
             value(true, (spaced_raw_expiry, end_of_segment)),
             value(false, end_of_segment),
         ));
-        let (rest, (body, _)) = consumed(many_till(anychar, peek(tail))).parse(input)?;
+        let (mut rest, (mut body, _)) = consumed(many_till(anychar, peek(tail))).parse(input)?;
+        if StatusWord::lookup(body).is_none() {
+            // Free text: only COMMANDS.md's expiry forms end it.
+            let tail = alt((
+                value(true, (spaced_strict_expiry, end_of_segment)),
+                value(false, end_of_segment),
+            ));
+            (rest, (body, _)) = consumed(many_till(anychar, peek(tail))).parse(input)?;
+        }
         if body.is_empty() {
             return fail(
                 input,
@@ -648,10 +656,22 @@ fn raw_expiry(input: &str) -> PResult<'_, RawExpiry> {
 }
 
 /// An expiry after a status: English ones after a space, Chinese ones possibly glued (`开车2小时`).
+/// Takes the short forms too (bare `2H`, `30分`), which follow a built-in status only.
 fn spaced_raw_expiry(input: &str) -> PResult<'_, (&str, RawExpiry)> {
     alt((preceded_space1(consumed(en_expiry)), |i| {
         let (i, _) = space0(i)?;
         consumed(zh_expiry).parse(i)
+    }))
+    .parse(input)
+}
+
+/// [`spaced_raw_expiry`] in COMMANDS.md's forms only (`FOR 2H`, `UNTIL 15:00`, `2小时`,
+/// `30分钟`, `到15:00`): the expiry after free text, whose end may look like a short form
+/// (`seat 12D`, `考了90分`) and then stays part of the text.
+fn spaced_strict_expiry(input: &str) -> PResult<'_, (&str, RawExpiry)> {
+    alt((preceded_space1(consumed(en_keyword_expiry)), |i| {
+        let (i, _) = space0(i)?;
+        consumed(zh_strict_expiry).parse(i)
     }))
     .parse(input)
 }
@@ -668,6 +688,11 @@ fn preceded_space1<'a, O>(
 
 /// `FOR 2H`, `FOR 30 MINUTES`, bare `2H`, `UNTIL 15:00`, `TILL 9:30`.
 fn en_expiry(input: &str) -> PResult<'_, RawExpiry> {
+    alt((en_keyword_expiry, en_duration)).parse(input)
+}
+
+/// `FOR 2H`, `FOR 30 MINUTES`, `UNTIL 15:00`, `TILL 9:30`.
+fn en_keyword_expiry(input: &str) -> PResult<'_, RawExpiry> {
     alt((
         |i| {
             let (i, _) = (tag_no_case("FOR"), space0).parse(i)?;
@@ -677,7 +702,6 @@ fn en_expiry(input: &str) -> PResult<'_, RawExpiry> {
             let (i, _) = (alt((tag_no_case("UNTIL"), tag_no_case("TILL"))), space0).parse(i)?;
             clock(i)
         },
-        en_duration,
     ))
     .parse(input)
 }
@@ -742,8 +766,24 @@ fn zh_clock(input: &str) -> PResult<'_, RawExpiry> {
     Ok((i, RawExpiry::Until(h, m.unwrap_or(0))))
 }
 
-/// `2小时`, `2个小时`, `30分钟`, `1天` (optionally `后`), `到15:00`, `直到15点`.
+/// `2小时`, `2个小时`, `30分钟`, `30分`, `1天` (optionally `后`), `到15:00`, `直到15点`.
 fn zh_expiry(input: &str) -> PResult<'_, RawExpiry> {
+    zh_expiry_with(input, true)
+}
+
+/// [`zh_expiry`] without the short `30分` (which is also a score: `考了90分`).
+fn zh_strict_expiry(input: &str) -> PResult<'_, RawExpiry> {
+    zh_expiry_with(input, false)
+}
+
+fn zh_expiry_with(input: &str, short_minutes: bool) -> PResult<'_, RawExpiry> {
+    let minutes = move |i| {
+        if short_minutes {
+            alt((tag("分钟"), tag("分"))).parse(i)
+        } else {
+            tag("分钟").parse(i)
+        }
+    };
     alt((
         |i| {
             let (i, n) = number(i)?;
@@ -753,7 +793,7 @@ fn zh_expiry(input: &str) -> PResult<'_, RawExpiry> {
                     DurationUnit::Hours,
                     alt((tag("个小时"), tag("小时"), tag("个钟头"), tag("钟头"))),
                 ),
-                value(DurationUnit::Minutes, alt((tag("分钟"), tag("分")))),
+                value(DurationUnit::Minutes, minutes),
                 value(DurationUnit::Days, tag("天")),
             ))
             .parse(i)?;
