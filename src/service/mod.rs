@@ -1017,21 +1017,14 @@ impl Service {
                     set_seq: seq,
                     expires_at,
                 };
-                // A timed status remembers what to revert to; a lasting one forgets.
+                // A timed status remembers what to revert to; a lasting one forgets. A timed
+                // CLEAR (`CLEAR FOR 2H`, the USSD menu's STANDBY for an hour) is a timed
+                // STANDBY, so the reply's "until" holds.
                 aud.prev = match expires_at {
-                    Some(until) if a.status != StatusChange::Clear => {
-                        revert_chain(&aud.status, &aud.prev, until)
-                    }
-                    _ => Vec::new(),
+                    Some(until) => revert_chain(&aud.status, &aud.prev, until),
+                    None => Vec::new(),
                 };
-                aud.status = if a.status == StatusChange::Clear {
-                    Stored {
-                        expires_at: None,
-                        ..new
-                    }
-                } else {
-                    new
-                };
+                aud.status = new;
                 state::save_status(tx, aud)?;
             }
             lines.push(Line {

@@ -290,6 +290,25 @@ fn an_expired_status_reverts_and_tells_who_saw_it() {
 }
 
 #[test]
+fn a_timed_clear_is_a_timed_standby_that_reverts() {
+    let mut b = Bench::family_seeing_free();
+    let r = b.send(OWNER, "STATUS FAMILY CLEAR FOR 2H");
+    assert!(r.contains("FAMILY sees STANDBY until 16:30"), "{r}");
+    assert!(b.send(DAD, "WHO 13800138000").contains("STANDBY"));
+    b.flush();
+    b.now += 2 * 3_600_000;
+    assert_eq!(b.expire(), 1, "the reply's \"until\" holds");
+    assert!(b.send(DAD, "WHO 13800138000").ends_with("FREE."));
+    // A CLEAR without an expiry is for good, and forgets what was before.
+    b.send(OWNER, "STATUS FAMILY BUSY FOR 1H");
+    b.send(OWNER, "STATUS FAMILY CLEAR");
+    b.flush();
+    b.now += 3 * 3_600_000;
+    assert_eq!(b.expire(), 0);
+    assert!(b.send(DAD, "WHO 13800138000").contains("STANDBY"));
+}
+
+#[test]
 fn stacked_timed_statuses_step_back_one_at_a_time() {
     let mut b = Bench::new();
     b.family_of_two();

@@ -408,7 +408,9 @@ pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lan
     if input == "00" {
         return exit(lang);
     }
-    let n: Option<usize> = input.parse().ok();
+    // Menu choices are one or two digits; anything longer is no choice (and cannot overflow
+    // the page arithmetic below).
+    let n: Option<usize> = input.parse().ok().filter(|&k| k < 100);
     let again = |hint| show(cfg, screen.clone(), data, lang, hint);
     match screen {
         Screen::Main => match n {
@@ -616,6 +618,28 @@ mod tests {
                         );
                         assert!(cfg.fits(&text), "{screen:?} {lang:?}: {text}");
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_number_is_no_choice_on_any_menu() {
+        let cfg = UssdConfig::default();
+        let data = worst_data();
+        // (The WHO prompt takes a phone number, not a choice.)
+        for screen in every_screen(&data)
+            .into_iter()
+            .filter(|s| *s != Screen::WhoPrompt)
+        {
+            for input in [
+                usize::MAX.to_string(),
+                (usize::MAX - 6).to_string(),
+                "100".into(),
+            ] {
+                match step(&cfg, &screen, &input, &data, Lang::En) {
+                    Step::Show(next, _) => assert_eq!(next, screen, "{input}"),
+                    other => panic!("{screen:?} {input}: {other:?}"),
                 }
             }
         }
