@@ -246,6 +246,7 @@ pub fn classify(cmd: &Command, now_ms: i64) -> Result<InboundKind, InboundError>
         raw: encode_command(cmd),
         payload,
         concat,
+        link_session: None,
     }))
 }
 
@@ -422,7 +423,10 @@ pub async fn handle_batch(
                 }
                 waiting.push((inbound, Write::Receipt(ReceiptWrite::new(&r))))
             }
-            Ok(InboundKind::Mo(pdu)) => waiting.push((inbound, Write::Mo(pdu))),
+            Ok(InboundKind::Mo(mut pdu)) => {
+                pdu.link_session = i64::try_from(inbound.session).ok();
+                waiting.push((inbound, Write::Mo(pdu)))
+            }
         }
     }
     if waiting.is_empty() {

@@ -330,10 +330,10 @@ async fn english_conversation_from_commands_md() {
     assert_eq!(o.notified, 2, "Dad and the boss (Mum opted out)");
     assert!(w.inbox(DAD, 5).await[4].contains(": INCALL."));
     assert!(w.inbox(BOSS, 3).await[2].contains(": INCALL."));
-    // (Another spelling: the same text within the inbox's 2-minute dedup window would be
-    // taken for an SMSC resend.)
+    // The same text again a moment later, on the same SMPP session: a second question, not
+    // an SMSC resend, so it gets its own answer.
     assert!(w
-        .say(STRANGER, "who +8613800138000")
+        .say(STRANGER, "WHO 13800138000")
         .await
         .ends_with("INCALL."));
     service
@@ -1239,8 +1239,8 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
         .unwrap();
     assert!(new_call.avatar_len.unwrap() > 0);
     // A multipart form (what a WAP browser posts) works too, on a fresh link.
-    // (Another spelling: the same text within 2 minutes is taken for an SMSC resend.)
-    let r = w.say(OWNER, "avatar upload").await;
+    // (The same text as before: sent again on the same session, it is a new command.)
+    let r = w.say(OWNER, "AVATAR UPLOAD").await;
     let url2 = r
         .split_whitespace()
         .find(|t| t.contains("/u/"))

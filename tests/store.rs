@@ -73,6 +73,7 @@ fn sms_pdu(source: &str, text: &str, at: i64) -> InboundPdu {
         payload: text.as_bytes().to_vec(),
         concat: None,
         ussd: None,
+        link_session: None,
     }
 }
 
@@ -454,6 +455,55 @@ fn commits_reach_the_database_file_through_the_background_checkpoint() {
 
 // ---------------------------------------------------------------------------------------------
 // Inbox
+
+#[test]
+fn the_same_text_again_on_the_same_session_is_a_new_command_and_on_a_later_one_a_resend() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let on = |session: i64, text: &str, at: i64| InboundPdu {
+        link_session: Some(session),
+        ..sms_pdu("861", text, at)
+    };
+    // FREE, BUSY, FREE again within a minute, on one session: three commands.
+    for (text, at) in [
+        ("STATUS FAMILY FREE", T0),
+        ("STATUS FAMILY BUSY", T0 + 20_000),
+    ] {
+        assert!(matches!(
+            receive(&store, on(7, text, at)),
+            Received::Complete(_)
+        ));
+    }
+    assert!(matches!(
+        receive(&store, on(7, "STATUS FAMILY FREE", T0 + 40_000)),
+        Received::Complete(_)
+    ));
+    // The SMSC resends the last one on a new session (its answer was lost with the link).
+    assert_eq!(
+        receive(&store, on(8, "STATUS FAMILY FREE", T0 + 45_000)),
+        Received::Duplicate
+    );
+    // ...and after that, the subscriber's own repeat on the new session is new again.
+    assert!(matches!(
+        receive(&store, on(8, "STATUS FAMILY FREE", T0 + 50_000)),
+        Received::Complete(_)
+    ));
+    // Without a known session (a tool, an old row) the window decides, as before.
+    assert_eq!(
+        receive(&store, sms_pdu("861", "STATUS FAMILY FREE", T0 + 55_000)),
+        Received::Duplicate
+    );
+    // Parts on one session are still resends: their key has no text.
+    let part = |session: i64, at: i64| InboundPdu {
+        link_session: Some(session),
+        ..part_pdu(1, 2, 9, "part one", at)
+    };
+    assert!(matches!(
+        receive(&store, part(7, T0)),
+        Received::Partial { .. }
+    ));
+    assert_eq!(receive(&store, part(7, T0 + 5_000)), Received::Duplicate);
+}
 
 #[test]
 fn whole_message_duplicates_within_the_window_are_dropped() {

@@ -207,6 +207,11 @@ impl SubmitOutcome {
 pub struct Inbound {
     /// The PDU as received.
     pub command: Command,
+    /// The SMPP session it came on: a random number below 2^63, the same for every PDU of
+    /// one session and never reused (a reconnect or a restart makes a new one). An identical
+    /// PDU again on the same session was sent again by the subscriber, not resent by the SMSC
+    /// after a lost answer (see `store::inbox`).
+    pub session: u64,
     ack: oneshot::Sender<CommandStatus>,
 }
 

@@ -362,6 +362,9 @@ async fn run_bound(
     let mut closing: Option<Instant> = None;
     let mut unbind: Option<(u32, Instant)> = None;
     let mut requests_open = ctx.requests.is_some();
+    // Names this session on every inbound PDU (see `Inbound::session`): random, so unique
+    // across reconnects and restarts.
+    let session_tag = rand::random::<u64>() >> 1;
     // Batch items waiting for a window slot (or for the rate limiter, until `pace_at`).
     let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut pace_at: Option<Instant> = None;
@@ -526,7 +529,7 @@ async fn run_bound(
                 match id {
                     CommandId::DeliverSm | CommandId::DataSm => {
                         let (tx, rx) = oneshot::channel();
-                        match ctx.inbound.try_send(Inbound { command: cmd, ack: tx }) {
+                        match ctx.inbound.try_send(Inbound { command: cmd, session: session_tag, ack: tx }) {
                             Ok(()) => {
                                 let read_at = Instant::now();
                                 acks.push(Box::pin(async move {

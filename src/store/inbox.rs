@@ -14,13 +14,19 @@
 //! - a whole message: (source, destination, data_coding, payload, SMSC message id if any).
 //!
 //! A PDU whose key was seen within the dedup window (default [`DEFAULT_DEDUP_WINDOW`], 2
-//! minutes, by `received_at`) is a [`RecordOutcome::Duplicate`] and produces nothing. After the
-//! window the same content counts as new. The window is short on purpose: an SMSC resends a
-//! lost response's PDU within seconds of its response timeout or of the rebind, while a
-//! subscriber who repeats `WHO 138...` a few minutes later expects a second answer. The status
-//! service is idempotent for a command applied twice (a repeated STATUS changes nothing any
-//! contact sees, so it notifies nobody), so a resend that slips past the window costs at most a
-//! second reply, and a lost command would cost silence.
+//! minutes, by `received_at`) is a [`RecordOutcome::Duplicate`] and produces nothing, with one
+//! exception: a whole message whose earlier copy came on the SAME SMPP session
+//! ([`InboundPdu::link_session`]) is new. An SMSC resends a PDU because its answer was lost,
+//! and an answer is lost with its link: the resend comes on a later session. The same text
+//! again on one session is the subscriber's (`STATUS FAMILY FREE`, `BUSY`, `FREE` within a
+//! minute; `WHO 138...` asked twice), and every command gets a reply. A resend is marked with
+//! the session it came on, so a repeat after it on that session is new too. (The residual
+//! risk: an SMSC that resends on the same session after its own response timeout, which our
+//! answers miss only while the database is held for longer than that timeout; the command
+//! then runs twice, which the status service takes calmly: a repeated STATUS notifies nobody.)
+//!
+//! After the window the same content counts as new. The window is short on purpose: an SMSC
+//! resends a lost response's PDU within seconds of its response timeout or of the rebind.
 //!
 //! A part whose slot (key, seq) is already taken among the open parts is a duplicate whatever
 //! its age when its user data is the same; with other user data it starts a new message that
@@ -110,6 +116,9 @@ pub struct InboundPdu {
     pub concat: Option<Concat>,
     /// USSD TLVs, for a USSD dialogue unit.
     pub ussd: Option<UssdTag>,
+    /// The SMPP session it came on (`smpp::Inbound::session`), when known. Stored; for a
+    /// whole message, the session its last copy came on.
+    pub link_session: Option<i64>,
 }
 
 /// The USSD TLVs of an MO (wire-formats.md §4): `ussd_service_op` and `its_session_info`
@@ -297,8 +306,8 @@ fn insert_pdu(
         tx.prepare_cached(
             "INSERT INTO inbox_pdu (received_at, source, destination, smsc_message_id, dedup_key,
                  esm_class, data_coding, concat_scheme, concat_ref, concat_total, concat_seq, raw,
-                 state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 state, link_session)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (dedup_key) DO NOTHING",
         )
         .and_then(|mut s| {
@@ -316,6 +325,7 @@ fn insert_pdu(
                 seq,
                 pdu.raw,
                 state,
+                pdu.link_session,
             ])
         })
         .map(|n| (n == 1).then(|| tx.last_insert_rowid()))
@@ -326,13 +336,24 @@ fn insert_pdu(
     }
     let window = i64::try_from(dedup_window.as_millis()).unwrap_or(i64::MAX);
     let cutoff = pdu.received_at.saturating_sub(window);
+    // A whole message seen before on this same session is the subscriber's again (the SMSC
+    // had its answer); parts are never (their key has no text, and a reference is reused only
+    // after 256 long messages).
+    let same_session = pdu.link_session.filter(|_| pdu.concat.is_none());
     let retired = tx
         .prepare_cached(
-            "UPDATE inbox_pdu SET dedup_key = NULL WHERE dedup_key = ?1 AND received_at < ?2",
+            "UPDATE inbox_pdu SET dedup_key = NULL
+             WHERE dedup_key = ?1 AND (received_at < ?2 OR link_session = ?3)",
         )
-        .and_then(|mut s| s.execute(params![&key[..], cutoff]))
+        .and_then(|mut s| s.execute(params![&key[..], cutoff, same_session]))
         .ctx("inbox: retire key")?;
     if retired == 0 {
+        if let Some(session) = same_session {
+            // A resend, answered on this session now: the next identical one here is new.
+            tx.prepare_cached("UPDATE inbox_pdu SET link_session = ?2 WHERE dedup_key = ?1")
+                .and_then(|mut s| s.execute(params![&key[..], session]))
+                .ctx("inbox: resend seen")?;
+        }
         return Ok(None);
     }
     insert()
@@ -857,6 +878,7 @@ mod tests {
             payload: payload.to_vec(),
             concat,
             ussd: None,
+            link_session: None,
         }
     }
 

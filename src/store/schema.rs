@@ -342,6 +342,13 @@ const V9: &str = r#"
 ALTER TABLE upload_token ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0;
 "#;
 
+/// Migration 10: the SMPP session each MO PDU came on (`Inbound::session`), so that the same
+/// text sent twice on one session counts as two commands while an SMSC's resend after a lost
+/// answer (which comes on a later session) stays a duplicate (`inbox` module docs).
+const V10: &str = r#"
+ALTER TABLE inbox_pdu ADD COLUMN link_session INTEGER;
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -471,6 +478,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V7),
     Migration::Sql(V8),
     Migration::Sql(V9),
+    Migration::Sql(V10),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -601,7 +609,7 @@ mod tests {
         // Back to version 7, as a database written by the last release.
         conn.execute_batch(
             "DROP INDEX outbox_expiry; ALTER TABLE upload_token DROP COLUMN refusals;
-             PRAGMA user_version = 7",
+             ALTER TABLE inbox_pdu DROP COLUMN link_session; PRAGMA user_version = 7",
         )
         .unwrap();
         conn.execute(
@@ -622,7 +630,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 2, "versions 8 and 9");
+        assert_eq!(migrate(&mut conn).unwrap(), 3, "versions 8 to 10");
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         let refusals: i64 = conn
             .query_row(
