@@ -378,6 +378,12 @@ fn help(topic: HelpTopic, lang: Lang) -> String {
     }
 }
 
+/// Whether `bad` is empty once spaces and quotes are gone (`""`).
+fn blank(bad: &str) -> bool {
+    bad.trim_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '“' | '”'))
+        .is_empty()
+}
+
 fn invalid(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> String {
     use crate::command::{MsisdnError, ValueError};
     let en = |what: String| format!("{what} Try: {}", usage(topic, Lang::En));
@@ -417,6 +423,18 @@ fn invalid(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> St
         )),
         (ParseErrorKind::Value(ValueError::BadGroupName { .. }), Lang::Zh) => {
             zh(format!("“{bad}”不能作组名（1到16个字母或汉字）。"))
+        }
+        (ParseErrorKind::Value(ValueError::BadStatusLength { .. }), Lang::En) if blank(bad) => {
+            en("The status is empty (1 to 60 characters).".into())
+        }
+        (ParseErrorKind::Value(ValueError::BadStatusLength { .. }), Lang::Zh) if blank(bad) => {
+            zh("状态不能为空（1到60字）。".into())
+        }
+        (ParseErrorKind::Value(ValueError::BadDisplayName { .. }), Lang::En) if blank(bad) => {
+            en("The name is empty (1 to 20 characters).".into())
+        }
+        (ParseErrorKind::Value(ValueError::BadDisplayName { .. }), Lang::Zh) if blank(bad) => {
+            zh("名字不能为空（1到20字）。".into())
         }
         (ParseErrorKind::Value(ValueError::BadStatusLength { .. }), Lang::En) => en(format!(
             "The status \"{bad}\" is too long (60 characters at most)."
@@ -459,6 +477,17 @@ fn invalid(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> St
         )),
         (ParseErrorKind::MissingTarget, Lang::Zh) => {
             zh(format!("谁看到“{bad}”？请先写分组、全部或其他。"))
+        }
+        // `HELP <something else>`: someone asking for help gets it, not "send HELP".
+        (ParseErrorKind::UnknownOption, Lang::En) if topic == HelpTopic::General => format!(
+            "\"{bad}\" is not a help topic. {}",
+            help(HelpTopic::General, Lang::En)
+        ),
+        (ParseErrorKind::UnknownOption, Lang::Zh) if topic == HelpTopic::General => {
+            format!(
+                "“{bad}”不是帮助主题。{}",
+                help(HelpTopic::General, Lang::Zh)
+            )
         }
         (ParseErrorKind::UnknownOption, Lang::En) => {
             en(format!("\"{bad}\" is not an option here."))

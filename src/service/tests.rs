@@ -682,6 +682,24 @@ fn malformed_input_gets_a_helpful_reply_and_changes_nothing() {
     assert!(r.contains("is not a phone number"), "{r}");
     let r = b.outcome(STRANGER, "STATUS FAMILY").reply.unwrap();
     assert!(r.contains("Which status"), "{r}");
+    // An empty quoted name or status is empty, not "too long".
+    for (text, want) in [
+        ("NAME \"\"", "The name is empty"),
+        ("STATUS FAMILY \"\"", "The status is empty"),
+        ("名字 \"\"", "名字不能为空"),
+    ] {
+        let r = b.outcome(STRANGER, text).reply.unwrap();
+        assert!(r.starts_with(want), "{text}: {r}");
+    }
+    // Someone who asks for help gets it, whatever follows HELP.
+    for text in ["HELP ME", "help?", "帮助 天气"] {
+        let r = b.outcome(STRANGER, text).reply.unwrap();
+        assert!(
+            r.contains("Commands: STATUS FAMILY FREE") || r.contains("命令：状态 家人 空闲"),
+            "{text}: {r}"
+        );
+        assert!(!r.contains("Send HELP"), "{text}: {r}");
+    }
     // The owner's state is untouched and the tables are all there.
     assert!(b.send(MUM, "WHO 13800138000").ends_with("FREE."));
     assert!(b.all_updates().is_empty());
