@@ -241,7 +241,13 @@ fn name() {
 
 #[test]
 fn groups_and_group_show() {
-    all_same(&["GROUPS", "groups", "分组", "GROUP"], &Command::Groups);
+    all_same(&["GROUPS", "groups", "分组", "GROUP"], &Command::Groups(1));
+    all_same(
+        &["GROUPS 2", "groups 2", "分组 2", "分组2", "GROUP 2"],
+        &Command::Groups(2),
+    );
+    assert_eq!(cmd("STATUS 3"), Command::StatusShow(3));
+    assert_eq!(cmd("状态 2"), Command::StatusShow(2));
     all_same(
         &[
             "GROUP FAMILY",
@@ -334,7 +340,7 @@ fn group_del_rename_drop() {
 fn status_show_and_every_status_word() {
     all_same(
         &["STATUS", "status", "状态", " Status  "],
-        &Command::StatusShow,
+        &Command::StatusShow(1),
     );
     let words: &[(&str, StatusCode)] = &[
         ("STANDBY", StatusCode::Standby),

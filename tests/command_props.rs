@@ -203,11 +203,11 @@ fn command() -> impl Strategy<Value = Rendered> {
         prop_oneof![
             kw("STATUS", "状态").prop_map(|k| Rendered {
                 text: k,
-                command: Command::StatusShow
+                command: Command::StatusShow(1)
             }),
             kw("GROUPS", "分组").prop_map(|k| Rendered {
                 text: k,
-                command: Command::Groups
+                command: Command::Groups(1)
             }),
             (
                 kw("STATUS", "状态"),

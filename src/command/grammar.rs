@@ -395,7 +395,17 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     ];
     let (rest, (lang, ())) = keyword(KW)(input)?;
     if rest.is_empty() {
-        return done(Command::Groups, lang);
+        return done(Command::Groups(1), lang);
+    }
+    // A group name is never all digits: `GROUPS 2` is the second page of the list.
+    if rest.bytes().all(|b| b.is_ascii_digit()) {
+        return match positive(rest) {
+            Some(page) => done(Command::Groups(page), lang),
+            None => with_lang(
+                lang,
+                fail(rest, ParseErrorKind::BadNumber, rest, HelpTopic::Group),
+            ),
+        };
     }
     let body = |input: &'a str| -> PResult<'a, Parsed> {
         let (rest, token) = word(input)?;
@@ -444,7 +454,17 @@ pub fn status(input: &str) -> PResult<'_, Parsed> {
     const KW: &[Kw<()>] = &[("STATUS", EN, ()), ("状态", ZH, ())];
     let (rest, (lang, ())) = keyword(KW)(input)?;
     if rest.is_empty() {
-        return done(Command::StatusShow, lang);
+        return done(Command::StatusShow(1), lang);
+    }
+    // A target is never all digits: `STATUS 2` is the second page of the list.
+    if rest.bytes().all(|b| b.is_ascii_digit()) {
+        return match positive(rest) {
+            Some(page) => done(Command::StatusShow(page), lang),
+            None => with_lang(
+                lang,
+                fail(rest, ParseErrorKind::BadNumber, rest, HelpTopic::Status),
+            ),
+        };
     }
     let (_, list) = with_lang(lang, assignments(rest))?;
     done(Command::StatusSet(list), lang)

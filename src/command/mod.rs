@@ -42,8 +42,8 @@ pub enum Command {
     Help(Option<HelpTopic>),
     /// `NAME <display name>` / `名字 <名字>`.
     Name(DisplayName),
-    /// `GROUPS` / `分组` (also `GROUP` alone): list groups.
-    Groups,
+    /// `GROUPS [page]` / `分组 [页]` (also `GROUP` alone): list groups, page 1 first.
+    Groups(u32),
     /// `GROUP <g> [page]`: list members, page 1 first.
     GroupShow {
         /// The group.
@@ -74,8 +74,8 @@ pub enum Command {
     },
     /// `GROUP <g> DROP` / `分组 <g> 解散`.
     GroupDrop(GroupName),
-    /// `STATUS` / `状态` alone: show the status each group sees.
-    StatusShow,
+    /// `STATUS [page]` / `状态 [页]`: show the status each group sees, page 1 first.
+    StatusShow(u32),
     /// `STATUS <t> <s> [<expiry>][, <t2> <s2> ...]`: at least one assignment, in typed order.
     StatusSet(Vec<StatusAssignment>),
     /// `WHO <n>` / `查 <n>`.

@@ -238,13 +238,13 @@ fn command_name(c: &Command) -> &'static str {
     match c {
         Command::Help(_) => "help",
         Command::Name(_) => "name",
-        Command::Groups => "groups",
+        Command::Groups(_) => "groups",
         Command::GroupShow { .. } => "group_show",
         Command::GroupAdd { .. } => "group_add",
         Command::GroupDel { .. } => "group_del",
         Command::GroupRename { .. } => "group_rename",
         Command::GroupDrop(_) => "group_drop",
-        Command::StatusShow => "status_show",
+        Command::StatusShow(_) => "status_show",
         Command::StatusSet(_) => "status_set",
         Command::Who(_) => "who",
         Command::Avatars { .. } => "avatars",
@@ -473,8 +473,14 @@ impl Service {
                 state::save_subscriber(tx, sub, now)?;
                 Text::NameSet(n.as_str().to_string())
             }
-            Command::Groups => Text::Groups(self.lines(tx, now, sub, true)?),
-            Command::StatusShow => Text::Statuses(self.lines(tx, now, sub, false)?),
+            Command::Groups(page) => Text::Groups {
+                lines: self.lines(tx, now, sub, true)?,
+                page,
+            },
+            Command::StatusShow(page) => Text::Statuses {
+                lines: self.lines(tx, now, sub, false)?,
+                page,
+            },
             Command::GroupShow { group, page } => self.group_show(tx, sub, &group, page)?,
             Command::GroupAdd { group, members } => {
                 self.group_add(tx, now, sub, &group, &members)?

@@ -79,10 +79,21 @@ pub enum Text {
     },
     /// NAME accepted.
     NameSet(String),
-    /// GROUPS: each audience with its member count and status.
-    Groups(Vec<Line>),
-    /// STATUS alone: what each audience sees.
-    Statuses(Vec<Line>),
+    /// GROUPS: each audience with its member count and status; the lines that fit one reply
+    /// on page `page` (see [`paged`]).
+    Groups {
+        /// Every audience.
+        lines: Vec<Line>,
+        /// Page asked for (1-based; past the last, the last).
+        page: u32,
+    },
+    /// STATUS alone: what each audience sees, paged as [`Text::Groups`].
+    Statuses {
+        /// Every audience.
+        lines: Vec<Line>,
+        /// Page asked for (1-based; past the last, the last).
+        page: u32,
+    },
     /// GROUP g `[page]`: one page of members.
     Members {
         /// The group.
@@ -504,21 +515,59 @@ fn invalid(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> St
     }
 }
 
-fn lines(lines: &[Line], lang: Lang, with_members: bool) -> String {
+fn line(l: &Line, lang: Lang, with_members: bool) -> String {
+    let mut s = l.label.render(lang);
+    if let (true, Some(n)) = (with_members, l.members) {
+        s.push_str(&format!("({n})"));
+    }
+    s.push(if lang == Lang::En { ' ' } else { ':' });
+    s.push_str(&status_phrase(&l.shown, &l.until, lang));
+    s
+}
+
+/// Page `page` of a list of audience lines after `head`: as many whole lines per page as fit
+/// [`MAX_SEGMENTS`] with the pointer to the next page (`More: GROUPS 2.`), so that a
+/// subscriber with many groups can read them all (16 user groups with Chinese names and
+/// free-text statuses take several replies). A page past the last shows the last.
+fn paged(
+    head: &str,
+    all: &[Line],
+    page: u32,
+    more: &str,
+    lang: Lang,
+    with_members: bool,
+) -> String {
     let sep = if lang == Lang::En { "; " } else { "；" };
-    lines
-        .iter()
-        .map(|l| {
-            let mut s = l.label.render(lang);
-            if let (true, Some(n)) = (with_members, l.members) {
-                s.push_str(&format!("({n})"));
-            }
-            s.push(if lang == Lang::En { ' ' } else { ':' });
-            s.push_str(&status_phrase(&l.shown, &l.until, lang));
-            s
-        })
-        .collect::<Vec<_>>()
-        .join(sep)
+    let next = |n: usize| match lang {
+        Lang::En => format!(" More: {more} {n}."),
+        Lang::Zh => format!("更多：{more} {n}"),
+    };
+    // Split into pages, each as long as fits with its "more" pointer.
+    let rendered: Vec<String> = all.iter().map(|l| line(l, lang, with_members)).collect();
+    let mut pages: Vec<Vec<&str>> = vec![Vec::new()];
+    for text in &rendered {
+        let current = pages.len();
+        let page_lines = pages.last_mut().expect("one page at least");
+        let mut candidate = page_lines.clone();
+        candidate.push(text);
+        let fits = segments(&format!(
+            "{head}{}{}",
+            candidate.join(sep),
+            next(current + 1)
+        )) <= MAX_SEGMENTS;
+        if fits || page_lines.is_empty() {
+            *page_lines = candidate;
+        } else {
+            pages.push(vec![text]);
+        }
+    }
+    let count = pages.len();
+    let index = (page.max(1) as usize).min(count) - 1;
+    let mut out = format!("{head}{}", pages[index].join(sep));
+    if index + 1 < count {
+        out.push_str(&next(index + 2));
+    }
+    out
 }
 
 fn privacy_word(p: Privacy, lang: Lang) -> &'static str {
@@ -554,10 +603,16 @@ impl Text {
             Text::Invalid { kind, bad, usage } => invalid(kind, bad, *usage, lang),
             Text::NameSet(n) if en => format!("Your contacts will see you as \"{n}\"."),
             Text::NameSet(n) => format!("联系人将看到你的名字：{n}。"),
-            Text::Groups(ls) if en => format!("Your groups: {}", lines(ls, lang, true)),
-            Text::Groups(ls) => format!("你的分组：{}", lines(ls, lang, true)),
-            Text::Statuses(ls) if en => format!("You show: {}", lines(ls, lang, false)),
-            Text::Statuses(ls) => format!("你的状态：{}", lines(ls, lang, false)),
+            Text::Groups { lines, page } => {
+                let head = if en { "Your groups: " } else { "你的分组：" };
+                let more = if en { "GROUPS" } else { "分组" };
+                paged(head, lines, *page, more, lang, true)
+            }
+            Text::Statuses { lines, page } => {
+                let head = if en { "You show: " } else { "你的状态：" };
+                let more = if en { "STATUS" } else { "状态" };
+                paged(head, lines, *page, more, lang, false)
+            }
             Text::Members {
                 group,
                 page,
@@ -1036,8 +1091,18 @@ mod tests {
         }
         v.extend([
             Text::NameSet(name20.clone()),
-            Text::Groups(all.clone()),
-            Text::Statuses(all.clone()),
+            Text::Groups {
+                lines: all.clone(),
+                page: 1,
+            },
+            Text::Groups {
+                lines: all.clone(),
+                page: 99,
+            },
+            Text::Statuses {
+                lines: all.clone(),
+                page: 2,
+            },
             Text::Members {
                 group: user16.clone(),
                 page: 19,
@@ -1167,15 +1232,85 @@ mod tests {
     }
 
     #[test]
+    fn every_group_line_is_on_exactly_one_page_and_every_page_fits() {
+        let user = |i: usize| Label::User(format!("{}{i:02}", "组".repeat(14)));
+        let mut all: Vec<Line> = BuiltinGroup::ALL
+            .into_iter()
+            .map(|g| worst_line(Label::Builtin(g)))
+            .collect();
+        all.extend((0..16).map(|i| worst_line(user(i))));
+        for lang in [Lang::En, Lang::Zh] {
+            for members in [true, false] {
+                let mut seen = Vec::new();
+                let mut page = 1;
+                loop {
+                    let text = if members {
+                        Text::Groups {
+                            lines: all.clone(),
+                            page,
+                        }
+                    } else {
+                        Text::Statuses {
+                            lines: all.clone(),
+                            page,
+                        }
+                    }
+                    .render_full(lang);
+                    assert!(
+                        segments(&text) <= MAX_SEGMENTS,
+                        "{lang:?} page {page}: {text}"
+                    );
+                    for l in &all {
+                        let shown = line(l, lang, members);
+                        if text.contains(&shown) && !seen.contains(&shown) {
+                            seen.push(shown);
+                        }
+                    }
+                    let next = match lang {
+                        Lang::En => format!(
+                            "More: {} {}.",
+                            if members { "GROUPS" } else { "STATUS" },
+                            page + 1
+                        ),
+                        Lang::Zh => format!(
+                            "更多：{} {}",
+                            if members { "分组" } else { "状态" },
+                            page + 1
+                        ),
+                    };
+                    if !text.contains(&next) {
+                        break;
+                    }
+                    page += 1;
+                    assert!(page < 30, "no end");
+                }
+                assert!(page > 1, "the worst case takes more than one reply");
+                let want: Vec<String> = all.iter().map(|l| line(l, lang, members)).collect();
+                let mut want_unique = want.clone();
+                want_unique.dedup();
+                assert_eq!(
+                    seen.len(),
+                    want_unique.len(),
+                    "{lang:?}: every line is shown"
+                );
+                // Past the last page: the last page again.
+                let last = Text::Groups {
+                    lines: all.clone(),
+                    page: 500,
+                }
+                .render_full(lang);
+                assert!(!last.contains("More") && !last.contains("更多"), "{last}");
+            }
+        }
+    }
+
+    #[test]
     fn every_text_fits_three_segments_unclipped_in_both_languages() {
         for t in samples() {
             for lang in [Lang::En, Lang::Zh] {
                 let full = t.render_full(lang);
                 assert!(!full.is_empty(), "{t:?}");
-                let clipped_ok = matches!(
-                    t,
-                    Text::Groups(_) | Text::Statuses(_) | Text::Presets { .. }
-                );
+                let clipped_ok = matches!(t, Text::Presets { .. });
                 if !clipped_ok {
                     assert!(
                         segments(&full) <= MAX_SEGMENTS,
