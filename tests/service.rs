@@ -652,6 +652,17 @@ async fn operator_api_events_health_and_metrics_over_http() {
     assert_eq!(r.status(), 401);
     let r = api(&http, &events, "wrong-key-wrong-key", &call).await;
     assert_eq!(r.status(), 403);
+    // The key is checked before the body is read, on every operator route.
+    for route in ["activity", "handsets", "avatars/sync"] {
+        let r = http
+            .post(format!("{base}/api/v1/{route}"))
+            .header("content-type", "application/json")
+            .body("{ not json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{route}");
+    }
     let r = api(
         &http,
         &events,

@@ -54,10 +54,16 @@ pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .route("/api/v1/events", post(event))
-        .route("/api/v1/activity", post(activity))
-        .route("/api/v1/handsets", post(handsets))
-        .route("/api/v1/avatars/sync", post(avatar_sync))
+        .merge(
+            Router::new()
+                .route("/api/v1/events", post(event))
+                .route("/api/v1/activity", post(activity))
+                .route("/api/v1/handsets", post(handsets))
+                .route("/api/v1/avatars/sync", post(avatar_sync))
+                // The key is checked before the body is read: a caller without it costs no
+                // JSON parsing.
+                .route_layer(middleware::from_fn_with_state(state.clone(), operator_only)),
+        )
         .route("/a/{token}", get(avatar::avatar_link))
         .route("/p/{id}", get(avatar::preset_image))
         .route("/gallery", get(avatar::gallery))
@@ -80,6 +86,14 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
+}
+
+/// The operator API's gate: `Authorization: Bearer <key>` ([`refuse`]) before the handler.
+async fn operator_only(State(st): State<HttpState>, req: Request, next: Next) -> Response {
+    match refuse(&st, req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn count(State(st): State<HttpState>, req: Request, next: Next) -> Response {
@@ -202,13 +216,10 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// An operator API request's JSON body, once the bearer key is checked.
+/// An operator API request's JSON body (the bearer key was checked by [`operator_only`]).
 fn operator_body<T>(
-    st: &HttpState,
-    headers: &HeaderMap,
     body: Result<Json<T>, axum::extract::rejection::JsonRejection>,
 ) -> Result<T, ApiError> {
-    refuse(st, headers)?;
     body.map(|Json(b)| b)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
 }
@@ -253,14 +264,12 @@ fn refuse(st: &HttpState, headers: &HeaderMap) -> Result<(), ApiError> {
 
 async fn event(
     State(st): State<HttpState>,
-    headers: HeaderMap,
     body: Result<Json<EventBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let (body, service) =
-        match operator_body(&st, &headers, body).and_then(|b| Ok((b, running(&st)?))) {
-            Ok(v) => v,
-            Err(e) => return e.into_response(),
-        };
+    let (body, service) = match operator_body(body).and_then(|b| Ok((b, running(&st)?))) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
     let Some(ev) = NetworkEvent::parse(&body.event) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -299,10 +308,9 @@ struct ActivityRow {
 /// number are reported by index and skipped; the others are written in one transaction.
 async fn activity(
     State(st): State<HttpState>,
-    headers: HeaderMap,
     body: Result<Json<Vec<ActivityRow>>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let rows = match operator_body(&st, &headers, body) {
+    let rows = match operator_body(body) {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
@@ -359,14 +367,12 @@ struct HandsetBody {
 /// as plain SMS).
 async fn handsets(
     State(st): State<HttpState>,
-    headers: HeaderMap,
     body: Result<Json<HandsetBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let (body, service) =
-        match operator_body(&st, &headers, body).and_then(|b| Ok((b, running(&st)?))) {
-            Ok(v) => v,
-            Err(e) => return e.into_response(),
-        };
+    let (body, service) = match operator_body(body).and_then(|b| Ok((b, running(&st)?))) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
     let m = match number(&body.msisdn, &service.config().country_code, "msisdn") {
         Ok(m) => m,
         Err(e) => return e.into_response(),
@@ -410,15 +416,13 @@ const MAX_SYNC: usize = 1000;
 /// more, or no longer shared with this viewer). Unchanged ones are not repeated.
 async fn avatar_sync(
     State(st): State<HttpState>,
-    headers: HeaderMap,
     body: Result<Json<SyncBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     use crate::service::{avatar, state};
-    let (body, service) =
-        match operator_body(&st, &headers, body).and_then(|b| Ok((b, running(&st)?))) {
-            Ok(v) => v,
-            Err(e) => return e.into_response(),
-        };
+    let (body, service) = match operator_body(body).and_then(|b| Ok((b, running(&st)?))) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
     if body.have.len() > MAX_SYNC {
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
