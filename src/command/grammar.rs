@@ -329,6 +329,26 @@ fn word(input: &str) -> PResult<'_, &str> {
 }
 
 /// A positive page/id number making up all of `text`.
+/// A paged list's command after its keyword: nothing is page 1, digits are that page (0 or
+/// too big is a bad number, explained with `topic`); `None` when `rest` is something else.
+fn list_page<'a>(
+    rest: &'a str,
+    lang: Option<Lang>,
+    topic: HelpTopic,
+    list: fn(u32) -> Command,
+) -> Option<PResult<'a, Parsed>> {
+    if rest.is_empty() {
+        return Some(done(list(1), lang));
+    }
+    if !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(match positive(rest) {
+        Some(page) => done(list(page), lang),
+        None => with_lang(lang, fail(rest, ParseErrorKind::BadNumber, rest, topic)),
+    })
+}
+
 fn positive(text: &str) -> Option<u32> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -394,18 +414,9 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
         ("解散", ZH, GroupAction::Drop),
     ];
     let (rest, (lang, ())) = keyword(KW)(input)?;
-    if rest.is_empty() {
-        return done(Command::Groups(1), lang);
-    }
     // A group name is never all digits: `GROUPS 2` is the second page of the list.
-    if rest.bytes().all(|b| b.is_ascii_digit()) {
-        return match positive(rest) {
-            Some(page) => done(Command::Groups(page), lang),
-            None => with_lang(
-                lang,
-                fail(rest, ParseErrorKind::BadNumber, rest, HelpTopic::Group),
-            ),
-        };
+    if let Some(listed) = list_page(rest, lang, HelpTopic::Group, Command::Groups) {
+        return listed;
     }
     let body = |input: &'a str| -> PResult<'a, Parsed> {
         let (rest, token) = word(input)?;
@@ -453,18 +464,9 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
 pub fn status(input: &str) -> PResult<'_, Parsed> {
     const KW: &[Kw<()>] = &[("STATUS", EN, ()), ("状态", ZH, ())];
     let (rest, (lang, ())) = keyword(KW)(input)?;
-    if rest.is_empty() {
-        return done(Command::StatusShow(1), lang);
-    }
     // A target is never all digits: `STATUS 2` is the second page of the list.
-    if rest.bytes().all(|b| b.is_ascii_digit()) {
-        return match positive(rest) {
-            Some(page) => done(Command::StatusShow(page), lang),
-            None => with_lang(
-                lang,
-                fail(rest, ParseErrorKind::BadNumber, rest, HelpTopic::Status),
-            ),
-        };
+    if let Some(listed) = list_page(rest, lang, HelpTopic::Status, Command::StatusShow) {
+        return listed;
     }
     let (_, list) = with_lang(lang, assignments(rest))?;
     done(Command::StatusSet(list), lang)
@@ -881,16 +883,15 @@ pub fn start<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
 pub fn avatars(input: &str) -> PResult<'_, Parsed> {
     const KW: &[Kw<()>] = &[("AVATARS", EN, ()), ("头像库", ZH, ())];
     let (rest, (lang, ())) = keyword(KW)(input)?;
-    if rest.is_empty() {
-        return done(Command::Avatars { page: 1 }, lang);
-    }
-    match positive(rest) {
-        Some(page) => done(Command::Avatars { page }, lang),
-        None => with_lang(
+    list_page(rest, lang, HelpTopic::Avatar, |page| Command::Avatars {
+        page,
+    })
+    .unwrap_or_else(|| {
+        with_lang(
             lang,
             fail(rest, ParseErrorKind::BadNumber, rest, HelpTopic::Avatar),
-        ),
-    }
+        )
+    })
 }
 
 /// What follows `AVATAR`.
