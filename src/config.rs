@@ -83,6 +83,56 @@ pub enum ConfigError {
 }
 
 /// The 1-based line where dotted `key` (`smsc.window`) is set in TOML `text`, if written there.
+/// toml's error as "line L, column C (`key`): message", without the source line toml would
+/// quote: that line may hold the bind password or the API key (a typo in the key, unquoted
+/// digits). On a line whose key names a secret, values quoted in the message are hidden too
+/// (serde's "invalid type: integer `12345678`").
+fn parse_message(text: &str, e: &toml::de::Error) -> String {
+    let mut message = e.message().trim().to_string();
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line_no = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("");
+    let key = line.split_once('=').map(|(k, _)| k.trim()).unwrap_or("");
+    let lower = key.to_ascii_lowercase();
+    if ["pass", "key", "secret", "token"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
+        message = hide_quoted(&message);
+    }
+    let key = key
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"'))
+        .then_some(key)
+        .filter(|k| !k.is_empty());
+    match key {
+        Some(k) => format!("line {line_no}, column {column} (`{k}`): {message}"),
+        None => format!("line {line_no}, column {column}: {message}"),
+    }
+}
+
+/// `message` with every `` `quoted` `` part replaced by `` `…` ``.
+fn hide_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    for c in message.chars() {
+        if c == '`' {
+            if inside {
+                out.push('…');
+            }
+            inside = !inside;
+            out.push(c);
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn key_line(text: &str, key: &str) -> Option<usize> {
     let (section, leaf) = match key.rsplit_once('.') {
         Some((s, l)) => (Some(s), l),
@@ -451,7 +501,7 @@ impl Config {
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message: parse_message(text, &e),
         })?;
         cfg.validate().map_err(|e| match e {
             ConfigError::Invalid { key, reason } => match key_line(text, key) {
@@ -946,6 +996,33 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn a_parse_error_names_the_line_and_never_shows_a_secret() {
+        for (text, key) in [
+            (
+                "[smsc]\naddress = \"10.0.0.1:2775\"\npassword = 12345678\n",
+                "password",
+            ),
+            (
+                "[smsc]\naddress = \"10.0.0.1:2775\"\npasword = \"12345678\"\n",
+                "pasword",
+            ),
+            ("api_key = 12345678\n", "api_key"),
+            ("api_key = \"12345678\" extra\n", "api_key"),
+        ] {
+            let e = Config::from_toml(text, Path::new("x.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains("12345678"), "{e}");
+            assert!(e.contains("line ") && e.contains(key), "{e}");
+        }
+        // Other values are named as toml names them.
+        let e = Config::from_toml("[delivery]\nwindow = \"big\"\n", Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("`window`"), "{e}");
     }
 
     #[test]
