@@ -190,7 +190,10 @@ pub struct Gateway {
     dispatcher: Dispatcher,
     stop_intake: CancellationToken,
     stop_link: CancellationToken,
+    /// Background tasks aborted at shutdown (inbound pump, pending MO feed, retention, ...).
     tasks: Vec<JoinHandle<()>>,
+    /// The outbox dispatcher, awaited at shutdown before the link is stopped.
+    dispatcher_task: JoinHandle<()>,
     link_task: JoinHandle<()>,
     service: Option<Runner>,
     /// Counters for `/metrics`.
@@ -229,7 +232,7 @@ impl Gateway {
             opts.inbound_concurrency,
             link.receipt_gates(),
         )));
-        tasks.push(tokio::spawn(dispatcher.clone().run(stop_intake.clone())));
+        let dispatcher_task = tokio::spawn(dispatcher.clone().run(stop_intake.clone()));
         if let Some(keep) = opts.keep {
             tasks.push(tokio::spawn(retention(
                 store.clone(),
@@ -245,6 +248,7 @@ impl Gateway {
             stop_intake,
             stop_link,
             tasks,
+            dispatcher_task,
             link_task,
             service: None,
             metrics: Arc::new(Metrics::default()),
@@ -323,14 +327,12 @@ impl Gateway {
         if let Some(service) = self.service {
             service.abort();
         }
-        // The dispatcher task ends after its rows in hand are settled.
-        let mut tasks = self.tasks;
-        if let Some(dispatcher) = tasks.pop() {
-            let _ = tokio::time::timeout(Duration::from_secs(40), dispatcher).await;
-        }
+        // The dispatcher task ends after its rows in hand are settled; only then does the
+        // link unbind (before, it would cut submits the SMSC was still answering).
+        let _ = tokio::time::timeout(Duration::from_secs(40), self.dispatcher_task).await;
         self.stop_link.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.link_task).await;
-        for t in tasks {
+        for t in self.tasks {
             t.abort();
         }
         self.store.close().await;

@@ -319,6 +319,56 @@ async fn link_drop_with_500_in_flight_loses_nothing() {
 }
 
 #[tokio::test]
+async fn a_graceful_stop_waits_for_answers_before_it_unbinds_with_retention_on() {
+    // The SMSC answers each submit after 800 ms; the link's own stop grace is shorter, so a
+    // stop that cancelled the link first would unbind under answers still coming.
+    let mut cfg = SimConfig::local();
+    cfg.faults.response_delay = Some(smsc_sim::Delay::fixed(800));
+    let sim = sim(cfg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let link = LinkConfig {
+        smsc: sim.smpp_addr().to_string(),
+        system_id: SYSTEM_ID.into(),
+        password: presence_gw::config::Secret::new(PASSWORD),
+        response_timeout: Duration::from_secs(5),
+        shutdown_grace: Duration::from_millis(200),
+        ..LinkConfig::default()
+    };
+    let mut opts = GatewayOptions::new(dir.path().join("gw.db"), link, "10658");
+    // Retention on, as by default in the binary: its task must not stand in for the
+    // dispatcher's at the stop.
+    opts.keep = Some(Duration::from_secs(30 * 86_400));
+    let (tx, _rx) = mpsc::channel(16);
+    let gw = Gateway::start(opts, tx).await.expect("gateway starts");
+    assert!(gw.link.wait_bound(Duration::from_secs(10)).await);
+    let n = 20;
+    enqueue_numbered(&gw, n).await;
+    wait_window_in_use(&gw, n).await;
+    gw.shutdown().await;
+    // Every message the SMSC took is recorded as taken: none goes again at the next start.
+    let rows: Vec<(String, String)> = {
+        let conn = rusqlite::Connection::open(dir.path().join("gw.db")).unwrap();
+        let mut s = conn
+            .prepare("SELECT destination, state FROM outbox ORDER BY id")
+            .unwrap();
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(rows.len(), n);
+    for (to, state) in rows {
+        let taken = !sim.handset(&to).texts().is_empty();
+        assert!(
+            !taken || state == "submitted" || state == "delivered",
+            "{to}: the SMSC took it but the row is {state}"
+        );
+        assert!(taken, "{to} was in flight and answered within the stop");
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn throttling_storm_delivers_everything_and_rate_adapts() {
     let mut cfg = SimConfig::local();
     cfg.faults.throttle_per_sec = Some(200);
