@@ -454,6 +454,11 @@ pub fn set_wap_push(tx: &Transaction<'_>, msisdn: &str, on: bool) -> Result<(), 
     Ok(())
 }
 
+/// The coalescing key of `owner`'s avatar push to `member`.
+pub fn push_key(owner: &str, member: &str) -> String {
+    format!("avatar:{owner}:{member}")
+}
+
 /// Queue the avatar of `owner` to every contact allowed to see it and not opted out: a WAP
 /// Push SI (`push_text` is its text) or, for handsets without WAP Push, an SMS from
 /// `sms_text(url)`. Keyed per (owner, contact) so a quick second change replaces the first.
@@ -485,7 +490,7 @@ pub fn push_to_contacts(
             NewMessage::sms(member.clone(), sms_text(lang, &url))
         };
         let msg = NewMessage {
-            coalesce_key: Some(format!("avatar:{}:{member}", owner.msisdn)),
+            coalesce_key: Some(push_key(&owner.msisdn, &member)),
             ..msg
         };
         outbox::enqueue(tx, &msg, now)?;

@@ -261,6 +261,31 @@ fn command_name(c: &Command) -> &'static str {
 /// Reply priority: replies go before fan-out updates.
 const REPLY_PRIORITY: i32 = 10;
 
+/// The coalescing key of `owner`'s status updates to `member` (one queued row per pair).
+fn status_key(owner: &str, member: &str) -> String {
+    format!("status:{owner}:{member}")
+}
+
+/// Withdraw every update about `owner` still queued for `member` (status and avatar), or
+/// about anyone when `owner` is `None` (STOP ALL): the recipient sent STOP, or left the
+/// owner's groups, and must not get what was queued before.
+fn withdraw_updates(
+    tx: &Transaction<'_>,
+    owner: Option<&str>,
+    member: &str,
+    why: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
+    // `%` and `_` cannot occur in a normalised number; the owner part is a LIKE wildcard
+    // only for STOP ALL.
+    let owner = owner.unwrap_or("%");
+    let mut n = 0;
+    for key in [status_key(owner, member), avatar::push_key(owner, member)] {
+        n += outbox::withdraw_queued(tx, &key, why, now)?;
+    }
+    Ok(n)
+}
+
 /// Refused uploads on one upload link that are told to its owner by SMS
 /// ([`Service::reject_upload`]); later refusals get their page only.
 pub const REFUSALS_TOLD: u32 = 5;
@@ -485,7 +510,9 @@ impl Service {
             Command::GroupAdd { group, members } => {
                 self.group_add(tx, now, sub, &group, &members)?
             }
-            Command::GroupDel { group, members } => self.group_del(tx, sub, &group, &members)?,
+            Command::GroupDel { group, members } => {
+                self.group_del(tx, now, sub, &group, &members)?
+            }
             Command::GroupRename { from, to } => self.group_rename(tx, sub, &from, &to)?,
             Command::GroupDrop(group) => self.group_drop(tx, now, sub, &group)?,
             Command::StatusSet(assignments) => return self.status_set(tx, now, sub, &assignments),
@@ -525,12 +552,20 @@ impl Service {
             }
             Command::Stop(StopTarget::Number(n)) => {
                 state::set_optout(tx, &sub.msisdn, n.as_str(), Some("stop"), now)?;
+                withdraw_updates(
+                    tx,
+                    Some(n.as_str()),
+                    &sub.msisdn,
+                    "recipient sent STOP",
+                    now,
+                )?;
                 Text::Stopped(n.as_str().to_string())
             }
             Command::Stop(StopTarget::All) => {
                 sub.stop_all = true;
                 state::save_subscriber(tx, sub, now)?;
                 state::clear_optouts(tx, &sub.msisdn, "allow")?;
+                withdraw_updates(tx, None, &sub.msisdn, "recipient sent STOP ALL", now)?;
                 Text::StoppedAll
             }
             Command::Start(StopTarget::Number(n)) => {
@@ -854,6 +889,7 @@ impl Service {
     fn group_del(
         &self,
         tx: &Transaction<'_>,
+        now: i64,
         sub: &Subscriber,
         group: &GroupName,
         members: &[Msisdn],
@@ -866,6 +902,9 @@ impl Service {
         for m in members {
             if state::remove_member(tx, a.id, m.as_str())? {
                 removed += 1;
+                // What was queued for them was their view as a member of this group.
+                let why = "recipient removed from the group";
+                withdraw_updates(tx, Some(&sub.msisdn), m.as_str(), why, now)?;
             }
         }
         let total = state::member_counts(tx, &sub.msisdn)?
@@ -918,6 +957,10 @@ impl Service {
         let Some(a) = Self::find(&auds, group) else {
             return Ok(Text::NoSuchGroup(state::group_label(group)));
         };
+        let dropped = state::members(tx, a.id, 0, usize::MAX >> 1)?;
+        for m in &dropped {
+            withdraw_updates(tx, Some(&sub.msisdn), m, "recipient's group dropped", now)?;
+        }
         let members = state::clear_members(tx, a.id)?;
         if a.kind == AudienceKind::User {
             state::delete_group(tx, a.id)?;
@@ -1112,7 +1155,7 @@ impl Service {
             }
             .render(lang.unwrap_or(owner.lang));
             let msg = NewMessage {
-                coalesce_key: Some(format!("status:{}:{}", owner.msisdn, member)),
+                coalesce_key: Some(status_key(&owner.msisdn, &member)),
                 not_before: deferred_until,
                 ..NewMessage::sms(member, text)
             };

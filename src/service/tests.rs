@@ -496,6 +496,60 @@ fn the_hourly_quota_holds_updates_back_and_says_so() {
 }
 
 #[test]
+fn stop_del_and_drop_withdraw_updates_already_queued() {
+    let mut b = Bench::with(ServiceConfig {
+        hourly_change_quota: 1,
+        ..ServiceConfig::default()
+    });
+    b.family_of_two();
+    b.send(OWNER, "GROUP COLLEAGUES ADD 13500135000");
+    b.send(OWNER, "STATUS FAMILY FREE, COLLEAGUES FREE");
+    b.flush();
+    // Over the quota: these updates wait for the hour.
+    b.now += 1000;
+    b.send(OWNER, "STATUS FAMILY DRIVING, COLLEAGUES DRIVING");
+    for who in [MUM, DAD, BOSS, STRANGER] {
+        assert_eq!(b.queued_updates(who).len(), 1, "{who} has one held update");
+    }
+    // Mum sends STOP for the owner, Dad is removed from FAMILY, COLLEAGUES is dropped:
+    // nothing of what was queued reaches them.
+    b.send(MUM, "TD13800138000");
+    b.send(OWNER, "GROUP FAMILY DEL 13700137000");
+    b.send(OWNER, "GROUP COLLEAGUES DROP");
+    for who in [MUM, DAD, BOSS, STRANGER] {
+        assert!(
+            b.queued_updates(who).is_empty(),
+            "{who}: {:?}",
+            b.queued_updates(who)
+        );
+    }
+    // STOP ALL withdraws updates about every owner.
+    b.now += 1000;
+    b.send(OWNER, "GROUP FRIENDS ADD 13500135000");
+    b.send(OWNER, "STATUS FRIENDS BUSY");
+    assert_eq!(b.queued_updates(STRANGER).len(), 1);
+    b.send(STRANGER, "STOP ALL");
+    assert!(b.queued_updates(STRANGER).is_empty());
+    // The withdrawn rows are kept, superseded, with the reason.
+    let why: Vec<String> = b
+        .conn
+        .prepare("SELECT last_error FROM outbox WHERE state = 'superseded' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for want in [
+        "sent STOP",
+        "removed from the group",
+        "group dropped",
+        "STOP ALL",
+    ] {
+        assert!(why.iter().any(|w| w.contains(want)), "{want}: {why:?}");
+    }
+}
+
+#[test]
 fn network_events_and_the_owners_commands_have_separate_hourly_budgets() {
     let mut b = Bench::with(ServiceConfig {
         hourly_change_quota: 3,

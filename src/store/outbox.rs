@@ -944,6 +944,29 @@ fn mark_all_submitted(
     Ok(n)
 }
 
+/// Withdraw the queued rows whose coalescing key matches `pattern` (SQL `LIKE`; a plain key
+/// matches itself): they become `superseded` with `why` and are never sent. For updates the
+/// recipient may no longer get (they sent STOP, or left the owner's groups). Rows already in
+/// flight go out. Returns how many rows were withdrawn.
+pub fn withdraw_queued(
+    tx: &Transaction<'_>,
+    pattern: &str,
+    why: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
+    // The state and IS NOT NULL terms are those of the `outbox_coalesce` partial index, so
+    // the look stays among queued keyed rows.
+    let n = exec_cached(
+        tx,
+        "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
+         WHERE state = 'queued' AND coalesce_key IS NOT NULL AND coalesce_key LIKE ?1",
+        params![pattern, why, now],
+    )
+    .ctx("outbox::withdraw_queued")?;
+    tally::note(Some(OutboxState::Queued), Some(OutboxState::Superseded), n);
+    Ok(n)
+}
+
 /// Put row `id` back to `queued` from its current state `from`, honouring the
 /// one-queued-row-per-key rule: the row whose content is newer stays queued, the other is
 /// superseded.
