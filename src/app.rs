@@ -267,9 +267,8 @@ impl Gateway {
         let mut gw = Gateway::start(opts, mo_tx).await?;
         let sms_only = avatar_cfg.sms_link_handsets.clone();
         if !sms_only.is_empty() {
-            let now = now_ms();
             gw.store
-                .write(move |tx| crate::service::avatar::mark_sms_link_handsets(tx, &sms_only, now))
+                .write(move |tx| crate::service::avatar::mark_sms_link_handsets(tx, &sms_only))
                 .await?;
         }
         if let Some(dir) = presets_dir {

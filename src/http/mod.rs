@@ -377,15 +377,10 @@ async fn handsets(
         Ok(m) => m,
         Err(e) => return e.into_response(),
     };
-    let lang = service.config().default_lang;
-    let now = crate::store::now_ms();
     let on = body.wap_push;
     let r = st
         .store
-        .write(move |tx| {
-            crate::service::state::ensure_subscriber(tx, m.as_str(), lang, now)?;
-            crate::service::avatar::set_wap_push(tx, m.as_str(), on)
-        })
+        .write(move |tx| crate::service::avatar::set_wap_push(tx, m.as_str(), on))
         .await;
     match r {
         Ok(()) => (StatusCode::OK, Json(json!({ "wap_push": on }))).into_response(),

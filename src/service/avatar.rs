@@ -438,7 +438,7 @@ pub fn link_url(cfg: &AvatarConfig, token: &str) -> String {
 
 /// Whether handset `msisdn` takes WAP Push (unknown numbers are assumed to).
 pub fn takes_wap_push(conn: &Connection, msisdn: &str) -> Result<bool, StoreError> {
-    conn.prepare_cached("SELECT wap_push FROM subscriber WHERE msisdn = ?1")
+    conn.prepare_cached("SELECT wap_push FROM handset WHERE msisdn = ?1")
         .and_then(|mut s| s.query_row([msisdn], |r| r.get::<_, bool>(0)).optional())
         .map(|v| v.unwrap_or(true))
         .ctx("avatar::takes_wap_push")
@@ -446,10 +446,12 @@ pub fn takes_wap_push(conn: &Connection, msisdn: &str) -> Result<bool, StoreErro
 
 /// Mark whether `msisdn`'s handset takes WAP Push (operator API).
 pub fn set_wap_push(tx: &Transaction<'_>, msisdn: &str, on: bool) -> Result<(), StoreError> {
-    tx.execute(
-        "UPDATE subscriber SET wap_push = ?2 WHERE msisdn = ?1",
-        params![msisdn, on],
+    tx.prepare_cached(
+        "INSERT INTO handset (msisdn, wap_push, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (msisdn) DO UPDATE SET wap_push = excluded.wap_push,
+             updated_at = excluded.updated_at",
     )
+    .and_then(|mut s| s.execute(params![msisdn, on, crate::store::now_ms()]))
     .ctx("avatar::set_wap_push")?;
     Ok(())
 }
@@ -509,21 +511,23 @@ pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<boo
     let (outbox::MessageKind::WapPush, Some(url)) = (row.kind, row.url.as_deref()) else {
         return Ok(false);
     };
-    state::ensure_subscriber(tx, &row.destination, crate::command::Lang::En, now)?;
+    // Once per push, whatever number of receipts says it failed (an SMSC that redelivers
+    // its receipt, every part of a two-part push): the failed row carries the mark.
+    if !outbox::mark_failed_once(tx, outbox_id, FALLBACK_SENT, now)? {
+        return Ok(false);
+    }
     set_wap_push(tx, &row.destination, false)?;
     let text = format!("{}: {url}", row.body.as_deref().unwrap_or_default());
     outbox::enqueue(tx, &NewMessage::sms(row.destination.clone(), text), now)?;
     Ok(true)
 }
 
+/// Appended to a failed WAP Push row's last error once its link went by SMS.
+const FALLBACK_SENT: &str = " (link sent by SMS)";
+
 /// Mark the configured numbers (`[avatar] sms_link_handsets`) as not taking WAP Push.
-pub fn mark_sms_link_handsets(
-    tx: &Transaction<'_>,
-    numbers: &[String],
-    now: i64,
-) -> Result<(), StoreError> {
+pub fn mark_sms_link_handsets(tx: &Transaction<'_>, numbers: &[String]) -> Result<(), StoreError> {
     for n in numbers {
-        state::ensure_subscriber(tx, n, crate::command::Lang::En, now)?;
         set_wap_push(tx, n, false)?;
     }
     Ok(())

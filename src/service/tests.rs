@@ -822,6 +822,55 @@ fn pushes(b: &Bench) -> Vec<(String, String, String)> {
 }
 
 #[test]
+fn a_failed_push_falls_back_once_and_leaves_the_contact_a_contact() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    b.send(OWNER, "LANG ZH");
+    add_presets(&b, 3);
+    b.send(OWNER, "AVATAR 2");
+    let dad_push: i64 = b
+        .conn
+        .query_row(
+            "SELECT id FROM outbox WHERE kind = 'wap_push' AND destination = ?1",
+            [DAD],
+            |r| r.get(0),
+        )
+        .unwrap();
+    b.flush();
+    // Every part's UNDELIV, or an SMSC redelivering its receipt: the row is failed once and
+    // the fallback asked for again and again.
+    let tx = b.conn.transaction().unwrap();
+    tx.execute(
+        "UPDATE outbox SET state = 'failed', last_error = 'receipt UNDELIV' WHERE id = ?1",
+        [dad_push],
+    )
+    .unwrap();
+    let sent: Vec<bool> = (0..3)
+        .map(|_| avatar::push_failed(&tx, dad_push, b.now).unwrap())
+        .collect();
+    tx.commit().unwrap();
+    assert_eq!(sent, [true, false, false]);
+    let links = b.updates(DAD);
+    assert_eq!(links.len(), 1, "one SMS with the link: {links:?}");
+    assert!(links[0].contains("/a/"), "{links:?}");
+    // Dad is remembered as a handset without WAP Push, but he is still no subscriber: his
+    // next update comes in the owner's language (Chinese), and WHO says he does not use the
+    // service.
+    assert!(!avatar::takes_wap_push(&b.conn, DAD).unwrap());
+    assert!(state::subscriber(&b.conn, DAD).unwrap().is_none());
+    b.flush();
+    b.send(OWNER, "状态 家人 开会");
+    let update = b.updates(DAD);
+    assert!(update[0].contains("开会"), "{update:?}");
+    assert!(!b.send(MUM, "WHO 13700137000").contains("STANDBY"));
+    // The next avatar goes to Dad by SMS straight away.
+    b.flush();
+    b.send(OWNER, "AVATAR 3");
+    assert!(pushes(&b).iter().all(|p| p.0 != DAD));
+    assert!(b.updates(DAD)[0].contains("/a/"));
+}
+
+#[test]
 fn presets_are_listed_by_page_and_a_choice_is_pushed_to_contacts() {
     let mut b = Bench::new();
     b.family_of_two();

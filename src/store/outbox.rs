@@ -944,6 +944,24 @@ fn mark_all_submitted(
     Ok(n)
 }
 
+/// Append `mark` to the last error of failed row `id` unless it is there already: `true` the
+/// first time (the caller acts once per failed row, however many receipts report it).
+pub fn mark_failed_once(
+    tx: &Transaction<'_>,
+    id: i64,
+    mark: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = exec_cached(
+        tx,
+        "UPDATE outbox SET last_error = coalesce(last_error, '') || ?2, updated_at = ?3
+         WHERE id = ?1 AND state = 'failed' AND instr(coalesce(last_error, ''), ?2) = 0",
+        params![id, mark, now],
+    )
+    .ctx("outbox::mark_failed_once")?;
+    Ok(n == 1)
+}
+
 /// Withdraw the queued rows whose coalescing key matches `pattern` (SQL `LIKE`; a plain key
 /// matches itself): they become `superseded` with `why` and are never sent. For updates the
 /// recipient may no longer get (they sent STOP, or left the owner's groups). Rows already in

@@ -349,6 +349,21 @@ const V10: &str = r#"
 ALTER TABLE inbox_pdu ADD COLUMN link_session INTEGER;
 "#;
 
+/// Migration 11: what is known about a handset (today: whether it takes WAP Push) in a table
+/// of its own. It was a column of `subscriber`, so marking a contact's handset (a failed
+/// push, `[avatar] sms_link_handsets`, `POST /api/v1/handsets`) made the contact a subscriber
+/// with a language they never chose: their updates switched language, and WHO answered for
+/// them as for a user of the service. The old column stays (unused) for older binaries.
+const V11: &str = r#"
+CREATE TABLE handset (
+    msisdn     TEXT    PRIMARY KEY,
+    wap_push   INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO handset (msisdn, wap_push, updated_at)
+    SELECT msisdn, 0, 0 FROM subscriber WHERE wap_push = 0;
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -479,6 +494,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V8),
     Migration::Sql(V9),
     Migration::Sql(V10),
+    Migration::Sql(V11),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -609,7 +625,8 @@ mod tests {
         // Back to version 7, as a database written by the last release.
         conn.execute_batch(
             "DROP INDEX outbox_expiry; ALTER TABLE upload_token DROP COLUMN refusals;
-             ALTER TABLE inbox_pdu DROP COLUMN link_session; PRAGMA user_version = 7",
+             ALTER TABLE inbox_pdu DROP COLUMN link_session; DROP TABLE handset;
+             PRAGMA user_version = 7",
         )
         .unwrap();
         conn.execute(
@@ -630,7 +647,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 3, "versions 8 to 10");
+        assert_eq!(migrate(&mut conn).unwrap(), 4, "versions 8 to 11");
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         let refusals: i64 = conn
             .query_row(
