@@ -3,13 +3,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use presence_gw::app::{Gateway, GatewayOptions};
 use presence_gw::config::{Config, Secret, SmscConfig};
 use presence_gw::smpp::BindMode;
-use tracing::info;
+use tracing::{info, warn};
 
 /// mimalloc for Rust and, through its `override` feature, for SQLite's C allocations: the
 /// store writer spent a fifth of its time in glibc malloc/free (BENCHMARKS.md).
@@ -434,6 +435,9 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
+/// How long requests in progress may take to finish after a stop signal.
+const HTTP_DRAIN: Duration = Duration::from_secs(5);
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -529,7 +533,7 @@ async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     opts.keep = cfg.keep();
     let gw = Gateway::start_with_service(opts, cfg.service_config()).await?;
     let stop_http = tokio_util::sync::CancellationToken::new();
-    let http_task = tokio::spawn(presence_gw::http::serve(
+    let mut http_task = tokio::spawn(presence_gw::http::serve(
         listener,
         gw.http_router(cfg.api_key.clone()),
         stop_http.clone(),
@@ -569,9 +573,23 @@ async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     }
 
     shutdown_signal().await;
-    info!("shutting down");
+    info!("shutting down (a second Ctrl-C or SIGTERM exits at once)");
+    tokio::spawn(async {
+        shutdown_signal().await;
+        // What was accepted is in the database; the next start sends what is left.
+        eprintln!("second stop signal: exiting now");
+        std::process::exit(130);
+    });
     stop_http.cancel();
-    let _ = http_task.await;
+    // Requests in progress may finish; one that stalls (a handset that lost its data
+    // connection mid-upload) does not hold the stop.
+    if tokio::time::timeout(HTTP_DRAIN, &mut http_task)
+        .await
+        .is_err()
+    {
+        warn!("HTTP requests still open after {HTTP_DRAIN:?}; closing them");
+        http_task.abort();
+    }
     gw.shutdown().await;
     if let Some(sim) = embedded {
         sim.shutdown().await;

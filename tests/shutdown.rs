@@ -423,3 +423,74 @@ async fn sigterm_mid_flight_with_mo_arriving_loses_and_duplicates_nothing() {
     );
     sim.shutdown().await;
 }
+
+/// A handset that lost its data connection halfway through a request must not hold the stop:
+/// open HTTP requests get a few seconds, then the gateway stops anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_http_request_does_not_hold_a_graceful_stop() {
+    use tokio::io::AsyncWriteExt;
+    let sim =
+        Simulator::start(SimConfig::local().with_account(common::SYSTEM_ID, common::PASSWORD))
+            .await
+            .expect("simulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gw.db");
+    let log = dir.path().join("gw.log");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = common::spawn_gateway_http(&sim, &db, &log, &addr);
+    // Up: /health answers.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no HTTP\n{}",
+            common::log_tail(&log)
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "exited\n{}",
+            common::log_tail(&log)
+        );
+        if let Ok(r) = reqwest::get(format!("http://{addr}/health")).await {
+            if r.status().is_success() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A request whose head never completes, and one whose body never comes.
+    let mut stalled = Vec::new();
+    for head in [
+        "GET /health HTTP/1.1\r\nHost: gw\r\n".to_string(),
+        "POST /u/token HTTP/1.1\r\nHost: gw\r\nContent-Type: image/jpeg\r\n\
+         Content-Length: 90000\r\n\r\nJFIF"
+            .to_string(),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(head.as_bytes()).await.unwrap();
+        stalled.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sigterm(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(20)).await;
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "still running 20 s after SIGTERM\n{}",
+            common::log_tail(&log)
+        );
+    };
+    assert!(
+        status.success(),
+        "exited {status}\n{}",
+        common::log_tail(&log)
+    );
+    drop(stalled);
+    sim.shutdown().await;
+}

@@ -50,6 +50,12 @@ pub async fn fill_outbox(
 
 /// The gateway binary, serving `db` against the simulator; its stderr goes to `log`.
 pub fn spawn_gateway(sim: &SimHandle, db: &Path, log: &Path) -> Child {
+    spawn_gateway_http(sim, db, log, "127.0.0.1:0")
+}
+
+/// [`spawn_gateway`] serving HTTP on `http` (`host:port`).
+#[allow(dead_code)] // not every test binary uses it
+pub fn spawn_gateway_http(sim: &SimHandle, db: &Path, log: &Path, http: &str) -> Child {
     let err = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -66,7 +72,7 @@ pub fn spawn_gateway(sim: &SimHandle, db: &Path, log: &Path) -> Child {
             "--service-number",
             SERVICE_NUMBER,
             "--http",
-            "127.0.0.1:0",
+            http,
         ])
         .env("PRESENCE_GW_SMSC_PASSWORD", PASSWORD)
         .env("RUST_LOG", "info,rusmpp=warn")
