@@ -243,10 +243,10 @@ pub fn subscriber_summary(conn: &Connection, msisdn: &str) -> Result<Option<Stri
     let mut out = String::new();
     out.push_str(&format!("subscriber {}\n", sub.msisdn));
     out.push_str(&format!(
-        "  name: {}\n  language: {:?}\n  privacy: {:?}\n  stop all: {}\n  network: {}\n",
+        "  name: {}\n  language: {}\n  privacy: {}\n  stop all: {}\n  network: {}\n",
         sub.display_name.as_deref().unwrap_or("(none)"),
-        sub.lang,
-        sub.privacy,
+        format!("{:?}", sub.lang).to_lowercase(),
+        format!("{:?}", sub.privacy).to_lowercase(),
         sub.stop_all,
         sub.net_state.map_or("-", |c| c.code()),
     ));
@@ -260,7 +260,10 @@ pub fn subscriber_summary(conn: &Connection, msisdn: &str) -> Result<Option<Stri
         let until = a
             .status
             .expires_at
-            .map(|t| format!(" (until {t} ms)"))
+            .map(|t| {
+                let utc = crate::service::clock::Zone { offset_minutes: 0 };
+                format!(" (until {} UTC)", utc.datetime(t))
+            })
             .unwrap_or_default();
         out.push_str(&format!(
             "    {:<16} {:>4} members  sees {shown}{until}\n",

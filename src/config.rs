@@ -133,6 +133,13 @@ fn hide_quoted(message: &str) -> String {
     out
 }
 
+/// `host:port` with a host and a port number (an IPv6 host in brackets).
+fn is_host_port(address: &str) -> bool {
+    address
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
 fn key_line(text: &str, key: &str) -> Option<usize> {
     let (section, leaf) = match key.rsplit_once('.') {
         Some((s, l)) => (Some(s), l),
@@ -217,7 +224,8 @@ impl Default for SmscConfig {
             address: l.smsc,
             fallback_addresses: l.fallback_smsc,
             system_id: l.system_id,
-            password: l.password,
+            // No default: a carrier bind needs the carrier's password (validation says so).
+            password: Secret::new(""),
             system_type: l.system_type,
             addr_ton: l.addr_ton,
             addr_npi: l.addr_npi,
@@ -499,11 +507,23 @@ impl Default for Config {
 impl Config {
     /// Parse and validate TOML text; `path` only names the source in errors.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let cfg = Self::parse_toml(text, path)?;
+        cfg.validate_in(text, path)?;
+        Ok(cfg)
+    }
+
+    /// Parse TOML text without checking the values (see [`Config::validate_in`]).
+    pub fn parse_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: parse_message(text, &e),
-        })?;
-        cfg.validate().map_err(|e| match e {
+        })
+    }
+
+    /// [`Config::validate`], naming the line of `text` (the file at `path`) that holds a bad
+    /// key when it is there (a value given by a flag or the environment has no line).
+    pub fn validate_in(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        self.validate().map_err(|e| match e {
             ConfigError::Invalid { key, reason } => match key_line(text, key) {
                 Some(line) => ConfigError::InvalidAt {
                     path: path.to_path_buf(),
@@ -514,17 +534,90 @@ impl Config {
                 None => ConfigError::Invalid { key, reason },
             },
             other => other,
-        })?;
-        Ok(cfg)
+        })
+    }
+
+    /// Read a TOML file's text.
+    pub fn read_text(path: &Path) -> Result<String, ConfigError> {
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// The settings an operator checks before a start, one per line, secrets shown only as
+    /// set or not (`presence-gw check-config`).
+    pub fn summary(&self) -> String {
+        let mut out = Vec::new();
+        match &self.smsc {
+            Some(s) => {
+                let mut addresses = vec![s.address.clone()];
+                addresses.extend(s.fallback_addresses.iter().cloned());
+                out.push(format!("smsc:            {}", addresses.join(", then ")));
+                out.push(format!(
+                    "bind:            {} as {:?}, system_type {:?}, password {}",
+                    match s.bind_mode {
+                        BindMode::Trx => "transceiver",
+                        BindMode::Txrx => "transmitter + receiver",
+                    },
+                    s.system_id,
+                    s.system_type,
+                    if s.password.expose().is_empty() {
+                        "not set"
+                    } else {
+                        "set"
+                    }
+                ));
+                let rate = if s.max_rate > 0.0 {
+                    format!("at most {} msg/s", s.max_rate)
+                } else {
+                    "no rate cap".into()
+                };
+                out.push(format!("window:          {} requests, {rate}", s.window));
+            }
+            None => out.push("smsc:            none (the embedded simulator runs)".into()),
+        }
+        out.push(format!(
+            "service number:  {} (country code {})",
+            self.service_number, self.country_code
+        ));
+        out.push(format!("database:        {}", self.db.display()));
+        out.push(format!(
+            "store:           durability {}, rows kept {}",
+            self.store.durability,
+            match self.store.keep_days {
+                0 => "forever".to_string(),
+                d => format!("{d} days"),
+            }
+        ));
+        out.push(format!("http:            {}", self.http));
+        if !self.public_url.is_empty() {
+            out.push(format!("public url:      {}", self.public_url));
+        }
+        out.push(format!(
+            "operator api:    {}",
+            if self.api_key.is_some() {
+                "key set"
+            } else {
+                "off (no api_key)"
+            }
+        ));
+        out.push(format!(
+            "receipts:        {}, validity {} s, {} attempts",
+            if self.delivery.registered_delivery {
+                "asked for"
+            } else {
+                "not asked for"
+            },
+            self.delivery.validity_secs,
+            self.delivery.max_attempts
+        ));
+        out.join("\n")
     }
 
     /// Read, parse and validate a TOML file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_toml(&text, path)
+        Self::from_toml(&Self::read_text(path)?, path)
     }
 
     /// Check every value that parses but may still be wrong.
@@ -553,7 +646,13 @@ impl Config {
                 ));
             }
             let pw = s.password.expose();
-            if pw.is_empty() || pw.len() > 8 || !pw.is_ascii() {
+            if pw.is_empty() {
+                return Err(invalid(
+                    "smsc.password",
+                    "missing: set it in [smsc], with --password or PRESENCE_GW_SMSC_PASSWORD",
+                ));
+            }
+            if pw.len() > 8 || !pw.is_ascii() {
                 return Err(invalid(
                     "smsc.password",
                     "1-8 ASCII characters (SMPP 3.4 §4.1.1)",
@@ -607,10 +706,10 @@ impl Config {
                     return Err(invalid(key, "a positive number of seconds below one day"));
                 }
             }
-            if s.address.is_empty() {
-                return Err(invalid("smsc.address", "host:port"));
+            if !is_host_port(&s.address) {
+                return Err(invalid("smsc.address", "host:port, e.g. \"10.0.0.1:2775\""));
             }
-            if s.fallback_addresses.iter().any(|a| !a.contains(':')) {
+            if s.fallback_addresses.iter().any(|a| !is_host_port(a)) {
                 return Err(invalid(
                     "smsc.fallback_addresses",
                     "a list of host:port, e.g. [\"10.0.0.2:2775\"]",
@@ -707,6 +806,24 @@ impl Config {
         }
         if self.delivery.max_attempts == 0 {
             return Err(invalid("delivery.max_attempts", "at least 1"));
+        }
+        let d = &self.delivery;
+        for (key, v) in [
+            ("delivery.retry_min_secs", d.retry_min_secs),
+            ("delivery.retry_max_secs", d.retry_max_secs),
+        ] {
+            if !(v > 0.0 && v.is_finite() && v <= 86_400.0) {
+                return Err(invalid(
+                    key,
+                    "a positive number of seconds, at most one day",
+                ));
+            }
+        }
+        if d.retry_max_secs < d.retry_min_secs {
+            return Err(invalid(
+                "delivery.retry_max_secs",
+                "at least retry_min_secs",
+            ));
         }
         if !["normal", "full"].contains(&self.store.durability.as_str()) {
             return Err(invalid("store.durability", "\"normal\" or \"full\""));
@@ -1060,6 +1177,43 @@ mod tests {
     }
 
     #[test]
+    fn a_carrier_bind_needs_a_password_an_address_with_a_port_and_sane_retries() {
+        let smsc = |extra: &str| format!("[smsc]\naddress = \"10.0.0.1:2775\"\n{extra}");
+        let e = Config::from_toml(&smsc(""), Path::new("x.toml")).unwrap_err();
+        assert!(e.to_string().contains("PRESENCE_GW_SMSC_PASSWORD"), "{e}");
+        // Parsed alone, the same file is fine: the password may come from the environment.
+        let mut c = Config::parse_toml(&smsc(""), Path::new("x.toml")).unwrap();
+        c.smsc.as_mut().unwrap().password = Secret::new("pw");
+        assert!(c.validate().is_ok());
+        for (text, key) in [
+            (
+                "[smsc]\naddress = \"smsc.example.com\"\npassword = \"pw\"\n",
+                "smsc.address",
+            ),
+            (
+                "[smsc]\naddress = \"smsc:0\"\npassword = \"pw\"\n",
+                "smsc.address",
+            ),
+            (
+                "[delivery]\nretry_max_secs = inf\n",
+                "delivery.retry_max_secs",
+            ),
+            (
+                "[delivery]\nretry_min_secs = 0.0\n",
+                "delivery.retry_min_secs",
+            ),
+            (
+                "[delivery]\nretry_min_secs = 60.0\nretry_max_secs = 10.0\n",
+                "delivery.retry_max_secs",
+            ),
+        ] {
+            let e = Config::from_toml(text, Path::new("x.toml")).unwrap_err();
+            assert!(e.to_string().contains(key), "{text}: {e}");
+        }
+        assert!(is_host_port("[::1]:2775") && is_host_port("smsc.example.com:2775"));
+    }
+
+    #[test]
     fn secret_never_prints() {
         let s = Secret::new("hunter22");
         assert_eq!(format!("{s:?} {s}"), "*** ***");
@@ -1069,18 +1223,18 @@ mod tests {
     #[test]
     fn a_bad_value_names_its_key_and_line() {
         let text =
-            "service_number = \"10658\"\n\n[smsc]\naddress = \"127.0.0.1:2775\"\nwindow = 0\n";
+            "service_number = \"10658\"\n\n[smsc]\naddress = \"127.0.0.1:2775\"\npassword = \"pw\"\nwindow = 0\n";
         match Config::from_toml(text, Path::new("gw.toml")) {
             Err(
                 e @ ConfigError::InvalidAt {
-                    line: 5,
+                    line: 6,
                     key: "smsc.window",
                     ..
                 },
             ) => {
                 assert!(e
                     .to_string()
-                    .starts_with("gw.toml, line 5: invalid value for `smsc.window`"));
+                    .starts_with("gw.toml, line 6: invalid value for `smsc.window`"));
             }
             other => panic!("{other:?}"),
         }

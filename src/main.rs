@@ -87,6 +87,21 @@ enum Command {
     },
 }
 
+impl Command {
+    /// The subcommand as typed.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Serve(_) => "serve",
+            Command::CheckConfig { .. } => "check-config",
+            Command::Activity(_) => "activity",
+            Command::Presets(_) => "presets",
+            Command::Outbox(_) => "outbox",
+            Command::Subscriber(_) => "subscriber",
+            Command::Backup { .. } => "backup",
+        }
+    }
+}
+
 /// Where the database is: `--config FILE` and/or `--db PATH` (else the default).
 #[derive(Debug, Clone, Default, clap::Args)]
 struct DbArgs {
@@ -274,7 +289,11 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
                 })?;
             let (_, store) = db.open()?;
             let counts = store.read_blocking(outbox::counts_by_state)?;
-            println!("{counts:?}");
+            let line: Vec<String> = OutboxState::ALL
+                .iter()
+                .map(|s| format!("{} {}", s.as_str(), counts.get(*s)))
+                .collect();
+            println!("{}", line.join(", "));
             for r in store.read_blocking(|c| outbox::list(c, state, limit))? {
                 println!(
                     "{:>8} {:<10} {:<8} to {:<16} attempts {:>2} {}",
@@ -383,13 +402,76 @@ struct ServeArgs {
     worker_threads: Option<usize>,
 }
 
+/// Serve flags written before a subcommand (`presence-gw --config f.toml serve`,
+/// `presence-gw --db x.db activity import ...`) would be silently ignored: refuse them and say
+/// where they go. (`--password` and `--api-key` may come from the environment, so they are
+/// not checked here.)
+fn refuse_flags_before(top: &ServeArgs, subcommand: &str) -> anyhow::Result<()> {
+    let given: Vec<&str> = [
+        ("--config", top.config.is_some()),
+        ("--smsc", top.smsc.is_some()),
+        ("--system-id", top.system_id.is_some()),
+        ("--bind-mode", top.bind_mode.is_some()),
+        ("--service-number", top.service_number.is_some()),
+        ("--db", top.db.is_some()),
+        ("--http", top.http.is_some()),
+        ("--public-url", top.public_url.is_some()),
+        ("--country-code", top.country_code.is_some()),
+        ("--window", top.window.is_some()),
+        ("--max-rate", top.max_rate.is_some()),
+        ("--worker-threads", top.worker_threads.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{} must come after the subcommand (presence-gw {subcommand} ... {} ...): written \
+         before it, it would be ignored",
+        given.join(", "),
+        given[0]
+    )
+}
+
 fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
-    let mut cfg = match &args.config {
-        Some(p) => Config::load(p)?,
+    // The file's values are checked once flags and the environment have had their say (the
+    // password often comes from PRESENCE_GW_SMSC_PASSWORD only).
+    let file = match &args.config {
+        Some(p) => Some((p.clone(), Config::read_text(p)?)),
+        None => None,
+    };
+    let mut cfg = match &file {
+        Some((p, text)) => Config::parse_toml(text, p)?,
         None => Config::default(),
     };
     if let Some(addr) = &args.smsc {
         cfg.smsc.get_or_insert_with(SmscConfig::default).address = addr.clone();
+    }
+    let carrier_flags = [
+        ("--system-id", args.system_id.is_some()),
+        ("--password", args.password.is_some()),
+        ("--bind-mode", args.bind_mode.is_some()),
+        ("--window", args.window.is_some()),
+        ("--max-rate", args.max_rate.is_some()),
+    ];
+    if cfg.smsc.is_none() {
+        // Without an SMSC the gateway runs its embedded simulator: carrier settings would be
+        // silently ignored. (--password may also come from PRESENCE_GW_SMSC_PASSWORD, which
+        // a test environment may set for every run; it is not refused.)
+        let given: Vec<&str> = carrier_flags
+            .iter()
+            .filter(|(name, on)| *on && *name != "--password")
+            .map(|(name, _)| *name)
+            .collect();
+        if !given.is_empty() {
+            anyhow::bail!(
+                "the flags {} only apply to an SMSC: give --smsc host:port or [smsc] address in --config \
+                 (without one the gateway runs its embedded simulator)",
+                given.join(", ")
+            );
+        }
     }
     if let Some(s) = cfg.smsc.as_mut() {
         if let Some(v) = &args.system_id {
@@ -431,7 +513,10 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(v) = &args.api_key {
         cfg.api_key = Some(Secret::new(v.clone()));
     }
-    cfg.validate()?;
+    match &file {
+        Some((p, text)) => cfg.validate_in(text, p)?,
+        None => cfg.validate()?,
+    }
     Ok(cfg)
 }
 
@@ -600,10 +685,15 @@ async fn serve(mut cfg: Config) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    if let Some(cmd) = &cli.command {
+        if !matches!(cmd, Command::Serve(_)) {
+            refuse_flags_before(&cli.serve, cmd.name())?;
+        }
+    }
     let serve_args = match cli.command {
         Some(Command::CheckConfig { file }) => {
             let cfg = Config::load(&file)?;
-            println!("{file:?} is valid:\n{cfg:#?}");
+            println!("{} is valid:\n{}", file.display(), cfg.summary());
             return Ok(());
         }
         Some(Command::Activity(cmd)) => return activity(cmd),
@@ -611,7 +701,10 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Presets(cmd)) => return presets(cmd),
         Some(Command::Subscriber(cmd)) => return subscriber(cmd),
         Some(Command::Backup { to, db }) => return backup(&to, &db),
-        Some(Command::Serve(args)) => *args,
+        Some(Command::Serve(args)) => {
+            refuse_flags_before(&cli.serve, "serve")?;
+            *args
+        }
         None => cli.serve,
     };
     // The config decides the runtime, so it is read before the runtime exists.

@@ -81,6 +81,18 @@ impl Zone {
         }
     }
 
+    /// `YYYY-MM-DD HH:MM` of `at` in this zone (operator output).
+    pub fn datetime(self, at: i64) -> String {
+        let local = at + self.offset_ms();
+        let (year, month, day) = civil_from_days(local.div_euclid(DAY_MS));
+        let minutes = local.rem_euclid(DAY_MS) / MINUTE_MS;
+        format!(
+            "{year}-{month:02}-{day:02} {:02}:{:02}",
+            minutes / 60,
+            minutes % 60
+        )
+    }
+
     /// Start of the hour containing `now` (Unix ms; zones with whole-hour offsets align).
     pub fn hour_start(self, now: i64) -> i64 {
         let local = now + self.offset_ms();
@@ -110,6 +122,21 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn datetime_is_the_local_calendar_time() {
+        // 2026-11-22 06:30 UTC.
+        let at = 1_795_329_000_000;
+        assert_eq!(Zone { offset_minutes: 0 }.datetime(at), "2026-11-22 06:30");
+        assert_eq!(Zone::CHINA.datetime(at), "2026-11-22 14:30");
+        assert_eq!(
+            Zone {
+                offset_minutes: -480
+            }
+            .datetime(at),
+            "2026-11-21 22:30"
+        );
+    }
 
     // 2026-11-22 06:30:00 UTC = 14:30 in UTC+8.
     const NOW: i64 = 1_795_329_000_000;
