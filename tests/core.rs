@@ -369,6 +369,81 @@ async fn a_graceful_stop_waits_for_answers_before_it_unbinds_with_retention_on()
 }
 
 #[tokio::test]
+async fn a_row_failed_by_its_receipt_and_retried_by_the_operator_is_sent_again() {
+    let sim = sim(SimConfig::local()).await;
+    let to = number(7);
+    sim.set_receipt_plan(smsc_sim::ReceiptPlan {
+        rules: vec![smsc_sim::ReceiptRule {
+            dest: smsc_sim::DestMatch::Number(to.clone()),
+            stat: smsc_sim::ReceiptStat::Undeliv,
+            delay_ms: 0,
+            probability: 1.0,
+        }],
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway(&dir, &sim).await;
+    let id = gw
+        .enqueue(NewMessage::sms(to.clone(), "try again"))
+        .await
+        .unwrap();
+    let state = |gw: &Gateway| {
+        let store = gw.store.clone();
+        async move {
+            store
+                .read(move |c| outbox::get(c, id))
+                .await
+                .unwrap()
+                .unwrap()
+                .state
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while state(&gw).await != outbox::OutboxState::Failed {
+        assert!(tokio::time::Instant::now() < deadline, "never failed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The operator retries it; the handset takes messages again, but the SMSC's queue is
+    // full for the first attempt, so the row goes through a second one.
+    sim.set_receipt_plan(smsc_sim::ReceiptPlan::default());
+    let mut faults = sim.faults();
+    faults.error = Some(smsc_sim::ErrorFault {
+        status: 0x14, // ESME_RMSGQFUL
+        percent: 0.0,
+        destinations: vec![to.clone()],
+    });
+    sim.set_faults(faults);
+    let submits_before = sim.stats().received.get("submit_sm").copied().unwrap_or(0);
+    gw.store
+        .write(move |tx| outbox::retry_failed(tx, presence_gw::store::now_ms()))
+        .await
+        .unwrap();
+    gw.wake_dispatcher();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sim.stats().received.get("submit_sm").copied().unwrap_or(0) == submits_before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the retry was not sent"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sim.set_faults(smsc_sim::Faults::default());
+    // The failed segment is sent again (not taken for one already accepted) and delivered.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while state(&gw).await != outbox::OutboxState::Delivered {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the retried row is {:?}, segments {:?}",
+            state(&gw).await,
+            gw.store.read(move |c| outbox::segments(c, id)).await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn throttling_storm_delivers_everything_and_rate_adapts() {
     let mut cfg = SimConfig::local();
     cfg.faults.throttle_per_sec = Some(200);

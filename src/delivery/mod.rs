@@ -289,8 +289,8 @@ impl Dispatcher {
             .map_err(|e| e.to_string())
     }
 
-    /// Segment numbers of each row already accepted by an earlier attempt (only rows claimed
-    /// before, `attempts > 1`, can have any); those are not sent again.
+    /// Segment numbers of each row already accepted by an earlier attempt and not failed since
+    /// (only rows claimed before, `attempts > 1`, can have any); those are not sent again.
     async fn accepted_before(&self, rows: &[OutboxRow]) -> HashMap<i64, HashSet<u8>> {
         let retried: Vec<i64> = rows
             .iter()
@@ -304,8 +304,14 @@ impl Dispatcher {
             .read(move |c| {
                 let mut done = HashMap::new();
                 for id in retried {
+                    // A segment whose receipt said it failed (a row the operator retried)
+                    // is sent again; accepted and delivered ones are not.
                     let segs = outbox::segments(c, id)?;
-                    done.insert(id, segs.into_iter().map(|s| s.seq).collect());
+                    let accepted = segs
+                        .into_iter()
+                        .filter(|s| s.state != outbox::SegmentState::Failed)
+                        .map(|s| s.seq);
+                    done.insert(id, accepted.collect());
                 }
                 Ok::<_, crate::store::StoreError>(done)
             })

@@ -108,7 +108,9 @@ impl AdaptiveRate {
         } else {
             self.current
         };
-        self.current = (base / 2.0).max(MIN_RATE);
+        // Never above the configured maximum, even when that is below the floor.
+        let ceiling = self.max_rate.unwrap_or(UNLIMITED_RATE);
+        self.current = (base / 2.0).max(MIN_RATE).min(ceiling);
         self.tokens = self.tokens.min(burst(self.current));
         self.paused_until = now + Duration::from_millis(100);
         self.last_increase = now;
@@ -188,6 +190,20 @@ mod tests {
             r.on_success(ms(t));
         }
         assert_eq!(r.current_rate(), 1000.0);
+    }
+
+    #[test]
+    fn a_maximum_below_the_floor_holds_after_throttling() {
+        let mut r = AdaptiveRate::new(Some(0.5), ms(0));
+        r.on_throttled(ms(1000));
+        assert_eq!(r.current_rate(), 0.5);
+        for t in (1100..20_000).step_by(100) {
+            r.on_success(ms(t));
+        }
+        assert_eq!(r.current_rate(), 0.5);
+        // 20 s at 0.5/s: about 10 grants, never 20.
+        let n = granted(&mut r, 20_000, 20);
+        assert!(n <= 11, "granted {n}");
     }
 
     #[test]
