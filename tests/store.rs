@@ -1060,6 +1060,92 @@ fn a_receipt_for_a_lost_response_is_never_read_in_the_other_base_once_ids_matche
 }
 
 #[test]
+fn ids_that_read_the_same_in_both_bases_do_not_turn_the_other_base_off() {
+    // An SMSC answering in decimal and writing receipts in hex, from id 1: receipts "1" to
+    // "9" match exactly (both bases agree), and must not be taken for proof that the SMSC
+    // keeps one base: message 10's receipt "a" still matches through the other base.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let ids: Vec<i64> = (1..=10)
+        .map(|i| enqueue(&store, NewMessage::sms(format!("86{i}"), "x"), T0).id)
+        .collect();
+    store
+        .write_blocking(|tx| outbox::claim_due(tx, T0, 20))
+        .unwrap();
+    let recorded = ids.clone();
+    store
+        .write_blocking(move |tx| {
+            for (n, id) in recorded.iter().enumerate() {
+                let smsc_id = (n + 1).to_string();
+                outbox::record_segment_submitted(tx, *id, 1, 1, &smsc_id, T0 + 1)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    for receipt in ["1", "2", "3", "4", "5", "6", "7", "8", "9", "a"] {
+        let v = sms_wire::receipt::message_id_variants(receipt);
+        store
+            .write_blocking(move |tx| {
+                outbox::apply_receipt(tx, &v, "DELIVRD", ReceiptState::Delivered, T0 + 2)
+            })
+            .unwrap();
+    }
+    let n = store
+        .write_blocking(|tx| {
+            outbox::resolve_held_receipts(tx, T0 + 50, T0 + 60, outbox::OtherBase::Auto)
+        })
+        .unwrap();
+    assert_eq!(n, 1, "\"a\" read as decimal 10");
+    for id in ids {
+        assert_eq!(row(&store, id).state, OutboxState::Delivered, "row {id}");
+    }
+}
+
+#[test]
+fn receipts_that_never_match_do_not_block_the_other_base_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    // 1,200 receipts for ids nobody has (foreign, or for lost responses), then one whose
+    // message answered in the other base.
+    store
+        .write_blocking(|tx| {
+            for i in 0..1200u32 {
+                let v = sms_wire::receipt::message_id_variants(&format!("{}", 900_000 + i));
+                outbox::apply_receipt(tx, &v, "DELIVRD", ReceiptState::Delivered, T0)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    let id = enqueue(&store, NewMessage::sms("861", "x"), T0).id;
+    store
+        .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
+        .unwrap();
+    store
+        .write_blocking(move |tx| outbox::record_segment_submitted(tx, id, 1, 1, "1a2b", T0 + 1))
+        .unwrap();
+    let v = sms_wire::receipt::message_id_variants("6699");
+    store
+        .write_blocking(move |tx| {
+            outbox::apply_receipt(tx, &v, "DELIVRD", ReceiptState::Delivered, T0 + 2)
+        })
+        .unwrap();
+    // The first pass tries the oldest thousand in vain; the second reaches the rest.
+    for pass in 0..2 {
+        store
+            .write_blocking(move |tx| {
+                outbox::resolve_held_receipts(
+                    tx,
+                    T0 + 10,
+                    T0 + 20 + pass,
+                    outbox::OtherBase::Always,
+                )
+            })
+            .unwrap();
+    }
+    assert_eq!(row(&store, id).state, OutboxState::Delivered);
+}
+
+#[test]
 fn multi_segment_message_is_delivered_when_all_segments_are() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("gw.db"));

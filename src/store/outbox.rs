@@ -1173,7 +1173,13 @@ pub fn apply_receipt(
         return Ok(ReceiptMatch::Unknown);
     };
     if let Some(segment) = newest_segment(tx, exact)? {
-        note_receipt_match(tx, "exact", now)?;
+        // Evidence that this SMSC writes receipts in its responses' base, which turns the
+        // other-base reading off in `OtherBase::Auto`: only from an id that reads differently
+        // in the other base. "1" to "9" are the same in both, and an SMSC that switches base
+        // matches them exactly too.
+        if variants.len() > 1 {
+            note_receipt_match(tx, "exact", now)?;
+        }
         return apply_to_segment(tx, segment, stat, state, now);
     }
     // The same receipt again (an SMSC redelivers one whose deliver_sm_resp it missed): held once.
@@ -1288,8 +1294,14 @@ pub fn resolve_held_receipts(
     };
     let groups: Vec<(i64, String, ReceiptState)> = tx
         .prepare_cached(
-            "SELECT group_id, stat, state FROM pending_receipt
-             WHERE received_at <= ?1 AND exact = 1 ORDER BY group_id LIMIT 1000",
+            // Only groups not tried yet (they still hold their other-base forms): a group
+            // tried in vain keeps its exact form alone, for a late response, and must not
+            // take a place in the next thousand for its whole 48 hours.
+            "SELECT p.group_id, p.stat, p.state FROM pending_receipt p
+             WHERE p.received_at <= ?1 AND p.exact = 1
+               AND EXISTS (SELECT 1 FROM pending_receipt q
+                           WHERE q.group_id = p.group_id AND q.exact = 0)
+             ORDER BY p.group_id LIMIT 1000",
         )
         .and_then(|mut s| {
             s.query_map([held_before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
