@@ -24,6 +24,8 @@ pub struct Metrics {
     notifications: AtomicU64,
     deferred_changes: AtomicU64,
     http: Mutex<BTreeMap<(String, u16), u64>>,
+    /// The store's counts at the last scrape that could read them.
+    last_counts: Mutex<Option<(OutboxCounts, InboxCounts)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -50,6 +52,27 @@ impl Metrics {
         *lock(&self.http)
             .entry((route.to_string(), status))
             .or_default() += 1;
+    }
+
+    /// The counts a scrape read from the store now (`Ok`), kept for the next scrape; or, when
+    /// the store could not answer (another process holds the database), the last ones read,
+    /// if any, marked stale. The counters and the link's gauges do not need the store, and a
+    /// scrape should not fail exactly when an operator watches a purge.
+    pub fn counts_for_scrape<E>(
+        &self,
+        now: Result<(OutboxCounts, InboxCounts), E>,
+    ) -> Result<(OutboxCounts, InboxCounts, bool), E> {
+        let mut last = lock(&self.last_counts);
+        match now {
+            Ok(c) => {
+                *last = Some(c);
+                Ok((c.0, c.1, false))
+            }
+            Err(e) => match *last {
+                Some((o, i)) => Ok((o, i, true)),
+                None => Err(e),
+            },
+        }
     }
 
     /// Commands applied so far, by name.

@@ -578,14 +578,40 @@ async fn held_database(receipts: bool) {
         assert!(Instant::now() < deadline, "the window never filled");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    // /metrics, scraped once before.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    let stop_http = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(presence_gw::http::serve(
+        listener,
+        gw.http_router(None),
+        stop_http.clone(),
+    ));
+    let scrape = || async {
+        let r = reqwest::get(&metrics_url).await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    let (code, text) = scrape().await;
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("presence_gw_store_counts_stale 0"), "{text}");
     // Submits are out; their answers (and receipts) come in 200 ms, while the database is
     // held for 1.5 s.
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
     let holder = std::thread::spawn(move || {
         let other = rusqlite::Connection::open(&db).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        held_tx.send(()).unwrap();
         std::thread::sleep(Duration::from_millis(1500));
         other.execute_batch("COMMIT").unwrap();
     });
+    tokio::task::spawn_blocking(move || held_rx.recv().unwrap())
+        .await
+        .unwrap();
+    // A scrape while it is held still answers, with the last counts, marked stale.
+    let (code, text) = scrape().await;
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("presence_gw_store_counts_stale 1"), "{text}");
+    assert!(text.contains("presence_gw_smpp_bound 1"), "{text}");
     tokio::task::spawn_blocking(move || holder.join().unwrap())
         .await
         .unwrap();
@@ -612,6 +638,11 @@ async fn held_database(receipts: bool) {
         let refused = sim.deliveries().iter().filter(|d| d.attempts > 1).count();
         assert!(refused > 0, "no receipt came while the database was held");
     }
+    // Fresh again once the database is free.
+    let (code, text) = scrape().await;
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("presence_gw_store_counts_stale 0"), "{text}");
+    stop_http.cancel();
     gw.shutdown().await;
     sim.shutdown().await;
 }

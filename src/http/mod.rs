@@ -149,19 +149,33 @@ async fn metrics(State(st): State<HttpState>) -> Response {
             Ok::<_, crate::store::StoreError>((outbox::counts_tracked(tx)?, inbox::counts(tx)?))
         })
         .await;
-    match counts {
-        Ok((o, i)) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            st.metrics.render(&st.link, &st.store.stats(), &o, &i),
-        )
-            .into_response(),
-        Err(e) => {
-            // The reason goes to the log; the endpoint may be reachable by more than the
+    if let Err(e) = &counts {
+        tracing::warn!(error = %e, "metrics: the store did not answer");
+    }
+    match st.metrics.counts_for_scrape(counts) {
+        Ok((o, i, stale)) => {
+            let mut text = st.metrics.render(&st.link, &st.store.stats(), &o, &i);
+            text.push_str(
+                "# HELP presence_gw_store_counts_stale 1 when the outbox and inbox gauges are \
+                 from an earlier scrape (the database was held by another process)\n\
+                 # TYPE presence_gw_store_counts_stale gauge\n",
+            );
+            text.push_str(&format!(
+                "presence_gw_store_counts_stale {}\n",
+                u8::from(stale)
+            ));
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                text,
+            )
+                .into_response()
+        }
+        Err(_) => {
+            // The reason went to the log; the endpoint may be reachable by more than the
             // operator's scraper.
-            tracing::warn!(error = %e, "metrics: the store did not answer");
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
         }
     }
