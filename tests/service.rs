@@ -652,6 +652,16 @@ async fn operator_api_events_health_and_metrics_over_http() {
     assert_eq!(r.status(), 401);
     let r = api(&http, &events, "wrong-key-wrong-key", &call).await;
     assert_eq!(r.status(), 403);
+    // The scheme name is case-insensitive; a lower-case `bearer` with a wrong key is a 403,
+    // not a missing key.
+    let r = http
+        .post(&events)
+        .header("authorization", "bearer wrong-key-wrong-key")
+        .json(&call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
     // The key is checked before the body is read, on every operator route.
     for route in ["activity", "handsets", "avatars/sync"] {
         let r = http
@@ -693,7 +703,7 @@ async fn operator_api_events_health_and_metrics_over_http() {
         "presence_gw_commands_total{command=\"network_event\"} 1",
         "presence_gw_fanout_notifications_total 1",
         "presence_gw_http_requests_total{route=\"/api/v1/events\",status=\"401\"} 1",
-        "presence_gw_http_requests_total{route=\"/api/v1/events\",status=\"403\"} 1",
+        "presence_gw_http_requests_total{route=\"/api/v1/events\",status=\"403\"} 2",
         "presence_gw_outbox_messages{state=\"queued\"}",
         "presence_gw_store_retried_writes_total 0",
     ] {

@@ -262,10 +262,13 @@ fn refuse(st: &HttpState, headers: &HeaderMap) -> Result<(), ApiError> {
             "the operator API is off: set api_key in the config (or PRESENCE_GW_API_KEY)",
         ));
     };
+    // The scheme name is case-insensitive (RFC 9110 §11.1): `bearer` is `Bearer`.
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key);
     match given {
         None => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
