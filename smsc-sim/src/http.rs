@@ -32,12 +32,13 @@ use crate::faults::{Faults, MalformedKind};
 use crate::recorder::MtFilter;
 use crate::sim::{MoRequest, SimHandle, UssdRequest};
 
-/// Body of `POST /faults`: the new faults plus one-shot actions.
+/// The one-shot actions of `POST /faults`, beside the fault keys.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct FaultsRequest {
-    /// The faults to set (replacing the current ones).
-    #[serde(flatten)]
-    pub faults: Faults,
+#[serde(deny_unknown_fields)]
+pub struct FaultActions {
+    /// Start from a well-behaved SMSC (every fault off) before applying the keys given.
+    #[serde(default)]
+    pub clear: bool,
     /// Close every connection now.
     #[serde(default)]
     pub drop_now: bool,
@@ -47,6 +48,51 @@ pub struct FaultsRequest {
     /// Only act on connections bound with this system_id.
     #[serde(default)]
     pub system_id: Option<String>,
+}
+
+/// `POST /faults` body `body` applied to `current`: the fault keys given replace those
+/// values (`null` turns an optional fault off), the others keep theirs (or their defaults
+/// with `"clear": true`); the action keys are returned apart. A key that is neither a fault
+/// nor an action is an error naming it, so a typo (`throttle` for `throttle_per_sec`) is not
+/// taken for "no faults".
+pub fn apply_faults_body(
+    current: &Faults,
+    body: serde_json::Value,
+) -> Result<(Faults, FaultActions), String> {
+    let serde_json::Value::Object(body) = body else {
+        return Err("the body must be a JSON object".into());
+    };
+    let mut actions = serde_json::Map::new();
+    let mut keys = serde_json::Map::new();
+    for (k, v) in body {
+        if ["clear", "drop_now", "send_malformed", "system_id"].contains(&k.as_str()) {
+            actions.insert(k, v);
+        } else {
+            keys.insert(k, v);
+        }
+    }
+    let actions: FaultActions =
+        serde_json::from_value(serde_json::Value::Object(actions)).map_err(|e| e.to_string())?;
+    let base = if actions.clear {
+        Faults::default()
+    } else {
+        current.clone()
+    };
+    let serde_json::Value::Object(mut merged) =
+        serde_json::to_value(&base).map_err(|e| e.to_string())?
+    else {
+        return Err("faults do not serialise as an object".into());
+    };
+    for (k, v) in keys {
+        if !merged.contains_key(&k) {
+            let known: Vec<&String> = merged.keys().collect();
+            return Err(format!("unknown fault {k:?}; known: {known:?}"));
+        }
+        merged.insert(k, v);
+    }
+    let faults =
+        serde_json::from_value(serde_json::Value::Object(merged)).map_err(|e| e.to_string())?;
+    Ok((faults, actions))
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,8 +151,12 @@ async fn get_faults(State(h): State<SimHandle>) -> impl IntoResponse {
     Json(h.faults())
 }
 
-async fn set_faults(State(h): State<SimHandle>, Json(r): Json<FaultsRequest>) -> impl IntoResponse {
-    h.set_faults(r.faults);
+async fn set_faults(State(h): State<SimHandle>, Json(body): Json<serde_json::Value>) -> Response {
+    let (faults, r) = match apply_faults_body(&h.faults(), body) {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    h.set_faults(faults);
     let sys = r.system_id.as_deref();
     let dropped = if r.drop_now {
         h.drop_connections(sys)
@@ -119,6 +169,7 @@ async fn set_faults(State(h): State<SimHandle>, Json(r): Json<FaultsRequest>) ->
         "dropped": dropped,
         "malformed_sent": malformed,
     }))
+    .into_response()
 }
 
 fn error(status: StatusCode, e: impl std::fmt::Display) -> Response {

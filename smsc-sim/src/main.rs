@@ -64,8 +64,9 @@ enum Cmd {
         /// What the user typed.
         text: String,
     },
-    /// Replace the faults of a running simulator (POST /faults) with a JSON object, e.g.
-    /// '{"throttle_per_sec":50}' or '{"drop_now":true}'.
+    /// Change the faults of a running simulator (POST /faults): the keys of a JSON object
+    /// replace those faults (null turns one off; "clear":true starts from none), e.g.
+    /// '{"throttle_per_sec":50}', '{"drop_now":true}' (faults kept) or '{"clear":true}'.
     Faults {
         /// Control API base URL.
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]

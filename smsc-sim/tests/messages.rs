@@ -657,6 +657,21 @@ async fn http_control_api() {
     assert_eq!(s, 200);
     assert!(body.contains("\"dropped\":1"), "{body}");
     assert!(c.closed().await);
+    // An action keeps the faults; keys not given keep theirs; a typo is refused.
+    assert_eq!(h.faults().throttle_per_sec, Some(0));
+    let (s, body) = http_post(&format!("{base}/faults"), r#"{"throttle":50}"#).await;
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains("throttle"), "{body}");
+    assert_eq!(h.faults().throttle_per_sec, Some(0));
+    let (s, _) = http_post(&format!("{base}/faults"), r#"{"duplicate_receipts":true}"#).await;
+    assert_eq!(s, 200);
+    assert_eq!(h.faults().throttle_per_sec, Some(0));
+    assert!(h.faults().duplicate_receipts);
+    let (s, _) = http_post(&format!("{base}/faults"), r#"{"throttle_per_sec":null}"#).await;
+    assert_eq!(s, 200);
+    assert_eq!(h.faults().throttle_per_sec, None);
+    let (s, _) = http_post(&format!("{base}/faults"), r#"{"clear":true}"#).await;
+    assert_eq!(s, 200);
     assert_eq!(h.faults(), Faults::default());
 
     let (s, _) = http_post(&format!("{base}/reset"), "").await;
