@@ -1023,7 +1023,7 @@ impl Service {
     ) -> Result<(Text, FanOut), ServiceError> {
         let before_sub = sub.clone();
         let mut auds = state::audiences(tx, &sub.msisdn)?;
-        let before = views(sub, &auds);
+        let before = self.told_views(sub, &auds);
         // Resolve every target first: an unknown group changes nothing.
         let mut targets: Vec<Vec<usize>> = Vec::new();
         for a in assignments {
@@ -1087,8 +1087,8 @@ impl Service {
                 members: None,
             });
         }
-        let after = views(sub, &auds);
-        let fan = self.fan_out(tx, now, sub, &auds, &before, &after, "sms", true)?;
+        let after = self.told_views(sub, &auds);
+        let fan = self.fan_out(tx, now, sub, &auds, &before, &after, "sms")?;
         let text = Text::StatusSet {
             lines,
             told: fan.told,
@@ -1109,7 +1109,6 @@ impl Service {
         before: &HashMap<i64, View>,
         after: &HashMap<i64, View>,
         source: &str,
-        notify: bool,
     ) -> Result<FanOut, ServiceError> {
         let changed: HashSet<i64> = auds
             .iter()
@@ -1121,7 +1120,7 @@ impl Service {
             })
             .map(|a| a.id)
             .collect();
-        if changed.is_empty() || !notify {
+        if changed.is_empty() {
             return Ok(FanOut::default());
         }
         let hour_ago = now - 3_600_000;
@@ -1209,6 +1208,22 @@ impl Service {
         Ok(dropped.len())
     }
 
+    /// What each audience of `sub` is told it sees: [`views`], except that with
+    /// `notify_incall` off an INCALL override is not shown to contacts by SMS, so the status
+    /// under it is what they were last told. Every fan-out compares these: a call then tells
+    /// nobody, while a power-off during a call, a timed status ending during a call, or a
+    /// change made during a call tells exactly those whose status changed under it.
+    fn told_views(&self, sub: &Subscriber, auds: &[Audience]) -> HashMap<i64, View> {
+        if self.cfg.notify_incall || sub.net_state != Some(StatusCode::InCall) {
+            return views(sub, auds);
+        }
+        let under = Subscriber {
+            net_state: None,
+            ..sub.clone()
+        };
+        views(&under, auds)
+    }
+
     /// Revert every status that expired by `now` (at most `limit` owners) and tell the contacts
     /// who saw it. Returns the number of owners handled.
     pub fn expire_due(
@@ -1223,7 +1238,7 @@ impl Service {
                 continue;
             };
             let mut auds = state::audiences(tx, owner)?;
-            let before = views(&sub, &auds);
+            let before = self.told_views(&sub, &auds);
             for a in auds.iter_mut() {
                 if a.status.expires_at.is_none_or(|t| t > now) {
                     continue;
@@ -1238,8 +1253,8 @@ impl Service {
                 a.prev = chain.collect();
                 state::save_status(tx, a)?;
             }
-            let after = views(&sub, &auds);
-            self.fan_out(tx, now, &sub, &auds, &before, &after, "expiry", true)?;
+            let after = self.told_views(&sub, &auds);
+            self.fan_out(tx, now, &sub, &auds, &before, &after, "expiry")?;
         }
         Ok(owners.len())
     }
@@ -1253,9 +1268,17 @@ impl Service {
         msisdn: &Msisdn,
         event: NetworkEvent,
     ) -> Result<Outcome, ServiceError> {
-        let mut sub = state::ensure_subscriber(tx, msisdn.as_str(), self.cfg.default_lang, now)?;
+        // The carrier reports calls and power for all its subscribers; only users of the
+        // service have contacts to tell. Anyone else is not made a subscriber (with a
+        // language they never chose, and a WHO answer as if they used the service).
+        let Some(mut sub) = state::subscriber(tx, msisdn.as_str())? else {
+            return Ok(Outcome {
+                command: Some("network_event"),
+                ..Outcome::default()
+            });
+        };
         let auds = state::audiences(tx, &sub.msisdn)?;
-        let before = views(&sub, &auds);
+        let before = self.told_views(&sub, &auds);
         let old = sub.net_state;
         sub.net_state = match (event, old) {
             (NetworkEvent::CallStarted, Some(StatusCode::Off)) => old,
@@ -1272,10 +1295,8 @@ impl Service {
             });
         }
         state::save_subscriber(tx, &sub, now)?;
-        let after = views(&sub, &auds);
-        let incall = old == Some(StatusCode::InCall) || sub.net_state == Some(StatusCode::InCall);
-        let notify = self.cfg.notify_incall || !incall;
-        let fan = self.fan_out(tx, now, &sub, &auds, &before, &after, "network", notify)?;
+        let after = self.told_views(&sub, &auds);
+        let fan = self.fan_out(tx, now, &sub, &auds, &before, &after, "network")?;
         Ok(Outcome {
             command: Some("network_event"),
             reply: None,

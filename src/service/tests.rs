@@ -466,6 +466,59 @@ fn incall_notifications_can_be_switched_off() {
 }
 
 #[test]
+fn a_network_event_for_someone_who_does_not_use_the_service_changes_nothing() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    let o = b.event(STRANGER, NetworkEvent::PowerOff);
+    assert_eq!(o.notified, 0);
+    assert!(state::subscriber(&b.conn, STRANGER).unwrap().is_none());
+    let r = b.send(MUM, "WHO 13500135000");
+    assert!(!r.contains("OFF"), "{r}");
+}
+
+#[test]
+fn with_incall_notices_off_changes_under_a_call_are_told_and_the_call_is_not() {
+    let mut b = Bench::with(ServiceConfig {
+        notify_incall: false,
+        ..ServiceConfig::default()
+    });
+    b.family_of_two();
+    b.send(OWNER, "STATUS FAMILY FREE, COLLEAGUES MEETING");
+    b.flush();
+    // Powered off during a call: the family and the boss are told OFF ...
+    b.event(OWNER, NetworkEvent::CallStarted);
+    assert_eq!(b.event(OWNER, NetworkEvent::PowerOff).notified, 3);
+    b.flush();
+    // ... and back on: told what they saw before.
+    assert_eq!(b.event(OWNER, NetworkEvent::PowerOn).notified, 3);
+    assert!(
+        b.updates(MUM)[0].contains(": FREE."),
+        "{:?}",
+        b.updates(MUM)
+    );
+    b.flush();
+    // A timed status ends during a call: its contacts are told the status it reverts to.
+    b.send(OWNER, "STATUS FAMILY BUSY FOR 30M");
+    b.flush();
+    b.now += 25 * 60_000;
+    b.event(OWNER, NetworkEvent::CallStarted);
+    b.now += 5 * 60_000;
+    assert_eq!(b.expire(), 1);
+    assert!(
+        b.updates(MUM)[0].contains(": FREE."),
+        "{:?}",
+        b.updates(MUM)
+    );
+    b.flush();
+    assert_eq!(b.event(OWNER, NetworkEvent::CallEnded).notified, 0);
+    // A change made during a call tells only the group that changed.
+    b.event(OWNER, NetworkEvent::CallStarted);
+    b.send(OWNER, "STATUS FAMILY DRIVING");
+    assert_eq!(b.updates(MUM).len(), 1);
+    assert!(b.updates(BOSS).is_empty(), "{:?}", b.updates(BOSS));
+}
+
+#[test]
 fn the_hourly_quota_holds_updates_back_and_says_so() {
     let mut b = Bench::with(ServiceConfig {
         hourly_change_quota: 3,
