@@ -16,7 +16,6 @@ use presence_gw::app::GatewayOptions;
 use presence_gw::smpp::LinkConfig;
 use presence_gw::store::outbox::{self, OutboxCounts, OutboxState};
 use presence_gw::store::{Store, StoreOptions};
-use smsc_sim::{SimConfig, Simulator};
 
 /// Messages queued before the first start (the figure).
 const N: usize = 10_000;
@@ -87,13 +86,8 @@ fn sigterm(child: &Child) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_five_times_mid_flight_loses_nothing_and_duplicates_only_in_flight_rows() {
     let started = Instant::now();
-    let sim =
-        Simulator::start(SimConfig::local().with_account(common::SYSTEM_ID, common::PASSWORD))
-            .await
-            .expect("simulator starts");
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("gw.db");
-    let log = dir.path().join("gw.log");
+    let sim = common::simulator(smsc_sim::Faults::default()).await;
+    let (_dir, db, log) = common::workdir();
     common::fill_outbox(&db, N, destination, body).await;
     let concurrency = dispatcher_concurrency();
 

@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 use presence_gw::store::outbox::{self, OutboxCounts};
 use presence_gw::store::{Store, StoreError, StoreOptions};
 use smsc_sim::{
-    Delay, DeliveryKind, DeliveryRecord, DeliveryState, Faults, MoRequest, MtFilter, SimConfig,
-    SimHandle, Simulator,
+    Delay, DeliveryKind, DeliveryRecord, DeliveryState, Faults, MoRequest, MtFilter, SimHandle,
 };
 
 /// Messages queued before the first start.
@@ -158,16 +157,8 @@ async fn sigterm_mid_flight_with_mo_arriving_loses_and_duplicates_nothing() {
         }),
         ..Faults::default()
     };
-    let sim = Simulator::start(
-        SimConfig::local()
-            .with_account(common::SYSTEM_ID, common::PASSWORD)
-            .with_faults(faults),
-    )
-    .await
-    .expect("simulator starts");
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("gw.db");
-    let log = dir.path().join("gw.log");
+    let sim = common::simulator(faults).await;
+    let (_dir, db, log) = common::workdir();
     common::fill_outbox(&db, N, destination, body).await;
 
     // --- Run 1: submits flowing (each answered 50-100 ms late), MO arriving, then SIGTERM.
@@ -429,13 +420,8 @@ async fn sigterm_mid_flight_with_mo_arriving_loses_and_duplicates_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_http_request_does_not_hold_a_graceful_stop() {
     use tokio::io::AsyncWriteExt;
-    let sim =
-        Simulator::start(SimConfig::local().with_account(common::SYSTEM_ID, common::PASSWORD))
-            .await
-            .expect("simulator starts");
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("gw.db");
-    let log = dir.path().join("gw.log");
+    let sim = common::simulator(Faults::default()).await;
+    let (_dir, db, log) = common::workdir();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

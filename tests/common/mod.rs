@@ -49,6 +49,25 @@ pub async fn fill_outbox(
 }
 
 /// The gateway binary, serving `db` against the simulator; its stderr goes to `log`.
+/// A simulator with the gateway's account and `faults`.
+pub async fn simulator(faults: smsc_sim::Faults) -> SimHandle {
+    smsc_sim::Simulator::start(
+        smsc_sim::SimConfig::local()
+            .with_account(SYSTEM_ID, PASSWORD)
+            .with_faults(faults),
+    )
+    .await
+    .expect("simulator starts")
+}
+
+/// A scratch directory with the child gateway's database and log paths in it.
+pub fn workdir() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gw.db");
+    let log = dir.path().join("gw.log");
+    (dir, db, log)
+}
+
 pub fn spawn_gateway(sim: &SimHandle, db: &Path, log: &Path) -> Child {
     spawn_gateway_http(sim, db, log, "127.0.0.1:0")
 }
