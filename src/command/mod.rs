@@ -32,7 +32,7 @@ pub use types::{
 pub const MAX_SUGGESTION_CHARS: usize = 60;
 
 /// The longest `bad` text a [`ParseError`] carries, in characters (longer text is cut and ends
-/// with `…`), so a reply quoting it still fits one SMS.
+/// with `...`), so a reply quoting it still fits one SMS.
 pub const MAX_BAD_CHARS: usize = 24;
 
 /// One subscriber command (COMMANDS.md "Commands").
@@ -172,13 +172,15 @@ pub fn parse(text: &str, default_country_code: &str) -> Result<Parsed, ParseErro
     })
 }
 
-/// Cuts `bad` to [`MAX_BAD_CHARS`] characters, ending in `…` when cut.
+/// Cuts `bad` to [`MAX_BAD_CHARS`] characters, ending in `...` when cut: three dots are in
+/// the GSM 7-bit alphabet, so an English reply quoting it stays GSM-7 (`…` would make the
+/// whole reply UCS-2, more than twice as many segments).
 fn shorten(bad: &str) -> String {
     if bad.chars().count() <= MAX_BAD_CHARS {
         bad.to_owned()
     } else {
-        let mut out: String = bad.chars().take(MAX_BAD_CHARS - 1).collect();
-        out.push('…');
+        let mut out: String = bad.chars().take(MAX_BAD_CHARS - 3).collect();
+        out.push_str("...");
         out
     }
 }
@@ -242,7 +244,9 @@ mod tests {
         let long = format!("STATUS FAMILY \"{}\"", "x".repeat(100));
         let err = parse(&long, "86").unwrap_err();
         assert_eq!(err.bad.chars().count(), MAX_BAD_CHARS);
-        assert!(err.bad.ends_with('…'));
+        assert!(err.bad.ends_with("..."));
+        assert_eq!(err.bad.chars().count(), MAX_BAD_CHARS);
+        assert!(sms_wire::gsm7::is_representable(&err.bad));
         assert!(matches!(
             err.kind,
             ParseErrorKind::Value(ValueError::BadStatusLength { chars: 100, .. })

@@ -973,7 +973,11 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-/// How many SMS segments `text` takes (GSM-7 if it fits, else UCS-2; 8-bit UDH concatenation).
+/// How many SMS segments `text` takes (GSM-7 if it fits, else UCS-2).
+///
+/// Counted with 8-bit concatenation references, the default (`[delivery] concat_16bit =
+/// false`); with 16-bit references a part holds one septet (or UCS-2 unit) less, and a reply
+/// at the very edge of [`MAX_SEGMENTS`] can take one part more.
 pub fn segments(text: &str) -> usize {
     segment_text(text, ConcatStyle::Udh8, 0)
         .map(|s| s.len())
