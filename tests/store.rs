@@ -800,6 +800,31 @@ fn keyed(body: &str, key: &str) -> NewMessage {
 }
 
 #[test]
+fn replaced_content_gets_another_concatenation_reference() {
+    // A handset holding a part of the old content must not join it with the new one; the
+    // same content keeps its reference (a retry sends only the missing parts).
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let a = enqueue(&store, keyed("busy", "alice->bob"), T0);
+    let first = row(&store, a.id).concat_reference();
+    assert_eq!(row(&store, a.id).concat_reference(), first);
+    let mut refs = vec![first];
+    for (i, body) in ["away", "busy", "free", "dnd", "off"]
+        .into_iter()
+        .enumerate()
+    {
+        let e = enqueue(&store, keyed(body, "alice->bob"), T0 + 1 + i as i64);
+        assert_eq!(e.id, a.id, "replaced in place");
+        refs.push(row(&store, a.id).concat_reference());
+    }
+    let low_bytes: std::collections::HashSet<u8> = refs.iter().map(|r| *r as u8).collect();
+    assert!(
+        low_bytes.len() >= 5,
+        "8-bit references barely differ: {refs:?}"
+    );
+}
+
+#[test]
 fn coalescing_keeps_only_the_latest_unsent_content() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("gw.db"));

@@ -284,7 +284,7 @@ impl Dispatcher {
             (None, Some(v)) => Some(v.as_secs()),
             (None, None) => None,
         };
-        let reference = (row.id & 0xFFFF) as u16;
+        let reference = row.concat_reference();
         build_submits(&template, &row.destination, &payload, reference, validity)
             .map_err(|e| e.to_string())
     }

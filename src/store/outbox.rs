@@ -261,10 +261,26 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     /// Higher is sent first.
     pub priority: i32,
+    /// When the content was last set (Unix ms): at enqueue, or when a newer message with the
+    /// same coalescing key replaced it in place.
+    pub content_at: i64,
+}
+
+impl OutboxRow {
+    /// The concatenation reference of this content (a 16-bit UDH reference; 8-bit takes its
+    /// low byte). The same row and content give the same reference, so a retry that sends
+    /// only the parts the SMSC did not take keeps it; content that replaced an earlier one in
+    /// place gets another, so a handset holding an earlier part of the old content does not
+    /// join it with the new one.
+    pub fn concat_reference(&self) -> u16 {
+        let mixed = (self.id as u64) ^ (self.content_at as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (mixed ^ (mixed >> 16) ^ (mixed >> 32) ^ (mixed >> 48)) as u16
+    }
 }
 
 const ROW_COLS: &str = "id, created_at, updated_at, kind, source, destination, body, payload, url, \
-                        coalesce_key, state, attempts, next_attempt_at, expires_at, last_error, priority";
+                        coalesce_key, state, attempts, next_attempt_at, expires_at, last_error, priority, \
+                        content_at";
 
 fn map_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
     Ok(OutboxRow {
@@ -284,6 +300,7 @@ fn map_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
         expires_at: r.get(13)?,
         last_error: r.get(14)?,
         priority: r.get(15)?,
+        content_at: r.get(16)?,
     })
 }
 
