@@ -82,7 +82,6 @@ pub enum ConfigError {
     },
 }
 
-/// The 1-based line where dotted `key` (`smsc.window`) is set in TOML `text`, if written there.
 /// toml's error as "line L, column C (`key`): message", without the source line toml would
 /// quote: that line may hold the bind password or the API key (a typo in the key, unquoted
 /// digits). On a line whose key names a secret, values quoted in the message are hidden too
@@ -97,7 +96,9 @@ fn parse_message(text: &str, e: &toml::de::Error) -> String {
     let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
     let line = text.lines().nth(line_no - 1).unwrap_or("");
     let key = line.split_once('=').map(|(k, _)| k.trim()).unwrap_or("");
-    let lower = key.to_ascii_lowercase();
+    // Anywhere on the line: an inline table (`smsc = { password = 123 }`) names its secret
+    // after the first `=`.
+    let lower = line.to_ascii_lowercase();
     if ["pass", "key", "secret", "token"]
         .iter()
         .any(|w| lower.contains(w))
@@ -140,6 +141,7 @@ fn is_host_port(address: &str) -> bool {
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
 }
 
+/// The 1-based line where dotted `key` (`smsc.window`) is set in TOML `text`, if written there.
 fn key_line(text: &str, key: &str) -> Option<usize> {
     let (section, leaf) = match key.rsplit_once('.') {
         Some((s, l)) => (Some(s), l),
@@ -1128,6 +1130,10 @@ mod tests {
             ),
             ("api_key = 12345678\n", "api_key"),
             ("api_key = \"12345678\" extra\n", "api_key"),
+            (
+                "smsc = { address = \"10.0.0.1:2775\", password = 12345678 }\n",
+                "smsc",
+            ),
         ] {
             let e = Config::from_toml(text, Path::new("x.toml"))
                 .unwrap_err()

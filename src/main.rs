@@ -116,7 +116,19 @@ struct DbArgs {
 impl DbArgs {
     fn config(&self) -> anyhow::Result<Config> {
         let mut cfg = match &self.config {
-            Some(p) => Config::load(p)?,
+            Some(p) => {
+                let text = Config::read_text(p)?;
+                let mut cfg = Config::parse_toml(&text, p)?;
+                with_env_secrets(&mut cfg);
+                // These commands do not bind: a password kept elsewhere is no error here.
+                if let Some(s) = cfg.smsc.as_mut() {
+                    if s.password.expose().is_empty() {
+                        s.password = Secret::new("unused");
+                    }
+                }
+                cfg.validate_in(&text, p)?;
+                cfg
+            }
             None => Config::default(),
         };
         if let Some(db) = &self.db {
@@ -402,6 +414,20 @@ struct ServeArgs {
     worker_threads: Option<usize>,
 }
 
+/// The bind password and the API key from `PRESENCE_GW_SMSC_PASSWORD` and
+/// `PRESENCE_GW_API_KEY` when set, as `serve` takes them.
+fn with_env_secrets(cfg: &mut Config) {
+    if let (Some(s), Ok(pw)) = (
+        cfg.smsc.as_mut(),
+        std::env::var("PRESENCE_GW_SMSC_PASSWORD"),
+    ) {
+        s.password = Secret::new(pw);
+    }
+    if let Ok(key) = std::env::var("PRESENCE_GW_API_KEY") {
+        cfg.api_key = Some(Secret::new(key));
+    }
+}
+
 /// Serve flags written before a subcommand (`presence-gw --config f.toml serve`,
 /// `presence-gw --db x.db activity import ...`) would be silently ignored: refuse them and say
 /// where they go. (`--password` and `--api-key` may come from the environment, so they are
@@ -513,9 +539,46 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(v) = &args.api_key {
         cfg.api_key = Some(Secret::new(v.clone()));
     }
-    match &file {
-        Some((p, text)) => cfg.validate_in(text, p)?,
-        None => cfg.validate()?,
+    // A value given by a flag is named with the flag, not with a line of the file.
+    let flags = [
+        ("smsc.address", "--smsc", args.smsc.is_some()),
+        ("smsc.system_id", "--system-id", args.system_id.is_some()),
+        ("smsc.password", "--password", args.password.is_some()),
+        ("smsc.window", "--window", args.window.is_some()),
+        ("smsc.max_rate", "--max-rate", args.max_rate.is_some()),
+        (
+            "service_number",
+            "--service-number",
+            args.service_number.is_some(),
+        ),
+        (
+            "country_code",
+            "--country-code",
+            args.country_code.is_some(),
+        ),
+        ("http", "--http", args.http.is_some()),
+        ("public_url", "--public-url", args.public_url.is_some()),
+        ("api_key", "--api-key", args.api_key.is_some()),
+        (
+            "runtime.worker_threads",
+            "--worker-threads",
+            args.worker_threads.is_some(),
+        ),
+    ];
+    let checked = match &file {
+        Some((p, text)) => cfg.validate_in(text, p),
+        None => cfg.validate(),
+    };
+    if let Err(e) = checked {
+        use presence_gw::config::ConfigError;
+        if let ConfigError::Invalid { key, reason } | ConfigError::InvalidAt { key, reason, .. } =
+            &e
+        {
+            if let Some((_, flag, _)) = flags.iter().find(|(k, _, given)| k == key && *given) {
+                anyhow::bail!("invalid value for `{key}` (from {flag}): {reason}");
+            }
+        }
+        return Err(e.into());
     }
     Ok(cfg)
 }
@@ -692,7 +755,11 @@ fn main() -> anyhow::Result<()> {
     }
     let serve_args = match cli.command {
         Some(Command::CheckConfig { file }) => {
-            let cfg = Config::load(&file)?;
+            // As `serve` would run it: secrets may come from the environment.
+            let text = Config::read_text(&file)?;
+            let mut cfg = Config::parse_toml(&text, &file)?;
+            with_env_secrets(&mut cfg);
+            cfg.validate_in(&text, &file)?;
             println!("{} is valid:\n{}", file.display(), cfg.summary());
             return Ok(());
         }

@@ -38,6 +38,11 @@ impl Run {
 
 /// Runs `presence-gw args...` in `dir`, bounded by [`LIMIT`] (killed past it).
 fn run_in(dir: &Path, args: &[&str]) -> Run {
+    run_in_env(dir, args, &[])
+}
+
+/// [`run_in`] with these environment variables set.
+fn run_in_env(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Run {
     let child = Command::new(env!("CARGO_BIN_EXE_presence-gw"))
         .args(args)
         .current_dir(dir)
@@ -46,6 +51,7 @@ fn run_in(dir: &Path, args: &[&str]) -> Run {
         .env_remove("RUST_BACKTRACE")
         .env_remove("RUST_LIB_BACKTRACE")
         .env("RUST_LOG", "warn")
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -499,4 +505,57 @@ fn flags_that_would_be_ignored_are_refused() {
         !dir.path().join("x.db").exists(),
         "no database was created on the way"
     );
+}
+
+/// The README keeps the bind password in `PRESENCE_GW_SMSC_PASSWORD`: a config file without
+/// one is checked with it, and the database commands work with it or without it.
+#[test]
+fn a_config_whose_password_is_in_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gw.db");
+    std::fs::write(
+        dir.path().join("gw.toml"),
+        format!(
+            "db = {:?}\n[smsc]\naddress = \"10.0.0.1:2775\"\n",
+            db.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let r = run_in(dir.path(), &["check-config", "gw.toml"]);
+    assert!(!r.ok());
+    assert!(
+        r.stderr.contains("PRESENCE_GW_SMSC_PASSWORD"),
+        "{}",
+        r.stderr
+    );
+    let env = [("PRESENCE_GW_SMSC_PASSWORD", "Pw9!x")];
+    let r = run_in_env(dir.path(), &["check-config", "gw.toml"], &env);
+    assert!(r.ok(), "{}", r.stderr);
+    assert!(r.stdout.contains("password set") && !r.stdout.contains("Pw9!x"));
+    // A database command needs no password at all.
+    rusqlite::Connection::open(&db).unwrap();
+    let store = presence_gw::store::Store::open(&db, Default::default()).unwrap();
+    drop(store);
+    let r = run_in(dir.path(), &["outbox", "list", "--config", "gw.toml"]);
+    assert!(r.ok(), "{}", r.stderr);
+    assert!(r.stdout.starts_with("queued 0"), "{}", r.stdout);
+}
+
+/// A bad value given by a flag is named with the flag, not blamed on a line of the file.
+#[test]
+fn a_bad_flag_value_is_named_with_its_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gw.toml"),
+        "[smsc]\naddress = \"10.0.0.1:2775\"\npassword = \"pw\"\nwindow = 10\n",
+    )
+    .unwrap();
+    let r = run_in(
+        dir.path(),
+        &["serve", "--config", "gw.toml", "--window", "0"],
+    );
+    r.no_panic("--window 0");
+    assert!(!r.ok());
+    assert!(r.stderr.contains("(from --window)"), "{}", r.stderr);
+    assert!(!r.stderr.contains("line 4"), "{}", r.stderr);
 }

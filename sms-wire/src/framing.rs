@@ -276,7 +276,7 @@ fn repair_receipted_message_id(raw: &[u8], command_id: u32) -> Option<Vec<u8>> {
         let tag = u16::from_be_bytes([raw[i], raw[i + 1]]);
         let len = usize::from(u16::from_be_bytes([raw[i + 2], raw[i + 3]]));
         let end = skip(raw, i + 4, len)?;
-        if tag == 0x001E && !raw[i + 4..end].contains(&0) {
+        if tag == 0x001E && len < usize::from(u16::MAX) && !raw[i + 4..end].contains(&0) {
             let mut fixed = Vec::with_capacity(raw.len() + 1);
             fixed.extend_from_slice(&raw[..end]);
             fixed.push(0);
@@ -504,6 +504,15 @@ mod tests {
                 Frame::Invalid(inv) => panic!("not repaired: {}", inv.error),
             }
         }
+        // The longest value a TLV can declare, without its NUL: no room for one more byte in
+        // its length field, so it is refused, not repaired (and nothing overflows).
+        let mut huge = receipt_without_nul(b"", &[]);
+        let at = huge.len() - 4;
+        huge[at + 2..at + 4].copy_from_slice(&u16::MAX.to_be_bytes());
+        huge.extend(std::iter::repeat_n(b'7', usize::from(u16::MAX)));
+        let len = huge.len() as u32;
+        huge[0..4].copy_from_slice(&len.to_be_bytes());
+        assert!(matches!(decode_pdu(&huge), Frame::Invalid(_)));
         // A value that does have its NUL but is broken otherwise is not "repaired".
         let mut raw = receipt_without_nul(b"1A\0B", &[]);
         assert!(matches!(decode_pdu(&raw), Frame::Invalid(_)));

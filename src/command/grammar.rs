@@ -328,7 +328,6 @@ fn word(input: &str) -> PResult<'_, &str> {
     take_while1(|c: char| c != ' ').parse(input)
 }
 
-/// A positive page/id number making up all of `text`.
 /// A paged list's command after its keyword: nothing is page 1, digits are that page (0 or
 /// too big is a bad number, explained with `topic`); `None` when `rest` is something else.
 fn list_page<'a>(
@@ -349,6 +348,7 @@ fn list_page<'a>(
     })
 }
 
+/// A positive page/id number making up all of `text`.
 fn positive(text: &str) -> Option<u32> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;

@@ -902,9 +902,12 @@ impl Service {
         for m in members {
             if state::remove_member(tx, a.id, m.as_str())? {
                 removed += 1;
-                // What was queued for them was their view as a member of this group.
-                let why = "recipient removed from the group";
-                withdraw_updates(tx, Some(&sub.msisdn), m.as_str(), why, now)?;
+                // Out of every group, they are OTHERS, who are never sent updates: what was
+                // queued for them is withdrawn. (In another group still, they keep it.)
+                if state::groups_of(tx, &sub.msisdn, m.as_str())?.is_empty() {
+                    let why = "recipient removed from the owner's groups";
+                    withdraw_updates(tx, Some(&sub.msisdn), m.as_str(), why, now)?;
+                }
             }
         }
         let total = state::member_counts(tx, &sub.msisdn)?
@@ -958,10 +961,12 @@ impl Service {
             return Ok(Text::NoSuchGroup(state::group_label(group)));
         };
         let dropped = state::members(tx, a.id, 0, usize::MAX >> 1)?;
-        for m in &dropped {
-            withdraw_updates(tx, Some(&sub.msisdn), m, "recipient's group dropped", now)?;
-        }
         let members = state::clear_members(tx, a.id)?;
+        for m in &dropped {
+            if state::groups_of(tx, &sub.msisdn, m)?.is_empty() {
+                withdraw_updates(tx, Some(&sub.msisdn), m, "recipient's group dropped", now)?;
+            }
+        }
         if a.kind == AudienceKind::User {
             state::delete_group(tx, a.id)?;
         } else {

@@ -576,6 +576,15 @@ fn stop_del_and_drop_withdraw_updates_already_queued() {
             b.queued_updates(who)
         );
     }
+    // Removed from one group but still in another: the update queued for them stays.
+    b.send(OWNER, "GROUP FRIENDS ADD 13900139000");
+    b.send(OWNER, "GROUP CLASSMATES ADD 13900139000");
+    b.send(MUM, "START 13800138000");
+    b.now += 1000;
+    b.send(OWNER, "STATUS FRIENDS FREE");
+    assert_eq!(b.queued_updates(MUM).len(), 1);
+    b.send(OWNER, "GROUP CLASSMATES DEL 13900139000");
+    assert_eq!(b.queued_updates(MUM).len(), 1, "still in FRIENDS");
     // STOP ALL withdraws updates about every owner.
     b.now += 1000;
     b.send(OWNER, "GROUP FRIENDS ADD 13500135000");
@@ -594,7 +603,7 @@ fn stop_del_and_drop_withdraw_updates_already_queued() {
         .collect();
     for want in [
         "sent STOP",
-        "removed from the group",
+        "removed from the owner's groups",
         "group dropped",
         "STOP ALL",
     ] {

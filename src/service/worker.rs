@@ -399,9 +399,11 @@ async fn expiry_loop(
     stop: CancellationToken,
 ) {
     // Incomplete long messages are looked for at most this often (they are few; a minute late
-    // on a half-hour timeout is nothing), and at the first round.
+    // on a half-hour timeout is nothing). The first look waits one parts timeout after the
+    // start: after downtime, the SMSC delivers the parts it queued meanwhile, and a message
+    // dropped before they come would be asked for twice.
     let parts_every = service.config().parts_timeout.min(PARTS_EVERY);
-    let mut parts_next = tokio::time::Instant::now();
+    let mut parts_next = tokio::time::Instant::now() + service.config().parts_timeout;
     loop {
         let svc = service.clone();
         let now = now_ms();

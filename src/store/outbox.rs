@@ -989,15 +989,16 @@ pub fn withdraw_queued(
     why: &str,
     now: i64,
 ) -> Result<usize, StoreError> {
-    // The state and IS NOT NULL terms are those of the `outbox_coalesce` partial index, so
-    // the look stays among queued keyed rows.
-    let n = exec_cached(
-        tx,
+    // A plain key seeks the partial index of queued keyed rows; a pattern (STOP ALL, rare)
+    // reads its entries, the state and IS NOT NULL terms keeping the look inside it.
+    let sql = if pattern.contains('%') {
         "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
-         WHERE state = 'queued' AND coalesce_key IS NOT NULL AND coalesce_key LIKE ?1",
-        params![pattern, why, now],
-    )
-    .ctx("outbox::withdraw_queued")?;
+         WHERE state = 'queued' AND coalesce_key IS NOT NULL AND coalesce_key LIKE ?1"
+    } else {
+        "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
+         WHERE state = 'queued' AND coalesce_key = ?1"
+    };
+    let n = exec_cached(tx, sql, params![pattern, why, now]).ctx("outbox::withdraw_queued")?;
     tally::note(Some(OutboxState::Queued), Some(OutboxState::Superseded), n);
     Ok(n)
 }

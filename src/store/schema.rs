@@ -364,6 +364,14 @@ INSERT INTO handset (msisdn, wap_push, updated_at)
     SELECT msisdn, 0, 0 FROM subscriber WHERE wap_push = 0;
 "#;
 
+/// Migration 12: forget the "receipts matched their exact id" evidence recorded so far. Until
+/// this version a receipt for ids 1 to 9 (the same in decimal and hex) counted, which turned
+/// the other-base reading off for an SMSC that switches base (`outbox::apply_receipt`). An SMSC
+/// that does keep one base proves it again with its next receipt for an id from 10 on.
+const V12: &str = r#"
+DELETE FROM receipt_seen WHERE kind = 'exact';
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -495,6 +503,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V9),
     Migration::Sql(V10),
     Migration::Sql(V11),
+    Migration::Sql(V12),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -647,7 +656,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 4, "versions 8 to 11");
+        assert_eq!(migrate(&mut conn).unwrap(), 5, "versions 8 to 12");
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         let refusals: i64 = conn
             .query_row(

@@ -48,7 +48,6 @@ pub async fn fill_outbox(
     store.close().await;
 }
 
-/// The gateway binary, serving `db` against the simulator; its stderr goes to `log`.
 /// A simulator with the gateway's account and `faults`.
 pub async fn simulator(faults: smsc_sim::Faults) -> SimHandle {
     smsc_sim::Simulator::start(
@@ -68,6 +67,7 @@ pub fn workdir() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) 
     (dir, db, log)
 }
 
+/// The gateway binary, serving `db` against the simulator; its stderr goes to `log`.
 pub fn spawn_gateway(sim: &SimHandle, db: &Path, log: &Path) -> Child {
     spawn_gateway_http(sim, db, log, "127.0.0.1:0")
 }
