@@ -412,12 +412,15 @@ fn invalid(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> St
         (ParseErrorKind::Empty | ParseErrorKind::UnknownCommand, Lang::Zh) => {
             format!("“{bad}”不是命令。{}", help(HelpTopic::General, Lang::Zh))
         }
-        (ParseErrorKind::Misspelt(fixed), Lang::En) => {
-            format!("Sorry, \"{bad}\" is not a command. Did you mean: {fixed}")
-        }
-        (ParseErrorKind::Misspelt(fixed), Lang::Zh) => {
-            format!("“{bad}”不是命令。你是不是想发：{fixed}")
-        }
+        // A near miss gets the suggestion first, then the short help as any unknown input.
+        (ParseErrorKind::Misspelt(fixed), Lang::En) => format!(
+            "Sorry, \"{bad}\" is not a command. Did you mean: {fixed}\n{}",
+            help(HelpTopic::General, Lang::En)
+        ),
+        (ParseErrorKind::Misspelt(fixed), Lang::Zh) => format!(
+            "“{bad}”不是命令。你是不是想发：{fixed}\n{}",
+            help(HelpTopic::General, Lang::Zh)
+        ),
         (ParseErrorKind::Number(MsisdnError::BadLength { .. }), Lang::En) => {
             en(format!("\"{bad}\" is not a phone number (5 to 15 digits)."))
         }
