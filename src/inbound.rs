@@ -106,11 +106,27 @@ fn c_octet(v: &TlvValue) -> Option<String> {
     }
 }
 
+/// A source address as its type of number says: an international number (TON 1) written
+/// without its `+` gets one, so that `447911123456` from a roamer is read as +44..., not as a
+/// national number with the service's country code in front.
+fn with_ton(address: String, ton: u8) -> String {
+    const INTERNATIONAL: u8 = 1;
+    if ton == INTERNATIONAL
+        && !address.starts_with('+')
+        && !address.is_empty()
+        && address.bytes().all(|b| b.is_ascii_digit())
+    {
+        format!("+{address}")
+    } else {
+        address
+    }
+}
+
 /// Classify one inbound PDU (pure: no I/O).
 pub fn classify(cmd: &Command, now_ms: i64) -> Result<InboundKind, InboundError> {
     let (source, destination, esm, dcs, sm, tlvs) = match cmd.pdu() {
         Some(Pdu::DeliverSm(d)) => (
-            d.source_addr.to_string(),
+            with_ton(d.source_addr.to_string(), u8::from(d.source_addr_ton)),
             d.destination_addr.to_string(),
             u8::from(d.esm_class),
             u8::from(d.data_coding),
@@ -118,7 +134,7 @@ pub fn classify(cmd: &Command, now_ms: i64) -> Result<InboundKind, InboundError>
             d.tlvs(),
         ),
         Some(Pdu::DataSm(d)) => (
-            d.source_addr.to_string(),
+            with_ton(d.source_addr.to_string(), u8::from(d.source_addr_ton)),
             d.destination_addr.to_string(),
             u8::from(d.esm_class),
             u8::from(d.data_coding),
@@ -572,6 +588,28 @@ mod tests {
 
     const RECEIPT_TEXT: &str = "id:1A2B sub:001 dlvrd:001 submit date:2612061200 \
                                 done date:2612061201 stat:DELIVRD err:000 text:hi";
+
+    #[test]
+    fn an_international_source_keeps_its_country() {
+        use rusmpp::values::Ton;
+        let mo = |ton: Ton, from: &str| {
+            let d = DeliverSm::builder()
+                .source_addr_ton(ton)
+                .source_addr(COctetString::from_str(from).unwrap())
+                .destination_addr(COctetString::from_str("10658").unwrap())
+                .esm_class(EsmClass::from(0))
+                .short_message(OctetString::from_str("WHO 13800138000").unwrap())
+                .build();
+            match classify(&Command::new(CommandStatus::EsmeRok, 1, d), 0) {
+                Ok(InboundKind::Mo(p)) => p.source,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(mo(Ton::International, "447911123456"), "+447911123456");
+        assert_eq!(mo(Ton::International, "+447911123456"), "+447911123456");
+        assert_eq!(mo(Ton::National, "13800138000"), "13800138000");
+        assert_eq!(mo(Ton::Alphanumeric, "BANK"), "BANK");
+    }
 
     #[test]
     fn an_empty_receipted_message_id_falls_back_to_the_receipt_text() {

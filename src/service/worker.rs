@@ -204,9 +204,18 @@ impl ServiceHandle {
     }
 }
 
+/// The shard of a sender: by the last ten digits of the address, so that one subscriber
+/// written in two forms (`+8613800138000`, `13800138000`) lands in one shard and their
+/// commands apply in order.
 fn shard_of(source: &str) -> usize {
+    let digits: Vec<u8> = source.bytes().filter(u8::is_ascii_digit).collect();
+    let tail = &digits[digits.len().saturating_sub(10)..];
     let mut h = DefaultHasher::new();
-    source.hash(&mut h);
+    if tail.is_empty() {
+        source.hash(&mut h);
+    } else {
+        tail.hash(&mut h);
+    }
     (h.finish() % SHARDS as u64) as usize
 }
 
@@ -456,5 +465,23 @@ async fn expiry_loop(
             _ = wake.notified() => {}
             _ = tokio::time::sleep(sleep) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shard_of;
+
+    #[test]
+    fn one_subscriber_in_any_form_is_one_shard() {
+        let s = shard_of("+8613800138000");
+        assert_eq!(shard_of("8613800138000"), s);
+        assert_eq!(shard_of("13800138000"), s);
+        assert_eq!(shard_of("+86 138-0013-8000"), s);
+        // Different numbers spread over shards.
+        let spread: std::collections::HashSet<usize> = (0..200)
+            .map(|i| shard_of(&format!("+86139{i:08}")))
+            .collect();
+        assert!(spread.len() > 16, "{}", spread.len());
     }
 }
