@@ -225,6 +225,78 @@ async fn a_long_command_that_lost_a_part_is_answered_after_the_parts_timeout() {
 }
 
 #[tokio::test]
+async fn a_command_that_fails_is_set_aside_and_blocks_nothing() {
+    let w = World::start().await;
+    w.say(OWNER, "NAME Zhang San").await;
+    // A fault in the database: any reply to MUM's number fails (a trigger aborts it), so her
+    // command cannot be applied.
+    w.gw.store
+        .write(|tx| {
+            tx.execute_batch(
+                "CREATE TRIGGER poison BEFORE INSERT ON outbox
+                 WHEN NEW.destination = '+8613900139000'
+                 BEGIN SELECT RAISE(ABORT, 'poisoned for the test'); END;",
+            )
+            .map_err(presence_gw::store::StoreError::from)
+        })
+        .await
+        .unwrap();
+    let before = w.texts(OWNER).len();
+    for (from, text) in [
+        (MUM, "NAME Mum"),
+        (OWNER, "GROUP FAMILY ADD 13700137000"),
+        (MUM, "WHO 13800138000"),
+        (OWNER, "GROUPS"),
+    ] {
+        w.sim
+            .inject_mo(MoRequest::new(from, SERVICE, text))
+            .await
+            .unwrap();
+    }
+    // The owner's commands are applied in order, and nobody waits for a restart.
+    let owner = w.inbox(OWNER, before + 2).await;
+    assert!(
+        owner[before].starts_with("FAMILY now has 1 member"),
+        "{owner:?}"
+    );
+    assert!(owner[before + 1].contains("FAMILY(1)"), "{owner:?}");
+    // Mum's commands are set aside: processed (not pending for the next start), their PDUs
+    // kept.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let pending =
+            w.gw.store
+                .read(|c| presence_gw::store::inbox::pending_messages(c, 100))
+                .await
+                .unwrap();
+        if pending.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still pending: {pending:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let kept: i64 =
+        w.gw.store
+            .read(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM inbox_message WHERE source LIKE '%13900139000'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(presence_gw::store::StoreError::from)
+            })
+            .await
+            .unwrap();
+    assert_eq!(kept, 2);
+    assert!(w.texts(MUM).is_empty());
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn english_conversation_from_commands_md() {
     let w = World::start().await;
     assert_eq!(

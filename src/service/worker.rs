@@ -287,13 +287,85 @@ async fn shard(
                 .map(|m| (m.inbox_id, service.parse_mo(&m.source, &m.text)))
                 .collect(),
         );
-        // Tried again while the store refuses it for a reason that passes (another process
-        // holding the database): else the subscriber would wait for a restart for the answer.
+        let result = apply_in_order(&store, &svc, parsed)
+            .instrument(span.clone())
+            .await;
+        let _e = span.enter();
+        for outcome in &result {
+            metrics.record_outcome(outcome);
+            debug!(
+                command = outcome.command.unwrap_or("invalid"),
+                notified = outcome.notified,
+                deferred = outcome.deferred,
+                "command applied"
+            );
+        }
+        if !result.is_empty() {
+            dispatcher.notify_one();
+        }
+        if result.iter().any(|o| o.command == Some("status_set")) {
+            expiry.notify_one();
+        }
+    }
+}
+
+/// Apply a shard's batch in one write, in order, and return what each command did. The write
+/// is tried again while the store refuses it for a reason that passes (another process holds
+/// the database), for as long as that lasts: the shard waits, so a subscriber's later commands
+/// never overtake earlier ones. A batch refused for good (a command that fails) is applied one
+/// command at a time, so one bad command costs only itself: it is set aside (marked processed,
+/// its PDU kept in the inbox) with an error in the log, instead of being left pending for the
+/// next start, where it would be applied late and after newer commands.
+async fn apply_in_order(
+    store: &Store,
+    svc: &Service,
+    parsed: Arc<Vec<(i64, super::ParsedMo)>>,
+) -> Vec<Outcome> {
+    match apply_patiently(store, svc, parsed.clone()).await {
+        Ok(outcomes) => return outcomes,
+        // Stopping: what was not applied stays pending for the next start.
+        Err(StoreError::Closed) => return Vec::new(),
+        Err(e) if parsed.len() > 1 => {
+            warn!(error = %e, "a command of the batch failed; applying them one at a time")
+        }
+        Err(_) => {}
+    }
+    let mut outcomes = Vec::with_capacity(parsed.len());
+    for one in parsed.iter() {
+        match apply_patiently(store, svc, Arc::new(vec![one.clone()])).await {
+            Ok(o) => outcomes.extend(o),
+            Err(StoreError::Closed) => break,
+            Err(e) => {
+                let inbox_id = one.0;
+                tracing::error!(inbox_id, error = %e, "command failed; set aside (kept in the inbox)");
+                let set_aside = store
+                    .write_patiently(APPLY_PATIENCE, move |tx| {
+                        inbox::mark_processed(tx, inbox_id, now_ms())
+                    })
+                    .await;
+                if let Err(e) = set_aside {
+                    warn!(inbox_id, error = %e, "could not set the failed command aside");
+                }
+            }
+        }
+    }
+    outcomes
+}
+
+/// One write applying `parsed` in order; a refusal that passes is tried again until it does.
+async fn apply_patiently(
+    store: &Store,
+    svc: &Service,
+    parsed: Arc<Vec<(i64, super::ParsedMo)>>,
+) -> Result<Vec<Outcome>, StoreError> {
+    loop {
+        let svc = svc.clone();
+        let batch = parsed.clone();
         let result = store
             .write_patiently(APPLY_PATIENCE, move |tx| {
                 let now = now_ms();
-                let mut outcomes = Vec::with_capacity(parsed.len());
-                for (inbox_id, mo) in parsed.iter() {
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for (inbox_id, mo) in batch.iter() {
                     if !inbox::mark_processed(tx, *inbox_id, now)? {
                         continue;
                     }
@@ -304,30 +376,13 @@ async fn shard(
                 }
                 Ok(outcomes)
             })
-            .instrument(span.clone())
             .await;
-        let _e = span.enter();
         match result {
-            Ok(outcomes) => {
-                for outcome in &outcomes {
-                    metrics.record_outcome(outcome);
-                    debug!(
-                        command = outcome.command.unwrap_or("invalid"),
-                        notified = outcome.notified,
-                        deferred = outcome.deferred,
-                        "command applied"
-                    );
-                }
-                if !outcomes.is_empty() {
-                    dispatcher.notify_one();
-                }
-                if outcomes.iter().any(|o| o.command == Some("status_set")) {
-                    expiry.notify_one();
-                }
+            Err(StoreError::Closed) => return Err(StoreError::Closed),
+            Err(e) if e.is_transient() => {
+                warn!(error = %e, "the store still refuses the commands; trying again");
             }
-            // Not committed after APPLY_PATIENCE, or for good: the messages stay pending in the
-            // inbox and are applied at the next start.
-            Err(e) => warn!(error = %e, "commands not applied; kept pending in the inbox"),
+            other => return other,
         }
     }
 }
