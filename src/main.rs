@@ -331,8 +331,15 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
             db,
         } => {
             let (_, store) = db.open()?;
-            let cutoff = presence_gw::store::now_ms() - (older_than_days as i64) * 86_400_000;
-            let n = store.write_blocking(move |tx| outbox::purge(tx, cutoff))?;
+            let now = presence_gw::store::now_ms();
+            let age = i64::try_from(older_than_days)
+                .ok()
+                .and_then(|d| d.checked_mul(86_400_000))
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--older-than-days {older_than_days} is too large")
+                })?;
+            let cutoff = now.saturating_sub(age);
+            let n = store.write_blocking(move |tx| outbox::purge(tx, cutoff, now))?;
             println!("{n} finished messages purged");
             store.close_blocking();
         }

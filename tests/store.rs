@@ -721,6 +721,45 @@ fn a_reused_reference_drops_the_stale_parts_instead_of_mixing_them_in() {
 }
 
 #[test]
+fn pending_messages_at_the_head_do_not_block_the_inbox_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    // Three old messages never applied (pending), then five old ones applied.
+    let mut processed = Vec::new();
+    for i in 0..8 {
+        let Received::Complete(m) = receive(&store, sms_pdu("861", &format!("cmd {i}"), T0 + i))
+        else {
+            panic!("whole message")
+        };
+        if i >= 3 {
+            processed.push(m.id);
+        }
+    }
+    let ids = processed.clone();
+    store
+        .write_blocking(move |tx| {
+            for id in ids {
+                inbox::mark_processed(tx, id, T0 + 100)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    // Batches of three: the first already reaches processed rows.
+    let (messages, _) = store
+        .write_blocking(|tx| inbox::purge(tx, T0 + 1_000_000, Some(3)))
+        .unwrap();
+    assert_eq!(messages, 3);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM inbox_message WHERE state = 'pending'"
+        ),
+        3,
+        "pending messages are never purged"
+    );
+}
+
+#[test]
 fn incomplete_parts_expire_and_old_rows_purge() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("gw.db"));
@@ -1367,10 +1406,26 @@ fn expiry_failure_retry_and_purge() {
     let again = row(&store, bad);
     assert_eq!((again.state, again.attempts), (OutboxState::Queued, 0));
 
-    let purged = store
-        .write_blocking(|tx| outbox::purge(tx, T0 + 10_000))
+    // A receipt held for a response not recorded yet: the SMSC was told it was taken.
+    let v = sms_wire::receipt::message_id_variants("feedbeef");
+    store
+        .write_blocking(move |tx| {
+            outbox::apply_receipt(tx, &v, "DELIVRD", ReceiptState::Delivered, T0 + 5_000)
+        })
         .unwrap();
-    assert_eq!(purged, 1, "only the expired row is final");
+    let purged = store
+        .write_blocking(|tx| outbox::purge(tx, T0 + 10_000, T0 + 10_000))
+        .unwrap();
+    assert_eq!(
+        purged, 1,
+        "only the expired row is final; the young held receipt stays"
+    );
+    assert!(count(&store, "SELECT count(*) FROM pending_receipt") > 0);
+    let later = T0 + outbox::HELD_RECEIPT_TTL_MS + 10_000;
+    store
+        .write_blocking(move |tx| outbox::purge(tx, later, later))
+        .unwrap();
+    assert_eq!(count(&store, "SELECT count(*) FROM pending_receipt"), 0);
     assert!(store
         .read_blocking(move |c| outbox::get(c, short))
         .unwrap()

@@ -65,7 +65,7 @@ pub struct DispatcherConfig {
 
 /// Receipts held this long without a match are dropped (their message went again under
 /// another id after a lost response, or they were never ours).
-const HELD_RECEIPT_TTL_MS: i64 = 48 * 3600 * 1000;
+use outbox::HELD_RECEIPT_TTL_MS;
 
 impl DispatcherConfig {
     /// Defaults around a template.

@@ -813,12 +813,13 @@ fn drop_open_group(tx: &Transaction<'_>, key: &GroupKey) -> Result<(), StoreErro
     Ok(())
 }
 
-/// Processed messages among the `?2` oldest (-1: all; ids grow with time, so the oldest
-/// messages come first without an index on their time), created before `?1`. Their parts go
-/// with them (`ON DELETE CASCADE`).
+/// Processed messages among the `?2` oldest processed ones (-1: all; through the
+/// `inbox_message_state` index, so pending messages at the head never block it; ids grow with
+/// time, so the oldest come first without an index on their time), created before `?1`.
+/// Their parts go with them (`ON DELETE CASCADE`).
 pub(crate) const PURGE_MESSAGES_SQL: &str = "DELETE FROM inbox_message
-     WHERE id IN (SELECT id FROM inbox_message ORDER BY id LIMIT ?2)
-       AND state = 'processed' AND created_at < ?1";
+     WHERE id IN (SELECT id FROM inbox_message WHERE state = 'processed' ORDER BY id LIMIT ?2)
+       AND created_at < ?1";
 
 /// PDUs received before `?1` that no part refers to, at most `?2` (-1: all).
 pub(crate) const PURGE_PDUS_SQL: &str = "DELETE FROM inbox_pdu WHERE id IN (

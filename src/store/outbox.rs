@@ -1514,14 +1514,21 @@ pub fn purge_finished(
     Ok(rows)
 }
 
+/// How long a held receipt may still find its segment (a response recorded late, or the
+/// other-base reading): the dispatcher drops held receipts older than this, and a purge never
+/// deletes younger ones.
+pub const HELD_RECEIPT_TTL_MS: i64 = 48 * 3600 * 1000;
+
 /// Delete rows in a final state last changed before `older_than` (with their segments) and
-/// held receipts received before it. Returns the number of outbox rows and receipts deleted.
-pub fn purge(tx: &Transaction<'_>, older_than: i64) -> Result<usize, StoreError> {
+/// held receipts received before it, but never a held receipt younger than
+/// [`HELD_RECEIPT_TTL_MS`] at `now` (its response may still be recorded, and the SMSC was
+/// already told it was taken). Returns the number of outbox rows and receipts deleted.
+pub fn purge(tx: &Transaction<'_>, older_than: i64, now: i64) -> Result<usize, StoreError> {
     let rows = purge_finished(tx, older_than, None)?;
     let receipts = tx
         .execute(
             "DELETE FROM pending_receipt WHERE received_at < ?1",
-            [older_than],
+            [older_than.min(now.saturating_sub(HELD_RECEIPT_TTL_MS))],
         )
         .ctx("outbox::purge: receipts")?;
     Ok(rows + receipts)
@@ -1651,7 +1658,7 @@ mod tests {
         for &id in &ids {
             assert_eq!(get(&tx, id).unwrap().unwrap().state, OutboxState::Expired);
         }
-        assert_eq!(purge(&tx, i64::MAX).unwrap(), ids.len());
+        assert_eq!(purge(&tx, i64::MAX, i64::MAX).unwrap(), ids.len());
     }
 
     #[test]
