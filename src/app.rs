@@ -213,18 +213,9 @@ impl Gateway {
         let (link, inbound_rx, link_task) = Link::spawn(opts.link.clone(), stop_link.clone());
         let dispatcher = Dispatcher::new(store.clone(), link.clone(), opts.dispatcher.clone());
         let mut tasks = Vec::new();
-        // Messages left pending by a previous run go first (in a task: the consumer of `mo`
-        // may be started after this returns). One that also arrives live is applied once:
-        // the consumer marks it processed in the same transaction.
-        let pending = inbound::pending(&store, 10_000).await;
-        let feed = mo.clone();
-        tasks.push(tokio::spawn(async move {
-            for msg in pending {
-                if feed.send(msg).await.is_err() {
-                    return;
-                }
-            }
-        }));
+        // The inbound pump hands on the messages left pending by a previous run first, then
+        // the live ones, in order. One that also arrives live is applied once: the consumer
+        // marks it processed in the same transaction.
         tasks.push(tokio::spawn(inbound::run(
             store.clone(),
             inbound_rx,

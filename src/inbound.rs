@@ -499,11 +499,16 @@ const INBOUND_BATCH: usize = 256;
 
 /// Run the inbound pump: take every PDU waiting from the link (up to `INBOUND_BATCH`), write
 /// them in one store request, with up to `concurrency` PDUs in hand at once (so batches share
-/// group commits too), and send complete MO messages to `mo`.
+/// group commits too), and hand complete MO messages to `mo` in the order their PDUs were
+/// read: first every message an earlier run left pending (oldest first), then the live ones.
+/// Batches are written concurrently, but their messages are released in batch order, so one
+/// subscriber's commands reach the service in the order they were sent even when a batch
+/// waits for a receipt gate or is retried PDU by PDU.
 ///
-/// The batches in hand are futures polled by this one task, not spawned tasks: a spawn per
-/// batch woke an idle tokio worker to steal it, a futex wake and a cross-core hand-off per
-/// receipt when receipts arrive one at a time.
+/// The batches in hand are futures polled by this one task, not spawned tasks, and the
+/// release happens here too: a spawn (or a hand-off to another task) per batch woke an idle
+/// tokio worker, a futex wake and a cross-core hand-off per receipt when receipts arrive one
+/// at a time.
 pub async fn run(
     store: Store,
     mut from_link: mpsc::Receiver<Inbound>,
@@ -514,12 +519,31 @@ pub async fn run(
     let concurrency = concurrency.max(1);
     let most = concurrency.min(INBOUND_BATCH);
     let mut in_hand = 0usize;
-    let mut batches: FuturesUnordered<BoxFuture<'static, usize>> = FuturesUnordered::new();
+    type Done = (usize, u64, Vec<MoMessage>);
+    let mut batches: FuturesUnordered<BoxFuture<'static, Done>> = FuturesUnordered::new();
     let mut open = true;
+    // Messages to hand on, in order: the pending ones first.
+    let mut release: std::collections::VecDeque<MoMessage> = pending_all(&store).await.into();
+    let mut ready: std::collections::BTreeMap<u64, Vec<MoMessage>> = Default::default();
+    let (mut next_batch, mut next_release) = (0u64, 0u64);
     loop {
         tokio::select! {
             // Finished batches first: they free room for the next.
-            Some(done) = batches.next(), if !batches.is_empty() => in_hand -= done,
+            Some((pdus, seq, complete)) = batches.next(), if !batches.is_empty() => {
+                in_hand -= pdus;
+                ready.insert(seq, complete);
+                while let Some(msgs) = ready.remove(&next_release) {
+                    next_release += 1;
+                    release.extend(msgs);
+                }
+            }
+            permit = mo.reserve(), if !release.is_empty() => {
+                // The consumer gone, what was not handed on is pending for the next start.
+                let Ok(permit) = permit else { return };
+                if let Some(m) = release.pop_front() {
+                    permit.send(m);
+                }
+            }
             got = from_link.recv(), if open && in_hand < concurrency => {
                 let Some(first) = got else {
                     open = false;
@@ -535,16 +559,14 @@ pub async fn run(
                 }
                 let pdus = batch.len();
                 in_hand += pdus;
-                let (store, mo, gates) = (store.clone(), mo.clone(), gates.clone());
+                let seq = next_batch;
+                next_batch += 1;
+                let (store, gates) = (store.clone(), gates.clone());
                 let span = info_span!("inbound", seq = batch[0].command.sequence_number(), pdus);
                 batches.push(Box::pin(
                     async move {
-                        for msg in handle_batch(&store, batch, Some(&gates)).await {
-                            // The message is pending in the inbox; if the consumer is gone it
-                            // is handed on again at the next start.
-                            let _ = mo.send(msg).await;
-                        }
-                        pdus
+                        let complete = handle_batch(&store, batch, Some(&gates)).await;
+                        (pdus, seq, complete)
                     }
                     .instrument(span),
                 ));
@@ -554,13 +576,27 @@ pub async fn run(
     }
 }
 
-/// Complete messages left pending by an earlier run (crash between commit and processing).
-pub async fn pending(store: &Store, limit: usize) -> Vec<MoMessage> {
-    store
-        .read(move |c| inbox::pending_messages(c, limit))
-        .await
-        .map(|v| v.iter().map(to_mo).collect())
-        .unwrap_or_default()
+/// Pages of pending messages read at a time at start.
+const PENDING_PAGE: usize = 1000;
+
+/// Every message an earlier run left pending, oldest first.
+async fn pending_all(store: &Store) -> Vec<MoMessage> {
+    let mut all = Vec::new();
+    let mut after = 0i64;
+    loop {
+        let page = store
+            .read(move |c| inbox::pending_messages_after(c, after, PENDING_PAGE))
+            .await
+            .unwrap_or_default();
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        let full = page.len() == PENDING_PAGE;
+        all.extend(page.iter().map(to_mo));
+        if !full {
+            break;
+        }
+    }
+    all
 }
 
 #[cfg(test)]

@@ -689,25 +689,37 @@ pub fn pending_messages(
     conn: &Connection,
     limit: usize,
 ) -> Result<Vec<CompleteMessage>, StoreError> {
+    pending_messages_after(conn, 0, limit)
+}
+
+/// [`pending_messages`] with ids above `after` (to read them page by page).
+pub fn pending_messages_after(
+    conn: &Connection,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<CompleteMessage>, StoreError> {
     let rows: Vec<MessageRow> = conn
         .prepare_cached(
             "SELECT id, created_at, source, destination, esm_class, data_coding, ussd_op,
                  ussd_session
-             FROM inbox_message WHERE state = 'pending' ORDER BY id LIMIT ?1",
+             FROM inbox_message WHERE state = 'pending' AND id > ?2 ORDER BY id LIMIT ?1",
         )
         .and_then(|mut s| {
-            s.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-                Ok(MessageRow {
-                    id: r.get(0)?,
-                    created_at: r.get(1)?,
-                    source: r.get(2)?,
-                    destination: r.get(3)?,
-                    esm_class: r.get(4)?,
-                    data_coding: r.get(5)?,
-                    ussd_op: r.get(6)?,
-                    ussd_session: r.get(7)?,
-                })
-            })?
+            s.query_map(
+                params![i64::try_from(limit).unwrap_or(i64::MAX), after],
+                |r| {
+                    Ok(MessageRow {
+                        id: r.get(0)?,
+                        created_at: r.get(1)?,
+                        source: r.get(2)?,
+                        destination: r.get(3)?,
+                        esm_class: r.get(4)?,
+                        data_coding: r.get(5)?,
+                        ussd_op: r.get(6)?,
+                        ussd_session: r.get(7)?,
+                    })
+                },
+            )?
             .collect()
         })
         .ctx("inbox::pending_messages")?;
