@@ -397,9 +397,11 @@ impl Service {
             return Ok(None);
         };
         let mut sub = state::ensure_subscriber(tx, sender.as_str(), self.cfg.default_lang, now)?;
+        let number = tag.session.map(|s| s[0]);
         if cfg.op_abort.contains(&tag.op) || now - received_at > cfg.timeout_ms {
-            // Aborted, or so old (a restart) that the network has closed the dialogue.
-            state::end_ussd(tx, &sub.msisdn)?;
+            // Aborted, or so old (a restart) that the network has closed the dialogue: that
+            // dialogue ends, not a newer one the subscriber has opened since.
+            state::end_ussd_of(tx, &sub.msisdn, number)?;
             return Ok(None);
         }
         let lang = sub.lang;
@@ -414,12 +416,14 @@ impl Service {
             }
             step
         } else if tag.op == cfg.op_continue {
-            match state::ussd_screen(tx, &sub.msisdn, now)? {
-                Some(screen) => ussd::step(cfg, &screen, text, &data, lang),
-                None => Step::End(match lang {
+            match state::ussd_dialogue(tx, &sub.msisdn, now, number)? {
+                state::UssdDialogue::Open(screen) => ussd::step(cfg, &screen, text, &data, lang),
+                state::UssdDialogue::None => Step::End(match lang {
                     Lang::En => format!("Your session has ended. Dial {} again.", cfg.code),
                     Lang::Zh => format!("会话已结束，请重新拨打{}。", cfg.code),
                 }),
+                // A late answer from an earlier dialogue: the open one is not moved by it.
+                state::UssdDialogue::Other => return Ok(None),
             }
         } else {
             return Ok(None);

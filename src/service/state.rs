@@ -713,11 +713,47 @@ pub fn ussd_screen(
     msisdn: &str,
     now: i64,
 ) -> Result<Option<super::ussd::Screen>, StoreError> {
-    let row: Option<String> = conn
-        .prepare_cached("SELECT screen FROM ussd_session WHERE msisdn = ?1 AND expires_at > ?2")
-        .and_then(|mut s| s.query_row(params![msisdn, now], |r| r.get(0)).optional())
-        .ctx("service::ussd_screen")?;
-    Ok(row.and_then(|j| serde_json::from_str(&j).ok()))
+    Ok(match ussd_dialogue(conn, msisdn, now, None)? {
+        UssdDialogue::Open(screen) => Some(screen),
+        _ => None,
+    })
+}
+
+/// `msisdn`'s open USSD dialogue as seen by a unit of dialogue `number` (octet 1 of
+/// `its_session_info`; `None` when the unit carried none).
+#[derive(Debug, Clone, PartialEq)]
+pub enum UssdDialogue {
+    /// Open, on this screen, and the unit belongs to it.
+    Open(super::ussd::Screen),
+    /// None open (or timed out).
+    None,
+    /// Another dialogue is open: the unit is a late one from an earlier dialogue.
+    Other,
+}
+
+/// The open dialogue of `msisdn` for a unit of dialogue `number` (see [`UssdDialogue`]).
+pub fn ussd_dialogue(
+    conn: &Connection,
+    msisdn: &str,
+    now: i64,
+    number: Option<u8>,
+) -> Result<UssdDialogue, StoreError> {
+    let row: Option<(i64, String)> = conn
+        .prepare_cached(
+            "SELECT session, screen FROM ussd_session WHERE msisdn = ?1 AND expires_at > ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![msisdn, now], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .ctx("service::ussd_dialogue")?;
+    Ok(match row {
+        None => UssdDialogue::None,
+        Some((open, _)) if number.is_some_and(|n| i64::from(n) != open) => UssdDialogue::Other,
+        Some((_, json)) => {
+            serde_json::from_str(&json).map_or(UssdDialogue::None, UssdDialogue::Open)
+        }
+    })
 }
 
 /// Open or move `msisdn`'s USSD session to `screen`.
@@ -746,7 +782,25 @@ pub fn save_ussd(
     Ok(())
 }
 
-/// Close `msisdn`'s USSD session.
+/// Close `msisdn`'s USSD session if it is dialogue `number` (any dialogue for `None`): a late
+/// abort or unit from an earlier dialogue does not end the one open now.
+pub fn end_ussd_of(
+    tx: &Transaction<'_>,
+    msisdn: &str,
+    number: Option<u8>,
+) -> Result<(), StoreError> {
+    match number {
+        None => end_ussd(tx, msisdn),
+        Some(n) => {
+            tx.prepare_cached("DELETE FROM ussd_session WHERE msisdn = ?1 AND session = ?2")
+                .and_then(|mut s| s.execute(params![msisdn, n]))
+                .ctx("service::end_ussd_of")?;
+            Ok(())
+        }
+    }
+}
+
+/// End `msisdn`'s USSD session, whichever dialogue it is.
 pub fn end_ussd(tx: &Transaction<'_>, msisdn: &str) -> Result<(), StoreError> {
     tx.prepare_cached("DELETE FROM ussd_session WHERE msisdn = ?1")
         .and_then(|mut s| s.execute([msisdn]))

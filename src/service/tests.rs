@@ -1129,3 +1129,41 @@ fn ussd_sessions_abort_time_out_and_ignore_stale_units() {
     );
     assert_eq!(b.updates(MUM).len(), 1);
 }
+
+#[test]
+fn a_late_unit_of_an_earlier_ussd_dialogue_leaves_the_open_one_alone() {
+    use crate::store::inbox::UssdTag;
+    let mut b = Bench::new();
+    b.family_of_two();
+    let unit = |b: &mut Bench, op: u8, number: u8, text: &str| {
+        let tx = b.conn.transaction().unwrap();
+        let tag = UssdTag {
+            op,
+            session: Some([number, 2]),
+        };
+        let now = b.now;
+        let r = b
+            .svc
+            .handle_ussd(&tx, now, now, OWNER, "*123#", text, tag)
+            .unwrap();
+        tx.commit().unwrap();
+        r
+    };
+    // Dialogue 0x1A, then the subscriber dials again: dialogue 0x1B shows the main menu.
+    unit(&mut b, 1, 0x1A, "*123#").unwrap();
+    let main = unit(&mut b, 1, 0x1B, "*123#").unwrap();
+    assert!(main.text.contains("1 "), "{}", main.text);
+    // A late answer and a late abort of 0x1A: no answer, and 0x1B is untouched.
+    assert_eq!(unit(&mut b, 18, 0x1A, "2"), None);
+    assert_eq!(unit(&mut b, 0x81, 0x1A, ""), None);
+    let next = unit(&mut b, 18, 0x1B, "1").unwrap();
+    assert!(next.text.starts_with("Who sees it?"), "{}", next.text);
+    // Its own abort ends it.
+    assert_eq!(unit(&mut b, 0x81, 0x1B, ""), None);
+    let ended = unit(&mut b, 18, 0x1B, "1").unwrap();
+    assert!(
+        ended.text.starts_with("Your session has ended."),
+        "{}",
+        ended.text
+    );
+}
