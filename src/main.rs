@@ -439,24 +439,77 @@ fn with_env_secrets(cfg: &mut Config) {
 /// `presence-gw --db x.db activity import ...`) would be silently ignored: refuse them and say
 /// where they go. (`--password` and `--api-key` may come from the environment, so they are
 /// not checked here.)
+/// One serve flag as typed: its name, the config key it sets (if any), whether it was given,
+/// and whether it may come from the environment (then its being set proves nothing).
+struct FlagUse {
+    flag: &'static str,
+    key: Option<&'static str>,
+    given: bool,
+    from_env: bool,
+}
+
+impl ServeArgs {
+    /// Every serve flag, for the checks that refuse flags that would be ignored and that
+    /// name a bad value by its flag.
+    fn flag_uses(&self) -> [FlagUse; 14] {
+        let f = |flag, key, given| FlagUse {
+            flag,
+            key,
+            given,
+            from_env: false,
+        };
+        [
+            f("--config", None, self.config.is_some()),
+            f("--smsc", Some("smsc.address"), self.smsc.is_some()),
+            f(
+                "--system-id",
+                Some("smsc.system_id"),
+                self.system_id.is_some(),
+            ),
+            FlagUse {
+                from_env: true,
+                ..f("--password", Some("smsc.password"), self.password.is_some())
+            },
+            f("--bind-mode", None, self.bind_mode.is_some()),
+            f("--window", Some("smsc.window"), self.window.is_some()),
+            f("--max-rate", Some("smsc.max_rate"), self.max_rate.is_some()),
+            f(
+                "--service-number",
+                Some("service_number"),
+                self.service_number.is_some(),
+            ),
+            f("--db", None, self.db.is_some()),
+            f("--http", Some("http"), self.http.is_some()),
+            f(
+                "--public-url",
+                Some("public_url"),
+                self.public_url.is_some(),
+            ),
+            FlagUse {
+                from_env: true,
+                ..f("--api-key", Some("api_key"), self.api_key.is_some())
+            },
+            f(
+                "--country-code",
+                Some("country_code"),
+                self.country_code.is_some(),
+            ),
+            f(
+                "--worker-threads",
+                Some("runtime.worker_threads"),
+                self.worker_threads.is_some(),
+            ),
+        ]
+    }
+}
+
 fn refuse_flags_before(top: &ServeArgs, subcommand: &str) -> anyhow::Result<()> {
-    let given: Vec<&str> = [
-        ("--config", top.config.is_some()),
-        ("--smsc", top.smsc.is_some()),
-        ("--system-id", top.system_id.is_some()),
-        ("--bind-mode", top.bind_mode.is_some()),
-        ("--service-number", top.service_number.is_some()),
-        ("--db", top.db.is_some()),
-        ("--http", top.http.is_some()),
-        ("--public-url", top.public_url.is_some()),
-        ("--country-code", top.country_code.is_some()),
-        ("--window", top.window.is_some()),
-        ("--max-rate", top.max_rate.is_some()),
-        ("--worker-threads", top.worker_threads.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(name, on)| on.then_some(name))
-    .collect();
+    let given: Vec<&str> = top
+        .flag_uses()
+        .iter()
+        .filter(|u| u.given && !u.from_env)
+        .map(|u| u.flag)
+        .collect();
     if given.is_empty() {
         return Ok(());
     }
@@ -482,21 +535,16 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(addr) = &args.smsc {
         cfg.smsc.get_or_insert_with(SmscConfig::default).address = addr.clone();
     }
-    let carrier_flags = [
-        ("--system-id", args.system_id.is_some()),
-        ("--password", args.password.is_some()),
-        ("--bind-mode", args.bind_mode.is_some()),
-        ("--window", args.window.is_some()),
-        ("--max-rate", args.max_rate.is_some()),
-    ];
     if cfg.smsc.is_none() {
         // Without an SMSC the gateway runs its embedded simulator: carrier settings would be
         // silently ignored. (--password may also come from PRESENCE_GW_SMSC_PASSWORD, which
         // a test environment may set for every run; it is not refused.)
-        let given: Vec<&str> = carrier_flags
+        let given: Vec<&str> = args
+            .flag_uses()
             .iter()
-            .filter(|(name, on)| *on && *name != "--password")
-            .map(|(name, _)| *name)
+            .filter(|u| u.given && !u.from_env)
+            .filter(|u| u.flag == "--bind-mode" || u.key.is_some_and(|k| k.starts_with("smsc.")))
+            .map(|u| u.flag)
             .collect();
         if !given.is_empty() {
             anyhow::bail!(
@@ -547,31 +595,7 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
         cfg.api_key = Some(Secret::new(v.clone()));
     }
     // A value given by a flag is named with the flag, not with a line of the file.
-    let flags = [
-        ("smsc.address", "--smsc", args.smsc.is_some()),
-        ("smsc.system_id", "--system-id", args.system_id.is_some()),
-        ("smsc.password", "--password", args.password.is_some()),
-        ("smsc.window", "--window", args.window.is_some()),
-        ("smsc.max_rate", "--max-rate", args.max_rate.is_some()),
-        (
-            "service_number",
-            "--service-number",
-            args.service_number.is_some(),
-        ),
-        (
-            "country_code",
-            "--country-code",
-            args.country_code.is_some(),
-        ),
-        ("http", "--http", args.http.is_some()),
-        ("public_url", "--public-url", args.public_url.is_some()),
-        ("api_key", "--api-key", args.api_key.is_some()),
-        (
-            "runtime.worker_threads",
-            "--worker-threads",
-            args.worker_threads.is_some(),
-        ),
-    ];
+    let flags = args.flag_uses();
     let checked = match &file {
         Some((p, text)) => cfg.validate_in(text, p),
         None => cfg.validate(),
@@ -581,8 +605,8 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
         if let ConfigError::Invalid { key, reason } | ConfigError::InvalidAt { key, reason, .. } =
             &e
         {
-            if let Some((_, flag, _)) = flags.iter().find(|(k, _, given)| k == key && *given) {
-                anyhow::bail!("invalid value for `{key}` (from {flag}): {reason}");
+            if let Some(u) = flags.iter().find(|u| u.given && u.key == Some(*key)) {
+                anyhow::bail!("invalid value for `{key}` (from {}): {reason}", u.flag);
             }
         }
         return Err(e.into());
