@@ -297,6 +297,46 @@ async fn a_command_that_fails_is_set_aside_and_blocks_nothing() {
 }
 
 #[tokio::test]
+async fn a_failed_push_whose_receipt_came_before_its_response_still_falls_back_to_sms() {
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.presets_dir =
+        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
+    let w = World::start_with(cfg).await;
+    // Dad's handset refuses the push, and the SMSC writes each receipt before its response.
+    w.sim.set_receipt_plan(smsc_sim::ReceiptPlan {
+        rules: vec![smsc_sim::ReceiptRule {
+            dest: smsc_sim::DestMatch::Number(DAD.into()),
+            stat: smsc_sim::ReceiptStat::Undeliv,
+            delay_ms: 0,
+            probability: 1.0,
+        }],
+        ..Default::default()
+    });
+    let mut faults = w.sim.faults();
+    faults.receipt_before_resp = true;
+    w.sim.set_faults(faults);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while w
+        .gw
+        .store
+        .read(presence_gw::service::avatar::preset_count)
+        .await
+        .unwrap()
+        < 3
+    {
+        assert!(tokio::time::Instant::now() < deadline, "presets not loaded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    w.say(OWNER, "GROUP FAMILY ADD 13700137000").await;
+    w.say(OWNER, "AVATAR 2").await;
+    let dad = w.inbox(DAD, 1).await;
+    assert!(dad[0].contains("/a/"), "{dad:?}");
+    w.settle_and_count(DAD, 1).await;
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn english_conversation_from_commands_md() {
     let w = World::start().await;
     assert_eq!(

@@ -1014,13 +1014,13 @@ fn receipt_before_submit_resp_is_held_then_applied() {
     let too_soon = store
         .write_blocking(|tx| outbox::resolve_held_receipts(tx, T0, T0 + 3, outbox::OtherBase::Auto))
         .unwrap();
-    assert_eq!(too_soon, 0, "held less than the grace period");
+    assert_eq!(too_soon.applied, 0, "held less than the grace period");
     let resolved = store
         .write_blocking(|tx| {
             outbox::resolve_held_receipts(tx, T0 + 1, T0 + 20, outbox::OtherBase::Auto)
         })
         .unwrap();
-    assert_eq!(resolved, 1);
+    assert_eq!(resolved.applied, 1);
     // The dispatcher's own mark comes late and must not undo the delivery.
     assert!(!store
         .write_blocking(move |tx| outbox::mark_submitted(tx, id, T0 + 30))
@@ -1073,7 +1073,7 @@ fn an_early_receipt_never_lands_on_another_message_through_the_other_base() {
             outbox::resolve_held_receipts(tx, T0 + 100, T0 + 100, outbox::OtherBase::Always)
         })
         .unwrap();
-    assert_eq!(later, 0);
+    assert_eq!(later.applied, 0);
     assert_ne!(row(&store, a).state, OutboxState::Delivered);
 }
 
@@ -1113,7 +1113,7 @@ fn a_receipt_for_a_lost_response_is_never_read_in_the_other_base_once_ids_matche
             outbox::resolve_held_receipts(tx, T0 + 50, T0 + 60, outbox::OtherBase::Auto)
         })
         .unwrap();
-    assert_eq!(n, 0);
+    assert_eq!(n.applied, 0);
     assert_eq!(row(&store, a).state, OutboxState::InFlight, "a untouched");
     // Held receipts do not pile up forever.
     let dropped = store
@@ -1159,7 +1159,7 @@ fn ids_that_read_the_same_in_both_bases_do_not_turn_the_other_base_off() {
             outbox::resolve_held_receipts(tx, T0 + 50, T0 + 60, outbox::OtherBase::Auto)
         })
         .unwrap();
-    assert_eq!(n, 1, "\"a\" read as decimal 10");
+    assert_eq!(n.applied, 1, "\"a\" read as decimal 10");
     for id in ids {
         assert_eq!(row(&store, id).state, OutboxState::Delivered, "row {id}");
     }

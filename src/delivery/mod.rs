@@ -176,7 +176,11 @@ impl Dispatcher {
                     .store
                     .write(move |tx| {
                         outbox::drop_held_receipts(tx, stale)?;
-                        outbox::resolve_held_receipts(tx, held_before, now, mode)
+                        let r = outbox::resolve_held_receipts(tx, held_before, now, mode)?;
+                        for id in r.failed {
+                            crate::service::avatar::push_failed(tx, id, now)?;
+                        }
+                        Ok::<_, crate::store::StoreError>(r.applied)
                     })
                     .await
                 {
@@ -413,7 +417,14 @@ impl Dispatcher {
                 warn!(outbox_id = row.id, %to, %reason, "message failed");
             }
         }
-        let failures = self.record(attempts, now).await;
+        // WAP Pushes whose receipt may be applied by the record itself (a receipt that came
+        // before its response): a failure there gets its SMS fallback too.
+        let pushes: Vec<i64> = rows
+            .iter()
+            .filter(|r| r.kind == MessageKind::WapPush)
+            .map(|r| r.id)
+            .collect();
+        let failures = self.record(attempts, pushes, now).await;
         drop(recording);
         for (id, error) in failures {
             // The row stays in_flight; the next start sends it again.
@@ -428,13 +439,28 @@ impl Dispatcher {
     /// [`RECORD_PATIENCE`] ([`Store::write_patiently`]); a row refused that way sends the whole
     /// write again (every step of a record can run twice). Rows still not recorded stay
     /// `in_flight` and are sent again at the next start.
-    async fn record(&self, attempts: Vec<outbox::Attempt>, now: i64) -> Vec<(i64, String)> {
+    async fn record(
+        &self,
+        attempts: Vec<outbox::Attempt>,
+        pushes: Vec<i64>,
+        now: i64,
+    ) -> Vec<(i64, String)> {
         let attempts = Arc::new(attempts);
         let written = attempts.clone();
         let results = self
             .store
             .write_patiently(RECORD_PATIENCE, move |tx| {
                 let per_row = outbox::record_attempts(tx, &written, now)?;
+                for &id in &pushes {
+                    let failed_by_receipt = outbox::get(tx, id)?.is_some_and(|r| {
+                        r.state == outbox::OutboxState::Failed
+                            && r.last_error
+                                .is_some_and(|e| e.starts_with(outbox::RECEIPT_FAILURE))
+                    });
+                    if failed_by_receipt {
+                        crate::service::avatar::push_failed(tx, id, now)?;
+                    }
+                }
                 let passing = per_row
                     .iter()
                     .find_map(|r| r.as_ref().err().filter(|e| e.is_transient()));

@@ -576,7 +576,7 @@ fn apply_to_segment(
     if delivered >= i64::from(total) {
         changed = settle_delivered(tx, outbox_id, now)?;
     } else if this_failed && state == ReceiptState::Failed {
-        let reason = format!("receipt {stat} for segment {seq}/{total}");
+        let reason = format!("{RECEIPT_FAILURE}{stat} for segment {seq}/{total}");
         changed = fail(tx, outbox_id, &reason, now)?.then_some(OutboxState::Failed);
     }
     let row_state: OutboxState = match changed {
@@ -1301,7 +1301,7 @@ pub fn resolve_held_receipts(
     held_before: i64,
     now: i64,
     mode: OtherBase,
-) -> Result<usize, StoreError> {
+) -> Result<Resolved, StoreError> {
     let allowed = match mode {
         OtherBase::Never => false,
         OtherBase::Always => true,
@@ -1327,6 +1327,7 @@ pub fn resolve_held_receipts(
         })
         .ctx("outbox::resolve_held_receipts: groups")?;
     let mut applied = 0;
+    let mut failed = Vec::new();
     for (group, stat, state) in groups {
         let forms: Vec<String> = tx
             .prepare_cached(
@@ -1346,7 +1347,15 @@ pub fn resolve_held_receipts(
         }
         if let Some(segment) = found {
             note_receipt_match(tx, "other_base", now)?;
-            apply_to_segment(tx, segment, &stat, state, now)?;
+            let outcome = apply_to_segment(tx, segment, &stat, state, now)?;
+            if let ReceiptMatch::Matched {
+                outbox_id,
+                state: OutboxState::Failed,
+                ..
+            } = outcome
+            {
+                failed.push(outbox_id);
+            }
             exec_cached(
                 tx,
                 "DELETE FROM pending_receipt WHERE group_id = ?1",
@@ -1364,7 +1373,16 @@ pub fn resolve_held_receipts(
             .ctx("outbox::resolve_held_receipts: narrow")?;
         }
     }
-    Ok(applied)
+    Ok(Resolved { applied, failed })
+}
+
+/// What [`resolve_held_receipts`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolved {
+    /// Receipts applied.
+    pub applied: usize,
+    /// Rows a receipt left `failed` (a WAP Push among them gets its SMS fallback).
+    pub failed: Vec<i64>,
 }
 
 /// Rows per state (and held receipts).
@@ -1518,6 +1536,9 @@ pub fn purge_finished(
 /// other-base reading): the dispatcher drops held receipts older than this, and a purge never
 /// deletes younger ones.
 pub const HELD_RECEIPT_TTL_MS: i64 = 48 * 3600 * 1000;
+
+/// How the last error of a row failed by a receipt begins (`receipt UNDELIV for segment 1/1`).
+pub const RECEIPT_FAILURE: &str = "receipt ";
 
 /// Delete rows in a final state last changed before `older_than` (with their segments) and
 /// held receipts received before it, but never a held receipt younger than
