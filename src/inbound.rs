@@ -111,14 +111,14 @@ fn c_octet(v: &TlvValue) -> Option<String> {
 /// national number with the service's country code in front.
 fn with_ton(address: String, ton: u8) -> String {
     const INTERNATIONAL: u8 = 1;
-    if ton == INTERNATIONAL
-        && !address.starts_with('+')
-        && !address.is_empty()
-        && address.bytes().all(|b| b.is_ascii_digit())
-    {
-        format!("+{address}")
-    } else {
-        address
+    if ton != INTERNATIONAL || address.is_empty() || !address.bytes().all(|b| b.is_ascii_digit()) {
+        return address;
+    }
+    // Some SMSCs keep the international prefix 00 as well.
+    match address.strip_prefix("00") {
+        Some(rest) => format!("+{rest}"),
+        None if address.starts_with('0') => address,
+        None => format!("+{address}"),
     }
 }
 
@@ -526,6 +526,10 @@ pub async fn run(
     let mut release: std::collections::VecDeque<MoMessage> = pending_all(&store).await.into();
     let mut ready: std::collections::BTreeMap<u64, Vec<MoMessage>> = Default::default();
     let (mut next_batch, mut next_release) = (0u64, 0u64);
+    // Whether the consumer is still there; gone (the service stopping before the link), the
+    // pump goes on storing and acknowledging until the link closes, and what it would have
+    // handed on stays pending for the next start.
+    let mut consumer = true;
     loop {
         tokio::select! {
             // Finished batches first: they free room for the next.
@@ -537,14 +541,22 @@ pub async fn run(
                     release.extend(msgs);
                 }
             }
-            permit = mo.reserve(), if !release.is_empty() => {
-                // The consumer gone, what was not handed on is pending for the next start.
-                let Ok(permit) = permit else { return };
-                if let Some(m) = release.pop_front() {
-                    permit.send(m);
+            permit = mo.reserve(), if consumer && !release.is_empty() => match permit {
+                Ok(permit) => {
+                    if let Some(m) = release.pop_front() {
+                        permit.send(m);
+                    }
                 }
-            }
-            got = from_link.recv(), if open && in_hand < concurrency => {
+                Err(_) => {
+                    consumer = false;
+                    release.clear();
+                }
+            },
+            // A consumer that falls behind slows the reading down (the link's queue then
+            // fills and the SMSC is answered ESME_RX_T_APPN), instead of messages piling up
+            // here without bound.
+            got = from_link.recv(),
+                if open && in_hand < concurrency && release.len() < RELEASE_MAX => {
                 let Some(first) = got else {
                     open = false;
                     continue;
@@ -573,8 +585,15 @@ pub async fn run(
             }
             else => break,
         }
+        if !consumer {
+            release.clear();
+            ready.clear();
+        }
     }
 }
+
+/// Most complete messages waiting to be handed on before the pump stops reading the link.
+const RELEASE_MAX: usize = 1024;
 
 /// Pages of pending messages read at a time at start.
 const PENDING_PAGE: usize = 1000;
@@ -643,6 +662,7 @@ mod tests {
         };
         assert_eq!(mo(Ton::International, "447911123456"), "+447911123456");
         assert_eq!(mo(Ton::International, "+447911123456"), "+447911123456");
+        assert_eq!(mo(Ton::International, "00447911123456"), "+447911123456");
         assert_eq!(mo(Ton::National, "13800138000"), "13800138000");
         assert_eq!(mo(Ton::Alphanumeric, "BANK"), "BANK");
     }

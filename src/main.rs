@@ -435,10 +435,6 @@ fn with_env_secrets(cfg: &mut Config) {
     }
 }
 
-/// Serve flags written before a subcommand (`presence-gw --config f.toml serve`,
-/// `presence-gw --db x.db activity import ...`) would be silently ignored: refuse them and say
-/// where they go. (`--password` and `--api-key` may come from the environment, so they are
-/// not checked here.)
 /// One serve flag as typed: its name, the config key it sets (if any), whether it was given,
 /// and whether it may come from the environment (then its being set proves nothing).
 struct FlagUse {
@@ -503,6 +499,10 @@ impl ServeArgs {
     }
 }
 
+/// Serve flags written before a subcommand (`presence-gw --config f.toml serve`,
+/// `presence-gw --db x.db activity import ...`) would be silently ignored: refuse them and say
+/// where they go. (`--password` and `--api-key` may come from the environment, so they are
+/// not checked here.)
 fn refuse_flags_before(top: &ServeArgs, subcommand: &str) -> anyhow::Result<()> {
     let given: Vec<&str> = top
         .flag_uses()

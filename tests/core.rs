@@ -236,6 +236,59 @@ async fn mo_in_three_parts_out_of_order_and_resent_is_one_message() {
 }
 
 #[tokio::test]
+async fn with_the_consumer_gone_mo_is_still_stored_and_acknowledged() {
+    // As at a stop: the service is gone before the link. What arrives meanwhile is stored,
+    // answered OK (not ESME_RX_T_APPN, which would make the SMSC send a stored command again)
+    // and left pending for the next start.
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, mo) = gateway(&dir, &sim).await;
+    drop(mo);
+    for i in 0..5 {
+        sim.inject_mo(MoRequest::new(
+            "+8613800138000",
+            "10658",
+            &format!("WHO 1390013900{i}"),
+        ))
+        .await
+        .unwrap();
+        // One at a time: each is its own batch, the later ones after the consumer is known
+        // to be gone.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let answers: Vec<_> = sim.deliveries().iter().map(|d| d.state.clone()).collect();
+        if answers.len() == 5
+            && answers.iter().all(|s| {
+                !matches!(
+                    s,
+                    smsc_sim::DeliveryState::Queued | smsc_sim::DeliveryState::Sent
+                )
+            })
+        {
+            assert!(
+                answers
+                    .iter()
+                    .all(|s| *s == smsc_sim::DeliveryState::Answered(0)),
+                "{answers:?}"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{answers:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pending = gw
+        .store
+        .read(|c| presence_gw::store::inbox::pending_messages(c, 10))
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 5);
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn mo_in_every_segmentation_style_is_reassembled() {
     let sim = sim(SimConfig::local()).await;
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,9 @@
 //! The service's async side: applies complete MO messages as they arrive, and reverts expired
 //! statuses on time. Each MO message is applied in one store write that also marks it processed
 //! in the inbox, so it is applied exactly once even across a crash (a message whose write did not
-//! commit stays pending and is handed on again at the next start).
+//! commit stays pending and is handed on again at the next start). A write the store refuses
+//! for a reason that passes is tried again until it goes through; a command that fails for
+//! good is set aside (see `apply_in_order`).
 //!
 //! Messages from one subscriber are applied in arrival order (they go to the same shard); shards
 //! run concurrently so the store's writer can group many of them into one commit.
