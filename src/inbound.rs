@@ -524,6 +524,9 @@ pub async fn run(
     let mut open = true;
     // Messages to hand on, in order: the pending ones first.
     let mut release: std::collections::VecDeque<MoMessage> = pending_all(&store).await.into();
+    // How many of those at the front are the earlier run's (they do not count against the
+    // limit on live messages waiting, or a large backlog would stop the link being read).
+    let mut backlog = release.len();
     let mut ready: std::collections::BTreeMap<u64, Vec<MoMessage>> = Default::default();
     let (mut next_batch, mut next_release) = (0u64, 0u64);
     // Whether the consumer is still there; gone (the service stopping before the link), the
@@ -544,19 +547,25 @@ pub async fn run(
             permit = mo.reserve(), if consumer && !release.is_empty() => match permit {
                 Ok(permit) => {
                     if let Some(m) = release.pop_front() {
+                        backlog = backlog.saturating_sub(1);
                         permit.send(m);
                     }
                 }
                 Err(_) => {
+                    warn!(
+                        waiting = release.len(),
+                        "the command service is gone: MO is stored and acknowledged, and applied at the next start"
+                    );
                     consumer = false;
                     release.clear();
+                    backlog = 0;
                 }
             },
             // A consumer that falls behind slows the reading down (the link's queue then
             // fills and the SMSC is answered ESME_RX_T_APPN), instead of messages piling up
             // here without bound.
             got = from_link.recv(),
-                if open && in_hand < concurrency && release.len() < RELEASE_MAX => {
+                if open && in_hand < concurrency && release.len() - backlog < RELEASE_MAX => {
                 let Some(first) = got else {
                     open = false;
                     continue;
@@ -588,6 +597,7 @@ pub async fn run(
         if !consumer {
             release.clear();
             ready.clear();
+            backlog = 0;
         }
     }
 }

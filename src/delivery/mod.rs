@@ -451,15 +451,9 @@ impl Dispatcher {
             .store
             .write_patiently(RECORD_PATIENCE, move |tx| {
                 let per_row = outbox::record_attempts(tx, &written, now)?;
+                // (push_failed acts only on a row a receipt failed, and once.)
                 for &id in &pushes {
-                    let failed_by_receipt = outbox::get(tx, id)?.is_some_and(|r| {
-                        r.state == outbox::OutboxState::Failed
-                            && r.last_error
-                                .is_some_and(|e| e.starts_with(outbox::RECEIPT_FAILURE))
-                    });
-                    if failed_by_receipt {
-                        crate::service::avatar::push_failed(tx, id, now)?;
-                    }
+                    crate::service::avatar::push_failed(tx, id, now)?;
                 }
                 let passing = per_row
                     .iter()

@@ -511,6 +511,16 @@ pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<boo
     let (outbox::MessageKind::WapPush, Some(url)) = (row.kind, row.url.as_deref()) else {
         return Ok(false);
     };
+    // Only a handset that refused it (a receipt said so); a push the SMSC refused at submit,
+    // or that gave up, says nothing about the handset.
+    let by_receipt = row.state == outbox::OutboxState::Failed
+        && row
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with(outbox::RECEIPT_FAILURE));
+    if !by_receipt {
+        return Ok(false);
+    }
     // Once per push, whatever number of receipts says it failed (an SMSC that redelivers
     // its receipt, every part of a two-part push): the failed row carries the mark.
     if !outbox::mark_failed_once(tx, outbox_id, FALLBACK_SENT, now)? {

@@ -902,6 +902,13 @@ fn a_failed_push_falls_back_once_and_leaves_the_contact_a_contact() {
     // Every part's UNDELIV, or an SMSC redelivering its receipt: the row is failed once and
     // the fallback asked for again and again.
     let tx = b.conn.transaction().unwrap();
+    // Refused by the SMSC at submit: that says nothing about the handset, no fallback.
+    tx.execute(
+        "UPDATE outbox SET state = 'failed', last_error = 'ESME_RINVDSTADR' WHERE id = ?1",
+        [dad_push],
+    )
+    .unwrap();
+    assert!(!avatar::push_failed(&tx, dad_push, b.now).unwrap());
     tx.execute(
         "UPDATE outbox SET state = 'failed', last_error = 'receipt UNDELIV' WHERE id = ?1",
         [dad_push],
