@@ -538,7 +538,13 @@ pub async fn run(
             // Finished batches first: they free room for the next.
             Some((pdus, seq, complete)) = batches.next(), if !batches.is_empty() => {
                 in_hand -= pdus;
-                ready.insert(seq, complete);
+                if seq == next_release {
+                    // The usual case: batches finish in order, nothing waits in `ready`.
+                    next_release += 1;
+                    release.extend(complete);
+                } else {
+                    ready.insert(seq, complete);
+                }
                 while let Some(msgs) = ready.remove(&next_release) {
                     next_release += 1;
                     release.extend(msgs);

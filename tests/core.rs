@@ -425,15 +425,7 @@ async fn a_graceful_stop_waits_for_answers_before_it_unbinds_with_retention_on()
 async fn a_row_failed_by_its_receipt_and_retried_by_the_operator_is_sent_again() {
     let sim = sim(SimConfig::local()).await;
     let to = number(7);
-    sim.set_receipt_plan(smsc_sim::ReceiptPlan {
-        rules: vec![smsc_sim::ReceiptRule {
-            dest: smsc_sim::DestMatch::Number(to.clone()),
-            stat: smsc_sim::ReceiptStat::Undeliv,
-            delay_ms: 0,
-            probability: 1.0,
-        }],
-        ..Default::default()
-    });
+    sim.set_receipt_plan(smsc_sim::ReceiptPlan::undeliverable_to(&to));
     let dir = tempfile::tempdir().unwrap();
     let (gw, _mo) = gateway(&dir, &sim).await;
     let id = gw

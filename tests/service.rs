@@ -169,6 +169,22 @@ impl World {
         self.texts(number)
     }
 
+    /// Wait until the preset catalogue (loaded in the background on first start) holds `n`.
+    async fn wait_presets(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self
+            .gw
+            .store
+            .read(presence_gw::service::avatar::preset_count)
+            .await
+            .unwrap()
+            < n
+        {
+            assert!(tokio::time::Instant::now() < deadline, "presets not loaded");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Let in-flight messages land, then check nothing else arrived for `number`.
     async fn settle_and_count(&self, number: &str, want: usize) {
         tokio::time::sleep(Duration::from_millis(400)).await;
@@ -303,30 +319,12 @@ async fn a_failed_push_whose_receipt_came_before_its_response_still_falls_back_t
         Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
     let w = World::start_with(cfg).await;
     // Dad's handset refuses the push, and the SMSC writes each receipt before its response.
-    w.sim.set_receipt_plan(smsc_sim::ReceiptPlan {
-        rules: vec![smsc_sim::ReceiptRule {
-            dest: smsc_sim::DestMatch::Number(DAD.into()),
-            stat: smsc_sim::ReceiptStat::Undeliv,
-            delay_ms: 0,
-            probability: 1.0,
-        }],
-        ..Default::default()
-    });
+    w.sim
+        .set_receipt_plan(smsc_sim::ReceiptPlan::undeliverable_to(DAD));
     let mut faults = w.sim.faults();
     faults.receipt_before_resp = true;
     w.sim.set_faults(faults);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while w
-        .gw
-        .store
-        .read(presence_gw::service::avatar::preset_count)
-        .await
-        .unwrap()
-        < 3
-    {
-        assert!(tokio::time::Instant::now() < deadline, "presets not loaded");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    w.wait_presets(3).await;
     w.say(OWNER, "GROUP FAMILY ADD 13700137000").await;
     w.say(OWNER, "AVATAR 2").await;
     let dad = w.inbox(DAD, 1).await;
@@ -1114,28 +1112,10 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     ));
     let http = reqwest::Client::new();
     // Dad's handset refuses WAP Push (the SMSC reports it undeliverable).
-    w.sim.set_receipt_plan(smsc_sim::ReceiptPlan {
-        rules: vec![smsc_sim::ReceiptRule {
-            dest: smsc_sim::DestMatch::Number(DAD.into()),
-            stat: smsc_sim::ReceiptStat::Undeliv,
-            delay_ms: 0,
-            probability: 1.0,
-        }],
-        ..Default::default()
-    });
+    w.sim
+        .set_receipt_plan(smsc_sim::ReceiptPlan::undeliverable_to(DAD));
     // The shipped catalogue loads in the background on first start.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while w
-        .gw
-        .store
-        .read(presence_gw::service::avatar::preset_count)
-        .await
-        .unwrap()
-        < 12
-    {
-        assert!(tokio::time::Instant::now() < deadline, "presets not loaded");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    w.wait_presets(12).await;
 
     w.say(OWNER, "NAME Zhang San").await;
     w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;

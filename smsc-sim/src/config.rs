@@ -284,6 +284,20 @@ impl Default for ReceiptPlan {
 }
 
 impl ReceiptPlan {
+    /// Every message to `number` is undeliverable (a handset that refuses it, e.g. a WAP
+    /// Push it cannot take); the others are delivered.
+    pub fn undeliverable_to(number: &str) -> ReceiptPlan {
+        ReceiptPlan {
+            rules: vec![ReceiptRule {
+                dest: DestMatch::Number(number.into()),
+                stat: ReceiptStat::Undeliv,
+                delay_ms: 0,
+                probability: 1.0,
+            }],
+            ..ReceiptPlan::default()
+        }
+    }
+
     /// Decide the outcome for `dest`: (stat, delay in ms).
     pub fn decide(&self, dest: &str, rng: &mut impl Rng) -> (ReceiptStat, u64) {
         let exact = self

@@ -707,18 +707,6 @@ pub fn log_change(
     Ok(())
 }
 
-/// The USSD screen `msisdn` is on, if a session is open at `now`.
-pub fn ussd_screen(
-    conn: &Connection,
-    msisdn: &str,
-    now: i64,
-) -> Result<Option<super::ussd::Screen>, StoreError> {
-    Ok(match ussd_dialogue(conn, msisdn, now, None)? {
-        UssdDialogue::Open(screen) => Some(screen),
-        _ => None,
-    })
-}
-
 /// `msisdn`'s open USSD dialogue as seen by a unit of dialogue `number` (octet 1 of
 /// `its_session_info`; `None` when the unit carried none).
 #[derive(Debug, Clone, PartialEq)]
