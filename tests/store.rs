@@ -962,7 +962,8 @@ fn claim_orders_by_priority_and_requeue_returns_in_flight_rows() {
         .unwrap();
     assert_eq!(
         third.iter().map(|r| (r.id, r.attempts)).collect::<Vec<_>>(),
-        [(high, 2), (low, 2), (later, 1), (low2, 2)]
+        [(high, 2), (low, 2), (low2, 2), (later, 1)],
+        "within a priority, the earliest due first"
     );
     // retry_later with back-off: not due before `at`.
     store

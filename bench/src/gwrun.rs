@@ -191,6 +191,13 @@ pub fn destination(i: u64) -> String {
 /// Create `db` (removing an older file and its WAL) with `n` queued SMS rows, in one
 /// transaction through the gateway's own store code. Returns the file size in bytes.
 pub fn fill_outbox(db: &Path, n: u64) -> Result<u64, RunError> {
+    fill_outbox_after_held(db, 0, n)
+}
+
+/// [`fill_outbox`], with `held` rows queued first that are not due for an hour (quota-held
+/// updates, back-off after a throttling storm): older than the `n` due rows, so every claim
+/// passes them by.
+pub fn fill_outbox_after_held(db: &Path, held: u64, n: u64) -> Result<u64, RunError> {
     for suffix in ["", "-wal", "-shm"] {
         let mut p = db.as_os_str().to_owned();
         p.push(suffix);
@@ -204,6 +211,11 @@ pub fn fill_outbox(db: &Path, n: u64) -> Result<u64, RunError> {
     let now = now_ms();
     store
         .write_blocking(move |tx| {
+            for i in 0..held {
+                let mut m = NewMessage::sms(format!("+86138{i:08}"), "held update");
+                m.not_before = Some(now + 3_600_000);
+                outbox::enqueue(tx, &m, now)?;
+            }
             for i in 0..n {
                 outbox::enqueue(tx, &NewMessage::sms(destination(i), BODY), now)?;
             }

@@ -159,6 +159,9 @@ struct OutboxArgs {
     /// Rounds, a fresh database each.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Rows also queued but not due for an hour, which every claim passes by.
+    #[arg(long, default_value_t = 0)]
+    deferred: u64,
     /// Name of the result files.
     #[arg(long, default_value = "latest")]
     tag: String,
@@ -636,6 +639,7 @@ fn outbox_cmd(a: OutboxArgs) -> Result<()> {
             batch: a.batch,
             receipts: rc,
             rounds: a.rounds,
+            deferred: a.deferred,
         };
         let r = outbox::run(&db, &p)?;
         md.push_str(&outbox::render(&r));

@@ -468,28 +468,59 @@ pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enque
     })
 }
 
+/// The due rows of the highest priority below `?3`: `?2` of them, earliest due first, at `?1`.
+fn claim_sql() -> String {
+    format!(
+        "SELECT {ROW_COLS} FROM outbox
+         WHERE state = 'queued'
+           AND priority = (SELECT max(priority) FROM outbox
+                           WHERE state = 'queued' AND priority < ?3)
+           AND next_attempt_at <= ?1 AND (expires_at IS NULL OR expires_at > ?1)
+         ORDER BY next_attempt_at, id LIMIT ?2"
+    )
+}
+
 /// Claim up to `limit` due rows (queued, `next_attempt_at <= now`, not expired): they become
-/// `in_flight` with `attempts + 1`. Returned highest priority first, then oldest.
+/// `in_flight` with `attempts + 1`. Returned highest priority first; within a priority the
+/// earliest due first (a retry waiting out its back-off goes behind rows queued before it came
+/// due), then the oldest.
 pub fn claim_due(
     tx: &Transaction<'_>,
     now: i64,
     limit: usize,
 ) -> Result<Vec<OutboxRow>, StoreError> {
-    let mut rows: Vec<OutboxRow> = tx
-        .prepare_cached(&format!(
-            "SELECT {ROW_COLS} FROM outbox
-             WHERE state = 'queued' AND next_attempt_at <= ?1
-               AND (expires_at IS NULL OR expires_at > ?1)
-             ORDER BY priority DESC, id LIMIT ?2"
-        ))
-        .and_then(|mut s| {
-            s.query_map(
-                params![now, i64::try_from(limit).unwrap_or(i64::MAX)],
-                map_row,
-            )?
-            .collect()
-        })
-        .ctx("outbox::claim_due: select")?;
+    // One priority at a time, highest first; within one, the earliest due, then the oldest.
+    // Each priority's due rows are one range of `outbox_due` (priority, next_attempt_at, id),
+    // so rows not yet due (quota-held, backing off) are never read, however many there are
+    // (migration 13). The usual claim, filled from the top priority, is one statement.
+    let mut rows: Vec<OutboxRow> = Vec::new();
+    let mut below = i64::MAX;
+    while rows.len() < limit {
+        let want = i64::try_from(limit - rows.len()).unwrap_or(i64::MAX);
+        let before = rows.len();
+        tx.prepare_cached(&claim_sql())
+            .and_then(|mut s| {
+                for row in s.query_map(params![now, want, below], map_row)? {
+                    rows.push(row?);
+                }
+                Ok(())
+            })
+            .ctx("outbox::claim_due: select")?;
+        below = match rows.get(before) {
+            Some(first) => i64::from(first.priority),
+            // The next priority down has nothing due: step past it, if there is one.
+            None => match tx
+                .prepare_cached(
+                    "SELECT max(priority) FROM outbox WHERE state = 'queued' AND priority < ?1",
+                )
+                .and_then(|mut s| s.query_row([below], |r| r.get::<_, Option<i64>>(0)))
+                .ctx("outbox::claim_due: next priority")?
+            {
+                Some(p) => p,
+                None => break,
+            },
+        };
+    }
     if rows.is_empty() {
         return Ok(rows);
     }
@@ -1558,6 +1589,47 @@ pub fn purge(tx: &Transaction<'_>, older_than: i64, now: i64) -> Result<usize, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Thousands of queued rows not yet due, older than the due ones and at both priorities,
+    /// cost a claim nothing: it reads the due range of each priority only (migration 13).
+    #[test]
+    fn a_claim_reads_only_due_rows() {
+        use rusqlite::StatementStatus;
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut conn).unwrap();
+        let tx = conn.transaction().unwrap();
+        let held = |i: i32| NewMessage {
+            priority: i % 2,
+            not_before: Some(3_600_000),
+            ..NewMessage::sms(format!("86{i}"), "held")
+        };
+        for i in 0..2000 {
+            enqueue(&tx, &held(i), 0).unwrap();
+        }
+        let reply = NewMessage {
+            priority: 1,
+            ..NewMessage::sms("8601", "reply")
+        };
+        let reply = enqueue(&tx, &reply, 0).unwrap().id;
+        let update = enqueue(&tx, &NewMessage::sms("8602", "update"), 0)
+            .unwrap()
+            .id;
+        let sql = claim_sql();
+        tx.prepare_cached(&sql)
+            .unwrap()
+            .reset_status(StatementStatus::VmStep);
+        let got = claim_due(&tx, 10, 50).unwrap();
+        assert_eq!(
+            got.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [reply, update]
+        );
+        let steps = tx
+            .prepare_cached(&sql)
+            .unwrap()
+            .get_status(StatementStatus::VmStep);
+        assert!(steps < 1000, "the claim took {steps} VM steps");
+        assert!(claim_due(&tx, 10, 50).unwrap().is_empty());
+    }
 
     #[test]
     fn states_round_trip_and_unknown_is_an_error() {
