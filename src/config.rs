@@ -180,6 +180,10 @@ pub struct SmscConfig {
     /// Other `host:port`s of the same SMSC service (a standby, a second site), tried in turn
     /// when `address` cannot be reached or bound.
     pub fallback_addresses: Vec<String>,
+    /// While bound to a fallback, seconds between looks at whether `address` accepts
+    /// connections again; when it does, the link finishes what is in flight on the fallback,
+    /// unbinds and binds to `address`. 0: stay on the fallback until its session ends.
+    pub return_to_primary_secs: f64,
     /// Bind system_id (1-15 ASCII characters).
     pub system_id: String,
     /// Bind password (1-8 ASCII characters). Overridden by `PRESENCE_GW_SMSC_PASSWORD`.
@@ -225,6 +229,7 @@ impl Default for SmscConfig {
         Self {
             address: l.smsc,
             fallback_addresses: l.fallback_smsc,
+            return_to_primary_secs: l.primary_probe.map_or(0.0, |d| d.as_secs_f64()),
             system_id: l.system_id,
             // No default: a carrier bind needs the carrier's password (validation says so).
             password: Secret::new(""),
@@ -555,7 +560,15 @@ impl Config {
             Some(s) => {
                 let mut addresses = vec![s.address.clone()];
                 addresses.extend(s.fallback_addresses.iter().cloned());
-                out.push(format!("smsc:            {}", addresses.join(", then ")));
+                let back = match s.return_to_primary_secs {
+                    _ if s.fallback_addresses.is_empty() => String::new(),
+                    0.0 => " (stays on a fallback until it drops)".into(),
+                    t => format!(" (back to the first once it answers, looked for every {t} s)"),
+                };
+                out.push(format!(
+                    "smsc:            {}{back}",
+                    addresses.join(", then ")
+                ));
                 out.push(format!(
                     "bind:            {} as {:?}, system_type {:?}, password {}",
                     match s.bind_mode {
@@ -710,6 +723,13 @@ impl Config {
             }
             if !is_host_port(&s.address) {
                 return Err(invalid("smsc.address", "host:port, e.g. \"10.0.0.1:2775\""));
+            }
+            let back = s.return_to_primary_secs;
+            if !(back >= 0.0 && back.is_finite() && back < 86_400.0) {
+                return Err(invalid(
+                    "smsc.return_to_primary_secs",
+                    "0 (never) or a positive number of seconds below one day",
+                ));
             }
             if s.fallback_addresses.iter().any(|a| !is_host_port(a)) {
                 return Err(invalid(
@@ -974,6 +994,8 @@ impl Config {
         LinkConfig {
             smsc: smsc.address.clone(),
             fallback_smsc: smsc.fallback_addresses.clone(),
+            primary_probe: (smsc.return_to_primary_secs > 0.0)
+                .then(|| secs(smsc.return_to_primary_secs)),
             system_id: smsc.system_id.clone(),
             password: smsc.password.clone(),
             system_type: smsc.system_type.clone(),
@@ -1067,6 +1089,20 @@ mod tests {
         .unwrap();
         let link = c.link_config(c.smsc.as_ref().unwrap());
         assert_eq!(link.fallback_smsc, ["10.0.0.2:2775", "10.0.0.3:2775"]);
+        assert_eq!(
+            link.primary_probe,
+            Some(Duration::from_secs(60)),
+            "the default"
+        );
+        let stay = Config::from_toml(
+            &format!("{base}return_to_primary_secs = 0\n"),
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            stay.link_config(stay.smsc.as_ref().unwrap()).primary_probe,
+            None
+        );
         assert_eq!((link.addr_ton, link.addr_npi), (1, 1));
         assert_eq!(link.address_range, "^10658");
         let mut d =
@@ -1203,6 +1239,10 @@ mod tests {
             (
                 "[delivery]\nretry_max_secs = inf\n",
                 "delivery.retry_max_secs",
+            ),
+            (
+                "[smsc]\naddress = \"h:1\"\npassword = \"pw\"\nreturn_to_primary_secs = -1\n",
+                "smsc.return_to_primary_secs",
             ),
             (
                 "[delivery]\nretry_min_secs = 0.0\n",

@@ -59,6 +59,11 @@ pub struct LinkConfig {
     /// after `smsc`, when an address cannot be reached or bound; a link that was bound comes
     /// back to the address it was bound to first.
     pub fallback_smsc: Vec<String>,
+    /// While bound to a fallback, how often to see whether `smsc` (the primary) accepts
+    /// connections again; when it does, the fallback session ends gracefully (answers in
+    /// flight are awaited, then unbind) and the link binds to the primary. `None`: stay on the
+    /// fallback until its session ends.
+    pub primary_probe: Option<Duration>,
     /// Bind system_id (at most 15 characters).
     pub system_id: String,
     /// Bind password (at most 8 characters in SMPP 3.4).
@@ -102,6 +107,7 @@ impl Default for LinkConfig {
         Self {
             smsc: "127.0.0.1:2775".into(),
             fallback_smsc: Vec::new(),
+            primary_probe: Some(Duration::from_secs(60)),
             system_id: "presence".into(),
             password: Secret::new("secret"),
             system_type: String::new(),
@@ -550,6 +556,19 @@ async fn supervise(
             smsc: rotation.current().to_string(),
             ..base.clone()
         };
+        // On a fallback, a probe of the primary can end this session (not the link).
+        let session_stop = shutdown.child_token();
+        let probe = match (rotation.on_fallback(), base.primary_probe) {
+            (true, Some(every)) => Some(ProbeGuard(tokio::spawn(probe_primary(
+                rotation.primary().to_string(),
+                every,
+                base.connect_timeout,
+                session_stop.clone(),
+            )))),
+            _ => None,
+        };
+        let shutdown_link = &shutdown;
+        let shutdown = &session_stop;
         let bound_count = AtomicUsize::new(0);
         let on_bound = || {
             stats.binds.fetch_add(1, Ordering::Relaxed);
@@ -565,7 +584,7 @@ async fn supervise(
                     role: Role::Transceiver,
                     requests: Some(&mut requests),
                     inbound: &inbound,
-                    shutdown: &shutdown,
+                    shutdown,
                     stats: &stats,
                     on_bound: &on_bound,
                     window: &pacing.window,
@@ -625,8 +644,18 @@ async fn supervise(
                 }
             }
         };
+        drop(probe);
+        let shutdown = shutdown_link;
         let delay = match end {
-            SessionEnd::Shutdown => break,
+            SessionEnd::Shutdown if shutdown.is_cancelled() => break,
+            SessionEnd::Shutdown => {
+                // The probe found the primary again: the fallback session has ended cleanly.
+                info!(smsc = %rotation.primary(), left = %cfg.smsc, "returning to the primary SMSC");
+                let _ = state.send(LinkState::Down("returning to the primary SMSC".into()));
+                rotation.back_to_primary();
+                backoff.reset();
+                base.reconnect_min
+            }
             SessionEnd::AuthRejected(status) => {
                 error!(
                     ?status,
@@ -710,6 +739,57 @@ impl Rotation {
     /// A session on the current address was bound: it is tried first again.
     fn was_bound(&mut self) {
         self.failed_in_round = 0;
+    }
+
+    /// The primary address (`smsc`).
+    fn primary(&self) -> &str {
+        &self.addresses[0]
+    }
+
+    /// Whether the current address is a fallback.
+    fn on_fallback(&self) -> bool {
+        self.current != 0
+    }
+
+    /// Try the primary next, as at the start (a failure there moves on to the fallbacks).
+    fn back_to_primary(&mut self) {
+        self.current = 0;
+        self.failed_in_round = 0;
+    }
+}
+
+/// Aborts the primary probe when the session it watches ends.
+struct ProbeGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for ProbeGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Every `every`, try a TCP connection to `primary`; the first that succeeds cancels
+/// `session` (the fallback session, which then ends gracefully) and returns. Only a
+/// connection is tried, not a bind: an SMSC that allows one bind per account would refuse a
+/// second, and a bind refused at the primary sends the link back to the fallback at once.
+async fn probe_primary(
+    primary: String,
+    every: Duration,
+    timeout: Duration,
+    session: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = session.cancelled() => return,
+        }
+        if let Ok(Ok(conn)) =
+            tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&primary)).await
+        {
+            drop(conn);
+            info!(smsc = %primary, "the primary SMSC accepts connections again");
+            session.cancel();
+            return;
+        }
     }
 }
 

@@ -34,6 +34,8 @@ enum Script {
     Throttle,
     /// Accept submit_sm with a message id that has no NUL (`abc<n>`), as some SMSCs do.
     IdWithoutNul,
+    /// Accept submit_sm after 400 ms (reading nothing else meanwhile).
+    SlowSubmit,
 }
 
 struct Peer {
@@ -46,7 +48,10 @@ struct Peer {
 }
 
 async fn peer(script: Script) -> Peer {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    peer_on(TcpListener::bind("127.0.0.1:0").await.unwrap(), script)
+}
+
+fn peer_on(listener: TcpListener, script: Script) -> Peer {
     let addr = listener.local_addr().unwrap().to_string();
     let (seen_tx, seen) = mpsc::unbounded_channel();
     let (push, mut push_rx) = mpsc::channel::<Vec<u8>>(16);
@@ -142,6 +147,9 @@ async fn serve(
                     None
                 }
                 _ => {
+                    if script == Script::SlowSubmit {
+                        tokio::time::sleep(Duration::from_millis(400)).await;
+                    }
                     next_id += 1;
                     Some(Command::new(
                         CommandStatus::EsmeRok,
@@ -593,6 +601,47 @@ async fn an_unreachable_smsc_falls_over_to_its_fallback_which_is_kept_after_a_dr
     smsc_unbinds(&standby, 901).await;
     wait_connections(&standby, 2, "never came back").await;
     assert!(link.wait_bound(Duration::from_secs(5)).await);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn on_a_fallback_the_link_returns_to_the_primary_once_it_answers_finishing_in_flight_first() {
+    let primary_addr = dead_address().await;
+    let mut standby = peer(Script::SlowSubmit).await;
+    let stop = CancellationToken::new();
+    let mut c = cfg(&primary_addr);
+    c.fallback_smsc = vec![standby.addr.clone()];
+    c.primary_probe = Some(Duration::from_millis(100));
+    c.response_timeout = Duration::from_secs(2);
+    c.shutdown_grace = Duration::from_secs(2);
+    let (link, _in, _task) = Link::spawn(c, stop.clone());
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    assert_eq!(link.bound_to().as_deref(), Some(standby.addr.as_str()));
+    // A submit in flight on the standby when the primary comes back.
+    let l = link.clone();
+    let in_flight = tokio::spawn(async move { l.submit(sm("8613800138000")).await });
+    next_of(&mut standby, CommandId::SubmitSm).await;
+    let mut primary = peer_on(
+        TcpListener::bind(&primary_addr).await.unwrap(),
+        Script::Normal,
+    );
+    assert_eq!(
+        in_flight.await.unwrap().unwrap(),
+        SubmitOutcome::Accepted {
+            message_id: "1".into()
+        },
+        "answered by the standby before the link left it"
+    );
+    next_of(&mut standby, CommandId::Unbind).await;
+    next_of(&mut primary, CommandId::BindTransceiver).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while link.bound_to().as_deref() != Some(primary_addr.as_str()) {
+        assert!(tokio::time::Instant::now() < deadline, "never moved back");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    link.submit(sm("8613800138001")).await.unwrap();
+    next_of(&mut primary, CommandId::SubmitSm).await;
     stop.cancel();
 }
 
