@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use crate::command::Msisdn;
 use crate::service::avatar::{self, Activity};
 use crate::service::state;
-use crate::store::{now_ms, Store, StoreError};
+use crate::store::{now_ms, outbox, Store, StoreError};
 
 /// The header every activity CSV starts with.
 pub const ACTIVITY_HEADER: [&str; 5] =
@@ -17,6 +17,25 @@ pub const ACTIVITY_HEADER: [&str; 5] =
 
 /// Rows written per transaction during an import.
 const IMPORT_BATCH: usize = 2000;
+
+/// Purge the outbox as [`outbox::purge`] says, [`outbox::PURGE_BATCH`] rows of each kind per
+/// transaction (`batch`), until nothing is left: a gateway running on the same database waits
+/// for one batch at a time, never for the whole purge. Returns how many rows went.
+pub fn purge_outbox(
+    store: &Store,
+    older_than: i64,
+    now: i64,
+    batch: usize,
+) -> Result<usize, StoreError> {
+    let mut total = 0;
+    loop {
+        let n = store.write_blocking(move |tx| outbox::purge(tx, older_than, now, batch.max(1)))?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n;
+    }
+}
 
 /// One CSV row that was skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -339,7 +339,7 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
                     anyhow::anyhow!("--older-than-days {older_than_days} is too large")
                 })?;
             let cutoff = now.saturating_sub(age);
-            let n = store.write_blocking(move |tx| outbox::purge(tx, cutoff, now))?;
+            let n = presence_gw::admin::purge_outbox(&store, cutoff, now, outbox::PURGE_BATCH)?;
             println!("{n} finished messages purged");
             store.close_blocking();
         }

@@ -148,7 +148,7 @@ fn run(store: &Store, path: &std::path::Path, m: &mut Model, s: &Step) {
         }
         Step::Purge => {
             store
-                .write_blocking(move |tx| outbox::purge(tx, now + 1, now + 1))
+                .write_blocking(move |tx| outbox::purge(tx, now + 1, now + 1, 1000))
                 .unwrap();
         }
         Step::RolledBack => {

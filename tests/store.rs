@@ -1415,7 +1415,7 @@ fn expiry_failure_retry_and_purge() {
         })
         .unwrap();
     let purged = store
-        .write_blocking(|tx| outbox::purge(tx, T0 + 10_000, T0 + 10_000))
+        .write_blocking(|tx| outbox::purge(tx, T0 + 10_000, T0 + 10_000, 100))
         .unwrap();
     assert_eq!(
         purged, 1,
@@ -1424,7 +1424,7 @@ fn expiry_failure_retry_and_purge() {
     assert!(count(&store, "SELECT count(*) FROM pending_receipt") > 0);
     let later = T0 + outbox::HELD_RECEIPT_TTL_MS + 10_000;
     store
-        .write_blocking(move |tx| outbox::purge(tx, later, later))
+        .write_blocking(move |tx| outbox::purge(tx, later, later, 100))
         .unwrap();
     assert_eq!(count(&store, "SELECT count(*) FROM pending_receipt"), 0);
     assert!(store
@@ -1435,6 +1435,31 @@ fn expiry_failure_retry_and_purge() {
         .read_blocking(move |c| outbox::get(c, bad))
         .unwrap()
         .is_some());
+}
+
+#[test]
+fn an_operator_purge_goes_in_batches_and_leaves_nothing_final_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    for i in 0..7 {
+        let m = NewMessage {
+            expires_at: Some(T0 + 1_000),
+            ..NewMessage::sms(format!("86{i}"), "short-lived")
+        };
+        enqueue(&store, m, T0);
+    }
+    let kept = enqueue(&store, NewMessage::sms("869", "still queued"), T0).id;
+    store
+        .write_blocking(|tx| outbox::expire_due(tx, T0 + 2_000))
+        .unwrap();
+    let one = store
+        .write_blocking(|tx| outbox::purge(tx, T0 + 10_000, T0 + 10_000, 3))
+        .unwrap();
+    assert_eq!(one, 3, "one batch deletes at most its limit of a state");
+    let rest = presence_gw::admin::purge_outbox(&store, T0 + 10_000, T0 + 10_000, 3).unwrap();
+    assert_eq!(rest, 4);
+    assert_eq!(count(&store, "SELECT count(*) FROM outbox"), 1);
+    assert_eq!(row(&store, kept).state, OutboxState::Queued);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1571,18 +1571,33 @@ pub const HELD_RECEIPT_TTL_MS: i64 = 48 * 3600 * 1000;
 /// How the last error of a row failed by a receipt begins (`receipt UNDELIV for segment 1/1`).
 pub const RECEIPT_FAILURE: &str = "receipt ";
 
+/// Rows of each kind one [`purge`] transaction deletes at most when an operator purges (`presence-gw
+/// outbox purge`, `admin::purge_outbox`): a running gateway's writer waits for the database
+/// at most that long, not for the whole purge.
+pub const PURGE_BATCH: usize = 5_000;
+
 /// Delete rows in a final state last changed before `older_than` (with their segments) and
 /// held receipts received before it, but never a held receipt younger than
 /// [`HELD_RECEIPT_TTL_MS`] at `now` (its response may still be recorded, and the SMSC was
-/// already told it was taken). Returns the number of outbox rows and receipts deleted.
-pub fn purge(tx: &Transaction<'_>, older_than: i64, now: i64) -> Result<usize, StoreError> {
-    let rows = purge_finished(tx, older_than, None)?;
-    let receipts = tx
-        .execute(
-            "DELETE FROM pending_receipt WHERE received_at < ?1",
-            [older_than.min(now.saturating_sub(HELD_RECEIPT_TTL_MS))],
-        )
-        .ctx("outbox::purge: receipts")?;
+/// already told it was taken): at most `limit` of each final state and `limit` receipts.
+/// Returns the number of outbox rows and receipts deleted (0: nothing is left to purge).
+pub fn purge(
+    tx: &Transaction<'_>,
+    older_than: i64,
+    now: i64,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    let rows = purge_finished(tx, older_than, Some(limit))?;
+    let receipts = exec_cached(
+        tx,
+        "DELETE FROM pending_receipt WHERE rowid IN (
+             SELECT rowid FROM pending_receipt WHERE received_at < ?1 LIMIT ?2)",
+        params![
+            older_than.min(now.saturating_sub(HELD_RECEIPT_TTL_MS)),
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ],
+    )
+    .ctx("outbox::purge: receipts")?;
     Ok(rows + receipts)
 }
 
@@ -1751,7 +1766,7 @@ mod tests {
         for &id in &ids {
             assert_eq!(get(&tx, id).unwrap().unwrap().state, OutboxState::Expired);
         }
-        assert_eq!(purge(&tx, i64::MAX, i64::MAX).unwrap(), ids.len());
+        assert_eq!(purge(&tx, i64::MAX, i64::MAX, PURGE_BATCH).unwrap(), ids.len());
     }
 
     #[test]
