@@ -248,6 +248,67 @@ async fn say(sim: &SimHandle, from: &str, body: &str) -> (String, Duration) {
 // ---------------------------------------------------------------------------------------------
 // 1. SMSC-side faults during load
 
+/// The SMSC drops the connection three times while a batch waits in the session for a window
+/// of 2, with `max_attempts = 1`: only the submits actually outstanding at a drop (at most 2
+/// each time, their fate at the SMSC unknown) may use up their one attempt. The rows that
+/// never went out are queued again without counting an attempt and delivered: before, every
+/// row of the batch in hand failed "gave up after 1 attempts: connection lost".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drops_do_not_use_up_the_attempts_of_messages_never_sent() {
+    let n = 300usize;
+    let sim = start_sim(
+        SimConfig::local().with_faults(Faults {
+            response_delay: Some(Delay {
+                min_ms: 10,
+                max_ms: 10,
+            }),
+            ..Faults::default()
+        }),
+        PASSWORD,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(
+        &dir,
+        LinkConfig {
+            window: 2,
+            ..link(&sim, BindMode::Trx)
+        },
+    );
+    opts.dispatcher.max_attempts = 1;
+    let gw = start_gw(opts, ServiceConfig::default()).await;
+    let body = |i: usize| format!("never sent is not an attempt {i}");
+    enqueue_all(
+        &gw,
+        (0..n)
+            .map(|i| NewMessage::sms(number(i), body(i)))
+            .collect(),
+    )
+    .await;
+    let mut drops = 0;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drops += sim.drop_connections(None);
+        assert!(gw.link.wait_bound(WAIT).await, "rebinds after the drop");
+    }
+    assert_eq!(drops, 3, "one transceiver dropped each time");
+    let c = wait_settled(&gw, Duration::from_secs(60)).await;
+    let failed: Vec<Row> = rows(&gw)
+        .await
+        .into_iter()
+        .filter(|r| r.state == "failed")
+        .collect();
+    assert!(
+        failed.len() <= 2 * drops,
+        "{} rows failed for {drops} drops at window 2 (first: {:?}); {c:?}",
+        failed.len(),
+        failed.first()
+    );
+    assert_eq!(c.delivered as usize + failed.len(), n, "{c:?}");
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
 /// 2,000 outbox messages go out while the SMSC drops the connection at random moments, closes
 /// each connection after 120 PDUs for a while, goes silent on enquire_link, answers 5% of submits with a temporary error and every
 /// submit to 21 numbers with a permanent one, answers slowly, and writes malformed PDUs.

@@ -87,6 +87,8 @@ struct DbView {
     counts: OutboxCounts,
     /// State of each row carrying one of the 5,000 bodies, by body.
     body_states: HashMap<String, Vec<String>>,
+    /// Attempts of each such row, by body (the last row's, if several).
+    body_attempts: HashMap<String, u32>,
     /// Inbox messages: (source digits, text, state).
     inbox: Vec<(String, String, String)>,
 }
@@ -96,10 +98,12 @@ async fn inspect(db: &Path) -> DbView {
     let counts = store.read(outbox::counts_by_state).await.expect("counts");
     let (rows, inbox) = store
         .read(|c| {
-            let rows: Vec<(String, String)> = c
-                .prepare("SELECT body, state FROM outbox WHERE body LIKE 'shutdown test #%'")
+            let rows: Vec<(String, String, u32)> = c
+                .prepare(
+                    "SELECT body, state, attempts FROM outbox WHERE body LIKE 'shutdown test #%'",
+                )
                 .and_then(|mut s| {
-                    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                         .collect::<Result<_, _>>()
                 })
                 .map_err(|e| StoreError::Sql {
@@ -126,7 +130,9 @@ async fn inspect(db: &Path) -> DbView {
         .expect("db rows");
     store.close().await;
     let mut body_states: HashMap<String, Vec<String>> = HashMap::new();
-    for (b, s) in rows {
+    let mut body_attempts: HashMap<String, u32> = HashMap::new();
+    for (b, s, a) in rows {
+        body_attempts.insert(b.clone(), a);
         body_states.entry(b).or_default().push(s);
     }
     let inbox = inbox
@@ -143,6 +149,7 @@ async fn inspect(db: &Path) -> DbView {
     DbView {
         counts,
         body_states,
+        body_attempts,
         inbox,
     }
 }
@@ -255,6 +262,22 @@ async fn sigterm_mid_flight_with_mo_arriving_loses_and_duplicates_nothing() {
         .values()
         .filter(|s| s[0] == "queued")
         .count();
+    // A row the stop took back before it went out (it waited in the session for the window)
+    // keeps its attempts: the SMSC never saw it, so it is not an attempt at the handset.
+    let seen_at_stop = common::bodies_seen(&sim);
+    let counted_unsent: Vec<(&String, u32)> = view
+        .body_states
+        .iter()
+        .filter(|(b, s)| s[0] == "queued" && !seen_at_stop.contains_key(*b))
+        .map(|(b, _)| (b, view.body_attempts[b]))
+        .filter(|(_, a)| *a > 0)
+        .collect();
+    assert!(
+        counted_unsent.is_empty(),
+        "{} rows never sent have attempts counted (first: {:?})",
+        counted_unsent.len(),
+        &counted_unsent[..counted_unsent.len().min(5)]
+    );
     // Every MO the gateway acknowledged is in its inbox, applied or waiting.
     let inbox: HashSet<(String, String)> = view
         .inbox

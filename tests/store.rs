@@ -914,6 +914,66 @@ fn coalescing_keeps_only_the_latest_unsent_content() {
     assert_eq!((counts.queued, counts.superseded), (2, 2));
 }
 
+/// A row none of whose segments went out (the session closed first) goes back in its old place
+/// with its attempt not counted; a row interrupted in flight (crash, disconnect) goes back in
+/// its old place too, ahead of rows queued after it, its attempt counted.
+#[test]
+fn unsent_and_interrupted_rows_keep_their_place_and_only_unsent_keep_their_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let first = enqueue(&store, NewMessage::sms("861", "first"), T0).id;
+    let second = enqueue(&store, NewMessage::sms("862", "second"), T0 + 1).id;
+    let claimed = store
+        .write_blocking(|tx| outbox::claim_due(tx, T0 + 10, 2))
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let later = enqueue(&store, NewMessage::sms("863", "later"), T0 + 20).id;
+    let attempts = vec![
+        outbox::Attempt {
+            outbox_id: first,
+            attempt: 1,
+            accepted: Vec::new(),
+            end: outbox::AttemptEnd::NotSent,
+        },
+        outbox::Attempt {
+            outbox_id: second,
+            attempt: 1,
+            accepted: Vec::new(),
+            end: outbox::AttemptEnd::NotSent,
+        },
+    ];
+    let results = store
+        .write_blocking(move |tx| outbox::record_attempts(tx, &attempts, T0 + 30))
+        .unwrap();
+    assert!(results.iter().all(Result::is_ok));
+    for id in [first, second] {
+        let r = row(&store, id);
+        assert_eq!((r.state, r.attempts), (OutboxState::Queued, 0), "{r:?}");
+    }
+    let order = |at: i64| {
+        store
+            .write_blocking(move |tx| outbox::claim_due(tx, at, 10))
+            .unwrap()
+            .iter()
+            .map(|r| (r.id, r.attempts))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        order(T0 + 40),
+        [(first, 1), (second, 1), (later, 1)],
+        "ahead of the row queued while they were out"
+    );
+    // A crash (or a disconnect) leaves them in flight: back in the same order, counted.
+    store
+        .write_blocking(|tx| outbox::requeue_in_flight(tx, T0 + 50))
+        .unwrap();
+    let late = enqueue(&store, NewMessage::sms("864", "after the restart"), T0 + 45).id;
+    assert_eq!(
+        order(T0 + 60),
+        [(first, 2), (second, 2), (later, 2), (late, 1)]
+    );
+}
+
 #[test]
 fn claim_orders_by_priority_and_requeue_returns_in_flight_rows() {
     let dir = tempfile::tempdir().unwrap();

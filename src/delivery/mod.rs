@@ -84,6 +84,18 @@ impl DispatcherConfig {
     }
 }
 
+/// What one attempt at a row came to, from the answers to its segments.
+#[derive(Debug, Default)]
+struct Verdict {
+    /// A permanent failure (the row fails).
+    fail: Option<String>,
+    /// A reason to try again later (the attempt counts).
+    retry: Option<String>,
+    /// A segment never went out (the session closed first, the link stopped): with nothing
+    /// worse, the row is queued again without counting the attempt.
+    unsent: bool,
+}
+
 /// The dispatcher: run it with [`Dispatcher::run`]; wake it with [`Dispatcher::notifier`] after
 /// enqueueing so new rows go out without waiting for the poll.
 #[derive(Debug, Clone)]
@@ -331,8 +343,9 @@ impl Dispatcher {
     async fn process_batch(&self, rows: Vec<OutboxRow>) {
         let done = self.accepted_before(&rows).await;
         let mut attempts: Vec<outbox::Attempt> = Vec::with_capacity(rows.len());
-        // Per attempt: a permanent failure, if any, else a reason to retry, if any.
-        let mut verdicts: Vec<(Option<String>, Option<String>)> = Vec::with_capacity(rows.len());
+        // Per attempt: a permanent failure, if any, else a reason to retry, if any, else
+        // whether a segment never went out (see `LinkError::never_sent`).
+        let mut verdicts: Vec<Verdict> = Vec::with_capacity(rows.len());
         // Per PDU: (attempt index, segment number, segment count).
         let mut owners: Vec<(usize, u8, u8)> = Vec::with_capacity(rows.len());
         let mut pdus: Vec<SubmitSm> = Vec::with_capacity(rows.len());
@@ -346,7 +359,7 @@ impl Dispatcher {
             });
             match self.build_pdus(row) {
                 Ok(list) => {
-                    verdicts.push((None, None));
+                    verdicts.push(Verdict::default());
                     let total = list.len() as u8;
                     let skip = done.get(&row.id);
                     for (i, sm) in list.into_iter().enumerate() {
@@ -358,7 +371,10 @@ impl Dispatcher {
                         pdus.push(sm);
                     }
                 }
-                Err(e) => verdicts.push((Some(e), None)),
+                Err(e) => verdicts.push(Verdict {
+                    fail: Some(e),
+                    ..Verdict::default()
+                }),
             }
         }
         // With a small window, receipts for the ids this batch gets wait until
@@ -383,19 +399,20 @@ impl Dispatcher {
                     });
                 }
                 Ok(SubmitOutcome::Throttled(s)) | Ok(SubmitOutcome::Temporary(s)) => {
-                    verdict.1.get_or_insert(format!("{s:?}"));
+                    verdict.retry.get_or_insert(format!("{s:?}"));
                 }
                 Ok(SubmitOutcome::Permanent(s)) => {
-                    verdict.0.get_or_insert(format!("{s:?}"));
+                    verdict.fail.get_or_insert(format!("{s:?}"));
                 }
+                Err(e) if e.never_sent() => verdict.unsent = true,
                 Err(e) => {
-                    verdict.1.get_or_insert(e.to_string());
+                    verdict.retry.get_or_insert(e.to_string());
                 }
             }
         }
         let now = now_ms();
-        for ((attempt, row), (fail, retry)) in attempts.iter_mut().zip(&rows).zip(verdicts) {
-            attempt.end = match (fail, retry) {
+        for ((attempt, row), verdict) in attempts.iter_mut().zip(&rows).zip(verdicts) {
+            attempt.end = match (verdict.fail, verdict.retry) {
                 (Some(reason), _) => outbox::AttemptEnd::Fail(reason),
                 (None, Some(reason)) if row.attempts >= self.cfg.max_attempts => {
                     outbox::AttemptEnd::Fail(format!(
@@ -410,6 +427,7 @@ impl Dispatcher {
                         error,
                     }
                 }
+                (None, None) if verdict.unsent => outbox::AttemptEnd::NotSent,
                 (None, None) => outbox::AttemptEnd::Submitted,
             };
             if let outbox::AttemptEnd::Fail(reason) = &attempt.end {

@@ -157,12 +157,27 @@ pub enum LinkError {
     /// The request waited too long for a bound session and was not sent.
     #[error("not sent: no bound session in time")]
     Stale,
+    /// The session closed or ended before the request was written: it never reached the SMSC.
+    #[error("not sent: the session ended first")]
+    NotSent,
     /// The response could not be decoded.
     #[error("malformed response: {0}")]
     Malformed(String),
     /// The link has been shut down.
     #[error("link stopped")]
     Closed,
+}
+
+impl LinkError {
+    /// Whether the request certainly never reached the SMSC (so sending it again is not a
+    /// second attempt at the handset): not sent for want of a session, or the link stopped
+    /// before it went out.
+    pub fn never_sent(&self) -> bool {
+        matches!(
+            self,
+            LinkError::Stale | LinkError::NotSent | LinkError::Closed
+        )
+    }
 }
 
 /// The SMSC's verdict on one submit, classified for the outbox.

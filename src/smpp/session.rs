@@ -98,6 +98,40 @@ struct Queued {
     reply: ReplyTo,
 }
 
+/// The session's batch items not written yet. Whatever is still in it when the session closes
+/// or ends is answered [`LinkError::NotSent`]: it never reached the SMSC, so its caller may
+/// send it again without counting an attempt (a dropped item would read as a disconnect).
+#[derive(Default)]
+struct Unsent(VecDeque<Queued>);
+
+impl Unsent {
+    /// Answer every item [`LinkError::NotSent`] and empty the queue.
+    fn refuse_all(&mut self) {
+        for q in self.0.drain(..) {
+            q.reply.send(Err(LinkError::NotSent));
+        }
+    }
+}
+
+impl std::ops::Deref for Unsent {
+    type Target = VecDeque<Queued>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Unsent {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Unsent {
+    fn drop(&mut self) {
+        self.refuse_all();
+    }
+}
+
 /// Where a request's answer goes. Dropping it unanswered tells the caller the connection was
 /// lost (a closed oneshot, or a batch channel whose senders are all gone).
 pub(crate) enum ReplyTo {
@@ -366,7 +400,7 @@ async fn run_bound(
     // across reconnects and restarts.
     let session_tag = rand::random::<u64>() >> 1;
     // Batch items waiting for a window slot (or for the rate limiter, until `pace_at`).
-    let mut queue: VecDeque<Queued> = VecDeque::new();
+    let mut queue = Unsent::default();
     let mut pace_at: Option<Instant> = None;
     // Refill once half of the window is free (or nothing is outstanding): several PDUs per write
     // instead of one write per response, and, with the reader's low-water mark, one wake-up per
@@ -410,10 +444,10 @@ async fn run_bound(
     loop {
         // Refill the window from the batch queue, here at the top because select branches
         // `continue`: as many items as there are free slots and the rate allows, in one flush.
-        // Not while closing: unsent items are dropped, which their callers see as a
-        // disconnect (nothing of them reached the SMSC).
+        // Not while closing: unsent items are answered `NotSent` (nothing of them reached
+        // the SMSC).
         if closing.is_some() {
-            queue.clear();
+            queue.refuse_all();
         } else if !queue.is_empty()
             && pace_at.is_none()
             && (pending.is_empty() || ctx.window.available_permits() >= queue.len().min(refill_at))

@@ -549,9 +549,51 @@ async fn a_disconnect_answers_every_batch_item() {
         .await
         .unwrap()
         .unwrap();
-    // Two were in flight, three never left the session: all five come back, none accepted.
-    assert_eq!(answers, vec![Err(LinkError::Disconnected); 5]);
+    // Two were in flight (their fate at the SMSC unknown); three never left the session,
+    // and say so, so that sending them again is not counted as another attempt.
+    assert_eq!(
+        answers,
+        [
+            Err(LinkError::Disconnected),
+            Err(LinkError::Disconnected),
+            Err(LinkError::NotSent),
+            Err(LinkError::NotSent),
+            Err(LinkError::NotSent)
+        ]
+    );
+    assert!(answers[2..]
+        .iter()
+        .all(|a| a.as_ref().is_err_and(LinkError::never_sent)));
+    assert!(!LinkError::Disconnected.never_sent() && !LinkError::Timeout.never_sent());
     stop.cancel();
+}
+
+#[tokio::test]
+async fn a_closing_session_answers_what_it_never_wrote_not_sent_at_once() {
+    let (mut p, link, stop) = bound_link(Script::SlowSubmit, 1, Duration::from_secs(5)).await;
+    let l = link.clone();
+    let batch = tokio::spawn(async move {
+        l.submit_batch((0..3).map(|_| sm("8613800138000")).collect())
+            .await
+    });
+    next_of(&mut p, CommandId::SubmitSm).await;
+    stop.cancel();
+    let answers = tokio::time::timeout(Duration::from_secs(3), batch)
+        .await
+        .unwrap()
+        .unwrap();
+    // The one in flight is answered within the stop's grace; the two waiting for the window
+    // never went out.
+    assert_eq!(
+        answers,
+        [
+            Ok(SubmitOutcome::Accepted {
+                message_id: "1".into()
+            }),
+            Err(LinkError::NotSent),
+            Err(LinkError::NotSent)
+        ]
+    );
 }
 
 /// An address that refuses connections (nothing listens there any more).

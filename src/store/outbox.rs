@@ -806,6 +806,10 @@ pub enum AttemptEnd {
         /// Why.
         error: String,
     },
+    /// Nothing of this attempt reached the SMSC (the session closed or ended before its
+    /// segments went out, or the link stopped): back to `queued` in its old place, the attempt
+    /// not counted ([`requeue_unsent`]). Accepted segments, if any, are recorded as usual.
+    NotSent,
     /// Permanent failure ([`fail`]).
     Fail(String),
 }
@@ -866,6 +870,7 @@ pub fn record_attempts(
             AttemptEnd::Retry { at, error } => {
                 retry_later(tx, a.outbox_id, *at, error, now).map(|_| ())
             }
+            AttemptEnd::NotSent => requeue_unsent(tx, a.outbox_id, now).map(|_| ()),
             AttemptEnd::Fail(reason) => fail(tx, a.outbox_id, reason, now).map(|_| ()),
         }
     };
@@ -1034,6 +1039,20 @@ pub fn withdraw_queued(
     Ok(n)
 }
 
+/// How a row goes back to `queued` ([`back_to_queue`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Requeue {
+    /// Tried and not accepted: due at the given time (a back-off), the attempt counted.
+    Later(i64),
+    /// Left in flight by a disconnect or a crash: due again in its old place (its due time,
+    /// or now if that is later), the attempt counted (it may have reached the SMSC).
+    Interrupted,
+    /// Never reached the SMSC: due again in its old place, the attempt not counted.
+    Unsent,
+    /// An operator's retry of a failed row: due now, attempts from 0.
+    Operator,
+}
+
 /// Put row `id` back to `queued` from its current state `from`, honouring the
 /// one-queued-row-per-key rule: the row whose content is newer stays queued, the other is
 /// superseded.
@@ -1041,9 +1060,8 @@ fn back_to_queue(
     tx: &Transaction<'_>,
     id: i64,
     from: OutboxState,
-    next_attempt_at: i64,
+    how: Requeue,
     error: Option<&str>,
-    reset_attempts: bool,
     now: i64,
 ) -> Result<Requeued, StoreError> {
     let (key, content_at): (Option<String>, i64) = tx
@@ -1084,13 +1102,23 @@ fn back_to_queue(
             tally::note(Some(OutboxState::Queued), Some(OutboxState::Superseded), n);
         }
     }
+    // ?5: keep the row's place (its due time, if not later than now); ?6: attempts 0 (1),
+    // one fewer (2) or as they are.
+    let (due, keep_place, attempts) = match how {
+        Requeue::Later(at) => (at, false, 0),
+        Requeue::Interrupted => (now, true, 0),
+        Requeue::Unsent => (now, true, 2),
+        Requeue::Operator => (now, false, 1),
+    };
     tx.prepare_cached(
-        "UPDATE outbox SET state = 'queued', next_attempt_at = ?2,
+        "UPDATE outbox SET state = 'queued',
+             next_attempt_at = CASE WHEN ?5 THEN min(next_attempt_at, ?2) ELSE ?2 END,
              last_error = coalesce(?3, last_error), updated_at = ?4,
-             attempts = CASE WHEN ?5 THEN 0 ELSE attempts END
+             attempts = CASE ?6 WHEN 1 THEN 0 WHEN 2 THEN max(attempts - 1, 0)
+                                ELSE attempts END
          WHERE id = ?1",
     )
-    .and_then(|mut s| s.execute(params![id, next_attempt_at, error, now, reset_attempts]))
+    .and_then(|mut s| s.execute(params![id, due, error, now, keep_place, attempts]))
     .ctx("outbox: requeue")
     .map(|n| tally::note(Some(from), Some(OutboxState::Queued), n))?;
     Ok(Requeued::Queued)
@@ -1106,8 +1134,30 @@ pub fn retry_later(
     now: i64,
 ) -> Result<Requeued, StoreError> {
     match state_of(tx, id)? {
+        Some(OutboxState::InFlight) => back_to_queue(
+            tx,
+            id,
+            OutboxState::InFlight,
+            Requeue::Later(at),
+            Some(error),
+            now,
+        ),
+        Some(_) => Ok(Requeued::NotInFlight),
+        None => Err(StoreError::NotFound {
+            table: "outbox",
+            id,
+        }),
+    }
+}
+
+/// An in-flight row none of whose tried segments reached the SMSC (see
+/// [`AttemptEnd::NotSent`]): back to `queued`, due again in its old place, its attempt not
+/// counted, so a link that keeps dropping does not use up the attempts of messages it never
+/// sent.
+pub fn requeue_unsent(tx: &Transaction<'_>, id: i64, now: i64) -> Result<Requeued, StoreError> {
+    match state_of(tx, id)? {
         Some(OutboxState::InFlight) => {
-            back_to_queue(tx, id, OutboxState::InFlight, at, Some(error), false, now)
+            back_to_queue(tx, id, OutboxState::InFlight, Requeue::Unsent, None, now)
         }
         Some(_) => Ok(Requeued::NotInFlight),
         None => Err(StoreError::NotFound {
@@ -1165,23 +1215,24 @@ pub fn expire_due(tx: &Transaction<'_>, now: i64) -> Result<Vec<i64>, StoreError
     Ok(ids)
 }
 
-/// Every `in_flight` row back to `queued` (on disconnect, and at start after a crash); due
-/// immediately. Returns how many rows are queued again (superseded ones not counted).
+/// Every `in_flight` row back to `queued` (on disconnect, and at start after a crash), due
+/// immediately in its old place (ahead of rows queued after it). Returns how many rows are
+/// queued again (superseded ones not counted).
 pub fn requeue_in_flight(tx: &Transaction<'_>, now: i64) -> Result<usize, StoreError> {
-    requeue_all(tx, OutboxState::InFlight, false, now)
+    requeue_all(tx, OutboxState::InFlight, Requeue::Interrupted, now)
 }
 
 /// Every `failed` row back to `queued` with attempts reset (operator action). Returns how many
 /// rows are queued again.
 pub fn retry_failed(tx: &Transaction<'_>, now: i64) -> Result<usize, StoreError> {
-    requeue_all(tx, OutboxState::Failed, true, now)
+    requeue_all(tx, OutboxState::Failed, Requeue::Operator, now)
 }
 
-/// Every row in `state` back to `queued`, due now; counts those not superseded.
+/// Every row in `state` back to `queued`; counts those not superseded.
 fn requeue_all(
     tx: &Transaction<'_>,
     state: OutboxState,
-    reset_attempts: bool,
+    how: Requeue,
     now: i64,
 ) -> Result<usize, StoreError> {
     let ids: Vec<i64> = tx
@@ -1190,7 +1241,7 @@ fn requeue_all(
         .ctx("outbox: requeue")?;
     let mut queued = 0;
     for id in ids {
-        if back_to_queue(tx, id, state, now, None, reset_attempts, now)? == Requeued::Queued {
+        if back_to_queue(tx, id, state, how, None, now)? == Requeued::Queued {
             queued += 1;
         }
     }
@@ -1766,7 +1817,10 @@ mod tests {
         for &id in &ids {
             assert_eq!(get(&tx, id).unwrap().unwrap().state, OutboxState::Expired);
         }
-        assert_eq!(purge(&tx, i64::MAX, i64::MAX, PURGE_BATCH).unwrap(), ids.len());
+        assert_eq!(
+            purge(&tx, i64::MAX, i64::MAX, PURGE_BATCH).unwrap(),
+            ids.len()
+        );
     }
 
     #[test]
