@@ -725,10 +725,10 @@ impl Config {
                 return Err(invalid("smsc.address", "host:port, e.g. \"10.0.0.1:2775\""));
             }
             let back = s.return_to_primary_secs;
-            if !(back >= 0.0 && back.is_finite() && back < 86_400.0) {
+            if !(back == 0.0 || (1.0..86_400.0).contains(&back)) {
                 return Err(invalid(
                     "smsc.return_to_primary_secs",
-                    "0 (never) or a positive number of seconds below one day",
+                    "0 (never) or 1 to 86399 seconds",
                 ));
             }
             if s.fallback_addresses.iter().any(|a| !is_host_port(a)) {
@@ -1242,6 +1242,10 @@ mod tests {
             ),
             (
                 "[smsc]\naddress = \"h:1\"\npassword = \"pw\"\nreturn_to_primary_secs = -1\n",
+                "smsc.return_to_primary_secs",
+            ),
+            (
+                "[smsc]\naddress = \"h:1\"\npassword = \"pw\"\nreturn_to_primary_secs = 0.001\n",
                 "smsc.return_to_primary_secs",
             ),
             (

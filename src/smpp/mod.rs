@@ -557,6 +557,16 @@ async fn supervise(
 ) {
     let mut backoff = Backoff::new(cfg.reconnect_min, cfg.reconnect_max);
     let mut rotation = Rotation::new(&cfg);
+    // A session bound at least this long was not a bind-and-drop: the back-off starts again.
+    // Shorter ones (an SMSC that accepts the bind, then unbinds or closes at once) keep it
+    // growing, so a policing or draining SMSC is not rebound several times a second.
+    let stable_after = cfg.reconnect_max.min(STABLE_SESSION);
+    // How often to look for the primary while on a fallback; doubled after each return the
+    // primary did not accept (it took the connection, then refused or dropped the bind).
+    let mut probe_every = cfg.primary_probe;
+    // The fallback left for the primary, while that return is being tried.
+    let mut returning_from: Option<usize> = None;
+    let state = Arc::new(state);
     let base = cfg;
     let needed = match base.bind_mode {
         BindMode::Trx => 1,
@@ -573,22 +583,25 @@ async fn supervise(
         };
         // On a fallback, a probe of the primary can end this session (not the link).
         let session_stop = shutdown.child_token();
-        let probe = match (rotation.on_fallback(), base.primary_probe) {
+        let probe = match (rotation.on_fallback(), probe_every) {
             (true, Some(every)) => Some(ProbeGuard(tokio::spawn(probe_primary(
                 rotation.primary().to_string(),
                 every,
                 base.connect_timeout,
                 session_stop.clone(),
+                state.clone(),
             )))),
             _ => None,
         };
         let shutdown_link = &shutdown;
         let shutdown = &session_stop;
         let bound_count = AtomicUsize::new(0);
+        let bound_at: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
         let on_bound = || {
             stats.binds.fetch_add(1, Ordering::Relaxed);
             if bound_count.fetch_add(1, Ordering::SeqCst) + 1 >= needed {
                 *stats.bound_to.lock().unwrap_or_else(|e| e.into_inner()) = cfg.smsc.clone();
+                *bound_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
                 let _ = state.send(LinkState::Bound);
             }
         };
@@ -610,7 +623,7 @@ async fn supervise(
             }
             BindMode::Txrx => {
                 // The pair lives and dies together: when one session ends, the other is told to
-                // unbind through the pair's token (a child of the link's shutdown token).
+                // unbind through the pair's token (a child of this session's stop token).
                 let pair = shutdown.child_token();
                 let tx = connect_and_run(SessionCtx {
                     cfg: &cfg,
@@ -661,14 +674,39 @@ async fn supervise(
         };
         drop(probe);
         let shutdown = shutdown_link;
+        let bound_for = bound_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|t| t.elapsed());
+        // A return to the primary that did not bind there: straight back to the fallback it
+        // left, and look for the primary less often from now on.
+        if let Some(fallback) = returning_from.take() {
+            if bound_for.is_some() {
+                probe_every = base.primary_probe;
+            } else if !matches!(end, SessionEnd::Shutdown) {
+                probe_every = probe_every.map(|d| (d * 2).min(PROBE_MAX.max(d)));
+                warn!(
+                    smsc = %cfg.smsc,
+                    next_look_secs = probe_every.map_or(0, |d| d.as_secs()),
+                    "the primary SMSC took the connection but not the bind: back to the fallback"
+                );
+                let _ = state.send(LinkState::Down("the primary SMSC refused the bind".into()));
+                rotation.back_to(fallback);
+                tokio::select! {
+                    _ = tokio::time::sleep(base.reconnect_min) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+                continue;
+            }
+        }
         let delay = match end {
             SessionEnd::Shutdown if shutdown.is_cancelled() => break,
             SessionEnd::Shutdown => {
                 // The probe found the primary again: the fallback session has ended cleanly.
                 info!(smsc = %rotation.primary(), left = %cfg.smsc, "returning to the primary SMSC");
                 let _ = state.send(LinkState::Down("returning to the primary SMSC".into()));
+                returning_from = Some(rotation.current);
                 rotation.back_to_primary();
-                backoff.reset();
                 base.reconnect_min
             }
             SessionEnd::AuthRejected(status) => {
@@ -686,7 +724,9 @@ async fn supervise(
                 warn!(%reason, smsc = %cfg.smsc, "SMPP session ended");
                 let _ = state.send(LinkState::Down(reason));
                 if bound {
-                    backoff.reset();
+                    if bound_for.is_some_and(|d| d >= stable_after) {
+                        backoff.reset();
+                    }
                     rotation.was_bound();
                     backoff.next_delay(rand::random::<f64>())
                 } else if rotation.failed() {
@@ -768,10 +808,23 @@ impl Rotation {
 
     /// Try the primary next, as at the start (a failure there moves on to the fallbacks).
     fn back_to_primary(&mut self) {
-        self.current = 0;
+        self.back_to(0);
+    }
+
+    /// Try address `index` next (a fallback the link left for a primary that then refused).
+    fn back_to(&mut self, index: usize) {
+        self.current = index.min(self.addresses.len() - 1);
         self.failed_in_round = 0;
     }
 }
+
+/// A session bound at least this long (or `reconnect_max`, if shorter) resets the reconnect
+/// back-off.
+const STABLE_SESSION: Duration = Duration::from_secs(10);
+
+/// The longest wait between looks for the primary after returns it refused (unless the
+/// configured interval is longer).
+const PROBE_MAX: Duration = Duration::from_secs(3600);
 
 /// Aborts the primary probe when the session it watches ends.
 struct ProbeGuard(tokio::task::JoinHandle<()>);
@@ -791,6 +844,7 @@ async fn probe_primary(
     every: Duration,
     timeout: Duration,
     session: CancellationToken,
+    state: Arc<watch::Sender<LinkState>>,
 ) {
     loop {
         tokio::select! {
@@ -802,6 +856,8 @@ async fn probe_primary(
         {
             drop(conn);
             info!(smsc = %primary, "the primary SMSC accepts connections again");
+            // Not bound for new work while the fallback session finishes what it has.
+            let _ = state.send(LinkState::Down("returning to the primary SMSC".into()));
             session.cancel();
             return;
         }

@@ -687,6 +687,72 @@ async fn on_a_fallback_the_link_returns_to_the_primary_once_it_answers_finishing
     stop.cancel();
 }
 
+/// A primary that takes connections but refuses the bind (a load balancer in front of a
+/// dead SMSC, an account barred there): each return goes straight back to the fallback,
+/// without the slow lane of a rejected password, and the looks for the primary space out.
+#[tokio::test]
+async fn a_primary_that_refuses_the_bind_sends_the_link_back_to_its_fallback_at_once() {
+    let primary_addr = dead_address().await;
+    let standby = peer(Script::Normal).await;
+    let stop = CancellationToken::new();
+    let mut c = cfg(&primary_addr);
+    c.fallback_smsc = vec![standby.addr.clone()];
+    c.primary_probe = Some(Duration::from_millis(100));
+    c.reconnect_max = Duration::from_secs(30);
+    let (link, _in, _task) = Link::spawn(c, stop.clone());
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    let primary = peer_on(
+        TcpListener::bind(&primary_addr).await.unwrap(),
+        Script::BadPassword,
+    );
+    // A probe connection and a refused bind per return.
+    wait_connections(&primary, 2, "the link never tried the primary").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while standby.connections.load(Ordering::SeqCst) < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not back on the fallback within 3 s (the rejected-password lane waits 30 s)"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(link.wait_bound(Duration::from_secs(2)).await);
+    assert_eq!(link.bound_to().as_deref(), Some(standby.addr.as_str()));
+    // Looks at 100, 200, 400, 800 ms... after each refusal: a handful in 2 s, not twenty.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let tries = primary.connections.load(Ordering::SeqCst);
+    assert!(
+        tries <= 10,
+        "{tries} connections to the refusing primary in about 2 s"
+    );
+    stop.cancel();
+}
+
+/// An SMSC that accepts the bind and drops the session at once is not rebound several times
+/// a second: a session that did not stay bound keeps the back-off growing.
+#[tokio::test]
+async fn an_smsc_that_drops_each_session_at_once_is_rebound_ever_more_slowly() {
+    let mut p = peer(Script::Normal).await;
+    let stop = CancellationToken::new();
+    let mut c = cfg(&p.addr);
+    c.reconnect_min = Duration::from_millis(50);
+    c.reconnect_max = Duration::from_secs(5);
+    let (_link, _in, _task) = Link::spawn(c, stop.clone());
+    let started = tokio::time::Instant::now();
+    for seq in 0..5 {
+        next_of(&mut p, CommandId::BindTransceiver).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        smsc_unbinds(&p, 900 + seq).await;
+    }
+    next_of(&mut p, CommandId::BindTransceiver).await;
+    // Delays of at least 25, 50, 100, 200, 400 ms (the upper half of each doubling step).
+    assert!(
+        started.elapsed() >= Duration::from_millis(775),
+        "six binds in {:?}: the back-off was reset by sessions that lasted 20 ms",
+        started.elapsed()
+    );
+    stop.cancel();
+}
+
 #[tokio::test]
 async fn a_rejecting_smsc_falls_over_to_one_that_accepts() {
     let primary = peer(Script::BadPassword).await;
