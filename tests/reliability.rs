@@ -627,6 +627,9 @@ async fn held_database(receipts: bool) {
     let mut opts = options(&dir, link(&sim, BindMode::Trx));
     opts.dispatcher.template.registered_delivery = receipts;
     opts.store.busy_timeout = Duration::from_millis(100);
+    // Shorter than the hold: the record is refused past one round of retries and must not
+    // be given up (its rows would stay in flight until a restart sent them twice).
+    opts.dispatcher.record_patience = Duration::from_millis(300);
     let db = opts.db.clone();
     let gw = start_gw(opts, ServiceConfig::default()).await;
     let n = 300usize;

@@ -61,6 +61,9 @@ pub struct DispatcherConfig {
     pub receipt_grace: Duration,
     /// Whether receipt ids may be read in the other base at all.
     pub other_base: outbox::OtherBase,
+    /// How long one round of retries of a refused record write lasts before an error is
+    /// logged and the next round starts ([`RECORD_PATIENCE`]).
+    pub record_patience: Duration,
 }
 
 /// Receipts held this long without a match are dropped (their message went again under
@@ -80,6 +83,7 @@ impl DispatcherConfig {
             validity: Some(Duration::from_secs(48 * 3600)),
             receipt_grace: Duration::from_secs(10),
             other_base: outbox::OtherBase::Auto,
+            record_patience: RECORD_PATIENCE,
         }
     }
 }
@@ -454,9 +458,13 @@ impl Dispatcher {
     /// not be recorded, with why. The SMSC has accepted these segments and their message ids
     /// exist only here, so a write refused for a reason that passes (another process held the
     /// database past the busy timeout, a full disk, an I/O error) is tried again for up to
-    /// [`RECORD_PATIENCE`] ([`Store::write_patiently`]); a row refused that way sends the whole
-    /// write again (every step of a record can run twice). Rows still not recorded stay
-    /// `in_flight` and are sent again at the next start.
+    /// `record_patience` ([`Store::write_patiently`]) and then again, with an error logged
+    /// each time, for as long as the refusal stays one that passes: giving up would leave the
+    /// rows `in_flight` until the next start, which sends them to the handsets a second time.
+    /// A row refused that way sends the whole write again (every step of a record can run
+    /// twice). Only a refusal that will not pass (the store closed at a stop, a row the store
+    /// rejects) leaves rows unrecorded; they stay `in_flight` and are sent again at the next
+    /// start.
     async fn record(
         &self,
         attempts: Vec<outbox::Attempt>,
@@ -465,25 +473,36 @@ impl Dispatcher {
     ) -> Vec<(i64, String)> {
         let attempts = Arc::new(attempts);
         let written = attempts.clone();
-        let results = self
-            .store
-            .write_patiently(RECORD_PATIENCE, move |tx| {
-                let per_row = outbox::record_attempts(tx, &written, now)?;
-                // (push_failed acts only on a row a receipt failed, and once.)
-                for &id in &pushes {
-                    crate::service::avatar::push_failed(tx, id, now)?;
-                }
-                let passing = per_row
-                    .iter()
-                    .find_map(|r| r.as_ref().err().filter(|e| e.is_transient()));
-                match passing {
-                    Some(e) => Err(crate::store::StoreError::NotCommitted {
-                        reason: e.to_string(),
-                    }),
-                    None => Ok(per_row),
-                }
-            })
-            .await;
+        let write = move |tx: &rusqlite::Transaction<'_>| {
+            let per_row = outbox::record_attempts(tx, &written, now)?;
+            // (push_failed acts only on a row a receipt failed, and once.)
+            for &id in &pushes {
+                crate::service::avatar::push_failed(tx, id, now)?;
+            }
+            let passing = per_row
+                .iter()
+                .find_map(|r| r.as_ref().err().filter(|e| e.is_transient()));
+            match passing {
+                Some(e) => Err(crate::store::StoreError::NotCommitted {
+                    reason: e.to_string(),
+                }),
+                None => Ok(per_row),
+            }
+        };
+        let results = loop {
+            match self
+                .store
+                .write_patiently(self.cfg.record_patience, write.clone())
+                .await
+            {
+                Err(e) if e.is_transient() => error!(
+                    rows = attempts.len(),
+                    error = %e,
+                    "submit outcomes the SMSC accepted are still not recorded; trying on"
+                ),
+                done => break done,
+            }
+        };
         match results {
             Ok(per_row) => attempts
                 .iter()
