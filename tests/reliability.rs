@@ -387,7 +387,19 @@ async fn smsc_faults_during_load_lose_nothing() {
                     MalformedKind::ReceiptMissingNul,
                 ] {
                     tokio::time::sleep(Duration::from_millis(60)).await;
-                    malformed_sent += sim.send_malformed(kind, None);
+                    // Each on a connection: the link may still be waiting out the back-off
+                    // that scene 2's bind-and-drop sessions built up.
+                    let deadline = Instant::now() + WAIT;
+                    loop {
+                        assert!(gw.link.wait_bound(WAIT).await, "never bound again");
+                        let sent = sim.send_malformed(kind, None);
+                        malformed_sent += sent;
+                        if sent > 0 {
+                            break;
+                        }
+                        assert!(Instant::now() < deadline, "no connection for {kind:?}");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
                 }
             }
             // Slow responses: 200-600 ms each (window fills, nothing times out).

@@ -974,6 +974,53 @@ fn unsent_and_interrupted_rows_keep_their_place_and_only_unsent_keep_their_attem
     );
 }
 
+/// A three-part row whose second part the SMSC refused for good: the operator retries it,
+/// and its next claim is a retry (attempts 2), so the dispatcher sends only the part not
+/// taken (it looks up earlier segments only for rows past their first attempt).
+#[test]
+fn an_operator_retry_is_claimed_as_a_retry_so_taken_parts_are_not_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let id = enqueue(&store, NewMessage::sms("861", "three parts"), T0).id;
+    let claimed = store
+        .write_blocking(|tx| outbox::claim_due(tx, T0, 1))
+        .unwrap();
+    assert_eq!(claimed[0].attempts, 1);
+    let seg = |seq: u8| outbox::AcceptedSegment {
+        seq,
+        total: 3,
+        message_id: format!("a{seq}"),
+    };
+    let attempts = vec![outbox::Attempt {
+        outbox_id: id,
+        attempt: 1,
+        accepted: vec![seg(1), seg(3)],
+        end: outbox::AttemptEnd::Fail("EsmeRinvdstadr".into()),
+    }];
+    store
+        .write_blocking(move |tx| outbox::record_attempts(tx, &attempts, T0 + 1))
+        .unwrap();
+    assert_eq!(row(&store, id).state, OutboxState::Failed);
+    store
+        .write_blocking(|tx| outbox::retry_failed(tx, T0 + 2))
+        .unwrap();
+    let again = store
+        .write_blocking(|tx| outbox::claim_due(tx, T0 + 3, 1))
+        .unwrap();
+    assert_eq!(again[0].attempts, 2, "claimed as a retry");
+    let taken: Vec<u8> = store
+        .read_blocking(move |c| outbox::segments(c, id))
+        .unwrap()
+        .iter()
+        .map(|s| s.seq)
+        .collect();
+    assert_eq!(
+        taken,
+        [1, 3],
+        "the parts the dispatcher will not send again"
+    );
+}
+
 #[test]
 fn claim_orders_by_priority_and_requeue_returns_in_flight_rows() {
     let dir = tempfile::tempdir().unwrap();
@@ -1465,7 +1512,7 @@ fn expiry_failure_retry_and_purge() {
         1
     );
     let again = row(&store, bad);
-    assert_eq!((again.state, again.attempts), (OutboxState::Queued, 0));
+    assert_eq!((again.state, again.attempts), (OutboxState::Queued, 1));
 
     // A receipt held for a response not recorded yet: the SMSC was told it was taken.
     let v = sms_wire::receipt::message_id_variants("feedbeef");

@@ -33,7 +33,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::smpp::{LinkHandle, SubmitOutcome};
+use crate::smpp::{LinkError, LinkHandle, SubmitOutcome};
 use crate::store::outbox::{self, MessageKind, OutboxRow};
 use crate::store::{now_ms, Store};
 use encode::{build_submits, Payload, SubmitTemplate};
@@ -98,6 +98,38 @@ struct Verdict {
     /// A segment never went out (the session closed first, the link stopped): with nothing
     /// worse, the row is queued again without counting the attempt.
     unsent: bool,
+}
+
+impl Verdict {
+    /// How an attempt ends: the row's `attempts` (this one included), the configured
+    /// `max_attempts`, whether the SMSC accepted any segment in this attempt, the time now and
+    /// when a retry after a refusal would be due.
+    fn end(
+        self,
+        attempts: u32,
+        max_attempts: u32,
+        accepted_some: bool,
+        now: i64,
+        retry_at: i64,
+    ) -> outbox::AttemptEnd {
+        // Segments that never went out beside some the SMSC took: a counted attempt (an
+        // uncounted one would look like a first attempt and send the taken ones again), due
+        // at once, since nothing about the message asked for a wait.
+        let retry = match (self.retry, self.unsent && accepted_some) {
+            (Some(reason), _) => Some((reason, retry_at)),
+            (None, true) => Some((LinkError::NotSent.to_string(), now)),
+            (None, false) => None,
+        };
+        match (self.fail, retry) {
+            (Some(reason), _) => outbox::AttemptEnd::Fail(reason),
+            (None, Some((reason, _))) if attempts >= max_attempts => {
+                outbox::AttemptEnd::Fail(format!("gave up after {attempts} attempts: {reason}"))
+            }
+            (None, Some((error, at))) => outbox::AttemptEnd::Retry { at, error },
+            (None, None) if self.unsent => outbox::AttemptEnd::NotSent,
+            (None, None) => outbox::AttemptEnd::Submitted,
+        }
+    }
 }
 
 /// The dispatcher: run it with [`Dispatcher::run`]; wake it with [`Dispatcher::notifier`] after
@@ -416,24 +448,17 @@ impl Dispatcher {
         }
         let now = now_ms();
         for ((attempt, row), verdict) in attempts.iter_mut().zip(&rows).zip(verdicts) {
-            attempt.end = match (verdict.fail, verdict.retry) {
-                (Some(reason), _) => outbox::AttemptEnd::Fail(reason),
-                (None, Some(reason)) if row.attempts >= self.cfg.max_attempts => {
-                    outbox::AttemptEnd::Fail(format!(
-                        "gave up after {} attempts: {reason}",
-                        row.attempts
-                    ))
-                }
-                (None, Some(error)) => {
-                    debug!(outbox_id = row.id, reason = %error, "retrying later");
-                    outbox::AttemptEnd::Retry {
-                        at: now + self.retry_delay(row.attempts).as_millis() as i64,
-                        error,
-                    }
-                }
-                (None, None) if verdict.unsent => outbox::AttemptEnd::NotSent,
-                (None, None) => outbox::AttemptEnd::Submitted,
-            };
+            let retry_at = now + self.retry_delay(row.attempts).as_millis() as i64;
+            attempt.end = verdict.end(
+                row.attempts,
+                self.cfg.max_attempts,
+                !attempt.accepted.is_empty(),
+                now,
+                retry_at,
+            );
+            if let outbox::AttemptEnd::Retry { error, .. } = &attempt.end {
+                debug!(outbox_id = row.id, reason = %error, "retrying later");
+            }
             if let outbox::AttemptEnd::Fail(reason) = &attempt.end {
                 let to = crate::command::mask(&row.destination);
                 warn!(outbox_id = row.id, %to, %reason, "message failed");
@@ -514,5 +539,62 @@ impl Dispatcher {
                 .map(|a| (a.outbox_id, e.to_string()))
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outbox::AttemptEnd;
+
+    fn verdict(fail: Option<&str>, retry: Option<&str>, unsent: bool) -> Verdict {
+        Verdict {
+            fail: fail.map(str::to_string),
+            retry: retry.map(str::to_string),
+            unsent,
+        }
+    }
+
+    #[test]
+    fn an_attempt_ends_by_its_worst_answer_and_only_a_wholly_unsent_one_is_not_counted() {
+        let end = |v: Verdict, attempts: u32, accepted_some: bool| {
+            v.end(attempts, 3, accepted_some, 1_000, 5_000)
+        };
+        assert_eq!(
+            end(verdict(None, None, false), 1, true),
+            AttemptEnd::Submitted
+        );
+        assert_eq!(
+            end(verdict(None, None, true), 1, false),
+            AttemptEnd::NotSent
+        );
+        assert_eq!(
+            end(verdict(None, None, true), 3, false),
+            AttemptEnd::NotSent
+        );
+        // Some segments taken, the rest never sent: counted, due at once.
+        assert_eq!(
+            end(verdict(None, None, true), 1, true),
+            AttemptEnd::Retry {
+                at: 1_000,
+                error: LinkError::NotSent.to_string()
+            }
+        );
+        // A refusal beside unsent segments: the refusal decides, with its back-off.
+        assert_eq!(
+            end(verdict(None, Some("EsmeRthrottled"), true), 1, false),
+            AttemptEnd::Retry {
+                at: 5_000,
+                error: "EsmeRthrottled".into()
+            }
+        );
+        assert_eq!(
+            end(verdict(None, Some("EsmeRthrottled"), false), 3, false),
+            AttemptEnd::Fail("gave up after 3 attempts: EsmeRthrottled".into())
+        );
+        assert_eq!(
+            end(verdict(Some("EsmeRinvdstadr"), Some("x"), true), 1, true),
+            AttemptEnd::Fail("EsmeRinvdstadr".into())
+        );
     }
 }

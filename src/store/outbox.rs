@@ -808,7 +808,9 @@ pub enum AttemptEnd {
     },
     /// Nothing of this attempt reached the SMSC (the session closed or ended before its
     /// segments went out, or the link stopped): back to `queued` in its old place, the attempt
-    /// not counted ([`requeue_unsent`]). Accepted segments, if any, are recorded as usual.
+    /// not counted ([`requeue_unsent`]). Not for an attempt some of whose segments the SMSC
+    /// accepted: uncounted, the row's next claim would look like a first attempt and send
+    /// those segments again.
     NotSent,
     /// Permanent failure ([`fail`]).
     Fail(String),
@@ -1049,7 +1051,10 @@ enum Requeue {
     Interrupted,
     /// Never reached the SMSC: due again in its old place, the attempt not counted.
     Unsent,
-    /// An operator's retry of a failed row: due now, attempts from 0.
+    /// An operator's retry of a failed row: due now, attempts from 1 (the attempt that
+    /// failed), so that its next claim counts as a retry and segments the SMSC already took
+    /// are not sent again (`delivery`'s `accepted_before` looks only at rows past their first
+    /// attempt).
     Operator,
 }
 
@@ -1102,7 +1107,7 @@ fn back_to_queue(
             tally::note(Some(OutboxState::Queued), Some(OutboxState::Superseded), n);
         }
     }
-    // ?5: keep the row's place (its due time, if not later than now); ?6: attempts 0 (1),
+    // ?5: keep the row's place (its due time, if not later than now); ?6: attempts 1 (1),
     // one fewer (2) or as they are.
     let (due, keep_place, attempts) = match how {
         Requeue::Later(at) => (at, false, 0),
@@ -1114,7 +1119,7 @@ fn back_to_queue(
         "UPDATE outbox SET state = 'queued',
              next_attempt_at = CASE WHEN ?5 THEN min(next_attempt_at, ?2) ELSE ?2 END,
              last_error = coalesce(?3, last_error), updated_at = ?4,
-             attempts = CASE ?6 WHEN 1 THEN 0 WHEN 2 THEN max(attempts - 1, 0)
+             attempts = CASE ?6 WHEN 1 THEN min(attempts, 1) WHEN 2 THEN max(attempts - 1, 0)
                                 ELSE attempts END
          WHERE id = ?1",
     )
@@ -1222,8 +1227,8 @@ pub fn requeue_in_flight(tx: &Transaction<'_>, now: i64) -> Result<usize, StoreE
     requeue_all(tx, OutboxState::InFlight, Requeue::Interrupted, now)
 }
 
-/// Every `failed` row back to `queued` with attempts reset (operator action). Returns how many
-/// rows are queued again.
+/// Every `failed` row back to `queued` with attempts reset to 1 (operator action; see
+/// `Requeue::Operator`). Returns how many rows are queued again.
 pub fn retry_failed(tx: &Transaction<'_>, now: i64) -> Result<usize, StoreError> {
     requeue_all(tx, OutboxState::Failed, Requeue::Operator, now)
 }
