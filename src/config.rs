@@ -257,7 +257,8 @@ impl Default for SmscConfig {
 pub struct DeliveryConfig {
     /// Ask the SMSC for delivery receipts.
     pub registered_delivery: bool,
-    /// How long an outbound message may wait before it expires, seconds.
+    /// How long an outbound message may wait before it expires, seconds, counted from when it
+    /// was queued (`delivery::DispatcherConfig::validity`).
     pub validity_secs: u64,
     /// Attempts before a message fails.
     pub max_attempts: u32,

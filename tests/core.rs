@@ -421,6 +421,59 @@ async fn a_graceful_stop_waits_for_answers_before_it_unbinds_with_retention_on()
     sim.shutdown().await;
 }
 
+/// The validity period counts from when a message was queued, not from each submit: a row
+/// queued 49 hours ago (the gateway was down, or the link was) is not sent with another 48
+/// hours of validity; it becomes `expired`, and a fresh row beside it goes out.
+#[tokio::test]
+async fn a_row_older_than_its_validity_expires_instead_of_going_out() {
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway(&dir, &sim).await;
+    let now = presence_gw::store::now_ms();
+    let (stale_to, fresh_to) = (number(11), number(12));
+    let (stale, fresh) = {
+        let (a, b) = (stale_to.clone(), fresh_to.clone());
+        gw.store
+            .write(move |tx| {
+                let stale =
+                    outbox::enqueue(tx, &NewMessage::sms(a, "old news"), now - 49 * 3_600_000)?;
+                let fresh = outbox::enqueue(tx, &NewMessage::sms(b, "news"), now)?;
+                Ok::<_, presence_gw::store::StoreError>((stale.id, fresh.id))
+            })
+            .await
+            .unwrap()
+    };
+    gw.wake_dispatcher();
+    let row = |id: i64| {
+        let store = gw.store.clone();
+        async move {
+            store
+                .read(move |c| outbox::get(c, id))
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while row(fresh).await.state != outbox::OutboxState::Delivered {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fresh row never went out"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let old = row(stale).await;
+    assert_eq!(old.state, outbox::OutboxState::Expired, "{old:?}");
+    assert_eq!(old.last_error.as_deref(), Some("validity period ended"));
+    assert!(
+        sim.handset(&stale_to).texts().is_empty(),
+        "the stale row was sent"
+    );
+    assert_eq!(sim.handset(&fresh_to).texts(), ["news"]);
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_row_failed_by_its_receipt_and_retried_by_the_operator_is_sent_again() {
     let sim = sim(SimConfig::local()).await;

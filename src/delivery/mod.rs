@@ -7,7 +7,7 @@
 //! | every segment accepted | `submitted` (receipts then make it `delivered` / `failed`) |
 //! | `ESME_RTHROTTLED`, `ESME_RMSGQFUL`, temporary errors, timeout, disconnect | `queued` again, with back-off |
 //! | permanent error (`ESME_RINVDSTADR`...) or an unencodable row | `failed`, reason kept |
-//! | validity passed while queued | `expired` |
+//! | validity passed while queued (`expires_at`, or `validity` after its content was queued) | `expired` |
 //!
 //! Rows travel in batches (at most a quarter of `concurrency`, so several overlap): one store
 //! write claims a batch, [`LinkHandle::submit_batch`] pipelines all its segments through the
@@ -53,7 +53,9 @@ pub struct DispatcherConfig {
     pub retry_max: Duration,
     /// Attempts before a row fails for good.
     pub max_attempts: u32,
-    /// Validity period given to the SMSC.
+    /// Validity of a row without its own `expires_at`, counted from when its content was
+    /// queued: a row claimed after it is expired instead of sent, and a submit tells the SMSC
+    /// what is left of it (at least a minute), not the whole period again at every retry.
     pub validity: Option<Duration>,
     /// How long a receipt whose id matches no segment exactly waits for its own response
     /// before it is matched through the other base (hex <-> decimal); at least the link's
@@ -98,6 +100,8 @@ struct Verdict {
     /// A segment never went out (the session closed first, the link stopped): with nothing
     /// worse, the row is queued again without counting the attempt.
     unsent: bool,
+    /// Its validity ended before it was sent: it is not sent, and becomes `expired`.
+    expired: bool,
 }
 
 impl Verdict {
@@ -120,6 +124,9 @@ impl Verdict {
             (None, true) => Some((LinkError::NotSent.to_string(), now)),
             (None, false) => None,
         };
+        if self.expired {
+            return outbox::AttemptEnd::Expired;
+        }
         match (self.fail, retry) {
             (Some(reason), _) => outbox::AttemptEnd::Fail(reason),
             (None, Some((reason, _))) if attempts >= max_attempts => {
@@ -331,14 +338,22 @@ impl Dispatcher {
         if matches!(payload, Payload::WapPush(_)) && template.concat != ConcatStyle::Udh16 {
             template.concat = ConcatStyle::Udh8;
         }
-        let validity = match (row.expires_at, self.cfg.validity) {
-            (Some(exp), _) => Some(((exp - now_ms()).max(60_000) / 1000) as u64),
-            (None, Some(v)) => Some(v.as_secs()),
-            (None, None) => None,
-        };
+        let validity = self
+            .valid_until(row)
+            .map(|end| ((end - now_ms()).max(60_000) / 1000) as u64);
         let reference = row.concat_reference();
         build_submits(&template, &row.destination, &payload, reference, validity)
             .map_err(|e| e.to_string())
+    }
+
+    /// When `row` stops being worth sending (Unix ms): its own `expires_at`, else the
+    /// configured validity after its content was queued.
+    fn valid_until(&self, row: &OutboxRow) -> Option<i64> {
+        row.expires_at.or_else(|| {
+            self.cfg
+                .validity
+                .map(|v| row.content_at.saturating_add(v.as_millis() as i64))
+        })
     }
 
     /// Segment numbers of each row already accepted by an earlier attempt and not failed since
@@ -385,6 +400,7 @@ impl Dispatcher {
         // Per PDU: (attempt index, segment number, segment count).
         let mut owners: Vec<(usize, u8, u8)> = Vec::with_capacity(rows.len());
         let mut pdus: Vec<SubmitSm> = Vec::with_capacity(rows.len());
+        let claimed_at = now_ms();
         for row in &rows {
             let index = attempts.len();
             attempts.push(outbox::Attempt {
@@ -393,6 +409,13 @@ impl Dispatcher {
                 accepted: Vec::new(),
                 end: outbox::AttemptEnd::Submitted,
             });
+            if self.valid_until(row).is_some_and(|end| end <= claimed_at) {
+                verdicts.push(Verdict {
+                    expired: true,
+                    ..Verdict::default()
+                });
+                continue;
+            }
             match self.build_pdus(row) {
                 Ok(list) => {
                     verdicts.push(Verdict::default());
@@ -552,6 +575,7 @@ mod tests {
             fail: fail.map(str::to_string),
             retry: retry.map(str::to_string),
             unsent,
+            expired: false,
         }
     }
 
@@ -596,5 +620,10 @@ mod tests {
             end(verdict(Some("EsmeRinvdstadr"), Some("x"), true), 1, true),
             AttemptEnd::Fail("EsmeRinvdstadr".into())
         );
+        let too_late = Verdict {
+            expired: true,
+            ..Verdict::default()
+        };
+        assert_eq!(end(too_late, 1, false), AttemptEnd::Expired);
     }
 }

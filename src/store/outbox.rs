@@ -812,6 +812,8 @@ pub enum AttemptEnd {
     /// accepted: uncounted, the row's next claim would look like a first attempt and send
     /// those segments again.
     NotSent,
+    /// Its validity ended before it could be sent: `expired`, nothing sent.
+    Expired,
     /// Permanent failure ([`fail`]).
     Fail(String),
 }
@@ -873,6 +875,7 @@ pub fn record_attempts(
                 retry_later(tx, a.outbox_id, *at, error, now).map(|_| ())
             }
             AttemptEnd::NotSent => requeue_unsent(tx, a.outbox_id, now).map(|_| ()),
+            AttemptEnd::Expired => expire_in_flight(tx, a.outbox_id, now).map(|_| ()),
             AttemptEnd::Fail(reason) => fail(tx, a.outbox_id, reason, now).map(|_| ()),
         }
     };
@@ -1196,6 +1199,21 @@ pub fn fail(tx: &Transaction<'_>, id: i64, error: &str, now: i64) -> Result<bool
 const EXPIRED_SQL: &str = "SELECT id FROM outbox
      WHERE state = 'queued' AND expires_at IS NOT NULL AND expires_at <= ?1
      ORDER BY id";
+
+/// An in-flight row whose validity ended before it was sent becomes `expired`. Returns whether
+/// it changed.
+pub fn expire_in_flight(tx: &Transaction<'_>, id: i64, now: i64) -> Result<bool, StoreError> {
+    let n = exec_cached(
+        tx,
+        "UPDATE outbox SET state = 'expired', last_error = 'validity period ended',
+             updated_at = ?2
+         WHERE id = ?1 AND state = 'in_flight'",
+        params![id, now],
+    )
+    .ctx("outbox::expire_in_flight")?;
+    tally::note(Some(OutboxState::InFlight), Some(OutboxState::Expired), n);
+    Ok(n == 1)
+}
 
 /// Queued rows past their validity become `expired`. Returns their ids.
 pub fn expire_due(tx: &Transaction<'_>, now: i64) -> Result<Vec<i64>, StoreError> {
