@@ -164,9 +164,18 @@ impl DbArgs {
         Ok((cfg, store))
     }
 
-    /// Open an existing database (inspection and maintenance commands).
+    /// Open an existing database (maintenance commands).
     fn open(&self) -> anyhow::Result<(Config, presence_gw::store::Store)> {
         self.open_with(false)
+    }
+
+    /// Open an existing database read-only, for inspection: nothing is written, no migration
+    /// runs (see `store::open_read_only`).
+    fn inspect(&self) -> anyhow::Result<(Config, rusqlite::Connection)> {
+        let cfg = self.existing()?;
+        let conn = presence_gw::store::open_read_only(&cfg.db, cfg.store_options().busy_timeout)
+            .with_context(|| format!("opening {} to read", cfg.db.display()))?;
+        Ok((cfg, conn))
     }
 
     /// Open the database, creating it if needed (imports).
@@ -299,14 +308,14 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
                         "--state must be queued, in_flight, submitted, delivered, failed, expired or superseded"
                     )
                 })?;
-            let (_, store) = db.open()?;
-            let counts = store.read_blocking(outbox::counts_by_state)?;
+            let (_, conn) = db.inspect()?;
+            let counts = outbox::counts_by_state(&conn)?;
             let line: Vec<String> = OutboxState::ALL
                 .iter()
                 .map(|s| format!("{} {}", s.as_str(), counts.get(*s)))
                 .collect();
             println!("{}", line.join(", "));
-            for r in store.read_blocking(|c| outbox::list(c, state, limit))? {
+            for r in outbox::list(&conn, state, limit)? {
                 println!(
                     "{:>8} {:<10} {:<8} to {:<16} attempts {:>2} {}",
                     r.id,
@@ -317,7 +326,6 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
                     r.last_error.unwrap_or_default()
                 );
             }
-            store.close_blocking();
         }
         OutboxCmd::Retry { db } => {
             let (_, store) = db.open()?;
@@ -362,15 +370,13 @@ fn backup(to: &std::path::Path, db: &DbArgs) -> anyhow::Result<()> {
 
 fn subscriber(cmd: SubscriberCmd) -> anyhow::Result<()> {
     let SubscriberCmd::Show { number, db } = cmd;
-    let (cfg, store) = db.open()?;
+    let (cfg, conn) = db.inspect()?;
     let m = presence_gw::command::Msisdn::parse(&number, &cfg.country_code)
         .with_context(|| format!("{number:?}"))?;
-    let key = m.as_str().to_string();
-    match store.read_blocking(|c| presence_gw::admin::subscriber_summary(c, &key))? {
+    match presence_gw::admin::subscriber_summary(&conn, m.as_str())? {
         Some(text) => print!("{text}"),
         None => println!("{} has never used the service", m.as_str()),
     }
-    store.close_blocking();
     Ok(())
 }
 

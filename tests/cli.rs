@@ -475,6 +475,58 @@ fn backup_writes_a_checked_copy_and_never_overwrites() {
     assert!(!r.ok() && r.stderr.contains("exists"), "{}", r.stderr);
 }
 
+/// The inspection commands read the database and nothing else: a database another build
+/// wrote is refused, not upgraded behind the gateway running on it; they read while another
+/// process holds the write lock; and they leave the file as it was.
+#[test]
+fn inspection_commands_never_write_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("empty.csv"),
+        "msisdn,call_minutes,sms_sent,tenure_days,level\n",
+    )
+    .unwrap();
+    assert!(run_in(d, &["activity", "import", "empty.csv", "--db", "gw.db"]).ok());
+    let db = d.join("gw.db");
+    let version = |c: &rusqlite::Connection| -> i64 {
+        c.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    };
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let current = version(&conn);
+    // Another process holds the write lock: reading still works at once.
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    for args in [
+        &["outbox", "list", "--db", "gw.db"][..],
+        &["subscriber", "show", "+8613500135000", "--db", "gw.db"][..],
+    ] {
+        let r = run_in(d, args);
+        assert!(r.ok(), "{args:?}: {}", r.stderr);
+    }
+    conn.execute_batch("COMMIT").unwrap();
+    // As written by an older build: refused, and still at that version afterwards.
+    conn.pragma_update(None, "user_version", current - 1)
+        .unwrap();
+    for args in [
+        &["outbox", "list", "--db", "gw.db"][..],
+        &["subscriber", "show", "+8613500135000", "--db", "gw.db"][..],
+    ] {
+        let r = run_in(d, args);
+        r.no_panic("inspection of an older database");
+        assert!(
+            !r.ok() && r.stderr.contains("older than this build"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    assert_eq!(
+        version(&conn),
+        current - 1,
+        "an inspection migrated the database"
+    );
+}
+
 /// Flags that would be silently ignored are refused, saying where they belong: serve flags
 /// written before a subcommand, and carrier settings with no SMSC to apply them to.
 #[test]

@@ -104,6 +104,18 @@ pub enum StoreError {
         /// [`SCHEMA_VERSION`] of this build.
         known: i64,
     },
+    /// A database opened for inspection only was written by an older build: this build does
+    /// not upgrade it from an inspection command.
+    #[error(
+        "database schema version {found} is older than this build's ({known}); the gateway of \
+         this build upgrades it when it starts, or inspect it with the build that wrote it"
+    )]
+    SchemaTooOld {
+        /// `user_version` found in the file.
+        found: i64,
+        /// [`SCHEMA_VERSION`] of this build.
+        known: i64,
+    },
     /// A migration failed; nothing of the migration run was applied.
     #[error("migration to schema version {version} failed")]
     Migration {
@@ -755,8 +767,14 @@ pub fn backup(db: &Path, to: &Path, busy_timeout: Duration) -> Result<Backup, St
     let target = to
         .to_str()
         .ok_or_else(|| refuse("the path is not UTF-8".into()))?;
-    conn.execute("VACUUM INTO ?1", [target])
-        .ctx("backup: vacuum into")?;
+    if let Err(e) = conn.execute("VACUUM INTO ?1", [target]) {
+        // A copy cut short (a full disk) is not a backup, and would block the next try.
+        let _ = std::fs::remove_file(to);
+        return Err(StoreError::Sql {
+            op: "backup: vacuum into",
+            source: e,
+        });
+    }
     let copy = Connection::open_with_flags(to, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(open_err(to, "backup: open the copy"))?;
     let check: String = copy
@@ -773,6 +791,32 @@ pub fn backup(db: &Path, to: &Path, busy_timeout: Duration) -> Result<Backup, St
         schema_version,
         bytes,
     })
+}
+
+/// Open the database at `db` for reading only, as the inspection commands (`outbox list`,
+/// `subscriber show`) do while a gateway may be running on it: no migration (a newer binary
+/// must not upgrade a live database behind its gateway), no checkpoint at close, nothing
+/// written. Refuses a database of another schema version than this build's.
+pub fn open_read_only(db: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(open_err(db, "open read-only"))?;
+    conn.busy_timeout(busy_timeout)
+        .map_err(open_err(db, "busy_timeout"))?;
+    let found = schema::schema_version(&conn)?;
+    match found.cmp(&SCHEMA_VERSION) {
+        std::cmp::Ordering::Equal => Ok(conn),
+        std::cmp::Ordering::Greater => Err(StoreError::SchemaTooNew {
+            found,
+            known: SCHEMA_VERSION,
+        }),
+        std::cmp::Ordering::Less => Err(StoreError::SchemaTooOld {
+            found,
+            known: SCHEMA_VERSION,
+        }),
+    }
 }
 
 impl Store {
