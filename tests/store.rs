@@ -128,6 +128,13 @@ fn migrations_are_idempotent_across_reopen() {
         })
         .unwrap();
     assert_eq!(mode.to_lowercase(), "wal");
+    // The writer cuts a WAL that a long reader let grow back to the limit when it restarts.
+    let limit: i64 = store
+        .write_blocking(|tx| {
+            Ok::<_, StoreError>(tx.query_row("PRAGMA journal_size_limit", [], |r| r.get(0))?)
+        })
+        .unwrap();
+    assert_eq!(limit, presence_gw::store::WAL_SIZE_LIMIT);
     store.close_blocking();
 
     for _ in 0..2 {

@@ -90,6 +90,19 @@ impl DispatcherConfig {
     }
 }
 
+/// An SMSC's `command_status` as an outbox row keeps it: the SMPP 3.4 name and the code as
+/// carrier documents write it, `ESME_RINVDSTADR (0x0000000B)`; a vendor code the standard
+/// does not name, by its code alone.
+pub fn status_text(status: rusmpp::CommandStatus) -> String {
+    let code = u32::from(status);
+    match format!("{status:?}").strip_prefix("Esme") {
+        Some(name) if !name.contains('(') => {
+            format!("ESME_{} (0x{code:08X})", name.to_uppercase())
+        }
+        _ => format!("command_status 0x{code:08X}"),
+    }
+}
+
 /// What one attempt at a row came to, from the answers to its segments.
 #[derive(Debug, Default)]
 struct Verdict {
@@ -458,10 +471,10 @@ impl Dispatcher {
                     });
                 }
                 Ok(SubmitOutcome::Throttled(s)) | Ok(SubmitOutcome::Temporary(s)) => {
-                    verdict.retry.get_or_insert(format!("{s:?}"));
+                    verdict.retry.get_or_insert_with(|| status_text(s));
                 }
                 Ok(SubmitOutcome::Permanent(s)) => {
-                    verdict.fail.get_or_insert(format!("{s:?}"));
+                    verdict.fail.get_or_insert_with(|| status_text(s));
                 }
                 Err(e) if e.never_sent() => verdict.unsent = true,
                 Err(e) => {
@@ -619,6 +632,14 @@ mod tests {
         assert_eq!(
             end(verdict(Some("EsmeRinvdstadr"), Some("x"), true), 1, true),
             AttemptEnd::Fail("EsmeRinvdstadr".into())
+        );
+        assert_eq!(
+            status_text(rusmpp::CommandStatus::EsmeRinvdstadr),
+            "ESME_RINVDSTADR (0x0000000B)"
+        );
+        assert_eq!(
+            status_text(rusmpp::CommandStatus::Other(0x0000_0401)),
+            "command_status 0x00000401"
         );
         let too_late = Verdict {
             expired: true,

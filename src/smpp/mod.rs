@@ -709,6 +709,17 @@ async fn supervise(
                 rotation.back_to_primary();
                 base.reconnect_min
             }
+            SessionEnd::AuthRejected(CommandStatus::EsmeRbindfail) => {
+                error!(
+                    status = "ESME_RBINDFAIL",
+                    system_id = %cfg.system_id,
+                    smsc = %cfg.smsc,
+                    "the SMSC refused the bind without naming the credentials (often: the account's binds are all in use, or the SMSC is in maintenance); retrying slowly"
+                );
+                let _ = state.send(LinkState::AuthRejected("EsmeRbindfail".into()));
+                rotation.failed();
+                backoff.auth_failure_delay()
+            }
             SessionEnd::AuthRejected(status) => {
                 error!(
                     ?status,

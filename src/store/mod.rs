@@ -237,6 +237,11 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// backstop behind the background checkpointer.
 pub const WRITER_AUTOCHECKPOINT: u32 = 8000;
 
+/// Bytes a WAL file is cut back to when it starts over after a checkpoint
+/// (`journal_size_limit`): a long reader (a backup's `VACUUM INTO`) can let the WAL grow,
+/// and without a limit the file keeps that size until the gateway stops.
+pub const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
 /// How hard a commit holds on to the disk (`PRAGMA synchronous`, WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
@@ -870,6 +875,8 @@ impl Store {
         }
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT)
             .map_err(open_err(path, "wal_autocheckpoint"))?;
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
+            .map_err(open_err(path, "journal_size_limit"))?;
         let checkpointer = Checkpointer::start(path, opts.busy_timeout)?;
 
         let mut readers = Vec::new();
