@@ -745,6 +745,7 @@ async fn operator_api_events_health_and_metrics_over_http() {
     assert_eq!(health.status(), 200);
     let body: serde_json::Value = health.json().await.unwrap();
     assert_eq!(body["status"], "ready");
+    assert_eq!(body["store"], "ok");
     assert!(
         body["smsc_address"]
             .as_str()

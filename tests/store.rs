@@ -112,6 +112,38 @@ fn row(store: &Store, id: i64) -> outbox::OutboxRow {
 // ---------------------------------------------------------------------------------------------
 // Store mechanics
 
+/// While every write fails (here: another process holds the database past the busy timeout)
+/// the store says since when, for `/health`; the first commit after clears it.
+#[test]
+fn the_store_says_since_when_its_writes_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    let store = Store::open(
+        &path,
+        StoreOptions {
+            busy_timeout: Duration::from_millis(50),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(store.stats().failing_since, None);
+    let other = Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let before = presence_gw::store::now_ms();
+    for _ in 0..2 {
+        assert!(store
+            .write_blocking(|tx| outbox::enqueue(tx, &NewMessage::sms("861", "x"), T0))
+            .is_err());
+    }
+    let since = store.stats().failing_since.expect("failing");
+    assert!(since >= before, "{since} < {before}");
+    other.execute_batch("COMMIT").unwrap();
+    store
+        .write_blocking(|tx| outbox::enqueue(tx, &NewMessage::sms("861", "x"), T0))
+        .unwrap();
+    assert_eq!(store.stats().failing_since, None, "a commit clears it");
+}
+
 #[test]
 fn migrations_are_idempotent_across_reopen() {
     let dir = tempfile::tempdir().unwrap();

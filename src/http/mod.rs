@@ -133,12 +133,37 @@ async fn health(State(st): State<HttpState>) -> Response {
         ),
     };
     let address = st.link.bound_to();
+    // Every write failing for a while (a full disk, a read-only file, the database held by
+    // another process): MO is refused (the SMSC redelivers it) and nothing is recorded, so the
+    // gateway is not ready whatever the link says.
+    let failing_for = st
+        .store
+        .stats()
+        .failing_since
+        .map(|since| (crate::store::now_ms() - since).max(0) / 1000);
+    let (code, status, store) = match failing_for {
+        Some(secs) if secs >= STORE_DEGRADED_AFTER_SECS => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "degraded",
+            format!("writes failing for {secs} s (see the log)"),
+        ),
+        _ => (code, status, "ok".to_string()),
+    };
     (
         code,
-        Json(json!({ "status": status, "smsc": link, "smsc_address": address })),
+        Json(json!({
+            "status": status,
+            "smsc": link,
+            "smsc_address": address,
+            "store": store,
+        })),
     )
         .into_response()
 }
+
+/// Seconds of failing store writes after which `/health` says degraded: longer than a
+/// backup or an operator's command holds the database in the usual case.
+pub const STORE_DEGRADED_AFTER_SECS: i64 = 10;
 
 async fn metrics(State(st): State<HttpState>) -> Response {
     // Through the writer: it keeps the outbox's rows per state as it changes them, so a

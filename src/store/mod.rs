@@ -320,6 +320,9 @@ pub struct Stats {
     pub retried_writes: u64,
     /// Most requests committed in one transaction so far.
     pub largest_batch: u64,
+    /// Since when (Unix ms) every write transaction has failed (the database held by another
+    /// process past the busy timeout, a full disk, a read-only file); `None` once one commits.
+    pub failing_since: Option<i64>,
     /// Requests waiting in the channel right now (not counting the batch being run).
     pub queued: u64,
     /// How long each write transaction took, BEGIN to COMMIT (its requests and the WAL
@@ -335,7 +338,22 @@ struct Counters {
     failed_batches: AtomicU64,
     retried_writes: AtomicU64,
     largest_batch: AtomicU64,
+    /// Unix ms of the first failed batch since the last commit; 0 while commits succeed.
+    failing_since: std::sync::atomic::AtomicI64,
     transaction: LatencyHistogram,
+}
+
+impl Counters {
+    /// A batch did not commit: the store is failing from now, unless it already was.
+    fn batch_failed(&self) {
+        self.failed_batches.fetch_add(1, Ordering::Relaxed);
+        let _ = self.failing_since.compare_exchange(
+            0,
+            now_ms().max(1),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
 }
 
 /// Unix time in milliseconds of `t` (0 before the epoch), the unit of every store timestamp.
@@ -526,7 +544,7 @@ fn run_batch(
         Err(e) => {
             let reason = e.to_string();
             tracing::error!(error = %reason, "store: cannot begin write transaction");
-            counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+            counters.batch_failed();
             for _ in 0..max_batch {
                 let Some(job) = pending.pop_front() else {
                     break;
@@ -565,13 +583,14 @@ fn run_batch(
     match &commit_error {
         None => {
             counters.commits.fetch_add(1, Ordering::Relaxed);
+            counters.failing_since.store(0, Ordering::Relaxed);
             counters
                 .largest_batch
                 .fetch_max(finishes.len() as u64, Ordering::Relaxed);
         }
         Some(reason) => {
             tracing::error!(error = %reason, requests = finishes.len(), "store: batch not committed");
-            counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+            counters.batch_failed();
         }
     }
     counters.transaction.observe(began.elapsed());
@@ -1036,6 +1055,7 @@ impl Store {
             failed_batches: c.failed_batches.load(Ordering::Relaxed),
             retried_writes: c.retried_writes.load(Ordering::Relaxed),
             largest_batch: c.largest_batch.load(Ordering::Relaxed),
+            failing_since: Some(c.failing_since.load(Ordering::Relaxed)).filter(|&t| t > 0),
             queued: (self.inner.requests.max_capacity() - self.inner.requests.capacity()) as u64,
             transaction: c.transaction.snapshot(),
         }
