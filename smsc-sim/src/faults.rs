@@ -22,6 +22,10 @@ pub enum MalformedKind {
     ReceiptMissingNul,
 }
 
+/// The longest delay the simulator keeps (a response or a receipt), in milliseconds: a day.
+/// Longer ones (a typo, `u64::MAX`) are cut to it rather than overflow a clock.
+pub const MAX_DELAY_MS: u64 = 86_400_000;
+
 /// A response delay: uniform between `min_ms` and `max_ms` (equal for a fixed delay).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delay {
@@ -40,13 +44,14 @@ impl Delay {
         }
     }
 
-    /// Draw one delay in milliseconds.
+    /// Draw one delay in milliseconds (at most [`MAX_DELAY_MS`]).
     pub fn pick(&self, rng: &mut impl Rng) -> u64 {
-        if self.max_ms <= self.min_ms {
+        let ms = if self.max_ms <= self.min_ms {
             self.min_ms
         } else {
             rng.random_range(self.min_ms..=self.max_ms)
-        }
+        };
+        ms.min(MAX_DELAY_MS)
     }
 }
 
@@ -213,6 +218,8 @@ mod tests {
         for _ in 0..100 {
             assert!((10..=20).contains(&d.pick(&mut rng)));
         }
+        // A typo'd huge delay is cut to a day instead of overflowing a clock.
+        assert_eq!(Delay::fixed(u64::MAX).pick(&mut rng), MAX_DELAY_MS);
     }
 
     #[test]

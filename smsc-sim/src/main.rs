@@ -206,8 +206,8 @@ struct Serve {
     /// Seed for random choices.
     #[arg(long, default_value_t = 0x5eed)]
     seed: u64,
-    /// Send enquire_link to bound ESMEs every N seconds.
-    #[arg(long)]
+    /// Send enquire_link to bound ESMEs every N seconds (1 to 86400).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     enquire_link_secs: Option<u64>,
 }
 

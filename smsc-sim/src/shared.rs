@@ -265,9 +265,10 @@ pub fn validate_mt(m: &MtInput) -> Result<(), u32> {
             return Err(status::INVSRCADR);
         }
     }
-    // data_coding: the SMPP 3.4 §5.2.19 values and the TS 23.038 coding groups SMSCs pass.
+    // data_coding: the SMPP 3.4 §5.2.19 values and the TS 23.038 coding groups SMSCs pass
+    // (0x0F is group 0000's "GSM 7-bit, language unspecified", the usual USSD coding).
     let dc = m.data_coding;
-    let known = matches!(dc, 0x00..=0x0E) || matches!(dc, 0x10..=0x1F | 0xF0..=0xFF);
+    let known = matches!(dc, 0x00..=0x1F | 0xF0..=0xFF);
     if !known {
         return Err(status::INVDCS);
     }
@@ -482,6 +483,7 @@ impl Shared {
                 received_at_ms: now,
             };
             if let Some((stat, delay)) = plan {
+                let delay = delay.min(crate::faults::MAX_DELAY_MS);
                 st.store.insert(
                     message_id.clone(),
                     StoredMessage {
@@ -764,6 +766,7 @@ mod tests {
     fn validation_codes() {
         assert_eq!(validate_mt(&mt("8613800138000", 0, b"hi")), Ok(()));
         assert_eq!(validate_mt(&mt("+8613800138000", 0, b"hi")), Ok(()));
+        assert_eq!(validate_mt(&mt("8613800138000", 0x0F, b"hi")), Ok(()));
         assert_eq!(validate_mt(&mt("", 0, b"hi")), Err(status::INVDSTADR));
         assert_eq!(validate_mt(&mt("12ab", 0, b"hi")), Err(status::INVDSTADR));
         assert_eq!(

@@ -224,28 +224,56 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
-/// Hands queued deliver_sm to receiver-capable binds, waiting while none can take them.
+/// Most jobs the dispatcher holds for accounts that cannot take them now; beyond it, it stops
+/// reading its queue until some are delivered.
+const PARKED_MAX: usize = 65_536;
+
+/// Hands queued deliver_sm to receiver-capable binds. A job no bind can take now (its account
+/// has no receiver bind, or that bind's queue is full) waits in a queue of its account's own,
+/// and the account's later jobs wait behind it, in order; other accounts' jobs go on (a
+/// transmitter-only ESME that asked for receipts must not hold up everyone's MO).
 async fn dispatcher(shared: Arc<Shared>, mut rx: mpsc::Receiver<DeliveryJob>) {
+    use std::collections::{HashMap, VecDeque};
     let mut changed = shared.changed.subscribe();
+    let mut parked: HashMap<Option<String>, VecDeque<DeliveryJob>> = HashMap::new();
+    let mut held = 0usize;
     loop {
-        let job = tokio::select! {
+        // Whatever can go now, each account's queue in order.
+        let generation = shared.generation.load(Ordering::Relaxed);
+        for queue in parked.values_mut() {
+            while let Some(job) = queue.pop_front() {
+                held -= 1;
+                if job.generation != generation {
+                    continue;
+                }
+                if let Err(job) = shared.route(job) {
+                    queue.push_front(job);
+                    held += 1;
+                    break;
+                }
+            }
+        }
+        parked.retain(|_, q| !q.is_empty());
+        tokio::select! {
             _ = shared.shutdown.cancelled() => return,
-            j = rx.recv() => match j { Some(j) => j, None => return },
-        };
-        let mut job = job;
-        loop {
-            if job.generation != shared.generation.load(Ordering::Relaxed) {
-                break;
+            j = rx.recv(), if held < PARKED_MAX => {
+                let Some(job) = j else { return };
+                if job.generation != shared.generation.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let key = job.system_id.clone();
+                let job = match parked.get(&key) {
+                    Some(_) => job,
+                    None => match shared.route(job) {
+                        Ok(()) => continue,
+                        Err(job) => job,
+                    },
+                };
+                parked.entry(key).or_default().push_back(job);
+                held += 1;
             }
-            match shared.route(job) {
-                Ok(()) => break,
-                Err(j) => job = j,
-            }
-            tokio::select! {
-                _ = shared.shutdown.cancelled() => return,
-                _ = changed.changed() => {}
-                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-            }
+            _ = changed.changed(), if held > 0 => {}
+            _ = tokio::time::sleep(Duration::from_millis(20)), if held > 0 => {}
         }
     }
 }

@@ -360,6 +360,48 @@ async fn mo_waits_for_a_receiver_and_is_retried_after_a_refusal_timeout() {
     h.shutdown().await;
 }
 
+/// A receipt no bind can take (its account is bound as a transmitter only) waits for its
+/// account; it does not hold up MO for another account's receiver, and it goes out once its
+/// account binds a receiver.
+#[tokio::test]
+async fn a_receipt_waiting_for_its_account_does_not_hold_up_other_deliveries() {
+    let h = Simulator::start(
+        SimConfig::local()
+            .with_account("esme", "secret")
+            .with_account("other", "pw2"),
+    )
+    .await
+    .expect("start");
+    let mut tx_only = Client::connect(h.smpp_addr()).await;
+    assert_eq!(
+        tx_only.bind(Mode::Tx, "other", "pw2").await,
+        CommandStatus::EsmeRok
+    );
+    let id = message_id(
+        &tx_only
+            .submit(text("8613800138000", "receipt please", 1))
+            .await,
+    );
+    let mut esme = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    h.inject_mo(MoRequest::new("8613800138001", "10086", "not stuck"))
+        .await
+        .unwrap();
+    let d = tokio::time::timeout(T, esme.deliver())
+        .await
+        .expect("the MO waited behind another account's receipt");
+    assert_eq!(d.short_message().as_ref(), b"not stuck");
+    let mut rx = Client::connect(h.smpp_addr()).await;
+    assert_eq!(
+        rx.bind(Mode::Rx, "other", "pw2").await,
+        CommandStatus::EsmeRok
+    );
+    let receipt = tokio::time::timeout(T, rx.deliver())
+        .await
+        .expect("receipt");
+    assert_eq!(receipted(&receipt), id);
+    h.shutdown().await;
+}
+
 /// An ESME that answers a deliver_sm with a temporary error (`ESME_RX_T_APPN`: it could not
 /// store it now) gets it again after `deliver_retry_delay`, as from a carrier's SMSC; a
 /// permanent error (`ESME_RX_P_APPN`) is final.
