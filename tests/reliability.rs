@@ -637,6 +637,9 @@ async fn held_database(receipts: bool) {
     cfg.faults.response_delay = Some(Delay::fixed(200));
     cfg.deliver_retry_delay = Duration::from_millis(200);
     cfg.deliver_attempts = 50;
+    // Receipts at once, before their (delayed) responses: not held back by the receipt gate,
+    // so they come while the database is held.
+    cfg.faults.receipt_before_resp = true;
     let sim = start_sim(cfg, PASSWORD).await;
     let dir = tempfile::tempdir().unwrap();
     let mut opts = options(&dir, link(&sim, BindMode::Trx));
@@ -749,8 +752,9 @@ async fn receipt_chaos(mode: BindMode) {
     let started = Instant::now();
     let faults = Faults {
         duplicate_receipts: true,
-        // Trx: the receipt is written before the resp on the same connection.
-        receipt_before_resp: mode == BindMode::Trx,
+        // Trx: the receipt is written before the resp on the same connection; txrx: it goes
+        // to the receiver at once, racing the transmitter's delayed response.
+        receipt_before_resp: true,
         // Txrx: responses lag behind receipts sent at once on the receiver.
         response_delay: (mode == BindMode::Txrx).then_some(Delay {
             min_ms: 30,

@@ -86,7 +86,10 @@ pub struct Faults {
     pub drop_after_pdus: Option<u64>,
     /// Never answer enquire_link.
     pub ignore_enquire_link: bool,
-    /// On a transceiver bind, send a zero-delay receipt before the submit_sm_resp it refers to.
+    /// Send a zero-delay receipt before the submit_sm_resp it refers to: on a transceiver,
+    /// written first on the same connection; from a transmitter, queued for the account's
+    /// receiver at once, racing the response. Without it a receipt follows its response
+    /// (also a delayed one).
     pub receipt_before_resp: bool,
     /// Send every delivery receipt twice (as a carrier does when a deliver_sm_resp is lost).
     pub duplicate_receipts: bool,

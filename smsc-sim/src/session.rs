@@ -56,6 +56,8 @@ struct Delayed {
     at: Instant,
     order: u64,
     cmd: Command,
+    /// Receipts (and their delays) that go out once `cmd`, their submit's response, has.
+    then: Vec<(DeliveryJob, u64)>,
 }
 
 impl PartialEq for Delayed {
@@ -251,6 +253,13 @@ impl Session {
         for j in jobs {
             self.requeue(j, "disconnected");
         }
+        // Responses never written (the connection went first): their messages were accepted
+        // all the same, so their receipts still come.
+        for Reverse(d) in std::mem::take(&mut self.delayed).into_vec() {
+            for (job, delay) in d.then {
+                self.shared.dispatch(job, delay);
+            }
+        }
         self.shared.bump();
     }
 
@@ -302,6 +311,9 @@ impl Session {
         while self.delayed.peek().is_some_and(|Reverse(d)| d.at <= now) {
             if let Some(Reverse(d)) = self.delayed.pop() {
                 self.out.push(Out::Cmd(d.cmd));
+                for (job, delay) in d.then {
+                    self.shared.dispatch(job, delay);
+                }
             }
         }
         let expired: Vec<u32> = self
@@ -449,6 +461,14 @@ impl Session {
 
     /// Queue a response to submit/data/query/cancel, honouring the response-delay fault.
     fn reply_delayed(&mut self, cmd: Command) {
+        self.reply_delayed_then(cmd, Vec::new());
+    }
+
+    /// [`Self::reply_delayed`] for a submit's response, with the receipts that follow it: they
+    /// are queued once the response is written, so a response delay does not let a receipt
+    /// overtake its response (that is the `receipt_before_resp` fault's job alone), and a
+    /// receipt's own delay counts from the response.
+    fn reply_delayed_then(&mut self, cmd: Command, then: Vec<(DeliveryJob, u64)>) {
         let delay = self
             .shared
             .faults
@@ -463,9 +483,15 @@ impl Session {
                     at: Instant::now() + Duration::from_millis(ms),
                     order: self.order,
                     cmd,
+                    then,
                 }));
             }
-            None => self.reply(cmd),
+            None => {
+                self.reply(cmd);
+                for (job, delay) in then {
+                    self.shared.dispatch(job, delay);
+                }
+            }
         }
     }
 
@@ -660,7 +686,7 @@ impl Session {
             its_session_info: its(tlvs),
             dest_port: dest_port(tlvs),
         };
-        let (status, message_id) = self.accept(input);
+        let (status, message_id, then) = self.accept(input);
         let c = if status == 0 {
             let id =
                 COctetString::from_string(message_id).unwrap_or_else(|_| COctetString::empty());
@@ -672,7 +698,7 @@ impl Session {
         } else {
             error_response(CommandId::SubmitSm, CommandStatus::from(status), seq)
         };
-        self.reply_delayed(c);
+        self.reply_delayed_then(c, then);
     }
 
     fn on_data_sm(&mut self, seq: u32, d: &DataSm) {
@@ -696,7 +722,7 @@ impl Session {
             its_session_info: its(tlvs),
             dest_port: dest_port(tlvs),
         };
-        let (status, message_id) = self.accept(input);
+        let (status, message_id, then) = self.accept(input);
         let c = if status == 0 {
             let id =
                 COctetString::from_string(message_id).unwrap_or_else(|_| COctetString::empty());
@@ -708,12 +734,14 @@ impl Session {
         } else {
             error_response(CommandId::DataSm, CommandStatus::from(status), seq)
         };
-        self.reply_delayed(c);
+        self.reply_delayed_then(c, then);
     }
 
-    /// Accept an MT and route its receipt (written here, before the response, under the
-    /// `receipt_before_resp` fault on a receiver-capable bind).
-    fn accept(&mut self, input: MtInput) -> (u32, String) {
+    /// Accept an MT. Its receipt is written here, before the response, under the
+    /// `receipt_before_resp` fault on a receiver-capable bind; otherwise it is returned (with
+    /// its delay, and a duplicate under `duplicate_receipts`) to follow the response.
+    fn accept(&mut self, input: MtInput) -> (u32, String, Vec<(DeliveryJob, u64)>) {
+        let mut then = Vec::new();
         let sys = self.system_id();
         let outcome = self.shared.accept_mt(self.id, &sys, input);
         if let Some((job, delay)) = outcome.receipt {
@@ -725,16 +753,25 @@ impl Session {
                 && before_resp
                 && self.bound.as_ref().is_some_and(|(_, m)| m.can_receive());
             let copy = duplicate.then(|| self.shared.duplicate_delivery(&job));
+            // Under the fault on a transmitter bind, the receipt goes to the account's
+            // receiver at once, racing the (possibly delayed) response.
+            let at_once = before_resp && delay == 0;
             if early {
                 self.send_deliver(job);
+            } else if at_once {
+                self.shared.dispatch(job, 0);
             } else {
-                self.shared.dispatch(job, delay);
+                then.push((job, delay));
             }
             if let Some(copy) = copy {
-                self.shared.dispatch(copy, delay);
+                if at_once {
+                    self.shared.dispatch(copy, 0);
+                } else {
+                    then.push((copy, delay));
+                }
             }
         }
-        (outcome.status, outcome.message_id)
+        (outcome.status, outcome.message_id, then)
     }
 
     fn on_query(&self, message_id: &str) -> Result<QuerySmResp, u32> {

@@ -360,6 +360,44 @@ async fn mo_waits_for_a_receiver_and_is_retried_after_a_refusal_timeout() {
     h.shutdown().await;
 }
 
+/// With responses delayed, a receipt still follows its response (only the
+/// `receipt_before_resp` fault makes it overtake).
+#[tokio::test]
+async fn a_delayed_response_still_comes_before_its_receipt() {
+    let h = sim(SimConfig::local().with_faults(Faults {
+        response_delay: Some(smsc_sim::Delay::fixed(200)),
+        ..Faults::default()
+    }))
+    .await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let seq = c.next_seq();
+    c.send(rusmpp::Command::new(
+        CommandStatus::EsmeRok,
+        seq,
+        text("8613800138000", "after you", 1),
+    ))
+    .await;
+    let first = loop {
+        match c.read().await.expect("open") {
+            sms_wire::framing::Frame::Pdu(p)
+                if matches!(p.id(), CommandId::SubmitSmResp | CommandId::DeliverSm) =>
+            {
+                break p
+            }
+            _ => {}
+        }
+    };
+    assert_eq!(
+        first.id(),
+        CommandId::SubmitSmResp,
+        "the receipt came first"
+    );
+    assert_eq!(first.sequence_number(), seq);
+    let d = c.deliver().await;
+    assert_eq!(receipted(&d), message_id(&first));
+    h.shutdown().await;
+}
+
 /// A receipt no bind can take (its account is bound as a transmitter only) waits for its
 /// account; it does not hold up MO for another account's receiver, and it goes out once its
 /// account binds a receiver.
