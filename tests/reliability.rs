@@ -337,11 +337,12 @@ async fn smsc_faults_during_load_lose_nothing() {
         }),
         ..Faults::default()
     };
-    let sim = start_sim(
-        SimConfig::local().with_faults(base_faults.clone()),
-        PASSWORD,
-    )
-    .await;
+    // A carrier's SMSC tries a receipt many times; with connections dropped every 120 PDUs
+    // for a while, the simulator's default of 3 can run out for a receipt that happens to
+    // be in flight at three drops, and the check below wants every receipt answered.
+    let mut cfg = SimConfig::local().with_faults(base_faults.clone());
+    cfg.deliver_attempts = 50;
+    let sim = start_sim(cfg, PASSWORD).await;
     let dir = tempfile::tempdir().unwrap();
     let gw = start_gw(
         options(&dir, link(&sim, BindMode::Trx)),
