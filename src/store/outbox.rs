@@ -1720,6 +1720,34 @@ mod tests {
         assert!(claim_due(&tx, 10, 50).unwrap().is_empty());
     }
 
+    /// A priority with nothing due (only held rows) is stepped over to the next one down, and
+    /// a priority that fills the claim is the only one read.
+    #[test]
+    fn a_claim_steps_over_a_priority_with_nothing_due() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut conn).unwrap();
+        let tx = conn.transaction().unwrap();
+        let at = |priority: i32, not_before: Option<i64>, to: &str| NewMessage {
+            priority,
+            not_before,
+            ..NewMessage::sms(to, "x")
+        };
+        enqueue(&tx, &at(9, Some(3_600_000), "861"), 0).unwrap();
+        let five = enqueue(&tx, &at(5, None, "862"), 0).unwrap().id;
+        enqueue(&tx, &at(3, Some(3_600_000), "863"), 0).unwrap();
+        let zero: Vec<i64> = (0..3)
+            .map(|i| enqueue(&tx, &at(0, None, &format!("87{i}")), 0).unwrap().id)
+            .collect();
+        let ids = |rows: Vec<OutboxRow>| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(claim_due(&tx, 10, 1).unwrap()), [five]);
+        assert_eq!(ids(claim_due(&tx, 10, 2).unwrap()), zero[..2]);
+        assert_eq!(ids(claim_due(&tx, 10, 50).unwrap()), zero[2..]);
+        assert!(claim_due(&tx, 10, 50).unwrap().is_empty());
+        // An hour on, the held rows by priority.
+        let later = ids(claim_due(&tx, 3_600_000, 50).unwrap());
+        assert_eq!(later.len(), 2);
+    }
+
     #[test]
     fn states_round_trip_and_unknown_is_an_error() {
         for s in OutboxState::ALL {

@@ -1,7 +1,8 @@
 //! Retention: the rows a carrier does not need to keep forever are deleted by the running
 //! gateway once they are older than `[store] keep_days`, a few at a time, so the database
 //! stops growing and no delete holds the writer for long (an operator's one-off
-//! `presence-gw outbox purge` deletes everything old in one transaction instead).
+//! `presence-gw outbox purge` deletes in larger batches, `outbox::PURGE_BATCH` of each kind a
+//! transaction).
 //!
 //! | table | what goes | found through |
 //! |---|---|---|
