@@ -320,7 +320,7 @@ async fn a_failed_push_whose_receipt_came_before_its_response_still_falls_back_t
     let w = World::start_with(cfg).await;
     // Dad's handset refuses the push, and the SMSC writes each receipt before its response.
     w.sim
-        .set_receipt_plan(smsc_sim::ReceiptPlan::undeliverable_to(DAD));
+        .set_receipt_plan(smsc_sim::ReceiptPlan::push_refused_by(DAD));
     let mut faults = w.sim.faults();
     faults.receipt_before_resp = true;
     w.sim.set_faults(faults);
@@ -1114,7 +1114,7 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     let http = reqwest::Client::new();
     // Dad's handset refuses WAP Push (the SMSC reports it undeliverable).
     w.sim
-        .set_receipt_plan(smsc_sim::ReceiptPlan::undeliverable_to(DAD));
+        .set_receipt_plan(smsc_sim::ReceiptPlan::push_refused_by(DAD));
     // The shipped catalogue loads in the background on first start.
     w.wait_presets(12).await;
 

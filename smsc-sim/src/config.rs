@@ -213,6 +213,9 @@ pub struct ReceiptRule {
     /// Chance (0.0..=1.0) that this rule fires for a matching destination; 1.0 by default.
     #[serde(default = "one")]
     pub probability: f64,
+    /// Only for WAP Push (port 2948): a handset that cannot take pushes but reads its SMS.
+    #[serde(default)]
+    pub push_only: bool,
 }
 
 fn one() -> f64 {
@@ -222,14 +225,19 @@ fn one() -> f64 {
 impl std::str::FromStr for ReceiptRule {
     type Err = ConfigError;
 
-    /// Parse `MATCH=STAT[@DELAY_MS][%PROB]`, where MATCH is `*`, `PREFIX*` or a number, e.g.
-    /// `8613*=UNDELIV@500%0.3` or `8613800138000=EXPIRED`.
+    /// Parse `[push:]MATCH=STAT[@DELAY_MS][%PROB]`, where MATCH is `*`, `PREFIX*` or a number,
+    /// e.g. `8613*=UNDELIV@500%0.3`, `8613800138000=EXPIRED` or `push:8613800138000=UNDELIV`
+    /// (that number's WAP Pushes only).
     fn from_str(s: &str) -> Result<Self, ConfigError> {
         let bad = |reason: &str| ConfigError::BadReceiptRule {
             spec: s.to_string(),
             reason: reason.to_string(),
         };
-        let (m, rest) = s.split_once('=').ok_or_else(|| bad("missing '='"))?;
+        let (push_only, rule) = match s.strip_prefix("push:") {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let (m, rest) = rule.split_once('=').ok_or_else(|| bad("missing '='"))?;
         let dest = if m == "*" {
             DestMatch::Any
         } else if let Some(p) = m.strip_suffix('*') {
@@ -254,6 +262,7 @@ impl std::str::FromStr for ReceiptRule {
             stat,
             delay_ms,
             probability,
+            push_only,
         })
     }
 }
@@ -284,8 +293,8 @@ impl Default for ReceiptPlan {
 }
 
 impl ReceiptPlan {
-    /// Every message to `number` is undeliverable (a handset that refuses it, e.g. a WAP
-    /// Push it cannot take); the others are delivered.
+    /// Every message to `number` is undeliverable (a handset switched off for good, a number
+    /// no longer in service); the others are delivered.
     pub fn undeliverable_to(number: &str) -> ReceiptPlan {
         ReceiptPlan {
             rules: vec![ReceiptRule {
@@ -293,13 +302,22 @@ impl ReceiptPlan {
                 stat: ReceiptStat::Undeliv,
                 delay_ms: 0,
                 probability: 1.0,
+                push_only: false,
             }],
             ..ReceiptPlan::default()
         }
     }
 
-    /// Decide the outcome for `dest`: (stat, delay in ms).
-    pub fn decide(&self, dest: &str, rng: &mut impl Rng) -> (ReceiptStat, u64) {
+    /// The WAP Pushes to `number` are undeliverable (a handset that cannot take them); its
+    /// SMS, and everything to other numbers, are delivered.
+    pub fn push_refused_by(number: &str) -> ReceiptPlan {
+        let mut plan = ReceiptPlan::undeliverable_to(number);
+        plan.rules[0].push_only = true;
+        plan
+    }
+
+    /// Decide the outcome for a message to `dest` (`push`: a WAP Push): (stat, delay in ms).
+    pub fn decide(&self, dest: &str, push: bool, rng: &mut impl Rng) -> (ReceiptStat, u64) {
         let exact = self
             .rules
             .iter()
@@ -310,6 +328,7 @@ impl ReceiptPlan {
             .filter(|r| !matches!(r.dest, DestMatch::Number(_)));
         for rule in exact.chain(others) {
             if rule.dest.matches(dest)
+                && (push || !rule.push_only)
                 && (rule.probability >= 1.0 || rng.random::<f64>() < rule.probability)
             {
                 return (rule.stat, rule.delay_ms);
@@ -490,18 +509,35 @@ mod tests {
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         assert_eq!(
-            plan.decide("8613800138000", &mut rng),
+            plan.decide("8613800138000", false, &mut rng),
             (ReceiptStat::Expired, 10)
         );
-        assert_eq!(plan.decide("+8613900", &mut rng).0, ReceiptStat::Undeliv);
-        assert_eq!(plan.decide("4477", &mut rng).0, ReceiptStat::Delivrd);
+        assert_eq!(
+            plan.decide("+8613900", false, &mut rng).0,
+            ReceiptStat::Undeliv
+        );
+        assert_eq!(plan.decide("4477", false, &mut rng).0, ReceiptStat::Delivrd);
+
+        // A handset that cannot take WAP Push: its pushes fail, its SMS do not.
+        let r: ReceiptRule = "push:8613700137000=UNDELIV".parse().unwrap();
+        assert!(r.push_only && r.dest == DestMatch::Number("8613700137000".into()));
+        let refuses = ReceiptPlan::push_refused_by("8613700137000");
+        assert_eq!(refuses.rules, [r]);
+        assert_eq!(
+            refuses.decide("8613700137000", true, &mut rng).0,
+            ReceiptStat::Undeliv
+        );
+        assert_eq!(
+            refuses.decide("8613700137000", false, &mut rng).0,
+            ReceiptStat::Delivrd
+        );
 
         let half = ReceiptPlan {
             rules: vec!["*=REJECTD%0.5".parse().unwrap()],
             ..ReceiptPlan::default()
         };
         let rejected = (0..1000)
-            .filter(|_| half.decide("1", &mut rng).0 == ReceiptStat::Rejectd)
+            .filter(|_| half.decide("1", false, &mut rng).0 == ReceiptStat::Rejectd)
             .count();
         assert!((350..650).contains(&rejected), "{rejected}");
     }

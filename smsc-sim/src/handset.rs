@@ -27,6 +27,19 @@ use crate::recorder::MtRecord;
 use crate::shared::Shared;
 use crate::util::{digits, same_number};
 
+/// Whether an MT is addressed to the WAP Push port (2948), by its UDH or its
+/// `destination_port` TLV.
+pub fn to_wap_push_port(esm_class: u8, data: &[u8], dest_port: Option<u16>) -> bool {
+    let ports = if esm_class & 0x40 != 0 {
+        sms_wire::udh::Udh::split(data)
+            .ok()
+            .and_then(|(u, _)| u.ports())
+    } else {
+        None
+    };
+    ports.is_some_and(|(d, _)| d == WAP_PUSH_PORT) || dest_port == Some(WAP_PUSH_PORT)
+}
+
 /// WAP Push WDP destination port (WAP-259 §6.4).
 pub const WAP_PUSH_PORT: u16 = 2948;
 
@@ -406,6 +419,8 @@ impl Handsets {
 
     /// Feed one accepted MT; returns a fetch to start when a push href should be followed.
     pub fn ingest_mt(&mut self, rec: &MtRecord, now: u64) -> Option<FetchJob> {
+        // (A message its receipt will call undeliverable never reaches the handset: the
+        // caller does not hand it on.)
         self.ingests += 1;
         if self.ingests % 1024 == 0 {
             self.reassembler.expire(now);
@@ -419,15 +434,7 @@ impl Handsets {
             .as_deref()
             .filter(|_| rec.short_message.is_empty())
             .unwrap_or(&rec.short_message);
-        let ports = if rec.esm_class & 0x40 != 0 {
-            sms_wire::udh::Udh::split(data)
-                .ok()
-                .and_then(|(u, _)| u.ports())
-        } else {
-            None
-        };
-        let port_push =
-            ports.is_some_and(|(d, _)| d == WAP_PUSH_PORT) || rec.dest_port == Some(WAP_PUSH_PORT);
+        let port_push = to_wap_push_port(rec.esm_class, data, rec.dest_port);
         let sar = rec.sar.map(|(reference, total, seq)| SarInfo {
             reference,
             total,

@@ -157,8 +157,9 @@ struct Serve {
     /// First message id.
     #[arg(long, default_value_t = 1)]
     message_id_start: u64,
-    /// Receipt rule MATCH=STAT[@DELAY_MS][%PROB], MATCH = '*', 'PREFIX*' or a number (repeatable),
-    /// e.g. '8613*=UNDELIV@500%0.3'.
+    /// Receipt rule [push:]MATCH=STAT[@DELAY_MS][%PROB], MATCH = '*', 'PREFIX*' or a number
+    /// (repeatable), e.g. '8613*=UNDELIV@500%0.3'; 'push:' for WAP Push only (a handset that
+    /// cannot take pushes). A handset shows only the messages its receipt calls DELIVRD.
     #[arg(long = "receipt")]
     receipts: Vec<ReceiptRule>,
     /// Receipt state when no rule fires.

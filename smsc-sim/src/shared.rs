@@ -443,7 +443,9 @@ impl Shared {
         };
         let plan = if status == 0 {
             let receipts = self.receipts.read().unwrap_or_else(|e| e.into_inner());
-            Some(self.with_rng(|r| receipts.decide(&m.dest, r)))
+            let data = m.message_payload.as_deref().unwrap_or(&m.short_message);
+            let push = crate::handset::to_wap_push_port(m.esm_class, data, m.dest_port);
+            Some(self.with_rng(|r| receipts.decide(&m.dest, push, r)))
         } else {
             None
         };
@@ -495,8 +497,11 @@ impl Shared {
                         cancelled: false,
                     },
                 );
-                if let Some(f) = st.handsets.ingest_mt(&rec, now) {
-                    fetches.push(f);
+                // The handset shows only what its receipt will call delivered.
+                if stat == ReceiptStat::Delivrd {
+                    if let Some(f) = st.handsets.ingest_mt(&rec, now) {
+                        fetches.push(f);
+                    }
                 }
                 if wants_receipt(rec.registered_delivery, stat) {
                     let text_id = self.receipt_text_id(numeric_id);

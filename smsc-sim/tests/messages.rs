@@ -360,6 +360,35 @@ async fn mo_waits_for_a_receiver_and_is_retried_after_a_refusal_timeout() {
     h.shutdown().await;
 }
 
+/// A handset shows only what its receipt calls delivered: nothing of a message reported
+/// UNDELIV; a handset that refuses WAP Push still reads its SMS.
+#[tokio::test]
+async fn a_handset_shows_only_what_its_receipt_calls_delivered() {
+    let h = sim(SimConfig::local()).await;
+    let (gone, no_push) = ("8613800138000", "8613700137000");
+    let mut plan = smsc_sim::ReceiptPlan::undeliverable_to(gone);
+    plan.rules
+        .extend(smsc_sim::ReceiptPlan::push_refused_by(no_push).rules);
+    h.set_receipt_plan(plan);
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    c.submit(text(gone, "into the void", 1)).await;
+    assert_eq!(
+        receipt_of(&c.deliver().await).stat,
+        Some(ReceiptStatus::Undeliverable)
+    );
+    c.submit(text(no_push, "plain text", 1)).await;
+    assert_eq!(
+        receipt_of(&c.deliver().await).stat,
+        Some(ReceiptStatus::Delivered)
+    );
+    assert!(
+        h.handset(gone).texts().is_empty(),
+        "an undelivered message shows"
+    );
+    assert_eq!(h.handset(no_push).texts(), ["plain text"]);
+    h.shutdown().await;
+}
+
 /// With responses delayed, a receipt still follows its response (only the
 /// `receipt_before_resp` fault makes it overtake).
 #[tokio::test]
