@@ -37,7 +37,10 @@ impl fmt::Debug for Account {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The account flag lacks the `:` separator or has an empty id.
-    #[error("account {spec:?} is not of the form id:password")]
+    #[error(
+        "account {spec:?} is not of the form id:password (SMPP 3.4: a system_id of 1-15 and a \
+         password of at most 8 ASCII characters)"
+    )]
     BadAccount {
         /// The flag value, password elided.
         spec: String,
@@ -55,13 +58,21 @@ pub enum ConfigError {
 impl std::str::FromStr for Account {
     type Err = ConfigError;
 
-    /// Parse `id:password` (the password may itself contain `:`).
+    /// Parse `id:password` (the password may itself contain `:`), within SMPP 3.4's sizes
+    /// (§4.1.1): an ESME could never bind with a longer one.
     fn from_str(s: &str) -> Result<Self, ConfigError> {
         match s.split_once(':') {
-            Some((id, pw)) if !id.is_empty() => Ok(Account {
-                system_id: id.to_string(),
-                password: pw.to_string(),
-            }),
+            Some((id, pw))
+                if (1..=15).contains(&id.len())
+                    && pw.len() <= 8
+                    && id.is_ascii()
+                    && pw.is_ascii() =>
+            {
+                Ok(Account {
+                    system_id: id.to_string(),
+                    password: pw.to_string(),
+                })
+            }
             _ => Err(ConfigError::BadAccount {
                 spec: s.split(':').next().unwrap_or_default().to_string(),
             }),
@@ -481,6 +492,10 @@ mod tests {
         assert!("nocolon".parse::<Account>().is_err());
         assert!(":pw".parse::<Account>().is_err());
         assert!(!format!("{a:?}").contains("cret"));
+        // Longer than SMPP 3.4 allows: no ESME could bind with it.
+        assert!("sixteen_chars_id:pw".parse::<Account>().is_err());
+        assert!("esme:ninechars".parse::<Account>().is_err());
+        assert!("fifteen_chars_i:eightchr".parse::<Account>().is_ok());
     }
 
     #[test]

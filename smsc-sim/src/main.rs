@@ -126,8 +126,8 @@ struct Serve {
     /// Account allowed to bind, as id:password (repeatable). None: any bind is accepted.
     #[arg(long = "account", value_name = "ID:PASSWORD")]
     accounts: Vec<Account>,
-    /// system_id returned in bind responses.
-    #[arg(long, default_value = "smsc-sim")]
+    /// system_id returned in bind responses (1-15 ASCII characters).
+    #[arg(long, default_value = "smsc-sim", value_parser = parse_system_id)]
     system_id: String,
     /// Requests a bind may have unanswered before getting the window status.
     #[arg(long, default_value_t = 100)]
@@ -210,6 +210,14 @@ struct Serve {
     /// Send enquire_link to bound ESMEs every N seconds (1 to 86400).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     enquire_link_secs: Option<u64>,
+}
+
+fn parse_system_id(s: &str) -> Result<String, String> {
+    if (1..=15).contains(&s.len()) && s.is_ascii() {
+        Ok(s.to_string())
+    } else {
+        Err("a system_id is 1-15 ASCII characters (SMPP 3.4 §4.1.1)".into())
+    }
 }
 
 fn parse_u32(s: &str) -> Result<u32, String> {
