@@ -37,6 +37,30 @@ pub fn purge_outbox(
     }
 }
 
+/// Rows one transaction of [`retry_failed`] takes back at most.
+pub const RETRY_BATCH: usize = 1_000;
+
+/// Queue the failed rows `filter` takes again, [`RETRY_BATCH`] (`batch`) a transaction, so
+/// that a gateway running on the same database waits for one batch at a time. Returns how
+/// many rows are queued again.
+pub fn retry_failed(
+    store: &Store,
+    filter: &outbox::RetryFilter,
+    now: i64,
+    batch: usize,
+) -> Result<usize, StoreError> {
+    let mut queued = 0;
+    loop {
+        let f = filter.clone();
+        let (seen, n) = store
+            .write_blocking(move |tx| outbox::retry_failed_matching(tx, &f, batch.max(1), now))?;
+        queued += n;
+        if seen == 0 {
+            return Ok(queued);
+        }
+    }
+}
+
 /// One CSV row that was skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadRow {

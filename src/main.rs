@@ -222,8 +222,14 @@ enum OutboxCmd {
         #[command(flatten)]
         db: DbArgs,
     },
-    /// Put every failed row back in the queue with fresh attempts.
+    /// Put failed rows back in the queue with fresh attempts: every one, or those asked for.
     Retry {
+        /// Only this row (repeatable; the ids `outbox list --state failed` shows).
+        #[arg(long = "id", value_name = "ID")]
+        ids: Vec<i64>,
+        /// Only rows that failed within the last N hours.
+        #[arg(long, value_name = "N")]
+        within_hours: Option<u64>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -327,10 +333,29 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
                 );
             }
         }
-        OutboxCmd::Retry { db } => {
+        OutboxCmd::Retry {
+            ids,
+            within_hours,
+            db,
+        } => {
             let (_, store) = db.open()?;
             let now = presence_gw::store::now_ms();
-            let n = store.write_blocking(move |tx| outbox::retry_failed(tx, now))?;
+            let filter = outbox::RetryFilter {
+                ids,
+                failed_since: within_hours.map(|h| {
+                    now.saturating_sub(
+                        i64::try_from(h)
+                            .unwrap_or(i64::MAX)
+                            .saturating_mul(3_600_000),
+                    )
+                }),
+            };
+            let n = presence_gw::admin::retry_failed(
+                &store,
+                &filter,
+                now,
+                presence_gw::admin::RETRY_BATCH,
+            )?;
             println!("{n} failed messages queued again");
             store.close_blocking();
         }

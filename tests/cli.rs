@@ -362,6 +362,20 @@ fn admin_commands_answer_clearly_on_unknowns() {
     assert!(r.ok(), "{}", r.stderr);
     let r = run_in(d, &["outbox", "retry", "--db", "gw.db"]);
     assert!(r.ok() && r.stdout.contains("0 failed"), "{}", r.stdout);
+    let r = run_in(
+        d,
+        &[
+            "outbox",
+            "retry",
+            "--id",
+            "7",
+            "--within-hours",
+            "24",
+            "--db",
+            "gw.db",
+        ],
+    );
+    assert!(r.ok() && r.stdout.contains("0 failed"), "{}", r.stderr);
     let r = run_in(d, &["outbox", "purge", "--db", "gw.db"]);
     assert!(r.ok() && r.stdout.contains("0 finished"), "{}", r.stdout);
 

@@ -1583,6 +1583,54 @@ fn expiry_failure_retry_and_purge() {
         .is_some());
 }
 
+/// An operator retries the failed rows asked for: by id, or those that failed recently, a
+/// batch a transaction; the others stay failed.
+#[test]
+fn an_operator_retry_takes_the_rows_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let ids: Vec<i64> = (0..4)
+        .map(|i| enqueue(&store, NewMessage::sms(format!("86{i}"), "x"), T0).id)
+        .collect();
+    store
+        .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
+        .unwrap();
+    for (k, &id) in ids.iter().enumerate() {
+        // The first failed long ago, the others recently.
+        let at = if k == 0 { T0 + 1 } else { T0 + 100_000 };
+        store
+            .write_blocking(move |tx| outbox::fail(tx, id, "ESME_RSYSERR (0x00000008)", at))
+            .unwrap();
+    }
+    let state = |id: i64| row(&store, id).state;
+    let by_id = outbox::RetryFilter {
+        ids: vec![ids[2]],
+        failed_since: None,
+    };
+    assert_eq!(
+        presence_gw::admin::retry_failed(&store, &by_id, T0 + 200_000, 10).unwrap(),
+        1
+    );
+    assert_eq!(state(ids[2]), OutboxState::Queued);
+    assert_eq!(state(ids[1]), OutboxState::Failed);
+    let recent = outbox::RetryFilter {
+        ids: Vec::new(),
+        failed_since: Some(T0 + 50_000),
+    };
+    // One row a transaction: still every recent one.
+    assert_eq!(
+        presence_gw::admin::retry_failed(&store, &recent, T0 + 200_000, 1).unwrap(),
+        2
+    );
+    assert_eq!(
+        state(ids[0]),
+        OutboxState::Failed,
+        "failed before the window"
+    );
+    assert_eq!(state(ids[1]), OutboxState::Queued);
+    assert_eq!(state(ids[3]), OutboxState::Queued);
+}
+
 #[test]
 fn an_operator_purge_goes_in_batches_and_leaves_nothing_final_behind() {
     let dir = tempfile::tempdir().unwrap();

@@ -1251,6 +1251,53 @@ pub fn retry_failed(tx: &Transaction<'_>, now: i64) -> Result<usize, StoreError>
     requeue_all(tx, OutboxState::Failed, Requeue::Operator, now)
 }
 
+/// Which failed rows an operator's retry takes ([`retry_failed_matching`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetryFilter {
+    /// Only these rows (empty: any).
+    pub ids: Vec<i64>,
+    /// Only rows that failed at or after this time (Unix ms).
+    pub failed_since: Option<i64>,
+}
+
+/// Up to `limit` `failed` rows that `filter` takes back to `queued`, as [`retry_failed`] does.
+/// Returns how many rows it looked at (0: none is left) and how many are queued again (a row
+/// whose coalescing key has a newer queued row is superseded instead).
+pub fn retry_failed_matching(
+    tx: &Transaction<'_>,
+    filter: &RetryFilter,
+    limit: usize,
+    now: i64,
+) -> Result<(usize, usize), StoreError> {
+    let ids: Vec<i64> = tx
+        .prepare_cached(
+            "SELECT id FROM outbox WHERE state = 'failed' AND updated_at >= ?1
+               AND (?2 = 0 OR id IN rarray(?3))
+             ORDER BY id LIMIT ?4",
+        )
+        .and_then(|mut s| {
+            s.query_map(
+                params![
+                    filter.failed_since.unwrap_or(i64::MIN),
+                    !filter.ids.is_empty(),
+                    id_array(filter.ids.iter().copied()),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                |r| r.get(0),
+            )?
+            .collect()
+        })
+        .ctx("outbox::retry_failed_matching")?;
+    let mut queued = 0;
+    for &id in &ids {
+        let how = Requeue::Operator;
+        if back_to_queue(tx, id, OutboxState::Failed, how, None, now)? == Requeued::Queued {
+            queued += 1;
+        }
+    }
+    Ok((ids.len(), queued))
+}
+
 /// Every row in `state` back to `queued`; counts those not superseded.
 fn requeue_all(
     tx: &Transaction<'_>,
