@@ -315,13 +315,15 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
                     )
                 })?;
             let (_, conn) = db.inspect()?;
-            let counts = outbox::counts_by_state(&conn)?;
+            // One snapshot: the counts and the rows agree even while a gateway writes.
+            let snapshot = conn.unchecked_transaction()?;
+            let counts = outbox::counts_by_state(&snapshot)?;
             let line: Vec<String> = OutboxState::ALL
                 .iter()
                 .map(|s| format!("{} {}", s.as_str(), counts.get(*s)))
                 .collect();
             println!("{}", line.join(", "));
-            for r in outbox::list(&conn, state, limit)? {
+            for r in outbox::list(&snapshot, state, limit)? {
                 println!(
                     "{:>8} {:<10} {:<8} to {:<16} attempts {:>2} {}",
                     r.id,
@@ -398,7 +400,8 @@ fn subscriber(cmd: SubscriberCmd) -> anyhow::Result<()> {
     let (cfg, conn) = db.inspect()?;
     let m = presence_gw::command::Msisdn::parse(&number, &cfg.country_code)
         .with_context(|| format!("{number:?}"))?;
-    match presence_gw::admin::subscriber_summary(&conn, m.as_str())? {
+    let snapshot = conn.unchecked_transaction()?;
+    match presence_gw::admin::subscriber_summary(&snapshot, m.as_str())? {
         Some(text) => print!("{text}"),
         None => println!("{} has never used the service", m.as_str()),
     }

@@ -112,6 +112,23 @@ fn row(store: &Store, id: i64) -> outbox::OutboxRow {
 // ---------------------------------------------------------------------------------------------
 // Store mechanics
 
+/// The read-only open of the inspection commands works on a database whose gateway stopped
+/// cleanly (its WAL checkpointed and gone), reads what was written, and refuses writes.
+#[test]
+fn a_stopped_gateways_database_opens_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    let store = open(&path);
+    let id = enqueue(&store, NewMessage::sms("861", "kept"), T0).id;
+    store.close_blocking();
+    let conn = presence_gw::store::open_read_only(&path, Duration::from_millis(100)).unwrap();
+    let row = outbox::get(&conn, id).unwrap().expect("the row");
+    assert_eq!(row.body.as_deref(), Some("kept"));
+    assert!(conn
+        .execute("DELETE FROM outbox WHERE id = ?1", [id])
+        .is_err());
+}
+
 /// While every write fails (here: another process holds the database past the busy timeout)
 /// the store says since when, for `/health`; the first commit after clears it.
 #[test]

@@ -638,19 +638,7 @@ impl Shared {
     /// Try to hand `job` to a receiver-capable bind (round-robin); gives it back when none can
     /// take it right now.
     pub fn route(&self, job: DeliveryJob) -> Result<(), DeliveryJob> {
-        let candidates: Vec<mpsc::Sender<DeliveryJob>> = {
-            let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-            conns
-                .values()
-                .filter(|c| match &c.bound {
-                    Some((sys, mode)) => {
-                        mode.can_receive() && job.system_id.as_ref().is_none_or(|want| want == sys)
-                    }
-                    None => false,
-                })
-                .map(|c| c.deliver_tx.clone())
-                .collect()
-        };
+        let candidates = self.receivers(job.system_id.as_deref());
         if candidates.is_empty() {
             return Err(job);
         }
@@ -664,6 +652,19 @@ impl Shared {
             }
         }
         Err(job)
+    }
+
+    /// The delivery queues of the receiver-capable binds of `system_id` (any account: `None`).
+    pub fn receivers(&self, system_id: Option<&str>) -> Vec<mpsc::Sender<DeliveryJob>> {
+        let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        conns
+            .values()
+            .filter(|c| match &c.bound {
+                Some((sys, mode)) => mode.can_receive() && system_id.is_none_or(|want| want == sys),
+                None => false,
+            })
+            .map(|c| c.deliver_tx.clone())
+            .collect()
     }
 
     /// Current binds.

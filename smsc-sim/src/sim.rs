@@ -224,9 +224,10 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
-/// Most jobs the dispatcher holds for accounts that cannot take them now; beyond it, it stops
-/// reading its queue until some are delivered.
-const PARKED_MAX: usize = 65_536;
+/// Most jobs the dispatcher holds for one account with no receiver bind at all; beyond it the
+/// oldest is given up ("no receiver bind"). (An account whose receiver is only slow keeps
+/// every job: it drains them.)
+const PARKED_PER_ACCOUNT: usize = 10_000;
 
 /// Hands queued deliver_sm to receiver-capable binds. A job no bind can take now (its account
 /// has no receiver bind, or that bind's queue is full) waits in a queue of its account's own,
@@ -256,7 +257,7 @@ async fn dispatcher(shared: Arc<Shared>, mut rx: mpsc::Receiver<DeliveryJob>) {
         parked.retain(|_, q| !q.is_empty());
         tokio::select! {
             _ = shared.shutdown.cancelled() => return,
-            j = rx.recv(), if held < PARKED_MAX => {
+            j = rx.recv() => {
                 let Some(job) = j else { return };
                 if job.generation != shared.generation.load(Ordering::Relaxed) {
                     continue;
@@ -269,8 +270,21 @@ async fn dispatcher(shared: Arc<Shared>, mut rx: mpsc::Receiver<DeliveryJob>) {
                         Err(job) => job,
                     },
                 };
-                parked.entry(key).or_default().push_back(job);
+                let queue = parked.entry(key).or_default();
+                queue.push_back(job);
                 held += 1;
+                if queue.len() > PARKED_PER_ACCOUNT
+                    && shared.receivers(queue[0].system_id.as_deref()).is_empty()
+                {
+                    if let Some(old) = queue.pop_front() {
+                        held -= 1;
+                        let why = match &old.system_id {
+                            Some(sys) => format!("no receiver bind for {sys}"),
+                            None => "no receiver bind".to_string(),
+                        };
+                        shared.set_delivery_state(old.record_id, DeliveryState::Failed(why), None);
+                    }
+                }
             }
             _ = changed.changed(), if held > 0 => {}
             _ = tokio::time::sleep(Duration::from_millis(20)), if held > 0 => {}

@@ -132,14 +132,19 @@ impl Verdict {
         // Segments that never went out beside some the SMSC took: a counted attempt (an
         // uncounted one would look like a first attempt and send the taken ones again), due
         // at once, since nothing about the message asked for a wait.
-        let retry = match (self.retry, self.unsent && accepted_some) {
-            (Some(reason), _) => Some((reason, retry_at)),
-            (None, true) => Some((LinkError::NotSent.to_string(), now)),
-            (None, false) => None,
-        };
         if self.expired {
             return outbox::AttemptEnd::Expired;
         }
+        if self.fail.is_none() && self.retry.is_none() && self.unsent && accepted_some {
+            // Not held to `max_attempts` either: every such attempt sends at least one part
+            // not sent before (taken ones are skipped), so it cannot go on for ever, and
+            // giving up would leave the handset half a message.
+            return outbox::AttemptEnd::Retry {
+                at: now,
+                error: LinkError::NotSent.to_string(),
+            };
+        }
+        let retry = self.retry.map(|reason| (reason, retry_at));
         match (self.fail, retry) {
             (Some(reason), _) => outbox::AttemptEnd::Fail(reason),
             (None, Some((reason, _))) if attempts >= max_attempts => {
@@ -556,11 +561,14 @@ impl Dispatcher {
                 .write_patiently(self.cfg.record_patience, write.clone())
                 .await
             {
-                Err(e) if e.is_transient() => error!(
-                    rows = attempts.len(),
-                    error = %e,
-                    "submit outcomes the SMSC accepted are still not recorded; trying on"
-                ),
+                Err(e) if e.is_transient() => {
+                    error!(
+                        rows = attempts.len(),
+                        error = %e,
+                        "submit outcomes the SMSC accepted are still not recorded; trying on"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 done => break done,
             }
         };
@@ -612,6 +620,14 @@ mod tests {
         // Some segments taken, the rest never sent: counted, due at once.
         assert_eq!(
             end(verdict(None, None, true), 1, true),
+            AttemptEnd::Retry {
+                at: 1_000,
+                error: LinkError::NotSent.to_string()
+            }
+        );
+        // ...and not given up at the limit: the next attempt sends the parts left.
+        assert_eq!(
+            end(verdict(None, None, true), 3, true),
             AttemptEnd::Retry {
                 at: 1_000,
                 error: LinkError::NotSent.to_string()

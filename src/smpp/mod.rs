@@ -678,6 +678,11 @@ async fn supervise(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .map(|t| t.elapsed());
+        // Bound on the primary (however it got there): the next stay on a fallback looks for
+        // it at the configured pace again.
+        if bound_for.is_some() && cfg.smsc == rotation.primary() {
+            probe_every = base.primary_probe;
+        }
         // A return to the primary that did not bind there: straight back to the fallback it
         // left, and look for the primary less often from now on.
         if let Some(fallback) = returning_from.take() {

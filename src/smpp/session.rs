@@ -113,6 +113,18 @@ impl Unsent {
     }
 }
 
+/// The requests of one drain of the request channel not handled yet; dropped early (the
+/// session ending on a failed write), each is answered [`LinkError::NotSent`].
+struct RefuseRest(std::vec::IntoIter<Outgoing>);
+
+impl Drop for RefuseRest {
+    fn drop(&mut self) {
+        for out in self.0.by_ref() {
+            out.refuse(LinkError::NotSent);
+        }
+    }
+}
+
 impl std::ops::Deref for Unsent {
     type Target = VecDeque<Queued>;
     fn deref(&self) -> &Self::Target {
@@ -632,7 +644,10 @@ async fn run_bound(
                     }
                 }
                 let now = Instant::now();
-                for out in batch {
+                // If a write fails the session ends here: what is left of the drain was
+                // never written, and says so (`NotSent`) rather than read as a disconnect.
+                let mut rest = RefuseRest(batch.into_iter());
+                for out in rest.0.by_ref() {
                     let r = match out {
                         Outgoing::One(r) => r,
                         Outgoing::Batch(b) => {
@@ -706,5 +721,45 @@ async fn run_bound(
                 .await;
             unbind = Some((s, Instant::now() + Duration::from_secs(1)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Requests a session took from its channel but never wrote, because it ended first, are
+    /// answered `NotSent`, batch items and single requests alike.
+    #[tokio::test]
+    async fn what_a_session_never_wrote_is_answered_not_sent() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let batch = Outgoing::Batch(Batch {
+            pdus: vec![Pdu::EnquireLink, Pdu::EnquireLink],
+            reply: tx,
+            enqueued: Instant::now(),
+            gate: None,
+        });
+        let (one_tx, one_rx) = oneshot::channel();
+        let one = Outgoing::One(Box::new(Request {
+            pdu: Pdu::EnquireLink,
+            reply: ReplyTo::One(one_tx),
+            permit: None,
+            enqueued: Instant::now(),
+        }));
+        let mut rest = RefuseRest(vec![batch, one].into_iter());
+        let _taken = rest.0.next();
+        drop(rest);
+        assert_eq!(one_rx.await.unwrap(), Err(LinkError::NotSent));
+        drop(_taken);
+        assert!(rx.recv().await.is_none(), "the batch taken was not refused");
+
+        let mut queue = Unsent::default();
+        let (tx, mut rx) = mpsc::channel(4);
+        queue.push_back(Queued {
+            pdu: Pdu::EnquireLink,
+            reply: ReplyTo::Batch(tx, 3, None),
+        });
+        drop(queue);
+        assert_eq!(rx.recv().await, Some((3, Err(LinkError::NotSent))));
     }
 }

@@ -149,6 +149,15 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// A statement failed for a reason that will not pass (shared by several rows of one
+    /// write, so kept as text).
+    #[error("{op} failed: {reason}")]
+    Failed {
+        /// The operation.
+        op: &'static str,
+        /// SQLite's message.
+        reason: String,
+    },
     /// A backup could not be written or failed its check (see [`backup`]).
     #[error("backup to {path}: {reason}")]
     Backup {

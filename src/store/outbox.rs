@@ -884,10 +884,20 @@ pub fn record_attempts(
     if !submitted.is_empty() {
         let marked = mark_all_submitted(tx, submitted.iter().map(|&(_, id)| id), now);
         if let Err(e) = marked {
+            // Only a refusal that passes makes the caller try the whole write again; any
+            // other stands (trying it again for ever would change nothing).
+            let transient = e.is_transient();
             let reason = e.to_string();
             for (i, _) in submitted {
-                results[i] = Err(StoreError::NotCommitted {
-                    reason: reason.clone(),
+                results[i] = Err(if transient {
+                    StoreError::NotCommitted {
+                        reason: reason.clone(),
+                    }
+                } else {
+                    StoreError::Failed {
+                        op: "outbox::mark_all_submitted",
+                        reason: reason.clone(),
+                    }
                 });
             }
         }
