@@ -103,7 +103,8 @@ impl MtFilter {
     /// Whether `r` passes.
     pub fn matches(&self, r: &MtRecord) -> bool {
         if let Some(d) = &self.dest {
-            if d.trim_start_matches('+') != r.dest.trim_start_matches('+') {
+            // By digits: `?dest=+86...` unencoded in a query string arrives as " 86...".
+            if crate::util::digits(d) != crate::util::digits(&r.dest) {
                 return false;
             }
         }

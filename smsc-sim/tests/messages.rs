@@ -717,6 +717,10 @@ async fn http_control_api() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v[0]["text"], "over http");
     assert_eq!(v[0]["short_message"], "6f7665722068747470");
+    // A '+' left unencoded (a query string reads it as a space) finds the number too.
+    let (_, body) = http_get(&format!("{base}/mt?dest=+8613800138000")).await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v[0]["text"], "over http", "{body}");
     let (_, body) = http_get(&format!("{base}/mt?since=1")).await;
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&body).unwrap(),
