@@ -324,8 +324,18 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
                 .collect();
             println!("{}", line.join(", "));
             for r in outbox::list(&snapshot, state, limit)? {
+                // The SMSC's ids, to find the message in the carrier's records.
+                let ids: Vec<String> = outbox::segments(&snapshot, r.id)?
+                    .iter()
+                    .map(|s| format!("{}/{}:{}", s.seq, s.total, s.smsc_message_id_raw))
+                    .collect();
+                let ids = if ids.is_empty() {
+                    String::new()
+                } else {
+                    format!(" smsc {}", ids.join(","))
+                };
                 println!(
-                    "{:>8} {:<10} {:<8} to {:<16} attempts {:>2} {}",
+                    "{:>8} {:<10} {:<8} to {:<16} attempts {:>2}{ids} {}",
                     r.id,
                     r.state.as_str(),
                     r.kind.as_str(),

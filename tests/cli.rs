@@ -503,6 +503,39 @@ fn inspection_commands_never_write_the_database() {
     .unwrap();
     assert!(run_in(d, &["activity", "import", "empty.csv", "--db", "gw.db"]).ok());
     let db = d.join("gw.db");
+    // One row the SMSC took under id 1A2B3C.
+    {
+        use presence_gw::store::outbox::{self, AcceptedSegment, Attempt, AttemptEnd, NewMessage};
+        let store = presence_gw::store::Store::open(&db, Default::default()).unwrap();
+        let id = store
+            .write_blocking(|tx| outbox::enqueue(tx, &NewMessage::sms("+8613900139000", "x"), 1))
+            .unwrap()
+            .id;
+        store
+            .write_blocking(|tx| outbox::claim_due(tx, 2, 1))
+            .unwrap();
+        let attempts = vec![Attempt {
+            outbox_id: id,
+            attempt: 1,
+            accepted: vec![AcceptedSegment {
+                seq: 1,
+                total: 1,
+                message_id: "1A2B3C".into(),
+            }],
+            end: AttemptEnd::Submitted,
+        }];
+        store
+            .write_blocking(move |tx| outbox::record_attempts(tx, &attempts, 3))
+            .unwrap();
+        store.close_blocking();
+    }
+    let r = run_in(d, &["outbox", "list", "--db", "gw.db"]);
+    assert!(
+        r.ok() && r.stdout.contains("submitted") && r.stdout.contains("smsc 1/1:1A2B3C"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
     let version = |c: &rusqlite::Connection| -> i64 {
         c.query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap()
