@@ -109,6 +109,9 @@ struct Session {
     pdus: u64,
     out: Vec<Out>,
     close: bool,
+    /// This side sent an unbind: no more deliveries, no new requests accepted, and the
+    /// connection closes at the `unbind_resp` or when it does not come in time.
+    unbinding: bool,
     counters: Arc<ConnCounters>,
 }
 
@@ -149,6 +152,7 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         pdus: 0,
         out: Vec::new(),
         close: false,
+        unbinding: false,
         counters,
     };
     let framed = Framed::new(socket, SmppCodec::new());
@@ -181,6 +185,7 @@ impl Session {
         loop {
             let timer = self.next_timer();
             let can_deliver = self.bound.as_ref().is_some_and(|(_, m)| m.can_receive())
+                && !self.unbinding
                 && self.delivers < shared.cfg.deliver_window;
             tokio::select! {
                 _ = shared.shutdown.cancelled() => break,
@@ -324,9 +329,14 @@ impl Session {
             .collect();
         for seq in expired {
             if let Some(f) = self.inflight.remove(&seq) {
-                if let Pending::Deliver(job) = f.what {
-                    self.delivers -= 1;
-                    self.requeue(job, "response timeout");
+                match f.what {
+                    Pending::Deliver(job) => {
+                        self.delivers -= 1;
+                        self.requeue(job, "response timeout");
+                    }
+                    // No unbind_resp in time: the SMSC closes anyway.
+                    Pending::Unbind => self.close = true,
+                    Pending::EnquireLink | Pending::Malformed => {}
                 }
             }
         }
@@ -365,6 +375,7 @@ impl Session {
         match c {
             Control::Drop => self.close = true,
             Control::Unbind => {
+                self.unbinding = true;
                 let seq = self.seq();
                 self.track(seq, Pending::Unbind);
                 self.out.push(Out::Cmd(Command::new(
@@ -551,7 +562,7 @@ impl Session {
                 self.reply(generic_nack(CommandStatus::EsmeRinvcmdid, seq));
             }
             Some(Pdu::SubmitSm(_) | Pdu::DataSm(_) | Pdu::QuerySm(_) | Pdu::CancelSm(_)) => {
-                let Some(mode) = mode.filter(|m| m.can_transmit()) else {
+                let Some(mode) = mode.filter(|m| m.can_transmit() && !self.unbinding) else {
                     self.reply(error_response(id, CommandStatus::EsmeRinvbndsts, seq));
                     return;
                 };

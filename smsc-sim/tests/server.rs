@@ -419,3 +419,45 @@ async fn data_sm_is_accepted_and_pdus_are_hex_logged() {
     assert!(lines[1].contains(" out 0000"));
     let _ = std::fs::remove_file(&log);
 }
+
+/// After the SMSC sends unbind, the bind takes no new requests and gets no deliveries; when
+/// no unbind_resp comes, the SMSC closes the connection after its response timeout.
+#[tokio::test]
+async fn after_its_unbind_the_smsc_takes_nothing_more_and_closes_without_an_answer() {
+    let h = sim(SimConfig {
+        deliver_timeout: Duration::from_millis(300),
+        ..SimConfig::local()
+    })
+    .await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    assert_eq!(h.unbind_all(None), 1);
+    let unbind = loop {
+        match c.read().await.expect("open") {
+            Frame::Pdu(p) if p.id() == CommandId::Unbind => break p,
+            _ => {}
+        }
+    };
+    assert!(unbind.sequence_number() > 0);
+    let r = c.submit(text("8613800138000", "too late", 0)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRinvbndsts);
+    h.inject_mo(smsc_sim::MoRequest::new(
+        "8613800138001",
+        "10086",
+        "held back",
+    ))
+    .await
+    .unwrap();
+    // Until the close: nothing delivered on a bind being unbound.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let frame = tokio::time::timeout_at(deadline, c.read())
+            .await
+            .expect("the connection was never closed");
+        match frame {
+            None => break,
+            Some(Frame::Pdu(p)) => assert_ne!(p.id(), CommandId::DeliverSm, "delivered: {p:?}"),
+            Some(_) => {}
+        }
+    }
+    h.shutdown().await;
+}
