@@ -7,6 +7,9 @@
 //! image kept per contact (a newer push replaces the older one). USSD MT (`ussd_service_op`) is
 //! recorded as a menu screen and drives the handset's USSD session.
 //!
+//! Each handset keeps its last [`HANDSET_KEEP`] texts, pushes and USSD screens (a long run
+//! does not grow without end; the contacts built from them stay).
+//!
 //! Contact attribution (what "a call from X" looks up): a message belongs to the first phone-like
 //! number (7+ digits, optional `+`) in its text, or in a push's si-id / text; otherwise to its
 //! `source_addr`. Text before that number (trimmed of punctuation) is the contact's name; the
@@ -26,6 +29,17 @@ use crate::config::HandsetConfig;
 use crate::recorder::MtRecord;
 use crate::shared::Shared;
 use crate::util::{digits, same_number};
+
+/// Texts, pushes and USSD screens one handset keeps (each list; the oldest go first).
+pub const HANDSET_KEEP: usize = 1_000;
+
+/// Drop the oldest entries of `list` beyond [`HANDSET_KEEP`].
+fn keep_last<T>(list: &mut Vec<T>) {
+    if list.len() > HANDSET_KEEP {
+        let over = list.len() - HANDSET_KEEP;
+        list.drain(..over);
+    }
+}
 
 /// Whether an MT is addressed to the WAP Push port (2948), by its UDH or its
 /// `destination_port` TLV.
@@ -487,6 +501,7 @@ impl Handsets {
             contact: contact.clone(),
             received_at_ms: now,
         });
+        keep_last(&mut h.view.inbox);
         let c = Self::contact_mut(h, &contact);
         if name.is_some() {
             c.name = name;
@@ -553,6 +568,7 @@ impl Handsets {
         }
         let contact = r.contact.clone();
         h.view.pushes.push(r);
+        keep_last(&mut h.view.pushes);
         let c = Self::contact_mut(h, &contact);
         c.last_push = Some(id);
         if name.is_some() && c.name.is_none() {
@@ -614,6 +630,7 @@ impl Handsets {
             expects_reply,
             received_at_ms: now,
         });
+        keep_last(&mut h.view.ussd);
         match &mut h.view.ussd_session {
             Some(s) => {
                 s.awaiting_reply = expects_reply;
@@ -762,6 +779,22 @@ mod tests {
         assert_eq!(v.texts(), vec!["hello world"]);
         assert_eq!(v.inbox[0].parts, 2);
         assert_eq!(v.pending_parts, 0);
+    }
+
+    #[test]
+    fn a_handset_keeps_its_last_texts_only() {
+        let mut hs = Handsets::new(&HandsetConfig::default());
+        for i in 0..HANDSET_KEEP + 5 {
+            let body = sms_wire::text::encode(&format!("n{i}"), Alphabet::Gsm7).unwrap();
+            hs.ingest_mt(&mt("8613800138000", 0, 0, body), i as u64);
+        }
+        let v = hs.view("8613800138000");
+        assert_eq!(v.inbox.len(), HANDSET_KEEP);
+        assert_eq!(v.texts()[0], "n5", "the oldest went first");
+        assert_eq!(
+            v.texts().last().copied(),
+            Some(format!("n{}", HANDSET_KEEP + 4).as_str())
+        );
     }
 
     #[test]
