@@ -360,6 +360,8 @@ pub struct HandsetConfig {
     pub max_fetch_bytes: usize,
     /// How long parts of a concatenated MT wait for the rest.
     pub reassembly_timeout: Duration,
+    /// Texts, pushes and USSD screens each handset keeps (each list; the oldest go first).
+    pub keep: usize,
 }
 
 impl Default for HandsetConfig {
@@ -369,6 +371,7 @@ impl Default for HandsetConfig {
             fetch_timeout: Duration::from_secs(5),
             max_fetch_bytes: 2 * 1024 * 1024,
             reassembly_timeout: Duration::from_secs(300),
+            keep: 20_000,
         }
     }
 }

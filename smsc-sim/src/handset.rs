@@ -7,8 +7,8 @@
 //! image kept per contact (a newer push replaces the older one). USSD MT (`ussd_service_op`) is
 //! recorded as a menu screen and drives the handset's USSD session.
 //!
-//! Each handset keeps its last [`HANDSET_KEEP`] texts, pushes and USSD screens (a long run
-//! does not grow without end; the contacts built from them stay).
+//! Each handset keeps its last `HandsetConfig::keep` (20,000) texts, pushes and USSD screens
+//! (a long run does not grow without end; the contacts built from them stay).
 //!
 //! Contact attribution (what "a call from X" looks up): a message belongs to the first phone-like
 //! number (7+ digits, optional `+`) in its text, or in a push's si-id / text; otherwise to its
@@ -30,13 +30,12 @@ use crate::recorder::MtRecord;
 use crate::shared::Shared;
 use crate::util::{digits, same_number};
 
-/// Texts, pushes and USSD screens one handset keeps (each list; the oldest go first).
-pub const HANDSET_KEEP: usize = 1_000;
-
-/// Drop the oldest entries of `list` beyond [`HANDSET_KEEP`].
-fn keep_last<T>(list: &mut Vec<T>) {
-    if list.len() > HANDSET_KEEP {
-        let over = list.len() - HANDSET_KEEP;
+/// Drop the oldest entries of `list` beyond `keep` (a batch at a time, so a full list does
+/// not shift on every message).
+fn keep_last<T>(list: &mut Vec<T>, keep: usize) {
+    let keep = keep.max(1);
+    if list.len() > keep + keep / 8 {
+        let over = list.len() - keep;
         list.drain(..over);
     }
 }
@@ -284,6 +283,7 @@ pub struct Handsets {
     phones: HashMap<String, Handset>,
     reassembler: Reassembler,
     follow: bool,
+    keep: usize,
     ingests: u64,
     next_ussd_session: u8,
 }
@@ -333,6 +333,7 @@ impl Handsets {
             phones: HashMap::new(),
             reassembler: Reassembler::new(cfg.reassembly_timeout.as_millis() as u64, 255),
             follow: cfg.follow_push_links,
+            keep: cfg.keep,
             ingests: 0,
             next_ussd_session: 0,
         }
@@ -492,6 +493,7 @@ impl Handsets {
             Some((at, n)) => (n, name_before(&text, at)),
             None => (rec.source.clone(), None),
         };
+        let keep = self.keep;
         let h = self.phone(&rec.dest);
         h.view.inbox.push(InboxMessage {
             from: rec.source.clone(),
@@ -501,7 +503,7 @@ impl Handsets {
             contact: contact.clone(),
             received_at_ms: now,
         });
-        keep_last(&mut h.view.inbox);
+        keep_last(&mut h.view.inbox, keep);
         let c = Self::contact_mut(h, &contact);
         if name.is_some() {
             c.name = name;
@@ -511,7 +513,7 @@ impl Handsets {
     }
 
     fn store_push(&mut self, rec: &MtRecord, push: PushContent, now: u64) -> Option<FetchJob> {
-        let follow = self.follow;
+        let (follow, keep) = (self.follow, self.keep);
         let h = self.phone(&rec.dest);
         let id = h.next_push;
         h.next_push += 1;
@@ -568,7 +570,7 @@ impl Handsets {
         }
         let contact = r.contact.clone();
         h.view.pushes.push(r);
-        keep_last(&mut h.view.pushes);
+        keep_last(&mut h.view.pushes, keep);
         let c = Self::contact_mut(h, &contact);
         c.last_push = Some(id);
         if name.is_some() && c.name.is_none() {
@@ -621,6 +623,7 @@ impl Handsets {
         let op = rec.ussd_service_op;
         let expects_reply = op == Some(2);
         let session = rec.its_session_info.map(|(s, _)| s);
+        let keep = self.keep;
         let h = self.phone(&rec.dest);
         h.view.ussd.push(UssdScreen {
             from: rec.source.clone(),
@@ -630,7 +633,7 @@ impl Handsets {
             expects_reply,
             received_at_ms: now,
         });
-        keep_last(&mut h.view.ussd);
+        keep_last(&mut h.view.ussd, keep);
         match &mut h.view.ussd_session {
             Some(s) => {
                 s.awaiting_reply = expects_reply;
@@ -783,18 +786,19 @@ mod tests {
 
     #[test]
     fn a_handset_keeps_its_last_texts_only() {
-        let mut hs = Handsets::new(&HandsetConfig::default());
-        for i in 0..HANDSET_KEEP + 5 {
+        let mut hs = Handsets::new(&HandsetConfig {
+            keep: 16,
+            ..HandsetConfig::default()
+        });
+        for i in 0..19 {
             let body = sms_wire::text::encode(&format!("n{i}"), Alphabet::Gsm7).unwrap();
             hs.ingest_mt(&mt("8613800138000", 0, 0, body), i as u64);
         }
         let v = hs.view("8613800138000");
-        assert_eq!(v.inbox.len(), HANDSET_KEEP);
-        assert_eq!(v.texts()[0], "n5", "the oldest went first");
-        assert_eq!(
-            v.texts().last().copied(),
-            Some(format!("n{}", HANDSET_KEEP + 4).as_str())
-        );
+        // Cut back to 16 once past 16 + 16/8.
+        assert_eq!(v.inbox.len(), 16);
+        assert_eq!(v.texts()[0], "n3", "the oldest went first");
+        assert_eq!(v.texts().last().copied(), Some("n18"));
     }
 
     #[test]
