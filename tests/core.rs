@@ -49,6 +49,15 @@ async fn counts(gw: &Gateway) -> OutboxCounts {
         .expect("counts")
 }
 
+/// Outbox row `id` as it stands now.
+async fn row(gw: &Gateway, id: i64) -> outbox::OutboxRow {
+    gw.store
+        .read(move |c| outbox::get(c, id))
+        .await
+        .unwrap()
+        .expect("the row")
+}
+
 async fn wait_delivered(gw: &Gateway, n: u64, timeout: Duration) -> OutboxCounts {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
@@ -444,25 +453,15 @@ async fn a_row_older_than_its_validity_expires_instead_of_going_out() {
             .unwrap()
     };
     gw.wake_dispatcher();
-    let row = |id: i64| {
-        let store = gw.store.clone();
-        async move {
-            store
-                .read(move |c| outbox::get(c, id))
-                .await
-                .unwrap()
-                .unwrap()
-        }
-    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while row(fresh).await.state != outbox::OutboxState::Delivered {
+    while row(&gw, fresh).await.state != outbox::OutboxState::Delivered {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the fresh row never went out"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let old = row(stale).await;
+    let old = row(&gw, stale).await;
     assert_eq!(old.state, outbox::OutboxState::Expired, "{old:?}");
     assert_eq!(old.last_error.as_deref(), Some("validity period ended"));
     assert!(
@@ -485,19 +484,8 @@ async fn a_row_failed_by_its_receipt_and_retried_by_the_operator_is_sent_again()
         .enqueue(NewMessage::sms(to.clone(), "try again"))
         .await
         .unwrap();
-    let state = |gw: &Gateway| {
-        let store = gw.store.clone();
-        async move {
-            store
-                .read(move |c| outbox::get(c, id))
-                .await
-                .unwrap()
-                .unwrap()
-                .state
-        }
-    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while state(&gw).await != outbox::OutboxState::Failed {
+    while row(&gw, id).await.state != outbox::OutboxState::Failed {
         assert!(tokio::time::Instant::now() < deadline, "never failed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -528,11 +516,11 @@ async fn a_row_failed_by_its_receipt_and_retried_by_the_operator_is_sent_again()
     sim.set_faults(smsc_sim::Faults::default());
     // The failed segment is sent again (not taken for one already accepted) and delivered.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while state(&gw).await != outbox::OutboxState::Delivered {
+    while row(&gw, id).await.state != outbox::OutboxState::Delivered {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the retried row is {:?}, segments {:?}",
-            state(&gw).await,
+            row(&gw, id).await.state,
             gw.store.read(move |c| outbox::segments(c, id)).await
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
