@@ -49,14 +49,16 @@ pub fn retry_failed(
     now: i64,
     batch: usize,
 ) -> Result<usize, StoreError> {
-    let mut queued = 0;
+    let (mut queued, mut after) = (0, 0);
     loop {
         let f = filter.clone();
-        let (seen, n) = store
-            .write_blocking(move |tx| outbox::retry_failed_matching(tx, &f, batch.max(1), now))?;
+        let (last, n) = store.write_blocking(move |tx| {
+            outbox::retry_failed_matching(tx, &f, after, batch.max(1), now)
+        })?;
         queued += n;
-        if seen == 0 {
-            return Ok(queued);
+        match last {
+            Some(id) => after = id,
+            None => return Ok(queued),
         }
     }
 }

@@ -1606,15 +1606,20 @@ fn expiry_failure_retry_and_purge() {
 fn an_operator_retry_takes_the_rows_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("gw.db"));
-    let ids: Vec<i64> = (0..4)
+    let ids: Vec<i64> = (0..5)
         .map(|i| enqueue(&store, NewMessage::sms(format!("86{i}"), "x"), T0).id)
         .collect();
     store
         .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
         .unwrap();
     for (k, &id) in ids.iter().enumerate() {
-        // The first failed long ago, the others recently.
-        let at = if k == 0 { T0 + 1 } else { T0 + 100_000 };
+        // The first failed long ago, the last after the command began (a running gateway
+        // failing it again), the others recently.
+        let at = match k {
+            0 => T0 + 1,
+            4 => T0 + 300_000,
+            _ => T0 + 100_000,
+        };
         store
             .write_blocking(move |tx| outbox::fail(tx, id, "ESME_RSYSERR (0x00000008)", at))
             .unwrap();
@@ -1646,6 +1651,11 @@ fn an_operator_retry_takes_the_rows_asked_for() {
     );
     assert_eq!(state(ids[1]), OutboxState::Queued);
     assert_eq!(state(ids[3]), OutboxState::Queued);
+    assert_eq!(
+        state(ids[4]),
+        OutboxState::Failed,
+        "failed again after the command began: not taken twice"
+    );
 }
 
 #[test]

@@ -103,8 +103,15 @@ impl MtFilter {
     /// Whether `r` passes.
     pub fn matches(&self, r: &MtRecord) -> bool {
         if let Some(d) = &self.dest {
-            // By digits: `?dest=+86...` unencoded in a query string arrives as " 86...".
-            if crate::util::digits(d) != crate::util::digits(&r.dest) {
+            // By digits: `?dest=+86...` unencoded in a query string arrives as " 86...". A
+            // filter without digits (an alphanumeric address) compares as written.
+            let want = crate::util::digits(d);
+            let same = if want.is_empty() {
+                d.trim() == r.dest
+            } else {
+                want == crate::util::digits(&r.dest)
+            };
+            if !same {
                 return false;
             }
         }

@@ -137,6 +137,7 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
                 deliver_tx,
                 ctrl_tx,
                 counters: Arc::clone(&counters),
+                unbinding: false,
             },
         );
     shared.bump();
@@ -376,6 +377,15 @@ impl Session {
             Control::Drop => self.close = true,
             Control::Unbind => {
                 self.unbinding = true;
+                if let Some(e) = self
+                    .shared
+                    .conns
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_mut(&self.id)
+                {
+                    e.unbinding = true;
+                }
                 let seq = self.seq();
                 self.track(seq, Pending::Unbind);
                 self.out.push(Out::Cmd(Command::new(

@@ -113,6 +113,8 @@ pub struct ConnEntry {
     pub ctrl_tx: mpsc::Sender<Control>,
     /// Published counters.
     pub counters: Arc<ConnCounters>,
+    /// The simulator sent it an unbind: nothing more is routed to it.
+    pub unbinding: bool,
 }
 
 /// Mutable records.
@@ -660,7 +662,9 @@ impl Shared {
         conns
             .values()
             .filter(|c| match &c.bound {
-                Some((sys, mode)) => mode.can_receive() && system_id.is_none_or(|want| want == sys),
+                Some((sys, mode)) => {
+                    !c.unbinding && mode.can_receive() && system_id.is_none_or(|want| want == sys)
+                }
                 None => false,
             })
             .map(|c| c.deliver_tx.clone())

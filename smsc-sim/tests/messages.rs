@@ -381,11 +381,69 @@ async fn a_handset_shows_only_what_its_receipt_calls_delivered() {
         receipt_of(&c.deliver().await).stat,
         Some(ReceiptStatus::Delivered)
     );
+    // A push to the handset that cannot take one: reported undeliverable, not shown.
+    let si = ServiceIndication::new("http://127.0.0.1:9/a/x", "new photo");
+    for s in push_segments(&PushContent::Si(si), &WspOptions::default(), 3, false).unwrap() {
+        c.submit(submit(
+            no_push,
+            s.esm_class,
+            s.data_coding,
+            &s.short_message,
+            1,
+        ))
+        .await;
+        assert_eq!(
+            receipt_of(&c.deliver().await).stat,
+            Some(ReceiptStatus::Undeliverable)
+        );
+    }
     assert!(
         h.handset(gone).texts().is_empty(),
         "an undelivered message shows"
     );
-    assert_eq!(h.handset(no_push).texts(), ["plain text"]);
+    let phone = h.handset(no_push);
+    assert_eq!(phone.texts(), ["plain text"]);
+    assert!(
+        phone.pushes.is_empty(),
+        "a refused push shows: {:?}",
+        phone.pushes
+    );
+    h.shutdown().await;
+}
+
+/// Once the simulator has sent a bind unbind, MO goes to the other receivers only, at once.
+#[tokio::test]
+async fn mo_goes_round_a_bind_being_unbound() {
+    let h = Simulator::start(
+        SimConfig {
+            deliver_timeout: Duration::from_secs(5),
+            ..SimConfig::local()
+        }
+        .with_account("esme", "secret")
+        .with_account("other", "pw2"),
+    )
+    .await
+    .expect("start");
+    let _leaving = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let mut staying = Client::connect(h.smpp_addr()).await;
+    assert_eq!(
+        staying.bind(Mode::Trx, "other", "pw2").await,
+        CommandStatus::EsmeRok
+    );
+    h.wait_for_binds(2, T).await.unwrap();
+    assert_eq!(h.unbind_all(Some("esme")), 1);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for i in 0..4 {
+        h.inject_mo(MoRequest::new("8613800138001", "10086", &format!("mo {i}")))
+            .await
+            .unwrap();
+    }
+    for i in 0..4 {
+        let d = tokio::time::timeout(Duration::from_secs(2), staying.deliver())
+            .await
+            .expect("an MO waited on the bind being unbound");
+        assert_eq!(d.short_message().as_ref(), format!("mo {i}").as_bytes());
+    }
     h.shutdown().await;
 }
 

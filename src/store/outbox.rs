@@ -1270,18 +1270,22 @@ pub struct RetryFilter {
     pub failed_since: Option<i64>,
 }
 
-/// Up to `limit` `failed` rows that `filter` takes back to `queued`, as [`retry_failed`] does.
-/// Returns how many rows it looked at (0: none is left) and how many are queued again (a row
-/// whose coalescing key has a newer queued row is superseded instead).
+/// Up to `limit` `failed` rows after row `after` that `filter` takes back to `queued`, as
+/// [`retry_failed`] does; only rows that failed before `now` (the start of the operator's
+/// command), so a row a running gateway fails again meanwhile is not taken a second time.
+/// Returns the last id looked at (`None`: none is left) and how many rows are queued again (a
+/// row whose coalescing key has a newer queued row is superseded instead).
 pub fn retry_failed_matching(
     tx: &Transaction<'_>,
     filter: &RetryFilter,
+    after: i64,
     limit: usize,
     now: i64,
-) -> Result<(usize, usize), StoreError> {
+) -> Result<(Option<i64>, usize), StoreError> {
     let ids: Vec<i64> = tx
         .prepare_cached(
-            "SELECT id FROM outbox WHERE state = 'failed' AND updated_at >= ?1
+            "SELECT id FROM outbox WHERE state = 'failed' AND id > ?5
+               AND updated_at >= ?1 AND updated_at < ?6
                AND (?2 = 0 OR id IN rarray(?3))
              ORDER BY id LIMIT ?4",
         )
@@ -1291,7 +1295,9 @@ pub fn retry_failed_matching(
                     filter.failed_since.unwrap_or(i64::MIN),
                     !filter.ids.is_empty(),
                     id_array(filter.ids.iter().copied()),
-                    i64::try_from(limit).unwrap_or(i64::MAX)
+                    i64::try_from(limit).unwrap_or(i64::MAX),
+                    after,
+                    now
                 ],
                 |r| r.get(0),
             )?
@@ -1305,7 +1311,7 @@ pub fn retry_failed_matching(
             queued += 1;
         }
     }
-    Ok((ids.len(), queued))
+    Ok((ids.last().copied(), queued))
 }
 
 /// Every row in `state` back to `queued`; counts those not superseded.
