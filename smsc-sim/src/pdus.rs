@@ -355,37 +355,35 @@ pub fn malformed(kind: crate::faults::MalformedKind, seq: u32) -> Vec<u8> {
     out
 }
 
-/// For a submit_sm / data_sm whose body did not decode, the specific status an SMSC would give
-/// when an address field is too long (SMPP 3.4 §5.2.8-9: at most 20 characters + NUL):
+/// For a submit_sm / data_sm whose body did not decode, the specific status an SMSC would give:
+/// `ESME_RINVCMDLEN` when the body ends inside its address fields (a truncated PDU), or, when
+/// an address field is too long (SMPP 3.4 §5.2.8-9: at most 20 characters + NUL),
 /// `ESME_RINVSERTYP`, `ESME_RINVSRCADR` or `ESME_RINVDSTADR`. `None` means answer generic_nack.
 pub fn diagnose_invalid(raw: &[u8]) -> Option<u32> {
+    const INVCMDLEN: u32 = 0x02;
     let (_, id, _, _) = sms_wire::framing::peek_header(raw)?;
     if id != 0x0000_0004 && id != 0x0000_0103 {
         return None;
     }
     let body = raw.get(16..)?;
-    // Length of the C-string at `at` including its NUL, if any within `max` bytes.
-    let cstr = |at: usize, max: usize| -> Result<usize, ()> {
-        let rest = body.get(at..).ok_or(())?;
+    // Length of the C-string at `at` including its NUL; `Err(status)` when the body ends
+    // first (truncated) or no NUL comes within `max` bytes (`too_long`).
+    let cstr = |at: usize, max: usize, too_long: u32| -> Result<usize, u32> {
+        let rest = body.get(at..).unwrap_or(&[]);
         match rest.iter().take(max).position(|b| *b == 0) {
             Some(p) => Ok(p + 1),
-            None => Err(()),
+            None if rest.len() < max => Err(INVCMDLEN),
+            None => Err(too_long),
         }
     };
-    let mut at = match cstr(0, 6) {
-        Ok(n) => n,
-        Err(()) => return Some(0x15),
+    let fields = || -> Result<(), u32> {
+        let mut at = cstr(0, 6, 0x15)?;
+        at += 2;
+        at += cstr(at, 21, 0x0A)?;
+        at += 2;
+        cstr(at, 21, 0x0B).map(|_| ())
     };
-    at += 2;
-    match cstr(at, 21) {
-        Ok(n) => at += n,
-        Err(()) => return Some(0x0A),
-    }
-    at += 2;
-    match cstr(at, 21) {
-        Ok(_) => None,
-        Err(()) => Some(0x0B),
-    }
+    fields().err()
 }
 
 /// The `short_message` of a deliver_sm as lossy text (for receipts and logs).
@@ -526,6 +524,13 @@ mod tests {
         );
         assert_eq!(diagnose_invalid(&pdu(b"12\0")), None);
         assert_eq!(diagnose_invalid(&[0; 8]), None);
+        // Cut short inside the addresses: a truncated PDU, not a long field.
+        assert_eq!(diagnose_invalid(&pdu(b"12")), Some(0x02));
+        assert_eq!(
+            diagnose_invalid(&[0, 0, 0, 16, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 1]),
+            Some(0x02),
+            "an empty submit_sm"
+        );
     }
 
     #[test]
