@@ -341,52 +341,56 @@ impl MessageStore {
     }
 }
 
-/// PDU names the counters know, by index.
-pub const PDU_NAMES: [&str; 16] = [
-    "bind_transmitter",
-    "bind_receiver",
-    "bind_transceiver",
-    "submit_sm",
-    "data_sm",
-    "query_sm",
-    "cancel_sm",
-    "enquire_link",
-    "unbind",
-    "deliver_sm",
-    "deliver_sm_resp",
-    "data_sm_resp",
-    "enquire_link_resp",
-    "unbind_resp",
-    "generic_nack",
-    "other",
+/// The SMPP 3.4 PDUs the counters name (command_id, name); anything else counts as `other`.
+const PDU_IDS: [(u32, &str); 26] = [
+    (0x0000_0001, "bind_receiver"),
+    (0x8000_0001, "bind_receiver_resp"),
+    (0x0000_0002, "bind_transmitter"),
+    (0x8000_0002, "bind_transmitter_resp"),
+    (0x0000_0009, "bind_transceiver"),
+    (0x8000_0009, "bind_transceiver_resp"),
+    (0x0000_0004, "submit_sm"),
+    (0x8000_0004, "submit_sm_resp"),
+    (0x0000_0103, "data_sm"),
+    (0x8000_0103, "data_sm_resp"),
+    (0x0000_0003, "query_sm"),
+    (0x8000_0003, "query_sm_resp"),
+    (0x0000_0008, "cancel_sm"),
+    (0x8000_0008, "cancel_sm_resp"),
+    (0x0000_0007, "replace_sm"),
+    (0x8000_0007, "replace_sm_resp"),
+    (0x0000_0015, "enquire_link"),
+    (0x8000_0015, "enquire_link_resp"),
+    (0x0000_0006, "unbind"),
+    (0x8000_0006, "unbind_resp"),
+    (0x0000_0005, "deliver_sm"),
+    (0x8000_0005, "deliver_sm_resp"),
+    (0x0000_0021, "submit_multi"),
+    (0x8000_0021, "submit_multi_resp"),
+    (0x0000_0102, "alert_notification"),
+    (0x8000_0000, "generic_nack"),
 ];
+
+/// Counters: one per named PDU, then `other`.
+const PDU_COUNTERS: usize = PDU_IDS.len() + 1;
 
 /// Counter index for a command id.
 pub fn pdu_index(id: u32) -> usize {
-    match id {
-        0x0000_0002 => 0,
-        0x0000_0001 => 1,
-        0x0000_0009 => 2,
-        0x0000_0004 => 3,
-        0x0000_0103 => 4,
-        0x0000_0003 => 5,
-        0x0000_0008 => 6,
-        0x0000_0015 => 7,
-        0x0000_0006 => 8,
-        0x0000_0005 => 9,
-        0x8000_0005 => 10,
-        0x8000_0103 => 11,
-        0x8000_0015 => 12,
-        0x8000_0006 => 13,
-        0x8000_0000 => 14,
-        _ => 15,
-    }
+    PDU_IDS
+        .iter()
+        .position(|(i, _)| *i == id)
+        .unwrap_or(PDU_IDS.len())
+}
+
+/// The counter name of index `i`.
+fn pdu_name(i: usize) -> &'static str {
+    PDU_IDS.get(i).map_or("other", |(_, n)| n)
 }
 
 /// Lock-free PDU counters, one per direction.
 #[derive(Debug, Default)]
 pub struct PduCounters {
-    counts: [AtomicU64; 16],
+    counts: [AtomicU64; PDU_COUNTERS],
 }
 
 impl PduCounters {
@@ -397,10 +401,10 @@ impl PduCounters {
 
     /// Non-zero counters by PDU name.
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        PDU_NAMES
+        self.counts
             .iter()
-            .zip(self.counts.iter())
-            .map(|(n, c)| (n.to_string(), c.load(Ordering::Relaxed)))
+            .enumerate()
+            .map(|(i, c)| (pdu_name(i).to_string(), c.load(Ordering::Relaxed)))
             .filter(|(_, c)| *c > 0)
             .collect()
     }
@@ -462,7 +466,7 @@ pub struct Stats {
     pub uptime_ms: u64,
     /// PDUs received, by name.
     pub received: BTreeMap<String, u64>,
-    /// PDUs sent, by name (responses counted under their request's family).
+    /// PDUs sent, by name (each response under its own: `submit_sm_resp`...).
     pub sent: BTreeMap<String, u64>,
     /// submit_sm + data_sm in the last complete second.
     pub submits_last_second: u32,

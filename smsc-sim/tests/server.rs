@@ -86,6 +86,10 @@ async fn unknown_and_malformed_pdus_get_generic_nack_and_session_survives() {
     let stats = h.stats();
     assert_eq!(stats.received["submit_sm"], 1);
     assert!(stats.sent["generic_nack"] >= 2);
+    // Each response under its own name.
+    assert_eq!(stats.sent["submit_sm_resp"], 1);
+    assert_eq!(stats.sent["bind_transceiver_resp"], 1);
+    assert!(!stats.sent.contains_key("other"), "{:?}", stats.sent);
     h.shutdown().await;
 }
 
