@@ -350,9 +350,13 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
             within_hours,
             db,
         } => {
-            let (_, store) = db.open()?;
+            let (cfg, store) = db.open()?;
             let now = presence_gw::store::now_ms();
+            let validity_ms = i64::try_from(cfg.delivery.validity_secs)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(1000);
             let filter = outbox::RetryFilter {
+                valid_until: (validity_ms > 0).then(|| now.saturating_add(validity_ms)),
                 ids,
                 failed_since: within_hours.map(|h| {
                     now.saturating_sub(

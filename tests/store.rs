@@ -1628,16 +1628,23 @@ fn an_operator_retry_takes_the_rows_asked_for() {
     let by_id = outbox::RetryFilter {
         ids: vec![ids[2]],
         failed_since: None,
+        valid_until: Some(T0 + 9_000_000),
     };
     assert_eq!(
         presence_gw::admin::retry_failed(&store, &by_id, T0 + 200_000, 10).unwrap(),
         1
     );
     assert_eq!(state(ids[2]), OutboxState::Queued);
+    assert_eq!(
+        row(&store, ids[2]).expires_at,
+        Some(T0 + 9_000_000),
+        "a fresh validity"
+    );
     assert_eq!(state(ids[1]), OutboxState::Failed);
     let recent = outbox::RetryFilter {
         ids: Vec::new(),
         failed_since: Some(T0 + 50_000),
+        valid_until: None,
     };
     // One row a transaction: still every recent one.
     assert_eq!(

@@ -1268,6 +1268,9 @@ pub struct RetryFilter {
     pub ids: Vec<i64>,
     /// Only rows that failed at or after this time (Unix ms).
     pub failed_since: Option<i64>,
+    /// A fresh validity end (Unix ms) for the rows taken: a row queued longer ago than the
+    /// validity period would otherwise expire at its first claim.
+    pub valid_until: Option<i64>,
 }
 
 /// Up to `limit` `failed` rows after row `after` that `filter` takes back to `queued`, as
@@ -1309,6 +1312,14 @@ pub fn retry_failed_matching(
         let how = Requeue::Operator;
         if back_to_queue(tx, id, OutboxState::Failed, how, None, now)? == Requeued::Queued {
             queued += 1;
+            if let Some(end) = filter.valid_until {
+                exec_cached(
+                    tx,
+                    "UPDATE outbox SET expires_at = ?2 WHERE id = ?1",
+                    params![id, end],
+                )
+                .ctx("outbox::retry_failed_matching: validity")?;
+            }
         }
     }
     Ok((ids.last().copied(), queued))
