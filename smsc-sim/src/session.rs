@@ -372,20 +372,26 @@ impl Session {
         SinkExt::<Command>::flush(framed).await
     }
 
+    /// Change this connection's entry in the simulator's table (what `/binds` shows and
+    /// routing reads).
+    fn update_entry(&self, f: impl FnOnce(&mut crate::shared::ConnEntry)) {
+        if let Some(e) = self
+            .shared
+            .conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&self.id)
+        {
+            f(e);
+        }
+    }
+
     fn on_control(&mut self, c: Control) {
         match c {
             Control::Drop => self.close = true,
             Control::Unbind => {
                 self.unbinding = true;
-                if let Some(e) = self
-                    .shared
-                    .conns
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_mut(&self.id)
-                {
-                    e.unbinding = true;
-                }
+                self.update_entry(|e| e.unbinding = true);
                 let seq = self.seq();
                 self.track(seq, Pending::Unbind);
                 self.out.push(Out::Cmd(Command::new(
@@ -645,16 +651,10 @@ impl Session {
             }
         }
         self.bound = Some((system_id.to_string(), mode));
-        if let Some(e) = self
-            .shared
-            .conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(&self.id)
-        {
+        self.update_entry(|e| {
             e.bound = Some((system_id.to_string(), mode));
             e.bind = Some(fields);
-        }
+        });
         self.shared.bump();
         let sys = COctetString::from_string(self.shared.cfg.system_id.clone())
             .unwrap_or_else(|_| COctetString::empty());
