@@ -374,7 +374,7 @@ impl Session {
 
     /// Change this connection's entry in the simulator's table (what `/binds` shows and
     /// routing reads).
-    fn update_entry(&self, f: impl FnOnce(&mut crate::shared::ConnEntry)) {
+    fn update_entry(&self, f: impl FnOnce(&mut ConnEntry)) {
         if let Some(e) = self
             .shared
             .conns
