@@ -49,6 +49,12 @@ pub fn retry_failed(
     now: i64,
     batch: usize,
 ) -> Result<usize, StoreError> {
+    // Only rows that failed before now: one a running gateway fails again meanwhile is not
+    // taken a second time (the command would never end).
+    let filter = outbox::RetryFilter {
+        failed_before: Some(filter.failed_before.map_or(now, |b| b.min(now))),
+        ..filter.clone()
+    };
     let (mut queued, mut after) = (0, 0);
     loop {
         let f = filter.clone();

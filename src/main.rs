@@ -365,6 +365,7 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
                             .saturating_mul(3_600_000),
                     )
                 }),
+                failed_before: None,
             };
             let n = presence_gw::admin::retry_failed(
                 &store,

@@ -1628,6 +1628,7 @@ fn an_operator_retry_takes_the_rows_asked_for() {
     let by_id = outbox::RetryFilter {
         ids: vec![ids[2]],
         failed_since: None,
+        failed_before: None,
         valid_until: Some(T0 + 9_000_000),
     };
     assert_eq!(
@@ -1644,6 +1645,7 @@ fn an_operator_retry_takes_the_rows_asked_for() {
     let recent = outbox::RetryFilter {
         ids: Vec::new(),
         failed_since: Some(T0 + 50_000),
+        failed_before: None,
         valid_until: None,
     };
     // One row a transaction: still every recent one.

@@ -237,19 +237,16 @@ async fn dispatcher(shared: Arc<Shared>, mut rx: mpsc::Receiver<DeliveryJob>) {
     use std::collections::{HashMap, VecDeque};
     let mut changed = shared.changed.subscribe();
     let mut parked: HashMap<Option<String>, VecDeque<DeliveryJob>> = HashMap::new();
-    let mut held = 0usize;
     loop {
         // Whatever can go now, each account's queue in order.
         let generation = shared.generation.load(Ordering::Relaxed);
         for queue in parked.values_mut() {
             while let Some(job) = queue.pop_front() {
-                held -= 1;
                 if job.generation != generation {
                     continue;
                 }
                 if let Err(job) = shared.route(job) {
                     queue.push_front(job);
-                    held += 1;
                     break;
                 }
             }
@@ -262,22 +259,22 @@ async fn dispatcher(shared: Arc<Shared>, mut rx: mpsc::Receiver<DeliveryJob>) {
                 if job.generation != shared.generation.load(Ordering::Relaxed) {
                     continue;
                 }
-                let key = job.system_id.clone();
-                let job = match parked.get(&key) {
-                    Some(_) => job,
-                    None => match shared.route(job) {
+                // Behind its account's waiting jobs, if any; else straight on if it can go.
+                let waiting = !parked.is_empty() && parked.contains_key(&job.system_id);
+                let job = if waiting {
+                    job
+                } else {
+                    match shared.route(job) {
                         Ok(()) => continue,
                         Err(job) => job,
-                    },
+                    }
                 };
-                let queue = parked.entry(key).or_default();
+                let queue = parked.entry(job.system_id.clone()).or_default();
                 queue.push_back(job);
-                held += 1;
                 if queue.len() > PARKED_PER_ACCOUNT
                     && shared.receivers(queue[0].system_id.as_deref()).is_empty()
                 {
                     if let Some(old) = queue.pop_front() {
-                        held -= 1;
                         let why = match &old.system_id {
                             Some(sys) => format!("no receiver bind for {sys}"),
                             None => "no receiver bind".to_string(),
@@ -286,8 +283,8 @@ async fn dispatcher(shared: Arc<Shared>, mut rx: mpsc::Receiver<DeliveryJob>) {
                     }
                 }
             }
-            _ = changed.changed(), if held > 0 => {}
-            _ = tokio::time::sleep(Duration::from_millis(20)), if held > 0 => {}
+            _ = changed.changed(), if !parked.is_empty() => {}
+            _ = tokio::time::sleep(Duration::from_millis(20)), if !parked.is_empty() => {}
         }
     }
 }

@@ -120,37 +120,37 @@ struct Verdict {
 impl Verdict {
     /// How an attempt ends: the row's `attempts` (this one included), the configured
     /// `max_attempts`, whether the SMSC accepted any segment in this attempt, the time now and
-    /// when a retry after a refusal would be due.
+    /// when a retry after a refusal would be due (asked only for such a retry: it draws a
+    /// random jitter, and most attempts end `Submitted`).
     fn end(
         self,
         attempts: u32,
         max_attempts: u32,
         accepted_some: bool,
         now: i64,
-        retry_at: i64,
+        retry_at: impl FnOnce() -> i64,
     ) -> outbox::AttemptEnd {
-        // Segments that never went out beside some the SMSC took: a counted attempt (an
-        // uncounted one would look like a first attempt and send the taken ones again), due
-        // at once, since nothing about the message asked for a wait.
         if self.expired {
             return outbox::AttemptEnd::Expired;
         }
-        if self.fail.is_none() && self.retry.is_none() && self.unsent && accepted_some {
-            // Not held to `max_attempts` either: every such attempt sends at least one part
-            // not sent before (taken ones are skipped), so it cannot go on for ever, and
-            // giving up would leave the handset half a message.
-            return outbox::AttemptEnd::Retry {
-                at: now,
-                error: LinkError::NotSent.to_string(),
-            };
-        }
-        let retry = self.retry.map(|reason| (reason, retry_at));
-        match (self.fail, retry) {
+        match (self.fail, self.retry) {
             (Some(reason), _) => outbox::AttemptEnd::Fail(reason),
-            (None, Some((reason, _))) if attempts >= max_attempts => {
+            (None, Some(reason)) if attempts >= max_attempts => {
                 outbox::AttemptEnd::Fail(format!("gave up after {attempts} attempts: {reason}"))
             }
-            (None, Some((error, at))) => outbox::AttemptEnd::Retry { at, error },
+            (None, Some(error)) => outbox::AttemptEnd::Retry {
+                at: retry_at(),
+                error,
+            },
+            // Segments that never went out beside some the SMSC took: a counted attempt (an
+            // uncounted one would look like a first attempt and send the taken ones again),
+            // due at once, and not held to `max_attempts` either: every such attempt sends at
+            // least one part not sent before, so it cannot go on for ever, and giving up
+            // would leave the handset half a message.
+            (None, None) if self.unsent && accepted_some => outbox::AttemptEnd::Retry {
+                at: now,
+                error: LinkError::NotSent.to_string(),
+            },
             (None, None) if self.unsent => outbox::AttemptEnd::NotSent,
             (None, None) => outbox::AttemptEnd::Submitted,
         }
@@ -489,13 +489,12 @@ impl Dispatcher {
         }
         let now = now_ms();
         for ((attempt, row), verdict) in attempts.iter_mut().zip(&rows).zip(verdicts) {
-            let retry_at = now + self.retry_delay(row.attempts).as_millis() as i64;
             attempt.end = verdict.end(
                 row.attempts,
                 self.cfg.max_attempts,
                 !attempt.accepted.is_empty(),
                 now,
-                retry_at,
+                || now + self.retry_delay(row.attempts).as_millis() as i64,
             );
             if let outbox::AttemptEnd::Retry { error, .. } = &attempt.end {
                 debug!(outbox_id = row.id, reason = %error, "retrying later");
@@ -603,7 +602,7 @@ mod tests {
     #[test]
     fn an_attempt_ends_by_its_worst_answer_and_only_a_wholly_unsent_one_is_not_counted() {
         let end = |v: Verdict, attempts: u32, accepted_some: bool| {
-            v.end(attempts, 3, accepted_some, 1_000, 5_000)
+            v.end(attempts, 3, accepted_some, 1_000, || 5_000)
         };
         assert_eq!(
             end(verdict(None, None, false), 1, true),

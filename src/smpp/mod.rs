@@ -686,9 +686,7 @@ async fn supervise(
         // A return to the primary that did not bind there: straight back to the fallback it
         // left, and look for the primary less often from now on.
         if let Some(fallback) = returning_from.take() {
-            if bound_for.is_some() {
-                probe_every = base.primary_probe;
-            } else if !matches!(end, SessionEnd::Shutdown) {
+            if bound_for.is_none() && !matches!(end, SessionEnd::Shutdown) {
                 probe_every = probe_every.map(|d| (d * 2).min(PROBE_MAX.max(d)));
                 warn!(
                     smsc = %cfg.smsc,
@@ -707,9 +705,9 @@ async fn supervise(
         let delay = match end {
             SessionEnd::Shutdown if shutdown.is_cancelled() => break,
             SessionEnd::Shutdown => {
-                // The probe found the primary again: the fallback session has ended cleanly.
+                // The probe found the primary again (and said so in the link state): the
+                // fallback session has ended cleanly.
                 info!(smsc = %rotation.primary(), left = %cfg.smsc, "returning to the primary SMSC");
-                let _ = state.send(LinkState::Down("returning to the primary SMSC".into()));
                 returning_from = Some(rotation.current);
                 rotation.back_to_primary();
                 base.reconnect_min

@@ -113,18 +113,6 @@ impl Unsent {
     }
 }
 
-/// The requests of one drain of the request channel not handled yet; dropped early (the
-/// session ending on a failed write), each is answered [`LinkError::NotSent`].
-struct RefuseRest(std::vec::IntoIter<Outgoing>);
-
-impl Drop for RefuseRest {
-    fn drop(&mut self) {
-        for out in self.0.by_ref() {
-            out.refuse(LinkError::NotSent);
-        }
-    }
-}
-
 impl std::ops::Deref for Unsent {
     type Target = VecDeque<Queued>;
     fn deref(&self) -> &Self::Target {
@@ -141,6 +129,18 @@ impl std::ops::DerefMut for Unsent {
 impl Drop for Unsent {
     fn drop(&mut self) {
         self.refuse_all();
+    }
+}
+
+/// The requests of one drain of the request channel not handled yet; dropped early (the
+/// session ending on a failed write), each is answered [`LinkError::NotSent`].
+struct RefuseRest(std::vec::IntoIter<Outgoing>);
+
+impl Drop for RefuseRest {
+    fn drop(&mut self) {
+        for out in self.0.by_ref() {
+            out.refuse(LinkError::NotSent);
+        }
     }
 }
 

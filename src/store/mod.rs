@@ -793,10 +793,7 @@ pub fn backup(db: &Path, to: &Path, busy_timeout: Duration) -> Result<Backup, St
     if to.exists() {
         return Err(refuse("the file exists; give a new name".into()));
     }
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(open_err(db, "backup: open"))?;
-    conn.busy_timeout(busy_timeout)
-        .map_err(open_err(db, "backup: busy_timeout"))?;
+    let conn = read_only(db, busy_timeout)?;
     let target = to
         .to_str()
         .ok_or_else(|| refuse("the path is not UTF-8".into()))?;
@@ -826,11 +823,8 @@ pub fn backup(db: &Path, to: &Path, busy_timeout: Duration) -> Result<Backup, St
     })
 }
 
-/// Open the database at `db` for reading only, as the inspection commands (`outbox list`,
-/// `subscriber show`) do while a gateway may be running on it: no migration (a newer binary
-/// must not upgrade a live database behind its gateway), no checkpoint at close, nothing
-/// written. Refuses a database of another schema version than this build's.
-pub fn open_read_only(db: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+/// A read-only connection to `db` that waits up to `busy_timeout` for a writer.
+fn read_only(db: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         db,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -838,6 +832,15 @@ pub fn open_read_only(db: &Path, busy_timeout: Duration) -> Result<Connection, S
     .map_err(open_err(db, "open read-only"))?;
     conn.busy_timeout(busy_timeout)
         .map_err(open_err(db, "busy_timeout"))?;
+    Ok(conn)
+}
+
+/// Open the database at `db` for reading only, as the inspection commands (`outbox list`,
+/// `subscriber show`) do while a gateway may be running on it: no migration (a newer binary
+/// must not upgrade a live database behind its gateway), no checkpoint at close, nothing
+/// written. Refuses a database of another schema version than this build's.
+pub fn open_read_only(db: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    let conn = read_only(db, busy_timeout)?;
     let found = schema::schema_version(&conn)?;
     match found.cmp(&SCHEMA_VERSION) {
         std::cmp::Ordering::Equal => Ok(conn),
@@ -909,13 +912,7 @@ impl Store {
 
         let mut readers = Vec::new();
         for _ in 0..opts.read_connections.max(1) {
-            let r = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(open_err(path, "open read connection"))?;
-            r.busy_timeout(opts.busy_timeout)
-                .map_err(open_err(path, "busy_timeout"))?;
+            let r = read_only(path, opts.busy_timeout)?;
             r.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             stable_plans(&r).map_err(open_err(path, "enable_qpsg"))?;
             readers.push(r);

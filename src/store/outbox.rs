@@ -469,7 +469,8 @@ pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enque
 }
 
 /// The due rows of the highest priority below `?3`: `?2` of them, earliest due first, at `?1`.
-fn claim_sql() -> String {
+/// Built once: a claim runs it for every batch.
+static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {ROW_COLS} FROM outbox
          WHERE state = 'queued'
@@ -478,7 +479,7 @@ fn claim_sql() -> String {
            AND next_attempt_at <= ?1 AND (expires_at IS NULL OR expires_at > ?1)
          ORDER BY next_attempt_at, id LIMIT ?2"
     )
-}
+});
 
 /// Claim up to `limit` due rows (queued, `next_attempt_at <= now`, not expired): they become
 /// `in_flight` with `attempts + 1`. Returned highest priority first; within a priority the
@@ -498,7 +499,7 @@ pub fn claim_due(
     while rows.len() < limit {
         let want = i64::try_from(limit - rows.len()).unwrap_or(i64::MAX);
         let before = rows.len();
-        tx.prepare_cached(&claim_sql())
+        tx.prepare_cached(&CLAIM_SQL)
             .and_then(|mut s| {
                 for row in s.query_map(params![now, want, below], map_row)? {
                     rows.push(row?);
@@ -1252,13 +1253,24 @@ pub fn expire_due(tx: &Transaction<'_>, now: i64) -> Result<Vec<i64>, StoreError
 /// immediately in its old place (ahead of rows queued after it). Returns how many rows are
 /// queued again (superseded ones not counted).
 pub fn requeue_in_flight(tx: &Transaction<'_>, now: i64) -> Result<usize, StoreError> {
-    requeue_all(tx, OutboxState::InFlight, Requeue::Interrupted, now)
+    let ids: Vec<i64> = tx
+        .prepare_cached("SELECT id FROM outbox WHERE state = 'in_flight' ORDER BY id")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .ctx("outbox: requeue")?;
+    let mut queued = 0;
+    for id in ids {
+        let how = Requeue::Interrupted;
+        if back_to_queue(tx, id, OutboxState::InFlight, how, None, now)? == Requeued::Queued {
+            queued += 1;
+        }
+    }
+    Ok(queued)
 }
 
 /// Every `failed` row back to `queued` with attempts reset to 1 (operator action; see
-/// `Requeue::Operator`). Returns how many rows are queued again.
+/// `Requeue::Operator`), in this transaction. Returns how many rows are queued again.
 pub fn retry_failed(tx: &Transaction<'_>, now: i64) -> Result<usize, StoreError> {
-    requeue_all(tx, OutboxState::Failed, Requeue::Operator, now)
+    retry_failed_matching(tx, &RetryFilter::default(), 0, usize::MAX, now).map(|(_, n)| n)
 }
 
 /// Which failed rows an operator's retry takes ([`retry_failed_matching`]).
@@ -1268,16 +1280,18 @@ pub struct RetryFilter {
     pub ids: Vec<i64>,
     /// Only rows that failed at or after this time (Unix ms).
     pub failed_since: Option<i64>,
+    /// Only rows that failed before this time (Unix ms): the start of a batched retry, so a
+    /// row a running gateway fails again meanwhile is not taken a second time.
+    pub failed_before: Option<i64>,
     /// A fresh validity end (Unix ms) for the rows taken: a row queued longer ago than the
     /// validity period would otherwise expire at its first claim.
     pub valid_until: Option<i64>,
 }
 
-/// Up to `limit` `failed` rows after row `after` that `filter` takes back to `queued`, as
-/// [`retry_failed`] does; only rows that failed before `now` (the start of the operator's
-/// command), so a row a running gateway fails again meanwhile is not taken a second time.
-/// Returns the last id looked at (`None`: none is left) and how many rows are queued again (a
-/// row whose coalescing key has a newer queued row is superseded instead).
+/// Up to `limit` `failed` rows after row `after` that `filter` takes back to `queued` (attempts
+/// from 1, see `Requeue::Operator`). Returns the last id looked at (`None`: none is left) and
+/// how many rows are queued again (a row whose coalescing key has a newer queued row is
+/// superseded instead).
 pub fn retry_failed_matching(
     tx: &Transaction<'_>,
     filter: &RetryFilter,
@@ -1300,7 +1314,7 @@ pub fn retry_failed_matching(
                     id_array(filter.ids.iter().copied()),
                     i64::try_from(limit).unwrap_or(i64::MAX),
                     after,
-                    now
+                    filter.failed_before.unwrap_or(i64::MAX)
                 ],
                 |r| r.get(0),
             )?
@@ -1323,26 +1337,6 @@ pub fn retry_failed_matching(
         }
     }
     Ok((ids.last().copied(), queued))
-}
-
-/// Every row in `state` back to `queued`; counts those not superseded.
-fn requeue_all(
-    tx: &Transaction<'_>,
-    state: OutboxState,
-    how: Requeue,
-    now: i64,
-) -> Result<usize, StoreError> {
-    let ids: Vec<i64> = tx
-        .prepare_cached("SELECT id FROM outbox WHERE state = ?1 ORDER BY id")
-        .and_then(|mut s| s.query_map([state], |r| r.get(0))?.collect())
-        .ctx("outbox: requeue")?;
-    let mut queued = 0;
-    for id in ids {
-        if back_to_queue(tx, id, state, how, None, now)? == Requeued::Queued {
-            queued += 1;
-        }
-    }
-    Ok(queued)
 }
 
 /// Apply a delivery receipt. `message_id_variants` are the receipt id's candidate forms
@@ -1777,8 +1771,8 @@ mod tests {
         let update = enqueue(&tx, &NewMessage::sms("8602", "update"), 0)
             .unwrap()
             .id;
-        let sql = claim_sql();
-        tx.prepare_cached(&sql)
+        let sql: &str = &CLAIM_SQL;
+        tx.prepare_cached(sql)
             .unwrap()
             .reset_status(StatementStatus::VmStep);
         let got = claim_due(&tx, 10, 50).unwrap();
@@ -1787,7 +1781,7 @@ mod tests {
             [reply, update]
         );
         let steps = tx
-            .prepare_cached(&sql)
+            .prepare_cached(sql)
             .unwrap()
             .get_status(StatementStatus::VmStep);
         assert!(steps < 1000, "the claim took {steps} VM steps");
