@@ -39,6 +39,11 @@ pub struct ReceiptEvent {
     pub stat_raw: String,
     /// The `err:` field, if any.
     pub err: Option<String>,
+    /// The receipt's source address: the handset the message went to (SMPP 3.4 §2.11).
+    pub source: String,
+    /// The receipt's destination address (the message's sender, or the handset where an SMSC
+    /// swaps them).
+    pub destination: String,
 }
 
 /// What an inbound PDU is.
@@ -190,6 +195,8 @@ pub fn classify(cmd: &Command, now_ms: i64) -> Result<InboundKind, InboundError>
             status,
             stat_raw,
             err: parsed.and_then(|p| p.err),
+            source,
+            destination,
         }));
     }
     let sar = match (
@@ -300,9 +307,12 @@ pub fn receipt_state(status: Option<ReceiptStatus>) -> ReceiptState {
     }
 }
 
-/// A receipt ready to apply: the id's candidate forms, the `stat` text and what it means.
+/// A receipt ready to apply: the id's candidate forms, the numbers it names, the `stat` text
+/// and what it means.
 struct ReceiptWrite {
     variants: Vec<String>,
+    /// The numbers it names (`outbox::receipt_addresses`).
+    addresses: Vec<String>,
     stat: String,
     state: ReceiptState,
 }
@@ -318,6 +328,7 @@ impl ReceiptWrite {
         };
         ReceiptWrite {
             variants: message_id_variants(&r.message_id),
+            addresses: outbox::receipt_addresses(&r.source, &r.destination),
             stat,
             state: receipt_state(r.status),
         }
@@ -329,7 +340,14 @@ impl ReceiptWrite {
         tx: &rusqlite::Transaction<'_>,
         now: i64,
     ) -> Result<outbox::ReceiptMatch, crate::store::StoreError> {
-        let m = outbox::apply_receipt(tx, &self.variants, &self.stat, self.state, now)?;
+        let m = outbox::apply_receipt(
+            tx,
+            &self.variants,
+            &self.addresses,
+            &self.stat,
+            self.state,
+            now,
+        )?;
         // A WAP Push the handset could not take: it gets the link by SMS, and is remembered
         // as a handset without WAP Push.
         if let outbox::ReceiptMatch::Matched {

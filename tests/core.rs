@@ -216,6 +216,36 @@ async fn receipts_before_responses_still_deliver() {
 }
 
 #[tokio::test]
+async fn an_smsc_counting_its_ids_from_1_again_still_gets_each_receipt_to_its_own_message() {
+    // The SMSC restarts and gives ids from 1 again, and its receipts come before its
+    // responses: each receipt must reach the new message with its id, not the older one
+    // (which would leave the new message `submitted` for ever).
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = SimConfig::local();
+    cfg.faults.receipt_before_resp = true;
+    // Each receipt reaches the store well before its response.
+    cfg.faults.response_delay = Some(smsc_sim::Delay::fixed(300));
+    for round in 0..2u64 {
+        let sim = sim(cfg.clone()).await;
+        let (gw, _mo) = gateway(&dir, &sim).await;
+        let first = 100 * round as usize;
+        for i in first..first + 30 {
+            gw.enqueue(NewMessage::sms(number(i), format!("round {round}: {i}")))
+                .await
+                .unwrap();
+        }
+        let c = wait_delivered(&gw, 30 * (round + 1), Duration::from_secs(20)).await;
+        assert_eq!(
+            (c.delivered, c.submitted, c.failed),
+            (30 * (round + 1), 0, 0),
+            "{c:?}"
+        );
+        gw.shutdown().await;
+        sim.shutdown().await;
+    }
+}
+
+#[tokio::test]
 async fn mo_in_three_parts_out_of_order_and_resent_is_one_message() {
     let sim = sim(SimConfig::local()).await;
     let dir = tempfile::tempdir().unwrap();

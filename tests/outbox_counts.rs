@@ -179,7 +179,7 @@ fn receipt(store: &Store, id: String, delivered: bool, now: i64) {
         ("UNDELIV", ReceiptState::Failed)
     };
     store
-        .write_blocking(move |tx| outbox::apply_receipt(tx, &[id], stat, state, now))
+        .write_blocking(move |tx| outbox::apply_receipt(tx, &[id], &[], stat, state, now))
         .unwrap();
 }
 

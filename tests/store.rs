@@ -1156,7 +1156,14 @@ fn receipt_before_submit_resp_is_held_then_applied() {
     let variants = sms_wire::receipt::message_id_variants("6699");
     let early = store
         .write_blocking(move |tx| {
-            outbox::apply_receipt(tx, &variants, "DELIVRD", ReceiptState::Delivered, T0 + 1)
+            outbox::apply_receipt(
+                tx,
+                &variants,
+                &[],
+                "DELIVRD",
+                ReceiptState::Delivered,
+                T0 + 1,
+            )
         })
         .unwrap();
     assert_eq!(early, ReceiptMatch::Unknown);
@@ -1221,7 +1228,14 @@ fn an_early_receipt_never_lands_on_another_message_through_the_other_base() {
     let variants = sms_wire::receipt::message_id_variants("21");
     let early = store
         .write_blocking(move |tx| {
-            outbox::apply_receipt(tx, &variants, "DELIVRD", ReceiptState::Delivered, T0 + 2)
+            outbox::apply_receipt(
+                tx,
+                &variants,
+                &[],
+                "DELIVRD",
+                ReceiptState::Delivered,
+                T0 + 2,
+            )
         })
         .unwrap();
     assert_eq!(early, ReceiptMatch::Unknown, "held, not applied to a");
@@ -1239,6 +1253,178 @@ fn an_early_receipt_never_lands_on_another_message_through_the_other_base() {
         .unwrap();
     assert_eq!(later.applied, 0);
     assert_ne!(row(&store, a).state, OutboxState::Delivered);
+}
+
+/// A receipt for SMSC id `id` naming handset `source`, applied at `at`.
+fn receipt_from(store: &Store, id: &str, source: &str, at: i64) -> ReceiptMatch {
+    let variants = sms_wire::receipt::message_id_variants(id);
+    let addresses = outbox::receipt_addresses(source, "10658");
+    store
+        .write_blocking(move |tx| {
+            outbox::apply_receipt(
+                tx,
+                &variants,
+                &addresses,
+                "DELIVRD",
+                ReceiptState::Delivered,
+                at,
+            )
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_receipt_for_a_reused_smsc_id_waits_for_its_own_message() {
+    // The SMSC restarted its counter (or a failover's standby counts from 1 too): message
+    // `old` to +8613800000001 got id 7 long ago; `new` to +8613800000002 gets 7 again and its
+    // receipt comes before its response. It names +8613800000002: it must not land on `old`.
+    for old_had_its_receipt in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir.path().join("gw.db"));
+        let old = enqueue(&store, NewMessage::sms("+8613800000001", "old"), T0).id;
+        store
+            .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
+            .unwrap();
+        store
+            .write_blocking(move |tx| {
+                outbox::record_segment_submitted(tx, old, 1, 1, "7", T0)?;
+                outbox::mark_submitted(tx, old, T0)
+            })
+            .unwrap();
+        if old_had_its_receipt {
+            let m = receipt_from(&store, "7", "8613800000001", T0 + 1);
+            assert!(matches!(m, ReceiptMatch::Matched { outbox_id, .. } if outbox_id == old));
+        }
+        let old_state = row(&store, old).state;
+        let new = enqueue(&store, NewMessage::sms("+8613800000002", "new"), T0 + 10).id;
+        store
+            .write_blocking(|tx| outbox::claim_due(tx, T0 + 10, 10))
+            .unwrap();
+        let early = receipt_from(&store, "7", "8613800000002", T0 + 11);
+        assert_eq!(early, ReceiptMatch::Unknown, "held for its own message");
+        assert_eq!(
+            row(&store, old).state,
+            old_state,
+            "the older message untouched"
+        );
+        let claimed = store
+            .write_blocking(move |tx| outbox::record_segment_submitted(tx, new, 1, 1, "7", T0 + 12))
+            .unwrap();
+        assert!(
+            matches!(claimed, ReceiptMatch::Matched { outbox_id, .. } if outbox_id == new),
+            "{claimed:?}"
+        );
+        assert_eq!(row(&store, new).state, OutboxState::Delivered);
+        assert_eq!(row(&store, old).state, old_state);
+        // After the response: the newest segment for the named number, not the newest.
+        let late = receipt_from(&store, "7", "+8613800000001", T0 + 20);
+        assert!(
+            matches!(late, ReceiptMatch::Matched { outbox_id, .. } if outbox_id == old),
+            "{late:?}"
+        );
+        assert_eq!(row(&store, old).state, OutboxState::Delivered);
+        assert_eq!(count(&store, "SELECT count(*) FROM pending_receipt"), 0);
+    }
+}
+
+#[test]
+fn a_held_receipt_is_claimed_only_by_a_segment_for_the_number_it_names() {
+    // Two SMSCs (primary and standby) both gave id 5, to x and to y; y's receipt came first.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let x = enqueue(&store, NewMessage::sms("+8613800000001", "x"), T0).id;
+    let y = enqueue(&store, NewMessage::sms("+8613800000002", "y"), T0).id;
+    store
+        .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
+        .unwrap();
+    assert_eq!(
+        receipt_from(&store, "5", "+8613800000002", T0 + 1),
+        ReceiptMatch::Unknown
+    );
+    let by_x = store
+        .write_blocking(move |tx| outbox::record_segment_submitted(tx, x, 1, 1, "5", T0 + 2))
+        .unwrap();
+    assert_eq!(by_x, ReceiptMatch::Unknown, "x went to another number");
+    assert_eq!(count(&store, "SELECT count(*) FROM pending_receipt"), 1);
+    let by_y = store
+        .write_blocking(move |tx| outbox::record_segment_submitted(tx, y, 1, 1, "5", T0 + 3))
+        .unwrap();
+    assert!(matches!(by_y, ReceiptMatch::Matched { outbox_id, .. } if outbox_id == y));
+    assert_eq!(row(&store, y).state, OutboxState::Delivered);
+    assert_eq!(row(&store, x).state, OutboxState::InFlight);
+}
+
+#[test]
+fn a_receipt_naming_the_number_in_another_form_still_matches() {
+    // National with a trunk 0, with 00, swapped into the destination field: the same handset.
+    for (source, destination) in [
+        ("013800138000", "10658"),
+        ("008613800138000", "10658"),
+        ("10658", "+8613800138000"),
+        ("", ""),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir.path().join("gw.db"));
+        let id = enqueue(&store, NewMessage::sms("+8613800138000", "hi"), T0).id;
+        store
+            .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
+            .unwrap();
+        store
+            .write_blocking(move |tx| outbox::record_segment_submitted(tx, id, 1, 1, "9", T0))
+            .unwrap();
+        let addresses = outbox::receipt_addresses(source, destination);
+        let m = store
+            .write_blocking(move |tx| {
+                outbox::apply_receipt(
+                    tx,
+                    &["9".to_string()],
+                    &addresses,
+                    "DELIVRD",
+                    ReceiptState::Delivered,
+                    T0 + 1,
+                )
+            })
+            .unwrap();
+        assert!(
+            matches!(m, ReceiptMatch::Matched { outbox_id, .. } if outbox_id == id),
+            "{source:?} / {destination:?}: {m:?}"
+        );
+    }
+}
+
+#[test]
+fn receipts_naming_a_wrong_number_are_applied_once_the_grace_has_passed() {
+    // An SMSC that writes some other number into its receipts: each is held as for a message
+    // not recorded yet, then, with no such message after the response timeout, given to the
+    // newest segment with its id, and counted.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let id = enqueue(&store, NewMessage::sms("+8613800138000", "hi"), T0).id;
+    store
+        .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
+        .unwrap();
+    store
+        .write_blocking(move |tx| {
+            outbox::record_segment_submitted(tx, id, 1, 1, "abc", T0)?;
+            outbox::mark_submitted(tx, id, T0)
+        })
+        .unwrap();
+    assert_eq!(
+        receipt_from(&store, "abc", "8613999999999", T0 + 1),
+        ReceiptMatch::Unknown
+    );
+    let soon = store
+        .write_blocking(|tx| outbox::resolve_held_receipts(tx, T0, T0 + 2, outbox::OtherBase::Auto))
+        .unwrap();
+    assert_eq!((soon.applied, soon.elsewhere), (0, 0), "within the grace");
+    let later = store
+        .write_blocking(|tx| {
+            outbox::resolve_held_receipts(tx, T0 + 1, T0 + 30, outbox::OtherBase::Auto)
+        })
+        .unwrap();
+    assert_eq!((later.applied, later.elsewhere), (1, 1));
+    assert_eq!(row(&store, id).state, OutboxState::Delivered);
+    assert_eq!(count(&store, "SELECT count(*) FROM pending_receipt"), 0);
 }
 
 #[test]
@@ -1262,14 +1448,14 @@ fn a_receipt_for_a_lost_response_is_never_read_in_the_other_base_once_ids_matche
     let v = sms_wire::receipt::message_id_variants("30");
     store
         .write_blocking(move |tx| {
-            outbox::apply_receipt(tx, &v, "DELIVRD", ReceiptState::Delivered, T0 + 2)
+            outbox::apply_receipt(tx, &v, &[], "DELIVRD", ReceiptState::Delivered, T0 + 2)
         })
         .unwrap();
     assert_eq!(row(&store, c).state, OutboxState::Delivered);
     let lost = sms_wire::receipt::message_id_variants("21");
     store
         .write_blocking(move |tx| {
-            outbox::apply_receipt(tx, &lost, "UNDELIV", ReceiptState::Failed, T0 + 3)
+            outbox::apply_receipt(tx, &lost, &[], "UNDELIV", ReceiptState::Failed, T0 + 3)
         })
         .unwrap();
     let n = store
@@ -1314,7 +1500,7 @@ fn ids_that_read_the_same_in_both_bases_do_not_turn_the_other_base_off() {
         let v = sms_wire::receipt::message_id_variants(receipt);
         store
             .write_blocking(move |tx| {
-                outbox::apply_receipt(tx, &v, "DELIVRD", ReceiptState::Delivered, T0 + 2)
+                outbox::apply_receipt(tx, &v, &[], "DELIVRD", ReceiptState::Delivered, T0 + 2)
             })
             .unwrap();
     }
@@ -1339,7 +1525,7 @@ fn receipts_that_never_match_do_not_block_the_other_base_pass() {
         .write_blocking(|tx| {
             for i in 0..1200u32 {
                 let v = sms_wire::receipt::message_id_variants(&format!("{}", 900_000 + i));
-                outbox::apply_receipt(tx, &v, "DELIVRD", ReceiptState::Delivered, T0)?;
+                outbox::apply_receipt(tx, &v, &[], "DELIVRD", ReceiptState::Delivered, T0)?;
             }
             Ok::<_, StoreError>(())
         })
@@ -1354,7 +1540,7 @@ fn receipts_that_never_match_do_not_block_the_other_base_pass() {
     let v = sms_wire::receipt::message_id_variants("6699");
     store
         .write_blocking(move |tx| {
-            outbox::apply_receipt(tx, &v, "DELIVRD", ReceiptState::Delivered, T0 + 2)
+            outbox::apply_receipt(tx, &v, &[], "DELIVRD", ReceiptState::Delivered, T0 + 2)
         })
         .unwrap();
     // The first pass tries the oldest thousand in vain; the second reaches the rest.
@@ -1397,7 +1583,9 @@ fn multi_segment_message_is_delivered_when_all_segments_are() {
     let receipt = |id: &str, stat: &'static str, state: ReceiptState| {
         let variants = vec![id.to_owned()];
         store
-            .write_blocking(move |tx| outbox::apply_receipt(tx, &variants, stat, state, T0 + 10))
+            .write_blocking(move |tx| {
+                outbox::apply_receipt(tx, &variants, &[], stat, state, T0 + 10)
+            })
             .unwrap()
     };
     // Out of order, with an intermediate receipt that changes nothing.
@@ -1494,7 +1682,7 @@ fn resubmitted_segments_count_once_delivered() {
     let apply = |mid: &str, stat: &'static str, state| {
         let v = vec![mid.to_owned()];
         store
-            .write_blocking(move |tx| outbox::apply_receipt(tx, &v, stat, state, T0 + 5))
+            .write_blocking(move |tx| outbox::apply_receipt(tx, &v, &[], stat, state, T0 + 5))
             .unwrap()
     };
     // The first submission of segment 1 fails, but the second is still pending: not failed.
@@ -1574,7 +1762,7 @@ fn expiry_failure_retry_and_purge() {
     let v = sms_wire::receipt::message_id_variants("feedbeef");
     store
         .write_blocking(move |tx| {
-            outbox::apply_receipt(tx, &v, "DELIVRD", ReceiptState::Delivered, T0 + 5_000)
+            outbox::apply_receipt(tx, &v, &[], "DELIVRD", ReceiptState::Delivered, T0 + 5_000)
         })
         .unwrap();
     let purged = store
@@ -1962,6 +2150,7 @@ fn retention_deletes_old_finished_rows_in_batches_and_keeps_the_rest() {
                 outbox::apply_receipt(
                     tx,
                     &[format!("m{i}")],
+                    &[],
                     "DELIVRD",
                     ReceiptState::Delivered,
                     old,
@@ -1978,7 +2167,14 @@ fn retention_deletes_old_finished_rows_in_batches_and_keeps_the_rest() {
             outbox::claim_due(tx, now, 10)?;
             outbox::record_segment_submitted(tx, r.id, 1, 1, "r1", now)?;
             outbox::mark_submitted(tx, r.id, now)?;
-            outbox::apply_receipt(tx, &["r1".into()], "DELIVRD", ReceiptState::Delivered, now)?;
+            outbox::apply_receipt(
+                tx,
+                &["r1".into()],
+                &[],
+                "DELIVRD",
+                ReceiptState::Delivered,
+                now,
+            )?;
             for (owner, at) in [("861", old), ("861", old), ("862", now)] {
                 tx.execute(
                     "INSERT INTO status_change (owner, at, source, audiences, notified)

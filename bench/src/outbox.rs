@@ -117,7 +117,12 @@ fn round(db: &Path, p: &OutboxParams) -> anyhow::Result<OutboxRound> {
         if rows.is_empty() {
             break;
         }
-        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        // Each receipt names its handset, as an SMSC's does (the gateway compares it with
+        // the row's destination).
+        let ids: Vec<(i64, Vec<String>)> = rows
+            .iter()
+            .map(|r| (r.id, outbox::receipt_addresses(&r.destination, "10658")))
+            .collect();
         let attempts: Vec<Attempt> = rows
             .iter()
             .map(|r| Attempt {
@@ -142,10 +147,11 @@ fn round(db: &Path, p: &OutboxParams) -> anyhow::Result<OutboxRound> {
         if p.receipts {
             let before = writer_ns();
             store.write_blocking(move |tx| {
-                for &id in &ids {
+                for (id, addresses) in &ids {
                     outbox::apply_receipt(
                         tx,
-                        &[message_id(id)],
+                        &[message_id(*id)],
+                        addresses,
                         "DELIVRD",
                         ReceiptState::Delivered,
                         now,

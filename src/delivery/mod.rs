@@ -245,7 +245,7 @@ impl Dispatcher {
                 let held_before = now - self.cfg.receipt_grace.as_millis() as i64;
                 let mode = self.cfg.other_base;
                 let stale = now - HELD_RECEIPT_TTL_MS;
-                if let Ok(n) = self
+                if let Ok((applied, elsewhere)) = self
                     .store
                     .write(move |tx| {
                         outbox::drop_held_receipts(tx, stale)?;
@@ -253,14 +253,17 @@ impl Dispatcher {
                         for id in r.failed {
                             crate::service::avatar::push_failed(tx, id, now)?;
                         }
-                        Ok::<_, crate::store::StoreError>(r.applied)
+                        Ok::<_, crate::store::StoreError>((r.applied, r.elsewhere))
                     })
                     .await
                 {
-                    if n > 0 {
-                        debug!(
-                            receipts = n,
-                            "held receipts matched through their other-base id"
+                    if applied > 0 {
+                        debug!(receipts = applied, "held receipts matched after the grace");
+                    }
+                    if elsewhere > 0 {
+                        warn!(
+                            receipts = elsewhere,
+                            "receipts named another number than the message with their SMSC id, and were applied to it when no other came: if this repeats, the SMSC writes other numbers into its receipts"
                         );
                     }
                 }

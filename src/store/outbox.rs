@@ -28,6 +28,13 @@
 //! `delivered` when every segment number has a successful final receipt, `failed` as soon as a
 //! segment's only submissions all failed. A resubmission after a requeue adds segment rows; any
 //! delivered submission of a segment number counts.
+//!
+//! SMSC ids are not unique for ever: an SMSC restarts its counter, a standby SMSC of a failover
+//! counts from 1 too. A receipt names the handset (SMPP 3.4 §2.11: its source address is the
+//! original destination), so among segments with its id it takes the newest whose message went
+//! to that number ([`same_handset`]); when every segment with its id went elsewhere, its own
+//! message is not recorded yet and it is held for it. A receipt that names no number matches
+//! by id alone, as before.
 
 use std::sync::LazyLock;
 
@@ -759,20 +766,38 @@ fn insert_segment(
         total,
     };
 
-    let groups: Vec<(i64, String, ReceiptState)> = tx
+    let groups: Vec<HeldGroup> = tx
         .prepare_cached(
-            "SELECT group_id, stat, state FROM pending_receipt
+            "SELECT group_id, stat, state, addresses FROM pending_receipt
              WHERE group_id IN (SELECT group_id FROM pending_receipt
                                 WHERE message_id = ?1 AND exact = 1)
              GROUP BY group_id ORDER BY group_id",
         )
-        .and_then(|mut s| {
-            s.query_map([&normalised], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect()
-        })
+        .and_then(|mut s| s.query_map([&normalised], HeldGroup::from_row)?.collect())
         .ctx("outbox::record_segment_submitted: pending receipts")?;
+    // A held receipt that names another number than this message's is not for it (the same
+    // SMSC id given to another message); it waits for its own.
+    let destination: Option<String> = if groups.iter().any(|g| !g.addresses.is_empty()) {
+        tx.prepare_cached("SELECT destination FROM outbox WHERE id = ?1")
+            .and_then(|mut s| s.query_row([outbox_id], |r| r.get(0)).optional())
+            .ctx("outbox::record_segment_submitted: destination")?
+    } else {
+        None
+    };
     let mut outcome = ReceiptMatch::Unknown;
-    for (group, stat, state) in groups {
+    for HeldGroup {
+        group,
+        stat,
+        state,
+        addresses,
+    } in groups
+    {
+        if destination
+            .as_deref()
+            .is_some_and(|d| same_handset(d, &addresses) == Some(false))
+        {
+            continue;
+        }
         outcome = apply_to_segment(tx, segment, &stat, state, now)?;
         exec_cached(
             tx,
@@ -782,6 +807,30 @@ fn insert_segment(
         .ctx("outbox::record_segment_submitted: drop pending")?;
     }
     Ok(outcome)
+}
+
+/// A held receipt (one `pending_receipt` group) as a segment claims it.
+struct HeldGroup {
+    group: i64,
+    stat: String,
+    state: ReceiptState,
+    /// The numbers it names ([`receipt_addresses`]).
+    addresses: Vec<String>,
+}
+
+impl HeldGroup {
+    /// From `group_id, stat, state, addresses`.
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        let addresses: Option<String> = r.get(3)?;
+        Ok(HeldGroup {
+            group: r.get(0)?,
+            stat: r.get(1)?,
+            state: r.get(2)?,
+            addresses: addresses
+                .map(|a| a.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
+        })
+    }
 }
 
 /// A segment the SMSC accepted, as [`record_attempts`] takes it.
@@ -1346,9 +1395,13 @@ pub fn retry_failed_matching(
 /// [`resolve_held_receipts`] matches it through the other base (hex <-> decimal) only once no
 /// response can still bring the exact id, so that `"16"` never lands on another message whose
 /// hex id is `"10"`. Returns [`ReceiptMatch::Unknown`] when held.
+///
+/// `addresses` are the numbers the receipt names ([`receipt_addresses`]): a segment whose
+/// message went to none of them is not this receipt's (its SMSC id was used again).
 pub fn apply_receipt(
     tx: &Transaction<'_>,
     message_id_variants: &[String],
+    addresses: &[String],
     stat: &str,
     state: ReceiptState,
     now: i64,
@@ -1363,7 +1416,8 @@ pub fn apply_receipt(
     let Some(exact) = variants.first() else {
         return Ok(ReceiptMatch::Unknown);
     };
-    if let Some(segment) = newest_segment(tx, exact)? {
+    let found = segment_for(tx, exact, addresses)?;
+    if let Found::Segment(segment) = found {
         // Evidence that this SMSC writes receipts in its responses' base, which turns the
         // other-base reading off in `OtherBase::Auto`: only from an id that reads differently
         // in the other base. "1" to "9" are the same in both, and an SMSC that switches base
@@ -1380,6 +1434,10 @@ pub fn apply_receipt(
         )
         .and_then(|mut s| s.exists(params![exact, stat]))
         .ctx("outbox::apply_receipt: held already")?;
+    // Segments with its id exist, all sent to other numbers: held for its own segment, and
+    // given to the newest of those only if none comes (see `resolve_held_receipts`).
+    let stray = matches!(found, Found::Elsewhere(_));
+    let joined = (!addresses.is_empty()).then(|| addresses.join(" "));
     if already {
         return Ok(ReceiptMatch::Unknown);
     }
@@ -1389,13 +1447,14 @@ pub fn apply_receipt(
         .ctx("outbox::apply_receipt: group")?;
     let mut insert = tx
         .prepare_cached(
-            "INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at, exact)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO pending_receipt
+                 (group_id, message_id, stat, state, received_at, exact, addresses, stray)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
         .ctx("outbox::apply_receipt: hold")?;
     for (i, v) in variants.iter().enumerate() {
         insert
-            .execute(params![group, v, stat, state, now, i == 0])
+            .execute(params![group, v, stat, state, now, i == 0, joined, stray])
             .ctx("outbox::apply_receipt: hold")?;
     }
     Ok(ReceiptMatch::Unknown)
@@ -1445,24 +1504,88 @@ pub fn drop_held_receipts(tx: &Transaction<'_>, older_than: i64) -> Result<usize
     .ctx("outbox::drop_held_receipts")
 }
 
-/// The newest segment submitted with normalised id `id`.
-fn newest_segment(tx: &Transaction<'_>, id: &str) -> Result<Option<SegmentRef>, StoreError> {
+/// What [`segment_for`] found for a receipt.
+#[derive(Clone, Copy)]
+enum Found {
+    /// The newest segment with the id whose message went to a number the receipt names (or
+    /// any, when it names none).
+    Segment(SegmentRef),
+    /// Segments with the id exist, all sent to other numbers: the newest of them.
+    Elsewhere(SegmentRef),
+    /// No segment with the id.
+    Nothing,
+}
+
+/// Segments with one id that a receipt looks through, newest first. More than this many
+/// submissions sharing an id (an SMSC wrapping a small counter, rows kept for weeks) and the
+/// receipt's own is still among the newest.
+const SAME_ID_LOOKED_AT: i64 = 8;
+
+/// The segment submitted with normalised id `id` that a receipt naming `addresses` is about
+/// (see [`Found`]).
+fn segment_for(tx: &Transaction<'_>, id: &str, addresses: &[String]) -> Result<Found, StoreError> {
+    let mut found = Found::Nothing;
     tx.prepare_cached(
-        "SELECT id, outbox_id, seq, total FROM outbox_segment
-         WHERE smsc_message_id = ?1 ORDER BY id DESC LIMIT 1",
+        "SELECT s.id, s.outbox_id, s.seq, s.total, o.destination
+         FROM outbox_segment s JOIN outbox o ON o.id = s.outbox_id
+         WHERE s.smsc_message_id = ?1 ORDER BY s.id DESC LIMIT ?2",
     )
     .and_then(|mut s| {
-        s.query_row([id], |r| {
-            Ok(SegmentRef {
+        let mut rows = s.query(params![id, SAME_ID_LOOKED_AT])?;
+        while let Some(r) = rows.next()? {
+            let segment = SegmentRef {
                 id: r.get(0)?,
                 outbox_id: r.get(1)?,
                 seq: r.get(2)?,
                 total: r.get(3)?,
-            })
-        })
-        .optional()
+            };
+            let destination = r.get_ref(4)?.as_str().unwrap_or_default();
+            if same_handset(destination, addresses) != Some(false) {
+                found = Found::Segment(segment);
+                break;
+            }
+            if matches!(found, Found::Nothing) {
+                found = Found::Elsewhere(segment);
+            }
+        }
+        Ok(())
     })
-    .ctx("outbox::newest_segment")
+    .ctx("outbox::segment_for")?;
+    Ok(found)
+}
+
+/// Fewest digits an address needs to count as a phone number in receipt matching (shorter:
+/// a short code, an alphanumeric sender; such an address says nothing).
+const HANDSET_MIN_DIGITS: usize = 6;
+
+/// Trailing digits compared: the subscriber's number whatever the prefix written before it
+/// (`+86`, `0086`, a national trunk `0`, none).
+const HANDSET_TAIL_DIGITS: usize = 9;
+
+/// The numbers a receipt names, for [`apply_receipt`]: its source address (the handset, SMPP
+/// 3.4 §2.11) and its destination address (some SMSCs swap them), digits only, each left out
+/// when too short to be a phone number.
+pub fn receipt_addresses(source: &str, destination: &str) -> Vec<String> {
+    [source, destination]
+        .iter()
+        .map(|a| a.chars().filter(char::is_ascii_digit).collect::<String>())
+        .filter(|d| d.len() >= HANDSET_MIN_DIGITS)
+        .collect()
+}
+
+/// Whether a message sent to `destination` can be the one a receipt naming `addresses` (from
+/// [`receipt_addresses`]) is about: the same last [`HANDSET_TAIL_DIGITS`] digits (or all of
+/// the shorter). `None` when the receipt names no number or the destination is none.
+fn same_handset(destination: &str, addresses: &[String]) -> Option<bool> {
+    let dest: Vec<u8> = destination.bytes().filter(u8::is_ascii_digit).collect();
+    if addresses.is_empty() || dest.len() < HANDSET_MIN_DIGITS {
+        return None;
+    }
+    Some(addresses.iter().any(|a| {
+        let a = a.as_bytes();
+        let n = a.len().min(dest.len()).min(HANDSET_TAIL_DIGITS);
+        a[a.len() - n..] == dest[dest.len() - n..]
+    }))
 }
 
 /// Match receipts held since before `held_before` (Unix ms) through their other-base id forms,
@@ -1483,25 +1606,29 @@ pub fn resolve_held_receipts(
             .and_then(|mut s| s.exists([]))
             .ctx("outbox::resolve_held_receipts: seen")?,
     };
-    let groups: Vec<(i64, String, ReceiptState)> = tx
+    let groups: Vec<HeldGroup> = tx
         .prepare_cached(
-            // Only groups not tried yet (they still hold their other-base forms): a group
-            // tried in vain keeps its exact form alone, for a late response, and must not
-            // take a place in the next thousand for its whole 48 hours.
-            "SELECT p.group_id, p.stat, p.state FROM pending_receipt p
+            // Only groups not tried yet (they still hold their other-base forms, or are
+            // stray): a group tried in vain keeps its exact form alone, for a late response,
+            // and must not take a place in the next thousand for its whole 48 hours.
+            "SELECT p.group_id, p.stat, p.state, p.addresses FROM pending_receipt p
              WHERE p.received_at <= ?1 AND p.exact = 1
-               AND EXISTS (SELECT 1 FROM pending_receipt q
-                           WHERE q.group_id = p.group_id AND q.exact = 0)
+               AND (p.stray = 1 OR EXISTS (SELECT 1 FROM pending_receipt q
+                                           WHERE q.group_id = p.group_id AND q.exact = 0))
              ORDER BY p.group_id LIMIT 1000",
         )
-        .and_then(|mut s| {
-            s.query_map([held_before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect()
-        })
+        .and_then(|mut s| s.query_map([held_before], HeldGroup::from_row)?.collect())
         .ctx("outbox::resolve_held_receipts: groups")?;
     let mut applied = 0;
+    let mut elsewhere = 0;
     let mut failed = Vec::new();
-    for (group, stat, state) in groups {
+    for HeldGroup {
+        group,
+        stat,
+        state,
+        addresses,
+    } in groups
+    {
         let forms: Vec<String> = tx
             .prepare_cached(
                 "SELECT message_id FROM pending_receipt WHERE group_id = ?1 ORDER BY exact DESC, id",
@@ -1509,17 +1636,31 @@ pub fn resolve_held_receipts(
             .and_then(|mut s| s.query_map([group], |r| r.get(0))?.collect())
             .ctx("outbox::resolve_held_receipts: forms")?;
         let mut found = None;
+        // The newest segment with its exact id, though sent to another number: taken only if
+        // nothing else matches (an SMSC that writes other numbers into its receipts would
+        // otherwise never have one applied).
+        let mut last_resort = None;
         for (i, f) in forms.iter().enumerate() {
             if i > 0 && !allowed {
                 break;
             }
-            if let Some(seg) = newest_segment(tx, f)? {
-                found = Some(seg);
-                break;
+            match segment_for(tx, f, &addresses)? {
+                Found::Segment(seg) => {
+                    found = Some((seg, i > 0));
+                    break;
+                }
+                Found::Elsewhere(seg) if i == 0 => last_resort = Some((seg, false)),
+                _ => {}
             }
         }
-        if let Some(segment) = found {
-            note_receipt_match(tx, "other_base", now)?;
+        if found.is_none() && last_resort.is_some() {
+            found = last_resort;
+            elsewhere += 1;
+        }
+        if let Some((segment, other_base)) = found {
+            if other_base {
+                note_receipt_match(tx, "other_base", now)?;
+            }
             let outcome = apply_to_segment(tx, segment, &stat, state, now)?;
             if let ReceiptMatch::Matched {
                 outbox_id,
@@ -1537,16 +1678,27 @@ pub fn resolve_held_receipts(
             .ctx("outbox::resolve_held_receipts: drop")?;
             applied += 1;
         } else {
-            // Nothing to match: keep only the exact form, for a very late response.
+            // Nothing to match: keep only the exact form, for a very late response, and
+            // do not try it here again.
             exec_cached(
                 tx,
                 "DELETE FROM pending_receipt WHERE group_id = ?1 AND exact = 0",
                 [group],
             )
             .ctx("outbox::resolve_held_receipts: narrow")?;
+            exec_cached(
+                tx,
+                "UPDATE pending_receipt SET stray = 0 WHERE group_id = ?1 AND stray = 1",
+                [group],
+            )
+            .ctx("outbox::resolve_held_receipts: narrow")?;
         }
     }
-    Ok(Resolved { applied, failed })
+    Ok(Resolved {
+        applied,
+        elsewhere,
+        failed,
+    })
 }
 
 /// What [`resolve_held_receipts`] did.
@@ -1554,6 +1706,11 @@ pub fn resolve_held_receipts(
 pub struct Resolved {
     /// Receipts applied.
     pub applied: usize,
+    /// Of those, receipts given to the newest segment with their exact id although its
+    /// message went to another number than the receipt names (no segment for that number
+    /// came within the response timeout): many of them mean the SMSC writes other numbers
+    /// into its receipts.
+    pub elsewhere: usize,
     /// Rows a receipt left `failed` (a WAP Push among them gets its SMS fallback).
     pub failed: Vec<i64>,
 }
@@ -1859,7 +2016,7 @@ mod tests {
                     } else {
                         ("UNDELIV", ReceiptState::Failed)
                     };
-                    apply_receipt(tx, &[format!("{:X}", 0xA0 + seg)], stat, state, 5).unwrap()
+                    apply_receipt(tx, &[format!("{:X}", 0xA0 + seg)], &[], stat, state, 5).unwrap()
                 };
                 // Receipts that beat their resp.
                 for &seg in order.iter().filter(|&&s| s < outcomes.len() && early[s]) {
@@ -1940,6 +2097,39 @@ mod tests {
             purge(&tx, i64::MAX, i64::MAX, PURGE_BATCH).unwrap(),
             ids.len()
         );
+    }
+
+    #[test]
+    fn receipt_numbers_compare_by_their_subscriber_digits() {
+        let named = |s: &str, d: &str| receipt_addresses(s, d);
+        // Short codes and names are not numbers: they say nothing.
+        assert!(named("10658", "INFO").is_empty());
+        assert_eq!(same_handset("+8613800138000", &named("10658", "")), None);
+        assert_eq!(same_handset("10658", &named("8613800138000", "")), None);
+        for same in [
+            "+8613800138000",
+            "8613800138000",
+            "008613800138000",
+            "013800138000",
+        ] {
+            assert_eq!(
+                same_handset("+8613800138000", &named(same, "10658")),
+                Some(true),
+                "{same}"
+            );
+        }
+        assert_eq!(
+            same_handset("+8613800138000", &named("+8613800138001", "10658")),
+            Some(false)
+        );
+        // Either field may name it (SMSCs that swap them).
+        assert_eq!(
+            same_handset("+8613800138000", &named("10658", "+8613800138000")),
+            Some(true)
+        );
+        // A number shorter than the compared tail: all of it.
+        assert_eq!(same_handset("+4420123", &named("4420123", "")), Some(true));
+        assert_eq!(same_handset("+4420123", &named("4420124", "")), Some(false));
     }
 
     #[test]

@@ -382,6 +382,17 @@ DROP INDEX outbox_due;
 CREATE INDEX outbox_due ON outbox(priority DESC, next_attempt_at, id) WHERE state = 'queued';
 "#;
 
+/// Migration 14: where a held receipt says its message went. `addresses` holds the digits of
+/// the receipt's source and destination addresses (space-separated; NULL when it named no
+/// number): a held receipt is claimed only by a segment whose message went to one of them,
+/// so a receipt for a reused SMSC id (an SMSC that restarted its counter, or the standby of a
+/// failover counting from 1 too) does not land on an older message with that id. `stray` = 1:
+/// segments with its exact id existed, all sent to other numbers (`outbox::apply_receipt`).
+const V14: &str = r#"
+ALTER TABLE pending_receipt ADD COLUMN addresses TEXT;
+ALTER TABLE pending_receipt ADD COLUMN stray INTEGER NOT NULL DEFAULT 0;
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -515,6 +526,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V11),
     Migration::Sql(V12),
     Migration::Sql(V13),
+    Migration::Sql(V14),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -651,6 +663,10 @@ mod tests {
              ALTER TABLE inbox_pdu DROP COLUMN link_session; DROP TABLE handset;
              DROP INDEX outbox_due;
              CREATE INDEX outbox_due ON outbox(priority DESC, id) WHERE state = 'queued';
+             ALTER TABLE pending_receipt DROP COLUMN addresses;
+             ALTER TABLE pending_receipt DROP COLUMN stray;
+             INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at)
+                 VALUES (1, '7', 'DELIVRD', 'delivered', 1);
              PRAGMA user_version = 7",
         )
         .unwrap();
@@ -672,7 +688,13 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 6, "versions 8 to 13");
+        assert_eq!(migrate(&mut conn).unwrap(), 7, "versions 8 to 14");
+        let held: (Option<String>, i64) = conn
+            .query_row("SELECT addresses, stray FROM pending_receipt", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(held, (None, 0), "a receipt held before names no number");
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         let refusals: i64 = conn
             .query_row(
