@@ -260,7 +260,8 @@ pub struct DeliveryConfig {
     /// How long an outbound message may wait before it expires, seconds, counted from when it
     /// was queued (`delivery::DispatcherConfig::validity`).
     pub validity_secs: u64,
-    /// Attempts before a message fails.
+    /// Attempts before a message fails (an attempt in which the SMSC took a part of a long
+    /// message does not end it: the rest is sent, never half a message left).
     pub max_attempts: u32,
     /// First retry delay, seconds.
     pub retry_min_secs: f64,

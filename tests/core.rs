@@ -21,6 +21,15 @@ async fn sim(cfg: SimConfig) -> SimHandle {
 }
 
 async fn gateway(dir: &tempfile::TempDir, sim: &SimHandle) -> (Gateway, mpsc::Receiver<MoMessage>) {
+    gateway_with(dir, sim, |_| {}).await
+}
+
+/// [`gateway`] with options changed by `tune` first.
+async fn gateway_with(
+    dir: &tempfile::TempDir,
+    sim: &SimHandle,
+    tune: impl FnOnce(&mut GatewayOptions),
+) -> (Gateway, mpsc::Receiver<MoMessage>) {
     let link = LinkConfig {
         smsc: sim.smpp_addr().to_string(),
         system_id: SYSTEM_ID.into(),
@@ -33,6 +42,7 @@ async fn gateway(dir: &tempfile::TempDir, sim: &SimHandle) -> (Gateway, mpsc::Re
     let mut opts = GatewayOptions::new(dir.path().join("gw.db"), link, "10658");
     opts.dispatcher.retry_min = Duration::from_millis(50);
     opts.dispatcher.retry_max = Duration::from_millis(500);
+    tune(&mut opts);
     let (tx, rx) = mpsc::channel(1024);
     let gw = Gateway::start(opts, tx).await.expect("gateway starts");
     assert!(
@@ -243,6 +253,51 @@ async fn an_smsc_counting_its_ids_from_1_again_still_gets_each_receipt_to_its_ow
         gw.shutdown().await;
         sim.shutdown().await;
     }
+}
+
+#[tokio::test]
+async fn a_long_message_cut_by_link_drops_is_finished_whole_not_given_up() {
+    // Every connection closes right after its bind_resp and one more PDU, so each gets at
+    // most one part of a three-part message accepted; the others are lost in flight. Even
+    // with max_attempts = 1 the message must be finished (an attempt that got a part
+    // accepted is progress, and parts taken are not sent again), never given up with half
+    // of it on the handset.
+    let mut cfg = SimConfig::local();
+    cfg.faults.drop_after_pdus = Some(2);
+    let sim = sim(cfg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway_with(&dir, &sim, |o| o.dispatcher.max_attempts = 1).await;
+    let text = "Zhang San is in a meeting until 15:00. ".repeat(10);
+    let id = gw
+        .enqueue(NewMessage::sms(number(7), text.clone()))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = row(&gw, id).await;
+        assert_ne!(r.state, outbox::OutboxState::Failed, "{:?}", r.last_error);
+        if r.state == outbox::OutboxState::Delivered {
+            assert!(
+                r.attempts >= 3,
+                "one part per connection: {} attempts",
+                r.attempts
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not finished: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let handset = sim.handset(&number(7));
+    let texts = handset.texts();
+    assert!(
+        texts.iter().any(|t| *t == text),
+        "the handset lacks the whole message: {texts:?}"
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
 }
 
 #[tokio::test]

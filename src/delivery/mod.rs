@@ -51,7 +51,8 @@ pub struct DispatcherConfig {
     pub retry_min: Duration,
     /// Largest retry delay.
     pub retry_max: Duration,
-    /// Attempts before a row fails for good.
+    /// Attempts before a row fails for good; one in which the SMSC took some part of it is
+    /// progress and never the last (see `Verdict::end`).
     pub max_attempts: u32,
     /// Validity of a row without its own `expires_at`, counted from when its content was
     /// queued: a row claimed after it is expired instead of sent, and a submit tells the SMSC
@@ -119,7 +120,8 @@ struct Verdict {
 
 impl Verdict {
     /// How an attempt ends: the row's `attempts` (this one included), the configured
-    /// `max_attempts`, whether the SMSC accepted any segment in this attempt, the time now and
+    /// `max_attempts` (a limit on attempts in which the SMSC took no segment), whether the
+    /// SMSC accepted any segment in this attempt, the time now and
     /// when a retry after a refusal would be due (asked only for such a retry: it draws a
     /// random jitter, and most attempts end `Submitted`).
     fn end(
@@ -135,7 +137,10 @@ impl Verdict {
         }
         match (self.fail, self.retry) {
             (Some(reason), _) => outbox::AttemptEnd::Fail(reason),
-            (None, Some(reason)) if attempts >= max_attempts => {
+            // `max_attempts` counts attempts that got nothing through. One in which the SMSC
+            // took a part is progress (parts taken are not sent again, so such attempts end
+            // when the parts do); giving up after it would leave the handset half a message.
+            (None, Some(reason)) if attempts >= max_attempts && !accepted_some => {
                 outbox::AttemptEnd::Fail(format!("gave up after {attempts} attempts: {reason}"))
             }
             (None, Some(error)) => outbox::AttemptEnd::Retry {
@@ -646,6 +651,14 @@ mod tests {
         assert_eq!(
             end(verdict(None, Some("EsmeRthrottled"), false), 3, false),
             AttemptEnd::Fail("gave up after 3 attempts: EsmeRthrottled".into())
+        );
+        // A part taken in this attempt, another refused or lost: progress, not given up.
+        assert_eq!(
+            end(verdict(None, Some("connection closed"), false), 3, true),
+            AttemptEnd::Retry {
+                at: 5_000,
+                error: "connection closed".into()
+            }
         );
         assert_eq!(
             end(verdict(Some("EsmeRinvdstadr"), Some("x"), true), 1, true),
