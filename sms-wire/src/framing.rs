@@ -153,6 +153,9 @@ pub enum FramingError {
 #[derive(Debug, Clone)]
 pub struct SmppCodec {
     max_len: usize,
+    /// Keep each decoded PDU's bytes as they came, for [`SmppCodec::take_raw`].
+    keep_raw: bool,
+    raw: Option<Bytes>,
 }
 
 impl Default for SmppCodec {
@@ -164,16 +167,29 @@ impl Default for SmppCodec {
 impl SmppCodec {
     /// A codec with [`DEFAULT_MAX_PDU_LEN`].
     pub fn new() -> Self {
-        Self {
-            max_len: DEFAULT_MAX_PDU_LEN,
-        }
+        Self::with_max_len(DEFAULT_MAX_PDU_LEN)
     }
 
     /// A codec that refuses PDUs longer than `max_len` bytes (header included).
     pub fn with_max_len(max_len: usize) -> Self {
         Self {
             max_len: max_len.max(HEADER_LEN),
+            keep_raw: false,
+            raw: None,
         }
+    }
+
+    /// This codec, keeping the bytes of each PDU it decodes as they came on the wire (a
+    /// re-encoded PDU can differ: a repaired field, rusmpp's order of TLVs), for a capture or
+    /// a hex log; read them with [`SmppCodec::take_raw`] after each frame.
+    pub fn keeping_raw(mut self) -> Self {
+        self.keep_raw = true;
+        self
+    }
+
+    /// The bytes of the PDU decoded last, once (`None` unless [`SmppCodec::keeping_raw`]).
+    pub fn take_raw(&mut self) -> Option<Bytes> {
+        self.raw.take()
     }
 
     /// The configured maximum PDU length.
@@ -312,8 +328,12 @@ impl Decoder for SmppCodec {
             src.reserve(len - src.len());
             return Ok(None);
         }
-        let raw = src.split_to(len);
-        Ok(Some(decode_pdu(&raw)))
+        let raw = src.split_to(len).freeze();
+        let frame = decode_pdu(&raw);
+        if self.keep_raw {
+            self.raw = Some(raw);
+        }
+        Ok(Some(frame))
     }
 }
 
@@ -400,6 +420,25 @@ mod tests {
                 .message_id(COctetString::from_str("abc").unwrap())
                 .build(),
         )
+    }
+
+    #[test]
+    fn a_codec_keeping_raw_hands_each_pdu_back_as_it_came_once() {
+        let mut wire = BytesMut::new();
+        let mut plain = SmppCodec::new();
+        plain.encode(&submit_sm_resp(1), &mut wire).unwrap();
+        plain.encode(&submit_sm_resp(2), &mut wire).unwrap();
+        let first = wire[..wire.len() / 2].to_vec();
+        let second = wire[wire.len() / 2..].to_vec();
+        let mut copy = wire.clone();
+        assert!(plain.decode(&mut copy).unwrap().is_some());
+        assert_eq!(plain.take_raw(), None, "not kept unless asked");
+        let mut keeping = SmppCodec::new().keeping_raw();
+        assert!(keeping.decode(&mut wire).unwrap().is_some());
+        assert_eq!(keeping.take_raw().as_deref(), Some(&first[..]));
+        assert_eq!(keeping.take_raw(), None, "handed back once");
+        assert!(keeping.decode(&mut wire).unwrap().is_some());
+        assert_eq!(keeping.take_raw().as_deref(), Some(&second[..]));
     }
 
     #[test]

@@ -413,7 +413,8 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Handset behaviour.
     pub handsets: HandsetConfig,
-    /// Append every received and sent PDU as hex to this file.
+    /// Append every received and sent PDU as hex to this file (received ones as they came on
+    /// the wire, also one the simulator had to repair to read).
     pub hex_log: Option<PathBuf>,
     /// Most MT / receipt / delivery records kept for inspection (oldest dropped first).
     pub max_records: usize,

@@ -198,7 +198,7 @@ struct Serve {
     /// Do not follow WAP Push hrefs.
     #[arg(long)]
     no_follow_push: bool,
-    /// Append every PDU as hex to this file.
+    /// Append every PDU as hex to this file (those read, as they came on the wire).
     #[arg(long)]
     hex_log: Option<PathBuf>,
     /// Records kept for inspection.

@@ -156,7 +156,13 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         unbinding: false,
         counters,
     };
-    let framed = Framed::new(socket, SmppCodec::new());
+    // With a hex log, the PDUs read are logged as they came, not as re-encoded.
+    let codec = if shared.hex_logging() {
+        SmppCodec::new().keeping_raw()
+    } else {
+        SmppCodec::new()
+    };
+    let framed = Framed::new(socket, codec);
     let span = info_span!("session", conn = id, %peer);
     let deliver_rx = s.serve(framed, deliver_rx, ctrl_rx).instrument(span).await;
     s.finish(deliver_rx);
@@ -197,11 +203,13 @@ impl Session {
                         break;
                     }
                     Some(Ok(f)) => {
-                        self.on_frame(f);
+                        self.on_frame(f, framed.codec_mut().take_raw());
                         let mut n = 0;
                         while n < 256 && !self.close {
                             match framed.next().now_or_never() {
-                                Some(Some(Ok(f))) => self.on_frame(f),
+                                Some(Some(Ok(f))) => {
+                                    self.on_frame(f, framed.codec_mut().take_raw())
+                                }
                                 Some(Some(Err(_))) | Some(None) => {
                                     self.close = true;
                                 }
@@ -421,7 +429,8 @@ impl Session {
         self.out.push(Out::Cmd(cmd));
     }
 
-    fn on_frame(&mut self, f: Frame) {
+    /// One PDU read; `raw`, its bytes as they came (kept only for the hex log).
+    fn on_frame(&mut self, f: Frame, raw: Option<bytes::Bytes>) {
         self.pdus += 1;
         self.counters.pdus.store(self.pdus, Ordering::Relaxed);
         match f {
@@ -441,8 +450,8 @@ impl Session {
             }
             Frame::Pdu(cmd) => {
                 self.shared.rx.bump(u32::from(cmd.id()));
-                if self.shared.hex_logging() {
-                    self.shared.log_hex(self.id, "in", &encode_command(&cmd));
+                if let Some(raw) = raw {
+                    self.shared.log_hex(self.id, "in", &raw);
                 }
                 self.on_command(cmd);
             }

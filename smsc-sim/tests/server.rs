@@ -424,6 +424,52 @@ async fn data_sm_is_accepted_and_pdus_are_hex_logged() {
     let _ = std::fs::remove_file(&log);
 }
 
+/// The hex log holds a PDU as it came, also one the simulator had to repair to read (a
+/// `receipted_message_id` without its NUL): a re-encoded copy would show the NUL it lacked.
+#[tokio::test]
+async fn the_hex_log_holds_pdus_as_they_came() {
+    let log = std::env::temp_dir().join(format!("smsc-sim-rawlog-{}.txt", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let h = sim(SimConfig {
+        hex_log: Some(log.clone()),
+        ..SimConfig::local()
+    })
+    .await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let mut body = vec![0, 0, 0x01, 0x03, 0, 0, 0, 0, 0, 0, 0, 9]; // data_sm, seq 9
+    body.push(0); // service_type
+    body.extend_from_slice(&[0, 0]); // source ton, npi
+    body.extend_from_slice(b"10086\0");
+    body.extend_from_slice(b"\x01\x018613800138000\0");
+    body.extend_from_slice(&[0, 0, 0]); // esm_class, registered_delivery, data_coding
+    body.extend_from_slice(&[0x04, 0x24, 0, 3]);
+    body.extend_from_slice(b"raw");
+    body.extend_from_slice(&[0x00, 0x1E, 0, 2]);
+    body.extend_from_slice(b"ab"); // no NUL
+    let mut pdu = u32::try_from(body.len() + 4)
+        .unwrap()
+        .to_be_bytes()
+        .to_vec();
+    pdu.extend_from_slice(&body);
+    c.send_raw(&pdu).await;
+    let answer = loop {
+        match c.read().await.expect("open") {
+            Frame::Pdu(p) if p.sequence_number() == 9 => break p,
+            _ => {}
+        }
+    };
+    assert_eq!(answer.id(), CommandId::DataSmResp, "{answer:?}");
+    h.shutdown().await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    let want: String = pdu.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(
+        text.lines()
+            .any(|l| l.contains(" in ") && l.to_ascii_lowercase().ends_with(&want)),
+        "{want} not in the log:\n{text}"
+    );
+    let _ = std::fs::remove_file(&log);
+}
+
 /// After the SMSC sends unbind, the bind takes no new requests and gets no deliveries; when
 /// no unbind_resp comes, the SMSC closes the connection after its response timeout.
 #[tokio::test]
