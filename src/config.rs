@@ -260,8 +260,9 @@ pub struct DeliveryConfig {
     /// How long an outbound message may wait before it expires, seconds, counted from when it
     /// was queued (`delivery::DispatcherConfig::validity`).
     pub validity_secs: u64,
-    /// Attempts before a message fails (an attempt in which the SMSC took a part of a long
-    /// message does not end it: the rest is sent, never half a message left).
+    /// Attempts before a message fails. It fails only on an attempt in which the SMSC took
+    /// none of its parts: a link drop that lost the rest of a long message after some parts
+    /// went through does not end it.
     pub max_attempts: u32,
     /// First retry delay, seconds.
     pub retry_min_secs: f64,

@@ -1425,6 +1425,84 @@ fn receipts_naming_a_wrong_number_are_applied_once_the_grace_has_passed() {
     assert_eq!((later.applied, later.elsewhere), (1, 1));
     assert_eq!(row(&store, id).state, OutboxState::Delivered);
     assert_eq!(count(&store, "SELECT count(*) FROM pending_receipt"), 0);
+
+    // Never to a segment that has its final receipt already: such a receipt is far likelier
+    // another message's (resent under a new id after a lost response). It stays held, once.
+    assert_eq!(
+        receipt_from(&store, "abc", "8613999999998", T0 + 40),
+        ReceiptMatch::Unknown
+    );
+    let done = store
+        .write_blocking(|tx| {
+            outbox::resolve_held_receipts(tx, T0 + 40, T0 + 70, outbox::OtherBase::Auto)
+        })
+        .unwrap();
+    assert_eq!((done.applied, done.elsewhere), (0, 0));
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM pending_receipt WHERE stray = 0"
+        ),
+        1,
+        "kept for a late response, not tried again"
+    );
+}
+
+#[test]
+fn a_receipt_left_by_the_segment_with_its_id_still_gets_the_last_resort() {
+    // Held before any segment had its id ("5": one form only, no other-base pass); the
+    // segment then recorded with it went to another number, so it left the receipt. With no
+    // other segment after the grace, the receipt is that segment's after all.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let x = enqueue(&store, NewMessage::sms("+8613800000001", "x"), T0).id;
+    store
+        .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
+        .unwrap();
+    assert_eq!(
+        receipt_from(&store, "5", "+8613800000002", T0 + 1),
+        ReceiptMatch::Unknown
+    );
+    let by_x = store
+        .write_blocking(move |tx| outbox::record_segment_submitted(tx, x, 1, 1, "5", T0 + 2))
+        .unwrap();
+    assert_eq!(by_x, ReceiptMatch::Unknown);
+    let later = store
+        .write_blocking(|tx| {
+            outbox::resolve_held_receipts(tx, T0 + 1, T0 + 30, outbox::OtherBase::Auto)
+        })
+        .unwrap();
+    assert_eq!((later.applied, later.elsewhere), (1, 1));
+    assert_eq!(row(&store, x).state, OutboxState::Delivered);
+}
+
+#[test]
+fn receipts_of_two_handsets_for_one_reused_id_are_both_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let a = enqueue(&store, NewMessage::sms("+8613800000001", "a"), T0).id;
+    let b = enqueue(&store, NewMessage::sms("+8613800000002", "b"), T0).id;
+    store
+        .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
+        .unwrap();
+    for n in ["+8613800000001", "+8613800000002", "+8613800000002"] {
+        assert_eq!(receipt_from(&store, "5", n, T0 + 1), ReceiptMatch::Unknown);
+    }
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(DISTINCT group_id) FROM pending_receipt"
+        ),
+        2,
+        "one each, the resent one once"
+    );
+    for id in [a, b] {
+        let got = store
+            .write_blocking(move |tx| outbox::record_segment_submitted(tx, id, 1, 1, "5", T0 + 2))
+            .unwrap();
+        assert!(matches!(got, ReceiptMatch::Matched { outbox_id, .. } if outbox_id == id));
+        assert_eq!(row(&store, id).state, OutboxState::Delivered);
+    }
 }
 
 #[test]

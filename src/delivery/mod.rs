@@ -51,8 +51,8 @@ pub struct DispatcherConfig {
     pub retry_min: Duration,
     /// Largest retry delay.
     pub retry_max: Duration,
-    /// Attempts before a row fails for good; one in which the SMSC took some part of it is
-    /// progress and never the last (see `Verdict::end`).
+    /// Attempts before a row fails for good; it fails only on an attempt in which the SMSC
+    /// took none of its parts (see `Verdict::end`).
     pub max_attempts: u32,
     /// Validity of a row without its own `expires_at`, counted from when its content was
     /// queued: a row claimed after it is expired instead of sent, and a submit tells the SMSC
@@ -137,9 +137,10 @@ impl Verdict {
         }
         match (self.fail, self.retry) {
             (Some(reason), _) => outbox::AttemptEnd::Fail(reason),
-            // `max_attempts` counts attempts that got nothing through. One in which the SMSC
-            // took a part is progress (parts taken are not sent again, so such attempts end
-            // when the parts do); giving up after it would leave the handset half a message.
+            // Given up only on an attempt that got nothing through once `max_attempts` are
+            // spent. One in which the SMSC took a part is progress (parts taken are not sent
+            // again, so such attempts end when the parts do); giving up after it would leave
+            // the handset half a message at once.
             (None, Some(reason)) if attempts >= max_attempts && !accepted_some => {
                 outbox::AttemptEnd::Fail(format!("gave up after {attempts} attempts: {reason}"))
             }

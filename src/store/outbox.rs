@@ -796,6 +796,14 @@ fn insert_segment(
             .as_deref()
             .is_some_and(|d| same_handset(d, &addresses) == Some(false))
         {
+            // Left for its own segment; if none comes, the resolver's last resort weighs it
+            // (an id with no other-base form would otherwise wait out its 48 hours unseen).
+            exec_cached(
+                tx,
+                "UPDATE pending_receipt SET stray = 1 WHERE group_id = ?1 AND stray = 0",
+                [group],
+            )
+            .ctx("outbox::record_segment_submitted: stray")?;
             continue;
         }
         outcome = apply_to_segment(tx, segment, &stat, state, now)?;
@@ -1427,20 +1435,22 @@ pub fn apply_receipt(
         }
         return apply_to_segment(tx, segment, stat, state, now);
     }
-    // The same receipt again (an SMSC redelivers one whose deliver_sm_resp it missed): held once.
+    // The same receipt again (an SMSC redelivers one whose deliver_sm_resp it missed): held
+    // once. Two handsets' receipts for one reused id are two receipts.
+    let joined = (!addresses.is_empty()).then(|| addresses.join(" "));
     let already: bool = tx
         .prepare_cached(
-            "SELECT 1 FROM pending_receipt WHERE message_id = ?1 AND exact = 1 AND stat = ?2",
+            "SELECT 1 FROM pending_receipt
+             WHERE message_id = ?1 AND exact = 1 AND stat = ?2 AND addresses IS ?3",
         )
-        .and_then(|mut s| s.exists(params![exact, stat]))
+        .and_then(|mut s| s.exists(params![exact, stat, joined]))
         .ctx("outbox::apply_receipt: held already")?;
-    // Segments with its id exist, all sent to other numbers: held for its own segment, and
-    // given to the newest of those only if none comes (see `resolve_held_receipts`).
-    let stray = matches!(found, Found::Elsewhere(_));
-    let joined = (!addresses.is_empty()).then(|| addresses.join(" "));
     if already {
         return Ok(ReceiptMatch::Unknown);
     }
+    // Segments with its id exist, all sent to other numbers: held for its own segment, and
+    // given to the newest of those only if none comes (see `resolve_held_receipts`).
+    let stray = matches!(found, Found::Elsewhere(_));
     let group: i64 = tx
         .prepare_cached("SELECT coalesce(max(group_id), 0) + 1 FROM pending_receipt")
         .and_then(|mut s| s.query_row([], |r| r.get(0)))
@@ -1510,8 +1520,9 @@ enum Found {
     /// The newest segment with the id whose message went to a number the receipt names (or
     /// any, when it names none).
     Segment(SegmentRef),
-    /// Segments with the id exist, all sent to other numbers: the newest of them.
-    Elsewhere(SegmentRef),
+    /// Segments with the id exist, all sent to other numbers: the newest of them still
+    /// waiting for a receipt, if any.
+    Elsewhere(Option<SegmentRef>),
     /// No segment with the id.
     Nothing,
 }
@@ -1526,7 +1537,7 @@ const SAME_ID_LOOKED_AT: i64 = 8;
 fn segment_for(tx: &Transaction<'_>, id: &str, addresses: &[String]) -> Result<Found, StoreError> {
     let mut found = Found::Nothing;
     tx.prepare_cached(
-        "SELECT s.id, s.outbox_id, s.seq, s.total, o.destination
+        "SELECT s.id, s.outbox_id, s.seq, s.total, o.destination, s.state = 'submitted'
          FROM outbox_segment s JOIN outbox o ON o.id = s.outbox_id
          WHERE s.smsc_message_id = ?1 ORDER BY s.id DESC LIMIT ?2",
     )
@@ -1544,9 +1555,14 @@ fn segment_for(tx: &Transaction<'_>, id: &str, addresses: &[String]) -> Result<F
                 found = Found::Segment(segment);
                 break;
             }
-            if matches!(found, Found::Nothing) {
-                found = Found::Elsewhere(segment);
-            }
+            let waiting: bool = r.get(5)?;
+            found = match found {
+                Found::Elsewhere(None) | Found::Nothing if waiting => {
+                    Found::Elsewhere(Some(segment))
+                }
+                Found::Nothing => Found::Elsewhere(None),
+                other => other,
+            };
         }
         Ok(())
     })
@@ -1558,9 +1574,18 @@ fn segment_for(tx: &Transaction<'_>, id: &str, addresses: &[String]) -> Result<F
 /// a short code, an alphanumeric sender; such an address says nothing).
 const HANDSET_MIN_DIGITS: usize = 6;
 
-/// Trailing digits compared: the subscriber's number whatever the prefix written before it
-/// (`+86`, `0086`, a national trunk `0`, none).
-const HANDSET_TAIL_DIGITS: usize = 9;
+/// Trailing digits compared: the subscriber's number whatever is written before it (a country
+/// code, `00`, a national trunk `0`, a mobile prefix that one form of the number inserts, as
+/// Argentina's 9 and 15 do).
+const HANDSET_TAIL_DIGITS: usize = 8;
+
+/// The digits of `address` without leading zeros (`0086…`, a trunk `0`), as receipt matching
+/// compares them.
+fn number_digits(address: &str) -> Vec<u8> {
+    let digits: Vec<u8> = address.bytes().filter(u8::is_ascii_digit).collect();
+    let zeros = digits.iter().take_while(|&&d| d == b'0').count();
+    digits[zeros..].to_vec()
+}
 
 /// The numbers a receipt names, for [`apply_receipt`]: its source address (the handset, SMPP
 /// 3.4 §2.11) and its destination address (some SMSCs swap them), digits only, each left out
@@ -1568,8 +1593,9 @@ const HANDSET_TAIL_DIGITS: usize = 9;
 pub fn receipt_addresses(source: &str, destination: &str) -> Vec<String> {
     [source, destination]
         .iter()
-        .map(|a| a.chars().filter(char::is_ascii_digit).collect::<String>())
+        .map(|a| number_digits(a))
         .filter(|d| d.len() >= HANDSET_MIN_DIGITS)
+        .map(|d| String::from_utf8(d).unwrap_or_default())
         .collect()
 }
 
@@ -1577,7 +1603,7 @@ pub fn receipt_addresses(source: &str, destination: &str) -> Vec<String> {
 /// [`receipt_addresses`]) is about: the same last [`HANDSET_TAIL_DIGITS`] digits (or all of
 /// the shorter). `None` when the receipt names no number or the destination is none.
 fn same_handset(destination: &str, addresses: &[String]) -> Option<bool> {
-    let dest: Vec<u8> = destination.bytes().filter(u8::is_ascii_digit).collect();
+    let dest = number_digits(destination);
     if addresses.is_empty() || dest.len() < HANDSET_MIN_DIGITS {
         return None;
     }
@@ -1636,9 +1662,11 @@ pub fn resolve_held_receipts(
             .and_then(|mut s| s.query_map([group], |r| r.get(0))?.collect())
             .ctx("outbox::resolve_held_receipts: forms")?;
         let mut found = None;
-        // The newest segment with its exact id, though sent to another number: taken only if
-        // nothing else matches (an SMSC that writes other numbers into its receipts would
-        // otherwise never have one applied).
+        // The newest segment with its exact id still waiting for a receipt, though sent to
+        // another number: taken only if nothing else matches (an SMSC that writes other
+        // numbers into its receipts would otherwise never have one applied). A segment that
+        // has its final receipt already is never taken this way: the receipt is then far
+        // likelier another message's (one resent under a new id after a lost response).
         let mut last_resort = None;
         for (i, f) in forms.iter().enumerate() {
             if i > 0 && !allowed {
@@ -1649,7 +1677,7 @@ pub fn resolve_held_receipts(
                     found = Some((seg, i > 0));
                     break;
                 }
-                Found::Elsewhere(seg) if i == 0 => last_resort = Some((seg, false)),
+                Found::Elsewhere(Some(seg)) if i == 0 => last_resort = Some((seg, false)),
                 _ => {}
             }
         }
@@ -1706,10 +1734,10 @@ pub fn resolve_held_receipts(
 pub struct Resolved {
     /// Receipts applied.
     pub applied: usize,
-    /// Of those, receipts given to the newest segment with their exact id although its
-    /// message went to another number than the receipt names (no segment for that number
-    /// came within the response timeout): many of them mean the SMSC writes other numbers
-    /// into its receipts.
+    /// Of those, receipts given to the newest segment with their exact id still waiting for a
+    /// receipt although its message went to another number than the receipt names (no
+    /// segment for that number came within the response timeout): many of them mean the SMSC
+    /// writes other numbers into its receipts.
     pub elsewhere: usize,
     /// Rows a receipt left `failed` (a WAP Push among them gets its SMS fallback).
     pub failed: Vec<i64>,
@@ -2130,6 +2158,18 @@ mod tests {
         // A number shorter than the compared tail: all of it.
         assert_eq!(same_handset("+4420123", &named("4420123", "")), Some(true));
         assert_eq!(same_handset("+4420123", &named("4420124", "")), Some(false));
+        // Short subscriber numbers written nationally (New Zealand), and the mobile prefix
+        // one form inserts (Argentina: +54 9 11 …, national 011 15 …).
+        assert_eq!(
+            same_handset("+6421123456", &named("021123456", "")),
+            Some(true)
+        );
+        assert_eq!(
+            same_handset("+5491112345678", &named("0111512345678", "")),
+            Some(true)
+        );
+        // Zeros in front do not make a number.
+        assert!(named("0000012", "").is_empty());
     }
 
     #[test]
