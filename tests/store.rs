@@ -1255,6 +1255,27 @@ fn an_early_receipt_never_lands_on_another_message_through_the_other_base() {
     assert_ne!(row(&store, a).state, OutboxState::Delivered);
 }
 
+/// A message to `to`, claimed at `at` (in flight).
+fn claimed(store: &Store, to: &str, at: i64) -> i64 {
+    let id = enqueue(store, NewMessage::sms(to, "hi"), at).id;
+    store
+        .write_blocking(move |tx| outbox::claim_due(tx, at, 1000))
+        .unwrap();
+    id
+}
+
+/// A message to `to` the SMSC accepted at `at` with id `smsc_id` (submitted).
+fn sent(store: &Store, to: &str, smsc_id: &'static str, at: i64) -> i64 {
+    let id = claimed(store, to, at);
+    store
+        .write_blocking(move |tx| {
+            outbox::record_segment_submitted(tx, id, 1, 1, smsc_id, at)?;
+            outbox::mark_submitted(tx, id, at)
+        })
+        .unwrap();
+    id
+}
+
 /// A receipt for SMSC id `id` naming handset `source`, applied at `at`.
 fn receipt_from(store: &Store, id: &str, source: &str, at: i64) -> ReceiptMatch {
     let variants = sms_wire::receipt::message_id_variants(id);
@@ -1281,25 +1302,13 @@ fn a_receipt_for_a_reused_smsc_id_waits_for_its_own_message() {
     for old_had_its_receipt in [true, false] {
         let dir = tempfile::tempdir().unwrap();
         let store = open(&dir.path().join("gw.db"));
-        let old = enqueue(&store, NewMessage::sms("+8613800000001", "old"), T0).id;
-        store
-            .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
-            .unwrap();
-        store
-            .write_blocking(move |tx| {
-                outbox::record_segment_submitted(tx, old, 1, 1, "7", T0)?;
-                outbox::mark_submitted(tx, old, T0)
-            })
-            .unwrap();
+        let old = sent(&store, "+8613800000001", "7", T0);
         if old_had_its_receipt {
             let m = receipt_from(&store, "7", "8613800000001", T0 + 1);
             assert!(matches!(m, ReceiptMatch::Matched { outbox_id, .. } if outbox_id == old));
         }
         let old_state = row(&store, old).state;
-        let new = enqueue(&store, NewMessage::sms("+8613800000002", "new"), T0 + 10).id;
-        store
-            .write_blocking(|tx| outbox::claim_due(tx, T0 + 10, 10))
-            .unwrap();
+        let new = claimed(&store, "+8613800000002", T0 + 10);
         let early = receipt_from(&store, "7", "8613800000002", T0 + 11);
         assert_eq!(early, ReceiptMatch::Unknown, "held for its own message");
         assert_eq!(
@@ -1332,11 +1341,8 @@ fn a_held_receipt_is_claimed_only_by_a_segment_for_the_number_it_names() {
     // Two SMSCs (primary and standby) both gave id 5, to x and to y; y's receipt came first.
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("gw.db"));
-    let x = enqueue(&store, NewMessage::sms("+8613800000001", "x"), T0).id;
-    let y = enqueue(&store, NewMessage::sms("+8613800000002", "y"), T0).id;
-    store
-        .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
-        .unwrap();
+    let x = claimed(&store, "+8613800000001", T0);
+    let y = claimed(&store, "+8613800000002", T0);
     assert_eq!(
         receipt_from(&store, "5", "+8613800000002", T0 + 1),
         ReceiptMatch::Unknown
@@ -1365,13 +1371,7 @@ fn a_receipt_naming_the_number_in_another_form_still_matches() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         let store = open(&dir.path().join("gw.db"));
-        let id = enqueue(&store, NewMessage::sms("+8613800138000", "hi"), T0).id;
-        store
-            .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
-            .unwrap();
-        store
-            .write_blocking(move |tx| outbox::record_segment_submitted(tx, id, 1, 1, "9", T0))
-            .unwrap();
+        let id = sent(&store, "+8613800138000", "9", T0);
         let addresses = outbox::receipt_addresses(source, destination);
         let m = store
             .write_blocking(move |tx| {
@@ -1399,16 +1399,7 @@ fn receipts_naming_a_wrong_number_are_applied_once_the_grace_has_passed() {
     // newest segment with its id, and counted.
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("gw.db"));
-    let id = enqueue(&store, NewMessage::sms("+8613800138000", "hi"), T0).id;
-    store
-        .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
-        .unwrap();
-    store
-        .write_blocking(move |tx| {
-            outbox::record_segment_submitted(tx, id, 1, 1, "abc", T0)?;
-            outbox::mark_submitted(tx, id, T0)
-        })
-        .unwrap();
+    let id = sent(&store, "+8613800138000", "abc", T0);
     assert_eq!(
         receipt_from(&store, "abc", "8613999999999", T0 + 1),
         ReceiptMatch::Unknown
@@ -1455,10 +1446,7 @@ fn a_receipt_left_by_the_segment_with_its_id_still_gets_the_last_resort() {
     // other segment after the grace, the receipt is that segment's after all.
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("gw.db"));
-    let x = enqueue(&store, NewMessage::sms("+8613800000001", "x"), T0).id;
-    store
-        .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
-        .unwrap();
+    let x = claimed(&store, "+8613800000001", T0);
     assert_eq!(
         receipt_from(&store, "5", "+8613800000002", T0 + 1),
         ReceiptMatch::Unknown
@@ -1480,11 +1468,8 @@ fn a_receipt_left_by_the_segment_with_its_id_still_gets_the_last_resort() {
 fn receipts_of_two_handsets_for_one_reused_id_are_both_held() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("gw.db"));
-    let a = enqueue(&store, NewMessage::sms("+8613800000001", "a"), T0).id;
-    let b = enqueue(&store, NewMessage::sms("+8613800000002", "b"), T0).id;
-    store
-        .write_blocking(|tx| outbox::claim_due(tx, T0, 10))
-        .unwrap();
+    let a = claimed(&store, "+8613800000001", T0);
+    let b = claimed(&store, "+8613800000002", T0);
     for n in ["+8613800000001", "+8613800000002", "+8613800000002"] {
         assert_eq!(receipt_from(&store, "5", n, T0 + 1), ReceiptMatch::Unknown);
     }

@@ -2129,47 +2129,37 @@ mod tests {
 
     #[test]
     fn receipt_numbers_compare_by_their_subscriber_digits() {
-        let named = |s: &str, d: &str| receipt_addresses(s, d);
         // Short codes and names are not numbers: they say nothing.
-        assert!(named("10658", "INFO").is_empty());
-        assert_eq!(same_handset("+8613800138000", &named("10658", "")), None);
-        assert_eq!(same_handset("10658", &named("8613800138000", "")), None);
-        for same in [
-            "+8613800138000",
-            "8613800138000",
-            "008613800138000",
-            "013800138000",
+        assert!(receipt_addresses("10658", "INFO").is_empty());
+        assert!(
+            receipt_addresses("0000012", "").is_empty(),
+            "zeros in front"
+        );
+        // (row destination, receipt source, receipt destination, verdict)
+        for (to, source, destination, same) in [
+            ("+8613800138000", "10658", "", None),
+            ("10658", "8613800138000", "", None),
+            ("+8613800138000", "+8613800138000", "10658", Some(true)),
+            ("+8613800138000", "8613800138000", "10658", Some(true)),
+            ("+8613800138000", "008613800138000", "10658", Some(true)),
+            ("+8613800138000", "013800138000", "10658", Some(true)),
+            ("+8613800138000", "+8613800138001", "10658", Some(false)),
+            // Either field may name it (SMSCs that swap them).
+            ("+8613800138000", "10658", "+8613800138000", Some(true)),
+            // A number shorter than the compared tail: all of it.
+            ("+4420123", "4420123", "", Some(true)),
+            ("+4420123", "4420124", "", Some(false)),
+            // Short numbers written nationally (New Zealand), and the mobile prefix one form
+            // inserts (Argentina: +54 9 11 ..., national 011 15 ...).
+            ("+6421123456", "021123456", "", Some(true)),
+            ("+5491112345678", "0111512345678", "", Some(true)),
         ] {
             assert_eq!(
-                same_handset("+8613800138000", &named(same, "10658")),
-                Some(true),
-                "{same}"
+                same_handset(to, &receipt_addresses(source, destination)),
+                same,
+                "{to} / {source} / {destination}"
             );
         }
-        assert_eq!(
-            same_handset("+8613800138000", &named("+8613800138001", "10658")),
-            Some(false)
-        );
-        // Either field may name it (SMSCs that swap them).
-        assert_eq!(
-            same_handset("+8613800138000", &named("10658", "+8613800138000")),
-            Some(true)
-        );
-        // A number shorter than the compared tail: all of it.
-        assert_eq!(same_handset("+4420123", &named("4420123", "")), Some(true));
-        assert_eq!(same_handset("+4420123", &named("4420124", "")), Some(false));
-        // Short subscriber numbers written nationally (New Zealand), and the mobile prefix
-        // one form inserts (Argentina: +54 9 11 …, national 011 15 …).
-        assert_eq!(
-            same_handset("+6421123456", &named("021123456", "")),
-            Some(true)
-        );
-        assert_eq!(
-            same_handset("+5491112345678", &named("0111512345678", "")),
-            Some(true)
-        );
-        // Zeros in front do not make a number.
-        assert!(named("0000012", "").is_empty());
     }
 
     #[test]
