@@ -452,6 +452,22 @@ impl Default for SimConfig {
 }
 
 impl SimConfig {
+    /// Refuse settings that make no sense: a window or deliver window of 0, no deliver
+    /// attempt, a window status of 0 (ESME_ROK, answering a refused request as accepted and
+    /// without its message_id), and faults [`Faults::check`] refuses.
+    pub fn check(&self) -> Result<(), String> {
+        if self.window == 0 {
+            return Err("window 0 refuses every request".into());
+        }
+        if self.window_status == 0 {
+            return Err("window_status 0 is ESME_ROK, not a refusal".into());
+        }
+        if self.deliver_window == 0 || self.deliver_attempts == 0 {
+            return Err("deliver_window and deliver_attempts are at least 1".into());
+        }
+        self.faults.check()
+    }
+
     /// A config for tests: SMPP and HTTP on `127.0.0.1:0`, no accounts (any bind accepted).
     pub fn local() -> Self {
         SimConfig {

@@ -96,6 +96,33 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// Refuse values that make no sense (a delay whose shortest is above its longest, a
+    /// percentage outside 0 to 100, an error status of 0, which would answer a failure as
+    /// accepted and without a message id): set, they would make a test pass that injected
+    /// nothing, or answer malformed PDUs.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(d) = &self.response_delay {
+            if d.min_ms > d.max_ms {
+                return Err(format!(
+                    "response_delay: min_ms {} is above max_ms {}",
+                    d.min_ms, d.max_ms
+                ));
+            }
+        }
+        for e in self.error.iter().chain(&self.more_errors) {
+            if e.status == 0 {
+                return Err("an error fault's status cannot be 0 (ESME_ROK)".into());
+            }
+            if !(0.0..=100.0).contains(&e.percent) {
+                return Err(format!(
+                    "an error fault's percent {} is not 0 to 100",
+                    e.percent
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether a submit to `dest` should fail, and with which status.
     pub fn error_for(&self, dest: &str, rng: &mut impl Rng) -> Option<u32> {
         let d = dest.trim_start_matches('+');
@@ -223,6 +250,31 @@ mod tests {
         }
         // A typo'd huge delay is cut to a day instead of overflowing a clock.
         assert_eq!(Delay::fixed(u64::MAX).pick(&mut rng), MAX_DELAY_MS);
+    }
+
+    #[test]
+    fn nonsense_faults_are_refused() {
+        assert_eq!(Faults::default().check(), Ok(()));
+        let delay = Faults {
+            response_delay: Some(Delay {
+                min_ms: 500,
+                max_ms: 100,
+            }),
+            ..Faults::default()
+        };
+        assert!(delay.check().is_err());
+        let error = |status, percent| Faults {
+            more_errors: vec![ErrorFault {
+                status,
+                percent,
+                destinations: Vec::new(),
+            }],
+            ..Faults::default()
+        };
+        assert_eq!(error(0x45, 100.0).check(), Ok(()));
+        assert!(error(0, 10.0).check().is_err());
+        assert!(error(0x45, 250.0).check().is_err());
+        assert!(error(0x45, -1.0).check().is_err());
     }
 
     #[test]

@@ -90,8 +90,9 @@ pub fn apply_faults_body(
         }
         merged.insert(k, v);
     }
-    let faults =
+    let faults: Faults =
         serde_json::from_value(serde_json::Value::Object(merged)).map_err(|e| e.to_string())?;
+    faults.check()?;
     Ok((faults, actions))
 }
 

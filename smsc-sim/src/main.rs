@@ -129,20 +129,21 @@ struct Serve {
     /// system_id returned in bind responses (1-15 ASCII characters).
     #[arg(long, default_value = "smsc-sim", value_parser = parse_system_id)]
     system_id: String,
-    /// Requests a bind may have unanswered before getting the window status.
-    #[arg(long, default_value_t = 100)]
+    /// Requests a bind may have unanswered before getting the window status (at least 1).
+    #[arg(long, default_value_t = 100, value_parser = parse_at_least_1)]
     window: usize,
     /// Status for requests beyond the window (0x58 ESME_RTHROTTLED; 0x14 ESME_RMSGQFUL).
-    #[arg(long, default_value = "0x58", value_parser = parse_u32)]
+    #[arg(long, default_value = "0x58", value_parser = parse_error_status)]
     window_status: u32,
-    /// deliver_sm in flight per bind.
-    #[arg(long, default_value_t = 10)]
+    /// deliver_sm in flight per bind (at least 1).
+    #[arg(long, default_value_t = 10, value_parser = parse_at_least_1)]
     deliver_window: usize,
     /// deliver_sm response timeout in ms.
     #[arg(long, default_value_t = 5000)]
     deliver_timeout_ms: u64,
-    /// Attempts per deliver_sm (timeouts, disconnects and temporary errors count) before it fails.
-    #[arg(long, default_value_t = 3)]
+    /// Attempts per deliver_sm (timeouts, disconnects and temporary errors count) before it
+    /// fails (at least 1).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     deliver_attempts: u32,
     /// Wait before a deliver_sm answered with a temporary error (0x64 ESME_RX_T_APPN, 0x58,
     /// 0x14, 0x08) goes again, in ms.
@@ -168,20 +169,20 @@ struct Serve {
     /// Receipt delay when no rule fires, in ms.
     #[arg(long, default_value_t = 0)]
     receipt_delay_ms: u64,
-    /// Fault: throttle above this many submits per second.
+    /// Fault: throttle above this many submits per second (0: every submit).
     #[arg(long)]
     throttle: Option<u32>,
     /// Fault: delay responses, MS or MIN-MAX.
     #[arg(long, value_parser = parse_delay)]
     delay: Option<Delay>,
     /// Fault: error status for submits (e.g. 0x45), with --error-percent / --error-dest.
-    #[arg(long, value_parser = parse_u32)]
+    #[arg(long, value_parser = parse_error_status)]
     error_status: Option<u32>,
-    /// Fault: percentage of submits failing with --error-status.
-    #[arg(long, default_value_t = 0.0)]
+    /// Fault: percentage (0 to 100) of submits failing with --error-status (required).
+    #[arg(long, default_value_t = 0.0, requires = "error_status", value_parser = parse_percent)]
     error_percent: f64,
-    /// Fault: destination always failing with --error-status (repeatable).
-    #[arg(long)]
+    /// Fault: destination always failing with --error-status (required; repeatable).
+    #[arg(long, requires = "error_status")]
     error_dest: Vec<String>,
     /// Fault: close each connection after this many PDUs.
     #[arg(long)]
@@ -229,12 +230,41 @@ fn parse_u32(s: &str) -> Result<u32, String> {
 }
 
 fn parse_delay(s: &str) -> Result<Delay, String> {
-    match s.split_once('-') {
-        Some((a, b)) => Ok(Delay {
+    let delay = match s.split_once('-') {
+        Some((a, b)) => Delay {
             min_ms: a.parse().map_err(|e| format!("{a:?}: {e}"))?,
             max_ms: b.parse().map_err(|e| format!("{b:?}: {e}"))?,
-        }),
-        None => Ok(Delay::fixed(s.parse().map_err(|e| format!("{s:?}: {e}"))?)),
+        },
+        None => Delay::fixed(s.parse().map_err(|e| format!("{s:?}: {e}"))?),
+    };
+    if delay.min_ms > delay.max_ms {
+        return Err(format!("{s:?}: MIN-MAX with MIN above MAX"));
+    }
+    Ok(delay)
+}
+
+fn parse_at_least_1(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{s:?}: {e}")),
+    }
+}
+
+/// An error command_status: not 0 (ESME_ROK would answer a refusal as accepted, without the
+/// message_id an accepted submit carries).
+fn parse_error_status(s: &str) -> Result<u32, String> {
+    match parse_u32(s)? {
+        0 => Err("0 is ESME_ROK, not an error status".into()),
+        n => Ok(n),
+    }
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        Ok(_) => Err(format!("{s}: a percentage is 0 to 100")),
+        Err(e) => Err(format!("{s:?}: {e}")),
     }
 }
 
@@ -252,9 +282,9 @@ impl Serve {
             system_id: self.system_id,
             window: self.window,
             window_status: self.window_status,
-            deliver_window: self.deliver_window.max(1),
+            deliver_window: self.deliver_window,
             deliver_timeout: Duration::from_millis(self.deliver_timeout_ms),
-            deliver_attempts: self.deliver_attempts.max(1),
+            deliver_attempts: self.deliver_attempts,
             deliver_retry_delay: Duration::from_millis(self.deliver_retry_ms),
             message_id_style: self.message_ids,
             receipt_text_id_style: self.receipt_text_ids,
@@ -392,4 +422,46 @@ async fn main() -> Result<()> {
         Cmd::Reset { url } => call(Method::POST, format!("{url}/reset"), None).await?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonsense_settings_are_refused_at_the_command_line() {
+        let serve = |extra: &[&str]| {
+            let mut args = vec!["smsc-sim", "serve"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args)
+        };
+        assert!(serve(&[]).is_ok());
+        assert!(serve(&[
+            "--error-status",
+            "0x45",
+            "--error-percent",
+            "10",
+            "--error-dest",
+            "861"
+        ])
+        .is_ok());
+        assert!(
+            serve(&["--throttle", "0"]).is_ok(),
+            "throttling every submit is a fault too"
+        );
+        for bad in [
+            &["--window", "0"][..],
+            &["--deliver-window", "0"],
+            &["--deliver-attempts", "0"],
+            &["--window-status", "0"],
+            &["--delay", "500-100"],
+            &["--error-status", "0"],
+            &["--error-status", "0x45", "--error-percent", "150"],
+            // Without a status these injected nothing (and said nothing).
+            &["--error-percent", "10"],
+            &["--error-dest", "861"],
+        ] {
+            assert!(serve(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }

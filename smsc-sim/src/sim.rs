@@ -36,6 +36,9 @@ pub enum SimError {
         #[source]
         source: std::io::Error,
     },
+    /// A setting makes no sense (see [`SimConfig::check`]).
+    #[error("bad simulator setting: {0}")]
+    Config(String),
     /// The hex log file could not be opened.
     #[error("cannot open the hex log: {0}")]
     HexLog(#[source] std::io::Error),
@@ -159,6 +162,7 @@ pub struct SimHandle {
 impl Simulator {
     /// Bind the listeners (port 0 picks a free port) and start serving.
     pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
+        cfg.check().map_err(SimError::Config)?;
         let smpp = TcpListener::bind(cfg.smpp_addr)
             .await
             .map_err(|source| SimError::Bind {

@@ -824,6 +824,13 @@ async fn http_control_api() {
         c.submit(text("8613800138000", "x", 0)).await.status(),
         CommandStatus::EsmeRthrottled
     );
+    for nonsense in [
+        r#"{"response_delay":{"min_ms":500,"max_ms":100}}"#,
+        r#"{"error":{"status":69,"percent":250}}"#,
+    ] {
+        let (s, body) = http_post(&format!("{base}/faults"), nonsense).await;
+        assert_eq!(s, 400, "{nonsense}: {body}");
+    }
     let (s, body) = http_post(&format!("{base}/faults"), r#"{"drop_now":true}"#).await;
     assert_eq!(s, 200);
     assert!(body.contains("\"dropped\":1"), "{body}");

@@ -511,3 +511,25 @@ async fn after_its_unbind_the_smsc_takes_nothing_more_and_closes_without_an_answ
     }
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_simulator_with_nonsense_settings_does_not_start() {
+    for tweak in [
+        (|c: &mut SimConfig| c.window = 0) as fn(&mut SimConfig),
+        |c| c.window_status = 0,
+        |c| c.deliver_window = 0,
+        |c| {
+            c.faults.response_delay = Some(Delay {
+                min_ms: 9,
+                max_ms: 1,
+            })
+        },
+    ] {
+        let mut cfg = SimConfig::local();
+        tweak(&mut cfg);
+        assert!(matches!(
+            Simulator::start(cfg).await,
+            Err(smsc_sim::SimError::Config(_))
+        ));
+    }
+}
