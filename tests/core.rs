@@ -301,6 +301,47 @@ async fn a_long_message_cut_by_link_drops_is_finished_whole_not_given_up() {
 }
 
 #[tokio::test]
+async fn under_a_low_rate_cap_receipts_and_mo_are_not_held_behind_a_slow_batch() {
+    // With max_rate 20/s a batch of 64 takes over 3 s to go out, and its accepted submits
+    // were recorded (and their receipts let through the gate) only at its end: each receipt
+    // held a slot of the SMSC's deliver window for up to 2 s, and an MO waited behind them
+    // for seconds. Batches now hold a quarter second of sending at the allowed rate.
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, mut mo) = gateway_with(&dir, &sim, |o| o.link.max_rate = Some(20.0)).await;
+    // In one transaction, as a fan-out writes them: the dispatcher finds them all at once.
+    gw.store
+        .write(|tx| {
+            for i in 0..60 {
+                let now = presence_gw::store::now_ms();
+                outbox::enqueue(tx, &NewMessage::sms(number(i), format!("msg {i}")), now)?;
+            }
+            Ok::<_, presence_gw::store::StoreError>(())
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let started = tokio::time::Instant::now();
+    sim.inject_mo(MoRequest::new("+8613800138000", "10658", "WHO 13800138001"))
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), mo.recv())
+        .await
+        .expect("the MO is read")
+        .unwrap();
+    assert_eq!(got.text, "WHO 13800138001");
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_millis(700),
+        "the MO waited {waited:?} behind held receipts"
+    );
+    let c = wait_delivered(&gw, 60, Duration::from_secs(20)).await;
+    assert_eq!(c.failed, 0, "{c:?}");
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn mo_in_three_parts_out_of_order_and_resent_is_one_message() {
     let sim = sim(SimConfig::local()).await;
     let dir = tempfile::tempdir().unwrap();

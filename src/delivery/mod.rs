@@ -9,7 +9,8 @@
 //! | permanent error (`ESME_RINVDSTADR`...) or an unencodable row | `failed`, reason kept |
 //! | validity passed while queued (`expires_at`, or `validity` after its content was queued) | `expired` |
 //!
-//! Rows travel in batches (at most a quarter of `concurrency`, so several overlap): one store
+//! Rows travel in batches (at most a quarter of `concurrency`, so several overlap, and at most
+//! a quarter second of sending at the link's allowed rate, see [`BATCH_SECONDS`]): one store
 //! write claims a batch, [`LinkHandle::submit_batch`] pipelines all its segments through the
 //! window, and one store write records every accepted segment and every row's end
 //! ([`outbox::record_attempts`]). Per message that leaves the SQL statements that must be there
@@ -188,6 +189,23 @@ pub const RECORD_PATIENCE: Duration = Duration::from_secs(120);
 /// several batches overlap (one submitting while another is recorded).
 const BATCH_MAX: usize = 128;
 
+/// Longest a batch's submits should take to go out at the link's allowed rate. A batch's
+/// accepted submits are recorded when its last answer is in, and receipts for them wait for
+/// that record (the receipt gate): under a low rate cap (`max_rate` 20/s: 64 rows took over
+/// 3 s) each receipt held a slot of the SMSC's deliver window for up to the gate's 2 s, MO
+/// queued behind them for seconds, and a crash in that time sent accepted submits again.
+const BATCH_SECONDS: f64 = 0.25;
+
+/// Most rows a batch takes at `rate` messages per second (see [`BATCH_SECONDS`]); at least 1.
+fn rate_batch(rate: f64) -> usize {
+    let n = (rate * BATCH_SECONDS).ceil();
+    if n.is_finite() && n >= 1.0 {
+        n.min(usize::MAX as f64) as usize
+    } else {
+        1
+    }
+}
+
 impl Dispatcher {
     /// A dispatcher over `store`'s outbox, submitting through `link`.
     pub fn new(store: Store, link: LinkHandle, cfg: DispatcherConfig) -> Self {
@@ -282,7 +300,9 @@ impl Dispatcher {
                 }
                 continue;
             }
-            let limit = free.min(batch_max);
+            let limit = free
+                .min(batch_max)
+                .min(rate_batch(self.link.current_rate()));
             let rows = match self
                 .store
                 .write(move |tx| outbox::claim_due(tx, now, limit))
@@ -606,6 +626,18 @@ mod tests {
             unsent,
             expired: false,
         }
+    }
+
+    #[test]
+    fn a_batch_holds_a_quarter_second_of_sending_at_the_allowed_rate() {
+        assert_eq!(rate_batch(20.0), 5);
+        assert_eq!(rate_batch(1.0), 1);
+        assert_eq!(rate_batch(0.0), 1);
+        assert_eq!(rate_batch(f64::NAN), 1);
+        assert!(
+            rate_batch(1_000_000.0) >= BATCH_MAX,
+            "no cap: the batch size decides"
+        );
     }
 
     #[test]
