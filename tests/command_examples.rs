@@ -713,4 +713,20 @@ fn unknown_and_hostile_input_gets_the_short_help() {
         ParseErrorKind::Misspelt("STATUS FAMILY BUSY".into())
     );
     assert_eq!(err.usage, HelpTopic::General);
+    // A group command said verb first: the command's order is offered.
+    for (said, meant) in [
+        ("ADD FAMILY 13900139000", "GROUP FAMILY ADD 13900139000"),
+        (
+            "del family 13900139000 13700137000",
+            "GROUP family DEL 13900139000 13700137000",
+        ),
+        ("DROP WORK", "GROUP WORK DROP"),
+        ("RENAME WORK OFFICE", "GROUP WORK RENAME OFFICE"),
+    ] {
+        let err = parse(said, CC).unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::Misspelt(meant.into()), "{said}");
+    }
+    // Not a group command in another order: the short help only.
+    let err = parse("ADD", CC).unwrap_err();
+    assert_eq!(err.kind, ParseErrorKind::UnknownCommand);
 }

@@ -171,7 +171,10 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
         Err(_) => {
             let first = text.split(' ').next().unwrap_or(text);
             // A typo of an English keyword is English (the suggestion is all ASCII).
-            let (kind, lang_hint) = match misspelt(text, first, default_cc) {
+            // A group verb said first is no typo (`DROP WORK` is not `GROUP WORK`).
+            let near =
+                verb_first(text, first, default_cc).or_else(|| misspelt(text, first, default_cc));
+            let (kind, lang_hint) = match near {
                 Some(fixed) => (ParseErrorKind::Misspelt(fixed), EN),
                 None if text.chars().any(is_cjk) => (ParseErrorKind::UnknownCommand, ZH),
                 None => (ParseErrorKind::UnknownCommand, None),
@@ -224,6 +227,29 @@ fn misspelt(text: &str, first: &str, default_cc: &str) -> Option<String> {
         // ASCII only: an English reply quoting it stays one GSM-7 SMS.
         (complete && fixed.is_ascii() && fixed.len() <= MAX_SUGGESTION_CHARS).then_some(fixed)
     })
+}
+
+/// The group verbs a command may be written with first, as people say it (`ADD FAMILY 139...`).
+const GROUP_VERBS: &[&str] = &["ADD", "DEL", "RENAME", "DROP"];
+
+/// `text` written verb first (`ADD FAMILY 13900139000`) put in the command's order (`GROUP
+/// FAMILY ADD 13900139000`), if that is a complete, valid, ASCII command: offered back like a
+/// typo's correction, never carried out.
+fn verb_first(text: &str, first: &str, default_cc: &str) -> Option<String> {
+    let verb = first.to_ascii_uppercase();
+    if !GROUP_VERBS.contains(&verb.as_str()) {
+        return None;
+    }
+    let rest = text[first.len()..].trim_start();
+    let (group, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+    if group.is_empty() {
+        return None;
+    }
+    let fixed = format!("GROUP {group} {verb} {tail}")
+        .trim_end()
+        .to_string();
+    let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
+    (complete && fixed.is_ascii() && fixed.len() <= MAX_SUGGESTION_CHARS).then_some(fixed)
 }
 
 /// CJK ideographs and punctuation, used to guess the language of unknown input.
