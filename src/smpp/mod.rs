@@ -530,7 +530,9 @@ impl Link {
             rate: shared.rate.clone(),
             origin,
         };
-        let span = tracing::info_span!("link", system_id = %cfg.system_id, smsc = %cfg.smsc);
+        // No SMSC address in the span: with fallbacks it changes, and each line that
+        // concerns one names the address it is about.
+        let span = tracing::info_span!("link", system_id = %cfg.system_id);
         let task = tokio::spawn(
             supervise(cfg, req_rx, in_tx, state_tx, shutdown, stats, pacing).instrument(span),
         );
@@ -690,6 +692,7 @@ async fn supervise(
                 probe_every = probe_every.map(|d| (d * 2).min(PROBE_MAX.max(d)));
                 warn!(
                     smsc = %cfg.smsc,
+                    outcome = ?end,
                     next_look_secs = probe_every.map_or(0, |d| d.as_secs()),
                     "the primary SMSC took the connection but not the bind: back to the fallback"
                 );
@@ -735,7 +738,11 @@ async fn supervise(
                 backoff.auth_failure_delay()
             }
             SessionEnd::Closed { reason, bound } => {
-                warn!(%reason, smsc = %cfg.smsc, "SMPP session ended");
+                if bound {
+                    warn!(%reason, smsc = %cfg.smsc, "SMPP session ended");
+                } else {
+                    warn!(%reason, smsc = %cfg.smsc, "no SMPP session: the connection or the bind failed");
+                }
                 let _ = state.send(LinkState::Down(reason));
                 if bound {
                     if bound_for.is_some_and(|d| d >= stable_after) {

@@ -339,7 +339,7 @@ async fn bind(
             Some(Ok(Frame::Pdu(cmd))) if cmd.sequence_number() == bind_seq => {
                 return match cmd.status() {
                     CommandStatus::EsmeRok => {
-                        info!(system_id = %ctx.cfg.system_id, role = ?ctx.role, "bound");
+                        info!(system_id = %ctx.cfg.system_id, smsc = %ctx.cfg.smsc, role = ?ctx.role, "bound");
                         Ok(())
                     }
                     s @ (CommandStatus::EsmeRinvpaswd
