@@ -367,13 +367,28 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
                 }),
                 failed_before: None,
             };
+            let asked = filter
+                .ids
+                .iter()
+                .collect::<std::collections::HashSet<_>>()
+                .len();
+            let only_ids = filter.failed_since.is_none();
             let n = presence_gw::admin::retry_failed(
                 &store,
                 &filter,
                 now,
                 presence_gw::admin::RETRY_BATCH,
             )?;
-            println!("{n} failed messages queued again");
+            println!(
+                "{n} failed message{} queued again",
+                if n == 1 { "" } else { "s" }
+            );
+            if only_ids && asked > n {
+                println!(
+                    "{} of the {asked} ids given are not failed messages (retry takes only rows in state failed; see `outbox list --state failed`)",
+                    asked - n
+                );
+            }
             store.close_blocking();
         }
         OutboxCmd::Purge {

@@ -376,6 +376,18 @@ fn admin_commands_answer_clearly_on_unknowns() {
         ],
     );
     assert!(r.ok() && r.stdout.contains("0 failed"), "{}", r.stderr);
+    // Ids that are not failed rows (here: no rows at all): said, not only "0".
+    let r = run_in(
+        d,
+        &["outbox", "retry", "--id", "7", "--id", "9", "--db", "gw.db"],
+    );
+    assert!(r.ok(), "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("2 of the 2 ids given are not failed messages"),
+        "{}",
+        r.stdout
+    );
     let r = run_in(d, &["outbox", "purge", "--db", "gw.db"]);
     assert!(r.ok() && r.stdout.contains("0 finished"), "{}", r.stdout);
 
