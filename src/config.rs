@@ -663,13 +663,9 @@ impl Config {
                     "1-15 ASCII characters (SMPP 3.4 §4.1.1)",
                 ));
             }
+            // A missing password is reported after the other [smsc] errors (it is often set
+            // later, from the environment, and should not hide a wrong window or address).
             let pw = s.password.expose();
-            if pw.is_empty() {
-                return Err(invalid(
-                    "smsc.password",
-                    "missing: set it in [smsc], with --password or PRESENCE_GW_SMSC_PASSWORD",
-                ));
-            }
             if pw.len() > 8 || !pw.is_ascii() {
                 return Err(invalid(
                     "smsc.password",
@@ -724,6 +720,12 @@ impl Config {
                     return Err(invalid(key, "a positive number of seconds below one day"));
                 }
             }
+            if s.reconnect_min_secs > s.reconnect_max_secs {
+                return Err(invalid(
+                    "smsc.reconnect_min_secs",
+                    "at most smsc.reconnect_max_secs",
+                ));
+            }
             if !is_host_port(&s.address) {
                 return Err(invalid("smsc.address", "host:port, e.g. \"10.0.0.1:2775\""));
             }
@@ -738,6 +740,12 @@ impl Config {
                 return Err(invalid(
                     "smsc.fallback_addresses",
                     "a list of host:port, e.g. [\"10.0.0.2:2775\"]",
+                ));
+            }
+            if pw.is_empty() {
+                return Err(invalid(
+                    "smsc.password",
+                    "missing: set it in [smsc], with --password or PRESENCE_GW_SMSC_PASSWORD",
                 ));
             }
         }
@@ -1038,6 +1046,23 @@ mod tests {
         assert!(e.to_string().contains("smsc.password"), "{e}");
         let e = Config::from_toml("[smsc]\nwindow = \"many\"\n", Path::new("x.toml")).unwrap_err();
         assert!(e.to_string().contains("window"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_password_does_not_hide_other_smsc_errors_and_backoff_bounds_agree() {
+        let check = |toml: &str| {
+            Config::from_toml(toml, Path::new("x.toml"))
+                .and_then(|c| c.validate())
+                .unwrap_err()
+                .to_string()
+        };
+        let e = check("[smsc]\nwindow = 0\n");
+        assert!(e.contains("smsc.window"), "{e}");
+        let e = check("[smsc]\n");
+        assert!(e.contains("smsc.password"), "{e}");
+        let e =
+            check("[smsc]\npassword = \"pw\"\nreconnect_min_secs = 10\nreconnect_max_secs = 1\n");
+        assert!(e.contains("smsc.reconnect_min_secs"), "{e}");
     }
 
     #[test]
