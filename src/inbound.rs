@@ -19,7 +19,7 @@ use sms_wire::receipt::{message_id_variants, DeliveryReceipt, ReceiptStatus};
 use sms_wire::segment::SarInfo;
 use sms_wire::udh::Udh;
 use tokio::sync::mpsc;
-use tracing::{debug, info_span, warn, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::smpp::{Inbound, ReceiptGates};
 use crate::store::inbox::{
@@ -388,7 +388,7 @@ impl Write {
 }
 
 /// Acknowledge one inbound PDU according to its write's fate; a complete MO is returned.
-fn settle(inbound: Inbound, result: Result<Wrote, String>) -> Option<MoMessage> {
+fn settle(store: &Store, inbound: Inbound, result: Result<Wrote, String>) -> Option<MoMessage> {
     match result {
         Ok(Wrote::Receipt(m)) => {
             debug!(?m, "receipt applied");
@@ -396,6 +396,20 @@ fn settle(inbound: Inbound, result: Result<Wrote, String>) -> Option<MoMessage> 
             None
         }
         Ok(Wrote::Mo(received)) => {
+            if let Received::Duplicate = received {
+                // At info: a subscriber who sent the same text again right after a link
+                // change is taken for the SMSC's resend, and an operator should see that.
+                let from = match inbound.command.pdu() {
+                    Some(Pdu::DeliverSm(d)) => d.source_addr.to_string(),
+                    Some(Pdu::DataSm(d)) => d.source_addr.to_string(),
+                    _ => String::new(),
+                };
+                info!(
+                    from = %crate::command::mask(&from),
+                    "MO identical to one taken within 2 minutes (the SMSC's resend after a lost answer, or the same text sent again on a later SMPP session): acknowledged, not run again"
+                );
+                store.note_mo_duplicate();
+            }
             inbound.ack(CommandStatus::EsmeRok);
             match received {
                 Received::Complete(msg) => Some(to_mo(&msg)),
@@ -403,10 +417,7 @@ fn settle(inbound: Inbound, result: Result<Wrote, String>) -> Option<MoMessage> 
                     debug!("MO part stored; waiting for the rest");
                     None
                 }
-                Received::Duplicate => {
-                    debug!("duplicate MO PDU (an SMSC resend) acknowledged and dropped");
-                    None
-                }
+                Received::Duplicate => None,
             }
         }
         Err(e) => {
@@ -508,7 +519,7 @@ pub async fn handle_batch(
     inbounds
         .into_iter()
         .zip(results)
-        .filter_map(|(inbound, result)| settle(inbound, result))
+        .filter_map(|(inbound, result)| settle(store, inbound, result))
         .collect()
 }
 

@@ -179,6 +179,15 @@ impl Metrics {
         );
         family(
             &mut out,
+            "presence_gw_inbox_duplicates_total",
+            "counter",
+            "MO PDUs taken for a copy of one already received (an SMSC's resend after a lost \
+             answer, or the same text again within 2 minutes on a later SMPP session): \
+             acknowledged, not run again.",
+            one(store.mo_duplicates.to_string()),
+        );
+        family(
+            &mut out,
             "presence_gw_store_queued_requests",
             "gauge",
             "Write requests waiting for the store writer.",

@@ -366,6 +366,8 @@ async fn mo_in_three_parts_out_of_order_and_resent_is_one_message() {
             .is_err(),
         "a duplicate produced a second message"
     );
+    // Counted where an operator sees it (presence_gw_inbox_duplicates_total).
+    assert_eq!(gw.store.stats().mo_duplicates, 3, "three parts resent");
     gw.shutdown().await;
     sim.shutdown().await;
 }

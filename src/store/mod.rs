@@ -334,6 +334,9 @@ pub struct Stats {
     pub failing_since: Option<i64>,
     /// Requests waiting in the channel right now (not counting the batch being run).
     pub queued: u64,
+    /// MO PDUs the inbox took for a copy of one it already had (an SMSC's resend after a lost
+    /// answer, see [`inbox`]): acknowledged and not run again.
+    pub mo_duplicates: u64,
     /// How long each write transaction took, BEGIN to COMMIT (its requests and the WAL
     /// writes): what every request in it waited for once it started.
     pub transaction: HistogramSnapshot,
@@ -347,6 +350,7 @@ struct Counters {
     failed_batches: AtomicU64,
     retried_writes: AtomicU64,
     largest_batch: AtomicU64,
+    mo_duplicates: AtomicU64,
     /// Unix ms of the first failed batch since the last commit; 0 while commits succeed.
     failing_since: std::sync::atomic::AtomicI64,
     transaction: LatencyHistogram,
@@ -1063,8 +1067,17 @@ impl Store {
             largest_batch: c.largest_batch.load(Ordering::Relaxed),
             failing_since: Some(c.failing_since.load(Ordering::Relaxed)).filter(|&t| t > 0),
             queued: (self.inner.requests.max_capacity() - self.inner.requests.capacity()) as u64,
+            mo_duplicates: c.mo_duplicates.load(Ordering::Relaxed),
             transaction: c.transaction.snapshot(),
         }
+    }
+
+    /// Count an MO PDU taken for a copy of one the inbox had ([`Stats::mo_duplicates`]).
+    pub fn note_mo_duplicate(&self) {
+        self.inner
+            .counters
+            .mo_duplicates
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Stop accepting writes, run the ones already queued, checkpoint the WAL and join the
