@@ -342,6 +342,44 @@ async fn under_a_low_rate_cap_receipts_and_mo_are_not_held_behind_a_slow_batch()
 }
 
 #[tokio::test]
+async fn messages_without_a_receipt_do_not_stay_submitted_for_ever() {
+    // No receipt asked (or none ever came): once the validity and the grace after it are
+    // over, the rows end `expired` with the reason, so retention can take them and the
+    // `submitted` gauge means "waiting for a receipt".
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway_with(&dir, &sim, |o| {
+        o.dispatcher.template.registered_delivery = false;
+        o.dispatcher.validity = Some(Duration::from_secs(1));
+        o.dispatcher.unconfirmed_grace = Duration::ZERO;
+        o.dispatcher.sweep_every = Duration::from_millis(100);
+    })
+    .await;
+    enqueue_numbered(&gw, 5).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let c = counts(&gw).await;
+        if c.expired == 5 {
+            assert_eq!((c.submitted, c.delivered, c.failed), (0, 0, 0), "{c:?}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{c:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ids = gw
+        .store
+        .read(|c| outbox::list(c, Some(outbox::OutboxState::Expired), 10))
+        .await
+        .unwrap();
+    assert!(ids
+        .iter()
+        .all(|r| r.last_error.as_deref() == Some(outbox::NO_RECEIPT_ASKED)));
+    assert_eq!(sim.handset(&number(0)).texts().len(), 1, "they were sent");
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn mo_in_three_parts_out_of_order_and_resent_is_one_message() {
     let sim = sim(SimConfig::local()).await;
     let dir = tempfile::tempdir().unwrap();

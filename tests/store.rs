@@ -2340,3 +2340,55 @@ fn retention_deletes_old_finished_rows_in_batches_and_keeps_the_rest() {
     );
     store.close_blocking();
 }
+
+#[test]
+fn messages_the_smsc_took_and_never_confirmed_expire_after_their_validity() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let old = sent(&store, "+8613800000001", "a1", T0);
+    let confirmed = sent(&store, "+8613800000002", "a2", T0);
+    receipt_from(&store, "a2", "+8613800000002", T0 + 1);
+    let own_end = claimed(&store, "+8613800000003", T0);
+    store
+        .write_blocking(move |tx| {
+            tx.execute(
+                "UPDATE outbox SET expires_at = ?2 WHERE id = ?1",
+                rusqlite::params![own_end, T0 + 10_000_000],
+            )?;
+            outbox::record_segment_submitted(tx, own_end, 1, 1, "a3", T0)?;
+            outbox::mark_submitted(tx, own_end, T0)
+        })
+        .unwrap();
+    let young = sent(&store, "+8613800000004", "a4", T0 + 5_000);
+    let validity = Some(1_000);
+    let sweep = |from, span, cutoff, validity| {
+        store
+            .write_blocking(move |tx| {
+                outbox::expire_unconfirmed(
+                    tx,
+                    from,
+                    span,
+                    cutoff,
+                    validity,
+                    outbox::NO_RECEIPT,
+                    T0 + 9_000,
+                )
+            })
+            .unwrap()
+    };
+    // No validity and no end of its own: never.
+    assert_eq!(sweep(0, 1000, T0 + 9_000, None), (0, 0));
+    // Step by step: one id a step, then back to the start.
+    assert_eq!(sweep(0, 1, T0 + 3_000, validity), (0, 1));
+    assert_eq!(sweep(1, 1, T0 + 3_000, validity), (1, 2));
+    assert_eq!(sweep(2, 100, T0 + 3_000, validity), (0, 0));
+    let r = row(&store, old);
+    assert_eq!(r.state, OutboxState::Expired);
+    assert_eq!(r.last_error.as_deref(), Some(outbox::NO_RECEIPT));
+    assert_eq!(row(&store, confirmed).state, OutboxState::Delivered);
+    assert_eq!(row(&store, own_end).state, OutboxState::Submitted);
+    assert_eq!(row(&store, young).state, OutboxState::Submitted);
+    // The gauges follow (kept by the writer).
+    let tracked = store.write_blocking(outbox::counts_tracked).unwrap();
+    assert_eq!((tracked.expired, tracked.submitted), (1, 2));
+}

@@ -8,6 +8,7 @@
 //! | `ESME_RTHROTTLED`, `ESME_RMSGQFUL`, temporary errors, timeout, disconnect | `queued` again, with back-off |
 //! | permanent error (`ESME_RINVDSTADR`...) or an unencodable row | `failed`, reason kept |
 //! | validity passed while queued (`expires_at`, or `validity` after its content was queued) | `expired` |
+//! | accepted, but no final receipt an hour after the validity ended (none asked, or lost) | `expired` (`outbox::expire_unconfirmed`) |
 //!
 //! Rows travel in batches (at most a quarter of `concurrency`, so several overlap, and at most
 //! a quarter second of sending at the link's allowed rate, see [`BATCH_SECONDS`]): one store
@@ -68,7 +69,16 @@ pub struct DispatcherConfig {
     /// How long one round of retries of a refused record write lasts before an error is
     /// logged and the next round starts ([`RECORD_PATIENCE`]).
     pub record_patience: Duration,
+    /// How long past its validity a message the SMSC accepted may still get its receipt;
+    /// after that a row still `submitted` becomes `expired` (`outbox::expire_unconfirmed`).
+    pub unconfirmed_grace: Duration,
+    /// How often the sweep of such rows takes its next step ([`SWEEP_SPAN`] ids).
+    pub sweep_every: Duration,
 }
+
+/// Ids one step of the sweep of unconfirmed rows reads (a step a minute: ten million rows
+/// are gone through in about eight hours, each step a few milliseconds of the writer).
+pub const SWEEP_SPAN: i64 = 20_000;
 
 /// Receipts held this long without a match are dropped (their message went again under
 /// another id after a lost response, or they were never ours).
@@ -88,6 +98,8 @@ impl DispatcherConfig {
             receipt_grace: Duration::from_secs(10),
             other_base: outbox::OtherBase::Auto,
             record_patience: RECORD_PATIENCE,
+            unconfirmed_grace: Duration::from_secs(3600),
+            sweep_every: Duration::from_secs(60),
         }
     }
 }
@@ -217,6 +229,40 @@ impl Dispatcher {
         }
     }
 
+    /// One step of the sweep of rows the SMSC accepted and never confirmed (see
+    /// `outbox::expire_unconfirmed`), from id `from`; returns where the next step starts.
+    async fn sweep_unconfirmed(&self, from: i64, now: i64) -> i64 {
+        let grace = i64::try_from(self.cfg.unconfirmed_grace.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = now.saturating_sub(grace);
+        let validity = self
+            .cfg
+            .validity
+            .map(|v| i64::try_from(v.as_millis()).unwrap_or(i64::MAX));
+        let reason = if self.cfg.template.registered_delivery {
+            outbox::NO_RECEIPT
+        } else {
+            outbox::NO_RECEIPT_ASKED
+        };
+        let step = move |tx: &rusqlite::Transaction<'_>| {
+            outbox::expire_unconfirmed(tx, from, SWEEP_SPAN, cutoff, validity, reason, now)
+        };
+        match self.store.write(step).await {
+            Ok((n, next)) => {
+                if n > 0 {
+                    info!(
+                        rows = n,
+                        reason, "messages the SMSC accepted and never confirmed expired"
+                    );
+                }
+                next
+            }
+            Err(e) => {
+                warn!(error = %e, "the sweep of unconfirmed messages failed; it goes on later");
+                from
+            }
+        }
+    }
+
     /// Signal this after enqueueing rows.
     pub fn notifier(&self) -> Arc<Notify> {
         self.wake.clone()
@@ -241,6 +287,7 @@ impl Dispatcher {
         let slots = Arc::new(Semaphore::new(self.cfg.concurrency.max(1)));
         let batch_max = (self.cfg.concurrency / 4).clamp(1, BATCH_MAX);
         let mut last_expiry = 0i64;
+        let (mut last_sweep, mut sweep_from) = (0i64, 0i64);
         let mut state = self.link.watch_state();
         loop {
             if shutdown.is_cancelled() {
@@ -255,6 +302,10 @@ impl Dispatcher {
                 continue;
             }
             let now = now_ms();
+            if now - last_sweep >= self.cfg.sweep_every.as_millis() as i64 {
+                last_sweep = now;
+                sweep_from = self.sweep_unconfirmed(sweep_from, now).await;
+            }
             if now - last_expiry >= 1000 {
                 last_expiry = now;
                 if let Ok(ids) = self

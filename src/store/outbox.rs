@@ -9,6 +9,7 @@
 //!              |   retry_later /      |  fail                          apply_receipt (all
 //!              +-- requeue_in_flight -+-------> failed              segments) -> delivered
 //!   queued past expires_at --expire_due--> expired          any segment failed -> failed
+//!   submitted, no final receipt by validity end + grace --expire_unconfirmed--> expired
 //! ```
 //! `superseded`: a row that lost a coalescing race (see [`enqueue`]); it is never sent.
 //!
@@ -1304,6 +1305,50 @@ pub fn expire_due(tx: &Transaction<'_>, now: i64) -> Result<Vec<i64>, StoreError
         }
     }
     Ok(ids)
+}
+
+/// Why a row the SMSC accepted ended `expired` ([`expire_unconfirmed`]), with receipts asked.
+pub const NO_RECEIPT: &str = "accepted by the SMSC; no final receipt by the end of its validity";
+
+/// [`NO_RECEIPT`] when no receipt was asked (`registered_delivery` off).
+pub const NO_RECEIPT_ASKED: &str = "accepted by the SMSC (no receipt asked); validity over";
+
+/// One step of the sweep that ends messages the SMSC accepted and never confirmed: rows with
+/// ids in `from..from + span` still `submitted` whose validity (`expires_at`, else
+/// `validity_ms` after their content was queued; none: never) ended before `cutoff` become
+/// `expired` with `reason`. No receipt comes after that (an SMSC gives a message up at its
+/// validity end and says so then), so without it they stayed `submitted` for ever: the
+/// `submitted` gauge only grew, and retention, which deletes final rows, never took them.
+///
+/// Walks ids, not an index (one on `submitted` rows would cost every message two more
+/// B-tree writes): each call reads at most `span` rows by rowid. Returns how many rows
+/// became `expired` and where the next step starts (0 after the last id: the walk begins
+/// again).
+pub fn expire_unconfirmed(
+    tx: &Transaction<'_>,
+    from: i64,
+    span: i64,
+    cutoff: i64,
+    validity_ms: Option<i64>,
+    reason: &str,
+    now: i64,
+) -> Result<(usize, i64), StoreError> {
+    let to = from.saturating_add(span.max(1));
+    let n = exec_cached(
+        tx,
+        "UPDATE outbox SET state = 'expired', last_error = ?5, updated_at = ?6
+         WHERE id >= ?1 AND id < ?2 AND state = 'submitted'
+           AND coalesce(expires_at, content_at + ?4) < ?3",
+        params![from, to, cutoff, validity_ms, reason, now],
+    )
+    .ctx("outbox::expire_unconfirmed")?;
+    tally::note(Some(OutboxState::Submitted), Some(OutboxState::Expired), n);
+    let last: Option<i64> = tx
+        .prepare_cached("SELECT max(id) FROM outbox")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .ctx("outbox::expire_unconfirmed")?;
+    let next = if last.is_some_and(|l| to <= l) { to } else { 0 };
+    Ok((n, next))
 }
 
 /// Every `in_flight` row back to `queued` (on disconnect, and at start after a crash), due
