@@ -187,9 +187,19 @@ impl Session {
         let shared = Arc::clone(&self.shared);
         let mut enquire = shared.cfg.enquire_link_interval.map(|d| {
             let d = d.max(Duration::from_millis(10));
-            tokio::time::interval_at(Instant::now() + d, d)
+            let mut i = tokio::time::interval_at(Instant::now() + d, d);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
         });
+        // The interval counts from the bind: ticks while unbound are not sent in a burst.
+        let mut was_bound = false;
         loop {
+            if self.bound.is_some() != was_bound {
+                was_bound = self.bound.is_some();
+                if let Some(i) = enquire.as_mut() {
+                    i.reset();
+                }
+            }
             let timer = self.next_timer();
             let can_deliver = self.bound.as_ref().is_some_and(|(_, m)| m.can_receive())
                 && !self.unbinding
@@ -579,6 +589,15 @@ impl Session {
                     ));
                 }
             }
+            // Before a bind there is nothing to unbind (SMPP 3.4 §4.2: unbind is a bound
+            // state's operation): refused, the connection stays open for a bind.
+            Some(Pdu::Unbind) if self.bound.is_none() => {
+                self.reply(Command::new(
+                    CommandStatus::EsmeRinvbndsts,
+                    seq,
+                    Pdu::UnbindResp,
+                ));
+            }
             Some(Pdu::Unbind) => {
                 self.reply(Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp));
                 self.close = true;
@@ -779,9 +798,12 @@ impl Session {
                 let f = self.shared.faults.read().unwrap_or_else(|e| e.into_inner());
                 (f.receipt_before_resp, f.duplicate_receipts)
             };
+            // Written first on this bind only while its deliver window has room; past it,
+            // queued at once like a transmitter's, still racing the response.
             let early = delay == 0
                 && before_resp
-                && self.bound.as_ref().is_some_and(|(_, m)| m.can_receive());
+                && self.bound.as_ref().is_some_and(|(_, m)| m.can_receive())
+                && self.delivers < self.shared.cfg.deliver_window;
             let copy = duplicate.then(|| self.shared.duplicate_delivery(&job));
             // Under the fault on a transmitter bind, the receipt goes to the account's
             // receiver at once, racing the (possibly delayed) response.

@@ -533,3 +533,76 @@ async fn a_simulator_with_nonsense_settings_does_not_start() {
         ));
     }
 }
+
+/// Receipts sent before their responses still keep to the bind's deliver window.
+#[tokio::test]
+async fn early_receipts_keep_to_the_deliver_window() {
+    let mut cfg = SimConfig {
+        deliver_window: 2,
+        ..SimConfig::local()
+    };
+    cfg.faults.receipt_before_resp = true;
+    let h = sim(cfg).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    for i in 0..8 {
+        let r = c
+            .submit(text("8613800138000", &format!("early {i}"), 1))
+            .await;
+        assert_eq!(r.status(), CommandStatus::EsmeRok);
+    }
+    // Nothing answered: no more deliver_sm than the window may be out.
+    let mut delivers = 0;
+    while let Some(f) = c.try_read(Duration::from_millis(300)).await {
+        if matches!(f, Frame::Pdu(ref p) if p.id() == CommandId::DeliverSm) {
+            delivers += 1;
+        }
+    }
+    assert_eq!(delivers, 2, "deliver_sm out beyond the window of 2");
+    h.shutdown().await;
+}
+
+/// The SMSC's enquire_link interval counts from the bind: the ticks of a connection that
+/// waited before binding are not sent in a burst.
+#[tokio::test]
+async fn enquire_links_start_one_interval_after_the_bind() {
+    let h = sim(SimConfig {
+        enquire_link_interval: Some(Duration::from_millis(200)),
+        ..SimConfig::local()
+    })
+    .await;
+    let mut c = common::Client::connect(h.smpp_addr()).await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(
+        c.bind(Mode::Trx, "esme", "secret").await,
+        CommandStatus::EsmeRok
+    );
+    let mut early = 0;
+    while let Some(f) = c.try_read(Duration::from_millis(120)).await {
+        if matches!(f, Frame::Pdu(ref p) if p.id() == CommandId::EnquireLink) {
+            early += 1;
+        }
+    }
+    assert_eq!(early, 0, "enquire_link sent within 120 ms of the bind");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn unbind_before_a_bind_is_refused_and_a_bind_still_works() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = common::Client::connect(h.smpp_addr()).await;
+    c.send(Command::new(CommandStatus::EsmeRok, 3, Pdu::Unbind))
+        .await;
+    let answer = loop {
+        match c.read().await.expect("open") {
+            Frame::Pdu(p) if p.sequence_number() == 3 => break p,
+            _ => {}
+        }
+    };
+    assert_eq!(answer.id(), CommandId::UnbindResp);
+    assert_eq!(answer.status(), CommandStatus::EsmeRinvbndsts);
+    assert_eq!(
+        c.bind(Mode::Trx, "esme", "secret").await,
+        CommandStatus::EsmeRok
+    );
+    h.shutdown().await;
+}
