@@ -385,7 +385,7 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
             );
             if only_ids && asked > n {
                 println!(
-                    "{} of the {asked} ids given are not failed messages (retry takes only rows in state failed; see `outbox list --state failed`)",
+                    "{} of the {asked} ids given were not queued again (retry takes only rows in state failed that no newer message replaced; see `outbox list --state failed`)",
                     asked - n
                 );
             }

@@ -384,7 +384,7 @@ fn admin_commands_answer_clearly_on_unknowns() {
     assert!(r.ok(), "{}", r.stderr);
     assert!(
         r.stdout
-            .contains("2 of the 2 ids given are not failed messages"),
+            .contains("2 of the 2 ids given were not queued again"),
         "{}",
         r.stdout
     );

@@ -2360,13 +2360,12 @@ fn messages_the_smsc_took_and_never_confirmed_expire_after_their_validity() {
         })
         .unwrap();
     let young = sent(&store, "+8613800000004", "a4", T0 + 5_000);
-    let validity = Some(1_000);
-    let sweep = |from, span, cutoff, validity| {
+    let late = sent(&store, "+8613800000005", "a5", T0);
+    let sweep = |span, cutoff, validity| {
         store
             .write_blocking(move |tx| {
                 outbox::expire_unconfirmed(
                     tx,
-                    from,
                     span,
                     cutoff,
                     validity,
@@ -2376,19 +2375,50 @@ fn messages_the_smsc_took_and_never_confirmed_expire_after_their_validity() {
             })
             .unwrap()
     };
-    // No validity and no end of its own: never.
-    assert_eq!(sweep(0, 1000, T0 + 9_000, None), (0, 0));
-    // Step by step: one id a step, then back to the start.
-    assert_eq!(sweep(0, 1, T0 + 3_000, validity), (0, 1));
-    assert_eq!(sweep(1, 1, T0 + 3_000, validity), (1, 2));
-    assert_eq!(sweep(2, 100, T0 + 3_000, validity), (0, 0));
+    let next = || {
+        count(
+            &store,
+            "SELECT next_id FROM walk WHERE name = 'unconfirmed'",
+        )
+    };
+    // No validity and no end of its own: never. The walk starts again after the newest.
+    assert_eq!(sweep(1000, T0 + 9_000, None), 0);
+    assert_eq!(next(), old, "back to the oldest row");
+    // Step by step: one id a step, where the last one stopped.
+    let validity = Some(1_000);
+    assert_eq!(sweep(1, T0 + 3_000, validity), 1);
+    assert_eq!(next(), old + 1);
+    assert_eq!(sweep(1, T0 + 3_000, validity), 0, "the delivered one");
+    assert_eq!(
+        sweep(100, T0 + 3_000, validity),
+        1,
+        "the last one, not the others"
+    );
     let r = row(&store, old);
     assert_eq!(r.state, OutboxState::Expired);
     assert_eq!(r.last_error.as_deref(), Some(outbox::NO_RECEIPT));
     assert_eq!(row(&store, confirmed).state, OutboxState::Delivered);
     assert_eq!(row(&store, own_end).state, OutboxState::Submitted);
     assert_eq!(row(&store, young).state, OutboxState::Submitted);
+    assert_eq!(row(&store, late).state, OutboxState::Expired);
     // The gauges follow (kept by the writer).
     let tracked = store.write_blocking(outbox::counts_tracked).unwrap();
-    assert_eq!((tracked.expired, tracked.submitted), (1, 2));
+    assert_eq!((tracked.expired, tracked.submitted), (2, 2));
+    // A receipt that comes after all says what happened: failed, or delivered.
+    let variants = sms_wire::receipt::message_id_variants("a1");
+    store
+        .write_blocking(move |tx| {
+            outbox::apply_receipt(
+                tx,
+                &variants,
+                &[],
+                "UNDELIV",
+                ReceiptState::Failed,
+                T0 + 9_500,
+            )
+        })
+        .unwrap();
+    assert_eq!(row(&store, old).state, OutboxState::Failed);
+    receipt_from(&store, "a5", "+8613800000005", T0 + 9_600);
+    assert_eq!(row(&store, late).state, OutboxState::Delivered);
 }

@@ -566,23 +566,23 @@ async fn early_receipts_keep_to_the_deliver_window() {
 #[tokio::test]
 async fn enquire_links_start_one_interval_after_the_bind() {
     let h = sim(SimConfig {
-        enquire_link_interval: Some(Duration::from_millis(200)),
+        enquire_link_interval: Some(Duration::from_secs(1)),
         ..SimConfig::local()
     })
     .await;
     let mut c = common::Client::connect(h.smpp_addr()).await;
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(
         c.bind(Mode::Trx, "esme", "secret").await,
         CommandStatus::EsmeRok
     );
     let mut early = 0;
-    while let Some(f) = c.try_read(Duration::from_millis(120)).await {
+    while let Some(f) = c.try_read(Duration::from_millis(400)).await {
         if matches!(f, Frame::Pdu(ref p) if p.id() == CommandId::EnquireLink) {
             early += 1;
         }
     }
-    assert_eq!(early, 0, "enquire_link sent within 120 ms of the bind");
+    assert_eq!(early, 0, "enquire_link sent within 400 ms of the bind");
     h.shutdown().await;
 }
 

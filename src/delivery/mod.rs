@@ -77,8 +77,8 @@ pub struct DispatcherConfig {
 }
 
 /// Ids one step of the sweep of unconfirmed rows reads (a step a minute: ten million rows
-/// are gone through in about eight hours, each step a few milliseconds of the writer).
-pub const SWEEP_SPAN: i64 = 20_000;
+/// kept are gone through in about three hours, each step some milliseconds of the writer).
+pub const SWEEP_SPAN: i64 = 50_000;
 
 /// Receipts held this long without a match are dropped (their message went again under
 /// another id after a lost response, or they were never ours).
@@ -230,8 +230,8 @@ impl Dispatcher {
     }
 
     /// One step of the sweep of rows the SMSC accepted and never confirmed (see
-    /// `outbox::expire_unconfirmed`), from id `from`; returns where the next step starts.
-    async fn sweep_unconfirmed(&self, from: i64, now: i64) -> i64 {
+    /// `outbox::expire_unconfirmed`).
+    async fn sweep_unconfirmed(&self, now: i64) {
         let grace = i64::try_from(self.cfg.unconfirmed_grace.as_millis()).unwrap_or(i64::MAX);
         let cutoff = now.saturating_sub(grace);
         let validity = self
@@ -244,21 +244,16 @@ impl Dispatcher {
             outbox::NO_RECEIPT_ASKED
         };
         let step = move |tx: &rusqlite::Transaction<'_>| {
-            outbox::expire_unconfirmed(tx, from, SWEEP_SPAN, cutoff, validity, reason, now)
+            outbox::expire_unconfirmed(tx, SWEEP_SPAN, cutoff, validity, reason, now)
         };
         match self.store.write(step).await {
-            Ok((n, next)) => {
-                if n > 0 {
-                    info!(
-                        rows = n,
-                        reason, "messages the SMSC accepted and never confirmed expired"
-                    );
-                }
-                next
-            }
+            Ok(0) => {}
+            Ok(n) => info!(
+                rows = n,
+                reason, "messages the SMSC accepted and never confirmed expired"
+            ),
             Err(e) => {
-                warn!(error = %e, "the sweep of unconfirmed messages failed; it goes on later");
-                from
+                warn!(error = %e, "the sweep of unconfirmed messages failed; it goes on later")
             }
         }
     }
@@ -287,13 +282,16 @@ impl Dispatcher {
         let slots = Arc::new(Semaphore::new(self.cfg.concurrency.max(1)));
         let batch_max = (self.cfg.concurrency / 4).clamp(1, BATCH_MAX);
         let mut last_expiry = 0i64;
-        let (mut last_sweep, mut sweep_from) = (0i64, 0i64);
+        let mut last_sweep = 0i64;
         let mut state = self.link.watch_state();
         loop {
             if shutdown.is_cancelled() {
                 break;
             }
             if !self.link.is_bound() {
+                // The sweep's first step comes an interval after the (re)bind: receipts the
+                // SMSC kept while the link was down come first.
+                last_sweep = now_ms();
                 tokio::select! {
                     _ = state.changed() => {}
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -304,7 +302,7 @@ impl Dispatcher {
             let now = now_ms();
             if now - last_sweep >= self.cfg.sweep_every.as_millis() as i64 {
                 last_sweep = now;
-                sweep_from = self.sweep_unconfirmed(sweep_from, now).await;
+                self.sweep_unconfirmed(now).await;
             }
             if now - last_expiry >= 1000 {
                 last_expiry = now;

@@ -607,73 +607,79 @@ async fn supervise(
                 let _ = state.send(LinkState::Bound);
             }
         };
-        let end = match cfg.bind_mode {
-            BindMode::Trx => {
-                connect_and_run(SessionCtx {
-                    cfg: &cfg,
-                    role: Role::Transceiver,
-                    requests: Some(&mut requests),
-                    inbound: &inbound,
-                    shutdown,
-                    stats: &stats,
-                    on_bound: &on_bound,
-                    window: &pacing.window,
-                    rate: &pacing.rate,
-                    origin: pacing.origin,
-                })
-                .await
-            }
-            BindMode::Txrx => {
-                // The pair lives and dies together: when one session ends, the other is told to
-                // unbind through the pair's token (a child of this session's stop token).
-                let pair = shutdown.child_token();
-                let tx = connect_and_run(SessionCtx {
-                    cfg: &cfg,
-                    role: Role::Transmitter,
-                    requests: Some(&mut requests),
-                    inbound: &inbound,
-                    shutdown: &pair,
-                    stats: &stats,
-                    on_bound: &on_bound,
-                    window: &pacing.window,
-                    rate: &pacing.rate,
-                    origin: pacing.origin,
-                });
-                let rx = connect_and_run(SessionCtx {
-                    cfg: &cfg,
-                    role: Role::Receiver,
-                    requests: None,
-                    inbound: &inbound,
-                    shutdown: &pair,
-                    stats: &stats,
-                    on_bound: &on_bound,
-                    window: &pacing.window,
-                    rate: &pacing.rate,
-                    origin: pacing.origin,
-                });
-                let (a, b) = tokio::join!(
-                    async {
-                        let r = tx.await;
-                        pair.cancel();
-                        r
-                    },
-                    async {
-                        let r = rx.await;
-                        pair.cancel();
-                        r
+        // Each session's lines name the SMSC it is with (on a fallback, not the primary).
+        let session_span = tracing::info_span!("session", smsc = %cfg.smsc);
+        let end = async {
+            match cfg.bind_mode {
+                BindMode::Trx => {
+                    connect_and_run(SessionCtx {
+                        cfg: &cfg,
+                        role: Role::Transceiver,
+                        requests: Some(&mut requests),
+                        inbound: &inbound,
+                        shutdown,
+                        stats: &stats,
+                        on_bound: &on_bound,
+                        window: &pacing.window,
+                        rate: &pacing.rate,
+                        origin: pacing.origin,
+                    })
+                    .await
+                }
+                BindMode::Txrx => {
+                    // The pair lives and dies together: when one session ends, the other is told to
+                    // unbind through the pair's token (a child of this session's stop token).
+                    let pair = shutdown.child_token();
+                    let tx = connect_and_run(SessionCtx {
+                        cfg: &cfg,
+                        role: Role::Transmitter,
+                        requests: Some(&mut requests),
+                        inbound: &inbound,
+                        shutdown: &pair,
+                        stats: &stats,
+                        on_bound: &on_bound,
+                        window: &pacing.window,
+                        rate: &pacing.rate,
+                        origin: pacing.origin,
+                    });
+                    let rx = connect_and_run(SessionCtx {
+                        cfg: &cfg,
+                        role: Role::Receiver,
+                        requests: None,
+                        inbound: &inbound,
+                        shutdown: &pair,
+                        stats: &stats,
+                        on_bound: &on_bound,
+                        window: &pacing.window,
+                        rate: &pacing.rate,
+                        origin: pacing.origin,
+                    });
+                    let (a, b) = tokio::join!(
+                        async {
+                            let r = tx.await;
+                            pair.cancel();
+                            r
+                        },
+                        async {
+                            let r = rx.await;
+                            pair.cancel();
+                            r
+                        }
+                    );
+                    let end = worse(a, b);
+                    if matches!(end, SessionEnd::Shutdown) && !shutdown.is_cancelled() {
+                        SessionEnd::Closed {
+                            reason: "transmitter/receiver pair ended".into(),
+                            bound: true,
+                        }
+                    } else {
+                        end
                     }
-                );
-                let end = worse(a, b);
-                if matches!(end, SessionEnd::Shutdown) && !shutdown.is_cancelled() {
-                    SessionEnd::Closed {
-                        reason: "transmitter/receiver pair ended".into(),
-                        bound: true,
-                    }
-                } else {
-                    end
                 }
             }
-        };
+        }
+        .instrument(session_span)
+        .await;
         drop(probe);
         let shutdown = shutdown_link;
         let bound_for = bound_at

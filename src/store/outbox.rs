@@ -1250,7 +1250,7 @@ pub fn fail(tx: &Transaction<'_>, id: i64, error: &str, now: i64) -> Result<bool
     let Some(from) = state_of(tx, id)? else {
         return Ok(false);
     };
-    if from.is_final() {
+    if from.is_final() && !(from == OutboxState::Expired && swept(tx, id)?) {
         return Ok(false);
     }
     let n = exec_cached(
@@ -1261,6 +1261,18 @@ pub fn fail(tx: &Transaction<'_>, id: i64, error: &str, now: i64) -> Result<bool
     .ctx("outbox::fail")?;
     tally::note(Some(from), Some(OutboxState::Failed), n);
     Ok(n == 1)
+}
+
+/// Whether expired row `id` was ended by the sweep ([`expire_unconfirmed`]), which only
+/// guessed: a receipt that comes after all still says what happened.
+fn swept(tx: &Transaction<'_>, id: i64) -> Result<bool, StoreError> {
+    tx.prepare_cached(
+        "SELECT coalesce(last_error = ?2 OR last_error = ?3, 0) FROM outbox WHERE id = ?1",
+    )
+    .and_then(|mut s| s.query_row(params![id, NO_RECEIPT, NO_RECEIPT_ASKED], |r| r.get(0)))
+    .optional()
+    .map(|v| v.unwrap_or(false))
+    .ctx("outbox::fail: swept")
 }
 
 /// The expired queued rows, through the partial index `outbox_expiry` (schema migration 8),
@@ -1314,25 +1326,38 @@ pub const NO_RECEIPT: &str = "accepted by the SMSC; no final receipt by the end 
 pub const NO_RECEIPT_ASKED: &str = "accepted by the SMSC (no receipt asked); validity over";
 
 /// One step of the sweep that ends messages the SMSC accepted and never confirmed: rows with
-/// ids in `from..from + span` still `submitted` whose validity (`expires_at`, else
-/// `validity_ms` after their content was queued; none: never) ended before `cutoff` become
-/// `expired` with `reason`. No receipt comes after that (an SMSC gives a message up at its
-/// validity end and says so then), so without it they stayed `submitted` for ever: the
-/// `submitted` gauge only grew, and retention, which deletes final rows, never took them.
+/// the next `span` ids still `submitted` whose validity (`expires_at`, else `validity_ms`
+/// after their content was queued; none: never) ended before `cutoff` become `expired` with
+/// `reason`. No receipt comes after that (an SMSC gives a message up at its validity end and
+/// says so then), so without it they stayed `submitted` for ever: the `submitted` gauge only
+/// grew, and retention, which deletes final rows, never took them. (The validity is today's
+/// setting: lowered, rows sent under the longer one end early; a late receipt still settles
+/// them.)
 ///
 /// Walks ids, not an index (one on `submitted` rows would cost every message two more
-/// B-tree writes): each call reads at most `span` rows by rowid. Returns how many rows
-/// became `expired` and where the next step starts (0 after the last id: the walk begins
-/// again).
+/// B-tree writes): each call reads at most `span` rows by rowid, from where the last one
+/// stopped (kept in `walk`, across restarts; never below the oldest row, which retention
+/// moves up), and starts again after the newest. Returns how many rows became `expired`.
 pub fn expire_unconfirmed(
     tx: &Transaction<'_>,
-    from: i64,
     span: i64,
     cutoff: i64,
     validity_ms: Option<i64>,
     reason: &str,
     now: i64,
-) -> Result<(usize, i64), StoreError> {
+) -> Result<usize, StoreError> {
+    let (first, last): (Option<i64>, Option<i64>) = tx
+        .prepare_cached("SELECT min(id), max(id) FROM outbox")
+        .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
+        .ctx("outbox::expire_unconfirmed")?;
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(0);
+    };
+    let kept: Option<i64> = tx
+        .prepare_cached("SELECT next_id FROM walk WHERE name = 'unconfirmed'")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+        .ctx("outbox::expire_unconfirmed")?;
+    let from = kept.unwrap_or(first).max(first);
     let to = from.saturating_add(span.max(1));
     let n = exec_cached(
         tx,
@@ -1343,12 +1368,15 @@ pub fn expire_unconfirmed(
     )
     .ctx("outbox::expire_unconfirmed")?;
     tally::note(Some(OutboxState::Submitted), Some(OutboxState::Expired), n);
-    let last: Option<i64> = tx
-        .prepare_cached("SELECT max(id) FROM outbox")
-        .and_then(|mut s| s.query_row([], |r| r.get(0)))
-        .ctx("outbox::expire_unconfirmed")?;
-    let next = if last.is_some_and(|l| to <= l) { to } else { 0 };
-    Ok((n, next))
+    let next = if to <= last { to } else { first };
+    exec_cached(
+        tx,
+        "INSERT INTO walk (name, next_id) VALUES ('unconfirmed', ?1)
+         ON CONFLICT (name) DO UPDATE SET next_id = excluded.next_id",
+        [next],
+    )
+    .ctx("outbox::expire_unconfirmed")?;
+    Ok(n)
 }
 
 /// Every `in_flight` row back to `queued` (on disconnect, and at start after a crash), due

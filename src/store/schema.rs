@@ -393,6 +393,17 @@ ALTER TABLE pending_receipt ADD COLUMN addresses TEXT;
 ALTER TABLE pending_receipt ADD COLUMN stray INTEGER NOT NULL DEFAULT 0;
 "#;
 
+/// Migration 15: where the sweep of messages the SMSC never confirmed goes on
+/// (`outbox::expire_unconfirmed`): one row per walk, its next id, kept across restarts (a
+/// walk started again at the first id after each restart would, on a large table, never
+/// reach the newer rows).
+const V15: &str = r#"
+CREATE TABLE walk (
+    name    TEXT    PRIMARY KEY,
+    next_id INTEGER NOT NULL
+) WITHOUT ROWID;
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -527,6 +538,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V12),
     Migration::Sql(V13),
     Migration::Sql(V14),
+    Migration::Sql(V15),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -665,6 +677,7 @@ mod tests {
              CREATE INDEX outbox_due ON outbox(priority DESC, id) WHERE state = 'queued';
              ALTER TABLE pending_receipt DROP COLUMN addresses;
              ALTER TABLE pending_receipt DROP COLUMN stray;
+             DROP TABLE walk;
              INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at)
                  VALUES (1, '7', 'DELIVRD', 'delivered', 1);
              PRAGMA user_version = 7",
@@ -688,7 +701,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 7, "versions 8 to 14");
+        assert_eq!(migrate(&mut conn).unwrap(), 8, "versions 8 to 15");
         let held: (Option<String>, i64) = conn
             .query_row("SELECT addresses, stray FROM pending_receipt", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
