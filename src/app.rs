@@ -221,7 +221,7 @@ impl Gateway {
             inbound_rx,
             mo,
             opts.inbound_concurrency,
-            link.receipt_gates(),
+            link.clone(),
         )));
         let dispatcher_task = tokio::spawn(dispatcher.clone().run(stop_intake.clone()));
         if let Some(keep) = opts.keep {
@@ -325,6 +325,9 @@ impl Gateway {
         for t in self.tasks {
             t.abort();
         }
+        // The sessions that unbound just now with every answer read: a subscriber's repeat
+        // after the restart is then taken as theirs, not as the SMSC's resend.
+        inbound::forget_read_out_sessions(&self.store, &self.link).await;
         self.store.close().await;
         info!("gateway stopped");
     }

@@ -21,7 +21,7 @@ use sms_wire::udh::Udh;
 use tokio::sync::mpsc;
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::smpp::{Inbound, ReceiptGates};
+use crate::smpp::{Inbound, LinkHandle, ReceiptGates};
 use crate::store::inbox::{
     self, CompleteMessage, Concat, ConcatScheme, InboundPdu, Received, UssdTag,
 };
@@ -543,8 +543,9 @@ pub async fn run(
     mut from_link: mpsc::Receiver<Inbound>,
     mo: mpsc::Sender<MoMessage>,
     concurrency: usize,
-    gates: Arc<ReceiptGates>,
+    link: LinkHandle,
 ) {
+    let gates = link.receipt_gates();
     let concurrency = concurrency.max(1);
     let most = concurrency.min(INBOUND_BATCH);
     let mut in_hand = 0usize;
@@ -613,6 +614,9 @@ pub async fn run(
                         Err(_) => break,
                     }
                 }
+                // Sessions the SMSC read every answer of: told to the inbox before this batch
+                // is, so the same text on this later session counts as the subscriber's.
+                forget_read_out_sessions(&store, &link).await;
                 let pdus = batch.len();
                 in_hand += pdus;
                 let seq = next_batch;
@@ -634,6 +638,22 @@ pub async fn run(
             ready.clear();
             backlog = 0;
         }
+    }
+}
+
+/// Tell the inbox which sessions the SMSC read every answer of (`inbox::forget_sessions`).
+/// A failure only leaves their PDUs' keys to the dedup window, as before.
+pub async fn forget_read_out_sessions(store: &Store, link: &LinkHandle) {
+    let sessions = link.take_read_out_sessions();
+    if sessions.is_empty() {
+        return;
+    }
+    let now = crate::store::now_ms();
+    let forget = move |tx: &rusqlite::Transaction<'_>| {
+        inbox::forget_sessions(tx, &sessions, inbox::DEFAULT_DEDUP_WINDOW, now)
+    };
+    if let Err(e) = store.write(forget).await {
+        warn!(error = %e, "could not note the sessions the SMSC read out");
     }
 }
 

@@ -379,6 +379,66 @@ async fn messages_without_a_receipt_do_not_stay_submitted_for_ever() {
     sim.shutdown().await;
 }
 
+/// The next MO the gateway hands on, marked processed as the service would (else the next
+/// start hands it on again).
+async fn next_mo(gw: &Gateway, mo: &mut mpsc::Receiver<MoMessage>) -> MoMessage {
+    let m = tokio::time::timeout(Duration::from_secs(10), mo.recv())
+        .await
+        .expect("an MO in time")
+        .expect("the channel open");
+    let id = m.inbox_id;
+    gw.store
+        .write(move |tx| {
+            presence_gw::store::inbox::mark_processed(tx, id, presence_gw::store::now_ms())
+        })
+        .await
+        .unwrap();
+    m
+}
+
+#[tokio::test]
+async fn the_same_text_after_a_clean_restart_is_a_new_command_after_a_drop_a_resend() {
+    // After a graceful stop the SMSC has read every answer (the unbind came after them): it
+    // resends nothing, so the subscriber's repeat within 2 minutes is theirs and runs. After
+    // the link dropped, the same text on the new session may be the SMSC's resend of one
+    // whose answer was lost: taken once.
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = "STATUS FAMILY FREE";
+    let send = || sim.inject_mo(MoRequest::new("+8613800138000", "10658", text));
+    let (gw, mut mo) = gateway(&dir, &sim).await;
+    send().await.unwrap();
+    assert_eq!(next_mo(&gw, &mut mo).await.text, text);
+    gw.shutdown().await;
+
+    let (gw, mut mo) = gateway(&dir, &sim).await;
+    send().await.unwrap();
+    assert_eq!(next_mo(&gw, &mut mo).await.text, text, "the repeat runs");
+    assert_eq!(gw.store.stats().mo_duplicates, 0);
+    // Now the link drops: the same text on the next session is taken for a resend.
+    assert_eq!(sim.drop_connections(None), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(gw.link.wait_bound(Duration::from_secs(10)).await);
+    send().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gw.store.stats().mo_duplicates < 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the copy never came"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(mo.try_recv().is_err(), "taken once, not run again");
+    // The SMSC unbinds, every answer read: on its next session the same text is new again.
+    assert_eq!(sim.unbind_all(None), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(gw.link.wait_bound(Duration::from_secs(10)).await);
+    send().await.unwrap();
+    assert_eq!(next_mo(&gw, &mut mo).await.text, text, "the repeat runs");
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn mo_in_three_parts_out_of_order_and_resent_is_one_message() {
     let sim = sim(SimConfig::local()).await;

@@ -513,6 +513,43 @@ fn commits_reach_the_database_file_through_the_background_checkpoint() {
 // Inbox
 
 #[test]
+fn a_session_the_smsc_read_out_leaves_no_resend_to_expect() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let on = |session: i64, text: &str, at: i64| InboundPdu {
+        link_session: Some(session),
+        ..sms_pdu("861", text, at)
+    };
+    assert!(matches!(
+        receive(&store, on(7, "WHO 13800138000", T0)),
+        Received::Complete(_)
+    ));
+    assert!(matches!(
+        receive(&store, on(9, "GROUPS", T0)),
+        Received::Complete(_)
+    ));
+    // Session 7 unbound with every answer read; 9 did not.
+    let forgotten = store
+        .write_blocking(|tx| {
+            inbox::forget_sessions(tx, &[7], inbox::DEFAULT_DEDUP_WINDOW, T0 + 1_000)
+        })
+        .unwrap();
+    assert_eq!(forgotten, 1);
+    assert!(
+        matches!(
+            receive(&store, on(8, "WHO 13800138000", T0 + 2_000)),
+            Received::Complete(_)
+        ),
+        "the subscriber's repeat on the next session"
+    );
+    assert_eq!(
+        receive(&store, on(8, "GROUPS", T0 + 2_000)),
+        Received::Duplicate,
+        "session 9 may still have its copy resent"
+    );
+}
+
+#[test]
 fn the_same_text_again_on_the_same_session_is_a_new_command_and_on_a_later_one_a_resend() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("gw.db"));

@@ -263,6 +263,11 @@ pub struct LinkStats {
     pub inbound_ack: crate::histogram::LatencyHistogram,
     /// The SMSC address of the bound session (`smsc` or a fallback); empty while not bound.
     pub bound_to: Mutex<String>,
+    /// Sessions (their [`Inbound::session`] tags) the SMSC read every answer of: ended by a
+    /// completed unbind with nothing left to answer, so it sends none of their PDUs again
+    /// and the same text on a later session is the subscriber's. Taken with
+    /// [`LinkHandle::take_read_out_sessions`].
+    pub(crate) read_out: Mutex<Vec<u64>>,
 }
 
 struct Shared {
@@ -300,6 +305,20 @@ impl LinkHandle {
     /// receipts for them back until they are ([`gate`]).
     pub fn receipt_gates(&self) -> Arc<ReceiptGates> {
         self.shared.gates.clone()
+    }
+
+    /// The sessions that ended with every answer read by the SMSC since the last call (see
+    /// [`LinkStats::read_out`]); the inbound pump and the gateway's stop hand them to the
+    /// inbox (`store::inbox::forget_sessions`).
+    pub fn take_read_out_sessions(&self) -> Vec<u64> {
+        std::mem::take(
+            &mut *self
+                .shared
+                .stats
+                .read_out
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
     }
 
     /// The SMSC address the link is bound to (`smsc` or one of `fallback_smsc`), if bound.

@@ -180,6 +180,15 @@ impl ReplyTo {
     }
 }
 
+/// Note that the SMSC has read every answer of session `tag` (see `LinkStats::read_out`).
+fn read_out(ctx: &SessionCtx<'_>, tag: u64) {
+    ctx.stats
+        .read_out
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(tag);
+}
+
 /// Why a session ended.
 #[derive(Debug)]
 pub(crate) enum SessionEnd {
@@ -407,6 +416,9 @@ async fn run_bound(
     let mut keepalive: Option<(u32, Instant)> = None;
     let mut closing: Option<Instant> = None;
     let mut unbind: Option<(u32, Instant)> = None;
+    // Whether our unbind went out with every inbound PDU answered (then its unbind_resp
+    // proves the SMSC read all the answers).
+    let mut unbind_after_all_answers = false;
     let mut requests_open = ctx.requests.is_some();
     // Names this session on every inbound PDU (see `Inbound::session`): random, so unique
     // across reconnects and restarts.
@@ -564,6 +576,9 @@ async fn run_bound(
                     if keepalive.map(|(k, _)| k) == Some(s) {
                         keepalive = None;
                     } else if unbind.map(|(u, _)| u) == Some(s) {
+                        if unbind_after_all_answers {
+                            read_out(&ctx, session_tag);
+                        }
                         return SessionEnd::Shutdown;
                     } else if let Some(p) = pending.remove(&s) {
                         p.reply.send(Ok(cmd));
@@ -596,7 +611,12 @@ async fn run_bound(
                         }
                     }
                     CommandId::Unbind => {
-                        let _ = sink.send(Command::new(CommandStatus::EsmeRok, s, Pdu::UnbindResp)).await;
+                        let answered = acks.is_empty();
+                        let sent = sink.send(Command::new(CommandStatus::EsmeRok, s, Pdu::UnbindResp)).await;
+                        // It reads our unbind_resp after every answer written before it.
+                        if answered && sent.is_ok() {
+                            read_out(&ctx, session_tag);
+                        }
                         end!("SMSC sent unbind".into());
                     }
                     CommandId::AlertNotification => {
@@ -709,6 +729,7 @@ async fn run_bound(
                     return SessionEnd::Shutdown;
                 }
                 let s = seq.next();
+                unbind_after_all_answers = acks.is_empty();
                 let _ = sink.send(Command::new(CommandStatus::EsmeRok, s, Pdu::Unbind)).await;
                 unbind = Some((s, Instant::now() + Duration::from_secs(1)));
             }
@@ -716,6 +737,7 @@ async fn run_bound(
         // While closing, unbind as soon as nothing is in flight.
         if closing.is_some() && unbind.is_none() && pending.is_empty() && acks.is_empty() {
             let s = seq.next();
+            unbind_after_all_answers = true;
             let _ = sink
                 .send(Command::new(CommandStatus::EsmeRok, s, Pdu::Unbind))
                 .await;

@@ -25,6 +25,11 @@
 //! answers miss only while the database is held for longer than that timeout; the command
 //! then runs twice, which the status service takes calmly: a repeated STATUS notifies nobody.)
 //!
+//! A session that ended with every answer read by the SMSC (an unbind, ours or its, with
+//! nothing left unanswered: a graceful stop, a failover's return to the primary) leaves no
+//! resend to expect: [`forget_sessions`] retires its keys, and the same text on a later
+//! session is the subscriber's. Only a session that dropped leaves its keys to the window.
+//!
 //! After the window the same content counts as new. The window is short on purpose: an SMSC
 //! resends a lost response's PDU within seconds of its response timeout or of the rebind.
 //!
@@ -357,6 +362,36 @@ fn insert_pdu(
         return Ok(None);
     }
     insert()
+}
+
+/// Sessions whose every answer the SMSC has read (it unbound, or answered our unbind, with
+/// nothing left unanswered: `smpp::LinkHandle::take_read_out_sessions`): it sends none of
+/// their PDUs again, so the dedup keys of what they brought in the window are retired and
+/// the same text on a later session is the subscriber's again (a repeat after a restart, or
+/// after a failover's return to the primary, was taken for a resend). Returns how many keys
+/// went. (Left: a PDU whose answer came after the SMSC's own response timeout, which it may
+/// already have scheduled again; as on one session, see the module docs.)
+pub fn forget_sessions(
+    tx: &Transaction<'_>,
+    sessions: &[u64],
+    dedup_window: Duration,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let window = i64::try_from(dedup_window.as_millis()).unwrap_or(i64::MAX);
+    let mut n = 0;
+    for &session in sessions {
+        let Ok(session) = i64::try_from(session) else {
+            continue;
+        };
+        n += tx
+            .prepare_cached(
+                "UPDATE inbox_pdu SET dedup_key = NULL
+                 WHERE received_at >= ?1 AND link_session = ?2 AND dedup_key IS NOT NULL",
+            )
+            .and_then(|mut s| s.execute(params![now.saturating_sub(window), session]))
+            .ctx("inbox::forget_sessions")?;
+    }
+    Ok(n)
 }
 
 /// Insert `pdu`'s user data as an `inbox_part` row of PDU `pdu_id`, open (`message_id` NULL)
