@@ -256,12 +256,19 @@ pub fn validate_mt(m: &MtInput) -> Result<(), u32> {
     if d.is_empty() || d.len() > 20 || !d.bytes().all(|b| b.is_ascii_digit()) {
         return Err(status::INVDSTADR);
     }
-    // Source: alphanumeric (TON 5) up to 11 characters, otherwise digits (may be empty).
+    // Source: alphanumeric (TON 5) up to 11 characters, otherwise digits (may be empty); a
+    // USSD reply may come from its service code (`*123#`) whatever the TON, as the
+    // simulator's own USSD MO is addressed.
+    let service_code = m.ussd_service_op.is_some()
+        && (1..=21).contains(&m.source.len())
+        && m.source
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#');
     if m.source_ton == 5 {
         if m.source.is_empty() || m.source.chars().count() > 11 {
             return Err(status::INVSRCADR);
         }
-    } else {
+    } else if !service_code {
         let s = m.source.strip_prefix('+').unwrap_or(&m.source);
         if !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(status::INVSRCADR);
@@ -802,6 +809,12 @@ mod tests {
         alpha.source_ton = 5;
         alpha.source = "MyBrandNameIsLong".into();
         assert_eq!(validate_mt(&alpha), Err(status::INVSRCADR));
+        // A USSD reply from its service code, TON 0: taken; an SMS from it: refused.
+        let mut ussd = mt("1", 0x0F, b"1. Status");
+        ussd.source = "*123#".into();
+        assert_eq!(validate_mt(&ussd), Err(status::INVSRCADR));
+        ussd.ussd_service_op = Some(2);
+        assert_eq!(validate_mt(&ussd), Ok(()));
     }
 
     #[test]
