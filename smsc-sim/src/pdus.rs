@@ -27,6 +27,9 @@ pub enum PduError {
     /// The text cannot be encoded or segmented.
     #[error("cannot segment the MO text: {0}")]
     Segment(#[from] segment::SegmentError),
+    /// An MO without a sender or a destination (`from` / `to`).
+    #[error("an MO needs a {0} address")]
+    Missing(&'static str),
     /// An address is not a valid SMPP address (ASCII, at most 20 characters).
     #[error("address {addr:?} is not ASCII of at most 20 characters")]
     Address {
@@ -243,6 +246,11 @@ pub fn mo_parts(
     style: MoStyle,
     reference: u16,
 ) -> Result<Vec<DeliverSm>, PduError> {
+    for (field, a) in [("from", from), ("to", to)] {
+        if a.trim().is_empty() {
+            return Err(PduError::Missing(field));
+        }
+    }
     let segments = match encoding {
         MoEncoding::Auto => segment::segment_text(text, style.into(), reference)?,
         MoEncoding::Gsm7 => {

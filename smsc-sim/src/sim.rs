@@ -58,8 +58,10 @@ pub enum SimError {
     },
 }
 
-/// An MO SMS to inject (also the JSON body of `POST /mo`).
+/// An MO SMS to inject (also the JSON body of `POST /mo`; an unknown key is refused, so a typo
+/// is not taken for a default).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MoRequest {
     /// The handset sending it (`source_addr`).
     pub from: String,
@@ -115,8 +117,9 @@ impl MoRequest {
     }
 }
 
-/// A USSD message from a handset (also the JSON body of `POST /ussd`).
+/// A USSD message from a handset (also the JSON body of `POST /ussd`; unknown keys refused).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UssdRequest {
     /// The handset (`source_addr`).
     pub from: String,

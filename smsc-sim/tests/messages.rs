@@ -824,6 +824,20 @@ async fn http_control_api() {
         c.submit(text("8613800138000", "x", 0)).await.status(),
         CommandStatus::EsmeRthrottled
     );
+    for (path, nonsense) in [
+        (
+            "mo",
+            r#"{"from":"8613800138000","to":"10086","text":"x","bogus":1}"#,
+        ),
+        ("mo", r#"{"from":"8613800138000","to":"","text":"x"}"#),
+        (
+            "ussd",
+            r#"{"from":"8613800138000","to":"*123#","text":"1","sesion":1}"#,
+        ),
+    ] {
+        let (s, body) = http_post(&format!("{base}/{path}"), nonsense).await;
+        assert!(s == 400 || s == 422, "{nonsense}: {s} {body}");
+    }
     for nonsense in [
         r#"{"response_delay":{"min_ms":500,"max_ms":100}}"#,
         r#"{"error":{"status":69,"percent":250}}"#,
