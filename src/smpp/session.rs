@@ -419,6 +419,8 @@ async fn run_bound(
     // Whether our unbind went out with every inbound PDU answered (then its unbind_resp
     // proves the SMSC read all the answers).
     let mut unbind_after_all_answers = false;
+    // Whether every inbound PDU was answered ESME_ROK (see `read_out`).
+    let mut all_answers_ok = true;
     let mut requests_open = ctx.requests.is_some();
     // Names this session on every inbound PDU (see `Inbound::session`): random, so unique
     // across reconnects and restarts.
@@ -576,7 +578,7 @@ async fn run_bound(
                     if keepalive.map(|(k, _)| k) == Some(s) {
                         keepalive = None;
                     } else if unbind.map(|(u, _)| u) == Some(s) {
-                        if unbind_after_all_answers {
+                        if unbind_after_all_answers && all_answers_ok && acks.is_empty() {
                             read_out(&ctx, session_tag);
                         }
                         return SessionEnd::Shutdown;
@@ -589,6 +591,11 @@ async fn run_bound(
                 }
                 match id {
                     CommandId::DeliverSm | CommandId::DataSm => {
+                        // Crossing our unbind: its answer would go out behind the unbind,
+                        // which the SMSC need not read; it may come again.
+                        if unbind.is_some() {
+                            unbind_after_all_answers = false;
+                        }
                         let (tx, rx) = oneshot::channel();
                         match ctx.inbound.try_send(Inbound { command: cmd, session: session_tag, ack: tx }) {
                             Ok(()) => {
@@ -614,7 +621,7 @@ async fn run_bound(
                         let answered = acks.is_empty();
                         let sent = sink.send(Command::new(CommandStatus::EsmeRok, s, Pdu::UnbindResp)).await;
                         // It reads our unbind_resp after every answer written before it.
-                        if answered && sent.is_ok() {
+                        if answered && all_answers_ok && sent.is_ok() {
                             read_out(&ctx, session_tag);
                         }
                         end!("SMSC sent unbind".into());
@@ -642,6 +649,9 @@ async fn run_bound(
                 let mut ready = Some(first);
                 while let Some((s, id, status, read_at)) = ready {
                     ctx.stats.inbound_ack.observe(read_at.elapsed());
+                    // An error answer asks the SMSC to send it again, maybe after it was
+                    // stored (a batch cut short at stop): this session is not read out.
+                    all_answers_ok &= status == CommandStatus::EsmeRok;
                     if sink.feed(inbound_resp(id, s, status)).await.is_err() {
                         end!("write failed".into());
                     }
