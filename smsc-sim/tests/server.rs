@@ -551,12 +551,9 @@ async fn early_receipts_keep_to_the_deliver_window() {
         assert_eq!(r.status(), CommandStatus::EsmeRok);
     }
     // Nothing answered: no more deliver_sm than the window may be out.
-    let mut delivers = 0;
-    while let Some(f) = c.try_read(Duration::from_millis(300)).await {
-        if matches!(f, Frame::Pdu(ref p) if p.id() == CommandId::DeliverSm) {
-            delivers += 1;
-        }
-    }
+    let delivers = c
+        .count_until_quiet(CommandId::DeliverSm, Duration::from_millis(300))
+        .await;
     assert_eq!(delivers, 2, "deliver_sm out beyond the window of 2");
     h.shutdown().await;
 }
@@ -576,12 +573,9 @@ async fn enquire_links_start_one_interval_after_the_bind() {
         c.bind(Mode::Trx, "esme", "secret").await,
         CommandStatus::EsmeRok
     );
-    let mut early = 0;
-    while let Some(f) = c.try_read(Duration::from_millis(400)).await {
-        if matches!(f, Frame::Pdu(ref p) if p.id() == CommandId::EnquireLink) {
-            early += 1;
-        }
-    }
+    let early = c
+        .count_until_quiet(CommandId::EnquireLink, Duration::from_millis(400))
+        .await;
     assert_eq!(early, 0, "enquire_link sent within 400 ms of the bind");
     h.shutdown().await;
 }

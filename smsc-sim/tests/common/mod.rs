@@ -84,6 +84,18 @@ impl Client {
         }
     }
 
+    /// How many PDUs of `id` arrive (queued ones included, none answered) until the line has
+    /// been quiet for `quiet`.
+    pub async fn count_until_quiet(&mut self, id: CommandId, quiet: Duration) -> usize {
+        let mut n = 0;
+        while let Some(f) = self.try_read(quiet).await {
+            if matches!(f, Frame::Pdu(ref p) if p.id() == id) {
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Whether the server closed the connection within WAIT.
     pub async fn closed(&mut self) -> bool {
         let deadline = tokio::time::Instant::now() + WAIT;
