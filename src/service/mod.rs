@@ -345,7 +345,10 @@ impl Service {
             now,
         )?;
         avatar::count_mo(tx, &sub.msisdn, now)?;
-        if let Some(lang) = hint {
+        // The language follows the command's keywords, except that one who chose Chinese
+        // (LANG ZH) keeps it while typing English keywords (COMMANDS.md: Chinese "if the
+        // user's last command used Chinese keywords or LANG ZH").
+        if let Some(lang) = hint.filter(|&l| !(sub.lang_chosen && l == Lang::En)) {
             if lang != sub.lang {
                 sub.lang = lang;
                 state::save_subscriber(tx, &sub, now)?;
@@ -586,6 +589,7 @@ impl Service {
             }
             Command::Lang(l) => {
                 sub.lang = l;
+                sub.lang_chosen = l == Lang::Zh;
                 state::save_subscriber(tx, sub, now)?;
                 Text::LangSet(l)
             }

@@ -21,6 +21,9 @@ pub struct Subscriber {
     pub display_name: Option<String>,
     /// Reply language.
     pub lang: Lang,
+    /// `LANG ZH` was chosen: replies stay Chinese whatever keywords a command uses, until
+    /// `LANG EN`.
+    pub lang_chosen: bool,
     /// STOP ALL is on.
     pub stop_all: bool,
     /// Who may fetch the avatar.
@@ -149,6 +152,7 @@ fn shown_from_sql(code: &str, text: Option<String>) -> Result<Shown, StoreError>
 
 fn subscriber_from_row(r: &Row<'_>) -> rusqlite::Result<(Subscriber, String, String)> {
     let net: Option<String> = r.get(5)?;
+    let lang_chosen: bool = r.get(6)?;
     Ok((
         Subscriber {
             msisdn: r.get(0)?,
@@ -158,6 +162,7 @@ fn subscriber_from_row(r: &Row<'_>) -> rusqlite::Result<(Subscriber, String, Str
             } else {
                 Lang::En
             },
+            lang_chosen,
             stop_all: r.get(3)?,
             privacy: Privacy::Contacts,
             net_state: net.as_deref().and_then(code_from),
@@ -171,7 +176,7 @@ fn subscriber_from_row(r: &Row<'_>) -> rusqlite::Result<(Subscriber, String, Str
 pub fn subscriber(conn: &Connection, msisdn: &str) -> Result<Option<Subscriber>, StoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT msisdn, display_name, lang, stop_all, privacy, net_state
+            "SELECT msisdn, display_name, lang, stop_all, privacy, net_state, lang_chosen
              FROM subscriber WHERE msisdn = ?1",
         )
         .and_then(|mut s| s.query_row([msisdn], subscriber_from_row).optional())
@@ -216,6 +221,7 @@ pub fn ensure_subscriber(
         msisdn: msisdn.to_string(),
         display_name: None,
         lang,
+        lang_chosen: false,
         stop_all: false,
         privacy: Privacy::Contacts,
         net_state: None,
@@ -228,7 +234,7 @@ pub fn save_subscriber(tx: &Transaction<'_>, sub: &Subscriber, now: i64) -> Resu
         "UPDATE subscriber SET display_name = ?2, lang = ?3, stop_all = ?4, privacy = ?5,
              net_state = ?6, net_since = CASE WHEN ?6 IS NULL THEN NULL
                  WHEN net_state IS ?6 THEN net_since ELSE ?7 END,
-             updated_at = ?7
+             updated_at = ?7, lang_chosen = ?8
          WHERE msisdn = ?1",
     )
     .and_then(|mut s| {
@@ -239,7 +245,8 @@ pub fn save_subscriber(tx: &Transaction<'_>, sub: &Subscriber, now: i64) -> Resu
             sub.stop_all,
             privacy_str(sub.privacy),
             sub.net_state.map(|c| c.code()),
-            now
+            now,
+            sub.lang_chosen
         ])
     })
     .ctx("service::save_subscriber")?;

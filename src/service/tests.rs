@@ -192,6 +192,20 @@ fn chinese_commands_get_chinese_replies_and_updates_use_the_recipients_language(
     assert!(b.updates(DAD)[0].contains("开车"));
     // An English command switches the owner back.
     assert!(b.send(OWNER, "HELP").starts_with("Commands:"));
+    // Mum chose Chinese: English keywords (easier to type) keep her replies and updates
+    // Chinese, until LANG EN.
+    let who = b.send(MUM, "WHO 13800138000");
+    assert!(who.contains("开车"), "{who}");
+    b.send(OWNER, "STATUS FAMILY FREE");
+    assert!(
+        b.updates(MUM).last().unwrap().contains("空闲"),
+        "{:?}",
+        b.updates(MUM)
+    );
+    assert!(b
+        .send(MUM, "LANG EN")
+        .starts_with("Replies will be in English"));
+    assert!(b.send(MUM, "HELP").starts_with("Commands:"));
 }
 
 #[test]

@@ -404,6 +404,14 @@ CREATE TABLE walk (
 ) WITHOUT ROWID;
 "#;
 
+/// Migration 16: whether a subscriber chose Chinese with `LANG ZH` (COMMANDS.md: replies are
+/// Chinese "if the user's last command used Chinese keywords or LANG ZH"). Without it an
+/// English keyword in the next command (`WHO 138...`, easier to type on a feature phone)
+/// switched them back to English; `LANG EN` clears it.
+const V16: &str = r#"
+ALTER TABLE subscriber ADD COLUMN lang_chosen INTEGER NOT NULL DEFAULT 0;
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -539,6 +547,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V13),
     Migration::Sql(V14),
     Migration::Sql(V15),
+    Migration::Sql(V16),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -678,6 +687,7 @@ mod tests {
              ALTER TABLE pending_receipt DROP COLUMN addresses;
              ALTER TABLE pending_receipt DROP COLUMN stray;
              DROP TABLE walk;
+             ALTER TABLE subscriber DROP COLUMN lang_chosen;
              INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at)
                  VALUES (1, '7', 'DELIVRD', 'delivered', 1);
              PRAGMA user_version = 7",
@@ -701,7 +711,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 8, "versions 8 to 15");
+        assert_eq!(migrate(&mut conn).unwrap(), 9, "versions 8 to 16");
         let held: (Option<String>, i64) = conn
             .query_row("SELECT addresses, stray FROM pending_receipt", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
