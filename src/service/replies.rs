@@ -395,7 +395,44 @@ fn blank(bad: &str) -> bool {
         .is_empty()
 }
 
+/// The reply to input that is not a valid command: [`invalid_in_full`], or, when that takes
+/// more than one SMS and a shorter form fits in one, the shorter form (COMMANDS.md: "A reply
+/// is one SMS where it can be"): the short help alone for unknown input, the suggestion alone
+/// for a near miss, what was wrong without the usage line after it.
 fn invalid(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> String {
+    let full = invalid_in_full(kind, bad, topic, lang);
+    if segments(&full) <= 1 {
+        return full;
+    }
+    let short = match (kind, lang) {
+        (ParseErrorKind::Empty | ParseErrorKind::UnknownCommand, _) => {
+            help(HelpTopic::General, lang)
+        }
+        (ParseErrorKind::UnknownOption, _) if topic == HelpTopic::General => {
+            help(HelpTopic::General, lang)
+        }
+        (ParseErrorKind::Misspelt(fixed), Lang::En) => {
+            format!("Sorry, \"{bad}\" is not a command. Did you mean: {fixed}")
+        }
+        (ParseErrorKind::Misspelt(fixed), Lang::Zh) => {
+            format!("“{bad}”不是命令。你是不是想发：{fixed}")
+        }
+        // The usage line is the last part (see `invalid_in_full`'s `en` / `zh`).
+        (_, Lang::En) => full
+            .rsplit_once(" Try: ")
+            .map_or_else(|| full.clone(), |(what, _)| what.to_string()),
+        (_, Lang::Zh) => full
+            .rsplit_once("试试：")
+            .map_or_else(|| full.clone(), |(what, _)| what.to_string()),
+    };
+    if segments(&short) <= 1 {
+        short
+    } else {
+        full
+    }
+}
+
+fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> String {
     use crate::command::{MsisdnError, ValueError};
     let en = |what: String| format!("{what} Try: {}", usage(topic, Lang::En));
     let zh = |what: String| format!("{what}试试：{}", usage(topic, Lang::Zh));
@@ -421,11 +458,13 @@ fn invalid(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> St
             "“{bad}”不是命令。你是不是想发：{fixed}\n{}",
             help(HelpTopic::General, Lang::Zh)
         ),
-        (ParseErrorKind::Number(MsisdnError::BadLength { .. }), Lang::En) => {
-            en(format!("\"{bad}\" is not a phone number (5 to 15 digits)."))
-        }
+        (ParseErrorKind::Number(MsisdnError::BadLength { .. }), Lang::En) => en(format!(
+            "\"{bad}\" is not a phone number (5 to 15 digits with the country code)."
+        )),
         (ParseErrorKind::Number(_), Lang::En) => en(format!("\"{bad}\" is not a phone number.")),
-        (ParseErrorKind::Number(_), Lang::Zh) => zh(format!("“{bad}”不是有效号码（5到15位）。")),
+        (ParseErrorKind::Number(_), Lang::Zh) => {
+            zh(format!("“{bad}”不是有效号码（含国家码5到15位）。"))
+        }
         (ParseErrorKind::Value(ValueError::ReservedGroupName { .. }), Lang::En) => {
             en(format!("\"{bad}\" is a command word, not a group name."))
         }
@@ -1391,6 +1430,49 @@ mod tests {
         );
         let parsed = crate::command::parse("TD8613800138000", "86").unwrap();
         assert!(matches!(parsed.command, crate::command::Command::Stop(_)));
+    }
+
+    #[test]
+    fn an_error_reply_is_one_sms_where_a_shorter_form_fits() {
+        use crate::command::{ParseErrorKind as K, ValueError};
+        let general = HelpTopic::General;
+        // Unknown input: the English help alone takes 156 of an SMS's 160 characters, so
+        // the quote of the input goes.
+        let short = invalid(&K::UnknownCommand, "x", general, Lang::En);
+        assert_eq!(short, help(general, Lang::En));
+        let long_word = "y".repeat(30);
+        let r = invalid(&K::UnknownCommand, &long_word, general, Lang::En);
+        assert_eq!(r, help(general, Lang::En));
+        // A near miss: the suggestion alone.
+        let r = invalid(
+            &K::Misspelt("STATUS FAMILY FREE".into()),
+            "STATSU",
+            general,
+            Lang::En,
+        );
+        assert_eq!(
+            r,
+            "Sorry, \"STATSU\" is not a command. Did you mean: STATUS FAMILY FREE"
+        );
+        // What was wrong, without the usage line, when both do not fit one SMS.
+        let status = "s".repeat(61);
+        let r = invalid(
+            &K::Value(ValueError::BadStatusLength {
+                text: status.clone(),
+                chars: 61,
+            }),
+            &status,
+            HelpTopic::Status,
+            Lang::En,
+        );
+        assert!(!r.contains("Try:"), "{r}");
+        assert_eq!(segments(&r), 1, "{r}");
+        for r in [
+            invalid(&K::UnknownCommand, "你好你好", general, Lang::Zh),
+            invalid(&K::UnknownCommand, &long_word, general, Lang::En),
+        ] {
+            assert_eq!(segments(&r), 1, "{r}");
+        }
     }
 
     #[test]
