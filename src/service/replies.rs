@@ -826,14 +826,35 @@ impl Text {
                         .join("；");
                     format!("已设置：{sets}。将通知{told}位联系人。")
                 };
-                if let Some(at) = deferred_until {
-                    s.push_str(&if en {
-                        format!(
-                            " Hourly update limit reached: they get your latest status at {at}."
-                        )
+                let deferred = deferred_until.as_ref().map(|at| {
+                    if en {
+                        format!(" Hourly update limit reached: they get your latest status at {at}.")
                     } else {
                         format!("已达每小时通知上限，{at}发送最新状态。")
-                    });
+                    }
+                });
+                if let Some(d) = &deferred {
+                    s.push_str(d);
+                }
+                // Too long for the reply's segments (five long statuses): the groups set and
+                // where to read them, rather than a list cut off before its end.
+                if segments(&s) > MAX_SEGMENTS {
+                    let labels: Vec<String> = ls.iter().map(|l| l.label.render(lang)).collect();
+                    s = if en {
+                        format!(
+                            "Set: {} (STATUS shows what each sees). {told} contact{} will be told.",
+                            labels.join(", "),
+                            plural(*told)
+                        )
+                    } else {
+                        format!(
+                            "已设置：{}（发送“状态”查看）。将通知{told}位联系人。",
+                            labels.join("、")
+                        )
+                    };
+                    if let Some(d) = &deferred {
+                        s.push_str(d);
+                    }
                 }
                 s
             }
@@ -1199,6 +1220,18 @@ mod tests {
             Text::NoSuchGroup(user16.clone()),
             Text::StatusSet {
                 lines: all[..5].to_vec(),
+                told: 1000,
+                deferred_until: Some("11-23 14:00".into()),
+            },
+            // Five 60-character statuses (in Chinese, 60 ideographs): condensed, not cut.
+            Text::StatusSet {
+                lines: all[..5]
+                    .iter()
+                    .map(|l| Line {
+                        shown: Shown::Text("我".repeat(60)),
+                        ..l.clone()
+                    })
+                    .collect(),
                 told: 1000,
                 deferred_until: Some("11-23 14:00".into()),
             },
