@@ -580,9 +580,10 @@ fn paged(
     with_members: bool,
 ) -> String {
     let sep = if lang == Lang::En { "; " } else { "；" };
+    // A full stop before the pointer: the last line may end in free text ("…than 03").
     let next = |n: usize| match lang {
-        Lang::En => format!(" More: {more} {n}."),
-        Lang::Zh => format!("更多：{more} {n}"),
+        Lang::En => format!(". More: {more} {n}."),
+        Lang::Zh => format!("。更多：{more} {n}"),
     };
     // Split into pages, each as long as fits with its "more" pointer.
     let rendered: Vec<String> = all.iter().map(|l| line(l, lang, with_members)).collect();
@@ -1348,12 +1349,12 @@ mod tests {
                     }
                     let next = match lang {
                         Lang::En => format!(
-                            "More: {} {}.",
+                            ". More: {} {}.",
                             if members { "GROUPS" } else { "STATUS" },
                             page + 1
                         ),
                         Lang::Zh => format!(
-                            "更多：{} {}",
+                            "。更多：{} {}",
                             if members { "分组" } else { "状态" },
                             page + 1
                         ),
