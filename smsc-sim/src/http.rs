@@ -157,7 +157,9 @@ async fn set_faults(State(h): State<SimHandle>, Json(body): Json<serde_json::Val
         Ok(v) => v,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    h.set_faults(faults);
+    if let Err(e) = h.try_set_faults(faults) {
+        return error(StatusCode::BAD_REQUEST, e);
+    }
     let sys = r.system_id.as_deref();
     let dropped = if r.drop_now {
         h.drop_connections(sys)

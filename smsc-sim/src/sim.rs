@@ -511,13 +511,28 @@ impl SimHandle {
         self.shared.state().handsets.avatar(number, from)
     }
 
-    /// Replace the active faults.
-    pub fn set_faults(&self, faults: Faults) {
+    /// Replace the active faults, unless [`Faults::check`] refuses them (then they stay as
+    /// they were and the reason is returned).
+    pub fn try_set_faults(&self, faults: Faults) -> Result<(), String> {
+        faults.check()?;
         *self
             .shared
             .faults
             .write()
             .unwrap_or_else(|e| e.into_inner()) = faults;
+        Ok(())
+    }
+
+    /// Replace the active faults (a test's own setting).
+    ///
+    /// # Panics
+    /// On faults [`Faults::check`] refuses (a delay MIN above MAX, a percentage outside 0 to
+    /// 100, an error status 0): a test that set them would otherwise pass having injected
+    /// nothing. [`SimHandle::try_set_faults`] returns the reason instead.
+    pub fn set_faults(&self, faults: Faults) {
+        if let Err(e) = self.try_set_faults(faults) {
+            panic!("smsc-sim: refused faults: {e}");
+        }
     }
 
     /// The active faults.

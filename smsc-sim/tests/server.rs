@@ -600,3 +600,24 @@ async fn unbind_before_a_bind_is_refused_and_a_bind_still_works() {
     );
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn faults_set_from_code_are_checked_too() {
+    let h = sim(SimConfig::local()).await;
+    let bad = Faults {
+        response_delay: Some(Delay {
+            min_ms: 9,
+            max_ms: 1,
+        }),
+        ..Faults::default()
+    };
+    assert!(h.try_set_faults(bad).is_err());
+    assert_eq!(h.faults(), Faults::default(), "left as they were");
+    let throttle = Faults {
+        throttle_per_sec: Some(0),
+        ..Faults::default()
+    };
+    assert_eq!(h.try_set_faults(throttle.clone()), Ok(()));
+    assert_eq!(h.faults(), throttle);
+    h.shutdown().await;
+}
