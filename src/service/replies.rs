@@ -417,6 +417,8 @@ fn invalid(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> St
         (ParseErrorKind::Misspelt(fixed), Lang::Zh) => {
             format!("“{bad}”不是命令。你是不是想发：{fixed}")
         }
+        // The usage names the words that would do: without it the sentence says nothing.
+        (ParseErrorKind::UnknownOption | ParseErrorKind::MissingArgument, _) => help(topic, lang),
         // The usage line is the last part (see `invalid_in_full`'s `en` / `zh`).
         (_, Lang::En) => full
             .rsplit_once(" Try: ")
@@ -425,7 +427,7 @@ fn invalid(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> St
             .rsplit_once("试试：")
             .map_or_else(|| full.clone(), |(what, _)| what.to_string()),
     };
-    if segments(&short) <= 1 {
+    if segments(&short) < segments(&full) {
         short
     } else {
         full
@@ -580,10 +582,20 @@ fn paged(
     with_members: bool,
 ) -> String {
     let sep = if lang == Lang::En { "; " } else { "；" };
-    // A full stop before the pointer: the last line may end in free text ("…than 03").
-    let next = |n: usize| match lang {
-        Lang::En => format!(". More: {more} {n}."),
-        Lang::Zh => format!("。更多：{more} {n}"),
+    // A full stop before the pointer: the last line may end in free text ("…than 03"),
+    // unless that text ends a sentence already ("At work.").
+    let next = |n: usize, after: &str| {
+        let stop = if after.ends_with(['.', '!', '?', '…', '。', '！', '？']) {
+            ""
+        } else if lang == Lang::En {
+            "."
+        } else {
+            "。"
+        };
+        match lang {
+            Lang::En => format!("{stop} More: {more} {n}."),
+            Lang::Zh => format!("{stop}更多：{more} {n}"),
+        }
     };
     // Split into pages, each as long as fits with its "more" pointer.
     let rendered: Vec<String> = all.iter().map(|l| line(l, lang, with_members)).collect();
@@ -596,7 +608,7 @@ fn paged(
         let fits = segments(&format!(
             "{head}{}{}",
             candidate.join(sep),
-            next(current + 1)
+            next(current + 1, text)
         )) <= MAX_SEGMENTS;
         if fits || page_lines.is_empty() {
             *page_lines = candidate;
@@ -608,7 +620,8 @@ fn paged(
     let index = (page.max(1) as usize).min(count) - 1;
     let mut out = format!("{head}{}", pages[index].join(sep));
     if index + 1 < count {
-        out.push_str(&next(index + 2));
+        let last = pages[index].last().copied().unwrap_or_default();
+        out.push_str(&next(index + 2, last));
     }
     out
 }
@@ -840,21 +853,35 @@ impl Text {
                 // Too long for the reply's segments (five long statuses): the groups set and
                 // where to read them, rather than a list cut off before its end.
                 if segments(&s) > MAX_SEGMENTS {
-                    let labels: Vec<String> = ls.iter().map(|l| l.label.render(lang)).collect();
-                    s = if en {
-                        format!(
-                            "Set: {} (STATUS shows what each sees). {told} contact{} will be told.",
-                            labels.join(", "),
-                            plural(*told)
-                        )
-                    } else {
-                        format!(
-                            "已设置：{}（发送“状态”查看）。将通知{told}位联系人。",
-                            labels.join("、")
-                        )
+                    let mut labels: Vec<String> = Vec::new();
+                    for l in ls {
+                        let label = l.label.render(lang);
+                        if !labels.contains(&label) {
+                            labels.push(label);
+                        }
+                    }
+                    let condensed = |groups: &str| {
+                        let mut c = if en {
+                            format!(
+                                "Set: {groups} (STATUS shows what each sees). {told} contact{} will be told.",
+                                plural(*told)
+                            )
+                        } else {
+                            format!("已设置：{groups}（发送“状态”查看）。将通知{told}位联系人。")
+                        };
+                        if let Some(d) = &deferred {
+                            c.push_str(d);
+                        }
+                        c
                     };
-                    if let Some(d) = &deferred {
-                        s.push_str(d);
+                    s = condensed(&labels.join(if en { ", " } else { "、" }));
+                    // Still too long (a dozen long group names): how many.
+                    if segments(&s) > MAX_SEGMENTS {
+                        s = condensed(&if en {
+                            format!("{} groups", labels.len())
+                        } else {
+                            format!("{}个分组", labels.len())
+                        });
                     }
                 }
                 s
@@ -1507,6 +1534,51 @@ mod tests {
         ] {
             assert_eq!(segments(&r), 1, "{r}");
         }
+    }
+
+    #[test]
+    fn shortened_replies_keep_what_the_reader_needs() {
+        use crate::command::ParseErrorKind as K;
+        // A wrong word: the usage that names the right ones, not the bare complaint.
+        let r = invalid(
+            &K::UnknownOption,
+            "增加 13900139000",
+            HelpTopic::Group,
+            Lang::Zh,
+        );
+        assert_eq!(r, help(HelpTopic::Group, Lang::Zh));
+        let r = invalid(&K::UnknownOption, "朋友", HelpTopic::Privacy, Lang::En);
+        assert!(r.starts_with("Usage: "), "{r}");
+        // A dozen long group names set at once: how many, and still the count told.
+        let line = |i: usize| Line {
+            label: Label::User(format!("{}{i:02}", "组".repeat(14))),
+            shown: Shown::Text("我".repeat(60)),
+            until: None,
+            members: None,
+        };
+        let t = Text::StatusSet {
+            lines: (0..12).map(line).collect(),
+            told: 7,
+            deferred_until: None,
+        };
+        let r = t.render_full(Lang::Zh);
+        assert!(segments(&r) <= MAX_SEGMENTS, "{r}");
+        assert!(
+            r.contains("12个分组") && r.contains("将通知7位联系人"),
+            "{r}"
+        );
+        // A page whose last status ends a sentence gets no second full stop.
+        let lines: Vec<Line> = (0..30)
+            .map(|i| Line {
+                label: Label::User(format!("G{i:02}")),
+                shown: Shown::Text("At work, back soon.".into()),
+                until: None,
+                members: Some(1),
+            })
+            .collect();
+        let r = Text::Groups { lines, page: 1 }.render_full(Lang::En);
+        assert!(r.contains("soon. More: GROUPS 2."), "{r}");
+        assert!(!r.contains(".."), "{r}");
     }
 
     #[test]
