@@ -408,16 +408,9 @@ fn invalid(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> St
         (ParseErrorKind::Empty | ParseErrorKind::UnknownCommand, _) => {
             help(HelpTopic::General, lang)
         }
-        (ParseErrorKind::UnknownOption, _) if topic == HelpTopic::General => {
-            help(HelpTopic::General, lang)
-        }
-        (ParseErrorKind::Misspelt(fixed), Lang::En) => {
-            format!("Sorry, \"{bad}\" is not a command. Did you mean: {fixed}")
-        }
-        (ParseErrorKind::Misspelt(fixed), Lang::Zh) => {
-            format!("“{bad}”不是命令。你是不是想发：{fixed}")
-        }
-        // The usage names the words that would do: without it the sentence says nothing.
+        (ParseErrorKind::Misspelt(fixed), _) => suggestion(bad, fixed, lang),
+        // The usage names the words that would do (for `HELP <other>`, the short help):
+        // without it the sentence says nothing.
         (ParseErrorKind::UnknownOption | ParseErrorKind::MissingArgument, _) => help(topic, lang),
         // The usage line is the last part (see `invalid_in_full`'s `en` / `zh`).
         (_, Lang::En) => full
@@ -431,6 +424,14 @@ fn invalid(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> St
         short
     } else {
         full
+    }
+}
+
+/// A near miss's correction, offered back (`Did you mean: STATUS FAMILY BUSY`).
+fn suggestion(bad: &str, fixed: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("Sorry, \"{bad}\" is not a command. Did you mean: {fixed}"),
+        Lang::Zh => format!("“{bad}”不是命令。你是不是想发：{fixed}"),
     }
 }
 
@@ -452,13 +453,10 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
             format!("“{bad}”不是命令。{}", help(HelpTopic::General, Lang::Zh))
         }
         // A near miss gets the suggestion first, then the short help as any unknown input.
-        (ParseErrorKind::Misspelt(fixed), Lang::En) => format!(
-            "Sorry, \"{bad}\" is not a command. Did you mean: {fixed}\n{}",
-            help(HelpTopic::General, Lang::En)
-        ),
-        (ParseErrorKind::Misspelt(fixed), Lang::Zh) => format!(
-            "“{bad}”不是命令。你是不是想发：{fixed}\n{}",
-            help(HelpTopic::General, Lang::Zh)
+        (ParseErrorKind::Misspelt(fixed), _) => format!(
+            "{}\n{}",
+            suggestion(bad, fixed, lang),
+            help(HelpTopic::General, lang)
         ),
         (ParseErrorKind::Number(MsisdnError::BadLength { .. }), Lang::En) => en(format!(
             "\"{bad}\" is not a phone number (5 to 15 digits with the country code)."
