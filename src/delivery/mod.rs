@@ -45,7 +45,11 @@ use encode::{build_submits, Payload, SubmitTemplate};
 pub struct DispatcherConfig {
     /// Fields common to every submit.
     pub template: SubmitTemplate,
-    /// Rows processed concurrently (bounded; the link window bounds PDUs in flight).
+    /// Rows processed concurrently (bounded; the link window bounds PDUs in flight). The
+    /// default, 512, makes batches of 128 rows (a quarter each, at most `BATCH_MAX`): per message
+    /// the writer's claim, record and commit cost a fifth less than at 64 rows a batch
+    /// (`gw-bench outbox --batch`), and with four batches in hand the window does not run dry
+    /// while one is recorded (BENCHMARKS.md, 2026-12-06 sixth).
     pub concurrency: usize,
     /// How often to look for due rows when nobody signals new ones.
     pub poll: Duration,
@@ -89,7 +93,7 @@ impl DispatcherConfig {
     pub fn new(template: SubmitTemplate) -> Self {
         Self {
             template,
-            concurrency: 256,
+            concurrency: 512,
             poll: Duration::from_millis(200),
             retry_min: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),
