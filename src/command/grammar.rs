@@ -714,13 +714,19 @@ fn spaced_raw_expiry(input: &str) -> PResult<'_, (&str, RawExpiry)> {
 }
 
 /// [`spaced_raw_expiry`] in COMMANDS.md's forms only (`FOR 2H`, `UNTIL 15:00`, `2小时`,
-/// `30分钟`, `到15:00`): the expiry after free text, whose end may look like a short form
-/// (`seat 12D`, `考了90分`) and then stays part of the text.
+/// `30分钟`, `到15:00`) and the colon-less time after a keyword (`UNTIL 1500`, ` 到1500`): the
+/// expiry after free text, whose end may look like a short form (`seat 12D`, `考了90分`) and
+/// then stays part of the text. A colon-less `到` time needs a space before it here: glued to
+/// free text, `到` is mostly part of a word (`收到100`, `迟到10`).
 fn spaced_strict_expiry(input: &str) -> PResult<'_, (&str, RawExpiry)> {
-    alt((preceded_space1(consumed(en_keyword_expiry)), |i| {
-        let (i, _) = space0(i)?;
-        consumed(zh_strict_expiry).parse(i)
-    }))
+    alt((
+        preceded_space1(consumed(en_keyword_expiry)),
+        preceded_space1(consumed(|i| zh_expiry_with(i, false, true))),
+        |i| {
+            let (i, _) = space0(i)?;
+            consumed(zh_strict_expiry).parse(i)
+        },
+    ))
     .parse(input)
 }
 
@@ -734,12 +740,12 @@ fn preceded_space1<'a, O>(
     }
 }
 
-/// `FOR 2H`, `FOR 30 MINUTES`, bare `2H`, `UNTIL 15:00`, `TILL 9:30`.
+/// `FOR 2H`, `FOR 30 MINUTES`, bare `2H`, `UNTIL 15:00`, `UNTIL 1500`, `TILL 9:30`.
 fn en_expiry(input: &str) -> PResult<'_, RawExpiry> {
     alt((en_keyword_expiry, en_duration)).parse(input)
 }
 
-/// `FOR 2H`, `FOR 30 MINUTES`, `UNTIL 15:00`, `TILL 9:30`.
+/// `FOR 2H`, `FOR 30 MINUTES`, `UNTIL 15:00`, `UNTIL 1500`, `UNTIL 15`, `TILL 9:30`.
 fn en_keyword_expiry(input: &str) -> PResult<'_, RawExpiry> {
     alt((
         |i| {
@@ -748,7 +754,7 @@ fn en_keyword_expiry(input: &str) -> PResult<'_, RawExpiry> {
         },
         |i| {
             let (i, _) = (alt((tag_no_case("UNTIL"), tag_no_case("TILL"))), space0).parse(i)?;
-            clock(i)
+            alt((clock, bare_clock)).parse(i)
         },
     ))
     .parse(input)
@@ -801,6 +807,24 @@ fn clock(input: &str) -> PResult<'_, RawExpiry> {
     Ok((i, RawExpiry::Until(h, m.parse::<u64>().unwrap_or(u64::MAX))))
 }
 
+/// A time without a colon, as typed after `UNTIL` / `到`: `1500` and `930` are hours and
+/// minutes (15:00, 9:30), `15` and `9` whole hours. The range is checked later, as for
+/// `HH:MM` (`2500` is refused as `25:00` is). Not followed by another digit (five digits are
+/// no time) nor by `:` (the start of a longer time that [`clock`] refused).
+fn bare_clock(input: &str) -> PResult<'_, RawExpiry> {
+    let (i, digits) = take_while_m_n(1, 4, |c: char| c.is_ascii_digit()).parse(input)?;
+    if i.starts_with(|c: char| c.is_ascii_digit() || c == ':') {
+        return no(input);
+    }
+    let n = digits.parse::<u64>().unwrap_or(u64::MAX);
+    let until = if digits.len() <= 2 {
+        RawExpiry::Until(n, 0)
+    } else {
+        RawExpiry::Until(n / 100, n % 100)
+    };
+    Ok((i, until))
+}
+
 /// `15点`, `15点30`, `15点30分`, `15点半`.
 fn zh_clock(input: &str) -> PResult<'_, RawExpiry> {
     let (i, h) = number(input)?;
@@ -814,17 +838,20 @@ fn zh_clock(input: &str) -> PResult<'_, RawExpiry> {
     Ok((i, RawExpiry::Until(h, m.unwrap_or(0))))
 }
 
-/// `2小时`, `2个小时`, `30分钟`, `30分`, `1天` (optionally `后`), `到15:00`, `直到15点`.
+/// `2小时`, `2个小时`, `30分钟`, `30分`, `1天` (optionally `后`), `到15:00`, `到1500`,
+/// `直到15点`.
 fn zh_expiry(input: &str) -> PResult<'_, RawExpiry> {
-    zh_expiry_with(input, true)
+    zh_expiry_with(input, true, true)
 }
 
-/// [`zh_expiry`] without the short `30分` (which is also a score: `考了90分`).
+/// [`zh_expiry`] without the short `30分` (which is also a score: `考了90分`) and without the
+/// colon-less `到1500` (`收到100` is no time).
 fn zh_strict_expiry(input: &str) -> PResult<'_, RawExpiry> {
-    zh_expiry_with(input, false)
+    zh_expiry_with(input, false, false)
 }
 
-fn zh_expiry_with(input: &str, short_minutes: bool) -> PResult<'_, RawExpiry> {
+/// The Chinese expiries; `short_minutes` takes `30分`, `bare` the colon-less `到1500` / `到15`.
+fn zh_expiry_with(input: &str, short_minutes: bool, bare: bool) -> PResult<'_, RawExpiry> {
     let minutes = move |i| {
         if short_minutes {
             alt((tag("分钟"), tag("分"))).parse(i)
@@ -850,7 +877,10 @@ fn zh_expiry_with(input: &str, short_minutes: bool) -> PResult<'_, RawExpiry> {
         },
         |i| {
             let (i, _) = (alt((tag("直到"), tag("到"))), space0).parse(i)?;
-            alt((clock, zh_clock)).parse(i)
+            match alt((clock, zh_clock)).parse(i) {
+                Err(nom::Err::Error(_)) if bare => bare_clock(i),
+                other => other,
+            }
         },
     ))
     .parse(input)
@@ -1088,6 +1118,120 @@ mod tests {
             number("999999999999999999999999999999").unwrap().1,
             u64::MAX
         );
+    }
+
+    /// The one assignment of a STATUS command: its status and expiry.
+    fn one_assignment(text: &str) -> (StatusChange, Option<Expiry>) {
+        match parse_normalized(text, "86") {
+            Ok(Parsed {
+                command: Command::StatusSet(list),
+                ..
+            }) if list.len() == 1 => (list[0].status.clone(), list[0].expiry),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    fn builtin(code: super::super::StatusCode) -> StatusChange {
+        StatusChange::Set(StatusText::Builtin(code))
+    }
+
+    fn free(text: &str) -> StatusChange {
+        StatusChange::Set(StatusText::Free(FreeText::try_from(text).unwrap()))
+    }
+
+    #[test]
+    fn a_time_without_a_colon_is_the_same_expiry_as_with_one() {
+        use super::super::StatusCode::{Busy, Driving, Meeting};
+        let until = |hour, minute| Some(Expiry::Until { hour, minute });
+        for (text, change, expiry) in [
+            ("STATUS FAMILY BUSY UNTIL 1500", builtin(Busy), until(15, 0)),
+            ("STATUS FAMILY BUSY UNTIL 930", builtin(Busy), until(9, 30)),
+            ("STATUS FAMILY BUSY UNTIL 0930", builtin(Busy), until(9, 30)),
+            ("STATUS FAMILY BUSY UNTIL 15", builtin(Busy), until(15, 0)),
+            ("STATUS FAMILY BUSY until 9", builtin(Busy), until(9, 0)),
+            ("STATUS FAMILY BUSY UNTIL 0", builtin(Busy), until(0, 0)),
+            (
+                "STATUS FAMILY MEETING TILL 2359",
+                builtin(Meeting),
+                until(23, 59),
+            ),
+            ("STATUS FAMILY BUSY UNTIL1500", builtin(Busy), until(15, 0)),
+            ("状态 家人 忙 到1500", builtin(Busy), until(15, 0)),
+            ("状态 家人 忙到930", builtin(Busy), until(9, 30)),
+            ("状态 家人 开车到15", builtin(Driving), until(15, 0)),
+            ("状态 家人 开会 直到 1530", builtin(Meeting), until(15, 30)),
+            // After free text, after a space.
+            (
+                "STATUS FAMILY At the gym UNTIL 1500",
+                free("At the gym"),
+                until(15, 0),
+            ),
+            (
+                "STATUS FAMILY At the gym until 6",
+                free("At the gym"),
+                until(6, 0),
+            ),
+            ("状态 家人 在健身房 到1500", free("在健身房"), until(15, 0)),
+            // The colon form is unchanged.
+            (
+                "STATUS FAMILY BUSY UNTIL 15:00",
+                builtin(Busy),
+                until(15, 0),
+            ),
+            ("状态 家人 忙到15点", builtin(Busy), until(15, 0)),
+        ] {
+            assert_eq!(one_assignment(text), (change, expiry), "{text}");
+        }
+    }
+
+    #[test]
+    fn free_text_with_until_or_dao_elsewhere_stays_text() {
+        for (text, status) in [
+            (
+                "STATUS FAMILY Busy until the kids sleep",
+                "Busy until the kids sleep",
+            ),
+            (
+                "STATUS FAMILY wait until 5 then call",
+                "wait until 5 then call",
+            ),
+            ("STATUS FAMILY Room 1500", "Room 1500"),
+            ("STATUS FAMILY BUSY UNTIL 15000", "BUSY UNTIL 15000"),
+            // Glued to free text, `到` is part of a word.
+            ("状态 家人 收到100", "收到100"),
+            ("状态 家人 迟到10", "迟到10"),
+        ] {
+            assert_eq!(one_assignment(text), (free(status), None), "{text}");
+        }
+        // Quoted, anything goes.
+        assert_eq!(
+            one_assignment("STATUS FAMILY \"Saving until 2500\""),
+            (free("Saving until 2500"), None)
+        );
+    }
+
+    #[test]
+    fn a_time_without_a_colon_out_of_range_is_refused_like_25_00() {
+        for (text, bad) in [
+            ("STATUS FAMILY BUSY UNTIL 2500", "UNTIL 2500"),
+            ("STATUS FAMILY BUSY UNTIL 2400", "UNTIL 2400"),
+            ("STATUS FAMILY BUSY UNTIL 1260", "UNTIL 1260"),
+            ("STATUS FAMILY BUSY UNTIL 960", "UNTIL 960"),
+            ("STATUS FAMILY BUSY UNTIL 24", "UNTIL 24"),
+            ("STATUS FAMILY At the gym UNTIL 2500", "UNTIL 2500"),
+            ("状态 家人 忙 到2500", "到2500"),
+            ("状态 家人 忙到24", "到24"),
+            // The colon form, for comparison.
+            ("STATUS FAMILY BUSY UNTIL 25:00", "UNTIL 25:00"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert!(
+                matches!(err.kind, ParseErrorKind::Value(ValueError::BadTime { .. })),
+                "{text}: {err:?}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.usage, HelpTopic::Status, "{text}");
+        }
     }
 
     #[test]

@@ -1188,3 +1188,31 @@ fn a_late_unit_of_an_earlier_ussd_dialogue_leaves_the_open_one_alone() {
         ended.text
     );
 }
+
+#[test]
+fn a_time_without_a_colon_sets_an_expiry_not_free_text() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    let r = b.send(OWNER, "STATUS FAMILY BUSY UNTIL 1500");
+    assert_eq!(
+        r,
+        "Set: FAMILY sees BUSY until 15:00. 2 contacts will be told."
+    );
+    assert!(b.updates(MUM)[0].starts_with("Zhang San (+8613800138000): BUSY until 15:00."));
+    assert_eq!(
+        b.send(MUM, "WHO 13800138000"),
+        "Zhang San (+8613800138000): BUSY until 15:00."
+    );
+    let r = b.send(OWNER, "状态 家人 开会 到1630");
+    assert_eq!(r, "已设置：家人看到“开会”至16:30。将通知2位联系人。");
+    // Out of range, refused as UNTIL 25:00 is; nothing changes.
+    let r = b.send(OWNER, "STATUS FAMILY FREE UNTIL 2500");
+    assert!(
+        r.starts_with("\"UNTIL 2500\" is not a time of day (HH:MM)."),
+        "{r}"
+    );
+    assert_eq!(
+        b.send(MUM, "WHO 13800138000"),
+        "Zhang San (+8613800138000): MEETING until 16:30."
+    );
+}
