@@ -611,7 +611,8 @@ impl Service {
         }
         let per = self.cfg.avatar.presets_per_page.max(1);
         let pages = total.div_ceil(per) as u32;
-        let page = page.clamp(1, pages);
+        // A page past the last finds nothing; the reply says there is no such page.
+        let page = page.max(1);
         let items = avatar::presets(tx, (page as usize - 1) * per, per)?;
         Ok(Text::Presets {
             page,
@@ -811,7 +812,8 @@ impl Service {
             .unwrap_or(0);
         let size = self.cfg.page_size.max(1);
         let pages = total.div_ceil(size).max(1) as u32;
-        let page = page.clamp(1, pages);
+        // A page past the last finds nothing; the reply says there is no such page.
+        let page = page.max(1);
         let numbers = state::members(tx, a.id, (page as usize - 1) * size, size)?;
         Ok(Text::Members {
             group: a.label(),

@@ -84,27 +84,27 @@ pub enum Text {
     Groups {
         /// Every audience.
         lines: Vec<Line>,
-        /// Page asked for (1-based; past the last, the last).
+        /// Page asked for (1-based; past the last, answered by [`no_such_page`]).
         page: u32,
     },
     /// STATUS alone: what each audience sees, paged as [`Text::Groups`].
     Statuses {
         /// Every audience.
         lines: Vec<Line>,
-        /// Page asked for (1-based; past the last, the last).
+        /// Page asked for (1-based; past the last, answered by [`no_such_page`]).
         page: u32,
     },
     /// GROUP g `[page]`: one page of members.
     Members {
         /// The group.
         group: Label,
-        /// Page shown (1-based).
+        /// Page asked for (1-based; past the last, answered by [`no_such_page`]).
         page: u32,
         /// Pages in all.
         pages: u32,
         /// Members in all.
         total: usize,
-        /// The numbers on this page.
+        /// The numbers on this page (none past the last).
         numbers: Vec<String>,
     },
     /// GROUP g ADD done.
@@ -213,11 +213,11 @@ pub enum Text {
     PrivacySet(Privacy),
     /// AVATARS: one page of the preset catalogue and the gallery link.
     Presets {
-        /// Page shown (1-based).
+        /// Page asked for (1-based; past the last, answered by [`no_such_page`]).
         page: u32,
         /// Pages in all.
         pages: u32,
-        /// (id, title) on this page.
+        /// (id, title) on this page (none past the last).
         items: Vec<(i64, String)>,
         /// The gallery page URL.
         gallery: String,
@@ -567,18 +567,94 @@ fn line(l: &Line, lang: Lang, with_members: bool) -> String {
     s
 }
 
+/// A list shown a page at a time, by the command that asks for its pages.
+#[derive(Debug, Clone, Copy)]
+enum Listing<'a> {
+    /// `GROUPS [page]`.
+    Groups,
+    /// `STATUS [page]`.
+    Statuses,
+    /// `GROUP g [page]`.
+    Members(&'a Label),
+    /// `AVATARS [page]`.
+    Avatars,
+}
+
+impl Listing<'_> {
+    /// The command that shows a page, without the page's number (`GROUP FAMILY`, `分组 家人`).
+    fn command(self, lang: Lang) -> String {
+        match (self, lang) {
+            (Listing::Groups, Lang::En) => "GROUPS".into(),
+            (Listing::Groups, Lang::Zh) => "分组".into(),
+            (Listing::Statuses, Lang::En) => "STATUS".into(),
+            (Listing::Statuses, Lang::Zh) => "状态".into(),
+            (Listing::Members(g), Lang::En) => format!("GROUP {}", g.render(lang)),
+            (Listing::Members(g), Lang::Zh) => format!("分组 {}", g.render(lang)),
+            (Listing::Avatars, Lang::En) => "AVATARS".into(),
+            (Listing::Avatars, Lang::Zh) => "头像库".into(),
+        }
+    }
+
+    /// What the pages hold (`your groups`, `家人的成员`).
+    fn contents(self, lang: Lang) -> String {
+        match (self, lang) {
+            (Listing::Groups, Lang::En) => "your groups".into(),
+            (Listing::Groups, Lang::Zh) => "你的分组".into(),
+            (Listing::Statuses, Lang::En) => "your statuses".into(),
+            (Listing::Statuses, Lang::Zh) => "你的状态".into(),
+            (Listing::Members(g), Lang::En) => format!("the members of {}", g.render(lang)),
+            (Listing::Members(g), Lang::Zh) => format!("{}的成员", g.render(lang)),
+            (Listing::Avatars, Lang::En) => "the avatars".into(),
+            (Listing::Avatars, Lang::Zh) => "头像库".into(),
+        }
+    }
+}
+
+/// The reply to page `asked` of `listing`, which has `pages` pages, when there is no such page
+/// (`None` when there is): one SMS saying so, how many pages there are and how to see the last
+/// (`No page 9: your groups fit on 2 pages. GROUPS 2 shows the last.`). Where that takes more
+/// than one SMS (an English reply naming a group in Chinese), a shorter form that always fits.
+fn no_such_page(listing: Listing<'_>, asked: u32, pages: u32, lang: Lang) -> Option<String> {
+    if asked <= pages {
+        return None;
+    }
+    let command = listing.command(lang);
+    let contents = listing.contents(lang);
+    let full = match (lang, pages) {
+        (Lang::En, 1) => {
+            format!("No page {asked}: {contents} fit on one page. {command} shows it.")
+        }
+        (Lang::En, _) => format!(
+            "No page {asked}: {contents} fit on {pages} pages. {command} {pages} shows the last."
+        ),
+        (Lang::Zh, 1) => format!("没有第{asked}页：{contents}只有1页，发送“{command}”查看。"),
+        (Lang::Zh, _) => {
+            format!("没有第{asked}页：{contents}共{pages}页，发送“{command} {pages}”查看最后一页。")
+        }
+    };
+    if segments(&full) <= 1 {
+        return Some(full);
+    }
+    Some(match lang {
+        Lang::En => format!("No page {asked}: {pages} in all. Last: {command} {pages}"),
+        Lang::Zh => format!("没有第{asked}页，共{pages}页。最后一页：{command} {pages}"),
+    })
+}
+
 /// Page `page` of a list of audience lines after `head`: as many whole lines per page as fit
 /// [`MAX_SEGMENTS`] with the pointer to the next page (`More: GROUPS 2.`), so that a
 /// subscriber with many groups can read them all (16 user groups with Chinese names and
-/// free-text statuses take several replies). A page past the last shows the last.
+/// free-text statuses take several replies). A page past the last is answered by
+/// [`no_such_page`].
 fn paged(
     head: &str,
     all: &[Line],
     page: u32,
-    more: &str,
+    listing: Listing<'_>,
     lang: Lang,
     with_members: bool,
 ) -> String {
+    let more = listing.command(lang);
     let sep = if lang == Lang::En { "; " } else { "；" };
     // A full stop before the pointer: the last line may end in free text ("…than 03"),
     // unless that text ends a sentence already ("At work.").
@@ -615,6 +691,9 @@ fn paged(
         }
     }
     let count = pages.len();
+    if let Some(refusal) = no_such_page(listing, page, count as u32, lang) {
+        return refusal;
+    }
     let index = (page.max(1) as usize).min(count) - 1;
     let mut out = format!("{head}{}", pages[index].join(sep));
     if index + 1 < count {
@@ -659,13 +738,11 @@ impl Text {
             Text::NameSet(n) => format!("联系人将看到你的名字：{n}。"),
             Text::Groups { lines, page } => {
                 let head = if en { "Your groups: " } else { "你的分组：" };
-                let more = if en { "GROUPS" } else { "分组" };
-                paged(head, lines, *page, more, lang, true)
+                paged(head, lines, *page, Listing::Groups, lang, true)
             }
             Text::Statuses { lines, page } => {
                 let head = if en { "You show: " } else { "你的状态：" };
-                let more = if en { "STATUS" } else { "状态" };
-                paged(head, lines, *page, more, lang, false)
+                paged(head, lines, *page, Listing::Statuses, lang, false)
             }
             Text::Members {
                 group,
@@ -682,12 +759,16 @@ impl Text {
                         format!("{g}没有成员。添加：分组 {g} 加 13900139000")
                     };
                 }
+                let listing = Listing::Members(group);
+                if let Some(refusal) = no_such_page(listing, *page, *pages, lang) {
+                    return refusal;
+                }
                 let list = numbers.join(", ");
                 let more = if page < pages {
                     if en {
-                        format!(" More: GROUP {g} {}", page + 1)
+                        format!(" More: {} {}", listing.command(lang), page + 1)
                     } else {
-                        format!(" 下一页：分组 {g} {}", page + 1)
+                        format!(" 下一页：{} {}", listing.command(lang), page + 1)
                     }
                 } else {
                     String::new()
@@ -936,14 +1017,18 @@ impl Text {
                 items,
                 gallery,
             } => {
+                if let Some(refusal) = no_such_page(Listing::Avatars, *page, *pages, lang) {
+                    return refusal;
+                }
                 let list = items
                     .iter()
                     .map(|(id, t)| format!("{id} {t}"))
                     .collect::<Vec<_>>()
                     .join(", ");
+                let command = Listing::Avatars.command(lang);
                 let more = match (page < pages, en) {
-                    (true, true) => format!(" More: AVATARS {}.", page + 1),
-                    (true, false) => format!("下一页：头像库 {}。", page + 1),
+                    (true, true) => format!(" More: {command} {}.", page + 1),
+                    (true, false) => format!("下一页：{command} {}。", page + 1),
                     _ => String::new(),
                 };
                 if en {
@@ -1210,6 +1295,13 @@ mod tests {
                 total: 0,
                 numbers: vec![],
             },
+            Text::Members {
+                group: user16.clone(),
+                page: u32::MAX,
+                pages: 200,
+                total: 1600,
+                numbers: vec![],
+            },
             Text::Added {
                 group: user16.clone(),
                 added: 200,
@@ -1283,6 +1375,12 @@ mod tests {
                 items: (100..105)
                     .map(|i| (i, "Sunflower field".to_string()))
                     .collect(),
+                gallery: URL.into(),
+            },
+            Text::Presets {
+                page: u32::MAX,
+                pages: 200,
+                items: vec![],
                 gallery: URL.into(),
             },
             Text::NoPresets,
@@ -1393,8 +1491,8 @@ mod tests {
                 assert!(page > 1, "the worst case takes more than one reply");
                 let want: Vec<String> = all.iter().map(|l| line(l, lang, members)).collect();
                 assert_eq!(seen, want, "{lang:?}: every line once, in order");
-                // Past the last page: the last page again.
-                let last = if members {
+                // Past the last page: no such page, and how many there are, in one SMS.
+                let past = if members {
                     Text::Groups {
                         lines: all.clone(),
                         page: 500,
@@ -1406,9 +1504,116 @@ mod tests {
                     }
                 }
                 .render_full(lang);
-                assert!(!last.contains("More") && !last.contains("更多"), "{last}");
+                let want = match (lang, members) {
+                    (Lang::En, true) => format!(
+                        "No page 500: your groups fit on {page} pages. GROUPS {page} shows the last."
+                    ),
+                    (Lang::En, false) => format!(
+                        "No page 500: your statuses fit on {page} pages. STATUS {page} shows the last."
+                    ),
+                    (Lang::Zh, true) => format!(
+                        "没有第500页：你的分组共{page}页，发送“分组 {page}”查看最后一页。"
+                    ),
+                    (Lang::Zh, false) => format!(
+                        "没有第500页：你的状态共{page}页，发送“状态 {page}”查看最后一页。"
+                    ),
+                };
+                assert_eq!(past, want);
+                assert_eq!(segments(&past), 1, "{past}");
             }
         }
+    }
+
+    #[test]
+    fn a_page_past_the_last_says_so_and_how_many_pages_there_are() {
+        let family = Label::Builtin(BuiltinGroup::Family);
+        let two_lines = vec![
+            worst_line(Label::Builtin(BuiltinGroup::Family)),
+            worst_line(Label::Others),
+        ];
+        let cases = [
+            (
+                Text::Groups {
+                    lines: two_lines.clone(),
+                    page: 2,
+                },
+                "No page 2: your groups fit on one page. GROUPS shows it.",
+                "没有第2页：你的分组只有1页，发送“分组”查看。",
+            ),
+            (
+                Text::Statuses {
+                    lines: two_lines,
+                    page: 3,
+                },
+                "No page 3: your statuses fit on one page. STATUS shows it.",
+                "没有第3页：你的状态只有1页，发送“状态”查看。",
+            ),
+            (
+                Text::Members {
+                    group: family.clone(),
+                    page: 9,
+                    pages: 2,
+                    total: 12,
+                    numbers: vec![],
+                },
+                "No page 9: the members of FAMILY fit on 2 pages. GROUP FAMILY 2 shows the last.",
+                "没有第9页：家人的成员共2页，发送“分组 家人 2”查看最后一页。",
+            ),
+            (
+                Text::Presets {
+                    page: 9,
+                    pages: 3,
+                    items: vec![],
+                    gallery: URL.into(),
+                },
+                "No page 9: the avatars fit on 3 pages. AVATARS 3 shows the last.",
+                "没有第9页：头像库共3页，发送“头像库 3”查看最后一页。",
+            ),
+        ];
+        for (text, en, zh) in cases {
+            assert_eq!(text.render(Lang::En), en);
+            assert_eq!(text.render(Lang::Zh), zh);
+        }
+        // The last page itself is shown as ever.
+        let last = Text::Members {
+            group: family,
+            page: 2,
+            pages: 2,
+            total: 12,
+            numbers: vec![LONG_NUMBER.into()],
+        };
+        assert!(last.render(Lang::En).starts_with("FAMILY (12), page 2/2: "));
+        // The longest page number and group names still fit one SMS (70 UCS-2 characters
+        // when an English reply names a group in Chinese): the short form.
+        for group in [
+            Label::User("ABCDEFGHIJKLMNOP".into()),
+            Label::User("组".repeat(16)),
+        ] {
+            let text = Text::Members {
+                group: group.clone(),
+                page: u32::MAX,
+                pages: 200,
+                total: 1600,
+                numbers: vec![],
+            };
+            for lang in [Lang::En, Lang::Zh] {
+                let r = text.render_full(lang);
+                assert_eq!(segments(&r), 1, "{lang:?}: {r}");
+                assert!(r.contains(&u32::MAX.to_string()), "{r}");
+                assert!(r.contains(&format!("{} 200", Listing::Members(&group).command(lang))));
+            }
+        }
+        assert_eq!(
+            Text::Members {
+                group: Label::User("组".repeat(16)),
+                page: 9,
+                pages: 2,
+                total: 12,
+                numbers: vec![],
+            }
+            .render(Lang::En),
+            format!("No page 9: 2 in all. Last: GROUP {} 2", "组".repeat(16))
+        );
     }
 
     #[test]

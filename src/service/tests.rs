@@ -1216,3 +1216,64 @@ fn a_time_without_a_colon_sets_an_expiry_not_free_text() {
         "Zhang San (+8613800138000): MEETING until 16:30."
     );
 }
+
+#[test]
+fn a_page_past_the_last_says_there_is_none_and_how_many_there_are() {
+    let mut b = Bench::with(ServiceConfig {
+        page_size: 2,
+        ..ServiceConfig::default()
+    });
+    // GROUPS: one page, then two once long statuses fill more than one reply.
+    assert_eq!(
+        b.send(OWNER, "GROUPS 9"),
+        "No page 9: your groups fit on one page. GROUPS shows it."
+    );
+    for (i, g) in ["GOLF", "CHESS", "CHOIR", "BRIDGE"].iter().enumerate() {
+        b.send(OWNER, &format!("GROUP {g} ADD 1390013900{i}"));
+    }
+    b.send(
+        OWNER,
+        &format!("STATUS ALL \"{}\"", "Away on a long trip".repeat(3)),
+    );
+    assert_eq!(
+        b.send(OWNER, "GROUPS 9"),
+        "No page 9: your groups fit on 2 pages. GROUPS 2 shows the last."
+    );
+    assert!(b.send(OWNER, "GROUPS 2").starts_with("Your groups: "));
+    // In Chinese (UCS-2, 67 characters a segment) the same lines take more pages.
+    assert_eq!(
+        b.send(OWNER, "分组 9"),
+        "没有第9页：你的分组共5页，发送“分组 5”查看最后一页。"
+    );
+    // GROUP g page.
+    b.send(OWNER, "GROUP WORK ADD 13900139001 13900139002 13900139003");
+    assert_eq!(
+        b.send(OWNER, "GROUP WORK 3"),
+        "No page 3: the members of WORK fit on 2 pages. GROUP WORK 2 shows the last."
+    );
+    assert_eq!(
+        b.send(OWNER, "分组 家人 2"),
+        "家人没有成员。添加：分组 家人 加 13900139000"
+    );
+    assert_eq!(
+        b.send(OWNER, "分组 WORK 3"),
+        "没有第3页：WORK的成员共2页，发送“分组 WORK 2”查看最后一页。"
+    );
+    assert_eq!(
+        b.send(OWNER, "GROUP WORK 2"),
+        "WORK (3), page 2/2: +8613900139003."
+    );
+    // AVATARS page.
+    add_presets(&b, 7);
+    assert_eq!(
+        b.send(OWNER, "AVATARS 9"),
+        "No page 9: the avatars fit on 2 pages. AVATARS 2 shows the last."
+    );
+    assert_eq!(
+        b.send(OWNER, "头像库 9"),
+        "没有第9页：头像库共2页，发送“头像库 2”查看最后一页。"
+    );
+    assert!(b
+        .send(OWNER, "AVATARS 2")
+        .starts_with("Avatars 2/2: 6 Pic6, 7 Pic7."));
+}
