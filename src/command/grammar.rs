@@ -690,6 +690,73 @@ impl RawExpiry {
             RawExpiry::Until(h, m) => Expiry::until(h, m, text),
         }
     }
+
+    /// A time read on a 12-hour clock with its AM (`pm` false) or PM: 12AM is midnight, 12PM
+    /// noon; an hour outside 1 to 12 (`13PM`, `0AM`) is no time of day and is refused later as
+    /// `25:00` is.
+    fn twelve_hour(self, pm: bool) -> RawExpiry {
+        match self {
+            RawExpiry::Until(h @ 1..=12, m) => {
+                RawExpiry::Until(h % 12 + if pm { 12 } else { 0 }, m)
+            }
+            RawExpiry::Until(_, m) => RawExpiry::Until(u64::MAX, m),
+            other => other,
+        }
+    }
+}
+
+/// The part of the day a Chinese time may name before its hour (`到下午5点`, `到晚上8:30`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DayPart {
+    /// `凌晨`: the small hours (`凌晨12点` is midnight).
+    SmallHours,
+    /// `上午`, `早上`: the hour as written.
+    Morning,
+    /// `中午`: around noon (`中午1点` is 13:00).
+    Noon,
+    /// `下午`, `傍晚`: 1 to 11 are afternoon hours.
+    Afternoon,
+    /// `晚上`: 1 to 11 are evening hours, 12 is midnight.
+    Evening,
+}
+
+impl DayPart {
+    /// `time` read in this part of the day (a 24-hour hour stays as written: `下午15点`).
+    fn apply(self, time: RawExpiry) -> RawExpiry {
+        let RawExpiry::Until(h, m) = time else {
+            return time;
+        };
+        let h = match (self, h) {
+            (DayPart::SmallHours, 12) | (DayPart::Evening, 12) => 0,
+            (DayPart::Noon, 1..=2) | (DayPart::Afternoon | DayPart::Evening, 1..=11) => h + 12,
+            _ => h,
+        };
+        RawExpiry::Until(h, m)
+    }
+}
+
+/// `凌晨`, `上午`, `早上`, `中午`, `下午`, `傍晚`, `晚上`.
+fn day_part(input: &str) -> PResult<'_, DayPart> {
+    alt((
+        value(DayPart::SmallHours, tag("凌晨")),
+        value(DayPart::Morning, alt((tag("上午"), tag("早上")))),
+        value(DayPart::Noon, tag("中午")),
+        value(DayPart::Afternoon, alt((tag("下午"), tag("傍晚")))),
+        value(DayPart::Evening, tag("晚上")),
+    ))
+    .parse(input)
+}
+
+/// `AM` / `PM` after a time (`5PM`, `5:30 pm`, `11 a.m.`): true for PM.
+fn meridiem(input: &str) -> PResult<'_, bool> {
+    let (i, _) = space0(input)?;
+    let (i, pm) = alt((
+        value(false, alt((tag_no_case("A.M."), tag_no_case("AM")))),
+        value(true, alt((tag_no_case("P.M."), tag_no_case("PM")))),
+    ))
+    .parse(i)?;
+    let (i, ()) = en_boundary(i)?;
+    Ok((i, pm))
 }
 
 /// A decimal number (saturating, so 30 digits is just "too big" later).
@@ -745,7 +812,8 @@ fn en_expiry(input: &str) -> PResult<'_, RawExpiry> {
     alt((en_keyword_expiry, en_duration)).parse(input)
 }
 
-/// `FOR 2H`, `FOR 30 MINUTES`, `UNTIL 15:00`, `UNTIL 1500`, `UNTIL 15`, `TILL 9:30`.
+/// `FOR 2H`, `FOR 30 MINUTES`, `UNTIL 15:00`, `UNTIL 1500`, `UNTIL 15`, `UNTIL 5PM`,
+/// `UNTIL 5:30 pm`, `TILL 9:30`.
 fn en_keyword_expiry(input: &str) -> PResult<'_, RawExpiry> {
     alt((
         |i| {
@@ -754,7 +822,9 @@ fn en_keyword_expiry(input: &str) -> PResult<'_, RawExpiry> {
         },
         |i| {
             let (i, _) = (alt((tag_no_case("UNTIL"), tag_no_case("TILL"))), space0).parse(i)?;
-            alt((clock, bare_clock)).parse(i)
+            let (i, time) = alt((clock, bare_clock)).parse(i)?;
+            let (i, pm) = opt(meridiem).parse(i)?;
+            Ok((i, pm.map_or(time, |pm| time.twelve_hour(pm))))
         },
     ))
     .parse(input)
@@ -839,7 +909,7 @@ fn zh_clock(input: &str) -> PResult<'_, RawExpiry> {
 }
 
 /// `2小时`, `2个小时`, `30分钟`, `30分`, `1天` (optionally `后`), `到15:00`, `到1500`,
-/// `直到15点`.
+/// `直到15点`, `到下午5点`, `到晚上8:30`.
 fn zh_expiry(input: &str) -> PResult<'_, RawExpiry> {
     zh_expiry_with(input, true, true)
 }
@@ -877,10 +947,12 @@ fn zh_expiry_with(input: &str, short_minutes: bool, bare: bool) -> PResult<'_, R
         },
         |i| {
             let (i, _) = (alt((tag("直到"), tag("到"))), space0).parse(i)?;
-            match alt((clock, zh_clock)).parse(i) {
+            let (i, part) = opt(day_part).parse(i)?;
+            let (i, time) = match alt((clock, zh_clock)).parse(i) {
                 Err(nom::Err::Error(_)) if bare => bare_clock(i),
                 other => other,
-            }
+            }?;
+            Ok((i, part.map_or(time, |p| p.apply(time))))
         },
     ))
     .parse(input)
@@ -1231,6 +1303,69 @@ mod tests {
             );
             assert_eq!(err.bad, bad, "{text}");
             assert_eq!(err.usage, HelpTopic::Status, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_twelve_hour_time_and_a_chinese_part_of_the_day_are_read_as_24_hours() {
+        use super::super::StatusCode::{Busy, Meeting};
+        let until = |hour, minute| Some(Expiry::Until { hour, minute });
+        for (text, change, expiry) in [
+            ("STATUS FAMILY BUSY UNTIL 5PM", builtin(Busy), until(17, 0)),
+            (
+                "STATUS FAMILY BUSY UNTIL 5:30 pm",
+                builtin(Busy),
+                until(17, 30),
+            ),
+            (
+                "STATUS FAMILY BUSY until 1130am",
+                builtin(Busy),
+                until(11, 30),
+            ),
+            (
+                "STATUS FAMILY BUSY UNTIL 11 a.m.",
+                builtin(Busy),
+                until(11, 0),
+            ),
+            ("STATUS FAMILY BUSY UNTIL 12AM", builtin(Busy), until(0, 0)),
+            ("STATUS FAMILY BUSY UNTIL 12PM", builtin(Busy), until(12, 0)),
+            (
+                "STATUS FAMILY At the gym UNTIL 7 P.M.",
+                free("At the gym"),
+                until(19, 0),
+            ),
+            ("状态 家人 忙到下午5点", builtin(Busy), until(17, 0)),
+            ("状态 家人 开会到晚上8:30", builtin(Meeting), until(20, 30)),
+            ("状态 家人 忙到晚上12点", builtin(Busy), until(0, 0)),
+            ("状态 家人 忙到中午1点", builtin(Busy), until(13, 0)),
+            ("状态 家人 忙到中午12点", builtin(Busy), until(12, 0)),
+            ("状态 家人 忙到凌晨12点", builtin(Busy), until(0, 0)),
+            ("状态 家人 忙到上午10点半", builtin(Busy), until(10, 30)),
+            ("状态 家人 忙到下午15点", builtin(Busy), until(15, 0)),
+            (
+                "状态 家人 在健身房 到傍晚6点",
+                free("在健身房"),
+                until(18, 0),
+            ),
+        ] {
+            assert_eq!(one_assignment(text), (change, expiry), "{text}");
+        }
+        // Not a meridiem: the word goes on, so the expiry is not at the end and all is text.
+        assert_eq!(
+            one_assignment("STATUS FAMILY BUSY UNTIL 5 PMs"),
+            (free("BUSY UNTIL 5 PMs"), None)
+        );
+        for (text, bad) in [
+            ("STATUS FAMILY BUSY UNTIL 13PM", "UNTIL 13PM"),
+            ("STATUS FAMILY BUSY UNTIL 0AM", "UNTIL 0AM"),
+            ("STATUS FAMILY BUSY UNTIL 12:60 pm", "UNTIL 12:60 pm"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert!(
+                matches!(err.kind, ParseErrorKind::Value(ValueError::BadTime { .. })),
+                "{text}: {err:?}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
         }
     }
 

@@ -1215,6 +1215,14 @@ fn a_time_without_a_colon_sets_an_expiry_not_free_text() {
         b.send(MUM, "WHO 13800138000"),
         "Zhang San (+8613800138000): MEETING until 16:30."
     );
+    // A 12-hour time, and a Chinese part of the day, are the 24-hour time.
+    let r = b.send(OWNER, "STATUS FAMILY DRIVING UNTIL 5:30PM");
+    assert_eq!(
+        r,
+        "Set: FAMILY sees DRIVING until 17:30. 2 contacts will be told."
+    );
+    let r = b.send(OWNER, "状态 家人 开会到下午5点");
+    assert_eq!(r, "已设置：家人看到“开会”至17:00。将通知2位联系人。");
 }
 
 #[test]
