@@ -342,6 +342,52 @@ async fn under_a_low_rate_cap_receipts_and_mo_are_not_held_behind_a_slow_batch()
 }
 
 #[tokio::test]
+async fn a_slow_smsc_with_a_small_window_gets_small_batches_and_few_rows_in_hand() {
+    // Window 1, every answer 40 ms late: the link takes 25 a second whatever the rate cap.
+    // Batches and rows in hand were sized by the cap alone (none here): 100 rows were claimed
+    // at once, `in_flight` for 4 s, none recorded until the last answer (a crash resent every
+    // accepted one, their receipts waited behind the gate, a newer status could not replace
+    // them). They now follow the window over the response time: about a second of sending in
+    // hand, a quarter second a batch.
+    let sim = sim(SimConfig::local()).await;
+    let mut faults = sim.faults();
+    faults.response_delay = Some(smsc_sim::Delay::fixed(40));
+    sim.set_faults(faults);
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway_with(&dir, &sim, |o| o.link.window = 1).await;
+    gw.store
+        .write(|tx| {
+            for i in 0..100 {
+                let now = presence_gw::store::now_ms();
+                outbox::enqueue(tx, &NewMessage::sms(number(i), format!("msg {i}")), now)?;
+            }
+            Ok::<_, presence_gw::store::StoreError>(())
+        })
+        .await
+        .unwrap();
+    let mut most_in_flight = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
+    while tokio::time::Instant::now() < deadline {
+        most_in_flight = most_in_flight.max(counts(&gw).await.in_flight);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let c = counts(&gw).await;
+    assert!(
+        c.submitted + c.delivered >= 10,
+        "rows recorded as they were answered: {c:?}"
+    );
+    assert!(
+        most_in_flight <= 40,
+        "{most_in_flight} rows in hand at once, more than a second and a half of sending"
+    );
+    answer_at_once(&sim);
+    let c = wait_delivered(&gw, 100, Duration::from_secs(30)).await;
+    assert_eq!(c.failed, 0, "{c:?}");
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn messages_without_a_receipt_do_not_stay_submitted_for_ever() {
     // No receipt asked (or none ever came): once the validity and the grace after it are
     // over, the rows end `expired` with the reason, so retention can take them and the

@@ -11,7 +11,8 @@
 //! | accepted, but no final receipt an hour after the validity ended (none asked, or lost) | `expired` (`outbox::expire_unconfirmed`) |
 //!
 //! Rows travel in batches (at most a quarter of `concurrency`, so several overlap, and at most
-//! a quarter second of sending at the link's allowed rate, see [`BATCH_SECONDS`]): one store
+//! a quarter second of sending at the rate the link can take, see [`BATCH_SECONDS`]; the
+//! rows in hand are about a second of it, [`IN_HAND_SECONDS`]): one store
 //! write claims a batch, [`LinkHandle::submit_batch`] pipelines all its segments through the
 //! window, and one store write records every accepted segment and every row's end
 //! ([`outbox::record_attempts`]). Per message that leaves the SQL statements that must be there
@@ -205,12 +206,33 @@ pub const RECORD_PATIENCE: Duration = Duration::from_secs(120);
 /// several batches overlap (one submitting while another is recorded).
 const BATCH_MAX: usize = 128;
 
-/// Longest a batch's submits should take to go out at the link's allowed rate. A batch's
+/// Longest a batch's submits should take to go out at the rate the link can take (its rate
+/// cap, or its window over its response time, `LinkHandle::expected_rate`). A batch's
 /// accepted submits are recorded when its last answer is in, and receipts for them wait for
 /// that record (the receipt gate): under a low rate cap (`max_rate` 20/s: 64 rows took over
 /// 3 s) each receipt held a slot of the SMSC's deliver window for up to the gate's 2 s, MO
-/// queued behind them for seconds, and a crash in that time sent accepted submits again.
+/// queued behind them for seconds, and a crash in that time sent accepted submits again. A
+/// window of 1 at 50 ms an answer did the same with 128 rows (6 s).
 const BATCH_SECONDS: f64 = 0.25;
+
+/// About how long the rows the dispatcher holds (claimed, not yet recorded) take to go out. A
+/// row in hand is `in_flight`: a newer message with its coalescing key cannot replace it, and
+/// a crash sends it again if the SMSC took it. With a window of 1 at 50 ms an answer, 512 rows
+/// were 26 s of sending.
+const IN_HAND_SECONDS: f64 = 1.0;
+
+/// Rows the dispatcher holds at once at `rate` messages per second: [`IN_HAND_SECONDS`] of
+/// sending, at least `window` (so the window can be kept full) and at most `concurrency`.
+fn hand_cap(rate: f64, window: usize, concurrency: usize) -> usize {
+    let concurrency = concurrency.max(1);
+    let n = (rate * IN_HAND_SECONDS).ceil();
+    let n = if n.is_finite() && n >= 1.0 {
+        n.min(concurrency as f64) as usize
+    } else {
+        1
+    };
+    n.max(window.min(concurrency)).max(1)
+}
 
 /// Most rows a batch takes at `rate` messages per second (see [`BATCH_SECONDS`]); at least 1.
 fn rate_batch(rate: f64) -> usize {
@@ -345,17 +367,24 @@ impl Dispatcher {
                     }
                 }
             }
+            // Rows in hand: up to `concurrency`, and about a second of sending at the rate the
+            // link can take (a distant SMSC with a small window is slow whatever the cap).
+            let expected = self.link.expected_rate();
+            let concurrency = self.cfg.concurrency.max(1);
             let free = slots.available_permits();
-            if free == 0 {
+            let in_hand = concurrency.saturating_sub(free);
+            let room = hand_cap(expected, self.link.window_size(), concurrency)
+                .saturating_sub(in_hand)
+                .min(free);
+            if room == 0 {
+                // Until a batch in hand settles and gives its rows' permits back.
                 tokio::select! {
-                    p = slots.clone().acquire_owned() => drop(p),
+                    p = slots.clone().acquire_many_owned((free + 1) as u32) => drop(p),
                     _ = shutdown.cancelled() => break,
                 }
                 continue;
             }
-            let limit = free
-                .min(batch_max)
-                .min(rate_batch(self.link.current_rate()));
+            let limit = room.min(batch_max).min(rate_batch(expected));
             let rows = match self
                 .store
                 .write(move |tx| outbox::claim_due(tx, now, limit))
@@ -679,6 +708,22 @@ mod tests {
             unsent,
             expired: false,
         }
+    }
+
+    #[test]
+    fn the_rows_in_hand_are_a_second_of_sending_at_least_a_window_at_most_the_concurrency() {
+        assert_eq!(hand_cap(20.0, 1, 512), 20);
+        assert_eq!(hand_cap(20.0, 64, 512), 64, "a window's worth at least");
+        assert_eq!(hand_cap(100_000.0, 100, 512), 512);
+        assert_eq!(hand_cap(0.5, 1, 512), 1);
+        assert_eq!(hand_cap(f64::NAN, 1, 512), 1);
+        assert_eq!(hand_cap(f64::NAN, 10, 512), 10);
+        assert_eq!(
+            hand_cap(20.0, 1000, 512),
+            512,
+            "never above the concurrency"
+        );
+        assert_eq!(hand_cap(20.0, 1, 0), 1);
     }
 
     #[test]

@@ -254,6 +254,10 @@ pub struct LinkStats {
     pub submits_failed: AtomicU64,
     /// Requests that timed out.
     pub timeouts: AtomicU64,
+    /// Smoothed time from a windowed request's write to the read of its response, µs (an
+    /// exponential average over about the last eight); 0 until one is answered. See
+    /// [`LinkHandle::expected_rate`].
+    pub response_time_us: AtomicU64,
     /// Malformed PDUs received.
     pub malformed: AtomicU64,
     /// Successful binds (reconnects included).
@@ -369,6 +373,22 @@ impl LinkHandle {
             .lock()
             .map(|r| r.current_rate())
             .unwrap_or(0.0)
+    }
+
+    /// Messages per second the link can be expected to take now: the adaptive rate, or the
+    /// window over the smoothed response time when that is lower. A distant SMSC with a small
+    /// window sets the pace itself (window 1 at 50 ms is 20 a second, whatever the rate cap),
+    /// and the outbox dispatcher sizes its batches and the rows it holds by this. Before any
+    /// submit is answered, the window a second.
+    pub fn expected_rate(&self) -> f64 {
+        let window = self.shared.window_size.max(1) as f64;
+        let rtt_us = self.shared.stats.response_time_us.load(Ordering::Relaxed);
+        let by_window = if rtt_us == 0 {
+            window
+        } else {
+            window * 1e6 / rtt_us as f64
+        };
+        self.current_rate().min(by_window)
     }
 
     /// Counters.

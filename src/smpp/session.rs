@@ -202,7 +202,30 @@ pub(crate) enum SessionEnd {
 
 struct Pending {
     reply: ReplyTo,
-    _permit: Option<OwnedSemaphorePermit>,
+    /// The window slot of a submit (none for requests outside the window).
+    permit: Option<OwnedSemaphorePermit>,
+    /// When it was written.
+    sent: Instant,
+}
+
+/// Fold one response time (a windowed request's write to its response's read) into the
+/// link's smoothed response time ([`LinkStats::response_time_us`]): an eighth of the way
+/// from the average to the new time. Only this session's task writes it.
+fn note_response_time(stats: &LinkStats, took: Duration) {
+    let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+    let old = stats
+        .response_time_us
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let new = if old == 0 {
+        sample
+    } else {
+        // In i128: no overflow whatever the two values.
+        let moved = i128::from(old) + (i128::from(sample) - i128::from(old)) / 8;
+        u64::try_from(moved).unwrap_or(old).max(1)
+    };
+    stats
+        .response_time_us
+        .store(new, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// An inbound PDU awaiting the gateway's answer: sequence, operation, status, when it was read.
@@ -460,7 +483,8 @@ async fn run_bound(
                 s,
                 Pending {
                     reply: $reply,
-                    _permit: $permit,
+                    permit: $permit,
+                    sent: $now,
                 },
             );
             deadlines.push_back(($now + cfg.response_timeout, s));
@@ -583,6 +607,9 @@ async fn run_bound(
                         }
                         return SessionEnd::Shutdown;
                     } else if let Some(p) = pending.remove(&s) {
+                        if p.permit.is_some() {
+                            note_response_time(ctx.stats, last_rx.saturating_duration_since(p.sent));
+                        }
                         p.reply.send(Ok(cmd));
                     } else {
                         debug!(seq = s, ?id, "response to no pending request (late or duplicate)");
