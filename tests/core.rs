@@ -98,6 +98,21 @@ async fn enqueue_numbered(gw: &Gateway, n: usize) {
     }
 }
 
+/// [`enqueue_numbered`] in one transaction, as a fan-out writes them: the dispatcher finds them
+/// all at once.
+async fn enqueue_at_once(gw: &Gateway, n: usize) {
+    gw.store
+        .write(move |tx| {
+            for i in 0..n {
+                let now = presence_gw::store::now_ms();
+                outbox::enqueue(tx, &NewMessage::sms(number(i), format!("msg {i}")), now)?;
+            }
+            Ok::<_, presence_gw::store::StoreError>(())
+        })
+        .await
+        .unwrap();
+}
+
 /// Wait (at most 10 s) until at least `slots` requests are out on the link.
 async fn wait_window_in_use(gw: &Gateway, slots: usize) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -309,17 +324,7 @@ async fn under_a_low_rate_cap_receipts_and_mo_are_not_held_behind_a_slow_batch()
     let sim = sim(SimConfig::local()).await;
     let dir = tempfile::tempdir().unwrap();
     let (gw, mut mo) = gateway_with(&dir, &sim, |o| o.link.max_rate = Some(20.0)).await;
-    // In one transaction, as a fan-out writes them: the dispatcher finds them all at once.
-    gw.store
-        .write(|tx| {
-            for i in 0..60 {
-                let now = presence_gw::store::now_ms();
-                outbox::enqueue(tx, &NewMessage::sms(number(i), format!("msg {i}")), now)?;
-            }
-            Ok::<_, presence_gw::store::StoreError>(())
-        })
-        .await
-        .unwrap();
+    enqueue_at_once(&gw, 60).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let started = tokio::time::Instant::now();
     sim.inject_mo(MoRequest::new("+8613800138000", "10658", "WHO 13800138001"))
@@ -355,16 +360,7 @@ async fn a_slow_smsc_with_a_small_window_gets_small_batches_and_few_rows_in_hand
     sim.set_faults(faults);
     let dir = tempfile::tempdir().unwrap();
     let (gw, _mo) = gateway_with(&dir, &sim, |o| o.link.window = 1).await;
-    gw.store
-        .write(|tx| {
-            for i in 0..100 {
-                let now = presence_gw::store::now_ms();
-                outbox::enqueue(tx, &NewMessage::sms(number(i), format!("msg {i}")), now)?;
-            }
-            Ok::<_, presence_gw::store::StoreError>(())
-        })
-        .await
-        .unwrap();
+    enqueue_at_once(&gw, 100).await;
     let mut most_in_flight = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
     while tokio::time::Instant::now() < deadline {
