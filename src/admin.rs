@@ -372,16 +372,9 @@ pub fn read_titles(input: impl Read) -> (Titles, Vec<String>) {
         .from_reader(input);
     let header: Vec<String> = match rdr.headers() {
         Ok(h) => h
+            // The csv reader drops a byte-order mark (Excel's "CSV UTF-8" writes one).
             .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let f = if i == 0 {
-                    f.trim_start_matches('\u{feff}')
-                } else {
-                    f
-                };
-                f.trim().to_lowercase()
-            })
+            .map(str::to_lowercase)
             .collect(),
         Err(e) => {
             warnings.push(format!(
@@ -707,6 +700,7 @@ mod tests {
 
     #[test]
     fn titles_are_read_by_id_file_name_or_stem_and_bad_rows_are_warned_about() {
+        // With a byte-order mark and the header in capitals, as a spreadsheet may save it.
         let file = "\u{feff}Preset,Title,Title_ZH\n\
                     01-cat,,猫\n\
                     2,Puppy,小狗\n\
