@@ -7,7 +7,7 @@ use std::io::Read;
 use rusqlite::Connection;
 
 use crate::command::Msisdn;
-use crate::service::avatar::{self, Activity};
+use crate::service::avatar::{self, Activity, PresetTitle, MAX_TITLE_CHARS};
 use crate::service::state;
 use crate::store::{now_ms, outbox, Store, StoreError};
 
@@ -204,16 +204,19 @@ pub fn import_activity_csv(
 /// What a preset import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PresetReport {
-    /// (id, title, file name) of each preset imported.
-    pub imported: Vec<(i64, String, String)>,
+    /// (id, titles, file name) of each preset imported.
+    pub imported: Vec<(i64, PresetTitle, String)>,
     /// (file name, why) of each file refused.
     pub refused: Vec<(String, String)>,
+    /// What was wrong with the folder's [`TITLES_FILE`] (each with its line where there is
+    /// one); the presets concerned keep the titles their file names give.
+    pub warnings: Vec<String>,
 }
 
 /// Id and title from a file name: `03-owl.png` -> (Some(3), "Owl"); `sunset.jpg` -> (None,
 /// "Sunset").
 pub fn preset_name(file_name: &str) -> (Option<i64>, String) {
-    let stem = file_name.rsplit_once('.').map_or(file_name, |(s, _)| s);
+    let stem = file_stem(file_name);
     let (id, rest) = match stem.split_once(['-', '_', ' ']) {
         Some((n, rest)) if n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() => {
             (n.parse::<i64>().ok(), rest)
@@ -231,12 +234,272 @@ pub fn preset_name(file_name: &str) -> (Option<i64>, String) {
     if title.is_empty() {
         title = id.map_or_else(|| "Avatar".to_string(), |n| format!("Avatar {n}"));
     }
-    (id, title.chars().take(20).collect())
+    (id, title.chars().take(MAX_TITLE_CHARS).collect())
 }
 
-/// Import every picture in `dir` (sorted by name) into the preset catalogue: id and title from
-/// the file name, rendered to every configured size and format. Files that are not pictures
-/// the pipeline accepts are reported and skipped. Re-importing replaces presets by id.
+/// `03-owl.png` -> `03-owl`.
+fn file_stem(file_name: &str) -> &str {
+    file_name.rsplit_once('.').map_or(file_name, |(s, _)| s)
+}
+
+/// The optional file of a presets folder that gives each preset its titles, English and
+/// Chinese (see [`read_titles`]).
+pub const TITLES_FILE: &str = "titles.csv";
+
+/// The header a [`TITLES_FILE`] starts with: which preset (its id, file name or file name
+/// without the extension), its English title, its Chinese title.
+pub const TITLES_HEADER: [&str; 3] = ["preset", "title", "title_zh"];
+
+/// One row of a titles file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TitleRow {
+    /// 1-based line (the header is line 1).
+    line: u64,
+    /// The key as written, for warnings.
+    key: String,
+    /// English title; `None`: the file name's.
+    en: Option<String>,
+    /// Chinese title; `None`: none.
+    zh: Option<String>,
+    /// A picture took it.
+    used: bool,
+}
+
+/// The titles a presets folder's [`TITLES_FILE`] gives, by preset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Titles {
+    /// Rows naming a preset id (`3`, `03`).
+    by_id: std::collections::HashMap<i64, TitleRow>,
+    /// Rows naming a file, with or without its extension, lower-cased (`03-owl.png`,
+    /// `03-owl`).
+    by_name: std::collections::HashMap<String, TitleRow>,
+}
+
+impl Titles {
+    /// The (English, Chinese) titles given for picture `file_name`, whose name gives it
+    /// `id`: a row naming the file first, else one naming its id. A picture without a number
+    /// in its name gets its id only when stored, so only a row naming its file reaches it.
+    pub fn take(
+        &mut self,
+        file_name: &str,
+        id: Option<i64>,
+    ) -> Option<(Option<String>, Option<String>)> {
+        let lower = file_name.to_lowercase();
+        let stem = file_stem(&lower).to_string();
+        let row = match [lower, stem]
+            .into_iter()
+            .find(|k| self.by_name.contains_key(k))
+        {
+            Some(k) => self.by_name.get_mut(&k),
+            None => id.and_then(|id| self.by_id.get_mut(&id)),
+        }?;
+        row.used = true;
+        Some((row.en.clone(), row.zh.clone()))
+    }
+
+    /// A warning for each row no imported picture took, in line order.
+    pub fn unused(&self) -> Vec<String> {
+        let mut rows: Vec<&TitleRow> = self
+            .by_id
+            .values()
+            .chain(self.by_name.values())
+            .filter(|r| !r.used)
+            .collect();
+        rows.sort_by_key(|r| r.line);
+        rows.iter()
+            .map(|r| {
+                format!(
+                    "{TITLES_FILE} line {}: no picture imported as preset {:?}; the row is unused",
+                    r.line, r.key
+                )
+            })
+            .collect()
+    }
+
+    /// How many rows were read.
+    pub fn len(&self) -> usize {
+        self.by_id.len() + self.by_name.len()
+    }
+
+    /// Whether no row was read.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A title cell: trimmed, `None` when empty; why not when it is too long or holds a control
+/// character (a line break in an SMS list).
+fn title_cell(column: &str, cell: Option<&str>) -> Result<Option<String>, String> {
+    let t = cell.unwrap_or_default().trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let n = t.chars().count();
+    if n > MAX_TITLE_CHARS {
+        return Err(format!(
+            "{column}: {t:?} has {n} characters, at most {MAX_TITLE_CHARS}"
+        ));
+    }
+    if t.chars().any(char::is_control) {
+        return Err(format!(
+            "{column}: {t:?} holds a line break or control character"
+        ));
+    }
+    Ok(Some(t.to_string()))
+}
+
+/// Read a titles file ([`TITLES_FILE`], header [`TITLES_HEADER`], UTF-8, a byte-order mark
+/// allowed): which preset each row is for (its id, or its file name with or without the
+/// extension), its English title (empty: the file name's) and its Chinese title (empty:
+/// none, Chinese replies show the English one).
+///
+/// Never fails, and returns the titles it could read with a warning for everything else: a
+/// wrong header or unreadable file (no titles at all), and each bad row, by line (too many
+/// fields, no preset, no title, a title over [`MAX_TITLE_CHARS`] characters, a preset named
+/// twice, text that is not UTF-8). Why warnings and not an error: the titles are labels, the
+/// pictures are the catalogue. On first start the import runs in the background of a
+/// starting gateway, where an error would leave every subscriber with an empty catalogue
+/// (or the gateway down) over a typo in one translation; the presets concerned keep the
+/// titles their file names give, the warnings go to the log and to the output of `presets
+/// import`, and the next import takes the corrected file.
+pub fn read_titles(input: impl Read) -> (Titles, Vec<String>) {
+    let mut titles = Titles::default();
+    let mut warnings = Vec::new();
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(input);
+    let header: Vec<String> = match rdr.headers() {
+        Ok(h) => h
+            // The csv reader drops a byte-order mark (Excel's "CSV UTF-8" writes one).
+            .iter()
+            .map(str::to_lowercase)
+            .collect(),
+        Err(e) => {
+            warnings.push(format!(
+                "{TITLES_FILE}: cannot read the header ({e}); save it as UTF-8 CSV. \
+                 The file names give the titles"
+            ));
+            return (titles, warnings);
+        }
+    };
+    if header != TITLES_HEADER {
+        warnings.push(format!(
+            "{TITLES_FILE}: the header must be {:?}, found {:?}; the file names give the titles",
+            TITLES_HEADER.join(","),
+            header.join(",")
+        ));
+        return (titles, warnings);
+    }
+    let mut read = 1u64;
+    for record in rdr.records() {
+        read += 1;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(read, |p| p.line());
+                let hint = if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
+                    " (save the file as UTF-8)"
+                } else {
+                    ""
+                };
+                warnings.push(format!("{TITLES_FILE} line {line}: skipped: {e}{hint}"));
+                continue;
+            }
+        };
+        let line = record.position().map_or(read, |p| p.line());
+        let skip = |why: String| format!("{TITLES_FILE} line {line}: skipped: {why}");
+        if record.len() > TITLES_HEADER.len() {
+            warnings.push(skip(format!(
+                "{} fields, expected at most {} (quote a title that holds a comma)",
+                record.len(),
+                TITLES_HEADER.len()
+            )));
+            continue;
+        }
+        let key = record.get(0).unwrap_or_default().to_string();
+        if key.is_empty() {
+            warnings.push(skip("no preset named".into()));
+            continue;
+        }
+        let (en, zh) = match (
+            title_cell("title", record.get(1)),
+            title_cell("title_zh", record.get(2)),
+        ) {
+            (Ok(en), Ok(zh)) => (en, zh),
+            (Err(why), _) | (_, Err(why)) => {
+                warnings.push(skip(why));
+                continue;
+            }
+        };
+        if en.is_none() && zh.is_none() {
+            warnings.push(skip(format!("no title for preset {key:?}")));
+            continue;
+        }
+        let row = TitleRow {
+            line,
+            key: key.clone(),
+            en,
+            zh,
+            used: false,
+        };
+        let earlier = if key.chars().all(|c| c.is_ascii_digit()) {
+            match key.parse::<i64>() {
+                Ok(id) => insert_once(&mut titles.by_id, id, row),
+                Err(_) => {
+                    warnings.push(skip(format!("{key:?} is not a preset id")));
+                    continue;
+                }
+            }
+        } else {
+            insert_once(&mut titles.by_name, key.to_lowercase(), row)
+        };
+        if let Some(first) = earlier {
+            warnings.push(skip(format!(
+                "preset {key:?} was given on line {first} already"
+            )));
+        }
+    }
+    (titles, warnings)
+}
+
+/// Insert `row` under `key` unless a row is there already; returns that row's line.
+fn insert_once<K: std::hash::Hash + Eq>(
+    map: &mut std::collections::HashMap<K, TitleRow>,
+    key: K,
+    row: TitleRow,
+) -> Option<u64> {
+    match map.entry(key) {
+        std::collections::hash_map::Entry::Occupied(e) => Some(e.get().line),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(row);
+            None
+        }
+    }
+}
+
+/// The titles of folder `dir`'s [`TITLES_FILE`] (none when it has none), with warnings as
+/// [`read_titles`] gives them.
+fn folder_titles(dir: &std::path::Path) -> (Titles, Vec<String>) {
+    match std::fs::File::open(dir.join(TITLES_FILE)) {
+        Ok(f) => read_titles(std::io::BufReader::new(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Titles::default(), Vec::new()),
+        Err(e) => (
+            Titles::default(),
+            vec![format!(
+                "{TITLES_FILE}: cannot open it ({e}); the file names give the titles"
+            )],
+        ),
+    }
+}
+
+/// Import every picture in `dir` (sorted by name) into the preset catalogue: id and English
+/// title from the file name, titles (English and Chinese) from the folder's [`TITLES_FILE`]
+/// when it has one, rendered to every configured size and format. Files that are not
+/// pictures the pipeline accepts are reported and skipped; what is wrong with the titles file
+/// is reported in [`PresetReport::warnings`] and never stops the import (see
+/// [`read_titles`]). Re-importing replaces presets by id, titles included.
 pub fn import_presets(
     store: &Store,
     dir: &std::path::Path,
@@ -253,12 +516,18 @@ pub fn import_presets(
         ..crate::images::Limits::default()
     };
     let mut report = PresetReport::default();
+    let (mut titles, warnings) = folder_titles(dir);
+    report.warnings = warnings;
     for path in files {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if name.starts_with('.') || name.ends_with(".md") || name.ends_with(".txt") {
+        if name.starts_with('.')
+            || name.ends_with(".md")
+            || name.ends_with(".txt")
+            || name.eq_ignore_ascii_case(TITLES_FILE)
+        {
             continue;
         }
         let bytes = std::fs::read(&path)?;
@@ -269,7 +538,11 @@ pub fn import_presets(
                 continue;
             }
         };
-        let (id, title) = preset_name(&name);
+        let (id, from_name) = preset_name(&name);
+        let title = match titles.take(&name, id) {
+            Some((en, zh)) => PresetTitle::new(en.unwrap_or(from_name), zh),
+            None => PresetTitle::new(from_name, None),
+        };
         let now = now_ms();
         let t = title.clone();
         let stored = store.write_blocking(move |tx| {
@@ -282,6 +555,7 @@ pub fn import_presets(
             Err(e) => report.refused.push((name, e.to_string())),
         }
     }
+    report.warnings.extend(titles.unused());
     Ok(report)
 }
 
@@ -370,16 +644,15 @@ mod tests {
         let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets");
         let presets = dir.path().join("presets");
         std::fs::create_dir(&presets).unwrap();
-        let mut n = 0;
-        for e in std::fs::read_dir(&src).unwrap() {
-            let p = e.unwrap().path();
-            let name = p.file_name().unwrap().to_string_lossy().to_string();
-            if name.starts_with("0") && n < 3 {
-                std::fs::copy(&p, presets.join(&name)).unwrap();
-                n += 1;
-            }
+        for name in ["01-cat.png", "02-dog.jpg", "03-owl.png"] {
+            std::fs::copy(src.join(name), presets.join(name)).unwrap();
         }
         std::fs::write(presets.join("99-broken.png"), b"not a png").unwrap();
+        std::fs::write(
+            presets.join(TITLES_FILE),
+            "preset,title,title_zh\n1,,猫\n02-dog,Puppy,\n03-owl.png,Owl,猫头鹰,x\n42,Nothing,无\n",
+        )
+        .unwrap();
         let store = Store::open(&dir.path().join("p.db"), StoreOptions::default()).unwrap();
         let cfg = crate::service::avatar::AvatarConfig {
             sizes: vec![48, 96],
@@ -387,8 +660,27 @@ mod tests {
         };
         let r = import_presets(&store, &presets, &cfg).unwrap();
         assert_eq!(r.imported.len(), 3, "{r:?}");
-        assert_eq!(r.refused.len(), 1);
+        assert_eq!(r.refused.len(), 1, "the titles file is no picture: {r:?}");
         assert_eq!(r.refused[0].0, "99-broken.png");
+        let titles: Vec<(&str, Option<&str>)> = r
+            .imported
+            .iter()
+            .map(|(_, t, _)| (t.en.as_str(), t.zh.as_deref()))
+            .collect();
+        assert_eq!(
+            titles,
+            [("Cat", Some("猫")), ("Puppy", None), ("Owl", None)],
+            "{r:?}"
+        );
+        assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
+        assert!(r.warnings[0].starts_with("titles.csv line 4: skipped"));
+        assert!(r.warnings[1].starts_with("titles.csv line 5: no picture"));
+        let stored = store.read_blocking(|c| avatar::presets(c, 0, 10)).unwrap();
+        assert_eq!(
+            stored[0].1,
+            PresetTitle::new("Cat", Some("猫".into())),
+            "{stored:?}"
+        );
         let (count, variants) = store
             .read_blocking(|c| {
                 Ok::<_, StoreError>((
@@ -404,6 +696,107 @@ mod tests {
         // Importing again replaces by id: still 3.
         import_presets(&store, &presets, &cfg).unwrap();
         assert_eq!(store.read_blocking(avatar::preset_count).unwrap(), 3);
+    }
+
+    #[test]
+    fn titles_are_read_by_id_file_name_or_stem_and_bad_rows_are_warned_about() {
+        // With a byte-order mark and the header in capitals, as a spreadsheet may save it.
+        let file = "\u{feff}Preset,Title,Title_ZH\n\
+                    01-cat,,猫\n\
+                    2,Puppy,小狗\n\
+                    03-OWL.PNG,Owl,\"猫头鹰\"\n\
+                    04-fish,Fish,鱼,extra\n\
+                    ,Nobody,无\n\
+                    05-flower,,\n\
+                    06-sunset,Sunset,日日日日日日日日日日日日日日日日日日日日日\n\
+                    01-cat,Kitty,小猫\n\
+                    99999999999999999999,Big,大\n\
+                    77,Unused,无用\n";
+        let (mut titles, warnings) = read_titles(file.as_bytes());
+        let lines: Vec<&str> = warnings
+            .iter()
+            .map(|w| w.split(':').next().unwrap())
+            .collect();
+        assert_eq!(
+            lines,
+            [5, 6, 7, 8, 9, 10].map(|n| format!("titles.csv line {n}")),
+            "{warnings:#?}"
+        );
+        assert!(warnings[0].contains("4 fields"), "{}", warnings[0]);
+        assert!(warnings[3].contains("at most 20"), "{}", warnings[3]);
+        assert!(warnings[4].contains("line 2 already"), "{}", warnings[4]);
+        assert_eq!(
+            titles.take("01-cat.png", Some(1)),
+            Some((None, Some("猫".into())))
+        );
+        assert_eq!(
+            titles.take("02-dog.jpg", Some(2)),
+            Some((Some("Puppy".into()), Some("小狗".into())))
+        );
+        assert_eq!(
+            titles.take("03-owl.png", Some(3)),
+            Some((Some("Owl".into()), Some("猫头鹰".into())))
+        );
+        assert_eq!(titles.take("04-fish.gif", Some(4)), None);
+        assert_eq!(
+            titles.unused(),
+            ["titles.csv line 11: no picture imported as preset \"77\"; the row is unused"]
+        );
+    }
+
+    #[test]
+    fn a_titles_file_that_cannot_be_read_gives_one_warning_and_no_titles() {
+        for (file, says) in [
+            (
+                &b"id;english;chinese\n1;Kitty;cat\n"[..],
+                "the header must be",
+            ),
+            (&b"preset,title\n1,Kitty\n"[..], "the header must be"),
+            (&b""[..], "the header must be"),
+            (
+                &[0xff, 0xfe, 0, b'p', 0, b'r'][..],
+                "cannot read the header",
+            ),
+        ] {
+            let (titles, warnings) = read_titles(file);
+            assert!(titles.is_empty(), "{file:?}");
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert!(warnings[0].contains(says), "{warnings:?}");
+        }
+        // A row in GBK (what Excel on a Chinese Windows saves): that row, with a hint.
+        let (mut titles, warnings) = read_titles(
+            &b"preset,title,title_zh\n1,Cat,\xc3\xa8\xb9\xb7\n2,Dog,\xe7\x8b\x97\n"[..],
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("titles.csv line 2") && warnings[0].contains("UTF-8"),
+            "{warnings:?}"
+        );
+        assert_eq!(
+            titles.take("02-dog.jpg", Some(2)),
+            Some((Some("Dog".into()), Some("狗".into())))
+        );
+    }
+
+    #[test]
+    fn the_shipped_titles_give_every_shipped_preset_a_chinese_title() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets");
+        let (mut titles, warnings) = folder_titles(&dir);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let mut pictures = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            if name.ends_with(".md") || name == TITLES_FILE {
+                continue;
+            }
+            pictures += 1;
+            let (id, from_name) = preset_name(&name);
+            let (en, zh) = titles.take(&name, id).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(en.as_deref(), Some(from_name.as_str()), "{name}");
+            assert!(zh.is_some_and(|z| !z.is_ascii()), "{name}");
+        }
+        assert_eq!(pictures, 14);
+        assert!(titles.unused().is_empty(), "{:?}", titles.unused());
     }
 
     #[test]

@@ -70,11 +70,17 @@ fn load_default_presets(
             return;
         }
         match crate::admin::import_presets(&store, &dir, &cfg) {
-            Ok(r) => info!(
-                imported = r.imported.len(),
-                refused = r.refused.len(),
-                "default avatar presets loaded"
-            ),
+            Ok(r) => {
+                for warning in &r.warnings {
+                    tracing::warn!(dir = %dir.display(), "default presets: {warning}");
+                }
+                info!(
+                    imported = r.imported.len(),
+                    refused = r.refused.len(),
+                    title_warnings = r.warnings.len(),
+                    "default avatar presets loaded"
+                );
+            }
             Err(e) => tracing::warn!(error = %e, "default presets not loaded"),
         }
     })

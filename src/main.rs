@@ -199,7 +199,8 @@ enum ActivityCmd {
 #[derive(Debug, Subcommand)]
 enum PresetsCmd {
     /// Import every picture in DIR (JPEG, PNG, GIF, BMP, WebP). `03-owl.png` becomes preset 3
-    /// "Owl"; files without a number get the next free one. Re-importing replaces by id.
+    /// "Owl"; files without a number get the next free one. An optional DIR/titles.csv
+    /// (`preset,title,title_zh`) gives English and Chinese titles. Re-importing replaces by id.
     Import {
         /// The folder.
         dir: PathBuf,
@@ -288,10 +289,14 @@ fn presets(cmd: PresetsCmd) -> anyhow::Result<()> {
     let report = presence_gw::admin::import_presets(&store, &dir, &cfg.avatar_config())
         .with_context(|| format!("reading {}", dir.display()))?;
     for (id, title, file) in &report.imported {
-        println!("{id:>4}  {title:<20} {file}");
+        let zh = title.zh.as_deref().unwrap_or("-");
+        println!("{id:>4}  {:<20} {zh}  {file}", title.en);
     }
     for (file, why) in &report.refused {
         eprintln!("{file}: skipped: {why}");
+    }
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
     }
     println!(
         "imported {} presets, skipped {} files",

@@ -25,7 +25,11 @@ fn pictures(dir: &str) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(fixtures().join(dir))
         .expect("fixture dir")
         .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.file_name().is_some_and(|n| n != "README.md"))
+        // Not pictures: the folder's README and the presets' titles (`titles.csv`).
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n != "README.md" && n != "titles.csv")
+        })
         .map(|p| {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
             (name, std::fs::read(&p).expect("read fixture"))

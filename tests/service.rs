@@ -334,6 +334,71 @@ async fn a_failed_push_whose_receipt_came_before_its_response_still_falls_back_t
     w.sim.shutdown().await;
 }
 
+/// The shipped catalogue carries Chinese titles (`fixtures/presets/titles.csv`): a Chinese
+/// subscriber reads them, an English one the English titles.
+#[tokio::test]
+async fn the_shipped_presets_have_chinese_titles_for_chinese_subscribers() {
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.sizes = vec![48];
+    cfg.avatar.presets_dir =
+        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
+    let w = World::start_with(cfg).await;
+    w.wait_presets(14).await;
+    let list = w.say(OWNER, "头像库").await;
+    assert!(
+        list.starts_with("头像库1/3：1 猫, 2 狗, 3 猫头鹰, 4 鱼, 5 花。"),
+        "{list}"
+    );
+    let chosen = w.say(OWNER, "头像 3").await;
+    assert_eq!(chosen, "头像已设为3 猫头鹰。将发送给0位联系人。");
+    let list = w.say(OWNER, "AVATARS 3").await;
+    assert!(
+        list.starts_with("Avatars 3/3: 11 Robot, 12 Smile,"),
+        "{list}"
+    );
+    assert_eq!(
+        w.say(OWNER, "AVATAR 14").await,
+        "Your avatar is now 14 Heart. 0 contacts will get it."
+    );
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// A malformed titles file does not keep the gateway from starting with its presets: the
+/// pictures load with the titles their file names give, and the rows that could be read
+/// still apply.
+#[tokio::test]
+async fn a_malformed_titles_file_leaves_the_file_name_titles_and_the_gateway_up() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets");
+    for (titles, first) in [
+        // Not a titles file at all (a wrong header): every title from the file names.
+        (&b"id;english;chinese\n1;Kitty;\xe5\xb0\x8f\xe7\x8c\xab\n"[..], "1 Cat"),
+        // GBK (what a Chinese Excel saves), a row with too many fields, an unknown preset:
+        // those rows skipped, the good one applied.
+        (
+            &b"preset,title,title_zh\n01-cat,Cat,\xb9\xb7\n02-dog,Dog,\xe7\x8b\x97,x\n99-none,No,\xe6\x97\xa0\n03-owl,Owl,\xe7\x8c\xab\xe5\xa4\xb4\xe9\xb9\xb0\n"[..],
+            "1 Cat, 2 Dog, 3 猫头鹰",
+        ),
+        // Binary rubbish.
+        (&[0u8, 0xff, 0xfe, b'"', b'\n', 0x80][..], "1 Cat"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["01-cat.png", "02-dog.jpg", "03-owl.png"] {
+            std::fs::copy(src.join(name), dir.path().join(name)).unwrap();
+        }
+        std::fs::write(dir.path().join("titles.csv"), titles).unwrap();
+        let mut cfg = ServiceConfig::default();
+        cfg.avatar.sizes = vec![48];
+        cfg.avatar.presets_dir = Some(dir.path().to_path_buf());
+        let w = World::start_with(cfg).await;
+        w.wait_presets(3).await;
+        let list = w.say(OWNER, "头像库").await;
+        assert!(list.starts_with(&format!("头像库1/1：{first}")), "{list}");
+        w.gw.shutdown().await;
+        w.sim.shutdown().await;
+    }
+}
+
 #[tokio::test]
 async fn english_conversation_from_commands_md() {
     let w = World::start().await;

@@ -311,11 +311,12 @@ pub(super) async fn gallery(State(st): State<HttpState>, Query(q): Query<PageQue
         );
     };
     let mut body = format!("<p>Avatars, page {page_no}/{pages}</p>");
+    // The page is in English (it has no language of its own), so the English titles.
     for (id, title) in &items {
         body.push_str(&format!(
             "<p><img src=\"/p/{id}?s=48&amp;f=gif\" width=\"48\" height=\"48\" alt=\"{t}\"/> \
              {id} {t}</p>",
-            t = esc(title)
+            t = esc(&title.en)
         ));
     }
     if items.is_empty() {

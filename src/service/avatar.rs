@@ -17,7 +17,7 @@ use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::state::{self, Subscriber};
-use crate::command::Privacy;
+use crate::command::{Lang, Privacy};
 use crate::store::outbox::{self, NewMessage};
 use crate::store::{Ctx, StoreError};
 
@@ -254,11 +254,53 @@ pub fn store_avatar(
     Ok(id)
 }
 
-/// Add (or replace) preset `id` (`None`: the next free number); returns its id.
+/// Longest preset title, in characters, English or Chinese: `AVATAR 3` answers "Your avatar is
+/// now 3 <title>." in one SMS even in Chinese (70 UCS-2 characters), and five titles still fit
+/// an `AVATARS` page.
+pub const MAX_TITLE_CHARS: usize = 20;
+
+/// A preset's titles: the English one (from the file name, or `titles.csv` in the presets
+/// folder) and the Chinese one when the catalogue has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresetTitle {
+    /// The English title; also shown to Chinese subscribers when there is no Chinese one.
+    pub en: String,
+    /// The Chinese title, if the catalogue carries one.
+    pub zh: Option<String>,
+}
+
+impl PresetTitle {
+    /// Titles `en` and `zh`; an empty or blank Chinese title counts as none.
+    pub fn new(en: impl Into<String>, zh: Option<String>) -> Self {
+        Self {
+            en: en.into(),
+            zh: zh.filter(|z| !z.trim().is_empty()),
+        }
+    }
+
+    /// The title a reply in `lang` shows: the Chinese one in Chinese when there is one, else
+    /// the English one.
+    pub fn in_lang(&self, lang: Lang) -> &str {
+        match (lang, &self.zh) {
+            (Lang::Zh, Some(zh)) => zh,
+            _ => &self.en,
+        }
+    }
+}
+
+impl From<&str> for PresetTitle {
+    /// An English title with no Chinese one.
+    fn from(en: &str) -> Self {
+        Self::new(en, None)
+    }
+}
+
+/// Add (or replace) preset `id` (`None`: the next free number) with `title` (both languages;
+/// a replaced preset's Chinese title goes when `title` has none); returns its id.
 pub fn add_preset(
     tx: &Transaction<'_>,
     id: Option<i64>,
-    title: &str,
+    title: &PresetTitle,
     avatar_id: i64,
 ) -> Result<i64, StoreError> {
     let id = match id {
@@ -269,9 +311,11 @@ pub fn add_preset(
             })
             .ctx("avatar::add_preset: next id")?,
     };
-    tx.prepare_cached("INSERT OR REPLACE INTO preset (id, title, avatar_id) VALUES (?1, ?2, ?3)")
-        .and_then(|mut s| s.execute(params![id, title, avatar_id]))
-        .ctx("avatar::add_preset")?;
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO preset (id, title, title_zh, avatar_id) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut s| s.execute(params![id, title.en, title.zh, avatar_id]))
+    .ctx("avatar::add_preset")?;
     Ok(id)
 }
 
@@ -282,26 +326,37 @@ pub fn preset_count(conn: &Connection) -> Result<usize, StoreError> {
         .ctx("avatar::preset_count")
 }
 
-/// One page of presets as (id, title), by id.
+/// One page of presets as (id, titles), by id.
 pub fn presets(
     conn: &Connection,
     offset: usize,
     limit: usize,
-) -> Result<Vec<(i64, String)>, StoreError> {
-    conn.prepare_cached("SELECT id, title FROM preset ORDER BY id LIMIT ?1 OFFSET ?2")
+) -> Result<Vec<(i64, PresetTitle)>, StoreError> {
+    conn.prepare_cached("SELECT id, title, title_zh FROM preset ORDER BY id LIMIT ?1 OFFSET ?2")
         .and_then(|mut s| {
             s.query_map(params![limit as i64, offset as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+                Ok((
+                    r.get(0)?,
+                    PresetTitle::new(r.get::<_, String>(1)?, r.get(2)?),
+                ))
             })?
             .collect()
         })
         .ctx("avatar::presets")
 }
 
-/// The avatar and title of preset `id`.
-pub fn preset(conn: &Connection, id: i64) -> Result<Option<(i64, String)>, StoreError> {
-    conn.prepare_cached("SELECT avatar_id, title FROM preset WHERE id = ?1")
-        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+/// The avatar and titles of preset `id`.
+pub fn preset(conn: &Connection, id: i64) -> Result<Option<(i64, PresetTitle)>, StoreError> {
+    conn.prepare_cached("SELECT avatar_id, title, title_zh FROM preset WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row([id], |r| {
+                Ok((
+                    r.get(0)?,
+                    PresetTitle::new(r.get::<_, String>(1)?, r.get(2)?),
+                ))
+            })
+            .optional()
+        })
         .ctx("avatar::preset")
 }
 

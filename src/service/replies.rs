@@ -7,7 +7,7 @@
 
 use sms_wire::segment::{segment_text, ConcatStyle};
 
-use super::avatar::Metric;
+use super::avatar::{Metric, PresetTitle};
 use crate::command::{BuiltinGroup, HelpTopic, Lang, ParseErrorKind, Privacy, StatusCode};
 
 /// Why an uploaded picture was refused (from the image pipeline's errors).
@@ -217,8 +217,9 @@ pub enum Text {
         page: u32,
         /// Pages in all.
         pages: u32,
-        /// (id, title) on this page (none past the last).
-        items: Vec<(i64, String)>,
+        /// (id, titles) on this page (none past the last); the reply shows the title in its
+        /// language, the English one when there is no Chinese one.
+        items: Vec<(i64, PresetTitle)>,
         /// The gallery page URL.
         gallery: String,
     },
@@ -230,8 +231,8 @@ pub enum Text {
     AvatarChosen {
         /// Preset id.
         id: i64,
-        /// Its title.
-        title: String,
+        /// Its titles (the reply shows the one in its language, else the English one).
+        title: PresetTitle,
         /// Contacts who will get it.
         told: usize,
     },
@@ -1022,7 +1023,7 @@ impl Text {
                 }
                 let list = items
                     .iter()
-                    .map(|(id, t)| format!("{id} {t}"))
+                    .map(|(id, t)| format!("{id} {}", t.in_lang(lang)))
                     .collect::<Vec<_>>()
                     .join(", ");
                 let command = Listing::Avatars.command(lang);
@@ -1042,12 +1043,14 @@ impl Text {
             Text::NoSuchPreset(id) if en => format!("There is no avatar {id}. AVATARS lists them."),
             Text::NoSuchPreset(id) => format!("没有编号{id}的头像。发送“头像库”查看。"),
             Text::AvatarChosen { id, title, told } if en => format!(
-                "Your avatar is now {id} {title}. {told} contact{} will get it.",
+                "Your avatar is now {id} {}. {told} contact{} will get it.",
+                title.in_lang(lang),
                 plural(*told)
             ),
-            Text::AvatarChosen { id, title, told } => {
-                format!("头像已设为{id} {title}。将发送给{told}位联系人。")
-            }
+            Text::AvatarChosen { id, title, told } => format!(
+                "头像已设为{id} {}。将发送给{told}位联系人。",
+                title.in_lang(lang)
+            ),
             Text::UploadLink { url, minutes } if en => format!(
                 "Upload your picture (JPEG/PNG/GIF, max 100 KB) at {url} within {minutes} minutes. The link works once."
             ),
@@ -1202,6 +1205,12 @@ mod tests {
             until: Some("11-23 14:00".into()),
             members: Some(200),
         }
+    }
+
+    /// A preset with the longest titles `titles.csv` may give, English and Chinese.
+    fn longest_zh_title() -> PresetTitle {
+        let n = crate::service::avatar::MAX_TITLE_CHARS;
+        PresetTitle::new("S".repeat(n), Some("向".repeat(n)))
     }
 
     /// Every variant with worst-case arguments (longest names, numbers, statuses).
@@ -1372,9 +1381,7 @@ mod tests {
             Text::Presets {
                 page: 19,
                 pages: 20,
-                items: (100..105)
-                    .map(|i| (i, "Sunflower field".to_string()))
-                    .collect(),
+                items: (100..105).map(|i| (i, "Sunflower field".into())).collect(),
                 gallery: URL.into(),
             },
             Text::Presets {
@@ -1388,6 +1395,18 @@ mod tests {
             Text::AvatarChosen {
                 id: 100,
                 title: "Sunflower field".into(),
+                told: 1000,
+            },
+            // The longest Chinese titles the catalogue takes.
+            Text::Presets {
+                page: 19,
+                pages: 20,
+                items: (100..105).map(|i| (i, longest_zh_title())).collect(),
+                gallery: URL.into(),
+            },
+            Text::AvatarChosen {
+                id: 100,
+                title: longest_zh_title(),
                 told: 1000,
             },
             Text::UploadLink {
@@ -1782,6 +1801,51 @@ mod tests {
         let r = Text::Groups { lines, page: 1 }.render_full(Lang::En);
         assert!(r.contains("soon. More: GROUPS 2."), "{r}");
         assert!(!r.contains(".."), "{r}");
+    }
+
+    #[test]
+    fn preset_titles_follow_the_reply_language_and_a_choice_stays_one_sms() {
+        let items = vec![
+            (1, PresetTitle::new("Cat", Some("猫".into()))),
+            (2, PresetTitle::from("Robot")),
+        ];
+        let page = Text::Presets {
+            page: 1,
+            pages: 3,
+            items,
+            gallery: "http://gw.example/gallery?page=1".into(),
+        };
+        assert_eq!(
+            page.render(Lang::Zh),
+            "头像库1/3：1 猫, 2 Robot。选择：头像 编号。下一页：头像库 2。预览：http://gw.example/gallery?page=1"
+        );
+        assert!(page
+            .render(Lang::En)
+            .starts_with("Avatars 1/3: 1 Cat, 2 Robot."));
+        let chosen = |title: PresetTitle| Text::AvatarChosen {
+            id: 1,
+            title,
+            told: 2,
+        };
+        let cat = PresetTitle::new("Cat", Some("猫".into()));
+        assert_eq!(
+            chosen(cat.clone()).render(Lang::Zh),
+            "头像已设为1 猫。将发送给2位联系人。"
+        );
+        assert_eq!(
+            chosen(cat).render(Lang::En),
+            "Your avatar is now 1 Cat. 2 contacts will get it."
+        );
+        // One SMS as before, with the longest titles of either language.
+        for lang in [Lang::En, Lang::Zh] {
+            let r = Text::AvatarChosen {
+                id: i64::from(u32::MAX),
+                title: longest_zh_title(),
+                told: 100_000,
+            }
+            .render_full(lang);
+            assert_eq!(segments(&r), 1, "{lang:?}: {r}");
+        }
     }
 
     #[test]

@@ -877,7 +877,7 @@ fn add_presets(b: &Bench, n: i64) {
             sha256: &sha,
         }];
         let id = avatar::store_avatar(&tx, &format!("src-{i}"), &v, T0).unwrap();
-        avatar::add_preset(&tx, Some(i), &format!("Pic{i}"), id).unwrap();
+        avatar::add_preset(&tx, Some(i), &format!("Pic{i}").as_str().into(), id).unwrap();
     }
     tx.commit().unwrap();
 }
@@ -951,6 +951,32 @@ fn a_failed_push_falls_back_once_and_leaves_the_contact_a_contact() {
     b.send(OWNER, "AVATAR 3");
     assert!(pushes(&b).iter().all(|p| p.0 != DAD));
     assert!(b.updates(DAD)[0].contains("/a/"));
+}
+
+#[test]
+fn a_chinese_subscriber_sees_chinese_preset_titles_and_the_english_one_where_there_is_none() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 3);
+    let tx = b.conn.unchecked_transaction().unwrap();
+    for (id, zh) in [(1, "猫"), (3, "猫头鹰")] {
+        let (avatar_id, _) = avatar::preset(&tx, id).unwrap().unwrap();
+        let title = avatar::PresetTitle::new(format!("Pic{id}"), Some(zh.into()));
+        avatar::add_preset(&tx, Some(id), &title, avatar_id).unwrap();
+    }
+    tx.commit().unwrap();
+    let r = b.send(OWNER, "头像库");
+    assert!(r.starts_with("头像库1/1：1 猫, 2 Pic2, 3 猫头鹰。"), "{r}");
+    let r = b.send(OWNER, "头像 3");
+    assert!(r.starts_with("头像已设为3 猫头鹰。将发送给"), "{r}");
+    assert_eq!(crate::service::replies::segments(&r), 1, "{r}");
+    let r = b.send(OWNER, "头像 2");
+    assert!(r.starts_with("头像已设为2 Pic2。"), "no Chinese title: {r}");
+    // In English, the English titles.
+    let r = b.send(OWNER, "AVATARS");
+    assert!(r.starts_with("Avatars 1/1: 1 Pic1, 2 Pic2, 3 Pic3."), "{r}");
+    let r = b.send(OWNER, "AVATAR 1");
+    assert!(r.starts_with("Your avatar is now 1 Pic1. "), "{r}");
 }
 
 #[test]

@@ -136,8 +136,8 @@ pub enum Screen {
 pub struct MenuData {
     /// The subscriber's audiences in GROUPS order: (target key, label, members).
     pub audiences: Vec<(String, Label, usize)>,
-    /// Presets as (id, title).
-    pub presets: Vec<(i64, String)>,
+    /// Presets as (id, titles); a screen shows the title in its language.
+    pub presets: Vec<(i64, crate::service::avatar::PresetTitle)>,
 }
 
 /// What a step does.
@@ -272,10 +272,10 @@ fn target_keys(data: &MenuData) -> Vec<String> {
     v
 }
 
-fn preset_items(data: &MenuData) -> Vec<String> {
+fn preset_items(data: &MenuData, lang: Lang) -> Vec<String> {
     data.presets
         .iter()
-        .map(|(_, title)| title.chars().take(14).collect())
+        .map(|(_, title)| title.in_lang(lang).chars().take(14).collect())
         .collect()
 }
 
@@ -328,7 +328,7 @@ pub fn render(
                 t(lang, "No avatars yet.\n0 Back", "暂无头像。\n0 返回")
             } else {
                 let head = t(lang, "Choose an avatar:", "选择头像：");
-                list_screen(cfg, &head, &preset_items(data), *page, lang).0
+                list_screen(cfg, &head, &preset_items(data, lang), *page, lang).0
             }
         }
         Screen::WhoPrompt => t(
@@ -522,7 +522,7 @@ pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lan
         }
         Screen::Presets { page } => {
             let head = t(lang, "Choose an avatar:", "选择头像：");
-            let (_, range, more) = list_screen(cfg, &head, &preset_items(data), *page, lang);
+            let (_, range, more) = list_screen(cfg, &head, &preset_items(data, lang), *page, lang);
             match n {
                 Some(0) if *page > 1 => {
                     show(cfg, Screen::Presets { page: page - 1 }, data, lang, false)
@@ -572,7 +572,7 @@ mod tests {
         MenuData {
             audiences,
             presets: (1..=40)
-                .map(|i| (i, "非常长的头像标题名字很长很长".to_string()))
+                .map(|i| (i, "非常长的头像标题名字很长很长".into()))
                 .collect(),
         }
     }
@@ -667,6 +667,28 @@ mod tests {
             }
         }
         assert_eq!(seen, target_keys(&data), "every audience and ALL, in order");
+    }
+
+    #[test]
+    fn the_presets_screen_shows_titles_in_the_menu_language() {
+        use crate::service::avatar::PresetTitle;
+        let cfg = UssdConfig::default();
+        let data = MenuData {
+            audiences: vec![],
+            presets: vec![
+                (1, PresetTitle::new("Cat", Some("猫".into()))),
+                (2, "Robot".into()),
+            ],
+        };
+        let screen = Screen::Presets { page: 1 };
+        let zh = render(&cfg, &screen, &data, Lang::Zh, false);
+        assert!(zh.contains("猫") && !zh.contains("Cat"), "{zh}");
+        assert!(
+            zh.contains("Robot"),
+            "no Chinese title: the English one. {zh}"
+        );
+        let en = render(&cfg, &screen, &data, Lang::En, false);
+        assert!(en.contains("Cat") && !en.contains("猫"), "{en}");
     }
 
     #[test]

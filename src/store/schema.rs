@@ -412,6 +412,14 @@ const V16: &str = r#"
 ALTER TABLE subscriber ADD COLUMN lang_chosen INTEGER NOT NULL DEFAULT 0;
 "#;
 
+/// Migration 17: a preset's Chinese title (`titles.csv` in the presets folder, read by
+/// `admin::import_presets`). Chinese replies (`AVATARS`, `AVATAR n`, the USSD menu) show it,
+/// and the English `title` when it is NULL: a catalogue imported before this version keeps
+/// working unchanged until it is imported again with a titles file.
+const V17: &str = r#"
+ALTER TABLE preset ADD COLUMN title_zh TEXT;
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -548,6 +556,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V14),
     Migration::Sql(V15),
     Migration::Sql(V16),
+    Migration::Sql(V17),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -688,6 +697,7 @@ mod tests {
              ALTER TABLE pending_receipt DROP COLUMN stray;
              DROP TABLE walk;
              ALTER TABLE subscriber DROP COLUMN lang_chosen;
+             ALTER TABLE preset DROP COLUMN title_zh;
              INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at)
                  VALUES (1, '7', 'DELIVRD', 'delivered', 1);
              PRAGMA user_version = 7",
@@ -711,7 +721,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 9, "versions 8 to 16");
+        assert_eq!(migrate(&mut conn).unwrap(), 10, "versions 8 to 17");
         let held: (Option<String>, i64) = conn
             .query_row("SELECT addresses, stray FROM pending_receipt", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -751,6 +761,48 @@ mod tests {
             )
             .unwrap();
         assert!(due.contains("next_attempt_at"), "{due}");
+    }
+
+    #[test]
+    fn a_version_16_catalogue_gains_an_empty_chinese_title_and_keeps_its_presets() {
+        use crate::command::Lang;
+        use crate::service::avatar;
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        // Back to version 16, with the catalogue a version 16 gateway imported.
+        conn.execute_batch(
+            "ALTER TABLE preset DROP COLUMN title_zh;
+             INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
+             INSERT INTO preset (id, title, avatar_id) VALUES (1, 'Cat', 1), (2, 'Dog', 2);
+             PRAGMA user_version = 16",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), 1, "version 17 only");
+        assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+        assert_eq!(migrate(&mut conn).unwrap(), 0, "applied once");
+        let listed = avatar::presets(&conn, 0, 10).unwrap();
+        assert_eq!(
+            listed,
+            vec![(1, "Cat".into()), (2, "Dog".into())],
+            "kept, with no Chinese title"
+        );
+        let (avatar_id, title) = avatar::preset(&conn, 2).unwrap().unwrap();
+        assert_eq!((avatar_id, title.in_lang(Lang::Zh)), (2, "Dog"));
+        // The new column takes a Chinese title, and a re-import replaces it.
+        let tx = conn.transaction().unwrap();
+        avatar::add_preset(
+            &tx,
+            Some(1),
+            &avatar::PresetTitle::new("Cat", Some("猫".into())),
+            1,
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        let (_, title) = avatar::preset(&conn, 1).unwrap().unwrap();
+        assert_eq!(
+            (title.in_lang(Lang::Zh), title.in_lang(Lang::En)),
+            ("猫", "Cat")
+        );
     }
 
     #[test]
