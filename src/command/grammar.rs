@@ -712,11 +712,12 @@ enum DayPart {
     SmallHours,
     /// `上午`, `早上`: the hour as written.
     Morning,
-    /// `中午`: around noon (`中午1点` is 13:00).
+    /// `中午`: around noon (`中午1点` is 13:00, up to 5).
     Noon,
     /// `下午`, `傍晚`: 1 to 11 are afternoon hours.
     Afternoon,
-    /// `晚上`: 1 to 11 are evening hours, 12 is midnight.
+    /// `晚上`: 6 to 11 are evening hours, 12 is midnight, 1 to 5 the night after (`晚上1点`
+    /// is 01:00).
     Evening,
 }
 
@@ -728,7 +729,9 @@ impl DayPart {
         };
         let h = match (self, h) {
             (DayPart::SmallHours, 12) | (DayPart::Evening, 12) => 0,
-            (DayPart::Noon, 1..=2) | (DayPart::Afternoon | DayPart::Evening, 1..=11) => h + 12,
+            (DayPart::Noon, 1..=5) | (DayPart::Afternoon, 1..=11) | (DayPart::Evening, 6..=11) => {
+                h + 12
+            }
             _ => h,
         };
         RawExpiry::Until(h, m)
@@ -781,14 +784,12 @@ fn spaced_raw_expiry(input: &str) -> PResult<'_, (&str, RawExpiry)> {
 }
 
 /// [`spaced_raw_expiry`] in COMMANDS.md's forms only (`FOR 2H`, `UNTIL 15:00`, `2小时`,
-/// `30分钟`, `到15:00`) and the colon-less time after a keyword (`UNTIL 1500`, ` 到1500`): the
-/// expiry after free text, whose end may look like a short form (`seat 12D`, `考了90分`) and
-/// then stays part of the text. A colon-less `到` time needs a space before it here: glued to
-/// free text, `到` is mostly part of a word (`收到100`, `迟到10`).
+/// `30分钟`, `到15:00`), and a 12-hour time (`UNTIL 5PM`, `到下午5点`): the expiry after free
+/// text, whose end may look like a short form (`seat 12D`, `考了90分`) or a colon-less time
+/// (`Abroad until 2026`, `Working 9 till 5`, `收到100`) and then stays part of the text.
 fn spaced_strict_expiry(input: &str) -> PResult<'_, (&str, RawExpiry)> {
     alt((
-        preceded_space1(consumed(en_keyword_expiry)),
-        preceded_space1(consumed(|i| zh_expiry_with(i, false, true))),
+        preceded_space1(consumed(|i| en_keyword_expiry_with(i, false))),
         |i| {
             let (i, _) = space0(i)?;
             consumed(zh_strict_expiry).parse(i)
@@ -815,6 +816,12 @@ fn en_expiry(input: &str) -> PResult<'_, RawExpiry> {
 /// `FOR 2H`, `FOR 30 MINUTES`, `UNTIL 15:00`, `UNTIL 1500`, `UNTIL 15`, `UNTIL 5PM`,
 /// `UNTIL 5:30 pm`, `TILL 9:30`.
 fn en_keyword_expiry(input: &str) -> PResult<'_, RawExpiry> {
+    en_keyword_expiry_with(input, true)
+}
+
+/// [`en_keyword_expiry`]; without `bare`, a time without a colon counts only with its AM / PM
+/// (`UNTIL 5PM`, not `UNTIL 1500`: after free text, `until 2026` is a year).
+fn en_keyword_expiry_with(input: &str, bare: bool) -> PResult<'_, RawExpiry> {
     alt((
         |i| {
             let (i, _) = (tag_no_case("FOR"), space0).parse(i)?;
@@ -822,9 +829,16 @@ fn en_keyword_expiry(input: &str) -> PResult<'_, RawExpiry> {
         },
         |i| {
             let (i, _) = (alt((tag_no_case("UNTIL"), tag_no_case("TILL"))), space0).parse(i)?;
-            let (i, time) = alt((clock, bare_clock)).parse(i)?;
-            let (i, pm) = opt(meridiem).parse(i)?;
-            Ok((i, pm.map_or(time, |pm| time.twelve_hour(pm))))
+            if let Ok((i, time)) = clock(i) {
+                let (i, pm) = opt(meridiem).parse(i)?;
+                return Ok((i, pm.map_or(time, |pm| time.twelve_hour(pm))));
+            }
+            let (i, time) = bare_clock(i)?;
+            match meridiem(i) {
+                Ok((i, pm)) => Ok((i, time.twelve_hour(pm))),
+                Err(_) if bare => Ok((i, time)),
+                Err(e) => Err(e),
+            }
         },
     ))
     .parse(input)
@@ -1232,18 +1246,6 @@ mod tests {
             ("状态 家人 忙到930", builtin(Busy), until(9, 30)),
             ("状态 家人 开车到15", builtin(Driving), until(15, 0)),
             ("状态 家人 开会 直到 1530", builtin(Meeting), until(15, 30)),
-            // After free text, after a space.
-            (
-                "STATUS FAMILY At the gym UNTIL 1500",
-                free("At the gym"),
-                until(15, 0),
-            ),
-            (
-                "STATUS FAMILY At the gym until 6",
-                free("At the gym"),
-                until(6, 0),
-            ),
-            ("状态 家人 在健身房 到1500", free("在健身房"), until(15, 0)),
             // The colon form is unchanged.
             (
                 "STATUS FAMILY BUSY UNTIL 15:00",
@@ -1269,6 +1271,16 @@ mod tests {
             ),
             ("STATUS FAMILY Room 1500", "Room 1500"),
             ("STATUS FAMILY BUSY UNTIL 15000", "BUSY UNTIL 15000"),
+            // After free text a time needs its colon (or its AM / PM): these are years, hours
+            // of a working day, amounts.
+            ("STATUS FAMILY Abroad until 2026", "Abroad until 2026"),
+            ("STATUS FAMILY Working 9 till 5", "Working 9 till 5"),
+            (
+                "STATUS FAMILY At the gym UNTIL 1500",
+                "At the gym UNTIL 1500",
+            ),
+            ("STATUS FAMILY Saving until 2500", "Saving until 2500"),
+            ("状态 家人 在健身房 到1500", "在健身房 到1500"),
             // Glued to free text, `到` is part of a word.
             ("状态 家人 收到100", "收到100"),
             ("状态 家人 迟到10", "迟到10"),
@@ -1290,7 +1302,6 @@ mod tests {
             ("STATUS FAMILY BUSY UNTIL 1260", "UNTIL 1260"),
             ("STATUS FAMILY BUSY UNTIL 960", "UNTIL 960"),
             ("STATUS FAMILY BUSY UNTIL 24", "UNTIL 24"),
-            ("STATUS FAMILY At the gym UNTIL 2500", "UNTIL 2500"),
             ("状态 家人 忙 到2500", "到2500"),
             ("状态 家人 忙到24", "到24"),
             // The colon form, for comparison.
@@ -1337,6 +1348,9 @@ mod tests {
             ("状态 家人 忙到下午5点", builtin(Busy), until(17, 0)),
             ("状态 家人 开会到晚上8:30", builtin(Meeting), until(20, 30)),
             ("状态 家人 忙到晚上12点", builtin(Busy), until(0, 0)),
+            ("状态 家人 忙到晚上1点", builtin(Busy), until(1, 0)),
+            ("状态 家人 忙到晚上6点", builtin(Busy), until(18, 0)),
+            ("状态 家人 忙到中午3点", builtin(Busy), until(15, 0)),
             ("状态 家人 忙到中午1点", builtin(Busy), until(13, 0)),
             ("状态 家人 忙到中午12点", builtin(Busy), until(12, 0)),
             ("状态 家人 忙到凌晨12点", builtin(Busy), until(0, 0)),

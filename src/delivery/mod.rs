@@ -221,17 +221,18 @@ const BATCH_SECONDS: f64 = 0.25;
 /// were 26 s of sending.
 const IN_HAND_SECONDS: f64 = 1.0;
 
-/// Rows the dispatcher holds at once at `rate` messages per second: [`IN_HAND_SECONDS`] of
-/// sending, at least `window` (so the window can be kept full) and at most `concurrency`.
-fn hand_cap(rate: f64, window: usize, concurrency: usize) -> usize {
+/// Rows the dispatcher holds at once at `rate` messages per second with answers
+/// `response_secs` after their submits: [`IN_HAND_SECONDS`] of sending, or the response time
+/// of it when that is longer (an SMSC answering in 2 s needs 2 s of rows out to keep its
+/// window full); at least 1, at most `concurrency`.
+fn hand_cap(rate: f64, response_secs: f64, concurrency: usize) -> usize {
     let concurrency = concurrency.max(1);
-    let n = (rate * IN_HAND_SECONDS).ceil();
-    let n = if n.is_finite() && n >= 1.0 {
+    let n = (rate * response_secs.max(IN_HAND_SECONDS)).ceil();
+    if n.is_finite() && n >= 1.0 {
         n.min(concurrency as f64) as usize
     } else {
         1
-    };
-    n.max(window.min(concurrency)).max(1)
+    }
 }
 
 /// Most rows a batch takes at `rate` messages per second (see [`BATCH_SECONDS`]); at least 1.
@@ -373,7 +374,8 @@ impl Dispatcher {
             let concurrency = self.cfg.concurrency.max(1);
             let free = slots.available_permits();
             let in_hand = concurrency.saturating_sub(free);
-            let room = hand_cap(expected, self.link.window_size(), concurrency)
+            let response_secs = self.link.response_time().map_or(0.0, |d| d.as_secs_f64());
+            let room = hand_cap(expected, response_secs, concurrency)
                 .saturating_sub(in_hand)
                 .min(free);
             if room == 0 {
@@ -711,19 +713,24 @@ mod tests {
     }
 
     #[test]
-    fn the_rows_in_hand_are_a_second_of_sending_at_least_a_window_at_most_the_concurrency() {
-        assert_eq!(hand_cap(20.0, 1, 512), 20);
-        assert_eq!(hand_cap(20.0, 64, 512), 64, "a window's worth at least");
-        assert_eq!(hand_cap(100_000.0, 100, 512), 512);
-        assert_eq!(hand_cap(0.5, 1, 512), 1);
-        assert_eq!(hand_cap(f64::NAN, 1, 512), 1);
-        assert_eq!(hand_cap(f64::NAN, 10, 512), 10);
+    fn the_rows_in_hand_are_a_second_of_sending_or_a_response_time_at_most_the_concurrency() {
+        // Window 1 at 40 ms: 25 a second.
+        assert_eq!(hand_cap(25.0, 0.04, 512), 25);
+        // A rate cap of 20 with a window of 64 and fast answers: a second, not the window.
+        assert_eq!(hand_cap(20.0, 0.01, 512), 20);
+        // Window 64 answered in 2 s (32 a second): two seconds of rows, the whole window.
+        assert_eq!(hand_cap(32.0, 2.0, 512), 64);
+        // Before any answer (the window a second, no response time): the window.
+        assert_eq!(hand_cap(64.0, 0.0, 512), 64);
         assert_eq!(
-            hand_cap(20.0, 1000, 512),
+            hand_cap(100_000.0, 0.001, 512),
             512,
             "never above the concurrency"
         );
-        assert_eq!(hand_cap(20.0, 1, 0), 1);
+        assert_eq!(hand_cap(0.5, 0.1, 512), 1);
+        assert_eq!(hand_cap(f64::NAN, 0.1, 512), 1);
+        assert_eq!(hand_cap(20.0, f64::NAN, 512), 20);
+        assert_eq!(hand_cap(20.0, 0.1, 0), 1);
     }
 
     #[test]

@@ -391,6 +391,15 @@ impl LinkHandle {
         self.current_rate().min(by_window)
     }
 
+    /// The smoothed response time of submits ([`LinkStats::response_time_us`]); `None` until
+    /// one is answered.
+    pub fn response_time(&self) -> Option<Duration> {
+        match self.shared.stats.response_time_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        }
+    }
+
     /// Counters.
     pub fn stats(&self) -> &LinkStats {
         &self.shared.stats

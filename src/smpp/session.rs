@@ -787,6 +787,30 @@ async fn run_bound(
 mod tests {
     use super::*;
 
+    /// The first answer sets the response time; each later one moves it an eighth of the way;
+    /// it never reads 0 ("none yet") once set, and a huge time does not overflow it.
+    #[test]
+    fn the_response_time_is_an_eighth_of_the_way_to_each_new_one() {
+        let stats = LinkStats::default();
+        let now = || {
+            stats
+                .response_time_us
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        assert_eq!(now(), 0);
+        note_response_time(&stats, Duration::from_millis(40));
+        assert_eq!(now(), 40_000);
+        note_response_time(&stats, Duration::from_millis(120));
+        assert_eq!(now(), 50_000);
+        for _ in 0..200 {
+            note_response_time(&stats, Duration::ZERO);
+        }
+        assert!(now() >= 1, "{}", now());
+        assert!(now() < 10, "{}", now());
+        note_response_time(&stats, Duration::MAX);
+        assert!(now() > 1_000_000_000, "{}", now());
+    }
+
     /// Requests a session took from its channel but never wrote, because it ended first, are
     /// answered `NotSent`, batch items and single requests alike.
     #[tokio::test]
