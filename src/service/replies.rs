@@ -1021,22 +1021,35 @@ impl Text {
                 if let Some(refusal) = no_such_page(Listing::Avatars, *page, *pages, lang) {
                     return refusal;
                 }
-                let list = items
-                    .iter()
-                    .map(|(id, t)| format!("{id} {}", t.in_lang(lang)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
                 let command = Listing::Avatars.command(lang);
                 let more = match (page < pages, en) {
                     (true, true) => format!(" More: {command} {}.", page + 1),
                     (true, false) => format!("下一页：{command} {}。", page + 1),
                     _ => String::new(),
                 };
-                if en {
-                    format!("Avatars {page}/{pages}: {list}. Choose: AVATAR <number>.{more} See them: {gallery}")
-                } else {
-                    format!("头像库{page}/{pages}：{list}。选择：头像 编号。{more}预览：{gallery}")
-                }
+                // As many items as fit with the gallery link whole: long (Chinese) titles and
+                // a long public URL could otherwise push the link past the last SMS, and a
+                // cut link is a broken one.
+                let with = |n: usize| {
+                    let mut list = items[..n]
+                        .iter()
+                        .map(|(id, t)| format!("{id} {}", t.in_lang(lang)))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    if n < items.len() {
+                        list.push_str(if en { ", ..." } else { "…" });
+                    }
+                    if en {
+                        format!("Avatars {page}/{pages}: {list}. Choose: AVATAR <number>.{more} See them: {gallery}")
+                    } else {
+                        format!("头像库{page}/{pages}：{list}。选择：头像 编号。{more}预览：{gallery}")
+                    }
+                };
+                (1..=items.len())
+                    .rev()
+                    .map(with)
+                    .find(|t| segments(t) <= MAX_SEGMENTS)
+                    .unwrap_or_else(|| with(items.len()))
             }
             Text::NoPresets if en => "The avatar catalogue is empty.".into(),
             Text::NoPresets => "头像库暂时为空。".into(),
@@ -1641,14 +1654,11 @@ mod tests {
             for lang in [Lang::En, Lang::Zh] {
                 let full = t.render_full(lang);
                 assert!(!full.is_empty(), "{t:?}");
-                let clipped_ok = matches!(t, Text::Presets { .. });
-                if !clipped_ok {
-                    assert!(
-                        segments(&full) <= MAX_SEGMENTS,
-                        "{lang:?} {} segments: {full}",
-                        segments(&full)
-                    );
-                }
+                assert!(
+                    segments(&full) <= MAX_SEGMENTS,
+                    "{lang:?} {} segments: {full}",
+                    segments(&full)
+                );
                 assert!(segments(&t.render(lang)) <= MAX_SEGMENTS);
             }
         }
@@ -1801,6 +1811,25 @@ mod tests {
         let r = Text::Groups { lines, page: 1 }.render_full(Lang::En);
         assert!(r.contains("soon. More: GROUPS 2."), "{r}");
         assert!(!r.contains(".."), "{r}");
+    }
+
+    #[test]
+    fn an_avatars_page_of_long_titles_keeps_its_gallery_link_whole() {
+        let gallery = "https://avatars.gateway.example-carrier.com/gallery?page=19&lang=zh";
+        let t = Text::Presets {
+            page: 19,
+            pages: 20,
+            items: (100..105).map(|i| (i, longest_zh_title())).collect(),
+            gallery: gallery.into(),
+        };
+        for lang in [Lang::En, Lang::Zh] {
+            let reply = t.render(lang);
+            assert!(segments(&reply) <= MAX_SEGMENTS, "{reply}");
+            assert!(reply.ends_with(gallery), "{lang:?}: the link is cut: {reply}");
+            assert!(reply.contains("100 "), "{lang:?}: no item left: {reply}");
+        }
+        // Chinese titles this long take items off the page, said with an ellipsis.
+        assert!(t.render(Lang::Zh).contains('…'), "{}", t.render(Lang::Zh));
     }
 
     #[test]
