@@ -729,6 +729,8 @@ impl DayPart {
         };
         let h = match (self, h) {
             (DayPart::SmallHours, 12) | (DayPart::Evening, 12) => 0,
+            // `下午0点` is no time of day (as `0PM` is not): refused later.
+            (DayPart::Noon | DayPart::Afternoon | DayPart::Evening, 0) => u64::MAX,
             (DayPart::Noon, 1..=5) | (DayPart::Afternoon, 1..=11) | (DayPart::Evening, 6..=11) => {
                 h + 12
             }
@@ -750,14 +752,16 @@ fn day_part(input: &str) -> PResult<'_, DayPart> {
     .parse(input)
 }
 
-/// `AM` / `PM` after a time (`5PM`, `5:30 pm`, `11 a.m.`): true for PM.
+/// `AM` / `PM` after a time (`5PM`, `5:30 pm`, `11 a.m.`, `5 p.m`, and a sentence's full
+/// stop after it: `5pm.`): true for PM.
 fn meridiem(input: &str) -> PResult<'_, bool> {
     let (i, _) = space0(input)?;
     let (i, pm) = alt((
-        value(false, alt((tag_no_case("A.M."), tag_no_case("AM")))),
-        value(true, alt((tag_no_case("P.M."), tag_no_case("PM")))),
+        value(false, alt((tag_no_case("A.M"), tag_no_case("AM")))),
+        value(true, alt((tag_no_case("P.M"), tag_no_case("PM")))),
     ))
     .parse(i)?;
+    let (i, _) = opt(char('.')).parse(i)?;
     let (i, ()) = en_boundary(i)?;
     Ok((i, pm))
 }
@@ -1338,6 +1342,12 @@ mod tests {
                 builtin(Busy),
                 until(11, 0),
             ),
+            (
+                "STATUS FAMILY BUSY UNTIL 5 p.m",
+                builtin(Busy),
+                until(17, 0),
+            ),
+            ("STATUS FAMILY BUSY UNTIL 5pm.", builtin(Busy), until(17, 0)),
             ("STATUS FAMILY BUSY UNTIL 12AM", builtin(Busy), until(0, 0)),
             ("STATUS FAMILY BUSY UNTIL 12PM", builtin(Busy), until(12, 0)),
             (
@@ -1373,6 +1383,7 @@ mod tests {
             ("STATUS FAMILY BUSY UNTIL 13PM", "UNTIL 13PM"),
             ("STATUS FAMILY BUSY UNTIL 0AM", "UNTIL 0AM"),
             ("STATUS FAMILY BUSY UNTIL 12:60 pm", "UNTIL 12:60 pm"),
+            ("状态 家人 忙到下午0点", "到下午0点"),
         ] {
             let err = parse_normalized(text, "86").unwrap_err();
             assert!(

@@ -876,9 +876,10 @@ impl Text {
             Text::GroupExists(g) if en => format!("You already have a group {}.", g.render(lang)),
             Text::GroupExists(g) => format!("分组{}已存在。", g.render(lang)),
             Text::Dropped { group, members } if en => format!(
-                "Group {} dropped; its {members} member{} now see your OTHERS status.",
+                "Group {} dropped; its {members} member{} now {} your OTHERS status.",
                 group.render(lang),
-                plural(*members)
+                plural(*members),
+                if *members == 1 { "sees" } else { "see" }
             ),
             Text::Dropped { group, members } => format!(
                 "分组{}已解散，其{members}人将看到你的“其他”状态。",
@@ -1814,6 +1815,25 @@ mod tests {
     }
 
     #[test]
+    fn a_dropped_group_of_one_member_says_it_sees() {
+        let t = |members| {
+            Text::Dropped {
+                group: Label::User("WORK".into()),
+                members,
+            }
+            .render(Lang::En)
+        };
+        assert_eq!(
+            t(1),
+            "Group WORK dropped; its 1 member now sees your OTHERS status."
+        );
+        assert_eq!(
+            t(2),
+            "Group WORK dropped; its 2 members now see your OTHERS status."
+        );
+    }
+
+    #[test]
     fn an_avatars_page_of_long_titles_keeps_its_gallery_link_whole() {
         let gallery = "https://avatars.gateway.example-carrier.com/gallery?page=19&lang=zh";
         let t = Text::Presets {
@@ -1825,7 +1845,10 @@ mod tests {
         for lang in [Lang::En, Lang::Zh] {
             let reply = t.render(lang);
             assert!(segments(&reply) <= MAX_SEGMENTS, "{reply}");
-            assert!(reply.ends_with(gallery), "{lang:?}: the link is cut: {reply}");
+            assert!(
+                reply.ends_with(gallery),
+                "{lang:?}: the link is cut: {reply}"
+            );
             assert!(reply.contains("100 "), "{lang:?}: no item left: {reply}");
         }
         // Chinese titles this long take items off the page, said with an ellipsis.
