@@ -752,6 +752,33 @@ fn day_part(input: &str) -> PResult<'_, DayPart> {
     .parse(input)
 }
 
+/// `NOON` (12:00) and `MIDNIGHT` (00:00), as in `BUSY UNTIL NOON`.
+fn named_time(input: &str) -> PResult<'_, RawExpiry> {
+    let (i, time) = alt((
+        value(RawExpiry::Until(12, 0), tag_no_case("NOON")),
+        value(RawExpiry::Until(0, 0), tag_no_case("MIDNIGHT")),
+    ))
+    .parse(input)?;
+    let (i, _) = opt(char('.')).parse(i)?;
+    let (i, ()) = en_boundary(i)?;
+    Ok((i, time))
+}
+
+/// `中午` (12:00) and `午夜` (00:00) without an hour, as in `忙到中午`.
+fn zh_named_time<'a>(input: &'a str) -> PResult<'a, RawExpiry> {
+    alt((
+        value(RawExpiry::Until(0, 0), tag("午夜")),
+        |i: &'a str| {
+            let (i, _) = tag("中午").parse(i)?;
+            if i.starts_with(|c: char| c.is_ascii_digit()) {
+                return no(input);
+            }
+            Ok((i, RawExpiry::Until(12, 0)))
+        },
+    ))
+    .parse(input)
+}
+
 /// `AM` / `PM` after a time (`5PM`, `5:30 pm`, `11 a.m.`, `5 p.m`, and a sentence's full
 /// stop after it: `5pm.`): true for PM.
 fn meridiem(input: &str) -> PResult<'_, bool> {
@@ -833,6 +860,9 @@ fn en_keyword_expiry_with(input: &str, bare: bool) -> PResult<'_, RawExpiry> {
         },
         |i| {
             let (i, _) = (alt((tag_no_case("UNTIL"), tag_no_case("TILL"))), space0).parse(i)?;
+            if let Ok((i, time)) = named_time(i) {
+                return Ok((i, time));
+            }
             if let Ok((i, time)) = clock(i) {
                 let (i, pm) = opt(meridiem).parse(i)?;
                 return Ok((i, pm.map_or(time, |pm| time.twelve_hour(pm))));
@@ -965,6 +995,9 @@ fn zh_expiry_with(input: &str, short_minutes: bool, bare: bool) -> PResult<'_, R
         },
         |i| {
             let (i, _) = (alt((tag("直到"), tag("到"))), space0).parse(i)?;
+            if let Ok((i, time)) = zh_named_time(i) {
+                return Ok((i, time));
+            }
             let (i, part) = opt(day_part).parse(i)?;
             let (i, time) = match alt((clock, zh_clock)).parse(i) {
                 Err(nom::Err::Error(_)) if bare => bare_clock(i),
@@ -1348,6 +1381,19 @@ mod tests {
                 until(17, 0),
             ),
             ("STATUS FAMILY BUSY UNTIL 5pm.", builtin(Busy), until(17, 0)),
+            ("STATUS FAMILY BUSY UNTIL NOON", builtin(Busy), until(12, 0)),
+            (
+                "STATUS FAMILY BUSY until midnight",
+                builtin(Busy),
+                until(0, 0),
+            ),
+            (
+                "STATUS FAMILY At lunch UNTIL NOON",
+                free("At lunch"),
+                until(12, 0),
+            ),
+            ("状态 家人 忙到中午", builtin(Busy), until(12, 0)),
+            ("状态 家人 忙到午夜", builtin(Busy), until(0, 0)),
             ("STATUS FAMILY BUSY UNTIL 12AM", builtin(Busy), until(0, 0)),
             ("STATUS FAMILY BUSY UNTIL 12PM", builtin(Busy), until(12, 0)),
             (
