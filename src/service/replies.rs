@@ -596,6 +596,15 @@ impl Listing<'_> {
         }
     }
 
+    /// The pointer to page `n` (`More: GROUPS 2`, `下一页：分组 2`), without punctuation around
+    /// it: the same words in every paged list.
+    fn pointer(self, lang: Lang, n: impl std::fmt::Display) -> String {
+        match lang {
+            Lang::En => format!("More: {} {n}", self.command(lang)),
+            Lang::Zh => format!("下一页：{} {n}", self.command(lang)),
+        }
+    }
+
     /// What the pages hold (`your groups`, `家人的成员`).
     fn contents(self, lang: Lang) -> String {
         match (self, lang) {
@@ -655,7 +664,6 @@ fn paged(
     lang: Lang,
     with_members: bool,
 ) -> String {
-    let more = listing.command(lang);
     let sep = if lang == Lang::En { "; " } else { "；" };
     // A full stop before the pointer: the last line may end in free text ("…than 03"),
     // unless that text ends a sentence already ("At work.").
@@ -668,8 +676,8 @@ fn paged(
             "。"
         };
         match lang {
-            Lang::En => format!("{stop} More: {more} {n}."),
-            Lang::Zh => format!("{stop}更多：{more} {n}"),
+            Lang::En => format!("{stop} {}.", listing.pointer(lang, n)),
+            Lang::Zh => format!("{stop}{}", listing.pointer(lang, n)),
         }
     };
     // Split into pages, each as long as fits with its "more" pointer.
@@ -765,14 +773,10 @@ impl Text {
                     return refusal;
                 }
                 let list = numbers.join(", ");
-                let more = if page < pages {
-                    if en {
-                        format!(" More: {} {}", listing.command(lang), page + 1)
-                    } else {
-                        format!(" 下一页：{} {}", listing.command(lang), page + 1)
-                    }
-                } else {
-                    String::new()
+                let more = match (page < pages, en) {
+                    (true, true) => format!(" {}", listing.pointer(lang, page + 1)),
+                    (true, false) => listing.pointer(lang, page + 1),
+                    _ => String::new(),
                 };
                 if en {
                     format!("{g} ({total}), page {page}/{pages}: {list}.{more}")
@@ -1022,10 +1026,9 @@ impl Text {
                 if let Some(refusal) = no_such_page(Listing::Avatars, *page, *pages, lang) {
                     return refusal;
                 }
-                let command = Listing::Avatars.command(lang);
                 let more = match (page < pages, en) {
-                    (true, true) => format!(" More: {command} {}.", page + 1),
-                    (true, false) => format!("下一页：{command} {}。", page + 1),
+                    (true, true) => format!(" {}.", Listing::Avatars.pointer(lang, page + 1)),
+                    (true, false) => format!("{}。", Listing::Avatars.pointer(lang, page + 1)),
                     _ => String::new(),
                 };
                 // As many items as fit with the gallery link whole: long (Chinese) titles and
@@ -1510,7 +1513,7 @@ mod tests {
                             page + 1
                         ),
                         Lang::Zh => format!(
-                            "。更多：{} {}",
+                            "。下一页：{} {}",
                             if members { "分组" } else { "状态" },
                             page + 1
                         ),
