@@ -384,6 +384,46 @@ async fn a_slow_smsc_with_a_small_window_gets_small_batches_and_few_rows_in_hand
 }
 
 #[tokio::test]
+async fn a_stop_waits_for_the_submits_written_not_for_every_row_handed_to_the_link() {
+    // Rows claimed while the SMSC answered at once, then it slows to 200 ms an answer at
+    // window 1: 80 rows are with the link, 16 s of sending. A stop waited for all of them (up
+    // to its 30 s limit). It now waits for the answer to the one written; the others go back
+    // to the queue unsent, and a later start sends them.
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway_with(&dir, &sim, |o| o.link.window = 1).await;
+    enqueue_at_once(&gw, 5).await;
+    wait_delivered(&gw, 5, Duration::from_secs(10)).await;
+    let mut faults = sim.faults();
+    faults.response_delay = Some(smsc_sim::Delay::fixed(200));
+    sim.set_faults(faults);
+    gw.store
+        .write(|tx| {
+            for i in 10..90 {
+                let now = presence_gw::store::now_ms();
+                outbox::enqueue(tx, &NewMessage::sms(number(i), format!("late {i}")), now)?;
+            }
+            Ok::<_, presence_gw::store::StoreError>(())
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let started = tokio::time::Instant::now();
+    let store = gw.store.clone();
+    gw.shutdown().await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "the stop took {took:?}");
+    let c = store.read(outbox::counts_by_state).await.unwrap();
+    assert_eq!(c.in_flight, 0, "{c:?}");
+    assert_eq!(c.queued + c.submitted + c.delivered, 85, "{c:?}");
+    assert!(
+        c.queued >= 60,
+        "rows not written went back to the queue: {c:?}"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn messages_without_a_receipt_do_not_stay_submitted_for_ever() {
     // No receipt asked (or none ever came): once the validity and the grace after it are
     // over, the rows end `expired` with the reason, so retention can take them and the

@@ -417,7 +417,9 @@ impl Dispatcher {
                 drop(permits);
             });
         }
-        // Wait for rows in hand: their submits resolve (answer, timeout or disconnect).
+        // Wait for rows in hand: the submits written are answered (or time out, or the link
+        // drops); those not yet written come back unsent, in their place in the queue.
+        self.link.stop_submitting();
         let _ = tokio::time::timeout(
             Duration::from_secs(30),
             slots.acquire_many(self.cfg.concurrency.max(1) as u32),

@@ -272,6 +272,9 @@ pub struct LinkStats {
     /// and the same text on a later session is the subscriber's. Taken with
     /// [`LinkHandle::take_read_out_sessions`].
     pub(crate) read_out: Mutex<Vec<u64>>,
+    /// Set by [`LinkHandle::stop_submitting`]: batch items not yet written are answered
+    /// `NotSent`, and no more are written, while answers to those written are still read.
+    pub(crate) submitting_stopped: std::sync::atomic::AtomicBool,
 }
 
 struct Shared {
@@ -389,6 +392,17 @@ impl LinkHandle {
             window * 1e6 / rtt_us as f64
         };
         self.current_rate().min(by_window)
+    }
+
+    /// Stop writing batched submits (a stop in progress): those not yet written are answered
+    /// [`LinkError::NotSent`] at the session's next turn, so their rows go back to the queue
+    /// unsent, while the answers to those already written are still read. A stop then waits
+    /// for at most a window of answers, not for every row the dispatcher had handed over.
+    pub fn stop_submitting(&self) {
+        self.shared
+            .stats
+            .submitting_stopped
+            .store(true, Ordering::Relaxed);
     }
 
     /// The smoothed response time of submits ([`LinkStats::response_time_us`]); `None` until

@@ -496,7 +496,12 @@ async fn run_bound(
         // `continue`: as many items as there are free slots and the rate allows, in one flush.
         // Not while closing: unsent items are answered `NotSent` (nothing of them reached
         // the SMSC).
-        if closing.is_some() {
+        if closing.is_some()
+            || ctx
+                .stats
+                .submitting_stopped
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
             queue.refuse_all();
         } else if !queue.is_empty()
             && pace_at.is_none()
