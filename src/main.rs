@@ -12,6 +12,23 @@ use presence_gw::config::{Config, Secret, SmscConfig};
 use presence_gw::smpp::BindMode;
 use tracing::{info, warn};
 
+/// `println!` that never panics: a gateway whose stdout reader went away (a log shipper that
+/// died, `| head`) keeps running, its output lost, instead of dying at its next line.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// [`out!`] for stderr.
+macro_rules! err_out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// mimalloc for Rust and, through its `override` feature, for SQLite's C allocations: the
 /// store writer spent a fifth of its time in glibc malloc/free (BENCHMARKS.md).
 #[global_allocator]
@@ -46,9 +63,12 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| "info,rusmpp=warn".into());
     // Colours only on a terminal: a journal or a log file gets plain text.
     let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // A log line that cannot be written (the reader of stderr went away) is lost, quietly:
+    // reporting it would print to the same closed stderr, which panics.
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(colours)
+        .log_internal_errors(false)
         .with_env_filter(filter);
     match format {
         LogFormat::Text => logs.init(),
@@ -272,9 +292,9 @@ fn activity(cmd: ActivityCmd) -> anyhow::Result<()> {
     })?;
     bar.finish();
     for b in &report.bad {
-        eprintln!("{}:{}: skipped: {}", file.display(), b.line, b.reason);
+        err_out!("{}:{}: skipped: {}", file.display(), b.line, b.reason);
     }
-    println!(
+    out!(
         "imported {} rows, skipped {} bad rows",
         report.imported,
         report.bad.len()
@@ -290,15 +310,15 @@ fn presets(cmd: PresetsCmd) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", dir.display()))?;
     for (id, title, file) in &report.imported {
         let zh = title.zh.as_deref().unwrap_or("-");
-        println!("{id:>4}  {:<20} {zh}  {file}", title.en);
+        out!("{id:>4}  {:<20} {zh}  {file}", title.en);
     }
     for (file, why) in &report.refused {
-        eprintln!("{file}: skipped: {why}");
+        err_out!("{file}: skipped: {why}");
     }
     for warning in &report.warnings {
-        eprintln!("warning: {warning}");
+        err_out!("warning: {warning}");
     }
-    println!(
+    out!(
         "imported {} presets, skipped {} files",
         report.imported.len(),
         report.refused.len()
@@ -327,7 +347,7 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
                 .iter()
                 .map(|s| format!("{} {}", s.as_str(), counts.get(*s)))
                 .collect();
-            println!("{}", line.join(", "));
+            out!("{}", line.join(", "));
             for r in outbox::list(&snapshot, state, limit)? {
                 // The SMSC's ids, to find the message in the carrier's records.
                 let ids: Vec<String> = outbox::segments(&snapshot, r.id)?
@@ -339,7 +359,7 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
                 } else {
                     format!(" smsc {}", ids.join(","))
                 };
-                println!(
+                out!(
                     "{:>8} {:<10} {:<8} to {:<16} attempts {:>2}{ids} {}",
                     r.id,
                     r.state.as_str(),
@@ -384,12 +404,12 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
                 now,
                 presence_gw::admin::RETRY_BATCH,
             )?;
-            println!(
+            out!(
                 "{n} failed message{} queued again",
                 if n == 1 { "" } else { "s" }
             );
             if only_ids && asked > n {
-                println!(
+                out!(
                     "{} of the {asked} ids given were not queued again (retry takes only rows in state failed that no newer message replaced; see `outbox list --state failed`)",
                     asked - n
                 );
@@ -410,7 +430,7 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
                 })?;
             let cutoff = now.saturating_sub(age);
             let n = presence_gw::admin::purge_outbox(&store, cutoff, now, outbox::PURGE_BATCH)?;
-            println!("{n} finished messages purged");
+            out!("{n} finished messages purged");
             store.close_blocking();
         }
     }
@@ -420,7 +440,7 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
 fn backup(to: &std::path::Path, db: &DbArgs) -> anyhow::Result<()> {
     let cfg = db.existing()?;
     let b = presence_gw::store::backup(&cfg.db, to, cfg.store_options().busy_timeout)?;
-    println!(
+    out!(
         "{} -> {}: {} bytes, schema version {}, quick_check ok",
         cfg.db.display(),
         to.display(),
@@ -438,7 +458,7 @@ fn subscriber(cmd: SubscriberCmd) -> anyhow::Result<()> {
     let snapshot = conn.unchecked_transaction()?;
     match presence_gw::admin::subscriber_summary(&snapshot, m.as_str())? {
         Some(text) => print!("{text}"),
-        None => println!("{} has never used the service", m.as_str()),
+        None => out!("{} has never used the service", m.as_str()),
     }
     Ok(())
 }
@@ -731,11 +751,11 @@ async fn seed_demo(gw: &Gateway, sim: &smsc_sim::SimHandle, service_number: &str
         // One at a time, in order, as a person types.
         tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     }
-    println!(
+    out!(
         "  demo handsets:       {DEMO} (FAMILY: +8613900139000 +8613700137000; COLLEAGUES: +8613600136000)"
     );
     if let Some(url) = sim.http_url() {
-        println!("                       see them at {url}/ ; dial USSD: curl -s {url}/ussd -d '{{\"from\":\"{DEMO}\",\"to\":\"*123#\",\"text\":\"*123#\"}}' -H 'content-type: application/json'");
+        out!("                       see them at {url}/ ; dial USSD: curl -s {url}/ussd -d '{{\"from\":\"{DEMO}\",\"to\":\"*123#\",\"text\":\"*123#\"}}' -H 'content-type: application/json'");
     }
 }
 
@@ -787,25 +807,25 @@ async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         stop_http.clone(),
     ));
 
-    println!("presence-gw is running");
-    println!("  SMSC (SMPP 3.4):     {}", smsc.address);
+    out!("presence-gw is running");
+    out!("  SMSC (SMPP 3.4):     {}", smsc.address);
     if let Some(sim) = &embedded {
-        println!("  embedded smsc-sim:   smpp://{}", sim.smpp_addr());
+        out!("  embedded smsc-sim:   smpp://{}", sim.smpp_addr());
         if let Some(url) = sim.http_url() {
-            println!("  simulator console:   {url}/");
-            println!(
+            out!("  simulator console:   {url}/");
+            out!(
                 "  text the gateway:    curl -s {url}/mo -H 'content-type: application/json' \\\n                         -d '{{\"from\":\"+8613800138000\",\"to\":\"{}\",\"text\":\"HELP\"}}'",
                 cfg.service_number
             );
         }
     }
-    println!("  HTTP:                http://{http_addr}  (/health, /metrics)");
-    println!(
+    out!("  HTTP:                http://{http_addr}  (/health, /metrics)");
+    out!(
         "  avatars:             {}/gallery  (links sent to handsets start with {})",
         cfg.public_url().trim_end_matches('/'),
         cfg.public_url().trim_end_matches('/')
     );
-    println!(
+    out!(
         "  operator API:        POST http://{http_addr}/api/v1/events ({})",
         if cfg.api_key.is_some() {
             "bearer key set"
@@ -813,9 +833,9 @@ async fn serve(mut cfg: Config) -> anyhow::Result<()> {
             "off: set PRESENCE_GW_API_KEY"
         }
     );
-    println!("  service number:      {}", cfg.service_number);
-    println!("  database:            {}", cfg.db.display());
-    println!("  stop with Ctrl-C (in-flight messages are finished or requeued)");
+    out!("  service number:      {}", cfg.service_number);
+    out!("  database:            {}", cfg.db.display());
+    out!("  stop with Ctrl-C (in-flight messages are finished or requeued)");
     if let Some(sim) = &embedded {
         seed_demo(&gw, sim, &cfg.service_number).await;
     }
@@ -825,7 +845,7 @@ async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     tokio::spawn(async {
         shutdown_signal().await;
         // What was accepted is in the database; the next start sends what is left.
-        eprintln!("second stop signal: exiting now");
+        err_out!("second stop signal: exiting now");
         std::process::exit(130);
     });
     stop_http.cancel();
@@ -860,7 +880,7 @@ fn main() -> anyhow::Result<()> {
             let mut cfg = Config::parse_toml(&text, &file)?;
             with_env_secrets(&mut cfg);
             cfg.validate_in(&text, &file)?;
-            println!("{} is valid:\n{}", file.display(), cfg.summary());
+            out!("{} is valid:\n{}", file.display(), cfg.summary());
             return Ok(());
         }
         Some(Command::Activity(cmd)) => return activity(cmd),

@@ -436,3 +436,68 @@ async fn http_flag_alone_moves_the_links_too() {
     let status = gw.terminate();
     assert!(status.success(), "{status:?}");
 }
+
+/// A gateway whose stdout and stderr readers went away (a log shipper that died, `| head`)
+/// keeps serving, its output lost. It printed its banner with `println!`, which panics on a
+/// closed pipe: the gateway died at its next line (and an operator saw it spin, never bound).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_whose_output_pipes_closed_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_presence-gw"))
+        .args(["--http", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .env_remove("PRESENCE_GW_API_KEY")
+        .env_remove("PRESENCE_GW_SMSC_PASSWORD")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn presence-gw");
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let client = reqwest::Client::new();
+    let health = format!("http://127.0.0.1:{port}/health");
+    let deadline = Instant::now() + START;
+    let mut last = String::new();
+    while !last.contains("\"bound\"") {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the gateway exited ({status:?}); last /health: {last}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not bound within {START:?}: {last}"
+        );
+        if let Ok(r) = client.get(&health).send().await {
+            last = r.text().await.unwrap_or_default();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The banner's last lines and the demo's come after the bind: still serving after them.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the gateway exited after binding"
+    );
+    let r = client.get(&health).send().await.expect("/health answers");
+    assert_eq!(r.status(), 200);
+    let mut gw_child = child;
+    let kill = Command::new("kill")
+        .args(["-TERM", &gw_child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(st) = gw_child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no exit within {WAIT:?} of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+}
