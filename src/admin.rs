@@ -263,6 +263,8 @@ struct TitleRow {
     zh: Option<String>,
     /// A picture took it.
     used: bool,
+    /// The line of the row naming the same picture by its file, which a picture takes first.
+    shadowed_by: Option<u64>,
 }
 
 /// The titles a presets folder's [`TITLES_FILE`] gives, by preset.
@@ -286,13 +288,20 @@ impl Titles {
     ) -> Option<(Option<String>, Option<String>)> {
         let lower = file_name.to_lowercase();
         let stem = file_stem(&lower).to_string();
-        let row = match [lower, stem]
+        let by_name = [lower, stem]
             .into_iter()
-            .find(|k| self.by_name.contains_key(k))
-        {
-            Some(k) => self.by_name.get_mut(&k),
-            None => id.and_then(|id| self.by_id.get_mut(&id)),
-        }?;
+            .find(|k| self.by_name.contains_key(k));
+        let row = match by_name {
+            Some(k) => {
+                let row = self.by_name.get_mut(&k)?;
+                // A row naming the picture's id too is left unused: say why.
+                if let Some(by_id) = id.and_then(|id| self.by_id.get_mut(&id)) {
+                    by_id.shadowed_by.get_or_insert(row.line);
+                }
+                row
+            }
+            None => id.and_then(|id| self.by_id.get_mut(&id))?,
+        };
         row.used = true;
         Some((row.en.clone(), row.zh.clone()))
     }
@@ -307,11 +316,15 @@ impl Titles {
             .collect();
         rows.sort_by_key(|r| r.line);
         rows.iter()
-            .map(|r| {
-                format!(
+            .map(|r| match r.shadowed_by {
+                Some(line) => format!(
+                    "{TITLES_FILE} line {}: preset {:?} took its titles from line {line}, which names its file; the row is unused",
+                    r.line, r.key
+                ),
+                None => format!(
                     "{TITLES_FILE} line {}: no picture imported as preset {:?}; the row is unused",
                     r.line, r.key
-                )
+                ),
             })
             .collect()
     }
@@ -443,6 +456,7 @@ pub fn read_titles(input: impl Read) -> (Titles, Vec<String>) {
             en,
             zh,
             used: false,
+            shadowed_by: None,
         };
         let earlier = if key.chars().all(|c| c.is_ascii_digit()) {
             match key.parse::<i64>() {
@@ -741,6 +755,21 @@ mod tests {
         assert_eq!(
             titles.unused(),
             ["titles.csv line 11: no picture imported as preset \"77\"; the row is unused"]
+        );
+    }
+
+    #[test]
+    fn a_row_naming_the_id_of_a_picture_another_row_names_by_file_says_which_line_won() {
+        let file = "preset,title,title_zh\n03-owl,Owl,猫头鹰\n3,Hoot,鸮\n";
+        let (mut titles, warnings) = read_titles(file.as_bytes());
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            titles.take("03-owl.png", Some(3)),
+            Some((Some("Owl".into()), Some("猫头鹰".into())))
+        );
+        assert_eq!(
+            titles.unused(),
+            ["titles.csv line 3: preset \"3\" took its titles from line 2, which names its file; the row is unused"]
         );
     }
 

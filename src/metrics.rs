@@ -268,7 +268,7 @@ impl Metrics {
             &mut out,
             "presence_gw_receipts_pending",
             "gauge",
-            "Delivery receipts held until their submit_sm_resp.",
+            "Delivery receipts held for a message id no recorded submit has (yet): a receipt that beat its submit_sm_resp, or one for a submit sent twice around a crash, whose id nothing will take; dropped after 48 hours.",
             one(outbox.pending_receipts.to_string()),
         );
         family(
