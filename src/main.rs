@@ -318,10 +318,11 @@ fn presets(cmd: PresetsCmd) -> anyhow::Result<()> {
     for warning in &report.warnings {
         err_out!("warning: {warning}");
     }
+    let (n, skipped) = (report.imported.len(), report.refused.len());
     out!(
-        "imported {} presets, skipped {} files",
-        report.imported.len(),
-        report.refused.len()
+        "imported {n} preset{}, skipped {skipped} file{}",
+        if n == 1 { "" } else { "s" },
+        if skipped == 1 { "" } else { "s" }
     );
     store.close_blocking();
     Ok(())
