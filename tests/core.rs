@@ -127,8 +127,13 @@ async fn wait_window_in_use(gw: &Gateway, slots: usize) {
 
 /// Take the simulator's response delay away.
 fn answer_at_once(sim: &SimHandle) {
+    answer_after(sim, None);
+}
+
+/// Make the simulator answer every submit `ms` late (`None`: at once).
+fn answer_after(sim: &SimHandle, ms: Option<u64>) {
     let mut faults = sim.faults();
-    faults.response_delay = None;
+    faults.response_delay = ms.map(smsc_sim::Delay::fixed);
     sim.set_faults(faults);
 }
 
@@ -355,9 +360,7 @@ async fn a_slow_smsc_with_a_small_window_gets_small_batches_and_few_rows_in_hand
     // them). They now follow the window over the response time: about a second of sending in
     // hand, a quarter second a batch.
     let sim = sim(SimConfig::local()).await;
-    let mut faults = sim.faults();
-    faults.response_delay = Some(smsc_sim::Delay::fixed(40));
-    sim.set_faults(faults);
+    answer_after(&sim, Some(40));
     let dir = tempfile::tempdir().unwrap();
     let (gw, _mo) = gateway_with(&dir, &sim, |o| o.link.window = 1).await;
     enqueue_at_once(&gw, 100).await;
@@ -394,9 +397,7 @@ async fn a_stop_waits_for_the_submits_written_not_for_every_row_handed_to_the_li
     let (gw, _mo) = gateway_with(&dir, &sim, |o| o.link.window = 1).await;
     enqueue_at_once(&gw, 5).await;
     wait_delivered(&gw, 5, Duration::from_secs(10)).await;
-    let mut faults = sim.faults();
-    faults.response_delay = Some(smsc_sim::Delay::fixed(200));
-    sim.set_faults(faults);
+    answer_after(&sim, Some(200));
     gw.store
         .write(|tx| {
             for i in 10..90 {
