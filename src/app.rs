@@ -71,6 +71,9 @@ fn load_default_presets(
         }
         match crate::admin::import_presets(&store, &dir, &cfg) {
             Ok(r) => {
+                for (file, why) in &r.refused {
+                    tracing::warn!(dir = %dir.display(), %file, reason = %why, "default presets: file skipped");
+                }
                 for warning in &r.warnings {
                     tracing::warn!(dir = %dir.display(), "default presets: {warning}");
                 }
