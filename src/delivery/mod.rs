@@ -226,18 +226,18 @@ const IN_HAND_SECONDS: f64 = 1.0;
 /// of it when that is longer (an SMSC answering in 2 s needs 2 s of rows out to keep its
 /// window full); at least 1, at most `concurrency`.
 fn hand_cap(rate: f64, response_secs: f64, concurrency: usize) -> usize {
-    let concurrency = concurrency.max(1);
-    let n = (rate * response_secs.max(IN_HAND_SECONDS)).ceil();
-    if n.is_finite() && n >= 1.0 {
-        n.min(concurrency as f64) as usize
-    } else {
-        1
-    }
+    rows_in(rate, response_secs.max(IN_HAND_SECONDS)).min(concurrency.max(1))
 }
 
 /// Most rows a batch takes at `rate` messages per second (see [`BATCH_SECONDS`]); at least 1.
 fn rate_batch(rate: f64) -> usize {
-    let n = (rate * BATCH_SECONDS).ceil();
+    rows_in(rate, BATCH_SECONDS)
+}
+
+/// Rows sent in `seconds` at `rate` a second, rounded up; at least 1 (also for a rate that
+/// is 0 or not a number).
+fn rows_in(rate: f64, seconds: f64) -> usize {
+    let n = (rate * seconds).ceil();
     if n.is_finite() && n >= 1.0 {
         n.min(usize::MAX as f64) as usize
     } else {

@@ -611,9 +611,13 @@ impl Service {
         }
         let per = self.cfg.avatar.presets_per_page.max(1);
         let pages = total.div_ceil(per) as u32;
-        // A page past the last finds nothing; the reply says there is no such page.
+        // A page past the last is not looked up: the reply says there is no such page.
         let page = page.max(1);
-        let items = avatar::presets(tx, (page as usize - 1) * per, per)?;
+        let items = if page > pages {
+            Vec::new()
+        } else {
+            avatar::presets(tx, (page as usize - 1) * per, per)?
+        };
         Ok(Text::Presets {
             page,
             pages,
@@ -812,9 +816,13 @@ impl Service {
             .unwrap_or(0);
         let size = self.cfg.page_size.max(1);
         let pages = total.div_ceil(size).max(1) as u32;
-        // A page past the last finds nothing; the reply says there is no such page.
+        // A page past the last is not looked up: the reply says there is no such page.
         let page = page.max(1);
-        let numbers = state::members(tx, a.id, (page as usize - 1) * size, size)?;
+        let numbers = if page > pages {
+            Vec::new()
+        } else {
+            state::members(tx, a.id, (page as usize - 1) * size, size)?
+        };
         Ok(Text::Members {
             group: a.label(),
             page,

@@ -671,51 +671,34 @@ async fn supervise(
         };
         // Each session's lines name the SMSC it is with (on a fallback, not the primary).
         let session_span = tracing::info_span!("session", smsc = %cfg.smsc);
+        // A session's context: all but its role, request channel and stop token are the link's.
+        macro_rules! ctx {
+            ($role:expr, $requests:expr, $shutdown:expr) => {
+                SessionCtx {
+                    cfg: &cfg,
+                    role: $role,
+                    requests: $requests,
+                    inbound: &inbound,
+                    shutdown: $shutdown,
+                    stats: &stats,
+                    on_bound: &on_bound,
+                    window: &pacing.window,
+                    rate: &pacing.rate,
+                    origin: pacing.origin,
+                }
+            };
+        }
         let end = async {
             match cfg.bind_mode {
                 BindMode::Trx => {
-                    connect_and_run(SessionCtx {
-                        cfg: &cfg,
-                        role: Role::Transceiver,
-                        requests: Some(&mut requests),
-                        inbound: &inbound,
-                        shutdown,
-                        stats: &stats,
-                        on_bound: &on_bound,
-                        window: &pacing.window,
-                        rate: &pacing.rate,
-                        origin: pacing.origin,
-                    })
-                    .await
+                    connect_and_run(ctx!(Role::Transceiver, Some(&mut requests), shutdown)).await
                 }
                 BindMode::Txrx => {
                     // The pair lives and dies together: when one session ends, the other is told to
                     // unbind through the pair's token (a child of this session's stop token).
                     let pair = shutdown.child_token();
-                    let tx = connect_and_run(SessionCtx {
-                        cfg: &cfg,
-                        role: Role::Transmitter,
-                        requests: Some(&mut requests),
-                        inbound: &inbound,
-                        shutdown: &pair,
-                        stats: &stats,
-                        on_bound: &on_bound,
-                        window: &pacing.window,
-                        rate: &pacing.rate,
-                        origin: pacing.origin,
-                    });
-                    let rx = connect_and_run(SessionCtx {
-                        cfg: &cfg,
-                        role: Role::Receiver,
-                        requests: None,
-                        inbound: &inbound,
-                        shutdown: &pair,
-                        stats: &stats,
-                        on_bound: &on_bound,
-                        window: &pacing.window,
-                        rate: &pacing.rate,
-                        origin: pacing.origin,
-                    });
+                    let tx = connect_and_run(ctx!(Role::Transmitter, Some(&mut requests), &pair));
+                    let rx = connect_and_run(ctx!(Role::Receiver, None, &pair));
                     let (a, b) = tokio::join!(
                         async {
                             let r = tx.await;
