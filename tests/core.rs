@@ -425,6 +425,48 @@ async fn a_stop_waits_for_the_submits_written_not_for_every_row_handed_to_the_li
 }
 
 #[tokio::test]
+async fn rows_a_slowed_smsc_answers_are_recorded_as_it_goes_not_at_the_end_of_their_batch() {
+    // Rows claimed while the SMSC answered at once, then it slows to 200 ms an answer at
+    // window 1: 80 rows in one batch with the link, 16 s of sending. Their answers were
+    // recorded when the last came in, so a crash in those 16 s sent every accepted one again
+    // (100 duplicates in a tester's run). The rows answered are now recorded every second.
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway_with(&dir, &sim, |o| o.link.window = 1).await;
+    enqueue_at_once(&gw, 5).await;
+    wait_delivered(&gw, 5, Duration::from_secs(10)).await;
+    answer_after(&sim, Some(200));
+    gw.store
+        .write(|tx| {
+            for i in 10..90 {
+                let now = presence_gw::store::now_ms();
+                outbox::enqueue(tx, &NewMessage::sms(number(i), format!("late {i}")), now)?;
+            }
+            Ok::<_, presence_gw::store::StoreError>(())
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let c = counts(&gw).await;
+    assert!(c.in_flight >= 40, "the batch is still out: {c:?}");
+    let answered = sim.stats().mt_accepted.saturating_sub(5);
+    let recorded = c.submitted + c.delivered - 5;
+    assert!(
+        recorded >= 8 && recorded + 8 >= answered,
+        "{recorded} of the {answered} rows answered are recorded: {c:?}"
+    );
+    answer_at_once(&sim);
+    let c = wait_delivered(&gw, 85, Duration::from_secs(30)).await;
+    assert_eq!(c.failed, 0, "{c:?}");
+    for i in 10..90 {
+        let h = sim.handset(&number(i));
+        assert_eq!(h.texts(), vec![format!("late {i}")], "handset {i}");
+    }
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn messages_without_a_receipt_do_not_stay_submitted_for_ever() {
     // No receipt asked (or none ever came): once the validity and the grace after it are
     // over, the rows end `expired` with the reason, so retention can take them and the

@@ -221,6 +221,12 @@ const BATCH_SECONDS: f64 = 0.25;
 /// were 26 s of sending.
 const IN_HAND_SECONDS: f64 = 1.0;
 
+/// A batch still out this long after its submits went to the link (the SMSC slowed down after
+/// it was claimed) has the rows answered so far recorded, and again every as long until it
+/// ends. Longer than a batch takes at the expected rate ([`BATCH_SECONDS`]), so a batch
+/// is one record write as long as the rate holds.
+const RECORD_EVERY: Duration = Duration::from_secs(1);
+
 /// Rows the dispatcher holds at once at `rate` messages per second with answers
 /// `response_secs` after their submits: [`IN_HAND_SECONDS`] of sending, or the response time
 /// of it when that is longer (an SMSC answering in 2 s needs 2 s of rows out to keep its
@@ -523,25 +529,27 @@ impl Dispatcher {
     }
 
     /// Submit a batch of claimed rows through the link's window in one pipeline, then record
-    /// every accepted segment and every row's end in one store write.
+    /// every accepted segment and every row's end in one store write. A batch still out after
+    /// [`RECORD_EVERY`] (claimed while the SMSC was fast, and it slowed down) has the rows
+    /// answered so far recorded every [`RECORD_EVERY`], so that a crash then sends again only
+    /// what was answered since.
     async fn process_batch(&self, rows: Vec<OutboxRow>) {
         let done = self.accepted_before(&rows).await;
-        let mut attempts: Vec<outbox::Attempt> = Vec::with_capacity(rows.len());
-        // Per attempt: a permanent failure, if any, else a reason to retry, if any, else
+        // Per row: the segments the SMSC accepted in this attempt.
+        let mut accepted: Vec<Vec<outbox::AcceptedSegment>> = Vec::with_capacity(rows.len());
+        // Per row: a permanent failure, if any, else a reason to retry, if any, else
         // whether a segment never went out (see `LinkError::never_sent`).
         let mut verdicts: Vec<Verdict> = Vec::with_capacity(rows.len());
-        // Per PDU: (attempt index, segment number, segment count).
+        // Per row: its submits not answered yet.
+        let mut waiting: Vec<usize> = Vec::with_capacity(rows.len());
+        // Per PDU: (row index, segment number, segment count).
         let mut owners: Vec<(usize, u8, u8)> = Vec::with_capacity(rows.len());
         let mut pdus: Vec<SubmitSm> = Vec::with_capacity(rows.len());
         let claimed_at = now_ms();
         for row in &rows {
-            let index = attempts.len();
-            attempts.push(outbox::Attempt {
-                outbox_id: row.id,
-                attempt: row.attempts,
-                accepted: Vec::new(),
-                end: outbox::AttemptEnd::Submitted,
-            });
+            let index = accepted.len();
+            accepted.push(Vec::new());
+            waiting.push(0);
             if self.valid_until(row).is_some_and(|end| end <= claimed_at) {
                 verdicts.push(Verdict {
                     expired: true,
@@ -560,6 +568,7 @@ impl Dispatcher {
                             continue;
                         }
                         owners.push((index, seq, total));
+                        waiting[index] += 1;
                         pdus.push(sm);
                     }
                 }
@@ -569,22 +578,53 @@ impl Dispatcher {
                 }),
             }
         }
-        // With a small window, receipts for the ids this batch gets wait until
-        // `record_attempts` below has committed (or failed): `recording` is dropped after it,
-        // whatever happens. Then the receipts of the whole batch find their segments and go in
-        // one write of their own, instead of each being held and matched again
-        // ([`crate::smpp::gate`]). With a large window the store's group commit already takes
-        // many receipts per write, and the wait only slows the SMSC's receipt flow.
+        // With a small window, receipts for the ids this batch gets wait until their rows'
+        // record below has committed (or failed): `recording` releases them then, and is
+        // dropped at the end whatever happens. Then the receipts of the whole batch find their
+        // segments and go in one write of their own, instead of each being held and matched
+        // again ([`crate::smpp::gate`]). With a large window the store's group commit already
+        // takes many receipts per write, and the wait only slows the SMSC's receipt flow.
         let recording = self.link.receipt_gates().batch();
         let gated =
             self.cfg.template.registered_delivery && self.link.window_size() <= GATE_MAX_WINDOW;
         let gate = gated.then(|| recording.gate());
-        let answers = self.link.submit_batch_gated(pdus, gate).await;
-        for ((index, seq, total), answer) in owners.into_iter().zip(answers) {
+        let mut answers = self.link.submit_batch_streamed(pdus, gate).await;
+        let mut recorded = vec![false; rows.len()];
+        let record_at = tokio::time::sleep(RECORD_EVERY);
+        tokio::pin!(record_at);
+        loop {
+            let next = tokio::select! {
+                biased;
+                next = answers.next() => next,
+                _ = &mut record_at => {
+                    let ready: Vec<usize> = (0..rows.len())
+                        .filter(|&i| !recorded[i] && waiting[i] == 0)
+                        .collect();
+                    if !ready.is_empty() {
+                        let ids: Vec<String> = ready
+                            .iter()
+                            .flat_map(|&i| accepted[i].iter())
+                            .map(|a| a.message_id.clone())
+                            .collect();
+                        self.settle(&rows, &mut accepted, &mut verdicts, &ready).await;
+                        for &i in &ready {
+                            recorded[i] = true;
+                        }
+                        recording.release(&ids);
+                    }
+                    record_at
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + RECORD_EVERY);
+                    continue;
+                }
+            };
+            let Some((pdu, answer)) = next else { break };
+            let (index, seq, total) = owners[pdu];
+            waiting[index] -= 1;
             let verdict = &mut verdicts[index];
             match answer {
                 Ok(SubmitOutcome::Accepted { message_id }) => {
-                    attempts[index].accepted.push(outbox::AcceptedSegment {
+                    accepted[index].push(outbox::AcceptedSegment {
                         seq,
                         total,
                         message_id,
@@ -602,33 +642,56 @@ impl Dispatcher {
                 }
             }
         }
+        let rest: Vec<usize> = (0..rows.len()).filter(|&i| !recorded[i]).collect();
+        self.settle(&rows, &mut accepted, &mut verdicts, &rest).await;
+        drop(recording);
+    }
+
+    /// End and record the attempts of the rows at `which` (each row settles once: its
+    /// accepted segments and verdict are taken).
+    async fn settle(
+        &self,
+        rows: &[OutboxRow],
+        accepted: &mut [Vec<outbox::AcceptedSegment>],
+        verdicts: &mut [Verdict],
+        which: &[usize],
+    ) {
+        if which.is_empty() {
+            return;
+        }
         let now = now_ms();
-        for ((attempt, row), verdict) in attempts.iter_mut().zip(&rows).zip(verdicts) {
-            attempt.end = verdict.end(
+        let mut ended = Vec::with_capacity(which.len());
+        // WAP Pushes whose receipt may be applied by the record itself (a receipt that came
+        // before its response): a failure there gets its SMS fallback too.
+        let mut pushes = Vec::new();
+        for &i in which {
+            let row = &rows[i];
+            let accepted = std::mem::take(&mut accepted[i]);
+            let end = std::mem::take(&mut verdicts[i]).end(
                 row.attempts,
                 self.cfg.max_attempts,
-                !attempt.accepted.is_empty(),
+                !accepted.is_empty(),
                 now,
                 || now + self.retry_delay(row.attempts).as_millis() as i64,
             );
-            if let outbox::AttemptEnd::Retry { error, .. } = &attempt.end {
+            if let outbox::AttemptEnd::Retry { error, .. } = &end {
                 debug!(outbox_id = row.id, reason = %error, "retrying later");
             }
-            if let outbox::AttemptEnd::Fail(reason) = &attempt.end {
+            if let outbox::AttemptEnd::Fail(reason) = &end {
                 let to = crate::command::mask(&row.destination);
                 warn!(outbox_id = row.id, %to, %reason, "message failed");
             }
+            if row.kind == MessageKind::WapPush {
+                pushes.push(row.id);
+            }
+            ended.push(outbox::Attempt {
+                outbox_id: row.id,
+                attempt: row.attempts,
+                accepted,
+                end,
+            });
         }
-        // WAP Pushes whose receipt may be applied by the record itself (a receipt that came
-        // before its response): a failure there gets its SMS fallback too.
-        let pushes: Vec<i64> = rows
-            .iter()
-            .filter(|r| r.kind == MessageKind::WapPush)
-            .map(|r| r.id)
-            .collect();
-        let failures = self.record(attempts, pushes, now).await;
-        drop(recording);
-        for (id, error) in failures {
+        for (id, error) in self.record(ended, pushes, now).await {
             // The row stays in_flight; the next start sends it again.
             error!(outbox_id = id, %error, "could not record submit outcome");
         }

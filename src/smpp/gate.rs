@@ -11,7 +11,9 @@
 //! only after it is persisted. The session announces each id the SMSC accepted for a batch
 //! the moment it reads the response (`BatchGate::accepted`), which is before it hands on any
 //! `deliver_sm` read after it. The dispatcher drops its [`BatchRecording`] once the batch's
-//! record write has committed (or failed, or the batch ended any other way). The inbound pump
+//! record write has committed (or failed, or the batch ended any other way); a batch slow
+//! enough to have rows recorded before its end releases their ids then
+//! ([`BatchRecording::release`]). The inbound pump
 //! waits ([`ReceiptGates::wait_recorded`]) before writing a receipt for an announced id that is
 //! not recorded yet, so the receipt finds its segment; the receipts of a batch then go in one
 //! write of their own. A receipt for an id nobody announced (a receipt before its response, or
@@ -24,7 +26,7 @@
 //! they complete was tried instead (BENCHMARKS.md, 2026-12-05): it waits less but writes more,
 //! and cost more CPU per message than no gate at all at window 1.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -129,6 +131,27 @@ impl BatchGate {
             self.released.store(true, Ordering::Release);
             std::mem::take(&mut *ids)
         };
+        self.open_for(ids);
+    }
+
+    /// Release the ids `recorded` (as received) ahead of the rest of the batch.
+    fn release_some(self: &Arc<Self>, recorded: &[String]) {
+        let recorded: HashSet<String> = recorded
+            .iter()
+            .map(|id| normalize_message_id(id))
+            .collect();
+        if recorded.is_empty() {
+            return;
+        }
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|id| !recorded.contains(id));
+        self.open_for(recorded);
+    }
+
+    /// Let receipts for `ids` (normalised, announced by this batch) go ahead.
+    fn open_for(self: &Arc<Self>, ids: impl IntoIterator<Item = String>) {
         {
             let mut open = self.gates.lock();
             for id in ids {
@@ -153,6 +176,12 @@ impl BatchRecording {
     /// The gate, for [`super::LinkHandle::submit_batch_gated`].
     pub fn gate(&self) -> Arc<BatchGate> {
         self.gate.clone()
+    }
+
+    /// The submits that got `message_ids` (as received) are recorded before the rest of the
+    /// batch: receipts for them go ahead now.
+    pub fn release(&self, message_ids: &[String]) {
+        self.gate.release_some(message_ids);
     }
 }
 
@@ -203,6 +232,24 @@ mod tests {
         tokio::task::yield_now().await;
         drop(rec);
         assert!(waiter.await.unwrap());
+        assert!(gates.is_empty());
+    }
+
+    #[tokio::test]
+    async fn ids_recorded_ahead_of_their_batch_go_ahead_alone() {
+        let gates = Arc::new(ReceiptGates::default());
+        let rec = gates.batch();
+        rec.gate().accepted("0A");
+        rec.gate().accepted("0B");
+        let waiting = gates.clone();
+        let waiter =
+            tokio::spawn(async move { waiting.wait_recorded("a", Duration::from_secs(5)).await });
+        tokio::task::yield_now().await;
+        rec.release(&["00A".to_string()]);
+        assert!(waiter.await.unwrap(), "released with its rows' record");
+        assert!(!gates.is_open("0A"));
+        assert!(gates.is_open("0B"), "the rest waits for the end of the batch");
+        drop(rec);
         assert!(gates.is_empty());
     }
 

@@ -523,11 +523,37 @@ impl LinkHandle {
         sms: Vec<SubmitSm>,
         gate: Option<Arc<BatchGate>>,
     ) -> Vec<Result<SubmitOutcome, LinkError>> {
-        let n = sms.len();
-        if n == 0 {
-            return Vec::new();
+        let mut answers: Vec<Option<Result<SubmitOutcome, LinkError>>> = vec![None; sms.len()];
+        let mut stream = self.submit_batch_streamed(sms, gate).await;
+        while let Some((index, answer)) = stream.next().await {
+            answers[index] = Some(answer);
         }
-        let (tx, mut rx) = mpsc::channel(n);
+        answers
+            .into_iter()
+            .map(|a| a.unwrap_or(Err(LinkError::Disconnected)))
+            .collect()
+    }
+
+    /// [`LinkHandle::submit_batch_gated`], giving each answer as it comes: the caller can
+    /// record the messages answered so far while the rest of the batch is still out (a slow
+    /// SMSC takes long over a batch claimed while it was fast).
+    pub async fn submit_batch_streamed(
+        &self,
+        sms: Vec<SubmitSm>,
+        gate: Option<Arc<BatchGate>>,
+    ) -> BatchAnswers {
+        let n = sms.len();
+        let (tx, rx) = mpsc::channel(n.max(1));
+        let mut answers = BatchAnswers {
+            link: self.clone(),
+            rx: None,
+            answered: vec![false; n],
+            left: n,
+            refused: false,
+        };
+        if n == 0 {
+            return answers;
+        }
         let batch = Batch {
             pdus: sms.into_iter().map(Pdu::SubmitSm).collect(),
             reply: tx,
@@ -539,24 +565,59 @@ impl LinkHandle {
             .requests
             .send(Outgoing::Batch(batch))
             .await
-            .is_err()
+            .is_ok()
         {
-            return vec![Err(LinkError::Closed); n];
-        }
-        let mut answers: Vec<Option<Result<SubmitOutcome, LinkError>>> = vec![None; n];
-        for _ in 0..n {
-            // `None`: the session dropped the rest, the connection is gone.
-            let Some((index, answer)) = rx.recv().await else {
-                break;
-            };
-            if let Some(slot) = answers.get_mut(index) {
-                *slot = Some(answer.map(|resp| self.account(&resp)));
-            }
+            answers.rx = Some(rx);
+        } else {
+            answers.refused = true;
         }
         answers
-            .into_iter()
-            .map(|a| a.unwrap_or(Err(LinkError::Disconnected)))
-            .collect()
+    }
+}
+
+/// The answers to one batch of submits, in the order they come
+/// ([`LinkHandle::submit_batch_streamed`]).
+#[derive(Debug)]
+pub struct BatchAnswers {
+    link: LinkHandle,
+    /// `None` once the session has dropped the batch (or never took it).
+    rx: Option<mpsc::Receiver<(usize, Result<Command, LinkError>)>>,
+    answered: Vec<bool>,
+    left: usize,
+    /// The link was closed: the session never took the batch.
+    refused: bool,
+}
+
+impl BatchAnswers {
+    /// The next answer, with the index of its submit in the batch; `None` once every submit
+    /// has one. Submits the session dropped unanswered (the connection went) come last, each
+    /// [`LinkError::Disconnected`] ([`LinkError::Closed`] if the link was gone before).
+    pub async fn next(&mut self) -> Option<(usize, Result<SubmitOutcome, LinkError>)> {
+        if self.left == 0 {
+            return None;
+        }
+        if let Some(rx) = &mut self.rx {
+            while let Some((index, answer)) = rx.recv().await {
+                match self.answered.get_mut(index) {
+                    Some(done) if !*done => {
+                        *done = true;
+                        self.left -= 1;
+                        return Some((index, answer.map(|resp| self.link.account(&resp))));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.rx = None;
+        let index = self.answered.iter().position(|done| !done)?;
+        self.answered[index] = true;
+        self.left -= 1;
+        let error = if self.refused {
+            LinkError::Closed
+        } else {
+            LinkError::Disconnected
+        };
+        Some((index, Err(error)))
     }
 }
 
