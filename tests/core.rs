@@ -964,6 +964,44 @@ async fn wrong_password_never_binds_and_says_so() {
     sim.shutdown().await;
 }
 
+#[tokio::test]
+async fn rows_a_crash_left_in_flight_are_queued_again_before_the_link_binds() {
+    // The start's scan of the outbox (its counts, and rows a crash left `in_flight`) ran in
+    // the dispatcher's task after the link was spawned: with a million rows it held the
+    // store's writer for 0.4 s after the bind, when the SMSC hands over its backlog of
+    // receipts and MO. `Gateway::start` now returns with it done.
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gw.db");
+    let store = presence_gw::store::Store::open(&db, Default::default()).unwrap();
+    store
+        .write(|tx| {
+            let now = presence_gw::store::now_ms();
+            for i in 0..20 {
+                outbox::enqueue(tx, &NewMessage::sms(number(i), format!("msg {i}")), now)?;
+            }
+            outbox::claim_due(tx, now, 20).map(|_| ())
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    // A refused bind: nothing is claimed again, whatever the timing.
+    let link = LinkConfig {
+        smsc: sim.smpp_addr().to_string(),
+        system_id: SYSTEM_ID.into(),
+        password: presence_gw::config::Secret::new("wrong"),
+        ..LinkConfig::default()
+    };
+    let (tx, _rx) = mpsc::channel(8);
+    let gw = Gateway::start(GatewayOptions::new(db, link, "10658"), tx)
+        .await
+        .unwrap();
+    let c = counts(&gw).await;
+    assert_eq!((c.in_flight, c.queued), (0, 20), "{c:?}");
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
 /// The bind and submit addressing a carrier sets in `[smsc]` (addr_ton/npi, address_range,
 /// system_type, source_ton/npi) reaches the wire: the simulator sees it in the bind and in
 /// every submit_sm.
