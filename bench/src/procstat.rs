@@ -292,12 +292,24 @@ mod tests {
             }
         };
         // Other tests run beside this one: what is compared is this process's whole CPU time.
-        let (fine0, ticks0) = (self_cpu().unwrap(), process_cpu(std::process::id()).unwrap());
+        let (fine0, ticks0) = (
+            self_cpu().unwrap(),
+            process_cpu(std::process::id()).unwrap(),
+        );
         busy(std::time::Duration::from_millis(100));
-        let (fine1, ticks1) = (self_cpu().unwrap(), process_cpu(std::process::id()).unwrap());
-        let (fine, ticks) = (fine1.since(&fine0).total_s(), ticks1.since(&ticks0).total_s());
+        let (fine1, ticks1) = (
+            self_cpu().unwrap(),
+            process_cpu(std::process::id()).unwrap(),
+        );
+        let (fine, ticks) = (
+            fine1.since(&fine0).total_s(),
+            ticks1.since(&ticks0).total_s(),
+        );
         assert!(fine >= 0.02, "{fine} s of CPU in a 100 ms busy loop");
-        assert!((fine - ticks).abs() <= 0.03, "getrusage {fine} s, /proc {ticks} s");
+        assert!(
+            (fine - ticks).abs() <= 0.03,
+            "getrusage {fine} s, /proc {ticks} s"
+        );
         // Not a multiple of the 10 ms tick, as /proc's is.
         let mut seen_fine = false;
         for _ in 0..5 {
