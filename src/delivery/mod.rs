@@ -643,7 +643,8 @@ impl Dispatcher {
             }
         }
         let rest: Vec<usize> = (0..rows.len()).filter(|&i| !recorded[i]).collect();
-        self.settle(&rows, &mut accepted, &mut verdicts, &rest).await;
+        self.settle(&rows, &mut accepted, &mut verdicts, &rest)
+            .await;
         drop(recording);
     }
 

@@ -136,10 +136,8 @@ impl BatchGate {
 
     /// Release the ids `recorded` (as received) ahead of the rest of the batch.
     fn release_some(self: &Arc<Self>, recorded: &[String]) {
-        let recorded: HashSet<String> = recorded
-            .iter()
-            .map(|id| normalize_message_id(id))
-            .collect();
+        let recorded: HashSet<String> =
+            recorded.iter().map(|id| normalize_message_id(id)).collect();
         if recorded.is_empty() {
             return;
         }
@@ -248,7 +246,10 @@ mod tests {
         rec.release(&["00A".to_string()]);
         assert!(waiter.await.unwrap(), "released with its rows' record");
         assert!(!gates.is_open("0A"));
-        assert!(gates.is_open("0B"), "the rest waits for the end of the batch");
+        assert!(
+            gates.is_open("0B"),
+            "the rest waits for the end of the batch"
+        );
         drop(rec);
         assert!(gates.is_empty());
     }
