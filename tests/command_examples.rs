@@ -289,9 +289,73 @@ fn groups_and_group_show() {
         assert_eq!(cmd(&format!("分组 {zh}")), expected);
         assert_eq!(cmd(&format!("group {}", en.to_lowercase())), expected);
     }
+    // COMMANDS.md: `GROUP <g>` takes a page (`GROUP <g> 2`); numbers go after ADD / DEL. A
+    // page before the first is a page all the same, for the reply to say pages start at 1
+    // (it was a bad-number error).
     assert_eq!(
-        parse("GROUP FAMILY 0", CC).unwrap_err().kind,
+        cmd("GROUP FAMILY 0"),
+        Command::GroupShow {
+            group: family(),
+            page: 0
+        }
+    );
+    // A phone number there was meant to be added: the error's usage shows how.
+    let err = parse("GROUP FAMILY 13900139000", CC).unwrap_err();
+    assert_eq!(err.kind, ParseErrorKind::BadNumber);
+    assert_eq!(err.usage, HelpTopic::Group);
+}
+
+#[test]
+fn page_numbers_before_the_first_or_too_big_are_pages_for_the_reply_to_refuse() {
+    // 0 stands for 0 or a negative page, u32::MAX for any number too big for a page.
+    all_same(
+        &["GROUPS 0", "GROUPS -1", "分组 -5", "GROUP 0"],
+        &Command::Groups(0),
+    );
+    all_same(
+        &["GROUPS 99999999999999999999", "GROUPS 4294967296"],
+        &Command::Groups(u32::MAX),
+    );
+    all_same(
+        &["STATUS 0", "STATUS -1", "状态 0"],
+        &Command::StatusShow(0),
+    );
+    all_same(
+        &["STATUS 99999999999999999999"],
+        &Command::StatusShow(u32::MAX),
+    );
+    all_same(
+        &["AVATARS 0", "AVATARS -1", "头像库 0"],
+        &Command::Avatars { page: 0 },
+    );
+    all_same(
+        &["AVATARS 99999999999999999999"],
+        &Command::Avatars { page: u32::MAX },
+    );
+    for (text, page) in [
+        ("GROUP FAMILY 0", 0),
+        ("GROUP FAMILY -1", 0),
+        ("分组 家人 -1", 0),
+        ("GROUP FAMILY 99999999999999999999", u32::MAX),
+        ("GROUP FAMILY 3", 3),
+    ] {
+        assert_eq!(
+            cmd(text),
+            Command::GroupShow {
+                group: family(),
+                page
+            },
+            "{text}"
+        );
+    }
+    // Not a number at all: as before.
+    assert_eq!(
+        parse("AVATARS x", CC).unwrap_err().kind,
         ParseErrorKind::BadNumber
+    );
+    assert_eq!(
+        parse("GROUP FAMILY -", CC).unwrap_err().kind,
+        ParseErrorKind::UnknownOption
     );
 }
 
@@ -501,7 +565,14 @@ fn expiries_in_every_form() {
         ("到15:00", until(15, 0)),
         ("到１５：００", until(15, 0)),
         ("直到15点半", until(15, 30)),
-        ("到8点15分", until(8, 15)),
+        (
+            "到8点15分",
+            Some(Expiry::UntilEither {
+                hour: 8,
+                minute: 15,
+            }),
+        ),
+        ("到20点15分", until(20, 15)),
     ] {
         let text = format!("STATUS FAMILY BUSY {suffix}");
         assert_eq!(

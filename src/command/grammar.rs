@@ -20,7 +20,7 @@ use super::types::{
     DisplayName, DurationUnit, Expiry, GroupName, HelpTopic, Lang, Privacy, StatusAssignment,
     StatusChange, StatusText, StatusWord, StopTarget, Target, ValueError,
 };
-use super::{Command, ParseError, ParseErrorKind, Parsed, MAX_SUGGESTION_CHARS};
+use super::{Command, Doubt, ParseError, ParseErrorKind, Parsed, MAX_SUGGESTION_CHARS};
 
 /// The grammar's nom error: `fail` is `Some` once a command keyword matched (a committed error).
 #[derive(Debug)]
@@ -277,7 +277,14 @@ pub fn command<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
 
 /// Builds the success value (every command consumes all of its input).
 fn done(command: Command, lang_hint: Option<Lang>) -> PResult<'static, Parsed> {
-    Ok(("", Parsed { command, lang_hint }))
+    Ok((
+        "",
+        Parsed {
+            command,
+            lang_hint,
+            doubts: Vec::new(),
+        },
+    ))
 }
 
 /// `HELP` / `?` / `帮助` `[topic]`.
@@ -354,23 +361,35 @@ fn word(input: &str) -> PResult<'_, &str> {
     take_while1(|c: char| c != ' ').parse(input)
 }
 
-/// A paged list's command after its keyword: nothing is page 1, digits are that page (0 or
-/// too big is a bad number, explained with `topic`); `None` when `rest` is something else.
+/// A paged list's command after its keyword: nothing is page 1, digits are that page (see
+/// [`page_number`]: 0, a negative or a huge number are kept for the service to say there is no
+/// such page); `None` when `rest` is something else.
 fn list_page<'a>(
     rest: &'a str,
     lang: Option<Lang>,
-    topic: HelpTopic,
     list: fn(u32) -> Command,
 ) -> Option<PResult<'a, Parsed>> {
     if rest.is_empty() {
         return Some(done(list(1), lang));
     }
-    if !rest.bytes().all(|b| b.is_ascii_digit()) {
+    page_number(rest).map(|page| done(list(page), lang))
+}
+
+/// A page number making up all of `text` (`2`, `0`, `-1`, `99999999999999999999`): the page;
+/// 0 for 0 or a negative number (before the first page), [`u32::MAX`] for a number too big
+/// for any page (see [`Command::Groups`]). `None` when `text` is no number.
+fn page_number(text: &str) -> Option<u32> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(digits) => (true, digits),
+        None => (false, text),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(match positive(rest) {
-        Some(page) => done(list(page), lang),
-        None => with_lang(lang, fail(rest, ParseErrorKind::BadNumber, rest, topic)),
+    Some(if negative {
+        0
+    } else {
+        digits.parse::<u32>().unwrap_or(u32::MAX)
     })
 }
 
@@ -441,7 +460,7 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     ];
     let (rest, (lang, ())) = keyword(KW)(input)?;
     // A group name is never all digits: `GROUPS 2` is the second page of the list.
-    if let Some(listed) = list_page(rest, lang, HelpTopic::Group, Command::Groups) {
+    if let Some(listed) = list_page(rest, lang, Command::Groups) {
         return listed;
     }
     let body = |input: &'a str| -> PResult<'a, Parsed> {
@@ -452,11 +471,14 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
         if rest.is_empty() {
             return done(Command::GroupShow { group, page: 1 }, lang);
         }
-        if rest.bytes().all(|b| b.is_ascii_digit()) {
-            return match positive(rest) {
-                Some(page) => done(Command::GroupShow { group, page }, lang),
-                None => fail(rest, ParseErrorKind::BadNumber, rest, HelpTopic::Group),
-            };
+        // Numbers go after ADD or DEL (COMMANDS.md): one here is a page, unless it could be a
+        // phone number (5 digits or more: no group has that many pages), which was meant to be
+        // added, and the reply shows how.
+        if let Some(page) = page_number(rest) {
+            if rest.len() >= 5 && Msisdn::parse(rest, default_cc).is_ok() {
+                return fail(rest, ParseErrorKind::BadNumber, rest, HelpTopic::Group);
+            }
+            return done(Command::GroupShow { group, page }, lang);
         }
         let Ok((args, (_, action))) = keyword(ACTIONS)(rest) else {
             return fail(rest, ParseErrorKind::UnknownOption, rest, HelpTopic::Group);
@@ -491,11 +513,18 @@ pub fn status(input: &str) -> PResult<'_, Parsed> {
     const KW: &[Kw<()>] = &[("STATUS", EN, ()), ("状态", ZH, ())];
     let (rest, (lang, ())) = keyword(KW)(input)?;
     // A target is never all digits: `STATUS 2` is the second page of the list.
-    if let Some(listed) = list_page(rest, lang, HelpTopic::Status, Command::StatusShow) {
+    if let Some(listed) = list_page(rest, lang, Command::StatusShow) {
         return listed;
     }
-    let (_, list) = with_lang(lang, assignments(rest))?;
-    done(Command::StatusSet(list), lang)
+    let (_, (list, doubts)) = with_lang(lang, assignments(input, rest, lang))?;
+    Ok((
+        "",
+        Parsed {
+            command: Command::StatusSet(list),
+            lang_hint: lang,
+            doubts,
+        },
+    ))
 }
 
 /// Skips spaces and separators.
@@ -503,16 +532,117 @@ fn separators(input: &str) -> PResult<'_, &str> {
     take_while_m_n(0, usize::MAX, |c: char| c == ' ' || is_sep(c)).parse(input)
 }
 
-/// One or more assignments up to the end of the input.
-fn assignments(input: &str) -> PResult<'_, Vec<StatusAssignment>> {
+/// One or more assignments up to the end of `input`, the part of the command `full` after its
+/// keyword; and the doubts about them for the service to settle ([`Doubt`]).
+///
+/// Two slips are caught here rather than read the wrong way (`lang` is the reply's):
+/// - a comma left out between assignments: free text that reads as a status and then a whole
+///   assignment (`BUSY UNTIL 5PM COLLEAGUES MEETING`, see [`missing_comma`]). The words
+///   could be meant as one text, so it is not taken as two assignments: the reply offers
+///   the comma, or quotes. Refused here when the second target is built in, a doubt when it
+///   is a user group (there is nothing to doubt if the subscriber has no such group);
+/// - a comma inside free text (`At lunch, back soon`): after an unquoted free text without
+///   expiry, what follows the comma is more text when it is no assignment (`back`, `2 mins`:
+///   refused here), or a doubt when it names a user group and a free text (`back soon`:
+///   text if the subscriber has no group BACK).
+fn assignments<'a>(
+    full: &'a str,
+    input: &'a str,
+    lang: Option<Lang>,
+) -> PResult<'a, (Vec<StatusAssignment>, Vec<Doubt>)> {
+    let at = |part: &str| full.len() - part.len();
+    let error = |kind: ParseErrorKind, bad: &str| ParseError {
+        kind,
+        bad: bad.to_owned(),
+        usage: HelpTopic::Status,
+        lang_hint: lang,
+    };
+    // The command with `full[start..end]` in quotes, and that text.
+    let quoted = |start: usize, end: usize| {
+        let text = full[start..end].trim_end();
+        let end = start + text.len();
+        let fixed = format!("{}\"{text}\"{}", &full[..start], &full[end..]);
+        let fixed = (fixed.chars().count() <= MAX_SUGGESTION_CHARS).then_some(fixed);
+        (ParseErrorKind::CommaInText { fixed }, text)
+    };
     let mut out = Vec::new();
+    let mut doubts = Vec::new();
+    // Where the free text starts that the next comma may be inside of; the groups named by
+    // assignments read after such commas so far, and where the last assignment ended.
+    let mut text_start: Option<usize> = None;
+    let mut after_comma: Option<(usize, Vec<GroupName>)> = None;
+    let mut last_end = 0;
+    let flush =
+        |after_comma: &mut Option<(usize, Vec<GroupName>)>, doubts: &mut Vec<Doubt>, end: usize| {
+            if let Some((start, groups)) = after_comma.take() {
+                let (kind, text) = quoted(start, end);
+                for group in groups {
+                    doubts.push(Doubt {
+                        group,
+                        if_exists: false,
+                        error: error(kind.clone(), text),
+                    });
+                }
+            }
+        };
     let (mut rest, _) = separators(input)?;
     while !rest.is_empty() {
-        let (r, a) = assignment(rest)?;
+        let (r, (a, status)) = match (assignment_and_status(rest), text_start) {
+            (Ok(parsed), _) => parsed,
+            (Err(nom::Err::Failure(GrammarError { fail: Some(e), .. })), Some(start))
+                if more_text(rest, &e.kind) =>
+            {
+                let (kind, text) = quoted(start, at(rest) + segment_text(rest).len());
+                return fail(rest, kind, text, HelpTopic::Status);
+            }
+            (Err(e), _) => return Err(e),
+        };
+        let end = at(r);
+        let typed = full[at(status)..end].trim_end();
+        let unquoted_text =
+            !status.starts_with('"') && matches!(a.status, StatusChange::Set(StatusText::Free(_)));
+        if let Some((target, offset)) = unquoted_text
+            .then(|| missing_comma(typed, segment_text(rest)))
+            .flatten()
+        {
+            let w = at(status) + offset;
+            let comma = if lang == ZH { "，" } else { ", " };
+            let fixed = format!("{}{comma}{}", full[..w].trim_end(), &full[w..]);
+            let fixed = (fixed.chars().count() <= MAX_SUGGESTION_CHARS).then_some(fixed);
+            let word = target_token(&full[w..]).map_or("", |(_, t)| t);
+            let kind = ParseErrorKind::MissingComma { fixed };
+            match target {
+                Target::Group(group @ GroupName::User(_)) => doubts.push(Doubt {
+                    group,
+                    if_exists: true,
+                    error: error(kind, word),
+                }),
+                _ => return fail(rest, kind, word, HelpTopic::Status),
+            }
+        }
+        match (&a.target, text_start) {
+            (Target::Group(group @ GroupName::User(_)), Some(start)) if unquoted_text => {
+                after_comma
+                    .get_or_insert_with(|| (start, Vec::new()))
+                    .1
+                    .push(group.clone());
+            }
+            _ => {
+                flush(&mut after_comma, &mut doubts, last_end);
+                text_start = None;
+            }
+        }
+        if !unquoted_text || a.expiry.is_some() {
+            text_start = None;
+        } else if text_start.is_none() {
+            text_start = Some(at(status));
+        }
+        last_end = end;
         out.push(a);
         let (r, _) = separators(r)?;
         rest = r;
     }
+    flush(&mut after_comma, &mut doubts, last_end);
     if out.is_empty() {
         return fail(
             input,
@@ -521,7 +651,60 @@ fn assignments(input: &str) -> PResult<'_, Vec<StatusAssignment>> {
             HelpTopic::Status,
         );
     }
-    Ok((rest, out))
+    Ok((rest, (out, doubts)))
+}
+
+/// Whether an assignment after a comma that failed with `kind` is more likely the rest of a
+/// free text before the comma (`At lunch, back`, `..., 2 mins`, `..., busy`): it has no
+/// status, or no target, or its first word names none, and that word is no built-in target
+/// (`..., FAMILY` is an assignment missing its status).
+fn more_text(segment: &str, kind: &ParseErrorKind) -> bool {
+    let first = target_token(segment).map_or("", |(_, t)| t);
+    let builtin = Target::special(first).is_some()
+        || BuiltinGroup::from_word(first).is_some()
+        || glued_target(first).is_some();
+    !builtin
+        && matches!(
+            kind,
+            ParseErrorKind::MissingStatus
+                | ParseErrorKind::MissingTarget
+                | ParseErrorKind::Value(
+                    ValueError::BadGroupName { .. } | ValueError::ReservedGroupName { .. }
+                )
+        )
+}
+
+/// The target of the next assignment in `text`, an unquoted free-text status as typed (with
+/// its expiry) of the assignment of segment `segment`, and where in `text` it starts, when
+/// `text` reads as a status with an end (a built-in one, or any with an expiry) and then a
+/// whole assignment with a built-in status, the comma between them left out (`BUSY UNTIL 5PM
+/// COLLEAGUES MEETING`, `FREE COLLEAGUES MEETING`, `忙到5点 同事 开会`). Free text that goes
+/// on differently (`Busy all day`, `Free after lunch`) is no such pair.
+fn missing_comma(text: &str, segment: &str) -> Option<(Target, usize)> {
+    let target = target_token(segment).map_or("", |(_, t)| t);
+    text.char_indices()
+        .filter(|&(_, c)| c == ' ')
+        .find_map(|(p, _)| {
+            let (first, second) = (&text[..p], &text[p + 1..]);
+            let ended = match status_and_expiry(first, target) {
+                Ok(("", (change, expiry))) => {
+                    expiry.is_some() || !matches!(change, StatusChange::Set(StatusText::Free(_)))
+                }
+                _ => false,
+            };
+            if !ended {
+                return None;
+            }
+            match assignment(second) {
+                Ok((rest, next))
+                    if rest.trim().is_empty()
+                        && !matches!(next.status, StatusChange::Set(StatusText::Free(_))) =>
+                {
+                    Some((next.target, p + 1))
+                }
+                _ => None,
+            }
+        })
 }
 
 /// The segment of `input` up to the next separator, for quoting in errors.
@@ -575,6 +758,12 @@ fn glued_target(token: &str) -> Option<(Target, usize)> {
 
 /// `<target> <status> [<expiry>]` up to the end of its segment.
 fn assignment(input: &str) -> PResult<'_, StatusAssignment> {
+    let (rest, (a, _)) = assignment_and_status(input)?;
+    Ok((rest, a))
+}
+
+/// [`assignment`], and the input from its status on.
+fn assignment_and_status(input: &str) -> PResult<'_, (StatusAssignment, &str)> {
     let seg = segment_text(input);
     let Ok((rest, token)) = target_token(input) else {
         return fail(input, ParseErrorKind::MissingTarget, seg, HelpTopic::Status);
@@ -592,14 +781,18 @@ fn assignment(input: &str) -> PResult<'_, StatusAssignment> {
             HelpTopic::Status,
         );
     };
+    let status_input = rest;
     let (rest, (status, expiry)) = status_and_expiry(rest, token)?;
     Ok((
         rest,
-        StatusAssignment {
-            target,
-            status,
-            expiry,
-        },
+        (
+            StatusAssignment {
+                target,
+                status,
+                expiry,
+            },
+            status_input,
+        ),
     ))
 }
 
@@ -680,7 +873,11 @@ fn status_and_expiry<'a>(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RawExpiry {
     For(u64, DurationUnit),
+    /// A time of day read as written (24-hour).
     Until(u64, u64),
+    /// An hour of 1 to 12 typed bare (`UNTIL 5`, `到5点`): either half of the day, the service
+    /// takes the next ([`Expiry::UntilEither`]).
+    Either(u64, u64),
 }
 
 impl RawExpiry {
@@ -688,6 +885,18 @@ impl RawExpiry {
         match self {
             RawExpiry::For(n, unit) => Expiry::for_units(n, unit, text),
             RawExpiry::Until(h, m) => Expiry::until(h, m, text),
+            RawExpiry::Either(h, m) => Expiry::until_either(h, m, text),
+        }
+    }
+
+    /// A time typed as `digits` hours (and `m` minutes) with no colon, AM / PM nor part of
+    /// the day: on either half of the day when the hour is 1 to 12 without a leading zero
+    /// (`5`, `530`, `12`), as written otherwise (`0500`, `17`, `0`).
+    fn bare(digits: &str, h: u64, m: u64) -> RawExpiry {
+        if !digits.starts_with('0') && (1..=12).contains(&h) {
+            RawExpiry::Either(h, m)
+        } else {
+            RawExpiry::Until(h, m)
         }
     }
 
@@ -696,10 +905,10 @@ impl RawExpiry {
     /// `25:00` is.
     fn twelve_hour(self, pm: bool) -> RawExpiry {
         match self {
-            RawExpiry::Until(h @ 1..=12, m) => {
+            RawExpiry::Until(h @ 1..=12, m) | RawExpiry::Either(h @ 1..=12, m) => {
                 RawExpiry::Until(h % 12 + if pm { 12 } else { 0 }, m)
             }
-            RawExpiry::Until(_, m) => RawExpiry::Until(u64::MAX, m),
+            RawExpiry::Until(_, m) | RawExpiry::Either(_, m) => RawExpiry::Until(u64::MAX, m),
             other => other,
         }
     }
@@ -724,7 +933,7 @@ enum DayPart {
 impl DayPart {
     /// `time` read in this part of the day (a 24-hour hour stays as written: `下午15点`).
     fn apply(self, time: RawExpiry) -> RawExpiry {
-        let RawExpiry::Until(h, m) = time else {
+        let (RawExpiry::Until(h, m) | RawExpiry::Either(h, m)) = time else {
             return time;
         };
         let h = match (self, h) {
@@ -926,9 +1135,11 @@ fn clock(input: &str) -> PResult<'_, RawExpiry> {
 }
 
 /// A time without a colon, as typed after `UNTIL` / `到`: `1500` and `930` are hours and
-/// minutes (15:00, 9:30), `15` and `9` whole hours. The range is checked later, as for
-/// `HH:MM` (`2500` is refused as `25:00` is). Not followed by another digit (five digits are
-/// no time) nor by `:` (the start of a longer time that [`clock`] refused).
+/// minutes (15:00, 9:30), `15` and `9` whole hours; an hour of 1 to 12 without a leading zero
+/// is on either half of the day ([`RawExpiry::bare`]: `9` and `930` are the next 9 and 9:30,
+/// `0930` is 09:30). The range is checked later, as for `HH:MM` (`2500` is refused as `25:00`
+/// is). Not followed by another digit (five digits are no time) nor by `:` (the start of a
+/// longer time that [`clock`] refused).
 fn bare_clock(input: &str) -> PResult<'_, RawExpiry> {
     let (i, digits) = take_while_m_n(1, 4, |c: char| c.is_ascii_digit()).parse(input)?;
     if i.starts_with(|c: char| c.is_ascii_digit() || c == ':') {
@@ -936,16 +1147,18 @@ fn bare_clock(input: &str) -> PResult<'_, RawExpiry> {
     }
     let n = digits.parse::<u64>().unwrap_or(u64::MAX);
     let until = if digits.len() <= 2 {
-        RawExpiry::Until(n, 0)
+        RawExpiry::bare(digits, n, 0)
     } else {
-        RawExpiry::Until(n / 100, n % 100)
+        RawExpiry::bare(digits, n / 100, n % 100)
     };
     Ok((i, until))
 }
 
-/// `15点`, `15点30`, `15点30分`, `15点半`.
+/// `15点`, `15点30`, `15点30分`, `15点半`; `5点` (an hour of 1 to 12 without a part of the
+/// day) is on either half of the day ([`RawExpiry::bare`]).
 fn zh_clock(input: &str) -> PResult<'_, RawExpiry> {
-    let (i, h) = number(input)?;
+    let (i, digits) = digit1(input)?;
+    let h = digits.parse::<u64>().unwrap_or(u64::MAX);
     let (i, _) = tag("点").parse(i)?;
     let (i, m) = opt(alt((value(30, tag("半")), |i| {
         let (i, m) = number(i)?;
@@ -953,7 +1166,7 @@ fn zh_clock(input: &str) -> PResult<'_, RawExpiry> {
         Ok((i, m))
     })))
     .parse(i)?;
-    Ok((i, RawExpiry::Until(h, m.unwrap_or(0))))
+    Ok((i, RawExpiry::bare(digits, h, m.unwrap_or(0))))
 }
 
 /// `2小时`, `2个小时`, `30分钟`, `30分`, `1天` (optionally `后`), `到15:00`, `到1500`,
@@ -1062,10 +1275,7 @@ pub fn start<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
 pub fn avatars(input: &str) -> PResult<'_, Parsed> {
     const KW: &[Kw<()>] = &[("AVATARS", EN, ()), ("头像库", ZH, ())];
     let (rest, (lang, ())) = keyword(KW)(input)?;
-    list_page(rest, lang, HelpTopic::Avatar, |page| Command::Avatars {
-        page,
-    })
-    .unwrap_or_else(|| {
+    list_page(rest, lang, |page| Command::Avatars { page }).unwrap_or_else(|| {
         with_lang(
             lang,
             fail(rest, ParseErrorKind::BadNumber, rest, HelpTopic::Avatar),
@@ -1266,12 +1476,14 @@ mod tests {
     fn a_time_without_a_colon_is_the_same_expiry_as_with_one() {
         use super::super::StatusCode::{Busy, Driving, Meeting};
         let until = |hour, minute| Some(Expiry::Until { hour, minute });
+        let either = |hour, minute| Some(Expiry::UntilEither { hour, minute });
         for (text, change, expiry) in [
             ("STATUS FAMILY BUSY UNTIL 1500", builtin(Busy), until(15, 0)),
-            ("STATUS FAMILY BUSY UNTIL 930", builtin(Busy), until(9, 30)),
+            // An hour of 1 to 12 is on either half of the day (see the next test).
+            ("STATUS FAMILY BUSY UNTIL 930", builtin(Busy), either(9, 30)),
             ("STATUS FAMILY BUSY UNTIL 0930", builtin(Busy), until(9, 30)),
             ("STATUS FAMILY BUSY UNTIL 15", builtin(Busy), until(15, 0)),
-            ("STATUS FAMILY BUSY until 9", builtin(Busy), until(9, 0)),
+            ("STATUS FAMILY BUSY until 9", builtin(Busy), either(9, 0)),
             ("STATUS FAMILY BUSY UNTIL 0", builtin(Busy), until(0, 0)),
             (
                 "STATUS FAMILY MEETING TILL 2359",
@@ -1280,7 +1492,7 @@ mod tests {
             ),
             ("STATUS FAMILY BUSY UNTIL1500", builtin(Busy), until(15, 0)),
             ("状态 家人 忙 到1500", builtin(Busy), until(15, 0)),
-            ("状态 家人 忙到930", builtin(Busy), until(9, 30)),
+            ("状态 家人 忙到930", builtin(Busy), either(9, 30)),
             ("状态 家人 开车到15", builtin(Driving), until(15, 0)),
             ("状态 家人 开会 直到 1530", builtin(Meeting), until(15, 30)),
             // The colon form is unchanged.
@@ -1292,6 +1504,52 @@ mod tests {
             ("状态 家人 忙到15点", builtin(Busy), until(15, 0)),
         ] {
             assert_eq!(one_assignment(text), (change, expiry), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_bare_hour_of_1_to_12_is_on_either_half_of_the_day() {
+        use super::super::StatusCode::Busy;
+        let until = |hour, minute| Some(Expiry::Until { hour, minute });
+        let either = |hour, minute| Some(Expiry::UntilEither { hour, minute });
+        for (text, expiry) in [
+            ("STATUS FAMILY BUSY UNTIL 5", either(5, 0)),
+            ("STATUS FAMILY BUSY UNTIL 530", either(5, 30)),
+            ("STATUS FAMILY BUSY UNTIL 12", either(12, 0)),
+            ("STATUS FAMILY BUSY UNTIL 1", either(1, 0)),
+            ("状态 家人 忙到5", either(5, 0)),
+            ("状态 家人 忙到5点", either(5, 0)),
+            ("状态 家人 忙到5点半", either(5, 30)),
+            ("状态 家人 忙 直到 12点", either(12, 0)),
+            // Explicit: a colon, a leading zero, an hour of 0 or 13 to 23, AM / PM, a part
+            // of the day.
+            ("STATUS FAMILY BUSY UNTIL 5:00", until(5, 0)),
+            ("STATUS FAMILY BUSY UNTIL 05:00", until(5, 0)),
+            ("STATUS FAMILY BUSY UNTIL 0500", until(5, 0)),
+            ("STATUS FAMILY BUSY UNTIL 05", until(5, 0)),
+            ("STATUS FAMILY BUSY UNTIL 17", until(17, 0)),
+            ("STATUS FAMILY BUSY UNTIL 1730", until(17, 30)),
+            ("STATUS FAMILY BUSY UNTIL 0", until(0, 0)),
+            ("STATUS FAMILY BUSY UNTIL 5AM", until(5, 0)),
+            ("STATUS FAMILY BUSY UNTIL 5 PM", until(17, 0)),
+            ("状态 家人 忙到05点", until(5, 0)),
+            ("状态 家人 忙到5:00", until(5, 0)),
+            ("状态 家人 忙到上午5点", until(5, 0)),
+            ("状态 家人 忙到下午5点", until(17, 0)),
+            ("状态 家人 忙到17点", until(17, 0)),
+        ] {
+            assert_eq!(one_assignment(text), (builtin(Busy), expiry), "{text}");
+        }
+        // Out of range as before.
+        for text in [
+            "STATUS FAMILY BUSY UNTIL 960",
+            "STATUS FAMILY BUSY UNTIL 1260",
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert!(
+                matches!(err.kind, ParseErrorKind::Value(ValueError::BadTime { .. })),
+                "{text}: {err:?}"
+            );
         }
     }
 
@@ -1437,6 +1695,186 @@ mod tests {
                 "{text}: {err:?}"
             );
             assert_eq!(err.bad, bad, "{text}");
+        }
+    }
+
+    /// The doubts of a STATUS command, as (group, if_exists, kind, bad).
+    fn doubts(text: &str) -> Vec<(String, bool, ParseErrorKind, String)> {
+        let parsed = parse_normalized(text, "86").unwrap_or_else(|e| panic!("{text}: {e:?}"));
+        parsed
+            .doubts
+            .into_iter()
+            .map(|d| (d.group.to_string(), d.if_exists, d.error.kind, d.error.bad))
+            .collect()
+    }
+
+    #[test]
+    fn a_comma_left_out_before_a_built_in_target_is_refused_with_both_ways_out() {
+        for (text, word, fixed) in [
+            (
+                "STATUS FAMILY BUSY UNTIL 5PM COLLEAGUES MEETING",
+                "COLLEAGUES",
+                "STATUS FAMILY BUSY UNTIL 5PM, COLLEAGUES MEETING",
+            ),
+            (
+                "STATUS FAMILY FREE COLLEAGUES MEETING",
+                "COLLEAGUES",
+                "STATUS FAMILY FREE, COLLEAGUES MEETING",
+            ),
+            (
+                "STATUS FAMILY FREE OTHERS BUSY FOR 2H",
+                "OTHERS",
+                "STATUS FAMILY FREE, OTHERS BUSY FOR 2H",
+            ),
+            (
+                "STATUS FAMILY At the gym UNTIL 7PM ALL CLEAR",
+                "ALL",
+                "STATUS FAMILY At the gym UNTIL 7PM, ALL CLEAR",
+            ),
+            (
+                "STATUS WORK DND COLLEAGUES FREE, FRIENDS BUSY",
+                "COLLEAGUES",
+                "STATUS WORK DND, COLLEAGUES FREE, FRIENDS BUSY",
+            ),
+            (
+                "状态 家人 忙到5点 同事 开会",
+                "同事",
+                "状态 家人 忙到5点，同事 开会",
+            ),
+            (
+                "状态 家人 空闲 同事开会",
+                "同事开会",
+                "状态 家人 空闲，同事开会",
+            ),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(
+                err.kind,
+                ParseErrorKind::MissingComma {
+                    fixed: Some(fixed.into())
+                },
+                "{text}"
+            );
+            assert_eq!(err.bad, word, "{text}");
+            assert_eq!(err.usage, HelpTopic::Status);
+        }
+        // The comma put in, it is two assignments.
+        match parse_normalized("STATUS FAMILY BUSY UNTIL 5PM, COLLEAGUES MEETING", "86") {
+            Ok(Parsed {
+                command: Command::StatusSet(list),
+                doubts,
+                ..
+            }) => assert!(list.len() == 2 && doubts.is_empty()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_comma_left_out_before_a_user_group_is_a_doubt_and_free_text_stays_text() {
+        let comma = |fixed: &str| ParseErrorKind::MissingComma {
+            fixed: Some(fixed.into()),
+        };
+        assert_eq!(
+            doubts("STATUS FAMILY BUSY WORK MEETING"),
+            [(
+                "WORK".to_string(),
+                true,
+                comma("STATUS FAMILY BUSY, WORK MEETING"),
+                "WORK".to_string()
+            )]
+        );
+        // Text that goes on otherwise, or is quoted, is just text.
+        for text in [
+            "STATUS FAMILY Busy all day",
+            "STATUS ALL BUSY ALL DAY",
+            "STATUS FAMILY Free after lunch",
+            "STATUS FAMILY Driving to work",
+            "STATUS FAMILY BUSY WITH FAMILY",
+            "STATUS FAMILY \"BUSY COLLEAGUES MEETING\"",
+            "STATUS FAMILY Busy until the kids sleep",
+            "STATUS FAMILY At lunch, COLLEAGUES MEETING",
+        ] {
+            assert_eq!(doubts(text), [], "{text}");
+        }
+        assert_eq!(
+            one_assignment("STATUS FAMILY \"BUSY COLLEAGUES MEETING\""),
+            (free("BUSY COLLEAGUES MEETING"), None)
+        );
+    }
+
+    #[test]
+    fn a_comma_inside_free_text_asks_for_quotes() {
+        let quoted = |fixed: &str| ParseErrorKind::CommaInText {
+            fixed: Some(fixed.into()),
+        };
+        // What follows the comma is no assignment: refused here.
+        for (text, fixed, bad) in [
+            (
+                "STATUS FAMILY At lunch, back",
+                "STATUS FAMILY \"At lunch, back\"",
+                "At lunch, back",
+            ),
+            (
+                "STATUS FAMILY At lunch, 2 mins",
+                "STATUS FAMILY \"At lunch, 2 mins\"",
+                "At lunch, 2 mins",
+            ),
+            (
+                "STATUS FAMILY Sorry, busy",
+                "STATUS FAMILY \"Sorry, busy\"",
+                "Sorry, busy",
+            ),
+            (
+                "STATUS FAMILY At lunch, back soon, promise",
+                "STATUS FAMILY \"At lunch, back soon, promise\"",
+                "At lunch, back soon, promise",
+            ),
+            (
+                "状态 家人 在吃饭,马上",
+                "状态 家人 \"在吃饭,马上\"",
+                "在吃饭,马上",
+            ),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, quoted(fixed), "{text}");
+            assert_eq!(err.bad, bad, "{text}");
+        }
+        // It reads as an assignment to a user group: the service decides (if there is no such
+        // group, it was text).
+        assert_eq!(
+            doubts("STATUS FAMILY At lunch, back soon"),
+            [(
+                "BACK".to_string(),
+                false,
+                quoted("STATUS FAMILY \"At lunch, back soon\""),
+                "At lunch, back soon".to_string()
+            )]
+        );
+        assert_eq!(
+            doubts("STATUS FAMILY At lunch, back soon, COLLEAGUES BUSY"),
+            [(
+                "BACK".to_string(),
+                false,
+                quoted("STATUS FAMILY \"At lunch, back soon\", COLLEAGUES BUSY"),
+                "At lunch, back soon".to_string()
+            )]
+        );
+        // Not after free text, after a quoted one, after an expiry, or before a built-in
+        // target: a separator as ever.
+        for text in [
+            "STATUS FAMILY BUSY, WORK in a meeting",
+            "STATUS FAMILY \"At lunch\", WORK back soon",
+            "STATUS FAMILY At lunch UNTIL 2PM, WORK back soon",
+            "STATUS FAMILY At lunch, FRIENDS back soon",
+        ] {
+            assert_eq!(doubts(text), [], "{text}");
+        }
+        for text in [
+            "STATUS FAMILY BUSY, back",
+            "STATUS FAMILY At lunch, FRIENDS",
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::MissingStatus, "{text}");
         }
     }
 

@@ -43,12 +43,16 @@ pub enum Command {
     /// `NAME <display name>` / `名字 <名字>`.
     Name(DisplayName),
     /// `GROUPS [page]` / `分组 [页]` (also `GROUP` alone): list groups, page 1 first.
+    ///
+    /// Every page number here is as asked, for the reply to say when there is no such page:
+    /// 0 stands for 0 or a negative number (`GROUPS -1`), [`u32::MAX`] for any number too
+    /// big for a page (`GROUPS 99999999999999999999`).
     Groups(u32),
     /// `GROUP <g> [page]`: list members, page 1 first.
     GroupShow {
         /// The group.
         group: GroupName,
-        /// 1-based page.
+        /// 1-based page (0 and [`u32::MAX`] as in [`Command::Groups`]).
         page: u32,
     },
     /// `GROUP <g> ADD <n>...` / `分组 <g> 加 <n>...` (creates g); members deduplicated, in order.
@@ -74,7 +78,8 @@ pub enum Command {
     },
     /// `GROUP <g> DROP` / `分组 <g> 解散`.
     GroupDrop(GroupName),
-    /// `STATUS [page]` / `状态 [页]`: show the status each group sees, page 1 first.
+    /// `STATUS [page]` / `状态 [页]`: show the status each group sees, page 1 first (0 and
+    /// [`u32::MAX`] as in [`Command::Groups`]).
     StatusShow(u32),
     /// `STATUS <t> <s> [<expiry>][, <t2> <s2> ...]`: at least one assignment, in typed order.
     StatusSet(Vec<StatusAssignment>),
@@ -82,7 +87,7 @@ pub enum Command {
     Who(Msisdn),
     /// `AVATARS [page]` / `头像库 [页]`.
     Avatars {
-        /// 1-based page.
+        /// 1-based page (0 and [`u32::MAX`] as in [`Command::Groups`]).
         page: u32,
     },
     /// `AVATAR <id>` / `头像 <编号>`: choose a preset.
@@ -108,6 +113,28 @@ pub struct Parsed {
     pub command: Command,
     /// Language of the command keyword (`None`: neutral, e.g. `?`, `TD`).
     pub lang_hint: Option<Lang>,
+    /// Readings of a STATUS command that depend on the subscriber's groups (empty for every
+    /// other command): the service checks them before carrying the command out.
+    pub doubts: Vec<Doubt>,
+}
+
+/// A STATUS command whose meaning hangs on whether the subscriber has a group, which the parser
+/// cannot know: the service answers with `error` instead of carrying the command out when the
+/// subscriber has `group` (`if_exists`) or has not (`!if_exists`).
+///
+/// - `STATUS FAMILY BUSY WORK MEETING`: with a group WORK, a comma left out
+///   ([`ParseErrorKind::MissingComma`]); without one, the free text `BUSY WORK MEETING`.
+///   (With a built-in target, `BUSY COLLEAGUES MEETING`, the parser refuses it itself.)
+/// - `STATUS FAMILY At lunch, back soon`: without a group BACK, a comma inside free text
+///   that needs quotes ([`ParseErrorKind::CommaInText`]); with one, two assignments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Doubt {
+    /// The group whose existence decides.
+    pub group: GroupName,
+    /// Whether `error` applies when the subscriber has the group (else when they have not).
+    pub if_exists: bool,
+    /// The reply then.
+    pub error: ParseError,
 }
 
 /// What kind of mistake a [`ParseError`] reports.
@@ -147,6 +174,21 @@ pub enum ParseErrorKind {
     /// Text left over after a complete command.
     #[error("unexpected text after the command")]
     UnexpectedText,
+    /// Two STATUS assignments without the comma between them (`STATUS FAMILY BUSY COLLEAGUES
+    /// MEETING`); `bad` is the target word the comma goes before. Could also be one free
+    /// text, so the reply offers both: the comma, or quotes.
+    #[error("a comma missing between two assignments; did you mean {fixed:?}")]
+    MissingComma {
+        /// The command with the comma put in, if short enough to quote back.
+        fixed: Option<String>,
+    },
+    /// Free text with an unquoted comma, read as a separator (`STATUS FAMILY At lunch, back
+    /// soon`); `bad` is the text.
+    #[error("a comma in free text that is not in quotes; did you mean {fixed:?}")]
+    CommaInText {
+        /// The command with the text in quotes, if short enough to quote back.
+        fixed: Option<String>,
+    },
 }
 
 /// A command that could not be parsed: what was wrong, the part to quote, the usage to suggest.
@@ -166,10 +208,18 @@ pub struct ParseError {
 /// Parses one MO message. `default_country_code` (`"86"` or `"+86"`) completes national numbers.
 pub fn parse(text: &str, default_country_code: &str) -> Result<Parsed, ParseError> {
     let text = normalize::normalize(text);
-    grammar::parse_normalized(&text, default_country_code).map_err(|mut e| {
-        e.bad = shorten(&e.bad);
-        e
-    })
+    match grammar::parse_normalized(&text, default_country_code) {
+        Ok(mut parsed) => {
+            for doubt in &mut parsed.doubts {
+                doubt.error.bad = shorten(&doubt.error.bad);
+            }
+            Ok(parsed)
+        }
+        Err(mut e) => {
+            e.bad = shorten(&e.bad);
+            Err(e)
+        }
+    }
 }
 
 /// Cuts `bad` to [`MAX_BAD_CHARS`] characters, ending in `...` when cut: three dots are in

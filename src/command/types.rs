@@ -471,6 +471,17 @@ pub enum Expiry {
         /// 0..=59.
         minute: u8,
     },
+    /// A time that may be read on either half of the day: an hour of 1 to 12 typed with
+    /// neither colon nor leading zero, AM / PM or Chinese part of the day (`UNTIL 5`,
+    /// `UNTIL 530`, `到5点`). It falls at whichever of `hour:minute` and twelve hours later
+    /// comes next in the configured zone (at 14:00, `UNTIL 5` is 17:00; at 03:00, 05:00):
+    /// the next 5 o'clock, as people mean it.
+    UntilEither {
+        /// 1..=12 (12 is noon or midnight).
+        hour: u8,
+        /// 0..=59.
+        minute: u8,
+    },
 }
 
 /// Unit of a `FOR` expiry.
@@ -507,6 +518,19 @@ impl Expiry {
         match (u8::try_from(hour), u8::try_from(minute)) {
             (Ok(hour), Ok(minute)) if hour < 24 && minute < 60 => {
                 Ok(Expiry::Until { hour, minute })
+            }
+            _ => Err(ValueError::BadTime {
+                text: text.to_owned(),
+            }),
+        }
+    }
+
+    /// A time on either half of the day ([`Expiry::UntilEither`]), checked to be 1:00..=12:59;
+    /// `text` is quoted on error.
+    pub fn until_either(hour: u64, minute: u64, text: &str) -> Result<Expiry, ValueError> {
+        match (u8::try_from(hour), u8::try_from(minute)) {
+            (Ok(hour @ 1..=12), Ok(minute)) if minute < 60 => {
+                Ok(Expiry::UntilEither { hour, minute })
             }
             _ => Err(ValueError::BadTime {
                 text: text.to_owned(),
@@ -702,6 +726,16 @@ mod tests {
         );
         assert!(Expiry::until(24, 0, "24:00").is_err());
         assert!(Expiry::until(12, 60, "12:60").is_err());
+        assert_eq!(
+            Expiry::until_either(12, 30, "1230"),
+            Ok(Expiry::UntilEither {
+                hour: 12,
+                minute: 30
+            })
+        );
+        for (h, m) in [(0, 0), (13, 0), (9, 60)] {
+            assert!(Expiry::until_either(h, m, "x").is_err(), "{h}:{m}");
+        }
     }
 
     #[test]

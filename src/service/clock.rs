@@ -51,10 +51,15 @@ impl Zone {
     }
 
     /// When `expiry`, given at `now`, falls (Unix ms). `UNTIL hh:mm` is the next such local time
-    /// strictly after `now` (today if still ahead, else tomorrow).
+    /// strictly after `now` (today if still ahead, else tomorrow); a time on either half of the
+    /// day (`UNTIL 5`) the nearer of the next `h:mm` and the next `h+12:mm`.
     pub fn expiry_at(self, now: i64, expiry: Expiry) -> i64 {
         match expiry {
             Expiry::For(d) => now.saturating_add(duration_ms(d)),
+            Expiry::UntilEither { hour, minute } => {
+                let at = |hour| self.expiry_at(now, Expiry::Until { hour, minute });
+                at(hour % 24).min(at((hour + 12) % 24))
+            }
             Expiry::Until { hour, minute } => {
                 let local = now + self.offset_ms();
                 let day_start = local.div_euclid(DAY_MS) * DAY_MS;
@@ -189,6 +194,24 @@ mod tests {
             },
         );
         assert_eq!(at - NOW, 24 * 3_600_000);
+    }
+
+    #[test]
+    fn a_bare_hour_is_the_next_of_its_two_readings() {
+        let z = Zone::CHINA;
+        let either = |hour, minute| Expiry::UntilEither { hour, minute };
+        // At 14:30: 5 is 17:00 today, 3 is 15:00, 2 is 02:00 tomorrow (14:00 has passed).
+        assert_eq!(z.show(NOW, z.expiry_at(NOW, either(5, 0))), "17:00");
+        assert_eq!(z.show(NOW, z.expiry_at(NOW, either(3, 0))), "15:00");
+        assert_eq!(z.show(NOW, z.expiry_at(NOW, either(2, 0))), "11-23 02:00");
+        assert_eq!(z.show(NOW, z.expiry_at(NOW, either(2, 45))), "14:45");
+        // 12 is noon or midnight: midnight is next.
+        assert_eq!(z.show(NOW, z.expiry_at(NOW, either(12, 0))), "11-23 00:00");
+        // In the small hours, the morning one: at 03:00 local (19:00 UTC), 5 is 05:00.
+        let night = NOW + 12 * 3_600_000 + 30 * 60_000;
+        assert_eq!(z.datetime(night), "2026-11-23 03:00");
+        assert_eq!(z.show(night, z.expiry_at(night, either(5, 0))), "05:00");
+        assert_eq!(z.show(night, z.expiry_at(night, either(12, 0))), "12:00");
     }
 
     #[test]

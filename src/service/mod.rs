@@ -354,6 +354,10 @@ impl Service {
                 state::save_subscriber(tx, &sub, now)?;
             }
         }
+        let parsed = match parsed {
+            Ok(p) if !p.doubts.is_empty() => self.settle_doubts(tx, &sub, p)?,
+            other => other,
+        };
         let (name, text, fan) = match parsed {
             Ok(p) => {
                 let name = command_name(&p.command);
@@ -377,6 +381,26 @@ impl Service {
             reply: Some(reply),
             notified: fan.told,
             deferred: fan.deferred_until.is_some(),
+        })
+    }
+
+    /// `parsed` as it stands, or the error of its first doubt that holds for `sub`'s groups
+    /// (a comma left out before a group they have, or inside free text before a word that
+    /// names no group of theirs: see [`command::Doubt`]).
+    fn settle_doubts(
+        &self,
+        tx: &Transaction<'_>,
+        sub: &Subscriber,
+        parsed: command::Parsed,
+    ) -> Result<Result<command::Parsed, command::ParseError>, ServiceError> {
+        let auds = state::audiences(tx, &sub.msisdn)?;
+        let holds = parsed
+            .doubts
+            .iter()
+            .find(|d| Self::find(&auds, &d.group).is_some() == d.if_exists);
+        Ok(match holds {
+            Some(d) => Err(d.error.clone()),
+            None => Ok(parsed),
         })
     }
 
@@ -611,9 +635,9 @@ impl Service {
         }
         let per = self.cfg.avatar.presets_per_page.max(1);
         let pages = total.div_ceil(per) as u32;
-        // A page past the last is not looked up: the reply says there is no such page.
-        let page = page.max(1);
-        let items = if page > pages {
+        // A page before the first or past the last is not looked up: the reply says there is
+        // no such page.
+        let items = if page == 0 || page > pages {
             Vec::new()
         } else {
             avatar::presets(tx, (page as usize - 1) * per, per)?
@@ -816,9 +840,9 @@ impl Service {
             .unwrap_or(0);
         let size = self.cfg.page_size.max(1);
         let pages = total.div_ceil(size).max(1) as u32;
-        // A page past the last is not looked up: the reply says there is no such page.
-        let page = page.max(1);
-        let numbers = if page > pages {
+        // A page before the first or past the last is not looked up: the reply says there is
+        // no such page.
+        let numbers = if page == 0 || page > pages {
             Vec::new()
         } else {
             state::members(tx, a.id, (page as usize - 1) * size, size)?

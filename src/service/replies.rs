@@ -410,6 +410,20 @@ fn invalid(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> St
             help(HelpTopic::General, lang)
         }
         (ParseErrorKind::Misspelt(fixed), _) => suggestion(bad, fixed, lang),
+        // Without the corrected command (it names a group in Chinese in an English reply, or
+        // is long): what to do, in words.
+        (ParseErrorKind::MissingComma { .. }, _) => invalid_in_full(
+            &ParseErrorKind::MissingComma { fixed: None },
+            bad,
+            topic,
+            lang,
+        ),
+        (ParseErrorKind::CommaInText { .. }, _) => invalid_in_full(
+            &ParseErrorKind::CommaInText { fixed: None },
+            bad,
+            topic,
+            lang,
+        ),
         // The usage names the words that would do (for `HELP <other>`, the short help):
         // without it the sentence says nothing.
         (ParseErrorKind::UnknownOption | ParseErrorKind::MissingArgument, _) => help(topic, lang),
@@ -555,6 +569,31 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
             en(format!("I did not understand \"{bad}\" at the end."))
         }
         (ParseErrorKind::UnexpectedText, Lang::Zh) => zh(format!("结尾的“{bad}”无法识别。")),
+        // Two statuses or one text: both ways out, no usage line (no room for it).
+        (ParseErrorKind::MissingComma { fixed: Some(f) }, Lang::En) => {
+            format!("Two statuses? Put a comma before \"{bad}\": {f}. One text? Put it in quotes.")
+        }
+        (ParseErrorKind::MissingComma { fixed: None }, Lang::En) => {
+            format!("Two statuses? Put a comma before \"{bad}\". One text? Put it in quotes.")
+        }
+        (ParseErrorKind::MissingComma { fixed: Some(f) }, Lang::Zh) => {
+            format!("是两个状态吗？请在“{bad}”前加逗号：{f}。如是一句话，请加引号。")
+        }
+        (ParseErrorKind::MissingComma { fixed: None }, Lang::Zh) => {
+            format!("是两个状态吗？请在“{bad}”前加逗号。如是一句话，请加引号。")
+        }
+        (ParseErrorKind::CommaInText { fixed: Some(f) }, Lang::En) => {
+            format!("A status with a comma must be in quotes: {f}")
+        }
+        (ParseErrorKind::CommaInText { fixed: None }, Lang::En) => {
+            "A status with a comma must be in quotes: STATUS FAMILY \"At lunch, back soon\"".into()
+        }
+        (ParseErrorKind::CommaInText { fixed: Some(f) }, Lang::Zh) => {
+            format!("含逗号的状态须加引号：{f}")
+        }
+        (ParseErrorKind::CommaInText { fixed: None }, Lang::Zh) => {
+            "含逗号的状态须加引号，如：状态 家人 \"吃饭中，马上回来\"".into()
+        }
     }
 }
 
@@ -622,32 +661,52 @@ impl Listing<'_> {
 
 /// The reply to page `asked` of `listing`, which has `pages` pages, when there is no such page
 /// (`None` when there is): one SMS saying so, how many pages there are and how to see the last
-/// (`No page 9: your groups fit on 2 pages. GROUPS 2 shows the last.`). Where that takes more
-/// than one SMS (an English reply naming a group in Chinese), a shorter form that always fits.
+/// (`No page 9: your groups fit on 2 pages. GROUPS 2 shows the last.`), or for page 0 (asked
+/// as 0 or a negative number) that pages start at 1 and how to see the first; [`u32::MAX`]
+/// stands for any number too big for a page and is not quoted (see `Command::Groups`). Where
+/// that takes more than one SMS (an English reply naming a group in Chinese), a shorter form
+/// that always fits.
 fn no_such_page(listing: Listing<'_>, asked: u32, pages: u32, lang: Lang) -> Option<String> {
-    if asked <= pages {
+    if (1..=pages).contains(&asked) {
         return None;
     }
     let command = listing.command(lang);
     let contents = listing.contents(lang);
-    let full = match (lang, pages) {
-        (Lang::En, 1) => {
-            format!("No page {asked}: {contents} fit on one page. {command} shows it.")
+    let first = asked == 0;
+    let what = match (asked, lang) {
+        (0, Lang::En) => "Pages start at 1".to_string(),
+        (0, Lang::Zh) => "页码从1开始".to_string(),
+        (u32::MAX, Lang::En) => "No such page".to_string(),
+        (u32::MAX, Lang::Zh) => "没有这一页".to_string(),
+        (n, Lang::En) => format!("No page {n}"),
+        (n, Lang::Zh) => format!("没有第{n}页"),
+    };
+    let full = match (lang, pages, first) {
+        (Lang::En, 1, _) => {
+            format!("{what}: {contents} fit on one page. {command} shows it.")
         }
-        (Lang::En, _) => format!(
-            "No page {asked}: {contents} fit on {pages} pages. {command} {pages} shows the last."
-        ),
-        (Lang::Zh, 1) => format!("没有第{asked}页：{contents}只有1页，发送“{command}”查看。"),
-        (Lang::Zh, _) => {
-            format!("没有第{asked}页：{contents}共{pages}页，发送“{command} {pages}”查看最后一页。")
+        (Lang::En, _, true) => {
+            format!("{what}: {contents} fit on {pages} pages. {command} shows the first.")
+        }
+        (Lang::En, _, false) => {
+            format!("{what}: {contents} fit on {pages} pages. {command} {pages} shows the last.")
+        }
+        (Lang::Zh, 1, _) => format!("{what}：{contents}只有1页，发送“{command}”查看。"),
+        (Lang::Zh, _, true) => {
+            format!("{what}：{contents}共{pages}页，发送“{command}”查看第一页。")
+        }
+        (Lang::Zh, _, false) => {
+            format!("{what}：{contents}共{pages}页，发送“{command} {pages}”查看最后一页。")
         }
     };
     if segments(&full) <= 1 {
         return Some(full);
     }
-    Some(match lang {
-        Lang::En => format!("No page {asked}: {pages} in all. Last: {command} {pages}"),
-        Lang::Zh => format!("没有第{asked}页，共{pages}页。最后一页：{command} {pages}"),
+    Some(match (lang, first) {
+        (Lang::En, true) => format!("{what}: {pages} in all. First: {command}"),
+        (Lang::En, false) => format!("{what}: {pages} in all. Last: {command} {pages}"),
+        (Lang::Zh, true) => format!("{what}，共{pages}页。第一页：{command}"),
+        (Lang::Zh, false) => format!("{what}，共{pages}页。最后一页：{command} {pages}"),
     })
 }
 
@@ -1277,6 +1336,13 @@ mod tests {
             ParseErrorKind::BadNumber,
             ParseErrorKind::UnexpectedText,
         ];
+        let longest = || Some("S".repeat(crate::command::MAX_SUGGESTION_CHARS));
+        let kinds = kinds.into_iter().chain([
+            ParseErrorKind::MissingComma { fixed: longest() },
+            ParseErrorKind::MissingComma { fixed: None },
+            ParseErrorKind::CommaInText { fixed: longest() },
+            ParseErrorKind::CommaInText { fixed: None },
+        ]);
         for kind in kinds {
             for usage in [HelpTopic::General, HelpTopic::Status, HelpTopic::Group] {
                 v.push(Text::Invalid {
@@ -1620,23 +1686,32 @@ mod tests {
         };
         assert!(last.render(Lang::En).starts_with("FAMILY (12), page 2/2: "));
         // The longest page number and group names still fit one SMS (70 UCS-2 characters
-        // when an English reply names a group in Chinese): the short form.
+        // when an English reply names a group in Chinese): the short form. (`u32::MAX`
+        // stands for any bigger number and is not quoted: see the next test.)
         for group in [
             Label::User("ABCDEFGHIJKLMNOP".into()),
             Label::User("组".repeat(16)),
         ] {
-            let text = Text::Members {
-                group: group.clone(),
-                page: u32::MAX,
-                pages: 200,
-                total: 1600,
-                numbers: vec![],
-            };
-            for lang in [Lang::En, Lang::Zh] {
-                let r = text.render_full(lang);
-                assert_eq!(segments(&r), 1, "{lang:?}: {r}");
-                assert!(r.contains(&u32::MAX.to_string()), "{r}");
-                assert!(r.contains(&format!("{} 200", Listing::Members(&group).command(lang))));
+            for (page, quoted) in [(u32::MAX - 1, true), (u32::MAX, false), (0, false)] {
+                let text = Text::Members {
+                    group: group.clone(),
+                    page,
+                    pages: 200,
+                    total: 1600,
+                    numbers: vec![],
+                };
+                for lang in [Lang::En, Lang::Zh] {
+                    let r = text.render_full(lang);
+                    assert_eq!(segments(&r), 1, "{lang:?}: {r}");
+                    let command = Listing::Members(&group).command(lang);
+                    if page == 0 {
+                        assert!(r.contains(&command), "{r}");
+                        assert!(r.to_lowercase().contains("first") || r.contains("第一页"));
+                    } else {
+                        assert_eq!(r.contains(&page.to_string()), quoted, "{r}");
+                        assert!(r.contains(&format!("{command} 200")), "{r}");
+                    }
+                }
             }
         }
         assert_eq!(
@@ -1649,6 +1724,88 @@ mod tests {
             }
             .render(Lang::En),
             format!("No page 9: 2 in all. Last: GROUP {} 2", "组".repeat(16))
+        );
+    }
+
+    #[test]
+    fn a_page_before_the_first_or_too_big_for_any_says_so() {
+        let two_lines = vec![
+            worst_line(Label::Builtin(BuiltinGroup::Family)),
+            worst_line(Label::Others),
+        ];
+        let family = Label::Builtin(BuiltinGroup::Family);
+        let members = |page| Text::Members {
+            group: family.clone(),
+            page,
+            pages: 2,
+            total: 12,
+            numbers: vec![],
+        };
+        let presets = |page| Text::Presets {
+            page,
+            pages: 3,
+            items: vec![],
+            gallery: URL.into(),
+        };
+        let cases = [
+            (
+                Text::Groups {
+                    lines: two_lines.clone(),
+                    page: 0,
+                },
+                "Pages start at 1: your groups fit on one page. GROUPS shows it.",
+                "页码从1开始：你的分组只有1页，发送“分组”查看。",
+            ),
+            (
+                Text::Statuses {
+                    lines: two_lines.clone(),
+                    page: u32::MAX,
+                },
+                "No such page: your statuses fit on one page. STATUS shows it.",
+                "没有这一页：你的状态只有1页，发送“状态”查看。",
+            ),
+            (
+                members(0),
+                "Pages start at 1: the members of FAMILY fit on 2 pages. GROUP FAMILY shows the first.",
+                "页码从1开始：家人的成员共2页，发送“分组 家人”查看第一页。",
+            ),
+            (
+                members(u32::MAX),
+                "No such page: the members of FAMILY fit on 2 pages. GROUP FAMILY 2 shows the last.",
+                "没有这一页：家人的成员共2页，发送“分组 家人 2”查看最后一页。",
+            ),
+            (
+                presets(0),
+                "Pages start at 1: the avatars fit on 3 pages. AVATARS shows the first.",
+                "页码从1开始：头像库共3页，发送“头像库”查看第一页。",
+            ),
+            (
+                presets(u32::MAX),
+                "No such page: the avatars fit on 3 pages. AVATARS 3 shows the last.",
+                "没有这一页：头像库共3页，发送“头像库 3”查看最后一页。",
+            ),
+        ];
+        for (text, en, zh) in cases {
+            assert_eq!(text.render(Lang::En), en);
+            assert_eq!(text.render(Lang::Zh), zh);
+            for lang in [Lang::En, Lang::Zh] {
+                assert_eq!(segments(&text.render(lang)), 1);
+            }
+        }
+        // The short form, for an English reply naming a group in Chinese.
+        assert_eq!(
+            Text::Members {
+                group: Label::User("组".repeat(16)),
+                page: 0,
+                pages: 2,
+                total: 12,
+                numbers: vec![],
+            }
+            .render(Lang::En),
+            format!(
+                "Pages start at 1: 2 in all. First: GROUP {}",
+                "组".repeat(16)
+            )
         );
     }
 

@@ -8,6 +8,7 @@ use rusqlite::Connection;
 
 use super::*;
 use crate::store::schema;
+use replies::segments;
 
 const OWNER: &str = "+8613800138000";
 const MUM: &str = "+8613900139000";
@@ -1249,6 +1250,203 @@ fn a_time_without_a_colon_sets_an_expiry_not_free_text() {
     );
     let r = b.send(OWNER, "状态 家人 开会到下午5点");
     assert_eq!(r, "已设置：家人看到“开会”至17:00。将通知2位联系人。");
+}
+
+#[test]
+fn a_bare_hour_is_the_next_such_hour_on_either_half_of_the_day() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    // 14:30: the next 5 o'clock is this afternoon's, not tomorrow morning's.
+    let r = b.send(OWNER, "STATUS FAMILY BUSY UNTIL 5");
+    assert_eq!(
+        r,
+        "Set: FAMILY sees BUSY until 17:00. 2 contacts will be told."
+    );
+    let r = b.send(OWNER, "STATUS FAMILY MEETING UNTIL 530");
+    assert_eq!(
+        r,
+        "Set: FAMILY sees MEETING until 17:30. 2 contacts will be told."
+    );
+    let r = b.send(OWNER, "状态 家人 忙到5");
+    assert_eq!(r, "已设置：家人看到“忙碌”至17:00。将通知2位联系人。");
+    let r = b.send(OWNER, "状态 家人 开会 到5点");
+    assert_eq!(r, "已设置：家人看到“开会”至17:00。将通知2位联系人。");
+    // 2 o'clock has passed today: the night's.
+    let r = b.send(OWNER, "STATUS FAMILY BUSY UNTIL 2");
+    assert_eq!(
+        r,
+        "Set: FAMILY sees BUSY until 11-23 02:00. 2 contacts will be told."
+    );
+    // An explicit 24-hour time keeps its meaning.
+    for (status, expiry, until) in [
+        ("FREE", "UNTIL 05:00", "11-23 05:00"),
+        ("BUSY", "UNTIL 0500", "11-23 05:00"),
+        ("FREE", "UNTIL 17", "17:00"),
+        ("BUSY", "UNTIL 5AM", "11-23 05:00"),
+    ] {
+        let r = b.send(OWNER, &format!("STATUS FAMILY {status} {expiry}"));
+        assert_eq!(
+            r,
+            format!("Set: FAMILY sees {status} until {until}. 2 contacts will be told."),
+            "{expiry}"
+        );
+    }
+    // In the small hours, the morning's: at 03:00, 5 is 05:00.
+    b.now = T0 + (12 * 60 + 30) * 60_000;
+    let r = b.send(OWNER, "STATUS FAMILY DRIVING UNTIL 5");
+    assert_eq!(
+        r,
+        "Set: FAMILY sees DRIVING until 05:00. 2 contacts will be told."
+    );
+}
+
+#[test]
+fn a_comma_left_out_between_two_statuses_is_asked_about_not_taken_as_text() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    let r = b.send(OWNER, "STATUS FAMILY BUSY UNTIL 5PM COLLEAGUES MEETING");
+    assert_eq!(
+        r,
+        "Two statuses? Put a comma before \"COLLEAGUES\": STATUS FAMILY BUSY UNTIL 5PM, \
+         COLLEAGUES MEETING. One text? Put it in quotes."
+    );
+    assert_eq!(segments(&r), 1, "{r}");
+    let r = b.send(OWNER, "状态 家人 空闲 同事 开会");
+    assert_eq!(
+        r,
+        "是两个状态吗？请在“同事”前加逗号：状态 家人 空闲，同事 开会。如是一句话，请加引号。"
+    );
+    assert_eq!(segments(&r), 1, "{r}");
+    // Nothing was set, nobody told.
+    assert!(b.updates(MUM).is_empty());
+    // A user group: only if the subscriber has it.
+    let r = b.send(OWNER, "STATUS FAMILY BUSY WORK MEETING");
+    assert_eq!(
+        r,
+        "Set: FAMILY sees BUSY WORK MEETING. 2 contacts will be told."
+    );
+    b.send(OWNER, "GROUP WORK ADD 13500135000");
+    let r = b.send(OWNER, "STATUS FAMILY BUSY WORK MEETING");
+    assert!(
+        r.starts_with(
+            "Two statuses? Put a comma before \"WORK\": STATUS FAMILY BUSY, WORK MEETING."
+        ),
+        "{r}"
+    );
+    // Quoted, it is the text.
+    let r = b.send(OWNER, "STATUS FAMILY \"BUSY COLLEAGUES MEETING\"");
+    assert_eq!(
+        r,
+        "Set: FAMILY sees BUSY COLLEAGUES MEETING. 2 contacts will be told."
+    );
+    let r = b.send(OWNER, "STATUS FAMILY BUSY UNTIL 5PM, COLLEAGUES MEETING");
+    assert_eq!(
+        r,
+        "Set: FAMILY sees BUSY until 17:00; COLLEAGUES sees MEETING. 3 contacts will be told."
+    );
+}
+
+#[test]
+fn a_comma_inside_free_text_asks_for_quotes_in_both_languages() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    let r = b.send(OWNER, "STATUS FAMILY At lunch, back soon");
+    assert_eq!(
+        r,
+        "A status with a comma must be in quotes: STATUS FAMILY \"At lunch, back soon\""
+    );
+    assert_eq!(segments(&r), 1, "{r}");
+    let r = b.send(OWNER, "STATUS FAMILY At lunch, back");
+    assert_eq!(
+        r,
+        "A status with a comma must be in quotes: STATUS FAMILY \"At lunch, back\""
+    );
+    let r = b.send(OWNER, "状态 家人 在吃饭，马上回来");
+    assert_eq!(r, "含逗号的状态须加引号：状态 家人 \"在吃饭,马上回来\"");
+    assert_eq!(segments(&r), 1, "{r}");
+    assert!(b.updates(MUM).is_empty());
+    // Quoted, it is set.
+    let r = b.send(OWNER, "STATUS FAMILY \"At lunch, back soon\"");
+    assert_eq!(
+        r,
+        "Set: FAMILY sees At lunch, back soon. 2 contacts will be told."
+    );
+    // With a group of that name, the comma separates, as typed.
+    b.send(OWNER, "GROUP BACK ADD 13500135000");
+    let r = b.send(OWNER, "STATUS FAMILY At lunch, back soon");
+    assert_eq!(
+        r,
+        "Set: FAMILY sees At lunch; BACK sees soon. 3 contacts will be told."
+    );
+}
+
+#[test]
+fn a_page_before_the_first_or_too_big_says_so_and_how_many_there_are() {
+    let mut b = Bench::with(ServiceConfig {
+        page_size: 2,
+        ..ServiceConfig::default()
+    });
+    for text in ["GROUPS 0", "GROUPS -1", "GROUP 0"] {
+        assert_eq!(
+            b.send(OWNER, text),
+            "Pages start at 1: your groups fit on one page. GROUPS shows it.",
+            "{text}"
+        );
+    }
+    assert_eq!(
+        b.send(OWNER, "GROUPS 99999999999999999999"),
+        "No such page: your groups fit on one page. GROUPS shows it."
+    );
+    assert_eq!(
+        b.send(OWNER, "分组 -1"),
+        "页码从1开始：你的分组只有1页，发送“分组”查看。"
+    );
+    assert_eq!(
+        b.send(OWNER, "STATUS 0"),
+        "Pages start at 1: your statuses fit on one page. STATUS shows it."
+    );
+    assert_eq!(
+        b.send(OWNER, "STATUS 99999999999999999999"),
+        "No such page: your statuses fit on one page. STATUS shows it."
+    );
+    b.send(OWNER, "GROUP WORK ADD 13900139001 13900139002 13900139003");
+    for text in ["GROUP WORK 0", "GROUP WORK -1"] {
+        assert_eq!(
+            b.send(OWNER, text),
+            "Pages start at 1: the members of WORK fit on 2 pages. GROUP WORK shows the first.",
+            "{text}"
+        );
+    }
+    assert_eq!(
+        b.send(OWNER, "GROUP WORK 99999999999999999999"),
+        "No such page: the members of WORK fit on 2 pages. GROUP WORK 2 shows the last."
+    );
+    assert_eq!(
+        b.send(OWNER, "分组 WORK 0"),
+        "页码从1开始：WORK的成员共2页，发送“分组 WORK”查看第一页。"
+    );
+    // A phone number after GROUP g was meant to be added: the usage says how.
+    let r = b.send(OWNER, "GROUP WORK 13900139004");
+    assert!(
+        r.starts_with("\"13900139004\" is not a page or id number. Try: GROUP FAMILY ADD"),
+        "{r}"
+    );
+    add_presets(&b, 7);
+    for text in ["AVATARS 0", "AVATARS -1"] {
+        assert_eq!(
+            b.send(OWNER, text),
+            "Pages start at 1: the avatars fit on 2 pages. AVATARS shows the first.",
+            "{text}"
+        );
+    }
+    assert_eq!(
+        b.send(OWNER, "AVATARS 99999999999999999999"),
+        "No such page: the avatars fit on 2 pages. AVATARS 2 shows the last."
+    );
+    assert_eq!(
+        b.send(OWNER, "头像库 0"),
+        "页码从1开始：头像库共2页，发送“头像库”查看第一页。"
+    );
 }
 
 #[test]
