@@ -601,8 +601,9 @@ fn refuse_flags_before(top: &ServeArgs, subcommand: &str) -> anyhow::Result<()> 
     }
     if subcommand != "serve" {
         anyhow::bail!(
-            "{} only apply to running the gateway (presence-gw [serve]), not to {subcommand}",
-            given.join(", ")
+            "{} {} only to running the gateway (presence-gw [serve]), not to {subcommand}",
+            given.join(", "),
+            if given.len() == 1 { "applies" } else { "apply" }
         );
     }
     anyhow::bail!(

@@ -849,7 +849,7 @@ fn flags_that_would_be_ignored_are_refused() {
         ),
         (
             vec!["--smsc", "10.0.0.1:2775", "outbox", "list", "--db", db],
-            "--smsc only apply to running the gateway (presence-gw [serve]), not to outbox",
+            "--smsc applies only to running the gateway (presence-gw [serve]), not to outbox",
         ),
         (
             vec!["--window", "5", "--db", db],
