@@ -49,24 +49,187 @@ pub fn retry_failed(
     now: i64,
     batch: usize,
 ) -> Result<usize, StoreError> {
+    retry_failed_counted(store, filter, now, batch).map(|r| r.queued)
+}
+
+/// [`retry_failed`], also counting the rows superseded instead of queued.
+fn retry_failed_counted(
+    store: &Store,
+    filter: &outbox::RetryFilter,
+    now: i64,
+    batch: usize,
+) -> Result<outbox::Retried, StoreError> {
     // Only rows that failed before now: one a running gateway fails again meanwhile is not
     // taken a second time (the command would never end).
     let filter = outbox::RetryFilter {
         failed_before: Some(filter.failed_before.map_or(now, |b| b.min(now))),
         ..filter.clone()
     };
-    let (mut queued, mut after) = (0, 0);
+    let (mut done, mut after) = (outbox::Retried::default(), 0);
     loop {
         let f = filter.clone();
         let (last, n) = store.write_blocking(move |tx| {
             outbox::retry_failed_matching(tx, &f, after, batch.max(1), now)
         })?;
-        queued += n;
+        done.queued += n.queued;
+        done.superseded += n.superseded;
         match last {
             Some(id) => after = id,
-            None => return Ok(queued),
+            None => return Ok(done),
         }
     }
+}
+
+/// Why a message an operator asked for (`outbox retry --id N`) was not queued again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotRetried {
+    /// No outbox row has this id: never queued, or purged since.
+    NoSuchRow,
+    /// The row is in this state, not `failed`: retry takes only failed rows.
+    NotFailed(outbox::OutboxState),
+    /// The row failed at this time (Unix ms), before the `--within-hours` window.
+    FailedBefore(i64),
+    /// A newer message with the same coalescing key (a later update to the same contact) is
+    /// queued: this one was marked superseded instead of being sent again.
+    Superseded,
+}
+
+impl std::fmt::Display for NotRetried {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotRetried::NoSuchRow => f.write_str("no such message (never queued, or purged)"),
+            NotRetried::NotFailed(s) => write!(
+                f,
+                "it is {}, not failed (retry takes only failed messages)",
+                s.as_str()
+            ),
+            NotRetried::FailedBefore(at) => write!(
+                f,
+                "it failed at {} UTC, before the --within-hours window",
+                crate::service::clock::Zone::UTC.timestamp(*at)
+            ),
+            NotRetried::Superseded => f.write_str(
+                "a newer message with the same key is queued, so this one is now superseded",
+            ),
+        }
+    }
+}
+
+/// What [`retry_failed_explained`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetryReport {
+    /// Rows queued again.
+    pub queued: usize,
+    /// Failed rows taken and superseded instead of queued (a newer message with the same key
+    /// is queued).
+    pub superseded: usize,
+    /// The ids asked for (`filter.ids`) that were not queued again, with why, by id.
+    pub not_retried: Vec<(i64, NotRetried)>,
+    /// `failed` rows left once done (those the filter did not take).
+    pub failed_left: u64,
+}
+
+/// [`retry_failed`], saying why each id asked for that was not queued again was not (read
+/// before and after the retry; a row a running gateway sends at once counts as queued).
+pub fn retry_failed_explained(
+    store: &Store,
+    filter: &outbox::RetryFilter,
+    now: i64,
+    batch: usize,
+) -> Result<RetryReport, StoreError> {
+    let mut ids = filter.ids.clone();
+    ids.sort_unstable();
+    ids.dedup();
+    let states = |ids: Vec<i64>| {
+        store.read_blocking(move |c| {
+            ids.iter()
+                .map(|&id| Ok((id, outbox::get(c, id)?.map(|r| (r.state, r.updated_at)))))
+                .collect::<Result<Vec<_>, StoreError>>()
+        })
+    };
+    let before = states(ids.clone())?;
+    let done = retry_failed_counted(store, filter, now, batch)?;
+    let after = states(ids)?;
+    let since = filter.failed_since.unwrap_or(i64::MIN);
+    let not_retried = before
+        .into_iter()
+        .zip(after)
+        .filter_map(|((id, was), (_, is))| {
+            use outbox::OutboxState::{Failed, Superseded};
+            let why = match (was, is) {
+                (None, _) => NotRetried::NoSuchRow,
+                (Some((s, _)), _) if s != Failed => NotRetried::NotFailed(s),
+                (Some((_, at)), _) if at < since => NotRetried::FailedBefore(at),
+                (_, Some((Superseded, _))) => NotRetried::Superseded,
+                (_, None) => NotRetried::NoSuchRow,
+                _ => return None,
+            };
+            Some((id, why))
+        })
+        .collect();
+    let failed_left = store.read_blocking(outbox::counts_by_state)?.failed;
+    Ok(RetryReport {
+        queued: done.queued,
+        superseded: done.superseded,
+        not_retried,
+        failed_left,
+    })
+}
+
+/// The column heads of [`outbox_line`]'s lines. Times are UTC, as the logs are.
+pub fn outbox_header() -> String {
+    format!(
+        "{:>8} {:<10} {:<8} {:<16} {:>5} {:<19} {:>14} {:>14}",
+        "id", "state", "kind", "to", "tries", "created (UTC)", "changed", "next try"
+    )
+}
+
+/// One `outbox list` line, under [`outbox_header`]: id, state, kind, destination, attempts;
+/// when the row was created, when its state last changed and (queued rows only) when it is
+/// next tried, in UTC; then `smsc ` and the SMSC's ids of its segments (to find it in the
+/// carrier's records), and the last error. The creation time is in full; the other two are the time of
+/// day when on the same day, else `MM-DD HH:MM:SS`, so the columns stay 14 wide.
+pub fn outbox_line(r: &outbox::OutboxRow, segments: &[outbox::SegmentRow]) -> String {
+    let utc = crate::service::clock::Zone::UTC;
+    let after_created = |at: i64| {
+        let date = utc.date(at);
+        if date == utc.date(r.created_at) {
+            utc.time_of_day(at)
+        } else {
+            format!("{} {}", &date[5..], utc.time_of_day(at))
+        }
+    };
+    let next = if r.state == outbox::OutboxState::Queued {
+        after_created(r.next_attempt_at)
+    } else {
+        "-".to_string()
+    };
+    let ids: Vec<String> = segments
+        .iter()
+        .map(|s| format!("{}/{}:{}", s.seq, s.total, s.smsc_message_id_raw))
+        .collect();
+    let ids = if ids.is_empty() {
+        String::new()
+    } else {
+        format!("smsc {}", ids.join(","))
+    };
+    let tail = [ids, r.last_error.clone().unwrap_or_default()]
+        .into_iter()
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let line = format!(
+        "{:>8} {:<10} {:<8} {:<16} {:>5} {:<19} {:>14} {:>14}  {tail}",
+        r.id,
+        r.state.as_str(),
+        r.kind.as_str(),
+        r.destination,
+        r.attempts,
+        utc.timestamp(r.created_at),
+        after_created(r.updated_at),
+        next,
+    );
+    line.trim_end().to_string()
 }
 
 /// One CSV row that was skipped.

@@ -41,6 +41,8 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
+    db: DbArgs,
+    #[command(flatten)]
     serve: ServeArgs,
     /// Log lines on stderr as text, or as one JSON object per line (for a log pipeline).
     /// Levels as `RUST_LOG` says (default `info`).
@@ -82,8 +84,8 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Load and validate a config file, then print it with secrets masked.
     CheckConfig {
-        /// The TOML file to check.
-        file: PathBuf,
+        /// The TOML file to check (or give it with --config).
+        file: Option<PathBuf>,
     },
     /// Account activity for the avatar upload thresholds.
     #[command(subcommand)]
@@ -102,8 +104,6 @@ enum Command {
         /// The copy to write (must not exist).
         #[arg(long)]
         to: PathBuf,
-        #[command(flatten)]
-        db: DbArgs,
     },
 }
 
@@ -122,14 +122,17 @@ impl Command {
     }
 }
 
-/// Where the database is: `--config FILE` and/or `--db PATH` (else the default).
+/// The options every subcommand takes, before or after it (`presence-gw --config f.toml
+/// outbox list` or `presence-gw outbox list --config f.toml`): the config file, and where the
+/// database is (`--db`, else the config's `db`, else the default).
 #[derive(Debug, Clone, Default, clap::Args)]
 struct DbArgs {
-    /// TOML config file (its `db` and `country_code` are used).
-    #[arg(long)]
+    /// TOML config file (see presence-gw.example.toml): what serve runs by; the other
+    /// commands take its `db`, `country_code` and `[store]` settings.
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// SQLite database file (overrides the config).
-    #[arg(long)]
+    #[arg(long, global = true)]
     db: Option<PathBuf>,
 }
 
@@ -211,8 +214,6 @@ enum ActivityCmd {
     Import {
         /// The CSV file.
         file: PathBuf,
-        #[command(flatten)]
-        db: DbArgs,
     },
 }
 
@@ -224,8 +225,6 @@ enum PresetsCmd {
     Import {
         /// The folder.
         dir: PathBuf,
-        #[command(flatten)]
-        db: DbArgs,
     },
 }
 
@@ -240,8 +239,6 @@ enum OutboxCmd {
         /// Most rows shown.
         #[arg(long, default_value_t = 50)]
         limit: usize,
-        #[command(flatten)]
-        db: DbArgs,
     },
     /// Put failed rows back in the queue with fresh attempts: every one, or those asked for.
     Retry {
@@ -251,16 +248,12 @@ enum OutboxCmd {
         /// Only rows that failed within the last N hours.
         #[arg(long, value_name = "N")]
         within_hours: Option<u64>,
-        #[command(flatten)]
-        db: DbArgs,
     },
     /// Delete finished rows (delivered, failed, expired, superseded) older than N days.
     Purge {
         /// Age in days.
         #[arg(long, default_value_t = 30)]
         older_than_days: u64,
-        #[command(flatten)]
-        db: DbArgs,
     },
 }
 
@@ -270,13 +263,11 @@ enum SubscriberCmd {
     Show {
         /// The number (national or international).
         number: String,
-        #[command(flatten)]
-        db: DbArgs,
     },
 }
 
-fn activity(cmd: ActivityCmd) -> anyhow::Result<()> {
-    let ActivityCmd::Import { file, db } = cmd;
+fn activity(cmd: ActivityCmd, db: &DbArgs) -> anyhow::Result<()> {
+    let ActivityCmd::Import { file } = cmd;
     let (cfg, store) = db.open_or_create()?;
     let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
     let lines = std::io::BufRead::lines(std::io::BufReader::new(std::fs::File::open(&file)?))
@@ -303,8 +294,8 @@ fn activity(cmd: ActivityCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn presets(cmd: PresetsCmd) -> anyhow::Result<()> {
-    let PresetsCmd::Import { dir, db } = cmd;
+fn presets(cmd: PresetsCmd, db: &DbArgs) -> anyhow::Result<()> {
+    let PresetsCmd::Import { dir } = cmd;
     let (cfg, store) = db.open_or_create()?;
     let report = presence_gw::admin::import_presets(&store, &dir, &cfg.avatar_config())
         .with_context(|| format!("reading {}", dir.display()))?;
@@ -328,10 +319,10 @@ fn presets(cmd: PresetsCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
+fn outbox(cmd: OutboxCmd, db: &DbArgs) -> anyhow::Result<()> {
     use presence_gw::store::outbox::{self, OutboxState};
     match cmd {
-        OutboxCmd::List { state, limit, db } => {
+        OutboxCmd::List { state, limit } => {
             let state = state
                 .map(|s| OutboxState::parse(&s))
                 .transpose()
@@ -349,33 +340,16 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
                 .map(|s| format!("{} {}", s.as_str(), counts.get(*s)))
                 .collect();
             out!("{}", line.join(", "));
-            for r in outbox::list(&snapshot, state, limit)? {
-                // The SMSC's ids, to find the message in the carrier's records.
-                let ids: Vec<String> = outbox::segments(&snapshot, r.id)?
-                    .iter()
-                    .map(|s| format!("{}/{}:{}", s.seq, s.total, s.smsc_message_id_raw))
-                    .collect();
-                let ids = if ids.is_empty() {
-                    String::new()
-                } else {
-                    format!(" smsc {}", ids.join(","))
-                };
-                out!(
-                    "{:>8} {:<10} {:<8} to {:<16} attempts {:>2}{ids} {}",
-                    r.id,
-                    r.state.as_str(),
-                    r.kind.as_str(),
-                    r.destination,
-                    r.attempts,
-                    r.last_error.unwrap_or_default()
-                );
+            let rows = outbox::list(&snapshot, state, limit)?;
+            if !rows.is_empty() {
+                out!("{}", presence_gw::admin::outbox_header());
+            }
+            for r in rows {
+                let segments = outbox::segments(&snapshot, r.id)?;
+                out!("{}", presence_gw::admin::outbox_line(&r, &segments));
             }
         }
-        OutboxCmd::Retry {
-            ids,
-            within_hours,
-            db,
-        } => {
+        OutboxCmd::Retry { ids, within_hours } => {
             let (cfg, store) = db.open()?;
             let now = presence_gw::store::now_ms();
             let validity_ms = i64::try_from(cfg.delivery.validity_secs)
@@ -398,29 +372,59 @@ fn outbox(cmd: OutboxCmd) -> anyhow::Result<()> {
                 .iter()
                 .collect::<std::collections::HashSet<_>>()
                 .len();
-            let only_ids = filter.failed_since.is_none();
-            let n = presence_gw::admin::retry_failed(
+            let report = presence_gw::admin::retry_failed_explained(
                 &store,
                 &filter,
                 now,
                 presence_gw::admin::RETRY_BATCH,
-            )?;
+            );
+            store.close_blocking();
+            let report = report?;
+            let n = report.queued;
             out!(
                 "{n} failed message{} queued again",
                 if n == 1 { "" } else { "s" }
             );
-            if only_ids && asked > n {
-                out!(
-                    "{} of the {asked} ids given were not queued again (retry takes only rows in state failed that no newer message replaced; see `outbox list --state failed`)",
-                    asked - n
+            for (id, why) in &report.not_retried {
+                err_out!("id {id} not queued again: {why}");
+            }
+            // Asked for and not done: an error (exit 1), as when nothing matched at all.
+            let missed = report.not_retried.len();
+            if missed > 0 {
+                anyhow::bail!(
+                    "{missed} of the {asked} id{} given {} not queued again (see `outbox list \
+                     --state failed`)",
+                    if asked == 1 { "" } else { "s" },
+                    if missed == 1 { "was" } else { "were" }
                 );
             }
-            store.close_blocking();
+            if n == 0 {
+                match (report.failed_left, within_hours) {
+                    _ if report.superseded > 0 => anyhow::bail!(
+                        "nothing to queue again: newer messages with the same keys are queued, \
+                         so the {} failed message{} taken {} now superseded",
+                        report.superseded,
+                        if report.superseded == 1 { "" } else { "s" },
+                        if report.superseded == 1 { "is" } else { "are" }
+                    ),
+                    (0, _) => anyhow::bail!("nothing to queue again: no message is failed"),
+                    (left, Some(h)) => anyhow::bail!(
+                        "nothing to queue again: none of the {left} failed message{} failed \
+                         within the last {h} hour{}",
+                        if left == 1 { "" } else { "s" },
+                        if h == 1 { "" } else { "s" }
+                    ),
+                    // Failed rows left and none taken: a running gateway failed them after
+                    // the retry started.
+                    (left, None) => anyhow::bail!(
+                        "nothing to queue again: the {left} failed message{} failed after the \
+                         retry started",
+                        if left == 1 { "" } else { "s" }
+                    ),
+                }
+            }
         }
-        OutboxCmd::Purge {
-            older_than_days,
-            db,
-        } => {
+        OutboxCmd::Purge { older_than_days } => {
             let (_, store) = db.open()?;
             let now = presence_gw::store::now_ms();
             let age = i64::try_from(older_than_days)
@@ -451,8 +455,8 @@ fn backup(to: &std::path::Path, db: &DbArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn subscriber(cmd: SubscriberCmd) -> anyhow::Result<()> {
-    let SubscriberCmd::Show { number, db } = cmd;
+fn subscriber(cmd: SubscriberCmd, db: &DbArgs) -> anyhow::Result<()> {
+    let SubscriberCmd::Show { number } = cmd;
     let (cfg, conn) = db.inspect()?;
     let m = presence_gw::command::Msisdn::parse(&number, &cfg.country_code)
         .with_context(|| format!("{number:?}"))?;
@@ -467,9 +471,6 @@ fn subscriber(cmd: SubscriberCmd) -> anyhow::Result<()> {
 /// Flags of `serve`; each overrides the config file.
 #[derive(Debug, Clone, Default, clap::Args)]
 struct ServeArgs {
-    /// TOML config file (see presence-gw.example.toml).
-    #[arg(long)]
-    config: Option<PathBuf>,
     /// Carrier SMSC host:port. Absent (here and in the file): start the embedded simulator.
     #[arg(long)]
     smsc: Option<String>,
@@ -485,9 +486,6 @@ struct ServeArgs {
     /// The number subscribers text.
     #[arg(long)]
     service_number: Option<String>,
-    /// SQLite database file.
-    #[arg(long)]
-    db: Option<PathBuf>,
     /// HTTP listen address (operator API, /metrics, /health).
     #[arg(long)]
     http: Option<String>,
@@ -537,7 +535,7 @@ struct FlagUse {
 impl ServeArgs {
     /// Every serve flag, for the checks that refuse flags that would be ignored and that
     /// name a bad value by its flag.
-    fn flag_uses(&self) -> [FlagUse; 14] {
+    fn flag_uses(&self) -> [FlagUse; 12] {
         let f = |flag, key, given| FlagUse {
             flag,
             key,
@@ -545,7 +543,6 @@ impl ServeArgs {
             from_env: false,
         };
         [
-            f("--config", None, self.config.is_some()),
             f("--smsc", Some("smsc.address"), self.smsc.is_some()),
             f(
                 "--system-id",
@@ -564,7 +561,6 @@ impl ServeArgs {
                 Some("service_number"),
                 self.service_number.is_some(),
             ),
-            f("--db", None, self.db.is_some()),
             f("--http", Some("http"), self.http.is_some()),
             f(
                 "--public-url",
@@ -589,10 +585,10 @@ impl ServeArgs {
     }
 }
 
-/// Serve flags written before a subcommand (`presence-gw --config f.toml serve`,
-/// `presence-gw --db x.db activity import ...`) would be silently ignored: refuse them and say
-/// where they go. (`--password` and `--api-key` may come from the environment, so they are
-/// not checked here.)
+/// Serve flags written before a subcommand (`presence-gw --window 5 serve`, `presence-gw
+/// --smsc h:p outbox list`) would be silently ignored: refuse them and say where they go.
+/// (`--config` and `--db` are global: taken before or after any subcommand. `--password` and
+/// `--api-key` may come from the environment, so they are not checked here.)
 fn refuse_flags_before(top: &ServeArgs, subcommand: &str) -> anyhow::Result<()> {
     let given: Vec<&str> = top
         .flag_uses()
@@ -603,18 +599,46 @@ fn refuse_flags_before(top: &ServeArgs, subcommand: &str) -> anyhow::Result<()> 
     if given.is_empty() {
         return Ok(());
     }
+    if subcommand != "serve" {
+        anyhow::bail!(
+            "{} {} only to running the gateway (presence-gw [serve]), not to {subcommand}",
+            given.join(", "),
+            if given.len() == 1 { "applies" } else { "apply" }
+        );
+    }
     anyhow::bail!(
-        "{} must come after the subcommand (presence-gw {subcommand} ... {} ...): written \
-         before it, it would be ignored",
+        "{} must come after the subcommand (presence-gw serve ... {} ...): written before it, \
+         it would be ignored",
         given.join(", "),
         given[0]
     )
 }
 
-fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
+/// The file `check-config` checks: its argument or `--config` (one of them, or both naming the
+/// same file). `--db` is refused: nothing would read it.
+fn config_to_check(file: Option<PathBuf>, global: &DbArgs) -> anyhow::Result<PathBuf> {
+    if global.db.is_some() {
+        anyhow::bail!("check-config reads no database: --db would be ignored");
+    }
+    match (file, &global.config) {
+        (Some(f), Some(c)) if f != *c => anyhow::bail!(
+            "check-config was given two files ({} and --config {}): check one at a time",
+            f.display(),
+            c.display()
+        ),
+        (Some(f), _) => Ok(f),
+        (None, Some(c)) => Ok(c.clone()),
+        (None, None) => {
+            anyhow::bail!("check-config needs the file to check: presence-gw check-config FILE")
+        }
+    }
+}
+
+/// The config `serve` runs with: the file (`--config`), then the flags over it.
+fn build_config(global: &DbArgs, args: &ServeArgs) -> anyhow::Result<Config> {
     // The file's values are checked once flags and the environment have had their say (the
     // password often comes from PRESENCE_GW_SMSC_PASSWORD only).
-    let file = match &args.config {
+    let file = match &global.config {
         Some(p) => Some((p.clone(), Config::read_text(p)?)),
         None => None,
     };
@@ -666,7 +690,7 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(v) = &args.service_number {
         cfg.service_number = v.clone();
     }
-    if let Some(v) = &args.db {
+    if let Some(v) = &global.db {
         cfg.db = v.clone();
     }
     if let Some(v) = &args.country_code {
@@ -876,6 +900,7 @@ fn main() -> anyhow::Result<()> {
     }
     let serve_args = match cli.command {
         Some(Command::CheckConfig { file }) => {
+            let file = config_to_check(file, &cli.db)?;
             // As `serve` would run it: secrets may come from the environment.
             let text = Config::read_text(&file)?;
             let mut cfg = Config::parse_toml(&text, &file)?;
@@ -884,11 +909,11 @@ fn main() -> anyhow::Result<()> {
             out!("{} is valid:\n{}", file.display(), cfg.summary());
             return Ok(());
         }
-        Some(Command::Activity(cmd)) => return activity(cmd),
-        Some(Command::Outbox(cmd)) => return outbox(cmd),
-        Some(Command::Presets(cmd)) => return presets(cmd),
-        Some(Command::Subscriber(cmd)) => return subscriber(cmd),
-        Some(Command::Backup { to, db }) => return backup(&to, &db),
+        Some(Command::Activity(cmd)) => return activity(cmd, &cli.db),
+        Some(Command::Outbox(cmd)) => return outbox(cmd, &cli.db),
+        Some(Command::Presets(cmd)) => return presets(cmd, &cli.db),
+        Some(Command::Subscriber(cmd)) => return subscriber(cmd, &cli.db),
+        Some(Command::Backup { to }) => return backup(&to, &cli.db),
         Some(Command::Serve(args)) => {
             refuse_flags_before(&cli.serve, "serve")?;
             *args
@@ -896,7 +921,7 @@ fn main() -> anyhow::Result<()> {
         None => cli.serve,
     };
     // The config decides the runtime, so it is read before the runtime exists.
-    let cfg = build_config(&serve_args)?;
+    let cfg = build_config(&cli.db, &serve_args)?;
     let workers = presence_gw::app::worker_threads(cfg.runtime.worker_threads);
     info!(workers, "starting the runtime");
     presence_gw::app::runtime(workers)?.block_on(serve(cfg))

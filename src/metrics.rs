@@ -106,12 +106,36 @@ impl Metrics {
             "SMPP requests outstanding.",
             one(link.window_in_use().to_string()),
         );
+        // No limit, no sample: a stand-in number (the limiter's internal 1e6, or 0) would
+        // read as a real cap in a graph or in `rate / limit` alerts.
         family(
             &mut out,
             "presence_gw_smpp_submit_rate_limit",
             "gauge",
-            "Current adaptive submit rate limit, per second.",
-            one(link.current_rate().to_string()),
+            "Submits per second the link allows now: max_rate, or less while the adaptive \
+             limit climbs back after ESME_RTHROTTLED. No sample while nothing caps the rate.",
+            link.rate_limit()
+                .map(|r| one(r.to_string()))
+                .unwrap_or_default(),
+        );
+        family(
+            &mut out,
+            "presence_gw_smpp_submit_rate_expected",
+            "gauge",
+            "Submits per second the outbox dispatcher works at: the rate limit, or the window \
+             over the smoothed submit response time when that is lower (the window per second \
+             before any answer). It sizes the dispatcher's batches and the rows it holds.",
+            one(link.expected_rate().to_string()),
+        );
+        family(
+            &mut out,
+            "presence_gw_smpp_submit_response_seconds",
+            "gauge",
+            "Smoothed time from a submit_sm written to its response read (an exponential \
+             average over about the last eight). No sample until a submit is answered.",
+            link.response_time()
+                .map(|t| one(t.as_secs_f64().to_string()))
+                .unwrap_or_default(),
         );
         family(
             &mut out,

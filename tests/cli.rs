@@ -133,7 +133,7 @@ fn help_lists_every_subcommand_and_each_help_works() {
     // Every subcommand and nested subcommand: help exits 0 and shows its own usage line.
     let cases: [(&[&str], &[&str]); 12] = [
         (&["serve"], &["--smsc", "--public-url"]),
-        (&["check-config"], &["<FILE>"]),
+        (&["check-config"], &["[FILE]", "--config"]),
         (&["activity"], &["import"]),
         (&["activity", "import"], &["<FILE>", "--db"]),
         (&["presets"], &["import"]),
@@ -360,8 +360,11 @@ fn admin_commands_answer_clearly_on_unknowns() {
     // The valid states work on an empty database.
     let r = run_in(d, &["outbox", "list", "--state", "failed", "--db", "gw.db"]);
     assert!(r.ok(), "{}", r.stderr);
+    // Nothing to retry: said, and exit 1 (tests/cli.rs `retry_says_why_...` has the rest).
     let r = run_in(d, &["outbox", "retry", "--db", "gw.db"]);
-    assert!(r.ok() && r.stdout.contains("0 failed"), "{}", r.stdout);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stdout.contains("0 failed"), "{}", r.stdout);
+    assert!(r.stderr.contains("no message is failed"), "{}", r.stderr);
     let r = run_in(
         d,
         &[
@@ -375,18 +378,23 @@ fn admin_commands_answer_clearly_on_unknowns() {
             "gw.db",
         ],
     );
-    assert!(r.ok() && r.stdout.contains("0 failed"), "{}", r.stderr);
-    // Ids that are not failed rows (here: no rows at all): said, not only "0".
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("id 7 not queued again: no such message"),
+        "{}",
+        r.stderr
+    );
+    // Ids that are not failed rows (here: no rows at all): each named, not only "0".
     let r = run_in(
         d,
         &["outbox", "retry", "--id", "7", "--id", "9", "--db", "gw.db"],
     );
-    assert!(r.ok(), "{}", r.stderr);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
     assert!(
-        r.stdout
+        r.stderr
             .contains("2 of the 2 ids given were not queued again"),
         "{}",
-        r.stdout
+        r.stderr
     );
     let r = run_in(d, &["outbox", "purge", "--db", "gw.db"]);
     assert!(r.ok() && r.stdout.contains("0 finished"), "{}", r.stdout);
@@ -586,8 +594,249 @@ fn inspection_commands_never_write_the_database() {
     );
 }
 
+/// One row for [`outbox_rows`]: destination, coalescing key, state, created, changed and next
+/// attempt (Unix ms).
+type TestRow<'a> = (&'a str, Option<&'a str>, &'a str, i64, i64, i64);
+
+/// Rows for the outbox tests, written as the gateway would (then set to the wanted state and
+/// times in SQL): returns their ids in order.
+fn outbox_rows(db: &Path, rows: &[TestRow<'_>]) -> Vec<i64> {
+    use presence_gw::store::outbox::{self, NewMessage};
+    let store = presence_gw::store::Store::open(db, Default::default()).unwrap();
+    let mut ids = Vec::new();
+    for &(to, key, state, created, changed, next) in rows {
+        let mut msg = NewMessage::sms(to, "x");
+        msg.coalesce_key = key.map(str::to_string);
+        let id = store
+            .write_blocking(move |tx| outbox::enqueue(tx, &msg, created))
+            .unwrap()
+            .id;
+        let state = state.to_string();
+        store
+            .write_blocking(move |tx| {
+                tx.execute(
+                    "UPDATE outbox SET state = ?2, updated_at = ?3, next_attempt_at = ?4,
+                        attempts = 3, last_error = CASE ?2 WHEN 'failed' THEN 'EsmeRinvdstadr' END
+                     WHERE id = ?1",
+                    rusqlite::params![id, state, changed, next],
+                )
+                .map_err(presence_gw::store::StoreError::from)
+            })
+            .unwrap();
+        ids.push(id);
+    }
+    store.close_blocking();
+    ids
+}
+
+/// `outbox retry` that queues nothing again, or not every id it was given, says why for each
+/// id and exits 1; one that queues what it was asked exits 0.
+#[test]
+fn retry_says_why_nothing_was_queued_again_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let now = presence_gw::store::now_ms();
+    let hour = 3_600_000;
+    let ids = outbox_rows(
+        &d.join("gw.db"),
+        &[
+            (
+                "+8613900139000",
+                None,
+                "failed",
+                now - 5 * hour,
+                now - 3 * hour,
+                now,
+            ),
+            (
+                "+8613900139001",
+                None,
+                "delivered",
+                now - hour,
+                now - hour,
+                now,
+            ),
+            (
+                "+8613900139002",
+                Some("k"),
+                "failed",
+                now - 5 * hour,
+                now - 3 * hour,
+                now,
+            ),
+            ("+8613900139002", Some("k"), "queued", now, now, now + hour),
+            (
+                "+8613900139003",
+                None,
+                "expired",
+                now - hour,
+                now - hour,
+                now,
+            ),
+        ],
+    );
+    let (old_failed, delivered, replaced, expired) = (ids[0], ids[1], ids[2], ids[4]);
+    let retry = |extra: &[String]| {
+        let mut args: Vec<String> = ["outbox", "retry", "--db", "gw.db"]
+            .map(String::from)
+            .to_vec();
+        args.extend_from_slice(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = run_in(d, &args);
+        r.no_panic("outbox retry");
+        r
+    };
+    let id = |n: i64| ["--id".to_string(), n.to_string()];
+    for (args, why) in [
+        (
+            id(999).to_vec(),
+            "id 999 not queued again: no such message".to_string(),
+        ),
+        (
+            id(delivered).to_vec(),
+            format!("id {delivered} not queued again: it is delivered, not failed"),
+        ),
+        (
+            id(expired).to_vec(),
+            format!("id {expired} not queued again: it is expired, not failed"),
+        ),
+        (
+            [&id(old_failed)[..], &["--within-hours".into(), "2".into()]].concat(),
+            format!("id {old_failed} not queued again: it failed at "),
+        ),
+        (
+            ["--within-hours".to_string(), "2".to_string()].to_vec(),
+            "none of the 2 failed messages failed within the last 2 hours".to_string(),
+        ),
+    ] {
+        let r = retry(&args);
+        assert_eq!(r.code, Some(1), "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stdout.contains("0 failed messages queued again"),
+            "{args:?}: {}",
+            r.stdout
+        );
+        assert!(r.stderr.contains(&why), "{args:?}: {}", r.stderr);
+    }
+    // The one failed row with a newer update to the same contact queued: superseded.
+    let r = retry(&id(replaced));
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("id {replaced} not queued again: a newer message")),
+        "{}",
+        r.stderr
+    );
+    // One of two done: the other named, exit 1.
+    let r = retry(&[id(old_failed), id(999)].concat());
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stdout.contains("1 failed message queued again"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("id 999 not queued again")
+            && r.stderr
+                .contains("1 of the 2 ids given was not queued again"),
+        "{}",
+        r.stderr
+    );
+    // Done as asked: exit 0, nothing on stderr.
+    let ids = outbox_rows(
+        &d.join("gw.db"),
+        &[(
+            "+8613900139009",
+            None,
+            "failed",
+            now - hour,
+            now - hour,
+            now,
+        )],
+    );
+    let r = retry(&id(ids[0]));
+    assert!(
+        r.ok() && r.stdout.contains("1 failed message queued again"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    // Nothing failed is left.
+    let r = retry(&[]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("no message is failed"), "{}", r.stderr);
+}
+
+/// `outbox list` shows when each row was created, last changed and (queued) is next tried,
+/// in UTC, under a line of column heads.
+#[test]
+fn outbox_list_shows_when_rows_were_created_changed_and_are_next_tried() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 2026-11-22 06:30:00 UTC.
+    let t = 1_795_329_000_000;
+    let ids = outbox_rows(
+        &d.join("gw.db"),
+        &[
+            (
+                "+8613900139000",
+                None,
+                "failed",
+                t,
+                t + 2 * 3_600_000 + 5_000,
+                t,
+            ),
+            (
+                "+8613900139001",
+                None,
+                "queued",
+                t,
+                t + 1_000,
+                t + 86_400_000,
+            ),
+        ],
+    );
+    let r = run_in(d, &["outbox", "list", "--db", "gw.db"]);
+    assert!(r.ok(), "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines[0].starts_with("queued 1"), "{}", r.stdout);
+    let head = lines[1];
+    for col in ["id", "state", "to", "created (UTC)", "changed", "next try"] {
+        assert!(head.contains(col), "{head}");
+    }
+    let row = |id: i64| {
+        *lines
+            .iter()
+            .find(|l| l.split_whitespace().next() == Some(&id.to_string()))
+            .unwrap_or_else(|| panic!("no row {id}: {}", r.stdout))
+    };
+    let failed = row(ids[0]);
+    assert!(
+        failed.contains("2026-11-22 06:30:00       08:30:05              -  EsmeRinvdstadr"),
+        "{failed}"
+    );
+    let queued = row(ids[1]);
+    assert!(
+        queued.contains("2026-11-22 06:30:00       06:30:01 11-23 06:30:00"),
+        "{queued}"
+    );
+    // The columns line up: each time starts where its head does.
+    for (col, text) in [
+        ("created (UTC)", "2026-11-22"),
+        ("next try", "11-23 06:30:00"),
+    ] {
+        let end = |l: &str, s: &str| l.find(s).map(|i| i + s.len());
+        if col == "created (UTC)" {
+            assert_eq!(head.find(col), queued.find(text), "{head}\n{queued}");
+        } else {
+            assert_eq!(end(head, col), end(queued, text), "{head}\n{queued}");
+        }
+    }
+}
+
 /// Flags that would be silently ignored are refused, saying where they belong: serve flags
-/// written before a subcommand, and carrier settings with no SMSC to apply them to.
+/// written before a subcommand (`serve`'s own, or another's that has no such flag), and
+/// carrier settings with no SMSC to apply them to.
 #[test]
 fn flags_that_would_be_ignored_are_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -595,12 +844,12 @@ fn flags_that_would_be_ignored_are_refused() {
     let db = db.to_str().unwrap();
     for (args, want) in [
         (
-            vec!["--config", "gw.toml", "serve"],
-            "--config must come after the subcommand",
+            vec!["--window", "5", "serve", "--db", db],
+            "--window must come after the subcommand",
         ),
         (
-            vec!["--db", db, "outbox", "list"],
-            "--db must come after the subcommand",
+            vec!["--smsc", "10.0.0.1:2775", "outbox", "list", "--db", db],
+            "--smsc applies only to running the gateway (presence-gw [serve]), not to outbox",
         ),
         (
             vec!["--window", "5", "--db", db],
@@ -616,6 +865,87 @@ fn flags_that_would_be_ignored_are_refused() {
         !dir.path().join("x.db").exists(),
         "no database was created on the way"
     );
+}
+
+/// `--config` and `--db` apply to every subcommand: written before it or after it, they are
+/// taken (they were refused before it).
+#[test]
+fn global_options_go_before_or_after_the_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("gw.toml"), "db = \"from-config.db\"\n").unwrap();
+    drop(presence_gw::store::Store::open(&d.join("from-config.db"), Default::default()).unwrap());
+    for args in [
+        vec!["--config", "gw.toml", "outbox", "list"],
+        vec!["outbox", "--config", "gw.toml", "list"],
+        vec!["outbox", "list", "--config", "gw.toml"],
+        vec!["--db", "from-config.db", "outbox", "list"],
+        vec!["--config", "gw.toml", "outbox", "list", "--state", "failed"],
+    ] {
+        let r = run_in(d, &args);
+        r.no_panic("global option");
+        assert!(r.ok(), "{args:?}: {}", r.stderr);
+        assert!(r.stdout.starts_with("queued 0"), "{args:?}: {}", r.stdout);
+    }
+    // `--db` before the subcommand overrides the config's `db`, as after it.
+    let r = run_in(
+        d,
+        &[
+            "--config",
+            "gw.toml",
+            "--db",
+            "other.db",
+            "subscriber",
+            "show",
+            "13500135000",
+        ],
+    );
+    assert!(
+        !r.ok() && r.stderr.contains("no database at other.db"),
+        "{}",
+        r.stderr
+    );
+    let r = run_in(
+        d,
+        &[
+            "--db",
+            "from-config.db",
+            "subscriber",
+            "show",
+            "13500135000",
+        ],
+    );
+    assert!(r.ok() && r.stdout.contains("never"), "{}", r.stderr);
+    // check-config takes its file either way, and refuses two different ones.
+    let r = run_in(d, &["--config", "gw.toml", "check-config"]);
+    assert!(
+        r.ok() && r.stdout.contains("gw.toml is valid"),
+        "{}",
+        r.stderr
+    );
+    let r = run_in(d, &["check-config", "gw.toml", "--config", "gw.toml"]);
+    assert!(r.ok(), "{}", r.stderr);
+    std::fs::write(
+        d.join("bad.toml"),
+        "[smsc]\naddress = \"10.0.0.1:2775\"\npassword = \"pw\"\nwindow = 0\n",
+    )
+    .unwrap();
+    let r = run_in(d, &["--config", "bad.toml", "check-config", "gw.toml"]);
+    assert!(!r.ok() && r.stderr.contains("two files"), "{}", r.stderr);
+    // serve reads a config given before it (here one it refuses, so nothing starts).
+    for args in [
+        vec!["--config", "bad.toml", "serve"],
+        vec!["--config", "bad.toml"],
+        vec!["serve", "--config", "bad.toml"],
+    ] {
+        let r = run_in(d, &args);
+        r.no_panic("serve with a bad config");
+        assert!(
+            !r.ok() && r.stderr.contains("smsc.window"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
 }
 
 /// The README keeps the bind password in `PRESENCE_GW_SMSC_PASSWORD`: a config file without

@@ -386,6 +386,83 @@ async fn a_slow_smsc_with_a_small_window_gets_small_batches_and_few_rows_in_hand
     sim.shutdown().await;
 }
 
+/// A scrape of `/metrics` from `gw`'s HTTP router (served on a free port for the one request).
+async fn scrape_metrics(gw: &Gateway) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(presence_gw::http::serve(
+        listener,
+        gw.http_router(None),
+        stop.clone(),
+    ));
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    stop.cancel();
+    let _ = server.await;
+    text
+}
+
+/// The sample of the unlabelled metric `name` in a scrape, if it has one.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_show_the_rate_cap_the_working_rate_and_the_response_time() {
+    // Window 1, answers 40 ms late, max_rate 100: the link is capped at 100 a second but
+    // works at 25 (one answer per 40 ms), which the dispatcher sizes its batches by.
+    let sim = sim(SimConfig::local()).await;
+    answer_after(&sim, Some(40));
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway_with(&dir, &sim, |o| {
+        o.link.window = 1;
+        o.link.max_rate = Some(100.0);
+    })
+    .await;
+    // Before any submit: the window a second, and no response time yet.
+    let text = scrape_metrics(&gw).await;
+    assert_eq!(
+        sample(&text, "presence_gw_smpp_submit_rate_limit"),
+        Some(100.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "presence_gw_smpp_submit_rate_expected"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "presence_gw_smpp_submit_response_seconds"),
+        None,
+        "{text}"
+    );
+    for name in [
+        "presence_gw_smpp_submit_rate_expected",
+        "presence_gw_smpp_submit_response_seconds",
+    ] {
+        assert!(text.contains(&format!("# HELP {name} ")), "{text}");
+        assert!(text.contains(&format!("# TYPE {name} gauge")), "{text}");
+    }
+    enqueue_at_once(&gw, 20).await;
+    wait_delivered(&gw, 20, Duration::from_secs(30)).await;
+    let text = scrape_metrics(&gw).await;
+    assert_eq!(
+        sample(&text, "presence_gw_smpp_submit_rate_limit"),
+        Some(100.0),
+        "{text}"
+    );
+    let response = sample(&text, "presence_gw_smpp_submit_response_seconds").expect("answered");
+    assert!((0.039..0.5).contains(&response), "{response}\n{text}");
+    let expected = sample(&text, "presence_gw_smpp_submit_rate_expected").unwrap();
+    assert!(
+        (expected - 1.0 / response).abs() < 0.01 && expected <= 25.7,
+        "{expected} a second at {response} s a response"
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_stop_waits_for_the_submits_written_not_for_every_row_handed_to_the_link() {
     // Rows claimed while the SMSC answered at once, then it slows to 200 ms an answer at

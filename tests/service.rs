@@ -921,6 +921,27 @@ async fn operator_api_events_health_and_metrics_over_http() {
         value("presence_gw_store_transaction_seconds_count")
             >= value("presence_gw_store_commits_total")
     );
+    // No max_rate and no throttling: the rate limit is described but has no sample (it
+    // showed the limiter's stand-in 1e6); the dispatcher's working rate is the window over
+    // the smoothed response time of the submits answered so far (below 1e6 a second).
+    assert!(
+        text.contains("# HELP presence_gw_smpp_submit_rate_limit "),
+        "{text}"
+    );
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("presence_gw_smpp_submit_rate_limit")),
+        "a rate limit sample with no limit:\n{text}"
+    );
+    let response = value("presence_gw_smpp_submit_response_seconds");
+    let expected = value("presence_gw_smpp_submit_rate_expected");
+    assert!(response > 0.0 && response < 5.0, "{response}");
+    let by_window = presence_gw::smpp::LinkConfig::default().window as f64 / response;
+    assert!(
+        (expected - by_window.min(1e6)).abs() <= expected * 0.01,
+        "expected rate {expected}, window over response time {by_window}"
+    );
     assert!(!text.contains("8613800138000"), "no MSISDN in metrics");
     assert!(!text.contains(key));
 

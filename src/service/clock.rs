@@ -86,6 +86,27 @@ impl Zone {
         }
     }
 
+    /// UTC.
+    pub const UTC: Zone = Zone { offset_minutes: 0 };
+
+    /// `YYYY-MM-DD HH:MM:SS` of `at` in this zone (operator output that logs are read beside).
+    pub fn timestamp(self, at: i64) -> String {
+        let local = at + self.offset_ms();
+        let seconds = local.rem_euclid(DAY_MS) / 1000;
+        format!("{} {}", self.date(at), hms(seconds))
+    }
+
+    /// `HH:MM:SS` of `at` in this zone.
+    pub fn time_of_day(self, at: i64) -> String {
+        hms((at + self.offset_ms()).rem_euclid(DAY_MS) / 1000)
+    }
+
+    /// `YYYY-MM-DD` of `at` in this zone.
+    pub fn date(self, at: i64) -> String {
+        let (year, month, day) = civil_from_days((at + self.offset_ms()).div_euclid(DAY_MS));
+        format!("{year}-{month:02}-{day:02}")
+    }
+
     /// `YYYY-MM-DD HH:MM` of `at` in this zone (operator output).
     pub fn datetime(self, at: i64) -> String {
         let local = at + self.offset_ms();
@@ -103,6 +124,16 @@ impl Zone {
         let local = now + self.offset_ms();
         local.div_euclid(3_600_000) * 3_600_000 - self.offset_ms()
     }
+}
+
+/// `HH:MM:SS` of a second of the day.
+fn hms(seconds: i64) -> String {
+    format!(
+        "{:02}:{:02}:{:02}",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
 }
 
 fn duration_ms(d: Duration) -> i64 {
@@ -141,6 +172,10 @@ mod tests {
             .datetime(at),
             "2026-11-21 22:30"
         );
+        assert_eq!(Zone::UTC.timestamp(at + 59_999), "2026-11-22 06:30:59");
+        assert_eq!(Zone::CHINA.timestamp(at + 1_000), "2026-11-22 14:30:01");
+        assert_eq!(Zone::CHINA.time_of_day(at - 1_000), "14:29:59");
+        assert_eq!(Zone::CHINA.date(at + 10 * 3_600_000), "2026-11-23");
     }
 
     // 2026-11-22 06:30:00 UTC = 14:30 in UTC+8.

@@ -378,6 +378,14 @@ impl LinkHandle {
             .unwrap_or(0.0)
     }
 
+    /// The submit rate the link holds to now (messages per second), if any: the configured
+    /// `max_rate`, or the adaptive limit an `ESME_RTHROTTLED` set while it climbs back.
+    /// `None` when nothing caps it (no `max_rate`, or climbed all the way back).
+    pub fn rate_limit(&self) -> Option<f64> {
+        let rate = self.current_rate();
+        (rate < rate::UNLIMITED_RATE).then_some(rate)
+    }
+
     /// Messages per second the link can be expected to take now: the adaptive rate, or the
     /// window over the smoothed response time when that is lower. A distant SMSC with a small
     /// window sets the pace itself (window 1 at 50 ms is 20 a second, whatever the rate cap),

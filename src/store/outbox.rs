@@ -1400,7 +1400,16 @@ pub fn requeue_in_flight(tx: &Transaction<'_>, now: i64) -> Result<usize, StoreE
 /// Every `failed` row back to `queued` with attempts reset to 1 (operator action; see
 /// `Requeue::Operator`), in this transaction. Returns how many rows are queued again.
 pub fn retry_failed(tx: &Transaction<'_>, now: i64) -> Result<usize, StoreError> {
-    retry_failed_matching(tx, &RetryFilter::default(), 0, usize::MAX, now).map(|(_, n)| n)
+    retry_failed_matching(tx, &RetryFilter::default(), 0, usize::MAX, now).map(|(_, n)| n.queued)
+}
+
+/// What [`retry_failed_matching`] did with the failed rows it took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retried {
+    /// Back in the queue.
+    pub queued: usize,
+    /// Superseded instead: a newer row with the same coalescing key is queued.
+    pub superseded: usize,
 }
 
 /// Which failed rows an operator's retry takes ([`retry_failed_matching`]).
@@ -1420,15 +1429,15 @@ pub struct RetryFilter {
 
 /// Up to `limit` `failed` rows after row `after` that `filter` takes back to `queued` (attempts
 /// from 1, see `Requeue::Operator`). Returns the last id looked at (`None`: none is left) and
-/// how many rows are queued again (a row whose coalescing key has a newer queued row is
-/// superseded instead).
+/// how many rows are queued again, and how many superseded instead (a row whose coalescing
+/// key has a newer queued row).
 pub fn retry_failed_matching(
     tx: &Transaction<'_>,
     filter: &RetryFilter,
     after: i64,
     limit: usize,
     now: i64,
-) -> Result<(Option<i64>, usize), StoreError> {
+) -> Result<(Option<i64>, Retried), StoreError> {
     let ids: Vec<i64> = tx
         .prepare_cached(
             "SELECT id FROM outbox WHERE state = 'failed' AND id > ?5
@@ -1451,11 +1460,15 @@ pub fn retry_failed_matching(
             .collect()
         })
         .ctx("outbox::retry_failed_matching")?;
-    let mut queued = 0;
+    let mut done = Retried::default();
     for &id in &ids {
         let how = Requeue::Operator;
-        if back_to_queue(tx, id, OutboxState::Failed, how, None, now)? == Requeued::Queued {
-            queued += 1;
+        let requeued = back_to_queue(tx, id, OutboxState::Failed, how, None, now)?;
+        if let Requeued::Superseded { .. } = requeued {
+            done.superseded += 1;
+        }
+        if requeued == Requeued::Queued {
+            done.queued += 1;
             if let Some(end) = filter.valid_until {
                 exec_cached(
                     tx,
@@ -1466,7 +1479,7 @@ pub fn retry_failed_matching(
             }
         }
     }
-    Ok((ids.last().copied(), queued))
+    Ok((ids.last().copied(), done))
 }
 
 /// Apply a delivery receipt. `message_id_variants` are the receipt id's candidate forms
