@@ -479,13 +479,8 @@ pub async fn handle_batch(
     }
     if let Some(gates) = gates {
         // One deadline for the whole batch, not one per receipt.
-        let deadline = tokio::time::Instant::now() + RECEIPT_GATE_WAIT;
-        for id in unrecorded {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if !gates.wait_recorded(&id, left).await {
-                debug!("a receipt's submit is still not recorded; the receipt is held instead");
-                break;
-            }
+        if !gates.wait_all(&unrecorded, RECEIPT_GATE_WAIT).await {
+            debug!("a receipt's submit is still not recorded; the receipt is held instead");
         }
     }
     let (inbounds, writes): (Vec<Inbound>, Vec<Write>) = waiting.into_iter().unzip();

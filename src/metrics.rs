@@ -172,6 +172,20 @@ impl Metrics {
             "deliver_sm / data_sm read to its resp queued (persisting it first): how long each holds a slot of the SMSC's window.",
             &st.inbound_ack.snapshot(),
         );
+        let gates = link.receipt_gates();
+        histogram(
+            &mut out,
+            "presence_gw_receipt_gate_wait_seconds",
+            "How long a batch of delivery receipts waited for the record of its own submits before being written (link windows up to 64): part of inbound_ack_seconds.",
+            &gates.waited.snapshot(),
+        );
+        family(
+            &mut out,
+            "presence_gw_receipt_gate_gave_up_total",
+            "counter",
+            "Batches of receipts whose submits were still not recorded when their wait ran out (2 s): held and matched later instead.",
+            one(get(&gates.gave_up)),
+        );
         family(
             &mut out,
             "presence_gw_store_commits_total",

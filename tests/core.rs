@@ -222,6 +222,11 @@ async fn receipts_right_behind_their_responses_wait_for_the_record_and_are_never
     assert_eq!((c.delivered, c.failed), (300, 0), "{c:?}");
     assert_eq!(held_receipts(&db), 0, "receipts took the held path");
     assert!(gw.link.receipt_gates().is_empty(), "every gate released");
+    // The operator sees the waits (`presence_gw_receipt_gate_wait_seconds`) and that none
+    // ran out.
+    let gates = gw.link.receipt_gates();
+    assert!(gates.waited.snapshot().count() > 0, "no gate wait counted");
+    assert_eq!(gates.gave_up.load(std::sync::atomic::Ordering::Relaxed), 0);
     gw.shutdown().await;
     sim.shutdown().await;
 }

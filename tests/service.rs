@@ -894,6 +894,8 @@ async fn operator_api_events_health_and_metrics_over_http() {
         "presence_gw_http_requests_total{route=\"/api/v1/events\",status=\"403\"} 2",
         "presence_gw_outbox_messages{state=\"queued\"}",
         "presence_gw_store_retried_writes_total 0",
+        "presence_gw_receipt_gate_gave_up_total 0",
+        "presence_gw_receipt_gate_wait_seconds_count",
     ] {
         assert!(text.contains(want), "metrics lack {want:?}:\n{text}");
     }

@@ -27,17 +27,25 @@
 //! and cost more CPU per message than no gate at all at window 1.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sms_wire::receipt::normalize_message_id;
 use tokio::sync::Notify;
 
+use crate::histogram::LatencyHistogram;
+
 /// The ids accepted by the SMSC whose batch is not recorded yet, by normalised message id.
 #[derive(Debug, Default)]
 pub struct ReceiptGates {
     open: Mutex<HashMap<String, Arc<BatchGate>>>,
+    /// How long batches of receipts waited for the record of their submits
+    /// ([`ReceiptGates::wait_all`]; only batches that had one to wait for).
+    pub waited: LatencyHistogram,
+    /// Batches of receipts whose wait ran out: their submits were still not recorded, and
+    /// the receipts were held (matched again later) instead.
+    pub gave_up: AtomicU64,
 }
 
 impl ReceiptGates {
@@ -80,6 +88,30 @@ impl ReceiptGates {
             }
         };
         tokio::time::timeout(limit, recorded).await.is_ok()
+    }
+
+    /// Wait until every one of `message_ids` (as received) is recorded, at most `limit` in
+    /// all; returns whether they all were. Counted in [`ReceiptGates::waited`] (and
+    /// [`ReceiptGates::gave_up`]) when there is anything to wait for.
+    pub async fn wait_all(&self, message_ids: &[String], limit: Duration) -> bool {
+        if message_ids.is_empty() {
+            return true;
+        }
+        let started = tokio::time::Instant::now();
+        let deadline = started + limit;
+        let mut recorded = true;
+        for id in message_ids {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if !self.wait_recorded(id, left).await {
+                recorded = false;
+                break;
+            }
+        }
+        self.waited.observe(started.elapsed());
+        if !recorded {
+            self.gave_up.fetch_add(1, Ordering::Relaxed);
+        }
+        recorded
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<BatchGate>>> {
@@ -252,6 +284,27 @@ mod tests {
         );
         drop(rec);
         assert!(gates.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_receipts_waits_once_and_says_when_its_wait_ran_out() {
+        let gates = Arc::new(ReceiptGates::default());
+        let rec = gates.batch();
+        rec.gate().accepted("1");
+        rec.gate().accepted("2");
+        assert!(gates.wait_all(&[], Duration::ZERO).await, "nothing to wait for");
+        assert_eq!(gates.waited.snapshot().count(), 0, "not counted");
+        let ids = ["1".to_string(), "2".to_string(), "99".to_string()];
+        assert!(!gates.wait_all(&ids, Duration::from_millis(20)).await);
+        assert_eq!(gates.gave_up.load(Ordering::Relaxed), 1);
+        let waiting = gates.clone();
+        let waiter =
+            tokio::spawn(async move { waiting.wait_all(&ids, Duration::from_secs(5)).await });
+        tokio::task::yield_now().await;
+        drop(rec);
+        assert!(waiter.await.unwrap(), "released together");
+        assert_eq!(gates.waited.snapshot().count(), 2);
+        assert_eq!(gates.gave_up.load(Ordering::Relaxed), 1);
     }
 
     #[tokio::test]
