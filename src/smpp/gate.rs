@@ -292,7 +292,10 @@ mod tests {
         let rec = gates.batch();
         rec.gate().accepted("1");
         rec.gate().accepted("2");
-        assert!(gates.wait_all(&[], Duration::ZERO).await, "nothing to wait for");
+        assert!(
+            gates.wait_all(&[], Duration::ZERO).await,
+            "nothing to wait for"
+        );
         assert_eq!(gates.waited.snapshot().count(), 0, "not counted");
         let ids = ["1".to_string(), "2".to_string(), "99".to_string()];
         assert!(!gates.wait_all(&ids, Duration::from_millis(20)).await);
