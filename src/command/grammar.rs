@@ -557,12 +557,16 @@ fn assignments<'a>(
         usage: HelpTopic::Status,
         lang_hint: lang,
     };
-    // The command with `full[start..end]` in quotes, and that text.
+    // The command with the free text of `full[start..end]` in quotes (an expiry it ends
+    // with stays outside them: `"At lunch, back" UNTIL 5PM`), and the text. No command is
+    // offered when the text has quotes of its own (the offer would not parse).
     let quoted = |start: usize, end: usize| {
         let text = full[start..end].trim_end();
+        let text = trailing_expiry_at(text).map_or(text, |p| text[..p].trim_end());
         let end = start + text.len();
         let fixed = format!("{}\"{text}\"{}", &full[..start], &full[end..]);
-        let fixed = (fixed.chars().count() <= MAX_SUGGESTION_CHARS).then_some(fixed);
+        let fixed =
+            (fixed.chars().count() <= MAX_SUGGESTION_CHARS && !text.contains('"')).then_some(fixed);
         (ParseErrorKind::CommaInText { fixed }, text)
     };
     let mut out = Vec::new();
@@ -592,7 +596,7 @@ fn assignments<'a>(
             (Err(nom::Err::Failure(GrammarError { fail: Some(e), .. })), Some(start))
                 if more_text(rest, &e.kind) =>
             {
-                let (kind, text) = quoted(start, at(rest) + segment_text(rest).len());
+                let (kind, text) = quoted(start, text_end(full, at(rest)));
                 return fail(rest, kind, text, HelpTopic::Status);
             }
             (Err(e), _) => return Err(e),
@@ -652,6 +656,40 @@ fn assignments<'a>(
         );
     }
     Ok((rest, (out, doubts)))
+}
+
+/// Where the free text that goes on at `full[from..]` (a part after a comma that is no
+/// assignment) ends: with that part and every later one that is no clear assignment (one
+/// with a built-in target or status), so that `Sorry, busy, call me later` is one text.
+fn text_end(full: &str, from: usize) -> usize {
+    let mut end = from + segment_text(&full[from..]).len();
+    loop {
+        let after = &full[end..];
+        let next = after.trim_start_matches(|c: char| c == ' ' || is_sep(c));
+        if next.is_empty() || !after.trim_start_matches(' ').starts_with(is_sep) {
+            return end;
+        }
+        let clear = assignment(next).is_ok_and(|(_, a)| {
+            !matches!(a.target, Target::Group(GroupName::User(_)))
+                || !matches!(a.status, StatusChange::Set(StatusText::Free(_)))
+        });
+        if clear {
+            return end;
+        }
+        end = full.len() - next.len() + segment_text(next).len();
+    }
+}
+
+/// Where the expiry that ends `text` starts (` UNTIL 5PM`, `到5点`: the forms that end a
+/// free text), if it ends with one.
+fn trailing_expiry_at(text: &str) -> Option<usize> {
+    let (_, (body, _)) = consumed(many_till(
+        anychar,
+        peek((spaced_strict_expiry, end_of_segment)),
+    ))
+    .parse(text)
+    .ok()?;
+    (!body.is_empty() && body.len() < text.len()).then_some(body.len())
 }
 
 /// Whether an assignment after a comma that failed with `kind` is more likely the rest of a
@@ -889,11 +927,12 @@ impl RawExpiry {
         }
     }
 
-    /// A time typed as `digits` hours (and `m` minutes) with no colon, AM / PM nor part of
-    /// the day: on either half of the day when the hour is 1 to 12 without a leading zero
-    /// (`5`, `530`, `12`), as written otherwise (`0500`, `17`, `0`).
+    /// A time typed as `digits` (hours, or hours and minutes) with no colon, AM / PM nor
+    /// part of the day: on either half of the day when the hour is 1 to 12 without a leading
+    /// zero in up to three digits (`5`, `530`, `12`), as written otherwise (`0500`, `17`, `0`,
+    /// and the four-digit 24-hour notation `1030`, `1200`).
     fn bare(digits: &str, h: u64, m: u64) -> RawExpiry {
-        if !digits.starts_with('0') && (1..=12).contains(&h) {
+        if !digits.starts_with('0') && digits.len() < 4 && (1..=12).contains(&h) {
             RawExpiry::Either(h, m)
         } else {
             RawExpiry::Until(h, m)
@@ -1529,6 +1568,9 @@ mod tests {
             ("STATUS FAMILY BUSY UNTIL 05", until(5, 0)),
             ("STATUS FAMILY BUSY UNTIL 17", until(17, 0)),
             ("STATUS FAMILY BUSY UNTIL 1730", until(17, 30)),
+            // Four digits are the 24-hour notation.
+            ("STATUS FAMILY BUSY UNTIL 1030", until(10, 30)),
+            ("STATUS FAMILY BUSY UNTIL 1200", until(12, 0)),
             ("STATUS FAMILY BUSY UNTIL 0", until(0, 0)),
             ("STATUS FAMILY BUSY UNTIL 5AM", until(5, 0)),
             ("STATUS FAMILY BUSY UNTIL 5 PM", until(17, 0)),
@@ -1876,6 +1918,76 @@ mod tests {
             let err = parse_normalized(text, "86").unwrap_err();
             assert_eq!(err.kind, ParseErrorKind::MissingStatus, "{text}");
         }
+    }
+
+    #[test]
+    fn the_quotes_offered_keep_an_expiry_outside_and_take_every_part_of_the_text() {
+        let quoted = |fixed: Option<&str>| ParseErrorKind::CommaInText {
+            fixed: fixed.map(str::to_string),
+        };
+        for (text, fixed, bad) in [
+            // The expiry stays outside the quotes (inside, it would be text, and the status
+            // would never end).
+            (
+                "STATUS FAMILY At lunch, back UNTIL 5PM",
+                Some("STATUS FAMILY \"At lunch, back\" UNTIL 5PM"),
+                "At lunch, back",
+            ),
+            (
+                "状态 家人 在吃饭,马上回来到5点",
+                Some("状态 家人 \"在吃饭,马上回来\"到5点"),
+                "在吃饭,马上回来",
+            ),
+            // Every later part that is no clear assignment is the same text.
+            (
+                "STATUS FAMILY At lunch, back, soon",
+                Some("STATUS FAMILY \"At lunch, back, soon\""),
+                "At lunch, back, soon",
+            ),
+            (
+                "STATUS FAMILY Sorry, busy, call me later",
+                Some("STATUS FAMILY \"Sorry, busy, call me later\""),
+                "Sorry, busy, call me later",
+            ),
+            (
+                "STATUS FAMILY Sorry, busy, COLLEAGUES MEETING",
+                Some("STATUS FAMILY \"Sorry, busy\", COLLEAGUES MEETING"),
+                "Sorry, busy",
+            ),
+            // Quotes of its own: no command offered (it would not parse).
+            (
+                "STATUS FAMILY At \"lunch\", back",
+                None,
+                "At \"lunch\", back",
+            ),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, quoted(fixed), "{text}");
+            assert_eq!(err.bad, bad, "{text}");
+            // What is offered reads as the subscriber meant it.
+            if let Some(fixed) = fixed {
+                let parsed =
+                    parse_normalized(fixed, "86").unwrap_or_else(|e| panic!("{fixed}: {e:?}"));
+                assert!(parsed.doubts.is_empty(), "{fixed}");
+            }
+        }
+        assert_eq!(
+            doubts("STATUS FAMILY At lunch, back soon UNTIL 5PM"),
+            [(
+                "BACK".to_string(),
+                false,
+                quoted(Some("STATUS FAMILY \"At lunch, back soon\" UNTIL 5PM")),
+                "At lunch, back soon".to_string()
+            )]
+        );
+        let (_, expiry) = one_assignment("STATUS FAMILY \"At lunch, back\" UNTIL 5PM");
+        assert_eq!(
+            expiry,
+            Some(Expiry::Until {
+                hour: 17,
+                minute: 0
+            })
+        );
     }
 
     #[test]
