@@ -1,7 +1,8 @@
 //! Wall-clock arithmetic of the status service in the configured time zone: when `UNTIL 15:00`
-//! falls, and how an expiry time is shown to a subscriber (`15:00`, or `11-24 15:00` when it is
-//! not today). The zone is a fixed UTC offset (China and most carriers' markets have no DST);
-//! times are Unix milliseconds, as everywhere in the store.
+//! falls, and which local day and time an expiry is for a subscriber ([`When`]: today, tomorrow
+//! or a date; the reply code words it in the reader's language). The zone is a fixed UTC
+//! offset (China and most carriers' markets have no DST); times are Unix milliseconds, as
+//! everywhere in the store.
 
 use std::time::Duration;
 
@@ -72,17 +73,25 @@ impl Zone {
         }
     }
 
-    /// `HH:MM` of `at` when it is on the same local day as `now`, else `MM-DD HH:MM`.
-    pub fn show(self, now: i64, at: i64) -> String {
+    /// `at` as a subscriber reads it at `now`: its local time of day, and whether its local day
+    /// is today, tomorrow or another date.
+    pub fn when(self, now: i64, at: i64) -> When {
         let local_at = at + self.offset_ms();
-        let local_now = now + self.offset_ms();
         let minutes = local_at.rem_euclid(DAY_MS) / MINUTE_MS;
-        let hm = format!("{:02}:{:02}", minutes / 60, minutes % 60);
-        if local_at.div_euclid(DAY_MS) == local_now.div_euclid(DAY_MS) {
-            hm
+        let day_at = local_at.div_euclid(DAY_MS);
+        let today = (now + self.offset_ms()).div_euclid(DAY_MS);
+        let day = if day_at == today {
+            Day::Today
+        } else if day_at == today + 1 {
+            Day::Tomorrow
         } else {
-            let (_, month, day) = civil_from_days(local_at.div_euclid(DAY_MS));
-            format!("{month:02}-{day:02} {hm}")
+            let (_, month, day) = civil_from_days(day_at);
+            Day::Date { month, day }
+        };
+        When {
+            day,
+            hour: (minutes / 60) as u32,
+            minute: (minutes % 60) as u32,
         }
     }
 
@@ -123,6 +132,65 @@ impl Zone {
     pub fn hour_start(self, now: i64) -> i64 {
         let local = now + self.offset_ms();
         local.div_euclid(3_600_000) * 3_600_000 - self.offset_ms()
+    }
+}
+
+/// A local day relative to the reader's today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Day {
+    /// The same local day as now.
+    Today,
+    /// The next local day.
+    Tomorrow,
+    /// Any other day (later, or earlier for an expiry not yet processed): month 1 to 12, day
+    /// of the month 1 to 31. No year: expiries are at most 30 days ahead.
+    Date {
+        /// Month, 1 to 12.
+        month: u32,
+        /// Day of the month, 1 to 31.
+        day: u32,
+    },
+}
+
+/// A moment as a subscriber reads it (an expiry, when held updates go out): built by the
+/// service from the zone with [`Zone::when`], worded by the reply code in the reader's
+/// language (`17:00`, `tomorrow 17:00` / `明天17:00`, `Dec 7 17:00` / `12月7日17:00`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct When {
+    /// Its local day.
+    pub day: Day,
+    /// Local hour, 0 to 23.
+    pub hour: u32,
+    /// Local minute, 0 to 59.
+    pub minute: u32,
+}
+
+impl When {
+    /// Today at `hour:minute`.
+    pub const fn today(hour: u32, minute: u32) -> When {
+        When {
+            day: Day::Today,
+            hour,
+            minute,
+        }
+    }
+
+    /// Tomorrow at `hour:minute`.
+    pub const fn tomorrow(hour: u32, minute: u32) -> When {
+        When {
+            day: Day::Tomorrow,
+            hour,
+            minute,
+        }
+    }
+
+    /// `month`/`day` at `hour:minute`.
+    pub const fn on(month: u32, day: u32, hour: u32, minute: u32) -> When {
+        When {
+            day: Day::Date { month, day },
+            hour,
+            minute,
+        }
     }
 }
 
@@ -200,7 +268,7 @@ mod tests {
     #[test]
     fn until_is_the_next_such_local_time() {
         let z = Zone::CHINA;
-        assert_eq!(z.show(NOW, NOW), "14:30");
+        assert_eq!(z.when(NOW, NOW), When::today(14, 30));
         let at = z.expiry_at(
             NOW,
             Expiry::Until {
@@ -209,7 +277,7 @@ mod tests {
             },
         );
         assert_eq!(at - NOW, 30 * 60_000);
-        assert_eq!(z.show(NOW, at), "15:00");
+        assert_eq!(z.when(NOW, at), When::today(15, 0));
         // 14:00 has passed today: tomorrow.
         let at = z.expiry_at(
             NOW,
@@ -219,7 +287,7 @@ mod tests {
             },
         );
         assert_eq!(at - NOW, (24 * 60 - 30) * 60_000);
-        assert_eq!(z.show(NOW, at), "11-23 14:00");
+        assert_eq!(z.when(NOW, at), When::tomorrow(14, 0));
         // Exactly now is not ahead.
         let at = z.expiry_at(
             NOW,
@@ -236,17 +304,38 @@ mod tests {
         let z = Zone::CHINA;
         let either = |hour, minute| Expiry::UntilEither { hour, minute };
         // At 14:30: 5 is 17:00 today, 3 is 15:00, 2 is 02:00 tomorrow (14:00 has passed).
-        assert_eq!(z.show(NOW, z.expiry_at(NOW, either(5, 0))), "17:00");
-        assert_eq!(z.show(NOW, z.expiry_at(NOW, either(3, 0))), "15:00");
-        assert_eq!(z.show(NOW, z.expiry_at(NOW, either(2, 0))), "11-23 02:00");
-        assert_eq!(z.show(NOW, z.expiry_at(NOW, either(2, 45))), "14:45");
+        assert_eq!(
+            z.when(NOW, z.expiry_at(NOW, either(5, 0))),
+            When::today(17, 0)
+        );
+        assert_eq!(
+            z.when(NOW, z.expiry_at(NOW, either(3, 0))),
+            When::today(15, 0)
+        );
+        assert_eq!(
+            z.when(NOW, z.expiry_at(NOW, either(2, 0))),
+            When::tomorrow(2, 0)
+        );
+        assert_eq!(
+            z.when(NOW, z.expiry_at(NOW, either(2, 45))),
+            When::today(14, 45)
+        );
         // 12 is noon or midnight: midnight is next.
-        assert_eq!(z.show(NOW, z.expiry_at(NOW, either(12, 0))), "11-23 00:00");
+        assert_eq!(
+            z.when(NOW, z.expiry_at(NOW, either(12, 0))),
+            When::tomorrow(0, 0)
+        );
         // In the small hours, the morning one: at 03:00 local (19:00 UTC), 5 is 05:00.
         let night = NOW + 12 * 3_600_000 + 30 * 60_000;
         assert_eq!(z.datetime(night), "2026-11-23 03:00");
-        assert_eq!(z.show(night, z.expiry_at(night, either(5, 0))), "05:00");
-        assert_eq!(z.show(night, z.expiry_at(night, either(12, 0))), "12:00");
+        assert_eq!(
+            z.when(night, z.expiry_at(night, either(5, 0))),
+            When::today(5, 0)
+        );
+        assert_eq!(
+            z.when(night, z.expiry_at(night, either(12, 0))),
+            When::today(12, 0)
+        );
     }
 
     #[test]
@@ -254,7 +343,40 @@ mod tests {
         let z = Zone::CHINA;
         let at = z.expiry_at(NOW, Expiry::For(Duration::from_secs(7200)));
         assert_eq!(at - NOW, 7_200_000);
-        assert_eq!(z.show(NOW, at), "16:30");
+        assert_eq!(z.when(NOW, at), When::today(16, 30));
+    }
+
+    #[test]
+    fn a_moment_is_today_tomorrow_or_a_date_by_the_local_day() {
+        let z = Zone::CHINA;
+        let h = 3_600_000;
+        // 14:30 on 2026-11-22: 23:59 is today, midnight and the next day's 23:59 tomorrow,
+        // the midnight after that a date.
+        assert_eq!(z.when(NOW, NOW + 9 * h + 29 * 60_000), When::today(23, 59));
+        assert_eq!(z.when(NOW, NOW + 9 * h + 30 * 60_000), When::tomorrow(0, 0));
+        assert_eq!(
+            z.when(NOW, NOW + 33 * h + 29 * 60_000),
+            When::tomorrow(23, 59)
+        );
+        assert_eq!(
+            z.when(NOW, NOW + 33 * h + 30 * 60_000),
+            When::on(11, 24, 0, 0)
+        );
+        // Across a month and a year end; thirty days ahead; an expiry not yet processed.
+        assert_eq!(z.when(NOW, NOW + 9 * 24 * h), When::on(12, 1, 14, 30));
+        assert_eq!(z.when(NOW, NOW + 40 * 24 * h), When::on(1, 1, 14, 30));
+        assert_eq!(z.when(NOW, NOW - 24 * h), When::on(11, 21, 14, 30));
+        // The day is the local one: 14:30 in China is 06:30 UTC, and 20:00 UTC (04:00 on the
+        // 23rd in China) is still today in UTC.
+        let utc = Zone::UTC;
+        assert_eq!(
+            z.when(NOW, NOW + 13 * h + 30 * 60_000),
+            When::tomorrow(4, 0)
+        );
+        assert_eq!(
+            utc.when(NOW, NOW + 13 * h + 30 * 60_000),
+            When::today(20, 0)
+        );
     }
 
     #[test]

@@ -785,8 +785,9 @@ impl Service {
         Ok(())
     }
 
-    fn until(&self, now: i64, at: Option<i64>) -> Option<String> {
-        at.map(|t| self.cfg.zone.show(now, t))
+    /// `at` as read at `now` (today, tomorrow or a date, in the configured zone).
+    fn until(&self, now: i64, at: Option<i64>) -> Option<clock::When> {
+        at.map(|t| self.cfg.zone.when(now, t))
     }
 
     fn lines(
@@ -1139,7 +1140,7 @@ impl Service {
         let text = Text::StatusSet {
             lines,
             told: fan.told,
-            deferred_until: fan.deferred_until.map(|t| self.cfg.zone.show(now, t)),
+            deferred_until: self.until(now, fan.deferred_until),
         };
         Ok((text, fan))
     }
@@ -1193,11 +1194,13 @@ impl Service {
             if stopped {
                 continue;
             }
+            // "Tomorrow" as of when the update goes out: one held past midnight is read on
+            // the day it names.
             let text = Text::Update {
                 name: owner.display_name.clone(),
                 number: owner.msisdn.clone(),
                 shown: a.shown.clone(),
-                until: self.until(now, a.expires_at),
+                until: self.until(deferred_until.unwrap_or(now), a.expires_at),
             }
             .render(lang.unwrap_or(owner.lang));
             let msg = NewMessage {

@@ -8,6 +8,7 @@
 use sms_wire::segment::{segment_text, ConcatStyle};
 
 use super::avatar::{Metric, PresetTitle};
+use super::clock::{Day, When};
 use crate::command::{BuiltinGroup, HelpTopic, Lang, ParseErrorKind, Privacy, StatusCode};
 
 /// Why an uploaded picture was refused (from the image pipeline's errors).
@@ -50,15 +51,15 @@ pub enum Shown {
     Text(String),
 }
 
-/// One line of a status summary: who sees what, until when (already formatted), how many members.
+/// One line of a status summary: who sees what, until when, how many members.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     /// The audience.
     pub label: Label,
     /// Its status.
     pub shown: Shown,
-    /// Formatted expiry (`15:00`), if any.
-    pub until: Option<String>,
+    /// Expiry, if any.
+    pub until: Option<When>,
     /// Member count (`None` for OTHERS / ALL).
     pub members: Option<usize>,
 }
@@ -179,8 +180,8 @@ pub enum Text {
         lines: Vec<Line>,
         /// Contacts who will be told.
         told: usize,
-        /// When held-back updates go out (formatted), if the quota was reached.
-        deferred_until: Option<String>,
+        /// When held-back updates go out, if the quota was reached.
+        deferred_until: Option<When>,
     },
     /// WHO n: what n shows the asker.
     Who {
@@ -190,8 +191,8 @@ pub enum Text {
         number: String,
         /// The status.
         shown: Shown,
-        /// Formatted expiry.
-        until: Option<String>,
+        /// Expiry, if any.
+        until: Option<When>,
         /// Link to n's picture, when n has one the asker may see.
         photo: Option<String>,
     },
@@ -292,8 +293,8 @@ pub enum Text {
         number: String,
         /// The status.
         shown: Shown,
-        /// Formatted expiry.
-        until: Option<String>,
+        /// Expiry, if any.
+        until: Option<When>,
     },
 }
 
@@ -334,14 +335,37 @@ fn zh_status(code: StatusCode) -> &'static str {
     }
 }
 
-/// `shown` plus ` until 15:00` / `，15:00前`.
-fn status_phrase(shown: &Shown, until: &Option<String>, lang: Lang) -> String {
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// `at` in words: `17:00`, `tomorrow 17:00` / `明天17:00`, `Dec 7 17:00` / `12月7日17:00`.
+fn when(at: &When, lang: Lang) -> String {
+    let hm = format!("{:02}:{:02}", at.hour, at.minute);
+    match (at.day, lang) {
+        (Day::Today, _) => hm,
+        (Day::Tomorrow, Lang::En) => format!("tomorrow {hm}"),
+        (Day::Tomorrow, Lang::Zh) => format!("明天{hm}"),
+        (Day::Date { month, day }, Lang::En) => {
+            let name = month
+                .checked_sub(1)
+                .and_then(|m| MONTHS.get(m as usize))
+                .copied()
+                .unwrap_or("?");
+            format!("{name} {day} {hm}")
+        }
+        (Day::Date { month, day }, Lang::Zh) => format!("{month}月{day}日{hm}"),
+    }
+}
+
+/// `shown` plus ` until 15:00` / `至15:00`.
+fn status_phrase(shown: &Shown, until: &Option<When>, lang: Lang) -> String {
     let s = shown.render(lang);
     match (until, lang) {
         (None, Lang::En) => s,
         (None, Lang::Zh) => format!("“{s}”"),
-        (Some(t), Lang::En) => format!("{s} until {t}"),
-        (Some(t), Lang::Zh) => format!("“{s}”至{t}"),
+        (Some(t), Lang::En) => format!("{s} until {}", when(t, lang)),
+        (Some(t), Lang::Zh) => format!("“{s}”至{}", when(t, lang)),
     }
 }
 
@@ -985,10 +1009,16 @@ impl Text {
                     format!("已设置：{sets}。将通知{told}位联系人。")
                 };
                 let deferred = deferred_until.as_ref().map(|at| {
-                    if en {
-                        format!(" Hourly update limit reached: they get your latest status at {at}.")
-                    } else {
-                        format!("已达每小时通知上限，{at}发送最新状态。")
+                    let t = when(at, lang);
+                    match (en, at.day) {
+                        // `tomorrow 00:30`, not `at tomorrow 00:30`.
+                        (true, Day::Tomorrow) => format!(
+                            " Hourly update limit reached: they get your latest status {t}."
+                        ),
+                        (true, _) => format!(
+                            " Hourly update limit reached: they get your latest status at {t}."
+                        ),
+                        (false, _) => format!("已达每小时通知上限，{t}发送最新状态。"),
                     }
                 });
                 if let Some(d) = &deferred {
@@ -1274,11 +1304,20 @@ mod tests {
     const LONG_NUMBER: &str = "+861380013800012";
     const URL: &str = "https://avatars.gateway.example-carrier.com/a/AAAAAAAAAAAAAAAAAAAAAA";
 
+    /// The longest expiry in English (`tomorrow 14:00`).
+    const TOMORROW: When = When::tomorrow(14, 0);
+    /// The longest in Chinese (`12月23日14:00`; `Dec 23 14:00`).
+    const LATER: When = When::on(12, 23, 14, 0);
+
     fn worst_line(label: Label) -> Line {
+        worst_line_until(label, TOMORROW)
+    }
+
+    fn worst_line_until(label: Label, until: When) -> Line {
         Line {
             label,
             shown: Shown::Code(StatusCode::Dnd),
-            until: Some("11-23 14:00".into()),
+            until: Some(until),
             members: Some(200),
         }
     }
@@ -1431,7 +1470,7 @@ mod tests {
             Text::StatusSet {
                 lines: all[..5].to_vec(),
                 told: 1000,
-                deferred_until: Some("11-23 14:00".into()),
+                deferred_until: Some(TOMORROW),
             },
             // Five 60-character statuses (in Chinese, 60 ideographs): condensed, not cut.
             Text::StatusSet {
@@ -1443,13 +1482,13 @@ mod tests {
                     })
                     .collect(),
                 told: 1000,
-                deferred_until: Some("11-23 14:00".into()),
+                deferred_until: Some(TOMORROW),
             },
             Text::Who {
                 name: Some(name20.clone()),
                 number: LONG_NUMBER.into(),
                 shown: Shown::Code(StatusCode::Meeting),
-                until: Some("11-23 14:00".into()),
+                until: Some(TOMORROW),
                 photo: Some(URL.into()),
             },
             Text::WhoUnknown(LONG_NUMBER.into()),
@@ -1524,13 +1563,63 @@ mod tests {
                 name: Some(name20.clone()),
                 number: LONG_NUMBER.into(),
                 shown: Shown::Code(StatusCode::Dnd),
-                until: Some("11-23 14:00".into()),
+                until: Some(TOMORROW),
+            },
+            Text::Update {
+                name: Some(name20.clone()),
+                number: LONG_NUMBER.into(),
+                shown: Shown::Text(free60.clone()),
+                until: Some(TOMORROW),
+            },
+        ]);
+        // The same texts with an expiry on a later day (longest in Chinese).
+        let later: Vec<Line> = all
+            .iter()
+            .map(|l| worst_line_until(l.label.clone(), LATER))
+            .collect();
+        v.extend([
+            Text::Groups {
+                lines: later.clone(),
+                page: 1,
+            },
+            Text::Statuses {
+                lines: later.clone(),
+                page: 2,
+            },
+            Text::StatusSet {
+                lines: later[..5].to_vec(),
+                told: 1000,
+                deferred_until: Some(LATER),
+            },
+            Text::StatusSet {
+                lines: later[..5]
+                    .iter()
+                    .map(|l| Line {
+                        shown: Shown::Text("我".repeat(60)),
+                        ..l.clone()
+                    })
+                    .collect(),
+                told: 1000,
+                deferred_until: Some(LATER),
+            },
+            Text::Who {
+                name: Some(name20.clone()),
+                number: LONG_NUMBER.into(),
+                shown: Shown::Code(StatusCode::Meeting),
+                until: Some(LATER),
+                photo: Some(URL.into()),
+            },
+            Text::Update {
+                name: Some(name20.clone()),
+                number: LONG_NUMBER.into(),
+                shown: Shown::Code(StatusCode::Dnd),
+                until: Some(LATER),
             },
             Text::Update {
                 name: Some(name20),
                 number: LONG_NUMBER.into(),
                 shown: Shown::Text(free60),
-                until: Some("11-23 14:00".into()),
+                until: Some(LATER),
             },
         ]);
         v
@@ -1840,7 +1929,7 @@ mod tests {
                 name: Some("Zhang San".into()),
                 number: "+8613800138000".into(),
                 shown: Shown::Code(StatusCode::Meeting),
-                until: Some("15:00".into()),
+                until: Some(When::today(15, 0)),
             },
             Text::Help(HelpTopic::General),
             Text::Stopped("+8613800138000".into()),
@@ -1859,12 +1948,101 @@ mod tests {
     }
 
     #[test]
+    fn a_time_on_another_day_says_which_day_in_the_readers_language() {
+        let update = |until| Text::Update {
+            name: Some("Zhang San".into()),
+            number: "+8613800138000".into(),
+            shown: Shown::Code(StatusCode::Meeting),
+            until: Some(until),
+        };
+        for (until, en, zh) in [
+            (
+                When::today(17, 0),
+                "MEETING until 17:00.",
+                "“开会”至17:00。",
+            ),
+            (
+                When::tomorrow(17, 0),
+                "MEETING until tomorrow 17:00.",
+                "“开会”至明天17:00。",
+            ),
+            (
+                When::on(12, 7, 17, 0),
+                "MEETING until Dec 7 17:00.",
+                "“开会”至12月7日17:00。",
+            ),
+            (
+                When::on(1, 1, 0, 5),
+                "MEETING until Jan 1 00:05.",
+                "“开会”至1月1日00:05。",
+            ),
+        ] {
+            let (r_en, r_zh) = (
+                update(until).render(Lang::En),
+                update(until).render(Lang::Zh),
+            );
+            assert!(r_en.contains(en), "{r_en}");
+            assert!(r_zh.contains(zh), "{r_zh}");
+            // Typical updates still fit one SMS.
+            assert_eq!(segments(&r_en), 1, "{r_en}");
+            assert_eq!(segments(&r_zh), 1, "{r_zh}");
+        }
+        let months: Vec<String> = (1..=12)
+            .map(|m| when(&When::on(m, 30, 9, 0), Lang::En))
+            .collect();
+        assert_eq!(
+            months.join(", "),
+            "Jan 30 09:00, Feb 30 09:00, Mar 30 09:00, Apr 30 09:00, May 30 09:00, \
+             Jun 30 09:00, Jul 30 09:00, Aug 30 09:00, Sep 30 09:00, Oct 30 09:00, \
+             Nov 30 09:00, Dec 30 09:00"
+        );
+        // WHO, STATUS lines and when held updates go out.
+        let who = Text::Who {
+            name: None,
+            number: "+8613800138000".into(),
+            shown: Shown::Code(StatusCode::Busy),
+            until: Some(When::tomorrow(9, 30)),
+            photo: None,
+        };
+        assert_eq!(
+            who.render(Lang::En),
+            "+8613800138000: BUSY until tomorrow 09:30."
+        );
+        assert_eq!(who.render(Lang::Zh), "+8613800138000：“忙碌”至明天09:30。");
+        let set = |deferred_until| Text::StatusSet {
+            lines: vec![Line {
+                label: Label::Builtin(BuiltinGroup::Family),
+                shown: Shown::Code(StatusCode::Busy),
+                until: Some(When::on(11, 24, 2, 0)),
+                members: None,
+            }],
+            told: 2,
+            deferred_until,
+        };
+        assert_eq!(
+            set(Some(When::tomorrow(0, 10))).render(Lang::En),
+            "Set: FAMILY sees BUSY until Nov 24 02:00. 2 contacts will be told. \
+             Hourly update limit reached: they get your latest status tomorrow 00:10."
+        );
+        assert_eq!(
+            set(Some(When::today(15, 10))).render(Lang::En),
+            "Set: FAMILY sees BUSY until Nov 24 02:00. 2 contacts will be told. \
+             Hourly update limit reached: they get your latest status at 15:10."
+        );
+        assert_eq!(
+            set(Some(When::tomorrow(0, 10))).render(Lang::Zh),
+            "已设置：家人看到“忙碌”至11月24日02:00。将通知2位联系人。\
+             已达每小时通知上限，明天00:10发送最新状态。"
+        );
+    }
+
+    #[test]
     fn updates_name_the_owner_first_and_carry_the_stop_hint() {
         let t = Text::Update {
             name: Some("Zhang San".into()),
             number: "+8613800138000".into(),
             shown: Shown::Code(StatusCode::Meeting),
-            until: Some("15:00".into()),
+            until: Some(When::today(15, 0)),
         };
         assert_eq!(
             t.render(Lang::En),

@@ -1136,6 +1136,96 @@ fn uploads_need_activity_and_a_link_that_works_once() {
 }
 
 #[test]
+fn an_expiry_on_another_day_names_the_day_to_each_reader_in_their_language() {
+    let mut b = Bench::new();
+    b.send(MUM, "LANG ZH");
+    b.family_of_two();
+    // 14:30 on 22 November: today, tomorrow, three days on.
+    for (expiry, en, zh) in [
+        ("UNTIL 17:00", "17:00", "17:00"),
+        ("UNTIL 9AM", "tomorrow 09:00", "明天09:00"),
+        ("FOR 3D", "Nov 25 14:30", "11月25日14:30"),
+        ("FOR 10D", "Dec 2 14:30", "12月2日14:30"),
+    ] {
+        b.flush();
+        let r = b.send(OWNER, &format!("STATUS FAMILY BUSY {expiry}"));
+        assert_eq!(
+            r,
+            format!("Set: FAMILY sees BUSY until {en}. 2 contacts will be told."),
+            "{expiry}"
+        );
+        // Mum reads Chinese, Dad (no subscriber) the owner's English.
+        assert_eq!(
+            b.updates(MUM),
+            vec![format!(
+                "Zhang San(+8613800138000)：“忙碌”至{zh}。回复TD8613800138000退订。"
+            )]
+        );
+        assert_eq!(
+            b.updates(DAD),
+            vec![format!(
+                "Zhang San (+8613800138000): BUSY until {en}. Reply STOP 8613800138000 to stop these updates."
+            )]
+        );
+        assert_eq!(
+            b.send(MUM, "WHO 13800138000"),
+            format!("Zhang San(+8613800138000)：“忙碌”至{zh}。")
+        );
+        assert_eq!(
+            b.send(DAD, "WHO 13800138000"),
+            format!("Zhang San (+8613800138000): BUSY until {en}.")
+        );
+        let status = b.send(OWNER, "STATUS");
+        assert!(
+            status.contains(&format!("FAMILY BUSY until {en}")),
+            "{status}"
+        );
+    }
+    // The Chinese reply and STATUS list.
+    let r = b.send(OWNER, "状态 家人 忙 3天");
+    assert_eq!(
+        r,
+        "已设置：家人看到“忙碌”至11月25日14:30。将通知2位联系人。"
+    );
+    let r = b.send(OWNER, "状态 家人 开会到上午9点");
+    assert_eq!(r, "已设置：家人看到“开会”至明天09:00。将通知2位联系人。");
+    let status = b.send(OWNER, "状态");
+    assert!(status.contains("家人:“开会”至明天09:00"), "{status}");
+    // A day later the same expiry is today's.
+    b.now += 12 * 3_600_000;
+    let r = b.send(OWNER, "STATUS");
+    assert!(r.contains("FAMILY MEETING until 09:00"), "{r}");
+}
+
+#[test]
+fn a_held_update_names_the_day_as_of_when_it_goes_out() {
+    let mut b = Bench::with(ServiceConfig {
+        hourly_change_quota: 1,
+        ..ServiceConfig::default()
+    });
+    b.family_of_two();
+    // 23:45 on 22 November: the quota is spent, so updates wait until 00:45 on the 23rd.
+    b.now = T0 + (9 * 60 + 15) * 60_000;
+    b.send(OWNER, "STATUS FAMILY FREE");
+    b.flush();
+    b.now += 60_000;
+    let r = b.send(OWNER, "STATUS FAMILY MEETING UNTIL 9AM");
+    assert_eq!(
+        r,
+        "Set: FAMILY sees MEETING until tomorrow 09:00. 2 contacts will be told. \
+         Hourly update limit reached: they get your latest status tomorrow 00:45."
+    );
+    // Read after midnight: 09:00 is that day's.
+    let due = b.queued_updates(DAD);
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert_eq!(
+        due[0].0,
+        "Zhang San (+8613800138000): MEETING until 09:00. Reply STOP 8613800138000 to stop these updates."
+    );
+    assert_eq!(due[0].1, T0 + (10 * 60 + 15) * 60_000);
+}
+
+#[test]
 fn ussd_sessions_abort_time_out_and_ignore_stale_units() {
     use crate::store::inbox::UssdTag;
     let mut b = Bench::new();
@@ -1275,14 +1365,14 @@ fn a_bare_hour_is_the_next_such_hour_on_either_half_of_the_day() {
     let r = b.send(OWNER, "STATUS FAMILY BUSY UNTIL 2");
     assert_eq!(
         r,
-        "Set: FAMILY sees BUSY until 11-23 02:00. 2 contacts will be told."
+        "Set: FAMILY sees BUSY until tomorrow 02:00. 2 contacts will be told."
     );
     // An explicit 24-hour time keeps its meaning.
     for (status, expiry, until) in [
-        ("FREE", "UNTIL 05:00", "11-23 05:00"),
-        ("BUSY", "UNTIL 0500", "11-23 05:00"),
+        ("FREE", "UNTIL 05:00", "tomorrow 05:00"),
+        ("BUSY", "UNTIL 0500", "tomorrow 05:00"),
         ("FREE", "UNTIL 17", "17:00"),
-        ("BUSY", "UNTIL 5AM", "11-23 05:00"),
+        ("BUSY", "UNTIL 5AM", "tomorrow 05:00"),
     ] {
         let r = b.send(OWNER, &format!("STATUS FAMILY {status} {expiry}"));
         assert_eq!(
