@@ -92,6 +92,10 @@ pub enum NotRetried {
     /// A newer message with the same coalescing key (a later update to the same contact) is
     /// queued: this one was marked superseded instead of being sent again.
     Superseded,
+    /// The row is failed, and was not taken: it failed at this time (Unix ms), not before the
+    /// retry started (a running gateway failed it meanwhile, or this machine's clock is
+    /// behind the one that wrote it).
+    FailedSinceStart(i64),
 }
 
 impl std::fmt::Display for NotRetried {
@@ -110,6 +114,12 @@ impl std::fmt::Display for NotRetried {
             ),
             NotRetried::Superseded => f.write_str(
                 "a newer message with the same key is queued, so this one is now superseded",
+            ),
+            NotRetried::FailedSinceStart(at) => write!(
+                f,
+                "it failed at {} UTC, after this retry started (a running gateway, or a clock \
+                 behind the gateway's): run the retry again",
+                crate::service::clock::Zone::UTC.timestamp(*at)
             ),
         }
     }
@@ -162,6 +172,10 @@ pub fn retry_failed_explained(
                 (Some((_, at)), _) if at < since => NotRetried::FailedBefore(at),
                 (_, Some((Superseded, _))) => NotRetried::Superseded,
                 (_, None) => NotRetried::NoSuchRow,
+                // Failed and untouched (a row taken and failed again since has a newer time).
+                (Some((_, at)), Some((Failed, later))) if later == at => {
+                    NotRetried::FailedSinceStart(at)
+                }
                 _ => return None,
             };
             Some((id, why))

@@ -398,17 +398,19 @@ fn outbox(cmd: OutboxCmd, db: &DbArgs) -> anyhow::Result<()> {
                     if missed == 1 { "was" } else { "were" }
                 );
             }
+            // Nothing to do for a retry of every failed row (or of those of the last hours) is
+            // no error: a runbook or a cron job runs it whether anything failed or not.
             if n == 0 {
                 match (report.failed_left, within_hours) {
-                    _ if report.superseded > 0 => anyhow::bail!(
+                    _ if report.superseded > 0 => out!(
                         "nothing to queue again: newer messages with the same keys are queued, \
                          so the {} failed message{} taken {} now superseded",
                         report.superseded,
                         if report.superseded == 1 { "" } else { "s" },
                         if report.superseded == 1 { "is" } else { "are" }
                     ),
-                    (0, _) => anyhow::bail!("nothing to queue again: no message is failed"),
-                    (left, Some(h)) => anyhow::bail!(
+                    (0, _) => out!("nothing to queue again: no message is failed"),
+                    (left, Some(h)) => out!(
                         "nothing to queue again: none of the {left} failed message{} failed \
                          within the last {h} hour{}",
                         if left == 1 { "" } else { "s" },
