@@ -468,15 +468,12 @@ async fn metrics_show_the_rate_cap_the_working_rate_and_the_response_time() {
     sim.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_stop_waits_for_the_submits_written_not_for_every_row_handed_to_the_link() {
-    // Rows claimed while the SMSC answered at once, then it slows to 200 ms an answer at
-    // window 1: 80 rows are with the link, 16 s of sending. A stop waited for all of them (up
-    // to its 30 s limit). It now waits for the answer to the one written; the others go back
-    // to the queue unsent, and a later start sends them.
+/// A gateway at window 1 that delivered 5 rows while the SMSC answered at once, and then
+/// claims 80 more ("late i" to [`number`]`(i)`, i in 10..90) in one batch just as the SMSC
+/// slows to 200 ms an answer: 16 s of sending with the link.
+async fn claimed_fast_then_slowed(dir: &tempfile::TempDir) -> (SimHandle, Gateway) {
     let sim = sim(SimConfig::local()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (gw, _mo) = gateway_with(&dir, &sim, |o| o.link.window = 1).await;
+    let (gw, _mo) = gateway_with(dir, &sim, |o| o.link.window = 1).await;
     enqueue_at_once(&gw, 5).await;
     wait_delivered(&gw, 5, Duration::from_secs(10)).await;
     answer_after(&sim, Some(200));
@@ -490,6 +487,17 @@ async fn a_stop_waits_for_the_submits_written_not_for_every_row_handed_to_the_li
         })
         .await
         .unwrap();
+    (sim, gw)
+}
+
+#[tokio::test]
+async fn a_stop_waits_for_the_submits_written_not_for_every_row_handed_to_the_link() {
+    // Rows claimed while the SMSC answered at once, then it slows to 200 ms an answer at
+    // window 1: 80 rows are with the link, 16 s of sending. A stop waited for all of them (up
+    // to its 30 s limit). It now waits for the answer to the one written; the others go back
+    // to the queue unsent, and a later start sends them.
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, gw) = claimed_fast_then_slowed(&dir).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let started = tokio::time::Instant::now();
     let store = gw.store.clone();
@@ -512,22 +520,8 @@ async fn rows_a_slowed_smsc_answers_are_recorded_as_it_goes_not_at_the_end_of_th
     // window 1: 80 rows in one batch with the link, 16 s of sending. Their answers were
     // recorded when the last came in, so a crash in those 16 s sent every accepted one again
     // (100 duplicates in a tester's run). The rows answered are now recorded every second.
-    let sim = sim(SimConfig::local()).await;
     let dir = tempfile::tempdir().unwrap();
-    let (gw, _mo) = gateway_with(&dir, &sim, |o| o.link.window = 1).await;
-    enqueue_at_once(&gw, 5).await;
-    wait_delivered(&gw, 5, Duration::from_secs(10)).await;
-    answer_after(&sim, Some(200));
-    gw.store
-        .write(|tx| {
-            for i in 10..90 {
-                let now = presence_gw::store::now_ms();
-                outbox::enqueue(tx, &NewMessage::sms(number(i), format!("late {i}")), now)?;
-            }
-            Ok::<_, presence_gw::store::StoreError>(())
-        })
-        .await
-        .unwrap();
+    let (sim, gw) = claimed_fast_then_slowed(&dir).await;
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let c = counts(&gw).await;
     assert!(c.in_flight >= 40, "the batch is still out: {c:?}");

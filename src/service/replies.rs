@@ -1329,9 +1329,63 @@ mod tests {
     }
 
     /// Every variant with worst-case arguments (longest names, numbers, statuses).
+    /// The texts that show an expiry, each at its longest, with `until` and `lines`.
+    fn timed_samples(lines: &[Line], until: When) -> Vec<Text> {
+        let name20 = "Zhang Sanfeng Junior".to_string();
+        vec![
+            Text::Groups {
+                lines: lines.to_vec(),
+                page: 1,
+            },
+            Text::Groups {
+                lines: lines.to_vec(),
+                page: 99,
+            },
+            Text::Statuses {
+                lines: lines.to_vec(),
+                page: 2,
+            },
+            Text::StatusSet {
+                lines: lines[..5].to_vec(),
+                told: 1000,
+                deferred_until: Some(until),
+            },
+            // Five 60-character statuses (in Chinese, 60 ideographs): condensed, not cut.
+            Text::StatusSet {
+                lines: lines[..5]
+                    .iter()
+                    .map(|l| Line {
+                        shown: Shown::Text("我".repeat(60)),
+                        ..l.clone()
+                    })
+                    .collect(),
+                told: 1000,
+                deferred_until: Some(until),
+            },
+            Text::Who {
+                name: Some(name20.clone()),
+                number: LONG_NUMBER.into(),
+                shown: Shown::Code(StatusCode::Meeting),
+                until: Some(until),
+                photo: Some(URL.into()),
+            },
+            Text::Update {
+                name: Some(name20.clone()),
+                number: LONG_NUMBER.into(),
+                shown: Shown::Code(StatusCode::Dnd),
+                until: Some(until),
+            },
+            Text::Update {
+                name: Some(name20),
+                number: LONG_NUMBER.into(),
+                shown: Shown::Text("x".repeat(60)),
+                until: Some(until),
+            },
+        ]
+    }
+
     fn samples() -> Vec<Text> {
         let name20 = "Zhang Sanfeng Junior".to_string();
-        let free60 = "x".repeat(60);
         let user16 = Label::User("ABCDEFGHIJKLMNOP".into());
         let mut v: Vec<Text> = [
             HelpTopic::General,
@@ -1400,18 +1454,6 @@ mod tests {
         }
         v.extend([
             Text::NameSet(name20.clone()),
-            Text::Groups {
-                lines: all.clone(),
-                page: 1,
-            },
-            Text::Groups {
-                lines: all.clone(),
-                page: 99,
-            },
-            Text::Statuses {
-                lines: all.clone(),
-                page: 2,
-            },
             Text::Members {
                 group: user16.clone(),
                 page: 19,
@@ -1467,30 +1509,6 @@ mod tests {
                 members: 200,
             },
             Text::NoSuchGroup(user16.clone()),
-            Text::StatusSet {
-                lines: all[..5].to_vec(),
-                told: 1000,
-                deferred_until: Some(TOMORROW),
-            },
-            // Five 60-character statuses (in Chinese, 60 ideographs): condensed, not cut.
-            Text::StatusSet {
-                lines: all[..5]
-                    .iter()
-                    .map(|l| Line {
-                        shown: Shown::Text("我".repeat(60)),
-                        ..l.clone()
-                    })
-                    .collect(),
-                told: 1000,
-                deferred_until: Some(TOMORROW),
-            },
-            Text::Who {
-                name: Some(name20.clone()),
-                number: LONG_NUMBER.into(),
-                shown: Shown::Code(StatusCode::Meeting),
-                until: Some(TOMORROW),
-                photo: Some(URL.into()),
-            },
             Text::WhoUnknown(LONG_NUMBER.into()),
             Text::WhoSelf,
             Text::Stopped(LONG_NUMBER.into()),
@@ -1559,69 +1577,15 @@ mod tests {
                 number: LONG_NUMBER.into(),
                 url: URL.into(),
             },
-            Text::Update {
-                name: Some(name20.clone()),
-                number: LONG_NUMBER.into(),
-                shown: Shown::Code(StatusCode::Dnd),
-                until: Some(TOMORROW),
-            },
-            Text::Update {
-                name: Some(name20.clone()),
-                number: LONG_NUMBER.into(),
-                shown: Shown::Text(free60.clone()),
-                until: Some(TOMORROW),
-            },
         ]);
-        // The same texts with an expiry on a later day (longest in Chinese).
+        // The texts with an expiry, on the next day (the longest in English) and on a later
+        // one (the longest in Chinese).
         let later: Vec<Line> = all
             .iter()
             .map(|l| worst_line_until(l.label.clone(), LATER))
             .collect();
-        v.extend([
-            Text::Groups {
-                lines: later.clone(),
-                page: 1,
-            },
-            Text::Statuses {
-                lines: later.clone(),
-                page: 2,
-            },
-            Text::StatusSet {
-                lines: later[..5].to_vec(),
-                told: 1000,
-                deferred_until: Some(LATER),
-            },
-            Text::StatusSet {
-                lines: later[..5]
-                    .iter()
-                    .map(|l| Line {
-                        shown: Shown::Text("我".repeat(60)),
-                        ..l.clone()
-                    })
-                    .collect(),
-                told: 1000,
-                deferred_until: Some(LATER),
-            },
-            Text::Who {
-                name: Some(name20.clone()),
-                number: LONG_NUMBER.into(),
-                shown: Shown::Code(StatusCode::Meeting),
-                until: Some(LATER),
-                photo: Some(URL.into()),
-            },
-            Text::Update {
-                name: Some(name20.clone()),
-                number: LONG_NUMBER.into(),
-                shown: Shown::Code(StatusCode::Dnd),
-                until: Some(LATER),
-            },
-            Text::Update {
-                name: Some(name20),
-                number: LONG_NUMBER.into(),
-                shown: Shown::Text(free60),
-                until: Some(LATER),
-            },
-        ]);
+        v.extend(timed_samples(&all, TOMORROW));
+        v.extend(timed_samples(&later, LATER));
         v
     }
 
