@@ -856,15 +856,30 @@ fn status_and_expiry<'a>(
                 HelpTopic::Status,
             );
         }
+        // An expiry written without a space before it does not start inside a number or a
+        // duration already begun: `1.5小时` is no `5小时`, `1小时30分钟` no `30分钟` (the
+        // status took the rest as text, and its contacts a wrong end).
+        let begins_here = |i: &'a str| -> PResult<'a, ()> {
+            let before = input[..input.len() - i.len()].chars().next_back();
+            let inside = !i.starts_with(' ')
+                && before.is_some_and(|c| {
+                    c.is_ascii_digit() || matches!(c, '.' | '时' | '钟' | '天' | '分')
+                });
+            if inside {
+                no(i)
+            } else {
+                Ok((i, ()))
+            }
+        };
         let tail = alt((
-            value(true, (spaced_raw_expiry, end_of_segment)),
+            value(true, (begins_here, spaced_raw_expiry, end_of_segment)),
             value(false, end_of_segment),
         ));
         let (mut rest, (mut body, _)) = consumed(many_till(anychar, peek(tail))).parse(input)?;
         if StatusWord::lookup(body).is_none() {
             // Free text: only COMMANDS.md's expiry forms end it.
             let tail = alt((
-                value(true, (spaced_strict_expiry, end_of_segment)),
+                value(true, (begins_here, spaced_strict_expiry, end_of_segment)),
                 value(false, end_of_segment),
             ));
             (rest, (body, _)) = consumed(many_till(anychar, peek(tail))).parse(input)?;
@@ -1988,6 +2003,49 @@ mod tests {
                 minute: 0
             })
         );
+    }
+
+    #[test]
+    fn an_expiry_without_a_space_never_starts_inside_a_number_or_a_duration() {
+        // `1.5小时` was read as the text `忙 1.` until 5 hours on; `1小时30分钟` as `忙 1小时`
+        // for 30 minutes. They stay text (no expiry is better than a wrong one).
+        for text in [
+            "状态 朋友 忙 1.5小时",
+            "状态 朋友 开会 0.5小时",
+            "状态 朋友 忙 2.5天",
+            "状态 朋友 忙 1小时30分钟",
+            "STATUS FRIENDS Gym 1.5小时",
+        ] {
+            let (change, expiry) = one_assignment(text);
+            let body = text.split(' ').skip(2).collect::<Vec<_>>().join(" ");
+            assert_eq!(
+                change,
+                StatusChange::Set(StatusText::Free(FreeText::try_from(body.as_str()).unwrap())),
+                "{text}"
+            );
+            assert_eq!(expiry, None, "{text}");
+        }
+        // Where an expiry does begin, it still ends the status.
+        for (text, expiry) in [
+            (
+                "状态 朋友 忙2小时",
+                Expiry::For(std::time::Duration::from_secs(7200)),
+            ),
+            (
+                "状态 朋友 在健身房2小时",
+                Expiry::For(std::time::Duration::from_secs(7200)),
+            ),
+            (
+                "状态 朋友 在健身房到5点",
+                Expiry::UntilEither { hour: 5, minute: 0 },
+            ),
+            (
+                "状态 朋友 第3节课到5点",
+                Expiry::UntilEither { hour: 5, minute: 0 },
+            ),
+        ] {
+            assert_eq!(one_assignment(text).1, Some(expiry), "{text}");
+        }
     }
 
     #[test]
