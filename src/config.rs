@@ -599,6 +599,10 @@ impl Config {
             "service number:  {} (country code {})",
             self.service_number, self.country_code
         ));
+        out.push(format!(
+            "time zone:       {} (UNTIL times and the times shown to subscribers)",
+            self.service.time_zone
+        ));
         out.push(format!("database:        {}", self.db.display()));
         out.push(format!(
             "store:           durability {}, rows kept {}",

@@ -185,6 +185,11 @@ fn check_config_accepts_the_example_and_masks_secrets() {
         "the password is neither shown nor said to be set:\n{}",
         r.stdout
     );
+    assert!(
+        r.stdout.contains("time zone:       +08:00"),
+        "the time zone subscribers' times are in is not shown:\n{}",
+        r.stdout
+    );
     let all = format!("{}{}", r.stdout, r.stderr);
     assert!(!all.contains("secret"), "the password leaked:\n{all}");
 
