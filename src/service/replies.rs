@@ -607,16 +607,17 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
             format!("是两个状态吗？请在“{bad}”前加逗号。如是一句话，请加引号。")
         }
         (ParseErrorKind::CommaInText { fixed: Some(f) }, Lang::En) => {
-            format!("A status with a comma must be in quotes: {f}")
+            format!("A status with a comma or ; must be in quotes: {f}")
         }
         (ParseErrorKind::CommaInText { fixed: None }, Lang::En) => {
-            "A status with a comma must be in quotes: STATUS FAMILY \"At lunch, back soon\"".into()
+            "A status with a comma or ; must be in quotes: STATUS FAMILY \"At lunch, back soon\""
+                .into()
         }
         (ParseErrorKind::CommaInText { fixed: Some(f) }, Lang::Zh) => {
-            format!("含逗号的状态须加引号：{f}")
+            format!("含逗号或分号的状态须加引号：{f}")
         }
         (ParseErrorKind::CommaInText { fixed: None }, Lang::Zh) => {
-            "含逗号的状态须加引号，如：状态 家人 \"吃饭中，马上回来\"".into()
+            "含逗号或分号的状态须加引号，如：状态 家人 \"吃饭中，马上回来\"".into()
         }
     }
 }

@@ -1443,17 +1443,26 @@ fn a_comma_inside_free_text_asks_for_quotes_in_both_languages() {
     let r = b.send(OWNER, "STATUS FAMILY At lunch, back soon");
     assert_eq!(
         r,
-        "A status with a comma must be in quotes: STATUS FAMILY \"At lunch, back soon\""
+        "A status with a comma or ; must be in quotes: STATUS FAMILY \"At lunch, back soon\""
     );
     assert_eq!(segments(&r), 1, "{r}");
     let r = b.send(OWNER, "STATUS FAMILY At lunch, back");
     assert_eq!(
         r,
-        "A status with a comma must be in quotes: STATUS FAMILY \"At lunch, back\""
+        "A status with a comma or ; must be in quotes: STATUS FAMILY \"At lunch, back\""
     );
     let r = b.send(OWNER, "状态 家人 在吃饭，马上回来");
-    assert_eq!(r, "含逗号的状态须加引号：状态 家人 \"在吃饭,马上回来\"");
+    assert_eq!(
+        r,
+        "含逗号或分号的状态须加引号：状态 家人 \"在吃饭,马上回来\""
+    );
     assert_eq!(segments(&r), 1, "{r}");
+    // A semicolon separates as a comma does, and the reply says so.
+    let r = b.send(OWNER, "STATUS FAMILY At lunch; back");
+    assert_eq!(
+        r,
+        "A status with a comma or ; must be in quotes: STATUS FAMILY \"At lunch; back\""
+    );
     assert!(b.updates(MUM).is_empty());
     // Quoted, it is set.
     let r = b.send(OWNER, "STATUS FAMILY \"At lunch, back soon\"");
