@@ -13,7 +13,7 @@
 //! Rows travel in batches (at most a quarter of `concurrency`, so several overlap, and at most
 //! a quarter second of sending at the rate the link can take, see [`BATCH_SECONDS`]; the
 //! rows in hand are about a second of it, [`IN_HAND_SECONDS`]): one store
-//! write claims a batch, [`LinkHandle::submit_batch`] pipelines all its segments through the
+//! write claims a batch, [`LinkHandle::submit_batch_streamed`] pipelines all its segments through the
 //! window, and one store write records every accepted segment and every row's end
 //! ([`outbox::record_attempts`]). Per message that leaves the SQL statements that must be there
 //! (claim, segment, state) and no task, channel or commit of its own.

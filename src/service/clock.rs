@@ -100,9 +100,7 @@ impl Zone {
 
     /// `YYYY-MM-DD HH:MM:SS` of `at` in this zone (operator output that logs are read beside).
     pub fn timestamp(self, at: i64) -> String {
-        let local = at + self.offset_ms();
-        let seconds = local.rem_euclid(DAY_MS) / 1000;
-        format!("{} {}", self.date(at), hms(seconds))
+        format!("{} {}", self.date(at), self.time_of_day(at))
     }
 
     /// `HH:MM:SS` of `at` in this zone.
@@ -118,14 +116,7 @@ impl Zone {
 
     /// `YYYY-MM-DD HH:MM` of `at` in this zone (operator output).
     pub fn datetime(self, at: i64) -> String {
-        let local = at + self.offset_ms();
-        let (year, month, day) = civil_from_days(local.div_euclid(DAY_MS));
-        let minutes = local.rem_euclid(DAY_MS) / MINUTE_MS;
-        format!(
-            "{year}-{month:02}-{day:02} {:02}:{:02}",
-            minutes / 60,
-            minutes % 60
-        )
+        format!("{} {}", self.date(at), &self.time_of_day(at)[..5])
     }
 
     /// Start of the hour containing `now` (Unix ms; zones with whole-hour offsets align).

@@ -203,7 +203,7 @@ pub struct BatchRecording {
 }
 
 impl BatchRecording {
-    /// The gate, for [`super::LinkHandle::submit_batch_gated`].
+    /// The gate, for [`super::LinkHandle::submit_batch_streamed`].
     pub fn gate(&self) -> Arc<BatchGate> {
         self.gate.clone()
     }

@@ -511,40 +511,27 @@ impl LinkHandle {
         Ok(self.account(&resp))
     }
 
-    /// Submit many `submit_sm`s and return every classified answer in the order given. The
-    /// batch goes to the session in one message; the session sends the PDUs itself as window
-    /// slots free up and the rate limiter allows, so up to the window's size are outstanding
-    /// and freed slots are refilled (once half the window is free) in the session turn that
-    /// read the response: one caller, one reply channel, no task per PDU. This is the outbox
-    /// dispatcher's path (DESIGN.md flow step 6).
-    /// PDUs the session could not send before the connection dropped come back
-    /// [`LinkError::Disconnected`].
+    /// Submit many `submit_sm`s and return every classified answer in the order given
+    /// ([`LinkHandle::submit_batch_streamed`], collected). PDUs the session could not send
+    /// before the connection dropped come back [`LinkError::Disconnected`].
     pub async fn submit_batch(&self, sms: Vec<SubmitSm>) -> Vec<Result<SubmitOutcome, LinkError>> {
-        self.submit_batch_gated(sms, None).await
-    }
-
-    /// [`LinkHandle::submit_batch`], telling `gate` each message id the SMSC accepts as the
-    /// session reads its response, so that receipts for those ids wait for the caller to
-    /// record them ([`gate`]).
-    pub async fn submit_batch_gated(
-        &self,
-        sms: Vec<SubmitSm>,
-        gate: Option<Arc<BatchGate>>,
-    ) -> Vec<Result<SubmitOutcome, LinkError>> {
-        let mut answers: Vec<Option<Result<SubmitOutcome, LinkError>>> = vec![None; sms.len()];
-        let mut stream = self.submit_batch_streamed(sms, gate).await;
+        let mut answers = vec![Err(LinkError::Disconnected); sms.len()];
+        let mut stream = self.submit_batch_streamed(sms, None).await;
         while let Some((index, answer)) = stream.next().await {
-            answers[index] = Some(answer);
+            answers[index] = answer;
         }
         answers
-            .into_iter()
-            .map(|a| a.unwrap_or(Err(LinkError::Disconnected)))
-            .collect()
     }
 
-    /// [`LinkHandle::submit_batch_gated`], giving each answer as it comes: the caller can
-    /// record the messages answered so far while the rest of the batch is still out (a slow
-    /// SMSC takes long over a batch claimed while it was fast).
+    /// Submit many `submit_sm`s, giving each classified answer as it comes, with its index in
+    /// `sms` ([`BatchAnswers`]). The batch goes to the session in one message; the session
+    /// sends the PDUs itself as window slots free up and the rate limiter allows, so up to the
+    /// window's size are outstanding and freed slots are refilled (once half the window is
+    /// free) in the session turn that read the response: one caller, one reply channel, no
+    /// task per PDU. This is the outbox dispatcher's path (DESIGN.md flow step 6); it records
+    /// the messages answered so far while a slow batch is still out. `gate` is told each
+    /// message id the SMSC accepts as the session reads its response, so that receipts for
+    /// those ids wait for the caller to record them ([`gate`]).
     pub async fn submit_batch_streamed(
         &self,
         sms: Vec<SubmitSm>,
