@@ -8,7 +8,8 @@ use rusmpp::pdus::SubmitSm;
 use rusmpp::tlvs::MessageSubmissionRequestTlvValue as Tlv;
 use rusmpp::types::{AnyOctetString, COctetString, EmptyOrFullCOctetString, OctetString};
 use rusmpp::values::{
-    DataCoding, EsmClass, MessagePayload, Npi, RegisteredDelivery, ServiceType, Ton,
+    DataCoding, EsmClass, MessagePayload, Npi, PriorityFlag, RegisteredDelivery,
+    ReplaceIfPresentFlag, ServiceType, Ton,
 };
 use sms_wire::segment::{segment_text, ConcatStyle, Segment};
 use sms_wire::wap_push::datagram_segments;
@@ -106,47 +107,75 @@ pub fn build_submits(
     reference: u16,
     validity_secs: Option<u64>,
 ) -> Result<Vec<SubmitSm>, EncodeError> {
+    build_submits_as(
+        t,
+        &t.source,
+        t.concat,
+        destination,
+        payload,
+        reference,
+        validity_secs,
+    )
+}
+
+/// [`build_submits`] from `source` with `concat` instead of the template's own (a row with a
+/// source of its own; a WAP Push, which needs a UDH), without copying the template per row.
+pub fn build_submits_as(
+    t: &SubmitTemplate,
+    source: &str,
+    concat: ConcatStyle,
+    destination: &str,
+    payload: &Payload,
+    reference: u16,
+    validity_secs: Option<u64>,
+) -> Result<Vec<SubmitSm>, EncodeError> {
     let (dest_ton, dest_npi, dest) = destination_fields(destination)?;
     let source =
-        COctetString::from_str(&t.source).map_err(|_| EncodeError::Source(t.source.clone()))?;
+        COctetString::from_str(source).map_err(|_| EncodeError::Source(source.to_string()))?;
     let validity = match validity_secs {
         Some(s) => EmptyOrFullCOctetString::from_str(&relative_time(s))
             .map_err(|e| EncodeError::Segment(e.to_string()))?,
         None => EmptyOrFullCOctetString::empty(),
     };
-    let parts = segments(payload, t.concat, reference)?;
+    let registered_delivery = RegisteredDelivery::from(u8::from(t.registered_delivery));
+    let parts = segments(payload, concat, reference)?;
     parts
         .into_iter()
         .map(|seg| {
-            let mut sm = SubmitSm::builder()
-                .service_type(ServiceType::default())
-                .source_addr_ton(Ton::from(t.source_ton))
-                .source_addr_npi(Npi::from(t.source_npi))
-                .source_addr(source.clone())
-                .dest_addr_ton(dest_ton)
-                .dest_addr_npi(dest_npi)
-                .destination_addr(dest.clone())
-                .esm_class(EsmClass::from(seg.esm_class))
-                .protocol_id(0)
-                .validity_period(validity.clone())
-                .registered_delivery(RegisteredDelivery::from(u8::from(t.registered_delivery)))
-                .data_coding(DataCoding::from(seg.data_coding))
-                .short_message(
-                    OctetString::from_vec(seg.short_message.clone())
-                        .map_err(|e| EncodeError::Segment(e.to_string()))?,
-                )
-                .build();
+            let mut tlvs = Vec::new();
             if let Some(sar) = &seg.sar {
-                sm.push_tlv(Tlv::SarMsgRefNum(sar.reference));
-                sm.push_tlv(Tlv::SarTotalSegments(sar.total));
-                sm.push_tlv(Tlv::SarSegmentSeqnum(sar.seq));
+                tlvs.push(Tlv::SarMsgRefNum(sar.reference));
+                tlvs.push(Tlv::SarTotalSegments(sar.total));
+                tlvs.push(Tlv::SarSegmentSeqnum(sar.seq));
             }
-            if let Some(p) = &seg.message_payload {
-                sm.push_tlv(Tlv::MessagePayload(MessagePayload::new(
-                    AnyOctetString::from_vec(p.clone()),
+            if let Some(p) = seg.message_payload {
+                tlvs.push(Tlv::MessagePayload(MessagePayload::new(
+                    AnyOctetString::from_vec(p),
                 )));
             }
-            Ok(sm)
+            // One constructor call with every field: the builder moves the whole PDU through
+            // each of its setters (a copy per field, per message).
+            Ok(SubmitSm::new(
+                ServiceType::default(),
+                Ton::from(t.source_ton),
+                Npi::from(t.source_npi),
+                source.clone(),
+                dest_ton,
+                dest_npi,
+                dest.clone(),
+                EsmClass::from(seg.esm_class),
+                0,
+                PriorityFlag::default(),
+                EmptyOrFullCOctetString::empty(),
+                validity.clone(),
+                registered_delivery,
+                ReplaceIfPresentFlag::default(),
+                DataCoding::from(seg.data_coding),
+                0,
+                OctetString::from_vec(seg.short_message)
+                    .map_err(|e| EncodeError::Segment(e.to_string()))?,
+                tlvs,
+            ))
         })
         .collect()
 }
@@ -305,6 +334,74 @@ mod tests {
             &sm.short_message().as_ref()[..7],
             &[6, 5, 4, 0x0B, 0x84, 0x23, 0xF0]
         );
+    }
+
+    #[test]
+    fn sar_parts_carry_their_tlvs_and_no_udh() {
+        use rusmpp::tlvs::TlvTag;
+        let text = "x".repeat(200);
+        let sms = build_submits(
+            &template(ConcatStyle::Sar),
+            "+8613800138000",
+            &Payload::Text(text),
+            0x0102,
+            None,
+        )
+        .unwrap();
+        assert_eq!(sms.len(), 2);
+        for sm in sms {
+            let sm = roundtrip(sm);
+            assert_eq!(u8::from(sm.esm_class), 0x00);
+            let tags: Vec<TlvTag> = sm.tlvs().iter().map(|t| t.tag()).collect();
+            assert_eq!(
+                tags,
+                [
+                    TlvTag::SarMsgRefNum,
+                    TlvTag::SarTotalSegments,
+                    TlvTag::SarSegmentSeqnum
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn payload_style_sends_one_pdu_with_message_payload() {
+        use rusmpp::tlvs::TlvTag;
+        let text = "y".repeat(300);
+        let sms = build_submits(
+            &template(ConcatStyle::Payload),
+            "+8613800138000",
+            &Payload::Text(text),
+            1,
+            None,
+        )
+        .unwrap();
+        assert_eq!(sms.len(), 1);
+        let sm = roundtrip(sms[0].clone());
+        assert!(sm.short_message().as_ref().is_empty());
+        let tlv = &sm.tlvs()[0];
+        assert_eq!(tlv.tag(), TlvTag::MessagePayload);
+        assert_eq!(tlv.value_length(), 300);
+    }
+
+    #[test]
+    fn a_row_source_and_concat_override_the_template() {
+        let sms = build_submits_as(
+            &template(ConcatStyle::Sar),
+            "95555",
+            ConcatStyle::Udh8,
+            "+8613800138000",
+            &Payload::Text("z".repeat(200)),
+            9,
+            None,
+        )
+        .unwrap();
+        assert_eq!(sms.len(), 2);
+        let sm = roundtrip(sms[1].clone());
+        assert_eq!(sm.source_addr.to_string(), "95555");
+        assert_eq!(u8::from(sm.esm_class), 0x40);
+        assert!(sm.tlvs().is_empty());
+        assert_eq!(&sm.short_message().as_ref()[..6], &[5, 0, 3, 9, 2, 2]);
     }
 
     #[test]

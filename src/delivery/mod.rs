@@ -39,7 +39,7 @@ use tracing::{debug, error, info, warn};
 use crate::smpp::{LinkError, LinkHandle, SubmitOutcome};
 use crate::store::outbox::{self, MessageKind, OutboxRow};
 use crate::store::{now_ms, Store};
-use encode::{build_submits, Payload, SubmitTemplate};
+use encode::{build_submits_as, Payload, SubmitTemplate};
 
 /// Dispatcher settings.
 #[derive(Debug, Clone)]
@@ -476,19 +476,26 @@ impl Dispatcher {
     /// The `submit_sm`s of `row`, one per segment, or why it cannot be sent.
     fn build_pdus(&self, row: &OutboxRow) -> Result<Vec<SubmitSm>, String> {
         let payload = Self::payload(row)?;
-        let mut template = self.cfg.template.clone();
-        if let Some(src) = &row.source {
-            template.source = src.clone();
-        }
-        if matches!(payload, Payload::WapPush(_)) && template.concat != ConcatStyle::Udh16 {
-            template.concat = ConcatStyle::Udh8;
-        }
+        let template = &self.cfg.template;
+        let source = row.source.as_deref().unwrap_or(&template.source);
+        let concat = match payload {
+            Payload::WapPush(_) if template.concat != ConcatStyle::Udh16 => ConcatStyle::Udh8,
+            _ => template.concat,
+        };
         let validity = self
             .valid_until(row)
             .map(|end| ((end - now_ms()).max(60_000) / 1000) as u64);
         let reference = row.concat_reference();
-        build_submits(&template, &row.destination, &payload, reference, validity)
-            .map_err(|e| e.to_string())
+        build_submits_as(
+            template,
+            source,
+            concat,
+            &row.destination,
+            &payload,
+            reference,
+            validity,
+        )
+        .map_err(|e| e.to_string())
     }
 
     /// When `row` stops being worth sending (Unix ms): its own `expires_at`, else the
