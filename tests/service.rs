@@ -193,6 +193,25 @@ impl World {
     }
 }
 
+/// A handset that texts in national form (`13500135000`, as a Chinese subscriber's phone
+/// shows its own number) is the subscriber `+8613500135000`: the simulated network presents
+/// it internationally, the reply reaches that same handset, and WHO finds it by either form.
+#[tokio::test]
+async fn a_handset_known_by_its_national_number_is_one_subscriber() {
+    let w = World::start().await;
+    let r = w.say("13500135000", "STATUS ALL DRIVING").await;
+    assert!(r.starts_with("Set: "), "{r}");
+    assert_eq!(
+        w.say(MUM, "WHO 13500135000").await,
+        "+8613500135000: DRIVING."
+    );
+    assert_eq!(
+        w.texts(STRANGER).len(),
+        1,
+        "the reply went to the handset that texted"
+    );
+}
+
 #[tokio::test]
 async fn a_long_command_that_lost_a_part_is_answered_after_the_parts_timeout() {
     let w = World::start_with(ServiceConfig {

@@ -362,6 +362,16 @@ pub struct HandsetConfig {
     pub reassembly_timeout: Duration,
     /// Texts, pushes and USSD screens each handset keeps (each list; the oldest go first).
     pub keep: usize,
+    /// The network's country code (`86`): a handset number written in national form
+    /// (`13800138000`, `013800138000`) is that handset's international number (`8613800138000`),
+    /// which is how the simulated network presents it in MO and how MT for it is matched (see
+    /// [`crate::handset::international`]). Empty: numbers are taken as written.
+    #[serde(default = "default_country_code")]
+    pub country_code: String,
+}
+
+fn default_country_code() -> String {
+    "86".into()
 }
 
 impl Default for HandsetConfig {
@@ -372,6 +382,7 @@ impl Default for HandsetConfig {
             max_fetch_bytes: 2 * 1024 * 1024,
             reassembly_timeout: Duration::from_secs(300),
             keep: 20_000,
+            country_code: default_country_code(),
         }
     }
 }

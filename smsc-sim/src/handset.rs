@@ -286,10 +286,41 @@ pub struct Handsets {
     keep: usize,
     ingests: u64,
     next_ussd_session: u8,
+    /// The network's country code ([`HandsetConfig::country_code`]).
+    country_code: String,
 }
 
-fn key(number: &str) -> String {
-    number.trim_start_matches('+').to_string()
+/// The international digits of a phone number as a handset or a test writes it, for a network
+/// whose country code is `cc`: `+8613800138000`, `008613800138000` and (with `cc` 86)
+/// `13800138000`, `013800138000` and `8613800138000` are all `8613800138000`. The same rule as
+/// the gateway's for national numbers: one trunk `0` is dropped, and digits that already start
+/// with `cc` followed by at least ten more are international without the `+`. `None` for
+/// what is no phone number of a subscriber: fewer than 7 digits (short codes such as `10658`),
+/// letters, USSD strings, or a national number with no `cc` to apply.
+pub fn international(number: &str, cc: &str) -> Option<String> {
+    let digits_only = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = number
+        .strip_prefix('+')
+        .or_else(|| number.strip_prefix("00"))
+    {
+        return (digits_only(rest) && rest.len() >= 7).then(|| rest.to_string());
+    }
+    if !digits_only(number) || number.len() < 7 || !digits_only(cc) {
+        return None;
+    }
+    let national = number.strip_prefix('0').unwrap_or(number);
+    if national.len() < number.len() || !number.starts_with(cc) || number.len() < cc.len() + 10 {
+        Some(format!("{cc}{national}"))
+    } else {
+        Some(number.to_string())
+    }
+}
+
+/// How the network presents `number` (an MO's source): its international digits when it is a
+/// phone number ([`international`]; sent with TON international, without `+`, as SMPP 3.4
+/// §5.2.5 has it), else as written.
+pub fn presented(number: &str, cc: &str) -> String {
+    international(number, cc).unwrap_or_else(|| number.to_string())
 }
 
 /// The first phone-like number (7+ digits, optional leading `+`) in `s`, and its byte offset.
@@ -336,11 +367,25 @@ impl Handsets {
             keep: cfg.keep,
             ingests: 0,
             next_ussd_session: 0,
+            country_code: cfg.country_code.clone(),
         }
     }
 
+    /// The key of `number`'s handset: its international digits when it is a phone number, so
+    /// that `13800138000` and `+8613800138000` are one handset.
+    fn key(&self, number: &str) -> String {
+        international(number, &self.country_code)
+            .unwrap_or_else(|| number.trim_start_matches('+').to_string())
+    }
+
+    /// How the network presents `number` as an MO's source ([`presented`]).
+    pub fn presented(&self, number: &str) -> String {
+        presented(number, &self.country_code)
+    }
+
     fn phone(&mut self, number: &str) -> &mut Handset {
-        self.phones.entry(key(number)).or_insert_with(|| Handset {
+        let key = self.key(number);
+        self.phones.entry(key).or_insert_with(|| Handset {
             contact_index: HashMap::new(),
             view: HandsetView {
                 number: number.to_string(),
@@ -365,25 +410,25 @@ impl Handsets {
     pub fn view(&self, number: &str) -> HandsetView {
         let mut v = self
             .phones
-            .get(&key(number))
+            .get(&self.key(number))
             .map(|h| h.view.clone())
             .unwrap_or_else(|| HandsetView {
                 number: number.to_string(),
                 ..HandsetView::default()
             });
-        let k = key(number);
+        let k = self.key(number);
         v.pending_parts = self
             .reassembler
             .snapshot()
             .iter()
-            .filter(|(p, _)| key(&p.key.destination) == k)
+            .filter(|(p, _)| self.key(&p.key.destination) == k)
             .count();
         v
     }
 
     /// What `number` shows when `from` calls.
     pub fn call(&self, number: &str, from: &str) -> CallView {
-        let v = self.phones.get(&key(number));
+        let v = self.phones.get(&self.key(number));
         let c = v.and_then(|h| h.view.contact(from));
         CallView {
             number: number.to_string(),
@@ -401,7 +446,7 @@ impl Handsets {
     /// Avatar bytes `number` holds for contact `from`.
     pub fn avatar(&self, number: &str, from: &str) -> Option<Avatar> {
         self.phones
-            .get(&key(number))?
+            .get(&self.key(number))?
             .view
             .contact(from)?
             .avatar
@@ -586,7 +631,7 @@ impl Handsets {
         job: &FetchJob,
         result: Result<(u16, Option<String>, Vec<u8>), String>,
     ) {
-        let Some(h) = self.phones.get_mut(&key(&job.number)) else {
+        let Some(h) = self.phones.get_mut(&self.key(&job.number)) else {
             return;
         };
         let state = match &result {
@@ -728,6 +773,42 @@ async fn fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_national_number_is_the_handset_of_its_international_one() {
+        for written in [
+            "13800138000",
+            "013800138000",
+            "8613800138000",
+            "+8613800138000",
+            "008613800138000",
+        ] {
+            assert_eq!(
+                international(written, "86").as_deref(),
+                Some("8613800138000"),
+                "{written}"
+            );
+        }
+        assert_eq!(
+            international("+15551234567", "86").as_deref(),
+            Some("15551234567")
+        );
+        // Short codes, USSD strings, names and national numbers without a country code.
+        for other in ["10658", "*123#", "Bank", "13800138000x"] {
+            assert_eq!(international(other, "86"), None, "{other}");
+        }
+        assert_eq!(international("13800138000", ""), None);
+        assert_eq!(presented("13800138000", "86"), "8613800138000");
+        assert_eq!(presented("10658", "86"), "10658");
+        let mut phones = Handsets::new(&HandsetConfig::default());
+        phones.phone("13800138000");
+        phones.phone("+8613800138000");
+        phones.phone("10658");
+        assert_eq!(
+            phones.numbers(),
+            vec!["10658".to_string(), "13800138000".to_string()]
+        );
+    }
 
     fn mt(dest: &str, esm: u8, dc: u8, sm: Vec<u8>) -> MtRecord {
         MtRecord {

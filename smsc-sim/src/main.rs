@@ -199,6 +199,11 @@ struct Serve {
     /// Do not follow WAP Push hrefs.
     #[arg(long)]
     no_follow_push: bool,
+    /// The network's country code: a handset number in national form (`13800138000`) is
+    /// presented in MO as international (`+8613800138000`) and is the same handset. Empty:
+    /// numbers are sent as written.
+    #[arg(long, default_value = "86")]
+    country_code: String,
     /// Append every PDU as hex to this file (those read, as they came on the wire).
     #[arg(long)]
     hex_log: Option<PathBuf>,
@@ -306,6 +311,7 @@ impl Serve {
             },
             handsets: HandsetConfig {
                 follow_push_links: !self.no_follow_push,
+                country_code: self.country_code,
                 ..HandsetConfig::default()
             },
             hex_log: self.hex_log,

@@ -127,6 +127,8 @@ fn addr_lossy(a: &str) -> COctetString<1, 21> {
     addr(a).unwrap_or_else(|_| COctetString::empty())
 }
 
+/// The TON of an address: international with a `+` or past ten digits (a national number
+/// is presented in international form first, [`crate::handset::presented`]).
 fn ton_for(a: &str) -> Ton {
     if a.starts_with('+') || a.len() > 10 {
         Ton::International

@@ -386,8 +386,10 @@ impl SimHandle {
         let reference = req
             .reference
             .unwrap_or_else(|| self.shared.with_rng(rand::Rng::random::<u16>));
+        // As the network presents the handset: `13800138000` becomes `8613800138000`.
+        let from = self.shared.state().handsets.presented(&req.from);
         let mut parts = pdus::mo_parts(
-            &req.from,
+            &from,
             &req.to,
             &req.text,
             req.encoding,
@@ -403,7 +405,7 @@ impl SimHandle {
             parts.reverse();
         }
         let n = parts.len();
-        let jobs = self.queue(DeliveryKind::Mo, &req.from, &req.to, parts);
+        let jobs = self.queue(DeliveryKind::Mo, &from, &req.to, parts);
         let record_ids = self.send_jobs(jobs).await?;
         Ok(MoTicket {
             record_ids,
@@ -416,14 +418,15 @@ impl SimHandle {
     /// Inject a USSD message from a handset: opens a session (PSSR indication, op 1) or answers
     /// the menu the network sent (USSR confirm, op 18) with `its_session_info` tracking.
     pub async fn inject_ussd(&self, req: UssdRequest) -> Result<MoTicket, SimError> {
-        let (planned, session, seq) =
-            self.shared
-                .state()
-                .handsets
-                .next_ussd(&req.from, &req.to, req.new_session);
+        let (planned, session, seq, from) = {
+            let mut st = self.shared.state();
+            let (planned, session, seq) =
+                st.handsets.next_ussd(&req.from, &req.to, req.new_session);
+            (planned, session, seq, st.handsets.presented(&req.from))
+        };
         let op = req.op.unwrap_or(planned);
-        let pdu = pdus::ussd(&req.from, &req.to, &req.text, op, session, seq, false)?;
-        let jobs = self.queue(DeliveryKind::Ussd, &req.from, &req.to, vec![pdu]);
+        let pdu = pdus::ussd(&from, &req.to, &req.text, op, session, seq, false)?;
+        let jobs = self.queue(DeliveryKind::Ussd, &from, &req.to, vec![pdu]);
         let record_ids = self.send_jobs(jobs).await?;
         Ok(MoTicket {
             record_ids,
