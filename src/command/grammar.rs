@@ -2703,6 +2703,13 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(doubts("STATUS FAMILY BUSY UNTIL 5PM WORK MEETING").len(), 1);
+        // Also when what follows the keyword could pass for a time gone wrong.
+        let err = parse_normalized("状态 家人 忙到5点 同事 开会", "86").unwrap_err();
+        assert!(
+            matches!(err.kind, ParseErrorKind::MissingComma { .. }),
+            "{err:?}"
+        );
+        assert_eq!(doubts("状态 家人 忙到5点 篮球 忙").len(), 1);
     }
 
     #[test]
