@@ -573,6 +573,33 @@ fn expiries_in_every_form() {
             }),
         ),
         ("到20点15分", until(20, 15)),
+        ("FOR 1H30M", Some(Expiry::For(Duration::from_secs(5400)))),
+        (
+            "FOR 1 HOUR 30 MIN",
+            Some(Expiry::For(Duration::from_secs(5400))),
+        ),
+        ("FOR 1.5H", Some(Expiry::For(Duration::from_secs(5400)))),
+        ("FOR 2.5D", hours(60)),
+        ("FOR 2H!", hours(2)),
+        ("UNTIL 17.30", until(17, 30)),
+        ("UNTIL 5.30PM", until(17, 30)),
+        ("UNTIL 5p", until(17, 0)),
+        ("UNTIL 17:00.", until(17, 0)),
+        ("一个半小时", Some(Expiry::For(Duration::from_secs(5400)))),
+        ("1小时30分钟", Some(Expiry::For(Duration::from_secs(5400)))),
+        ("半小时", Some(Expiry::For(Duration::from_secs(1800)))),
+        ("两个小时", hours(2)),
+        ("一刻钟", Some(Expiry::For(Duration::from_secs(900)))),
+        ("三天", hours(72)),
+        ("2小时。", hours(2)),
+        ("到下午三点", until(15, 0)),
+        (
+            "到五点半",
+            Some(Expiry::UntilEither {
+                hour: 5,
+                minute: 30,
+            }),
+        ),
     ] {
         let text = format!("STATUS FAMILY BUSY {suffix}");
         assert_eq!(
@@ -581,7 +608,16 @@ fn expiries_in_every_form() {
             "{text}"
         );
     }
-    for bad in ["FOR 0H", "FOR 31D", "UNTIL 25:00", "UNTIL 12:61", "到24:00"] {
+    for bad in [
+        "FOR 0H",
+        "FOR 31D",
+        "UNTIL 25:00",
+        "UNTIL 12:61",
+        "到24:00",
+        "FOR 1.33H",
+        "FOR 30D 1M",
+        "UNTIL 25.00",
+    ] {
         let err = parse(&format!("STATUS FAMILY BUSY {bad}"), CC).unwrap_err();
         assert!(
             matches!(err.kind, ParseErrorKind::Value(_)),

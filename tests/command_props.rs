@@ -177,7 +177,48 @@ fn expiry(zh: bool) -> impl Strategy<Value = (Option<Expiry>, String)> {
         };
         (Some(Expiry::Until { hour, minute }), typed)
     });
-    prop_oneof![2 => Just((None, String::new())), 1 => dur, 1 => until]
+    // In parts, possibly with a fraction or in Chinese numerals: `FOR 1H30M`, `FOR 1.5H`,
+    // `1小时30分钟`, `一小时三十分钟`, `一个半小时`.
+    let parts = (0u64..24, 1u64..60, 0u8..4, 0u8..3).prop_map(move |(h, m, form, case)| {
+        let (minutes, typed) = match (zh, form) {
+            (false, 0) => (h * 60 + m, format!(" {} {h}H{m}M", cased("FOR", case))),
+            (false, 1) => (
+                h * 60 + m,
+                format!(
+                    " {} {h} {} {m} {}",
+                    cased("FOR", case),
+                    cased("HOURS", case),
+                    cased("MIN", case)
+                ),
+            ),
+            (false, _) => (h * 60 + 30, format!(" {} {h}.5H", cased("FOR", case))),
+            (true, 0) => (h * 60 + m, format!(" {h}小时{m}分钟")),
+            (true, 1) => (
+                h * 60 + m,
+                format!(" {}小时{}分钟", zh_number(h), zh_number(m)),
+            ),
+            (true, 2) => (h * 60 + 30, format!(" {}个半小时", zh_number(h))),
+            (true, _) => (h * 60 + 30, format!(" {h}.5小时")),
+        };
+        (Some(Expiry::For(Duration::from_secs(minutes * 60))), typed)
+    });
+    prop_oneof![3 => Just((None, String::new())), 1 => dur, 1 => until, 1 => parts]
+}
+
+/// `n` (0 to 99) in Chinese numerals: `零`, `两`, `十五`, `二十`, `三十五`.
+fn zh_number(n: u64) -> String {
+    const DIGITS: [&str; 10] = ["零", "一", "二", "三", "四", "五", "六", "七", "八", "九"];
+    let digit = |d: u64| DIGITS[d as usize % 10];
+    match n {
+        2 => "两".into(),
+        0..=9 => digit(n).into(),
+        10..=19 => format!("十{}", if n == 10 { "" } else { digit(n - 10) }),
+        _ => format!(
+            "{}十{}",
+            digit(n / 10),
+            if n % 10 == 0 { "" } else { digit(n % 10) }
+        ),
+    }
 }
 
 /// One `<target> <status> [<expiry>]`.
@@ -375,6 +416,20 @@ fn commandish() -> impl Strategy<Value = String> {
             "UNTIL",
             "到",
             "小时",
+            "分钟",
+            "个半",
+            "点",
+            "半",
+            "两",
+            "十",
+            "一刻钟",
+            "天",
+            ".",
+            "。",
+            "!",
+            "1.5H",
+            "1H30M",
+            "5P",
             "ALL",
             "全部",
             "CLEAR",

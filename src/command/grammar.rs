@@ -15,7 +15,7 @@ use nom::multi::many_till;
 use nom::{IResult, Parser};
 
 use super::msisdn::Msisdn;
-use super::types::{BuiltinGroup, FreeText};
+use super::types::{BuiltinGroup, FreeText, StatusCode};
 use super::types::{
     DisplayName, DurationUnit, Expiry, GroupName, HelpTopic, Lang, Privacy, StatusAssignment,
     StatusChange, StatusText, StatusWord, StopTarget, Target, ValueError,
@@ -605,10 +605,15 @@ fn assignments<'a>(
         let typed = full[at(status)..end].trim_end();
         let unquoted_text =
             !status.starts_with('"') && matches!(a.status, StatusChange::Set(StatusText::Free(_)));
-        if let Some((target, offset)) = unquoted_text
+        let comma = unquoted_text
             .then(|| missing_comma(typed, segment_text(rest)))
-            .flatten()
-        {
+            .flatten();
+        if comma.is_none() && unquoted_text && a.expiry.is_none() {
+            if let Some(bad) = near_expiry(typed) {
+                return fail(rest, ParseErrorKind::BadExpiry, bad, HelpTopic::Status);
+            }
+        }
+        if let Some((target, offset)) = comma {
             let w = at(status) + offset;
             let comma = if lang == ZH { "，" } else { ", " };
             let fixed = format!("{}{comma}{}", full[..w].trim_end(), &full[w..]);
@@ -658,6 +663,63 @@ fn assignments<'a>(
     Ok((rest, (out, doubts)))
 }
 
+/// The expiry keyword and what follows it in `text`, an unquoted free-text status without
+/// expiry, when `text` is a built-in status word (or CLEAR), then `UNTIL` / `TILL` / `FOR`
+/// / `到` / `直到` and something starting with a digit that no expiry form takes (`BUSY
+/// UNTIL 5 30`, `BUSY FOR 5X`, `忙到5点多`): a near miss of an expiry, refused rather than
+/// sent to contacts as a lasting text. Text that goes on in words (`BUSY UNTIL 5 PMs`, `BUSY
+/// FOR 2 MORE HOURS`: a part of three or more letters without a digit) and a number too long
+/// for any time or duration (`BUSY UNTIL 15000`) stay text, as before.
+fn near_expiry(text: &str) -> Option<&str> {
+    const KEYWORDS: &[&str] = &["UNTIL", "TILL", "FOR", "直到", "到"];
+    let clear: &[&str] = &["CLEAR", "清除"];
+    let words = StatusCode::ALL
+        .iter()
+        .flat_map(|c| c.words().iter())
+        .chain(clear.iter());
+    for word in words {
+        let Some(after) = text
+            .get(..word.len())
+            .filter(|head| head.eq_ignore_ascii_case(word))
+            .map(|_| &text[word.len()..])
+        else {
+            continue;
+        };
+        let keyword_at = after.trim_start_matches(' ');
+        let spaced = keyword_at.len() < after.len();
+        for keyword in KEYWORDS {
+            let english = keyword.is_ascii();
+            let Some(rest) = keyword_at
+                .get(..keyword.len())
+                .filter(|k| k.eq_ignore_ascii_case(keyword))
+                .map(|_| &keyword_at[keyword.len()..])
+            else {
+                continue;
+            };
+            if english && (!spaced || en_boundary(rest).is_err()) {
+                continue;
+            }
+            if near_miss(rest.trim_start_matches(' ')) {
+                return Some(keyword_at.trim_end());
+            }
+        }
+    }
+    None
+}
+
+/// Whether `text`, after an expiry keyword, looks like a time or duration gone wrong: it
+/// starts with a digit, is not one number of five digits or more, and has at most three
+/// parts, each with a digit or of at most two characters (`5 30`, `5X`, `1H 30`, `5 p`).
+fn near_miss(text: &str) -> bool {
+    let parts: Vec<&str> = text.split(' ').filter(|p| !p.is_empty()).collect();
+    text.starts_with(|c: char| c.is_ascii_digit())
+        && !(text.len() >= 5 && text.bytes().all(|b| b.is_ascii_digit()))
+        && parts.len() <= 3
+        && parts
+            .iter()
+            .all(|p| p.contains(|c: char| c.is_ascii_digit()) || p.chars().count() <= 2)
+}
+
 /// Where the free text that goes on at `full[from..]` (a part after a comma that is no
 /// assignment) ends: with that part and every later one that is no clear assignment (one
 /// with a built-in target or status), so that `Sorry, busy, call me later` is one text.
@@ -683,12 +745,9 @@ fn text_end(full: &str, from: usize) -> usize {
 /// Where the expiry that ends `text` starts (` UNTIL 5PM`, `到5点`: the forms that end a
 /// free text), if it ends with one.
 fn trailing_expiry_at(text: &str) -> Option<usize> {
-    let (_, (body, _)) = consumed(many_till(
-        anychar,
-        peek((spaced_strict_expiry, end_of_segment)),
-    ))
-    .parse(text)
-    .ok()?;
+    let (_, (body, _)) = consumed(many_till(anychar, peek((spaced_strict_expiry, expiry_end))))
+        .parse(text)
+        .ok()?;
     (!body.is_empty() && body.len() < text.len()).then_some(body.len())
 }
 
@@ -763,6 +822,21 @@ fn seg_end(input: &str) -> PResult<'_, ()> {
 fn end_of_segment(input: &str) -> PResult<'_, ()> {
     let (rest, _) = space0(input)?;
     seg_end(rest)
+}
+
+/// The end of a sentence after an expiry: spaces and a run of `.` `!` `?` `。` (`UNTIL
+/// 17:00.`, `FOR 2H!`, `2小时。`), possibly none; returns what follows.
+fn sentence_end(input: &str) -> PResult<'_, &str> {
+    let (rest, _) = space0(input)?;
+    let (rest, _) =
+        take_while_m_n(0, usize::MAX, |c: char| matches!(c, '.' | '!' | '?' | '。')).parse(rest)?;
+    Ok((rest, rest))
+}
+
+/// The end of a segment after an expiry, past the end of its sentence ([`sentence_end`]).
+fn expiry_end(input: &str) -> PResult<'_, ()> {
+    let (rest, _) = sentence_end(input)?;
+    end_of_segment(rest)
 }
 
 /// A target word: up to a space, separator or quote.
@@ -848,7 +922,7 @@ fn status_and_expiry<'a>(
             FreeText::try_from(inner).map_err(|e| committed(input, e, inner, HelpTopic::Status))?;
         (rest, StatusChange::Set(StatusText::Free(text)))
     } else {
-        if (raw_expiry, end_of_segment).parse(input).is_ok() {
+        if (raw_expiry, expiry_end).parse(input).is_ok() {
             return fail(
                 input,
                 ParseErrorKind::MissingStatus,
@@ -856,14 +930,31 @@ fn status_and_expiry<'a>(
                 HelpTopic::Status,
             );
         }
-        // An expiry written without a space before it does not start inside a number or a
-        // duration already begun: `1.5小时` is no `5小时`, `1小时30分钟` no `30分钟` (the
-        // status took the rest as text, and its contacts a wrong end).
+        // An expiry written without a space before it does not start inside a number, an
+        // ordinal or a duration already begun: `1/2小时` is no `2小时`, `第一天` no `一天`,
+        // `1.5.5小时` no `5小时` (the status took the rest as text, and its contacts a wrong
+        // end). Whole durations (`1.5小时`, `1小时30分钟`) are read from their start.
         let begins_here = |i: &'a str| -> PResult<'a, ()> {
             let before = input[..input.len() - i.len()].chars().next_back();
             let inside = !i.starts_with(' ')
                 && before.is_some_and(|c| {
-                    c.is_ascii_digit() || matches!(c, '.' | '时' | '钟' | '天' | '分')
+                    c.is_ascii_digit()
+                        || zh_digit(c).is_some()
+                        || matches!(
+                            c,
+                            '.' | '/'
+                                | '-'
+                                | '+'
+                                | '~'
+                                | '十'
+                                | '第'
+                                | '半'
+                                | '时'
+                                | '钟'
+                                | '天'
+                                | '分'
+                                | '刻'
+                        )
                 });
             if inside {
                 no(i)
@@ -872,14 +963,14 @@ fn status_and_expiry<'a>(
             }
         };
         let tail = alt((
-            value(true, (begins_here, spaced_raw_expiry, end_of_segment)),
+            value(true, (begins_here, spaced_raw_expiry, expiry_end)),
             value(false, end_of_segment),
         ));
         let (mut rest, (mut body, _)) = consumed(many_till(anychar, peek(tail))).parse(input)?;
         if StatusWord::lookup(body).is_none() {
             // Free text: only COMMANDS.md's expiry forms end it.
             let tail = alt((
-                value(true, (begins_here, spaced_strict_expiry, end_of_segment)),
+                value(true, (begins_here, spaced_strict_expiry, expiry_end)),
                 value(false, end_of_segment),
             ));
             (rest, (body, _)) = consumed(many_till(anychar, peek(tail))).parse(input)?;
@@ -902,7 +993,11 @@ fn status_and_expiry<'a>(
         (rest, change)
     };
     let (rest, raw) = opt(spaced_raw_expiry).parse(rest)?;
-    let (rest, _) = space0(rest)?;
+    let (rest, _) = if raw.is_some() {
+        sentence_end(rest)?
+    } else {
+        space0(rest)?
+    };
     if seg_end(rest).is_err() {
         let extra = segment_text(rest);
         return fail(
@@ -925,7 +1020,11 @@ fn status_and_expiry<'a>(
 /// An expiry as typed, before its limits are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RawExpiry {
-    For(u64, DurationUnit),
+    /// A duration in minutes (saturating: too long is refused later).
+    For(u64),
+    /// A duration with a fraction that is no whole number of minutes (`1.33H`, `1.5M`):
+    /// refused later.
+    PartMinute,
     /// A time of day read as written (24-hour).
     Until(u64, u64),
     /// An hour of 1 to 12 typed bare (`UNTIL 5`, `到5点`): either half of the day, the service
@@ -936,7 +1035,10 @@ enum RawExpiry {
 impl RawExpiry {
     fn validate(self, text: &str) -> Result<Expiry, ValueError> {
         match self {
-            RawExpiry::For(n, unit) => Expiry::for_units(n, unit, text),
+            RawExpiry::For(minutes) => Expiry::for_minutes(minutes, text),
+            RawExpiry::PartMinute => Err(ValueError::PartMinute {
+                text: text.to_owned(),
+            }),
             RawExpiry::Until(h, m) => Expiry::until(h, m, text),
             RawExpiry::Either(h, m) => Expiry::until_either(h, m, text),
         }
@@ -947,11 +1049,28 @@ impl RawExpiry {
     /// zero in up to three digits (`5`, `530`, `12`), as written otherwise (`0500`, `17`, `0`,
     /// and the four-digit 24-hour notation `1030`, `1200`).
     fn bare(digits: &str, h: u64, m: u64) -> RawExpiry {
-        if !digits.starts_with('0') && digits.len() < 4 && (1..=12).contains(&h) {
+        RawExpiry::hour_of(!digits.starts_with('0') && digits.len() < 4, h, m)
+    }
+
+    /// `h:m` on either half of the day when the hour is 1 to 12 and `bare` (typed without a
+    /// colon, leading zero, AM / PM or part of the day), as written otherwise.
+    fn hour_of(bare: bool, h: u64, m: u64) -> RawExpiry {
+        if bare && (1..=12).contains(&h) {
             RawExpiry::Either(h, m)
         } else {
             RawExpiry::Until(h, m)
         }
+    }
+
+    /// The duration `parts` add up to (`1H30M`: 90 minutes).
+    fn of_parts(parts: &[(Amount, DurationUnit)]) -> RawExpiry {
+        parts
+            .iter()
+            .try_fold(0u64, |total, &(a, unit)| {
+                unit.whole_minutes(a.whole, a.numer, a.denom)
+                    .map(|m| total.saturating_add(m))
+            })
+            .map_or(RawExpiry::PartMinute, RawExpiry::For)
     }
 
     /// A time read on a 12-hour clock with its AM (`pm` false) or PM: 12AM is midnight, 12PM
@@ -1043,14 +1162,24 @@ fn zh_named_time<'a>(input: &'a str) -> PResult<'a, RawExpiry> {
 }
 
 /// `AM` / `PM` after a time (`5PM`, `5:30 pm`, `11 a.m.`, `5 p.m`, and a sentence's full
-/// stop after it: `5pm.`): true for PM.
+/// stop after it: `5pm.`), or its first letter right after the time (`5p`, `5.30a`): true
+/// for PM.
 fn meridiem(input: &str) -> PResult<'_, bool> {
-    let (i, _) = space0(input)?;
-    let (i, pm) = alt((
+    let (i, space) = space0(input)?;
+    let mut long = alt((
         value(false, alt((tag_no_case("A.M"), tag_no_case("AM")))),
         value(true, alt((tag_no_case("P.M"), tag_no_case("PM")))),
-    ))
-    .parse(i)?;
+    ));
+    let (i, pm) = if space.is_empty() {
+        alt((
+            long,
+            value(false, tag_no_case("A")),
+            value(true, tag_no_case("P")),
+        ))
+        .parse(i)?
+    } else {
+        long.parse(i)?
+    };
     let (i, _) = opt(char('.')).parse(i)?;
     let (i, ()) = en_boundary(i)?;
     Ok((i, pm))
@@ -1060,6 +1189,118 @@ fn meridiem(input: &str) -> PResult<'_, bool> {
 fn number(input: &str) -> PResult<'_, u64> {
     let (rest, digits) = digit1(input)?;
     Ok((rest, digits.parse::<u64>().unwrap_or(u64::MAX)))
+}
+
+/// A number of units as typed: `whole + numer / denom` (`1.5` is 1 + 5/10, `半` 0 + 1/2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Amount {
+    whole: u64,
+    numer: u64,
+    /// 0 for a fraction too long to hold (never whole minutes).
+    denom: u64,
+}
+
+impl Amount {
+    /// `n` units.
+    fn whole(n: u64) -> Amount {
+        Amount {
+            whole: n,
+            numer: 0,
+            denom: 1,
+        }
+    }
+
+    /// `n` and a half units (`一个半小时`); none when `self` has a fraction already.
+    fn and_a_half(self) -> Option<Amount> {
+        (self.numer == 0).then_some(Amount {
+            whole: self.whole,
+            numer: 1,
+            denom: 2,
+        })
+    }
+}
+
+/// A number with an optional decimal fraction (`2`, `1.5`, `0.25`; saturating as [`number`]).
+fn decimal(input: &str) -> PResult<'_, Amount> {
+    let (i, whole) = number(input)?;
+    let fraction: PResult<'_, (char, &str)> = (char('.'), digit1).parse(i);
+    let Ok((i, (_, digits))) = fraction else {
+        return Ok((i, Amount::whole(whole)));
+    };
+    let digits = digits.trim_end_matches('0');
+    let denom = u32::try_from(digits.len())
+        .ok()
+        .and_then(|len| 10u64.checked_pow(len));
+    let amount = match (denom, digits.parse::<u64>()) {
+        (Some(denom), Ok(numer)) => Amount {
+            whole,
+            numer,
+            denom,
+        },
+        // `1.0`: no fraction left.
+        (Some(_), Err(_)) if digits.is_empty() => Amount::whole(whole),
+        _ => Amount {
+            whole,
+            numer: 1,
+            denom: 0,
+        },
+    };
+    Ok((i, amount))
+}
+
+/// The value of a Chinese digit: `零` / `〇` 0, `一` 1, `二` / `两` 2, ... `九` 9.
+fn zh_digit(c: char) -> Option<u64> {
+    let value = match c {
+        '零' | '〇' => 0,
+        '一' => 1,
+        '二' | '两' => 2,
+        '三' => 3,
+        '四' => 4,
+        '五' => 5,
+        '六' => 6,
+        '七' => 7,
+        '八' => 8,
+        '九' => 9,
+        _ => return None,
+    };
+    Some(value)
+}
+
+/// One Chinese digit (see [`zh_digit`]).
+fn zh_digit_p(input: &str) -> PResult<'_, u64> {
+    let mut chars = input.chars();
+    match chars.next().and_then(zh_digit) {
+        Some(d) => Ok((chars.as_str(), d)),
+        None => no(input),
+    }
+}
+
+/// A number of 0 to 99 in Chinese numerals: `五`, `两`, `十`, `十五`, `二十`, `三十五`.
+fn zh_numeral(input: &str) -> PResult<'_, u64> {
+    let (i, first) = opt(zh_digit_p).parse(input)?;
+    let tens: PResult<'_, &str> = tag("十").parse(i);
+    match (first, tens) {
+        (Some(0), Ok(_)) => no(input),
+        (first, Ok((i, _))) => {
+            let (i, ones) = opt(zh_digit_p).parse(i)?;
+            if ones == Some(0) {
+                return no(input);
+            }
+            Ok((i, first.unwrap_or(1) * 10 + ones.unwrap_or(0)))
+        }
+        (Some(d), Err(_)) => Ok((i, d)),
+        (None, Err(_)) => no(input),
+    }
+}
+
+/// A number of units in a Chinese duration: digits (with a fraction: `1.5`) or Chinese
+/// numerals (`两`, `二十`).
+fn zh_amount(input: &str) -> PResult<'_, Amount> {
+    alt((decimal, |i| {
+        let (i, n) = zh_numeral(i)?;
+        Ok((i, Amount::whole(n)))
+    }))
+    .parse(input)
 }
 
 /// An expiry at the start of `input`, English or Chinese.
@@ -1102,7 +1343,8 @@ fn preceded_space1<'a, O>(
     }
 }
 
-/// `FOR 2H`, `FOR 30 MINUTES`, bare `2H`, `UNTIL 15:00`, `UNTIL 1500`, `TILL 9:30`.
+/// `FOR 2H`, `FOR 30 MINUTES`, `FOR 1H30M`, `FOR 1.5H`, bare `2H`, `UNTIL 15:00`, `UNTIL
+/// 15.00`, `UNTIL 1500`, `TILL 9:30`.
 fn en_expiry(input: &str) -> PResult<'_, RawExpiry> {
     alt((en_keyword_expiry, en_duration)).parse(input)
 }
@@ -1141,9 +1383,30 @@ fn en_keyword_expiry_with(input: &str, bare: bool) -> PResult<'_, RawExpiry> {
     .parse(input)
 }
 
-/// `<n>` then `M|MIN|MINUTES|H|HR|HOURS|D|DAYS`.
+/// `<n>` then `M|MIN|MINUTES|H|HR|HOURS|D|DAYS`, `n` possibly with a decimal fraction (`1.5H`,
+/// `2.5 DAYS`: whole minutes only, see [`DurationUnit::whole_minutes`]); then possibly more
+/// such parts in smaller units, with spaces or `AND` between them or neither (`1H30M`,
+/// `1H 30M`, `1 HOUR 30 MIN`, `1 HOUR AND 30 MINUTES`, `1D 2H`).
 fn en_duration(input: &str) -> PResult<'_, RawExpiry> {
-    let (i, n) = number(input)?;
+    let (mut i, first) = en_duration_part(input)?;
+    let mut parts = vec![first];
+    loop {
+        let next: PResult<'_, _> =
+            (space0, opt((tag_no_case("AND"), space1)), en_duration_part).parse(i);
+        match next {
+            Ok((rest, (_, _, part))) if parts.last().is_some_and(|last| part.1 < last.1) => {
+                parts.push(part);
+                i = rest;
+            }
+            _ => break,
+        }
+    }
+    Ok((i, RawExpiry::of_parts(&parts)))
+}
+
+/// One `<n><unit>` of [`en_duration`].
+fn en_duration_part(input: &str) -> PResult<'_, (Amount, DurationUnit)> {
+    let (i, n) = decimal(input)?;
     let (i, _) = space0(i)?;
     let (i, unit) = alt((
         value(
@@ -1173,13 +1436,13 @@ fn en_duration(input: &str) -> PResult<'_, RawExpiry> {
     ))
     .parse(i)?;
     let (i, ()) = en_boundary(i)?;
-    Ok((i, RawExpiry::For(n, unit)))
+    Ok((i, (n, unit)))
 }
 
-/// `HH:MM` (one- or two-digit hour).
+/// `HH:MM` (one- or two-digit hour), also written `HH.MM` (`5.30` is `5:30`).
 fn clock(input: &str) -> PResult<'_, RawExpiry> {
     let (i, h) = number(input)?;
-    let (i, _) = char(':').parse(i)?;
+    let (i, _) = alt((char(':'), char('.'))).parse(i)?;
     let (i, m) = take_while_m_n(2, 2, |c: char| c.is_ascii_digit()).parse(i)?;
     let (i, ()) = match i.chars().next() {
         Some(c) if c.is_ascii_digit() => return no(input),
@@ -1208,23 +1471,140 @@ fn bare_clock(input: &str) -> PResult<'_, RawExpiry> {
     Ok((i, until))
 }
 
-/// `15点`, `15点30`, `15点30分`, `15点半`; `5点` (an hour of 1 to 12 without a part of the
-/// day) is on either half of the day ([`RawExpiry::bare`]).
-fn zh_clock(input: &str) -> PResult<'_, RawExpiry> {
-    let (i, digits) = digit1(input)?;
-    let h = digits.parse::<u64>().unwrap_or(u64::MAX);
+/// `15点`, `15点钟`, `15点30`, `15点30分`, `15点半`, `5点一刻` (:15), `5点三刻` (:45), `5点零5分`, also in
+/// Chinese numerals (`五点`, `十五点半`, `五点二十`); `5点` (an hour of 1 to 12 without a part
+/// of the day) is on either half of the day ([`RawExpiry::bare`]).
+fn zh_clock<'a>(input: &'a str) -> PResult<'a, RawExpiry> {
+    let (i, (bare, h)) = alt((
+        |i: &'a str| -> PResult<'a, (bool, u64)> {
+            let (i, digits) = digit1(i)?;
+            let h = digits.parse::<u64>().unwrap_or(u64::MAX);
+            Ok((i, (!digits.starts_with('0') && digits.len() < 4, h)))
+        },
+        |i: &'a str| -> PResult<'a, (bool, u64)> {
+            let (i, h) = zh_numeral(i)?;
+            Ok((i, (true, h)))
+        },
+    ))
+    .parse(input)?;
     let (i, _) = tag("点").parse(i)?;
-    let (i, m) = opt(alt((value(30, tag("半")), |i| {
-        let (i, m) = number(i)?;
-        let (i, _) = opt(tag("分")).parse(i)?;
-        Ok((i, m))
-    })))
+    let (i, m) = opt(alt((
+        value(30, tag("半")),
+        value(15, tag("一刻")),
+        value(45, tag("三刻")),
+        |i| {
+            let (i, _) = opt(alt((tag("零"), tag("〇")))).parse(i)?;
+            let (i, m) = alt((number, zh_numeral)).parse(i)?;
+            let (i, _) = opt(tag("分")).parse(i)?;
+            Ok((i, m))
+        },
+    )))
     .parse(i)?;
-    Ok((i, RawExpiry::bare(digits, h, m.unwrap_or(0))))
+    // `5点钟`: o'clock.
+    let (i, _) = if m.is_none() {
+        opt(tag("钟")).parse(i)?
+    } else {
+        (i, None)
+    };
+    Ok((i, RawExpiry::hour_of(bare, h, m.unwrap_or(0))))
 }
 
-/// `2小时`, `2个小时`, `30分钟`, `30分`, `1天` (optionally `后`), `到15:00`, `到1500`,
-/// `直到15点`, `到下午5点`, `到晚上8:30`.
+/// `小时`, `个小时`, `钟头`, `个钟头`.
+fn zh_hour_word(input: &str) -> PResult<'_, &str> {
+    alt((tag("个小时"), tag("小时"), tag("个钟头"), tag("钟头"))).parse(input)
+}
+
+/// One part of a Chinese duration: `2小时`, `两个小时`, `1.5小时`, `半小时`, `一个半小时`,
+/// `1小时半`, `一天`, `一天半`, `一刻钟` (15 minutes), `二十分钟`, and `30分` when
+/// `short_minutes`.
+fn zh_duration_part(input: &str, short_minutes: bool) -> PResult<'_, (Amount, DurationUnit)> {
+    let half = Amount {
+        whole: 0,
+        numer: 1,
+        denom: 2,
+    };
+    alt((
+        |i| {
+            let (i, _) = (tag("半"), zh_hour_word).parse(i)?;
+            Ok((i, (half, DurationUnit::Hours)))
+        },
+        |i| {
+            let (i, n) = zh_amount(i)?;
+            let (i, _) = space0(i)?;
+            let with_half = |i, unit| {
+                let (i, more) = opt(tag("半")).parse(i)?;
+                match more.map_or(Some(n), |_| n.and_a_half()) {
+                    Some(n) => Ok((i, (n, unit))),
+                    None => no(i),
+                }
+            };
+            alt((
+                |i| {
+                    let (i, _) = (tag("个半"), alt((tag("小时"), tag("钟头")))).parse(i)?;
+                    match n.and_a_half() {
+                        Some(n) => Ok((i, (n, DurationUnit::Hours))),
+                        None => no(i),
+                    }
+                },
+                |i| {
+                    let (i, _) = zh_hour_word(i)?;
+                    with_half(i, DurationUnit::Hours)
+                },
+                |i| {
+                    let (i, _) = tag("天").parse(i)?;
+                    with_half(i, DurationUnit::Days)
+                },
+                |i| {
+                    let (i, _) = tag("刻钟").parse(i)?;
+                    match n {
+                        Amount { numer: 0, .. } => Ok((
+                            i,
+                            (
+                                Amount::whole(n.whole.saturating_mul(15)),
+                                DurationUnit::Minutes,
+                            ),
+                        )),
+                        _ => no(i),
+                    }
+                },
+                |i| {
+                    let (i, _) = if short_minutes {
+                        alt((tag("分钟"), tag("分"))).parse(i)?
+                    } else {
+                        tag("分钟").parse(i)?
+                    };
+                    Ok((i, (n, DurationUnit::Minutes)))
+                },
+            ))
+            .parse(i)
+        },
+    ))
+    .parse(input)
+}
+
+/// A Chinese duration: one or more [`zh_duration_part`]s in smaller and smaller units, a `零`
+/// or a space possibly between them (`1小时30分钟`, `一小时三十分`, `1小时零5分`, `1天2小时`;
+/// a later part may be the short `30分`), then possibly `后`.
+fn zh_duration(input: &str, short_minutes: bool) -> PResult<'_, RawExpiry> {
+    let (mut i, first) = zh_duration_part(input, short_minutes)?;
+    let mut parts = vec![first];
+    loop {
+        let next: PResult<'_, _> = (space0, opt(tag("零")), |i| zh_duration_part(i, true)).parse(i);
+        match next {
+            Ok((rest, (_, _, part))) if parts.last().is_some_and(|last| part.1 < last.1) => {
+                parts.push(part);
+                i = rest;
+            }
+            _ => break,
+        }
+    }
+    let (i, _) = opt(tag("后")).parse(i)?;
+    Ok((i, RawExpiry::of_parts(&parts)))
+}
+
+/// `2小时`, `2个小时`, `30分钟`, `30分`, `1天` (optionally `后`), and the other durations of
+/// [`zh_duration`] (`两小时`, `一个半小时`, `1小时30分钟`); `到15:00`, `到1500`, `直到15点`,
+/// `到下午5点`, `到晚上8:30`, `到五点半`.
 fn zh_expiry(input: &str) -> PResult<'_, RawExpiry> {
     zh_expiry_with(input, true, true)
 }
@@ -1237,29 +1617,8 @@ fn zh_strict_expiry(input: &str) -> PResult<'_, RawExpiry> {
 
 /// The Chinese expiries; `short_minutes` takes `30分`, `bare` the colon-less `到1500` / `到15`.
 fn zh_expiry_with(input: &str, short_minutes: bool, bare: bool) -> PResult<'_, RawExpiry> {
-    let minutes = move |i| {
-        if short_minutes {
-            alt((tag("分钟"), tag("分"))).parse(i)
-        } else {
-            tag("分钟").parse(i)
-        }
-    };
     alt((
-        |i| {
-            let (i, n) = number(i)?;
-            let (i, _) = space0(i)?;
-            let (i, unit) = alt((
-                value(
-                    DurationUnit::Hours,
-                    alt((tag("个小时"), tag("小时"), tag("个钟头"), tag("钟头"))),
-                ),
-                value(DurationUnit::Minutes, minutes),
-                value(DurationUnit::Days, tag("天")),
-            ))
-            .parse(i)?;
-            let (i, _) = opt(tag("后")).parse(i)?;
-            Ok((i, RawExpiry::For(n, unit)))
-        },
+        |i| zh_duration(i, short_minutes),
         |i| {
             let (i, _) = (alt((tag("直到"), tag("到"))), space0).parse(i)?;
             if let Ok((i, time)) = zh_named_time(i) {
@@ -1453,6 +1812,7 @@ pub fn lang(input: &str) -> PResult<'_, Parsed> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::normalize;
     use super::*;
 
     #[test]
@@ -1474,28 +1834,19 @@ mod tests {
 
     #[test]
     fn expiry_pieces() {
-        assert_eq!(
-            en_expiry("FOR 2H").unwrap(),
-            ("", RawExpiry::For(2, DurationUnit::Hours))
-        );
+        assert_eq!(en_expiry("FOR 2H").unwrap(), ("", RawExpiry::For(120)));
         assert_eq!(
             en_expiry("for 30 minutes").unwrap(),
-            ("", RawExpiry::For(30, DurationUnit::Minutes))
+            ("", RawExpiry::For(30))
         );
-        assert_eq!(
-            en_expiry("1d").unwrap(),
-            ("", RawExpiry::For(1, DurationUnit::Days))
-        );
+        assert_eq!(en_expiry("1d").unwrap(), ("", RawExpiry::For(1440)));
         assert!(en_expiry("2HX").is_err());
         assert_eq!(
             en_expiry("UNTIL 15:00").unwrap(),
             ("", RawExpiry::Until(15, 0))
         );
         assert!(clock("15:000").is_err());
-        assert_eq!(
-            zh_expiry("2小时后").unwrap(),
-            ("", RawExpiry::For(2, DurationUnit::Hours))
-        );
+        assert_eq!(zh_expiry("2小时后").unwrap(), ("", RawExpiry::For(120)));
         assert_eq!(zh_expiry("到9:05").unwrap(), ("", RawExpiry::Until(9, 5)));
         assert_eq!(
             zh_expiry("到15点半").unwrap(),
@@ -2007,14 +2358,19 @@ mod tests {
 
     #[test]
     fn an_expiry_without_a_space_never_starts_inside_a_number_or_a_duration() {
-        // `1.5小时` was read as the text `忙 1.` until 5 hours on; `1小时30分钟` as `忙 1小时`
-        // for 30 minutes. They stay text (no expiry is better than a wrong one).
+        // `1.5小时` was once read as the text `忙 1.` until 5 hours on; `1小时30分钟` as
+        // `忙 1小时` for 30 minutes. Whole durations are now read from their start (see
+        // `durations_in_parts_with_fractions_and_in_chinese_numerals`); what is still no
+        // duration stays text, with no expiry read out of its end (no expiry is better than
+        // a wrong one).
         for text in [
-            "状态 朋友 忙 1.5小时",
-            "状态 朋友 开会 0.5小时",
-            "状态 朋友 忙 2.5天",
-            "状态 朋友 忙 1小时30分钟",
-            "STATUS FRIENDS Gym 1.5小时",
+            "状态 朋友 忙 1/2小时",
+            "状态 朋友 忙 1-2小时",
+            "状态 朋友 忙 1.5.5小时",
+            "状态 朋友 上班第一天",
+            "状态 朋友 上班第1天",
+            "状态 朋友 忙 十一二十分钟",
+            "STATUS FRIENDS Gym 1/2小时",
         ] {
             let (change, expiry) = one_assignment(text);
             let body = text.split(' ').skip(2).collect::<Vec<_>>().join(" ");
@@ -2045,6 +2401,369 @@ mod tests {
             ),
         ] {
             assert_eq!(one_assignment(text).1, Some(expiry), "{text}");
+        }
+    }
+
+    fn minutes(n: u64) -> Option<Expiry> {
+        Some(Expiry::For(std::time::Duration::from_secs(n * 60)))
+    }
+
+    #[test]
+    fn durations_in_parts_with_fractions_and_in_chinese_numerals() {
+        use super::super::StatusCode::{Busy, Driving, Meeting};
+        for (text, change, expiry) in [
+            // English: parts in smaller and smaller units, spaced or not.
+            ("STATUS FAMILY BUSY FOR 1H30M", builtin(Busy), minutes(90)),
+            ("STATUS FAMILY BUSY FOR 1H 30M", builtin(Busy), minutes(90)),
+            (
+                "STATUS FAMILY BUSY FOR 1 HOUR 30 MIN",
+                builtin(Busy),
+                minutes(90),
+            ),
+            (
+                "STATUS FAMILY BUSY for 1 hour and 30 minutes",
+                builtin(Busy),
+                minutes(90),
+            ),
+            ("STATUS FAMILY BUSY FOR 1D 2H", builtin(Busy), minutes(1560)),
+            ("STATUS FAMILY BUSY 1H30M", builtin(Busy), minutes(90)),
+            // A fraction that comes to whole minutes.
+            ("STATUS FAMILY BUSY FOR 1.5H", builtin(Busy), minutes(90)),
+            ("STATUS FAMILY BUSY FOR 0.5H", builtin(Busy), minutes(30)),
+            ("STATUS FAMILY BUSY FOR 2.5D", builtin(Busy), minutes(3600)),
+            (
+                "STATUS FAMILY BUSY FOR 1.5 HOURS",
+                builtin(Busy),
+                minutes(90),
+            ),
+            ("STATUS FAMILY BUSY FOR 1.25H", builtin(Busy), minutes(75)),
+            ("STATUS FAMILY BUSY FOR 1.0H", builtin(Busy), minutes(60)),
+            ("STATUS FAMILY BUSY 1.5H", builtin(Busy), minutes(90)),
+            (
+                "STATUS FAMILY At the gym FOR 1H30M",
+                free("At the gym"),
+                minutes(90),
+            ),
+            (
+                "STATUS FAMILY At the gym FOR 1.5H",
+                free("At the gym"),
+                minutes(90),
+            ),
+            // Chinese: halves, quarters, numerals, parts.
+            ("状态 家人 忙 半小时", builtin(Busy), minutes(30)),
+            ("状态 家人 忙半个小时", builtin(Busy), minutes(30)),
+            ("状态 家人 开车 一个半小时", builtin(Driving), minutes(90)),
+            ("状态 家人 开车1个半小时", builtin(Driving), minutes(90)),
+            ("状态 家人 开车 两个半钟头", builtin(Driving), minutes(150)),
+            ("状态 家人 忙 1小时半", builtin(Busy), minutes(90)),
+            ("状态 家人 忙 1.5小时", builtin(Busy), minutes(90)),
+            ("状态 家人 忙1.5小时", builtin(Busy), minutes(90)),
+            ("状态 家人 开会 0.5小时", builtin(Meeting), minutes(30)),
+            ("状态 家人 忙 2.5天", builtin(Busy), minutes(3600)),
+            ("状态 家人 开车 两小时", builtin(Driving), minutes(120)),
+            ("状态 家人 开车两个小时", builtin(Driving), minutes(120)),
+            ("状态 家人 忙 二十分钟", builtin(Busy), minutes(20)),
+            ("状态 家人 忙十分钟", builtin(Busy), minutes(10)),
+            ("状态 家人 忙 十五分钟", builtin(Busy), minutes(15)),
+            ("状态 家人 忙 三十五分钟", builtin(Busy), minutes(35)),
+            ("状态 家人 忙 九十九分", builtin(Busy), minutes(99)),
+            ("状态 家人 忙 一天", builtin(Busy), minutes(1440)),
+            ("状态 家人 忙 三天", builtin(Busy), minutes(4320)),
+            ("状态 家人 忙 一天半", builtin(Busy), minutes(2160)),
+            ("状态 家人 忙 1小时30分钟", builtin(Busy), minutes(90)),
+            ("状态 家人 忙 1小时30分", builtin(Busy), minutes(90)),
+            ("状态 家人 忙 一小时三十分钟", builtin(Busy), minutes(90)),
+            ("状态 家人 忙 1小时零5分", builtin(Busy), minutes(65)),
+            ("状态 家人 忙 1天 2小时", builtin(Busy), minutes(1560)),
+            ("状态 家人 开会 一刻钟", builtin(Meeting), minutes(15)),
+            ("状态 家人 开会三刻钟", builtin(Meeting), minutes(45)),
+            ("状态 家人 忙两小时后", builtin(Busy), minutes(120)),
+            ("状态 朋友 Gym 1.5小时", free("Gym"), minutes(90)),
+            (
+                "状态 家人 在健身房一个半小时",
+                free("在健身房"),
+                minutes(90),
+            ),
+            ("状态 家人 在健身房 二十分钟", free("在健身房"), minutes(20)),
+        ] {
+            assert_eq!(one_assignment(text), (change, expiry), "{text}");
+        }
+        // After free text the short `分` is a score as before, in numerals too; `半天` (half a
+        // day or "a long while") is no duration.
+        for text in [
+            "状态 家人 考了九十分",
+            "状态 家人 考了90分",
+            "状态 家人 忙半天",
+            "状态 家人 等了半天",
+        ] {
+            let body = text.split(' ').skip(2).collect::<Vec<_>>().join(" ");
+            assert_eq!(one_assignment(text), (free(&body), None), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_duration_that_is_no_whole_minutes_or_too_long_is_refused() {
+        for (text, bad, part_minute) in [
+            ("STATUS FAMILY BUSY FOR 1.33333H", "FOR 1.33333H", true),
+            ("STATUS FAMILY BUSY FOR 1.5M", "FOR 1.5M", true),
+            ("状态 家人 忙 0.01天", "0.01天", true),
+            (
+                "STATUS FAMILY BUSY FOR 0.0000000000000000000000001H",
+                "FOR 0.0000000000000000000000001H",
+                true,
+            ),
+            ("STATUS FAMILY BUSY FOR 30D 1M", "FOR 30D 1M", false),
+            ("STATUS FAMILY BUSY FOR 30.5D", "FOR 30.5D", false),
+            (
+                "STATUS FAMILY BUSY FOR 99999999999999999999D 99999999999999999999H",
+                "FOR 99999999999999999999D 99999999999999999999H",
+                false,
+            ),
+            (
+                "STATUS FAMILY BUSY FOR 99999999999999999999.5H",
+                "FOR 99999999999999999999.5H",
+                false,
+            ),
+            ("状态 家人 忙 九十九天", "九十九天", false),
+            ("状态 家人 忙 零分钟", "零分钟", false),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            let expected = if part_minute {
+                matches!(
+                    err.kind,
+                    ParseErrorKind::Value(ValueError::PartMinute { .. })
+                )
+            } else {
+                matches!(
+                    err.kind,
+                    ParseErrorKind::Value(ValueError::BadDuration { .. })
+                )
+            };
+            assert!(expected, "{text}: {err:?}");
+            assert_eq!(err.bad, bad, "{text}");
+        }
+        // The largest is still 30 days.
+        assert_eq!(
+            one_assignment("STATUS FAMILY BUSY FOR 29D 23H 60M").1,
+            minutes(30 * 1440)
+        );
+    }
+
+    #[test]
+    fn a_dotted_time_a_short_meridiem_and_chinese_numeral_hours() {
+        use super::super::StatusCode::Busy;
+        let until = |hour, minute| Some(Expiry::Until { hour, minute });
+        let either = |hour, minute| Some(Expiry::UntilEither { hour, minute });
+        for (text, change, expiry) in [
+            // `5.30` is `5:30` (an explicit time, as the colon form).
+            ("STATUS FAMILY BUSY UNTIL 5.30", builtin(Busy), until(5, 30)),
+            ("STATUS FAMILY BUSY UNTIL 5:30", builtin(Busy), until(5, 30)),
+            (
+                "STATUS FAMILY BUSY UNTIL 17.30",
+                builtin(Busy),
+                until(17, 30),
+            ),
+            (
+                "STATUS FAMILY BUSY UNTIL 5.30PM",
+                builtin(Busy),
+                until(17, 30),
+            ),
+            ("状态 家人 忙到5.30", builtin(Busy), until(5, 30)),
+            (
+                "STATUS FAMILY At the gym UNTIL 5.30",
+                free("At the gym"),
+                until(5, 30),
+            ),
+            // AM / PM by its first letter, right after the time.
+            ("STATUS FAMILY BUSY UNTIL 5p", builtin(Busy), until(17, 0)),
+            ("STATUS FAMILY BUSY UNTIL 5P", builtin(Busy), until(17, 0)),
+            ("STATUS FAMILY BUSY UNTIL 11a", builtin(Busy), until(11, 0)),
+            (
+                "STATUS FAMILY BUSY UNTIL 530p",
+                builtin(Busy),
+                until(17, 30),
+            ),
+            (
+                "STATUS FAMILY BUSY UNTIL 5.30p.",
+                builtin(Busy),
+                until(17, 30),
+            ),
+            (
+                "STATUS FAMILY BUSY UNTIL 5:30 P.M.",
+                builtin(Busy),
+                until(17, 30),
+            ),
+            (
+                "STATUS FAMILY At the gym UNTIL 7p",
+                free("At the gym"),
+                until(19, 0),
+            ),
+            // Chinese numeral hours, with the rules of digits.
+            ("状态 家人 忙到五点", builtin(Busy), either(5, 0)),
+            ("状态 家人 忙到五点半", builtin(Busy), either(5, 30)),
+            ("状态 家人 忙到五点钟", builtin(Busy), either(5, 0)),
+            ("状态 家人 忙到5点钟", builtin(Busy), either(5, 0)),
+            ("状态 家人 忙 到两点", builtin(Busy), either(2, 0)),
+            ("状态 家人 忙到十二点", builtin(Busy), either(12, 0)),
+            ("状态 家人 忙到五点一刻", builtin(Busy), either(5, 15)),
+            ("状态 家人 忙到五点三刻", builtin(Busy), either(5, 45)),
+            ("状态 家人 忙到五点零五分", builtin(Busy), either(5, 5)),
+            ("状态 家人 忙到五点二十", builtin(Busy), either(5, 20)),
+            ("状态 家人 忙到十七点", builtin(Busy), until(17, 0)),
+            ("状态 家人 忙到零点", builtin(Busy), until(0, 0)),
+            ("状态 家人 忙到下午三点", builtin(Busy), until(15, 0)),
+            ("状态 家人 忙到下午三点二十分", builtin(Busy), until(15, 20)),
+            ("状态 家人 忙到晚上八点半", builtin(Busy), until(20, 30)),
+            (
+                "状态 家人 在健身房 到下午五点",
+                free("在健身房"),
+                until(17, 0),
+            ),
+        ] {
+            assert_eq!(one_assignment(text), (change, expiry), "{text}");
+        }
+        // A lone letter after a space is no meridiem; nor is one that goes on.
+        for text in [
+            "STATUS FAMILY BUSY UNTIL 5 p",
+            "STATUS FAMILY BUSY UNTIL 5pa",
+        ] {
+            assert!(
+                !matches!(
+                    parse_normalized(text, "86"),
+                    Ok(Parsed { command: Command::StatusSet(ref l), .. })
+                        if l[0].expiry.is_some()
+                ),
+                "{text}"
+            );
+        }
+        for (text, bad) in [
+            ("STATUS FAMILY BUSY UNTIL 25.00", "UNTIL 25.00"),
+            ("STATUS FAMILY BUSY UNTIL 5.60", "UNTIL 5.60"),
+            ("状态 家人 忙到二十五点", "到二十五点"),
+            ("状态 家人 忙到下午零点", "到下午零点"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert!(
+                matches!(err.kind, ParseErrorKind::Value(ValueError::BadTime { .. })),
+                "{text}: {err:?}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_built_in_status_with_an_expiry_gone_wrong_is_refused_not_sent_as_text() {
+        for (text, bad) in [
+            ("STATUS FAMILY BUSY UNTIL 5 30", "UNTIL 5 30"),
+            ("STATUS FAMILY BUSY FOR 5X", "FOR 5X"),
+            ("STATUS FAMILY BUSY FOR 90", "FOR 90"),
+            ("STATUS FAMILY BUSY FOR 1H 30", "FOR 1H 30"),
+            ("STATUS FAMILY busy until 5.3", "until 5.3"),
+            ("STATUS FAMILY DO NOT DISTURB TILL 5 p", "TILL 5 p"),
+            ("STATUS FAMILY CLEAR FOR 2 H X", "FOR 2 H X"),
+            (
+                "STATUS FAMILY BUSY UNTIL 5 30, COLLEAGUES FREE",
+                "UNTIL 5 30",
+            ),
+            ("STATUS FAMILY FREE, COLLEAGUES BUSY FOR 5X", "FOR 5X"),
+            ("状态 家人 忙到5点多", "到5点多"),
+            ("状态 家人 开会 到 5x", "到 5x"),
+            ("状态 家人 忙碌直到5点多", "直到5点多"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::BadExpiry, "{text}: {err:?}");
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.usage, HelpTopic::Status, "{text}");
+        }
+        // Text that goes on in words, a long number, no built-in status, quotes: text as ever.
+        for (text, status) in [
+            ("STATUS FAMILY BUSY UNTIL 15000", "BUSY UNTIL 15000"),
+            ("STATUS FAMILY BUSY UNTIL 5 PMs", "BUSY UNTIL 5 PMs"),
+            (
+                "STATUS FAMILY BUSY FOR 2 MORE HOURS",
+                "BUSY FOR 2 MORE HOURS",
+            ),
+            (
+                "STATUS FAMILY BUSY FOR 2H WITH KIDS",
+                "BUSY FOR 2H WITH KIDS",
+            ),
+            ("STATUS FAMILY Gym UNTIL 5 30", "Gym UNTIL 5 30"),
+            ("STATUS FAMILY FREEDOM FOR 5X", "FREEDOM FOR 5X"),
+            ("STATUS FAMILY \"BUSY UNTIL 5 30\"", "BUSY UNTIL 5 30"),
+            ("状态 家人 收到100", "收到100"),
+            ("状态 家人 忙到五点多", "忙到五点多"),
+        ] {
+            assert_eq!(one_assignment(text), (free(status), None), "{text}");
+        }
+        // The comma left out is still asked about, and a user group still left to the service.
+        let err =
+            parse_normalized("STATUS FAMILY BUSY UNTIL 5PM COLLEAGUES MEETING", "86").unwrap_err();
+        assert!(
+            matches!(err.kind, ParseErrorKind::MissingComma { .. }),
+            "{err:?}"
+        );
+        assert_eq!(doubts("STATUS FAMILY BUSY UNTIL 5PM WORK MEETING").len(), 1);
+        // Also when what follows the keyword could pass for a time gone wrong.
+        let err = parse_normalized("状态 家人 忙到5点 同事 开会", "86").unwrap_err();
+        assert!(
+            matches!(err.kind, ParseErrorKind::MissingComma { .. }),
+            "{err:?}"
+        );
+        assert_eq!(doubts("状态 家人 忙到5点 篮球 忙").len(), 1);
+    }
+
+    #[test]
+    fn a_sentence_may_end_after_the_expiry() {
+        use super::super::StatusCode::{Busy, Free};
+        let until = |hour, minute| Some(Expiry::Until { hour, minute });
+        for (text, change, expiry) in [
+            (
+                "STATUS FAMILY BUSY UNTIL 17:00.",
+                builtin(Busy),
+                until(17, 0),
+            ),
+            ("STATUS FAMILY BUSY FOR 2H!", builtin(Busy), minutes(120)),
+            ("STATUS FAMILY BUSY FOR 2H ...", builtin(Busy), minutes(120)),
+            ("STATUS FAMILY BUSY FOR 2H?!", builtin(Busy), minutes(120)),
+            (
+                "STATUS FAMILY BUSY UNTIL 5.",
+                builtin(Busy),
+                Some(Expiry::UntilEither { hour: 5, minute: 0 }),
+            ),
+            ("状态 家人 忙2小时。", builtin(Busy), minutes(120)),
+            ("状态 家人 忙 两小时！", builtin(Busy), minutes(120)),
+            (
+                "状态 家人 忙到5点。",
+                builtin(Busy),
+                Some(Expiry::UntilEither { hour: 5, minute: 0 }),
+            ),
+            (
+                "STATUS FAMILY At the gym UNTIL 5PM!",
+                free("At the gym"),
+                until(17, 0),
+            ),
+            (
+                "STATUS FAMILY At the gym FOR 1H.",
+                free("At the gym"),
+                minutes(60),
+            ),
+            // Without an expiry the text keeps its punctuation.
+            ("STATUS FAMILY At the gym!", free("At the gym!"), None),
+            ("STATUS FAMILY FREE", builtin(Free), None),
+        ] {
+            let text = normalize::normalize(text);
+            assert_eq!(one_assignment(&text), (change, expiry), "{text}");
+        }
+        match parse_normalized("STATUS FAMILY BUSY FOR 2H!, COLLEAGUES FREE.", "86") {
+            Ok(Parsed {
+                command: Command::StatusSet(list),
+                ..
+            }) => {
+                assert_eq!(list.len(), 2);
+                assert_eq!(list[0].expiry, minutes(120));
+                assert_eq!(list[1].status, free("FREE."));
+            }
+            other => panic!("{other:?}"),
         }
     }
 

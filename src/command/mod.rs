@@ -182,6 +182,12 @@ pub enum ParseErrorKind {
         /// The command with the comma put in, if short enough to quote back.
         fixed: Option<String>,
     },
+    /// A built-in status, an expiry keyword and then a number that is no expiry (`STATUS
+    /// FAMILY BUSY UNTIL 5 30`, `BUSY FOR 5X`): an expiry gone wrong rather than a text; `bad`
+    /// is the keyword and what follows. The reply shows the forms that are taken, and quotes
+    /// for a text.
+    #[error("an expiry that is none of the forms taken")]
+    BadExpiry,
     /// Free text with an unquoted comma, read as a separator (`STATUS FAMILY At lunch, back
     /// soon`); `bad` is the text.
     #[error("a comma in free text that is not in quotes; did you mean {fixed:?}")]

@@ -63,6 +63,12 @@ pub enum ValueError {
         /// The expiry as typed.
         text: String,
     },
+    /// A duration with a fraction that is no whole number of minutes (`FOR 1.33H`, `1.5M`).
+    #[error("expiry {text:?} is not a whole number of minutes")]
+    PartMinute {
+        /// The expiry as typed.
+        text: String,
+    },
     /// Clock time outside 00:00..=23:59.
     #[error("{text:?} is not a time of day (HH:MM)")]
     BadTime {
@@ -484,8 +490,8 @@ pub enum Expiry {
     },
 }
 
-/// Unit of a `FOR` expiry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Unit of a `FOR` expiry, ordered from the smallest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DurationUnit {
     /// Minutes (`M`, `分钟`).
     Minutes,
@@ -495,15 +501,44 @@ pub enum DurationUnit {
     Days,
 }
 
+impl DurationUnit {
+    /// Minutes in one unit.
+    pub fn minutes(self) -> u64 {
+        match self {
+            DurationUnit::Minutes => 1,
+            DurationUnit::Hours => 60,
+            DurationUnit::Days => 1440,
+        }
+    }
+
+    /// The minutes in `whole + numer / denom` units (`1.5H` is `(1, 5, 10)`, 90), when that is
+    /// a whole number of minutes; `None` when it is not (`1.33H`, `1.5M`, `0.01D`) or `denom`
+    /// is 0. Saturates at [`u64::MAX`] (too long for any expiry, refused by
+    /// [`Expiry::for_minutes`]) rather than wrapping.
+    pub fn whole_minutes(self, whole: u64, numer: u64, denom: u64) -> Option<u64> {
+        let per = u128::from(self.minutes());
+        let part = u128::from(numer).checked_mul(per)?;
+        let denom = u128::from(denom);
+        if denom == 0 || part % denom != 0 {
+            return None;
+        }
+        let total = u128::from(whole)
+            .saturating_mul(per)
+            .saturating_add(part / denom);
+        Some(u64::try_from(total).unwrap_or(u64::MAX))
+    }
+}
+
 impl Expiry {
     /// `count` units, checked against 1 minute ..= [`MAX_EXPIRY`]; `text` is quoted on error.
     pub fn for_units(count: u64, unit: DurationUnit, text: &str) -> Result<Expiry, ValueError> {
-        let per = match unit {
-            DurationUnit::Minutes => 60,
-            DurationUnit::Hours => 3600,
-            DurationUnit::Days => 86_400,
-        };
-        match count.checked_mul(per) {
+        Expiry::for_minutes(count.saturating_mul(unit.minutes()), text)
+    }
+
+    /// `minutes` minutes, checked against 1 minute ..= [`MAX_EXPIRY`]; `text` is quoted on
+    /// error.
+    pub fn for_minutes(minutes: u64, text: &str) -> Result<Expiry, ValueError> {
+        match minutes.checked_mul(60) {
             Some(secs) if secs > 0 && secs <= MAX_EXPIRY.as_secs() => {
                 Ok(Expiry::For(Duration::from_secs(secs)))
             }
@@ -718,6 +753,13 @@ mod tests {
         assert!(Expiry::for_units(31, DurationUnit::Days, "31D").is_err());
         assert!(Expiry::for_units(u64::MAX, DurationUnit::Days, "x").is_err());
         assert_eq!(
+            Expiry::for_minutes(90, "1H30M"),
+            Ok(Expiry::For(Duration::from_secs(5400)))
+        );
+        assert!(Expiry::for_minutes(0, "0M").is_err());
+        assert!(Expiry::for_minutes(30 * 1440 + 1, "x").is_err());
+        assert!(Expiry::for_minutes(u64::MAX, "x").is_err());
+        assert_eq!(
             Expiry::until(23, 59, "23:59"),
             Ok(Expiry::Until {
                 hour: 23,
@@ -735,6 +777,34 @@ mod tests {
         );
         for (h, m) in [(0, 0), (13, 0), (9, 60)] {
             assert!(Expiry::until_either(h, m, "x").is_err(), "{h}:{m}");
+        }
+    }
+
+    #[test]
+    fn fractions_of_a_unit_count_when_they_are_whole_minutes() {
+        use DurationUnit::{Days, Hours, Minutes};
+        for (whole, numer, denom, unit, minutes) in [
+            (1, 5, 10, Hours, Some(90)),
+            (0, 5, 10, Hours, Some(30)),
+            (2, 5, 10, Days, Some(3600)),
+            (1, 25, 100, Hours, Some(75)),
+            (0, 1, 10, Hours, Some(6)),
+            (0, 1, 2, Hours, Some(30)),
+            (1, 0, 1, Days, Some(1440)),
+            // Not whole minutes.
+            (1, 33333, 100_000, Hours, None),
+            (1, 5, 10, Minutes, None),
+            (0, 1, 100, Days, None),
+            (1, 1, 0, Hours, None),
+            // Too big saturates instead of wrapping.
+            (u64::MAX, 0, 1, Days, Some(u64::MAX)),
+            (u64::MAX / 60 + 1, 0, 1, Hours, Some(u64::MAX)),
+        ] {
+            assert_eq!(
+                unit.whole_minutes(whole, numer, denom),
+                minutes,
+                "{whole} {numer}/{denom} {unit:?}"
+            );
         }
     }
 

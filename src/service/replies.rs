@@ -552,12 +552,24 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
         (ParseErrorKind::Value(ValueError::BadDuration { .. }), Lang::Zh) => {
             zh(format!("“{bad}”：时长须在1分钟到30天之间。"))
         }
+        (ParseErrorKind::Value(ValueError::PartMinute { .. }), Lang::En) => en(format!(
+            "\"{bad}\" is not a whole number of minutes (FOR 1.5H and FOR 90M are)."
+        )),
+        (ParseErrorKind::Value(ValueError::PartMinute { .. }), Lang::Zh) => {
+            zh(format!("“{bad}”不是整分钟（1.5小时、90分钟可以）。"))
+        }
         (ParseErrorKind::Value(ValueError::BadTime { .. }), Lang::En) => {
             en(format!("\"{bad}\" is not a time of day (HH:MM)."))
         }
         (ParseErrorKind::Value(ValueError::BadTime { .. }), Lang::Zh) => {
             zh(format!("“{bad}”不是有效时间（时:分）。"))
         }
+        (ParseErrorKind::BadExpiry, Lang::En) => format!(
+            "\"{bad}\" is not a time I can read. Say e.g. UNTIL 17:30, UNTIL 5:30PM, FOR 90M or FOR 1H30M; a text goes in quotes."
+        ),
+        (ParseErrorKind::BadExpiry, Lang::Zh) => format!(
+            "“{bad}”不是能识别的时间。可写：到17:30、到下午5点半、90分钟、1小时30分钟；文字请加引号。"
+        ),
         (ParseErrorKind::MissingArgument, Lang::En) => en("Something is missing.".into()),
         (ParseErrorKind::MissingArgument, Lang::Zh) => zh("缺少内容。".into()),
         (ParseErrorKind::MissingStatus, Lang::En) => {
@@ -1423,12 +1435,14 @@ mod tests {
             }),
             ParseErrorKind::Value(ValueError::BadDuration { text: "x".into() }),
             ParseErrorKind::Value(ValueError::BadTime { text: "x".into() }),
+            ParseErrorKind::Value(ValueError::PartMinute { text: "x".into() }),
             ParseErrorKind::MissingArgument,
             ParseErrorKind::MissingStatus,
             ParseErrorKind::MissingTarget,
             ParseErrorKind::UnknownOption,
             ParseErrorKind::BadNumber,
             ParseErrorKind::UnexpectedText,
+            ParseErrorKind::BadExpiry,
         ];
         let longest = || Some("S".repeat(crate::command::MAX_SUGGESTION_CHARS));
         let kinds = kinds.into_iter().chain([

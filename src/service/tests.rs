@@ -1343,6 +1343,75 @@ fn a_time_without_a_colon_sets_an_expiry_not_free_text() {
 }
 
 #[test]
+fn durations_in_parts_fractions_and_chinese_numerals_end_when_they_say() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    // 14:30 now: 90 minutes is until 16:00, in each way of writing it.
+    for text in [
+        "STATUS FAMILY BUSY FOR 1H30M",
+        "STATUS FAMILY BUSY FOR 1 HOUR 30 MIN",
+        "STATUS FAMILY BUSY FOR 1.5H",
+        "STATUS FAMILY BUSY FOR 1.5H!",
+    ] {
+        b.send(OWNER, "STATUS FAMILY FREE");
+        b.flush();
+        let r = b.send(OWNER, text);
+        assert!(
+            r.starts_with("Set: FAMILY sees BUSY until 16:00."),
+            "{text}: {r}"
+        );
+        assert!(
+            b.updates(MUM)[0].starts_with("Zhang San (+8613800138000): BUSY until 16:00."),
+            "{text}"
+        );
+        b.flush();
+    }
+    for text in [
+        "状态 家人 开车 一个半小时",
+        "状态 家人 开车1.5小时",
+        "状态 家人 开车 1小时30分钟",
+        "状态 家人 开车 一小时三十分钟。",
+    ] {
+        let r = b.send(OWNER, text);
+        assert!(
+            r.starts_with("已设置：家人看到“开车”至16:00。"),
+            "{text}: {r}"
+        );
+    }
+    let r = b.send(OWNER, "状态 家人 开会 半小时");
+    assert_eq!(r, "已设置：家人看到“开会”至15:00。将通知2位联系人。");
+    let r = b.send(OWNER, "STATUS FAMILY BUSY UNTIL 5.30p");
+    assert_eq!(
+        r,
+        "Set: FAMILY sees BUSY until 17:30. 2 contacts will be told."
+    );
+    let r = b.send(OWNER, "状态 家人 忙到下午三点");
+    assert_eq!(r, "已设置：家人看到“忙碌”至15:00。将通知2位联系人。");
+    b.flush();
+    // No whole number of minutes: refused, nothing changes.
+    let r = b.send(OWNER, "STATUS FAMILY FREE FOR 1.33H");
+    assert!(
+        r.starts_with("\"FOR 1.33H\" is not a whole number of minutes"),
+        "{r}"
+    );
+    let r = b.send(OWNER, "状态 家人 空闲 1.33小时");
+    assert!(r.starts_with("“1.33小时”不是整分钟"), "{r}");
+    // A built-in status and an expiry gone wrong: refused with the forms, not sent as text.
+    let r = b.send(OWNER, "STATUS FAMILY FREE UNTIL 5 30");
+    assert!(
+        r.starts_with("\"UNTIL 5 30\" is not a time I can read. Say e.g. UNTIL 17:30"),
+        "{r}"
+    );
+    let r = b.send(OWNER, "状态 家人 空闲到5点多");
+    assert!(r.starts_with("“到5点多”不是能识别的时间。"), "{r}");
+    assert!(b.updates(MUM).is_empty());
+    assert_eq!(
+        b.send(MUM, "WHO 13800138000"),
+        "Zhang San (+8613800138000): BUSY until 15:00."
+    );
+}
+
+#[test]
 fn a_bare_hour_is_the_next_such_hour_on_either_half_of_the_day() {
     let mut b = Bench::new();
     b.family_of_two();
