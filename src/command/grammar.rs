@@ -1625,6 +1625,16 @@ fn zh_expiry_with(input: &str, short_minutes: bool, bare: bool) -> PResult<'_, R
                 return Ok((i, time));
             }
             let (i, part) = opt(day_part).parse(i)?;
+            // After free text (`bare` off), `到一点` alone is "a little" (`我会晚到一点`: I'll be
+            // a bit late), not one o'clock; `到一点半`, `到一点钟`, `到下午一点`, `到1点` are times.
+            if !bare && part.is_none() && i.starts_with("一点") {
+                let after = &i["一点".len()..];
+                if !after.starts_with(['半', '钟', '零', '〇'])
+                    && !after.starts_with(|c: char| c.is_ascii_digit() || zh_digit(c).is_some())
+                {
+                    return no(i);
+                }
+            }
             let (i, time) = match alt((clock, zh_clock)).parse(i) {
                 Err(nom::Err::Error(_)) if bare => bare_clock(i),
                 other => other,
@@ -2371,6 +2381,9 @@ mod tests {
             "状态 朋友 上班第1天",
             "状态 朋友 忙 十一二十分钟",
             "STATUS FRIENDS Gym 1/2小时",
+            // `一点` is also "a little": I'll be a bit late.
+            "状态 朋友 我会晚到一点",
+            "状态 朋友 晚到一点",
         ] {
             let (change, expiry) = one_assignment(text);
             let body = text.split(' ').skip(2).collect::<Vec<_>>().join(" ");
@@ -2398,6 +2411,34 @@ mod tests {
             (
                 "状态 朋友 第3节课到5点",
                 Expiry::UntilEither { hour: 5, minute: 0 },
+            ),
+            // One o'clock said so that it is no "a little".
+            (
+                "状态 朋友 在健身房到一点半",
+                Expiry::UntilEither {
+                    hour: 1,
+                    minute: 30,
+                },
+            ),
+            (
+                "状态 朋友 在健身房到一点钟",
+                Expiry::UntilEither { hour: 1, minute: 0 },
+            ),
+            (
+                "状态 朋友 在健身房到下午一点",
+                Expiry::Until {
+                    hour: 13,
+                    minute: 0,
+                },
+            ),
+            (
+                "状态 朋友 在健身房到1点",
+                Expiry::UntilEither { hour: 1, minute: 0 },
+            ),
+            // After a built-in status `到一点` is the time.
+            (
+                "状态 朋友 忙到一点",
+                Expiry::UntilEither { hour: 1, minute: 0 },
             ),
         ] {
             assert_eq!(one_assignment(text).1, Some(expiry), "{text}");
