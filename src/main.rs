@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use presence_gw::app::{Gateway, GatewayOptions};
 use presence_gw::config::{Config, Secret, SmscConfig};
 use presence_gw::smpp::BindMode;
@@ -589,13 +590,19 @@ impl ServeArgs {
 
 /// Serve flags written before a subcommand (`presence-gw --window 5 serve`, `presence-gw
 /// --smsc h:p outbox list`) would be silently ignored: refuse them and say where they go.
-/// (`--config` and `--db` are global: taken before or after any subcommand. `--password` and
-/// `--api-key` may come from the environment, so they are not checked here.)
-fn refuse_flags_before(top: &ServeArgs, subcommand: &str) -> anyhow::Result<()> {
+/// (`--config` and `--db` are global: taken before or after any subcommand.) `--password` and
+/// `--api-key` may also come from the environment, which is no mistake: they are refused when
+/// `typed` says they were written on the command line (a rotated password written before
+/// `serve` was ignored, and the file's old one used).
+fn refuse_flags_before(
+    top: &ServeArgs,
+    typed: impl Fn(&str) -> bool,
+    subcommand: &str,
+) -> anyhow::Result<()> {
     let given: Vec<&str> = top
         .flag_uses()
         .iter()
-        .filter(|u| u.given && !u.from_env)
+        .filter(|u| u.given && (!u.from_env || typed(u.flag)))
         .map(|u| u.flag)
         .collect();
     if given.is_empty() {
@@ -749,7 +756,12 @@ async fn shutdown_signal() {
 
 /// Demo handsets on the embedded simulator: on a fresh database, a demo subscriber texts a few
 /// commands (as a person would), so the console shows handsets with replies and updates.
-async fn seed_demo(gw: &Gateway, sim: &smsc_sim::SimHandle, service_number: &str) {
+async fn seed_demo(
+    gw: &Gateway,
+    sim: &smsc_sim::SimHandle,
+    service_number: &str,
+    log_format: LogFormat,
+) {
     const DEMO: &str = "+8613800138000";
     let fresh = gw
         .store
@@ -778,6 +790,15 @@ async fn seed_demo(gw: &Gateway, sim: &smsc_sim::SimHandle, service_number: &str
         // One at a time, in order, as a person types.
         tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     }
+    if log_format == LogFormat::Json {
+        info!(
+            handset = DEMO,
+            family = "+8613900139000 +8613700137000",
+            colleagues = "+8613600136000",
+            "demo handsets seeded"
+        );
+        return;
+    }
     out!(
         "  demo handsets:       {DEMO} (FAMILY: +8613900139000 +8613700137000; COLLEAGUES: +8613600136000)"
     );
@@ -786,7 +807,7 @@ async fn seed_demo(gw: &Gateway, sim: &smsc_sim::SimHandle, service_number: &str
     }
 }
 
-async fn serve(mut cfg: Config) -> anyhow::Result<()> {
+async fn serve(mut cfg: Config, log_format: LogFormat) -> anyhow::Result<()> {
     // No SMSC configured: run the bundled simulator in-process, with an account for us.
     let mut embedded = None;
     if cfg.smsc.is_none() {
@@ -834,37 +855,51 @@ async fn serve(mut cfg: Config) -> anyhow::Result<()> {
         stop_http.clone(),
     ));
 
-    out!("presence-gw is running");
-    out!("  SMSC (SMPP 3.4):     {}", smsc.address);
-    if let Some(sim) = &embedded {
-        out!("  embedded smsc-sim:   smpp://{}", sim.smpp_addr());
-        if let Some(url) = sim.http_url() {
-            out!("  simulator console:   {url}/");
-            out!(
-                "  text the gateway:    curl -s {url}/mo -H 'content-type: application/json' \\\n                         -d '{{\"from\":\"+8613800138000\",\"to\":\"{}\",\"text\":\"HELP\"}}'",
-                cfg.service_number
-            );
+    if log_format == LogFormat::Json {
+        // A log pipeline takes only JSON lines: the banner is one event.
+        info!(
+            smsc = %smsc.address,
+            embedded_simulator = embedded.is_some(),
+            http = %http_addr,
+            public_url = %cfg.public_url(),
+            service_number = %cfg.service_number,
+            database = %cfg.db.display(),
+            operator_api = cfg.api_key.is_some(),
+            "presence-gw is running"
+        );
+    } else {
+        out!("presence-gw is running");
+        out!("  SMSC (SMPP 3.4):     {}", smsc.address);
+        if let Some(sim) = &embedded {
+            out!("  embedded smsc-sim:   smpp://{}", sim.smpp_addr());
+            if let Some(url) = sim.http_url() {
+                out!("  simulator console:   {url}/");
+                out!(
+                    "  text the gateway:    curl -s {url}/mo -H 'content-type: application/json' \\\n                         -d '{{\"from\":\"+8613800138000\",\"to\":\"{}\",\"text\":\"HELP\"}}'",
+                    cfg.service_number
+                );
+            }
         }
+        out!("  HTTP:                http://{http_addr}  (/health, /metrics)");
+        out!(
+            "  avatars:             {}/gallery  (links sent to handsets start with {})",
+            cfg.public_url().trim_end_matches('/'),
+            cfg.public_url().trim_end_matches('/')
+        );
+        out!(
+            "  operator API:        POST http://{http_addr}/api/v1/events ({})",
+            if cfg.api_key.is_some() {
+                "bearer key set"
+            } else {
+                "off: set PRESENCE_GW_API_KEY"
+            }
+        );
+        out!("  service number:      {}", cfg.service_number);
+        out!("  database:            {}", cfg.db.display());
+        out!("  stop with Ctrl-C (in-flight messages are finished or requeued)");
     }
-    out!("  HTTP:                http://{http_addr}  (/health, /metrics)");
-    out!(
-        "  avatars:             {}/gallery  (links sent to handsets start with {})",
-        cfg.public_url().trim_end_matches('/'),
-        cfg.public_url().trim_end_matches('/')
-    );
-    out!(
-        "  operator API:        POST http://{http_addr}/api/v1/events ({})",
-        if cfg.api_key.is_some() {
-            "bearer key set"
-        } else {
-            "off: set PRESENCE_GW_API_KEY"
-        }
-    );
-    out!("  service number:      {}", cfg.service_number);
-    out!("  database:            {}", cfg.db.display());
-    out!("  stop with Ctrl-C (in-flight messages are finished or requeued)");
     if let Some(sim) = &embedded {
-        seed_demo(&gw, sim, &cfg.service_number).await;
+        seed_demo(&gw, sim, &cfg.service_number, log_format).await;
     }
 
     shutdown_signal().await;
@@ -892,12 +927,56 @@ async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// Errors end the process with status 1 and their message and causes on stderr, without the
+/// stack trace `anyhow` adds to a returned error when `RUST_BACKTRACE` is set (as many
+/// operations environments set it for panics; a typo in a config file is no crash).
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", error_report(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `Error: <message>` and each cause not already said by the messages before it (`cannot read
+/// x.toml: No such file or directory` is not followed by `Caused by: No such file or
+/// directory`).
+fn error_report(e: &anyhow::Error) -> String {
+    let mut said = e.to_string();
+    let mut out = format!("Error: {said}");
+    let mut causes = Vec::new();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !said.contains(&text) {
+            said.push('\n');
+            said.push_str(&text);
+            causes.push(text);
+        }
+    }
+    if !causes.is_empty() {
+        out.push_str("\n\nCaused by:");
+        for c in causes {
+            out.push_str("\n    ");
+            out.push_str(&c);
+        }
+    }
+    out
+}
+
+fn run() -> anyhow::Result<()> {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging(cli.log_format);
+    // A flag written before the subcommand, as opposed to one taken from the environment.
+    let typed = |flag: &str| {
+        let id = flag.trim_start_matches("--").replace('-', "_");
+        matches.value_source(&id) == Some(ValueSource::CommandLine)
+    };
     if let Some(cmd) = &cli.command {
         if !matches!(cmd, Command::Serve(_)) {
-            refuse_flags_before(&cli.serve, cmd.name())?;
+            refuse_flags_before(&cli.serve, typed, cmd.name())?;
         }
     }
     let serve_args = match cli.command {
@@ -917,7 +996,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Subscriber(cmd)) => return subscriber(cmd, &cli.db),
         Some(Command::Backup { to }) => return backup(&to, &cli.db),
         Some(Command::Serve(args)) => {
-            refuse_flags_before(&cli.serve, "serve")?;
+            refuse_flags_before(&cli.serve, typed, "serve")?;
             *args
         }
         None => cli.serve,
@@ -926,5 +1005,5 @@ fn main() -> anyhow::Result<()> {
     let cfg = build_config(&cli.db, &serve_args)?;
     let workers = presence_gw::app::worker_threads(cfg.runtime.worker_threads);
     info!(workers, "starting the runtime");
-    presence_gw::app::runtime(workers)?.block_on(serve(cfg))
+    presence_gw::app::runtime(workers)?.block_on(serve(cfg, cli.log_format))
 }

@@ -893,12 +893,41 @@ fn flags_that_would_be_ignored_are_refused() {
             vec!["--window", "5", "--db", db],
             "--window only apply to an SMSC",
         ),
+        // Secrets typed before the subcommand: a rotated password written there was ignored
+        // and the file's old one bound (from the exploratory tester).
+        (
+            vec!["--password", "new-secret", "serve", "--db", db],
+            "--password must come after the subcommand",
+        ),
+        (
+            vec!["--api-key", "new-key", "outbox", "list", "--db", db],
+            "--api-key applies only to running the gateway",
+        ),
     ] {
         let r = run_in(dir.path(), &args);
         r.no_panic("ignored flags");
         assert!(!r.ok(), "{args:?} ran");
         assert!(r.stderr.contains(want), "{args:?}: {}", r.stderr);
+        assert!(
+            !r.stderr.contains("new-secret") && !r.stderr.contains("new-key"),
+            "a secret in the error: {}",
+            r.stderr
+        );
     }
+    // The same secrets from the environment are no mistake: they are taken where they apply.
+    let r = run_in_env(
+        dir.path(),
+        &["outbox", "list", "--db", db],
+        &[
+            ("PRESENCE_GW_SMSC_PASSWORD", "from-env"),
+            ("PRESENCE_GW_API_KEY", "from-env"),
+        ],
+    );
+    assert!(
+        !r.stderr.contains("--password") && !r.stderr.contains("--api-key"),
+        "{}",
+        r.stderr
+    );
     assert!(
         !dir.path().join("x.db").exists(),
         "no database was created on the way"
@@ -1037,4 +1066,40 @@ fn a_bad_flag_value_is_named_with_its_flag() {
     assert!(!r.ok());
     assert!(r.stderr.contains("(from --window)"), "{}", r.stderr);
     assert!(!r.stderr.contains("line 4"), "{}", r.stderr);
+}
+
+/// A user error is a message, not a crash: with `RUST_BACKTRACE=1` (set in many operations
+/// environments to catch panics) it printed a 20-30 line stack trace; and a cause the message
+/// already gave is not repeated under "Caused by" (from the exploratory tester).
+#[test]
+fn errors_print_no_stack_trace_and_no_repeated_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("typo.toml"), "db = \"x.db\"\nwindw = 5\n").unwrap();
+    for args in [
+        vec!["check-config", "typo.toml"],
+        vec!["check-config", "missing.toml"],
+        vec!["outbox", "list", "--db", "none.db"],
+    ] {
+        let r = run_in_env(
+            d,
+            &args,
+            &[("RUST_BACKTRACE", "1"), ("RUST_LIB_BACKTRACE", "1")],
+        );
+        r.no_panic("user error");
+        assert!(!r.ok(), "{args:?} ran");
+        assert!(r.stderr.starts_with("Error: "), "{args:?}: {}", r.stderr);
+        assert!(
+            !r.stderr.contains("backtrace") && !r.stderr.contains(".rs:"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    let r = run_in(d, &["check-config", "missing.toml"]);
+    assert!(
+        r.stderr.contains("No such file or directory"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("Caused by"), "{}", r.stderr);
 }

@@ -437,6 +437,68 @@ async fn http_flag_alone_moves_the_links_too() {
     assert!(status.success(), "{status:?}");
 }
 
+/// With `--log-format json` every line a log pipeline takes is one JSON object: the banner
+/// (and the demo handsets' lines) became log events, not text on stdout (which `2>&1` under
+/// docker or systemd mixes into the log stream; from the exploratory tester).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logging_prints_no_text_banner() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_presence-gw"))
+        .args([
+            "--log-format",
+            "json",
+            "--http",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .current_dir(dir.path())
+        .env_remove("PRESENCE_GW_API_KEY")
+        .env_remove("PRESENCE_GW_SMSC_PASSWORD")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(
+            std::fs::File::create(dir.path().join("stdout.log")).unwrap(),
+        ))
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("stderr.log")).unwrap(),
+        ))
+        .spawn()
+        .expect("spawn presence-gw");
+    let deadline = Instant::now() + START;
+    let stderr = loop {
+        let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+        if log.contains("demo handsets seeded") {
+            break log;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the gateway exited ({status:?}): {log}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no demo event within {START:?}: {log}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let stdout = std::fs::read_to_string(dir.path().join("stdout.log")).unwrap();
+    assert_eq!(stdout, "", "text on stdout with JSON logging");
+    let running: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|v: &serde_json::Value| v["fields"]["message"] == "presence-gw is running")
+        .collect();
+    assert_eq!(running.len(), 1, "{stderr}");
+    assert_eq!(
+        running[0]["fields"]["http"],
+        format!("127.0.0.1:{port}"),
+        "{}",
+        running[0]
+    );
+}
+
 /// A gateway whose stdout and stderr readers went away (a log shipper that died, `| head`)
 /// keeps serving, its output lost. It printed its banner with `println!`, which panics on a
 /// closed pipe: the gateway died at its next line (and an operator saw it spin, never bound).
