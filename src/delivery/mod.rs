@@ -109,18 +109,7 @@ impl DispatcherConfig {
     }
 }
 
-/// An SMSC's `command_status` as an outbox row keeps it: the SMPP 3.4 name and the code as
-/// carrier documents write it, `ESME_RINVDSTADR (0x0000000B)`; a vendor code the standard
-/// does not name, by its code alone.
-pub fn status_text(status: rusmpp::CommandStatus) -> String {
-    let code = u32::from(status);
-    match format!("{status:?}").strip_prefix("Esme") {
-        Some(name) if !name.contains('(') => {
-            format!("ESME_{} (0x{code:08X})", name.to_uppercase())
-        }
-        _ => format!("command_status 0x{code:08X}"),
-    }
-}
+pub use crate::smpp::status_text;
 
 /// What one attempt at a row came to, from the answers to its segments.
 #[derive(Debug, Default)]

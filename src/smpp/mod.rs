@@ -130,6 +130,19 @@ impl Default for LinkConfig {
     }
 }
 
+/// An SMSC's `command_status` as an outbox row and the log keep it: the SMPP 3.4 name and the code as
+/// carrier documents write it, `ESME_RINVDSTADR (0x0000000B)`; a vendor code the standard
+/// does not name, by its code alone.
+pub fn status_text(status: rusmpp::CommandStatus) -> String {
+    let code = u32::from(status);
+    match format!("{status:?}").strip_prefix("Esme") {
+        Some(name) if !name.contains('(') => {
+            format!("ESME_{} (0x{code:08X})", name.to_uppercase())
+        }
+        _ => format!("command_status 0x{code:08X}"),
+    }
+}
+
 /// Where the link stands, observable through [`LinkHandle::state`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkState {
@@ -829,18 +842,20 @@ async fn supervise(
                     smsc = %cfg.smsc,
                     "the SMSC refused the bind without naming the credentials (often: the account's binds are all in use, or the SMSC is in maintenance); retrying slowly"
                 );
-                let _ = state.send(LinkState::AuthRejected("EsmeRbindfail".into()));
+                let _ = state.send(LinkState::AuthRejected(status_text(
+                    CommandStatus::EsmeRbindfail,
+                )));
                 rotation.failed();
                 backoff.auth_failure_delay()
             }
             SessionEnd::AuthRejected(status) => {
                 error!(
-                    ?status,
+                    status = %status_text(status),
                     system_id = %cfg.system_id,
                     smsc = %cfg.smsc,
                     "the SMSC rejected the bind credentials: check system_id and password; retrying slowly"
                 );
-                let _ = state.send(LinkState::AuthRejected(format!("{status:?}")));
+                let _ = state.send(LinkState::AuthRejected(status_text(status)));
                 rotation.failed();
                 backoff.auth_failure_delay()
             }

@@ -378,7 +378,7 @@ async fn bind(
                     | CommandStatus::EsmeRinvsysid
                     | CommandStatus::EsmeRbindfail
                     | CommandStatus::EsmeRinvsystyp) => Err(SessionEnd::AuthRejected(s)),
-                    s => Err(closed(format!("bind refused: {s:?}"))),
+                    s => Err(closed(format!("bind refused: {}", super::status_text(s)))),
                 };
             }
             Some(Ok(Frame::Pdu(cmd))) => {
