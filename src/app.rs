@@ -45,8 +45,101 @@ pub fn runtime(configured: usize) -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// On first start (an empty catalogue), import the default presets from `dir` (relative to
-/// the working directory, else to the source tree) in the background.
+/// The configured default of `[avatar] presets_dir`: the operator's catalogue as shipped.
+pub const DEFAULT_PRESETS_DIR: &str = "fixtures/presets";
+
+/// The shipped catalogue (`fixtures/presets`, 164 KiB), built into the binary: a gateway
+/// installed without the source tree (a carrier's host) has its presets too. It used to fall
+/// back to the build machine's source path, which on another host named a folder that
+/// does not exist there.
+const BUILT_IN_PRESETS: &[(&str, &[u8])] = &[
+    (
+        "01-cat.png",
+        include_bytes!("../fixtures/presets/01-cat.png"),
+    ),
+    (
+        "02-dog.jpg",
+        include_bytes!("../fixtures/presets/02-dog.jpg"),
+    ),
+    (
+        "03-owl.png",
+        include_bytes!("../fixtures/presets/03-owl.png"),
+    ),
+    (
+        "04-fish.gif",
+        include_bytes!("../fixtures/presets/04-fish.gif"),
+    ),
+    (
+        "05-flower.png",
+        include_bytes!("../fixtures/presets/05-flower.png"),
+    ),
+    (
+        "06-sunset.jpg",
+        include_bytes!("../fixtures/presets/06-sunset.jpg"),
+    ),
+    (
+        "07-mountains.webp",
+        include_bytes!("../fixtures/presets/07-mountains.webp"),
+    ),
+    (
+        "08-tree.png",
+        include_bytes!("../fixtures/presets/08-tree.png"),
+    ),
+    (
+        "09-house.bmp",
+        include_bytes!("../fixtures/presets/09-house.bmp"),
+    ),
+    (
+        "10-car.gif",
+        include_bytes!("../fixtures/presets/10-car.gif"),
+    ),
+    (
+        "11-robot.png",
+        include_bytes!("../fixtures/presets/11-robot.png"),
+    ),
+    (
+        "12-smile.png",
+        include_bytes!("../fixtures/presets/12-smile.png"),
+    ),
+    (
+        "13-moon.jpg",
+        include_bytes!("../fixtures/presets/13-moon.jpg"),
+    ),
+    (
+        "14-heart.gif",
+        include_bytes!("../fixtures/presets/14-heart.gif"),
+    ),
+    (
+        "titles.csv",
+        include_bytes!("../fixtures/presets/titles.csv"),
+    ),
+];
+
+/// Where the default presets come from.
+enum PresetSource {
+    /// A folder on this host (the working directory's `fixtures/presets`, or a configured one).
+    Dir(PathBuf),
+    /// [`BUILT_IN_PRESETS`], written to a scratch folder for the import.
+    BuiltIn(PathBuf),
+}
+
+/// Write [`BUILT_IN_PRESETS`] to a new scratch folder.
+fn unpack_built_in_presets() -> std::io::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "presence-gw-presets-{}-{}",
+        std::process::id(),
+        crate::store::now_ms()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    for (name, bytes) in BUILT_IN_PRESETS {
+        std::fs::write(dir.join(name), bytes)?;
+    }
+    Ok(dir)
+}
+
+/// On first start (an empty catalogue), import the default presets in the background: from
+/// `dir` (relative to the working directory) when it exists, else, when `dir` is the default,
+/// from the catalogue built into the binary.
 fn load_default_presets(
     store: Store,
     dir: PathBuf,
@@ -60,31 +153,45 @@ fn load_default_presets(
         if !empty {
             return;
         }
-        let dir = if dir.is_dir() || dir.is_absolute() {
-            dir
+        let source = if dir.is_dir() {
+            PresetSource::Dir(dir)
+        } else if dir == std::path::Path::new(DEFAULT_PRESETS_DIR) {
+            match unpack_built_in_presets() {
+                Ok(scratch) => PresetSource::BuiltIn(scratch),
+                Err(e) => {
+                    tracing::warn!(error = %e, "built-in presets not unpacked; the catalogue stays empty");
+                    return;
+                }
+            }
         } else {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(&dir)
-        };
-        if !dir.is_dir() {
-            tracing::warn!(dir = %dir.display(), "no default presets found; the catalogue stays empty");
+            let shown = std::env::current_dir().map_or(dir.clone(), |cwd| cwd.join(&dir));
+            tracing::warn!(dir = %shown.display(), "[avatar] presets_dir is no folder; the catalogue stays empty");
             return;
-        }
-        match crate::admin::import_presets(&store, &dir, &cfg) {
+        };
+        let (from, folder) = match &source {
+            PresetSource::Dir(d) => (d.display().to_string(), d),
+            PresetSource::BuiltIn(d) => ("built-in catalogue".to_string(), d),
+        };
+        match crate::admin::import_presets(&store, folder, &cfg) {
             Ok(r) => {
                 for (file, why) in &r.refused {
-                    tracing::warn!(dir = %dir.display(), %file, reason = %why, "default presets: file skipped");
+                    tracing::warn!(%from, %file, reason = %why, "default presets: file skipped");
                 }
                 for warning in &r.warnings {
-                    tracing::warn!(dir = %dir.display(), "default presets: {warning}");
+                    tracing::warn!(%from, "default presets: {warning}");
                 }
                 info!(
+                    %from,
                     imported = r.imported.len(),
                     refused = r.refused.len(),
                     title_warnings = r.warnings.len(),
                     "default avatar presets loaded"
                 );
             }
-            Err(e) => tracing::warn!(error = %e, "default presets not loaded"),
+            Err(e) => tracing::warn!(%from, error = %e, "default presets not loaded"),
+        }
+        if let PresetSource::BuiltIn(scratch) = source {
+            let _ = std::fs::remove_dir_all(scratch);
         }
     })
 }
@@ -340,5 +447,36 @@ impl Gateway {
         inbound::forget_read_out_sessions(&self.store, &self.link).await;
         self.store.close().await;
         info!("gateway stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The catalogue built into the binary is the shipped folder, file for file.
+    #[test]
+    fn built_in_presets_are_the_shipped_folder() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_PRESETS_DIR);
+        let mut shipped: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "README.md")
+            .collect();
+        shipped.sort();
+        let built_in: Vec<String> = BUILT_IN_PRESETS
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect();
+        assert_eq!(built_in, shipped, "add new presets to BUILT_IN_PRESETS");
+        for (name, bytes) in BUILT_IN_PRESETS {
+            assert_eq!(*bytes, std::fs::read(dir.join(name)).unwrap(), "{name}");
+        }
+        let scratch = unpack_built_in_presets().unwrap();
+        assert_eq!(
+            std::fs::read(scratch.join("titles.csv")).unwrap(),
+            std::fs::read(dir.join("titles.csv")).unwrap()
+        );
+        std::fs::remove_dir_all(scratch).unwrap();
     }
 }

@@ -408,7 +408,7 @@ impl Default for AvatarSection {
             max_dimension: 4096,
             sizes: d.sizes,
             presets_per_page: d.presets_per_page,
-            presets_dir: PathBuf::from("fixtures/presets"),
+            presets_dir: PathBuf::from(crate::app::DEFAULT_PRESETS_DIR),
             sms_link_handsets: Vec::new(),
         }
     }

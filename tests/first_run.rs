@@ -417,6 +417,19 @@ async fn http_flag_alone_moves_the_links_too() {
         assert!(Instant::now() < deadline, "presets never listed");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // Run from a folder without the source tree: the presets are the binary's own.
+    let log = loop {
+        let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+        if log.contains("default avatar presets loaded") {
+            break log;
+        }
+        assert!(Instant::now() < deadline, "no presets line in {log}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        log.contains("from=built-in catalogue") && log.contains("imported=14"),
+        "{log}"
+    );
     gw.ask(DEMO, "AVATAR 3").await;
     let h = gw
         .wait_handset(MUM, "avatar push", |h| {
