@@ -498,14 +498,36 @@ impl LinkHandle {
         match &outcome {
             SubmitOutcome::Accepted { .. } => {
                 stats.submits_ok.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut r) = self.shared.rate.lock() {
-                    r.on_success(now);
+                let news = self
+                    .shared
+                    .rate
+                    .lock()
+                    .ok()
+                    .and_then(|mut r| r.on_success(now));
+                if let Some(rate::Pushback::Ended { refusals, lasted }) = news {
+                    info!(
+                        refusals,
+                        lasted_secs = lasted.as_secs(),
+                        "the SMSC has taken submits without push-back for {} s; the rate climbs back",
+                        rate::QUIET.as_secs()
+                    );
                 }
             }
-            SubmitOutcome::Throttled(_) => {
+            SubmitOutcome::Throttled(status) => {
                 stats.submits_throttled.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut r) = self.shared.rate.lock() {
-                    r.on_throttled(now);
+                let news = self
+                    .shared
+                    .rate
+                    .lock()
+                    .ok()
+                    .and_then(|mut r| r.on_throttled(now));
+                if let Some(rate::Pushback::Began { rate }) = news {
+                    warn!(
+                        status = %status_text(*status),
+                        rate_per_sec = rate,
+                        "the SMSC is refusing submits for load: slowing down and retrying them later \
+                         (if this goes on, lower [smsc] window or set [smsc] max_rate)"
+                    );
                 }
             }
             _ => {

@@ -30,7 +30,30 @@ pub struct AdaptiveRate {
     last_increase: Duration,
     last_decrease: Duration,
     decreased_once: bool,
+    /// The SMSC's current spell of push-back: when it began, its last refusal, refusals.
+    pushback: Option<(Duration, Duration, u64)>,
 }
+
+/// What an operator is told about the SMSC's push-back (`ESME_RTHROTTLED` /
+/// `ESME_RMSGQFUL`): when a spell of it begins, and when it has been over for [`QUIET`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pushback {
+    /// The first refusal after a quiet spell; the rate is now `rate` messages per second.
+    Began {
+        /// The rate allowed after this refusal.
+        rate: f64,
+    },
+    /// No refusal for [`QUIET`]: the spell had `refusals` refusals over `lasted`.
+    Ended {
+        /// Refusals in the spell.
+        refusals: u64,
+        /// From its first refusal to its last.
+        lasted: Duration,
+    },
+}
+
+/// How long without a refusal before a spell of push-back counts as over.
+pub const QUIET: Duration = Duration::from_secs(30);
 
 /// Least time between two rate decreases.
 const DECREASE_SPACING: Duration = Duration::from_millis(500);
@@ -52,6 +75,7 @@ impl AdaptiveRate {
             last_increase: now,
             last_decrease: now,
             decreased_once: false,
+            pushback: None,
         }
     }
 
@@ -78,7 +102,23 @@ impl AdaptiveRate {
 
     /// The SMSC accepted a submit: climb back towards the maximum, by a quarter of the current
     /// rate (at least 5 messages/s) per second.
-    pub fn on_success(&mut self, now: Duration) {
+    /// Returns [`Pushback::Ended`] when a spell of push-back has been over for [`QUIET`].
+    pub fn on_success(&mut self, now: Duration) -> Option<Pushback> {
+        let ended = match self.pushback {
+            Some((first, last, refusals)) if now.saturating_sub(last) >= QUIET => {
+                self.pushback = None;
+                Some(Pushback::Ended {
+                    refusals,
+                    lasted: last.saturating_sub(first),
+                })
+            }
+            _ => None,
+        };
+        self.climb(now);
+        ended
+    }
+
+    fn climb(&mut self, now: Duration) {
         let ceiling = self.max_rate.unwrap_or(UNLIMITED_RATE);
         if self.current >= ceiling {
             return;
@@ -93,7 +133,24 @@ impl AdaptiveRate {
 
     /// The SMSC said `ESME_RTHROTTLED` or `ESME_RMSGQFUL`: halve the rate (based on what we were
     /// really achieving, not on a theoretical ceiling) and pause briefly.
-    pub fn on_throttled(&mut self, now: Duration) {
+    /// Returns [`Pushback::Began`] for the first refusal after a quiet spell.
+    pub fn on_throttled(&mut self, now: Duration) -> Option<Pushback> {
+        let began = match &mut self.pushback {
+            Some((_, last, refusals)) => {
+                *last = now;
+                *refusals += 1;
+                false
+            }
+            None => {
+                self.pushback = Some((now, now, 1));
+                true
+            }
+        };
+        self.slow_down(now);
+        began.then_some(Pushback::Began { rate: self.current })
+    }
+
+    fn slow_down(&mut self, now: Duration) {
         // The answers to submits already in flight when we slowed down say nothing new: one
         // decrease per half second, whatever the number of throttled answers (AIMD decreases
         // once per round trip, not once per packet).
@@ -213,6 +270,37 @@ mod tests {
             r.on_throttled(ms(i * 200));
         }
         assert_eq!(r.current_rate(), MIN_RATE);
+    }
+
+    /// An operator hears of push-back once when it begins and once when it has been over for
+    /// [`QUIET`], not per refusal.
+    #[test]
+    fn a_spell_of_pushback_is_told_at_its_start_and_end() {
+        let mut r = AdaptiveRate::new(Some(400.0), ms(0));
+        assert_eq!(r.on_success(ms(500)), None);
+        assert_eq!(
+            r.on_throttled(ms(1000)),
+            Some(Pushback::Began { rate: 200.0 })
+        );
+        for i in 1..50 {
+            assert_eq!(r.on_throttled(ms(1000 + i * 100)), None);
+        }
+        // Successes while refusals are recent say nothing.
+        assert_eq!(r.on_success(ms(6000)), None);
+        assert_eq!(r.on_success(ms(5900 + QUIET.as_millis() as u64 - 1)), None);
+        assert_eq!(
+            r.on_success(ms(5900 + QUIET.as_millis() as u64)),
+            Some(Pushback::Ended {
+                refusals: 50,
+                lasted: ms(4900)
+            })
+        );
+        assert_eq!(r.on_success(ms(60_000)), None);
+        // A new spell is a new beginning.
+        assert!(matches!(
+            r.on_throttled(ms(61_000)),
+            Some(Pushback::Began { .. })
+        ));
     }
 
     #[test]
