@@ -26,8 +26,10 @@ pub enum MalformedKind {
 /// Longer ones (a typo, `u64::MAX`) are cut to it rather than overflow a clock.
 pub const MAX_DELAY_MS: u64 = 86_400_000;
 
-/// A response delay: uniform between `min_ms` and `max_ms` (equal for a fixed delay).
+/// A response delay: uniform between `min_ms` and `max_ms` (equal for a fixed delay). In JSON
+/// (`POST /faults`) also as the command line writes it: `150` or `"200-400"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "DelayRepr")]
 pub struct Delay {
     /// Shortest delay in milliseconds.
     pub min_ms: u64,
@@ -55,10 +57,86 @@ impl Delay {
     }
 }
 
+/// The ways JSON may write a [`Delay`].
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DelayRepr {
+    Fields(DelayFields),
+    Ms(u64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DelayFields {
+    min_ms: u64,
+    max_ms: u64,
+}
+
+impl TryFrom<DelayRepr> for Delay {
+    type Error = String;
+    fn try_from(r: DelayRepr) -> Result<Delay, String> {
+        let d = match r {
+            DelayRepr::Fields(DelayFields { min_ms, max_ms }) => Delay { min_ms, max_ms },
+            DelayRepr::Ms(ms) => Delay::fixed(ms),
+            DelayRepr::Text(t) => return t.parse(),
+        };
+        if d.min_ms > d.max_ms {
+            return Err(format!("min_ms {} above max_ms {}", d.min_ms, d.max_ms));
+        }
+        Ok(d)
+    }
+}
+
+impl std::str::FromStr for Delay {
+    type Err = String;
+    /// `MS` or `MIN-MAX` in milliseconds, as `smsc-sim serve --delay` takes it.
+    fn from_str(s: &str) -> Result<Delay, String> {
+        let ms = |v: &str| v.trim().parse::<u64>().map_err(|e| format!("{v:?}: {e}"));
+        let delay = match s.split_once('-') {
+            Some((a, b)) => Delay {
+                min_ms: ms(a)?,
+                max_ms: ms(b)?,
+            },
+            None => Delay::fixed(ms(s)?),
+        };
+        if delay.min_ms > delay.max_ms {
+            return Err(format!("{s:?}: MIN-MAX with MIN above MAX"));
+        }
+        Ok(delay)
+    }
+}
+
+/// A command_status as written on the command line or in JSON: decimal or `0x` hex.
+pub fn parse_status(s: &str) -> Result<u32, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// A command_status in JSON: a number, or a string as [`parse_status`] reads it (`"0x0B"`).
+fn status_from_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Code {
+        Number(u32),
+        Text(String),
+    }
+    match Code::deserialize(d)? {
+        Code::Number(n) => Ok(n),
+        Code::Text(t) => parse_status(&t).map_err(serde::de::Error::custom),
+    }
+}
+
 /// Answer submit_sm / data_sm with `status` for listed destinations and for `percent` of others.
+/// An unknown key (`dests` for `destinations`) is refused, not taken for "none".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ErrorFault {
     /// The command_status to answer (e.g. 0x45 `ESME_RSUBMITFAIL`, 0x14 `ESME_RMSGQFUL`).
+    #[serde(deserialize_with = "status_from_json")]
     pub status: u32,
     /// Percentage (0..=100) of all other submits that fail.
     #[serde(default)]
@@ -275,6 +353,40 @@ mod tests {
         assert!(error(0, 10.0).check().is_err());
         assert!(error(0x45, 250.0).check().is_err());
         assert!(error(0x45, -1.0).check().is_err());
+    }
+
+    /// JSON takes what the command line takes (from the exploratory tester): a delay as
+    /// `"200-400"` or a number, a status in hex; a misspelt key inside a fault is refused.
+    #[test]
+    fn faults_json_reads_like_the_command_line() {
+        let f: Faults = serde_json::from_str(r#"{"response_delay": "200-400"}"#).unwrap();
+        assert_eq!(
+            f.response_delay,
+            Some(Delay {
+                min_ms: 200,
+                max_ms: 400
+            })
+        );
+        let f: Faults = serde_json::from_str(r#"{"response_delay": 150}"#).unwrap();
+        assert_eq!(f.response_delay, Some(Delay::fixed(150)));
+        let f: Faults =
+            serde_json::from_str(r#"{"response_delay": {"min_ms": 5, "max_ms": 9}}"#).unwrap();
+        assert_eq!(
+            f.response_delay,
+            Some(Delay {
+                min_ms: 5,
+                max_ms: 9
+            })
+        );
+        assert!(serde_json::from_str::<Faults>(r#"{"response_delay": "400-200"}"#).is_err());
+        let f: Faults =
+            serde_json::from_str(r#"{"error": {"status": "0x0B", "destinations": ["+1"]}}"#)
+                .unwrap();
+        assert_eq!(f.error.map(|e| e.status), Some(0x0B));
+        let typo = serde_json::from_str::<Faults>(r#"{"error": {"status": 11, "dests": ["+1"]}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(typo.contains("dests"), "{typo}");
     }
 
     #[test]

@@ -227,25 +227,11 @@ fn parse_system_id(s: &str) -> Result<String, String> {
 }
 
 fn parse_u32(s: &str) -> Result<u32, String> {
-    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) => u32::from_str_radix(h, 16),
-        None => s.parse(),
-    };
-    r.map_err(|e| format!("{s:?}: {e}"))
+    smsc_sim::faults::parse_status(s)
 }
 
 fn parse_delay(s: &str) -> Result<Delay, String> {
-    let delay = match s.split_once('-') {
-        Some((a, b)) => Delay {
-            min_ms: a.parse().map_err(|e| format!("{a:?}: {e}"))?,
-            max_ms: b.parse().map_err(|e| format!("{b:?}: {e}"))?,
-        },
-        None => Delay::fixed(s.parse().map_err(|e| format!("{s:?}: {e}"))?),
-    };
-    if delay.min_ms > delay.max_ms {
-        return Err(format!("{s:?}: MIN-MAX with MIN above MAX"));
-    }
-    Ok(delay)
+    s.parse()
 }
 
 fn parse_at_least_1(s: &str) -> Result<usize, String> {
