@@ -391,7 +391,34 @@ impl Write {
 fn settle(store: &Store, inbound: Inbound, result: Result<Wrote, String>) -> Option<MoMessage> {
     match result {
         Ok(Wrote::Receipt(m)) => {
-            debug!(?m, "receipt applied");
+            match m {
+                // A failure the SMSC reports only by receipt is as much a failure as one in a
+                // submit_sm_resp, which is logged at WARN (`delivery`).
+                outbox::ReceiptMatch::Matched {
+                    outbox_id,
+                    seq,
+                    state: outbox::OutboxState::Failed,
+                    ..
+                } => warn!(
+                    outbox_id,
+                    segment = seq,
+                    "message failed: the SMSC's delivery receipt says it was not delivered"
+                ),
+                outbox::ReceiptMatch::Matched {
+                    outbox_id,
+                    seq,
+                    state,
+                    ..
+                } => debug!(
+                    outbox_id,
+                    segment = seq,
+                    state = state.as_str(),
+                    "receipt applied"
+                ),
+                outbox::ReceiptMatch::Unknown => {
+                    debug!("receipt held: no recorded submit has its message id (yet)")
+                }
+            }
             inbound.ack(CommandStatus::EsmeRok);
             None
         }

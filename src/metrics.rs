@@ -288,7 +288,7 @@ impl Metrics {
             &mut out,
             "presence_gw_outbox_messages",
             "gauge",
-            "Outbox rows by state (delivered/failed/expired count delivery receipts' outcomes).",
+            "Outbox rows by state, as the table holds them now: rows leave delivered, failed and expired when the retention purge removes them, so these are no running totals.",
             [
                 ("queued", outbox.queued),
                 ("in_flight", outbox.in_flight),

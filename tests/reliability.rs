@@ -23,8 +23,8 @@ use presence_gw::smpp::{BindMode, LinkConfig};
 use presence_gw::store::outbox::{self, NewMessage, OutboxCounts};
 use presence_gw::store::{now_ms, StoreError};
 use smsc_sim::{
-    Delay, DeliveryState, ErrorFault, Faults, MalformedKind, MoRequest, ReceiptStat, SimConfig,
-    SimHandle, Simulator,
+    Delay, DeliveryState, DestMatch, ErrorFault, Faults, MalformedKind, MoRequest, ReceiptRule,
+    ReceiptStat, SimConfig, SimHandle, Simulator,
 };
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
@@ -1386,4 +1386,53 @@ async fn avatar_links_are_per_viewer_and_unguessable() {
     server.await.unwrap().unwrap();
     gw.shutdown().await;
     sim.shutdown().await;
+}
+
+/// A message the SMSC reports undelivered only by its receipt is logged at WARN, as one it
+/// refuses in its submit_sm_resp is (from the exploratory tester: 30 rows failed by receipt,
+/// no log line).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_by_receipt_is_logged() {
+    let undelivered = "+8613500100001";
+    let sim = start_sim(
+        SimConfig::local().with_receipt_rule(ReceiptRule {
+            dest: DestMatch::Number(undelivered.into()),
+            stat: ReceiptStat::Undeliv,
+            delay_ms: 0,
+            probability: 1.0,
+            push_only: false,
+        }),
+        PASSWORD,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gw.db");
+    {
+        let store = presence_gw::store::Store::open(&db, Default::default()).unwrap();
+        let now = now_ms();
+        store
+            .write(move |tx| {
+                outbox::enqueue(tx, &NewMessage::sms(undelivered, "lost"), now)?;
+                outbox::enqueue(tx, &NewMessage::sms("+8613500100002", "fine"), now)
+            })
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    let gw = Child::spawn(&sim, &db, PASSWORD, "apikey-receipt-log-test");
+    gw.wait_for("the failure by receipt", |s| {
+        s.contains("message failed: the SMSC's delivery receipt says it was not delivered")
+    })
+    .await;
+    let out = gw.terminate().await;
+    let failed: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("message failed: the SMSC's delivery receipt"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].contains("WARN") && failed[0].contains("outbox_id=1"),
+        "{}",
+        failed[0]
+    );
 }
