@@ -840,7 +840,12 @@ async fn serve(mut cfg: Config, log_format: LogFormat) -> anyhow::Result<()> {
     // Listen first: with port 0 (or no public_url) the links we send name the real address.
     let listener = tokio::net::TcpListener::bind(&cfg.http)
         .await
-        .with_context(|| format!("cannot listen for HTTP on {} (set --http)", cfg.http))?;
+        .with_context(|| {
+            format!(
+                "cannot listen for HTTP on {} (choose another address: `http` in the config file or --http)",
+                cfg.http
+            )
+        })?;
     let http_addr = listener.local_addr()?;
     cfg.http = http_addr.to_string();
     let mut opts = GatewayOptions::new(cfg.db.clone(), cfg.link_config(&smsc), &cfg.service_number);

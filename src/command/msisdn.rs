@@ -28,7 +28,7 @@ pub enum MsisdnError {
         found: char,
     },
     /// Too few or too many digits once the country code is applied.
-    #[error("{text:?} has {digits} digits after normalisation; a number has {MIN_DIGITS} to {MAX_DIGITS}")]
+    #[error("{text:?} is no phone number: with its country code it has {digits} digits, and a number has {MIN_DIGITS} to {MAX_DIGITS}")]
     BadLength {
         /// The text as typed.
         text: String,
@@ -252,6 +252,11 @@ mod tests {
         ));
         assert!(Msisdn::parse("+12345", "86").is_ok());
         assert!(Msisdn::parse("+123456789012345", "86").is_ok());
+        // The count includes the country code the number was given: say so.
+        assert_eq!(
+            Msisdn::parse("12", "86").unwrap_err().to_string(),
+            "\"12\" is no phone number: with its country code it has 4 digits, and a number has 5 to 15"
+        );
         let err = Msisdn::parse("+1234567890123456", "86").unwrap_err();
         assert_eq!(err.text(), "+1234567890123456");
         assert!(Msisdn::parse(&"9".repeat(30), "86").is_err());
