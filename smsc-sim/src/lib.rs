@@ -24,7 +24,7 @@
 //! | [`session`] | one SMPP connection (actor) |
 //! | [`shared`] | state shared by sessions, dispatcher and API; MT acceptance and validation |
 //! | [`pdus`] | building receipts, MO parts, USSD and malformed PDUs |
-//! | [`handset`] | virtual handsets: reassembly, WAP Push, avatars, USSD screens |
+//! | [`handset`] | virtual handsets: reassembly, WAP Push, avatars, USSD screens; the network's numbering (a national `13800138000` is the handset `8613800138000` with country code 86, [`handset::international`]) |
 //! | [`recorder`] | MT / delivery records, message store, counters |
 //! | [`sim`] | [`Simulator::start`] and [`SimHandle`] |
 //! | [`http`] | the HTTP control API and console page |
