@@ -753,13 +753,22 @@ fn no_such_page(listing: Listing<'_>, asked: u32, pages: u32, lang: Lang) -> Opt
 /// free-text statuses take several replies). A page past the last is answered by
 /// [`no_such_page`].
 fn paged(
-    head: &str,
+    title: &str,
     all: &[Line],
     page: u32,
     listing: Listing<'_>,
     lang: Lang,
     with_members: bool,
 ) -> String {
+    // `Your groups: …`, or with several pages `Your groups (2/3): …`, so a page read alone says
+    // where it stands (AVATARS and GROUP g pages do). Pages are cut to fit the widest mark.
+    let head = |mark: Option<(usize, usize)>| match (lang, mark) {
+        (Lang::En, None) => format!("{title}: "),
+        (Lang::En, Some((i, n))) => format!("{title} ({i}/{n}): "),
+        (Lang::Zh, None) => format!("{title}："),
+        (Lang::Zh, Some((i, n))) => format!("{title}（{i}/{n}）："),
+    };
+    let widest = head(Some((99, 99)));
     let sep = if lang == Lang::En { "; " } else { "；" };
     // A full stop before the pointer: the last line may end in free text ("…than 03"),
     // unless that text ends a sentence already ("At work.").
@@ -785,7 +794,7 @@ fn paged(
         let mut candidate = page_lines.clone();
         candidate.push(text);
         let fits = segments(&format!(
-            "{head}{}{}",
+            "{widest}{}{}",
             candidate.join(sep),
             next(current + 1, text)
         )) <= MAX_SEGMENTS;
@@ -800,7 +809,8 @@ fn paged(
         return refusal;
     }
     let index = (page.max(1) as usize).min(count) - 1;
-    let mut out = format!("{head}{}", pages[index].join(sep));
+    let mark = (count > 1).then_some((index + 1, count));
+    let mut out = format!("{}{}", head(mark), pages[index].join(sep));
     if index + 1 < count {
         let last = pages[index].last().copied().unwrap_or_default();
         out.push_str(&next(index + 2, last));
@@ -842,12 +852,12 @@ impl Text {
             Text::NameSet(n) if en => format!("Your contacts will see you as \"{n}\"."),
             Text::NameSet(n) => format!("联系人将看到你的名字：{n}。"),
             Text::Groups { lines, page } => {
-                let head = if en { "Your groups: " } else { "你的分组：" };
-                paged(head, lines, *page, Listing::Groups, lang, true)
+                let title = if en { "Your groups" } else { "你的分组" };
+                paged(title, lines, *page, Listing::Groups, lang, true)
             }
             Text::Statuses { lines, page } => {
-                let head = if en { "You show: " } else { "你的状态：" };
-                paged(head, lines, *page, Listing::Statuses, lang, false)
+                let title = if en { "You show" } else { "你的状态" };
+                paged(title, lines, *page, Listing::Statuses, lang, false)
             }
             Text::Members {
                 group,
@@ -2126,9 +2136,29 @@ mod tests {
                 members: Some(1),
             })
             .collect();
-        let r = Text::Groups { lines, page: 1 }.render_full(Lang::En);
+        let r = Text::Groups {
+            lines: lines.clone(),
+            page: 1,
+        }
+        .render_full(Lang::En);
         assert!(r.contains("soon. More: GROUPS 2."), "{r}");
         assert!(!r.contains(".."), "{r}");
+        // Each page of several says which it is.
+        let pages = r
+            .split("(1/")
+            .nth(1)
+            .and_then(|t| t.split(')').next())
+            .unwrap();
+        assert!(
+            r.starts_with(&format!("Your groups (1/{pages}): G00(1) ")),
+            "{r}"
+        );
+        let second = Text::Groups { lines, page: 2 }.render_full(Lang::En);
+        assert!(
+            second.starts_with(&format!("Your groups (2/{pages}): ")),
+            "{second}"
+        );
+        assert!(segments(&second) <= MAX_SEGMENTS, "{second}");
     }
 
     #[test]

@@ -1639,7 +1639,9 @@ fn a_page_past_the_last_says_there_is_none_and_how_many_there_are() {
         b.send(OWNER, "GROUPS 9"),
         "No page 9: your groups fit on 2 pages. GROUPS 2 shows the last."
     );
-    assert!(b.send(OWNER, "GROUPS 2").starts_with("Your groups: "));
+    assert!(b.send(OWNER, "GROUPS 2").starts_with("Your groups (2/2): "));
+    assert!(b.send(OWNER, "GROUPS").starts_with("Your groups (1/2): "));
+    assert!(b.send(OWNER, "分组 2").starts_with("你的分组（2/5）："));
     // In Chinese (UCS-2, 67 characters a segment) the same lines take more pages.
     assert_eq!(
         b.send(OWNER, "分组 9"),
