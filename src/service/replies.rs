@@ -339,10 +339,15 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// `at` in words: `17:00`, `tomorrow 17:00` / `明天17:00`, `Dec 7 17:00` / `12月7日17:00`.
+/// `at` in words: `17:00`, `tomorrow 17:00` / `明天17:00`, `Dec 7 17:00` / `12月7日17:00`; the
+/// coming midnight is `midnight` / `午夜` (not `tomorrow 00:00`, which reads as a day later).
 fn when(at: &When, lang: Lang) -> String {
     let hm = format!("{:02}:{:02}", at.hour, at.minute);
     match (at.day, lang) {
+        (Day::Tomorrow, _) if at.hour == 0 && at.minute == 0 => match lang {
+            Lang::En => "midnight".into(),
+            Lang::Zh => "午夜".into(),
+        },
         (Day::Today, _) => hm,
         (Day::Tomorrow, Lang::En) => format!("tomorrow {hm}"),
         (Day::Tomorrow, Lang::Zh) => format!("明天{hm}"),

@@ -1144,6 +1144,8 @@ fn an_expiry_on_another_day_names_the_day_to_each_reader_in_their_language() {
     for (expiry, en, zh) in [
         ("UNTIL 17:00", "17:00", "17:00"),
         ("UNTIL 9AM", "tomorrow 09:00", "明天09:00"),
+        // The coming midnight by its name ("tomorrow 00:00" read as a day later).
+        ("UNTIL MIDNIGHT", "midnight", "午夜"),
         ("FOR 3D", "Nov 25 14:30", "11月25日14:30"),
         ("FOR 10D", "Dec 2 14:30", "12月2日14:30"),
     ] {
