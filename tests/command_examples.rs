@@ -473,7 +473,8 @@ fn status_targets_all_others_and_user_groups() {
     );
     assert_eq!(
         cmd("状态 其他 “开会中，稍后回电”"),
-        Command::StatusSet(vec![free(Target::Others, "开会中,稍后回电", None)])
+        // The quoted text keeps its Chinese comma.
+        Command::StatusSet(vec![free(Target::Others, "开会中，稍后回电", None)])
     );
     assert_eq!(
         cmd("STATUS WORK at the gym FOR 90M"),

@@ -6,32 +6,73 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+/// The quote characters, all read as `"`.
+fn is_quote(c: char) -> bool {
+    matches!(
+        c,
+        '"' | '\u{201c}'
+            | '\u{201d}'
+            | '\u{201e}'
+            | '\u{300c}'
+            | '\u{300d}'
+            | '\u{300e}'
+            | '\u{300f}'
+    )
+}
+
+/// Full-width punctuation kept as typed inside quotes: there it means nothing to the grammar
+/// (a quoted status may hold commas) and is part of the text contacts read
+/// (`"开会中，稍后回电"` stays with its Chinese comma; folded, it read `开会中,稍后回电`).
+fn kept_in_quotes(c: char) -> bool {
+    matches!(c, '，' | '；' | '：' | '？' | '！' | '（' | '）' | '～')
+}
+
 /// Returns `text` folded (NFKC), with quotes unified, invisible characters dropped, whitespace
-/// runs collapsed to one ASCII space, and trimmed.
+/// runs collapsed to one ASCII space, and trimmed. Inside quotes, full-width punctuation is kept
+/// ([`kept_in_quotes`]).
 pub fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut pending_space = false;
-    for c in text.nfkc() {
-        let c = match c {
-            '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{300c}' | '\u{300d}' | '\u{300e}'
-            | '\u{300f}' => '"',
+    let mut quoted = false;
+    let mut run = String::new();
+    let push = |c: char, out: &mut String, pending_space: &mut bool| {
+        let c = if is_quote(c) { '"' } else { c };
+        match c {
             // Zero-width characters and the BOM are dropped outright.
-            '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}' => continue,
-            other => other,
-        };
-        if c.is_whitespace() {
-            pending_space = true;
-            continue;
+            '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}' => return,
+            c if c.is_whitespace() => {
+                *pending_space = true;
+                return;
+            }
+            c if c.is_control() => return,
+            _ => {}
         }
-        if c.is_control() {
-            continue;
-        }
-        if pending_space && !out.is_empty() {
+        if *pending_space && !out.is_empty() {
             out.push(' ');
         }
-        pending_space = false;
+        *pending_space = false;
         out.push(c);
+    };
+    // NFKC runs between the characters kept as typed (folding works on a run, so combining
+    // sequences compose as in the whole text; no sequence spans a punctuation mark).
+    let flush = |run: &mut String, out: &mut String, pending_space: &mut bool| {
+        for c in run.nfkc() {
+            push(c, out, pending_space);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if quoted && kept_in_quotes(c) {
+            flush(&mut run, &mut out, &mut pending_space);
+            push(c, &mut out, &mut pending_space);
+            continue;
+        }
+        if is_quote(c) {
+            quoted = !quoted;
+        }
+        run.push(c);
     }
+    flush(&mut run, &mut out, &mut pending_space);
     out
 }
 
@@ -59,7 +100,12 @@ mod tests {
 
     #[test]
     fn quotes_unify_and_invisible_characters_go() {
-        assert_eq!(normalize("“开会中，稍后回电”"), "\"开会中,稍后回电\"");
+        // Inside quotes full-width punctuation is the subscriber's text, kept as typed.
+        assert_eq!(normalize("“开会中，稍后回电”"), "\"开会中，稍后回电\"");
+        assert_eq!(
+            normalize("状态 家人 \"在哪？回电！\"，同事 忙"),
+            "状态 家人 \"在哪？回电！\",同事 忙"
+        );
         assert_eq!(normalize("HE\u{200b}LP\u{0}"), "HELP");
         assert_eq!(normalize("\u{feff}TD"), "TD");
     }

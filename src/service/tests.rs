@@ -1681,3 +1681,17 @@ fn a_page_past_the_last_says_there_is_none_and_how_many_there_are() {
         .send(OWNER, "AVATARS 2")
         .starts_with("Avatars 2/2: 6 Pic6, 7 Pic7."));
 }
+
+/// A quoted status keeps the subscriber's own punctuation: its contacts read the Chinese comma
+/// and question mark typed, not the ASCII ones the parser's folding made of them.
+#[test]
+fn a_quoted_status_keeps_its_full_width_punctuation() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    b.flush();
+    let r = b.send(OWNER, "状态 家人 “开会中，稍后回电？”");
+    assert!(r.contains("开会中，稍后回电？"), "{r}");
+    let mum = b.updates(MUM);
+    assert_eq!(mum.len(), 1, "{mum:?}");
+    assert!(mum[0].contains("开会中，稍后回电？"), "{mum:?}");
+}
