@@ -316,11 +316,17 @@ pub fn international(number: &str, cc: &str) -> Option<String> {
     }
 }
 
-/// How the network presents `number` (an MO's source): its international digits when it is a
-/// phone number ([`international`]; sent with TON international, without `+`, as SMPP 3.4
-/// §5.2.5 has it), else as written.
+/// How the network presents `number` (an MO's source): a number in national form becomes `+`,
+/// the country code and the national digits (`13800138000` -> `+8613800138000`, TON
+/// international); anything else goes as written (`+3545512345` keeps its `+`, and with it
+/// TON international however short it is).
 pub fn presented(number: &str, cc: &str) -> String {
-    international(number, cc).unwrap_or_else(|| number.to_string())
+    match international(number, cc) {
+        Some(d) if d != number.trim_start_matches('+') && !number.starts_with("00") => {
+            format!("+{d}")
+        }
+        _ => number.to_string(),
+    }
 }
 
 /// The first phone-like number (7+ digits, optional leading `+`) in `s`, and its byte offset.
@@ -384,11 +390,17 @@ impl Handsets {
     }
 
     fn phone(&mut self, number: &str) -> &mut Handset {
+        self.phone_as(number, number)
+    }
+
+    /// [`Handsets::phone`] for `number`, shown as `shown` if it is new (an MT's handset is
+    /// found by its international number and shown as the MT addressed it).
+    fn phone_as(&mut self, number: &str, shown: &str) -> &mut Handset {
         let key = self.key(number);
         self.phones.entry(key).or_insert_with(|| Handset {
             contact_index: HashMap::new(),
             view: HandsetView {
-                number: number.to_string(),
+                number: shown.to_string(),
                 ..HandsetView::default()
             },
             next_push: 1,
@@ -502,7 +514,7 @@ impl Handsets {
         });
         let classified = part_from_pdu(
             &rec.source,
-            &rec.dest,
+            &rec.handset(),
             rec.esm_class,
             rec.data_coding,
             &rec.short_message,
@@ -539,7 +551,7 @@ impl Handsets {
             None => (rec.source.clone(), None),
         };
         let keep = self.keep;
-        let h = self.phone(&rec.dest);
+        let h = self.phone_as(&rec.handset(), &rec.dest);
         h.view.inbox.push(InboxMessage {
             from: rec.source.clone(),
             text: text.clone(),
@@ -559,7 +571,7 @@ impl Handsets {
 
     fn store_push(&mut self, rec: &MtRecord, push: PushContent, now: u64) -> Option<FetchJob> {
         let (follow, keep) = (self.follow, self.keep);
-        let h = self.phone(&rec.dest);
+        let h = self.phone_as(&rec.handset(), &rec.dest);
         let id = h.next_push;
         h.next_push += 1;
         let mut r = PushRecord {
@@ -604,7 +616,7 @@ impl Handsets {
             .as_deref()
             .and_then(|t| find_number(t).and_then(|(at, _)| name_before(t, at)));
         let job = (follow && r.href.starts_with("http")).then(|| FetchJob {
-            number: rec.dest.clone(),
+            number: rec.handset(),
             contact: r.contact.clone(),
             push_id: id,
             href: r.href.clone(),
@@ -669,7 +681,7 @@ impl Handsets {
         let expects_reply = op == Some(2);
         let session = rec.its_session_info.map(|(s, _)| s);
         let keep = self.keep;
-        let h = self.phone(&rec.dest);
+        let h = self.phone_as(&rec.handset(), &rec.dest);
         h.view.ussd.push(UssdScreen {
             from: rec.source.clone(),
             text: rec.text.clone(),
@@ -798,7 +810,9 @@ mod tests {
             assert_eq!(international(other, "86"), None, "{other}");
         }
         assert_eq!(international("13800138000", ""), None);
-        assert_eq!(presented("13800138000", "86"), "8613800138000");
+        assert_eq!(presented("13800138000", "86"), "+8613800138000");
+        assert_eq!(presented("8613800138000", "86"), "8613800138000");
+        assert_eq!(presented("+3545512345", "86"), "+3545512345");
         assert_eq!(presented("10658", "86"), "10658");
         let mut phones = Handsets::new(&HandsetConfig::default());
         phones.phone("13800138000");
@@ -808,6 +822,12 @@ mod tests {
             phones.numbers(),
             vec!["10658".to_string(), "13800138000".to_string()]
         );
+        // An MT with TON international is for that international number, whatever the
+        // network's country code (15551234567 is +1 555..., not a national 1555...).
+        let mut phones = Handsets::new(&HandsetConfig::default());
+        phones.ingest_mt(&mt("15551234567", 0, 0, b"hello".to_vec()), 1);
+        assert_eq!(phones.view("+15551234567").texts(), vec!["hello"]);
+        assert!(phones.view("15551234567").texts().is_empty());
     }
 
     fn mt(dest: &str, esm: u8, dc: u8, sm: Vec<u8>) -> MtRecord {
@@ -823,6 +843,7 @@ mod tests {
             source_ton: 0,
             source_npi: 0,
             dest: dest.into(),
+            dest_ton: 1,
             esm_class: esm,
             data_coding: dc,
             registered_delivery: 0,

@@ -440,6 +440,7 @@ mod tests {
             source_ton: 0,
             source_npi: 0,
             dest: "8613800138000".into(),
+            dest_ton: 1,
             esm_class: 0,
             data_coding: 0,
             registered_delivery: 1,

@@ -37,6 +37,9 @@ pub struct MtRecord {
     pub source_npi: u8,
     /// `destination_addr`.
     pub dest: String,
+    /// `dest_addr_ton` (1: the digits are an international number).
+    #[serde(default)]
+    pub dest_ton: u8,
     /// `esm_class` byte.
     pub esm_class: u8,
     /// `data_coding` byte.
@@ -67,6 +70,17 @@ pub struct MtRecord {
 }
 
 impl MtRecord {
+    /// The handset this MT is for, as the network numbers it: with TON international the
+    /// digits are a whole international number (`15551234567` is `+1 555...`, not a national
+    /// number to put the country code before).
+    pub fn handset(&self) -> String {
+        if self.dest_ton == 1 && !self.dest.starts_with('+') {
+            format!("+{}", self.dest)
+        } else {
+            self.dest.clone()
+        }
+    }
+
     /// Whether the simulator accepted it (status 0).
     pub fn accepted(&self) -> bool {
         self.status == 0

@@ -480,6 +480,7 @@ impl Shared {
                 source_ton: m.source_ton,
                 source_npi: m.source_npi,
                 dest: m.dest,
+                dest_ton: m.dest_ton,
                 esm_class: m.esm_class,
                 data_coding: m.data_coding,
                 registered_delivery: m.registered_delivery,
