@@ -398,6 +398,7 @@ fn settle(store: &Store, inbound: Inbound, result: Result<Wrote, String>) -> Opt
                     outbox_id,
                     seq,
                     state: outbox::OutboxState::Failed,
+                    changed: true,
                     ..
                 } => warn!(
                     outbox_id,

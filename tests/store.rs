@@ -1720,7 +1720,8 @@ fn multi_segment_message_is_delivered_when_all_segments_are() {
             outbox_id: ok,
             seq: 2,
             all_segments_final: true,
-            state: OutboxState::Delivered
+            state: OutboxState::Delivered,
+            changed: true,
         }
     );
     // A repeated receipt is harmless.
@@ -1728,6 +1729,7 @@ fn multi_segment_message_is_delivered_when_all_segments_are() {
         receipt("A2", "DELIVRD", ReceiptState::Delivered),
         ReceiptMatch::Matched {
             state: OutboxState::Delivered,
+            changed: false,
             ..
         }
     ));

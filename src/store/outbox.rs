@@ -350,6 +350,9 @@ pub enum ReceiptMatch {
         all_segments_final: bool,
         /// The row's state after the receipt.
         state: OutboxState,
+        /// This receipt changed the row's state (a repeated receipt, or a delivered part of a
+        /// message another part already failed, changes nothing).
+        changed: bool,
     },
     /// No segment has this id (yet): the receipt is held in `pending_receipt`. From
     /// [`record_segment_submitted`]: no held receipt matched.
@@ -631,6 +634,7 @@ fn apply_to_segment(
         seq,
         all_segments_final: finals >= i64::from(total),
         state: row_state,
+        changed: changed.is_some(),
     })
 }
 
