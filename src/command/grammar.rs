@@ -709,15 +709,24 @@ fn near_expiry(text: &str) -> Option<&str> {
 
 /// Whether `text`, after an expiry keyword, looks like a time or duration gone wrong: it
 /// starts with a digit, is not one number of five digits or more, and has at most three
-/// parts, each with a digit or of at most two characters (`5 30`, `5X`, `1H 30`, `5 p`).
+/// parts, each with a digit, of one letter, or a unit or part of day (`5 30`, `5X`, `1H 30`,
+/// `5 p`, `5 PM X`).
+/// Chinese in it is only what times and durations are written with (`5点多`): `开车到2号航站楼`
+/// (driving to Terminal 2) and `开会到3楼` are places, not times gone wrong, and `FREE FOR 1
+/// ON 1` is text.
 fn near_miss(text: &str) -> bool {
+    const UNIT_WORDS: &[&str] = &["H", "M", "D", "HR", "AM", "PM", "A", "P"];
+    const TIME_CHARS: &str = "点时分钟半刻小天个后多";
     let parts: Vec<&str> = text.split(' ').filter(|p| !p.is_empty()).collect();
     text.starts_with(|c: char| c.is_ascii_digit())
         && !(text.len() >= 5 && text.bytes().all(|b| b.is_ascii_digit()))
+        && text.chars().all(|c| c.is_ascii() || TIME_CHARS.contains(c))
         && parts.len() <= 3
-        && parts
-            .iter()
-            .all(|p| p.contains(|c: char| c.is_ascii_digit()) || p.chars().count() <= 2)
+        && parts.iter().all(|p| {
+            p.contains(|c: char| c.is_ascii_digit())
+                || p.chars().count() == 1
+                || UNIT_WORDS.iter().any(|w| p.eq_ignore_ascii_case(w))
+        })
 }
 
 /// Where the free text that goes on at `full[from..]` (a part after a comma that is no
@@ -1629,7 +1638,7 @@ fn zh_expiry_with(input: &str, short_minutes: bool, bare: bool) -> PResult<'_, R
             // a bit late), not one o'clock; `到一点半`, `到一点钟`, `到下午一点`, `到1点` are times.
             if !bare && part.is_none() && i.starts_with("一点") {
                 let after = &i["一点".len()..];
-                if !after.starts_with(['半', '钟', '零', '〇'])
+                if !after.starts_with(['半', '钟', '零', '〇', '十'])
                     && !after.starts_with(|c: char| c.is_ascii_digit() || zh_digit(c).is_some())
                 {
                     return no(i);
@@ -2425,6 +2434,13 @@ mod tests {
                 Expiry::UntilEither { hour: 1, minute: 0 },
             ),
             (
+                "状态 朋友 在健身房到一点十分",
+                Expiry::UntilEither {
+                    hour: 1,
+                    minute: 10,
+                },
+            ),
+            (
                 "状态 朋友 在健身房到下午一点",
                 Expiry::Until {
                     hour: 13,
@@ -2733,6 +2749,11 @@ mod tests {
             ("STATUS FAMILY \"BUSY UNTIL 5 30\"", "BUSY UNTIL 5 30"),
             ("状态 家人 收到100", "收到100"),
             ("状态 家人 忙到五点多", "忙到五点多"),
+            // Places and words after 到 / FOR are no times gone wrong (from the review).
+            ("状态 家人 开车到2号航站楼", "开车到2号航站楼"),
+            ("状态 家人 开会到3楼", "开会到3楼"),
+            ("STATUS FAMILY FREE FOR 1 ON 1", "FREE FOR 1 ON 1"),
+            ("STATUS FAMILY BUSY FOR 2 OR 3", "BUSY FOR 2 OR 3"),
         ] {
             assert_eq!(one_assignment(text), (free(status), None), "{text}");
         }

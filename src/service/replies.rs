@@ -1039,8 +1039,8 @@ impl Text {
                 let deferred = deferred_until.as_ref().map(|at| {
                     let t = when(at, lang);
                     match (en, at.day) {
-                        // `tomorrow 00:30`, not `at tomorrow 00:30`.
-                        (true, Day::Tomorrow) => format!(
+                        // `tomorrow 00:30`, not `at tomorrow 00:30` (but `at midnight`).
+                        (true, Day::Tomorrow) if !t.starts_with("midnight") => format!(
                             " Hourly update limit reached: they get your latest status {t}."
                         ),
                         (true, _) => format!(
@@ -2028,6 +2028,13 @@ mod tests {
             "已设置：家人看到“忙碌”至11月24日02:00。将通知2位联系人。\
              已达每小时通知上限，明天00:10发送最新状态。"
         );
+        // The coming midnight by name, with its "at".
+        assert!(set(Some(When::tomorrow(0, 0)))
+            .render(Lang::En)
+            .ends_with("they get your latest status at midnight."));
+        assert!(set(Some(When::tomorrow(0, 0)))
+            .render(Lang::Zh)
+            .ends_with("已达每小时通知上限，午夜发送最新状态。"));
     }
 
     #[test]

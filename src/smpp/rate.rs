@@ -136,12 +136,13 @@ impl AdaptiveRate {
     /// Returns [`Pushback::Began`] for the first refusal after a quiet spell.
     pub fn on_throttled(&mut self, now: Duration) -> Option<Pushback> {
         let began = match &mut self.pushback {
-            Some((_, last, refusals)) => {
+            // A refusal after a quiet spell with no traffic to end the last one is a new one.
+            Some((_, last, refusals)) if now.saturating_sub(*last) < QUIET => {
                 *last = now;
                 *refusals += 1;
                 false
             }
-            None => {
+            _ => {
                 self.pushback = Some((now, now, 1));
                 true
             }
@@ -299,6 +300,11 @@ mod tests {
         // A new spell is a new beginning.
         assert!(matches!(
             r.on_throttled(ms(61_000)),
+            Some(Pushback::Began { .. })
+        ));
+        // Also when no traffic came between to end the last one (from the review).
+        assert!(matches!(
+            r.on_throttled(ms(61_000 + QUIET.as_millis() as u64)),
             Some(Pushback::Began { .. })
         ));
     }
