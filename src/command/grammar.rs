@@ -992,6 +992,11 @@ fn status_and_expiry<'a>(
                 HelpTopic::Status,
             );
         }
+        // `FREE.` / `忙。`: a built-in word that ends a sentence is that status, not a text.
+        let word = body.trim_end_matches(['.', '!', '。']);
+        if word.len() < body.len() && StatusWord::lookup(word).is_some() {
+            body = word;
+        }
         let change = match StatusWord::lookup(body) {
             Some(StatusWord::Clear) => StatusChange::Clear,
             _ => StatusChange::Set(
@@ -2812,6 +2817,10 @@ mod tests {
             // Without an expiry the text keeps its punctuation.
             ("STATUS FAMILY At the gym!", free("At the gym!"), None),
             ("STATUS FAMILY FREE", builtin(Free), None),
+            ("STATUS FAMILY FREE.", builtin(Free), None),
+            ("STATUS FAMILY busy!", builtin(Busy), None),
+            ("状态 家人 忙。", builtin(Busy), None),
+            ("STATUS FAMILY FREE?", free("FREE?"), None),
         ] {
             let text = normalize::normalize(text);
             assert_eq!(one_assignment(&text), (change, expiry), "{text}");
@@ -2823,7 +2832,8 @@ mod tests {
             }) => {
                 assert_eq!(list.len(), 2);
                 assert_eq!(list[0].expiry, minutes(120));
-                assert_eq!(list[1].status, free("FREE."));
+                // A built-in word ending the sentence is the built-in status.
+                assert_eq!(list[1].status, builtin(StatusCode::Free));
             }
             other => panic!("{other:?}"),
         }
