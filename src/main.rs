@@ -644,7 +644,13 @@ fn config_to_check(file: Option<PathBuf>, global: &DbArgs) -> anyhow::Result<Pat
 }
 
 /// The config `serve` runs with: the file (`--config`), then the flags over it.
-fn build_config(global: &DbArgs, args: &ServeArgs) -> anyhow::Result<Config> {
+/// `typed` says whether a flag that may also come from the environment was written on the
+/// command line.
+fn build_config(
+    global: &DbArgs,
+    args: &ServeArgs,
+    typed: impl Fn(&str) -> bool,
+) -> anyhow::Result<Config> {
     // The file's values are checked once flags and the environment have had their say (the
     // password often comes from PRESENCE_GW_SMSC_PASSWORD only).
     let file = match &global.config {
@@ -661,11 +667,11 @@ fn build_config(global: &DbArgs, args: &ServeArgs) -> anyhow::Result<Config> {
     if cfg.smsc.is_none() {
         // Without an SMSC the gateway runs its embedded simulator: carrier settings would be
         // silently ignored. (--password may also come from PRESENCE_GW_SMSC_PASSWORD, which
-        // a test environment may set for every run; it is not refused.)
+        // a test environment may set for every run; only a typed one is refused.)
         let given: Vec<&str> = args
             .flag_uses()
             .iter()
-            .filter(|u| u.given && !u.from_env)
+            .filter(|u| u.given && (!u.from_env || typed(u.flag)))
             .filter(|u| u.flag == "--bind-mode" || u.key.is_some_and(|k| k.starts_with("smsc.")))
             .map(|u| u.flag)
             .collect();
@@ -932,6 +938,13 @@ async fn serve(mut cfg: Config, log_format: LogFormat) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether `flag` (`--api-key`) was written on the command line in `m`, not taken from the
+/// environment or absent.
+fn typed_in(m: &clap::ArgMatches, flag: &str) -> bool {
+    let id = flag.trim_start_matches("--").replace('-', "_");
+    m.value_source(&id) == Some(ValueSource::CommandLine)
+}
+
 /// Errors end the process with status 1 and their message and causes on stderr, without the
 /// stack trace `anyhow` adds to a returned error when `RUST_BACKTRACE` is set (as many
 /// operations environments set it for panics; a typo in a config file is no crash).
@@ -975,10 +988,7 @@ fn run() -> anyhow::Result<()> {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging(cli.log_format);
     // A flag written before the subcommand, as opposed to one taken from the environment.
-    let typed = |flag: &str| {
-        let id = flag.trim_start_matches("--").replace('-', "_");
-        matches.value_source(&id) == Some(ValueSource::CommandLine)
-    };
+    let typed = |flag: &str| typed_in(&matches, flag);
     if let Some(cmd) = &cli.command {
         if !matches!(cmd, Command::Serve(_)) {
             refuse_flags_before(&cli.serve, typed, cmd.name())?;
@@ -1007,7 +1017,10 @@ fn run() -> anyhow::Result<()> {
         None => cli.serve,
     };
     // The config decides the runtime, so it is read before the runtime exists.
-    let cfg = build_config(&cli.db, &serve_args)?;
+    // The serve flags' own matches: the subcommand's, or the top level's without one.
+    let serve_matches = matches.subcommand_matches("serve").unwrap_or(&matches);
+    let typed_serve = |flag: &str| typed_in(serve_matches, flag);
+    let cfg = build_config(&cli.db, &serve_args, typed_serve)?;
     let workers = presence_gw::app::worker_threads(cfg.runtime.worker_threads);
     info!(workers, "starting the runtime");
     presence_gw::app::runtime(workers)?.block_on(serve(cfg, cli.log_format))

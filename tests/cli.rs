@@ -903,6 +903,11 @@ fn flags_that_would_be_ignored_are_refused() {
             vec!["--api-key", "new-key", "outbox", "list", "--db", db],
             "--api-key applies only to running the gateway",
         ),
+        // A typed password with no SMSC to bind to (the embedded simulator runs instead).
+        (
+            vec!["serve", "--password", "new-secret", "--db", db],
+            "--password only apply to an SMSC",
+        ),
     ] {
         let r = run_in(dir.path(), &args);
         r.no_panic("ignored flags");
