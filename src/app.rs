@@ -123,16 +123,22 @@ enum PresetSource {
     BuiltIn(PathBuf),
 }
 
-/// Write [`BUILT_IN_PRESETS`] to a new scratch folder.
+/// Write [`BUILT_IN_PRESETS`] to a new scratch folder: a fresh name no other user can have
+/// prepared (`create_dir` refuses one that exists, a symlink included), removed again if a
+/// write fails.
 fn unpack_built_in_presets() -> std::io::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!(
-        "presence-gw-presets-{}-{}",
+        "presence-gw-presets-{}-{:016x}",
         std::process::id(),
-        crate::store::now_ms()
+        rand::random::<u64>()
     ));
-    std::fs::create_dir_all(&dir)?;
-    for (name, bytes) in BUILT_IN_PRESETS {
-        std::fs::write(dir.join(name), bytes)?;
+    std::fs::create_dir(&dir)?;
+    let written = BUILT_IN_PRESETS
+        .iter()
+        .try_for_each(|(name, bytes)| std::fs::write(dir.join(name), bytes));
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(e);
     }
     Ok(dir)
 }
