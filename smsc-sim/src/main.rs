@@ -173,7 +173,7 @@ struct Serve {
     #[arg(long)]
     throttle: Option<u32>,
     /// Fault: delay responses, MS or MIN-MAX.
-    #[arg(long, value_parser = parse_delay)]
+    #[arg(long, value_parser = str::parse::<Delay>)]
     delay: Option<Delay>,
     /// Fault: error status for submits (e.g. 0x45), with --error-percent / --error-dest.
     #[arg(long, value_parser = parse_error_status)]
@@ -226,14 +226,6 @@ fn parse_system_id(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_u32(s: &str) -> Result<u32, String> {
-    smsc_sim::faults::parse_status(s)
-}
-
-fn parse_delay(s: &str) -> Result<Delay, String> {
-    s.parse()
-}
-
 fn parse_at_least_1(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),
@@ -245,7 +237,7 @@ fn parse_at_least_1(s: &str) -> Result<usize, String> {
 /// An error command_status: not 0 (ESME_ROK would answer a refusal as accepted, without the
 /// message_id an accepted submit carries).
 fn parse_error_status(s: &str) -> Result<u32, String> {
-    match parse_u32(s)? {
+    match smsc_sim::faults::parse_status(s)? {
         0 => Err("0 is ESME_ROK, not an error status".into()),
         n => Ok(n),
     }
