@@ -38,6 +38,17 @@ pub struct Delay {
 }
 
 impl Delay {
+    /// This delay, or why it is none: its shortest above its longest.
+    fn ordered(self) -> Result<Delay, String> {
+        if self.min_ms > self.max_ms {
+            return Err(format!(
+                "min_ms {} is above max_ms {}",
+                self.min_ms, self.max_ms
+            ));
+        }
+        Ok(self)
+    }
+
     /// A fixed delay.
     pub fn fixed(ms: u64) -> Self {
         Delay {
@@ -76,15 +87,11 @@ struct DelayFields {
 impl TryFrom<DelayRepr> for Delay {
     type Error = String;
     fn try_from(r: DelayRepr) -> Result<Delay, String> {
-        let d = match r {
-            DelayRepr::Fields(DelayFields { min_ms, max_ms }) => Delay { min_ms, max_ms },
-            DelayRepr::Ms(ms) => Delay::fixed(ms),
-            DelayRepr::Text(t) => return t.parse(),
-        };
-        if d.min_ms > d.max_ms {
-            return Err(format!("min_ms {} above max_ms {}", d.min_ms, d.max_ms));
+        match r {
+            DelayRepr::Fields(DelayFields { min_ms, max_ms }) => Delay { min_ms, max_ms }.ordered(),
+            DelayRepr::Ms(ms) => Ok(Delay::fixed(ms)),
+            DelayRepr::Text(t) => t.parse(),
         }
-        Ok(d)
     }
 }
 
@@ -93,17 +100,15 @@ impl std::str::FromStr for Delay {
     /// `MS` or `MIN-MAX` in milliseconds, as `smsc-sim serve --delay` takes it.
     fn from_str(s: &str) -> Result<Delay, String> {
         let ms = |v: &str| v.trim().parse::<u64>().map_err(|e| format!("{v:?}: {e}"));
-        let delay = match s.split_once('-') {
+        match s.split_once('-') {
             Some((a, b)) => Delay {
                 min_ms: ms(a)?,
                 max_ms: ms(b)?,
-            },
-            None => Delay::fixed(ms(s)?),
-        };
-        if delay.min_ms > delay.max_ms {
-            return Err(format!("{s:?}: MIN-MAX with MIN above MAX"));
+            }
+            .ordered()
+            .map_err(|e| format!("{s:?}: {e}")),
+            None => Ok(Delay::fixed(ms(s)?)),
         }
-        Ok(delay)
     }
 }
 
