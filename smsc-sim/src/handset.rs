@@ -384,6 +384,18 @@ impl Handsets {
             .unwrap_or_else(|| number.trim_start_matches('+').to_string())
     }
 
+    /// The key of the handset `number` names when looking one up: the number as written if
+    /// such a handset exists (`447700900003`, an international number written without `+`),
+    /// else as [`Handsets::key`] reads it (`13800138000` finds `8613800138000`).
+    fn lookup_key(&self, number: &str) -> String {
+        let plain = number.trim_start_matches('+');
+        if self.phones.contains_key(plain) {
+            plain.to_string()
+        } else {
+            self.key(number)
+        }
+    }
+
     /// How the network presents `number` as an MO's source ([`presented`]).
     pub fn presented(&self, number: &str) -> String {
         presented(number, &self.country_code)
@@ -422,13 +434,13 @@ impl Handsets {
     pub fn view(&self, number: &str) -> HandsetView {
         let mut v = self
             .phones
-            .get(&self.key(number))
+            .get(&self.lookup_key(number))
             .map(|h| h.view.clone())
             .unwrap_or_else(|| HandsetView {
                 number: number.to_string(),
                 ..HandsetView::default()
             });
-        let k = self.key(number);
+        let k = self.lookup_key(number);
         v.pending_parts = self
             .reassembler
             .snapshot()
@@ -440,7 +452,7 @@ impl Handsets {
 
     /// What `number` shows when `from` calls.
     pub fn call(&self, number: &str, from: &str) -> CallView {
-        let v = self.phones.get(&self.key(number));
+        let v = self.phones.get(&self.lookup_key(number));
         let c = v.and_then(|h| h.view.contact(from));
         CallView {
             number: number.to_string(),
@@ -458,7 +470,7 @@ impl Handsets {
     /// Avatar bytes `number` holds for contact `from`.
     pub fn avatar(&self, number: &str, from: &str) -> Option<Avatar> {
         self.phones
-            .get(&self.key(number))?
+            .get(&self.lookup_key(number))?
             .view
             .contact(from)?
             .avatar
@@ -827,7 +839,9 @@ mod tests {
         let mut phones = Handsets::new(&HandsetConfig::default());
         phones.ingest_mt(&mt("15551234567", 0, 0, b"hello".to_vec()), 1);
         assert_eq!(phones.view("+15551234567").texts(), vec!["hello"]);
-        assert!(phones.view("15551234567").texts().is_empty());
+        // Written without its +, a handset that exists is found as written.
+        assert_eq!(phones.view("15551234567").texts(), vec!["hello"]);
+        assert_eq!(phones.numbers(), vec!["15551234567".to_string()]);
     }
 
     fn mt(dest: &str, esm: u8, dc: u8, sm: Vec<u8>) -> MtRecord {
