@@ -284,6 +284,20 @@ impl Metrics {
             "HTTP requests by route and status.",
             http,
         );
+        // Running totals of outcomes, for rate() and alerts (the gauge above drops at a purge).
+        let entered: Vec<(String, String)> = crate::store::outbox::OutboxState::ALL
+            .iter()
+            .zip(store.outbox_entered)
+            .filter(|(state, _)| state.is_final())
+            .map(|(state, n)| (format!("{{state=\"{}\"}}", state.as_str()), n.to_string()))
+            .collect();
+        family(
+            &mut out,
+            "presence_gw_outbox_outcomes_total",
+            "counter",
+            "Outbox rows the gateway took into a final state since it started: delivered (its receipt said so), failed (refused, or a failed receipt), expired (validity), superseded (a newer update with its key).",
+            entered,
+        );
         family(
             &mut out,
             "presence_gw_outbox_messages",

@@ -987,12 +987,20 @@ async fn operator_api_events_health_and_metrics_over_http() {
                 .await
                 .unwrap();
         let table: Vec<u64> = states.iter().map(|&s| counts.get(s)).collect();
-        if scraped == table && counts.delivered >= 1 {
+        // The running total of outcomes: in this fresh database every delivered row is one
+        // the gateway took there (and a purge would not lower it).
+        let delivered_total: Option<u64> = text.lines().find_map(|l| {
+            l.strip_prefix("presence_gw_outbox_outcomes_total{state=\"delivered\"} ")?
+                .parse()
+                .ok()
+        });
+        if scraped == table && counts.delivered >= 1 && delivered_total == Some(counts.delivered) {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "scraped {scraped:?}, table {table:?} (states {states:?})"
+            "scraped {scraped:?}, table {table:?} (states {states:?}), \
+             delivered total {delivered_total:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -337,6 +337,10 @@ pub struct Stats {
     /// MO PDUs the inbox took for a copy of one it already had (an SMSC's resend after a lost
     /// answer, see [`inbox`]): acknowledged and not run again.
     pub mo_duplicates: u64,
+    /// Outbox rows this store's writer has taken into each state since it opened, in
+    /// [`outbox::OutboxState::ALL`] order: the outcomes (delivered, failed, expired,
+    /// superseded) as running totals, which a purge does not lower.
+    pub outbox_entered: [u64; 7],
     /// How long each write transaction took, BEGIN to COMMIT (its requests and the WAL
     /// writes): what every request in it waited for once it started.
     pub transaction: HistogramSnapshot,
@@ -351,6 +355,7 @@ struct Counters {
     retried_writes: AtomicU64,
     largest_batch: AtomicU64,
     mo_duplicates: AtomicU64,
+    outbox_entered: [AtomicU64; 7],
     /// Unix ms of the first failed batch since the last commit; 0 while commits succeed.
     failing_since: std::sync::atomic::AtomicI64,
     transaction: LatencyHistogram,
@@ -608,7 +613,12 @@ fn run_batch(
     }
     counters.transaction.observe(began.elapsed());
     let committed = commit_error.is_none();
-    tally::batch_end(committed);
+    let entered = tally::batch_end(committed);
+    for (total, n) in counters.outbox_entered.iter().zip(entered) {
+        if n > 0 {
+            total.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
     for finish in finishes {
         finish(commit_error.as_deref());
     }
@@ -1068,6 +1078,7 @@ impl Store {
             failing_since: Some(c.failing_since.load(Ordering::Relaxed)).filter(|&t| t > 0),
             queued: (self.inner.requests.max_capacity() - self.inner.requests.capacity()) as u64,
             mo_duplicates: c.mo_duplicates.load(Ordering::Relaxed),
+            outbox_entered: std::array::from_fn(|i| c.outbox_entered[i].load(Ordering::Relaxed)),
             transaction: c.transaction.snapshot(),
         }
     }

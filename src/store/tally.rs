@@ -40,6 +40,10 @@ struct Tally {
     batch: PerState,
     /// Changes made by the running request.
     request: PerState,
+    /// Rows that entered each state in the open transaction's finished requests, and in the
+    /// running request: the outcomes [`batch_end`] reports once committed.
+    batch_entered: PerState,
+    request_entered: PerState,
 }
 
 thread_local! {
@@ -71,13 +75,17 @@ pub(crate) fn note(from: Option<OutboxState>, to: Option<OutboxState>, rows: usi
         }
         if let Some(s) = to {
             t.request[index(s)] += n;
+            t.request_entered[index(s)] += n;
         }
     });
 }
 
 /// A request starts: whatever an earlier, unfinished piece of work left is not its.
 pub(crate) fn request_begin() {
-    TALLY.with_borrow_mut(|t| t.request = PerState::default());
+    TALLY.with_borrow_mut(|t| {
+        t.request = PerState::default();
+        t.request_entered = PerState::default();
+    });
 }
 
 /// The running request ended: its changes stay in the transaction (`kept`) or were rolled
@@ -85,22 +93,31 @@ pub(crate) fn request_begin() {
 pub(crate) fn request_end(kept: bool) {
     TALLY.with_borrow_mut(|t| {
         let request = std::mem::take(&mut t.request);
+        let entered = std::mem::take(&mut t.request_entered);
         if kept {
             add(&mut t.batch, &request);
+            add(&mut t.batch_entered, &entered);
         }
     });
 }
 
 /// The open transaction committed (`true`) or did not: in that case the base is counted again
-/// when next asked for, since part of the batch may have reached the file.
-pub(crate) fn batch_end(committed: bool) {
+/// when next asked for, since part of the batch may have reached the file. Returns how many
+/// rows entered each state in it (none if it did not commit), in [`OutboxState::ALL`] order.
+pub(crate) fn batch_end(committed: bool) -> PerState {
     TALLY.with_borrow_mut(|t| {
         let batch = std::mem::take(&mut t.batch);
+        let entered = std::mem::take(&mut t.batch_entered);
         match (&mut t.base, committed) {
             (Some((base, _)), true) => add(base, &batch),
             (base, _) => *base = None,
         }
-    });
+        if committed {
+            entered
+        } else {
+            PerState::default()
+        }
+    })
 }
 
 /// Count the table again at the next [`current`].
@@ -168,14 +185,18 @@ mod tests {
         request_end(false);
         let in_tx = current(1, || panic!("the base is known")).unwrap();
         assert_eq!(in_tx, counted(3, 2));
-        batch_end(true);
+        // The commit reports the rows that entered each state, the rolled-back ones not.
+        let entered = batch_end(true);
+        assert_eq!(entered[index(OutboxState::Delivered)], 2);
+        assert_eq!(entered[index(OutboxState::Queued)], 0);
         assert_eq!(current(1, || panic!("known")).unwrap(), counted(3, 2));
 
-        // A batch that failed: counted again, and so is a change by another process.
+        // A batch that failed: counted again, and so is a change by another process; it
+        // reports no outcome.
         request_begin();
-        note(None, Some(OutboxState::Queued), 1);
+        note(Some(OutboxState::Queued), Some(OutboxState::Failed), 1);
         request_end(true);
-        batch_end(false);
+        assert_eq!(batch_end(false), PerState::default());
         assert_eq!(current(1, || Ok(counted(4, 2))).unwrap(), counted(4, 2));
         assert_eq!(current(2, || Ok(counted(0, 6))).unwrap(), counted(0, 6));
         assert_eq!(current(2, || panic!("known")).unwrap(), counted(0, 6));
