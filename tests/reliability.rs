@@ -1203,6 +1203,34 @@ async fn no_secret_in_any_log_line_at_trace_level() {
         l.contains("rinvpaswd") || l.contains("reject")
     })
     .await;
+    bad.wait_for("the HTTP address", |s| s.contains("HTTP:"))
+        .await;
+    // /health names the refusal and the SMSC that refused (the address was null unless bound).
+    let http = {
+        let out = bad.out.lock().unwrap().clone();
+        out.lines()
+            .find_map(|l| l.trim_start().strip_prefix("HTTP:"))
+            .and_then(|r| r.split_whitespace().next())
+            .expect("HTTP address in the banner")
+            .to_string()
+    };
+    let health: serde_json::Value = reqwest::get(format!("{http}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        health["smsc_address"],
+        sim.smpp_addr().to_string(),
+        "{health}"
+    );
+    assert!(
+        health["smsc"]
+            .as_str()
+            .is_some_and(|s| s.contains("ESME_RINVPASWD")),
+        "{health}"
+    );
     let bad_out = bad.terminate().await;
     // Named as carrier documents and the outbox name it, not by rusmpp's variant.
     assert!(bad_out.contains("ESME_RINVPASWD (0x0000000E)"), "{bad_out}");

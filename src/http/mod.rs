@@ -132,7 +132,8 @@ async fn health(State(st): State<HttpState>) -> Response {
             "stopped".into(),
         ),
     };
-    let address = st.link.bound_to();
+    // Bound: the SMSC bound to; else the one being tried (a refused bind names it too).
+    let address = st.link.bound_to().or_else(|| st.link.target());
     // Every write failing for a while (a full disk, a read-only file, the database held by
     // another process): MO is refused (the SMSC redelivers it) and nothing is recorded, so the
     // gateway is not ready whatever the link says.

@@ -280,6 +280,8 @@ pub struct LinkStats {
     pub inbound_ack: crate::histogram::LatencyHistogram,
     /// The SMSC address of the bound session (`smsc` or a fallback); empty while not bound.
     pub bound_to: Mutex<String>,
+    /// The SMSC address the link binds to or is trying now (set at each attempt).
+    pub target: Mutex<String>,
     /// Sessions (their [`Inbound::session`] tags) the SMSC read every answer of: ended by a
     /// completed unbind with nothing left to answer, so it sends none of their PDUs again
     /// and the same text on a later session is the subscriber's. Taken with
@@ -351,6 +353,18 @@ impl LinkHandle {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         (self.is_bound() && !a.is_empty()).then_some(a)
+    }
+
+    /// The SMSC address the link is bound to or trying (the last attempt's), if it tried.
+    pub fn target(&self) -> Option<String> {
+        let a = self
+            .shared
+            .stats
+            .target
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        (!a.is_empty()).then_some(a)
     }
 
     /// Whether the link is bound now (both sessions of a transmitter/receiver pair).
@@ -736,6 +750,7 @@ async fn supervise(
             smsc: rotation.current().to_string(),
             ..base.clone()
         };
+        *stats.target.lock().unwrap_or_else(|e| e.into_inner()) = cfg.smsc.clone();
         // On a fallback, a probe of the primary can end this session (not the link).
         let session_stop = shutdown.child_token();
         let probe = match (rotation.on_fallback(), probe_every) {
