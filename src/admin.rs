@@ -201,7 +201,7 @@ pub fn outbox_header() -> String {
 /// One `outbox list` line, under [`outbox_header`]: id, state, kind, destination, attempts;
 /// when the row was created, when its state last changed and (queued rows only) when it is
 /// next tried, in UTC; then `smsc ` and the SMSC's ids of its segments (to find it in the
-/// carrier's records), and the last error. The creation time is in full; the other two are the time of
+/// carrier's records), and the last error (`earlier: ...` on a row that went out after all). The creation time is in full; the other two are the time of
 /// day when on the same day, else `MM-DD HH:MM:SS`, so the columns stay 14 wide.
 pub fn outbox_line(r: &outbox::OutboxRow, segments: &[outbox::SegmentRow]) -> String {
     let utc = crate::service::clock::Zone::UTC;
@@ -227,7 +227,18 @@ pub fn outbox_line(r: &outbox::OutboxRow, segments: &[outbox::SegmentRow]) -> St
     } else {
         format!("smsc {}", ids.join(","))
     };
-    let tail = [ids, r.last_error.clone().unwrap_or_default()]
+    // A row that went out after all (retried, or taken by the SMSC on a later try) keeps
+    // the error of its earlier try: said as such, not as why it stands where it stands.
+    let error = match (&r.last_error, r.state) {
+        (
+            Some(e),
+            outbox::OutboxState::Delivered
+            | outbox::OutboxState::Submitted
+            | outbox::OutboxState::InFlight,
+        ) => format!("earlier: {e}"),
+        (e, _) => e.clone().unwrap_or_default(),
+    };
+    let tail = [ids, error]
         .into_iter()
         .filter(|t| !t.is_empty())
         .collect::<Vec<_>>()

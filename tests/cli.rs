@@ -622,7 +622,8 @@ fn outbox_rows(db: &Path, rows: &[TestRow<'_>]) -> Vec<i64> {
             .write_blocking(move |tx| {
                 tx.execute(
                     "UPDATE outbox SET state = ?2, updated_at = ?3, next_attempt_at = ?4,
-                        attempts = 3, last_error = CASE ?2 WHEN 'failed' THEN 'EsmeRinvdstadr' END
+                        attempts = 3,
+                        last_error = CASE WHEN ?2 IN ('failed', 'delivered') THEN 'EsmeRinvdstadr' END
                      WHERE id = ?1",
                     rusqlite::params![id, state, changed, next],
                 )
@@ -832,6 +833,8 @@ fn outbox_list_shows_when_rows_were_created_changed_and_are_next_tried() {
                 t + 1_000,
                 t + 86_400_000,
             ),
+            // Failed once, retried by the operator, delivered.
+            ("+8613900139002", None, "delivered", t, t + 9_000, t),
         ],
     );
     let r = run_in(d, &["outbox", "list", "--db", "gw.db"]);
@@ -858,6 +861,13 @@ fn outbox_list_shows_when_rows_were_created_changed_and_are_next_tried() {
         queued.contains("2026-11-22 06:30:00       06:30:01 11-23 06:30:00"),
         "{queued}"
     );
+    // The delivered row's error was its earlier try's, and says so.
+    let delivered = row(ids[2]);
+    assert!(
+        delivered.ends_with("  earlier: EsmeRinvdstadr"),
+        "{delivered}"
+    );
+    assert!(failed.ends_with("  EsmeRinvdstadr"), "{failed}");
     // The columns line up: each time starts where its head does.
     for (col, text) in [
         ("created (UTC)", "2026-11-22"),
