@@ -1003,6 +1003,17 @@ fn run() -> anyhow::Result<()> {
             with_env_secrets(&mut cfg);
             cfg.validate_in(&text, &file)?;
             out!("{} is valid:\n{}", file.display(), cfg.summary());
+            // Which secrets the environment gives, over the file's (their values are not shown).
+            let from_env: Vec<&str> = ["PRESENCE_GW_SMSC_PASSWORD", "PRESENCE_GW_API_KEY"]
+                .into_iter()
+                .filter(|v| std::env::var_os(v).is_some())
+                .collect();
+            if !from_env.is_empty() {
+                out!(
+                    "from the environment, over the file: {}",
+                    from_env.join(", ")
+                );
+            }
             return Ok(());
         }
         Some(Command::Activity(cmd)) => return activity(cmd, &cli.db),

@@ -211,6 +211,21 @@ fn check_config_accepts_the_example_and_masks_secrets() {
         "{}",
         r.stdout
     );
+    assert!(!r.stdout.contains("from the environment"), "{}", r.stdout);
+    // A password from the environment is said to override the file's (its value is not shown).
+    let r = run_in_env(
+        dir.path(),
+        &["check-config", "secrets.toml"],
+        &[("PRESENCE_GW_SMSC_PASSWORD", "Env8pw")],
+    );
+    assert!(r.ok(), "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("from the environment, over the file: PRESENCE_GW_SMSC_PASSWORD"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("Env8pw"), "{}", r.stdout);
 }
 
 /// Writes `body` to `dir/name`, runs `check-config` on it, expects a clean refusal.
