@@ -1471,3 +1471,42 @@ async fn a_failure_by_receipt_is_logged() {
         failed[0]
     );
 }
+
+/// Messages whose validity ends while the SMSC is out of reach end then, with no try counted,
+/// instead of staying `queued` (counted as still to be sent) until the rebind (from the
+/// exploratory tester: 70 s queued past their validity, then expired with one try).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_expire_while_the_smsc_is_out_of_reach() {
+    let sim = start_sim(SimConfig::local(), PASSWORD).await;
+    let mut unreachable = link(&sim, BindMode::Trx);
+    sim.shutdown().await;
+    unreachable.reconnect_min = Duration::from_millis(200);
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(&dir, unreachable);
+    opts.dispatcher.validity = Some(Duration::from_secs(1));
+    let gw = Gateway::start_with_service(opts, ServiceConfig::default())
+        .await
+        .expect("gateway starts");
+    enqueue_all(&gw, vec![NewMessage::sms(number(1), "too late")]).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let c = counts(&gw).await;
+        if c.expired == 1 {
+            assert_eq!(c.queued, 0, "{c:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not expired while down: {c:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!gw.link.is_bound());
+    let attempts: i64 = gw
+        .store
+        .read(|c| {
+            c.query_row("SELECT attempts FROM outbox", [], |r| r.get(0))
+                .map_err(StoreError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(attempts, 0, "never sent, no try counted");
+    gw.shutdown().await;
+}

@@ -109,6 +109,10 @@ impl DispatcherConfig {
     }
 }
 
+/// How often rows past their validity are looked for while the link is down (each look reads
+/// every queued row, [`outbox::expire_past_validity`]).
+const EXPIRE_WHILE_DOWN_MS: i64 = 5_000;
+
 pub use crate::smpp::status_text;
 
 /// What one attempt at a row came to, from the answers to its segments.
@@ -311,6 +315,7 @@ impl Dispatcher {
         let batch_max = (self.cfg.concurrency / 4).clamp(1, BATCH_MAX);
         let mut last_expiry = 0i64;
         let mut last_sweep = 0i64;
+        let mut last_down_expiry = 0i64;
         let mut state = self.link.watch_state();
         loop {
             if shutdown.is_cancelled() {
@@ -320,6 +325,13 @@ impl Dispatcher {
                 // The sweep's first step comes an interval after the (re)bind: receipts the
                 // SMSC kept while the link was down come first.
                 last_sweep = now_ms();
+                // Messages whose validity ends while the SMSC is out of reach end then, not
+                // at the rebind (the queue counted them meanwhile as still to be sent).
+                let now = now_ms();
+                if now - last_down_expiry >= EXPIRE_WHILE_DOWN_MS {
+                    last_down_expiry = now;
+                    self.expire_while_down(now).await;
+                }
                 tokio::select! {
                     _ = state.changed() => {}
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -485,6 +497,27 @@ impl Dispatcher {
             validity,
         )
         .map_err(|e| e.to_string())
+    }
+
+    /// While the link is down: queued rows past their validity (their own `expires_at`, or
+    /// the configured validity after their content was queued) become `expired`.
+    async fn expire_while_down(&self, now: i64) {
+        let validity = self.cfg.validity.map(|v| v.as_millis() as i64);
+        let expired = self
+            .store
+            .write(move |tx| {
+                let mut ids = outbox::expire_due(tx, now)?;
+                if let Some(v) = validity {
+                    ids.extend(outbox::expire_past_validity(tx, now, v)?);
+                }
+                Ok::<_, crate::store::StoreError>(ids.len())
+            })
+            .await;
+        match expired {
+            Ok(0) => {}
+            Ok(rows) => info!(rows, "outbox rows expired while the SMSC is out of reach"),
+            Err(e) => warn!(error = %e, "could not expire rows while the SMSC is out of reach"),
+        }
     }
 
     /// When `row` stops being worth sending (Unix ms): its own `expires_at`, else the

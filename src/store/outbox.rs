@@ -1307,19 +1307,52 @@ pub fn expire_due(tx: &Transaction<'_>, now: i64) -> Result<Vec<i64>, StoreError
         .prepare_cached(EXPIRED_SQL)
         .and_then(|mut s| s.query_map([now], |r| r.get(0))?.collect())
         .ctx("outbox::expire_due")?;
-    if !ids.is_empty() {
-        let mut expire = tx
-            .prepare_cached(
-                "UPDATE outbox SET state = 'expired', last_error = 'validity period ended',
-                     updated_at = ?2
-                 WHERE id = ?1",
-            )
-            .ctx("outbox::expire_due")?;
-        for id in &ids {
-            let n = expire.execute(params![id, now]).ctx("outbox::expire_due")?;
-            tally::note(Some(OutboxState::Queued), Some(OutboxState::Expired), n);
-        }
+    expire_queued(tx, &ids, now)?;
+    Ok(ids)
+}
+
+/// Queued rows `ids` become `expired` (validity period ended).
+fn expire_queued(tx: &Transaction<'_>, ids: &[i64], now: i64) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
     }
+    let mut expire = tx
+        .prepare_cached(
+            "UPDATE outbox SET state = 'expired', last_error = 'validity period ended',
+                 updated_at = ?2
+             WHERE id = ?1 AND state = 'queued'",
+        )
+        .ctx("outbox::expire_queued")?;
+    for id in ids {
+        let n = expire
+            .execute(params![id, now])
+            .ctx("outbox::expire_queued")?;
+        tally::note(Some(OutboxState::Queued), Some(OutboxState::Expired), n);
+    }
+    Ok(())
+}
+
+/// Queued rows without a validity end of their own whose content was queued more than
+/// `validity_ms` before `now` become `expired`; returns their ids. While the link is up such
+/// rows end when claimed (the dispatcher checks each row's validity before it sends); this is
+/// for while it is down, so that the queue does not count messages it can no longer send.
+/// It reads every queued row (no index orders them by age), so it runs seldom.
+pub fn expire_past_validity(
+    tx: &Transaction<'_>,
+    now: i64,
+    validity_ms: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let ids: Vec<i64> = tx
+        .prepare_cached(
+            "SELECT id FROM outbox WHERE state = 'queued' AND expires_at IS NULL
+                 AND content_at <= ?1",
+        )
+        .and_then(|mut s| {
+            s.query_map([now.saturating_sub(validity_ms)], |r| r.get(0))?
+                .collect()
+        })
+        .ctx("outbox::expire_past_validity")?;
+    expire_queued(tx, &ids, now)?;
     Ok(ids)
 }
 
