@@ -9,7 +9,14 @@ pub struct Backoff {
     min: Duration,
     max: Duration,
     attempt: u32,
+    /// Credential refusals in a row, since the last successful bind.
+    refusals: u32,
 }
+
+/// Longest wait between binds the SMSC refused for their credentials. Many SMSCs lock an
+/// account after a number of failed binds: a wrong password retried every half minute would
+/// reach that overnight, so each refusal in a row doubles the wait, up to this.
+pub const REFUSED_MAX: Duration = Duration::from_secs(600);
 
 impl Backoff {
     /// Back-off starting at `min`, doubling per failed attempt, never above `max`.
@@ -18,6 +25,7 @@ impl Backoff {
             min,
             max: max.max(min),
             attempt: 0,
+            refusals: 0,
         }
     }
 
@@ -39,16 +47,50 @@ impl Backoff {
         step.mul_f64(0.5 + 0.5 * unit)
     }
 
-    /// Delay after a bind the SMSC rejected for credentials: the cap, straight away.
+    /// Delay after a bind the SMSC refused without blaming the credentials (`ESME_RBINDFAIL`:
+    /// its binds all in use, maintenance): the cap, straight away.
     pub fn auth_failure_delay(&mut self) -> Duration {
         self.attempt = 16;
         self.max
+    }
+
+    /// Delay after a bind refused for its credentials (wrong password, unknown system_id): the
+    /// cap, doubled for each such refusal in a row, up to [`REFUSED_MAX`] (or the cap, if
+    /// that is longer).
+    pub fn credentials_refused_delay(&mut self) -> Duration {
+        self.attempt = 16;
+        self.refusals = self.refusals.saturating_add(1);
+        self.max
+            .saturating_mul(1u32 << (self.refusals - 1).min(16))
+            .min(REFUSED_MAX.max(self.max))
+    }
+
+    /// A bind succeeded: the credentials are good again.
+    pub fn bound(&mut self) {
+        self.refusals = 0;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_credentials_wait_longer_each_time_until_a_bind() {
+        let mut b = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+        let waits: Vec<u64> = (0..7)
+            .map(|_| b.credentials_refused_delay().as_secs())
+            .collect();
+        assert_eq!(waits, [30, 60, 120, 240, 480, 600, 600]);
+        // Other refusals keep the cap.
+        assert_eq!(b.auth_failure_delay(), Duration::from_secs(30));
+        b.bound();
+        assert_eq!(b.credentials_refused_delay(), Duration::from_secs(30));
+        // A cap above the ceiling stays the cap.
+        let mut long = Backoff::new(Duration::from_secs(1), Duration::from_secs(900));
+        long.credentials_refused_delay();
+        assert_eq!(long.credentials_refused_delay(), Duration::from_secs(900));
+    }
 
     #[test]
     fn grows_exponentially_and_caps() {

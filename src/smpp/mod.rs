@@ -886,15 +886,17 @@ async fn supervise(
                 backoff.auth_failure_delay()
             }
             SessionEnd::AuthRejected(status) => {
+                let delay = backoff.credentials_refused_delay();
                 error!(
                     status = %status_text(status),
                     system_id = %cfg.system_id,
                     smsc = %cfg.smsc,
-                    "the SMSC rejected the bind credentials: check system_id and password; retrying slowly"
+                    retry_in_secs = delay.as_secs(),
+                    "the SMSC rejected the bind credentials: check system_id and password; retrying slowly, each refusal waiting longer (many SMSCs lock an account after failed binds)"
                 );
                 let _ = state.send(LinkState::AuthRejected(status_text(status)));
                 rotation.failed();
-                backoff.auth_failure_delay()
+                delay
             }
             SessionEnd::Closed { reason, bound } => {
                 if bound {
@@ -904,6 +906,7 @@ async fn supervise(
                 }
                 let _ = state.send(LinkState::Down(reason));
                 if bound {
+                    backoff.bound();
                     if bound_for.is_some_and(|d| d >= stable_after) {
                         backoff.reset();
                     }
