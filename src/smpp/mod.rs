@@ -130,6 +130,12 @@ impl Default for LinkConfig {
     }
 }
 
+/// An SMSC address kept in `m` (empty: none).
+fn address(m: &Mutex<String>) -> Option<String> {
+    let a = m.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    (!a.is_empty()).then_some(a)
+}
+
 /// An SMSC's `command_status` as an outbox row and the log keep it: the SMPP 3.4 name and the code as
 /// carrier documents write it, `ESME_RINVDSTADR (0x0000000B)`; a vendor code the standard
 /// does not name, by its code alone.
@@ -345,26 +351,12 @@ impl LinkHandle {
 
     /// The SMSC address the link is bound to (`smsc` or one of `fallback_smsc`), if bound.
     pub fn bound_to(&self) -> Option<String> {
-        let a = self
-            .shared
-            .stats
-            .bound_to
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        (self.is_bound() && !a.is_empty()).then_some(a)
+        address(&self.shared.stats.bound_to).filter(|_| self.is_bound())
     }
 
     /// The SMSC address the link is bound to or trying (the last attempt's), if it tried.
     pub fn target(&self) -> Option<String> {
-        let a = self
-            .shared
-            .stats
-            .target
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        (!a.is_empty()).then_some(a)
+        address(&self.shared.stats.target)
     }
 
     /// Whether the link is bound now (both sessions of a transmitter/receiver pair).
