@@ -708,7 +708,8 @@ fn near_expiry(text: &str) -> Option<&str> {
 }
 
 /// Whether `text`, after an expiry keyword, looks like a time or duration gone wrong: it
-/// starts with a digit, is not one number of five digits or more, and has at most three
+/// starts with a digit (or a Chinese numeral, with 点 / 时 / 分 in it: `五点多`), is not one
+/// number of five digits or more, and has at most three
 /// parts, each with a digit, of one letter, or a unit or part of day (`5 30`, `5X`, `1H 30`,
 /// `5 p`, `5 PM X`).
 /// Chinese in it is only what times and durations are written with (`5点多`): `开车到2号航站楼`
@@ -717,13 +718,19 @@ fn near_expiry(text: &str) -> Option<&str> {
 fn near_miss(text: &str) -> bool {
     const UNIT_WORDS: &[&str] = &["H", "M", "D", "HR", "AM", "PM", "A", "P"];
     const TIME_CHARS: &str = "点时分钟半刻小天个后多";
+    const ZH_NUMERALS: &str = "零〇一二两三四五六七八九十";
     let parts: Vec<&str> = text.split(' ').filter(|p| !p.is_empty()).collect();
-    text.starts_with(|c: char| c.is_ascii_digit())
+    let chinese_time =
+        text.starts_with(|c: char| ZH_NUMERALS.contains(c)) && text.contains(['点', '时', '分']);
+    (text.starts_with(|c: char| c.is_ascii_digit()) || chinese_time)
         && !(text.len() >= 5 && text.bytes().all(|b| b.is_ascii_digit()))
-        && text.chars().all(|c| c.is_ascii() || TIME_CHARS.contains(c))
+        && text
+            .chars()
+            .all(|c| c.is_ascii() || TIME_CHARS.contains(c) || ZH_NUMERALS.contains(c))
         && parts.len() <= 3
         && parts.iter().all(|p| {
             p.contains(|c: char| c.is_ascii_digit())
+                || (chinese_time && p.contains(|c: char| ZH_NUMERALS.contains(c)))
                 || p.chars().count() == 1
                 || UNIT_WORDS.iter().any(|w| p.eq_ignore_ascii_case(w))
         })
@@ -2729,6 +2736,7 @@ mod tests {
             ),
             ("STATUS FAMILY FREE, COLLEAGUES BUSY FOR 5X", "FOR 5X"),
             ("状态 家人 忙到5点多", "到5点多"),
+            ("状态 家人 忙到五点多", "到五点多"),
             ("状态 家人 开会 到 5x", "到 5x"),
             ("状态 家人 忙碌直到5点多", "直到5点多"),
         ] {
@@ -2753,7 +2761,7 @@ mod tests {
             ("STATUS FAMILY FREEDOM FOR 5X", "FREEDOM FOR 5X"),
             ("STATUS FAMILY \"BUSY UNTIL 5 30\"", "BUSY UNTIL 5 30"),
             ("状态 家人 收到100", "收到100"),
-            ("状态 家人 忙到五点多", "忙到五点多"),
+            ("状态 家人 开车到一个地方", "开车到一个地方"),
             // Places and words after 到 / FOR are no times gone wrong (from the review).
             ("状态 家人 开车到2号航站楼", "开车到2号航站楼"),
             ("状态 家人 开会到3楼", "开会到3楼"),
