@@ -718,19 +718,18 @@ fn near_expiry(text: &str) -> Option<&str> {
 fn near_miss(text: &str) -> bool {
     const UNIT_WORDS: &[&str] = &["H", "M", "D", "HR", "AM", "PM", "A", "P"];
     const TIME_CHARS: &str = "点时分钟半刻小天个后多";
-    const ZH_NUMERALS: &str = "零〇一二两三四五六七八九十";
+    let numeral = |c: char| zh_digit(c).is_some() || c == '十';
     let parts: Vec<&str> = text.split(' ').filter(|p| !p.is_empty()).collect();
-    let chinese_time =
-        text.starts_with(|c: char| ZH_NUMERALS.contains(c)) && text.contains(['点', '时', '分']);
+    let chinese_time = text.starts_with(numeral) && text.contains(['点', '时', '分']);
     (text.starts_with(|c: char| c.is_ascii_digit()) || chinese_time)
         && !(text.len() >= 5 && text.bytes().all(|b| b.is_ascii_digit()))
         && text
             .chars()
-            .all(|c| c.is_ascii() || TIME_CHARS.contains(c) || ZH_NUMERALS.contains(c))
+            .all(|c| c.is_ascii() || TIME_CHARS.contains(c) || numeral(c))
         && parts.len() <= 3
         && parts.iter().all(|p| {
             p.contains(|c: char| c.is_ascii_digit())
-                || (chinese_time && p.contains(|c: char| ZH_NUMERALS.contains(c)))
+                || (chinese_time && p.contains(numeral))
                 || p.chars().count() == 1
                 || UNIT_WORDS.iter().any(|w| p.eq_ignore_ascii_case(w))
         })
@@ -1070,7 +1069,13 @@ impl RawExpiry {
     /// zero in up to three digits (`5`, `530`, `12`), as written otherwise (`0500`, `17`, `0`,
     /// and the four-digit 24-hour notation `1030`, `1200`).
     fn bare(digits: &str, h: u64, m: u64) -> RawExpiry {
-        RawExpiry::hour_of(!digits.starts_with('0') && digits.len() < 4, h, m)
+        RawExpiry::hour_of(RawExpiry::either_half(digits), h, m)
+    }
+
+    /// Whether an hour typed as `digits` may be on either half of the day: no leading zero,
+    /// at most three digits (see [`RawExpiry::bare`]).
+    fn either_half(digits: &str) -> bool {
+        !digits.starts_with('0') && digits.len() < 4
     }
 
     /// `h:m` on either half of the day when the hour is 1 to 12 and `bare` (typed without a
@@ -1409,20 +1414,30 @@ fn en_keyword_expiry_with(input: &str, bare: bool) -> PResult<'_, RawExpiry> {
 /// such parts in smaller units, with spaces or `AND` between them or neither (`1H30M`,
 /// `1H 30M`, `1 HOUR 30 MIN`, `1 HOUR AND 30 MINUTES`, `1D 2H`).
 fn en_duration(input: &str) -> PResult<'_, RawExpiry> {
-    let (mut i, first) = en_duration_part(input)?;
-    let mut parts = vec![first];
-    loop {
-        let next: PResult<'_, _> =
-            (space0, opt((tag_no_case("AND"), space1)), en_duration_part).parse(i);
-        match next {
-            Ok((rest, (_, _, part))) if parts.last().is_some_and(|last| part.1 < last.1) => {
-                parts.push(part);
-                i = rest;
-            }
-            _ => break,
-        }
-    }
+    let (i, first) = en_duration_part(input)?;
+    let (i, parts) = falling_parts(i, first, |i| {
+        let (i, _) = (space0, opt((tag_no_case("AND"), space1))).parse(i)?;
+        en_duration_part(i)
+    });
     Ok((i, RawExpiry::of_parts(&parts)))
+}
+
+/// `first`, then as many more parts from `next` as come in smaller and smaller units (`1H`
+/// then `30M`; a second `1H` or a `2D` after `1H` is not this duration's).
+fn falling_parts<'a>(
+    mut i: &'a str,
+    first: (Amount, DurationUnit),
+    next: impl Fn(&'a str) -> PResult<'a, (Amount, DurationUnit)>,
+) -> (&'a str, Vec<(Amount, DurationUnit)>) {
+    let mut parts = vec![first];
+    while let Ok((rest, part)) = next(i) {
+        if parts.last().is_some_and(|last| part.1 >= last.1) {
+            break;
+        }
+        parts.push(part);
+        i = rest;
+    }
+    (i, parts)
 }
 
 /// One `<n><unit>` of [`en_duration`].
@@ -1500,7 +1515,7 @@ fn zh_clock<'a>(input: &'a str) -> PResult<'a, RawExpiry> {
         |i: &'a str| -> PResult<'a, (bool, u64)> {
             let (i, digits) = digit1(i)?;
             let h = digits.parse::<u64>().unwrap_or(u64::MAX);
-            Ok((i, (!digits.starts_with('0') && digits.len() < 4, h)))
+            Ok((i, (RawExpiry::either_half(digits), h)))
         },
         |i: &'a str| -> PResult<'a, (bool, u64)> {
             let (i, h) = zh_numeral(i)?;
@@ -1607,18 +1622,11 @@ fn zh_duration_part(input: &str, short_minutes: bool) -> PResult<'_, (Amount, Du
 /// or a space possibly between them (`1小时30分钟`, `一小时三十分`, `1小时零5分`, `1天2小时`;
 /// a later part may be the short `30分`), then possibly `后`.
 fn zh_duration(input: &str, short_minutes: bool) -> PResult<'_, RawExpiry> {
-    let (mut i, first) = zh_duration_part(input, short_minutes)?;
-    let mut parts = vec![first];
-    loop {
-        let next: PResult<'_, _> = (space0, opt(tag("零")), |i| zh_duration_part(i, true)).parse(i);
-        match next {
-            Ok((rest, (_, _, part))) if parts.last().is_some_and(|last| part.1 < last.1) => {
-                parts.push(part);
-                i = rest;
-            }
-            _ => break,
-        }
-    }
+    let (i, first) = zh_duration_part(input, short_minutes)?;
+    let (i, parts) = falling_parts(i, first, |i| {
+        let (i, _) = (space0, opt(tag("零"))).parse(i)?;
+        zh_duration_part(i, true)
+    });
     let (i, _) = opt(tag("后")).parse(i)?;
     Ok((i, RawExpiry::of_parts(&parts)))
 }
