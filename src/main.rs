@@ -535,6 +535,14 @@ struct FlagUse {
     from_env: bool,
 }
 
+impl FlagUse {
+    /// Given on the command line: set, and not (possibly) from the environment unless `typed`
+    /// says it was written there.
+    fn written(&self, typed: &impl Fn(&str) -> bool) -> bool {
+        self.given && (!self.from_env || typed(self.flag))
+    }
+}
+
 impl ServeArgs {
     /// Every serve flag, for the checks that refuse flags that would be ignored and that
     /// name a bad value by its flag.
@@ -602,7 +610,7 @@ fn refuse_flags_before(
     let given: Vec<&str> = top
         .flag_uses()
         .iter()
-        .filter(|u| u.given && (!u.from_env || typed(u.flag)))
+        .filter(|u| u.written(&typed))
         .map(|u| u.flag)
         .collect();
     if given.is_empty() {
@@ -671,7 +679,7 @@ fn build_config(
         let given: Vec<&str> = args
             .flag_uses()
             .iter()
-            .filter(|u| u.given && (!u.from_env || typed(u.flag)))
+            .filter(|u| u.written(&typed))
             .filter(|u| u.flag == "--bind-mode" || u.key.is_some_and(|k| k.starts_with("smsc.")))
             .map(|u| u.flag)
             .collect();

@@ -136,9 +136,9 @@ fn address(m: &Mutex<String>) -> Option<String> {
     (!a.is_empty()).then_some(a)
 }
 
-/// An SMSC's `command_status` as an outbox row and the log keep it: the SMPP 3.4 name and the code as
-/// carrier documents write it, `ESME_RINVDSTADR (0x0000000B)`; a vendor code the standard
-/// does not name, by its code alone.
+/// An SMSC's `command_status` as an outbox row and the log keep it: the SMPP 3.4 name and
+/// the code as carrier documents write it, `ESME_RINVDSTADR (0x0000000B)`; a vendor code the
+/// standard does not name, by its code alone.
 pub fn status_text(status: rusmpp::CommandStatus) -> String {
     let code = u32::from(status);
     match format!("{status:?}").strip_prefix("Esme") {
