@@ -462,13 +462,14 @@ pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enque
         }
     }
     // No RETURNING (here and below): SQLite runs a RETURNING statement into an ephemeral
-    // table, under a statement journal; the new rowid is the connection's last insert.
+    // table, under a statement journal; the new rowid is the connection's last insert. `room`:
+    // the bytes the claim will use (schema migration 18).
     exec_cached(
         tx,
         "INSERT INTO outbox (created_at, updated_at, content_at, kind, source, destination,
              body, payload, url, coalesce_key, state, attempts, next_attempt_at, expires_at,
-             priority)
-         VALUES (?1, ?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', 0, ?9, ?10, ?11)",
+             priority, room)
+         VALUES (?1, ?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', 0, ?9, ?10, ?11, X'000000')",
         rusqlite::params_from_iter(content),
     )
     .ctx("outbox::enqueue: insert")?;
@@ -538,9 +539,12 @@ pub fn claim_due(
     }
     // One statement for the batch (`rarray`, see `schema::migrate`), not one per row.
     let ids = id_array(rows.iter().map(|r| r.id));
+    // `room = NULL` gives back the bytes `in_flight` adds to `queued`, so each row is
+    // overwritten in place (schema migration 18).
     let claimed = exec_cached(
         tx,
-        "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at = ?1
+        "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at = ?1,
+             room = NULL
          WHERE id IN rarray(?2)",
         params![now, ids],
     )
@@ -586,10 +590,11 @@ fn apply_to_segment(
         ReceiptState::Delivered => SegmentState::Delivered,
         ReceiptState::Failed => SegmentState::Failed,
     };
-    // A final segment keeps its outcome; later receipts for it change nothing.
+    // A final segment keeps its outcome; later receipts for it change nothing. `room = NULL`
+    // gives back the bytes the stat takes (schema migration 18).
     let updated = exec_cached(
         tx,
-        "UPDATE outbox_segment SET state = ?2, receipt_stat = ?3, updated_at = ?4
+        "UPDATE outbox_segment SET state = ?2, receipt_stat = ?3, updated_at = ?4, room = NULL
          WHERE id = ?1 AND state = 'submitted'",
         params![segment_id, new_state, stat, now],
     )
@@ -973,15 +978,16 @@ const SEGMENT_CHUNK: usize = 16;
 
 /// The segment insert for `rows` rows, eight parameters a row: outbox id, segment number,
 /// segment count, normalised id, raw id, attempt, submitted at, updated at. The same answer
-/// recorded twice is ignored. No RETURNING: SQLite materialises a RETURNING statement's rows
+/// recorded twice is ignored; each row keeps room for its receipt's stat (schema migration 18).
+/// No RETURNING: SQLite materialises a RETURNING statement's rows
 /// in an ephemeral table.
 fn segment_insert_sql(rows: usize) -> String {
     format!(
         "INSERT INTO outbox_segment (outbox_id, seq, total, smsc_message_id,
-             smsc_message_id_raw, attempt, state, submitted_at, updated_at)
+             smsc_message_id_raw, attempt, state, submitted_at, updated_at, room)
          VALUES {}
          ON CONFLICT (outbox_id, seq, smsc_message_id) DO NOTHING",
-        vec!["(?, ?, ?, ?, ?, ?, 'submitted', ?, ?)"; rows].join(", ")
+        vec!["(?, ?, ?, ?, ?, ?, 'submitted', ?, ?, X'00000000000000')"; rows].join(", ")
     )
 }
 
@@ -1191,8 +1197,9 @@ fn back_to_queue(
         Requeue::Unsent => (now, true, 2),
         Requeue::Operator => (now, false, 1),
     };
+    // Queued again, the row takes back the room its next claim uses (schema migration 18).
     tx.prepare_cached(
-        "UPDATE outbox SET state = 'queued',
+        "UPDATE outbox SET state = 'queued', room = X'000000',
              next_attempt_at = CASE WHEN ?5 THEN min(next_attempt_at, ?2) ELSE ?2 END,
              last_error = coalesce(?3, last_error), updated_at = ?4,
              attempts = CASE ?6 WHEN 1 THEN min(attempts, 1) WHEN 2 THEN max(attempts - 1, 0)
@@ -2122,6 +2129,61 @@ mod tests {
         // An hour on, the held rows by priority.
         let later = ids(claim_due(&tx, 3_600_000, 50).unwrap());
         assert_eq!(later.len(), 2);
+    }
+
+    /// The bytes a table's rows take in its pages and how many leaf pages hold them (`dbstat`).
+    fn stored(tx: &Transaction<'_>, table: &str) -> (i64, i64) {
+        tx.query_row(
+            "SELECT sum(payload), count(*) FROM dbstat WHERE name = ?1 AND pagetype = 'leaf'",
+            [table],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    }
+
+    /// The claim (`queued` to `in_flight`) and a segment's first receipt (`receipt_stat` from
+    /// NULL to `DELIVRD`) use the room their row kept (migration 18): no row grows, so SQLite
+    /// overwrites each in place and no page splits.
+    #[test]
+    fn a_claim_and_a_receipt_leave_their_rows_the_size_they_were() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut conn).unwrap();
+        let tx = conn.transaction().unwrap();
+        // Times as the gateway writes them (milliseconds since 1970), all one size.
+        let t = 1_765_000_000_000;
+        let ids: Vec<i64> = (0..300)
+            .map(|i| {
+                let m = NewMessage::sms(format!("86138{i:08}"), "Mum: free, until 15:00");
+                enqueue(&tx, &m, t).unwrap().id
+            })
+            .collect();
+        let queued = stored(&tx, "outbox");
+        assert!(queued.1 > 3, "{queued:?}: rows on several pages");
+        assert_eq!(claim_due(&tx, t + 1, 300).unwrap().len(), 300);
+        assert_eq!(stored(&tx, "outbox"), queued, "claimed");
+        for &id in &ids {
+            record_segment_submitted(&tx, id, 1, 1, &format!("{id:08x}"), t + 2).unwrap();
+            mark_submitted(&tx, id, t + 2).unwrap();
+        }
+        assert_eq!(stored(&tx, "outbox"), queued, "submitted");
+        let segments = stored(&tx, "outbox_segment");
+        for &id in &ids {
+            let receipt = apply_receipt(
+                &tx,
+                &[format!("{id:08x}")],
+                &[],
+                "DELIVRD",
+                ReceiptState::Delivered,
+                t + 3,
+            );
+            assert!(matches!(receipt, Ok(ReceiptMatch::Matched { .. })), "{receipt:?}");
+        }
+        assert_eq!(stored(&tx, "outbox_segment"), segments, "receipts applied");
+        assert_eq!(stored(&tx, "outbox"), queued, "delivered");
+        assert_eq!(
+            get(&tx, ids[0]).unwrap().unwrap().state,
+            OutboxState::Delivered
+        );
     }
 
     #[test]

@@ -420,6 +420,19 @@ const V17: &str = r#"
 ALTER TABLE preset ADD COLUMN title_zh TEXT;
 "#;
 
+/// Migration 18: room kept in a row for the bytes its next update adds. SQLite overwrites a
+/// row in place when its stored size stays the same; a row that grows is deleted from its
+/// page and inserted again, and the page (filled to the brim by the appends that wrote it)
+/// splits. Two updates of every message grew their row: the claim (`queued` to the three bytes
+/// longer `in_flight`) and the first receipt of a segment (`receipt_stat` from NULL to the
+/// seven letters of an SMPP receipt's `stat`, `DELIVRD`). `room` holds those bytes (zeros)
+/// until the update that uses them sets it to NULL. It carries no information: a row without
+/// it only costs more to update.
+const V18: &str = r#"
+ALTER TABLE outbox ADD COLUMN room BLOB;
+ALTER TABLE outbox_segment ADD COLUMN room BLOB;
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -557,6 +570,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V15),
     Migration::Sql(V16),
     Migration::Sql(V17),
+    Migration::Sql(V18),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -698,6 +712,8 @@ mod tests {
              DROP TABLE walk;
              ALTER TABLE subscriber DROP COLUMN lang_chosen;
              ALTER TABLE preset DROP COLUMN title_zh;
+             ALTER TABLE outbox DROP COLUMN room;
+             ALTER TABLE outbox_segment DROP COLUMN room;
              INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at)
                  VALUES (1, '7', 'DELIVRD', 'delivered', 1);
              PRAGMA user_version = 7",
@@ -721,7 +737,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 10, "versions 8 to 17");
+        assert_eq!(migrate(&mut conn).unwrap(), 11, "versions 8 to 18");
         let held: (Option<String>, i64) = conn
             .query_row("SELECT addresses, stray FROM pending_receipt", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -772,12 +788,14 @@ mod tests {
         // Back to version 16, with the catalogue a version 16 gateway imported.
         conn.execute_batch(
             "ALTER TABLE preset DROP COLUMN title_zh;
+             ALTER TABLE outbox DROP COLUMN room;
+             ALTER TABLE outbox_segment DROP COLUMN room;
              INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
              INSERT INTO preset (id, title, avatar_id) VALUES (1, 'Cat', 1), (2, 'Dog', 2);
              PRAGMA user_version = 16",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 1, "version 17 only");
+        assert_eq!(migrate(&mut conn).unwrap(), 2, "versions 17 and 18");
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         assert_eq!(migrate(&mut conn).unwrap(), 0, "applied once");
         let listed = avatar::presets(&conn, 0, 10).unwrap();
