@@ -387,6 +387,17 @@ impl Write {
     }
 }
 
+/// Tell the operator that the SMSC's receipt failed row `outbox_id` (at `segment`, when
+/// known): at WARN, as a failure in a `submit_sm_resp` is (`delivery`). Called once per row,
+/// whichever path applied the receipt: when it came, when its segment was recorded after it
+/// (it beat the response), or when the dispatcher matched it after the grace.
+pub(crate) fn warn_failed_by_receipt(outbox_id: i64, segment: Option<u8>) {
+    warn!(
+        outbox_id,
+        segment, "message failed: the SMSC's delivery receipt says it was not delivered"
+    );
+}
+
 /// Acknowledge one inbound PDU according to its write's fate; a complete MO is returned.
 fn settle(store: &Store, inbound: Inbound, result: Result<Wrote, String>) -> Option<MoMessage> {
     match result {
@@ -400,11 +411,7 @@ fn settle(store: &Store, inbound: Inbound, result: Result<Wrote, String>) -> Opt
                     state: outbox::OutboxState::Failed,
                     changed: true,
                     ..
-                } => warn!(
-                    outbox_id,
-                    segment = seq,
-                    "message failed: the SMSC's delivery receipt says it was not delivered"
-                ),
+                } => warn_failed_by_receipt(outbox_id, Some(seq)),
                 outbox::ReceiptMatch::Matched {
                     outbox_id,
                     seq,

@@ -1421,6 +1421,31 @@ async fn avatar_links_are_per_viewer_and_unguessable() {
 /// no log line); once, though the SMSC sends every receipt twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_by_receipt_is_logged() {
+    failure_by_receipt_is_logged_once(Faults {
+        duplicate_receipts: true,
+        ..Faults::default()
+    })
+    .await;
+}
+
+/// The same for receipts that beat their submit_sm_resp (written before it, the response
+/// 300 ms later): held, they fail the row when its segment is recorded, and that is logged
+/// too (it was not: only the counter saw it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_by_a_receipt_before_its_response_is_logged() {
+    failure_by_receipt_is_logged_once(Faults {
+        duplicate_receipts: true,
+        receipt_before_resp: true,
+        response_delay: Some(Delay {
+            min_ms: 300,
+            max_ms: 300,
+        }),
+        ..Faults::default()
+    })
+    .await;
+}
+
+async fn failure_by_receipt_is_logged_once(faults: Faults) {
     let undelivered = "+8613500100001";
     let sim = start_sim(
         SimConfig::local()
@@ -1431,10 +1456,7 @@ async fn a_failure_by_receipt_is_logged() {
                 probability: 1.0,
                 push_only: false,
             })
-            .with_faults(Faults {
-                duplicate_receipts: true,
-                ..Faults::default()
-            }),
+            .with_faults(faults),
         PASSWORD,
     )
     .await;

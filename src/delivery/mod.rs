@@ -358,18 +358,21 @@ impl Dispatcher {
                 let held_before = now - self.cfg.receipt_grace.as_millis() as i64;
                 let mode = self.cfg.other_base;
                 let stale = now - HELD_RECEIPT_TTL_MS;
-                if let Ok((applied, elsewhere)) = self
+                if let Ok((applied, elsewhere, failed)) = self
                     .store
                     .write(move |tx| {
                         outbox::drop_held_receipts(tx, stale)?;
                         let r = outbox::resolve_held_receipts(tx, held_before, now, mode)?;
-                        for id in r.failed {
+                        for &id in &r.failed {
                             crate::service::avatar::push_failed(tx, id, now)?;
                         }
-                        Ok::<_, crate::store::StoreError>((r.applied, r.elsewhere))
+                        Ok::<_, crate::store::StoreError>((r.applied, r.elsewhere, r.failed))
                     })
                     .await
                 {
+                    for id in failed {
+                        crate::inbound::warn_failed_by_receipt(id, None);
+                    }
                     if applied > 0 {
                         debug!(receipts = applied, "held receipts matched after the grace");
                     }
@@ -789,7 +792,15 @@ impl Dispatcher {
             Ok(per_row) => attempts
                 .iter()
                 .zip(per_row)
-                .filter_map(|(a, r)| r.err().map(|e| (a.outbox_id, e.to_string())))
+                .filter_map(|(a, r)| match r {
+                    Ok(recorded) => {
+                        if let Some(seq) = recorded.failed_segment {
+                            crate::inbound::warn_failed_by_receipt(a.outbox_id, Some(seq));
+                        }
+                        None
+                    }
+                    Err(e) => Some((a.outbox_id, e.to_string())),
+                })
                 .collect(),
             Err(e) => attempts
                 .iter()

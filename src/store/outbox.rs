@@ -903,12 +903,12 @@ pub struct Attempt {
 /// receipts that beat its response), then the row's end. One statement per segment and one per
 /// row, all prepared once, and the held-receipt look-up only when receipts are held at all:
 /// this is the per-message cost of the outbox. Each attempt stands alone: the result says, per
-/// attempt in order, whether it was recorded.
+/// attempt in order, whether it was recorded and what a receipt held for it did.
 pub fn record_attempts(
     tx: &Transaction<'_>,
     attempts: &[Attempt],
     now: i64,
-) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+) -> Result<Vec<Result<Recorded, StoreError>>, StoreError> {
     let held_receipts: bool = tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM pending_receipt)")
         .and_then(|mut s| s.query_row([], |r| r.get(0)))
@@ -923,7 +923,8 @@ pub fn record_attempts(
     // Rows whose every segment is accepted become `submitted` together, in one statement
     // after the loop.
     let mut submitted: Vec<(usize, i64)> = Vec::new();
-    let mut record = |(i, a): (usize, &Attempt)| -> Result<(), StoreError> {
+    let mut record = |(i, a): (usize, &Attempt)| -> Result<Recorded, StoreError> {
+        let mut recorded = Recorded::default();
         for seg in a.accepted.iter().filter(|_| !in_chunk[i]) {
             let record = SegmentRecord {
                 outbox_id: a.outbox_id,
@@ -932,7 +933,15 @@ pub fn record_attempts(
                 message_id: &seg.message_id,
                 attempt: a.attempt,
             };
-            insert_segment(tx, &record, held_receipts, now)?;
+            let held = insert_segment(tx, &record, held_receipts, now)?;
+            if let ReceiptMatch::Matched {
+                state: OutboxState::Failed,
+                changed: true,
+                ..
+            } = held
+            {
+                recorded.failed_segment = Some(seg.seq);
+            }
         }
         match &a.end {
             AttemptEnd::Submitted => {
@@ -946,8 +955,9 @@ pub fn record_attempts(
             AttemptEnd::Expired => expire_in_flight(tx, a.outbox_id, now).map(|_| ()),
             AttemptEnd::Fail(reason) => fail(tx, a.outbox_id, reason, now).map(|_| ()),
         }
+        .map(|()| recorded)
     };
-    let mut results: Vec<Result<(), StoreError>> =
+    let mut results: Vec<Result<Recorded, StoreError>> =
         attempts.iter().enumerate().map(&mut record).collect();
     if !submitted.is_empty() {
         let marked = mark_all_submitted(tx, submitted.iter().map(|&(_, id)| id), now);
@@ -971,6 +981,15 @@ pub fn record_attempts(
         }
     }
     Ok(results)
+}
+
+/// What recording one attempt did beyond its own rows ([`record_attempts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// The segment whose receipt, held because it came before the `submit_sm_resp`, failed
+    /// the row as its segment was recorded (the caller tells the operator, as for a receipt
+    /// that fails a row when it comes).
+    pub failed_segment: Option<u8>,
 }
 
 /// Segment rows one multi-row insert takes (see [`record_attempts`]).
@@ -1823,6 +1842,7 @@ pub fn resolve_held_receipts(
             if let ReceiptMatch::Matched {
                 outbox_id,
                 state: OutboxState::Failed,
+                changed: true,
                 ..
             } = outcome
             {
@@ -1869,7 +1889,7 @@ pub struct Resolved {
     /// segment for that number came within the response timeout): many of them mean the SMSC
     /// writes other numbers into its receipts.
     pub elsewhere: usize,
-    /// Rows a receipt left `failed` (a WAP Push among them gets its SMS fallback).
+    /// Rows a receipt failed in this call (a WAP Push among them gets its SMS fallback).
     pub failed: Vec<i64>,
 }
 
@@ -2176,7 +2196,10 @@ mod tests {
                 ReceiptState::Delivered,
                 t + 3,
             );
-            assert!(matches!(receipt, Ok(ReceiptMatch::Matched { .. })), "{receipt:?}");
+            assert!(
+                matches!(receipt, Ok(ReceiptMatch::Matched { .. })),
+                "{receipt:?}"
+            );
         }
         assert_eq!(stored(&tx, "outbox_segment"), segments, "receipts applied");
         assert_eq!(stored(&tx, "outbox"), queued, "delivered");
