@@ -318,6 +318,8 @@ pub struct Gateway {
     dispatcher_task: JoinHandle<()>,
     link_task: JoinHandle<()>,
     service: Option<Runner>,
+    /// [`Gateway::drain`] ran.
+    drained: bool,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
 }
@@ -365,6 +367,7 @@ impl Gateway {
             dispatcher_task,
             link_task,
             service: None,
+            drained: false,
             metrics: Arc::new(Metrics::default()),
         })
     }
@@ -415,6 +418,7 @@ impl Gateway {
             metrics: self.metrics.clone(),
             api_key,
             image_slots: Arc::new(tokio::sync::Semaphore::new(2)),
+            stopping: self.stop_intake.clone(),
         })
     }
 
@@ -434,17 +438,30 @@ impl Gateway {
         self.dispatcher.notifier().notify_one();
     }
 
-    /// Graceful stop: no new submits, in-flight ones answered or requeued, unbind, close.
-    pub async fn shutdown(self) {
+    /// First half of a graceful stop: no new work (MO is refused with a temporary error, so
+    /// the SMSC gives it again; the status service stops), the rows in hand settle (the
+    /// submits written are answered, or time out), then the link unbinds. The store stays
+    /// open, so the HTTP side keeps answering meanwhile (`/health` says `stopping`, `/metrics`
+    /// still counts, avatars are still served) until [`Gateway::shutdown`]. Runs once.
+    pub async fn drain(&mut self) {
+        if std::mem::replace(&mut self.drained, true) {
+            return;
+        }
         self.stop_intake.cancel();
-        if let Some(service) = self.service {
+        if let Some(service) = self.service.take() {
             service.abort();
         }
         // The dispatcher task ends after its rows in hand are settled; only then does the
         // link unbind (before, it would cut submits the SMSC was still answering).
-        let _ = tokio::time::timeout(Duration::from_secs(40), self.dispatcher_task).await;
+        let _ = tokio::time::timeout(Duration::from_secs(40), &mut self.dispatcher_task).await;
         self.stop_link.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.link_task).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.link_task).await;
+    }
+
+    /// Graceful stop: [`Gateway::drain`] (if not done yet), then the background tasks end and
+    /// the store closes.
+    pub async fn shutdown(mut self) {
+        self.drain().await;
         for t in self.tasks {
             t.abort();
         }

@@ -866,7 +866,7 @@ async fn serve(mut cfg: Config, log_format: LogFormat) -> anyhow::Result<()> {
     cfg.apply_delivery(&mut opts.dispatcher);
     opts.store = cfg.store_options();
     opts.keep = cfg.keep();
-    let gw = Gateway::start_with_service(opts, cfg.service_config()).await?;
+    let mut gw = Gateway::start_with_service(opts, cfg.service_config()).await?;
     let stop_http = tokio_util::sync::CancellationToken::new();
     let mut http_task = tokio::spawn(presence_gw::http::serve(
         listener,
@@ -929,6 +929,9 @@ async fn serve(mut cfg: Config, log_format: LogFormat) -> anyhow::Result<()> {
         err_out!("second stop signal: exiting now");
         std::process::exit(130);
     });
+    // The rows in hand settle and the link unbinds while HTTP still answers (`/health` says
+    // `stopping`, the last scrape of `/metrics` sees the end of the drain).
+    gw.drain().await;
     stop_http.cancel();
     // Requests in progress may finish; one that stalls (a handset that lost its data
     // connection mid-upload) does not hold the stop.

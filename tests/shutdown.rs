@@ -497,3 +497,69 @@ async fn a_stalled_http_request_does_not_hold_a_graceful_stop() {
     drop(stalled);
     sim.shutdown().await;
 }
+
+/// While the rows in hand settle after a SIGTERM (each submit answered 400-500 ms late), HTTP
+/// still answers: `/health` says `stopping` with a 503, so a load balancer sends no more work,
+/// and `/metrics` can be scraped to the end of the drain. (HTTP used to close first.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_answers_stopping_while_the_rows_in_hand_settle() {
+    let sim = common::simulator(Faults {
+        response_delay: Some(Delay {
+            min_ms: 400,
+            max_ms: 500,
+        }),
+        ..Faults::default()
+    })
+    .await;
+    let (_dir, db, log) = common::workdir();
+    common::fill_outbox(&db, 2_000, destination, body).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = common::spawn_gateway_http(&sim, &db, &log, &addr);
+    common::wait_accepted(&sim, &mut child, 100, &log).await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    sigterm(&child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut stopping, mut scraped) = (0, 0);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "still running 30 s after SIGTERM\n{}",
+            common::log_tail(&log)
+        );
+        if let Ok(r) = http.get(format!("http://{addr}/health")).send().await {
+            let code = r.status();
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            if code == 503 && body["status"] == "stopping" {
+                stopping += 1;
+            }
+        }
+        if stopping > 0 {
+            if let Ok(r) = http.get(format!("http://{addr}/metrics")).send().await {
+                if r.status().is_success() {
+                    scraped += 1;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "exited {status}\n{}",
+        common::log_tail(&log)
+    );
+    assert!(
+        stopping > 0 && scraped > 0,
+        "during the drain: {stopping} answers `stopping`, {scraped} scrapes\n{}",
+        common::log_tail(&log)
+    );
+    sim.shutdown().await;
+}

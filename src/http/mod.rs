@@ -43,6 +43,10 @@ pub struct HttpState {
     pub api_key: Option<Secret>,
     /// Uploads decoded at once (decoding is CPU-bound; the rest wait).
     pub image_slots: Arc<tokio::sync::Semaphore>,
+    /// Cancelled when the gateway begins to stop ([`crate::app::Gateway::drain`]): `/health`
+    /// then says `stopping` (503), so a load balancer sends no more work while the rows in
+    /// hand settle.
+    pub stopping: tokio_util::sync::CancellationToken,
 }
 
 /// Hard cap on an upload request body; the configured picture limit (default 100 KB) is
@@ -149,6 +153,11 @@ async fn health(State(st): State<HttpState>) -> Response {
             format!("writes failing for {secs} s (see the log)"),
         ),
         _ => (code, status, "ok".to_string()),
+    };
+    let (code, status) = if st.stopping.is_cancelled() {
+        (StatusCode::SERVICE_UNAVAILABLE, "stopping")
+    } else {
+        (code, status)
     };
     (
         code,
