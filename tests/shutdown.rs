@@ -445,12 +445,7 @@ async fn a_stalled_http_request_does_not_hold_a_graceful_stop() {
     use tokio::io::AsyncWriteExt;
     let sim = common::simulator(Faults::default()).await;
     let (_dir, db, log) = common::workdir();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = common::free_http_addr();
     let mut child = common::spawn_gateway_http(&sim, &db, &log, &addr);
     // Up: /health answers.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -513,12 +508,7 @@ async fn http_answers_stopping_while_the_rows_in_hand_settle() {
     .await;
     let (_dir, db, log) = common::workdir();
     common::fill_outbox(&db, 2_000, destination, body).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = common::free_http_addr();
     let mut child = common::spawn_gateway_http(&sim, &db, &log, &addr);
     common::wait_accepted(&sim, &mut child, 100, &log).await;
     let http = reqwest::Client::builder()

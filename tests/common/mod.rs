@@ -73,6 +73,17 @@ pub fn spawn_gateway(sim: &SimHandle, db: &Path, log: &Path) -> Child {
 }
 
 /// [`spawn_gateway`] serving HTTP on `http` (`host:port`).
+/// A loopback address with a port free just now, for `--http`.
+#[allow(dead_code)] // not every test binary uses it
+pub fn free_http_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
 #[allow(dead_code)] // not every test binary uses it
 pub fn spawn_gateway_http(sim: &SimHandle, db: &Path, log: &Path, http: &str) -> Child {
     let err = std::fs::OpenOptions::new()
