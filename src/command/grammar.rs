@@ -947,8 +947,9 @@ fn status_and_expiry<'a>(
         }
         // An expiry written without a space before it does not start inside a number, an
         // ordinal or a duration already begun: `1/2小时` is no `2小时`, `第一天` no `一天`,
-        // `1.5.5小时` no `5小时` (the status took the rest as text, and its contacts a wrong
-        // end). Whole durations (`1.5小时`, `1小时30分钟`) are read from their start.
+        // `1.5.5小时` no `5小时`, `一千二百分钟` no `二百分钟` (the status took the rest as
+        // text, and its contacts a wrong end). Whole durations (`1.5小时`, `1小时30分钟`,
+        // `一百二十分钟`) are read from their start.
         let begins_here = |i: &'a str| -> PResult<'a, ()> {
             let before = input[..input.len() - i.len()].chars().next_back();
             let inside = !i.starts_with(' ')
@@ -962,6 +963,9 @@ fn status_and_expiry<'a>(
                                 | '+'
                                 | '~'
                                 | '十'
+                                | '百'
+                                | '千'
+                                | '万'
                                 | '第'
                                 | '半'
                                 | '时'
@@ -1319,11 +1323,49 @@ fn zh_numeral(input: &str) -> PResult<'_, u64> {
     }
 }
 
+/// A number of 100 to 999 in Chinese numerals: a digit and `百` (`一百`, `两百` / `二百`), then
+/// possibly what is below the hundreds ([`zh_below_hundred`]: `一百二十`, `一百零五`). The
+/// spoken short form (`一百五`, 150) and forms no one writes (`一百十`, `一百零`) are no
+/// number, so a duration they start is not read at all.
+fn zh_hundreds(input: &str) -> PResult<'_, u64> {
+    let (i, hundreds) = zh_digit_p(input)?;
+    let (i, _) = tag("百").parse(i)?;
+    let (i, below) = opt(zh_below_hundred).parse(i)?;
+    let goes_on =
+        i.starts_with(|c: char| zh_digit(c).is_some() || matches!(c, '十' | '百' | '千' | '万'));
+    if hundreds == 0 || goes_on {
+        return no(input);
+    }
+    Ok((i, hundreds * 100 + below.unwrap_or(0)))
+}
+
+/// What follows `百` in [`zh_hundreds`]: `零` (or `〇`) and the ones (`零五`: 5), or the tens
+/// from a digit as [`zh_numeral`] reads them (`二十`, `四十五`).
+fn zh_below_hundred(input: &str) -> PResult<'_, u64> {
+    if let Some(i) = input.strip_prefix(['零', '〇']) {
+        return match zh_digit_p(i)? {
+            (i, ones @ 1..=9) => Ok((i, ones)),
+            _ => no(input),
+        };
+    }
+    let (i, tens) = zh_numeral(input)?;
+    if tens < 10 || !input.starts_with(|c: char| zh_digit(c).is_some()) {
+        return no(input);
+    }
+    Ok((i, tens))
+}
+
+/// A count of 0 to 999 in Chinese numerals, the number of units of a duration ([`zh_hundreds`]
+/// or [`zh_numeral`]; a time of day needs no more than [`zh_numeral`]).
+fn zh_count(input: &str) -> PResult<'_, u64> {
+    alt((zh_hundreds, zh_numeral)).parse(input)
+}
+
 /// A number of units in a Chinese duration: digits (with a fraction: `1.5`) or Chinese
-/// numerals (`两`, `二十`).
+/// numerals (`两`, `二十`, `一百零五`).
 fn zh_amount(input: &str) -> PResult<'_, Amount> {
     alt((decimal, |i| {
-        let (i, n) = zh_numeral(i)?;
+        let (i, n) = zh_count(i)?;
         Ok((i, Amount::whole(n)))
     }))
     .parse(input)
@@ -2576,6 +2618,78 @@ mod tests {
             let body = text.split(' ').skip(2).collect::<Vec<_>>().join(" ");
             assert_eq!(one_assignment(text), (free(&body), None), "{text}");
         }
+    }
+
+    #[test]
+    fn chinese_numerals_of_a_hundred_and_more_are_durations_too() {
+        use super::super::StatusCode::{Busy, Driving, Meeting};
+        for (text, change, expiry) in [
+            ("状态 家人 忙一百二十分钟", builtin(Busy), minutes(120)),
+            ("状态 家人 开会一百分钟", builtin(Meeting), minutes(100)),
+            ("状态 家人 忙两百分钟", builtin(Busy), minutes(200)),
+            ("状态 家人 忙 二百分钟", builtin(Busy), minutes(200)),
+            ("状态 家人 忙一百零五分钟", builtin(Busy), minutes(105)),
+            ("状态 家人 忙 一百〇五分钟", builtin(Busy), minutes(105)),
+            ("状态 家人 忙 一百一十分钟", builtin(Busy), minutes(110)),
+            (
+                "状态 家人 开车 三百四十五分钟",
+                builtin(Driving),
+                minutes(345),
+            ),
+            ("状态 家人 忙 一百分", builtin(Busy), minutes(100)),
+            ("状态 家人 忙 一百二十个小时", builtin(Busy), minutes(7200)),
+            (
+                "状态 家人 忙 一百小时三十分钟",
+                builtin(Busy),
+                minutes(6030),
+            ),
+            // 30 days, the longest expiry.
+            ("状态 家人 忙 七百二十小时", builtin(Busy), minutes(43200)),
+            (
+                "状态 家人 在健身房一百二十分钟",
+                free("在健身房"),
+                minutes(120),
+            ),
+            (
+                "状态 家人 在健身房 两百分钟",
+                free("在健身房"),
+                minutes(200),
+            ),
+        ] {
+            assert_eq!(one_assignment(text), (change, expiry), "{text}");
+        }
+        // Too long, as `九十九天`.
+        for (text, bad) in [
+            ("状态 家人 忙 七百二十一小时", "七百二十一小时"),
+            ("状态 家人 忙 九百九十九天", "九百九十九天"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert!(
+                matches!(
+                    err.kind,
+                    ParseErrorKind::Value(ValueError::BadDuration { .. })
+                ),
+                "{text}: {err:?}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+        }
+        // The spoken short `一百五`, forms no one writes and a thousand stay text, with no
+        // expiry read out of their end (`五分钟`, `二百分钟`); so do a score of a hundred after
+        // free text and `百` alone.
+        for text in [
+            "状态 家人 忙一百五分钟",
+            "状态 家人 忙一百十分钟",
+            "状态 家人 忙一百零分钟",
+            "状态 家人 忙一千二百分钟",
+            "状态 家人 考了一百分",
+            "状态 家人 忙 百分钟",
+        ] {
+            let body = text.split(' ').skip(2).collect::<Vec<_>>().join(" ");
+            assert_eq!(one_assignment(text), (free(&body), None), "{text}");
+        }
+        assert_eq!(zh_count("九百九十九").unwrap(), ("", 999));
+        assert_eq!(zh_count("两百零五").unwrap(), ("", 205));
+        assert!(zh_hundreds("零百").is_err());
     }
 
     #[test]
