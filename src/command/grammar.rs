@@ -1388,8 +1388,9 @@ fn spaced_raw_expiry(input: &str) -> PResult<'_, (&str, RawExpiry)> {
 
 /// [`spaced_raw_expiry`] in COMMANDS.md's forms only (`FOR 2H`, `UNTIL 15:00`, `2小时`,
 /// `30分钟`, `到15:00`), and a 12-hour time (`UNTIL 5PM`, `到下午5点`): the expiry after free
-/// text, whose end may look like a short form (`seat 12D`, `考了90分`) or a colon-less time
-/// (`Abroad until 2026`, `Working 9 till 5`, `收到100`) and then stays part of the text.
+/// text, whose end may look like a short form (`seat 12D`, `考了90分`), a colon-less time
+/// (`Abroad until 2026`, `Working 9 till 5`, `收到100`) or a dotted one that is a price
+/// (`Sale UNTIL 19.99`) and then stays part of the text.
 fn spaced_strict_expiry(input: &str) -> PResult<'_, (&str, RawExpiry)> {
     alt((
         preceded_space1(consumed(|i| en_keyword_expiry_with(i, false))),
@@ -1424,7 +1425,9 @@ fn en_keyword_expiry(input: &str) -> PResult<'_, RawExpiry> {
 }
 
 /// [`en_keyword_expiry`]; without `bare`, a time without a colon counts only with its AM / PM
-/// (`UNTIL 5PM`, not `UNTIL 1500`: after free text, `until 2026` is a year).
+/// (`UNTIL 5PM`, not `UNTIL 1500`: after free text, `until 2026` is a year), and a dotted one
+/// only when it is a time of day or has its AM / PM ([`dotted_number`]: `UNTIL 19.99` is a
+/// price).
 fn en_keyword_expiry_with(input: &str, bare: bool) -> PResult<'_, RawExpiry> {
     alt((
         |i| {
@@ -1436,9 +1439,12 @@ fn en_keyword_expiry_with(input: &str, bare: bool) -> PResult<'_, RawExpiry> {
             if let Ok((i, time)) = named_time(i) {
                 return Ok((i, time));
             }
-            if let Ok((i, time)) = clock(i) {
-                let (i, pm) = opt(meridiem).parse(i)?;
-                return Ok((i, pm.map_or(time, |pm| time.twelve_hour(pm))));
+            if let Ok((after, time)) = clock(i) {
+                let (after, pm) = opt(meridiem).parse(after)?;
+                if !bare && pm.is_none() && dotted_number(i) {
+                    return no(i);
+                }
+                return Ok((after, pm.map_or(time, |pm| time.twelve_hour(pm))));
             }
             let (i, time) = bare_clock(i)?;
             match meridiem(i) {
@@ -1527,6 +1533,16 @@ fn clock(input: &str) -> PResult<'_, RawExpiry> {
         _ => (i, ()),
     };
     Ok((i, RawExpiry::Until(h, m.parse::<u64>().unwrap_or(u64::MAX))))
+}
+
+/// Whether `input` starts with a [`clock`] written with a dot that is no time of day (`19.99`,
+/// `5.60`, `25.00`). After free text, with no AM / PM or part of the day to say it is a time,
+/// that is a price or an amount (`Sale UNTIL 19.99`, `降价到19.99`), and the text goes on
+/// through it; one that is a time (`Lunch special UNTIL 12.50`) ends the text as ever.
+fn dotted_number(input: &str) -> bool {
+    consumed(clock)
+        .parse(input)
+        .is_ok_and(|(_, (typed, time))| typed.contains('.') && time.validate(typed).is_err())
 }
 
 /// A time without a colon, as typed after `UNTIL` / `到`: `1500` and `930` are hours and
@@ -1680,13 +1696,15 @@ fn zh_expiry(input: &str) -> PResult<'_, RawExpiry> {
     zh_expiry_with(input, true, true)
 }
 
-/// [`zh_expiry`] without the short `30分` (which is also a score: `考了90分`) and without the
-/// colon-less `到1500` (`收到100` is no time).
+/// [`zh_expiry`] without the short `30分` (which is also a score: `考了90分`), without the
+/// colon-less `到1500` (`收到100` is no time) and without a dotted number that is no time of
+/// day ([`dotted_number`]: `降价到19.99`).
 fn zh_strict_expiry(input: &str) -> PResult<'_, RawExpiry> {
     zh_expiry_with(input, false, false)
 }
 
-/// The Chinese expiries; `short_minutes` takes `30分`, `bare` the colon-less `到1500` / `到15`.
+/// The Chinese expiries; `short_minutes` takes `30分`, `bare` the colon-less `到1500` / `到15`
+/// (and without it a dotted number that is no time is none: [`dotted_number`]).
 fn zh_expiry_with(input: &str, short_minutes: bool, bare: bool) -> PResult<'_, RawExpiry> {
     alt((
         |i| zh_duration(i, short_minutes),
@@ -1705,6 +1723,9 @@ fn zh_expiry_with(input: &str, short_minutes: bool, bare: bool) -> PResult<'_, R
                 {
                     return no(i);
                 }
+            }
+            if !bare && part.is_none() && dotted_number(i) {
+                return no(i);
             }
             let (i, time) = match alt((clock, zh_clock)).parse(i) {
                 Err(nom::Err::Error(_)) if bare => bare_clock(i),
@@ -2076,6 +2097,49 @@ mod tests {
             one_assignment("STATUS FAMILY \"Saving until 2500\""),
             (free("Saving until 2500"), None)
         );
+    }
+
+    #[test]
+    fn a_dotted_number_that_is_no_time_after_free_text_is_a_price_and_stays_text() {
+        for text in [
+            "STATUS FAMILY Sale UNTIL 19.99",
+            "STATUS FAMILY Sale until 9.99",
+            "STATUS FAMILY Half price UNTIL 25.00",
+            "STATUS FAMILY Sale UNTIL 19.99!",
+            "状态 家人 降价到19.99",
+            "状态 家人 特价 到 5.60",
+        ] {
+            let body = text.split(' ').skip(2).collect::<Vec<_>>().join(" ");
+            assert_eq!(one_assignment(text), (free(&body), None), "{text}");
+        }
+        // One that is a time of day ends the text, as before.
+        let until = |hour, minute| Some(Expiry::Until { hour, minute });
+        for (text, status, expiry) in [
+            (
+                "STATUS FAMILY Lunch special UNTIL 12.50",
+                "Lunch special",
+                until(12, 50),
+            ),
+            ("状态 家人 午餐特价到12.50", "午餐特价", until(12, 50)),
+        ] {
+            assert_eq!(one_assignment(text), (free(status), expiry), "{text}");
+        }
+        // After a built-in status, with AM / PM or a part of the day, or with a colon it is
+        // a time gone wrong, refused as before.
+        for (text, bad) in [
+            ("STATUS FAMILY BUSY UNTIL 19.99", "UNTIL 19.99"),
+            ("状态 家人 忙到19.99", "到19.99"),
+            ("STATUS FAMILY Sale UNTIL 19.99PM", "UNTIL 19.99PM"),
+            ("状态 家人 特价到下午19.99", "到下午19.99"),
+            ("STATUS FAMILY Sale UNTIL 25:00", "UNTIL 25:00"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert!(
+                matches!(err.kind, ParseErrorKind::Value(ValueError::BadTime { .. })),
+                "{text}: {err:?}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+        }
     }
 
     #[test]
