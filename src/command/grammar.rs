@@ -947,8 +947,9 @@ fn status_and_expiry<'a>(
         }
         // An expiry written without a space before it does not start inside a number, an
         // ordinal or a duration already begun: `1/2小时` is no `2小时`, `第一天` no `一天`,
-        // `1.5.5小时` no `5小时` (the status took the rest as text, and its contacts a wrong
-        // end). Whole durations (`1.5小时`, `1小时30分钟`) are read from their start.
+        // `1.5.5小时` no `5小时`, `一千二百分钟` no `二百分钟` (the status took the rest as
+        // text, and its contacts a wrong end). Whole durations (`1.5小时`, `1小时30分钟`,
+        // `一百二十分钟`) are read from their start.
         let begins_here = |i: &'a str| -> PResult<'a, ()> {
             let before = input[..input.len() - i.len()].chars().next_back();
             let inside = !i.starts_with(' ')
@@ -962,6 +963,9 @@ fn status_and_expiry<'a>(
                                 | '+'
                                 | '~'
                                 | '十'
+                                | '百'
+                                | '千'
+                                | '万'
                                 | '第'
                                 | '半'
                                 | '时'
@@ -1319,11 +1323,49 @@ fn zh_numeral(input: &str) -> PResult<'_, u64> {
     }
 }
 
+/// A number of 100 to 999 in Chinese numerals: a digit and `百` (`一百`, `两百` / `二百`), then
+/// possibly what is below the hundreds ([`zh_below_hundred`]: `一百二十`, `一百零五`). The
+/// spoken short form (`一百五`, 150) and forms no one writes (`一百十`, `一百零`) are no
+/// number, so a duration they start is not read at all.
+fn zh_hundreds(input: &str) -> PResult<'_, u64> {
+    let (i, hundreds) = zh_digit_p(input)?;
+    let (i, _) = tag("百").parse(i)?;
+    let (i, below) = opt(zh_below_hundred).parse(i)?;
+    let goes_on =
+        i.starts_with(|c: char| zh_digit(c).is_some() || matches!(c, '十' | '百' | '千' | '万'));
+    if hundreds == 0 || goes_on {
+        return no(input);
+    }
+    Ok((i, hundreds * 100 + below.unwrap_or(0)))
+}
+
+/// What follows `百` in [`zh_hundreds`]: `零` (or `〇`) and the ones (`零五`: 5), or the tens
+/// from a digit as [`zh_numeral`] reads them (`二十`, `四十五`).
+fn zh_below_hundred(input: &str) -> PResult<'_, u64> {
+    if let Some(i) = input.strip_prefix(['零', '〇']) {
+        return match zh_digit_p(i)? {
+            (i, ones @ 1..=9) => Ok((i, ones)),
+            _ => no(input),
+        };
+    }
+    let (i, tens) = zh_numeral(input)?;
+    if tens < 10 || !input.starts_with(|c: char| zh_digit(c).is_some()) {
+        return no(input);
+    }
+    Ok((i, tens))
+}
+
+/// A count of 0 to 999 in Chinese numerals, the number of units of a duration ([`zh_hundreds`]
+/// or [`zh_numeral`]; a time of day needs no more than [`zh_numeral`]).
+fn zh_count(input: &str) -> PResult<'_, u64> {
+    alt((zh_hundreds, zh_numeral)).parse(input)
+}
+
 /// A number of units in a Chinese duration: digits (with a fraction: `1.5`) or Chinese
-/// numerals (`两`, `二十`).
+/// numerals (`两`, `二十`, `一百零五`).
 fn zh_amount(input: &str) -> PResult<'_, Amount> {
     alt((decimal, |i| {
-        let (i, n) = zh_numeral(i)?;
+        let (i, n) = zh_count(i)?;
         Ok((i, Amount::whole(n)))
     }))
     .parse(input)
@@ -1346,8 +1388,9 @@ fn spaced_raw_expiry(input: &str) -> PResult<'_, (&str, RawExpiry)> {
 
 /// [`spaced_raw_expiry`] in COMMANDS.md's forms only (`FOR 2H`, `UNTIL 15:00`, `2小时`,
 /// `30分钟`, `到15:00`), and a 12-hour time (`UNTIL 5PM`, `到下午5点`): the expiry after free
-/// text, whose end may look like a short form (`seat 12D`, `考了90分`) or a colon-less time
-/// (`Abroad until 2026`, `Working 9 till 5`, `收到100`) and then stays part of the text.
+/// text, whose end may look like a short form (`seat 12D`, `考了90分`), a colon-less time
+/// (`Abroad until 2026`, `Working 9 till 5`, `收到100`) or a dotted one that is a price
+/// (`Sale UNTIL 19.99`) and then stays part of the text.
 fn spaced_strict_expiry(input: &str) -> PResult<'_, (&str, RawExpiry)> {
     alt((
         preceded_space1(consumed(|i| en_keyword_expiry_with(i, false))),
@@ -1382,7 +1425,9 @@ fn en_keyword_expiry(input: &str) -> PResult<'_, RawExpiry> {
 }
 
 /// [`en_keyword_expiry`]; without `bare`, a time without a colon counts only with its AM / PM
-/// (`UNTIL 5PM`, not `UNTIL 1500`: after free text, `until 2026` is a year).
+/// (`UNTIL 5PM`, not `UNTIL 1500`: after free text, `until 2026` is a year), and a dotted one
+/// only when it is a time of day or has its AM / PM ([`dotted_number`]: `UNTIL 19.99` is a
+/// price).
 fn en_keyword_expiry_with(input: &str, bare: bool) -> PResult<'_, RawExpiry> {
     alt((
         |i| {
@@ -1394,9 +1439,12 @@ fn en_keyword_expiry_with(input: &str, bare: bool) -> PResult<'_, RawExpiry> {
             if let Ok((i, time)) = named_time(i) {
                 return Ok((i, time));
             }
-            if let Ok((i, time)) = clock(i) {
-                let (i, pm) = opt(meridiem).parse(i)?;
-                return Ok((i, pm.map_or(time, |pm| time.twelve_hour(pm))));
+            if let Ok((after, time)) = clock(i) {
+                let (after, pm) = opt(meridiem).parse(after)?;
+                if !bare && pm.is_none() && dotted_number(i) {
+                    return no(i);
+                }
+                return Ok((after, pm.map_or(time, |pm| time.twelve_hour(pm))));
             }
             let (i, time) = bare_clock(i)?;
             match meridiem(i) {
@@ -1485,6 +1533,16 @@ fn clock(input: &str) -> PResult<'_, RawExpiry> {
         _ => (i, ()),
     };
     Ok((i, RawExpiry::Until(h, m.parse::<u64>().unwrap_or(u64::MAX))))
+}
+
+/// Whether `input` starts with a [`clock`] written with a dot that is no time of day (`19.99`,
+/// `5.60`, `25.00`). After free text, with no AM / PM or part of the day to say it is a time,
+/// that is a price or an amount (`Sale UNTIL 19.99`, `降价到19.99`), and the text goes on
+/// through it; one that is a time (`Lunch special UNTIL 12.50`) ends the text as ever.
+fn dotted_number(input: &str) -> bool {
+    consumed(clock)
+        .parse(input)
+        .is_ok_and(|(_, (typed, time))| typed.contains('.') && time.validate(typed).is_err())
 }
 
 /// A time without a colon, as typed after `UNTIL` / `到`: `1500` and `930` are hours and
@@ -1638,13 +1696,15 @@ fn zh_expiry(input: &str) -> PResult<'_, RawExpiry> {
     zh_expiry_with(input, true, true)
 }
 
-/// [`zh_expiry`] without the short `30分` (which is also a score: `考了90分`) and without the
-/// colon-less `到1500` (`收到100` is no time).
+/// [`zh_expiry`] without the short `30分` (which is also a score: `考了90分`), without the
+/// colon-less `到1500` (`收到100` is no time) and without a dotted number that is no time of
+/// day ([`dotted_number`]: `降价到19.99`).
 fn zh_strict_expiry(input: &str) -> PResult<'_, RawExpiry> {
     zh_expiry_with(input, false, false)
 }
 
-/// The Chinese expiries; `short_minutes` takes `30分`, `bare` the colon-less `到1500` / `到15`.
+/// The Chinese expiries; `short_minutes` takes `30分`, `bare` the colon-less `到1500` / `到15`
+/// (and without it a dotted number that is no time is none: [`dotted_number`]).
 fn zh_expiry_with(input: &str, short_minutes: bool, bare: bool) -> PResult<'_, RawExpiry> {
     alt((
         |i| zh_duration(i, short_minutes),
@@ -1663,6 +1723,9 @@ fn zh_expiry_with(input: &str, short_minutes: bool, bare: bool) -> PResult<'_, R
                 {
                     return no(i);
                 }
+            }
+            if !bare && part.is_none() && dotted_number(i) {
+                return no(i);
             }
             let (i, time) = match alt((clock, zh_clock)).parse(i) {
                 Err(nom::Err::Error(_)) if bare => bare_clock(i),
@@ -2034,6 +2097,49 @@ mod tests {
             one_assignment("STATUS FAMILY \"Saving until 2500\""),
             (free("Saving until 2500"), None)
         );
+    }
+
+    #[test]
+    fn a_dotted_number_that_is_no_time_after_free_text_is_a_price_and_stays_text() {
+        for text in [
+            "STATUS FAMILY Sale UNTIL 19.99",
+            "STATUS FAMILY Sale until 9.99",
+            "STATUS FAMILY Half price UNTIL 25.00",
+            "STATUS FAMILY Sale UNTIL 19.99!",
+            "状态 家人 降价到19.99",
+            "状态 家人 特价 到 5.60",
+        ] {
+            let body = text.split(' ').skip(2).collect::<Vec<_>>().join(" ");
+            assert_eq!(one_assignment(text), (free(&body), None), "{text}");
+        }
+        // One that is a time of day ends the text, as before.
+        let until = |hour, minute| Some(Expiry::Until { hour, minute });
+        for (text, status, expiry) in [
+            (
+                "STATUS FAMILY Lunch special UNTIL 12.50",
+                "Lunch special",
+                until(12, 50),
+            ),
+            ("状态 家人 午餐特价到12.50", "午餐特价", until(12, 50)),
+        ] {
+            assert_eq!(one_assignment(text), (free(status), expiry), "{text}");
+        }
+        // After a built-in status, with AM / PM or a part of the day, or with a colon it is
+        // a time gone wrong, refused as before.
+        for (text, bad) in [
+            ("STATUS FAMILY BUSY UNTIL 19.99", "UNTIL 19.99"),
+            ("状态 家人 忙到19.99", "到19.99"),
+            ("STATUS FAMILY Sale UNTIL 19.99PM", "UNTIL 19.99PM"),
+            ("状态 家人 特价到下午19.99", "到下午19.99"),
+            ("STATUS FAMILY Sale UNTIL 25:00", "UNTIL 25:00"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert!(
+                matches!(err.kind, ParseErrorKind::Value(ValueError::BadTime { .. })),
+                "{text}: {err:?}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+        }
     }
 
     #[test]
@@ -2576,6 +2682,78 @@ mod tests {
             let body = text.split(' ').skip(2).collect::<Vec<_>>().join(" ");
             assert_eq!(one_assignment(text), (free(&body), None), "{text}");
         }
+    }
+
+    #[test]
+    fn chinese_numerals_of_a_hundred_and_more_are_durations_too() {
+        use super::super::StatusCode::{Busy, Driving, Meeting};
+        for (text, change, expiry) in [
+            ("状态 家人 忙一百二十分钟", builtin(Busy), minutes(120)),
+            ("状态 家人 开会一百分钟", builtin(Meeting), minutes(100)),
+            ("状态 家人 忙两百分钟", builtin(Busy), minutes(200)),
+            ("状态 家人 忙 二百分钟", builtin(Busy), minutes(200)),
+            ("状态 家人 忙一百零五分钟", builtin(Busy), minutes(105)),
+            ("状态 家人 忙 一百〇五分钟", builtin(Busy), minutes(105)),
+            ("状态 家人 忙 一百一十分钟", builtin(Busy), minutes(110)),
+            (
+                "状态 家人 开车 三百四十五分钟",
+                builtin(Driving),
+                minutes(345),
+            ),
+            ("状态 家人 忙 一百分", builtin(Busy), minutes(100)),
+            ("状态 家人 忙 一百二十个小时", builtin(Busy), minutes(7200)),
+            (
+                "状态 家人 忙 一百小时三十分钟",
+                builtin(Busy),
+                minutes(6030),
+            ),
+            // 30 days, the longest expiry.
+            ("状态 家人 忙 七百二十小时", builtin(Busy), minutes(43200)),
+            (
+                "状态 家人 在健身房一百二十分钟",
+                free("在健身房"),
+                minutes(120),
+            ),
+            (
+                "状态 家人 在健身房 两百分钟",
+                free("在健身房"),
+                minutes(200),
+            ),
+        ] {
+            assert_eq!(one_assignment(text), (change, expiry), "{text}");
+        }
+        // Too long, as `九十九天`.
+        for (text, bad) in [
+            ("状态 家人 忙 七百二十一小时", "七百二十一小时"),
+            ("状态 家人 忙 九百九十九天", "九百九十九天"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert!(
+                matches!(
+                    err.kind,
+                    ParseErrorKind::Value(ValueError::BadDuration { .. })
+                ),
+                "{text}: {err:?}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+        }
+        // The spoken short `一百五`, forms no one writes and a thousand stay text, with no
+        // expiry read out of their end (`五分钟`, `二百分钟`); so do a score of a hundred after
+        // free text and `百` alone.
+        for text in [
+            "状态 家人 忙一百五分钟",
+            "状态 家人 忙一百十分钟",
+            "状态 家人 忙一百零分钟",
+            "状态 家人 忙一千二百分钟",
+            "状态 家人 考了一百分",
+            "状态 家人 忙 百分钟",
+        ] {
+            let body = text.split(' ').skip(2).collect::<Vec<_>>().join(" ");
+            assert_eq!(one_assignment(text), (free(&body), None), "{text}");
+        }
+        assert_eq!(zh_count("九百九十九").unwrap(), ("", 999));
+        assert_eq!(zh_count("两百零五").unwrap(), ("", 205));
+        assert!(zh_hundreds("零百").is_err());
     }
 
     #[test]

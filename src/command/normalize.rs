@@ -1,16 +1,19 @@
 //! The one forgiving step before the strict grammar (DESIGN.md style example 6): NFKC folding
 //! (Unicode UAX #15) so full-width digits, letters and punctuation (`１３８`, `：`, `，`, U+3000)
-//! become ASCII, curly/CJK quotes become `"`, control and zero-width characters go, and every run
-//! of whitespace becomes one space. Case is kept: keywords are matched case-insensitively by the
-//! grammar and free text (statuses, display names) keeps what the subscriber typed.
+//! become ASCII, curly, CJK and full-width quotes become `"`, control and zero-width characters
+//! go, and every run of whitespace becomes one space. Case is kept: keywords are matched
+//! case-insensitively by the grammar and free text (statuses, display names) keeps what the
+//! subscriber typed.
 
 use unicode_normalization::UnicodeNormalization;
 
-/// The quote characters, all read as `"`.
+/// The quote characters, all read as `"` (the full-width `＂`, U+FF02, is one too: NFKC folds
+/// it to `"` only after [`normalize`] has decided what is inside quotes).
 fn is_quote(c: char) -> bool {
     matches!(
         c,
-        '"' | '\u{201c}'
+        '"' | '\u{ff02}'
+            | '\u{201c}'
             | '\u{201d}'
             | '\u{201e}'
             | '\u{300c}'
@@ -108,6 +111,17 @@ mod tests {
         );
         assert_eq!(normalize("HE\u{200b}LP\u{0}"), "HELP");
         assert_eq!(normalize("\u{feff}TD"), "TD");
+    }
+
+    #[test]
+    fn full_width_quotes_keep_full_width_punctuation_inside_like_the_others() {
+        assert_eq!(normalize("＂开会中，稍后回电＂"), "\"开会中，稍后回电\"");
+        assert_eq!(
+            normalize("状态 家人 ＂在哪？回电！＂，同事 忙"),
+            "状态 家人 \"在哪？回电！\",同事 忙"
+        );
+        // Mixed with another quote character, as with `“` and `"`.
+        assert_eq!(normalize("＂开会中，稍后回电\""), "\"开会中，稍后回电\"");
     }
 
     #[test]
