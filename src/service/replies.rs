@@ -843,6 +843,12 @@ fn stop_hint(number: &str, lang: Lang) -> String {
     }
 }
 
+/// [`stop_hint`] in English in fewer words, for an update that would otherwise take one SMS
+/// more.
+fn short_stop_hint(number: &str) -> String {
+    format!(" Reply STOP {} to stop.", number.trim_start_matches('+'))
+}
+
 impl Text {
     /// The text in `lang`, cut to [`MAX_SEGMENTS`] SMS segments.
     pub fn render(&self, lang: Lang) -> String {
@@ -1267,7 +1273,15 @@ impl Text {
                 let who = who_phrase(name, number, lang);
                 let what = status_phrase(shown, until, lang);
                 if en {
-                    format!("{who}: {what}.{}", stop_hint(number, lang))
+                    // A name or status in Chinese makes the whole update UCS-2 (70 characters
+                    // a segment): the short hint then keeps it to one SMS where it can.
+                    let long = format!("{who}: {what}.{}", stop_hint(number, lang));
+                    let short = format!("{who}: {what}.{}", short_stop_hint(number));
+                    if segments(&long) > 1 && segments(&short) < segments(&long) {
+                        short
+                    } else {
+                        long
+                    }
                 } else {
                     format!("{who}：{what}。{}", stop_hint(number, lang))
                 }
@@ -2053,6 +2067,26 @@ mod tests {
             t.render(Lang::Zh),
             "Zhang San(+8613800138000)：“开会”至15:00。回复TD8613800138000退订。"
         );
+        // An owner with a Chinese name makes an English update UCS-2 (70 characters a
+        // segment): the shorter hint keeps it to one SMS.
+        let chinese_name = |shown: Shown| Text::Update {
+            name: Some("李四".into()),
+            number: "+8613500135000".into(),
+            shown,
+            until: None,
+        };
+        let busy = chinese_name(Shown::Code(StatusCode::Busy)).render(Lang::En);
+        assert_eq!(
+            busy,
+            "李四 (+8613500135000): BUSY. Reply STOP 8613500135000 to stop."
+        );
+        assert_eq!(segments(&busy), 1);
+        // Where one SMS cannot be had anyway, the hint stays whole.
+        let long = chinese_name(Shown::Text(
+            "在开会，很长的会议，请稍后再联系我，谢谢大家".into(),
+        ))
+        .render(Lang::En);
+        assert!(long.ends_with("to stop these updates."), "{long}");
         // The stop hint parses back to STOP of that owner.
         let parsed = crate::command::parse("STOP 8613800138000", "86").unwrap();
         assert_eq!(
