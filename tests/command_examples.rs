@@ -223,10 +223,24 @@ fn name() {
         ("名字张三", "张三"),
     ] {
         match cmd(text) {
-            Command::Name(d) => assert_eq!(d.as_str(), name, "{text}"),
+            Command::Name(Some(d)) => assert_eq!(d.as_str(), name, "{text}"),
             other => panic!("{text}: {other:?}"),
         }
     }
+    // Removing the name; quoted, the word is a name.
+    for text in ["NAME OFF", "name clear", "名字 删除", "名字无"] {
+        assert_eq!(cmd(text), Command::Name(None), "{text}");
+    }
+    match cmd("NAME \"Off\"") {
+        Command::Name(Some(d)) => assert_eq!(d.as_str(), "Off"),
+        other => panic!("{other:?}"),
+    }
+    // A name written like a phone number would show another subscriber's number.
+    let err = parse("NAME 138 0013 8000", CC).unwrap_err();
+    assert!(matches!(
+        err.kind,
+        ParseErrorKind::Value(ValueError::NameLikeNumber { .. })
+    ));
     let err = parse("NAME abcdefghijklmnopqrstu", CC).unwrap_err();
     assert!(matches!(
         err.kind,

@@ -340,7 +340,7 @@ fn unquote(text: &str) -> &str {
         .trim()
 }
 
-/// `NAME <display name>` / `名字 <名字>` (quotes optional).
+/// `NAME <display name>` / `名字 <名字>` (quotes optional); `NAME OFF` / `名字 删除` removes it.
 pub fn name(input: &str) -> PResult<'_, Parsed> {
     const KW: &[Kw<()>] = &[("NAME", EN, ()), ("名字", ZH, ()), ("姓名", ZH, ())];
     let (rest, (lang, ())) = keyword(KW)(input)?;
@@ -350,8 +350,15 @@ pub fn name(input: &str) -> PResult<'_, Parsed> {
             fail(rest, ParseErrorKind::MissingArgument, "", HelpTopic::Name),
         );
     }
+    // `NAME OFF` (unquoted) removes the name: updates then show the number alone.
+    const CLEAR: &[&str] = &[
+        "OFF", "CLEAR", "NONE", "DELETE", "关闭", "删除", "清除", "无",
+    ];
+    if CLEAR.iter().any(|w| rest.eq_ignore_ascii_case(w)) {
+        return done(Command::Name(None), lang);
+    }
     match DisplayName::try_from(unquote(rest)) {
-        Ok(n) => done(Command::Name(n), lang),
+        Ok(n) => done(Command::Name(Some(n)), lang),
         Err(e) => with_lang(lang, fail(rest, e, rest, HelpTopic::Name)),
     }
 }

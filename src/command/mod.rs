@@ -40,8 +40,8 @@ pub const MAX_BAD_CHARS: usize = 24;
 pub enum Command {
     /// `HELP` / `?` / `帮助` `[topic]`; `None` is the short help.
     Help(Option<HelpTopic>),
-    /// `NAME <display name>` / `名字 <名字>`.
-    Name(DisplayName),
+    /// `NAME <display name>` / `名字 <名字>`; `None`: `NAME OFF` / `名字 删除` (no name).
+    Name(Option<DisplayName>),
     /// `GROUPS [page]` / `分组 [页]` (also `GROUP` alone): list groups, page 1 first.
     ///
     /// Every page number here is as asked, for the reply to say when there is no such page:

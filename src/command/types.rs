@@ -57,6 +57,12 @@ pub enum ValueError {
         /// Its length in characters.
         chars: usize,
     },
+    /// Display name written like a phone number (contacts would take it for someone else's).
+    #[error("name {text:?} is written like a phone number")]
+    NameLikeNumber {
+        /// The name as typed.
+        text: String,
+    },
     /// Duration zero or above [`MAX_EXPIRY`].
     #[error("expiry {text:?} must be between 1 minute and 30 days")]
     BadDuration {
@@ -618,6 +624,17 @@ impl TryFrom<&str> for DisplayName {
                 chars,
             });
         }
+        // "13800138000" or "+86 138 0013 8000" as a name would show another subscriber's
+        // number beside the sender's in every update.
+        let digits = text.chars().filter(char::is_ascii_digit).count();
+        let number_like = text
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-().".contains(c));
+        if number_like && digits >= 5 {
+            return Err(ValueError::NameLikeNumber {
+                text: text.to_owned(),
+            });
+        }
         Ok(DisplayName(text.to_owned()))
     }
 }
@@ -820,5 +837,21 @@ mod tests {
             Err(ValueError::BadDisplayName { chars: 21, .. })
         ));
         assert!(DisplayName::try_from("").is_err());
+    }
+
+    #[test]
+    fn a_display_name_cannot_be_a_phone_number() {
+        for number in ["13800138000", "+86 138 0013 8000", "(010) 6552-9988"] {
+            assert!(
+                matches!(
+                    DisplayName::try_from(number),
+                    Err(ValueError::NameLikeNumber { .. })
+                ),
+                "{number}"
+            );
+        }
+        for name in ["Agent 007", "Room 1201", "李四 2号", "1234"] {
+            assert!(DisplayName::try_from(name).is_ok(), "{name}");
+        }
     }
 }

@@ -525,9 +525,12 @@ impl Service {
         let text = match cmd {
             Command::Help(t) => Text::Help(t.unwrap_or(HelpTopic::General)),
             Command::Name(n) => {
-                sub.display_name = Some(n.as_str().to_string());
+                sub.display_name = n.as_ref().map(|n| n.as_str().to_string());
                 state::save_subscriber(tx, sub, now)?;
-                Text::NameSet(n.as_str().to_string())
+                match n {
+                    Some(n) => Text::NameSet(n.as_str().to_string()),
+                    None => Text::NameCleared,
+                }
             }
             Command::Groups(page) => Text::Groups {
                 lines: self.lines(tx, now, sub, true)?,

@@ -80,6 +80,8 @@ pub enum Text {
     },
     /// NAME accepted.
     NameSet(String),
+    /// `NAME OFF`: updates show the number alone.
+    NameCleared,
     /// GROUPS: each audience with its member count and status; the lines that fit one reply
     /// on page `page` (see [`paged`]).
     Groups {
@@ -551,6 +553,12 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
         (ParseErrorKind::Value(ValueError::BadDisplayName { .. }), Lang::Zh) => {
             zh(format!("名字“{bad}”太长（最多20字）。"))
         }
+        (ParseErrorKind::Value(ValueError::NameLikeNumber { .. }), Lang::En) => en(format!(
+            "\"{bad}\" looks like a phone number; a name must not (your number is shown beside it)."
+        )),
+        (ParseErrorKind::Value(ValueError::NameLikeNumber { .. }), Lang::Zh) => {
+            zh(format!("“{bad}”像是电话号码，不能作名字（你的号码会显示在名字旁）。"))
+        }
         (ParseErrorKind::Value(ValueError::BadDuration { .. }), Lang::En) => {
             en(format!("\"{bad}\": a time must be 1 minute to 30 days."))
         }
@@ -862,6 +870,10 @@ impl Text {
             Text::Invalid { kind, bad, usage } => invalid(kind, bad, *usage, lang),
             Text::NameSet(n) if en => format!("Your contacts will see you as \"{n}\"."),
             Text::NameSet(n) => format!("联系人将看到你的名字：{n}。"),
+            Text::NameCleared if en => {
+                "Your name is removed: your contacts will see your number only.".into()
+            }
+            Text::NameCleared => "名字已删除：联系人只会看到你的号码。".into(),
             Text::Groups { lines, page } => {
                 let title = if en { "Your groups" } else { "你的分组" };
                 paged(title, lines, *page, Listing::Groups, lang, true)
@@ -1498,6 +1510,7 @@ mod tests {
         }
         v.extend([
             Text::NameSet(name20.clone()),
+            Text::NameCleared,
             Text::Members {
                 group: user16.clone(),
                 page: 19,

@@ -1695,3 +1695,17 @@ fn a_quoted_status_keeps_its_full_width_punctuation() {
     assert_eq!(mum.len(), 1, "{mum:?}");
     assert!(mum[0].contains("开会中，稍后回电？"), "{mum:?}");
 }
+
+/// `NAME OFF` removes the display name: WHO and later updates show the number alone.
+#[test]
+fn name_off_leaves_contacts_the_number_alone() {
+    let mut b = Bench::family_seeing_free();
+    assert_eq!(
+        b.send(OWNER, "NAME OFF"),
+        "Your name is removed: your contacts will see your number only."
+    );
+    assert_eq!(b.send(MUM, "WHO 13800138000"), "+8613800138000: FREE.");
+    b.send(OWNER, "STATUS FAMILY BUSY");
+    let update = b.updates(MUM).pop().unwrap();
+    assert!(update.starts_with("+8613800138000: BUSY."), "{update}");
+}
