@@ -465,9 +465,10 @@ impl Gateway {
         for t in self.tasks {
             t.abort();
         }
-        // The sessions that unbound just now with every answer read: a subscriber's repeat
-        // after the restart is then taken as theirs, not as the SMSC's resend.
-        inbound::forget_read_out_sessions(&self.store, &self.link).await;
+        // The sessions that unbound just now with every answer read (and the answers known
+        // read of any that dropped): a subscriber's repeat after the restart is then taken as
+        // theirs, not as the SMSC's resend.
+        inbound::forget_answers_read(&self.store, &self.link).await;
         self.store.close().await;
         info!("gateway stopped");
     }

@@ -371,7 +371,8 @@ enum Write {
 /// What one write came to.
 enum Wrote {
     Receipt(outbox::ReceiptMatch),
-    Mo(Received),
+    /// What the MO came to, and the inbox row holding its dedup key.
+    Mo(Received, i64),
 }
 
 impl Write {
@@ -382,7 +383,8 @@ impl Write {
     ) -> Result<Wrote, crate::store::StoreError> {
         match self {
             Write::Receipt(r) => r.apply(tx, now).map(Wrote::Receipt),
-            Write::Mo(pdu) => inbox::receive(tx, pdu, inbox::DEFAULT_DEDUP_WINDOW).map(Wrote::Mo),
+            Write::Mo(pdu) => inbox::receive_keyed(tx, pdu, inbox::DEFAULT_DEDUP_WINDOW)
+                .map(|(received, key_row)| Wrote::Mo(received, key_row)),
         }
     }
 }
@@ -430,10 +432,11 @@ fn settle(store: &Store, inbound: Inbound, result: Result<Wrote, String>) -> Opt
             inbound.ack(CommandStatus::EsmeRok);
             None
         }
-        Ok(Wrote::Mo(received)) => {
+        Ok(Wrote::Mo(received, key_row)) => {
             if let Received::Duplicate = received {
                 // At info: a subscriber who sent the same text again right after a link
-                // change is taken for the SMSC's resend, and an operator should see that.
+                // drop that may have lost the first one's answer is taken for the SMSC's
+                // resend, and an operator should see that.
                 let from = match inbound.command.pdu() {
                     Some(Pdu::DeliverSm(d)) => d.source_addr.to_string(),
                     Some(Pdu::DataSm(d)) => d.source_addr.to_string(),
@@ -445,7 +448,7 @@ fn settle(store: &Store, inbound: Inbound, result: Result<Wrote, String>) -> Opt
                 );
                 store.note_mo_duplicate();
             }
-            inbound.ack(CommandStatus::EsmeRok);
+            inbound.ack_stored(key_row);
             match received {
                 Received::Complete(msg) => Some(to_mo(&msg)),
                 Received::Partial { .. } => {
@@ -644,9 +647,10 @@ pub async fn run(
                         Err(_) => break,
                     }
                 }
-                // Sessions the SMSC read every answer of: told to the inbox before this batch
-                // is, so the same text on this later session counts as the subscriber's.
-                forget_read_out_sessions(&store, &link).await;
+                // Sessions the SMSC read every answer of, and the answers it is known to have
+                // read of sessions that dropped: told to the inbox before this batch is, so the
+                // same text on this later session counts as the subscriber's.
+                forget_answers_read(&store, &link).await;
                 let pdus = batch.len();
                 in_hand += pdus;
                 let seq = next_batch;
@@ -671,19 +675,25 @@ pub async fn run(
     }
 }
 
-/// Tell the inbox which sessions the SMSC read every answer of (`inbox::forget_sessions`).
-/// A failure only leaves their PDUs' keys to the dedup window, as before.
-pub async fn forget_read_out_sessions(store: &Store, link: &LinkHandle) {
+/// Tell the inbox, in one write, which sessions the SMSC read every answer of
+/// (`inbox::forget_sessions`) and, of the sessions that ended otherwise, which answers it is
+/// known to have read (`inbox::forget_answered`). A failure only leaves their PDUs' keys to
+/// the dedup window, as before.
+pub async fn forget_answers_read(store: &Store, link: &LinkHandle) {
     let sessions = link.take_read_out_sessions();
-    if sessions.is_empty() {
+    let rows = link.take_read_answers();
+    if sessions.is_empty() && rows.is_empty() {
         return;
     }
     let now = crate::store::now_ms();
     let forget = move |tx: &rusqlite::Transaction<'_>| {
-        inbox::forget_sessions(tx, &sessions, inbox::DEFAULT_DEDUP_WINDOW, now)
+        Ok::<_, crate::store::StoreError>(
+            inbox::forget_sessions(tx, &sessions, inbox::DEFAULT_DEDUP_WINDOW, now)?
+                + inbox::forget_answered(tx, &rows)?,
+        )
     };
     if let Err(e) = store.write(forget).await {
-        warn!(error = %e, "could not note the sessions the SMSC read out");
+        warn!(error = %e, "could not retire the dedup keys of the answers the SMSC read");
     }
 }
 

@@ -601,8 +601,9 @@ async fn next_mo(gw: &Gateway, mo: &mut mpsc::Receiver<MoMessage>) -> MoMessage 
 async fn the_same_text_after_a_clean_restart_is_a_new_command_after_a_drop_a_resend() {
     // After a graceful stop the SMSC has read every answer (the unbind came after them): it
     // resends nothing, so the subscriber's repeat within 2 minutes is theirs and runs. After
-    // the link dropped, the same text on the new session may be the SMSC's resend of one
-    // whose answer was lost: taken once.
+    // the link dropped with nothing written after the answer (no reply here, no keepalive
+    // yet), the same text on the new session may be the SMSC's resend of one whose answer
+    // was lost: taken once.
     let sim = sim(SimConfig::local()).await;
     let dir = tempfile::tempdir().unwrap();
     let text = "STATUS FAMILY FREE";
@@ -616,7 +617,8 @@ async fn the_same_text_after_a_clean_restart_is_a_new_command_after_a_drop_a_res
     send().await.unwrap();
     assert_eq!(next_mo(&gw, &mut mo).await.text, text, "the repeat runs");
     assert_eq!(gw.store.stats().mo_duplicates, 0);
-    // Now the link drops: the same text on the next session is taken for a resend.
+    // Now the link drops, the answer not known read: the same text on the next session is
+    // taken for a resend.
     assert_eq!(sim.drop_connections(None), 1);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(gw.link.wait_bound(Duration::from_secs(10)).await);

@@ -56,7 +56,12 @@ impl World {
     }
 
     async fn start_with(service: ServiceConfig) -> World {
-        let sim = Simulator::start(SimConfig::local().with_account(SYSTEM_ID, PASSWORD))
+        World::start_on(SimConfig::local(), service).await
+    }
+
+    /// A world on a simulator set up as `sim`.
+    async fn start_on(sim: SimConfig, service: ServiceConfig) -> World {
+        let sim = Simulator::start(sim.with_account(SYSTEM_ID, PASSWORD))
             .await
             .expect("simulator starts");
         let dir = tempfile::tempdir().unwrap();
@@ -185,6 +190,38 @@ impl World {
         }
     }
 
+    /// Wait until the outbox has nothing queued or in flight: every submit_sm written has
+    /// had its response read.
+    async fn outbox_answered(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let c = self
+                .gw
+                .store
+                .read(presence_gw::store::outbox::counts_by_state)
+                .await
+                .unwrap();
+            if c.queued + c.in_flight == 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "outbox not answered: {c:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Drop the SMPP connection (no unbind) and wait for the gateway to bind again.
+    async fn drop_link(&self) {
+        assert_eq!(self.sim.drop_connections(None), 1);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            self.gw.link.wait_bound(WAIT).await,
+            "the gateway binds again"
+        );
+    }
+
     /// Let in-flight messages land, then check nothing else arrived for `number`.
     async fn settle_and_count(&self, number: &str, want: usize) {
         tokio::time::sleep(Duration::from_millis(400)).await;
@@ -210,6 +247,118 @@ async fn a_handset_known_by_its_national_number_is_one_subscriber() {
         1,
         "the reply went to the handset that texted"
     );
+}
+
+/// A subscriber sends the same text twice, and the link drops in between (no unbind). The
+/// SMSC had answered a request the gateway wrote after the first copy's deliver_sm_resp (the
+/// reply's submit_sm): it had read that resp, so it resends nothing, and the second copy is
+/// the subscriber's, with a reply of its own (it was taken for a resend and dropped).
+#[tokio::test]
+async fn the_same_text_after_a_drop_is_a_new_command_once_the_smsc_had_read_the_answer() {
+    let w = World::start().await;
+    let text = "WHO 13900139000";
+    let first = w.say(OWNER, text).await;
+    w.outbox_answered().await;
+    w.drop_link().await;
+    assert_eq!(
+        w.say(OWNER, text).await,
+        first,
+        "the second copy is answered"
+    );
+    assert_eq!(w.gw.store.stats().mo_duplicates, 0);
+    w.settle_and_count(OWNER, 2).await;
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// The SMSC's own resend after a link drop is still taken once. It stops reading right after
+/// it delivered a command (the gateway's deliver_sm_resp and the reply's submit_sm stay
+/// unread), then the link drops and it sends the deliver_sm again on the next session. The
+/// only response that came after the resp was written answered a submit_sm written BEFORE it,
+/// which says nothing of the resp: the resend is a duplicate, run once, answered once.
+#[tokio::test]
+async fn a_resend_whose_answer_the_smsc_was_not_known_to_have_read_is_run_once() {
+    let mut sim = SimConfig::local();
+    // The simulator sends the deliver_sm again only when the link drops, not on its own
+    // timeout on the stalled session (a copy on the same session is the subscriber's).
+    sim.deliver_timeout = Duration::from_secs(120);
+    let w = World::start_on(sim, ServiceConfig::default()).await;
+    // A submit the SMSC reads now and answers 1.5 s later.
+    w.sim.set_faults(smsc_sim::Faults {
+        response_delay: Some(smsc_sim::Delay::fixed(1500)),
+        ..smsc_sim::Faults::default()
+    });
+    w.gw.enqueue(presence_gw::store::outbox::NewMessage::sms(MUM, "hello"))
+        .await
+        .unwrap();
+    w.sim.wait_for_mt_to(MUM, 1, WAIT).await.unwrap();
+    assert_eq!(w.sim.stop_reading(None), 1);
+    let text = "WHO 13900139000";
+    let ticket = w
+        .sim
+        .inject_mo(MoRequest::new(OWNER, SERVICE, text))
+        .await
+        .unwrap();
+    // The gateway answers the command while the submit is still unanswered...
+    let acks = || w.gw.link.stats().inbound_ack.snapshot().count();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while acks() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the MO was never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let c =
+        w.gw.store
+            .read(presence_gw::store::outbox::counts_by_state)
+            .await
+            .unwrap();
+    assert_eq!(
+        c.submitted + c.delivered,
+        0,
+        "the submit was answered before the MO's resp: the test proves nothing"
+    );
+    // ...and reads the submit's response after it.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let c =
+            w.gw.store
+                .read(presence_gw::store::outbox::counts_by_state)
+                .await
+                .unwrap();
+        if c.submitted + c.delivered >= 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the submit never answered: {c:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    w.sim.set_faults(smsc_sim::Faults::default());
+    w.drop_link().await;
+    // The SMSC sends the command again on the next session, and it is answered there.
+    let id = ticket.record_ids[0];
+    w.sim
+        .wait_until("the MO sent again and answered", WAIT, |h| {
+            h.deliveries().into_iter().find(|d| {
+                d.id == id && d.attempts == 2 && d.state == smsc_sim::DeliveryState::Answered(0)
+            })
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {:#?}", w.sim.deliveries()));
+    assert_eq!(
+        w.gw.store.stats().mo_duplicates,
+        1,
+        "taken for the resend it is"
+    );
+    // The reply (its submit_sm never read) goes out on the new session: one reply.
+    w.inbox(OWNER, 1).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    w.settle_and_count(OWNER, 1).await;
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
 }
 
 #[tokio::test]

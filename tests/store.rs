@@ -549,6 +549,78 @@ fn a_session_the_smsc_read_out_leaves_no_resend_to_expect() {
     );
 }
 
+fn receive_keyed(store: &Store, pdu: InboundPdu) -> (Received, i64) {
+    store
+        .write_blocking(move |tx| inbox::receive_keyed(tx, &pdu, WINDOW))
+        .unwrap()
+}
+
+fn forget_answered(store: &Store, rows: Vec<i64>) -> usize {
+    store
+        .write_blocking(move |tx| inbox::forget_answered(tx, &rows))
+        .unwrap()
+}
+
+#[test]
+fn answers_the_smsc_read_on_a_session_that_dropped_leave_no_resend_to_expect() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let on = |session: i64, text: &str, at: i64| InboundPdu {
+        link_session: Some(session),
+        ..sms_pdu("861", text, at)
+    };
+    // Session 7 drops; the SMSC had read the answers to WHO and GROUPS, not to NAME's.
+    let (who, who_row) = receive_keyed(&store, on(7, "WHO 13800138000", T0));
+    assert!(matches!(who, Received::Complete(_)));
+    let (_, groups_row) = receive_keyed(&store, on(7, "GROUPS", T0 + 1_000));
+    let (_, name_row) = receive_keyed(&store, on(7, "NAME Li", T0 + 2_000));
+    assert_eq!(forget_answered(&store, vec![who_row, groups_row]), 2);
+    assert!(
+        matches!(
+            receive(&store, on(8, "WHO 13800138000", T0 + 3_000)),
+            Received::Complete(_)
+        ),
+        "the subscriber's repeat on the next session"
+    );
+    assert_eq!(
+        receive(&store, on(8, "NAME Li", T0 + 3_000)),
+        Received::Duplicate,
+        "an answer not known read: its PDU may come again"
+    );
+    // A duplicate names the row of the copy it repeats; once its own answer is known read,
+    // that key goes too.
+    let (dup, row) = receive_keyed(&store, on(9, "NAME Li", T0 + 4_000));
+    assert_eq!((dup, row), (Received::Duplicate, name_row));
+    assert_eq!(forget_answered(&store, vec![row]), 1);
+    assert!(matches!(
+        receive(&store, on(10, "NAME Li", T0 + 5_000)),
+        Received::Complete(_)
+    ));
+    // A key taken since by a repeat on the same session stays with the repeat (its answer
+    // is not known read); a retired one is not counted again.
+    let (_, first) = receive_keyed(&store, on(11, "BUSY", T0 + 6_000));
+    let (again, second) = receive_keyed(&store, on(11, "BUSY", T0 + 7_000));
+    assert!(matches!(again, Received::Complete(_)));
+    assert_ne!(first, second);
+    assert_eq!(forget_answered(&store, vec![first, who_row]), 0);
+    assert_eq!(
+        receive(&store, on(12, "BUSY", T0 + 8_000)),
+        Received::Duplicate
+    );
+    // A part names its own row, a part resent its first copy's.
+    let part = |session: i64, at: i64| InboundPdu {
+        link_session: Some(session),
+        ..part_pdu(1, 2, 9, "part one", at)
+    };
+    let (partial, part_row) = receive_keyed(&store, part(7, T0));
+    assert_eq!(partial, Received::Partial { pdu_id: part_row });
+    assert_eq!(
+        receive_keyed(&store, part(8, T0 + 1_000)),
+        (Received::Duplicate, part_row)
+    );
+    assert_eq!(forget_answered(&store, vec![]), 0);
+}
+
 #[test]
 fn the_same_text_again_on_the_same_session_is_a_new_command_and_on_a_later_one_a_resend() {
     let dir = tempfile::tempdir().unwrap();

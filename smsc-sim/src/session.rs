@@ -112,6 +112,8 @@ struct Session {
     /// This side sent an unbind: no more deliveries, no new requests accepted, and the
     /// connection closes at the `unbind_resp` or when it does not come in time.
     unbinding: bool,
+    /// [`Control::StopReading`]: nothing more is read from the socket.
+    reading_stopped: bool,
     counters: Arc<ConnCounters>,
 }
 
@@ -154,6 +156,7 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         out: Vec::new(),
         close: false,
         unbinding: false,
+        reading_stopped: false,
         counters,
     };
     // With a hex log, the PDUs read are logged as they came, not as re-encoded.
@@ -206,7 +209,7 @@ impl Session {
                 && self.delivers < shared.cfg.deliver_window;
             tokio::select! {
                 _ = shared.shutdown.cancelled() => break,
-                frame = framed.next() => match frame {
+                frame = framed.next(), if !self.reading_stopped => match frame {
                     None => break,
                     Some(Err(e)) => {
                         debug!(error = %e, "framing error, closing");
@@ -215,7 +218,7 @@ impl Session {
                     Some(Ok(f)) => {
                         self.on_frame(f, framed.codec_mut().take_raw());
                         let mut n = 0;
-                        while n < 256 && !self.close {
+                        while n < 256 && !self.close && !self.reading_stopped {
                             match framed.next().now_or_never() {
                                 Some(Some(Ok(f))) => {
                                     self.on_frame(f, framed.codec_mut().take_raw())
@@ -407,6 +410,7 @@ impl Session {
     fn on_control(&mut self, c: Control) {
         match c {
             Control::Drop => self.close = true,
+            Control::StopReading => self.reading_stopped = true,
             Control::Unbind => {
                 self.unbinding = true;
                 self.update_entry(|e| e.unbinding = true);

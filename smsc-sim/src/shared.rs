@@ -83,6 +83,9 @@ pub enum Control {
     Unbind,
     /// Write one malformed PDU.
     Malformed(MalformedKind),
+    /// Read nothing more from the connection (what the ESME writes stays in the socket
+    /// buffers), while still writing; until it closes.
+    StopReading,
 }
 
 /// Per-connection counters the session publishes for `/binds` and `/stats`.

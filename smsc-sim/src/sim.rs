@@ -572,6 +572,15 @@ impl SimHandle {
         self.shared.control_all(system_id, Control::Drop)
     }
 
+    /// Stop reading every connection (or those of `system_id`) until it closes, as an SMSC
+    /// whose reading stalls: what the ESME writes from now on (answers, requests) stays unread
+    /// in the socket buffers, while the simulator still writes (deliver_sm, delayed
+    /// responses). A connection that then drops leaves its deliver_sm unanswered, to be sent
+    /// again on the next bind. Returns how many.
+    pub fn stop_reading(&self, system_id: Option<&str>) -> usize {
+        self.shared.control_all(system_id, Control::StopReading)
+    }
+
     /// Send an SMSC-initiated unbind on every connection (or those of `system_id`).
     pub fn unbind_all(&self, system_id: Option<&str>) -> usize {
         self.shared.control_all(system_id, Control::Unbind)

@@ -252,13 +252,21 @@ pub struct Inbound {
     /// PDU again on the same session was sent again by the subscriber, not resent by the SMSC
     /// after a lost answer (see `store::inbox`).
     pub session: u64,
-    ack: oneshot::Sender<CommandStatus>,
+    ack: oneshot::Sender<(CommandStatus, Option<i64>)>,
 }
 
 impl Inbound {
     /// Answer the SMSC: `ESME_ROK` once persisted, or an error status.
     pub fn ack(self, status: CommandStatus) {
-        let _ = self.ack.send(status);
+        let _ = self.ack.send((status, None));
+    }
+
+    /// Answer `ESME_ROK` to an MO the inbox took; `key_row` is the inbox row holding its dedup
+    /// key (`store::inbox::receive_keyed`). If the SMSC is known to have read this answer when
+    /// the session ends, the row is handed on and its key retired
+    /// ([`LinkHandle::take_read_answers`]).
+    pub fn ack_stored(self, key_row: i64) {
+        let _ = self.ack.send((CommandStatus::EsmeRok, Some(key_row)));
     }
 }
 
@@ -293,6 +301,10 @@ pub struct LinkStats {
     /// and the same text on a later session is the subscriber's. Taken with
     /// [`LinkHandle::take_read_out_sessions`].
     pub(crate) read_out: Mutex<Vec<u64>>,
+    /// The inbox rows ([`Inbound::ack_stored`]) of MO whose answers the SMSC is known to have
+    /// read, from sessions that ended: it answered a request written after the answer. Taken
+    /// with [`LinkHandle::take_read_answers`].
+    pub(crate) read_answers: Mutex<Vec<i64>>,
     /// Set by [`LinkHandle::stop_submitting`]: batch items not yet written are answered
     /// `NotSent`, and no more are written, while answers to those written are still read.
     pub(crate) submitting_stopped: std::sync::atomic::AtomicBool,
@@ -344,6 +356,20 @@ impl LinkHandle {
                 .shared
                 .stats
                 .read_out
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    /// The inbox rows of MO whose answers the SMSC had read when their session ended, since
+    /// the last call (see [`LinkStats::read_answers`]); handed to the inbox with the
+    /// read-out sessions (`store::inbox::forget_answered`).
+    pub fn take_read_answers(&self) -> Vec<i64> {
+        std::mem::take(
+            &mut *self
+                .shared
+                .stats
+                .read_answers
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()),
         )

@@ -9,6 +9,9 @@
 //!   (after persisting it); a dropped acknowledgement or a full inbound queue answers
 //!   `ESME_RX_T_APPN`, so the SMSC redelivers later (SMPP 3.4 §5.1.3);
 //! - a malformed PDU from the SMSC is answered with `generic_nack` and the session goes on;
+//! - when the session ends, however it ends, the inbox rows of the stored MO whose answers the
+//!   SMSC is known to have read (it answered a request written after the answer) go to the
+//!   link ([`Answers`]), so the inbox can retire their dedup keys;
 //! - batch items ([`Outgoing::Batch`]) wait in the session's own queue and take a window slot
 //!   and a rate token here, as responses free them: no other task sits between a response and
 //!   the next submit.
@@ -206,6 +209,84 @@ struct Pending {
     permit: Option<OwnedSemaphorePermit>,
     /// When it was written.
     sent: Instant,
+    /// [`Answers::mark`] when it was written.
+    mark: u64,
+}
+
+/// Our `ESME_ROK` answers to stored MO on one session ([`Inbound::ack_stored`]), in the
+/// order they were written, and how many of them the SMSC is known to have read.
+///
+/// TCP delivers in order: when the SMSC answers a request we wrote after one of our answers,
+/// it read that answer before the request, and will not send its PDU again. Each request
+/// carries the [`Answers::mark`] of the moment it was written (how many answers went before
+/// it); its response hands the mark to [`Answers::request_answered`]. The answers known read
+/// are therefore always the first ones written, and one count says which.
+///
+/// When the session ends, however it ends, the rows of the answers known read go to
+/// [`LinkStats::read_answers`], for the inbox to retire their dedup keys
+/// (`store::inbox::forget_answered`); an answer not known read may have been lost with the
+/// link, and its PDU's resend must still be taken for one.
+struct Answers<'a> {
+    stats: &'a LinkStats,
+    /// Each answer's inbox row, in write order, with when its PDU was read. Those read
+    /// longer than the inbox's dedup window before the newest are let go: their keys have
+    /// lapsed anyway.
+    rows: VecDeque<(Instant, i64)>,
+    /// How many answers were let go from the front of `rows`.
+    gone: u64,
+    /// How many answers the SMSC is known to have read: the first `read` written.
+    read: u64,
+}
+
+impl<'a> Answers<'a> {
+    fn new(stats: &'a LinkStats) -> Self {
+        Answers {
+            stats,
+            rows: VecDeque::new(),
+            gone: 0,
+            read: 0,
+        }
+    }
+
+    /// The answer to a PDU read at `read_at` and stored as inbox row `row` was written.
+    fn written(&mut self, row: i64, read_at: Instant) {
+        while self.rows.front().is_some_and(|&(at, _)| {
+            read_at.saturating_duration_since(at) > crate::store::inbox::DEFAULT_DEDUP_WINDOW
+        }) {
+            self.rows.pop_front();
+            self.gone += 1;
+        }
+        self.rows.push_back((read_at, row));
+    }
+
+    /// What a request written now carries: the number of answers written before it.
+    fn mark(&self) -> u64 {
+        self.gone + self.rows.len() as u64
+    }
+
+    /// The SMSC answered a request that carried `mark`: it read every answer before it.
+    fn request_answered(&mut self, mark: u64) {
+        self.read = self.read.max(mark);
+    }
+
+    /// The rows of the answers the SMSC is known to have read (those not let go).
+    fn read_rows(&self) -> impl Iterator<Item = i64> + '_ {
+        let n = usize::try_from(self.read.saturating_sub(self.gone)).unwrap_or(usize::MAX);
+        self.rows.iter().take(n).map(|&(_, row)| row)
+    }
+}
+
+impl Drop for Answers<'_> {
+    fn drop(&mut self) {
+        if self.read > self.gone {
+            let stats = self.stats;
+            stats
+                .read_answers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(self.read_rows());
+        }
+    }
 }
 
 /// Fold one response time (a windowed request's write to its response's read) into the
@@ -228,8 +309,9 @@ fn note_response_time(stats: &LinkStats, took: Duration) {
         .store(new, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// An inbound PDU awaiting the gateway's answer: sequence, operation, status, when it was read.
-type Ack = BoxFuture<'static, (u32, CommandId, CommandStatus, Instant)>;
+/// An inbound PDU awaiting the gateway's answer: sequence, operation, status, the inbox row of
+/// a stored MO ([`Inbound::ack_stored`]), when it was read.
+type Ack = BoxFuture<'static, (u32, CommandId, CommandStatus, Option<i64>, Instant)>;
 type Wire = Framed<TcpStream, SmppCodec>;
 type Sink = FramedWrite<OwnedWriteHalf, SmppCodec>;
 
@@ -436,9 +518,14 @@ async fn run_bound(
     let mut deadline_armed: Option<Instant> = None;
     let mut keepalive_timer = Box::pin(sleep_until(last_rx));
     let mut keepalive_armed: Option<Instant> = None;
-    let mut keepalive: Option<(u32, Instant)> = None;
+    // An enquire_link and our unbind in flight: sequence, when written (the unbind: its
+    // deadline), and their [`Answers::mark`].
+    let mut keepalive: Option<(u32, Instant, u64)> = None;
     let mut closing: Option<Instant> = None;
-    let mut unbind: Option<(u32, Instant)> = None;
+    let mut unbind: Option<(u32, Instant, u64)> = None;
+    // Which of our answers to stored MO the SMSC is known to have read; handed to the link
+    // when this session ends, however it ends.
+    let mut answers = Answers::new(ctx.stats);
     // Whether our unbind went out with every inbound PDU answered (then its unbind_resp
     // proves the SMSC read all the answers).
     let mut unbind_after_all_answers = false;
@@ -485,6 +572,7 @@ async fn run_bound(
                     reply: $reply,
                     permit: $permit,
                     sent: $now,
+                    mark: answers.mark(),
                 },
             );
             deadlines.push_back(($now + cfg.response_timeout, s));
@@ -544,11 +632,11 @@ async fn run_bound(
         }
         let next_deadline = deadlines.front().map(|(d, _)| *d);
         let keepalive_at = match keepalive {
-            Some((_, sent)) => sent + cfg.enquire_link_timeout,
+            Some((_, sent, _)) => sent + cfg.enquire_link_timeout,
             None => last_rx + cfg.enquire_link_interval,
         };
         let close_at = match (closing, unbind) {
-            (_, Some((_, at))) => Some(at),
+            (_, Some((_, at, _))) => Some(at),
             (Some(at), None) => Some(at),
             _ => None,
         };
@@ -588,6 +676,7 @@ async fn run_bound(
                         if inv.is_request() {
                             if sink.send(inv.generic_nack()).await.is_err() { end!("write failed".into()); }
                         } else if let Some(p) = pending.remove(&inv.sequence_number) {
+                            answers.request_answered(p.mark);
                             match inv.lenient_accept() {
                                 // Accepted, with an id rusmpp would not read: still accepted
                                 // (sending it again would duplicate it on the handset).
@@ -604,14 +693,17 @@ async fn run_bound(
                 let id = cmd.id();
                 let s = cmd.sequence_number();
                 if id.is_response() {
-                    if keepalive.map(|(k, _)| k) == Some(s) {
+                    if let Some((_, _, mark)) = keepalive.filter(|&(k, _, _)| k == s) {
+                        answers.request_answered(mark);
                         keepalive = None;
-                    } else if unbind.map(|(u, _)| u) == Some(s) {
+                    } else if let Some((_, _, mark)) = unbind.filter(|&(u, _, _)| u == s) {
+                        answers.request_answered(mark);
                         if unbind_after_all_answers && all_answers_ok && acks.is_empty() {
                             read_out(&ctx, session_tag);
                         }
                         return SessionEnd::Shutdown;
                     } else if let Some(p) = pending.remove(&s) {
+                        answers.request_answered(p.mark);
                         if p.permit.is_some() {
                             note_response_time(ctx.stats, last_rx.saturating_duration_since(p.sent));
                         }
@@ -633,7 +725,8 @@ async fn run_bound(
                             Ok(()) => {
                                 let read_at = Instant::now();
                                 acks.push(Box::pin(async move {
-                                    (s, id, rx.await.unwrap_or(CommandStatus::EsmeRxTAppn), read_at)
+                                    let (status, row) = rx.await.unwrap_or((CommandStatus::EsmeRxTAppn, None));
+                                    (s, id, status, row, read_at)
                                 }))
                             }
                             Err(_) => {
@@ -679,13 +772,16 @@ async fn run_bound(
                 // store commits inbound PDUs in groups, so their acks complete together, and
                 // one syscall here is one read event at the SMSC rather than one per resp.
                 let mut ready = Some(first);
-                while let Some((s, id, status, read_at)) = ready {
+                while let Some((s, id, status, row, read_at)) = ready {
                     ctx.stats.inbound_ack.observe(read_at.elapsed());
                     // An error answer asks the SMSC to send it again, maybe after it was
                     // stored (a batch cut short at stop): this session is not read out.
                     all_answers_ok &= status == CommandStatus::EsmeRok;
                     if sink.feed(inbound_resp(id, s, status)).await.is_err() {
                         end!("write failed".into());
+                    }
+                    if let (CommandStatus::EsmeRok, Some(row)) = (status, row) {
+                        answers.written(row, read_at);
                     }
                     ready = acks.next().now_or_never().flatten();
                 }
@@ -764,7 +860,7 @@ async fn run_bound(
                 if sink.send(Command::new(CommandStatus::EsmeRok, s, Pdu::EnquireLink)).await.is_err() {
                     end!("write failed".into());
                 }
-                keepalive = Some((s, Instant::now()));
+                keepalive = Some((s, Instant::now(), answers.mark()));
             }
             _ = sleep_until(close_at.unwrap_or_else(Instant::now)), if close_at.is_some() => {
                 if unbind.is_some() {
@@ -773,7 +869,7 @@ async fn run_bound(
                 let s = seq.next();
                 unbind_after_all_answers = acks.is_empty();
                 let _ = sink.send(Command::new(CommandStatus::EsmeRok, s, Pdu::Unbind)).await;
-                unbind = Some((s, Instant::now() + Duration::from_secs(1)));
+                unbind = Some((s, Instant::now() + Duration::from_secs(1), answers.mark()));
             }
         }
         // While closing, unbind as soon as nothing is in flight.
@@ -783,7 +879,7 @@ async fn run_bound(
             let _ = sink
                 .send(Command::new(CommandStatus::EsmeRok, s, Pdu::Unbind))
                 .await;
-            unbind = Some((s, Instant::now() + Duration::from_secs(1)));
+            unbind = Some((s, Instant::now() + Duration::from_secs(1), answers.mark()));
         }
     }
 }
@@ -791,6 +887,73 @@ async fn run_bound(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn reported(stats: &LinkStats) -> Vec<i64> {
+        std::mem::take(&mut *stats.read_answers.lock().unwrap())
+    }
+
+    /// An answer counts as read only once the SMSC answered a request written after it; a
+    /// request written before it proves nothing about it, whenever its response comes.
+    #[test]
+    fn an_answer_is_read_once_a_request_written_after_it_is_answered() {
+        let stats = LinkStats::default();
+        let t = Instant::now();
+        let mut answers = Answers::new(&stats);
+        let submit = answers.mark(); // a submit_sm in flight before any answer
+        answers.written(10, t);
+        answers.written(11, t);
+        answers.request_answered(submit); // its response comes after both answers
+        assert_eq!(answers.read_rows().count(), 0);
+        let enquire_link = answers.mark();
+        answers.written(12, t);
+        let reply = answers.mark();
+        answers.written(13, t);
+        answers.request_answered(enquire_link);
+        assert_eq!(answers.read_rows().collect::<Vec<_>>(), [10, 11]);
+        answers.request_answered(reply);
+        assert_eq!(answers.read_rows().collect::<Vec<_>>(), [10, 11, 12]);
+        // A late response to an earlier request takes nothing back.
+        answers.request_answered(enquire_link);
+        assert_eq!(answers.read_rows().collect::<Vec<_>>(), [10, 11, 12]);
+        drop(answers);
+        assert_eq!(reported(&stats), [10, 11, 12], "13 may have been lost");
+    }
+
+    /// A session the SMSC is known to have read nothing of reports nothing.
+    #[test]
+    fn a_session_with_no_answer_known_read_reports_nothing() {
+        let stats = LinkStats::default();
+        let mut answers = Answers::new(&stats);
+        answers.written(1, Instant::now());
+        answers.request_answered(0);
+        drop(answers);
+        assert!(reported(&stats).is_empty());
+        drop(Answers::new(&stats));
+        assert!(stats.read_answers.lock().unwrap().is_empty());
+    }
+
+    /// Answers whose PDUs were read longer than the dedup window before the newest are let go
+    /// (their keys lapse anyway); the count of those written stays right, so a later request
+    /// still marks exactly the answers before it.
+    #[test]
+    fn answers_older_than_the_dedup_window_are_let_go() {
+        let stats = LinkStats::default();
+        let t = Instant::now();
+        let later = t + crate::store::inbox::DEFAULT_DEDUP_WINDOW + Duration::from_secs(1);
+        let mut answers = Answers::new(&stats);
+        answers.written(1, t);
+        answers.written(2, t + Duration::from_secs(5));
+        let before_3 = answers.mark();
+        answers.written(3, later);
+        assert_eq!(answers.rows.len(), 2, "row 1 let go");
+        answers.request_answered(before_3);
+        assert_eq!(answers.read_rows().collect::<Vec<_>>(), [2]);
+        let after_3 = answers.mark();
+        answers.written(4, later);
+        answers.request_answered(after_3);
+        drop(answers);
+        assert_eq!(reported(&stats), [2, 3]);
+    }
 
     /// The first answer sets the response time; each later one moves it an eighth of the way;
     /// it never reads 0 ("none yet") once set, and a huge time does not overflow it.

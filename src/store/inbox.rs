@@ -25,10 +25,25 @@
 //! answers miss only while the database is held for longer than that timeout; the command
 //! then runs twice, which the status service takes calmly: a repeated STATUS notifies nobody.)
 //!
-//! A session that ended with every answer read by the SMSC (an unbind, ours or its, with
-//! nothing left unanswered: a graceful stop, a failover's return to the primary) leaves no
-//! resend to expect: [`forget_sessions`] retires its keys, and the same text on a later
-//! session is the subscriber's. Only a session that dropped leaves its keys to the window.
+//! An answer the SMSC has read leaves no resend to expect, and the key of its PDU is retired:
+//! the same text on a later session is then the subscriber's, and runs.
+//! - A session that ended with every answer read (an unbind, ours or its, with nothing left
+//!   unanswered: a graceful stop, a failover's return to the primary): [`forget_sessions`]
+//!   retires all its keys.
+//! - A session that dropped: TCP delivers in order, so once the SMSC has answered a request
+//!   we wrote after an answer (its `enquire_link_resp` to our keepalive, the
+//!   `submit_sm_resp` to the reply the command caused), it had read that answer. The session
+//!   (`smpp::session`) counts its `ESME_ROK` answers in write order and notes on each request
+//!   how many went before it; the request's response marks those as read. When the session
+//!   ends, the inbox rows those answers stood for ([`receive_keyed`]) go to
+//!   [`forget_answered`], which retires their keys in one write before the next session's
+//!   PDUs are stored. Nothing is written per PDU for it.
+//!
+//! Only the answers the SMSC is not known to have read (written after the last request it
+//! answered, or never written because the link went first) leave their keys to the window: it
+//! may resend their PDUs, and a resend is a duplicate. So is the same text from the
+//! subscriber then, the trade-off that remains. (As the confirmation lives in the session's
+//! memory, a crash leaves every key of its sessions to the window, as before.)
 //!
 //! After the window the same content counts as new. The window is short on purpose: an SMSC
 //! resends a lost response's PDU within seconds of its response timeout or of the rebind.
@@ -285,7 +300,15 @@ fn check_concat(c: &Concat) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Insert `pdu` into `inbox_pdu` in `state`; `None` if its dedup key was seen within
+/// What [`insert_pdu`] did.
+enum Inserted {
+    /// A new `inbox_pdu` row, this id.
+    New(i64),
+    /// The dedup key was seen within the window: the row that holds it.
+    Seen(i64),
+}
+
+/// Insert `pdu` into `inbox_pdu` in `state`, unless its dedup key was seen within
 /// `dedup_window`. An identical PDU older than the window has its key retired first, so this
 /// one counts as new (looked for only when the insert meets the key: the common case is one
 /// statement).
@@ -294,7 +317,7 @@ fn insert_pdu(
     pdu: &InboundPdu,
     dedup_window: Duration,
     state: &str,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<Inserted, StoreError> {
     let key = pdu.dedup_key();
     let (scheme, reference, total, seq) = match &pdu.concat {
         Some(c) => (
@@ -337,7 +360,7 @@ fn insert_pdu(
         .ctx("inbox: insert pdu")
     };
     if let Some(id) = insert()? {
-        return Ok(Some(id));
+        return Ok(Inserted::New(id));
     }
     let window = i64::try_from(dedup_window.as_millis()).unwrap_or(i64::MAX);
     let cutoff = pdu.received_at.saturating_sub(window);
@@ -352,16 +375,26 @@ fn insert_pdu(
         )
         .and_then(|mut s| s.execute(params![&key[..], cutoff, same_session]))
         .ctx("inbox: retire key")?;
+    // The row holding the key (looked up only here, off the common path).
+    let key_row = || {
+        tx.prepare_cached("SELECT id FROM inbox_pdu WHERE dedup_key = ?1")
+            .and_then(|mut s| s.query_row([&key[..]], |r| r.get::<_, i64>(0)))
+            .ctx("inbox: the key's row")
+    };
     if retired == 0 {
+        let row = key_row()?;
         if let Some(session) = same_session {
             // A resend, answered on this session now: the next identical one here is new.
-            tx.prepare_cached("UPDATE inbox_pdu SET link_session = ?2 WHERE dedup_key = ?1")
-                .and_then(|mut s| s.execute(params![&key[..], session]))
+            tx.prepare_cached("UPDATE inbox_pdu SET link_session = ?2 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![row, session]))
                 .ctx("inbox: resend seen")?;
         }
-        return Ok(None);
+        return Ok(Inserted::Seen(row));
     }
-    insert()
+    match insert()? {
+        Some(id) => Ok(Inserted::New(id)),
+        None => key_row().map(Inserted::Seen),
+    }
 }
 
 /// Sessions whose every answer the SMSC has read (it unbound, or answered our unbind, with
@@ -392,6 +425,24 @@ pub fn forget_sessions(
             .ctx("inbox::forget_sessions")?;
     }
     Ok(n)
+}
+
+/// The rows ([`receive_keyed`]) of PDUs whose answer the SMSC is known to have read, from a
+/// session that dropped: it answered a request we wrote after that answer
+/// (`smpp::LinkHandle::take_read_answers`), so it sends none of them again and their dedup
+/// keys are retired, as a read-out session's are ([`forget_sessions`]). A row whose key has
+/// gone meanwhile (a repeat on the same session took it, or the window passed) is left as it
+/// is. Returns how many keys went. (Left, as for [`forget_sessions`]: a PDU whose answer came
+/// after the SMSC's own response timeout, which it may already have scheduled again.)
+pub fn forget_answered(tx: &Transaction<'_>, rows: &[i64]) -> Result<usize, StoreError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    tx.prepare_cached(
+        "UPDATE inbox_pdu SET dedup_key = NULL WHERE id IN rarray(?1) AND dedup_key IS NOT NULL",
+    )
+    .and_then(|mut s| s.execute([super::outbox::id_array(rows.iter().copied())]))
+    .ctx("inbox::forget_answered")
 }
 
 /// Insert `pdu`'s user data as an `inbox_part` row of PDU `pdu_id`, open (`message_id` NULL)
@@ -435,9 +486,10 @@ fn receive_whole(
     tx: &Transaction<'_>,
     pdu: &InboundPdu,
     dedup_window: Duration,
-) -> Result<Received, StoreError> {
-    let Some(pdu_id) = insert_pdu(tx, pdu, dedup_window, "assembled")? else {
-        return Ok(Received::Duplicate);
+) -> Result<(Received, i64), StoreError> {
+    let pdu_id = match insert_pdu(tx, pdu, dedup_window, "assembled")? {
+        Inserted::New(id) => id,
+        Inserted::Seen(row) => return Ok((Received::Duplicate, row)),
     };
     tx.prepare_cached(
         "INSERT INTO inbox_message (created_at, source, destination, esm_class, data_coding,
@@ -458,7 +510,7 @@ fn receive_whole(
     .ctx("inbox::receive: insert message")?;
     let id = tx.last_insert_rowid();
     insert_part(tx, pdu_id, pdu, Some(id))?;
-    Ok(Received::Complete(CompleteMessage {
+    let msg = CompleteMessage {
         id,
         received_at: pdu.received_at,
         source: pdu.source.clone(),
@@ -467,7 +519,8 @@ fn receive_whole(
         data_coding: pdu.data_coding,
         parts: vec![pdu.payload.clone()],
         ussd: pdu.ussd,
-    }))
+    };
+    Ok((Received::Complete(msg), pdu_id))
 }
 
 /// Record one PDU. Duplicates within `dedup_window` (and parts already waiting) give
@@ -478,12 +531,21 @@ pub fn record_part(
     pdu: &InboundPdu,
     dedup_window: Duration,
 ) -> Result<RecordOutcome, StoreError> {
+    record(tx, pdu, dedup_window).map(|(outcome, _)| outcome)
+}
+
+/// [`record_part`], with the row holding the PDU's dedup key.
+fn record(
+    tx: &Transaction<'_>,
+    pdu: &InboundPdu,
+    dedup_window: Duration,
+) -> Result<(RecordOutcome, i64), StoreError> {
     if let Some(c) = &pdu.concat {
         check_concat(c)?;
     }
-    let pdu_id = insert_pdu(tx, pdu, dedup_window, "received")?;
-    let Some(pdu_id) = pdu_id else {
-        return Ok(RecordOutcome::Duplicate);
+    let pdu_id = match insert_pdu(tx, pdu, dedup_window, "received")? {
+        Inserted::New(id) => id,
+        Inserted::Seen(row) => return Ok((RecordOutcome::Duplicate, row)),
     };
 
     let mut inserted = insert_part(tx, pdu_id, pdu, None)?;
@@ -502,9 +564,9 @@ pub fn record_part(
             [pdu_id],
         )
         .ctx("inbox::record_part: mark duplicate")?;
-        return Ok(RecordOutcome::Duplicate);
+        return Ok((RecordOutcome::Duplicate, pdu_id));
     }
-    Ok(RecordOutcome::New(pdu_id))
+    Ok((RecordOutcome::New(pdu_id), pdu_id))
 }
 
 /// When `pdu`'s slot (sender, reference, total, sequence number) is already taken by an open
@@ -656,20 +718,32 @@ pub fn take_complete(
     }))
 }
 
-/// Record one PDU and hand on the message it completes: the one call the `smpp` layer makes
-/// per `deliver_sm` before answering it. A part goes through [`record_part`] then
+/// Record one PDU and hand on the message it completes: the one call made per `deliver_sm`
+/// before answering it (as [`receive_keyed`]). A part goes through [`record_part`] then
 /// [`take_complete`]; a whole message is written complete at once.
 pub fn receive(
     tx: &Transaction<'_>,
     pdu: &InboundPdu,
     dedup_window: Duration,
 ) -> Result<Received, StoreError> {
+    receive_keyed(tx, pdu, dedup_window).map(|(received, _)| received)
+}
+
+/// [`receive`], with the `inbox_pdu` row that holds the PDU's dedup key: its own, or for a
+/// duplicate the earlier copy's. Once the SMSC is known to have read the PDU's answer, that
+/// row's key may go ([`forget_answered`]).
+pub fn receive_keyed(
+    tx: &Transaction<'_>,
+    pdu: &InboundPdu,
+    dedup_window: Duration,
+) -> Result<(Received, i64), StoreError> {
     if pdu.concat.is_none() {
         return receive_whole(tx, pdu, dedup_window);
     }
-    match record_part(tx, pdu, dedup_window)? {
-        RecordOutcome::Duplicate => Ok(Received::Duplicate),
-        RecordOutcome::New(pdu_id) => Ok(match take_complete(tx, &pdu.message_key(pdu_id))? {
+    let (outcome, key_row) = record(tx, pdu, dedup_window)?;
+    let received = match outcome {
+        RecordOutcome::Duplicate => Received::Duplicate,
+        RecordOutcome::New(pdu_id) => match take_complete(tx, &pdu.message_key(pdu_id))? {
             Some(mut msg) => {
                 if let Some(u) = pdu.ussd {
                     tx.prepare_cached(
@@ -684,8 +758,9 @@ pub fn receive(
                 Received::Complete(msg)
             }
             None => Received::Partial { pdu_id },
-        }),
-    }
+        },
+    };
+    Ok((received, key_row))
 }
 
 fn load_message(conn: &Connection, row: MessageRow) -> Result<CompleteMessage, StoreError> {

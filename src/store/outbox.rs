@@ -1071,7 +1071,7 @@ fn insert_segments_chunked(tx: &Transaction<'_>, attempts: &[Attempt], now: i64)
 }
 
 /// Ids as a `rarray` parameter.
-fn id_array(ids: impl Iterator<Item = i64>) -> rusqlite::vtab::array::Array {
+pub(super) fn id_array(ids: impl Iterator<Item = i64>) -> rusqlite::vtab::array::Array {
     std::rc::Rc::new(ids.map(rusqlite::types::Value::Integer).collect())
 }
 
