@@ -479,6 +479,17 @@ fn suggestion(bad: &str, fixed: &str, lang: Lang) -> String {
     }
 }
 
+/// Which numbers have a fixed length, in a reply (`mobile numbers`, `手机号码`).
+fn fixed_length_words(what: crate::command::FixedLength, lang: Lang) -> &'static str {
+    use crate::command::FixedLength;
+    match (what, lang) {
+        (FixedLength::ChineseMobile, Lang::En) => "mobile numbers",
+        (FixedLength::ChineseMobile, Lang::Zh) => "手机号码",
+        (FixedLength::Nanp, Lang::En) => "+1 numbers after the +1",
+        (FixedLength::Nanp, Lang::Zh) => "+1号码（+1之后）",
+    }
+}
+
 fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> String {
     use crate::command::{MsisdnError, ValueError};
     let en = |what: String| format!("{what} Try: {}", usage(topic, Lang::En));
@@ -502,12 +513,53 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
             suggestion(bad, fixed, lang),
             help(HelpTopic::General, lang)
         ),
-        (ParseErrorKind::Number(MsisdnError::BadLength { .. }), Lang::En) => en(format!(
-            "\"{bad}\" is not a phone number (5 to 15 digits with the country code)."
+        (
+            ParseErrorKind::Number(MsisdnError::BadLength { digits, .. }),
+            Lang::En,
+        ) if *digits > crate::command::msisdn::MAX_DIGITS => en(format!(
+            "\"{bad}\" is not a phone number: too many digits (15 at most with the country code)."
+        )),
+        (
+            ParseErrorKind::Number(MsisdnError::BadLength { digits, .. }),
+            Lang::Zh,
+        ) if *digits > crate::command::msisdn::MAX_DIGITS => {
+            zh(format!("“{bad}”不是有效号码：位数太多（含国家码最多15位）。"))
+        }
+        (
+            ParseErrorKind::Number(MsisdnError::BadLength { .. } | MsisdnError::TooShort { .. }),
+            Lang::En,
+        ) => en(format!(
+            "\"{bad}\" is not a phone number: too few digits."
+        )),
+        (
+            ParseErrorKind::Number(MsisdnError::BadLength { .. } | MsisdnError::TooShort { .. }),
+            Lang::Zh,
+        ) => zh(format!("“{bad}”不是有效号码：位数太少。")),
+        (
+            ParseErrorKind::Number(MsisdnError::Mistyped {
+                expected, what, ..
+            }),
+            Lang::En,
+        ) => en(format!(
+            "\"{bad}\" looks mistyped: {} have {expected} digits.",
+            fixed_length_words(*what, Lang::En)
+        )),
+        (
+            ParseErrorKind::Number(MsisdnError::Mistyped {
+                expected, what, ..
+            }),
+            Lang::Zh,
+        ) => zh(format!(
+            "“{bad}”似乎输错了：{}是{expected}位。",
+            fixed_length_words(*what, Lang::Zh)
         )),
         (ParseErrorKind::Number(_), Lang::En) => en(format!("\"{bad}\" is not a phone number.")),
-        (ParseErrorKind::Number(_), Lang::Zh) => {
-            zh(format!("“{bad}”不是有效号码（含国家码5到15位）。"))
+        (ParseErrorKind::Number(_), Lang::Zh) => zh(format!("“{bad}”不是有效号码。")),
+        (ParseErrorKind::UnclearNumbers, Lang::En) => en(format!(
+            "Is \"{bad}\" one phone number or several? Put a comma between numbers."
+        )),
+        (ParseErrorKind::UnclearNumbers, Lang::Zh) => {
+            zh(format!("“{bad}”是一个号码还是几个？多个号码请用逗号隔开。"))
         }
         (ParseErrorKind::Value(ValueError::ReservedGroupName { .. }), Lang::En) => {
             en(format!("\"{bad}\" is a command word, not a group name."))
@@ -1437,6 +1489,28 @@ mod tests {
                 text: "1".into(),
                 digits: 1,
             }),
+            ParseErrorKind::Number(MsisdnError::BadLength {
+                text: "1".into(),
+                digits: 30,
+            }),
+            ParseErrorKind::Number(MsisdnError::TooShort {
+                text: "1".into(),
+                digits: 1,
+            }),
+            ParseErrorKind::Number(MsisdnError::Mistyped {
+                text: "1".into(),
+                digits: 1,
+                expected: 11,
+                what: crate::command::FixedLength::ChineseMobile,
+            }),
+            ParseErrorKind::Number(MsisdnError::Mistyped {
+                text: "1".into(),
+                digits: 1,
+                expected: 10,
+                what: crate::command::FixedLength::Nanp,
+            }),
+            ParseErrorKind::Number(MsisdnError::Empty),
+            ParseErrorKind::UnclearNumbers,
             ParseErrorKind::Value(ValueError::BadGroupName { text: "x".into() }),
             ParseErrorKind::Value(ValueError::ReservedGroupName { text: "x".into() }),
             ParseErrorKind::Value(ValueError::BadStatusLength {

@@ -1695,3 +1695,91 @@ fn a_quoted_status_keeps_its_full_width_punctuation() {
     assert_eq!(mum.len(), 1, "{mum:?}");
     assert!(mum[0].contains("开会中，稍后回电？"), "{mum:?}");
 }
+
+#[test]
+fn a_number_written_with_spaces_brackets_or_dashes_is_one_member() {
+    let mut b = Bench::new();
+    // The tester's report: this made two members, +138000 and +86138.
+    let r = b.send(STRANGER, "group a1 add +86 (138) 0013-8000");
+    assert!(r.starts_with("A1 now has 1 member."), "{r}");
+    let r = b.send(STRANGER, "group a1");
+    assert!(r.contains("+8613800138000"), "{r}");
+    assert!(!r.contains("+138000") && !r.contains("+86138,"), "{r}");
+    // Every form WHO reads, GROUP ADD reads as the same one member; and DEL as ADD does.
+    for text in [
+        "group a1 add (+86) 138 0013 8000",
+        "group a1 add +86 138 0013 8000",
+        "group a1 add 138 0013 8000",
+        "group a1 add 00 86 13800138000",
+        "group a1 add +86 138-0013-8000",
+    ] {
+        let r = b.send(STRANGER, text);
+        assert!(r.starts_with("A1 now has 1 member."), "{text}: {r}");
+    }
+    let r = b.send(STRANGER, "group a1 add +1 415 555 0100");
+    assert!(r.starts_with("A1 now has 2 members."), "{r}");
+    let r = b.send(STRANGER, "group a1 del +1 (415) 555-0100");
+    assert!(r.starts_with("Removed 1 from A1; it has 1 member."), "{r}");
+    // Two numbers written with spaces inside and between them.
+    let r = b.send(STRANGER, "group a2 add 139 0013 9000 137 0013 7000");
+    assert!(r.starts_with("A2 now has 2 members."), "{r}");
+}
+
+#[test]
+fn a_fragment_that_is_no_number_is_refused_by_name_and_adds_nobody() {
+    let mut b = Bench::new();
+    let r = b.send(STRANGER, "group a5 add 0013-8000");
+    assert!(
+        r.starts_with("\"0013-8000\" is not a phone number: too few digits."),
+        "{r}"
+    );
+    let r = b.send(STRANGER, "group a5");
+    assert!(r.starts_with("You have no group A5."), "{r}");
+    // A slip among good numbers: the slip is named, nothing is added.
+    let r = b.send(STRANGER, "group a5 add 13900139000 1370013700");
+    assert!(
+        r.starts_with("\"1370013700\" looks mistyped: mobile numbers have 11 digits."),
+        "{r}"
+    );
+    let r = b.send(STRANGER, "分组 a5 加 0013-8000");
+    assert!(r.starts_with("“0013-8000”不是有效号码：位数太少。"), "{r}");
+    // One number or two: asked.
+    let r = b.send(STRANGER, "group a5 add 23456 78901");
+    assert!(
+        r.starts_with(
+            "Is \"23456 78901\" one phone number or several? Put a comma between numbers."
+        ),
+        "{r}"
+    );
+    let r = b.send(STRANGER, "分组 a5 加 23456 78901");
+    assert!(r.starts_with("“23456 78901”是一个号码还是几个？"), "{r}");
+    let r = b.send(STRANGER, "group a5");
+    assert!(r.starts_with("You have no group A5."), "{r}");
+}
+
+#[test]
+fn short_or_mistyped_numbers_are_refused_with_the_reason() {
+    let mut b = Bench::new();
+    let r = b.send(STRANGER, "who 1380013800");
+    assert!(
+        r.starts_with("\"1380013800\" looks mistyped: mobile numbers have 11 digits."),
+        "{r}"
+    );
+    let r = b.send(STRANGER, "查 1380013800");
+    assert!(
+        r.starts_with("“1380013800”似乎输错了：手机号码是11位。"),
+        "{r}"
+    );
+    let r = b.send(STRANGER, "who 1234");
+    assert!(
+        r.starts_with("\"1234\" is not a phone number: too few digits."),
+        "{r}"
+    );
+    let r = b.send(STRANGER, "stop 1234");
+    assert!(r.starts_with("\"1234\" is not a phone number"), "{r}");
+    // Landlines and numbers of other countries are read as before.
+    let r = b.send(STRANGER, "who 010 6552 9988");
+    assert_eq!(r, "+861065529988 does not use this service.");
+    let r = b.send(STRANGER, "who +44 7911 123456");
+    assert_eq!(r, "+447911123456 does not use this service.");
+}

@@ -541,7 +541,8 @@ pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lan
         }
         Screen::WhoPrompt => match n {
             Some(0) => show(cfg, Screen::Main, data, lang, false),
-            _ => match Msisdn::parse(input, &cfg.country_code) {
+            // Read as the WHO command reads its number.
+            _ => match Msisdn::read(input, &cfg.country_code) {
                 Ok(m) => Step::Run(Command::Who(m)),
                 Err(_) => again(true),
             },
