@@ -200,6 +200,8 @@ pub enum Text {
     WhoUnknown(String),
     /// WHO yourself.
     WhoSelf,
+    /// STOP n or START n of one's own number: no updates about oneself come anyway.
+    StopSelf,
     /// STOP n.
     Stopped(String),
     /// STOP ALL.
@@ -1164,6 +1166,11 @@ impl Text {
             Text::WhoUnknown(n) => format!("{n}未使用本服务。"),
             Text::WhoSelf if en => "That is you. STATUS shows what each group sees.".into(),
             Text::WhoSelf => "这是你自己。发送“状态”查看各分组看到的状态。".into(),
+            Text::StopSelf if en => {
+                "That is you: you get no updates about yourself. STOP ALL stops those about anyone."
+                    .into()
+            }
+            Text::StopSelf => "这是你自己：你不会收到自己的状态通知。发送“退订 全部”可退订所有人的通知。".into(),
             Text::Stopped(n) if en => format!(
                 "You will get no more updates about {n}. START {} to undo.",
                 n.trim_start_matches('+')
@@ -1615,6 +1622,7 @@ mod tests {
             Text::NoSuchGroup(user16.clone()),
             Text::WhoUnknown(LONG_NUMBER.into()),
             Text::WhoSelf,
+            Text::StopSelf,
             Text::Stopped(LONG_NUMBER.into()),
             Text::StoppedAll,
             Text::Started(LONG_NUMBER.into()),

@@ -1783,3 +1783,29 @@ fn short_or_mistyped_numbers_are_refused_with_the_reason() {
     let r = b.send(STRANGER, "who +44 7911 123456");
     assert_eq!(r, "+447911123456 does not use this service.");
 }
+
+#[test]
+fn stop_or_start_of_ones_own_number_says_that_is_you() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    let r = b.send(OWNER, "stop 13800138000");
+    assert_eq!(
+        r,
+        "That is you: you get no updates about yourself. STOP ALL stops those about anyone."
+    );
+    let r = b.send(OWNER, "退订 +86 138-0013-8000");
+    assert!(r.starts_with("这是你自己"), "{r}");
+    let r = b.send(OWNER, "START 13800138000");
+    assert!(r.starts_with("That is you"), "{r}");
+    let rows: i64 = b
+        .conn
+        .query_row("SELECT count(*) FROM optout", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0, "nothing recorded");
+    // Another number is stopped as ever.
+    let r = b.send(OWNER, "stop 13900139000");
+    assert!(
+        r.starts_with("You will get no more updates about +8613900139000"),
+        "{r}"
+    );
+}
