@@ -952,3 +952,23 @@ fn too_short_counts_the_digits_as_typed_and_chinese_mobiles_have_eleven() {
     assert_eq!(cmd("WHO 87654321"), Command::Who(n("+8687654321")));
     assert_eq!(cmd("WHO +44 7911 123456"), Command::Who(n("+447911123456")));
 }
+
+#[test]
+fn stop_all_takes_nothing_after_it() {
+    let err = parse("STOP ALL please", CC).unwrap_err();
+    assert_eq!(err.kind, ParseErrorKind::NothingAfterAll { start: false });
+    assert_eq!(err.bad, "please");
+    assert_eq!(err.usage, HelpTopic::Stop);
+    assert_eq!(err.lang_hint, Some(Lang::En));
+    let err = parse("退订 全部 谢谢", CC).unwrap_err();
+    assert_eq!(err.kind, ParseErrorKind::NothingAfterAll { start: false });
+    assert_eq!(err.bad, "谢谢");
+    assert_eq!(err.lang_hint, Some(Lang::Zh));
+    let err = parse("START ALL now", CC).unwrap_err();
+    assert_eq!(err.kind, ParseErrorKind::NothingAfterAll { start: true });
+    // ALL as the start of another word is no ALL.
+    assert!(!matches!(
+        parse("STOP ALLX", CC).map_err(|e| e.kind),
+        Err(ParseErrorKind::NothingAfterAll { .. })
+    ));
+}

@@ -1845,11 +1845,22 @@ pub fn who<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
 }
 
 /// The subject of STOP/START: nothing or `ALL`/`全部` means all, else one number (read as
-/// WHO reads one).
-fn stop_target<'a>(rest: &'a str, default_cc: &str) -> PResult<'a, StopTarget> {
+/// WHO reads one). `ALL` with more after it (`STOP ALL please`) is refused, saying that
+/// nothing goes after it.
+fn stop_target<'a>(rest: &'a str, default_cc: &str, start: bool) -> PResult<'a, StopTarget> {
     const ALL: &[Kw<()>] = &[("ALL", EN, ()), ("全部", ZH, ()), ("所有", ZH, ())];
     if rest.is_empty() || choice(rest, ALL).is_some() {
         return Ok(("", StopTarget::All));
+    }
+    if let Ok((after, _)) = keyword(ALL)(rest) {
+        if !after.is_empty() {
+            return fail(
+                after,
+                ParseErrorKind::NothingAfterAll { start },
+                after,
+                HelpTopic::Stop,
+            );
+        }
     }
     match Msisdn::read(rest, default_cc) {
         Ok(m) => Ok(("", StopTarget::Number(m))),
@@ -1866,7 +1877,7 @@ pub fn stop<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
         ("退订", ZH, ()),
     ];
     let (rest, (lang, ())) = keyword(KW)(input)?;
-    let (_, target) = with_lang(lang, stop_target(rest, default_cc))?;
+    let (_, target) = with_lang(lang, stop_target(rest, default_cc, false))?;
     done(Command::Stop(target), lang)
 }
 
@@ -1874,7 +1885,7 @@ pub fn stop<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
 pub fn start<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     const KW: &[Kw<()>] = &[("START", EN, ()), ("SUBSCRIBE", EN, ()), ("订阅", ZH, ())];
     let (rest, (lang, ())) = keyword(KW)(input)?;
-    let (_, target) = with_lang(lang, stop_target(rest, default_cc))?;
+    let (_, target) = with_lang(lang, stop_target(rest, default_cc, true))?;
     done(Command::Start(target), lang)
 }
 

@@ -175,6 +175,12 @@ pub enum ParseErrorKind {
     /// both ways every piece is a number); `bad` is them. Commas between numbers settle it.
     #[error("one phone number or several")]
     UnclearNumbers,
+    /// `STOP ALL` / `START ALL` with more after it (`STOP ALL please`); `bad` is what follows.
+    #[error("nothing goes after ALL")]
+    NothingAfterAll {
+        /// `START ALL` (else `STOP ALL`).
+        start: bool,
+    },
     /// Text left over after a complete command.
     #[error("unexpected text after the command")]
     UnexpectedText,

@@ -563,6 +563,14 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
         (ParseErrorKind::UnclearNumbers, Lang::Zh) => {
             zh(format!("“{bad}”是一个号码还是几个？多个号码请用逗号隔开。"))
         }
+        (ParseErrorKind::NothingAfterAll { start }, Lang::En) => {
+            let all = if *start { "START ALL" } else { "STOP ALL" };
+            format!("{all} takes nothing after it (not \"{bad}\"). Send just: {all}")
+        }
+        (ParseErrorKind::NothingAfterAll { start }, Lang::Zh) => {
+            let all = if *start { "订阅 全部" } else { "退订 全部" };
+            format!("“{all}”后面不用加内容（“{bad}”）。请只发送：{all}")
+        }
         (ParseErrorKind::Value(ValueError::ReservedGroupName { .. }), Lang::En) => {
             en(format!("\"{bad}\" is a command word, not a group name."))
         }
@@ -1518,6 +1526,8 @@ mod tests {
             }),
             ParseErrorKind::Number(MsisdnError::Empty),
             ParseErrorKind::UnclearNumbers,
+            ParseErrorKind::NothingAfterAll { start: false },
+            ParseErrorKind::NothingAfterAll { start: true },
             ParseErrorKind::Value(ValueError::BadGroupName { text: "x".into() }),
             ParseErrorKind::Value(ValueError::ReservedGroupName { text: "x".into() }),
             ParseErrorKind::Value(ValueError::BadStatusLength {

@@ -1809,3 +1809,37 @@ fn stop_or_start_of_ones_own_number_says_that_is_you() {
         "{r}"
     );
 }
+
+#[test]
+fn stop_all_with_more_after_it_says_nothing_goes_after_it() {
+    let mut b = Bench::new();
+    let r = b.send(STRANGER, "STOP ALL please");
+    assert_eq!(
+        r,
+        "STOP ALL takes nothing after it (not \"please\"). Send just: STOP ALL"
+    );
+    let r = b.send(STRANGER, "start all now");
+    assert_eq!(
+        r,
+        "START ALL takes nothing after it (not \"now\"). Send just: START ALL"
+    );
+    let r = b.send(STRANGER, "退订 全部 谢谢");
+    assert_eq!(
+        r,
+        "“退订 全部”后面不用加内容（“谢谢”）。请只发送：退订 全部"
+    );
+    // Nothing was stopped.
+    let stop_all: bool = b
+        .conn
+        .query_row(
+            "SELECT stop_all FROM subscriber WHERE msisdn = ?1",
+            [STRANGER],
+            |r| r.get(0),
+        )
+        .unwrap_or(false);
+    assert!(!stop_all);
+    assert_eq!(
+        b.send(STRANGER, "STOP ALL"),
+        "You will get no more status updates from anyone. START ALL to undo."
+    );
+}
