@@ -625,6 +625,32 @@ mod tests {
     }
 
     #[test]
+    fn the_who_prompt_reads_a_number_as_the_who_command_does() {
+        let cfg = UssdConfig::default();
+        let data = MenuData::default();
+        match step(
+            &cfg,
+            &Screen::WhoPrompt,
+            "+86 (138) 0013-8000",
+            &data,
+            Lang::En,
+        ) {
+            Step::Run(Command::Who(m)) => assert_eq!(m.as_str(), "+8613800138000"),
+            other => panic!("{other:?}"),
+        }
+        // Too short or mistyped: asked again, as the WHO command refuses them.
+        for typed in ["1380013800", "1234", "0013-8000"] {
+            assert!(
+                matches!(
+                    step(&cfg, &Screen::WhoPrompt, typed, &data, Lang::En),
+                    Step::Show(Screen::WhoPrompt, _)
+                ),
+                "{typed}"
+            );
+        }
+    }
+
+    #[test]
     fn a_huge_number_is_no_choice_on_any_menu() {
         let cfg = UssdConfig::default();
         let data = worst_data();
