@@ -765,7 +765,7 @@ fn implausible_numbers_are_quoted() {
     assert!(
         matches!(
             err.kind,
-            ParseErrorKind::Number(MsisdnError::BadLength { .. })
+            ParseErrorKind::Number(MsisdnError::TooShort { digits: 4, .. })
         ),
         "{err:?}"
     );
@@ -851,4 +851,138 @@ fn unknown_and_hostile_input_gets_the_short_help() {
     // Not a group command in another order: the short help only.
     let err = parse("ADD", CC).unwrap_err();
     assert_eq!(err.kind, ParseErrorKind::UnknownCommand);
+}
+
+// ---- one reader for every command's numbers ----
+
+#[test]
+fn group_add_reads_a_spaced_number_as_who_and_stop_do() {
+    // COMMANDS.md: `+86 138-0013-8000` and `(+86)13800138000` name the same subscriber; so do
+    // these, in GROUP ADD / DEL as in WHO and STOP.
+    let one = n("+8613800138000");
+    for typed in [
+        "+86 (138) 0013-8000",
+        "(+86) 138 0013 8000",
+        "+86 138 0013 8000",
+        "138 0013 8000",
+        "00 86 13800138000",
+        "+86 138-0013-8000",
+        "(+86)13800138000",
+    ] {
+        assert_eq!(
+            cmd(&format!("WHO {typed}")),
+            Command::Who(one.clone()),
+            "{typed}"
+        );
+        assert_eq!(
+            cmd(&format!("STOP {typed}")),
+            Command::Stop(StopTarget::Number(one.clone())),
+            "{typed}"
+        );
+        assert_eq!(
+            cmd(&format!("GROUP A1 ADD {typed}")),
+            Command::GroupAdd {
+                group: g("A1"),
+                members: vec![one.clone()]
+            },
+            "{typed}"
+        );
+        assert_eq!(
+            cmd(&format!("分组 A1 删 {typed}")),
+            Command::GroupDel {
+                group: g("A1"),
+                members: vec![one.clone()]
+            },
+            "{typed}"
+        );
+    }
+    assert_eq!(
+        cmd("GROUP A1 ADD +1 415 555 0100"),
+        Command::GroupAdd {
+            group: g("A1"),
+            members: vec![n("+14155550100")]
+        }
+    );
+    // Numbers between complete numbers: spaces, commas, 、 or ;.
+    assert_eq!(
+        cmd("GROUP A1 ADD 138 0013 8000 +86 139-0013-9000、137 0013 7000"),
+        Command::GroupAdd {
+            group: g("A1"),
+            members: vec![
+                n("+8613800138000"),
+                n("+8613900139000"),
+                n("+8613700137000")
+            ]
+        }
+    );
+}
+
+#[test]
+fn a_fragment_is_refused_as_typed_never_a_member() {
+    let err = parse("GROUP A5 ADD 0013-8000", CC).unwrap_err();
+    assert_eq!(err.bad, "0013-8000");
+    assert!(
+        matches!(
+            err.kind,
+            ParseErrorKind::Number(MsisdnError::TooShort { .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.usage, HelpTopic::Group);
+    let err = parse("GROUP A5 ADD 23456 78901", CC).unwrap_err();
+    assert_eq!(err.kind, ParseErrorKind::UnclearNumbers);
+    assert_eq!(err.bad, "23456 78901");
+}
+
+#[test]
+fn too_short_counts_the_digits_as_typed_and_chinese_mobiles_have_eleven() {
+    for text in ["WHO 1234", "STOP 1234", "GROUP A1 ADD 1234", "WHO +86 1234"] {
+        let err = parse(text, CC).unwrap_err();
+        assert!(
+            matches!(
+                err.kind,
+                ParseErrorKind::Number(MsisdnError::TooShort { .. })
+            ),
+            "{text}: {err:?}"
+        );
+    }
+    for text in [
+        "WHO 1380013800",
+        "TD1380013800",
+        "GROUP A1 ADD 1380013800",
+        "WHO 138001380001",
+    ] {
+        let err = parse(text, CC).unwrap_err();
+        assert!(
+            matches!(
+                err.kind,
+                ParseErrorKind::Number(MsisdnError::Mistyped { expected: 11, .. })
+            ),
+            "{text}: {err:?}"
+        );
+    }
+    // Landlines and other countries' numbers as before.
+    assert_eq!(cmd("WHO 010 6552 9988"), Command::Who(n("+861065529988")));
+    assert_eq!(cmd("WHO 87654321"), Command::Who(n("+8687654321")));
+    assert_eq!(cmd("WHO +44 7911 123456"), Command::Who(n("+447911123456")));
+}
+
+#[test]
+fn stop_all_takes_nothing_after_it() {
+    let err = parse("STOP ALL please", CC).unwrap_err();
+    assert_eq!(err.kind, ParseErrorKind::NothingAfterAll { start: false });
+    assert_eq!(err.bad, "please");
+    assert_eq!(err.usage, HelpTopic::Stop);
+    assert_eq!(err.lang_hint, Some(Lang::En));
+    let err = parse("退订 全部 谢谢", CC).unwrap_err();
+    assert_eq!(err.kind, ParseErrorKind::NothingAfterAll { start: false });
+    assert_eq!(err.bad, "谢谢");
+    assert_eq!(err.lang_hint, Some(Lang::Zh));
+    let err = parse("START ALL now", CC).unwrap_err();
+    assert_eq!(err.kind, ParseErrorKind::NothingAfterAll { start: true });
+    // ALL as the start of another word is no ALL.
+    assert!(!matches!(
+        parse("STOP ALLX", CC).map_err(|e| e.kind),
+        Err(ParseErrorKind::NothingAfterAll { .. })
+    ));
 }

@@ -57,7 +57,7 @@ struct Rendered {
 
 /// A Chinese mobile number and one way of writing it.
 fn number() -> impl Strategy<Value = (Msisdn, String)> {
-    ("1[3-9][0-9]{9}", 0u8..5, any::<bool>()).prop_map(|(national, form, wide)| {
+    ("1[3-9][0-9]{9}", 0u8..7, any::<bool>()).prop_map(|(national, form, wide)| {
         let e164 = Msisdn::try_from(format!("+86{national}").as_str()).expect("valid");
         let typed = match form {
             0 => national.clone(),
@@ -69,7 +69,15 @@ fn number() -> impl Strategy<Value = (Msisdn, String)> {
                 &national[3..7],
                 &national[7..]
             ),
-            _ => format!("(+86){national}"),
+            4 => format!("(+86){national}"),
+            // With spaces inside: one number wherever it stands (GROUP ADD reads it as WHO).
+            5 => format!("{} {} {}", &national[..3], &national[3..7], &national[7..]),
+            _ => format!(
+                "+86 ({}) {}-{}",
+                &national[..3],
+                &national[3..7],
+                &national[7..]
+            ),
         };
         (e164, digits(&typed, wide))
     })

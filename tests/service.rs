@@ -882,11 +882,14 @@ async fn malformed_input_over_smpp_gets_helpful_replies_and_changes_nothing() {
     );
     let r = reply("WHO 123456789012345678901234567890");
     assert!(
-        r.contains("is not a phone number (5 to 15 digits with the country code)"),
+        r.contains("is not a phone number: too many digits (15 at most with the country code)"),
         "{r}"
     );
     let r = reply("GROUP FAMILY ADD 12");
-    assert!(r.starts_with("\"12\" is not a phone number"), "{r}");
+    assert!(
+        r.starts_with("\"12\" is not a phone number: too few digits."),
+        "{r}"
+    );
     let r = reply("STATUS FAMILY");
     assert!(r.starts_with("Which status should \"FAMILY\" see?"), "{r}");
     let r = reply("STATUS FAMILY INCALL");

@@ -14,7 +14,7 @@ use nom::combinator::{consumed, opt, peek, value};
 use nom::multi::many_till;
 use nom::{IResult, Parser};
 
-use super::msisdn::Msisdn;
+use super::msisdn::{Msisdn, MsisdnError};
 use super::types::{BuiltinGroup, FreeText, StatusCode};
 use super::types::{
     DisplayName, DurationUnit, Expiry, GroupName, HelpTopic, Lang, Privacy, StatusAssignment,
@@ -408,35 +408,126 @@ fn positive(text: &str) -> Option<u32> {
     text.parse::<u32>().ok().filter(|n| *n > 0)
 }
 
-/// A list of numbers separated by spaces or `,` `;` `、`, deduplicated in order. A lone
-/// country-code token (`+86`, `(+86)`) joins the next one, so `+86 138-0013-8000` is one number.
+/// A list of numbers (GROUP ADD / DEL), deduplicated in order, each read as WHO reads its one
+/// number ([`Msisdn::read`]): `,` `;` `、` separate numbers; a space may separate two numbers
+/// or be inside one (`+86 138 0013 8000`, `(+86) 138-0013-8000`, `+1 415 555 0100`). Each run
+/// between separators is read the one way that makes every piece a number
+/// ([`split_numbers`]).
 fn numbers<'a>(input: &'a str, default_cc: &str, usage: HelpTopic) -> PResult<'a, Vec<Msisdn>> {
-    let tokens: Vec<&str> = input
-        .split(|c: char| c == ' ' || is_sep(c))
-        .filter(|t| !t.is_empty())
-        .collect();
-    if tokens.is_empty() {
+    let mut out: Vec<Msisdn> = Vec::new();
+    let mut any = false;
+    for run in input.split(is_sep) {
+        let run = run.trim_matches(' ');
+        if run.is_empty() {
+            continue;
+        }
+        any = true;
+        match split_numbers(run, default_cc) {
+            Ok(list) => {
+                for m in list {
+                    if !out.contains(&m) {
+                        out.push(m);
+                    }
+                }
+            }
+            Err((kind, bad)) => return fail(input, kind, bad, usage),
+        }
+    }
+    if !any {
         return fail(input, ParseErrorKind::MissingArgument, "", usage);
     }
-    let mut out: Vec<Msisdn> = Vec::with_capacity(tokens.len());
-    let mut i = 0;
-    while i < tokens.len() {
-        let mut text = tokens[i].to_owned();
-        let digits = text.chars().filter(char::is_ascii_digit).count();
-        let prefix_only = (text.starts_with('+') || text.starts_with('(')) && digits <= 3;
-        if prefix_only && i + 1 < tokens.len() {
-            text.push(' ');
-            text.push_str(tokens[i + 1]);
-            i += 1;
-        }
-        i += 1;
-        match Msisdn::parse(&text, default_cc) {
-            Ok(m) if !out.contains(&m) => out.push(m),
-            Ok(_) => {}
-            Err(e) => return fail(input, e, &text, usage),
-        }
-    }
     Ok(("", out))
+}
+
+/// Most space-separated words one number is read from (`+86 (138) 0013 - 8000` is five).
+const MAX_NUMBER_WORDS: usize = 8;
+
+/// The numbers in `run` (no `,` `;` `、` in it), its words grouped into pieces that each read
+/// as a number ([`Msisdn::read`]). When exactly one grouping does, that is it; when several do
+/// (`23456 78901`: one number or two), the subscriber is asked
+/// ([`ParseErrorKind::UnclearNumbers`]) rather than a member made up; when none does, the
+/// error is that of the first bad piece of the grouping with the most numbers and then the
+/// fewest bad pieces, quoted as typed (`13900139000 1380013800` names `1380013800`, `0013-8000`
+/// itself).
+fn split_numbers<'r>(
+    run: &'r str,
+    default_cc: &str,
+) -> Result<Vec<Msisdn>, (ParseErrorKind, &'r str)> {
+    // The words, as byte ranges of `run`.
+    let mut words: Vec<(usize, usize)> = Vec::new();
+    let mut from = 0;
+    for part in run.split(' ') {
+        if !part.is_empty() {
+            words.push((from, from + part.len()));
+        }
+        from += part.len() + 1;
+    }
+    let n = words.len();
+    let piece = |i: usize, j: usize| &run[words[i].0..words[j - 1].1];
+    // read[i][j - i - 1]: words i..j read as one number.
+    let read: Vec<Vec<Result<Msisdn, MsisdnError>>> = (0..n)
+        .map(|i| {
+            (i + 1..=n.min(i + MAX_NUMBER_WORDS))
+                .map(|j| Msisdn::read(piece(i, j), default_cc))
+                .collect()
+        })
+        .collect();
+    // From the end: how many groupings of words i.. read whole (0, 1 or 2 for "more"), and the
+    // best grouping (most numbers, then fewest bad pieces) by its score and first piece's end.
+    let mut ways = vec![0u8; n + 1];
+    let mut best: Vec<((usize, usize), usize)> = vec![((0, 0), n); n + 1];
+    ways[n] = 1;
+    for i in (0..n).rev() {
+        let mut here: Option<((usize, usize), usize)> = None;
+        for (k, r) in read[i].iter().enumerate() {
+            let j = i + k + 1;
+            let ((good, bad), _) = best[j];
+            let score = if r.is_ok() {
+                ways[i] = ways[i].saturating_add(ways[j]).min(2);
+                (good + 1, bad)
+            } else {
+                (good, bad + 1)
+            };
+            let better = match here {
+                None => true,
+                Some(((g, b), _)) => score.0 > g || (score.0 == g && score.1 < b),
+            };
+            if better {
+                here = Some((score, j));
+            }
+        }
+        best[i] = here.expect("every word reads as a piece of its own");
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    match ways[0] {
+        0 => {
+            while i < n {
+                let j = best[i].1;
+                if let Err(e) = &read[i][j - i - 1] {
+                    return Err((ParseErrorKind::Number(e.clone()), piece(i, j)));
+                }
+                i = j;
+            }
+            unreachable!("a grouping with no bad piece reads whole")
+        }
+        1 => {
+            while i < n {
+                let (k, m) = read[i]
+                    .iter()
+                    .enumerate()
+                    .find_map(|(k, r)| match r {
+                        Ok(m) if ways[i + k + 1] == 1 => Some((k, m)),
+                        _ => None,
+                    })
+                    .expect("the one grouping goes on");
+                out.push(m.clone());
+                i += k + 1;
+            }
+            Ok(out)
+        }
+        _ => Err((ParseErrorKind::UnclearNumbers, run)),
+    }
 }
 
 /// What follows `GROUP <g>`.
@@ -1754,19 +1845,31 @@ pub fn who<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
             fail(rest, ParseErrorKind::MissingArgument, "", HelpTopic::Who),
         );
     }
-    match Msisdn::parse(rest, default_cc) {
+    match Msisdn::read(rest, default_cc) {
         Ok(m) => done(Command::Who(m), lang),
         Err(e) => with_lang(lang, fail(rest, e, rest, HelpTopic::Who)),
     }
 }
 
-/// The subject of STOP/START: nothing or `ALL`/`全部` means all, else one number.
-fn stop_target<'a>(rest: &'a str, default_cc: &str) -> PResult<'a, StopTarget> {
+/// The subject of STOP/START: nothing or `ALL`/`全部` means all, else one number (read as
+/// WHO reads one). `ALL` with more after it (`STOP ALL please`) is refused, saying that
+/// nothing goes after it.
+fn stop_target<'a>(rest: &'a str, default_cc: &str, start: bool) -> PResult<'a, StopTarget> {
     const ALL: &[Kw<()>] = &[("ALL", EN, ()), ("全部", ZH, ()), ("所有", ZH, ())];
     if rest.is_empty() || choice(rest, ALL).is_some() {
         return Ok(("", StopTarget::All));
     }
-    match Msisdn::parse(rest, default_cc) {
+    if let Ok((after, _)) = keyword(ALL)(rest) {
+        if !after.is_empty() {
+            return fail(
+                after,
+                ParseErrorKind::NothingAfterAll { start },
+                after,
+                HelpTopic::Stop,
+            );
+        }
+    }
+    match Msisdn::read(rest, default_cc) {
         Ok(m) => Ok(("", StopTarget::Number(m))),
         Err(e) => fail(rest, e, rest, HelpTopic::Stop),
     }
@@ -1781,7 +1884,7 @@ pub fn stop<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
         ("退订", ZH, ()),
     ];
     let (rest, (lang, ())) = keyword(KW)(input)?;
-    let (_, target) = with_lang(lang, stop_target(rest, default_cc))?;
+    let (_, target) = with_lang(lang, stop_target(rest, default_cc, false))?;
     done(Command::Stop(target), lang)
 }
 
@@ -1789,7 +1892,7 @@ pub fn stop<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
 pub fn start<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     const KW: &[Kw<()>] = &[("START", EN, ()), ("SUBSCRIBE", EN, ()), ("订阅", ZH, ())];
     let (rest, (lang, ())) = keyword(KW)(input)?;
-    let (_, target) = with_lang(lang, stop_target(rest, default_cc))?;
+    let (_, target) = with_lang(lang, stop_target(rest, default_cc, true))?;
     done(Command::Start(target), lang)
 }
 
@@ -3092,6 +3195,73 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn number_lists_read_each_number_as_who_does() {
+        let list = |text: &str| -> Result<Vec<String>, (ParseErrorKind, String)> {
+            match numbers(text, "86", HelpTopic::Group) {
+                Ok((_, l)) => Ok(l.iter().map(|m| m.as_str().to_owned()).collect()),
+                Err(nom::Err::Failure(GrammarError { fail: Some(e), .. })) => Err((e.kind, e.bad)),
+                Err(other) => panic!("{other:?}"),
+            }
+        };
+        // One number written with spaces, brackets, dashes: one member, as WHO reads it.
+        for text in [
+            "+86 (138) 0013-8000",
+            "(+86) 138 0013 8000",
+            "+86 138 0013 8000",
+            "138 0013 8000",
+            "00 86 13800138000",
+            "+86 138-0013-8000",
+            "(+86)13800138000",
+        ] {
+            assert_eq!(list(text), Ok(vec!["+8613800138000".into()]), "{text}");
+        }
+        assert_eq!(list("+1 415 555 0100"), Ok(vec!["+14155550100".into()]));
+        // Several: spaces between complete numbers, or , ; 、
+        assert_eq!(
+            list("138 0013 8000 139 0013 9000"),
+            Ok(vec!["+8613800138000".into(), "+8613900139000".into()])
+        );
+        assert_eq!(
+            list("+86 138 0013 8000 13900139000、(+86)137-0013-7000;010 6552 9988"),
+            Ok(vec![
+                "+8613800138000".into(),
+                "+8613900139000".into(),
+                "+8613700137000".into(),
+                "+861065529988".into()
+            ])
+        );
+        assert_eq!(
+            list("+1 415 555 0100 212 555 0199"),
+            Ok(vec!["+14155550100".into(), "+862125550199".into()])
+        );
+        // A fragment that is no number is named as typed, never made a member.
+        let err = list("0013-8000").unwrap_err();
+        assert_eq!(err.1, "0013-8000");
+        assert!(matches!(
+            err.0,
+            ParseErrorKind::Number(MsisdnError::TooShort { .. })
+        ));
+        let err = list("13900139000 1380013800").unwrap_err();
+        assert_eq!(err.1, "1380013800");
+        assert!(matches!(
+            err.0,
+            ParseErrorKind::Number(MsisdnError::Mistyped { .. })
+        ));
+        let err = list("13900139000, 12ab").unwrap_err();
+        assert_eq!(err.1, "12ab");
+        // One number or two, each reading whole: asked, not guessed.
+        assert_eq!(
+            list("23456 78901"),
+            Err((ParseErrorKind::UnclearNumbers, "23456 78901".into()))
+        );
+        assert_eq!(
+            list("23456, 78901"),
+            Ok(vec!["+8623456".into(), "+8678901".into()])
+        );
+        assert_eq!(list("23456 78901,"), list("23456 78901"));
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod types;
 
 use thiserror::Error;
 
-pub use msisdn::{mask, Msisdn, MsisdnError};
+pub use msisdn::{mask, FixedLength, Msisdn, MsisdnError};
 pub use types::{
     BuiltinGroup, DisplayName, DurationUnit, Expiry, FreeText, GroupName, HelpTopic, Lang, Privacy,
     StatusAssignment, StatusChange, StatusCode, StatusText, StopTarget, Target, UserGroupName,
@@ -171,6 +171,16 @@ pub enum ParseErrorKind {
     /// A page or avatar number that is not a positive integer.
     #[error("not a positive number")]
     BadNumber,
+    /// Words that read as one phone number and as several (`GROUP FAMILY ADD 23456 78901`:
+    /// both ways every piece is a number); `bad` is them. Commas between numbers settle it.
+    #[error("one phone number or several")]
+    UnclearNumbers,
+    /// `STOP ALL` / `START ALL` with more after it (`STOP ALL please`); `bad` is what follows.
+    #[error("nothing goes after ALL")]
+    NothingAfterAll {
+        /// `START ALL` (else `STOP ALL`).
+        start: bool,
+    },
     /// Text left over after a complete command.
     #[error("unexpected text after the command")]
     UnexpectedText,

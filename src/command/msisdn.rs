@@ -12,6 +12,14 @@ use thiserror::Error;
 pub const MIN_DIGITS: usize = 5;
 /// Most digits an E.164 number may have (ITU-T E.164 §6.1: at most 15).
 pub const MAX_DIGITS: usize = 15;
+/// Fewest digits a number a subscriber types in national form has, counted as typed: its
+/// national significant number, without a trunk `0` (COMMANDS.md: "fewer than 5 digits").
+/// Read by [`Msisdn::read`].
+pub const MIN_NATIONAL_DIGITS: usize = 5;
+/// Fewest digits a number typed in international form (`+` or `00`) has, country code
+/// included: the shortest numbers in service (Niue, +683 and four digits) have 7. Read by
+/// [`Msisdn::read`]; `0013-8000` (`+138000`) is no number.
+pub const MIN_INTERNATIONAL_DIGITS: usize = 7;
 
 /// Why a text is not a plausible subscriber number; every variant quotes the text as typed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -41,6 +49,29 @@ pub enum MsisdnError {
         /// The text as typed.
         text: String,
     },
+    /// Too few digits for a number, counted as typed (see [`Msisdn::read`]): the national
+    /// significant number of a national number, every digit after the `+` or `00` of an
+    /// international one.
+    #[error("{text:?} has too few digits for a phone number ({digits})")]
+    TooShort {
+        /// The text as typed.
+        text: String,
+        /// The digits counted.
+        digits: usize,
+    },
+    /// A number of a country whose numbers (or mobile numbers) have a fixed length, with
+    /// another length: a slip of the finger (`1380013800`, ten digits, in China).
+    #[error("{text:?} looks mistyped: {what} have {expected} digits, it has {digits}")]
+    Mistyped {
+        /// The text as typed.
+        text: String,
+        /// The digits of its national significant number.
+        digits: usize,
+        /// How many they should be.
+        expected: usize,
+        /// Which numbers have that length.
+        what: FixedLength,
+    },
     /// A national number was given but the default country code is unusable.
     #[error("{text:?} needs a country code and the configured default {default:?} is not one")]
     NoDefaultCountryCode {
@@ -58,10 +89,60 @@ impl MsisdnError {
             MsisdnError::Empty => "",
             MsisdnError::InvalidChar { text, .. }
             | MsisdnError::BadLength { text, .. }
+            | MsisdnError::TooShort { text, .. }
+            | MsisdnError::Mistyped { text, .. }
             | MsisdnError::BadCountryCode { text }
             | MsisdnError::NoDefaultCountryCode { text, .. } => text,
         }
     }
+}
+
+/// Numbers whose length a numbering plan fixes, as [`Msisdn::read`] knows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FixedLength {
+    /// Chinese mobile numbers (+86): 11 digits starting with 1.
+    ChineseMobile,
+    /// Every number of the North American Numbering Plan (+1): 10 digits after the +1.
+    Nanp,
+}
+
+impl fmt::Display for FixedLength {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FixedLength::ChineseMobile => "mobile numbers",
+            FixedLength::Nanp => "+1 numbers",
+        })
+    }
+}
+
+/// The length the national significant number `nsn` of the number `digits` (E.164, no `+`)
+/// must have, when its country fixes one. Conservative: only plans where every such number
+/// has that length. China: a mobile number is 11 digits, 13 to 19 then nine more; typed
+/// nationally, a number starting with 1 can only be one (a landline is typed with its trunk
+/// `0`: `010 6552 9988` is Beijing). NANP: every number is 10 digits.
+fn fixed_length(digits: &str, nsn: &str, typed_nationally: bool) -> Option<(usize, FixedLength)> {
+    let second = nsn.as_bytes().get(1).copied().unwrap_or(b'0');
+    if digits.starts_with("86")
+        && nsn.starts_with('1')
+        && (typed_nationally || (b'3'..=b'9').contains(&second))
+    {
+        Some((11, FixedLength::ChineseMobile))
+    } else if digits.starts_with('1') {
+        Some((10, FixedLength::Nanp))
+    } else {
+        None
+    }
+}
+
+/// How a number was written, for [`Msisdn::read`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// With `+` or `00`, or a national-looking number that starts with the default country
+    /// code (`8613800138000`).
+    International,
+    /// National: the default country code was put before it; `trunk` if a leading `0` was
+    /// dropped first.
+    National { cc_len: usize, trunk: bool },
 }
 
 /// A number as logs show it: the country code and last four digits kept, the middle masked
@@ -98,6 +179,55 @@ impl Msisdn {
         Self::normalise(text, Some(default_country_code))
     }
 
+    /// Reads a number a subscriber typed (every command's numbers: WHO, STOP, START, GROUP
+    /// ADD/DEL, the USSD WHO prompt), as [`Msisdn::parse`] and stricter about what is
+    /// plausible, counting the digits as typed:
+    /// - a national number needs [`MIN_NATIONAL_DIGITS`] digits without its trunk `0`
+    ///   (`1234` is too short, not `+861234`); one typed with `+` or `00` needs
+    ///   [`MIN_INTERNATIONAL_DIGITS`] with its country code (`0013-8000` is no `+138000`);
+    /// - where the numbering plan fixes the length ([`FixedLength`]: Chinese mobiles, NANP),
+    ///   another length is [`MsisdnError::Mistyped`] (`1380013800`).
+    pub fn read(text: &str, default_country_code: &str) -> Result<Msisdn, MsisdnError> {
+        let typed = text.trim();
+        let (digits, form) = Self::reading(text, Some(default_country_code))?;
+        if digits.starts_with('0') {
+            return Err(MsisdnError::BadCountryCode {
+                text: typed.to_owned(),
+            });
+        }
+        let (counted, min, nsn_from) = match form {
+            Form::International => (digits.len(), MIN_INTERNATIONAL_DIGITS, None),
+            Form::National { cc_len, .. } => {
+                (digits.len() - cc_len, MIN_NATIONAL_DIGITS, Some(cc_len))
+            }
+        };
+        if counted < min {
+            return Err(MsisdnError::TooShort {
+                text: typed.to_owned(),
+                digits: counted,
+            });
+        }
+        let number = Self::checked(typed, digits)?;
+        let digits = number.digits();
+        let typed_nationally = matches!(form, Form::National { trunk: false, .. });
+        let nsn = match nsn_from {
+            Some(cc_len) => &digits[cc_len..],
+            None if digits.starts_with("86") => &digits[2..],
+            None => &digits[1..],
+        };
+        if let Some((expected, what)) = fixed_length(digits, nsn, typed_nationally) {
+            if nsn.len() != expected {
+                return Err(MsisdnError::Mistyped {
+                    text: typed.to_owned(),
+                    digits: nsn.len(),
+                    expected,
+                    what,
+                });
+            }
+        }
+        Ok(number)
+    }
+
     /// The canonical form, `+8613800138000`.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -110,6 +240,12 @@ impl Msisdn {
     }
 
     fn normalise(text: &str, default_cc: Option<&str>) -> Result<Msisdn, MsisdnError> {
+        let (digits, _) = Self::reading(text, default_cc)?;
+        Self::checked(text.trim(), digits)
+    }
+
+    /// The E.164 digits `text` stands for, with how it was written; lengths not checked.
+    fn reading(text: &str, default_cc: Option<&str>) -> Result<(String, Form), MsisdnError> {
         let typed = text.trim();
         let mut compact = String::with_capacity(typed.len());
         for c in typed.chars() {
@@ -128,34 +264,53 @@ impl Msisdn {
         if compact.is_empty() || compact == "+" {
             return Err(MsisdnError::Empty);
         }
-        let digits = if let Some(rest) = compact.strip_prefix('+') {
-            rest.to_owned()
-        } else if let Some(rest) = compact.strip_prefix("00") {
-            rest.to_owned()
-        } else {
-            let cc = match default_cc.map(country_code) {
-                Some(Some(cc)) => cc,
-                Some(None) => {
-                    return Err(MsisdnError::NoDefaultCountryCode {
-                        text: typed.to_owned(),
-                        default: default_cc.unwrap_or_default().to_owned(),
-                    })
-                }
-                None => {
-                    return Err(MsisdnError::NoDefaultCountryCode {
-                        text: typed.to_owned(),
-                        default: String::new(),
-                    })
-                }
-            };
-            if compact.starts_with(&cc) && compact.len() >= cc.len() + 10 {
-                compact
-            } else if let Some(national) = compact.strip_prefix('0') {
-                format!("{cc}{national}")
-            } else {
-                format!("{cc}{compact}")
+        if let Some(rest) = compact.strip_prefix('+') {
+            return Ok((rest.to_owned(), Form::International));
+        }
+        if let Some(rest) = compact.strip_prefix("00") {
+            return Ok((rest.to_owned(), Form::International));
+        }
+        let cc = match default_cc.map(country_code) {
+            Some(Some(cc)) => cc,
+            Some(None) => {
+                return Err(MsisdnError::NoDefaultCountryCode {
+                    text: typed.to_owned(),
+                    default: default_cc.unwrap_or_default().to_owned(),
+                })
+            }
+            None => {
+                return Err(MsisdnError::NoDefaultCountryCode {
+                    text: typed.to_owned(),
+                    default: String::new(),
+                })
             }
         };
+        let cc_len = cc.len();
+        Ok(
+            if compact.starts_with(&cc) && compact.len() >= cc_len + 10 {
+                (compact, Form::International)
+            } else if let Some(national) = compact.strip_prefix('0') {
+                (
+                    format!("{cc}{national}"),
+                    Form::National {
+                        cc_len,
+                        trunk: true,
+                    },
+                )
+            } else {
+                (
+                    format!("{cc}{compact}"),
+                    Form::National {
+                        cc_len,
+                        trunk: false,
+                    },
+                )
+            },
+        )
+    }
+
+    /// `digits` as a number, if E.164 allows it (length, country code).
+    fn checked(typed: &str, digits: String) -> Result<Msisdn, MsisdnError> {
         if !(MIN_DIGITS..=MAX_DIGITS).contains(&digits.len()) {
             return Err(MsisdnError::BadLength {
                 text: typed.to_owned(),
@@ -298,6 +453,112 @@ mod tests {
             Msisdn::parse("13800138000", "abc"),
             Err(MsisdnError::NoDefaultCountryCode { .. })
         ));
+    }
+
+    #[test]
+    fn read_counts_the_digits_as_typed() {
+        let read = |t: &str| Msisdn::read(t, "86");
+        // Four digits typed are too few, whatever the country code makes of them.
+        assert_eq!(
+            read("1234"),
+            Err(MsisdnError::TooShort {
+                text: "1234".into(),
+                digits: 4
+            })
+        );
+        assert!(matches!(
+            read("0123"),
+            Err(MsisdnError::TooShort { digits: 3, .. })
+        ));
+        // Five typed are enough (a number not starting with 1 in China: no fixed length).
+        assert_eq!(read("23456").unwrap().as_str(), "+8623456");
+        // International: 7 digits with the country code at least; `0013-8000` is no +138000.
+        assert_eq!(
+            read("0013-8000"),
+            Err(MsisdnError::TooShort {
+                text: "0013-8000".into(),
+                digits: 6
+            })
+        );
+        assert!(matches!(
+            read("+44 1234"),
+            Err(MsisdnError::TooShort { digits: 6, .. })
+        ));
+        assert_eq!(read("+683 4002").unwrap().as_str(), "+6834002");
+        // Too long stays too long.
+        assert!(matches!(
+            read("+1234567890123456"),
+            Err(MsisdnError::BadLength { digits: 16, .. })
+        ));
+        // parse (numbers from the SMSC, the config) keeps its rule.
+        assert!(Msisdn::parse("1234", "86").is_ok());
+    }
+
+    #[test]
+    fn read_refuses_a_chinese_mobile_of_the_wrong_length() {
+        let read = |t: &str| Msisdn::read(t, "86");
+        for typed in [
+            "1380013800",
+            "138001380001",
+            "+86 1380013800",
+            "013800138",
+            "12345",
+        ] {
+            assert!(
+                matches!(
+                    read(typed),
+                    Err(MsisdnError::Mistyped {
+                        expected: 11,
+                        what: FixedLength::ChineseMobile,
+                        ..
+                    })
+                ),
+                "{typed}: {:?}",
+                read(typed)
+            );
+        }
+        assert_eq!(
+            read("1380013800").unwrap_err().to_string(),
+            "\"1380013800\" looks mistyped: mobile numbers have 11 digits, it has 10"
+        );
+        // Every documented form still reads, and landlines (typed with their trunk 0, or
+        // +86 10 for Beijing) and other countries' numbers keep working.
+        for (typed, want) in [
+            ("13800138000", "+8613800138000"),
+            ("+86 138-0013-8000", "+8613800138000"),
+            ("(+86)13800138000", "+8613800138000"),
+            ("008613800138000", "+8613800138000"),
+            ("8613800138000", "+8613800138000"),
+            ("010 6552 9988", "+861065529988"),
+            ("+86 10 6552 9988", "+861065529988"),
+            ("0755-8888-6666", "+8675588886666"),
+            ("87654321", "+8687654321"),
+            ("+44 7911 123456", "+447911123456"),
+            ("+852 9123 4567", "+85291234567"),
+            ("+1 415 555 0100", "+14155550100"),
+        ] {
+            assert_eq!(
+                read(typed).map(|m| m.to_string()),
+                Ok(want.into()),
+                "{typed}"
+            );
+        }
+        // Elsewhere a national number starting with 1 has no fixed length.
+        assert_eq!(
+            Msisdn::read("01632 960123", "44").unwrap().as_str(),
+            "+441632960123"
+        );
+        // NANP numbers are ten digits after the +1.
+        assert!(matches!(
+            read("+1 415 555 010"),
+            Err(MsisdnError::Mistyped {
+                expected: 10,
+                what: FixedLength::Nanp,
+                ..
+            })
+        ));
+        assert!(Msisdn::read("4155550100", "1").is_ok());
+        assert!(Msisdn::read("5550100", "1").is_err());
     }
 
     #[test]

@@ -584,6 +584,13 @@ impl Service {
                 state::save_subscriber(tx, sub, now)?;
                 Text::PrivacySet(p)
             }
+            // One's own number: no updates about oneself come (WHO says "That is you" too);
+            // nothing is recorded.
+            Command::Stop(StopTarget::Number(n)) | Command::Start(StopTarget::Number(n))
+                if n.as_str() == sub.msisdn =>
+            {
+                Text::StopSelf
+            }
             Command::Stop(StopTarget::Number(n)) => {
                 state::set_optout(tx, &sub.msisdn, n.as_str(), Some("stop"), now)?;
                 withdraw_updates(

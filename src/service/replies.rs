@@ -202,6 +202,8 @@ pub enum Text {
     WhoUnknown(String),
     /// WHO yourself.
     WhoSelf,
+    /// STOP n or START n of one's own number: no updates about oneself come anyway.
+    StopSelf,
     /// STOP n.
     Stopped(String),
     /// STOP ALL.
@@ -481,6 +483,17 @@ fn suggestion(bad: &str, fixed: &str, lang: Lang) -> String {
     }
 }
 
+/// Which numbers have a fixed length, in a reply (`mobile numbers`, `手机号码`).
+fn fixed_length_words(what: crate::command::FixedLength, lang: Lang) -> &'static str {
+    use crate::command::FixedLength;
+    match (what, lang) {
+        (FixedLength::ChineseMobile, Lang::En) => "mobile numbers",
+        (FixedLength::ChineseMobile, Lang::Zh) => "手机号码",
+        (FixedLength::Nanp, Lang::En) => "+1 numbers after the +1",
+        (FixedLength::Nanp, Lang::Zh) => "+1号码（+1之后）",
+    }
+}
+
 fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> String {
     use crate::command::{MsisdnError, ValueError};
     let en = |what: String| format!("{what} Try: {}", usage(topic, Lang::En));
@@ -504,12 +517,61 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
             suggestion(bad, fixed, lang),
             help(HelpTopic::General, lang)
         ),
-        (ParseErrorKind::Number(MsisdnError::BadLength { .. }), Lang::En) => en(format!(
-            "\"{bad}\" is not a phone number (5 to 15 digits with the country code)."
+        (
+            ParseErrorKind::Number(MsisdnError::BadLength { digits, .. }),
+            Lang::En,
+        ) if *digits > crate::command::msisdn::MAX_DIGITS => en(format!(
+            "\"{bad}\" is not a phone number: too many digits (15 at most with the country code)."
+        )),
+        (
+            ParseErrorKind::Number(MsisdnError::BadLength { digits, .. }),
+            Lang::Zh,
+        ) if *digits > crate::command::msisdn::MAX_DIGITS => {
+            zh(format!("“{bad}”不是有效号码：位数太多（含国家码最多15位）。"))
+        }
+        (
+            ParseErrorKind::Number(MsisdnError::BadLength { .. } | MsisdnError::TooShort { .. }),
+            Lang::En,
+        ) => en(format!(
+            "\"{bad}\" is not a phone number: too few digits."
+        )),
+        (
+            ParseErrorKind::Number(MsisdnError::BadLength { .. } | MsisdnError::TooShort { .. }),
+            Lang::Zh,
+        ) => zh(format!("“{bad}”不是有效号码：位数太少。")),
+        (
+            ParseErrorKind::Number(MsisdnError::Mistyped {
+                expected, what, ..
+            }),
+            Lang::En,
+        ) => en(format!(
+            "\"{bad}\" looks mistyped: {} have {expected} digits.",
+            fixed_length_words(*what, Lang::En)
+        )),
+        (
+            ParseErrorKind::Number(MsisdnError::Mistyped {
+                expected, what, ..
+            }),
+            Lang::Zh,
+        ) => zh(format!(
+            "“{bad}”似乎输错了：{}是{expected}位。",
+            fixed_length_words(*what, Lang::Zh)
         )),
         (ParseErrorKind::Number(_), Lang::En) => en(format!("\"{bad}\" is not a phone number.")),
-        (ParseErrorKind::Number(_), Lang::Zh) => {
-            zh(format!("“{bad}”不是有效号码（含国家码5到15位）。"))
+        (ParseErrorKind::Number(_), Lang::Zh) => zh(format!("“{bad}”不是有效号码。")),
+        (ParseErrorKind::UnclearNumbers, Lang::En) => en(format!(
+            "Is \"{bad}\" one phone number or several? Put a comma between numbers."
+        )),
+        (ParseErrorKind::UnclearNumbers, Lang::Zh) => {
+            zh(format!("“{bad}”是一个号码还是几个？多个号码请用逗号隔开。"))
+        }
+        (ParseErrorKind::NothingAfterAll { start }, Lang::En) => {
+            let all = if *start { "START ALL" } else { "STOP ALL" };
+            format!("{all} takes nothing after it (not \"{bad}\"). Send just: {all}")
+        }
+        (ParseErrorKind::NothingAfterAll { start }, Lang::Zh) => {
+            let all = if *start { "订阅 全部" } else { "退订 全部" };
+            format!("“{all}”后面不用加内容（“{bad}”）。请只发送：{all}")
         }
         (ParseErrorKind::Value(ValueError::ReservedGroupName { .. }), Lang::En) => {
             en(format!("\"{bad}\" is a command word, not a group name."))
@@ -1130,6 +1192,11 @@ impl Text {
             Text::WhoUnknown(n) => format!("{n}未使用本服务。"),
             Text::WhoSelf if en => "That is you. STATUS shows what each group sees.".into(),
             Text::WhoSelf => "这是你自己。发送“状态”查看各分组看到的状态。".into(),
+            Text::StopSelf if en => {
+                "That is you: you get no updates about yourself. STOP ALL stops those about anyone."
+                    .into()
+            }
+            Text::StopSelf => "这是你自己：你不会收到自己的状态通知。发送“退订 全部”可退订所有人的通知。".into(),
             Text::Stopped(n) if en => format!(
                 "You will get no more updates about {n}. START {} to undo.",
                 n.trim_start_matches('+')
@@ -1463,6 +1530,30 @@ mod tests {
                 text: "1".into(),
                 digits: 1,
             }),
+            ParseErrorKind::Number(MsisdnError::BadLength {
+                text: "1".into(),
+                digits: 30,
+            }),
+            ParseErrorKind::Number(MsisdnError::TooShort {
+                text: "1".into(),
+                digits: 1,
+            }),
+            ParseErrorKind::Number(MsisdnError::Mistyped {
+                text: "1".into(),
+                digits: 1,
+                expected: 11,
+                what: crate::command::FixedLength::ChineseMobile,
+            }),
+            ParseErrorKind::Number(MsisdnError::Mistyped {
+                text: "1".into(),
+                digits: 1,
+                expected: 10,
+                what: crate::command::FixedLength::Nanp,
+            }),
+            ParseErrorKind::Number(MsisdnError::Empty),
+            ParseErrorKind::UnclearNumbers,
+            ParseErrorKind::NothingAfterAll { start: false },
+            ParseErrorKind::NothingAfterAll { start: true },
             ParseErrorKind::Value(ValueError::BadGroupName { text: "x".into() }),
             ParseErrorKind::Value(ValueError::ReservedGroupName { text: "x".into() }),
             ParseErrorKind::Value(ValueError::BadStatusLength {
@@ -1568,6 +1659,7 @@ mod tests {
             Text::NoSuchGroup(user16.clone()),
             Text::WhoUnknown(LONG_NUMBER.into()),
             Text::WhoSelf,
+            Text::StopSelf,
             Text::Stopped(LONG_NUMBER.into()),
             Text::StoppedAll,
             Text::Started(LONG_NUMBER.into()),

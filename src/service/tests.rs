@@ -282,6 +282,154 @@ fn stop_and_start_are_honoured_by_every_fan_out() {
 }
 
 #[test]
+fn a_number_written_with_spaces_brackets_or_dashes_is_one_member() {
+    let mut b = Bench::new();
+    // The tester's report: this made two members, +138000 and +86138.
+    let r = b.send(STRANGER, "group a1 add +86 (138) 0013-8000");
+    assert!(r.starts_with("A1 now has 1 member."), "{r}");
+    let r = b.send(STRANGER, "group a1");
+    assert!(r.contains("+8613800138000"), "{r}");
+    assert!(!r.contains("+138000") && !r.contains("+86138,"), "{r}");
+    // Every form WHO reads, GROUP ADD reads as the same one member; and DEL as ADD does.
+    for text in [
+        "group a1 add (+86) 138 0013 8000",
+        "group a1 add +86 138 0013 8000",
+        "group a1 add 138 0013 8000",
+        "group a1 add 00 86 13800138000",
+        "group a1 add +86 138-0013-8000",
+    ] {
+        let r = b.send(STRANGER, text);
+        assert!(r.starts_with("A1 now has 1 member."), "{text}: {r}");
+    }
+    let r = b.send(STRANGER, "group a1 add +1 415 555 0100");
+    assert!(r.starts_with("A1 now has 2 members."), "{r}");
+    let r = b.send(STRANGER, "group a1 del +1 (415) 555-0100");
+    assert!(r.starts_with("Removed 1 from A1; it has 1 member."), "{r}");
+    // Two numbers written with spaces inside and between them.
+    let r = b.send(STRANGER, "group a2 add 139 0013 9000 137 0013 7000");
+    assert!(r.starts_with("A2 now has 2 members."), "{r}");
+}
+
+#[test]
+fn a_fragment_that_is_no_number_is_refused_by_name_and_adds_nobody() {
+    let mut b = Bench::new();
+    let r = b.send(STRANGER, "group a5 add 0013-8000");
+    assert!(
+        r.starts_with("\"0013-8000\" is not a phone number: too few digits."),
+        "{r}"
+    );
+    let r = b.send(STRANGER, "group a5");
+    assert!(r.starts_with("You have no group A5."), "{r}");
+    // A slip among good numbers: the slip is named, nothing is added.
+    let r = b.send(STRANGER, "group a5 add 13900139000 1370013700");
+    assert!(
+        r.starts_with("\"1370013700\" looks mistyped: mobile numbers have 11 digits."),
+        "{r}"
+    );
+    let r = b.send(STRANGER, "分组 a5 加 0013-8000");
+    assert!(r.starts_with("“0013-8000”不是有效号码：位数太少。"), "{r}");
+    // One number or two: asked.
+    let r = b.send(STRANGER, "group a5 add 23456 78901");
+    assert!(
+        r.starts_with(
+            "Is \"23456 78901\" one phone number or several? Put a comma between numbers."
+        ),
+        "{r}"
+    );
+    let r = b.send(STRANGER, "分组 a5 加 23456 78901");
+    assert!(r.starts_with("“23456 78901”是一个号码还是几个？"), "{r}");
+    let r = b.send(STRANGER, "group a5");
+    assert!(r.starts_with("You have no group A5."), "{r}");
+}
+
+#[test]
+fn short_or_mistyped_numbers_are_refused_with_the_reason() {
+    let mut b = Bench::new();
+    let r = b.send(STRANGER, "who 1380013800");
+    assert!(
+        r.starts_with("\"1380013800\" looks mistyped: mobile numbers have 11 digits."),
+        "{r}"
+    );
+    let r = b.send(STRANGER, "查 1380013800");
+    assert!(
+        r.starts_with("“1380013800”似乎输错了：手机号码是11位。"),
+        "{r}"
+    );
+    let r = b.send(STRANGER, "who 1234");
+    assert!(
+        r.starts_with("\"1234\" is not a phone number: too few digits."),
+        "{r}"
+    );
+    let r = b.send(STRANGER, "stop 1234");
+    assert!(r.starts_with("\"1234\" is not a phone number"), "{r}");
+    // Landlines and numbers of other countries are read as before.
+    let r = b.send(STRANGER, "who 010 6552 9988");
+    assert_eq!(r, "+861065529988 does not use this service.");
+    let r = b.send(STRANGER, "who +44 7911 123456");
+    assert_eq!(r, "+447911123456 does not use this service.");
+}
+
+#[test]
+fn stop_or_start_of_ones_own_number_says_that_is_you() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    let r = b.send(OWNER, "stop 13800138000");
+    assert_eq!(
+        r,
+        "That is you: you get no updates about yourself. STOP ALL stops those about anyone."
+    );
+    let r = b.send(OWNER, "退订 +86 138-0013-8000");
+    assert!(r.starts_with("这是你自己"), "{r}");
+    let r = b.send(OWNER, "START 13800138000");
+    assert!(r.starts_with("That is you"), "{r}");
+    let rows: i64 = b
+        .conn
+        .query_row("SELECT count(*) FROM optout", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0, "nothing recorded");
+    // Another number is stopped as ever.
+    let r = b.send(OWNER, "stop 13900139000");
+    assert!(
+        r.starts_with("You will get no more updates about +8613900139000"),
+        "{r}"
+    );
+}
+
+#[test]
+fn stop_all_with_more_after_it_says_nothing_goes_after_it() {
+    let mut b = Bench::new();
+    let r = b.send(STRANGER, "STOP ALL please");
+    assert_eq!(
+        r,
+        "STOP ALL takes nothing after it (not \"please\"). Send just: STOP ALL"
+    );
+    let r = b.send(STRANGER, "start all now");
+    assert_eq!(
+        r,
+        "START ALL takes nothing after it (not \"now\"). Send just: START ALL"
+    );
+    let r = b.send(STRANGER, "退订 全部 谢谢");
+    assert_eq!(
+        r,
+        "“退订 全部”后面不用加内容（“谢谢”）。请只发送：退订 全部"
+    );
+    // Nothing was stopped.
+    let stop_all: bool = b
+        .conn
+        .query_row(
+            "SELECT stop_all FROM subscriber WHERE msisdn = ?1",
+            [STRANGER],
+            |r| r.get(0),
+        )
+        .unwrap_or(false);
+    assert!(!stop_all);
+    assert_eq!(
+        b.send(STRANGER, "STOP ALL"),
+        "You will get no more status updates from anyone. START ALL to undo."
+    );
+}
+
+#[test]
 fn an_expired_status_reverts_and_tells_who_saw_it() {
     let mut b = Bench::family_seeing_free();
     b.send(OWNER, "STATUS FAMILY MEETING FOR 30M");

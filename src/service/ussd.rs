@@ -541,7 +541,8 @@ pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lan
         }
         Screen::WhoPrompt => match n {
             Some(0) => show(cfg, Screen::Main, data, lang, false),
-            _ => match Msisdn::parse(input, &cfg.country_code) {
+            // Read as the WHO command reads its number.
+            _ => match Msisdn::read(input, &cfg.country_code) {
                 Ok(m) => Step::Run(Command::Who(m)),
                 Err(_) => again(true),
             },
@@ -620,6 +621,32 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_who_prompt_reads_a_number_as_the_who_command_does() {
+        let cfg = UssdConfig::default();
+        let data = MenuData::default();
+        match step(
+            &cfg,
+            &Screen::WhoPrompt,
+            "+86 (138) 0013-8000",
+            &data,
+            Lang::En,
+        ) {
+            Step::Run(Command::Who(m)) => assert_eq!(m.as_str(), "+8613800138000"),
+            other => panic!("{other:?}"),
+        }
+        // Too short or mistyped: asked again, as the WHO command refuses them.
+        for typed in ["1380013800", "1234", "0013-8000"] {
+            assert!(
+                matches!(
+                    step(&cfg, &Screen::WhoPrompt, typed, &data, Lang::En),
+                    Step::Show(Screen::WhoPrompt, _)
+                ),
+                "{typed}"
+            );
         }
     }
 
