@@ -23,8 +23,8 @@ use presence_gw::smpp::{BindMode, LinkConfig};
 use presence_gw::store::outbox::{self, NewMessage, OutboxCounts};
 use presence_gw::store::{now_ms, StoreError};
 use smsc_sim::{
-    Delay, DeliveryState, DestMatch, ErrorFault, Faults, MalformedKind, MoRequest, ReceiptRule,
-    ReceiptStat, SimConfig, SimHandle, Simulator,
+    Delay, DeliveryRecord, DeliveryState, DestMatch, ErrorFault, Faults, MalformedKind, MoRequest,
+    ReceiptRule, ReceiptStat, SimConfig, SimHandle, Simulator,
 };
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
@@ -627,20 +627,52 @@ async fn answers_recorded_after_another_process_held_the_database() {
 /// The same with receipts: the receipts that come while the database is held cannot be
 /// stored, so the gateway answers them `ESME_RX_T_APPN` and the SMSC delivers them again
 /// later (smsc-sim does so after `deliver_retry_delay`, as a carrier's SMSC does); every row
-/// ends `delivered`.
+/// ends `delivered`. The test itself sends the first rows' receipts once the database is held,
+/// and lets it go only after each has been refused: the simulator's own receipts come with
+/// their submits and the gateway stores them within some tens of ms, so whether any of those
+/// met the hold depended on how soon after the submits it began (on a loaded machine, none
+/// did).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_refused_while_the_database_is_held_come_again() {
     held_database(true).await;
 }
+
+/// Rows whose receipts the test sends itself while the database is held (receipts run).
+const RECEIPTS_WHILE_HELD: usize = 3;
+
+/// The database is held at least this long (five rounds of the dispatcher's
+/// `record_patience`), and then until what the test waits for has happened.
+const LEAST_HOLD: Duration = Duration::from_millis(1500);
 
 async fn held_database(receipts: bool) {
     let mut cfg = SimConfig::local();
     cfg.faults.response_delay = Some(Delay::fixed(200));
     cfg.deliver_retry_delay = Duration::from_millis(200);
     cfg.deliver_attempts = 50;
+    // A deliver_sm left unanswered is sent again only after the test has given up: one sent
+    // again within it was refused (answered with a temporary status), not timed out.
+    cfg.deliver_timeout = 3 * WAIT;
+    // Every receipt written at once: with the default window of 10, the test's receipts queued
+    // behind the simulator's own, which the gateway keeps up to 2 s each at its receipt gate
+    // (for a record the hold refuses) before refusing them, ten at a time: seconds of waiting.
+    cfg.deliver_window = 1024;
     // Receipts at once, before their (delayed) responses: not held back by the receipt gate,
-    // so they come while the database is held.
+    // so those still on their way when the hold begins come while the database is held.
     cfg.faults.receipt_before_resp = true;
+    // The simulator's own receipts for the rows the test sends receipts for come a day late
+    // (never, in this test): the test's are their only ones.
+    let by_test: Vec<String> = (0..RECEIPTS_WHILE_HELD).map(number).collect();
+    if receipts {
+        for to in &by_test {
+            cfg.receipts.rules.push(ReceiptRule {
+                dest: DestMatch::Number(to.clone()),
+                stat: ReceiptStat::Delivrd,
+                delay_ms: 86_400_000,
+                probability: 1.0,
+                push_only: false,
+            });
+        }
+    }
     let sim = start_sim(cfg, PASSWORD).await;
     let dir = tempfile::tempdir().unwrap();
     let mut opts = options(&dir, link(&sim, BindMode::Trx));
@@ -656,10 +688,24 @@ async fn held_database(receipts: bool) {
         .map(|i| NewMessage::sms(number(i), format!("held {i}")))
         .collect();
     enqueue_all(&gw, batch).await;
-    let deadline = Instant::now() + WAIT;
-    while gw.link.window_in_use() < 16 {
-        assert!(Instant::now() < deadline, "the window never filled");
-        tokio::time::sleep(Duration::from_millis(2)).await;
+    // Submits are out (the simulator took 16; a count, so a slow poll cannot miss it).
+    sim.wait_until("16 submits accepted", WAIT, |h| {
+        (h.stats().mt_accepted >= 16).then_some(())
+    })
+    .await
+    .expect("the submits go out");
+    // The submits the test's receipts are about: sent before the hold.
+    let mut their_submits = Vec::new();
+    if receipts {
+        for to in &by_test {
+            let mt = sim
+                .wait_for_mt_to(to, 1, WAIT)
+                .await
+                .unwrap_or_else(|e| panic!("no submit to {to}: {e}"))
+                .remove(0);
+            assert_eq!(mt.status, 0, "{mt:?}");
+            their_submits.push(mt);
+        }
     }
     // /metrics, scraped once before.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -677,29 +723,85 @@ async fn held_database(receipts: bool) {
     let (code, text) = scrape().await;
     assert_eq!(code, 200, "{text}");
     assert!(text.contains("presence_gw_store_counts_stale 0"), "{text}");
-    // Submits are out; their answers (and receipts) come in 200 ms, while the database is
-    // held for 1.5 s.
+    // The database is held from here until the test has seen what it checks below, and at
+    // least `LEAST_HOLD` (a panic drops `release` and ends it too); the answers of the submits
+    // out come meanwhile.
     let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
     let holder = std::thread::spawn(move || {
         let other = rusqlite::Connection::open(&db).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
         held_tx.send(()).unwrap();
-        std::thread::sleep(Duration::from_millis(1500));
+        let _ = released.recv();
         other.execute_batch("COMMIT").unwrap();
     });
     tokio::task::spawn_blocking(move || held_rx.recv().unwrap())
         .await
         .unwrap();
+    let held_at = Instant::now();
+    // (Nothing commits now: what a read sees stays until the hold ends.)
+    let at_hold = counts(&gw).await;
     // A scrape while it is held still answers, with the last counts, marked stale.
     let (code, text) = scrape().await;
     assert_eq!(code, 200, "{text}");
     assert!(text.contains("presence_gw_store_counts_stale 1"), "{text}");
     assert!(text.contains("presence_gw_smpp_bound 1"), "{text}");
+    // Receipts that come now: each must be refused (the simulator, answered with a temporary
+    // status, sends it again) and none answered while the database is held.
+    let mut sent = Vec::new();
+    if receipts {
+        for mt in &their_submits {
+            let ticket = sim
+                .inject_receipt(&mt.dest, &mt.source, &mt.message_id, ReceiptStat::Delivrd)
+                .await
+                .expect("receipt queued");
+            sent.extend(ticket.record_ids);
+        }
+        let refused = |d: &DeliveryRecord| {
+            d.attempts >= 2 || (d.attempts == 1 && d.state == DeliveryState::Queued)
+        };
+        let seen = sim
+            .wait_until(
+                "the receipts refused while the database is held",
+                WAIT,
+                |h| {
+                    let mine: Vec<DeliveryRecord> = h
+                        .deliveries()
+                        .into_iter()
+                        .filter(|d| sent.contains(&d.id))
+                        .collect();
+                    if let Some(d) = mine.iter().find(|d| {
+                        matches!(
+                            d.state,
+                            DeliveryState::Answered(_) | DeliveryState::Failed(_)
+                        )
+                    }) {
+                        return Some(Err(d.clone()));
+                    }
+                    (mine.len() == sent.len() && mine.iter().all(refused)).then_some(Ok(()))
+                },
+            )
+            .await;
+        match seen {
+            Ok(Ok(())) => {}
+            Ok(Err(d)) => panic!("a receipt was answered while the database was held: {d:?}"),
+            Err(e) => panic!(
+                "{e}: {:?}",
+                sim.deliveries()
+                    .into_iter()
+                    .filter(|d| sent.contains(&d.id))
+                    .collect::<Vec<_>>()
+            ),
+        }
+    }
+    tokio::time::sleep(LEAST_HOLD.saturating_sub(held_at.elapsed())).await;
+    let held_for = held_at.elapsed();
+    release.send(()).unwrap();
     tokio::task::spawn_blocking(move || holder.join().unwrap())
         .await
         .unwrap();
     // Without receipts a row's end is `submitted`.
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + 3 * WAIT;
     loop {
         let c = counts(&gw).await;
         let ended = if receipts { c.delivered } else { c.submitted };
@@ -717,10 +819,29 @@ async fn held_database(receipts: bool) {
         let got = texts(&sim, &number(i));
         assert_eq!(got, vec![format!("held {i}")], "handset {i}");
     }
+    let mut others_refused = 0;
     if receipts {
-        let refused = sim.deliveries().iter().filter(|d| d.attempts > 1).count();
-        assert!(refused > 0, "no receipt came while the database was held");
+        // The refused receipts came again and were taken: theirs are the rows' only receipts,
+        // so those rows are `delivered` (checked above) by them.
+        let answered = sim
+            .wait_for_deliveries(&sent, WAIT)
+            .await
+            .expect("the refused receipts answered once the database is free");
+        for d in &answered {
+            assert_eq!(d.state, DeliveryState::Answered(0), "{d:?}");
+            assert!(d.attempts >= 2, "{d:?}");
+        }
+        others_refused = sim
+            .receipts()
+            .iter()
+            .filter(|d| !sent.contains(&d.id) && d.attempts > 1)
+            .count();
     }
+    eprintln!(
+        "database held {held_for:?} with {} rows in flight; {others_refused} of the \
+         simulator's own receipts refused too (receipts asked: {receipts})",
+        at_hold.in_flight
+    );
     // Fresh again once the database is free.
     let (code, text) = scrape().await;
     assert_eq!(code, 200, "{text}");
