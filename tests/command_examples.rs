@@ -980,6 +980,10 @@ fn stop_all_takes_nothing_after_it() {
     assert_eq!(err.lang_hint, Some(Lang::Zh));
     let err = parse("START ALL now", CC).unwrap_err();
     assert_eq!(err.kind, ParseErrorKind::NothingAfterAll { start: true });
+    // A sentence's end is nothing more.
+    for text in ["STOP ALL.", "stop all!", "退订全部。", "STOP."] {
+        assert_eq!(cmd(text), Command::Stop(StopTarget::All), "{text}");
+    }
     // ALL as the start of another word is no ALL.
     assert!(!matches!(
         parse("STOP ALLX", CC).map_err(|e| e.kind),

@@ -1856,6 +1856,8 @@ pub fn who<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
 /// nothing goes after it.
 fn stop_target<'a>(rest: &'a str, default_cc: &str, start: bool) -> PResult<'a, StopTarget> {
     const ALL: &[Kw<()>] = &[("ALL", EN, ()), ("全部", ZH, ()), ("所有", ZH, ())];
+    // A sentence's end is not more after ALL (`STOP ALL.`, `退订全部。`).
+    let rest = rest.trim_end_matches(['.', '!', '。', '！']).trim_end();
     if rest.is_empty() || choice(rest, ALL).is_some() {
         return Ok(("", StopTarget::All));
     }
