@@ -639,6 +639,14 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
     }
 }
 
+impl Line {
+    /// `FAMILY(2) FREE until 15:00` / `家人(2):“空闲”至15:00` (the member count if asked and
+    /// known), as the GROUPS and STATUS replies list it.
+    pub fn render(&self, lang: Lang, with_members: bool) -> String {
+        line(self, lang, with_members)
+    }
+}
+
 fn line(l: &Line, lang: Lang, with_members: bool) -> String {
     let mut s = l.label.render(lang);
     if let (true, Some(n)) = (with_members, l.members) {

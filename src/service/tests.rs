@@ -1270,6 +1270,60 @@ fn ussd_sessions_abort_time_out_and_ignore_stale_units() {
     assert_eq!(b.updates(MUM).len(), 1);
 }
 
+/// `OWNER`'s USSD dialogue 7: `op` 1 dials `text`, 18 answers it; returns the screen.
+fn ussd(b: &mut Bench, op: u8, text: &str) -> String {
+    use crate::store::inbox::UssdTag;
+    let tx = b.conn.transaction().unwrap();
+    let tag = UssdTag {
+        op,
+        session: Some([7, 2]),
+    };
+    let now = b.now;
+    let r = b
+        .svc
+        .handle_ussd(&tx, now, now, OWNER, "*123#", text, tag)
+        .unwrap()
+        .unwrap();
+    tx.commit().unwrap();
+    r.text
+}
+
+#[test]
+fn a_group_chosen_in_the_ussd_menu_shows_its_status_and_members() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    b.send(OWNER, "STATUS FAMILY FREE FOR 1H");
+    assert_eq!(
+        ussd(&mut b, 1, "*123*2#"),
+        "Your groups:\n1 FAMILY (2)\n2 COLLEAGUES (1)\n3 CLASSMATES (0)\n4 FRIENDS (0)\n0 Back"
+    );
+    assert_eq!(
+        ussd(&mut b, 18, "1"),
+        "FAMILY(2) FREE until 15:30\n+8613700137000\n+8613900139000\n1 Set its status\n0 Back"
+    );
+    // Back to the list, and another group chosen, the path dialled at once.
+    assert!(ussd(&mut b, 18, "0").starts_with("Your groups:\n1 FAMILY (2)"));
+    assert_eq!(
+        ussd(&mut b, 1, "*123*2*2#"),
+        "COLLEAGUES(1) STANDBY\n+8613600136000\n1 Set its status\n0 Back"
+    );
+    // From the group, its status is set as STATUS COLLEAGUES BUSY would.
+    assert_eq!(
+        ussd(&mut b, 18, "1"),
+        "Status for COLLEAGUES:\n1 FREE\n2 BUSY\n3 MEETING\n4 DRIVING\n5 DND\n6 STANDBY\n0 Back"
+    );
+    ussd(&mut b, 18, "2");
+    let done = ussd(&mut b, 18, "1");
+    assert!(done.starts_with("Set: COLLEAGUES sees BUSY."), "{done}");
+    assert_eq!(b.updates(BOSS).len(), 1);
+    // A group dropped by SMS while its screen is open.
+    b.send(OWNER, "GROUP GOLF ADD 13500135000");
+    assert!(ussd(&mut b, 1, "*123*2*5#").starts_with("GOLF(1) STANDBY\n+8613500135000"));
+    b.send(OWNER, "GROUP GOLF DROP");
+    assert_eq!(ussd(&mut b, 18, "8"), "Invalid choice.\n0 Back");
+    assert!(ussd(&mut b, 18, "0").starts_with("Your groups:"));
+}
+
 #[test]
 fn a_late_unit_of_an_earlier_ussd_dialogue_leaves_the_open_one_alone() {
     use crate::store::inbox::UssdTag;

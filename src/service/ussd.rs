@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::replies::{Label, Text};
+use super::replies::{Label, Line, Text};
 use crate::command::{
     Command, Expiry, GroupName, Lang, Msisdn, StatusAssignment, StatusChange, StatusCode,
     StatusText, Target,
@@ -122,6 +122,16 @@ pub enum Screen {
         /// 1-based page.
         page: usize,
     },
+    /// One group: the status it sees and its members (paged), and a way to set that status.
+    Group {
+        /// The group's canonical name.
+        group: String,
+        /// 1-based page of its members.
+        page: usize,
+        /// The page of the groups list it was chosen on (where Back goes).
+        #[serde(default = "first_page")]
+        list_page: usize,
+    },
     /// Preset avatars, paged.
     Presets {
         /// 1-based page.
@@ -131,6 +141,20 @@ pub enum Screen {
     WhoPrompt,
 }
 
+fn first_page() -> usize {
+    1
+}
+
+impl Screen {
+    /// The group whose members this screen shows ([`MenuData::group`] must hold it).
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            Screen::Group { group, .. } => Some(group),
+            _ => None,
+        }
+    }
+}
+
 /// What the menu needs from the store for one screen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MenuData {
@@ -138,6 +162,19 @@ pub struct MenuData {
     pub audiences: Vec<(String, Label, usize)>,
     /// Presets as (id, titles); a screen shows the title in its language.
     pub presets: Vec<(i64, crate::service::avatar::PresetTitle)>,
+    /// The group a [`Screen::Group`] shows (loaded only for that screen).
+    pub group: Option<GroupView>,
+}
+
+/// One group as its screen shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupView {
+    /// The group's canonical name (the key of [`MenuData::audiences`]).
+    pub key: String,
+    /// Its name, the status it sees (and until when) and its member count.
+    pub line: Line,
+    /// Every member's number.
+    pub members: Vec<String>,
 }
 
 /// What a step does.
@@ -272,6 +309,118 @@ fn target_keys(data: &MenuData) -> Vec<String> {
     v
 }
 
+/// The groups list (every audience but OTHERS): (key, `NAME (members)`).
+fn group_items(data: &MenuData, lang: Lang) -> Vec<(String, String)> {
+    data.audiences
+        .iter()
+        .filter(|(_, l, _)| *l != Label::Others)
+        .map(|(k, l, n)| (k.clone(), format!("{} ({n})", label(l, lang))))
+        .collect()
+}
+
+/// The longest number a member line can hold (`+` and 15 digits).
+const WIDEST_NUMBER: &str = "+999999999999999";
+
+/// A group's screen: who it is and what it sees, the members given, then the keys.
+fn render_group(head: &str, members: &[String], empty: bool, more: bool, lang: Lang) -> String {
+    let mut s = String::from(head);
+    if empty {
+        s.push_str(&t(lang, "\nNo members yet.", "\n还没有成员。"));
+    }
+    for m in members {
+        s.push('\n');
+        s.push_str(m);
+    }
+    s.push_str(&t(lang, "\n1 Set its status", "\n1 设置状态"));
+    if more {
+        s.push_str(&t(lang, "\n8 More", "\n8 更多"));
+    }
+    s.push_str(&t(lang, "\n0 Back", "\n0 返回"));
+    s
+}
+
+/// The group screen's first line: `FAMILY(2) FREE until 15:00`, cut so that two members
+/// still fit below it (a status of 60 Chinese characters would fill a screen alone).
+fn group_head(cfg: &UssdConfig, g: &GroupView, lang: Lang) -> String {
+    let full = g.line.render(lang, true);
+    let widest = [WIDEST_NUMBER.to_string(), WIDEST_NUMBER.to_string()];
+    let fits = |head: &str| {
+        [head.to_string(), hint_text(lang)]
+            .iter()
+            .all(|h| cfg.fits(&render_group(h, &widest, false, true, lang)))
+    };
+    if fits(&full) {
+        return full;
+    }
+    let mut chars: Vec<char> = full.chars().collect();
+    while !chars.is_empty() {
+        chars.pop();
+        let cut = format!("{}...", chars.iter().collect::<String>());
+        if fits(&cut) {
+            return cut;
+        }
+    }
+    String::new()
+}
+
+/// The pages of a group's members: each page's start index.
+fn member_pages(cfg: &UssdConfig, head: &str, members: &[String], lang: Lang) -> Vec<usize> {
+    let hint = hint_text(lang);
+    let fits = |page: &[String]| {
+        [head, hint.as_str()]
+            .iter()
+            .all(|h| cfg.fits(&render_group(h, page, false, true, lang)))
+    };
+    let mut starts = vec![0];
+    let mut start = 0;
+    while start < members.len() {
+        let mut end = start + 1;
+        while end < members.len() && fits(&members[start..=end]) {
+            end += 1;
+        }
+        start = end;
+        if start < members.len() {
+            starts.push(start);
+        }
+    }
+    starts
+}
+
+/// The text of a group's screen (page `page`) and whether there is a next page.
+fn group_screen(
+    cfg: &UssdConfig,
+    data: &MenuData,
+    key: &str,
+    page: usize,
+    lang: Lang,
+) -> (String, bool) {
+    let Some(g) = data.group.as_ref().filter(|g| g.key == key) else {
+        // Dropped (by SMS) since the list was shown.
+        return (
+            t(
+                lang,
+                "That group is gone.\n0 Back",
+                "该分组已不存在。\n0 返回",
+            ),
+            false,
+        );
+    };
+    let head = group_head(cfg, g, lang);
+    let starts = member_pages(cfg, &head, &g.members, lang);
+    let page = page.clamp(1, starts.len());
+    let start = starts[page - 1];
+    let end = starts.get(page).copied().unwrap_or(g.members.len());
+    let more = page < starts.len();
+    let text = render_group(
+        &head,
+        &g.members[start..end],
+        g.members.is_empty(),
+        more,
+        lang,
+    );
+    (text, more)
+}
+
 fn preset_items(data: &MenuData, lang: Lang) -> Vec<String> {
     data.presets
         .iter()
@@ -315,14 +464,13 @@ pub fn render(
         ),
         Screen::Groups { page } => {
             let head = t(lang, "Your groups:", "你的分组：");
-            let items: Vec<String> = data
-                .audiences
-                .iter()
-                .filter(|(_, l, _)| *l != Label::Others)
-                .map(|(_, l, n)| format!("{} ({n})", label(l, lang)))
+            let items: Vec<String> = group_items(data, lang)
+                .into_iter()
+                .map(|(_, i)| i)
                 .collect();
             list_screen(cfg, &head, &items, *page, lang).0
         }
+        Screen::Group { group, page, .. } => group_screen(cfg, data, group, *page, lang).0,
         Screen::Presets { page } => {
             if data.presets.is_empty() {
                 t(lang, "No avatars yet.\n0 Back", "暂无头像。\n0 返回")
@@ -504,19 +652,69 @@ pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lan
         },
         Screen::Groups { page } => {
             let head = t(lang, "Your groups:", "你的分组：");
-            let items: Vec<String> = data
-                .audiences
-                .iter()
-                .filter(|(_, l, _)| *l != Label::Others)
-                .map(|(_, l, n)| format!("{} ({n})", label(l, lang)))
-                .collect();
-            let (_, _, more) = list_screen(cfg, &head, &items, *page, lang);
+            let (keys, items): (Vec<String>, Vec<String>) =
+                group_items(data, lang).into_iter().unzip();
+            let (_, range, more) = list_screen(cfg, &head, &items, *page, lang);
             match n {
                 Some(8) if more => show(cfg, Screen::Groups { page: page + 1 }, data, lang, false),
                 Some(0) if *page > 1 => {
                     show(cfg, Screen::Groups { page: page - 1 }, data, lang, false)
                 }
                 Some(0) => show(cfg, Screen::Main, data, lang, false),
+                Some(k) if k >= 1 && range.start + k - 1 < range.end => show(
+                    cfg,
+                    Screen::Group {
+                        group: keys[range.start + k - 1].clone(),
+                        page: 1,
+                        list_page: *page,
+                    },
+                    data,
+                    lang,
+                    false,
+                ),
+                _ => again(true),
+            }
+        }
+        Screen::Group {
+            group,
+            page,
+            list_page,
+        } => {
+            let (_, more) = group_screen(cfg, data, group, *page, lang);
+            let found = data.group.as_ref().is_some_and(|g| g.key == *group);
+            match n {
+                Some(0) if *page > 1 => show(
+                    cfg,
+                    Screen::Group {
+                        group: group.clone(),
+                        page: page - 1,
+                        list_page: *list_page,
+                    },
+                    data,
+                    lang,
+                    false,
+                ),
+                Some(0) => show(cfg, Screen::Groups { page: *list_page }, data, lang, false),
+                Some(1) if found => show(
+                    cfg,
+                    Screen::PickStatus {
+                        target: group.clone(),
+                    },
+                    data,
+                    lang,
+                    false,
+                ),
+                Some(8) if more => show(
+                    cfg,
+                    Screen::Group {
+                        group: group.clone(),
+                        page: page + 1,
+                        list_page: *list_page,
+                    },
+                    data,
+                    lang,
+                    false,
+                ),
                 _ => again(true),
             }
         }
@@ -558,6 +756,8 @@ pub fn result_text(cfg: &UssdConfig, reply: &Text, lang: Lang) -> String {
 mod tests {
     use super::*;
     use crate::command::BuiltinGroup;
+    use crate::service::clock::{Day, When};
+    use crate::service::replies::Shown;
 
     fn worst_data() -> MenuData {
         let mut audiences: Vec<(String, Label, usize)> = BuiltinGroup::ALL
@@ -569,11 +769,57 @@ mod tests {
             audiences.push((name.clone(), Label::User(name), 200));
         }
         audiences.push(("OTHERS".into(), Label::Others, 0));
+        let key = audiences[5].0.clone();
         MenuData {
+            group: Some(GroupView {
+                key: key.clone(),
+                line: Line {
+                    label: Label::User(key),
+                    shown: Shown::Text("我".repeat(60)),
+                    until: Some(When {
+                        day: Day::Date { month: 12, day: 31 },
+                        hour: 23,
+                        minute: 59,
+                    }),
+                    members: Some(200),
+                },
+                members: (0..200).map(|i| format!("+86139{i:010}")).collect(),
+            }),
             audiences,
             presets: (1..=40)
                 .map(|i| (i, "非常长的头像标题名字很长很长".into()))
                 .collect(),
+        }
+    }
+
+    /// A subscriber with FAMILY (2 members, FREE until 15:00) and an empty COLLEAGUES, on the
+    /// FAMILY screen.
+    fn family_data() -> MenuData {
+        MenuData {
+            audiences: vec![
+                ("FAMILY".into(), Label::Builtin(BuiltinGroup::Family), 2),
+                (
+                    "COLLEAGUES".into(),
+                    Label::Builtin(BuiltinGroup::Colleagues),
+                    0,
+                ),
+                ("OTHERS".into(), Label::Others, 0),
+            ],
+            presets: vec![],
+            group: Some(GroupView {
+                key: "FAMILY".into(),
+                line: Line {
+                    label: Label::Builtin(BuiltinGroup::Family),
+                    shown: Shown::Code(StatusCode::Free),
+                    until: Some(When {
+                        day: Day::Today,
+                        hour: 15,
+                        minute: 0,
+                    }),
+                    members: Some(2),
+                },
+                members: vec!["+8613900139000".into(), "+8613700137000".into()],
+            }),
         }
     }
 
@@ -599,6 +845,16 @@ mod tests {
             v.push(Screen::PickTarget { page });
             v.push(Screen::Groups { page });
             v.push(Screen::Presets { page });
+            for group in [
+                data.group.as_ref().map_or("FAMILY", |g| g.key.as_str()),
+                "GONE",
+            ] {
+                v.push(Screen::Group {
+                    group: group.into(),
+                    page: page * 7,
+                    list_page: 1,
+                });
+            }
         }
         v
     }
@@ -679,6 +935,7 @@ mod tests {
                 (1, PresetTitle::new("Cat", Some("猫".into()))),
                 (2, "Robot".into()),
             ],
+            group: None,
         };
         let screen = Screen::Presets { page: 1 };
         let zh = render(&cfg, &screen, &data, Lang::Zh, false);
@@ -700,6 +957,7 @@ mod tests {
                 ("OTHERS".into(), Label::Others, 0),
             ],
             presets: vec![],
+            group: None,
         };
         let Step::Show(s, _) = step(&cfg, &Screen::Main, "1", &data, Lang::En) else {
             panic!()
@@ -728,6 +986,102 @@ mod tests {
             step(&cfg, &s, "00", &data, Lang::En),
             Step::End("Goodbye.".into())
         );
+    }
+
+    #[test]
+    fn a_group_chosen_from_my_groups_shows_its_status_and_members() {
+        let cfg = UssdConfig::default();
+        let data = family_data();
+        let list = Screen::Groups { page: 1 };
+        assert_eq!(
+            render(&cfg, &list, &data, Lang::En, false),
+            "Your groups:\n1 FAMILY (2)\n2 COLLEAGUES (0)\n0 Back"
+        );
+        let Step::Show(family, text) = step(&cfg, &list, "1", &data, Lang::En) else {
+            panic!()
+        };
+        assert_eq!(
+            family,
+            Screen::Group {
+                group: "FAMILY".into(),
+                page: 1,
+                list_page: 1
+            }
+        );
+        assert_eq!(
+            text,
+            "FAMILY(2) FREE until 15:00\n+8613900139000\n+8613700137000\n1 Set its status\n0 Back"
+        );
+        assert_eq!(
+            render(&cfg, &family, &data, Lang::Zh, false),
+            "家人(2):“空闲”至15:00\n+8613900139000\n+8613700137000\n1 设置状态\n0 返回"
+        );
+        // 1 sets the status this group sees; 0 goes back to the list; 8 is no page here.
+        assert!(matches!(
+            step(&cfg, &family, "1", &data, Lang::En),
+            Step::Show(Screen::PickStatus { target }, _) if target == "FAMILY"
+        ));
+        assert!(matches!(
+            step(&cfg, &family, "0", &data, Lang::En),
+            Step::Show(Screen::Groups { page: 1 }, _)
+        ));
+        let Step::Show(same, text) = step(&cfg, &family, "8", &data, Lang::En) else {
+            panic!()
+        };
+        assert_eq!(same, family);
+        assert!(
+            text.starts_with("Invalid choice.\n+8613900139000"),
+            "{text}"
+        );
+        // The second group (empty) is choosable too.
+        let Step::Show(Screen::Group { group, .. }, _) = step(&cfg, &list, "2", &data, Lang::En)
+        else {
+            panic!()
+        };
+        assert_eq!(group, "COLLEAGUES");
+    }
+
+    #[test]
+    fn a_big_group_pages_its_members_and_back_returns_page_by_page() {
+        let cfg = UssdConfig::default();
+        let data = worst_data();
+        let key = data.group.as_ref().unwrap().key.clone();
+        for lang in [Lang::En, Lang::Zh] {
+            let mut screen = Screen::Group {
+                group: key.clone(),
+                page: 1,
+                list_page: 3,
+            };
+            let mut seen = Vec::new();
+            for _ in 0..300 {
+                let text = render(&cfg, &screen, &data, lang, false);
+                seen.extend(
+                    text.lines()
+                        .filter(|l| l.starts_with("+86"))
+                        .map(str::to_string),
+                );
+                match step(&cfg, &screen, "8", &data, lang) {
+                    Step::Show(next, _) if next != screen => screen = next,
+                    _ => break,
+                }
+            }
+            assert_eq!(seen, data.group.as_ref().unwrap().members, "{lang:?}");
+            let Screen::Group { page, .. } = screen.clone() else {
+                panic!()
+            };
+            assert!(page > 2, "{lang:?}: {page} pages");
+            // Back walks the pages down, then returns to the list page it came from.
+            for _ in 1..page {
+                let Step::Show(prev, _) = step(&cfg, &screen, "0", &data, lang) else {
+                    panic!()
+                };
+                screen = prev;
+            }
+            assert!(matches!(
+                step(&cfg, &screen, "0", &data, lang),
+                Step::Show(Screen::Groups { page: 3 }, _)
+            ));
+        }
     }
 
     #[test]
