@@ -1325,6 +1325,41 @@ fn a_group_chosen_in_the_ussd_menu_shows_its_status_and_members() {
 }
 
 #[test]
+fn ussd_avatars_carry_their_catalogue_ids_and_who_refuses_a_non_number() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 14);
+    let first = ussd(&mut b, 1, "*123*3#");
+    assert!(
+        first.starts_with("Choose an avatar:\n1 Pic1\n2 Pic2") && first.contains("\n98 More"),
+        "{first}"
+    );
+    let second = ussd(&mut b, 18, "98");
+    assert!(
+        second.starts_with("Choose an avatar:\n8 Pic8\n"),
+        "{second}"
+    );
+    // 12 is avatar 12, as AVATAR 12 is.
+    let chosen = ussd(&mut b, 18, "12");
+    assert!(
+        chosen.starts_with("Your avatar is now 12 Pic12."),
+        "{chosen}"
+    );
+    assert!(ussd(&mut b, 1, "*123*3*8#").starts_with("Your avatar is now 8 Pic8."));
+    // WHO: a word is no phone number, and the prompt says so.
+    ussd(&mut b, 1, "*123*4#");
+    assert_eq!(
+        ussd(&mut b, 18, "abc"),
+        "\"abc\" is not a phone number.\nEnter the phone number:\n0 Back"
+    );
+    let who = ussd(&mut b, 18, "13900139000");
+    assert!(
+        who.contains("+8613900139000") && !who.contains("not a phone number"),
+        "{who}"
+    );
+}
+
+#[test]
 fn a_late_unit_of_an_earlier_ussd_dialogue_leaves_the_open_one_alone() {
     use crate::store::inbox::UssdTag;
     let mut b = Bench::new();

@@ -232,9 +232,30 @@ fn status_word(c: StatusCode, lang: Lang) -> String {
     }
 }
 
+/// How a list shows its items: numbered 1 to 7 on each page with `8` for the next page, or
+/// each item already carrying its own number (the avatars' catalogue ids) and `more` for the
+/// next page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout<'a> {
+    numbered: bool,
+    more: &'a str,
+}
+
+/// Items numbered on each page: 1 to 7, 8 for more.
+const NUMBERED: Layout<'static> = Layout {
+    numbered: true,
+    more: "8",
+};
+
 /// Split `items` into pages that each fit one screen with `head` and the footer; returns the
 /// page boundaries (start indices).
-fn paginate(cfg: &UssdConfig, head: &str, items: &[String], lang: Lang) -> Vec<usize> {
+fn paginate(
+    cfg: &UssdConfig,
+    head: &str,
+    items: &[String],
+    layout: Layout<'_>,
+    lang: Lang,
+) -> Vec<usize> {
     // Lay out with the longer of the header and the hint that may replace it.
     let hint = hint_text(lang);
     let head = if hint.encode_utf16().count() > head.encode_utf16().count() {
@@ -250,7 +271,7 @@ fn paginate(cfg: &UssdConfig, head: &str, items: &[String], lang: Lang) -> Vec<u
             if end >= items.len() || end - start >= MAX_ITEMS {
                 break;
             }
-            let candidate = render_list(head, &items[start..=end], start, true, lang);
+            let candidate = render_list(head, &items[start..=end], layout, true, lang);
             if !cfg.fits(&candidate) && end > start {
                 break;
             }
@@ -264,13 +285,17 @@ fn paginate(cfg: &UssdConfig, head: &str, items: &[String], lang: Lang) -> Vec<u
     starts
 }
 
-fn render_list(head: &str, items: &[String], _offset: usize, more: bool, lang: Lang) -> String {
+fn render_list(head: &str, items: &[String], layout: Layout<'_>, more: bool, lang: Lang) -> String {
     let mut s = String::from(head);
     for (i, item) in items.iter().enumerate() {
-        s.push_str(&format!("\n{} {item}", i + 1));
+        if layout.numbered {
+            s.push_str(&format!("\n{} {item}", i + 1));
+        } else {
+            s.push_str(&format!("\n{item}"));
+        }
     }
     if more {
-        s.push_str(&t(lang, "\n8 More", "\n8 更多"));
+        s.push_str(&format!("\n{} {}", layout.more, t(lang, "More", "更多")));
     }
     s.push_str(&t(lang, "\n0 Back", "\n0 返回"));
     s
@@ -281,15 +306,16 @@ fn list_screen(
     cfg: &UssdConfig,
     head: &str,
     items: &[String],
+    layout: Layout<'_>,
     page: usize,
     lang: Lang,
 ) -> (String, std::ops::Range<usize>, bool) {
-    let starts = paginate(cfg, head, items, lang);
+    let starts = paginate(cfg, head, items, layout, lang);
     let page = page.clamp(1, starts.len());
     let start = starts[page - 1];
     let end = starts.get(page).copied().unwrap_or(items.len());
     let more = page < starts.len();
-    let text = render_list(head, &items[start..end], start, more, lang);
+    let text = render_list(head, &items[start..end], layout, more, lang);
     (cfg.clip(&text), start..end, more)
 }
 
@@ -421,11 +447,40 @@ fn group_screen(
     (text, more)
 }
 
+/// The presets the menu lists: those a subscriber can type (a catalogue id of 0 or below would
+/// be Back or no number; `AVATAR <id>` still takes it).
+fn listed_presets(
+    data: &MenuData,
+) -> impl Iterator<Item = &(i64, crate::service::avatar::PresetTitle)> {
+    data.presets.iter().filter(|(id, _)| *id > 0)
+}
+
+/// `12 Smile`: each preset with its catalogue id, the number `AVATAR 12` takes.
 fn preset_items(data: &MenuData, lang: Lang) -> Vec<String> {
-    data.presets
-        .iter()
-        .map(|(_, title)| title.in_lang(lang).chars().take(14).collect())
+    listed_presets(data)
+        .map(|(id, title)| {
+            let title: String = title.in_lang(lang).chars().take(14).collect();
+            format!("{id} {title}")
+        })
         .collect()
+}
+
+/// The key of the presets' next page: 98, or 998 (and so on) when the catalogue has an
+/// avatar 98, so that every listed number chooses its avatar.
+fn presets_more_key(data: &MenuData) -> String {
+    let mut key = "98".to_string();
+    while key.len() < 18 && data.presets.iter().any(|(id, _)| id.to_string() == key) {
+        key.insert(0, '9');
+    }
+    key
+}
+
+/// The presets list's layout: catalogue ids, and [`presets_more_key`].
+fn presets_layout(more: &str) -> Layout<'_> {
+    Layout {
+        numbered: false,
+        more,
+    }
 }
 
 /// The text of `screen` (`hint`: prefix "Invalid choice").
@@ -444,7 +499,7 @@ pub fn render(
         ),
         Screen::PickTarget { page } => {
             let head = t(lang, "Who sees it?", "给谁看？");
-            list_screen(cfg, &head, &target_items(data, lang), *page, lang).0
+            list_screen(cfg, &head, &target_items(data, lang), NUMBERED, *page, lang).0
         }
         Screen::PickStatus { target } => {
             let mut s = match lang {
@@ -468,15 +523,17 @@ pub fn render(
                 .into_iter()
                 .map(|(_, i)| i)
                 .collect();
-            list_screen(cfg, &head, &items, *page, lang).0
+            list_screen(cfg, &head, &items, NUMBERED, *page, lang).0
         }
         Screen::Group { group, page, .. } => group_screen(cfg, data, group, *page, lang).0,
         Screen::Presets { page } => {
-            if data.presets.is_empty() {
+            if listed_presets(data).next().is_none() {
                 t(lang, "No avatars yet.\n0 Back", "暂无头像。\n0 返回")
             } else {
                 let head = t(lang, "Choose an avatar:", "选择头像：");
-                list_screen(cfg, &head, &preset_items(data, lang), *page, lang).0
+                let more = presets_more_key(data);
+                let layout = presets_layout(&more);
+                list_screen(cfg, &head, &preset_items(data, lang), layout, *page, lang).0
             }
         }
         Screen::WhoPrompt => t(
@@ -571,7 +628,8 @@ pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lan
         },
         Screen::PickTarget { page } => {
             let head = t(lang, "Who sees it?", "给谁看？");
-            let (_, range, more) = list_screen(cfg, &head, &target_items(data, lang), *page, lang);
+            let (_, range, more) =
+                list_screen(cfg, &head, &target_items(data, lang), NUMBERED, *page, lang);
             let keys = target_keys(data);
             match n {
                 Some(0) if *page > 1 => show(
@@ -654,7 +712,7 @@ pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lan
             let head = t(lang, "Your groups:", "你的分组：");
             let (keys, items): (Vec<String>, Vec<String>) =
                 group_items(data, lang).into_iter().unzip();
-            let (_, range, more) = list_screen(cfg, &head, &items, *page, lang);
+            let (_, range, more) = list_screen(cfg, &head, &items, NUMBERED, *page, lang);
             match n {
                 Some(8) if more => show(cfg, Screen::Groups { page: page + 1 }, data, lang, false),
                 Some(0) if *page > 1 => {
@@ -720,31 +778,62 @@ pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lan
         }
         Screen::Presets { page } => {
             let head = t(lang, "Choose an avatar:", "选择头像：");
-            let (_, range, more) = list_screen(cfg, &head, &preset_items(data, lang), *page, lang);
+            let more_key = presets_more_key(data);
+            let layout = presets_layout(&more_key);
+            let (_, _, more) =
+                list_screen(cfg, &head, &preset_items(data, lang), layout, *page, lang);
+            // The avatar's catalogue id, as AVATAR <id> takes it (any in the catalogue, not
+            // only those on this page).
+            let id = input
+                .parse::<u32>()
+                .ok()
+                .filter(|&id| listed_presets(data).any(|(p, _)| *p == i64::from(id)));
             match n {
                 Some(0) if *page > 1 => {
                     show(cfg, Screen::Presets { page: page - 1 }, data, lang, false)
                 }
                 Some(0) => show(cfg, Screen::Main, data, lang, false),
-                Some(8) if more => show(cfg, Screen::Presets { page: page + 1 }, data, lang, false),
-                Some(k) if k >= 1 && range.start + k - 1 < range.end => {
-                    let id = data.presets[range.start + k - 1].0;
-                    match u32::try_from(id) {
-                        Ok(id) => Step::Run(Command::AvatarSet(id)),
-                        Err(_) => again(true),
-                    }
+                _ if more && input == more_key => {
+                    show(cfg, Screen::Presets { page: page + 1 }, data, lang, false)
                 }
-                _ => again(true),
+                _ => match id {
+                    Some(id) => Step::Run(Command::AvatarSet(id)),
+                    None => again(true),
+                },
             }
         }
         Screen::WhoPrompt => match n {
             Some(0) => show(cfg, Screen::Main, data, lang, false),
             _ => match Msisdn::parse(input, &cfg.country_code) {
                 Ok(m) => Step::Run(Command::Who(m)),
-                Err(_) => again(true),
+                Err(_) => Step::Show(Screen::WhoPrompt, not_a_number(cfg, input, lang)),
             },
         },
     }
+}
+
+/// The WHO prompt again, saying that `input` is no phone number (quoted, cut to fit).
+fn not_a_number(cfg: &UssdConfig, input: &str, lang: Lang) -> String {
+    let screen = |quoted: &str| match (quoted.is_empty(), lang) {
+        (true, Lang::En) => "That is not a phone number.\nEnter the phone number:\n0 Back".into(),
+        (true, Lang::Zh) => "这不是电话号码。\n请输入号码：\n0 返回".into(),
+        (false, Lang::En) => {
+            format!("\"{quoted}\" is not a phone number.\nEnter the phone number:\n0 Back")
+        }
+        (false, Lang::Zh) => format!("“{quoted}”不是电话号码。\n请输入号码：\n0 返回"),
+    };
+    let chars: Vec<char> = input.chars().collect();
+    (0..=chars.len())
+        .rev()
+        .map(|n| {
+            let mut q: String = chars[..n].iter().collect();
+            if n < chars.len() {
+                q.push_str("...");
+            }
+            screen(&q)
+        })
+        .find(|s| cfg.fits(s))
+        .unwrap_or_else(|| screen(""))
 }
 
 /// The final screen after a command: its reply, cut to one screen.
@@ -1082,6 +1171,143 @@ mod tests {
                 Step::Show(Screen::Groups { page: 3 }, _)
             ));
         }
+    }
+
+    #[test]
+    fn the_avatar_list_numbers_each_avatar_with_its_catalogue_id() {
+        let cfg = UssdConfig::default();
+        let mut data = worst_data();
+        data.presets = (1..=14)
+            .map(|i| (i, format!("Pic{i}").as_str().into()))
+            .collect();
+        let first = Screen::Presets { page: 1 };
+        assert_eq!(
+            render(&cfg, &first, &data, Lang::En, false),
+            "Choose an avatar:\n1 Pic1\n2 Pic2\n3 Pic3\n4 Pic4\n5 Pic5\n6 Pic6\n7 Pic7\n98 More\n0 Back"
+        );
+        let Step::Show(second, text) = step(&cfg, &first, "98", &data, Lang::En) else {
+            panic!()
+        };
+        assert_eq!(second, Screen::Presets { page: 2 });
+        assert_eq!(
+            text,
+            "Choose an avatar:\n8 Pic8\n9 Pic9\n10 Pic10\n11 Pic11\n12 Pic12\n13 Pic13\n14 Pic14\n0 Back"
+        );
+        // The number shown is the one AVATAR takes, on any page; 8 is avatar 8, not "more".
+        for (screen, input, id) in [
+            (&second, "8", 8),
+            (&second, "12", 12),
+            (&first, "8", 8),
+            (&first, "14", 14),
+            (&first, "3", 3),
+        ] {
+            assert_eq!(
+                step(&cfg, screen, input, &data, Lang::En),
+                Step::Run(Command::AvatarSet(id)),
+                "{screen:?} {input}"
+            );
+        }
+        assert!(matches!(
+            step(&cfg, &second, "15", &data, Lang::En),
+            Step::Show(Screen::Presets { page: 2 }, t) if t.starts_with("Invalid choice.")
+        ));
+        assert!(matches!(
+            step(&cfg, &second, "0", &data, Lang::En),
+            Step::Show(Screen::Presets { page: 1 }, _)
+        ));
+        // A catalogue with an avatar 98 moves "more" out of its way.
+        data.presets.push((98, "Pic98".into()));
+        let text = render(&cfg, &first, &data, Lang::En, false);
+        assert!(text.ends_with("\n998 More\n0 Back"), "{text}");
+        assert_eq!(
+            step(&cfg, &first, "98", &data, Lang::En),
+            Step::Run(Command::AvatarSet(98))
+        );
+        assert!(matches!(
+            step(&cfg, &first, "998", &data, Lang::En),
+            Step::Show(Screen::Presets { page: 2 }, _)
+        ));
+    }
+
+    #[test]
+    fn every_avatar_of_a_long_catalogue_is_listed_once_with_its_id() {
+        let cfg = UssdConfig::default();
+        let data = worst_data();
+        for lang in [Lang::En, Lang::Zh] {
+            let mut screen = Screen::Presets { page: 1 };
+            let mut seen = Vec::new();
+            for _ in 0..50 {
+                let text = render(&cfg, &screen, &data, lang, false);
+                for l in text.lines().skip(1) {
+                    let (key, _) = l.split_once(' ').unwrap();
+                    if let Ok(id) = key.parse::<i64>() {
+                        if id != 0 && id != 98 {
+                            seen.push(id);
+                        }
+                    }
+                }
+                match step(&cfg, &screen, "98", &data, lang) {
+                    Step::Show(next, _) if next != screen => screen = next,
+                    _ => break,
+                }
+            }
+            let all: Vec<i64> = data.presets.iter().map(|(id, _)| *id).collect();
+            assert_eq!(seen, all, "{lang:?}");
+        }
+    }
+
+    #[test]
+    fn the_who_prompt_says_what_is_not_a_phone_number() {
+        let cfg = UssdConfig::default();
+        let data = MenuData::default();
+        let who = Screen::WhoPrompt;
+        let cases = [
+            (
+                "abc",
+                Lang::En,
+                "\"abc\" is not a phone number.\nEnter the phone number:\n0 Back",
+            ),
+            (
+                "12",
+                Lang::En,
+                "\"12\" is not a phone number.\nEnter the phone number:\n0 Back",
+            ),
+            (
+                "张三",
+                Lang::Zh,
+                "“张三”不是电话号码。\n请输入号码：\n0 返回",
+            ),
+            (
+                "",
+                Lang::En,
+                "That is not a phone number.\nEnter the phone number:\n0 Back",
+            ),
+        ];
+        for (input, lang, want) in cases {
+            assert_eq!(
+                step(&cfg, &who, input, &data, lang),
+                Step::Show(Screen::WhoPrompt, want.to_string()),
+                "{input}"
+            );
+        }
+        // A long answer is quoted in part, and the screen still fits.
+        let long = "我".repeat(100);
+        let Step::Show(Screen::WhoPrompt, text) = step(&cfg, &who, &long, &data, Lang::Zh) else {
+            panic!()
+        };
+        assert!(
+            cfg.fits(&text) && text.contains("...”不是电话号码"),
+            "{text}"
+        );
+        // A number is still asked about, and 0 goes back.
+        assert!(matches!(
+            step(&cfg, &who, "13800138000", &data, Lang::En),
+            Step::Run(Command::Who(_))
+        ));
+        assert!(matches!(
+            step(&cfg, &who, "0", &data, Lang::En),
+            Step::Show(Screen::Main, _)
+        ));
     }
 
     #[test]
