@@ -221,7 +221,8 @@ pub enum Text {
         /// (id, titles) on this page (none past the last); the reply shows the title in its
         /// language, the English one when there is no Chinese one.
         items: Vec<(i64, PresetTitle)>,
-        /// The gallery page URL.
+        /// The gallery page URL (`.../gallery?page=2`); a Chinese reply adds `&lang=zh`, so
+        /// the page opens in Chinese.
         gallery: String,
     },
     /// AVATARS with an empty catalogue.
@@ -1155,6 +1156,11 @@ impl Text {
                     (true, true) => format!(" {}.", Listing::Avatars.pointer(lang, page + 1)),
                     (true, false) => format!("{}。", Listing::Avatars.pointer(lang, page + 1)),
                     _ => String::new(),
+                };
+                let gallery = match lang {
+                    Lang::En => gallery.clone(),
+                    Lang::Zh if gallery.contains('?') => format!("{gallery}&lang=zh"),
+                    Lang::Zh => format!("{gallery}?lang=zh"),
                 };
                 // As many items as fit with the gallery link whole: long (Chinese) titles and
                 // a long public URL could otherwise push the link past the last SMS, and a
@@ -2202,20 +2208,20 @@ mod tests {
 
     #[test]
     fn an_avatars_page_of_long_titles_keeps_its_gallery_link_whole() {
-        let gallery = "https://avatars.gateway.example-carrier.com/gallery?page=19&lang=zh";
+        let gallery = "https://avatars.gateway.example-carrier.com/gallery?page=19";
         let t = Text::Presets {
             page: 19,
             pages: 20,
             items: (100..105).map(|i| (i, longest_zh_title())).collect(),
             gallery: gallery.into(),
         };
-        for lang in [Lang::En, Lang::Zh] {
+        for (lang, link) in [
+            (Lang::En, gallery.to_string()),
+            (Lang::Zh, format!("{gallery}&lang=zh")),
+        ] {
             let reply = t.render(lang);
             assert!(segments(&reply) <= MAX_SEGMENTS, "{reply}");
-            assert!(
-                reply.ends_with(gallery),
-                "{lang:?}: the link is cut: {reply}"
-            );
+            assert!(reply.ends_with(&link), "{lang:?}: the link is cut: {reply}");
             assert!(reply.contains("100 "), "{lang:?}: no item left: {reply}");
         }
         // Chinese titles this long take items off the page, said with an ellipsis.
@@ -2236,11 +2242,14 @@ mod tests {
         };
         assert_eq!(
             page.render(Lang::Zh),
-            "头像库1/3：1 猫, 2 Robot。选择：头像 编号。下一页：头像库 2。预览：http://gw.example/gallery?page=1"
+            "头像库1/3：1 猫, 2 Robot。选择：头像 编号。下一页：头像库 2。预览：http://gw.example/gallery?page=1&lang=zh"
         );
-        assert!(page
-            .render(Lang::En)
-            .starts_with("Avatars 1/3: 1 Cat, 2 Robot."));
+        let en = page.render(Lang::En);
+        assert!(en.starts_with("Avatars 1/3: 1 Cat, 2 Robot."), "{en}");
+        assert!(
+            en.ends_with("See them: http://gw.example/gallery?page=1"),
+            "{en}"
+        );
         let chosen = |title: PresetTitle| Text::AvatarChosen {
             id: 1,
             title,
