@@ -1421,6 +1421,13 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
         form.contains("name=\"avatar\"") && form.contains("multipart/form-data"),
         "{form}"
     );
+    // The SMS and the page name the same formats: those the pipeline takes.
+    let formats = "JPEG, PNG, GIF, BMP or WebP";
+    assert!(r.contains(formats) && r.contains("max 100 KB"), "{r}");
+    assert!(
+        form.contains(&format!("({formats}, up to 100 KB)")),
+        "{form}"
+    );
     // Hostile files: refused with a page and an SMS saying why; the link stays usable.
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images");
     for (file, status, why) in [

@@ -24,7 +24,7 @@ use super::HttpState;
 use crate::command::Lang;
 use crate::images::OutputFormat;
 use crate::service::avatar::{self, Served, UploadToken};
-use crate::service::replies::{Rejected, Text};
+use crate::service::replies::{upload_formats, Rejected, Text};
 use crate::service::state;
 use crate::store::{now_ms, StoreError};
 
@@ -437,10 +437,11 @@ pub(super) async fn upload_form(
                 "Upload your picture",
                 &format!(
                     "<form method=\"post\" enctype=\"multipart/form-data\" action=\"/u/{}\">\
-                     <p>Your caller picture (JPEG, PNG, GIF, BMP or WebP, up to {kb} KB):</p>\
+                     <p>Your caller picture ({}, up to {kb} KB):</p>\
                      <p><input type=\"file\" name=\"avatar\"/></p>\
                      <p><input type=\"submit\" value=\"Upload\"/></p></form>",
-                    esc(&token)
+                    esc(&token),
+                    upload_formats(crate::command::Lang::En)
                 ),
             )
         }

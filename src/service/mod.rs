@@ -619,6 +619,7 @@ impl Service {
                         Text::UploadLink {
                             url: self.upload_url(&token),
                             minutes: self.cfg.avatar.upload_ttl.as_secs().div_ceil(60),
+                            max_kb: self.cfg.avatar.max_upload_bytes / 1024,
                         }
                     }
                     Err(Some(c)) => Text::UploadNotYet {

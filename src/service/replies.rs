@@ -244,6 +244,8 @@ pub enum Text {
         url: String,
         /// Minutes it stays valid.
         minutes: u64,
+        /// The largest picture taken, in KB (`[avatar] max_upload_kb`).
+        max_kb: usize,
     },
     /// AVATAR UPLOAD refused: the closest threshold.
     UploadNotYet {
@@ -637,6 +639,25 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
         (ParseErrorKind::CommaInText { fixed: None }, Lang::Zh) => {
             "含逗号或分号的状态须加引号，如：状态 家人 \"吃饭中，马上回来\"".into()
         }
+    }
+}
+
+/// The picture formats an upload may be in, as the image pipeline accepts them
+/// ([`Format::ALL`](crate::images::Format::ALL)): `JPEG, PNG, GIF, BMP or WebP` /
+/// `JPEG、PNG、GIF、BMP或WebP`.
+pub fn upload_formats(lang: Lang) -> String {
+    let names: Vec<String> = crate::images::Format::ALL
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let (sep, last) = match lang {
+        Lang::En => (", ", " or "),
+        Lang::Zh => ("、", "或"),
+    };
+    match names.split_last() {
+        Some((tail, [])) => tail.clone(),
+        Some((tail, rest)) => format!("{}{last}{tail}", rest.join(sep)),
+        None => String::new(),
     }
 }
 
@@ -1199,12 +1220,22 @@ impl Text {
                 "头像已设为{id} {}。将发送给{told}位联系人。",
                 title.in_lang(lang)
             ),
-            Text::UploadLink { url, minutes } if en => format!(
-                "Upload your picture (JPEG/PNG/GIF, max 100 KB) at {url} within {minutes} minutes. The link works once."
+            Text::UploadLink {
+                url,
+                minutes,
+                max_kb,
+            } if en => format!(
+                "Upload your picture ({}, max {max_kb} KB) at {url} within {minutes} minutes. The link works once.",
+                upload_formats(lang)
             ),
-            Text::UploadLink { url, minutes } => {
-                format!("请在{minutes}分钟内打开{url}上传头像（最大100KB），链接仅可用一次。")
-            }
+            Text::UploadLink {
+                url,
+                minutes,
+                max_kb,
+            } => format!(
+                "请在{minutes}分钟内打开{url}上传头像（{}，最大{max_kb}KB），链接仅可用一次。",
+                upload_formats(lang)
+            ),
             Text::UploadNotYet { metric, have, need } => {
                 let (what_en, what_zh) = match metric {
                     Metric::CallMinutes => ("call minutes", "通话分钟"),
@@ -1238,10 +1269,13 @@ impl Text {
             Text::UploadRejected(r) => match (r, en) {
                 (Rejected::TooLarge(kb), true) => format!("Picture not set: it is over {kb} KB."),
                 (Rejected::TooLarge(kb), false) => format!("头像未设置：图片超过{kb}KB。"),
-                (Rejected::Format, true) => {
-                    "Picture not set: send a JPEG, PNG, GIF, BMP or WebP image.".into()
+                (Rejected::Format, true) => format!(
+                    "Picture not set: send a {} image.",
+                    upload_formats(Lang::En)
+                ),
+                (Rejected::Format, false) => {
+                    format!("头像未设置：请使用{}图片。", upload_formats(Lang::Zh))
                 }
-                (Rejected::Format, false) => "头像未设置：请使用JPEG、PNG、GIF、BMP或WebP图片。".into(),
                 (Rejected::Dimensions, true) => "Picture not set: it is too large in pixels.".into(),
                 (Rejected::Dimensions, false) => "头像未设置：图片尺寸过大。".into(),
                 (Rejected::Corrupt, true) => "Picture not set: the file is damaged.".into(),
@@ -1596,6 +1630,7 @@ mod tests {
             Text::UploadLink {
                 url: URL.into(),
                 minutes: 15,
+                max_kb: 10_000,
             },
             Text::UploadNotYet {
                 metric: Metric::TenureDays,
@@ -2203,6 +2238,33 @@ mod tests {
         assert_eq!(
             t(2),
             "Group WORK dropped; its 2 members now see your OTHERS status."
+        );
+    }
+
+    #[test]
+    fn upload_texts_name_every_format_the_pipeline_takes_and_the_configured_size() {
+        assert_eq!(upload_formats(Lang::En), "JPEG, PNG, GIF, BMP or WebP");
+        assert_eq!(upload_formats(Lang::Zh), "JPEG、PNG、GIF、BMP或WebP");
+        let link = Text::UploadLink {
+            url: "http://gw.example/u/abc".into(),
+            minutes: 15,
+            max_kb: 250,
+        };
+        for lang in [Lang::En, Lang::Zh] {
+            for text in [
+                link.render(lang),
+                Text::UploadRejected(Rejected::Format).render(lang),
+            ] {
+                for f in crate::images::Format::ALL {
+                    assert!(text.contains(&f.to_string()), "{lang:?} lacks {f}: {text}");
+                }
+            }
+            let text = link.render(lang);
+            assert!(text.contains("250") && !text.contains("100"), "{text}");
+        }
+        assert_eq!(
+            link.render(Lang::En),
+            "Upload your picture (JPEG, PNG, GIF, BMP or WebP, max 250 KB) at http://gw.example/u/abc within 15 minutes. The link works once."
         );
     }
 
