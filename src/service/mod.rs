@@ -364,6 +364,10 @@ impl Service {
                 let (text, fan) = self.apply(tx, now, &mut sub, p.command)?;
                 (Some(name), text, fan)
             }
+            // The menu's code texted instead of dialled: say how to dial it.
+            Err(e) if ussd::is_menu_code(&self.cfg.ussd, &e.bad) => {
+                (None, Text::DialIt(e.bad), FanOut::default())
+            }
             Err(e) => (
                 None,
                 Text::Invalid {

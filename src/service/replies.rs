@@ -258,6 +258,8 @@ pub enum Text {
     },
     /// AVATAR UPLOAD: uploads are off on this gateway.
     UploadsOff,
+    /// The USSD code (`*123#`, or a path in it) texted instead of dialled: the code as texted.
+    DialIt(String),
     /// AVATAR OFF (`had`: there was one to remove).
     AvatarRemoved {
         /// Whether an avatar was set.
@@ -1140,6 +1142,12 @@ impl Text {
             }
             Text::WhoUnknown(n) if en => format!("{n} does not use this service."),
             Text::WhoUnknown(n) => format!("{n}未使用本服务。"),
+            Text::DialIt(code) if en => format!(
+                "{code} is a code to dial, not to text: key it in like a phone number and press Call to open the menu. Or text HELP."
+            ),
+            Text::DialIt(code) => {
+                format!("{code}是拨号代码，不能用短信发送：请像拨电话一样输入并按呼叫键打开菜单。或发送“帮助”。")
+            }
             Text::WhoSelf if en => "That is you. STATUS shows what each group sees.".into(),
             Text::WhoSelf => "这是你自己。发送“状态”查看各分组看到的状态。".into(),
             Text::Stopped(n) if en => format!(
@@ -1638,6 +1646,7 @@ mod tests {
                 need: 100000,
             },
             Text::UploadsOff,
+            Text::DialIt("*123*1*2*3*4*5*6*7#".into()),
             Text::AvatarRemoved { had: true },
             Text::AvatarRemoved { had: false },
             Text::AvatarUploaded { told: 1000 },

@@ -1360,6 +1360,29 @@ fn ussd_avatars_carry_their_catalogue_ids_and_who_refuses_a_non_number() {
 }
 
 #[test]
+fn the_ussd_code_texted_as_an_sms_is_answered_with_how_to_dial_it() {
+    let mut b = Bench::new();
+    assert_eq!(
+        b.send(OWNER, "*123#"),
+        "*123# is a code to dial, not to text: key it in like a phone number and press Call to open the menu. Or text HELP."
+    );
+    assert!(b
+        .send(OWNER, "*123*1#")
+        .starts_with("*123*1# is a code to dial"));
+    // Full-width, as some handsets type it.
+    assert!(b
+        .send(OWNER, "＊１２３＃")
+        .starts_with("*123# is a code to dial"));
+    // In the subscriber's language.
+    b.send(MUM, "语言 中文");
+    let zh = b.send(MUM, "*123#");
+    assert!(zh.starts_with("*123#是拨号代码"), "{zh}");
+    assert_eq!(segments(&zh), 1, "{zh}");
+    // Another code is not ours: the short help as for any unknown input.
+    assert!(!b.send(OWNER, "*100#").contains("code to dial"));
+}
+
+#[test]
 fn a_late_unit_of_an_earlier_ussd_dialogue_leaves_the_open_one_alone() {
     use crate::store::inbox::UssdTag;
     let mut b = Bench::new();

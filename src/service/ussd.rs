@@ -606,6 +606,30 @@ pub fn dialled_path(dialled: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether `text` (an SMS) is this menu's code, `*123#`, or a path in it (`*123*1*2#`): a code
+/// to dial that was texted.
+pub fn is_menu_code(cfg: &UssdConfig, text: &str) -> bool {
+    let text = text.trim();
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    let service = dialled_service(&cfg.code);
+    text.starts_with('*')
+        && text.ends_with('#')
+        && service.is_some()
+        && dialled_service(text) == service
+        && text[1..text.len() - 1].split('*').all(digits)
+}
+
+/// The service code of a dialled string: `*123*1#` -> `123`.
+fn dialled_service(dialled: &str) -> Option<&str> {
+    dialled
+        .trim()
+        .strip_prefix('*')?
+        .strip_suffix('#')?
+        .split('*')
+        .next()
+        .filter(|s| !s.is_empty())
+}
+
 /// Apply `input` on `screen`. `data` must hold what the screen lists (audiences for the
 /// target and groups screens, the presets for the presets screen).
 pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lang: Lang) -> Step {
@@ -1308,6 +1332,19 @@ mod tests {
             step(&cfg, &who, "0", &data, Lang::En),
             Step::Show(Screen::Main, _)
         ));
+    }
+
+    #[test]
+    fn the_menu_code_is_known_when_texted() {
+        let cfg = UssdConfig::default();
+        for yes in ["*123#", " *123# ", "*123*1#", "*123*1*2#"] {
+            assert!(is_menu_code(&cfg, yes), "{yes}");
+        }
+        for no in [
+            "*124#", "*100#", "123", "*123", "123#", "*123*x#", "*#", "*1234#", "**123#",
+        ] {
+            assert!(!is_menu_code(&cfg, no), "{no}");
+        }
     }
 
     #[test]
