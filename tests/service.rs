@@ -1410,6 +1410,41 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
         .await
         .unwrap()
         .contains("/p/1?s=48&amp;f=gif"));
+    // The link in an AVATARS page opens the web page of the avatars that reply lists.
+    w.wait_presets(14).await;
+    let two = w.say(OWNER, "AVATARS 2").await;
+    assert!(two.starts_with("Avatars 2/3: 6 Sunset,"), "{two}");
+    let link = two.rsplit(' ').next().unwrap();
+    assert_eq!(link, format!("{base}/gallery?page=2"));
+    let page = http.get(link).send().await.unwrap().text().await.unwrap();
+    for id in 6..=10 {
+        assert!(page.contains(&format!("/p/{id}?")), "{id}: {page}");
+    }
+    for id in [5, 11] {
+        assert!(!page.contains(&format!("/p/{id}?")), "{id}: {page}");
+    }
+    assert!(
+        page.contains("6 Sunset") && page.contains("page 2/3"),
+        "{page}"
+    );
+    // A Chinese reply's link opens the page in Chinese.
+    let zh = w.say("+8613800138009", "头像库 2").await;
+    let (_, link) = zh.split_once("预览：").unwrap();
+    assert_eq!(link, format!("{base}/gallery?page=2&lang=zh"));
+    let page = http.get(link).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("6 日落") && page.contains("第2/3页") && !page.contains("Sunset"),
+        "{page}"
+    );
+    // A page that is no number is the first page, not a framework error.
+    let bad = http
+        .get(format!("{base}/gallery?page=abc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 200);
+    let bad = bad.text().await.unwrap();
+    assert!(bad.contains("page 1/3") && bad.contains("1 Cat"), "{bad}");
     let thumb = http
         .get(format!("{base}/p/1?s=48&f=gif"))
         .send()
@@ -1536,6 +1571,13 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     let form = http.get(&url).send().await.unwrap().text().await.unwrap();
     assert!(
         form.contains("name=\"avatar\"") && form.contains("multipart/form-data"),
+        "{form}"
+    );
+    // The SMS and the page name the same formats: those the pipeline takes.
+    let formats = "JPEG, PNG, GIF, BMP or WebP";
+    assert!(r.contains(formats) && r.contains("max 100 KB"), "{r}");
+    assert!(
+        form.contains(&format!("({formats}, up to 100 KB)")),
         "{form}"
     );
     // Hostile files: refused with a page and an SMS saying why; the link stays usable.

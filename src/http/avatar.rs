@@ -14,16 +14,17 @@
 //! size `?s=` (the closest rendered size at least as big).
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Path, Query, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
 
 use super::HttpState;
+use crate::command::Lang;
 use crate::images::OutputFormat;
 use crate::service::avatar::{self, Served, UploadToken};
-use crate::service::replies::{Rejected, Text};
+use crate::service::replies::{upload_formats, Rejected, Text};
 use crate::service::state;
 use crate::store::{now_ms, StoreError};
 
@@ -34,10 +35,40 @@ pub(super) struct ImageQuery {
     f: Option<String>,
 }
 
-/// `?page=2`
-#[derive(Debug, Deserialize, Default)]
-pub(super) struct PageQuery {
-    page: Option<u32>,
+/// The gallery's `?page=2&lang=zh`, read leniently: a page that is no positive number is the
+/// first page, a language other than `zh` is English, and anything else is ignored, so a
+/// mistyped link still opens a page instead of a framework error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct GalleryQuery {
+    page: u32,
+    lang: Lang,
+}
+
+impl GalleryQuery {
+    fn parse(raw: Option<&str>) -> GalleryQuery {
+        let mut q = GalleryQuery {
+            page: 1,
+            lang: Lang::En,
+        };
+        for (key, value) in raw
+            .unwrap_or("")
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+        {
+            match key {
+                "page" => q.page = value.trim().parse().ok().filter(|&p| p > 0).unwrap_or(1),
+                "lang" => {
+                    q.lang = if value.trim().to_ascii_lowercase().starts_with("zh") {
+                        Lang::Zh
+                    } else {
+                        Lang::En
+                    }
+                }
+                _ => {}
+            }
+        }
+        q
+    }
 }
 
 const XHTML_MP: &str = "application/vnd.wap.xhtml+xml; charset=utf-8";
@@ -287,18 +318,22 @@ pub(super) async fn preset_image(
     }
 }
 
-/// `GET /gallery?page=n`: the preset catalogue with 48-pixel GIF thumbnails.
-pub(super) async fn gallery(State(st): State<HttpState>, Query(q): Query<PageQuery>) -> Response {
+/// `GET /gallery?page=n&lang=zh`: the preset catalogue with 48-pixel GIF thumbnails, paged as
+/// the `AVATARS` reply pages it (`[avatar] presets_per_page`), so the link in `AVATARS 2`
+/// shows the avatars that reply lists; in Chinese (titles and text) with `lang=zh`, the link a
+/// Chinese reply carries. A page past the last is the last; one that is no number, the first.
+pub(super) async fn gallery(State(st): State<HttpState>, RawQuery(raw): RawQuery) -> Response {
     let Some(service) = &st.service else {
         return unavailable();
     };
-    let per = service.config().avatar.presets_per_page.max(1) * 2;
+    let q = GalleryQuery::parse(raw.as_deref());
+    let per = service.config().avatar.presets_per_page.max(1);
     let listed = st
         .store
         .read(move |c| {
             let total = avatar::preset_count(c)?;
             let pages = total.div_ceil(per).max(1) as u32;
-            let page = q.page.unwrap_or(1).clamp(1, pages);
+            let page = q.page.clamp(1, pages);
             let items = avatar::presets(c, (page as usize - 1) * per, per)?;
             Ok::<_, StoreError>((page, pages, items))
         })
@@ -310,32 +345,54 @@ pub(super) async fn gallery(State(st): State<HttpState>, Query(q): Query<PageQue
             "<p>Try again later.</p>",
         );
     };
-    let mut body = format!("<p>Avatars, page {page_no}/{pages}</p>");
-    // The page is in English (it has no language of its own), so the English titles.
-    for (id, title) in &items {
+    let (title, body) = gallery_page(page_no, pages, &items, q.lang);
+    page(StatusCode::OK, title, &body)
+}
+
+/// The gallery page's title and body: page `page_no` of `pages`, holding `items`, in `lang`.
+fn gallery_page(
+    page_no: u32,
+    pages: u32,
+    items: &[(i64, avatar::PresetTitle)],
+    lang: Lang,
+) -> (&'static str, String) {
+    let zh = lang == Lang::Zh;
+    let mut body = if zh {
+        format!("<p>头像库 第{page_no}/{pages}页</p>")
+    } else {
+        format!("<p>Avatars, page {page_no}/{pages}</p>")
+    };
+    for (id, title) in items {
         body.push_str(&format!(
             "<p><img src=\"/p/{id}?s=48&amp;f=gif\" width=\"48\" height=\"48\" alt=\"{t}\"/> \
              {id} {t}</p>",
-            t = esc(&title.en)
+            t = esc(title.in_lang(lang))
         ));
     }
     if items.is_empty() {
-        body.push_str("<p>The catalogue is empty.</p>");
+        body.push_str(if zh {
+            "<p>头像库暂时为空。</p>"
+        } else {
+            "<p>The catalogue is empty.</p>"
+        });
     }
-    body.push_str("<p>Text AVATAR and the number to choose one.</p>");
+    body.push_str(if zh {
+        "<p>发送“头像 编号”选择头像。</p>"
+    } else {
+        "<p>Text AVATAR and the number to choose one.</p>"
+    });
+    let link = |n: u32, text: &str| {
+        let lang = if zh { "&amp;lang=zh" } else { "" };
+        format!("<a href=\"/gallery?page={n}{lang}\">{text}</a>")
+    };
     if page_no > 1 {
-        body.push_str(&format!(
-            "<a href=\"/gallery?page={}\">Previous</a> ",
-            page_no - 1
-        ));
+        body.push_str(&link(page_no - 1, if zh { "上一页" } else { "Previous" }));
+        body.push(' ');
     }
     if page_no < pages {
-        body.push_str(&format!(
-            "<a href=\"/gallery?page={}\">Next</a>",
-            page_no + 1
-        ));
+        body.push_str(&link(page_no + 1, if zh { "下一页" } else { "Next" }));
     }
-    page(StatusCode::OK, "Avatars", &body)
+    (if zh { "头像库" } else { "Avatars" }, body)
 }
 
 fn token_page(t: &UploadToken) -> Response {
@@ -380,10 +437,11 @@ pub(super) async fn upload_form(
                 "Upload your picture",
                 &format!(
                     "<form method=\"post\" enctype=\"multipart/form-data\" action=\"/u/{}\">\
-                     <p>Your caller picture (JPEG, PNG, GIF, BMP or WebP, up to {kb} KB):</p>\
+                     <p>Your caller picture ({}, up to {kb} KB):</p>\
                      <p><input type=\"file\" name=\"avatar\"/></p>\
                      <p><input type=\"submit\" value=\"Upload\"/></p></form>",
-                    esc(&token)
+                    esc(&token),
+                    upload_formats(crate::command::Lang::En)
                 ),
             )
         }
@@ -590,6 +648,52 @@ mod tests {
         for (accept, want) in cases {
             assert_eq!(negotiate(accept), want, "Accept: {accept}");
         }
+    }
+
+    #[test]
+    fn a_gallery_query_that_is_no_number_opens_the_first_page() {
+        let q = |raw: Option<&str>| GalleryQuery::parse(raw);
+        let page = |page, lang| GalleryQuery { page, lang };
+        assert_eq!(q(None), page(1, Lang::En));
+        assert_eq!(q(Some("page=2")), page(2, Lang::En));
+        assert_eq!(q(Some("page=2&lang=zh")), page(2, Lang::Zh));
+        assert_eq!(q(Some("lang=ZH&page=3")), page(3, Lang::Zh));
+        for bad in [
+            "page=abc",
+            "page=",
+            "page=0",
+            "page=-1",
+            "page=99999999999",
+            "page",
+        ] {
+            assert_eq!(q(Some(bad)), page(1, Lang::En), "{bad}");
+        }
+        assert_eq!(q(Some("page=2&lang=fr&x=%%")), page(2, Lang::En));
+    }
+
+    #[test]
+    fn a_chinese_gallery_page_has_chinese_titles_and_keeps_its_language_in_links() {
+        let items = vec![
+            (6, avatar::PresetTitle::new("Sunset", Some("日落".into()))),
+            (7, avatar::PresetTitle::from("Mountains")),
+        ];
+        let (title, zh) = gallery_page(2, 3, &items, Lang::Zh);
+        assert_eq!(title, "头像库");
+        assert!(zh.contains("第2/3页") && zh.contains("6 日落"), "{zh}");
+        assert!(
+            zh.contains("7 Mountains"),
+            "no Chinese title: the English one: {zh}"
+        );
+        assert!(zh.contains("头像 编号"), "{zh}");
+        assert!(
+            zh.contains("href=\"/gallery?page=1&amp;lang=zh\"")
+                && zh.contains("href=\"/gallery?page=3&amp;lang=zh\""),
+            "{zh}"
+        );
+        let (title, en) = gallery_page(2, 3, &items, Lang::En);
+        assert_eq!(title, "Avatars");
+        assert!(en.contains("page 2/3") && en.contains("6 Sunset") && !en.contains("日落"));
+        assert!(en.contains("href=\"/gallery?page=3\">Next"), "{en}");
     }
 
     #[test]

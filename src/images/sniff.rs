@@ -21,6 +21,15 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format an upload (or a preset picture) may be in, in the order texts name them.
+    pub const ALL: [Format; 5] = [
+        Format::Jpeg,
+        Format::Png,
+        Format::Gif,
+        Format::Bmp,
+        Format::WebP,
+    ];
+
     /// Lower-case short name (`jpeg`, `png`, `gif`, `bmp`, `webp`).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -364,6 +364,10 @@ impl Service {
                 let (text, fan) = self.apply(tx, now, &mut sub, p.command)?;
                 (Some(name), text, fan)
             }
+            // The menu's code texted instead of dialled: say how to dial it.
+            Err(e) if ussd::is_menu_code(&self.cfg.ussd, &e.bad) => {
+                (None, Text::DialIt(e.bad), FanOut::default())
+            }
             Err(e) => (
                 None,
                 Text::Invalid {
@@ -432,19 +436,25 @@ impl Service {
             return Ok(None);
         }
         let lang = sub.lang;
-        let data = self.menu_data(tx, &sub)?;
+        let mut data = self.menu_data(tx, &sub)?;
         let step = if tag.op == cfg.op_begin {
             let mut step = ussd::start(cfg, &data, lang);
             for input in ussd::dialled_path(text) {
                 match &step {
-                    Step::Show(screen, _) => step = ussd::step(cfg, screen, &input, &data, lang),
+                    Step::Show(screen, _) => {
+                        self.ussd_group(tx, now, &sub, &mut data, screen)?;
+                        step = ussd::step(cfg, screen, &input, &data, lang);
+                    }
                     _ => break,
                 }
             }
             step
         } else if tag.op == cfg.op_continue {
             match state::ussd_dialogue(tx, &sub.msisdn, now, number)? {
-                state::UssdDialogue::Open(screen) => ussd::step(cfg, &screen, text, &data, lang),
+                state::UssdDialogue::Open(screen) => {
+                    self.ussd_group(tx, now, &sub, &mut data, &screen)?;
+                    ussd::step(cfg, &screen, text, &data, lang)
+                }
                 state::UssdDialogue::None => Step::End(match lang {
                     Lang::En => format!("Your session has ended. Dial {} again.", cfg.code),
                     Lang::Zh => format!("会话已结束，请重新拨打{}。", cfg.code),
@@ -456,7 +466,11 @@ impl Service {
             return Ok(None);
         };
         let (text, end) = match step {
-            Step::Show(screen, text) => {
+            Step::Show(screen, mut text) => {
+                // A group's screen chosen just now: drawn again with the group loaded.
+                if self.ussd_group(tx, now, &sub, &mut data, &screen)? {
+                    text = ussd::render(cfg, &screen, &data, lang, false);
+                }
                 state::save_ussd(
                     tx,
                     &sub.msisdn,
@@ -510,7 +524,53 @@ impl Service {
             })
             .collect();
         let presets = avatar::presets(tx, 0, 1000)?;
-        Ok(ussd::MenuData { audiences, presets })
+        Ok(ussd::MenuData {
+            audiences,
+            presets,
+            group: None,
+        })
+    }
+
+    /// Load into `data` the group `screen` shows, unless it holds it already; `true` when it
+    /// was loaded now.
+    fn ussd_group(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        sub: &Subscriber,
+        data: &mut ussd::MenuData,
+        screen: &ussd::Screen,
+    ) -> Result<bool, ServiceError> {
+        let Some(key) = screen.group() else {
+            return Ok(false);
+        };
+        if data.group.as_ref().is_some_and(|g| g.key == key) {
+            return Ok(false);
+        }
+        let auds = state::audiences(tx, &sub.msisdn)?;
+        let Some(a) = auds
+            .iter()
+            .find(|a| a.kind != AudienceKind::Others && a.name == key)
+        else {
+            return Ok(false);
+        };
+        let total = data
+            .audiences
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map_or(0, |(_, _, n)| *n);
+        let v = view(sub, a);
+        data.group = Some(ussd::GroupView {
+            key: key.to_string(),
+            line: Line {
+                label: a.label(),
+                shown: v.shown,
+                until: self.until(now, v.expires_at),
+                members: Some(total),
+            },
+            members: state::members(tx, a.id, 0, total.max(1))?,
+        });
+        Ok(true)
     }
 
     /// Apply a parsed command for `sub`; returns the reply text and the fan-out done.
@@ -566,6 +626,7 @@ impl Service {
                         Text::UploadLink {
                             url: self.upload_url(&token),
                             minutes: self.cfg.avatar.upload_ttl.as_secs().div_ceil(60),
+                            max_kb: self.cfg.avatar.max_upload_bytes / 1024,
                         }
                     }
                     Err(Some(c)) => Text::UploadNotYet {

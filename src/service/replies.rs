@@ -225,7 +225,8 @@ pub enum Text {
         /// (id, titles) on this page (none past the last); the reply shows the title in its
         /// language, the English one when there is no Chinese one.
         items: Vec<(i64, PresetTitle)>,
-        /// The gallery page URL.
+        /// The gallery page URL (`.../gallery?page=2`); a Chinese reply adds `&lang=zh`, so
+        /// the page opens in Chinese.
         gallery: String,
     },
     /// AVATARS with an empty catalogue.
@@ -247,6 +248,8 @@ pub enum Text {
         url: String,
         /// Minutes it stays valid.
         minutes: u64,
+        /// The largest picture taken, in KB (`[avatar] max_upload_kb`).
+        max_kb: usize,
     },
     /// AVATAR UPLOAD refused: the closest threshold.
     UploadNotYet {
@@ -259,6 +262,8 @@ pub enum Text {
     },
     /// AVATAR UPLOAD: uploads are off on this gateway.
     UploadsOff,
+    /// The USSD code (`*123#`, or a path in it) texted instead of dialled: the code as texted.
+    DialIt(String),
     /// AVATAR OFF (`had`: there was one to remove).
     AvatarRemoved {
         /// Whether an avatar was set.
@@ -706,6 +711,33 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
         (ParseErrorKind::CommaInText { fixed: None }, Lang::Zh) => {
             "含逗号或分号的状态须加引号，如：状态 家人 \"吃饭中，马上回来\"".into()
         }
+    }
+}
+
+/// The picture formats an upload may be in, as the image pipeline accepts them
+/// ([`Format::ALL`](crate::images::Format::ALL)): `JPEG, PNG, GIF, BMP or WebP` /
+/// `JPEG、PNG、GIF、BMP或WebP`.
+pub fn upload_formats(lang: Lang) -> String {
+    let names: Vec<String> = crate::images::Format::ALL
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let (sep, last) = match lang {
+        Lang::En => (", ", " or "),
+        Lang::Zh => ("、", "或"),
+    };
+    match names.split_last() {
+        Some((tail, [])) => tail.clone(),
+        Some((tail, rest)) => format!("{}{last}{tail}", rest.join(sep)),
+        None => String::new(),
+    }
+}
+
+impl Line {
+    /// `FAMILY(2) FREE until 15:00` / `家人(2):“空闲”至15:00` (the member count if asked and
+    /// known), as the GROUPS and STATUS replies list it.
+    pub fn render(&self, lang: Lang, with_members: bool) -> String {
+        line(self, lang, with_members)
     }
 }
 
@@ -1190,6 +1222,12 @@ impl Text {
             }
             Text::WhoUnknown(n) if en => format!("{n} does not use this service."),
             Text::WhoUnknown(n) => format!("{n}未使用本服务。"),
+            Text::DialIt(code) if en => format!(
+                "{code} is a code to dial, not to text: key it in like a phone number and press Call to open the menu. Or text HELP."
+            ),
+            Text::DialIt(code) => {
+                format!("{code}是拨号代码，不能用短信发送：请像拨电话一样输入并按呼叫键打开菜单。或发送“帮助”。")
+            }
             Text::WhoSelf if en => "That is you. STATUS shows what each group sees.".into(),
             Text::WhoSelf => "这是你自己。发送“状态”查看各分组看到的状态。".into(),
             Text::StopSelf if en => {
@@ -1233,6 +1271,11 @@ impl Text {
                     (true, false) => format!("{}。", Listing::Avatars.pointer(lang, page + 1)),
                     _ => String::new(),
                 };
+                let gallery = match lang {
+                    Lang::En => gallery.clone(),
+                    Lang::Zh if gallery.contains('?') => format!("{gallery}&lang=zh"),
+                    Lang::Zh => format!("{gallery}?lang=zh"),
+                };
                 // As many items as fit with the gallery link whole: long (Chinese) titles and
                 // a long public URL could otherwise push the link past the last SMS, and a
                 // cut link is a broken one.
@@ -1270,12 +1313,22 @@ impl Text {
                 "头像已设为{id} {}。将发送给{told}位联系人。",
                 title.in_lang(lang)
             ),
-            Text::UploadLink { url, minutes } if en => format!(
-                "Upload your picture (JPEG/PNG/GIF, max 100 KB) at {url} within {minutes} minutes. The link works once."
+            Text::UploadLink {
+                url,
+                minutes,
+                max_kb,
+            } if en => format!(
+                "Upload your picture ({}, max {max_kb} KB) at {url} within {minutes} minutes. The link works once.",
+                upload_formats(lang)
             ),
-            Text::UploadLink { url, minutes } => {
-                format!("请在{minutes}分钟内打开{url}上传头像（最大100KB），链接仅可用一次。")
-            }
+            Text::UploadLink {
+                url,
+                minutes,
+                max_kb,
+            } => format!(
+                "请在{minutes}分钟内打开{url}上传头像（{}，最大{max_kb}KB），链接仅可用一次。",
+                upload_formats(lang)
+            ),
             Text::UploadNotYet { metric, have, need } => {
                 let (what_en, what_zh) = match metric {
                     Metric::CallMinutes => ("call minutes", "通话分钟"),
@@ -1309,10 +1362,13 @@ impl Text {
             Text::UploadRejected(r) => match (r, en) {
                 (Rejected::TooLarge(kb), true) => format!("Picture not set: it is over {kb} KB."),
                 (Rejected::TooLarge(kb), false) => format!("头像未设置：图片超过{kb}KB。"),
-                (Rejected::Format, true) => {
-                    "Picture not set: send a JPEG, PNG, GIF, BMP or WebP image.".into()
+                (Rejected::Format, true) => format!(
+                    "Picture not set: send a {} image.",
+                    upload_formats(Lang::En)
+                ),
+                (Rejected::Format, false) => {
+                    format!("头像未设置：请使用{}图片。", upload_formats(Lang::Zh))
                 }
-                (Rejected::Format, false) => "头像未设置：请使用JPEG、PNG、GIF、BMP或WebP图片。".into(),
                 (Rejected::Dimensions, true) => "Picture not set: it is too large in pixels.".into(),
                 (Rejected::Dimensions, false) => "头像未设置：图片尺寸过大。".into(),
                 (Rejected::Corrupt, true) => "Picture not set: the file is damaged.".into(),
@@ -1701,6 +1757,7 @@ mod tests {
             Text::UploadLink {
                 url: URL.into(),
                 minutes: 15,
+                max_kb: 10_000,
             },
             Text::UploadNotYet {
                 metric: Metric::TenureDays,
@@ -1708,6 +1765,7 @@ mod tests {
                 need: 100000,
             },
             Text::UploadsOff,
+            Text::DialIt("*123*1*2*3*4*5*6*7#".into()),
             Text::AvatarRemoved { had: true },
             Text::AvatarRemoved { had: false },
             Text::AvatarUploaded { told: 1000 },
@@ -2332,21 +2390,48 @@ mod tests {
     }
 
     #[test]
+    fn upload_texts_name_every_format_the_pipeline_takes_and_the_configured_size() {
+        assert_eq!(upload_formats(Lang::En), "JPEG, PNG, GIF, BMP or WebP");
+        assert_eq!(upload_formats(Lang::Zh), "JPEG、PNG、GIF、BMP或WebP");
+        let link = Text::UploadLink {
+            url: "http://gw.example/u/abc".into(),
+            minutes: 15,
+            max_kb: 250,
+        };
+        for lang in [Lang::En, Lang::Zh] {
+            for text in [
+                link.render(lang),
+                Text::UploadRejected(Rejected::Format).render(lang),
+            ] {
+                for f in crate::images::Format::ALL {
+                    assert!(text.contains(&f.to_string()), "{lang:?} lacks {f}: {text}");
+                }
+            }
+            let text = link.render(lang);
+            assert!(text.contains("250") && !text.contains("100"), "{text}");
+        }
+        assert_eq!(
+            link.render(Lang::En),
+            "Upload your picture (JPEG, PNG, GIF, BMP or WebP, max 250 KB) at http://gw.example/u/abc within 15 minutes. The link works once."
+        );
+    }
+
+    #[test]
     fn an_avatars_page_of_long_titles_keeps_its_gallery_link_whole() {
-        let gallery = "https://avatars.gateway.example-carrier.com/gallery?page=19&lang=zh";
+        let gallery = "https://avatars.gateway.example-carrier.com/gallery?page=19";
         let t = Text::Presets {
             page: 19,
             pages: 20,
             items: (100..105).map(|i| (i, longest_zh_title())).collect(),
             gallery: gallery.into(),
         };
-        for lang in [Lang::En, Lang::Zh] {
+        for (lang, link) in [
+            (Lang::En, gallery.to_string()),
+            (Lang::Zh, format!("{gallery}&lang=zh")),
+        ] {
             let reply = t.render(lang);
             assert!(segments(&reply) <= MAX_SEGMENTS, "{reply}");
-            assert!(
-                reply.ends_with(gallery),
-                "{lang:?}: the link is cut: {reply}"
-            );
+            assert!(reply.ends_with(&link), "{lang:?}: the link is cut: {reply}");
             assert!(reply.contains("100 "), "{lang:?}: no item left: {reply}");
         }
         // Chinese titles this long take items off the page, said with an ellipsis.
@@ -2367,11 +2452,14 @@ mod tests {
         };
         assert_eq!(
             page.render(Lang::Zh),
-            "头像库1/3：1 猫, 2 Robot。选择：头像 编号。下一页：头像库 2。预览：http://gw.example/gallery?page=1"
+            "头像库1/3：1 猫, 2 Robot。选择：头像 编号。下一页：头像库 2。预览：http://gw.example/gallery?page=1&lang=zh"
         );
-        assert!(page
-            .render(Lang::En)
-            .starts_with("Avatars 1/3: 1 Cat, 2 Robot."));
+        let en = page.render(Lang::En);
+        assert!(en.starts_with("Avatars 1/3: 1 Cat, 2 Robot."), "{en}");
+        assert!(
+            en.ends_with("See them: http://gw.example/gallery?page=1"),
+            "{en}"
+        );
         let chosen = |title: PresetTitle| Text::AvatarChosen {
             id: 1,
             title,

@@ -1418,6 +1418,118 @@ fn ussd_sessions_abort_time_out_and_ignore_stale_units() {
     assert_eq!(b.updates(MUM).len(), 1);
 }
 
+/// `OWNER`'s USSD dialogue 7: `op` 1 dials `text`, 18 answers it; returns the screen.
+fn ussd(b: &mut Bench, op: u8, text: &str) -> String {
+    use crate::store::inbox::UssdTag;
+    let tx = b.conn.transaction().unwrap();
+    let tag = UssdTag {
+        op,
+        session: Some([7, 2]),
+    };
+    let now = b.now;
+    let r = b
+        .svc
+        .handle_ussd(&tx, now, now, OWNER, "*123#", text, tag)
+        .unwrap()
+        .unwrap();
+    tx.commit().unwrap();
+    r.text
+}
+
+#[test]
+fn a_group_chosen_in_the_ussd_menu_shows_its_status_and_members() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    b.send(OWNER, "STATUS FAMILY FREE FOR 1H");
+    assert_eq!(
+        ussd(&mut b, 1, "*123*2#"),
+        "Your groups:\n1 FAMILY (2)\n2 COLLEAGUES (1)\n3 CLASSMATES (0)\n4 FRIENDS (0)\n0 Back"
+    );
+    assert_eq!(
+        ussd(&mut b, 18, "1"),
+        "FAMILY(2) FREE until 15:30\n+8613700137000\n+8613900139000\n1 Set its status\n0 Back"
+    );
+    // Back to the list, and another group chosen, the path dialled at once.
+    assert!(ussd(&mut b, 18, "0").starts_with("Your groups:\n1 FAMILY (2)"));
+    assert_eq!(
+        ussd(&mut b, 1, "*123*2*2#"),
+        "COLLEAGUES(1) STANDBY\n+8613600136000\n1 Set its status\n0 Back"
+    );
+    // From the group, its status is set as STATUS COLLEAGUES BUSY would.
+    assert_eq!(
+        ussd(&mut b, 18, "1"),
+        "Status for COLLEAGUES:\n1 FREE\n2 BUSY\n3 MEETING\n4 DRIVING\n5 DND\n6 STANDBY\n0 Back"
+    );
+    ussd(&mut b, 18, "2");
+    let done = ussd(&mut b, 18, "1");
+    assert!(done.starts_with("Set: COLLEAGUES sees BUSY."), "{done}");
+    assert_eq!(b.updates(BOSS).len(), 1);
+    // A group dropped by SMS while its screen is open.
+    b.send(OWNER, "GROUP GOLF ADD 13500135000");
+    assert!(ussd(&mut b, 1, "*123*2*5#").starts_with("GOLF(1) STANDBY\n+8613500135000"));
+    b.send(OWNER, "GROUP GOLF DROP");
+    assert_eq!(ussd(&mut b, 18, "8"), "Invalid choice.\n0 Back");
+    assert!(ussd(&mut b, 18, "0").starts_with("Your groups:"));
+}
+
+#[test]
+fn ussd_avatars_carry_their_catalogue_ids_and_who_refuses_a_non_number() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 14);
+    let first = ussd(&mut b, 1, "*123*3#");
+    assert!(
+        first.starts_with("Choose an avatar:\n1 Pic1\n2 Pic2") && first.contains("\n98 More"),
+        "{first}"
+    );
+    let second = ussd(&mut b, 18, "98");
+    assert!(
+        second.starts_with("Choose an avatar:\n8 Pic8\n"),
+        "{second}"
+    );
+    // 12 is avatar 12, as AVATAR 12 is.
+    let chosen = ussd(&mut b, 18, "12");
+    assert!(
+        chosen.starts_with("Your avatar is now 12 Pic12."),
+        "{chosen}"
+    );
+    assert!(ussd(&mut b, 1, "*123*3*8#").starts_with("Your avatar is now 8 Pic8."));
+    // WHO: a word is no phone number, and the prompt says so.
+    ussd(&mut b, 1, "*123*4#");
+    assert_eq!(
+        ussd(&mut b, 18, "abc"),
+        "\"abc\" is not a phone number.\nEnter the phone number:\n0 Back"
+    );
+    let who = ussd(&mut b, 18, "13900139000");
+    assert!(
+        who.contains("+8613900139000") && !who.contains("not a phone number"),
+        "{who}"
+    );
+}
+
+#[test]
+fn the_ussd_code_texted_as_an_sms_is_answered_with_how_to_dial_it() {
+    let mut b = Bench::new();
+    assert_eq!(
+        b.send(OWNER, "*123#"),
+        "*123# is a code to dial, not to text: key it in like a phone number and press Call to open the menu. Or text HELP."
+    );
+    assert!(b
+        .send(OWNER, "*123*1#")
+        .starts_with("*123*1# is a code to dial"));
+    // Full-width, as some handsets type it.
+    assert!(b
+        .send(OWNER, "＊１２３＃")
+        .starts_with("*123# is a code to dial"));
+    // In the subscriber's language.
+    b.send(MUM, "语言 中文");
+    let zh = b.send(MUM, "*123#");
+    assert!(zh.starts_with("*123#是拨号代码"), "{zh}");
+    assert_eq!(segments(&zh), 1, "{zh}");
+    // Another code is not ours: the short help as for any unknown input.
+    assert!(!b.send(OWNER, "*100#").contains("code to dial"));
+}
+
 #[test]
 fn a_late_unit_of_an_earlier_ussd_dialogue_leaves_the_open_one_alone() {
     use crate::store::inbox::UssdTag;

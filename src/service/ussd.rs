@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::replies::{Label, Text};
+use super::replies::{Label, Line, Text};
 use crate::command::{
     Command, Expiry, GroupName, Lang, Msisdn, StatusAssignment, StatusChange, StatusCode,
     StatusText, Target,
@@ -122,6 +122,16 @@ pub enum Screen {
         /// 1-based page.
         page: usize,
     },
+    /// One group: the status it sees and its members (paged), and a way to set that status.
+    Group {
+        /// The group's canonical name.
+        group: String,
+        /// 1-based page of its members.
+        page: usize,
+        /// The page of the groups list it was chosen on (where Back goes).
+        #[serde(default = "first_page")]
+        list_page: usize,
+    },
     /// Preset avatars, paged.
     Presets {
         /// 1-based page.
@@ -131,6 +141,20 @@ pub enum Screen {
     WhoPrompt,
 }
 
+fn first_page() -> usize {
+    1
+}
+
+impl Screen {
+    /// The group whose members this screen shows ([`MenuData::group`] must hold it).
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            Screen::Group { group, .. } => Some(group),
+            _ => None,
+        }
+    }
+}
+
 /// What the menu needs from the store for one screen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MenuData {
@@ -138,6 +162,19 @@ pub struct MenuData {
     pub audiences: Vec<(String, Label, usize)>,
     /// Presets as (id, titles); a screen shows the title in its language.
     pub presets: Vec<(i64, crate::service::avatar::PresetTitle)>,
+    /// The group a [`Screen::Group`] shows (loaded only for that screen).
+    pub group: Option<GroupView>,
+}
+
+/// One group as its screen shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupView {
+    /// The group's canonical name (the key of [`MenuData::audiences`]).
+    pub key: String,
+    /// Its name, the status it sees (and until when) and its member count.
+    pub line: Line,
+    /// Every member's number.
+    pub members: Vec<String>,
 }
 
 /// What a step does.
@@ -195,9 +232,30 @@ fn status_word(c: StatusCode, lang: Lang) -> String {
     }
 }
 
+/// How a list shows its items: numbered 1 to 7 on each page with `8` for the next page, or
+/// each item already carrying its own number (the avatars' catalogue ids) and `more` for the
+/// next page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout<'a> {
+    numbered: bool,
+    more: &'a str,
+}
+
+/// Items numbered on each page: 1 to 7, 8 for more.
+const NUMBERED: Layout<'static> = Layout {
+    numbered: true,
+    more: "8",
+};
+
 /// Split `items` into pages that each fit one screen with `head` and the footer; returns the
 /// page boundaries (start indices).
-fn paginate(cfg: &UssdConfig, head: &str, items: &[String], lang: Lang) -> Vec<usize> {
+fn paginate(
+    cfg: &UssdConfig,
+    head: &str,
+    items: &[String],
+    layout: Layout<'_>,
+    lang: Lang,
+) -> Vec<usize> {
     // Lay out with the longer of the header and the hint that may replace it.
     let hint = hint_text(lang);
     let head = if hint.encode_utf16().count() > head.encode_utf16().count() {
@@ -213,7 +271,7 @@ fn paginate(cfg: &UssdConfig, head: &str, items: &[String], lang: Lang) -> Vec<u
             if end >= items.len() || end - start >= MAX_ITEMS {
                 break;
             }
-            let candidate = render_list(head, &items[start..=end], start, true, lang);
+            let candidate = render_list(head, &items[start..=end], layout, true, lang);
             if !cfg.fits(&candidate) && end > start {
                 break;
             }
@@ -227,13 +285,17 @@ fn paginate(cfg: &UssdConfig, head: &str, items: &[String], lang: Lang) -> Vec<u
     starts
 }
 
-fn render_list(head: &str, items: &[String], _offset: usize, more: bool, lang: Lang) -> String {
+fn render_list(head: &str, items: &[String], layout: Layout<'_>, more: bool, lang: Lang) -> String {
     let mut s = String::from(head);
     for (i, item) in items.iter().enumerate() {
-        s.push_str(&format!("\n{} {item}", i + 1));
+        if layout.numbered {
+            s.push_str(&format!("\n{} {item}", i + 1));
+        } else {
+            s.push_str(&format!("\n{item}"));
+        }
     }
     if more {
-        s.push_str(&t(lang, "\n8 More", "\n8 更多"));
+        s.push_str(&format!("\n{} {}", layout.more, t(lang, "More", "更多")));
     }
     s.push_str(&t(lang, "\n0 Back", "\n0 返回"));
     s
@@ -244,15 +306,16 @@ fn list_screen(
     cfg: &UssdConfig,
     head: &str,
     items: &[String],
+    layout: Layout<'_>,
     page: usize,
     lang: Lang,
 ) -> (String, std::ops::Range<usize>, bool) {
-    let starts = paginate(cfg, head, items, lang);
+    let starts = paginate(cfg, head, items, layout, lang);
     let page = page.clamp(1, starts.len());
     let start = starts[page - 1];
     let end = starts.get(page).copied().unwrap_or(items.len());
     let more = page < starts.len();
-    let text = render_list(head, &items[start..end], start, more, lang);
+    let text = render_list(head, &items[start..end], layout, more, lang);
     (cfg.clip(&text), start..end, more)
 }
 
@@ -272,11 +335,152 @@ fn target_keys(data: &MenuData) -> Vec<String> {
     v
 }
 
-fn preset_items(data: &MenuData, lang: Lang) -> Vec<String> {
-    data.presets
+/// The groups list (every audience but OTHERS): (key, `NAME (members)`).
+fn group_items(data: &MenuData, lang: Lang) -> Vec<(String, String)> {
+    data.audiences
         .iter()
-        .map(|(_, title)| title.in_lang(lang).chars().take(14).collect())
+        .filter(|(_, l, _)| *l != Label::Others)
+        .map(|(k, l, n)| (k.clone(), format!("{} ({n})", label(l, lang))))
         .collect()
+}
+
+/// The longest number a member line can hold (`+` and 15 digits).
+const WIDEST_NUMBER: &str = "+999999999999999";
+
+/// A group's screen: who it is and what it sees, the members given, then the keys.
+fn render_group(head: &str, members: &[String], empty: bool, more: bool, lang: Lang) -> String {
+    let mut s = String::from(head);
+    if empty {
+        s.push_str(&t(lang, "\nNo members yet.", "\n还没有成员。"));
+    }
+    for m in members {
+        s.push('\n');
+        s.push_str(m);
+    }
+    s.push_str(&t(lang, "\n1 Set its status", "\n1 设置状态"));
+    if more {
+        s.push_str(&t(lang, "\n8 More", "\n8 更多"));
+    }
+    s.push_str(&t(lang, "\n0 Back", "\n0 返回"));
+    s
+}
+
+/// The group screen's first line: `FAMILY(2) FREE until 15:00`, cut so that two members
+/// still fit below it (a status of 60 Chinese characters would fill a screen alone).
+fn group_head(cfg: &UssdConfig, g: &GroupView, lang: Lang) -> String {
+    let full = g.line.render(lang, true);
+    let widest = [WIDEST_NUMBER.to_string(), WIDEST_NUMBER.to_string()];
+    let fits = |head: &str| {
+        [head.to_string(), hint_text(lang)]
+            .iter()
+            .all(|h| cfg.fits(&render_group(h, &widest, false, true, lang)))
+    };
+    if fits(&full) {
+        return full;
+    }
+    let mut chars: Vec<char> = full.chars().collect();
+    while !chars.is_empty() {
+        chars.pop();
+        let cut = format!("{}...", chars.iter().collect::<String>());
+        if fits(&cut) {
+            return cut;
+        }
+    }
+    String::new()
+}
+
+/// The pages of a group's members: each page's start index.
+fn member_pages(cfg: &UssdConfig, head: &str, members: &[String], lang: Lang) -> Vec<usize> {
+    let hint = hint_text(lang);
+    let fits = |page: &[String]| {
+        [head, hint.as_str()]
+            .iter()
+            .all(|h| cfg.fits(&render_group(h, page, false, true, lang)))
+    };
+    let mut starts = vec![0];
+    let mut start = 0;
+    while start < members.len() {
+        let mut end = start + 1;
+        while end < members.len() && fits(&members[start..=end]) {
+            end += 1;
+        }
+        start = end;
+        if start < members.len() {
+            starts.push(start);
+        }
+    }
+    starts
+}
+
+/// The text of a group's screen (page `page`) and whether there is a next page.
+fn group_screen(
+    cfg: &UssdConfig,
+    data: &MenuData,
+    key: &str,
+    page: usize,
+    lang: Lang,
+) -> (String, bool) {
+    let Some(g) = data.group.as_ref().filter(|g| g.key == key) else {
+        // Dropped (by SMS) since the list was shown.
+        return (
+            t(
+                lang,
+                "That group is gone.\n0 Back",
+                "该分组已不存在。\n0 返回",
+            ),
+            false,
+        );
+    };
+    let head = group_head(cfg, g, lang);
+    let starts = member_pages(cfg, &head, &g.members, lang);
+    let page = page.clamp(1, starts.len());
+    let start = starts[page - 1];
+    let end = starts.get(page).copied().unwrap_or(g.members.len());
+    let more = page < starts.len();
+    let text = render_group(
+        &head,
+        &g.members[start..end],
+        g.members.is_empty(),
+        more,
+        lang,
+    );
+    (text, more)
+}
+
+/// The presets the menu lists: those a subscriber can type (a catalogue id of 0 or below would
+/// be Back or no number; `AVATAR <id>` still takes it).
+fn listed_presets(
+    data: &MenuData,
+) -> impl Iterator<Item = &(i64, crate::service::avatar::PresetTitle)> {
+    data.presets.iter().filter(|(id, _)| *id > 0)
+}
+
+/// `12 Smile`: each preset with its catalogue id, the number `AVATAR 12` takes.
+fn preset_items(data: &MenuData, lang: Lang) -> Vec<String> {
+    listed_presets(data)
+        .map(|(id, title)| {
+            let title: String = title.in_lang(lang).chars().take(14).collect();
+            format!("{id} {title}")
+        })
+        .collect()
+}
+
+/// The key of the presets' next page: 98, or 998 (and so on) when the catalogue has an
+/// avatar 98, so that every listed number chooses its avatar.
+fn presets_more_key(data: &MenuData) -> String {
+    let mut key = "98".to_string();
+    while key.len() < 18 && data.presets.iter().any(|(id, _)| id.to_string() == key) {
+        key.insert(0, '9');
+    }
+    key
+}
+
+/// The presets list's layout: catalogue ids, and [`presets_more_key`].
+fn presets_layout(more: &str) -> Layout<'_> {
+    Layout {
+        numbered: false,
+        more,
+    }
 }
 
 /// The text of `screen` (`hint`: prefix "Invalid choice").
@@ -295,7 +499,7 @@ pub fn render(
         ),
         Screen::PickTarget { page } => {
             let head = t(lang, "Who sees it?", "给谁看？");
-            list_screen(cfg, &head, &target_items(data, lang), *page, lang).0
+            list_screen(cfg, &head, &target_items(data, lang), NUMBERED, *page, lang).0
         }
         Screen::PickStatus { target } => {
             let mut s = match lang {
@@ -315,20 +519,21 @@ pub fn render(
         ),
         Screen::Groups { page } => {
             let head = t(lang, "Your groups:", "你的分组：");
-            let items: Vec<String> = data
-                .audiences
-                .iter()
-                .filter(|(_, l, _)| *l != Label::Others)
-                .map(|(_, l, n)| format!("{} ({n})", label(l, lang)))
+            let items: Vec<String> = group_items(data, lang)
+                .into_iter()
+                .map(|(_, i)| i)
                 .collect();
-            list_screen(cfg, &head, &items, *page, lang).0
+            list_screen(cfg, &head, &items, NUMBERED, *page, lang).0
         }
+        Screen::Group { group, page, .. } => group_screen(cfg, data, group, *page, lang).0,
         Screen::Presets { page } => {
-            if data.presets.is_empty() {
+            if listed_presets(data).next().is_none() {
                 t(lang, "No avatars yet.\n0 Back", "暂无头像。\n0 返回")
             } else {
                 let head = t(lang, "Choose an avatar:", "选择头像：");
-                list_screen(cfg, &head, &preset_items(data, lang), *page, lang).0
+                let more = presets_more_key(data);
+                let layout = presets_layout(&more);
+                list_screen(cfg, &head, &preset_items(data, lang), layout, *page, lang).0
             }
         }
         Screen::WhoPrompt => t(
@@ -401,6 +606,30 @@ pub fn dialled_path(dialled: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether `text` (an SMS) is this menu's code, `*123#`, or a path in it (`*123*1*2#`): a code
+/// to dial that was texted.
+pub fn is_menu_code(cfg: &UssdConfig, text: &str) -> bool {
+    let text = text.trim();
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    let service = dialled_service(&cfg.code);
+    text.starts_with('*')
+        && text.ends_with('#')
+        && service.is_some()
+        && dialled_service(text) == service
+        && text[1..text.len() - 1].split('*').all(digits)
+}
+
+/// The service code of a dialled string: `*123*1#` -> `123`.
+fn dialled_service(dialled: &str) -> Option<&str> {
+    dialled
+        .trim()
+        .strip_prefix('*')?
+        .strip_suffix('#')?
+        .split('*')
+        .next()
+        .filter(|s| !s.is_empty())
+}
+
 /// Apply `input` on `screen`. `data` must hold what the screen lists (audiences for the
 /// target and groups screens, the presets for the presets screen).
 pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lang: Lang) -> Step {
@@ -423,7 +652,8 @@ pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lan
         },
         Screen::PickTarget { page } => {
             let head = t(lang, "Who sees it?", "给谁看？");
-            let (_, range, more) = list_screen(cfg, &head, &target_items(data, lang), *page, lang);
+            let (_, range, more) =
+                list_screen(cfg, &head, &target_items(data, lang), NUMBERED, *page, lang);
             let keys = target_keys(data);
             match n {
                 Some(0) if *page > 1 => show(
@@ -504,39 +734,96 @@ pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lan
         },
         Screen::Groups { page } => {
             let head = t(lang, "Your groups:", "你的分组：");
-            let items: Vec<String> = data
-                .audiences
-                .iter()
-                .filter(|(_, l, _)| *l != Label::Others)
-                .map(|(_, l, n)| format!("{} ({n})", label(l, lang)))
-                .collect();
-            let (_, _, more) = list_screen(cfg, &head, &items, *page, lang);
+            let (keys, items): (Vec<String>, Vec<String>) =
+                group_items(data, lang).into_iter().unzip();
+            let (_, range, more) = list_screen(cfg, &head, &items, NUMBERED, *page, lang);
             match n {
                 Some(8) if more => show(cfg, Screen::Groups { page: page + 1 }, data, lang, false),
                 Some(0) if *page > 1 => {
                     show(cfg, Screen::Groups { page: page - 1 }, data, lang, false)
                 }
                 Some(0) => show(cfg, Screen::Main, data, lang, false),
+                Some(k) if k >= 1 && range.start + k - 1 < range.end => show(
+                    cfg,
+                    Screen::Group {
+                        group: keys[range.start + k - 1].clone(),
+                        page: 1,
+                        list_page: *page,
+                    },
+                    data,
+                    lang,
+                    false,
+                ),
+                _ => again(true),
+            }
+        }
+        Screen::Group {
+            group,
+            page,
+            list_page,
+        } => {
+            let (_, more) = group_screen(cfg, data, group, *page, lang);
+            let found = data.group.as_ref().is_some_and(|g| g.key == *group);
+            match n {
+                Some(0) if *page > 1 => show(
+                    cfg,
+                    Screen::Group {
+                        group: group.clone(),
+                        page: page - 1,
+                        list_page: *list_page,
+                    },
+                    data,
+                    lang,
+                    false,
+                ),
+                Some(0) => show(cfg, Screen::Groups { page: *list_page }, data, lang, false),
+                Some(1) if found => show(
+                    cfg,
+                    Screen::PickStatus {
+                        target: group.clone(),
+                    },
+                    data,
+                    lang,
+                    false,
+                ),
+                Some(8) if more => show(
+                    cfg,
+                    Screen::Group {
+                        group: group.clone(),
+                        page: page + 1,
+                        list_page: *list_page,
+                    },
+                    data,
+                    lang,
+                    false,
+                ),
                 _ => again(true),
             }
         }
         Screen::Presets { page } => {
             let head = t(lang, "Choose an avatar:", "选择头像：");
-            let (_, range, more) = list_screen(cfg, &head, &preset_items(data, lang), *page, lang);
+            let more_key = presets_more_key(data);
+            let layout = presets_layout(&more_key);
+            let (_, _, more) =
+                list_screen(cfg, &head, &preset_items(data, lang), layout, *page, lang);
+            // The avatar's catalogue id, as AVATAR <id> takes it (any in the catalogue, not
+            // only those on this page).
+            let id = input
+                .parse::<u32>()
+                .ok()
+                .filter(|&id| listed_presets(data).any(|(p, _)| *p == i64::from(id)));
             match n {
                 Some(0) if *page > 1 => {
                     show(cfg, Screen::Presets { page: page - 1 }, data, lang, false)
                 }
                 Some(0) => show(cfg, Screen::Main, data, lang, false),
-                Some(8) if more => show(cfg, Screen::Presets { page: page + 1 }, data, lang, false),
-                Some(k) if k >= 1 && range.start + k - 1 < range.end => {
-                    let id = data.presets[range.start + k - 1].0;
-                    match u32::try_from(id) {
-                        Ok(id) => Step::Run(Command::AvatarSet(id)),
-                        Err(_) => again(true),
-                    }
+                _ if more && input == more_key => {
+                    show(cfg, Screen::Presets { page: page + 1 }, data, lang, false)
                 }
-                _ => again(true),
+                _ => match id {
+                    Some(id) => Step::Run(Command::AvatarSet(id)),
+                    None => again(true),
+                },
             }
         }
         Screen::WhoPrompt => match n {
@@ -544,10 +831,34 @@ pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lan
             // Read as the WHO command reads its number.
             _ => match Msisdn::read(input, &cfg.country_code) {
                 Ok(m) => Step::Run(Command::Who(m)),
-                Err(_) => again(true),
+                Err(_) => Step::Show(Screen::WhoPrompt, not_a_number(cfg, input, lang)),
             },
         },
     }
+}
+
+/// The WHO prompt again, saying that `input` is no phone number (quoted, cut to fit).
+fn not_a_number(cfg: &UssdConfig, input: &str, lang: Lang) -> String {
+    let screen = |quoted: &str| match (quoted.is_empty(), lang) {
+        (true, Lang::En) => "That is not a phone number.\nEnter the phone number:\n0 Back".into(),
+        (true, Lang::Zh) => "这不是电话号码。\n请输入号码：\n0 返回".into(),
+        (false, Lang::En) => {
+            format!("\"{quoted}\" is not a phone number.\nEnter the phone number:\n0 Back")
+        }
+        (false, Lang::Zh) => format!("“{quoted}”不是电话号码。\n请输入号码：\n0 返回"),
+    };
+    let chars: Vec<char> = input.chars().collect();
+    (0..=chars.len())
+        .rev()
+        .map(|n| {
+            let mut q: String = chars[..n].iter().collect();
+            if n < chars.len() {
+                q.push_str("...");
+            }
+            screen(&q)
+        })
+        .find(|s| cfg.fits(s))
+        .unwrap_or_else(|| screen(""))
 }
 
 /// The final screen after a command: its reply, cut to one screen.
@@ -559,6 +870,8 @@ pub fn result_text(cfg: &UssdConfig, reply: &Text, lang: Lang) -> String {
 mod tests {
     use super::*;
     use crate::command::BuiltinGroup;
+    use crate::service::clock::{Day, When};
+    use crate::service::replies::Shown;
 
     fn worst_data() -> MenuData {
         let mut audiences: Vec<(String, Label, usize)> = BuiltinGroup::ALL
@@ -570,11 +883,57 @@ mod tests {
             audiences.push((name.clone(), Label::User(name), 200));
         }
         audiences.push(("OTHERS".into(), Label::Others, 0));
+        let key = audiences[5].0.clone();
         MenuData {
+            group: Some(GroupView {
+                key: key.clone(),
+                line: Line {
+                    label: Label::User(key),
+                    shown: Shown::Text("我".repeat(60)),
+                    until: Some(When {
+                        day: Day::Date { month: 12, day: 31 },
+                        hour: 23,
+                        minute: 59,
+                    }),
+                    members: Some(200),
+                },
+                members: (0..200).map(|i| format!("+86139{i:010}")).collect(),
+            }),
             audiences,
             presets: (1..=40)
                 .map(|i| (i, "非常长的头像标题名字很长很长".into()))
                 .collect(),
+        }
+    }
+
+    /// A subscriber with FAMILY (2 members, FREE until 15:00) and an empty COLLEAGUES, on the
+    /// FAMILY screen.
+    fn family_data() -> MenuData {
+        MenuData {
+            audiences: vec![
+                ("FAMILY".into(), Label::Builtin(BuiltinGroup::Family), 2),
+                (
+                    "COLLEAGUES".into(),
+                    Label::Builtin(BuiltinGroup::Colleagues),
+                    0,
+                ),
+                ("OTHERS".into(), Label::Others, 0),
+            ],
+            presets: vec![],
+            group: Some(GroupView {
+                key: "FAMILY".into(),
+                line: Line {
+                    label: Label::Builtin(BuiltinGroup::Family),
+                    shown: Shown::Code(StatusCode::Free),
+                    until: Some(When {
+                        day: Day::Today,
+                        hour: 15,
+                        minute: 0,
+                    }),
+                    members: Some(2),
+                },
+                members: vec!["+8613900139000".into(), "+8613700137000".into()],
+            }),
         }
     }
 
@@ -600,6 +959,16 @@ mod tests {
             v.push(Screen::PickTarget { page });
             v.push(Screen::Groups { page });
             v.push(Screen::Presets { page });
+            for group in [
+                data.group.as_ref().map_or("FAMILY", |g| g.key.as_str()),
+                "GONE",
+            ] {
+                v.push(Screen::Group {
+                    group: group.into(),
+                    page: page * 7,
+                    list_page: 1,
+                });
+            }
         }
         v
     }
@@ -706,6 +1075,7 @@ mod tests {
                 (1, PresetTitle::new("Cat", Some("猫".into()))),
                 (2, "Robot".into()),
             ],
+            group: None,
         };
         let screen = Screen::Presets { page: 1 };
         let zh = render(&cfg, &screen, &data, Lang::Zh, false);
@@ -727,6 +1097,7 @@ mod tests {
                 ("OTHERS".into(), Label::Others, 0),
             ],
             presets: vec![],
+            group: None,
         };
         let Step::Show(s, _) = step(&cfg, &Screen::Main, "1", &data, Lang::En) else {
             panic!()
@@ -755,6 +1126,252 @@ mod tests {
             step(&cfg, &s, "00", &data, Lang::En),
             Step::End("Goodbye.".into())
         );
+    }
+
+    #[test]
+    fn a_group_chosen_from_my_groups_shows_its_status_and_members() {
+        let cfg = UssdConfig::default();
+        let data = family_data();
+        let list = Screen::Groups { page: 1 };
+        assert_eq!(
+            render(&cfg, &list, &data, Lang::En, false),
+            "Your groups:\n1 FAMILY (2)\n2 COLLEAGUES (0)\n0 Back"
+        );
+        let Step::Show(family, text) = step(&cfg, &list, "1", &data, Lang::En) else {
+            panic!()
+        };
+        assert_eq!(
+            family,
+            Screen::Group {
+                group: "FAMILY".into(),
+                page: 1,
+                list_page: 1
+            }
+        );
+        assert_eq!(
+            text,
+            "FAMILY(2) FREE until 15:00\n+8613900139000\n+8613700137000\n1 Set its status\n0 Back"
+        );
+        assert_eq!(
+            render(&cfg, &family, &data, Lang::Zh, false),
+            "家人(2):“空闲”至15:00\n+8613900139000\n+8613700137000\n1 设置状态\n0 返回"
+        );
+        // 1 sets the status this group sees; 0 goes back to the list; 8 is no page here.
+        assert!(matches!(
+            step(&cfg, &family, "1", &data, Lang::En),
+            Step::Show(Screen::PickStatus { target }, _) if target == "FAMILY"
+        ));
+        assert!(matches!(
+            step(&cfg, &family, "0", &data, Lang::En),
+            Step::Show(Screen::Groups { page: 1 }, _)
+        ));
+        let Step::Show(same, text) = step(&cfg, &family, "8", &data, Lang::En) else {
+            panic!()
+        };
+        assert_eq!(same, family);
+        assert!(
+            text.starts_with("Invalid choice.\n+8613900139000"),
+            "{text}"
+        );
+        // The second group (empty) is choosable too.
+        let Step::Show(Screen::Group { group, .. }, _) = step(&cfg, &list, "2", &data, Lang::En)
+        else {
+            panic!()
+        };
+        assert_eq!(group, "COLLEAGUES");
+    }
+
+    #[test]
+    fn a_big_group_pages_its_members_and_back_returns_page_by_page() {
+        let cfg = UssdConfig::default();
+        let data = worst_data();
+        let key = data.group.as_ref().unwrap().key.clone();
+        for lang in [Lang::En, Lang::Zh] {
+            let mut screen = Screen::Group {
+                group: key.clone(),
+                page: 1,
+                list_page: 3,
+            };
+            let mut seen = Vec::new();
+            for _ in 0..300 {
+                let text = render(&cfg, &screen, &data, lang, false);
+                seen.extend(
+                    text.lines()
+                        .filter(|l| l.starts_with("+86"))
+                        .map(str::to_string),
+                );
+                match step(&cfg, &screen, "8", &data, lang) {
+                    Step::Show(next, _) if next != screen => screen = next,
+                    _ => break,
+                }
+            }
+            assert_eq!(seen, data.group.as_ref().unwrap().members, "{lang:?}");
+            let Screen::Group { page, .. } = screen.clone() else {
+                panic!()
+            };
+            assert!(page > 2, "{lang:?}: {page} pages");
+            // Back walks the pages down, then returns to the list page it came from.
+            for _ in 1..page {
+                let Step::Show(prev, _) = step(&cfg, &screen, "0", &data, lang) else {
+                    panic!()
+                };
+                screen = prev;
+            }
+            assert!(matches!(
+                step(&cfg, &screen, "0", &data, lang),
+                Step::Show(Screen::Groups { page: 3 }, _)
+            ));
+        }
+    }
+
+    #[test]
+    fn the_avatar_list_numbers_each_avatar_with_its_catalogue_id() {
+        let cfg = UssdConfig::default();
+        let mut data = worst_data();
+        data.presets = (1..=14)
+            .map(|i| (i, format!("Pic{i}").as_str().into()))
+            .collect();
+        let first = Screen::Presets { page: 1 };
+        assert_eq!(
+            render(&cfg, &first, &data, Lang::En, false),
+            "Choose an avatar:\n1 Pic1\n2 Pic2\n3 Pic3\n4 Pic4\n5 Pic5\n6 Pic6\n7 Pic7\n98 More\n0 Back"
+        );
+        let Step::Show(second, text) = step(&cfg, &first, "98", &data, Lang::En) else {
+            panic!()
+        };
+        assert_eq!(second, Screen::Presets { page: 2 });
+        assert_eq!(
+            text,
+            "Choose an avatar:\n8 Pic8\n9 Pic9\n10 Pic10\n11 Pic11\n12 Pic12\n13 Pic13\n14 Pic14\n0 Back"
+        );
+        // The number shown is the one AVATAR takes, on any page; 8 is avatar 8, not "more".
+        for (screen, input, id) in [
+            (&second, "8", 8),
+            (&second, "12", 12),
+            (&first, "8", 8),
+            (&first, "14", 14),
+            (&first, "3", 3),
+        ] {
+            assert_eq!(
+                step(&cfg, screen, input, &data, Lang::En),
+                Step::Run(Command::AvatarSet(id)),
+                "{screen:?} {input}"
+            );
+        }
+        assert!(matches!(
+            step(&cfg, &second, "15", &data, Lang::En),
+            Step::Show(Screen::Presets { page: 2 }, t) if t.starts_with("Invalid choice.")
+        ));
+        assert!(matches!(
+            step(&cfg, &second, "0", &data, Lang::En),
+            Step::Show(Screen::Presets { page: 1 }, _)
+        ));
+        // A catalogue with an avatar 98 moves "more" out of its way.
+        data.presets.push((98, "Pic98".into()));
+        let text = render(&cfg, &first, &data, Lang::En, false);
+        assert!(text.ends_with("\n998 More\n0 Back"), "{text}");
+        assert_eq!(
+            step(&cfg, &first, "98", &data, Lang::En),
+            Step::Run(Command::AvatarSet(98))
+        );
+        assert!(matches!(
+            step(&cfg, &first, "998", &data, Lang::En),
+            Step::Show(Screen::Presets { page: 2 }, _)
+        ));
+    }
+
+    #[test]
+    fn every_avatar_of_a_long_catalogue_is_listed_once_with_its_id() {
+        let cfg = UssdConfig::default();
+        let data = worst_data();
+        for lang in [Lang::En, Lang::Zh] {
+            let mut screen = Screen::Presets { page: 1 };
+            let mut seen = Vec::new();
+            for _ in 0..50 {
+                let text = render(&cfg, &screen, &data, lang, false);
+                for l in text.lines().skip(1) {
+                    let (key, _) = l.split_once(' ').unwrap();
+                    if let Ok(id) = key.parse::<i64>() {
+                        if id != 0 && id != 98 {
+                            seen.push(id);
+                        }
+                    }
+                }
+                match step(&cfg, &screen, "98", &data, lang) {
+                    Step::Show(next, _) if next != screen => screen = next,
+                    _ => break,
+                }
+            }
+            let all: Vec<i64> = data.presets.iter().map(|(id, _)| *id).collect();
+            assert_eq!(seen, all, "{lang:?}");
+        }
+    }
+
+    #[test]
+    fn the_who_prompt_says_what_is_not_a_phone_number() {
+        let cfg = UssdConfig::default();
+        let data = MenuData::default();
+        let who = Screen::WhoPrompt;
+        let cases = [
+            (
+                "abc",
+                Lang::En,
+                "\"abc\" is not a phone number.\nEnter the phone number:\n0 Back",
+            ),
+            (
+                "12",
+                Lang::En,
+                "\"12\" is not a phone number.\nEnter the phone number:\n0 Back",
+            ),
+            (
+                "张三",
+                Lang::Zh,
+                "“张三”不是电话号码。\n请输入号码：\n0 返回",
+            ),
+            (
+                "",
+                Lang::En,
+                "That is not a phone number.\nEnter the phone number:\n0 Back",
+            ),
+        ];
+        for (input, lang, want) in cases {
+            assert_eq!(
+                step(&cfg, &who, input, &data, lang),
+                Step::Show(Screen::WhoPrompt, want.to_string()),
+                "{input}"
+            );
+        }
+        // A long answer is quoted in part, and the screen still fits.
+        let long = "我".repeat(100);
+        let Step::Show(Screen::WhoPrompt, text) = step(&cfg, &who, &long, &data, Lang::Zh) else {
+            panic!()
+        };
+        assert!(
+            cfg.fits(&text) && text.contains("...”不是电话号码"),
+            "{text}"
+        );
+        // A number is still asked about, and 0 goes back.
+        assert!(matches!(
+            step(&cfg, &who, "13800138000", &data, Lang::En),
+            Step::Run(Command::Who(_))
+        ));
+        assert!(matches!(
+            step(&cfg, &who, "0", &data, Lang::En),
+            Step::Show(Screen::Main, _)
+        ));
+    }
+
+    #[test]
+    fn the_menu_code_is_known_when_texted() {
+        let cfg = UssdConfig::default();
+        for yes in ["*123#", " *123# ", "*123*1#", "*123*1*2#"] {
+            assert!(is_menu_code(&cfg, yes), "{yes}");
+        }
+        for no in [
+            "*124#", "*100#", "123", "*123", "123#", "*123*x#", "*#", "*1234#", "**123#",
+        ] {
+            assert!(!is_menu_code(&cfg, no), "{no}");
+        }
     }
 
     #[test]
