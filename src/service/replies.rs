@@ -516,10 +516,10 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
             zh(format!("“{bad}”是命令词，不能作组名。"))
         }
         (ParseErrorKind::Value(ValueError::BadGroupName { .. }), Lang::En) => en(format!(
-            "\"{bad}\" is not a group name (1-16 letters or digits)."
+            "\"{bad}\" is not a group name (1-16 letters or digits, not all digits)."
         )),
         (ParseErrorKind::Value(ValueError::BadGroupName { .. }), Lang::Zh) => {
-            zh(format!("“{bad}”不能作组名（1到16个字母或汉字）。"))
+            zh(format!("“{bad}”不能作组名（1到16个字母、汉字或数字，不能全是数字）。"))
         }
         (ParseErrorKind::Value(ValueError::BadStatusLength { .. }), Lang::En) if blank(bad) => {
             en("The status is empty (1 to 60 characters).".into())
@@ -2257,6 +2257,23 @@ mod tests {
             .render_full(lang);
             assert_eq!(segments(&r), 1, "{lang:?}: {r}");
         }
+    }
+
+    #[test]
+    fn a_bad_group_name_reply_states_the_rule_it_broke() {
+        // `GROUP 123 ADD ...`: 123 has 1 to 16 digits; what it breaks is "not all digits".
+        let text = |lang| {
+            Text::Invalid {
+                kind: ParseErrorKind::Value(ValueError::BadGroupName { text: "123".into() }),
+                bad: "123".into(),
+                usage: HelpTopic::Group,
+            }
+            .render(lang)
+        };
+        let en = text(Lang::En);
+        assert!(en.contains("not all digits"), "{en}");
+        let zh = text(Lang::Zh);
+        assert!(zh.contains("数字") && zh.contains("不能全是数字"), "{zh}");
     }
 
     #[test]
