@@ -664,14 +664,15 @@ fn assignments<'a>(
 }
 
 /// The expiry keyword and what follows it in `text`, an unquoted free-text status without
-/// expiry, when `text` is a built-in status word (or CLEAR), then `UNTIL` / `TILL` / `FOR`
-/// / `到` / `直到` and something starting with a digit that no expiry form takes (`BUSY
-/// UNTIL 5 30`, `BUSY FOR 5X`, `忙到5点多`): a near miss of an expiry, refused rather than
+/// expiry, when `text` is a built-in status word (or CLEAR), then `UNTIL` / `TILL` / `TIL` /
+/// `UNTILL` / `FOR` / `到` / `至` / `直到` and something starting with a digit that no expiry
+/// form takes (`BUSY UNTIL 5 30`, `BUSY FOR 5X`, `忙到5点多`) or nothing that says when
+/// ([`dangling`]: `BUSY UNTIL`, `BUSY FOR -2H`, `忙到明天`): a near miss of an expiry, refused rather than
 /// sent to contacts as a lasting text. Text that goes on in words (`BUSY UNTIL 5 PMs`, `BUSY
 /// FOR 2 MORE HOURS`: a part of three or more letters without a digit) and a number too long
 /// for any time or duration (`BUSY UNTIL 15000`) stay text, as before.
 fn near_expiry(text: &str) -> Option<&str> {
-    const KEYWORDS: &[&str] = &["UNTIL", "TILL", "FOR", "直到", "到"];
+    const KEYWORDS: &[&str] = &["UNTILL", "UNTIL", "TILL", "TIL", "FOR", "直到", "到", "至"];
     let clear: &[&str] = &["CLEAR", "清除"];
     let words = StatusCode::ALL
         .iter()
@@ -699,12 +700,31 @@ fn near_expiry(text: &str) -> Option<&str> {
             if english && (!spaced || en_boundary(rest).is_err()) {
                 continue;
             }
-            if near_miss(rest.trim_start_matches(' ')) {
+            let rest = rest.trim_start_matches(' ');
+            if near_miss(rest) || dangling(rest, *keyword != "FOR") {
                 return Some(keyword_at.trim_end());
             }
         }
     }
     None
+}
+
+/// Whether `text`, after an expiry keyword of a built-in status, leaves the expiry unsaid or
+/// unreadable: nothing (`BUSY UNTIL`, `BUSY FOR`), a signed number (`BUSY FOR -2H`), or a
+/// day without a time that says which (`BUSY UNTIL TOMORROW`, `忙到明天`, `UNTIL TOMORROW 9`:
+/// morning or evening; `TOMORROW 09:00` is read), the last after `UNTIL` / `到` only (`FREE
+/// FOR TODAY` is a text). A subscriber means some end by these, and none is guessed: the reply
+/// shows the forms.
+fn dangling(text: &str, until: bool) -> bool {
+    let day = until
+        && ["TOMORROW", "TODAY", "明天", "今天"].iter().any(|d| {
+            text.get(..d.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(d))
+                && (!d.is_ascii() || en_boundary(&text[d.len()..]).is_ok())
+        });
+    let signed =
+        text.starts_with(['-', '+']) && text[1..].starts_with(|c: char| c.is_ascii_digit());
+    text.trim_end_matches(['.', '!', '?', '。']).is_empty() || signed || day
 }
 
 /// Whether `text`, after an expiry keyword, looks like a time or duration gone wrong: it
@@ -1054,6 +1074,8 @@ enum RawExpiry {
     /// An hour of 1 to 12 typed bare (`UNTIL 5`, `到5点`): either half of the day, the service
     /// takes the next ([`Expiry::UntilEither`]).
     Either(u64, u64),
+    /// A time of day on the next day (`UNTIL TOMORROW 09:00`, `到明天9:00`).
+    Tomorrow(u64, u64),
 }
 
 impl RawExpiry {
@@ -1063,8 +1085,11 @@ impl RawExpiry {
             RawExpiry::PartMinute => Err(ValueError::PartMinute {
                 text: text.to_owned(),
             }),
+            // `24:00` is the midnight that ends the day, as people write it.
+            RawExpiry::Until(24, 0) => Expiry::until(0, 0, text),
             RawExpiry::Until(h, m) => Expiry::until(h, m, text),
             RawExpiry::Either(h, m) => Expiry::until_either(h, m, text),
+            RawExpiry::Tomorrow(h, m) => Expiry::until_tomorrow(h, m, text),
         }
     }
 
@@ -1101,6 +1126,16 @@ impl RawExpiry {
                     .map(|m| total.saturating_add(m))
             })
             .map_or(RawExpiry::PartMinute, RawExpiry::For)
+    }
+
+    /// This time of day on the next day (`TOMORROW 09:00`, `明天下午3点`); none for an hour
+    /// that may be on either half of the day (`TOMORROW 9`: morning or evening is a guess)
+    /// nor for a duration.
+    fn tomorrow(self) -> Option<RawExpiry> {
+        match self {
+            RawExpiry::Until(h, m) => Some(RawExpiry::Tomorrow(h, m)),
+            _ => None,
+        }
     }
 
     /// A time read on a 12-hour clock with its AM (`pm` false) or PM: 12AM is midnight, 12PM
@@ -1432,29 +1467,188 @@ fn en_keyword_expiry_with(input: &str, bare: bool) -> PResult<'_, RawExpiry> {
     alt((
         |i| {
             let (i, _) = (tag_no_case("FOR"), space0).parse(i)?;
-            en_duration(i)
+            alt((en_duration, en_word_duration)).parse(i)
         },
         |i| {
-            let (i, _) = (alt((tag_no_case("UNTIL"), tag_no_case("TILL"))), space0).parse(i)?;
-            if let Ok((i, time)) = named_time(i) {
-                return Ok((i, time));
+            // `TIL` and `UNTILL` are how `UNTIL` / `TILL` are often typed.
+            let (i, _) = (
+                alt((
+                    tag_no_case("UNTILL"),
+                    tag_no_case("UNTIL"),
+                    tag_no_case("TILL"),
+                    tag_no_case("TIL"),
+                )),
+                space0,
+            )
+                .parse(i)?;
+            en_until_time(i, bare, bare)
+        },
+        // `BUSY TO 15:00`: after a built-in status only (`Went to Beijing` is text), and only a
+        // time that says it is one (a colon, AM / PM, NOON): `DRIVING TO 5` may be a place.
+        |i| {
+            if !bare {
+                return no(i);
             }
-            if let Ok((after, time)) = clock(i) {
-                let (after, pm) = opt(meridiem).parse(after)?;
-                if !bare && pm.is_none() && dotted_number(i) {
-                    return no(i);
-                }
-                return Ok((after, pm.map_or(time, |pm| time.twelve_hour(pm))));
-            }
-            let (i, time) = bare_clock(i)?;
-            match meridiem(i) {
-                Ok((i, pm)) => Ok((i, time.twelve_hour(pm))),
-                Err(_) if bare => Ok((i, time)),
-                Err(e) => Err(e),
-            }
+            let (i, _) = (tag_no_case("TO"), space1).parse(i)?;
+            en_until_time(i, true, false)
         },
     ))
     .parse(input)
+}
+
+/// `TODAY` / `TOMORROW` as a word, then what follows it.
+fn en_day(input: &str) -> PResult<'_, bool> {
+    let (i, tomorrow) = alt((
+        value(true, tag_no_case("TOMORROW")),
+        value(false, tag_no_case("TODAY")),
+    ))
+    .parse(input)?;
+    let (i, ()) = en_boundary(i)?;
+    Ok((i, tomorrow))
+}
+
+/// The time after `UNTIL`: [`en_time`], possibly with its day before or after it (`TOMORROW
+/// 09:00`, `8:00AM TOMORROW`, `3PM TODAY`, the forms the gateway's replies are written in).
+/// `TODAY` changes nothing (the next such time is today's, unless it has passed); with
+/// `TOMORROW` a time that may be on either half of the day (`TOMORROW 9`) is none.
+fn en_until_time(input: &str, bare: bool, bare_clock_ok: bool) -> PResult<'_, RawExpiry> {
+    let on_day = |time: RawExpiry, tomorrow: bool, i| match tomorrow {
+        false => Ok((i, time)),
+        true => match time.tomorrow() {
+            Some(time) => Ok((i, time)),
+            None => no(i),
+        },
+    };
+    if let Ok((i, tomorrow)) = en_day(input) {
+        let (i, _) = space1(i)?;
+        let (i, time) = en_time(i, bare, bare_clock_ok)?;
+        return on_day(time, tomorrow, i);
+    }
+    let (i, time) = en_time(input, bare, bare_clock_ok)?;
+    match preceded_space1(en_day).parse(i) {
+        Ok((after, tomorrow)) => on_day(time, tomorrow, after),
+        Err(_) => Ok((i, time)),
+    }
+}
+
+/// A time of day in English: `NOON`, `15:00`, `15.00`, `5PM`, `5:30 pm`, and with
+/// `bare_clock_ok` `1500`, `15`, `5` (the last only with `bare`: see
+/// [`en_keyword_expiry_with`]).
+fn en_time(i: &str, bare: bool, bare_clock_ok: bool) -> PResult<'_, RawExpiry> {
+    if let Ok((i, time)) = named_time(i) {
+        return Ok((i, time));
+    }
+    if let Ok((after, time)) = clock(i) {
+        let (after, pm) = opt(meridiem).parse(after)?;
+        if !bare && pm.is_none() && dotted_number(i) {
+            return no(i);
+        }
+        return Ok((after, pm.map_or(time, |pm| time.twelve_hour(pm))));
+    }
+    let (i, time) = bare_clock(i)?;
+    match meridiem(i) {
+        Ok((i, pm)) => Ok((i, time.twelve_hour(pm))),
+        Err(_) if bare && bare_clock_ok => Ok((i, time)),
+        Err(e) => Err(e),
+    }
+}
+
+/// A duration in words after `FOR`: `AN HOUR`, `A DAY`, `TWO HOURS`, `TEN MINUTES`, `HALF
+/// AN HOUR`, `AN HOUR AND A HALF`; then possibly smaller parts in digits (`AN HOUR 30M`).
+fn en_word_duration(input: &str) -> PResult<'_, RawExpiry> {
+    const NUMBERS: &[(&str, u64)] = &[
+        ("AN", 1),
+        ("A", 1),
+        ("ONE", 1),
+        ("TWO", 2),
+        ("THREE", 3),
+        ("FOUR", 4),
+        ("FIVE", 5),
+        ("SIX", 6),
+        ("SEVEN", 7),
+        ("EIGHT", 8),
+        ("NINE", 9),
+        ("TEN", 10),
+        ("ELEVEN", 11),
+        ("TWELVE", 12),
+        ("FIFTEEN", 15),
+        ("TWENTY", 20),
+        ("THIRTY", 30),
+        ("FORTY", 40),
+        ("FORTY-FIVE", 45),
+        ("FIFTY", 50),
+    ];
+    let half = Amount {
+        whole: 0,
+        numer: 1,
+        denom: 2,
+    };
+    let half_an: PResult<'_, _> = (
+        tag_no_case("HALF"),
+        space1,
+        alt((tag_no_case("AN"), tag_no_case("A"))),
+    )
+        .parse(input);
+    let (i, amount) = match half_an {
+        Ok((i, _)) => (i, half),
+        Err(_) => {
+            let word = input.split(' ').next().unwrap_or("");
+            let Some(&(w, n)) = NUMBERS.iter().find(|(w, _)| w.eq_ignore_ascii_case(word)) else {
+                return no(input);
+            };
+            (&input[w.len()..], Amount::whole(n))
+        }
+    };
+    let (i, _) = space1(i)?;
+    let (i, unit) = alt((
+        value(
+            DurationUnit::Minutes,
+            alt((
+                tag_no_case("MINUTES"),
+                tag_no_case("MINUTE"),
+                tag_no_case("MINS"),
+                tag_no_case("MIN"),
+            )),
+        ),
+        value(
+            DurationUnit::Hours,
+            alt((
+                tag_no_case("HOURS"),
+                tag_no_case("HOUR"),
+                tag_no_case("HRS"),
+                tag_no_case("HR"),
+            )),
+        ),
+        value(
+            DurationUnit::Days,
+            alt((tag_no_case("DAYS"), tag_no_case("DAY"))),
+        ),
+    ))
+    .parse(i)?;
+    let (i, ()) = en_boundary(i)?;
+    // `AN HOUR AND A HALF`.
+    let and_a_half: PResult<'_, _> = (
+        space1,
+        tag_no_case("AND"),
+        space1,
+        tag_no_case("A"),
+        space1,
+        tag_no_case("HALF"),
+        en_boundary,
+    )
+        .parse(i);
+    let (i, amount) = match and_a_half {
+        Ok((after, _)) => match amount.and_a_half() {
+            Some(amount) => (after, amount),
+            None => return no(input),
+        },
+        Err(_) => (i, amount),
+    };
+    let (i, parts) = falling_parts(i, (amount, unit), |i| {
+        let (i, _) = (space0, opt((tag_no_case("AND"), space1))).parse(i)?;
+        en_duration_part(i)
+    });
+    Ok((i, RawExpiry::of_parts(&parts)))
 }
 
 /// `<n>` then `M|MIN|MINUTES|H|HR|HOURS|D|DAYS`, `n` possibly with a decimal fraction (`1.5H`,
@@ -1463,11 +1657,30 @@ fn en_keyword_expiry_with(input: &str, bare: bool) -> PResult<'_, RawExpiry> {
 /// `1H 30M`, `1 HOUR 30 MIN`, `1 HOUR AND 30 MINUTES`, `1D 2H`).
 fn en_duration(input: &str) -> PResult<'_, RawExpiry> {
     let (i, first) = en_duration_part(input)?;
-    let (i, parts) = falling_parts(i, first, |i| {
+    let (i, mut parts) = falling_parts(i, first, |i| {
         let (i, _) = (space0, opt((tag_no_case("AND"), space1))).parse(i)?;
         en_duration_part(i)
     });
+    // `2H30`: minutes glued to the hours without their unit, as a clock reads (2h30m).
+    let i = match (parts.as_slice(), glued_minutes(i)) {
+        ([(_, DurationUnit::Hours)], Ok((after, m))) => {
+            parts.push((Amount::whole(m), DurationUnit::Minutes));
+            after
+        }
+        _ => i,
+    };
     Ok((i, RawExpiry::of_parts(&parts)))
+}
+
+/// Two digits of minutes (00 to 59) right after the hours of a duration, and no letter, digit,
+/// colon or dot after them (`2H30`, not `2H300` nor `2H30X`).
+fn glued_minutes(input: &str) -> PResult<'_, u64> {
+    let (i, digits) = take_while_m_n(2, 2, |c: char| c.is_ascii_digit()).parse(input)?;
+    let m = digits.parse::<u64>().unwrap_or(u64::MAX);
+    if m >= 60 || i.starts_with(|c: char| c.is_ascii_alphanumeric() || c == ':' || c == '.') {
+        return no(input);
+    }
+    Ok((i, m))
 }
 
 /// `first`, then as many more parts from `next` as come in smaller and smaller units (`1H`
@@ -1605,7 +1818,20 @@ fn zh_clock<'a>(input: &'a str) -> PResult<'a, RawExpiry> {
 
 /// `小时`, `个小时`, `钟头`, `个钟头`.
 fn zh_hour_word(input: &str) -> PResult<'_, &str> {
-    alt((tag("个小时"), tag("小时"), tag("个钟头"), tag("钟头"))).parse(input)
+    alt((
+        tag("个小时"),
+        tag("小时"),
+        tag("个钟头"),
+        tag("钟头"),
+        // In Traditional characters (`2個小時`), as some handsets write them.
+        tag("個小時"),
+        tag("個小时"),
+        tag("个小時"),
+        tag("小時"),
+        tag("個鐘頭"),
+        tag("鐘頭"),
+    ))
+    .parse(input)
 }
 
 /// One part of a Chinese duration: `2小时`, `两个小时`, `1.5小时`, `半小时`, `一个半小时`,
@@ -1634,7 +1860,11 @@ fn zh_duration_part(input: &str, short_minutes: bool) -> PResult<'_, (Amount, Du
             };
             alt((
                 |i| {
-                    let (i, _) = (tag("个半"), alt((tag("小时"), tag("钟头")))).parse(i)?;
+                    let (i, _) = (
+                        alt((tag("个半"), tag("個半"))),
+                        alt((tag("小时"), tag("钟头"), tag("小時"), tag("鐘頭"))),
+                    )
+                        .parse(i)?;
                     match n.and_a_half() {
                         Some(n) => Ok((i, (n, DurationUnit::Hours))),
                         None => no(i),
@@ -1663,9 +1893,9 @@ fn zh_duration_part(input: &str, short_minutes: bool) -> PResult<'_, (Amount, Du
                 },
                 |i| {
                     let (i, _) = if short_minutes {
-                        alt((tag("分钟"), tag("分"))).parse(i)?
+                        alt((tag("分钟"), tag("分鐘"), tag("分"))).parse(i)?
                     } else {
-                        tag("分钟").parse(i)?
+                        alt((tag("分钟"), tag("分鐘"))).parse(i)?
                     };
                     Ok((i, (n, DurationUnit::Minutes)))
                 },
@@ -1709,32 +1939,54 @@ fn zh_expiry_with(input: &str, short_minutes: bool, bare: bool) -> PResult<'_, R
     alt((
         |i| zh_duration(i, short_minutes),
         |i| {
-            let (i, _) = (alt((tag("直到"), tag("到"))), space0).parse(i)?;
-            if let Ok((i, time)) = zh_named_time(i) {
-                return Ok((i, time));
+            // `至` is how the gateway's replies write it (`"忙碌"至05:38`).
+            let (i, _) = (alt((tag("直到"), tag("到"), tag("至"))), space0).parse(i)?;
+            // `到明天9:00`, `至明天09:00`, `到明天下午3点`: the gateway's own form of a time
+            // past midnight. `明天` with an hour that may be on either half of the day
+            // (`到明天9点`) or with none (`到明天`) is no expiry.
+            let day: PResult<'_, bool> =
+                alt((value(true, tag("明天")), value(false, tag("今天")))).parse(i);
+            if let Ok((after, tomorrow)) = day {
+                let (after, _) = space0(after)?;
+                let (after, time) = zh_until_time(after, bare)?;
+                return match (tomorrow, time.tomorrow()) {
+                    (false, _) => Ok((after, time)),
+                    (true, Some(time)) => Ok((after, time)),
+                    (true, None) => no(i),
+                };
             }
-            let (i, part) = opt(day_part).parse(i)?;
-            // After free text (`bare` off), `到一点` alone is "a little" (`我会晚到一点`: I'll be
-            // a bit late), not one o'clock; `到一点半`, `到一点钟`, `到下午一点`, `到1点` are times.
-            if !bare && part.is_none() && i.starts_with("一点") {
-                let after = &i["一点".len()..];
-                if !after.starts_with(['半', '钟', '零', '〇', '十'])
-                    && !after.starts_with(|c: char| c.is_ascii_digit() || zh_digit(c).is_some())
-                {
-                    return no(i);
-                }
-            }
-            if !bare && part.is_none() && dotted_number(i) {
-                return no(i);
-            }
-            let (i, time) = match alt((clock, zh_clock)).parse(i) {
-                Err(nom::Err::Error(_)) if bare => bare_clock(i),
-                other => other,
-            }?;
-            Ok((i, part.map_or(time, |p| p.apply(time))))
+            zh_until_time(i, bare)
         },
     ))
     .parse(input)
+}
+
+/// The time after `到` / `至` / `直到` (and a day: `明天`): `中午`, `15:00`, `下午3点`, `下午
+/// 三点` (a space after the part of the day, as T9 handsets put one), `1500` with `bare`.
+fn zh_until_time(i: &str, bare: bool) -> PResult<'_, RawExpiry> {
+    if let Ok((i, time)) = zh_named_time(i) {
+        return Ok((i, time));
+    }
+    let (i, part) = opt(day_part).parse(i)?;
+    let (i, _) = if part.is_some() { space0(i)? } else { (i, "") };
+    // After free text (`bare` off), `到一点` alone is "a little" (`我会晚到一点`: I'll be
+    // a bit late), not one o'clock; `到一点半`, `到一点钟`, `到下午一点`, `到1点` are times.
+    if !bare && part.is_none() && i.starts_with("一点") {
+        let after = &i["一点".len()..];
+        if !after.starts_with(['半', '钟', '零', '〇', '十'])
+            && !after.starts_with(|c: char| c.is_ascii_digit() || zh_digit(c).is_some())
+        {
+            return no(i);
+        }
+    }
+    if !bare && part.is_none() && dotted_number(i) {
+        return no(i);
+    }
+    let (i, time) = match alt((clock, zh_clock)).parse(i) {
+        Err(nom::Err::Error(_)) if bare => bare_clock(i),
+        other => other,
+    }?;
+    Ok((i, part.map_or(time, |p| p.apply(time))))
 }
 
 /// `WHO <n>` / `查 <n>` / `查询 <n>` (also glued: `查13800138000`).
@@ -2146,12 +2398,13 @@ mod tests {
     fn a_time_without_a_colon_out_of_range_is_refused_like_25_00() {
         for (text, bad) in [
             ("STATUS FAMILY BUSY UNTIL 2500", "UNTIL 2500"),
-            ("STATUS FAMILY BUSY UNTIL 2400", "UNTIL 2400"),
+            // 24:00 is midnight (see the next test), 24:01 no time.
+            ("STATUS FAMILY BUSY UNTIL 2401", "UNTIL 2401"),
             ("STATUS FAMILY BUSY UNTIL 1260", "UNTIL 1260"),
             ("STATUS FAMILY BUSY UNTIL 960", "UNTIL 960"),
-            ("STATUS FAMILY BUSY UNTIL 24", "UNTIL 24"),
+            ("STATUS FAMILY BUSY UNTIL 25", "UNTIL 25"),
             ("状态 家人 忙 到2500", "到2500"),
-            ("状态 家人 忙到24", "到24"),
+            ("状态 家人 忙到25", "到25"),
             // The colon form, for comparison.
             ("STATUS FAMILY BUSY UNTIL 25:00", "UNTIL 25:00"),
         ] {
@@ -2971,6 +3224,165 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(doubts("状态 家人 忙到5点 篮球 忙").len(), 1);
+    }
+
+    #[test]
+    fn the_gateways_own_reply_forms_and_common_spellings_read_back_as_expiries() {
+        use super::super::StatusCode::{Busy, Free};
+        let until = |hour, minute| Some(Expiry::Until { hour, minute });
+        let tomorrow = |hour, minute| Some(Expiry::UntilTomorrow { hour, minute });
+        for (text, change, expiry) in [
+            // What the confirmations say, copied back.
+            (
+                "status friends busy until tomorrow 09:00",
+                builtin(Busy),
+                tomorrow(9, 0),
+            ),
+            (
+                "status family busy until 3pm today",
+                builtin(Busy),
+                until(15, 0),
+            ),
+            (
+                "status family busy until 15:00 today",
+                builtin(Busy),
+                until(15, 0),
+            ),
+            (
+                "status family free until 8:00am tomorrow",
+                builtin(Free),
+                tomorrow(8, 0),
+            ),
+            (
+                "status family busy until tomorrow 0900",
+                builtin(Busy),
+                tomorrow(9, 0),
+            ),
+            // Spellings of UNTIL, and TO after a built-in status.
+            ("status family busy til 15:00", builtin(Busy), until(15, 0)),
+            ("status family busy till 15:00", builtin(Busy), until(15, 0)),
+            (
+                "status family busy untill 15:00",
+                builtin(Busy),
+                until(15, 0),
+            ),
+            ("status family busy to 15:00", builtin(Busy), until(15, 0)),
+            ("status family busy to 5pm", builtin(Busy), until(17, 0)),
+            // Durations in words.
+            ("status family busy for an hour", builtin(Busy), minutes(60)),
+            ("status family busy for a day", builtin(Busy), minutes(1440)),
+            (
+                "status family busy for two hours",
+                builtin(Busy),
+                minutes(120),
+            ),
+            (
+                "status family busy for half an hour",
+                builtin(Busy),
+                minutes(30),
+            ),
+            (
+                "status family busy for ten minutes",
+                builtin(Busy),
+                minutes(10),
+            ),
+            (
+                "status family busy for an hour and a half",
+                builtin(Busy),
+                minutes(90),
+            ),
+            ("status family busy for 2h30", builtin(Busy), minutes(150)),
+            ("status family busy 2h30", builtin(Busy), minutes(150)),
+            // 24:00 is the midnight that ends the day.
+            ("status family busy until 24:00", builtin(Busy), until(0, 0)),
+            ("status family busy until 2400", builtin(Busy), until(0, 0)),
+            ("status family busy until 24", builtin(Busy), until(0, 0)),
+            ("状态 家人 忙到24点", builtin(Busy), until(0, 0)),
+            ("状态 家人 忙到24", builtin(Busy), until(0, 0)),
+            // Chinese: 至 as the replies write it, 明天, spaces from T9 handsets, 個.
+            ("状态 家人 忙 至15:00", builtin(Busy), until(15, 0)),
+            ("状态 家人 忙至15:00", builtin(Busy), until(15, 0)),
+            ("状态 家人 忙 到明天09:00", builtin(Busy), tomorrow(9, 0)),
+            ("状态 家人 忙 至明天09:00", builtin(Busy), tomorrow(9, 0)),
+            (
+                "状态 家人 忙 到明天 下午 三点",
+                builtin(Busy),
+                tomorrow(15, 0),
+            ),
+            ("状态 家人 忙 到 下午 三点", builtin(Busy), until(15, 0)),
+            ("状态 家人 忙 到下午三点", builtin(Busy), until(15, 0)),
+            ("状态 家人 忙 到今天下午5点", builtin(Busy), until(17, 0)),
+            ("状态 家人 忙 2個小時", builtin(Busy), minutes(120)),
+            ("状态 家人 忙 2个小時", builtin(Busy), minutes(120)),
+            ("状态 家人 忙 30分鐘", builtin(Busy), minutes(30)),
+            // After free text the same forms end it (they say they are times).
+            ("status family Lunch til 15:00", free("Lunch"), until(15, 0)),
+            (
+                "status family In Beijing until tomorrow 09:00",
+                free("In Beijing"),
+                tomorrow(9, 0),
+            ),
+            ("status family Gone for an hour", free("Gone"), minutes(60)),
+            ("状态 家人 出差至明天09:00", free("出差"), tomorrow(9, 0)),
+        ] {
+            assert_eq!(one_assignment(text), (change, expiry), "{text}");
+        }
+        // Text stays text: TO after free text, a bare hour after free text, words after FOR.
+        for text in [
+            "Went to Beijing",
+            "Went to 15:00 class",
+            "Went to 15:00",
+            "FREE TO TALK",
+            "Free for today",
+            "Working 9 til 5",
+            "Free for a while",
+            "推迟到明天",
+            "Busy tomorrow",
+            "Driving to 2nd street",
+        ] {
+            let command = format!("STATUS FAMILY {text}");
+            assert_eq!(one_assignment(&command), (free(text), None), "{command}");
+        }
+        let err = parse_normalized("status family busy until 24:01", "86").unwrap_err();
+        assert!(
+            matches!(err.kind, ParseErrorKind::Value(ValueError::BadTime { .. })),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_built_in_status_with_an_end_left_unsaid_is_refused_with_the_forms() {
+        for (text, bad) in [
+            ("status family busy until", "until"),
+            ("status family busy for", "for"),
+            ("status family busy for -2h", "for -2h"),
+            ("status family busy for +2h", "for +2h"),
+            ("status family busy til", "til"),
+            ("status family busy until tomorrow", "until tomorrow"),
+            ("status family busy until tomorrow.", "until tomorrow."),
+            ("status family busy until today", "until today"),
+            // Morning or evening: not guessed.
+            ("status family busy until tomorrow 9", "until tomorrow 9"),
+            ("状态 家人 忙 到明天", "到明天"),
+            ("状态 家人 忙到明天", "到明天"),
+            ("状态 家人 忙 至明天9点", "至明天9点"),
+            ("状态 家人 忙 到", "到"),
+            ("STATUS FAMILY BUSY FOR 2H, COLLEAGUES FREE UNTIL", "UNTIL"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::BadExpiry, "{text}: {err:?}");
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.usage, HelpTopic::Status, "{text}");
+        }
+        // Free text that ends so is text as before, and so is a quoted one.
+        for (text, status) in [
+            ("status family Wait until", "Wait until"),
+            ("status family Here until tomorrow", "Here until tomorrow"),
+            ("status family \"busy until\"", "busy until"),
+            ("status family busy for today", "busy for today"),
+        ] {
+            assert_eq!(one_assignment(text), (free(status), None), "{text}");
+        }
     }
 
     #[test]

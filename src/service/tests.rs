@@ -1695,3 +1695,37 @@ fn a_quoted_status_keeps_its_full_width_punctuation() {
     assert_eq!(mum.len(), 1, "{mum:?}");
     assert!(mum[0].contains("开会中，稍后回电？"), "{mum:?}");
 }
+
+#[test]
+fn the_confirmation_of_a_timed_status_reads_back_as_the_same_status() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    // At 14:30: what the reply says is what a subscriber may send back.
+    let r = b.send(OWNER, "status friends busy until tomorrow 09:00");
+    assert!(
+        r.starts_with("Set: FRIENDS sees BUSY until tomorrow 09:00."),
+        "{r}"
+    );
+    let r = b.send(OWNER, "STATUS FAMILY FREE UNTIL TOMORROW 15:00");
+    assert!(
+        r.starts_with("Set: FAMILY sees FREE until tomorrow 15:00."),
+        "{r}"
+    );
+    let r = b.send(OWNER, "状态 家人 忙 至明天09:00");
+    assert!(r.contains("至明天09:00"), "{r}");
+    let r = b.send(OWNER, "STATUS FAMILY BUSY UNTIL 24:00");
+    assert!(
+        r.starts_with("Set: FAMILY sees BUSY until midnight."),
+        "{r}"
+    );
+    let r = b.send(OWNER, "STATUS FAMILY BUSY TO 15:00");
+    assert!(r.starts_with("Set: FAMILY sees BUSY until 15:00."), "{r}");
+    // A dangling UNTIL is refused, and nothing is sent.
+    let before = b.all_updates().len();
+    let r = b.send(OWNER, "STATUS FAMILY BUSY UNTIL");
+    assert!(r.contains("not a time I can read"), "{r}");
+    let r = b.send(OWNER, "STATUS FAMILY BUSY UNTIL TOMORROW");
+    assert!(r.contains("not a time I can read"), "{r}");
+    assert_eq!(b.all_updates().len(), before);
+}
+
