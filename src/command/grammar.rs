@@ -613,6 +613,33 @@ fn assignments<'a>(
                 return fail(rest, ParseErrorKind::BadExpiry, bad, HelpTopic::Status);
             }
         }
+        if let (None, StatusChange::Set(StatusText::Free(text))) = (&comma, &a.status) {
+            let status_at = at(status);
+            if !status.starts_with('"') {
+                if let Some((word, fixed)) = status_typo(full, status_at, text.as_str(), a.expiry) {
+                    return fail(
+                        rest,
+                        ParseErrorKind::NearMiss { fixed },
+                        word,
+                        HelpTopic::Status,
+                    );
+                }
+                if let Some((group, fixed)) = group_for_status(full, status_at, typed, lang) {
+                    let word = target_token(typed).map_or("", |(_, t)| t);
+                    let kind = ParseErrorKind::NearMiss { fixed };
+                    match group {
+                        group @ GroupName::User(_) => doubts.push(Doubt {
+                            group,
+                            if_exists: true,
+                            error: error(kind, word),
+                        }),
+                        GroupName::Builtin(_) => {
+                            return fail(rest, kind, word, HelpTopic::Status);
+                        }
+                    }
+                }
+            }
+        }
         if let Some((target, offset)) = comma {
             let w = at(status) + offset;
             let comma = if lang == ZH { "，" } else { ", " };
@@ -753,6 +780,83 @@ fn near_miss(text: &str) -> bool {
                 || p.chars().count() == 1
                 || UNIT_WORDS.iter().any(|w| p.eq_ignore_ascii_case(w))
         })
+}
+
+/// English words one edit away from a built-in status word that people write meaning
+/// themselves (`TREE`, `BURY`, `DIVING`): never taken for a typo ([`status_typo`]).
+const REAL_WORDS: &[&str] = &[
+    "TREE", "FRET", "FRED", "FLEE", "FREED", "FREES", "FREER", "FEE", "BURY", "BUST", "BUSH",
+    "BUSS", "BUYS", "BUS", "DIVING", "MELTING", "OFFS",
+];
+
+/// The built-in status a one-word free-text status `text` (at `full[at..]`, with `expiry`)
+/// is a typo of, and the command with it put right: `STATUS FAMILY METING` is `STATUS FAMILY
+/// MEETING`, `BSY FOR 2H` `BUSY FOR 2H`. Conservative: ASCII letters only, exactly one edit
+/// (a swap of neighbours counts as one) from an English status word of four letters or more,
+/// at least four letters itself unless an expiry shows a status was meant (`BSY FOR 2H`), and
+/// not a word people write meaning itself ([`REAL_WORDS`]). Returns the word as typed and the
+/// command (the status word alone when the command is too long to quote back).
+fn status_typo<'a>(
+    full: &str,
+    at: usize,
+    text: &'a str,
+    expiry: Option<Expiry>,
+) -> Option<(&'a str, String)> {
+    let long_enough = text.len() >= 4 || (text.len() == 3 && expiry.is_some());
+    if !long_enough || !text.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let upper = text.to_ascii_uppercase();
+    if REAL_WORDS.contains(&upper.as_str()) || !full[at..].starts_with(text) {
+        return None;
+    }
+    let mut near = StatusCode::ALL
+        .iter()
+        .filter(|c| **c != StatusCode::InCall)
+        .flat_map(|c| c.words().iter())
+        .filter(|w| w.len() >= 4 && w.bytes().all(|b| b.is_ascii_alphabetic()))
+        .filter(|w| strsim::osa_distance(&upper, w) == 1);
+    let word = near.next()?;
+    if near.next().is_some() {
+        return None;
+    }
+    let fixed = format!("{}{word}{}", &full[..at], &full[at + text.len()..]);
+    let fixed = if fixed.chars().count() <= MAX_SUGGESTION_CHARS {
+        fixed
+    } else {
+        (*word).to_owned()
+    };
+    Some((text, fixed))
+}
+
+/// The group a free-text status `typed` (at `full[at..]`) starts with, and the command that
+/// sets the rest for both groups, when the rest is a built-in status (with any expiry):
+/// `STATUS FAMILY COLLEAGUES BUSY` meant FAMILY and COLLEAGUES to see BUSY, not FAMILY to see
+/// the text "COLLEAGUES BUSY"; it offers `STATUS FAMILY BUSY, COLLEAGUES BUSY`. Text that goes
+/// on in other words (`Friends over tonight`) is text. None when the command would be too long
+/// to quote back.
+fn group_for_status(
+    full: &str,
+    at: usize,
+    typed: &str,
+    lang: Option<Lang>,
+) -> Option<(GroupName, String)> {
+    let (word, after) = typed.split_once(' ')?;
+    let Ok(Target::Group(group)) = Target::try_from(word) else {
+        return None;
+    };
+    let after = after.trim_start();
+    match status_and_expiry(after, word) {
+        Ok(("", (StatusChange::Set(StatusText::Builtin(_)) | StatusChange::Clear, _))) => {}
+        _ => return None,
+    }
+    let comma = if lang == ZH { "，" } else { ", " };
+    let fixed = format!(
+        "{}{after}{comma}{typed}{}",
+        &full[..at],
+        &full[at + typed.len()..]
+    );
+    (fixed.chars().count() <= MAX_SUGGESTION_CHARS).then_some((group, fixed))
 }
 
 /// Where the free text that goes on at `full[from..]` (a part after a comma that is no
@@ -3380,6 +3484,99 @@ mod tests {
             ("status family Here until tomorrow", "Here until tomorrow"),
             ("status family \"busy until\"", "busy until"),
             ("status family busy for today", "busy for today"),
+        ] {
+            assert_eq!(one_assignment(text), (free(status), None), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_status_word_a_typo_away_gets_the_command_meant() {
+        for (text, bad, fixed) in [
+            ("STATUS FAMILY METING", "METING", "STATUS FAMILY MEETING"),
+            ("status family meting", "meting", "status family MEETING"),
+            (
+                "status family bsy for 2h",
+                "bsy",
+                "status family BUSY for 2h",
+            ),
+            ("STATUS FAMILY DRIVNG", "DRIVNG", "STATUS FAMILY DRIVING"),
+            (
+                "STATUS FAMILY BUSYY FOR 1H",
+                "BUSYY",
+                "STATUS FAMILY BUSY FOR 1H",
+            ),
+            (
+                "STATUS FAMILY FREE, COLLEAGUES MEETNIG",
+                "MEETNIG",
+                "STATUS FAMILY FREE, COLLEAGUES MEETING",
+            ),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(
+                err.kind,
+                ParseErrorKind::NearMiss {
+                    fixed: fixed.into()
+                },
+                "{text}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.usage, HelpTopic::Status, "{text}");
+        }
+        // Real words, short words without an expiry, two words, two edits, quotes: text.
+        for (text, status) in [
+            ("STATUS FAMILY Diving", "Diving"),
+            ("STATUS FAMILY tree", "tree"),
+            ("STATUS FAMILY Fred", "Fred"),
+            ("STATUS FAMILY bsy", "bsy"),
+            ("STATUS FAMILY meting room", "meting room"),
+            ("STATUS FAMILY metng", "metng"),
+            ("STATUS FAMILY \"meting\"", "meting"),
+            ("STATUS FAMILY buys", "buys"),
+        ] {
+            assert_eq!(one_assignment(text), (free(status), None), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_group_named_where_the_status_goes_gets_both_assignments_offered() {
+        for (text, bad, fixed) in [
+            (
+                "status family colleagues busy",
+                "colleagues",
+                "status family busy, colleagues busy",
+            ),
+            (
+                "STATUS FAMILY FRIENDS FREE UNTIL 5PM",
+                "FRIENDS",
+                "STATUS FAMILY FREE UNTIL 5PM, FRIENDS FREE UNTIL 5PM",
+            ),
+            ("状态 家人 同事 忙", "同事", "状态 家人 忙，同事 忙"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(
+                err.kind,
+                ParseErrorKind::NearMiss {
+                    fixed: fixed.into()
+                },
+                "{text}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+        }
+        // A group of the subscriber's own: a doubt for the service (text if there is none).
+        let ds = doubts("STATUS FAMILY WORK BUSY");
+        assert_eq!(ds.len(), 1, "{ds:?}");
+        assert!(ds[0].1, "asked about only if the group exists");
+        assert_eq!(
+            ds[0].2,
+            ParseErrorKind::NearMiss {
+                fixed: "STATUS FAMILY BUSY, WORK BUSY".into()
+            }
+        );
+        // A group word that goes on in other words is a text.
+        for (text, status) in [
+            ("STATUS FAMILY Friends over tonight", "Friends over tonight"),
+            ("STATUS FAMILY Family dinner", "Family dinner"),
+            ("STATUS FAMILY ALL BUSY", "ALL BUSY"),
         ] {
             assert_eq!(one_assignment(text), (free(status), None), "{text}");
         }

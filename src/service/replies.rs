@@ -439,6 +439,8 @@ fn invalid(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> St
             help(HelpTopic::General, lang)
         }
         (ParseErrorKind::Misspelt(fixed), _) => suggestion(bad, fixed, lang),
+        (ParseErrorKind::NearMiss { fixed }, Lang::En) => format!("Did you mean: {fixed}"),
+        (ParseErrorKind::NearMiss { fixed }, Lang::Zh) => format!("你是不是想发：{fixed}"),
         // Without the corrected command (it names a group in Chinese in an English reply, or
         // is long): what to do, in words.
         (ParseErrorKind::MissingComma { .. }, _) => invalid_in_full(
@@ -622,6 +624,19 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
         }
         (ParseErrorKind::MissingComma { fixed: None }, Lang::Zh) => {
             format!("是两个状态吗？请在“{bad}”前加逗号。如是一句话，请加引号。")
+        }
+        // A near miss inside a command: the command as meant; for a status, quotes for a text.
+        (ParseErrorKind::NearMiss { fixed }, Lang::En) if topic == HelpTopic::Status => {
+            format!("\"{bad}\"? Did you mean: {fixed}. A text? Put it in quotes.")
+        }
+        (ParseErrorKind::NearMiss { fixed }, Lang::En) => {
+            format!("\"{bad}\"? Did you mean: {fixed}")
+        }
+        (ParseErrorKind::NearMiss { fixed }, Lang::Zh) if topic == HelpTopic::Status => {
+            format!("“{bad}”？你是不是想发：{fixed}。如是一句话，请加引号。")
+        }
+        (ParseErrorKind::NearMiss { fixed }, Lang::Zh) => {
+            format!("“{bad}”？你是不是想发：{fixed}")
         }
         (ParseErrorKind::CommaInText { fixed: Some(f) }, Lang::En) => {
             format!("A status with a comma or ; must be in quotes: {f}")
@@ -1465,6 +1480,9 @@ mod tests {
             ParseErrorKind::MissingComma { fixed: None },
             ParseErrorKind::CommaInText { fixed: longest() },
             ParseErrorKind::CommaInText { fixed: None },
+            ParseErrorKind::NearMiss {
+                fixed: "S".repeat(crate::command::MAX_SUGGESTION_CHARS),
+            },
         ]);
         for kind in kinds {
             for usage in [HelpTopic::General, HelpTopic::Status, HelpTopic::Group] {

@@ -1729,3 +1729,39 @@ fn the_confirmation_of_a_timed_status_reads_back_as_the_same_status() {
     assert_eq!(b.all_updates().len(), before);
 }
 
+#[test]
+fn a_status_slip_gets_the_command_meant_and_changes_nothing() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    let r = b.send(OWNER, "STATUS FAMILY METING");
+    assert_eq!(
+        r,
+        "\"METING\"? Did you mean: STATUS FAMILY MEETING. A text? Put it in quotes."
+    );
+    let r = b.send(OWNER, "status family bsy for 2h");
+    assert!(
+        r.contains("Did you mean: status family BUSY for 2h."),
+        "{r}"
+    );
+    let r = b.send(OWNER, "STATUS FAMILY COLLEAGUES BUSY");
+    assert!(
+        r.contains("Did you mean: STATUS FAMILY BUSY, COLLEAGUES BUSY."),
+        "{r}"
+    );
+    let r = b.send(OWNER, "状态 家人 同事 忙");
+    assert!(r.contains("你是不是想发：状态 家人 忙，同事 忙"), "{r}");
+    // A group of one's own, named where the status goes: asked about only when it exists.
+    b.send(OWNER, "GROUP WORK ADD 13500135000");
+    let r = b.send(OWNER, "STATUS FAMILY WORK BUSY");
+    assert!(
+        r.contains("Did you mean: STATUS FAMILY BUSY, WORK BUSY."),
+        "{r}"
+    );
+    assert!(b.all_updates().is_empty(), "{:?}", b.all_updates());
+    let r = b.send(OWNER, "STATUS FAMILY GYM BUSY");
+    assert!(r.starts_with("Set: FAMILY sees GYM BUSY."), "{r}");
+    // A real word stays a text.
+    let r = b.send(OWNER, "STATUS FAMILY Diving");
+    assert!(r.starts_with("Set: FAMILY sees Diving."), "{r}");
+}
+
