@@ -218,7 +218,11 @@ fn misspelt(text: &str, first: &str, default_cc: &str) -> Option<String> {
     let mut near: Vec<(usize, &str)> = KEYWORDS
         .iter()
         .map(|k| (strsim::osa_distance(&word, k), *k))
-        .filter(|&(d, k)| d > 0 && d <= if k.len() <= 4 { 1 } else { 2 })
+        .filter(|&(d, k)| {
+            // `WHOIS` is `WHO` and two letters more: a keyword said with a word run on.
+            let run_on = word.starts_with(k) && word.len() <= k.len() + 2;
+            d > 0 && (d <= if k.len() <= 4 { 1 } else { 2 } || run_on)
+        })
         .collect();
     near.sort_by_key(|&(d, _)| d);
     near.into_iter().find_map(|(_, keyword)| {
@@ -458,6 +462,7 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
         ("DROP", EN, GroupAction::Drop),
         ("解散", ZH, GroupAction::Drop),
     ];
+    let input_all = input;
     let (rest, (lang, ())) = keyword(KW)(input)?;
     // A group name is never all digits: `GROUPS 2` is the second page of the list.
     if let Some(listed) = list_page(rest, lang, Command::Groups) {
@@ -481,6 +486,14 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
             return done(Command::GroupShow { group, page }, lang);
         }
         let Ok((args, (_, action))) = keyword(ACTIONS)(rest) else {
+            if let Some((verb, fixed)) = misspelt_verb(input_all, rest, default_cc) {
+                return fail(
+                    rest,
+                    ParseErrorKind::NearMiss { fixed },
+                    verb,
+                    HelpTopic::Group,
+                );
+            }
             return fail(rest, ParseErrorKind::UnknownOption, rest, HelpTopic::Group);
         };
         match action {
@@ -506,6 +519,29 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
         }
     };
     with_lang(lang, body(rest))
+}
+
+/// The English group verb the first word of `rest` (the part of the GROUP command `full`
+/// after its group) is a typo of (one edit, a swap of neighbours counting as one: `AD`,
+/// `ADDD`, `DLE`, `RENAM`), and the command with it put right, when that is a complete
+/// command: offered back, never carried out.
+fn misspelt_verb<'a>(full: &str, rest: &'a str, default_cc: &str) -> Option<(&'a str, String)> {
+    const VERBS: &[&str] = &["ADD", "DEL", "DELETE", "REMOVE", "RENAME", "DROP"];
+    let word = rest.split(' ').next().unwrap_or(rest);
+    if word.len() < 2 || !word.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let upper = word.to_ascii_uppercase();
+    let at = full.len() - rest.len();
+    VERBS
+        .iter()
+        .filter(|v| strsim::osa_distance(&upper, v) == 1)
+        .find_map(|verb| {
+            let fixed = format!("{}{verb}{}", &full[..at], &rest[word.len()..]);
+            let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
+            (complete && fixed.is_ascii() && fixed.chars().count() <= MAX_SUGGESTION_CHARS)
+                .then_some((word, fixed))
+        })
 }
 
 /// `STATUS` / `状态` [`<target> <status> [<expiry>]` separated by `,` `;` `、`].
@@ -3580,6 +3616,53 @@ mod tests {
         ] {
             assert_eq!(one_assignment(text), (free(status), None), "{text}");
         }
+    }
+
+    #[test]
+    fn a_group_verb_a_typo_away_gets_the_command_meant() {
+        for (text, bad, fixed) in [
+            (
+                "group family ad 13900139000",
+                "ad",
+                "group family ADD 13900139000",
+            ),
+            (
+                "GROUP FAMILY DLE 13900139000",
+                "DLE",
+                "GROUP FAMILY DEL 13900139000",
+            ),
+            (
+                "GROUP WORK RENAM OFFICE",
+                "RENAM",
+                "GROUP WORK RENAME OFFICE",
+            ),
+            ("GROUP WORK DORP", "DORP", "GROUP WORK DROP"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(
+                err.kind,
+                ParseErrorKind::NearMiss {
+                    fixed: fixed.into()
+                },
+                "{text}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.usage, HelpTopic::Group, "{text}");
+        }
+        // No complete command with it: as before.
+        let err = parse_normalized("GROUP FAMILY ADX", "86").unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::UnknownOption);
+        let err = parse_normalized("GROUP FAMILY HELLO 13900139000", "86").unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::UnknownOption);
+    }
+
+    #[test]
+    fn a_keyword_with_a_word_run_on_gets_the_command_meant() {
+        let err = parse_normalized("whois 13800138000", "86").unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::Misspelt("WHO 13800138000".into()));
+        assert_eq!(err.bad, "whois");
+        let err = parse_normalized("WHOIS", "86").unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::UnknownCommand, "{err:?}");
     }
 
     #[test]

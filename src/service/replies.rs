@@ -173,6 +173,14 @@ pub enum Text {
     },
     /// The subscriber has no such group.
     NoSuchGroup(Label),
+    /// The subscriber has no such group, and `near` is one of theirs a typo away
+    /// (`STATUS FAMLY FREE`).
+    NoSuchGroupNear {
+        /// The group as named.
+        group: Label,
+        /// The group probably meant.
+        near: Label,
+    },
     /// STATUS set; `told` contacts will get an update; `deferred_until` when the hourly quota
     /// holds updates back.
     StatusSet {
@@ -1019,6 +1027,16 @@ impl Text {
                 format!("You have no group {}. GROUPS lists yours.", g.render(lang))
             }
             Text::NoSuchGroup(g) => format!("你没有分组{}。发送“分组”查看。", g.render(lang)),
+            Text::NoSuchGroupNear { group, near } if en => format!(
+                "You have no group {}. Did you mean {}? GROUPS lists yours.",
+                group.render(lang),
+                near.render(lang)
+            ),
+            Text::NoSuchGroupNear { group, near } => format!(
+                "你没有分组{}。是不是{}？发送“分组”查看。",
+                group.render(lang),
+                near.render(lang)
+            ),
             Text::StatusSet {
                 lines: ls,
                 told,
@@ -1557,6 +1575,10 @@ mod tests {
                 members: 200,
             },
             Text::NoSuchGroup(user16.clone()),
+            Text::NoSuchGroupNear {
+                group: user16.clone(),
+                near: user16.clone(),
+            },
             Text::WhoUnknown(LONG_NUMBER.into()),
             Text::WhoSelf,
             Text::Stopped(LONG_NUMBER.into()),

@@ -1765,3 +1765,30 @@ fn a_status_slip_gets_the_command_meant_and_changes_nothing() {
     assert!(r.starts_with("Set: FAMILY sees Diving."), "{r}");
 }
 
+#[test]
+fn a_group_a_typo_away_from_one_of_the_senders_is_offered() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    let r = b.send(OWNER, "STATUS FAMLY FREE");
+    assert_eq!(
+        r,
+        "You have no group FAMLY. Did you mean FAMILY? GROUPS lists yours."
+    );
+    b.send(OWNER, "GROUP WORK ADD 13500135000");
+    let r = b.send(OWNER, "STATUS WROK FREE");
+    assert!(
+        r.starts_with("You have no group WROK. Did you mean WORK?"),
+        "{r}"
+    );
+    let r = b.send(OWNER, "GROUP WROK");
+    assert!(
+        r.starts_with("You have no group WROK. Did you mean WORK?"),
+        "{r}"
+    );
+    // Nothing near: as before.
+    let r = b.send(OWNER, "STATUS GOLF FREE");
+    assert_eq!(r, "You have no group GOLF. GROUPS lists yours.");
+    let r = b.send(OWNER, "状态 FAMLY 忙");
+    assert!(r.contains("是不是家人"), "{r}");
+    assert!(b.all_updates().is_empty());
+}
