@@ -548,6 +548,12 @@ fn misspelt_verb<'a>(full: &str, rest: &'a str, default_cc: &str) -> Option<(&'a
 pub fn status(input: &str) -> PResult<'_, Parsed> {
     const KW: &[Kw<()>] = &[("STATUS", EN, ()), ("状态", ZH, ())];
     let (rest, (lang, ())) = keyword(KW)(input)?;
+    // `STATUS: FAMILY: FREE` (`STATUS：FAMILY：FREE` folded): a colon after the keyword or the
+    // target is a separator as a space is (see `assignment_and_status`).
+    let rest = match rest.strip_prefix(':') {
+        Some(after) => after.trim_start_matches(' '),
+        None => rest,
+    };
     // A target is never all digits: `STATUS 2` is the second page of the list.
     if let Some(listed) = list_page(rest, lang, Command::StatusShow) {
         return listed;
@@ -1014,9 +1020,9 @@ fn expiry_end(input: &str) -> PResult<'_, ()> {
     end_of_segment(rest)
 }
 
-/// A target word: up to a space, separator or quote.
+/// A target word: up to a space, separator, quote or colon (`FAMILY: FREE`).
 fn target_token(input: &str) -> PResult<'_, &str> {
-    take_while1(|c: char| c != ' ' && c != '"' && !is_sep(c)).parse(input)
+    take_while1(|c: char| c != ' ' && c != '"' && c != ':' && !is_sep(c)).parse(input)
 }
 
 /// The target a token names, or a committed error quoting it.
@@ -1057,6 +1063,12 @@ fn assignment_and_status(input: &str) -> PResult<'_, (StatusAssignment, &str)> {
     };
     let (rest, target) = if let Some(after_space) = rest.strip_prefix(' ') {
         (after_space, to_target(token, input)?)
+    } else if let Some(after_colon) = rest.strip_prefix(':') {
+        // `FAMILY:FREE`, `家人：忙`: the colon people put between a name and what it gets.
+        (
+            after_colon.trim_start_matches(' '),
+            to_target(token, input)?,
+        )
     } else if let Some((target, len)) = glued_target(token) {
         (&input[len..], target)
     } else {
@@ -3663,6 +3675,22 @@ mod tests {
         assert_eq!(err.bad, "whois");
         let err = parse_normalized("WHOIS", "86").unwrap_err();
         assert_eq!(err.kind, ParseErrorKind::UnknownCommand, "{err:?}");
+    }
+
+    #[test]
+    fn a_colon_after_the_status_keyword_or_the_target_is_a_separator() {
+        use super::super::StatusCode::{Busy, Free};
+        for (text, change) in [
+            ("STATUS:FAMILY:FREE", builtin(Free)),
+            ("STATUS: FAMILY: FREE", builtin(Free)),
+            ("STATUS FAMILY:FREE", builtin(Free)),
+            ("状态:家人:忙", builtin(Busy)),
+            ("STATUS FAMILY Meeting: room 5", free("Meeting: room 5")),
+        ] {
+            assert_eq!(one_assignment(text), (change, None), "{text}");
+        }
+        let normalized = normalize::normalize("STATUS：FAMILY：FREE");
+        assert_eq!(one_assignment(&normalized), (builtin(Free), None));
     }
 
     #[test]
