@@ -793,7 +793,27 @@ fn dangling(text: &str, until: bool) -> bool {
         });
     let signed =
         text.starts_with(['-', '+']) && text[1..].starts_with(|c: char| c.is_ascii_digit());
-    text.trim_end_matches(['.', '!', '?', '。']).is_empty() || signed || day
+    text.trim_end_matches(['.', '!', '?', '。']).is_empty()
+        || signed
+        || day
+        || (until && dated(text))
+}
+
+/// Whether `text` starts with a date in the form the gateway's replies name a later day
+/// (`Dec 7 17:00`, `12月7日17:00`): not read as an expiry (there is none past tomorrow but
+/// FOR), so after a built-in status it is refused rather than sent as a text that looks timed.
+fn dated(text: &str) -> bool {
+    const MONTHS: &[&str] = &[
+        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+    ];
+    let english = text.split_once(' ').is_some_and(|(month, rest)| {
+        MONTHS.iter().any(|m| month.eq_ignore_ascii_case(m))
+            && rest.starts_with(|c: char| c.is_ascii_digit())
+    });
+    let digits = text.trim_start_matches(|c: char| c.is_ascii_digit());
+    let chinese =
+        digits.len() < text.len() && text.len() - digits.len() <= 2 && digits.starts_with('月');
+    english || chinese
 }
 
 /// Whether `text`, after an expiry keyword, looks like a time or duration gone wrong: it
@@ -3520,6 +3540,9 @@ mod tests {
             ("状态 家人 忙 至明天9点", "至明天9点"),
             ("状态 家人 忙 到", "到"),
             ("STATUS FAMILY BUSY FOR 2H, COLLEAGUES FREE UNTIL", "UNTIL"),
+            // A later day as the replies name it: no expiry form, so no text that looks timed.
+            ("status family busy until Dec 7 17:00", "until Dec 7 17:00"),
+            ("状态 家人 忙 至12月7日17:00", "至12月7日17:00"),
         ] {
             let err = parse_normalized(text, "86").unwrap_err();
             assert_eq!(err.kind, ParseErrorKind::BadExpiry, "{text}: {err:?}");
@@ -3532,6 +3555,11 @@ mod tests {
             ("status family Here until tomorrow", "Here until tomorrow"),
             ("status family \"busy until\"", "busy until"),
             ("status family busy for today", "busy for today"),
+            (
+                "status family Back until Dec 7 17:00",
+                "Back until Dec 7 17:00",
+            ),
+            ("status family busy until May", "busy until May"),
         ] {
             assert_eq!(one_assignment(text), (free(status), None), "{text}");
         }
