@@ -628,7 +628,8 @@ fn expiries_in_every_form() {
         "FOR 31D",
         "UNTIL 25:00",
         "UNTIL 12:61",
-        "到24:00",
+        // `到24:00` is midnight (a reading the slips review asked for); a minute past is none.
+        "到24:01",
         "FOR 1.33H",
         "FOR 30D 1M",
         "UNTIL 25.00",

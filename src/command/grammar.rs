@@ -218,7 +218,11 @@ fn misspelt(text: &str, first: &str, default_cc: &str) -> Option<String> {
     let mut near: Vec<(usize, &str)> = KEYWORDS
         .iter()
         .map(|k| (strsim::osa_distance(&word, k), *k))
-        .filter(|&(d, k)| d > 0 && d <= if k.len() <= 4 { 1 } else { 2 })
+        .filter(|&(d, k)| {
+            // `WHOIS` is `WHO` and two letters more: a keyword said with a word run on.
+            let run_on = word.starts_with(k) && word.len() <= k.len() + 2;
+            d > 0 && (d <= if k.len() <= 4 { 1 } else { 2 } || run_on)
+        })
         .collect();
     near.sort_by_key(|&(d, _)| d);
     near.into_iter().find_map(|(_, keyword)| {
@@ -556,6 +560,7 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
         ("DROP", EN, GroupAction::Drop),
         ("解散", ZH, GroupAction::Drop),
     ];
+    let input_all = input;
     let (rest, (lang, ())) = keyword(KW)(input)?;
     // A group name is never all digits: `GROUPS 2` is the second page of the list.
     if let Some(listed) = list_page(rest, lang, Command::Groups) {
@@ -579,6 +584,14 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
             return done(Command::GroupShow { group, page }, lang);
         }
         let Ok((args, (_, action))) = keyword(ACTIONS)(rest) else {
+            if let Some((verb, fixed)) = misspelt_verb(input_all, rest, default_cc) {
+                return fail(
+                    rest,
+                    ParseErrorKind::NearMiss { fixed },
+                    verb,
+                    HelpTopic::Group,
+                );
+            }
             return fail(rest, ParseErrorKind::UnknownOption, rest, HelpTopic::Group);
         };
         match action {
@@ -606,10 +619,39 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     with_lang(lang, body(rest))
 }
 
+/// The English group verb the first word of `rest` (the part of the GROUP command `full`
+/// after its group) is a typo of (one edit, a swap of neighbours counting as one: `AD`,
+/// `ADDD`, `DLE`, `RENAM`), and the command with it put right, when that is a complete
+/// command: offered back, never carried out.
+fn misspelt_verb<'a>(full: &str, rest: &'a str, default_cc: &str) -> Option<(&'a str, String)> {
+    const VERBS: &[&str] = &["ADD", "DEL", "DELETE", "REMOVE", "RENAME", "DROP"];
+    let word = rest.split(' ').next().unwrap_or(rest);
+    if word.len() < 2 || !word.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let upper = word.to_ascii_uppercase();
+    let at = full.len() - rest.len();
+    VERBS
+        .iter()
+        .filter(|v| strsim::osa_distance(&upper, v) == 1)
+        .find_map(|verb| {
+            let fixed = format!("{}{verb}{}", &full[..at], &rest[word.len()..]);
+            let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
+            (complete && fixed.is_ascii() && fixed.chars().count() <= MAX_SUGGESTION_CHARS)
+                .then_some((word, fixed))
+        })
+}
+
 /// `STATUS` / `状态` [`<target> <status> [<expiry>]` separated by `,` `;` `、`].
 pub fn status(input: &str) -> PResult<'_, Parsed> {
     const KW: &[Kw<()>] = &[("STATUS", EN, ()), ("状态", ZH, ())];
     let (rest, (lang, ())) = keyword(KW)(input)?;
+    // `STATUS: FAMILY: FREE` (`STATUS：FAMILY：FREE` folded): a colon after the keyword or the
+    // target is a separator as a space is (see `assignment_and_status`).
+    let rest = match rest.strip_prefix(':') {
+        Some(after) => after.trim_start_matches(' '),
+        None => rest,
+    };
     // A target is never all digits: `STATUS 2` is the second page of the list.
     if let Some(listed) = list_page(rest, lang, Command::StatusShow) {
         return listed;
@@ -711,6 +753,33 @@ fn assignments<'a>(
                 return fail(rest, ParseErrorKind::BadExpiry, bad, HelpTopic::Status);
             }
         }
+        if let (None, StatusChange::Set(StatusText::Free(text))) = (&comma, &a.status) {
+            let status_at = at(status);
+            if !status.starts_with('"') {
+                if let Some((word, fixed)) = status_typo(full, status_at, text.as_str(), a.expiry) {
+                    return fail(
+                        rest,
+                        ParseErrorKind::NearMiss { fixed },
+                        word,
+                        HelpTopic::Status,
+                    );
+                }
+                if let Some((group, fixed)) = group_for_status(full, status_at, typed, lang) {
+                    let word = target_token(typed).map_or("", |(_, t)| t);
+                    let kind = ParseErrorKind::NearMiss { fixed };
+                    match group {
+                        group @ GroupName::User(_) => doubts.push(Doubt {
+                            group,
+                            if_exists: true,
+                            error: error(kind, word),
+                        }),
+                        GroupName::Builtin(_) => {
+                            return fail(rest, kind, word, HelpTopic::Status);
+                        }
+                    }
+                }
+            }
+        }
         if let Some((target, offset)) = comma {
             let w = at(status) + offset;
             let comma = if lang == ZH { "，" } else { ", " };
@@ -762,14 +831,15 @@ fn assignments<'a>(
 }
 
 /// The expiry keyword and what follows it in `text`, an unquoted free-text status without
-/// expiry, when `text` is a built-in status word (or CLEAR), then `UNTIL` / `TILL` / `FOR`
-/// / `到` / `直到` and something starting with a digit that no expiry form takes (`BUSY
-/// UNTIL 5 30`, `BUSY FOR 5X`, `忙到5点多`): a near miss of an expiry, refused rather than
+/// expiry, when `text` is a built-in status word (or CLEAR), then `UNTIL` / `TILL` / `TIL` /
+/// `UNTILL` / `FOR` / `到` / `至` / `直到` and something starting with a digit that no expiry
+/// form takes (`BUSY UNTIL 5 30`, `BUSY FOR 5X`, `忙到5点多`) or nothing that says when
+/// ([`dangling`]: `BUSY UNTIL`, `BUSY FOR -2H`, `忙到明天`): a near miss of an expiry, refused rather than
 /// sent to contacts as a lasting text. Text that goes on in words (`BUSY UNTIL 5 PMs`, `BUSY
 /// FOR 2 MORE HOURS`: a part of three or more letters without a digit) and a number too long
 /// for any time or duration (`BUSY UNTIL 15000`) stay text, as before.
 fn near_expiry(text: &str) -> Option<&str> {
-    const KEYWORDS: &[&str] = &["UNTIL", "TILL", "FOR", "直到", "到"];
+    const KEYWORDS: &[&str] = &["UNTILL", "UNTIL", "TILL", "TIL", "FOR", "直到", "到", "至"];
     let clear: &[&str] = &["CLEAR", "清除"];
     let words = StatusCode::ALL
         .iter()
@@ -797,12 +867,51 @@ fn near_expiry(text: &str) -> Option<&str> {
             if english && (!spaced || en_boundary(rest).is_err()) {
                 continue;
             }
-            if near_miss(rest.trim_start_matches(' ')) {
+            let rest = rest.trim_start_matches(' ');
+            if near_miss(rest) || dangling(rest, *keyword != "FOR") {
                 return Some(keyword_at.trim_end());
             }
         }
     }
     None
+}
+
+/// Whether `text`, after an expiry keyword of a built-in status, leaves the expiry unsaid or
+/// unreadable: nothing (`BUSY UNTIL`, `BUSY FOR`), a signed number (`BUSY FOR -2H`), or a
+/// day without a time that says which (`BUSY UNTIL TOMORROW`, `忙到明天`, `UNTIL TOMORROW 9`:
+/// morning or evening; `TOMORROW 09:00` is read), the last after `UNTIL` / `到` only (`FREE
+/// FOR TODAY` is a text). A subscriber means some end by these, and none is guessed: the reply
+/// shows the forms.
+fn dangling(text: &str, until: bool) -> bool {
+    let day = until
+        && ["TOMORROW", "TODAY", "明天", "今天"].iter().any(|d| {
+            text.get(..d.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(d))
+                && (!d.is_ascii() || en_boundary(&text[d.len()..]).is_ok())
+        });
+    let signed =
+        text.starts_with(['-', '+']) && text[1..].starts_with(|c: char| c.is_ascii_digit());
+    text.trim_end_matches(['.', '!', '?', '。']).is_empty()
+        || signed
+        || day
+        || (until && dated(text))
+}
+
+/// Whether `text` starts with a date in the form the gateway's replies name a later day
+/// (`Dec 7 17:00`, `12月7日17:00`): not read as an expiry (there is none past tomorrow but
+/// FOR), so after a built-in status it is refused rather than sent as a text that looks timed.
+fn dated(text: &str) -> bool {
+    const MONTHS: &[&str] = &[
+        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+    ];
+    let english = text.split_once(' ').is_some_and(|(month, rest)| {
+        MONTHS.iter().any(|m| month.eq_ignore_ascii_case(m))
+            && rest.starts_with(|c: char| c.is_ascii_digit())
+    });
+    let digits = text.trim_start_matches(|c: char| c.is_ascii_digit());
+    let chinese =
+        digits.len() < text.len() && text.len() - digits.len() <= 2 && digits.starts_with('月');
+    english || chinese
 }
 
 /// Whether `text`, after an expiry keyword, looks like a time or duration gone wrong: it
@@ -831,6 +940,83 @@ fn near_miss(text: &str) -> bool {
                 || p.chars().count() == 1
                 || UNIT_WORDS.iter().any(|w| p.eq_ignore_ascii_case(w))
         })
+}
+
+/// English words one edit away from a built-in status word that people write meaning
+/// themselves (`TREE`, `BURY`, `DIVING`): never taken for a typo ([`status_typo`]).
+const REAL_WORDS: &[&str] = &[
+    "TREE", "FRET", "FRED", "FLEE", "FREED", "FREES", "FREER", "FEE", "BURY", "BUST", "BUSH",
+    "BUSS", "BUYS", "BUS", "DIVING", "MELTING", "OFFS",
+];
+
+/// The built-in status a one-word free-text status `text` (at `full[at..]`, with `expiry`)
+/// is a typo of, and the command with it put right: `STATUS FAMILY METING` is `STATUS FAMILY
+/// MEETING`, `BSY FOR 2H` `BUSY FOR 2H`. Conservative: ASCII letters only, exactly one edit
+/// (a swap of neighbours counts as one) from an English status word of four letters or more,
+/// at least four letters itself unless an expiry shows a status was meant (`BSY FOR 2H`), and
+/// not a word people write meaning itself ([`REAL_WORDS`]). Returns the word as typed and the
+/// command (the status word alone when the command is too long to quote back).
+fn status_typo<'a>(
+    full: &str,
+    at: usize,
+    text: &'a str,
+    expiry: Option<Expiry>,
+) -> Option<(&'a str, String)> {
+    let long_enough = text.len() >= 4 || (text.len() == 3 && expiry.is_some());
+    if !long_enough || !text.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let upper = text.to_ascii_uppercase();
+    if REAL_WORDS.contains(&upper.as_str()) || !full[at..].starts_with(text) {
+        return None;
+    }
+    let mut near = StatusCode::ALL
+        .iter()
+        .filter(|c| **c != StatusCode::InCall)
+        .flat_map(|c| c.words().iter())
+        .filter(|w| w.len() >= 4 && w.bytes().all(|b| b.is_ascii_alphabetic()))
+        .filter(|w| strsim::osa_distance(&upper, w) == 1);
+    let word = near.next()?;
+    if near.next().is_some() {
+        return None;
+    }
+    let fixed = format!("{}{word}{}", &full[..at], &full[at + text.len()..]);
+    let fixed = if fixed.chars().count() <= MAX_SUGGESTION_CHARS {
+        fixed
+    } else {
+        (*word).to_owned()
+    };
+    Some((text, fixed))
+}
+
+/// The group a free-text status `typed` (at `full[at..]`) starts with, and the command that
+/// sets the rest for both groups, when the rest is a built-in status (with any expiry):
+/// `STATUS FAMILY COLLEAGUES BUSY` meant FAMILY and COLLEAGUES to see BUSY, not FAMILY to see
+/// the text "COLLEAGUES BUSY"; it offers `STATUS FAMILY BUSY, COLLEAGUES BUSY`. Text that goes
+/// on in other words (`Friends over tonight`) is text. None when the command would be too long
+/// to quote back.
+fn group_for_status(
+    full: &str,
+    at: usize,
+    typed: &str,
+    lang: Option<Lang>,
+) -> Option<(GroupName, String)> {
+    let (word, after) = typed.split_once(' ')?;
+    let Ok(Target::Group(group)) = Target::try_from(word) else {
+        return None;
+    };
+    let after = after.trim_start();
+    match status_and_expiry(after, word) {
+        Ok(("", (StatusChange::Set(StatusText::Builtin(_)) | StatusChange::Clear, _))) => {}
+        _ => return None,
+    }
+    let comma = if lang == ZH { "，" } else { ", " };
+    let fixed = format!(
+        "{}{after}{comma}{typed}{}",
+        &full[..at],
+        &full[at + typed.len()..]
+    );
+    (fixed.chars().count() <= MAX_SUGGESTION_CHARS).then_some((group, fixed))
 }
 
 /// Where the free text that goes on at `full[from..]` (a part after a comma that is no
@@ -952,9 +1138,9 @@ fn expiry_end(input: &str) -> PResult<'_, ()> {
     end_of_segment(rest)
 }
 
-/// A target word: up to a space, separator or quote.
+/// A target word: up to a space, separator, quote or colon (`FAMILY: FREE`).
 fn target_token(input: &str) -> PResult<'_, &str> {
-    take_while1(|c: char| c != ' ' && c != '"' && !is_sep(c)).parse(input)
+    take_while1(|c: char| c != ' ' && c != '"' && c != ':' && !is_sep(c)).parse(input)
 }
 
 /// The target a token names, or a committed error quoting it.
@@ -995,6 +1181,12 @@ fn assignment_and_status(input: &str) -> PResult<'_, (StatusAssignment, &str)> {
     };
     let (rest, target) = if let Some(after_space) = rest.strip_prefix(' ') {
         (after_space, to_target(token, input)?)
+    } else if let Some(after_colon) = rest.strip_prefix(':') {
+        // `FAMILY:FREE`, `家人：忙`: the colon people put between a name and what it gets.
+        (
+            after_colon.trim_start_matches(' '),
+            to_target(token, input)?,
+        )
     } else if let Some((target, len)) = glued_target(token) {
         (&input[len..], target)
     } else {
@@ -1152,6 +1344,8 @@ enum RawExpiry {
     /// An hour of 1 to 12 typed bare (`UNTIL 5`, `到5点`): either half of the day, the service
     /// takes the next ([`Expiry::UntilEither`]).
     Either(u64, u64),
+    /// A time of day on the next day (`UNTIL TOMORROW 09:00`, `到明天9:00`).
+    Tomorrow(u64, u64),
 }
 
 impl RawExpiry {
@@ -1161,8 +1355,11 @@ impl RawExpiry {
             RawExpiry::PartMinute => Err(ValueError::PartMinute {
                 text: text.to_owned(),
             }),
+            // `24:00` is the midnight that ends the day, as people write it.
+            RawExpiry::Until(24, 0) => Expiry::until(0, 0, text),
             RawExpiry::Until(h, m) => Expiry::until(h, m, text),
             RawExpiry::Either(h, m) => Expiry::until_either(h, m, text),
+            RawExpiry::Tomorrow(h, m) => Expiry::until_tomorrow(h, m, text),
         }
     }
 
@@ -1199,6 +1396,16 @@ impl RawExpiry {
                     .map(|m| total.saturating_add(m))
             })
             .map_or(RawExpiry::PartMinute, RawExpiry::For)
+    }
+
+    /// This time of day on the next day (`TOMORROW 09:00`, `明天下午3点`); none for an hour
+    /// that may be on either half of the day (`TOMORROW 9`: morning or evening is a guess)
+    /// nor for a duration.
+    fn tomorrow(self) -> Option<RawExpiry> {
+        match self {
+            RawExpiry::Until(h, m) => Some(RawExpiry::Tomorrow(h, m)),
+            _ => None,
+        }
     }
 
     /// A time read on a 12-hour clock with its AM (`pm` false) or PM: 12AM is midnight, 12PM
@@ -1530,29 +1737,188 @@ fn en_keyword_expiry_with(input: &str, bare: bool) -> PResult<'_, RawExpiry> {
     alt((
         |i| {
             let (i, _) = (tag_no_case("FOR"), space0).parse(i)?;
-            en_duration(i)
+            alt((en_duration, en_word_duration)).parse(i)
         },
         |i| {
-            let (i, _) = (alt((tag_no_case("UNTIL"), tag_no_case("TILL"))), space0).parse(i)?;
-            if let Ok((i, time)) = named_time(i) {
-                return Ok((i, time));
+            // `TIL` and `UNTILL` are how `UNTIL` / `TILL` are often typed.
+            let (i, _) = (
+                alt((
+                    tag_no_case("UNTILL"),
+                    tag_no_case("UNTIL"),
+                    tag_no_case("TILL"),
+                    tag_no_case("TIL"),
+                )),
+                space0,
+            )
+                .parse(i)?;
+            en_until_time(i, bare, bare)
+        },
+        // `BUSY TO 15:00`: after a built-in status only (`Went to Beijing` is text), and only a
+        // time that says it is one (a colon, AM / PM, NOON): `DRIVING TO 5` may be a place.
+        |i| {
+            if !bare {
+                return no(i);
             }
-            if let Ok((after, time)) = clock(i) {
-                let (after, pm) = opt(meridiem).parse(after)?;
-                if !bare && pm.is_none() && dotted_number(i) {
-                    return no(i);
-                }
-                return Ok((after, pm.map_or(time, |pm| time.twelve_hour(pm))));
-            }
-            let (i, time) = bare_clock(i)?;
-            match meridiem(i) {
-                Ok((i, pm)) => Ok((i, time.twelve_hour(pm))),
-                Err(_) if bare => Ok((i, time)),
-                Err(e) => Err(e),
-            }
+            let (i, _) = (tag_no_case("TO"), space1).parse(i)?;
+            en_until_time(i, true, false)
         },
     ))
     .parse(input)
+}
+
+/// `TODAY` / `TOMORROW` as a word, then what follows it.
+fn en_day(input: &str) -> PResult<'_, bool> {
+    let (i, tomorrow) = alt((
+        value(true, tag_no_case("TOMORROW")),
+        value(false, tag_no_case("TODAY")),
+    ))
+    .parse(input)?;
+    let (i, ()) = en_boundary(i)?;
+    Ok((i, tomorrow))
+}
+
+/// The time after `UNTIL`: [`en_time`], possibly with its day before or after it (`TOMORROW
+/// 09:00`, `8:00AM TOMORROW`, `3PM TODAY`, the forms the gateway's replies are written in).
+/// `TODAY` changes nothing (the next such time is today's, unless it has passed); with
+/// `TOMORROW` a time that may be on either half of the day (`TOMORROW 9`) is none.
+fn en_until_time(input: &str, bare: bool, bare_clock_ok: bool) -> PResult<'_, RawExpiry> {
+    let on_day = |time: RawExpiry, tomorrow: bool, i| match tomorrow {
+        false => Ok((i, time)),
+        true => match time.tomorrow() {
+            Some(time) => Ok((i, time)),
+            None => no(i),
+        },
+    };
+    if let Ok((i, tomorrow)) = en_day(input) {
+        let (i, _) = space1(i)?;
+        let (i, time) = en_time(i, bare, bare_clock_ok)?;
+        return on_day(time, tomorrow, i);
+    }
+    let (i, time) = en_time(input, bare, bare_clock_ok)?;
+    match preceded_space1(en_day).parse(i) {
+        Ok((after, tomorrow)) => on_day(time, tomorrow, after),
+        Err(_) => Ok((i, time)),
+    }
+}
+
+/// A time of day in English: `NOON`, `15:00`, `15.00`, `5PM`, `5:30 pm`, and with
+/// `bare_clock_ok` `1500`, `15`, `5` (the last only with `bare`: see
+/// [`en_keyword_expiry_with`]).
+fn en_time(i: &str, bare: bool, bare_clock_ok: bool) -> PResult<'_, RawExpiry> {
+    if let Ok((i, time)) = named_time(i) {
+        return Ok((i, time));
+    }
+    if let Ok((after, time)) = clock(i) {
+        let (after, pm) = opt(meridiem).parse(after)?;
+        if !bare && pm.is_none() && dotted_number(i) {
+            return no(i);
+        }
+        return Ok((after, pm.map_or(time, |pm| time.twelve_hour(pm))));
+    }
+    let (i, time) = bare_clock(i)?;
+    match meridiem(i) {
+        Ok((i, pm)) => Ok((i, time.twelve_hour(pm))),
+        Err(_) if bare && bare_clock_ok => Ok((i, time)),
+        Err(e) => Err(e),
+    }
+}
+
+/// A duration in words after `FOR`: `AN HOUR`, `A DAY`, `TWO HOURS`, `TEN MINUTES`, `HALF
+/// AN HOUR`, `AN HOUR AND A HALF`; then possibly smaller parts in digits (`AN HOUR 30M`).
+fn en_word_duration(input: &str) -> PResult<'_, RawExpiry> {
+    const NUMBERS: &[(&str, u64)] = &[
+        ("AN", 1),
+        ("A", 1),
+        ("ONE", 1),
+        ("TWO", 2),
+        ("THREE", 3),
+        ("FOUR", 4),
+        ("FIVE", 5),
+        ("SIX", 6),
+        ("SEVEN", 7),
+        ("EIGHT", 8),
+        ("NINE", 9),
+        ("TEN", 10),
+        ("ELEVEN", 11),
+        ("TWELVE", 12),
+        ("FIFTEEN", 15),
+        ("TWENTY", 20),
+        ("THIRTY", 30),
+        ("FORTY", 40),
+        ("FORTY-FIVE", 45),
+        ("FIFTY", 50),
+    ];
+    let half = Amount {
+        whole: 0,
+        numer: 1,
+        denom: 2,
+    };
+    let half_an: PResult<'_, _> = (
+        tag_no_case("HALF"),
+        space1,
+        alt((tag_no_case("AN"), tag_no_case("A"))),
+    )
+        .parse(input);
+    let (i, amount) = match half_an {
+        Ok((i, _)) => (i, half),
+        Err(_) => {
+            let word = input.split(' ').next().unwrap_or("");
+            let Some(&(w, n)) = NUMBERS.iter().find(|(w, _)| w.eq_ignore_ascii_case(word)) else {
+                return no(input);
+            };
+            (&input[w.len()..], Amount::whole(n))
+        }
+    };
+    let (i, _) = space1(i)?;
+    let (i, unit) = alt((
+        value(
+            DurationUnit::Minutes,
+            alt((
+                tag_no_case("MINUTES"),
+                tag_no_case("MINUTE"),
+                tag_no_case("MINS"),
+                tag_no_case("MIN"),
+            )),
+        ),
+        value(
+            DurationUnit::Hours,
+            alt((
+                tag_no_case("HOURS"),
+                tag_no_case("HOUR"),
+                tag_no_case("HRS"),
+                tag_no_case("HR"),
+            )),
+        ),
+        value(
+            DurationUnit::Days,
+            alt((tag_no_case("DAYS"), tag_no_case("DAY"))),
+        ),
+    ))
+    .parse(i)?;
+    let (i, ()) = en_boundary(i)?;
+    // `AN HOUR AND A HALF`.
+    let and_a_half: PResult<'_, _> = (
+        space1,
+        tag_no_case("AND"),
+        space1,
+        tag_no_case("A"),
+        space1,
+        tag_no_case("HALF"),
+        en_boundary,
+    )
+        .parse(i);
+    let (i, amount) = match and_a_half {
+        Ok((after, _)) => match amount.and_a_half() {
+            Some(amount) => (after, amount),
+            None => return no(input),
+        },
+        Err(_) => (i, amount),
+    };
+    let (i, parts) = falling_parts(i, (amount, unit), |i| {
+        let (i, _) = (space0, opt((tag_no_case("AND"), space1))).parse(i)?;
+        en_duration_part(i)
+    });
+    Ok((i, RawExpiry::of_parts(&parts)))
 }
 
 /// `<n>` then `M|MIN|MINUTES|H|HR|HOURS|D|DAYS`, `n` possibly with a decimal fraction (`1.5H`,
@@ -1561,11 +1927,30 @@ fn en_keyword_expiry_with(input: &str, bare: bool) -> PResult<'_, RawExpiry> {
 /// `1H 30M`, `1 HOUR 30 MIN`, `1 HOUR AND 30 MINUTES`, `1D 2H`).
 fn en_duration(input: &str) -> PResult<'_, RawExpiry> {
     let (i, first) = en_duration_part(input)?;
-    let (i, parts) = falling_parts(i, first, |i| {
+    let (i, mut parts) = falling_parts(i, first, |i| {
         let (i, _) = (space0, opt((tag_no_case("AND"), space1))).parse(i)?;
         en_duration_part(i)
     });
+    // `2H30`: minutes glued to the hours without their unit, as a clock reads (2h30m).
+    let i = match (parts.as_slice(), glued_minutes(i)) {
+        ([(_, DurationUnit::Hours)], Ok((after, m))) => {
+            parts.push((Amount::whole(m), DurationUnit::Minutes));
+            after
+        }
+        _ => i,
+    };
     Ok((i, RawExpiry::of_parts(&parts)))
+}
+
+/// Two digits of minutes (00 to 59) right after the hours of a duration, and no letter, digit,
+/// colon or dot after them (`2H30`, not `2H300` nor `2H30X`).
+fn glued_minutes(input: &str) -> PResult<'_, u64> {
+    let (i, digits) = take_while_m_n(2, 2, |c: char| c.is_ascii_digit()).parse(input)?;
+    let m = digits.parse::<u64>().unwrap_or(u64::MAX);
+    if m >= 60 || i.starts_with(|c: char| c.is_ascii_alphanumeric() || c == ':' || c == '.') {
+        return no(input);
+    }
+    Ok((i, m))
 }
 
 /// `first`, then as many more parts from `next` as come in smaller and smaller units (`1H`
@@ -1703,7 +2088,20 @@ fn zh_clock<'a>(input: &'a str) -> PResult<'a, RawExpiry> {
 
 /// `小时`, `个小时`, `钟头`, `个钟头`.
 fn zh_hour_word(input: &str) -> PResult<'_, &str> {
-    alt((tag("个小时"), tag("小时"), tag("个钟头"), tag("钟头"))).parse(input)
+    alt((
+        tag("个小时"),
+        tag("小时"),
+        tag("个钟头"),
+        tag("钟头"),
+        // In Traditional characters (`2個小時`), as some handsets write them.
+        tag("個小時"),
+        tag("個小时"),
+        tag("个小時"),
+        tag("小時"),
+        tag("個鐘頭"),
+        tag("鐘頭"),
+    ))
+    .parse(input)
 }
 
 /// One part of a Chinese duration: `2小时`, `两个小时`, `1.5小时`, `半小时`, `一个半小时`,
@@ -1732,7 +2130,11 @@ fn zh_duration_part(input: &str, short_minutes: bool) -> PResult<'_, (Amount, Du
             };
             alt((
                 |i| {
-                    let (i, _) = (tag("个半"), alt((tag("小时"), tag("钟头")))).parse(i)?;
+                    let (i, _) = (
+                        alt((tag("个半"), tag("個半"))),
+                        alt((tag("小时"), tag("钟头"), tag("小時"), tag("鐘頭"))),
+                    )
+                        .parse(i)?;
                     match n.and_a_half() {
                         Some(n) => Ok((i, (n, DurationUnit::Hours))),
                         None => no(i),
@@ -1761,9 +2163,9 @@ fn zh_duration_part(input: &str, short_minutes: bool) -> PResult<'_, (Amount, Du
                 },
                 |i| {
                     let (i, _) = if short_minutes {
-                        alt((tag("分钟"), tag("分"))).parse(i)?
+                        alt((tag("分钟"), tag("分鐘"), tag("分"))).parse(i)?
                     } else {
-                        tag("分钟").parse(i)?
+                        alt((tag("分钟"), tag("分鐘"))).parse(i)?
                     };
                     Ok((i, (n, DurationUnit::Minutes)))
                 },
@@ -1807,32 +2209,54 @@ fn zh_expiry_with(input: &str, short_minutes: bool, bare: bool) -> PResult<'_, R
     alt((
         |i| zh_duration(i, short_minutes),
         |i| {
-            let (i, _) = (alt((tag("直到"), tag("到"))), space0).parse(i)?;
-            if let Ok((i, time)) = zh_named_time(i) {
-                return Ok((i, time));
+            // `至` is how the gateway's replies write it (`"忙碌"至05:38`).
+            let (i, _) = (alt((tag("直到"), tag("到"), tag("至"))), space0).parse(i)?;
+            // `到明天9:00`, `至明天09:00`, `到明天下午3点`: the gateway's own form of a time
+            // past midnight. `明天` with an hour that may be on either half of the day
+            // (`到明天9点`) or with none (`到明天`) is no expiry.
+            let day: PResult<'_, bool> =
+                alt((value(true, tag("明天")), value(false, tag("今天")))).parse(i);
+            if let Ok((after, tomorrow)) = day {
+                let (after, _) = space0(after)?;
+                let (after, time) = zh_until_time(after, bare)?;
+                return match (tomorrow, time.tomorrow()) {
+                    (false, _) => Ok((after, time)),
+                    (true, Some(time)) => Ok((after, time)),
+                    (true, None) => no(i),
+                };
             }
-            let (i, part) = opt(day_part).parse(i)?;
-            // After free text (`bare` off), `到一点` alone is "a little" (`我会晚到一点`: I'll be
-            // a bit late), not one o'clock; `到一点半`, `到一点钟`, `到下午一点`, `到1点` are times.
-            if !bare && part.is_none() && i.starts_with("一点") {
-                let after = &i["一点".len()..];
-                if !after.starts_with(['半', '钟', '零', '〇', '十'])
-                    && !after.starts_with(|c: char| c.is_ascii_digit() || zh_digit(c).is_some())
-                {
-                    return no(i);
-                }
-            }
-            if !bare && part.is_none() && dotted_number(i) {
-                return no(i);
-            }
-            let (i, time) = match alt((clock, zh_clock)).parse(i) {
-                Err(nom::Err::Error(_)) if bare => bare_clock(i),
-                other => other,
-            }?;
-            Ok((i, part.map_or(time, |p| p.apply(time))))
+            zh_until_time(i, bare)
         },
     ))
     .parse(input)
+}
+
+/// The time after `到` / `至` / `直到` (and a day: `明天`): `中午`, `15:00`, `下午3点`, `下午
+/// 三点` (a space after the part of the day, as T9 handsets put one), `1500` with `bare`.
+fn zh_until_time(i: &str, bare: bool) -> PResult<'_, RawExpiry> {
+    if let Ok((i, time)) = zh_named_time(i) {
+        return Ok((i, time));
+    }
+    let (i, part) = opt(day_part).parse(i)?;
+    let (i, _) = if part.is_some() { space0(i)? } else { (i, "") };
+    // After free text (`bare` off), `到一点` alone is "a little" (`我会晚到一点`: I'll be
+    // a bit late), not one o'clock; `到一点半`, `到一点钟`, `到下午一点`, `到1点` are times.
+    if !bare && part.is_none() && i.starts_with("一点") {
+        let after = &i["一点".len()..];
+        if !after.starts_with(['半', '钟', '零', '〇', '十'])
+            && !after.starts_with(|c: char| c.is_ascii_digit() || zh_digit(c).is_some())
+        {
+            return no(i);
+        }
+    }
+    if !bare && part.is_none() && dotted_number(i) {
+        return no(i);
+    }
+    let (i, time) = match alt((clock, zh_clock)).parse(i) {
+        Err(nom::Err::Error(_)) if bare => bare_clock(i),
+        other => other,
+    }?;
+    Ok((i, part.map_or(time, |p| p.apply(time))))
 }
 
 /// `WHO <n>` / `查 <n>` / `查询 <n>` (also glued: `查13800138000`).
@@ -2258,12 +2682,13 @@ mod tests {
     fn a_time_without_a_colon_out_of_range_is_refused_like_25_00() {
         for (text, bad) in [
             ("STATUS FAMILY BUSY UNTIL 2500", "UNTIL 2500"),
-            ("STATUS FAMILY BUSY UNTIL 2400", "UNTIL 2400"),
+            // 24:00 is midnight (see the next test), 24:01 no time.
+            ("STATUS FAMILY BUSY UNTIL 2401", "UNTIL 2401"),
             ("STATUS FAMILY BUSY UNTIL 1260", "UNTIL 1260"),
             ("STATUS FAMILY BUSY UNTIL 960", "UNTIL 960"),
-            ("STATUS FAMILY BUSY UNTIL 24", "UNTIL 24"),
+            ("STATUS FAMILY BUSY UNTIL 25", "UNTIL 25"),
             ("状态 家人 忙 到2500", "到2500"),
-            ("状态 家人 忙到24", "到24"),
+            ("状态 家人 忙到25", "到25"),
             // The colon form, for comparison.
             ("STATUS FAMILY BUSY UNTIL 25:00", "UNTIL 25:00"),
         ] {
@@ -3083,6 +3508,329 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(doubts("状态 家人 忙到5点 篮球 忙").len(), 1);
+    }
+
+    #[test]
+    fn the_gateways_own_reply_forms_and_common_spellings_read_back_as_expiries() {
+        use super::super::StatusCode::{Busy, Free};
+        let until = |hour, minute| Some(Expiry::Until { hour, minute });
+        let tomorrow = |hour, minute| Some(Expiry::UntilTomorrow { hour, minute });
+        for (text, change, expiry) in [
+            // What the confirmations say, copied back.
+            (
+                "status friends busy until tomorrow 09:00",
+                builtin(Busy),
+                tomorrow(9, 0),
+            ),
+            (
+                "status family busy until 3pm today",
+                builtin(Busy),
+                until(15, 0),
+            ),
+            (
+                "status family busy until 15:00 today",
+                builtin(Busy),
+                until(15, 0),
+            ),
+            (
+                "status family free until 8:00am tomorrow",
+                builtin(Free),
+                tomorrow(8, 0),
+            ),
+            (
+                "status family busy until tomorrow 0900",
+                builtin(Busy),
+                tomorrow(9, 0),
+            ),
+            // Spellings of UNTIL, and TO after a built-in status.
+            ("status family busy til 15:00", builtin(Busy), until(15, 0)),
+            ("status family busy till 15:00", builtin(Busy), until(15, 0)),
+            (
+                "status family busy untill 15:00",
+                builtin(Busy),
+                until(15, 0),
+            ),
+            ("status family busy to 15:00", builtin(Busy), until(15, 0)),
+            ("status family busy to 5pm", builtin(Busy), until(17, 0)),
+            // Durations in words.
+            ("status family busy for an hour", builtin(Busy), minutes(60)),
+            ("status family busy for a day", builtin(Busy), minutes(1440)),
+            (
+                "status family busy for two hours",
+                builtin(Busy),
+                minutes(120),
+            ),
+            (
+                "status family busy for half an hour",
+                builtin(Busy),
+                minutes(30),
+            ),
+            (
+                "status family busy for ten minutes",
+                builtin(Busy),
+                minutes(10),
+            ),
+            (
+                "status family busy for an hour and a half",
+                builtin(Busy),
+                minutes(90),
+            ),
+            ("status family busy for 2h30", builtin(Busy), minutes(150)),
+            ("status family busy 2h30", builtin(Busy), minutes(150)),
+            // 24:00 is the midnight that ends the day.
+            ("status family busy until 24:00", builtin(Busy), until(0, 0)),
+            ("status family busy until 2400", builtin(Busy), until(0, 0)),
+            ("status family busy until 24", builtin(Busy), until(0, 0)),
+            ("状态 家人 忙到24点", builtin(Busy), until(0, 0)),
+            ("状态 家人 忙到24", builtin(Busy), until(0, 0)),
+            // Chinese: 至 as the replies write it, 明天, spaces from T9 handsets, 個.
+            ("状态 家人 忙 至15:00", builtin(Busy), until(15, 0)),
+            ("状态 家人 忙至15:00", builtin(Busy), until(15, 0)),
+            ("状态 家人 忙 到明天09:00", builtin(Busy), tomorrow(9, 0)),
+            ("状态 家人 忙 至明天09:00", builtin(Busy), tomorrow(9, 0)),
+            (
+                "状态 家人 忙 到明天 下午 三点",
+                builtin(Busy),
+                tomorrow(15, 0),
+            ),
+            ("状态 家人 忙 到 下午 三点", builtin(Busy), until(15, 0)),
+            ("状态 家人 忙 到下午三点", builtin(Busy), until(15, 0)),
+            ("状态 家人 忙 到今天下午5点", builtin(Busy), until(17, 0)),
+            ("状态 家人 忙 2個小時", builtin(Busy), minutes(120)),
+            ("状态 家人 忙 2个小時", builtin(Busy), minutes(120)),
+            ("状态 家人 忙 30分鐘", builtin(Busy), minutes(30)),
+            // After free text the same forms end it (they say they are times).
+            ("status family Lunch til 15:00", free("Lunch"), until(15, 0)),
+            (
+                "status family In Beijing until tomorrow 09:00",
+                free("In Beijing"),
+                tomorrow(9, 0),
+            ),
+            ("status family Gone for an hour", free("Gone"), minutes(60)),
+            ("状态 家人 出差至明天09:00", free("出差"), tomorrow(9, 0)),
+        ] {
+            assert_eq!(one_assignment(text), (change, expiry), "{text}");
+        }
+        // Text stays text: TO after free text, a bare hour after free text, words after FOR.
+        for text in [
+            "Went to Beijing",
+            "Went to 15:00 class",
+            "Went to 15:00",
+            "FREE TO TALK",
+            "Free for today",
+            "Working 9 til 5",
+            "Free for a while",
+            "推迟到明天",
+            "Busy tomorrow",
+            "Driving to 2nd street",
+        ] {
+            let command = format!("STATUS FAMILY {text}");
+            assert_eq!(one_assignment(&command), (free(text), None), "{command}");
+        }
+        let err = parse_normalized("status family busy until 24:01", "86").unwrap_err();
+        assert!(
+            matches!(err.kind, ParseErrorKind::Value(ValueError::BadTime { .. })),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_built_in_status_with_an_end_left_unsaid_is_refused_with_the_forms() {
+        for (text, bad) in [
+            ("status family busy until", "until"),
+            ("status family busy for", "for"),
+            ("status family busy for -2h", "for -2h"),
+            ("status family busy for +2h", "for +2h"),
+            ("status family busy til", "til"),
+            ("status family busy until tomorrow", "until tomorrow"),
+            ("status family busy until tomorrow.", "until tomorrow."),
+            ("status family busy until today", "until today"),
+            // Morning or evening: not guessed.
+            ("status family busy until tomorrow 9", "until tomorrow 9"),
+            ("状态 家人 忙 到明天", "到明天"),
+            ("状态 家人 忙到明天", "到明天"),
+            ("状态 家人 忙 至明天9点", "至明天9点"),
+            ("状态 家人 忙 到", "到"),
+            ("STATUS FAMILY BUSY FOR 2H, COLLEAGUES FREE UNTIL", "UNTIL"),
+            // A later day as the replies name it: no expiry form, so no text that looks timed.
+            ("status family busy until Dec 7 17:00", "until Dec 7 17:00"),
+            ("状态 家人 忙 至12月7日17:00", "至12月7日17:00"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::BadExpiry, "{text}: {err:?}");
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.usage, HelpTopic::Status, "{text}");
+        }
+        // Free text that ends so is text as before, and so is a quoted one.
+        for (text, status) in [
+            ("status family Wait until", "Wait until"),
+            ("status family Here until tomorrow", "Here until tomorrow"),
+            ("status family \"busy until\"", "busy until"),
+            ("status family busy for today", "busy for today"),
+            (
+                "status family Back until Dec 7 17:00",
+                "Back until Dec 7 17:00",
+            ),
+            ("status family busy until May", "busy until May"),
+        ] {
+            assert_eq!(one_assignment(text), (free(status), None), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_status_word_a_typo_away_gets_the_command_meant() {
+        for (text, bad, fixed) in [
+            ("STATUS FAMILY METING", "METING", "STATUS FAMILY MEETING"),
+            ("status family meting", "meting", "status family MEETING"),
+            (
+                "status family bsy for 2h",
+                "bsy",
+                "status family BUSY for 2h",
+            ),
+            ("STATUS FAMILY DRIVNG", "DRIVNG", "STATUS FAMILY DRIVING"),
+            (
+                "STATUS FAMILY BUSYY FOR 1H",
+                "BUSYY",
+                "STATUS FAMILY BUSY FOR 1H",
+            ),
+            (
+                "STATUS FAMILY FREE, COLLEAGUES MEETNIG",
+                "MEETNIG",
+                "STATUS FAMILY FREE, COLLEAGUES MEETING",
+            ),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(
+                err.kind,
+                ParseErrorKind::NearMiss {
+                    fixed: fixed.into()
+                },
+                "{text}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.usage, HelpTopic::Status, "{text}");
+        }
+        // Real words, short words without an expiry, two words, two edits, quotes: text.
+        for (text, status) in [
+            ("STATUS FAMILY Diving", "Diving"),
+            ("STATUS FAMILY tree", "tree"),
+            ("STATUS FAMILY Fred", "Fred"),
+            ("STATUS FAMILY bsy", "bsy"),
+            ("STATUS FAMILY meting room", "meting room"),
+            ("STATUS FAMILY metng", "metng"),
+            ("STATUS FAMILY \"meting\"", "meting"),
+            ("STATUS FAMILY buys", "buys"),
+        ] {
+            assert_eq!(one_assignment(text), (free(status), None), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_group_named_where_the_status_goes_gets_both_assignments_offered() {
+        for (text, bad, fixed) in [
+            (
+                "status family colleagues busy",
+                "colleagues",
+                "status family busy, colleagues busy",
+            ),
+            (
+                "STATUS FAMILY FRIENDS FREE UNTIL 5PM",
+                "FRIENDS",
+                "STATUS FAMILY FREE UNTIL 5PM, FRIENDS FREE UNTIL 5PM",
+            ),
+            ("状态 家人 同事 忙", "同事", "状态 家人 忙，同事 忙"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(
+                err.kind,
+                ParseErrorKind::NearMiss {
+                    fixed: fixed.into()
+                },
+                "{text}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+        }
+        // A group of the subscriber's own: a doubt for the service (text if there is none).
+        let ds = doubts("STATUS FAMILY WORK BUSY");
+        assert_eq!(ds.len(), 1, "{ds:?}");
+        assert!(ds[0].1, "asked about only if the group exists");
+        assert_eq!(
+            ds[0].2,
+            ParseErrorKind::NearMiss {
+                fixed: "STATUS FAMILY BUSY, WORK BUSY".into()
+            }
+        );
+        // A group word that goes on in other words is a text.
+        for (text, status) in [
+            ("STATUS FAMILY Friends over tonight", "Friends over tonight"),
+            ("STATUS FAMILY Family dinner", "Family dinner"),
+            ("STATUS FAMILY ALL BUSY", "ALL BUSY"),
+        ] {
+            assert_eq!(one_assignment(text), (free(status), None), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_group_verb_a_typo_away_gets_the_command_meant() {
+        for (text, bad, fixed) in [
+            (
+                "group family ad 13900139000",
+                "ad",
+                "group family ADD 13900139000",
+            ),
+            (
+                "GROUP FAMILY DLE 13900139000",
+                "DLE",
+                "GROUP FAMILY DEL 13900139000",
+            ),
+            (
+                "GROUP WORK RENAM OFFICE",
+                "RENAM",
+                "GROUP WORK RENAME OFFICE",
+            ),
+            ("GROUP WORK DORP", "DORP", "GROUP WORK DROP"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(
+                err.kind,
+                ParseErrorKind::NearMiss {
+                    fixed: fixed.into()
+                },
+                "{text}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.usage, HelpTopic::Group, "{text}");
+        }
+        // No complete command with it: as before.
+        let err = parse_normalized("GROUP FAMILY ADX", "86").unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::UnknownOption);
+        let err = parse_normalized("GROUP FAMILY HELLO 13900139000", "86").unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::UnknownOption);
+    }
+
+    #[test]
+    fn a_keyword_with_a_word_run_on_gets_the_command_meant() {
+        let err = parse_normalized("whois 13800138000", "86").unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::Misspelt("WHO 13800138000".into()));
+        assert_eq!(err.bad, "whois");
+        let err = parse_normalized("WHOIS", "86").unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::UnknownCommand, "{err:?}");
+    }
+
+    #[test]
+    fn a_colon_after_the_status_keyword_or_the_target_is_a_separator() {
+        use super::super::StatusCode::{Busy, Free};
+        for (text, change) in [
+            ("STATUS:FAMILY:FREE", builtin(Free)),
+            ("STATUS: FAMILY: FREE", builtin(Free)),
+            ("STATUS FAMILY:FREE", builtin(Free)),
+            ("状态:家人:忙", builtin(Busy)),
+            ("STATUS FAMILY Meeting: room 5", free("Meeting: room 5")),
+        ] {
+            assert_eq!(one_assignment(text), (change, None), "{text}");
+        }
+        let normalized = normalize::normalize("STATUS：FAMILY：FREE");
+        assert_eq!(one_assignment(&normalized), (builtin(Free), None));
     }
 
     #[test]

@@ -198,6 +198,15 @@ pub enum ParseErrorKind {
     /// for a text.
     #[error("an expiry that is none of the forms taken")]
     BadExpiry,
+    /// A word of a command a typo away from the one meant, inside a command whose keyword
+    /// was read (`STATUS FAMILY METING`, `GROUP FAMILY AD 139...`), or a group named where the
+    /// status goes (`STATUS FAMILY COLLEAGUES BUSY`); `bad` is the word. The reply offers
+    /// `fixed` (a complete command, never carried out) and, for a status, quotes for a text.
+    #[error("a near miss; did you mean {fixed:?}")]
+    NearMiss {
+        /// The command as probably meant.
+        fixed: String,
+    },
     /// Free text with an unquoted comma, read as a separator (`STATUS FAMILY At lunch, back
     /// soon`); `bad` is the text.
     #[error("a comma in free text that is not in quotes; did you mean {fixed:?}")]

@@ -494,6 +494,15 @@ pub enum Expiry {
         /// 0..=59.
         minute: u8,
     },
+    /// At this wall-clock time on the next day in the configured zone (`UNTIL TOMORROW 09:00`,
+    /// `UNTIL 8:00AM TOMORROW`, `到明天9:00`): the form the gateway's own replies name a time
+    /// past midnight with, so a subscriber who copies one back gets what it said.
+    UntilTomorrow {
+        /// 0..=23.
+        hour: u8,
+        /// 0..=59.
+        minute: u8,
+    },
 }
 
 /// Unit of a `FOR` expiry, ordered from the smallest.
@@ -563,6 +572,14 @@ impl Expiry {
             _ => Err(ValueError::BadTime {
                 text: text.to_owned(),
             }),
+        }
+    }
+
+    /// A clock time on the next day ([`Expiry::UntilTomorrow`]), checked as [`Expiry::until`].
+    pub fn until_tomorrow(hour: u64, minute: u64, text: &str) -> Result<Expiry, ValueError> {
+        match Expiry::until(hour, minute, text)? {
+            Expiry::Until { hour, minute } => Ok(Expiry::UntilTomorrow { hour, minute }),
+            other => Ok(other),
         }
     }
 

@@ -53,7 +53,8 @@ impl Zone {
 
     /// When `expiry`, given at `now`, falls (Unix ms). `UNTIL hh:mm` is the next such local time
     /// strictly after `now` (today if still ahead, else tomorrow); a time on either half of the
-    /// day (`UNTIL 5`) the nearer of the next `h:mm` and the next `h+12:mm`.
+    /// day (`UNTIL 5`) the nearer of the next `h:mm` and the next `h+12:mm`; `UNTIL TOMORROW
+    /// hh:mm` that time on the next local day (even when today's is still ahead).
     pub fn expiry_at(self, now: i64, expiry: Expiry) -> i64 {
         match expiry {
             Expiry::For(d) => now.saturating_add(duration_ms(d)),
@@ -69,6 +70,11 @@ impl Zone {
                     target += DAY_MS;
                 }
                 target - self.offset_ms()
+            }
+            Expiry::UntilTomorrow { hour, minute } => {
+                let local = now + self.offset_ms();
+                let tomorrow = (local.div_euclid(DAY_MS) + 1) * DAY_MS;
+                tomorrow + (i64::from(hour) * 60 + i64::from(minute)) * MINUTE_MS - self.offset_ms()
             }
         }
     }
@@ -288,6 +294,19 @@ mod tests {
             },
         );
         assert_eq!(at - NOW, 24 * 3_600_000);
+    }
+
+    #[test]
+    fn until_tomorrow_is_that_time_on_the_next_local_day() {
+        let z = Zone::CHINA;
+        let tomorrow = |hour, minute| Expiry::UntilTomorrow { hour, minute };
+        // At 14:30: tomorrow 15:00 is a day and half an hour away, not the 15:00 of today.
+        let at = z.expiry_at(NOW, tomorrow(15, 0));
+        assert_eq!(at - NOW, (24 * 60 + 30) * 60_000);
+        assert_eq!(z.when(NOW, at), When::tomorrow(15, 0));
+        let at = z.expiry_at(NOW, tomorrow(9, 0));
+        assert_eq!(at - NOW, (24 * 60 - 5 * 60 - 30) * 60_000);
+        assert_eq!(z.when(NOW, at), When::tomorrow(9, 0));
     }
 
     #[test]

@@ -889,6 +889,25 @@ impl Service {
             .collect())
     }
 
+    /// The reply to a group the subscriber does not have (`STATUS FAMLY FREE`): with the
+    /// group of theirs, built-in or their own, that its name is one edit away from (a swap of
+    /// neighbours counting as one), when exactly one is.
+    fn no_such_group(auds: &[Audience], group: &GroupName) -> Text {
+        let key = state::group_key(group).to_uppercase();
+        let mut near = auds.iter().filter(|a| {
+            a.kind != AudienceKind::Others
+                && strsim::osa_distance(&key, &a.name.to_uppercase()) == 1
+        });
+        let label = state::group_label(group);
+        match (near.next(), near.next()) {
+            (Some(a), None) => Text::NoSuchGroupNear {
+                group: label,
+                near: a.label(),
+            },
+            _ => Text::NoSuchGroup(label),
+        }
+    }
+
     fn find<'a>(auds: &'a [Audience], group: &GroupName) -> Option<&'a Audience> {
         let key = state::group_key(group);
         auds.iter()
@@ -904,7 +923,7 @@ impl Service {
     ) -> Result<Text, ServiceError> {
         let auds = state::audiences(tx, &sub.msisdn)?;
         let Some(a) = Self::find(&auds, group) else {
-            return Ok(Text::NoSuchGroup(state::group_label(group)));
+            return Ok(Self::no_such_group(&auds, group));
         };
         let total = state::member_counts(tx, &sub.msisdn)?
             .get(&a.id)
@@ -1010,7 +1029,7 @@ impl Service {
     ) -> Result<Text, ServiceError> {
         let auds = state::audiences(tx, &sub.msisdn)?;
         let Some(a) = Self::find(&auds, group) else {
-            return Ok(Text::NoSuchGroup(state::group_label(group)));
+            return Ok(Self::no_such_group(&auds, group));
         };
         let mut removed = 0;
         for m in members {
@@ -1045,7 +1064,7 @@ impl Service {
     ) -> Result<Text, ServiceError> {
         let auds = state::audiences(tx, &sub.msisdn)?;
         let Some(a) = Self::find(&auds, from) else {
-            return Ok(Text::NoSuchGroup(state::group_label(from)));
+            return Ok(Self::no_such_group(&auds, from));
         };
         if a.kind != AudienceKind::User {
             return Ok(Text::BuiltinFixed(a.label()));
@@ -1072,7 +1091,7 @@ impl Service {
     ) -> Result<Text, ServiceError> {
         let auds = state::audiences(tx, &sub.msisdn)?;
         let Some(a) = Self::find(&auds, group) else {
-            return Ok(Text::NoSuchGroup(state::group_label(group)));
+            return Ok(Self::no_such_group(&auds, group));
         };
         let dropped = state::members(tx, a.id, 0, usize::MAX >> 1)?;
         let members = state::clear_members(tx, a.id)?;
@@ -1155,9 +1174,7 @@ impl Service {
                     .collect(),
                 Target::Group(g) => match Self::find(&auds, g) {
                     Some(found) => vec![auds.iter().position(|x| x.id == found.id).unwrap_or(0)],
-                    None => {
-                        return Ok((Text::NoSuchGroup(state::group_label(g)), FanOut::default()))
-                    }
+                    None => return Ok((Self::no_such_group(&auds, g), FanOut::default())),
                 },
             };
             targets.push(idx);

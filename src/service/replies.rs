@@ -175,6 +175,14 @@ pub enum Text {
     },
     /// The subscriber has no such group.
     NoSuchGroup(Label),
+    /// The subscriber has no such group, and `near` is one of theirs a typo away
+    /// (`STATUS FAMLY FREE`).
+    NoSuchGroupNear {
+        /// The group as named.
+        group: Label,
+        /// The group probably meant.
+        near: Label,
+    },
     /// STATUS set; `told` contacts will get an update; `deferred_until` when the hourly quota
     /// holds updates back.
     StatusSet {
@@ -448,6 +456,8 @@ fn invalid(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> St
             help(HelpTopic::General, lang)
         }
         (ParseErrorKind::Misspelt(fixed), _) => suggestion(bad, fixed, lang),
+        (ParseErrorKind::NearMiss { fixed }, Lang::En) => format!("Did you mean: {fixed}"),
+        (ParseErrorKind::NearMiss { fixed }, Lang::Zh) => format!("你是不是想发：{fixed}"),
         // Without the corrected command (it names a group in Chinese in an English reply, or
         // is long): what to do, in words.
         (ParseErrorKind::MissingComma { .. }, _) => invalid_in_full(
@@ -585,10 +595,10 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
             zh(format!("“{bad}”是命令词，不能作组名。"))
         }
         (ParseErrorKind::Value(ValueError::BadGroupName { .. }), Lang::En) => en(format!(
-            "\"{bad}\" is not a group name (1-16 letters or digits)."
+            "\"{bad}\" is not a group name (1-16 letters or digits, not all digits)."
         )),
         (ParseErrorKind::Value(ValueError::BadGroupName { .. }), Lang::Zh) => {
-            zh(format!("“{bad}”不能作组名（1到16个字母或汉字）。"))
+            zh(format!("“{bad}”不能作组名（1到16个字母、汉字或数字，不能全是数字）。"))
         }
         (ParseErrorKind::Value(ValueError::BadStatusLength { .. }), Lang::En) if blank(bad) => {
             en("The status is empty (1 to 60 characters).".into())
@@ -697,6 +707,19 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
         }
         (ParseErrorKind::MissingComma { fixed: None }, Lang::Zh) => {
             format!("是两个状态吗？请在“{bad}”前加逗号。如是一句话，请加引号。")
+        }
+        // A near miss inside a command: the command as meant; for a status, quotes for a text.
+        (ParseErrorKind::NearMiss { fixed }, Lang::En) if topic == HelpTopic::Status => {
+            format!("\"{bad}\"? Did you mean: {fixed}. A text? Put it in quotes.")
+        }
+        (ParseErrorKind::NearMiss { fixed }, Lang::En) => {
+            format!("\"{bad}\"? Did you mean: {fixed}")
+        }
+        (ParseErrorKind::NearMiss { fixed }, Lang::Zh) if topic == HelpTopic::Status => {
+            format!("“{bad}”？你是不是想发：{fixed}。如是一句话，请加引号。")
+        }
+        (ParseErrorKind::NearMiss { fixed }, Lang::Zh) => {
+            format!("“{bad}”？你是不是想发：{fixed}")
         }
         (ParseErrorKind::CommaInText { fixed: Some(f) }, Lang::En) => {
             format!("A status with a comma or ; must be in quotes: {f}")
@@ -1116,6 +1139,16 @@ impl Text {
                 format!("You have no group {}. GROUPS lists yours.", g.render(lang))
             }
             Text::NoSuchGroup(g) => format!("你没有分组{}。发送“分组”查看。", g.render(lang)),
+            Text::NoSuchGroupNear { group, near } if en => format!(
+                "You have no group {}. Did you mean {}? GROUPS lists yours.",
+                group.render(lang),
+                near.render(lang)
+            ),
+            Text::NoSuchGroupNear { group, near } => format!(
+                "你没有分组{}。是不是{}？发送“分组”查看。",
+                group.render(lang),
+                near.render(lang)
+            ),
             Text::StatusSet {
                 lines: ls,
                 told,
@@ -1638,6 +1671,9 @@ mod tests {
             ParseErrorKind::MissingComma { fixed: None },
             ParseErrorKind::CommaInText { fixed: longest() },
             ParseErrorKind::CommaInText { fixed: None },
+            ParseErrorKind::NearMiss {
+                fixed: "S".repeat(crate::command::MAX_SUGGESTION_CHARS),
+            },
         ]);
         for kind in kinds {
             for usage in [HelpTopic::General, HelpTopic::Status, HelpTopic::Group] {
@@ -1713,6 +1749,10 @@ mod tests {
                 members: 200,
             },
             Text::NoSuchGroup(user16.clone()),
+            Text::NoSuchGroupNear {
+                group: user16.clone(),
+                near: user16.clone(),
+            },
             Text::WhoUnknown(LONG_NUMBER.into()),
             Text::WhoSelf,
             Text::StopSelf,
@@ -2484,6 +2524,23 @@ mod tests {
             .render_full(lang);
             assert_eq!(segments(&r), 1, "{lang:?}: {r}");
         }
+    }
+
+    #[test]
+    fn a_bad_group_name_reply_states_the_rule_it_broke() {
+        // `GROUP 123 ADD ...`: 123 has 1 to 16 digits; what it breaks is "not all digits".
+        let text = |lang| {
+            Text::Invalid {
+                kind: ParseErrorKind::Value(ValueError::BadGroupName { text: "123".into() }),
+                bad: "123".into(),
+                usage: HelpTopic::Group,
+            }
+            .render(lang)
+        };
+        let en = text(Lang::En);
+        assert!(en.contains("not all digits"), "{en}");
+        let zh = text(Lang::Zh);
+        assert!(zh.contains("数字") && zh.contains("不能全是数字"), "{zh}");
     }
 
     #[test]

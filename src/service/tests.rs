@@ -1969,3 +1969,100 @@ fn name_off_leaves_contacts_the_number_alone() {
     let update = b.updates(MUM).pop().unwrap();
     assert!(update.starts_with("+8613800138000: BUSY."), "{update}");
 }
+
+#[test]
+fn the_confirmation_of_a_timed_status_reads_back_as_the_same_status() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    // At 14:30: what the reply says is what a subscriber may send back.
+    let r = b.send(OWNER, "status friends busy until tomorrow 09:00");
+    assert!(
+        r.starts_with("Set: FRIENDS sees BUSY until tomorrow 09:00."),
+        "{r}"
+    );
+    let r = b.send(OWNER, "STATUS FAMILY FREE UNTIL TOMORROW 15:00");
+    assert!(
+        r.starts_with("Set: FAMILY sees FREE until tomorrow 15:00."),
+        "{r}"
+    );
+    let r = b.send(OWNER, "状态 家人 忙 至明天09:00");
+    assert!(r.starts_with("已设置：家人看到“忙碌”至明天09:00。"), "{r}");
+    let r = b.send(OWNER, "STATUS FAMILY BUSY UNTIL 24:00");
+    assert!(
+        r.starts_with("Set: FAMILY sees BUSY until midnight."),
+        "{r}"
+    );
+    let r = b.send(OWNER, "STATUS FAMILY BUSY TO 15:00");
+    assert!(r.starts_with("Set: FAMILY sees BUSY until 15:00."), "{r}");
+    // A dangling UNTIL is refused, and nothing is sent.
+    let before = b.all_updates().len();
+    let r = b.send(OWNER, "STATUS FAMILY BUSY UNTIL");
+    assert!(r.contains("not a time I can read"), "{r}");
+    let r = b.send(OWNER, "STATUS FAMILY BUSY UNTIL TOMORROW");
+    assert!(r.contains("not a time I can read"), "{r}");
+    assert_eq!(b.all_updates().len(), before);
+}
+
+#[test]
+fn a_status_slip_gets_the_command_meant_and_changes_nothing() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    let r = b.send(OWNER, "STATUS FAMILY METING");
+    assert_eq!(
+        r,
+        "\"METING\"? Did you mean: STATUS FAMILY MEETING. A text? Put it in quotes."
+    );
+    let r = b.send(OWNER, "status family bsy for 2h");
+    assert!(
+        r.contains("Did you mean: status family BUSY for 2h."),
+        "{r}"
+    );
+    let r = b.send(OWNER, "STATUS FAMILY COLLEAGUES BUSY");
+    assert!(
+        r.contains("Did you mean: STATUS FAMILY BUSY, COLLEAGUES BUSY."),
+        "{r}"
+    );
+    let r = b.send(OWNER, "状态 家人 同事 忙");
+    assert!(r.contains("你是不是想发：状态 家人 忙，同事 忙"), "{r}");
+    // A group of one's own, named where the status goes: asked about only when it exists.
+    b.send(OWNER, "GROUP WORK ADD 13500135000");
+    let r = b.send(OWNER, "STATUS FAMILY WORK BUSY");
+    assert!(
+        r.contains("Did you mean: STATUS FAMILY BUSY, WORK BUSY."),
+        "{r}"
+    );
+    assert!(b.all_updates().is_empty(), "{:?}", b.all_updates());
+    let r = b.send(OWNER, "STATUS FAMILY GYM BUSY");
+    assert!(r.starts_with("Set: FAMILY sees GYM BUSY."), "{r}");
+    // A real word stays a text.
+    let r = b.send(OWNER, "STATUS FAMILY Diving");
+    assert!(r.starts_with("Set: FAMILY sees Diving."), "{r}");
+}
+
+#[test]
+fn a_group_a_typo_away_from_one_of_the_senders_is_offered() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    let r = b.send(OWNER, "STATUS FAMLY FREE");
+    assert_eq!(
+        r,
+        "You have no group FAMLY. Did you mean FAMILY? GROUPS lists yours."
+    );
+    b.send(OWNER, "GROUP WORK ADD 13500135000");
+    let r = b.send(OWNER, "STATUS WROK FREE");
+    assert!(
+        r.starts_with("You have no group WROK. Did you mean WORK?"),
+        "{r}"
+    );
+    let r = b.send(OWNER, "GROUP WROK");
+    assert!(
+        r.starts_with("You have no group WROK. Did you mean WORK?"),
+        "{r}"
+    );
+    // Nothing near: as before.
+    let r = b.send(OWNER, "STATUS GOLF FREE");
+    assert_eq!(r, "You have no group GOLF. GROUPS lists yours.");
+    let r = b.send(OWNER, "状态 FAMLY 忙");
+    assert!(r.contains("是不是家人"), "{r}");
+    assert!(b.all_updates().is_empty());
+}
