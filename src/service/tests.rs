@@ -1695,3 +1695,125 @@ fn a_quoted_status_keeps_its_full_width_punctuation() {
     assert_eq!(mum.len(), 1, "{mum:?}");
     assert!(mum[0].contains("开会中，稍后回电？"), "{mum:?}");
 }
+
+/// The single queued update to each contact, as (to, status shown), for a terse comparison.
+fn told(b: &Bench) -> Vec<(String, String)> {
+    b.all_updates()
+        .into_iter()
+        .map(|(to, body)| {
+            let shown = body
+                .split("): ")
+                .nth(1)
+                .and_then(|r| r.split('.').next())
+                .unwrap_or(&body)
+                .to_string();
+            (to, shown)
+        })
+        .collect()
+}
+
+#[test]
+fn a_membership_change_tells_exactly_the_contacts_whose_view_changed() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    // Dad is in FAMILY and COLLEAGUES; nothing was set yet, so nobody's view moved.
+    let o = b.outcome(OWNER, "GROUP COLLEAGUES ADD 13700137000");
+    assert_eq!(o.notified, 0);
+    b.send(OWNER, "STATUS OTHERS BUSY");
+    b.send(OWNER, "STATUS COLLEAGUES MEETING");
+    b.send(OWNER, "STATUS FAMILY DRIVING");
+    b.flush();
+    assert!(b.send(DAD, "WHO 13800138000").ends_with("DRIVING."));
+    // Out of FAMILY, Dad sees COLLEAGUES' MEETING: he is told, and nobody else.
+    let o = b.outcome(OWNER, "GROUP FAMILY DEL 13700137000");
+    assert_eq!(o.notified, 1);
+    assert_eq!(told(&b), [(DAD.to_string(), "MEETING".to_string())]);
+    assert!(b.send(DAD, "WHO 13800138000").ends_with("MEETING."));
+    b.flush();
+    // A stranger (OTHERS: BUSY) added to FAMILY now sees DRIVING, and is told so.
+    let o = b.outcome(OWNER, "GROUP FAMILY ADD 13500135000 13700137000");
+    assert_eq!(o.notified, 2);
+    assert_eq!(
+        told(&b),
+        [
+            (STRANGER.to_string(), "DRIVING".to_string()),
+            (DAD.to_string(), "DRIVING".to_string())
+        ]
+    );
+    b.flush();
+    // A group that is not the most recently set one changes nobody's view.
+    let o = b.outcome(OWNER, "GROUP FRIENDS ADD 13500135000 13900139000");
+    assert_eq!(o.notified, 0);
+    assert!(told(&b).is_empty());
+    // Who opted out is not told. FAMILY dropped: Dad falls back to MEETING, Mum (FAMILY,
+    // FRIENDS) to FRIENDS' STANDBY; the stranger sent STOP.
+    b.send(STRANGER, "STOP 13800138000");
+    let o = b.outcome(OWNER, "GROUP FAMILY DROP");
+    assert_eq!(o.notified, 2);
+    assert_eq!(
+        told(&b),
+        [
+            (DAD.to_string(), "MEETING".to_string()),
+            (MUM.to_string(), "STANDBY".to_string())
+        ]
+    );
+    b.flush();
+    // A user group dropped: its member sees what their other group shows.
+    b.send(OWNER, "GROUP WORK ADD 13600136000");
+    b.send(OWNER, "STATUS WORK FREE");
+    b.flush();
+    let o = b.outcome(OWNER, "GROUP WORK DROP");
+    assert_eq!(o.notified, 1);
+    assert_eq!(told(&b), [(BOSS.to_string(), "MEETING".to_string())]);
+    b.flush();
+    // Renaming a group moves nobody.
+    b.send(OWNER, "GROUP TEAM ADD 13600136000");
+    b.send(OWNER, "STATUS TEAM FREE");
+    b.flush();
+    assert_eq!(b.outcome(OWNER, "GROUP TEAM RENAME CREW").notified, 0);
+    // Taken out of every group, a contact is OTHERS, who are never told.
+    let o = b.outcome(OWNER, "GROUP COLLEAGUES DEL 13600136000");
+    assert_eq!(o.notified, 0, "Boss is still in CREW: FREE");
+    let o = b.outcome(OWNER, "GROUP CREW DEL 13600136000");
+    assert_eq!(o.notified, 0, "Boss is OTHERS now");
+    assert!(told(&b).is_empty(), "{:?}", told(&b));
+}
+
+#[test]
+fn a_membership_change_follows_the_fan_out_rules_quota_overrides_and_language() {
+    let mut b = Bench::with(ServiceConfig {
+        hourly_change_quota: 1,
+        notify_incall: false,
+        ..ServiceConfig::default()
+    });
+    b.family_of_two();
+    b.send(OWNER, "LANG ZH");
+    b.send(OWNER, "STATUS FAMILY FREE");
+    b.flush();
+    // Past the hourly quota the update is held (and coalesced), like a STATUS's.
+    b.now += 1000;
+    let o = b.outcome(OWNER, "GROUP FAMILY ADD 13500135000");
+    assert!(o.deferred);
+    let held = b.queued_updates(STRANGER);
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].1, T0 + 3_600_000, "held for the hour");
+    // In the owner's language (the stranger uses no service).
+    assert!(held[0].0.contains("空闲"), "{held:?}");
+    b.flush();
+    // During a call (not told by SMS) a new member is told the status under the call.
+    b.now += 3_600_000;
+    b.event(OWNER, NetworkEvent::CallStarted);
+    b.send(OWNER, "GROUP COLLEAGUES DEL 13600136000");
+    b.send(OWNER, "GROUP COLLEAGUES ADD 13600136000");
+    assert!(told(&b).is_empty());
+    b.send(OWNER, "GROUP FAMILY ADD 13600136000");
+    let boss = b.updates(BOSS);
+    assert_eq!(boss.len(), 1, "{boss:?}");
+    assert!(boss[0].contains("空闲"), "{boss:?}");
+    b.flush();
+    // Switched off: every audience shows OFF, so a move changes nobody's view.
+    b.event(OWNER, NetworkEvent::PowerOff);
+    b.flush();
+    b.send(OWNER, "GROUP FAMILY DEL 13600136000");
+    assert!(told(&b).is_empty(), "{:?}", told(&b));
+}
