@@ -41,8 +41,8 @@ use std::time::Duration;
 use rusqlite::Transaction;
 
 use crate::command::{
-    self, Command, GroupName, HelpTopic, Lang, Msisdn, StatusAssignment, StatusChange, StatusCode,
-    StatusText, StopTarget, Target,
+    self, Command, GroupName, HelpTopic, Lang, Msisdn, Privacy, StatusAssignment, StatusChange,
+    StatusCode, StatusText, StopTarget, Target,
 };
 use crate::store::outbox::{self, NewMessage};
 use crate::store::StoreError;
@@ -581,9 +581,24 @@ impl Service {
                 had: avatar::clear_avatar(tx, &sub.msisdn)?,
             },
             Command::Privacy(p) => {
+                let was = sub.privacy;
                 sub.privacy = p;
                 state::save_subscriber(tx, sub, now)?;
-                Text::PrivacySet(p)
+                // Opened from NOBODY: the contacts may see the avatar now, and get it (one
+                // chosen meanwhile was pushed to nobody). Between CONTACTS and EVERYONE the
+                // contacts already had it.
+                let told = if was == Privacy::Nobody && p != Privacy::Nobody {
+                    self.push_avatar_if_any(tx, now, sub, None)?
+                } else {
+                    0
+                };
+                return Ok((
+                    Text::PrivacySet(p),
+                    FanOut {
+                        told,
+                        deferred_until: None,
+                    },
+                ));
             }
             Command::Stop(StopTarget::Number(n)) => {
                 state::set_optout(tx, &sub.msisdn, n.as_str(), Some("stop"), now)?;
@@ -668,7 +683,7 @@ impl Service {
             return Ok((Text::NoSuchPreset(id), FanOut::default()));
         };
         avatar::set_avatar(tx, &sub.msisdn, avatar_id, Some(id), now)?;
-        let told = self.push_avatar(tx, now, sub)?;
+        let told = self.push_avatar(tx, now, sub, None)?;
         Ok((
             Text::AvatarChosen { id, title, told },
             FanOut {
@@ -678,12 +693,31 @@ impl Service {
         ))
     }
 
-    /// Queue `owner`'s avatar to the contacts allowed to see it.
+    /// Queue `owner`'s avatar, if they have one, to `to` (contacts who have just become
+    /// allowed to see it; `None`: every contact), as [`Service::push_avatar`] does.
+    fn push_avatar_if_any(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        owner: &Subscriber,
+        to: Option<Vec<String>>,
+    ) -> Result<usize, ServiceError> {
+        if to.as_ref().is_some_and(Vec::is_empty)
+            || owner.privacy == Privacy::Nobody
+            || avatar::current(tx, &owner.msisdn)?.is_none()
+        {
+            return Ok(0);
+        }
+        self.push_avatar(tx, now, owner, to)
+    }
+
+    /// Queue `owner`'s avatar to the contacts allowed to see it (`to`: those of them).
     fn push_avatar(
         &self,
         tx: &Transaction<'_>,
         now: i64,
         owner: &Subscriber,
+        to: Option<Vec<String>>,
     ) -> Result<usize, ServiceError> {
         let (name, number) = (owner.display_name.clone(), owner.msisdn.clone());
         let default_lang = owner.lang;
@@ -707,6 +741,7 @@ impl Service {
             now,
             owner,
             &self.cfg.avatar,
+            to,
             &push,
             &sms,
         )?)
@@ -730,7 +765,7 @@ impl Service {
         let sub = state::ensure_subscriber(tx, &msisdn, self.cfg.default_lang, now)?;
         let id = avatar::store_avatar(tx, source_sha256, variants, now)?;
         avatar::set_avatar(tx, &msisdn, id, None, now)?;
-        let told = self.push_avatar(tx, now, &sub)?;
+        let told = self.push_avatar(tx, now, &sub, None)?;
         self.tell(tx, now, &sub, Text::AvatarUploaded { told })?;
         Ok(Ok(told))
     }
@@ -940,6 +975,14 @@ impl Service {
                 after,
             });
         }
+        // Who was no contact before is one now: they get the avatar (if PRIVACY lets
+        // contacts see it), as every contact did when it was chosen.
+        let newcomers: Vec<String> = moved
+            .iter()
+            .filter(|c| c.before.is_empty())
+            .map(|c| c.number.clone())
+            .collect();
+        self.push_avatar_if_any(tx, now, sub, Some(newcomers))?;
         let fan = self.fan_out_moves(
             tx,
             now,

@@ -1817,3 +1817,74 @@ fn a_membership_change_follows_the_fan_out_rules_quota_overrides_and_language() 
     b.send(OWNER, "GROUP FAMILY DEL 13600136000");
     assert!(told(&b).is_empty(), "{:?}", told(&b));
 }
+
+#[test]
+fn a_contact_who_becomes_allowed_to_see_the_avatar_gets_it_pushed() {
+    const NEW: &str = "+8613400134000";
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 5);
+    b.send(OWNER, "AVATAR 3");
+    assert_eq!(pushes(&b).len(), 3);
+    b.flush();
+    // A number that was no contact, added to a group: the push, with the link WHO gives it.
+    let r = b.send(OWNER, "GROUP FAMILY ADD 13500135000");
+    assert!(r.starts_with("FAMILY now has 3 members."), "{r}");
+    let p = pushes(&b);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].0, STRANGER);
+    let who = b.send(STRANGER, "WHO 13800138000");
+    assert!(who.ends_with(&format!("Photo: {}", p[0].1)), "{who}");
+    b.flush();
+    // A contact already (in another group): nothing new to push.
+    b.send(OWNER, "GROUP FRIENDS ADD 13900139000");
+    assert!(pushes(&b).is_empty());
+    // A handset without WAP Push gets the link by SMS; one who sent STOP gets nothing.
+    let tx = b.conn.transaction().unwrap();
+    avatar::set_wap_push(&tx, NEW, false).unwrap();
+    tx.commit().unwrap();
+    b.send(BOSS, "STOP 13800138000");
+    b.send(OWNER, "GROUP CLASSMATES DEL 13600136000");
+    b.send(OWNER, "GROUP COLLEAGUES DEL 13600136000");
+    b.send(OWNER, "GROUP CLASSMATES ADD 13400134000 13600136000");
+    assert!(pushes(&b).is_empty());
+    let link = b.updates(NEW);
+    assert_eq!(link.len(), 1, "{link:?}");
+    assert!(link[0].contains("new caller picture: http://127.0.0.1:8080/a/"));
+    assert!(b.updates(BOSS).is_empty());
+    b.send(BOSS, "START 13800138000");
+    b.flush();
+    // PRIVACY NOBODY: an avatar chosen then goes to nobody, and nor does a new contact...
+    b.send(OWNER, "PRIVACY NOBODY");
+    let r = b.send(OWNER, "AVATAR 5");
+    assert!(r.ends_with("0 contacts will get it."), "{r}");
+    b.send(OWNER, "GROUP FRIENDS ADD 13700137000");
+    b.send(OWNER, "GROUP CLASSMATES DEL 13400134000");
+    b.send(OWNER, "GROUP CLASSMATES ADD 13400134000");
+    assert!(pushes(&b).is_empty());
+    assert!(b.updates(NEW).is_empty());
+    // ... until the contacts may see it again: then every contact gets the new picture.
+    let o = b.outcome(OWNER, "PRIVACY CONTACTS");
+    assert_eq!(o.notified, 5);
+    let to: Vec<String> = pushes(&b).into_iter().map(|p| p.0).collect();
+    assert_eq!(to, [STRANGER, BOSS, DAD, MUM]);
+    assert_eq!(b.updates(NEW).len(), 1, "by SMS");
+    b.flush();
+    // Between CONTACTS and EVERYONE the contacts already have it.
+    b.send(OWNER, "PRIVACY EVERYONE");
+    b.send(OWNER, "PRIVACY CONTACTS");
+    assert!(pushes(&b).is_empty());
+    // NOBODY to EVERYONE opens it too.
+    b.send(OWNER, "PRIVACY NOBODY");
+    b.send(OWNER, "PRIVACY EVERYONE");
+    assert_eq!(pushes(&b).len(), 4);
+    b.flush();
+    // No avatar: nothing to push to a new contact, nor on opening.
+    b.send(OWNER, "AVATAR OFF");
+    assert!(pushes(&b).is_empty(), "a push cannot take a picture back");
+    b.send(OWNER, "GROUP WORK ADD 13300133000");
+    b.send(OWNER, "PRIVACY NOBODY");
+    b.send(OWNER, "PRIVACY CONTACTS");
+    assert!(pushes(&b).is_empty());
+    assert!(b.updates("+8613300133000").is_empty());
+}
