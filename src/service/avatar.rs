@@ -516,22 +516,26 @@ pub fn push_key(owner: &str, member: &str) -> String {
     format!("avatar:{owner}:{member}")
 }
 
-/// Queue the avatar of `owner` to every contact allowed to see it and not opted out: a WAP
-/// Push SI (`push_text` is its text) or, for handsets without WAP Push, an SMS from
-/// `sms_text(url)`. Keyed per (owner, contact) so a quick second change replaces the first.
-/// Returns how many contacts were queued.
+/// Queue the avatar of `owner` to every contact allowed to see it and not opted out (`to`:
+/// those of them; `None`: all of them): a WAP Push SI (`push_text` is its text) or, for
+/// handsets without WAP Push, an SMS from `sms_text(url)`. Keyed per (owner, contact) so a
+/// quick second change replaces the first. Returns how many contacts were queued.
 pub fn push_to_contacts(
     tx: &Transaction<'_>,
     now: i64,
     owner: &Subscriber,
     cfg: &AvatarConfig,
+    to: Option<Vec<String>>,
     push_text: &dyn Fn(Option<crate::command::Lang>) -> String,
     sms_text: &dyn Fn(Option<crate::command::Lang>, &str) -> String,
 ) -> Result<usize, StoreError> {
     if owner.privacy == Privacy::Nobody {
         return Ok(0);
     }
-    let mut members: Vec<String> = state::memberships(tx, &owner.msisdn)?.into_keys().collect();
+    let mut members: Vec<String> = match to {
+        Some(to) => to,
+        None => state::memberships(tx, &owner.msisdn)?.into_keys().collect(),
+    };
     members.sort();
     let mut told = 0;
     for member in members {

@@ -23,6 +23,10 @@
 //! the outbox so that a burst of changes leaves only the latest unsent update. An owner who
 //! passes the hourly quota of notifying changes still has every change applied; their updates
 //! are held until the hour has room (and coalesced meanwhile), and the reply says so.
+//!
+//! A membership change (`GROUP g ADD` / `DEL` / `DROP`) changes views too: the contacts it
+//! moves are compared with their groups before and after, by the same rules
+//! ([`Service::notify`] serves both). One taken out of every group is OTHERS and not told.
 
 pub mod avatar;
 pub mod clock;
@@ -37,8 +41,8 @@ use std::time::Duration;
 use rusqlite::Transaction;
 
 use crate::command::{
-    self, Command, GroupName, HelpTopic, Lang, Msisdn, StatusAssignment, StatusChange, StatusCode,
-    StatusText, StopTarget, Target,
+    self, Command, GroupName, HelpTopic, Lang, Msisdn, Privacy, StatusAssignment, StatusChange,
+    StatusCode, StatusText, StopTarget, Target,
 };
 use crate::store::outbox::{self, NewMessage};
 use crate::store::StoreError;
@@ -602,13 +606,13 @@ impl Service {
             },
             Command::GroupShow { group, page } => self.group_show(tx, sub, &group, page)?,
             Command::GroupAdd { group, members } => {
-                self.group_add(tx, now, sub, &group, &members)?
+                return self.group_add(tx, now, sub, &group, &members)
             }
             Command::GroupDel { group, members } => {
-                self.group_del(tx, now, sub, &group, &members)?
+                return self.group_del(tx, now, sub, &group, &members)
             }
             Command::GroupRename { from, to } => self.group_rename(tx, sub, &from, &to)?,
-            Command::GroupDrop(group) => self.group_drop(tx, now, sub, &group)?,
+            Command::GroupDrop(group) => return self.group_drop(tx, now, sub, &group),
             Command::StatusSet(assignments) => return self.status_set(tx, now, sub, &assignments),
             Command::Who(n) => self.who(tx, now, sub, &n)?,
             Command::Avatars { page } => self.presets_page(tx, page)?,
@@ -641,9 +645,24 @@ impl Service {
                 had: avatar::clear_avatar(tx, &sub.msisdn)?,
             },
             Command::Privacy(p) => {
+                let was = sub.privacy;
                 sub.privacy = p;
                 state::save_subscriber(tx, sub, now)?;
-                Text::PrivacySet(p)
+                // Opened from NOBODY: the contacts may see the avatar now, and get it (one
+                // chosen meanwhile was pushed to nobody). Between CONTACTS and EVERYONE the
+                // contacts already had it.
+                let told = if was == Privacy::Nobody && p != Privacy::Nobody {
+                    self.push_avatar_if_any(tx, now, sub, None)?
+                } else {
+                    0
+                };
+                return Ok((
+                    Text::PrivacySet(p),
+                    FanOut {
+                        told,
+                        deferred_until: None,
+                    },
+                ));
             }
             // One's own number: no updates about oneself come (WHO says "That is you" too);
             // nothing is recorded.
@@ -735,7 +754,7 @@ impl Service {
             return Ok((Text::NoSuchPreset(id), FanOut::default()));
         };
         avatar::set_avatar(tx, &sub.msisdn, avatar_id, Some(id), now)?;
-        let told = self.push_avatar(tx, now, sub)?;
+        let told = self.push_avatar(tx, now, sub, None)?;
         Ok((
             Text::AvatarChosen { id, title, told },
             FanOut {
@@ -745,12 +764,31 @@ impl Service {
         ))
     }
 
-    /// Queue `owner`'s avatar to the contacts allowed to see it.
+    /// Queue `owner`'s avatar, if they have one, to `to` (contacts who have just become
+    /// allowed to see it; `None`: every contact), as [`Service::push_avatar`] does.
+    fn push_avatar_if_any(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        owner: &Subscriber,
+        to: Option<Vec<String>>,
+    ) -> Result<usize, ServiceError> {
+        if to.as_ref().is_some_and(Vec::is_empty)
+            || owner.privacy == Privacy::Nobody
+            || avatar::current(tx, &owner.msisdn)?.is_none()
+        {
+            return Ok(0);
+        }
+        self.push_avatar(tx, now, owner, to)
+    }
+
+    /// Queue `owner`'s avatar to the contacts allowed to see it (`to`: those of them).
     fn push_avatar(
         &self,
         tx: &Transaction<'_>,
         now: i64,
         owner: &Subscriber,
+        to: Option<Vec<String>>,
     ) -> Result<usize, ServiceError> {
         let (name, number) = (owner.display_name.clone(), owner.msisdn.clone());
         let default_lang = owner.lang;
@@ -774,6 +812,7 @@ impl Service {
             now,
             owner,
             &self.cfg.avatar,
+            to,
             &push,
             &sms,
         )?)
@@ -797,7 +836,7 @@ impl Service {
         let sub = state::ensure_subscriber(tx, &msisdn, self.cfg.default_lang, now)?;
         let id = avatar::store_avatar(tx, source_sha256, variants, now)?;
         avatar::set_avatar(tx, &msisdn, id, None, now)?;
-        let told = self.push_avatar(tx, now, &sub)?;
+        let told = self.push_avatar(tx, now, &sub, None)?;
         self.tell(tx, now, &sub, Text::AvatarUploaded { told })?;
         Ok(Ok(told))
     }
@@ -954,7 +993,7 @@ impl Service {
         sub: &Subscriber,
         group: &GroupName,
         members: &[Msisdn],
-    ) -> Result<Text, ServiceError> {
+    ) -> Result<(Text, FanOut), ServiceError> {
         let auds = state::audiences(tx, &sub.msisdn)?;
         let label = state::group_label(group);
         let counts = state::member_counts(tx, &sub.msisdn)?;
@@ -964,9 +1003,10 @@ impl Service {
         if existing.is_none() {
             let user_groups = auds.iter().filter(|a| a.kind == AudienceKind::User).count();
             if user_groups >= self.cfg.max_user_groups {
-                return Ok(Text::TooManyGroups {
+                let text = Text::TooManyGroups {
                     cap: self.cfg.max_user_groups,
-                });
+                };
+                return Ok((text, FanOut::default()));
             }
         }
         let has = existing
@@ -991,32 +1031,64 @@ impl Service {
             }
         }
         if has + new.len() > self.cfg.max_group_members {
-            return Ok(Text::GroupFull {
+            let text = Text::GroupFull {
                 group: label,
                 cap: self.cfg.max_group_members,
                 has,
-            });
+            };
+            return Ok((text, FanOut::default()));
         }
         if total_has + new.len() > self.cfg.max_total_members {
-            return Ok(Text::ContactsFull {
+            let text = Text::ContactsFull {
                 cap: self.cfg.max_total_members,
                 has: total_has,
+            };
+            return Ok((text, FanOut::default()));
+        }
+        let (id, after) = match existing {
+            Some(id) => (id, None),
+            None => {
+                let id = state::create_group(tx, &sub.msisdn, &state::group_key(group), now)?;
+                // The new group is one more audience (STANDBY, never set).
+                (id, Some(state::audiences(tx, &sub.msisdn)?))
+            }
+        };
+        let mut moved = Vec::with_capacity(new.len());
+        for m in &new {
+            let before = state::groups_of(tx, &sub.msisdn, m.as_str())?;
+            state::add_member(tx, id, &sub.msisdn, m.as_str(), now)?;
+            let mut after = before.clone();
+            after.push(id);
+            moved.push(Contact {
+                number: m.as_str().to_string(),
+                before,
+                after,
             });
         }
-        let id = match existing {
-            Some(id) => id,
-            None => state::create_group(tx, &sub.msisdn, &state::group_key(group), now)?,
-        };
-        for m in &new {
-            state::add_member(tx, id, &sub.msisdn, m.as_str(), now)?;
-        }
-        Ok(Text::Added {
+        // Who was no contact before is one now: they get the avatar (if PRIVACY lets
+        // contacts see it), as every contact did when it was chosen.
+        let newcomers: Vec<String> = moved
+            .iter()
+            .filter(|c| c.before.is_empty())
+            .map(|c| c.number.clone())
+            .collect();
+        self.push_avatar_if_any(tx, now, sub, Some(newcomers))?;
+        let fan = self.fan_out_moves(
+            tx,
+            now,
+            sub,
+            &auds,
+            after.as_deref().unwrap_or(&auds),
+            moved,
+        )?;
+        let text = Text::Added {
             group: label,
             added: new.len(),
             already,
             skipped_self,
             total: has + new.len(),
-        })
+        };
+        Ok((text, fan))
     }
 
     fn group_del(
@@ -1026,33 +1098,45 @@ impl Service {
         sub: &Subscriber,
         group: &GroupName,
         members: &[Msisdn],
-    ) -> Result<Text, ServiceError> {
+    ) -> Result<(Text, FanOut), ServiceError> {
         let auds = state::audiences(tx, &sub.msisdn)?;
         let Some(a) = Self::find(&auds, group) else {
-            return Ok(Self::no_such_group(&auds, group));
+            return Ok((Self::no_such_group(&auds, group), FanOut::default()));
         };
         let mut removed = 0;
+        let mut moved = Vec::new();
         for m in members {
             if state::remove_member(tx, a.id, m.as_str())? {
                 removed += 1;
+                let after = state::groups_of(tx, &sub.msisdn, m.as_str())?;
                 // Out of every group, they are OTHERS, who are never sent updates: what was
-                // queued for them is withdrawn. (In another group still, they keep it.)
-                if state::groups_of(tx, &sub.msisdn, m.as_str())?.is_empty() {
+                // queued for them is withdrawn. (In another group still, they keep it, and
+                // are told if what they see changed.)
+                if after.is_empty() {
                     let why = "recipient removed from the owner's groups";
                     withdraw_updates(tx, Some(&sub.msisdn), m.as_str(), why, now)?;
                 }
+                let mut before = after.clone();
+                before.push(a.id);
+                moved.push(Contact {
+                    number: m.as_str().to_string(),
+                    before,
+                    after,
+                });
             }
         }
+        let fan = self.fan_out_moves(tx, now, sub, &auds, &auds, moved)?;
         let total = state::member_counts(tx, &sub.msisdn)?
             .get(&a.id)
             .copied()
             .unwrap_or(0);
-        Ok(Text::Removed {
+        let text = Text::Removed {
             group: a.label(),
             removed,
             not_members: members.len() - removed,
             total,
-        })
+        };
+        Ok((text, fan))
     }
 
     fn group_rename(
@@ -1088,20 +1172,31 @@ impl Service {
         now: i64,
         sub: &Subscriber,
         group: &GroupName,
-    ) -> Result<Text, ServiceError> {
+    ) -> Result<(Text, FanOut), ServiceError> {
         let auds = state::audiences(tx, &sub.msisdn)?;
         let Some(a) = Self::find(&auds, group) else {
-            return Ok(Self::no_such_group(&auds, group));
+            return Ok((Self::no_such_group(&auds, group), FanOut::default()));
         };
         let dropped = state::members(tx, a.id, 0, usize::MAX >> 1)?;
         let members = state::clear_members(tx, a.id)?;
-        for m in &dropped {
-            if state::groups_of(tx, &sub.msisdn, m)?.is_empty() {
-                withdraw_updates(tx, Some(&sub.msisdn), m, "recipient's group dropped", now)?;
+        let mut moved = Vec::with_capacity(dropped.len());
+        for m in dropped {
+            let after = state::groups_of(tx, &sub.msisdn, &m)?;
+            if after.is_empty() {
+                withdraw_updates(tx, Some(&sub.msisdn), &m, "recipient's group dropped", now)?;
             }
+            let mut before = after.clone();
+            before.push(a.id);
+            moved.push(Contact {
+                number: m,
+                before,
+                after,
+            });
         }
+        let mut after: Vec<Audience> = auds.clone();
         if a.kind == AudienceKind::User {
             state::delete_group(tx, a.id)?;
+            after.retain(|x| x.id != a.id);
         } else {
             // A built-in group always exists: emptied, and back to the default status.
             let mut reset = a.clone();
@@ -1111,11 +1206,16 @@ impl Service {
             };
             reset.prev.clear();
             state::save_status(tx, &reset)?;
+            if let Some(x) = after.iter_mut().find(|x| x.id == a.id) {
+                *x = reset;
+            }
         }
-        Ok(Text::Dropped {
+        let fan = self.fan_out_moves(tx, now, sub, &auds, &after, moved)?;
+        let text = Text::Dropped {
             group: a.label(),
             members,
-        })
+        };
+        Ok((text, fan))
     }
 
     fn who(
@@ -1259,29 +1359,121 @@ impl Service {
         if changed.is_empty() {
             return Ok(FanOut::default());
         }
+        // Everyone stays in the groups they are in: only what the groups show moves.
+        let contacts = state::memberships(tx, &owner.msisdn)?
+            .into_iter()
+            .filter(|(_, groups)| groups.iter().any(|g| changed.contains(g)))
+            .map(|(number, groups)| Contact {
+                number,
+                before: groups.clone(),
+                after: groups,
+            })
+            .collect();
+        let before = Shows {
+            auds,
+            views: before,
+        };
+        let after = Shows { auds, views: after };
+        let fan = self.notify(tx, now, owner, before, after, contacts, source)?;
+        state::log_change(
+            tx,
+            &owner.msisdn,
+            now,
+            source,
+            changed.len(),
+            fan.told,
+            fan.deferred_until.is_some(),
+        )?;
+        Ok(fan)
+    }
+
+    /// Tell the contacts whose view of `owner` a membership change altered (`moved`: each
+    /// with their groups before and after; `before` and `after` are the owner's audiences
+    /// around the change, the same unless a group went), by the rules of every fan-out
+    /// ([`Service::notify`]). Changes that told someone are logged, and count against the
+    /// owner's hourly quota like a STATUS.
+    fn fan_out_moves(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        owner: &Subscriber,
+        before: &[Audience],
+        after: &[Audience],
+        moved: Vec<Contact>,
+    ) -> Result<FanOut, ServiceError> {
+        if moved.is_empty() {
+            return Ok(FanOut::default());
+        }
+        let (vb, va) = (
+            self.told_views(owner, before),
+            self.told_views(owner, after),
+        );
+        let before = Shows {
+            auds: before,
+            views: &vb,
+        };
+        let after = Shows {
+            auds: after,
+            views: &va,
+        };
+        let source = "sms";
+        let fan = self.notify(tx, now, owner, before, after, moved, source)?;
+        if fan.told > 0 {
+            state::log_change(
+                tx,
+                &owner.msisdn,
+                now,
+                source,
+                1,
+                fan.told,
+                fan.deferred_until.is_some(),
+            )?;
+        }
+        Ok(fan)
+    }
+
+    /// The one place that decides who among `contacts` is told, and tells them: each contact
+    /// still in one of `owner`'s groups (OTHERS are never told) whose view (what their groups
+    /// show by precedence) differs between `before` and `after`, and who has not opted out,
+    /// gets one update keyed by (owner, contact), held while the owner is past the hourly
+    /// quota of `source`'s class.
+    #[allow(clippy::too_many_arguments)]
+    fn notify(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        owner: &Subscriber,
+        before: Shows<'_>,
+        after: Shows<'_>,
+        mut contacts: Vec<Contact>,
+        source: &str,
+    ) -> Result<FanOut, ServiceError> {
+        contacts.sort_by(|a, b| a.number.cmp(&b.number));
+        let mut tell: Vec<(String, Option<Lang>, &View)> = Vec::new();
+        for c in contacts {
+            if c.after.is_empty() {
+                continue;
+            }
+            let (b, a) = (before.seen_by(&c.before), after.seen_by(&c.after));
+            if b.same_for_contact(a) {
+                continue;
+            }
+            let (lang, stopped) = state::recipient(tx, &c.number, &owner.msisdn)?;
+            if stopped {
+                continue;
+            }
+            tell.push((c.number, lang, a));
+        }
+        if tell.is_empty() {
+            return Ok(FanOut::default());
+        }
         let hour_ago = now - 3_600_000;
         let class = state::QuotaClass::of(source);
         let (recent, oldest) = state::changes_since(tx, &owner.msisdn, hour_ago, class)?;
         let deferred_until =
             (recent >= self.cfg.hourly_change_quota).then(|| oldest.unwrap_or(now) + 3_600_000);
-        let mut told = 0;
-        let mut members: Vec<(String, Vec<i64>)> =
-            state::memberships(tx, &owner.msisdn)?.into_iter().collect();
-        members.sort();
-        for (member, groups) in members {
-            if !groups.iter().any(|g| changed.contains(g)) {
-                continue;
-            }
-            let seen_before = visible(auds, before, &groups);
-            let seen_after = visible(auds, after, &groups);
-            let (b, a) = (&before[&seen_before.id], &after[&seen_after.id]);
-            if b.same_for_contact(a) {
-                continue;
-            }
-            let (lang, stopped) = state::recipient(tx, &member, &owner.msisdn)?;
-            if stopped {
-                continue;
-            }
+        let told = tell.len();
+        for (member, lang, a) in tell {
             // "Tomorrow" as of when the update goes out: one held past midnight is read on
             // the day it names.
             let text = Text::Update {
@@ -1297,20 +1489,10 @@ impl Service {
                 ..NewMessage::sms(member, text)
             };
             outbox::enqueue(tx, &msg, now)?;
-            told += 1;
         }
-        state::log_change(
-            tx,
-            &owner.msisdn,
-            now,
-            source,
-            changed.len(),
-            told,
-            deferred_until.is_some(),
-        )?;
         Ok(FanOut {
             told,
-            deferred_until: deferred_until.filter(|_| told > 0),
+            deferred_until,
         })
     }
 
@@ -1441,6 +1623,30 @@ impl Service {
             notified: fan.told,
             deferred: fan.deferred_until.is_some(),
         })
+    }
+}
+
+/// A contact of an owner with the audiences they are in before and after a change (the
+/// same for a status change, not for a membership change).
+#[derive(Debug, Clone)]
+struct Contact {
+    number: String,
+    before: Vec<i64>,
+    after: Vec<i64>,
+}
+
+/// What an owner shows at one moment: the audiences (in GROUPS order, which breaks ties) and
+/// the view of each.
+#[derive(Clone, Copy)]
+struct Shows<'a> {
+    auds: &'a [Audience],
+    views: &'a HashMap<i64, View>,
+}
+
+impl<'a> Shows<'a> {
+    /// The view of a contact in `groups` ([`visible`]).
+    fn seen_by(&self, groups: &[i64]) -> &'a View {
+        &self.views[&visible(self.auds, self.views, groups).id]
     }
 }
 

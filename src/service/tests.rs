@@ -2066,3 +2066,196 @@ fn a_group_a_typo_away_from_one_of_the_senders_is_offered() {
     assert!(r.contains("是不是家人"), "{r}");
     assert!(b.all_updates().is_empty());
 }
+
+/// The single queued update to each contact, as (to, status shown), for a terse comparison.
+fn told(b: &Bench) -> Vec<(String, String)> {
+    b.all_updates()
+        .into_iter()
+        .map(|(to, body)| {
+            let shown = body
+                .split("): ")
+                .nth(1)
+                .and_then(|r| r.split('.').next())
+                .unwrap_or(&body)
+                .to_string();
+            (to, shown)
+        })
+        .collect()
+}
+
+#[test]
+fn a_membership_change_tells_exactly_the_contacts_whose_view_changed() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    // Dad is in FAMILY and COLLEAGUES; nothing was set yet, so nobody's view moved.
+    let o = b.outcome(OWNER, "GROUP COLLEAGUES ADD 13700137000");
+    assert_eq!(o.notified, 0);
+    b.send(OWNER, "STATUS OTHERS BUSY");
+    b.send(OWNER, "STATUS COLLEAGUES MEETING");
+    b.send(OWNER, "STATUS FAMILY DRIVING");
+    b.flush();
+    assert!(b.send(DAD, "WHO 13800138000").ends_with("DRIVING."));
+    // Out of FAMILY, Dad sees COLLEAGUES' MEETING: he is told, and nobody else.
+    let o = b.outcome(OWNER, "GROUP FAMILY DEL 13700137000");
+    assert_eq!(o.notified, 1);
+    assert_eq!(told(&b), [(DAD.to_string(), "MEETING".to_string())]);
+    assert!(b.send(DAD, "WHO 13800138000").ends_with("MEETING."));
+    b.flush();
+    // A stranger (OTHERS: BUSY) added to FAMILY now sees DRIVING, and is told so.
+    let o = b.outcome(OWNER, "GROUP FAMILY ADD 13500135000 13700137000");
+    assert_eq!(o.notified, 2);
+    assert_eq!(
+        told(&b),
+        [
+            (STRANGER.to_string(), "DRIVING".to_string()),
+            (DAD.to_string(), "DRIVING".to_string())
+        ]
+    );
+    b.flush();
+    // A group that is not the most recently set one changes nobody's view.
+    let o = b.outcome(OWNER, "GROUP FRIENDS ADD 13500135000 13900139000");
+    assert_eq!(o.notified, 0);
+    assert!(told(&b).is_empty());
+    // Who opted out is not told. FAMILY dropped: Dad falls back to MEETING, Mum (FAMILY,
+    // FRIENDS) to FRIENDS' STANDBY; the stranger sent STOP.
+    b.send(STRANGER, "STOP 13800138000");
+    let o = b.outcome(OWNER, "GROUP FAMILY DROP");
+    assert_eq!(o.notified, 2);
+    assert_eq!(
+        told(&b),
+        [
+            (DAD.to_string(), "MEETING".to_string()),
+            (MUM.to_string(), "STANDBY".to_string())
+        ]
+    );
+    b.flush();
+    // A user group dropped: its member sees what their other group shows.
+    b.send(OWNER, "GROUP WORK ADD 13600136000");
+    b.send(OWNER, "STATUS WORK FREE");
+    b.flush();
+    let o = b.outcome(OWNER, "GROUP WORK DROP");
+    assert_eq!(o.notified, 1);
+    assert_eq!(told(&b), [(BOSS.to_string(), "MEETING".to_string())]);
+    b.flush();
+    // Renaming a group moves nobody.
+    b.send(OWNER, "GROUP TEAM ADD 13600136000");
+    b.send(OWNER, "STATUS TEAM FREE");
+    b.flush();
+    assert_eq!(b.outcome(OWNER, "GROUP TEAM RENAME CREW").notified, 0);
+    // Taken out of every group, a contact is OTHERS, who are never told.
+    let o = b.outcome(OWNER, "GROUP COLLEAGUES DEL 13600136000");
+    assert_eq!(o.notified, 0, "Boss is still in CREW: FREE");
+    let o = b.outcome(OWNER, "GROUP CREW DEL 13600136000");
+    assert_eq!(o.notified, 0, "Boss is OTHERS now");
+    assert!(told(&b).is_empty(), "{:?}", told(&b));
+}
+
+#[test]
+fn a_membership_change_follows_the_fan_out_rules_quota_overrides_and_language() {
+    let mut b = Bench::with(ServiceConfig {
+        hourly_change_quota: 1,
+        notify_incall: false,
+        ..ServiceConfig::default()
+    });
+    b.family_of_two();
+    b.send(OWNER, "LANG ZH");
+    b.send(OWNER, "STATUS FAMILY FREE");
+    b.flush();
+    // Past the hourly quota the update is held (and coalesced), like a STATUS's.
+    b.now += 1000;
+    let o = b.outcome(OWNER, "GROUP FAMILY ADD 13500135000");
+    assert!(o.deferred);
+    let held = b.queued_updates(STRANGER);
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].1, T0 + 3_600_000, "held for the hour");
+    // In the owner's language (the stranger uses no service).
+    assert!(held[0].0.contains("空闲"), "{held:?}");
+    b.flush();
+    // During a call (not told by SMS) a new member is told the status under the call.
+    b.now += 3_600_000;
+    b.event(OWNER, NetworkEvent::CallStarted);
+    b.send(OWNER, "GROUP COLLEAGUES DEL 13600136000");
+    b.send(OWNER, "GROUP COLLEAGUES ADD 13600136000");
+    assert!(told(&b).is_empty());
+    b.send(OWNER, "GROUP FAMILY ADD 13600136000");
+    let boss = b.updates(BOSS);
+    assert_eq!(boss.len(), 1, "{boss:?}");
+    assert!(boss[0].contains("空闲"), "{boss:?}");
+    b.flush();
+    // Switched off: every audience shows OFF, so a move changes nobody's view.
+    b.event(OWNER, NetworkEvent::PowerOff);
+    b.flush();
+    b.send(OWNER, "GROUP FAMILY DEL 13600136000");
+    assert!(told(&b).is_empty(), "{:?}", told(&b));
+}
+
+#[test]
+fn a_contact_who_becomes_allowed_to_see_the_avatar_gets_it_pushed() {
+    const NEW: &str = "+8613400134000";
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 5);
+    b.send(OWNER, "AVATAR 3");
+    assert_eq!(pushes(&b).len(), 3);
+    b.flush();
+    // A number that was no contact, added to a group: the push, with the link WHO gives it.
+    let r = b.send(OWNER, "GROUP FAMILY ADD 13500135000");
+    assert!(r.starts_with("FAMILY now has 3 members."), "{r}");
+    let p = pushes(&b);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].0, STRANGER);
+    let who = b.send(STRANGER, "WHO 13800138000");
+    assert!(who.ends_with(&format!("Photo: {}", p[0].1)), "{who}");
+    b.flush();
+    // A contact already (in another group): nothing new to push.
+    b.send(OWNER, "GROUP FRIENDS ADD 13900139000");
+    assert!(pushes(&b).is_empty());
+    // A handset without WAP Push gets the link by SMS; one who sent STOP gets nothing.
+    let tx = b.conn.transaction().unwrap();
+    avatar::set_wap_push(&tx, NEW, false).unwrap();
+    tx.commit().unwrap();
+    b.send(BOSS, "STOP 13800138000");
+    b.send(OWNER, "GROUP CLASSMATES DEL 13600136000");
+    b.send(OWNER, "GROUP COLLEAGUES DEL 13600136000");
+    b.send(OWNER, "GROUP CLASSMATES ADD 13400134000 13600136000");
+    assert!(pushes(&b).is_empty());
+    let link = b.updates(NEW);
+    assert_eq!(link.len(), 1, "{link:?}");
+    assert!(link[0].contains("new caller picture: http://127.0.0.1:8080/a/"));
+    assert!(b.updates(BOSS).is_empty());
+    b.send(BOSS, "START 13800138000");
+    b.flush();
+    // PRIVACY NOBODY: an avatar chosen then goes to nobody, and nor does a new contact...
+    b.send(OWNER, "PRIVACY NOBODY");
+    let r = b.send(OWNER, "AVATAR 5");
+    assert!(r.ends_with("0 contacts will get it."), "{r}");
+    b.send(OWNER, "GROUP FRIENDS ADD 13700137000");
+    b.send(OWNER, "GROUP CLASSMATES DEL 13400134000");
+    b.send(OWNER, "GROUP CLASSMATES ADD 13400134000");
+    assert!(pushes(&b).is_empty());
+    assert!(b.updates(NEW).is_empty());
+    // ... until the contacts may see it again: then every contact gets the new picture.
+    let o = b.outcome(OWNER, "PRIVACY CONTACTS");
+    assert_eq!(o.notified, 5);
+    let to: Vec<String> = pushes(&b).into_iter().map(|p| p.0).collect();
+    assert_eq!(to, [STRANGER, BOSS, DAD, MUM]);
+    assert_eq!(b.updates(NEW).len(), 1, "by SMS");
+    b.flush();
+    // Between CONTACTS and EVERYONE the contacts already have it.
+    b.send(OWNER, "PRIVACY EVERYONE");
+    b.send(OWNER, "PRIVACY CONTACTS");
+    assert!(pushes(&b).is_empty());
+    // NOBODY to EVERYONE opens it too.
+    b.send(OWNER, "PRIVACY NOBODY");
+    b.send(OWNER, "PRIVACY EVERYONE");
+    assert_eq!(pushes(&b).len(), 4);
+    b.flush();
+    // No avatar: nothing to push to a new contact, nor on opening.
+    b.send(OWNER, "AVATAR OFF");
+    assert!(pushes(&b).is_empty(), "a push cannot take a picture back");
+    b.send(OWNER, "GROUP WORK ADD 13300133000");
+    b.send(OWNER, "PRIVACY NOBODY");
+    b.send(OWNER, "PRIVACY CONTACTS");
+    assert!(pushes(&b).is_empty());
+    assert!(b.updates("+8613300133000").is_empty());
+}
