@@ -1125,15 +1125,29 @@ impl Text {
             Text::BuiltinFixed(g) => format!("{}是内置分组，不能改名或占用。", g.render(lang)),
             Text::GroupExists(g) if en => format!("You already have a group {}.", g.render(lang)),
             Text::GroupExists(g) => format!("分组{}已存在。", g.render(lang)),
+            // A built-in group stays (emptied, back to STANDBY); a member still in another
+            // group sees that group's status, not OTHERS.
             Text::Dropped { group, members } if en => format!(
-                "Group {} dropped; its {members} member{} now {} your OTHERS status.",
-                group.render(lang),
+                "{}; its {members} member{} now {} your OTHERS status (or another group's).",
+                match group {
+                    Label::Builtin(_) => format!(
+                        "{} emptied and back to STANDBY (built-in groups stay)",
+                        group.render(lang)
+                    ),
+                    _ => format!("Group {} dropped", group.render(lang)),
+                },
                 plural(*members),
                 if *members == 1 { "sees" } else { "see" }
             ),
             Text::Dropped { group, members } => format!(
-                "分组{}已解散，其{members}人将看到你的“其他”状态。",
-                group.render(lang)
+                "{}，其{members}人将看到你的“其他”状态（或其所在其他分组的状态）。",
+                match group {
+                    Label::Builtin(_) => format!(
+                        "分组{}已清空并恢复为“待机”（内置分组保留）",
+                        group.render(lang)
+                    ),
+                    _ => format!("分组{}已解散", group.render(lang)),
+                }
             ),
             Text::NoSuchGroup(g) if en => {
                 format!("You have no group {}. GROUPS lists yours.", g.render(lang))
@@ -2421,12 +2435,26 @@ mod tests {
         };
         assert_eq!(
             t(1),
-            "Group WORK dropped; its 1 member now sees your OTHERS status."
+            "Group WORK dropped; its 1 member now sees your OTHERS status (or another group's)."
         );
         assert_eq!(
             t(2),
-            "Group WORK dropped; its 2 members now see your OTHERS status."
+            "Group WORK dropped; its 2 members now see your OTHERS status (or another group's)."
         );
+        // A built-in group is not gone: it is emptied and reset (the tester read "dropped"
+        // and still found FAMILY listed, its status silently STANDBY).
+        let family = Text::Dropped {
+            group: Label::Builtin(crate::command::BuiltinGroup::Family),
+            members: 1,
+        };
+        assert_eq!(
+            family.render(Lang::En),
+            "FAMILY emptied and back to STANDBY (built-in groups stay); its 1 member now sees your OTHERS status (or another group's)."
+        );
+        assert!(family
+            .render(Lang::Zh)
+            .starts_with("分组家人已清空并恢复为“待机”"));
+        assert!(segments(&family.render(Lang::En)) == 1 && segments(&family.render(Lang::Zh)) <= 2);
     }
 
     #[test]
