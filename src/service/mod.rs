@@ -1055,15 +1055,9 @@ impl Service {
         };
         let mut moved = Vec::with_capacity(new.len());
         for m in &new {
-            let before = state::groups_of(tx, &sub.msisdn, m.as_str())?;
+            let others = state::groups_of(tx, &sub.msisdn, m.as_str())?;
             state::add_member(tx, id, &sub.msisdn, m.as_str(), now)?;
-            let mut after = before.clone();
-            after.push(id);
-            moved.push(Contact {
-                number: m.as_str().to_string(),
-                before,
-                after,
-            });
+            moved.push(Contact::joined(m.as_str().to_string(), others, id));
         }
         // Who was no contact before is one now: they get the avatar (if PRIVACY lets
         // contacts see it), as every contact did when it was chosen.
@@ -1108,21 +1102,8 @@ impl Service {
         for m in members {
             if state::remove_member(tx, a.id, m.as_str())? {
                 removed += 1;
-                let after = state::groups_of(tx, &sub.msisdn, m.as_str())?;
-                // Out of every group, they are OTHERS, who are never sent updates: what was
-                // queued for them is withdrawn. (In another group still, they keep it, and
-                // are told if what they see changed.)
-                if after.is_empty() {
-                    let why = "recipient removed from the owner's groups";
-                    withdraw_updates(tx, Some(&sub.msisdn), m.as_str(), why, now)?;
-                }
-                let mut before = after.clone();
-                before.push(a.id);
-                moved.push(Contact {
-                    number: m.as_str().to_string(),
-                    before,
-                    after,
-                });
+                let why = "recipient removed from the owner's groups";
+                moved.push(left_group(tx, sub, m.as_str().to_string(), a.id, why, now)?);
             }
         }
         let fan = self.fan_out_moves(tx, now, sub, &auds, &auds, moved)?;
@@ -1181,17 +1162,8 @@ impl Service {
         let members = state::clear_members(tx, a.id)?;
         let mut moved = Vec::with_capacity(dropped.len());
         for m in dropped {
-            let after = state::groups_of(tx, &sub.msisdn, &m)?;
-            if after.is_empty() {
-                withdraw_updates(tx, Some(&sub.msisdn), &m, "recipient's group dropped", now)?;
-            }
-            let mut before = after.clone();
-            before.push(a.id);
-            moved.push(Contact {
-                number: m,
-                before,
-                after,
-            });
+            let why = "recipient's group dropped";
+            moved.push(left_group(tx, sub, m, a.id, why, now)?);
         }
         let mut after: Vec<Audience> = auds.clone();
         if a.kind == AudienceKind::User {
@@ -1633,6 +1605,48 @@ struct Contact {
     number: String,
     before: Vec<i64>,
     after: Vec<i64>,
+}
+
+impl Contact {
+    /// `number`, in `others`, joined `group`.
+    fn joined(number: String, others: Vec<i64>, group: i64) -> Contact {
+        let mut after = others.clone();
+        after.push(group);
+        Contact {
+            number,
+            before: others,
+            after,
+        }
+    }
+
+    /// `number`, in `others`, left `group`.
+    fn left(number: String, others: Vec<i64>, group: i64) -> Contact {
+        let mut before = others.clone();
+        before.push(group);
+        Contact {
+            number,
+            before,
+            after: others,
+        }
+    }
+}
+
+/// `member` has just left `owner`'s `group` (GROUP DEL, DROP): out of every group, they are
+/// OTHERS, who are never sent updates, and what was queued for them is withdrawn (`why`); in
+/// another group still, they keep it, and are told if what they see changed.
+fn left_group(
+    tx: &Transaction<'_>,
+    owner: &Subscriber,
+    member: String,
+    group: i64,
+    why: &str,
+    now: i64,
+) -> Result<Contact, StoreError> {
+    let others = state::groups_of(tx, &owner.msisdn, &member)?;
+    if others.is_empty() {
+        withdraw_updates(tx, Some(&owner.msisdn), &member, why, now)?;
+    }
+    Ok(Contact::left(member, others, group))
 }
 
 /// What an owner shows at one moment: the audiences (in GROUPS order, which breaks ties) and
