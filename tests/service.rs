@@ -1726,3 +1726,48 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+/// GROUP ADD / DEL / DROP tell the contacts whose view they change through the same fan-out as
+/// a STATUS, hourly quota included: past it, the updates are held and the reply says so, in
+/// the owner's language, as a STATUS reply does; a change that tells nobody says nothing of it.
+#[tokio::test]
+async fn a_membership_change_past_the_hourly_quota_says_its_updates_are_held() {
+    const LIMIT: &str = "Hourly update limit reached: they get your latest status ";
+    let w = World::start_with(ServiceConfig {
+        hourly_change_quota: 1,
+        ..ServiceConfig::default()
+    })
+    .await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "GROUP COLLEAGUES ADD 13900139000").await;
+    let r = w.say(OWNER, "STATUS FAMILY FREE").await;
+    assert_eq!(r, "Set: FAMILY sees FREE. 1 contact will be told.");
+    assert_eq!(w.inbox(MUM, 1).await.len(), 1);
+    // The quota is spent: Dad's first update (FREE, where he saw OTHERS' STANDBY) is held.
+    let r = w.say(OWNER, "GROUP FAMILY ADD 13700137000").await;
+    assert!(
+        r.starts_with(&format!("FAMILY now has 2 members. {LIMIT}")),
+        "{r}"
+    );
+    assert!(
+        r.ends_with(". Set what they see: STATUS FAMILY FREE"),
+        "{r}"
+    );
+    // Mum out of FAMILY sees COLLEAGUES' STANDBY: held, said in Chinese.
+    let r = w.say(OWNER, "分组 家人 删 13900139000").await;
+    assert!(
+        r.starts_with("已从家人删除1人，现有1人。已达每小时通知上限，"),
+        "{r}"
+    );
+    assert!(r.ends_with("发送最新状态。"), "{r}");
+    // Dad out of every group is OTHERS, not told (what was held for him is withdrawn): nothing
+    // held by this change, nothing said.
+    let r = w.say(OWNER, "分组 家人 解散").await;
+    assert!(r.starts_with("分组家人已清空并恢复为“待机”"), "{r}");
+    assert!(!r.contains("上限"), "{r}");
+    // Held, not sent: Mum has her first update only, Dad nothing.
+    w.settle_and_count(MUM, 1).await;
+    w.settle_and_count(DAD, 0).await;
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}

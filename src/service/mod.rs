@@ -1081,6 +1081,7 @@ impl Service {
             already,
             skipped_self,
             total: has + new.len(),
+            deferred_until: self.until(now, fan.deferred_until),
         };
         Ok((text, fan))
     }
@@ -1116,6 +1117,7 @@ impl Service {
             removed,
             not_members: members.len() - removed,
             total,
+            deferred_until: self.until(now, fan.deferred_until),
         };
         Ok((text, fan))
     }
@@ -1186,6 +1188,7 @@ impl Service {
         let text = Text::Dropped {
             group: a.label(),
             members,
+            deferred_until: self.until(now, fan.deferred_until),
         };
         Ok((text, fan))
     }

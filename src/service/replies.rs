@@ -122,6 +122,8 @@ pub enum Text {
         skipped_self: bool,
         /// Members now.
         total: usize,
+        /// When the updates to the contacts it moved go out, if the hourly quota holds them.
+        deferred_until: Option<When>,
     },
     /// GROUP g ADD refused: the group would exceed its cap.
     GroupFull {
@@ -154,6 +156,8 @@ pub enum Text {
         not_members: usize,
         /// Members now.
         total: usize,
+        /// When the updates to the contacts it moved go out, if the hourly quota holds them.
+        deferred_until: Option<When>,
     },
     /// GROUP g RENAME done.
     Renamed {
@@ -172,6 +176,8 @@ pub enum Text {
         group: Label,
         /// Members it had.
         members: usize,
+        /// When the updates to the contacts it moved go out, if the hourly quota holds them.
+        deferred_until: Option<When>,
     },
     /// The subscriber has no such group.
     NoSuchGroup(Label),
@@ -377,6 +383,23 @@ fn when(at: &When, lang: Lang) -> String {
             format!("{name} {day} {hm}")
         }
         (Day::Date { month, day }, Lang::Zh) => format!("{month}月{day}日{hm}"),
+    }
+}
+
+/// What a reply adds when the hourly quota holds the updates it caused until `at`
+/// (` Hourly update limit reached: ...` / `已达每小时通知上限，...`): a STATUS and a GROUP
+/// ADD, DEL or DROP that moved contacts say it alike.
+fn held_back(at: &When, lang: Lang) -> String {
+    let t = when(at, lang);
+    match (lang, at.day) {
+        // `tomorrow 00:30`, not `at tomorrow 00:30` (but `at midnight`).
+        (Lang::En, Day::Tomorrow) if !t.starts_with("midnight") => {
+            format!(" Hourly update limit reached: they get your latest status {t}.")
+        }
+        (Lang::En, _) => {
+            format!(" Hourly update limit reached: they get your latest status at {t}.")
+        }
+        (Lang::Zh, _) => format!("已达每小时通知上限，{t}发送最新状态。"),
     }
 }
 
@@ -1036,6 +1059,7 @@ impl Text {
                 already,
                 skipped_self,
                 total,
+                deferred_until,
             } => {
                 let g = group.render(lang);
                 let mut s = if en {
@@ -1056,6 +1080,9 @@ impl Text {
                     } else {
                         "已跳过你自己的号码。"
                     });
+                }
+                if let Some(at) = deferred_until {
+                    s.push_str(&held_back(at, lang));
                 }
                 if *added > 0 {
                     s.push_str(&if en {
@@ -1088,6 +1115,7 @@ impl Text {
                 removed,
                 not_members,
                 total,
+                deferred_until,
             } => {
                 let g = group.render(lang);
                 let mut s = if en {
@@ -1108,6 +1136,9 @@ impl Text {
                         format!("{not_members}人本不在组内。")
                     });
                 }
+                if let Some(at) = deferred_until {
+                    s.push_str(&held_back(at, lang));
+                }
                 s
             }
             Text::Renamed { from, to } if en => format!(
@@ -1127,28 +1158,41 @@ impl Text {
             Text::GroupExists(g) => format!("分组{}已存在。", g.render(lang)),
             // A built-in group stays (emptied, back to STANDBY); a member still in another
             // group sees that group's status, not OTHERS.
-            Text::Dropped { group, members } if en => format!(
-                "{}; its {members} member{} now {} your OTHERS status (or another group's).",
-                match group {
-                    Label::Builtin(_) => format!(
-                        "{} emptied and back to STANDBY (built-in groups stay)",
-                        group.render(lang)
-                    ),
-                    _ => format!("Group {} dropped", group.render(lang)),
-                },
-                plural(*members),
-                if *members == 1 { "sees" } else { "see" }
-            ),
-            Text::Dropped { group, members } => format!(
-                "{}，其{members}人将看到你的“其他”状态（或其所在其他分组的状态）。",
-                match group {
-                    Label::Builtin(_) => format!(
-                        "分组{}已清空并恢复为“待机”（内置分组保留）",
-                        group.render(lang)
-                    ),
-                    _ => format!("分组{}已解散", group.render(lang)),
+            Text::Dropped {
+                group,
+                members,
+                deferred_until,
+            } => {
+                let mut s = if en {
+                    format!(
+                        "{}; its {members} member{} now {} your OTHERS status (or another group's).",
+                        match group {
+                            Label::Builtin(_) => format!(
+                                "{} emptied and back to STANDBY (built-in groups stay)",
+                                group.render(lang)
+                            ),
+                            _ => format!("Group {} dropped", group.render(lang)),
+                        },
+                        plural(*members),
+                        if *members == 1 { "sees" } else { "see" }
+                    )
+                } else {
+                    format!(
+                        "{}，其{members}人将看到你的“其他”状态（或其所在其他分组的状态）。",
+                        match group {
+                            Label::Builtin(_) => format!(
+                                "分组{}已清空并恢复为“待机”（内置分组保留）",
+                                group.render(lang)
+                            ),
+                            _ => format!("分组{}已解散", group.render(lang)),
+                        }
+                    )
+                };
+                if let Some(at) = deferred_until {
+                    s.push_str(&held_back(at, lang));
                 }
-            ),
+                s
+            }
             Text::NoSuchGroup(g) if en => {
                 format!("You have no group {}. GROUPS lists yours.", g.render(lang))
             }
@@ -1195,19 +1239,7 @@ impl Text {
                         .join("；");
                     format!("已设置：{sets}。将通知{told}位联系人。")
                 };
-                let deferred = deferred_until.as_ref().map(|at| {
-                    let t = when(at, lang);
-                    match (en, at.day) {
-                        // `tomorrow 00:30`, not `at tomorrow 00:30` (but `at midnight`).
-                        (true, Day::Tomorrow) if !t.starts_with("midnight") => format!(
-                            " Hourly update limit reached: they get your latest status {t}."
-                        ),
-                        (true, _) => format!(
-                            " Hourly update limit reached: they get your latest status at {t}."
-                        ),
-                        (false, _) => format!("已达每小时通知上限，{t}发送最新状态。"),
-                    }
-                });
+                let deferred = deferred_until.as_ref().map(|at| held_back(at, lang));
                 if let Some(d) = &deferred {
                     s.push_str(d);
                 }
@@ -1735,6 +1767,7 @@ mod tests {
                 already: 200,
                 skipped_self: true,
                 total: 200,
+                deferred_until: Some(LATER),
             },
             Text::GroupFull {
                 group: user16.clone(),
@@ -1751,6 +1784,7 @@ mod tests {
                 removed: 200,
                 not_members: 200,
                 total: 0,
+                deferred_until: Some(LATER),
             },
             Text::Renamed {
                 from: user16.clone(),
@@ -1761,6 +1795,7 @@ mod tests {
             Text::Dropped {
                 group: user16.clone(),
                 members: 200,
+                deferred_until: Some(LATER),
             },
             Text::NoSuchGroup(user16.clone()),
             Text::NoSuchGroupNear {
@@ -2430,6 +2465,7 @@ mod tests {
             Text::Dropped {
                 group: Label::User("WORK".into()),
                 members,
+                deferred_until: None,
             }
             .render(Lang::En)
         };
@@ -2446,6 +2482,7 @@ mod tests {
         let family = Text::Dropped {
             group: Label::Builtin(crate::command::BuiltinGroup::Family),
             members: 1,
+            deferred_until: None,
         };
         assert_eq!(
             family.render(Lang::En),
@@ -2455,6 +2492,72 @@ mod tests {
             .render(Lang::Zh)
             .starts_with("分组家人已清空并恢复为“待机”"));
         assert!(segments(&family.render(Lang::En)) == 1 && segments(&family.render(Lang::Zh)) <= 2);
+    }
+
+    #[test]
+    fn a_membership_change_whose_updates_the_quota_holds_says_so_like_a_status() {
+        let family = Label::Builtin(crate::command::BuiltinGroup::Family);
+        let texts = |deferred_until: Option<When>| {
+            [
+                Text::Added {
+                    group: family.clone(),
+                    added: 1,
+                    already: 0,
+                    skipped_self: false,
+                    total: 3,
+                    deferred_until,
+                },
+                Text::Removed {
+                    group: family.clone(),
+                    removed: 1,
+                    not_members: 0,
+                    total: 1,
+                    deferred_until,
+                },
+                Text::Dropped {
+                    group: family.clone(),
+                    members: 2,
+                    deferred_until,
+                },
+            ]
+        };
+        let [added, removed, dropped] = texts(Some(When::today(15, 10)));
+        assert_eq!(
+            added.render(Lang::En),
+            "FAMILY now has 3 members. Hourly update limit reached: they get your latest \
+             status at 15:10. Set what they see: STATUS FAMILY FREE"
+        );
+        assert_eq!(
+            removed.render(Lang::En),
+            "Removed 1 from FAMILY; it has 1 member. Hourly update limit reached: they get \
+             your latest status at 15:10."
+        );
+        assert!(dropped.render(Lang::En).ends_with(
+            "(or another group's). Hourly update limit reached: they get your latest status \
+             at 15:10."
+        ));
+        let [added, removed, dropped] = texts(Some(When::tomorrow(0, 10)));
+        assert_eq!(
+            added.render(Lang::Zh),
+            "家人现有3人。已达每小时通知上限，明天00:10发送最新状态。设置他们看到的状态：状态 家人 空闲"
+        );
+        assert_eq!(
+            removed.render(Lang::Zh),
+            "已从家人删除1人，现有1人。已达每小时通知上限，明天00:10发送最新状态。"
+        );
+        assert!(dropped
+            .render(Lang::Zh)
+            .ends_with("。已达每小时通知上限，明天00:10发送最新状态。"));
+        assert!(added
+            .render(Lang::En)
+            .contains("they get your latest status tomorrow 00:10."));
+        // Nothing held: nothing said.
+        for t in texts(None) {
+            for lang in [Lang::En, Lang::Zh] {
+                let s = t.render(lang);
+                assert!(!s.contains("Hourly") && !s.contains("上限"), "{s}");
+            }
+        }
     }
 
     #[test]

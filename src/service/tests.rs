@@ -711,6 +711,64 @@ fn the_hourly_quota_holds_updates_back_and_says_so() {
     assert!(b.send(MUM, "WHO 13800138000").ends_with("MEETING."));
 }
 
+/// GROUP ADD, DEL and DROP notify the contacts they move through the same fan-out as a
+/// STATUS, quota included: when the quota holds those updates, the reply says so as a
+/// STATUS reply does (in the owner's language), and says nothing when no update was held.
+#[test]
+fn a_membership_change_whose_updates_the_quota_holds_says_so() {
+    const HELD: &str = "Hourly update limit reached: they get your latest status at 15:30.";
+    let mut b = Bench::with(ServiceConfig {
+        hourly_change_quota: 1,
+        ..ServiceConfig::default()
+    });
+    b.family_of_two();
+    b.send(OWNER, "STATUS FAMILY FREE");
+    b.flush();
+    b.now += 1000;
+    // The stranger now sees FAMILY's FREE instead of OTHERS' STANDBY: held, and said.
+    let r = b.send(OWNER, "GROUP FAMILY ADD 13500135000");
+    assert_eq!(
+        r,
+        format!("FAMILY now has 3 members. {HELD} Set what they see: STATUS FAMILY FREE")
+    );
+    assert_eq!(b.queued_updates(STRANGER)[0].1, T0 + 3_600_000);
+    // Boss (COLLEAGUES) joins FAMILY: sees FREE now.
+    let r = b.send(OWNER, "GROUP FAMILY ADD 13600136000");
+    assert!(r.contains(HELD), "{r}");
+    // Back out of FAMILY, Boss sees COLLEAGUES' STANDBY again: held, and said.
+    let r = b.send(OWNER, "GROUP FAMILY DEL 13600136000");
+    assert_eq!(
+        r,
+        format!("Removed 1 from FAMILY; it has 3 members. {HELD}")
+    );
+    // Out of every group the stranger is OTHERS, who are not told: nothing held, nothing said.
+    let r = b.send(OWNER, "GROUP FAMILY DEL 13500135000");
+    assert_eq!(r, "Removed 1 from FAMILY; it has 2 members.");
+    // Mum into COLLEAGUES still sees FAMILY's FREE (set more recently): nobody told.
+    let r = b.send(OWNER, "GROUP COLLEAGUES ADD 13900139000");
+    assert!(!r.contains("limit"), "{r}");
+    // FAMILY emptied: Mum sees COLLEAGUES' STANDBY (held, said), Dad is OTHERS.
+    let r = b.send(OWNER, "GROUP FAMILY DROP");
+    assert!(r.ends_with(&format!("(or another group's). {HELD}")), "{r}");
+    assert_eq!(b.queued_updates(MUM).len(), 1);
+    // In Chinese, as a Chinese STATUS reply says it.
+    b.send(OWNER, "状态 同事 忙");
+    let r = b.send(OWNER, "分组 家人 加 13700137000");
+    assert!(
+        !r.contains("上限"),
+        "FAMILY shows STANDBY, as OTHERS does: {r}"
+    );
+    let r = b.send(OWNER, "分组 朋友 加 13700137000");
+    assert!(!r.contains("上限"), "{r}");
+    let r = b.send(OWNER, "分组 家人 删 13700137000");
+    assert!(!r.contains("上限"), "still in FRIENDS: STANDBY: {r}");
+    let r = b.send(OWNER, "分组 同事 加 13700137000");
+    assert!(
+        r.starts_with("同事现有3人。已达每小时通知上限，15:30发送最新状态。"),
+        "{r}"
+    );
+}
+
 #[test]
 fn stop_del_and_drop_withdraw_updates_already_queued() {
     let mut b = Bench::with(ServiceConfig {
