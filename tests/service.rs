@@ -1771,3 +1771,62 @@ async fn a_membership_change_past_the_hourly_quota_says_its_updates_are_held() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+/// Wait until `number`'s handset has received `want` WAP pushes.
+async fn wait_pushes(sim: &SimHandle, number: &str, want: usize) {
+    sim.wait_until("pushes", WAIT, |h| {
+        (h.handset(number).pushes.len() >= want).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{number}: {e}; has {:?}", sim.handset(number).pushes));
+}
+
+/// PRIVACY NOBODY takes no picture off a handset (a push cannot), so opening it again pushes
+/// the avatar only where it is missing: to a contact added meanwhile, not to the contacts who
+/// got it before (by WAP Push, or by the SMS link that replaced a refused push); a picture
+/// chosen under NOBODY went to nobody, and goes to every contact on opening.
+#[tokio::test]
+async fn reopening_privacy_pushes_the_avatar_only_to_handsets_without_it() {
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.presets_dir =
+        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
+    let w = World::start_with(cfg).await;
+    // Dad's handset refuses WAP Push: he gets the link by SMS instead.
+    w.sim
+        .set_receipt_plan(smsc_sim::ReceiptPlan::push_refused_by(DAD));
+    w.wait_presets(3).await;
+    let pushes = |n: &str| w.sim.handset(n).pushes.len();
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000 13700137000")
+        .await;
+    let r = w.say(OWNER, "AVATAR 2").await;
+    assert!(r.ends_with("2 contacts will get it."), "{r}");
+    wait_pushes(&w.sim, MUM, 1).await;
+    let dad = w.inbox(DAD, 1).await;
+    assert!(dad[0].contains("/a/"), "{dad:?}");
+    w.outbox_answered().await;
+
+    // Closed, a contact added, opened: only the new contact gets the picture.
+    w.say(OWNER, "PRIVACY NOBODY").await;
+    w.say(OWNER, "GROUP FRIENDS ADD 13600136000").await;
+    w.say(OWNER, "PRIVACY CONTACTS").await;
+    wait_pushes(&w.sim, BOSS, 1).await;
+    w.outbox_answered().await;
+    w.settle_and_count(DAD, 1).await;
+    assert_eq!(pushes(MUM), 1, "Mum's phone has it already");
+    assert_eq!(pushes(BOSS), 1);
+
+    // A picture chosen while closed went to nobody: on opening, all three get it.
+    w.say(OWNER, "PRIVACY NOBODY").await;
+    let r = w.say(OWNER, "AVATAR 3").await;
+    assert!(r.ends_with("0 contacts will get it."), "{r}");
+    w.say(OWNER, "PRIVACY CONTACTS").await;
+    wait_pushes(&w.sim, MUM, 2).await;
+    wait_pushes(&w.sim, BOSS, 2).await;
+    let dad = w.inbox(DAD, 2).await;
+    assert!(dad[1].contains("/a/"), "{dad:?}");
+    w.outbox_answered().await;
+    w.settle_and_count(DAD, 2).await;
+    assert_eq!((pushes(MUM), pushes(BOSS)), (2, 2));
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}

@@ -516,16 +516,56 @@ pub fn push_key(owner: &str, member: &str) -> String {
     format!("avatar:{owner}:{member}")
 }
 
+/// Whether `viewer`'s handset has `owner`'s current avatar: the newest of the owner's pushes
+/// to them that reached the SMSC (`submitted` or `delivered`; a queued one has not gone yet,
+/// a failed, expired or withdrawn one never arrived), or the SMS link that replaced a refused
+/// push, carried this picture. `false` when `owner` has no avatar or was never pushed to
+/// `viewer` (by this version of the schema). Neither PRIVACY NOBODY nor leaving the owner's
+/// groups takes a picture off a handset (a push cannot), so pushing it again only costs the
+/// contact a message.
+pub fn sent_current(conn: &Connection, owner: &str, viewer: &str) -> Result<bool, StoreError> {
+    conn.prepare_cached(
+        "SELECT coalesce((
+             SELECT p.avatar_id = (SELECT avatar_id FROM subscriber_avatar WHERE msisdn = ?1)
+             FROM avatar_push p JOIN outbox o ON o.id = p.outbox_id
+             WHERE p.owner = ?1 AND p.viewer = ?2
+               AND (o.state = 'submitted' OR o.state = 'delivered')
+             ORDER BY p.outbox_id DESC LIMIT 1), 0)",
+    )
+    .and_then(|mut s| s.query_row([owner, viewer], |r| r.get(0)))
+    .ctx("avatar::sent_current")
+}
+
+/// Record that outbox row `outbox_id` pushes `owner`'s current avatar to `viewer` (replacing
+/// what a coalesced row carried before).
+fn note_push(
+    tx: &Transaction<'_>,
+    outbox_id: i64,
+    owner: &str,
+    viewer: &str,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO avatar_push (outbox_id, owner, viewer, avatar_id)
+         SELECT ?1, msisdn, ?3, avatar_id FROM subscriber_avatar WHERE msisdn = ?2",
+    )
+    .and_then(|mut s| s.execute(params![outbox_id, owner, viewer]))
+    .ctx("avatar::note_push")?;
+    Ok(())
+}
+
 /// Queue the avatar of `owner` to every contact allowed to see it and not opted out (`to`:
-/// those of them; `None`: all of them): a WAP Push SI (`push_text` is its text) or, for
-/// handsets without WAP Push, an SMS from `sms_text(url)`. Keyed per (owner, contact) so a
-/// quick second change replaces the first. Returns how many contacts were queued.
+/// those of them; `None`: all of them), less, with `skip_sent`, those whose handset has it
+/// already ([`sent_current`]): a WAP Push SI (`push_text` is its text) or, for handsets
+/// without WAP Push, an SMS from `sms_text(url)`. Keyed per (owner, contact) so a quick
+/// second change replaces the first. Returns how many contacts were queued.
+#[allow(clippy::too_many_arguments)]
 pub fn push_to_contacts(
     tx: &Transaction<'_>,
     now: i64,
     owner: &Subscriber,
     cfg: &AvatarConfig,
     to: Option<Vec<String>>,
+    skip_sent: bool,
     push_text: &dyn Fn(Option<crate::command::Lang>) -> String,
     sms_text: &dyn Fn(Option<crate::command::Lang>, &str) -> String,
 ) -> Result<usize, StoreError> {
@@ -540,7 +580,7 @@ pub fn push_to_contacts(
     let mut told = 0;
     for member in members {
         let (lang, stopped) = state::recipient(tx, &member, &owner.msisdn)?;
-        if stopped {
+        if stopped || (skip_sent && sent_current(tx, &owner.msisdn, &member)?) {
             continue;
         }
         let token = link_token(tx, &owner.msisdn, &member, now)?;
@@ -554,7 +594,8 @@ pub fn push_to_contacts(
             coalesce_key: Some(push_key(&owner.msisdn, &member)),
             ..msg
         };
-        outbox::enqueue(tx, &msg, now)?;
+        let row = outbox::enqueue(tx, &msg, now)?;
+        note_push(tx, row.id, &owner.msisdn, &member)?;
         told += 1;
     }
     Ok(told)
@@ -587,7 +628,14 @@ pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<boo
     }
     set_wap_push(tx, &row.destination, false)?;
     let text = format!("{}: {url}", row.body.as_deref().unwrap_or_default());
-    outbox::enqueue(tx, &NewMessage::sms(row.destination.clone(), text), now)?;
+    let sms = outbox::enqueue(tx, &NewMessage::sms(row.destination.clone(), text), now)?;
+    // The SMS carries the picture the push did ([`sent_current`]).
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO avatar_push (outbox_id, owner, viewer, avatar_id)
+         SELECT ?1, owner, viewer, avatar_id FROM avatar_push WHERE outbox_id = ?2",
+    )
+    .and_then(|mut s| s.execute(params![sms.id, outbox_id]))
+    .ctx("avatar::push_failed: record")?;
     Ok(true)
 }
 

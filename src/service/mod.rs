@@ -648,9 +648,10 @@ impl Service {
                 let was = sub.privacy;
                 sub.privacy = p;
                 state::save_subscriber(tx, sub, now)?;
-                // Opened from NOBODY: the contacts may see the avatar now, and get it (one
-                // chosen meanwhile was pushed to nobody). Between CONTACTS and EVERYONE the
-                // contacts already had it.
+                // Opened from NOBODY: the contacts may see the avatar now, and those whose
+                // handset does not have it get it (one chosen meanwhile was pushed to nobody;
+                // one pushed before NOBODY is still on the handsets it reached). Between
+                // CONTACTS and EVERYONE the contacts already had it.
                 let told = if was == Privacy::Nobody && p != Privacy::Nobody {
                     self.push_avatar_if_any(tx, now, sub, None)?
                 } else {
@@ -754,7 +755,7 @@ impl Service {
             return Ok((Text::NoSuchPreset(id), FanOut::default()));
         };
         avatar::set_avatar(tx, &sub.msisdn, avatar_id, Some(id), now)?;
-        let told = self.push_avatar(tx, now, sub, None)?;
+        let told = self.push_avatar(tx, now, sub, None, false)?;
         Ok((
             Text::AvatarChosen { id, title, told },
             FanOut {
@@ -765,7 +766,9 @@ impl Service {
     }
 
     /// Queue `owner`'s avatar, if they have one, to `to` (contacts who have just become
-    /// allowed to see it; `None`: every contact), as [`Service::push_avatar`] does.
+    /// allowed to see it; `None`: every contact), as [`Service::push_avatar`] does, except to
+    /// those whose handset already has it ([`avatar::sent_current`]): PRIVACY NOBODY and
+    /// leaving the groups took nothing off it.
     fn push_avatar_if_any(
         &self,
         tx: &Transaction<'_>,
@@ -779,16 +782,18 @@ impl Service {
         {
             return Ok(0);
         }
-        self.push_avatar(tx, now, owner, to)
+        self.push_avatar(tx, now, owner, to, true)
     }
 
-    /// Queue `owner`'s avatar to the contacts allowed to see it (`to`: those of them).
+    /// Queue `owner`'s avatar to the contacts allowed to see it (`to`: those of them), less,
+    /// with `skip_sent`, those whose handset has it already.
     fn push_avatar(
         &self,
         tx: &Transaction<'_>,
         now: i64,
         owner: &Subscriber,
         to: Option<Vec<String>>,
+        skip_sent: bool,
     ) -> Result<usize, ServiceError> {
         let (name, number) = (owner.display_name.clone(), owner.msisdn.clone());
         let default_lang = owner.lang;
@@ -813,6 +818,7 @@ impl Service {
             owner,
             &self.cfg.avatar,
             to,
+            skip_sent,
             &push,
             &sms,
         )?)
@@ -836,7 +842,7 @@ impl Service {
         let sub = state::ensure_subscriber(tx, &msisdn, self.cfg.default_lang, now)?;
         let id = avatar::store_avatar(tx, source_sha256, variants, now)?;
         avatar::set_avatar(tx, &msisdn, id, None, now)?;
-        let told = self.push_avatar(tx, now, &sub, None)?;
+        let told = self.push_avatar(tx, now, &sub, None, false)?;
         self.tell(tx, now, &sub, Text::AvatarUploaded { told })?;
         Ok(Ok(told))
     }

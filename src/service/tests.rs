@@ -1104,6 +1104,97 @@ fn pushes(b: &Bench) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// Opening PRIVACY from NOBODY pushes the avatar only to the contacts whose handset does not
+/// have the current picture: NOBODY took nothing off the handsets (a push cannot), so the
+/// ones a push reached keep it. A contact added meanwhile, one whose push never arrived, and
+/// every contact after a change made under NOBODY get it.
+#[test]
+fn reopening_privacy_pushes_the_avatar_only_to_handsets_without_it() {
+    let to = |b: &Bench| -> Vec<String> { pushes(b).into_iter().map(|p| p.0).collect() };
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 5);
+    b.send(OWNER, "AVATAR 3");
+    assert_eq!(to(&b), [BOSS, DAD, MUM]);
+    b.flush();
+    b.send(OWNER, "PRIVACY NOBODY");
+    b.send(OWNER, "GROUP FAMILY ADD 13500135000");
+    assert!(pushes(&b).is_empty());
+    let o = b.outcome(OWNER, "PRIVACY CONTACTS");
+    assert_eq!(o.notified, 1, "only the contact added meanwhile");
+    assert_eq!(to(&b), [STRANGER]);
+    b.flush();
+    // A push that never arrived does not count: Dad's failed, so he gets it this time.
+    b.conn
+        .execute(
+            "UPDATE outbox SET state = 'failed' WHERE kind = 'wap_push' AND destination = ?1",
+            [DAD],
+        )
+        .unwrap();
+    b.send(OWNER, "PRIVACY NOBODY");
+    b.send(OWNER, "PRIVACY EVERYONE");
+    assert_eq!(to(&b), [DAD]);
+    // Nor does one still queued: it is queued once, not twice.
+    b.send(OWNER, "PRIVACY NOBODY");
+    b.send(OWNER, "PRIVACY CONTACTS");
+    assert_eq!(to(&b), [DAD]);
+    b.flush();
+    // A picture chosen under NOBODY went to nobody: on opening, every contact gets it.
+    b.send(OWNER, "PRIVACY NOBODY");
+    let r = b.send(OWNER, "AVATAR 5");
+    assert!(r.ends_with("0 contacts will get it."), "{r}");
+    b.send(OWNER, "PRIVACY CONTACTS");
+    assert_eq!(to(&b), [STRANGER, BOSS, DAD, MUM]);
+    b.flush();
+    // Back to the first picture under NOBODY: the handsets hold the second one (the newest
+    // push that reached them), so they get the first again.
+    b.send(OWNER, "PRIVACY NOBODY");
+    b.send(OWNER, "AVATAR 3");
+    b.send(OWNER, "PRIVACY CONTACTS");
+    assert_eq!(to(&b), [STRANGER, BOSS, DAD, MUM]);
+    b.flush();
+    // Taken out of every group and added back, a contact keeps the picture it has too.
+    b.send(OWNER, "GROUP COLLEAGUES DEL 13600136000");
+    b.send(OWNER, "GROUP COLLEAGUES ADD 13600136000");
+    assert!(pushes(&b).is_empty());
+    // A refused push replaced by an SMS link counts as the picture sent.
+    let dad_push: i64 = b
+        .conn
+        .query_row(
+            "SELECT max(id) FROM outbox WHERE kind = 'wap_push' AND destination = ?1",
+            [DAD],
+            |r| r.get(0),
+        )
+        .unwrap();
+    b.conn
+        .execute(
+            "UPDATE outbox SET state = 'failed', last_error = 'receipt UNDELIV' WHERE id = ?1",
+            [dad_push],
+        )
+        .unwrap();
+    let tx = b.conn.transaction().unwrap();
+    assert!(avatar::push_failed(&tx, dad_push, b.now).unwrap());
+    tx.commit().unwrap();
+    assert_eq!(b.updates(DAD).len(), 1, "the link by SMS");
+    b.flush();
+    b.send(OWNER, "PRIVACY NOBODY");
+    b.send(OWNER, "PRIVACY CONTACTS");
+    assert!(pushes(&b).is_empty());
+    assert!(b.updates(DAD).is_empty(), "{:?}", b.updates(DAD));
+    // Retention deletes what a push carried with its outbox row.
+    b.conn
+        .execute("UPDATE outbox SET state = 'delivered'", [])
+        .unwrap();
+    let tx = b.conn.transaction().unwrap();
+    outbox::purge_finished(&tx, i64::MAX, None).unwrap();
+    tx.commit().unwrap();
+    let left: i64 = b
+        .conn
+        .query_row("SELECT count(*) FROM avatar_push", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
 #[test]
 fn a_failed_push_falls_back_once_and_leaves_the_contact_a_contact() {
     let mut b = Bench::new();
@@ -2303,8 +2394,9 @@ fn a_contact_who_becomes_allowed_to_see_the_avatar_gets_it_pushed() {
     b.send(OWNER, "PRIVACY EVERYONE");
     b.send(OWNER, "PRIVACY CONTACTS");
     assert!(pushes(&b).is_empty());
-    // NOBODY to EVERYONE opens it too.
+    // NOBODY to EVERYONE opens it too (here for a picture the handsets do not have).
     b.send(OWNER, "PRIVACY NOBODY");
+    b.send(OWNER, "AVATAR 4");
     b.send(OWNER, "PRIVACY EVERYONE");
     assert_eq!(pushes(&b).len(), 4);
     b.flush();

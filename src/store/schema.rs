@@ -433,6 +433,23 @@ ALTER TABLE outbox ADD COLUMN room BLOB;
 ALTER TABLE outbox_segment ADD COLUMN room BLOB;
 "#;
 
+/// Migration 19: which picture each avatar push carried. A push (the WAP Push SI, the SMS link
+/// for a handset without WAP Push, the SMS that replaced a refused push) names a per-viewer
+/// link whose picture can change; the outbox row does not say which one it was sent for.
+/// `avatar_id` is the owner's avatar when the row was written, so that opening PRIVACY from
+/// NOBODY skips the contacts whose handset already has the current picture
+/// (`avatar::sent_current`). A row goes with its outbox row (retention); an older database has
+/// none, and its contacts get the picture once more.
+const V19: &str = r#"
+CREATE TABLE avatar_push (
+    outbox_id INTEGER PRIMARY KEY REFERENCES outbox(id) ON DELETE CASCADE,
+    owner     TEXT    NOT NULL,
+    viewer    TEXT    NOT NULL,
+    avatar_id INTEGER NOT NULL
+);
+CREATE INDEX avatar_push_viewer ON avatar_push(owner, viewer);
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -571,6 +588,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V16),
     Migration::Sql(V17),
     Migration::Sql(V18),
+    Migration::Sql(V19),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -714,6 +732,7 @@ mod tests {
              ALTER TABLE preset DROP COLUMN title_zh;
              ALTER TABLE outbox DROP COLUMN room;
              ALTER TABLE outbox_segment DROP COLUMN room;
+             DROP TABLE avatar_push;
              INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at)
                  VALUES (1, '7', 'DELIVRD', 'delivered', 1);
              PRAGMA user_version = 7",
@@ -737,7 +756,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 11, "versions 8 to 18");
+        assert_eq!(migrate(&mut conn).unwrap(), 12, "versions 8 to 19");
         let held: (Option<String>, i64) = conn
             .query_row("SELECT addresses, stray FROM pending_receipt", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -790,12 +809,13 @@ mod tests {
             "ALTER TABLE preset DROP COLUMN title_zh;
              ALTER TABLE outbox DROP COLUMN room;
              ALTER TABLE outbox_segment DROP COLUMN room;
+             DROP TABLE avatar_push;
              INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
              INSERT INTO preset (id, title, avatar_id) VALUES (1, 'Cat', 1), (2, 'Dog', 2);
              PRAGMA user_version = 16",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 2, "versions 17 and 18");
+        assert_eq!(migrate(&mut conn).unwrap(), 3, "versions 17 to 19");
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         assert_eq!(migrate(&mut conn).unwrap(), 0, "applied once");
         let listed = avatar::presets(&conn, 0, 10).unwrap();
