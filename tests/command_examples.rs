@@ -962,6 +962,30 @@ fn too_short_counts_the_digits_as_typed_and_chinese_mobiles_have_eleven() {
             "{text}: {err:?}"
         );
     }
+    // WHO of a service number (never a mobile: those start 13 to 19) says so, in the
+    // asker's language; a mobile cut short stays mistyped.
+    for (text, lang) in [
+        ("WHO 10086", Some(Lang::En)),
+        ("who 10010", Some(Lang::En)),
+        ("查10086", Some(Lang::Zh)),
+        ("查询 12306", Some(Lang::Zh)),
+        ("WHO 1065 8000", Some(Lang::En)),
+    ] {
+        let err = parse(text, CC).unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::ServiceNumber, "{text}: {err:?}");
+        assert_eq!(err.usage, HelpTopic::Who, "{text}");
+        assert_eq!(err.lang_hint, lang, "{text}");
+    }
+    for text in ["WHO 13800", "WHO 1065529988", "STOP 10086"] {
+        let err = parse(text, CC).unwrap_err();
+        assert!(
+            matches!(
+                err.kind,
+                ParseErrorKind::Number(MsisdnError::Mistyped { expected: 11, .. })
+            ),
+            "{text}: {err:?}"
+        );
+    }
     // Landlines and other countries' numbers as before.
     assert_eq!(cmd("WHO 010 6552 9988"), Command::Who(n("+861065529988")));
     assert_eq!(cmd("WHO 87654321"), Command::Who(n("+8687654321")));

@@ -660,7 +660,8 @@ async fn held_database(receipts: bool) {
     // so those still on their way when the hold begins come while the database is held.
     cfg.faults.receipt_before_resp = true;
     // The simulator's own receipts for the rows the test sends receipts for come a day late
-    // (never, in this test): the test's are their only ones.
+    // (never, in this test): the test's are their only ones. (By the simulator's plan those
+    // messages are en route for that day, so they never reach their handsets here.)
     let by_test: Vec<String> = (0..RECEIPTS_WHILE_HELD).map(number).collect();
     if receipts {
         for to in &by_test {
@@ -817,7 +818,14 @@ async fn held_database(receipts: bool) {
     }
     for i in 0..n {
         let got = texts(&sim, &number(i));
-        assert_eq!(got, vec![format!("held {i}")], "handset {i}");
+        // The rows the test sends receipts for are en route for a day by the simulator's own
+        // plan: not on their handsets yet (their submits were checked above).
+        let want = if receipts && i < RECEIPTS_WHILE_HELD {
+            Vec::new()
+        } else {
+            vec![format!("held {i}")]
+        };
+        assert_eq!(got, want, "handset {i}");
     }
     let mut others_refused = 0;
     if receipts {

@@ -1369,6 +1369,76 @@ async fn post_chunked(url: &str, content_type: &str, body: &[u8]) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// A query value the avatar routes cannot read is that parameter's default, over real HTTP:
+/// `?s=abc` on a preset or a contact's link is the default size (the same picture, the same
+/// ETag), never axum's "Failed to deserialize query string" 400; the gallery's `?page=abc`
+/// was already the first page.
+#[tokio::test]
+async fn an_unreadable_query_value_is_the_default_on_every_avatar_route() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.public_url = base.clone();
+    cfg.avatar.sizes = vec![48, 96];
+    cfg.avatar.default_size = 96;
+    cfg.avatar.presets_dir =
+        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
+    let w = World::start_with(cfg).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(presence_gw::http::serve(
+        listener,
+        w.gw.http_router(None),
+        stop.clone(),
+    ));
+    let http = reqwest::Client::new();
+    w.wait_presets(12).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    let r = w.say(OWNER, "AVATAR 3").await;
+    assert!(r.starts_with("Your avatar is now 3 Owl."), "{r}");
+    let token =
+        w.gw.store
+            .write(|tx| presence_gw::service::avatar::link_token(tx, OWNER, MUM, 0))
+            .await
+            .unwrap();
+    for url in [format!("{base}/p/3"), format!("{base}/a/{token}")] {
+        let plain = http.get(&url).send().await.unwrap();
+        assert_eq!(plain.status(), 200, "{url}");
+        let etag = plain.headers()["etag"].clone();
+        for bad in [
+            "s=abc",
+            "s=-1",
+            "s=",
+            "s=1e3",
+            "s=99999999999",
+            "s=abc&page=x",
+        ] {
+            let r = http.get(format!("{url}?{bad}")).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{url}?{bad}");
+            assert_eq!(r.headers()["content-type"], "image/jpeg", "{url}?{bad}");
+            assert_eq!(r.headers()["etag"], etag, "{url}?{bad}: the default size");
+        }
+        // The format is still read beside a size that is not.
+        let gif = http.get(format!("{url}?f=gif")).send().await.unwrap();
+        let r = http.get(format!("{url}?s=abc&f=gif")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        assert_eq!(r.headers()["content-type"], "image/gif", "{url}");
+        assert_eq!(r.headers()["etag"], gif.headers()["etag"], "{url}");
+        // A size that is a number is still the size asked for.
+        let small = http.get(format!("{url}?s=48")).send().await.unwrap();
+        assert_eq!(small.status(), 200, "{url}");
+        assert_ne!(small.headers()["etag"], etag, "{url}");
+    }
+    let page = http
+        .get(format!("{base}/gallery?page=abc&s=abc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     // HTTP first: the public URL goes into the links the gateway sends.

@@ -211,14 +211,17 @@ impl DestMatch {
 }
 
 /// One scripted receipt outcome: for matching destinations, with `probability`, answer `stat`
-/// after `delay_ms`.
+/// after `delay_ms`. A message to be delivered (DELIVRD) is ENROUTE for that delay and reaches
+/// its handset's inbox only at its end; a cancel_sm within it deletes the message, which then
+/// never reaches the handset, and one after it fails (ESME_RCANCELFAIL): it was delivered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReceiptRule {
     /// Destinations this rule applies to.
     pub dest: DestMatch,
     /// The receipt state to report.
     pub stat: ReceiptStat,
-    /// Delay between the submit and the receipt, in milliseconds.
+    /// Delay between the submit and the final state (the receipt, and for DELIVRD the
+    /// handset getting the message), in milliseconds.
     #[serde(default)]
     pub delay_ms: u64,
     /// Chance (0.0..=1.0) that this rule fires for a matching destination; 1.0 by default.

@@ -509,7 +509,7 @@ impl Handsets {
         if self.ingests % 1024 == 0 {
             self.reassembler.expire(now);
         }
-        if rec.ussd_service_op.is_some() || rec.service_type.eq_ignore_ascii_case("USSD") {
+        if rec.is_ussd() {
             self.ingest_ussd(rec, now);
             return None;
         }

@@ -160,13 +160,14 @@ struct Serve {
     message_id_start: u64,
     /// Receipt rule [push:]MATCH=STAT[@DELAY_MS][%PROB], MATCH = '*', 'PREFIX*' or a number
     /// (repeatable), e.g. '8613*=UNDELIV@500%0.3'; 'push:' for WAP Push only (a handset that
-    /// cannot take pushes). A handset shows only the messages its receipt calls DELIVRD.
+    /// cannot take pushes). A handset shows only the messages its receipt calls DELIVRD, once
+    /// the delay is over (a cancel_sm before then keeps a message off the handset).
     #[arg(long = "receipt")]
     receipts: Vec<ReceiptRule>,
     /// Receipt state when no rule fires.
     #[arg(long, default_value = "DELIVRD")]
     default_stat: ReceiptStat,
-    /// Receipt delay when no rule fires, in ms.
+    /// Receipt delay when no rule fires, in ms (the handset gets a delivered message then).
     #[arg(long, default_value_t = 0)]
     receipt_delay_ms: u64,
     /// Fault: throttle above this many submits per second (0: every submit).

@@ -81,6 +81,12 @@ impl MtRecord {
         }
     }
 
+    /// Whether it is a USSD message (a `ussd_service_op` TLV or service type `USSD`): a
+    /// screen of a session, shown at once, never stored and forwarded.
+    pub fn is_ussd(&self) -> bool {
+        self.ussd_service_op.is_some() || self.service_type.eq_ignore_ascii_case("USSD")
+    }
+
     /// Whether the simulator accepted it (status 0).
     pub fn accepted(&self) -> bool {
         self.status == 0

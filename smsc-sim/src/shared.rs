@@ -468,6 +468,7 @@ impl Shared {
         );
         let mut fetches: Vec<FetchJob> = Vec::new();
         let mut receipt = None;
+        let mut later = None;
         {
             let mut st = self.state();
             let id = st.mt.next_id();
@@ -510,10 +511,17 @@ impl Shared {
                         cancelled: false,
                     },
                 );
-                // The handset shows only what its receipt will call delivered.
+                // The handset shows only what its receipt will call delivered, and only once
+                // it is (query_sm says ENROUTE until then, and cancel_sm may still delete it):
+                // at once without a receipt delay, else when the delay is over. A USSD
+                // screen belongs to a live session and is shown at once.
                 if stat == ReceiptStat::Delivrd {
-                    if let Some(f) = st.handsets.ingest_mt(&rec, now) {
-                        fetches.push(f);
+                    if delay == 0 || rec.is_ussd() {
+                        if let Some(f) = st.handsets.ingest_mt(&rec, now) {
+                            fetches.push(f);
+                        }
+                    } else {
+                        later = Some((rec.clone(), delay));
                     }
                 }
                 if wants_receipt(rec.registered_delivery, stat) {
@@ -555,12 +563,52 @@ impl Shared {
         for f in fetches {
             crate::handset::spawn_fetch(self, f);
         }
+        if let Some((rec, delay)) = later {
+            self.deliver_to_handset_after(rec, message_id.clone(), delay);
+        }
         self.bump();
         MtOutcome {
             status,
             message_id,
             receipt,
         }
+    }
+
+    /// Hand accepted MT `rec` (stored as `message_id`) to its handset `delay_ms` from now, when
+    /// it reaches its final state (DELIVRD, as its receipt will say), unless a cancel_sm
+    /// deleted it first or a reset came between: an SMSC cannot deliver a message it no
+    /// longer holds. Once handed over it is delivered, so a later cancel_sm fails
+    /// (ESME_RCANCELFAIL) even if the wall clock lags the timer.
+    fn deliver_to_handset_after(
+        self: &Arc<Self>,
+        rec: MtRecord,
+        message_id: String,
+        delay_ms: u64,
+    ) {
+        let me = Arc::clone(self);
+        let generation = self.generation.load(Ordering::Relaxed);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(delay_ms)) => {}
+                _ = me.shutdown.cancelled() => return,
+            }
+            if generation != me.generation.load(Ordering::Relaxed) {
+                return;
+            }
+            let fetch = {
+                let now = now_ms();
+                let mut st = me.state();
+                match st.store.get_mut(&message_id) {
+                    Some(m) if !m.cancelled => m.final_at_ms = m.final_at_ms.min(now),
+                    _ => return,
+                }
+                st.handsets.ingest_mt(&rec, now)
+            };
+            if let Some(f) = fetch {
+                crate::handset::spawn_fetch(&me, f);
+            }
+            me.bump();
+        });
     }
 
     /// Queue a delivery job now, or after `delay_ms` (a task sleeps; cancelled messages and jobs

@@ -235,6 +235,86 @@ async fn delayed_receipt_query_and_cancel() {
     h.shutdown().await;
 }
 
+/// A real SMSC cannot deliver a message it no longer holds: a message is ENROUTE for its
+/// receipt delay and reaches the handset only at its end, so one cancelled within it never
+/// shows in the inbox (Rust API and HTTP `/handsets/<n>`) and gets no receipt; one delivered
+/// (at the end of its delay, or at once without one) can no longer be cancelled.
+#[tokio::test]
+async fn a_cancelled_message_never_reaches_the_handset() {
+    let h = sim(SimConfig::local()
+        .with_receipt_rule("8613900*=DELIVRD".parse().unwrap())
+        .with_receipt_rule("*=DELIVRD@1500".parse().unwrap()))
+    .await;
+    let base = h.http_url().unwrap();
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let phone = "+8613800138000";
+    let gone = message_id(&c.submit(text("8613800138000", "cancel me", 1)).await);
+    let kept = message_id(&c.submit(text("8613800138000", "keep me", 1)).await);
+    // En route: not on the phone yet.
+    assert!(
+        h.handset(phone).texts().is_empty(),
+        "{:?}",
+        h.handset(phone).texts()
+    );
+    let cancel = |id: &str| {
+        CancelSm::builder()
+            .message_id(COctetString::from_string(id.to_string()).unwrap())
+            .build()
+    };
+    let state = |r: rusmpp::Command| match r.pdu() {
+        Some(Pdu::QuerySmResp(q)) => q.message_state,
+        _ => panic!("{r:?}"),
+    };
+    let query = |id: &str| {
+        QuerySm::builder()
+            .message_id(COctetString::from_string(id.to_string()).unwrap())
+            .build()
+    };
+    let r = c.request(cancel(&gone)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok, "{r:?}");
+    // The other is delivered when its delay is over; the cancelled one never is.
+    let v = h.wait_for_inbox(phone, 1, T).await.unwrap();
+    assert_eq!(v.texts(), ["keep me"]);
+    let d = c.deliver().await;
+    assert_eq!(receipted(&d), kept);
+    assert_eq!(receipt_of(&d).stat, Some(ReceiptStatus::Delivered));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(h.handset(phone).texts(), ["keep me"]);
+    let (s, body) = http_get(&format!("{base}/handsets/8613800138000")).await;
+    assert_eq!(s, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let inbox = v["inbox"].as_array().unwrap();
+    assert_eq!(inbox.len(), 1, "{body}");
+    assert_eq!(inbox[0]["text"], "keep me", "{body}");
+    assert!(!body.contains("cancel me"), "{body}");
+    // No receipt for the cancelled one.
+    assert_eq!(
+        c.count_until_quiet(CommandId::DeliverSm, Duration::from_millis(300))
+            .await,
+        0
+    );
+    assert_eq!(state(c.request(query(&gone)).await), MessageState::Deleted);
+    assert_eq!(
+        state(c.request(query(&kept)).await),
+        MessageState::Delivered
+    );
+    // Delivered: too late to cancel.
+    assert_eq!(
+        c.request(cancel(&kept)).await.status(),
+        CommandStatus::EsmeRcancelfail
+    );
+    // Without a delay a message is delivered at once, and so cannot be cancelled either.
+    let other = "+8613900139000";
+    let now = message_id(&c.submit(text("8613900139000", "at once", 0)).await);
+    assert_eq!(h.handset(other).texts(), ["at once"]);
+    assert_eq!(
+        c.request(cancel(&now)).await.status(),
+        CommandStatus::EsmeRcancelfail
+    );
+    assert_eq!(h.handset(other).texts(), ["at once"]);
+    h.shutdown().await;
+}
+
 /// Reassemble the deliver_sm parts a client received, like an ESME would.
 fn reassemble(parts: &[rusmpp::pdus::DeliverSm]) -> String {
     let mut r = Reassembler::new(60_000, 255);

@@ -2271,6 +2271,13 @@ pub fn who<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     }
     match Msisdn::read(rest, default_cc) {
         Ok(m) => done(Command::Who(m), lang),
+        // `WHO 10086`: not a mobile typed wrong but a number no subscriber has.
+        Err(MsisdnError::Mistyped { .. }) if super::msisdn::is_service_number(rest, default_cc) => {
+            with_lang(
+                lang,
+                fail(rest, ParseErrorKind::ServiceNumber, rest, HelpTopic::Who),
+            )
+        }
         Err(e) => with_lang(lang, fail(rest, e, rest, HelpTopic::Who)),
     }
 }

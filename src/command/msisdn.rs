@@ -21,6 +21,10 @@ pub const MIN_NATIONAL_DIGITS: usize = 5;
 /// [`Msisdn::read`]; `0013-8000` (`+138000`) is no number.
 pub const MIN_INTERNATIONAL_DIGITS: usize = 7;
 
+/// Most digits a short code or service number has, as [`is_service_number`] reads one
+/// (`10086`, `12306`, `1065 8000`); longer ones are numbers cut short or typed wrong.
+pub const MAX_SERVICE_DIGITS: usize = 8;
+
 /// Why a text is not a plausible subscriber number; every variant quotes the text as typed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum MsisdnError {
@@ -131,6 +135,39 @@ fn fixed_length(digits: &str, nsn: &str, typed_nationally: bool) -> Option<(usiz
         Some((10, FixedLength::Nanp))
     } else {
         None
+    }
+}
+
+/// Whether `text` is a short code or service number of the default country (`10086`,
+/// `10658`, `12306` in China) rather than a subscriber's number typed wrong: written
+/// nationally (no `+`, `00` or trunk `0`), 3 to [`MAX_SERVICE_DIGITS`] digits, and unlike the
+/// beginning of a number of a plan with a fixed length ([`FixedLength`]): a Chinese mobile
+/// starts 13 to 19, so `10086` is a service number while `13800` is a mobile cut short; under
+/// the NANP short codes have 5 or 6 digits, and 7 are a local number without its area code.
+/// Numbers of other countries' plans are never called service numbers (nothing is known of
+/// their lengths). WHO answers such a number, which [`Msisdn::read`] refuses as
+/// [`MsisdnError::Mistyped`], as no subscriber's instead of as a slip.
+pub fn is_service_number(text: &str, default_country_code: &str) -> bool {
+    let Ok((
+        digits,
+        Form::National {
+            cc_len,
+            trunk: false,
+        },
+    )) = Msisdn::reading(text, Some(default_country_code))
+    else {
+        return false;
+    };
+    let nsn = &digits[cc_len..];
+    if !(3..=MAX_SERVICE_DIGITS).contains(&nsn.len()) {
+        return false;
+    }
+    match fixed_length(&digits, nsn, true) {
+        Some((_, FixedLength::ChineseMobile)) => {
+            !matches!(nsn.as_bytes().get(1), Some(b'3'..=b'9'))
+        }
+        Some((_, FixedLength::Nanp)) => (5..=6).contains(&nsn.len()),
+        None => false,
     }
 }
 
@@ -559,6 +596,58 @@ mod tests {
         ));
         assert!(Msisdn::read("4155550100", "1").is_ok());
         assert!(Msisdn::read("5550100", "1").is_err());
+    }
+
+    #[test]
+    fn service_numbers_are_told_from_numbers_cut_short() {
+        // China: 10x, 11x, 12x are never mobiles; 13x to 19x are mobiles cut short.
+        for typed in [
+            "10086",
+            "10010",
+            "10000",
+            "10658",
+            "12306",
+            "12345",
+            "110",
+            "1065 8000",
+        ] {
+            assert!(is_service_number(typed, "86"), "{typed}");
+        }
+        for typed in [
+            "13800",
+            "1380013800",
+            "19912345",
+            "138001",
+            // Too long for a service number: a Beijing landline without its 0, a slip.
+            "1065529988",
+            "106581234",
+            // Written with +, 00 or a trunk 0, or not refused at all.
+            "+86 10086",
+            "008610086",
+            "010086",
+            "13800138000",
+            "87654321",
+            "95555",
+            "12",
+            "abc",
+            "",
+        ] {
+            assert!(!is_service_number(typed, "86"), "{typed}");
+        }
+        // NANP: 5 or 6 digits are a short code, 7 a local number without its area code.
+        assert!(is_service_number("72345", "1"));
+        assert!(is_service_number("898287", "1"));
+        assert!(!is_service_number("5550100", "1"));
+        // Where no length is fixed, nothing is called a service number.
+        assert!(!is_service_number("12345", "44"));
+        // Those it names are all refused by read: WHO asks it only of those.
+        for typed in ["10086", "12306", "1065 8000", "72345"] {
+            let cc = if typed == "72345" { "1" } else { "86" };
+            assert!(
+                matches!(Msisdn::read(typed, cc), Err(MsisdnError::Mistyped { .. })),
+                "{typed}"
+            );
+        }
     }
 
     #[test]

@@ -11,14 +11,14 @@
 //!
 //! Downloads carry the variant's SHA-256 as a strong ETag and answer `If-None-Match` with 304.
 //! The format follows `?f=jpeg|png|gif` or the `Accept` header (JPEG when anything goes), the
-//! size `?s=` (the closest rendered size at least as big).
+//! size `?s=` (the closest rendered size at least as big). Queries are read leniently: a value
+//! that cannot be read (`?s=abc`, `?page=x`) is that parameter's default, never a 400.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Path, Query, RawQuery, Request, State};
+use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use serde::Deserialize;
 
 use super::HttpState;
 use crate::command::Lang;
@@ -28,11 +28,37 @@ use crate::service::replies::{upload_formats, Rejected, Text};
 use crate::service::state;
 use crate::store::{now_ms, StoreError};
 
-/// `?s=96&f=png`
-#[derive(Debug, Deserialize, Default)]
+/// A download's `?s=96&f=png`, read leniently as the gallery's query is ([`query_pairs`]): a
+/// size that is no number (`?s=abc`, `?s=-1`) is the configured default size, a format that
+/// is none of `jpeg`, `png`, `gif` follows `Accept`, and anything else is ignored, so a
+/// mistyped link still shows the picture instead of a framework error.
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct ImageQuery {
     s: Option<u32>,
     f: Option<String>,
+}
+
+impl ImageQuery {
+    fn parse(raw: Option<&str>) -> ImageQuery {
+        let mut q = ImageQuery::default();
+        for (key, value) in query_pairs(raw) {
+            match key {
+                "s" => q.s = value.trim().parse().ok(),
+                "f" => q.f = Some(value.trim().to_string()),
+                _ => {}
+            }
+        }
+        q
+    }
+}
+
+/// The `key=value` pairs of a raw query string, in order; a pair without `=` is skipped. Every
+/// avatar route reads its query through this, each parameter leniently (a value it cannot
+/// read is the parameter's default), so no route answers a bad value with a framework error.
+fn query_pairs(raw: Option<&str>) -> impl Iterator<Item = (&str, &str)> {
+    raw.unwrap_or("")
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
 }
 
 /// The gallery's `?page=2&lang=zh`, read leniently: a page that is no positive number is the
@@ -50,11 +76,7 @@ impl GalleryQuery {
             page: 1,
             lang: Lang::En,
         };
-        for (key, value) in raw
-            .unwrap_or("")
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-        {
+        for (key, value) in query_pairs(raw) {
             match key {
                 "page" => q.page = value.trim().parse().ok().filter(|&p| p > 0).unwrap_or(1),
                 "lang" => {
@@ -242,12 +264,13 @@ fn held_etags(headers: &HeaderMap) -> Vec<String> {
 pub(super) async fn avatar_link(
     State(st): State<HttpState>,
     Path(token): Path<String>,
-    Query(q): Query<ImageQuery>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let Some(service) = &st.service else {
         return unavailable();
     };
+    let q = ImageQuery::parse(raw.as_deref());
     let size = q.s.unwrap_or(service.config().avatar.default_size);
     let format = format_for(&q, &headers);
     let held = held_etags(&headers);
@@ -296,12 +319,13 @@ pub(super) async fn avatar_link(
 pub(super) async fn preset_image(
     State(st): State<HttpState>,
     Path(id): Path<i64>,
-    Query(q): Query<ImageQuery>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let Some(service) = &st.service else {
         return unavailable();
     };
+    let q = ImageQuery::parse(raw.as_deref());
     let size = q.s.unwrap_or(service.config().avatar.default_size);
     let format = format_for(&q, &headers);
     let found = st
@@ -694,6 +718,21 @@ mod tests {
         assert_eq!(title, "Avatars");
         assert!(en.contains("page 2/3") && en.contains("6 Sunset") && !en.contains("日落"));
         assert!(en.contains("href=\"/gallery?page=3\">Next"), "{en}");
+    }
+
+    #[test]
+    fn an_image_query_that_cannot_be_read_is_the_default() {
+        let q = |raw: Option<&str>| ImageQuery::parse(raw);
+        let want = |s: Option<u32>, f: Option<&str>| ImageQuery {
+            s,
+            f: f.map(str::to_string),
+        };
+        assert_eq!(q(None), want(None, None));
+        assert_eq!(q(Some("s=48&f=gif")), want(Some(48), Some("gif")));
+        for bad in ["s=abc", "s=", "s=-1", "s=99999999999", "s", "s=4 8", "x=%%"] {
+            assert_eq!(q(Some(bad)), want(None, None), "{bad}");
+        }
+        assert_eq!(q(Some("s=abc&f=png")), want(None, Some("png")));
     }
 
     #[test]

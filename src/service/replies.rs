@@ -595,6 +595,12 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
             "“{bad}”似乎输错了：{}是{expected}位。",
             fixed_length_words(*what, Lang::Zh)
         )),
+        (ParseErrorKind::ServiceNumber, Lang::En) => en(format!(
+            "\"{bad}\" is not a subscriber's phone number (a service number?). WHO takes a mobile number."
+        )),
+        (ParseErrorKind::ServiceNumber, Lang::Zh) => zh(format!(
+            "“{bad}”不是用户的手机号码（可能是服务号码）。查询请发手机号码。"
+        )),
         (ParseErrorKind::Number(_), Lang::En) => en(format!("\"{bad}\" is not a phone number.")),
         (ParseErrorKind::Number(_), Lang::Zh) => zh(format!("“{bad}”不是有效号码。")),
         (ParseErrorKind::UnclearNumbers, Lang::En) => en(format!(
@@ -1686,6 +1692,7 @@ mod tests {
                 what: crate::command::FixedLength::Nanp,
             }),
             ParseErrorKind::Number(MsisdnError::Empty),
+            ParseErrorKind::ServiceNumber,
             ParseErrorKind::UnclearNumbers,
             ParseErrorKind::NothingAfterAll { start: false },
             ParseErrorKind::NothingAfterAll { start: true },

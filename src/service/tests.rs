@@ -362,6 +362,27 @@ fn short_or_mistyped_numbers_are_refused_with_the_reason() {
     );
     let r = b.send(STRANGER, "stop 1234");
     assert!(r.starts_with("\"1234\" is not a phone number"), "{r}");
+    // A carrier's service number is no slip: WHO says it is no subscriber's and what it takes.
+    let r = b.send(STRANGER, "who 10086");
+    assert!(
+        r.starts_with(
+            "\"10086\" is not a subscriber's phone number (a service number?). \
+             WHO takes a mobile number."
+        ),
+        "{r}"
+    );
+    assert!(!r.contains("mistyped"), "{r}");
+    let r = b.send(STRANGER, "查 12306");
+    assert!(
+        r.starts_with("“12306”不是用户的手机号码（可能是服务号码）。查询请发手机号码。"),
+        "{r}"
+    );
+    // A mobile cut short is still a slip.
+    let r = b.send(STRANGER, "who 13800");
+    assert!(
+        r.starts_with("\"13800\" looks mistyped: mobile numbers have 11 digits."),
+        "{r}"
+    );
     // Landlines and numbers of other countries are read as before.
     let r = b.send(STRANGER, "who 010 6552 9988");
     assert_eq!(r, "+861065529988 does not use this service.");
