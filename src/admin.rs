@@ -701,7 +701,10 @@ fn folder_titles(dir: &std::path::Path) -> (Titles, Vec<String>) {
 /// when it has one, rendered to every configured size and format. Files that are not
 /// pictures the pipeline accepts are reported and skipped; what is wrong with the titles file
 /// is reported in [`PresetReport::warnings`] and never stops the import (see
-/// [`read_titles`]). Re-importing replaces presets by id, titles included.
+/// [`read_titles`]). Re-importing replaces presets by id, titles included. A file without a
+/// number gets [`avatar::unnumbered_preset_id`]: its number from the last import, or one
+/// above every number in use or named by the folder's files (a refused numbered file keeps
+/// its number for when it is mended).
 pub fn import_presets(
     store: &Store,
     dir: &std::path::Path,
@@ -717,6 +720,11 @@ pub fn import_presets(
         max_bytes: 4 * 1024 * 1024,
         ..crate::images::Limits::default()
     };
+    let named: std::collections::BTreeSet<i64> = files
+        .iter()
+        .filter_map(|p| p.file_name())
+        .filter_map(|n| preset_name(&n.to_string_lossy()).0)
+        .collect();
     let mut report = PresetReport::default();
     let (mut titles, warnings) = folder_titles(dir);
     report.warnings = warnings;
@@ -747,10 +755,15 @@ pub fn import_presets(
         };
         let now = now_ms();
         let t = title.clone();
+        let named = named.clone();
         let stored = store.write_blocking(move |tx| {
             let v = avatar::variants_of(&processed);
             let avatar_id = avatar::store_avatar(tx, &processed.source_sha256, &v, now)?;
-            avatar::add_preset(tx, id, &t, avatar_id)
+            let id = match id {
+                Some(id) => id,
+                None => avatar::unnumbered_preset_id(tx, avatar_id, &named)?,
+            };
+            avatar::add_preset(tx, Some(id), &t, avatar_id)
         });
         match stored {
             Ok(id) => report.imported.push((id, title, name)),
@@ -898,6 +911,60 @@ mod tests {
         // Importing again replaces by id: still 3.
         import_presets(&store, &presets, &cfg).unwrap();
         assert_eq!(store.read_blocking(avatar::preset_count).unwrap(), 3);
+    }
+
+    /// From the exploratory tester: `kitten.png` took number 23 because `23-sunrise.png` was
+    /// broken, and when the operator mended it and imported again, 23 became Sunrise and
+    /// Kitten moved to 24, under the subscribers who had chosen it by its number.
+    #[test]
+    fn a_file_without_a_number_never_takes_a_numbered_files_and_keeps_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets");
+        let presets = dir.path().join("presets");
+        std::fs::create_dir(&presets).unwrap();
+        std::fs::copy(src.join("01-cat.png"), presets.join("01-cat.png")).unwrap();
+        std::fs::write(presets.join("02-dog.jpg"), b"not a jpeg yet").unwrap();
+        std::fs::copy(src.join("03-owl.png"), presets.join("kitten.png")).unwrap();
+        let store = Store::open(&dir.path().join("p.db"), StoreOptions::default()).unwrap();
+        let cfg = crate::service::avatar::AvatarConfig {
+            sizes: vec![48],
+            ..Default::default()
+        };
+        let numbers = |store: &Store| -> Vec<(i64, String)> {
+            store
+                .read_blocking(|c| avatar::presets(c, 0, 10))
+                .unwrap()
+                .into_iter()
+                .map(|(id, t)| (id, t.en))
+                .collect()
+        };
+        let r = import_presets(&store, &presets, &cfg).unwrap();
+        assert_eq!(r.refused.len(), 1, "{r:?}");
+        assert_eq!(
+            numbers(&store),
+            [(1, "Cat".to_string()), (3, "Kitten".to_string())],
+            "2 is the broken file's"
+        );
+        // Mended, imported again: the dog gets its number and the kitten keeps its own.
+        std::fs::copy(src.join("02-dog.jpg"), presets.join("02-dog.jpg")).unwrap();
+        let r = import_presets(&store, &presets, &cfg).unwrap();
+        assert!(r.refused.is_empty(), "{r:?}");
+        assert_eq!(
+            numbers(&store),
+            [
+                (1, "Cat".to_string()),
+                (2, "Dog".to_string()),
+                (3, "Kitten".to_string())
+            ]
+        );
+        // A picture that is also a numbered file's keeps to its own number: a copy of the cat
+        // without a number is a new preset, not preset 1 renamed.
+        std::fs::copy(src.join("01-cat.png"), presets.join("kitty.png")).unwrap();
+        import_presets(&store, &presets, &cfg).unwrap();
+        let now = numbers(&store);
+        assert_eq!(now[0], (1, "Cat".to_string()), "{now:?}");
+        assert_eq!(now.len(), 4, "{now:?}");
+        assert_eq!(now[3].1, "Kitty", "{now:?}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod histogram;
 pub mod http;
 pub mod images;
 pub mod inbound;
+pub mod logging;
 pub mod metrics;
 pub mod service;
 pub mod smpp;

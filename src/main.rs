@@ -62,8 +62,8 @@ enum LogFormat {
 
 /// Start logging to stderr in `format`.
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,rusmpp=warn".into());
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let (filter, not_as_given) = presence_gw::logging::filter(rust_log.as_deref());
     // Colours only on a terminal: a journal or a log file gets plain text.
     let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
     // A log line that cannot be written (the reader of stderr went away) is lost, quietly:
@@ -76,6 +76,9 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
+    }
+    if let Some(why) = not_as_given {
+        warn!("{why}");
     }
 }
 

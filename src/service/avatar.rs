@@ -319,6 +319,29 @@ pub fn add_preset(
     Ok(id)
 }
 
+/// The number a picture without one in its file name gets at import: the preset that shows
+/// `avatar_id` already (the same picture imported before keeps its number), unless its number
+/// is one of `named` (the numbers the folder's file names give: another file's); else the
+/// next number above every preset and every one of `named`, so that a numbered file that
+/// was refused this time (a broken file, mended later) does not find its number taken.
+pub fn unnumbered_preset_id(
+    conn: &Connection,
+    avatar_id: i64,
+    named: &std::collections::BTreeSet<i64>,
+) -> Result<i64, StoreError> {
+    let shown: Vec<i64> = conn
+        .prepare_cached("SELECT id FROM preset WHERE avatar_id = ?1 ORDER BY id")
+        .and_then(|mut s| s.query_map([avatar_id], |r| r.get(0))?.collect())
+        .ctx("avatar::unnumbered_preset_id: same picture")?;
+    if let Some(&id) = shown.iter().find(|id| !named.contains(id)) {
+        return Ok(id);
+    }
+    let highest: i64 = conn
+        .query_row("SELECT coalesce(max(id), 0) FROM preset", [], |r| r.get(0))
+        .ctx("avatar::unnumbered_preset_id: highest")?;
+    Ok(highest.max(named.last().copied().unwrap_or(0)) + 1)
+}
+
 /// Number of presets.
 pub fn preset_count(conn: &Connection) -> Result<usize, StoreError> {
     conn.query_row("SELECT count(*) FROM preset", [], |r| r.get::<_, i64>(0))
