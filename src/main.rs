@@ -1043,6 +1043,10 @@ fn run() -> anyhow::Result<()> {
     let serve_matches = matches.subcommand_matches("serve").unwrap_or(&matches);
     let typed_serve = |flag: &str| typed_in(serve_matches, flag);
     let cfg = build_config(&cli.db, &serve_args, typed_serve)?;
+    // One gateway per database, held until this returns (or the process ends, however it
+    // ends): a second one is refused before it opens the database, starts the simulator or
+    // listens, so it requeues and sends nothing of the first one's.
+    let _serving = presence_gw::store::ServeLock::acquire(&cfg.db)?;
     let workers = presence_gw::app::worker_threads(cfg.runtime.worker_threads);
     info!(workers, "starting the runtime");
     presence_gw::app::runtime(workers)?.block_on(serve(cfg, cli.log_format))

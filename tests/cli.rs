@@ -1133,3 +1133,136 @@ fn errors_print_no_stack_trace_and_no_repeated_cause() {
     );
     assert!(!r.stderr.contains("Caused by"), "{}", r.stderr);
 }
+
+/// A gateway started with `serve ARGS...` in `dir`, killed (SIGKILL) on drop.
+struct Serving {
+    child: std::process::Child,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Serving {
+    /// Starts `presence-gw serve ARGS...` in `dir` and waits (bounded) for its banner to name
+    /// the database, i.e. for the gateway to have started on it. Stderr goes to `log`.
+    fn start(dir: &Path, args: &[&str], log: &str) -> Serving {
+        use std::io::BufRead as _;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_presence-gw"))
+            .arg("serve")
+            .args(args)
+            .current_dir(dir)
+            .env_remove("PRESENCE_GW_API_KEY")
+            .env_remove("PRESENCE_GW_SMSC_PASSWORD")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(dir.join(log)).unwrap()))
+            .spawn()
+            .expect("spawn presence-gw serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let serving = Serving { child };
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.trim_start().starts_with("database:") => break,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "serve {args:?} did not start within 90 s:\n{}",
+                    std::fs::read_to_string(dir.join(log)).unwrap_or_default()
+                ),
+            }
+        }
+        // Keep draining stdout so the gateway never blocks on a full pipe.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        serving
+    }
+
+    /// Still running.
+    fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// Two gateways on one database both sent the queued rows (the second one's start even
+/// requeued the first one's rows in flight): the SMSC got duplicates (from the exploratory
+/// tester). The second `serve` is refused, naming the database and the first one's pid, and
+/// touches nothing; the first keeps running, and the operator's commands work beside it. A
+/// gateway killed with `kill -9` leaves its lock file, which does not block the next start.
+#[test]
+fn a_second_gateway_on_the_same_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let serve = ["--db", "gw.db", "--http", "127.0.0.1:0"];
+    let mut first = Serving::start(d, &serve, "first.log");
+
+    let second = run_in_env(
+        d,
+        &["serve", "--db", "gw.db", "--http", "127.0.0.1:0"],
+        &[("RUST_LOG", "info")],
+    );
+    second.no_panic("a second serve");
+    assert_eq!(second.code, Some(1), "{}{}", second.stdout, second.stderr);
+    let db = std::fs::canonicalize(d.join("gw.db")).unwrap();
+    assert!(
+        second.stderr.contains(&format!(
+            "another gateway (pid {}) is serving the database {}",
+            first.child.id(),
+            db.display()
+        )),
+        "{}",
+        second.stderr
+    );
+    // Refused before it did anything: no banner, no requeue, no simulator, no listener.
+    assert!(!second.stdout.contains("is running"), "{}", second.stdout);
+    assert!(!second.stderr.contains("requeued"), "{}", second.stderr);
+    assert!(
+        !second.stderr.contains("starting the runtime"),
+        "{}",
+        second.stderr
+    );
+    assert!(first.running(), "the first gateway stopped");
+    let lock = std::fs::read_to_string(d.join("gw.db.lock")).unwrap();
+    assert_eq!(lock.trim(), first.child.id().to_string(), "{lock}");
+
+    // The operator's commands run beside the live gateway.
+    std::fs::write(
+        d.join("a.csv"),
+        "msisdn,call_minutes,sms_sent,tenure_days,level\n+8613500135000,10,5,100,1\n",
+    )
+    .unwrap();
+    for args in [
+        &["outbox", "list", "--db", "gw.db"][..],
+        &["subscriber", "show", "+8613500135000", "--db", "gw.db"][..],
+        &["backup", "--to", "copy.db", "--db", "gw.db"][..],
+        &["outbox", "retry", "--db", "gw.db"][..],
+        &["outbox", "purge", "--db", "gw.db"][..],
+        &["activity", "import", "a.csv", "--db", "gw.db"][..],
+    ] {
+        let r = run_in(d, args);
+        assert!(r.ok(), "{args:?} beside a gateway: {}", r.stderr);
+    }
+    assert!(first.running(), "the first gateway stopped");
+
+    // kill -9: the lock file stays, the lock goes with the process.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    assert!(d.join("gw.db.lock").exists());
+    let mut again = Serving::start(d, &serve, "again.log");
+    assert!(again.running());
+    let lock = std::fs::read_to_string(d.join("gw.db.lock")).unwrap();
+    assert_eq!(lock.trim(), again.child.id().to_string(), "{lock}");
+}
