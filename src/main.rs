@@ -161,36 +161,37 @@ impl DbArgs {
         Ok(cfg)
     }
 
-    /// The config, refusing a database that does not exist (inspection, maintenance, backup).
+    /// The config, refusing a database that does not exist (inspection, maintenance, backup,
+    /// imports): only the gateway creates one. A relative `db` is taken from the current
+    /// directory, so the message names the absolute path too (a config run from another
+    /// directory looks elsewhere).
     fn existing(&self) -> anyhow::Result<Config> {
         let cfg = self.config()?;
         if !cfg.db.exists() {
+            let resolved = if cfg.db.is_absolute() {
+                String::new()
+            } else {
+                format!(
+                    " ({}: a relative `db` is taken from the current directory)",
+                    absolute(&cfg.db).display()
+                )
+            };
             anyhow::bail!(
-                "no database at {} (give --db or --config; the gateway creates it on first start)",
+                "no database at {}{resolved}; give --db or --config (the gateway creates it on \
+                 first start)",
                 cfg.db.display()
             );
         }
         Ok(cfg)
     }
 
-    /// Open the database; `create`: make it (and its folder) when missing, else refuse.
-    fn open_with(&self, create: bool) -> anyhow::Result<(Config, presence_gw::store::Store)> {
-        let cfg = if create {
-            self.config()?
-        } else {
-            self.existing()?
-        };
-        if let Some(parent) = cfg.db.parent() {
-            std::fs::create_dir_all(parent).ok();
-        }
+    /// Open an existing database to write (maintenance commands and imports); refuses one
+    /// that does not exist.
+    fn open(&self) -> anyhow::Result<(Config, presence_gw::store::Store)> {
+        let cfg = self.existing()?;
         let store = presence_gw::store::Store::open(&cfg.db, cfg.store_options())
             .with_context(|| format!("opening {}", cfg.db.display()))?;
         Ok((cfg, store))
-    }
-
-    /// Open an existing database (maintenance commands).
-    fn open(&self) -> anyhow::Result<(Config, presence_gw::store::Store)> {
-        self.open_with(false)
     }
 
     /// Open an existing database read-only, for inspection: nothing is written, no migration
@@ -201,11 +202,14 @@ impl DbArgs {
             .with_context(|| format!("opening {} to read", cfg.db.display()))?;
         Ok((cfg, conn))
     }
+}
 
-    /// Open the database, creating it if needed (imports).
-    fn open_or_create(&self) -> anyhow::Result<(Config, presence_gw::store::Store)> {
-        self.open_with(true)
-    }
+/// `path` made absolute (resolved through links when it exists), for the lines that tell an
+/// operator which database a command used.
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_owned())
 }
 
 #[derive(Debug, Subcommand)]
@@ -269,8 +273,8 @@ enum SubscriberCmd {
 
 fn activity(cmd: ActivityCmd, db: &DbArgs) -> anyhow::Result<()> {
     let ActivityCmd::Import { file } = cmd;
-    let (cfg, store) = db.open_or_create()?;
     let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+    let (cfg, store) = db.open()?;
     let lines = std::io::BufRead::lines(std::io::BufReader::new(std::fs::File::open(&file)?))
         .count()
         .saturating_sub(1) as u64;
@@ -287,9 +291,10 @@ fn activity(cmd: ActivityCmd, db: &DbArgs) -> anyhow::Result<()> {
         err_out!("{}:{}: skipped: {}", file.display(), b.line, b.reason);
     }
     out!(
-        "imported {} rows, skipped {} bad rows",
+        "imported {} rows, skipped {} bad rows, into {}",
         report.imported,
-        report.bad.len()
+        report.bad.len(),
+        absolute(&cfg.db).display()
     );
     store.close_blocking();
     Ok(())
@@ -297,7 +302,7 @@ fn activity(cmd: ActivityCmd, db: &DbArgs) -> anyhow::Result<()> {
 
 fn presets(cmd: PresetsCmd, db: &DbArgs) -> anyhow::Result<()> {
     let PresetsCmd::Import { dir } = cmd;
-    let (cfg, store) = db.open_or_create()?;
+    let (cfg, store) = db.open()?;
     let report = presence_gw::admin::import_presets(&store, &dir, &cfg.avatar_config())
         .with_context(|| format!("reading {}", dir.display()))?;
     for (id, title, file) in &report.imported {
@@ -312,9 +317,10 @@ fn presets(cmd: PresetsCmd, db: &DbArgs) -> anyhow::Result<()> {
     }
     let (n, skipped) = (report.imported.len(), report.refused.len());
     out!(
-        "imported {n} preset{}, skipped {skipped} file{}",
+        "imported {n} preset{}, skipped {skipped} file{}, into {}",
         if n == 1 { "" } else { "s" },
-        if skipped == 1 { "" } else { "s" }
+        if skipped == 1 { "" } else { "s" },
+        absolute(&cfg.db).display()
     );
     store.close_blocking();
     Ok(())

@@ -78,6 +78,13 @@ fn run_in_env(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Run {
     }
 }
 
+/// A new database at `db`, as the gateway creates it on its first start.
+fn create_db(db: &Path) {
+    presence_gw::store::Store::open(db, Default::default())
+        .unwrap()
+        .close_blocking();
+}
+
 fn run(args: &[&str]) -> Run {
     run_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
 }
@@ -331,7 +338,9 @@ fn admin_commands_answer_clearly_on_unknowns() {
         !d.join("gw.db").exists(),
         "a read-only command created the database"
     );
-    // An import creates it (a header-only CSV imports nothing).
+    // The gateway creates it (here the store, as the gateway opens it); a header-only CSV
+    // imports nothing.
+    create_db(&d.join("gw.db"));
     std::fs::write(
         d.join("empty.csv"),
         "msisdn,call_minutes,sms_sent,tenure_days,level\n",
@@ -516,6 +525,7 @@ fn backup_writes_a_checked_copy_and_never_overwrites() {
         "msisdn,call_minutes,sms_sent,tenure_days,level\n",
     )
     .unwrap();
+    create_db(&d.join("gw.db"));
     assert!(run_in(d, &["activity", "import", "empty.csv", "--db", "gw.db"]).ok());
     let r = run_in(d, &["backup", "--to", "copy.db", "--db", "gw.db"]);
     assert!(r.ok(), "{}", r.stderr);
@@ -542,6 +552,7 @@ fn inspection_commands_never_write_the_database() {
         "msisdn,call_minutes,sms_sent,tenure_days,level\n",
     )
     .unwrap();
+    create_db(&d.join("gw.db"));
     assert!(run_in(d, &["activity", "import", "empty.csv", "--db", "gw.db"]).ok());
     let db = d.join("gw.db");
     // One row the SMSC took under id 1A2B3C.
@@ -1265,4 +1276,97 @@ fn a_second_gateway_on_the_same_database_is_refused() {
     assert!(again.running());
     let lock = std::fs::read_to_string(d.join("gw.db.lock")).unwrap();
     assert_eq!(lock.trim(), again.child.id().to_string(), "{lock}");
+}
+
+/// `activity import` and `presets import` created a new, empty database where the config's
+/// relative `db` pointed from the current directory (or at the default path), and said
+/// `imported 1 rows`; even an import that failed on a bad header left one (from the
+/// exploratory tester). They now refuse a missing database as the other commands do, naming
+/// the absolute path looked at, create nothing, and name the database they wrote to.
+#[test]
+fn imports_refuse_a_missing_database_and_name_the_one_they_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["run1", "other", "presets2"] {
+        std::fs::create_dir(d.join(sub)).unwrap();
+    }
+    std::fs::write(d.join("run1/gw.toml"), "db = \"run1/gw.db\"\n").unwrap();
+    std::fs::write(
+        d.join("other/a.csv"),
+        "msisdn,call_minutes,sms_sent,tenure_days,level\n+8613500135000,10,5,100,1\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("other/bad.csv"), "who,what\n1,2\n").unwrap();
+    let other = d.join("other");
+    let looked_at = std::fs::canonicalize(&other).unwrap().join("run1/gw.db");
+    for args in [
+        &["--config", "../run1/gw.toml", "activity", "import", "a.csv"][..],
+        &[
+            "--config",
+            "../run1/gw.toml",
+            "activity",
+            "import",
+            "bad.csv",
+        ][..],
+        &[
+            "--config",
+            "../run1/gw.toml",
+            "presets",
+            "import",
+            "../presets2",
+        ][..],
+    ] {
+        let r = run_in(&other, args);
+        r.no_panic("an import without a database");
+        assert_eq!(r.code, Some(1), "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains("no database at run1/gw.db")
+                && r.stderr.contains(&looked_at.display().to_string()),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    let r = run_in(&other, &["presets", "import", "../presets2"]);
+    assert_eq!(r.code, Some(1), "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("no database at data/presence-gw.db"),
+        "{}",
+        r.stderr
+    );
+    assert!(!other.join("run1").exists(), "an import created a database");
+    assert!(!other.join("data").exists(), "an import created a database");
+
+    // With the database there (from the config's directory), each names where it wrote.
+    create_db(&d.join("run1/gw.db"));
+    let db = std::fs::canonicalize(d.join("run1/gw.db")).unwrap();
+    let r = run_in(
+        d,
+        &[
+            "--config",
+            "run1/gw.toml",
+            "activity",
+            "import",
+            "other/a.csv",
+        ],
+    );
+    assert!(
+        r.ok()
+            && r.stdout.contains(&format!(
+                "imported 1 rows, skipped 0 bad rows, into {}",
+                db.display()
+            )),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    let r = run_in(
+        d,
+        &["--config", "run1/gw.toml", "presets", "import", "presets2"],
+    );
+    assert!(
+        r.ok() && r.stdout.contains(&format!("into {}", db.display())),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
 }
