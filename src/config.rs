@@ -134,6 +134,25 @@ fn hide_quoted(message: &str) -> String {
     out
 }
 
+/// Shortest `[delivery] validity_secs`: the submit path sends no shorter validity.
+const MIN_VALIDITY_SECS: u64 = 60;
+/// Longest `[delivery] validity_secs`: 99 days, the most an SMPP relative time says (§7.1.1).
+const MAX_VALIDITY_SECS: u64 = 99 * 86_400;
+
+/// A USSD code as the menu reads it (`service::ussd`): `*`, groups of digits separated by `*`,
+/// `#` (`*123#`, `*123*5#`).
+fn is_ussd_code(code: &str) -> bool {
+    code.len() <= 20
+        && code
+            .strip_prefix('*')
+            .and_then(|c| c.strip_suffix('#'))
+            .is_some_and(|inner| {
+                inner
+                    .split('*')
+                    .all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
+            })
+}
+
 /// `host:port` with a host and a port number (an IPv6 host in brackets).
 fn is_host_port(address: &str) -> bool {
     address
@@ -648,17 +667,27 @@ impl Config {
             key,
             reason: reason.to_string(),
         };
-        if self.service_number.is_empty()
-            || self.service_number.len() > 20
-            || !self.service_number.is_ascii()
-        {
-            return Err(invalid("service_number", "1-20 ASCII characters"));
+        // Subscribers text it and it is every MT's source address: a number.
+        let number = self
+            .service_number
+            .strip_prefix('+')
+            .unwrap_or(&self.service_number);
+        if !(3..=15).contains(&number.len()) || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(
+                "service_number",
+                "a number of 3 to 15 digits, optionally after a +, e.g. \"10658\"",
+            ));
         }
-        if self.country_code.is_empty()
-            || self.country_code.len() > 3
-            || !self.country_code.bytes().all(|b| b.is_ascii_digit())
+        let cc = &self.country_code;
+        if cc.is_empty()
+            || cc.len() > 3
+            || !cc.bytes().all(|b| b.is_ascii_digit())
+            || cc.starts_with('0')
         {
-            return Err(invalid("country_code", "1-3 digits, e.g. 86"));
+            return Err(invalid(
+                "country_code",
+                "1-3 digits not starting with 0, e.g. \"86\"",
+            ));
         }
         if let Some(s) = &self.smsc {
             if s.system_id.is_empty() || s.system_id.len() > 15 || !s.system_id.is_ascii() {
@@ -823,6 +852,12 @@ impl Config {
             return Err(invalid("avatar.presets_per_page", "1 to 20"));
         }
         let u = &self.ussd;
+        if !is_ussd_code(&u.code) {
+            return Err(invalid(
+                "ussd.code",
+                "a code to dial: *, digits (groups separated by *), then #, e.g. \"*123#\"",
+            ));
+        }
         if u.timeout_secs == 0 || u.timeout_secs > 3600 {
             return Err(invalid("ussd.timeout_secs", "1 to 3600"));
         }
@@ -839,6 +874,15 @@ impl Config {
             return Err(invalid(
                 "delivery.receipt_id_base",
                 "\"auto\", \"same\" or \"other\"",
+            ));
+        }
+        // The gateway sends a validity of at least a minute (`Dispatcher::build_pdus`) and
+        // expires a row once its validity has passed since it was queued: a shorter one
+        // expires every message unsent. SMPP's relative time counts at most 99 days.
+        if !(MIN_VALIDITY_SECS..=MAX_VALIDITY_SECS).contains(&self.delivery.validity_secs) {
+            return Err(invalid(
+                "delivery.validity_secs",
+                "60 (a minute) to 8553600 (99 days, the longest SMPP relative validity) seconds",
             ));
         }
         if self.delivery.max_attempts == 0 {
@@ -1293,6 +1337,52 @@ mod tests {
             assert!(e.to_string().contains(key), "{text}: {e}");
         }
         assert!(is_host_port("[::1]:2775") && is_host_port("smsc.example.com:2775"));
+    }
+
+    /// `validity_secs = 0` passed and every message then expired unsent; a service number,
+    /// country code or USSD code that is no such thing passed too (from the exploratory
+    /// tester). Each is refused, naming its key and line.
+    #[test]
+    fn validity_and_the_numbers_and_codes_are_checked() {
+        for (text, key) in [
+            ("[delivery]\nvalidity_secs = 0\n", "delivery.validity_secs"),
+            ("[delivery]\nvalidity_secs = 59\n", "delivery.validity_secs"),
+            (
+                "[delivery]\nvalidity_secs = 8553601\n",
+                "delivery.validity_secs",
+            ),
+            ("service_number = \"hello world\"\n", "service_number"),
+            ("service_number = \"12\"\n", "service_number"),
+            ("service_number = \"+1234567890123456\"\n", "service_number"),
+            ("service_number = \"10658 \"\n", "service_number"),
+            ("country_code = \"0\"\n", "country_code"),
+            ("country_code = \"086\"\n", "country_code"),
+            ("country_code = \"1234\"\n", "country_code"),
+            ("[ussd]\ncode = \"hello\"\n", "ussd.code"),
+            ("[ussd]\ncode = \"*123\"\n", "ussd.code"),
+            ("[ussd]\ncode = \"123#\"\n", "ussd.code"),
+            ("[ussd]\ncode = \"*12**3#\"\n", "ussd.code"),
+            ("[ussd]\ncode = \"*#\"\n", "ussd.code"),
+        ] {
+            let e = Config::from_toml(text, Path::new("x.toml")).unwrap_err();
+            let line = text.lines().count();
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("x.toml, line {line}: invalid value for `{key}`")),
+                "{text}: {e}"
+            );
+        }
+        for good in [
+            "service_number = \"10658\"\ncountry_code = \"1\"\n",
+            "service_number = \"+8613800138000\"\ncountry_code = \"852\"\n",
+            "service_number = \"123\"\n",
+            "[delivery]\nvalidity_secs = 60\n",
+            "[delivery]\nvalidity_secs = 8553600\n",
+            "[ussd]\ncode = \"*123#\"\n",
+            "[ussd]\ncode = \"*100*5#\"\n",
+        ] {
+            Config::from_toml(good, Path::new("x.toml")).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
     }
 
     #[test]
