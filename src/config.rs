@@ -68,6 +68,17 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// A value that parses but is not allowed, given by an environment variable or a flag
+    /// over the file's (the value itself is never shown: it may be a secret).
+    #[error("invalid value for `{key}` (from {from}): {reason}")]
+    InvalidFrom {
+        /// Dotted key.
+        key: &'static str,
+        /// Where the value came from: `PRESENCE_GW_SMSC_PASSWORD`, `--window`.
+        from: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// A value in a file that parses but is not allowed, with where it is.
     #[error("{path}, line {line}: invalid value for `{key}`: {reason}")]
     InvalidAt {
@@ -80,6 +91,21 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// The environment variable that overrides the bind password (`[smsc] password`).
+pub const SMSC_PASSWORD_ENV: &str = "PRESENCE_GW_SMSC_PASSWORD";
+/// The environment variable that overrides the operator API key (`api_key`).
+pub const API_KEY_ENV: &str = "PRESENCE_GW_API_KEY";
+
+/// A value set over the file's, and where it came from, so that an error about it names that
+/// source instead of the file's line for the key (see [`Config::validate_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Override {
+    /// Dotted key, e.g. `smsc.password`.
+    pub key: &'static str,
+    /// The environment variable or flag that set it.
+    pub source: &'static str,
 }
 
 /// toml's error as "line L, column C (`key`): message", without the source line toml would
@@ -552,18 +578,61 @@ impl Config {
     /// [`Config::validate`], naming the line of `text` (the file at `path`) that holds a bad
     /// key when it is there (a value given by a flag or the environment has no line).
     pub fn validate_in(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        self.validate_with(Some((text, path)), &[])
+    }
+
+    /// [`Config::validate`], naming where a bad value came from: the environment variable or
+    /// flag of `overrides` that set its key ([`ConfigError::InvalidFrom`]), else its line in
+    /// `file` (the text and path of the config file, [`ConfigError::InvalidAt`]), else just
+    /// the key (a default, or a key the file does not write).
+    pub fn validate_with(
+        &self,
+        file: Option<(&str, &Path)>,
+        overrides: &[Override],
+    ) -> Result<(), ConfigError> {
         self.validate().map_err(|e| match e {
-            ConfigError::Invalid { key, reason } => match key_line(text, key) {
-                Some(line) => ConfigError::InvalidAt {
-                    path: path.to_path_buf(),
-                    line,
-                    key,
-                    reason,
-                },
-                None => ConfigError::Invalid { key, reason },
-            },
+            ConfigError::Invalid { key, reason } => {
+                if let Some(o) = overrides.iter().find(|o| o.key == key) {
+                    return ConfigError::InvalidFrom {
+                        key,
+                        from: o.source,
+                        reason,
+                    };
+                }
+                match file.and_then(|(text, path)| Some((key_line(text, key)?, path))) {
+                    Some((line, path)) => ConfigError::InvalidAt {
+                        path: path.to_path_buf(),
+                        line,
+                        key,
+                        reason,
+                    },
+                    None => ConfigError::Invalid { key, reason },
+                }
+            }
             other => other,
         })
+    }
+
+    /// Take the bind password from [`SMSC_PASSWORD_ENV`] (when an `[smsc]` section is
+    /// configured) and the API key from [`API_KEY_ENV`], when set, over the file's, as `serve`
+    /// does. Returns what they set, for [`Config::validate_with`].
+    pub fn apply_env_secrets(&mut self) -> Vec<Override> {
+        let mut set = Vec::new();
+        if let (Some(s), Ok(pw)) = (self.smsc.as_mut(), std::env::var(SMSC_PASSWORD_ENV)) {
+            s.password = Secret::new(pw);
+            set.push(Override {
+                key: "smsc.password",
+                source: SMSC_PASSWORD_ENV,
+            });
+        }
+        if let Ok(key) = std::env::var(API_KEY_ENV) {
+            self.api_key = Some(Secret::new(key));
+            set.push(Override {
+                key: "api_key",
+                source: API_KEY_ENV,
+            });
+        }
+        set
     }
 
     /// Read a TOML file's text.
@@ -1383,6 +1452,45 @@ mod tests {
         ] {
             Config::from_toml(good, Path::new("x.toml")).unwrap_or_else(|e| panic!("{good}: {e}"));
         }
+    }
+
+    /// A bad secret from the environment was blamed on the file's line for the key (which
+    /// held a good one), or on a flag never typed (from the exploratory tester): an override
+    /// is named as its source, and a key it does not set keeps its line.
+    #[test]
+    fn a_bad_value_names_the_variable_or_flag_that_set_it() {
+        let text =
+            "api_key = \"0123456789abcdef\"\n[smsc]\naddress = \"h:1\"\npassword = \"okpass\"\n";
+        let path = Path::new("cfg/t.toml");
+        let mut c = Config::parse_toml(text, path).unwrap();
+        c.smsc.as_mut().unwrap().password = Secret::new("waytoolongpassword");
+        let from = |key, source| Override { key, source };
+        let e = c
+            .validate_with(
+                Some((text, path)),
+                &[from("smsc.password", SMSC_PASSWORD_ENV)],
+            )
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "invalid value for `smsc.password` (from PRESENCE_GW_SMSC_PASSWORD): 1-8 ASCII \
+             characters (SMPP 3.4 §4.1.1)"
+        );
+        assert!(!e.contains("waytoolong"), "{e}");
+        c.smsc.as_mut().unwrap().password = Secret::new("okpass");
+        c.api_key = Some(Secret::new(""));
+        let e = c
+            .validate_with(Some((text, path)), &[from("api_key", "--api-key")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`api_key` (from --api-key)"), "{e}");
+        // The same value from the file: its line.
+        let e = c.validate_in(text, path).unwrap_err().to_string();
+        assert!(
+            e.starts_with("cfg/t.toml, line 1: invalid value for `api_key`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -143,14 +143,14 @@ impl DbArgs {
             Some(p) => {
                 let text = Config::read_text(p)?;
                 let mut cfg = Config::parse_toml(&text, p)?;
-                with_env_secrets(&mut cfg);
+                let from_env = cfg.apply_env_secrets();
                 // These commands do not bind: a password kept elsewhere is no error here.
                 if let Some(s) = cfg.smsc.as_mut() {
                     if s.password.expose().is_empty() {
                         s.password = Secret::new("unused");
                     }
                 }
-                cfg.validate_in(&text, p)?;
+                cfg.validate_with(Some((&text, p)), &from_env)?;
                 cfg
             }
             None => Config::default(),
@@ -518,34 +518,30 @@ struct ServeArgs {
     worker_threads: Option<usize>,
 }
 
-/// The bind password and the API key from `PRESENCE_GW_SMSC_PASSWORD` and
-/// `PRESENCE_GW_API_KEY` when set, as `serve` takes them.
-fn with_env_secrets(cfg: &mut Config) {
-    if let (Some(s), Ok(pw)) = (
-        cfg.smsc.as_mut(),
-        std::env::var("PRESENCE_GW_SMSC_PASSWORD"),
-    ) {
-        s.password = Secret::new(pw);
-    }
-    if let Ok(key) = std::env::var("PRESENCE_GW_API_KEY") {
-        cfg.api_key = Some(Secret::new(key));
-    }
-}
-
 /// One serve flag as typed: its name, the config key it sets (if any), whether it was given,
-/// and whether it may come from the environment (then its being set proves nothing).
+/// and the environment variable it may also come from (then its being set proves nothing).
 struct FlagUse {
     flag: &'static str,
     key: Option<&'static str>,
     given: bool,
-    from_env: bool,
+    env: Option<&'static str>,
 }
 
 impl FlagUse {
     /// Given on the command line: set, and not (possibly) from the environment unless `typed`
     /// says it was written there.
     fn written(&self, typed: &impl Fn(&str) -> bool) -> bool {
-        self.given && (!self.from_env || typed(self.flag))
+        self.given && (self.env.is_none() || typed(self.flag))
+    }
+
+    /// Where its value came from, when it was given: the flag as typed, or its environment
+    /// variable.
+    fn source(&self, typed: &impl Fn(&str) -> bool) -> Option<&'static str> {
+        match self.env {
+            _ if !self.given => None,
+            Some(var) if !typed(self.flag) => Some(var),
+            _ => Some(self.flag),
+        }
     }
 }
 
@@ -557,7 +553,7 @@ impl ServeArgs {
             flag,
             key,
             given,
-            from_env: false,
+            env: None,
         };
         [
             f("--smsc", Some("smsc.address"), self.smsc.is_some()),
@@ -567,7 +563,7 @@ impl ServeArgs {
                 self.system_id.is_some(),
             ),
             FlagUse {
-                from_env: true,
+                env: Some(presence_gw::config::SMSC_PASSWORD_ENV),
                 ..f("--password", Some("smsc.password"), self.password.is_some())
             },
             f("--bind-mode", None, self.bind_mode.is_some()),
@@ -585,7 +581,7 @@ impl ServeArgs {
                 self.public_url.is_some(),
             ),
             FlagUse {
-                from_env: true,
+                env: Some(presence_gw::config::API_KEY_ENV),
                 ..f("--api-key", Some("api_key"), self.api_key.is_some())
             },
             f(
@@ -737,23 +733,20 @@ fn build_config(
     if let Some(v) = &args.api_key {
         cfg.api_key = Some(Secret::new(v.clone()));
     }
-    // A value given by a flag is named with the flag, not with a line of the file.
-    let flags = args.flag_uses();
-    let checked = match &file {
-        Some((p, text)) => cfg.validate_in(text, p),
-        None => cfg.validate(),
-    };
-    if let Err(e) = checked {
-        use presence_gw::config::ConfigError;
-        if let ConfigError::Invalid { key, reason } | ConfigError::InvalidAt { key, reason, .. } =
-            &e
-        {
-            if let Some(u) = flags.iter().find(|u| u.given && u.key == Some(*key)) {
-                anyhow::bail!("invalid value for `{key}` (from {}): {reason}", u.flag);
-            }
-        }
-        return Err(e.into());
-    }
+    // A value given by a flag is named with the flag (or with the environment variable it
+    // came from), not with a line of the file.
+    let overrides: Vec<presence_gw::config::Override> = args
+        .flag_uses()
+        .iter()
+        .filter_map(|u| {
+            Some(presence_gw::config::Override {
+                key: u.key?,
+                source: u.source(&typed)?,
+            })
+        })
+        .collect();
+    let file = file.as_ref().map(|(p, text)| (text.as_str(), p.as_path()));
+    cfg.validate_with(file, &overrides)?;
     Ok(cfg)
 }
 
@@ -1017,14 +1010,11 @@ fn run() -> anyhow::Result<()> {
             // As `serve` would run it: secrets may come from the environment.
             let text = Config::read_text(&file)?;
             let mut cfg = Config::parse_toml(&text, &file)?;
-            with_env_secrets(&mut cfg);
-            cfg.validate_in(&text, &file)?;
+            let from_env = cfg.apply_env_secrets();
+            cfg.validate_with(Some((&text, &file)), &from_env)?;
             out!("{} is valid:\n{}", file.display(), cfg.summary());
             // Which secrets the environment gives, over the file's (their values are not shown).
-            let from_env: Vec<&str> = ["PRESENCE_GW_SMSC_PASSWORD", "PRESENCE_GW_API_KEY"]
-                .into_iter()
-                .filter(|v| std::env::var_os(v).is_some())
-                .collect();
+            let from_env: Vec<&str> = from_env.iter().map(|o| o.source).collect();
             if !from_env.is_empty() {
                 out!(
                     "from the environment, over the file: {}",

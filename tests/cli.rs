@@ -1370,3 +1370,97 @@ fn imports_refuse_a_missing_database_and_name_the_one_they_used() {
         r.stderr
     );
 }
+
+/// A bad secret from the environment was blamed on the file's line (which held a good one) by
+/// `check-config`, and on `--password` (never typed) by `serve` (from the exploratory
+/// tester). Each names its real source, and never the secret.
+#[test]
+fn a_bad_secret_is_named_with_the_variable_or_flag_it_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("cfg")).unwrap();
+    // Nothing listens on port 1: a serve that got past its checks would bind nowhere.
+    std::fs::write(
+        d.join("cfg/t.toml"),
+        "api_key = \"0123456789abcdef\"\n[smsc]\naddress = \"127.0.0.1:1\"\npassword = \"okpass\"\n",
+    )
+    .unwrap();
+    let check = ["check-config", "cfg/t.toml"];
+    let serve = [
+        "serve",
+        "--config",
+        "cfg/t.toml",
+        "--http",
+        "127.0.0.1:0",
+        "--db",
+        "gw.db",
+    ];
+    for (env, args, source) in [
+        (
+            ("PRESENCE_GW_SMSC_PASSWORD", "waytoolongpassword"),
+            &check[..],
+            "PRESENCE_GW_SMSC_PASSWORD",
+        ),
+        (
+            ("PRESENCE_GW_SMSC_PASSWORD", "waytoolongpassword"),
+            &serve[..],
+            "PRESENCE_GW_SMSC_PASSWORD",
+        ),
+        (
+            ("PRESENCE_GW_API_KEY", "short"),
+            &check[..],
+            "PRESENCE_GW_API_KEY",
+        ),
+        (
+            ("PRESENCE_GW_API_KEY", "short"),
+            &serve[..],
+            "PRESENCE_GW_API_KEY",
+        ),
+        (
+            ("PRESENCE_GW_API_KEY", ""),
+            &check[..],
+            "PRESENCE_GW_API_KEY",
+        ),
+        (
+            ("PRESENCE_GW_API_KEY", ""),
+            &serve[..],
+            "PRESENCE_GW_API_KEY",
+        ),
+    ] {
+        let r = run_in_env(d, args, &[env]);
+        r.no_panic("a bad secret");
+        assert_eq!(
+            r.code,
+            Some(1),
+            "{env:?} {args:?}: {}{}",
+            r.stdout,
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(&format!("(from {source})")),
+            "{env:?} {args:?}: {}",
+            r.stderr
+        );
+        assert!(
+            !r.stderr.contains("line ")
+                && !r.stderr.contains("--")
+                && !r.stderr.contains("waytoolong"),
+            "{env:?} {args:?}: {}",
+            r.stderr
+        );
+    }
+    // Typed, the flag is named, whatever the environment holds.
+    let mut typed = serve.to_vec();
+    typed.extend(["--password", "waytoolongpassword"]);
+    let r = run_in_env(d, &typed, &[("PRESENCE_GW_SMSC_PASSWORD", "okpass")]);
+    assert!(
+        r.code == Some(1) && r.stderr.contains("`smsc.password` (from --password)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("waytoolong"), "{}", r.stderr);
+    assert!(
+        !d.join("gw.db").exists(),
+        "a refused serve created its database"
+    );
+}
