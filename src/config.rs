@@ -124,10 +124,13 @@ fn parse_message(text: &str, e: &toml::de::Error) -> String {
     let key = line.split_once('=').map(|(k, _)| k.trim()).unwrap_or("");
     // Anywhere on the line: an inline table (`smsc = { password = 123 }`) names its secret
     // after the first `=`.
+    // An unknown field's message quotes key names only (the typo and the keys it could
+    // be), which an operator needs to see.
     let lower = line.to_ascii_lowercase();
     if ["pass", "key", "secret", "token"]
         .iter()
         .any(|w| lower.contains(w))
+        && !message.starts_with("unknown field")
     {
         message = hide_quoted(&message);
     }
@@ -1322,6 +1325,21 @@ mod tests {
             assert!(!e.contains("12345678"), "{e}");
             assert!(e.contains("line ") && e.contains(key), "{e}");
         }
+        // A typo on a secret's line: the keys are named, typo and suggestions (only values
+        // are hidden; from the exploratory tester).
+        let e = Config::from_toml(
+            "[smsc]\naddress = \"10.0.0.1:2775\"\npasswrd = \"12345678\"\n",
+            Path::new("x.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("unknown field `passwrd`, expected one of `address`")
+                && e.contains("`password`")
+                && !e.contains('…')
+                && !e.contains("12345678"),
+            "{e}"
+        );
         // Other values are named as toml names them.
         let e = Config::from_toml("[delivery]\nwindow = \"big\"\n", Path::new("x.toml"))
             .unwrap_err()
