@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::command::Msisdn;
 use crate::service::avatar::{self, Activity, PresetTitle, MAX_TITLE_CHARS};
@@ -824,16 +824,33 @@ pub fn subscriber_summary(conn: &Connection, msisdn: &str) -> Result<Option<Stri
     for (owner, mode) in stops {
         out.push_str(&format!("  {mode} updates about {owner}\n"));
     }
-    match avatar::current(conn, msisdn)? {
-        Some(id) => out.push_str(&format!("  avatar: #{id}\n")),
-        None => out.push_str("  avatar: none\n"),
-    }
+    out.push_str(&format!("  avatar: {}\n", avatar_line(conn, msisdn)?));
     let a = avatar::activity(conn, msisdn)?;
     out.push_str(&format!(
         "  activity: {} call minutes, {} messages, {} days, level {}\n",
         a.call_minutes, a.sms_sent, a.tenure_days, a.level
     ));
     Ok(Some(out))
+}
+
+/// `msisdn`'s avatar as an operator names it: the catalogue's preset number and titles (what
+/// `AVATAR n` and the gallery show), an own picture, or none; never the internal row id.
+fn avatar_line(conn: &Connection, msisdn: &str) -> Result<String, StoreError> {
+    let chosen: Option<Option<i64>> = conn
+        .prepare_cached("SELECT preset_id FROM subscriber_avatar WHERE msisdn = ?1")
+        .and_then(|mut s| s.query_row([msisdn], |r| r.get(0)).optional())
+        .map_err(StoreError::from)?;
+    Ok(match chosen {
+        None => "none".into(),
+        Some(None) => "own picture (uploaded)".into(),
+        Some(Some(id)) => match avatar::preset(conn, id)? {
+            Some((_, title)) => match title.zh {
+                Some(zh) => format!("preset {id} \"{}\" ({zh})", title.en),
+                None => format!("preset {id} \"{}\"", title.en),
+            },
+            None => format!("preset {id} (no longer in the catalogue)"),
+        },
+    })
 }
 
 #[cfg(test)]
@@ -851,6 +868,49 @@ mod tests {
         assert_eq!(preset_name("sunset.jpg"), (None, "Sunset".to_string()));
         assert_eq!(preset_name("7.png"), (Some(7), "Avatar 7".to_string()));
         assert_eq!(preset_name("05-猫.png"), (Some(5), "猫".to_string()));
+    }
+
+    /// `subscriber show` printed `avatar: #1`, the avatar's internal row id, for a
+    /// subscriber whose avatar is preset 23 (from the exploratory tester).
+    #[test]
+    fn a_subscribers_avatar_is_named_by_its_preset() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db"), StoreOptions::default()).unwrap();
+        let lines = |store: &Store| {
+            store
+                .read_blocking(|c| {
+                    let mut out = Vec::new();
+                    for m in ["+8613800138000", "+8613900139000", "+8613700137000"] {
+                        let text = subscriber_summary(c, m)?.unwrap_or_default();
+                        let line = text.lines().find(|l| l.trim_start().starts_with("avatar:"));
+                        out.push(line.unwrap_or("").trim().to_string());
+                    }
+                    Ok::<_, StoreError>(out)
+                })
+                .unwrap()
+        };
+        store
+            .write_blocking(|tx| {
+                for m in ["+8613800138000", "+8613900139000", "+8613700137000"] {
+                    state::ensure_subscriber(tx, m, crate::command::Lang::En, 1)?;
+                }
+                tx.execute_batch(
+                    "INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
+                     INSERT INTO preset (id, title, title_zh, avatar_id) VALUES (23, 'Owl', '猫头鹰', 1);",
+                )?;
+                avatar::set_avatar(tx, "+8613800138000", 1, Some(23), 1)?;
+                avatar::set_avatar(tx, "+8613900139000", 2, None, 1)
+            })
+            .unwrap();
+        assert_eq!(
+            lines(&store),
+            [
+                "avatar: preset 23 \"Owl\" (猫头鹰)",
+                "avatar: own picture (uploaded)",
+                "avatar: none"
+            ]
+        );
+        store.close_blocking();
     }
 
     #[test]

@@ -68,6 +68,17 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// A value that parses but is not allowed, given by an environment variable or a flag
+    /// over the file's (the value itself is never shown: it may be a secret).
+    #[error("invalid value for `{key}` (from {from}): {reason}")]
+    InvalidFrom {
+        /// Dotted key.
+        key: &'static str,
+        /// Where the value came from: `PRESENCE_GW_SMSC_PASSWORD`, `--window`.
+        from: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// A value in a file that parses but is not allowed, with where it is.
     #[error("{path}, line {line}: invalid value for `{key}`: {reason}")]
     InvalidAt {
@@ -80,6 +91,21 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// The environment variable that overrides the bind password (`[smsc] password`).
+pub const SMSC_PASSWORD_ENV: &str = "PRESENCE_GW_SMSC_PASSWORD";
+/// The environment variable that overrides the operator API key (`api_key`).
+pub const API_KEY_ENV: &str = "PRESENCE_GW_API_KEY";
+
+/// A value set over the file's, and where it came from, so that an error about it names that
+/// source instead of the file's line for the key (see [`Config::validate_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Override {
+    /// Dotted key, e.g. `smsc.password`.
+    pub key: &'static str,
+    /// The environment variable or flag that set it.
+    pub source: &'static str,
 }
 
 /// toml's error as "line L, column C (`key`): message", without the source line toml would
@@ -98,10 +124,13 @@ fn parse_message(text: &str, e: &toml::de::Error) -> String {
     let key = line.split_once('=').map(|(k, _)| k.trim()).unwrap_or("");
     // Anywhere on the line: an inline table (`smsc = { password = 123 }`) names its secret
     // after the first `=`.
+    // An unknown field's message quotes key names only (the typo and the keys it could
+    // be), which an operator needs to see.
     let lower = line.to_ascii_lowercase();
     if ["pass", "key", "secret", "token"]
         .iter()
         .any(|w| lower.contains(w))
+        && !message.starts_with("unknown field")
     {
         message = hide_quoted(&message);
     }
@@ -132,6 +161,25 @@ fn hide_quoted(message: &str) -> String {
         }
     }
     out
+}
+
+/// Shortest `[delivery] validity_secs`: the submit path sends no shorter validity.
+const MIN_VALIDITY_SECS: u64 = 60;
+/// Longest `[delivery] validity_secs`: 99 days, the most an SMPP relative time says (§7.1.1).
+const MAX_VALIDITY_SECS: u64 = 99 * 86_400;
+
+/// A USSD code as the menu reads it (`service::ussd`): `*`, groups of digits separated by `*`,
+/// `#` (`*123#`, `*123*5#`).
+fn is_ussd_code(code: &str) -> bool {
+    code.len() <= 20
+        && code
+            .strip_prefix('*')
+            .and_then(|c| c.strip_suffix('#'))
+            .is_some_and(|inner| {
+                inner
+                    .split('*')
+                    .all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
+            })
 }
 
 /// `host:port` with a host and a port number (an IPv6 host in brackets).
@@ -533,18 +581,61 @@ impl Config {
     /// [`Config::validate`], naming the line of `text` (the file at `path`) that holds a bad
     /// key when it is there (a value given by a flag or the environment has no line).
     pub fn validate_in(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        self.validate_with(Some((text, path)), &[])
+    }
+
+    /// [`Config::validate`], naming where a bad value came from: the environment variable or
+    /// flag of `overrides` that set its key ([`ConfigError::InvalidFrom`]), else its line in
+    /// `file` (the text and path of the config file, [`ConfigError::InvalidAt`]), else just
+    /// the key (a default, or a key the file does not write).
+    pub fn validate_with(
+        &self,
+        file: Option<(&str, &Path)>,
+        overrides: &[Override],
+    ) -> Result<(), ConfigError> {
         self.validate().map_err(|e| match e {
-            ConfigError::Invalid { key, reason } => match key_line(text, key) {
-                Some(line) => ConfigError::InvalidAt {
-                    path: path.to_path_buf(),
-                    line,
-                    key,
-                    reason,
-                },
-                None => ConfigError::Invalid { key, reason },
-            },
+            ConfigError::Invalid { key, reason } => {
+                if let Some(o) = overrides.iter().find(|o| o.key == key) {
+                    return ConfigError::InvalidFrom {
+                        key,
+                        from: o.source,
+                        reason,
+                    };
+                }
+                match file.and_then(|(text, path)| Some((key_line(text, key)?, path))) {
+                    Some((line, path)) => ConfigError::InvalidAt {
+                        path: path.to_path_buf(),
+                        line,
+                        key,
+                        reason,
+                    },
+                    None => ConfigError::Invalid { key, reason },
+                }
+            }
             other => other,
         })
+    }
+
+    /// Take the bind password from [`SMSC_PASSWORD_ENV`] (when an `[smsc]` section is
+    /// configured) and the API key from [`API_KEY_ENV`], when set, over the file's, as `serve`
+    /// does. Returns what they set, for [`Config::validate_with`].
+    pub fn apply_env_secrets(&mut self) -> Vec<Override> {
+        let mut set = Vec::new();
+        if let (Some(s), Ok(pw)) = (self.smsc.as_mut(), std::env::var(SMSC_PASSWORD_ENV)) {
+            s.password = Secret::new(pw);
+            set.push(Override {
+                key: "smsc.password",
+                source: SMSC_PASSWORD_ENV,
+            });
+        }
+        if let Ok(key) = std::env::var(API_KEY_ENV) {
+            self.api_key = Some(Secret::new(key));
+            set.push(Override {
+                key: "api_key",
+                source: API_KEY_ENV,
+            });
+        }
+        set
     }
 
     /// Read a TOML file's text.
@@ -648,17 +739,27 @@ impl Config {
             key,
             reason: reason.to_string(),
         };
-        if self.service_number.is_empty()
-            || self.service_number.len() > 20
-            || !self.service_number.is_ascii()
-        {
-            return Err(invalid("service_number", "1-20 ASCII characters"));
+        // Subscribers text it and it is every MT's source address: a number.
+        let number = self
+            .service_number
+            .strip_prefix('+')
+            .unwrap_or(&self.service_number);
+        if !(3..=15).contains(&number.len()) || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(
+                "service_number",
+                "a number of 3 to 15 digits, optionally after a +, e.g. \"10658\"",
+            ));
         }
-        if self.country_code.is_empty()
-            || self.country_code.len() > 3
-            || !self.country_code.bytes().all(|b| b.is_ascii_digit())
+        let cc = &self.country_code;
+        if cc.is_empty()
+            || cc.len() > 3
+            || !cc.bytes().all(|b| b.is_ascii_digit())
+            || cc.starts_with('0')
         {
-            return Err(invalid("country_code", "1-3 digits, e.g. 86"));
+            return Err(invalid(
+                "country_code",
+                "1-3 digits not starting with 0, e.g. \"86\"",
+            ));
         }
         if let Some(s) = &self.smsc {
             if s.system_id.is_empty() || s.system_id.len() > 15 || !s.system_id.is_ascii() {
@@ -823,6 +924,12 @@ impl Config {
             return Err(invalid("avatar.presets_per_page", "1 to 20"));
         }
         let u = &self.ussd;
+        if !is_ussd_code(&u.code) {
+            return Err(invalid(
+                "ussd.code",
+                "a code to dial: *, digits (groups separated by *), then #, e.g. \"*123#\"",
+            ));
+        }
         if u.timeout_secs == 0 || u.timeout_secs > 3600 {
             return Err(invalid("ussd.timeout_secs", "1 to 3600"));
         }
@@ -839,6 +946,15 @@ impl Config {
             return Err(invalid(
                 "delivery.receipt_id_base",
                 "\"auto\", \"same\" or \"other\"",
+            ));
+        }
+        // The gateway sends a validity of at least a minute (`Dispatcher::build_pdus`) and
+        // expires a row once its validity has passed since it was queued: a shorter one
+        // expires every message unsent. SMPP's relative time counts at most 99 days.
+        if !(MIN_VALIDITY_SECS..=MAX_VALIDITY_SECS).contains(&self.delivery.validity_secs) {
+            return Err(invalid(
+                "delivery.validity_secs",
+                "60 (a minute) to 8553600 (99 days, the longest SMPP relative validity) seconds",
             ));
         }
         if self.delivery.max_attempts == 0 {
@@ -1209,6 +1325,21 @@ mod tests {
             assert!(!e.contains("12345678"), "{e}");
             assert!(e.contains("line ") && e.contains(key), "{e}");
         }
+        // A typo on a secret's line: the keys are named, typo and suggestions (only values
+        // are hidden; from the exploratory tester).
+        let e = Config::from_toml(
+            "[smsc]\naddress = \"10.0.0.1:2775\"\npasswrd = \"12345678\"\n",
+            Path::new("x.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("unknown field `passwrd`, expected one of `address`")
+                && e.contains("`password`")
+                && !e.contains('…')
+                && !e.contains("12345678"),
+            "{e}"
+        );
         // Other values are named as toml names them.
         let e = Config::from_toml("[delivery]\nwindow = \"big\"\n", Path::new("x.toml"))
             .unwrap_err()
@@ -1293,6 +1424,91 @@ mod tests {
             assert!(e.to_string().contains(key), "{text}: {e}");
         }
         assert!(is_host_port("[::1]:2775") && is_host_port("smsc.example.com:2775"));
+    }
+
+    /// `validity_secs = 0` passed and every message then expired unsent; a service number,
+    /// country code or USSD code that is no such thing passed too (from the exploratory
+    /// tester). Each is refused, naming its key and line.
+    #[test]
+    fn validity_and_the_numbers_and_codes_are_checked() {
+        for (text, key) in [
+            ("[delivery]\nvalidity_secs = 0\n", "delivery.validity_secs"),
+            ("[delivery]\nvalidity_secs = 59\n", "delivery.validity_secs"),
+            (
+                "[delivery]\nvalidity_secs = 8553601\n",
+                "delivery.validity_secs",
+            ),
+            ("service_number = \"hello world\"\n", "service_number"),
+            ("service_number = \"12\"\n", "service_number"),
+            ("service_number = \"+1234567890123456\"\n", "service_number"),
+            ("service_number = \"10658 \"\n", "service_number"),
+            ("country_code = \"0\"\n", "country_code"),
+            ("country_code = \"086\"\n", "country_code"),
+            ("country_code = \"1234\"\n", "country_code"),
+            ("[ussd]\ncode = \"hello\"\n", "ussd.code"),
+            ("[ussd]\ncode = \"*123\"\n", "ussd.code"),
+            ("[ussd]\ncode = \"123#\"\n", "ussd.code"),
+            ("[ussd]\ncode = \"*12**3#\"\n", "ussd.code"),
+            ("[ussd]\ncode = \"*#\"\n", "ussd.code"),
+        ] {
+            let e = Config::from_toml(text, Path::new("x.toml")).unwrap_err();
+            let line = text.lines().count();
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("x.toml, line {line}: invalid value for `{key}`")),
+                "{text}: {e}"
+            );
+        }
+        for good in [
+            "service_number = \"10658\"\ncountry_code = \"1\"\n",
+            "service_number = \"+8613800138000\"\ncountry_code = \"852\"\n",
+            "service_number = \"123\"\n",
+            "[delivery]\nvalidity_secs = 60\n",
+            "[delivery]\nvalidity_secs = 8553600\n",
+            "[ussd]\ncode = \"*123#\"\n",
+            "[ussd]\ncode = \"*100*5#\"\n",
+        ] {
+            Config::from_toml(good, Path::new("x.toml")).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+    }
+
+    /// A bad secret from the environment was blamed on the file's line for the key (which
+    /// held a good one), or on a flag never typed (from the exploratory tester): an override
+    /// is named as its source, and a key it does not set keeps its line.
+    #[test]
+    fn a_bad_value_names_the_variable_or_flag_that_set_it() {
+        let text =
+            "api_key = \"0123456789abcdef\"\n[smsc]\naddress = \"h:1\"\npassword = \"okpass\"\n";
+        let path = Path::new("cfg/t.toml");
+        let mut c = Config::parse_toml(text, path).unwrap();
+        c.smsc.as_mut().unwrap().password = Secret::new("waytoolongpassword");
+        let from = |key, source| Override { key, source };
+        let e = c
+            .validate_with(
+                Some((text, path)),
+                &[from("smsc.password", SMSC_PASSWORD_ENV)],
+            )
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "invalid value for `smsc.password` (from PRESENCE_GW_SMSC_PASSWORD): 1-8 ASCII \
+             characters (SMPP 3.4 §4.1.1)"
+        );
+        assert!(!e.contains("waytoolong"), "{e}");
+        c.smsc.as_mut().unwrap().password = Secret::new("okpass");
+        c.api_key = Some(Secret::new(""));
+        let e = c
+            .validate_with(Some((text, path)), &[from("api_key", "--api-key")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`api_key` (from --api-key)"), "{e}");
+        // The same value from the file: its line.
+        let e = c.validate_in(text, path).unwrap_err().to_string();
+        assert!(
+            e.starts_with("cfg/t.toml, line 1: invalid value for `api_key`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -146,14 +146,14 @@ impl DbArgs {
             Some(p) => {
                 let text = Config::read_text(p)?;
                 let mut cfg = Config::parse_toml(&text, p)?;
-                with_env_secrets(&mut cfg);
+                let from_env = cfg.apply_env_secrets();
                 // These commands do not bind: a password kept elsewhere is no error here.
                 if let Some(s) = cfg.smsc.as_mut() {
                     if s.password.expose().is_empty() {
                         s.password = Secret::new("unused");
                     }
                 }
-                cfg.validate_in(&text, p)?;
+                cfg.validate_with(Some((&text, p)), &from_env)?;
                 cfg
             }
             None => Config::default(),
@@ -164,36 +164,37 @@ impl DbArgs {
         Ok(cfg)
     }
 
-    /// The config, refusing a database that does not exist (inspection, maintenance, backup).
+    /// The config, refusing a database that does not exist (inspection, maintenance, backup,
+    /// imports): only the gateway creates one. A relative `db` is taken from the current
+    /// directory, so the message names the absolute path too (a config run from another
+    /// directory looks elsewhere).
     fn existing(&self) -> anyhow::Result<Config> {
         let cfg = self.config()?;
         if !cfg.db.exists() {
+            let resolved = if cfg.db.is_absolute() {
+                String::new()
+            } else {
+                format!(
+                    " ({}: a relative `db` is taken from the current directory)",
+                    absolute(&cfg.db).display()
+                )
+            };
             anyhow::bail!(
-                "no database at {} (give --db or --config; the gateway creates it on first start)",
+                "no database at {}{resolved}; give --db or --config (the gateway creates it on \
+                 first start)",
                 cfg.db.display()
             );
         }
         Ok(cfg)
     }
 
-    /// Open the database; `create`: make it (and its folder) when missing, else refuse.
-    fn open_with(&self, create: bool) -> anyhow::Result<(Config, presence_gw::store::Store)> {
-        let cfg = if create {
-            self.config()?
-        } else {
-            self.existing()?
-        };
-        if let Some(parent) = cfg.db.parent() {
-            std::fs::create_dir_all(parent).ok();
-        }
+    /// Open an existing database to write (maintenance commands and imports); refuses one
+    /// that does not exist.
+    fn open(&self) -> anyhow::Result<(Config, presence_gw::store::Store)> {
+        let cfg = self.existing()?;
         let store = presence_gw::store::Store::open(&cfg.db, cfg.store_options())
             .with_context(|| format!("opening {}", cfg.db.display()))?;
         Ok((cfg, store))
-    }
-
-    /// Open an existing database (maintenance commands).
-    fn open(&self) -> anyhow::Result<(Config, presence_gw::store::Store)> {
-        self.open_with(false)
     }
 
     /// Open an existing database read-only, for inspection: nothing is written, no migration
@@ -204,11 +205,14 @@ impl DbArgs {
             .with_context(|| format!("opening {} to read", cfg.db.display()))?;
         Ok((cfg, conn))
     }
+}
 
-    /// Open the database, creating it if needed (imports).
-    fn open_or_create(&self) -> anyhow::Result<(Config, presence_gw::store::Store)> {
-        self.open_with(true)
-    }
+/// `path` made absolute (resolved through links when it exists), for the lines that tell an
+/// operator which database a command used.
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_owned())
 }
 
 #[derive(Debug, Subcommand)]
@@ -272,8 +276,8 @@ enum SubscriberCmd {
 
 fn activity(cmd: ActivityCmd, db: &DbArgs) -> anyhow::Result<()> {
     let ActivityCmd::Import { file } = cmd;
-    let (cfg, store) = db.open_or_create()?;
     let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+    let (cfg, store) = db.open()?;
     let lines = std::io::BufRead::lines(std::io::BufReader::new(std::fs::File::open(&file)?))
         .count()
         .saturating_sub(1) as u64;
@@ -290,9 +294,10 @@ fn activity(cmd: ActivityCmd, db: &DbArgs) -> anyhow::Result<()> {
         err_out!("{}:{}: skipped: {}", file.display(), b.line, b.reason);
     }
     out!(
-        "imported {} rows, skipped {} bad rows",
+        "imported {} rows, skipped {} bad rows, into {}",
         report.imported,
-        report.bad.len()
+        report.bad.len(),
+        absolute(&cfg.db).display()
     );
     store.close_blocking();
     Ok(())
@@ -300,7 +305,7 @@ fn activity(cmd: ActivityCmd, db: &DbArgs) -> anyhow::Result<()> {
 
 fn presets(cmd: PresetsCmd, db: &DbArgs) -> anyhow::Result<()> {
     let PresetsCmd::Import { dir } = cmd;
-    let (cfg, store) = db.open_or_create()?;
+    let (cfg, store) = db.open()?;
     let report = presence_gw::admin::import_presets(&store, &dir, &cfg.avatar_config())
         .with_context(|| format!("reading {}", dir.display()))?;
     for (id, title, file) in &report.imported {
@@ -315,9 +320,10 @@ fn presets(cmd: PresetsCmd, db: &DbArgs) -> anyhow::Result<()> {
     }
     let (n, skipped) = (report.imported.len(), report.refused.len());
     out!(
-        "imported {n} preset{}, skipped {skipped} file{}",
+        "imported {n} preset{}, skipped {skipped} file{}, into {}",
         if n == 1 { "" } else { "s" },
-        if skipped == 1 { "" } else { "s" }
+        if skipped == 1 { "" } else { "s" },
+        absolute(&cfg.db).display()
     );
     store.close_blocking();
     Ok(())
@@ -515,34 +521,30 @@ struct ServeArgs {
     worker_threads: Option<usize>,
 }
 
-/// The bind password and the API key from `PRESENCE_GW_SMSC_PASSWORD` and
-/// `PRESENCE_GW_API_KEY` when set, as `serve` takes them.
-fn with_env_secrets(cfg: &mut Config) {
-    if let (Some(s), Ok(pw)) = (
-        cfg.smsc.as_mut(),
-        std::env::var("PRESENCE_GW_SMSC_PASSWORD"),
-    ) {
-        s.password = Secret::new(pw);
-    }
-    if let Ok(key) = std::env::var("PRESENCE_GW_API_KEY") {
-        cfg.api_key = Some(Secret::new(key));
-    }
-}
-
 /// One serve flag as typed: its name, the config key it sets (if any), whether it was given,
-/// and whether it may come from the environment (then its being set proves nothing).
+/// and the environment variable it may also come from (then its being set proves nothing).
 struct FlagUse {
     flag: &'static str,
     key: Option<&'static str>,
     given: bool,
-    from_env: bool,
+    env: Option<&'static str>,
 }
 
 impl FlagUse {
     /// Given on the command line: set, and not (possibly) from the environment unless `typed`
     /// says it was written there.
     fn written(&self, typed: &impl Fn(&str) -> bool) -> bool {
-        self.given && (!self.from_env || typed(self.flag))
+        self.given && (self.env.is_none() || typed(self.flag))
+    }
+
+    /// Where its value came from, when it was given: the flag as typed, or its environment
+    /// variable.
+    fn source(&self, typed: &impl Fn(&str) -> bool) -> Option<&'static str> {
+        match self.env {
+            _ if !self.given => None,
+            Some(var) if !typed(self.flag) => Some(var),
+            _ => Some(self.flag),
+        }
     }
 }
 
@@ -554,7 +556,7 @@ impl ServeArgs {
             flag,
             key,
             given,
-            from_env: false,
+            env: None,
         };
         [
             f("--smsc", Some("smsc.address"), self.smsc.is_some()),
@@ -564,7 +566,7 @@ impl ServeArgs {
                 self.system_id.is_some(),
             ),
             FlagUse {
-                from_env: true,
+                env: Some(presence_gw::config::SMSC_PASSWORD_ENV),
                 ..f("--password", Some("smsc.password"), self.password.is_some())
             },
             f("--bind-mode", None, self.bind_mode.is_some()),
@@ -582,7 +584,7 @@ impl ServeArgs {
                 self.public_url.is_some(),
             ),
             FlagUse {
-                from_env: true,
+                env: Some(presence_gw::config::API_KEY_ENV),
                 ..f("--api-key", Some("api_key"), self.api_key.is_some())
             },
             f(
@@ -734,23 +736,20 @@ fn build_config(
     if let Some(v) = &args.api_key {
         cfg.api_key = Some(Secret::new(v.clone()));
     }
-    // A value given by a flag is named with the flag, not with a line of the file.
-    let flags = args.flag_uses();
-    let checked = match &file {
-        Some((p, text)) => cfg.validate_in(text, p),
-        None => cfg.validate(),
-    };
-    if let Err(e) = checked {
-        use presence_gw::config::ConfigError;
-        if let ConfigError::Invalid { key, reason } | ConfigError::InvalidAt { key, reason, .. } =
-            &e
-        {
-            if let Some(u) = flags.iter().find(|u| u.given && u.key == Some(*key)) {
-                anyhow::bail!("invalid value for `{key}` (from {}): {reason}", u.flag);
-            }
-        }
-        return Err(e.into());
-    }
+    // A value given by a flag is named with the flag (or with the environment variable it
+    // came from), not with a line of the file.
+    let overrides: Vec<presence_gw::config::Override> = args
+        .flag_uses()
+        .iter()
+        .filter_map(|u| {
+            Some(presence_gw::config::Override {
+                key: u.key?,
+                source: u.source(&typed)?,
+            })
+        })
+        .collect();
+    let file = file.as_ref().map(|(p, text)| (text.as_str(), p.as_path()));
+    cfg.validate_with(file, &overrides)?;
     Ok(cfg)
 }
 
@@ -1014,14 +1013,11 @@ fn run() -> anyhow::Result<()> {
             // As `serve` would run it: secrets may come from the environment.
             let text = Config::read_text(&file)?;
             let mut cfg = Config::parse_toml(&text, &file)?;
-            with_env_secrets(&mut cfg);
-            cfg.validate_in(&text, &file)?;
+            let from_env = cfg.apply_env_secrets();
+            cfg.validate_with(Some((&text, &file)), &from_env)?;
             out!("{} is valid:\n{}", file.display(), cfg.summary());
             // Which secrets the environment gives, over the file's (their values are not shown).
-            let from_env: Vec<&str> = ["PRESENCE_GW_SMSC_PASSWORD", "PRESENCE_GW_API_KEY"]
-                .into_iter()
-                .filter(|v| std::env::var_os(v).is_some())
-                .collect();
+            let from_env: Vec<&str> = from_env.iter().map(|o| o.source).collect();
             if !from_env.is_empty() {
                 out!(
                     "from the environment, over the file: {}",
@@ -1046,6 +1042,10 @@ fn run() -> anyhow::Result<()> {
     let serve_matches = matches.subcommand_matches("serve").unwrap_or(&matches);
     let typed_serve = |flag: &str| typed_in(serve_matches, flag);
     let cfg = build_config(&cli.db, &serve_args, typed_serve)?;
+    // One gateway per database, held until this returns (or the process ends, however it
+    // ends): a second one is refused before it opens the database, starts the simulator or
+    // listens, so it requeues and sends nothing of the first one's.
+    let _serving = presence_gw::store::ServeLock::acquire(&cfg.db)?;
     let workers = presence_gw::app::worker_threads(cfg.runtime.worker_threads);
     info!(workers, "starting the runtime");
     presence_gw::app::runtime(workers)?.block_on(serve(cfg, cli.log_format))

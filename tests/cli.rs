@@ -78,6 +78,13 @@ fn run_in_env(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Run {
     }
 }
 
+/// A new database at `db`, as the gateway creates it on its first start.
+fn create_db(db: &Path) {
+    presence_gw::store::Store::open(db, Default::default())
+        .unwrap()
+        .close_blocking();
+}
+
 fn run(args: &[&str]) -> Run {
     run_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
 }
@@ -331,7 +338,9 @@ fn admin_commands_answer_clearly_on_unknowns() {
         !d.join("gw.db").exists(),
         "a read-only command created the database"
     );
-    // An import creates it (a header-only CSV imports nothing).
+    // The gateway creates it (here the store, as the gateway opens it); a header-only CSV
+    // imports nothing.
+    create_db(&d.join("gw.db"));
     std::fs::write(
         d.join("empty.csv"),
         "msisdn,call_minutes,sms_sent,tenure_days,level\n",
@@ -516,6 +525,7 @@ fn backup_writes_a_checked_copy_and_never_overwrites() {
         "msisdn,call_minutes,sms_sent,tenure_days,level\n",
     )
     .unwrap();
+    create_db(&d.join("gw.db"));
     assert!(run_in(d, &["activity", "import", "empty.csv", "--db", "gw.db"]).ok());
     let r = run_in(d, &["backup", "--to", "copy.db", "--db", "gw.db"]);
     assert!(r.ok(), "{}", r.stderr);
@@ -542,6 +552,7 @@ fn inspection_commands_never_write_the_database() {
         "msisdn,call_minutes,sms_sent,tenure_days,level\n",
     )
     .unwrap();
+    create_db(&d.join("gw.db"));
     assert!(run_in(d, &["activity", "import", "empty.csv", "--db", "gw.db"]).ok());
     let db = d.join("gw.db");
     // One row the SMSC took under id 1A2B3C.
@@ -1132,4 +1143,324 @@ fn errors_print_no_stack_trace_and_no_repeated_cause() {
         r.stderr
     );
     assert!(!r.stderr.contains("Caused by"), "{}", r.stderr);
+}
+
+/// A gateway started with `serve ARGS...` in `dir`, killed (SIGKILL) on drop.
+struct Serving {
+    child: std::process::Child,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Serving {
+    /// Starts `presence-gw serve ARGS...` in `dir` and waits (bounded) for its banner to name
+    /// the database, i.e. for the gateway to have started on it. Stderr goes to `log`.
+    fn start(dir: &Path, args: &[&str], log: &str) -> Serving {
+        use std::io::BufRead as _;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_presence-gw"))
+            .arg("serve")
+            .args(args)
+            .current_dir(dir)
+            .env_remove("PRESENCE_GW_API_KEY")
+            .env_remove("PRESENCE_GW_SMSC_PASSWORD")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(dir.join(log)).unwrap()))
+            .spawn()
+            .expect("spawn presence-gw serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let serving = Serving { child };
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.trim_start().starts_with("database:") => break,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "serve {args:?} did not start within 90 s:\n{}",
+                    std::fs::read_to_string(dir.join(log)).unwrap_or_default()
+                ),
+            }
+        }
+        // Keep draining stdout so the gateway never blocks on a full pipe.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        serving
+    }
+
+    /// Still running.
+    fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// Two gateways on one database both sent the queued rows (the second one's start even
+/// requeued the first one's rows in flight): the SMSC got duplicates (from the exploratory
+/// tester). The second `serve` is refused, naming the database and the first one's pid, and
+/// touches nothing; the first keeps running, and the operator's commands work beside it. A
+/// gateway killed with `kill -9` leaves its lock file, which does not block the next start.
+#[test]
+fn a_second_gateway_on_the_same_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let serve = ["--db", "gw.db", "--http", "127.0.0.1:0"];
+    let mut first = Serving::start(d, &serve, "first.log");
+
+    let second = run_in_env(
+        d,
+        &["serve", "--db", "gw.db", "--http", "127.0.0.1:0"],
+        &[("RUST_LOG", "info")],
+    );
+    second.no_panic("a second serve");
+    assert_eq!(second.code, Some(1), "{}{}", second.stdout, second.stderr);
+    let db = std::fs::canonicalize(d.join("gw.db")).unwrap();
+    assert!(
+        second.stderr.contains(&format!(
+            "another gateway (pid {}) is serving the database {}",
+            first.child.id(),
+            db.display()
+        )),
+        "{}",
+        second.stderr
+    );
+    // Refused before it did anything: no banner, no requeue, no simulator, no listener.
+    assert!(!second.stdout.contains("is running"), "{}", second.stdout);
+    assert!(!second.stderr.contains("requeued"), "{}", second.stderr);
+    assert!(
+        !second.stderr.contains("starting the runtime"),
+        "{}",
+        second.stderr
+    );
+    assert!(first.running(), "the first gateway stopped");
+    let lock = std::fs::read_to_string(d.join("gw.db.lock")).unwrap();
+    assert_eq!(lock.trim(), first.child.id().to_string(), "{lock}");
+
+    // The operator's commands run beside the live gateway.
+    std::fs::write(
+        d.join("a.csv"),
+        "msisdn,call_minutes,sms_sent,tenure_days,level\n+8613500135000,10,5,100,1\n",
+    )
+    .unwrap();
+    for args in [
+        &["outbox", "list", "--db", "gw.db"][..],
+        &["subscriber", "show", "+8613500135000", "--db", "gw.db"][..],
+        &["backup", "--to", "copy.db", "--db", "gw.db"][..],
+        &["outbox", "retry", "--db", "gw.db"][..],
+        &["outbox", "purge", "--db", "gw.db"][..],
+        &["activity", "import", "a.csv", "--db", "gw.db"][..],
+    ] {
+        let r = run_in(d, args);
+        assert!(r.ok(), "{args:?} beside a gateway: {}", r.stderr);
+    }
+    assert!(first.running(), "the first gateway stopped");
+
+    // kill -9: the lock file stays, the lock goes with the process.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    assert!(d.join("gw.db.lock").exists());
+    let mut again = Serving::start(d, &serve, "again.log");
+    assert!(again.running());
+    let lock = std::fs::read_to_string(d.join("gw.db.lock")).unwrap();
+    assert_eq!(lock.trim(), again.child.id().to_string(), "{lock}");
+}
+
+/// `activity import` and `presets import` created a new, empty database where the config's
+/// relative `db` pointed from the current directory (or at the default path), and said
+/// `imported 1 rows`; even an import that failed on a bad header left one (from the
+/// exploratory tester). They now refuse a missing database as the other commands do, naming
+/// the absolute path looked at, create nothing, and name the database they wrote to.
+#[test]
+fn imports_refuse_a_missing_database_and_name_the_one_they_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["run1", "other", "presets2"] {
+        std::fs::create_dir(d.join(sub)).unwrap();
+    }
+    std::fs::write(d.join("run1/gw.toml"), "db = \"run1/gw.db\"\n").unwrap();
+    std::fs::write(
+        d.join("other/a.csv"),
+        "msisdn,call_minutes,sms_sent,tenure_days,level\n+8613500135000,10,5,100,1\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("other/bad.csv"), "who,what\n1,2\n").unwrap();
+    let other = d.join("other");
+    let looked_at = std::fs::canonicalize(&other).unwrap().join("run1/gw.db");
+    for args in [
+        &["--config", "../run1/gw.toml", "activity", "import", "a.csv"][..],
+        &[
+            "--config",
+            "../run1/gw.toml",
+            "activity",
+            "import",
+            "bad.csv",
+        ][..],
+        &[
+            "--config",
+            "../run1/gw.toml",
+            "presets",
+            "import",
+            "../presets2",
+        ][..],
+    ] {
+        let r = run_in(&other, args);
+        r.no_panic("an import without a database");
+        assert_eq!(r.code, Some(1), "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains("no database at run1/gw.db")
+                && r.stderr.contains(&looked_at.display().to_string()),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    let r = run_in(&other, &["presets", "import", "../presets2"]);
+    assert_eq!(r.code, Some(1), "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("no database at data/presence-gw.db"),
+        "{}",
+        r.stderr
+    );
+    assert!(!other.join("run1").exists(), "an import created a database");
+    assert!(!other.join("data").exists(), "an import created a database");
+
+    // With the database there (from the config's directory), each names where it wrote.
+    create_db(&d.join("run1/gw.db"));
+    let db = std::fs::canonicalize(d.join("run1/gw.db")).unwrap();
+    let r = run_in(
+        d,
+        &[
+            "--config",
+            "run1/gw.toml",
+            "activity",
+            "import",
+            "other/a.csv",
+        ],
+    );
+    assert!(
+        r.ok()
+            && r.stdout.contains(&format!(
+                "imported 1 rows, skipped 0 bad rows, into {}",
+                db.display()
+            )),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    let r = run_in(
+        d,
+        &["--config", "run1/gw.toml", "presets", "import", "presets2"],
+    );
+    assert!(
+        r.ok() && r.stdout.contains(&format!("into {}", db.display())),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+}
+
+/// A bad secret from the environment was blamed on the file's line (which held a good one) by
+/// `check-config`, and on `--password` (never typed) by `serve` (from the exploratory
+/// tester). Each names its real source, and never the secret.
+#[test]
+fn a_bad_secret_is_named_with_the_variable_or_flag_it_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("cfg")).unwrap();
+    // Nothing listens on port 1: a serve that got past its checks would bind nowhere.
+    std::fs::write(
+        d.join("cfg/t.toml"),
+        "api_key = \"0123456789abcdef\"\n[smsc]\naddress = \"127.0.0.1:1\"\npassword = \"okpass\"\n",
+    )
+    .unwrap();
+    let check = ["check-config", "cfg/t.toml"];
+    let serve = [
+        "serve",
+        "--config",
+        "cfg/t.toml",
+        "--http",
+        "127.0.0.1:0",
+        "--db",
+        "gw.db",
+    ];
+    for (env, args, source) in [
+        (
+            ("PRESENCE_GW_SMSC_PASSWORD", "waytoolongpassword"),
+            &check[..],
+            "PRESENCE_GW_SMSC_PASSWORD",
+        ),
+        (
+            ("PRESENCE_GW_SMSC_PASSWORD", "waytoolongpassword"),
+            &serve[..],
+            "PRESENCE_GW_SMSC_PASSWORD",
+        ),
+        (
+            ("PRESENCE_GW_API_KEY", "short"),
+            &check[..],
+            "PRESENCE_GW_API_KEY",
+        ),
+        (
+            ("PRESENCE_GW_API_KEY", "short"),
+            &serve[..],
+            "PRESENCE_GW_API_KEY",
+        ),
+        (
+            ("PRESENCE_GW_API_KEY", ""),
+            &check[..],
+            "PRESENCE_GW_API_KEY",
+        ),
+        (
+            ("PRESENCE_GW_API_KEY", ""),
+            &serve[..],
+            "PRESENCE_GW_API_KEY",
+        ),
+    ] {
+        let r = run_in_env(d, args, &[env]);
+        r.no_panic("a bad secret");
+        assert_eq!(
+            r.code,
+            Some(1),
+            "{env:?} {args:?}: {}{}",
+            r.stdout,
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(&format!("(from {source})")),
+            "{env:?} {args:?}: {}",
+            r.stderr
+        );
+        assert!(
+            !r.stderr.contains("line ")
+                && !r.stderr.contains("--")
+                && !r.stderr.contains("waytoolong"),
+            "{env:?} {args:?}: {}",
+            r.stderr
+        );
+    }
+    // Typed, the flag is named, whatever the environment holds.
+    let mut typed = serve.to_vec();
+    typed.extend(["--password", "waytoolongpassword"]);
+    let r = run_in_env(d, &typed, &[("PRESENCE_GW_SMSC_PASSWORD", "okpass")]);
+    assert!(
+        r.code == Some(1) && r.stderr.contains("`smsc.password` (from --password)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("waytoolong"), "{}", r.stderr);
+    assert!(
+        !d.join("gw.db").exists(),
+        "a refused serve created its database"
+    );
 }

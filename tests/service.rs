@@ -1184,6 +1184,28 @@ async fn operator_api_events_health_and_metrics_over_http() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    // Too big (5 MB of activity rows): 413 naming the limit, not a 400 "length limit
+    // exceeded" (from the exploratory tester).
+    let row =
+        r#"{"msisdn":"+8613800138000","call_minutes":1,"sms_sent":1,"tenure_days":1,"level":1},"#;
+    let mut big = String::from("[");
+    while big.len() < 5 * 1024 * 1024 {
+        big.push_str(row);
+    }
+    big.pop();
+    big.push(']');
+    let r = http
+        .post(format!("{base}/api/v1/activity"))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let why = body["error"].as_str().unwrap_or_default();
+    assert!(why.contains("2 MiB"), "{why}");
     assert_eq!(w.texts(MUM).len(), 1, "malformed requests changed nothing");
     // The other three events, and the order rules: OFF outranks a call; a call that starts
     // or ends while the phone is off changes nothing; power_on restores the statuses.

@@ -53,6 +53,10 @@ pub struct HttpState {
 /// checked while reading, with a clear page and SMS, well below it.
 const UPLOAD_BODY_LIMIT: usize = 12 * 1024 * 1024;
 
+/// Largest operator API body (`/api/v1/...`, JSON), bytes: axum's default, written out so the
+/// 413 can name it.
+const API_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
 /// The router with every route.
 pub fn router(state: HttpState) -> Router {
     Router::new()
@@ -64,6 +68,7 @@ pub fn router(state: HttpState) -> Router {
                 .route("/api/v1/activity", post(activity))
                 .route("/api/v1/handsets", post(handsets))
                 .route("/api/v1/avatars/sync", post(avatar_sync))
+                .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT))
                 // The key is checked before the body is read: a caller without it costs no
                 // JSON parsing.
                 .route_layer(middleware::from_fn_with_state(state.clone(), operator_only)),
@@ -269,8 +274,22 @@ impl IntoResponse for ApiError {
 fn operator_body<T>(
     body: Result<Json<T>, axum::extract::rejection::JsonRejection>,
 ) -> Result<T, ApiError> {
-    body.map(|Json(b)| b)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
+    body.map(|Json(b)| b).map_err(|e| {
+        // Too big is no malformed request: 413, saying the limit (it was a 400 "length limit
+        // exceeded").
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the body is over the operator API's limit of {} MiB: send fewer rows per \
+                     request",
+                    API_BODY_LIMIT / (1024 * 1024)
+                ),
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, e.body_text())
+        }
+    })
 }
 
 /// The running status service.

@@ -166,6 +166,30 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// Another process serves this database: it holds the database's [`ServeLock`].
+    #[error(
+        "another gateway{} is serving the database {}: a second one would send the same \
+         messages again; stop that one first, or give this one another database (--db, or \
+         `db` in its config)",
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+        db.display()
+    )]
+    InUse {
+        /// The database (absolute where it could be resolved).
+        db: PathBuf,
+        /// The process that holds the lock, as its lock file says (unknown while it is
+        /// writing it).
+        pid: Option<u32>,
+    },
+    /// The lock file beside the database could not be created or locked.
+    #[error("cannot lock {path}")]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A closure given to the store panicked; its changes were rolled back.
     #[error("a store closure panicked in {op}")]
     Panicked {
@@ -866,6 +890,87 @@ pub fn open_read_only(db: &Path, busy_timeout: Duration) -> Result<Connection, S
             found,
             known: SCHEMA_VERSION,
         }),
+    }
+}
+
+/// The claim of a serving gateway on its database, held for as long as the value lives: an OS
+/// advisory lock (`flock(2)`, exclusive) on `<db>.lock` beside the database, with the holder's pid written in
+/// it. Two gateways on one database would both claim the same queued rows (and the second
+/// one's start requeues the first one's rows in flight), so the SMSC would get every such
+/// message twice; [`ServeLock::acquire`] refuses the second one instead.
+///
+/// Only the gateway takes it: the operator's commands (`outbox list`, `subscriber show`,
+/// `backup`, `outbox retry|purge`, the imports) go through SQLite's own locking and are meant
+/// to run beside a live gateway. The OS drops the lock when its process ends, however it
+/// ends (a crash, `kill -9`), so a lock file left behind never blocks a restart; the file is
+/// kept (removing it could let two processes lock two different files of one name).
+#[derive(Debug)]
+pub struct ServeLock {
+    /// Kept open: closing it releases the lock.
+    _file: std::fs::File,
+    path: PathBuf,
+}
+
+impl ServeLock {
+    /// The lock file of the database at `db`: `<db>.lock`, beside it.
+    pub fn path_for(db: &Path) -> PathBuf {
+        let mut name = db.as_os_str().to_owned();
+        name.push(".lock");
+        PathBuf::from(name)
+    }
+
+    /// Lock the database at `db` for this process (creating its directory and the lock file
+    /// when missing), or fail with [`StoreError::InUse`], naming the database and the pid of
+    /// the process that holds it, without touching the database. `db` is resolved through
+    /// symbolic links when it exists, so two spellings of one file take one lock.
+    pub fn acquire(db: &Path) -> Result<ServeLock, StoreError> {
+        use std::io::{Read as _, Seek as _, Write as _};
+        if let Some(parent) = db.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
+                    path: parent.to_owned(),
+                    source,
+                })?;
+            }
+        }
+        let db = std::fs::canonicalize(db)
+            .or_else(|_| std::path::absolute(db))
+            .unwrap_or_else(|_| db.to_owned());
+        let path = Self::path_for(&db);
+        let io = |source| StoreError::Lock {
+            path: path.clone(),
+            source,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                return Err(StoreError::InUse {
+                    db,
+                    pid: text.trim().parse().ok(),
+                });
+            }
+            Err(e) => return Err(io(e.into())),
+        }
+        // Ours now: the pid of a holder that died is replaced by this one.
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .map_err(io)?;
+        Ok(ServeLock { _file: file, path })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 
