@@ -1004,6 +1004,93 @@ async fn throttling_storm_delivers_everything_and_rate_adapts() {
     sim.shutdown().await;
 }
 
+/// Refusals (of the message to `to`) the simulator answered so far.
+fn refusals_of(sim: &SimHandle, to: &str) -> usize {
+    sim.mt_messages(&smsc_sim::MtFilter {
+        dest: Some(to.to_string()),
+        ..smsc_sim::MtFilter::default()
+    })
+    .iter()
+    .filter(|m| !m.accepted())
+    .count()
+}
+
+/// An SMSC refusing every submit for load (`{"throttle_per_sec":0}`) does not use up
+/// `max_attempts` (the tester saw `failed ... gave up after 3 attempts: ESME_RTHROTTLED` in
+/// 4 s): the message is refused many more times than that and stays queued, its attempts not
+/// counted and its last error the refusal; it goes again at a slow pace, not in a hot loop;
+/// it is delivered once the SMSC takes submits again, and one whose validity ends in the
+/// meantime is expired.
+#[tokio::test]
+async fn refusals_for_load_do_not_use_up_the_attempts() {
+    let mut cfg = SimConfig::local();
+    cfg.faults.throttle_per_sec = Some(0);
+    let sim = sim(cfg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway_with(&dir, &sim, |o| o.dispatcher.max_attempts = 3).await;
+    let to = number(1);
+    let id = gw
+        .enqueue(NewMessage::sms(to.clone(), "busy"))
+        .await
+        .unwrap();
+    let mut short = NewMessage::sms(number(2), "short-lived");
+    short.expires_at = Some(presence_gw::store::now_ms() + 3_000);
+    let short_id = gw.enqueue(short).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let deadline = started + Duration::from_secs(40);
+    while refusals_of(&sim, &to) < 8 {
+        let r = row(&gw, id).await;
+        assert!(
+            matches!(
+                r.state,
+                outbox::OutboxState::Queued | outbox::OutboxState::InFlight
+            ),
+            "after {} refusals for load: {r:?}",
+            refusals_of(&sim, &to)
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} refusals in 40 s: {r:?}",
+            refusals_of(&sim, &to)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = row(&gw, id).await;
+    assert!(
+        matches!(
+            r.state,
+            outbox::OutboxState::Queued | outbox::OutboxState::InFlight
+        ) && r.attempts <= 1,
+        "refused 8 times for load with max_attempts 3: {r:?}"
+    );
+    let error = r.last_error.clone().unwrap_or_default();
+    assert!(error.contains("ESME_RTHROTTLED (0x00000058)"), "{r:?}");
+    // Not a hot loop: the link slowed down to a few submits a second (each refused row
+    // waits out its back-off too); a loop would be hundreds a second.
+    let submits = sim.mt_messages(&smsc_sim::MtFilter::default()).len();
+    let secs = started.elapsed().as_secs_f64();
+    assert!(
+        (submits as f64) < 20.0 + 10.0 * secs,
+        "{submits} submits in {secs:.1} s"
+    );
+    // The short-lived one ends `expired` once its validity is over, not `failed`.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = row(&gw, short_id).await;
+        if r.state == outbox::OutboxState::Expired {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{r:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The SMSC takes submits again: the message goes out.
+    sim.set_faults(smsc_sim::Faults::default());
+    wait_delivered(&gw, 1, Duration::from_secs(30)).await;
+    assert_eq!(sim.handset(&to).texts(), ["busy"]);
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn wrong_password_never_binds_and_says_so() {
     let sim = sim(SimConfig::local()).await;
