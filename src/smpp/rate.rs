@@ -21,10 +21,8 @@ pub struct AdaptiveRate {
     current: f64,
     tokens: f64,
     last_refill: Duration,
-    /// Submits counted in the current one-second window, to estimate the achieved rate.
-    window_start: Duration,
-    window_count: u32,
-    last_rate_estimate: f64,
+    /// The rate achieved while sending, which a throttle answer cuts from.
+    achieved: SendRate,
     /// No submits before this instant (set after a throttle answer).
     paused_until: Duration,
     last_increase: Duration,
@@ -40,8 +38,9 @@ pub struct AdaptiveRate {
 pub enum Pushback {
     /// The first refusal after a quiet spell; the rate is now `rate` messages per second.
     Began {
-        /// The rate allowed after this refusal.
-        rate: f64,
+        /// The rate allowed after this refusal; `None` when nothing was sent to measure a
+        /// rate by and no rate was set, so the cut is from no number worth telling.
+        rate: Option<f64>,
     },
     /// No refusal for [`QUIET`]: the spell had `refusals` refusals over `lasted`.
     Ended {
@@ -68,9 +67,7 @@ impl AdaptiveRate {
             current,
             tokens: burst(current),
             last_refill: now,
-            window_start: now,
-            window_count: 0,
-            last_rate_estimate: 0.0,
+            achieved: SendRate::default(),
             paused_until: now,
             last_increase: now,
             last_decrease: now,
@@ -147,24 +144,27 @@ impl AdaptiveRate {
                 true
             }
         };
-        self.slow_down(now);
-        began.then_some(Pushback::Began { rate: self.current })
+        let measured = self.slow_down(now);
+        began.then_some(Pushback::Began {
+            rate: measured.then_some(self.current),
+        })
     }
 
-    fn slow_down(&mut self, now: Duration) {
+    /// Halve the rate (see [`Self::on_throttled`]); returns whether the rate it cut from is
+    /// a real one (measured while sending, or a limit already set), not the unlimited
+    /// placeholder.
+    fn slow_down(&mut self, now: Duration) -> bool {
         // The answers to submits already in flight when we slowed down say nothing new: one
         // decrease per half second, whatever the number of throttled answers (AIMD decreases
         // once per round trip, not once per packet).
         if now < self.last_decrease + DECREASE_SPACING && self.decreased_once {
-            return;
+            return self.current < UNLIMITED_RATE;
         }
         self.last_decrease = now;
         self.decreased_once = true;
-        let achieved = self.achieved_rate(now);
-        let base = if achieved > 0.0 {
-            achieved.min(self.current)
-        } else {
-            self.current
+        let (base, measured) = match self.achieved.estimate() {
+            Some(achieved) => (achieved.min(self.current), true),
+            None => (self.current, self.current < UNLIMITED_RATE),
         };
         // Never above the configured maximum, even when that is below the floor.
         let ceiling = self.max_rate.unwrap_or(UNLIMITED_RATE);
@@ -172,6 +172,7 @@ impl AdaptiveRate {
         self.tokens = self.tokens.min(burst(self.current));
         self.paused_until = now + Duration::from_millis(100);
         self.last_increase = now;
+        measured
     }
 
     fn refill(&mut self, now: Duration) {
@@ -181,22 +182,75 @@ impl AdaptiveRate {
     }
 
     fn count(&mut self, now: Duration) {
-        if now.saturating_sub(self.window_start) >= Duration::from_secs(1) {
-            let secs = now.saturating_sub(self.window_start).as_secs_f64();
-            self.last_rate_estimate = f64::from(self.window_count) / secs;
-            self.window_start = now;
-            self.window_count = 0;
+        self.achieved.on_send(now);
+    }
+}
+
+/// A pause between two submits longer than this is idle time: the rate achieved while
+/// sending is measured again from the next submit, so a quiet spell does not dilute it.
+pub const IDLE_GAP: Duration = Duration::from_secs(1);
+
+/// The rate is measured over the current window of sending and the one before it, each
+/// about this long: between one and two seconds of the latest submits.
+const RATE_WINDOW: Duration = Duration::from_secs(1);
+
+/// Submits counted over less time than this are taken as sent over this long, so that a
+/// burst of submits written at once does not read as millions a second: a throttle answer
+/// right at the start of sending reads `n` submits as `20 n` a second, and halves that to
+/// `10 n` (at least [`MIN_RATE`]); if that is still too fast, the next answers halve again
+/// every [`DECREASE_SPACING`].
+const MIN_SPAN: Duration = Duration::from_millis(50);
+
+/// The rate of submits achieved *while sending*: the latest submits, in the current window of
+/// about [`RATE_WINDOW`] and the one before it, over the time from the first of them to the
+/// last. A pause longer than [`IDLE_GAP`] starts afresh, and the time since the last submit
+/// does not count, so idle time does not dilute it. (It used to count over whatever time had
+/// passed since its window began, idle time included: one submit, 10 s of quiet, then a
+/// burst refused for load read as 0.1 a second and cut the rate to the 1/s floor.) Pure,
+/// O(1) per submit.
+#[derive(Debug, Clone, Default)]
+struct SendRate {
+    /// Start of the current window.
+    start: Duration,
+    /// Submits in it.
+    count: u32,
+    /// The latest submit, if any.
+    last: Option<Duration>,
+    /// The previous window of the same run of sending: its start and its submits.
+    previous: Option<(Duration, u32)>,
+}
+
+impl SendRate {
+    /// Count one submit at `now`.
+    fn on_send(&mut self, now: Duration) {
+        match self.last {
+            Some(last) if now.saturating_sub(last) <= IDLE_GAP => {
+                if now.saturating_sub(self.start) >= RATE_WINDOW {
+                    self.previous = Some((self.start, self.count));
+                    self.start = now;
+                    self.count = 0;
+                }
+            }
+            // The first submit, or the first after idle time: a new run of sending.
+            _ => {
+                self.start = now;
+                self.count = 0;
+                self.previous = None;
+            }
         }
-        self.window_count += 1;
+        self.count = self.count.saturating_add(1);
+        self.last = Some(self.last.map_or(now, |l| l.max(now)));
     }
 
-    fn achieved_rate(&self, now: Duration) -> f64 {
-        let secs = now.saturating_sub(self.window_start).as_secs_f64();
-        if secs >= 0.2 {
-            f64::from(self.window_count) / secs
-        } else {
-            self.last_rate_estimate
-        }
+    /// Submits a second achieved while sending; `None` before any submit.
+    fn estimate(&self) -> Option<f64> {
+        let last = self.last?;
+        let (from, count) = match self.previous {
+            Some((start, count)) => (start, count.saturating_add(self.count)),
+            None => (self.start, self.count),
+        };
+        let span = last.saturating_sub(from).max(MIN_SPAN);
+        Some(f64::from(count) / span.as_secs_f64())
     }
 }
 
@@ -281,7 +335,7 @@ mod tests {
         assert_eq!(r.on_success(ms(500)), None);
         assert_eq!(
             r.on_throttled(ms(1000)),
-            Some(Pushback::Began { rate: 200.0 })
+            Some(Pushback::Began { rate: Some(200.0) })
         );
         for i in 1..50 {
             assert_eq!(r.on_throttled(ms(1000 + i * 100)), None);
@@ -307,6 +361,77 @@ mod tests {
             r.on_throttled(ms(61_000 + QUIET.as_millis() as u64)),
             Some(Pushback::Began { .. })
         ));
+    }
+
+    /// The tester's case: one submit, a quiet spell, then a backlog sent as fast as the
+    /// window goes and refused for load: the cut is from the rate of the burst, not from
+    /// one submit over the quiet spell (which read 0.1 a second and cut to the 1/s floor).
+    #[test]
+    fn a_throttle_after_a_quiet_spell_cuts_from_the_rate_while_sending() {
+        let mut r = AdaptiveRate::new(None, ms(0));
+        assert!(r.try_acquire(ms(0)).is_ok());
+        // 10 s of quiet, then 200 submits over 20 ms; the refusal comes 5 ms later.
+        for i in 0..200 {
+            assert!(r.try_acquire(ms(10_000 + i / 10)).is_ok());
+        }
+        let news = r.on_throttled(ms(10_025));
+        let rate = r.current_rate();
+        // 200 submits read as sent over at least 50 ms: 4,000 a second, halved.
+        assert_eq!(rate, 2000.0);
+        assert_eq!(news, Some(Pushback::Began { rate: Some(2000.0) }));
+    }
+
+    /// Sending steadily at 200 a second for 3 s after a long quiet spell: the estimate is
+    /// about 200, whatever came before, also early in a window and when asked long after the
+    /// last submit; a pause longer than [`IDLE_GAP`] starts afresh.
+    #[test]
+    fn the_achieved_rate_is_measured_while_sending() {
+        let mut e = SendRate::default();
+        assert_eq!(e.estimate(), None);
+        e.on_send(ms(0));
+        for t in (60_000..63_000).step_by(5) {
+            e.on_send(ms(t));
+        }
+        let rate = e.estimate().unwrap();
+        assert!((190.0..=210.0).contains(&rate), "{rate}");
+        // Early in a window: the previous one speaks too.
+        e.on_send(ms(63_000));
+        let rate = e.estimate().unwrap();
+        assert!((190.0..=210.0).contains(&rate), "{rate}");
+        // After a quiet spell, 10 submits in 100 ms read as about 100 a second.
+        for t in (100_000..100_100).step_by(10) {
+            e.on_send(ms(t));
+        }
+        let rate = e.estimate().unwrap();
+        assert!((90.0..=115.0).contains(&rate), "{rate}");
+    }
+
+    /// Sending at 200 a second and refused for load: the rate is cut to about 100, and the
+    /// warning's number is that rate. With nothing sent and no rate set, there is no number
+    /// to tell (it used to print 500000).
+    #[test]
+    fn a_throttle_cuts_to_half_the_achieved_rate_and_says_so() {
+        let mut r = AdaptiveRate::new(None, ms(0));
+        for t in (0..3_000).step_by(5) {
+            assert!(r.try_acquire(ms(t)).is_ok());
+        }
+        let Some(Pushback::Began { rate: Some(rate) }) = r.on_throttled(ms(3_000)) else {
+            panic!("no rate told");
+        };
+        assert!((95.0..=105.0).contains(&rate), "{rate}");
+        assert_eq!(r.current_rate(), rate);
+
+        let mut fresh = AdaptiveRate::new(None, ms(0));
+        assert_eq!(
+            fresh.on_throttled(ms(1_000)),
+            Some(Pushback::Began { rate: None })
+        );
+        // With a configured maximum, the number is a real one.
+        let mut capped = AdaptiveRate::new(Some(300.0), ms(0));
+        assert_eq!(
+            capped.on_throttled(ms(1_000)),
+            Some(Pushback::Began { rate: Some(150.0) })
+        );
     }
 
     #[test]
