@@ -611,6 +611,82 @@ async fn throttling_storm_then_recovery() {
     sim.shutdown().await;
 }
 
+/// A throttle after a quiet spell (the tester: one message, a quiet spell, then the SMSC takes
+/// 100 submits a second and 1,000 are queued): the rate is cut from what the gateway achieved
+/// while sending, not from one message averaged over the quiet spell (that cut it to 1/s, and
+/// the backlog took 18 s). The adapted limit stays above a sixth of the rate the SMSC allows,
+/// and the backlog goes out in less than 1.5 times its ideal 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttle_after_a_quiet_spell_keeps_close_to_the_allowed_rate() {
+    let sim = start_sim(SimConfig::local(), PASSWORD).await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start_gw(
+        options(&dir, link(&sim, BindMode::Trx)),
+        ServiceConfig::default(),
+    )
+    .await;
+    enqueue_all(&gw, vec![NewMessage::sms(number(0), "first")]).await;
+    let deadline = Instant::now() + WAIT;
+    while sim.stats().mt_accepted < 1 {
+        assert!(Instant::now() < deadline, "the first message never went");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let allowed = 100u32;
+    sim.set_faults(Faults {
+        throttle_per_sec: Some(allowed),
+        ..Faults::default()
+    });
+    let n = 1000u64;
+    let started = Instant::now();
+    enqueue_all(
+        &gw,
+        (1..=n as usize)
+            .map(|i| NewMessage::sms(number(i), format!("backlog {i}")))
+            .collect(),
+    )
+    .await;
+    let ideal = Duration::from_secs(n / u64::from(allowed));
+    let mut lowest = f64::MAX;
+    let mut trace = Vec::new();
+    loop {
+        let rate = gw.link.current_rate();
+        lowest = lowest.min(rate);
+        let accepted = sim.stats().mt_accepted - 1;
+        if trace
+            .last()
+            .is_none_or(|(at, _, _)| started.elapsed().as_secs() > *at)
+        {
+            trace.push((started.elapsed().as_secs(), rate as u64, accepted));
+        }
+        if accepted >= n {
+            break;
+        }
+        assert!(
+            started.elapsed() < ideal.mul_f64(1.5),
+            "{accepted} of {n} taken in {:?} at {allowed}/s (lowest rate {lowest:.1}/s; \
+             (s, rate, taken): {trace:?})",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = started.elapsed();
+    let throttled = gw.link.stats().submits_throttled.load(Ordering::Relaxed);
+    assert!(throttled > 0, "the SMSC never throttled");
+    assert!(
+        lowest >= f64::from(allowed) / 6.0,
+        "the rate fell to {lowest:.1}/s with the SMSC allowing {allowed}/s: {trace:?}"
+    );
+    let c = wait_settled(&gw, WAIT).await;
+    assert_eq!((c.failed, c.queued), (0, 0), "{c:?}");
+    eprintln!(
+        "throttle after a quiet spell: {n} taken in {took:?} (ideal {ideal:?}), \
+         {throttled} throttled answers, lowest rate {lowest:.1}/s"
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1b. The database held by another process during load
 

@@ -5,7 +5,8 @@
 //! | answer | row becomes |
 //! |---|---|
 //! | every segment accepted | `submitted` (receipts then make it `delivered` / `failed`) |
-//! | `ESME_RTHROTTLED`, `ESME_RMSGQFUL`, temporary errors, timeout, disconnect | `queued` again, with back-off |
+//! | `ESME_RTHROTTLED`, `ESME_RMSGQFUL` (the SMSC is busy) | `queued` again, with back-off, the attempt not counted |
+//! | temporary errors, timeout, disconnect | `queued` again, with back-off |
 //! | permanent error (`ESME_RINVDSTADR`...) or an unencodable row | `failed`, reason kept |
 //! | validity passed while queued (`expires_at`, or `validity` after its content was queued) | `expired` |
 //! | accepted, but no final receipt an hour after the validity ended (none asked, or lost) | `expired` (`outbox::expire_unconfirmed`) |
@@ -115,6 +116,15 @@ const EXPIRE_WHILE_DOWN_MS: i64 = 5_000;
 
 pub use crate::smpp::status_text;
 
+/// What a row refused for load keeps as its `last_error`: the status, and that the refusal
+/// was not counted as an attempt (`outbox list` then shows why `attempts` did not grow).
+fn busy_text(status: rusmpp::CommandStatus) -> String {
+    format!(
+        "{} (SMSC busy: not counted as an attempt)",
+        status_text(status)
+    )
+}
+
 /// What one attempt at a row came to, from the answers to its segments.
 #[derive(Debug, Default)]
 struct Verdict {
@@ -122,6 +132,11 @@ struct Verdict {
     fail: Option<String>,
     /// A reason to try again later (the attempt counts).
     retry: Option<String>,
+    /// The SMSC refused a segment for load (`ESME_RTHROTTLED`, `ESME_RMSGQFUL`): try again
+    /// later. With nothing worse and no segment taken, the attempt does not count, so
+    /// congestion never uses up `max_attempts`: the row waits until the SMSC takes it or its
+    /// validity ends.
+    busy: Option<String>,
     /// A segment never went out (the session closed first, the link stopped): with nothing
     /// worse, the row is queued again without counting the attempt.
     unsent: bool,
@@ -146,16 +161,30 @@ impl Verdict {
         if self.expired {
             return outbox::AttemptEnd::Expired;
         }
-        match (self.fail, self.retry) {
-            (Some(reason), _) => outbox::AttemptEnd::Fail(reason),
+        match (self.fail, self.retry, self.busy) {
+            (Some(reason), _, _) => outbox::AttemptEnd::Fail(reason),
             // Given up only on an attempt that got nothing through once `max_attempts` are
             // spent. One in which the SMSC took a part is progress (parts taken are not sent
             // again, so such attempts end when the parts do); giving up after it would leave
             // the handset half a message at once.
-            (None, Some(reason)) if attempts >= max_attempts && !accepted_some => {
+            (None, Some(reason), _) if attempts >= max_attempts && !accepted_some => {
                 outbox::AttemptEnd::Fail(format!("gave up after {attempts} attempts: {reason}"))
             }
-            (None, Some(error)) => outbox::AttemptEnd::Retry {
+            (None, Some(error), _) => outbox::AttemptEnd::Retry {
+                at: retry_at(),
+                error,
+            },
+            // Refused for load beside a part the SMSC took: counted (an uncounted attempt
+            // would look like a first one and send the taken parts again), never given up.
+            (None, None, Some(error)) if accepted_some => outbox::AttemptEnd::Retry {
+                at: retry_at(),
+                error,
+            },
+            // Only refused for load (or that and parts never sent): the SMSC is busy, which
+            // says nothing about the message. Not counted, so it is not given up for it and
+            // its back-off does not grow: it goes again after the back-off of the attempts it
+            // really had (at least `retry_min`), at the rate the link has slowed down to.
+            (None, None, Some(error)) => outbox::AttemptEnd::Busy {
                 at: retry_at(),
                 error,
             },
@@ -164,12 +193,12 @@ impl Verdict {
             // due at once, and not held to `max_attempts` either: every such attempt sends at
             // least one part not sent before, so it cannot go on for ever, and giving up
             // would leave the handset half a message.
-            (None, None) if self.unsent && accepted_some => outbox::AttemptEnd::Retry {
+            (None, None, None) if self.unsent && accepted_some => outbox::AttemptEnd::Retry {
                 at: now,
                 error: LinkError::NotSent.to_string(),
             },
-            (None, None) if self.unsent => outbox::AttemptEnd::NotSent,
-            (None, None) => outbox::AttemptEnd::Submitted,
+            (None, None, None) if self.unsent => outbox::AttemptEnd::NotSent,
+            (None, None, None) => outbox::AttemptEnd::Submitted,
         }
     }
 }
@@ -668,7 +697,10 @@ impl Dispatcher {
                         message_id,
                     });
                 }
-                Ok(SubmitOutcome::Throttled(s)) | Ok(SubmitOutcome::Temporary(s)) => {
+                Ok(SubmitOutcome::Throttled(s)) => {
+                    verdict.busy.get_or_insert_with(|| busy_text(s));
+                }
+                Ok(SubmitOutcome::Temporary(s)) => {
                     verdict.retry.get_or_insert_with(|| status_text(s));
                 }
                 Ok(SubmitOutcome::Permanent(s)) => {
@@ -713,7 +745,9 @@ impl Dispatcher {
                 now,
                 || now + self.retry_delay(row.attempts).as_millis() as i64,
             );
-            if let outbox::AttemptEnd::Retry { error, .. } = &end {
+            if let outbox::AttemptEnd::Retry { error, .. }
+            | outbox::AttemptEnd::Busy { error, .. } = &end
+            {
                 debug!(outbox_id = row.id, reason = %error, "retrying later");
             }
             if let outbox::AttemptEnd::Fail(reason) = &end {
@@ -819,8 +853,17 @@ mod tests {
         Verdict {
             fail: fail.map(str::to_string),
             retry: retry.map(str::to_string),
+            busy: None,
             unsent,
             expired: false,
+        }
+    }
+
+    fn busy(unsent: bool) -> Verdict {
+        Verdict {
+            busy: Some(busy_text(rusmpp::CommandStatus::EsmeRthrottled)),
+            unsent,
+            ..Verdict::default()
         }
     }
 
@@ -892,15 +935,15 @@ mod tests {
         );
         // A refusal beside unsent segments: the refusal decides, with its back-off.
         assert_eq!(
-            end(verdict(None, Some("EsmeRthrottled"), true), 1, false),
+            end(verdict(None, Some("EsmeRsyserr"), true), 1, false),
             AttemptEnd::Retry {
                 at: 5_000,
-                error: "EsmeRthrottled".into()
+                error: "EsmeRsyserr".into()
             }
         );
         assert_eq!(
-            end(verdict(None, Some("EsmeRthrottled"), false), 3, false),
-            AttemptEnd::Fail("gave up after 3 attempts: EsmeRthrottled".into())
+            end(verdict(None, Some("EsmeRsyserr"), false), 3, false),
+            AttemptEnd::Fail("gave up after 3 attempts: EsmeRsyserr".into())
         );
         // A part taken in this attempt, another refused or lost: progress, not given up.
         assert_eq!(
@@ -927,5 +970,51 @@ mod tests {
             ..Verdict::default()
         };
         assert_eq!(end(too_late, 1, false), AttemptEnd::Expired);
+    }
+
+    /// `ESME_RTHROTTLED` / `ESME_RMSGQFUL` say the SMSC is busy, not that the message is bad:
+    /// such an attempt is not counted and never given up, at or past `max_attempts`, alone or
+    /// beside segments never sent; it keeps the refusal as its error and waits out a back-off.
+    #[test]
+    fn a_refusal_for_load_is_not_counted_and_never_gives_up() {
+        let end = |v: Verdict, attempts: u32, accepted_some: bool| {
+            v.end(attempts, 3, accepted_some, 1_000, || 5_000)
+        };
+        let error = "ESME_RTHROTTLED (0x00000058) (SMSC busy: not counted as an attempt)";
+        for attempts in [1, 3, 4, 100] {
+            for unsent in [false, true] {
+                assert_eq!(
+                    end(busy(unsent), attempts, false),
+                    AttemptEnd::Busy {
+                        at: 5_000,
+                        error: error.into()
+                    },
+                    "attempt {attempts}, unsent {unsent}"
+                );
+            }
+        }
+        // Beside a part the SMSC took: a counted retry (the taken part is not sent again),
+        // not given up either.
+        assert_eq!(
+            end(busy(false), 3, true),
+            AttemptEnd::Retry {
+                at: 5_000,
+                error: error.into()
+            }
+        );
+        // Beside a temporary error: that counts, and gives up at the limit.
+        let mut both = busy(false);
+        both.retry = Some("EsmeRsyserr".into());
+        assert_eq!(
+            end(both, 3, false),
+            AttemptEnd::Fail("gave up after 3 attempts: EsmeRsyserr".into())
+        );
+        // And a permanent error still fails.
+        let mut bad = busy(false);
+        bad.fail = Some("EsmeRinvdstadr".into());
+        assert_eq!(
+            end(bad, 1, false),
+            AttemptEnd::Fail("EsmeRinvdstadr".into())
+        );
     }
 }

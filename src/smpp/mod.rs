@@ -553,13 +553,19 @@ impl LinkHandle {
                     .lock()
                     .ok()
                     .and_then(|mut r| r.on_throttled(now));
-                if let Some(rate::Pushback::Began { rate }) = news {
-                    warn!(
+                match news {
+                    Some(rate::Pushback::Began { rate: Some(rate) }) => warn!(
                         status = %status_text(*status),
-                        rate_per_sec = rate,
+                        rate_per_sec = %format_args!("{rate:.1}"),
                         "the SMSC is refusing submits for load: slowing down and retrying them later \
                          (if this goes on, lower [smsc] window or set [smsc] max_rate)"
-                    );
+                    ),
+                    Some(rate::Pushback::Began { rate: None }) => warn!(
+                        status = %status_text(*status),
+                        "the SMSC is refusing submits for load: slowing down and retrying them later \
+                         (if this goes on, lower [smsc] window or set [smsc] max_rate)"
+                    ),
+                    _ => {}
                 }
             }
             _ => {

@@ -874,6 +874,15 @@ pub enum AttemptEnd {
         /// Why.
         error: String,
     },
+    /// The SMSC refused it for load (`ESME_RTHROTTLED`, `ESME_RMSGQFUL`) and took nothing of
+    /// this attempt: try again not before `at` (Unix ms), keeping `error`, the attempt not
+    /// counted ([`retry_busy`]), so congestion never uses up `max_attempts`.
+    Busy {
+        /// Next attempt, Unix ms.
+        at: i64,
+        /// Why.
+        error: String,
+    },
     /// Nothing of this attempt reached the SMSC (the session closed or ended before its
     /// segments went out, or the link stopped): back to `queued` in its old place, the attempt
     /// not counted ([`requeue_unsent`]). Not for an attempt some of whose segments the SMSC
@@ -950,6 +959,9 @@ pub fn record_attempts(
             }
             AttemptEnd::Retry { at, error } => {
                 retry_later(tx, a.outbox_id, *at, error, now).map(|_| ())
+            }
+            AttemptEnd::Busy { at, error } => {
+                retry_busy(tx, a.outbox_id, *at, error, now).map(|_| ())
             }
             AttemptEnd::NotSent => requeue_unsent(tx, a.outbox_id, now).map(|_| ()),
             AttemptEnd::Expired => expire_in_flight(tx, a.outbox_id, now).map(|_| ()),
@@ -1152,6 +1164,8 @@ enum Requeue {
     Interrupted,
     /// Never reached the SMSC: due again in its old place, the attempt not counted.
     Unsent,
+    /// Refused for load: due again at the time given, the attempt not counted.
+    Busy(i64),
     /// An operator's retry of a failed row: due now, attempts from 1 (the attempt that
     /// failed), so that its next claim counts as a retry and segments the SMSC already took
     /// are not sent again (`delivery`'s `accepted_before` looks only at rows past their first
@@ -1214,6 +1228,7 @@ fn back_to_queue(
         Requeue::Later(at) => (at, false, 0),
         Requeue::Interrupted => (now, true, 0),
         Requeue::Unsent => (now, true, 2),
+        Requeue::Busy(at) => (at, false, 2),
         Requeue::Operator => (now, false, 1),
     };
     // Queued again, the row takes back the room its next claim uses (schema migration 18).
@@ -1246,6 +1261,34 @@ pub fn retry_later(
             id,
             OutboxState::InFlight,
             Requeue::Later(at),
+            Some(error),
+            now,
+        ),
+        Some(_) => Ok(Requeued::NotInFlight),
+        None => Err(StoreError::NotFound {
+            table: "outbox",
+            id,
+        }),
+    }
+}
+
+/// An in-flight row the SMSC refused for load and took nothing of (see
+/// [`AttemptEnd::Busy`]): back to `queued`, not before `at`, keeping `error`, its attempt not
+/// counted (`attempts` back to what it was before this claim). Its `last_error` still says
+/// it was refused.
+pub fn retry_busy(
+    tx: &Transaction<'_>,
+    id: i64,
+    at: i64,
+    error: &str,
+    now: i64,
+) -> Result<Requeued, StoreError> {
+    match state_of(tx, id)? {
+        Some(OutboxState::InFlight) => back_to_queue(
+            tx,
+            id,
+            OutboxState::InFlight,
+            Requeue::Busy(at),
             Some(error),
             now,
         ),
