@@ -4,6 +4,9 @@
 //! the line, for TOML errors); admin commands given an unknown number or a bogus state answer
 //! clearly, without a panic. Every run is bounded.
 
+#[allow(dead_code)] // the process helpers only
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -1164,16 +1167,9 @@ impl Serving {
     /// the database, i.e. for the gateway to have started on it. Stderr goes to `log`.
     fn start(dir: &Path, args: &[&str], log: &str) -> Serving {
         use std::io::BufRead as _;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_presence-gw"))
+        let mut child = common::gateway_process(dir, log)
             .arg("serve")
             .args(args)
-            .current_dir(dir)
-            .env_remove("PRESENCE_GW_API_KEY")
-            .env_remove("PRESENCE_GW_SMSC_PASSWORD")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(dir.join(log)).unwrap()))
             .spawn()
             .expect("spawn presence-gw serve");
         let stdout = child.stdout.take().unwrap();

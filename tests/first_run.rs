@@ -7,6 +7,9 @@
 //! this contact" -> the avatar `<img>`, whose bytes must decode as an image. SIGTERM ends it
 //! with exit status 0. Every wait is bounded.
 
+#[allow(dead_code)] // the process helpers only
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -76,17 +79,8 @@ impl Gw {
     /// Runs the binary in `dir` with `args`, environment free of the gateway's variables,
     /// and waits for the whole banner (including the seeded demo handsets).
     fn start(dir: &Path, args: &[&str]) -> Gw {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_presence-gw"))
+        let mut child = common::gateway_process(dir, "stderr.log")
             .args(args)
-            .current_dir(dir)
-            .env_remove("PRESENCE_GW_API_KEY")
-            .env_remove("PRESENCE_GW_SMSC_PASSWORD")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.join("stderr.log")).unwrap(),
-            ))
             .spawn()
             .expect("spawn presence-gw");
         let stdout = child.stdout.take().unwrap();

@@ -1255,21 +1255,7 @@ pub fn retry_later(
     error: &str,
     now: i64,
 ) -> Result<Requeued, StoreError> {
-    match state_of(tx, id)? {
-        Some(OutboxState::InFlight) => back_to_queue(
-            tx,
-            id,
-            OutboxState::InFlight,
-            Requeue::Later(at),
-            Some(error),
-            now,
-        ),
-        Some(_) => Ok(Requeued::NotInFlight),
-        None => Err(StoreError::NotFound {
-            table: "outbox",
-            id,
-        }),
-    }
+    in_flight_back_to_queue(tx, id, Requeue::Later(at), error, now)
 }
 
 /// An in-flight row the SMSC refused for load and took nothing of (see
@@ -1283,15 +1269,21 @@ pub fn retry_busy(
     error: &str,
     now: i64,
 ) -> Result<Requeued, StoreError> {
+    in_flight_back_to_queue(tx, id, Requeue::Busy(at), error, now)
+}
+
+/// Row `id` back to `queued` as `how` says, keeping `error`, if it is in flight.
+fn in_flight_back_to_queue(
+    tx: &Transaction<'_>,
+    id: i64,
+    how: Requeue,
+    error: &str,
+    now: i64,
+) -> Result<Requeued, StoreError> {
     match state_of(tx, id)? {
-        Some(OutboxState::InFlight) => back_to_queue(
-            tx,
-            id,
-            OutboxState::InFlight,
-            Requeue::Busy(at),
-            Some(error),
-            now,
-        ),
+        Some(OutboxState::InFlight) => {
+            back_to_queue(tx, id, OutboxState::InFlight, how, Some(error), now)
+        }
         Some(_) => Ok(Requeued::NotInFlight),
         None => Err(StoreError::NotFound {
             table: "outbox",

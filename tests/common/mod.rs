@@ -1,6 +1,7 @@
 //! Helpers shared by the tests that run the real `presence-gw` binary as a child process
 //! against an in-process smsc-sim (`crash.rs`, `shutdown.rs`): fill an outbox file before the
-//! gateway starts, and spawn the binary on it.
+//! gateway starts, and spawn the binary on it (also the process tests with no simulator of
+//! their own, `cli.rs` and `first_run.rs`: [`gateway_process`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,6 +11,24 @@ use std::time::{Duration, Instant};
 use presence_gw::store::outbox::{self, NewMessage};
 use presence_gw::store::{now_ms, Store, StoreError, StoreOptions};
 use smsc_sim::{MtFilter, SimHandle};
+
+/// The gateway binary as the process tests run it: in `dir`, with none of the gateway's
+/// variables taken from this environment, logging at info, stdin closed, stdout piped (the
+/// banner) and stderr into the file `dir/<stderr>`.
+#[allow(dead_code)] // not every test binary uses it
+pub fn gateway_process(dir: &Path, stderr: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_presence-gw"));
+    c.current_dir(dir)
+        .env_remove("PRESENCE_GW_API_KEY")
+        .env_remove("PRESENCE_GW_SMSC_PASSWORD")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.join(stderr)).expect("create the stderr file"),
+        ));
+    c
+}
 
 /// The simulator account the child binds with.
 pub const SYSTEM_ID: &str = "presence";
