@@ -161,6 +161,20 @@ impl Metrics {
         );
         family(
             &mut out,
+            "presence_gw_smpp_bind_failures_total",
+            "counter",
+            "Bind attempts that failed: refused by the SMSC (credentials, ESME_RBINDFAIL), or \
+             no session (no connection, no answer to the bind).",
+            [
+                ("refused", &st.bind_refusals),
+                ("no_session", &st.bind_no_session),
+            ]
+            .into_iter()
+            .map(|(r, v)| (format!("{{reason=\"{r}\"}}"), get(v)))
+            .collect(),
+        );
+        family(
+            &mut out,
             "presence_gw_smpp_malformed_pdus_total",
             "counter",
             "Malformed PDUs received (answered with generic_nack).",

@@ -1195,8 +1195,60 @@ async fn wrong_password_never_binds_and_says_so() {
         .unwrap()
         .unwrap();
     assert_eq!(row.state, outbox::OutboxState::Queued);
+    // An operator's alert sees it: the refusals are counted (they were not: only successful
+    // binds were, from the exploratory tester).
+    let text = scrape_metrics(&gw).await;
+    let refused = sample(
+        &text,
+        "presence_gw_smpp_bind_failures_total{reason=\"refused\"}",
+    );
+    assert!(refused.is_some_and(|n| n >= 1.0), "{text}");
+    assert_eq!(sample(&text, "presence_gw_smpp_binds_total"), Some(0.0));
     gw.shutdown().await;
     sim.shutdown().await;
+}
+
+/// An SMSC that cannot be reached is counted as a bind that got no session.
+#[tokio::test]
+async fn an_unreachable_smsc_is_counted_as_no_session() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bound and closed at once.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let link = LinkConfig {
+        smsc: addr.to_string(),
+        system_id: SYSTEM_ID.into(),
+        password: presence_gw::config::Secret::new(PASSWORD),
+        reconnect_min: Duration::from_millis(50),
+        ..LinkConfig::default()
+    };
+    let opts = GatewayOptions::new(dir.path().join("gw.db"), link, "10658");
+    let (tx, _rx) = mpsc::channel(8);
+    let gw = Gateway::start(opts, tx).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = scrape_metrics(&gw).await;
+        let none = sample(
+            &text,
+            "presence_gw_smpp_bind_failures_total{reason=\"no_session\"}",
+        );
+        if none.is_some_and(|n| n >= 1.0) {
+            assert_eq!(
+                sample(
+                    &text,
+                    "presence_gw_smpp_bind_failures_total{reason=\"refused\"}"
+                ),
+                Some(0.0),
+                "{text}"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    gw.shutdown().await;
 }
 
 #[tokio::test]

@@ -289,6 +289,11 @@ pub struct LinkStats {
     pub malformed: AtomicU64,
     /// Successful binds (reconnects included).
     pub binds: AtomicU64,
+    /// Binds the SMSC answered with a refusal (wrong credentials, `ESME_RBINDFAIL`...).
+    pub bind_refusals: AtomicU64,
+    /// Attempts that ended without a session and without a refusal: no connection, or no
+    /// answer to the bind.
+    pub bind_no_session: AtomicU64,
     /// From an inbound deliver_sm / data_sm read off the wire to its resp handed to the
     /// writer: the time the SMSC's deliver window slot is held, mostly the store's commit.
     pub inbound_ack: crate::histogram::LatencyHistogram,
@@ -906,6 +911,7 @@ async fn supervise(
                 let _ = state.send(LinkState::AuthRejected(status_text(
                     CommandStatus::EsmeRbindfail,
                 )));
+                stats.bind_refusals.fetch_add(1, Ordering::Relaxed);
                 rotation.failed();
                 backoff.auth_failure_delay()
             }
@@ -919,6 +925,7 @@ async fn supervise(
                     "the SMSC rejected the bind credentials: check system_id and password; retrying slowly, each refusal waiting longer (many SMSCs lock an account after failed binds)"
                 );
                 let _ = state.send(LinkState::AuthRejected(status_text(status)));
+                stats.bind_refusals.fetch_add(1, Ordering::Relaxed);
                 rotation.failed();
                 delay
             }
@@ -927,6 +934,7 @@ async fn supervise(
                     warn!(%reason, smsc = %cfg.smsc, "SMPP session ended");
                 } else {
                     warn!(%reason, smsc = %cfg.smsc, "no SMPP session: the connection or the bind failed");
+                    stats.bind_no_session.fetch_add(1, Ordering::Relaxed);
                 }
                 let _ = state.send(LinkState::Down(reason));
                 if bound {
