@@ -1166,20 +1166,12 @@ impl Serving {
     /// Starts `presence-gw serve ARGS...` in `dir` and waits (bounded) for its banner to name
     /// the database, i.e. for the gateway to have started on it. Stderr goes to `log`.
     fn start(dir: &Path, args: &[&str], log: &str) -> Serving {
-        use std::io::BufRead as _;
         let mut child = common::gateway_process(dir, log)
             .arg("serve")
             .args(args)
             .spawn()
             .expect("spawn presence-gw serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
+        let rx = common::stdout_lines(&mut child);
         let serving = Serving { child };
         let deadline = std::time::Instant::now() + Duration::from_secs(90);
         loop {
@@ -1193,8 +1185,6 @@ impl Serving {
                 ),
             }
         }
-        // Keep draining stdout so the gateway never blocks on a full pipe.
-        std::thread::spawn(move || while rx.recv().is_ok() {});
         serving
     }
 

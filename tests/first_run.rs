@@ -10,10 +10,8 @@
 #[allow(dead_code)] // the process helpers only
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -83,16 +81,7 @@ impl Gw {
             .args(args)
             .spawn()
             .expect("spawn presence-gw");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = common::stdout_lines(&mut child);
         let deadline = Instant::now() + START;
         let mut banner = String::new();
         while !banner.contains("demo handsets:") {

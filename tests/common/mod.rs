@@ -30,6 +30,22 @@ pub fn gateway_process(dir: &Path, stderr: &str) -> Command {
     c
 }
 
+/// The lines `child` writes on its (piped) stdout, read by a thread of their own that goes on
+/// reading to the end even when the receiver is gone, so the child never blocks on a full pipe.
+#[allow(dead_code)] // not every test binary uses it
+pub fn stdout_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead as _;
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
 /// The simulator account the child binds with.
 pub const SYSTEM_ID: &str = "presence";
 /// Its password (passed in the environment, never on the command line).
