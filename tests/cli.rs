@@ -1450,3 +1450,67 @@ fn a_bad_secret_is_named_with_the_variable_or_flag_it_came_from() {
         "a refused serve created its database"
     );
 }
+
+/// `POST path` on `addr` with `Authorization: Bearer key` and an empty JSON body; the
+/// response's status code.
+fn post_with_key(addr: &str, path: &str, key: &str) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the gateway's HTTP");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {answer:?}"))
+}
+
+/// A wrong API key was only a 403 in `/metrics`: an operator could not tell a client with an
+/// old key from someone guessing, nor where either was. It is now a WARN line naming the
+/// remote address, method and path, and never the key (not even its start); a burst from one
+/// address is one line (the next, 10 s on, says how many were left out).
+#[test]
+fn a_wrong_api_key_is_logged_with_the_address_and_never_the_key() {
+    const KEY: &str = "Rk4vQ-operator-key-8812";
+    const GUESS: &str = "Zp9wX-guessed-key-3307";
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let addr = common::free_http_addr();
+    let serving = Serving::start(
+        d,
+        &["--db", "gw.db", "--http", &addr, "--api-key", KEY],
+        "gw.log",
+    );
+    for _ in 0..5 {
+        assert_eq!(post_with_key(&addr, "/api/v1/events", GUESS), 403);
+    }
+    // The right key is no refusal (the empty body is a 400).
+    assert_eq!(post_with_key(&addr, "/api/v1/events", KEY), 400);
+    drop(serving);
+    let log = std::fs::read_to_string(d.join("gw.log")).unwrap();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("wrong API key refused"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line for the burst:\n{log}");
+    let line = lines[0];
+    for want in [
+        "WARN",
+        "remote=127.0.0.1:",
+        "method=POST",
+        "path=/api/v1/events",
+        "suppressed=0",
+    ] {
+        assert!(line.contains(want), "{want:?} missing: {line}");
+    }
+    for secret in [KEY, GUESS, &GUESS[..5], &KEY[..5]] {
+        assert!(!log.contains(secret), "{secret:?} in the log:\n{log}");
+    }
+}

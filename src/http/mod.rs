@@ -3,13 +3,17 @@
 //! downloads and pages of `avatar`.
 //!
 //! Every request is counted by route template and status for `/metrics`. Handlers never log
-//! keys or request bodies.
+//! keys or request bodies. A wrong API key is a WARN line naming the remote address, method
+//! and path (never the key), at most one per address every [`REFUSAL_LOG_EVERY`].
 
 mod avatar;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -71,7 +75,10 @@ pub fn router(state: HttpState) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT))
                 // The key is checked before the body is read: a caller without it costs no
                 // JSON parsing.
-                .route_layer(middleware::from_fn_with_state(state.clone(), operator_only)),
+                .route_layer(middleware::from_fn_with_state(
+                    (state.clone(), Arc::new(RefusalLog::default())),
+                    operator_only,
+                )),
         )
         .route("/a/{token}", get(avatar::avatar_link))
         .route("/p/{id}", get(avatar::preset_image))
@@ -87,21 +94,115 @@ pub fn router(state: HttpState) -> Router {
 }
 
 /// Serve `router` on `listener` until `shutdown` is cancelled (in-flight requests finish).
+/// Each request knows its remote address (for the log of refused API keys).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
 }
 
-/// The operator API's gate: `Authorization: Bearer <key>` ([`refuse`]) before the handler.
-async fn operator_only(State(st): State<HttpState>, req: Request, next: Next) -> Response {
+/// The operator API's gate: `Authorization: Bearer <key>` ([`refuse`]) before the handler. A
+/// wrong key is logged ([`RefusalLog`]): a client configured with an old key, or someone
+/// guessing, was visible only as a 403 count in `/metrics`.
+async fn operator_only(
+    State((st, refusals)): State<(HttpState, Arc<RefusalLog>)>,
+    req: Request,
+    next: Next,
+) -> Response {
     match refuse(&st, req.headers()) {
         Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            if e.code == StatusCode::FORBIDDEN && st.api_key.is_some() {
+                let remote = req
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0);
+                if let Some(suppressed) = refusals.note(remote.map(|a| a.ip()), Instant::now()) {
+                    // The key is not named, not even in part: a near miss would give most of
+                    // the real one away.
+                    tracing::warn!(
+                        remote = %remote.map_or_else(|| "unknown".to_string(), |a| a.to_string()),
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        suppressed,
+                        "operator API: wrong API key refused (suppressed: refusals from this \
+                         address not logged since its last such line)"
+                    );
+                }
+            }
+            e.into_response()
+        }
+    }
+}
+
+/// At most one wrong-key line per remote address in this time.
+pub const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Remote addresses [`RefusalLog`] keeps apart; refusals from further ones while it is full
+/// share one entry (so a guesser on many addresses is still one line per
+/// [`REFUSAL_LOG_EVERY`] for them all).
+const REFUSAL_LOG_ADDRESSES: usize = 1024;
+
+/// When a refused API key is logged: the first refusal from an address is, then none from it
+/// for [`REFUSAL_LOG_EVERY`], and the next line after that says how many were not.
+#[derive(Debug, Default)]
+pub struct RefusalLog {
+    /// By remote address (`None`: unknown, or one over [`REFUSAL_LOG_ADDRESSES`]).
+    seen: Mutex<HashMap<Option<IpAddr>, Refused>>,
+}
+
+/// One address's last logged refusal and those since.
+#[derive(Debug, Clone, Copy)]
+struct Refused {
+    logged_at: Instant,
+    suppressed: u64,
+}
+
+impl RefusalLog {
+    /// A refusal from `from` at `now`: `Some(n)` to log it, saying that `n` refusals from
+    /// there were not logged since the last line; `None` to count it without a line.
+    pub fn note(&self, from: Option<IpAddr>, now: Instant) -> Option<u64> {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut key = from;
+        if !seen.contains_key(&key) && seen.len() >= REFUSAL_LOG_ADDRESSES {
+            // Forget the addresses whose window ended (their count goes with them), then, if
+            // still full, share the overflow entry.
+            seen.retain(|_, r| now.saturating_duration_since(r.logged_at) < REFUSAL_LOG_EVERY);
+            if seen.len() >= REFUSAL_LOG_ADDRESSES {
+                key = None;
+            }
+        }
+        match seen.get_mut(&key) {
+            Some(r) if now.saturating_duration_since(r.logged_at) < REFUSAL_LOG_EVERY => {
+                r.suppressed += 1;
+                None
+            }
+            Some(r) => {
+                let n = r.suppressed;
+                *r = Refused {
+                    logged_at: now,
+                    suppressed: 0,
+                };
+                Some(n)
+            }
+            None => {
+                seen.insert(
+                    key,
+                    Refused {
+                        logged_at: now,
+                        suppressed: 0,
+                    },
+                );
+                Some(0)
+            }
+        }
     }
 }
 
@@ -561,7 +662,45 @@ async fn avatar_sync(
 
 #[cfg(test)]
 mod tests {
-    use super::same_secret;
+    use super::*;
+
+    #[test]
+    fn a_wrong_key_is_logged_once_per_address_per_window_with_the_count_left_out() {
+        let log = RefusalLog::default();
+        let t0 = Instant::now();
+        let a = Some(IpAddr::from([10, 0, 0, 1]));
+        let b = Some(IpAddr::from([10, 0, 0, 2]));
+        assert_eq!(log.note(a, t0), Some(0));
+        for i in 1..=5 {
+            assert_eq!(log.note(a, t0 + Duration::from_secs(i)), None);
+        }
+        // Another address has its own line.
+        assert_eq!(log.note(b, t0 + Duration::from_secs(1)), Some(0));
+        // After the window: a line again, saying how many were not logged.
+        assert_eq!(log.note(a, t0 + REFUSAL_LOG_EVERY), Some(5));
+        assert_eq!(log.note(a, t0 + REFUSAL_LOG_EVERY), None);
+        assert_eq!(log.note(a, t0 + REFUSAL_LOG_EVERY * 2), Some(1));
+    }
+
+    #[test]
+    fn many_addresses_share_one_line_once_the_map_is_full() {
+        let log = RefusalLog::default();
+        let t0 = Instant::now();
+        for i in 0..REFUSAL_LOG_ADDRESSES as u32 {
+            assert_eq!(log.note(Some(IpAddr::from(i.to_be_bytes())), t0), Some(0));
+        }
+        let over = |i: u32| Some(IpAddr::from((0x0a00_0000 + i).to_be_bytes()));
+        assert_eq!(log.note(over(0), t0), Some(0));
+        let lines = (1..1000)
+            .filter_map(|i| log.note(over(i), t0 + Duration::from_millis(i.into())))
+            .count();
+        assert_eq!(lines, 0, "one line for all the addresses over the limit");
+        assert!(log.seen.lock().unwrap().len() <= REFUSAL_LOG_ADDRESSES + 1);
+        // Once the window is over, the map makes room again.
+        let later = t0 + REFUSAL_LOG_EVERY;
+        assert_eq!(log.note(over(5000), later), Some(0));
+        assert!(log.seen.lock().unwrap().len() <= 2);
+    }
 
     #[test]
     fn secrets_compare_whole() {
