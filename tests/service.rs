@@ -1461,6 +1461,91 @@ async fn an_unreadable_query_value_is_the_default_on_every_avatar_route() {
     w.sim.shutdown().await;
 }
 
+/// A query value written percent-encoded (`?s=%34%38`, as some WAP gateways and link
+/// shorteners pass a link on) reads as the plain one, over real HTTP: the avatar routes split
+/// the query by hand and took `%34%38` for no number, so the picture came at the default size
+/// (and `f=%67%69%66` as no format, `page=%32` as the first page).
+#[tokio::test]
+async fn a_percent_encoded_query_value_reads_as_the_plain_one() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.public_url = base.clone();
+    cfg.avatar.sizes = vec![48, 96];
+    cfg.avatar.default_size = 96;
+    cfg.avatar.presets_dir =
+        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
+    let w = World::start_with(cfg).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(presence_gw::http::serve(
+        listener,
+        w.gw.http_router(None),
+        stop.clone(),
+    ));
+    let http = reqwest::Client::new();
+    w.wait_presets(14).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    let r = w.say(OWNER, "AVATAR 3").await;
+    assert!(r.starts_with("Your avatar is now 3 Owl."), "{r}");
+    let token =
+        w.gw.store
+            .write(|tx| presence_gw::service::avatar::link_token(tx, OWNER, MUM, 0))
+            .await
+            .unwrap();
+    for url in [format!("{base}/p/3"), format!("{base}/a/{token}")] {
+        for (plain, encoded) in [
+            ("s=48", "s=%34%38"),
+            ("f=gif", "f=%67%69%66"),
+            ("s=48&f=png", "%73=%34%38&f=%70%6E%67"),
+            ("s=48&f=gif", "s=+48+&f=GIF%20"),
+        ] {
+            let want = http.get(format!("{url}?{plain}")).send().await.unwrap();
+            let got = http.get(format!("{url}?{encoded}")).send().await.unwrap();
+            assert_eq!(got.status(), 200, "{url}?{encoded}");
+            assert_eq!(
+                got.headers()["content-type"],
+                want.headers()["content-type"],
+                "{url}?{encoded}"
+            );
+            assert_eq!(
+                got.headers()["etag"],
+                want.headers()["etag"],
+                "{url}?{encoded} is not {plain}"
+            );
+        }
+        // Still lenient: what decodes to no number is the default size.
+        let default = http.get(&url).send().await.unwrap();
+        let r = http.get(format!("{url}?s=%ZZ&f=%")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        assert_eq!(r.headers()["etag"], default.headers()["etag"], "{url}");
+    }
+    let page = |q: &'static str| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let r = http
+                .get(format!("{base}/gallery?{q}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{q}");
+            r.text().await.unwrap()
+        }
+    };
+    let two = page("page=%32").await;
+    assert!(
+        two.contains("page 2/3") && two.contains("6 Sunset"),
+        "{two}"
+    );
+    let zh = page("page=%32&lang=%7A%68").await;
+    assert!(zh.contains("第2/3页") && zh.contains("6 日落"), "{zh}");
+    let bad = page("page=%ZZ").await;
+    assert!(bad.contains("page 1/3"), "{bad}");
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     // HTTP first: the public URL goes into the links the gateway sends.

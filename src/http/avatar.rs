@@ -42,7 +42,7 @@ impl ImageQuery {
     fn parse(raw: Option<&str>) -> ImageQuery {
         let mut q = ImageQuery::default();
         for (key, value) in query_pairs(raw) {
-            match key {
+            match key.as_ref() {
                 "s" => q.s = value.trim().parse().ok(),
                 "f" => q.f = Some(value.trim().to_string()),
                 _ => {}
@@ -52,13 +52,13 @@ impl ImageQuery {
     }
 }
 
-/// The `key=value` pairs of a raw query string, in order; a pair without `=` is skipped. Every
-/// avatar route reads its query through this, each parameter leniently (a value it cannot
-/// read is the parameter's default), so no route answers a bad value with a framework error.
-fn query_pairs(raw: Option<&str>) -> impl Iterator<Item = (&str, &str)> {
-    raw.unwrap_or("")
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
+/// The `key=value` pairs of a raw query string, in order, decoded as a browser encodes a form
+/// (`application/x-www-form-urlencoded`: `%31` is `1`, `+` a space; `form_urlencoded`, what
+/// axum's `Query` reads with); a pair without `=` has an empty value. Every avatar route reads
+/// its query through this, each parameter leniently (a value it cannot read is the
+/// parameter's default), so no route answers a bad value with a framework error.
+fn query_pairs(raw: Option<&str>) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(raw.unwrap_or("").as_bytes())
 }
 
 /// The gallery's `?page=2&lang=zh`, read leniently: a page that is no positive number is the
@@ -77,7 +77,7 @@ impl GalleryQuery {
             lang: Lang::En,
         };
         for (key, value) in query_pairs(raw) {
-            match key {
+            match key.as_ref() {
                 "page" => q.page = value.trim().parse().ok().filter(|&p| p > 0).unwrap_or(1),
                 "lang" => {
                     q.lang = if value.trim().to_ascii_lowercase().starts_with("zh") {
@@ -693,6 +693,7 @@ mod tests {
             assert_eq!(q(Some(bad)), page(1, Lang::En), "{bad}");
         }
         assert_eq!(q(Some("page=2&lang=fr&x=%%")), page(2, Lang::En));
+        assert_eq!(q(Some("page=%32&lang=%7A%68")), page(2, Lang::Zh));
     }
 
     #[test]
@@ -733,6 +734,10 @@ mod tests {
             assert_eq!(q(Some(bad)), want(None, None), "{bad}");
         }
         assert_eq!(q(Some("s=abc&f=png")), want(None, Some("png")));
+        // Percent-encoded (and `+` for a space) reads as the plain value.
+        assert_eq!(q(Some("s=%34%38&f=%67if")), want(Some(48), Some("gif")));
+        assert_eq!(q(Some("%73=+96+")), want(Some(96), None));
+        assert_eq!(q(Some("s=%ZZ")), want(None, None));
     }
 
     #[test]
