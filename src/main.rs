@@ -756,18 +756,40 @@ fn build_config(
 /// How long requests in progress may take to finish after a stop signal.
 const HTTP_DRAIN: Duration = Duration::from_secs(5);
 
-async fn shutdown_signal() {
+/// The next Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when this is called, not
+/// when the future is first awaited: from then on a stop signal is a graceful stop, never the
+/// default action (the process killed). `serve` calls it before it starts anything; it used
+/// to be awaited only after the banner and the demo handsets, and a SIGTERM in between (a
+/// service manager stopping a gateway that had just started) killed the process outright.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).ok();
+        let mut int = signal(SignalKind::interrupt()).ok();
+        /// The next of `s` (never, when its handler could not be installed).
+        async fn next(s: Option<&mut tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        async move {
+            tokio::select! {
+                _ = next(term.as_mut()) => {}
+                _ = next(int.as_mut()) => {}
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    {
+        let ctrl_c = tokio::signal::ctrl_c();
+        async move {
+            let _ = ctrl_c.await;
+        }
+    }
 }
 
 /// Demo handsets on the embedded simulator: on a fresh database, a demo subscriber texts a few
@@ -824,6 +846,8 @@ async fn seed_demo(
 }
 
 async fn serve(mut cfg: Config, log_format: LogFormat) -> anyhow::Result<()> {
+    // A stop signal from here on stops the gateway gracefully, also during the start.
+    let stop_signal = shutdown_signal();
     // No SMSC configured: run the bundled simulator in-process, with an account for us.
     let mut embedded = None;
     if cfg.smsc.is_none() {
@@ -923,7 +947,7 @@ async fn serve(mut cfg: Config, log_format: LogFormat) -> anyhow::Result<()> {
         seed_demo(&gw, sim, &cfg.service_number, log_format).await;
     }
 
-    shutdown_signal().await;
+    stop_signal.await;
     info!("shutting down (a second Ctrl-C or SIGTERM exits at once)");
     tokio::spawn(async {
         shutdown_signal().await;

@@ -206,22 +206,27 @@ impl Gw {
 
     /// SIGTERM, then the exit status (bounded).
     fn terminate(&mut self) -> std::process::ExitStatus {
-        let kill = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill -TERM");
-        assert!(kill.success());
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no exit within {WAIT:?} of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        terminate(&mut self.child)
+    }
+}
+
+/// SIGTERM to `child`, then its exit status (bounded by [`WAIT`]).
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(kill.success());
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
         }
+        assert!(
+            Instant::now() < deadline,
+            "no exit within {WAIT:?} of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -559,4 +564,46 @@ async fn a_gateway_whose_output_pipes_closed_keeps_serving() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "{status:?}");
+}
+
+/// A SIGTERM soon after the start (a service manager stopping a gateway it just started, a
+/// user's Ctrl-C while the demo handsets are seeded) killed the process: the handlers were
+/// installed only after the banner and the demo, so the signal's default action ended it,
+/// with no graceful stop. Sent as the banner names the database (the demo's texts still to
+/// come), it is now a graceful stop: exit 0, "gateway stopped" logged.
+#[test]
+fn a_stop_signal_during_the_start_is_a_graceful_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    /// Killed (SIGKILL) on drop if still running (a failed check).
+    struct Running(Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            if let Ok(None) = self.0.try_wait() {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+    }
+    let mut running = Running(
+        common::gateway_process(dir.path(), "stderr.log")
+            .args(["--http", "127.0.0.1:0"])
+            .spawn()
+            .expect("spawn presence-gw"),
+    );
+    let child = &mut running.0;
+    let rx = common::stdout_lines(child);
+    let deadline = Instant::now() + START;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.trim_start().starts_with("database:") => break,
+            Ok(_) => {}
+            Err(_) => panic!("no banner within {START:?}"),
+        }
+    }
+    std::thread::spawn(move || while rx.recv().is_ok() {});
+    let status = terminate(child);
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+    assert!(status.success(), "exit after SIGTERM: {status:?}\n{log}");
+    assert!(log.contains("gateway stopped"), "{log}");
 }
