@@ -399,6 +399,9 @@ pub struct PresetReport {
     /// What was wrong with the folder's [`TITLES_FILE`] (each with its line where there is
     /// one); the presets concerned keep the titles their file names give.
     pub warnings: Vec<String>,
+    /// The import was stopped before every file was read ([`import_presets_until`]): the
+    /// files after the last one named above were not looked at.
+    pub stopped: bool,
 }
 
 /// Id and title from a file name: `03-owl.png` -> (Some(3), "Owl"); `sunset.jpg` -> (None,
@@ -710,6 +713,19 @@ pub fn import_presets(
     dir: &std::path::Path,
     cfg: &crate::service::avatar::AvatarConfig,
 ) -> Result<PresetReport, std::io::Error> {
+    import_presets_until(store, dir, cfg, &tokio_util::sync::CancellationToken::new())
+}
+
+/// [`import_presets`] that stops before the next file once `stop` is cancelled (the gateway's
+/// stop, for the default catalogue it loads on a first start): each picture takes a fraction
+/// of a second to render, and a stop used to wait for all of them. The report then says
+/// [`PresetReport::stopped`].
+pub fn import_presets_until(
+    store: &Store,
+    dir: &std::path::Path,
+    cfg: &crate::service::avatar::AvatarConfig,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Result<PresetReport, std::io::Error> {
     let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file())
@@ -729,6 +745,10 @@ pub fn import_presets(
     let (mut titles, warnings) = folder_titles(dir);
     report.warnings = warnings;
     for path in files {
+        if stop.is_cancelled() {
+            report.stopped = true;
+            break;
+        }
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -770,7 +790,10 @@ pub fn import_presets(
             Err(e) => report.refused.push((name, e.to_string())),
         }
     }
-    report.warnings.extend(titles.unused());
+    // Titles of files not reached are not unused.
+    if !report.stopped {
+        report.warnings.extend(titles.unused());
+    }
     Ok(report)
 }
 

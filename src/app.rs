@@ -145,11 +145,15 @@ fn unpack_built_in_presets() -> std::io::Result<PathBuf> {
 
 /// On first start (an empty catalogue), import the default presets in the background: from
 /// `dir` (relative to the working directory) when it exists, else, when `dir` is the default,
-/// from the catalogue built into the binary.
+/// from the catalogue built into the binary. The import stops before its next picture once
+/// `stop` is cancelled (the gateway is stopping), and [`Gateway::shutdown`] waits for it: it
+/// runs on tokio's blocking pool, which the runtime waits for at exit, so an import left
+/// running kept the process alive for seconds after "gateway stopped".
 fn load_default_presets(
     store: Store,
     dir: PathBuf,
     cfg: crate::service::avatar::AvatarConfig,
+    stop: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::task::spawn_blocking(move || {
         let empty = store
@@ -178,7 +182,13 @@ fn load_default_presets(
             PresetSource::Dir(d) => (d.display().to_string(), d),
             PresetSource::BuiltIn(d) => ("built-in catalogue".to_string(), d),
         };
-        match crate::admin::import_presets(&store, folder, &cfg) {
+        match crate::admin::import_presets_until(&store, folder, &cfg, &stop) {
+            Ok(r) if r.stopped => info!(
+                %from,
+                imported = r.imported.len(),
+                refused = r.refused.len(),
+                "default avatar presets: import stopped by the gateway's stop"
+            ),
             Ok(r) => {
                 for (file, why) in &r.refused {
                     tracing::warn!(%from, %file, reason = %why, "default presets: file skipped");
@@ -294,6 +304,10 @@ pub async fn retention(store: Store, keep: Duration, every: Duration, stop: Canc
     }
 }
 
+/// How long [`Gateway::shutdown`] waits for the default presets' import to stop (it stops
+/// before its next picture; one picture takes well under a second).
+const PRESETS_STOP_WAIT: Duration = Duration::from_secs(10);
+
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -314,6 +328,9 @@ pub struct Gateway {
     stop_link: CancellationToken,
     /// Background tasks aborted at shutdown (inbound pump, pending MO feed, retention, ...).
     tasks: Vec<JoinHandle<()>>,
+    /// The first start's import of the default presets ([`load_default_presets`]): it stops
+    /// with the intake and is awaited at shutdown, before the store closes.
+    presets_task: Option<JoinHandle<()>>,
     /// The outbox dispatcher, awaited at shutdown before the link is stopped.
     dispatcher_task: JoinHandle<()>,
     link_task: JoinHandle<()>,
@@ -364,6 +381,7 @@ impl Gateway {
             stop_intake,
             stop_link,
             tasks,
+            presets_task: None,
             dispatcher_task,
             link_task,
             service: None,
@@ -389,8 +407,12 @@ impl Gateway {
                 .await?;
         }
         if let Some(dir) = presets_dir {
-            gw.tasks
-                .insert(0, load_default_presets(gw.store.clone(), dir, avatar_cfg));
+            gw.presets_task = Some(load_default_presets(
+                gw.store.clone(),
+                dir,
+                avatar_cfg,
+                gw.stop_intake.clone(),
+            ));
         }
         gw.service = Some(Runner::start(
             gw.store.clone(),
@@ -464,6 +486,16 @@ impl Gateway {
         self.drain().await;
         for t in self.tasks {
             t.abort();
+        }
+        // The preset import saw the intake stop and ends after the picture in hand (aborting
+        // it would not stop a blocking task, and the runtime would wait for it at exit).
+        if let Some(presets) = self.presets_task.take() {
+            if tokio::time::timeout(PRESETS_STOP_WAIT, presets)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the default presets' import did not stop in time");
+            }
         }
         // The sessions that unbound just now with every answer read (and the answers known
         // read of any that dropped): a subscriber's repeat after the restart is then taken as

@@ -607,3 +607,58 @@ fn a_stop_signal_during_the_start_is_a_graceful_stop() {
     assert!(status.success(), "exit after SIGTERM: {status:?}\n{log}");
     assert!(log.contains("gateway stopped"), "{log}");
 }
+
+/// A stop on the first start, while the default presets were still being imported, exited
+/// only once the import had rendered every picture: seconds after the log said "gateway
+/// stopped" (the import runs on tokio's blocking pool, which the runtime waits for at exit).
+/// The import now stops before its next picture and the stop waits for that, so the process
+/// exits promptly and "gateway stopped" is its last line. The catalogue here is a folder of
+/// 42 pictures (`fixtures/presets` in the working directory, the default `presets_dir`): its
+/// import takes ten seconds or more in a debug build, which the old stop waited out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_the_first_preset_import_exits_promptly() {
+    /// Bound on SIGTERM -> exit: nothing is in flight, so the stop is the unbind, one picture
+    /// and the store's close (well under a second unloaded).
+    const STOP_WITHIN: Duration = Duration::from_secs(5);
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets");
+    let presets = dir.path().join("fixtures/presets");
+    std::fs::create_dir_all(&presets).unwrap();
+    let mut pictures: Vec<_> = std::fs::read_dir(&shipped)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.extension().is_some_and(|e| e == "md" || e == "csv"))
+        .collect();
+    pictures.sort();
+    for copy in 0..3 {
+        for (i, p) in pictures.iter().enumerate() {
+            let id = copy * pictures.len() + i + 1;
+            let ext = p.extension().unwrap().to_string_lossy();
+            std::fs::copy(p, presets.join(format!("{id:02}-picture.{ext}"))).unwrap();
+        }
+    }
+    let mut gw = Gw::start(dir.path(), &["--http", "127.0.0.1:0"]);
+    let log = || std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+    assert!(
+        !log().contains("default avatar presets"),
+        "the import ended before the stop: nothing to measure\n{}",
+        log()
+    );
+    let asked = Instant::now();
+    let status = gw.terminate();
+    let took = asked.elapsed();
+    let log = log();
+    assert!(status.success(), "exit after SIGTERM: {status:?}\n{log}");
+    assert!(
+        took < STOP_WITHIN,
+        "exit {took:?} after SIGTERM (bound {STOP_WITHIN:?})\n{log}"
+    );
+    assert!(
+        log.contains("default avatar presets: import stopped by the gateway's stop"),
+        "{log}"
+    );
+    // Nothing after "gateway stopped": the import did not go on against a closed store.
+    let last = log.lines().last().unwrap_or_default();
+    assert!(last.contains("gateway stopped"), "last line: {last}\n{log}");
+    assert!(!log.contains("the store is closed"), "{log}");
+}
