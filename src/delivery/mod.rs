@@ -211,7 +211,32 @@ pub struct Dispatcher {
     link: LinkHandle,
     cfg: Arc<DispatcherConfig>,
     wake: Arc<Notify>,
+    /// Cancelled at a stop when the SMSC has answered nothing for a while
+    /// ([`drain_stall`]): the batches in hand stop waiting for the answers still due and
+    /// return their rows to the queue (see [`Dispatcher::run`]).
+    abandon: CancellationToken,
 }
+
+/// How long a stop waits with no submit answered before it gives up on the answers still
+/// due: four smoothed response times, at least [`DRAIN_STALL_MIN`], at most
+/// [`DRAIN_STALL_MAX`] (also when no submit was answered yet). An SMSC that answers,
+/// however slowly, keeps the stop waiting for every answer (up to the response timeout);
+/// one that stopped answering (or a link that is down) holds it for this long, not for the
+/// response timeout and the 30 s cap of the wait.
+fn drain_stall(response_time: Option<Duration>) -> Duration {
+    response_time.map_or(DRAIN_STALL_MAX, |rtt| {
+        (rtt * 4).clamp(DRAIN_STALL_MIN, DRAIN_STALL_MAX)
+    })
+}
+
+/// Shortest wait of a stop on an SMSC that answers nothing ([`drain_stall`]).
+pub const DRAIN_STALL_MIN: Duration = Duration::from_secs(2);
+/// Longest wait of a stop on an SMSC that answers nothing ([`drain_stall`]).
+pub const DRAIN_STALL_MAX: Duration = Duration::from_secs(5);
+
+/// What a row whose submit was still unanswered when a stop gave up on it keeps as its
+/// `last_error` (a counted attempt: the SMSC may have it).
+const ABANDONED: &str = "no answer before the gateway stopped";
 
 /// Largest link window at which receipts wait for their batch's record (the receipt gate; 64
 /// is the default window). Measured against smsc-sim and the node-smpp SMSC (BENCHMARKS.md,
@@ -281,7 +306,17 @@ impl Dispatcher {
             link,
             cfg: Arc::new(cfg),
             wake: Arc::new(Notify::new()),
+            abandon: CancellationToken::new(),
         }
+    }
+
+    /// Submits the SMSC answered (accepted or refused), for [`Dispatcher::run`]'s drain.
+    fn answered(&self) -> u64 {
+        let s = self.link.stats();
+        s.submits_ok.load(std::sync::atomic::Ordering::Relaxed)
+            + s.submits_throttled
+                .load(std::sync::atomic::Ordering::Relaxed)
+            + s.submits_failed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// One step of the sweep of rows the SMSC accepted and never confirmed (see
@@ -463,13 +498,41 @@ impl Dispatcher {
             });
         }
         // Wait for rows in hand: the submits written are answered (or time out, or the link
-        // drops); those not yet written come back unsent, in their place in the queue.
+        // drops); those not yet written come back unsent, in their place in the queue. While
+        // the SMSC answers nothing for [`drain_stall`] (it stopped answering, the link is
+        // down), the rows still waiting go back to the queue (a counted attempt: the SMSC may
+        // have them) instead of holding the stop for the response timeout.
         self.link.stop_submitting();
-        let _ = tokio::time::timeout(
-            Duration::from_secs(30),
-            slots.acquire_many(self.cfg.concurrency.max(1) as u32),
-        )
-        .await;
+        let all = self.cfg.concurrency.max(1) as u32;
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
+        let stall = drain_stall(self.link.response_time());
+        let mut last = (self.answered(), tokio::time::Instant::now());
+        let settled = slots.acquire_many(all);
+        tokio::pin!(settled);
+        loop {
+            tokio::select! {
+                _ = &mut settled => return,
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+            let now = tokio::time::Instant::now();
+            let answered = self.answered();
+            if answered != last.0 {
+                last = (answered, now);
+            } else if now.duration_since(last.1) >= stall {
+                let in_hand = all as usize - slots.available_permits();
+                warn!(
+                    rows = in_hand,
+                    waited_ms = stall.as_millis() as u64,
+                    "stopping: the SMSC answered no submit meanwhile; the rows still waiting for an answer go back to the queue (counted as an attempt: the SMSC may have them)"
+                );
+                self.abandon.cancel();
+                let _ = tokio::time::timeout(Duration::from_secs(10), &mut settled).await;
+                return;
+            }
+            if now >= give_up {
+                return;
+            }
+        }
     }
 
     fn payload(row: &OutboxRow) -> Result<Payload, String> {
@@ -663,6 +726,17 @@ impl Dispatcher {
             let next = tokio::select! {
                 biased;
                 next = answers.next() => next,
+                // A stop gave up on the answers still due: the rows waiting for one go back to
+                // the queue, as after a response timeout.
+                _ = self.abandon.cancelled() => {
+                    for (i, verdict) in verdicts.iter_mut().enumerate() {
+                        if waiting[i] > 0 {
+                            waiting[i] = 0;
+                            verdict.retry.get_or_insert_with(|| ABANDONED.to_string());
+                        }
+                    }
+                    break;
+                }
                 _ = &mut record_at => {
                     let ready: Vec<usize> = (0..rows.len())
                         .filter(|&i| !recorded[i] && waiting[i] == 0)
@@ -865,6 +939,15 @@ mod tests {
             unsent,
             ..Verdict::default()
         }
+    }
+
+    #[test]
+    fn a_stop_waits_a_few_response_times_for_an_smsc_that_answers_nothing() {
+        let ms = Duration::from_millis;
+        assert_eq!(drain_stall(None), DRAIN_STALL_MAX);
+        assert_eq!(drain_stall(Some(ms(5))), DRAIN_STALL_MIN);
+        assert_eq!(drain_stall(Some(ms(800))), ms(3200));
+        assert_eq!(drain_stall(Some(ms(9000))), DRAIN_STALL_MAX);
     }
 
     #[test]
