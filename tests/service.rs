@@ -497,6 +497,39 @@ async fn an_mo_to_another_number_is_kept_not_run_and_an_alias_is_answered() {
     w.sim.shutdown().await;
 }
 
+/// `STOP 10086` and `GROUP FAMILY ADD 10086` were answered "looks mistyped"; over the SMSC
+/// they now get the service-number answer `WHO 10086` gets, in the sender's language, and
+/// change nothing.
+#[tokio::test]
+async fn a_service_number_given_to_stop_or_group_add_is_called_one() {
+    let w = World::start().await;
+    let r = w.say(OWNER, "STOP 10086").await;
+    assert!(
+        r.starts_with(
+            "\"10086\" is not a subscriber's phone number (a service number?). \
+             STOP and START take a mobile number."
+        ),
+        "{r}"
+    );
+    let r = w.say(OWNER, "GROUP FAMILY ADD 10086").await;
+    assert!(
+        r.starts_with(
+            "\"10086\" is not a subscriber's phone number (a service number?). \
+             Group members are mobile numbers."
+        ),
+        "{r}"
+    );
+    let r = w.say(OWNER, "分组 家人 加 10086").await;
+    assert!(
+        r.starts_with("“10086”不是用户的手机号码（可能是服务号码）。分组成员请用手机号码。"),
+        "{r}"
+    );
+    let groups = w.say(OWNER, "GROUPS").await;
+    assert!(groups.contains("FAMILY(0)"), "{groups}");
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_command_that_fails_is_set_aside_and_blocks_nothing() {
     let w = World::start().await;
