@@ -182,6 +182,13 @@ fn is_ussd_code(code: &str) -> bool {
             })
 }
 
+/// A service number as `service_number` and `service_aliases` take one: 3 to 15 digits,
+/// optionally after a `+`.
+fn is_service_address(number: &str) -> bool {
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    (3..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// `host:port` with a host and a port number (an IPv6 host in brackets).
 fn is_host_port(address: &str) -> bool {
     address
@@ -515,6 +522,10 @@ impl Default for UssdSection {
 pub struct Config {
     /// The number subscribers text (source address of every MT).
     pub service_number: String,
+    /// Other numbers the carrier routes to the same service (an SMSC that delivers MO with
+    /// an extended code, a second short code): their MO are commands too. An MO to any other
+    /// number is kept but not run.
+    pub service_aliases: Vec<String>,
     /// Default country code for national numbers, digits only (e.g. `86`).
     pub country_code: String,
     /// SQLite database file.
@@ -546,6 +557,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             service_number: "10658".into(),
+            service_aliases: Vec::new(),
             country_code: "86".into(),
             db: PathBuf::from("data/presence-gw.db"),
             http: "127.0.0.1:8080".into(),
@@ -686,8 +698,13 @@ impl Config {
             }
             None => out.push("smsc:            none (the embedded simulator runs)".into()),
         }
+        let aliases = if self.service_aliases.is_empty() {
+            String::new()
+        } else {
+            format!("; also {}", self.service_aliases.join(", "))
+        };
         out.push(format!(
-            "service number:  {} (country code {})",
+            "service number:  {} (country code {}){aliases}",
             self.service_number, self.country_code
         ));
         out.push(format!(
@@ -740,14 +757,17 @@ impl Config {
             reason: reason.to_string(),
         };
         // Subscribers text it and it is every MT's source address: a number.
-        let number = self
-            .service_number
-            .strip_prefix('+')
-            .unwrap_or(&self.service_number);
-        if !(3..=15).contains(&number.len()) || !number.bytes().all(|b| b.is_ascii_digit()) {
+        if !is_service_address(&self.service_number) {
             return Err(invalid(
                 "service_number",
                 "a number of 3 to 15 digits, optionally after a +, e.g. \"10658\"",
+            ));
+        }
+        // Written as the service number is: MO to them is compared with it.
+        if !self.service_aliases.iter().all(|n| is_service_address(n)) {
+            return Err(invalid(
+                "service_aliases",
+                "a list of numbers of 3 to 15 digits, optionally after a +, e.g. [\"1065800001\"]",
             ));
         }
         let cc = &self.country_code;
@@ -1004,6 +1024,8 @@ impl Config {
         let sv = &self.service;
         crate::service::ServiceConfig {
             country_code: self.country_code.clone(),
+            service_number: self.service_number.clone(),
+            service_aliases: self.service_aliases.clone(),
             zone: crate::service::clock::Zone::parse(&sv.time_zone)
                 .unwrap_or(crate::service::clock::Zone::CHINA),
             max_group_members: sv.max_group_members,
@@ -1193,6 +1215,27 @@ mod tests {
         let link = c.link_config(c.smsc.as_ref().unwrap());
         assert_eq!(link.password.expose(), "pw12");
         assert!(!format!("{link:?}").contains("pw12"));
+    }
+
+    /// An MO to another number than the service's was run as a command; the numbers the
+    /// carrier routes to the service are `service_number` and `service_aliases`.
+    #[test]
+    fn the_service_takes_mo_to_its_number_and_aliases_only() {
+        let c = Config::from_toml(
+            "service_number = \"10658\"\nservice_aliases = [\"1065800001\"]\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        let svc = crate::service::Service::new(c.service_config());
+        for to in ["10658", "+8610658", "1065800001", "861065800001", "*123#"] {
+            assert!(svc.is_for_service(to), "{to}");
+        }
+        for to in ["10086", "1065800002", "13800138000"] {
+            assert!(!svc.is_for_service(to), "{to}");
+        }
+        assert!(c
+            .summary()
+            .contains("10658 (country code 86); also 1065800001"));
     }
 
     #[test]
@@ -1442,6 +1485,12 @@ mod tests {
             ("service_number = \"12\"\n", "service_number"),
             ("service_number = \"+1234567890123456\"\n", "service_number"),
             ("service_number = \"10658 \"\n", "service_number"),
+            ("service_aliases = [\"12\"]\n", "service_aliases"),
+            (
+                "service_aliases = [\"1065800001\", \"1065 8000\"]\n",
+                "service_aliases",
+            ),
+            ("service_aliases = [\"+\"]\n", "service_aliases"),
             ("country_code = \"0\"\n", "country_code"),
             ("country_code = \"086\"\n", "country_code"),
             ("country_code = \"1234\"\n", "country_code"),
@@ -1463,6 +1512,7 @@ mod tests {
             "service_number = \"10658\"\ncountry_code = \"1\"\n",
             "service_number = \"+8613800138000\"\ncountry_code = \"852\"\n",
             "service_number = \"123\"\n",
+            "service_aliases = [\"1065800001\", \"+8610659\"]\n",
             "[delivery]\nvalidity_secs = 60\n",
             "[delivery]\nvalidity_secs = 8553600\n",
             "[ussd]\ncode = \"*123#\"\n",

@@ -94,7 +94,8 @@ pub struct MoMessage {
     pub inbox_id: i64,
     /// The subscriber's address as received.
     pub source: String,
-    /// Our service number as received.
+    /// Where it was sent, as received: the service number, an alias or the USSD code; an MO
+    /// to any other number is kept but not run (`Service::is_for_service`).
     pub destination: String,
     /// The decoded text.
     pub text: String,

@@ -23,6 +23,7 @@ pub struct Metrics {
     status_changes: AtomicU64,
     notifications: AtomicU64,
     deferred_changes: AtomicU64,
+    misaddressed: AtomicU64,
     http: Mutex<BTreeMap<(String, u16), u64>>,
     /// The store's counts at the last scrape that could read them.
     last_counts: Mutex<Option<(OutboxCounts, InboxCounts)>>,
@@ -45,6 +46,12 @@ impl Metrics {
         if o.deferred {
             self.deferred_changes.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Count one MO message set aside because it was sent to a number that is not the
+    /// service's ([`crate::service::Service::is_for_service`]): kept, not run, not answered.
+    pub fn record_misaddressed(&self) {
+        self.misaddressed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Count one HTTP request by route template and status code.
@@ -240,6 +247,15 @@ impl Metrics {
         );
         family(
             &mut out,
+            "presence_gw_inbox_misaddressed_total",
+            "counter",
+            "MO messages sent to a number that is neither service_number, one of \
+             service_aliases nor the USSD code (the SMSC routed another number's traffic \
+             here): acknowledged and kept in the inbox, not run as commands, not answered.",
+            one(get(&self.misaddressed)),
+        );
+        family(
+            &mut out,
             "presence_gw_store_queued_requests",
             "gauge",
             "Write requests waiting for the store writer.",
@@ -406,6 +422,9 @@ mod tests {
         assert_eq!(m.status_changes.load(Ordering::Relaxed), 1);
         assert_eq!(m.notifications.load(Ordering::Relaxed), 3);
         assert_eq!(m.deferred_changes.load(Ordering::Relaxed), 1);
+        m.record_misaddressed();
+        assert_eq!(m.misaddressed.load(Ordering::Relaxed), 1);
+        assert_eq!(m.commands().values().sum::<u64>(), 3, "not a command");
         assert_eq!(escape("a\"b\\c\n"), "a\\\"b\\\\c\\n");
     }
 }

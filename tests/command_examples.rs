@@ -962,21 +962,31 @@ fn too_short_counts_the_digits_as_typed_and_chinese_mobiles_have_eleven() {
             "{text}: {err:?}"
         );
     }
-    // WHO of a service number (never a mobile: those start 13 to 19) says so, in the
-    // asker's language; a mobile cut short stays mistyped.
-    for (text, lang) in [
-        ("WHO 10086", Some(Lang::En)),
-        ("who 10010", Some(Lang::En)),
-        ("查10086", Some(Lang::Zh)),
-        ("查询 12306", Some(Lang::Zh)),
-        ("WHO 1065 8000", Some(Lang::En)),
+    // A service number (never a mobile: those start 13 to 19) given to any command that
+    // takes a number says so, in the asker's language; a mobile cut short stays mistyped.
+    for (text, lang, usage) in [
+        ("WHO 10086", Some(Lang::En), HelpTopic::Who),
+        ("who 10010", Some(Lang::En), HelpTopic::Who),
+        ("查10086", Some(Lang::Zh), HelpTopic::Who),
+        ("查询 12306", Some(Lang::Zh), HelpTopic::Who),
+        ("WHO 1065 8000", Some(Lang::En), HelpTopic::Who),
+        ("STOP 10086", Some(Lang::En), HelpTopic::Stop),
+        ("START 10086", Some(Lang::En), HelpTopic::Stop),
+        ("退订 12306", Some(Lang::Zh), HelpTopic::Stop),
+        ("GROUP FAMILY ADD 10086", Some(Lang::En), HelpTopic::Group),
+        ("分组 家人 删 10086", Some(Lang::Zh), HelpTopic::Group),
     ] {
         let err = parse(text, CC).unwrap_err();
         assert_eq!(err.kind, ParseErrorKind::ServiceNumber, "{text}: {err:?}");
-        assert_eq!(err.usage, HelpTopic::Who, "{text}");
+        assert_eq!(err.usage, usage, "{text}");
         assert_eq!(err.lang_hint, lang, "{text}");
     }
-    for text in ["WHO 13800", "WHO 1065529988", "STOP 10086"] {
+    for text in [
+        "WHO 13800",
+        "WHO 1065529988",
+        "STOP 13800",
+        "GROUP FAMILY ADD 13800",
+    ] {
         let err = parse(text, CC).unwrap_err();
         assert!(
             matches!(

@@ -117,11 +117,21 @@ impl World {
     }
 
     async fn say_styled(&self, from: &str, body: &str, style: MoStyle) -> String {
-        let before = self.texts(from).len();
-        self.sim
-            .inject_mo(MoRequest::new(from, SERVICE, body).style(style))
+        self.say_req(MoRequest::new(from, SERVICE, body).style(style))
             .await
-            .expect("MO injected");
+    }
+
+    /// [`World::say`] to number `to` instead of the service number.
+    async fn say_to(&self, from: &str, to: &str, body: &str) -> String {
+        self.say_req(MoRequest::new(from, to, body)).await
+    }
+
+    /// Inject `req`; returns the reply (the next text on its sender's handset).
+    async fn say_req(&self, req: MoRequest) -> String {
+        let (from, body) = (req.from.clone(), req.text.clone());
+        let from = from.as_str();
+        let before = self.texts(from).len();
+        self.sim.inject_mo(req).await.expect("MO injected");
         let view = self
             .sim
             .wait_for_inbox(from, before + 1, WAIT)
@@ -404,6 +414,118 @@ async fn a_long_command_that_lost_a_part_is_answered_after_the_parts_timeout() {
         .await
         .starts_with("FAMILY now has 15 members"));
     w.settle_and_count(OWNER, 3).await;
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// An MO to another number than the service's was run as a command and answered from the
+/// service number. It is acknowledged and kept, but not run, not answered (nor asked for again
+/// when a part is lost) and counted on /metrics; the service number written internationally
+/// and a configured alias are the service's and answered.
+#[tokio::test]
+async fn an_mo_to_another_number_is_kept_not_run_and_an_alias_is_answered() {
+    let w = World::start_with(ServiceConfig {
+        service_aliases: vec!["1065800001".into()],
+        parts_timeout: Duration::from_secs(1),
+        ..ServiceConfig::default()
+    })
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics = format!("http://{}/metrics", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(presence_gw::http::serve(
+        listener,
+        w.gw.http_router(None),
+        stop.clone(),
+    ));
+    // To another number: a command, and a long one whose second part the network lost.
+    w.sim
+        .inject_mo(MoRequest::new(
+            OWNER,
+            "10086",
+            "GROUP FAMILY ADD 13900139000",
+        ))
+        .await
+        .unwrap();
+    let numbers: Vec<String> = (0..15).map(|i| format!("139001390{i:02}")).collect();
+    let long = format!("GROUP FRIENDS ADD {}", numbers.join(" "));
+    let sent = w
+        .sim
+        .inject_mo(MoRequest::new(OWNER, "10086", &long).lose_part(2))
+        .await
+        .unwrap();
+    assert_eq!(sent.parts, 1);
+    // The same sender to the alias, then to the service number written internationally:
+    // answered, in order after the first (one subscriber's messages keep their order), and
+    // the ADD sent to 10086 was not run.
+    let groups = w.say_to(OWNER, "1065800001", "GROUPS").await;
+    assert!(groups.contains("FAMILY(0)"), "{groups}");
+    let added = w
+        .say_to(OWNER, "+8610658", "GROUP FAMILY ADD 13900139000")
+        .await;
+    assert!(added.starts_with("FAMILY now has 1 member"), "{added}");
+    // Past the parts timeout (looked for every second): the lost part is not asked for.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        w.texts(OWNER),
+        vec![groups, added],
+        "no reply to what went to 10086"
+    );
+    // Kept in the inbox, done with.
+    let kept =
+        w.gw.store
+            .read(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM inbox_message
+                     WHERE destination = '10086' AND state = 'processed'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(presence_gw::store::StoreError::from)
+            })
+            .await
+            .unwrap();
+    assert_eq!(kept, 1);
+    let text = get_text(&reqwest::Client::new(), metrics).await;
+    assert!(
+        text.contains("\npresence_gw_inbox_misaddressed_total 1\n"),
+        "{text}"
+    );
+    stop.cancel();
+    let _ = server.await;
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// `STOP 10086` and `GROUP FAMILY ADD 10086` were answered "looks mistyped"; over the SMSC
+/// they now get the service-number answer `WHO 10086` gets, in the sender's language, and
+/// change nothing.
+#[tokio::test]
+async fn a_service_number_given_to_stop_or_group_add_is_called_one() {
+    let w = World::start().await;
+    let r = w.say(OWNER, "STOP 10086").await;
+    assert!(
+        r.starts_with(
+            "\"10086\" is not a subscriber's phone number (a service number?). \
+             STOP and START take a mobile number."
+        ),
+        "{r}"
+    );
+    let r = w.say(OWNER, "GROUP FAMILY ADD 10086").await;
+    assert!(
+        r.starts_with(
+            "\"10086\" is not a subscriber's phone number (a service number?). \
+             Group members are mobile numbers."
+        ),
+        "{r}"
+    );
+    let r = w.say(OWNER, "分组 家人 加 10086").await;
+    assert!(
+        r.starts_with("“10086”不是用户的手机号码（可能是服务号码）。分组成员请用手机号码。"),
+        "{r}"
+    );
+    let groups = w.say(OWNER, "GROUPS").await;
+    assert!(groups.contains("FAMILY(0)"), "{groups}");
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }

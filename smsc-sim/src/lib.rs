@@ -9,7 +9,7 @@
 //! use smsc_sim::{MoRequest, SimConfig, Simulator};
 //! let sim = Simulator::start(SimConfig::local().with_account("esme", "secret")).await?;
 //! // ... point an ESME at sim.smpp_addr() and let it bind ...
-//! sim.inject_mo(MoRequest::new("8613800138000", "10086", "STATUS ALL FREE")).await?;
+//! sim.inject_mo(MoRequest::new("8613800138000", "10658", "STATUS ALL FREE")).await?;
 //! let mts = sim.wait_for_mt_to("8613800138000", 1, Duration::from_secs(5)).await?;
 //! let phone = sim.handset("8613800138000");
 //! # let _ = (mts, phone);

@@ -509,7 +509,10 @@ fn split_numbers<'r>(
             while i < n {
                 let j = best[i].1;
                 if let Err(e) = &read[i][j - i - 1] {
-                    return Err((ParseErrorKind::Number(e.clone()), piece(i, j)));
+                    return Err((
+                        number_error(e.clone(), piece(i, j), default_cc),
+                        piece(i, j),
+                    ));
                 }
                 i = j;
             }
@@ -2259,6 +2262,20 @@ fn zh_until_time(i: &str, bare: bool) -> PResult<'_, RawExpiry> {
     Ok((i, part.map_or(time, |p| p.apply(time))))
 }
 
+/// Why `typed` is no number, for every command that takes one (WHO, STOP / START, GROUP …
+/// ADD / DEL): a short code or service number (`10086`, `12306`:
+/// [`super::msisdn::is_service_number`]) that [`Msisdn::read`] refused as mistyped is
+/// [`ParseErrorKind::ServiceNumber`], so each of them says it is no subscriber's number
+/// instead of "looks mistyped"; any other error is [`Msisdn::read`]'s own.
+fn number_error(e: MsisdnError, typed: &str, default_cc: &str) -> ParseErrorKind {
+    match e {
+        MsisdnError::Mistyped { .. } if super::msisdn::is_service_number(typed, default_cc) => {
+            ParseErrorKind::ServiceNumber
+        }
+        e => ParseErrorKind::Number(e),
+    }
+}
+
 /// `WHO <n>` / `查 <n>` / `查询 <n>` (also glued: `查13800138000`).
 pub fn who<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     const KW: &[Kw<()>] = &[("WHO", EN, ()), ("查询", ZH, ()), ("查", ZH, ())];
@@ -2271,14 +2288,16 @@ pub fn who<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     }
     match Msisdn::read(rest, default_cc) {
         Ok(m) => done(Command::Who(m), lang),
-        // `WHO 10086`: not a mobile typed wrong but a number no subscriber has.
-        Err(MsisdnError::Mistyped { .. }) if super::msisdn::is_service_number(rest, default_cc) => {
-            with_lang(
-                lang,
-                fail(rest, ParseErrorKind::ServiceNumber, rest, HelpTopic::Who),
-            )
-        }
-        Err(e) => with_lang(lang, fail(rest, e, rest, HelpTopic::Who)),
+        // `WHO 10086`: a number no subscriber has, not a mobile typed wrong (`number_error`).
+        Err(e) => with_lang(
+            lang,
+            fail(
+                rest,
+                number_error(e, rest, default_cc),
+                rest,
+                HelpTopic::Who,
+            ),
+        ),
     }
 }
 
@@ -2304,7 +2323,12 @@ fn stop_target<'a>(rest: &'a str, default_cc: &str, start: bool) -> PResult<'a, 
     }
     match Msisdn::read(rest, default_cc) {
         Ok(m) => Ok(("", StopTarget::Number(m))),
-        Err(e) => fail(rest, e, rest, HelpTopic::Stop),
+        Err(e) => fail(
+            rest,
+            number_error(e, rest, default_cc),
+            rest,
+            HelpTopic::Stop,
+        ),
     }
 }
 
@@ -4019,6 +4043,53 @@ mod tests {
             Ok(vec!["+8623456".into(), "+8678901".into()])
         );
         assert_eq!(list("23456 78901,"), list("23456 78901"));
+    }
+
+    /// `STOP 10086` and `GROUP FAMILY ADD 10086` said "looks mistyped" where `WHO 10086`
+    /// says it is a service number: every command that takes a number now says the same.
+    #[test]
+    fn every_command_that_takes_a_number_calls_a_service_number_one() {
+        for (text, usage, lang) in [
+            ("WHO 10086", HelpTopic::Who, EN),
+            ("STOP 10086", HelpTopic::Stop, EN),
+            ("UNSUBSCRIBE 10086", HelpTopic::Stop, EN),
+            ("TD10086", HelpTopic::Stop, None),
+            ("START 10086", HelpTopic::Stop, EN),
+            ("退订 10086", HelpTopic::Stop, ZH),
+            ("订阅10086", HelpTopic::Stop, ZH),
+            ("GROUP FAMILY ADD 10086", HelpTopic::Group, EN),
+            ("GROUP FAMILY ADD 13900139000, 10086", HelpTopic::Group, EN),
+            ("GROUP FAMILY ADD 13900139000 10086", HelpTopic::Group, EN),
+            ("GROUP FAMILY DEL 10086", HelpTopic::Group, EN),
+            ("分组 家人 加 10086", HelpTopic::Group, ZH),
+            ("分组 家人 删 10086", HelpTopic::Group, ZH),
+        ] {
+            let e = parse_normalized(&normalize::normalize(text), "86").unwrap_err();
+            assert_eq!(e.kind, ParseErrorKind::ServiceNumber, "{text}: {e:?}");
+            assert_eq!(e.bad, "10086", "{text}");
+            assert_eq!(e.usage, usage, "{text}");
+            assert_eq!(e.lang_hint, lang, "{text}");
+        }
+        // A mobile cut short or a digit over is still a slip, in every command; a number too
+        // short for any plan is too short.
+        for text in [
+            "WHO 13800",
+            "STOP 13800",
+            "START 1380013800",
+            "GROUP FAMILY ADD 1380013800",
+            "GROUP FAMILY DEL 13800",
+        ] {
+            let e = parse_normalized(text, "86").unwrap_err();
+            assert!(
+                matches!(e.kind, ParseErrorKind::Number(MsisdnError::Mistyped { .. })),
+                "{text}: {e:?}"
+            );
+        }
+        let e = parse_normalized("STOP 123", "86").unwrap_err();
+        assert!(
+            matches!(e.kind, ParseErrorKind::Number(MsisdnError::TooShort { .. })),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -171,8 +171,9 @@ pub enum ParseErrorKind {
     /// A page or avatar number that is not a positive integer.
     #[error("not a positive number")]
     BadNumber,
-    /// WHO of a short code or service number (`WHO 10086`, [`msisdn::is_service_number`]):
-    /// no subscriber's number, rather than a mistyped one; `bad` is the number as typed.
+    /// A short code or service number where a command takes a subscriber's number (`WHO
+    /// 10086`, `STOP 10086`, `GROUP FAMILY ADD 10086`: [`msisdn::is_service_number`]): no
+    /// subscriber's number, rather than a mistyped one; `bad` is the number as typed.
     #[error("a service number, not a subscriber's phone number")]
     ServiceNumber,
     /// Words that read as one phone number and as several (`GROUP FAMILY ADD 23456 78901`:

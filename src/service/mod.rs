@@ -28,6 +28,7 @@
 //! moves are compared with their groups before and after, by the same rules
 //! ([`Service::notify`] serves both). One taken out of every group is OTHERS and not told.
 
+pub mod address;
 pub mod avatar;
 pub mod clock;
 pub mod replies;
@@ -63,6 +64,12 @@ pub enum ServiceError {
 pub struct ServiceConfig {
     /// Default country code for national numbers (`86`).
     pub country_code: String,
+    /// The number subscribers text (`service_number`, as the outbox sends from): an MO sent
+    /// to another number is not a command ([`Service::is_for_service`]).
+    pub service_number: String,
+    /// Other numbers the carrier routes to the service (`service_aliases`): their MO are
+    /// commands as the service number's are.
+    pub service_aliases: Vec<String>,
     /// Time zone of `UNTIL hh:mm` and of times shown.
     pub zone: Zone,
     /// Most members in one group.
@@ -92,6 +99,8 @@ impl Default for ServiceConfig {
     fn default() -> Self {
         Self {
             country_code: "86".into(),
+            service_number: "10658".into(),
+            service_aliases: Vec::new(),
             zone: Zone::CHINA,
             max_group_members: 200,
             max_total_members: 1000,
@@ -303,6 +312,16 @@ impl Service {
     /// Its settings.
     pub fn config(&self) -> &ServiceConfig {
         &self.cfg
+    }
+
+    /// Whether an MO sent to `destination` (its `destination_addr` as received) is for the
+    /// service: to the service number or one of its aliases (national or international, with
+    /// or without `+`), or to the USSD code ([`address::is_for_service`]). Any other is kept
+    /// in the inbox but neither run as a command nor answered.
+    pub fn is_for_service(&self, destination: &str) -> bool {
+        let numbers = std::iter::once(self.cfg.service_number.as_str())
+            .chain(self.cfg.service_aliases.iter().map(String::as_str));
+        address::is_for_service(destination, numbers, &self.cfg.country_code, &self.cfg.ussd)
     }
 
     /// Apply one MO text from `source` (the SMPP source address as received) at `now`: parse,
@@ -1500,6 +1519,10 @@ impl Service {
             let Ok(sender) = Msisdn::parse(&a.source, &self.cfg.country_code) else {
                 continue;
             };
+            // Not sent to the service: not a command, so nothing to send again either.
+            if !self.is_for_service(&a.destination) {
+                continue;
+            }
             if !told.insert(sender.as_str().to_string()) {
                 continue;
             }

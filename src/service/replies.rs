@@ -532,6 +532,21 @@ fn fixed_length_words(what: crate::command::FixedLength, lang: Lang) -> &'static
     }
 }
 
+/// What a command that was given a service number takes instead
+/// ([`ParseErrorKind::ServiceNumber`]), by the command's help topic.
+fn takes_a_mobile(topic: HelpTopic, lang: Lang) -> &'static str {
+    match (topic, lang) {
+        (HelpTopic::Who, Lang::En) => "WHO takes a mobile number.",
+        (HelpTopic::Who, Lang::Zh) => "查询请发手机号码。",
+        (HelpTopic::Stop, Lang::En) => "STOP and START take a mobile number.",
+        (HelpTopic::Stop, Lang::Zh) => "退订和订阅请发手机号码。",
+        (HelpTopic::Group, Lang::En) => "Group members are mobile numbers.",
+        (HelpTopic::Group, Lang::Zh) => "分组成员请用手机号码。",
+        (_, Lang::En) => "Send a mobile number.",
+        (_, Lang::Zh) => "请发手机号码。",
+    }
+}
+
 fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> String {
     use crate::command::{MsisdnError, ValueError};
     let en = |what: String| format!("{what} Try: {}", usage(topic, Lang::En));
@@ -596,10 +611,12 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
             fixed_length_words(*what, Lang::Zh)
         )),
         (ParseErrorKind::ServiceNumber, Lang::En) => en(format!(
-            "\"{bad}\" is not a subscriber's phone number (a service number?). WHO takes a mobile number."
+            "\"{bad}\" is not a subscriber's phone number (a service number?). {}",
+            takes_a_mobile(topic, Lang::En)
         )),
         (ParseErrorKind::ServiceNumber, Lang::Zh) => zh(format!(
-            "“{bad}”不是用户的手机号码（可能是服务号码）。查询请发手机号码。"
+            "“{bad}”不是用户的手机号码（可能是服务号码）。{}",
+            takes_a_mobile(topic, Lang::Zh)
         )),
         (ParseErrorKind::Number(_), Lang::En) => en(format!("\"{bad}\" is not a phone number.")),
         (ParseErrorKind::Number(_), Lang::Zh) => zh(format!("“{bad}”不是有效号码。")),
@@ -1728,6 +1745,14 @@ mod tests {
                 fixed: "S".repeat(crate::command::MAX_SUGGESTION_CHARS),
             },
         ]);
+        // The service-number answer names what WHO and STOP take.
+        for usage in [HelpTopic::Who, HelpTopic::Stop] {
+            v.push(Text::Invalid {
+                kind: ParseErrorKind::ServiceNumber,
+                bad: "y".repeat(crate::command::MAX_BAD_CHARS),
+                usage,
+            });
+        }
         for kind in kinds {
             for usage in [HelpTopic::General, HelpTopic::Status, HelpTopic::Group] {
                 v.push(Text::Invalid {

@@ -377,6 +377,33 @@ fn short_or_mistyped_numbers_are_refused_with_the_reason() {
         r.starts_with("“12306”不是用户的手机号码（可能是服务号码）。查询请发手机号码。"),
         "{r}"
     );
+    // So is every other command that takes a number, naming what it takes.
+    let r = b.send(STRANGER, "STOP 10086");
+    assert!(
+        r.starts_with(
+            "\"10086\" is not a subscriber's phone number (a service number?). \
+             STOP and START take a mobile number."
+        ),
+        "{r}"
+    );
+    let r = b.send(STRANGER, "GROUP FAMILY ADD 13900139000, 10086");
+    assert!(
+        r.starts_with(
+            "\"10086\" is not a subscriber's phone number (a service number?). \
+             Group members are mobile numbers."
+        ),
+        "{r}"
+    );
+    let r = b.send(STRANGER, "退订 12306");
+    assert!(
+        r.starts_with("“12306”不是用户的手机号码（可能是服务号码）。退订和订阅请发手机号码。"),
+        "{r}"
+    );
+    let r = b.send(STRANGER, "分组 家人 删 10086");
+    assert!(
+        r.starts_with("“10086”不是用户的手机号码（可能是服务号码）。分组成员请用手机号码。"),
+        "{r}"
+    );
     // A mobile cut short is still a slip.
     let r = b.send(STRANGER, "who 13800");
     assert!(

@@ -619,6 +619,14 @@ pub fn is_menu_code(cfg: &UssdConfig, text: &str) -> bool {
         && text[1..text.len() - 1].split('*').all(digits)
 }
 
+/// Whether `destination` (an MO's `destination_addr`) names this menu's service code: the code
+/// itself (`*123#`), a path in it (`*123*2#`, as some networks pass the whole dialled string),
+/// or its digits alone (`123`).
+pub fn is_service_code(cfg: &UssdConfig, destination: &str) -> bool {
+    let destination = destination.trim();
+    is_menu_code(cfg, destination) || dialled_service(&cfg.code) == Some(destination)
+}
+
 /// The service code of a dialled string: `*123*1#` -> `123`.
 fn dialled_service(dialled: &str) -> Option<&str> {
     dialled

@@ -248,6 +248,10 @@ async fn shard(
                 None => return,
             },
         };
+        if !service.is_for_service(&first.destination) {
+            set_aside_misaddressed(&store, &metrics, vec![first]).await;
+            continue;
+        }
         if let Some(tag) = first.ussd {
             ussd_unit(
                 &store,
@@ -273,6 +277,15 @@ async fn shard(
                 Ok(m) => batch.push(m),
                 Err(_) => break,
             }
+        }
+        let (batch, misaddressed): (Vec<MoMessage>, Vec<MoMessage>) = batch
+            .into_iter()
+            .partition(|m| service.is_for_service(&m.destination));
+        if !misaddressed.is_empty() {
+            set_aside_misaddressed(&store, &metrics, misaddressed).await;
+        }
+        if batch.is_empty() {
+            continue;
         }
         let svc = service.clone();
         let ids: Vec<i64> = batch.iter().map(|m| m.inbox_id).collect();
@@ -308,6 +321,46 @@ async fn shard(
         if result.iter().any(|o| o.command == Some("status_set")) {
             expiry.notify_one();
         }
+    }
+}
+
+/// Set aside MO messages sent to a number that is not the service's
+/// ([`Service::is_for_service`]): they were stored before the SMSC was answered and stay in
+/// the inbox, marked processed, but are not run as commands and get no reply. Each is logged
+/// at WARN naming its destination (never its text) and counted
+/// (`presence_gw_inbox_misaddressed_total`). One the store cannot mark now stays pending and
+/// comes back at the next start.
+async fn set_aside_misaddressed(store: &Store, metrics: &Metrics, msgs: Vec<MoMessage>) {
+    let ids: Vec<i64> = msgs.iter().map(|m| m.inbox_id).collect();
+    let marked = store
+        .write_patiently(APPLY_PATIENCE, move |tx| {
+            let now = now_ms();
+            ids.iter()
+                .map(|id| inbox::mark_processed(tx, *id, now))
+                .collect::<Result<Vec<bool>, _>>()
+        })
+        .await;
+    match marked {
+        Ok(marked) => {
+            // A message handed on twice (pending at start and live) is told of once.
+            for (m, _) in msgs.iter().zip(marked).filter(|(_, first)| *first) {
+                warn!(
+                    inbox_id = m.inbox_id,
+                    from = %crate::command::mask(&m.source),
+                    destination = %super::address::logged_destination(&m.destination),
+                    ussd = m.ussd.is_some(),
+                    "MO sent to a number that is not the service's (not service_number, one of \
+                     service_aliases or the USSD code): kept in the inbox, not run as a command, \
+                     not answered"
+                );
+                metrics.record_misaddressed();
+            }
+        }
+        Err(StoreError::Closed) => {}
+        Err(e) => warn!(
+            error = %e,
+            "could not set aside MO sent to another number; it stays pending until the next start"
+        ),
     }
 }
 
