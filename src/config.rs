@@ -1228,11 +1228,17 @@ mod tests {
         .unwrap();
         let svc = crate::service::Service::new(c.service_config());
         for to in ["10658", "+8610658", "1065800001", "861065800001", "*123#"] {
-            assert!(svc.is_for_service(to), "{to}");
+            assert!(svc.is_for_service(to, false), "{to}");
+            assert!(svc.is_for_service(to, true), "{to}");
         }
-        for to in ["10086", "1065800002", "13800138000"] {
-            assert!(!svc.is_for_service(to), "{to}");
+        for to in ["10086", "1065800002", "13800138000", "*456#"] {
+            assert!(!svc.is_for_service(to, false), "{to}");
+            assert!(!svc.is_for_service(to, true), "{to}");
         }
+        // A USSD unit without a destination continues its dialogue; an SMS without one is
+        // for nobody.
+        assert!(svc.is_for_service("", true));
+        assert!(!svc.is_for_service("", false));
         assert!(c
             .summary()
             .contains("10658 (country code 86); also 1065800001"));

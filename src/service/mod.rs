@@ -317,8 +317,14 @@ impl Service {
     /// Whether an MO sent to `destination` (its `destination_addr` as received) is for the
     /// service: to the service number or one of its aliases (national or international, with
     /// or without `+`), or to the USSD code ([`address::is_for_service`]). Any other is kept
-    /// in the inbox but neither run as a command nor answered.
-    pub fn is_for_service(&self, destination: &str) -> bool {
+    /// in the inbox but neither run as a command nor answered. A USSD dialogue unit
+    /// (`ussd_unit`) with no destination at all is the service's too: some USSD gateways fill
+    /// `destination_addr` in only on a dialogue's first unit, and the continuing units belong
+    /// to the dialogue their session opened.
+    pub fn is_for_service(&self, destination: &str, ussd_unit: bool) -> bool {
+        if ussd_unit && destination.trim().is_empty() {
+            return true;
+        }
         let numbers = std::iter::once(self.cfg.service_number.as_str())
             .chain(self.cfg.service_aliases.iter().map(String::as_str));
         address::is_for_service(destination, numbers, &self.cfg.country_code, &self.cfg.ussd)
@@ -1520,7 +1526,7 @@ impl Service {
                 continue;
             };
             // Not sent to the service: not a command, so nothing to send again either.
-            if !self.is_for_service(&a.destination) {
+            if !self.is_for_service(&a.destination, false) {
                 continue;
             }
             if !told.insert(sender.as_str().to_string()) {

@@ -248,7 +248,7 @@ async fn shard(
                 None => return,
             },
         };
-        if !service.is_for_service(&first.destination) {
+        if !service.is_for_service(&first.destination, first.ussd.is_some()) {
             set_aside_misaddressed(&store, &metrics, vec![first]).await;
             continue;
         }
@@ -280,7 +280,7 @@ async fn shard(
         }
         let (batch, misaddressed): (Vec<MoMessage>, Vec<MoMessage>) = batch
             .into_iter()
-            .partition(|m| service.is_for_service(&m.destination));
+            .partition(|m| service.is_for_service(&m.destination, m.ussd.is_some()));
         if !misaddressed.is_empty() {
             set_aside_misaddressed(&store, &metrics, misaddressed).await;
         }
