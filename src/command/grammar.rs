@@ -2327,8 +2327,9 @@ fn zh_hour_word(input: &str) -> PResult<'_, &str> {
 }
 
 /// One part of a Chinese duration: `2小时`, `两个小时`, `1.5小时`, `半小时`, `一个半小时`,
-/// `1小时半`, `一天`, `一天半`, `一刻钟` (15 minutes), `二十分钟`, and `30分` when
-/// `short_minutes`.
+/// `1小时半`, `一天`, `一天半`, `一刻钟` (15 minutes), `二十分钟`, and when `short_minutes`
+/// (after a built-in status) `30分` and `半天` (half a day, 12 hours, as `0.5天`: after free
+/// text `等了半天` is "waited a long while", no duration).
 fn zh_duration_part(input: &str, short_minutes: bool) -> PResult<'_, (Amount, DurationUnit)> {
     let half = Amount {
         whole: 0,
@@ -2339,6 +2340,13 @@ fn zh_duration_part(input: &str, short_minutes: bool) -> PResult<'_, (Amount, Du
         |i| {
             let (i, _) = (tag("半"), zh_hour_word).parse(i)?;
             Ok((i, (half, DurationUnit::Hours)))
+        },
+        |i| {
+            if !short_minutes {
+                return no(i);
+            }
+            let (i, _) = tag("半天").parse(i)?;
+            Ok((i, (half, DurationUnit::Days)))
         },
         |i| {
             let (i, n) = zh_amount(i)?;
@@ -3538,16 +3546,22 @@ mod tests {
                 minutes(90),
             ),
             ("状态 家人 在健身房 二十分钟", free("在健身房"), minutes(20)),
+            // Half a day after a built-in status: 12 hours, as `0.5天`.
+            ("状态 家人 忙半天", builtin(Busy), minutes(720)),
+            ("状态 同事 开会 半天", builtin(Meeting), minutes(720)),
+            ("状态 家人 开车半天后", builtin(Driving), minutes(720)),
+            ("状态 家人 忙 0.5天", builtin(Busy), minutes(720)),
         ] {
             assert_eq!(one_assignment(text), (change, expiry), "{text}");
         }
-        // After free text the short `分` is a score as before, in numerals too; `半天` (half a
-        // day or "a long while") is no duration.
+        // After free text the short `分` is a score as before, in numerals too; `半天` ("a long
+        // while": `忙了半天`, busy for ages) is no duration.
         for text in [
             "状态 家人 考了九十分",
             "状态 家人 考了90分",
-            "状态 家人 忙半天",
+            "状态 家人 忙了半天",
             "状态 家人 等了半天",
+            "状态 家人 等了 半天",
         ] {
             let body = text.split(' ').skip(2).collect::<Vec<_>>().join(" ");
             assert_eq!(one_assignment(text), (free(&body), None), "{text}");
