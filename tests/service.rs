@@ -1029,6 +1029,31 @@ async fn ban_tian_after_a_built_in_status_is_twelve_hours_and_after_text_is_text
     w.sim.shutdown().await;
 }
 
+/// A Chinese keyword a character away gets the command meant offered back in Chinese (not
+/// carried out), as an English typo gets it in English.
+#[tokio::test]
+async fn a_chinese_keyword_typo_gets_the_command_offered_in_chinese() {
+    let w = World::start().await;
+    w.say(OWNER, "分组 家人 加 13900139000").await;
+    let before = owner_state(&w, OWNER).await;
+    let r = w.say(OWNER, "状太 家人 忙").await;
+    assert_eq!(r, "“状太”不是命令。你是不是想发：状态 家人 忙");
+    let r = w.say(OWNER, "退定13900139000").await;
+    assert_eq!(r, "“退定”不是命令。你是不是想发：退订13900139000");
+    assert_eq!(
+        owner_state(&w, OWNER).await,
+        before,
+        "nothing was carried out"
+    );
+    w.settle_and_count(MUM, 0).await;
+    // The command as offered works.
+    let r = w.say(OWNER, "状态 家人 忙").await;
+    assert!(r.starts_with("已设置：家人看到“忙碌”"), "{r}");
+
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_timed_status_that_expires_while_the_gateway_is_down_reverts_at_restart() {
     let w = World::start().await;

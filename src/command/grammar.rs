@@ -170,18 +170,20 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
         | Err(nom::Err::Error(GrammarError { fail: Some(e), .. })) => Err(e),
         Err(_) => {
             let first = text.split(' ').next().unwrap_or(text);
-            // A typo of an English keyword is English (the suggestion is all ASCII).
-            // A group verb said first is no typo (`DROP WORK` is not `GROUP WORK`).
-            let near =
-                verb_first(text, first, default_cc).or_else(|| misspelt(text, first, default_cc));
-            let (kind, lang_hint) = match near {
-                Some(fixed) => (ParseErrorKind::Misspelt(fixed), EN),
-                None if text.chars().any(is_cjk) => (ParseErrorKind::UnknownCommand, ZH),
-                None => (ParseErrorKind::UnknownCommand, None),
+            // A group verb said first is no typo (`DROP WORK` is not `GROUP WORK`). A typo's
+            // reply is in the language of the command offered ([`misspelt`]).
+            let near = match verb_first(text, first, default_cc) {
+                Some(fixed) => Some((first, fixed, Lang::En)),
+                None => misspelt(text, default_cc),
+            };
+            let (kind, bad, lang_hint) = match near {
+                Some((typed, fixed, lang)) => (ParseErrorKind::Misspelt(fixed), typed, Some(lang)),
+                None if text.chars().any(is_cjk) => (ParseErrorKind::UnknownCommand, first, ZH),
+                None => (ParseErrorKind::UnknownCommand, first, None),
             };
             Err(ParseError {
                 kind,
-                bad: first.to_owned(),
+                bad: bad.to_owned(),
                 usage: HelpTopic::General,
                 lang_hint,
             })
@@ -189,47 +191,109 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
     }
 }
 
-/// English command keywords a typo may be close to (longest first where one is a prefix).
-const KEYWORDS: &[&str] = &[
-    "HELP",
-    "NAME",
-    "GROUPS",
-    "GROUP",
-    "STATUS",
-    "WHO",
-    "AVATARS",
-    "AVATAR",
-    "PRIVACY",
-    "STOP",
-    "START",
-    "UNSUBSCRIBE",
-    "LANG",
+/// Command keywords a typo may be close to, English and Chinese, and the language of each
+/// (longest first where one is a prefix). One-character keywords (`查`, `?`) are left out: any
+/// character is a typo of them.
+const KEYWORDS: &[(&str, Lang)] = &[
+    ("HELP", Lang::En),
+    ("NAME", Lang::En),
+    ("GROUPS", Lang::En),
+    ("GROUP", Lang::En),
+    ("STATUS", Lang::En),
+    ("WHO", Lang::En),
+    ("AVATARS", Lang::En),
+    ("AVATAR", Lang::En),
+    ("PRIVACY", Lang::En),
+    ("STOP", Lang::En),
+    ("START", Lang::En),
+    ("UNSUBSCRIBE", Lang::En),
+    ("LANG", Lang::En),
+    ("帮助", Lang::Zh),
+    ("名字", Lang::Zh),
+    ("分组", Lang::Zh),
+    ("状态", Lang::Zh),
+    ("查询", Lang::Zh),
+    ("头像库", Lang::Zh),
+    ("头像", Lang::Zh),
+    ("隐私", Lang::Zh),
+    ("退订", Lang::Zh),
+    ("订阅", Lang::Zh),
+    ("语言", Lang::Zh),
 ];
 
-/// `text` with its first word (`first`, no command) replaced by the nearest English keyword, if
-/// that is a typo away (one edit for keywords of up to four letters, two for longer ones; a
-/// swap of neighbours counts as one) and the result is a complete, valid, ASCII command: what
-/// to offer back ("Did you mean: ..."). Only offered, never carried out.
-fn misspelt(text: &str, first: &str, default_cc: &str) -> Option<String> {
-    if first.len() < 3 || !first.chars().all(|c| c.is_ascii_alphabetic()) {
-        return None;
+/// How far `typed` is from the command word `word` when it is a typo of it: one edit for
+/// words of up to four characters, two for longer ones (a swap of neighbours counts as one;
+/// English case-insensitively), or an English word with up to two letters run on (`WHOIS`).
+/// `None` when it is no typo of `word` (or is `word`).
+fn typo_of(typed: &str, word: &str) -> Option<usize> {
+    let typed = typed.to_ascii_uppercase();
+    let distance = strsim::osa_distance(&typed, word);
+    let most = if word.chars().count() <= 4 { 1 } else { 2 };
+    // `WHOIS` is `WHO` and two letters more: a keyword said with a word run on.
+    let run_on = word.is_ascii() && typed.starts_with(word) && typed.len() <= word.len() + 2;
+    (distance > 0 && (distance <= most || run_on)).then_some(distance)
+}
+
+/// The beginnings of `text` that may be a typo of the keyword `keyword`: for an English one,
+/// the first word when it is three letters or more; for a Chinese one, the first one, two or
+/// three characters (the keyword less one, as long, one more), CJK only, where a word may end:
+/// before a space, the end, something not CJK (`查旬13800138000`) or a Chinese target
+/// (`状太家人忙`), since a Chinese keyword needs no space after it.
+fn typed_keyword<'t>(text: &'t str, keyword: &str) -> Vec<&'t str> {
+    if keyword.is_ascii() {
+        let first = text.split(' ').next().unwrap_or(text);
+        let word = first.len() >= 3 && first.bytes().all(|b| b.is_ascii_alphabetic());
+        return if word { vec![first] } else { Vec::new() };
     }
-    let word = first.to_ascii_uppercase();
-    let mut near: Vec<(usize, &str)> = KEYWORDS
+    let n = keyword.chars().count();
+    let ends_word = |rest: &str| {
+        let targets = ["全部", "所有", "其他", "其它"]
+            .into_iter()
+            .chain(BuiltinGroup::ALL.iter().map(|g| g.zh()));
+        rest.chars().next().is_none_or(|c| !is_cjk(c))
+            || targets.into_iter().any(|t| rest.starts_with(t))
+    };
+    (n.saturating_sub(1).max(1)..=n + 1)
+        .filter_map(|len| {
+            let end = text.char_indices().nth(len).map_or(text.len(), |(p, _)| p);
+            let typed = &text[..end];
+            (typed.chars().count() == len && typed.chars().all(is_cjk) && ends_word(&text[end..]))
+                .then_some(typed)
+        })
+        .collect()
+}
+
+/// `text` (no command) with its beginning replaced by the nearest command keyword, English or
+/// Chinese, when that beginning is a typo of it ([`typo_of`], [`typed_keyword`]) and the
+/// result is a complete, valid command short enough to quote back: the beginning as typed,
+/// the command, and the language to reply in, to offer back ("Did you mean: ..."). Only
+/// offered, never carried out. The reply is English for an English command that is all ASCII
+/// (it stays one GSM-7 SMS), Chinese for a Chinese keyword and for an English one with Chinese
+/// in it (`ＳＴＡＵＴＳ 家人 忙`, typed in full-width letters, offers `STATUS 家人 忙`).
+fn misspelt<'t>(text: &'t str, default_cc: &str) -> Option<(&'t str, String, Lang)> {
+    let mut near: Vec<(usize, &str, &str, Lang)> = KEYWORDS
         .iter()
-        .map(|k| (strsim::osa_distance(&word, k), *k))
-        .filter(|&(d, k)| {
-            // `WHOIS` is `WHO` and two letters more: a keyword said with a word run on.
-            let run_on = word.starts_with(k) && word.len() <= k.len() + 2;
-            d > 0 && (d <= if k.len() <= 4 { 1 } else { 2 } || run_on)
+        .flat_map(|&(keyword, lang)| {
+            typed_keyword(text, keyword)
+                .into_iter()
+                .filter_map(move |typed| typo_of(typed, keyword).map(|d| (d, typed, keyword, lang)))
         })
         .collect();
-    near.sort_by_key(|&(d, _)| d);
-    near.into_iter().find_map(|(_, keyword)| {
-        let fixed = format!("{keyword}{}", &text[first.len()..]);
+    near.sort_by_key(|&(d, ..)| d);
+    near.into_iter().find_map(|(_, typed, keyword, lang)| {
+        let fixed = format!("{keyword}{}", &text[typed.len()..]);
         let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
-        // ASCII only: an English reply quoting it stays one GSM-7 SMS.
-        (complete && fixed.is_ascii() && fixed.len() <= MAX_SUGGESTION_CHARS).then_some(fixed)
+        let lang = match lang {
+            Lang::En if fixed.is_ascii() => Some(Lang::En),
+            Lang::En if fixed.chars().any(is_cjk) => Some(Lang::Zh),
+            Lang::En => None,
+            Lang::Zh => Some(Lang::Zh),
+        };
+        let fits = fixed.chars().count() <= MAX_SUGGESTION_CHARS;
+        match lang {
+            Some(lang) if complete && fits => Some((typed, fixed, lang)),
+            _ => None,
+        }
     })
 }
 
@@ -4153,6 +4217,52 @@ mod tests {
         assert_eq!(err.kind, ParseErrorKind::UnknownOption);
         let err = parse_normalized("GROUP FAMILY HELLO 13900139000", "86").unwrap_err();
         assert_eq!(err.kind, ParseErrorKind::UnknownOption);
+    }
+
+    #[test]
+    fn a_chinese_keyword_a_character_away_gets_the_command_meant_in_chinese() {
+        for (text, bad, fixed) in [
+            // One character wrong (a homophone from the input method), missing, or doubled.
+            ("状太 家人 忙", "状太", "状态 家人 忙"),
+            ("壮态 家人 开会", "壮态", "状态 家人 开会"),
+            ("状 家人 忙", "状", "状态 家人 忙"),
+            ("帮住", "帮住", "帮助"),
+            ("帮帮助", "帮帮助", "帮助"),
+            (
+                "分足 家人 加 13900139000",
+                "分足",
+                "分组 家人 加 13900139000",
+            ),
+            ("退定 13800138000", "退定", "退订 13800138000"),
+            ("头象 3", "头象", "头像 3"),
+            ("隐似 联系人", "隐似", "隐私 联系人"),
+            ("语音 中文", "语音", "语言 中文"),
+            // Glued, as Chinese keywords may be, before a number or a Chinese target.
+            ("状太家人忙", "状太", "状态家人忙"),
+            ("定阅全部", "定阅", "订阅全部"),
+            ("退定13800138000", "退定", "退订13800138000"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::Misspelt(fixed.into()), "{text}");
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.lang_hint, ZH, "{text}");
+        }
+        // An English keyword typed wrong in full-width letters (folded to ASCII) around
+        // Chinese: offered, and the reply is in Chinese.
+        let err =
+            parse_normalized(&normalize::normalize("ＳＴＡＵＴＳ 家人 忙"), "86").unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::Misspelt("STATUS 家人 忙".into()));
+        assert_eq!(err.lang_hint, ZH);
+        // English stays English.
+        let err = parse_normalized("STAUTS FAMILY FREE", "86").unwrap_err();
+        assert_eq!(err.lang_hint, EN);
+        // Words a character from a keyword with no complete command, glued to more Chinese
+        // (no word ends there), or nothing near: the short help, as before.
+        for text in ["你好", "名片", "分享一下照片", "头发长了", "状况很好啊"] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::UnknownCommand, "{text}");
+            assert_eq!(err.lang_hint, ZH, "{text}");
+        }
     }
 
     #[test]
