@@ -1050,6 +1050,132 @@ async fn malformed_input_over_smpp_gets_helpful_replies_and_changes_nothing() {
     );
 }
 
+/// Three assignments texted without the commas between them are asked about (every comma
+/// shown, in English and Chinese), never stored as one group's text naming the others; the
+/// command as offered sets all three; a group word inside a text stays text.
+#[tokio::test]
+async fn assignments_run_together_are_asked_about_and_a_group_word_in_a_text_is_text() {
+    let w = World::start().await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "GROUP COLLEAGUES ADD 13600136000").await;
+    let before = owner_state(&w, OWNER).await;
+    let r = w
+        .say(
+            OWNER,
+            "STATUS FAMILY free COLLEAGUES in a meeting OTHERS busy",
+        )
+        .await;
+    assert_eq!(
+        r,
+        "3 statuses? Put a comma before \"COLLEAGUES\" and \"OTHERS\": STATUS FAMILY free, \
+         COLLEAGUES in a meeting, OTHERS busy. One text? Put it in quotes."
+    );
+    let r = w.say(OWNER, "状态 家人 空闲 同事 在开会 其他 忙").await;
+    assert_eq!(
+        r,
+        "是3个状态吗？请在“同事”和“其他”前加逗号：状态 家人 空闲，同事 在开会，其他 忙。\
+         如是一句话，请加引号。"
+    );
+    // Nothing was set (only the reply language followed the Chinese keywords).
+    assert_eq!(
+        owner_state(&w, OWNER).await,
+        before.replacen("/en/", "/zh/", 1)
+    );
+    w.settle_and_count(MUM, 0).await;
+    w.settle_and_count(BOSS, 0).await;
+
+    // The command as offered: each group its own status.
+    let r = w
+        .say(
+            OWNER,
+            "STATUS FAMILY free, COLLEAGUES in a meeting, OTHERS busy",
+        )
+        .await;
+    assert!(
+        r.starts_with("Set: FAMILY sees FREE; COLLEAGUES sees "),
+        "{r}"
+    );
+    assert!(w.inbox(MUM, 1).await[0].contains(": FREE."));
+    assert!(w.inbox(BOSS, 1).await[0].contains("in a meeting"));
+    assert!(w
+        .say(STRANGER, "WHO 13800138000")
+        .await
+        .ends_with(": BUSY."));
+
+    // "family" inside a text is the text.
+    let r = w.say(OWNER, "STATUS OTHERS with family").await;
+    assert!(r.starts_with("Set: OTHERS sees "), "{r}");
+    let r = w.say(STRANGER, "WHO 13800138000").await;
+    assert!(r.contains("with family"), "{r}");
+
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// `半天` after a built-in status is half a day: the status ends 12 hours later; after free text
+/// (`等了半天`, "waited ages") it is part of the text and lasts.
+#[tokio::test]
+async fn ban_tian_after_a_built_in_status_is_twelve_hours_and_after_text_is_text() {
+    let w = World::start().await;
+    w.say(OWNER, "分组 家人 加 13900139000").await;
+    let sent = now_ms();
+    let r = w.say(OWNER, "状态 家人 忙半天").await;
+    assert!(r.starts_with("已设置：家人看到“忙碌”至"), "{r}");
+    assert!(w.inbox(MUM, 1).await[0].contains("“忙碌”"));
+    let expires =
+        w.gw.store
+            .read(|c| {
+                c.query_row(
+                    "SELECT expires_at FROM audience WHERE owner = ?1 AND name = 'FAMILY'",
+                    [OWNER],
+                    |r| r.get::<_, Option<i64>>(0),
+                )
+                .map_err(presence_gw::store::StoreError::from)
+            })
+            .await
+            .unwrap()
+            .expect("a timed status");
+    let twelve_hours = 12 * 3600 * 1000;
+    assert!(
+        (sent + twelve_hours - 60_000..=now_ms() + twelve_hours).contains(&expires),
+        "expires {} ms after the command",
+        expires - sent
+    );
+
+    let r = w.say(OWNER, "状态 其他 等了半天").await;
+    assert!(r.starts_with("已设置：其他看到“等了半天”。"), "{r}");
+    let r = w.say(STRANGER, "WHO 13800138000").await;
+    assert!(r.contains("等了半天") && !r.contains(" until "), "{r}");
+
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// A Chinese keyword a character away gets the command meant offered back in Chinese (not
+/// carried out), as an English typo gets it in English.
+#[tokio::test]
+async fn a_chinese_keyword_typo_gets_the_command_offered_in_chinese() {
+    let w = World::start().await;
+    w.say(OWNER, "分组 家人 加 13900139000").await;
+    let before = owner_state(&w, OWNER).await;
+    let r = w.say(OWNER, "状太 家人 忙").await;
+    assert_eq!(r, "“状太”不是命令。你是不是想发：状态 家人 忙");
+    let r = w.say(OWNER, "退定13900139000").await;
+    assert_eq!(r, "“退定”不是命令。你是不是想发：退订13900139000");
+    assert_eq!(
+        owner_state(&w, OWNER).await,
+        before,
+        "nothing was carried out"
+    );
+    w.settle_and_count(MUM, 0).await;
+    // The command as offered works.
+    let r = w.say(OWNER, "状态 家人 忙").await;
+    assert!(r.starts_with("已设置：家人看到“忙碌”"), "{r}");
+
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_timed_status_that_expires_while_the_gateway_is_down_reverts_at_restart() {
     let w = World::start().await;

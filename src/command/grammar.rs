@@ -170,18 +170,20 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
         | Err(nom::Err::Error(GrammarError { fail: Some(e), .. })) => Err(e),
         Err(_) => {
             let first = text.split(' ').next().unwrap_or(text);
-            // A typo of an English keyword is English (the suggestion is all ASCII).
-            // A group verb said first is no typo (`DROP WORK` is not `GROUP WORK`).
-            let near =
-                verb_first(text, first, default_cc).or_else(|| misspelt(text, first, default_cc));
-            let (kind, lang_hint) = match near {
-                Some(fixed) => (ParseErrorKind::Misspelt(fixed), EN),
-                None if text.chars().any(is_cjk) => (ParseErrorKind::UnknownCommand, ZH),
-                None => (ParseErrorKind::UnknownCommand, None),
+            // A group verb said first is no typo (`DROP WORK` is not `GROUP WORK`). A typo's
+            // reply is in the language of the command offered ([`misspelt`]).
+            let near = match verb_first(text, first, default_cc) {
+                Some(fixed) => Some((first, fixed, Lang::En)),
+                None => misspelt(text, default_cc),
+            };
+            let (kind, bad, lang_hint) = match near {
+                Some((typed, fixed, lang)) => (ParseErrorKind::Misspelt(fixed), typed, Some(lang)),
+                None if text.chars().any(is_cjk) => (ParseErrorKind::UnknownCommand, first, ZH),
+                None => (ParseErrorKind::UnknownCommand, first, None),
             };
             Err(ParseError {
                 kind,
-                bad: first.to_owned(),
+                bad: bad.to_owned(),
                 usage: HelpTopic::General,
                 lang_hint,
             })
@@ -189,47 +191,109 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
     }
 }
 
-/// English command keywords a typo may be close to (longest first where one is a prefix).
-const KEYWORDS: &[&str] = &[
-    "HELP",
-    "NAME",
-    "GROUPS",
-    "GROUP",
-    "STATUS",
-    "WHO",
-    "AVATARS",
-    "AVATAR",
-    "PRIVACY",
-    "STOP",
-    "START",
-    "UNSUBSCRIBE",
-    "LANG",
+/// Command keywords a typo may be close to, English and Chinese, and the language of each
+/// (longest first where one is a prefix). One-character keywords (`查`, `?`) are left out: any
+/// character is a typo of them.
+const KEYWORDS: &[(&str, Lang)] = &[
+    ("HELP", Lang::En),
+    ("NAME", Lang::En),
+    ("GROUPS", Lang::En),
+    ("GROUP", Lang::En),
+    ("STATUS", Lang::En),
+    ("WHO", Lang::En),
+    ("AVATARS", Lang::En),
+    ("AVATAR", Lang::En),
+    ("PRIVACY", Lang::En),
+    ("STOP", Lang::En),
+    ("START", Lang::En),
+    ("UNSUBSCRIBE", Lang::En),
+    ("LANG", Lang::En),
+    ("帮助", Lang::Zh),
+    ("名字", Lang::Zh),
+    ("分组", Lang::Zh),
+    ("状态", Lang::Zh),
+    ("查询", Lang::Zh),
+    ("头像库", Lang::Zh),
+    ("头像", Lang::Zh),
+    ("隐私", Lang::Zh),
+    ("退订", Lang::Zh),
+    ("订阅", Lang::Zh),
+    ("语言", Lang::Zh),
 ];
 
-/// `text` with its first word (`first`, no command) replaced by the nearest English keyword, if
-/// that is a typo away (one edit for keywords of up to four letters, two for longer ones; a
-/// swap of neighbours counts as one) and the result is a complete, valid, ASCII command: what
-/// to offer back ("Did you mean: ..."). Only offered, never carried out.
-fn misspelt(text: &str, first: &str, default_cc: &str) -> Option<String> {
-    if first.len() < 3 || !first.chars().all(|c| c.is_ascii_alphabetic()) {
-        return None;
+/// How far `typed` is from the command word `word` when it is a typo of it: one edit for
+/// words of up to four characters, two for longer ones (a swap of neighbours counts as one;
+/// English case-insensitively), or an English word with up to two letters run on (`WHOIS`).
+/// `None` when it is no typo of `word` (or is `word`).
+fn typo_of(typed: &str, word: &str) -> Option<usize> {
+    let typed = typed.to_ascii_uppercase();
+    let distance = strsim::osa_distance(&typed, word);
+    let most = if word.chars().count() <= 4 { 1 } else { 2 };
+    // `WHOIS` is `WHO` and two letters more: a keyword said with a word run on.
+    let run_on = word.is_ascii() && typed.starts_with(word) && typed.len() <= word.len() + 2;
+    (distance > 0 && (distance <= most || run_on)).then_some(distance)
+}
+
+/// The beginnings of `text` that may be a typo of the keyword `keyword`: for an English one,
+/// the first word when it is three letters or more; for a Chinese one, the first one, two or
+/// three characters (the keyword less one, as long, one more), CJK only, where a word may end:
+/// before a space, the end, something not CJK (`查旬13800138000`) or a Chinese target
+/// (`状太家人忙`), since a Chinese keyword needs no space after it.
+fn typed_keyword<'t>(text: &'t str, keyword: &str) -> Vec<&'t str> {
+    if keyword.is_ascii() {
+        let first = text.split(' ').next().unwrap_or(text);
+        let word = first.len() >= 3 && first.bytes().all(|b| b.is_ascii_alphabetic());
+        return if word { vec![first] } else { Vec::new() };
     }
-    let word = first.to_ascii_uppercase();
-    let mut near: Vec<(usize, &str)> = KEYWORDS
+    let n = keyword.chars().count();
+    let ends_word = |rest: &str| {
+        let targets = ["全部", "所有", "其他", "其它"]
+            .into_iter()
+            .chain(BuiltinGroup::ALL.iter().map(|g| g.zh()));
+        rest.chars().next().is_none_or(|c| !is_cjk(c))
+            || targets.into_iter().any(|t| rest.starts_with(t))
+    };
+    (n.saturating_sub(1).max(1)..=n + 1)
+        .filter_map(|len| {
+            let end = text.char_indices().nth(len).map_or(text.len(), |(p, _)| p);
+            let typed = &text[..end];
+            (typed.chars().count() == len && typed.chars().all(is_cjk) && ends_word(&text[end..]))
+                .then_some(typed)
+        })
+        .collect()
+}
+
+/// `text` (no command) with its beginning replaced by the nearest command keyword, English or
+/// Chinese, when that beginning is a typo of it ([`typo_of`], [`typed_keyword`]) and the
+/// result is a complete, valid command short enough to quote back: the beginning as typed,
+/// the command, and the language to reply in, to offer back ("Did you mean: ..."). Only
+/// offered, never carried out. The reply is English for an English command that is all ASCII
+/// (it stays one GSM-7 SMS), Chinese for a Chinese keyword and for an English one with Chinese
+/// in it (`ＳＴＡＵＴＳ 家人 忙`, typed in full-width letters, offers `STATUS 家人 忙`).
+fn misspelt<'t>(text: &'t str, default_cc: &str) -> Option<(&'t str, String, Lang)> {
+    let mut near: Vec<(usize, &str, &str, Lang)> = KEYWORDS
         .iter()
-        .map(|k| (strsim::osa_distance(&word, k), *k))
-        .filter(|&(d, k)| {
-            // `WHOIS` is `WHO` and two letters more: a keyword said with a word run on.
-            let run_on = word.starts_with(k) && word.len() <= k.len() + 2;
-            d > 0 && (d <= if k.len() <= 4 { 1 } else { 2 } || run_on)
+        .flat_map(|&(keyword, lang)| {
+            typed_keyword(text, keyword)
+                .into_iter()
+                .filter_map(move |typed| typo_of(typed, keyword).map(|d| (d, typed, keyword, lang)))
         })
         .collect();
-    near.sort_by_key(|&(d, _)| d);
-    near.into_iter().find_map(|(_, keyword)| {
-        let fixed = format!("{keyword}{}", &text[first.len()..]);
+    near.sort_by_key(|&(d, ..)| d);
+    near.into_iter().find_map(|(_, typed, keyword, lang)| {
+        let fixed = format!("{keyword}{}", &text[typed.len()..]);
         let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
-        // ASCII only: an English reply quoting it stays one GSM-7 SMS.
-        (complete && fixed.is_ascii() && fixed.len() <= MAX_SUGGESTION_CHARS).then_some(fixed)
+        let lang = match lang {
+            Lang::En if fixed.is_ascii() => Some(Lang::En),
+            Lang::En if fixed.chars().any(is_cjk) => Some(Lang::Zh),
+            Lang::En => None,
+            Lang::Zh => Some(Lang::Zh),
+        };
+        let fits = fixed.chars().count() <= MAX_SUGGESTION_CHARS;
+        match lang {
+            Some(lang) if complete && fits => Some((typed, fixed, lang)),
+            _ => None,
+        }
     })
 }
 
@@ -679,11 +743,12 @@ fn separators(input: &str) -> PResult<'_, &str> {
 /// keyword; and the doubts about them for the service to settle ([`Doubt`]).
 ///
 /// Two slips are caught here rather than read the wrong way (`lang` is the reply's):
-/// - a comma left out between assignments: free text that reads as a status and then a whole
-///   assignment (`BUSY UNTIL 5PM COLLEAGUES MEETING`, see [`missing_comma`]). The words
-///   could be meant as one text, so it is not taken as two assignments: the reply offers
-///   the comma, or quotes. Refused here when the second target is built in, a doubt when it
-///   is a user group (there is nothing to doubt if the subscriber has no such group);
+/// - a comma left out between assignments: free text that reads as a status and then whole
+///   assignments (`BUSY UNTIL 5PM COLLEAGUES MEETING`, `free COLLEAGUES in a meeting OTHERS
+///   busy`, see [`missing_commas`]). The words could be meant as one text, so they are not
+///   taken as several assignments: the reply offers the commas, or quotes. Refused here when
+///   every target after the first is built in, a doubt when one is a user group (there is
+///   nothing to doubt if the subscriber has no such group);
 /// - a comma inside free text (`At lunch, back soon`): after an unquoted free text without
 ///   expiry, what follows the comma is more text when it is no assignment (`back`, `2 mins`:
 ///   refused here), or a doubt when it names a user group and a free text (`back soon`:
@@ -748,15 +813,17 @@ fn assignments<'a>(
         let typed = full[at(status)..end].trim_end();
         let unquoted_text =
             !status.starts_with('"') && matches!(a.status, StatusChange::Set(StatusText::Free(_)));
-        let comma = unquoted_text
-            .then(|| missing_comma(typed, segment_text(rest)))
-            .flatten();
-        if comma.is_none() && unquoted_text && a.expiry.is_none() {
+        let commas = if unquoted_text {
+            missing_commas(typed, segment_text(rest))
+        } else {
+            Vec::new()
+        };
+        if commas.is_empty() && unquoted_text && a.expiry.is_none() {
             if let Some(bad) = near_expiry(typed) {
                 return fail(rest, ParseErrorKind::BadExpiry, bad, HelpTopic::Status);
             }
         }
-        if let (None, StatusChange::Set(StatusText::Free(text))) = (&comma, &a.status) {
+        if let (true, StatusChange::Set(StatusText::Free(text))) = (commas.is_empty(), &a.status) {
             let status_at = at(status);
             if !status.starts_with('"') {
                 if let Some((word, fixed)) = status_typo(full, status_at, text.as_str(), a.expiry) {
@@ -783,20 +850,36 @@ fn assignments<'a>(
                 }
             }
         }
-        if let Some((target, offset)) = comma {
-            let w = at(status) + offset;
+        for chain in &commas {
             let comma = if lang == ZH { "，" } else { ", " };
-            let fixed = format!("{}{comma}{}", full[..w].trim_end(), &full[w..]);
+            let mut fixed = String::new();
+            let mut from = 0;
+            let mut words = Vec::new();
+            for (_, offset) in chain {
+                let w = at(status) + offset;
+                fixed.push_str(full[from..w].trim_end());
+                fixed.push_str(comma);
+                words.push(target_token(&full[w..]).map_or("", |(_, t)| t).to_owned());
+                from = w;
+            }
+            fixed.push_str(&full[from..]);
             let fixed = (fixed.chars().count() <= MAX_SUGGESTION_CHARS).then_some(fixed);
-            let word = target_token(&full[w..]).map_or("", |(_, t)| t);
-            let kind = ParseErrorKind::MissingComma { fixed };
-            match target {
-                Target::Group(group @ GroupName::User(_)) => doubts.push(Doubt {
+            let (word, also_before) = words.split_first().expect("a reading has a cut");
+            let kind = ParseErrorKind::MissingComma {
+                fixed,
+                also_before: also_before.to_vec(),
+            };
+            let user = chain.iter().find_map(|(target, _)| match target {
+                Target::Group(group @ GroupName::User(_)) => Some(group.clone()),
+                _ => None,
+            });
+            match user {
+                Some(group) => doubts.push(Doubt {
                     group,
                     if_exists: true,
                     error: error(kind, word),
                 }),
-                _ => return fail(rest, kind, word, HelpTopic::Status),
+                None => return fail(rest, kind, word, HelpTopic::Status),
             }
         }
         match (&a.target, text_start) {
@@ -1073,37 +1156,240 @@ fn more_text(segment: &str, kind: &ParseErrorKind) -> bool {
         )
 }
 
-/// The target of the next assignment in `text`, an unquoted free-text status as typed (with
-/// its expiry) of the assignment of segment `segment`, and where in `text` it starts, when
-/// `text` reads as a status with an end (a built-in one, or any with an expiry) and then a
-/// whole assignment with a built-in status, the comma between them left out (`BUSY UNTIL 5PM
-/// COLLEAGUES MEETING`, `FREE COLLEAGUES MEETING`, `忙到5点 同事 开会`). Free text that goes
-/// on differently (`Busy all day`, `Free after lunch`) is no such pair.
-fn missing_comma(text: &str, segment: &str) -> Option<(Target, usize)> {
-    let target = target_token(segment).map_or("", |(_, t)| t);
-    text.char_indices()
-        .filter(|&(_, c)| c == ' ')
-        .find_map(|(p, _)| {
-            let (first, second) = (&text[..p], &text[p + 1..]);
-            let ended = match status_and_expiry(first, target) {
-                Ok(("", (change, expiry))) => {
-                    expiry.is_some() || !matches!(change, StatusChange::Set(StatusText::Free(_)))
-                }
-                _ => false,
-            };
-            if !ended {
-                return None;
-            }
-            match assignment(second) {
-                Ok((rest, next))
-                    if rest.trim().is_empty()
-                        && !matches!(next.status, StatusChange::Set(StatusText::Free(_))) =>
-                {
-                    Some((next.target, p + 1))
-                }
-                _ => None,
-            }
+/// Words after which a phrase goes on into the next word (`In a family meeting`, `Busy with
+/// family stuff`, `和家人`): a target word right after one is part of the text, never the
+/// start of an assignment whose comma was left out ([`missing_commas`]).
+const RUNS_ON: &[&str] = &[
+    "A", "AN", "THE", "MY", "OUR", "YOUR", "HIS", "HER", "THEIR", "IN", "AT", "ON", "WITH", "OF",
+    "TO", "FOR", "FROM", "AND", "OR", "BY", "的", "和", "跟", "与", "在",
+];
+
+/// Whether `piece` ends in a word of [`RUNS_ON`] (a Chinese one may end a longer word: `我和`).
+fn runs_on(piece: &str) -> bool {
+    let last = piece.rsplit(' ').next().unwrap_or(piece);
+    RUNS_ON.iter().any(|w| {
+        if w.is_ascii() {
+            last.eq_ignore_ascii_case(w)
+        } else {
+            last.ends_with(w)
+        }
+    })
+}
+
+/// The target a word at the start of `input` names when it starts an assignment there (as
+/// [`assignment_and_status`] reads it: `FAMILY busy`, `FAMILY: busy`, `同事开会`), if
+/// something follows it.
+fn target_at(input: &str) -> Option<Target> {
+    let (rest, token) = target_token(input).ok()?;
+    if rest.starts_with([' ', ':']) {
+        let after = rest[1..].trim_start_matches(' ');
+        (!after.is_empty() && !after.starts_with(is_sep))
+            .then(|| Target::try_from(token).ok())
+            .flatten()
+    } else {
+        glued_target(token).map(|(t, _)| t)
+    }
+}
+
+/// Whether `text` starts with a built-in status word or CLEAR (ASCII case-insensitive).
+fn starts_with_status_word(text: &str) -> bool {
+    StatusCode::ALL
+        .iter()
+        .flat_map(|c| c.words().iter())
+        .chain(["CLEAR", "清除"].iter())
+        .any(|w| {
+            text.get(..w.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(w))
         })
+}
+
+/// How a part of a free text between two target words reads as a status: whether it has an
+/// end of its own (a built-in status or CLEAR, or any status with an expiry) and whether it is
+/// a built-in status (or CLEAR, with or without an expiry).
+#[derive(Debug, Clone, Copy)]
+struct Ends {
+    ended: bool,
+    builtin: bool,
+}
+
+/// The search of [`missing_commas`]: the free text, the target word of its assignment, the
+/// words in it that name a target (where they start, and what), and the parts between them
+/// read so far.
+struct Cuts<'t> {
+    text: &'t str,
+    target: &'t str,
+    cuts: Vec<(usize, Target)>,
+    read: std::collections::HashMap<(Option<usize>, Option<usize>), Option<Ends>>,
+}
+
+impl Cuts<'_> {
+    /// The part from cut `from` (the start of the text when `None`) to cut `to` (the end when
+    /// `None`), as typed.
+    fn part(&self, from: Option<usize>, to: Option<usize>) -> &str {
+        let start = from.map_or(0, |i| self.cuts[i].0);
+        let end = to.map_or(self.text.len(), |i| self.cuts[i].0);
+        self.text[start..end].trim_end()
+    }
+
+    /// How the part from `from` to `to` reads ([`Ends`]), or `None` when it is no status (an
+    /// assignment, from a cut on).
+    fn ends(&mut self, from: Option<usize>, to: Option<usize>) -> Option<Ends> {
+        if let Some(known) = self.read.get(&(from, to)) {
+            return *known;
+        }
+        let part = self.part(from, to);
+        let read = match from {
+            None => status_and_expiry(part, self.target).ok(),
+            Some(_) => assignment(part)
+                .ok()
+                .map(|(r, a)| (r, (a.status, a.expiry))),
+        };
+        let ends = match read {
+            Some((rest, (change, expiry))) if rest.trim().is_empty() => {
+                let builtin = !matches!(change, StatusChange::Set(StatusText::Free(_)));
+                Some(Ends {
+                    ended: builtin || expiry.is_some(),
+                    builtin,
+                })
+            }
+            _ => None,
+        };
+        self.read.insert((from, to), ends);
+        ends
+    }
+
+    /// Whether the part from cut `from` to `to` may be a built-in status (its status starts
+    /// with a built-in status word or CLEAR), checked before it is read: most parts are not.
+    fn may_be_builtin(&self, from: usize, to: Option<usize>) -> bool {
+        let part = self.part(Some(from), to);
+        let status = match target_token(part) {
+            Ok((rest, _)) if rest.starts_with([' ', ':']) => rest[1..].trim_start_matches(' '),
+            Ok((_, token)) => glued_target(token).map_or("", |(_, len)| &part[len..]),
+            Err(_) => "",
+        };
+        starts_with_status_word(status)
+    }
+
+    /// Whether a cut's target is ALL (`ALL`, `全部`, ...): the word is common in text (`Busy
+    /// all day`), so it starts an assignment only before a built-in status.
+    fn all(&self, cut: usize) -> bool {
+        self.cuts[cut].1 == Target::All
+    }
+
+    /// Whether a cut's target is a user group.
+    fn user(&self, cut: usize) -> bool {
+        matches!(self.cuts[cut].1, Target::Group(GroupName::User(_)))
+    }
+
+    /// Every chain of cuts that goes on from `chain` into `found`; `left`: the part before
+    /// its last cut has an end of its own.
+    fn walk(&mut self, chain: &mut Vec<usize>, left: bool, found: &mut Vec<Vec<usize>>) {
+        let last = *chain.last().expect("a chain has a cut");
+        let users = chain.iter().filter(|&&c| self.user(c)).count();
+        // The end of the text, then each later cut.
+        let by_left = left && !self.all(last);
+        for next in std::iter::once(None).chain((last + 1..self.cuts.len()).map(Some)) {
+            if next.is_some_and(|cut| self.user(cut) && users > 0)
+                || !(by_left || self.may_be_builtin(last, next))
+            {
+                continue;
+            }
+            let Some(part) = self.ends(Some(last), next) else {
+                continue;
+            };
+            if !(by_left || part.builtin) {
+                continue;
+            }
+            let Some(cut) = next else {
+                // A single cut needs both: `FREE COLLEAGUES MEETING`, not `Busy family
+                // dinner` nor `In a family meeting`.
+                let both = chain.len() > 1 || (left && part.builtin);
+                if both {
+                    found.push(chain.clone());
+                }
+                continue;
+            };
+            if runs_on(self.part(Some(last), next)) {
+                continue;
+            }
+            chain.push(cut);
+            self.walk(chain, part.ended, found);
+            chain.pop();
+        }
+    }
+}
+
+/// The targets of the assignments that run on in `text` (an unquoted free-text status as
+/// typed, with its expiry, of the assignment of segment `segment`), the commas between them
+/// left out, and where in `text` each starts: the most likely reading, built-in targets
+/// only, first, then for each user group word the best reading with it (a doubt: it holds
+/// only if the subscriber has that group). Empty when `text` is one text.
+///
+/// `text` is cut before words that name a target (`FAMILY`, `同事`, `OTHERS`, a user group),
+/// and every cut needs a status with an end of its own before it (`FREE`, `BUSY UNTIL 5PM`,
+/// `At the gym FOR 1H`) or a built-in status after it (`OTHERS BUSY`). One cut needs both
+/// (`BUSY UNTIL 5PM COLLEAGUES MEETING`, `FREE COLLEAGUES MEETING`, `忙到5点 同事 开会`); two
+/// or more need one each (`free COLLEAGUES in a meeting OTHERS busy`). A target word never
+/// starts an assignment right after a word a phrase goes on from (`In a family meeting`,
+/// [`RUNS_ON`]), and ALL only before a built-in status (`Busy all day`). Text that goes on
+/// differently (`Busy all day`, `Free after lunch`, `Dinner with family tonight`) is one text.
+/// The reading with the most cuts is taken.
+fn missing_commas(text: &str, segment: &str) -> Vec<Vec<(Target, usize)>> {
+    let target = target_token(segment).map_or("", |(_, t)| t);
+    let cuts: Vec<(usize, Target)> = text
+        .match_indices(' ')
+        .filter_map(|(p, _)| target_at(&text[p + 1..]).map(|t| (p + 1, t)))
+        .collect();
+    let mut search = Cuts {
+        text,
+        target,
+        cuts,
+        read: std::collections::HashMap::new(),
+    };
+    // Every reading needs a part with an end of its own (a built-in status, or an expiry) or
+    // a built-in status after a target word: without one, nothing is read part by part.
+    let builtin_after = (0..search.cuts.len()).any(|c| search.may_be_builtin(c, None));
+    let expiry = many_till(anychar, peek(spaced_strict_expiry))
+        .parse(text)
+        .is_ok();
+    if !(starts_with_status_word(text) || builtin_after || expiry) {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    for first in 0..search.cuts.len() {
+        let Some(before) = search.ends(None, Some(first)) else {
+            continue;
+        };
+        if runs_on(search.part(None, Some(first))) {
+            continue;
+        }
+        search.walk(&mut vec![first], before.ended, &mut found);
+    }
+    // Most cuts first (then the earliest), built-in targets only before any user group.
+    found.sort_by_key(|chain| {
+        let users = chain.iter().any(|&c| search.user(c));
+        (users, std::cmp::Reverse(chain.len()), chain.clone())
+    });
+    let mut readings: Vec<Vec<usize>> = Vec::new();
+    for chain in found {
+        let user = chain.iter().find(|&&c| search.user(c));
+        let taken = readings.iter().any(|r| {
+            let other = r.iter().find(|&&c| search.user(c));
+            match (user, other) {
+                (None, _) => true,
+                (Some(u), Some(o)) => search.cuts[*u].1 == search.cuts[*o].1,
+                (Some(_), None) => false,
+            }
+        });
+        if !taken {
+            readings.push(chain);
+        }
+    }
+    readings
+        .into_iter()
+        .map(|chain| chain.iter().map(|&c| search.cuts[c].clone()).collect())
+        .map(|chain: Vec<(usize, Target)>| chain.into_iter().map(|(p, t)| (t, p)).collect())
+        .collect()
 }
 
 /// The segment of `input` up to the next separator, for quoting in errors.
@@ -2108,8 +2394,9 @@ fn zh_hour_word(input: &str) -> PResult<'_, &str> {
 }
 
 /// One part of a Chinese duration: `2小时`, `两个小时`, `1.5小时`, `半小时`, `一个半小时`,
-/// `1小时半`, `一天`, `一天半`, `一刻钟` (15 minutes), `二十分钟`, and `30分` when
-/// `short_minutes`.
+/// `1小时半`, `一天`, `一天半`, `一刻钟` (15 minutes), `二十分钟`, and when `short_minutes`
+/// (after a built-in status) `30分` and `半天` (half a day, 12 hours, as `0.5天`: after free
+/// text `等了半天` is "waited a long while", no duration).
 fn zh_duration_part(input: &str, short_minutes: bool) -> PResult<'_, (Amount, DurationUnit)> {
     let half = Amount {
         whole: 0,
@@ -2120,6 +2407,13 @@ fn zh_duration_part(input: &str, short_minutes: bool) -> PResult<'_, (Amount, Du
         |i| {
             let (i, _) = (tag("半"), zh_hour_word).parse(i)?;
             Ok((i, (half, DurationUnit::Hours)))
+        },
+        |i| {
+            if !short_minutes {
+                return no(i);
+            }
+            let (i, _) = tag("半天").parse(i)?;
+            Ok((i, (half, DurationUnit::Days)))
         },
         |i| {
             let (i, n) = zh_amount(i)?;
@@ -2872,7 +3166,8 @@ mod tests {
             assert_eq!(
                 err.kind,
                 ParseErrorKind::MissingComma {
-                    fixed: Some(fixed.into())
+                    fixed: Some(fixed.into()),
+                    also_before: Vec::new(),
                 },
                 "{text}"
             );
@@ -2894,6 +3189,7 @@ mod tests {
     fn a_comma_left_out_before_a_user_group_is_a_doubt_and_free_text_stays_text() {
         let comma = |fixed: &str| ParseErrorKind::MissingComma {
             fixed: Some(fixed.into()),
+            also_before: Vec::new(),
         };
         assert_eq!(
             doubts("STATUS FAMILY BUSY WORK MEETING"),
@@ -2921,6 +3217,108 @@ mod tests {
             one_assignment("STATUS FAMILY \"BUSY COLLEAGUES MEETING\""),
             (free("BUSY COLLEAGUES MEETING"), None)
         );
+    }
+
+    #[test]
+    fn three_assignments_run_together_are_refused_with_every_comma_shown() {
+        for (text, word, also, fixed) in [
+            // From the finding: FAMILY would have seen the text "free COLLEAGUES in a ...".
+            (
+                "STATUS FAMILY free COLLEAGUES in a meeting OTHERS busy",
+                "COLLEAGUES",
+                &["OTHERS"][..],
+                Some("STATUS FAMILY free, COLLEAGUES in a meeting, OTHERS busy"),
+            ),
+            (
+                "STATUS FAMILY BUSY UNTIL 5PM COLLEAGUES Lunch FRIENDS FREE",
+                "COLLEAGUES",
+                &["FRIENDS"][..],
+                Some("STATUS FAMILY BUSY UNTIL 5PM, COLLEAGUES Lunch, FRIENDS FREE"),
+            ),
+            (
+                "STATUS ALL FREE FAMILY BUSY FRIENDS OFF",
+                "FAMILY",
+                &["FRIENDS"][..],
+                Some("STATUS ALL FREE, FAMILY BUSY, FRIENDS OFF"),
+            ),
+            (
+                "STATUS ALL FREE FAMILY BUSY FRIENDS OFF OTHERS DND",
+                "FAMILY",
+                &["FRIENDS", "OTHERS"][..],
+                Some("STATUS ALL FREE, FAMILY BUSY, FRIENDS OFF, OTHERS DND"),
+            ),
+            (
+                "状态 家人 空闲 同事 在开会 其他 忙",
+                "同事",
+                &["其他"][..],
+                Some("状态 家人 空闲，同事 在开会，其他 忙"),
+            ),
+            // Too long to quote back: the words alone.
+            (
+                "STATUS FAMILY free COLLEAGUES in a long meeting today OTHERS busy",
+                "COLLEAGUES",
+                &["OTHERS"][..],
+                None,
+            ),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(
+                err.kind,
+                ParseErrorKind::MissingComma {
+                    fixed: fixed.map(str::to_string),
+                    also_before: also.iter().map(|w| w.to_string()).collect(),
+                },
+                "{text}"
+            );
+            assert_eq!(err.bad, word, "{text}");
+            assert_eq!(err.usage, HelpTopic::Status);
+        }
+        // The commas put in, they are three assignments.
+        match parse_normalized(
+            "STATUS FAMILY free, COLLEAGUES in a meeting, OTHERS busy",
+            "86",
+        ) {
+            Ok(Parsed {
+                command: Command::StatusSet(list),
+                doubts,
+                ..
+            }) => assert!(list.len() == 3 && doubts.is_empty(), "{list:?}"),
+            other => panic!("{other:?}"),
+        }
+        // A group of the subscriber's own among them: asked about only if they have it.
+        assert_eq!(
+            doubts("STATUS FAMILY free WORK in a meeting OTHERS busy"),
+            [(
+                "WORK".to_string(),
+                true,
+                ParseErrorKind::MissingComma {
+                    fixed: Some("STATUS FAMILY free, WORK in a meeting, OTHERS busy".into()),
+                    also_before: vec!["OTHERS".into()],
+                },
+                "WORK".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_group_word_inside_a_text_that_reads_as_one_stays_text() {
+        // Nothing after the group word, or a phrase that goes on through it: one text.
+        for text in [
+            "STATUS OTHERS with family",
+            "STATUS OTHERS Dinner with family tonight",
+            "STATUS COLLEAGUES In a family meeting",
+            "STATUS COLLEAGUES Weekly family meeting",
+            "STATUS FRIENDS Busy family dinner tonight",
+            "STATUS FAMILY Free after the colleagues meeting",
+            "STATUS FAMILY Out with friends all day",
+            "STATUS FAMILY Busy all day all night",
+            "STATUS FRIENDS free family time others welcome",
+            "状态 其他 陪 家人 开会",
+        ] {
+            let body = text.splitn(3, ' ').nth(2).unwrap();
+            assert_eq!(one_assignment(text), (free(body), None), "{text}");
+            assert_eq!(doubts(text), [], "{text}");
+        }
     }
 
     #[test]
@@ -3236,16 +3634,22 @@ mod tests {
                 minutes(90),
             ),
             ("状态 家人 在健身房 二十分钟", free("在健身房"), minutes(20)),
+            // Half a day after a built-in status: 12 hours, as `0.5天`.
+            ("状态 家人 忙半天", builtin(Busy), minutes(720)),
+            ("状态 同事 开会 半天", builtin(Meeting), minutes(720)),
+            ("状态 家人 开车半天后", builtin(Driving), minutes(720)),
+            ("状态 家人 忙 0.5天", builtin(Busy), minutes(720)),
         ] {
             assert_eq!(one_assignment(text), (change, expiry), "{text}");
         }
-        // After free text the short `分` is a score as before, in numerals too; `半天` (half a
-        // day or "a long while") is no duration.
+        // After free text the short `分` is a score as before, in numerals too; `半天` ("a long
+        // while": `忙了半天`, busy for ages) is no duration.
         for text in [
             "状态 家人 考了九十分",
             "状态 家人 考了90分",
-            "状态 家人 忙半天",
+            "状态 家人 忙了半天",
             "状态 家人 等了半天",
+            "状态 家人 等了 半天",
         ] {
             let body = text.split(' ').skip(2).collect::<Vec<_>>().join(" ");
             assert_eq!(one_assignment(text), (free(&body), None), "{text}");
@@ -3837,6 +4241,52 @@ mod tests {
         assert_eq!(err.kind, ParseErrorKind::UnknownOption);
         let err = parse_normalized("GROUP FAMILY HELLO 13900139000", "86").unwrap_err();
         assert_eq!(err.kind, ParseErrorKind::UnknownOption);
+    }
+
+    #[test]
+    fn a_chinese_keyword_a_character_away_gets_the_command_meant_in_chinese() {
+        for (text, bad, fixed) in [
+            // One character wrong (a homophone from the input method), missing, or doubled.
+            ("状太 家人 忙", "状太", "状态 家人 忙"),
+            ("壮态 家人 开会", "壮态", "状态 家人 开会"),
+            ("状 家人 忙", "状", "状态 家人 忙"),
+            ("帮住", "帮住", "帮助"),
+            ("帮帮助", "帮帮助", "帮助"),
+            (
+                "分足 家人 加 13900139000",
+                "分足",
+                "分组 家人 加 13900139000",
+            ),
+            ("退定 13800138000", "退定", "退订 13800138000"),
+            ("头象 3", "头象", "头像 3"),
+            ("隐似 联系人", "隐似", "隐私 联系人"),
+            ("语音 中文", "语音", "语言 中文"),
+            // Glued, as Chinese keywords may be, before a number or a Chinese target.
+            ("状太家人忙", "状太", "状态家人忙"),
+            ("定阅全部", "定阅", "订阅全部"),
+            ("退定13800138000", "退定", "退订13800138000"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::Misspelt(fixed.into()), "{text}");
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.lang_hint, ZH, "{text}");
+        }
+        // An English keyword typed wrong in full-width letters (folded to ASCII) around
+        // Chinese: offered, and the reply is in Chinese.
+        let err =
+            parse_normalized(&normalize::normalize("ＳＴＡＵＴＳ 家人 忙"), "86").unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::Misspelt("STATUS 家人 忙".into()));
+        assert_eq!(err.lang_hint, ZH);
+        // English stays English.
+        let err = parse_normalized("STAUTS FAMILY FREE", "86").unwrap_err();
+        assert_eq!(err.lang_hint, EN);
+        // Words a character from a keyword with no complete command, glued to more Chinese
+        // (no word ends there), or nothing near: the short help, as before.
+        for text in ["你好", "名片", "分享一下照片", "头发长了", "状况很好啊"] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::UnknownCommand, "{text}");
+            assert_eq!(err.lang_hint, ZH, "{text}");
+        }
     }
 
     #[test]

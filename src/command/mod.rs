@@ -189,13 +189,17 @@ pub enum ParseErrorKind {
     /// Text left over after a complete command.
     #[error("unexpected text after the command")]
     UnexpectedText,
-    /// Two STATUS assignments without the comma between them (`STATUS FAMILY BUSY COLLEAGUES
-    /// MEETING`); `bad` is the target word the comma goes before. Could also be one free
-    /// text, so the reply offers both: the comma, or quotes.
-    #[error("a comma missing between two assignments; did you mean {fixed:?}")]
+    /// Two or more STATUS assignments without the commas between them (`STATUS FAMILY BUSY
+    /// COLLEAGUES MEETING`, `STATUS FAMILY free COLLEAGUES in a meeting OTHERS busy`); `bad`
+    /// is the target word the first comma goes before. Could also be one free text, so the
+    /// reply offers both: the commas, or quotes.
+    #[error("a comma missing between assignments; did you mean {fixed:?}")]
     MissingComma {
-        /// The command with the comma put in, if short enough to quote back.
+        /// The command with the commas put in, if short enough to quote back.
         fixed: Option<String>,
+        /// The target words after `bad` that a comma goes before too, in order (empty for
+        /// two assignments).
+        also_before: Vec<String>,
     },
     /// A built-in status, an expiry keyword and then a number that is no expiry (`STATUS
     /// FAMILY BUSY UNTIL 5 30`, `BUSY FOR 5X`): an expiry gone wrong rather than a text; `bad`

@@ -483,8 +483,11 @@ fn invalid(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lang) -> St
         (ParseErrorKind::NearMiss { fixed }, Lang::Zh) => format!("你是不是想发：{fixed}"),
         // Without the corrected command (it names a group in Chinese in an English reply, or
         // is long): what to do, in words.
-        (ParseErrorKind::MissingComma { .. }, _) => invalid_in_full(
-            &ParseErrorKind::MissingComma { fixed: None },
+        (ParseErrorKind::MissingComma { also_before, .. }, _) => invalid_in_full(
+            &ParseErrorKind::MissingComma {
+                fixed: None,
+                also_before: also_before.clone(),
+            },
             bad,
             topic,
             lang,
@@ -742,17 +745,69 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
         }
         (ParseErrorKind::UnexpectedText, Lang::Zh) => zh(format!("结尾的“{bad}”无法识别。")),
         // Two statuses or one text: both ways out, no usage line (no room for it).
-        (ParseErrorKind::MissingComma { fixed: Some(f) }, Lang::En) => {
+        (
+            ParseErrorKind::MissingComma {
+                fixed: Some(f),
+                also_before,
+            },
+            Lang::En,
+        ) if also_before.is_empty() => {
             format!("Two statuses? Put a comma before \"{bad}\": {f}. One text? Put it in quotes.")
         }
-        (ParseErrorKind::MissingComma { fixed: None }, Lang::En) => {
+        (
+            ParseErrorKind::MissingComma {
+                fixed: None,
+                also_before,
+            },
+            Lang::En,
+        ) if also_before.is_empty() => {
             format!("Two statuses? Put a comma before \"{bad}\". One text? Put it in quotes.")
         }
-        (ParseErrorKind::MissingComma { fixed: Some(f) }, Lang::Zh) => {
+        (
+            ParseErrorKind::MissingComma {
+                fixed: Some(f),
+                also_before,
+            },
+            Lang::Zh,
+        ) if also_before.is_empty() => {
             format!("是两个状态吗？请在“{bad}”前加逗号：{f}。如是一句话，请加引号。")
         }
-        (ParseErrorKind::MissingComma { fixed: None }, Lang::Zh) => {
+        (
+            ParseErrorKind::MissingComma {
+                fixed: None,
+                also_before,
+            },
+            Lang::Zh,
+        ) if also_before.is_empty() => {
             format!("是两个状态吗？请在“{bad}”前加逗号。如是一句话，请加引号。")
+        }
+        // Three or more run together (`free COLLEAGUES in a meeting OTHERS busy`): a comma
+        // before each of the later targets.
+        (ParseErrorKind::MissingComma { fixed, also_before }, Lang::En) => {
+            let mut words: Vec<String> = std::iter::once(bad)
+                .chain(also_before.iter().map(String::as_str))
+                .map(|w| format!("\"{w}\""))
+                .collect();
+            let last = words.pop().unwrap_or_default();
+            let fixed = fixed.as_ref().map_or(String::new(), |f| format!(": {f}"));
+            format!(
+                "{} statuses? Put a comma before {} and {last}{fixed}. One text? Put it in quotes.",
+                also_before.len() + 2,
+                words.join(", "),
+            )
+        }
+        (ParseErrorKind::MissingComma { fixed, also_before }, Lang::Zh) => {
+            let mut words: Vec<String> = std::iter::once(bad)
+                .chain(also_before.iter().map(String::as_str))
+                .map(|w| format!("“{w}”"))
+                .collect();
+            let last = words.pop().unwrap_or_default();
+            let fixed = fixed.as_ref().map_or(String::new(), |f| format!("：{f}"));
+            format!(
+                "是{}个状态吗？请在{}和{last}前加逗号{fixed}。如是一句话，请加引号。",
+                also_before.len() + 2,
+                words.join("、"),
+            )
         }
         // A near miss inside a command: the command as meant; for a status, quotes for a text.
         (ParseErrorKind::NearMiss { fixed }, Lang::En) if topic == HelpTopic::Status => {
@@ -1737,8 +1792,22 @@ mod tests {
         ];
         let longest = || Some("S".repeat(crate::command::MAX_SUGGESTION_CHARS));
         let kinds = kinds.into_iter().chain([
-            ParseErrorKind::MissingComma { fixed: longest() },
-            ParseErrorKind::MissingComma { fixed: None },
+            ParseErrorKind::MissingComma {
+                fixed: longest(),
+                also_before: Vec::new(),
+            },
+            ParseErrorKind::MissingComma {
+                fixed: None,
+                also_before: Vec::new(),
+            },
+            ParseErrorKind::MissingComma {
+                fixed: longest(),
+                also_before: vec!["y".repeat(16), "y".repeat(16)],
+            },
+            ParseErrorKind::MissingComma {
+                fixed: None,
+                also_before: vec!["y".repeat(16), "y".repeat(16)],
+            },
             ParseErrorKind::CommaInText { fixed: longest() },
             ParseErrorKind::CommaInText { fixed: None },
             ParseErrorKind::NearMiss {
