@@ -1922,3 +1922,108 @@ async fn reopening_privacy_pushes_the_avatar_only_to_handsets_without_it() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+/// `count` MT to `number` the simulator refused (any status but 0).
+fn refused_to(sim: &SimHandle, number: &str) -> usize {
+    let filter = smsc_sim::MtFilter {
+        dest: Some(number.into()),
+        ..smsc_sim::MtFilter::all()
+    };
+    sim.mt_messages(&filter)
+        .iter()
+        .filter(|m| !m.accepted())
+        .count()
+}
+
+/// The SMSC answers every submit to `numbers` with `ESME_RTHROTTLED` (busy): the messages
+/// stay in the gateway's queue, tried again after their back-off.
+fn busy_for(sim: &SimHandle, numbers: &[&str]) {
+    sim.set_faults(smsc_sim::Faults {
+        error: Some(smsc_sim::ErrorFault {
+            status: 0x58,
+            percent: 0.0,
+            destinations: numbers.iter().map(|n| n.to_string()).collect(),
+        }),
+        ..smsc_sim::Faults::default()
+    });
+}
+
+/// The outbox rows to `number` as (kind, state, last error), oldest first.
+async fn outbox_rows_to(w: &World, number: &str) -> Vec<(String, String, Option<String>)> {
+    let number = number.to_string();
+    w.gw.store
+        .read(move |c| {
+            presence_gw::store::outbox::list(c, None, usize::MAX).map(|rows| {
+                rows.into_iter()
+                    .rev()
+                    .filter(|r| r.destination == number)
+                    .map(|r| {
+                        (
+                            r.kind.as_str().to_string(),
+                            r.state.as_str().to_string(),
+                            r.last_error,
+                        )
+                    })
+                    .collect()
+            })
+        })
+        .await
+        .unwrap()
+}
+
+/// PRIVACY NOBODY withdraws the avatar pushes not yet sent: while the SMSC is too busy to
+/// take anything for Mum (WAP Push) and Dad (a handset without WAP Push: an SMS link), the
+/// owner chooses an avatar and then closes PRIVACY. Once the SMSC takes messages again,
+/// neither handset gets the push, and the outbox says why. Opened again, both get it.
+#[tokio::test]
+async fn privacy_nobody_withdraws_the_avatar_pushes_not_yet_sent() {
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.presets_dir =
+        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
+    cfg.avatar.sms_link_handsets = vec![DAD.to_string()];
+    let w = World::start_with(cfg).await;
+    w.wait_presets(3).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000 13700137000")
+        .await;
+    busy_for(&w.sim, &[MUM, DAD]);
+    let r = w.say(OWNER, "AVATAR 2").await;
+    assert!(r.ends_with("2 contacts will get it."), "{r}");
+    // Both were tried, and refused: they wait in the queue.
+    w.sim
+        .wait_until("refused pushes", WAIT, |h| {
+            (refused_to(h, MUM) > 0 && refused_to(h, DAD) > 0).then_some(())
+        })
+        .await
+        .unwrap();
+    let r = w.say(OWNER, "PRIVACY NOBODY").await;
+    assert_eq!(r, "Your avatar can be seen by nobody.");
+    w.sim.set_faults(smsc_sim::Faults::default());
+    // Past the back-off of the refused ones: nothing is left to send.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    w.outbox_answered().await;
+    w.settle_and_count(DAD, 0).await;
+    assert!(w.sim.handset(MUM).pushes.is_empty());
+    for n in [MUM, DAD] {
+        assert!(
+            w.sim.mt_messages(&smsc_sim::MtFilter::to(n)).is_empty(),
+            "{n} was sent {:?}",
+            w.sim.mt_messages(&smsc_sim::MtFilter::to(n))
+        );
+        let rows = outbox_rows_to(&w, n).await;
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].1, "superseded", "{rows:?}");
+        let why = rows[0].2.as_deref().unwrap_or_default();
+        assert!(why.contains("PRIVACY NOBODY"), "{rows:?}");
+    }
+    assert_eq!(outbox_rows_to(&w, MUM).await[0].0, "wap_push");
+    assert_eq!(outbox_rows_to(&w, DAD).await[0].0, "sms");
+
+    // Opened again: no handset has the picture, so both get it.
+    let r = w.say(OWNER, "PRIVACY CONTACTS").await;
+    assert!(r.contains("contacts"), "{r}");
+    wait_pushes(&w.sim, MUM, 1).await;
+    let dad = w.inbox(DAD, 1).await;
+    assert!(dad[0].contains("/a/"), "{dad:?}");
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
