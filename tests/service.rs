@@ -2027,3 +2027,54 @@ async fn privacy_nobody_withdraws_the_avatar_pushes_not_yet_sent() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+/// The SMS that replaces a refused WAP Push is keyed as the push was: while the SMSC is too
+/// busy to take it, a newer avatar change replaces it, and Dad gets one SMS with the link,
+/// not one for each picture.
+#[tokio::test]
+async fn a_newer_avatar_replaces_the_unsent_sms_that_replaced_a_refused_push() {
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.presets_dir =
+        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
+    let w = World::start_with(cfg).await;
+    // Dad's handset refuses WAP Push; the receipt saying so comes a second after the submit.
+    let mut plan = smsc_sim::ReceiptPlan::push_refused_by(DAD);
+    plan.rules[0].delay_ms = 1000;
+    w.sim.set_receipt_plan(plan);
+    w.wait_presets(3).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13700137000").await;
+    let r = w.say(OWNER, "AVATAR 2").await;
+    assert!(r.ends_with("1 contact will get it."), "{r}");
+    // The push reached the SMSC; from now on the SMSC is too busy to take anything for Dad,
+    // so the SMS that replaces the refused push waits in the queue.
+    w.sim
+        .wait_until("the push to Dad", WAIT, |h| {
+            (!h.mt_messages(&smsc_sim::MtFilter::to(DAD)).is_empty()).then_some(())
+        })
+        .await
+        .unwrap();
+    busy_for(&w.sim, &[DAD]);
+    w.sim
+        .wait_until("the SMS link refused", WAIT, |h| {
+            (refused_to(h, DAD) > 0).then_some(())
+        })
+        .await
+        .unwrap();
+    let r = w.say(OWNER, "AVATAR 3").await;
+    assert!(r.ends_with("1 contact will get it."), "{r}");
+    w.sim.set_faults(smsc_sim::Faults::default());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    w.outbox_answered().await;
+    let dad = w.inbox(DAD, 1).await;
+    assert!(dad[0].contains("/a/"), "{dad:?}");
+    w.settle_and_count(DAD, 1).await;
+    let rows = outbox_rows_to(&w, DAD).await;
+    // (One that came back from flight behind the newer change is superseded by it.)
+    let sms: Vec<_> = rows
+        .iter()
+        .filter(|r| r.0 == "sms" && r.1 != "superseded")
+        .collect();
+    assert_eq!(sms.len(), 1, "{rows:?}");
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}

@@ -625,7 +625,7 @@ pub fn push_to_contacts(
 }
 
 /// A WAP Push to a contact failed (its delivery receipt said so): mark the handset as not
-/// taking WAP Push and queue the same link as a plain SMS. Returns `true` when row
+/// taking WAP Push and queue the same link as a plain SMS, with the push's coalescing key. Returns `true` when row
 /// `outbox_id` was such a push. Rows of other kinds are left alone.
 pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<bool, StoreError> {
     let Some(row) = outbox::get(tx, outbox_id)? else {
@@ -651,10 +651,18 @@ pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<boo
     }
     set_wap_push(tx, &row.destination, false)?;
     let text = format!("{}: {url}", row.body.as_deref().unwrap_or_default());
-    let sms = outbox::enqueue(tx, &NewMessage::sms(row.destination.clone(), text), now)?;
-    // The SMS carries the picture the push did ([`sent_current`]).
+    // Keyed as the push was ([`push_key`]): a newer avatar change replaces it while it is
+    // unsent, and it replaces a newer push still queued to the contact (which would be
+    // refused too), as a STOP or PRIVACY NOBODY withdraws it.
+    let msg = NewMessage {
+        coalesce_key: row.coalesce_key.clone(),
+        ..NewMessage::sms(row.destination.clone(), text)
+    };
+    let sms = outbox::enqueue(tx, &msg, now)?;
+    // The SMS carries the picture the push did ([`sent_current`]); one that took the place
+    // of a newer push keeps the newer picture (the link opens the owner's current one).
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO avatar_push (outbox_id, owner, viewer, avatar_id)
+        "INSERT OR IGNORE INTO avatar_push (outbox_id, owner, viewer, avatar_id)
          SELECT ?1, owner, viewer, avatar_id FROM avatar_push WHERE outbox_id = ?2",
     )
     .and_then(|mut s| s.execute(params![sms.id, outbox_id]))

@@ -1338,6 +1338,74 @@ fn privacy_nobody_withdraws_the_avatar_pushes_not_yet_sent() {
     assert_eq!(rows_to(&b, MUM).last().unwrap(), &withdrawn);
 }
 
+/// The SMS that replaces a refused WAP Push is keyed as the push was: a newer avatar change
+/// replaces it while it is unsent, and it replaces a newer push still queued to the contact,
+/// so the contact gets one message with the link, not two.
+#[test]
+fn the_sms_that_replaces_a_refused_push_is_coalesced_like_the_push() {
+    let avatar_of = |b: &Bench, id: i64| -> i64 {
+        b.conn
+            .query_row(
+                "SELECT avatar_id FROM avatar_push WHERE outbox_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let refused = |b: &mut Bench, id: i64| {
+        let tx = b.conn.transaction().unwrap();
+        tx.execute(
+            "UPDATE outbox SET state = 'failed', last_error = 'receipt UNDELIV' WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+        assert!(avatar::push_failed(&tx, id, b.now).unwrap());
+        tx.commit().unwrap();
+    };
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 3);
+    b.send(OWNER, "AVATAR 1");
+    b.flush();
+    let first = newest_row_to(&b, DAD);
+    // Refused while the next change is still queued to Dad as a WAP Push: the SMS takes its
+    // place, carrying the newer picture.
+    b.send(OWNER, "AVATAR 2");
+    let second = newest_row_to(&b, DAD);
+    refused(&mut b, first);
+    assert_eq!(b.updates(DAD).len(), 1, "{:?}", b.updates(DAD));
+    assert_eq!(newest_row_to(&b, DAD), second);
+    let kind: String = b
+        .conn
+        .query_row("SELECT kind FROM outbox WHERE id = ?1", [second], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(kind, "sms");
+    assert_eq!(
+        avatar_of(&b, second),
+        avatar::current(&b.conn, OWNER).unwrap().unwrap()
+    );
+    b.flush();
+    // Mum's handset refuses the next push; the change after it replaces the unsent SMS.
+    b.send(OWNER, "AVATAR 3");
+    let push = newest_row_to(&b, MUM);
+    b.flush();
+    refused(&mut b, push);
+    let link = newest_row_to(&b, MUM);
+    assert_eq!(b.updates(MUM).len(), 1);
+    b.send(OWNER, "AVATAR 1");
+    assert_eq!(b.updates(MUM).len(), 1, "{:?}", b.updates(MUM));
+    assert_eq!(newest_row_to(&b, MUM), link);
+    assert_eq!(
+        avatar_of(&b, link),
+        avatar::current(&b.conn, OWNER).unwrap().unwrap()
+    );
+    // And STOP withdraws it, as it does the push.
+    b.send(MUM, "STOP 13800138000");
+    assert!(b.updates(MUM).is_empty());
+}
+
 #[test]
 fn a_failed_push_falls_back_once_and_leaves_the_contact_a_contact() {
     let mut b = Bench::new();
