@@ -2078,3 +2078,60 @@ async fn a_newer_avatar_replaces_the_unsent_sms_that_replaced_a_refused_push() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+/// A push in flight (submitted, its answer not back yet) when PRIVACY opens again counts as
+/// sent: Mum gets the picture once, not a second push beside the first.
+#[tokio::test]
+async fn a_push_in_flight_when_privacy_reopens_is_not_sent_again() {
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.presets_dir =
+        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
+    let w = World::start_with(cfg).await;
+    w.wait_presets(3).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    // The SMSC answers every submit 5 s late: the push stays in flight that long.
+    w.sim.set_faults(smsc_sim::Faults {
+        response_delay: Some(smsc_sim::Delay::fixed(5000)),
+        ..smsc_sim::Faults::default()
+    });
+    let before = w.texts(OWNER).len();
+    w.sim
+        .inject_mo(MoRequest::new(OWNER, SERVICE, "AVATAR 2"))
+        .await
+        .unwrap();
+    w.sim
+        .wait_until("the push to Mum", WAIT, |h| {
+            (!h.mt_messages(&smsc_sim::MtFilter::to(MUM)).is_empty()).then_some(())
+        })
+        .await
+        .unwrap();
+    let sent = std::time::Instant::now();
+    for text in ["PRIVACY NOBODY", "PRIVACY CONTACTS"] {
+        w.sim
+            .inject_mo(MoRequest::new(OWNER, SERVICE, text))
+            .await
+            .unwrap();
+    }
+    // Both commands were applied while the push waited for its answer: the reply to the
+    // last one was submitted (the SMSC records a submit when it arrives) within the delay.
+    w.sim
+        .wait_until("the replies submitted", WAIT, |h| {
+            (h.mt_messages(&smsc_sim::MtFilter::to(OWNER)).len() >= before + 3).then_some(())
+        })
+        .await
+        .unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_millis(4500),
+        "too slow to test this: {:?}",
+        sent.elapsed()
+    );
+    w.inbox(OWNER, before + 3).await;
+    w.sim.set_faults(smsc_sim::Faults::default());
+    w.outbox_answered().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(w.sim.handset(MUM).pushes.len(), 1);
+    let rows = outbox_rows_to(&w, MUM).await;
+    assert_eq!(rows.len(), 1, "one push: {rows:?}");
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}

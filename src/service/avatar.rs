@@ -540,9 +540,11 @@ pub fn push_key(owner: &str, member: &str) -> String {
 }
 
 /// Whether `viewer`'s handset has `owner`'s current avatar: the newest of the owner's pushes
-/// to them that reached the SMSC (`submitted` or `delivered`; a queued one has not gone yet,
-/// a failed, expired or withdrawn one never arrived), or the SMS link that replaced a refused
-/// push, carried this picture. `false` when `owner` has no avatar or was never pushed to
+/// to them that reached the SMSC or is on its way there (`in_flight`, `submitted` or
+/// `delivered`; a queued one has not gone yet and is replaced in place by the next push, a
+/// failed, expired or withdrawn one never arrived), or the SMS link that replaced a refused
+/// push, carried this picture. A push in flight counts: pushing again beside it would bring
+/// the contact the picture twice. `false` when `owner` has no avatar or was never pushed to
 /// `viewer` (by this version of the schema). Neither PRIVACY NOBODY nor leaving the owner's
 /// groups takes a picture off a handset (a push cannot), so pushing it again only costs the
 /// contact a message.
@@ -552,7 +554,8 @@ pub fn sent_current(conn: &Connection, owner: &str, viewer: &str) -> Result<bool
              SELECT p.avatar_id = (SELECT avatar_id FROM subscriber_avatar WHERE msisdn = ?1)
              FROM avatar_push p JOIN outbox o ON o.id = p.outbox_id
              WHERE p.owner = ?1 AND p.viewer = ?2
-               AND (o.state = 'submitted' OR o.state = 'delivered')
+               AND (o.state = 'in_flight' OR o.state = 'submitted'
+                    OR o.state = 'delivered')
              ORDER BY p.outbox_id DESC LIMIT 1), 0)",
     )
     .and_then(|mut s| s.query_row([owner, viewer], |r| r.get(0)))

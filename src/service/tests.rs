@@ -1406,6 +1406,30 @@ fn the_sms_that_replaces_a_refused_push_is_coalesced_like_the_push() {
     assert!(b.updates(MUM).is_empty());
 }
 
+/// A push in flight when PRIVACY opens again counts as sent: the contact is not pushed the
+/// same picture a second time beside it. Those whose pushes PRIVACY NOBODY withdrew get it.
+#[test]
+fn a_push_in_flight_when_privacy_reopens_counts_as_sent() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 3);
+    b.send(OWNER, "AVATAR 2");
+    let mum = newest_row_to(&b, MUM);
+    b.conn
+        .execute("UPDATE outbox SET state = 'in_flight' WHERE id = ?1", [mum])
+        .unwrap();
+    b.send(OWNER, "PRIVACY NOBODY");
+    let o = b.outcome(OWNER, "PRIVACY CONTACTS");
+    assert_eq!(o.notified, 2, "Dad and Boss, whose pushes were withdrawn");
+    let to: Vec<String> = pushes(&b).into_iter().map(|p| p.0).collect();
+    assert_eq!(to, [BOSS, DAD]);
+    assert_eq!(
+        newest_row_to(&b, MUM),
+        mum,
+        "nothing queued beside Mum's push"
+    );
+}
+
 #[test]
 fn a_failed_push_falls_back_once_and_leaves_the_contact_a_contact() {
     let mut b = Bench::new();
