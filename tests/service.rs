@@ -2135,3 +2135,57 @@ async fn a_push_in_flight_when_privacy_reopens_is_not_sent_again() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+/// What each handset got outlives retention: once the delivered pushes' outbox rows are
+/// purged, opening PRIVACY from NOBODY still pushes nothing to the contacts who have the
+/// picture (by WAP Push, or by the SMS link that replaced Dad's refused push).
+#[tokio::test]
+async fn reopening_privacy_after_retention_pushes_only_to_handsets_without_the_picture() {
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.presets_dir =
+        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
+    let w = World::start_with(cfg).await;
+    w.sim
+        .set_receipt_plan(smsc_sim::ReceiptPlan::push_refused_by(DAD));
+    w.wait_presets(3).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000 13700137000")
+        .await;
+    let r = w.say(OWNER, "AVATAR 2").await;
+    assert!(r.ends_with("2 contacts will get it."), "{r}");
+    wait_pushes(&w.sim, MUM, 1).await;
+    assert!(w.inbox(DAD, 1).await[0].contains("/a/"));
+    w.outbox_answered().await;
+    // Every row final (its receipt in), so that the purge takes them all.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while w
+        .gw
+        .store
+        .read(presence_gw::store::outbox::counts_by_state)
+        .await
+        .unwrap()
+        .submitted
+        > 0
+    {
+        assert!(tokio::time::Instant::now() < deadline, "receipts missing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let w = w
+        .restart(|conn| {
+            conn.pragma_update(None, "foreign_keys", true).unwrap();
+            let tx = conn.unchecked_transaction().unwrap();
+            presence_gw::store::outbox::purge_finished(&tx, i64::MAX, None).unwrap();
+            tx.commit().unwrap();
+            let left: i64 = conn
+                .query_row("SELECT count(*) FROM avatar_push", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(left, 0, "the pushes' rows are gone");
+        })
+        .await;
+    w.say(OWNER, "PRIVACY NOBODY").await;
+    w.say(OWNER, "PRIVACY CONTACTS").await;
+    w.outbox_answered().await;
+    w.settle_and_count(DAD, 1).await;
+    assert_eq!(w.sim.handset(MUM).pushes.len(), 1);
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}

@@ -1214,6 +1214,24 @@ fn reopening_privacy_pushes_the_avatar_only_to_handsets_without_it() {
         .query_row("SELECT count(*) FROM avatar_push", [], |r| r.get(0))
         .unwrap();
     assert_eq!(left, 0);
+    // But which picture each handset got stays: opening again pushes to nobody...
+    b.send(OWNER, "PRIVACY NOBODY");
+    let o = b.outcome(OWNER, "PRIVACY CONTACTS");
+    assert_eq!(o.notified, 0);
+    assert!(pushes(&b).is_empty());
+    assert!(b.updates(DAD).is_empty(), "{:?}", b.updates(DAD));
+    // ...until the picture changes under NOBODY, or a push that reached the SMSC after the
+    // purge carried another one.
+    b.send(OWNER, "PRIVACY NOBODY");
+    b.send(OWNER, "AVATAR 5");
+    b.send(OWNER, "PRIVACY CONTACTS");
+    assert_eq!(pushes(&b).len(), 3);
+    assert_eq!(b.updates(DAD).len(), 1);
+    b.flush();
+    b.send(OWNER, "PRIVACY NOBODY");
+    b.send(OWNER, "AVATAR 3");
+    b.send(OWNER, "PRIVACY CONTACTS");
+    assert_eq!(pushes(&b).len(), 3, "the handsets hold picture 5 now");
 }
 
 /// The outbox rows to `to` as (state, last error), oldest first.
