@@ -2255,3 +2255,270 @@ async fn reopening_privacy_pushes_the_avatar_only_to_handsets_without_it() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+/// `count` MT to `number` the simulator refused (any status but 0).
+fn refused_to(sim: &SimHandle, number: &str) -> usize {
+    let filter = smsc_sim::MtFilter {
+        dest: Some(number.into()),
+        ..smsc_sim::MtFilter::all()
+    };
+    sim.mt_messages(&filter)
+        .iter()
+        .filter(|m| !m.accepted())
+        .count()
+}
+
+/// The SMSC answers every submit to `numbers` with `ESME_RTHROTTLED` (busy): the messages
+/// stay in the gateway's queue, tried again after their back-off.
+fn busy_for(sim: &SimHandle, numbers: &[&str]) {
+    sim.set_faults(smsc_sim::Faults {
+        error: Some(smsc_sim::ErrorFault {
+            status: 0x58,
+            percent: 0.0,
+            destinations: numbers.iter().map(|n| n.to_string()).collect(),
+        }),
+        ..smsc_sim::Faults::default()
+    });
+}
+
+/// The outbox rows to `number` as (kind, state, last error), oldest first.
+async fn outbox_rows_to(w: &World, number: &str) -> Vec<(String, String, Option<String>)> {
+    let number = number.to_string();
+    w.gw.store
+        .read(move |c| {
+            presence_gw::store::outbox::list(c, None, usize::MAX).map(|rows| {
+                rows.into_iter()
+                    .rev()
+                    .filter(|r| r.destination == number)
+                    .map(|r| {
+                        (
+                            r.kind.as_str().to_string(),
+                            r.state.as_str().to_string(),
+                            r.last_error,
+                        )
+                    })
+                    .collect()
+            })
+        })
+        .await
+        .unwrap()
+}
+
+/// PRIVACY NOBODY withdraws the avatar pushes not yet sent: while the SMSC is too busy to
+/// take anything for Mum (WAP Push) and Dad (a handset without WAP Push: an SMS link), the
+/// owner chooses an avatar and then closes PRIVACY. Once the SMSC takes messages again,
+/// neither handset gets the push, and the outbox says why. Opened again, both get it.
+#[tokio::test]
+async fn privacy_nobody_withdraws_the_avatar_pushes_not_yet_sent() {
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.presets_dir =
+        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
+    cfg.avatar.sms_link_handsets = vec![DAD.to_string()];
+    let w = World::start_with(cfg).await;
+    w.wait_presets(3).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000 13700137000")
+        .await;
+    busy_for(&w.sim, &[MUM, DAD]);
+    let r = w.say(OWNER, "AVATAR 2").await;
+    assert!(r.ends_with("2 contacts will get it."), "{r}");
+    // Both were tried, and refused: they wait in the queue.
+    w.sim
+        .wait_until("refused pushes", WAIT, |h| {
+            (refused_to(h, MUM) > 0 && refused_to(h, DAD) > 0).then_some(())
+        })
+        .await
+        .unwrap();
+    let r = w.say(OWNER, "PRIVACY NOBODY").await;
+    assert_eq!(r, "Your avatar can be seen by nobody.");
+    w.sim.set_faults(smsc_sim::Faults::default());
+    // Past the back-off of the refused ones: nothing is left to send.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    w.outbox_answered().await;
+    w.settle_and_count(DAD, 0).await;
+    assert!(w.sim.handset(MUM).pushes.is_empty());
+    for n in [MUM, DAD] {
+        assert!(
+            w.sim.mt_messages(&smsc_sim::MtFilter::to(n)).is_empty(),
+            "{n} was sent {:?}",
+            w.sim.mt_messages(&smsc_sim::MtFilter::to(n))
+        );
+        let rows = outbox_rows_to(&w, n).await;
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].1, "superseded", "{rows:?}");
+        let why = rows[0].2.as_deref().unwrap_or_default();
+        assert!(why.contains("PRIVACY NOBODY"), "{rows:?}");
+    }
+    assert_eq!(outbox_rows_to(&w, MUM).await[0].0, "wap_push");
+    assert_eq!(outbox_rows_to(&w, DAD).await[0].0, "sms");
+
+    // Opened again: no handset has the picture, so both get it.
+    let r = w.say(OWNER, "PRIVACY CONTACTS").await;
+    assert!(r.contains("contacts"), "{r}");
+    wait_pushes(&w.sim, MUM, 1).await;
+    let dad = w.inbox(DAD, 1).await;
+    assert!(dad[0].contains("/a/"), "{dad:?}");
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// The SMS that replaces a refused WAP Push is keyed as the push was: while the SMSC is too
+/// busy to take it, a newer avatar change replaces it, and Dad gets one SMS with the link,
+/// not one for each picture.
+#[tokio::test]
+async fn a_newer_avatar_replaces_the_unsent_sms_that_replaced_a_refused_push() {
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.presets_dir =
+        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
+    let w = World::start_with(cfg).await;
+    // Dad's handset refuses WAP Push; the receipt saying so comes a second after the submit.
+    let mut plan = smsc_sim::ReceiptPlan::push_refused_by(DAD);
+    plan.rules[0].delay_ms = 1000;
+    w.sim.set_receipt_plan(plan);
+    w.wait_presets(3).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13700137000").await;
+    let r = w.say(OWNER, "AVATAR 2").await;
+    assert!(r.ends_with("1 contact will get it."), "{r}");
+    // The push reached the SMSC; from now on the SMSC is too busy to take anything for Dad,
+    // so the SMS that replaces the refused push waits in the queue.
+    w.sim
+        .wait_until("the push to Dad", WAIT, |h| {
+            (!h.mt_messages(&smsc_sim::MtFilter::to(DAD)).is_empty()).then_some(())
+        })
+        .await
+        .unwrap();
+    busy_for(&w.sim, &[DAD]);
+    w.sim
+        .wait_until("the SMS link refused", WAIT, |h| {
+            (refused_to(h, DAD) > 0).then_some(())
+        })
+        .await
+        .unwrap();
+    let r = w.say(OWNER, "AVATAR 3").await;
+    assert!(r.ends_with("1 contact will get it."), "{r}");
+    w.sim.set_faults(smsc_sim::Faults::default());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    w.outbox_answered().await;
+    let dad = w.inbox(DAD, 1).await;
+    assert!(dad[0].contains("/a/"), "{dad:?}");
+    w.settle_and_count(DAD, 1).await;
+    let rows = outbox_rows_to(&w, DAD).await;
+    // (One that came back from flight behind the newer change is superseded by it.)
+    let sms: Vec<_> = rows
+        .iter()
+        .filter(|r| r.0 == "sms" && r.1 != "superseded")
+        .collect();
+    assert_eq!(sms.len(), 1, "{rows:?}");
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// A push in flight (submitted, its answer not back yet) when PRIVACY opens again counts as
+/// sent: Mum gets the picture once, not a second push beside the first.
+#[tokio::test]
+async fn a_push_in_flight_when_privacy_reopens_is_not_sent_again() {
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.presets_dir =
+        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
+    let w = World::start_with(cfg).await;
+    w.wait_presets(3).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    // The SMSC answers every submit 5 s late: the push stays in flight that long.
+    w.sim.set_faults(smsc_sim::Faults {
+        response_delay: Some(smsc_sim::Delay::fixed(5000)),
+        ..smsc_sim::Faults::default()
+    });
+    let before = w.texts(OWNER).len();
+    w.sim
+        .inject_mo(MoRequest::new(OWNER, SERVICE, "AVATAR 2"))
+        .await
+        .unwrap();
+    w.sim
+        .wait_until("the push to Mum", WAIT, |h| {
+            (!h.mt_messages(&smsc_sim::MtFilter::to(MUM)).is_empty()).then_some(())
+        })
+        .await
+        .unwrap();
+    let sent = std::time::Instant::now();
+    for text in ["PRIVACY NOBODY", "PRIVACY CONTACTS"] {
+        w.sim
+            .inject_mo(MoRequest::new(OWNER, SERVICE, text))
+            .await
+            .unwrap();
+    }
+    // Both commands were applied while the push waited for its answer: the reply to the
+    // last one was submitted (the SMSC records a submit when it arrives) within the delay.
+    w.sim
+        .wait_until("the replies submitted", WAIT, |h| {
+            (h.mt_messages(&smsc_sim::MtFilter::to(OWNER)).len() >= before + 3).then_some(())
+        })
+        .await
+        .unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_millis(4500),
+        "too slow to test this: {:?}",
+        sent.elapsed()
+    );
+    w.inbox(OWNER, before + 3).await;
+    w.sim.set_faults(smsc_sim::Faults::default());
+    w.outbox_answered().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(w.sim.handset(MUM).pushes.len(), 1);
+    let rows = outbox_rows_to(&w, MUM).await;
+    assert_eq!(rows.len(), 1, "one push: {rows:?}");
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// What each handset got outlives retention: once the delivered pushes' outbox rows are
+/// purged, opening PRIVACY from NOBODY still pushes nothing to the contacts who have the
+/// picture (by WAP Push, or by the SMS link that replaced Dad's refused push).
+#[tokio::test]
+async fn reopening_privacy_after_retention_pushes_only_to_handsets_without_the_picture() {
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.presets_dir =
+        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
+    let w = World::start_with(cfg).await;
+    w.sim
+        .set_receipt_plan(smsc_sim::ReceiptPlan::push_refused_by(DAD));
+    w.wait_presets(3).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000 13700137000")
+        .await;
+    let r = w.say(OWNER, "AVATAR 2").await;
+    assert!(r.ends_with("2 contacts will get it."), "{r}");
+    wait_pushes(&w.sim, MUM, 1).await;
+    assert!(w.inbox(DAD, 1).await[0].contains("/a/"));
+    w.outbox_answered().await;
+    // Every row final (its receipt in), so that the purge takes them all.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while w
+        .gw
+        .store
+        .read(presence_gw::store::outbox::counts_by_state)
+        .await
+        .unwrap()
+        .submitted
+        > 0
+    {
+        assert!(tokio::time::Instant::now() < deadline, "receipts missing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let w = w
+        .restart(|conn| {
+            conn.pragma_update(None, "foreign_keys", true).unwrap();
+            let tx = conn.unchecked_transaction().unwrap();
+            presence_gw::store::outbox::purge_finished(&tx, i64::MAX, None).unwrap();
+            tx.commit().unwrap();
+            let left: i64 = conn
+                .query_row("SELECT count(*) FROM avatar_push", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(left, 0, "the pushes' rows are gone");
+        })
+        .await;
+    w.say(OWNER, "PRIVACY NOBODY").await;
+    w.say(OWNER, "PRIVACY CONTACTS").await;
+    w.outbox_answered().await;
+    w.settle_and_count(DAD, 1).await;
+    assert_eq!(w.sim.handset(MUM).pushes.len(), 1);
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}

@@ -539,21 +539,29 @@ pub fn push_key(owner: &str, member: &str) -> String {
     format!("avatar:{owner}:{member}")
 }
 
-/// Whether `viewer`'s handset has `owner`'s current avatar: the newest of the owner's pushes
-/// to them that reached the SMSC (`submitted` or `delivered`; a queued one has not gone yet,
-/// a failed, expired or withdrawn one never arrived), or the SMS link that replaced a refused
-/// push, carried this picture. `false` when `owner` has no avatar or was never pushed to
+/// Whether `viewer`'s handset has `owner`'s current avatar: the newest (by when its content
+/// was written) of the owner's pushes to them that reached the SMSC or is on its way there
+/// (`in_flight`, `submitted` or `delivered`; a queued one has not gone yet, a failed, expired
+/// or withdrawn one never arrived), or the SMS link that replaced a refused push, carried
+/// this picture. Delivered pushes whose outbox rows retention deleted count through
+/// `avatar_delivered` (schema 20). `false` when `owner` has no avatar or was never pushed to
 /// `viewer` (by this version of the schema). Neither PRIVACY NOBODY nor leaving the owner's
 /// groups takes a picture off a handset (a push cannot), so pushing it again only costs the
-/// contact a message.
+/// contact a message. A push in flight counts: pushing again beside it would send the
+/// picture twice (a queued one is replaced in place by the next push instead).
 pub fn sent_current(conn: &Connection, owner: &str, viewer: &str) -> Result<bool, StoreError> {
     conn.prepare_cached(
         "SELECT coalesce((
-             SELECT p.avatar_id = (SELECT avatar_id FROM subscriber_avatar WHERE msisdn = ?1)
-             FROM avatar_push p JOIN outbox o ON o.id = p.outbox_id
-             WHERE p.owner = ?1 AND p.viewer = ?2
-               AND (o.state = 'submitted' OR o.state = 'delivered')
-             ORDER BY p.outbox_id DESC LIMIT 1), 0)",
+             SELECT sent.avatar_id = (SELECT avatar_id FROM subscriber_avatar WHERE msisdn = ?1)
+             FROM (SELECT p.avatar_id, o.content_at, o.id
+                   FROM avatar_push p JOIN outbox o ON o.id = p.outbox_id
+                   WHERE p.owner = ?1 AND p.viewer = ?2
+                     AND (o.state = 'in_flight' OR o.state = 'submitted'
+                          OR o.state = 'delivered')
+                   UNION ALL
+                   SELECT avatar_id, content_at, 0 FROM avatar_delivered
+                   WHERE owner = ?1 AND viewer = ?2) AS sent
+             ORDER BY sent.content_at DESC, sent.id DESC LIMIT 1), 0)",
     )
     .and_then(|mut s| s.query_row([owner, viewer], |r| r.get(0)))
     .ctx("avatar::sent_current")
@@ -625,7 +633,7 @@ pub fn push_to_contacts(
 }
 
 /// A WAP Push to a contact failed (its delivery receipt said so): mark the handset as not
-/// taking WAP Push and queue the same link as a plain SMS. Returns `true` when row
+/// taking WAP Push and queue the same link as a plain SMS, with the push's coalescing key. Returns `true` when row
 /// `outbox_id` was such a push. Rows of other kinds are left alone.
 pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<bool, StoreError> {
     let Some(row) = outbox::get(tx, outbox_id)? else {
@@ -651,10 +659,18 @@ pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<boo
     }
     set_wap_push(tx, &row.destination, false)?;
     let text = format!("{}: {url}", row.body.as_deref().unwrap_or_default());
-    let sms = outbox::enqueue(tx, &NewMessage::sms(row.destination.clone(), text), now)?;
-    // The SMS carries the picture the push did ([`sent_current`]).
+    // Keyed as the push was ([`push_key`]): a newer avatar change replaces it while it is
+    // unsent, and it replaces a newer push still queued to the contact (which would be
+    // refused too), as a STOP or PRIVACY NOBODY withdraws it.
+    let msg = NewMessage {
+        coalesce_key: row.coalesce_key.clone(),
+        ..NewMessage::sms(row.destination.clone(), text)
+    };
+    let sms = outbox::enqueue(tx, &msg, now)?;
+    // The SMS carries the picture the push did ([`sent_current`]); one that took the place
+    // of a newer push keeps the newer picture (the link opens the owner's current one).
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO avatar_push (outbox_id, owner, viewer, avatar_id)
+        "INSERT OR IGNORE INTO avatar_push (outbox_id, owner, viewer, avatar_id)
          SELECT ?1, owner, viewer, avatar_id FROM avatar_push WHERE outbox_id = ?2",
     )
     .and_then(|mut s| s.execute(params![sms.id, outbox_id]))

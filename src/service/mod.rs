@@ -682,6 +682,12 @@ impl Service {
                 } else {
                     0
                 };
+                // Closed: the pushes not yet sent are withdrawn (those in flight go out), so
+                // no contact is sent a picture they may no longer see. Narrowing EVERYONE to
+                // CONTACTS withdraws nothing: pushes only ever go to contacts.
+                if p == Privacy::Nobody {
+                    outbox::withdraw_queued_pushes(tx, &sub.msisdn, outbox::PUSH_WITHDRAWN, now)?;
+                }
                 return Ok((
                     Text::PrivacySet(p),
                     FanOut {

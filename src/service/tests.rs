@@ -1241,6 +1241,238 @@ fn reopening_privacy_pushes_the_avatar_only_to_handsets_without_it() {
         .query_row("SELECT count(*) FROM avatar_push", [], |r| r.get(0))
         .unwrap();
     assert_eq!(left, 0);
+    // But which picture each handset got stays: opening again pushes to nobody...
+    b.send(OWNER, "PRIVACY NOBODY");
+    let o = b.outcome(OWNER, "PRIVACY CONTACTS");
+    assert_eq!(o.notified, 0);
+    assert!(pushes(&b).is_empty());
+    assert!(b.updates(DAD).is_empty(), "{:?}", b.updates(DAD));
+    // ...until the picture changes under NOBODY, or a push that reached the SMSC after the
+    // purge carried another one.
+    b.send(OWNER, "PRIVACY NOBODY");
+    b.send(OWNER, "AVATAR 5");
+    b.send(OWNER, "PRIVACY CONTACTS");
+    assert_eq!(pushes(&b).len(), 3);
+    assert_eq!(b.updates(DAD).len(), 1);
+    b.flush();
+    b.send(OWNER, "PRIVACY NOBODY");
+    b.send(OWNER, "AVATAR 3");
+    b.send(OWNER, "PRIVACY CONTACTS");
+    assert_eq!(pushes(&b).len(), 3, "the handsets hold picture 5 now");
+}
+
+/// The outbox rows to `to` as (state, last error), oldest first.
+fn rows_to(b: &Bench, to: &str) -> Vec<(String, Option<String>)> {
+    let mut s = b
+        .conn
+        .prepare("SELECT state, last_error FROM outbox WHERE destination = ?1 ORDER BY id")
+        .unwrap();
+    s.query_map([to], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// The id of the newest outbox row to `to`.
+fn newest_row_to(b: &Bench, to: &str) -> i64 {
+    b.conn
+        .query_row(
+            "SELECT max(id) FROM outbox WHERE destination = ?1",
+            [to],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// PRIVACY NOBODY withdraws the avatar pushes not yet sent, whatever form they take (a WAP
+/// Push, the SMS link for a handset without WAP Push, the SMS that replaced a refused push):
+/// they become `superseded` saying why. A push in flight goes out; one that comes back unsent
+/// (the SMSC busy, the link dropped) is withdrawn then, unless the SMSC took a part of it or
+/// PRIVACY opened again meanwhile.
+#[test]
+fn privacy_nobody_withdraws_the_avatar_pushes_not_yet_sent() {
+    use crate::store::outbox::{Requeued, PUSH_WITHDRAWN, PUSH_WITHDRAWN_IN_FLIGHT};
+    let mut b = Bench::new();
+    b.family_of_two();
+    b.send(OWNER, "GROUP FRIENDS ADD 13500135000");
+    add_presets(&b, 3);
+    let tx = b.conn.transaction().unwrap();
+    avatar::set_wap_push(&tx, DAD, false).unwrap();
+    tx.commit().unwrap();
+    b.send(OWNER, "AVATAR 2");
+    // Mum's push and Dad's SMS link stay queued. Boss's push failed at his handset and its
+    // link waits as an SMS; the stranger's push is in flight.
+    let boss_push = newest_row_to(&b, BOSS);
+    b.conn
+        .execute(
+            "UPDATE outbox SET state = 'failed', last_error = 'receipt UNDELIV' WHERE id = ?1",
+            [boss_push],
+        )
+        .unwrap();
+    let tx = b.conn.transaction().unwrap();
+    assert!(avatar::push_failed(&tx, boss_push, b.now).unwrap());
+    tx.commit().unwrap();
+    let in_flight = newest_row_to(&b, STRANGER);
+    b.conn
+        .execute(
+            "UPDATE outbox SET state = 'in_flight' WHERE id = ?1",
+            [in_flight],
+        )
+        .unwrap();
+    let queued = |b: &Bench| {
+        b.conn
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE state = 'queued' AND destination != ?1",
+                [OWNER],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(queued(&b), 3);
+
+    assert_eq!(
+        b.send(OWNER, "PRIVACY NOBODY"),
+        "Your avatar can be seen by nobody."
+    );
+    assert_eq!(queued(&b), 0);
+    let withdrawn = ("superseded".to_string(), Some(PUSH_WITHDRAWN.to_string()));
+    assert_eq!(rows_to(&b, MUM), std::slice::from_ref(&withdrawn));
+    assert_eq!(rows_to(&b, DAD), std::slice::from_ref(&withdrawn));
+    assert_eq!(rows_to(&b, BOSS)[1], withdrawn);
+    assert_eq!(rows_to(&b, STRANGER)[0].0, "in_flight");
+    // The SMSC was busy: the stranger's push comes back unsent, and is withdrawn.
+    let tx = b.conn.transaction().unwrap();
+    let back = outbox::retry_busy(&tx, in_flight, b.now + 1000, "ESME_RTHROTTLED", b.now);
+    tx.commit().unwrap();
+    assert_eq!(back.unwrap(), Requeued::Withdrawn);
+    assert_eq!(
+        rows_to(&b, STRANGER),
+        [(
+            "superseded".to_string(),
+            Some(PUSH_WITHDRAWN_IN_FLIGHT.to_string())
+        )]
+    );
+
+    // Opened again, every contact gets the picture (none of the withdrawn ones reached a
+    // handset); a push in flight that comes back then is queued again as usual, and so is one
+    // of which the SMSC took a part, whatever PRIVACY says.
+    let o = b.outcome(OWNER, "PRIVACY CONTACTS");
+    assert_eq!(o.notified, 4);
+    let mum_push = newest_row_to(&b, MUM);
+    let dad_link = newest_row_to(&b, DAD);
+    b.conn
+        .execute(
+            "UPDATE outbox SET state = 'in_flight' WHERE id = ?1 OR id = ?2",
+            [mum_push, dad_link],
+        )
+        .unwrap();
+    let tx = b.conn.transaction().unwrap();
+    let back = outbox::retry_later(&tx, mum_push, b.now, "timeout", b.now).unwrap();
+    outbox::record_segment_submitted(&tx, dad_link, 1, 2, "77", b.now).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(back, Requeued::Queued);
+    b.send(OWNER, "PRIVACY NOBODY");
+    let tx = b.conn.transaction().unwrap();
+    let back = outbox::retry_later(&tx, dad_link, b.now, "timeout", b.now).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(
+        back,
+        Requeued::Queued,
+        "the SMSC has part 1: part 2 follows"
+    );
+    assert_eq!(rows_to(&b, MUM).last().unwrap(), &withdrawn);
+}
+
+/// The SMS that replaces a refused WAP Push is keyed as the push was: a newer avatar change
+/// replaces it while it is unsent, and it replaces a newer push still queued to the contact,
+/// so the contact gets one message with the link, not two.
+#[test]
+fn the_sms_that_replaces_a_refused_push_is_coalesced_like_the_push() {
+    let avatar_of = |b: &Bench, id: i64| -> i64 {
+        b.conn
+            .query_row(
+                "SELECT avatar_id FROM avatar_push WHERE outbox_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let refused = |b: &mut Bench, id: i64| {
+        let tx = b.conn.transaction().unwrap();
+        tx.execute(
+            "UPDATE outbox SET state = 'failed', last_error = 'receipt UNDELIV' WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+        assert!(avatar::push_failed(&tx, id, b.now).unwrap());
+        tx.commit().unwrap();
+    };
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 3);
+    b.send(OWNER, "AVATAR 1");
+    b.flush();
+    let first = newest_row_to(&b, DAD);
+    // Refused while the next change is still queued to Dad as a WAP Push: the SMS takes its
+    // place, carrying the newer picture.
+    b.send(OWNER, "AVATAR 2");
+    let second = newest_row_to(&b, DAD);
+    refused(&mut b, first);
+    assert_eq!(b.updates(DAD).len(), 1, "{:?}", b.updates(DAD));
+    assert_eq!(newest_row_to(&b, DAD), second);
+    let kind: String = b
+        .conn
+        .query_row("SELECT kind FROM outbox WHERE id = ?1", [second], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(kind, "sms");
+    assert_eq!(
+        avatar_of(&b, second),
+        avatar::current(&b.conn, OWNER).unwrap().unwrap()
+    );
+    b.flush();
+    // Mum's handset refuses the next push; the change after it replaces the unsent SMS.
+    b.send(OWNER, "AVATAR 3");
+    let push = newest_row_to(&b, MUM);
+    b.flush();
+    refused(&mut b, push);
+    let link = newest_row_to(&b, MUM);
+    assert_eq!(b.updates(MUM).len(), 1);
+    b.send(OWNER, "AVATAR 1");
+    assert_eq!(b.updates(MUM).len(), 1, "{:?}", b.updates(MUM));
+    assert_eq!(newest_row_to(&b, MUM), link);
+    assert_eq!(
+        avatar_of(&b, link),
+        avatar::current(&b.conn, OWNER).unwrap().unwrap()
+    );
+    // And STOP withdraws it, as it does the push.
+    b.send(MUM, "STOP 13800138000");
+    assert!(b.updates(MUM).is_empty());
+}
+
+/// A push in flight when PRIVACY opens again counts as sent: the contact is not pushed the
+/// same picture a second time beside it. Those whose pushes PRIVACY NOBODY withdrew get it.
+#[test]
+fn a_push_in_flight_when_privacy_reopens_counts_as_sent() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 3);
+    b.send(OWNER, "AVATAR 2");
+    let mum = newest_row_to(&b, MUM);
+    b.conn
+        .execute("UPDATE outbox SET state = 'in_flight' WHERE id = ?1", [mum])
+        .unwrap();
+    b.send(OWNER, "PRIVACY NOBODY");
+    let o = b.outcome(OWNER, "PRIVACY CONTACTS");
+    assert_eq!(o.notified, 2, "Dad and Boss, whose pushes were withdrawn");
+    let to: Vec<String> = pushes(&b).into_iter().map(|p| p.0).collect();
+    assert_eq!(to, [BOSS, DAD]);
+    assert_eq!(
+        newest_row_to(&b, MUM),
+        mum,
+        "nothing queued beside Mum's push"
+    );
 }
 
 #[test]

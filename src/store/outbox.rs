@@ -371,6 +371,10 @@ pub enum Requeued {
     },
     /// The row was not in flight (already requeued, or finished); nothing changed.
     NotInFlight,
+    /// An avatar push whose owner set PRIVACY NOBODY while it was in flight, and of which the
+    /// SMSC took nothing: withdrawn (`superseded`, [`PUSH_WITHDRAWN_IN_FLIGHT`]) instead of
+    /// queued again.
+    Withdrawn,
 }
 
 /// Rows per state, for metrics.
@@ -1154,6 +1158,52 @@ pub fn withdraw_queued(
     Ok(n)
 }
 
+/// Why [`withdraw_queued_pushes`] withdrew a row (its `last_error`) when the owner set
+/// PRIVACY NOBODY.
+pub const PUSH_WITHDRAWN: &str = "withdrawn: the owner set PRIVACY NOBODY";
+
+/// Why an avatar push in flight when its owner set PRIVACY NOBODY, which then came back
+/// unsent (the SMSC busy, the link dropped), was withdrawn instead of queued again.
+pub const PUSH_WITHDRAWN_IN_FLIGHT: &str =
+    "withdrawn: the owner set PRIVACY NOBODY while it was in flight; the SMSC took none of it";
+
+/// Withdraw every queued avatar push of `owner`: the rows schema 19's `avatar_push` names
+/// (the WAP Push SI, the SMS link for a handset without WAP Push, the SMS that replaced a
+/// refused push) that are still `queued` become `superseded` with `why` and are never sent,
+/// as the updates a STOP withdraws ([`withdraw_queued`]). Rows in flight go out; one that
+/// comes back to the queue unsent is withdrawn then ([`Requeued::Withdrawn`]). Returns how
+/// many rows were withdrawn.
+pub fn withdraw_queued_pushes(
+    tx: &Transaction<'_>,
+    owner: &str,
+    why: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let n = exec_cached(
+        tx,
+        "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
+         WHERE state = 'queued'
+           AND id IN (SELECT outbox_id FROM avatar_push WHERE owner = ?1)",
+        params![owner, why, now],
+    )
+    .ctx("outbox::withdraw_queued_pushes")?;
+    tally::note(Some(OutboxState::Queued), Some(OutboxState::Superseded), n);
+    Ok(n)
+}
+
+/// Whether in-flight row `id` is an avatar push whose owner has PRIVACY NOBODY now and of
+/// which the SMSC took no part (a part taken is on its way: the rest follows, or the handset
+/// keeps half a message).
+fn push_withdrawn(tx: &Transaction<'_>, id: i64) -> Result<bool, StoreError> {
+    tx.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM avatar_push p JOIN subscriber s ON s.msisdn = p.owner
+                        WHERE p.outbox_id = ?1 AND s.privacy = 'nobody')
+            AND NOT EXISTS (SELECT 1 FROM outbox_segment WHERE outbox_id = ?1)",
+    )
+    .and_then(|mut s| s.query_row([id], |r| r.get(0)))
+    .ctx("outbox: requeue withdrawn push")
+}
+
 /// How a row goes back to `queued` ([`back_to_queue`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Requeue {
@@ -1175,7 +1225,8 @@ enum Requeue {
 
 /// Put row `id` back to `queued` from its current state `from`, honouring the
 /// one-queued-row-per-key rule: the row whose content is newer stays queued, the other is
-/// superseded.
+/// superseded. A row coming back from flight that [`withdraw_queued_pushes`] would have
+/// withdrawn had it been queued is withdrawn instead ([`Requeued::Withdrawn`]).
 fn back_to_queue(
     tx: &Transaction<'_>,
     id: i64,
@@ -1184,6 +1235,17 @@ fn back_to_queue(
     error: Option<&str>,
     now: i64,
 ) -> Result<Requeued, StoreError> {
+    if from == OutboxState::InFlight && push_withdrawn(tx, id)? {
+        let n = exec_cached(
+            tx,
+            "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
+             WHERE id = ?1",
+            params![id, PUSH_WITHDRAWN_IN_FLIGHT, now],
+        )
+        .ctx("outbox: withdraw push")?;
+        tally::note(Some(from), Some(OutboxState::Superseded), n);
+        return Ok(Requeued::Withdrawn);
+    }
     let (key, content_at): (Option<String>, i64) = tx
         .prepare_cached("SELECT coalesce_key, content_at FROM outbox WHERE id = ?1")
         .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))))

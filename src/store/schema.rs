@@ -450,6 +450,32 @@ CREATE TABLE avatar_push (
 CREATE INDEX avatar_push_viewer ON avatar_push(owner, viewer);
 "#;
 
+/// Migration 20: which picture each contact's handset got, past retention. `avatar_push`
+/// rows go with their outbox rows, so once retention (or `outbox purge`) had deleted a
+/// contact's delivered pushes, opening PRIVACY from NOBODY took the contact for one who never
+/// got the picture and pushed it again. Before a `delivered` outbox row is deleted, the
+/// trigger keeps what its push carried in `avatar_delivered`, one row per (owner, viewer):
+/// the newest by `content_at` (when the row's content was written; outbox ids can be used
+/// again once the newest rows are purged). `avatar::sent_current` reads both tables.
+const V20: &str = r#"
+CREATE TABLE avatar_delivered (
+    owner      TEXT    NOT NULL,
+    viewer     TEXT    NOT NULL,
+    avatar_id  INTEGER NOT NULL,
+    content_at INTEGER NOT NULL,
+    PRIMARY KEY (owner, viewer)
+) WITHOUT ROWID;
+CREATE TRIGGER avatar_push_delivered BEFORE DELETE ON outbox
+WHEN old.state = 'delivered'
+BEGIN
+    INSERT INTO avatar_delivered (owner, viewer, avatar_id, content_at)
+    SELECT owner, viewer, avatar_id, old.content_at FROM avatar_push WHERE outbox_id = old.id
+    ON CONFLICT (owner, viewer) DO UPDATE
+        SET avatar_id = excluded.avatar_id, content_at = excluded.content_at
+        WHERE excluded.content_at >= avatar_delivered.content_at;
+END;
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -589,6 +615,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V17),
     Migration::Sql(V18),
     Migration::Sql(V19),
+    Migration::Sql(V20),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -733,6 +760,7 @@ mod tests {
              ALTER TABLE outbox DROP COLUMN room;
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
+             DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
              INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at)
                  VALUES (1, '7', 'DELIVRD', 'delivered', 1);
              PRAGMA user_version = 7",
@@ -756,7 +784,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 12, "versions 8 to 19");
+        assert_eq!(migrate(&mut conn).unwrap(), 13, "versions 8 to 20");
         let held: (Option<String>, i64) = conn
             .query_row("SELECT addresses, stray FROM pending_receipt", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -810,12 +838,13 @@ mod tests {
              ALTER TABLE outbox DROP COLUMN room;
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
+             DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
              INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
              INSERT INTO preset (id, title, avatar_id) VALUES (1, 'Cat', 1), (2, 'Dog', 2);
              PRAGMA user_version = 16",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 3, "versions 17 to 19");
+        assert_eq!(migrate(&mut conn).unwrap(), 4, "versions 17 to 20");
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         assert_eq!(migrate(&mut conn).unwrap(), 0, "applied once");
         let listed = avatar::presets(&conn, 0, 10).unwrap();
