@@ -1,0 +1,251 @@
+//! The control API's answers and faults as an ESME's tester meets them: every error is JSON
+//! with a fitting status, fault values that make no sense are refused with a message naming
+//! the key, and the error rules pick the specific one over a percentage.
+
+mod common;
+
+use common::{text, Client, Mode};
+use rusmpp::CommandStatus;
+use smsc_sim::{SimConfig, SimHandle, Simulator};
+
+async fn sim(cfg: SimConfig) -> SimHandle {
+    Simulator::start(cfg).await.expect("start")
+}
+
+/// Status, content type and body of one request.
+async fn http(
+    method: &str,
+    url: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> (u16, String, String) {
+    let mut req = reqwest::Client::new().request(method.parse().unwrap(), url);
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    let r = req.body(body.to_string()).send().await.unwrap();
+    let status = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, ct, r.text().await.unwrap())
+}
+
+/// The `error` text of a JSON error answer; fails the test on any other shape.
+fn error_text(what: &str, ct: &str, body: &str) -> String {
+    assert!(ct.starts_with("application/json"), "{what}: {ct} {body}");
+    let v: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{what}: {e}: {body}"));
+    let obj = v.as_object().unwrap_or_else(|| panic!("{what}: {body}"));
+    assert_eq!(obj.len(), 1, "{what}: {body}");
+    obj["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: {body}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn every_error_answer_is_json_with_a_fitting_status() {
+    let h = sim(SimConfig::local()).await;
+    let base = h.http_url().unwrap();
+    let json = Some("application/json");
+    let mo = r#"{"from":"8613800138000","to":"10086","text":"x"}"#;
+    let cases = vec![
+        ("POST", format!("{base}/faults"), json, "{not json", 400, ""),
+        ("POST", format!("{base}/mo"), json, "{not json", 400, ""),
+        (
+            "POST",
+            format!("{base}/ussd"),
+            json,
+            r#"{"from": }"#,
+            400,
+            "",
+        ),
+        (
+            "POST",
+            format!("{base}/faults"),
+            None,
+            "{}",
+            415,
+            "content-type",
+        ),
+        ("POST", format!("{base}/mo"), None, mo, 415, "content-type"),
+        (
+            "POST",
+            format!("{base}/ussd"),
+            Some("text/plain"),
+            mo,
+            415,
+            "content-type",
+        ),
+        (
+            "POST",
+            format!("{base}/mo"),
+            json,
+            r#"{"from":"1","to":"2","text":"x","bogus":1}"#,
+            422,
+            "bogus",
+        ),
+        (
+            "POST",
+            format!("{base}/ussd"),
+            json,
+            r#"{"from":"1","to":"*1#","text":"1","sesion":1}"#,
+            422,
+            "sesion",
+        ),
+        (
+            "POST",
+            format!("{base}/mo"),
+            json,
+            r#"{"from":"1"}"#,
+            422,
+            "to",
+        ),
+        (
+            "POST",
+            format!("{base}/mo"),
+            json,
+            r#"{"from":"1","to":"","text":"x"}"#,
+            400,
+            "to",
+        ),
+        (
+            "POST",
+            format!("{base}/faults"),
+            json,
+            r#"{"throttle":5}"#,
+            400,
+            "throttle",
+        ),
+        ("POST", format!("{base}/faults"), json, "[1]", 400, "object"),
+        (
+            "POST",
+            format!("{base}/faults"),
+            json,
+            r#"{"throttle_per_sec":-1}"#,
+            400,
+            "throttle_per_sec",
+        ),
+        (
+            "POST",
+            format!("{base}/faults"),
+            json,
+            r#"{"send_malformed":"nope"}"#,
+            400,
+            "send_malformed",
+        ),
+        (
+            "GET",
+            format!("{base}/mt?since=abc"),
+            None,
+            "",
+            400,
+            "since",
+        ),
+        (
+            "GET",
+            format!("{base}/handsets/1/call"),
+            None,
+            "",
+            400,
+            "from",
+        ),
+        (
+            "GET",
+            format!("{base}/handsets/1/avatar?from=2"),
+            None,
+            "",
+            404,
+            "avatar",
+        ),
+        (
+            "GET",
+            format!("{base}/no-such-page"),
+            None,
+            "",
+            404,
+            "endpoint",
+        ),
+        ("GET", format!("{base}/mo"), None, "", 405, "method"),
+        ("DELETE", format!("{base}/faults"), None, "", 405, "method"),
+    ];
+    for (method, url, ct, body, want, mentions) in cases {
+        let what = format!("{method} {url} {body}");
+        let (status, rct, text) = http(method, &url, ct, body).await;
+        assert_eq!(status, want, "{what}: {text}");
+        let e = error_text(&what, &rct, &text);
+        assert!(e.contains(mentions), "{what}: {e}");
+    }
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn fault_values_that_make_no_sense_are_refused_naming_the_key() {
+    let h = sim(SimConfig::local()).await;
+    let base = h.http_url().unwrap();
+    let json = Some("application/json");
+    let (s, ct, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        json,
+        r#"{"response_delay":-5}"#,
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+    let e = error_text("delay -5", &ct, &body);
+    assert!(
+        e.contains("response_delay") && e.contains("a delay in milliseconds"),
+        "{e}"
+    );
+    assert!(!e.contains("untagged"), "{e}");
+    // 0 would close each connection right after its bind: refused, saying what is meant.
+    let (s, ct, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        json,
+        r#"{"drop_after_pdus":0}"#,
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+    let e = error_text("drop 0", &ct, &body);
+    assert!(
+        e.contains("drop_after_pdus") && e.contains("at least 1"),
+        "{e}"
+    );
+    assert_eq!(h.faults(), smsc_sim::Faults::default());
+    h.shutdown().await;
+}
+
+/// A destination listed in `more_errors` ("always failing") gets its own status every time,
+/// even beside an `error` percentage that would fire for it.
+#[tokio::test]
+async fn a_listed_destination_gets_its_own_status_over_a_percentage() {
+    let h = sim(SimConfig::local()).await;
+    let base = h.http_url().unwrap();
+    let (s, _, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        Some("application/json"),
+        r#"{"error":{"status":"0x45","percent":50},
+            "more_errors":[{"status":"0x0B","destinations":["+8613900139000"]}]}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    for _ in 0..20 {
+        let r = c.submit(text("8613900139000", "x", 0)).await;
+        assert_eq!(r.status(), CommandStatus::EsmeRinvdstadr);
+    }
+    let mut refused = 0;
+    for _ in 0..40 {
+        let r = c.submit(text("8613800138000", "x", 0)).await;
+        if r.status() == CommandStatus::EsmeRsubmitfail {
+            refused += 1;
+        }
+    }
+    assert!((5..35).contains(&refused), "{refused} of 40 at 50 %");
+    h.shutdown().await;
+}
