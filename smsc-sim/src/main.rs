@@ -158,13 +158,17 @@ struct Serve {
     /// First message id.
     #[arg(long, default_value_t = 1)]
     message_id_start: u64,
-    /// Receipt rule [push:]MATCH=STAT[@DELAY_MS][%PROB], MATCH = '*', 'PREFIX*' or a number
-    /// (repeatable), e.g. '8613*=UNDELIV@500%0.3'; 'push:' for WAP Push only (a handset that
-    /// cannot take pushes). A handset shows only the messages its receipt calls DELIVRD, once
-    /// the delay is over (a cancel_sm before then keeps a message off the handset).
+    /// Receipt rule [push:]MATCH=STAT[@DELAY_MS][%PERCENT], MATCH = '*', 'PREFIX*' or a
+    /// number (repeatable), e.g. '8613*=UNDELIV@500%30' (30 % of messages to 8613...).
+    /// STAT: ENROUTE, DELIVRD, EXPIRED, DELETED, UNDELIV, ACCEPTD, UNKNOWN, REJECTD.
+    /// PERCENT: 0 to 100 (default 100), as --error-percent; the old fraction form (%0.3) is
+    /// refused with the percentage to write. 'push:' for WAP Push only (a handset that cannot
+    /// take pushes). A handset shows only the messages its receipt calls DELIVRD, once the
+    /// delay is over (a cancel_sm before then keeps a message off the handset).
     #[arg(long = "receipt")]
     receipts: Vec<ReceiptRule>,
-    /// Receipt state when no rule fires.
+    /// Receipt state when no rule fires (ENROUTE, DELIVRD, EXPIRED, DELETED, UNDELIV,
+    /// ACCEPTD, UNKNOWN, REJECTD).
     #[arg(long, default_value = "DELIVRD")]
     default_stat: ReceiptStat,
     /// Receipt delay when no rule fires, in ms (the handset gets a delivered message then).
@@ -191,7 +195,8 @@ struct Serve {
     /// Fault: never answer enquire_link.
     #[arg(long)]
     ignore_enquire_link: bool,
-    /// Fault: send zero-delay receipts before the submit_sm_resp.
+    /// Fault: send zero-delay receipts before the submit_sm_resp (refused when every receipt
+    /// is delayed: --receipt-delay-ms above 0 and no rule without @DELAY).
     #[arg(long)]
     receipt_before_resp: bool,
     /// Fault: send every delivery receipt twice.

@@ -323,7 +323,7 @@ pub fn validate_mt(m: &MtInput) -> Result<(), u32> {
 pub fn wants_receipt(registered_delivery: u8, stat: ReceiptStat) -> bool {
     match registered_delivery & 0x03 {
         0x01 => true,
-        0x02 => stat != ReceiptStat::Delivrd,
+        0x02 => stat.is_failure(),
         _ => false,
     }
 }
@@ -875,5 +875,7 @@ mod tests {
         assert!(!wants_receipt(0, ReceiptStat::Undeliv));
         assert!(!wants_receipt(2, ReceiptStat::Delivrd));
         assert!(wants_receipt(2, ReceiptStat::Expired));
+        assert!(!wants_receipt(2, ReceiptStat::Acceptd));
+        assert!(wants_receipt(2, ReceiptStat::Unknown));
     }
 }

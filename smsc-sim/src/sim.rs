@@ -518,6 +518,11 @@ impl SimHandle {
     /// they were and the reason is returned).
     pub fn try_set_faults(&self, faults: Faults) -> Result<(), String> {
         faults.check()?;
+        self.shared
+            .receipts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .check_faults(&faults)?;
         *self
             .shared
             .faults
