@@ -226,6 +226,14 @@ pub struct Faults {
     pub receipt_before_resp: bool,
     /// Send every delivery receipt twice (as a carrier does when a deliver_sm_resp is lost).
     pub duplicate_receipts: bool,
+    /// Answer every new bind with this command_status (e.g. 0x0D ESME_RBINDFAIL, 0x0E
+    /// ESME_RINVPASWD), whatever its credentials: an SMSC refusing binds, for an ESME's
+    /// bind-refused path. Binds already up stay up.
+    #[serde(deserialize_with = "opt_status_from_json")]
+    pub refuse_binds: Option<u32>,
+    /// An SMSC outage: every connection is closed when it is set, and every new one is
+    /// closed as soon as it is accepted (before any PDU), until it is turned off.
+    pub outage: bool,
 }
 
 impl Faults {
@@ -241,6 +249,13 @@ impl Faults {
                     d.min_ms, d.max_ms
                 ));
             }
+        }
+        if self.refuse_binds == Some(0) {
+            return Err(
+                "refuse_binds cannot be 0 (ESME_ROK would accept the bind); e.g. 13 \
+                        (0x0D ESME_RBINDFAIL); null turns it off"
+                    .into(),
+            );
         }
         if self.drop_after_pdus == Some(0) {
             return Err(
@@ -507,5 +522,19 @@ mod tests {
         assert!(!f.duplicate_receipts);
         let f: Faults = serde_json::from_str(r#"{"duplicate_receipts": true}"#).unwrap();
         assert!(f.duplicate_receipts);
+        assert_eq!(f.refuse_binds, None);
+        assert!(!f.outage);
+        let f: Faults = serde_json::from_str(r#"{"refuse_binds": "0x0D"}"#).unwrap();
+        assert_eq!(f.refuse_binds, Some(13));
+        let f: Faults = serde_json::from_str(r#"{"refuse_binds": 13, "outage": true}"#).unwrap();
+        assert_eq!(f.refuse_binds, Some(13));
+        assert!(f.outage);
+        let f: Faults = serde_json::from_str(r#"{"refuse_binds": null}"#).unwrap();
+        assert_eq!(f.refuse_binds, None);
+        let zero = Faults {
+            refuse_binds: Some(0),
+            ..Faults::default()
+        };
+        assert!(zero.check().is_err());
     }
 }

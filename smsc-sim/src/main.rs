@@ -64,9 +64,32 @@ enum Cmd {
         /// What the user typed.
         text: String,
     },
-    /// Change the faults of a running simulator (POST /faults): the keys of a JSON object
-    /// replace those faults (null turns one off; "clear":true starts from none), e.g.
-    /// '{"throttle_per_sec":50}', '{"drop_now":true}' (faults kept) or '{"clear":true}'.
+    /// Change the faults of a running simulator (POST /faults).
+    ///
+    /// The keys of a JSON object replace those faults (null turns one off), the others keep
+    /// theirs, e.g. '{"throttle_per_sec":50}', '{"refuse_binds":13}', '{"outage":true}',
+    /// '{"drop_now":true}' (faults kept) or '{"clear":true}'.
+    ///
+    /// Fault keys:
+    ///   throttle_per_sec N      ESME_RTHROTTLED (0x58) above N submits per second
+    ///   response_delay D        delay responses: 150, "200-400" or {"min_ms":..,"max_ms":..}
+    ///   error RULE              {"status":"0x45","percent":10,"destinations":["861..."]}:
+    ///                           listed destinations always fail, percent (0-100) of others
+    ///   more_errors [RULE,...]  more rules; a listed destination gets its rule's status
+    ///                           over any percentage
+    ///   drop_after_pdus N       close each connection after N PDUs from it (at least 1)
+    ///   ignore_enquire_link     never answer enquire_link
+    ///   receipt_before_resp     zero-delay receipts before the submit_sm_resp
+    ///   duplicate_receipts      every receipt twice
+    ///   refuse_binds STATUS     answer every new bind with STATUS (13 = 0x0D ESME_RBINDFAIL)
+    ///   outage                  close every connection now and each new one at once
+    ///
+    /// One-shot actions (faults kept):
+    ///   clear                   start from a well-behaved SMSC before the keys given
+    ///   drop_now                close connections now
+    ///   send_malformed KIND     truncated_body, unknown_command or receipt_missing_nul
+    ///   system_id ID            drop_now / send_malformed only on ID's connections
+    #[command(verbatim_doc_comment)]
     Faults {
         /// Control API base URL.
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
@@ -292,6 +315,8 @@ impl Serve {
                 receipt_before_resp: self.receipt_before_resp,
                 duplicate_receipts: self.duplicate_receipts,
                 more_errors: Vec::new(),
+                refuse_binds: None,
+                outage: false,
             },
             handsets: HandsetConfig {
                 follow_push_links: !self.no_follow_push,

@@ -220,6 +220,12 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             _ = shared.shutdown.cancelled() => break,
             r = listener.accept() => match r {
                 Ok((sock, peer)) => {
+                    if shared.faults().outage {
+                        // The outage fault: closed before any PDU is read or written.
+                        debug!(%peer, "outage fault: connection closed at once");
+                        drop(sock);
+                        continue;
+                    }
                     tokio::spawn(crate::session::run(Arc::clone(&shared), sock, peer));
                 }
                 Err(e) => {
@@ -516,6 +522,7 @@ impl SimHandle {
 
     /// Replace the active faults, unless [`Faults::check`] refuses them (then they stay as
     /// they were and the reason is returned).
+    /// An `outage` fault coming on closes every connection.
     pub fn try_set_faults(&self, faults: Faults) -> Result<(), String> {
         faults.check()?;
         self.shared
@@ -523,11 +530,15 @@ impl SimHandle {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .check_faults(&faults)?;
+        let outage = faults.outage;
         *self
             .shared
             .faults
             .write()
             .unwrap_or_else(|e| e.into_inner()) = faults;
+        if outage {
+            self.shared.control_all(None, Control::Drop);
+        }
         Ok(())
     }
 

@@ -249,3 +249,101 @@ async fn a_listed_destination_gets_its_own_status_over_a_percentage() {
     assert!((5..35).contains(&refused), "{refused} of 40 at 50 %");
     h.shutdown().await;
 }
+
+/// `refuse_binds` answers every new bind with the chosen status (whatever its credentials)
+/// while binds already up stay up; turned off, binds succeed again. No restart needed.
+#[tokio::test]
+async fn refuse_binds_answers_new_binds_with_the_chosen_status() {
+    let h = sim(SimConfig::local().with_account("esme", "secret")).await;
+    let base = h.http_url().unwrap();
+    let json = Some("application/json");
+    let mut up = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let (s, _, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        json,
+        r#"{"refuse_binds":13}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let mut c = Client::connect(h.smpp_addr()).await;
+    assert_eq!(
+        c.bind(Mode::Tx, "esme", "secret").await,
+        CommandStatus::EsmeRbindfail
+    );
+    // Hex text too; and the answer does not depend on the credentials.
+    let (s, _, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        json,
+        r#"{"refuse_binds":"0x0E"}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        c.bind(Mode::Rx, "nobody", "x").await,
+        CommandStatus::EsmeRinvpaswd
+    );
+    // The bind that was up before still works.
+    let r = up.submit(text("8613800138000", "still up", 0)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
+    let (s, _, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        json,
+        r#"{"refuse_binds":0}"#,
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+    let (s, _, _) = http(
+        "POST",
+        &format!("{base}/faults"),
+        json,
+        r#"{"refuse_binds":null}"#,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        c.bind(Mode::Trx, "esme", "secret").await,
+        CommandStatus::EsmeRok
+    );
+    h.shutdown().await;
+}
+
+/// `outage` closes every connection and each new one at once (no PDU read or written);
+/// turned off, the ESME reconnects and binds.
+#[tokio::test]
+async fn outage_closes_connections_until_it_is_turned_off() {
+    let h = sim(SimConfig::local()).await;
+    let base = h.http_url().unwrap();
+    let json = Some("application/json");
+    let mut up = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let (s, _, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        json,
+        r#"{"outage":true}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(up.closed().await, "a bound connection survived the outage");
+    for _ in 0..3 {
+        let mut c = Client::connect(h.smpp_addr()).await;
+        assert!(
+            c.closed().await,
+            "a new connection stayed open during the outage"
+        );
+    }
+    let (s, _, _) = http(
+        "POST",
+        &format!("{base}/faults"),
+        json,
+        r#"{"outage":false}"#,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let r = c.submit(text("8613800138000", "back", 0)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
+    h.shutdown().await;
+}
