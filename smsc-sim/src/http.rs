@@ -8,7 +8,7 @@
 //! | GET | `/deliveries` | every simulator-originated deliver_sm |
 //! | GET | `/binds` | connections and window occupancy |
 //! | GET | `/stats` | PDUs by type, rates, window occupancy |
-//! | POST | `/reset` | forget records and handsets |
+//! | POST | `/reset` | forget records and handsets, drop pending receipts and MO; answers what it forgot ([`crate::ResetSummary`]) |
 //! | GET / POST | `/faults` | read / replace faults; body may add `"drop_now": true`, `"send_malformed": "truncated_body"` |
 //! | POST | `/mo` | inject an MO ([`crate::MoRequest`]) |
 //! | POST | `/ussd` | inject a USSD message ([`crate::UssdRequest`]) |
@@ -215,10 +215,7 @@ pub fn router(h: SimHandle) -> Router {
         )
         .route(
             "/reset",
-            post(|State(h): State<SimHandle>| async move {
-                h.reset();
-                StatusCode::NO_CONTENT
-            }),
+            post(|State(h): State<SimHandle>| async move { Json(h.reset()) }),
         )
         .route("/faults", get(get_faults).post(set_faults))
         .route("/mo", post(mo))

@@ -54,4 +54,4 @@ pub use pdus::{MoEncoding, MoStyle};
 pub use recorder::{
     BindFields, BindView, DeliveryKind, DeliveryRecord, DeliveryState, MtFilter, MtRecord, Stats,
 };
-pub use sim::{MoRequest, MoTicket, SimError, SimHandle, Simulator, UssdRequest};
+pub use sim::{MoRequest, MoTicket, ResetSummary, SimError, SimHandle, Simulator, UssdRequest};

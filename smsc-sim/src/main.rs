@@ -126,7 +126,13 @@ enum Cmd {
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
         url: String,
     },
-    /// Forget records and handsets (POST /reset).
+    /// Forget records and handsets (POST /reset), for a clean slate between test cases.
+    ///
+    /// Receipts and MO/USSD still pending (waiting for their receipt delay, for a receiver
+    /// bind, or for the ESME's answer) are dropped and never sent, so no late receipt from
+    /// one case reaches the next. Connections, faults and the receipt plan stay. Prints what
+    /// was forgotten, e.g. "reset: forgot 3 MT records, 2 handsets, 1 pending receipts, 0
+    /// pending MO/USSD deliveries".
     Reset {
         /// Control API base URL.
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
@@ -434,7 +440,23 @@ async fn main() -> Result<()> {
             call(Method::GET, format!("{url}/mt?{}", q.join("&")), None).await?;
         }
         Cmd::Stats { url } => call(Method::GET, format!("{url}/stats"), None).await?,
-        Cmd::Reset { url } => call(Method::POST, format!("{url}/reset"), None).await?,
+        Cmd::Reset { url } => {
+            let u = format!("{url}/reset");
+            let resp = reqwest::Client::new()
+                .post(&u)
+                .send()
+                .await
+                .with_context(|| format!("calling {u}"))?;
+            let status = resp.status();
+            let text = resp.text().await?;
+            if !status.is_success() {
+                bail!("{u} answered {status}: {text}");
+            }
+            match serde_json::from_str::<smsc_sim::ResetSummary>(&text) {
+                Ok(s) => println!("reset: {s}"),
+                Err(_) => println!("reset: done"),
+            }
+        }
     }
     Ok(())
 }

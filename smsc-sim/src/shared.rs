@@ -775,23 +775,40 @@ impl Shared {
         }
     }
 
-    /// Forget every record, handset and counter (connections stay up; queued receipts from
-    /// before the reset are dropped).
-    pub fn reset(&self) {
+    /// Forget every record, handset and counter (connections stay up; receipts and MO still
+    /// pending from before the reset are dropped); returns what was forgotten.
+    pub fn reset(&self) -> crate::sim::ResetSummary {
         self.generation.fetch_add(1, Ordering::Relaxed);
-        {
+        let summary = {
             let mut st = self.state();
+            let pending = |kind: fn(&DeliveryKind) -> bool| {
+                st.deliveries
+                    .iter()
+                    .filter(|d| {
+                        kind(&d.kind)
+                            && matches!(d.state, DeliveryState::Queued | DeliveryState::Sent)
+                    })
+                    .count()
+            };
+            let summary = crate::sim::ResetSummary {
+                mt_records: st.mt.len(),
+                handsets: st.handsets.numbers().len(),
+                pending_receipts: pending(|k| *k == DeliveryKind::Receipt),
+                pending_deliveries: pending(|k| *k != DeliveryKind::Receipt),
+            };
             st.mt.clear();
             st.deliveries.clear();
             st.store.clear();
             st.handsets = Handsets::new(&self.cfg.handsets);
-        }
+            summary
+        };
         self.rx.reset();
         self.tx.reset();
         self.mt_accepted.store(0, Ordering::Relaxed);
         self.mt_refused.store(0, Ordering::Relaxed);
         self.receipts_acked.store(0, Ordering::Relaxed);
         self.bump();
+        summary
     }
 
     /// Send a control command to every connection (or those of `system_id`).

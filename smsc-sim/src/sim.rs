@@ -149,6 +149,33 @@ pub struct MoTicket {
     pub ussd_service_op: Option<u8>,
 }
 
+/// What a reset forgot (the answer of `POST /reset`): a receipt or MO still pending then is
+/// never sent, so a test that resets between cases does not get the previous case's late
+/// receipts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetSummary {
+    /// MT records (accepted and refused) forgotten.
+    pub mt_records: usize,
+    /// Handsets forgotten (with their inboxes, pushes, contacts and USSD screens).
+    pub handsets: usize,
+    /// Receipts not yet answered by the ESME (waiting for their delay, for a receiver bind or
+    /// for their deliver_sm_resp): never sent, or never sent again.
+    pub pending_receipts: usize,
+    /// MO and USSD deliver_sm not yet answered by the ESME, likewise dropped.
+    pub pending_deliveries: usize,
+}
+
+impl std::fmt::Display for ResetSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "forgot {} MT records, {} handsets, {} pending receipts, {} pending MO/USSD \
+             deliveries (pending ones are never sent)",
+            self.mt_records, self.handsets, self.pending_receipts, self.pending_deliveries
+        )
+    }
+}
+
 /// The SMSC simulator.
 #[derive(Debug)]
 pub struct Simulator;
@@ -578,9 +605,10 @@ impl SimHandle {
         self.shared.binds()
     }
 
-    /// Forget every record, handset and counter.
-    pub fn reset(&self) {
-        self.shared.reset();
+    /// Forget every record, handset and counter, and drop every receipt and MO/USSD still
+    /// pending (they are never sent); returns what was forgotten. Connections and faults stay.
+    pub fn reset(&self) -> ResetSummary {
+        self.shared.reset()
     }
 
     /// Close connections now (all, or those bound as `system_id`); returns how many.

@@ -347,3 +347,39 @@ async fn outage_closes_connections_until_it_is_turned_off() {
     assert_eq!(r.status(), CommandStatus::EsmeRok);
     h.shutdown().await;
 }
+
+/// A reset drops receipts still waiting for their delay (never sent) and says so, in
+/// `POST /reset`'s answer.
+#[tokio::test]
+async fn reset_reports_the_pending_receipts_it_drops() {
+    let mut cfg = SimConfig::local();
+    cfg.receipts.default_delay_ms = 600;
+    let h = sim(cfg).await;
+    let base = h.http_url().unwrap();
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    for n in ["8613800138000", "8613900139000"] {
+        let r = c.submit(text(n, "receipt please", 1)).await;
+        assert_eq!(r.status(), CommandStatus::EsmeRok);
+    }
+    let (s, ct, body) = http("POST", &format!("{base}/reset"), None, "").await;
+    assert_eq!(s, 200, "{body}");
+    assert!(ct.starts_with("application/json"), "{ct}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "mt_records": 2,
+            "handsets": 0,
+            "pending_receipts": 2,
+            "pending_deliveries": 0,
+        }),
+        "{body}"
+    );
+    // As documented: they are never sent.
+    assert!(c
+        .try_read(std::time::Duration::from_millis(1200))
+        .await
+        .is_none());
+    assert!(h.receipts().is_empty());
+    h.shutdown().await;
+}
