@@ -36,14 +36,13 @@ impl fmt::Debug for Account {
 /// Error for a malformed `--account id:password` flag or receipt rule.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The account flag lacks the `:` separator or has an empty id.
-    #[error(
-        "account {spec:?} is not of the form id:password (SMPP 3.4: a system_id of 1-15 and a \
-         password of at most 8 ASCII characters)"
-    )]
+    /// The account flag lacks the `:` separator, or its id or password does not fit SMPP 3.4.
+    #[error("account {spec:?}: {reason}")]
     BadAccount {
         /// The flag value, password elided.
         spec: String,
+        /// What is wrong with it (the separator, the id or the password, and the limit).
+        reason: String,
     },
     /// A receipt rule could not be parsed.
     #[error("receipt rule {spec:?}: {reason}")]
@@ -61,22 +60,31 @@ impl std::str::FromStr for Account {
     /// Parse `id:password` (the password may itself contain `:`), within SMPP 3.4's sizes
     /// (§4.1.1): an ESME could never bind with a longer one.
     fn from_str(s: &str) -> Result<Self, ConfigError> {
-        match s.split_once(':') {
-            Some((id, pw))
-                if (1..=15).contains(&id.len())
-                    && pw.len() <= 8
-                    && id.is_ascii()
-                    && pw.is_ascii() =>
-            {
-                Ok(Account {
-                    system_id: id.to_string(),
-                    password: pw.to_string(),
-                })
-            }
-            _ => Err(ConfigError::BadAccount {
-                spec: s.split(':').next().unwrap_or_default().to_string(),
-            }),
+        let bad = |reason: String| ConfigError::BadAccount {
+            spec: s.split(':').next().unwrap_or_default().to_string(),
+            reason,
+        };
+        let Some((id, pw)) = s.split_once(':') else {
+            return Err(bad("not of the form id:password".into()));
+        };
+        if !(1..=15).contains(&id.len()) || !id.is_ascii() {
+            return Err(bad(format!(
+                "the system_id is {} characters; SMPP 3.4 (§4.1.1) allows 1 to 15 ASCII \
+                 characters",
+                id.chars().count()
+            )));
         }
+        if pw.len() > 8 || !pw.is_ascii() {
+            return Err(bad(format!(
+                "the password is {} characters; SMPP 3.4 (§4.1.1) allows at most 8 ASCII \
+                 characters, so no ESME could bind with it",
+                pw.chars().count()
+            )));
+        }
+        Ok(Account {
+            system_id: id.to_string(),
+            password: pw.to_string(),
+        })
     }
 }
 
@@ -610,7 +618,24 @@ mod tests {
         assert!(!format!("{a:?}").contains("cret"));
         // Longer than SMPP 3.4 allows: no ESME could bind with it.
         assert!("sixteen_chars_id:pw".parse::<Account>().is_err());
-        assert!("esme:ninechars".parse::<Account>().is_err());
+        let e = "esme:ninechars".parse::<Account>().unwrap_err().to_string();
+        assert!(
+            e.contains("password is 9 characters") && e.contains("at most 8"),
+            "{e}"
+        );
+        assert!(
+            !e.contains("ninechars"),
+            "the password is not repeated: {e}"
+        );
+        let e = "a:123456789".parse::<Account>().unwrap_err().to_string();
+        assert!(!e.contains("not of the form"), "{e}");
+        let e = "nocolon".parse::<Account>().unwrap_err().to_string();
+        assert!(e.contains("id:password"), "{e}");
+        let e = "sixteen_chars_id:pw"
+            .parse::<Account>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("system_id is 16 characters"), "{e}");
         assert!("fifteen_chars_i:eightchr".parse::<Account>().is_ok());
     }
 

@@ -609,7 +609,7 @@ async fn console(State(h): State<SimHandle>) -> Html<String> {
     }
     html.push_str("</div>");
     if numbers.is_empty() {
-        html.push_str("<p class=\"none\" id=\"no-phones\">no handsets yet: they appear when an MT reaches them or they send an MO</p>");
+        html.push_str("<p class=\"none\" id=\"no-phones\">no handsets yet: a handset appears when an MT reaches it or it dials USSD (an SMS it sends, send-mo, does not make one)</p>");
     }
     html.push_str(
         "<div id=\"call-screen\" hidden data-state=\"idle\"><p>Incoming call</p>\

@@ -237,7 +237,7 @@ struct Serve {
     /// The network's country code: a handset number in national form (`13800138000`) is
     /// presented in MO as international (`+8613800138000`) and is the same handset. Empty:
     /// numbers are sent as written.
-    #[arg(long, default_value = "86")]
+    #[arg(long, default_value = "86", value_parser = parse_country_code)]
     country_code: String,
     /// Append every PDU as hex to this file (those read, as they came on the wire).
     #[arg(long)]
@@ -286,7 +286,32 @@ fn parse_percent(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A country code: 1 to 3 digits (ITU-T E.164), or empty for numbers taken as written.
+fn parse_country_code(s: &str) -> Result<String, String> {
+    let t = s.trim_start_matches('+');
+    if t.is_empty() || (t.len() <= 3 && t.bytes().all(|b| b.is_ascii_digit())) {
+        Ok(t.to_string())
+    } else {
+        Err(format!(
+            "{s:?}: a country code is 1 to 3 digits (86), or empty to take numbers as written"
+        ))
+    }
+}
+
 impl Serve {
+    /// Settings clap cannot refuse alone: `--error-status` without `--error-percent` or
+    /// `--error-dest` would inject nothing.
+    fn check(&self) -> Result<(), String> {
+        if self.error_status.is_some() && self.error_percent == 0.0 && self.error_dest.is_empty() {
+            return Err(
+                "--error-status alone fails no submit: add --error-percent PERCENT \
+                        and/or --error-dest NUMBER"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     fn config(self) -> SimConfig {
         let error = self.error_status.map(|status| ErrorFault {
             status,
@@ -337,12 +362,28 @@ impl Serve {
     }
 }
 
+/// Where the control API is looked for, for an error that cannot reach it.
+const URL_HINT: &str = "is `smsc-sim serve` running there? Set its control API with --url or \
+     SMSC_SIM_URL (default http://127.0.0.1:2776, as serve --http 127.0.0.1:2776)";
+
+/// Send a request to the control API; an unreachable API is reported with where it was
+/// looked for and how to point elsewhere.
+async fn send(req: reqwest::RequestBuilder, url: &str) -> Result<reqwest::Response> {
+    req.send().await.map_err(|e| {
+        if e.is_connect() || e.is_timeout() {
+            anyhow::anyhow!("cannot reach the simulator's control API at {url}: {URL_HINT}")
+        } else {
+            anyhow::Error::new(e).context(format!("calling {url}"))
+        }
+    })
+}
+
 async fn call(method: reqwest::Method, url: String, body: Option<String>) -> Result<()> {
     let mut req = reqwest::Client::new().request(method, &url);
     if let Some(b) = body {
         req = req.header("content-type", "application/json").body(b);
     }
-    let resp = req.send().await.with_context(|| format!("calling {url}"))?;
+    let resp = send(req, &url).await?;
     let status = resp.status();
     let text = resp.text().await?;
     let pretty = serde_json::from_str::<serde_json::Value>(&text)
@@ -367,8 +408,27 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+/// Errors end the process with status 1 and their message and causes on stderr, without the
+/// stack trace `anyhow` adds to a returned error when `RUST_BACKTRACE` is set (as presence-gw
+/// does: a refused connection is no crash).
+fn main() -> std::process::ExitCode {
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -379,6 +439,7 @@ async fn main() -> Result<()> {
     use reqwest::Method;
     match cli.cmd {
         Cmd::Serve(s) => {
+            s.check().map_err(anyhow::Error::msg)?;
             let sim = Simulator::start(s.config()).await?;
             eprintln!("smsc-sim: SMPP on {}", sim.smpp_addr());
             if let Some(u) = sim.http_url() {
@@ -442,11 +503,7 @@ async fn main() -> Result<()> {
         Cmd::Stats { url } => call(Method::GET, format!("{url}/stats"), None).await?,
         Cmd::Reset { url } => {
             let u = format!("{url}/reset");
-            let resp = reqwest::Client::new()
-                .post(&u)
-                .send()
-                .await
-                .with_context(|| format!("calling {u}"))?;
+            let resp = send(reqwest::Client::new().post(&u), &u).await?;
             let status = resp.status();
             let text = resp.text().await?;
             if !status.is_success() {
@@ -497,8 +554,24 @@ mod tests {
             // Without a status these injected nothing (and said nothing).
             &["--error-percent", "10"],
             &["--error-dest", "861"],
+            &["--country-code", "abc"],
+            &["--country-code", "8613"],
         ] {
             assert!(serve(bad).is_err(), "{bad:?} accepted");
         }
+        assert!(serve(&["--country-code", ""]).is_ok());
+        assert!(serve(&["--country-code", "+44"]).is_ok());
+        // A status alone injects nothing either: refused when serving.
+        let Cmd::Serve(alone) = serve(&["--error-status", "0x45"]).unwrap().cmd else {
+            panic!("not serve");
+        };
+        assert!(alone.check().unwrap_err().contains("--error-percent"));
+        let Cmd::Serve(with) = serve(&["--error-status", "0x45", "--error-dest", "1"])
+            .unwrap()
+            .cmd
+        else {
+            panic!("not serve");
+        };
+        assert_eq!(with.check(), Ok(()));
     }
 }

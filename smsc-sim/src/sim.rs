@@ -451,6 +451,12 @@ impl SimHandle {
     /// Inject a USSD message from a handset: opens a session (PSSR indication, op 1) or answers
     /// the menu the network sent (USSR confirm, op 18) with `its_session_info` tracking.
     pub async fn inject_ussd(&self, req: UssdRequest) -> Result<MoTicket, SimError> {
+        // As inject_mo: no handset or service made up for an empty address.
+        for (field, a) in [("from", &req.from), ("to", &req.to)] {
+            if a.trim().is_empty() {
+                return Err(PduError::Missing(field).into());
+            }
+        }
         let (planned, session, seq, from) = {
             let mut st = self.shared.state();
             let (planned, session, seq) =

@@ -383,3 +383,57 @@ async fn reset_reports_the_pending_receipts_it_drops() {
     assert!(h.receipts().is_empty());
     h.shutdown().await;
 }
+
+/// `/stats` labels each window's numbers; the console says what makes a handset appear, as
+/// `/handsets` does it (an MO sender is no handset); a USSD from nobody is refused as an MO
+/// from nobody is; the hex log never holds the bind password.
+#[tokio::test]
+async fn stats_console_ussd_and_hex_log_say_what_they_mean() {
+    let dir = std::env::temp_dir().join(format!("smsc-sim-hexlog-{}", std::process::id()));
+    let log = dir.with_extension("log");
+    let _ = std::fs::remove_file(&log);
+    let mut cfg = SimConfig::local().with_account("esme", "secret");
+    cfg.hex_log = Some(log.clone());
+    let h = sim(cfg).await;
+    let base = h.http_url().unwrap();
+    let _c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+
+    let (_, _, body) = http("GET", &format!("{base}/stats"), None, "").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let w = &v["window_occupancy"][0];
+    assert!(
+        w["bind_id"].is_u64() && w["outstanding"].is_u64() && w["deliver_inflight"].is_u64(),
+        "{body}"
+    );
+
+    let json = Some("application/json");
+    let (s, _, body) = http(
+        "POST",
+        &format!("{base}/mo"),
+        json,
+        r#"{"from":"8613800138000","to":"10086","text":"hi"}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(h.handsets().is_empty(), "an MO sender became a handset");
+    let (_, _, page) = http("GET", &format!("{base}/"), None, "").await;
+    assert!(page.contains("id=\"no-phones\""), "{page}");
+    assert!(!page.contains("or they send an MO"), "{page}");
+    assert!(page.contains("does not make one"), "{page}");
+
+    for from in ["", " "] {
+        let body = format!(r#"{{"from":"{from}","to":"*123#","text":"*123#"}}"#);
+        let (s, ct, answer) = http("POST", &format!("{base}/ussd"), json, &body).await;
+        assert_eq!(s, 400, "{body}: {answer}");
+        assert!(error_text(&body, &ct, &answer).contains("from"), "{answer}");
+    }
+    assert!(h.handsets().is_empty(), "{:?}", h.handsets());
+
+    h.shutdown().await;
+    let hex = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    let secret_hex: String = b"secret".iter().map(|b| format!("{b:02x}")).collect();
+    let esme_hex: String = b"esme".iter().map(|b| format!("{b:02x}")).collect();
+    assert!(hex.contains(&esme_hex), "the bind was not logged: {hex}");
+    assert!(!hex.to_lowercase().contains(&secret_hex), "{hex}");
+}
