@@ -36,14 +36,13 @@ impl fmt::Debug for Account {
 /// Error for a malformed `--account id:password` flag or receipt rule.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The account flag lacks the `:` separator or has an empty id.
-    #[error(
-        "account {spec:?} is not of the form id:password (SMPP 3.4: a system_id of 1-15 and a \
-         password of at most 8 ASCII characters)"
-    )]
+    /// The account flag lacks the `:` separator, or its id or password does not fit SMPP 3.4.
+    #[error("account {spec:?}: {reason}")]
     BadAccount {
         /// The flag value, password elided.
         spec: String,
+        /// What is wrong with it (the separator, the id or the password, and the limit).
+        reason: String,
     },
     /// A receipt rule could not be parsed.
     #[error("receipt rule {spec:?}: {reason}")]
@@ -61,22 +60,31 @@ impl std::str::FromStr for Account {
     /// Parse `id:password` (the password may itself contain `:`), within SMPP 3.4's sizes
     /// (§4.1.1): an ESME could never bind with a longer one.
     fn from_str(s: &str) -> Result<Self, ConfigError> {
-        match s.split_once(':') {
-            Some((id, pw))
-                if (1..=15).contains(&id.len())
-                    && pw.len() <= 8
-                    && id.is_ascii()
-                    && pw.is_ascii() =>
-            {
-                Ok(Account {
-                    system_id: id.to_string(),
-                    password: pw.to_string(),
-                })
-            }
-            _ => Err(ConfigError::BadAccount {
-                spec: s.split(':').next().unwrap_or_default().to_string(),
-            }),
+        let bad = |reason: String| ConfigError::BadAccount {
+            spec: s.split(':').next().unwrap_or_default().to_string(),
+            reason,
+        };
+        let Some((id, pw)) = s.split_once(':') else {
+            return Err(bad("not of the form id:password".into()));
+        };
+        if !(1..=15).contains(&id.len()) || !id.is_ascii() {
+            return Err(bad(format!(
+                "the system_id is {} characters; SMPP 3.4 (§4.1.1) allows 1 to 15 ASCII \
+                 characters",
+                id.chars().count()
+            )));
         }
+        if pw.len() > 8 || !pw.is_ascii() {
+            return Err(bad(format!(
+                "the password is {} characters; SMPP 3.4 (§4.1.1) allows at most 8 ASCII \
+                 characters, so no ESME could bind with it",
+                pw.chars().count()
+            )));
+        }
+        Ok(Account {
+            system_id: id.to_string(),
+            password: pw.to_string(),
+        })
     }
 }
 
@@ -120,7 +128,8 @@ impl std::str::FromStr for IdStyle {
     }
 }
 
-/// Final state of a message as written in a delivery receipt's `stat:` field (SMPP 3.4 App. B).
+/// State of a message as written in a delivery receipt's `stat:` field (SMPP 3.4 App. B):
+/// every message state of §5.2.28.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ReceiptStat {
@@ -135,9 +144,27 @@ pub enum ReceiptStat {
     Rejectd,
     /// `DELETED`, message_state 4.
     Deleted,
+    /// `ENROUTE`, message_state 1 (still in transit; some SMSCs report it).
+    Enroute,
+    /// `ACCEPTD`, message_state 6 (accepted on the subscriber's behalf).
+    Acceptd,
+    /// `UNKNOWN`, message_state 7 (the message is in an invalid state).
+    Unknown,
 }
 
 impl ReceiptStat {
+    /// Every state, in `message_state` order (what `--receipt` and `--default-stat` take).
+    pub const ALL: [ReceiptStat; 8] = [
+        ReceiptStat::Enroute,
+        ReceiptStat::Delivrd,
+        ReceiptStat::Expired,
+        ReceiptStat::Deleted,
+        ReceiptStat::Undeliv,
+        ReceiptStat::Acceptd,
+        ReceiptStat::Unknown,
+        ReceiptStat::Rejectd,
+    ];
+
     /// The 7-letter `stat:` text.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -146,16 +173,22 @@ impl ReceiptStat {
             ReceiptStat::Expired => "EXPIRED",
             ReceiptStat::Rejectd => "REJECTD",
             ReceiptStat::Deleted => "DELETED",
+            ReceiptStat::Enroute => "ENROUTE",
+            ReceiptStat::Acceptd => "ACCEPTD",
+            ReceiptStat::Unknown => "UNKNOWN",
         }
     }
 
     /// The `message_state` TLV value (SMPP 3.4 §5.2.28).
     pub fn message_state(self) -> u8 {
         match self {
+            ReceiptStat::Enroute => 1,
             ReceiptStat::Delivrd => 2,
             ReceiptStat::Expired => 3,
             ReceiptStat::Deleted => 4,
             ReceiptStat::Undeliv => 5,
+            ReceiptStat::Acceptd => 6,
+            ReceiptStat::Unknown => 7,
             ReceiptStat::Rejectd => 8,
         }
     }
@@ -163,12 +196,24 @@ impl ReceiptStat {
     /// The `err:` code the simulator writes with this state.
     pub fn err_code(self) -> u16 {
         match self {
-            ReceiptStat::Delivrd => 0,
+            ReceiptStat::Delivrd
+            | ReceiptStat::Deleted
+            | ReceiptStat::Enroute
+            | ReceiptStat::Acceptd => 0,
             ReceiptStat::Undeliv => 1,
             ReceiptStat::Expired => 27,
             ReceiptStat::Rejectd => 11,
-            ReceiptStat::Deleted => 0,
+            ReceiptStat::Unknown => 999,
         }
+    }
+
+    /// Whether this state is a failure, for `registered_delivery` "receipt on failure only"
+    /// (SMPP 3.4 §5.2.17): not DELIVRD, ACCEPTD or ENROUTE.
+    pub fn is_failure(self) -> bool {
+        !matches!(
+            self,
+            ReceiptStat::Delivrd | ReceiptStat::Acceptd | ReceiptStat::Enroute
+        )
     }
 }
 
@@ -181,7 +226,13 @@ impl std::str::FromStr for ReceiptStat {
             "EXPIRED" => Ok(ReceiptStat::Expired),
             "REJECTD" | "REJECTED" => Ok(ReceiptStat::Rejectd),
             "DELETED" => Ok(ReceiptStat::Deleted),
-            other => Err(format!("unknown receipt stat {other:?}")),
+            "ENROUTE" | "EN_ROUTE" => Ok(ReceiptStat::Enroute),
+            "ACCEPTD" | "ACCEPTED" => Ok(ReceiptStat::Acceptd),
+            "UNKNOWN" => Ok(ReceiptStat::Unknown),
+            other => Err(format!(
+                "unknown receipt stat {other:?} (one of {})",
+                ReceiptStat::ALL.map(ReceiptStat::as_str).join(", ")
+            )),
         }
     }
 }
@@ -225,6 +276,7 @@ pub struct ReceiptRule {
     #[serde(default)]
     pub delay_ms: u64,
     /// Chance (0.0..=1.0) that this rule fires for a matching destination; 1.0 by default.
+    /// (On the command line a percentage, `%30`, as an error fault's `percent`.)
     #[serde(default = "one")]
     pub probability: f64,
     /// Only for WAP Push (port 2948): a handset that cannot take pushes but reads its SMS.
@@ -239,9 +291,11 @@ fn one() -> f64 {
 impl std::str::FromStr for ReceiptRule {
     type Err = ConfigError;
 
-    /// Parse `[push:]MATCH=STAT[@DELAY_MS][%PROB]`, where MATCH is `*`, `PREFIX*` or a number,
-    /// e.g. `8613*=UNDELIV@500%0.3`, `8613800138000=EXPIRED` or `push:8613800138000=UNDELIV`
-    /// (that number's WAP Pushes only).
+    /// Parse `[push:]MATCH=STAT[@DELAY_MS][%PERCENT]`, where MATCH is `*`, `PREFIX*` or a
+    /// number and PERCENT is 0 to 100 (as an error fault's `percent`), e.g.
+    /// `8613*=UNDELIV@500%30`, `8613800138000=EXPIRED` or `push:8613800138000=UNDELIV`
+    /// (that number's WAP Pushes only). The form of before, a fraction below 1 (`%0.3`), is
+    /// refused with a message saying how to write it, not read as 0.3 %.
     fn from_str(s: &str) -> Result<Self, ConfigError> {
         let bad = |reason: &str| ConfigError::BadReceiptRule {
             spec: s.to_string(),
@@ -259,18 +313,32 @@ impl std::str::FromStr for ReceiptRule {
         } else {
             DestMatch::Number(m.to_string())
         };
-        let (rest, probability) = match rest.split_once('%') {
-            Some((r, p)) => (r, p.parse::<f64>().map_err(|_| bad("bad probability"))?),
-            None => (rest, 1.0),
+        let (rest, percent) = match rest.split_once('%') {
+            Some((r, p)) => (
+                r,
+                p.parse::<f64>()
+                    .map_err(|_| bad("bad percentage (%PERCENT is 0 to 100)"))?,
+            ),
+            None => (rest, 100.0),
         };
+        if !(0.0..=100.0).contains(&percent) {
+            return Err(bad("%PERCENT must be within 0 to 100"));
+        }
+        if percent > 0.0 && percent < 1.0 {
+            let pct = (percent * 1e8).round() / 1e6;
+            return Err(bad(&format!(
+                "%PERCENT is a percentage (0 to 100, as an error fault's percent), no longer a \
+                 fraction: write %{} for a {}-in-100 chance (below 1 % is not taken, as the \
+                 old fraction form would be misread)",
+                pct, pct
+            )));
+        }
+        let probability = percent / 100.0;
         let (stat, delay_ms) = match rest.split_once('@') {
             Some((st, d)) => (st, d.parse::<u64>().map_err(|_| bad("bad delay"))?),
             None => (rest, 0),
         };
         let stat = stat.parse::<ReceiptStat>().map_err(|e| bad(&e))?;
-        if !(0.0..=1.0).contains(&probability) {
-            return Err(bad("probability must be within 0..=1"));
-        }
         Ok(ReceiptRule {
             dest,
             stat,
@@ -328,6 +396,27 @@ impl ReceiptPlan {
         let mut plan = ReceiptPlan::undeliverable_to(number);
         plan.rules[0].push_only = true;
         plan
+    }
+
+    /// Whether some receipt can go out with no delay (the default or a rule): what the
+    /// `receipt_before_resp` fault acts on.
+    pub fn can_be_immediate(&self) -> bool {
+        self.default_delay_ms == 0 || self.rules.iter().any(|r| r.delay_ms == 0)
+    }
+
+    /// Why `faults` would do nothing with this plan, if so: `receipt_before_resp` sends only
+    /// zero-delay receipts early, so with every receipt delayed it would be set and silent.
+    pub fn check_faults(&self, faults: &Faults) -> Result<(), String> {
+        if faults.receipt_before_resp && !self.can_be_immediate() {
+            return Err(format!(
+                "receipt_before_resp sends only zero-delay receipts before their response, and \
+                 every receipt here is delayed (default {} ms, every rule a delay): it would do \
+                 nothing; use a receipt delay of 0 (--receipt-delay-ms 0, or a rule without \
+                 @DELAY)",
+                self.default_delay_ms
+            ));
+        }
+        Ok(())
     }
 
     /// Decide the outcome for a message to `dest` (`push`: a WAP Push): (stat, delay in ms).
@@ -479,6 +568,7 @@ impl SimConfig {
         if self.deliver_window == 0 || self.deliver_attempts == 0 {
             return Err("deliver_window and deliver_attempts are at least 1".into());
         }
+        self.receipts.check_faults(&self.faults)?;
         self.faults.check()
     }
 
@@ -528,8 +618,81 @@ mod tests {
         assert!(!format!("{a:?}").contains("cret"));
         // Longer than SMPP 3.4 allows: no ESME could bind with it.
         assert!("sixteen_chars_id:pw".parse::<Account>().is_err());
-        assert!("esme:ninechars".parse::<Account>().is_err());
+        let e = "esme:ninechars".parse::<Account>().unwrap_err().to_string();
+        assert!(
+            e.contains("password is 9 characters") && e.contains("at most 8"),
+            "{e}"
+        );
+        assert!(
+            !e.contains("ninechars"),
+            "the password is not repeated: {e}"
+        );
+        let e = "a:123456789".parse::<Account>().unwrap_err().to_string();
+        assert!(!e.contains("not of the form"), "{e}");
+        let e = "nocolon".parse::<Account>().unwrap_err().to_string();
+        assert!(e.contains("id:password"), "{e}");
+        let e = "sixteen_chars_id:pw"
+            .parse::<Account>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("system_id is 16 characters"), "{e}");
         assert!("fifteen_chars_i:eightchr".parse::<Account>().is_ok());
+    }
+
+    /// Every SMPP 3.4 message state is a receipt state; an unknown one lists them.
+    #[test]
+    fn every_message_state_is_a_receipt_state() {
+        for (word, state) in [
+            ("ENROUTE", 1),
+            ("DELIVRD", 2),
+            ("EXPIRED", 3),
+            ("DELETED", 4),
+            ("UNDELIV", 5),
+            ("ACCEPTD", 6),
+            ("UNKNOWN", 7),
+            ("REJECTD", 8),
+        ] {
+            let r: ReceiptRule = format!("*={word}").parse().unwrap();
+            assert_eq!(r.stat.as_str(), word);
+            assert_eq!(r.stat.message_state(), state);
+        }
+        let e = "NOPE".parse::<ReceiptStat>().unwrap_err();
+        assert!(e.contains("ENROUTE") && e.contains("ACCEPTD"), "{e}");
+        assert!(!ReceiptStat::Acceptd.is_failure() && ReceiptStat::Unknown.is_failure());
+    }
+
+    /// `%` is a percentage as an error fault's `percent`; the old fraction form is refused
+    /// with a message, not read as under 1 %.
+    #[test]
+    fn receipt_percent_is_a_percentage() {
+        let r: ReceiptRule = "*=UNDELIV%30".parse().unwrap();
+        assert!((r.probability - 0.3).abs() < 1e-9);
+        let r: ReceiptRule = "*=UNDELIV%100".parse().unwrap();
+        assert_eq!(r.probability, 1.0);
+        let r: ReceiptRule = "*=UNDELIV%0".parse().unwrap();
+        assert_eq!(r.probability, 0.0);
+        let e = "*=UNDELIV%0.3"
+            .parse::<ReceiptRule>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("%30"), "{e}");
+    }
+
+    /// `receipt_before_resp` with every receipt delayed would do nothing: refused.
+    #[test]
+    fn receipt_before_resp_with_only_delayed_receipts_is_refused() {
+        let mut cfg = SimConfig::local();
+        cfg.faults.receipt_before_resp = true;
+        assert_eq!(cfg.check(), Ok(()));
+        cfg.receipts.default_delay_ms = 2000;
+        let e = cfg.check().unwrap_err();
+        assert!(
+            e.contains("receipt_before_resp") && e.contains("2000"),
+            "{e}"
+        );
+        // A rule with no delay gives the fault something to act on.
+        cfg.receipts.rules.push("8613*=DELIVRD".parse().unwrap());
+        assert_eq!(cfg.check(), Ok(()));
     }
 
     #[test]
@@ -542,12 +705,13 @@ mod tests {
 
     #[test]
     fn receipt_rules_parse_and_decide() {
-        let r: ReceiptRule = "8613*=UNDELIV@500%0.5".parse().unwrap();
+        let r: ReceiptRule = "8613*=UNDELIV@500%50".parse().unwrap();
         assert_eq!(r.dest, DestMatch::Prefix("8613".into()));
         assert_eq!(r.stat, ReceiptStat::Undeliv);
         assert_eq!(r.delay_ms, 500);
+        assert_eq!(r.probability, 0.5);
         assert!("x=NOPE".parse::<ReceiptRule>().is_err());
-        assert!("x=DELIVRD%2".parse::<ReceiptRule>().is_err());
+        assert!("x=DELIVRD%150".parse::<ReceiptRule>().is_err());
 
         let plan = ReceiptPlan {
             rules: vec![
@@ -582,7 +746,7 @@ mod tests {
         );
 
         let half = ReceiptPlan {
-            rules: vec!["*=REJECTD%0.5".parse().unwrap()],
+            rules: vec!["*=REJECTD%50".parse().unwrap()],
             ..ReceiptPlan::default()
         };
         let rejected = (0..1000)

@@ -28,14 +28,17 @@ pub const MAX_DELAY_MS: u64 = 86_400_000;
 
 /// A response delay: uniform between `min_ms` and `max_ms` (equal for a fixed delay). In JSON
 /// (`POST /faults`) also as the command line writes it: `150` or `"200-400"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "DelayRepr")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Delay {
     /// Shortest delay in milliseconds.
     pub min_ms: u64,
     /// Longest delay in milliseconds.
     pub max_ms: u64,
 }
+
+/// What a delay may be written as in JSON, for error messages.
+const DELAY_EXPECTED: &str = "a delay in milliseconds: a whole number of at least 0 (150), \
+     \"MIN-MAX\" (\"200-400\") or {\"min_ms\": MIN, \"max_ms\": MAX}";
 
 impl Delay {
     /// This delay, or why it is none: its shortest above its longest.
@@ -68,15 +71,6 @@ impl Delay {
     }
 }
 
-/// The ways JSON may write a [`Delay`].
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum DelayRepr {
-    Fields(DelayFields),
-    Ms(u64),
-    Text(String),
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DelayFields {
@@ -84,14 +78,43 @@ struct DelayFields {
     max_ms: u64,
 }
 
-impl TryFrom<DelayRepr> for Delay {
-    type Error = String;
-    fn try_from(r: DelayRepr) -> Result<Delay, String> {
-        match r {
-            DelayRepr::Fields(DelayFields { min_ms, max_ms }) => Delay { min_ms, max_ms }.ordered(),
-            DelayRepr::Ms(ms) => Ok(Delay::fixed(ms)),
-            DelayRepr::Text(t) => t.parse(),
+impl<'de> Deserialize<'de> for Delay {
+    /// A number, `"MIN-MAX"` or `{"min_ms", "max_ms"}`; anything else (`-5`, `1.5`) is refused
+    /// with a message saying what a delay may be.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Delay, D::Error> {
+        use serde::de::{self, Unexpected};
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = Delay;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(DELAY_EXPECTED)
+            }
+            fn visit_u64<E: de::Error>(self, ms: u64) -> Result<Delay, E> {
+                Ok(Delay::fixed(ms))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Delay, E> {
+                u64::try_from(v)
+                    .map(Delay::fixed)
+                    .map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Delay, E> {
+                Err(E::invalid_value(Unexpected::Float(v), &self))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Delay, E> {
+                s.parse()
+                    .map_err(|e| E::custom(format!("{e}; expected {DELAY_EXPECTED}")))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Delay, A::Error> {
+                let f = DelayFields::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Delay {
+                    min_ms: f.min_ms,
+                    max_ms: f.max_ms,
+                }
+                .ordered()
+                .map_err(de::Error::custom)
+            }
         }
+        d.deserialize_any(V)
     }
 }
 
@@ -122,17 +145,41 @@ pub fn parse_status(s: &str) -> Result<u32, String> {
 }
 
 /// A command_status in JSON: a number, or a string as [`parse_status`] reads it (`"0x0B"`).
+struct Status(u32);
+
+impl<'de> Deserialize<'de> for Status {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Status, D::Error> {
+        use serde::de::{self, Unexpected};
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Status;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a command_status: a number (69) or hex text (\"0x45\")")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Status, E> {
+                u32::try_from(v)
+                    .map(Status)
+                    .map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Status, E> {
+                u32::try_from(v)
+                    .map(Status)
+                    .map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Status, E> {
+                parse_status(s).map(Status).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 fn status_from_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Code {
-        Number(u32),
-        Text(String),
-    }
-    match Code::deserialize(d)? {
-        Code::Number(n) => Ok(n),
-        Code::Text(t) => parse_status(&t).map_err(serde::de::Error::custom),
-    }
+    Status::deserialize(d).map(|s| s.0)
+}
+
+fn opt_status_from_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    Option::<Status>::deserialize(d).map(|s| s.map(|s| s.0))
 }
 
 /// Answer submit_sm / data_sm with `status` for listed destinations and for `percent` of others.
@@ -162,10 +209,13 @@ pub struct Faults {
     pub response_delay: Option<Delay>,
     /// Error responses for some destinations.
     pub error: Option<ErrorFault>,
-    /// More error rules, tried in order after `error` (e.g. a permanent status for listed
-    /// destinations alongside a percentage of temporary ones).
+    /// More error rules beside `error` (e.g. a permanent status for listed destinations
+    /// alongside a percentage of temporary ones). A destination listed in any rule always
+    /// gets that rule's status (the first listing it, `error` first); the percentages apply
+    /// only to destinations no rule lists.
     pub more_errors: Vec<ErrorFault>,
-    /// Close each connection right after it has sent this many PDUs.
+    /// Close each connection right after it has sent this many PDUs (at least 1; 1 closes
+    /// it right after its bind is answered).
     pub drop_after_pdus: Option<u64>,
     /// Never answer enquire_link.
     pub ignore_enquire_link: bool,
@@ -176,6 +226,14 @@ pub struct Faults {
     pub receipt_before_resp: bool,
     /// Send every delivery receipt twice (as a carrier does when a deliver_sm_resp is lost).
     pub duplicate_receipts: bool,
+    /// Answer every new bind with this command_status (e.g. 0x0D ESME_RBINDFAIL, 0x0E
+    /// ESME_RINVPASWD), whatever its credentials: an SMSC refusing binds, for an ESME's
+    /// bind-refused path. Binds already up stay up.
+    #[serde(deserialize_with = "opt_status_from_json")]
+    pub refuse_binds: Option<u32>,
+    /// An SMSC outage: every connection is closed when it is set, and every new one is
+    /// closed as soon as it is accepted (before any PDU), until it is turned off.
+    pub outage: bool,
 }
 
 impl Faults {
@@ -192,6 +250,20 @@ impl Faults {
                 ));
             }
         }
+        if self.refuse_binds == Some(0) {
+            return Err(
+                "refuse_binds cannot be 0 (ESME_ROK would accept the bind); e.g. 13 \
+                        (0x0D ESME_RBINDFAIL); null turns it off"
+                    .into(),
+            );
+        }
+        if self.drop_after_pdus == Some(0) {
+            return Err(
+                "drop_after_pdus is at least 1 (1 closes each connection right after \
+                        its first PDU, the bind); null turns it off"
+                    .into(),
+            );
+        }
         for e in self.error.iter().chain(&self.more_errors) {
             if e.status == 0 {
                 return Err("an error fault's status cannot be 0 (ESME_ROK)".into());
@@ -206,21 +278,22 @@ impl Faults {
         Ok(())
     }
 
-    /// Whether a submit to `dest` should fail, and with which status.
+    /// Whether a submit to `dest` should fail, and with which status: a rule listing `dest`
+    /// wins over every percentage (the specific rule over the general one), then the
+    /// percentages are drawn in order.
     pub fn error_for(&self, dest: &str, rng: &mut impl Rng) -> Option<u32> {
         let d = dest.trim_start_matches('+');
-        for e in self.error.iter().chain(self.more_errors.iter()) {
-            if e.destinations
+        let rules = || self.error.iter().chain(self.more_errors.iter());
+        if let Some(e) = rules().find(|e| {
+            e.destinations
                 .iter()
                 .any(|x| x.trim_start_matches('+') == d)
-            {
-                return Some(e.status);
-            }
-            if e.percent > 0.0 && rng.random::<f64>() * 100.0 < e.percent {
-                return Some(e.status);
-            }
+        }) {
+            return Some(e.status);
         }
-        None
+        rules()
+            .find(|e| e.percent > 0.0 && rng.random::<f64>() * 100.0 < e.percent)
+            .map(|e| e.status)
     }
 }
 
@@ -313,6 +386,25 @@ mod tests {
         assert_eq!(two.error_for("5", &mut rng), Some(0x45));
         assert_eq!(two.error_for("6", &mut rng), Some(0x0B));
         assert_eq!(two.error_for("7", &mut rng), None);
+        // A listed destination gets its own status even beside a percentage that always
+        // fires (the specific rule wins).
+        let both = Faults {
+            error: Some(ErrorFault {
+                status: 0x45,
+                percent: 100.0,
+                destinations: vec![],
+            }),
+            more_errors: vec![ErrorFault {
+                status: 0x0B,
+                percent: 0.0,
+                destinations: vec!["+6".into()],
+            }],
+            ..Faults::default()
+        };
+        for _ in 0..20 {
+            assert_eq!(both.error_for("6", &mut rng), Some(0x0B));
+        }
+        assert_eq!(both.error_for("7", &mut rng), Some(0x45));
         let only_more = Faults {
             more_errors: two.more_errors.clone(),
             ..Faults::default()
@@ -358,6 +450,34 @@ mod tests {
         assert!(error(0, 10.0).check().is_err());
         assert!(error(0x45, 250.0).check().is_err());
         assert!(error(0x45, -1.0).check().is_err());
+        let drop0 = Faults {
+            drop_after_pdus: Some(0),
+            ..Faults::default()
+        };
+        assert!(drop0.check().unwrap_err().contains("at least 1"));
+    }
+
+    /// A bad delay or status names what it accepts (not "did not match any variant of
+    /// untagged enum").
+    #[test]
+    fn bad_delay_and_status_say_what_they_accept() {
+        for bad in [
+            r#"{"response_delay": -5}"#,
+            r#"{"response_delay": 1.5}"#,
+            r#"{"response_delay": true}"#,
+        ] {
+            let e = serde_json::from_str::<Faults>(bad).unwrap_err().to_string();
+            assert!(e.contains("a delay in milliseconds"), "{bad}: {e}");
+            assert!(!e.contains("untagged"), "{bad}: {e}");
+        }
+        let e = serde_json::from_str::<Faults>(r#"{"response_delay": "x-1"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("MIN-MAX"), "{e}");
+        let e = serde_json::from_str::<Faults>(r#"{"error": {"status": -1}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("command_status"), "{e}");
     }
 
     /// JSON takes what the command line takes (from the exploratory tester): a delay as
@@ -402,5 +522,19 @@ mod tests {
         assert!(!f.duplicate_receipts);
         let f: Faults = serde_json::from_str(r#"{"duplicate_receipts": true}"#).unwrap();
         assert!(f.duplicate_receipts);
+        assert_eq!(f.refuse_binds, None);
+        assert!(!f.outage);
+        let f: Faults = serde_json::from_str(r#"{"refuse_binds": "0x0D"}"#).unwrap();
+        assert_eq!(f.refuse_binds, Some(13));
+        let f: Faults = serde_json::from_str(r#"{"refuse_binds": 13, "outage": true}"#).unwrap();
+        assert_eq!(f.refuse_binds, Some(13));
+        assert!(f.outage);
+        let f: Faults = serde_json::from_str(r#"{"refuse_binds": null}"#).unwrap();
+        assert_eq!(f.refuse_binds, None);
+        let zero = Faults {
+            refuse_binds: Some(0),
+            ..Faults::default()
+        };
+        assert!(zero.check().is_err());
     }
 }

@@ -8,7 +8,7 @@
 //! | GET | `/deliveries` | every simulator-originated deliver_sm |
 //! | GET | `/binds` | connections and window occupancy |
 //! | GET | `/stats` | PDUs by type, rates, window occupancy |
-//! | POST | `/reset` | forget records and handsets |
+//! | POST | `/reset` | forget records and handsets, drop pending receipts and MO; answers what it forgot ([`crate::ResetSummary`]) |
 //! | GET / POST | `/faults` | read / replace faults; body may add `"drop_now": true`, `"send_malformed": "truncated_body"` |
 //! | POST | `/mo` | inject an MO ([`crate::MoRequest`]) |
 //! | POST | `/ussd` | inject a USSD message ([`crate::UssdRequest`]) |
@@ -20,17 +20,100 @@
 //! | GET | `/console/handsets/{number}/call?from=` | HTML: the incoming-call screen (name, status, avatar) |
 //!
 //! Numbers in links are percent-encoded (`+` in a query string would read as a space).
+//!
+//! Every error answer, on every endpoint, is JSON `{"error": "..."}` with a fitting status:
+//! 400 for a body that is not JSON or a value that makes no sense, 415 for a body without
+//! `content-type: application/json`, 422 for JSON of the wrong shape (an unknown key, a
+//! missing field, a wrong type), 404 for an unknown path, 405 for a wrong method.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::faults::{Faults, MalformedKind};
 use crate::recorder::MtFilter;
 use crate::sim::{MoRequest, SimHandle, UssdRequest};
+
+/// A JSON body as [`Json`] reads it, whose rejection (not JSON, no JSON content type, wrong
+/// shape) is answered like every other error of the API: `{"error": "..."}` with the
+/// rejection's status.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(r) => Err(json_rejection(r)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> Response {
+    let why = match &r {
+        JsonRejection::MissingJsonContentType(_) => {
+            "the body must be JSON sent with content-type: application/json".to_string()
+        }
+        _ => r.body_text(),
+    };
+    error(r.status(), why)
+}
+
+/// A query string as [`axum::extract::Query`] reads it, whose rejection is answered as JSON
+/// `{"error": "..."}` (400).
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(r) => Err(query_rejection(r)),
+        }
+    }
+}
+
+fn query_rejection(r: QueryRejection) -> Response {
+    error(r.status(), r.body_text())
+}
+
+/// A path parameter as [`Path`] reads it, whose rejection (a bad percent-encoding) is
+/// answered as JSON `{"error": "..."}`.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(ApiPath(v)),
+            Err(r) => Err(error(r.status(), r.body_text())),
+        }
+    }
+}
 
 /// The one-shot actions of `POST /faults`, beside the fault keys.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -66,6 +149,10 @@ pub fn apply_faults_body(
     let mut keys = serde_json::Map::new();
     for (k, v) in body {
         if ["clear", "drop_now", "send_malformed", "system_id"].contains(&k.as_str()) {
+            // Each on its own first, so that an error names the key.
+            let one = serde_json::Map::from_iter([(k.clone(), v.clone())]);
+            serde_json::from_value::<FaultActions>(serde_json::Value::Object(one))
+                .map_err(|e| format!("{k}: {e}"))?;
             actions.insert(k, v);
         } else {
             keys.insert(k, v);
@@ -88,6 +175,10 @@ pub fn apply_faults_body(
             let known: Vec<&String> = merged.keys().collect();
             return Err(format!("unknown fault {k:?}; known: {known:?}"));
         }
+        // Each key on its own first, so that an error names it and says what it accepts.
+        let one = serde_json::Map::from_iter([(k.clone(), v.clone())]);
+        serde_json::from_value::<Faults>(serde_json::Value::Object(one))
+            .map_err(|e| format!("{k}: {e}"))?;
         merged.insert(k, v);
     }
     // (Whether they make sense is `SimHandle::try_set_faults`'s to say.)
@@ -124,10 +215,7 @@ pub fn router(h: SimHandle) -> Router {
         )
         .route(
             "/reset",
-            post(|State(h): State<SimHandle>| async move {
-                h.reset();
-                StatusCode::NO_CONTENT
-            }),
+            post(|State(h): State<SimHandle>| async move { Json(h.reset()) }),
         )
         .route("/faults", get(get_faults).post(set_faults))
         .route("/mo", post(mo))
@@ -141,10 +229,22 @@ pub fn router(h: SimHandle) -> Router {
         .route("/handsets/{number}/avatar", get(avatar))
         .route("/console/handsets/{number}", get(console_handset))
         .route("/console/handsets/{number}/call", get(console_call))
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "no such endpoint (see the table in the README's control API section)",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this endpoint",
+            )
+        })
         .with_state(h)
 }
 
-async fn mt(State(h): State<SimHandle>, Query(f): Query<MtFilter>) -> impl IntoResponse {
+async fn mt(State(h): State<SimHandle>, ApiQuery(f): ApiQuery<MtFilter>) -> impl IntoResponse {
     Json(h.mt_messages(&f))
 }
 
@@ -152,7 +252,10 @@ async fn get_faults(State(h): State<SimHandle>) -> impl IntoResponse {
     Json(h.faults())
 }
 
-async fn set_faults(State(h): State<SimHandle>, Json(body): Json<serde_json::Value>) -> Response {
+async fn set_faults(
+    State(h): State<SimHandle>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Response {
     let (faults, r) = match apply_faults_body(&h.faults(), body) {
         Ok(v) => v,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
@@ -179,36 +282,39 @@ fn error(status: StatusCode, e: impl std::fmt::Display) -> Response {
     (status, Json(serde_json::json!({ "error": e.to_string() }))).into_response()
 }
 
-async fn mo(State(h): State<SimHandle>, Json(r): Json<MoRequest>) -> Response {
+async fn mo(State(h): State<SimHandle>, ApiJson(r): ApiJson<MoRequest>) -> Response {
     match h.inject_mo(r).await {
         Ok(t) => Json(t).into_response(),
         Err(e) => error(StatusCode::BAD_REQUEST, e),
     }
 }
 
-async fn ussd(State(h): State<SimHandle>, Json(r): Json<UssdRequest>) -> Response {
+async fn ussd(State(h): State<SimHandle>, ApiJson(r): ApiJson<UssdRequest>) -> Response {
     match h.inject_ussd(r).await {
         Ok(t) => Json(t).into_response(),
         Err(e) => error(StatusCode::BAD_REQUEST, e),
     }
 }
 
-async fn handset(State(h): State<SimHandle>, Path(number): Path<String>) -> impl IntoResponse {
+async fn handset(
+    State(h): State<SimHandle>,
+    ApiPath(number): ApiPath<String>,
+) -> impl IntoResponse {
     Json(h.handset(&number))
 }
 
 async fn call(
     State(h): State<SimHandle>,
-    Path(number): Path<String>,
-    Query(q): Query<CallQuery>,
+    ApiPath(number): ApiPath<String>,
+    ApiQuery(q): ApiQuery<CallQuery>,
 ) -> impl IntoResponse {
     Json(h.call(&number, &q.from))
 }
 
 async fn avatar(
     State(h): State<SimHandle>,
-    Path(number): Path<String>,
-    Query(q): Query<CallQuery>,
+    ApiPath(number): ApiPath<String>,
+    ApiQuery(q): ApiQuery<CallQuery>,
 ) -> Response {
     match h.avatar(&number, &q.from) {
         Some(a) => (
@@ -503,7 +609,7 @@ async fn console(State(h): State<SimHandle>) -> Html<String> {
     }
     html.push_str("</div>");
     if numbers.is_empty() {
-        html.push_str("<p class=\"none\" id=\"no-phones\">no handsets yet: they appear when an MT reaches them or they send an MO</p>");
+        html.push_str("<p class=\"none\" id=\"no-phones\">no handsets yet: a handset appears when an MT reaches it or it dials USSD (an SMS it sends, send-mo, does not make one)</p>");
     }
     html.push_str(
         "<div id=\"call-screen\" hidden data-state=\"idle\"><p>Incoming call</p>\
@@ -564,7 +670,10 @@ fn page_head(title: &str) -> String {
 
 /// `GET /console/handsets/{number}`: one phone as a page (inbox, pushes, contacts with their
 /// avatars and a call link each, USSD screens, boxes to text or dial as this handset).
-async fn console_handset(State(h): State<SimHandle>, Path(number): Path<String>) -> Html<String> {
+async fn console_handset(
+    State(h): State<SimHandle>,
+    ApiPath(number): ApiPath<String>,
+) -> Html<String> {
     let v = h.handset(&number);
     let n = enc(&v.number);
     let mut html = page_head(&format!("handset {}", v.number));
@@ -688,8 +797,8 @@ async fn console_handset(State(h): State<SimHandle>, Path(number): Path<String>)
 /// the simulator from the bytes the handset fetched (so it shows even if the gateway is gone).
 async fn console_call(
     State(h): State<SimHandle>,
-    Path(number): Path<String>,
-    Query(q): Query<CallQuery>,
+    ApiPath(number): ApiPath<String>,
+    ApiQuery(q): ApiQuery<CallQuery>,
 ) -> Html<String> {
     let c = h.call(&number, &q.from);
     let mut html = page_head(&format!("{} calling {}", c.from, c.number));

@@ -53,5 +53,6 @@ pub use handset::{
 pub use pdus::{MoEncoding, MoStyle};
 pub use recorder::{
     BindFields, BindView, DeliveryKind, DeliveryRecord, DeliveryState, MtFilter, MtRecord, Stats,
+    WindowOccupancy,
 };
-pub use sim::{MoRequest, MoTicket, SimError, SimHandle, Simulator, UssdRequest};
+pub use sim::{MoRequest, MoTicket, ResetSummary, SimError, SimHandle, Simulator, UssdRequest};

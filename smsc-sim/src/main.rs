@@ -64,9 +64,32 @@ enum Cmd {
         /// What the user typed.
         text: String,
     },
-    /// Change the faults of a running simulator (POST /faults): the keys of a JSON object
-    /// replace those faults (null turns one off; "clear":true starts from none), e.g.
-    /// '{"throttle_per_sec":50}', '{"drop_now":true}' (faults kept) or '{"clear":true}'.
+    /// Change the faults of a running simulator (POST /faults).
+    ///
+    /// The keys of a JSON object replace those faults (null turns one off), the others keep
+    /// theirs, e.g. '{"throttle_per_sec":50}', '{"refuse_binds":13}', '{"outage":true}',
+    /// '{"drop_now":true}' (faults kept) or '{"clear":true}'.
+    ///
+    /// Fault keys:
+    ///   throttle_per_sec N      ESME_RTHROTTLED (0x58) above N submits per second
+    ///   response_delay D        delay responses: 150, "200-400" or {"min_ms":..,"max_ms":..}
+    ///   error RULE              {"status":"0x45","percent":10,"destinations":["861..."]}:
+    ///                           listed destinations always fail, percent (0-100) of others
+    ///   more_errors [RULE,...]  more rules; a listed destination gets its rule's status
+    ///                           over any percentage
+    ///   drop_after_pdus N       close each connection after N PDUs from it (at least 1)
+    ///   ignore_enquire_link     never answer enquire_link
+    ///   receipt_before_resp     zero-delay receipts before the submit_sm_resp
+    ///   duplicate_receipts      every receipt twice
+    ///   refuse_binds STATUS     answer every new bind with STATUS (13 = 0x0D ESME_RBINDFAIL)
+    ///   outage                  close every connection now and each new one at once
+    ///
+    /// One-shot actions (faults kept):
+    ///   clear                   start from a well-behaved SMSC before the keys given
+    ///   drop_now                close connections now
+    ///   send_malformed KIND     truncated_body, unknown_command or receipt_missing_nul
+    ///   system_id ID            drop_now / send_malformed only on ID's connections
+    #[command(verbatim_doc_comment)]
     Faults {
         /// Control API base URL.
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
@@ -103,7 +126,13 @@ enum Cmd {
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
         url: String,
     },
-    /// Forget records and handsets (POST /reset).
+    /// Forget records and handsets (POST /reset), for a clean slate between test cases.
+    ///
+    /// Receipts and MO/USSD still pending (waiting for their receipt delay, for a receiver
+    /// bind, or for the ESME's answer) are dropped and never sent, so no late receipt from
+    /// one case reaches the next. Connections, faults and the receipt plan stay. Prints what
+    /// was forgotten, e.g. "reset: forgot 3 MT records, 2 handsets, 1 pending receipts, 0
+    /// pending MO/USSD deliveries".
     Reset {
         /// Control API base URL.
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
@@ -158,13 +187,17 @@ struct Serve {
     /// First message id.
     #[arg(long, default_value_t = 1)]
     message_id_start: u64,
-    /// Receipt rule [push:]MATCH=STAT[@DELAY_MS][%PROB], MATCH = '*', 'PREFIX*' or a number
-    /// (repeatable), e.g. '8613*=UNDELIV@500%0.3'; 'push:' for WAP Push only (a handset that
-    /// cannot take pushes). A handset shows only the messages its receipt calls DELIVRD, once
-    /// the delay is over (a cancel_sm before then keeps a message off the handset).
+    /// Receipt rule [push:]MATCH=STAT[@DELAY_MS][%PERCENT], MATCH = '*', 'PREFIX*' or a
+    /// number (repeatable), e.g. '8613*=UNDELIV@500%30' (30 % of messages to 8613...).
+    /// STAT: ENROUTE, DELIVRD, EXPIRED, DELETED, UNDELIV, ACCEPTD, UNKNOWN, REJECTD.
+    /// PERCENT: 0 to 100 (default 100), as --error-percent; the old fraction form (%0.3) is
+    /// refused with the percentage to write. 'push:' for WAP Push only (a handset that cannot
+    /// take pushes). A handset shows only the messages its receipt calls DELIVRD, once the
+    /// delay is over (a cancel_sm before then keeps a message off the handset).
     #[arg(long = "receipt")]
     receipts: Vec<ReceiptRule>,
-    /// Receipt state when no rule fires.
+    /// Receipt state when no rule fires (ENROUTE, DELIVRD, EXPIRED, DELETED, UNDELIV,
+    /// ACCEPTD, UNKNOWN, REJECTD).
     #[arg(long, default_value = "DELIVRD")]
     default_stat: ReceiptStat,
     /// Receipt delay when no rule fires, in ms (the handset gets a delivered message then).
@@ -191,7 +224,8 @@ struct Serve {
     /// Fault: never answer enquire_link.
     #[arg(long)]
     ignore_enquire_link: bool,
-    /// Fault: send zero-delay receipts before the submit_sm_resp.
+    /// Fault: send zero-delay receipts before the submit_sm_resp (refused when every receipt
+    /// is delayed: --receipt-delay-ms above 0 and no rule without @DELAY).
     #[arg(long)]
     receipt_before_resp: bool,
     /// Fault: send every delivery receipt twice.
@@ -203,7 +237,7 @@ struct Serve {
     /// The network's country code: a handset number in national form (`13800138000`) is
     /// presented in MO as international (`+8613800138000`) and is the same handset. Empty:
     /// numbers are sent as written.
-    #[arg(long, default_value = "86")]
+    #[arg(long, default_value = "86", value_parser = parse_country_code)]
     country_code: String,
     /// Append every PDU as hex to this file (those read, as they came on the wire).
     #[arg(long)]
@@ -252,7 +286,32 @@ fn parse_percent(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A country code: 1 to 3 digits (ITU-T E.164), or empty for numbers taken as written.
+fn parse_country_code(s: &str) -> Result<String, String> {
+    let t = s.trim_start_matches('+');
+    if t.is_empty() || (t.len() <= 3 && t.bytes().all(|b| b.is_ascii_digit())) {
+        Ok(t.to_string())
+    } else {
+        Err(format!(
+            "{s:?}: a country code is 1 to 3 digits (86), or empty to take numbers as written"
+        ))
+    }
+}
+
 impl Serve {
+    /// Settings clap cannot refuse alone: `--error-status` without `--error-percent` or
+    /// `--error-dest` would inject nothing.
+    fn check(&self) -> Result<(), String> {
+        if self.error_status.is_some() && self.error_percent == 0.0 && self.error_dest.is_empty() {
+            return Err(
+                "--error-status alone fails no submit: add --error-percent PERCENT \
+                        and/or --error-dest NUMBER"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     fn config(self) -> SimConfig {
         let error = self.error_status.map(|status| ErrorFault {
             status,
@@ -287,6 +346,8 @@ impl Serve {
                 receipt_before_resp: self.receipt_before_resp,
                 duplicate_receipts: self.duplicate_receipts,
                 more_errors: Vec::new(),
+                refuse_binds: None,
+                outage: false,
             },
             handsets: HandsetConfig {
                 follow_push_links: !self.no_follow_push,
@@ -301,12 +362,28 @@ impl Serve {
     }
 }
 
+/// Where the control API is looked for, for an error that cannot reach it.
+const URL_HINT: &str = "is `smsc-sim serve` running there? Set its control API with --url or \
+     SMSC_SIM_URL (default http://127.0.0.1:2776, as serve --http 127.0.0.1:2776)";
+
+/// Send a request to the control API; an unreachable API is reported with where it was
+/// looked for and how to point elsewhere.
+async fn send(req: reqwest::RequestBuilder, url: &str) -> Result<reqwest::Response> {
+    req.send().await.map_err(|e| {
+        if e.is_connect() || e.is_timeout() {
+            anyhow::anyhow!("cannot reach the simulator's control API at {url}: {URL_HINT}")
+        } else {
+            anyhow::Error::new(e).context(format!("calling {url}"))
+        }
+    })
+}
+
 async fn call(method: reqwest::Method, url: String, body: Option<String>) -> Result<()> {
     let mut req = reqwest::Client::new().request(method, &url);
     if let Some(b) = body {
         req = req.header("content-type", "application/json").body(b);
     }
-    let resp = req.send().await.with_context(|| format!("calling {url}"))?;
+    let resp = send(req, &url).await?;
     let status = resp.status();
     let text = resp.text().await?;
     let pretty = serde_json::from_str::<serde_json::Value>(&text)
@@ -331,8 +408,27 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+/// Errors end the process with status 1 and their message and causes on stderr, without the
+/// stack trace `anyhow` adds to a returned error when `RUST_BACKTRACE` is set (as presence-gw
+/// does: a refused connection is no crash).
+fn main() -> std::process::ExitCode {
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -343,6 +439,7 @@ async fn main() -> Result<()> {
     use reqwest::Method;
     match cli.cmd {
         Cmd::Serve(s) => {
+            s.check().map_err(anyhow::Error::msg)?;
             let sim = Simulator::start(s.config()).await?;
             eprintln!("smsc-sim: SMPP on {}", sim.smpp_addr());
             if let Some(u) = sim.http_url() {
@@ -404,7 +501,19 @@ async fn main() -> Result<()> {
             call(Method::GET, format!("{url}/mt?{}", q.join("&")), None).await?;
         }
         Cmd::Stats { url } => call(Method::GET, format!("{url}/stats"), None).await?,
-        Cmd::Reset { url } => call(Method::POST, format!("{url}/reset"), None).await?,
+        Cmd::Reset { url } => {
+            let u = format!("{url}/reset");
+            let resp = send(reqwest::Client::new().post(&u), &u).await?;
+            let status = resp.status();
+            let text = resp.text().await?;
+            if !status.is_success() {
+                bail!("{u} answered {status}: {text}");
+            }
+            match serde_json::from_str::<smsc_sim::ResetSummary>(&text) {
+                Ok(s) => println!("reset: {s}"),
+                Err(_) => println!("reset: done"),
+            }
+        }
     }
     Ok(())
 }
@@ -445,8 +554,24 @@ mod tests {
             // Without a status these injected nothing (and said nothing).
             &["--error-percent", "10"],
             &["--error-dest", "861"],
+            &["--country-code", "abc"],
+            &["--country-code", "8613"],
         ] {
             assert!(serve(bad).is_err(), "{bad:?} accepted");
         }
+        assert!(serve(&["--country-code", ""]).is_ok());
+        assert!(serve(&["--country-code", "+44"]).is_ok());
+        // A status alone injects nothing either: refused when serving.
+        let Cmd::Serve(alone) = serve(&["--error-status", "0x45"]).unwrap().cmd else {
+            panic!("not serve");
+        };
+        assert!(alone.check().unwrap_err().contains("--error-percent"));
+        let Cmd::Serve(with) = serve(&["--error-status", "0x45", "--error-dest", "1"])
+            .unwrap()
+            .cmd
+        else {
+            panic!("not serve");
+        };
+        assert_eq!(with.check(), Ok(()));
     }
 }

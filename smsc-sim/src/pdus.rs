@@ -171,6 +171,9 @@ fn receipt_status(s: ReceiptStat) -> ReceiptStatus {
         ReceiptStat::Expired => ReceiptStatus::Expired,
         ReceiptStat::Rejectd => ReceiptStatus::Rejected,
         ReceiptStat::Deleted => ReceiptStatus::Deleted,
+        ReceiptStat::Enroute => ReceiptStatus::Enroute,
+        ReceiptStat::Acceptd => ReceiptStatus::Accepted,
+        ReceiptStat::Unknown => ReceiptStatus::Unknown,
     }
 }
 
@@ -216,9 +219,21 @@ pub fn receipt_between(
     r.submit_date = Some(receipt_date(submit_ms));
     r.done_date = Some(receipt_date(done_ms));
     r.err = Some(format!("{:03}", stat.err_code()));
-    let original: String = original.chars().take(20).collect();
-    r.text = Some(original.chars().filter(|c| c.is_ascii()).collect());
-    let text = r.format();
+    // The quote keeps what its data_coding can carry: ASCII text goes as before (dcs 0);
+    // other text as Latin-1 (dcs 3), a character outside it as '?' (one per character, so
+    // the quote keeps its length).
+    let original: String = original
+        .chars()
+        .take(20)
+        .map(|c| if u32::from(c) < 0x100 { c } else { '?' })
+        .collect();
+    let dcs = if original.is_ascii() { 0x00 } else { 0x03 };
+    r.text = Some(original);
+    let text: Vec<u8> = r
+        .format()
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect();
     let mut b = DeliverSm::builder()
         .source_addr_ton(ton_for(from))
         .source_addr_npi(npi_for(from))
@@ -230,8 +245,8 @@ pub fn receipt_between(
             sms_wire::framing::esm_class::DELIVERY_RECEIPT,
         ))
         .registered_delivery(RegisteredDelivery::from(0))
-        .data_coding(DataCoding::from(0x00))
-        .short_message(OctetString::from_vec(text.into_bytes()).unwrap_or_default());
+        .data_coding(DataCoding::from(dcs))
+        .short_message(OctetString::from_vec(text).unwrap_or_default());
     if let Ok(id) = COctetString::<1, 65>::from_string(message_id.to_string()) {
         b = b.push_tlv(Tlv::ReceiptedMessageId(id));
     }
@@ -398,7 +413,12 @@ pub fn diagnose_invalid(raw: &[u8]) -> Option<u32> {
 
 /// The `short_message` of a deliver_sm as lossy text (for receipts and logs).
 pub fn short_message_text(d: &DeliverSm) -> String {
-    String::from_utf8_lossy(d.short_message().as_ref()).into_owned()
+    let bytes = d.short_message().as_ref();
+    if u8::from(d.data_coding) == 0x03 {
+        bytes.iter().map(|&b| char::from(b)).collect()
+    } else {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
 }
 
 /// The `receipted_message_id` TLV of a deliver_sm.
@@ -469,6 +489,29 @@ mod tests {
         assert_eq!(parsed.stat, Some(ReceiptStatus::Undeliverable));
         assert_eq!(parsed.done_date.as_deref(), Some("7001010001"));
         assert_eq!(parsed.text.as_deref(), Some("hello"));
+    }
+
+    /// The quote keeps what the receipt's data_coding carries: Latin-1 (dcs 3) for "Héllo",
+    /// '?' in place of a character Latin-1 lacks, not dropped; ASCII stays dcs 0. What the
+    /// gateway parses (id, stat, err) is unchanged.
+    #[test]
+    fn receipt_text_keeps_non_ascii_as_far_as_its_coding_allows() {
+        let mut rec = record();
+        rec.text = "Héllo…中 from node".into();
+        let d = receipt(&rec, "0000002a", "42", ReceiptStat::Delivrd, 0, 0);
+        assert_eq!(u8::from(d.data_coding), 0x03);
+        let text = short_message_text(&d);
+        let parsed = DeliveryReceipt::parse(&text).unwrap();
+        assert_eq!(parsed.text.as_deref(), Some("Héllo?? from node"), "{text}");
+        assert!(d.short_message().as_ref().contains(&0xE9));
+        // As presence-gw reads it (UTF-8, lossy): id and stat intact.
+        let lossy = String::from_utf8_lossy(d.short_message().as_ref()).into_owned();
+        let parsed = DeliveryReceipt::parse(&lossy).unwrap();
+        assert_eq!(parsed.id, "42");
+        assert_eq!(parsed.stat, Some(ReceiptStatus::Delivered));
+        assert_eq!(parsed.err.as_deref(), Some("000"));
+        let ascii = receipt(&record(), "0000002a", "42", ReceiptStat::Delivrd, 0, 0);
+        assert_eq!(u8::from(ascii.data_coding), 0x00);
     }
 
     #[test]

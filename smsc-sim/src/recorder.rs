@@ -500,8 +500,19 @@ pub struct Stats {
     pub receipts_acked: u64,
     /// Connections currently open.
     pub connections: usize,
-    /// Window occupancy per connection: (id, outstanding, deliver_inflight).
-    pub window_occupancy: Vec<(u64, usize, usize)>,
+    /// Window occupancy per connection.
+    pub window_occupancy: Vec<WindowOccupancy>,
+}
+
+/// How full one connection's windows are (an entry of [`Stats::window_occupancy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WindowOccupancy {
+    /// The connection (`id` in `/binds`).
+    pub bind_id: u64,
+    /// Requests from the ESME not yet answered (of `window`).
+    pub outstanding: usize,
+    /// deliver_sm sent and not yet answered (of `deliver_window`).
+    pub deliver_inflight: usize,
 }
 
 #[cfg(test)]

@@ -668,6 +668,12 @@ impl Session {
             self.reply(error_response(id, CommandStatus::EsmeRalybnd, seq));
             return;
         }
+        // The refuse_binds fault: an SMSC refusing every new bind, whatever its credentials.
+        if let Some(st) = self.shared.faults().refuse_binds {
+            debug!(status = st, "refuse_binds fault: bind refused");
+            self.reply(error_response(id, CommandStatus::from(st), seq));
+            return;
+        }
         let accounts = &self.shared.cfg.accounts;
         if !accounts.is_empty() {
             match accounts.iter().find(|a| a.system_id == system_id) {

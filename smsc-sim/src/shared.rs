@@ -319,11 +319,34 @@ pub fn validate_mt(m: &MtInput) -> Result<(), u32> {
     Ok(())
 }
 
+/// `pdu` with the password of a bind_transmitter / bind_receiver / bind_transceiver / outbind
+/// (the C-octet string after `system_id`, SMPP 3.4 §4.1) overwritten with `*`, its length
+/// and terminator kept; other PDUs (and one too short to hold a password) unchanged.
+pub fn mask_password(pdu: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let id = pdu
+        .get(4..8)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    if !matches!(id, Some(0x01 | 0x02 | 0x09 | 0x0B)) {
+        return std::borrow::Cow::Borrowed(pdu);
+    }
+    let body = pdu.get(16..).unwrap_or_default();
+    let Some(sys_end) = body.iter().position(|&b| b == 0) else {
+        return std::borrow::Cow::Borrowed(pdu);
+    };
+    let start = 16 + sys_end + 1;
+    let rest = pdu.get(start..).unwrap_or_default();
+    // Up to its NUL, or to the end of a PDU cut short.
+    let len = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+    let mut out = pdu.to_vec();
+    out[start..start + len].fill(b'*');
+    std::borrow::Cow::Owned(out)
+}
+
 /// Whether `registered_delivery` asks for a receipt for this final state (SMPP 3.4 §5.2.17).
 pub fn wants_receipt(registered_delivery: u8, stat: ReceiptStat) -> bool {
     match registered_delivery & 0x03 {
         0x01 => true,
-        0x02 => stat != ReceiptStat::Delivrd,
+        0x02 => stat.is_failure(),
         _ => false,
     }
 }
@@ -404,11 +427,13 @@ impl Shared {
         self.next_conn_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Append one PDU to the hex log, if enabled.
+    /// Append one PDU to the hex log, if enabled; a bind's or outbind's password is written
+    /// as `*` bytes ([`mask_password`]): passwords never go into logs.
     pub fn log_hex(&self, conn: u64, dir: &str, bytes: &[u8]) {
         if let Some(l) = &self.hexlog {
+            let masked = mask_password(bytes);
             let mut w = l.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = writeln!(w, "{} {conn} {dir} {}", now_ms(), hex(bytes));
+            let _ = writeln!(w, "{} {conn} {dir} {}", now_ms(), hex(&masked));
         }
     }
 
@@ -770,28 +795,49 @@ impl Shared {
             connections: binds.len(),
             window_occupancy: binds
                 .iter()
-                .map(|b| (b.id, b.outstanding, b.deliver_inflight))
+                .map(|b| crate::recorder::WindowOccupancy {
+                    bind_id: b.id,
+                    outstanding: b.outstanding,
+                    deliver_inflight: b.deliver_inflight,
+                })
                 .collect(),
         }
     }
 
-    /// Forget every record, handset and counter (connections stay up; queued receipts from
-    /// before the reset are dropped).
-    pub fn reset(&self) {
+    /// Forget every record, handset and counter (connections stay up; receipts and MO still
+    /// pending from before the reset are dropped); returns what was forgotten.
+    pub fn reset(&self) -> crate::sim::ResetSummary {
         self.generation.fetch_add(1, Ordering::Relaxed);
-        {
+        let summary = {
             let mut st = self.state();
+            let pending = |kind: fn(&DeliveryKind) -> bool| {
+                st.deliveries
+                    .iter()
+                    .filter(|d| {
+                        kind(&d.kind)
+                            && matches!(d.state, DeliveryState::Queued | DeliveryState::Sent)
+                    })
+                    .count()
+            };
+            let summary = crate::sim::ResetSummary {
+                mt_records: st.mt.len(),
+                handsets: st.handsets.numbers().len(),
+                pending_receipts: pending(|k| *k == DeliveryKind::Receipt),
+                pending_deliveries: pending(|k| *k != DeliveryKind::Receipt),
+            };
             st.mt.clear();
             st.deliveries.clear();
             st.store.clear();
             st.handsets = Handsets::new(&self.cfg.handsets);
-        }
+            summary
+        };
         self.rx.reset();
         self.tx.reset();
         self.mt_accepted.store(0, Ordering::Relaxed);
         self.mt_refused.store(0, Ordering::Relaxed);
         self.receipts_acked.store(0, Ordering::Relaxed);
         self.bump();
+        summary
     }
 
     /// Send a control command to every connection (or those of `system_id`).
@@ -869,11 +915,33 @@ mod tests {
         assert_eq!(validate_mt(&ussd), Ok(()));
     }
 
+    /// The hex log never shows a bind's password: its bytes become `*`, the rest stays.
+    #[test]
+    fn bind_passwords_are_masked() {
+        let mut bind = vec![0, 0, 0, 0, 0, 0, 0, 0x09, 0, 0, 0, 0, 0, 0, 0, 1];
+        bind.extend_from_slice(b"esme\0s3cret\0\0\x34\0\0\0");
+        let n = bind.len() as u32;
+        bind[..4].copy_from_slice(&n.to_be_bytes());
+        let masked = mask_password(&bind);
+        assert_eq!(masked.len(), bind.len());
+        assert!(!masked.windows(6).any(|w| w == b"s3cret"));
+        assert_eq!(&masked[16..28], b"esme\0******\0");
+        assert_eq!(&masked[28..], &bind[28..]);
+        // Other PDUs untouched; a short bind does not panic.
+        let submit = [0, 0, 0, 17, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 1, b'x'];
+        assert_eq!(&*mask_password(&submit), &submit[..]);
+        assert_eq!(&*mask_password(&bind[..10]), &bind[..10]);
+        let cut = &bind[..24];
+        assert_eq!(&mask_password(cut)[16..], b"esme\0***");
+    }
+
     #[test]
     fn receipt_requests() {
         assert!(wants_receipt(1, ReceiptStat::Delivrd));
         assert!(!wants_receipt(0, ReceiptStat::Undeliv));
         assert!(!wants_receipt(2, ReceiptStat::Delivrd));
         assert!(wants_receipt(2, ReceiptStat::Expired));
+        assert!(!wants_receipt(2, ReceiptStat::Acceptd));
+        assert!(wants_receipt(2, ReceiptStat::Unknown));
     }
 }

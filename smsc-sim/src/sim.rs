@@ -149,6 +149,33 @@ pub struct MoTicket {
     pub ussd_service_op: Option<u8>,
 }
 
+/// What a reset forgot (the answer of `POST /reset`): a receipt or MO still pending then is
+/// never sent, so a test that resets between cases does not get the previous case's late
+/// receipts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetSummary {
+    /// MT records (accepted and refused) forgotten.
+    pub mt_records: usize,
+    /// Handsets forgotten (with their inboxes, pushes, contacts and USSD screens).
+    pub handsets: usize,
+    /// Receipts not yet answered by the ESME (waiting for their delay, for a receiver bind or
+    /// for their deliver_sm_resp): never sent, or never sent again.
+    pub pending_receipts: usize,
+    /// MO and USSD deliver_sm not yet answered by the ESME, likewise dropped.
+    pub pending_deliveries: usize,
+}
+
+impl std::fmt::Display for ResetSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "forgot {} MT records, {} handsets, {} pending receipts, {} pending MO/USSD \
+             deliveries (pending ones are never sent)",
+            self.mt_records, self.handsets, self.pending_receipts, self.pending_deliveries
+        )
+    }
+}
+
 /// The SMSC simulator.
 #[derive(Debug)]
 pub struct Simulator;
@@ -220,6 +247,12 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             _ = shared.shutdown.cancelled() => break,
             r = listener.accept() => match r {
                 Ok((sock, peer)) => {
+                    if shared.faults().outage {
+                        // The outage fault: closed before any PDU is read or written.
+                        debug!(%peer, "outage fault: connection closed at once");
+                        drop(sock);
+                        continue;
+                    }
                     tokio::spawn(crate::session::run(Arc::clone(&shared), sock, peer));
                 }
                 Err(e) => {
@@ -418,6 +451,12 @@ impl SimHandle {
     /// Inject a USSD message from a handset: opens a session (PSSR indication, op 1) or answers
     /// the menu the network sent (USSR confirm, op 18) with `its_session_info` tracking.
     pub async fn inject_ussd(&self, req: UssdRequest) -> Result<MoTicket, SimError> {
+        // As inject_mo: no handset or service made up for an empty address.
+        for (field, a) in [("from", &req.from), ("to", &req.to)] {
+            if a.trim().is_empty() {
+                return Err(PduError::Missing(field).into());
+            }
+        }
         let (planned, session, seq, from) = {
             let mut st = self.shared.state();
             let (planned, session, seq) =
@@ -516,13 +555,23 @@ impl SimHandle {
 
     /// Replace the active faults, unless [`Faults::check`] refuses them (then they stay as
     /// they were and the reason is returned).
+    /// An `outage` fault coming on closes every connection.
     pub fn try_set_faults(&self, faults: Faults) -> Result<(), String> {
         faults.check()?;
+        self.shared
+            .receipts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .check_faults(&faults)?;
+        let outage = faults.outage;
         *self
             .shared
             .faults
             .write()
             .unwrap_or_else(|e| e.into_inner()) = faults;
+        if outage {
+            self.shared.control_all(None, Control::Drop);
+        }
         Ok(())
     }
 
@@ -562,9 +611,10 @@ impl SimHandle {
         self.shared.binds()
     }
 
-    /// Forget every record, handset and counter.
-    pub fn reset(&self) {
-        self.shared.reset();
+    /// Forget every record, handset and counter, and drop every receipt and MO/USSD still
+    /// pending (they are never sent); returns what was forgotten. Connections and faults stay.
+    pub fn reset(&self) -> ResetSummary {
+        self.shared.reset()
     }
 
     /// Close connections now (all, or those bound as `system_id`); returns how many.

@@ -946,8 +946,9 @@ async fn http_control_api() {
     assert_eq!(s, 200);
     assert_eq!(h.faults(), Faults::default());
 
-    let (s, _) = http_post(&format!("{base}/reset"), "").await;
-    assert_eq!(s, 204);
+    let (s, body) = http_post(&format!("{base}/reset"), "").await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("\"pending_receipts\":0"), "{body}");
     assert!(h.mt_messages(&smsc_sim::MtFilter::all()).is_empty());
     h.shutdown().await;
 }

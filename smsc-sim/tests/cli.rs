@@ -1,0 +1,104 @@
+//! The `smsc-sim` binary as a tester types it: what it prints on success and on error.
+
+use std::process::{Command, Output};
+
+use smsc_sim::{SimConfig, Simulator};
+
+fn smsc_sim(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_smsc-sim"));
+    c.args(args).env_remove("SMSC_SIM_URL");
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    c.output().expect("run smsc-sim")
+}
+
+fn text(o: &[u8]) -> String {
+    String::from_utf8_lossy(o).into_owned()
+}
+
+/// `reset` prints one line saying what it forgot, pending receipts included; its help says
+/// that pending receipts are dropped.
+#[tokio::test(flavor = "multi_thread")]
+async fn reset_prints_what_it_forgot() {
+    let h = Simulator::start(SimConfig::local()).await.unwrap();
+    let url = h.http_url().unwrap();
+    let out = tokio::task::spawn_blocking(move || smsc_sim(&["reset", "--url", &url], &[]))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("reset: forgot 0 MT records, 0 handsets, 0 pending receipts"),
+        "{stdout}"
+    );
+    let help = text(&smsc_sim(&["reset", "--help"], &[]).stdout);
+    assert!(
+        help.contains("pending") && help.contains("never sent"),
+        "{help}"
+    );
+    h.shutdown().await;
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// An unreachable control API is one error line naming --url, SMSC_SIM_URL and the default,
+/// without anyhow's stack trace even with RUST_BACKTRACE=1.
+#[test]
+fn an_unreachable_api_names_url_and_env_without_a_backtrace() {
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    for args in [
+        vec!["stats", "--url", url.as_str()],
+        vec!["reset", "--url", url.as_str()],
+        vec!["faults", "--url", url.as_str(), "{}"],
+    ] {
+        let out = smsc_sim(
+            &args,
+            &[("RUST_BACKTRACE", "1"), ("RUST_LIB_BACKTRACE", "1")],
+        );
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("--url") && err.contains("SMSC_SIM_URL") && err.contains("2776"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            !err.contains("backtrace") && !err.contains("Stack") && err.lines().count() <= 3,
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// `--account a:123456789` says the password is too long, not that the form is wrong (and
+/// does not echo the password).
+#[test]
+fn a_long_account_password_is_named_as_the_problem() {
+    let out = smsc_sim(&["serve", "--account", "a:123456789"], &[]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("password is 9 characters") && err.contains("at most 8"),
+        "{err}"
+    );
+    assert!(!err.contains("not of the form"), "{err}");
+}
+
+/// `faults --help` lists every fault key and every action.
+#[test]
+fn faults_help_lists_every_key() {
+    let help = text(&smsc_sim(&["faults", "--help"], &[]).stdout);
+    let keys = serde_json::to_value(smsc_sim::Faults::default()).unwrap();
+    for k in keys.as_object().unwrap().keys() {
+        assert!(help.contains(k.as_str()), "faults --help lacks {k}: {help}");
+    }
+    for action in ["clear", "drop_now", "send_malformed", "system_id"] {
+        assert!(
+            help.contains(action),
+            "faults --help lacks {action}: {help}"
+        );
+    }
+}

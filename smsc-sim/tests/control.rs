@@ -1,0 +1,439 @@
+//! The control API's answers and faults as an ESME's tester meets them: every error is JSON
+//! with a fitting status, fault values that make no sense are refused with a message naming
+//! the key, and the error rules pick the specific one over a percentage.
+
+mod common;
+
+use common::{text, Client, Mode};
+use rusmpp::CommandStatus;
+use smsc_sim::{SimConfig, SimHandle, Simulator};
+
+async fn sim(cfg: SimConfig) -> SimHandle {
+    Simulator::start(cfg).await.expect("start")
+}
+
+/// Status, content type and body of one request.
+async fn http(
+    method: &str,
+    url: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> (u16, String, String) {
+    let mut req = reqwest::Client::new().request(method.parse().unwrap(), url);
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    let r = req.body(body.to_string()).send().await.unwrap();
+    let status = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, ct, r.text().await.unwrap())
+}
+
+/// The `error` text of a JSON error answer; fails the test on any other shape.
+fn error_text(what: &str, ct: &str, body: &str) -> String {
+    assert!(ct.starts_with("application/json"), "{what}: {ct} {body}");
+    let v: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{what}: {e}: {body}"));
+    let obj = v.as_object().unwrap_or_else(|| panic!("{what}: {body}"));
+    assert_eq!(obj.len(), 1, "{what}: {body}");
+    obj["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: {body}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn every_error_answer_is_json_with_a_fitting_status() {
+    let h = sim(SimConfig::local()).await;
+    let base = h.http_url().unwrap();
+    let json = Some("application/json");
+    let mo = r#"{"from":"8613800138000","to":"10086","text":"x"}"#;
+    let cases = vec![
+        ("POST", format!("{base}/faults"), json, "{not json", 400, ""),
+        ("POST", format!("{base}/mo"), json, "{not json", 400, ""),
+        (
+            "POST",
+            format!("{base}/ussd"),
+            json,
+            r#"{"from": }"#,
+            400,
+            "",
+        ),
+        (
+            "POST",
+            format!("{base}/faults"),
+            None,
+            "{}",
+            415,
+            "content-type",
+        ),
+        ("POST", format!("{base}/mo"), None, mo, 415, "content-type"),
+        (
+            "POST",
+            format!("{base}/ussd"),
+            Some("text/plain"),
+            mo,
+            415,
+            "content-type",
+        ),
+        (
+            "POST",
+            format!("{base}/mo"),
+            json,
+            r#"{"from":"1","to":"2","text":"x","bogus":1}"#,
+            422,
+            "bogus",
+        ),
+        (
+            "POST",
+            format!("{base}/ussd"),
+            json,
+            r#"{"from":"1","to":"*1#","text":"1","sesion":1}"#,
+            422,
+            "sesion",
+        ),
+        (
+            "POST",
+            format!("{base}/mo"),
+            json,
+            r#"{"from":"1"}"#,
+            422,
+            "to",
+        ),
+        (
+            "POST",
+            format!("{base}/mo"),
+            json,
+            r#"{"from":"1","to":"","text":"x"}"#,
+            400,
+            "to",
+        ),
+        (
+            "POST",
+            format!("{base}/faults"),
+            json,
+            r#"{"throttle":5}"#,
+            400,
+            "throttle",
+        ),
+        ("POST", format!("{base}/faults"), json, "[1]", 400, "object"),
+        (
+            "POST",
+            format!("{base}/faults"),
+            json,
+            r#"{"throttle_per_sec":-1}"#,
+            400,
+            "throttle_per_sec",
+        ),
+        (
+            "POST",
+            format!("{base}/faults"),
+            json,
+            r#"{"send_malformed":"nope"}"#,
+            400,
+            "send_malformed",
+        ),
+        (
+            "GET",
+            format!("{base}/mt?since=abc"),
+            None,
+            "",
+            400,
+            "since",
+        ),
+        (
+            "GET",
+            format!("{base}/handsets/1/call"),
+            None,
+            "",
+            400,
+            "from",
+        ),
+        (
+            "GET",
+            format!("{base}/handsets/1/avatar?from=2"),
+            None,
+            "",
+            404,
+            "avatar",
+        ),
+        (
+            "GET",
+            format!("{base}/no-such-page"),
+            None,
+            "",
+            404,
+            "endpoint",
+        ),
+        ("GET", format!("{base}/mo"), None, "", 405, "method"),
+        ("DELETE", format!("{base}/faults"), None, "", 405, "method"),
+    ];
+    for (method, url, ct, body, want, mentions) in cases {
+        let what = format!("{method} {url} {body}");
+        let (status, rct, text) = http(method, &url, ct, body).await;
+        assert_eq!(status, want, "{what}: {text}");
+        let e = error_text(&what, &rct, &text);
+        assert!(e.contains(mentions), "{what}: {e}");
+    }
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn fault_values_that_make_no_sense_are_refused_naming_the_key() {
+    let h = sim(SimConfig::local()).await;
+    let base = h.http_url().unwrap();
+    let json = Some("application/json");
+    let (s, ct, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        json,
+        r#"{"response_delay":-5}"#,
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+    let e = error_text("delay -5", &ct, &body);
+    assert!(
+        e.contains("response_delay") && e.contains("a delay in milliseconds"),
+        "{e}"
+    );
+    assert!(!e.contains("untagged"), "{e}");
+    // 0 would close each connection right after its bind: refused, saying what is meant.
+    let (s, ct, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        json,
+        r#"{"drop_after_pdus":0}"#,
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+    let e = error_text("drop 0", &ct, &body);
+    assert!(
+        e.contains("drop_after_pdus") && e.contains("at least 1"),
+        "{e}"
+    );
+    assert_eq!(h.faults(), smsc_sim::Faults::default());
+    h.shutdown().await;
+}
+
+/// A destination listed in `more_errors` ("always failing") gets its own status every time,
+/// even beside an `error` percentage that would fire for it.
+#[tokio::test]
+async fn a_listed_destination_gets_its_own_status_over_a_percentage() {
+    let h = sim(SimConfig::local()).await;
+    let base = h.http_url().unwrap();
+    let (s, _, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        Some("application/json"),
+        r#"{"error":{"status":"0x45","percent":50},
+            "more_errors":[{"status":"0x0B","destinations":["+8613900139000"]}]}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    for _ in 0..20 {
+        let r = c.submit(text("8613900139000", "x", 0)).await;
+        assert_eq!(r.status(), CommandStatus::EsmeRinvdstadr);
+    }
+    let mut refused = 0;
+    for _ in 0..40 {
+        let r = c.submit(text("8613800138000", "x", 0)).await;
+        if r.status() == CommandStatus::EsmeRsubmitfail {
+            refused += 1;
+        }
+    }
+    assert!((5..35).contains(&refused), "{refused} of 40 at 50 %");
+    h.shutdown().await;
+}
+
+/// `refuse_binds` answers every new bind with the chosen status (whatever its credentials)
+/// while binds already up stay up; turned off, binds succeed again. No restart needed.
+#[tokio::test]
+async fn refuse_binds_answers_new_binds_with_the_chosen_status() {
+    let h = sim(SimConfig::local().with_account("esme", "secret")).await;
+    let base = h.http_url().unwrap();
+    let json = Some("application/json");
+    let mut up = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let (s, _, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        json,
+        r#"{"refuse_binds":13}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let mut c = Client::connect(h.smpp_addr()).await;
+    assert_eq!(
+        c.bind(Mode::Tx, "esme", "secret").await,
+        CommandStatus::EsmeRbindfail
+    );
+    // Hex text too; and the answer does not depend on the credentials.
+    let (s, _, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        json,
+        r#"{"refuse_binds":"0x0E"}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        c.bind(Mode::Rx, "nobody", "x").await,
+        CommandStatus::EsmeRinvpaswd
+    );
+    // The bind that was up before still works.
+    let r = up.submit(text("8613800138000", "still up", 0)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
+    let (s, _, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        json,
+        r#"{"refuse_binds":0}"#,
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+    let (s, _, _) = http(
+        "POST",
+        &format!("{base}/faults"),
+        json,
+        r#"{"refuse_binds":null}"#,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        c.bind(Mode::Trx, "esme", "secret").await,
+        CommandStatus::EsmeRok
+    );
+    h.shutdown().await;
+}
+
+/// `outage` closes every connection and each new one at once (no PDU read or written);
+/// turned off, the ESME reconnects and binds.
+#[tokio::test]
+async fn outage_closes_connections_until_it_is_turned_off() {
+    let h = sim(SimConfig::local()).await;
+    let base = h.http_url().unwrap();
+    let json = Some("application/json");
+    let mut up = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let (s, _, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        json,
+        r#"{"outage":true}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(up.closed().await, "a bound connection survived the outage");
+    for _ in 0..3 {
+        let mut c = Client::connect(h.smpp_addr()).await;
+        assert!(
+            c.closed().await,
+            "a new connection stayed open during the outage"
+        );
+    }
+    let (s, _, _) = http(
+        "POST",
+        &format!("{base}/faults"),
+        json,
+        r#"{"outage":false}"#,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let r = c.submit(text("8613800138000", "back", 0)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
+    h.shutdown().await;
+}
+
+/// A reset drops receipts still waiting for their delay (never sent) and says so, in
+/// `POST /reset`'s answer.
+#[tokio::test]
+async fn reset_reports_the_pending_receipts_it_drops() {
+    let mut cfg = SimConfig::local();
+    cfg.receipts.default_delay_ms = 600;
+    let h = sim(cfg).await;
+    let base = h.http_url().unwrap();
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    for n in ["8613800138000", "8613900139000"] {
+        let r = c.submit(text(n, "receipt please", 1)).await;
+        assert_eq!(r.status(), CommandStatus::EsmeRok);
+    }
+    let (s, ct, body) = http("POST", &format!("{base}/reset"), None, "").await;
+    assert_eq!(s, 200, "{body}");
+    assert!(ct.starts_with("application/json"), "{ct}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "mt_records": 2,
+            "handsets": 0,
+            "pending_receipts": 2,
+            "pending_deliveries": 0,
+        }),
+        "{body}"
+    );
+    // As documented: they are never sent.
+    assert!(c
+        .try_read(std::time::Duration::from_millis(1200))
+        .await
+        .is_none());
+    assert!(h.receipts().is_empty());
+    h.shutdown().await;
+}
+
+/// `/stats` labels each window's numbers; the console says what makes a handset appear, as
+/// `/handsets` does it (an MO sender is no handset); a USSD from nobody is refused as an MO
+/// from nobody is; the hex log never holds the bind password.
+#[tokio::test]
+async fn stats_console_ussd_and_hex_log_say_what_they_mean() {
+    let dir = std::env::temp_dir().join(format!("smsc-sim-hexlog-{}", std::process::id()));
+    let log = dir.with_extension("log");
+    let _ = std::fs::remove_file(&log);
+    let mut cfg = SimConfig::local().with_account("esme", "secret");
+    cfg.hex_log = Some(log.clone());
+    let h = sim(cfg).await;
+    let base = h.http_url().unwrap();
+    let _c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+
+    let (_, _, body) = http("GET", &format!("{base}/stats"), None, "").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let w = &v["window_occupancy"][0];
+    assert!(
+        w["bind_id"].is_u64() && w["outstanding"].is_u64() && w["deliver_inflight"].is_u64(),
+        "{body}"
+    );
+
+    let json = Some("application/json");
+    let (s, _, body) = http(
+        "POST",
+        &format!("{base}/mo"),
+        json,
+        r#"{"from":"8613800138000","to":"10086","text":"hi"}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(h.handsets().is_empty(), "an MO sender became a handset");
+    let (_, _, page) = http("GET", &format!("{base}/"), None, "").await;
+    assert!(page.contains("id=\"no-phones\""), "{page}");
+    assert!(!page.contains("or they send an MO"), "{page}");
+    assert!(page.contains("does not make one"), "{page}");
+
+    for from in ["", " "] {
+        let body = format!(r#"{{"from":"{from}","to":"*123#","text":"*123#"}}"#);
+        let (s, ct, answer) = http("POST", &format!("{base}/ussd"), json, &body).await;
+        assert_eq!(s, 400, "{body}: {answer}");
+        assert!(error_text(&body, &ct, &answer).contains("from"), "{answer}");
+    }
+    assert!(h.handsets().is_empty(), "{:?}", h.handsets());
+
+    h.shutdown().await;
+    let hex = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    let secret_hex: String = b"secret".iter().map(|b| format!("{b:02x}")).collect();
+    let esme_hex: String = b"esme".iter().map(|b| format!("{b:02x}")).collect();
+    assert!(hex.contains(&esme_hex), "the bind was not logged: {hex}");
+    assert!(!hex.to_lowercase().contains(&secret_hex), "{hex}");
+}
