@@ -24,7 +24,11 @@ struct Cli {
 enum Cmd {
     /// Run the simulator.
     Serve(Box<Serve>),
-    /// Inject an MO SMS into a running simulator (POST /mo).
+    /// Inject an MO SMS into a running simulator (POST /mo). It goes to the receiver binds
+    /// whose bind address_range (a regular expression, SMPP 3.4 §5.2.27, e.g. ^10658) matches
+    /// --to; when none matches, to the binds that gave no address_range; only to one account's
+    /// binds (the earliest connected), round-robin among them. While no bind is eligible it
+    /// waits.
     SendMo {
         /// Control API base URL.
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
@@ -47,7 +51,8 @@ enum Cmd {
         /// The text.
         text: String,
     },
-    /// Send a USSD message from a handset (POST /ussd).
+    /// Send a USSD message from a handset (POST /ussd); routed to binds by the service code
+    /// --to as send-mo routes by its --to.
     SendUssd {
         /// Control API base URL.
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]

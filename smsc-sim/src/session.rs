@@ -140,6 +140,7 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
                 ctrl_tx,
                 counters: Arc::clone(&counters),
                 unbinding: false,
+                address_range: None,
             },
         );
     shared.bump();
@@ -685,6 +686,7 @@ impl Session {
         self.bound = Some((system_id.to_string(), mode));
         self.update_entry(|e| {
             e.bound = Some((system_id.to_string(), mode));
+            e.address_range = crate::shared::address_range_regex(&fields.address_range);
             e.bind = Some(fields);
         });
         self.shared.bump();

@@ -118,6 +118,22 @@ pub struct ConnEntry {
     pub counters: Arc<ConnCounters>,
     /// The simulator sent it an unbind: nothing more is routed to it.
     pub unbinding: bool,
+    /// The bind's `address_range` as routing reads it ([`address_range_regex`]); `None`: the
+    /// bind gave none (it takes what no bind's range claims).
+    pub address_range: Option<regex::Regex>,
+}
+
+/// A bind's `address_range` as the simulator routes deliver_sm by it (SMPP 3.4 §4.1.1,
+/// §5.2.27: a regular expression of the ESME addresses the bind serves, e.g. `^10658`),
+/// matched anywhere in the destination_addr as written (anchor it with `^` / `$`). `None` for
+/// an empty range; a range that is no valid regular expression is matched as literal text.
+pub fn address_range_regex(range: &str) -> Option<regex::Regex> {
+    if range.is_empty() {
+        return None;
+    }
+    regex::Regex::new(range)
+        .or_else(|_| regex::Regex::new(&regex::escape(range)))
+        .ok()
 }
 
 /// Mutable records.
@@ -696,10 +712,10 @@ impl Shared {
         self.bump();
     }
 
-    /// Try to hand `job` to a receiver-capable bind (round-robin); gives it back when none can
-    /// take it right now.
+    /// Try to hand `job` to one of the binds that may take it ([`Shared::eligible`]),
+    /// round-robin among them; gives it back when none can take it right now.
     pub fn route(&self, job: DeliveryJob) -> Result<(), DeliveryJob> {
-        let candidates = self.receivers(job.system_id.as_deref());
+        let candidates = self.eligible(&job);
         if candidates.is_empty() {
             return Err(job);
         }
@@ -715,6 +731,17 @@ impl Shared {
         Err(job)
     }
 
+    /// The delivery queues of the binds that may take `job`: for a receipt of a submit, the
+    /// receiver-capable binds of the submitting account; for anything else (MO, USSD, an
+    /// injected receipt) those [`Shared::receivers_for_address`] picks for its
+    /// destination_addr.
+    pub fn eligible(&self, job: &DeliveryJob) -> Vec<mpsc::Sender<DeliveryJob>> {
+        match &job.system_id {
+            Some(sys) => self.receivers(Some(sys)),
+            None => self.receivers_for_address(job.pdu.destination_addr.as_str()),
+        }
+    }
+
     /// The delivery queues of the receiver-capable binds of `system_id` (any account: `None`).
     pub fn receivers(&self, system_id: Option<&str>) -> Vec<mpsc::Sender<DeliveryJob>> {
         let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
@@ -727,6 +754,44 @@ impl Shared {
                 None => false,
             })
             .map(|c| c.deliver_tx.clone())
+            .collect()
+    }
+
+    /// The delivery queues of the receiver-capable binds that serve the ESME address `dest`
+    /// (an MO's service number, a USSD service code): those whose `address_range` matches it
+    /// ([`address_range_regex`]); when no bind's range does, those that gave no range. Of these,
+    /// only the binds of one account: that of the earliest connection among them. So an MO
+    /// never reaches another account's ESME while a bind claims its number, and the parts of
+    /// one message stay with one account. Empty: nobody takes it now (it waits).
+    pub fn receivers_for_address(&self, dest: &str) -> Vec<mpsc::Sender<DeliveryJob>> {
+        let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        let open: Vec<(&str, &ConnEntry)> = conns
+            .values()
+            .filter(|c| !c.unbinding)
+            .filter_map(|c| match &c.bound {
+                Some((sys, mode)) if mode.can_receive() => Some((sys.as_str(), c)),
+                _ => None,
+            })
+            .collect();
+        let claimed: Vec<(&str, &ConnEntry)> = open
+            .iter()
+            .copied()
+            .filter(|(_, c)| c.address_range.as_ref().is_some_and(|r| r.is_match(dest)))
+            .collect();
+        let eligible = if claimed.is_empty() {
+            open.into_iter()
+                .filter(|(_, c)| c.address_range.is_none())
+                .collect()
+        } else {
+            claimed
+        };
+        let Some(account) = eligible.first().map(|(sys, _)| *sys) else {
+            return Vec::new();
+        };
+        eligible
+            .iter()
+            .filter(|(sys, _)| *sys == account)
+            .map(|(_, c)| c.deliver_tx.clone())
             .collect()
     }
 

@@ -527,6 +527,103 @@ async fn mo_goes_round_a_bind_being_unbound() {
     h.shutdown().await;
 }
 
+/// An MO goes by its service number to the receiver binds whose address_range claims it
+/// (SMPP 3.4 §4.1.1, §5.2.27), never to another account's ESME; a number no range claims goes
+/// to the binds without a range, of one account only; a number nobody serves waits until a bind
+/// serving it comes. (From the exploratory test: MO went round-robin to every receiver bind, so
+/// two ESMEs got each other's traffic.)
+#[tokio::test]
+async fn mo_is_routed_by_address_range_within_one_account() {
+    let h = Simulator::start(
+        SimConfig::local()
+            .with_account("alice", "pw1")
+            .with_account("bob", "pw2")
+            .with_account("carol", "pw3")
+            .with_account("dave", "pw4"),
+    )
+    .await
+    .expect("start");
+    let mut alice = Client::connect(h.smpp_addr()).await;
+    let st = alice.bind_range(Mode::Rx, "alice", "pw1", "^10658").await;
+    assert_eq!(st, CommandStatus::EsmeRok);
+    let mut bob = Client::connect(h.smpp_addr()).await;
+    let st = bob.bind_range(Mode::Trx, "bob", "pw2", "^999").await;
+    assert_eq!(st, CommandStatus::EsmeRok);
+    h.wait_for_binds(2, T).await.unwrap();
+    for (i, to) in ["10658", "10658", "999", "10658"].iter().enumerate() {
+        h.inject_mo(MoRequest::new("8613800138000", to, &format!("mo {i}")))
+            .await
+            .unwrap();
+    }
+    for want in ["mo 0", "mo 1", "mo 3"] {
+        let d = alice.deliver().await;
+        assert_eq!(
+            (d.destination_addr.as_str(), d.short_message().as_ref()),
+            ("10658", want.as_bytes())
+        );
+    }
+    let d = bob.deliver().await;
+    assert_eq!(
+        (d.destination_addr.as_str(), d.short_message().as_ref()),
+        ("999", b"mo 2".as_slice())
+    );
+    let quiet = Duration::from_millis(300);
+    assert_eq!(
+        alice.count_until_quiet(CommandId::DeliverSm, quiet).await,
+        0
+    );
+    assert_eq!(bob.count_until_quiet(CommandId::DeliverSm, quiet).await, 0);
+
+    // No range claims 12345 and every bind has one: the MO waits, for carol's bind without a
+    // range; dave's, also without one, gets none of carol's numbers.
+    h.inject_mo(MoRequest::new("8613800138000", "12345", "unclaimed"))
+        .await
+        .unwrap();
+    assert_eq!(
+        alice.count_until_quiet(CommandId::DeliverSm, quiet).await,
+        0
+    );
+    assert_eq!(bob.count_until_quiet(CommandId::DeliverSm, quiet).await, 0);
+    let mut carol = Client::connect(h.smpp_addr()).await;
+    assert_eq!(
+        carol.bind(Mode::Rx, "carol", "pw3").await,
+        CommandStatus::EsmeRok
+    );
+    let d = carol.deliver().await;
+    assert_eq!(d.short_message().as_ref(), b"unclaimed");
+    let mut dave = Client::connect(h.smpp_addr()).await;
+    assert_eq!(
+        dave.bind(Mode::Rx, "dave", "pw4").await,
+        CommandStatus::EsmeRok
+    );
+    h.wait_for_binds(4, T).await.unwrap();
+    for i in 0..3 {
+        h.inject_mo(MoRequest::new("8613800138000", "12345", &format!("u{i}")))
+            .await
+            .unwrap();
+    }
+    for i in 0..3 {
+        let d = carol.deliver().await;
+        assert_eq!(d.short_message().as_ref(), format!("u{i}").as_bytes());
+    }
+    assert_eq!(dave.count_until_quiet(CommandId::DeliverSm, quiet).await, 0);
+    // A USSD to bob's range goes to bob alone.
+    h.inject_ussd(UssdRequest {
+        from: "8613800138000".into(),
+        to: "999".into(),
+        text: "999".into(),
+        ..UssdRequest::default()
+    })
+    .await
+    .unwrap();
+    let d = bob.deliver().await;
+    assert_eq!(d.destination_addr.as_str(), "999");
+    for c in [&mut alice, &mut carol, &mut dave] {
+        assert_eq!(c.count_until_quiet(CommandId::DeliverSm, quiet).await, 0);
+    }
+    h.shutdown().await;
+}
+
 /// With responses delayed, a receipt still follows its response (only the
 /// `receipt_before_resp` fault makes it overtake).
 #[tokio::test]
