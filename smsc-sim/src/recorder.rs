@@ -200,6 +200,10 @@ pub struct DeliveryRecord {
 /// Lifecycle of a stored MT, for query_sm / cancel_sm (SMPP 3.4 §4.8, §4.9).
 #[derive(Debug, Clone)]
 pub struct StoredMessage {
+    /// `system_id` of the account that submitted it: only that account may query or cancel it.
+    pub system_id: String,
+    /// `service_type` as submitted (a cancel_sm of a group may name it, SMPP 3.4 §4.9.1).
+    pub service_type: String,
     /// `source_addr` as submitted.
     pub source: String,
     /// `destination_addr` as submitted.
@@ -352,6 +356,11 @@ impl MessageStore {
     /// Look a message up for change.
     pub fn get_mut(&mut self, id: &str) -> Option<&mut StoredMessage> {
         self.map.get_mut(id)
+    }
+
+    /// Every message held, for change (in no particular order).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut StoredMessage> {
+        self.map.values_mut()
     }
 
     /// Drop everything.
@@ -525,6 +534,8 @@ mod tests {
     fn store_evicts_and_states() {
         let mut s = MessageStore::new(1);
         let m = StoredMessage {
+            system_id: "esme".into(),
+            service_type: String::new(),
             source: "a".into(),
             dest: "b".into(),
             planned: ReceiptStat::Undeliv,

@@ -519,6 +519,8 @@ impl Shared {
                 st.store.insert(
                     message_id.clone(),
                     StoredMessage {
+                        system_id: rec.system_id.clone(),
+                        service_type: rec.service_type.clone(),
                         source: rec.source.clone(),
                         dest: rec.dest.clone(),
                         planned: stat,

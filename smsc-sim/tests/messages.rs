@@ -203,6 +203,7 @@ async fn delayed_receipt_query_and_cancel() {
     let q = || {
         QuerySm::builder()
             .message_id(COctetString::from_string(id.clone()).unwrap())
+            .source_addr(COctetString::from_string("10086".to_string()).unwrap())
             .build()
     };
     let r = c.request(q()).await;
@@ -213,6 +214,7 @@ async fn delayed_receipt_query_and_cancel() {
     let cancel = || {
         CancelSm::builder()
             .message_id(COctetString::from_string(id.clone()).unwrap())
+            .source_addr(COctetString::from_string("10086".to_string()).unwrap())
             .build()
     };
     assert_eq!(c.request(cancel()).await.id(), CommandId::CancelSmResp);
@@ -232,6 +234,96 @@ async fn delayed_receipt_query_and_cancel() {
         c.request(unknown).await.status(),
         CommandStatus::EsmeRqueryfail
     );
+    h.shutdown().await;
+}
+
+/// query_sm and cancel_sm find a message only for the account that submitted it and only
+/// with its source_addr (SMPP 3.4 §4.8.1, §4.9.1: ESME_RQUERYFAIL / ESME_RCANCELFAIL
+/// otherwise); a cancel_sm with an empty message_id cancels every pending message from that
+/// source to that destination. (From the exploratory test: another account could query and
+/// cancel a message, a wrong source address was taken, and cancel by source and destination
+/// always failed.)
+#[tokio::test]
+async fn query_and_cancel_keep_to_the_account_and_the_source() {
+    let h = Simulator::start(
+        SimConfig::local()
+            .with_receipt_rule("*=DELIVRD@10000".parse().unwrap())
+            .with_account("esme", "secret")
+            .with_account("other", "pw2"),
+    )
+    .await
+    .expect("start");
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let mut o = Client::connect(h.smpp_addr()).await;
+    assert_eq!(
+        o.bind(Mode::Trx, "other", "pw2").await,
+        CommandStatus::EsmeRok
+    );
+    fn cs<const N: usize>(s: &str) -> COctetString<1, N> {
+        COctetString::from_string(s.to_string()).unwrap()
+    }
+    let query = |id: &str, source: &str| {
+        QuerySm::builder()
+            .message_id(cs(id))
+            .source_addr(cs(source))
+            .build()
+    };
+    let cancel = |id: &str, source: &str, dest: &str| {
+        CancelSm::builder()
+            .message_id(cs(id))
+            .source_addr(cs(source))
+            .destination_addr(cs(dest))
+            .build()
+    };
+    let state = |r: rusmpp::Command| match r.pdu() {
+        Some(Pdu::QuerySmResp(q)) => q.message_state,
+        _ => panic!("{r:?}"),
+    };
+    let id = message_id(&c.submit(text("8613800138000", "mine", 1)).await);
+    // Another account, with the right source: neither sees it.
+    let r = o.request(query(&id, "10086")).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRqueryfail, "{r:?}");
+    let r = o.request(cancel(&id, "10086", "")).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRcancelfail, "{r:?}");
+    // The account, with a wrong source (or destination): neither.
+    let r = c.request(query(&id, "10010")).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRqueryfail, "{r:?}");
+    let r = c.request(cancel(&id, "10010", "")).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRcancelfail, "{r:?}");
+    let r = c.request(cancel(&id, "10086", "8613800138999")).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRcancelfail, "{r:?}");
+    assert_eq!(
+        state(c.request(query(&id, "10086")).await),
+        MessageState::Enroute
+    );
+
+    // By source and destination: both pending messages to ...001 go, the others stay.
+    let a = message_id(&c.submit(text("8613800138001", "a", 1)).await);
+    let b = message_id(&c.submit(text("8613800138001", "b", 1)).await);
+    let kept = message_id(&c.submit(text("8613800138002", "kept", 1)).await);
+    let r = o.request(cancel("", "10086", "8613800138001")).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRcancelfail, "{r:?}");
+    let r = c.request(cancel("", "10086", "8613800138001")).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok, "{r:?}");
+    assert_eq!(
+        state(c.request(query(&a, "10086")).await),
+        MessageState::Deleted
+    );
+    assert_eq!(
+        state(c.request(query(&b, "10086")).await),
+        MessageState::Deleted
+    );
+    assert_eq!(
+        state(c.request(query(&kept, "10086")).await),
+        MessageState::Enroute
+    );
+    assert_eq!(
+        state(c.request(query(&id, "10086")).await),
+        MessageState::Enroute
+    );
+    // Nothing pending for that pair any more.
+    let r = c.request(cancel("", "10086", "8613800138001")).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRcancelfail, "{r:?}");
     h.shutdown().await;
 }
 
@@ -259,6 +351,7 @@ async fn a_cancelled_message_never_reaches_the_handset() {
     let cancel = |id: &str| {
         CancelSm::builder()
             .message_id(COctetString::from_string(id.to_string()).unwrap())
+            .source_addr(COctetString::from_string("10086".to_string()).unwrap())
             .build()
     };
     let state = |r: rusmpp::Command| match r.pdu() {
@@ -268,6 +361,7 @@ async fn a_cancelled_message_never_reaches_the_handset() {
     let query = |id: &str| {
         QuerySm::builder()
             .message_id(COctetString::from_string(id.to_string()).unwrap())
+            .source_addr(COctetString::from_string("10086".to_string()).unwrap())
             .build()
     };
     let r = c.request(cancel(&gone)).await;
