@@ -155,8 +155,13 @@ pub struct ErrorFault {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Faults {
-    /// Answer `ESME_RTHROTTLED` to submit_sm / data_sm above this many per second (all binds).
+    /// Answer `ESME_RTHROTTLED` to submit_sm / data_sm above this many per second and account
+    /// (`system_id`, all its binds together), as carriers set a rate per account: one ESME's
+    /// traffic does not use up another's.
     pub throttle_per_sec: Option<u32>,
+    /// Answer `ESME_RTHROTTLED` to submit_sm / data_sm above this many per second over all
+    /// accounts together (the whole SMSC's capacity); with `throttle_per_sec` both apply.
+    pub throttle_global_per_sec: Option<u32>,
     /// Delay responses to submit_sm, data_sm, query_sm and cancel_sm. Delayed requests count as
     /// outstanding for window enforcement.
     pub response_delay: Option<Delay>,
@@ -398,6 +403,7 @@ mod tests {
     fn faults_json_defaults() {
         let f: Faults = serde_json::from_str(r#"{"throttle_per_sec": 5}"#).unwrap();
         assert_eq!(f.throttle_per_sec, Some(5));
+        assert_eq!(f.throttle_global_per_sec, None);
         assert!(!f.ignore_enquire_link);
         assert!(!f.duplicate_receipts);
         let f: Faults = serde_json::from_str(r#"{"duplicate_receipts": true}"#).unwrap();

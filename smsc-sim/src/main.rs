@@ -71,7 +71,8 @@ enum Cmd {
     },
     /// Change the faults of a running simulator (POST /faults): the keys of a JSON object
     /// replace those faults (null turns one off; "clear":true starts from none), e.g.
-    /// '{"throttle_per_sec":50}', '{"drop_now":true}' (faults kept) or '{"clear":true}'.
+    /// '{"throttle_per_sec":50}' (per account; "throttle_global_per_sec" over all accounts),
+    /// '{"drop_now":true}' (faults kept) or '{"clear":true}'.
     Faults {
         /// Control API base URL.
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
@@ -175,7 +176,9 @@ struct Serve {
     /// Receipt delay when no rule fires, in ms (the handset gets a delivered message then).
     #[arg(long, default_value_t = 0)]
     receipt_delay_ms: u64,
-    /// Fault: throttle above this many submits per second (0: every submit).
+    /// Fault: throttle above this many submits per second and account (system_id, all its
+    /// binds together; 0: every submit). An SMSC-wide limit over all accounts is the fault
+    /// key throttle_global_per_sec (`faults '{"throttle_global_per_sec":100}'`).
     #[arg(long)]
     throttle: Option<u32>,
     /// Fault: delay responses, MS or MIN-MAX.
@@ -285,6 +288,7 @@ impl Serve {
             },
             faults: Faults {
                 throttle_per_sec: self.throttle,
+                throttle_global_per_sec: None,
                 response_delay: self.delay,
                 error,
                 drop_after_pdus: self.drop_after,

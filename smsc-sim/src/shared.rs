@@ -4,7 +4,7 @@
 //!
 //! Locks are `std::sync` and held only for short, non-async sections; never two at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{LineWriter, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -217,7 +217,10 @@ pub struct Shared {
     next_conn_id: AtomicU64,
     /// Seeded randomness.
     pub rng: Mutex<StdRng>,
+    /// Submits over all accounts (for `/stats` and `throttle_global_per_sec`).
     throttle: Mutex<ThrottleWindow>,
+    /// Submits per account (`throttle_per_sec`).
+    account_throttle: Mutex<HashMap<String, ThrottleWindow>>,
     /// Start instant.
     pub started: Instant,
     /// Queue into the delivery dispatcher.
@@ -376,6 +379,7 @@ impl Shared {
             next_conn_id: AtomicU64::new(1),
             rng: Mutex::new(StdRng::seed_from_u64(cfg.seed)),
             throttle: Mutex::new(ThrottleWindow::default()),
+            account_throttle: Mutex::new(HashMap::new()),
             started: Instant::now(),
             delivery_tx,
             conns: Mutex::new(BTreeMap::new()),
@@ -445,12 +449,20 @@ impl Shared {
     pub fn accept_mt(self: &Arc<Self>, bind_id: u64, system_id: &str, m: MtInput) -> MtOutcome {
         let now = now_ms();
         let faults = self.faults.read().unwrap_or_else(|e| e.into_inner());
-        let throttle_limit = faults.throttle_per_sec;
-        let admitted = self
+        // Each submit counts in both windows, its account's and the SMSC's.
+        let admitted_global = self
             .throttle
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .admit(now, throttle_limit);
+            .admit(now, faults.throttle_global_per_sec);
+        let admitted_account = self
+            .account_throttle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(system_id.to_string())
+            .or_default()
+            .admit(now, faults.throttle_per_sec);
+        let admitted = admitted_global && admitted_account;
         let mut status = if admitted { 0 } else { status::THROTTLED };
         if status == 0 {
             if let Err(s) = validate_mt(&m) {
