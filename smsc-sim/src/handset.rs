@@ -558,7 +558,9 @@ impl Handsets {
             }
         }
         let text = sms_wire::text::decode(dc, &payload);
-        let (contact, name) = match find_number(&text) {
+        // Only a text names a contact: the hex a binary payload is shown as is no text to
+        // scan for numbers (its digit runs made phantom contacts), and it is no status either.
+        let (contact, name) = match find_number(&text).filter(|_| !binary) {
             Some((at, n)) => (n, name_before(&text, at)),
             None => (rec.source.clone(), None),
         };
@@ -573,6 +575,9 @@ impl Handsets {
             received_at_ms: now,
         });
         keep_last(&mut h.view.inbox, keep);
+        if binary {
+            return None;
+        }
         let c = Self::contact_mut(h, &contact);
         if name.is_some() {
             c.name = name;

@@ -409,6 +409,33 @@ async fn a_cancelled_message_never_reaches_the_handset() {
     h.shutdown().await;
 }
 
+/// A binary MT (data_coding 4, not a WAP Push) reaches the inbox but names no contact: only a
+/// text (or a decoded push) does. (From the exploratory test: `00 01 02 ff " binary"` made a
+/// contact "2062696" named "000102ff" out of the hex rendering.)
+#[tokio::test]
+async fn a_binary_mt_makes_no_contact() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let phone = "8613800138000";
+    let r = c
+        .submit(submit(phone, 0, 0x04, b"\x00\x01\x02\xff binary", 0))
+        .await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok, "{r:?}");
+    let v = h.wait_for_inbox(phone, 1, T).await.unwrap();
+    assert!(v.contacts.is_empty(), "{:?}", v.contacts);
+    // A text naming a number still makes its contact.
+    let r = c.submit(text(phone, "Li Lei 13900139000 is free", 0)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok, "{r:?}");
+    let v = h.wait_for_inbox(phone, 2, T).await.unwrap();
+    assert_eq!(
+        v.contacts.keys().collect::<Vec<_>>(),
+        ["13900139000"],
+        "{:?}",
+        v.contacts
+    );
+    h.shutdown().await;
+}
+
 /// Reassemble the deliver_sm parts a client received, like an ESME would.
 fn reassemble(parts: &[rusmpp::pdus::DeliverSm]) -> String {
     let mut r = Reassembler::new(60_000, 255);
