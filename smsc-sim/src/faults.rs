@@ -146,7 +146,8 @@ pub struct ErrorFault {
     /// Percentage (0..=100) of all other submits that fail.
     #[serde(default)]
     pub percent: f64,
-    /// Destinations (leading `+` ignored) that always fail.
+    /// Destinations that always fail (national and international forms alike, as the
+    /// handsets number them: [`crate::handset::same_subscriber`]).
     #[serde(default)]
     pub destinations: Vec<String>,
 }
@@ -211,13 +212,13 @@ impl Faults {
         Ok(())
     }
 
-    /// Whether a submit to `dest` should fail, and with which status.
-    pub fn error_for(&self, dest: &str, rng: &mut impl Rng) -> Option<u32> {
-        let d = dest.trim_start_matches('+');
+    /// Whether a submit to `dest` should fail, and with which status, on a network whose
+    /// country code is `cc`.
+    pub fn error_for(&self, dest: &str, cc: &str, rng: &mut impl Rng) -> Option<u32> {
         for e in self.error.iter().chain(self.more_errors.iter()) {
             if e.destinations
                 .iter()
-                .any(|x| x.trim_start_matches('+') == d)
+                .any(|x| crate::handset::same_subscriber(x, dest, cc))
             {
                 return Some(e.status);
             }
@@ -290,8 +291,26 @@ mod tests {
             }),
             ..Faults::default()
         };
-        assert_eq!(f.error_for("861", &mut rng), Some(0x45));
-        assert_eq!(f.error_for("862", &mut rng), None);
+        assert_eq!(f.error_for("861", "86", &mut rng), Some(0x45));
+        assert_eq!(f.error_for("862", "86", &mut rng), None);
+        // National and international forms of one number alike.
+        let national = Faults {
+            error: Some(ErrorFault {
+                status: 0x0B,
+                percent: 0.0,
+                destinations: vec!["13900139000".into()],
+            }),
+            ..Faults::default()
+        };
+        assert_eq!(
+            national.error_for("+8613900139000", "86", &mut rng),
+            Some(0x0B)
+        );
+        assert_eq!(
+            national.error_for("8613900139000", "86", &mut rng),
+            Some(0x0B)
+        );
+        assert_eq!(national.error_for("8613900139001", "86", &mut rng), None);
         let all = Faults {
             error: Some(ErrorFault {
                 status: 0x14,
@@ -300,8 +319,8 @@ mod tests {
             }),
             ..Faults::default()
         };
-        assert_eq!(all.error_for("1", &mut rng), Some(0x14));
-        assert_eq!(Faults::default().error_for("1", &mut rng), None);
+        assert_eq!(all.error_for("1", "86", &mut rng), Some(0x14));
+        assert_eq!(Faults::default().error_for("1", "86", &mut rng), None);
         let two = Faults {
             error: Some(ErrorFault {
                 status: 0x45,
@@ -315,14 +334,14 @@ mod tests {
             }],
             ..Faults::default()
         };
-        assert_eq!(two.error_for("5", &mut rng), Some(0x45));
-        assert_eq!(two.error_for("6", &mut rng), Some(0x0B));
-        assert_eq!(two.error_for("7", &mut rng), None);
+        assert_eq!(two.error_for("5", "86", &mut rng), Some(0x45));
+        assert_eq!(two.error_for("6", "86", &mut rng), Some(0x0B));
+        assert_eq!(two.error_for("7", "86", &mut rng), None);
         let only_more = Faults {
             more_errors: two.more_errors.clone(),
             ..Faults::default()
         };
-        assert_eq!(only_more.error_for("6", &mut rng), Some(0x0B));
+        assert_eq!(only_more.error_for("6", "86", &mut rng), Some(0x0B));
     }
 
     #[test]

@@ -209,8 +209,9 @@ struct Serve {
     #[arg(long)]
     no_follow_push: bool,
     /// The network's country code: a handset number in national form (`13800138000`) is
-    /// presented in MO as international (`+8613800138000`) and is the same handset. Empty:
-    /// numbers are sent as written.
+    /// presented in MO as international (TON 1, `8613800138000`) and is the same handset; the
+    /// two forms also match alike in --receipt rules, --error-dest (and the faults'
+    /// destinations) and `/mt?dest=`. Empty: numbers are taken as written.
     #[arg(long, default_value = "86")]
     country_code: String,
     /// Append every PDU as hex to this file (those read, as they came on the wire).

@@ -40,6 +40,9 @@ pub struct MtRecord {
     /// `dest_addr_ton` (1: the digits are an international number).
     #[serde(default)]
     pub dest_ton: u8,
+    /// `dest_addr_npi`.
+    #[serde(default)]
+    pub dest_npi: u8,
     /// `esm_class` byte.
     pub esm_class: u8,
     /// `data_coding` byte.
@@ -120,8 +123,10 @@ impl MtFilter {
         }
     }
 
-    /// Whether `r` passes.
-    pub fn matches(&self, r: &MtRecord) -> bool {
+    /// Whether `r` passes, on a network whose country code is `cc` (national and
+    /// international forms of the destination alike, as its handset is numbered:
+    /// [`crate::handset::same_subscriber`]).
+    pub fn matches(&self, r: &MtRecord, cc: &str) -> bool {
         if let Some(d) = &self.dest {
             // By digits: `?dest=+86...` unencoded in a query string arrives as " 86...". A
             // filter without digits (an alphanumeric address) compares as written.
@@ -130,6 +135,7 @@ impl MtFilter {
                 d.trim() == r.dest
             } else {
                 want == crate::util::digits(&r.dest)
+                    || crate::handset::same_subscriber(d, &r.handset(), cc)
             };
             if !same {
                 return false;

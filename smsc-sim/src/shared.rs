@@ -168,6 +168,8 @@ pub struct MtInput {
     pub dest: String,
     /// dest_addr_ton.
     pub dest_ton: u8,
+    /// dest_addr_npi.
+    pub dest_npi: u8,
     /// esm_class.
     pub esm_class: u8,
     /// data_coding.
@@ -470,7 +472,8 @@ impl Shared {
             }
         }
         if status == 0 && (faults.error.is_some() || !faults.more_errors.is_empty()) {
-            if let Some(s) = self.with_rng(|r| faults.error_for(&m.dest, r)) {
+            let cc = &self.cfg.handsets.country_code;
+            if let Some(s) = self.with_rng(|r| faults.error_for(&m.dest, cc, r)) {
                 status = s;
             }
         }
@@ -485,7 +488,8 @@ impl Shared {
             let receipts = self.receipts.read().unwrap_or_else(|e| e.into_inner());
             let data = m.message_payload.as_deref().unwrap_or(&m.short_message);
             let push = crate::handset::to_wap_push_port(m.esm_class, data, m.dest_port);
-            Some(self.with_rng(|r| receipts.decide(&m.dest, push, r)))
+            let cc = &self.cfg.handsets.country_code;
+            Some(self.with_rng(|r| receipts.decide(&m.dest, cc, push, r)))
         } else {
             None
         };
@@ -513,6 +517,7 @@ impl Shared {
                 source_npi: m.source_npi,
                 dest: m.dest,
                 dest_ton: m.dest_ton,
+                dest_npi: m.dest_npi,
                 esm_class: m.esm_class,
                 data_coding: m.data_coding,
                 registered_delivery: m.registered_delivery,
@@ -898,6 +903,7 @@ mod tests {
             source_npi: 1,
             dest: dest.into(),
             dest_ton: 1,
+            dest_npi: 1,
             esm_class: 0,
             data_coding: dc,
             registered_delivery: 0,

@@ -490,7 +490,7 @@ impl SimHandle {
             .state()
             .mt
             .iter()
-            .filter(|r| filter.matches(r))
+            .filter(|r| filter.matches(r, &self.shared.cfg.handsets.country_code))
             .cloned()
             .collect()
     }

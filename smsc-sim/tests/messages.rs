@@ -85,6 +85,91 @@ async fn receipts_with_hex_ids() {
     h.shutdown().await;
 }
 
+/// With country code 86 a number's national and international forms are one subscriber
+/// everywhere, not only in the handset view: in receipt rules, in error destinations and in
+/// the `/mt?dest=` filter. A receipt's addresses keep the submit's TON/NPI, and an MO from a
+/// handset comes as TON international digits without `+`. (From the exploratory test:
+/// `8613900*=UNDELIV` missed `13900000009`, `/mt?dest=13900139000` found nothing, receipts
+/// were always TON 1, and MO came as `+8613800138000`.)
+#[tokio::test]
+async fn national_and_international_forms_match_alike() {
+    let h = sim(SimConfig::local()
+        .with_receipt_rule("8613900*=UNDELIV".parse().unwrap())
+        .with_receipt_rule("13800000001=EXPIRED".parse().unwrap())
+        .with_faults(Faults {
+            more_errors: vec![smsc_sim::ErrorFault {
+                status: 0x0B,
+                percent: 0.0,
+                destinations: vec!["13700137000".into()],
+            }],
+            ..Faults::default()
+        }))
+    .await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let national = |dest: &str, t: &str| {
+        let mut sm = text(dest, t, 1);
+        sm.dest_addr_ton = rusmpp::values::Ton::National;
+        sm
+    };
+    // National form, TON 2: the prefix rule written internationally applies, and the receipt
+    // comes from the number as submitted, TON 2 / NPI 1, to the submit's source TON 0 / NPI 1.
+    let id = message_id(&c.submit(national("13900000009", "hi")).await);
+    let d = c.deliver().await;
+    assert_eq!(receipted(&d), id);
+    assert_eq!(receipt_of(&d).stat, Some(ReceiptStatus::Undeliverable));
+    assert_eq!(d.source_addr.as_str(), "13900000009");
+    assert_eq!(
+        (u8::from(d.source_addr_ton), u8::from(d.source_addr_npi)),
+        (2, 1)
+    );
+    assert_eq!(d.destination_addr.as_str(), "10086");
+    assert_eq!(
+        (u8::from(d.dest_addr_ton), u8::from(d.dest_addr_npi)),
+        (0, 1)
+    );
+    // International form, TON 1: a number rule written nationally applies.
+    let id = message_id(&c.submit(text("8613800000001", "hi", 1)).await);
+    let d = c.deliver().await;
+    assert_eq!(receipted(&d), id);
+    assert_eq!(receipt_of(&d).stat, Some(ReceiptStatus::Expired));
+    assert_eq!(u8::from(d.source_addr_ton), 1);
+    // An error destination written nationally fails both forms.
+    for sm in [
+        text("8613700137000", "x", 0),
+        national("13700137000", "x"),
+        text("+8613700137000", "x", 0),
+    ] {
+        let r = c.submit(sm).await;
+        assert_eq!(r.status(), CommandStatus::EsmeRinvdstadr, "{r:?}");
+    }
+    assert_eq!(
+        c.submit(text("8613700137001", "x", 0)).await.status(),
+        CommandStatus::EsmeRok
+    );
+    // /mt?dest= finds a number's MT in either form, as its handset shows them.
+    c.submit(text("8613900000009", "again", 0)).await;
+    for dest in ["13900000009", "8613900000009", "+8613900000009"] {
+        let found = h.mt_messages(&smsc_sim::MtFilter::to(dest));
+        assert_eq!(found.len(), 2, "{dest}: {found:?}");
+    }
+    let base = h.http_url().unwrap();
+    let (s, body) = http_get(&format!("{base}/mt?dest=13900000009")).await;
+    assert_eq!(s, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(2), "{body}");
+    // An MO from a handset written nationally: TON 1, digits without '+'.
+    h.inject_mo(MoRequest::new("13800138000", "10086", "mo"))
+        .await
+        .unwrap();
+    let d = c.deliver().await;
+    assert_eq!(d.source_addr.as_str(), "8613800138000");
+    assert_eq!(
+        (u8::from(d.source_addr_ton), u8::from(d.source_addr_npi)),
+        (1, 1)
+    );
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn receipts_with_decimal_ids_and_mixed_text_id() {
     let h = sim(SimConfig {
