@@ -250,13 +250,15 @@ pub enum DestMatch {
 }
 
 impl DestMatch {
-    /// Whether `dest` matches.
-    pub fn matches(&self, dest: &str) -> bool {
-        let d = dest.trim_start_matches('+');
+    /// Whether `dest` matches on a network whose country code is `cc`, national and
+    /// international forms alike ([`crate::handset::same_subscriber`],
+    /// [`crate::handset::has_prefix`]): with `cc` 86, `13900*` and `8613900*` both match
+    /// `13900139000` and `+8613900139000`.
+    pub fn matches(&self, dest: &str, cc: &str) -> bool {
         match self {
             DestMatch::Any => true,
-            DestMatch::Prefix(p) => d.starts_with(p.trim_start_matches('+')),
-            DestMatch::Number(n) => d == n.trim_start_matches('+'),
+            DestMatch::Prefix(p) => crate::handset::has_prefix(dest, p, cc),
+            DestMatch::Number(n) => crate::handset::same_subscriber(dest, n, cc),
         }
     }
 }
@@ -419,8 +421,15 @@ impl ReceiptPlan {
         Ok(())
     }
 
-    /// Decide the outcome for a message to `dest` (`push`: a WAP Push): (stat, delay in ms).
-    pub fn decide(&self, dest: &str, push: bool, rng: &mut impl Rng) -> (ReceiptStat, u64) {
+    /// Decide the outcome for a message to `dest` (`push`: a WAP Push) on a network whose
+    /// country code is `cc` (see [`DestMatch::matches`]): (stat, delay in ms).
+    pub fn decide(
+        &self,
+        dest: &str,
+        cc: &str,
+        push: bool,
+        rng: &mut impl Rng,
+    ) -> (ReceiptStat, u64) {
         let exact = self
             .rules
             .iter()
@@ -430,7 +439,7 @@ impl ReceiptPlan {
             .iter()
             .filter(|r| !matches!(r.dest, DestMatch::Number(_)));
         for rule in exact.chain(others) {
-            if rule.dest.matches(dest)
+            if rule.dest.matches(dest, cc)
                 && (push || !rule.push_only)
                 && (rule.probability >= 1.0 || rng.random::<f64>() < rule.probability)
             {
@@ -722,14 +731,17 @@ mod tests {
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         assert_eq!(
-            plan.decide("8613800138000", false, &mut rng),
+            plan.decide("8613800138000", "86", false, &mut rng),
             (ReceiptStat::Expired, 10)
         );
         assert_eq!(
-            plan.decide("+8613900", false, &mut rng).0,
+            plan.decide("+8613900", "86", false, &mut rng).0,
             ReceiptStat::Undeliv
         );
-        assert_eq!(plan.decide("4477", false, &mut rng).0, ReceiptStat::Delivrd);
+        assert_eq!(
+            plan.decide("4477", "86", false, &mut rng).0,
+            ReceiptStat::Delivrd
+        );
 
         // A handset that cannot take WAP Push: its pushes fail, its SMS do not.
         let r: ReceiptRule = "push:8613700137000=UNDELIV".parse().unwrap();
@@ -737,11 +749,11 @@ mod tests {
         let refuses = ReceiptPlan::push_refused_by("8613700137000");
         assert_eq!(refuses.rules, [r]);
         assert_eq!(
-            refuses.decide("8613700137000", true, &mut rng).0,
+            refuses.decide("8613700137000", "86", true, &mut rng).0,
             ReceiptStat::Undeliv
         );
         assert_eq!(
-            refuses.decide("8613700137000", false, &mut rng).0,
+            refuses.decide("8613700137000", "86", false, &mut rng).0,
             ReceiptStat::Delivrd
         );
 
@@ -750,7 +762,7 @@ mod tests {
             ..ReceiptPlan::default()
         };
         let rejected = (0..1000)
-            .filter(|_| half.decide("1", false, &mut rng).0 == ReceiptStat::Rejectd)
+            .filter(|_| half.decide("1", "86", false, &mut rng).0 == ReceiptStat::Rejectd)
             .count();
         assert!((350..650).contains(&rejected), "{rejected}");
     }

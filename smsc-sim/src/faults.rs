@@ -193,7 +193,8 @@ pub struct ErrorFault {
     /// Percentage (0..=100) of all other submits that fail.
     #[serde(default)]
     pub percent: f64,
-    /// Destinations (leading `+` ignored) that always fail.
+    /// Destinations that always fail (national and international forms alike, as the
+    /// handsets number them: [`crate::handset::same_subscriber`]).
     #[serde(default)]
     pub destinations: Vec<String>,
 }
@@ -202,8 +203,13 @@ pub struct ErrorFault {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Faults {
-    /// Answer `ESME_RTHROTTLED` to submit_sm / data_sm above this many per second (all binds).
+    /// Answer `ESME_RTHROTTLED` to submit_sm / data_sm above this many per second and account
+    /// (`system_id`, all its binds together), as carriers set a rate per account: one ESME's
+    /// traffic does not use up another's.
     pub throttle_per_sec: Option<u32>,
+    /// Answer `ESME_RTHROTTLED` to submit_sm / data_sm above this many per second over all
+    /// accounts together (the whole SMSC's capacity); with `throttle_per_sec` both apply.
+    pub throttle_global_per_sec: Option<u32>,
     /// Delay responses to submit_sm, data_sm, query_sm and cancel_sm. Delayed requests count as
     /// outstanding for window enforcement.
     pub response_delay: Option<Delay>,
@@ -278,16 +284,16 @@ impl Faults {
         Ok(())
     }
 
-    /// Whether a submit to `dest` should fail, and with which status: a rule listing `dest`
-    /// wins over every percentage (the specific rule over the general one), then the
-    /// percentages are drawn in order.
-    pub fn error_for(&self, dest: &str, rng: &mut impl Rng) -> Option<u32> {
-        let d = dest.trim_start_matches('+');
+    /// Whether a submit to `dest` should fail, and with which status, on a network whose
+    /// country code is `cc`: a rule listing `dest` (in either of its forms) wins over every
+    /// percentage (the specific rule over the general one), then the percentages are drawn in
+    /// order.
+    pub fn error_for(&self, dest: &str, cc: &str, rng: &mut impl Rng) -> Option<u32> {
         let rules = || self.error.iter().chain(self.more_errors.iter());
         if let Some(e) = rules().find(|e| {
             e.destinations
                 .iter()
-                .any(|x| x.trim_start_matches('+') == d)
+                .any(|x| crate::handset::same_subscriber(x, dest, cc))
         }) {
             return Some(e.status);
         }
@@ -358,8 +364,26 @@ mod tests {
             }),
             ..Faults::default()
         };
-        assert_eq!(f.error_for("861", &mut rng), Some(0x45));
-        assert_eq!(f.error_for("862", &mut rng), None);
+        assert_eq!(f.error_for("861", "86", &mut rng), Some(0x45));
+        assert_eq!(f.error_for("862", "86", &mut rng), None);
+        // National and international forms of one number alike.
+        let national = Faults {
+            error: Some(ErrorFault {
+                status: 0x0B,
+                percent: 0.0,
+                destinations: vec!["13900139000".into()],
+            }),
+            ..Faults::default()
+        };
+        assert_eq!(
+            national.error_for("+8613900139000", "86", &mut rng),
+            Some(0x0B)
+        );
+        assert_eq!(
+            national.error_for("8613900139000", "86", &mut rng),
+            Some(0x0B)
+        );
+        assert_eq!(national.error_for("8613900139001", "86", &mut rng), None);
         let all = Faults {
             error: Some(ErrorFault {
                 status: 0x14,
@@ -368,8 +392,8 @@ mod tests {
             }),
             ..Faults::default()
         };
-        assert_eq!(all.error_for("1", &mut rng), Some(0x14));
-        assert_eq!(Faults::default().error_for("1", &mut rng), None);
+        assert_eq!(all.error_for("1", "86", &mut rng), Some(0x14));
+        assert_eq!(Faults::default().error_for("1", "86", &mut rng), None);
         let two = Faults {
             error: Some(ErrorFault {
                 status: 0x45,
@@ -383,9 +407,9 @@ mod tests {
             }],
             ..Faults::default()
         };
-        assert_eq!(two.error_for("5", &mut rng), Some(0x45));
-        assert_eq!(two.error_for("6", &mut rng), Some(0x0B));
-        assert_eq!(two.error_for("7", &mut rng), None);
+        assert_eq!(two.error_for("5", "86", &mut rng), Some(0x45));
+        assert_eq!(two.error_for("6", "86", &mut rng), Some(0x0B));
+        assert_eq!(two.error_for("7", "86", &mut rng), None);
         // A listed destination gets its own status even beside a percentage that always
         // fires (the specific rule wins).
         let both = Faults {
@@ -402,14 +426,14 @@ mod tests {
             ..Faults::default()
         };
         for _ in 0..20 {
-            assert_eq!(both.error_for("6", &mut rng), Some(0x0B));
+            assert_eq!(both.error_for("6", "86", &mut rng), Some(0x0B));
         }
-        assert_eq!(both.error_for("7", &mut rng), Some(0x45));
+        assert_eq!(both.error_for("7", "86", &mut rng), Some(0x45));
         let only_more = Faults {
             more_errors: two.more_errors.clone(),
             ..Faults::default()
         };
-        assert_eq!(only_more.error_for("6", &mut rng), Some(0x0B));
+        assert_eq!(only_more.error_for("6", "86", &mut rng), Some(0x0B));
     }
 
     #[test]
@@ -518,6 +542,7 @@ mod tests {
     fn faults_json_defaults() {
         let f: Faults = serde_json::from_str(r#"{"throttle_per_sec": 5}"#).unwrap();
         assert_eq!(f.throttle_per_sec, Some(5));
+        assert_eq!(f.throttle_global_per_sec, None);
         assert!(!f.ignore_enquire_link);
         assert!(!f.duplicate_receipts);
         let f: Faults = serde_json::from_str(r#"{"duplicate_receipts": true}"#).unwrap();

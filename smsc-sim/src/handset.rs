@@ -316,6 +316,49 @@ pub fn international(number: &str, cc: &str) -> Option<String> {
     }
 }
 
+/// The one form every spelling of `number` shares on a network whose country code is `cc`:
+/// its international digits when it is a subscriber's number ([`international`]:
+/// `13800138000`, `+8613800138000` and `8613800138000` with `cc` 86), else as written without
+/// a leading `+` (short codes, names). The handsets are keyed by it; receipt rules, error
+/// destinations and the `/mt?dest=` filter compare numbers through it ([`same_subscriber`],
+/// [`has_prefix`]).
+pub fn number_key(number: &str, cc: &str) -> String {
+    let number = number.trim();
+    international(number, cc).unwrap_or_else(|| number.trim_start_matches('+').to_string())
+}
+
+/// Whether `a` and `b` name the same number on a network whose country code is `cc`: equal as
+/// written (a leading `+` aside), or with the same [`number_key`] (`13900139000` is
+/// `+8613900139000` with `cc` 86).
+pub fn same_subscriber(a: &str, b: &str, cc: &str) -> bool {
+    let plain = |s: &str| s.trim().trim_start_matches('+').to_string();
+    plain(a) == plain(b) || number_key(a, cc) == number_key(b, cc)
+}
+
+/// Whether `number` starts with `prefix` on a network whose country code is `cc`, in either
+/// form: as written (a leading `+` aside), or in international form, the prefix read as
+/// written (`8613900`) or, unless written with `+` / `00`, as a national prefix too (`13900`
+/// and `013900` cover `+8613900...`).
+pub fn has_prefix(number: &str, prefix: &str, cc: &str) -> bool {
+    let prefix = prefix.trim();
+    let plain = number.trim().trim_start_matches('+');
+    let key = number_key(number, cc);
+    let (written, national) = match prefix
+        .strip_prefix('+')
+        .or_else(|| prefix.strip_prefix("00"))
+    {
+        Some(p) => (p.to_string(), None),
+        None => {
+            let national = (!cc.is_empty())
+                .then(|| format!("{cc}{}", prefix.strip_prefix('0').unwrap_or(prefix)));
+            (prefix.to_string(), national)
+        }
+    };
+    plain.starts_with(&written)
+        || key.starts_with(&written)
+        || national.is_some_and(|n| key.starts_with(&n))
+}
+
 /// How the network presents `number` (an MO's source): a number in national form becomes `+`,
 /// the country code and the national digits (`13800138000` -> `+8613800138000`, TON
 /// international); anything else goes as written (`+3545512345` keeps its `+`, and with it
@@ -380,8 +423,7 @@ impl Handsets {
     /// The key of `number`'s handset: its international digits when it is a phone number, so
     /// that `13800138000` and `+8613800138000` are one handset.
     fn key(&self, number: &str) -> String {
-        international(number, &self.country_code)
-            .unwrap_or_else(|| number.trim_start_matches('+').to_string())
+        number_key(number, &self.country_code)
     }
 
     /// The key of the handset `number` names when looking one up: the number as written if
@@ -558,7 +600,9 @@ impl Handsets {
             }
         }
         let text = sms_wire::text::decode(dc, &payload);
-        let (contact, name) = match find_number(&text) {
+        // Only a text names a contact: the hex a binary payload is shown as is no text to
+        // scan for numbers (its digit runs made phantom contacts), and it is no status either.
+        let (contact, name) = match find_number(&text).filter(|_| !binary) {
             Some((at, n)) => (n, name_before(&text, at)),
             None => (rec.source.clone(), None),
         };
@@ -573,6 +617,9 @@ impl Handsets {
             received_at_ms: now,
         });
         keep_last(&mut h.view.inbox, keep);
+        if binary {
+            return None;
+        }
         let c = Self::contact_mut(h, &contact);
         if name.is_some() {
             c.name = name;
@@ -858,6 +905,7 @@ mod tests {
             source_npi: 0,
             dest: dest.into(),
             dest_ton: 1,
+            dest_npi: 1,
             esm_class: esm,
             data_coding: dc,
             registered_delivery: 0,

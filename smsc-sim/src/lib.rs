@@ -17,6 +17,13 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Routing of what the simulator delivers: a receipt goes to the receiver-capable binds of the
+//! account that submitted its message; an MO or USSD goes by its destination (the service number
+//! or code) to the receiver-capable binds whose bind `address_range` (a regular expression, SMPP
+//! 3.4 §5.2.27) matches it, or when none does to those that gave no `address_range`, and of these
+//! only to one account's binds (the earliest connected), round-robin; with no such bind it waits
+//! ([`shared::Shared::receivers_for_address`]).
+//!
 //! | module | holds |
 //! |---|---|
 //! | [`config`] | [`SimConfig`], accounts, id styles, the receipt plan |

@@ -24,7 +24,11 @@ struct Cli {
 enum Cmd {
     /// Run the simulator.
     Serve(Box<Serve>),
-    /// Inject an MO SMS into a running simulator (POST /mo).
+    /// Inject an MO SMS into a running simulator (POST /mo). It goes to the receiver binds
+    /// whose bind address_range (a regular expression, SMPP 3.4 §5.2.27, e.g. ^10658) matches
+    /// --to; when none matches, to the binds that gave no address_range; only to one account's
+    /// binds (the earliest connected), round-robin among them. While no bind is eligible it
+    /// waits.
     SendMo {
         /// Control API base URL.
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
@@ -47,7 +51,8 @@ enum Cmd {
         /// The text.
         text: String,
     },
-    /// Send a USSD message from a handset (POST /ussd).
+    /// Send a USSD message from a handset (POST /ussd); routed to binds by the service code
+    /// --to as send-mo routes by its --to.
     SendUssd {
         /// Control API base URL.
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
@@ -71,7 +76,9 @@ enum Cmd {
     /// '{"drop_now":true}' (faults kept) or '{"clear":true}'.
     ///
     /// Fault keys:
-    ///   throttle_per_sec N      ESME_RTHROTTLED (0x58) above N submits per second
+    ///   throttle_per_sec N      ESME_RTHROTTLED (0x58) above N submits per second, per
+    ///                           account (system_id)
+    ///   throttle_global_per_sec N  the same over all accounts together
     ///   response_delay D        delay responses: 150, "200-400" or {"min_ms":..,"max_ms":..}
     ///   error RULE              {"status":"0x45","percent":10,"destinations":["861..."]}:
     ///                           listed destinations always fail, percent (0-100) of others
@@ -203,7 +210,9 @@ struct Serve {
     /// Receipt delay when no rule fires, in ms (the handset gets a delivered message then).
     #[arg(long, default_value_t = 0)]
     receipt_delay_ms: u64,
-    /// Fault: throttle above this many submits per second (0: every submit).
+    /// Fault: throttle above this many submits per second and account (system_id, all its
+    /// binds together; 0: every submit). An SMSC-wide limit over all accounts is the fault
+    /// key throttle_global_per_sec (`faults '{"throttle_global_per_sec":100}'`).
     #[arg(long)]
     throttle: Option<u32>,
     /// Fault: delay responses, MS or MIN-MAX.
@@ -235,8 +244,9 @@ struct Serve {
     #[arg(long)]
     no_follow_push: bool,
     /// The network's country code: a handset number in national form (`13800138000`) is
-    /// presented in MO as international (`+8613800138000`) and is the same handset. Empty:
-    /// numbers are sent as written.
+    /// presented in MO as international (TON 1, `8613800138000`) and is the same handset; the
+    /// two forms also match alike in --receipt rules, --error-dest (and the faults'
+    /// destinations) and `/mt?dest=`. Empty: numbers are taken as written.
     #[arg(long, default_value = "86", value_parser = parse_country_code)]
     country_code: String,
     /// Append every PDU as hex to this file (those read, as they came on the wire).
@@ -339,6 +349,7 @@ impl Serve {
             },
             faults: Faults {
                 throttle_per_sec: self.throttle,
+                throttle_global_per_sec: None,
                 response_delay: self.delay,
                 error,
                 drop_after_pdus: self.drop_after,

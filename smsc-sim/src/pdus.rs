@@ -139,6 +139,18 @@ fn ton_for(a: &str) -> Ton {
     }
 }
 
+/// An address as the wire carries it, with its TON and NPI: `+` and digits is TON
+/// international with the digits alone (the `+` is no digit of an ISDN number: TON 1 says it);
+/// anything else goes as written, typed by [`ton_for`] and [`npi_for`].
+fn on_wire(a: &str) -> (Ton, Npi, &str) {
+    match a.strip_prefix('+') {
+        Some(d) if !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) => {
+            (Ton::International, Npi::Isdn, d)
+        }
+        _ => (ton_for(a), npi_for(a), a),
+    }
+}
+
 fn npi_for(a: &str) -> Npi {
     if a.bytes().all(|b| b.is_ascii_digit() || b == b'+') {
         Npi::Isdn
@@ -148,12 +160,14 @@ fn npi_for(a: &str) -> Npi {
 }
 
 fn base(from: &str, to: &str) -> Result<rusmpp::pdus::builders::DeliverSmBuilder, PduError> {
+    let (from_ton, from_npi, from) = on_wire(from);
+    let (to_ton, to_npi, to) = on_wire(to);
     Ok(DeliverSm::builder()
-        .source_addr_ton(ton_for(from))
-        .source_addr_npi(npi_for(from))
+        .source_addr_ton(from_ton)
+        .source_addr_npi(from_npi)
         .source_addr(addr(from)?)
-        .dest_addr_ton(ton_for(to))
-        .dest_addr_npi(npi_for(to))
+        .dest_addr_ton(to_ton)
+        .dest_addr_npi(to_npi)
         .destination_addr(addr(to)?)
         .registered_delivery(RegisteredDelivery::from(0))
         .esm_class(EsmClass::from(0x00)))
@@ -179,6 +193,8 @@ fn receipt_status(s: ReceiptStat) -> ReceiptStatus {
 
 /// The delivery receipt for MT `rec` (SMPP 3.4 Appendix B): from the handset back to the ESME's
 /// source address, with `receipted_message_id` = `message_id` and the text's `id:` = `text_id`.
+/// Its addresses keep the submit's types: the source the TON/NPI of the submit's destination
+/// (a national number stays national), the destination those of the submit's source.
 pub fn receipt(
     rec: &MtRecord,
     message_id: &str,
@@ -187,7 +203,7 @@ pub fn receipt(
     submit_ms: u64,
     done_ms: u64,
 ) -> DeliverSm {
-    receipt_between(
+    let mut d = receipt_between(
         &rec.dest,
         &rec.source,
         &rec.text,
@@ -196,11 +212,18 @@ pub fn receipt(
         stat,
         submit_ms,
         done_ms,
-    )
+    );
+    d.source_addr = addr_lossy(&rec.dest);
+    d.destination_addr = addr_lossy(&rec.source);
+    d.source_addr_ton = Ton::from(rec.dest_ton);
+    d.source_addr_npi = Npi::from(rec.dest_npi);
+    d.dest_addr_ton = Ton::from(rec.source_ton);
+    d.dest_addr_npi = Npi::from(rec.source_npi);
+    d
 }
 
 /// A delivery receipt from handset `from` to ESME address `to` about `message_id` (TLV) /
-/// `text_id` (the `id:` text), quoting the first 20 ASCII characters of `original` (SMPP 3.4
+/// `text_id` (the `id:` text), quoting the first 20 characters of `original` (SMPP 3.4
 /// Appendix B). [`receipt`] uses it for accepted MT; tests use it for ids never issued.
 #[allow(clippy::too_many_arguments)]
 pub fn receipt_between(
@@ -234,12 +257,14 @@ pub fn receipt_between(
         .chars()
         .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
         .collect();
+    let (from_ton, from_npi, from) = on_wire(from);
+    let (to_ton, to_npi, to) = on_wire(to);
     let mut b = DeliverSm::builder()
-        .source_addr_ton(ton_for(from))
-        .source_addr_npi(npi_for(from))
+        .source_addr_ton(from_ton)
+        .source_addr_npi(from_npi)
         .source_addr(addr_lossy(from))
-        .dest_addr_ton(ton_for(to))
-        .dest_addr_npi(npi_for(to))
+        .dest_addr_ton(to_ton)
+        .dest_addr_npi(to_npi)
         .destination_addr(addr_lossy(to))
         .esm_class(EsmClass::from(
             sms_wire::framing::esm_class::DELIVERY_RECEIPT,
@@ -461,6 +486,7 @@ mod tests {
             source_npi: 0,
             dest: "8613800138000".into(),
             dest_ton: 1,
+            dest_npi: 1,
             esm_class: 0,
             data_coding: 0,
             registered_delivery: 1,
@@ -534,8 +560,9 @@ mod tests {
         let pl = mo_parts("1", "2", &long, MoEncoding::Ucs2, MoStyle::Payload, 7).unwrap();
         assert_eq!(pl.len(), 1);
         assert!(pl[0].short_message().as_ref().is_empty());
+        // Past 20 digits (the `+` is not sent: TON 1 says it).
         assert!(mo_parts(
-            "+12345678901234567890",
+            "+123456789012345678901",
             "2",
             "a",
             MoEncoding::Auto,

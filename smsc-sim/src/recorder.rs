@@ -40,6 +40,9 @@ pub struct MtRecord {
     /// `dest_addr_ton` (1: the digits are an international number).
     #[serde(default)]
     pub dest_ton: u8,
+    /// `dest_addr_npi`.
+    #[serde(default)]
+    pub dest_npi: u8,
     /// `esm_class` byte.
     pub esm_class: u8,
     /// `data_coding` byte.
@@ -120,8 +123,10 @@ impl MtFilter {
         }
     }
 
-    /// Whether `r` passes.
-    pub fn matches(&self, r: &MtRecord) -> bool {
+    /// Whether `r` passes, on a network whose country code is `cc` (national and
+    /// international forms of the destination alike, as its handset is numbered:
+    /// [`crate::handset::same_subscriber`]).
+    pub fn matches(&self, r: &MtRecord, cc: &str) -> bool {
         if let Some(d) = &self.dest {
             // By digits: `?dest=+86...` unencoded in a query string arrives as " 86...". A
             // filter without digits (an alphanumeric address) compares as written.
@@ -130,6 +135,7 @@ impl MtFilter {
                 d.trim() == r.dest
             } else {
                 want == crate::util::digits(&r.dest)
+                    || crate::handset::same_subscriber(d, &r.handset(), cc)
             };
             if !same {
                 return false;
@@ -200,6 +206,10 @@ pub struct DeliveryRecord {
 /// Lifecycle of a stored MT, for query_sm / cancel_sm (SMPP 3.4 §4.8, §4.9).
 #[derive(Debug, Clone)]
 pub struct StoredMessage {
+    /// `system_id` of the account that submitted it: only that account may query or cancel it.
+    pub system_id: String,
+    /// `service_type` as submitted (a cancel_sm of a group may name it, SMPP 3.4 §4.9.1).
+    pub service_type: String,
     /// `source_addr` as submitted.
     pub source: String,
     /// `destination_addr` as submitted.
@@ -352,6 +362,11 @@ impl MessageStore {
     /// Look a message up for change.
     pub fn get_mut(&mut self, id: &str) -> Option<&mut StoredMessage> {
         self.map.get_mut(id)
+    }
+
+    /// Every message held, for change (in no particular order).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut StoredMessage> {
+        self.map.values_mut()
     }
 
     /// Drop everything.
@@ -536,6 +551,8 @@ mod tests {
     fn store_evicts_and_states() {
         let mut s = MessageStore::new(1);
         let m = StoredMessage {
+            system_id: "esme".into(),
+            service_type: String::new(),
             source: "a".into(),
             dest: "b".into(),
             planned: ReceiptStat::Undeliv,

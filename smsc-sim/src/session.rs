@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use futures::{FutureExt, SinkExt, StreamExt};
 use rusmpp::pdus::{
-    BindReceiverResp, BindTransceiverResp, BindTransmitterResp, DataSm, DataSmResp, QuerySmResp,
-    SubmitSm, SubmitSmResp,
+    BindReceiverResp, BindTransceiverResp, BindTransmitterResp, CancelSm, DataSm, DataSmResp,
+    QuerySmResp, SubmitSm, SubmitSmResp,
 };
 use rusmpp::tlvs::{TlvTag, TlvValue};
 use rusmpp::types::{COctetString, EmptyOrFullCOctetString};
@@ -32,7 +32,7 @@ use tokio_util::codec::Framed;
 use tracing::{debug, info_span, Instrument};
 
 use crate::pdus;
-use crate::recorder::{BindFields, DeliveryState};
+use crate::recorder::{BindFields, DeliveryState, StoredMessage};
 
 /// The [`BindFields`] of a bind PDU (the three bind PDUs share their fields).
 macro_rules! bind_fields {
@@ -140,6 +140,7 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
                 ctrl_tx,
                 counters: Arc::clone(&counters),
                 unbinding: false,
+                address_range: None,
             },
         );
     shared.bump();
@@ -624,7 +625,7 @@ impl Session {
                     Some(Pdu::SubmitSm(sm)) => self.on_submit(seq, sm),
                     Some(Pdu::DataSm(d)) => self.on_data_sm(seq, d),
                     Some(Pdu::QuerySm(q)) => {
-                        let r = self.on_query(q.message_id.as_str());
+                        let r = self.on_query(q.message_id.as_str(), q.source_addr.as_str());
                         let c = match r {
                             Ok(resp) => Command::new(CommandStatus::EsmeRok, seq, resp),
                             Err(s) => error_response(id, CommandStatus::from(s), seq),
@@ -632,7 +633,7 @@ impl Session {
                         self.reply_delayed(c);
                     }
                     Some(Pdu::CancelSm(c)) => {
-                        let st = self.on_cancel(c.message_id.as_str());
+                        let st = self.on_cancel(c);
                         let c = if st == 0 {
                             Command::new(CommandStatus::EsmeRok, seq, Pdu::CancelSmResp)
                         } else {
@@ -691,6 +692,7 @@ impl Session {
         self.bound = Some((system_id.to_string(), mode));
         self.update_entry(|e| {
             e.bound = Some((system_id.to_string(), mode));
+            e.address_range = crate::shared::address_range_regex(&fields.address_range);
             e.bind = Some(fields);
         });
         self.shared.bump();
@@ -735,6 +737,7 @@ impl Session {
             source_npi: u8::from(sm.source_addr_npi),
             dest: sm.destination_addr.as_str().to_string(),
             dest_ton: u8::from(sm.dest_addr_ton),
+            dest_npi: u8::from(sm.dest_addr_npi),
             esm_class: u8::from(sm.esm_class),
             data_coding: u8::from(sm.data_coding),
             registered_delivery: u8::from(sm.registered_delivery),
@@ -771,6 +774,7 @@ impl Session {
             source_npi: u8::from(d.source_addr_npi),
             dest: d.destination_addr.as_str().to_string(),
             dest_ton: u8::from(d.dest_addr_ton),
+            dest_npi: u8::from(d.dest_addr_npi),
             esm_class: u8::from(d.esm_class),
             data_coding: u8::from(d.data_coding),
             registered_delivery: u8::from(d.registered_delivery),
@@ -836,10 +840,17 @@ impl Session {
         (outcome.status, outcome.message_id, then)
     }
 
-    fn on_query(&self, message_id: &str) -> Result<QuerySmResp, u32> {
+    /// query_sm (SMPP 3.4 §4.8.1): a message is found by its id and source_addr, and only by
+    /// the account that submitted it; else ESME_RQUERYFAIL.
+    fn on_query(&self, message_id: &str, source: &str) -> Result<QuerySmResp, u32> {
         let now = now_ms();
+        let sys = self.system_id();
         let st = self.shared.state();
-        let m = st.store.get(message_id).ok_or(status::QUERYFAIL)?;
+        let m = st
+            .store
+            .get(message_id)
+            .filter(|m| m.system_id == sys && same_address(&m.source, source))
+            .ok_or(status::QUERYFAIL)?;
         let state = m.state_at(now);
         let final_date = if state == 1 {
             EmptyOrFullCOctetString::empty()
@@ -858,17 +869,56 @@ impl Session {
             .build())
     }
 
-    fn on_cancel(&self, message_id: &str) -> u32 {
+    /// cancel_sm (SMPP 3.4 §4.9.1), only for the account that submitted: with a message_id,
+    /// that message if its source_addr (and destination_addr, when given) match; with an empty
+    /// message_id, every message still pending from source_addr to destination_addr (and of
+    /// service_type, when given). ESME_RCANCELFAIL when nothing pending matches.
+    fn on_cancel(&self, c: &CancelSm) -> u32 {
         let now = now_ms();
+        let sys = self.system_id();
+        let source = c.source_addr.as_str();
+        let dest = c.destination_addr.as_str();
+        let service_type = c.service_type.value().as_str();
         let mut st = self.shared.state();
-        match st.store.get_mut(message_id) {
-            Some(m) if m.state_at(now) == 1 => {
+        let ours = |m: &StoredMessage| {
+            m.system_id == sys && m.state_at(now) == 1 && same_address(&m.source, source)
+        };
+        let message_id = c.message_id.as_str();
+        if !message_id.is_empty() {
+            return match st.store.get_mut(message_id) {
+                Some(m) if ours(m) && (dest.is_empty() || same_address(&m.dest, dest)) => {
+                    m.cancelled = true;
+                    0
+                }
+                _ => status::CANCELFAIL,
+            };
+        }
+        if dest.is_empty() {
+            return status::CANCELFAIL;
+        }
+        let mut n = 0;
+        for m in st.store.iter_mut() {
+            if ours(m)
+                && same_address(&m.dest, dest)
+                && (service_type.is_empty() || m.service_type == service_type)
+            {
                 m.cancelled = true;
-                0
+                n += 1;
             }
-            _ => status::CANCELFAIL,
+        }
+        if n == 0 {
+            status::CANCELFAIL
+        } else {
+            0
         }
     }
+}
+
+/// Whether an address in a query_sm / cancel_sm names the one of a stored message: as
+/// written, a leading `+` aside (an empty one matches a message submitted with an empty
+/// source_addr, SMPP 3.4 §4.8.1).
+fn same_address(stored: &str, given: &str) -> bool {
+    stored.trim_start_matches('+') == given.trim_start_matches('+')
 }
 
 fn payload(tlvs: &[rusmpp::tlvs::Tlv]) -> Option<Vec<u8>> {

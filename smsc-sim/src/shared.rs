@@ -4,7 +4,7 @@
 //!
 //! Locks are `std::sync` and held only for short, non-async sections; never two at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{LineWriter, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -118,6 +118,22 @@ pub struct ConnEntry {
     pub counters: Arc<ConnCounters>,
     /// The simulator sent it an unbind: nothing more is routed to it.
     pub unbinding: bool,
+    /// The bind's `address_range` as routing reads it ([`address_range_regex`]); `None`: the
+    /// bind gave none (it takes what no bind's range claims).
+    pub address_range: Option<regex::Regex>,
+}
+
+/// A bind's `address_range` as the simulator routes deliver_sm by it (SMPP 3.4 §4.1.1,
+/// §5.2.27: a regular expression of the ESME addresses the bind serves, e.g. `^10658`),
+/// matched anywhere in the destination_addr as written (anchor it with `^` / `$`). `None` for
+/// an empty range; a range that is no valid regular expression is matched as literal text.
+pub fn address_range_regex(range: &str) -> Option<regex::Regex> {
+    if range.is_empty() {
+        return None;
+    }
+    regex::Regex::new(range)
+        .or_else(|_| regex::Regex::new(&regex::escape(range)))
+        .ok()
 }
 
 /// Mutable records.
@@ -152,6 +168,8 @@ pub struct MtInput {
     pub dest: String,
     /// dest_addr_ton.
     pub dest_ton: u8,
+    /// dest_addr_npi.
+    pub dest_npi: u8,
     /// esm_class.
     pub esm_class: u8,
     /// data_coding.
@@ -201,7 +219,10 @@ pub struct Shared {
     next_conn_id: AtomicU64,
     /// Seeded randomness.
     pub rng: Mutex<StdRng>,
+    /// Submits over all accounts (for `/stats` and `throttle_global_per_sec`).
     throttle: Mutex<ThrottleWindow>,
+    /// Submits per account (`throttle_per_sec`).
+    account_throttle: Mutex<HashMap<String, ThrottleWindow>>,
     /// Start instant.
     pub started: Instant,
     /// Queue into the delivery dispatcher.
@@ -383,6 +404,7 @@ impl Shared {
             next_conn_id: AtomicU64::new(1),
             rng: Mutex::new(StdRng::seed_from_u64(cfg.seed)),
             throttle: Mutex::new(ThrottleWindow::default()),
+            account_throttle: Mutex::new(HashMap::new()),
             started: Instant::now(),
             delivery_tx,
             conns: Mutex::new(BTreeMap::new()),
@@ -454,12 +476,20 @@ impl Shared {
     pub fn accept_mt(self: &Arc<Self>, bind_id: u64, system_id: &str, m: MtInput) -> MtOutcome {
         let now = now_ms();
         let faults = self.faults.read().unwrap_or_else(|e| e.into_inner());
-        let throttle_limit = faults.throttle_per_sec;
-        let admitted = self
+        // Each submit counts in both windows, its account's and the SMSC's.
+        let admitted_global = self
             .throttle
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .admit(now, throttle_limit);
+            .admit(now, faults.throttle_global_per_sec);
+        let admitted_account = self
+            .account_throttle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(system_id.to_string())
+            .or_default()
+            .admit(now, faults.throttle_per_sec);
+        let admitted = admitted_global && admitted_account;
         let mut status = if admitted { 0 } else { status::THROTTLED };
         if status == 0 {
             if let Err(s) = validate_mt(&m) {
@@ -467,7 +497,8 @@ impl Shared {
             }
         }
         if status == 0 && (faults.error.is_some() || !faults.more_errors.is_empty()) {
-            if let Some(s) = self.with_rng(|r| faults.error_for(&m.dest, r)) {
+            let cc = &self.cfg.handsets.country_code;
+            if let Some(s) = self.with_rng(|r| faults.error_for(&m.dest, cc, r)) {
                 status = s;
             }
         }
@@ -482,7 +513,8 @@ impl Shared {
             let receipts = self.receipts.read().unwrap_or_else(|e| e.into_inner());
             let data = m.message_payload.as_deref().unwrap_or(&m.short_message);
             let push = crate::handset::to_wap_push_port(m.esm_class, data, m.dest_port);
-            Some(self.with_rng(|r| receipts.decide(&m.dest, push, r)))
+            let cc = &self.cfg.handsets.country_code;
+            Some(self.with_rng(|r| receipts.decide(&m.dest, cc, push, r)))
         } else {
             None
         };
@@ -510,6 +542,7 @@ impl Shared {
                 source_npi: m.source_npi,
                 dest: m.dest,
                 dest_ton: m.dest_ton,
+                dest_npi: m.dest_npi,
                 esm_class: m.esm_class,
                 data_coding: m.data_coding,
                 registered_delivery: m.registered_delivery,
@@ -528,6 +561,8 @@ impl Shared {
                 st.store.insert(
                     message_id.clone(),
                     StoredMessage {
+                        system_id: rec.system_id.clone(),
+                        service_type: rec.service_type.clone(),
                         source: rec.source.clone(),
                         dest: rec.dest.clone(),
                         planned: stat,
@@ -721,10 +756,10 @@ impl Shared {
         self.bump();
     }
 
-    /// Try to hand `job` to a receiver-capable bind (round-robin); gives it back when none can
-    /// take it right now.
+    /// Try to hand `job` to one of the binds that may take it ([`Shared::eligible`]),
+    /// round-robin among them; gives it back when none can take it right now.
     pub fn route(&self, job: DeliveryJob) -> Result<(), DeliveryJob> {
-        let candidates = self.receivers(job.system_id.as_deref());
+        let candidates = self.eligible(&job);
         if candidates.is_empty() {
             return Err(job);
         }
@@ -740,6 +775,17 @@ impl Shared {
         Err(job)
     }
 
+    /// The delivery queues of the binds that may take `job`: for a receipt of a submit, the
+    /// receiver-capable binds of the submitting account; for anything else (MO, USSD, an
+    /// injected receipt) those [`Shared::receivers_for_address`] picks for its
+    /// destination_addr.
+    pub fn eligible(&self, job: &DeliveryJob) -> Vec<mpsc::Sender<DeliveryJob>> {
+        match &job.system_id {
+            Some(sys) => self.receivers(Some(sys)),
+            None => self.receivers_for_address(job.pdu.destination_addr.as_str()),
+        }
+    }
+
     /// The delivery queues of the receiver-capable binds of `system_id` (any account: `None`).
     pub fn receivers(&self, system_id: Option<&str>) -> Vec<mpsc::Sender<DeliveryJob>> {
         let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
@@ -752,6 +798,44 @@ impl Shared {
                 None => false,
             })
             .map(|c| c.deliver_tx.clone())
+            .collect()
+    }
+
+    /// The delivery queues of the receiver-capable binds that serve the ESME address `dest`
+    /// (an MO's service number, a USSD service code): those whose `address_range` matches it
+    /// ([`address_range_regex`]); when no bind's range does, those that gave no range. Of these,
+    /// only the binds of one account: that of the earliest connection among them. So an MO
+    /// never reaches another account's ESME while a bind claims its number, and the parts of
+    /// one message stay with one account. Empty: nobody takes it now (it waits).
+    pub fn receivers_for_address(&self, dest: &str) -> Vec<mpsc::Sender<DeliveryJob>> {
+        let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        let open: Vec<(&str, &ConnEntry)> = conns
+            .values()
+            .filter(|c| !c.unbinding)
+            .filter_map(|c| match &c.bound {
+                Some((sys, mode)) if mode.can_receive() => Some((sys.as_str(), c)),
+                _ => None,
+            })
+            .collect();
+        let claimed: Vec<(&str, &ConnEntry)> = open
+            .iter()
+            .copied()
+            .filter(|(_, c)| c.address_range.as_ref().is_some_and(|r| r.is_match(dest)))
+            .collect();
+        let eligible = if claimed.is_empty() {
+            open.into_iter()
+                .filter(|(_, c)| c.address_range.is_none())
+                .collect()
+        } else {
+            claimed
+        };
+        let Some(account) = eligible.first().map(|(sys, _)| *sys) else {
+            return Vec::new();
+        };
+        eligible
+            .iter()
+            .filter(|(sys, _)| *sys == account)
+            .map(|(_, c)| c.deliver_tx.clone())
             .collect()
     }
 
@@ -865,6 +949,7 @@ mod tests {
             source_npi: 1,
             dest: dest.into(),
             dest_ton: 1,
+            dest_npi: 1,
             esm_class: 0,
             data_coding: dc,
             registered_delivery: 0,

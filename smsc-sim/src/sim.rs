@@ -264,19 +264,30 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
-/// Most jobs the dispatcher holds for one account with no receiver bind at all; beyond it the
-/// oldest is given up ("no receiver bind"). (An account whose receiver is only slow keeps
-/// every job: it drains them.)
+/// Most jobs the dispatcher holds for one account (or one MO address) with no receiver bind at
+/// all; beyond it the oldest is given up ("no receiver bind"). (An account whose receiver is
+/// only slow keeps every job: it drains them.)
 const PARKED_PER_ACCOUNT: usize = 10_000;
 
+/// The queue a job waits in when no bind can take it now: its account's (a receipt of a
+/// submit), or its destination address's (an MO, USSD or injected receipt, routed by the
+/// binds' address_range, [`Shared::receivers_for_address`]).
+fn park_key(job: &DeliveryJob) -> (Option<String>, String) {
+    match &job.system_id {
+        Some(sys) => (Some(sys.clone()), String::new()),
+        None => (None, job.pdu.destination_addr.as_str().to_string()),
+    }
+}
+
 /// Hands queued deliver_sm to receiver-capable binds. A job no bind can take now (its account
-/// has no receiver bind, or that bind's queue is full) waits in a queue of its account's own,
-/// and the account's later jobs wait behind it, in order; other accounts' jobs go on (a
-/// transmitter-only ESME that asked for receipts must not hold up everyone's MO).
+/// has no receiver bind, no bind serves its address, or that bind's queue is full) waits in a
+/// queue of its own account or address ([`park_key`]), and later jobs for the same wait behind
+/// it, in order; other jobs go on (a transmitter-only ESME that asked for receipts must not
+/// hold up everyone's MO, nor an MO to a service nobody serves the others).
 async fn dispatcher(shared: Arc<Shared>, mut rx: mpsc::Receiver<DeliveryJob>) {
     use std::collections::{HashMap, VecDeque};
     let mut changed = shared.changed.subscribe();
-    let mut parked: HashMap<Option<String>, VecDeque<DeliveryJob>> = HashMap::new();
+    let mut parked: HashMap<(Option<String>, String), VecDeque<DeliveryJob>> = HashMap::new();
     loop {
         // Whatever can go now, each account's queue in order.
         let generation = shared.generation.load(Ordering::Relaxed);
@@ -300,7 +311,8 @@ async fn dispatcher(shared: Arc<Shared>, mut rx: mpsc::Receiver<DeliveryJob>) {
                     continue;
                 }
                 // Behind its account's waiting jobs, if any; else straight on if it can go.
-                let waiting = !parked.is_empty() && parked.contains_key(&job.system_id);
+                let key = park_key(&job);
+                let waiting = !parked.is_empty() && parked.contains_key(&key);
                 let job = if waiting {
                     job
                 } else {
@@ -309,15 +321,16 @@ async fn dispatcher(shared: Arc<Shared>, mut rx: mpsc::Receiver<DeliveryJob>) {
                         Err(job) => job,
                     }
                 };
-                let queue = parked.entry(job.system_id.clone()).or_default();
+                let queue = parked.entry(key).or_default();
                 queue.push_back(job);
-                if queue.len() > PARKED_PER_ACCOUNT
-                    && shared.receivers(queue[0].system_id.as_deref()).is_empty()
-                {
+                if queue.len() > PARKED_PER_ACCOUNT && shared.eligible(&queue[0]).is_empty() {
                     if let Some(old) = queue.pop_front() {
                         let why = match &old.system_id {
                             Some(sys) => format!("no receiver bind for {sys}"),
-                            None => "no receiver bind".to_string(),
+                            None => format!(
+                                "no receiver bind for {}",
+                                old.pdu.destination_addr.as_str()
+                            ),
                         };
                         shared.set_delivery_state(old.record_id, DeliveryState::Failed(why), None);
                     }
@@ -413,8 +426,11 @@ impl SimHandle {
         Ok(ids)
     }
 
-    /// Inject an MO SMS: split, encoded and queued as deliver_sm to receiver-capable binds
-    /// (round-robin). Returns once queued; see [`SimHandle::deliveries`] for the outcome.
+    /// Inject an MO SMS: split, encoded and queued as deliver_sm to the receiver-capable binds
+    /// that serve its service number `to` ([`Shared::receivers_for_address`]: those whose bind
+    /// `address_range` matches it, else those without one; one account's binds, round-robin);
+    /// while none is bound it waits. Returns once queued; see [`SimHandle::deliveries`] for
+    /// the outcome.
     pub async fn inject_mo(&self, req: MoRequest) -> Result<MoTicket, SimError> {
         let reference = req
             .reference
@@ -477,7 +493,8 @@ impl SimHandle {
 
     /// Send a delivery receipt about `message_id` that this simulator never issued (a carrier
     /// quirk: receipts for another account's or a purged message), from handset `from` to the
-    /// ESME address `to`, to any receiver-capable bind. Returns once queued.
+    /// ESME address `to`, routed by `to` as an MO is (not to the account of a submit: there is
+    /// none). Returns once queued.
     pub async fn inject_receipt(
         &self,
         from: &str,
@@ -512,7 +529,7 @@ impl SimHandle {
             .state()
             .mt
             .iter()
-            .filter(|r| filter.matches(r))
+            .filter(|r| filter.matches(r, &self.shared.cfg.handsets.country_code))
             .cloned()
             .collect()
     }

@@ -85,6 +85,91 @@ async fn receipts_with_hex_ids() {
     h.shutdown().await;
 }
 
+/// With country code 86 a number's national and international forms are one subscriber
+/// everywhere, not only in the handset view: in receipt rules, in error destinations and in
+/// the `/mt?dest=` filter. A receipt's addresses keep the submit's TON/NPI, and an MO from a
+/// handset comes as TON international digits without `+`. (From the exploratory test:
+/// `8613900*=UNDELIV` missed `13900000009`, `/mt?dest=13900139000` found nothing, receipts
+/// were always TON 1, and MO came as `+8613800138000`.)
+#[tokio::test]
+async fn national_and_international_forms_match_alike() {
+    let h = sim(SimConfig::local()
+        .with_receipt_rule("8613900*=UNDELIV".parse().unwrap())
+        .with_receipt_rule("13800000001=EXPIRED".parse().unwrap())
+        .with_faults(Faults {
+            more_errors: vec![smsc_sim::ErrorFault {
+                status: 0x0B,
+                percent: 0.0,
+                destinations: vec!["13700137000".into()],
+            }],
+            ..Faults::default()
+        }))
+    .await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let national = |dest: &str, t: &str| {
+        let mut sm = text(dest, t, 1);
+        sm.dest_addr_ton = rusmpp::values::Ton::National;
+        sm
+    };
+    // National form, TON 2: the prefix rule written internationally applies, and the receipt
+    // comes from the number as submitted, TON 2 / NPI 1, to the submit's source TON 0 / NPI 1.
+    let id = message_id(&c.submit(national("13900000009", "hi")).await);
+    let d = c.deliver().await;
+    assert_eq!(receipted(&d), id);
+    assert_eq!(receipt_of(&d).stat, Some(ReceiptStatus::Undeliverable));
+    assert_eq!(d.source_addr.as_str(), "13900000009");
+    assert_eq!(
+        (u8::from(d.source_addr_ton), u8::from(d.source_addr_npi)),
+        (2, 1)
+    );
+    assert_eq!(d.destination_addr.as_str(), "10086");
+    assert_eq!(
+        (u8::from(d.dest_addr_ton), u8::from(d.dest_addr_npi)),
+        (0, 1)
+    );
+    // International form, TON 1: a number rule written nationally applies.
+    let id = message_id(&c.submit(text("8613800000001", "hi", 1)).await);
+    let d = c.deliver().await;
+    assert_eq!(receipted(&d), id);
+    assert_eq!(receipt_of(&d).stat, Some(ReceiptStatus::Expired));
+    assert_eq!(u8::from(d.source_addr_ton), 1);
+    // An error destination written nationally fails both forms.
+    for sm in [
+        text("8613700137000", "x", 0),
+        national("13700137000", "x"),
+        text("+8613700137000", "x", 0),
+    ] {
+        let r = c.submit(sm).await;
+        assert_eq!(r.status(), CommandStatus::EsmeRinvdstadr, "{r:?}");
+    }
+    assert_eq!(
+        c.submit(text("8613700137001", "x", 0)).await.status(),
+        CommandStatus::EsmeRok
+    );
+    // /mt?dest= finds a number's MT in either form, as its handset shows them.
+    c.submit(text("8613900000009", "again", 0)).await;
+    for dest in ["13900000009", "8613900000009", "+8613900000009"] {
+        let found = h.mt_messages(&smsc_sim::MtFilter::to(dest));
+        assert_eq!(found.len(), 2, "{dest}: {found:?}");
+    }
+    let base = h.http_url().unwrap();
+    let (s, body) = http_get(&format!("{base}/mt?dest=13900000009")).await;
+    assert_eq!(s, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(2), "{body}");
+    // An MO from a handset written nationally: TON 1, digits without '+'.
+    h.inject_mo(MoRequest::new("13800138000", "10086", "mo"))
+        .await
+        .unwrap();
+    let d = c.deliver().await;
+    assert_eq!(d.source_addr.as_str(), "8613800138000");
+    assert_eq!(
+        (u8::from(d.source_addr_ton), u8::from(d.source_addr_npi)),
+        (1, 1)
+    );
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn receipts_with_decimal_ids_and_mixed_text_id() {
     let h = sim(SimConfig {
@@ -203,6 +288,7 @@ async fn delayed_receipt_query_and_cancel() {
     let q = || {
         QuerySm::builder()
             .message_id(COctetString::from_string(id.clone()).unwrap())
+            .source_addr(COctetString::from_string("10086".to_string()).unwrap())
             .build()
     };
     let r = c.request(q()).await;
@@ -213,6 +299,7 @@ async fn delayed_receipt_query_and_cancel() {
     let cancel = || {
         CancelSm::builder()
             .message_id(COctetString::from_string(id.clone()).unwrap())
+            .source_addr(COctetString::from_string("10086".to_string()).unwrap())
             .build()
     };
     assert_eq!(c.request(cancel()).await.id(), CommandId::CancelSmResp);
@@ -232,6 +319,96 @@ async fn delayed_receipt_query_and_cancel() {
         c.request(unknown).await.status(),
         CommandStatus::EsmeRqueryfail
     );
+    h.shutdown().await;
+}
+
+/// query_sm and cancel_sm find a message only for the account that submitted it and only
+/// with its source_addr (SMPP 3.4 §4.8.1, §4.9.1: ESME_RQUERYFAIL / ESME_RCANCELFAIL
+/// otherwise); a cancel_sm with an empty message_id cancels every pending message from that
+/// source to that destination. (From the exploratory test: another account could query and
+/// cancel a message, a wrong source address was taken, and cancel by source and destination
+/// always failed.)
+#[tokio::test]
+async fn query_and_cancel_keep_to_the_account_and_the_source() {
+    let h = Simulator::start(
+        SimConfig::local()
+            .with_receipt_rule("*=DELIVRD@10000".parse().unwrap())
+            .with_account("esme", "secret")
+            .with_account("other", "pw2"),
+    )
+    .await
+    .expect("start");
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let mut o = Client::connect(h.smpp_addr()).await;
+    assert_eq!(
+        o.bind(Mode::Trx, "other", "pw2").await,
+        CommandStatus::EsmeRok
+    );
+    fn cs<const N: usize>(s: &str) -> COctetString<1, N> {
+        COctetString::from_string(s.to_string()).unwrap()
+    }
+    let query = |id: &str, source: &str| {
+        QuerySm::builder()
+            .message_id(cs(id))
+            .source_addr(cs(source))
+            .build()
+    };
+    let cancel = |id: &str, source: &str, dest: &str| {
+        CancelSm::builder()
+            .message_id(cs(id))
+            .source_addr(cs(source))
+            .destination_addr(cs(dest))
+            .build()
+    };
+    let state = |r: rusmpp::Command| match r.pdu() {
+        Some(Pdu::QuerySmResp(q)) => q.message_state,
+        _ => panic!("{r:?}"),
+    };
+    let id = message_id(&c.submit(text("8613800138000", "mine", 1)).await);
+    // Another account, with the right source: neither sees it.
+    let r = o.request(query(&id, "10086")).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRqueryfail, "{r:?}");
+    let r = o.request(cancel(&id, "10086", "")).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRcancelfail, "{r:?}");
+    // The account, with a wrong source (or destination): neither.
+    let r = c.request(query(&id, "10010")).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRqueryfail, "{r:?}");
+    let r = c.request(cancel(&id, "10010", "")).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRcancelfail, "{r:?}");
+    let r = c.request(cancel(&id, "10086", "8613800138999")).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRcancelfail, "{r:?}");
+    assert_eq!(
+        state(c.request(query(&id, "10086")).await),
+        MessageState::Enroute
+    );
+
+    // By source and destination: both pending messages to ...001 go, the others stay.
+    let a = message_id(&c.submit(text("8613800138001", "a", 1)).await);
+    let b = message_id(&c.submit(text("8613800138001", "b", 1)).await);
+    let kept = message_id(&c.submit(text("8613800138002", "kept", 1)).await);
+    let r = o.request(cancel("", "10086", "8613800138001")).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRcancelfail, "{r:?}");
+    let r = c.request(cancel("", "10086", "8613800138001")).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok, "{r:?}");
+    assert_eq!(
+        state(c.request(query(&a, "10086")).await),
+        MessageState::Deleted
+    );
+    assert_eq!(
+        state(c.request(query(&b, "10086")).await),
+        MessageState::Deleted
+    );
+    assert_eq!(
+        state(c.request(query(&kept, "10086")).await),
+        MessageState::Enroute
+    );
+    assert_eq!(
+        state(c.request(query(&id, "10086")).await),
+        MessageState::Enroute
+    );
+    // Nothing pending for that pair any more.
+    let r = c.request(cancel("", "10086", "8613800138001")).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRcancelfail, "{r:?}");
     h.shutdown().await;
 }
 
@@ -259,6 +436,7 @@ async fn a_cancelled_message_never_reaches_the_handset() {
     let cancel = |id: &str| {
         CancelSm::builder()
             .message_id(COctetString::from_string(id.to_string()).unwrap())
+            .source_addr(COctetString::from_string("10086".to_string()).unwrap())
             .build()
     };
     let state = |r: rusmpp::Command| match r.pdu() {
@@ -268,6 +446,7 @@ async fn a_cancelled_message_never_reaches_the_handset() {
     let query = |id: &str| {
         QuerySm::builder()
             .message_id(COctetString::from_string(id.to_string()).unwrap())
+            .source_addr(COctetString::from_string("10086".to_string()).unwrap())
             .build()
     };
     let r = c.request(cancel(&gone)).await;
@@ -312,6 +491,33 @@ async fn a_cancelled_message_never_reaches_the_handset() {
         CommandStatus::EsmeRcancelfail
     );
     assert_eq!(h.handset(other).texts(), ["at once"]);
+    h.shutdown().await;
+}
+
+/// A binary MT (data_coding 4, not a WAP Push) reaches the inbox but names no contact: only a
+/// text (or a decoded push) does. (From the exploratory test: `00 01 02 ff " binary"` made a
+/// contact "2062696" named "000102ff" out of the hex rendering.)
+#[tokio::test]
+async fn a_binary_mt_makes_no_contact() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let phone = "8613800138000";
+    let r = c
+        .submit(submit(phone, 0, 0x04, b"\x00\x01\x02\xff binary", 0))
+        .await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok, "{r:?}");
+    let v = h.wait_for_inbox(phone, 1, T).await.unwrap();
+    assert!(v.contacts.is_empty(), "{:?}", v.contacts);
+    // A text naming a number still makes its contact.
+    let r = c.submit(text(phone, "Li Lei 13900139000 is free", 0)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok, "{r:?}");
+    let v = h.wait_for_inbox(phone, 2, T).await.unwrap();
+    assert_eq!(
+        v.contacts.keys().collect::<Vec<_>>(),
+        ["13900139000"],
+        "{:?}",
+        v.contacts
+    );
     h.shutdown().await;
 }
 
@@ -523,6 +729,103 @@ async fn mo_goes_round_a_bind_being_unbound() {
             .await
             .expect("an MO waited on the bind being unbound");
         assert_eq!(d.short_message().as_ref(), format!("mo {i}").as_bytes());
+    }
+    h.shutdown().await;
+}
+
+/// An MO goes by its service number to the receiver binds whose address_range claims it
+/// (SMPP 3.4 §4.1.1, §5.2.27), never to another account's ESME; a number no range claims goes
+/// to the binds without a range, of one account only; a number nobody serves waits until a bind
+/// serving it comes. (From the exploratory test: MO went round-robin to every receiver bind, so
+/// two ESMEs got each other's traffic.)
+#[tokio::test]
+async fn mo_is_routed_by_address_range_within_one_account() {
+    let h = Simulator::start(
+        SimConfig::local()
+            .with_account("alice", "pw1")
+            .with_account("bob", "pw2")
+            .with_account("carol", "pw3")
+            .with_account("dave", "pw4"),
+    )
+    .await
+    .expect("start");
+    let mut alice = Client::connect(h.smpp_addr()).await;
+    let st = alice.bind_range(Mode::Rx, "alice", "pw1", "^10658").await;
+    assert_eq!(st, CommandStatus::EsmeRok);
+    let mut bob = Client::connect(h.smpp_addr()).await;
+    let st = bob.bind_range(Mode::Trx, "bob", "pw2", "^999").await;
+    assert_eq!(st, CommandStatus::EsmeRok);
+    h.wait_for_binds(2, T).await.unwrap();
+    for (i, to) in ["10658", "10658", "999", "10658"].iter().enumerate() {
+        h.inject_mo(MoRequest::new("8613800138000", to, &format!("mo {i}")))
+            .await
+            .unwrap();
+    }
+    for want in ["mo 0", "mo 1", "mo 3"] {
+        let d = alice.deliver().await;
+        assert_eq!(
+            (d.destination_addr.as_str(), d.short_message().as_ref()),
+            ("10658", want.as_bytes())
+        );
+    }
+    let d = bob.deliver().await;
+    assert_eq!(
+        (d.destination_addr.as_str(), d.short_message().as_ref()),
+        ("999", b"mo 2".as_slice())
+    );
+    let quiet = Duration::from_millis(300);
+    assert_eq!(
+        alice.count_until_quiet(CommandId::DeliverSm, quiet).await,
+        0
+    );
+    assert_eq!(bob.count_until_quiet(CommandId::DeliverSm, quiet).await, 0);
+
+    // No range claims 12345 and every bind has one: the MO waits, for carol's bind without a
+    // range; dave's, also without one, gets none of carol's numbers.
+    h.inject_mo(MoRequest::new("8613800138000", "12345", "unclaimed"))
+        .await
+        .unwrap();
+    assert_eq!(
+        alice.count_until_quiet(CommandId::DeliverSm, quiet).await,
+        0
+    );
+    assert_eq!(bob.count_until_quiet(CommandId::DeliverSm, quiet).await, 0);
+    let mut carol = Client::connect(h.smpp_addr()).await;
+    assert_eq!(
+        carol.bind(Mode::Rx, "carol", "pw3").await,
+        CommandStatus::EsmeRok
+    );
+    let d = carol.deliver().await;
+    assert_eq!(d.short_message().as_ref(), b"unclaimed");
+    let mut dave = Client::connect(h.smpp_addr()).await;
+    assert_eq!(
+        dave.bind(Mode::Rx, "dave", "pw4").await,
+        CommandStatus::EsmeRok
+    );
+    h.wait_for_binds(4, T).await.unwrap();
+    for i in 0..3 {
+        h.inject_mo(MoRequest::new("8613800138000", "12345", &format!("u{i}")))
+            .await
+            .unwrap();
+    }
+    for i in 0..3 {
+        let d = carol.deliver().await;
+        assert_eq!(d.short_message().as_ref(), format!("u{i}").as_bytes());
+    }
+    assert_eq!(dave.count_until_quiet(CommandId::DeliverSm, quiet).await, 0);
+    // A USSD to bob's range goes to bob alone.
+    h.inject_ussd(UssdRequest {
+        from: "8613800138000".into(),
+        to: "999".into(),
+        text: "999".into(),
+        ..UssdRequest::default()
+    })
+    .await
+    .unwrap();
+    let d = bob.deliver().await;
+    assert_eq!(d.destination_addr.as_str(), "999");
+    for c in [&mut alice, &mut carol, &mut dave] {
+        assert_eq!(c.count_until_quiet(CommandId::DeliverSm, quiet).await, 0);
     }
     h.shutdown().await;
 }

@@ -216,6 +216,73 @@ async fn throttle_fault_limits_submits_per_second() {
     h.shutdown().await;
 }
 
+/// Submits of `n_a` from `a` then `n_b` from `b`, all within one wall-clock second (retried
+/// in the next second when the machine was too slow): the statuses of `a`'s and of `b`'s.
+async fn submits_in_one_second(
+    a: &mut Client,
+    n_a: usize,
+    b: &mut Client,
+    n_b: usize,
+) -> (Vec<CommandStatus>, Vec<CommandStatus>) {
+    let second = || smsc_sim::util::now_ms() / 1000;
+    for _ in 0..5 {
+        // Start early in a second, when both windows begin afresh.
+        let ms = smsc_sim::util::now_ms() % 1000;
+        tokio::time::sleep(Duration::from_millis(1000 - ms + 5)).await;
+        let start = second();
+        let mut sa = Vec::new();
+        for _ in 0..n_a {
+            sa.push(a.submit(text("8613800138000", "x", 0)).await.status());
+        }
+        let mut sb = Vec::new();
+        for _ in 0..n_b {
+            sb.push(b.submit(text("8613800138001", "x", 0)).await.status());
+        }
+        if second() == start {
+            return (sa, sb);
+        }
+    }
+    panic!("no run of submits within one second");
+}
+
+/// `throttle_per_sec` counts per account: one ESME's submits do not use up another's (from the
+/// exploratory test: with 5/s, accounts A and B sending 4 each got B three 0x58). The
+/// SMSC-wide limit is `throttle_global_per_sec`.
+#[tokio::test]
+async fn the_throttle_counts_per_account() {
+    let h = Simulator::start(
+        SimConfig::local()
+            .with_account("esme", "secret")
+            .with_account("other", "pw2")
+            .with_faults(Faults {
+                throttle_per_sec: Some(5),
+                ..Faults::default()
+            }),
+    )
+    .await
+    .expect("start");
+    let mut a = Client::bound(h.smpp_addr(), Mode::Tx).await;
+    let mut b = Client::connect(h.smpp_addr()).await;
+    assert_eq!(
+        b.bind(Mode::Tx, "other", "pw2").await,
+        CommandStatus::EsmeRok
+    );
+    let ok = CommandStatus::EsmeRok;
+    let (sa, sb) = submits_in_one_second(&mut a, 6, &mut b, 5).await;
+    assert_eq!(sa[..5], [ok; 5], "{sa:?}");
+    assert_eq!(sa[5], CommandStatus::EsmeRthrottled, "{sa:?}");
+    assert_eq!(sb, [ok; 5], "{sb:?}");
+
+    h.set_faults(Faults {
+        throttle_global_per_sec: Some(5),
+        ..Faults::default()
+    });
+    let (sa, sb) = submits_in_one_second(&mut a, 3, &mut b, 3).await;
+    assert_eq!(sa, [ok; 3], "{sa:?}");
+    assert_eq!(sb, [ok, ok, CommandStatus::EsmeRthrottled], "{sb:?}");
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn error_fault_for_listed_and_percent() {
     let h = sim(SimConfig::local()).await;

@@ -163,6 +163,45 @@ impl Client {
         self.request(pdu).await.status()
     }
 
+    /// Bind as `sys` serving the ESME addresses `range` (the bind's `address_range`, a regular
+    /// expression per SMPP 3.4 §5.2.27).
+    pub async fn bind_range(
+        &mut self,
+        mode: Mode,
+        sys: &str,
+        pw: &str,
+        range: &str,
+    ) -> CommandStatus {
+        let s = COctetString::from_str(sys).unwrap();
+        let p = COctetString::from_str(pw).unwrap();
+        let r = COctetString::from_str(range).unwrap();
+        let v = InterfaceVersion::Smpp3_4;
+        let pdu: Pdu = match mode {
+            Mode::Tx => BindTransmitter::builder()
+                .system_id(s)
+                .password(p)
+                .interface_version(v)
+                .address_range(r)
+                .build()
+                .into(),
+            Mode::Rx => BindReceiver::builder()
+                .system_id(s)
+                .password(p)
+                .interface_version(v)
+                .address_range(r)
+                .build()
+                .into(),
+            Mode::Trx => BindTransceiver::builder()
+                .system_id(s)
+                .password(p)
+                .interface_version(v)
+                .address_range(r)
+                .build()
+                .into(),
+        };
+        self.request(pdu).await.status()
+    }
+
     /// Connect and bind, asserting success.
     pub async fn bound(addr: SocketAddr, mode: Mode) -> Client {
         let mut c = Client::connect(addr).await;
