@@ -32,7 +32,7 @@ use tokio_util::codec::Framed;
 use tracing::{debug, info_span, Instrument};
 
 use crate::pdus;
-use crate::recorder::{BindFields, DeliveryState};
+use crate::recorder::{BindFields, DeliveryState, SubmitOptions};
 
 /// The [`BindFields`] of a bind PDU (the three bind PDUs share their fields).
 macro_rules! bind_fields {
@@ -452,7 +452,7 @@ impl Session {
                 self.shared.rx.bump(inv.command_id);
                 self.shared.log_hex(self.id, "in", &inv.raw);
                 debug!(error = %inv.error, seq = inv.sequence_number, "invalid PDU");
-                if let Some(st) = pdus::diagnose_invalid(&inv.raw) {
+                if let Some(st) = crate::diagnose::diagnose_invalid(&inv.raw) {
                     let id = CommandId::from(inv.command_id);
                     let c = error_response(id, CommandStatus::from(st), inv.sequence_number);
                     self.out.push(Out::Cmd(c));
@@ -738,6 +738,14 @@ impl Session {
             ussd_service_op: ussd_op(tlvs),
             its_session_info: its(tlvs),
             dest_port: dest_port(tlvs),
+            options: SubmitOptions {
+                protocol_id: sm.protocol_id,
+                priority_flag: u8::from(sm.priority_flag),
+                replace_if_present_flag: u8::from(sm.replace_if_present_flag),
+                schedule_delivery_time: sm.schedule_delivery_time.to_string(),
+                validity_period: sm.validity_period.to_string(),
+                ..SubmitOptions::default()
+            },
         };
         let (status, message_id, then) = self.accept(input);
         let c = if status == 0 {
@@ -774,6 +782,7 @@ impl Session {
             ussd_service_op: ussd_op(tlvs),
             its_session_info: its(tlvs),
             dest_port: dest_port(tlvs),
+            options: SubmitOptions::default(),
         };
         let (status, message_id, then) = self.accept(input);
         let c = if status == 0 {

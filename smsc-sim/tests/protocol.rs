@@ -1,0 +1,181 @@
+//! SMPP 3.4 protocol conformance over real TCP: time fields (scheduling and validity), the
+//! statuses for broken fields and bodies, command_length errors, unbind and keep-alive, and
+//! field validation.
+
+mod common;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use common::{message_id, text, Client, Mode};
+use rusmpp::pdus::SubmitSm;
+use rusmpp::tlvs::{TlvTag, TlvValue};
+use rusmpp::types::EmptyOrFullCOctetString;
+use rusmpp::values::{PriorityFlag, ReplaceIfPresentFlag};
+use rusmpp::{CommandId, CommandStatus};
+use sms_wire::receipt::{DeliveryReceipt, ReceiptStatus};
+use smsc_sim::{MtFilter, SimConfig, SimHandle, Simulator};
+
+async fn sim(cfg: SimConfig) -> SimHandle {
+    Simulator::start(cfg.with_account("esme", "secret"))
+        .await
+        .expect("start")
+}
+
+fn time(s: &str) -> EmptyOrFullCOctetString<17> {
+    EmptyOrFullCOctetString::from_str(s).unwrap()
+}
+
+/// A text submit_sm with these time fields.
+fn timed(dest: &str, body: &str, sched: &str, validity: &str, registered: u8) -> SubmitSm {
+    let mut sm = text(dest, body, registered);
+    sm.schedule_delivery_time = time(sched);
+    sm.validity_period = time(validity);
+    sm
+}
+
+/// Raw submit_sm bytes (sequence `seq`) whose time fields are `sched` and `validity` as given,
+/// however malformed.
+fn raw_submit(seq: u32, sched: &[u8], validity: &[u8]) -> Vec<u8> {
+    let mut b = vec![0u8; 16];
+    b.extend_from_slice(&[0, 0, 1]);
+    b.extend_from_slice(b"10086\0");
+    b.extend_from_slice(&[1, 1]);
+    b.extend_from_slice(b"8613800138000\0");
+    b.extend_from_slice(&[0, 0, 0]);
+    b.extend_from_slice(sched);
+    b.push(0);
+    b.extend_from_slice(validity);
+    b.push(0);
+    b.extend_from_slice(&[0, 0, 0, 0, 2]);
+    b.extend_from_slice(b"hi");
+    let len = b.len() as u32;
+    b[0..4].copy_from_slice(&len.to_be_bytes());
+    b[4..8].copy_from_slice(&4u32.to_be_bytes());
+    b[12..16].copy_from_slice(&seq.to_be_bytes());
+    b
+}
+
+fn receipt_stat(d: &rusmpp::pdus::DeliverSm) -> Option<ReceiptStatus> {
+    let t = String::from_utf8(d.short_message().as_ref().to_vec()).unwrap();
+    DeliveryReceipt::parse(&t).unwrap().stat
+}
+
+/// Malformed time fields are refused with ESME_RINVSCHED / ESME_RINVEXPIRY in a
+/// submit_sm_resp, whether rusmpp could read the field (month 13, zone 'X') or not (7 or 15
+/// characters).
+#[tokio::test]
+async fn malformed_schedule_and_validity_get_their_own_statuses() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    for (seq, sched, validity, want) in [
+        (71, &b"garbage"[..], &b""[..], 0x61u32),
+        (72, b"", b"000000000100000", 0x62),
+        (73, b"271331235959000+", b"", 0x61),
+        (74, b"", b"271231235959000X", 0x62),
+        (75, b"", b"270230000000000+", 0x62),
+    ] {
+        c.send_raw(&raw_submit(seq, sched, validity)).await;
+        let r = c.response(seq).await;
+        assert_eq!(
+            (r.id(), u32::from(r.status())),
+            (CommandId::SubmitSmResp, want),
+            "sched {sched:?} validity {validity:?}"
+        );
+    }
+    assert_eq!(h.mt_messages(&MtFilter::to("8613800138000")).len(), 0);
+    h.shutdown().await;
+}
+
+/// A message whose validity ended before it arrived is accepted, never reaches the handset,
+/// and its receipt says EXPIRED; the record keeps the fields as sent and the instant.
+#[tokio::test]
+async fn an_already_expired_message_is_not_delivered_and_its_receipt_says_expired() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let mut sm = timed("8613800138000", "too late", "", "200101000000000+", 1);
+    sm.priority_flag = PriorityFlag::from(2);
+    sm.protocol_id = 0x40;
+    sm.replace_if_present_flag = ReplaceIfPresentFlag::from(1);
+    let r = c.submit(sm).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
+    let id = message_id(&r);
+    let d = c.deliver().await;
+    assert_eq!(receipt_stat(&d), Some(ReceiptStatus::Expired));
+    assert!(matches!(
+        common::tlv(&d, TlvTag::ReceiptedMessageId),
+        Some(TlvValue::ReceiptedMessageId(s)) if s.as_str() == id
+    ));
+    assert!(h.handset("8613800138000").inbox.is_empty());
+    let rec = &h.mt_messages(&MtFilter::to("8613800138000"))[0];
+    assert_eq!(rec.options.validity_period, "200101000000000+");
+    assert_eq!(rec.options.expires_at_ms, Some(1_577_836_800_000));
+    assert_eq!(rec.options.schedule_delivery_time, "");
+    assert_eq!(rec.options.scheduled_at_ms, None);
+    assert_eq!(
+        (
+            rec.options.priority_flag,
+            rec.options.protocol_id,
+            rec.options.replace_if_present_flag
+        ),
+        (2, 0x40, 1)
+    );
+    // In the JSON of `/mt` too.
+    let json = serde_json::to_value(rec).unwrap();
+    assert_eq!(json["validity_period"], "200101000000000+");
+    assert_eq!(json["priority_flag"], 2);
+    h.shutdown().await;
+}
+
+/// A scheduled message is held until its time: the response comes at once, the handset and
+/// the receipt only then. What presence-gw sends (a 48-hour relative validity) is kept.
+#[tokio::test]
+async fn a_scheduled_message_is_held_until_its_time() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let sent = std::time::Instant::now();
+    let r = c
+        .submit(timed(
+            "8613800138000",
+            "later",
+            "000000000002000R",
+            "000002000000000R",
+            1,
+        ))
+        .await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
+    assert!(c.try_read(Duration::from_millis(1200)).await.is_none());
+    assert!(h.handset("8613800138000").inbox.is_empty());
+    let d = c.deliver().await;
+    let waited = sent.elapsed();
+    assert!(waited >= Duration::from_millis(1900), "{waited:?}");
+    assert_eq!(receipt_stat(&d), Some(ReceiptStatus::Delivered));
+    let phone = h
+        .wait_until("the held message", Duration::from_secs(2), |h| {
+            let v = h.handset("8613800138000");
+            (!v.inbox.is_empty()).then_some(v)
+        })
+        .await
+        .unwrap();
+    assert_eq!(phone.texts(), ["later"]);
+    let rec = &h.mt_messages(&MtFilter::to("8613800138000"))[0];
+    let (at, until) = (rec.options.scheduled_at_ms, rec.options.expires_at_ms);
+    assert_eq!(at.map(|t| t - rec.received_at_ms), Some(2000));
+    assert_eq!(until.map(|t| t - rec.received_at_ms), Some(48 * 3_600_000));
+
+    // A message whose validity ends before its schedule expires then, undelivered.
+    let r = c
+        .submit(timed(
+            "8613800138001",
+            "never",
+            "000000000005000R",
+            "000000000001000R",
+            1,
+        ))
+        .await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
+    let d = c.deliver().await;
+    assert_eq!(receipt_stat(&d), Some(ReceiptStatus::Expired));
+    assert!(h.handset("8613800138001").inbox.is_empty());
+    h.shutdown().await;
+}
