@@ -8,7 +8,9 @@
 //!   (`ESME_RINVSERTYP` 0x15, `ESME_RINVSRCADR` 0x0A, `ESME_RINVDSTADR` 0x0B...);
 //! * a malformed `schedule_delivery_time` / `validity_period`: `ESME_RINVSCHED` (0x61) /
 //!   `ESME_RINVEXPIRY` (0x62);
-//! * a TLV whose header or value runs past the body: `ESME_RINVOPTPARSTREAM` (0xC0).
+//! * a TLV whose header or value runs past the body: `ESME_RINVOPTPARSTREAM` (0xC0);
+//! * in a bind, a `system_id` or `password` longer than SMPP allows: `ESME_RINVSYSID` (0x0F)
+//!   or `ESME_RINVPASWD` (0x0E), in the bind's response.
 
 /// ESME_RINVCMDLEN.
 const INVCMDLEN: u32 = 0x02;
@@ -56,6 +58,15 @@ impl<'a> Walk<'a> {
             .map_err(|_| bad)
     }
 
+    /// The end of a body without TLVs: bytes past it make the command_length wrong.
+    fn end(&self) -> Result<(), u32> {
+        if self.at == self.body.len() {
+            Ok(())
+        } else {
+            Err(INVCMDLEN)
+        }
+    }
+
     /// The TLVs up to the end of the body.
     fn tlvs(&mut self) -> Result<(), u32> {
         const INVOPTPARSTREAM: u32 = 0xC0;
@@ -74,7 +85,10 @@ impl<'a> Walk<'a> {
 pub fn diagnose_body(command_id: u32, body: &[u8]) -> Option<u32> {
     let mut w = Walk { body, at: 0 };
     let r = match command_id {
+        0x0000_0001 | 0x0000_0002 | 0x0000_0009 => bind(&mut w),
+        0x0000_0003 => query_sm(&mut w),
         0x0000_0004 => submit_sm(&mut w),
+        0x0000_0008 => cancel_sm(&mut w),
         0x0000_0103 => data_sm(&mut w),
         _ => return None,
     };
@@ -96,6 +110,37 @@ fn addresses(w: &mut Walk<'_>) -> Result<(), u32> {
     w.skip(2)?;
     w.cstr(21, 0x0B)?;
     Ok(())
+}
+
+/// bind_transmitter, bind_receiver, bind_transceiver (§4.1.1): a system_id or password too
+/// long is `ESME_RINVSYSID` (0x0F) / `ESME_RINVPASWD` (0x0E) as for a wrong one, a system_type
+/// too long `ESME_RINVSYSTYP` (0x53), an address_range too long `ESME_RBINDFAIL` (0x0D).
+fn bind(w: &mut Walk<'_>) -> Result<(), u32> {
+    w.cstr(16, 0x0F)?;
+    w.cstr(9, 0x0E)?;
+    w.cstr(13, 0x53)?;
+    w.skip(3)?; // interface_version, addr_ton, addr_npi
+    w.cstr(41, 0x0D)?;
+    w.end()
+}
+
+/// query_sm (§4.8.1): message_id, then the source address.
+fn query_sm(w: &mut Walk<'_>) -> Result<(), u32> {
+    w.cstr(65, 0x0C)?;
+    w.skip(2)?;
+    w.cstr(21, 0x0A)?;
+    w.end()
+}
+
+/// cancel_sm (§4.9.1): service_type, message_id, source and destination addresses.
+fn cancel_sm(w: &mut Walk<'_>) -> Result<(), u32> {
+    w.cstr(6, 0x15)?;
+    w.cstr(65, 0x0C)?;
+    w.skip(2)?;
+    w.cstr(21, 0x0A)?;
+    w.skip(2)?;
+    w.cstr(21, 0x0B)?;
+    w.end()
 }
 
 fn submit_sm(w: &mut Walk<'_>) -> Result<(), u32> {
@@ -166,6 +211,47 @@ mod tests {
             d(&submit(b"12", b"", b"", b"", &[0x04, 0x24, 0, 0xFF, b'a'])),
             Some(0xC0)
         );
+    }
+
+    #[test]
+    fn binds_queries_and_cancels() {
+        let bind = |sys: &str, pw: &str, rest: &[u8]| {
+            let mut b = format!("{sys}\0{pw}\0\0").into_bytes();
+            b.extend_from_slice(rest);
+            b
+        };
+        let ok = [0x34, 0, 0, 0];
+        for id in [1, 2, 9] {
+            assert_eq!(diagnose_body(id, &bind("esme", "pw", &ok)), None);
+            assert_eq!(
+                diagnose_body(id, &bind(&"x".repeat(20), "pw", &ok)),
+                Some(0x0F)
+            );
+            assert_eq!(
+                diagnose_body(id, &bind("esme", &"x".repeat(12), &ok)),
+                Some(0x0E)
+            );
+            assert_eq!(diagnose_body(id, &bind("esme", "pw", &[0x34])), Some(0x02));
+            assert_eq!(
+                diagnose_body(id, &bind("esme", "pw", &[0x34, 0, 0, 0, 9])),
+                Some(0x02)
+            );
+            assert_eq!(diagnose_body(id, b""), Some(0x02));
+        }
+        let mut q = "1".repeat(70).into_bytes();
+        q.extend_from_slice(b"\0\0\0\0");
+        assert_eq!(diagnose_body(3, &q), Some(0x0C));
+        assert_eq!(diagnose_body(3, b"1\0\0\0\0"), None);
+        assert_eq!(diagnose_body(8, b"\x001\0\0\0\0\0\0\0"), None);
+        assert_eq!(diagnose_body(8, b"\x001\0\0\0"), Some(0x02));
+        // A body cut mid-field and an sm_length past the end: both a wrong command_length.
+        let mut cut = submit(b"12", b"", b"", b"hello", b"");
+        cut.truncate(cut.len() - 3);
+        assert_eq!(diagnose_body(4, &cut), Some(0x02));
+        let mut overrun = submit(b"12", b"", b"", b"abc", b"");
+        let at = overrun.len() - 4;
+        overrun[at] = 200;
+        assert_eq!(diagnose_body(4, &overrun), Some(0x02));
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! timer (delayed responses, deliver_sm response deadlines) and shutdown.
 //!
 //! Bind authentication and states follow SMPP 3.4 §2.2-2.3 and §4.1 (`ESME_RINVSYSID`,
-//! `ESME_RINVPASWD`, `ESME_RALYBND`, `ESME_RINVBNDSTS`); malformed or unknown PDUs get
-//! `generic_nack` (§4.3) and the session continues. Handlers are synchronous: they queue
-//! responses in `out`, written and flushed once per batch of frames.
+//! `ESME_RINVPASWD`, `ESME_RALYBND`, `ESME_RINVBNDSTS`). A bad header (an unknown command_id,
+//! a command_length a header-only command cannot have) gets `generic_nack` (§4.3); a known
+//! command whose body is broken gets its own response with the broken field's status
+//! ([`crate::diagnose`]) or `ESME_RINVCMDLEN`; the session continues either way. Handlers are
+//! synchronous: they queue responses in `out`, written and flushed once per batch of frames.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -452,14 +454,22 @@ impl Session {
                 self.shared.rx.bump(inv.command_id);
                 self.shared.log_hex(self.id, "in", &inv.raw);
                 debug!(error = %inv.error, seq = inv.sequence_number, "invalid PDU");
-                if let Some(st) = crate::diagnose::diagnose_invalid(&inv.raw) {
-                    let id = CommandId::from(inv.command_id);
+                let id = CommandId::from(inv.command_id);
+                if !inv.is_request() {
+                    self.on_response(inv.sequence_number, inv.command_status);
+                } else if let Some(st) = crate::diagnose::diagnose_invalid(&inv.raw) {
                     let c = error_response(id, CommandStatus::from(st), inv.sequence_number);
                     self.out.push(Out::Cmd(c));
-                } else if inv.is_request() {
+                } else if matches!(id, CommandId::Other(_)) || header_only(id) {
+                    // A bad header (§4.3): an unknown command_id, or a command_length that
+                    // cannot be this command's.
                     self.out.push(Out::Cmd(inv.generic_nack()));
                 } else {
-                    self.on_response(inv.sequence_number, inv.command_status);
+                    // A known command whose body does not fit its command_length: its own
+                    // response (a generic_nack when it has none) with ESME_RINVCMDLEN.
+                    let st = CommandStatus::EsmeRinvcmdlen;
+                    self.out
+                        .push(Out::Cmd(error_response(id, st, inv.sequence_number)));
                 }
             }
             Frame::Pdu(cmd) => {
@@ -606,8 +616,16 @@ impl Session {
                 self.reply(Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp));
                 self.close = true;
             }
-            Some(Pdu::Other { .. }) | None => {
+            Some(Pdu::Other { .. }) => {
                 self.reply(generic_nack(CommandStatus::EsmeRinvcmdid, seq));
+            }
+            None if matches!(id, CommandId::Other(_)) => {
+                self.reply(generic_nack(CommandStatus::EsmeRinvcmdid, seq));
+            }
+            // A known command with no body at all (a 16-byte submit_sm): the body is missing,
+            // not the command unknown.
+            None => {
+                self.reply(error_response(id, CommandStatus::EsmeRinvcmdlen, seq));
             }
             Some(Pdu::SubmitSm(_) | Pdu::DataSm(_) | Pdu::QuerySm(_) | Pdu::CancelSm(_)) => {
                 let Some(mode) = mode.filter(|m| m.can_transmit() && !self.unbinding) else {
@@ -916,6 +934,19 @@ fn dest_port(tlvs: &[rusmpp::tlvs::Tlv]) -> Option<u16> {
         Some(TlvValue::DestPort(p)) => Some(*p),
         _ => None,
     }
+}
+
+/// Whether `id` is a command made of its header alone (enquire_link, unbind, their responses,
+/// generic_nack): any other command_length is a bad header, answered with generic_nack.
+fn header_only(id: CommandId) -> bool {
+    matches!(
+        id,
+        CommandId::EnquireLink
+            | CommandId::EnquireLinkResp
+            | CommandId::Unbind
+            | CommandId::UnbindResp
+            | CommandId::GenericNack
+    )
 }
 
 /// Whether a deliver_sm_resp status asks for the deliver_sm again later, as carriers' SMSCs

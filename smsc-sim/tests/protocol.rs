@@ -179,3 +179,109 @@ async fn a_scheduled_message_is_held_until_its_time() {
     assert!(h.handset("8613800138001").inbox.is_empty());
     h.shutdown().await;
 }
+
+/// One raw PDU: `command_id`, sequence `seq`, `body`.
+fn raw_pdu(command_id: u32, seq: u32, body: &[u8]) -> Vec<u8> {
+    let mut b = ((16 + body.len()) as u32).to_be_bytes().to_vec();
+    b.extend_from_slice(&command_id.to_be_bytes());
+    b.extend_from_slice(&[0, 0, 0, 0]);
+    b.extend_from_slice(&seq.to_be_bytes());
+    b.extend_from_slice(body);
+    b
+}
+
+/// A bind body with this system_id and password, SMPP 3.4.
+fn bind_body(system_id: &str, password: &str) -> Vec<u8> {
+    let mut b = format!("{system_id}\0{password}\0\0").into_bytes();
+    b.extend_from_slice(&[0x34, 0, 0, 0]);
+    b
+}
+
+/// A field too long is that field's error in the command's own response, not a generic_nack
+/// (which §4.3 keeps for a bad header): a bind's system_id ESME_RINVSYSID, its password
+/// ESME_RINVPASWD; a known command without its body, or cut short anywhere (inside a field or
+/// by its sm_length), ESME_RINVCMDLEN in its response, never ESME_RINVCMDID.
+#[tokio::test]
+async fn broken_fields_and_bodies_get_the_commands_own_response() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::connect(h.smpp_addr()).await;
+    let cases: [(u32, Vec<u8>, CommandId, u32); 4] = [
+        (
+            9,
+            bind_body(&"x".repeat(20), "secret"),
+            CommandId::BindTransceiverResp,
+            0x0F,
+        ),
+        (
+            9,
+            bind_body("esme", &"x".repeat(12)),
+            CommandId::BindTransceiverResp,
+            0x0E,
+        ),
+        (
+            2,
+            bind_body(&"y".repeat(16), "secret"),
+            CommandId::BindTransmitterResp,
+            0x0F,
+        ),
+        (
+            1,
+            bind_body("esme", "123456789"),
+            CommandId::BindReceiverResp,
+            0x0E,
+        ),
+    ];
+    for (i, (id, body, want, status)) in cases.into_iter().enumerate() {
+        let seq = 10 + i as u32;
+        c.send_raw(&raw_pdu(id, seq, &body)).await;
+        let r = c.response(seq).await;
+        assert_eq!((r.id(), u32::from(r.status())), (want, status), "case {i}");
+    }
+    assert_eq!(
+        c.bind(Mode::Trx, "esme", "secret").await,
+        CommandStatus::EsmeRok
+    );
+
+    let whole = raw_submit(0, b"", b"");
+    let body = &whole[16..];
+    let mut cut = body.to_vec();
+    cut.truncate(cut.len() - 1); // "h" of "hi": sm_length 2 runs past the end
+    let mid_field = body[..14].to_vec(); // inside the destination address
+    let mut overrun = body.to_vec();
+    let at = overrun.len() - 3;
+    overrun[at] = 200;
+    for (seq, id, body, want) in [
+        (20, 4u32, Vec::new(), CommandId::SubmitSmResp),
+        (21, 4, cut, CommandId::SubmitSmResp),
+        (22, 4, mid_field, CommandId::SubmitSmResp),
+        (23, 4, overrun, CommandId::SubmitSmResp),
+        (24, 0x103, Vec::new(), CommandId::DataSmResp),
+        (25, 3, Vec::new(), CommandId::QuerySmResp),
+        (26, 8, b"\x001\0".to_vec(), CommandId::CancelSmResp),
+    ] {
+        c.send_raw(&raw_pdu(id, seq, &body)).await;
+        let r = c.response(seq).await;
+        assert_eq!(
+            (r.id(), r.status()),
+            (want, CommandStatus::EsmeRinvcmdlen),
+            "seq {seq}"
+        );
+    }
+    // A header-only command with a body, and an unknown command, are bad headers.
+    c.send_raw(&raw_pdu(0x15, 30, b"x")).await;
+    let r = c.response(30).await;
+    assert_eq!(
+        (r.id(), r.status()),
+        (CommandId::GenericNack, CommandStatus::EsmeRinvcmdlen)
+    );
+    c.send_raw(&raw_pdu(0x1234, 31, b"")).await;
+    let r = c.response(31).await;
+    assert_eq!(
+        (r.id(), r.status()),
+        (CommandId::GenericNack, CommandStatus::EsmeRinvcmdid)
+    );
+    // Still serving.
+    let r = c.submit(text("8613800138000", "still here", 0)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
+    h.shutdown().await;
+}
