@@ -25,7 +25,9 @@ use rusmpp::tlvs::{TlvTag, TlvValue};
 use rusmpp::types::{COctetString, EmptyOrFullCOctetString};
 use rusmpp::values::{InterfaceVersion, MessageState};
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
-use sms_wire::framing::{encode_command, error_response, find_tlv, generic_nack, Frame, SmppCodec};
+use sms_wire::framing::{
+    encode_command, error_response, find_tlv, generic_nack, Frame, FramingError, SmppCodec,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -116,6 +118,8 @@ struct Session {
     unbinding: bool,
     /// [`Control::StopReading`]: nothing more is read from the socket.
     reading_stopped: bool,
+    /// The stream could not be framed: a generic_nack was sent, the connection closes.
+    unframeable: bool,
     counters: Arc<ConnCounters>,
 }
 
@@ -159,6 +163,7 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         close: false,
         unbinding: false,
         reading_stopped: false,
+        unframeable: false,
         counters,
     };
     // With a hex log, the PDUs read are logged as they came, not as re-encoded.
@@ -213,10 +218,7 @@ impl Session {
                 _ = shared.shutdown.cancelled() => break,
                 frame = framed.next(), if !self.reading_stopped => match frame {
                     None => break,
-                    Some(Err(e)) => {
-                        debug!(error = %e, "framing error, closing");
-                        break;
-                    }
+                    Some(Err(e)) => self.on_framing_error(&e, framed.read_buffer()),
                     Some(Ok(f)) => {
                         self.on_frame(f, framed.codec_mut().take_raw());
                         let mut n = 0;
@@ -225,9 +227,10 @@ impl Session {
                                 Some(Some(Ok(f))) => {
                                     self.on_frame(f, framed.codec_mut().take_raw())
                                 }
-                                Some(Some(Err(_))) | Some(None) => {
-                                    self.close = true;
+                                Some(Some(Err(e))) => {
+                                    self.on_framing_error(&e, framed.read_buffer());
                                 }
+                                Some(None) => self.close = true,
                                 None => break,
                             }
                             n += 1;
@@ -259,7 +262,40 @@ impl Session {
             }
         }
         let _ = SinkExt::<Command>::flush(&mut framed).await;
+        if self.unframeable {
+            // The generic_nack must reach the ESME: closing with its unread bytes still in
+            // our receive buffer would reset the connection and could discard it. Say we are
+            // done (FIN), then read and drop what still comes, briefly.
+            let sock = framed.get_mut();
+            let _ = sock.shutdown().await;
+            let mut sink = [0u8; 4096];
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                while matches!(
+                    tokio::io::AsyncReadExt::read(sock, &mut sink).await,
+                    Ok(n) if n > 0
+                ) {}
+            })
+            .await;
+        }
         deliver_rx
+    }
+
+    /// The stream cannot be framed any more (a command_length below 16 or past the largest
+    /// PDU taken): a generic_nack with ESME_RINVCMDLEN (§4.3) carrying the PDU's sequence
+    /// number when its header came whole (else 0), then the connection closes: the SMSC
+    /// cannot find the next PDU's start.
+    fn on_framing_error(&mut self, e: &FramingError, buffered: &[u8]) {
+        debug!(error = %e, "framing error, closing");
+        self.close = true;
+        if matches!(e, FramingError::Io(_)) {
+            return;
+        }
+        let seq = buffered
+            .get(12..16)
+            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        self.out
+            .push(Out::Cmd(generic_nack(CommandStatus::EsmeRinvcmdlen, seq)));
+        self.unframeable = true;
     }
 
     /// Deregister, and give every undelivered job back to the dispatcher.

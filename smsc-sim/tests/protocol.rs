@@ -285,3 +285,31 @@ async fn broken_fields_and_bodies_get_the_commands_own_response() {
     assert_eq!(r.status(), CommandStatus::EsmeRok);
     h.shutdown().await;
 }
+
+/// A command_length that cannot be framed (below the 16-byte header, or past the largest PDU
+/// the simulator takes) gets a generic_nack with ESME_RINVCMDLEN and the PDU's sequence
+/// number, then the connection closes (the stream cannot be resynchronised).
+#[tokio::test]
+async fn an_unframeable_command_length_gets_a_generic_nack_before_the_close() {
+    let h = sim(SimConfig::local()).await;
+    for (i, len) in [0u32, 8, 15, 0x7FFF_FFFF, 100_000].into_iter().enumerate() {
+        let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+        let seq = 500 + i as u32;
+        let mut header = len.to_be_bytes().to_vec();
+        header.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0]);
+        header.extend_from_slice(&seq.to_be_bytes());
+        c.send_raw(&header).await;
+        if len == 100_000 {
+            // The body follows, as a client that means it would send it.
+            c.send_raw(&vec![0u8; 100_000 - 16]).await;
+        }
+        let r = c.response(seq).await;
+        assert_eq!(
+            (r.id(), r.status()),
+            (CommandId::GenericNack, CommandStatus::EsmeRinvcmdlen),
+            "command_length {len}"
+        );
+        assert!(c.closed().await, "command_length {len}: still open");
+    }
+    h.shutdown().await;
+}
