@@ -120,6 +120,11 @@ struct Session {
     reading_stopped: bool,
     /// The stream could not be framed: a generic_nack was sent, the connection closes.
     unframeable: bool,
+    /// The ESME's unbind (its sequence number), answered once every response still delayed
+    /// has been written: a request accepted before the unbind gets its response first.
+    peer_unbind: Option<u32>,
+    /// The simulator's enquire_links sent since the ESME last answered one.
+    links_unanswered: u32,
     counters: Arc<ConnCounters>,
 }
 
@@ -164,6 +169,8 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         unbinding: false,
         reading_stopped: false,
         unframeable: false,
+        peer_unbind: None,
+        links_unanswered: 0,
         counters,
     };
     // With a hex log, the PDUs read are logged as they came, not as re-encoded.
@@ -203,6 +210,8 @@ impl Session {
         });
         // The interval counts from the bind: ticks while unbound are not sent in a burst.
         let mut was_bound = false;
+        // A connection that does not bind within this time is closed.
+        let bind_deadline = shared.cfg.bind_timeout.map(|t| Instant::now() + t);
         loop {
             if self.bound.is_some() != was_bound {
                 was_bound = self.bound.is_some();
@@ -213,6 +222,7 @@ impl Session {
             let timer = self.next_timer();
             let can_deliver = self.bound.as_ref().is_some_and(|(_, m)| m.can_receive())
                 && !self.unbinding
+                && self.peer_unbind.is_none()
                 && self.delivers < shared.cfg.deliver_window;
             tokio::select! {
                 _ = shared.shutdown.cancelled() => break,
@@ -243,9 +253,21 @@ impl Session {
                     self.on_timer();
                 }
                 _ = tick(&mut enquire), if self.bound.is_some() => {
-                    let seq = self.seq();
-                    self.track(seq, Pending::EnquireLink);
-                    self.out.push(Out::Cmd(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink)));
+                    let limit = shared.cfg.enquire_link_misses;
+                    if limit > 0 && self.links_unanswered >= limit {
+                        debug!(unanswered = self.links_unanswered, "enquire_link unanswered: closing");
+                        self.close = true;
+                    } else {
+                        let seq = self.seq();
+                        self.track(seq, Pending::EnquireLink);
+                        self.links_unanswered += 1;
+                        self.out.push(Out::Cmd(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink)));
+                    }
+                }
+                _ = tokio::time::sleep_until(bind_deadline.unwrap_or_else(Instant::now)),
+                    if self.bound.is_none() && bind_deadline.is_some() => {
+                    debug!("no bind in time: closing");
+                    self.close = true;
                 }
             }
             if self.write_out(&mut framed).await.is_err() {
@@ -381,6 +403,11 @@ impl Session {
                 }
             }
         }
+        if self.delayed.is_empty() {
+            if let Some(seq) = self.peer_unbind.take() {
+                self.answer_unbind(seq);
+            }
+        }
         let expired: Vec<u32> = self
             .inflight
             .iter()
@@ -449,6 +476,8 @@ impl Session {
         match c {
             Control::Drop => self.close = true,
             Control::StopReading => self.reading_stopped = true,
+            // Nothing to unbind before a bind (or once it is going).
+            Control::Unbind if self.bound.is_none() || self.unbinding => {}
             Control::Unbind => {
                 self.unbinding = true;
                 self.update_entry(|e| e.unbinding = true);
@@ -595,6 +624,9 @@ impl Session {
         let seq = cmd.sequence_number();
         let id = cmd.id();
         if id.is_response() {
+            if id == CommandId::EnquireLinkResp {
+                self.links_unanswered = 0;
+            }
             self.on_response(seq, u32::from(cmd.status()));
             return;
         }
@@ -648,10 +680,10 @@ impl Session {
                     Pdu::UnbindResp,
                 ));
             }
-            Some(Pdu::Unbind) => {
-                self.reply(Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp));
-                self.close = true;
-            }
+            // Responses still held by the response-delay fault go first (their requests were
+            // accepted); the unbind_resp follows the last of them.
+            Some(Pdu::Unbind) if !self.delayed.is_empty() => self.peer_unbind = Some(seq),
+            Some(Pdu::Unbind) => self.answer_unbind(seq),
             Some(Pdu::Other { .. }) => {
                 self.reply(generic_nack(CommandStatus::EsmeRinvcmdid, seq));
             }
@@ -664,7 +696,8 @@ impl Session {
                 self.reply(error_response(id, CommandStatus::EsmeRinvcmdlen, seq));
             }
             Some(Pdu::SubmitSm(_) | Pdu::DataSm(_) | Pdu::QuerySm(_) | Pdu::CancelSm(_)) => {
-                let Some(mode) = mode.filter(|m| m.can_transmit() && !self.unbinding) else {
+                let open = !self.unbinding && self.peer_unbind.is_none();
+                let Some(mode) = mode.filter(|m| m.can_transmit() && open) else {
                     self.reply(error_response(id, CommandStatus::EsmeRinvbndsts, seq));
                     return;
                 };
@@ -763,6 +796,12 @@ impl Session {
                 .into(),
         };
         self.reply(Command::new(CommandStatus::EsmeRok, seq, pdu));
+    }
+
+    /// Answer the ESME's unbind and close.
+    fn answer_unbind(&mut self, seq: u32) {
+        self.reply(Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp));
+        self.close = true;
     }
 
     fn system_id(&self) -> String {

@@ -7,6 +7,8 @@ mod common;
 use std::str::FromStr;
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use common::{message_id, text, Client, Mode};
 use rusmpp::pdus::SubmitSm;
 use rusmpp::tlvs::{TlvTag, TlvValue};
@@ -312,4 +314,180 @@ async fn an_unframeable_command_length_gets_a_generic_nack_before_the_close() {
         assert!(c.closed().await, "command_length {len}: still open");
     }
     h.shutdown().await;
+}
+
+/// A submit accepted before the ESME's unbind gets its submit_sm_resp before the unbind_resp,
+/// also when the response-delay fault holds it back.
+#[tokio::test]
+async fn responses_held_back_go_out_before_the_unbind_resp() {
+    let h = sim(SimConfig::local().with_faults(smsc_sim::Faults {
+        response_delay: Some(smsc_sim::Delay::fixed(800)),
+        ..smsc_sim::Faults::default()
+    }))
+    .await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let (s1, s2, u) = (c.next_seq(), c.next_seq(), c.next_seq());
+    for seq in [s1, s2] {
+        c.send(rusmpp::Command::new(
+            CommandStatus::EsmeRok,
+            seq,
+            text("8613800138000", "before the unbind", 0),
+        ))
+        .await;
+    }
+    c.send(rusmpp::Command::new(
+        CommandStatus::EsmeRok,
+        u,
+        rusmpp::Pdu::Unbind,
+    ))
+    .await;
+    let mut order = Vec::new();
+    while let Some(f) = c.read().await {
+        if let sms_wire::framing::Frame::Pdu(p) = f {
+            order.push((p.id(), p.sequence_number(), p.status()));
+        }
+    }
+    assert_eq!(
+        order,
+        [
+            (CommandId::SubmitSmResp, s1, CommandStatus::EsmeRok),
+            (CommandId::SubmitSmResp, s2, CommandStatus::EsmeRok),
+            (CommandId::UnbindResp, u, CommandStatus::EsmeRok),
+        ]
+    );
+    h.shutdown().await;
+}
+
+/// A bind that leaves the simulator's enquire_links unanswered is dropped after
+/// `enquire_link_misses` of them; one that answers stays.
+#[tokio::test]
+async fn a_bind_ignoring_enquire_links_is_dropped() {
+    let h = sim(SimConfig {
+        enquire_link_interval: Some(Duration::from_millis(200)),
+        enquire_link_misses: 3,
+        ..SimConfig::local()
+    })
+    .await;
+    let mut deaf = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let mut awake = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let start = std::time::Instant::now();
+    let mut links = 0;
+    while start.elapsed() < Duration::from_millis(1500) {
+        if let Some(sms_wire::framing::Frame::Pdu(p)) =
+            awake.try_read(Duration::from_millis(50)).await
+        {
+            if p.id() == CommandId::EnquireLink {
+                links += 1;
+                awake
+                    .send(rusmpp::Command::new(
+                        CommandStatus::EsmeRok,
+                        p.sequence_number(),
+                        rusmpp::Pdu::EnquireLinkResp,
+                    ))
+                    .await;
+            }
+        }
+    }
+    assert!(links >= 4, "{links} enquire_links");
+    // What the deaf bind got: its enquire_links, then the close (bounded: without the drop
+    // they would keep coming).
+    let mut unanswered = 0;
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(2), deaf.framed.next()).await {
+            Ok(Some(Ok(sms_wire::framing::Frame::Pdu(p)))) if p.id() == CommandId::EnquireLink => {
+                unanswered += 1;
+                if unanswered > 10 {
+                    break false;
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(None) | Ok(Some(Err(_))) => break true,
+            Err(_) => break false,
+        }
+    };
+    assert!(
+        closed,
+        "the deaf bind is still open after {unanswered} enquire_links"
+    );
+    assert_eq!(unanswered, 3);
+    let r = awake.submit(text("8613800138000", "still bound", 0)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
+    assert_eq!(h.binds().len(), 1);
+    h.shutdown().await;
+}
+
+/// A connection that never binds is closed after `bind_timeout`; a bind in time stays.
+#[tokio::test]
+async fn a_connection_that_never_binds_is_closed() {
+    let h = sim(SimConfig {
+        bind_timeout: Some(Duration::from_millis(300)),
+        ..SimConfig::local()
+    })
+    .await;
+    let mut idle = Client::connect(h.smpp_addr()).await;
+    let mut quick = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let t = std::time::Instant::now();
+    assert!(idle.closed().await);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = quick
+        .submit(text("8613800138000", "bound in time", 0))
+        .await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
+    h.shutdown().await;
+}
+
+/// SIGTERM to `smsc-sim serve`: each bound ESME gets an unbind, and once it answers the
+/// simulator exits (it used to close the sockets without a word).
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_unbinds_the_esmes_before_exiting() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_smsc-sim"))
+        .args(["serve", "--smpp", "127.0.0.1:0", "--no-http"])
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("no listening line")
+            .unwrap()
+            .expect("exited early");
+        if let Some(a) = line.strip_prefix("smsc-sim: SMPP on ") {
+            break a.trim().parse::<std::net::SocketAddr>().unwrap();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let mut c = Client::connect(addr).await;
+    assert_eq!(
+        c.bind(Mode::Trx, "any", "any").await,
+        CommandStatus::EsmeRok
+    );
+    let pid = child.id().unwrap().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let unbind = loop {
+        match c.read().await.expect("closed without an unbind") {
+            sms_wire::framing::Frame::Pdu(p) if p.id() == CommandId::Unbind => break p,
+            _ => {}
+        }
+    };
+    c.send(rusmpp::Command::new(
+        CommandStatus::EsmeRok,
+        unbind.sequence_number(),
+        rusmpp::Pdu::UnbindResp,
+    ))
+    .await;
+    assert!(c.closed().await);
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("still running")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
 }
