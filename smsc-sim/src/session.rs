@@ -769,6 +769,9 @@ impl Session {
                 Some(_) => {}
             }
         }
+        // A 3.3 (or older) ESME knows no TLVs (SMPP 3.4 §5.3.2.25): its response carries no
+        // sc_interface_version.
+        let v = (fields.interface_version >= 0x34).then_some(InterfaceVersion::Smpp3_4);
         self.bound = Some((system_id.to_string(), mode));
         self.update_entry(|e| {
             e.bound = Some((system_id.to_string(), mode));
@@ -777,7 +780,6 @@ impl Session {
         self.shared.bump();
         let sys = COctetString::from_string(self.shared.cfg.system_id.clone())
             .unwrap_or_else(|_| COctetString::empty());
-        let v = Some(InterfaceVersion::Smpp3_4);
         let pdu: Pdu = match mode {
             BindMode::Transmitter => BindTransmitterResp::builder()
                 .system_id(sys)
@@ -822,6 +824,7 @@ impl Session {
             source_npi: u8::from(sm.source_addr_npi),
             dest: sm.destination_addr.as_str().to_string(),
             dest_ton: u8::from(sm.dest_addr_ton),
+            dest_npi: u8::from(sm.dest_addr_npi),
             esm_class: u8::from(sm.esm_class),
             data_coding: u8::from(sm.data_coding),
             registered_delivery: u8::from(sm.registered_delivery),
@@ -866,6 +869,7 @@ impl Session {
             source_npi: u8::from(d.source_addr_npi),
             dest: d.destination_addr.as_str().to_string(),
             dest_ton: u8::from(d.dest_addr_ton),
+            dest_npi: u8::from(d.dest_addr_npi),
             esm_class: u8::from(d.esm_class),
             data_coding: u8::from(d.data_coding),
             registered_delivery: u8::from(d.registered_delivery),

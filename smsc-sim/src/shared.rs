@@ -152,6 +152,8 @@ pub struct MtInput {
     pub dest: String,
     /// dest_addr_ton.
     pub dest_ton: u8,
+    /// dest_addr_npi.
+    pub dest_npi: u8,
     /// esm_class.
     pub esm_class: u8,
     /// data_coding.
@@ -253,6 +255,18 @@ pub mod status {
     pub const CANCELFAIL: u32 = 0x11;
     /// ESME_RINVMSGID.
     pub const INVMSGID: u32 = 0x0C;
+    /// ESME_RINVPRTFLG: a `priority_flag` past 3.
+    pub const INVPRTFLG: u32 = 0x06;
+    /// ESME_RINVREGDLVFLG: `registered_delivery` with reserved bits or receipt value 3.
+    pub const INVREGDLVFLG: u32 = 0x07;
+    /// ESME_RINVSRCTON.
+    pub const INVSRCTON: u32 = 0x48;
+    /// ESME_RINVSRCNPI.
+    pub const INVSRCNPI: u32 = 0x49;
+    /// ESME_RINVDSTTON.
+    pub const INVDSTTON: u32 = 0x50;
+    /// ESME_RINVDSTNPI.
+    pub const INVDSTNPI: u32 = 0x51;
     /// ESME_RINVSCHED: a malformed `schedule_delivery_time`.
     pub const INVSCHED: u32 = 0x61;
     /// ESME_RINVEXPIRY: a malformed `validity_period`.
@@ -264,6 +278,34 @@ pub fn validate_mt(m: &MtInput) -> Result<(), u32> {
     // SMPP 3.4 §7.1.1 times (§5.1.3: ESME_RINVSCHED, ESME_RINVEXPIRY).
     crate::smpp_time::parse(&m.options.schedule_delivery_time).map_err(|_| status::INVSCHED)?;
     crate::smpp_time::parse(&m.options.validity_period).map_err(|_| status::INVEXPIRY)?;
+    // TON 0-6 (§5.2.5) and the NPI values of §5.2.6.
+    const NPIS: [u8; 10] = [0, 1, 3, 4, 6, 8, 9, 10, 14, 18];
+    if m.source_ton > 6 {
+        return Err(status::INVSRCTON);
+    }
+    if !NPIS.contains(&m.source_npi) {
+        return Err(status::INVSRCNPI);
+    }
+    if m.dest_ton > 6 {
+        return Err(status::INVDSTTON);
+    }
+    if !NPIS.contains(&m.dest_npi) {
+        return Err(status::INVDSTNPI);
+    }
+    // Message type (§5.2.12, bits 5-2) from an ESME: a default message (0x00) or an ESME
+    // delivery / manual acknowledgement (0x08, 0x10); a delivery receipt (0x04) and the rest
+    // go only from the SMSC to an ESME.
+    if !matches!(m.esm_class & 0x3C, 0x00 | 0x08 | 0x10) {
+        return Err(status::INVESMCLASS);
+    }
+    // registered_delivery (§5.2.17): bits 7-5 reserved, receipt value 3 reserved.
+    if m.registered_delivery & 0xE0 != 0 || m.registered_delivery & 0x03 == 0x03 {
+        return Err(status::INVREGDLVFLG);
+    }
+    // priority_flag 0-3 (§5.2.14).
+    if m.options.priority_flag > 3 {
+        return Err(status::INVPRTFLG);
+    }
     // Destination: 1..=20 digits, optional leading '+' (SMPP 3.4 §5.2.9; ISDN numbers).
     let d = m.dest.strip_prefix('+').unwrap_or(&m.dest);
     if d.is_empty() || d.len() > 20 || !d.bytes().all(|b| b.is_ascii_digit()) {
@@ -865,6 +907,7 @@ mod tests {
             source_npi: 1,
             dest: dest.into(),
             dest_ton: 1,
+            dest_npi: 1,
             esm_class: 0,
             data_coding: dc,
             registered_delivery: 0,

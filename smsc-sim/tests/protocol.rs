@@ -491,3 +491,83 @@ async fn sigterm_unbinds_the_esmes_before_exiting() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// What a real SMSC refuses: a delivery receipt's esm_class in a submit_sm, a TON past 6 or an
+/// NPI outside SMPP 3.4's table, reserved registered_delivery bits, a priority past 3.
+#[tokio::test]
+async fn fields_outside_their_smpp_values_are_refused() {
+    use rusmpp::values::{EsmClass, Npi, RegisteredDelivery, Ton};
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let base = || text("8613800138000", "x", 0);
+    let mut cases: Vec<(SubmitSm, u32)> = Vec::new();
+    let mut sm = base();
+    sm.esm_class = EsmClass::from(0x04);
+    cases.push((sm, 0x43));
+    let mut sm = base();
+    sm.esm_class = EsmClass::from(0x20);
+    cases.push((sm, 0x43));
+    let mut sm = base();
+    sm.dest_addr_ton = Ton::from(7);
+    cases.push((sm, 0x50));
+    let mut sm = base();
+    sm.dest_addr_npi = Npi::from(99);
+    cases.push((sm, 0x51));
+    let mut sm = base();
+    sm.source_addr_ton = Ton::from(9);
+    cases.push((sm, 0x48));
+    let mut sm = base();
+    sm.source_addr_npi = Npi::from(5);
+    cases.push((sm, 0x49));
+    let mut sm = base();
+    sm.registered_delivery = RegisteredDelivery::from(0xFF);
+    cases.push((sm, 0x07));
+    let mut sm = base();
+    sm.registered_delivery = RegisteredDelivery::from(0x03);
+    cases.push((sm, 0x07));
+    let mut sm = base();
+    sm.priority_flag = PriorityFlag::from(9);
+    cases.push((sm, 0x06));
+    // Still taken: an ESME delivery acknowledgement, the SME-ack and intermediate bits of
+    // registered_delivery, priority 3, a national number with TON 2.
+    let mut sm = base();
+    sm.esm_class = EsmClass::from(0x08);
+    cases.push((sm, 0));
+    let mut sm = base();
+    sm.registered_delivery = RegisteredDelivery::from(0x1D);
+    cases.push((sm, 0));
+    let mut sm = base();
+    sm.priority_flag = PriorityFlag::from(3);
+    sm.dest_addr_ton = Ton::from(2);
+    cases.push((sm, 0));
+    for (i, (sm, want)) in cases.into_iter().enumerate() {
+        let r = c.submit(sm).await;
+        assert_eq!(u32::from(r.status()), want, "case {i}");
+        assert_eq!(r.id(), CommandId::SubmitSmResp);
+    }
+    h.shutdown().await;
+}
+
+/// A bind with interface_version 0x33 (SMPP 3.3, which has no TLVs) gets no
+/// sc_interface_version TLV in its response; a 3.4 bind does.
+#[tokio::test]
+async fn an_smpp_3_3_bind_gets_no_tlv() {
+    let h = sim(SimConfig::local()).await;
+    for (version, tlv) in [(0x33u8, false), (0x34, true)] {
+        let mut c = Client::connect(h.smpp_addr()).await;
+        let mut body = bind_body("esme", "secret");
+        body[13] = version; // after "esme\0secret\0\0"
+        c.send_raw(&raw_pdu(9, 7, &body)).await;
+        let r = c.response(7).await;
+        assert_eq!(r.status(), CommandStatus::EsmeRok);
+        let Some(rusmpp::Pdu::BindTransceiverResp(b)) = r.pdu() else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            b.sc_interface_version().is_some(),
+            tlv,
+            "version {version:#x}"
+        );
+    }
+    h.shutdown().await;
+}
