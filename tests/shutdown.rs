@@ -615,7 +615,12 @@ async fn a_stop_while_the_smsc_answers_no_submit_is_prompt_and_loses_nothing() {
         ..Faults::default()
     });
     let deadline = Instant::now() + Duration::from_secs(30);
-    while sim.stats().window_occupancy.iter().all(|w| w.outstanding == 0) {
+    while sim
+        .stats()
+        .window_occupancy
+        .iter()
+        .all(|w| w.outstanding == 0)
+    {
         assert!(
             Instant::now() < deadline,
             "no submit held\n{}",

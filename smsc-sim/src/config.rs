@@ -534,6 +534,11 @@ pub struct SimConfig {
     pub seed: u64,
     /// Send enquire_link to bound ESMEs at this interval (`None`: never).
     pub enquire_link_interval: Option<Duration>,
+    /// Close a bind that has left this many of those enquire_links unanswered (at the next
+    /// one due; 0: never).
+    pub enquire_link_misses: u32,
+    /// Close a connection that has not bound within this time (`None`: never).
+    pub bind_timeout: Option<Duration>,
 }
 
 impl Default for SimConfig {
@@ -559,6 +564,8 @@ impl Default for SimConfig {
             max_records: 200_000,
             seed: 0x5eed,
             enquire_link_interval: None,
+            enquire_link_misses: 3,
+            bind_timeout: Some(Duration::from_secs(30)),
         }
     }
 }

@@ -916,6 +916,7 @@ mod tests {
             ussd_service_op: None,
             its_session_info: None,
             dest_port: None,
+            options: Default::default(),
             status: 0,
             received_at_ms: 0,
         }

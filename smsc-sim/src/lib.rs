@@ -27,6 +27,7 @@
 //! | module | holds |
 //! |---|---|
 //! | [`config`] | [`SimConfig`], accounts, id styles, the receipt plan |
+//! | [`diagnose`] | the status for a request whose body does not decode, by its broken field |
 //! | [`faults`] | [`Faults`]: throttle, delays, errors, drops, silence, malformed PDUs |
 //! | [`session`] | one SMPP connection (actor) |
 //! | [`shared`] | state shared by sessions, dispatcher and API; MT acceptance and validation |
@@ -35,11 +36,13 @@
 //! | [`recorder`] | MT / delivery records, message store, counters |
 //! | [`sim`] | [`Simulator::start`] and [`SimHandle`] |
 //! | [`http`] | the HTTP control API and console page |
+//! | [`smpp_time`] | `schedule_delivery_time` / `validity_period`: parsing and resolving |
 //! | [`util`] | time, hex and number helpers |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod diagnose;
 pub mod faults;
 pub mod handset;
 pub mod http;
@@ -48,6 +51,7 @@ pub mod recorder;
 pub mod session;
 pub mod shared;
 pub mod sim;
+pub mod smpp_time;
 pub mod util;
 
 pub use config::{
@@ -60,6 +64,6 @@ pub use handset::{
 pub use pdus::{MoEncoding, MoStyle};
 pub use recorder::{
     BindFields, BindView, DeliveryKind, DeliveryRecord, DeliveryState, MtFilter, MtRecord, Stats,
-    WindowOccupancy,
+    SubmitOptions, WindowOccupancy,
 };
 pub use sim::{MoRequest, MoTicket, ResetSummary, SimError, SimHandle, Simulator, UssdRequest};

@@ -261,6 +261,12 @@ struct Serve {
     /// Send enquire_link to bound ESMEs every N seconds (1 to 86400).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     enquire_link_secs: Option<u64>,
+    /// Close a bind that left this many of those enquire_links unanswered (0: never).
+    #[arg(long, default_value_t = 3)]
+    enquire_link_misses: u32,
+    /// Close a connection that has not bound within N seconds (0: never).
+    #[arg(long, default_value_t = 30)]
+    bind_timeout_secs: u64,
 }
 
 fn parse_system_id(s: &str) -> Result<String, String> {
@@ -369,6 +375,9 @@ impl Serve {
             max_records: self.max_records,
             seed: self.seed,
             enquire_link_interval: self.enquire_link_secs.map(Duration::from_secs),
+            enquire_link_misses: self.enquire_link_misses,
+            bind_timeout: (self.bind_timeout_secs > 0)
+                .then(|| Duration::from_secs(self.bind_timeout_secs)),
         }
     }
 }
@@ -419,6 +428,22 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
+/// Wait for Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill` and service managers send).
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
 /// Errors end the process with status 1 and their message and causes on stderr, without the
 /// stack trace `anyhow` adds to a returned error when `RUST_BACKTRACE` is set (as presence-gw
 /// does: a refused connection is no crash).
@@ -456,8 +481,9 @@ async fn run() -> Result<()> {
             if let Some(u) = sim.http_url() {
                 eprintln!("smsc-sim: control API and console on {u}");
             }
-            tokio::signal::ctrl_c().await?;
-            sim.shutdown().await;
+            stop_signal().await?;
+            // Bound ESMEs are told (unbind) and their unbind_resp awaited, briefly.
+            sim.unbind_and_shutdown(Duration::from_secs(2)).await;
         }
         Cmd::SendMo {
             url,

@@ -405,37 +405,6 @@ pub fn malformed(kind: crate::faults::MalformedKind, seq: u32) -> Vec<u8> {
     out
 }
 
-/// For a submit_sm / data_sm whose body did not decode, the specific status an SMSC would give:
-/// `ESME_RINVCMDLEN` when the body ends inside its address fields (a truncated PDU), or, when
-/// an address field is too long (SMPP 3.4 §5.2.8-9: at most 20 characters + NUL),
-/// `ESME_RINVSERTYP`, `ESME_RINVSRCADR` or `ESME_RINVDSTADR`. `None` means answer generic_nack.
-pub fn diagnose_invalid(raw: &[u8]) -> Option<u32> {
-    const INVCMDLEN: u32 = 0x02;
-    let (_, id, _, _) = sms_wire::framing::peek_header(raw)?;
-    if id != 0x0000_0004 && id != 0x0000_0103 {
-        return None;
-    }
-    let body = raw.get(16..)?;
-    // Length of the C-string at `at` including its NUL; `Err(status)` when the body ends
-    // first (truncated) or no NUL comes within `max` bytes (`too_long`).
-    let cstr = |at: usize, max: usize, too_long: u32| -> Result<usize, u32> {
-        let rest = body.get(at..).unwrap_or(&[]);
-        match rest.iter().take(max).position(|b| *b == 0) {
-            Some(p) => Ok(p + 1),
-            None if rest.len() < max => Err(INVCMDLEN),
-            None => Err(too_long),
-        }
-    };
-    let fields = || -> Result<(), u32> {
-        let mut at = cstr(0, 6, 0x15)?;
-        at += 2;
-        at += cstr(at, 21, 0x0A)?;
-        at += 2;
-        cstr(at, 21, 0x0B).map(|_| ())
-    };
-    fields().err()
-}
-
 /// The `short_message` of a deliver_sm as lossy text (for receipts and logs).
 pub fn short_message_text(d: &DeliverSm) -> String {
     let bytes = d.short_message().as_ref();
@@ -496,6 +465,7 @@ mod tests {
             ussd_service_op: None,
             its_session_info: None,
             dest_port: None,
+            options: Default::default(),
             text: "hello".into(),
             status: 0,
             received_at_ms: 0,
@@ -587,31 +557,6 @@ mod tests {
             find_tlv(d.tlvs(), TlvTag::ItsSessionInfo),
             Some(TlvValue::ItsSessionInfo(i)) if i.session_number == 5 && i.sequence_number == 2
         ));
-    }
-
-    #[test]
-    fn diagnoses_overlong_addresses() {
-        let pdu = |dest: &[u8]| {
-            let mut raw = vec![0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 1];
-            raw.extend_from_slice(&[0, 1, 1]);
-            raw.extend_from_slice(b"1\0");
-            raw.extend_from_slice(&[1, 1]);
-            raw.extend_from_slice(dest);
-            raw
-        };
-        assert_eq!(
-            diagnose_invalid(&pdu(b"123456789012345678901\0")),
-            Some(0x0B)
-        );
-        assert_eq!(diagnose_invalid(&pdu(b"12\0")), None);
-        assert_eq!(diagnose_invalid(&[0; 8]), None);
-        // Cut short inside the addresses: a truncated PDU, not a long field.
-        assert_eq!(diagnose_invalid(&pdu(b"12")), Some(0x02));
-        assert_eq!(
-            diagnose_invalid(&[0, 0, 0, 16, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 1]),
-            Some(0x02),
-            "an empty submit_sm"
-        );
     }
 
     #[test]

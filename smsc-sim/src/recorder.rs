@@ -63,6 +63,9 @@ pub struct MtRecord {
     pub its_session_info: Option<(u8, u8)>,
     /// `destination_port` TLV or UDH port, if present.
     pub dest_port: Option<u16>,
+    /// Scheduling, validity, priority and the other submit_sm options (flattened in JSON).
+    #[serde(flatten)]
+    pub options: SubmitOptions,
     /// This PDU's own text, decoded by `data_coding` (UDH stripped); a part of a long message
     /// holds only its part. Binary payloads decode to nothing useful.
     pub text: String,
@@ -70,6 +73,26 @@ pub struct MtRecord {
     pub status: u32,
     /// When it arrived (ms since the epoch).
     pub received_at_ms: u64,
+}
+
+/// The submit_sm fields about how and when to deliver (SMPP 3.4 §4.4.1), as received; a
+/// data_sm has none of them (all zero, empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SubmitOptions {
+    /// `protocol_id`.
+    pub protocol_id: u8,
+    /// `priority_flag` (0-3).
+    pub priority_flag: u8,
+    /// `replace_if_present_flag`.
+    pub replace_if_present_flag: u8,
+    /// `schedule_delivery_time` as sent (empty: at once).
+    pub schedule_delivery_time: String,
+    /// `validity_period` as sent (empty: the SMSC's default).
+    pub validity_period: String,
+    /// When the message was (or is) to be delivered, if scheduled (ms since the epoch).
+    pub scheduled_at_ms: Option<u64>,
+    /// When its validity ends, if given (ms since the epoch).
+    pub expires_at_ms: Option<u64>,
 }
 
 impl MtRecord {

@@ -3,9 +3,11 @@
 //! timer (delayed responses, deliver_sm response deadlines) and shutdown.
 //!
 //! Bind authentication and states follow SMPP 3.4 §2.2-2.3 and §4.1 (`ESME_RINVSYSID`,
-//! `ESME_RINVPASWD`, `ESME_RALYBND`, `ESME_RINVBNDSTS`); malformed or unknown PDUs get
-//! `generic_nack` (§4.3) and the session continues. Handlers are synchronous: they queue
-//! responses in `out`, written and flushed once per batch of frames.
+//! `ESME_RINVPASWD`, `ESME_RALYBND`, `ESME_RINVBNDSTS`). A bad header (an unknown command_id,
+//! a command_length a header-only command cannot have) gets `generic_nack` (§4.3); a known
+//! command whose body is broken gets its own response with the broken field's status
+//! ([`crate::diagnose`]) or `ESME_RINVCMDLEN`; the session continues either way. Handlers are
+//! synchronous: they queue responses in `out`, written and flushed once per batch of frames.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -23,7 +25,9 @@ use rusmpp::tlvs::{TlvTag, TlvValue};
 use rusmpp::types::{COctetString, EmptyOrFullCOctetString};
 use rusmpp::values::{InterfaceVersion, MessageState};
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
-use sms_wire::framing::{encode_command, error_response, find_tlv, generic_nack, Frame, SmppCodec};
+use sms_wire::framing::{
+    encode_command, error_response, find_tlv, generic_nack, Frame, FramingError, SmppCodec,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -32,7 +36,7 @@ use tokio_util::codec::Framed;
 use tracing::{debug, info_span, Instrument};
 
 use crate::pdus;
-use crate::recorder::{BindFields, DeliveryState, StoredMessage};
+use crate::recorder::{BindFields, DeliveryState, StoredMessage, SubmitOptions};
 
 /// The [`BindFields`] of a bind PDU (the three bind PDUs share their fields).
 macro_rules! bind_fields {
@@ -114,6 +118,13 @@ struct Session {
     unbinding: bool,
     /// [`Control::StopReading`]: nothing more is read from the socket.
     reading_stopped: bool,
+    /// The stream could not be framed: a generic_nack was sent, the connection closes.
+    unframeable: bool,
+    /// The ESME's unbind (its sequence number), answered once every response still delayed
+    /// has been written: a request accepted before the unbind gets its response first.
+    peer_unbind: Option<u32>,
+    /// The simulator's enquire_links sent since the ESME last answered one.
+    links_unanswered: u32,
     counters: Arc<ConnCounters>,
 }
 
@@ -158,6 +169,9 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         close: false,
         unbinding: false,
         reading_stopped: false,
+        unframeable: false,
+        peer_unbind: None,
+        links_unanswered: 0,
         counters,
     };
     // With a hex log, the PDUs read are logged as they came, not as re-encoded.
@@ -197,6 +211,8 @@ impl Session {
         });
         // The interval counts from the bind: ticks while unbound are not sent in a burst.
         let mut was_bound = false;
+        // A connection that does not bind within this time is closed.
+        let bind_deadline = shared.cfg.bind_timeout.map(|t| Instant::now() + t);
         loop {
             if self.bound.is_some() != was_bound {
                 was_bound = self.bound.is_some();
@@ -207,15 +223,13 @@ impl Session {
             let timer = self.next_timer();
             let can_deliver = self.bound.as_ref().is_some_and(|(_, m)| m.can_receive())
                 && !self.unbinding
+                && self.peer_unbind.is_none()
                 && self.delivers < shared.cfg.deliver_window;
             tokio::select! {
                 _ = shared.shutdown.cancelled() => break,
                 frame = framed.next(), if !self.reading_stopped => match frame {
                     None => break,
-                    Some(Err(e)) => {
-                        debug!(error = %e, "framing error, closing");
-                        break;
-                    }
+                    Some(Err(e)) => self.on_framing_error(&e, framed.read_buffer()),
                     Some(Ok(f)) => {
                         self.on_frame(f, framed.codec_mut().take_raw());
                         let mut n = 0;
@@ -224,9 +238,10 @@ impl Session {
                                 Some(Some(Ok(f))) => {
                                     self.on_frame(f, framed.codec_mut().take_raw())
                                 }
-                                Some(Some(Err(_))) | Some(None) => {
-                                    self.close = true;
+                                Some(Some(Err(e))) => {
+                                    self.on_framing_error(&e, framed.read_buffer());
                                 }
+                                Some(None) => self.close = true,
                                 None => break,
                             }
                             n += 1;
@@ -239,9 +254,21 @@ impl Session {
                     self.on_timer();
                 }
                 _ = tick(&mut enquire), if self.bound.is_some() => {
-                    let seq = self.seq();
-                    self.track(seq, Pending::EnquireLink);
-                    self.out.push(Out::Cmd(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink)));
+                    let limit = shared.cfg.enquire_link_misses;
+                    if limit > 0 && self.links_unanswered >= limit {
+                        debug!(unanswered = self.links_unanswered, "enquire_link unanswered: closing");
+                        self.close = true;
+                    } else {
+                        let seq = self.seq();
+                        self.track(seq, Pending::EnquireLink);
+                        self.links_unanswered += 1;
+                        self.out.push(Out::Cmd(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink)));
+                    }
+                }
+                _ = tokio::time::sleep_until(bind_deadline.unwrap_or_else(Instant::now)),
+                    if self.bound.is_none() && bind_deadline.is_some() => {
+                    debug!("no bind in time: closing");
+                    self.close = true;
                 }
             }
             if self.write_out(&mut framed).await.is_err() {
@@ -258,7 +285,40 @@ impl Session {
             }
         }
         let _ = SinkExt::<Command>::flush(&mut framed).await;
+        if self.unframeable {
+            // The generic_nack must reach the ESME: closing with its unread bytes still in
+            // our receive buffer would reset the connection and could discard it. Say we are
+            // done (FIN), then read and drop what still comes, briefly.
+            let sock = framed.get_mut();
+            let _ = sock.shutdown().await;
+            let mut sink = [0u8; 4096];
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                while matches!(
+                    tokio::io::AsyncReadExt::read(sock, &mut sink).await,
+                    Ok(n) if n > 0
+                ) {}
+            })
+            .await;
+        }
         deliver_rx
+    }
+
+    /// The stream cannot be framed any more (a command_length below 16 or past the largest
+    /// PDU taken): a generic_nack with ESME_RINVCMDLEN (§4.3) carrying the PDU's sequence
+    /// number when its header came whole (else 0), then the connection closes: the SMSC
+    /// cannot find the next PDU's start.
+    fn on_framing_error(&mut self, e: &FramingError, buffered: &[u8]) {
+        debug!(error = %e, "framing error, closing");
+        self.close = true;
+        if matches!(e, FramingError::Io(_)) {
+            return;
+        }
+        let seq = buffered
+            .get(12..16)
+            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        self.out
+            .push(Out::Cmd(generic_nack(CommandStatus::EsmeRinvcmdlen, seq)));
+        self.unframeable = true;
     }
 
     /// Deregister, and give every undelivered job back to the dispatcher.
@@ -344,6 +404,11 @@ impl Session {
                 }
             }
         }
+        if self.delayed.is_empty() {
+            if let Some(seq) = self.peer_unbind.take() {
+                self.answer_unbind(seq);
+            }
+        }
         let expired: Vec<u32> = self
             .inflight
             .iter()
@@ -412,6 +477,8 @@ impl Session {
         match c {
             Control::Drop => self.close = true,
             Control::StopReading => self.reading_stopped = true,
+            // Nothing to unbind before a bind (or once it is going).
+            Control::Unbind if self.bound.is_none() || self.unbinding => {}
             Control::Unbind => {
                 self.unbinding = true;
                 self.update_entry(|e| e.unbinding = true);
@@ -453,14 +520,22 @@ impl Session {
                 self.shared.rx.bump(inv.command_id);
                 self.shared.log_hex(self.id, "in", &inv.raw);
                 debug!(error = %inv.error, seq = inv.sequence_number, "invalid PDU");
-                if let Some(st) = pdus::diagnose_invalid(&inv.raw) {
-                    let id = CommandId::from(inv.command_id);
+                let id = CommandId::from(inv.command_id);
+                if !inv.is_request() {
+                    self.on_response(inv.sequence_number, inv.command_status);
+                } else if let Some(st) = crate::diagnose::diagnose_invalid(&inv.raw) {
                     let c = error_response(id, CommandStatus::from(st), inv.sequence_number);
                     self.out.push(Out::Cmd(c));
-                } else if inv.is_request() {
+                } else if matches!(id, CommandId::Other(_)) || header_only(id) {
+                    // A bad header (§4.3): an unknown command_id, or a command_length that
+                    // cannot be this command's.
                     self.out.push(Out::Cmd(inv.generic_nack()));
                 } else {
-                    self.on_response(inv.sequence_number, inv.command_status);
+                    // A known command whose body does not fit its command_length: its own
+                    // response (a generic_nack when it has none) with ESME_RINVCMDLEN.
+                    let st = CommandStatus::EsmeRinvcmdlen;
+                    self.out
+                        .push(Out::Cmd(error_response(id, st, inv.sequence_number)));
                 }
             }
             Frame::Pdu(cmd) => {
@@ -550,6 +625,9 @@ impl Session {
         let seq = cmd.sequence_number();
         let id = cmd.id();
         if id.is_response() {
+            if id == CommandId::EnquireLinkResp {
+                self.links_unanswered = 0;
+            }
             self.on_response(seq, u32::from(cmd.status()));
             return;
         }
@@ -603,15 +681,24 @@ impl Session {
                     Pdu::UnbindResp,
                 ));
             }
-            Some(Pdu::Unbind) => {
-                self.reply(Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp));
-                self.close = true;
-            }
-            Some(Pdu::Other { .. }) | None => {
+            // Responses still held by the response-delay fault go first (their requests were
+            // accepted); the unbind_resp follows the last of them.
+            Some(Pdu::Unbind) if !self.delayed.is_empty() => self.peer_unbind = Some(seq),
+            Some(Pdu::Unbind) => self.answer_unbind(seq),
+            Some(Pdu::Other { .. }) => {
                 self.reply(generic_nack(CommandStatus::EsmeRinvcmdid, seq));
             }
+            None if matches!(id, CommandId::Other(_)) => {
+                self.reply(generic_nack(CommandStatus::EsmeRinvcmdid, seq));
+            }
+            // A known command with no body at all (a 16-byte submit_sm): the body is missing,
+            // not the command unknown.
+            None => {
+                self.reply(error_response(id, CommandStatus::EsmeRinvcmdlen, seq));
+            }
             Some(Pdu::SubmitSm(_) | Pdu::DataSm(_) | Pdu::QuerySm(_) | Pdu::CancelSm(_)) => {
-                let Some(mode) = mode.filter(|m| m.can_transmit() && !self.unbinding) else {
+                let open = !self.unbinding && self.peer_unbind.is_none();
+                let Some(mode) = mode.filter(|m| m.can_transmit() && open) else {
                     self.reply(error_response(id, CommandStatus::EsmeRinvbndsts, seq));
                     return;
                 };
@@ -689,6 +776,9 @@ impl Session {
                 Some(_) => {}
             }
         }
+        // A 3.3 (or older) ESME knows no TLVs (SMPP 3.4 §5.3.2.25): its response carries no
+        // sc_interface_version.
+        let v = (fields.interface_version >= 0x34).then_some(InterfaceVersion::Smpp3_4);
         self.bound = Some((system_id.to_string(), mode));
         self.update_entry(|e| {
             e.bound = Some((system_id.to_string(), mode));
@@ -698,7 +788,6 @@ impl Session {
         self.shared.bump();
         let sys = COctetString::from_string(self.shared.cfg.system_id.clone())
             .unwrap_or_else(|_| COctetString::empty());
-        let v = Some(InterfaceVersion::Smpp3_4);
         let pdu: Pdu = match mode {
             BindMode::Transmitter => BindTransmitterResp::builder()
                 .system_id(sys)
@@ -717,6 +806,12 @@ impl Session {
                 .into(),
         };
         self.reply(Command::new(CommandStatus::EsmeRok, seq, pdu));
+    }
+
+    /// Answer the ESME's unbind and close.
+    fn answer_unbind(&mut self, seq: u32) {
+        self.reply(Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp));
+        self.close = true;
     }
 
     fn system_id(&self) -> String {
@@ -747,6 +842,14 @@ impl Session {
             ussd_service_op: ussd_op(tlvs),
             its_session_info: its(tlvs),
             dest_port: dest_port(tlvs),
+            options: SubmitOptions {
+                protocol_id: sm.protocol_id,
+                priority_flag: u8::from(sm.priority_flag),
+                replace_if_present_flag: u8::from(sm.replace_if_present_flag),
+                schedule_delivery_time: sm.schedule_delivery_time.to_string(),
+                validity_period: sm.validity_period.to_string(),
+                ..SubmitOptions::default()
+            },
         };
         let (status, message_id, then) = self.accept(input);
         let c = if status == 0 {
@@ -784,6 +887,7 @@ impl Session {
             ussd_service_op: ussd_op(tlvs),
             its_session_info: its(tlvs),
             dest_port: dest_port(tlvs),
+            options: SubmitOptions::default(),
         };
         let (status, message_id, then) = self.accept(input);
         let c = if status == 0 {
@@ -963,6 +1067,19 @@ fn dest_port(tlvs: &[rusmpp::tlvs::Tlv]) -> Option<u16> {
         Some(TlvValue::DestPort(p)) => Some(*p),
         _ => None,
     }
+}
+
+/// Whether `id` is a command made of its header alone (enquire_link, unbind, their responses,
+/// generic_nack): any other command_length is a bad header, answered with generic_nack.
+fn header_only(id: CommandId) -> bool {
+    matches!(
+        id,
+        CommandId::EnquireLink
+            | CommandId::EnquireLinkResp
+            | CommandId::Unbind
+            | CommandId::UnbindResp
+            | CommandId::GenericNack
+    )
 }
 
 /// Whether a deliver_sm_resp status asks for the deliver_sm again later, as carriers' SMSCs

@@ -23,7 +23,7 @@ use crate::handset::{FetchJob, Handsets};
 use crate::pdus;
 use crate::recorder::{
     BindView, DeliveryKind, DeliveryRecord, DeliveryState, Log, MessageStore, MtRecord,
-    PduCounters, Stats, StoredMessage,
+    PduCounters, Stats, StoredMessage, SubmitOptions,
 };
 use crate::util::{hex, now_ms};
 
@@ -188,6 +188,9 @@ pub struct MtInput {
     pub its_session_info: Option<(u8, u8)>,
     /// destination_port TLV.
     pub dest_port: Option<u16>,
+    /// protocol_id, priority, replace_if_present and the time fields as sent (the resolved
+    /// times are filled in when the MT is accepted).
+    pub options: SubmitOptions,
 }
 
 /// The outcome of accepting an MT.
@@ -271,10 +274,57 @@ pub mod status {
     pub const CANCELFAIL: u32 = 0x11;
     /// ESME_RINVMSGID.
     pub const INVMSGID: u32 = 0x0C;
+    /// ESME_RINVPRTFLG: a `priority_flag` past 3.
+    pub const INVPRTFLG: u32 = 0x06;
+    /// ESME_RINVREGDLVFLG: `registered_delivery` with reserved bits or receipt value 3.
+    pub const INVREGDLVFLG: u32 = 0x07;
+    /// ESME_RINVSRCTON.
+    pub const INVSRCTON: u32 = 0x48;
+    /// ESME_RINVSRCNPI.
+    pub const INVSRCNPI: u32 = 0x49;
+    /// ESME_RINVDSTTON.
+    pub const INVDSTTON: u32 = 0x50;
+    /// ESME_RINVDSTNPI.
+    pub const INVDSTNPI: u32 = 0x51;
+    /// ESME_RINVSCHED: a malformed `schedule_delivery_time`.
+    pub const INVSCHED: u32 = 0x61;
+    /// ESME_RINVEXPIRY: a malformed `validity_period`.
+    pub const INVEXPIRY: u32 = 0x62;
 }
 
 /// Check the addressing and content fields of an MT; `Err(status)` when refused.
 pub fn validate_mt(m: &MtInput) -> Result<(), u32> {
+    // SMPP 3.4 §7.1.1 times (§5.1.3: ESME_RINVSCHED, ESME_RINVEXPIRY).
+    crate::smpp_time::parse(&m.options.schedule_delivery_time).map_err(|_| status::INVSCHED)?;
+    crate::smpp_time::parse(&m.options.validity_period).map_err(|_| status::INVEXPIRY)?;
+    // TON 0-6 (§5.2.5) and the NPI values of §5.2.6.
+    const NPIS: [u8; 10] = [0, 1, 3, 4, 6, 8, 9, 10, 14, 18];
+    if m.source_ton > 6 {
+        return Err(status::INVSRCTON);
+    }
+    if !NPIS.contains(&m.source_npi) {
+        return Err(status::INVSRCNPI);
+    }
+    if m.dest_ton > 6 {
+        return Err(status::INVDSTTON);
+    }
+    if !NPIS.contains(&m.dest_npi) {
+        return Err(status::INVDSTNPI);
+    }
+    // Message type (§5.2.12, bits 5-2) from an ESME: a default message (0x00) or an ESME
+    // delivery / manual acknowledgement (0x08, 0x10); a delivery receipt (0x04) and the rest
+    // go only from the SMSC to an ESME.
+    if !matches!(m.esm_class & 0x3C, 0x00 | 0x08 | 0x10) {
+        return Err(status::INVESMCLASS);
+    }
+    // registered_delivery (§5.2.17): bits 7-5 reserved, receipt value 3 reserved.
+    if m.registered_delivery & 0xE0 != 0 || m.registered_delivery & 0x03 == 0x03 {
+        return Err(status::INVREGDLVFLG);
+    }
+    // priority_flag 0-3 (§5.2.14).
+    if m.options.priority_flag > 3 {
+        return Err(status::INVPRTFLG);
+    }
     // Destination: 1..=20 digits, optional leading '+' (SMPP 3.4 §5.2.9; ISDN numbers).
     let d = m.dest.strip_prefix('+').unwrap_or(&m.dest);
     if d.is_empty() || d.len() > 20 || !d.bytes().all(|b| b.is_ascii_digit()) {
@@ -361,6 +411,41 @@ pub fn mask_password(pdu: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     let mut out = pdu.to_vec();
     out[start..start + len].fill(b'*');
     std::borrow::Cow::Owned(out)
+}
+
+/// The longest a scheduled message is held, in milliseconds (a year; its record keeps the
+/// time asked for): a timer that far out is as good as never.
+pub const MAX_HOLD_MS: u64 = 365 * 86_400_000;
+
+/// The final state and its delay for an accepted MT whose receipt plan said `planned`, given
+/// its `schedule_delivery_time` and `validity_period` (resolved into `o` at `now`): a
+/// scheduled message is held until its time and the plan's delay counts from then; one whose
+/// validity ends before it would be delivered (already ended, or before its schedule) is
+/// EXPIRED when its validity ends, and never reaches the handset.
+pub fn hold_and_expire(
+    planned: (ReceiptStat, u64),
+    o: &mut SubmitOptions,
+    now: u64,
+) -> (ReceiptStat, u64) {
+    let resolve = |s: &str| {
+        crate::smpp_time::parse(s)
+            .ok()
+            .flatten()
+            .map(|t| t.resolve(now))
+    };
+    o.scheduled_at_ms = resolve(&o.schedule_delivery_time);
+    o.expires_at_ms = resolve(&o.validity_period);
+    let hold = o
+        .scheduled_at_ms
+        .map_or(0, |t| t.saturating_sub(now))
+        .min(MAX_HOLD_MS);
+    let (stat, delay) = planned;
+    let delay = delay.min(crate::faults::MAX_DELAY_MS);
+    let due = now + hold + delay;
+    match o.expires_at_ms {
+        Some(end) if end <= due => (ReceiptStat::Expired, end.saturating_sub(now)),
+        _ => (stat, hold + delay),
+    }
 }
 
 /// Whether `registered_delivery` asks for a receipt for this final state (SMPP 3.4 §5.2.17).
@@ -473,7 +558,7 @@ impl Shared {
     }
 
     /// Accept (or refuse) an MT from bind `bind_id`; records it and plans its receipt.
-    pub fn accept_mt(self: &Arc<Self>, bind_id: u64, system_id: &str, m: MtInput) -> MtOutcome {
+    pub fn accept_mt(self: &Arc<Self>, bind_id: u64, system_id: &str, mut m: MtInput) -> MtOutcome {
         let now = now_ms();
         let faults = self.faults.read().unwrap_or_else(|e| e.into_inner());
         // Each submit counts in both windows, its account's and the SMSC's.
@@ -514,7 +599,8 @@ impl Shared {
             let data = m.message_payload.as_deref().unwrap_or(&m.short_message);
             let push = crate::handset::to_wap_push_port(m.esm_class, data, m.dest_port);
             let cc = &self.cfg.handsets.country_code;
-            Some(self.with_rng(|r| receipts.decide(&m.dest, cc, push, r)))
+            let planned = self.with_rng(|r| receipts.decide(&m.dest, cc, push, r));
+            Some(hold_and_expire(planned, &mut m.options, now))
         } else {
             None
         };
@@ -552,12 +638,12 @@ impl Shared {
                 ussd_service_op: m.ussd_service_op,
                 its_session_info: m.its_session_info,
                 dest_port: m.dest_port,
+                options: m.options,
                 text,
                 status,
                 received_at_ms: now,
             };
             if let Some((stat, delay)) = plan {
-                let delay = delay.min(crate::faults::MAX_DELAY_MS);
                 st.store.insert(
                     message_id.clone(),
                     StoredMessage {
@@ -959,6 +1045,7 @@ mod tests {
             ussd_service_op: None,
             its_session_info: None,
             dest_port: None,
+            options: Default::default(),
         }
     }
 

@@ -358,6 +358,23 @@ impl SimHandle {
         self.http_addr.map(|a| format!("http://{a}"))
     }
 
+    /// Send unbind to every bound ESME, wait up to `wait` for their unbind_resp (each bind
+    /// closes at its answer), then [`SimHandle::shutdown`]: how an SMSC going down for
+    /// maintenance leaves its ESMEs (SMPP 3.4 §4.2), rather than dropping their sockets.
+    pub async fn unbind_and_shutdown(&self, wait: Duration) {
+        if self.unbind_all(None) > 0 {
+            let _ = self
+                .wait_until("the binds to close", wait, |h| {
+                    h.binds()
+                        .iter()
+                        .all(|b| b.system_id.is_none())
+                        .then_some(())
+                })
+                .await;
+        }
+        self.shutdown().await;
+    }
+
     /// Stop listening, close every session and the HTTP server, and wait for them.
     pub async fn shutdown(&self) {
         self.shared.shutdown.cancel();

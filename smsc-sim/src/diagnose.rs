@@ -1,0 +1,282 @@
+//! Why a well-framed request did not decode, as the status an SMSC answers it with (SMPP 3.4
+//! §5.1.3). The body is walked by the command's layout (§4), field by field, and the first
+//! field that breaks it names the status:
+//!
+//! * the body ends inside a field, or `sm_length` runs past it: `ESME_RINVCMDLEN` (0x02), in
+//!   the command's own response (the header was fine; generic_nack is for a bad header, §4.3);
+//! * a C-Octet String longer than its field or not ASCII: that field's error
+//!   (`ESME_RINVSERTYP` 0x15, `ESME_RINVSRCADR` 0x0A, `ESME_RINVDSTADR` 0x0B...);
+//! * a malformed `schedule_delivery_time` / `validity_period`: `ESME_RINVSCHED` (0x61) /
+//!   `ESME_RINVEXPIRY` (0x62);
+//! * a TLV whose header or value runs past the body: `ESME_RINVOPTPARSTREAM` (0xC0);
+//! * in a bind, a `system_id` or `password` longer than SMPP allows: `ESME_RINVSYSID` (0x0F)
+//!   or `ESME_RINVPASWD` (0x0E), in the bind's response.
+
+/// ESME_RINVCMDLEN.
+const INVCMDLEN: u32 = 0x02;
+
+/// A cursor over a PDU body.
+struct Walk<'a> {
+    body: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Walk<'a> {
+    /// A C-Octet String of at most `max` bytes with its NUL: its bytes. `Err(INVCMDLEN)` when
+    /// the body ends first; `Err(bad)` when no NUL comes within `max` bytes or it is not ASCII.
+    fn cstr(&mut self, max: usize, bad: u32) -> Result<&'a [u8], u32> {
+        let rest = self.body.get(self.at..).unwrap_or(&[]);
+        match rest.iter().take(max).position(|b| *b == 0) {
+            Some(p) if rest[..p].is_ascii() => {
+                self.at += p + 1;
+                Ok(&rest[..p])
+            }
+            Some(_) => Err(bad),
+            None if rest.len() < max => Err(INVCMDLEN),
+            None => Err(bad),
+        }
+    }
+
+    /// `n` fixed octets.
+    fn skip(&mut self, n: usize) -> Result<&'a [u8], u32> {
+        let end = self.at + n;
+        let b = self.body.get(self.at..end).ok_or(INVCMDLEN)?;
+        self.at = end;
+        Ok(b)
+    }
+
+    /// One octet.
+    fn byte(&mut self) -> Result<u8, u32> {
+        Ok(self.skip(1)?[0])
+    }
+
+    /// An SMPP time field (§7.1.1): empty or 16 characters that [`crate::smpp_time`] reads.
+    fn time(&mut self, bad: u32) -> Result<(), u32> {
+        let t = self.cstr(17, bad)?;
+        crate::smpp_time::parse_bytes(t)
+            .map(|_| ())
+            .map_err(|_| bad)
+    }
+
+    /// The end of a body without TLVs: bytes past it make the command_length wrong.
+    fn end(&self) -> Result<(), u32> {
+        if self.at == self.body.len() {
+            Ok(())
+        } else {
+            Err(INVCMDLEN)
+        }
+    }
+
+    /// The TLVs up to the end of the body.
+    fn tlvs(&mut self) -> Result<(), u32> {
+        const INVOPTPARSTREAM: u32 = 0xC0;
+        while self.at < self.body.len() {
+            let head = self.skip(4).map_err(|_| INVOPTPARSTREAM)?;
+            let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+            self.skip(len).map_err(|_| INVOPTPARSTREAM)?;
+        }
+        Ok(())
+    }
+}
+
+/// The status for request `command_id` whose body (`raw` is the whole PDU) did not decode, by
+/// the first field that breaks it; `None` when the body looks right field by field or the
+/// command is not one walked here.
+pub fn diagnose_body(command_id: u32, body: &[u8]) -> Option<u32> {
+    let mut w = Walk { body, at: 0 };
+    let r = match command_id {
+        0x0000_0001 | 0x0000_0002 | 0x0000_0009 => bind(&mut w),
+        0x0000_0003 => query_sm(&mut w),
+        0x0000_0004 => submit_sm(&mut w),
+        0x0000_0008 => cancel_sm(&mut w),
+        0x0000_0103 => data_sm(&mut w),
+        _ => return None,
+    };
+    r.err()
+}
+
+/// [`diagnose_body`] for a whole PDU, header included.
+pub fn diagnose_invalid(raw: &[u8]) -> Option<u32> {
+    let (_, id, _, _) = sms_wire::framing::peek_header(raw)?;
+    diagnose_body(id, raw.get(16..)?)
+}
+
+/// service_type, source (TON, NPI, address), destination (TON, NPI, address): the start of
+/// submit_sm, data_sm (§4.4.1, §4.7.1).
+fn addresses(w: &mut Walk<'_>) -> Result<(), u32> {
+    w.cstr(6, 0x15)?;
+    w.skip(2)?;
+    w.cstr(21, 0x0A)?;
+    w.skip(2)?;
+    w.cstr(21, 0x0B)?;
+    Ok(())
+}
+
+/// bind_transmitter, bind_receiver, bind_transceiver (§4.1.1): a system_id or password too
+/// long is `ESME_RINVSYSID` (0x0F) / `ESME_RINVPASWD` (0x0E) as for a wrong one, a system_type
+/// too long `ESME_RINVSYSTYP` (0x53), an address_range too long `ESME_RBINDFAIL` (0x0D).
+fn bind(w: &mut Walk<'_>) -> Result<(), u32> {
+    w.cstr(16, 0x0F)?;
+    w.cstr(9, 0x0E)?;
+    w.cstr(13, 0x53)?;
+    w.skip(3)?; // interface_version, addr_ton, addr_npi
+    w.cstr(41, 0x0D)?;
+    w.end()
+}
+
+/// query_sm (§4.8.1): message_id, then the source address.
+fn query_sm(w: &mut Walk<'_>) -> Result<(), u32> {
+    w.cstr(65, 0x0C)?;
+    w.skip(2)?;
+    w.cstr(21, 0x0A)?;
+    w.end()
+}
+
+/// cancel_sm (§4.9.1): service_type, message_id, source and destination addresses.
+fn cancel_sm(w: &mut Walk<'_>) -> Result<(), u32> {
+    w.cstr(6, 0x15)?;
+    w.cstr(65, 0x0C)?;
+    w.skip(2)?;
+    w.cstr(21, 0x0A)?;
+    w.skip(2)?;
+    w.cstr(21, 0x0B)?;
+    w.end()
+}
+
+fn submit_sm(w: &mut Walk<'_>) -> Result<(), u32> {
+    addresses(w)?;
+    w.skip(3)?; // esm_class, protocol_id, priority_flag
+    w.time(0x61)?;
+    w.time(0x62)?;
+    w.skip(4)?; // registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id
+    let sm_length = w.byte()?;
+    w.skip(usize::from(sm_length))?;
+    w.tlvs()
+}
+
+fn data_sm(w: &mut Walk<'_>) -> Result<(), u32> {
+    addresses(w)?;
+    w.skip(3)?; // esm_class, registered_delivery, data_coding
+    w.tlvs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A submit_sm body with these time fields, `sm`, then `tail` (TLVs).
+    fn submit(dest: &[u8], sched: &[u8], validity: &[u8], sm: &[u8], tail: &[u8]) -> Vec<u8> {
+        let mut b = vec![0, 1, 1];
+        b.extend_from_slice(b"1\0");
+        b.extend_from_slice(&[1, 1]);
+        b.extend_from_slice(dest);
+        b.push(0);
+        b.extend_from_slice(&[0, 0, 0]);
+        b.extend_from_slice(sched);
+        b.push(0);
+        b.extend_from_slice(validity);
+        b.push(0);
+        b.extend_from_slice(&[0, 0, 0, 0, sm.len() as u8]);
+        b.extend_from_slice(sm);
+        b.extend_from_slice(tail);
+        b
+    }
+
+    #[test]
+    fn each_broken_field_names_its_status() {
+        let d = |b: &[u8]| diagnose_body(4, b);
+        assert_eq!(d(&submit(b"12", b"", b"", b"hi", b"")), None);
+        assert_eq!(
+            d(&submit(b"123456789012345678901", b"", b"", b"", b"")),
+            Some(0x0B)
+        );
+        assert_eq!(d(&submit(b"12", b"garbage", b"", b"", b"")), Some(0x61));
+        assert_eq!(
+            d(&submit(b"12", b"271331235959000+", b"", b"", b"")),
+            Some(0x61)
+        );
+        assert_eq!(
+            d(&submit(b"12", b"", b"000000000100000", b"", b"")),
+            Some(0x62)
+        );
+        assert_eq!(
+            d(&submit(b"12", b"", b"0000000001000000R", b"", b"")),
+            Some(0x62)
+        );
+        assert_eq!(
+            d(&submit(b"12", b"", b"00000000010000\xff+", b"", b"")),
+            Some(0x62)
+        );
+        assert_eq!(
+            d(&submit(b"12", b"", b"", b"", &[0x04, 0x24, 0, 0xFF, b'a'])),
+            Some(0xC0)
+        );
+    }
+
+    #[test]
+    fn binds_queries_and_cancels() {
+        let bind = |sys: &str, pw: &str, rest: &[u8]| {
+            let mut b = format!("{sys}\0{pw}\0\0").into_bytes();
+            b.extend_from_slice(rest);
+            b
+        };
+        let ok = [0x34, 0, 0, 0];
+        for id in [1, 2, 9] {
+            assert_eq!(diagnose_body(id, &bind("esme", "pw", &ok)), None);
+            assert_eq!(
+                diagnose_body(id, &bind(&"x".repeat(20), "pw", &ok)),
+                Some(0x0F)
+            );
+            assert_eq!(
+                diagnose_body(id, &bind("esme", &"x".repeat(12), &ok)),
+                Some(0x0E)
+            );
+            assert_eq!(diagnose_body(id, &bind("esme", "pw", &[0x34])), Some(0x02));
+            assert_eq!(
+                diagnose_body(id, &bind("esme", "pw", &[0x34, 0, 0, 0, 9])),
+                Some(0x02)
+            );
+            assert_eq!(diagnose_body(id, b""), Some(0x02));
+        }
+        let mut q = "1".repeat(70).into_bytes();
+        q.extend_from_slice(b"\0\0\0\0");
+        assert_eq!(diagnose_body(3, &q), Some(0x0C));
+        assert_eq!(diagnose_body(3, b"1\0\0\0\0"), None);
+        assert_eq!(diagnose_body(8, b"\x001\0\0\0\0\0\0\0"), None);
+        assert_eq!(diagnose_body(8, b"\x001\0\0\0"), Some(0x02));
+        // A body cut mid-field and an sm_length past the end: both a wrong command_length.
+        let mut cut = submit(b"12", b"", b"", b"hello", b"");
+        cut.truncate(cut.len() - 3);
+        assert_eq!(diagnose_body(4, &cut), Some(0x02));
+        let mut overrun = submit(b"12", b"", b"", b"abc", b"");
+        let at = overrun.len() - 4;
+        overrun[at] = 200;
+        assert_eq!(diagnose_body(4, &overrun), Some(0x02));
+    }
+
+    #[test]
+    fn diagnoses_overlong_addresses() {
+        let pdu = |dest: &[u8]| {
+            let mut raw = vec![0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 1];
+            raw.extend_from_slice(&[0, 1, 1]);
+            raw.extend_from_slice(b"1\0");
+            raw.extend_from_slice(&[1, 1]);
+            raw.extend_from_slice(dest);
+            raw
+        };
+        assert_eq!(
+            diagnose_invalid(&pdu(b"123456789012345678901\0")),
+            Some(0x0B)
+        );
+        // Ends right after the destination: truncated too.
+        assert_eq!(diagnose_invalid(&pdu(b"12\0")), Some(0x02));
+        assert_eq!(diagnose_invalid(&[0; 8]), None);
+        // Cut short inside the addresses: a truncated PDU, not a long field.
+        assert_eq!(diagnose_invalid(&pdu(b"12")), Some(0x02));
+        assert_eq!(
+            diagnose_invalid(&[0, 0, 0, 16, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 1]),
+            Some(0x02),
+            "an empty submit_sm"
+        );
+    }
+}
