@@ -1639,37 +1639,66 @@ async fn post_chunked(url: &str, content_type: &str, body: &[u8]) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// The avatar routes over real HTTP at sizes 48 and 96 (96 the default), the preset catalogue
+/// loaded, Mum in the owner's FAMILY and the owner's avatar preset 3, with Mum's link token.
+struct AvatarHttp {
+    w: World,
+    base: String,
+    stop: tokio_util::sync::CancellationToken,
+    http: reqwest::Client,
+    token: String,
+}
+
+impl AvatarHttp {
+    async fn start() -> AvatarHttp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut cfg = ServiceConfig::default();
+        cfg.avatar.public_url = base.clone();
+        cfg.avatar.sizes = vec![48, 96];
+        cfg.avatar.default_size = 96;
+        cfg.avatar.presets_dir =
+            Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
+        let w = World::start_with(cfg).await;
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(presence_gw::http::serve(
+            listener,
+            w.gw.http_router(None),
+            stop.clone(),
+        ));
+        let http = reqwest::Client::new();
+        w.wait_presets(14).await;
+        w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+        let r = w.say(OWNER, "AVATAR 3").await;
+        assert!(r.starts_with("Your avatar is now 3 Owl."), "{r}");
+        let token =
+            w.gw.store
+                .write(|tx| presence_gw::service::avatar::link_token(tx, OWNER, MUM, 0))
+                .await
+                .unwrap();
+        AvatarHttp {
+            w,
+            base,
+            stop,
+            http,
+            token,
+        }
+    }
+}
+
 /// A query value the avatar routes cannot read is that parameter's default, over real HTTP:
 /// `?s=abc` on a preset or a contact's link is the default size (the same picture, the same
 /// ETag), never axum's "Failed to deserialize query string" 400; the gallery's `?page=abc`
 /// was already the first page.
 #[tokio::test]
 async fn an_unreadable_query_value_is_the_default_on_every_avatar_route() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut cfg = ServiceConfig::default();
-    cfg.avatar.public_url = base.clone();
-    cfg.avatar.sizes = vec![48, 96];
-    cfg.avatar.default_size = 96;
-    cfg.avatar.presets_dir =
-        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
-    let w = World::start_with(cfg).await;
-    let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(presence_gw::http::serve(
-        listener,
-        w.gw.http_router(None),
-        stop.clone(),
-    ));
-    let http = reqwest::Client::new();
-    w.wait_presets(12).await;
-    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
-    let r = w.say(OWNER, "AVATAR 3").await;
-    assert!(r.starts_with("Your avatar is now 3 Owl."), "{r}");
-    let token =
-        w.gw.store
-            .write(|tx| presence_gw::service::avatar::link_token(tx, OWNER, MUM, 0))
-            .await
-            .unwrap();
+    let AvatarHttp {
+        w,
+        base,
+        stop,
+        http,
+        token,
+    } = AvatarHttp::start().await;
     for url in [format!("{base}/p/3"), format!("{base}/a/{token}")] {
         let plain = http.get(&url).send().await.unwrap();
         assert_eq!(plain.status(), 200, "{url}");
@@ -1715,31 +1744,13 @@ async fn an_unreadable_query_value_is_the_default_on_every_avatar_route() {
 /// (and `f=%67%69%66` as no format, `page=%32` as the first page).
 #[tokio::test]
 async fn a_percent_encoded_query_value_reads_as_the_plain_one() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut cfg = ServiceConfig::default();
-    cfg.avatar.public_url = base.clone();
-    cfg.avatar.sizes = vec![48, 96];
-    cfg.avatar.default_size = 96;
-    cfg.avatar.presets_dir =
-        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
-    let w = World::start_with(cfg).await;
-    let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(presence_gw::http::serve(
-        listener,
-        w.gw.http_router(None),
-        stop.clone(),
-    ));
-    let http = reqwest::Client::new();
-    w.wait_presets(14).await;
-    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
-    let r = w.say(OWNER, "AVATAR 3").await;
-    assert!(r.starts_with("Your avatar is now 3 Owl."), "{r}");
-    let token =
-        w.gw.store
-            .write(|tx| presence_gw::service::avatar::link_token(tx, OWNER, MUM, 0))
-            .await
-            .unwrap();
+    let AvatarHttp {
+        w,
+        base,
+        stop,
+        http,
+        token,
+    } = AvatarHttp::start().await;
     for url in [format!("{base}/p/3"), format!("{base}/a/{token}")] {
         for (plain, encoded) in [
             ("s=48", "s=%34%38"),

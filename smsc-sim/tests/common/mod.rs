@@ -137,30 +137,7 @@ impl Client {
     }
 
     pub async fn bind(&mut self, mode: Mode, sys: &str, pw: &str) -> CommandStatus {
-        let s = COctetString::from_str(sys).unwrap();
-        let p = COctetString::from_str(pw).unwrap();
-        let v = InterfaceVersion::Smpp3_4;
-        let pdu: Pdu = match mode {
-            Mode::Tx => BindTransmitter::builder()
-                .system_id(s)
-                .password(p)
-                .interface_version(v)
-                .build()
-                .into(),
-            Mode::Rx => BindReceiver::builder()
-                .system_id(s)
-                .password(p)
-                .interface_version(v)
-                .build()
-                .into(),
-            Mode::Trx => BindTransceiver::builder()
-                .system_id(s)
-                .password(p)
-                .interface_version(v)
-                .build()
-                .into(),
-        };
-        self.request(pdu).await.status()
+        self.bind_range(mode, sys, pw, "").await
     }
 
     /// Bind as `sys` serving the ESME addresses `range` (the bind's `address_range`, a regular
