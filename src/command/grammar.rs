@@ -864,7 +864,9 @@ fn assignments<'a>(
             }
             fixed.push_str(&full[from..]);
             let fixed = (fixed.chars().count() <= MAX_SUGGESTION_CHARS).then_some(fixed);
-            let (word, also_before) = words.split_first().expect("a reading has a cut");
+            let Some((word, also_before)) = words.split_first() else {
+                continue;
+            };
             let kind = ParseErrorKind::MissingComma {
                 fixed,
                 also_before: also_before.to_vec(),
@@ -1284,7 +1286,9 @@ impl Cuts<'_> {
     /// Every chain of cuts that goes on from `chain` into `found`; `left`: the part before
     /// its last cut has an end of its own.
     fn walk(&mut self, chain: &mut Vec<usize>, left: bool, found: &mut Vec<Vec<usize>>) {
-        let last = *chain.last().expect("a chain has a cut");
+        let Some(&last) = chain.last() else {
+            return;
+        };
         let users = chain.iter().filter(|&&c| self.user(c)).count();
         // The end of the text, then each later cut.
         let by_left = left && !self.all(last);
