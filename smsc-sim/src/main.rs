@@ -160,7 +160,7 @@ struct Serve {
     #[arg(long)]
     no_http: bool,
     /// Account allowed to bind, as id:password (repeatable). None: any bind is accepted.
-    #[arg(long = "account", value_name = "ID:PASSWORD")]
+    #[arg(long = "account", value_name = "ID:PASSWORD", value_parser = AccountParser)]
     accounts: Vec<Account>,
     /// system_id returned in bind responses (1-15 ASCII characters).
     #[arg(long, default_value = "smsc-sim", value_parser = parse_system_id)]
@@ -426,6 +426,36 @@ fn enc(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Reads `--account ID:PASSWORD` ([`Account`]'s own checks) without clap's usual "invalid
+/// value '<the value>'" line: the value holds a bind password, which never goes to a terminal
+/// or a log; the error names the account's id and what is wrong.
+#[derive(Debug, Clone, Copy)]
+struct AccountParser;
+
+impl clap::builder::TypedValueParser for AccountParser {
+    type Value = Account;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> std::result::Result<Account, clap::Error> {
+        let refuse = |why: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid --account (the value is not shown: it holds a password): {why}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        value
+            .to_str()
+            .ok_or_else(|| refuse("not UTF-8".into()))?
+            .parse::<Account>()
+            .map_err(|e| refuse(e.to_string()))
+    }
 }
 
 /// Wait for Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill` and service managers send).

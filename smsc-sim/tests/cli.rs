@@ -85,6 +85,7 @@ fn a_long_account_password_is_named_as_the_problem() {
         "{err}"
     );
     assert!(!err.contains("not of the form"), "{err}");
+    assert!(!err.contains("123456789"), "the password echoed: {err}");
 }
 
 /// `faults --help` lists every fault key and every action.
