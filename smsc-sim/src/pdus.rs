@@ -252,11 +252,9 @@ pub fn receipt_between(
         .collect();
     let dcs = if original.is_ascii() { 0x00 } else { 0x03 };
     r.text = Some(original);
-    let text: Vec<u8> = r
-        .format()
-        .chars()
-        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-        .collect();
+    // Within Latin-1 by the mapping above (the rest of the receipt is ASCII).
+    let text = r.format();
+    let text = sms_wire::latin1::encode(&text).unwrap_or_else(|| text.into_bytes());
     let (from_ton, from_npi, from) = on_wire(from);
     let (to_ton, to_npi, to) = on_wire(to);
     let mut b = DeliverSm::builder()

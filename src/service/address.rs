@@ -43,27 +43,23 @@ fn destination_digits(destination: &str) -> Vec<&str> {
     v
 }
 
+/// Every digit string an MO destination may arrive as for `numbers` (the service number and
+/// its aliases) under country code `cc`: worked out once, when the service starts, for
+/// [`is_for_service`].
+pub fn service_forms<'a>(numbers: impl IntoIterator<Item = &'a str>, cc: &str) -> Vec<String> {
+    numbers.into_iter().flat_map(|n| forms(n, cc)).collect()
+}
+
 /// Whether an MO whose `destination_addr` is `destination` (as received) is for the service:
-/// sent to one of `numbers` (the service number and its aliases) in its national or
-/// international form under country code `cc`, with or without `+` / `00`, or to the USSD
-/// code of `ussd` (`*123#`, a path in it such as `*123*2#`, or its digits `123`).
-pub fn is_for_service<'a>(
-    destination: &str,
-    numbers: impl IntoIterator<Item = &'a str>,
-    cc: &str,
-    ussd: &UssdConfig,
-) -> bool {
+/// sent to one of the numbers whose [`service_forms`] are `forms` (national or international,
+/// with or without `+` / `00`), or to the USSD code of `ussd` (`*123#`, a path in it such as
+/// `*123*2#`, or its digits `123`).
+pub fn is_for_service(destination: &str, forms: &[String], ussd: &UssdConfig) -> bool {
     if ussd::is_service_code(ussd, destination) {
         return true;
     }
     let received = destination_digits(destination);
-    if received.is_empty() {
-        return false;
-    }
-    numbers
-        .into_iter()
-        .flat_map(|n| forms(n, cc))
-        .any(|f| received.contains(&f.as_str()))
+    forms.iter().any(|f| received.contains(&f.as_str()))
 }
 
 /// A destination as the log shows it: in full when it has at most 8 digits (a short code or
@@ -86,8 +82,7 @@ mod tests {
     fn for_service(destination: &str, numbers: &[&str], cc: &str) -> bool {
         is_for_service(
             destination,
-            numbers.iter().copied(),
-            cc,
+            &service_forms(numbers.iter().copied(), cc),
             &UssdConfig::default(),
         )
     }

@@ -164,6 +164,9 @@ pub struct Outcome {
 #[derive(Debug, Clone)]
 pub struct Service {
     cfg: ServiceConfig,
+    /// The forms an MO destination takes for the service number and its aliases
+    /// ([`address::service_forms`], from `cfg`).
+    service_forms: Vec<String>,
 }
 
 /// What one audience shows right now (the network override applied).
@@ -306,7 +309,10 @@ pub const REFUSALS_TOLD: u32 = 5;
 impl Service {
     /// A service with these settings.
     pub fn new(cfg: ServiceConfig) -> Service {
-        Service { cfg }
+        let numbers = std::iter::once(cfg.service_number.as_str())
+            .chain(cfg.service_aliases.iter().map(String::as_str));
+        let service_forms = address::service_forms(numbers, &cfg.country_code);
+        Service { cfg, service_forms }
     }
 
     /// Its settings.
@@ -325,9 +331,7 @@ impl Service {
         if ussd_unit && destination.trim().is_empty() {
             return true;
         }
-        let numbers = std::iter::once(self.cfg.service_number.as_str())
-            .chain(self.cfg.service_aliases.iter().map(String::as_str));
-        address::is_for_service(destination, numbers, &self.cfg.country_code, &self.cfg.ussd)
+        address::is_for_service(destination, &self.service_forms, &self.cfg.ussd)
     }
 
     /// Apply one MO text from `source` (the SMPP source address as received) at `now`: parse,
