@@ -9,7 +9,6 @@ mod common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use presence_gw::app::GatewayOptions;
@@ -72,15 +71,6 @@ async fn inspect(db: &Path) -> (OutboxCounts, HashSet<String>) {
     store.close().await;
     let bodies = rows.into_iter().filter_map(|r| r.body).collect();
     (counts, bodies)
-}
-
-fn sigterm(child: &Child) {
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill(1) runs")
-        .success();
-    assert!(ok, "kill -TERM {} failed", child.id());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,7 +151,7 @@ async fn sigkill_five_times_mid_flight_loses_nothing_and_duplicates_only_in_flig
     while sim.stats().receipts_acked < sim.stats().mt_accepted && Instant::now() < settle {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    sigterm(&child);
+    common::sigterm(&child);
     let stop = Instant::now() + Duration::from_secs(60);
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {

@@ -12,14 +12,12 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use presence_gw::store::outbox::{self, OutboxCounts};
 use presence_gw::store::{Store, StoreError, StoreOptions};
-use smsc_sim::{
-    Delay, DeliveryKind, DeliveryRecord, DeliveryState, Faults, MoRequest, MtFilter, SimHandle,
-};
+use smsc_sim::{Delay, DeliveryRecord, DeliveryState, Faults, MoRequest, MtFilter, SimHandle};
 
 /// Messages queued before the first start.
 const N: usize = 5_000;
@@ -50,36 +48,6 @@ fn mo_sender(k: usize) -> String {
 /// MO `k`: a status with a unique free text, so no two are taken for a resend.
 fn mo_text(k: usize) -> String {
     format!("STATUS ALL AT DESK {k:03}")
-}
-
-fn sigterm(child: &Child) {
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill(1) runs")
-        .success();
-    assert!(ok, "kill -TERM {} failed", child.id());
-}
-
-/// Wait (bounded) for the child to exit; `None` if it is still running at the deadline.
-async fn wait_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn mo_records(sim: &SimHandle) -> Vec<DeliveryRecord> {
-    sim.deliveries()
-        .into_iter()
-        .filter(|d| d.kind == DeliveryKind::Mo)
-        .collect()
 }
 
 /// What the database of the stopped gateway holds.
@@ -188,16 +156,16 @@ async fn sigterm_mid_flight_with_mo_arriving_loses_and_duplicates_nothing() {
     };
     // SIGTERM once enough MO has been queued; the rest keeps arriving during the stop.
     let term_deadline = Instant::now() + Duration::from_secs(30);
-    while mo_records(&sim).len() < MO_BEFORE_TERM {
+    while common::mo_records(&sim).len() < MO_BEFORE_TERM {
         assert!(Instant::now() < term_deadline, "MO injection stalled");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let in_flight_at_term: usize = sim.binds().iter().map(|b| b.outstanding).sum();
     let accepted_at_term = sim.stats().mt_accepted;
     let unbinds_before = sim.stats().received.get("unbind").copied().unwrap_or(0);
-    sigterm(&child);
+    common::sigterm(&child);
     let term_at = Instant::now();
-    let status = wait_exit(&mut child, STOP_WITHIN).await;
+    let status = common::wait_exit(&mut child, STOP_WITHIN).await;
     let Some(status) = status else {
         let _ = child.kill();
         let _ = child.wait();
@@ -225,7 +193,7 @@ async fn sigterm_mid_flight_with_mo_arriving_loses_and_duplicates_nothing() {
     let unbinds = stats.received.get("unbind").copied().unwrap_or(0) - unbinds_before;
     assert_eq!(unbinds, 1, "the gateway unbinds once: {:?}", stats.received);
     // The sim's answer to MO held by the gateway at its exit is settled by now; snapshot them.
-    let mo_at_stop = mo_records(&sim);
+    let mo_at_stop = common::mo_records(&sim);
     let acked: Vec<&DeliveryRecord> = mo_at_stop
         .iter()
         .filter(|d| d.state == DeliveryState::Answered(0))
@@ -341,7 +309,7 @@ async fn sigterm_mid_flight_with_mo_arriving_loses_and_duplicates_nothing() {
             accepted_only: true,
             ..MtFilter::default()
         });
-        mo_records(sim)
+        common::mo_records(sim)
             .iter()
             .filter(|d| match d.state {
                 DeliveryState::Answered(0) => {
@@ -386,8 +354,8 @@ async fn sigterm_mid_flight_with_mo_arriving_loses_and_duplicates_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    sigterm(&child);
-    let status = wait_exit(&mut child, STOP_WITHIN).await;
+    common::sigterm(&child);
+    let status = common::wait_exit(&mut child, STOP_WITHIN).await;
     let Some(status) = status else {
         let _ = child.kill();
         let _ = child.wait();
@@ -422,7 +390,7 @@ async fn sigterm_mid_flight_with_mo_arriving_loses_and_duplicates_nothing() {
         "{:?}",
         end.counts
     );
-    let mo_end = mo_records(&sim);
+    let mo_end = common::mo_records(&sim);
     println!(
         "run 2: all {N} bodies at the SMSC, 0 duplicates, {} acknowledged MO answered; MO at \
          the end: {} acked of {}; outbox {:?}; total {:.1}s",
@@ -474,8 +442,8 @@ async fn a_stalled_http_request_does_not_hold_a_graceful_stop() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    sigterm(&child);
-    let status = wait_exit(&mut child, Duration::from_secs(20)).await;
+    common::sigterm(&child);
+    let status = common::wait_exit(&mut child, Duration::from_secs(20)).await;
     let Some(status) = status else {
         let _ = child.kill();
         let _ = child.wait();
@@ -515,7 +483,7 @@ async fn http_answers_stopping_while_the_rows_in_hand_settle() {
         .timeout(Duration::from_secs(2))
         .build()
         .unwrap();
-    sigterm(&child);
+    common::sigterm(&child);
     let deadline = Instant::now() + Duration::from_secs(30);
     let (mut stopping, mut scraped) = (0, 0);
     while child.try_wait().unwrap().is_none() {
@@ -630,8 +598,8 @@ async fn a_stop_while_the_smsc_answers_no_submit_is_prompt_and_loses_nothing() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let asked = Instant::now();
-    sigterm(&child);
-    let Some(status) = wait_exit(&mut child, Duration::from_secs(90)).await else {
+    common::sigterm(&child);
+    let Some(status) = common::wait_exit(&mut child, Duration::from_secs(90)).await else {
         let _ = child.kill();
         let _ = child.wait();
         panic!(
@@ -684,8 +652,8 @@ async fn a_stop_while_the_smsc_answers_no_submit_is_prompt_and_loses_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    sigterm(&child);
-    let status = wait_exit(&mut child, Duration::from_secs(30)).await;
+    common::sigterm(&child);
+    let status = common::wait_exit(&mut child, Duration::from_secs(30)).await;
     if status.is_none() {
         let _ = child.kill();
         let _ = child.wait();

@@ -5,12 +5,12 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use presence_gw::store::outbox::{self, NewMessage};
 use presence_gw::store::{now_ms, Store, StoreError, StoreOptions};
-use smsc_sim::{MtFilter, SimHandle};
+use smsc_sim::{DeliveryKind, DeliveryRecord, MtFilter, SimHandle};
 
 /// The gateway binary as the process tests run it: in `dir`, with none of the gateway's
 /// variables taken from this environment, logging at info, stdin closed, stdout piped (the
@@ -55,6 +55,7 @@ pub const SERVICE_NUMBER: &str = "10658";
 
 /// Queue `n` SMS into the outbox of `db` (message `i` to `destination(i)` with `body(i)`),
 /// 1,000 per transaction, and check they are all queued.
+#[allow(dead_code)] // not every test binary uses it
 pub async fn fill_outbox(
     db: &Path,
     n: usize,
@@ -84,6 +85,7 @@ pub async fn fill_outbox(
 }
 
 /// A simulator with the gateway's account and `faults`.
+#[allow(dead_code)] // not every test binary uses it
 pub async fn simulator(faults: smsc_sim::Faults) -> SimHandle {
     smsc_sim::Simulator::start(
         smsc_sim::SimConfig::local()
@@ -157,6 +159,7 @@ pub fn log_tail(log: &Path) -> String {
 
 /// Wait until the simulator has accepted `target` submits in total, failing if the child exits
 /// or 60 s pass.
+#[allow(dead_code)] // not every test binary uses it
 pub async fn wait_accepted(sim: &SimHandle, child: &mut Child, target: u64, log: &Path) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -180,6 +183,7 @@ pub async fn wait_accepted(sim: &SimHandle, child: &mut Child, target: u64, log:
 }
 
 /// Accepted MT bodies and how often each arrived.
+#[allow(dead_code)] // not every test binary uses it
 pub fn bodies_seen(sim: &SimHandle) -> HashMap<String, usize> {
     let mut seen = HashMap::new();
     for r in sim.mt_messages(&MtFilter {
@@ -189,4 +193,39 @@ pub fn bodies_seen(sim: &SimHandle) -> HashMap<String, usize> {
         *seen.entry(r.text).or_insert(0) += 1;
     }
     seen
+}
+
+/// Send SIGTERM to the child (the graceful stop).
+#[allow(dead_code)] // not every test binary uses it
+pub fn sigterm(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill(1) runs")
+        .success();
+    assert!(ok, "kill -TERM {} failed", child.id());
+}
+
+/// Wait (bounded) for the child to exit; `None` if it is still running at the deadline.
+#[allow(dead_code)] // not every test binary uses it
+pub async fn wait_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The simulator's MO deliveries (each deliver_sm of an MO, one per part).
+#[allow(dead_code)] // not every test binary uses it
+pub fn mo_records(sim: &SimHandle) -> Vec<DeliveryRecord> {
+    sim.deliveries()
+        .into_iter()
+        .filter(|d| d.kind == DeliveryKind::Mo)
+        .collect()
 }
