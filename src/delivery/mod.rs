@@ -863,8 +863,14 @@ impl Dispatcher {
     ) -> Vec<(i64, String)> {
         let attempts = Arc::new(attempts);
         let written = attempts.clone();
+        // The validity the submits were built with (`valid_until`), kept on the rows that
+        // become `submitted` for the sweep of unconfirmed ones.
+        let validity = self
+            .cfg
+            .validity
+            .map(|v| i64::try_from(v.as_millis()).unwrap_or(i64::MAX));
         let write = move |tx: &rusqlite::Transaction<'_>| {
-            let per_row = outbox::record_attempts(tx, &written, now)?;
+            let per_row = outbox::record_attempts(tx, &written, validity, now)?;
             // (push_failed acts only on a row a receipt failed, and once.)
             for &id in &pushes {
                 crate::service::avatar::push_failed(tx, id, now)?;
