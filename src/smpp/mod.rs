@@ -92,6 +92,11 @@ pub struct LinkConfig {
     pub reconnect_max: Duration,
     /// Hard cap on submits per second (None: only the adaptive limit).
     pub max_rate: Option<f64>,
+    /// `command_status` codes answered to a submit that mean "failed for now, try later",
+    /// beside the standard ones [`SubmitOutcome::classify`] knows (a carrier's vendor codes,
+    /// 0x400 to 0x4FF, for an absent subscriber or a busy network element): such a submit
+    /// is [`SubmitOutcome::Temporary`] instead of permanent.
+    pub temporary_statuses: Vec<u32>,
     /// Depth of the inbound queue towards the gateway.
     pub inbound_capacity: usize,
     /// TCP connect timeout.
@@ -122,6 +127,7 @@ impl Default for LinkConfig {
             reconnect_min: Duration::from_millis(200),
             reconnect_max: Duration::from_secs(30),
             max_rate: None,
+            temporary_statuses: Vec::new(),
             inbound_capacity: 1024,
             connect_timeout: Duration::from_secs(5),
             max_pdu_len: sms_wire::framing::DEFAULT_MAX_PDU_LEN,
@@ -216,7 +222,26 @@ pub enum SubmitOutcome {
 }
 
 impl SubmitOutcome {
-    /// Classify a submit_sm_resp (or generic_nack) status (SMPP 3.4 §5.1.3).
+    /// [`Self::classify`], with the codes in `temporary` (a carrier's, configured) read as
+    /// [`SubmitOutcome::Temporary`] where the standard ones would be permanent.
+    pub fn classify_with(resp: &Command, temporary: &[u32]) -> SubmitOutcome {
+        match Self::classify(resp) {
+            SubmitOutcome::Permanent(s) if temporary.contains(&u32::from(s)) => {
+                SubmitOutcome::Temporary(s)
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// Classify a submit_sm_resp (or generic_nack) status (SMPP 3.4 §5.1.3): the SMSC is
+    /// busy (`ESME_RTHROTTLED` 0x58, `ESME_RMSGQFUL` 0x14: slow down, try again, the attempt
+    /// not counted); failed for now (`ESME_RSYSERR` 0x08 system error, `ESME_RX_T_APPN` 0x64
+    /// temporary application error, `ESME_RSUBMITFAIL` 0x45 submit failed, which carriers
+    /// answer for passing faults, `ESME_RUNKNOWNERR` 0xFF, `ESME_RINVBNDSTS` 0x04 a session
+    /// problem, `ESME_RDELIVERYFAILURE` 0xFE: try again after a back-off, the attempt
+    /// counted, so a fault that never passes ends at `max_attempts`); anything else is about
+    /// the message itself (`ESME_RINVDSTADR`, `ESME_RX_P_APPN` 0x65 permanent application
+    /// error, `ESME_RX_R_APPN` 0x66 rejected...) and fails it.
     pub fn classify(resp: &Command) -> SubmitOutcome {
         match resp.status() {
             CommandStatus::EsmeRok => {
@@ -324,6 +349,8 @@ struct Shared {
     state: watch::Receiver<LinkState>,
     stats: Arc<LinkStats>,
     gates: Arc<ReceiptGates>,
+    /// [`LinkConfig::temporary_statuses`].
+    temporary: Vec<u32>,
 }
 
 /// A cloneable handle to a running [`Link`].
@@ -529,7 +556,7 @@ impl LinkHandle {
 
     /// Classify a submit's response and feed it to the counters and the adaptive rate.
     fn account(&self, resp: &Command) -> SubmitOutcome {
-        let outcome = SubmitOutcome::classify(resp);
+        let outcome = SubmitOutcome::classify_with(resp, &self.shared.temporary);
         let now = self.shared.origin.elapsed();
         let stats = &self.shared.stats;
         match &outcome {
@@ -720,6 +747,7 @@ impl Link {
             state: state_rx,
             stats: stats.clone(),
             gates: Arc::new(ReceiptGates::default()),
+            temporary: cfg.temporary_statuses.clone(),
         });
         let pacing = Pacing {
             window: shared.window.clone(),
