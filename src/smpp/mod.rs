@@ -517,13 +517,16 @@ impl LinkHandle {
     /// Send any request PDU through the window and wait for its response.
     pub async fn request(&self, pdu: Pdu) -> Result<Command, LinkError> {
         let permit = self.acquire_window().await?;
-        self.send(pdu, Some(permit)).await
+        self.send(pdu, Some(permit), false).await
     }
 
+    /// Hand `pdu` to the session and wait for its answer; `paced`: the session takes a rate
+    /// token for it as it writes it (see `session::Request::paced`).
     async fn send(
         &self,
         pdu: Pdu,
         permit: Option<tokio::sync::OwnedSemaphorePermit>,
+        paced: bool,
     ) -> Result<Command, LinkError> {
         let (tx, rx) = oneshot::channel();
         self.shared
@@ -533,25 +536,11 @@ impl LinkHandle {
                 reply: ReplyTo::One(tx),
                 permit,
                 enqueued: Instant::now(),
+                paced,
             })))
             .await
             .map_err(|_| LinkError::Closed)?;
         rx.await.unwrap_or(Err(LinkError::Disconnected))
-    }
-
-    /// Wait until the rate limiter lets one more submit go.
-    async fn pace(&self) {
-        loop {
-            let now = self.shared.origin.elapsed();
-            let wait = match self.shared.rate.lock() {
-                Ok(mut r) => match r.try_acquire(now) {
-                    Ok(()) => return,
-                    Err(wait) => wait,
-                },
-                Err(_) => return,
-            };
-            tokio::time::sleep(wait).await;
-        }
     }
 
     /// Classify a submit's response and feed it to the counters and the adaptive rate.
@@ -607,12 +596,14 @@ impl LinkHandle {
         outcome
     }
 
-    /// Submit one `submit_sm`: window slot, then rate limiter, then the SMSC's classified answer.
-    /// Throttling answers lower the adaptive rate; successes raise it back.
+    /// Submit one `submit_sm` (a USSD screen): window slot, then the session writes it as soon
+    /// as the rate limiter allows, ahead of the outbox's batch items, and the SMSC's classified
+    /// answer. The rate token is taken as it is written (the sliding-second cap counts the
+    /// submit when the SMSC can see it, also after it waited for a reconnect). Throttling
+    /// answers lower the adaptive rate; successes raise it back.
     pub async fn submit(&self, sm: SubmitSm) -> Result<SubmitOutcome, LinkError> {
         let permit = self.acquire_window().await?;
-        self.pace().await;
-        let resp = self.send(Pdu::SubmitSm(sm), Some(permit)).await?;
+        let resp = self.send(Pdu::SubmitSm(sm), Some(permit), true).await?;
         Ok(self.account(&resp))
     }
 

@@ -12,7 +12,7 @@
 //! hold more than the maximum.
 //!
 //! Pure logic: time is passed in as a [`Duration`] since an arbitrary origin, so it is tested
-//! without a runtime. [`super::LinkHandle::submit`] consults it before every submit.
+//! without a runtime. The session consults it as it writes every submit.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -298,10 +298,11 @@ const SLOTS: usize = 1000;
 /// At most `limit` grants in any sliding window of `span`: `limit` = ⌊max_rate⌋ and `span` =
 /// [`WINDOW`] + [`WINDOW_GUARD`] (for a maximum below 1 a second: one grant per `1 / max_rate`
 /// seconds, plus the guard), so no second ever holds more than `max_rate` submits. The link
-/// keeps one for its life, so this holds across reconnects too. (A submit through
-/// [`super::LinkHandle::submit`], a USSD screen, is granted before it passes the session's
-/// request channel; one that waits there through a reconnect is written later than it was
-/// counted. Batched submits, the outbox's, are granted by the session as it writes them.)
+/// keeps one for its life, so this holds across reconnects too. Every submit is granted by the
+/// session as it writes it, the outbox's batched ones and USSD screens
+/// ([`super::LinkHandle::submit`]) alike: a screen granted before it passed the session's
+/// request channel and written after a reconnect was counted a second or more before the
+/// SMSC saw it, beside the batch items granted at the rebind.
 ///
 /// Grants are kept in time slots (at most [`SLOTS`], allocated once: no allocation per
 /// submit): a grant joins the newest slot when that began less than `span / SLOTS` ago (or
