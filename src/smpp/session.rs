@@ -619,6 +619,8 @@ async fn run_bound(
                 || ctx.window.available_permits() >= queue.len().min(refill_at))
         {
             let now = Instant::now();
+            // Every grant below is at or after this (the limiter's clock).
+            let since = ctx.origin.elapsed();
             let mut wrote = false;
             // No staleness check here: these items reached a bound session and wait only for
             // the window and the rate, which is the pacing they asked for. The rate token is
@@ -656,8 +658,15 @@ async fn run_bound(
                 write_request!(q.pdu, q.reply, Some(permit), now);
                 wrote = true;
             }
-            if wrote && flush(&mut sink).await.is_err() {
-                end!("write failed".into());
+            if wrote {
+                if flush(&mut sink).await.is_err() {
+                    end!("write failed".into());
+                }
+                // The sliding-second cap counts these submits from now, when they are on the
+                // socket, not from their grants (the task may be held between the two).
+                if let Ok(mut r) = ctx.rate.lock() {
+                    r.written(since, ctx.origin.elapsed());
+                }
             }
         }
         while deadlines
