@@ -266,6 +266,10 @@ pub struct SmscConfig {
     pub window: usize,
     /// Hard cap on submits per second; 0 = no cap (adaptive only).
     pub max_rate: f64,
+    /// `command_status` codes the SMSC answers a submit with that mean "try again later",
+    /// beside the standard ones the gateway knows (its vendor codes, e.g. `[0x401]`): the
+    /// message is retried after a back-off, the attempt counted, instead of failed.
+    pub temporary_statuses: Vec<u32>,
     /// Seconds to wait for any response.
     pub response_timeout_secs: f64,
     /// Seconds without traffic before an enquire_link.
@@ -297,6 +301,7 @@ impl Default for SmscConfig {
             bind_mode: l.bind_mode,
             window: l.window,
             max_rate: 0.0,
+            temporary_statuses: l.temporary_statuses,
             response_timeout_secs: l.response_timeout.as_secs_f64(),
             enquire_link_secs: l.enquire_link_interval.as_secs_f64(),
             enquire_link_timeout_secs: l.enquire_link_timeout.as_secs_f64(),
@@ -831,6 +836,12 @@ impl Config {
             if !(s.max_rate >= 0.0 && s.max_rate.is_finite()) {
                 return Err(invalid("smsc.max_rate", "0 (no cap) or a positive rate"));
             }
+            if s.temporary_statuses.contains(&0) {
+                return Err(invalid(
+                    "smsc.temporary_statuses",
+                    "command_status codes of failures (0 is ESME_ROK, a success)",
+                ));
+            }
             for (key, v) in [
                 ("smsc.response_timeout_secs", s.response_timeout_secs),
                 ("smsc.enquire_link_secs", s.enquire_link_secs),
@@ -1163,6 +1174,7 @@ impl Config {
             reconnect_min: secs(smsc.reconnect_min_secs),
             reconnect_max: secs(smsc.reconnect_max_secs),
             max_rate: (smsc.max_rate > 0.0).then_some(smsc.max_rate),
+            temporary_statuses: smsc.temporary_statuses.clone(),
             ..LinkConfig::default()
         }
     }
@@ -1188,6 +1200,25 @@ mod tests {
         assert!(e.to_string().contains("smsc.password"), "{e}");
         let e = Config::from_toml("[smsc]\nwindow = \"many\"\n", Path::new("x.toml")).unwrap_err();
         assert!(e.to_string().contains("window"), "{e}");
+    }
+
+    /// A carrier's own codes for "failed for now" are written as in its documents (hex)
+    /// and reach the link; 0, a success, is refused.
+    #[test]
+    fn temporary_statuses_are_read_and_reach_the_link() {
+        let toml =
+            "[smsc]\naddress = \"h:1\"\npassword = \"pw\"\ntemporary_statuses = [0x401, 1034]\n";
+        let c = Config::from_toml(toml, Path::new("x.toml")).unwrap();
+        c.validate().unwrap();
+        let smsc = c.smsc.as_ref().unwrap();
+        assert_eq!(smsc.temporary_statuses, [0x401, 0x40A]);
+        assert_eq!(c.link_config(smsc).temporary_statuses, [0x401, 0x40A]);
+        let toml = "[smsc]\naddress = \"h:1\"\npassword = \"pw\"\ntemporary_statuses = [0]\n";
+        let e = Config::from_toml(toml, Path::new("x.toml"))
+            .and_then(|c| c.validate())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("smsc.temporary_statuses"), "{e}");
     }
 
     #[test]

@@ -580,7 +580,7 @@ fn inspection_commands_never_write_the_database() {
             end: AttemptEnd::Submitted,
         }];
         store
-            .write_blocking(move |tx| outbox::record_attempts(tx, &attempts, 3))
+            .write_blocking(move |tx| outbox::record_attempts(tx, &attempts, None, 3))
             .unwrap();
         store.close_blocking();
     }

@@ -1339,3 +1339,128 @@ async fn addressing_from_the_config_reaches_the_bind_and_the_submits() {
     gw.shutdown().await;
     sim.shutdown().await;
 }
+
+/// Claims are sized by the submits their rows send, not by rows: at `max_rate` 20 a batch of
+/// three-part messages took 5 rows (15 submits, three quarters of a second of sending instead
+/// of a quarter) and the dispatcher held 20 such rows (3 s of sending, 60 submits whose rows
+/// a crash would send again). Now the rows in flight are about a second of submits (7 rows of
+/// 3 parts), and the rate itself, counted per submit, still holds in every sliding second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_messages_are_claimed_by_their_parts_and_the_rate_holds() {
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway_with(&dir, &sim, |o| o.link.max_rate = Some(20.0)).await;
+    let n = 24usize;
+    // 404 GSM characters: three parts each.
+    let text = |i: usize| format!("{i:03} {}", "long ".repeat(80));
+    gw.store
+        .write(move |tx| {
+            for i in 0..n {
+                let now = presence_gw::store::now_ms();
+                outbox::enqueue(tx, &NewMessage::sms(number(i), text(i)), now)?;
+            }
+            Ok::<_, presence_gw::store::StoreError>(())
+        })
+        .await
+        .unwrap();
+    gw.wake_dispatcher();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut most_in_flight = 0;
+    while (sim.stats().mt_accepted as usize) < 3 * n {
+        most_in_flight = most_in_flight.max(counts(&gw).await.in_flight);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {} parts taken in 30 s",
+            sim.stats().mt_accepted,
+            3 * n
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        most_in_flight <= 8,
+        "{most_in_flight} three-part rows in flight at max_rate 20 (a second of sending is 7)"
+    );
+    let mut times: Vec<u64> = sim
+        .mt_messages(&smsc_sim::MtFilter::default())
+        .iter()
+        .map(|m| m.received_at_ms)
+        .collect();
+    assert_eq!(times.len(), 3 * n);
+    times.sort_unstable();
+    let most = busiest_ms(&times, 1000);
+    assert!(
+        most <= 20,
+        "{most} submits in one sliding second at max_rate 20"
+    );
+    wait_delivered(&gw, n as u64, Duration::from_secs(10)).await;
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// Failures the SMSC says are passing are tried again after a back-off, each attempt
+/// counted, and the message is delivered once the fault clears: `ESME_RSYSERR` (0x08), and a
+/// carrier's own code for it listed in `[smsc] temporary_statuses` (0x401 here; unlisted,
+/// such a vendor code failed the message at its first answer). An unlisted vendor code
+/// (0x402) still fails it at once.
+#[tokio::test]
+async fn passing_failures_and_listed_vendor_codes_are_retried_until_the_fault_clears() {
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway_with(&dir, &sim, |o| {
+        o.link.temporary_statuses = vec![0x401];
+        o.dispatcher.max_attempts = 100;
+    })
+    .await;
+    let (syserr, vendor, other) = (number(1), number(2), number(3));
+    let fault = |status: u32, to: &str| smsc_sim::ErrorFault {
+        status,
+        percent: 0.0,
+        destinations: vec![to.to_string()],
+    };
+    let mut faults = sim.faults();
+    faults.error = Some(fault(0x08, &syserr));
+    faults.more_errors = vec![fault(0x401, &vendor), fault(0x402, &other)];
+    sim.set_faults(faults);
+    let mut ids = Vec::new();
+    for to in [&syserr, &vendor, &other] {
+        ids.push(
+            gw.enqueue(NewMessage::sms(to.clone(), "later"))
+                .await
+                .unwrap(),
+        );
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (a, b) = (row(&gw, ids[0]).await, row(&gw, ids[1]).await);
+        for r in [&a, &b] {
+            assert!(
+                matches!(
+                    r.state,
+                    outbox::OutboxState::Queued | outbox::OutboxState::InFlight
+                ),
+                "{r:?}"
+            );
+        }
+        if a.attempts >= 3 && b.attempts >= 3 {
+            assert_eq!(a.last_error.as_deref(), Some("ESME_RSYSERR (0x00000008)"));
+            assert_eq!(b.last_error.as_deref(), Some("command_status 0x00000401"));
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{a:?} {b:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let failed = row(&gw, ids[2]).await;
+    assert_eq!(failed.state, outbox::OutboxState::Failed, "{failed:?}");
+    assert_eq!(failed.attempts, 1);
+    assert_eq!(
+        failed.last_error.as_deref(),
+        Some("command_status 0x00000402")
+    );
+    sim.set_faults(smsc_sim::Faults::default());
+    wait_delivered(&gw, 2, Duration::from_secs(20)).await;
+    assert_eq!(sim.handset(&syserr).texts(), ["later"]);
+    assert_eq!(sim.handset(&vendor).texts(), ["later"]);
+    assert_eq!(row(&gw, ids[2]).await.state, outbox::OutboxState::Failed);
+    gw.shutdown().await;
+    sim.shutdown().await;
+}

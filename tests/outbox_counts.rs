@@ -117,7 +117,7 @@ fn run(store: &Store, path: &std::path::Path, m: &mut Model, s: &Step) {
                 });
             }
             store
-                .write_blocking(move |tx| outbox::record_attempts(tx, &attempts, now))
+                .write_blocking(move |tx| outbox::record_attempts(tx, &attempts, None, now))
                 .unwrap();
         }
         Step::Receipt { pick, delivered } => {

@@ -448,12 +448,12 @@ fn a_batch_of_attempts_records_every_segment_once_in_chunks_and_one_by_one() {
         .collect();
     let again = attempts.clone();
     let results = store
-        .write_blocking(move |tx| outbox::record_attempts(tx, &attempts, T0 + 1))
+        .write_blocking(move |tx| outbox::record_attempts(tx, &attempts, None, T0 + 1))
         .unwrap();
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     // The same answers recorded again (a retried write) add nothing.
     store
-        .write_blocking(move |tx| outbox::record_attempts(tx, &again, T0 + 2))
+        .write_blocking(move |tx| outbox::record_attempts(tx, &again, None, T0 + 2))
         .unwrap();
     assert_eq!(count(&store, "SELECT count(*) FROM outbox_segment"), 45);
     assert_eq!(
@@ -1108,7 +1108,7 @@ fn unsent_and_interrupted_rows_keep_their_place_and_only_unsent_keep_their_attem
         },
     ];
     let results = store
-        .write_blocking(move |tx| outbox::record_attempts(tx, &attempts, T0 + 30))
+        .write_blocking(move |tx| outbox::record_attempts(tx, &attempts, None, T0 + 30))
         .unwrap();
     assert!(results.iter().all(Result::is_ok));
     for id in [first, second] {
@@ -1163,7 +1163,7 @@ fn an_operator_retry_is_claimed_as_a_retry_so_taken_parts_are_not_sent_again() {
         end: outbox::AttemptEnd::Fail("EsmeRinvdstadr".into()),
     }];
     store
-        .write_blocking(move |tx| outbox::record_attempts(tx, &attempts, T0 + 1))
+        .write_blocking(move |tx| outbox::record_attempts(tx, &attempts, None, T0 + 1))
         .unwrap();
     assert_eq!(row(&store, id).state, OutboxState::Failed);
     store
@@ -2532,4 +2532,70 @@ fn messages_the_smsc_took_and_never_confirmed_expire_after_their_validity() {
     assert_eq!(row(&store, old).state, OutboxState::Failed);
     receipt_from(&store, "a5", "+8613800000005", T0 + 9_600);
     assert_eq!(row(&store, late).state, OutboxState::Delivered);
+}
+
+/// The sweep of unconfirmed messages judges each by the validity it was sent with, not by the
+/// configured one of the day: a row sent under a 48 h validity is not ended after an hour
+/// because the setting was lowered to an hour since (it was: the sweep read today's setting
+/// for every row without its own `expires_at`). A row with its own end keeps it.
+#[test]
+fn an_unconfirmed_message_is_judged_by_the_validity_it_was_sent_with() {
+    use presence_gw::store::outbox::{AcceptedSegment, Attempt, AttemptEnd};
+    const HOUR: i64 = 3_600_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let long = claimed(&store, "+8613800000001", T0);
+    let own = claimed(&store, "+8613800000002", T0);
+    store
+        .write_blocking(move |tx| {
+            Ok::<_, StoreError>(tx.execute(
+                "UPDATE outbox SET expires_at = ?2 WHERE id = ?1",
+                rusqlite::params![own, T0 + 2 * HOUR],
+            )?)
+        })
+        .unwrap();
+    let attempts: Vec<Attempt> = [(long, "b1"), (own, "b2")]
+        .into_iter()
+        .map(|(id, smsc_id)| Attempt {
+            outbox_id: id,
+            attempt: 1,
+            accepted: vec![AcceptedSegment {
+                seq: 1,
+                total: 1,
+                message_id: smsc_id.into(),
+            }],
+            end: AttemptEnd::Submitted,
+        })
+        .collect();
+    // Sent under a validity of 48 hours.
+    store
+        .write_blocking(move |tx| outbox::record_attempts(tx, &attempts, Some(48 * HOUR), T0))
+        .unwrap();
+    assert_eq!(row(&store, long).expires_at, Some(T0 + 48 * HOUR));
+    assert_eq!(row(&store, own).expires_at, Some(T0 + 2 * HOUR));
+    // Three hours on, with the validity now configured to one hour and an hour of grace.
+    let sweep = |now: i64| {
+        store
+            .write_blocking(move |tx| {
+                outbox::expire_unconfirmed(
+                    tx,
+                    1000,
+                    now - HOUR,
+                    Some(HOUR),
+                    outbox::NO_RECEIPT,
+                    now,
+                )
+            })
+            .unwrap()
+    };
+    assert_eq!(
+        sweep(T0 + 3 * HOUR + 1),
+        1,
+        "only the row with its own 2 h end"
+    );
+    assert_eq!(row(&store, long).state, OutboxState::Submitted);
+    assert_eq!(row(&store, own).state, OutboxState::Expired);
+    // An hour after the 48 h it was sent with, it ends.
+    assert_eq!(sweep(T0 + 49 * HOUR + 1), 1);
+    assert_eq!(row(&store, long).state, OutboxState::Expired);
 }

@@ -138,7 +138,7 @@ fn round(db: &Path, p: &OutboxParams) -> anyhow::Result<OutboxRound> {
             .collect();
         let before = writer_ns();
         let results =
-            store.write_blocking(move |tx| outbox::record_attempts(tx, &attempts, now))?;
+            store.write_blocking(move |tx| outbox::record_attempts(tx, &attempts, None, now))?;
         record_ns += writer_ns() - before;
         anyhow::ensure!(
             results.iter().all(Result::is_ok),

@@ -13,7 +13,8 @@
 //!
 //! Rows travel in batches (at most a quarter of `concurrency`, so several overlap, and at most
 //! a quarter second of sending at the rate the link can take, see [`BATCH_SECONDS`]; the
-//! rows in hand are about a second of it, [`IN_HAND_SECONDS`]): one store
+//! rows in hand are about a second of it, [`IN_HAND_SECONDS`]; both counted in submits, a
+//! row's parts each one, see `PartsPerRow`): one store
 //! write claims a batch, [`LinkHandle::submit_batch_streamed`] pipelines all its segments through the
 //! window, and one store write records every accepted segment and every row's end
 //! ([`outbox::record_attempts`]). Per message that leaves the SQL statements that must be there
@@ -287,6 +288,54 @@ fn rate_batch(rate: f64) -> usize {
     rows_in(rate, BATCH_SECONDS)
 }
 
+/// What one claimed row sends ([`Dispatcher::prepare`]).
+#[derive(Debug)]
+enum Built {
+    /// Its validity ended before it was sent: it becomes `expired`.
+    Expired,
+    /// Its `submit_sm`s, one per segment.
+    Pdus(Vec<SubmitSm>),
+    /// It cannot be encoded: it fails, with this reason.
+    Unsendable(String),
+}
+
+/// About how many `submit_sm`s a row sends (its parts), from the rows claimed lately, for
+/// sizing claims by sending time rather than by rows: a batch of three-part messages at
+/// `max_rate` 20 took 5 rows, 15 submits, three quarters of a second instead of a quarter
+/// ([`BATCH_SECONDS`]), and the rows in hand three seconds of sending ([`IN_HAND_SECONDS`]).
+/// Rises at once to a batch with more parts a row (so long messages overshoot one batch at
+/// most), and falls a quarter of the way to one with fewer (a smaller batch costs little).
+/// The rate itself is held per submit by the link's limiter, whatever this says.
+#[derive(Debug, Clone, Copy)]
+struct PartsPerRow(f64);
+
+impl Default for PartsPerRow {
+    fn default() -> Self {
+        Self(1.0)
+    }
+}
+
+impl PartsPerRow {
+    /// Count a batch of `rows` rows that send `pdus` submits (rows that send none count too:
+    /// they take a row of the batch and no time).
+    fn observe(&mut self, rows: usize, pdus: usize) {
+        if rows == 0 {
+            return;
+        }
+        let seen = (pdus as f64 / rows as f64).max(1.0);
+        self.0 = if seen >= self.0 {
+            seen
+        } else {
+            self.0 + (seen - self.0) / 4.0
+        };
+    }
+
+    /// Rows a second at `rate` submits a second.
+    fn rows_at(self, rate: f64) -> f64 {
+        rate / self.0
+    }
+}
+
 /// Rows sent in `seconds` at `rate` a second, rounded up; at least 1 (also for a rate that
 /// is 0 or not a number).
 fn rows_in(rate: f64, seconds: f64) -> usize {
@@ -381,6 +430,7 @@ impl Dispatcher {
         let mut last_sweep = 0i64;
         let mut last_down_expiry = 0i64;
         let mut state = self.link.watch_state();
+        let mut parts = PartsPerRow::default();
         loop {
             if shutdown.is_cancelled() {
                 break;
@@ -449,8 +499,9 @@ impl Dispatcher {
                 }
             }
             // Rows in hand: up to `concurrency`, and about a second of sending at the rate the
-            // link can take (a distant SMSC with a small window is slow whatever the cap).
-            let expected = self.link.expected_rate();
+            // link can take (a distant SMSC with a small window is slow whatever the cap),
+            // counted in submits: a long message's parts each take their turn.
+            let expected = parts.rows_at(self.link.expected_rate());
             let concurrency = self.cfg.concurrency.max(1);
             let free = slots.available_permits();
             let in_hand = concurrency.saturating_sub(free);
@@ -491,9 +542,18 @@ impl Dispatcher {
             let Ok(permits) = slots.clone().try_acquire_many_owned(rows.len() as u32) else {
                 continue;
             };
+            let built = self.prepare(&rows, now_ms());
+            let sent = built
+                .iter()
+                .map(|b| match b {
+                    Built::Pdus(list) => list.len(),
+                    _ => 0,
+                })
+                .sum();
+            parts.observe(rows.len(), sent);
             let me = self.clone();
             tokio::spawn(async move {
-                me.process_batch(rows).await;
+                me.process_batch(rows, built).await;
                 drop(permits);
             });
         }
@@ -658,12 +718,28 @@ impl Dispatcher {
             })
     }
 
+    /// What each of `rows`, claimed at `claimed_at`, sends: its `submit_sm`s (every segment;
+    /// those an earlier attempt got through are left out when sent), or why it sends none.
+    fn prepare(&self, rows: &[OutboxRow], claimed_at: i64) -> Vec<Built> {
+        rows.iter()
+            .map(|row| {
+                if self.valid_until(row).is_some_and(|end| end <= claimed_at) {
+                    return Built::Expired;
+                }
+                match self.build_pdus(row) {
+                    Ok(list) => Built::Pdus(list),
+                    Err(e) => Built::Unsendable(e),
+                }
+            })
+            .collect()
+    }
+
     /// Submit a batch of claimed rows through the link's window in one pipeline, then record
     /// every accepted segment and every row's end in one store write. A batch still out after
     /// [`RECORD_EVERY`] (claimed while the SMSC was fast, and it slowed down) has the rows
     /// answered so far recorded every [`RECORD_EVERY`], so that a crash then sends again only
     /// what was answered since.
-    async fn process_batch(&self, rows: Vec<OutboxRow>) {
+    async fn process_batch(&self, rows: Vec<OutboxRow>, built: Vec<Built>) {
         let done = self.accepted_before(&rows).await;
         // Per row: the segments the SMSC accepted in this attempt.
         let mut accepted: Vec<Vec<outbox::AcceptedSegment>> = Vec::with_capacity(rows.len());
@@ -675,20 +751,16 @@ impl Dispatcher {
         // Per PDU: (row index, segment number, segment count).
         let mut owners: Vec<(usize, u8, u8)> = Vec::with_capacity(rows.len());
         let mut pdus: Vec<SubmitSm> = Vec::with_capacity(rows.len());
-        let claimed_at = now_ms();
-        for row in &rows {
+        for (row, built) in rows.iter().zip(built) {
             let index = accepted.len();
             accepted.push(Vec::new());
             waiting.push(0);
-            if self.valid_until(row).is_some_and(|end| end <= claimed_at) {
-                verdicts.push(Verdict {
+            match built {
+                Built::Expired => verdicts.push(Verdict {
                     expired: true,
                     ..Verdict::default()
-                });
-                continue;
-            }
-            match self.build_pdus(row) {
-                Ok(list) => {
+                }),
+                Built::Pdus(list) => {
                     verdicts.push(Verdict::default());
                     let total = list.len() as u8;
                     let skip = done.get(&row.id);
@@ -702,7 +774,7 @@ impl Dispatcher {
                         pdus.push(sm);
                     }
                 }
-                Err(e) => verdicts.push(Verdict {
+                Built::Unsendable(e) => verdicts.push(Verdict {
                     fail: Some(e),
                     ..Verdict::default()
                 }),
@@ -863,8 +935,14 @@ impl Dispatcher {
     ) -> Vec<(i64, String)> {
         let attempts = Arc::new(attempts);
         let written = attempts.clone();
+        // The validity the submits were built with (`valid_until`), kept on the rows that
+        // become `submitted` for the sweep of unconfirmed ones.
+        let validity = self
+            .cfg
+            .validity
+            .map(|v| i64::try_from(v.as_millis()).unwrap_or(i64::MAX));
         let write = move |tx: &rusqlite::Transaction<'_>| {
-            let per_row = outbox::record_attempts(tx, &written, now)?;
+            let per_row = outbox::record_attempts(tx, &written, validity, now)?;
             // (push_failed acts only on a row a receipt failed, and once.)
             for &id in &pushes {
                 crate::service::avatar::push_failed(tx, id, now)?;
@@ -969,6 +1047,32 @@ mod tests {
         assert_eq!(hand_cap(f64::NAN, 0.1, 512), 1);
         assert_eq!(hand_cap(20.0, f64::NAN, 512), 20);
         assert_eq!(hand_cap(20.0, 0.1, 0), 1);
+    }
+
+    /// A row of three parts takes three submits' time: at 20 a second a batch is 2 such rows
+    /// (6 submits, 0.3 s), not 5 (15 submits, 0.75 s), and the rows in hand 7, not 20. The
+    /// estimate rises at once and falls back by quarters.
+    #[test]
+    fn claims_are_sized_in_submits_not_rows() {
+        let mut parts = PartsPerRow::default();
+        assert_eq!(rate_batch(parts.rows_at(20.0)), 5);
+        parts.observe(5, 15);
+        assert_eq!(rate_batch(parts.rows_at(20.0)), 2);
+        assert_eq!(hand_cap(parts.rows_at(20.0), 0.01, 512), 7);
+        // A batch of one-part rows: a quarter of the way back (2.5 a row), then more.
+        parts.observe(4, 4);
+        assert_eq!(parts.0, 2.5);
+        for _ in 0..40 {
+            parts.observe(4, 4);
+        }
+        assert!(parts.0 < 1.01, "{}", parts.0);
+        assert_eq!(rate_batch(parts.rows_at(20.0)), 5);
+        // Rows that send nothing (expired, unencodable) and an empty claim read as one part.
+        parts.observe(3, 0);
+        parts.observe(0, 0);
+        assert!(parts.0 >= 1.0);
+        parts.observe(2, 20);
+        assert_eq!(rate_batch(parts.rows_at(40.0)), 1);
     }
 
     #[test]

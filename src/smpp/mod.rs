@@ -92,6 +92,11 @@ pub struct LinkConfig {
     pub reconnect_max: Duration,
     /// Hard cap on submits per second (None: only the adaptive limit).
     pub max_rate: Option<f64>,
+    /// `command_status` codes answered to a submit that mean "failed for now, try later",
+    /// beside the standard ones [`SubmitOutcome::classify`] knows (a carrier's vendor codes,
+    /// 0x400 to 0x4FF, for an absent subscriber or a busy network element): such a submit
+    /// is [`SubmitOutcome::Temporary`] instead of permanent.
+    pub temporary_statuses: Vec<u32>,
     /// Depth of the inbound queue towards the gateway.
     pub inbound_capacity: usize,
     /// TCP connect timeout.
@@ -122,6 +127,7 @@ impl Default for LinkConfig {
             reconnect_min: Duration::from_millis(200),
             reconnect_max: Duration::from_secs(30),
             max_rate: None,
+            temporary_statuses: Vec::new(),
             inbound_capacity: 1024,
             connect_timeout: Duration::from_secs(5),
             max_pdu_len: sms_wire::framing::DEFAULT_MAX_PDU_LEN,
@@ -216,7 +222,26 @@ pub enum SubmitOutcome {
 }
 
 impl SubmitOutcome {
-    /// Classify a submit_sm_resp (or generic_nack) status (SMPP 3.4 §5.1.3).
+    /// [`Self::classify`], with the codes in `temporary` (a carrier's, configured) read as
+    /// [`SubmitOutcome::Temporary`] where the standard ones would be permanent.
+    pub fn classify_with(resp: &Command, temporary: &[u32]) -> SubmitOutcome {
+        match Self::classify(resp) {
+            SubmitOutcome::Permanent(s) if temporary.contains(&u32::from(s)) => {
+                SubmitOutcome::Temporary(s)
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// Classify a submit_sm_resp (or generic_nack) status (SMPP 3.4 §5.1.3): the SMSC is
+    /// busy (`ESME_RTHROTTLED` 0x58, `ESME_RMSGQFUL` 0x14: slow down, try again, the attempt
+    /// not counted); failed for now (`ESME_RSYSERR` 0x08 system error, `ESME_RX_T_APPN` 0x64
+    /// temporary application error, `ESME_RSUBMITFAIL` 0x45 submit failed, which carriers
+    /// answer for passing faults, `ESME_RUNKNOWNERR` 0xFF, `ESME_RINVBNDSTS` 0x04 a session
+    /// problem, `ESME_RDELIVERYFAILURE` 0xFE: try again after a back-off, the attempt
+    /// counted, so a fault that never passes ends at `max_attempts`); anything else is about
+    /// the message itself (`ESME_RINVDSTADR`, `ESME_RX_P_APPN` 0x65 permanent application
+    /// error, `ESME_RX_R_APPN` 0x66 rejected...) and fails it.
     pub fn classify(resp: &Command) -> SubmitOutcome {
         match resp.status() {
             CommandStatus::EsmeRok => {
@@ -324,6 +349,8 @@ struct Shared {
     state: watch::Receiver<LinkState>,
     stats: Arc<LinkStats>,
     gates: Arc<ReceiptGates>,
+    /// [`LinkConfig::temporary_statuses`].
+    temporary: Vec<u32>,
 }
 
 /// A cloneable handle to a running [`Link`].
@@ -490,13 +517,16 @@ impl LinkHandle {
     /// Send any request PDU through the window and wait for its response.
     pub async fn request(&self, pdu: Pdu) -> Result<Command, LinkError> {
         let permit = self.acquire_window().await?;
-        self.send(pdu, Some(permit)).await
+        self.send(pdu, Some(permit), false).await
     }
 
+    /// Hand `pdu` to the session and wait for its answer; `paced`: the session takes a rate
+    /// token for it as it writes it (see `session::Request::paced`).
     async fn send(
         &self,
         pdu: Pdu,
         permit: Option<tokio::sync::OwnedSemaphorePermit>,
+        paced: bool,
     ) -> Result<Command, LinkError> {
         let (tx, rx) = oneshot::channel();
         self.shared
@@ -506,30 +536,16 @@ impl LinkHandle {
                 reply: ReplyTo::One(tx),
                 permit,
                 enqueued: Instant::now(),
+                paced,
             })))
             .await
             .map_err(|_| LinkError::Closed)?;
         rx.await.unwrap_or(Err(LinkError::Disconnected))
     }
 
-    /// Wait until the rate limiter lets one more submit go.
-    async fn pace(&self) {
-        loop {
-            let now = self.shared.origin.elapsed();
-            let wait = match self.shared.rate.lock() {
-                Ok(mut r) => match r.try_acquire(now) {
-                    Ok(()) => return,
-                    Err(wait) => wait,
-                },
-                Err(_) => return,
-            };
-            tokio::time::sleep(wait).await;
-        }
-    }
-
     /// Classify a submit's response and feed it to the counters and the adaptive rate.
     fn account(&self, resp: &Command) -> SubmitOutcome {
-        let outcome = SubmitOutcome::classify(resp);
+        let outcome = SubmitOutcome::classify_with(resp, &self.shared.temporary);
         let now = self.shared.origin.elapsed();
         let stats = &self.shared.stats;
         match &outcome {
@@ -580,12 +596,14 @@ impl LinkHandle {
         outcome
     }
 
-    /// Submit one `submit_sm`: window slot, then rate limiter, then the SMSC's classified answer.
-    /// Throttling answers lower the adaptive rate; successes raise it back.
+    /// Submit one `submit_sm` (a USSD screen): window slot, then the session writes it as soon
+    /// as the rate limiter allows, ahead of the outbox's batch items, and the SMSC's classified
+    /// answer. The rate token is taken as it is written (the sliding-second cap counts the
+    /// submit when the SMSC can see it, also after it waited for a reconnect). Throttling
+    /// answers lower the adaptive rate; successes raise it back.
     pub async fn submit(&self, sm: SubmitSm) -> Result<SubmitOutcome, LinkError> {
         let permit = self.acquire_window().await?;
-        self.pace().await;
-        let resp = self.send(Pdu::SubmitSm(sm), Some(permit)).await?;
+        let resp = self.send(Pdu::SubmitSm(sm), Some(permit), true).await?;
         Ok(self.account(&resp))
     }
 
@@ -720,6 +738,7 @@ impl Link {
             state: state_rx,
             stats: stats.clone(),
             gates: Arc::new(ReceiptGates::default()),
+            temporary: cfg.temporary_statuses.clone(),
         });
         let pacing = Pacing {
             window: shared.window.clone(),

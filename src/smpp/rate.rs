@@ -12,7 +12,7 @@
 //! hold more than the maximum.
 //!
 //! Pure logic: time is passed in as a [`Duration`] since an arbitrary origin, so it is tested
-//! without a runtime. [`super::LinkHandle::submit`] consults it before every submit.
+//! without a runtime. The session consults it as it writes every submit.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -113,6 +113,14 @@ impl AdaptiveRate {
         } else {
             let missing = 1.0 - self.tokens;
             Err(seconds(missing / self.current).max(MIN_WAIT))
+        }
+    }
+
+    /// The submits granted at or after `since` were written to the socket at `at` (the session
+    /// flushed them): the sliding-second cap counts them from then (see [`WINDOW_GUARD`]).
+    pub fn written(&mut self, since: Duration, at: Duration) {
+        if let Some(cap) = &mut self.cap {
+            cap.written(since, at);
         }
     }
 
@@ -286,10 +294,13 @@ fn seconds(secs: f64) -> Duration {
 /// The window a configured maximum is held over: any second.
 pub const WINDOW: Duration = Duration::from_secs(1);
 
-/// Added to [`WINDOW`] by [`SlidingCap`]: a submit is timed when the limiter grants it, just
-/// before it is written; an SMSC times it when it reads it, after write batching, the network
-/// and its own scheduling. Submits in flight at different delays could otherwise look closer
-/// together there than here. 1 % of the window, so at most 1 % of `max_rate` is given up.
+/// Added to [`WINDOW`] by [`SlidingCap`]: a submit counts from when the session wrote it to the
+/// socket (its grant, made just before, is moved to then: [`AdaptiveRate::written`]); an SMSC
+/// times it when it reads it, after the network and its own scheduling. Submits read at
+/// different delays could otherwise look closer together there than here. 1 % of the
+/// window, so at most 1 % of `max_rate` is given up. (It used to cover the time from the
+/// grant to the write as well: under a load average of 8 the session was held between them
+/// for longer than this, and the simulator saw 51 submits in a second at `max_rate` 50.)
 pub const WINDOW_GUARD: Duration = Duration::from_millis(10);
 
 /// Most time slots [`SlidingCap`] keeps: its memory is bounded whatever the rate.
@@ -298,10 +309,11 @@ const SLOTS: usize = 1000;
 /// At most `limit` grants in any sliding window of `span`: `limit` = ⌊max_rate⌋ and `span` =
 /// [`WINDOW`] + [`WINDOW_GUARD`] (for a maximum below 1 a second: one grant per `1 / max_rate`
 /// seconds, plus the guard), so no second ever holds more than `max_rate` submits. The link
-/// keeps one for its life, so this holds across reconnects too. (A submit through
-/// [`super::LinkHandle::submit`], a USSD screen, is granted before it passes the session's
-/// request channel; one that waits there through a reconnect is written later than it was
-/// counted. Batched submits, the outbox's, are granted by the session as it writes them.)
+/// keeps one for its life, so this holds across reconnects too. Every submit is granted by the
+/// session as it writes it, the outbox's batched ones and USSD screens
+/// ([`super::LinkHandle::submit`]) alike: a screen granted before it passed the session's
+/// request channel and written after a reconnect was counted a second or more before the
+/// SMSC saw it, beside the batch items granted at the rebind.
 ///
 /// Grants are kept in time slots (at most [`SLOTS`], allocated once: no allocation per
 /// submit): a grant joins the newest slot when that began less than `span / SLOTS` ago (or
@@ -369,6 +381,18 @@ impl SlidingCap {
                 .saturating_sub(now)
                 .max(MIN_WAIT)),
             _ => Ok(()),
+        }
+    }
+
+    /// The grants made at or after `since` were written at `at`: each counts until `span`
+    /// after that, not after its grant. Only the newest slots change, and only later, so the
+    /// oldest slot still leaves the window first.
+    fn written(&mut self, since: Duration, at: Duration) {
+        for slot in self.slots.iter_mut().rev() {
+            if slot.last < since {
+                break;
+            }
+            slot.last = slot.last.max(at);
         }
     }
 
@@ -523,6 +547,26 @@ mod tests {
             let most = rate.floor().max(1.0) as usize;
             proptest::prop_assert!(busiest(&times, WINDOW) <= most);
         }
+    }
+
+    /// The session may be held between a grant and its write (a loaded machine): the first
+    /// grants, written 40 ms late, are counted from their write, so the SMSC never sees more
+    /// than the maximum in a second (counted from the grant, the 51st went 1,010 ms after the
+    /// first grant and 970 ms after its write).
+    #[test]
+    fn grants_count_from_when_they_were_written() {
+        let mut r = AdaptiveRate::new(Some(50.0), ms(0));
+        let mut writes = Vec::new();
+        for t in 0..3_000 {
+            while r.try_acquire(ms(t)).is_ok() {
+                let at = if t < 100 { t + 40 } else { t };
+                r.written(ms(t), ms(at));
+                writes.push(ms(at));
+            }
+        }
+        writes.sort_unstable();
+        assert_eq!(busiest(&writes, WINDOW), 50);
+        assert!(writes.len() >= 145, "only {} in 3 s", writes.len());
     }
 
     #[test]

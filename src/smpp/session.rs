@@ -58,11 +58,16 @@ pub(crate) struct Request {
     pub reply: ReplyTo,
     pub permit: Option<OwnedSemaphorePermit>,
     pub enqueued: Instant,
+    /// A submit that takes its rate token from the session as it is written (a USSD screen,
+    /// [`super::LinkHandle::submit`]): it goes ahead of the batch items waiting, and the
+    /// sliding-second cap counts it when it is written, not when it was asked for.
+    pub paced: bool,
 }
 
 /// What callers put on a session's request channel.
 pub(crate) enum Outgoing {
-    /// One request that already holds its window slot and passed the rate limiter.
+    /// One request that already holds its window slot; written at once, or (`paced`) as soon
+    /// as the rate limiter allows, ahead of batch items.
     One(Box<Request>),
     /// Many `submit_sm`s for the session to send itself, in order, as window slots free up
     /// and the rate limiter allows ([`super::LinkHandle::submit_batch`]): once half the window
@@ -95,15 +100,19 @@ impl Outgoing {
     }
 }
 
-/// A batch item waiting in the session for a window slot.
+/// A submit waiting in the session for a window slot (a batch item) or for the rate limiter
+/// (both, or a paced request that brought its slot along in `permit`).
 struct Queued {
     pdu: Pdu,
     reply: ReplyTo,
+    permit: Option<OwnedSemaphorePermit>,
 }
 
-/// The session's batch items not written yet. Whatever is still in it when the session closes
-/// or ends is answered [`LinkError::NotSent`]: it never reached the SMSC, so its caller may
-/// send it again without counting an attempt (a dropped item would read as a disconnect).
+/// The session's submits not written yet: paced single requests (USSD screens, each holding
+/// its window slot) first, in the order they came, then batch items. Whatever is still in it
+/// when the session closes or ends is answered [`LinkError::NotSent`]: it never reached the
+/// SMSC, so its caller may send it again without counting an attempt (a dropped item would
+/// read as a disconnect).
 #[derive(Default)]
 struct Unsent(VecDeque<Queued>);
 
@@ -113,6 +122,18 @@ impl Unsent {
         for q in self.0.drain(..) {
             q.reply.send(Err(LinkError::NotSent));
         }
+    }
+
+    /// Queue a paced request holding its window slot: after those queued before it, ahead of
+    /// every batch item.
+    fn push_paced(&mut self, q: Queued) {
+        let at = self.0.iter().take_while(|q| q.permit.is_some()).count();
+        self.0.insert(at, q);
+    }
+
+    /// Whether the next item holds its window slot already (a paced request).
+    fn front_holds_slot(&self) -> bool {
+        self.0.front().is_some_and(|q| q.permit.is_some())
     }
 }
 
@@ -593,26 +614,43 @@ async fn run_bound(
             queue.refuse_all();
         } else if !queue.is_empty()
             && pace_at.is_none()
-            && (pending.is_empty() || ctx.window.available_permits() >= queue.len().min(refill_at))
+            && (queue.front_holds_slot()
+                || pending.is_empty()
+                || ctx.window.available_permits() >= queue.len().min(refill_at))
         {
             let now = Instant::now();
+            // Every grant below is at or after this (the limiter's clock).
+            let since = ctx.origin.elapsed();
             let mut wrote = false;
             // No staleness check here: these items reached a bound session and wait only for
-            // the window and the rate, which is the pacing they asked for.
-            while !queue.is_empty() {
-                let Ok(permit) = ctx.window.clone().try_acquire_owned() else {
-                    if pending.is_empty() {
-                        // The slots are held outside this session (callers about to send):
-                        // look again shortly rather than wait for a response that won't come.
-                        pace_at = Some(now + Duration::from_millis(2));
-                    }
-                    break;
+            // the window and the rate, which is the pacing they asked for. The rate token is
+            // taken here, as the item is written, for paced requests too: one granted earlier
+            // and written later (it waited for the session, through a reconnect) would be
+            // counted by the sliding-second cap before the SMSC sees it.
+            while let Some(front) = queue.front_mut() {
+                let (permit, own) = match front.permit.take() {
+                    Some(permit) => (permit, true),
+                    None => match ctx.window.clone().try_acquire_owned() {
+                        Ok(permit) => (permit, false),
+                        Err(_) => {
+                            if pending.is_empty() {
+                                // The slots are held outside this session (callers about to
+                                // send): look again shortly rather than wait for a response
+                                // that won't come.
+                                pace_at = Some(now + Duration::from_millis(2));
+                            }
+                            break;
+                        }
+                    },
                 };
                 let paced = match ctx.rate.lock() {
                     Ok(mut r) => r.try_acquire(ctx.origin.elapsed()),
                     Err(_) => Ok(()),
                 };
                 if let Err(wait) = paced {
+                    if own {
+                        front.permit = Some(permit);
+                    }
                     pace_at = Some(now + wait);
                     break;
                 }
@@ -620,8 +658,15 @@ async fn run_bound(
                 write_request!(q.pdu, q.reply, Some(permit), now);
                 wrote = true;
             }
-            if wrote && flush(&mut sink).await.is_err() {
-                end!("write failed".into());
+            if wrote {
+                if flush(&mut sink).await.is_err() {
+                    end!("write failed".into());
+                }
+                // The sliding-second cap counts these submits from now, when they are on the
+                // socket, not from their grants (the task may be held between the two).
+                if let Ok(mut r) = ctx.rate.lock() {
+                    r.written(since, ctx.origin.elapsed());
+                }
             }
         }
         while deadlines
@@ -817,6 +862,7 @@ async fn run_bound(
                                 queue.push_back(Queued {
                                     pdu,
                                     reply: ReplyTo::Batch(b.reply.clone(), index, b.gate.clone()),
+                                    permit: None,
                                 });
                             }
                             continue;
@@ -826,7 +872,12 @@ async fn run_bound(
                         r.reply.send(Err(LinkError::Stale));
                         continue;
                     }
-                    let Request { pdu, reply, permit, .. } = *r;
+                    let Request { pdu, reply, permit, paced, .. } = *r;
+                    if paced {
+                        // Written at the top of the loop, once the rate limiter allows.
+                        queue.push_paced(Queued { pdu, reply, permit });
+                        continue;
+                    }
                     write_request!(pdu, reply, permit, now);
                 }
                 if flush(&mut sink).await.is_err() { end!("write failed".into()); }
@@ -996,6 +1047,7 @@ mod tests {
             reply: ReplyTo::One(one_tx),
             permit: None,
             enqueued: Instant::now(),
+            paced: false,
         }));
         let mut rest = RefuseRest(vec![batch, one].into_iter());
         let _taken = rest.0.next();
@@ -1009,6 +1061,7 @@ mod tests {
         queue.push_back(Queued {
             pdu: Pdu::EnquireLink,
             reply: ReplyTo::Batch(tx, 3, None),
+            permit: None,
         });
         drop(queue);
         assert_eq!(rx.recv().await, Some((3, Err(LinkError::NotSent))));

@@ -769,3 +769,65 @@ async fn a_rejecting_smsc_falls_over_to_one_that_accepts() {
     assert_eq!(standby.connections.load(Ordering::SeqCst), 1);
     stop.cancel();
 }
+
+/// The most of `times` (sorted) in any half-open window of `span`.
+fn busiest(times: &[tokio::time::Instant], span: Duration) -> usize {
+    let mut most = 0;
+    let mut from = 0;
+    for (i, t) in times.iter().enumerate() {
+        while *t >= times[from] + span {
+            from += 1;
+        }
+        most = most.max(i + 1 - from);
+    }
+    most
+}
+
+/// USSD screens asked for while the SMSC is out of reach wait for the session; they used to
+/// take their rate token when asked for, so the sliding-second cap had let them go by the
+/// rebind, and the batch items granted then went beside them: 10 submits in under a second
+/// at `max_rate` 5. Now every submit takes its token as it is written: at most 5 in any
+/// 0.9 s at the SMSC (the cap holds 1.01 s; the slack is for the times taken here).
+#[tokio::test]
+async fn screens_that_wait_for_a_rebind_are_paced_when_written() {
+    let addr = dead_address().await;
+    let stop = CancellationToken::new();
+    let mut c = cfg(&addr);
+    c.max_rate = Some(5.0);
+    c.response_timeout = Duration::from_secs(4);
+    let (link, _in, _task) = Link::spawn(c, stop.clone());
+    let mut screens = Vec::new();
+    for _ in 0..5 {
+        let l = link.clone();
+        screens.push(tokio::spawn(
+            async move { l.submit(sm("8613800138000")).await },
+        ));
+    }
+    // Past the second the screens would have been counted in, then the outbox's batch.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let l = link.clone();
+    let batch = tokio::spawn(async move { l.submit_batch(vec![sm("8613800138001"); 5]).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut p = peer_on(TcpListener::bind(&addr).await.unwrap(), Script::Normal);
+    let mut times = Vec::new();
+    while times.len() < 10 {
+        next_of(&mut p, CommandId::SubmitSm).await;
+        times.push(tokio::time::Instant::now());
+    }
+    for s in screens {
+        assert!(matches!(
+            s.await.unwrap(),
+            Ok(SubmitOutcome::Accepted { .. })
+        ));
+    }
+    let answers = batch.await.unwrap();
+    assert!(answers
+        .iter()
+        .all(|a| matches!(a, Ok(SubmitOutcome::Accepted { .. }))));
+    let most = busiest(&times, Duration::from_millis(900));
+    assert!(
+        most <= 5,
+        "{most} submits in 0.9 s at max_rate 5: {times:?}"
+    );
+    stop.cancel();
+}

@@ -917,9 +917,15 @@ pub struct Attempt {
 /// row, all prepared once, and the held-receipt look-up only when receipts are held at all:
 /// this is the per-message cost of the outbox. Each attempt stands alone: the result says, per
 /// attempt in order, whether it was recorded and what a receipt held for it did.
+///
+/// `validity_ms` is the configured validity the submits were built with (counted from when a
+/// row's content was queued): a row that becomes `submitted` without its own `expires_at`
+/// keeps the end it was sent with there, so that [`expire_unconfirmed`] judges it by that and
+/// not by whatever the validity is configured to later.
 pub fn record_attempts(
     tx: &Transaction<'_>,
     attempts: &[Attempt],
+    validity_ms: Option<i64>,
     now: i64,
 ) -> Result<Vec<Result<Recorded, StoreError>>, StoreError> {
     let held_receipts: bool = tx
@@ -976,7 +982,8 @@ pub fn record_attempts(
     let mut results: Vec<Result<Recorded, StoreError>> =
         attempts.iter().enumerate().map(&mut record).collect();
     if !submitted.is_empty() {
-        let marked = mark_all_submitted(tx, submitted.iter().map(|&(_, id)| id), now);
+        let ids = submitted.iter().map(|&(_, id)| id);
+        let marked = mark_all_submitted(tx, ids, validity_ms, now);
         if let Err(e) = marked {
             // Only a refusal that passes makes the caller try the whole write again; any
             // other stands (trying it again for ever would change nothing).
@@ -1093,9 +1100,10 @@ pub(super) fn id_array(ids: impl Iterator<Item = i64>) -> rusqlite::vtab::array:
 
 /// Every segment of in-flight row `id` was accepted: `in_flight` -> `submitted`. Returns
 /// `false` (and changes nothing) if the row was not in flight, e.g. already delivered by
-/// receipts that beat this call.
+/// receipts that beat this call. Its `expires_at` stays as it is (the dispatcher records
+/// through [`record_attempts`], which keeps the validity a row was sent with).
 pub fn mark_submitted(tx: &Transaction<'_>, id: i64, now: i64) -> Result<bool, StoreError> {
-    Ok(mark_all_submitted(tx, std::iter::once(id), now)? == 1)
+    Ok(mark_all_submitted(tx, std::iter::once(id), None, now)? == 1)
 }
 
 /// [`mark_submitted`] for many rows in one statement; returns how many changed. A row no
@@ -1103,13 +1111,16 @@ pub fn mark_submitted(tx: &Transaction<'_>, id: i64, now: i64) -> Result<bool, S
 fn mark_all_submitted(
     tx: &Transaction<'_>,
     ids: impl Iterator<Item = i64>,
+    validity_ms: Option<i64>,
     now: i64,
 ) -> Result<usize, StoreError> {
+    // A row without its own `expires_at` keeps the validity end its submits carried.
     let n = exec_cached(
         tx,
-        "UPDATE outbox SET state = 'submitted', updated_at = ?1
+        "UPDATE outbox SET state = 'submitted', updated_at = ?1,
+             expires_at = coalesce(expires_at, content_at + ?3)
          WHERE id IN rarray(?2) AND state = 'in_flight'",
-        params![now, id_array(ids)],
+        params![now, id_array(ids), validity_ms],
     )
     .ctx("outbox::mark_submitted")?;
     tally::note(Some(OutboxState::InFlight), Some(OutboxState::Submitted), n);
@@ -1486,13 +1497,17 @@ pub const NO_RECEIPT: &str = "accepted by the SMSC; no final receipt by the end 
 pub const NO_RECEIPT_ASKED: &str = "accepted by the SMSC (no receipt asked); validity over";
 
 /// One step of the sweep that ends messages the SMSC accepted and never confirmed: rows with
-/// the next `span` ids still `submitted` whose validity (`expires_at`, else `validity_ms`
-/// after their content was queued; none: never) ended before `cutoff` become `expired` with
-/// `reason`. No receipt comes after that (an SMSC gives a message up at its validity end and
+/// the next `span` ids still `submitted` whose validity ended before `cutoff` become `expired`
+/// with `reason`. No receipt comes after that (an SMSC gives a message up at its validity end and
 /// says so then), so without it they stayed `submitted` for ever: the `submitted` gauge only
-/// grew, and retention, which deletes final rows, never took them. (The validity is today's
-/// setting: lowered, rows sent under the longer one end early; a late receipt still settles
-/// them.)
+/// grew, and retention, which deletes final rows, never took them.
+///
+/// A row's validity is the one it was sent with: its `expires_at`, which
+/// [`record_attempts`] fills in from the configured validity as the row becomes `submitted`.
+/// Only rows marked `submitted` before it did that (or sent with no validity at all) fall
+/// back to `validity_ms` (today's setting) after their content was queued; none: never. (It
+/// used to be today's setting for every row without its own end: a validity lowered in the
+/// configuration ended rows sent under the longer one before the SMSC gave them up.)
 ///
 /// Walks ids, not an index (one on `submitted` rows would cost every message two more
 /// B-tree writes): each call reads at most `span` rows by rowid, from where the last one
