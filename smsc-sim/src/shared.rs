@@ -290,6 +290,14 @@ pub mod status {
     pub const INVSCHED: u32 = 0x61;
     /// ESME_RINVEXPIRY: a malformed `validity_period`.
     pub const INVEXPIRY: u32 = 0x62;
+    /// ESME_RINVOPTPARAMVAL: an optional parameter (TLV) with a value it cannot take.
+    pub const INVOPTPARAMVAL: u32 = 0xC4;
+}
+
+/// Whether `op` is a `ussd_service_op` value SMPP 3.4 §5.3.2.44 defines: 0-3 (PSSD, PSSR,
+/// USSR, USSN indication) and 16-19 (their responses).
+pub fn is_defined_ussd_op(op: u8) -> bool {
+    matches!(op, 0..=3 | 16..=19)
 }
 
 /// Check the addressing and content fields of an MT; `Err(status)` when refused.
@@ -329,6 +337,16 @@ pub fn validate_mt(m: &MtInput) -> Result<(), u32> {
     let d = m.dest.strip_prefix('+').unwrap_or(&m.dest);
     if d.is_empty() || d.len() > 20 || !d.bytes().all(|b| b.is_ascii_digit()) {
         return Err(status::INVDSTADR);
+    }
+    // ussd_service_op (§5.3.2.44): only the values the standard defines.
+    if let Some(op) = m.ussd_service_op.filter(|op| !is_defined_ussd_op(*op)) {
+        tracing::warn!(
+            ussd_service_op = op,
+            dest = %m.dest,
+            "MT refused with ESME_RINVOPTPARAMVAL (0x000000C4): ussd_service_op {op} is not \
+             defined (SMPP 3.4 §5.3.2.44: 0-3 PSSD/PSSR/USSR/USSN indication, 16-19 responses)"
+        );
+        return Err(status::INVOPTPARAMVAL);
     }
     // Source: alphanumeric (TON 5) up to 11 characters, otherwise digits (may be empty); a
     // USSD reply may come from its service code (`*123#`) whatever the TON, as the
@@ -1085,6 +1103,21 @@ mod tests {
         assert_eq!(validate_mt(&ussd), Err(status::INVSRCADR));
         ussd.ussd_service_op = Some(2);
         assert_eq!(validate_mt(&ussd), Ok(()));
+    }
+
+    /// Only the `ussd_service_op` values SMPP 3.4 defines are taken (0-3, 16-19); any other
+    /// (99, a vendor 0x81 in an MT) is refused with ESME_RINVOPTPARAMVAL.
+    #[test]
+    fn undefined_ussd_service_ops_are_refused() {
+        let mut ussd = mt("8613800138000", 0x0F, b"1. Status");
+        for op in [0, 1, 2, 3, 16, 17, 18, 19] {
+            ussd.ussd_service_op = Some(op);
+            assert_eq!(validate_mt(&ussd), Ok(()), "op {op}");
+        }
+        for op in [4, 15, 20, 32, 99, 0x81, 255] {
+            ussd.ussd_service_op = Some(op);
+            assert_eq!(validate_mt(&ussd), Err(0xC4), "op {op}");
+        }
     }
 
     /// The hex log never shows a bind's password: its bytes become `*`, the rest stays.
