@@ -72,7 +72,8 @@ enum Cmd {
     /// Change the faults of a running simulator (POST /faults).
     ///
     /// The keys of a JSON object replace those faults (null turns one off), the others keep
-    /// theirs, e.g. '{"throttle_per_sec":50}', '{"refuse_binds":13}', '{"outage":true}',
+    /// theirs, e.g. '{"throttle_per_sec":50}', '{"refuse_binds":13}',
+    /// '{"refuse_binds":{"status":13,"system_id":"esme1"}}', '{"outage":true}',
     /// '{"drop_now":true}' (faults kept) or '{"clear":true}'.
     ///
     /// Fault keys:
@@ -88,7 +89,8 @@ enum Cmd {
     ///   ignore_enquire_link     never answer enquire_link
     ///   receipt_before_resp     zero-delay receipts before the submit_sm_resp
     ///   duplicate_receipts      every receipt twice
-    ///   refuse_binds STATUS     answer every new bind with STATUS (13 = 0x0D ESME_RBINDFAIL)
+    ///   refuse_binds STATUS     answer every new bind with STATUS (13 = 0x0D ESME_RBINDFAIL);
+    ///                           {"status":13,"system_id":"ID"}: only ID's new binds
     ///   outage                  close every connection now and each new one at once
     ///
     /// One-shot actions (faults kept):

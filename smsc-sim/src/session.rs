@@ -756,10 +756,19 @@ impl Session {
             self.reply(error_response(id, CommandStatus::EsmeRalybnd, seq));
             return;
         }
-        // The refuse_binds fault: an SMSC refusing every new bind, whatever its credentials.
-        if let Some(st) = self.shared.faults().refuse_binds {
-            debug!(status = st, "refuse_binds fault: bind refused");
-            self.reply(error_response(id, CommandStatus::from(st), seq));
+        // The refuse_binds fault: an SMSC refusing every new bind (or one account's),
+        // whatever its credentials.
+        if let Some(r) = self
+            .shared
+            .faults()
+            .refuse_binds
+            .filter(|r| r.refuses(system_id))
+        {
+            debug!(
+                status = r.status,
+                system_id, "refuse_binds fault: bind refused"
+            );
+            self.reply(error_response(id, CommandStatus::from(r.status), seq));
             return;
         }
         let accounts = &self.shared.cfg.accounts;

@@ -310,6 +310,36 @@ async fn refuse_binds_answers_new_binds_with_the_chosen_status() {
     h.shutdown().await;
 }
 
+/// `refuse_binds` with a system_id refuses only that account's new binds; another account
+/// binds as usual.
+#[tokio::test]
+async fn refuse_binds_may_be_limited_to_one_system_id() {
+    let h = sim(SimConfig::local()
+        .with_account("esme1", "secret")
+        .with_account("esme2", "secret"))
+    .await;
+    let base = h.http_url().unwrap();
+    let (s, _, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        Some("application/json"),
+        r#"{"refuse_binds":{"status":"0x0D","system_id":"esme1"}}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let mut one = Client::connect(h.smpp_addr()).await;
+    assert_eq!(
+        one.bind(Mode::Tx, "esme1", "secret").await,
+        CommandStatus::EsmeRbindfail
+    );
+    let mut two = Client::connect(h.smpp_addr()).await;
+    assert_eq!(
+        two.bind(Mode::Tx, "esme2", "secret").await,
+        CommandStatus::EsmeRok
+    );
+    h.shutdown().await;
+}
+
 /// `outage` closes every connection and each new one at once (no PDU read or written);
 /// turned off, the ESME reconnects and binds.
 #[tokio::test]
