@@ -566,7 +566,11 @@ impl Session {
             Pending::Deliver(job) if is_temporary_deliver_status(status) => {
                 self.delivers -= 1;
                 let delay = self.shared.cfg.deliver_retry_delay.as_millis() as u64;
-                self.requeue_after(job, &format!("status 0x{status:08X}"), delay);
+                self.requeue_after(
+                    job,
+                    &format!("status {}", crate::util::status_text(status)),
+                    delay,
+                );
             }
             Pending::Deliver(job) => {
                 self.delivers -= 1;

@@ -250,6 +250,32 @@ async fn a_listed_destination_gets_its_own_status_over_a_percentage() {
     h.shutdown().await;
 }
 
+/// `/mt` shows a refused submit's command_status as SMPP writes it and by name, beside the
+/// number scripts compare.
+#[tokio::test]
+async fn mt_records_show_statuses_as_smpp_writes_them() {
+    let h = sim(SimConfig::local()).await;
+    let base = h.http_url().unwrap();
+    let (s, _, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        Some("application/json"),
+        r#"{"throttle_per_sec":0}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let r = c.submit(text("8613800138000", "too fast", 0)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRthrottled);
+    let (s, _, body) = http("GET", &format!("{base}/mt"), None, "").await;
+    assert_eq!(s, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v[0]["status"], 88, "{body}");
+    assert_eq!(v[0]["status_hex"], "0x00000058", "{body}");
+    assert_eq!(v[0]["status_name"], "ESME_RTHROTTLED", "{body}");
+    h.shutdown().await;
+}
+
 /// `refuse_binds` answers every new bind with the chosen status (whatever its credentials)
 /// while binds already up stay up; turned off, binds succeed again. No restart needed.
 #[tokio::test]
