@@ -646,6 +646,24 @@ async fn mo_waits_for_a_receiver_and_is_retried_after_a_refusal_timeout() {
     h.shutdown().await;
 }
 
+/// A push to port 2948 whose WBXML does not decode shows in the handset's inbox as raw
+/// bytes with the decoder's reason (`push_error` in /handsets/{n}).
+#[tokio::test]
+async fn an_undecodable_push_shows_why_in_the_inbox() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    // UDH 16-bit ports 2948 <- 9200, then a WSP Push of SI content (0xAE) whose WBXML holds
+    // a token SI does not know.
+    let mut sm = vec![6, 5, 4, 0x0B, 0x84, 0x23, 0xF0];
+    sm.extend_from_slice(&[0x01, 0x06, 0x01, 0xAE, 0x02, 0x05, 0x6A, 0x00, 0x7F]);
+    let r = c.submit(submit("8613800138000", 0x40, 4, &sm, 0)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
+    let v = serde_json::to_value(h.handset("8613800138000")).unwrap();
+    let why = v["inbox"][0]["push_error"].as_str().unwrap_or_default();
+    assert!(!why.is_empty(), "{v}");
+    h.shutdown().await;
+}
+
 /// A handset shows only what its receipt calls delivered: nothing of a message reported
 /// UNDELIV; a handset that refuses WAP Push still reads its SMS.
 #[tokio::test]
