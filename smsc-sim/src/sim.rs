@@ -75,7 +75,8 @@ pub struct MoRequest {
     /// How a long text is split.
     #[serde(default)]
     pub style: MoStyle,
-    /// Concatenation reference (random when absent).
+    /// Concatenation reference (random when absent). With the `udh8` style it is the 8-bit
+    /// reference written in the UDH, 0 to 255 (a larger one is refused).
     #[serde(default)]
     pub reference: Option<u16>,
     /// Send the parts last-to-first (exercises out-of-order reassembly).
@@ -449,9 +450,15 @@ impl SimHandle {
     /// while none is bound it waits. Returns once queued; see [`SimHandle::deliveries`] for
     /// the outcome.
     pub async fn inject_mo(&self, req: MoRequest) -> Result<MoTicket, SimError> {
-        let reference = req
-            .reference
-            .unwrap_or_else(|| self.shared.with_rng(rand::Rng::random::<u16>));
+        // An 8-bit UDH reference (IEI 0x00) holds 0 to 255: the reference reported is the
+        // one written, never a 16-bit number the UDH cuts to its low byte.
+        let udh8 = req.style == MoStyle::Udh8;
+        let reference = match req.reference {
+            Some(r) if udh8 && r > 255 => return Err(PduError::Reference(r).into()),
+            Some(r) => r,
+            None if udh8 => u16::from(self.shared.with_rng(rand::Rng::random::<u8>)),
+            None => self.shared.with_rng(rand::Rng::random::<u16>),
+        };
         // As the network presents the handset: `13800138000` becomes `8613800138000`.
         let from = self.shared.state().handsets.presented(&req.from);
         let mut parts = pdus::mo_parts(

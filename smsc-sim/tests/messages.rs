@@ -619,6 +619,43 @@ async fn mo_in_every_segmentation_style() {
     h.shutdown().await;
 }
 
+/// The reference `inject_mo` reports for an 8-bit UDH message is the one its UDH carries
+/// (random or given); one that cannot fit 8 bits is refused, not cut to its low byte.
+#[tokio::test]
+async fn udh8_mo_reports_the_reference_it_writes() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Rx).await;
+    h.wait_for_binds(1, T).await.unwrap();
+    let long = "STATUS FAMILY FREE, COLLEAGUES MEETING UNTIL 15:00. ".repeat(5);
+    for given in [None, Some(200)] {
+        for _ in 0..4 {
+            let t = h
+                .inject_mo(MoRequest {
+                    reference: given,
+                    ..MoRequest::new("8613800138000", "10086", &long).style(MoStyle::Udh8)
+                })
+                .await
+                .unwrap();
+            for _ in 0..t.parts {
+                let d = c.deliver().await;
+                let sm = d.short_message().as_ref();
+                assert_eq!(&sm[..3], &[5, 0, 3], "an 8-bit concatenation UDH");
+                assert_eq!(u16::from(sm[3]), t.reference, "{given:?}");
+            }
+        }
+    }
+    let e = h
+        .inject_mo(MoRequest {
+            reference: Some(0x1234),
+            ..MoRequest::new("8613800138000", "10086", &long).style(MoStyle::Udh8)
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("8-bit"), "{e}");
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn mo_waits_for_a_receiver_and_is_retried_after_a_refusal_timeout() {
     let h = sim(SimConfig {
