@@ -300,6 +300,19 @@ pub fn is_defined_ussd_op(op: u8) -> bool {
     matches!(op, 0..=3 | 16..=19)
 }
 
+/// The destination port of an MT's UDH (application port addressing, 3GPP TS 23.040
+/// §9.2.3.24.3-4: IE 0x05 16-bit or IE 0x04 8-bit, widened), when `esm_class` says there is a
+/// UDH and it holds one.
+pub fn udh_dest_port(esm_class: u8, data: &[u8]) -> Option<u16> {
+    if esm_class & 0x40 == 0 {
+        return None;
+    }
+    sms_wire::udh::Udh::split(data)
+        .ok()
+        .and_then(|(u, _)| u.ports())
+        .map(|(dest, _)| dest)
+}
+
 /// Check the addressing and content fields of an MT; `Err(status)` when refused.
 pub fn validate_mt(m: &MtInput) -> Result<(), u32> {
     // SMPP 3.4 §7.1.1 times (§5.1.3: ESME_RINVSCHED, ESME_RINVEXPIRY).
@@ -578,6 +591,13 @@ impl Shared {
     /// Accept (or refuse) an MT from bind `bind_id`; records it and plans its receipt.
     pub fn accept_mt(self: &Arc<Self>, bind_id: u64, system_id: &str, mut m: MtInput) -> MtOutcome {
         let now = now_ms();
+        // A push addressed in its UDH (IE 0x05 / 0x04) has its port there, not in a TLV.
+        m.dest_port = m.dest_port.or_else(|| {
+            udh_dest_port(
+                m.esm_class,
+                m.message_payload.as_deref().unwrap_or(&m.short_message),
+            )
+        });
         let faults = self.faults.read().unwrap_or_else(|e| e.into_inner());
         // Each submit counts in both windows, its account's and the SMSC's.
         let admitted_global = self
@@ -1103,6 +1123,19 @@ mod tests {
         assert_eq!(validate_mt(&ussd), Err(status::INVSRCADR));
         ussd.ussd_service_op = Some(2);
         assert_eq!(validate_mt(&ussd), Ok(()));
+    }
+
+    /// The destination port comes from the UDH's 16-bit (IE 0x05) or 8-bit (IE 0x04) port
+    /// addressing; none without a UDH indicator or a port IE.
+    #[test]
+    fn udh_ports_are_read() {
+        let p16 = [6, 5, 4, 0x0B, 0x84, 0x23, 0xF0, b'x'];
+        assert_eq!(udh_dest_port(0x40, &p16), Some(2948));
+        let p8 = [4, 4, 2, 0xF5, 0xF6, b'x'];
+        assert_eq!(udh_dest_port(0x40, &p8), Some(0xF5));
+        assert_eq!(udh_dest_port(0, &p16), None, "no UDHI: no UDH");
+        let concat = [5, 0, 3, 9, 2, 1, b'x'];
+        assert_eq!(udh_dest_port(0x40, &concat), None);
     }
 
     /// Only the `ussd_service_op` values SMPP 3.4 defines are taken (0-3, 16-19); any other

@@ -701,6 +701,46 @@ async fn an_undecodable_push_shows_why_in_the_inbox() {
     h.shutdown().await;
 }
 
+/// A push addressed by its UDH (port IE 0x05, as WAP-259 over SMS has it) is recorded in
+/// `/mt` with that destination port, as one addressed by the destination_port TLV is.
+#[tokio::test]
+async fn mt_records_read_the_destination_port_from_the_udh() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let si = ServiceIndication::new("http://127.0.0.1:9/a/x", "new photo");
+    let parts = push_segments(&PushContent::Si(si), &WspOptions::default(), 3, false).unwrap();
+    for s in &parts {
+        let r = c
+            .submit(submit(
+                "8613800138000",
+                s.esm_class,
+                s.data_coding,
+                &s.short_message,
+                0,
+            ))
+            .await;
+        assert_eq!(r.status(), CommandStatus::EsmeRok);
+    }
+    // 8-bit port addressing (IE 0x04) too.
+    let r = c
+        .submit(submit(
+            "8613800138000",
+            0x40,
+            4,
+            &[4, 4, 2, 0xF5, 0xF6, 1, 2],
+            0,
+        ))
+        .await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
+    let mt = h.mt_messages(&smsc_sim::MtFilter::all());
+    assert_eq!(mt.len(), parts.len() + 1);
+    for r in &mt[..parts.len()] {
+        assert_eq!(r.dest_port, Some(2948), "{r:?}");
+    }
+    assert_eq!(mt[parts.len()].dest_port, Some(0xF5));
+    h.shutdown().await;
+}
+
 /// A handset shows only what its receipt calls delivered: nothing of a message reported
 /// UNDELIV; a handset that refuses WAP Push still reads its SMS.
 #[tokio::test]
