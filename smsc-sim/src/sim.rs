@@ -82,8 +82,9 @@ pub struct MoRequest {
     /// Send the parts last-to-first (exercises out-of-order reassembly).
     #[serde(default)]
     pub reverse_parts: bool,
-    /// Parts (1-based) the network loses: they are never delivered, so the message stays
-    /// incomplete at the ESME.
+    /// Parts (1-based) of a concatenated message the network loses: they are never
+    /// delivered, so the message stays incomplete at the ESME. Refused for a message that
+    /// goes in 1 part and for a part past its last.
     #[serde(default)]
     pub lost_parts: Vec<u8>,
 }
@@ -148,6 +149,10 @@ pub struct MoTicket {
     pub reference: u16,
     /// USSD only: the `ussd_service_op` sent.
     pub ussd_service_op: Option<u8>,
+    /// A concatenated MO only: the parts (1-based) the network lost, never delivered (absent
+    /// from the JSON when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lost_parts: Vec<u8>,
 }
 
 /// What a reset forgot (the answer of `POST /reset`): a receipt or MO still pending then is
@@ -469,10 +474,36 @@ impl SimHandle {
             req.style,
             reference,
         )?;
+        let mut lost_parts = req.lost_parts.clone();
+        lost_parts.sort_unstable();
+        lost_parts.dedup();
+        if !lost_parts.is_empty() {
+            // Losing parts is about concatenated messages: a 1-part message has none to
+            // lose (the whole MO vanishing is no partial loss), and a part past the last
+            // would lose nothing while the test believes it did.
+            let total = parts.len();
+            if total < 2 {
+                return Err(PduError::LostParts(
+                    "this text goes in 1 part, not concatenated; lost_parts names parts of a \
+                     long message (make the text longer, or leave lost_parts out)"
+                        .into(),
+                )
+                .into());
+            }
+            if let Some(p) = lost_parts
+                .iter()
+                .find(|p| **p == 0 || usize::from(**p) > total)
+            {
+                return Err(PduError::LostParts(format!(
+                    "part {p} does not exist: the message goes in parts 1 to {total}"
+                ))
+                .into());
+            }
+        }
         let mut seq = 0u8;
         parts.retain(|_| {
             seq = seq.wrapping_add(1);
-            !req.lost_parts.contains(&seq)
+            !lost_parts.contains(&seq)
         });
         if req.reverse_parts {
             parts.reverse();
@@ -485,6 +516,7 @@ impl SimHandle {
             parts: n,
             reference,
             ussd_service_op: None,
+            lost_parts,
         })
     }
 
@@ -512,6 +544,7 @@ impl SimHandle {
             parts: 1,
             reference: u16::from(session),
             ussd_service_op: Some(op),
+            lost_parts: Vec::new(),
         })
     }
 
@@ -544,6 +577,7 @@ impl SimHandle {
             parts: 1,
             reference: 0,
             ussd_service_op: None,
+            lost_parts: Vec::new(),
         })
     }
 

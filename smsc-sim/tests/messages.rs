@@ -656,6 +656,45 @@ async fn udh8_mo_reports_the_reference_it_writes() {
     h.shutdown().await;
 }
 
+/// Lost parts are a concatenated message's: the ticket lists them for a long MO, and a
+/// 1-part MO (or a part past the last) is refused rather than silently lost.
+#[tokio::test]
+async fn lost_parts_are_only_for_concatenated_messages() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Rx).await;
+    h.wait_for_binds(1, T).await.unwrap();
+    let short = h
+        .inject_mo(MoRequest::new("8613800138000", "10086", "hi").lose_part(1))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        short.contains("lost_parts") && short.contains("1 part"),
+        "{short}"
+    );
+    let long = "STATUS FAMILY FREE, COLLEAGUES MEETING UNTIL 15:00. ".repeat(5);
+    let past = h
+        .inject_mo(MoRequest::new("8613800138000", "10086", &long).lose_part(3))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(past.contains("part 3"), "{past}");
+    let t = h
+        .inject_mo(MoRequest::new("8613800138000", "10086", &long).lose_part(2))
+        .await
+        .unwrap();
+    assert_eq!((t.parts, t.lost_parts.clone()), (1, vec![2]));
+    let d = c.deliver().await;
+    assert_eq!(d.short_message().as_ref()[5], 1, "part 1 went");
+    let plain = h
+        .inject_mo(MoRequest::new("8613800138000", "10086", "hi"))
+        .await
+        .unwrap();
+    let json = serde_json::to_value(&plain).unwrap();
+    assert!(json.get("lost_parts").is_none(), "{json}");
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn mo_waits_for_a_receiver_and_is_retried_after_a_refusal_timeout() {
     let h = sim(SimConfig {
