@@ -73,6 +73,50 @@ fn an_unreachable_api_names_url_and_env_without_a_backtrace() {
     }
 }
 
+/// A call that fails says which address it tried, what went wrong and what to check: the
+/// refusal's cause, a --url that is no http:// URL, an address that is not the control API
+/// (here the SMPP port), and the API's own error text for a refused request.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_calls_name_the_address_the_cause_and_what_to_check() {
+    let h = Simulator::start(SimConfig::local()).await.unwrap();
+    let api = h.http_url().unwrap();
+    let smpp = format!("http://{}", h.smpp_addr());
+    let refused = format!("http://127.0.0.1:{}", closed_port());
+    let no_scheme = api.trim_start_matches("http://").to_string();
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = smsc_sim(&args, &[]);
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            text(&out.stderr)
+        })
+    };
+    let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let err = run(args(&["stats", "--url", &refused])).await.unwrap();
+    assert!(
+        err.contains(&refused) && err.to_lowercase().contains("refused"),
+        "{err}"
+    );
+    let err = run(args(&["stats", "--url", &no_scheme])).await.unwrap();
+    assert!(
+        err.contains(&no_scheme) && err.contains("http://HOST:PORT"),
+        "{err}"
+    );
+    let err = run(args(&["stats", "--url", &smpp])).await.unwrap();
+    assert!(
+        err.contains(&smpp) && err.contains("not its SMPP port") && err.contains("--url"),
+        "{err}"
+    );
+    let err = run(args(&["faults", "--url", &api, r#"{"throttle":5}"#]))
+        .await
+        .unwrap();
+    assert!(
+        err.contains("/faults") && err.contains("400") && err.contains("unknown fault"),
+        "{err}"
+    );
+    h.shutdown().await;
+}
+
 /// `--account a:123456789` says the password is too long, not that the form is wrong (and
 /// does not echo the password).
 #[test]
