@@ -1,5 +1,6 @@
 //! `smsc-sim` command line: `serve` runs the simulator; `send-mo`, `send-ussd`, `faults`,
-//! `handset`, `mt`, `stats` and `reset` call the HTTP control API of a running one.
+//! `handset`, `mt`, `receipts`, `deliveries`, `binds`, `stats` and `reset` call the HTTP
+//! control API of a running one.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -128,6 +129,25 @@ enum Cmd {
         /// Only records after this id.
         #[arg(long)]
         since: Option<u64>,
+    },
+    /// List the receipts sent, with the ESME's answer to each (GET /receipts).
+    Receipts {
+        /// Control API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
+        url: String,
+    },
+    /// List every deliver_sm the simulator originated (MO, USSD, receipts) with its state
+    /// (GET /deliveries).
+    Deliveries {
+        /// Control API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
+        url: String,
+    },
+    /// List the connections: system_id, bind mode, peer and window occupancy (GET /binds).
+    Binds {
+        /// Control API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
+        url: String,
     },
     /// Show stats (GET /stats).
     Stats {
@@ -630,6 +650,9 @@ async fn run() -> Result<()> {
             }
             call(Method::GET, format!("{url}/mt?{}", q.join("&")), None).await?;
         }
+        Cmd::Receipts { url } => call(Method::GET, format!("{url}/receipts"), None).await?,
+        Cmd::Deliveries { url } => call(Method::GET, format!("{url}/deliveries"), None).await?,
+        Cmd::Binds { url } => call(Method::GET, format!("{url}/binds"), None).await?,
         Cmd::Stats { url } => call(Method::GET, format!("{url}/stats"), None).await?,
         Cmd::Reset { url } => {
             let u = format!("{url}/reset");

@@ -1,5 +1,7 @@
 //! The `smsc-sim` binary as a tester types it: what it prints on success and on error.
 
+mod common;
+
 use std::process::{Command, Output};
 
 use smsc_sim::{SimConfig, Simulator};
@@ -146,4 +148,38 @@ fn faults_help_lists_every_key() {
             "faults --help lacks {action}: {help}"
         );
     }
+}
+
+/// `receipts`, `deliveries` and `binds` print what GET /receipts, /deliveries and /binds
+/// answer: here one bind of system_id "esme" and the receipt sent to it.
+#[tokio::test(flavor = "multi_thread")]
+async fn receipts_deliveries_and_binds_print_the_api_answers() {
+    let h = Simulator::start(SimConfig::local()).await.unwrap();
+    let url = h.http_url().unwrap();
+    let mut c = common::Client::connect(h.smpp_addr()).await;
+    assert_eq!(
+        c.bind(common::Mode::Trx, "esme", "pw").await,
+        rusmpp::CommandStatus::EsmeRok
+    );
+    let r = c.submit(common::text("8613800138000", "hello", 1)).await;
+    let id = common::message_id(&r);
+    c.deliver().await;
+    let run = |cmd: &'static str| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || smsc_sim(&[cmd, "--url", &url], &[]))
+    };
+    for (cmd, wanted) in [
+        ("binds", "\"esme\""),
+        ("receipts", id.as_str()),
+        ("deliveries", "\"receipt\""),
+    ] {
+        let out = run(cmd).await.unwrap();
+        assert!(out.status.success(), "{cmd}: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        let v: serde_json::Value =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{cmd}: {e}: {stdout}"));
+        assert_eq!(v.as_array().map(Vec::len), Some(1), "{cmd}: {stdout}");
+        assert!(stdout.contains(wanted), "{cmd}: {stdout}");
+    }
+    h.shutdown().await;
 }
