@@ -178,8 +178,62 @@ fn status_from_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Er
     Status::deserialize(d).map(|s| s.0)
 }
 
-fn opt_status_from_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    Option::<Status>::deserialize(d).map(|s| s.map(|s| s.0))
+/// The `refuse_binds` fault: answer new binds with `status`, those of one account only when
+/// `system_id` is given. In JSON a status alone (`13`, `"0x0D"`: every account) or
+/// `{"status": 13, "system_id": "esme1"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefuseBinds {
+    /// The command_status to answer (e.g. 0x0D ESME_RBINDFAIL, 0x0E ESME_RINVPASWD).
+    pub status: u32,
+    /// Refuse only binds with this system_id; `None`: every bind.
+    pub system_id: Option<String>,
+}
+
+impl RefuseBinds {
+    /// Refuse every bind with `status`.
+    pub fn all(status: u32) -> Self {
+        RefuseBinds {
+            status,
+            system_id: None,
+        }
+    }
+
+    /// Whether a bind with `system_id` is refused.
+    pub fn refuses(&self, system_id: &str) -> bool {
+        self.system_id.as_deref().is_none_or(|s| s == system_id)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefuseBindsFields {
+    #[serde(deserialize_with = "status_from_json")]
+    status: u32,
+    #[serde(default)]
+    system_id: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for RefuseBinds {
+    /// A status (number or hex text) or `{"status", "system_id"}`.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RefuseBinds, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Fields(RefuseBindsFields),
+            Status(Status),
+        }
+        match Form::deserialize(d) {
+            Ok(Form::Fields(f)) => Ok(RefuseBinds {
+                status: f.status,
+                system_id: f.system_id,
+            }),
+            Ok(Form::Status(s)) => Ok(RefuseBinds::all(s.0)),
+            Err(_) => Err(serde::de::Error::custom(
+                "expected a command_status (13 or \"0x0D\") for every bind, or \
+                 {\"status\": 13, \"system_id\": \"ESME\"} for one account's binds",
+            )),
+        }
+    }
 }
 
 /// Answer submit_sm / data_sm with `status` for listed destinations and for `percent` of others.
@@ -232,11 +286,11 @@ pub struct Faults {
     pub receipt_before_resp: bool,
     /// Send every delivery receipt twice (as a carrier does when a deliver_sm_resp is lost).
     pub duplicate_receipts: bool,
-    /// Answer every new bind with this command_status (e.g. 0x0D ESME_RBINDFAIL, 0x0E
-    /// ESME_RINVPASWD), whatever its credentials: an SMSC refusing binds, for an ESME's
-    /// bind-refused path. Binds already up stay up.
-    #[serde(deserialize_with = "opt_status_from_json")]
-    pub refuse_binds: Option<u32>,
+    /// Answer every new bind (or, with a `system_id`, that account's) with this
+    /// command_status (e.g. 0x0D ESME_RBINDFAIL, 0x0E ESME_RINVPASWD), whatever its
+    /// credentials: an SMSC refusing binds, for an ESME's bind-refused path. Binds already up
+    /// stay up.
+    pub refuse_binds: Option<RefuseBinds>,
     /// An SMSC outage: every connection is closed when it is set, and every new one is
     /// closed as soon as it is accepted (before any PDU), until it is turned off.
     pub outage: bool,
@@ -256,7 +310,7 @@ impl Faults {
                 ));
             }
         }
-        if self.refuse_binds == Some(0) {
+        if self.refuse_binds.as_ref().is_some_and(|r| r.status == 0) {
             return Err(
                 "refuse_binds cannot be 0 (ESME_ROK would accept the bind); e.g. 13 \
                         (0x0D ESME_RBINDFAIL); null turns it off"
@@ -550,16 +604,38 @@ mod tests {
         assert_eq!(f.refuse_binds, None);
         assert!(!f.outage);
         let f: Faults = serde_json::from_str(r#"{"refuse_binds": "0x0D"}"#).unwrap();
-        assert_eq!(f.refuse_binds, Some(13));
+        assert_eq!(f.refuse_binds, Some(RefuseBinds::all(13)));
         let f: Faults = serde_json::from_str(r#"{"refuse_binds": 13, "outage": true}"#).unwrap();
-        assert_eq!(f.refuse_binds, Some(13));
+        assert_eq!(f.refuse_binds, Some(RefuseBinds::all(13)));
         assert!(f.outage);
         let f: Faults = serde_json::from_str(r#"{"refuse_binds": null}"#).unwrap();
         assert_eq!(f.refuse_binds, None);
         let zero = Faults {
-            refuse_binds: Some(0),
+            refuse_binds: Some(RefuseBinds::all(0)),
             ..Faults::default()
         };
         assert!(zero.check().is_err());
+    }
+
+    /// `refuse_binds` may name one account: only its binds are refused; without a
+    /// system_id, every bind. What GET /faults shows reads back as the same fault.
+    #[test]
+    fn refuse_binds_may_name_one_account() {
+        let f: Faults =
+            serde_json::from_str(r#"{"refuse_binds": {"status": "0x0D", "system_id": "esme1"}}"#)
+                .unwrap();
+        let r = f.refuse_binds.clone().unwrap();
+        assert_eq!(r.status, 13);
+        assert!(r.refuses("esme1"));
+        assert!(!r.refuses("esme2"));
+        assert!(RefuseBinds::all(13).refuses("esme2"));
+        let back: Faults = serde_json::from_value(serde_json::to_value(&f).unwrap()).unwrap();
+        assert_eq!(back, f);
+        let f: Faults = serde_json::from_str(r#"{"refuse_binds": {"status": 14}}"#).unwrap();
+        assert_eq!(f.refuse_binds, Some(RefuseBinds::all(14)));
+        let e = serde_json::from_str::<Faults>(r#"{"refuse_binds": {"system_id": "esme1"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("system_id"), "{e}");
     }
 }

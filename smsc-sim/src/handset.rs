@@ -71,6 +71,10 @@ pub struct InboxMessage {
     pub contact: String,
     /// When it completed (ms since epoch).
     pub received_at_ms: u64,
+    /// For a message addressed to the WAP Push port (2948) that did not decode as a push
+    /// (and so is shown here as its raw bytes): why, e.g. `unexpected WBXML token 0x7F at
+    /// offset 12 in si`.
+    pub push_error: Option<String>,
 }
 
 /// Where following a push href stands.
@@ -594,9 +598,21 @@ impl Handsets {
             }
         };
         let binary = Alphabet::from_data_coding(dc) == Alphabet::Binary;
+        let mut push_error = None;
         if port_push || binary {
-            if let Ok(push) = decode_wsp_push(&payload) {
-                return self.store_push(rec, push, now);
+            match decode_wsp_push(&payload) {
+                Ok(push) => return self.store_push(rec, push, now),
+                // Sent to the push port, it was meant as a push: say why it is not one.
+                Err(e) if port_push => {
+                    tracing::warn!(
+                        dest = %rec.dest,
+                        mt_id = rec.id,
+                        "WAP Push (port 2948) not decoded, kept in the inbox as raw bytes: {e}"
+                    );
+                    push_error = Some(e.to_string());
+                }
+                // A binary message off the push port need not be a push at all.
+                Err(_) => {}
             }
         }
         let text = sms_wire::text::decode(dc, &payload);
@@ -615,6 +631,7 @@ impl Handsets {
             parts,
             contact: contact.clone(),
             received_at_ms: now,
+            push_error,
         });
         keep_last(&mut h.view.inbox, keep);
         if binary {
@@ -920,6 +937,25 @@ mod tests {
             status: 0,
             received_at_ms: 0,
         }
+    }
+
+    /// A push to port 2948 whose WBXML does not decode lands in the inbox with the reason;
+    /// a plain binary message off the push port carries none.
+    #[test]
+    fn an_undecodable_push_says_why() {
+        let mut hs = Handsets::new(&HandsetConfig::default());
+        // UDH: 16-bit ports 2948 <- 9200; then a WSP Push of SI content whose WBXML body
+        // holds a token SI does not know.
+        let mut sm = vec![6, 5, 4, 0x0B, 0x84, 0x23, 0xF0];
+        sm.extend_from_slice(&[0x01, 0x06, 0x01, 0xAE, 0x02, 0x05, 0x6A, 0x00, 0x7F]);
+        hs.ingest_mt(&mt("8613800138000", 0x40, 4, sm), 1);
+        let v = hs.view("8613800138000");
+        assert!(v.pushes.is_empty());
+        let why = v.inbox[0].push_error.as_deref().expect("a reason");
+        assert!(!why.is_empty(), "{why}");
+        hs.ingest_mt(&mt("8613800138000", 0, 4, vec![0xDE, 0xAD]), 2);
+        let v = hs.view("8613800138000");
+        assert_eq!(v.inbox[1].push_error, None);
     }
 
     #[test]

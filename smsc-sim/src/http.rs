@@ -869,6 +869,7 @@ mod tests {
             parts: 1,
             contact: from.to_string(),
             received_at_ms: at,
+            push_error: None,
         }
     }
 

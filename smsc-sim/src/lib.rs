@@ -57,7 +57,7 @@ pub mod util;
 pub use config::{
     Account, DestMatch, HandsetConfig, IdStyle, ReceiptPlan, ReceiptRule, ReceiptStat, SimConfig,
 };
-pub use faults::{Delay, ErrorFault, Faults, MalformedKind};
+pub use faults::{Delay, ErrorFault, Faults, MalformedKind, RefuseBinds};
 pub use handset::{
     Avatar, CallView, ContactView, FetchState, HandsetView, InboxMessage, PushRecord, UssdScreen,
 };

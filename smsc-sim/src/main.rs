@@ -1,11 +1,12 @@
 //! `smsc-sim` command line: `serve` runs the simulator; `send-mo`, `send-ussd`, `faults`,
-//! `handset`, `mt`, `stats` and `reset` call the HTTP control API of a running one.
+//! `handset`, `mt`, `receipts`, `deliveries`, `binds`, `stats` and `reset` call the HTTP
+//! control API of a running one.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use smsc_sim::{
     Account, Delay, ErrorFault, Faults, HandsetConfig, IdStyle, MoEncoding, MoStyle, ReceiptRule,
@@ -72,7 +73,8 @@ enum Cmd {
     /// Change the faults of a running simulator (POST /faults).
     ///
     /// The keys of a JSON object replace those faults (null turns one off), the others keep
-    /// theirs, e.g. '{"throttle_per_sec":50}', '{"refuse_binds":13}', '{"outage":true}',
+    /// theirs, e.g. '{"throttle_per_sec":50}', '{"refuse_binds":13}',
+    /// '{"refuse_binds":{"status":13,"system_id":"esme1"}}', '{"outage":true}',
     /// '{"drop_now":true}' (faults kept) or '{"clear":true}'.
     ///
     /// Fault keys:
@@ -88,7 +90,8 @@ enum Cmd {
     ///   ignore_enquire_link     never answer enquire_link
     ///   receipt_before_resp     zero-delay receipts before the submit_sm_resp
     ///   duplicate_receipts      every receipt twice
-    ///   refuse_binds STATUS     answer every new bind with STATUS (13 = 0x0D ESME_RBINDFAIL)
+    ///   refuse_binds STATUS     answer every new bind with STATUS (13 = 0x0D ESME_RBINDFAIL);
+    ///                           {"status":13,"system_id":"ID"}: only ID's new binds
     ///   outage                  close every connection now and each new one at once
     ///
     /// One-shot actions (faults kept):
@@ -126,6 +129,25 @@ enum Cmd {
         /// Only records after this id.
         #[arg(long)]
         since: Option<u64>,
+    },
+    /// List the receipts sent, with the ESME's answer to each (GET /receipts).
+    Receipts {
+        /// Control API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
+        url: String,
+    },
+    /// List every deliver_sm the simulator originated (MO, USSD, receipts) with its state
+    /// (GET /deliveries).
+    Deliveries {
+        /// Control API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
+        url: String,
+    },
+    /// List the connections: system_id, bind mode, peer and window occupancy (GET /binds).
+    Binds {
+        /// Control API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
+        url: String,
     },
     /// Show stats (GET /stats).
     Stats {
@@ -386,35 +408,96 @@ impl Serve {
 const URL_HINT: &str = "is `smsc-sim serve` running there? Set its control API with --url or \
      SMSC_SIM_URL (default http://127.0.0.1:2776, as serve --http 127.0.0.1:2776)";
 
+/// How long a control API call may take before it is given up (the API answers at once).
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The HTTP client of every control API call: an address that does not answer fails within
+/// seconds instead of hanging.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(CALL_TIMEOUT)
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// The innermost cause of `e` (e.g. `Connection refused (os error 111)`), the part that says
+/// what went wrong.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// A failed call to the control API at `url` as one line: which address, what went wrong,
+/// and what to check.
+fn api_error(e: &reqwest::Error, url: &str) -> anyhow::Error {
+    let cause = root_cause(e);
+    if e.is_builder() {
+        anyhow::anyhow!(
+            "{url:?} is not a control API address ({cause}): --url and SMSC_SIM_URL take \
+             http://HOST:PORT, e.g. http://127.0.0.1:2776"
+        )
+    } else if e.is_connect() {
+        anyhow::anyhow!("cannot reach the simulator's control API at {url} ({cause}): {URL_HINT}")
+    } else if e.is_timeout() {
+        anyhow::anyhow!(
+            "the simulator's control API at {url} did not answer within {}s: {URL_HINT}",
+            CALL_TIMEOUT.as_secs()
+        )
+    } else {
+        anyhow::anyhow!(
+            "calling the simulator's control API at {url} failed ({cause}); is that address \
+             the control API (serve --http), not its SMPP port or another server? {URL_HINT}"
+        )
+    }
+}
+
 /// Send a request to the control API; an unreachable API is reported with where it was
 /// looked for and how to point elsewhere.
 async fn send(req: reqwest::RequestBuilder, url: &str) -> Result<reqwest::Response> {
-    req.send().await.map_err(|e| {
-        if e.is_connect() || e.is_timeout() {
-            anyhow::anyhow!("cannot reach the simulator's control API at {url}: {URL_HINT}")
-        } else {
-            anyhow::Error::new(e).context(format!("calling {url}"))
-        }
-    })
+    req.send().await.map_err(|e| api_error(&e, url))
 }
 
-async fn call(method: reqwest::Method, url: String, body: Option<String>) -> Result<()> {
-    let mut req = reqwest::Client::new().request(method, &url);
-    if let Some(b) = body {
+/// The body of a control API answer; a failure to read it is reported as [`send`]'s are.
+async fn body(resp: reqwest::Response, url: &str) -> Result<String> {
+    resp.text().await.map_err(|e| api_error(&e, url))
+}
+
+/// The error of a control API answer that is not a success: the API's own `{"error": ...}`
+/// text, or a hint when the address answers as no control API does (404 and no JSON).
+fn answered_error(url: &str, status: reqwest::StatusCode, text: &str) -> anyhow::Error {
+    match serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.get("error")?.as_str().map(str::to_string))
+    {
+        Some(why) => anyhow::anyhow!("{url} answered {status}: {why}"),
+        None => anyhow::anyhow!(
+            "{url} answered {status}, not as the simulator's control API does; is that \
+             address the control API (serve --http)? {URL_HINT}"
+        ),
+    }
+}
+
+async fn call(method: reqwest::Method, url: String, body_json: Option<String>) -> Result<()> {
+    let mut req = client().request(method, &url);
+    if let Some(b) = body_json {
         req = req.header("content-type", "application/json").body(b);
     }
     let resp = send(req, &url).await?;
     let status = resp.status();
-    let text = resp.text().await?;
+    let text = body(resp, &url).await?;
+    if !status.is_success() {
+        return Err(answered_error(&url, status, &text));
+    }
     let pretty = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
         .unwrap_or(text);
     if !pretty.is_empty() {
         println!("{pretty}");
-    }
-    if !status.is_success() {
-        bail!("{url} answered {status}");
     }
     Ok(())
 }
@@ -567,14 +650,17 @@ async fn run() -> Result<()> {
             }
             call(Method::GET, format!("{url}/mt?{}", q.join("&")), None).await?;
         }
+        Cmd::Receipts { url } => call(Method::GET, format!("{url}/receipts"), None).await?,
+        Cmd::Deliveries { url } => call(Method::GET, format!("{url}/deliveries"), None).await?,
+        Cmd::Binds { url } => call(Method::GET, format!("{url}/binds"), None).await?,
         Cmd::Stats { url } => call(Method::GET, format!("{url}/stats"), None).await?,
         Cmd::Reset { url } => {
             let u = format!("{url}/reset");
-            let resp = send(reqwest::Client::new().post(&u), &u).await?;
+            let resp = send(client().post(&u), &u).await?;
             let status = resp.status();
-            let text = resp.text().await?;
+            let text = body(resp, &u).await?;
             if !status.is_success() {
-                bail!("{u} answered {status}: {text}");
+                return Err(answered_error(&u, status, &text));
             }
             match serde_json::from_str::<smsc_sim::ResetSummary>(&text) {
                 Ok(s) => println!("reset: {s}"),

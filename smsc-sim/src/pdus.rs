@@ -36,6 +36,13 @@ pub enum PduError {
         /// The address given.
         addr: String,
     },
+    /// A concatenation reference above 255 for the 8-bit UDH style.
+    #[error("reference {0} does not fit an 8-bit UDH reference (0 to 255); use style udh16 or sar for a 16-bit one")]
+    Reference(u16),
+    /// `lost_parts` that make no sense for the message (it is not concatenated, or a part
+    /// past its last).
+    #[error("lost_parts: {0}")]
+    LostParts(String),
     /// A field exceeded its SMPP limit.
     #[error("{field} is too long ({len} bytes)")]
     TooLong {

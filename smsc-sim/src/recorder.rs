@@ -69,7 +69,9 @@ pub struct MtRecord {
     /// This PDU's own text, decoded by `data_coding` (UDH stripped); a part of a long message
     /// holds only its part. Binary payloads decode to nothing useful.
     pub text: String,
-    /// The `command_status` answered.
+    /// The `command_status` answered; in JSON also as SMPP writes it and by name:
+    /// `"status": 88, "status_hex": "0x00000058", "status_name": "ESME_RTHROTTLED"`.
+    #[serde(flatten, serialize_with = "crate::util::status_json::serialize")]
     pub status: u32,
     /// When it arrived (ms since the epoch).
     pub received_at_ms: u64,

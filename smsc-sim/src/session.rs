@@ -566,7 +566,11 @@ impl Session {
             Pending::Deliver(job) if is_temporary_deliver_status(status) => {
                 self.delivers -= 1;
                 let delay = self.shared.cfg.deliver_retry_delay.as_millis() as u64;
-                self.requeue_after(job, &format!("status 0x{status:08X}"), delay);
+                self.requeue_after(
+                    job,
+                    &format!("status {}", crate::util::status_text(status)),
+                    delay,
+                );
             }
             Pending::Deliver(job) => {
                 self.delivers -= 1;
@@ -756,10 +760,19 @@ impl Session {
             self.reply(error_response(id, CommandStatus::EsmeRalybnd, seq));
             return;
         }
-        // The refuse_binds fault: an SMSC refusing every new bind, whatever its credentials.
-        if let Some(st) = self.shared.faults().refuse_binds {
-            debug!(status = st, "refuse_binds fault: bind refused");
-            self.reply(error_response(id, CommandStatus::from(st), seq));
+        // The refuse_binds fault: an SMSC refusing every new bind (or one account's),
+        // whatever its credentials.
+        if let Some(r) = self
+            .shared
+            .faults()
+            .refuse_binds
+            .filter(|r| r.refuses(system_id))
+        {
+            debug!(
+                status = r.status,
+                system_id, "refuse_binds fault: bind refused"
+            );
+            self.reply(error_response(id, CommandStatus::from(r.status), seq));
             return;
         }
         let accounts = &self.shared.cfg.accounts;

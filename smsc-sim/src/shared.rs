@@ -290,6 +290,27 @@ pub mod status {
     pub const INVSCHED: u32 = 0x61;
     /// ESME_RINVEXPIRY: a malformed `validity_period`.
     pub const INVEXPIRY: u32 = 0x62;
+    /// ESME_RINVOPTPARAMVAL: an optional parameter (TLV) with a value it cannot take.
+    pub const INVOPTPARAMVAL: u32 = 0xC4;
+}
+
+/// Whether `op` is a `ussd_service_op` value SMPP 3.4 §5.3.2.44 defines: 0-3 (PSSD, PSSR,
+/// USSR, USSN indication) and 16-19 (their responses).
+pub fn is_defined_ussd_op(op: u8) -> bool {
+    matches!(op, 0..=3 | 16..=19)
+}
+
+/// The destination port of an MT's UDH (application port addressing, 3GPP TS 23.040
+/// §9.2.3.24.3-4: IE 0x05 16-bit or IE 0x04 8-bit, widened), when `esm_class` says there is a
+/// UDH and it holds one.
+pub fn udh_dest_port(esm_class: u8, data: &[u8]) -> Option<u16> {
+    if esm_class & 0x40 == 0 {
+        return None;
+    }
+    sms_wire::udh::Udh::split(data)
+        .ok()
+        .and_then(|(u, _)| u.ports())
+        .map(|(dest, _)| dest)
 }
 
 /// Check the addressing and content fields of an MT; `Err(status)` when refused.
@@ -329,6 +350,16 @@ pub fn validate_mt(m: &MtInput) -> Result<(), u32> {
     let d = m.dest.strip_prefix('+').unwrap_or(&m.dest);
     if d.is_empty() || d.len() > 20 || !d.bytes().all(|b| b.is_ascii_digit()) {
         return Err(status::INVDSTADR);
+    }
+    // ussd_service_op (§5.3.2.44): only the values the standard defines.
+    if let Some(op) = m.ussd_service_op.filter(|op| !is_defined_ussd_op(*op)) {
+        tracing::warn!(
+            ussd_service_op = op,
+            dest = %m.dest,
+            "MT refused with ESME_RINVOPTPARAMVAL (0x000000C4): ussd_service_op {op} is not \
+             defined (SMPP 3.4 §5.3.2.44: 0-3 PSSD/PSSR/USSR/USSN indication, 16-19 responses)"
+        );
+        return Err(status::INVOPTPARAMVAL);
     }
     // Source: alphanumeric (TON 5) up to 11 characters, otherwise digits (may be empty); a
     // USSD reply may come from its service code (`*123#`) whatever the TON, as the
@@ -560,6 +591,13 @@ impl Shared {
     /// Accept (or refuse) an MT from bind `bind_id`; records it and plans its receipt.
     pub fn accept_mt(self: &Arc<Self>, bind_id: u64, system_id: &str, mut m: MtInput) -> MtOutcome {
         let now = now_ms();
+        // A push addressed in its UDH (IE 0x05 / 0x04) has its port there, not in a TLV.
+        m.dest_port = m.dest_port.or_else(|| {
+            udh_dest_port(
+                m.esm_class,
+                m.message_payload.as_deref().unwrap_or(&m.short_message),
+            )
+        });
         let faults = self.faults.read().unwrap_or_else(|e| e.into_inner());
         // Each submit counts in both windows, its account's and the SMSC's.
         let admitted_global = self
@@ -1085,6 +1123,34 @@ mod tests {
         assert_eq!(validate_mt(&ussd), Err(status::INVSRCADR));
         ussd.ussd_service_op = Some(2);
         assert_eq!(validate_mt(&ussd), Ok(()));
+    }
+
+    /// The destination port comes from the UDH's 16-bit (IE 0x05) or 8-bit (IE 0x04) port
+    /// addressing; none without a UDH indicator or a port IE.
+    #[test]
+    fn udh_ports_are_read() {
+        let p16 = [6, 5, 4, 0x0B, 0x84, 0x23, 0xF0, b'x'];
+        assert_eq!(udh_dest_port(0x40, &p16), Some(2948));
+        let p8 = [4, 4, 2, 0xF5, 0xF6, b'x'];
+        assert_eq!(udh_dest_port(0x40, &p8), Some(0xF5));
+        assert_eq!(udh_dest_port(0, &p16), None, "no UDHI: no UDH");
+        let concat = [5, 0, 3, 9, 2, 1, b'x'];
+        assert_eq!(udh_dest_port(0x40, &concat), None);
+    }
+
+    /// Only the `ussd_service_op` values SMPP 3.4 defines are taken (0-3, 16-19); any other
+    /// (99, a vendor 0x81 in an MT) is refused with ESME_RINVOPTPARAMVAL.
+    #[test]
+    fn undefined_ussd_service_ops_are_refused() {
+        let mut ussd = mt("8613800138000", 0x0F, b"1. Status");
+        for op in [0, 1, 2, 3, 16, 17, 18, 19] {
+            ussd.ussd_service_op = Some(op);
+            assert_eq!(validate_mt(&ussd), Ok(()), "op {op}");
+        }
+        for op in [4, 15, 20, 32, 99, 0x81, 255] {
+            ussd.ussd_service_op = Some(op);
+            assert_eq!(validate_mt(&ussd), Err(0xC4), "op {op}");
+        }
     }
 
     /// The hex log never shows a bind's password: its bytes become `*`, the rest stays.

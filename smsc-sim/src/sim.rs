@@ -75,14 +75,16 @@ pub struct MoRequest {
     /// How a long text is split.
     #[serde(default)]
     pub style: MoStyle,
-    /// Concatenation reference (random when absent).
+    /// Concatenation reference (random when absent). With the `udh8` style it is the 8-bit
+    /// reference written in the UDH, 0 to 255 (a larger one is refused).
     #[serde(default)]
     pub reference: Option<u16>,
     /// Send the parts last-to-first (exercises out-of-order reassembly).
     #[serde(default)]
     pub reverse_parts: bool,
-    /// Parts (1-based) the network loses: they are never delivered, so the message stays
-    /// incomplete at the ESME.
+    /// Parts (1-based) of a concatenated message the network loses: they are never
+    /// delivered, so the message stays incomplete at the ESME. Refused for a message that
+    /// goes in 1 part and for a part past its last.
     #[serde(default)]
     pub lost_parts: Vec<u8>,
 }
@@ -147,6 +149,10 @@ pub struct MoTicket {
     pub reference: u16,
     /// USSD only: the `ussd_service_op` sent.
     pub ussd_service_op: Option<u8>,
+    /// A concatenated MO only: the parts (1-based) the network lost, never delivered (absent
+    /// from the JSON when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lost_parts: Vec<u8>,
 }
 
 /// What a reset forgot (the answer of `POST /reset`): a receipt or MO still pending then is
@@ -449,9 +455,15 @@ impl SimHandle {
     /// while none is bound it waits. Returns once queued; see [`SimHandle::deliveries`] for
     /// the outcome.
     pub async fn inject_mo(&self, req: MoRequest) -> Result<MoTicket, SimError> {
-        let reference = req
-            .reference
-            .unwrap_or_else(|| self.shared.with_rng(rand::Rng::random::<u16>));
+        // An 8-bit UDH reference (IEI 0x00) holds 0 to 255: the reference reported is the
+        // one written, never a 16-bit number the UDH cuts to its low byte.
+        let udh8 = req.style == MoStyle::Udh8;
+        let reference = match req.reference {
+            Some(r) if udh8 && r > 255 => return Err(PduError::Reference(r).into()),
+            Some(r) => r,
+            None if udh8 => u16::from(self.shared.with_rng(rand::Rng::random::<u8>)),
+            None => self.shared.with_rng(rand::Rng::random::<u16>),
+        };
         // As the network presents the handset: `13800138000` becomes `8613800138000`.
         let from = self.shared.state().handsets.presented(&req.from);
         let mut parts = pdus::mo_parts(
@@ -462,10 +474,36 @@ impl SimHandle {
             req.style,
             reference,
         )?;
+        let mut lost_parts = req.lost_parts.clone();
+        lost_parts.sort_unstable();
+        lost_parts.dedup();
+        if !lost_parts.is_empty() {
+            // Losing parts is about concatenated messages: a 1-part message has none to
+            // lose (the whole MO vanishing is no partial loss), and a part past the last
+            // would lose nothing while the test believes it did.
+            let total = parts.len();
+            if total < 2 {
+                return Err(PduError::LostParts(
+                    "this text goes in 1 part, not concatenated; lost_parts names parts of a \
+                     long message (make the text longer, or leave lost_parts out)"
+                        .into(),
+                )
+                .into());
+            }
+            if let Some(p) = lost_parts
+                .iter()
+                .find(|p| **p == 0 || usize::from(**p) > total)
+            {
+                return Err(PduError::LostParts(format!(
+                    "part {p} does not exist: the message goes in parts 1 to {total}"
+                ))
+                .into());
+            }
+        }
         let mut seq = 0u8;
         parts.retain(|_| {
             seq = seq.wrapping_add(1);
-            !req.lost_parts.contains(&seq)
+            !lost_parts.contains(&seq)
         });
         if req.reverse_parts {
             parts.reverse();
@@ -478,6 +516,7 @@ impl SimHandle {
             parts: n,
             reference,
             ussd_service_op: None,
+            lost_parts,
         })
     }
 
@@ -505,6 +544,7 @@ impl SimHandle {
             parts: 1,
             reference: u16::from(session),
             ussd_service_op: Some(op),
+            lost_parts: Vec::new(),
         })
     }
 
@@ -537,6 +577,7 @@ impl SimHandle {
             parts: 1,
             reference: 0,
             ussd_service_op: None,
+            lost_parts: Vec::new(),
         })
     }
 

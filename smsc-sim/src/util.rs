@@ -109,6 +109,94 @@ pub mod opt_hex_bytes {
     }
 }
 
+/// A command_status as SMPP writes it: `0x00000058`.
+pub fn status_hex(status: u32) -> String {
+    format!("0x{status:08X}")
+}
+
+/// The SMPP 3.4 name of a command_status (§5.1.3), e.g. `ESME_RTHROTTLED` for 0x58; also
+/// SMPP 5.0's `ESME_RINVDCS` (0x104), which the simulator answers. `None` for a code neither
+/// names (a vendor's).
+pub fn status_name(status: u32) -> Option<&'static str> {
+    Some(match status {
+        0x00 => "ESME_ROK",
+        0x01 => "ESME_RINVMSGLEN",
+        0x02 => "ESME_RINVCMDLEN",
+        0x03 => "ESME_RINVCMDID",
+        0x04 => "ESME_RINVBNDSTS",
+        0x05 => "ESME_RALYBND",
+        0x06 => "ESME_RINVPRTFLG",
+        0x07 => "ESME_RINVREGDLVFLG",
+        0x08 => "ESME_RSYSERR",
+        0x0A => "ESME_RINVSRCADR",
+        0x0B => "ESME_RINVDSTADR",
+        0x0C => "ESME_RINVMSGID",
+        0x0D => "ESME_RBINDFAIL",
+        0x0E => "ESME_RINVPASWD",
+        0x0F => "ESME_RINVSYSID",
+        0x11 => "ESME_RCANCELFAIL",
+        0x13 => "ESME_RREPLACEFAIL",
+        0x14 => "ESME_RMSGQFUL",
+        0x15 => "ESME_RINVSERTYP",
+        0x33 => "ESME_RINVNUMDESTS",
+        0x34 => "ESME_RINVDLNAME",
+        0x40 => "ESME_RINVDESTFLAG",
+        0x42 => "ESME_RINVSUBREP",
+        0x43 => "ESME_RINVESMCLASS",
+        0x44 => "ESME_RCNTSUBDL",
+        0x45 => "ESME_RSUBMITFAIL",
+        0x48 => "ESME_RINVSRCTON",
+        0x49 => "ESME_RINVSRCNPI",
+        0x50 => "ESME_RINVDSTTON",
+        0x51 => "ESME_RINVDSTNPI",
+        0x53 => "ESME_RINVSYSTYP",
+        0x54 => "ESME_RINVREPFLAG",
+        0x55 => "ESME_RINVNUMMSGS",
+        0x58 => "ESME_RTHROTTLED",
+        0x61 => "ESME_RINVSCHED",
+        0x62 => "ESME_RINVEXPIRY",
+        0x63 => "ESME_RINVDFTMSGID",
+        0x64 => "ESME_RX_T_APPN",
+        0x65 => "ESME_RX_P_APPN",
+        0x66 => "ESME_RX_R_APPN",
+        0x67 => "ESME_RQUERYFAIL",
+        0xC0 => "ESME_RINVOPTPARSTREAM",
+        0xC1 => "ESME_ROPTPARNOTALLWD",
+        0xC2 => "ESME_RINVPARLEN",
+        0xC3 => "ESME_RMISSINGOPTPARAM",
+        0xC4 => "ESME_RINVOPTPARAMVAL",
+        0xFE => "ESME_RDELIVERYFAILURE",
+        0xFF => "ESME_RUNKNOWNERR",
+        0x104 => "ESME_RINVDCS",
+        _ => return None,
+    })
+}
+
+/// A command_status for logs: `0x00000058 ESME_RTHROTTLED` (the code alone when unnamed).
+pub fn status_text(status: u32) -> String {
+    match status_name(status) {
+        Some(n) => format!("{} {n}", status_hex(status)),
+        None => status_hex(status),
+    }
+}
+
+/// Serde adapter writing a command_status as three JSON keys: `"status": 88` (the number,
+/// as before, for scripts that compare it), `"status_hex": "0x00000058"` (as SMPP writes it)
+/// and `"status_name": "ESME_RTHROTTLED"` (null for a code SMPP does not name); for a field
+/// marked `#[serde(flatten, serialize_with = "status_json::serialize")]`.
+pub mod status_json {
+    use serde::ser::{SerializeStruct, Serializer};
+
+    /// Serialise `status` as `{"status": N, "status_hex": "0x...", "status_name": ...}`.
+    pub fn serialize<S: Serializer>(status: &u32, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("CommandStatus", 3)?;
+        st.serialize_field("status", status)?;
+        st.serialize_field("status_hex", &super::status_hex(*status))?;
+        st.serialize_field("status_name", &super::status_name(*status))?;
+        st.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +218,26 @@ mod tests {
         assert!(!same_number("123", "0123"));
         assert!(!same_number("", ""));
         assert_eq!(hex(&[0, 0xab]), "00ab");
+    }
+
+    #[derive(serde::Serialize)]
+    struct Rec {
+        #[serde(flatten, serialize_with = "status_json::serialize")]
+        status: u32,
+    }
+
+    /// A status shows as its number, as SMPP writes it, and by its SMPP 3.4 name.
+    #[test]
+    fn statuses_show_as_smpp_writes_them() {
+        let v = serde_json::to_value(Rec { status: 0x58 }).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"status": 88, "status_hex": "0x00000058",
+                "status_name": "ESME_RTHROTTLED"})
+        );
+        let v = serde_json::to_value(Rec { status: 0x400 }).unwrap();
+        assert_eq!(v["status_hex"], "0x00000400");
+        assert!(v["status_name"].is_null());
+        assert_eq!(status_text(0xC4), "0x000000C4 ESME_RINVOPTPARAMVAL");
     }
 }

@@ -1,5 +1,7 @@
 //! The `smsc-sim` binary as a tester types it: what it prints on success and on error.
 
+mod common;
+
 use std::process::{Command, Output};
 
 use smsc_sim::{SimConfig, Simulator};
@@ -73,6 +75,50 @@ fn an_unreachable_api_names_url_and_env_without_a_backtrace() {
     }
 }
 
+/// A call that fails says which address it tried, what went wrong and what to check: the
+/// refusal's cause, a --url that is no http:// URL, an address that is not the control API
+/// (here the SMPP port), and the API's own error text for a refused request.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_calls_name_the_address_the_cause_and_what_to_check() {
+    let h = Simulator::start(SimConfig::local()).await.unwrap();
+    let api = h.http_url().unwrap();
+    let smpp = format!("http://{}", h.smpp_addr());
+    let refused = format!("http://127.0.0.1:{}", closed_port());
+    let no_scheme = api.trim_start_matches("http://").to_string();
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = smsc_sim(&args, &[]);
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            text(&out.stderr)
+        })
+    };
+    let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let err = run(args(&["stats", "--url", &refused])).await.unwrap();
+    assert!(
+        err.contains(&refused) && err.to_lowercase().contains("refused"),
+        "{err}"
+    );
+    let err = run(args(&["stats", "--url", &no_scheme])).await.unwrap();
+    assert!(
+        err.contains(&no_scheme) && err.contains("http://HOST:PORT"),
+        "{err}"
+    );
+    let err = run(args(&["stats", "--url", &smpp])).await.unwrap();
+    assert!(
+        err.contains(&smpp) && err.contains("not its SMPP port") && err.contains("--url"),
+        "{err}"
+    );
+    let err = run(args(&["faults", "--url", &api, r#"{"throttle":5}"#]))
+        .await
+        .unwrap();
+    assert!(
+        err.contains("/faults") && err.contains("400") && err.contains("unknown fault"),
+        "{err}"
+    );
+    h.shutdown().await;
+}
+
 /// `--account a:123456789` says the password is too long, not that the form is wrong (and
 /// does not echo the password).
 #[test]
@@ -102,4 +148,38 @@ fn faults_help_lists_every_key() {
             "faults --help lacks {action}: {help}"
         );
     }
+}
+
+/// `receipts`, `deliveries` and `binds` print what GET /receipts, /deliveries and /binds
+/// answer: here one bind of system_id "esme" and the receipt sent to it.
+#[tokio::test(flavor = "multi_thread")]
+async fn receipts_deliveries_and_binds_print_the_api_answers() {
+    let h = Simulator::start(SimConfig::local()).await.unwrap();
+    let url = h.http_url().unwrap();
+    let mut c = common::Client::connect(h.smpp_addr()).await;
+    assert_eq!(
+        c.bind(common::Mode::Trx, "esme", "pw").await,
+        rusmpp::CommandStatus::EsmeRok
+    );
+    let r = c.submit(common::text("8613800138000", "hello", 1)).await;
+    let id = common::message_id(&r);
+    c.deliver().await;
+    let run = |cmd: &'static str| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || smsc_sim(&[cmd, "--url", &url], &[]))
+    };
+    for (cmd, wanted) in [
+        ("binds", "\"esme\""),
+        ("receipts", id.as_str()),
+        ("deliveries", "\"receipt\""),
+    ] {
+        let out = run(cmd).await.unwrap();
+        assert!(out.status.success(), "{cmd}: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        let v: serde_json::Value =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{cmd}: {e}: {stdout}"));
+        assert_eq!(v.as_array().map(Vec::len), Some(1), "{cmd}: {stdout}");
+        assert!(stdout.contains(wanted), "{cmd}: {stdout}");
+    }
+    h.shutdown().await;
 }

@@ -250,6 +250,32 @@ async fn a_listed_destination_gets_its_own_status_over_a_percentage() {
     h.shutdown().await;
 }
 
+/// `/mt` shows a refused submit's command_status as SMPP writes it and by name, beside the
+/// number scripts compare.
+#[tokio::test]
+async fn mt_records_show_statuses_as_smpp_writes_them() {
+    let h = sim(SimConfig::local()).await;
+    let base = h.http_url().unwrap();
+    let (s, _, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        Some("application/json"),
+        r#"{"throttle_per_sec":0}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let r = c.submit(text("8613800138000", "too fast", 0)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRthrottled);
+    let (s, _, body) = http("GET", &format!("{base}/mt"), None, "").await;
+    assert_eq!(s, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v[0]["status"], 88, "{body}");
+    assert_eq!(v[0]["status_hex"], "0x00000058", "{body}");
+    assert_eq!(v[0]["status_name"], "ESME_RTHROTTLED", "{body}");
+    h.shutdown().await;
+}
+
 /// `refuse_binds` answers every new bind with the chosen status (whatever its credentials)
 /// while binds already up stay up; turned off, binds succeed again. No restart needed.
 #[tokio::test]
@@ -305,6 +331,36 @@ async fn refuse_binds_answers_new_binds_with_the_chosen_status() {
     assert_eq!(s, 200);
     assert_eq!(
         c.bind(Mode::Trx, "esme", "secret").await,
+        CommandStatus::EsmeRok
+    );
+    h.shutdown().await;
+}
+
+/// `refuse_binds` with a system_id refuses only that account's new binds; another account
+/// binds as usual.
+#[tokio::test]
+async fn refuse_binds_may_be_limited_to_one_system_id() {
+    let h = sim(SimConfig::local()
+        .with_account("esme1", "secret")
+        .with_account("esme2", "secret"))
+    .await;
+    let base = h.http_url().unwrap();
+    let (s, _, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        Some("application/json"),
+        r#"{"refuse_binds":{"status":"0x0D","system_id":"esme1"}}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let mut one = Client::connect(h.smpp_addr()).await;
+    assert_eq!(
+        one.bind(Mode::Tx, "esme1", "secret").await,
+        CommandStatus::EsmeRbindfail
+    );
+    let mut two = Client::connect(h.smpp_addr()).await;
+    assert_eq!(
+        two.bind(Mode::Tx, "esme2", "secret").await,
         CommandStatus::EsmeRok
     );
     h.shutdown().await;

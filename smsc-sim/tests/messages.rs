@@ -619,6 +619,82 @@ async fn mo_in_every_segmentation_style() {
     h.shutdown().await;
 }
 
+/// The reference `inject_mo` reports for an 8-bit UDH message is the one its UDH carries
+/// (random or given); one that cannot fit 8 bits is refused, not cut to its low byte.
+#[tokio::test]
+async fn udh8_mo_reports_the_reference_it_writes() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Rx).await;
+    h.wait_for_binds(1, T).await.unwrap();
+    let long = "STATUS FAMILY FREE, COLLEAGUES MEETING UNTIL 15:00. ".repeat(5);
+    for given in [None, Some(200)] {
+        for _ in 0..4 {
+            let t = h
+                .inject_mo(MoRequest {
+                    reference: given,
+                    ..MoRequest::new("8613800138000", "10086", &long).style(MoStyle::Udh8)
+                })
+                .await
+                .unwrap();
+            for _ in 0..t.parts {
+                let d = c.deliver().await;
+                let sm = d.short_message().as_ref();
+                assert_eq!(&sm[..3], &[5, 0, 3], "an 8-bit concatenation UDH");
+                assert_eq!(u16::from(sm[3]), t.reference, "{given:?}");
+            }
+        }
+    }
+    let e = h
+        .inject_mo(MoRequest {
+            reference: Some(0x1234),
+            ..MoRequest::new("8613800138000", "10086", &long).style(MoStyle::Udh8)
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("8-bit"), "{e}");
+    h.shutdown().await;
+}
+
+/// Lost parts are a concatenated message's: the ticket lists them for a long MO, and a
+/// 1-part MO (or a part past the last) is refused rather than silently lost.
+#[tokio::test]
+async fn lost_parts_are_only_for_concatenated_messages() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Rx).await;
+    h.wait_for_binds(1, T).await.unwrap();
+    let short = h
+        .inject_mo(MoRequest::new("8613800138000", "10086", "hi").lose_part(1))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        short.contains("lost_parts") && short.contains("1 part"),
+        "{short}"
+    );
+    let long = "STATUS FAMILY FREE, COLLEAGUES MEETING UNTIL 15:00. ".repeat(5);
+    let past = h
+        .inject_mo(MoRequest::new("8613800138000", "10086", &long).lose_part(3))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(past.contains("part 3"), "{past}");
+    let t = h
+        .inject_mo(MoRequest::new("8613800138000", "10086", &long).lose_part(2))
+        .await
+        .unwrap();
+    assert_eq!((t.parts, t.lost_parts.clone()), (1, vec![2]));
+    let d = c.deliver().await;
+    assert_eq!(d.short_message().as_ref()[5], 1, "part 1 went");
+    let plain = h
+        .inject_mo(MoRequest::new("8613800138000", "10086", "hi"))
+        .await
+        .unwrap();
+    let json = serde_json::to_value(&plain).unwrap();
+    assert!(json.get("lost_parts").is_none(), "{json}");
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn mo_waits_for_a_receiver_and_is_retried_after_a_refusal_timeout() {
     let h = sim(SimConfig {
@@ -643,6 +719,64 @@ async fn mo_waits_for_a_receiver_and_is_retried_after_a_refusal_timeout() {
     assert_eq!(d.short_message().as_ref(), b"hi");
     let recs = h.wait_for_deliveries(&t.record_ids, T).await.unwrap();
     assert_eq!(recs[0].attempts, 2);
+    h.shutdown().await;
+}
+
+/// A push to port 2948 whose WBXML does not decode shows in the handset's inbox as raw
+/// bytes with the decoder's reason (`push_error` in /handsets/{n}).
+#[tokio::test]
+async fn an_undecodable_push_shows_why_in_the_inbox() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    // UDH 16-bit ports 2948 <- 9200, then a WSP Push of SI content (0xAE) whose WBXML holds
+    // a token SI does not know.
+    let mut sm = vec![6, 5, 4, 0x0B, 0x84, 0x23, 0xF0];
+    sm.extend_from_slice(&[0x01, 0x06, 0x01, 0xAE, 0x02, 0x05, 0x6A, 0x00, 0x7F]);
+    let r = c.submit(submit("8613800138000", 0x40, 4, &sm, 0)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
+    let v = serde_json::to_value(h.handset("8613800138000")).unwrap();
+    let why = v["inbox"][0]["push_error"].as_str().unwrap_or_default();
+    assert!(!why.is_empty(), "{v}");
+    h.shutdown().await;
+}
+
+/// A push addressed by its UDH (port IE 0x05, as WAP-259 over SMS has it) is recorded in
+/// `/mt` with that destination port, as one addressed by the destination_port TLV is.
+#[tokio::test]
+async fn mt_records_read_the_destination_port_from_the_udh() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let si = ServiceIndication::new("http://127.0.0.1:9/a/x", "new photo");
+    let parts = push_segments(&PushContent::Si(si), &WspOptions::default(), 3, false).unwrap();
+    for s in &parts {
+        let r = c
+            .submit(submit(
+                "8613800138000",
+                s.esm_class,
+                s.data_coding,
+                &s.short_message,
+                0,
+            ))
+            .await;
+        assert_eq!(r.status(), CommandStatus::EsmeRok);
+    }
+    // 8-bit port addressing (IE 0x04) too.
+    let r = c
+        .submit(submit(
+            "8613800138000",
+            0x40,
+            4,
+            &[4, 4, 2, 0xF5, 0xF6, 1, 2],
+            0,
+        ))
+        .await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
+    let mt = h.mt_messages(&smsc_sim::MtFilter::all());
+    assert_eq!(mt.len(), parts.len() + 1);
+    for r in &mt[..parts.len()] {
+        assert_eq!(r.dest_port, Some(2948), "{r:?}");
+    }
+    assert_eq!(mt[parts.len()].dest_port, Some(0xF5));
     h.shutdown().await;
 }
 
@@ -951,6 +1085,26 @@ async fn a_temporary_refusal_is_delivered_again_and_a_permanent_one_is_not() {
         c.try_read(Duration::from_millis(600)).await.is_none(),
         "a permanent refusal was sent again"
     );
+    h.shutdown().await;
+}
+
+/// A USSD MT whose ussd_service_op SMPP 3.4 does not define (99) is answered with
+/// ESME_RINVOPTPARAMVAL (0xC4) in its submit_sm_resp and reaches no handset; a defined one
+/// (2, USSR request) is taken.
+#[tokio::test]
+async fn an_undefined_ussd_service_op_is_refused_in_the_submit_sm_resp() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let menu = |op: u8| {
+        let mut sm = text("8613800138000", "1 Free 2 Busy", 0);
+        sm.service_type = ServiceType::new(COctetString::from_string("USSD".into()).unwrap());
+        with_tlv(sm, Sub::UssdServiceOp(UssdServiceOp::from(op)))
+    };
+    let r = c.submit(menu(99)).await;
+    assert_eq!(u32::from(r.status()), 0xC4);
+    assert!(h.handset("8613800138000").ussd.is_empty());
+    let r = c.submit(menu(2)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
     h.shutdown().await;
 }
 
