@@ -822,6 +822,9 @@ fn assignments<'a>(
             if let Some(bad) = near_expiry(typed) {
                 return fail(rest, ParseErrorKind::BadExpiry, bad, HelpTopic::Status);
             }
+            if let Some(bad) = vague_expiry(typed) {
+                return fail(rest, ParseErrorKind::VagueExpiry, bad, HelpTopic::Status);
+            }
         }
         if let (true, StatusChange::Set(StatusText::Free(text))) = (commas.is_empty(), &a.status) {
             let status_at = at(status);
@@ -959,6 +962,40 @@ fn near_expiry(text: &str) -> Option<&str> {
             if near_miss(rest) || dangling(rest, *keyword != "FOR") {
                 return Some(keyword_at.trim_end());
             }
+        }
+    }
+    None
+}
+
+/// `半天` (half a day), possibly with `后` and a sentence's end, when it is all that follows a
+/// built-in status word (or CLEAR) in `text`, an unquoted free-text status without expiry
+/// (`开会 半天`, `忙半天`, `开车半天后。`): no subscriber means twelve hours by it (it is
+/// "a while", or a morning, or an afternoon), so it is refused with the forms that say how
+/// long rather than guessed or sent to contacts as a lasting text. After free text it is text
+/// (`等了半天`, `忙了半天`: "a long while").
+fn vague_expiry(text: &str) -> Option<&str> {
+    let clear: &[&str] = &["CLEAR", "清除"];
+    let words = StatusCode::ALL
+        .iter()
+        .flat_map(|c| c.words().iter())
+        .chain(clear.iter());
+    for word in words {
+        let Some(after) = text
+            .get(..word.len())
+            .filter(|head| head.eq_ignore_ascii_case(word))
+            .map(|_| text[word.len()..].trim_start_matches(' '))
+        else {
+            continue;
+        };
+        let Some(rest) = after.strip_prefix("半天") else {
+            continue;
+        };
+        let rest = rest.strip_prefix('后').unwrap_or(rest);
+        if rest
+            .trim_end_matches(['.', '!', '?', '。', '！', ' '])
+            .is_empty()
+        {
+            return Some(after.trim_end_matches(['.', '!', '?', '。', '！', ' ']));
         }
     }
     None
@@ -2399,8 +2436,9 @@ fn zh_hour_word(input: &str) -> PResult<'_, &str> {
 
 /// One part of a Chinese duration: `2小时`, `两个小时`, `1.5小时`, `半小时`, `一个半小时`,
 /// `1小时半`, `一天`, `一天半`, `一刻钟` (15 minutes), `二十分钟`, and when `short_minutes`
-/// (after a built-in status) `30分` and `半天` (half a day, 12 hours, as `0.5天`: after free
-/// text `等了半天` is "waited a long while", no duration).
+/// (after a built-in status) `30分`. `半天` is none: people say it for "a while" (`等了半天`)
+/// or for a morning or an afternoon, never for twelve hours; after a built-in status it is
+/// refused ([`vague_expiry`]).
 fn zh_duration_part(input: &str, short_minutes: bool) -> PResult<'_, (Amount, DurationUnit)> {
     let half = Amount {
         whole: 0,
@@ -2411,13 +2449,6 @@ fn zh_duration_part(input: &str, short_minutes: bool) -> PResult<'_, (Amount, Du
         |i| {
             let (i, _) = (tag("半"), zh_hour_word).parse(i)?;
             Ok((i, (half, DurationUnit::Hours)))
-        },
-        |i| {
-            if !short_minutes {
-                return no(i);
-            }
-            let (i, _) = tag("半天").parse(i)?;
-            Ok((i, (half, DurationUnit::Days)))
         },
         |i| {
             let (i, n) = zh_amount(i)?;
@@ -3638,10 +3669,6 @@ mod tests {
                 minutes(90),
             ),
             ("状态 家人 在健身房 二十分钟", free("在健身房"), minutes(20)),
-            // Half a day after a built-in status: 12 hours, as `0.5天`.
-            ("状态 家人 忙半天", builtin(Busy), minutes(720)),
-            ("状态 同事 开会 半天", builtin(Meeting), minutes(720)),
-            ("状态 家人 开车半天后", builtin(Driving), minutes(720)),
             ("状态 家人 忙 0.5天", builtin(Busy), minutes(720)),
         ] {
             assert_eq!(one_assignment(text), (change, expiry), "{text}");
@@ -3657,6 +3684,47 @@ mod tests {
         ] {
             let body = text.split(' ').skip(2).collect::<Vec<_>>().join(" ");
             assert_eq!(one_assignment(text), (free(&body), None), "{text}");
+        }
+    }
+
+    #[test]
+    fn half_a_day_after_a_built_in_status_is_refused_and_after_text_is_text() {
+        // `半天` says no definite length (a while, a morning): never read as 12 hours, nor
+        // sent as a lasting text after a built-in status; the reply shows the forms.
+        for (text, bad) in [
+            ("状态 同事 开会 半天", "半天"),
+            ("状态 家人 忙半天", "半天"),
+            ("状态 家人 忙碌 半天。", "半天"),
+            ("状态 家人 开车半天后", "半天后"),
+            ("状态 家人 清除 半天", "半天"),
+            ("STATUS FAMILY BUSY 半天", "半天"),
+            ("状态 家人 空闲，同事 开会半天", "半天"),
+        ] {
+            let err = parse_normalized(&normalize::normalize(text), "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::VagueExpiry, "{text}: {err:?}");
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.usage, HelpTopic::Status, "{text}");
+        }
+        assert_eq!(
+            parse_normalized("状态 同事 开会 半天", "86")
+                .unwrap_err()
+                .lang_hint,
+            ZH
+        );
+        // After free text it is text, as before ("a long while").
+        for text in [
+            "状态 家人 忙了半天",
+            "状态 家人 等了半天",
+            "状态 家人 等了 半天",
+            "状态 家人 \"开会 半天\"",
+        ] {
+            assert!(
+                matches!(
+                    one_assignment(text),
+                    (StatusChange::Set(StatusText::Free(_)), None)
+                ),
+                "{text}"
+            );
         }
     }
 

@@ -207,6 +207,11 @@ pub enum ParseErrorKind {
     /// for a text.
     #[error("an expiry that is none of the forms taken")]
     BadExpiry,
+    /// A built-in status and then a length of time that says no definite end (`STATUS 同事
+    /// 开会 半天`: half a day is "a while", or a morning, not twelve hours); `bad` is that
+    /// length. The reply shows the forms that say how long or until when.
+    #[error("an expiry that says no definite length")]
+    VagueExpiry,
     /// A word of a command a typo away from the one meant, inside a command whose keyword
     /// was read (`STATUS FAMILY METING`, `GROUP FAMILY AD 139...`), or a group named where the
     /// status goes (`STATUS FAMILY COLLEAGUES BUSY`); `bad` is the word. The reply offers

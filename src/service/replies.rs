@@ -709,6 +709,12 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
         (ParseErrorKind::BadExpiry, Lang::Zh) => format!(
             "“{bad}”不是能识别的时间。可写：到17:30、到下午5点半、90分钟、1小时30分钟；文字请加引号。"
         ),
+        (ParseErrorKind::VagueExpiry, Lang::En) => format!(
+            "\"{bad}\" does not say how long. Say e.g. FOR 4H or UNTIL 12:00; a text goes in quotes."
+        ),
+        (ParseErrorKind::VagueExpiry, Lang::Zh) => format!(
+            "“{bad}”说不准是多久。请写明时长或结束时间，如：4小时、到12:00；文字请加引号。"
+        ),
         (ParseErrorKind::MissingArgument, Lang::En) => en("Something is missing.".into()),
         (ParseErrorKind::MissingArgument, Lang::Zh) => zh("缺少内容。".into()),
         (ParseErrorKind::MissingStatus, Lang::En) => {
@@ -1789,6 +1795,7 @@ mod tests {
             ParseErrorKind::BadNumber,
             ParseErrorKind::UnexpectedText,
             ParseErrorKind::BadExpiry,
+            ParseErrorKind::VagueExpiry,
         ];
         let longest = || Some("S".repeat(crate::command::MAX_SUGGESTION_CHARS));
         let kinds = kinds.into_iter().chain([

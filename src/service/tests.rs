@@ -418,6 +418,26 @@ fn short_or_mistyped_numbers_are_refused_with_the_reason() {
 }
 
 #[test]
+fn half_a_day_after_a_built_in_status_is_refused_with_the_forms_and_sets_nothing() {
+    let mut b = Bench::new();
+    b.send(OWNER, "分组 家人 加 13900139000");
+    let r = b.send(OWNER, "状态 同事 开会 半天");
+    assert_eq!(
+        r,
+        "“半天”说不准是多久。请写明时长或结束时间，如：4小时、到12:00；文字请加引号。"
+    );
+    assert_eq!(segments(&r), 1, "{r}");
+    let r = b.send(OWNER, "状态 家人 忙半天");
+    assert!(r.starts_with("“半天”说不准是多久。"), "{r}");
+    assert!(b.updates(MUM).is_empty());
+    // The forms it shows are taken.
+    let r = b.send(OWNER, "状态 家人 忙 4小时");
+    assert!(r.starts_with("已设置：家人看到“忙碌”"), "{r}");
+    let r = b.send(OWNER, "状态 家人 开会 到12:00");
+    assert!(r.starts_with("已设置：家人看到“开会”"), "{r}");
+}
+
+#[test]
 fn stop_or_start_of_ones_own_number_says_that_is_you() {
     let mut b = Bench::new();
     b.family_of_two();
