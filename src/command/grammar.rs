@@ -167,7 +167,18 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
             lang_hint: parsed.lang_hint,
         }),
         Err(nom::Err::Failure(GrammarError { fail: Some(e), .. }))
-        | Err(nom::Err::Error(GrammarError { fail: Some(e), .. })) => Err(e),
+        | Err(nom::Err::Error(GrammarError { fail: Some(e), .. })) => {
+            // `查旬 13800138000`: `查` matched and `旬 ...` is no number, but `查询` was meant.
+            match longer_misspelt(text, default_cc) {
+                Some((typed, fixed, lang)) => Err(ParseError {
+                    kind: ParseErrorKind::Misspelt(fixed),
+                    bad: typed.to_owned(),
+                    usage: HelpTopic::General,
+                    lang_hint: Some(lang),
+                }),
+                None => Err(e),
+            }
+        }
         Err(_) => {
             let first = text.split(' ').next().unwrap_or(text);
             // A group verb said first is no typo (`DROP WORK` is not `GROUP WORK`). A typo's
@@ -294,6 +305,53 @@ fn misspelt<'t>(text: &'t str, default_cc: &str) -> Option<(&'t str, String, Lan
             Some(lang) if complete && fits => Some((typed, fixed, lang)),
             _ => None,
         }
+    })
+}
+
+/// The words that may follow a Chinese command keyword that is the start of a longer one
+/// (`头像` of `头像库`, `查` of `查询`) without a space: a character that starts one of them
+/// after the shorter keyword (`头像取`, short for `头像 取消`) is no typo of the longer one.
+const AFTER_SHORT_KEYWORD: &[(&str, &[&str])] =
+    &[("查", &[]), ("头像", &["上传", "取消", "关闭", "删除"])];
+
+/// [`misspelt`] for text that a Chinese keyword matched as the start of a longer keyword
+/// mistyped, so that the shorter one's command failed (`查旬 13800138000`: `查` and then `旬
+/// ...`, no number, when `查询` was meant; `头像裤`: `头像` and `裤`, no avatar, for `头像库`):
+/// the typo of the longer keyword is offered when the typed beginning is as long as it
+/// ([`typed_keyword`], [`typo_of`]) and no shorter typing of it, and the character after the
+/// shorter keyword starts none of the words the shorter command takes ([`AFTER_SHORT_KEYWORD`]).
+fn longer_misspelt<'t>(text: &'t str, default_cc: &str) -> Option<(&'t str, String, Lang)> {
+    let (short, words) = AFTER_SHORT_KEYWORD
+        .iter()
+        .find(|(short, _)| text.starts_with(short))?;
+    let after = &text[short.len()..];
+    let starts_a_word = words
+        .iter()
+        .filter_map(|w| w.chars().next())
+        .any(|c| after.starts_with(c));
+    if starts_a_word {
+        return None;
+    }
+    let mut near: Vec<(usize, &str, &str)> = KEYWORDS
+        .iter()
+        .filter(|(keyword, lang)| {
+            *lang == Lang::Zh
+                && keyword.starts_with(short)
+                && keyword.chars().count() == short.chars().count() + 1
+        })
+        .flat_map(|&(keyword, _)| {
+            typed_keyword(text, keyword)
+                .into_iter()
+                .filter(move |typed| typed.chars().count() >= keyword.chars().count())
+                .filter_map(move |typed| typo_of(typed, keyword).map(|d| (d, typed, keyword)))
+        })
+        .collect();
+    near.sort_by_key(|&(d, ..)| d);
+    near.into_iter().find_map(|(_, typed, keyword)| {
+        let fixed = format!("{keyword}{}", &text[typed.len()..]);
+        let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
+        let fits = fixed.chars().count() <= MAX_SUGGESTION_CHARS;
+        (complete && fits).then_some((typed, fixed, Lang::Zh))
     })
 }
 
@@ -4358,6 +4416,51 @@ mod tests {
             let err = parse_normalized(text, "86").unwrap_err();
             assert_eq!(err.kind, ParseErrorKind::UnknownCommand, "{text}");
             assert_eq!(err.lang_hint, ZH, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_typo_of_a_longer_chinese_keyword_is_offered_though_a_shorter_one_matched() {
+        // `查` and `头像` match the start: their commands failed, though `查询` and `头像库`
+        // a character away were meant.
+        for (text, bad, fixed) in [
+            ("查旬 13800138000", "查旬", "查询 13800138000"),
+            ("查旬13800138000", "查旬", "查询13800138000"),
+            ("头像裤", "头像裤", "头像库"),
+            ("头像裤 2", "头像裤", "头像库 2"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::Misspelt(fixed.into()), "{text}");
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.lang_hint, ZH, "{text}");
+        }
+        // Correct commands are read as before.
+        for text in [
+            "查询 13800138000",
+            "查 13800138000",
+            "查13800138000",
+            "头像库",
+            "头像库 2",
+            "头像 3",
+            "头像 取消",
+            "头像取消",
+        ] {
+            assert!(parse_normalized(text, "86").is_ok(), "{text}");
+        }
+        // The shorter command's own error where nothing longer was meant: a number typed
+        // wrong, no longer command that is complete, or the start of a word of the shorter
+        // command (`头像取`: `头像 取消` cut short, not `头像库`).
+        for (text, kind) in [
+            ("查 1380013800", "Number"),
+            ("查旬", "Number"),
+            ("头像取", "UnknownOption"),
+            ("头像 裤", "UnknownOption"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert!(
+                format!("{:?}", err.kind).starts_with(kind),
+                "{text}: {err:?}"
+            );
         }
     }
 
