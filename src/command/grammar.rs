@@ -89,16 +89,28 @@ fn no<'a, T>(input: &'a str) -> PResult<'a, T> {
     Err(nom::Err::Error(GrammarError { input, fail: None }))
 }
 
-/// Sets the language hint on a committed failure.
+/// Sets the language hint on a committed failure, unless one was set already (a Chinese word
+/// offered back inside an English command: [`in_chinese`]).
 fn with_lang<'a, T>(lang: Option<Lang>, result: PResult<'a, T>) -> PResult<'a, T> {
     result.map_err(|e| {
         e.map(|mut g| {
             if let Some(f) = g.fail.as_mut() {
-                f.lang_hint = lang;
+                f.lang_hint = f.lang_hint.or(lang);
             }
             g
         })
     })
+}
+
+/// A committed failure whose reply is in Chinese whatever the command's keyword, when `word`
+/// (the word it offers a correction of) is Chinese: `STATUS FAMILY 开慧` is answered as `状态`
+/// would be.
+fn in_chinese<'a, T>(word: &str, result: PResult<'a, T>) -> PResult<'a, T> {
+    if word.chars().any(is_cjk) {
+        with_lang(ZH, result)
+    } else {
+        result
+    }
 }
 
 /// Succeeds (consuming nothing) unless the next character is an ASCII letter.
@@ -710,11 +722,14 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
         }
         let Ok((args, (_, action))) = keyword(ACTIONS)(rest) else {
             if let Some((verb, fixed)) = misspelt_verb(input_all, rest, default_cc) {
-                return fail(
-                    rest,
-                    ParseErrorKind::NearMiss { fixed },
+                return in_chinese(
                     verb,
-                    HelpTopic::Group,
+                    fail(
+                        rest,
+                        ParseErrorKind::NearMiss { fixed },
+                        verb,
+                        HelpTopic::Group,
+                    ),
                 );
             }
             return fail(rest, ParseErrorKind::UnknownOption, rest, HelpTopic::Group);
@@ -744,27 +759,45 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     with_lang(lang, body(rest))
 }
 
-/// The English group verb the first word of `rest` (the part of the GROUP command `full`
-/// after its group) is a typo of (one edit, a swap of neighbours counting as one: `AD`,
-/// `ADDD`, `DLE`, `RENAM`), and the command with it put right, when that is a complete
-/// command: offered back, never carried out.
+/// The group verb the first word of `rest` (the part of the GROUP command `full` after its
+/// group) is a typo of, and the command with it put right, when that is a complete command:
+/// offered back, never carried out. English: one edit, a swap of neighbours counting as one
+/// (`AD`, `ADDD`, `DLE`, `RENAM`). Chinese: a two-character word one character off or with
+/// the two swapped (`解三`, `改明`, `添家`, `散解`), up to a space or a number it may be glued
+/// to; one character alone is a typo of both `加` and `删`, so it is none. The first verb
+/// that makes a complete command is offered, and none when two Chinese verbs do.
 fn misspelt_verb<'a>(full: &str, rest: &'a str, default_cc: &str) -> Option<(&'a str, String)> {
     const VERBS: &[&str] = &["ADD", "DEL", "DELETE", "REMOVE", "RENAME", "DROP"];
+    const ZH_VERBS: &[&str] = &["添加", "删除", "改名", "解散"];
+    let at = full.len() - rest.len();
+    let offer = |word: &str, verb: &str| {
+        let fixed = format!("{}{verb}{}", &full[..at], &rest[word.len()..]);
+        let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
+        (complete && fixed.chars().count() <= MAX_SUGGESTION_CHARS).then_some(fixed)
+    };
+    if rest.starts_with(is_cjk) {
+        let end = rest.find(|c: char| !is_cjk(c)).unwrap_or(rest.len());
+        let word = &rest[..end];
+        if word.chars().count() != 2 {
+            return None;
+        }
+        let mut offers = ZH_VERBS
+            .iter()
+            .filter(|v| strsim::osa_distance(word, v) == 1)
+            .filter_map(|verb| offer(word, verb));
+        let fixed = offers.next()?;
+        return offers.next().is_none().then_some((word, fixed));
+    }
     let word = rest.split(' ').next().unwrap_or(rest);
     if word.len() < 2 || !word.bytes().all(|b| b.is_ascii_alphabetic()) {
         return None;
     }
     let upper = word.to_ascii_uppercase();
-    let at = full.len() - rest.len();
     VERBS
         .iter()
         .filter(|v| strsim::osa_distance(&upper, v) == 1)
-        .find_map(|verb| {
-            let fixed = format!("{}{verb}{}", &full[..at], &rest[word.len()..]);
-            let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
-            (complete && fixed.is_ascii() && fixed.chars().count() <= MAX_SUGGESTION_CHARS)
-                .then_some((word, fixed))
-        })
+        .find_map(|verb| offer(word, verb).filter(|fixed| fixed.is_ascii()))
+        .map(|fixed| (word, fixed))
 }
 
 /// `STATUS` / `状态` [`<target> <status> [<expiry>]` separated by `,` `;` `、`].
@@ -888,11 +921,14 @@ fn assignments<'a>(
             let status_at = at(status);
             if !status.starts_with('"') {
                 if let Some((word, fixed)) = status_typo(full, status_at, text.as_str(), a.expiry) {
-                    return fail(
-                        rest,
-                        ParseErrorKind::NearMiss { fixed },
+                    return in_chinese(
                         word,
-                        HelpTopic::Status,
+                        fail(
+                            rest,
+                            ParseErrorKind::NearMiss { fixed },
+                            word,
+                            HelpTopic::Status,
+                        ),
                     );
                 }
                 if let Some((group, fixed)) = group_for_status(full, status_at, typed, lang) {
@@ -1145,24 +1181,32 @@ fn status_typo<'a>(
     text: &'a str,
     expiry: Option<Expiry>,
 ) -> Option<(&'a str, String)> {
-    let long_enough = text.len() >= 4 || (text.len() == 3 && expiry.is_some());
-    if !long_enough || !text.bytes().all(|b| b.is_ascii_alphabetic()) {
+    if !full[at..].starts_with(text) {
         return None;
     }
-    let upper = text.to_ascii_uppercase();
-    if REAL_WORDS.contains(&upper.as_str()) || !full[at..].starts_with(text) {
-        return None;
-    }
-    let mut near = StatusCode::ALL
-        .iter()
-        .filter(|c| **c != StatusCode::InCall)
-        .flat_map(|c| c.words().iter())
-        .filter(|w| w.len() >= 4 && w.bytes().all(|b| b.is_ascii_alphabetic()))
-        .filter(|w| strsim::osa_distance(&upper, w) == 1);
-    let word = near.next()?;
-    if near.next().is_some() {
-        return None;
-    }
+    let word = if text.chars().all(is_cjk) {
+        zh_status_typo(text)?
+    } else {
+        let long_enough = text.len() >= 4 || (text.len() == 3 && expiry.is_some());
+        if !long_enough || !text.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return None;
+        }
+        let upper = text.to_ascii_uppercase();
+        if REAL_WORDS.contains(&upper.as_str()) {
+            return None;
+        }
+        let mut near = StatusCode::ALL
+            .iter()
+            .filter(|c| **c != StatusCode::InCall)
+            .flat_map(|c| c.words().iter())
+            .filter(|w| w.len() >= 4 && w.bytes().all(|b| b.is_ascii_alphabetic()))
+            .filter(|w| strsim::osa_distance(&upper, w) == 1);
+        let word = near.next()?;
+        if near.next().is_some() {
+            return None;
+        }
+        word
+    };
     let fixed = format!("{}{word}{}", &full[..at], &full[at + text.len()..]);
     let fixed = if fixed.chars().count() <= MAX_SUGGESTION_CHARS {
         fixed
@@ -1170,6 +1214,78 @@ fn status_typo<'a>(
         (*word).to_owned()
     };
     Some((text, fixed))
+}
+
+/// Characters read the same in pinyin (tones aside) as a character of a Chinese status word:
+/// the slips a pinyin input method makes (`开慧` for `开会`, `关鸡` for `关机`, `空线` for
+/// `空闲`), and the only substitutions [`zh_status_typo`] takes, since a Chinese word one
+/// other character away is mostly a word of its own (`开心`, `关门`, `忙完`).
+const ZH_HOMOPHONES: &[(char, &str)] = &[
+    ('待', "代带袋贷戴呆逮歹殆怠黛"),
+    ('机', "鸡基击积及急级即几己记计技集极吉寄继挤纪际迹激肌饥姬"),
+    ('空', "孔控恐"),
+    ('闲', "先现线县限显鲜仙咸险献贤嫌弦宪陷馅羡掀纤衔"),
+    ('忙', "盲芒茫莽"),
+    ('碌', "路录陆鹿露禄卢炉鲁芦庐赂麓"),
+    ('开', "凯揩楷慨恺铠"),
+    ('会', "回汇惠慧绘灰辉挥毁悔晦讳卉徽恢"),
+    ('议', "一以已亿义艺意易益异衣医依移宜仪遗疑乙椅忆译役"),
+    ('中', "钟终种重众忠肿仲衷盅"),
+    ('车', "扯彻撤澈掣"),
+    ('请', "清青轻情晴庆倾顷卿氢擎"),
+    ('勿', "无五午物务误雾屋乌吴武舞悟污伍侮捂"),
+    ('打', "大达答搭"),
+    ('扰', "绕饶娆"),
+    ('关', "观官管馆惯冠灌罐贯棺"),
+];
+
+/// Chinese words a slip away from a status word that people write meaning themselves.
+const ZH_REAL_WORDS: &[&str] = &["机关"];
+
+/// The Chinese built-in status word `text` (CJK only) is a slip of, when exactly one status
+/// is near: a word of two characters or more with one character replaced by one read the
+/// same ([`ZH_HOMOPHONES`]: `开慧`, `会议钟`, `请无打扰`), two neighbours swapped (`会开`,
+/// `车开`), or one character doubled (`开会会`); and for `请勿打扰` one left out (`请勿扰`).
+/// Not a word people write meaning itself ([`ZH_REAL_WORDS`]).
+fn zh_status_typo(text: &str) -> Option<&'static str> {
+    if ZH_REAL_WORDS.contains(&text) {
+        return None;
+    }
+    let typed: Vec<char> = text.chars().collect();
+    let near = |word: &str| {
+        let w: Vec<char> = word.chars().collect();
+        if w.len() < 2 || w == typed {
+            return false;
+        }
+        if typed.len() == w.len() {
+            let diff: Vec<usize> = (0..w.len()).filter(|&i| typed[i] != w[i]).collect();
+            return match diff[..] {
+                [i] => ZH_HOMOPHONES
+                    .iter()
+                    .any(|(c, same)| *c == w[i] && same.contains(typed[i])),
+                [i, j] => j == i + 1 && typed[i] == w[j] && typed[j] == w[i],
+                _ => false,
+            };
+        }
+        let (long, short) = if typed.len() == w.len() + 1 {
+            (&typed, &w)
+        } else if w.len() >= 4 && w.len() == typed.len() + 1 {
+            (&w, &typed)
+        } else {
+            return false;
+        };
+        (0..long.len()).any(|i| {
+            let doubled = long == &typed && i > 0 && long[i] == long[i - 1];
+            let dropped = long == &w;
+            (doubled || dropped) && long[..i] == short[..i] && long[i + 1..] == short[i..]
+        })
+    };
+    let mut codes = StatusCode::ALL
+        .iter()
+        .filter(|c| **c != StatusCode::InCall)
+        .filter_map(|c| c.words().iter().find(|w| !w.is_ascii() && near(w)));
+    let word = codes.next()?;
+    codes.next().is_none().then_some(*word)
 }
 
 /// The group a free-text status `typed` (at `full[at..]`) starts with, and the command that
@@ -4291,6 +4407,65 @@ mod tests {
     }
 
     #[test]
+    fn a_chinese_status_word_a_slip_away_gets_the_command_meant_in_chinese() {
+        for (text, bad, fixed) in [
+            // A character read the same (the input method's slip), two swapped, one doubled,
+            // one left out of a long word; glued to its target, with an expiry.
+            ("状态 家人 开慧", "开慧", "状态 家人 开会"),
+            ("状态 家人 关鸡", "关鸡", "状态 家人 关机"),
+            ("状态 家人 空线 2小时", "空线", "状态 家人 空闲 2小时"),
+            ("状态 家人 车开", "车开", "状态 家人 开车"),
+            ("状态 家人 开会会", "开会会", "状态 家人 开会"),
+            ("状态 同事 会议钟", "会议钟", "状态 同事 会议中"),
+            ("状态 全部 请无打扰", "请无打扰", "状态 全部 请勿打扰"),
+            ("状态 全部 请勿扰", "请勿扰", "状态 全部 请勿打扰"),
+            ("状态 家人开慧", "开慧", "状态 家人开会"),
+            (
+                "状态 家人 空闲, 同事 开慧",
+                "开慧",
+                "状态 家人 空闲, 同事 开会",
+            ),
+            // In an English command too, and the reply is Chinese.
+            ("STATUS FAMILY 开慧", "开慧", "STATUS FAMILY 开会"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(
+                err.kind,
+                ParseErrorKind::NearMiss {
+                    fixed: fixed.into()
+                },
+                "{text}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.usage, HelpTopic::Status, "{text}");
+            assert_eq!(err.lang_hint, ZH, "{text}");
+        }
+        // Words of their own a character away, words near two statuses, a short word
+        // missing a character, quotes: text, as before.
+        for text in [
+            "状态 家人 开心",
+            "状态 家人 关门",
+            "状态 家人 忙完",
+            "状态 家人 开机",
+            "状态 家人 机关",
+            "状态 家人 会议",
+            "状态 家人 待会",
+            "状态 家人 \"开慧\"",
+        ] {
+            assert!(
+                matches!(
+                    one_assignment(text),
+                    (StatusChange::Set(StatusText::Free(_)), None)
+                ),
+                "{text}"
+            );
+        }
+        // An English typo in an English command is still answered in English.
+        let err = parse_normalized("STATUS FAMILY METING", "86").unwrap_err();
+        assert_eq!(err.lang_hint, EN);
+    }
+
+    #[test]
     fn a_group_named_where_the_status_goes_gets_both_assignments_offered() {
         for (text, bad, fixed) in [
             (
@@ -4365,6 +4540,45 @@ mod tests {
             );
             assert_eq!(err.bad, bad, "{text}");
             assert_eq!(err.usage, HelpTopic::Group, "{text}");
+        }
+        // Chinese verbs too, answered in Chinese (also inside an English command).
+        for (text, bad, fixed) in [
+            ("分组 家人 解三", "解三", "分组 家人 解散"),
+            ("分组 工作 改明 办公室", "改明", "分组 工作 改名 办公室"),
+            (
+                "分组 家人 添家 13900139000",
+                "添家",
+                "分组 家人 添加 13900139000",
+            ),
+            (
+                "分组 家人 添家13900139000",
+                "添家",
+                "分组 家人 添加13900139000",
+            ),
+            ("分组 家人 散解", "散解", "分组 家人 解散"),
+            ("GROUP FAMILY 解三", "解三", "GROUP FAMILY 解散"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(
+                err.kind,
+                ParseErrorKind::NearMiss {
+                    fixed: fixed.into()
+                },
+                "{text}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.usage, HelpTopic::Group, "{text}");
+            assert_eq!(err.lang_hint, ZH, "{text}");
+        }
+        // One character is a slip of both `加` and `删`; a word near no verb; no complete
+        // command with it: as before.
+        for text in [
+            "分组 家人 家 13900139000",
+            "分组 家人 你好",
+            "分组 家人 解三 13900139000",
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::UnknownOption, "{text}: {err:?}");
         }
         // No complete command with it: as before.
         let err = parse_normalized("GROUP FAMILY ADX", "86").unwrap_err();
