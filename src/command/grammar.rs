@@ -2769,8 +2769,9 @@ fn zh_until_time(i: &str, bare: bool) -> PResult<'_, RawExpiry> {
 /// ADD / DEL): a short code or service number (`10086`, `12306`:
 /// [`super::msisdn::is_service_number`]) that [`Msisdn::read`] refused as mistyped is
 /// [`ParseErrorKind::ServiceNumber`], so each of them says it is no subscriber's number
-/// instead of "looks mistyped"; any other error is [`Msisdn::read`]'s own.
-fn number_error(e: MsisdnError, typed: &str, default_cc: &str) -> ParseErrorKind {
+/// instead of "looks mistyped"; any other error is [`Msisdn::read`]'s own. The USSD WHO
+/// prompt answers with it too (`service::ussd`).
+pub fn number_error(e: MsisdnError, typed: &str, default_cc: &str) -> ParseErrorKind {
     match e {
         MsisdnError::Mistyped { .. } if super::msisdn::is_service_number(typed, default_cc) => {
             ParseErrorKind::ServiceNumber

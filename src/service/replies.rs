@@ -535,6 +535,16 @@ fn fixed_length_words(what: crate::command::FixedLength, lang: Lang) -> &'static
     }
 }
 
+/// That `bad`, typed where a subscriber's number goes, is a service number
+/// ([`ParseErrorKind::ServiceNumber`]), in one sentence: the start of the reply to WHO, STOP
+/// or GROUP ... ADD with one, and of the USSD WHO prompt's answer (`ussd`).
+pub(crate) fn service_number(bad: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("\"{bad}\" is not a subscriber's phone number (a service number?)."),
+        Lang::Zh => format!("“{bad}”不是用户的手机号码（可能是服务号码）。"),
+    }
+}
+
 /// What a command that was given a service number takes instead
 /// ([`ParseErrorKind::ServiceNumber`]), by the command's help topic.
 fn takes_a_mobile(topic: HelpTopic, lang: Lang) -> &'static str {
@@ -614,11 +624,13 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
             fixed_length_words(*what, Lang::Zh)
         )),
         (ParseErrorKind::ServiceNumber, Lang::En) => en(format!(
-            "\"{bad}\" is not a subscriber's phone number (a service number?). {}",
+            "{} {}",
+            service_number(bad, Lang::En),
             takes_a_mobile(topic, Lang::En)
         )),
         (ParseErrorKind::ServiceNumber, Lang::Zh) => zh(format!(
-            "“{bad}”不是用户的手机号码（可能是服务号码）。{}",
+            "{}{}",
+            service_number(bad, Lang::Zh),
             takes_a_mobile(topic, Lang::Zh)
         )),
         (ParseErrorKind::Number(_), Lang::En) => en(format!("\"{bad}\" is not a phone number.")),
