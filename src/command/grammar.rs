@@ -947,7 +947,8 @@ fn assignments<'a>(
                 }
             }
         }
-        for chain in &commas {
+        for reading in &commas {
+            let chain = &reading.cuts;
             let comma = if lang == ZH { "，" } else { ", " };
             let mut fixed = String::new();
             let mut from = 0;
@@ -964,9 +965,15 @@ fn assignments<'a>(
             let Some((word, also_before)) = words.split_first() else {
                 continue;
             };
-            let kind = ParseErrorKind::MissingComma {
-                fixed,
-                also_before: also_before.to_vec(),
+            let kind = if reading.unclear {
+                ParseErrorKind::UnclearCommas {
+                    or_before: also_before.to_vec(),
+                }
+            } else {
+                ParseErrorKind::MissingComma {
+                    fixed,
+                    also_before: also_before.to_vec(),
+                }
             };
             let user = chain.iter().find_map(|(target, _)| match target {
                 Target::Group(group @ GroupName::User(_)) => Some(group.clone()),
@@ -1548,8 +1555,9 @@ impl Cuts<'_> {
 /// starts an assignment right after a word a phrase goes on from (`In a family meeting`,
 /// [`RUNS_ON`]), and ALL only before a built-in status (`Busy all day`). Text that goes on
 /// differently (`Busy all day`, `Free after lunch`, `Dinner with family tonight`) is one text.
-/// The reading with the most cuts is taken.
-fn missing_commas(text: &str, segment: &str) -> Vec<Vec<(Target, usize)>> {
+/// The reading with the most cuts is taken, when every other that reads has no cut it lacks;
+/// else the reading is unclear ([`Commas::unclear`]) and none is offered.
+fn missing_commas(text: &str, segment: &str) -> Vec<Commas> {
     let target = target_token(segment).map_or("", |(_, t)| t);
     let cuts: Vec<(usize, Target)> = text
         .match_indices(' ')
@@ -1585,26 +1593,51 @@ fn missing_commas(text: &str, segment: &str) -> Vec<Vec<(Target, usize)>> {
         let users = chain.iter().any(|&c| search.user(c));
         (users, std::cmp::Reverse(chain.len()), chain.clone())
     });
-    let mut readings: Vec<Vec<usize>> = Vec::new();
+    // One reading with built-in targets only, and one for each user group (a chain names
+    // one at most); unclear when another chain of the same kind reads with a cut the first
+    // has not (`BUSY FAMILY Out FOR 1H FRIENDS OTHERS MEETING`: a comma before FRIENDS, or
+    // before OTHERS), and then every cut of them is kept, none chosen.
+    let user_of = |chain: &[usize]| {
+        chain
+            .iter()
+            .find(|&&c| search.user(c))
+            .map(|&c| search.cuts[c].1.clone())
+    };
+    let mut readings: Vec<(Option<Target>, Vec<usize>, bool)> = Vec::new();
     for chain in found {
-        let user = chain.iter().find(|&&c| search.user(c));
-        let taken = readings.iter().any(|r| {
-            let other = r.iter().find(|&&c| search.user(c));
-            match (user, other) {
-                (None, _) => true,
-                (Some(u), Some(o)) => search.cuts[*u].1 == search.cuts[*o].1,
-                (Some(_), None) => false,
+        let user = user_of(&chain);
+        match readings.iter_mut().find(|(u, ..)| *u == user) {
+            Some((_, cuts, unclear)) => {
+                if chain.iter().any(|c| !cuts.contains(c)) {
+                    *unclear = true;
+                    cuts.extend(chain);
+                    cuts.sort_unstable();
+                    cuts.dedup();
+                }
             }
-        });
-        if !taken {
-            readings.push(chain);
+            None => readings.push((user, chain, false)),
         }
     }
     readings
         .into_iter()
-        .map(|chain| chain.iter().map(|&c| search.cuts[c].clone()).collect())
-        .map(|chain: Vec<(usize, Target)>| chain.into_iter().map(|(p, t)| (t, p)).collect())
+        .map(|(_, chain, unclear)| Commas {
+            cuts: chain
+                .iter()
+                .map(|&c| (search.cuts[c].1.clone(), search.cuts[c].0))
+                .collect(),
+            unclear,
+        })
         .collect()
+}
+
+/// A reading of assignments run together without their commas ([`missing_commas`]).
+#[derive(Debug)]
+struct Commas {
+    /// The target of each assignment after the first and where in the text it starts: the
+    /// one reading's, or when `unclear` every target a comma may go before.
+    cuts: Vec<(Target, usize)>,
+    /// Whether more than one split reads, so none is offered.
+    unclear: bool,
 }
 
 /// The segment of `input` up to the next separator, for quoting in errors.
@@ -3507,6 +3540,43 @@ mod tests {
                 },
                 "WORK".to_string()
             )]
+        );
+    }
+
+    #[test]
+    fn assignments_run_together_that_split_two_ways_are_asked_about_without_a_guess() {
+        // Each reads: a comma before FRIENDS (FAMILY "Out FOR 1H", FRIENDS "OTHERS
+        // MEETING"), or before OTHERS (FAMILY "Out FOR 1H FRIENDS", OTHERS MEETING); no
+        // comma offered, every word one may go before named.
+        for (text, word, or_before) in [
+            (
+                "STATUS COLLEAGUES BUSY FAMILY Out FOR 1H FRIENDS OTHERS MEETING",
+                "FAMILY",
+                &["FRIENDS", "OTHERS"][..],
+            ),
+            (
+                "状态 全部 忙 家人 空闲 朋友 其他 开会",
+                "家人",
+                &["朋友", "其他"][..],
+            ),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(
+                err.kind,
+                ParseErrorKind::UnclearCommas {
+                    or_before: or_before.iter().map(|w| w.to_string()).collect(),
+                },
+                "{text}"
+            );
+            assert_eq!(err.bad, word, "{text}");
+            assert_eq!(err.usage, HelpTopic::Status, "{text}");
+        }
+        // One split that reads, and splits with fewer commas inside it: offered, as before.
+        let err = parse_normalized("STATUS ALL FREE FAMILY BUSY FRIENDS OFF OTHERS DND", "86")
+            .unwrap_err();
+        assert!(
+            matches!(err.kind, ParseErrorKind::MissingComma { .. }),
+            "{err:?}"
         );
     }
 

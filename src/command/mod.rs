@@ -201,6 +201,15 @@ pub enum ParseErrorKind {
         /// two assignments).
         also_before: Vec<String>,
     },
+    /// Assignments run together without their commas that split more than one way
+    /// (`STATUS COLLEAGUES BUSY FAMILY Out FOR 1H FRIENDS OTHERS MEETING`: a comma before
+    /// FRIENDS, or before OTHERS); `bad` is the first target word a comma may go before.
+    /// None is guessed: the reply names the words, and quotes for one text.
+    #[error("commas missing between assignments, in more than one place that reads")]
+    UnclearCommas {
+        /// The target words after `bad` that a comma may go before, in order.
+        or_before: Vec<String>,
+    },
     /// A built-in status, an expiry keyword and then a number that is no expiry (`STATUS
     /// FAMILY BUSY UNTIL 5 30`, `BUSY FOR 5X`): an expiry gone wrong rather than a text; `bad`
     /// is the keyword and what follows. The reply shows the forms that are taken, and quotes

@@ -827,6 +827,32 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
                 words.join("、"),
             )
         }
+        // Run together in more than one way that reads: the words, none chosen.
+        (ParseErrorKind::UnclearCommas { or_before }, Lang::En) => {
+            let mut words: Vec<String> = std::iter::once(bad)
+                .chain(or_before.iter().map(String::as_str))
+                .map(|w| format!("\"{w}\""))
+                .collect();
+            let last = words.pop().unwrap_or_default();
+            let words = if words.is_empty() {
+                last
+            } else {
+                format!("{} and {last}", words.join(", "))
+            };
+            format!(
+                "Several statuses? Put a comma before each of {words} that starts one. One text? Put it in quotes."
+            )
+        }
+        (ParseErrorKind::UnclearCommas { or_before }, Lang::Zh) => {
+            let words: Vec<String> = std::iter::once(bad)
+                .chain(or_before.iter().map(String::as_str))
+                .map(|w| format!("“{w}”"))
+                .collect();
+            format!(
+                "是几个状态吗？请在{}中开始新状态的词前加逗号。如是一句话，请加引号。",
+                words.join("、")
+            )
+        }
         // A near miss inside a command: the command as meant; for a status, quotes for a text.
         (ParseErrorKind::NearMiss { fixed }, Lang::En) if topic == HelpTopic::Status => {
             format!("\"{bad}\"? Did you mean: {fixed}. A text? Put it in quotes.")
@@ -1826,6 +1852,12 @@ mod tests {
             ParseErrorKind::MissingComma {
                 fixed: None,
                 also_before: vec!["y".repeat(16), "y".repeat(16)],
+            },
+            ParseErrorKind::UnclearCommas {
+                or_before: vec!["y".repeat(16), "y".repeat(16)],
+            },
+            ParseErrorKind::UnclearCommas {
+                or_before: Vec::new(),
             },
             ParseErrorKind::CommaInText { fixed: longest() },
             ParseErrorKind::CommaInText { fixed: None },

@@ -2189,6 +2189,24 @@ fn a_comma_left_out_between_two_statuses_is_asked_about_not_taken_as_text() {
     assert_eq!(segments(&r), 1, "{r}");
     // Nothing was set, nobody told.
     assert!(b.updates(MUM).is_empty());
+    // Run together so that two splits read: no comma guessed, every place named.
+    let r = b.send(
+        OWNER,
+        "STATUS COLLEAGUES BUSY FAMILY Out FOR 1H FRIENDS OTHERS MEETING",
+    );
+    assert_eq!(
+        r,
+        "Several statuses? Put a comma before each of \"FAMILY\", \"FRIENDS\" and \"OTHERS\" \
+         that starts one. One text? Put it in quotes."
+    );
+    assert_eq!(segments(&r), 1, "{r}");
+    let r = b.send(OWNER, "状态 全部 忙 家人 空闲 朋友 其他 开会");
+    assert_eq!(
+        r,
+        "是几个状态吗？请在“家人”、“朋友”、“其他”中开始新状态的词前加逗号。如是一句话，请加引号。"
+    );
+    assert_eq!(segments(&r), 1, "{r}");
+    assert!(b.updates(MUM).is_empty());
     // A user group: only if the subscriber has it.
     let r = b.send(OWNER, "STATUS FAMILY BUSY WORK MEETING");
     assert_eq!(
