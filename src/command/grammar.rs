@@ -89,16 +89,28 @@ fn no<'a, T>(input: &'a str) -> PResult<'a, T> {
     Err(nom::Err::Error(GrammarError { input, fail: None }))
 }
 
-/// Sets the language hint on a committed failure.
+/// Sets the language hint on a committed failure, unless one was set already (a Chinese word
+/// offered back inside an English command: [`in_chinese`]).
 fn with_lang<'a, T>(lang: Option<Lang>, result: PResult<'a, T>) -> PResult<'a, T> {
     result.map_err(|e| {
         e.map(|mut g| {
             if let Some(f) = g.fail.as_mut() {
-                f.lang_hint = lang;
+                f.lang_hint = f.lang_hint.or(lang);
             }
             g
         })
     })
+}
+
+/// A committed failure whose reply is in Chinese whatever the command's keyword, when `word`
+/// (the word it offers a correction of) is Chinese: `STATUS FAMILY 开慧` is answered as `状态`
+/// would be.
+fn in_chinese<'a, T>(word: &str, result: PResult<'a, T>) -> PResult<'a, T> {
+    if word.chars().any(is_cjk) {
+        with_lang(ZH, result)
+    } else {
+        result
+    }
 }
 
 /// Succeeds (consuming nothing) unless the next character is an ASCII letter.
@@ -167,7 +179,18 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
             lang_hint: parsed.lang_hint,
         }),
         Err(nom::Err::Failure(GrammarError { fail: Some(e), .. }))
-        | Err(nom::Err::Error(GrammarError { fail: Some(e), .. })) => Err(e),
+        | Err(nom::Err::Error(GrammarError { fail: Some(e), .. })) => {
+            // `查旬 13800138000`: `查` matched and `旬 ...` is no number, but `查询` was meant.
+            match longer_misspelt(text, default_cc) {
+                Some((typed, fixed, lang)) => Err(ParseError {
+                    kind: ParseErrorKind::Misspelt(fixed),
+                    bad: typed.to_owned(),
+                    usage: HelpTopic::General,
+                    lang_hint: Some(lang),
+                }),
+                None => Err(e),
+            }
+        }
         Err(_) => {
             let first = text.split(' ').next().unwrap_or(text);
             // A group verb said first is no typo (`DROP WORK` is not `GROUP WORK`). A typo's
@@ -294,6 +317,53 @@ fn misspelt<'t>(text: &'t str, default_cc: &str) -> Option<(&'t str, String, Lan
             Some(lang) if complete && fits => Some((typed, fixed, lang)),
             _ => None,
         }
+    })
+}
+
+/// The words that may follow a Chinese command keyword that is the start of a longer one
+/// (`头像` of `头像库`, `查` of `查询`) without a space: a character that starts one of them
+/// after the shorter keyword (`头像取`, short for `头像 取消`) is no typo of the longer one.
+const AFTER_SHORT_KEYWORD: &[(&str, &[&str])] =
+    &[("查", &[]), ("头像", &["上传", "取消", "关闭", "删除"])];
+
+/// [`misspelt`] for text that a Chinese keyword matched as the start of a longer keyword
+/// mistyped, so that the shorter one's command failed (`查旬 13800138000`: `查` and then `旬
+/// ...`, no number, when `查询` was meant; `头像裤`: `头像` and `裤`, no avatar, for `头像库`):
+/// the typo of the longer keyword is offered when the typed beginning is as long as it
+/// ([`typed_keyword`], [`typo_of`]) and no shorter typing of it, and the character after the
+/// shorter keyword starts none of the words the shorter command takes ([`AFTER_SHORT_KEYWORD`]).
+fn longer_misspelt<'t>(text: &'t str, default_cc: &str) -> Option<(&'t str, String, Lang)> {
+    let (short, words) = AFTER_SHORT_KEYWORD
+        .iter()
+        .find(|(short, _)| text.starts_with(short))?;
+    let after = &text[short.len()..];
+    let starts_a_word = words
+        .iter()
+        .filter_map(|w| w.chars().next())
+        .any(|c| after.starts_with(c));
+    if starts_a_word {
+        return None;
+    }
+    let mut near: Vec<(usize, &str, &str)> = KEYWORDS
+        .iter()
+        .filter(|(keyword, lang)| {
+            *lang == Lang::Zh
+                && keyword.starts_with(short)
+                && keyword.chars().count() == short.chars().count() + 1
+        })
+        .flat_map(|&(keyword, _)| {
+            typed_keyword(text, keyword)
+                .into_iter()
+                .filter(move |typed| typed.chars().count() >= keyword.chars().count())
+                .filter_map(move |typed| typo_of(typed, keyword).map(|d| (d, typed, keyword)))
+        })
+        .collect();
+    near.sort_by_key(|&(d, ..)| d);
+    near.into_iter().find_map(|(_, typed, keyword)| {
+        let fixed = format!("{keyword}{}", &text[typed.len()..]);
+        let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
+        let fits = fixed.chars().count() <= MAX_SUGGESTION_CHARS;
+        (complete && fits).then_some((typed, fixed, Lang::Zh))
     })
 }
 
@@ -652,11 +722,14 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
         }
         let Ok((args, (_, action))) = keyword(ACTIONS)(rest) else {
             if let Some((verb, fixed)) = misspelt_verb(input_all, rest, default_cc) {
-                return fail(
-                    rest,
-                    ParseErrorKind::NearMiss { fixed },
+                return in_chinese(
                     verb,
-                    HelpTopic::Group,
+                    fail(
+                        rest,
+                        ParseErrorKind::NearMiss { fixed },
+                        verb,
+                        HelpTopic::Group,
+                    ),
                 );
             }
             return fail(rest, ParseErrorKind::UnknownOption, rest, HelpTopic::Group);
@@ -686,27 +759,45 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     with_lang(lang, body(rest))
 }
 
-/// The English group verb the first word of `rest` (the part of the GROUP command `full`
-/// after its group) is a typo of (one edit, a swap of neighbours counting as one: `AD`,
-/// `ADDD`, `DLE`, `RENAM`), and the command with it put right, when that is a complete
-/// command: offered back, never carried out.
+/// The group verb the first word of `rest` (the part of the GROUP command `full` after its
+/// group) is a typo of, and the command with it put right, when that is a complete command:
+/// offered back, never carried out. English: one edit, a swap of neighbours counting as one
+/// (`AD`, `ADDD`, `DLE`, `RENAM`). Chinese: a two-character word one character off or with
+/// the two swapped (`解三`, `改明`, `添家`, `散解`), up to a space or a number it may be glued
+/// to; one character alone is a typo of both `加` and `删`, so it is none. The first verb
+/// that makes a complete command is offered, and none when two Chinese verbs do.
 fn misspelt_verb<'a>(full: &str, rest: &'a str, default_cc: &str) -> Option<(&'a str, String)> {
     const VERBS: &[&str] = &["ADD", "DEL", "DELETE", "REMOVE", "RENAME", "DROP"];
+    const ZH_VERBS: &[&str] = &["添加", "删除", "改名", "解散"];
+    let at = full.len() - rest.len();
+    let offer = |word: &str, verb: &str| {
+        let fixed = format!("{}{verb}{}", &full[..at], &rest[word.len()..]);
+        let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
+        (complete && fixed.chars().count() <= MAX_SUGGESTION_CHARS).then_some(fixed)
+    };
+    if rest.starts_with(is_cjk) {
+        let end = rest.find(|c: char| !is_cjk(c)).unwrap_or(rest.len());
+        let word = &rest[..end];
+        if word.chars().count() != 2 {
+            return None;
+        }
+        let mut offers = ZH_VERBS
+            .iter()
+            .filter(|v| strsim::osa_distance(word, v) == 1)
+            .filter_map(|verb| offer(word, verb));
+        let fixed = offers.next()?;
+        return offers.next().is_none().then_some((word, fixed));
+    }
     let word = rest.split(' ').next().unwrap_or(rest);
     if word.len() < 2 || !word.bytes().all(|b| b.is_ascii_alphabetic()) {
         return None;
     }
     let upper = word.to_ascii_uppercase();
-    let at = full.len() - rest.len();
     VERBS
         .iter()
         .filter(|v| strsim::osa_distance(&upper, v) == 1)
-        .find_map(|verb| {
-            let fixed = format!("{}{verb}{}", &full[..at], &rest[word.len()..]);
-            let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
-            (complete && fixed.is_ascii() && fixed.chars().count() <= MAX_SUGGESTION_CHARS)
-                .then_some((word, fixed))
-        })
+        .find_map(|verb| offer(word, verb).filter(|fixed| fixed.is_ascii()))
+        .map(|fixed| (word, fixed))
 }
 
 /// `STATUS` / `状态` [`<target> <status> [<expiry>]` separated by `,` `;` `、`].
@@ -822,16 +913,22 @@ fn assignments<'a>(
             if let Some(bad) = near_expiry(typed) {
                 return fail(rest, ParseErrorKind::BadExpiry, bad, HelpTopic::Status);
             }
+            if let Some(bad) = vague_expiry(typed) {
+                return fail(rest, ParseErrorKind::VagueExpiry, bad, HelpTopic::Status);
+            }
         }
         if let (true, StatusChange::Set(StatusText::Free(text))) = (commas.is_empty(), &a.status) {
             let status_at = at(status);
             if !status.starts_with('"') {
                 if let Some((word, fixed)) = status_typo(full, status_at, text.as_str(), a.expiry) {
-                    return fail(
-                        rest,
-                        ParseErrorKind::NearMiss { fixed },
+                    return in_chinese(
                         word,
-                        HelpTopic::Status,
+                        fail(
+                            rest,
+                            ParseErrorKind::NearMiss { fixed },
+                            word,
+                            HelpTopic::Status,
+                        ),
                     );
                 }
                 if let Some((group, fixed)) = group_for_status(full, status_at, typed, lang) {
@@ -850,7 +947,8 @@ fn assignments<'a>(
                 }
             }
         }
-        for chain in &commas {
+        for reading in &commas {
+            let chain = &reading.cuts;
             let comma = if lang == ZH { "，" } else { ", " };
             let mut fixed = String::new();
             let mut from = 0;
@@ -867,9 +965,15 @@ fn assignments<'a>(
             let Some((word, also_before)) = words.split_first() else {
                 continue;
             };
-            let kind = ParseErrorKind::MissingComma {
-                fixed,
-                also_before: also_before.to_vec(),
+            let kind = if reading.unclear {
+                ParseErrorKind::UnclearCommas {
+                    or_before: also_before.to_vec(),
+                }
+            } else {
+                ParseErrorKind::MissingComma {
+                    fixed,
+                    also_before: also_before.to_vec(),
+                }
             };
             let user = chain.iter().find_map(|(target, _)| match target {
                 Target::Group(group @ GroupName::User(_)) => Some(group.clone()),
@@ -964,6 +1068,40 @@ fn near_expiry(text: &str) -> Option<&str> {
     None
 }
 
+/// `半天` (half a day), possibly with `后` and a sentence's end, when it is all that follows a
+/// built-in status word (or CLEAR) in `text`, an unquoted free-text status without expiry
+/// (`开会 半天`, `忙半天`, `开车半天后。`): no subscriber means twelve hours by it (it is
+/// "a while", or a morning, or an afternoon), so it is refused with the forms that say how
+/// long rather than guessed or sent to contacts as a lasting text. After free text it is text
+/// (`等了半天`, `忙了半天`: "a long while").
+fn vague_expiry(text: &str) -> Option<&str> {
+    let clear: &[&str] = &["CLEAR", "清除"];
+    let words = StatusCode::ALL
+        .iter()
+        .flat_map(|c| c.words().iter())
+        .chain(clear.iter());
+    for word in words {
+        let Some(after) = text
+            .get(..word.len())
+            .filter(|head| head.eq_ignore_ascii_case(word))
+            .map(|_| text[word.len()..].trim_start_matches(' '))
+        else {
+            continue;
+        };
+        let Some(rest) = after.strip_prefix("半天") else {
+            continue;
+        };
+        let rest = rest.strip_prefix('后').unwrap_or(rest);
+        if rest
+            .trim_end_matches(['.', '!', '?', '。', '！', ' '])
+            .is_empty()
+        {
+            return Some(after.trim_end_matches(['.', '!', '?', '。', '！', ' ']));
+        }
+    }
+    None
+}
+
 /// Whether `text`, after an expiry keyword of a built-in status, leaves the expiry unsaid or
 /// unreadable: nothing (`BUSY UNTIL`, `BUSY FOR`), a signed number (`BUSY FOR -2H`), or a
 /// day without a time that says which (`BUSY UNTIL TOMORROW`, `忙到明天`, `UNTIL TOMORROW 9`:
@@ -1050,24 +1188,32 @@ fn status_typo<'a>(
     text: &'a str,
     expiry: Option<Expiry>,
 ) -> Option<(&'a str, String)> {
-    let long_enough = text.len() >= 4 || (text.len() == 3 && expiry.is_some());
-    if !long_enough || !text.bytes().all(|b| b.is_ascii_alphabetic()) {
+    if !full[at..].starts_with(text) {
         return None;
     }
-    let upper = text.to_ascii_uppercase();
-    if REAL_WORDS.contains(&upper.as_str()) || !full[at..].starts_with(text) {
-        return None;
-    }
-    let mut near = StatusCode::ALL
-        .iter()
-        .filter(|c| **c != StatusCode::InCall)
-        .flat_map(|c| c.words().iter())
-        .filter(|w| w.len() >= 4 && w.bytes().all(|b| b.is_ascii_alphabetic()))
-        .filter(|w| strsim::osa_distance(&upper, w) == 1);
-    let word = near.next()?;
-    if near.next().is_some() {
-        return None;
-    }
+    let word = if text.chars().all(is_cjk) {
+        zh_status_typo(text)?
+    } else {
+        let long_enough = text.len() >= 4 || (text.len() == 3 && expiry.is_some());
+        if !long_enough || !text.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return None;
+        }
+        let upper = text.to_ascii_uppercase();
+        if REAL_WORDS.contains(&upper.as_str()) {
+            return None;
+        }
+        let mut near = StatusCode::ALL
+            .iter()
+            .filter(|c| **c != StatusCode::InCall)
+            .flat_map(|c| c.words().iter())
+            .filter(|w| w.len() >= 4 && w.bytes().all(|b| b.is_ascii_alphabetic()))
+            .filter(|w| strsim::osa_distance(&upper, w) == 1);
+        let word = near.next()?;
+        if near.next().is_some() {
+            return None;
+        }
+        word
+    };
     let fixed = format!("{}{word}{}", &full[..at], &full[at + text.len()..]);
     let fixed = if fixed.chars().count() <= MAX_SUGGESTION_CHARS {
         fixed
@@ -1075,6 +1221,78 @@ fn status_typo<'a>(
         (*word).to_owned()
     };
     Some((text, fixed))
+}
+
+/// Characters read the same in pinyin (tones aside) as a character of a Chinese status word:
+/// the slips a pinyin input method makes (`开慧` for `开会`, `关鸡` for `关机`, `空线` for
+/// `空闲`), and the only substitutions [`zh_status_typo`] takes, since a Chinese word one
+/// other character away is mostly a word of its own (`开心`, `关门`, `忙完`).
+const ZH_HOMOPHONES: &[(char, &str)] = &[
+    ('待', "代带袋贷戴呆逮歹殆怠黛"),
+    ('机', "鸡基击积及急级即几己记计技集极吉寄继挤纪际迹激肌饥姬"),
+    ('空', "孔控恐"),
+    ('闲', "先现线县限显鲜仙咸险献贤嫌弦宪陷馅羡掀纤衔"),
+    ('忙', "盲芒茫莽"),
+    ('碌', "路录陆鹿露禄卢炉鲁芦庐赂麓"),
+    ('开', "凯揩楷慨恺铠"),
+    ('会', "回汇惠慧绘灰辉挥毁悔晦讳卉徽恢"),
+    ('议', "一以已亿义艺意易益异衣医依移宜仪遗疑乙椅忆译役"),
+    ('中', "钟终种重众忠肿仲衷盅"),
+    ('车', "扯彻撤澈掣"),
+    ('请', "清青轻情晴庆倾顷卿氢擎"),
+    ('勿', "无五午物务误雾屋乌吴武舞悟污伍侮捂"),
+    ('打', "大达答搭"),
+    ('扰', "绕饶娆"),
+    ('关', "观官管馆惯冠灌罐贯棺"),
+];
+
+/// Chinese words a slip away from a status word that people write meaning themselves.
+const ZH_REAL_WORDS: &[&str] = &["机关"];
+
+/// The Chinese built-in status word `text` (CJK only) is a slip of, when exactly one status
+/// is near: a word of two characters or more with one character replaced by one read the
+/// same ([`ZH_HOMOPHONES`]: `开慧`, `会议钟`, `请无打扰`), two neighbours swapped (`会开`,
+/// `车开`), or one character doubled (`开会会`); and for `请勿打扰` one left out (`请勿扰`).
+/// Not a word people write meaning itself ([`ZH_REAL_WORDS`]).
+fn zh_status_typo(text: &str) -> Option<&'static str> {
+    if ZH_REAL_WORDS.contains(&text) {
+        return None;
+    }
+    let typed: Vec<char> = text.chars().collect();
+    let near = |word: &str| {
+        let w: Vec<char> = word.chars().collect();
+        if w.len() < 2 || w == typed {
+            return false;
+        }
+        if typed.len() == w.len() {
+            let diff: Vec<usize> = (0..w.len()).filter(|&i| typed[i] != w[i]).collect();
+            return match diff[..] {
+                [i] => ZH_HOMOPHONES
+                    .iter()
+                    .any(|(c, same)| *c == w[i] && same.contains(typed[i])),
+                [i, j] => j == i + 1 && typed[i] == w[j] && typed[j] == w[i],
+                _ => false,
+            };
+        }
+        let (long, short) = if typed.len() == w.len() + 1 {
+            (&typed, &w)
+        } else if w.len() >= 4 && w.len() == typed.len() + 1 {
+            (&w, &typed)
+        } else {
+            return false;
+        };
+        (0..long.len()).any(|i| {
+            let doubled = long == &typed && i > 0 && long[i] == long[i - 1];
+            let dropped = long == &w;
+            (doubled || dropped) && long[..i] == short[..i] && long[i + 1..] == short[i..]
+        })
+    };
+    let mut codes = StatusCode::ALL
+        .iter()
+        .filter(|c| **c != StatusCode::InCall)
+        .filter_map(|c| c.words().iter().find(|w| !w.is_ascii() && near(w)));
+    let word = codes.next()?;
+    codes.next().is_none().then_some(*word)
 }
 
 /// The group a free-text status `typed` (at `full[at..]`) starts with, and the command that
@@ -1337,8 +1555,9 @@ impl Cuts<'_> {
 /// starts an assignment right after a word a phrase goes on from (`In a family meeting`,
 /// [`RUNS_ON`]), and ALL only before a built-in status (`Busy all day`). Text that goes on
 /// differently (`Busy all day`, `Free after lunch`, `Dinner with family tonight`) is one text.
-/// The reading with the most cuts is taken.
-fn missing_commas(text: &str, segment: &str) -> Vec<Vec<(Target, usize)>> {
+/// The reading with the most cuts is taken, when every other that reads has no cut it lacks;
+/// else the reading is unclear ([`Commas::unclear`]) and none is offered.
+fn missing_commas(text: &str, segment: &str) -> Vec<Commas> {
     let target = target_token(segment).map_or("", |(_, t)| t);
     let cuts: Vec<(usize, Target)> = text
         .match_indices(' ')
@@ -1374,26 +1593,51 @@ fn missing_commas(text: &str, segment: &str) -> Vec<Vec<(Target, usize)>> {
         let users = chain.iter().any(|&c| search.user(c));
         (users, std::cmp::Reverse(chain.len()), chain.clone())
     });
-    let mut readings: Vec<Vec<usize>> = Vec::new();
+    // One reading with built-in targets only, and one for each user group (a chain names
+    // one at most); unclear when another chain of the same kind reads with a cut the first
+    // has not (`BUSY FAMILY Out FOR 1H FRIENDS OTHERS MEETING`: a comma before FRIENDS, or
+    // before OTHERS), and then every cut of them is kept, none chosen.
+    let user_of = |chain: &[usize]| {
+        chain
+            .iter()
+            .find(|&&c| search.user(c))
+            .map(|&c| search.cuts[c].1.clone())
+    };
+    let mut readings: Vec<(Option<Target>, Vec<usize>, bool)> = Vec::new();
     for chain in found {
-        let user = chain.iter().find(|&&c| search.user(c));
-        let taken = readings.iter().any(|r| {
-            let other = r.iter().find(|&&c| search.user(c));
-            match (user, other) {
-                (None, _) => true,
-                (Some(u), Some(o)) => search.cuts[*u].1 == search.cuts[*o].1,
-                (Some(_), None) => false,
+        let user = user_of(&chain);
+        match readings.iter_mut().find(|(u, ..)| *u == user) {
+            Some((_, cuts, unclear)) => {
+                if chain.iter().any(|c| !cuts.contains(c)) {
+                    *unclear = true;
+                    cuts.extend(chain);
+                    cuts.sort_unstable();
+                    cuts.dedup();
+                }
             }
-        });
-        if !taken {
-            readings.push(chain);
+            None => readings.push((user, chain, false)),
         }
     }
     readings
         .into_iter()
-        .map(|chain| chain.iter().map(|&c| search.cuts[c].clone()).collect())
-        .map(|chain: Vec<(usize, Target)>| chain.into_iter().map(|(p, t)| (t, p)).collect())
+        .map(|(_, chain, unclear)| Commas {
+            cuts: chain
+                .iter()
+                .map(|&c| (search.cuts[c].1.clone(), search.cuts[c].0))
+                .collect(),
+            unclear,
+        })
         .collect()
+}
+
+/// A reading of assignments run together without their commas ([`missing_commas`]).
+#[derive(Debug)]
+struct Commas {
+    /// The target of each assignment after the first and where in the text it starts: the
+    /// one reading's, or when `unclear` every target a comma may go before.
+    cuts: Vec<(Target, usize)>,
+    /// Whether more than one split reads, so none is offered.
+    unclear: bool,
 }
 
 /// The segment of `input` up to the next separator, for quoting in errors.
@@ -2399,8 +2643,9 @@ fn zh_hour_word(input: &str) -> PResult<'_, &str> {
 
 /// One part of a Chinese duration: `2小时`, `两个小时`, `1.5小时`, `半小时`, `一个半小时`,
 /// `1小时半`, `一天`, `一天半`, `一刻钟` (15 minutes), `二十分钟`, and when `short_minutes`
-/// (after a built-in status) `30分` and `半天` (half a day, 12 hours, as `0.5天`: after free
-/// text `等了半天` is "waited a long while", no duration).
+/// (after a built-in status) `30分`. `半天` is none: people say it for "a while" (`等了半天`)
+/// or for a morning or an afternoon, never for twelve hours; after a built-in status it is
+/// refused ([`vague_expiry`]).
 fn zh_duration_part(input: &str, short_minutes: bool) -> PResult<'_, (Amount, DurationUnit)> {
     let half = Amount {
         whole: 0,
@@ -2411,13 +2656,6 @@ fn zh_duration_part(input: &str, short_minutes: bool) -> PResult<'_, (Amount, Du
         |i| {
             let (i, _) = (tag("半"), zh_hour_word).parse(i)?;
             Ok((i, (half, DurationUnit::Hours)))
-        },
-        |i| {
-            if !short_minutes {
-                return no(i);
-            }
-            let (i, _) = tag("半天").parse(i)?;
-            Ok((i, (half, DurationUnit::Days)))
         },
         |i| {
             let (i, n) = zh_amount(i)?;
@@ -2564,8 +2802,9 @@ fn zh_until_time(i: &str, bare: bool) -> PResult<'_, RawExpiry> {
 /// ADD / DEL): a short code or service number (`10086`, `12306`:
 /// [`super::msisdn::is_service_number`]) that [`Msisdn::read`] refused as mistyped is
 /// [`ParseErrorKind::ServiceNumber`], so each of them says it is no subscriber's number
-/// instead of "looks mistyped"; any other error is [`Msisdn::read`]'s own.
-fn number_error(e: MsisdnError, typed: &str, default_cc: &str) -> ParseErrorKind {
+/// instead of "looks mistyped"; any other error is [`Msisdn::read`]'s own. The USSD WHO
+/// prompt answers with it too (`service::ussd`).
+pub fn number_error(e: MsisdnError, typed: &str, default_cc: &str) -> ParseErrorKind {
     match e {
         MsisdnError::Mistyped { .. } if super::msisdn::is_service_number(typed, default_cc) => {
             ParseErrorKind::ServiceNumber
@@ -3305,6 +3544,43 @@ mod tests {
     }
 
     #[test]
+    fn assignments_run_together_that_split_two_ways_are_asked_about_without_a_guess() {
+        // Each reads: a comma before FRIENDS (FAMILY "Out FOR 1H", FRIENDS "OTHERS
+        // MEETING"), or before OTHERS (FAMILY "Out FOR 1H FRIENDS", OTHERS MEETING); no
+        // comma offered, every word one may go before named.
+        for (text, word, or_before) in [
+            (
+                "STATUS COLLEAGUES BUSY FAMILY Out FOR 1H FRIENDS OTHERS MEETING",
+                "FAMILY",
+                &["FRIENDS", "OTHERS"][..],
+            ),
+            (
+                "状态 全部 忙 家人 空闲 朋友 其他 开会",
+                "家人",
+                &["朋友", "其他"][..],
+            ),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(
+                err.kind,
+                ParseErrorKind::UnclearCommas {
+                    or_before: or_before.iter().map(|w| w.to_string()).collect(),
+                },
+                "{text}"
+            );
+            assert_eq!(err.bad, word, "{text}");
+            assert_eq!(err.usage, HelpTopic::Status, "{text}");
+        }
+        // One split that reads, and splits with fewer commas inside it: offered, as before.
+        let err = parse_normalized("STATUS ALL FREE FAMILY BUSY FRIENDS OFF OTHERS DND", "86")
+            .unwrap_err();
+        assert!(
+            matches!(err.kind, ParseErrorKind::MissingComma { .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
     fn a_group_word_inside_a_text_that_reads_as_one_stays_text() {
         // Nothing after the group word, or a phrase that goes on through it: one text.
         for text in [
@@ -3638,10 +3914,6 @@ mod tests {
                 minutes(90),
             ),
             ("状态 家人 在健身房 二十分钟", free("在健身房"), minutes(20)),
-            // Half a day after a built-in status: 12 hours, as `0.5天`.
-            ("状态 家人 忙半天", builtin(Busy), minutes(720)),
-            ("状态 同事 开会 半天", builtin(Meeting), minutes(720)),
-            ("状态 家人 开车半天后", builtin(Driving), minutes(720)),
             ("状态 家人 忙 0.5天", builtin(Busy), minutes(720)),
         ] {
             assert_eq!(one_assignment(text), (change, expiry), "{text}");
@@ -3657,6 +3929,47 @@ mod tests {
         ] {
             let body = text.split(' ').skip(2).collect::<Vec<_>>().join(" ");
             assert_eq!(one_assignment(text), (free(&body), None), "{text}");
+        }
+    }
+
+    #[test]
+    fn half_a_day_after_a_built_in_status_is_refused_and_after_text_is_text() {
+        // `半天` says no definite length (a while, a morning): never read as 12 hours, nor
+        // sent as a lasting text after a built-in status; the reply shows the forms.
+        for (text, bad) in [
+            ("状态 同事 开会 半天", "半天"),
+            ("状态 家人 忙半天", "半天"),
+            ("状态 家人 忙碌 半天。", "半天"),
+            ("状态 家人 开车半天后", "半天后"),
+            ("状态 家人 清除 半天", "半天"),
+            ("STATUS FAMILY BUSY 半天", "半天"),
+            ("状态 家人 空闲，同事 开会半天", "半天"),
+        ] {
+            let err = parse_normalized(&normalize::normalize(text), "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::VagueExpiry, "{text}: {err:?}");
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.usage, HelpTopic::Status, "{text}");
+        }
+        assert_eq!(
+            parse_normalized("状态 同事 开会 半天", "86")
+                .unwrap_err()
+                .lang_hint,
+            ZH
+        );
+        // After free text it is text, as before ("a long while").
+        for text in [
+            "状态 家人 忙了半天",
+            "状态 家人 等了半天",
+            "状态 家人 等了 半天",
+            "状态 家人 \"开会 半天\"",
+        ] {
+            assert!(
+                matches!(
+                    one_assignment(text),
+                    (StatusChange::Set(StatusText::Free(_)), None)
+                ),
+                "{text}"
+            );
         }
     }
 
@@ -4165,6 +4478,65 @@ mod tests {
     }
 
     #[test]
+    fn a_chinese_status_word_a_slip_away_gets_the_command_meant_in_chinese() {
+        for (text, bad, fixed) in [
+            // A character read the same (the input method's slip), two swapped, one doubled,
+            // one left out of a long word; glued to its target, with an expiry.
+            ("状态 家人 开慧", "开慧", "状态 家人 开会"),
+            ("状态 家人 关鸡", "关鸡", "状态 家人 关机"),
+            ("状态 家人 空线 2小时", "空线", "状态 家人 空闲 2小时"),
+            ("状态 家人 车开", "车开", "状态 家人 开车"),
+            ("状态 家人 开会会", "开会会", "状态 家人 开会"),
+            ("状态 同事 会议钟", "会议钟", "状态 同事 会议中"),
+            ("状态 全部 请无打扰", "请无打扰", "状态 全部 请勿打扰"),
+            ("状态 全部 请勿扰", "请勿扰", "状态 全部 请勿打扰"),
+            ("状态 家人开慧", "开慧", "状态 家人开会"),
+            (
+                "状态 家人 空闲, 同事 开慧",
+                "开慧",
+                "状态 家人 空闲, 同事 开会",
+            ),
+            // In an English command too, and the reply is Chinese.
+            ("STATUS FAMILY 开慧", "开慧", "STATUS FAMILY 开会"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(
+                err.kind,
+                ParseErrorKind::NearMiss {
+                    fixed: fixed.into()
+                },
+                "{text}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.usage, HelpTopic::Status, "{text}");
+            assert_eq!(err.lang_hint, ZH, "{text}");
+        }
+        // Words of their own a character away, words near two statuses, a short word
+        // missing a character, quotes: text, as before.
+        for text in [
+            "状态 家人 开心",
+            "状态 家人 关门",
+            "状态 家人 忙完",
+            "状态 家人 开机",
+            "状态 家人 机关",
+            "状态 家人 会议",
+            "状态 家人 待会",
+            "状态 家人 \"开慧\"",
+        ] {
+            assert!(
+                matches!(
+                    one_assignment(text),
+                    (StatusChange::Set(StatusText::Free(_)), None)
+                ),
+                "{text}"
+            );
+        }
+        // An English typo in an English command is still answered in English.
+        let err = parse_normalized("STATUS FAMILY METING", "86").unwrap_err();
+        assert_eq!(err.lang_hint, EN);
+    }
+
+    #[test]
     fn a_group_named_where_the_status_goes_gets_both_assignments_offered() {
         for (text, bad, fixed) in [
             (
@@ -4240,6 +4612,45 @@ mod tests {
             assert_eq!(err.bad, bad, "{text}");
             assert_eq!(err.usage, HelpTopic::Group, "{text}");
         }
+        // Chinese verbs too, answered in Chinese (also inside an English command).
+        for (text, bad, fixed) in [
+            ("分组 家人 解三", "解三", "分组 家人 解散"),
+            ("分组 工作 改明 办公室", "改明", "分组 工作 改名 办公室"),
+            (
+                "分组 家人 添家 13900139000",
+                "添家",
+                "分组 家人 添加 13900139000",
+            ),
+            (
+                "分组 家人 添家13900139000",
+                "添家",
+                "分组 家人 添加13900139000",
+            ),
+            ("分组 家人 散解", "散解", "分组 家人 解散"),
+            ("GROUP FAMILY 解三", "解三", "GROUP FAMILY 解散"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(
+                err.kind,
+                ParseErrorKind::NearMiss {
+                    fixed: fixed.into()
+                },
+                "{text}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.usage, HelpTopic::Group, "{text}");
+            assert_eq!(err.lang_hint, ZH, "{text}");
+        }
+        // One character is a slip of both `加` and `删`; a word near no verb; no complete
+        // command with it: as before.
+        for text in [
+            "分组 家人 家 13900139000",
+            "分组 家人 你好",
+            "分组 家人 解三 13900139000",
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::UnknownOption, "{text}: {err:?}");
+        }
         // No complete command with it: as before.
         let err = parse_normalized("GROUP FAMILY ADX", "86").unwrap_err();
         assert_eq!(err.kind, ParseErrorKind::UnknownOption);
@@ -4290,6 +4701,51 @@ mod tests {
             let err = parse_normalized(text, "86").unwrap_err();
             assert_eq!(err.kind, ParseErrorKind::UnknownCommand, "{text}");
             assert_eq!(err.lang_hint, ZH, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_typo_of_a_longer_chinese_keyword_is_offered_though_a_shorter_one_matched() {
+        // `查` and `头像` match the start: their commands failed, though `查询` and `头像库`
+        // a character away were meant.
+        for (text, bad, fixed) in [
+            ("查旬 13800138000", "查旬", "查询 13800138000"),
+            ("查旬13800138000", "查旬", "查询13800138000"),
+            ("头像裤", "头像裤", "头像库"),
+            ("头像裤 2", "头像裤", "头像库 2"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::Misspelt(fixed.into()), "{text}");
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.lang_hint, ZH, "{text}");
+        }
+        // Correct commands are read as before.
+        for text in [
+            "查询 13800138000",
+            "查 13800138000",
+            "查13800138000",
+            "头像库",
+            "头像库 2",
+            "头像 3",
+            "头像 取消",
+            "头像取消",
+        ] {
+            assert!(parse_normalized(text, "86").is_ok(), "{text}");
+        }
+        // The shorter command's own error where nothing longer was meant: a number typed
+        // wrong, no longer command that is complete, or the start of a word of the shorter
+        // command (`头像取`: `头像 取消` cut short, not `头像库`).
+        for (text, kind) in [
+            ("查 1380013800", "Number"),
+            ("查旬", "Number"),
+            ("头像取", "UnknownOption"),
+            ("头像 裤", "UnknownOption"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert!(
+                format!("{:?}", err.kind).starts_with(kind),
+                "{text}: {err:?}"
+            );
         }
     }
 

@@ -201,12 +201,26 @@ pub enum ParseErrorKind {
         /// two assignments).
         also_before: Vec<String>,
     },
+    /// Assignments run together without their commas that split more than one way
+    /// (`STATUS COLLEAGUES BUSY FAMILY Out FOR 1H FRIENDS OTHERS MEETING`: a comma before
+    /// FRIENDS, or before OTHERS); `bad` is the first target word a comma may go before.
+    /// None is guessed: the reply names the words, and quotes for one text.
+    #[error("commas missing between assignments, in more than one place that reads")]
+    UnclearCommas {
+        /// The target words after `bad` that a comma may go before, in order.
+        or_before: Vec<String>,
+    },
     /// A built-in status, an expiry keyword and then a number that is no expiry (`STATUS
     /// FAMILY BUSY UNTIL 5 30`, `BUSY FOR 5X`): an expiry gone wrong rather than a text; `bad`
     /// is the keyword and what follows. The reply shows the forms that are taken, and quotes
     /// for a text.
     #[error("an expiry that is none of the forms taken")]
     BadExpiry,
+    /// A built-in status and then a length of time that says no definite end (`STATUS 同事
+    /// 开会 半天`: half a day is "a while", or a morning, not twelve hours); `bad` is that
+    /// length. The reply shows the forms that say how long or until when.
+    #[error("an expiry that says no definite length")]
+    VagueExpiry,
     /// A word of a command a typo away from the one meant, inside a command whose keyword
     /// was read (`STATUS FAMILY METING`, `GROUP FAMILY AD 139...`), or a group named where the
     /// status goes (`STATUS FAMILY COLLEAGUES BUSY`); `bad` is the word. The reply offers

@@ -535,6 +535,16 @@ fn fixed_length_words(what: crate::command::FixedLength, lang: Lang) -> &'static
     }
 }
 
+/// That `bad`, typed where a subscriber's number goes, is a service number
+/// ([`ParseErrorKind::ServiceNumber`]), in one sentence: the start of the reply to WHO, STOP
+/// or GROUP ... ADD with one, and of the USSD WHO prompt's answer (`ussd`).
+pub(crate) fn service_number(bad: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => format!("\"{bad}\" is not a subscriber's phone number (a service number?)."),
+        Lang::Zh => format!("“{bad}”不是用户的手机号码（可能是服务号码）。"),
+    }
+}
+
 /// What a command that was given a service number takes instead
 /// ([`ParseErrorKind::ServiceNumber`]), by the command's help topic.
 fn takes_a_mobile(topic: HelpTopic, lang: Lang) -> &'static str {
@@ -614,11 +624,13 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
             fixed_length_words(*what, Lang::Zh)
         )),
         (ParseErrorKind::ServiceNumber, Lang::En) => en(format!(
-            "\"{bad}\" is not a subscriber's phone number (a service number?). {}",
+            "{} {}",
+            service_number(bad, Lang::En),
             takes_a_mobile(topic, Lang::En)
         )),
         (ParseErrorKind::ServiceNumber, Lang::Zh) => zh(format!(
-            "“{bad}”不是用户的手机号码（可能是服务号码）。{}",
+            "{}{}",
+            service_number(bad, Lang::Zh),
             takes_a_mobile(topic, Lang::Zh)
         )),
         (ParseErrorKind::Number(_), Lang::En) => en(format!("\"{bad}\" is not a phone number.")),
@@ -708,6 +720,12 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
         ),
         (ParseErrorKind::BadExpiry, Lang::Zh) => format!(
             "“{bad}”不是能识别的时间。可写：到17:30、到下午5点半、90分钟、1小时30分钟；文字请加引号。"
+        ),
+        (ParseErrorKind::VagueExpiry, Lang::En) => format!(
+            "\"{bad}\" does not say how long. Say e.g. FOR 4H or UNTIL 12:00; a text goes in quotes."
+        ),
+        (ParseErrorKind::VagueExpiry, Lang::Zh) => format!(
+            "“{bad}”说不准是多久。请写明时长或结束时间，如：4小时、到12:00；文字请加引号。"
         ),
         (ParseErrorKind::MissingArgument, Lang::En) => en("Something is missing.".into()),
         (ParseErrorKind::MissingArgument, Lang::Zh) => zh("缺少内容。".into()),
@@ -807,6 +825,32 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
                 "是{}个状态吗？请在{}和{last}前加逗号{fixed}。如是一句话，请加引号。",
                 also_before.len() + 2,
                 words.join("、"),
+            )
+        }
+        // Run together in more than one way that reads: the words, none chosen.
+        (ParseErrorKind::UnclearCommas { or_before }, Lang::En) => {
+            let mut words: Vec<String> = std::iter::once(bad)
+                .chain(or_before.iter().map(String::as_str))
+                .map(|w| format!("\"{w}\""))
+                .collect();
+            let last = words.pop().unwrap_or_default();
+            let words = if words.is_empty() {
+                last
+            } else {
+                format!("{} and {last}", words.join(", "))
+            };
+            format!(
+                "Several statuses? Put a comma before each of {words} that starts one. One text? Put it in quotes."
+            )
+        }
+        (ParseErrorKind::UnclearCommas { or_before }, Lang::Zh) => {
+            let words: Vec<String> = std::iter::once(bad)
+                .chain(or_before.iter().map(String::as_str))
+                .map(|w| format!("“{w}”"))
+                .collect();
+            format!(
+                "是几个状态吗？请在{}中开始新状态的词前加逗号。如是一句话，请加引号。",
+                words.join("、")
             )
         }
         // A near miss inside a command: the command as meant; for a status, quotes for a text.
@@ -1789,6 +1833,7 @@ mod tests {
             ParseErrorKind::BadNumber,
             ParseErrorKind::UnexpectedText,
             ParseErrorKind::BadExpiry,
+            ParseErrorKind::VagueExpiry,
         ];
         let longest = || Some("S".repeat(crate::command::MAX_SUGGESTION_CHARS));
         let kinds = kinds.into_iter().chain([
@@ -1807,6 +1852,12 @@ mod tests {
             ParseErrorKind::MissingComma {
                 fixed: None,
                 also_before: vec!["y".repeat(16), "y".repeat(16)],
+            },
+            ParseErrorKind::UnclearCommas {
+                or_before: vec!["y".repeat(16), "y".repeat(16)],
+            },
+            ParseErrorKind::UnclearCommas {
+                or_before: Vec::new(),
             },
             ParseErrorKind::CommaInText { fixed: longest() },
             ParseErrorKind::CommaInText { fixed: None },

@@ -418,6 +418,26 @@ fn short_or_mistyped_numbers_are_refused_with_the_reason() {
 }
 
 #[test]
+fn half_a_day_after_a_built_in_status_is_refused_with_the_forms_and_sets_nothing() {
+    let mut b = Bench::new();
+    b.send(OWNER, "分组 家人 加 13900139000");
+    let r = b.send(OWNER, "状态 同事 开会 半天");
+    assert_eq!(
+        r,
+        "“半天”说不准是多久。请写明时长或结束时间，如：4小时、到12:00；文字请加引号。"
+    );
+    assert_eq!(segments(&r), 1, "{r}");
+    let r = b.send(OWNER, "状态 家人 忙半天");
+    assert!(r.starts_with("“半天”说不准是多久。"), "{r}");
+    assert!(b.updates(MUM).is_empty());
+    // The forms it shows are taken.
+    let r = b.send(OWNER, "状态 家人 忙 4小时");
+    assert!(r.starts_with("已设置：家人看到“忙碌”"), "{r}");
+    let r = b.send(OWNER, "状态 家人 开会 到12:00");
+    assert!(r.starts_with("已设置：家人看到“开会”"), "{r}");
+}
+
+#[test]
 fn stop_or_start_of_ones_own_number_says_that_is_you() {
     let mut b = Bench::new();
     b.family_of_two();
@@ -2168,6 +2188,24 @@ fn a_comma_left_out_between_two_statuses_is_asked_about_not_taken_as_text() {
     );
     assert_eq!(segments(&r), 1, "{r}");
     // Nothing was set, nobody told.
+    assert!(b.updates(MUM).is_empty());
+    // Run together so that two splits read: no comma guessed, every place named.
+    let r = b.send(
+        OWNER,
+        "STATUS COLLEAGUES BUSY FAMILY Out FOR 1H FRIENDS OTHERS MEETING",
+    );
+    assert_eq!(
+        r,
+        "Several statuses? Put a comma before each of \"FAMILY\", \"FRIENDS\" and \"OTHERS\" \
+         that starts one. One text? Put it in quotes."
+    );
+    assert_eq!(segments(&r), 1, "{r}");
+    let r = b.send(OWNER, "状态 全部 忙 家人 空闲 朋友 其他 开会");
+    assert_eq!(
+        r,
+        "是几个状态吗？请在“家人”、“朋友”、“其他”中开始新状态的词前加逗号。如是一句话，请加引号。"
+    );
+    assert_eq!(segments(&r), 1, "{r}");
     assert!(b.updates(MUM).is_empty());
     // A user group: only if the subscriber has it.
     let r = b.send(OWNER, "STATUS FAMILY BUSY WORK MEETING");

@@ -9,10 +9,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::replies::{Label, Line, Text};
+use super::replies::{self, Label, Line, Text};
+use crate::command::grammar::number_error;
 use crate::command::{
-    Command, Expiry, GroupName, Lang, Msisdn, StatusAssignment, StatusChange, StatusCode,
-    StatusText, Target,
+    Command, Expiry, GroupName, Lang, Msisdn, ParseErrorKind, StatusAssignment, StatusChange,
+    StatusCode, StatusText, Target,
 };
 
 /// Items per list page at most (keys 1-7; 8 is "more", 0 "back", 00 "exit").
@@ -836,24 +837,43 @@ pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lan
         }
         Screen::WhoPrompt => match n {
             Some(0) => show(cfg, Screen::Main, data, lang, false),
-            // Read as the WHO command reads its number.
+            // Read as the WHO command reads its number; a service number (`10086`) is said
+            // to be one, as WHO, STOP and GROUP say it (`grammar::number_error`).
             _ => match Msisdn::read(input, &cfg.country_code) {
                 Ok(m) => Step::Run(Command::Who(m)),
-                Err(_) => Step::Show(Screen::WhoPrompt, not_a_number(cfg, input, lang)),
+                Err(e) => {
+                    let service = matches!(
+                        number_error(e, input, &cfg.country_code),
+                        ParseErrorKind::ServiceNumber
+                    );
+                    Step::Show(Screen::WhoPrompt, not_a_number(cfg, input, service, lang))
+                }
             },
         },
     }
 }
 
-/// The WHO prompt again, saying that `input` is no phone number (quoted, cut to fit).
-fn not_a_number(cfg: &UssdConfig, input: &str, lang: Lang) -> String {
-    let screen = |quoted: &str| match (quoted.is_empty(), lang) {
-        (true, Lang::En) => "That is not a phone number.\nEnter the phone number:\n0 Back".into(),
-        (true, Lang::Zh) => "这不是电话号码。\n请输入号码：\n0 返回".into(),
-        (false, Lang::En) => {
+/// The WHO prompt again, saying that `input` is no phone number, or with `service` a service
+/// number and no subscriber's (the sentence SMS replies start with:
+/// [`replies::service_number`]); quoted, cut to fit.
+fn not_a_number(cfg: &UssdConfig, input: &str, service: bool, lang: Lang) -> String {
+    let screen = |quoted: &str| match (quoted.is_empty(), service, lang) {
+        (true, _, Lang::En) => {
+            "That is not a phone number.\nEnter the phone number:\n0 Back".into()
+        }
+        (true, _, Lang::Zh) => "这不是电话号码。\n请输入号码：\n0 返回".into(),
+        (false, true, Lang::En) => format!(
+            "{}\nEnter the phone number:\n0 Back",
+            replies::service_number(quoted, Lang::En)
+        ),
+        (false, true, Lang::Zh) => format!(
+            "{}\n请输入号码：\n0 返回",
+            replies::service_number(quoted, Lang::Zh)
+        ),
+        (false, false, Lang::En) => {
             format!("\"{quoted}\" is not a phone number.\nEnter the phone number:\n0 Back")
         }
-        (false, Lang::Zh) => format!("“{quoted}”不是电话号码。\n请输入号码：\n0 返回"),
+        (false, false, Lang::Zh) => format!("“{quoted}”不是电话号码。\n请输入号码：\n0 返回"),
     };
     let chars: Vec<char> = input.chars().collect();
     (0..=chars.len())
@@ -1349,6 +1369,42 @@ mod tests {
                 "{input}"
             );
         }
+        // A service number is said to be one, as WHO, STOP and GROUP say it in an SMS.
+        let cases = [
+            (
+                "10086",
+                Lang::En,
+                "\"10086\" is not a subscriber's phone number (a service number?).\nEnter the phone number:\n0 Back",
+            ),
+            (
+                "12306",
+                Lang::Zh,
+                "“12306”不是用户的手机号码（可能是服务号码）。\n请输入号码：\n0 返回",
+            ),
+            (
+                "10658",
+                Lang::Zh,
+                "“10658”不是用户的手机号码（可能是服务号码）。\n请输入号码：\n0 返回",
+            ),
+        ];
+        for (input, lang, want) in cases {
+            let got = step(&cfg, &who, input, &data, lang);
+            assert_eq!(
+                got,
+                Step::Show(Screen::WhoPrompt, want.to_string()),
+                "{input}"
+            );
+            let Step::Show(_, text) = got else { panic!() };
+            assert!(cfg.fits(&text), "{text}");
+        }
+        // A mobile cut short is still no phone number.
+        assert_eq!(
+            step(&cfg, &who, "13800", &data, Lang::En),
+            Step::Show(
+                Screen::WhoPrompt,
+                "\"13800\" is not a phone number.\nEnter the phone number:\n0 Back".into()
+            )
+        );
         // A long answer is quoted in part, and the screen still fits.
         let long = "我".repeat(100);
         let Step::Show(Screen::WhoPrompt, text) = step(&cfg, &who, &long, &data, Lang::Zh) else {
