@@ -509,6 +509,26 @@ pub fn may_view(conn: &Connection, owner: &Subscriber, viewer: &str) -> Result<b
     })
 }
 
+/// Why `owner`'s avatar push to `viewer`, queued before, may no longer go out (`None`: it
+/// may): the owner set PRIVACY NOBODY, or AVATAR OFF (its link would open no picture).
+/// Decided as the push's link is served (`/a/<token>`): [`may_view`], then [`current`].
+pub fn push_veto(
+    conn: &Connection,
+    owner: &str,
+    viewer: &str,
+) -> Result<Option<outbox::PushVeto>, StoreError> {
+    let _ = viewer;
+    let Some(sub) = state::subscriber(conn, owner)? else {
+        return Ok(Some(outbox::PushVeto::AvatarOff));
+    };
+    if sub.privacy == Privacy::Nobody {
+        return Ok(Some(outbox::PushVeto::Nobody));
+    }
+    Ok(current(conn, owner)?
+        .is_none()
+        .then_some(outbox::PushVeto::AvatarOff))
+}
+
 /// The link `viewer` uses to fetch `owner`'s avatar.
 pub fn link_url(cfg: &AvatarConfig, token: &str) -> String {
     format!("{}/a/{token}", cfg.public_url.trim_end_matches('/'))

@@ -1383,6 +1383,54 @@ fn privacy_nobody_withdraws_the_avatar_pushes_not_yet_sent() {
     assert_eq!(rows_to(&b, MUM).last().unwrap(), &withdrawn);
 }
 
+/// AVATAR OFF withdraws the avatar pushes not yet sent, as PRIVACY NOBODY does: their link
+/// opens no picture any more. A push in flight goes out; one that comes back unsent while
+/// the owner has no avatar is withdrawn then, one that comes back once a picture is set again
+/// is queued again as usual.
+#[test]
+fn avatar_off_withdraws_the_avatar_pushes_not_yet_sent() {
+    use crate::store::outbox::{PushVeto, Requeued, PUSH_WITHDRAWN_AVATAR_OFF};
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 3);
+    b.send(OWNER, "AVATAR 2");
+    let mum = newest_row_to(&b, MUM);
+    b.conn
+        .execute("UPDATE outbox SET state = 'in_flight' WHERE id = ?1", [mum])
+        .unwrap();
+    assert_eq!(b.send(OWNER, "AVATAR OFF"), "Your avatar is removed.");
+    let withdrawn = (
+        "superseded".to_string(),
+        Some(PUSH_WITHDRAWN_AVATAR_OFF.to_string()),
+    );
+    assert_eq!(rows_to(&b, DAD), std::slice::from_ref(&withdrawn));
+    assert_eq!(rows_to(&b, BOSS), std::slice::from_ref(&withdrawn));
+    assert_eq!(rows_to(&b, MUM)[0].0, "in_flight");
+    // The link dropped before Mum's push reached the SMSC: it comes back, and is withdrawn.
+    let tx = b.conn.transaction().unwrap();
+    let back = outbox::requeue_unsent(&tx, mum, b.now).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(back, Requeued::Withdrawn);
+    assert_eq!(
+        rows_to(&b, MUM),
+        [(
+            "superseded".to_string(),
+            Some(PushVeto::AvatarOff.in_flight().to_string())
+        )]
+    );
+    // A picture again: pushed to every contact, and one in flight that comes back is queued.
+    let o = b.outcome(OWNER, "AVATAR 3");
+    assert_eq!(o.notified, 3);
+    let dad = newest_row_to(&b, DAD);
+    b.conn
+        .execute("UPDATE outbox SET state = 'in_flight' WHERE id = ?1", [dad])
+        .unwrap();
+    let tx = b.conn.transaction().unwrap();
+    let back = outbox::retry_later(&tx, dad, b.now, "timeout", b.now).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(back, Requeued::Queued);
+}
+
 /// The SMS that replaces a refused WAP Push is keyed as the push was: a newer avatar change
 /// replaces it while it is unsent, and it replaces a newer push still queued to the contact,
 /// so the contact gets one message with the link, not two.

@@ -371,9 +371,9 @@ pub enum Requeued {
     },
     /// The row was not in flight (already requeued, or finished); nothing changed.
     NotInFlight,
-    /// An avatar push whose owner set PRIVACY NOBODY while it was in flight, and of which the
-    /// SMSC took nothing: withdrawn (`superseded`, [`PUSH_WITHDRAWN_IN_FLIGHT`]) instead of
-    /// queued again.
+    /// An avatar push that may no longer go to its contact ([`PushVeto`]: the owner set
+    /// PRIVACY NOBODY or AVATAR OFF) and of which the SMSC took nothing: withdrawn (`superseded`, [`PushVeto::in_flight`]) instead of queued
+    /// again.
     Withdrawn,
 }
 
@@ -1167,12 +1167,12 @@ pub const PUSH_WITHDRAWN: &str = "withdrawn: the owner set PRIVACY NOBODY";
 pub const PUSH_WITHDRAWN_IN_FLIGHT: &str =
     "withdrawn: the owner set PRIVACY NOBODY while it was in flight; the SMSC took none of it";
 
-/// Withdraw every queued avatar push of `owner`: the rows schema 19's `avatar_push` names
-/// (the WAP Push SI, the SMS link for a handset without WAP Push, the SMS that replaced a
-/// refused push) that are still `queued` become `superseded` with `why` and are never sent,
-/// as the updates a STOP withdraws ([`withdraw_queued`]). Rows in flight go out; one that
-/// comes back to the queue unsent is withdrawn then ([`Requeued::Withdrawn`]). Returns how
-/// many rows were withdrawn.
+/// Withdraw every queued avatar push of `owner` (PRIVACY NOBODY, AVATAR OFF): the rows
+/// schema 19's `avatar_push` names (the WAP Push SI, the SMS link for a handset without WAP
+/// Push, the SMS that replaced a refused push) that are still `queued` become `superseded`
+/// with `why` and are never sent, as the updates a STOP withdraws ([`withdraw_queued`]).
+/// Rows in flight go out; one that comes back to the queue unsent is withdrawn then
+/// ([`Requeued::Withdrawn`], [`PushVeto`]). Returns how many rows were withdrawn.
 pub fn withdraw_queued_pushes(
     tx: &Transaction<'_>,
     owner: &str,
@@ -1191,17 +1191,51 @@ pub fn withdraw_queued_pushes(
     Ok(n)
 }
 
-/// Whether in-flight row `id` is an avatar push whose owner has PRIVACY NOBODY now and of
-/// which the SMSC took no part (a part taken is on its way: the rest follows, or the handset
-/// keeps half a message).
-fn push_withdrawn(tx: &Transaction<'_>, id: i64) -> Result<bool, StoreError> {
-    tx.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM avatar_push p JOIN subscriber s ON s.msisdn = p.owner
-                        WHERE p.outbox_id = ?1 AND s.privacy = 'nobody')
-            AND NOT EXISTS (SELECT 1 FROM outbox_segment WHERE outbox_id = ?1)",
-    )
-    .and_then(|mut s| s.query_row([id], |r| r.get(0)))
-    .ctx("outbox: requeue withdrawn push")
+/// Why [`withdraw_queued_pushes`] withdrew a row (its `last_error`) when the owner set
+/// AVATAR OFF: its link opens no picture any more.
+pub const PUSH_WITHDRAWN_AVATAR_OFF: &str = "withdrawn: the owner set AVATAR OFF";
+
+/// Why an avatar push may no longer go to its contact, though it was queued for them: the
+/// owner or their groups changed since. Decided by
+/// [`avatar::push_veto`](crate::service::avatar::push_veto), by the rule the push's link is
+/// served by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushVeto {
+    /// The owner set PRIVACY NOBODY.
+    Nobody,
+    /// The owner set AVATAR OFF: the link opens no picture.
+    AvatarOff,
+}
+
+impl PushVeto {
+    /// The `last_error` of a push withdrawn when it came back from flight unsent.
+    pub fn in_flight(self) -> &'static str {
+        match self {
+            PushVeto::Nobody => PUSH_WITHDRAWN_IN_FLIGHT,
+            PushVeto::AvatarOff => {
+                "withdrawn: the owner set AVATAR OFF while it was in flight; the SMSC took none \
+                 of it"
+            }
+        }
+    }
+}
+
+/// Why in-flight row `id`, if an avatar push of which the SMSC took no part (a part taken is
+/// on its way: the rest follows, or the handset keeps half a message), may no longer go to
+/// its contact.
+fn push_withdrawn(tx: &Transaction<'_>, id: i64) -> Result<Option<PushVeto>, StoreError> {
+    let pair: Option<(String, String)> = tx
+        .prepare_cached(
+            "SELECT owner, viewer FROM avatar_push
+             WHERE outbox_id = ?1
+               AND NOT EXISTS (SELECT 1 FROM outbox_segment WHERE outbox_id = ?1)",
+        )
+        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .ctx("outbox: requeue withdrawn push")?;
+    match pair {
+        Some((owner, viewer)) => crate::service::avatar::push_veto(tx, &owner, &viewer),
+        None => Ok(None),
+    }
 }
 
 /// How a row goes back to `queued` ([`back_to_queue`]).
@@ -1235,16 +1269,18 @@ fn back_to_queue(
     error: Option<&str>,
     now: i64,
 ) -> Result<Requeued, StoreError> {
-    if from == OutboxState::InFlight && push_withdrawn(tx, id)? {
-        let n = exec_cached(
-            tx,
-            "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
-             WHERE id = ?1",
-            params![id, PUSH_WITHDRAWN_IN_FLIGHT, now],
-        )
-        .ctx("outbox: withdraw push")?;
-        tally::note(Some(from), Some(OutboxState::Superseded), n);
-        return Ok(Requeued::Withdrawn);
+    if from == OutboxState::InFlight {
+        if let Some(veto) = push_withdrawn(tx, id)? {
+            let n = exec_cached(
+                tx,
+                "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
+                 WHERE id = ?1",
+                params![id, veto.in_flight(), now],
+            )
+            .ctx("outbox: withdraw push")?;
+            tally::note(Some(from), Some(OutboxState::Superseded), n);
+            return Ok(Requeued::Withdrawn);
+        }
     }
     let (key, content_at): (Option<String>, i64) = tx
         .prepare_cached("SELECT coalesce_key, content_at FROM outbox WHERE id = ?1")
