@@ -1431,6 +1431,67 @@ fn avatar_off_withdraws_the_avatar_pushes_not_yet_sent() {
     assert_eq!(back, Requeued::Queued);
 }
 
+/// An operator's retry of a failed avatar push whose owner set PRIVACY NOBODY or AVATAR OFF
+/// after it failed withdraws it (`superseded`, saying why) instead of queueing it again; a
+/// failed push whose owner changed nothing is queued again as before.
+#[test]
+fn an_operator_retry_withdraws_a_failed_push_the_owner_withdrew_since() {
+    use crate::store::outbox::{PushVeto, RetryFilter};
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 3);
+    b.send(OWNER, "AVATAR 2");
+    // Every push was refused at submit (no handset said anything: no SMS link follows).
+    b.conn
+        .execute(
+            "UPDATE outbox SET state = 'failed', last_error = 'EsmeRinvdstadr'
+             WHERE destination != ?1",
+            [OWNER],
+        )
+        .unwrap();
+    let retry = |b: &mut Bench| {
+        let tx = b.conn.transaction().unwrap();
+        let (_, done) =
+            outbox::retry_failed_matching(&tx, &RetryFilter::default(), 0, 100, b.now).unwrap();
+        tx.commit().unwrap();
+        done
+    };
+    let (mum, dad) = (newest_row_to(&b, MUM), newest_row_to(&b, DAD));
+    b.send(OWNER, "PRIVACY NOBODY");
+    let done = retry(&mut b);
+    assert_eq!((done.queued, done.withdrawn), (0, 3), "{done:?}");
+    let withdrawn = |v: PushVeto| ("superseded".to_string(), Some(v.at_retry()));
+    assert_eq!(rows_to(&b, MUM), [withdrawn(PushVeto::Nobody)]);
+    assert_eq!(
+        PushVeto::Nobody.at_retry(),
+        "withdrawn at an operator's retry: the owner set PRIVACY NOBODY after it failed"
+    );
+    // AVATAR OFF, the same; with neither, the failed push is queued again.
+    b.send(OWNER, "PRIVACY CONTACTS");
+    for id in [
+        newest_row_to(&b, MUM),
+        newest_row_to(&b, DAD),
+        newest_row_to(&b, BOSS),
+    ] {
+        assert!(id != mum && id != dad);
+        b.conn
+            .execute("UPDATE outbox SET state = 'failed' WHERE id = ?1", [id])
+            .unwrap();
+    }
+    b.send(OWNER, "AVATAR OFF");
+    let done = retry(&mut b);
+    assert_eq!((done.queued, done.withdrawn), (0, 3), "{done:?}");
+    assert_eq!(rows_to(&b, MUM)[1], withdrawn(PushVeto::AvatarOff));
+    b.send(OWNER, "AVATAR 3");
+    let boss = newest_row_to(&b, BOSS);
+    b.conn
+        .execute("UPDATE outbox SET state = 'failed' WHERE id = ?1", [boss])
+        .unwrap();
+    let done = retry(&mut b);
+    assert_eq!((done.queued, done.withdrawn), (1, 0), "{done:?}");
+    assert_eq!(rows_to(&b, BOSS).last().unwrap().0, "queued");
+}
+
 /// The SMS that replaces a refused WAP Push is keyed as the push was: a newer avatar change
 /// replaces it while it is unsent, and it replaces a newer push still queued to the contact,
 /// so the contact gets one message with the link, not two.

@@ -372,8 +372,9 @@ pub enum Requeued {
     /// The row was not in flight (already requeued, or finished); nothing changed.
     NotInFlight,
     /// An avatar push that may no longer go to its contact ([`PushVeto`]: the owner set
-    /// PRIVACY NOBODY or AVATAR OFF) and of which the SMSC took nothing: withdrawn (`superseded`, [`PushVeto::in_flight`]) instead of queued
-    /// again.
+    /// PRIVACY NOBODY or AVATAR OFF), back from flight with nothing taken by the SMSC, or
+    /// failed and retried by an operator: withdrawn (`superseded`, [`PushVeto::in_flight`],
+    /// [`PushVeto::at_retry`]) instead of queued again.
     Withdrawn,
 }
 
@@ -1208,6 +1209,26 @@ pub enum PushVeto {
 }
 
 impl PushVeto {
+    /// Every veto.
+    pub const ALL: [PushVeto; 2] = [PushVeto::Nobody, PushVeto::AvatarOff];
+
+    /// What the owner did, as a clause: "the owner set PRIVACY NOBODY".
+    pub fn cause(self) -> &'static str {
+        match self {
+            PushVeto::Nobody => "the owner set PRIVACY NOBODY",
+            PushVeto::AvatarOff => "the owner set AVATAR OFF",
+        }
+    }
+
+    /// The `last_error` of a failed push an operator's retry withdrew instead of queueing it
+    /// again ([`retry_failed_matching`]).
+    pub fn at_retry(self) -> String {
+        format!(
+            "withdrawn at an operator's retry: {} after it failed",
+            self.cause()
+        )
+    }
+
     /// The `last_error` of a push withdrawn when it came back from flight unsent.
     pub fn in_flight(self) -> &'static str {
         match self {
@@ -1220,17 +1241,24 @@ impl PushVeto {
     }
 }
 
-/// Why in-flight row `id`, if an avatar push of which the SMSC took no part (a part taken is
-/// on its way: the rest follows, or the handset keeps half a message), may no longer go to
-/// its contact.
-fn push_withdrawn(tx: &Transaction<'_>, id: i64) -> Result<Option<PushVeto>, StoreError> {
+/// Why row `id`, if an avatar push, may no longer go to its contact. With `untouched`, only
+/// one of which the SMSC took no part (for a row in flight: a part taken is on its way, the
+/// rest follows, or the handset keeps half a message).
+fn push_withdrawn(
+    tx: &Transaction<'_>,
+    id: i64,
+    untouched: bool,
+) -> Result<Option<PushVeto>, StoreError> {
     let pair: Option<(String, String)> = tx
         .prepare_cached(
             "SELECT owner, viewer FROM avatar_push
              WHERE outbox_id = ?1
-               AND NOT EXISTS (SELECT 1 FROM outbox_segment WHERE outbox_id = ?1)",
+               AND NOT (?2 AND EXISTS (SELECT 1 FROM outbox_segment WHERE outbox_id = ?1))",
         )
-        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .and_then(|mut s| {
+            s.query_row(params![id, untouched], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
         .ctx("outbox: requeue withdrawn push")?;
     match pair {
         Some((owner, viewer)) => crate::service::avatar::push_veto(tx, &owner, &viewer),
@@ -1259,8 +1287,9 @@ enum Requeue {
 
 /// Put row `id` back to `queued` from its current state `from`, honouring the
 /// one-queued-row-per-key rule: the row whose content is newer stays queued, the other is
-/// superseded. A row coming back from flight that [`withdraw_queued_pushes`] would have
-/// withdrawn had it been queued is withdrawn instead ([`Requeued::Withdrawn`]).
+/// superseded. An avatar push that may no longer go to its contact ([`PushVeto`]) is withdrawn
+/// instead ([`Requeued::Withdrawn`]): one coming back from flight of which the SMSC took
+/// nothing, and a failed one an operator retries.
 fn back_to_queue(
     tx: &Transaction<'_>,
     id: i64,
@@ -1269,18 +1298,21 @@ fn back_to_queue(
     error: Option<&str>,
     now: i64,
 ) -> Result<Requeued, StoreError> {
-    if from == OutboxState::InFlight {
-        if let Some(veto) = push_withdrawn(tx, id)? {
-            let n = exec_cached(
-                tx,
-                "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
-                 WHERE id = ?1",
-                params![id, veto.in_flight(), now],
-            )
-            .ctx("outbox: withdraw push")?;
-            tally::note(Some(from), Some(OutboxState::Superseded), n);
-            return Ok(Requeued::Withdrawn);
-        }
+    let withdrawn = match from {
+        OutboxState::InFlight => push_withdrawn(tx, id, true)?.map(|v| v.in_flight().to_string()),
+        OutboxState::Failed => push_withdrawn(tx, id, false)?.map(PushVeto::at_retry),
+        _ => None,
+    };
+    if let Some(why) = withdrawn {
+        let n = exec_cached(
+            tx,
+            "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
+             WHERE id = ?1",
+            params![id, why, now],
+        )
+        .ctx("outbox: withdraw push")?;
+        tally::note(Some(from), Some(OutboxState::Superseded), n);
+        return Ok(Requeued::Withdrawn);
     }
     let (key, content_at): (Option<String>, i64) = tx
         .prepare_cached("SELECT coalesce_key, content_at FROM outbox WHERE id = ?1")
@@ -1606,6 +1638,9 @@ pub struct Retried {
     pub queued: usize,
     /// Superseded instead: a newer row with the same coalescing key is queued.
     pub superseded: usize,
+    /// Avatar pushes withdrawn instead ([`PushVeto::at_retry`]): the owner set PRIVACY
+    /// NOBODY or AVATAR OFF after they failed.
+    pub withdrawn: usize,
 }
 
 /// Which failed rows an operator's retry takes ([`retry_failed_matching`]).
@@ -1625,8 +1660,8 @@ pub struct RetryFilter {
 
 /// Up to `limit` `failed` rows after row `after` that `filter` takes back to `queued` (attempts
 /// from 1, see `Requeue::Operator`). Returns the last id looked at (`None`: none is left) and
-/// how many rows are queued again, and how many superseded instead (a row whose coalescing
-/// key has a newer queued row).
+/// how many rows are queued again, how many superseded instead (a row whose coalescing key
+/// has a newer queued row), and how many avatar pushes withdrawn instead ([`PushVeto`]).
 pub fn retry_failed_matching(
     tx: &Transaction<'_>,
     filter: &RetryFilter,
@@ -1662,6 +1697,9 @@ pub fn retry_failed_matching(
         let requeued = back_to_queue(tx, id, OutboxState::Failed, how, None, now)?;
         if let Requeued::Superseded { .. } = requeued {
             done.superseded += 1;
+        }
+        if requeued == Requeued::Withdrawn {
+            done.withdrawn += 1;
         }
         if requeued == Requeued::Queued {
             done.queued += 1;
