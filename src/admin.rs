@@ -97,8 +97,8 @@ pub enum NotRetried {
     /// retry started (a running gateway failed it meanwhile, or this machine's clock is
     /// behind the one that wrote it).
     FailedSinceStart(i64),
-    /// An avatar push whose owner set PRIVACY NOBODY or AVATAR OFF after it failed: withdrawn
-    /// (`superseded`) instead of being sent again.
+    /// An avatar push whose owner set PRIVACY NOBODY or AVATAR OFF, or whose contact left the
+    /// owner's groups, after it failed: withdrawn (`superseded`) instead of being sent again.
     Withdrawn(outbox::PushVeto),
 }
 
@@ -144,7 +144,8 @@ pub struct RetryReport {
     /// is queued).
     pub superseded: usize,
     /// Failed avatar pushes taken and withdrawn instead of queued: their owner set PRIVACY
-    /// NOBODY or AVATAR OFF after they failed ([`NotRetried::Withdrawn`]).
+    /// NOBODY or AVATAR OFF, or their contact left the owner's groups, after they failed
+    /// ([`NotRetried::Withdrawn`]).
     pub withdrawn: usize,
     /// The ids asked for (`filter.ids`) that were not queued again, with why, by id.
     pub not_retried: Vec<(i64, NotRetried)>,

@@ -399,7 +399,8 @@ fn outbox(cmd: OutboxCmd, db: &DbArgs) -> anyhow::Result<()> {
             if report.withdrawn > 0 {
                 out!(
                     "{} failed avatar push{} not queued again: the owner set PRIVACY NOBODY or \
-                     AVATAR OFF after {} failed, so {} withdrawn (superseded), not sent",
+                     AVATAR OFF, or the contact left the owner's groups, after {} failed, so {} \
+                     withdrawn (superseded), not sent",
                     report.withdrawn,
                     if report.withdrawn == 1 { "" } else { "es" },
                     if report.withdrawn == 1 { "it" } else { "they" },

@@ -728,7 +728,8 @@ fn retry_withdraws_a_failed_avatar_push_its_owner_withdrew_since() {
         r.stdout.contains("0 failed messages queued again")
             && r.stdout.contains(
                 "1 failed avatar push not queued again: the owner set PRIVACY NOBODY or \
-                 AVATAR OFF after it failed, so it is withdrawn (superseded), not sent"
+                 AVATAR OFF, or the contact left the owner's groups, after it failed, so it is \
+                 withdrawn (superseded), not sent"
             ),
         "{}",
         r.stdout

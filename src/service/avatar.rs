@@ -510,19 +510,24 @@ pub fn may_view(conn: &Connection, owner: &Subscriber, viewer: &str) -> Result<b
 }
 
 /// Why `owner`'s avatar push to `viewer`, queued before, may no longer go out (`None`: it
-/// may): the owner set PRIVACY NOBODY, or AVATAR OFF (its link would open no picture).
-/// Decided as the push's link is served (`/a/<token>`): [`may_view`], then [`current`].
+/// may): the owner set PRIVACY NOBODY, or AVATAR OFF (its link would open no picture), or
+/// the contact is in none of the owner's groups any more. Decided as the push's link is
+/// served (`/a/<token>`, `http::avatar`): [`may_view`], then [`current`]. An owner with no
+/// subscriber row (none is ever deleted) counts as one without an avatar.
 pub fn push_veto(
     conn: &Connection,
     owner: &str,
     viewer: &str,
 ) -> Result<Option<outbox::PushVeto>, StoreError> {
-    let _ = viewer;
     let Some(sub) = state::subscriber(conn, owner)? else {
         return Ok(Some(outbox::PushVeto::AvatarOff));
     };
-    if sub.privacy == Privacy::Nobody {
-        return Ok(Some(outbox::PushVeto::Nobody));
+    if !may_view(conn, &sub, viewer)? {
+        return Ok(Some(if sub.privacy == Privacy::Nobody {
+            outbox::PushVeto::Nobody
+        } else {
+            outbox::PushVeto::NotAContact
+        }));
     }
     Ok(current(conn, owner)?
         .is_none()

@@ -1492,6 +1492,51 @@ fn an_operator_retry_withdraws_a_failed_push_the_owner_withdrew_since() {
     assert_eq!(rows_to(&b, BOSS).last().unwrap().0, "queued");
 }
 
+/// A contact taken out of every group of the owner (PRIVACY CONTACTS) may no longer see the
+/// avatar (its link answers 403): a push to them in flight that comes back unsent is
+/// withdrawn, as under PRIVACY NOBODY, not sent again. One still in another group, or a
+/// non-contact of an owner with PRIVACY EVERYONE, may see it: theirs is queued again. The
+/// rule is the link's ([`avatar::may_view`]).
+#[test]
+fn a_push_in_flight_to_a_contact_who_left_every_group_is_withdrawn() {
+    use crate::store::outbox::{PushVeto, Requeued};
+    let mut b = Bench::new();
+    b.family_of_two();
+    b.send(OWNER, "GROUP COLLEAGUES ADD 13900139000");
+    add_presets(&b, 3);
+    b.send(OWNER, "AVATAR 2");
+    let (mum, dad, boss) = (
+        newest_row_to(&b, MUM),
+        newest_row_to(&b, DAD),
+        newest_row_to(&b, BOSS),
+    );
+    b.conn
+        .execute("UPDATE outbox SET state = 'in_flight'", [])
+        .unwrap();
+    // Dad leaves the family (his only group), Mum leaves it but is a colleague still.
+    b.send(OWNER, "GROUP FAMILY DEL 13700137000 13900139000");
+    let back = |b: &mut Bench, id: i64| {
+        let tx = b.conn.transaction().unwrap();
+        let r = outbox::requeue_unsent(&tx, id, b.now).unwrap();
+        tx.commit().unwrap();
+        r
+    };
+    assert_eq!(back(&mut b, dad), Requeued::Withdrawn);
+    assert_eq!(
+        rows_to(&b, DAD),
+        [(
+            "superseded".to_string(),
+            Some(PushVeto::NotAContact.in_flight().to_string())
+        )]
+    );
+    assert_eq!(back(&mut b, mum), Requeued::Queued);
+    // Boss leaves his only group while the owner shows the picture to everyone: he may
+    // still see it, so his push goes.
+    b.send(OWNER, "PRIVACY EVERYONE");
+    b.send(OWNER, "GROUP COLLEAGUES DEL 13600136000");
+    assert_eq!(back(&mut b, boss), Requeued::Queued);
+}
+
 /// The SMS that replaces a refused WAP Push is keyed as the push was: a newer avatar change
 /// replaces it while it is unsent, and it replaces a newer push still queued to the contact,
 /// so the contact gets one message with the link, not two.

@@ -372,9 +372,10 @@ pub enum Requeued {
     /// The row was not in flight (already requeued, or finished); nothing changed.
     NotInFlight,
     /// An avatar push that may no longer go to its contact ([`PushVeto`]: the owner set
-    /// PRIVACY NOBODY or AVATAR OFF), back from flight with nothing taken by the SMSC, or
-    /// failed and retried by an operator: withdrawn (`superseded`, [`PushVeto::in_flight`],
-    /// [`PushVeto::at_retry`]) instead of queued again.
+    /// PRIVACY NOBODY or AVATAR OFF, or the contact left the owner's groups), back from
+    /// flight with nothing taken by the SMSC, or failed and retried by an operator: withdrawn
+    /// (`superseded`, [`PushVeto::in_flight`], [`PushVeto::at_retry`]) instead of queued
+    /// again.
     Withdrawn,
 }
 
@@ -1206,17 +1207,21 @@ pub enum PushVeto {
     Nobody,
     /// The owner set AVATAR OFF: the link opens no picture.
     AvatarOff,
+    /// The owner has PRIVACY CONTACTS and the contact is in none of their groups any more
+    /// (GROUP ... DEL, DROP): the link would show them nothing.
+    NotAContact,
 }
 
 impl PushVeto {
     /// Every veto.
-    pub const ALL: [PushVeto; 2] = [PushVeto::Nobody, PushVeto::AvatarOff];
+    pub const ALL: [PushVeto; 3] = [PushVeto::Nobody, PushVeto::AvatarOff, PushVeto::NotAContact];
 
-    /// What the owner did, as a clause: "the owner set PRIVACY NOBODY".
+    /// What changed, as a clause: "the owner set PRIVACY NOBODY".
     pub fn cause(self) -> &'static str {
         match self {
             PushVeto::Nobody => "the owner set PRIVACY NOBODY",
             PushVeto::AvatarOff => "the owner set AVATAR OFF",
+            PushVeto::NotAContact => "the contact left the owner's groups",
         }
     }
 
@@ -1236,6 +1241,10 @@ impl PushVeto {
             PushVeto::AvatarOff => {
                 "withdrawn: the owner set AVATAR OFF while it was in flight; the SMSC took none \
                  of it"
+            }
+            PushVeto::NotAContact => {
+                "withdrawn: the contact left the owner's groups while it was in flight; the \
+                 SMSC took none of it"
             }
         }
     }
@@ -1639,7 +1648,7 @@ pub struct Retried {
     /// Superseded instead: a newer row with the same coalescing key is queued.
     pub superseded: usize,
     /// Avatar pushes withdrawn instead ([`PushVeto::at_retry`]): the owner set PRIVACY
-    /// NOBODY or AVATAR OFF after they failed.
+    /// NOBODY or AVATAR OFF, or the contact left the owner's groups, after they failed.
     pub withdrawn: usize,
 }
 
