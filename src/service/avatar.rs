@@ -683,7 +683,7 @@ pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<boo
         return Ok(false);
     }
     set_wap_push(tx, &row.destination, false)?;
-    let text = format!("{}: {url}", row.body.as_deref().unwrap_or_default());
+    let text = fallback_text(tx, &row, url)?;
     // Keyed as the push was ([`push_key`]): a newer avatar change replaces it while it is
     // unsent, and it replaces a newer push still queued to the contact (which would be
     // refused too), as a STOP or PRIVACY NOBODY withdraws it.
@@ -701,6 +701,42 @@ pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<boo
     .and_then(|mut s| s.execute(params![sms.id, outbox_id]))
     .ctx("avatar::push_failed: record")?;
     Ok(true)
+}
+
+/// The text of the SMS that carries refused push `row`'s link: the SMS link a handset without
+/// WAP Push gets ([`Text::AvatarLink`](super::replies::Text::AvatarLink), with the "Reply STOP"
+/// line every unsolicited message to a contact carries), in the contact's language (else the
+/// owner's), from the owner the push was for (schema 19's `avatar_push`, else the push's
+/// coalescing key, [`push_key`]). A push that names no owner keeps its text, the link after
+/// it.
+fn fallback_text(
+    tx: &Transaction<'_>,
+    row: &outbox::OutboxRow,
+    url: &str,
+) -> Result<String, StoreError> {
+    let recorded: Option<String> = tx
+        .prepare_cached("SELECT owner FROM avatar_push WHERE outbox_id = ?1")
+        .and_then(|mut s| s.query_row([row.id], |r| r.get(0)).optional())
+        .ctx("avatar::fallback_text")?;
+    let owner = recorded.or_else(|| {
+        let key = row.coalesce_key.as_deref()?.strip_prefix("avatar:")?;
+        key.split_once(':').map(|(owner, _)| owner.to_string())
+    });
+    let Some(owner) = owner else {
+        return Ok(format!(
+            "{}: {url}",
+            row.body.as_deref().unwrap_or_default()
+        ));
+    };
+    let sub = state::subscriber(tx, &owner)?;
+    let (lang, _) = state::recipient(tx, &row.destination, &owner)?;
+    let lang = lang.or(sub.as_ref().map(|s| s.lang)).unwrap_or(Lang::En);
+    Ok(super::replies::Text::AvatarLink {
+        name: sub.and_then(|s| s.display_name),
+        number: owner,
+        url: url.to_string(),
+    }
+    .render(lang))
 }
 
 /// Appended to a failed WAP Push row's last error once its link went by SMS.

@@ -1537,6 +1537,53 @@ fn a_push_in_flight_to_a_contact_who_left_every_group_is_withdrawn() {
     assert_eq!(back(&mut b, boss), Requeued::Queued);
 }
 
+/// The SMS that replaces a refused WAP Push is the SMS link a handset without WAP Push gets:
+/// unsolicited, it carries the "Reply STOP" line (`回复TD...退订` in Chinese) as every update
+/// to a contact does, in the contact's language.
+#[test]
+fn the_sms_that_replaces_a_refused_push_says_how_to_stop() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 3);
+    let tx = b.conn.transaction().unwrap();
+    state::ensure_subscriber(&tx, MUM, Lang::Zh, T0).unwrap();
+    tx.commit().unwrap();
+    b.send(OWNER, "AVATAR 2");
+    let p = pushes(&b);
+    let url = |to: &str| p.iter().find(|p| p.0 == to).unwrap().1.clone();
+    let (dad_url, mum_url) = (url(DAD), url(MUM));
+    b.flush();
+    for to in [DAD, MUM] {
+        let push = newest_row_to(&b, to);
+        let tx = b.conn.transaction().unwrap();
+        tx.execute(
+            "UPDATE outbox SET state = 'failed', last_error = 'receipt UNDELIV' WHERE id = ?1",
+            [push],
+        )
+        .unwrap();
+        assert!(avatar::push_failed(&tx, push, b.now).unwrap());
+        tx.commit().unwrap();
+    }
+    assert_eq!(
+        b.updates(DAD),
+        [format!(
+            "Zhang San (+8613800138000) has a new caller picture: {dad_url} Reply STOP \
+             8613800138000 to stop these updates."
+        )]
+    );
+    let mum = b.updates(MUM);
+    assert_eq!(mum.len(), 1, "{mum:?}");
+    assert!(
+        mum[0].contains(&format!(
+            "更新了来电头像：{mum_url} 回复TD8613800138000退订。"
+        )),
+        "{mum:?}"
+    );
+    // And it parses back: Dad's STOP line is a STOP of the owner.
+    b.send(DAD, "STOP 8613800138000");
+    assert!(b.updates(DAD).is_empty());
+}
+
 /// The SMS that replaces a refused WAP Push is keyed as the push was: a newer avatar change
 /// replaces it while it is unsent, and it replaces a newer push still queued to the contact,
 /// so the contact gets one message with the link, not two.
