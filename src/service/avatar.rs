@@ -383,6 +383,37 @@ pub fn preset(conn: &Connection, id: i64) -> Result<Option<(i64, PresetTitle)>, 
         .ctx("avatar::preset")
 }
 
+/// The `walk` row (schema 15: progress kept across restarts) that says the default preset
+/// import of a first start began and has not finished.
+const DEFAULT_IMPORT: &str = "default_presets";
+
+/// Mark the default preset import begun ([`default_import_unfinished`] until
+/// [`default_import_finished`]).
+pub fn default_import_begun(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT OR IGNORE INTO walk (name, next_id) VALUES (?1, 0)",
+        [DEFAULT_IMPORT],
+    )
+    .ctx("avatar::default_import_begun")?;
+    Ok(())
+}
+
+/// Mark the default preset import finished: every file was read.
+pub fn default_import_finished(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM walk WHERE name = ?1", [DEFAULT_IMPORT])
+        .ctx("avatar::default_import_finished")?;
+    Ok(())
+}
+
+/// Whether a default preset import began and did not finish (a stop came first): the next
+/// start runs it again (re-importing replaces presets by id, so the pictures already in are
+/// not doubled).
+pub fn default_import_unfinished(conn: &Connection) -> Result<bool, StoreError> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM walk WHERE name = ?1)")
+        .and_then(|mut s| s.query_row([DEFAULT_IMPORT], |r| r.get(0)))
+        .ctx("avatar::default_import_unfinished")
+}
+
 /// Set `msisdn`'s avatar.
 pub fn set_avatar(
     tx: &Transaction<'_>,
