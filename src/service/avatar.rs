@@ -689,8 +689,9 @@ pub fn push_to_contacts(
 }
 
 /// A WAP Push to a contact failed (its delivery receipt said so): mark the handset as not
-/// taking WAP Push and queue the same link as a plain SMS, with the push's coalescing key. Returns `true` when row
-/// `outbox_id` was such a push. Rows of other kinds are left alone.
+/// taking WAP Push and queue the same link as a plain SMS, with the push's coalescing key,
+/// unless the push may no longer go to its contact ([`push_veto`]). Returns `true` when the
+/// SMS was queued for row `outbox_id`. Rows of other kinds are left alone.
 pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<bool, StoreError> {
     let Some(row) = outbox::get(tx, outbox_id)? else {
         return Ok(false);
@@ -707,6 +708,22 @@ pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<boo
             .is_some_and(|e| e.starts_with(outbox::RECEIPT_FAILURE));
     if !by_receipt {
         return Ok(false);
+    }
+    // A push that may no longer go to its contact ([`push_veto`]: the owner set PRIVACY
+    // NOBODY or AVATAR OFF, or the contact left every group, since it was sent) is not sent
+    // again as an SMS; what the receipt says of the handset still counts.
+    let pair: Option<(String, String)> = tx
+        .prepare_cached("SELECT owner, viewer FROM avatar_push WHERE outbox_id = ?1")
+        .and_then(|mut s| {
+            s.query_row([outbox_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .ctx("avatar::push_failed: owner")?;
+    if let Some((owner, viewer)) = pair {
+        if push_veto(tx, &owner, &viewer)?.is_some() {
+            set_wap_push(tx, &row.destination, false)?;
+            return Ok(false);
+        }
     }
     // Once per push, whatever number of receipts says it failed (an SMSC that redelivers
     // its receipt, every part of a two-part push): the failed row carries the mark.

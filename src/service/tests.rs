@@ -1584,6 +1584,42 @@ fn the_sms_that_replaces_a_refused_push_says_how_to_stop() {
     assert!(b.updates(DAD).is_empty());
 }
 
+/// A push refused by the handset after its owner withdrew it (PRIVACY NOBODY, AVATAR OFF) or
+/// after the contact left every group is not sent again as an SMS: the SMS would carry the
+/// link the owner took back. The handset is marked as not taking WAP Push all the same.
+#[test]
+fn a_push_refused_after_it_was_withdrawn_is_not_sent_again_by_sms() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 3);
+    b.send(OWNER, "AVATAR 2");
+    b.flush();
+    let refused = |b: &mut Bench, to: &str| {
+        let push = newest_row_to(b, to);
+        let tx = b.conn.transaction().unwrap();
+        tx.execute(
+            "UPDATE outbox SET state = 'failed', last_error = 'receipt UNDELIV' WHERE id = ?1",
+            [push],
+        )
+        .unwrap();
+        let sms = avatar::push_failed(&tx, push, b.now).unwrap();
+        tx.commit().unwrap();
+        sms
+    };
+    b.send(OWNER, "GROUP FAMILY DEL 13700137000");
+    assert!(!refused(&mut b, DAD));
+    assert!(b.updates(DAD).is_empty(), "{:?}", b.updates(DAD));
+    assert!(!avatar::takes_wap_push(&b.conn, DAD).unwrap());
+    b.send(OWNER, "PRIVACY NOBODY");
+    assert!(!refused(&mut b, MUM));
+    assert!(b.updates(MUM).is_empty(), "{:?}", b.updates(MUM));
+    b.send(OWNER, "PRIVACY CONTACTS");
+    b.flush();
+    b.send(OWNER, "AVATAR OFF");
+    assert!(!refused(&mut b, BOSS));
+    assert!(b.updates(BOSS).is_empty(), "{:?}", b.updates(BOSS));
+}
+
 /// The SMS that replaces a refused WAP Push is keyed as the push was: a newer avatar change
 /// replaces it while it is unsent, and it replaces a newer push still queued to the contact,
 /// so the contact gets one message with the link, not two.
