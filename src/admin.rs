@@ -73,6 +73,7 @@ fn retry_failed_counted(
         })?;
         done.queued += n.queued;
         done.superseded += n.superseded;
+        done.withdrawn += n.withdrawn;
         match last {
             Some(id) => after = id,
             None => return Ok(done),
@@ -96,6 +97,9 @@ pub enum NotRetried {
     /// retry started (a running gateway failed it meanwhile, or this machine's clock is
     /// behind the one that wrote it).
     FailedSinceStart(i64),
+    /// An avatar push whose owner set PRIVACY NOBODY or AVATAR OFF, or whose contact left the
+    /// owner's groups, after it failed: withdrawn (`superseded`) instead of being sent again.
+    Withdrawn(outbox::PushVeto),
 }
 
 impl std::fmt::Display for NotRetried {
@@ -121,6 +125,12 @@ impl std::fmt::Display for NotRetried {
                  behind the gateway's): run the retry again",
                 crate::service::clock::Zone::UTC.timestamp(*at)
             ),
+            NotRetried::Withdrawn(v) => write!(
+                f,
+                "it is an avatar push and {} after it failed, so it is withdrawn (superseded), \
+                 not sent",
+                v.cause()
+            ),
         }
     }
 }
@@ -133,6 +143,10 @@ pub struct RetryReport {
     /// Failed rows taken and superseded instead of queued (a newer message with the same key
     /// is queued).
     pub superseded: usize,
+    /// Failed avatar pushes taken and withdrawn instead of queued: their owner set PRIVACY
+    /// NOBODY or AVATAR OFF, or their contact left the owner's groups, after they failed
+    /// ([`NotRetried::Withdrawn`]).
+    pub withdrawn: usize,
     /// The ids asked for (`filter.ids`) that were not queued again, with why, by id.
     pub not_retried: Vec<(i64, NotRetried)>,
     /// `failed` rows left once done (those the filter did not take).
@@ -153,7 +167,10 @@ pub fn retry_failed_explained(
     let states = |ids: Vec<i64>| {
         store.read_blocking(move |c| {
             ids.iter()
-                .map(|&id| Ok((id, outbox::get(c, id)?.map(|r| (r.state, r.updated_at)))))
+                .map(|&id| {
+                    let row = outbox::get(c, id)?;
+                    Ok((id, row.map(|r| (r.state, r.updated_at, r.last_error))))
+                })
                 .collect::<Result<Vec<_>, StoreError>>()
         })
     };
@@ -168,12 +185,15 @@ pub fn retry_failed_explained(
             use outbox::OutboxState::{Failed, Superseded};
             let why = match (was, is) {
                 (None, _) => NotRetried::NoSuchRow,
-                (Some((s, _)), _) if s != Failed => NotRetried::NotFailed(s),
-                (Some((_, at)), _) if at < since => NotRetried::FailedBefore(at),
-                (_, Some((Superseded, _))) => NotRetried::Superseded,
+                (Some((s, _, _)), _) if s != Failed => NotRetried::NotFailed(s),
+                (Some((_, at, _)), _) if at < since => NotRetried::FailedBefore(at),
+                (_, Some((Superseded, _, error))) => outbox::PushVeto::ALL
+                    .into_iter()
+                    .find(|v| error.as_deref() == Some(v.at_retry().as_str()))
+                    .map_or(NotRetried::Superseded, NotRetried::Withdrawn),
                 (_, None) => NotRetried::NoSuchRow,
                 // Failed and untouched (a row taken and failed again since has a newer time).
-                (Some((_, at)), Some((Failed, later))) if later == at => {
+                (Some((_, at, _)), Some((Failed, later, _))) if later == at => {
                     NotRetried::FailedSinceStart(at)
                 }
                 _ => return None,
@@ -185,6 +205,7 @@ pub fn retry_failed_explained(
     Ok(RetryReport {
         queued: done.queued,
         superseded: done.superseded,
+        withdrawn: done.withdrawn,
         not_retried,
         failed_left,
     })

@@ -146,7 +146,11 @@ fn unpack_built_in_presets() -> std::io::Result<PathBuf> {
 /// On first start (an empty catalogue), import the default presets in the background: from
 /// `dir` (relative to the working directory) when it exists, else, when `dir` is the default,
 /// from the catalogue built into the binary. The import stops before its next picture once
-/// `stop` is cancelled (the gateway is stopping), and [`Gateway::shutdown`] waits for it: it
+/// `stop` is cancelled (the gateway is stopping); a mark in the database
+/// ([`crate::service::avatar::default_import_unfinished`]) then makes the next start run it
+/// again, to the end (it replaces presets by id: those already in are not doubled). An
+/// operator's own catalogue, in a database with no such mark, is left alone.
+/// [`Gateway::shutdown`] waits for the import: it
 /// runs on tokio's blocking pool, which the runtime waits for at exit, so an import left
 /// running kept the process alive for seconds after "gateway stopped".
 fn load_default_presets(
@@ -156,11 +160,15 @@ fn load_default_presets(
     stop: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::task::spawn_blocking(move || {
-        let empty = store
-            .read_blocking(crate::service::avatar::preset_count)
-            .map(|n| n == 0)
+        let due = store
+            .read_blocking(|c| {
+                Ok::<_, crate::store::StoreError>(
+                    crate::service::avatar::preset_count(c)? == 0
+                        || crate::service::avatar::default_import_unfinished(c)?,
+                )
+            })
             .unwrap_or(false);
-        if !empty {
+        if !due {
             return;
         }
         let source = if dir.is_dir() {
@@ -182,14 +190,22 @@ fn load_default_presets(
             PresetSource::Dir(d) => (d.display().to_string(), d),
             PresetSource::BuiltIn(d) => ("built-in catalogue".to_string(), d),
         };
+        if let Err(e) = store.write_blocking(crate::service::avatar::default_import_begun) {
+            tracing::warn!(%from, error = %e, "default presets: the import is not marked begun; a stop now is not resumed");
+        }
         match crate::admin::import_presets_until(&store, folder, &cfg, &stop) {
             Ok(r) if r.stopped => info!(
                 %from,
                 imported = r.imported.len(),
                 refused = r.refused.len(),
-                "default avatar presets: import stopped by the gateway's stop"
+                "default avatar presets: import stopped by the gateway's stop; the next start finishes it"
             ),
             Ok(r) => {
+                if let Err(e) =
+                    store.write_blocking(crate::service::avatar::default_import_finished)
+                {
+                    tracing::warn!(%from, error = %e, "default presets: the import is not marked finished; the next start runs it again");
+                }
                 for (file, why) in &r.refused {
                     tracing::warn!(%from, %file, reason = %why, "default presets: file skipped");
                 }
@@ -509,6 +525,74 @@ impl Gateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A first start's default preset import that a stop cut short was not resumed: the
+    /// catalogue was no longer empty, so the next start left it with what the stop left.
+    /// The next start now runs the import again (a mark in the database says it did not
+    /// finish) and the catalogue is complete; once finished, or for an operator's own
+    /// catalogue, a start imports nothing.
+    #[test]
+    fn a_default_preset_import_cut_short_is_finished_at_the_next_start() {
+        use crate::service::avatar;
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_PRESETS_DIR);
+        let presets = dir.path().join("presets");
+        let first = dir.path().join("first");
+        std::fs::create_dir(&presets).unwrap();
+        std::fs::create_dir(&first).unwrap();
+        for name in ["01-cat.png", "02-dog.jpg", "03-owl.png"] {
+            std::fs::copy(shipped.join(name), presets.join(name)).unwrap();
+        }
+        std::fs::copy(shipped.join("01-cat.png"), first.join("01-cat.png")).unwrap();
+        let cfg = avatar::AvatarConfig {
+            sizes: vec![48],
+            ..Default::default()
+        };
+        let store = Store::open(&dir.path().join("p.db"), Default::default()).unwrap();
+        let count = |s: &Store| s.read_blocking(avatar::preset_count).unwrap();
+        let unfinished = |s: &Store| s.read_blocking(avatar::default_import_unfinished).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        // One start's import, to its end (the store's blocking calls run outside the runtime).
+        let run = |store: &Store, stop: CancellationToken| {
+            let task = {
+                let _in_runtime = rt.enter();
+                load_default_presets(store.clone(), presets.clone(), cfg.clone(), stop)
+            };
+            rt.block_on(task).unwrap();
+        };
+        let start = |stop: CancellationToken| run(&store, stop);
+        // The first start is stopped at once; then as if it had got through one picture.
+        let stopped = CancellationToken::new();
+        stopped.cancel();
+        start(stopped);
+        assert!(unfinished(&store));
+        crate::admin::import_presets(&store, &first, &cfg).unwrap();
+        assert_eq!(count(&store), 1);
+        // The next start finishes it.
+        start(CancellationToken::new());
+        assert_eq!(count(&store), 3);
+        assert!(!unfinished(&store));
+        // Finished: a start imports nothing more (a preset deleted since stays deleted).
+        store
+            .write_blocking(|tx| {
+                tx.execute("DELETE FROM preset WHERE id = 3", [])
+                    .map_err(crate::store::StoreError::from)
+            })
+            .unwrap();
+        start(CancellationToken::new());
+        assert_eq!(count(&store), 2);
+        // An operator's own catalogue (no mark) is left alone too.
+        let own = Store::open(&dir.path().join("own.db"), Default::default()).unwrap();
+        crate::admin::import_presets(&own, &first, &cfg).unwrap();
+        run(&own, CancellationToken::new());
+        assert_eq!(count(&own), 1);
+        own.close_blocking();
+        store.close_blocking();
+    }
 
     /// The catalogue built into the binary is the shipped folder, file for file.
     #[test]

@@ -395,6 +395,22 @@ fn outbox(cmd: OutboxCmd, db: &DbArgs) -> anyhow::Result<()> {
                 "{n} failed message{} queued again",
                 if n == 1 { "" } else { "s" }
             );
+            // Said whether ids were given or not: a withdrawn push is never sent.
+            if report.withdrawn > 0 {
+                out!(
+                    "{} failed avatar push{} not queued again: the owner set PRIVACY NOBODY or \
+                     AVATAR OFF, or the contact left the owner's groups, after {} failed, so {} \
+                     withdrawn (superseded), not sent",
+                    report.withdrawn,
+                    if report.withdrawn == 1 { "" } else { "es" },
+                    if report.withdrawn == 1 { "it" } else { "they" },
+                    if report.withdrawn == 1 {
+                        "it is"
+                    } else {
+                        "they are"
+                    }
+                );
+            }
             for (id, why) in &report.not_retried {
                 err_out!("id {id} not queued again: {why}");
             }
@@ -412,6 +428,8 @@ fn outbox(cmd: OutboxCmd, db: &DbArgs) -> anyhow::Result<()> {
             // no error: a runbook or a cron job runs it whether anything failed or not.
             if n == 0 {
                 match (report.failed_left, within_hours) {
+                    // Said above.
+                    (0, _) if report.withdrawn > 0 => {}
                     _ if report.superseded > 0 => out!(
                         "nothing to queue again: newer messages with the same keys are queued, \
                          so the {} failed message{} taken {} now superseded",

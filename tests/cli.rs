@@ -665,6 +665,104 @@ fn outbox_rows(db: &Path, rows: &[TestRow<'_>]) -> Vec<i64> {
     ids
 }
 
+/// `outbox retry` of a failed avatar push whose owner set PRIVACY NOBODY (or AVATAR OFF)
+/// after it failed does not send it: the row is withdrawn (superseded), the command says why
+/// for the id given, and exits 1 as for any id not queued again.
+#[test]
+fn retry_withdraws_a_failed_avatar_push_its_owner_withdrew_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let now = presence_gw::store::now_ms();
+    let hour = 3_600_000;
+    let owner = "+8613800138000";
+    let ids = outbox_rows(
+        &d.join("gw.db"),
+        &[
+            (
+                "+8613900139000",
+                None,
+                "failed",
+                now - hour,
+                now - hour,
+                now,
+            ),
+            (
+                "+8613700137000",
+                None,
+                "failed",
+                now - hour,
+                now - hour,
+                now,
+            ),
+        ],
+    );
+    let c = rusqlite::Connection::open(d.join("gw.db")).unwrap();
+    c.execute(
+        "INSERT INTO subscriber (msisdn, privacy, created_at, updated_at)
+         VALUES (?1, 'nobody', 0, 0)",
+        [owner],
+    )
+    .unwrap();
+    for (id, viewer) in [(ids[0], "+8613900139000"), (ids[1], "+8613700137000")] {
+        c.execute(
+            "INSERT INTO avatar_push (outbox_id, owner, viewer, avatar_id) VALUES (?1, ?2, ?3, 1)",
+            rusqlite::params![id, owner, viewer],
+        )
+        .unwrap();
+    }
+    drop(c);
+    let r = run_in(
+        d,
+        &[
+            "outbox",
+            "retry",
+            "--id",
+            &ids[0].to_string(),
+            "--db",
+            "gw.db",
+        ],
+    );
+    r.no_panic("outbox retry");
+    assert_eq!(r.code, Some(1), "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("0 failed messages queued again")
+            && r.stdout.contains(
+                "1 failed avatar push not queued again: the owner set PRIVACY NOBODY or \
+                 AVATAR OFF, or the contact left the owner's groups, after it failed, so it is \
+                 withdrawn (superseded), not sent"
+            ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "id {} not queued again: it is an avatar push and the owner set PRIVACY NOBODY \
+             after it failed, so it is withdrawn (superseded), not sent",
+            ids[0]
+        )),
+        "{}",
+        r.stderr
+    );
+    // A retry of every failed row skips the other one too, says so, and is no error.
+    let r = run_in(d, &["outbox", "retry", "--db", "gw.db"]);
+    r.no_panic("outbox retry");
+    assert!(r.ok(), "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("1 failed avatar push not queued again"),
+        "{}",
+        r.stdout
+    );
+    let c = rusqlite::Connection::open(d.join("gw.db")).unwrap();
+    let states: Vec<String> = c
+        .prepare("SELECT state FROM outbox ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(states, ["superseded", "superseded"]);
+}
+
 /// `outbox retry` that queues nothing again, or not every id it was given, says why for each
 /// id and exits 1; one that queues what it was asked exits 0.
 #[test]

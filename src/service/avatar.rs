@@ -383,6 +383,37 @@ pub fn preset(conn: &Connection, id: i64) -> Result<Option<(i64, PresetTitle)>, 
         .ctx("avatar::preset")
 }
 
+/// The `walk` row (schema 15: progress kept across restarts) that says the default preset
+/// import of a first start began and has not finished.
+const DEFAULT_IMPORT: &str = "default_presets";
+
+/// Mark the default preset import begun ([`default_import_unfinished`] until
+/// [`default_import_finished`]).
+pub fn default_import_begun(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT OR IGNORE INTO walk (name, next_id) VALUES (?1, 0)",
+        [DEFAULT_IMPORT],
+    )
+    .ctx("avatar::default_import_begun")?;
+    Ok(())
+}
+
+/// Mark the default preset import finished: every file was read.
+pub fn default_import_finished(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM walk WHERE name = ?1", [DEFAULT_IMPORT])
+        .ctx("avatar::default_import_finished")?;
+    Ok(())
+}
+
+/// Whether a default preset import began and did not finish (a stop came first): the next
+/// start runs it again (re-importing replaces presets by id, so the pictures already in are
+/// not doubled).
+pub fn default_import_unfinished(conn: &Connection) -> Result<bool, StoreError> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM walk WHERE name = ?1)")
+        .and_then(|mut s| s.query_row([DEFAULT_IMPORT], |r| r.get(0)))
+        .ctx("avatar::default_import_unfinished")
+}
+
 /// Set `msisdn`'s avatar.
 pub fn set_avatar(
     tx: &Transaction<'_>,
@@ -509,6 +540,31 @@ pub fn may_view(conn: &Connection, owner: &Subscriber, viewer: &str) -> Result<b
     })
 }
 
+/// Why `owner`'s avatar push to `viewer`, queued before, may no longer go out (`None`: it
+/// may): the owner set PRIVACY NOBODY, or AVATAR OFF (its link would open no picture), or
+/// the contact is in none of the owner's groups any more. Decided as the push's link is
+/// served (`/a/<token>`, `http::avatar`): [`may_view`], then [`current`]. An owner with no
+/// subscriber row (none is ever deleted) counts as one without an avatar.
+pub fn push_veto(
+    conn: &Connection,
+    owner: &str,
+    viewer: &str,
+) -> Result<Option<outbox::PushVeto>, StoreError> {
+    let Some(sub) = state::subscriber(conn, owner)? else {
+        return Ok(Some(outbox::PushVeto::AvatarOff));
+    };
+    if !may_view(conn, &sub, viewer)? {
+        return Ok(Some(if sub.privacy == Privacy::Nobody {
+            outbox::PushVeto::Nobody
+        } else {
+            outbox::PushVeto::NotAContact
+        }));
+    }
+    Ok(current(conn, owner)?
+        .is_none()
+        .then_some(outbox::PushVeto::AvatarOff))
+}
+
 /// The link `viewer` uses to fetch `owner`'s avatar.
 pub fn link_url(cfg: &AvatarConfig, token: &str) -> String {
     format!("{}/a/{token}", cfg.public_url.trim_end_matches('/'))
@@ -633,8 +689,9 @@ pub fn push_to_contacts(
 }
 
 /// A WAP Push to a contact failed (its delivery receipt said so): mark the handset as not
-/// taking WAP Push and queue the same link as a plain SMS, with the push's coalescing key. Returns `true` when row
-/// `outbox_id` was such a push. Rows of other kinds are left alone.
+/// taking WAP Push and queue the same link as a plain SMS, with the push's coalescing key,
+/// unless the push may no longer go to its contact ([`push_veto`]). Returns `true` when the
+/// SMS was queued for row `outbox_id`. Rows of other kinds are left alone.
 pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<bool, StoreError> {
     let Some(row) = outbox::get(tx, outbox_id)? else {
         return Ok(false);
@@ -652,13 +709,29 @@ pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<boo
     if !by_receipt {
         return Ok(false);
     }
+    // A push that may no longer go to its contact ([`push_veto`]: the owner set PRIVACY
+    // NOBODY or AVATAR OFF, or the contact left every group, since it was sent) is not sent
+    // again as an SMS; what the receipt says of the handset still counts.
+    let pair: Option<(String, String)> = tx
+        .prepare_cached("SELECT owner, viewer FROM avatar_push WHERE outbox_id = ?1")
+        .and_then(|mut s| {
+            s.query_row([outbox_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .ctx("avatar::push_failed: owner")?;
+    if let Some((owner, viewer)) = pair {
+        if push_veto(tx, &owner, &viewer)?.is_some() {
+            set_wap_push(tx, &row.destination, false)?;
+            return Ok(false);
+        }
+    }
     // Once per push, whatever number of receipts says it failed (an SMSC that redelivers
     // its receipt, every part of a two-part push): the failed row carries the mark.
     if !outbox::mark_failed_once(tx, outbox_id, FALLBACK_SENT, now)? {
         return Ok(false);
     }
     set_wap_push(tx, &row.destination, false)?;
-    let text = format!("{}: {url}", row.body.as_deref().unwrap_or_default());
+    let text = fallback_text(tx, &row, url)?;
     // Keyed as the push was ([`push_key`]): a newer avatar change replaces it while it is
     // unsent, and it replaces a newer push still queued to the contact (which would be
     // refused too), as a STOP or PRIVACY NOBODY withdraws it.
@@ -676,6 +749,42 @@ pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<boo
     .and_then(|mut s| s.execute(params![sms.id, outbox_id]))
     .ctx("avatar::push_failed: record")?;
     Ok(true)
+}
+
+/// The text of the SMS that carries refused push `row`'s link: the SMS link a handset without
+/// WAP Push gets ([`Text::AvatarLink`](super::replies::Text::AvatarLink), with the "Reply STOP"
+/// line every unsolicited message to a contact carries), in the contact's language (else the
+/// owner's), from the owner the push was for (schema 19's `avatar_push`, else the push's
+/// coalescing key, [`push_key`]). A push that names no owner keeps its text, the link after
+/// it.
+fn fallback_text(
+    tx: &Transaction<'_>,
+    row: &outbox::OutboxRow,
+    url: &str,
+) -> Result<String, StoreError> {
+    let recorded: Option<String> = tx
+        .prepare_cached("SELECT owner FROM avatar_push WHERE outbox_id = ?1")
+        .and_then(|mut s| s.query_row([row.id], |r| r.get(0)).optional())
+        .ctx("avatar::fallback_text")?;
+    let owner = recorded.or_else(|| {
+        let key = row.coalesce_key.as_deref()?.strip_prefix("avatar:")?;
+        key.split_once(':').map(|(owner, _)| owner.to_string())
+    });
+    let Some(owner) = owner else {
+        return Ok(format!(
+            "{}: {url}",
+            row.body.as_deref().unwrap_or_default()
+        ));
+    };
+    let sub = state::subscriber(tx, &owner)?;
+    let (lang, _) = state::recipient(tx, &row.destination, &owner)?;
+    let lang = lang.or(sub.as_ref().map(|s| s.lang)).unwrap_or(Lang::En);
+    Ok(super::replies::Text::AvatarLink {
+        name: sub.and_then(|s| s.display_name),
+        number: owner,
+        url: url.to_string(),
+    }
+    .render(lang))
 }
 
 /// Appended to a failed WAP Push row's last error once its link went by SMS.

@@ -670,9 +670,21 @@ impl Service {
                     Err(None) => Text::UploadsOff,
                 }
             }
-            Command::AvatarOff => Text::AvatarRemoved {
-                had: avatar::clear_avatar(tx, &sub.msisdn)?,
-            },
+            Command::AvatarOff => {
+                let had = avatar::clear_avatar(tx, &sub.msisdn)?;
+                // The link of a push not yet sent would open no picture: withdrawn, as PRIVACY
+                // NOBODY withdraws them (one in flight that comes back unsent is withdrawn
+                // then).
+                if had {
+                    outbox::withdraw_queued_pushes(
+                        tx,
+                        &sub.msisdn,
+                        outbox::PUSH_WITHDRAWN_AVATAR_OFF,
+                        now,
+                    )?;
+                }
+                Text::AvatarRemoved { had }
+            }
             Command::Privacy(p) => {
                 let was = sub.privacy;
                 sub.privacy = p;

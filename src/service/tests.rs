@@ -1403,6 +1403,243 @@ fn privacy_nobody_withdraws_the_avatar_pushes_not_yet_sent() {
     assert_eq!(rows_to(&b, MUM).last().unwrap(), &withdrawn);
 }
 
+/// AVATAR OFF withdraws the avatar pushes not yet sent, as PRIVACY NOBODY does: their link
+/// opens no picture any more. A push in flight goes out; one that comes back unsent while
+/// the owner has no avatar is withdrawn then, one that comes back once a picture is set again
+/// is queued again as usual.
+#[test]
+fn avatar_off_withdraws_the_avatar_pushes_not_yet_sent() {
+    use crate::store::outbox::{PushVeto, Requeued, PUSH_WITHDRAWN_AVATAR_OFF};
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 3);
+    b.send(OWNER, "AVATAR 2");
+    let mum = newest_row_to(&b, MUM);
+    b.conn
+        .execute("UPDATE outbox SET state = 'in_flight' WHERE id = ?1", [mum])
+        .unwrap();
+    assert_eq!(b.send(OWNER, "AVATAR OFF"), "Your avatar is removed.");
+    let withdrawn = (
+        "superseded".to_string(),
+        Some(PUSH_WITHDRAWN_AVATAR_OFF.to_string()),
+    );
+    assert_eq!(rows_to(&b, DAD), std::slice::from_ref(&withdrawn));
+    assert_eq!(rows_to(&b, BOSS), std::slice::from_ref(&withdrawn));
+    assert_eq!(rows_to(&b, MUM)[0].0, "in_flight");
+    // The link dropped before Mum's push reached the SMSC: it comes back, and is withdrawn.
+    let tx = b.conn.transaction().unwrap();
+    let back = outbox::requeue_unsent(&tx, mum, b.now).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(back, Requeued::Withdrawn);
+    assert_eq!(
+        rows_to(&b, MUM),
+        [(
+            "superseded".to_string(),
+            Some(PushVeto::AvatarOff.in_flight().to_string())
+        )]
+    );
+    // A picture again: pushed to every contact, and one in flight that comes back is queued.
+    let o = b.outcome(OWNER, "AVATAR 3");
+    assert_eq!(o.notified, 3);
+    let dad = newest_row_to(&b, DAD);
+    b.conn
+        .execute("UPDATE outbox SET state = 'in_flight' WHERE id = ?1", [dad])
+        .unwrap();
+    let tx = b.conn.transaction().unwrap();
+    let back = outbox::retry_later(&tx, dad, b.now, "timeout", b.now).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(back, Requeued::Queued);
+}
+
+/// An operator's retry of a failed avatar push whose owner set PRIVACY NOBODY or AVATAR OFF
+/// after it failed withdraws it (`superseded`, saying why) instead of queueing it again; a
+/// failed push whose owner changed nothing is queued again as before.
+#[test]
+fn an_operator_retry_withdraws_a_failed_push_the_owner_withdrew_since() {
+    use crate::store::outbox::{PushVeto, RetryFilter};
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 3);
+    b.send(OWNER, "AVATAR 2");
+    // Every push was refused at submit (no handset said anything: no SMS link follows).
+    b.conn
+        .execute(
+            "UPDATE outbox SET state = 'failed', last_error = 'EsmeRinvdstadr'
+             WHERE destination != ?1",
+            [OWNER],
+        )
+        .unwrap();
+    let retry = |b: &mut Bench| {
+        let tx = b.conn.transaction().unwrap();
+        let (_, done) =
+            outbox::retry_failed_matching(&tx, &RetryFilter::default(), 0, 100, b.now).unwrap();
+        tx.commit().unwrap();
+        done
+    };
+    let (mum, dad) = (newest_row_to(&b, MUM), newest_row_to(&b, DAD));
+    b.send(OWNER, "PRIVACY NOBODY");
+    let done = retry(&mut b);
+    assert_eq!((done.queued, done.withdrawn), (0, 3), "{done:?}");
+    let withdrawn = |v: PushVeto| ("superseded".to_string(), Some(v.at_retry()));
+    assert_eq!(rows_to(&b, MUM), [withdrawn(PushVeto::Nobody)]);
+    assert_eq!(
+        PushVeto::Nobody.at_retry(),
+        "withdrawn at an operator's retry: the owner set PRIVACY NOBODY after it failed"
+    );
+    // AVATAR OFF, the same; with neither, the failed push is queued again.
+    b.send(OWNER, "PRIVACY CONTACTS");
+    for id in [
+        newest_row_to(&b, MUM),
+        newest_row_to(&b, DAD),
+        newest_row_to(&b, BOSS),
+    ] {
+        assert!(id != mum && id != dad);
+        b.conn
+            .execute("UPDATE outbox SET state = 'failed' WHERE id = ?1", [id])
+            .unwrap();
+    }
+    b.send(OWNER, "AVATAR OFF");
+    let done = retry(&mut b);
+    assert_eq!((done.queued, done.withdrawn), (0, 3), "{done:?}");
+    assert_eq!(rows_to(&b, MUM)[1], withdrawn(PushVeto::AvatarOff));
+    b.send(OWNER, "AVATAR 3");
+    let boss = newest_row_to(&b, BOSS);
+    b.conn
+        .execute("UPDATE outbox SET state = 'failed' WHERE id = ?1", [boss])
+        .unwrap();
+    let done = retry(&mut b);
+    assert_eq!((done.queued, done.withdrawn), (1, 0), "{done:?}");
+    assert_eq!(rows_to(&b, BOSS).last().unwrap().0, "queued");
+}
+
+/// A contact taken out of every group of the owner (PRIVACY CONTACTS) may no longer see the
+/// avatar (its link answers 403): a push to them in flight that comes back unsent is
+/// withdrawn, as under PRIVACY NOBODY, not sent again. One still in another group, or a
+/// non-contact of an owner with PRIVACY EVERYONE, may see it: theirs is queued again. The
+/// rule is the link's ([`avatar::may_view`]).
+#[test]
+fn a_push_in_flight_to_a_contact_who_left_every_group_is_withdrawn() {
+    use crate::store::outbox::{PushVeto, Requeued};
+    let mut b = Bench::new();
+    b.family_of_two();
+    b.send(OWNER, "GROUP COLLEAGUES ADD 13900139000");
+    add_presets(&b, 3);
+    b.send(OWNER, "AVATAR 2");
+    let (mum, dad, boss) = (
+        newest_row_to(&b, MUM),
+        newest_row_to(&b, DAD),
+        newest_row_to(&b, BOSS),
+    );
+    b.conn
+        .execute("UPDATE outbox SET state = 'in_flight'", [])
+        .unwrap();
+    // Dad leaves the family (his only group), Mum leaves it but is a colleague still.
+    b.send(OWNER, "GROUP FAMILY DEL 13700137000 13900139000");
+    let back = |b: &mut Bench, id: i64| {
+        let tx = b.conn.transaction().unwrap();
+        let r = outbox::requeue_unsent(&tx, id, b.now).unwrap();
+        tx.commit().unwrap();
+        r
+    };
+    assert_eq!(back(&mut b, dad), Requeued::Withdrawn);
+    assert_eq!(
+        rows_to(&b, DAD),
+        [(
+            "superseded".to_string(),
+            Some(PushVeto::NotAContact.in_flight().to_string())
+        )]
+    );
+    assert_eq!(back(&mut b, mum), Requeued::Queued);
+    // Boss leaves his only group while the owner shows the picture to everyone: he may
+    // still see it, so his push goes.
+    b.send(OWNER, "PRIVACY EVERYONE");
+    b.send(OWNER, "GROUP COLLEAGUES DEL 13600136000");
+    assert_eq!(back(&mut b, boss), Requeued::Queued);
+}
+
+/// The SMS that replaces a refused WAP Push is the SMS link a handset without WAP Push gets:
+/// unsolicited, it carries the "Reply STOP" line (`回复TD...退订` in Chinese) as every update
+/// to a contact does, in the contact's language.
+#[test]
+fn the_sms_that_replaces_a_refused_push_says_how_to_stop() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 3);
+    let tx = b.conn.transaction().unwrap();
+    state::ensure_subscriber(&tx, MUM, Lang::Zh, T0).unwrap();
+    tx.commit().unwrap();
+    b.send(OWNER, "AVATAR 2");
+    let p = pushes(&b);
+    let url = |to: &str| p.iter().find(|p| p.0 == to).unwrap().1.clone();
+    let (dad_url, mum_url) = (url(DAD), url(MUM));
+    b.flush();
+    for to in [DAD, MUM] {
+        let push = newest_row_to(&b, to);
+        let tx = b.conn.transaction().unwrap();
+        tx.execute(
+            "UPDATE outbox SET state = 'failed', last_error = 'receipt UNDELIV' WHERE id = ?1",
+            [push],
+        )
+        .unwrap();
+        assert!(avatar::push_failed(&tx, push, b.now).unwrap());
+        tx.commit().unwrap();
+    }
+    assert_eq!(
+        b.updates(DAD),
+        [format!(
+            "Zhang San (+8613800138000) has a new caller picture: {dad_url} Reply STOP \
+             8613800138000 to stop these updates."
+        )]
+    );
+    let mum = b.updates(MUM);
+    assert_eq!(mum.len(), 1, "{mum:?}");
+    assert!(
+        mum[0].contains(&format!(
+            "更新了来电头像：{mum_url} 回复TD8613800138000退订。"
+        )),
+        "{mum:?}"
+    );
+    // And it parses back: Dad's STOP line is a STOP of the owner.
+    b.send(DAD, "STOP 8613800138000");
+    assert!(b.updates(DAD).is_empty());
+}
+
+/// A push refused by the handset after its owner withdrew it (PRIVACY NOBODY, AVATAR OFF) or
+/// after the contact left every group is not sent again as an SMS: the SMS would carry the
+/// link the owner took back. The handset is marked as not taking WAP Push all the same.
+#[test]
+fn a_push_refused_after_it_was_withdrawn_is_not_sent_again_by_sms() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 3);
+    b.send(OWNER, "AVATAR 2");
+    b.flush();
+    let refused = |b: &mut Bench, to: &str| {
+        let push = newest_row_to(b, to);
+        let tx = b.conn.transaction().unwrap();
+        tx.execute(
+            "UPDATE outbox SET state = 'failed', last_error = 'receipt UNDELIV' WHERE id = ?1",
+            [push],
+        )
+        .unwrap();
+        let sms = avatar::push_failed(&tx, push, b.now).unwrap();
+        tx.commit().unwrap();
+        sms
+    };
+    b.send(OWNER, "GROUP FAMILY DEL 13700137000");
+    assert!(!refused(&mut b, DAD));
+    assert!(b.updates(DAD).is_empty(), "{:?}", b.updates(DAD));
+    assert!(!avatar::takes_wap_push(&b.conn, DAD).unwrap());
+    b.send(OWNER, "PRIVACY NOBODY");
+    assert!(!refused(&mut b, MUM));
+    assert!(b.updates(MUM).is_empty(), "{:?}", b.updates(MUM));
+    b.send(OWNER, "PRIVACY CONTACTS");
+    b.flush();
+    b.send(OWNER, "AVATAR OFF");
+    assert!(!refused(&mut b, BOSS));
+    assert!(b.updates(BOSS).is_empty(), "{:?}", b.updates(BOSS));
+}
+
 /// The SMS that replaces a refused WAP Push is keyed as the push was: a newer avatar change
 /// replaces it while it is unsent, and it replaces a newer push still queued to the contact,
 /// so the contact gets one message with the link, not two.

@@ -371,9 +371,11 @@ pub enum Requeued {
     },
     /// The row was not in flight (already requeued, or finished); nothing changed.
     NotInFlight,
-    /// An avatar push whose owner set PRIVACY NOBODY while it was in flight, and of which the
-    /// SMSC took nothing: withdrawn (`superseded`, [`PUSH_WITHDRAWN_IN_FLIGHT`]) instead of
-    /// queued again.
+    /// An avatar push that may no longer go to its contact ([`PushVeto`]: the owner set
+    /// PRIVACY NOBODY or AVATAR OFF, or the contact left the owner's groups), back from
+    /// flight with nothing taken by the SMSC, or failed and retried by an operator: withdrawn
+    /// (`superseded`, [`PushVeto::in_flight`], [`PushVeto::at_retry`]) instead of queued
+    /// again.
     Withdrawn,
 }
 
@@ -1178,12 +1180,12 @@ pub const PUSH_WITHDRAWN: &str = "withdrawn: the owner set PRIVACY NOBODY";
 pub const PUSH_WITHDRAWN_IN_FLIGHT: &str =
     "withdrawn: the owner set PRIVACY NOBODY while it was in flight; the SMSC took none of it";
 
-/// Withdraw every queued avatar push of `owner`: the rows schema 19's `avatar_push` names
-/// (the WAP Push SI, the SMS link for a handset without WAP Push, the SMS that replaced a
-/// refused push) that are still `queued` become `superseded` with `why` and are never sent,
-/// as the updates a STOP withdraws ([`withdraw_queued`]). Rows in flight go out; one that
-/// comes back to the queue unsent is withdrawn then ([`Requeued::Withdrawn`]). Returns how
-/// many rows were withdrawn.
+/// Withdraw every queued avatar push of `owner` (PRIVACY NOBODY, AVATAR OFF): the rows
+/// schema 19's `avatar_push` names (the WAP Push SI, the SMS link for a handset without WAP
+/// Push, the SMS that replaced a refused push) that are still `queued` become `superseded`
+/// with `why` and are never sent, as the updates a STOP withdraws ([`withdraw_queued`]).
+/// Rows in flight go out; one that comes back to the queue unsent is withdrawn then
+/// ([`Requeued::Withdrawn`], [`PushVeto`]). Returns how many rows were withdrawn.
 pub fn withdraw_queued_pushes(
     tx: &Transaction<'_>,
     owner: &str,
@@ -1202,17 +1204,86 @@ pub fn withdraw_queued_pushes(
     Ok(n)
 }
 
-/// Whether in-flight row `id` is an avatar push whose owner has PRIVACY NOBODY now and of
-/// which the SMSC took no part (a part taken is on its way: the rest follows, or the handset
-/// keeps half a message).
-fn push_withdrawn(tx: &Transaction<'_>, id: i64) -> Result<bool, StoreError> {
-    tx.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM avatar_push p JOIN subscriber s ON s.msisdn = p.owner
-                        WHERE p.outbox_id = ?1 AND s.privacy = 'nobody')
-            AND NOT EXISTS (SELECT 1 FROM outbox_segment WHERE outbox_id = ?1)",
-    )
-    .and_then(|mut s| s.query_row([id], |r| r.get(0)))
-    .ctx("outbox: requeue withdrawn push")
+/// Why [`withdraw_queued_pushes`] withdrew a row (its `last_error`) when the owner set
+/// AVATAR OFF: its link opens no picture any more.
+pub const PUSH_WITHDRAWN_AVATAR_OFF: &str = "withdrawn: the owner set AVATAR OFF";
+
+/// Why an avatar push may no longer go to its contact, though it was queued for them: the
+/// owner or their groups changed since. Decided by
+/// [`avatar::push_veto`](crate::service::avatar::push_veto), by the rule the push's link is
+/// served by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushVeto {
+    /// The owner set PRIVACY NOBODY.
+    Nobody,
+    /// The owner set AVATAR OFF: the link opens no picture.
+    AvatarOff,
+    /// The owner has PRIVACY CONTACTS and the contact is in none of their groups any more
+    /// (GROUP ... DEL, DROP): the link would show them nothing.
+    NotAContact,
+}
+
+impl PushVeto {
+    /// Every veto.
+    pub const ALL: [PushVeto; 3] = [PushVeto::Nobody, PushVeto::AvatarOff, PushVeto::NotAContact];
+
+    /// What changed, as a clause: "the owner set PRIVACY NOBODY".
+    pub fn cause(self) -> &'static str {
+        match self {
+            PushVeto::Nobody => "the owner set PRIVACY NOBODY",
+            PushVeto::AvatarOff => "the owner set AVATAR OFF",
+            PushVeto::NotAContact => "the contact left the owner's groups",
+        }
+    }
+
+    /// The `last_error` of a failed push an operator's retry withdrew instead of queueing it
+    /// again ([`retry_failed_matching`]).
+    pub fn at_retry(self) -> String {
+        format!(
+            "withdrawn at an operator's retry: {} after it failed",
+            self.cause()
+        )
+    }
+
+    /// The `last_error` of a push withdrawn when it came back from flight unsent.
+    pub fn in_flight(self) -> &'static str {
+        match self {
+            PushVeto::Nobody => PUSH_WITHDRAWN_IN_FLIGHT,
+            PushVeto::AvatarOff => {
+                "withdrawn: the owner set AVATAR OFF while it was in flight; the SMSC took none \
+                 of it"
+            }
+            PushVeto::NotAContact => {
+                "withdrawn: the contact left the owner's groups while it was in flight; the \
+                 SMSC took none of it"
+            }
+        }
+    }
+}
+
+/// Why row `id`, if an avatar push, may no longer go to its contact. With `untouched`, only
+/// one of which the SMSC took no part (for a row in flight: a part taken is on its way, the
+/// rest follows, or the handset keeps half a message).
+fn push_withdrawn(
+    tx: &Transaction<'_>,
+    id: i64,
+    untouched: bool,
+) -> Result<Option<PushVeto>, StoreError> {
+    let pair: Option<(String, String)> = tx
+        .prepare_cached(
+            "SELECT owner, viewer FROM avatar_push
+             WHERE outbox_id = ?1
+               AND NOT (?2 AND EXISTS (SELECT 1 FROM outbox_segment WHERE outbox_id = ?1))",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![id, untouched], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .ctx("outbox: requeue withdrawn push")?;
+    match pair {
+        Some((owner, viewer)) => crate::service::avatar::push_veto(tx, &owner, &viewer),
+        None => Ok(None),
+    }
 }
 
 /// How a row goes back to `queued` ([`back_to_queue`]).
@@ -1236,8 +1307,9 @@ enum Requeue {
 
 /// Put row `id` back to `queued` from its current state `from`, honouring the
 /// one-queued-row-per-key rule: the row whose content is newer stays queued, the other is
-/// superseded. A row coming back from flight that [`withdraw_queued_pushes`] would have
-/// withdrawn had it been queued is withdrawn instead ([`Requeued::Withdrawn`]).
+/// superseded. An avatar push that may no longer go to its contact ([`PushVeto`]) is withdrawn
+/// instead ([`Requeued::Withdrawn`]): one coming back from flight of which the SMSC took
+/// nothing, and a failed one an operator retries.
 fn back_to_queue(
     tx: &Transaction<'_>,
     id: i64,
@@ -1246,12 +1318,17 @@ fn back_to_queue(
     error: Option<&str>,
     now: i64,
 ) -> Result<Requeued, StoreError> {
-    if from == OutboxState::InFlight && push_withdrawn(tx, id)? {
+    let withdrawn = match from {
+        OutboxState::InFlight => push_withdrawn(tx, id, true)?.map(|v| v.in_flight().to_string()),
+        OutboxState::Failed => push_withdrawn(tx, id, false)?.map(PushVeto::at_retry),
+        _ => None,
+    };
+    if let Some(why) = withdrawn {
         let n = exec_cached(
             tx,
             "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
              WHERE id = ?1",
-            params![id, PUSH_WITHDRAWN_IN_FLIGHT, now],
+            params![id, why, now],
         )
         .ctx("outbox: withdraw push")?;
         tally::note(Some(from), Some(OutboxState::Superseded), n);
@@ -1585,6 +1662,9 @@ pub struct Retried {
     pub queued: usize,
     /// Superseded instead: a newer row with the same coalescing key is queued.
     pub superseded: usize,
+    /// Avatar pushes withdrawn instead ([`PushVeto::at_retry`]): the owner set PRIVACY
+    /// NOBODY or AVATAR OFF, or the contact left the owner's groups, after they failed.
+    pub withdrawn: usize,
 }
 
 /// Which failed rows an operator's retry takes ([`retry_failed_matching`]).
@@ -1604,8 +1684,8 @@ pub struct RetryFilter {
 
 /// Up to `limit` `failed` rows after row `after` that `filter` takes back to `queued` (attempts
 /// from 1, see `Requeue::Operator`). Returns the last id looked at (`None`: none is left) and
-/// how many rows are queued again, and how many superseded instead (a row whose coalescing
-/// key has a newer queued row).
+/// how many rows are queued again, how many superseded instead (a row whose coalescing key
+/// has a newer queued row), and how many avatar pushes withdrawn instead ([`PushVeto`]).
 pub fn retry_failed_matching(
     tx: &Transaction<'_>,
     filter: &RetryFilter,
@@ -1641,6 +1721,9 @@ pub fn retry_failed_matching(
         let requeued = back_to_queue(tx, id, OutboxState::Failed, how, None, now)?;
         if let Requeued::Superseded { .. } = requeued {
             done.superseded += 1;
+        }
+        if requeued == Requeued::Withdrawn {
+            done.withdrawn += 1;
         }
         if requeued == Requeued::Queued {
             done.queued += 1;
