@@ -1483,7 +1483,7 @@ impl Text {
                 minutes,
                 max_kb,
             } => format!(
-                "请在{minutes}分钟内打开{url}上传头像（{}，最大{max_kb}KB），链接仅可用一次。",
+                "请在{minutes}分钟内打开 {url} 上传头像（{}，最大{max_kb}KB），链接仅可用一次。",
                 upload_formats(lang)
             ),
             Text::UploadNotYet { metric, have, need } => {
@@ -2657,6 +2657,39 @@ mod tests {
             for lang in [Lang::En, Lang::Zh] {
                 let s = t.render(lang);
                 assert!(!s.contains("Hourly") && !s.contains("上限"), "{s}");
+            }
+        }
+    }
+
+    /// A handset's link finder takes a link up to the next space: a character glued to its end
+    /// (`…/u/abc上传头像`) becomes part of the link, which then opens "This upload link is not
+    /// known". Every link a reply carries ends the text or is followed by a space.
+    #[test]
+    fn a_link_in_a_reply_ends_the_text_or_is_followed_by_a_space() {
+        let url = "http://gw.example/u/Ab-3_x";
+        let texts = [
+            Text::UploadLink {
+                url: url.into(),
+                minutes: 15,
+                max_kb: 100,
+            },
+            Text::Who {
+                name: Some("Zhang San".into()),
+                number: "+8613800138000".into(),
+                shown: Shown::Code(StatusCode::Busy),
+                until: None,
+                photo: Some(url.into()),
+            },
+        ];
+        for text in &texts {
+            for lang in [Lang::En, Lang::Zh] {
+                let s = text.render(lang);
+                let at = s.find(url).expect("the link is in the text") + url.len();
+                let next = s[at..].chars().next();
+                assert!(
+                    next.is_none_or(char::is_whitespace),
+                    "{lang:?}: {next:?} glued to the link: {s}"
+                );
             }
         }
     }

@@ -1655,7 +1655,7 @@ fn uploads_need_activity_and_a_link_that_works_once() {
     tx.commit().unwrap();
     let r = b.send(OWNER, "头像 上传");
     assert!(
-        r.starts_with("请在15分钟内打开http://127.0.0.1:8080/u/"),
+        r.starts_with("请在15分钟内打开 http://127.0.0.1:8080/u/"),
         "{r}"
     );
     let token = r.split("/u/").nth(1).unwrap()[..22].to_string();
