@@ -22,6 +22,10 @@ pub enum Rejected {
     Dimensions,
     /// Damaged or unreadable.
     Corrupt,
+    /// No picture came with the upload (a form sent without choosing a file).
+    Empty,
+    /// An animation with more frames than the pipeline takes.
+    Frames,
     /// The link was used or has expired.
     LinkInvalid,
 }
@@ -1530,6 +1534,14 @@ impl Text {
                 (Rejected::Dimensions, false) => "头像未设置：图片尺寸过大。".into(),
                 (Rejected::Corrupt, true) => "Picture not set: the file is damaged.".into(),
                 (Rejected::Corrupt, false) => "头像未设置：文件已损坏。".into(),
+                (Rejected::Empty, true) => {
+                    "Picture not set: no picture came with the upload. Choose one and send it again.".into()
+                }
+                (Rejected::Empty, false) => "头像未设置：没有收到图片。请选择图片后重新上传。".into(),
+                (Rejected::Frames, true) => {
+                    "Picture not set: the animation has too many frames. Send a still picture.".into()
+                }
+                (Rejected::Frames, false) => "头像未设置：动画帧数过多。请使用静态图片。".into(),
                 (Rejected::LinkInvalid, true) => {
                     "That upload link has expired or was used. Send AVATAR UPLOAD for a new one.".into()
                 }
@@ -1963,6 +1975,8 @@ mod tests {
             Text::UploadRejected(Rejected::Format),
             Text::UploadRejected(Rejected::Dimensions),
             Text::UploadRejected(Rejected::Corrupt),
+            Text::UploadRejected(Rejected::Empty),
+            Text::UploadRejected(Rejected::Frames),
             Text::UploadRejected(Rejected::LinkInvalid),
             Text::PartsMissing,
             Text::AvatarPush {
