@@ -2163,6 +2163,87 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     w.sim.shutdown().await;
 }
 
+/// A Chinese subscriber's upload link opens Chinese pages, as the SMS about it are Chinese: the
+/// form, the page that refuses a file, the one that takes the picture and the one a used link
+/// opens (they were English whatever the subscriber's language).
+#[tokio::test]
+async fn a_chinese_subscribers_upload_pages_are_in_chinese() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.public_url = base.clone();
+    cfg.avatar.sizes = vec![48];
+    cfg.avatar.default_size = 48;
+    let w = World::start_with(cfg).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(presence_gw::http::serve(
+        listener,
+        w.gw.http_router(None),
+        stop.clone(),
+    ));
+    w.gw.store
+        .write(|tx| {
+            presence_gw::service::avatar::import_activity(
+                tx,
+                OWNER,
+                &presence_gw::service::avatar::Activity {
+                    call_minutes: 10_000,
+                    ..Default::default()
+                },
+                0,
+            )
+        })
+        .await
+        .unwrap();
+    let r = w.say(OWNER, "头像 上传").await;
+    // The link as a handset's link finder takes it: up to a space or a non-ASCII character.
+    let url = r
+        .split(|c: char| c.is_whitespace() || !c.is_ascii())
+        .find(|t| t.contains("/u/"))
+        .unwrap_or_else(|| panic!("no link in {r}"))
+        .to_string();
+    let http = reqwest::Client::new();
+    let form = http.get(&url).send().await.unwrap();
+    assert_eq!(form.status(), 200);
+    let form = form.text().await.unwrap();
+    assert!(
+        form.contains("上传") && form.contains("JPEG、PNG") && form.contains("name=\"avatar\""),
+        "{form}"
+    );
+    let refused = http
+        .post(&url)
+        .header("content-type", "image/jpeg")
+        .body(b"eggs, milk".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 415);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("头像未设置"), "{page}");
+    let good = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/images/good/exif-orientation-6.jpg"),
+    )
+    .unwrap();
+    let taken = http
+        .post(&url)
+        .header("content-type", "image/jpeg")
+        .body(good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(taken.status(), 200);
+    let page = taken.text().await.unwrap();
+    assert!(page.contains("新头像已设置"), "{page}");
+    let used = http.get(&url).send().await.unwrap();
+    assert_eq!(used.status(), 410);
+    let page = used.text().await.unwrap();
+    assert!(page.contains("头像 上传"), "{page}");
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// GROUP ADD / DEL / DROP tell the contacts whose view they change through the same fan-out as
 /// a STATUS, hourly quota included: past it, the updates are held and the reply says so, in
 /// the owner's language, as a STATUS reply does; a change that tells nobody says nothing of it.

@@ -419,57 +419,94 @@ fn gallery_page(
     (if zh { "头像库" } else { "Avatars" }, body)
 }
 
-fn token_page(t: &UploadToken) -> Response {
-    match t {
-        UploadToken::Valid(_) => page(StatusCode::OK, "Upload", ""),
-        UploadToken::Unknown => page(
-            StatusCode::NOT_FOUND,
+/// The page for an upload link that cannot take a picture (or the empty page of one that can),
+/// in `lang`, the language of the subscriber the link was issued to.
+fn token_page(t: &UploadToken, lang: Lang) -> Response {
+    let zh = lang == Lang::Zh;
+    let (code, why) = match t {
+        UploadToken::Valid(_) => return page(StatusCode::OK, "Upload", ""),
+        UploadToken::Unknown if zh => (StatusCode::NOT_FOUND, "上传链接无效"),
+        UploadToken::Unknown => (StatusCode::NOT_FOUND, "This upload link is not known"),
+        UploadToken::Expired if zh => (StatusCode::GONE, "上传链接已过期"),
+        UploadToken::Expired => (StatusCode::GONE, "This upload link has expired"),
+        UploadToken::Used if zh => (StatusCode::GONE, "上传链接已使用过"),
+        UploadToken::Used => (StatusCode::GONE, "This upload link was already used"),
+    };
+    let (title, body) = if zh {
+        (
+            "上传头像",
+            format!("<p>{why}。请发送“头像 上传”获取新链接。</p>"),
+        )
+    } else {
+        (
             "Upload",
-            "<p>This upload link is not known. Text AVATAR UPLOAD for a new one.</p>",
-        ),
-        UploadToken::Expired => page(
-            StatusCode::GONE,
-            "Upload",
-            "<p>This upload link has expired. Text AVATAR UPLOAD for a new one.</p>",
-        ),
-        UploadToken::Used => page(
-            StatusCode::GONE,
-            "Upload",
-            "<p>This upload link was already used. Text AVATAR UPLOAD for a new one.</p>",
-        ),
-    }
+            format!("<p>{why}. Text AVATAR UPLOAD for a new one.</p>"),
+        )
+    };
+    page(code, title, &body)
 }
 
-/// `GET /u/{token}`: the upload form, while the link is valid.
+/// The state of upload `token` and the language of its pages: that of the subscriber it was
+/// issued to, else the service's default (`fallback`).
+async fn upload_token(
+    st: &HttpState,
+    token: &str,
+    fallback: Lang,
+) -> Result<(UploadToken, Lang), StoreError> {
+    let t = token.to_string();
+    st.store
+        .read(move |c| {
+            let state = avatar::check_upload(c, &t, now_ms())?;
+            let lang = avatar::upload_lang(c, &t)?.unwrap_or(fallback);
+            Ok((state, lang))
+        })
+        .await
+}
+
+/// `GET /u/{token}`: the upload form, while the link is valid, in the language of the
+/// subscriber the link was issued to.
 pub(super) async fn upload_form(
     State(st): State<HttpState>,
     Path(token): Path<String>,
 ) -> Response {
-    let t = token.clone();
-    let checked = st
-        .store
-        .read(move |c| avatar::check_upload(c, &t, now_ms()))
-        .await;
-    match checked {
-        Ok(UploadToken::Valid(_)) => {
+    let fallback = st
+        .service
+        .as_ref()
+        .map_or(Lang::En, |s| s.config().default_lang);
+    match upload_token(&st, &token, fallback).await {
+        Ok((UploadToken::Valid(_), lang)) => {
             let kb = st
                 .service
                 .as_ref()
                 .map_or(100, |s| s.config().avatar.max_upload_bytes / 1024);
+            let (title, prompt, button) = match lang {
+                Lang::Zh => (
+                    "上传头像",
+                    format!("你的来电头像（{}，最大{kb}KB）：", upload_formats(lang)),
+                    "上传",
+                ),
+                Lang::En => (
+                    "Upload your picture",
+                    format!(
+                        "Your caller picture ({}, up to {kb} KB):",
+                        upload_formats(lang)
+                    ),
+                    "Upload",
+                ),
+            };
             page(
                 StatusCode::OK,
-                "Upload your picture",
+                title,
                 &format!(
                     "<form method=\"post\" enctype=\"multipart/form-data\" action=\"/u/{}\">\
-                     <p>Your caller picture ({}, up to {kb} KB):</p>\
+                     <p>{prompt}</p>\
                      <p><input type=\"file\" name=\"avatar\"/></p>\
-                     <p><input type=\"submit\" value=\"Upload\"/></p></form>",
+                     <p><input type=\"submit\" value=\"{button}\"/></p></form>",
                     esc(&token),
-                    upload_formats(crate::command::Lang::En)
                 ),
             )
         }
-        Ok(other) => token_page(&other),
+        Ok((other, lang)) => token_page(&other, lang),
         Err(_) => page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Upload",
@@ -565,14 +602,9 @@ pub(super) async fn upload_post(
     };
     let cfg = service.config().avatar.clone();
     // A dead link costs no decoding.
-    let t = token.clone();
-    match st
-        .store
-        .read(move |c| avatar::check_upload(c, &t, now_ms()))
-        .await
-    {
-        Ok(UploadToken::Valid(_)) => {}
-        Ok(other) => return token_page(&other),
+    let lang = match upload_token(&st, &token, service.config().default_lang).await {
+        Ok((UploadToken::Valid(_), lang)) => lang,
+        Ok((other, lang)) => return token_page(&other, lang),
         Err(_) => {
             return page(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -580,7 +612,7 @@ pub(super) async fn upload_post(
                 "<p>Try again later.</p>",
             )
         }
-    }
+    };
     let refuse = |why: Rejected| {
         let service = service.clone();
         let token = token.clone();
@@ -594,10 +626,7 @@ pub(super) async fn upload_post(
             page(
                 code,
                 "Upload",
-                &format!(
-                    "<p>{}</p>",
-                    esc(&Text::UploadRejected(why).render(crate::command::Lang::En))
-                ),
+                &format!("<p>{}</p>", esc(&Text::UploadRejected(why).render(lang))),
             )
         }
     };
@@ -627,10 +656,10 @@ pub(super) async fn upload_post(
             "Upload",
             &format!(
                 "<p>{}</p>",
-                esc(&Text::AvatarUploaded { told }.render(crate::command::Lang::En))
+                esc(&Text::AvatarUploaded { told }.render(lang))
             ),
         ),
-        Ok(Err(state)) => token_page(&state),
+        Ok(Err(state)) => token_page(&state, lang),
         Err(_) => page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Upload",

@@ -736,6 +736,19 @@ pub fn check_upload(conn: &Connection, token: &str, now: i64) -> Result<UploadTo
     })
 }
 
+/// The language of the subscriber upload `token` was issued to (the language of their replies),
+/// whatever the token's state; `None` for a token never issued. The upload pages speak it.
+pub fn upload_lang(conn: &Connection, token: &str) -> Result<Option<Lang>, StoreError> {
+    let msisdn: Option<String> = conn
+        .prepare_cached("SELECT msisdn FROM upload_token WHERE token = ?1")
+        .and_then(|mut s| s.query_row([token], |r| r.get(0)).optional())
+        .ctx("avatar::upload_lang")?;
+    match msisdn {
+        Some(m) => Ok(state::subscriber(conn, &m)?.map(|s| s.lang)),
+        None => Ok(None),
+    }
+}
+
 /// Use upload `token` (in the transaction that stores the upload): the subscriber, or why not.
 pub fn use_upload(tx: &Transaction<'_>, token: &str, now: i64) -> Result<UploadToken, StoreError> {
     let state = check_upload(tx, token, now)?;
