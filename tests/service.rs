@@ -2244,6 +2244,85 @@ async fn a_chinese_subscribers_upload_pages_are_in_chinese() {
     w.sim.shutdown().await;
 }
 
+/// An upload's format is read from its bytes, never from the declared content type: a JPEG
+/// posted raw as `text/plain` or `application/x-www-form-urlencoded` (what some handset
+/// browsers and upload apps send) is taken, and text posted as `image/jpeg` is not.
+#[tokio::test]
+async fn a_raw_upload_is_judged_by_its_bytes_not_its_declared_type() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.public_url = base.clone();
+    cfg.avatar.sizes = vec![48];
+    cfg.avatar.default_size = 48;
+    let w = World::start_with(cfg).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(presence_gw::http::serve(
+        listener,
+        w.gw.http_router(None),
+        stop.clone(),
+    ));
+    w.gw.store
+        .write(|tx| {
+            presence_gw::service::avatar::import_activity(
+                tx,
+                OWNER,
+                &presence_gw::service::avatar::Activity {
+                    call_minutes: 10_000,
+                    ..Default::default()
+                },
+                0,
+            )
+        })
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let jpeg = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/images/good/exif-orientation-6.jpg"),
+    )
+    .unwrap();
+    for declared in ["text/plain", "application/x-www-form-urlencoded"] {
+        let r = w.say(OWNER, "AVATAR UPLOAD").await;
+        let url = r
+            .split_whitespace()
+            .find(|t| t.contains("/u/"))
+            .unwrap_or_else(|| panic!("no link in {r}"))
+            .to_string();
+        let before = w.texts(OWNER).len();
+        let text = http
+            .post(&url)
+            .header("content-type", "image/jpeg")
+            .body(b"eggs, milk".to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(text.status(), 415, "text declared as a JPEG");
+        let taken = http
+            .post(&url)
+            .header("content-type", declared)
+            .body(jpeg.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = taken.status();
+        let page = taken.text().await.unwrap();
+        assert_eq!(status, 200, "{declared}: {page}");
+        assert!(page.contains("Your new picture is set."), "{page}");
+        // The refusal's SMS and the new picture's, before the next AVATAR UPLOAD's reply.
+        let sms = w.inbox(OWNER, before + 2).await;
+        assert!(
+            sms[before..]
+                .iter()
+                .any(|t| t.starts_with("Your new picture is set.")),
+            "{sms:?}"
+        );
+    }
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// GROUP ADD / DEL / DROP tell the contacts whose view they change through the same fan-out as
 /// a STATUS, hourly quota included: past it, the updates are held and the reply says so, in
 /// the owner's language, as a STATUS reply does; a change that tells nobody says nothing of it.

@@ -1,7 +1,7 @@
 //! Avatar pages and downloads, for feature-phone browsers (XHTML Mobile Profile 1.0, which
 //! every WAP 2.0 browser renders): `/a/<token>` (a contact's per-viewer avatar link),
 //! `/p/<id>` (a preset picture), `/gallery` (the preset catalogue with thumbnails), and
-//! `/u/<token>` (the one-time upload form and its POST, multipart field `avatar` or a raw image
+//! `/u/<token>` (the one-time upload form and its POST, multipart field `avatar` or a raw
 //! body).
 //!
 //! A link names an (owner, viewer) pair, not a picture: it always serves the owner's CURRENT
@@ -515,7 +515,8 @@ pub(super) async fn upload_form(
     }
 }
 
-/// Reads the uploaded picture: multipart field `avatar`, or a raw `image/*` body. A body that
+/// Reads the uploaded picture: multipart field `avatar`, or the raw body, whatever content type
+/// it declares (the image pipeline reads the format from the bytes). A body that
 /// declares more than `max` bytes is refused before any of it is read, and reading stops past
 /// `max` bytes (`Err(TooLarge)`), so a refused upload never costs more than `max` of memory.
 /// A body that breaks off (the client went away, a malformed multipart) is `Err(Corrupt)`.
@@ -574,14 +575,15 @@ pub(super) async fn read_upload(req: Request, max: usize) -> Result<Vec<u8>, Rej
                 }
             }
         }
-    } else if ctype.starts_with("image/") || ctype == "application/octet-stream" {
+    } else {
+        // Any other body is the picture itself, whatever type it declares (`text/plain`, a
+        // form's type, none): the pipeline reads the format from the bytes, so a JPEG is
+        // taken and text is refused as what it is.
         let mut body = req.into_body().into_data_stream();
         while let Some(chunk) = body.next().await {
             take(chunk.map_err(|_| Rejected::Corrupt)?)?;
         }
         Ok(out)
-    } else {
-        Err(Rejected::Format)
     }
 }
 
@@ -589,7 +591,7 @@ pub(super) async fn read_upload(req: Request, max: usize) -> Result<Vec<u8>, Rej
 /// configured size, in the `Content-Length` check of [`read_upload`].
 const MULTIPART_OVERHEAD: u64 = 16 * 1024;
 
-/// `POST /u/{token}`: take the picture (multipart field `avatar`, or a raw image body), check
+/// `POST /u/{token}`: take the picture (multipart field `avatar`, or the raw body), check
 /// its size and header before decoding, render the variants, and make it the owner's avatar.
 /// Every refusal is a page here and an SMS to the owner saying why.
 pub(super) async fn upload_post(
