@@ -1738,6 +1738,41 @@ async fn an_unreadable_query_value_is_the_default_on_every_avatar_route() {
     w.sim.shutdown().await;
 }
 
+/// A preset path that is no number (`/p/abc`, `/p/3.jpg`, a number past 64 bits) is the
+/// XHTML page a handset shows, "No such preset." (404), as `/p/99` is: axum's plain-text
+/// "Invalid URL: Cannot parse" 400 was answered before.
+#[tokio::test]
+async fn a_preset_path_that_is_no_number_is_the_no_such_preset_page() {
+    let AvatarHttp {
+        w,
+        base,
+        stop,
+        http,
+        token: _,
+    } = AvatarHttp::start().await;
+    for id in [
+        "99",
+        "abc",
+        "3.jpg",
+        "-",
+        "99999999999999999999",
+        "%E4%B8%89",
+    ] {
+        let r = http.get(format!("{base}/p/{id}")).send().await.unwrap();
+        assert_eq!(r.status(), 404, "/p/{id}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/vnd.wap.xhtml+xml; charset=utf-8",
+            "/p/{id}"
+        );
+        let page = r.text().await.unwrap();
+        assert!(page.contains("No such preset."), "/p/{id}: {page}");
+    }
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// A query value written percent-encoded (`?s=%34%38`, as some WAP gateways and link
 /// shorteners pass a link on) reads as the plain one, over real HTTP: the avatar routes split
 /// the query by hand and took `%34%38` for no number, so the picture came at the default size

@@ -315,15 +315,19 @@ pub(super) async fn avatar_link(
     }
 }
 
-/// `GET /p/{id}`: a preset picture (public).
+/// `GET /p/{id}`: a preset picture (public). A path that is no preset number (`/p/abc`,
+/// `/p/3.jpg`) is the "No such preset." page, as an unknown number is, not a framework error.
 pub(super) async fn preset_image(
     State(st): State<HttpState>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let Some(service) = &st.service else {
         return unavailable();
+    };
+    let Ok(id) = id.parse::<i64>() else {
+        return no_such_preset();
     };
     let q = ImageQuery::parse(raw.as_deref());
     let size = q.s.unwrap_or(service.config().avatar.default_size);
@@ -337,9 +341,14 @@ pub(super) async fn preset_image(
         .await;
     match found {
         Ok(Some(served)) => serve_image(served, &headers, PRESET_CACHE),
-        Ok(None) => page(StatusCode::NOT_FOUND, "Avatar", "<p>No such preset.</p>"),
+        Ok(None) => no_such_preset(),
         Err(e) => store_failed(&e),
     }
+}
+
+/// The page for a preset that does not exist.
+fn no_such_preset() -> Response {
+    page(StatusCode::NOT_FOUND, "Avatar", "<p>No such preset.</p>")
 }
 
 /// `GET /gallery?page=n&lang=zh`: the preset catalogue with 48-pixel GIF thumbnails, paged as
