@@ -1773,6 +1773,40 @@ async fn a_preset_path_that_is_no_number_is_the_no_such_preset_page() {
     w.sim.shutdown().await;
 }
 
+/// A contact's avatar link that shows no picture says why in the viewer's language: a Chinese
+/// viewer opening it after the owner's AVATAR OFF, or after being taken out of the owner's
+/// groups, got English pages ("No picture is set.", "This picture is not shared with you.").
+#[tokio::test]
+async fn a_link_that_shows_no_picture_says_why_in_the_viewers_language() {
+    let AvatarHttp {
+        w,
+        base,
+        stop,
+        http,
+        token,
+    } = AvatarHttp::start().await;
+    let url = format!("{base}/a/{token}");
+    w.say(MUM, "语言 中文").await;
+    w.say(OWNER, "AVATAR OFF").await;
+    let r = http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("没有设置头像"), "{page}");
+    w.say(OWNER, "AVATAR 3").await;
+    w.say(OWNER, "GROUP FAMILY DEL 13900139000").await;
+    let r = http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("未对你公开"), "{page}");
+    // A link nobody was given has no viewer: the configured language (English).
+    let r = http.get(format!("{base}/a/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("This link is not known."));
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// A query value written percent-encoded (`?s=%34%38`, as some WAP gateways and link
 /// shorteners pass a link on) reads as the plain one, over real HTTP: the avatar routes split
 /// the query by hand and took `%34%38` for no number, so the picture came at the default size

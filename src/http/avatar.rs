@@ -260,7 +260,49 @@ fn held_etags(headers: &HeaderMap) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `GET /a/{token}`: the owner's avatar, for the viewer the link was made for.
+/// Why a contact's avatar link shows no picture: the page's status and text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoPicture {
+    /// No link has this token.
+    UnknownLink,
+    /// The owner is no subscriber (any more).
+    NoOwner,
+    /// The owner's PRIVACY or groups do not let the viewer see it.
+    NotShared,
+    /// The owner has no avatar.
+    NotSet,
+    /// No variant in the format asked for.
+    NoFormat,
+}
+
+impl NoPicture {
+    fn status(self) -> StatusCode {
+        match self {
+            NoPicture::NotShared => StatusCode::FORBIDDEN,
+            _ => StatusCode::NOT_FOUND,
+        }
+    }
+
+    /// The page's text in `lang`.
+    fn text(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (NoPicture::UnknownLink, Lang::En) => "This link is not known.",
+            (NoPicture::UnknownLink, Lang::Zh) => "此链接无效。",
+            (NoPicture::NoOwner, Lang::En) => "No picture here.",
+            (NoPicture::NoOwner, Lang::Zh) => "这里没有头像。",
+            (NoPicture::NotShared, Lang::En) => "This picture is not shared with you.",
+            (NoPicture::NotShared, Lang::Zh) => "此头像未对你公开。",
+            (NoPicture::NotSet, Lang::En) => "No picture is set.",
+            (NoPicture::NotSet, Lang::Zh) => "对方没有设置头像。",
+            (NoPicture::NoFormat, Lang::En) => "No picture in that format.",
+            (NoPicture::NoFormat, Lang::Zh) => "没有该格式的头像。",
+        }
+    }
+}
+
+/// `GET /a/{token}`: the owner's avatar, for the viewer the link was made for. A link that
+/// shows no picture says why in the viewer's language (the configured default for a token
+/// nobody was given).
 pub(super) async fn avatar_link(
     State(st): State<HttpState>,
     Path(token): Path<String>,
@@ -274,24 +316,23 @@ pub(super) async fn avatar_link(
     let size = q.s.unwrap_or(service.config().avatar.default_size);
     let format = format_for(&q, &headers);
     let held = held_etags(&headers);
+    let fallback = service.config().default_lang;
     let found = st
         .store
         .read(
-            move |c| -> Result<Result<Found, (StatusCode, &'static str)>, StoreError> {
+            move |c| -> Result<Result<Found, (NoPicture, Lang)>, StoreError> {
                 let Some((owner, viewer)) = avatar::resolve_link(c, &token)? else {
-                    return Ok(Err((StatusCode::NOT_FOUND, "This link is not known.")));
+                    return Ok(Err((NoPicture::UnknownLink, fallback)));
                 };
+                let lang = state::subscriber(c, &viewer)?.map_or(fallback, |v| v.lang);
                 let Some(owner) = state::subscriber(c, &owner)? else {
-                    return Ok(Err((StatusCode::NOT_FOUND, "No picture here.")));
+                    return Ok(Err((NoPicture::NoOwner, lang)));
                 };
                 if !avatar::may_view(c, &owner, &viewer)? {
-                    return Ok(Err((
-                        StatusCode::FORBIDDEN,
-                        "This picture is not shared with you.",
-                    )));
+                    return Ok(Err((NoPicture::NotShared, lang)));
                 }
                 let Some(id) = avatar::current(c, &owner.msisdn)? else {
-                    return Ok(Err((StatusCode::NOT_FOUND, "No picture is set.")));
+                    return Ok(Err((NoPicture::NotSet, lang)));
                 };
                 // A client that holds this version gets its 304 without the bytes being read.
                 if let Some(etag) = avatar::variant_etag(c, id, size, format)? {
@@ -301,7 +342,7 @@ pub(super) async fn avatar_link(
                 }
                 Ok(avatar::variant(c, id, size, format)?
                     .map(Found::Image)
-                    .ok_or((StatusCode::NOT_FOUND, "No picture in that format.")))
+                    .ok_or((NoPicture::NoFormat, lang)))
             },
         )
         .await;
@@ -310,7 +351,10 @@ pub(super) async fn avatar_link(
         Ok(Ok(Found::Fresh(etag))) => {
             (StatusCode::NOT_MODIFIED, image_headers(&etag, LINK_CACHE)).into_response()
         }
-        Ok(Err((code, why))) => page(code, "Avatar", &format!("<p>{why}</p>")),
+        Ok(Err((why, lang))) => {
+            let title = if lang == Lang::Zh { "头像" } else { "Avatar" };
+            page(why.status(), title, &format!("<p>{}</p>", why.text(lang)))
+        }
         Err(e) => store_failed(&e),
     }
 }
