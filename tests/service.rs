@@ -1724,6 +1724,75 @@ async fn an_unreadable_query_value_is_the_default_on_every_avatar_route() {
     w.sim.shutdown().await;
 }
 
+/// A preset path that is no number (`/p/abc`, `/p/3.jpg`, a number past 64 bits) is the
+/// XHTML page a handset shows, "No such preset." (404), as `/p/99` is: axum's plain-text
+/// "Invalid URL: Cannot parse" 400 was answered before.
+#[tokio::test]
+async fn a_preset_path_that_is_no_number_is_the_no_such_preset_page() {
+    let AvatarHttp {
+        w,
+        base,
+        stop,
+        http,
+        token: _,
+    } = AvatarHttp::start().await;
+    for id in [
+        "99",
+        "abc",
+        "3.jpg",
+        "-",
+        "99999999999999999999",
+        "%E4%B8%89",
+    ] {
+        let r = http.get(format!("{base}/p/{id}")).send().await.unwrap();
+        assert_eq!(r.status(), 404, "/p/{id}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/vnd.wap.xhtml+xml; charset=utf-8",
+            "/p/{id}"
+        );
+        let page = r.text().await.unwrap();
+        assert!(page.contains("No such preset."), "/p/{id}: {page}");
+    }
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// A contact's avatar link that shows no picture says why in the viewer's language: a Chinese
+/// viewer opening it after the owner's AVATAR OFF, or after being taken out of the owner's
+/// groups, got English pages ("No picture is set.", "This picture is not shared with you.").
+#[tokio::test]
+async fn a_link_that_shows_no_picture_says_why_in_the_viewers_language() {
+    let AvatarHttp {
+        w,
+        base,
+        stop,
+        http,
+        token,
+    } = AvatarHttp::start().await;
+    let url = format!("{base}/a/{token}");
+    w.say(MUM, "语言 中文").await;
+    w.say(OWNER, "AVATAR OFF").await;
+    let r = http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("没有设置头像"), "{page}");
+    w.say(OWNER, "AVATAR 3").await;
+    w.say(OWNER, "GROUP FAMILY DEL 13900139000").await;
+    let r = http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("未对你公开"), "{page}");
+    // A link nobody was given has no viewer: the configured language (English).
+    let r = http.get(format!("{base}/a/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("This link is not known."));
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// A query value written percent-encoded (`?s=%34%38`, as some WAP gateways and link
 /// shorteners pass a link on) reads as the plain one, over real HTTP: the avatar routes split
 /// the query by hand and took `%34%38` for no number, so the picture came at the default size
@@ -2144,6 +2213,166 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
         .unwrap();
     assert_eq!(http.get(&href).send().await.unwrap().status(), 403);
 
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// A Chinese subscriber's upload link opens Chinese pages, as the SMS about it are Chinese: the
+/// form, the page that refuses a file, the one that takes the picture and the one a used link
+/// opens (they were English whatever the subscriber's language).
+#[tokio::test]
+async fn a_chinese_subscribers_upload_pages_are_in_chinese() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.public_url = base.clone();
+    cfg.avatar.sizes = vec![48];
+    cfg.avatar.default_size = 48;
+    let w = World::start_with(cfg).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(presence_gw::http::serve(
+        listener,
+        w.gw.http_router(None),
+        stop.clone(),
+    ));
+    w.gw.store
+        .write(|tx| {
+            presence_gw::service::avatar::import_activity(
+                tx,
+                OWNER,
+                &presence_gw::service::avatar::Activity {
+                    call_minutes: 10_000,
+                    ..Default::default()
+                },
+                0,
+            )
+        })
+        .await
+        .unwrap();
+    let r = w.say(OWNER, "头像 上传").await;
+    // The link as a handset's link finder takes it: up to a space or a non-ASCII character.
+    let url = r
+        .split(|c: char| c.is_whitespace() || !c.is_ascii())
+        .find(|t| t.contains("/u/"))
+        .unwrap_or_else(|| panic!("no link in {r}"))
+        .to_string();
+    let http = reqwest::Client::new();
+    let form = http.get(&url).send().await.unwrap();
+    assert_eq!(form.status(), 200);
+    let form = form.text().await.unwrap();
+    assert!(
+        form.contains("上传") && form.contains("JPEG、PNG") && form.contains("name=\"avatar\""),
+        "{form}"
+    );
+    let refused = http
+        .post(&url)
+        .header("content-type", "image/jpeg")
+        .body(b"eggs, milk".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 415);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("头像未设置"), "{page}");
+    let good = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/images/good/exif-orientation-6.jpg"),
+    )
+    .unwrap();
+    let taken = http
+        .post(&url)
+        .header("content-type", "image/jpeg")
+        .body(good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(taken.status(), 200);
+    let page = taken.text().await.unwrap();
+    assert!(page.contains("新头像已设置"), "{page}");
+    let used = http.get(&url).send().await.unwrap();
+    assert_eq!(used.status(), 410);
+    let page = used.text().await.unwrap();
+    assert!(page.contains("头像 上传"), "{page}");
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// An upload's format is read from its bytes, never from the declared content type: a JPEG
+/// posted raw as `text/plain` or `application/x-www-form-urlencoded` (what some handset
+/// browsers and upload apps send) is taken, and text posted as `image/jpeg` is not.
+#[tokio::test]
+async fn a_raw_upload_is_judged_by_its_bytes_not_its_declared_type() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.public_url = base.clone();
+    cfg.avatar.sizes = vec![48];
+    cfg.avatar.default_size = 48;
+    let w = World::start_with(cfg).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(presence_gw::http::serve(
+        listener,
+        w.gw.http_router(None),
+        stop.clone(),
+    ));
+    w.gw.store
+        .write(|tx| {
+            presence_gw::service::avatar::import_activity(
+                tx,
+                OWNER,
+                &presence_gw::service::avatar::Activity {
+                    call_minutes: 10_000,
+                    ..Default::default()
+                },
+                0,
+            )
+        })
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let jpeg = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/images/good/exif-orientation-6.jpg"),
+    )
+    .unwrap();
+    for declared in ["text/plain", "application/x-www-form-urlencoded"] {
+        let r = w.say(OWNER, "AVATAR UPLOAD").await;
+        let url = r
+            .split_whitespace()
+            .find(|t| t.contains("/u/"))
+            .unwrap_or_else(|| panic!("no link in {r}"))
+            .to_string();
+        let before = w.texts(OWNER).len();
+        let text = http
+            .post(&url)
+            .header("content-type", "image/jpeg")
+            .body(b"eggs, milk".to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(text.status(), 415, "text declared as a JPEG");
+        let taken = http
+            .post(&url)
+            .header("content-type", declared)
+            .body(jpeg.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = taken.status();
+        let page = taken.text().await.unwrap();
+        assert_eq!(status, 200, "{declared}: {page}");
+        assert!(page.contains("Your new picture is set."), "{page}");
+        // The refusal's SMS and the new picture's, before the next AVATAR UPLOAD's reply.
+        let sms = w.inbox(OWNER, before + 2).await;
+        assert!(
+            sms[before..]
+                .iter()
+                .any(|t| t.starts_with("Your new picture is set.")),
+            "{sms:?}"
+        );
+    }
     stop.cancel();
     w.gw.shutdown().await;
     w.sim.shutdown().await;

@@ -1,7 +1,7 @@
 //! Avatar pages and downloads, for feature-phone browsers (XHTML Mobile Profile 1.0, which
 //! every WAP 2.0 browser renders): `/a/<token>` (a contact's per-viewer avatar link),
 //! `/p/<id>` (a preset picture), `/gallery` (the preset catalogue with thumbnails), and
-//! `/u/<token>` (the one-time upload form and its POST, multipart field `avatar` or a raw image
+//! `/u/<token>` (the one-time upload form and its POST, multipart field `avatar` or a raw
 //! body).
 //!
 //! A link names an (owner, viewer) pair, not a picture: it always serves the owner's CURRENT
@@ -260,7 +260,49 @@ fn held_etags(headers: &HeaderMap) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `GET /a/{token}`: the owner's avatar, for the viewer the link was made for.
+/// Why a contact's avatar link shows no picture: the page's status and text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoPicture {
+    /// No link has this token.
+    UnknownLink,
+    /// The owner is no subscriber (any more).
+    NoOwner,
+    /// The owner's PRIVACY or groups do not let the viewer see it.
+    NotShared,
+    /// The owner has no avatar.
+    NotSet,
+    /// No variant in the format asked for.
+    NoFormat,
+}
+
+impl NoPicture {
+    fn status(self) -> StatusCode {
+        match self {
+            NoPicture::NotShared => StatusCode::FORBIDDEN,
+            _ => StatusCode::NOT_FOUND,
+        }
+    }
+
+    /// The page's text in `lang`.
+    fn text(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (NoPicture::UnknownLink, Lang::En) => "This link is not known.",
+            (NoPicture::UnknownLink, Lang::Zh) => "此链接无效。",
+            (NoPicture::NoOwner, Lang::En) => "No picture here.",
+            (NoPicture::NoOwner, Lang::Zh) => "这里没有头像。",
+            (NoPicture::NotShared, Lang::En) => "This picture is not shared with you.",
+            (NoPicture::NotShared, Lang::Zh) => "此头像未对你公开。",
+            (NoPicture::NotSet, Lang::En) => "No picture is set.",
+            (NoPicture::NotSet, Lang::Zh) => "对方没有设置头像。",
+            (NoPicture::NoFormat, Lang::En) => "No picture in that format.",
+            (NoPicture::NoFormat, Lang::Zh) => "没有该格式的头像。",
+        }
+    }
+}
+
+/// `GET /a/{token}`: the owner's avatar, for the viewer the link was made for. A link that
+/// shows no picture says why in the viewer's language (the configured default for a token
+/// nobody was given).
 pub(super) async fn avatar_link(
     State(st): State<HttpState>,
     Path(token): Path<String>,
@@ -274,24 +316,23 @@ pub(super) async fn avatar_link(
     let size = q.s.unwrap_or(service.config().avatar.default_size);
     let format = format_for(&q, &headers);
     let held = held_etags(&headers);
+    let fallback = service.config().default_lang;
     let found = st
         .store
         .read(
-            move |c| -> Result<Result<Found, (StatusCode, &'static str)>, StoreError> {
+            move |c| -> Result<Result<Found, (NoPicture, Lang)>, StoreError> {
                 let Some((owner, viewer)) = avatar::resolve_link(c, &token)? else {
-                    return Ok(Err((StatusCode::NOT_FOUND, "This link is not known.")));
+                    return Ok(Err((NoPicture::UnknownLink, fallback)));
                 };
+                let lang = state::subscriber(c, &viewer)?.map_or(fallback, |v| v.lang);
                 let Some(owner) = state::subscriber(c, &owner)? else {
-                    return Ok(Err((StatusCode::NOT_FOUND, "No picture here.")));
+                    return Ok(Err((NoPicture::NoOwner, lang)));
                 };
                 if !avatar::may_view(c, &owner, &viewer)? {
-                    return Ok(Err((
-                        StatusCode::FORBIDDEN,
-                        "This picture is not shared with you.",
-                    )));
+                    return Ok(Err((NoPicture::NotShared, lang)));
                 }
                 let Some(id) = avatar::current(c, &owner.msisdn)? else {
-                    return Ok(Err((StatusCode::NOT_FOUND, "No picture is set.")));
+                    return Ok(Err((NoPicture::NotSet, lang)));
                 };
                 // A client that holds this version gets its 304 without the bytes being read.
                 if let Some(etag) = avatar::variant_etag(c, id, size, format)? {
@@ -301,7 +342,7 @@ pub(super) async fn avatar_link(
                 }
                 Ok(avatar::variant(c, id, size, format)?
                     .map(Found::Image)
-                    .ok_or((StatusCode::NOT_FOUND, "No picture in that format.")))
+                    .ok_or((NoPicture::NoFormat, lang)))
             },
         )
         .await;
@@ -310,20 +351,27 @@ pub(super) async fn avatar_link(
         Ok(Ok(Found::Fresh(etag))) => {
             (StatusCode::NOT_MODIFIED, image_headers(&etag, LINK_CACHE)).into_response()
         }
-        Ok(Err((code, why))) => page(code, "Avatar", &format!("<p>{why}</p>")),
+        Ok(Err((why, lang))) => {
+            let title = if lang == Lang::Zh { "头像" } else { "Avatar" };
+            page(why.status(), title, &format!("<p>{}</p>", why.text(lang)))
+        }
         Err(e) => store_failed(&e),
     }
 }
 
-/// `GET /p/{id}`: a preset picture (public).
+/// `GET /p/{id}`: a preset picture (public). A path that is no preset number (`/p/abc`,
+/// `/p/3.jpg`) is the "No such preset." page, as an unknown number is, not a framework error.
 pub(super) async fn preset_image(
     State(st): State<HttpState>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let Some(service) = &st.service else {
         return unavailable();
+    };
+    let Ok(id) = id.parse::<i64>() else {
+        return no_such_preset();
     };
     let q = ImageQuery::parse(raw.as_deref());
     let size = q.s.unwrap_or(service.config().avatar.default_size);
@@ -337,9 +385,14 @@ pub(super) async fn preset_image(
         .await;
     match found {
         Ok(Some(served)) => serve_image(served, &headers, PRESET_CACHE),
-        Ok(None) => page(StatusCode::NOT_FOUND, "Avatar", "<p>No such preset.</p>"),
+        Ok(None) => no_such_preset(),
         Err(e) => store_failed(&e),
     }
+}
+
+/// The page for a preset that does not exist.
+fn no_such_preset() -> Response {
+    page(StatusCode::NOT_FOUND, "Avatar", "<p>No such preset.</p>")
 }
 
 /// `GET /gallery?page=n&lang=zh`: the preset catalogue with 48-pixel GIF thumbnails, paged as
@@ -419,57 +472,94 @@ fn gallery_page(
     (if zh { "头像库" } else { "Avatars" }, body)
 }
 
-fn token_page(t: &UploadToken) -> Response {
-    match t {
-        UploadToken::Valid(_) => page(StatusCode::OK, "Upload", ""),
-        UploadToken::Unknown => page(
-            StatusCode::NOT_FOUND,
+/// The page for an upload link that cannot take a picture (or the empty page of one that can),
+/// in `lang`, the language of the subscriber the link was issued to.
+fn token_page(t: &UploadToken, lang: Lang) -> Response {
+    let zh = lang == Lang::Zh;
+    let (code, why) = match t {
+        UploadToken::Valid(_) => return page(StatusCode::OK, "Upload", ""),
+        UploadToken::Unknown if zh => (StatusCode::NOT_FOUND, "上传链接无效"),
+        UploadToken::Unknown => (StatusCode::NOT_FOUND, "This upload link is not known"),
+        UploadToken::Expired if zh => (StatusCode::GONE, "上传链接已过期"),
+        UploadToken::Expired => (StatusCode::GONE, "This upload link has expired"),
+        UploadToken::Used if zh => (StatusCode::GONE, "上传链接已使用过"),
+        UploadToken::Used => (StatusCode::GONE, "This upload link was already used"),
+    };
+    let (title, body) = if zh {
+        (
+            "上传头像",
+            format!("<p>{why}。请发送“头像 上传”获取新链接。</p>"),
+        )
+    } else {
+        (
             "Upload",
-            "<p>This upload link is not known. Text AVATAR UPLOAD for a new one.</p>",
-        ),
-        UploadToken::Expired => page(
-            StatusCode::GONE,
-            "Upload",
-            "<p>This upload link has expired. Text AVATAR UPLOAD for a new one.</p>",
-        ),
-        UploadToken::Used => page(
-            StatusCode::GONE,
-            "Upload",
-            "<p>This upload link was already used. Text AVATAR UPLOAD for a new one.</p>",
-        ),
-    }
+            format!("<p>{why}. Text AVATAR UPLOAD for a new one.</p>"),
+        )
+    };
+    page(code, title, &body)
 }
 
-/// `GET /u/{token}`: the upload form, while the link is valid.
+/// The state of upload `token` and the language of its pages: that of the subscriber it was
+/// issued to, else the service's default (`fallback`).
+async fn upload_token(
+    st: &HttpState,
+    token: &str,
+    fallback: Lang,
+) -> Result<(UploadToken, Lang), StoreError> {
+    let t = token.to_string();
+    st.store
+        .read(move |c| {
+            let state = avatar::check_upload(c, &t, now_ms())?;
+            let lang = avatar::upload_lang(c, &t)?.unwrap_or(fallback);
+            Ok((state, lang))
+        })
+        .await
+}
+
+/// `GET /u/{token}`: the upload form, while the link is valid, in the language of the
+/// subscriber the link was issued to.
 pub(super) async fn upload_form(
     State(st): State<HttpState>,
     Path(token): Path<String>,
 ) -> Response {
-    let t = token.clone();
-    let checked = st
-        .store
-        .read(move |c| avatar::check_upload(c, &t, now_ms()))
-        .await;
-    match checked {
-        Ok(UploadToken::Valid(_)) => {
+    let fallback = st
+        .service
+        .as_ref()
+        .map_or(Lang::En, |s| s.config().default_lang);
+    match upload_token(&st, &token, fallback).await {
+        Ok((UploadToken::Valid(_), lang)) => {
             let kb = st
                 .service
                 .as_ref()
                 .map_or(100, |s| s.config().avatar.max_upload_bytes / 1024);
+            let (title, prompt, button) = match lang {
+                Lang::Zh => (
+                    "上传头像",
+                    format!("你的来电头像（{}，最大{kb}KB）：", upload_formats(lang)),
+                    "上传",
+                ),
+                Lang::En => (
+                    "Upload your picture",
+                    format!(
+                        "Your caller picture ({}, up to {kb} KB):",
+                        upload_formats(lang)
+                    ),
+                    "Upload",
+                ),
+            };
             page(
                 StatusCode::OK,
-                "Upload your picture",
+                title,
                 &format!(
                     "<form method=\"post\" enctype=\"multipart/form-data\" action=\"/u/{}\">\
-                     <p>Your caller picture ({}, up to {kb} KB):</p>\
+                     <p>{prompt}</p>\
                      <p><input type=\"file\" name=\"avatar\"/></p>\
-                     <p><input type=\"submit\" value=\"Upload\"/></p></form>",
+                     <p><input type=\"submit\" value=\"{button}\"/></p></form>",
                     esc(&token),
-                    upload_formats(crate::command::Lang::En)
                 ),
             )
         }
-        Ok(other) => token_page(&other),
+        Ok((other, lang)) => token_page(&other, lang),
         Err(_) => page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Upload",
@@ -478,7 +568,8 @@ pub(super) async fn upload_form(
     }
 }
 
-/// Reads the uploaded picture: multipart field `avatar`, or a raw `image/*` body. A body that
+/// Reads the uploaded picture: multipart field `avatar`, or the raw body, whatever content type
+/// it declares (the image pipeline reads the format from the bytes). A body that
 /// declares more than `max` bytes is refused before any of it is read, and reading stops past
 /// `max` bytes (`Err(TooLarge)`), so a refused upload never costs more than `max` of memory.
 /// A body that breaks off (the client went away, a malformed multipart) is `Err(Corrupt)`.
@@ -537,14 +628,15 @@ pub(super) async fn read_upload(req: Request, max: usize) -> Result<Vec<u8>, Rej
                 }
             }
         }
-    } else if ctype.starts_with("image/") || ctype == "application/octet-stream" {
+    } else {
+        // Any other body is the picture itself, whatever type it declares (`text/plain`, a
+        // form's type, none): the pipeline reads the format from the bytes, so a JPEG is
+        // taken and text is refused as what it is.
         let mut body = req.into_body().into_data_stream();
         while let Some(chunk) = body.next().await {
             take(chunk.map_err(|_| Rejected::Corrupt)?)?;
         }
         Ok(out)
-    } else {
-        Err(Rejected::Format)
     }
 }
 
@@ -552,7 +644,7 @@ pub(super) async fn read_upload(req: Request, max: usize) -> Result<Vec<u8>, Rej
 /// configured size, in the `Content-Length` check of [`read_upload`].
 const MULTIPART_OVERHEAD: u64 = 16 * 1024;
 
-/// `POST /u/{token}`: take the picture (multipart field `avatar`, or a raw image body), check
+/// `POST /u/{token}`: take the picture (multipart field `avatar`, or the raw body), check
 /// its size and header before decoding, render the variants, and make it the owner's avatar.
 /// Every refusal is a page here and an SMS to the owner saying why.
 pub(super) async fn upload_post(
@@ -565,14 +657,9 @@ pub(super) async fn upload_post(
     };
     let cfg = service.config().avatar.clone();
     // A dead link costs no decoding.
-    let t = token.clone();
-    match st
-        .store
-        .read(move |c| avatar::check_upload(c, &t, now_ms()))
-        .await
-    {
-        Ok(UploadToken::Valid(_)) => {}
-        Ok(other) => return token_page(&other),
+    let lang = match upload_token(&st, &token, service.config().default_lang).await {
+        Ok((UploadToken::Valid(_), lang)) => lang,
+        Ok((other, lang)) => return token_page(&other, lang),
         Err(_) => {
             return page(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -580,7 +667,7 @@ pub(super) async fn upload_post(
                 "<p>Try again later.</p>",
             )
         }
-    }
+    };
     let refuse = |why: Rejected| {
         let service = service.clone();
         let token = token.clone();
@@ -594,10 +681,7 @@ pub(super) async fn upload_post(
             page(
                 code,
                 "Upload",
-                &format!(
-                    "<p>{}</p>",
-                    esc(&Text::UploadRejected(why).render(crate::command::Lang::En))
-                ),
+                &format!("<p>{}</p>", esc(&Text::UploadRejected(why).render(lang))),
             )
         }
     };
@@ -627,10 +711,10 @@ pub(super) async fn upload_post(
             "Upload",
             &format!(
                 "<p>{}</p>",
-                esc(&Text::AvatarUploaded { told }.render(crate::command::Lang::En))
+                esc(&Text::AvatarUploaded { told }.render(lang))
             ),
         ),
-        Ok(Err(state)) => token_page(&state),
+        Ok(Err(state)) => token_page(&state, lang),
         Err(_) => page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Upload",

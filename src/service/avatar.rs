@@ -202,9 +202,9 @@ pub fn rejection(e: &crate::images::ImageError, max_bytes: usize) -> super::repl
     match e.kind() {
         ErrorKind::TooLarge => Rejected::TooLarge(max_bytes / 1024),
         ErrorKind::UnsupportedFormat => Rejected::Format,
-        ErrorKind::DimensionsTooLarge | ErrorKind::TooManyFrames | ErrorKind::ResourceLimit => {
-            Rejected::Dimensions
-        }
+        ErrorKind::Empty => Rejected::Empty,
+        ErrorKind::TooManyFrames => Rejected::Frames,
+        ErrorKind::DimensionsTooLarge | ErrorKind::ResourceLimit => Rejected::Dimensions,
         _ => Rejected::Corrupt,
     }
 }
@@ -845,6 +845,19 @@ pub fn check_upload(conn: &Connection, token: &str, now: i64) -> Result<UploadTo
     })
 }
 
+/// The language of the subscriber upload `token` was issued to (the language of their replies),
+/// whatever the token's state; `None` for a token never issued. The upload pages speak it.
+pub fn upload_lang(conn: &Connection, token: &str) -> Result<Option<Lang>, StoreError> {
+    let msisdn: Option<String> = conn
+        .prepare_cached("SELECT msisdn FROM upload_token WHERE token = ?1")
+        .and_then(|mut s| s.query_row([token], |r| r.get(0)).optional())
+        .ctx("avatar::upload_lang")?;
+    match msisdn {
+        Some(m) => Ok(state::subscriber(conn, &m)?.map(|s| s.lang)),
+        None => Ok(None),
+    }
+}
+
 /// Use upload `token` (in the transaction that stores the upload): the subscriber, or why not.
 pub fn use_upload(tx: &Transaction<'_>, token: &str, now: i64) -> Result<UploadToken, StoreError> {
     let state = check_upload(tx, token, now)?;
@@ -957,6 +970,39 @@ mod tests {
         let a = Activity { level: 3, ..a };
         assert_eq!(eligibility(&a, &t), Ok(()));
         assert_eq!(eligibility(&a, &Thresholds::default()), Err(None));
+    }
+
+    /// The reply says what was wrong with the upload itself: a form sent without a file (a
+    /// WAP browser posts an empty part when no file was chosen) is not a damaged file, and an
+    /// animation of too many frames is not a picture too large in pixels (a 1x1 GIF of 1000
+    /// frames was answered so).
+    #[test]
+    fn an_empty_upload_and_a_long_animation_are_refused_for_what_they_are() {
+        use crate::images::ImageError;
+        use crate::service::replies::Text;
+        let said =
+            |e: &ImageError, lang| Text::UploadRejected(rejection(e, 100 * 1024)).render(lang);
+        let empty = ImageError::Empty;
+        assert_eq!(
+            said(&empty, Lang::En),
+            "Picture not set: no picture came with the upload. Choose one and send it again."
+        );
+        assert_eq!(
+            said(&empty, Lang::Zh),
+            "头像未设置：没有收到图片。请选择图片后重新上传。"
+        );
+        let frames = ImageError::TooManyFrames {
+            frames: 101,
+            max: 100,
+        };
+        assert_eq!(
+            said(&frames, Lang::En),
+            "Picture not set: the animation has too many frames. Send a still picture."
+        );
+        assert_eq!(
+            said(&frames, Lang::Zh),
+            "头像未设置：动画帧数过多。请使用静态图片。"
+        );
     }
 
     #[test]

@@ -801,8 +801,11 @@ impl Service {
         let Some((avatar_id, title)) = avatar::preset(tx, id)? else {
             return Ok((Text::NoSuchPreset(id), FanOut::default()));
         };
+        // The picture the avatar is already: only the handsets without it get it (the others
+        // would be told of "a new caller picture" they show already).
+        let again = avatar::current(tx, &sub.msisdn)? == Some(avatar_id);
         avatar::set_avatar(tx, &sub.msisdn, avatar_id, Some(id), now)?;
-        let told = self.push_avatar(tx, now, sub, None, false)?;
+        let told = self.push_avatar(tx, now, sub, None, again)?;
         Ok((
             Text::AvatarChosen { id, title, told },
             FanOut {
@@ -888,8 +891,11 @@ impl Service {
         };
         let sub = state::ensure_subscriber(tx, &msisdn, self.cfg.default_lang, now)?;
         let id = avatar::store_avatar(tx, source_sha256, variants, now)?;
+        // The same picture again (uploads are stored by content): as `AVATAR n` of the current
+        // preset, only the handsets without it get it.
+        let again = avatar::current(tx, &msisdn)? == Some(id);
         avatar::set_avatar(tx, &msisdn, id, None, now)?;
-        let told = self.push_avatar(tx, now, &sub, None, false)?;
+        let told = self.push_avatar(tx, now, &sub, None, again)?;
         self.tell(tx, now, &sub, Text::AvatarUploaded { told })?;
         Ok(Ok(told))
     }

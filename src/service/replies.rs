@@ -22,6 +22,10 @@ pub enum Rejected {
     Dimensions,
     /// Damaged or unreadable.
     Corrupt,
+    /// No picture came with the upload (a form sent without choosing a file).
+    Empty,
+    /// An animation with more frames than the pipeline takes.
+    Frames,
     /// The link was used or has expired.
     LinkInvalid,
 }
@@ -1527,7 +1531,7 @@ impl Text {
                 minutes,
                 max_kb,
             } => format!(
-                "请在{minutes}分钟内打开{url}上传头像（{}，最大{max_kb}KB），链接仅可用一次。",
+                "请在{minutes}分钟内打开 {url} 上传头像（{}，最大{max_kb}KB），链接仅可用一次。",
                 upload_formats(lang)
             ),
             Text::UploadNotYet { metric, have, need } => {
@@ -1574,6 +1578,14 @@ impl Text {
                 (Rejected::Dimensions, false) => "头像未设置：图片尺寸过大。".into(),
                 (Rejected::Corrupt, true) => "Picture not set: the file is damaged.".into(),
                 (Rejected::Corrupt, false) => "头像未设置：文件已损坏。".into(),
+                (Rejected::Empty, true) => {
+                    "Picture not set: no picture came with the upload. Choose one and send it again.".into()
+                }
+                (Rejected::Empty, false) => "头像未设置：没有收到图片。请选择图片后重新上传。".into(),
+                (Rejected::Frames, true) => {
+                    "Picture not set: the animation has too many frames. Send a still picture.".into()
+                }
+                (Rejected::Frames, false) => "头像未设置：动画帧数过多。请使用静态图片。".into(),
                 (Rejected::LinkInvalid, true) => {
                     "That upload link has expired or was used. Send AVATAR UPLOAD for a new one.".into()
                 }
@@ -2014,6 +2026,8 @@ mod tests {
             Text::UploadRejected(Rejected::Format),
             Text::UploadRejected(Rejected::Dimensions),
             Text::UploadRejected(Rejected::Corrupt),
+            Text::UploadRejected(Rejected::Empty),
+            Text::UploadRejected(Rejected::Frames),
             Text::UploadRejected(Rejected::LinkInvalid),
             Text::PartsMissing,
             Text::AvatarPush {
@@ -2708,6 +2722,39 @@ mod tests {
             for lang in [Lang::En, Lang::Zh] {
                 let s = t.render(lang);
                 assert!(!s.contains("Hourly") && !s.contains("上限"), "{s}");
+            }
+        }
+    }
+
+    /// A handset's link finder takes a link up to the next space: a character glued to its end
+    /// (`…/u/abc上传头像`) becomes part of the link, which then opens "This upload link is not
+    /// known". Every link a reply carries ends the text or is followed by a space.
+    #[test]
+    fn a_link_in_a_reply_ends_the_text_or_is_followed_by_a_space() {
+        let url = "http://gw.example/u/Ab-3_x";
+        let texts = [
+            Text::UploadLink {
+                url: url.into(),
+                minutes: 15,
+                max_kb: 100,
+            },
+            Text::Who {
+                name: Some("Zhang San".into()),
+                number: "+8613800138000".into(),
+                shown: Shown::Code(StatusCode::Busy),
+                until: None,
+                photo: Some(url.into()),
+            },
+        ];
+        for text in &texts {
+            for lang in [Lang::En, Lang::Zh] {
+                let s = text.render(lang);
+                let at = s.find(url).expect("the link is in the text") + url.len();
+                let next = s[at..].chars().next();
+                assert!(
+                    next.is_none_or(char::is_whitespace),
+                    "{lang:?}: {next:?} glued to the link: {s}"
+                );
             }
         }
     }

@@ -1309,6 +1309,37 @@ fn newest_row_to(b: &Bench, to: &str) -> i64 {
 /// they become `superseded` saying why. A push in flight goes out; one that comes back unsent
 /// (the SMSC busy, the link dropped) is withdrawn then, unless the SMSC took a part of it or
 /// PRIVACY opened again meanwhile.
+/// Choosing the avatar one already has (`AVATAR 3` twice) pushes it only to the handsets that
+/// do not have it: the others would get "has a new caller picture" (a two-part WAP Push, or an
+/// SMS) for the picture they show already.
+#[test]
+fn choosing_the_current_avatar_again_pushes_only_to_handsets_without_it() {
+    let to = |b: &Bench| -> Vec<String> { pushes(b).into_iter().map(|p| p.0).collect() };
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 5);
+    b.send(OWNER, "AVATAR 3");
+    assert_eq!(to(&b), [BOSS, DAD, MUM]);
+    b.flush();
+    let r = b.send(OWNER, "AVATAR 3");
+    assert_eq!(r, "Your avatar is now 3 Pic3. 0 contacts will get it.");
+    assert!(pushes(&b).is_empty(), "{:?}", pushes(&b));
+    // A push that never arrived does not count: Dad's failed, so he gets it again.
+    b.conn
+        .execute(
+            "UPDATE outbox SET state = 'failed' WHERE kind = 'wap_push' AND destination = ?1",
+            [DAD],
+        )
+        .unwrap();
+    let r = b.send(OWNER, "AVATAR 3");
+    assert_eq!(r, "Your avatar is now 3 Pic3. 1 contact will get it.");
+    assert_eq!(to(&b), [DAD]);
+    // Another picture goes to every contact, as ever.
+    b.flush();
+    b.send(OWNER, "AVATAR 4");
+    assert_eq!(to(&b), [BOSS, DAD, MUM]);
+}
+
 #[test]
 fn privacy_nobody_withdraws_the_avatar_pushes_not_yet_sent() {
     use crate::store::outbox::{Requeued, PUSH_WITHDRAWN, PUSH_WITHDRAWN_IN_FLIGHT};
@@ -1912,7 +1943,7 @@ fn uploads_need_activity_and_a_link_that_works_once() {
     tx.commit().unwrap();
     let r = b.send(OWNER, "头像 上传");
     assert!(
-        r.starts_with("请在15分钟内打开http://127.0.0.1:8080/u/"),
+        r.starts_with("请在15分钟内打开 http://127.0.0.1:8080/u/"),
         "{r}"
     );
     let token = r.split("/u/").nth(1).unwrap()[..22].to_string();
