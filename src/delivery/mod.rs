@@ -610,9 +610,10 @@ impl Dispatcher {
                     .url
                     .clone()
                     .ok_or_else(|| "WAP Push row without a URL".to_string())?;
-                let mut si =
-                    ServiceIndication::new(url.clone(), row.body.clone().unwrap_or_default());
-                si.si_id = Some(url);
+                // No `si-id`: without one it is the `href` (WAP-167), which is what we would
+                // write, and writing the link a second time took a typical push (a 60-odd
+                // character link and the owner's name and number) past one SMS.
+                let si = ServiceIndication::new(url, row.body.clone().unwrap_or_default());
                 let opts = WspOptions {
                     tid: (row.id & 0xFF) as u8,
                     ..WspOptions::default()
@@ -1000,6 +1001,58 @@ impl Dispatcher {
 mod tests {
     use super::*;
     use outbox::AttemptEnd;
+
+    /// An avatar push row as the service writes it: a per-viewer link (`/a/` and a 22-letter
+    /// token) on a carrier's host, the owner's name and number in the text.
+    fn push_row(url: &str, text: &str) -> OutboxRow {
+        OutboxRow {
+            id: 4242,
+            created_at: 0,
+            updated_at: 0,
+            kind: MessageKind::WapPush,
+            source: None,
+            destination: "+8613900139000".into(),
+            body: Some(text.into()),
+            payload: None,
+            url: Some(url.into()),
+            coalesce_key: None,
+            state: outbox::OutboxState::Queued,
+            attempts: 0,
+            next_attempt_at: 0,
+            expires_at: None,
+            last_error: None,
+            priority: 0,
+            content_at: 0,
+        }
+    }
+
+    /// A typical avatar push is one SMS (133 octets after the port-addressing UDH), in English
+    /// and in Chinese: the link is written once (`href`; `si-id` left to default to it).
+    /// With the link written twice the English one took 161 octets, two SMS per contact.
+    #[test]
+    fn an_avatar_push_fits_one_sms_and_names_its_link_once() {
+        use sms_wire::wap_push::{decode_wsp_push, PushContent};
+        let url = "http://avatars.operator-example.com.cn/a/kX3v9QmT2pLw8RzA0bYc1d";
+        for text in [
+            "Zhang San (+8613800138000) has a new caller picture",
+            "张三(+8613800138000)更新了来电头像",
+        ] {
+            let Ok(Payload::WapPush(datagram)) = Dispatcher::payload(&push_row(url, text)) else {
+                panic!("a push row makes a WAP Push");
+            };
+            assert!(
+                datagram.len() <= 133,
+                "{} octets: {text:?} takes more than one SMS",
+                datagram.len()
+            );
+            let Ok(PushContent::Si(si)) = decode_wsp_push(&datagram) else {
+                panic!("the push decodes as an SI");
+            };
+            assert_eq!(si.href, url);
+            assert_eq!(si.text.as_deref(), Some(text));
+            assert_eq!(si.si_id, None);
+        }
+    }
 
     fn verdict(fail: Option<&str>, retry: Option<&str>, unsent: bool) -> Verdict {
         Verdict {
