@@ -395,6 +395,12 @@ fn is_cjk(c: char) -> bool {
     matches!(c, '\u{3000}'..='\u{303f}' | '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' | '\u{f900}'..='\u{faff}')
 }
 
+/// CJK ideographs only ([`is_cjk`] without the CJK punctuation such as `、`): the characters a
+/// Chinese word goes on with.
+fn is_ideograph(c: char) -> bool {
+    is_cjk(c) && !matches!(c, '\u{3000}'..='\u{303f}')
+}
+
 /// The dispatcher: tries each command by its keyword; the first keyword that matches commits.
 pub fn command<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     alt((
@@ -686,11 +692,15 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     const ACTIONS: &[Kw<GroupAction>] = &[
         ("ADD", EN, GroupAction::Add),
         ("添加", ZH, GroupAction::Add),
+        ("加入", ZH, GroupAction::Add),
+        ("增加", ZH, GroupAction::Add),
         ("加", ZH, GroupAction::Add),
         ("DELETE", EN, GroupAction::Del),
         ("DEL", EN, GroupAction::Del),
         ("REMOVE", EN, GroupAction::Del),
         ("删除", ZH, GroupAction::Del),
+        ("移除", ZH, GroupAction::Del),
+        ("去掉", ZH, GroupAction::Del),
         ("删", ZH, GroupAction::Del),
         ("RENAME", EN, GroupAction::Rename),
         ("改名", ZH, GroupAction::Rename),
@@ -720,7 +730,16 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
             }
             return done(Command::GroupShow { group, page }, lang);
         }
-        let Ok((args, (_, action))) = keyword(ACTIONS)(rest) else {
+        // A Chinese verb that takes numbers is a whole word: one glued to more Chinese is the
+        // start of some other word (`加好`, `删了`), not the verb and then a bad number.
+        let verb = keyword(ACTIONS)(rest)
+            .ok()
+            .filter(|(args, (verb_lang, action))| {
+                let glued = !rest[..rest.len() - args.len()].ends_with(' ');
+                let takes_numbers = matches!(action, GroupAction::Add | GroupAction::Del);
+                !(*verb_lang == ZH && takes_numbers && glued && args.starts_with(is_ideograph))
+            });
+        let Some((args, (_, action))) = verb else {
             if let Some((verb, fixed)) = misspelt_verb(input_all, rest, default_cc) {
                 return in_chinese(
                     verb,
@@ -763,12 +782,23 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
 /// group) is a typo of, and the command with it put right, when that is a complete command:
 /// offered back, never carried out. English: one edit, a swap of neighbours counting as one
 /// (`AD`, `ADDD`, `DLE`, `RENAM`). Chinese: a two-character word one character off or with
-/// the two swapped (`解三`, `改明`, `添家`, `散解`), up to a space or a number it may be glued
-/// to; one character alone is a typo of both `加` and `删`, so it is none. The first verb
-/// that makes a complete command is offered, and none when two Chinese verbs do.
+/// the two swapped (`解三`, `改明`, `添家`, `散解`, `删了`), up to a space or a number it may be
+/// glued to; one character alone is a typo of both `加` and `删`, so it is none. The first verb
+/// that makes a complete command is offered, and none when two Chinese verbs of different
+/// meanings do (`加除`: `加入` or `删除`); verbs of one meaning (`去除`: `删除`, `移除`,
+/// `去掉`) offer the first.
 fn misspelt_verb<'a>(full: &str, rest: &'a str, default_cc: &str) -> Option<(&'a str, String)> {
     const VERBS: &[&str] = &["ADD", "DEL", "DELETE", "REMOVE", "RENAME", "DROP"];
-    const ZH_VERBS: &[&str] = &["添加", "删除", "改名", "解散"];
+    const ZH_VERBS: &[(&str, GroupAction)] = &[
+        ("添加", GroupAction::Add),
+        ("删除", GroupAction::Del),
+        ("改名", GroupAction::Rename),
+        ("解散", GroupAction::Drop),
+        ("加入", GroupAction::Add),
+        ("增加", GroupAction::Add),
+        ("移除", GroupAction::Del),
+        ("去掉", GroupAction::Del),
+    ];
     let at = full.len() - rest.len();
     let offer = |word: &str, verb: &str| {
         let fixed = format!("{}{verb}{}", &full[..at], &rest[word.len()..]);
@@ -783,10 +813,12 @@ fn misspelt_verb<'a>(full: &str, rest: &'a str, default_cc: &str) -> Option<(&'a
         }
         let mut offers = ZH_VERBS
             .iter()
-            .filter(|v| strsim::osa_distance(word, v) == 1)
-            .filter_map(|verb| offer(word, verb));
-        let fixed = offers.next()?;
-        return offers.next().is_none().then_some((word, fixed));
+            .filter(|(v, _)| strsim::osa_distance(word, v) == 1)
+            .filter_map(|(verb, action)| offer(word, verb).map(|fixed| (*action, fixed)));
+        let (action, fixed) = offers.next()?;
+        return offers
+            .all(|(other, _)| other == action)
+            .then_some((word, fixed));
     }
     let word = rest.split(' ').next().unwrap_or(rest);
     if word.len() < 2 || !word.bytes().all(|b| b.is_ascii_alphabetic()) {
@@ -4656,6 +4688,89 @@ mod tests {
         assert_eq!(err.kind, ParseErrorKind::UnknownOption);
         let err = parse_normalized("GROUP FAMILY HELLO 13900139000", "86").unwrap_err();
         assert_eq!(err.kind, ParseErrorKind::UnknownOption);
+    }
+
+    #[test]
+    fn a_two_character_chinese_group_verb_is_the_verb_never_a_short_one_and_junk() {
+        let one = || vec![Msisdn::try_from("+8613900139000").unwrap()];
+        let family = || GroupName::Builtin(BuiltinGroup::Family);
+        let read = |text: &str| parse_normalized(text, "86").map(|p| (p.command, p.lang_hint));
+        // 加入 / 添加 / 增加 are 加; 删除 / 移除 / 去掉 are 删; spaced or glued to the number.
+        for verb in ["加", "加入", "添加", "增加"] {
+            for text in [
+                format!("分组 家人 {verb} 13900139000"),
+                format!("分组 家人 {verb}13900139000"),
+            ] {
+                let add = Command::GroupAdd {
+                    group: family(),
+                    members: one(),
+                };
+                assert_eq!(read(&text), Ok((add, ZH)), "{text}");
+            }
+        }
+        for verb in ["删", "删除", "移除", "去掉"] {
+            for text in [
+                format!("分组 家人 {verb} 13900139000"),
+                format!("分组 家人 {verb}13900139000"),
+            ] {
+                let del = Command::GroupDel {
+                    group: family(),
+                    members: one(),
+                };
+                assert_eq!(read(&text), Ok((del, ZH)), "{text}");
+            }
+        }
+        // A word that starts with 加 or 删 and is no verb is not 加 or 删 with the rest read as
+        // a number ("入 13900139000" is no number): it is the word that is wrong, offered as
+        // the verb it is a slip of, or quoted whole.
+        for (text, bad, fixed) in [
+            (
+                "分组 家人 删了 13900139000",
+                "删了",
+                "分组 家人 删除 13900139000",
+            ),
+            (
+                "分组 家人 加人13900139000",
+                "加人",
+                "分组 家人 加入13900139000",
+            ),
+            // Near 删除, 移除 and 去掉 alike: all mean 删, so one is offered.
+            (
+                "分组 家人 去除 13900139000",
+                "去除",
+                "分组 家人 删除 13900139000",
+            ),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(
+                err.kind,
+                ParseErrorKind::NearMiss {
+                    fixed: fixed.into()
+                },
+                "{text}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.lang_hint, ZH, "{text}");
+        }
+        for text in [
+            "分组 家人 加加加 13900139000",
+            "分组 家人 删掉了13900139000",
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::UnknownOption, "{text}: {err:?}");
+            assert_eq!(err.bad, &text["分组 家人 ".len()..], "{text}");
+            assert_eq!(err.lang_hint, ZH, "{text}");
+        }
+        // A word near verbs of two meanings (加入 and 删除) is offered as neither.
+        let err = parse_normalized("分组 家人 加除 13900139000", "86").unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::UnknownOption, "{err:?}");
+        // A new name may still be glued to 改名, and punctuation after 加 is no word.
+        assert!(parse_normalized("分组 工作 改名办公室", "86").is_ok());
+        let add = Command::GroupAdd {
+            group: family(),
+            members: one(),
+        };
+        assert_eq!(read("分组 家人 加、13900139000"), Ok((add, ZH)));
     }
 
     #[test]
