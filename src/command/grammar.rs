@@ -197,7 +197,10 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
             // reply is in the language of the command offered ([`misspelt`]).
             let near = match verb_first(text, first, default_cc) {
                 Some(fixed) => Some((first, fixed, Lang::En)),
-                None => misspelt(text, default_cc),
+                None => match zh_verb_first(text, default_cc) {
+                    Some((said, fixed)) => Some((said, fixed, Lang::Zh)),
+                    None => misspelt(text, default_cc),
+                },
             };
             let (kind, bad, lang_hint) = match near {
                 Some((typed, fixed, lang)) => (ParseErrorKind::Misspelt(fixed), typed, Some(lang)),
@@ -388,6 +391,83 @@ fn verb_first(text: &str, first: &str, default_cc: &str) -> Option<String> {
         .to_string();
     let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
     (complete && fixed.is_ascii() && fixed.len() <= MAX_SUGGESTION_CHARS).then_some(fixed)
+}
+
+/// The Chinese group verbs a command may be written with first (`加 家人 139...`), longest
+/// first where one starts another, and the verb of COMMANDS.md each is offered as.
+const ZH_GROUP_VERBS: &[(&str, &str)] = &[
+    ("添加", "加"),
+    ("加入", "加"),
+    ("增加", "加"),
+    ("加", "加"),
+    ("删除", "删"),
+    ("移除", "删"),
+    ("去掉", "删"),
+    ("删", "删"),
+    ("改名", "改名"),
+    ("解散", "解散"),
+];
+
+/// `分组 <group> <verb> <tail>` with `verb` as COMMANDS.md writes it, when that is a complete,
+/// valid command short enough to offer back.
+fn zh_group_command(group: &str, verb: &str, tail: &str, default_cc: &str) -> Option<String> {
+    let group = group.trim();
+    if group.is_empty() {
+        return None;
+    }
+    let fixed = format!("分组 {group} {verb} {}", tail.trim())
+        .trim_end()
+        .to_string();
+    let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
+    (complete && fixed.chars().count() <= MAX_SUGGESTION_CHARS).then_some(fixed)
+}
+
+/// `text` (no command) that is a Chinese group command said the way people say it, and that
+/// command in its order with the verb of COMMANDS.md (`分组 家人 加 13900139000`): the part
+/// quoted as no command, and the command, offered back like a typo's correction, never carried
+/// out. The forms: verb first (`加 家人 139...`, `删除 家人 139...`, `解散 篮球队`), the verb
+/// glued to a built-in Chinese group (`加家人139...`) and a number glued to a Chinese group
+/// (`加 家人139...`), quoting the verb; and `把 <numbers> 加到 <group>` / `把 <numbers> 从
+/// <group> 删除`, quoting the whole text.
+fn zh_verb_first<'t>(text: &'t str, default_cc: &str) -> Option<(&'t str, String)> {
+    if let Some(body) = text.strip_prefix('把') {
+        return ba_form(body, default_cc).map(|fixed| (text, fixed));
+    }
+    ZH_GROUP_VERBS.iter().find_map(|&(said, verb)| {
+        let after = text.strip_prefix(said)?;
+        let (group, tail) = match after.strip_prefix(' ') {
+            Some(rest) => rest.split_once(' ').unwrap_or((rest, "")),
+            None => {
+                let builtin = BuiltinGroup::ALL
+                    .iter()
+                    .find(|g| after.starts_with(g.zh()))?;
+                after.split_at(builtin.zh().len())
+            }
+        };
+        // A number glued to a Chinese group name: `家人13900139000`.
+        let (group, tail) = match group.find(|c: char| !is_ideograph(c)) {
+            Some(at) if at > 0 => (&group[..at], format!("{} {tail}", &group[at..])),
+            _ => (group, tail.to_owned()),
+        };
+        zh_group_command(group, verb, &tail, default_cc).map(|fixed| (said, fixed))
+    })
+}
+
+/// The command meant by `把 <numbers> 加到 <group>` or `把 <numbers> 从 <group> 删除` (the text
+/// after `把`), as [`zh_verb_first`] offers it; `里` after the group (`加到家人里`) is dropped.
+fn ba_form(body: &str, default_cc: &str) -> Option<String> {
+    const ADD: &[&str] = &["添加到", "加入到", "加到", "加进", "加入", "添加"];
+    const DEL: &[&str] = &["删除", "删掉", "移除", "去掉", "删"];
+    let group_of = |g: &str| {
+        let g = g.trim();
+        g.strip_suffix('里').unwrap_or(g).trim_end().to_owned()
+    };
+    if let Some((numbers, rest)) = body.split_once('从') {
+        let group = DEL.iter().find_map(|v| rest.trim_end().strip_suffix(v))?;
+        return zh_group_command(&group_of(group), "删", numbers, default_cc);
+    }
+    let (numbers, group) = ADD.iter().find_map(|v| body.split_once(v))?;
+    zh_group_command(&group_of(group), "加", numbers, default_cc)
 }
 
 /// CJK ideographs and punctuation, used to guess the language of unknown input.
@@ -4771,6 +4851,72 @@ mod tests {
             members: one(),
         };
         assert_eq!(read("分组 家人 加、13900139000"), Ok((add, ZH)));
+    }
+
+    #[test]
+    fn a_chinese_group_command_said_verb_first_gets_the_command_order_in_chinese() {
+        for (text, bad, fixed) in [
+            ("加 家人 13900139000", "加", "分组 家人 加 13900139000"),
+            (
+                "删 家人 13900139000 13700137000",
+                "删",
+                "分组 家人 删 13900139000 13700137000",
+            ),
+            // The two-character verbs, offered as the contract's verb.
+            ("添加 家人 13900139000", "添加", "分组 家人 加 13900139000"),
+            ("加入 同事 13900139000", "加入", "分组 同事 加 13900139000"),
+            ("删除 家人 13900139000", "删除", "分组 家人 删 13900139000"),
+            ("去掉 朋友 13900139000", "去掉", "分组 朋友 删 13900139000"),
+            ("解散 篮球队", "解散", "分组 篮球队 解散"),
+            ("改名 篮球队 足球队", "改名", "分组 篮球队 改名 足球队"),
+            // Glued, before a built-in Chinese group, and a number glued to that group.
+            ("加家人13900139000", "加", "分组 家人 加 13900139000"),
+            ("删除家人 13900139000", "删除", "分组 家人 删 13900139000"),
+            ("加 家人13900139000", "加", "分组 家人 加 13900139000"),
+            // An English group name with a Chinese verb.
+            ("加 FAMILY 13900139000", "加", "分组 FAMILY 加 13900139000"),
+            // 把 ... 加到 / 从 ... 删除.
+            (
+                "把13900139000加到家人",
+                "把13900139000加到家人",
+                "分组 家人 加 13900139000",
+            ),
+            (
+                "把 13900139000、13700137000 加入 家人里",
+                "把 13900139000、13700137000 加入 家人里",
+                "分组 家人 加 13900139000、13700137000",
+            ),
+            (
+                "把13900139000从家人删除",
+                "把13900139000从家人删除",
+                "分组 家人 删 13900139000",
+            ),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::Misspelt(fixed.into()), "{text}");
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.usage, HelpTopic::General, "{text}");
+            assert_eq!(err.lang_hint, ZH, "{text}");
+            // What is offered is a command that works.
+            assert!(parse_normalized(fixed, "86").is_ok(), "{fixed}");
+        }
+        // No complete group command in another order, or words that only start like a verb:
+        // the short help, in Chinese, as before.
+        for text in [
+            "加",
+            "加 家人",
+            "加 家人 你好",
+            "加油",
+            "加油 13900139000",
+            "删 家人 1380013800",
+            "把13900139000加到",
+            "把手机加到家人",
+            "解散",
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::UnknownCommand, "{text}: {err:?}");
+            assert_eq!(err.lang_hint, ZH, "{text}");
+        }
     }
 
     #[test]
