@@ -82,6 +82,11 @@ fn example_group_family_add() {
             "分组 家人 加 13900139000 13700137000",
             "分组家人 加13900139000、13700137000",
             "GROUPS FAMILY ADD 13900139000 13700137000",
+            // The two-character Chinese verbs people type for 加.
+            "分组 家人 加入 13900139000 13700137000",
+            "分组 家人 添加13900139000，13700137000",
+            "分组家人 增加 13900139000、13700137000",
+            "GROUP FAMILY 加入 13900139000 13700137000",
         ],
         &expected,
     );
@@ -386,6 +391,8 @@ fn group_del_rename_drop() {
             "GROUP Work REMOVE +8613900139000",
             "分组 WORK 删 13900139000",
             "分组 work 删除13900139000",
+            "分组 WORK 移除 13900139000",
+            "分组 work 去掉13900139000",
         ],
         &del,
     );
@@ -849,9 +856,33 @@ fn unknown_and_hostile_input_gets_the_short_help() {
         let err = parse(said, CC).unwrap_err();
         assert_eq!(err.kind, ParseErrorKind::Misspelt(meant.into()), "{said}");
     }
+    // Chinese too: the order of COMMANDS.md and its verb are offered, in Chinese.
+    for (said, meant) in [
+        ("加 家人 13900139000", "分组 家人 加 13900139000"),
+        (
+            "删除 家人 13900139000 13700137000",
+            "分组 家人 删 13900139000 13700137000",
+        ),
+        ("加入家人13900139000", "分组 家人 加 13900139000"),
+        ("改名 WORK OFFICE", "分组 WORK 改名 OFFICE"),
+        ("解散 篮球队", "分组 篮球队 解散"),
+        ("把13900139000加到家人", "分组 家人 加 13900139000"),
+    ] {
+        let err = parse(said, CC).unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::Misspelt(meant.into()), "{said}");
+        assert_eq!(err.lang_hint, Some(Lang::Zh), "{said}");
+    }
+    // A word that starts with a verb is no verb with the rest as a number (`入`).
+    let err = parse("分组 家人 加好 13900139000", CC).unwrap_err();
+    assert!(
+        !matches!(err.kind, ParseErrorKind::Number(_)) && err.bad.starts_with("加好"),
+        "{err:?}"
+    );
     // Not a group command in another order: the short help only.
-    let err = parse("ADD", CC).unwrap_err();
-    assert_eq!(err.kind, ParseErrorKind::UnknownCommand);
+    for text in ["ADD", "加", "加油 13900139000"] {
+        let err = parse(text, CC).unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::UnknownCommand, "{text}");
+    }
 }
 
 // ---- one reader for every command's numbers ----

@@ -197,7 +197,10 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
             // reply is in the language of the command offered ([`misspelt`]).
             let near = match verb_first(text, first, default_cc) {
                 Some(fixed) => Some((first, fixed, Lang::En)),
-                None => misspelt(text, default_cc),
+                None => match zh_verb_first(text, default_cc) {
+                    Some((said, fixed)) => Some((said, fixed, Lang::Zh)),
+                    None => misspelt(text, default_cc),
+                },
             };
             let (kind, bad, lang_hint) = match near {
                 Some((typed, fixed, lang)) => (ParseErrorKind::Misspelt(fixed), typed, Some(lang)),
@@ -390,9 +393,92 @@ fn verb_first(text: &str, first: &str, default_cc: &str) -> Option<String> {
     (complete && fixed.is_ascii() && fixed.len() <= MAX_SUGGESTION_CHARS).then_some(fixed)
 }
 
+/// The Chinese group verbs a command may be written with first (`加 家人 139...`), longest
+/// first where one starts another, and the verb of COMMANDS.md each is offered as.
+const ZH_GROUP_VERBS: &[(&str, &str)] = &[
+    ("添加", "加"),
+    ("加入", "加"),
+    ("增加", "加"),
+    ("加", "加"),
+    ("删除", "删"),
+    ("移除", "删"),
+    ("去掉", "删"),
+    ("删", "删"),
+    ("改名", "改名"),
+    ("解散", "解散"),
+];
+
+/// `分组 <group> <verb> <tail>` with `verb` as COMMANDS.md writes it, when that is a complete,
+/// valid command short enough to offer back.
+fn zh_group_command(group: &str, verb: &str, tail: &str, default_cc: &str) -> Option<String> {
+    let group = group.trim();
+    if group.is_empty() {
+        return None;
+    }
+    let fixed = format!("分组 {group} {verb} {}", tail.trim())
+        .trim_end()
+        .to_string();
+    let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
+    (complete && fixed.chars().count() <= MAX_SUGGESTION_CHARS).then_some(fixed)
+}
+
+/// `text` (no command) that is a Chinese group command said the way people say it, and that
+/// command in its order with the verb of COMMANDS.md (`分组 家人 加 13900139000`): the part
+/// quoted as no command, and the command, offered back like a typo's correction, never carried
+/// out. The forms: verb first (`加 家人 139...`, `删除 家人 139...`, `解散 篮球队`), the verb
+/// glued to a built-in Chinese group (`加家人139...`) and a number glued to a Chinese group
+/// (`加 家人139...`), quoting the verb; and `把 <numbers> 加到 <group>` / `把 <numbers> 从
+/// <group> 删除`, quoting the whole text.
+fn zh_verb_first<'t>(text: &'t str, default_cc: &str) -> Option<(&'t str, String)> {
+    if let Some(body) = text.strip_prefix('把') {
+        return ba_form(body, default_cc).map(|fixed| (text, fixed));
+    }
+    ZH_GROUP_VERBS.iter().find_map(|&(said, verb)| {
+        let after = text.strip_prefix(said)?;
+        let (group, tail) = match after.strip_prefix(' ') {
+            Some(rest) => rest.split_once(' ').unwrap_or((rest, "")),
+            None => {
+                let builtin = BuiltinGroup::ALL
+                    .iter()
+                    .find(|g| after.starts_with(g.zh()))?;
+                after.split_at(builtin.zh().len())
+            }
+        };
+        // A number glued to a Chinese group name: `家人13900139000`.
+        let (group, tail) = match group.find(|c: char| !is_ideograph(c)) {
+            Some(at) if at > 0 => (&group[..at], format!("{} {tail}", &group[at..])),
+            _ => (group, tail.to_owned()),
+        };
+        zh_group_command(group, verb, &tail, default_cc).map(|fixed| (said, fixed))
+    })
+}
+
+/// The command meant by `把 <numbers> 加到 <group>` or `把 <numbers> 从 <group> 删除` (the text
+/// after `把`), as [`zh_verb_first`] offers it; `里` after the group (`加到家人里`) is dropped.
+fn ba_form(body: &str, default_cc: &str) -> Option<String> {
+    const ADD: &[&str] = &["添加到", "加入到", "加到", "加进", "加入", "添加"];
+    const DEL: &[&str] = &["删除", "删掉", "移除", "去掉", "删"];
+    let group_of = |g: &str| {
+        let g = g.trim();
+        g.strip_suffix('里').unwrap_or(g).trim_end().to_owned()
+    };
+    if let Some((numbers, rest)) = body.split_once('从') {
+        let group = DEL.iter().find_map(|v| rest.trim_end().strip_suffix(v))?;
+        return zh_group_command(&group_of(group), "删", numbers, default_cc);
+    }
+    let (numbers, group) = ADD.iter().find_map(|v| body.split_once(v))?;
+    zh_group_command(&group_of(group), "加", numbers, default_cc)
+}
+
 /// CJK ideographs and punctuation, used to guess the language of unknown input.
 fn is_cjk(c: char) -> bool {
     matches!(c, '\u{3000}'..='\u{303f}' | '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' | '\u{f900}'..='\u{faff}')
+}
+
+/// CJK ideographs only ([`is_cjk`] without the CJK punctuation such as `、`): the characters a
+/// Chinese word goes on with.
+fn is_ideograph(c: char) -> bool {
+    is_cjk(c) && !matches!(c, '\u{3000}'..='\u{303f}')
 }
 
 /// The dispatcher: tries each command by its keyword; the first keyword that matches commits.
@@ -686,11 +772,15 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     const ACTIONS: &[Kw<GroupAction>] = &[
         ("ADD", EN, GroupAction::Add),
         ("添加", ZH, GroupAction::Add),
+        ("加入", ZH, GroupAction::Add),
+        ("增加", ZH, GroupAction::Add),
         ("加", ZH, GroupAction::Add),
         ("DELETE", EN, GroupAction::Del),
         ("DEL", EN, GroupAction::Del),
         ("REMOVE", EN, GroupAction::Del),
         ("删除", ZH, GroupAction::Del),
+        ("移除", ZH, GroupAction::Del),
+        ("去掉", ZH, GroupAction::Del),
         ("删", ZH, GroupAction::Del),
         ("RENAME", EN, GroupAction::Rename),
         ("改名", ZH, GroupAction::Rename),
@@ -720,7 +810,16 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
             }
             return done(Command::GroupShow { group, page }, lang);
         }
-        let Ok((args, (_, action))) = keyword(ACTIONS)(rest) else {
+        // A Chinese verb that takes numbers is a whole word: one glued to more Chinese is the
+        // start of some other word (`加好`, `删了`), not the verb and then a bad number.
+        let verb = keyword(ACTIONS)(rest)
+            .ok()
+            .filter(|(args, (verb_lang, action))| {
+                let glued = !rest[..rest.len() - args.len()].ends_with(' ');
+                let takes_numbers = matches!(action, GroupAction::Add | GroupAction::Del);
+                !(*verb_lang == ZH && takes_numbers && glued && args.starts_with(is_ideograph))
+            });
+        let Some((args, (_, action))) = verb else {
             if let Some((verb, fixed)) = misspelt_verb(input_all, rest, default_cc) {
                 return in_chinese(
                     verb,
@@ -763,12 +862,23 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
 /// group) is a typo of, and the command with it put right, when that is a complete command:
 /// offered back, never carried out. English: one edit, a swap of neighbours counting as one
 /// (`AD`, `ADDD`, `DLE`, `RENAM`). Chinese: a two-character word one character off or with
-/// the two swapped (`解三`, `改明`, `添家`, `散解`), up to a space or a number it may be glued
-/// to; one character alone is a typo of both `加` and `删`, so it is none. The first verb
-/// that makes a complete command is offered, and none when two Chinese verbs do.
+/// the two swapped (`解三`, `改明`, `添家`, `散解`, `删了`), up to a space or a number it may be
+/// glued to; one character alone is a typo of both `加` and `删`, so it is none. The first verb
+/// that makes a complete command is offered, and none when two Chinese verbs of different
+/// meanings do (`加除`: `加入` or `删除`); verbs of one meaning (`去除`: `删除`, `移除`,
+/// `去掉`) offer the first.
 fn misspelt_verb<'a>(full: &str, rest: &'a str, default_cc: &str) -> Option<(&'a str, String)> {
     const VERBS: &[&str] = &["ADD", "DEL", "DELETE", "REMOVE", "RENAME", "DROP"];
-    const ZH_VERBS: &[&str] = &["添加", "删除", "改名", "解散"];
+    const ZH_VERBS: &[(&str, GroupAction)] = &[
+        ("添加", GroupAction::Add),
+        ("删除", GroupAction::Del),
+        ("改名", GroupAction::Rename),
+        ("解散", GroupAction::Drop),
+        ("加入", GroupAction::Add),
+        ("增加", GroupAction::Add),
+        ("移除", GroupAction::Del),
+        ("去掉", GroupAction::Del),
+    ];
     let at = full.len() - rest.len();
     let offer = |word: &str, verb: &str| {
         let fixed = format!("{}{verb}{}", &full[..at], &rest[word.len()..]);
@@ -783,10 +893,12 @@ fn misspelt_verb<'a>(full: &str, rest: &'a str, default_cc: &str) -> Option<(&'a
         }
         let mut offers = ZH_VERBS
             .iter()
-            .filter(|v| strsim::osa_distance(word, v) == 1)
-            .filter_map(|verb| offer(word, verb));
-        let fixed = offers.next()?;
-        return offers.next().is_none().then_some((word, fixed));
+            .filter(|(v, _)| strsim::osa_distance(word, v) == 1)
+            .filter_map(|(verb, action)| offer(word, verb).map(|fixed| (*action, fixed)));
+        let (action, fixed) = offers.next()?;
+        return offers
+            .all(|(other, _)| other == action)
+            .then_some((word, fixed));
     }
     let word = rest.split(' ').next().unwrap_or(rest);
     if word.len() < 2 || !word.bytes().all(|b| b.is_ascii_alphabetic()) {
@@ -4656,6 +4768,155 @@ mod tests {
         assert_eq!(err.kind, ParseErrorKind::UnknownOption);
         let err = parse_normalized("GROUP FAMILY HELLO 13900139000", "86").unwrap_err();
         assert_eq!(err.kind, ParseErrorKind::UnknownOption);
+    }
+
+    #[test]
+    fn a_two_character_chinese_group_verb_is_the_verb_never_a_short_one_and_junk() {
+        let one = || vec![Msisdn::try_from("+8613900139000").unwrap()];
+        let family = || GroupName::Builtin(BuiltinGroup::Family);
+        let read = |text: &str| parse_normalized(text, "86").map(|p| (p.command, p.lang_hint));
+        // 加入 / 添加 / 增加 are 加; 删除 / 移除 / 去掉 are 删; spaced or glued to the number.
+        for verb in ["加", "加入", "添加", "增加"] {
+            for text in [
+                format!("分组 家人 {verb} 13900139000"),
+                format!("分组 家人 {verb}13900139000"),
+            ] {
+                let add = Command::GroupAdd {
+                    group: family(),
+                    members: one(),
+                };
+                assert_eq!(read(&text), Ok((add, ZH)), "{text}");
+            }
+        }
+        for verb in ["删", "删除", "移除", "去掉"] {
+            for text in [
+                format!("分组 家人 {verb} 13900139000"),
+                format!("分组 家人 {verb}13900139000"),
+            ] {
+                let del = Command::GroupDel {
+                    group: family(),
+                    members: one(),
+                };
+                assert_eq!(read(&text), Ok((del, ZH)), "{text}");
+            }
+        }
+        // A word that starts with 加 or 删 and is no verb is not 加 or 删 with the rest read as
+        // a number ("入 13900139000" is no number): it is the word that is wrong, offered as
+        // the verb it is a slip of, or quoted whole.
+        for (text, bad, fixed) in [
+            (
+                "分组 家人 删了 13900139000",
+                "删了",
+                "分组 家人 删除 13900139000",
+            ),
+            (
+                "分组 家人 加人13900139000",
+                "加人",
+                "分组 家人 加入13900139000",
+            ),
+            // Near 删除, 移除 and 去掉 alike: all mean 删, so one is offered.
+            (
+                "分组 家人 去除 13900139000",
+                "去除",
+                "分组 家人 删除 13900139000",
+            ),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(
+                err.kind,
+                ParseErrorKind::NearMiss {
+                    fixed: fixed.into()
+                },
+                "{text}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.lang_hint, ZH, "{text}");
+        }
+        for text in [
+            "分组 家人 加加加 13900139000",
+            "分组 家人 删掉了13900139000",
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::UnknownOption, "{text}: {err:?}");
+            assert_eq!(err.bad, &text["分组 家人 ".len()..], "{text}");
+            assert_eq!(err.lang_hint, ZH, "{text}");
+        }
+        // A word near verbs of two meanings (加入 and 删除) is offered as neither.
+        let err = parse_normalized("分组 家人 加除 13900139000", "86").unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::UnknownOption, "{err:?}");
+        // A new name may still be glued to 改名, and punctuation after 加 is no word.
+        assert!(parse_normalized("分组 工作 改名办公室", "86").is_ok());
+        let add = Command::GroupAdd {
+            group: family(),
+            members: one(),
+        };
+        assert_eq!(read("分组 家人 加、13900139000"), Ok((add, ZH)));
+    }
+
+    #[test]
+    fn a_chinese_group_command_said_verb_first_gets_the_command_order_in_chinese() {
+        for (text, bad, fixed) in [
+            ("加 家人 13900139000", "加", "分组 家人 加 13900139000"),
+            (
+                "删 家人 13900139000 13700137000",
+                "删",
+                "分组 家人 删 13900139000 13700137000",
+            ),
+            // The two-character verbs, offered as the contract's verb.
+            ("添加 家人 13900139000", "添加", "分组 家人 加 13900139000"),
+            ("加入 同事 13900139000", "加入", "分组 同事 加 13900139000"),
+            ("删除 家人 13900139000", "删除", "分组 家人 删 13900139000"),
+            ("去掉 朋友 13900139000", "去掉", "分组 朋友 删 13900139000"),
+            ("解散 篮球队", "解散", "分组 篮球队 解散"),
+            ("改名 篮球队 足球队", "改名", "分组 篮球队 改名 足球队"),
+            // Glued, before a built-in Chinese group, and a number glued to that group.
+            ("加家人13900139000", "加", "分组 家人 加 13900139000"),
+            ("删除家人 13900139000", "删除", "分组 家人 删 13900139000"),
+            ("加 家人13900139000", "加", "分组 家人 加 13900139000"),
+            // An English group name with a Chinese verb.
+            ("加 FAMILY 13900139000", "加", "分组 FAMILY 加 13900139000"),
+            // 把 ... 加到 / 从 ... 删除.
+            (
+                "把13900139000加到家人",
+                "把13900139000加到家人",
+                "分组 家人 加 13900139000",
+            ),
+            (
+                "把 13900139000、13700137000 加入 家人里",
+                "把 13900139000、13700137000 加入 家人里",
+                "分组 家人 加 13900139000、13700137000",
+            ),
+            (
+                "把13900139000从家人删除",
+                "把13900139000从家人删除",
+                "分组 家人 删 13900139000",
+            ),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::Misspelt(fixed.into()), "{text}");
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.usage, HelpTopic::General, "{text}");
+            assert_eq!(err.lang_hint, ZH, "{text}");
+            // What is offered is a command that works.
+            assert!(parse_normalized(fixed, "86").is_ok(), "{fixed}");
+        }
+        // No complete group command in another order, or words that only start like a verb:
+        // the short help, in Chinese, as before.
+        for text in [
+            "加",
+            "加 家人",
+            "加 家人 你好",
+            "加油",
+            "加油 13900139000",
+            "删 家人 1380013800",
+            "把13900139000加到",
+            "把手机加到家人",
+            "解散",
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::UnknownCommand, "{text}: {err:?}");
+            assert_eq!(err.lang_hint, ZH, "{text}");
+        }
     }
 
     #[test]

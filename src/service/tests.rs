@@ -977,6 +977,40 @@ fn group_caps_hold_with_a_clear_reply() {
     assert!(!r.contains("GOLF"));
 }
 
+/// A Chinese group command said verb first (`加 家人 139…`) is answered in Chinese with the
+/// command's order (`分组 家人 加 139…`), as `ADD FAMILY 139…` is in English, and nothing is
+/// done until the command is sent that way.
+#[test]
+fn a_chinese_group_command_said_verb_first_is_offered_in_chinese_and_not_carried_out() {
+    let mut b = Bench::new();
+    let r = b.send(OWNER, "加 家人 13900139000");
+    assert!(
+        r.starts_with("“加”不是命令。你是不是想发：分组 家人 加 13900139000"),
+        "{r}"
+    );
+    let r = b.send(OWNER, "把13900139000加到家人");
+    assert!(r.contains("你是不是想发：分组 家人 加 13900139000"), "{r}");
+    let r = b.send(OWNER, "ADD FAMILY 13900139000");
+    assert!(
+        r.starts_with(
+            "Sorry, \"ADD\" is not a command. Did you mean: GROUP FAMILY ADD 13900139000"
+        ),
+        "{r}"
+    );
+    assert!(
+        b.send(OWNER, "分组 家人").starts_with("家人没有成员。"),
+        "nothing was added"
+    );
+    // The command as offered works.
+    let r = b.send(OWNER, "分组 家人 加 13900139000");
+    assert!(r.starts_with("家人现有1人。"), "{r}");
+    let r = b.send(OWNER, "删 家人 13900139000");
+    assert!(
+        r.starts_with("“删”不是命令。你是不是想发：分组 家人 删 13900139000"),
+        "{r}"
+    );
+}
+
 #[test]
 fn groups_can_be_listed_paged_renamed_and_dropped() {
     let mut b = Bench::with(ServiceConfig {
