@@ -420,7 +420,7 @@ fn burst(rate: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn ms(v: u64) -> Duration {
@@ -447,8 +447,12 @@ mod tests {
         assert!(n >= 490, "granted {n}");
     }
 
-    /// The most grants in any half-open window of `span` among sorted times.
-    fn busiest(times: &[Duration], span: Duration) -> usize {
+    /// The most of `times` (sorted: grant times here, write times at a test SMSC in
+    /// `smpp::tests`) in any half-open window of `span`.
+    pub(crate) fn busiest<T>(times: &[T], span: Duration) -> usize
+    where
+        T: Copy + PartialOrd + std::ops::Add<Duration, Output = T>,
+    {
         let mut most = 0;
         let mut from = 0;
         for (i, t) in times.iter().enumerate() {

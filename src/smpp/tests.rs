@@ -770,18 +770,7 @@ async fn a_rejecting_smsc_falls_over_to_one_that_accepts() {
     stop.cancel();
 }
 
-/// The most of `times` (sorted) in any half-open window of `span`.
-fn busiest(times: &[tokio::time::Instant], span: Duration) -> usize {
-    let mut most = 0;
-    let mut from = 0;
-    for (i, t) in times.iter().enumerate() {
-        while *t >= times[from] + span {
-            from += 1;
-        }
-        most = most.max(i + 1 - from);
-    }
-    most
-}
+use super::rate::tests::busiest;
 
 /// USSD screens asked for while the SMSC is out of reach wait for the session; they used to
 /// take their rate token when asked for, so the sliding-second cap had let them go by the
