@@ -665,7 +665,7 @@ fn avatars_and_avatar() {
         &["AVATAR OFF", "avatar off", "头像 取消", "头像取消"],
         &Command::AvatarOff,
     );
-    assert_eq!(parse("AVATAR", CC).unwrap_err().usage, HelpTopic::Avatar);
+    all_same(&["AVATAR", "avatar", "头像", "头像 "], &Command::AvatarShow);
     assert_eq!(
         parse("AVATAR PURPLE", CC).unwrap_err().kind,
         ParseErrorKind::UnknownOption

@@ -2909,7 +2909,7 @@ enum AvatarAction {
     Off,
 }
 
-/// `AVATAR <id>|UPLOAD|OFF` / `头像 <编号>|上传|取消`.
+/// `AVATAR [<id>|UPLOAD|OFF]` / `头像 [<编号>|上传|取消]` (alone: what one's avatar is).
 pub fn avatar(input: &str) -> PResult<'_, Parsed> {
     const KW: &[Kw<()>] = &[("AVATAR", EN, ()), ("头像", ZH, ())];
     const ACTIONS: &[Kw<AvatarAction>] = &[
@@ -2924,10 +2924,7 @@ pub fn avatar(input: &str) -> PResult<'_, Parsed> {
     ];
     let (rest, (lang, ())) = keyword(KW)(input)?;
     if rest.is_empty() {
-        return with_lang(
-            lang,
-            fail(rest, ParseErrorKind::MissingArgument, "", HelpTopic::Avatar),
-        );
+        return done(Command::AvatarShow, lang);
     }
     if rest.bytes().all(|b| b.is_ascii_digit()) {
         return match positive(rest) {
