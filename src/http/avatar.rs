@@ -1,8 +1,8 @@
 //! Avatar pages and downloads, for feature-phone browsers (XHTML Mobile Profile 1.0, which
 //! every WAP 2.0 browser renders): `/a/<token>` (a contact's per-viewer avatar link),
 //! `/p/<id>` (a preset picture), `/gallery` (the preset catalogue with thumbnails), and
-//! `/u/<token>` (the one-time upload form and its POST, multipart field `avatar` or a raw
-//! body).
+//! `/u/<token>` (the one-time upload form and its POST, the one file part of a multipart form
+//! whatever its field name, or a raw body).
 //!
 //! A link names an (owner, viewer) pair, not a picture: it always serves the owner's CURRENT
 //! avatar (after a change, the new version with a new ETag, so a cached copy revalidates to the
@@ -568,8 +568,9 @@ pub(super) async fn upload_form(
     }
 }
 
-/// Reads the uploaded picture: multipart field `avatar`, or the raw body, whatever content type
-/// it declares (the image pipeline reads the format from the bytes). A body that
+/// Reads the uploaded picture: the one file part of a multipart form (whatever its field name;
+/// `Err(SeveralFiles)` for two with bytes, `Err(Empty)` for none), or the raw body, whatever
+/// content type it declares (the image pipeline reads the format from the bytes). A body that
 /// declares more than `max` bytes is refused before any of it is read, and reading stops past
 /// `max` bytes (`Err(TooLarge)`), so a refused upload never costs more than `max` of memory.
 /// A body that breaks off (the client went away, a malformed multipart) is `Err(Corrupt)`.
@@ -611,22 +612,37 @@ pub(super) async fn read_upload(req: Request, max: usize) -> Result<Vec<u8>, Rej
         let mut mp = Multipart::from_request(req, &())
             .await
             .map_err(|_| Rejected::Corrupt)?;
+        // The picture is the one file part, whatever its field is called (a form's own
+        // `avatar`, a client's `file` or `image`); a part named `avatar` without a file name
+        // counts too. Other fields are skipped. A file part left empty (a second file input
+        // nobody chose a file for) is no file; a second one with bytes is refused, unread.
+        let mut any_file = false;
+        let mut have_picture = false;
         loop {
             let mut field = match mp.next_field().await {
                 Ok(Some(field)) => field,
-                Ok(None) => return Err(Rejected::Format),
+                Ok(None) if any_file => return Ok(out),
+                Ok(None) => return Err(Rejected::Empty),
                 Err(e) => return Err(broken(e.status())),
             };
-            if field.name() != Some("avatar") {
+            if field.file_name().is_none() && field.name() != Some("avatar") {
                 continue;
             }
+            any_file = true;
+            let mut got = false;
             loop {
                 match field.chunk().await {
-                    Ok(Some(chunk)) => take(chunk)?,
-                    Ok(None) => return Ok(out),
+                    Ok(Some(chunk)) if chunk.is_empty() => {}
+                    Ok(Some(_)) if have_picture => return Err(Rejected::SeveralFiles),
+                    Ok(Some(chunk)) => {
+                        got = true;
+                        take(chunk)?;
+                    }
+                    Ok(None) => break,
                     Err(e) => return Err(broken(e.status())),
                 }
             }
+            have_picture |= got;
         }
     } else {
         // Any other body is the picture itself, whatever type it declares (`text/plain`, a
@@ -644,7 +660,7 @@ pub(super) async fn read_upload(req: Request, max: usize) -> Result<Vec<u8>, Rej
 /// configured size, in the `Content-Length` check of [`read_upload`].
 const MULTIPART_OVERHEAD: u64 = 16 * 1024;
 
-/// `POST /u/{token}`: take the picture (multipart field `avatar`, or the raw body), check
+/// `POST /u/{token}`: take the picture (the multipart form's file part, or the raw body), check
 /// its size and header before decoding, render the variants, and make it the owner's avatar.
 /// Every refusal is a page here and an SMS to the owner saying why.
 pub(super) async fn upload_post(
@@ -726,6 +742,87 @@ pub(super) async fn upload_post(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `multipart/form-data` request of `parts`: (field name, file name, bytes).
+    fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> Request {
+        let boundary = "b0undary-7Xq";
+        let mut body = Vec::new();
+        for (name, file, bytes) in parts {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            let file = file
+                .map(|f| format!("; filename=\"{f}\""))
+                .unwrap_or_default();
+            body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"{file}\r\n\
+                     Content-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        Request::builder()
+            .method("POST")
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(axum::body::Body::from(body))
+            .unwrap()
+    }
+
+    /// The picture is the form's one file part whatever its field is called (it had to be
+    /// `avatar`: a client's `file` was refused as the wrong format); text fields beside it
+    /// and an empty file input do not count; two files are refused as such, and a form
+    /// without a file as one without a picture.
+    #[tokio::test]
+    async fn the_one_file_part_is_the_picture_whatever_its_name() {
+        let pic: &[u8] = b"\xFF\xD8picture";
+        let other: &[u8] = b"GIF89a other";
+        for (parts, want) in [
+            (vec![("avatar", Some("me.jpg"), pic)], Ok(pic.to_vec())),
+            (vec![("file", Some("me.jpg"), pic)], Ok(pic.to_vec())),
+            (
+                vec![
+                    ("note", None, &b"hello"[..]),
+                    ("image", Some("me.jpg"), pic),
+                    ("submit", None, &b"Send"[..]),
+                ],
+                Ok(pic.to_vec()),
+            ),
+            (vec![("avatar", None, pic)], Ok(pic.to_vec())),
+            (
+                vec![("a", Some(""), &b""[..]), ("b", Some("me.jpg"), pic)],
+                Ok(pic.to_vec()),
+            ),
+            (
+                vec![("a", Some("me.jpg"), pic), ("b", Some(""), &b""[..])],
+                Ok(pic.to_vec()),
+            ),
+            (vec![("file", Some(""), &b""[..])], Ok(vec![])),
+            (
+                vec![("a", Some("1.jpg"), pic), ("b", Some("2.gif"), other)],
+                Err(Rejected::SeveralFiles),
+            ),
+            (
+                vec![
+                    ("avatar", Some("1.jpg"), pic),
+                    ("avatar", Some("2.gif"), other),
+                ],
+                Err(Rejected::SeveralFiles),
+            ),
+            (vec![("note", None, &b"hello"[..])], Err(Rejected::Empty)),
+        ] {
+            let names: Vec<&str> = parts.iter().map(|p| p.0).collect();
+            assert_eq!(
+                read_upload(multipart(&parts), 1024).await,
+                want,
+                "{names:?}"
+            );
+        }
+    }
 
     #[test]
     fn accept_picks_the_listed_format_with_the_highest_quality() {

@@ -26,6 +26,9 @@ pub enum Rejected {
     Empty,
     /// An animation with more frames than the pipeline takes.
     Frames,
+    /// A multipart form with more than one file in it: which one is the picture is not
+    /// guessed.
+    SeveralFiles,
     /// The link was used or has expired.
     LinkInvalid,
 }
@@ -1625,6 +1628,10 @@ impl Text {
                     "Picture not set: the animation has too many frames. Send a still picture.".into()
                 }
                 (Rejected::Frames, false) => "头像未设置：动画帧数过多。请使用静态图片。".into(),
+                (Rejected::SeveralFiles, true) => {
+                    "Picture not set: the upload had more than one file. Send one picture only.".into()
+                }
+                (Rejected::SeveralFiles, false) => "头像未设置：上传了多个文件。请只上传一张图片。".into(),
                 (Rejected::LinkInvalid, true) => {
                     "That upload link has expired or was used. Send AVATAR UPLOAD for a new one.".into()
                 }
@@ -2078,6 +2085,7 @@ mod tests {
             Text::UploadRejected(Rejected::Corrupt),
             Text::UploadRejected(Rejected::Empty),
             Text::UploadRejected(Rejected::Frames),
+            Text::UploadRejected(Rejected::SeveralFiles),
             Text::UploadRejected(Rejected::LinkInvalid),
             Text::PartsMissing,
             Text::AvatarPush {
