@@ -672,7 +672,57 @@ fn avatars_and_avatar() {
         &["AVATAR OFF", "avatar off", "头像 取消", "头像取消"],
         &Command::AvatarOff,
     );
-    assert_eq!(parse("AVATAR", CC).unwrap_err().usage, HelpTopic::Avatar);
+    all_same(&["AVATAR", "avatar", "头像", "头像 "], &Command::AvatarShow);
+    // Preset ids (and AVATARS pages) in Chinese numerals, 1 to 99.
+    for (numeral, n) in [
+        ("一", 1),
+        ("两", 2),
+        ("二", 2),
+        ("三", 3),
+        ("九", 9),
+        ("十", 10),
+        ("十二", 12),
+        ("一十五", 15),
+        ("二十", 20),
+        ("三十五", 35),
+        ("九十九", 99),
+    ] {
+        all_same(
+            &[
+                &format!("头像 {numeral}"),
+                &format!("头像{numeral}"),
+                &format!("AVATAR {numeral}"),
+            ],
+            &Command::AvatarSet(n),
+        );
+        all_same(
+            &[&format!("头像库 {numeral}"), &format!("AVATARS {numeral}")],
+            &Command::Avatars { page: n },
+        );
+    }
+    // Zero is no avatar, as `AVATAR 0` is not; other text stays refused.
+    for zero in ["头像 零", "头像 〇"] {
+        assert_eq!(
+            parse(zero, CC).unwrap_err().kind,
+            ParseErrorKind::BadNumber,
+            "{zero}"
+        );
+    }
+    for other in [
+        "头像 百",
+        "头像 三三",
+        "头像 两十",
+        "头像 十十",
+        "头像 一百",
+        "头像 三个",
+    ] {
+        assert_eq!(
+            parse(other, CC).unwrap_err().kind,
+            ParseErrorKind::UnknownOption,
+            "{other}"
+        );
+    }
+    assert_eq!(cmd("头像库 零"), Command::Avatars { page: 0 });
     assert_eq!(
         parse("AVATAR PURPLE", CC).unwrap_err().kind,
         ParseErrorKind::UnknownOption

@@ -1724,6 +1724,76 @@ async fn an_unreadable_query_value_is_the_default_on_every_avatar_route() {
     w.sim.shutdown().await;
 }
 
+/// Avatar downloads honour one byte range over real HTTP, on a preset and on a contact's link:
+/// 206 with `Content-Range` and just those bytes (`a-b`, `a-`, `-n`), 416 with `bytes */len`
+/// past the end, the whole picture (200) for several ranges or an `If-Range` of another
+/// version; every answer says `Accept-Ranges: bytes`. They answered 200 with everything.
+#[tokio::test]
+async fn avatar_downloads_answer_a_single_byte_range() {
+    let AvatarHttp {
+        w,
+        base,
+        stop,
+        http,
+        token,
+    } = AvatarHttp::start().await;
+    for url in [format!("{base}/p/3"), format!("{base}/a/{token}")] {
+        let whole = http.get(&url).send().await.unwrap();
+        assert_eq!(whole.status(), 200, "{url}");
+        assert_eq!(whole.headers()["accept-ranges"], "bytes", "{url}");
+        let etag = whole.headers()["etag"].to_str().unwrap().to_string();
+        let full = whole.bytes().await.unwrap().to_vec();
+        let len = full.len();
+        assert!(len > 20, "{url}");
+        let get = |range: String, if_range: Option<&str>| {
+            let mut req = http.get(&url).header("range", range);
+            if let Some(v) = if_range {
+                req = req.header("if-range", v);
+            }
+            req.send()
+        };
+        for (range, start, end) in [
+            ("bytes=0-9".to_string(), 0, 9),
+            (format!("bytes=10-{}", len + 100), 10, len - 1),
+            ("bytes=5-".to_string(), 5, len - 1),
+            ("bytes=-7".to_string(), len - 7, len - 1),
+        ] {
+            let r = get(range.clone(), None).await.unwrap();
+            assert_eq!(r.status(), 206, "{url} {range}");
+            assert_eq!(
+                r.headers()["content-range"],
+                format!("bytes {start}-{end}/{len}").as_str(),
+                "{url} {range}"
+            );
+            assert_eq!(r.headers()["content-type"], "image/jpeg", "{url} {range}");
+            assert_eq!(r.headers()["accept-ranges"], "bytes", "{url} {range}");
+            assert_eq!(r.headers()["etag"], etag.as_str(), "{url} {range}");
+            assert_eq!(r.bytes().await.unwrap(), full[start..=end], "{url} {range}");
+        }
+        let r = get(format!("bytes={len}-"), None).await.unwrap();
+        assert_eq!(r.status(), 416, "{url}");
+        assert_eq!(
+            r.headers()["content-range"],
+            format!("bytes */{len}").as_str(),
+            "{url}"
+        );
+        for (range, if_range) in [
+            ("bytes=0-1,4-5", None),
+            ("bytes=0-9", Some("\"another-version\"")),
+            ("bytes=0-9", Some("Tue, 01 Dec 2026 00:00:00 GMT")),
+        ] {
+            let r = get(range.to_string(), if_range).await.unwrap();
+            assert_eq!(r.status(), 200, "{url} {range} {if_range:?}");
+            assert_eq!(r.bytes().await.unwrap(), full, "{url} {range}");
+        }
+        let r = get("bytes=0-9".into(), Some(&etag)).await.unwrap();
+        assert_eq!(r.status(), 206, "{url} If-Range {etag}");
+    }
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// A preset path that is no number (`/p/abc`, `/p/3.jpg`, a number past 64 bits) is the
 /// XHTML page a handset shows, "No such preset." (404), as `/p/99` is: axum's plain-text
 /// "Invalid URL: Cannot parse" 400 was answered before.

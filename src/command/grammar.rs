@@ -632,6 +632,29 @@ fn positive(text: &str) -> Option<u32> {
     text.parse::<u32>().ok().filter(|n| *n > 0)
 }
 
+/// A number from 0 to 99 written in Chinese numerals making up all of `text`: `零` / `〇` is 0,
+/// `一`..`九` (and `两` for 2) the digits, `十` 10, `十五` 15, `二十` 20, `九十九` 99 (`一十五`
+/// too). `None` for anything else (`三三`, `百`, `两十`, digits).
+fn chinese_number(text: &str) -> Option<u32> {
+    fn digit(c: char) -> Option<u32> {
+        "一二三四五六七八九"
+            .chars()
+            .position(|d| d == c)
+            .map(|i| i as u32 + 1)
+    }
+    let chars: Vec<char> = text.chars().collect();
+    match chars.as_slice() {
+        ['零' | '〇'] => Some(0),
+        ['两'] => Some(2),
+        ['十'] => Some(10),
+        [d] => digit(*d),
+        ['十', u] => digit(*u).map(|u| 10 + u),
+        [t, '十'] => digit(*t).map(|t| 10 * t),
+        [t, '十', u] => Some(10 * digit(*t)? + digit(*u)?),
+        _ => None,
+    }
+}
+
 /// A list of numbers (GROUP ADD / DEL), deduplicated in order, each read as WHO reads its one
 /// number ([`Msisdn::read`]): `,` `;` `、` separate numbers; a space may separate two numbers
 /// or be inside one (`+86 138 0013 8000`, `(+86) 138-0013-8000`, `+1 415 555 0100`). Each run
@@ -3002,10 +3025,13 @@ pub fn start<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     done(Command::Start(target), lang)
 }
 
-/// `AVATARS [page]` / `头像库 [页]`.
+/// `AVATARS [page]` / `头像库 [页]` (the page also in Chinese numerals, [`chinese_number`]).
 pub fn avatars(input: &str) -> PResult<'_, Parsed> {
     const KW: &[Kw<()>] = &[("AVATARS", EN, ()), ("头像库", ZH, ())];
     let (rest, (lang, ())) = keyword(KW)(input)?;
+    if let Some(page) = chinese_number(rest) {
+        return done(Command::Avatars { page }, lang);
+    }
     list_page(rest, lang, |page| Command::Avatars { page }).unwrap_or_else(|| {
         with_lang(
             lang,
@@ -3021,7 +3047,8 @@ enum AvatarAction {
     Off,
 }
 
-/// `AVATAR <id>|UPLOAD|OFF` / `头像 <编号>|上传|取消`.
+/// `AVATAR [<id>|UPLOAD|OFF]` / `头像 [<编号>|上传|取消]` (alone: what one's avatar is; the id
+/// also in Chinese numerals, `头像 三`, [`chinese_number`]).
 pub fn avatar(input: &str) -> PResult<'_, Parsed> {
     const KW: &[Kw<()>] = &[("AVATAR", EN, ()), ("头像", ZH, ())];
     const ACTIONS: &[Kw<AvatarAction>] = &[
@@ -3036,10 +3063,16 @@ pub fn avatar(input: &str) -> PResult<'_, Parsed> {
     ];
     let (rest, (lang, ())) = keyword(KW)(input)?;
     if rest.is_empty() {
-        return with_lang(
-            lang,
-            fail(rest, ParseErrorKind::MissingArgument, "", HelpTopic::Avatar),
-        );
+        return done(Command::AvatarShow, lang);
+    }
+    if let Some(id) = chinese_number(rest) {
+        return match id {
+            0 => with_lang(
+                lang,
+                fail(rest, ParseErrorKind::BadNumber, rest, HelpTopic::Avatar),
+            ),
+            id => done(Command::AvatarSet(id), lang),
+        };
     }
     if rest.bytes().all(|b| b.is_ascii_digit()) {
         return match positive(rest) {

@@ -90,6 +90,8 @@ pub enum Command {
         /// 1-based page (0 and [`u32::MAX`] as in [`Command::Groups`]).
         page: u32,
     },
+    /// `AVATAR` / `头像` alone: the subscriber's current avatar and the AVATAR forms.
+    AvatarShow,
     /// `AVATAR <id>` / `头像 <编号>`: choose a preset.
     AvatarSet(u32),
     /// `AVATAR UPLOAD` / `头像 上传`.

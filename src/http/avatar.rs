@@ -1,15 +1,17 @@
 //! Avatar pages and downloads, for feature-phone browsers (XHTML Mobile Profile 1.0, which
 //! every WAP 2.0 browser renders): `/a/<token>` (a contact's per-viewer avatar link),
 //! `/p/<id>` (a preset picture), `/gallery` (the preset catalogue with thumbnails), and
-//! `/u/<token>` (the one-time upload form and its POST, multipart field `avatar` or a raw
-//! body).
+//! `/u/<token>` (the one-time upload form and its POST, the one file part of a multipart form
+//! whatever its field name, or a raw body).
 //!
 //! A link names an (owner, viewer) pair, not a picture: it always serves the owner's CURRENT
 //! avatar (after a change, the new version with a new ETag, so a cached copy revalidates to the
 //! new one); after `AVATAR OFF` it answers 404; once the viewer may no longer see the owner
 //! (PRIVACY, or removed from every group) it answers 403.
 //!
-//! Downloads carry the variant's SHA-256 as a strong ETag and answer `If-None-Match` with 304.
+//! Downloads carry the variant's SHA-256 as a strong ETag and answer `If-None-Match` with 304,
+//! and one byte range (`Range: bytes=a-b`, `a-`, `-n`) with 206 and `Content-Range` (416 when
+//! no byte of it exists; several ranges, or an `If-Range` of another version, the whole).
 //! The format follows `?f=jpeg|png|gif` or the `Accept` header (JPEG when anything goes), the
 //! size `?s=` (the closest rendered size at least as big). Queries are read leniently: a value
 //! that cannot be read (`?s=abc`, `?page=x`) is that parameter's default, never a 400.
@@ -186,12 +188,72 @@ const PRESET_CACHE: &str = "public, max-age=3600";
 /// The headers every download and its 304 carry: the ETag, the caching rule, and `Vary:
 /// Accept` (the format follows `Accept`, so a shared cache must not give one handset's format
 /// to another).
-fn image_headers(sha256: &str, cache: &'static str) -> [(header::HeaderName, String); 3] {
+fn image_headers(sha256: &str, cache: &'static str) -> [(header::HeaderName, String); 4] {
     [
         (header::ETAG, format!("\"{sha256}\"")),
         (header::CACHE_CONTROL, cache.to_string()),
         (header::VARY, "Accept".to_string()),
+        (header::ACCEPT_RANGES, "bytes".to_string()),
     ]
+}
+
+/// What a `Range` header asks of a body of `len` bytes (RFC 9110 section 14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RangeAsk {
+    /// The whole body, 200: no `Range`, one that is not `bytes=`, one that cannot be read, or
+    /// several ranges (a server may answer those with the whole body, RFC 9110 14.2).
+    Whole,
+    /// Bytes `start..=end`, 206.
+    Part(usize, usize),
+    /// No byte of the range exists, 416.
+    Unsatisfiable,
+}
+
+/// Read a `Range` value (`bytes=0-99`, `bytes=100-`, `bytes=-50`) against a body of `len`
+/// bytes: a last position past the end is the end, a first one past it unsatisfiable.
+fn range_ask(value: &str, len: usize) -> RangeAsk {
+    let Some((unit, set)) = value.trim().split_once('=') else {
+        return RangeAsk::Whole;
+    };
+    if !unit.trim().eq_ignore_ascii_case("bytes") || set.contains(',') {
+        return RangeAsk::Whole;
+    }
+    let Some((first, last)) = set.trim().split_once('-') else {
+        return RangeAsk::Whole;
+    };
+    let number = |t: &str| -> Option<u64> {
+        let t = t.trim();
+        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse::<u64>().unwrap_or(u64::MAX))
+    };
+    let len64 = len as u64;
+    match (
+        number(first),
+        first.trim().is_empty(),
+        number(last),
+        last.trim().is_empty(),
+    ) {
+        // `bytes=a-b` and `bytes=a-`.
+        (Some(a), _, b, b_empty) if b.is_some() || b_empty => {
+            if b.is_some_and(|b| b < a) {
+                RangeAsk::Whole
+            } else if a >= len64 {
+                RangeAsk::Unsatisfiable
+            } else {
+                let end = b.map_or(len64 - 1, |b| b.min(len64 - 1));
+                RangeAsk::Part(a as usize, end as usize)
+            }
+        }
+        // `bytes=-n`: the last n bytes.
+        (None, true, Some(n), _) => {
+            if n == 0 || len == 0 {
+                RangeAsk::Unsatisfiable
+            } else {
+                RangeAsk::Part(len - n.min(len64) as usize, len - 1)
+            }
+        }
+        _ => RangeAsk::Whole,
+    }
 }
 
 fn serve_image(served: Served, headers: &HeaderMap, cache: &'static str) -> Response {
@@ -205,13 +267,45 @@ fn serve_image(served: Served, headers: &HeaderMap, cache: &'static str) -> Resp
         )
             .into_response();
     }
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, served.content_type)],
-        image_headers(&served.sha256, cache),
-        served.bytes,
-    )
-        .into_response()
+    // `If-Range` other than this version's ETag (another version, or a date): the whole
+    // picture, so that a resumed download never joins two versions.
+    let if_range_holds = headers.get(header::IF_RANGE).is_none_or(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.trim() == format!("\"{}\"", served.sha256))
+    });
+    let ask = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(v) if if_range_holds => range_ask(v, served.bytes.len()),
+        _ => RangeAsk::Whole,
+    };
+    let total = served.bytes.len();
+    match ask {
+        RangeAsk::Whole => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, served.content_type)],
+            image_headers(&served.sha256, cache),
+            served.bytes,
+        )
+            .into_response(),
+        RangeAsk::Part(start, end) => (
+            StatusCode::PARTIAL_CONTENT,
+            [
+                (header::CONTENT_TYPE, served.content_type),
+                (
+                    header::CONTENT_RANGE,
+                    format!("bytes {start}-{end}/{total}"),
+                ),
+            ],
+            image_headers(&served.sha256, cache),
+            served.bytes[start..=end].to_vec(),
+        )
+            .into_response(),
+        RangeAsk::Unsatisfiable => (
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            [(header::CONTENT_RANGE, format!("bytes */{total}"))],
+            image_headers(&served.sha256, cache),
+        )
+            .into_response(),
+    }
 }
 
 /// The page for a store that failed under a download; the reason goes to the log, not to an
@@ -568,8 +662,9 @@ pub(super) async fn upload_form(
     }
 }
 
-/// Reads the uploaded picture: multipart field `avatar`, or the raw body, whatever content type
-/// it declares (the image pipeline reads the format from the bytes). A body that
+/// Reads the uploaded picture: the one file part of a multipart form (whatever its field name;
+/// `Err(SeveralFiles)` for two with bytes, `Err(Empty)` for none), or the raw body, whatever
+/// content type it declares (the image pipeline reads the format from the bytes). A body that
 /// declares more than `max` bytes is refused before any of it is read, and reading stops past
 /// `max` bytes (`Err(TooLarge)`), so a refused upload never costs more than `max` of memory.
 /// A body that breaks off (the client went away, a malformed multipart) is `Err(Corrupt)`.
@@ -611,22 +706,37 @@ pub(super) async fn read_upload(req: Request, max: usize) -> Result<Vec<u8>, Rej
         let mut mp = Multipart::from_request(req, &())
             .await
             .map_err(|_| Rejected::Corrupt)?;
+        // The picture is the one file part, whatever its field is called (a form's own
+        // `avatar`, a client's `file` or `image`); a part named `avatar` without a file name
+        // counts too. Other fields are skipped. A file part left empty (a second file input
+        // nobody chose a file for) is no file; a second one with bytes is refused, unread.
+        let mut any_file = false;
+        let mut have_picture = false;
         loop {
             let mut field = match mp.next_field().await {
                 Ok(Some(field)) => field,
-                Ok(None) => return Err(Rejected::Format),
+                Ok(None) if any_file => return Ok(out),
+                Ok(None) => return Err(Rejected::Empty),
                 Err(e) => return Err(broken(e.status())),
             };
-            if field.name() != Some("avatar") {
+            if field.file_name().is_none() && field.name() != Some("avatar") {
                 continue;
             }
+            any_file = true;
+            let mut got = false;
             loop {
                 match field.chunk().await {
-                    Ok(Some(chunk)) => take(chunk)?,
-                    Ok(None) => return Ok(out),
+                    Ok(Some(chunk)) if chunk.is_empty() => {}
+                    Ok(Some(_)) if have_picture => return Err(Rejected::SeveralFiles),
+                    Ok(Some(chunk)) => {
+                        got = true;
+                        take(chunk)?;
+                    }
+                    Ok(None) => break,
                     Err(e) => return Err(broken(e.status())),
                 }
             }
+            have_picture |= got;
         }
     } else {
         // Any other body is the picture itself, whatever type it declares (`text/plain`, a
@@ -644,7 +754,7 @@ pub(super) async fn read_upload(req: Request, max: usize) -> Result<Vec<u8>, Rej
 /// configured size, in the `Content-Length` check of [`read_upload`].
 const MULTIPART_OVERHEAD: u64 = 16 * 1024;
 
-/// `POST /u/{token}`: take the picture (multipart field `avatar`, or the raw body), check
+/// `POST /u/{token}`: take the picture (the multipart form's file part, or the raw body), check
 /// its size and header before decoding, render the variants, and make it the owner's avatar.
 /// Every refusal is a page here and an SMS to the owner saying why.
 pub(super) async fn upload_post(
@@ -726,6 +836,117 @@ pub(super) async fn upload_post(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_range_is_read_against_the_length() {
+        use RangeAsk::*;
+        for (value, want) in [
+            ("bytes=0-9", Part(0, 9)),
+            ("bytes=5-5", Part(5, 5)),
+            ("bytes=90-200", Part(90, 99)),
+            ("bytes=90-", Part(90, 99)),
+            ("bytes=0-", Part(0, 99)),
+            ("bytes=-10", Part(90, 99)),
+            ("bytes=-500", Part(0, 99)),
+            ("BYTES = 1-2", Part(1, 2)),
+            ("bytes=100-", Unsatisfiable),
+            ("bytes=100-200", Unsatisfiable),
+            ("bytes=99999999999999999999999-", Unsatisfiable),
+            ("bytes=-0", Unsatisfiable),
+            ("bytes=0-1,5-6", Whole),
+            ("bytes=9-1", Whole),
+            ("bytes=a-b", Whole),
+            ("bytes=-", Whole),
+            ("bytes=1", Whole),
+            ("items=0-9", Whole),
+            ("", Whole),
+        ] {
+            assert_eq!(range_ask(value, 100), want, "{value}");
+        }
+        assert_eq!(range_ask("bytes=-5", 0), Unsatisfiable);
+        assert_eq!(range_ask("bytes=0-", 0), Unsatisfiable);
+    }
+
+    /// A `multipart/form-data` request of `parts`: (field name, file name, bytes).
+    fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> Request {
+        let boundary = "b0undary-7Xq";
+        let mut body = Vec::new();
+        for (name, file, bytes) in parts {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            let file = file
+                .map(|f| format!("; filename=\"{f}\""))
+                .unwrap_or_default();
+            body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"{file}\r\n\
+                     Content-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        Request::builder()
+            .method("POST")
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(axum::body::Body::from(body))
+            .unwrap()
+    }
+
+    /// The picture is the form's one file part whatever its field is called (it had to be
+    /// `avatar`: a client's `file` was refused as the wrong format); text fields beside it
+    /// and an empty file input do not count; two files are refused as such, and a form
+    /// without a file as one without a picture.
+    #[tokio::test]
+    async fn the_one_file_part_is_the_picture_whatever_its_name() {
+        let pic: &[u8] = b"\xFF\xD8picture";
+        let other: &[u8] = b"GIF89a other";
+        for (parts, want) in [
+            (vec![("avatar", Some("me.jpg"), pic)], Ok(pic.to_vec())),
+            (vec![("file", Some("me.jpg"), pic)], Ok(pic.to_vec())),
+            (
+                vec![
+                    ("note", None, &b"hello"[..]),
+                    ("image", Some("me.jpg"), pic),
+                    ("submit", None, &b"Send"[..]),
+                ],
+                Ok(pic.to_vec()),
+            ),
+            (vec![("avatar", None, pic)], Ok(pic.to_vec())),
+            (
+                vec![("a", Some(""), &b""[..]), ("b", Some("me.jpg"), pic)],
+                Ok(pic.to_vec()),
+            ),
+            (
+                vec![("a", Some("me.jpg"), pic), ("b", Some(""), &b""[..])],
+                Ok(pic.to_vec()),
+            ),
+            (vec![("file", Some(""), &b""[..])], Ok(vec![])),
+            (
+                vec![("a", Some("1.jpg"), pic), ("b", Some("2.gif"), other)],
+                Err(Rejected::SeveralFiles),
+            ),
+            (
+                vec![
+                    ("avatar", Some("1.jpg"), pic),
+                    ("avatar", Some("2.gif"), other),
+                ],
+                Err(Rejected::SeveralFiles),
+            ),
+            (vec![("note", None, &b"hello"[..])], Err(Rejected::Empty)),
+        ] {
+            let names: Vec<&str> = parts.iter().map(|p| p.0).collect();
+            assert_eq!(
+                read_upload(multipart(&parts), 1024).await,
+                want,
+                "{names:?}"
+            );
+        }
+    }
 
     #[test]
     fn accept_picks_the_listed_format_with_the_highest_quality() {

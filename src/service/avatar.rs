@@ -446,6 +446,20 @@ pub fn current(conn: &Connection, msisdn: &str) -> Result<Option<i64>, StoreErro
         .ctx("avatar::current")
 }
 
+/// `msisdn`'s avatar id and, when it was chosen from the catalogue, the preset id; `None`
+/// without an avatar.
+pub fn current_choice(
+    conn: &Connection,
+    msisdn: &str,
+) -> Result<Option<(i64, Option<i64>)>, StoreError> {
+    conn.prepare_cached("SELECT avatar_id, preset_id FROM subscriber_avatar WHERE msisdn = ?1")
+        .and_then(|mut s| {
+            s.query_row([msisdn], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .ctx("avatar::current_choice")
+}
+
 /// The variant of `avatar_id` in `format` closest to `size` (the smallest at least as big,
 /// else the biggest).
 pub fn variant(

@@ -48,7 +48,7 @@ use crate::command::{
 use crate::store::outbox::{self, NewMessage};
 use crate::store::StoreError;
 use clock::Zone;
-use replies::{Label, Line, Shown, Text};
+use replies::{CurrentAvatar, Label, Line, Shown, Text};
 use state::{Audience, AudienceKind, Stored, Subscriber};
 
 /// Errors of the service: only the store can fail; every bad input is a reply.
@@ -264,6 +264,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::StatusSet(_) => "status_set",
         Command::Who(_) => "who",
         Command::Avatars { .. } => "avatars",
+        Command::AvatarShow => "avatar_show",
         Command::AvatarSet(_) => "avatar_set",
         Command::AvatarUpload => "avatar_upload",
         Command::AvatarOff => "avatar_off",
@@ -645,6 +646,16 @@ impl Service {
             Command::StatusSet(assignments) => return self.status_set(tx, now, sub, &assignments),
             Command::Who(n) => self.who(tx, now, sub, &n)?,
             Command::Avatars { page } => self.presets_page(tx, page)?,
+            Command::AvatarShow => {
+                Text::AvatarNow(match avatar::current_choice(tx, &sub.msisdn)? {
+                    None => CurrentAvatar::None,
+                    Some((_, None)) => CurrentAvatar::Own,
+                    Some((_, Some(id))) => CurrentAvatar::Preset {
+                        id,
+                        title: avatar::preset(tx, id)?.map(|(_, t)| t),
+                    },
+                })
+            }
             Command::AvatarSet(id) => return self.choose_preset(tx, now, sub, i64::from(id)),
             Command::AvatarUpload => {
                 let a = avatar::activity(tx, &sub.msisdn)?;

@@ -26,6 +26,9 @@ pub enum Rejected {
     Empty,
     /// An animation with more frames than the pipeline takes.
     Frames,
+    /// A multipart form with more than one file in it: which one is the picture is not
+    /// guessed.
+    SeveralFiles,
     /// The link was used or has expired.
     LinkInvalid,
 }
@@ -66,6 +69,22 @@ pub struct Line {
     pub until: Option<When>,
     /// Member count (`None` for OTHERS / ALL).
     pub members: Option<usize>,
+}
+
+/// The avatar a subscriber has, as `AVATAR` alone tells them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CurrentAvatar {
+    /// No avatar.
+    None,
+    /// A preset from the catalogue.
+    Preset {
+        /// Preset id.
+        id: i64,
+        /// Its titles (`None` if the catalogue no longer has it).
+        title: Option<PresetTitle>,
+    },
+    /// The subscriber's own uploaded picture.
+    Own,
 }
 
 /// Every text the gateway sends to a subscriber.
@@ -249,6 +268,8 @@ pub enum Text {
     },
     /// AVATARS with an empty catalogue.
     NoPresets,
+    /// AVATAR alone: the current avatar and the AVATAR forms, in one SMS.
+    AvatarNow(CurrentAvatar),
     /// AVATAR n: no such preset.
     NoSuchPreset(i64),
     /// AVATAR n done.
@@ -1507,6 +1528,27 @@ impl Text {
             }
             Text::NoPresets if en => "The avatar catalogue is empty.".into(),
             Text::NoPresets => "头像库暂时为空。".into(),
+            Text::AvatarNow(current) => {
+                let now = match (current, en) {
+                    (CurrentAvatar::None, true) => "You have no avatar".to_string(),
+                    (CurrentAvatar::None, false) => "你还没有头像".to_string(),
+                    (CurrentAvatar::Own, true) => "Your avatar is your own picture".to_string(),
+                    (CurrentAvatar::Own, false) => "你的头像是自己上传的图片".to_string(),
+                    (CurrentAvatar::Preset { id, title }, true) => match title {
+                        Some(t) => format!("Your avatar is {id} {}", t.in_lang(lang)),
+                        None => format!("Your avatar is {id}"),
+                    },
+                    (CurrentAvatar::Preset { id, title }, false) => match title {
+                        Some(t) => format!("你的头像是{id} {}", t.in_lang(lang)),
+                        None => format!("你的头像是{id}"),
+                    },
+                };
+                if en {
+                    format!("{now}. AVATARS: the catalogue. AVATAR <number>: choose one. AVATAR UPLOAD: your own picture. AVATAR OFF: none.")
+                } else {
+                    format!("{now}。可发送：头像库（查看）、头像 编号、头像 上传、头像 取消。")
+                }
+            }
             Text::NoSuchPreset(id) if en => format!("There is no avatar {id}. AVATARS lists them."),
             Text::NoSuchPreset(id) => format!("没有编号{id}的头像。发送“头像库”查看。"),
             Text::AvatarChosen { id, title, told } if en => format!(
@@ -1586,6 +1628,10 @@ impl Text {
                     "Picture not set: the animation has too many frames. Send a still picture.".into()
                 }
                 (Rejected::Frames, false) => "头像未设置：动画帧数过多。请使用静态图片。".into(),
+                (Rejected::SeveralFiles, true) => {
+                    "Picture not set: the upload had more than one file. Send one picture only.".into()
+                }
+                (Rejected::SeveralFiles, false) => "头像未设置：上传了多个文件。请只上传一张图片。".into(),
                 (Rejected::LinkInvalid, true) => {
                     "That upload link has expired or was used. Send AVATAR UPLOAD for a new one.".into()
                 }
@@ -1989,6 +2035,17 @@ mod tests {
                 gallery: URL.into(),
             },
             Text::NoPresets,
+            Text::AvatarNow(CurrentAvatar::None),
+            Text::AvatarNow(CurrentAvatar::Own),
+            Text::AvatarNow(CurrentAvatar::Preset {
+                id: i64::from(u32::MAX),
+                title: Some("Sunflower field".into()),
+            }),
+            Text::AvatarNow(CurrentAvatar::Preset {
+                id: i64::from(u32::MAX),
+                title: Some(longest_zh_title()),
+            }),
+            Text::AvatarNow(CurrentAvatar::Preset { id: 7, title: None }),
             Text::NoSuchPreset(i64::from(u32::MAX)),
             Text::AvatarChosen {
                 id: 100,
@@ -2028,6 +2085,7 @@ mod tests {
             Text::UploadRejected(Rejected::Corrupt),
             Text::UploadRejected(Rejected::Empty),
             Text::UploadRejected(Rejected::Frames),
+            Text::UploadRejected(Rejected::SeveralFiles),
             Text::UploadRejected(Rejected::LinkInvalid),
             Text::PartsMissing,
             Text::AvatarPush {
@@ -2049,6 +2107,40 @@ mod tests {
         v.extend(timed_samples(&all, TOMORROW));
         v.extend(timed_samples(&later, LATER));
         v
+    }
+
+    /// `AVATAR` alone answers in one SMS in either language, whatever the avatar, even with
+    /// the longest preset id and title.
+    #[test]
+    fn the_current_avatar_and_its_forms_fit_one_sms() {
+        for current in [
+            CurrentAvatar::None,
+            CurrentAvatar::Own,
+            CurrentAvatar::Preset {
+                id: i64::from(u32::MAX),
+                title: Some(
+                    "S".repeat(crate::service::avatar::MAX_TITLE_CHARS)
+                        .as_str()
+                        .into(),
+                ),
+            },
+            CurrentAvatar::Preset {
+                id: i64::from(u32::MAX),
+                title: Some(longest_zh_title()),
+            },
+        ] {
+            for lang in [Lang::En, Lang::Zh] {
+                let t = Text::AvatarNow(current.clone()).render_full(lang);
+                assert_eq!(segments(&t), 1, "{t}");
+                for form in if lang == Lang::En {
+                    ["AVATARS", "AVATAR <number>", "AVATAR UPLOAD", "AVATAR OFF"]
+                } else {
+                    ["头像库", "头像 编号", "头像 上传", "头像 取消"]
+                } {
+                    assert!(t.contains(form), "{t}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -1173,6 +1173,44 @@ fn privacy_and_avatar_commands_reply() {
     assert!(!b.send(OWNER, "AVATARS").is_empty());
 }
 
+/// `AVATAR` / `头像` alone says what the avatar is (none, a preset by id and title, or one's
+/// own picture) and how to change it, instead of "Something is missing".
+#[test]
+fn avatar_alone_says_what_the_avatar_is_and_the_forms() {
+    let mut b = Bench::new();
+    add_presets(&b, 3);
+    assert_eq!(
+        b.send(OWNER, "AVATAR"),
+        "You have no avatar. AVATARS: the catalogue. AVATAR <number>: choose one. \
+         AVATAR UPLOAD: your own picture. AVATAR OFF: none."
+    );
+    b.send(OWNER, "AVATAR 2");
+    let r = b.send(OWNER, "AVATAR");
+    assert!(r.starts_with("Your avatar is 2 Pic2. AVATARS: "), "{r}");
+    assert_eq!(
+        b.send(OWNER, "头像"),
+        "你的头像是2 Pic2。可发送：头像库（查看）、头像 编号、头像 上传、头像 取消。"
+    );
+    let bytes = b"own".to_vec();
+    let v = [avatar::VariantIn {
+        size: 96,
+        format: "jpeg",
+        content_type: "image/jpeg",
+        bytes: &bytes,
+        sha256: "own",
+    }];
+    let tx = b.conn.transaction().unwrap();
+    let id = avatar::store_avatar(&tx, "own-src", &v, T0).unwrap();
+    avatar::set_avatar(&tx, OWNER, id, None, T0).unwrap();
+    tx.commit().unwrap();
+    let r = b.send(OWNER, "头像");
+    assert!(r.starts_with("你的头像是自己上传的图片。"), "{r}");
+    let r = b.send(OWNER, "AVATAR");
+    assert!(r.starts_with("Your avatar is your own picture. "), "{r}");
+    b.send(OWNER, "AVATAR OFF");
+    assert!(b.send(OWNER, "头像").starts_with("你还没有头像。"));
+}
+
 fn add_presets(b: &Bench, n: i64) {
     let tx = b.conn.unchecked_transaction().unwrap();
     for i in 1..=n {
