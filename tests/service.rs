@@ -102,6 +102,26 @@ impl World {
         World { sim, gw, _dir: dir }
     }
 
+    /// Give `who` account activity enough for `AVATAR UPLOAD`.
+    async fn qualify(&self, who: &str) {
+        let who = who.to_string();
+        self.gw
+            .store
+            .write(move |tx| {
+                presence_gw::service::avatar::import_activity(
+                    tx,
+                    &who,
+                    &presence_gw::service::avatar::Activity {
+                        call_minutes: 10_000,
+                        ..Default::default()
+                    },
+                    0,
+                )
+            })
+            .await
+            .unwrap();
+    }
+
     fn texts(&self, number: &str) -> Vec<String> {
         self.sim
             .handset(number)
@@ -2108,21 +2128,7 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     assert_eq!(r["changed"].as_array().unwrap().len(), 0, "{r}");
 
     // Upload: an eligible subscriber gets a one-time link.
-    let tx_activity =
-        w.gw.store
-            .write(|tx| {
-                presence_gw::service::avatar::import_activity(
-                    tx,
-                    OWNER,
-                    &presence_gw::service::avatar::Activity {
-                        call_minutes: 10_000,
-                        ..Default::default()
-                    },
-                    0,
-                )
-            })
-            .await;
-    tx_activity.unwrap();
+    w.qualify(OWNER).await;
     let r = w.say(OWNER, "AVATAR UPLOAD").await;
     let url = r
         .split_whitespace()
@@ -2288,11 +2294,9 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     w.sim.shutdown().await;
 }
 
-/// A Chinese subscriber's upload link opens Chinese pages, as the SMS about it are Chinese: the
-/// form, the page that refuses a file, the one that takes the picture and the one a used link
-/// opens (they were English whatever the subscriber's language).
-#[tokio::test]
-async fn a_chinese_subscribers_upload_pages_are_in_chinese() {
+/// A world serving HTTP (its links name that server), pictures at one size (48), and OWNER
+/// qualified for uploads; with the token that stops the server.
+async fn upload_world() -> (World, tokio_util::sync::CancellationToken) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut cfg = ServiceConfig::default();
@@ -2306,20 +2310,16 @@ async fn a_chinese_subscribers_upload_pages_are_in_chinese() {
         w.gw.http_router(None),
         stop.clone(),
     ));
-    w.gw.store
-        .write(|tx| {
-            presence_gw::service::avatar::import_activity(
-                tx,
-                OWNER,
-                &presence_gw::service::avatar::Activity {
-                    call_minutes: 10_000,
-                    ..Default::default()
-                },
-                0,
-            )
-        })
-        .await
-        .unwrap();
+    w.qualify(OWNER).await;
+    (w, stop)
+}
+
+/// A Chinese subscriber's upload link opens Chinese pages, as the SMS about it are Chinese: the
+/// form, the page that refuses a file, the one that takes the picture and the one a used link
+/// opens (they were English whatever the subscriber's language).
+#[tokio::test]
+async fn a_chinese_subscribers_upload_pages_are_in_chinese() {
+    let (w, stop) = upload_world().await;
     let r = w.say(OWNER, "头像 上传").await;
     // The link as a handset's link finder takes it: up to a space or a non-ASCII character.
     let url = r
@@ -2374,33 +2374,7 @@ async fn a_chinese_subscribers_upload_pages_are_in_chinese() {
 /// browsers and upload apps send) is taken, and text posted as `image/jpeg` is not.
 #[tokio::test]
 async fn a_raw_upload_is_judged_by_its_bytes_not_its_declared_type() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut cfg = ServiceConfig::default();
-    cfg.avatar.public_url = base.clone();
-    cfg.avatar.sizes = vec![48];
-    cfg.avatar.default_size = 48;
-    let w = World::start_with(cfg).await;
-    let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(presence_gw::http::serve(
-        listener,
-        w.gw.http_router(None),
-        stop.clone(),
-    ));
-    w.gw.store
-        .write(|tx| {
-            presence_gw::service::avatar::import_activity(
-                tx,
-                OWNER,
-                &presence_gw::service::avatar::Activity {
-                    call_minutes: 10_000,
-                    ..Default::default()
-                },
-                0,
-            )
-        })
-        .await
-        .unwrap();
+    let (w, stop) = upload_world().await;
     let http = reqwest::Client::new();
     let jpeg = std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
