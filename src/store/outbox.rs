@@ -469,13 +469,15 @@ pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enque
     }
     // No RETURNING (here and below): SQLite runs a RETURNING statement into an ephemeral
     // table, under a statement journal; the new rowid is the connection's last insert. `room`:
-    // the bytes the claim will use (schema migration 18).
+    // the bytes the claim will use (three, schema migration 18), and for a row without its own
+    // validity end the six its record may fill with the one it was sent with.
     exec_cached(
         tx,
         "INSERT INTO outbox (created_at, updated_at, content_at, kind, source, destination,
              body, payload, url, coalesce_key, state, attempts, next_attempt_at, expires_at,
              priority, room)
-         VALUES (?1, ?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', 0, ?9, ?10, ?11, X'000000')",
+         VALUES (?1, ?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', 0, ?9, ?10, ?11,
+                 CASE WHEN ?10 IS NULL THEN X'000000000000000000' ELSE X'000000' END)",
         rusqlite::params_from_iter(content),
     )
     .ctx("outbox::enqueue: insert")?;
@@ -545,12 +547,13 @@ pub fn claim_due(
     }
     // One statement for the batch (`rarray`, see `schema::migrate`), not one per row.
     let ids = id_array(rows.iter().map(|r| r.id));
-    // `room = NULL` gives back the bytes `in_flight` adds to `queued`, so each row is
-    // overwritten in place (schema migration 18).
+    // The claim gives back the three bytes `in_flight` adds to `queued`; a row without its own
+    // validity end keeps six for the one its record may write (`mark_all_submitted`), so each
+    // row is overwritten in place (schema migration 18).
     let claimed = exec_cached(
         tx,
         "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at = ?1,
-             room = NULL
+             room = CASE WHEN expires_at IS NULL THEN X'000000000000' END
          WHERE id IN rarray(?2)",
         params![now, ids],
     )
@@ -1116,11 +1119,13 @@ fn mark_all_submitted(
     validity_ms: Option<i64>,
     now: i64,
 ) -> Result<usize, StoreError> {
-    // A row without its own `expires_at` keeps the validity end its submits carried.
+    // A row without its own `expires_at` keeps the validity end its submits carried, in the
+    // six bytes of room its claim left (a six-byte integer for a time in milliseconds).
     let n = exec_cached(
         tx,
         "UPDATE outbox SET state = 'submitted', updated_at = ?1,
-             expires_at = coalesce(expires_at, content_at + ?3)
+             expires_at = coalesce(expires_at, content_at + ?3),
+             room = CASE WHEN expires_at IS NULL AND ?3 IS NOT NULL THEN NULL ELSE room END
          WHERE id IN rarray(?2) AND state = 'in_flight'",
         params![now, id_array(ids), validity_ms],
     )
@@ -1383,7 +1388,8 @@ fn back_to_queue(
     };
     // Queued again, the row takes back the room its next claim uses (schema migration 18).
     tx.prepare_cached(
-        "UPDATE outbox SET state = 'queued', room = X'000000',
+        "UPDATE outbox SET state = 'queued',
+             room = CASE WHEN expires_at IS NULL THEN X'000000000000000000' ELSE X'000000' END,
              next_attempt_at = CASE WHEN ?5 THEN min(next_attempt_at, ?2) ELSE ?2 END,
              last_error = coalesce(?3, last_error), updated_at = ?4,
              attempts = CASE ?6 WHEN 1 THEN min(attempts, 1) WHEN 2 THEN max(attempts - 1, 0)
@@ -2356,9 +2362,10 @@ mod tests {
         .unwrap()
     }
 
-    /// The claim (`queued` to `in_flight`) and a segment's first receipt (`receipt_stat` from
-    /// NULL to `DELIVRD`) use the room their row kept (migration 18): no row grows, so SQLite
-    /// overwrites each in place and no page splits.
+    /// The claim (`queued` to `in_flight`), the record (`in_flight` to `submitted`, with the
+    /// validity end it was sent with in `expires_at`) and a segment's first receipt
+    /// (`receipt_stat` from NULL to `DELIVRD`) use the room their row kept (migration 18): no
+    /// row grows, so SQLite overwrites each in place and no page splits.
     #[test]
     fn a_claim_and_a_receipt_leave_their_rows_the_size_they_were() {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -2378,9 +2385,13 @@ mod tests {
         assert_eq!(stored(&tx, "outbox"), queued, "claimed");
         for &id in &ids {
             record_segment_submitted(&tx, id, 1, 1, &format!("{id:08x}"), t + 2).unwrap();
-            mark_submitted(&tx, id, t + 2).unwrap();
+            // As the dispatcher records: the validity the submits carried becomes the row's
+            // `expires_at` (NULL before), which takes the room the claim left.
+            let validity = Some(48 * 3600 * 1000);
+            mark_all_submitted(&tx, std::iter::once(id), validity, t + 2).unwrap();
         }
         assert_eq!(stored(&tx, "outbox"), queued, "submitted");
+        assert!(get(&tx, ids[0]).unwrap().unwrap().expires_at.is_some());
         let segments = stored(&tx, "outbox_segment");
         for &id in &ids {
             let receipt = apply_receipt(
