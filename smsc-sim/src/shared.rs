@@ -294,10 +294,12 @@ pub mod status {
     pub const INVOPTPARAMVAL: u32 = 0xC4;
 }
 
-/// Whether `op` is a `ussd_service_op` value SMPP 3.4 §5.3.2.44 defines: 0-3 (PSSD, PSSR,
-/// USSR, USSN indication) and 16-19 (their responses).
-pub fn is_defined_ussd_op(op: u8) -> bool {
-    matches!(op, 0..=3 | 16..=19)
+/// Whether `op` is a `ussd_service_op` value SMPP 3.4 §5.3.2.44 reserves: 4-15 and 20-31.
+/// It defines 0-3 (PSSD, PSSR, USSR, USSN indication) and 16-19 (their responses), and leaves
+/// 32-255 to vendors (6D Technologies' 0x81 "user aborted", for one): those pass, so a
+/// carrier's own operations can be simulated.
+pub fn is_reserved_ussd_op(op: u8) -> bool {
+    matches!(op, 4..=15 | 20..=31)
 }
 
 /// The destination port of an MT's UDH (application port addressing, 3GPP TS 23.040
@@ -351,13 +353,14 @@ pub fn validate_mt(m: &MtInput) -> Result<(), u32> {
     if d.is_empty() || d.len() > 20 || !d.bytes().all(|b| b.is_ascii_digit()) {
         return Err(status::INVDSTADR);
     }
-    // ussd_service_op (§5.3.2.44): only the values the standard defines.
-    if let Some(op) = m.ussd_service_op.filter(|op| !is_defined_ussd_op(*op)) {
+    // ussd_service_op (§5.3.2.44): not a value the standard reserves.
+    if let Some(op) = m.ussd_service_op.filter(|op| is_reserved_ussd_op(*op)) {
         tracing::warn!(
             ussd_service_op = op,
             dest = %m.dest,
-            "MT refused with ESME_RINVOPTPARAMVAL (0x000000C4): ussd_service_op {op} is not \
-             defined (SMPP 3.4 §5.3.2.44: 0-3 PSSD/PSSR/USSR/USSN indication, 16-19 responses)"
+            "MT refused with ESME_RINVOPTPARAMVAL (0x000000C4): ussd_service_op {op} is \
+             reserved (SMPP 3.4 §5.3.2.44: 0-3 PSSD/PSSR/USSR/USSN indication, 16-19 \
+             responses, 32-255 vendor specific)"
         );
         return Err(status::INVOPTPARAMVAL);
     }
@@ -1141,13 +1144,13 @@ mod tests {
     /// Only the `ussd_service_op` values SMPP 3.4 defines are taken (0-3, 16-19); any other
     /// (99, a vendor 0x81 in an MT) is refused with ESME_RINVOPTPARAMVAL.
     #[test]
-    fn undefined_ussd_service_ops_are_refused() {
+    fn reserved_ussd_service_ops_are_refused_and_vendor_ones_pass() {
         let mut ussd = mt("8613800138000", 0x0F, b"1. Status");
-        for op in [0, 1, 2, 3, 16, 17, 18, 19] {
+        for op in [0, 1, 2, 3, 16, 17, 18, 19, 32, 99, 0x81, 255] {
             ussd.ussd_service_op = Some(op);
             assert_eq!(validate_mt(&ussd), Ok(()), "op {op}");
         }
-        for op in [4, 15, 20, 32, 99, 0x81, 255] {
+        for op in [4, 15, 20, 23, 31] {
             ussd.ussd_service_op = Some(op);
             assert_eq!(validate_mt(&ussd), Err(0xC4), "op {op}");
         }

@@ -1088,11 +1088,11 @@ async fn a_temporary_refusal_is_delivered_again_and_a_permanent_one_is_not() {
     h.shutdown().await;
 }
 
-/// A USSD MT whose ussd_service_op SMPP 3.4 does not define (99) is answered with
+/// A USSD MT whose ussd_service_op SMPP 3.4 reserves (23) is answered with
 /// ESME_RINVOPTPARAMVAL (0xC4) in its submit_sm_resp and reaches no handset; a defined one
-/// (2, USSR request) is taken.
+/// (2, USSR request) and a vendor one (0x81) are taken.
 #[tokio::test]
-async fn an_undefined_ussd_service_op_is_refused_in_the_submit_sm_resp() {
+async fn a_reserved_ussd_service_op_is_refused_in_the_submit_sm_resp() {
     let h = sim(SimConfig::local()).await;
     let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
     let menu = |op: u8| {
@@ -1100,10 +1100,12 @@ async fn an_undefined_ussd_service_op_is_refused_in_the_submit_sm_resp() {
         sm.service_type = ServiceType::new(COctetString::from_string("USSD".into()).unwrap());
         with_tlv(sm, Sub::UssdServiceOp(UssdServiceOp::from(op)))
     };
-    let r = c.submit(menu(99)).await;
+    let r = c.submit(menu(23)).await;
     assert_eq!(u32::from(r.status()), 0xC4);
     assert!(h.handset("8613800138000").ussd.is_empty());
     let r = c.submit(menu(2)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
+    let r = c.submit(menu(0x81)).await;
     assert_eq!(r.status(), CommandStatus::EsmeRok);
     h.shutdown().await;
 }
