@@ -554,6 +554,20 @@ pub fn may_view(conn: &Connection, owner: &Subscriber, viewer: &str) -> Result<b
     })
 }
 
+/// The owner and the contact of avatar push row `outbox_id` (schema 19's `avatar_push`);
+/// `None` for another row, or a push written before that table.
+pub fn push_pair(
+    conn: &Connection,
+    outbox_id: i64,
+) -> Result<Option<(String, String)>, StoreError> {
+    conn.prepare_cached("SELECT owner, viewer FROM avatar_push WHERE outbox_id = ?1")
+        .and_then(|mut s| {
+            s.query_row([outbox_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .ctx("avatar::push_pair")
+}
+
 /// Why `owner`'s avatar push to `viewer`, queued before, may no longer go out (`None`: it
 /// may): the owner set PRIVACY NOBODY, or AVATAR OFF (its link would open no picture), or
 /// the contact is in none of the owner's groups any more. Decided as the push's link is
@@ -726,15 +740,9 @@ pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<boo
     // A push that may no longer go to its contact ([`push_veto`]: the owner set PRIVACY
     // NOBODY or AVATAR OFF, or the contact left every group, since it was sent) is not sent
     // again as an SMS; what the receipt says of the handset still counts.
-    let pair: Option<(String, String)> = tx
-        .prepare_cached("SELECT owner, viewer FROM avatar_push WHERE outbox_id = ?1")
-        .and_then(|mut s| {
-            s.query_row([outbox_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-        })
-        .ctx("avatar::push_failed: owner")?;
-    if let Some((owner, viewer)) = pair {
-        if push_veto(tx, &owner, &viewer)?.is_some() {
+    let pair = push_pair(tx, outbox_id)?;
+    if let Some((owner, viewer)) = &pair {
+        if push_veto(tx, owner, viewer)?.is_some() {
             set_wap_push(tx, &row.destination, false)?;
             return Ok(false);
         }
@@ -745,7 +753,7 @@ pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<boo
         return Ok(false);
     }
     set_wap_push(tx, &row.destination, false)?;
-    let text = fallback_text(tx, &row, url)?;
+    let text = fallback_text(tx, &row, pair.map(|(owner, _)| owner), url)?;
     // Keyed as the push was ([`push_key`]): a newer avatar change replaces it while it is
     // unsent, and it replaces a newer push still queued to the contact (which would be
     // refused too), as a STOP or PRIVACY NOBODY withdraws it.
@@ -768,18 +776,15 @@ pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<boo
 /// The text of the SMS that carries refused push `row`'s link: the SMS link a handset without
 /// WAP Push gets ([`Text::AvatarLink`](super::replies::Text::AvatarLink), with the "Reply STOP"
 /// line every unsolicited message to a contact carries), in the contact's language (else the
-/// owner's), from the owner the push was for (schema 19's `avatar_push`, else the push's
-/// coalescing key, [`push_key`]). A push that names no owner keeps its text, the link after
-/// it.
+/// owner's), from the owner the push was for (`recorded`: schema 19's `avatar_push`, else the
+/// push's coalescing key, [`push_key`]). A push that names no owner keeps its text, the link
+/// after it.
 fn fallback_text(
     tx: &Transaction<'_>,
     row: &outbox::OutboxRow,
+    recorded: Option<String>,
     url: &str,
 ) -> Result<String, StoreError> {
-    let recorded: Option<String> = tx
-        .prepare_cached("SELECT owner FROM avatar_push WHERE outbox_id = ?1")
-        .and_then(|mut s| s.query_row([row.id], |r| r.get(0)).optional())
-        .ctx("avatar::fallback_text")?;
     let owner = recorded.or_else(|| {
         let key = row.coalesce_key.as_deref()?.strip_prefix("avatar:")?;
         key.split_once(':').map(|(owner, _)| owner.to_string())

@@ -1274,21 +1274,18 @@ fn push_withdrawn(
     id: i64,
     untouched: bool,
 ) -> Result<Option<PushVeto>, StoreError> {
-    let pair: Option<(String, String)> = tx
-        .prepare_cached(
-            "SELECT owner, viewer FROM avatar_push
-             WHERE outbox_id = ?1
-               AND NOT (?2 AND EXISTS (SELECT 1 FROM outbox_segment WHERE outbox_id = ?1))",
-        )
-        .and_then(|mut s| {
-            s.query_row(params![id, untouched], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-        })
-        .ctx("outbox: requeue withdrawn push")?;
-    match pair {
-        Some((owner, viewer)) => crate::service::avatar::push_veto(tx, &owner, &viewer),
-        None => Ok(None),
+    let Some((owner, viewer)) = crate::service::avatar::push_pair(tx, id)? else {
+        return Ok(None);
+    };
+    if untouched
+        && tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox_segment WHERE outbox_id = ?1)")
+            .and_then(|mut s| s.query_row([id], |r| r.get::<_, bool>(0)))
+            .ctx("outbox: requeue withdrawn push")?
+    {
+        return Ok(None);
     }
+    crate::service::avatar::push_veto(tx, &owner, &viewer)
 }
 
 /// How a row goes back to `queued` ([`back_to_queue`]).
