@@ -636,21 +636,13 @@ fn positive(text: &str) -> Option<u32> {
 /// `一`..`九` (and `两` for 2) the digits, `十` 10, `十五` 15, `二十` 20, `九十九` 99 (`一十五`
 /// too). `None` for anything else (`三三`, `百`, `两十`, digits).
 fn chinese_number(text: &str) -> Option<u32> {
-    fn digit(c: char) -> Option<u32> {
-        "一二三四五六七八九"
-            .chars()
-            .position(|d| d == c)
-            .map(|i| i as u32 + 1)
+    // Read as a duration's count is ([`zh_numeral`]); `两` counts things, so it stands alone
+    // (twenty is `二十`).
+    if text.contains('两') && text != "两" {
+        return None;
     }
-    let chars: Vec<char> = text.chars().collect();
-    match chars.as_slice() {
-        ['零' | '〇'] => Some(0),
-        ['两'] => Some(2),
-        ['十'] => Some(10),
-        [d] => digit(*d),
-        ['十', u] => digit(*u).map(|u| 10 + u),
-        [t, '十'] => digit(*t).map(|t| 10 * t),
-        [t, '十', u] => Some(10 * digit(*t)? + digit(*u)?),
+    match zh_numeral(text) {
+        Ok(("", n)) => u32::try_from(n).ok(),
         _ => None,
     }
 }
