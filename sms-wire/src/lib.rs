@@ -14,6 +14,7 @@
 //! | [`segment`] | splitting text or binary into concatenated parts (UDH, SAR, message_payload) |
 //! | [`reassembly`] | joining parts back in any order, with expiry |
 //! | [`receipt`] | delivery receipt text and message-id normalisation |
+//! | [`status`] | SMPP command_status names |
 //! | [`wap_push`] | WAP Push SI / SL: WBXML, WSP push PDU, port-addressed segments |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -24,6 +25,7 @@ pub mod latin1;
 pub mod reassembly;
 pub mod receipt;
 pub mod segment;
+pub mod status;
 pub mod text;
 pub mod ucs2;
 pub mod udh;

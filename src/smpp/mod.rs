@@ -147,11 +147,9 @@ fn address(m: &Mutex<String>) -> Option<String> {
 /// standard does not name, by its code alone.
 pub fn status_text(status: rusmpp::CommandStatus) -> String {
     let code = u32::from(status);
-    match format!("{status:?}").strip_prefix("Esme") {
-        Some(name) if !name.contains('(') => {
-            format!("ESME_{} (0x{code:08X})", name.to_uppercase())
-        }
-        _ => format!("command_status 0x{code:08X}"),
+    match sms_wire::status::status_name(code) {
+        Some(name) => format!("{name} (0x{code:08X})"),
+        None => format!("command_status 0x{code:08X}"),
     }
 }
 
