@@ -1883,6 +1883,60 @@ async fn a_link_that_shows_no_picture_says_why_in_the_viewers_language() {
     w.sim.shutdown().await;
 }
 
+/// The time `owner` set their avatar (Unix ms), as the database holds it.
+async fn avatar_set_at(w: &World, owner: &str) -> i64 {
+    let owner = owner.to_string();
+    w.gw.store
+        .read(move |c| {
+            c.query_row(
+                "SELECT updated_at FROM subscriber_avatar WHERE msisdn = ?1",
+                [owner],
+                |r| r.get(0),
+            )
+            .map_err(presence_gw::store::StoreError::from)
+        })
+        .await
+        .unwrap()
+}
+
+/// An avatar push says when the owner set the avatar (the SI's `created`, WAP-167, to the
+/// second), as the contact's handset decodes it: a handset holding an older push for the same
+/// link replaces it with the newer one, and a late push never replaces a newer one. The
+/// pushes had no `created`.
+#[tokio::test]
+async fn an_avatar_push_says_when_the_owner_set_the_avatar() {
+    let AvatarHttp { w, stop, .. } = AvatarHttp::start().await;
+    let created = |n: usize| -> Option<sms_wire::wap_push::WapDate> {
+        let pushes = w.sim.handset(MUM).pushes;
+        pushes[n]
+            .created
+            .as_deref()
+            .and_then(sms_wire::wap_push::WapDate::parse_iso)
+    };
+    let date_of = |at: i64| {
+        let (y, mo, d, h, mi, s) = presence_gw::service::clock::utc_fields(at);
+        sms_wire::wap_push::WapDate::new(y as u16, mo as u8, d as u8, h as u8, mi as u8, s as u8)
+    };
+    wait_pushes(&w.sim, MUM, 1).await;
+    let first = avatar_set_at(&w, OWNER).await;
+    assert_eq!(
+        created(0),
+        Some(date_of(first)),
+        "{:?}",
+        w.sim.handset(MUM).pushes
+    );
+    // A second apart, so the dates differ: the newer picture's push says the newer time.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    w.say(OWNER, "AVATAR 5").await;
+    wait_pushes(&w.sim, MUM, 2).await;
+    let second = avatar_set_at(&w, OWNER).await;
+    assert!(second / 1000 > first / 1000);
+    assert_eq!(created(1), Some(date_of(second)));
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// A query value written percent-encoded (`?s=%34%38`, as some WAP gateways and link
 /// shorteners pass a link on) reads as the plain one, over real HTTP: the avatar routes split
 /// the query by hand and took `%34%38` for no number, so the picture came at the default size

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use rusmpp::pdus::SubmitSm;
 use sms_wire::segment::ConcatStyle;
-use sms_wire::wap_push::{wsp_push, PushContent, ServiceIndication, WspOptions};
+use sms_wire::wap_push::{wsp_push, PushContent, ServiceIndication, WapDate, WspOptions};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
@@ -116,6 +116,21 @@ impl DispatcherConfig {
 const EXPIRE_WHILE_DOWN_MS: i64 = 5_000;
 
 pub use crate::smpp::status_text;
+
+/// The WAP date (UTC, to the second) of `at` (Unix ms), as an SI's `created` carries it;
+/// `None` outside the years 0 to 9999 a WAP date can write.
+fn wap_date(at: i64) -> Option<WapDate> {
+    let (year, month, day, hour, minute, second) = crate::service::clock::utc_fields(at);
+    let date = WapDate::new(
+        u16::try_from(year).ok()?,
+        month as u8,
+        day as u8,
+        hour as u8,
+        minute as u8,
+        second as u8,
+    );
+    date.is_valid().then_some(date)
+}
 
 /// What a row refused for load keeps as its `last_error`: the status, and that the refusal
 /// was not counted as an attempt (`outbox list` then shows why `attempts` did not grow).
@@ -613,7 +628,11 @@ impl Dispatcher {
                 // No `si-id`: without one it is the `href` (WAP-167), which is what we would
                 // write, and writing the link a second time took a typical push (a 60-odd
                 // character link and the owner's name and number) past one SMS.
-                let si = ServiceIndication::new(url, row.body.clone().unwrap_or_default());
+                // `created`: when the owner set the avatar the link serves (WAP-167: the date
+                // of the content the href names), so a handset holding an older SI for the
+                // same link replaces it, and one that arrives late never replaces a newer one.
+                let mut si = ServiceIndication::new(url, row.body.clone().unwrap_or_default());
+                si.created = row.avatar_set_at.and_then(wap_date);
                 let opts = WspOptions {
                     tid: (row.id & 0xFF) as u8,
                     ..WspOptions::default()
@@ -1003,8 +1022,9 @@ mod tests {
     use outbox::AttemptEnd;
 
     /// An avatar push row as the service writes it: a per-viewer link (`/a/` and a 22-letter
-    /// token) on a carrier's host, the owner's name and number in the text.
-    fn push_row(url: &str, text: &str) -> OutboxRow {
+    /// token) on a carrier's host, the owner's name and number in the text, the avatar set at
+    /// `set_at` (Unix ms).
+    fn push_row(url: &str, text: &str, set_at: Option<i64>) -> OutboxRow {
         OutboxRow {
             id: 4242,
             created_at: 0,
@@ -1023,21 +1043,35 @@ mod tests {
             last_error: None,
             priority: 0,
             content_at: 0,
+            avatar_set_at: set_at,
         }
     }
 
+    /// 2026-12-07T06:26:35Z: no field zero, so its WAP date takes all seven octets.
+    const SET_AT: i64 = 1_796_624_795_000;
+
     /// A typical avatar push is one SMS (133 octets after the port-addressing UDH), in English
-    /// and in Chinese: the link is written once (`href`; `si-id` left to default to it).
-    /// With the link written twice the English one took 161 octets, two SMS per contact.
+    /// and in Chinese, with its `created` date at its longest (seven octets): the link is
+    /// written once (`href`; `si-id` left to default to it). With the link written twice the
+    /// English one took 161 octets, two SMS per contact; with `created` added to the English
+    /// text "… has a new caller picture", 137.
     #[test]
     fn an_avatar_push_fits_one_sms_and_names_its_link_once() {
+        use crate::command::Lang;
+        use crate::service::replies::Text;
         use sms_wire::wap_push::{decode_wsp_push, PushContent};
         let url = "http://avatars.operator-example.com.cn/a/kX3v9QmT2pLw8RzA0bYc1d";
-        for text in [
-            "Zhang San (+8613800138000) has a new caller picture",
-            "张三(+8613800138000)更新了来电头像",
-        ] {
-            let Ok(Payload::WapPush(datagram)) = Dispatcher::payload(&push_row(url, text)) else {
+        let push = Text::AvatarPush {
+            name: Some("Zhang San".into()),
+            number: "+8613800138000".into(),
+        };
+        let push_zh = Text::AvatarPush {
+            name: Some("张三".into()),
+            number: "+8613800138000".into(),
+        };
+        for text in [push.render(Lang::En), push_zh.render(Lang::Zh)] {
+            let row = push_row(url, &text, Some(SET_AT));
+            let Ok(Payload::WapPush(datagram)) = Dispatcher::payload(&row) else {
                 panic!("a push row makes a WAP Push");
             };
             assert!(
@@ -1049,9 +1083,49 @@ mod tests {
                 panic!("the push decodes as an SI");
             };
             assert_eq!(si.href, url);
-            assert_eq!(si.text.as_deref(), Some(text));
+            assert_eq!(si.text.as_deref(), Some(text.as_str()));
             assert_eq!(si.si_id, None);
+            assert_eq!(si.created, Some(WapDate::new(2026, 12, 7, 6, 26, 35)));
         }
+    }
+
+    /// An avatar push carries `created`, the time its owner set the avatar, as WAP-167 encodes
+    /// it (wire-formats.md §2.5): attribute token `0A`, then OPAQUE (`C3`, length, two decimal
+    /// digits per octet) with the trailing zero octets dropped; it comes after the href
+    /// (the order Kannel and libwbxml write). A push of no avatar (none now) has none.
+    #[test]
+    fn an_avatar_push_says_when_the_avatar_was_set_as_a_wap_date() {
+        let url = "http://gw.example/a/kX3v9QmT2pLw8RzA0bYc1d";
+        let wbxml_of = |set_at: Option<i64>| -> Vec<u8> {
+            let Ok(Payload::WapPush(datagram)) =
+                Dispatcher::payload(&push_row(url, "Zhang San", set_at))
+            else {
+                panic!("a push row makes a WAP Push");
+            };
+            // WSP: TID, 06 (Push), headers length 3, AE (SI), AF 82 (wml.ua); then the WBXML.
+            assert_eq!(datagram[1..6], [0x06, 0x03, 0xAE, 0xAF, 0x82]);
+            datagram[6..].to_vec()
+        };
+        let href_then = |date: &[u8]| -> Vec<u8> {
+            let mut b = vec![0x02, 0x05, 0x6A, 0x00, 0x45, 0xC6, 0x0C, 0x03];
+            b.extend_from_slice(b"gw.example/a/kX3v9QmT2pLw8RzA0bYc1d\0");
+            b.extend_from_slice(date);
+            b.extend_from_slice(&[0x01, 0x03]);
+            b.extend_from_slice(b"Zhang San\0");
+            b.extend_from_slice(&[0x01, 0x01]);
+            b
+        };
+        assert_eq!(
+            wbxml_of(Some(SET_AT)),
+            href_then(&[0x0A, 0xC3, 0x07, 0x20, 0x26, 0x12, 0x07, 0x06, 0x26, 0x35])
+        );
+        // 2026-12-07T06:00:00Z: minute and second are zero octets, dropped.
+        let six = 1_796_623_200_000;
+        assert_eq!(
+            wbxml_of(Some(six)),
+            href_then(&[0x0A, 0xC3, 0x05, 0x20, 0x26, 0x12, 0x07, 0x06])
+        );
+        assert_eq!(wbxml_of(None), href_then(&[]));
     }
 
     fn verdict(fail: Option<&str>, retry: Option<&str>, unsent: bool) -> Verdict {

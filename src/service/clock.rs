@@ -205,6 +205,20 @@ fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The UTC calendar fields of `at` (Unix ms): (year, month, day, hour, minute, second).
+pub fn utc_fields(at: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let (year, month, day) = civil_from_days(at.div_euclid(DAY_MS));
+    let secs = at.rem_euclid(DAY_MS) / 1000;
+    (
+        year,
+        month,
+        day,
+        (secs / 3600) as u32,
+        (secs / 60 % 60) as u32,
+        (secs % 60) as u32,
+    )
+}
+
 /// Proleptic Gregorian (year, month, day) of a day count since 1970-01-01 (H. Hinnant's
 /// `civil_from_days`).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -395,6 +409,9 @@ mod tests {
         assert_eq!(civil_from_days(20_779), (2026, 11, 22));
         assert_eq!(civil_from_days(20_818), (2026, 12, 31));
         assert_eq!(civil_from_days(20_819), (2027, 1, 1));
+        // 2026-12-07T06:26:35.900Z; before 1970 the fields still count forward.
+        assert_eq!(utc_fields(1_796_624_795_900), (2026, 12, 7, 6, 26, 35));
+        assert_eq!(utc_fields(-1_000), (1969, 12, 31, 23, 59, 59));
         let z = Zone { offset_minutes: 0 };
         assert_eq!(z.hour_start(NOW), NOW - 30 * 60_000);
     }

@@ -1947,10 +1947,7 @@ fn presets_are_listed_by_page_and_a_choice_is_pushed_to_contacts() {
     assert_eq!(p.len(), 1, "boss only: {p:?}");
     assert_eq!(p[0].0, BOSS);
     assert!(p[0].1.starts_with("http://127.0.0.1:8080/a/"));
-    assert_eq!(
-        p[0].2,
-        "Zhang San (+8613800138000) has a new caller picture"
-    );
+    assert_eq!(p[0].2, "Zhang San (+8613800138000): new caller picture");
     let dad = b.updates(DAD);
     assert_eq!(dad.len(), 1);
     assert!(

@@ -272,6 +272,10 @@ pub struct OutboxRow {
     /// When the content was last set (Unix ms): at enqueue, or when a newer message with the
     /// same coalescing key replaced it in place.
     pub content_at: i64,
+    /// For an avatar push (schema 19's `avatar_push`): when its owner set the avatar its link
+    /// serves (Unix ms), the SI's `created`; `None` for other rows, or an owner with no avatar
+    /// now. Read with the row, not stored in it.
+    pub avatar_set_at: Option<i64>,
 }
 
 impl OutboxRow {
@@ -288,7 +292,10 @@ impl OutboxRow {
 
 const ROW_COLS: &str = "id, created_at, updated_at, kind, source, destination, body, payload, url, \
                         coalesce_key, state, attempts, next_attempt_at, expires_at, last_error, priority, \
-                        content_at";
+                        content_at, \
+                        CASE WHEN kind = 'wap_push' THEN (SELECT a.updated_at FROM avatar_push p \
+                            JOIN subscriber_avatar a ON a.msisdn = p.owner \
+                            WHERE p.outbox_id = outbox.id) END";
 
 fn map_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
     Ok(OutboxRow {
@@ -309,6 +316,7 @@ fn map_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
         last_error: r.get(14)?,
         priority: r.get(15)?,
         content_at: r.get(16)?,
+        avatar_set_at: r.get(17)?,
     })
 }
 

@@ -9,7 +9,8 @@ ports), parts ordered and joined by reference, then the WSP connectionless Push 
 (WAP-230 §8.2.4.1: TID, PDU type 0x06, uintvar headers length, headers, body). The body must be
 an SI (content type 0xAE = application/vnd.wap.sic, or its general form) and is handed to
 `wbxml2xml`; its XML must be an <si><indication> whose href is the per-viewer `/a/<token>` link
-on the gateway's public URL (and the one the handset recorded) and whose text names the owner.
+on the gateway's public URL (and the one the handset recorded), whose text names the owner, and
+whose `created` is a date (when the owner set the avatar).
 
     avatars_push.py --mt MT.json --dest 8613400134000 --owner "Zhang San" \
         --base http://127.0.0.1:PORT --expect HREF [--expect HREF ...] --out DIR
@@ -197,6 +198,11 @@ def main():
             report(href == a.expect[n], name, "href equals the link the handset recorded",
                    f"{href} != {a.expect[n]}")
         report(a.owner in text, name, f"text names the owner {a.owner!r}", repr(text))
+        # `created`: when the owner set the avatar (WAP-167 OPAQUE date), which wbxml2xml
+        # writes back as YYYY-MM-DDThh:mm:ssZ.
+        created = ind.get("created", "")
+        report(bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", created)), name,
+               "created is a WAP date (when the owner set the avatar)", repr(created))
     sys.exit(1 if failures else 0)
 
 
