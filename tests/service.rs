@@ -2580,6 +2580,66 @@ async fn reopening_privacy_pushes_the_avatar_only_to_handsets_without_it() {
     w.sim.shutdown().await;
 }
 
+/// A contact whose download of the picture was refused (403: taken out of every group, then
+/// opening the push) has no picture, though the push reached the handset: added back, they get
+/// it pushed again (the outbox queues a second push, the handset receives it) and the link
+/// serves it. The refused download counted as having the picture, so adding them back pushed
+/// nothing. Taken out and added back without a download, the handset keeps the picture it has
+/// and gets nothing again.
+#[tokio::test]
+async fn a_contact_refused_the_picture_gets_it_pushed_again_when_added_back() {
+    let AvatarHttp { w, stop, http, .. } = AvatarHttp::start().await;
+    let pushes_queued = |rows: &[(String, String, Option<String>)]| {
+        rows.iter().filter(|r| r.0 == "wap_push").count()
+    };
+    // The handset follows the push's link (and gets the picture) before anything changes.
+    let fetched = |h: &SimHandle, n: usize| match h.handset(MUM).pushes.get(n).map(|p| &p.fetch) {
+        Some(smsc_sim::FetchState::Fetched { status, .. }) => Some(*status),
+        _ => None,
+    };
+    let status = w
+        .sim
+        .wait_until("Mum's handset fetched", WAIT, |h| fetched(h, 0))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    w.outbox_answered().await;
+    let href = w.sim.handset(MUM).pushes[0].href.clone();
+
+    // Out and back, no download meanwhile: nothing pushed.
+    w.say(OWNER, "GROUP FAMILY DEL 13900139000").await;
+    let r = w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    assert!(r.starts_with("FAMILY now has 1 member"), "{r}");
+    w.outbox_answered().await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(pushes_queued(&outbox_rows_to(&w, MUM).await), 1);
+    assert_eq!(w.sim.handset(MUM).pushes.len(), 1);
+
+    // Out, the handset asks for the picture and is refused, back: pushed again.
+    w.say(OWNER, "GROUP FAMILY DEL 13900139000").await;
+    assert_eq!(http.get(&href).send().await.unwrap().status(), 403);
+    assert_eq!(http.get(&href).send().await.unwrap().status(), 403);
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    assert_eq!(pushes_queued(&outbox_rows_to(&w, MUM).await), 2);
+    let status = w
+        .sim
+        .wait_until("Mum's handset fetched again", WAIT, |h| fetched(h, 1))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "the picture, this time");
+    let again = w.sim.handset(MUM).pushes[1].href.clone();
+    assert_eq!(again, href, "the same per-viewer link");
+    // That push counts: out and back once more without a download pushes nothing.
+    w.outbox_answered().await;
+    w.say(OWNER, "GROUP FAMILY DEL 13900139000").await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.outbox_answered().await;
+    assert_eq!(pushes_queued(&outbox_rows_to(&w, MUM).await), 2);
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// `count` MT to `number` the simulator refused (any status but 0).
 fn refused_to(sim: &SimHandle, number: &str) -> usize {
     let filter = smsc_sim::MtFilter {

@@ -394,9 +394,14 @@ impl NoPicture {
     }
 }
 
+/// An avatar download refused (403) to a handset counted as having the picture
+/// ([`avatar::sent_current`]): the (owner, viewer) whose refusal to record.
+type Refused = Option<(String, String)>;
+
 /// `GET /a/{token}`: the owner's avatar, for the viewer the link was made for. A link that
 /// shows no picture says why in the viewer's language (the configured default for a token
-/// nobody was given).
+/// nobody was given). A refusal (403) is recorded ([`avatar::note_refused`]): that handset
+/// does not have the picture, and gets it pushed again once it may see it.
 pub(super) async fn avatar_link(
     State(st): State<HttpState>,
     Path(token): Path<String>,
@@ -414,19 +419,23 @@ pub(super) async fn avatar_link(
     let found = st
         .store
         .read(
-            move |c| -> Result<Result<Found, (NoPicture, Lang)>, StoreError> {
+            move |c| -> Result<Result<Found, (NoPicture, Lang, Refused)>, StoreError> {
                 let Some((owner, viewer)) = avatar::resolve_link(c, &token)? else {
-                    return Ok(Err((NoPicture::UnknownLink, fallback)));
+                    return Ok(Err((NoPicture::UnknownLink, fallback, None)));
                 };
                 let lang = state::subscriber(c, &viewer)?.map_or(fallback, |v| v.lang);
                 let Some(owner) = state::subscriber(c, &owner)? else {
-                    return Ok(Err((NoPicture::NoOwner, lang)));
+                    return Ok(Err((NoPicture::NoOwner, lang, None)));
                 };
                 if !avatar::may_view(c, &owner, &viewer)? {
-                    return Ok(Err((NoPicture::NotShared, lang)));
+                    // The handset asked for the picture and did not get it: unless that is
+                    // known already, it no longer counts as one that has it.
+                    let refused = avatar::sent_current(c, &owner.msisdn, &viewer)?
+                        .then(|| (owner.msisdn.clone(), viewer.clone()));
+                    return Ok(Err((NoPicture::NotShared, lang, refused)));
                 }
                 let Some(id) = avatar::current(c, &owner.msisdn)? else {
-                    return Ok(Err((NoPicture::NotSet, lang)));
+                    return Ok(Err((NoPicture::NotSet, lang, None)));
                 };
                 // A client that holds this version gets its 304 without the bytes being read.
                 if let Some(etag) = avatar::variant_etag(c, id, size, format)? {
@@ -436,7 +445,7 @@ pub(super) async fn avatar_link(
                 }
                 Ok(avatar::variant(c, id, size, format)?
                     .map(Found::Image)
-                    .ok_or((NoPicture::NoFormat, lang)))
+                    .ok_or((NoPicture::NoFormat, lang, None)))
             },
         )
         .await;
@@ -445,7 +454,16 @@ pub(super) async fn avatar_link(
         Ok(Ok(Found::Fresh(etag))) => {
             (StatusCode::NOT_MODIFIED, image_headers(&etag, LINK_CACHE)).into_response()
         }
-        Ok(Err((why, lang))) => {
+        Ok(Err((why, lang, refused))) => {
+            if let Some((owner, viewer)) = refused {
+                let noted = st
+                    .store
+                    .write(move |tx| avatar::note_refused(tx, &owner, &viewer, now_ms()))
+                    .await;
+                if let Err(e) = noted {
+                    tracing::warn!(error = %e, "could not record a refused avatar download");
+                }
+            }
             let title = if lang == Lang::Zh { "头像" } else { "Avatar" };
             page(why.status(), title, &format!("<p>{}</p>", why.text(lang)))
         }

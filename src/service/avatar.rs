@@ -628,8 +628,9 @@ pub fn push_key(owner: &str, member: &str) -> String {
 /// (`in_flight`, `submitted` or `delivered`; a queued one has not gone yet, a failed, expired
 /// or withdrawn one never arrived), or the SMS link that replaced a refused push, carried
 /// this picture. Delivered pushes whose outbox rows retention deleted count through
-/// `avatar_delivered` (schema 20). `false` when `owner` has no avatar or was never pushed to
-/// `viewer` (by this version of the schema). Neither PRIVACY NOBODY nor leaving the owner's
+/// `avatar_delivered` (schema 20), and so does a download of the picture refused since the
+/// newest push ([`note_refused`]: the handset has none). `false` when `owner` has no avatar or
+/// was never pushed to `viewer` (by this version of the schema). Neither PRIVACY NOBODY nor leaving the owner's
 /// groups takes a picture off a handset (a push cannot), so pushing it again only costs the
 /// contact a message. A push in flight counts: pushing again beside it would send the
 /// picture twice (a queued one is replaced in place by the next push instead).
@@ -649,6 +650,41 @@ pub fn sent_current(conn: &Connection, owner: &str, viewer: &str) -> Result<bool
     )
     .and_then(|mut s| s.query_row([owner, viewer], |r| r.get(0)))
     .ctx("avatar::sent_current")
+}
+
+/// The `avatar_id` [`note_refused`] records in `avatar_delivered`: no picture (avatar ids
+/// start at 1).
+pub const NO_PICTURE: i64 = 0;
+
+/// `viewer`'s download of `owner`'s avatar was refused at `now` (403: PRIVACY, or the viewer
+/// is in none of the owner's groups): the handset asked for the picture and did not get it,
+/// so it no longer counts as having it ([`sent_current`]), and it is pushed the picture again
+/// once it may see it (added back to a group, PRIVACY opened). Kept in `avatar_delivered` as
+/// [`NO_PICTURE`] at `now`, newer than every push written before it (and than what retention
+/// keeps of them); a push written later counts again. Nothing is recorded when the viewer may
+/// see the picture again by now.
+pub fn note_refused(
+    tx: &Transaction<'_>,
+    owner: &str,
+    viewer: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let Some(sub) = state::subscriber(tx, owner)? else {
+        return Ok(());
+    };
+    if may_view(tx, &sub, viewer)? {
+        return Ok(());
+    }
+    tx.prepare_cached(
+        "INSERT INTO avatar_delivered (owner, viewer, avatar_id, content_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (owner, viewer) DO UPDATE
+             SET avatar_id = excluded.avatar_id, content_at = excluded.content_at
+             WHERE excluded.content_at >= avatar_delivered.content_at",
+    )
+    .and_then(|mut s| s.execute(params![owner, viewer, NO_PICTURE, now]))
+    .ctx("avatar::note_refused")?;
+    Ok(())
 }
 
 /// Record that outbox row `outbox_id` pushes `owner`'s current avatar to `viewer` (replacing

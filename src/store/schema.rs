@@ -456,7 +456,9 @@ CREATE INDEX avatar_push_viewer ON avatar_push(owner, viewer);
 /// got the picture and pushed it again. Before a `delivered` outbox row is deleted, the
 /// trigger keeps what its push carried in `avatar_delivered`, one row per (owner, viewer):
 /// the newest by `content_at` (when the row's content was written; outbox ids can be used
-/// again once the newest rows are purged). `avatar::sent_current` reads both tables.
+/// again once the newest rows are purged). `avatar::sent_current` reads both tables. A
+/// download the contact was refused (403) is kept here too, as avatar 0 at the refusal's time
+/// (`avatar::note_refused`): the handset has no picture.
 const V20: &str = r#"
 CREATE TABLE avatar_delivered (
     owner      TEXT    NOT NULL,
