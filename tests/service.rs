@@ -1814,6 +1814,78 @@ async fn avatar_downloads_answer_a_single_byte_range() {
     w.sim.shutdown().await;
 }
 
+/// A WAP 1.x handset (its `Accept` names `image/vnd.wap.wbmp` and no JPEG, PNG or GIF, or
+/// prefers it) gets the picture as a type 0 WBMP, over real HTTP, on a contact's link and on a
+/// preset: `Content-Type: image/vnd.wap.wbmp`, the header `00 00`, 48 x 48 (the smallest size
+/// rendered), one bit a pixel in rows of whole octets, an ETag that answers a 304. `?f=wbmp`
+/// asks for it too. Every other client gets what it got: JPEG for `*/*`, PNG for `image/png`.
+/// There was no WBMP: such a handset got a JPEG it cannot show.
+#[tokio::test]
+async fn a_wap_1_handset_gets_the_picture_as_a_wbmp() {
+    let AvatarHttp {
+        w,
+        base,
+        stop,
+        http,
+        token,
+    } = AvatarHttp::start().await;
+    let get = |url: String, accept: &'static str| {
+        let http = http.clone();
+        async move {
+            let r = http.get(url).header("accept", accept).send().await.unwrap();
+            let status = r.status().as_u16();
+            let ctype = r.headers()["content-type"].to_str().unwrap().to_string();
+            let etag = r
+                .headers()
+                .get("etag")
+                .map(|v| v.to_str().unwrap().to_string());
+            (status, ctype, etag, r.bytes().await.unwrap().to_vec())
+        }
+    };
+    for url in [format!("{base}/a/{token}"), format!("{base}/p/3")] {
+        for accept in [
+            "image/vnd.wap.wbmp",
+            "text/vnd.wap.wml, image/vnd.wap.wbmp, */*",
+            "image/vnd.wap.wbmp, image/*;q=0.5",
+        ] {
+            let (status, ctype, etag, body) = get(url.clone(), accept).await;
+            assert_eq!(
+                (status, ctype.as_str()),
+                (200, "image/vnd.wap.wbmp"),
+                "{url} {accept}"
+            );
+            // Type 0, fixed header, 48 x 48, six octets a row.
+            assert_eq!(body[..4], [0x00, 0x00, 48, 48], "{url} {accept}");
+            assert_eq!(body.len(), 4 + 6 * 48);
+            // Black and white both: a picture, not a blank.
+            assert!(body[4..].iter().any(|&b| b != 0) && body[4..].iter().any(|&b| b != 0xFF));
+            let etag = etag.expect("an ETag");
+            let r = http
+                .get(&url)
+                .header("accept", accept)
+                .header("if-none-match", &etag)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 304, "{url}");
+        }
+        let (_, ctype, _, wbmp) = get(format!("{url}?f=wbmp"), "*/*").await;
+        assert_eq!(ctype, "image/vnd.wap.wbmp");
+        assert_eq!(wbmp[..4], [0x00, 0x00, 48, 48]);
+        // Everyone else as before.
+        let (status, ctype, _, jpeg) = get(url.clone(), "*/*").await;
+        assert_eq!((status, ctype.as_str()), (200, "image/jpeg"));
+        assert_eq!(jpeg[..2], [0xFF, 0xD8]);
+        let (_, ctype, _, _) = get(url.clone(), "image/png, image/vnd.wap.wbmp").await;
+        assert_eq!(ctype, "image/png");
+        let (_, ctype, _, _) = get(url.clone(), "image/gif, image/vnd.wap.wbmp, */*;q=0.1").await;
+        assert_eq!(ctype, "image/gif");
+    }
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// A preset path that is no number (`/p/abc`, `/p/3.jpg`, a number past 64 bits) is the
 /// XHTML page a handset shows, "No such preset." (404), as `/p/99` is: axum's plain-text
 /// "Invalid URL: Cannot parse" 400 was answered before.

@@ -547,8 +547,9 @@ fn push_date(out: &mut Vec<u8>, d: &WapDate) {
     out.extend_from_slice(&o);
 }
 
-/// Append a WBXML mb_u_int32 (also the WSP uintvar): 7 bits per octet, MSB = more follows.
-fn push_mb_u32(out: &mut Vec<u8>, mut v: u32) {
+/// Append a WBXML mb_u_int32 (also the WSP uintvar, and the WBMP header's multi-byte
+/// integer, WAP-190 §6): 7 bits per octet, most significant first, MSB = more follows.
+pub fn push_mb_u32(out: &mut Vec<u8>, mut v: u32) {
     let mut tmp = [0u8; 5];
     let mut n = 0;
     loop {

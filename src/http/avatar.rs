@@ -12,9 +12,11 @@
 //! Downloads carry the variant's SHA-256 as a strong ETag and answer `If-None-Match` with 304,
 //! and one byte range (`Range: bytes=a-b`, `a-`, `-n`) with 206 and `Content-Range` (416 when
 //! no byte of it exists; several ranges, or an `If-Range` of another version, the whole).
-//! The format follows `?f=jpeg|png|gif` or the `Accept` header (JPEG when anything goes), the
-//! size `?s=` (the closest rendered size at least as big). Queries are read leniently: a value
-//! that cannot be read (`?s=abc`, `?page=x`) is that parameter's default, never a 400.
+//! The format follows `?f=jpeg|png|gif|wbmp` or the `Accept` header (JPEG when anything goes;
+//! WBMP, for WAP 1.x handsets, when it is preferred or named without JPEG, PNG and GIF), the
+//! size `?s=` (the closest rendered size at least as big; a WBMP is always the smallest).
+//! Queries are read leniently: a value that cannot be read (`?s=abc`, `?page=x`) is that
+//! parameter's default, never a 400.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
@@ -32,7 +34,7 @@ use crate::store::{now_ms, StoreError};
 
 /// A download's `?s=96&f=png`, read leniently as the gallery's query is ([`query_pairs`]): a
 /// size that is no number (`?s=abc`, `?s=-1`) is the configured default size, a format that
-/// is none of `jpeg`, `png`, `gif` follows `Accept`, and anything else is ignored, so a
+/// is none of `jpeg`, `png`, `gif`, `wbmp` follows `Accept`, and anything else is ignored, so a
 /// mistyped link still shows the picture instead of a framework error.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct ImageQuery {
@@ -136,6 +138,10 @@ fn format_for(q: &ImageQuery, headers: &HeaderMap) -> &'static str {
 /// PNG, then GIF (JPEG is what every camera phone shows). When nothing listed is acceptable
 /// the answer is JPEG anyway: a handset that gets a picture it may not show loses less than
 /// one that gets a 406 page.
+/// WBMP (`image/vnd.wap.wbmp`) is for WAP 1.x handsets: it wins when it has the highest
+/// quality, and a tie when `accept` names it and none of JPEG, PNG and GIF (a WAP 1.x
+/// browser lists `image/vnd.wap.wbmp` and often `*/*`, which does not mean it shows a JPEG);
+/// `image/*` or `*/*` alone never chooses it.
 fn negotiate(accept: &str) -> OutputFormat {
     let ranges: Vec<(&str, &str, f32)> = accept
         .split(',')
@@ -172,6 +178,21 @@ fn negotiate(accept: &str) -> OutputFormat {
         if q > best.1 {
             best = (f, q);
         }
+    }
+    // Named with a quality above 0: its own type, not a wildcard.
+    let named = |f: OutputFormat| {
+        ranges
+            .iter()
+            .any(|&(k, s, q)| q > 0.0 && format!("{k}/{s}").eq_ignore_ascii_case(f.content_type()))
+    };
+    let wbmp = quality(OutputFormat::Wbmp);
+    if wbmp > best.1
+        || (wbmp > 0.0
+            && wbmp >= best.1
+            && named(OutputFormat::Wbmp)
+            && !OutputFormat::ALL.into_iter().any(named))
+    {
+        return OutputFormat::Wbmp;
     }
     best.0
 }
@@ -991,6 +1012,18 @@ mod tests {
             ),
             ("image/jpeg; q=bogus, image/gif;q=0.5", OutputFormat::Jpeg),
             ("*/*;q=0.5, image/gif;q=0.4", OutputFormat::Jpeg),
+            // WBMP: preferred, or named without JPEG, PNG or GIF (a WAP 1.x browser).
+            ("image/vnd.wap.wbmp", OutputFormat::Wbmp),
+            ("IMAGE/VND.WAP.WBMP", OutputFormat::Wbmp),
+            (
+                "text/vnd.wap.wml, image/vnd.wap.wbmp, */*",
+                OutputFormat::Wbmp,
+            ),
+            ("image/vnd.wap.wbmp, image/*;q=0.5", OutputFormat::Wbmp),
+            ("image/png;q=0.5, image/vnd.wap.wbmp", OutputFormat::Wbmp),
+            ("image/vnd.wap.wbmp, image/png", OutputFormat::Png),
+            ("image/vnd.wap.wbmp;q=0.5, image/*", OutputFormat::Jpeg),
+            ("image/vnd.wap.wbmp;q=0, */*", OutputFormat::Jpeg),
         ];
         for (accept, want) in cases {
             assert_eq!(negotiate(accept), want, "Accept: {accept}");

@@ -1,5 +1,6 @@
 //! The avatar image pipeline (issue #6, "Upload" and "Pipeline"): turns an uploaded or preset
-//! picture into the small square JPEG/PNG/GIF variants every handset can show.
+//! picture into the small square JPEG/PNG/GIF variants every colour handset can show; a WAP
+//! 1.x handset's black-and-white WBMP is made from the smallest PNG when one asks ([`wbmp`]).
 //!
 //! Pure and synchronous: bytes in, encoded variants out, no I/O. It is CPU-bound (tens of
 //! milliseconds for a typical upload), so async callers run it with
@@ -31,6 +32,7 @@
 mod error;
 mod sniff;
 mod structure;
+pub mod wbmp;
 
 pub use error::{ErrorKind, ImageError};
 pub use sniff::{sniff, Format};
@@ -89,7 +91,8 @@ impl Default for Limits {
     }
 }
 
-/// An output format: the three every handset shows.
+/// An output format: the three every colour handset shows, stored for every size, and the
+/// WBMP of WAP 1.x handsets, made when asked for ([`wbmp`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum OutputFormat {
     /// Baseline JPEG, quality [`JPEG_QUALITY`].
@@ -98,19 +101,22 @@ pub enum OutputFormat {
     Png,
     /// Single-frame GIF with a 256-colour palette.
     Gif,
+    /// Type 0 WBMP (1 bit, dithered), not stored: made from the smallest PNG variant.
+    Wbmp,
 }
 
 impl OutputFormat {
-    /// Every output format, in the order variants are produced.
+    /// Every stored output format, in the order variants are produced (not [`Self::Wbmp`]).
     pub const ALL: [OutputFormat; 3] = [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Gif];
 
-    /// Lower-case short name (`jpeg`, `png`, `gif`), as stored in `avatar_variant.format` and
-    /// used in `?f=`.
+    /// Lower-case short name (`jpeg`, `png`, `gif`, `wbmp`), as stored in
+    /// `avatar_variant.format` (WBMP never is) and used in `?f=`.
     pub fn as_str(self) -> &'static str {
         match self {
             OutputFormat::Jpeg => "jpeg",
             OutputFormat::Png => "png",
             OutputFormat::Gif => "gif",
+            OutputFormat::Wbmp => "wbmp",
         }
     }
 
@@ -120,15 +126,17 @@ impl OutputFormat {
             OutputFormat::Jpeg => "image/jpeg",
             OutputFormat::Png => "image/png",
             OutputFormat::Gif => "image/gif",
+            OutputFormat::Wbmp => wbmp::CONTENT_TYPE,
         }
     }
 
-    /// Parse a short name (`jpeg`/`jpg`, `png`, `gif`; case-insensitive).
+    /// Parse a short name (`jpeg`/`jpg`, `png`, `gif`, `wbmp`; case-insensitive).
     pub fn parse(name: &str) -> Option<OutputFormat> {
         match name.to_ascii_lowercase().as_str() {
             "jpeg" | "jpg" => Some(OutputFormat::Jpeg),
             "png" => Some(OutputFormat::Png),
             "gif" => Some(OutputFormat::Gif),
+            "wbmp" => Some(OutputFormat::Wbmp),
             _ => None,
         }
     }
@@ -365,6 +373,7 @@ fn encode(img: &RgbImage, format: OutputFormat) -> Result<Vec<u8>, ImageError> {
             let mut encoder = GifEncoder::new_with_speed(&mut out, GIF_SPEED);
             encoder.encode(img.as_raw(), w, h, ExtendedColorType::Rgb8)
         }
+        OutputFormat::Wbmp => return Ok(wbmp::from_rgb(img)),
     };
     result.map_err(|e| ImageError::Encode {
         format: format.as_str(),

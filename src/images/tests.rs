@@ -57,6 +57,7 @@ fn every_size_and_format_is_produced_square() {
                 OutputFormat::Jpeg => ImageFormat::Jpeg,
                 OutputFormat::Png => ImageFormat::Png,
                 OutputFormat::Gif => ImageFormat::Gif,
+                OutputFormat::Wbmp => unreachable!("not stored"),
             };
             assert_eq!(guessed, expected);
             let img = decode_rgb(&v.bytes);
@@ -192,6 +193,8 @@ fn output_formats_parse_and_name() {
         assert_eq!(OutputFormat::parse(f.as_str()), Some(f));
     }
     assert_eq!(OutputFormat::parse("JPG"), Some(OutputFormat::Jpeg));
+    assert_eq!(OutputFormat::parse("WBMP"), Some(OutputFormat::Wbmp));
+    assert_eq!(OutputFormat::Wbmp.content_type(), "image/vnd.wap.wbmp");
     assert_eq!(OutputFormat::parse("webp"), None);
 }
 

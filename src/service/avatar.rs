@@ -461,13 +461,17 @@ pub fn current_choice(
 }
 
 /// The variant of `avatar_id` in `format` closest to `size` (the smallest at least as big,
-/// else the biggest).
+/// else the biggest). A WBMP (`wbmp`, for WAP 1.x handsets) is not stored: it is made from
+/// the smallest PNG variant, whatever `size` ([`wbmp_variant`]).
 pub fn variant(
     conn: &Connection,
     avatar_id: i64,
     size: u32,
     format: &str,
 ) -> Result<Option<Served>, StoreError> {
+    if format == crate::images::OutputFormat::Wbmp.as_str() {
+        return wbmp_variant(conn, avatar_id);
+    }
     conn.prepare_cached(
         "SELECT b.content_type, b.bytes, b.sha256, v.size
          FROM avatar_variant v JOIN image_blob b ON b.sha256 = v.blob_sha256
@@ -489,7 +493,36 @@ pub fn variant(
     .ctx("avatar::variant")
 }
 
-/// The SHA-256 (ETag) of the variant [`variant`] would serve, without reading its bytes.
+/// The WBMP of `avatar_id`, dithered from its smallest PNG variant (48 pixels with the default
+/// sizes: a WAP 1.x screen is about 96 pixels wide) by [`crate::images::wbmp`]; its ETag is
+/// the SHA-256 of the WBMP's bytes. `None` without a PNG variant, or when the stored one no
+/// longer decodes (logged).
+pub fn wbmp_variant(conn: &Connection, avatar_id: i64) -> Result<Option<Served>, StoreError> {
+    let Some(png) = variant(
+        conn,
+        avatar_id,
+        1,
+        crate::images::OutputFormat::Png.as_str(),
+    )?
+    else {
+        return Ok(None);
+    };
+    match crate::images::wbmp::from_png(&png.bytes) {
+        Ok(bytes) => Ok(Some(Served {
+            content_type: crate::images::wbmp::CONTENT_TYPE.to_string(),
+            sha256: crate::images::sha256_hex(&bytes),
+            bytes,
+            size: png.size,
+        })),
+        Err(e) => {
+            tracing::warn!(avatar_id, error = %e, "a stored PNG variant does not decode: no WBMP");
+            Ok(None)
+        }
+    }
+}
+
+/// The SHA-256 (ETag) of the variant [`variant`] would serve, without reading its bytes
+/// (`None` for a WBMP, which is made when served).
 pub fn variant_etag(
     conn: &Connection,
     avatar_id: i64,
