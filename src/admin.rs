@@ -492,7 +492,10 @@ pub struct Titles {
 impl Titles {
     /// The (English, Chinese) titles given for picture `file_name`, whose name gives it
     /// `id`: a row naming the file first, else one naming its id. A picture without a number
-    /// in its name gets its id only when stored, so only a row naming its file reaches it.
+    /// in its name gets its id only when stored: ask with `None` before, then again with the
+    /// id it got, which marks a row naming that id as taken (or as shadowed by the row naming
+    /// the file); when no row names the file, the row naming that id gives its titles
+    /// ([`Titles::titles_by_id`] says what they are inside the write that numbers it).
     pub fn take(
         &mut self,
         file_name: &str,
@@ -516,6 +519,16 @@ impl Titles {
         };
         row.used = true;
         Some((row.en.clone(), row.zh.clone()))
+    }
+
+    /// The titles of every row naming a preset id that no picture took yet, for a picture
+    /// numbered as it is stored (see [`Titles::take`]).
+    pub fn titles_by_id(&self) -> std::collections::HashMap<i64, (Option<String>, Option<String>)> {
+        self.by_id
+            .iter()
+            .filter(|(_, r)| !r.used)
+            .map(|(&id, r)| (id, (r.en.clone(), r.zh.clone())))
+            .collect()
     }
 
     /// A warning for each row no imported picture took, in line order.
@@ -790,24 +803,43 @@ pub fn import_presets_until(
             }
         };
         let (id, from_name) = preset_name(&name);
-        let title = match titles.take(&name, id) {
-            Some((en, zh)) => PresetTitle::new(en.unwrap_or(from_name), zh),
-            None => PresetTitle::new(from_name, None),
+        let given = titles.take(&name, id);
+        // A file without a number is numbered as it is stored: a row naming the number it
+        // gets gives its titles when no row names the file (an operator writes the number
+        // the last import listed for it).
+        let by_id = (id.is_none() && given.is_none()).then(|| titles.titles_by_id());
+        let title = match given {
+            Some((en, zh)) => PresetTitle::new(en.unwrap_or_else(|| from_name.clone()), zh),
+            None => PresetTitle::new(from_name.clone(), None),
         };
         let now = now_ms();
-        let t = title.clone();
         let named = named.clone();
         let stored = store.write_blocking(move |tx| {
             let v = avatar::variants_of(&processed);
             let avatar_id = avatar::store_avatar(tx, &processed.source_sha256, &v, now)?;
-            let id = match id {
-                Some(id) => id,
-                None => avatar::unnumbered_preset_id(tx, avatar_id, &named)?,
+            let (id, title) = match id {
+                Some(id) => (id, title),
+                None => {
+                    let id = avatar::unnumbered_preset_id(tx, avatar_id, &named)?;
+                    let title = match by_id.as_ref().and_then(|rows| rows.get(&id)) {
+                        Some((en, zh)) => {
+                            PresetTitle::new(en.clone().unwrap_or(from_name), zh.clone())
+                        }
+                        None => title,
+                    };
+                    (id, title)
+                }
             };
-            avatar::add_preset(tx, Some(id), &t, avatar_id)
+            avatar::add_preset(tx, Some(id), &title, avatar_id).map(|id| (id, title))
         });
         match stored {
-            Ok(id) => report.imported.push((id, title, name)),
+            Ok((stored_id, title)) => {
+                if id.is_none() {
+                    // Marks the row naming the number it got as taken (or shadowed).
+                    titles.take(&name, Some(stored_id));
+                }
+                report.imported.push((stored_id, title, name))
+            }
             Err(e) => report.refused.push((name, e.to_string())),
         }
     }
@@ -1069,6 +1101,67 @@ mod tests {
         assert_eq!(now[0], (1, "Cat".to_string()), "{now:?}");
         assert_eq!(now.len(), 4, "{now:?}");
         assert_eq!(now[3].1, "Kitty", "{now:?}");
+    }
+
+    /// A picture without a number is numbered as it is stored (`kitten.png` becomes preset 2
+    /// here), and an operator who saw that number in the import's output writes their titles row
+    /// under it. The row was warned about as unused ("no picture imported as preset 2") and
+    /// never applied, since only a row naming the file reached such a picture. It now gives
+    /// the preset its titles; a row naming a number nothing got is still warned about, and
+    /// so is the numbered row when another row names the file (that one wins).
+    #[test]
+    fn a_titles_row_for_the_number_a_file_without_one_gets_is_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets");
+        let presets = dir.path().join("presets");
+        std::fs::create_dir(&presets).unwrap();
+        std::fs::copy(src.join("01-cat.png"), presets.join("01-cat.png")).unwrap();
+        std::fs::copy(src.join("03-owl.png"), presets.join("kitten.png")).unwrap();
+        std::fs::write(
+            presets.join(TITLES_FILE),
+            "preset,title,title_zh\n2,Kitty,小猫\n77,Nothing,无\n",
+        )
+        .unwrap();
+        let store = Store::open(&dir.path().join("p.db"), StoreOptions::default()).unwrap();
+        let cfg = crate::service::avatar::AvatarConfig {
+            sizes: vec![48],
+            ..Default::default()
+        };
+        let r = import_presets(&store, &presets, &cfg).unwrap();
+        assert!(r.refused.is_empty(), "{r:?}");
+        assert_eq!(
+            r.warnings,
+            ["titles.csv line 3: no picture imported as preset \"77\"; the row is unused"]
+        );
+        let stored = store.read_blocking(|c| avatar::presets(c, 0, 10)).unwrap();
+        assert_eq!(
+            stored,
+            [
+                (1, PresetTitle::new("Cat", None)),
+                (2, PresetTitle::new("Kitty", Some("小猫".into())))
+            ]
+        );
+        assert_eq!(
+            r.imported[1].1, stored[1].1,
+            "the report says what was stored"
+        );
+        // A row naming the file comes first; the numbered one is then unused, and says why.
+        std::fs::write(
+            presets.join(TITLES_FILE),
+            "preset,title,title_zh\n2,Kitty,小猫\nkitten,Tabby,虎斑猫\n",
+        )
+        .unwrap();
+        let r = import_presets(&store, &presets, &cfg).unwrap();
+        assert_eq!(
+            r.warnings,
+            ["titles.csv line 2: preset \"2\" took its titles from line 3, which names its file; the row is unused"]
+        );
+        let stored = store.read_blocking(|c| avatar::presets(c, 0, 10)).unwrap();
+        assert_eq!(
+            stored[1],
+            (2, PresetTitle::new("Tabby", Some("虎斑猫".into())))
+        );
+        store.close_blocking();
     }
 
     #[test]

@@ -369,6 +369,12 @@ impl Gateway {
         let stop_intake = CancellationToken::new();
         let stop_link = CancellationToken::new();
         let (link, inbound_rx, link_task) = Link::spawn(opts.link.clone(), stop_link.clone());
+        // What the SMSC is known to have read rides on every store write from now on, ahead
+        // of the write's own requests (`inbound::retire_answers_read`).
+        let reads = link.clone();
+        store.before_each_batch(move |tx| {
+            inbound::retire_answers_read(tx, &reads, crate::store::now_ms()).map(drop)
+        });
         let dispatcher = Dispatcher::new(store.clone(), link.clone(), opts.dispatcher.clone());
         let mut tasks = Vec::new();
         // The inbound pump hands on the messages left pending by a previous run first, then

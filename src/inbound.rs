@@ -372,8 +372,9 @@ enum Write {
 /// What one write came to.
 enum Wrote {
     Receipt(outbox::ReceiptMatch),
-    /// What the MO came to, and the inbox row holding its dedup key.
-    Mo(Received, i64),
+    /// What the MO came to, the inbox row holding its dedup key, and whether it was a whole
+    /// message (not a part).
+    Mo(Received, i64, bool),
 }
 
 impl Write {
@@ -385,7 +386,7 @@ impl Write {
         match self {
             Write::Receipt(r) => r.apply(tx, now).map(Wrote::Receipt),
             Write::Mo(pdu) => inbox::receive_keyed(tx, pdu, inbox::DEFAULT_DEDUP_WINDOW)
-                .map(|(received, key_row)| Wrote::Mo(received, key_row)),
+                .map(|(received, key_row)| Wrote::Mo(received, key_row, pdu.concat.is_none())),
         }
     }
 }
@@ -433,7 +434,7 @@ fn settle(store: &Store, inbound: Inbound, result: Result<Wrote, String>) -> Opt
             inbound.ack(CommandStatus::EsmeRok);
             None
         }
-        Ok(Wrote::Mo(received, key_row)) => {
+        Ok(Wrote::Mo(received, key_row, whole)) => {
             if let Received::Duplicate = received {
                 // At info: a subscriber who sent the same text again right after a link
                 // drop that may have lost the first one's answer is taken for the SMSC's
@@ -449,7 +450,7 @@ fn settle(store: &Store, inbound: Inbound, result: Result<Wrote, String>) -> Opt
                 );
                 store.note_mo_duplicate();
             }
-            inbound.ack_stored(key_row);
+            inbound.ack_stored(key_row, whole);
             match received {
                 Received::Complete(msg) => Some(to_mo(&msg)),
                 Received::Partial { .. } => {
@@ -648,10 +649,9 @@ pub async fn run(
                         Err(_) => break,
                     }
                 }
-                // Sessions the SMSC read every answer of, and the answers it is known to have
-                // read of sessions that dropped: told to the inbox before this batch is, so the
-                // same text on this later session counts as the subscriber's.
-                forget_answers_read(&store, &link).await;
+                // (What the SMSC is known to have read is told to the inbox at the start of
+                // the store transaction that writes this batch, ahead of it:
+                // `retire_answers_read`, set up by the gateway as the store's prelude.)
                 let pdus = batch.len();
                 in_hand += pdus;
                 let seq = next_batch;
@@ -676,22 +676,44 @@ pub async fn run(
     }
 }
 
-/// Tell the inbox, in one write, which sessions the SMSC read every answer of
-/// (`inbox::forget_sessions`) and, of the sessions that ended otherwise, which answers it is
-/// known to have read (`inbox::forget_answered`). A failure only leaves their PDUs' keys to
-/// the dedup window, as before.
-pub async fn forget_answers_read(store: &Store, link: &LinkHandle) {
+/// Tell the inbox, in `tx`, which sessions the SMSC read every answer of
+/// (`inbox::forget_sessions`) and which answers it is known to have read
+/// (`inbox::forget_answered`): a whole message's as soon as the SMSC answered a request
+/// written after it, a part's when its session ended (see `smpp::LinkHandle::take_read_answers`).
+/// Their PDUs' dedup keys are retired, so the same text later is the subscriber's and runs.
+///
+/// The gateway runs this at the start of every store write (`Store::before_each_batch`),
+/// ahead of that write's requests: the confirmations reach the database with the next write
+/// that happens anyway, with no commit of their own. For a command with a reply that write
+/// is usually the record of the reply's `submit_sm_resp`, the very response that showed the
+/// command's answer read; an inbound batch of a later session always finds the earlier
+/// session's confirmations retired before its own PDUs are written. What is taken here is
+/// lost if the write does not commit (a crash, a failed commit): those keys are then left
+/// to the dedup window, the safe side (a resend is never run twice; the subscriber's repeat
+/// may be taken for one). Returns how many keys went.
+pub fn retire_answers_read(
+    tx: &rusqlite::Transaction<'_>,
+    link: &LinkHandle,
+    now: i64,
+) -> Result<usize, crate::store::StoreError> {
     let sessions = link.take_read_out_sessions();
     let rows = link.take_read_answers();
     if sessions.is_empty() && rows.is_empty() {
-        return;
+        return Ok(0);
     }
-    let now = crate::store::now_ms();
+    Ok(
+        inbox::forget_sessions(tx, &sessions, inbox::DEFAULT_DEDUP_WINDOW, now)?
+            + inbox::forget_answered(tx, &rows)?,
+    )
+}
+
+/// [`retire_answers_read`] in a write of its own, for when no other write may follow (the
+/// gateway's stop, after the link unbound). A failure only leaves their PDUs' keys to the
+/// dedup window, as before.
+pub async fn forget_answers_read(store: &Store, link: &LinkHandle) {
+    let link = link.clone();
     let forget = move |tx: &rusqlite::Transaction<'_>| {
-        Ok::<_, crate::store::StoreError>(
-            inbox::forget_sessions(tx, &sessions, inbox::DEFAULT_DEDUP_WINDOW, now)?
-                + inbox::forget_answered(tx, &rows)?,
-        )
+        retire_answers_read(tx, &link, crate::store::now_ms())
     };
     if let Err(e) = store.write(forget).await {
         warn!(error = %e, "could not retire the dedup keys of the answers the SMSC read");

@@ -12,6 +12,11 @@
 //!   command run twice would add nothing the second time and say so);
 //! - the inbox holds each part once and each command once, processed;
 //! - every subscriber's handset shows the reply of each of its commands.
+//!
+//! A second test kills the gateway right after a command whose answer the SMSC had read (its
+//! reply's `submit_sm_resp` recorded) and another whose answer it never read: after the
+//! restart the subscriber's own repeat of the first runs, and the SMSC's resend of the second
+//! does not.
 
 mod common;
 
@@ -306,6 +311,159 @@ async fn sigkill_while_commands_arrive_runs_each_command_exactly_once() {
          each command ran once; {:.1}s",
         SENDERS * COMMANDS,
         started.elapsed().as_secs_f64()
+    );
+    sim.shutdown().await;
+}
+
+/// Poll the child's database (read-only, as it runs) until `query` gives at least `want`.
+async fn wait_db(db: &Path, query: &str, want: i64, child: &mut std::process::Child, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n: i64 =
+            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .and_then(|c| c.query_row(query, [], |r| r.get(0)))
+                .unwrap_or(0);
+        if n >= want {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("gateway exited ({status})\n{}", common::log_tail(log));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{query} gave {n}, not {want}, in time\n{}",
+            common::log_tail(log)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Whether the inbox still holds the dedup key of its PDU `id` (column `dedup_key`).
+fn key_held(db: &Path, id: i64) -> bool {
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("database opens");
+    c.query_row(
+        "SELECT dedup_key IS NOT NULL FROM inbox_pdu WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )
+    .expect("the PDU is stored")
+}
+
+/// A subscriber sends a command, gets its reply, and the gateway is killed (SIGKILL) a
+/// moment later; after the restart they send the same text again, within the inbox's
+/// 2-minute dedup window. The SMSC had read the first copy's answer (it answered the reply's
+/// submit_sm, written after it), so it resends nothing: the repeat is the subscriber's and
+/// runs. The gateway kept that proof in memory until the session ended, and a kill ends no
+/// session: the repeat was taken for a resend, acknowledged and never run. Now the proof is
+/// written with the next store write (the reply's record), before the kill.
+///
+/// In the same run a second subscriber's command is stored and answered while the SMSC has
+/// stopped reading, so the answer is lost with the kill: its resend after the restart is
+/// still a duplicate, run once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_sigkill_a_repeat_whose_answer_was_read_runs_and_a_lost_answers_resend_does_not() {
+    let mut cfg = SimConfig::local().with_account(common::SYSTEM_ID, common::PASSWORD);
+    // Resent only after the link drops (the kill), not on the stalled session.
+    cfg.deliver_timeout = Duration::from_secs(60);
+    cfg.deliver_attempts = 5;
+    let sim = Simulator::start(cfg).await.expect("simulator starts");
+    let (_dir, db, log) = common::workdir();
+    let (repeater, resent) = (sender(1), sender(2));
+    let repeat = command(1, 0);
+    let lost = command(2, 0);
+
+    let mut child = common::spawn_gateway(&sim, &db, &log);
+    sim.inject_mo(MoRequest::new(&repeater, common::SERVICE_NUMBER, &repeat))
+        .await
+        .expect("MO injected");
+    sim.wait_for_inbox(&repeater, 1, Duration::from_secs(20))
+        .await
+        .expect("the reply reaches the handset");
+    // The reply's submit_sm_resp recorded: the SMSC had read the command's answer.
+    wait_db(
+        &db,
+        "SELECT count(*) FROM outbox WHERE state IN ('submitted', 'delivered')",
+        1,
+        &mut child,
+        &log,
+    )
+    .await;
+    assert!(
+        !key_held(&db, 1),
+        "the reply's record is committed and the first copy's dedup key is still held"
+    );
+
+    // The second command's answer is lost: the SMSC reads nothing more, the gateway stores,
+    // answers and runs it, then dies.
+    assert_eq!(sim.stop_reading(None), 1);
+    let ticket = sim
+        .inject_mo(MoRequest::new(&resent, common::SERVICE_NUMBER, &lost))
+        .await
+        .expect("MO injected");
+    wait_db(
+        &db,
+        "SELECT count(*) FROM inbox_message WHERE state = 'processed'",
+        2,
+        &mut child,
+        &log,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    assert!(
+        key_held(&db, 2),
+        "an answer the SMSC never read keeps its key"
+    );
+
+    let mut child = common::spawn_gateway(&sim, &db, &log);
+    sim.inject_mo(MoRequest::new(&repeater, common::SERVICE_NUMBER, &repeat))
+        .await
+        .expect("MO injected");
+    sim.wait_for_inbox(&repeater, 2, Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "the repeat after the restart was not run ({e})\n{}",
+                common::log_tail(&log)
+            )
+        });
+    let resend = sim
+        .wait_for_deliveries(&ticket.record_ids, Duration::from_secs(20))
+        .await
+        .expect("the lost answer's PDU is sent again and answered");
+    assert!(
+        resend
+            .iter()
+            .all(|d| d.attempts > 1 && d.state == DeliveryState::Answered(0)),
+        "{resend:?}"
+    );
+    sim.wait_for_inbox(&resent, 1, Duration::from_secs(20))
+        .await
+        .expect("the second command's reply reaches its handset");
+    common::sigterm(&child);
+    let status = common::wait_exit(&mut child, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|| panic!("gateway ignored SIGTERM\n{}", common::log_tail(&log)));
+    assert!(status.success(), "graceful stop failed: {status}");
+
+    let view = inspect(&db);
+    let replies = |who: &str| view.replies.get(who).cloned().unwrap_or_default();
+    let (first, again) = (replies(&repeater), replies(&resent));
+    assert_eq!(first.len(), 2, "the repeat ran: {first:?}");
+    assert_eq!(
+        first.iter().filter(|r| r.contains("already in it")).count(),
+        1,
+        "{first:?}"
+    );
+    assert_eq!(again.len(), 1, "the resend ran once: {again:?}");
+    assert!(!again[0].contains("already in it"), "{again:?}");
+    assert_eq!(
+        view.inbox.get("processed").copied(),
+        Some(3),
+        "the command, its repeat and the other command: {:?}",
+        view.inbox
     );
     sim.shutdown().await;
 }

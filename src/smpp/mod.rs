@@ -275,7 +275,17 @@ pub struct Inbound {
     /// PDU again on the same session was sent again by the subscriber, not resent by the SMSC
     /// after a lost answer (see `store::inbox`).
     pub session: u64,
-    ack: oneshot::Sender<(CommandStatus, Option<i64>)>,
+    ack: oneshot::Sender<(CommandStatus, Option<KeyRow>)>,
+}
+
+/// The inbox row holding a stored MO's dedup key ([`Inbound::ack_stored`]), and whether the
+/// PDU was a whole message rather than a part of a concatenated one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeyRow {
+    /// `inbox_pdu.id`.
+    pub(crate) row: i64,
+    /// A whole message (no concatenation).
+    pub(crate) whole: bool,
 }
 
 impl Inbound {
@@ -285,11 +295,18 @@ impl Inbound {
     }
 
     /// Answer `ESME_ROK` to an MO the inbox took; `key_row` is the inbox row holding its dedup
-    /// key (`store::inbox::receive_keyed`). If the SMSC is known to have read this answer when
-    /// the session ends, the row is handed on and its key retired
-    /// ([`LinkHandle::take_read_answers`]).
-    pub fn ack_stored(self, key_row: i64) {
-        let _ = self.ack.send((CommandStatus::EsmeRok, Some(key_row)));
+    /// key (`store::inbox::receive_keyed`), `whole` says the PDU was a whole message (not a
+    /// part of a concatenated one). Once the SMSC is known to have read this answer, the row
+    /// is handed on and its key retired ([`LinkHandle::take_read_answers`]): a whole
+    /// message's at once, a part's when the session ends.
+    pub fn ack_stored(self, key_row: i64, whole: bool) {
+        let _ = self.ack.send((
+            CommandStatus::EsmeRok,
+            Some(KeyRow {
+                row: key_row,
+                whole,
+            }),
+        ));
     }
 }
 
@@ -330,8 +347,9 @@ pub struct LinkStats {
     /// [`LinkHandle::take_read_out_sessions`].
     pub(crate) read_out: Mutex<Vec<u64>>,
     /// The inbox rows ([`Inbound::ack_stored`]) of MO whose answers the SMSC is known to have
-    /// read, from sessions that ended: it answered a request written after the answer. Taken
-    /// with [`LinkHandle::take_read_answers`].
+    /// read: it answered a request written after the answer. A whole message's row comes as
+    /// soon as that response is read, a part's when its session ends (see
+    /// `session::Answers`). Taken with [`LinkHandle::take_read_answers`].
     pub(crate) read_answers: Mutex<Vec<i64>>,
     /// Set by [`LinkHandle::stop_submitting`]: batch items not yet written are answered
     /// `NotSent`, and no more are written, while answers to those written are still read.
@@ -378,8 +396,8 @@ impl LinkHandle {
     }
 
     /// The sessions that ended with every answer read by the SMSC since the last call (see
-    /// [`LinkStats::read_out`]); the inbound pump and the gateway's stop hand them to the
-    /// inbox (`store::inbox::forget_sessions`).
+    /// [`LinkStats::read_out`]); handed to the inbox (`store::inbox::forget_sessions`) at the
+    /// start of the store's next write (`inbound::retire_answers_read`).
     pub fn take_read_out_sessions(&self) -> Vec<u64> {
         std::mem::take(
             &mut *self
@@ -391,9 +409,10 @@ impl LinkHandle {
         )
     }
 
-    /// The inbox rows of MO whose answers the SMSC had read when their session ended, since
-    /// the last call (see [`LinkStats::read_answers`]); handed to the inbox with the
-    /// read-out sessions (`store::inbox::forget_answered`).
+    /// The inbox rows of MO whose answers the SMSC is known to have read, since the last call
+    /// (see [`LinkStats::read_answers`]); handed to the inbox with the read-out sessions
+    /// (`store::inbox::forget_answered`), at the start of the store's next write
+    /// (`inbound::retire_answers_read`).
     pub fn take_read_answers(&self) -> Vec<i64> {
         std::mem::take(
             &mut *self

@@ -39,7 +39,7 @@ use tracing::{debug, info, warn};
 
 use super::gate::BatchGate;
 use super::reader::Reader;
-use super::{AdaptiveRate, Inbound, LinkConfig, LinkError, LinkStats};
+use super::{AdaptiveRate, Inbound, KeyRow, LinkConfig, LinkError, LinkStats};
 
 /// What a session binds as (SMPP 3.4 §4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,16 +243,21 @@ struct Pending {
 /// it); its response hands the mark to [`Answers::request_answered`]. The answers known read
 /// are therefore always the first ones written, and one count says which.
 ///
-/// When the session ends, however it ends, the rows of the answers known read go to
-/// [`LinkStats::read_answers`], for the inbox to retire their dedup keys
-/// (`store::inbox::forget_answered`); an answer not known read may have been lost with the
-/// link, and its PDU's resend must still be taken for one.
+/// The rows of the answers known read go to [`LinkStats::read_answers`], for the inbox to
+/// retire their dedup keys with the store's next write (`store::inbox::forget_answered`): a
+/// whole message's as soon as the response that proves it read is read, so that a crash
+/// (kill -9) a moment later does not leave its key to the dedup window (on this session its
+/// key no longer matters: the same text again on it is the subscriber's anyway); a part's
+/// when the session ends, however it ends (a part's key is what tells a late resend of the
+/// part on this same session from a new part, and a subscriber's new long text comes with a
+/// new reference, so its parts have other keys). An answer not known read may have been
+/// lost with the link, and its PDU's resend must still be taken for one.
 struct Answers<'a> {
     stats: &'a LinkStats,
     /// Each answer's inbox row, in write order, with when its PDU was read. Those read
     /// longer than the inbox's dedup window before the newest are let go: their keys have
     /// lapsed anyway.
-    rows: VecDeque<(Instant, i64)>,
+    rows: VecDeque<(Instant, KeyRow)>,
     /// How many answers were let go from the front of `rows`.
     gone: u64,
     /// How many answers the SMSC is known to have read: the first `read` written.
@@ -269,15 +274,15 @@ impl<'a> Answers<'a> {
         }
     }
 
-    /// The answer to a PDU read at `read_at` and stored as inbox row `row` was written.
-    fn written(&mut self, row: i64, read_at: Instant) {
+    /// The answer to a PDU read at `read_at` and stored under `key` was written.
+    fn written(&mut self, key: KeyRow, read_at: Instant) {
         while self.rows.front().is_some_and(|&(at, _)| {
             read_at.saturating_duration_since(at) > crate::store::inbox::DEFAULT_DEDUP_WINDOW
         }) {
             self.rows.pop_front();
             self.gone += 1;
         }
-        self.rows.push_back((read_at, row));
+        self.rows.push_back((read_at, key));
     }
 
     /// What a request written now carries: the number of answers written before it.
@@ -285,27 +290,59 @@ impl<'a> Answers<'a> {
         self.gone + self.rows.len() as u64
     }
 
-    /// The SMSC answered a request that carried `mark`: it read every answer before it.
+    /// The position in `rows` of answer number `n` (clamped to the rows held).
+    fn index(&self, n: u64) -> usize {
+        usize::try_from(n.saturating_sub(self.gone))
+            .unwrap_or(usize::MAX)
+            .min(self.rows.len())
+    }
+
+    /// The SMSC answered a request that carried `mark`: it read every answer before it. The
+    /// whole messages' rows among those newly known read are reported at once.
     fn request_answered(&mut self, mark: u64) {
-        self.read = self.read.max(mark);
+        if mark <= self.read {
+            return;
+        }
+        let (from, to) = (self.index(self.read), self.index(mark));
+        self.read = mark;
+        let whole: Vec<i64> = self
+            .rows
+            .range(from..to)
+            .filter(|(_, k)| k.whole)
+            .map(|(_, k)| k.row)
+            .collect();
+        if !whole.is_empty() {
+            self.stats
+                .read_answers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(whole);
+        }
     }
 
     /// The rows of the answers the SMSC is known to have read (those not let go).
-    fn read_rows(&self) -> impl Iterator<Item = i64> + '_ {
-        let n = usize::try_from(self.read.saturating_sub(self.gone)).unwrap_or(usize::MAX);
-        self.rows.iter().take(n).map(|&(_, row)| row)
+    fn read_rows(&self) -> impl Iterator<Item = KeyRow> + '_ {
+        self.rows
+            .iter()
+            .take(self.index(self.read))
+            .map(|&(_, k)| k)
     }
 }
 
 impl Drop for Answers<'_> {
     fn drop(&mut self) {
-        if self.read > self.gone {
-            let stats = self.stats;
-            stats
+        // The whole messages' rows went when they were known read; the parts' go now.
+        let parts: Vec<i64> = self
+            .read_rows()
+            .filter(|k| !k.whole)
+            .map(|k| k.row)
+            .collect();
+        if !parts.is_empty() {
+            self.stats
                 .read_answers
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .extend(self.read_rows());
+                .extend(parts);
         }
     }
 }
@@ -332,7 +369,7 @@ fn note_response_time(stats: &LinkStats, took: Duration) {
 
 /// An inbound PDU awaiting the gateway's answer: sequence, operation, status, the inbox row of
 /// a stored MO ([`Inbound::ack_stored`]), when it was read.
-type Ack = BoxFuture<'static, (u32, CommandId, CommandStatus, Option<i64>, Instant)>;
+type Ack = BoxFuture<'static, (u32, CommandId, CommandStatus, Option<KeyRow>, Instant)>;
 type Wire = Framed<TcpStream, SmppCodec>;
 type Sink = FramedWrite<OwnedWriteHalf, SmppCodec>;
 
@@ -825,8 +862,8 @@ async fn run_bound(
                     if sink.feed(inbound_resp(id, s, status)).await.is_err() {
                         end!("write failed".into());
                     }
-                    if let (CommandStatus::EsmeRok, Some(row)) = (status, row) {
-                        answers.written(row, read_at);
+                    if let (CommandStatus::EsmeRok, Some(key)) = (status, row) {
+                        answers.written(key, read_at);
                     }
                     ready = acks.next().now_or_never().flatten();
                 }
@@ -943,6 +980,20 @@ mod tests {
         std::mem::take(&mut *stats.read_answers.lock().unwrap())
     }
 
+    /// A part of a concatenated message stored as inbox row `row`.
+    fn part(row: i64) -> KeyRow {
+        KeyRow { row, whole: false }
+    }
+
+    /// A whole message stored as inbox row `row`.
+    fn whole(row: i64) -> KeyRow {
+        KeyRow { row, whole: true }
+    }
+
+    fn read_rows(answers: &Answers<'_>) -> Vec<i64> {
+        answers.read_rows().map(|k| k.row).collect()
+    }
+
     /// An answer counts as read only once the SMSC answered a request written after it; a
     /// request written before it proves nothing about it, whenever its response comes.
     #[test]
@@ -951,21 +1002,21 @@ mod tests {
         let t = Instant::now();
         let mut answers = Answers::new(&stats);
         let submit = answers.mark(); // a submit_sm in flight before any answer
-        answers.written(10, t);
-        answers.written(11, t);
+        answers.written(part(10), t);
+        answers.written(part(11), t);
         answers.request_answered(submit); // its response comes after both answers
-        assert_eq!(answers.read_rows().count(), 0);
+        assert_eq!(read_rows(&answers).len(), 0);
         let enquire_link = answers.mark();
-        answers.written(12, t);
+        answers.written(part(12), t);
         let reply = answers.mark();
-        answers.written(13, t);
+        answers.written(part(13), t);
         answers.request_answered(enquire_link);
-        assert_eq!(answers.read_rows().collect::<Vec<_>>(), [10, 11]);
+        assert_eq!(read_rows(&answers), [10, 11]);
         answers.request_answered(reply);
-        assert_eq!(answers.read_rows().collect::<Vec<_>>(), [10, 11, 12]);
+        assert_eq!(read_rows(&answers), [10, 11, 12]);
         // A late response to an earlier request takes nothing back.
         answers.request_answered(enquire_link);
-        assert_eq!(answers.read_rows().collect::<Vec<_>>(), [10, 11, 12]);
+        assert_eq!(read_rows(&answers), [10, 11, 12]);
         drop(answers);
         assert_eq!(reported(&stats), [10, 11, 12], "13 may have been lost");
     }
@@ -975,7 +1026,7 @@ mod tests {
     fn a_session_with_no_answer_known_read_reports_nothing() {
         let stats = LinkStats::default();
         let mut answers = Answers::new(&stats);
-        answers.written(1, Instant::now());
+        answers.written(part(1), Instant::now());
         answers.request_answered(0);
         drop(answers);
         assert!(reported(&stats).is_empty());
@@ -992,18 +1043,48 @@ mod tests {
         let t = Instant::now();
         let later = t + crate::store::inbox::DEFAULT_DEDUP_WINDOW + Duration::from_secs(1);
         let mut answers = Answers::new(&stats);
-        answers.written(1, t);
-        answers.written(2, t + Duration::from_secs(5));
+        answers.written(part(1), t);
+        answers.written(part(2), t + Duration::from_secs(5));
         let before_3 = answers.mark();
-        answers.written(3, later);
+        answers.written(part(3), later);
         assert_eq!(answers.rows.len(), 2, "row 1 let go");
         answers.request_answered(before_3);
-        assert_eq!(answers.read_rows().collect::<Vec<_>>(), [2]);
+        assert_eq!(read_rows(&answers), [2]);
         let after_3 = answers.mark();
-        answers.written(4, later);
+        answers.written(part(4), later);
         answers.request_answered(after_3);
         drop(answers);
         assert_eq!(reported(&stats), [2, 3]);
+    }
+
+    /// A whole message's row is reported as soon as the SMSC is known to have read its
+    /// answer, not when the session ends: a crash (kill -9) ends no session, and its key
+    /// would be left to the dedup window. A part's row still waits for the session's end.
+    #[test]
+    fn a_whole_message_is_reported_once_read_a_part_when_the_session_ends() {
+        let stats = LinkStats::default();
+        let t = Instant::now();
+        let mut answers = Answers::new(&stats);
+        answers.written(whole(1), t);
+        answers.written(part(2), t);
+        let reply = answers.mark();
+        answers.written(whole(3), t);
+        assert!(reported(&stats).is_empty(), "nothing known read yet");
+        answers.request_answered(reply);
+        assert_eq!(
+            reported(&stats),
+            [1],
+            "the whole message at once, the part not yet"
+        );
+        // The same response again, or an older one, reports nothing twice.
+        answers.request_answered(reply);
+        answers.request_answered(0);
+        assert!(reported(&stats).is_empty());
+        let keepalive = answers.mark();
+        answers.request_answered(keepalive);
+        assert_eq!(reported(&stats), [3]);
+        drop(answers);
+        assert_eq!(reported(&stats), [2], "the part when the session ends");
     }
 
     /// The first answer sets the response time; each later one moves it an eighth of the way;

@@ -30,20 +30,51 @@
 //! - A session that ended with every answer read (an unbind, ours or its, with nothing left
 //!   unanswered: a graceful stop, a failover's return to the primary): [`forget_sessions`]
 //!   retires all its keys.
-//! - A session that dropped: TCP delivers in order, so once the SMSC has answered a request
-//!   we wrote after an answer (its `enquire_link_resp` to our keepalive, the
-//!   `submit_sm_resp` to the reply the command caused), it had read that answer. The session
-//!   (`smpp::session`) counts its `ESME_ROK` answers in write order and notes on each request
-//!   how many went before it; the request's response marks those as read. When the session
-//!   ends, the inbox rows those answers stood for ([`receive_keyed`]) go to
-//!   [`forget_answered`], which retires their keys in one write before the next session's
-//!   PDUs are stored. Nothing is written per PDU for it.
+//! - Any other answer: TCP delivers in order, so once the SMSC has answered a request we
+//!   wrote after an answer (its `enquire_link_resp` to our keepalive, the `submit_sm_resp` to
+//!   the reply the command caused), it had read that answer. The session (`smpp::session`)
+//!   counts its `ESME_ROK` answers in write order and notes on each request how many went
+//!   before it; the request's response marks those as read. The inbox rows those answers
+//!   stood for ([`receive_keyed`]) go to [`forget_answered`]: a whole message's as soon as
+//!   that response is read, a part's when the session ends, however it ends (see below).
+//!
+//! The confirmations are not written on their own: the gateway retires the keys at the start
+//! of the store's next write, whatever it is, in the same transaction
+//! (`inbound::retire_answers_read`, run by `Store::before_each_batch`). For a command with a
+//! reply that write is normally the record of the reply's `submit_sm_resp`, the response that
+//! showed the command's answer read; the next session's PDUs are always written after the
+//! earlier sessions' confirmations. Nothing is written per PDU for it.
+//!
+//! Why a part's key waits for its session's end: on that session it is what tells a late
+//! resend of the part (an SMSC that timed out waiting for our answer) from a new part, while
+//! a whole message's key no longer matters there (the same text again on the same session
+//! is new anyway, see above). A subscriber who sends the same long text again gets a new
+//! reference from the handset, so the new parts have other keys.
+//!
+//! # Across a crash
+//! The rule that matters most holds whatever the moment of a crash (kill -9): a key is
+//! retired only once the SMSC has shown it read the answer, so a PDU whose answer was lost
+//! keeps its key for the window, and its resend after the restart is a duplicate, never run
+//! twice. A crash can only lose confirmations not written yet, which leaves their keys to
+//! the window, the safe side. What is lost:
+//! - a whole message whose answer was known read after the last store write began (the
+//!   crash came between the SMSC's response and the next write: for a command with a reply,
+//!   before the reply's `submit_sm_resp` was recorded);
+//! - the parts of the session the crash ended (their confirmations live in its memory until
+//!   it ends);
+//! - sessions read out or parts confirmed at a session's end, when no write followed before
+//!   the crash.
+//!
+//! For those the same text from the subscriber within the window after the restart is taken
+//! for a resend, acknowledged and not run (counted in `presence_gw_inbox_duplicates_total`).
+//! A shorter window for keys of sessions that ended before the restart would not be safe:
+//! the window counts from the first copy's arrival, the SMSC resends a lost answer's PDU only
+//! after it bound again (and at its own pace), and a restart may take much of the window.
 //!
 //! Only the answers the SMSC is not known to have read (written after the last request it
 //! answered, or never written because the link went first) leave their keys to the window: it
 //! may resend their PDUs, and a resend is a duplicate. So is the same text from the
-//! subscriber then, the trade-off that remains. (As the confirmation lives in the session's
-//! memory, a crash leaves every key of its sessions to the window, as before.)
+//! subscriber then, the trade-off that remains.
 //!
 //! After the window the same content counts as new. The window is short on purpose: an SMSC
 //! resends a lost response's PDU within seconds of its response timeout or of the rebind.
@@ -427,10 +458,10 @@ pub fn forget_sessions(
     Ok(n)
 }
 
-/// The rows ([`receive_keyed`]) of PDUs whose answer the SMSC is known to have read, from a
-/// session that dropped: it answered a request we wrote after that answer
-/// (`smpp::LinkHandle::take_read_answers`), so it sends none of them again and their dedup
-/// keys are retired, as a read-out session's are ([`forget_sessions`]). A row whose key has
+/// The rows ([`receive_keyed`]) of PDUs whose answer the SMSC is known to have read: it
+/// answered a request we wrote after that answer (`smpp::LinkHandle::take_read_answers`), so
+/// it sends none of them again and their dedup keys are retired, as a read-out session's are
+/// ([`forget_sessions`]). A row whose key has
 /// gone meanwhile (a repeat on the same session took it, or the window passed) is left as it
 /// is. Returns how many keys went. (Left, as for [`forget_sessions`]: a PDU whose answer came
 /// after the SMSC's own response timeout, which it may already have scheduled again.)

@@ -17,6 +17,11 @@
 //! `COMMIT` returned: an `Ok` from [`Store::write`] means the change is in the database file.
 //! Under load many requests share one commit (see [`Stats::commits`]).
 //!
+//! A [`Store::before_each_batch`] step runs at the start of every such transaction, ahead of
+//! its requests: small bookkeeping that should reach the file soon but does not deserve a
+//! commit of its own rides on the next write that happens anyway (the gateway retires there
+//! the inbox's dedup keys of MO whose answers the SMSC is known to have read).
+//!
 //! # Outbox counts
 //! The writer keeps the outbox's rows per state as its requests change them (`tally`,
 //! following savepoints and commits), for `/metrics`: [`outbox::counts_tracked`] answers from
@@ -521,12 +526,19 @@ enum Msg {
     Close(oneshot::Sender<()>),
 }
 
+/// A step run at the start of every write transaction ([`Store::before_each_batch`]).
+type Prelude = Box<dyn Fn(&Transaction<'_>) -> Result<(), StoreError> + Send + Sync>;
+
+/// Where the writer finds the [`Prelude`], once one is set.
+type PreludeSlot = Arc<std::sync::OnceLock<Prelude>>;
+
 fn writer_loop(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Msg>,
     max_batch: usize,
     counters: Arc<Counters>,
     checkpointer: Checkpointer,
+    prelude: PreludeSlot,
 ) {
     let mut pending: VecDeque<Box<dyn Job>> = VecDeque::new();
     let mut closers: Vec<oneshot::Sender<()>> = Vec::new();
@@ -556,7 +568,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        if run_batch(&mut conn, &mut pending, max_batch, &counters) {
+        if run_batch(&mut conn, &mut pending, max_batch, &counters, &prelude) {
             checkpointer.wake();
         }
     }
@@ -573,12 +585,14 @@ fn writer_loop(
     }
 }
 
-/// Run up to `max_batch` pending requests in one transaction; true if it committed.
+/// Run the prelude (if any) and up to `max_batch` pending requests in one transaction; true
+/// if it committed.
 fn run_batch(
     conn: &mut Connection,
     pending: &mut VecDeque<Box<dyn Job>>,
     max_batch: usize,
     counters: &Counters,
+    prelude: &PreludeSlot,
 ) -> bool {
     let began = Instant::now();
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
@@ -598,6 +612,20 @@ fn run_batch(
             return false;
         }
     };
+    if let Some(prelude) = prelude.get() {
+        // No savepoint (two statements per batch for a step that mostly has nothing to do):
+        // SQLite undoes a failed statement, and those before it stand.
+        if let Err(e) = catch_unwind(AssertUnwindSafe(|| prelude(&tx)))
+            .unwrap_or(Err(StoreError::Panicked { op: "prelude" }))
+        {
+            tracing::warn!(error = %e, "store: the step before each write failed");
+        }
+        if tx.is_autocommit() {
+            // SQLite rolled the transaction back: the requests run in the next one.
+            counters.batch_failed();
+            return false;
+        }
+    }
     let mut finishes = Vec::new();
     let mut broken = false;
     while finishes.len() < max_batch {
@@ -770,6 +798,8 @@ struct Inner {
     readers: ReadPool,
     counters: Arc<Counters>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// [`Store::before_each_batch`].
+    prelude: PreludeSlot,
 }
 
 /// Handle to the durable store; cheap to clone (an `Arc` inside).
@@ -1041,9 +1071,20 @@ impl Store {
         let counters = Arc::new(Counters::default());
         let max_batch = opts.max_batch.max(1);
         let thread_counters = Arc::clone(&counters);
+        let prelude = PreludeSlot::default();
+        let thread_prelude = Arc::clone(&prelude);
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_batch, thread_counters, checkpointer))
+            .spawn(move || {
+                writer_loop(
+                    conn,
+                    rx,
+                    max_batch,
+                    thread_counters,
+                    checkpointer,
+                    thread_prelude,
+                )
+            })
             .map_err(StoreError::Spawn)?;
 
         Ok(Store {
@@ -1056,8 +1097,24 @@ impl Store {
                 },
                 counters,
                 writer: Mutex::new(Some(writer)),
+                prelude,
             }),
         })
+    }
+
+    /// Run `step` at the start of every write transaction from now on, ahead of its requests
+    /// and in the same commit, for bookkeeping that should reach the file with the next write
+    /// that happens anyway rather than with a commit of its own. It should be quick, and a
+    /// no-op when it has nothing to do (it runs for every batch). It runs in no savepoint of
+    /// its own: an error (or a panic) is logged, the statement that failed leaves nothing and
+    /// those before it stand, so each of its statements must make sense alone; the requests
+    /// run as usual. Its work is lost when the batch does not commit. One step per store:
+    /// returns `false`, and keeps the first, when one was set already.
+    pub fn before_each_batch(
+        &self,
+        step: impl Fn(&Transaction<'_>) -> Result<(), StoreError> + Send + Sync + 'static,
+    ) -> bool {
+        self.inner.prelude.set(Box::new(step)).is_ok()
     }
 
     /// The database file.
