@@ -9,6 +9,10 @@
 //! * a malformed `schedule_delivery_time` / `validity_period`: `ESME_RINVSCHED` (0x61) /
 //!   `ESME_RINVEXPIRY` (0x62);
 //! * a TLV whose header or value runs past the body: `ESME_RINVOPTPARSTREAM` (0xC0);
+//! * in a submit_multi, a `dest_flag` other than 1 (SME address) or 2 (distribution list):
+//!   `ESME_RINVDESTFLAG` (0x40); a distribution list name too long `ESME_RINVDLNAME` (0x34);
+//!   an SME address too long `ESME_RINVDSTADR` (0x0B), for the whole PDU (rusmpp cannot hold
+//!   it, so it cannot be one destination's `unsuccess_sme`);
 //! * in a bind, a `system_id` or `password` longer than SMPP allows: `ESME_RINVSYSID` (0x0F)
 //!   or `ESME_RINVPASWD` (0x0E), in the bind's response.
 
@@ -88,7 +92,9 @@ pub fn diagnose_body(command_id: u32, body: &[u8]) -> Option<u32> {
         0x0000_0001 | 0x0000_0002 | 0x0000_0009 => bind(&mut w),
         0x0000_0003 => query_sm(&mut w),
         0x0000_0004 => submit_sm(&mut w),
+        0x0000_0007 => replace_sm(&mut w),
         0x0000_0008 => cancel_sm(&mut w),
+        0x0000_0021 => submit_multi(&mut w),
         0x0000_0103 => data_sm(&mut w),
         _ => return None,
     };
@@ -145,6 +151,49 @@ fn cancel_sm(w: &mut Walk<'_>) -> Result<(), u32> {
 
 fn submit_sm(w: &mut Walk<'_>) -> Result<(), u32> {
     addresses(w)?;
+    w.skip(3)?; // esm_class, protocol_id, priority_flag
+    w.time(0x61)?;
+    w.time(0x62)?;
+    w.skip(4)?; // registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id
+    let sm_length = w.byte()?;
+    w.skip(usize::from(sm_length))?;
+    w.tlvs()
+}
+
+/// replace_sm (§4.10.1): message_id, the source address, the two times, registered_delivery,
+/// sm_default_msg_id, sm_length and short_message; SMPP 5.0 adds a message_payload TLV.
+fn replace_sm(w: &mut Walk<'_>) -> Result<(), u32> {
+    w.cstr(65, 0x0C)?;
+    w.skip(2)?;
+    w.cstr(21, 0x0A)?;
+    w.time(0x61)?;
+    w.time(0x62)?;
+    w.skip(2)?; // registered_delivery, sm_default_msg_id
+    let sm_length = w.byte()?;
+    w.skip(usize::from(sm_length))?;
+    w.tlvs()
+}
+
+/// submit_multi (§4.5.1): service_type, the source address, number_of_dests and each
+/// dest_address (dest_flag 1: TON, NPI, address; 2: a distribution list name), then the
+/// fields of a submit_sm after its destination.
+fn submit_multi(w: &mut Walk<'_>) -> Result<(), u32> {
+    w.cstr(6, 0x15)?;
+    w.skip(2)?;
+    w.cstr(21, 0x0A)?;
+    let n = w.byte()?;
+    for _ in 0..n {
+        match w.byte()? {
+            1 => {
+                w.skip(2)?;
+                w.cstr(21, 0x0B)?;
+            }
+            2 => {
+                w.cstr(21, 0x34)?;
+            }
+            _ => return Err(0x40),
+        }
+    }
     w.skip(3)?; // esm_class, protocol_id, priority_flag
     w.time(0x61)?;
     w.time(0x62)?;
@@ -252,6 +301,59 @@ mod tests {
         let at = overrun.len() - 4;
         overrun[at] = 200;
         assert_eq!(diagnose_body(4, &overrun), Some(0x02));
+    }
+
+    /// replace_sm and submit_multi are walked by their own layouts: a cut body is a wrong
+    /// command_length, a long field its own status, an unknown dest_flag ESME_RINVDESTFLAG.
+    #[test]
+    fn replace_sm_and_submit_multi() {
+        let replace = |id: &[u8], sched: &[u8], sm: &[u8]| {
+            let mut b = id.to_vec();
+            b.extend_from_slice(b"\0\x01\x01123\0");
+            b.extend_from_slice(sched);
+            b.extend_from_slice(b"\0\0\x01\0");
+            b.push(sm.len() as u8);
+            b.extend_from_slice(sm);
+            b
+        };
+        assert_eq!(diagnose_body(7, &replace(b"2a", b"", b"new")), None);
+        assert_eq!(
+            diagnose_body(7, &replace(&[b'1'; 70], b"", b"new")),
+            Some(0x0C)
+        );
+        assert_eq!(diagnose_body(7, &replace(b"2a", b"soon", b"x")), Some(0x61));
+        let mut cut = replace(b"2a", b"", b"new");
+        cut.truncate(cut.len() - 1);
+        assert_eq!(diagnose_body(7, &cut), Some(0x02));
+        // submit_multi: service_type, source, then the destinations.
+        let multi = |dests: &[&[u8]]| {
+            let mut b = b"\0\x01\x0110086\0".to_vec();
+            b.push(dests.len() as u8);
+            for d in dests {
+                b.extend_from_slice(d);
+            }
+            b.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0, 0, 2, b'h', b'i']);
+            b
+        };
+        let sme: &[u8] = b"\x01\x01\x018613800138000\0";
+        let list: &[u8] = b"\x02friends\0";
+        assert_eq!(diagnose_body(0x21, &multi(&[sme, list])), None);
+        assert_eq!(
+            diagnose_body(0x21, &multi(&[])),
+            None,
+            "zero: the handler's"
+        );
+        assert_eq!(diagnose_body(0x21, &multi(&[sme, b"\x03x\0"])), Some(0x40));
+        let long = [b"\x02".as_slice(), &[b'n'; 25], b"\0"].concat();
+        assert_eq!(diagnose_body(0x21, &multi(&[&long])), Some(0x34));
+        let long = [b"\x01\x01\x01".as_slice(), &[b'1'; 25], b"\0"].concat();
+        assert_eq!(diagnose_body(0x21, &multi(&[&long])), Some(0x0B));
+        // number_of_dests past what follows, and a body cut inside a destination.
+        let mut more = multi(&[sme]);
+        more.truncate(10 + sme.len());
+        more[9] = 2;
+        assert_eq!(diagnose_body(0x21, &more), Some(0x02));
+        assert_eq!(diagnose_body(0x21, &multi(&[sme])[..14]), Some(0x02));
     }
 
     #[test]

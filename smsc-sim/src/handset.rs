@@ -936,6 +936,8 @@ mod tests {
             options: Default::default(),
             status: 0,
             received_at_ms: 0,
+            replaced_at_ms: None,
+            text_before_replace: None,
         }
     }
 

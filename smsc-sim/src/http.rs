@@ -3,7 +3,7 @@
 //! | method | path | does |
 //! |---|---|---|
 //! | GET | `/` | HTML console: every handset as a phone (inbox, pushes, contacts, text/USSD boxes, call screen), polling this API; binds |
-//! | GET | `/mt?dest=&since=&accepted_only=` | MT received ([`crate::MtRecord`]) |
+//! | GET | `/mt?dest=&since=&accepted_only=` | MT received ([`crate::MtRecord`]; one per destination of a submit_multi) |
 //! | GET | `/receipts` | receipts sent, with the ESME's answer |
 //! | GET | `/deliveries` | every simulator-originated deliver_sm |
 //! | GET | `/binds` | connections and window occupancy |

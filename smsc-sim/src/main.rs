@@ -14,6 +14,12 @@ use smsc_sim::{
 };
 
 /// SMPP 3.4 SMSC simulator with virtual handsets, fault injection and an HTTP control API.
+///
+/// Operations an ESME may send: bind_transmitter, bind_receiver, bind_transceiver,
+/// submit_sm, submit_multi (SME addresses; a distribution list name is answered unsuccessful
+/// with ESME_RINVDLNAME), data_sm, query_sm, cancel_sm, replace_sm, enquire_link, unbind,
+/// and the responses to what the simulator sends (deliver_sm_resp, enquire_link_resp,
+/// unbind_resp, generic_nack). Any other operation gets ESME_RINVCMDID.
 #[derive(Debug, Parser)]
 #[command(name = "smsc-sim", version, about)]
 struct Cli {
@@ -119,6 +125,10 @@ enum Cmd {
         call_from: Option<String>,
     },
     /// List MT received (GET /mt).
+    ///
+    /// One record per submit_sm or data_sm, and one per destination of a submit_multi (`"command": "submit_multi"`, the taken ones sharing its
+    /// message id, a refused one with its unsuccess_sme status); a message changed by
+    /// replace_sm shows the new text, `text_before_replace` and `replaced_at_ms`.
     Mt {
         /// Control API base URL.
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]

@@ -474,6 +474,8 @@ mod tests {
             text: "hello".into(),
             status: 0,
             received_at_ms: 0,
+            replaced_at_ms: None,
+            text_before_replace: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The recorder: every MT received, every deliver_sm the simulator originated (MO, USSD,
-//! receipts) with its outcome, the message store behind query_sm / cancel_sm, and PDU counters.
+//! receipts) with its outcome, the message store behind query_sm / cancel_sm / replace_sm,
+//! and PDU counters.
 //!
 //! Records are plain serialisable values; the HTTP API and the Rust API return clones of them.
 //! Lists are bounded by [`crate::SimConfig::max_records`] (oldest dropped first).
@@ -12,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::ReceiptStat;
 use crate::util::{hex_bytes, opt_hex_bytes};
 
-/// One MT (submit_sm or data_sm) as the simulator received it.
+/// One MT as the simulator received it: a submit_sm or data_sm, or one destination of a
+/// submit_multi (one record per destination, each with `command` `submit_multi`, the
+/// accepted ones sharing the PDU's message id).
 #[derive(Debug, Clone, Serialize)]
 pub struct MtRecord {
     /// Position in the MT log (1, 2, ...): use it with `since`.
@@ -23,7 +26,7 @@ pub struct MtRecord {
     pub bind_id: u64,
     /// `system_id` of that bind.
     pub system_id: String,
-    /// `submit_sm` or `data_sm`.
+    /// `submit_sm`, `data_sm` or `submit_multi`.
     pub command: &'static str,
     /// `sequence_number` of the request.
     pub sequence_number: u32,
@@ -70,11 +73,19 @@ pub struct MtRecord {
     /// holds only its part. Binary payloads decode to nothing useful.
     pub text: String,
     /// The `command_status` answered; in JSON also as SMPP writes it and by name:
-    /// `"status": 88, "status_hex": "0x00000058", "status_name": "ESME_RTHROTTLED"`.
+    /// `"status": 88, "status_hex": "0x00000058", "status_name": "ESME_RTHROTTLED"`. For a
+    /// destination of a submit_multi, that destination's status (its `unsuccess_sme` entry's
+    /// `error_status_code`, or 0).
     #[serde(flatten, serialize_with = "crate::util::status_json::serialize")]
     pub status: u32,
     /// When it arrived (ms since the epoch).
     pub received_at_ms: u64,
+    /// When a replace_sm last changed it (ms since the epoch); `None`: never replaced. Its
+    /// `short_message`, `message_payload`, `text`, `registered_delivery` and times are then
+    /// the replacement's.
+    pub replaced_at_ms: Option<u64>,
+    /// The text as first submitted, once a replace_sm has changed it.
+    pub text_before_replace: Option<String>,
 }
 
 /// The submit_sm fields about how and when to deliver (SMPP 3.4 §4.4.1), as received; a
@@ -228,38 +239,92 @@ pub struct DeliveryRecord {
     pub created_at_ms: u64,
 }
 
-/// Lifecycle of a stored MT, for query_sm / cancel_sm (SMPP 3.4 §4.8, §4.9).
+/// Lifecycle of a stored MT, for query_sm / cancel_sm / replace_sm (SMPP 3.4 §4.8-4.10).
 #[derive(Debug, Clone)]
 pub struct StoredMessage {
-    /// `system_id` of the account that submitted it: only that account may query or cancel it.
+    /// `system_id` of the account that submitted it: only that account may query, cancel or
+    /// replace it.
     pub system_id: String,
     /// `service_type` as submitted (a cancel_sm of a group may name it, SMPP 3.4 §4.9.1).
     pub service_type: String,
     /// `source_addr` as submitted.
     pub source: String,
+    /// Its destinations: one for a submit_sm or data_sm, one per accepted destination of a
+    /// submit_multi.
+    pub dests: Vec<StoredDest>,
+    /// Submitted at (ms since epoch).
+    pub submitted_at_ms: u64,
+    /// The number its message id renders (the receipt text's `id:` is rendered from it).
+    pub numeric_id: u64,
+    /// Cancelled by cancel_sm before reaching its final state.
+    pub cancelled: bool,
+    /// How many times replace_sm changed it: a handset delivery or receipt planned for an
+    /// earlier revision is dropped when its time comes.
+    pub revision: u32,
+}
+
+/// One destination of a [`StoredMessage`].
+#[derive(Debug, Clone)]
+pub struct StoredDest {
     /// `destination_addr` as submitted.
     pub dest: String,
+    /// What the receipt plan decided for it at submission (state, delay in ms), before
+    /// scheduling and validity: a replace_sm with new times plans again from it.
+    pub plan: (ReceiptStat, u64),
     /// The planned final state.
     pub planned: ReceiptStat,
     /// When the final state is reached (ms since epoch).
     pub final_at_ms: u64,
-    /// Submitted at (ms since epoch).
-    pub submitted_at_ms: u64,
-    /// Cancelled by cancel_sm before reaching its final state.
-    pub cancelled: bool,
+    /// Its record in the MT log (`MtRecord::id`).
+    pub mt_id: u64,
 }
 
-impl StoredMessage {
-    /// `message_state` at `now_ms`: ENROUTE (1) until final, then the planned state; DELETED (4)
-    /// once cancelled.
+impl StoredDest {
+    /// `message_state` of this destination at `now_ms`: ENROUTE (1) until final, then the
+    /// planned state.
     pub fn state_at(&self, now_ms: u64) -> u8 {
-        if self.cancelled {
-            4
-        } else if now_ms >= self.final_at_ms {
+        if now_ms >= self.final_at_ms {
             self.planned.message_state()
         } else {
             1
         }
+    }
+}
+
+impl StoredMessage {
+    /// `message_state` at `now_ms`: DELETED (4) once cancelled; ENROUTE (1) while a
+    /// destination is not final; then DELIVERED (2) when every destination was delivered,
+    /// else the state of the first destination that was not.
+    pub fn state_at(&self, now_ms: u64) -> u8 {
+        if self.cancelled {
+            return 4;
+        }
+        if self.dests.iter().any(|d| now_ms < d.final_at_ms) {
+            return 1;
+        }
+        self.dests
+            .iter()
+            .map(|d| d.planned.message_state())
+            .find(|&s| s != 2)
+            .unwrap_or(2)
+    }
+
+    /// When its last destination reaches its final state (ms since epoch).
+    pub fn final_at_ms(&self) -> u64 {
+        self.dests.iter().map(|d| d.final_at_ms).max().unwrap_or(0)
+    }
+
+    /// Whether `dest` is one of its destinations (a leading `+` aside).
+    pub fn is_to(&self, dest: &str) -> bool {
+        self.dests
+            .iter()
+            .any(|d| crate::shared::same_address(&d.dest, dest))
+    }
+
+    /// Whether a replace_sm may still change it: not cancelled and every destination still
+    /// ENROUTE (no handset has it yet and no final receipt went out).
+    pub fn replaceable_at(&self, now_ms: u64) -> bool {
+        !self.cancelled && self.dests.iter().all(|d| d.state_at(now_ms) == 1)
     }
 }
 
@@ -282,6 +347,14 @@ impl Identified for DeliveryRecord {
 }
 
 impl<T: Identified> Log<T> {
+    /// The record with this id, if still held.
+    pub fn get(&self, id: u64) -> Option<&T> {
+        let first = self.items.front()?.id();
+        let idx = usize::try_from(id.checked_sub(first)?).ok()?;
+        let item = self.items.get(idx)?;
+        (item.id() == id).then_some(item)
+    }
+
     /// The record with this id, if still held (ids are contiguous, so this is O(1)).
     pub fn get_mut(&mut self, id: u64) -> Option<&mut T> {
         let first = self.items.front()?.id();
@@ -575,15 +648,22 @@ mod tests {
     #[test]
     fn store_evicts_and_states() {
         let mut s = MessageStore::new(1);
+        let dest = |planned, final_at_ms| StoredDest {
+            dest: "b".into(),
+            plan: (planned, final_at_ms),
+            planned,
+            final_at_ms,
+            mt_id: 1,
+        };
         let m = StoredMessage {
             system_id: "esme".into(),
             service_type: String::new(),
             source: "a".into(),
-            dest: "b".into(),
-            planned: ReceiptStat::Undeliv,
-            final_at_ms: 100,
+            dests: vec![dest(ReceiptStat::Undeliv, 100)],
             submitted_at_ms: 0,
+            numeric_id: 1,
             cancelled: false,
+            revision: 0,
         };
         s.insert("1".into(), m.clone());
         s.insert("2".into(), m);
@@ -591,8 +671,30 @@ mod tests {
         let m = s.get_mut("2").unwrap();
         assert_eq!(m.state_at(50), 1);
         assert_eq!(m.state_at(100), 5);
+        assert!(m.replaceable_at(50));
+        assert!(!m.replaceable_at(100));
         m.cancelled = true;
         assert_eq!(m.state_at(100), 4);
+        assert!(!m.replaceable_at(50));
+        // Several destinations (submit_multi): en route while any is; then delivered only
+        // when every one was, else the first other state; replaceable only while none is
+        // final.
+        let mut multi = m.clone();
+        multi.cancelled = false;
+        multi.dests = vec![
+            dest(ReceiptStat::Delivrd, 10),
+            dest(ReceiptStat::Undeliv, 20),
+            dest(ReceiptStat::Delivrd, 30),
+        ];
+        assert_eq!(multi.state_at(5), 1);
+        assert!(multi.replaceable_at(5));
+        assert_eq!(multi.state_at(25), 1);
+        assert!(!multi.replaceable_at(15));
+        assert_eq!(multi.state_at(30), 5);
+        assert_eq!(multi.final_at_ms(), 30);
+        multi.dests.remove(1);
+        assert_eq!(multi.state_at(30), 2);
+        assert!(multi.is_to("+b") && !multi.is_to("c"));
     }
 
     #[test]

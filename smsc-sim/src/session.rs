@@ -8,6 +8,10 @@
 //! command whose body is broken gets its own response with the broken field's status
 //! ([`crate::diagnose`]) or `ESME_RINVCMDLEN`; the session continues either way. Handlers are
 //! synchronous: they queue responses in `out`, written and flushed once per batch of frames.
+//!
+//! Operations taken from a bound ESME: submit_sm, submit_multi, data_sm, query_sm, cancel_sm,
+//! replace_sm (the message logic is [`crate::shared::Shared`]'s), enquire_link and unbind; any
+//! other known operation gets ESME_RINVCMDID (ESME_RINVBNDSTS before a bind).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -19,11 +23,11 @@ use std::time::Duration;
 use futures::{FutureExt, SinkExt, StreamExt};
 use rusmpp::pdus::{
     BindReceiverResp, BindTransceiverResp, BindTransmitterResp, CancelSm, DataSm, DataSmResp,
-    QuerySmResp, SubmitSm, SubmitSmResp,
+    QuerySmResp, ReplaceSm, SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp,
 };
 use rusmpp::tlvs::{TlvTag, TlvValue};
 use rusmpp::types::{COctetString, EmptyOrFullCOctetString};
-use rusmpp::values::{InterfaceVersion, MessageState};
+use rusmpp::values::{DestAddress, InterfaceVersion, MessageState, Npi, Ton, UnsuccessSme};
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use sms_wire::framing::{
     encode_command, error_response, find_tlv, generic_nack, Frame, FramingError, SmppCodec,
@@ -51,7 +55,8 @@ macro_rules! bind_fields {
     };
 }
 use crate::shared::{
-    status, BindMode, ConnCounters, ConnEntry, Control, DeliveryJob, MtInput, Shared,
+    same_address, status, BindMode, ConnCounters, ConnEntry, Control, DeliveryJob, MtDest, MtInput,
+    ReplaceInput, Shared,
 };
 use crate::util::{now_ms, smpp_time};
 
@@ -700,7 +705,14 @@ impl Session {
             None => {
                 self.reply(error_response(id, CommandStatus::EsmeRinvcmdlen, seq));
             }
-            Some(Pdu::SubmitSm(_) | Pdu::DataSm(_) | Pdu::QuerySm(_) | Pdu::CancelSm(_)) => {
+            Some(
+                Pdu::SubmitSm(_)
+                | Pdu::SubmitMulti(_)
+                | Pdu::DataSm(_)
+                | Pdu::QuerySm(_)
+                | Pdu::CancelSm(_)
+                | Pdu::ReplaceSm(_),
+            ) => {
                 let open = !self.unbinding && self.peer_unbind.is_none();
                 let Some(mode) = mode.filter(|m| m.can_transmit() && open) else {
                     self.reply(error_response(id, CommandStatus::EsmeRinvbndsts, seq));
@@ -714,7 +726,9 @@ impl Session {
                 }
                 match cmd.pdu() {
                     Some(Pdu::SubmitSm(sm)) => self.on_submit(seq, sm),
+                    Some(Pdu::SubmitMulti(sm)) => self.on_submit_multi(seq, sm),
                     Some(Pdu::DataSm(d)) => self.on_data_sm(seq, d),
+                    Some(Pdu::ReplaceSm(r)) => self.on_replace(seq, r),
                     Some(Pdu::QuerySm(q)) => {
                         let r = self.on_query(q.message_id.as_str(), q.source_addr.as_str());
                         let c = match r {
@@ -736,8 +750,8 @@ impl Session {
                 }
             }
             Some(_) => {
-                // Known operations the simulator does not take from an ESME (replace_sm,
-                // submit_multi, broadcast_sm, deliver_sm, outbind, alert_notification...).
+                // Known operations the simulator does not take from an ESME (broadcast_sm,
+                // deliver_sm, outbind, alert_notification...).
                 if self.bound.is_none() {
                     self.reply(error_response(id, CommandStatus::EsmeRinvbndsts, seq));
                 } else {
@@ -879,6 +893,112 @@ impl Session {
         self.reply_delayed_then(c, then);
     }
 
+    /// submit_multi (SMPP 3.4 §4.5): one message id for the destinations taken; those not
+    /// taken (refused as a submit_sm to them would be, or a distribution list name) are the
+    /// response's unsuccess_sme ([`Shared::accept_multi`]).
+    fn on_submit_multi(&mut self, seq: u32, sm: &SubmitMulti) {
+        let tlvs = sm.tlvs();
+        let input = MtInput {
+            command: "submit_multi",
+            sequence_number: seq,
+            service_type: sm.service_type.value().as_str().to_string(),
+            source: sm.source_addr.as_str().to_string(),
+            source_ton: u8::from(sm.source_addr_ton),
+            source_npi: u8::from(sm.source_addr_npi),
+            dest: String::new(),
+            dest_ton: 0,
+            dest_npi: 0,
+            esm_class: u8::from(sm.esm_class),
+            data_coding: u8::from(sm.data_coding),
+            registered_delivery: u8::from(sm.registered_delivery),
+            short_message: sm.short_message().as_ref().to_vec(),
+            message_payload: payload(tlvs),
+            sar: sar(tlvs),
+            ussd_service_op: ussd_op(tlvs),
+            its_session_info: its(tlvs),
+            dest_port: dest_port(tlvs),
+            options: SubmitOptions {
+                protocol_id: sm.protocol_id,
+                priority_flag: u8::from(sm.priority_flag),
+                replace_if_present_flag: u8::from(sm.replace_if_present_flag),
+                schedule_delivery_time: sm.schedule_delivery_time.to_string(),
+                validity_period: sm.validity_period.to_string(),
+                ..SubmitOptions::default()
+            },
+        };
+        let dests = sm
+            .dest_address()
+            .iter()
+            .map(|d| match d {
+                DestAddress::SmeAddress(a) => MtDest::Sme {
+                    ton: u8::from(a.dest_addr_ton),
+                    npi: u8::from(a.dest_addr_npi),
+                    addr: a.destination_addr.as_str().to_string(),
+                },
+                DestAddress::DistributionListName(l) => {
+                    MtDest::List(l.dl_name.as_str().to_string())
+                }
+            })
+            .collect();
+        let sys = self.system_id();
+        let out = self.shared.accept_multi(self.id, &sys, input, dests);
+        let then = self.route_receipts(out.receipts);
+        let c = if out.status == 0 {
+            let unsuccess = out
+                .unsuccess
+                .into_iter()
+                .map(|u| {
+                    UnsuccessSme::new(
+                        Ton::from(u.ton),
+                        Npi::from(u.npi),
+                        COctetString::from_string(u.addr).unwrap_or_else(|_| COctetString::empty()),
+                        CommandStatus::from(u.status),
+                    )
+                })
+                .collect();
+            let id =
+                COctetString::from_string(out.message_id).unwrap_or_else(|_| COctetString::empty());
+            Command::new(
+                CommandStatus::EsmeRok,
+                seq,
+                SubmitMultiResp::builder()
+                    .message_id(id)
+                    .unsuccess_sme(unsuccess)
+                    .build(),
+            )
+        } else {
+            error_response(CommandId::SubmitMulti, CommandStatus::from(out.status), seq)
+        };
+        self.reply_delayed_then(c, then);
+    }
+
+    /// replace_sm (SMPP 3.4 §4.10), only for the account that submitted the message
+    /// ([`Shared::replace_mt`]); its receipts, planned again, follow the response.
+    fn on_replace(&mut self, seq: u32, r: &ReplaceSm) {
+        let input = ReplaceInput {
+            message_id: r.message_id.as_str().to_string(),
+            source: r.source_addr.as_str().to_string(),
+            schedule_delivery_time: r.schedule_delivery_time.to_string(),
+            validity_period: r.validity_period.to_string(),
+            registered_delivery: u8::from(r.registered_delivery),
+            sm_default_msg_id: r.sm_default_msg_id,
+            short_message: r.short_message().as_ref().to_vec(),
+            message_payload: r.message_payload().map(|p| p.value.as_ref().to_vec()),
+        };
+        let sys = self.system_id();
+        let (c, then) = match self.shared.replace_mt(&sys, input) {
+            Ok(receipts) => (
+                Command::new(CommandStatus::EsmeRok, seq, Pdu::ReplaceSmResp),
+                self.route_receipts(receipts),
+            ),
+            Err(st) => (
+                error_response(CommandId::ReplaceSm, CommandStatus::from(st), seq),
+                Vec::new(),
+            ),
+        };
+        self.reply_delayed_then(c, then);
+    }
+
     fn on_data_sm(&mut self, seq: u32, d: &DataSm) {
         let tlvs = d.tlvs();
         let input = MtInput {
@@ -917,14 +1037,21 @@ impl Session {
         self.reply_delayed_then(c, then);
     }
 
-    /// Accept an MT. Its receipt is written here, before the response, under the
-    /// `receipt_before_resp` fault on a receiver-capable bind; otherwise it is returned (with
-    /// its delay, and a duplicate under `duplicate_receipts`) to follow the response.
+    /// Accept an MT; its receipt as [`Self::route_receipts`] sends it.
     fn accept(&mut self, input: MtInput) -> (u32, String, Vec<(DeliveryJob, u64)>) {
-        let mut then = Vec::new();
         let sys = self.system_id();
         let outcome = self.shared.accept_mt(self.id, &sys, input);
-        if let Some((job, delay)) = outcome.receipt {
+        let then = self.route_receipts(outcome.receipt.into_iter().collect());
+        (outcome.status, outcome.message_id, then)
+    }
+
+    /// Receipts of a submit (or of a replaced message): one is written here, before the
+    /// response, under the `receipt_before_resp` fault on a receiver-capable bind; otherwise
+    /// it is returned (with its delay, and a duplicate under `duplicate_receipts`) to follow
+    /// the response.
+    fn route_receipts(&mut self, receipts: Vec<(DeliveryJob, u64)>) -> Vec<(DeliveryJob, u64)> {
+        let mut then = Vec::new();
+        for (job, delay) in receipts {
             let (before_resp, duplicate) = {
                 let f = self.shared.faults.read().unwrap_or_else(|e| e.into_inner());
                 (f.receipt_before_resp, f.duplicate_receipts)
@@ -954,7 +1081,7 @@ impl Session {
                 }
             }
         }
-        (outcome.status, outcome.message_id, then)
+        then
     }
 
     /// query_sm (SMPP 3.4 §4.8.1): a message is found by its id and source_addr, and only by
@@ -972,7 +1099,7 @@ impl Session {
         let final_date = if state == 1 {
             EmptyOrFullCOctetString::empty()
         } else {
-            EmptyOrFullCOctetString::from_string(smpp_time(m.final_at_ms.min(now)))
+            EmptyOrFullCOctetString::from_string(smpp_time(m.final_at_ms().min(now)))
                 .unwrap_or_else(|_| EmptyOrFullCOctetString::empty())
         };
         Ok(QuerySmResp::builder()
@@ -1003,7 +1130,7 @@ impl Session {
         let message_id = c.message_id.as_str();
         if !message_id.is_empty() {
             return match st.store.get_mut(message_id) {
-                Some(m) if ours(m) && (dest.is_empty() || same_address(&m.dest, dest)) => {
+                Some(m) if ours(m) && (dest.is_empty() || m.is_to(dest)) => {
                     m.cancelled = true;
                     0
                 }
@@ -1016,7 +1143,7 @@ impl Session {
         let mut n = 0;
         for m in st.store.iter_mut() {
             if ours(m)
-                && same_address(&m.dest, dest)
+                && m.is_to(dest)
                 && (service_type.is_empty() || m.service_type == service_type)
             {
                 m.cancelled = true;
@@ -1029,13 +1156,6 @@ impl Session {
             0
         }
     }
-}
-
-/// Whether an address in a query_sm / cancel_sm names the one of a stored message: as
-/// written, a leading `+` aside (an empty one matches a message submitted with an empty
-/// source_addr, SMPP 3.4 §4.8.1).
-fn same_address(stored: &str, given: &str) -> bool {
-    stored.trim_start_matches('+') == given.trim_start_matches('+')
 }
 
 fn payload(tlvs: &[rusmpp::tlvs::Tlv]) -> Option<Vec<u8>> {

@@ -1,6 +1,7 @@
 //! State shared by every session, the delivery dispatcher, the HTTP API and [`crate::SimHandle`]:
 //! the recorder, the handsets, the faults, the connection registry and the MT acceptance logic
-//! (SMPP 3.4 §4.4 submit_sm, §4.7 data_sm, §4.8 query_sm, §4.9 cancel_sm).
+//! (SMPP 3.4 §4.4 submit_sm, §4.5 submit_multi, §4.7 data_sm, §4.8 query_sm, §4.9 cancel_sm,
+//! §4.10 replace_sm).
 //!
 //! Locks are `std::sync` and held only for short, non-async sections; never two at once.
 
@@ -23,7 +24,7 @@ use crate::handset::{FetchJob, Handsets};
 use crate::pdus;
 use crate::recorder::{
     BindView, DeliveryKind, DeliveryRecord, DeliveryState, Log, MessageStore, MtRecord,
-    PduCounters, Stats, StoredMessage, SubmitOptions,
+    PduCounters, Stats, StoredDest, StoredMessage, SubmitOptions,
 };
 use crate::util::{hex, now_ms};
 
@@ -72,6 +73,10 @@ pub struct DeliveryJob {
     pub attempts: u32,
     /// Reset generation it belongs to (dropped after a reset).
     pub generation: u64,
+    /// For a receipt the simulator planned for a stored message: the message's revision it
+    /// was planned for ([`StoredMessage::revision`]); a replace_sm since then makes it void.
+    /// `None` for anything else (MO, USSD, an injected receipt).
+    pub revision: Option<u32>,
 }
 
 /// A command from the handle to one session.
@@ -152,7 +157,7 @@ pub struct State {
 /// What a session needs to know to accept an MT.
 #[derive(Debug, Clone)]
 pub struct MtInput {
-    /// `submit_sm` or `data_sm`.
+    /// `submit_sm`, `data_sm` or `submit_multi`.
     pub command: &'static str,
     /// Sequence number.
     pub sequence_number: u32,
@@ -164,7 +169,7 @@ pub struct MtInput {
     pub source_ton: u8,
     /// source_addr_npi.
     pub source_npi: u8,
-    /// destination_addr.
+    /// destination_addr (for a submit_multi, each destination's in turn).
     pub dest: String,
     /// dest_addr_ton.
     pub dest_ton: u8,
@@ -202,6 +207,106 @@ pub struct MtOutcome {
     pub message_id: String,
     /// A receipt to send, with its delay in ms.
     pub receipt: Option<(DeliveryJob, u64)>,
+}
+
+/// One destination of an MT: an SME address (submit_sm, data_sm and submit_multi) or a
+/// distribution list name (submit_multi only, SMPP 3.4 §4.5.1.1 `dest_flag` 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MtDest {
+    /// An SME address.
+    Sme {
+        /// dest_addr_ton.
+        ton: u8,
+        /// dest_addr_npi.
+        npi: u8,
+        /// destination_addr.
+        addr: String,
+    },
+    /// A distribution list name. The simulator holds no lists: every name is unsuccessful
+    /// with ESME_RINVDLNAME (0x34).
+    List(String),
+}
+
+/// A destination a submit_multi could not take (an `unsuccess_sme` of its response, SMPP 3.4
+/// §4.5.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsuccess {
+    /// dest_addr_ton (0 for a distribution list).
+    pub ton: u8,
+    /// dest_addr_npi (0 for a distribution list).
+    pub npi: u8,
+    /// The address or distribution list name.
+    pub addr: String,
+    /// Why: its error_status_code.
+    pub status: u32,
+}
+
+/// The outcome of accepting a submit_multi.
+#[derive(Debug)]
+pub struct MultiOutcome {
+    /// Status of the response: 0 unless the PDU as a whole was refused (throttled, no
+    /// destination, a field every destination shares is wrong); then the response has no body.
+    pub status: u32,
+    /// The one message id of every destination taken (empty when none was).
+    pub message_id: String,
+    /// The destinations not taken, in the order given.
+    pub unsuccess: Vec<Unsuccess>,
+    /// Receipts to send (one per destination taken that asked for one), with their delays.
+    pub receipts: Vec<(DeliveryJob, u64)>,
+}
+
+/// What a replace_sm asks (SMPP 3.4 §4.10.1).
+#[derive(Debug, Clone, Default)]
+pub struct ReplaceInput {
+    /// message_id of the message to replace.
+    pub message_id: String,
+    /// source_addr: must be the original's.
+    pub source: String,
+    /// New schedule_delivery_time; empty keeps the original.
+    pub schedule_delivery_time: String,
+    /// New validity_period; empty keeps the original.
+    pub validity_period: String,
+    /// New registered_delivery.
+    pub registered_delivery: u8,
+    /// sm_default_msg_id: the simulator holds no canned messages, so only 0 is taken.
+    pub sm_default_msg_id: u8,
+    /// New short_message.
+    pub short_message: Vec<u8>,
+    /// New message_payload TLV (SMPP 5.0 allows it in replace_sm).
+    pub message_payload: Option<Vec<u8>>,
+}
+
+/// What accepting or replacing MT planned while the records were locked, carried out once
+/// they are not.
+#[derive(Default)]
+struct Effects {
+    fetches: Vec<FetchJob>,
+    later: Vec<Later>,
+    receipts: Vec<(DeliveryJob, u64)>,
+}
+
+/// A delivered MT that reaches its handset when its receipt delay is over.
+struct Later {
+    rec: MtRecord,
+    message_id: String,
+    /// Its destination in [`StoredMessage::dests`].
+    index: usize,
+    /// The message's revision it was planned for.
+    revision: u32,
+    delay: u64,
+}
+
+/// How one destination of a stored message goes on: its final state, when, and what its
+/// receipt says.
+struct Planned<'a> {
+    index: usize,
+    stat: ReceiptStat,
+    delay: u64,
+    submitted_at: u64,
+    message_id: &'a str,
+    numeric_id: u64,
+    revision: u32,
+    system_id: &'a str,
 }
 
 /// Everything shared.
@@ -292,6 +397,15 @@ pub mod status {
     pub const INVEXPIRY: u32 = 0x62;
     /// ESME_RINVOPTPARAMVAL: an optional parameter (TLV) with a value it cannot take.
     pub const INVOPTPARAMVAL: u32 = 0xC4;
+    /// ESME_RREPLACEFAIL: replace_sm of a message that is final, cancelled or not the
+    /// source's.
+    pub const REPLACEFAIL: u32 = 0x13;
+    /// ESME_RINVNUMDESTS: a submit_multi with no destination.
+    pub const INVNUMDESTS: u32 = 0x33;
+    /// ESME_RINVDLNAME: a distribution list name (the simulator holds none).
+    pub const INVDLNAME: u32 = 0x34;
+    /// ESME_RINVDFTMSGID: an sm_default_msg_id (the simulator holds no canned messages).
+    pub const INVDFTMSGID: u32 = 0x63;
 }
 
 /// Whether `op` is a `ussd_service_op` value SMPP 3.4 §5.3.2.44 reserves: 4-15 and 20-31.
@@ -315,24 +429,50 @@ pub fn udh_dest_port(esm_class: u8, data: &[u8]) -> Option<u16> {
         .map(|(dest, _)| dest)
 }
 
+/// Whether an address in a query_sm / cancel_sm / replace_sm names the one of a stored
+/// message: as written, a leading `+` aside (an empty one matches a message submitted with an
+/// empty source_addr, SMPP 3.4 §4.8.1).
+pub fn same_address(stored: &str, given: &str) -> bool {
+    stored.trim_start_matches('+') == given.trim_start_matches('+')
+}
+
+/// The NPI values of SMPP 3.4 §5.2.6.
+const NPIS: [u8; 10] = [0, 1, 3, 4, 6, 8, 9, 10, 14, 18];
+
 /// Check the addressing and content fields of an MT; `Err(status)` when refused.
 pub fn validate_mt(m: &MtInput) -> Result<(), u32> {
+    validate_content(m)?;
+    validate_dest(m.dest_ton, m.dest_npi, &m.dest)
+}
+
+/// Check one destination address: TON 0-6 (SMPP 3.4 §5.2.5), an NPI of §5.2.6, and 1 to 20
+/// digits with an optional leading `+` (§5.2.9; ISDN numbers).
+pub fn validate_dest(ton: u8, npi: u8, dest: &str) -> Result<(), u32> {
+    if ton > 6 {
+        return Err(status::INVDSTTON);
+    }
+    if !NPIS.contains(&npi) {
+        return Err(status::INVDSTNPI);
+    }
+    let d = dest.strip_prefix('+').unwrap_or(dest);
+    if d.is_empty() || d.len() > 20 || !d.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(status::INVDSTADR);
+    }
+    Ok(())
+}
+
+/// Check the fields of an MT other than its destination (those every destination of a
+/// submit_multi shares); `Err(status)` when refused.
+pub fn validate_content(m: &MtInput) -> Result<(), u32> {
     // SMPP 3.4 §7.1.1 times (§5.1.3: ESME_RINVSCHED, ESME_RINVEXPIRY).
     crate::smpp_time::parse(&m.options.schedule_delivery_time).map_err(|_| status::INVSCHED)?;
     crate::smpp_time::parse(&m.options.validity_period).map_err(|_| status::INVEXPIRY)?;
     // TON 0-6 (§5.2.5) and the NPI values of §5.2.6.
-    const NPIS: [u8; 10] = [0, 1, 3, 4, 6, 8, 9, 10, 14, 18];
     if m.source_ton > 6 {
         return Err(status::INVSRCTON);
     }
     if !NPIS.contains(&m.source_npi) {
         return Err(status::INVSRCNPI);
-    }
-    if m.dest_ton > 6 {
-        return Err(status::INVDSTTON);
-    }
-    if !NPIS.contains(&m.dest_npi) {
-        return Err(status::INVDSTNPI);
     }
     // Message type (§5.2.12, bits 5-2) from an ESME: a default message (0x00) or an ESME
     // delivery / manual acknowledgement (0x08, 0x10); a delivery receipt (0x04) and the rest
@@ -347,11 +487,6 @@ pub fn validate_mt(m: &MtInput) -> Result<(), u32> {
     // priority_flag 0-3 (§5.2.14).
     if m.options.priority_flag > 3 {
         return Err(status::INVPRTFLG);
-    }
-    // Destination: 1..=20 digits, optional leading '+' (SMPP 3.4 §5.2.9; ISDN numbers).
-    let d = m.dest.strip_prefix('+').unwrap_or(&m.dest);
-    if d.is_empty() || d.len() > 20 || !d.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(status::INVDSTADR);
     }
     // ussd_service_op (§5.3.2.44): not a value the standard reserves.
     if let Some(op) = m.ussd_service_op.filter(|op| is_reserved_ussd_op(*op)) {
@@ -461,24 +596,41 @@ pub fn hold_and_expire(
     o: &mut SubmitOptions,
     now: u64,
 ) -> (ReceiptStat, u64) {
-    let resolve = |s: &str| {
-        crate::smpp_time::parse(s)
-            .ok()
-            .flatten()
-            .map(|t| t.resolve(now))
-    };
-    o.scheduled_at_ms = resolve(&o.schedule_delivery_time);
-    o.expires_at_ms = resolve(&o.validity_period);
+    o.scheduled_at_ms = resolve_time(&o.schedule_delivery_time, now);
+    o.expires_at_ms = resolve_time(&o.validity_period, now);
+    let (stat, at) = final_state(planned, now, o, now);
+    (stat, at - now)
+}
+
+/// An SMPP time field (absolute, or relative to `now`) as ms since the epoch; `None` for an
+/// empty or unreadable one.
+fn resolve_time(s: &str, now: u64) -> Option<u64> {
+    crate::smpp_time::parse(s)
+        .ok()
+        .flatten()
+        .map(|t| t.resolve(now))
+}
+
+/// The final state of a message submitted at `submitted_at` whose receipt plan said
+/// `planned`, under the resolved times of `o`, and when it is reached (ms since the epoch, not
+/// before `now`): held until its schedule, then the plan's delay; EXPIRED when its validity
+/// ends first.
+pub fn final_state(
+    planned: (ReceiptStat, u64),
+    submitted_at: u64,
+    o: &SubmitOptions,
+    now: u64,
+) -> (ReceiptStat, u64) {
     let hold = o
         .scheduled_at_ms
-        .map_or(0, |t| t.saturating_sub(now))
+        .map_or(0, |t| t.saturating_sub(submitted_at))
         .min(MAX_HOLD_MS);
     let (stat, delay) = planned;
     let delay = delay.min(crate::faults::MAX_DELAY_MS);
-    let due = now + hold + delay;
+    let due = (submitted_at + hold + delay).max(now);
     match o.expires_at_ms {
-        Some(end) if end <= due => (ReceiptStat::Expired, end.saturating_sub(now)),
-        _ => (stat, hold + delay),
+        Some(end) if end <= due => (ReceiptStat::Expired, end.max(now)),
+        _ => (stat, due),
     }
 }
 
@@ -592,7 +744,46 @@ impl Shared {
     }
 
     /// Accept (or refuse) an MT from bind `bind_id`; records it and plans its receipt.
-    pub fn accept_mt(self: &Arc<Self>, bind_id: u64, system_id: &str, mut m: MtInput) -> MtOutcome {
+    pub fn accept_mt(self: &Arc<Self>, bind_id: u64, system_id: &str, m: MtInput) -> MtOutcome {
+        let dest = MtDest::Sme {
+            ton: m.dest_ton,
+            npi: m.dest_npi,
+            addr: m.dest.clone(),
+        };
+        let o = self.accept_to(bind_id, system_id, m, vec![dest]);
+        MtOutcome {
+            status: o.unsuccess.first().map_or(o.status, |u| u.status),
+            message_id: o.message_id,
+            receipt: o.receipts.into_iter().next(),
+        }
+    }
+
+    /// Accept (or refuse) a submit_multi (SMPP 3.4 §4.5) from bind `bind_id`: `m` holds the
+    /// fields its destinations share, `dests` its destinations. It counts as one submit for
+    /// the throttles. Each destination is refused as a submit_sm to it would be (an invalid
+    /// address, the `error` faults naming it or drawing it) and listed in the outcome's
+    /// `unsuccess`; a distribution list name with ESME_RINVDLNAME (the simulator holds
+    /// none); no destination at all is ESME_RINVNUMDESTS. The others share one message id
+    /// and each is recorded, delivered to its handset and receipted like a submit_sm.
+    pub fn accept_multi(
+        self: &Arc<Self>,
+        bind_id: u64,
+        system_id: &str,
+        m: MtInput,
+        dests: Vec<MtDest>,
+    ) -> MultiOutcome {
+        self.accept_to(bind_id, system_id, m, dests)
+    }
+
+    /// Submit fields every destination shares, to each of `dests` (see
+    /// [`Shared::accept_multi`]); records one MT per destination.
+    fn accept_to(
+        self: &Arc<Self>,
+        bind_id: u64,
+        system_id: &str,
+        mut m: MtInput,
+        dests: Vec<MtDest>,
+    ) -> MultiOutcome {
         let now = now_ms();
         // A push addressed in its UDH (IE 0x05 / 0x04) has its port there, not in a TLV.
         m.dest_port = m.dest_port.or_else(|| {
@@ -615,168 +806,392 @@ impl Shared {
             .entry(system_id.to_string())
             .or_default()
             .admit(now, faults.throttle_per_sec);
-        let admitted = admitted_global && admitted_account;
-        let mut status = if admitted { 0 } else { status::THROTTLED };
-        if status == 0 {
-            if let Err(s) = validate_mt(&m) {
-                status = s;
-            }
-        }
-        if status == 0 && (faults.error.is_some() || !faults.more_errors.is_empty()) {
-            let cc = &self.cfg.handsets.country_code;
-            if let Some(s) = self.with_rng(|r| faults.error_for(&m.dest, cc, r)) {
-                status = s;
-            }
-        }
+        // What refuses the PDU as a whole, for every destination.
+        let whole = if !(admitted_global && admitted_account) {
+            status::THROTTLED
+        } else if dests.is_empty() {
+            status::INVNUMDESTS
+        } else {
+            validate_content(&m).err().unwrap_or(0)
+        };
+        let cc = &self.cfg.handsets.country_code;
+        let faulty = faults.error.is_some() || !faults.more_errors.is_empty();
+        let statuses: Vec<u32> = dests
+            .iter()
+            .map(|d| match d {
+                _ if whole != 0 => whole,
+                MtDest::List(_) => status::INVDLNAME,
+                MtDest::Sme { ton, npi, addr } => match validate_dest(*ton, *npi, addr) {
+                    Err(s) => s,
+                    Ok(()) if faulty => self
+                        .with_rng(|r| faults.error_for(addr, cc, r))
+                        .unwrap_or(0),
+                    Ok(()) => 0,
+                },
+            })
+            .collect();
         drop(faults);
-        let (numeric_id, message_id) = if status == 0 {
+        let taken = statuses.iter().filter(|s| **s == 0).count();
+        let (numeric_id, message_id) = if taken > 0 {
             let n = self.next_msg_id.fetch_add(1, Ordering::Relaxed);
             (n, self.cfg.message_id_style.render(n))
         } else {
             (0, String::new())
         };
-        let plan = if status == 0 {
+        // What the receipt plan says for each destination taken.
+        let plans: Vec<Option<(ReceiptStat, u64)>> = {
             let receipts = self.receipts.read().unwrap_or_else(|e| e.into_inner());
             let data = m.message_payload.as_deref().unwrap_or(&m.short_message);
             let push = crate::handset::to_wap_push_port(m.esm_class, data, m.dest_port);
-            let cc = &self.cfg.handsets.country_code;
-            let planned = self.with_rng(|r| receipts.decide(&m.dest, cc, push, r));
-            Some(hold_and_expire(planned, &mut m.options, now))
-        } else {
-            None
+            dests
+                .iter()
+                .zip(&statuses)
+                .map(|(d, s)| match d {
+                    MtDest::Sme { addr, .. } if *s == 0 => {
+                        Some(self.with_rng(|r| receipts.decide(addr, cc, push, r)))
+                    }
+                    _ => None,
+                })
+                .collect()
         };
         let text = pdus::decode_body(
             m.esm_class,
             m.data_coding,
             m.message_payload.as_deref().unwrap_or(&m.short_message),
         );
-        let mut fetches: Vec<FetchJob> = Vec::new();
-        let mut receipt = None;
-        let mut later = None;
+        let mut fx = Effects::default();
+        let mut unsuccess = Vec::new();
         {
             let mut st = self.state();
-            let id = st.mt.next_id();
-            let rec = MtRecord {
-                id,
-                message_id: message_id.clone(),
-                bind_id,
-                system_id: system_id.to_string(),
-                command: m.command,
-                sequence_number: m.sequence_number,
-                service_type: m.service_type,
-                source: m.source,
-                source_ton: m.source_ton,
-                source_npi: m.source_npi,
-                dest: m.dest,
-                dest_ton: m.dest_ton,
-                dest_npi: m.dest_npi,
-                esm_class: m.esm_class,
-                data_coding: m.data_coding,
-                registered_delivery: m.registered_delivery,
-                short_message: m.short_message,
-                message_payload: m.message_payload,
-                sar: m.sar,
-                ussd_service_op: m.ussd_service_op,
-                its_session_info: m.its_session_info,
-                dest_port: m.dest_port,
-                options: m.options,
-                text,
-                status,
-                received_at_ms: now,
-            };
-            if let Some((stat, delay)) = plan {
+            let mut stored = Vec::with_capacity(taken);
+            for ((dest, status), plan) in dests.into_iter().zip(statuses).zip(plans) {
+                let (dest_ton, dest_npi, dest) = match dest {
+                    MtDest::Sme { ton, npi, addr } => (ton, npi, addr),
+                    MtDest::List(name) => (0, 0, name),
+                };
+                let mut options = m.options.clone();
+                let fin = plan.map(|p| (p, hold_and_expire(p, &mut options, now)));
+                let id = st.mt.next_id();
+                let rec = MtRecord {
+                    id,
+                    message_id: if status == 0 {
+                        message_id.clone()
+                    } else {
+                        String::new()
+                    },
+                    bind_id,
+                    system_id: system_id.to_string(),
+                    command: m.command,
+                    sequence_number: m.sequence_number,
+                    service_type: m.service_type.clone(),
+                    source: m.source.clone(),
+                    source_ton: m.source_ton,
+                    source_npi: m.source_npi,
+                    dest,
+                    dest_ton,
+                    dest_npi,
+                    esm_class: m.esm_class,
+                    data_coding: m.data_coding,
+                    registered_delivery: m.registered_delivery,
+                    short_message: m.short_message.clone(),
+                    message_payload: m.message_payload.clone(),
+                    sar: m.sar,
+                    ussd_service_op: m.ussd_service_op,
+                    its_session_info: m.its_session_info,
+                    dest_port: m.dest_port,
+                    options,
+                    text: text.clone(),
+                    status,
+                    received_at_ms: now,
+                    replaced_at_ms: None,
+                    text_before_replace: None,
+                };
+                if status != 0 {
+                    unsuccess.push(Unsuccess {
+                        ton: rec.dest_ton,
+                        npi: rec.dest_npi,
+                        addr: rec.dest.clone(),
+                        status,
+                    });
+                }
+                if let Some((plan, (stat, delay))) = fin {
+                    stored.push(StoredDest {
+                        dest: rec.dest.clone(),
+                        plan,
+                        planned: stat,
+                        final_at_ms: now + delay,
+                        mt_id: id,
+                    });
+                    let p = Planned {
+                        index: stored.len() - 1,
+                        stat,
+                        delay,
+                        submitted_at: now,
+                        message_id: &message_id,
+                        numeric_id,
+                        revision: 0,
+                        system_id,
+                    };
+                    self.schedule(&mut st, &rec, &p, now, &mut fx);
+                }
+                st.mt.push(rec);
+            }
+            if !stored.is_empty() {
                 st.store.insert(
                     message_id.clone(),
                     StoredMessage {
-                        system_id: rec.system_id.clone(),
-                        service_type: rec.service_type.clone(),
-                        source: rec.source.clone(),
-                        dest: rec.dest.clone(),
-                        planned: stat,
-                        final_at_ms: now + delay,
+                        system_id: system_id.to_string(),
+                        service_type: m.service_type,
+                        source: m.source,
+                        dests: stored,
                         submitted_at_ms: now,
+                        numeric_id,
                         cancelled: false,
+                        revision: 0,
                     },
                 );
-                // The handset shows only what its receipt will call delivered, and only once
-                // it is (query_sm says ENROUTE until then, and cancel_sm may still delete it):
-                // at once without a receipt delay, else when the delay is over. A USSD
-                // screen belongs to a live session and is shown at once.
-                if stat == ReceiptStat::Delivrd {
-                    if delay == 0 || rec.is_ussd() {
-                        if let Some(f) = st.handsets.ingest_mt(&rec, now) {
-                            fetches.push(f);
-                        }
-                    } else {
-                        later = Some((rec.clone(), delay));
-                    }
-                }
-                if wants_receipt(rec.registered_delivery, stat) {
-                    let text_id = self.receipt_text_id(numeric_id);
-                    let pdu = pdus::receipt(&rec, &message_id, &text_id, stat, now, now + delay);
-                    let rid = st.deliveries.next_id();
-                    st.deliveries.push(DeliveryRecord {
-                        id: rid,
-                        kind: DeliveryKind::Receipt,
-                        from: rec.dest.clone(),
-                        to: rec.source.clone(),
-                        message_id: Some(message_id.clone()),
-                        stat: Some(stat),
-                        text: pdus::short_message_text(&pdu),
-                        bind_id: None,
-                        attempts: 0,
-                        state: DeliveryState::Queued,
-                        created_at_ms: now,
-                    });
-                    receipt = Some((
-                        DeliveryJob {
-                            record_id: rid,
-                            system_id: Some(system_id.to_string()),
-                            pdu: Box::new(pdu),
-                            attempts: 0,
-                            generation: self.generation.load(Ordering::Relaxed),
-                        },
-                        delay,
-                    ));
-                }
             }
-            st.mt.push(rec);
         }
-        if status == 0 {
-            self.mt_accepted.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.mt_refused.fetch_add(1, Ordering::Relaxed);
-        }
-        for f in fetches {
-            crate::handset::spawn_fetch(self, f);
-        }
-        if let Some((rec, delay)) = later {
-            self.deliver_to_handset_after(rec, message_id.clone(), delay);
-        }
+        self.mt_accepted.fetch_add(taken as u64, Ordering::Relaxed);
+        self.mt_refused
+            .fetch_add(unsuccess.len() as u64, Ordering::Relaxed);
+        let receipts = self.carry_out(fx);
         self.bump();
-        MtOutcome {
-            status,
+        MultiOutcome {
+            status: whole,
             message_id,
-            receipt,
+            unsuccess,
+            receipts,
         }
     }
 
-    /// Hand accepted MT `rec` (stored as `message_id`) to its handset `delay_ms` from now, when
-    /// it reaches its final state (DELIVRD, as its receipt will say), unless a cancel_sm
-    /// deleted it first or a reset came between: an SMSC cannot deliver a message it no
-    /// longer holds. Once handed over it is delivered, so a later cancel_sm fails
-    /// (ESME_RCANCELFAIL) even if the wall clock lags the timer.
-    fn deliver_to_handset_after(
-        self: &Arc<Self>,
-        rec: MtRecord,
-        message_id: String,
-        delay_ms: u64,
+    /// Plan how destination `p.index` of a stored message goes on (records locked as `st`):
+    /// the handset shows only what its receipt will call delivered, and only once it is
+    /// (query_sm says ENROUTE until then, and cancel_sm or replace_sm may still change it): at
+    /// once without a receipt delay, else when the delay is over. A USSD screen belongs to a
+    /// live session and is shown at once. Its receipt, when `registered_delivery` asks for
+    /// one, goes into `fx` with its delay.
+    fn schedule(
+        &self,
+        st: &mut State,
+        rec: &MtRecord,
+        p: &Planned<'_>,
+        now: u64,
+        fx: &mut Effects,
     ) {
+        if p.stat == ReceiptStat::Delivrd {
+            if p.delay == 0 || rec.is_ussd() {
+                if let Some(f) = st.handsets.ingest_mt(rec, now) {
+                    fx.fetches.push(f);
+                }
+            } else {
+                fx.later.push(Later {
+                    rec: rec.clone(),
+                    message_id: p.message_id.to_string(),
+                    index: p.index,
+                    revision: p.revision,
+                    delay: p.delay,
+                });
+            }
+        }
+        if wants_receipt(rec.registered_delivery, p.stat) {
+            let text_id = self.receipt_text_id(p.numeric_id);
+            let pdu = pdus::receipt(
+                rec,
+                p.message_id,
+                &text_id,
+                p.stat,
+                p.submitted_at,
+                now + p.delay,
+            );
+            let rid = st.deliveries.next_id();
+            st.deliveries.push(DeliveryRecord {
+                id: rid,
+                kind: DeliveryKind::Receipt,
+                from: rec.dest.clone(),
+                to: rec.source.clone(),
+                message_id: Some(p.message_id.to_string()),
+                stat: Some(p.stat),
+                text: pdus::short_message_text(&pdu),
+                bind_id: None,
+                attempts: 0,
+                state: DeliveryState::Queued,
+                created_at_ms: now,
+            });
+            fx.receipts.push((
+                DeliveryJob {
+                    record_id: rid,
+                    system_id: Some(p.system_id.to_string()),
+                    pdu: Box::new(pdu),
+                    attempts: 0,
+                    generation: self.generation.load(Ordering::Relaxed),
+                    revision: Some(p.revision),
+                },
+                p.delay,
+            ));
+        }
+    }
+
+    /// Start what `fx` planned (handset fetches, deliveries to handsets later); its receipts
+    /// are returned for the session to send after its response.
+    fn carry_out(self: &Arc<Self>, fx: Effects) -> Vec<(DeliveryJob, u64)> {
+        for f in fx.fetches {
+            crate::handset::spawn_fetch(self, f);
+        }
+        for l in fx.later {
+            self.deliver_to_handset_after(l);
+        }
+        fx.receipts
+    }
+
+    /// replace_sm (SMPP 3.4 §4.10) from account `system_id`: the message `r.message_id`
+    /// submitted by that account (else ESME_RINVMSGID) from `r.source` (else
+    /// ESME_RREPLACEFAIL), still ENROUTE to every destination (else ESME_RREPLACEFAIL: a
+    /// handset has it, it is final or cancelled; a USSD screen is shown at once, so it never
+    /// is) gets the new short_message (or message_payload), registered_delivery and, when
+    /// given, schedule_delivery_time and validity_period; a non-zero sm_default_msg_id is
+    /// ESME_RINVDFTMSGID (no canned messages here), a new text its data_coding cannot carry
+    /// the status a submit_sm would get. Its MT records show the new text (and the text
+    /// before), its handsets will get it, its receipts are planned again under the same
+    /// message id (the ones planned before and not yet sent are dropped); they are returned
+    /// with their delays.
+    pub fn replace_mt(
+        self: &Arc<Self>,
+        system_id: &str,
+        r: ReplaceInput,
+    ) -> Result<Vec<(DeliveryJob, u64)>, u32> {
+        let now = now_ms();
+        let mut fx = Effects::default();
+        {
+            let mut st = self.state();
+            let m = st
+                .store
+                .get(&r.message_id)
+                .filter(|m| !r.message_id.is_empty() && m.system_id == system_id)
+                .ok_or(status::INVMSGID)?
+                .clone();
+            if !same_address(&m.source, &r.source) || !m.replaceable_at(now) {
+                return Err(status::REPLACEFAIL);
+            }
+            // Its records hold what the network delivers; one dropped from the bounded log
+            // leaves nothing to replace.
+            let recs: Vec<MtRecord> = m
+                .dests
+                .iter()
+                .map(|d| st.mt.get(d.mt_id).cloned())
+                .collect::<Option<_>>()
+                .ok_or(status::REPLACEFAIL)?;
+            let Some(first) = recs.first() else {
+                return Err(status::REPLACEFAIL);
+            };
+            if first.is_ussd() {
+                return Err(status::REPLACEFAIL);
+            }
+            if r.sm_default_msg_id != 0 {
+                return Err(status::INVDFTMSGID);
+            }
+            let mut options = first.options.clone();
+            if !r.schedule_delivery_time.is_empty() {
+                options.schedule_delivery_time = r.schedule_delivery_time.clone();
+                options.scheduled_at_ms = resolve_time(&r.schedule_delivery_time, now);
+            }
+            if !r.validity_period.is_empty() {
+                options.validity_period = r.validity_period.clone();
+                options.expires_at_ms = resolve_time(&r.validity_period, now);
+            }
+            // The replacement must be what a submit_sm with the original's other fields
+            // could carry.
+            validate_content(&MtInput {
+                command: first.command,
+                sequence_number: first.sequence_number,
+                service_type: first.service_type.clone(),
+                source: first.source.clone(),
+                source_ton: first.source_ton,
+                source_npi: first.source_npi,
+                dest: first.dest.clone(),
+                dest_ton: first.dest_ton,
+                dest_npi: first.dest_npi,
+                esm_class: first.esm_class,
+                data_coding: first.data_coding,
+                registered_delivery: r.registered_delivery,
+                short_message: r.short_message.clone(),
+                message_payload: r.message_payload.clone(),
+                sar: first.sar,
+                ussd_service_op: first.ussd_service_op,
+                its_session_info: first.its_session_info,
+                dest_port: first.dest_port,
+                options: options.clone(),
+            })?;
+            let text = pdus::decode_body(
+                first.esm_class,
+                first.data_coding,
+                r.message_payload.as_deref().unwrap_or(&r.short_message),
+            );
+            // The receipts planned before are void (records newest first: those older than
+            // the message cannot be its).
+            for d in st.deliveries.iter_mut_rev() {
+                if d.created_at_ms < m.submitted_at_ms {
+                    break;
+                }
+                if d.kind == DeliveryKind::Receipt
+                    && d.state == DeliveryState::Queued
+                    && d.message_id.as_deref() == Some(r.message_id.as_str())
+                {
+                    d.state = DeliveryState::Failed("replaced by replace_sm".into());
+                }
+            }
+            let revision = m.revision.wrapping_add(1);
+            let mut dests = m.dests.clone();
+            for (i, mut rec) in recs.into_iter().enumerate() {
+                let (stat, at) = final_state(m.dests[i].plan, m.submitted_at_ms, &options, now);
+                if rec.text_before_replace.is_none() {
+                    rec.text_before_replace = Some(std::mem::take(&mut rec.text));
+                }
+                rec.text = text.clone();
+                rec.short_message = r.short_message.clone();
+                rec.message_payload = r.message_payload.clone();
+                rec.registered_delivery = r.registered_delivery;
+                rec.options = options.clone();
+                rec.replaced_at_ms = Some(now);
+                if let Some(slot) = st.mt.get_mut(rec.id) {
+                    *slot = rec.clone();
+                }
+                dests[i].planned = stat;
+                dests[i].final_at_ms = at;
+                let p = Planned {
+                    index: i,
+                    stat,
+                    delay: at - now,
+                    submitted_at: m.submitted_at_ms,
+                    message_id: &r.message_id,
+                    numeric_id: m.numeric_id,
+                    revision,
+                    system_id,
+                };
+                self.schedule(&mut st, &rec, &p, now, &mut fx);
+            }
+            if let Some(stored) = st.store.get_mut(&r.message_id) {
+                stored.dests = dests;
+                stored.revision = revision;
+            }
+        }
+        let receipts = self.carry_out(fx);
+        self.bump();
+        Ok(receipts)
+    }
+
+    /// Hand accepted MT `l.rec` (destination `l.index` of the message stored as
+    /// `l.message_id`) to its handset `l.delay` ms from now, when it reaches its final state
+    /// (DELIVRD, as its receipt will say), unless a cancel_sm deleted it first, a replace_sm
+    /// changed it (a new delivery is planned then) or a reset came between: an SMSC cannot
+    /// deliver a message it no longer holds. Once handed over it is delivered, so a later
+    /// cancel_sm or replace_sm fails even if the wall clock lags the timer.
+    fn deliver_to_handset_after(self: &Arc<Self>, l: Later) {
         let me = Arc::clone(self);
         let generation = self.generation.load(Ordering::Relaxed);
         tokio::spawn(async move {
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(delay_ms)) => {}
+                _ = tokio::time::sleep(Duration::from_millis(l.delay)) => {}
                 _ = me.shutdown.cancelled() => return,
             }
             if generation != me.generation.load(Ordering::Relaxed) {
@@ -785,11 +1200,15 @@ impl Shared {
             let fetch = {
                 let now = now_ms();
                 let mut st = me.state();
-                match st.store.get_mut(&message_id) {
-                    Some(m) if !m.cancelled => m.final_at_ms = m.final_at_ms.min(now),
+                match st.store.get_mut(&l.message_id) {
+                    Some(m) if !m.cancelled && m.revision == l.revision => {
+                        if let Some(d) = m.dests.get_mut(l.index) {
+                            d.final_at_ms = d.final_at_ms.min(now);
+                        }
+                    }
                     _ => return,
                 }
-                st.handsets.ingest_mt(&rec, now)
+                st.handsets.ingest_mt(&l.rec, now)
             };
             if let Some(f) = fetch {
                 crate::handset::spawn_fetch(&me, f);
@@ -798,8 +1217,8 @@ impl Shared {
         });
     }
 
-    /// Queue a delivery job now, or after `delay_ms` (a task sleeps; cancelled messages and jobs
-    /// from before a reset are dropped).
+    /// Queue a delivery job now, or after `delay_ms` (a task sleeps; receipts of messages
+    /// cancelled or replaced meanwhile and jobs from before a reset are dropped).
     pub fn dispatch(self: &Arc<Self>, job: DeliveryJob, delay_ms: u64) {
         if delay_ms == 0 {
             match self.delivery_tx.try_send(job) {
@@ -823,14 +1242,21 @@ impl Shared {
             if job.generation != me.generation.load(Ordering::Relaxed) {
                 return;
             }
-            let cancelled = pdus::receipted_id(&job.pdu)
-                .is_some_and(|id| me.state().store.get(&id).is_some_and(|m| m.cancelled));
-            if cancelled {
-                me.set_delivery_state(
-                    job.record_id,
-                    DeliveryState::Failed("cancelled".into()),
-                    None,
-                );
+            // A receipt of a message cancelled meanwhile, or planned before a replace_sm
+            // changed it, is not sent.
+            let void = pdus::receipted_id(&job.pdu).and_then(|id| {
+                let st = me.state();
+                let m = st.store.get(&id)?;
+                if m.cancelled {
+                    Some("cancelled")
+                } else if job.revision.is_some_and(|r| r != m.revision) {
+                    Some("replaced by replace_sm")
+                } else {
+                    None
+                }
+            });
+            if let Some(why) = void {
+                me.set_delivery_state(job.record_id, DeliveryState::Failed(why.into()), None);
                 return;
             }
             let _ = me.delivery_tx.send(job).await;

@@ -429,6 +429,7 @@ impl SimHandle {
                         pdu: Box::new(pdu),
                         attempts: 0,
                         generation,
+                        revision: None,
                     },
                 )
             })

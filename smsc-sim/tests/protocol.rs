@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use common::{message_id, text, Client, Mode};
+use common::{message_id, raw_pdu, text, Client, Mode};
 use rusmpp::pdus::SubmitSm;
 use rusmpp::tlvs::{TlvTag, TlvValue};
 use rusmpp::types::EmptyOrFullCOctetString;
@@ -180,16 +180,6 @@ async fn a_scheduled_message_is_held_until_its_time() {
     assert_eq!(receipt_stat(&d), Some(ReceiptStatus::Expired));
     assert!(h.handset("8613800138001").inbox.is_empty());
     h.shutdown().await;
-}
-
-/// One raw PDU: `command_id`, sequence `seq`, `body`.
-fn raw_pdu(command_id: u32, seq: u32, body: &[u8]) -> Vec<u8> {
-    let mut b = ((16 + body.len()) as u32).to_be_bytes().to_vec();
-    b.extend_from_slice(&command_id.to_be_bytes());
-    b.extend_from_slice(&[0, 0, 0, 0]);
-    b.extend_from_slice(&seq.to_be_bytes());
-    b.extend_from_slice(body);
-    b
 }
 
 /// A bind body with this system_id and password, SMPP 3.4.

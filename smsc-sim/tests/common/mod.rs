@@ -224,6 +224,16 @@ impl Client {
     }
 }
 
+/// The bytes of a PDU with this command_id, sequence number and body (command_status 0).
+pub fn raw_pdu(command_id: u32, seq: u32, body: &[u8]) -> Vec<u8> {
+    let mut b = ((16 + body.len()) as u32).to_be_bytes().to_vec();
+    b.extend_from_slice(&command_id.to_be_bytes());
+    b.extend_from_slice(&[0, 0, 0, 0]);
+    b.extend_from_slice(&seq.to_be_bytes());
+    b.extend_from_slice(body);
+    b
+}
+
 /// A submit_sm with every field explicit.
 pub fn submit(dest: &str, esm: u8, dc: u8, body: &[u8], registered: u8) -> SubmitSm {
     SubmitSm::builder()
