@@ -551,19 +551,24 @@ impl clap::builder::TypedValueParser for AccountParser {
     }
 }
 
-/// Wait for Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill` and service managers send).
-async fn stop_signal() -> std::io::Result<()> {
+/// Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill` and service managers send), as a future.
+/// The SIGTERM handler is installed here, when called, not when the future is first polled:
+/// called before the listening line is printed, a SIGTERM sent right after that line (a test,
+/// a service manager) is caught instead of killing the process before it unbinds.
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = std::io::Result<()>>> {
     #[cfg(unix)]
     {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
-        }
+        Ok(async move {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => r,
+                _ = term.recv() => Ok(()),
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        tokio::signal::ctrl_c().await
+        Ok(tokio::signal::ctrl_c())
     }
 }
 
@@ -600,11 +605,12 @@ async fn run() -> Result<()> {
         Cmd::Serve(s) => {
             s.check().map_err(anyhow::Error::msg)?;
             let sim = Simulator::start(s.config()).await?;
+            let stop = stop_signal()?;
             eprintln!("smsc-sim: SMPP on {}", sim.smpp_addr());
             if let Some(u) = sim.http_url() {
                 eprintln!("smsc-sim: control API and console on {u}");
             }
-            stop_signal().await?;
+            stop.await?;
             // Bound ESMEs are told (unbind) and their unbind_resp awaited, briefly.
             sim.unbind_and_shutdown(Duration::from_secs(2)).await;
         }
