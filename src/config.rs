@@ -1287,6 +1287,131 @@ mod tests {
         assert_eq!(c.store.busy_timeout_ms, 5_000);
     }
 
+    /// The keys the parser takes in `section` ("" for the top level), as its refusal of an
+    /// unknown key lists them: the parser's own list, not one written again here.
+    fn keys_taken(section: &str) -> Vec<String> {
+        let header = if section.is_empty() {
+            String::new()
+        } else {
+            format!("[{section}]\n")
+        };
+        let e = Config::parse_toml(&format!("{header}no_such_key = 1\n"), Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        // serde: "expected one of `a`, `b`", or "expected `a`" for a section of one key.
+        let list = e
+            .split_once("expected ")
+            .unwrap_or_else(|| panic!("no key list in {e}"))
+            .1;
+        list.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// presence-gw.example.toml says "every key is documented there" and "the values shown
+    /// are the defaults": every key the parser takes is written in it (set, or commented out
+    /// as `# key = ...`), and every value it sets is the one the gateway uses without it.
+    #[test]
+    fn shipped_example_writes_every_key_with_its_default() {
+        let text = include_str!("../presence-gw.example.toml");
+        let written = |section: &str, key: &str| {
+            let mut current = String::new();
+            text.lines().any(|raw| {
+                let line = raw.trim();
+                if let Some(h) = line.strip_prefix('[') {
+                    current = h.trim_end_matches(']').trim().to_string();
+                    return current == key && section.is_empty();
+                }
+                let line = line.trim_start_matches('#').trim_start();
+                current == section && line.split_once('=').is_some_and(|(k, _)| k.trim() == key)
+            })
+        };
+        let top = keys_taken("");
+        let mut tables = 0;
+        for section in std::iter::once("").chain(top.iter().map(String::as_str)) {
+            // The top level's list holds the sections too (written as `[smsc]`); a key of
+            // it that is no table lists no keys of its own.
+            let keys = if section.is_empty() {
+                top.clone()
+            } else {
+                keys_taken(section)
+            };
+            tables += usize::from(!keys.is_empty());
+            for key in &keys {
+                assert!(
+                    written(section, key),
+                    "`{key}` (in [{section}]) is taken by the parser but not written in \
+                     presence-gw.example.toml"
+                );
+            }
+        }
+        assert!(
+            tables >= 8,
+            "the top level and its 7 sections: {tables} key lists read"
+        );
+
+        // The one value shown that is no default: the bind password, which has none.
+        assert_eq!(SmscConfig::default().password.expose(), "");
+        let password = text
+            .lines()
+            .find(|l| l.starts_with("password ="))
+            .expect("the example's password line");
+        assert!(
+            password.contains("no default"),
+            "the example shows a password without saying it is none of the defaults: {password}"
+        );
+        let c = Config::from_toml(text, Path::new("presence-gw.example.toml")).unwrap();
+        let d = Config::default();
+        let same = |what: &str, example: String, default: String| {
+            assert_eq!(
+                example, default,
+                "the example's {what} are not the defaults"
+            );
+        };
+        same(
+            "[smsc] values (the password aside: it has none)",
+            format!("{:?}", c.smsc.as_ref().expect("an [smsc] section")),
+            format!("{:?}", SmscConfig::default()),
+        );
+        same(
+            "[delivery] values",
+            format!("{:?}", c.delivery),
+            format!("{:?}", d.delivery),
+        );
+        same(
+            "[service] values",
+            format!("{:?}", c.service),
+            format!("{:?}", d.service),
+        );
+        same(
+            "[avatar] values",
+            format!("{:?}", c.avatar),
+            format!("{:?}", d.avatar),
+        );
+        same(
+            "[ussd] values",
+            format!("{:?}", c.ussd),
+            format!("{:?}", d.ussd),
+        );
+        same(
+            "[store] values",
+            format!("{:?}", c.store),
+            format!("{:?}", d.store),
+        );
+        same(
+            "[runtime] values",
+            format!("{:?}", c.runtime),
+            format!("{:?}", d.runtime),
+        );
+        same(
+            "top-level values",
+            format!("{:?}", Config { smsc: None, ..c }),
+            format!("{d:?}"),
+        );
+    }
+
     #[test]
     fn addressing_keys_are_checked_against_smpp_codes() {
         let base = "[smsc]\naddress = \"h:1\"\npassword = \"pw\"\n";

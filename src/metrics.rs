@@ -87,13 +87,16 @@ impl Metrics {
         lock(&self.commands).clone()
     }
 
-    /// The whole exposition: counters, link gauges, store gauges.
+    /// The whole exposition: counters, link gauges, store gauges. `stale`: `outbox` and
+    /// `inbox` are an earlier scrape's, the store not answering now
+    /// ([`Metrics::counts_for_scrape`]).
     pub fn render(
         &self,
         link: &LinkHandle,
         store: &StoreStats,
         outbox: &OutboxCounts,
         inbox: &InboxCounts,
+        stale: bool,
     ) -> String {
         let mut out = String::with_capacity(4096);
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
@@ -366,6 +369,14 @@ impl Metrics {
             "gauge",
             "Parts of concatenated MO messages waiting for the rest.",
             one(inbox.open_parts.to_string()),
+        );
+        family(
+            &mut out,
+            "presence_gw_store_counts_stale",
+            "gauge",
+            "1 when the outbox and inbox gauges are from an earlier scrape (the database was \
+             held by another process).",
+            one(u8::from(stale).to_string()),
         );
         out
     }

@@ -178,6 +178,151 @@ fn help_lists_every_subcommand_and_each_help_works() {
     }
 }
 
+/// The long flags a clap help text lists (`--help` and `--version` aside).
+fn listed_flags(help: &str) -> Vec<String> {
+    help.lines()
+        .filter_map(|l| {
+            // `-h, --help`: the short form first.
+            let t = l.trim_start();
+            let t = match t.split_once(", ") {
+                Some((short, long)) if short.len() == 2 && short.starts_with('-') => long,
+                _ => t,
+            };
+            let name: String = t
+                .strip_prefix("--")?
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            (!name.is_empty() && name != "help" && name != "version").then(|| format!("--{name}"))
+        })
+        .collect()
+}
+
+/// The `--flags` written in `text`.
+fn written_flags(text: &str) -> Vec<String> {
+    let mut flags = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("--") {
+        rest = &rest[i + 2..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        if name.starts_with(|c: char| c.is_ascii_lowercase()) {
+            flags.push(format!("--{name}"));
+        }
+    }
+    flags
+}
+
+/// The subcommand words at the start of `words` (`[serve]` is `serve`; a flag, a placeholder
+/// such as `FILE` or `[--state` ends them).
+fn command_words(words: &str) -> Vec<String> {
+    words
+        .split_whitespace()
+        .map(|w| w.trim_start_matches('[').trim_end_matches(']'))
+        .take_while(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        .take_while(|w| !w.starts_with('-'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// README.md's command table is what an operator reads before the help: every command it
+/// lists has a help of its own, every flag a row writes is in the help of that row's
+/// command(s), every subcommand the help lists is in the table, and every flag a help lists
+/// is written in the README. (`outbox list --limit` and `outbox purge --older-than-days` were
+/// in the help only: "drop old finished ones" said nothing of how old, or of the 30-day
+/// default.)
+#[test]
+fn the_readme_command_table_and_the_help_agree() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let rows: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("| `presence-gw "))
+        .collect();
+    assert!(rows.len() >= 7, "the command table not found: {rows:?}");
+    let mut tabled: Vec<Vec<String>> = Vec::new();
+    let mut helps: Vec<(Vec<String>, String)> = Vec::new();
+    for row in rows {
+        // The command column's code: `presence-gw outbox list [--state S] \| retry ... \| purge`.
+        let code = row
+            .split('`')
+            .nth(1)
+            .and_then(|c| c.strip_prefix("presence-gw "))
+            .unwrap_or_else(|| panic!("no command in {row}"));
+        let mut paths: Vec<(Vec<String>, &str)> = Vec::new();
+        for (i, part) in code.split("\\|").enumerate() {
+            let words = command_words(part);
+            let path = match (i, paths.first()) {
+                (0, _) | (_, None) => words,
+                (_, Some((first, _))) => {
+                    let mut p = first[..first.len() - 1].to_vec();
+                    p.extend(words);
+                    p
+                }
+            };
+            assert!(!path.is_empty(), "no command in {part:?} of {row}");
+            paths.push((path, part));
+        }
+        let mut row_helps = Vec::new();
+        for (path, part) in &paths {
+            let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+            args.push("--help");
+            let r = run(&args);
+            assert!(
+                r.ok(),
+                "README's `presence-gw {}`: {}",
+                path.join(" "),
+                r.stderr
+            );
+            let usage = format!("Usage: presence-gw {}", path.join(" "));
+            assert!(r.stdout.contains(&usage), "{args:?}:\n{}", r.stdout);
+            // A flag written with this command is in its help.
+            for flag in written_flags(part) {
+                assert!(
+                    listed_flags(&r.stdout).contains(&flag),
+                    "README writes `presence-gw {} {flag}`, which its help does not list:\n{}",
+                    path.join(" "),
+                    r.stdout
+                );
+            }
+            row_helps.push(r.stdout);
+        }
+        // A flag written elsewhere in the row is one of the row's commands'.
+        for flag in written_flags(row) {
+            assert!(
+                row_helps.iter().any(|h| listed_flags(h).contains(&flag)),
+                "README's row for `presence-gw {code}` writes {flag}, which no help of it lists"
+            );
+        }
+        for ((path, _), help) in paths.into_iter().zip(row_helps) {
+            tabled.push(path.clone());
+            helps.push((path, help));
+        }
+    }
+    // Every subcommand of the binary is in the table.
+    let top = run(&["--help"]);
+    assert!(top.ok(), "{}", top.stderr);
+    for cmd in listed_commands(&top.stdout) {
+        assert!(
+            cmd == "help" || tabled.iter().any(|p| p[0] == cmd),
+            "`presence-gw {cmd}` is not in README's command table"
+        );
+    }
+    // Every flag a help lists is written in the README.
+    helps.push((Vec::new(), top.stdout));
+    for (path, help) in helps {
+        for flag in listed_flags(&help) {
+            assert!(
+                readme.contains(&flag),
+                "`presence-gw {} --help` lists {flag}, which README.md never writes",
+                path.join(" ")
+            );
+        }
+    }
+}
+
 #[test]
 fn check_config_accepts_the_example_and_masks_secrets() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("presence-gw.example.toml");

@@ -1106,3 +1106,323 @@ fn stop_all_takes_nothing_after_it() {
         Err(ParseErrorKind::NothingAfterAll { .. })
     ));
 }
+
+// ---- README.md's "Service rules that COMMANDS.md leaves to the gateway" ----
+
+/// README.md's service rules say which forms mean the same as which (`头像 三` is `头像 3`,
+/// `UNTIL 2400` is midnight, `FOR 2H30` is 2 hours 30 minutes, `至` is `到` ...), which stay
+/// text and which are refused. Each such form is read here as the README says, and the README
+/// still writes it (`fragment`): a form the README drops or rewords fails here until this list
+/// follows, so the README's examples and the parser cannot part.
+#[test]
+fn readme_service_rules_read_as_the_readme_says() {
+    let readme = include_str!("../README.md");
+    let rules = readme
+        .split("## Service rules that COMMANDS.md leaves to the gateway")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README's service rules section");
+    let written = |fragment: &str| {
+        assert!(
+            rules.contains(fragment),
+            "README's service rules no longer write {fragment:?}: update this test"
+        );
+    };
+    // (fragment as README writes it, the command, the command it is the same as)
+    for (fragment, text, same_as) in [
+        ("`头像 三` is `头像 3`", "头像 三", "头像 3"),
+        ("`头像库 二` is `头像库 2`", "头像库 二", "头像库 2"),
+        ("(两 for 2)", "头像 两", "头像 2"),
+        ("`NAME OFF`", "NAME OFF", "名字 删除"),
+        ("`CLEAR`, `NONE`, `DELETE`", "NAME NONE", "NAME DELETE"),
+        ("`清除` / `关闭`", "名字 清除", "名字 关闭"),
+        (
+            "`添加`, `增加` add",
+            "分组 家人 添加 13900139000",
+            "GROUP FAMILY ADD 13900139000",
+        ),
+        (
+            "`移除`, `去掉`",
+            "分组 家人 去掉 13900139000",
+            "GROUP FAMILY DEL 13900139000",
+        ),
+        (
+            "(`DRIVING\n  2H`)",
+            "STATUS FAMILY DRIVING 2H",
+            "STATUS FAMILY DRIVING FOR 2H",
+        ),
+        (
+            "`FOR 1H 30M`",
+            "STATUS FAMILY BUSY FOR 1H 30M",
+            "STATUS FAMILY BUSY FOR 90M",
+        ),
+        (
+            "`FOR 1 HOUR AND 30 MIN`",
+            "STATUS FAMILY BUSY FOR 1 HOUR AND 30 MIN",
+            "STATUS FAMILY BUSY FOR 90M",
+        ),
+        (
+            "`FOR 1D 2H`",
+            "STATUS FAMILY BUSY FOR 1D 2H",
+            "STATUS FAMILY BUSY FOR 26H",
+        ),
+        (
+            "`1小时零5分`",
+            "状态 家人 忙 1小时零5分",
+            "状态 家人 忙 65分钟",
+        ),
+        (
+            "`FOR 1.5H` is 90 minutes",
+            "STATUS FAMILY BUSY FOR 1.5H",
+            "STATUS FAMILY BUSY FOR 90M",
+        ),
+        (
+            "`FOR 2.5D` 60 hours",
+            "STATUS FAMILY BUSY FOR 2.5D",
+            "STATUS FAMILY BUSY FOR 60H",
+        ),
+        (
+            "`半小时` (30 minutes)",
+            "状态 家人 忙 半小时",
+            "状态 家人 忙 30分钟",
+        ),
+        (
+            "`1小时半` (90)",
+            "状态 家人 忙 1小时半",
+            "状态 家人 忙 90分钟",
+        ),
+        (
+            "`一刻钟` (15)",
+            "状态 家人 忙 一刻钟",
+            "状态 家人 忙 15分钟",
+        ),
+        ("`三刻钟`", "状态 家人 忙 三刻钟", "状态 家人 忙 45分钟"),
+        ("`一天半`", "状态 家人 忙 一天半", "状态 家人 忙 36小时"),
+        ("`两个小时`", "状态 家人 忙 两个小时", "状态 家人 忙 2小时"),
+        (
+            "`一百零五分钟`",
+            "状态 家人 忙 一百零五分钟",
+            "状态 家人 忙 105分钟",
+        ),
+        (
+            "`两百分钟`",
+            "状态 家人 忙 两百分钟",
+            "状态 家人 忙 200分钟",
+        ),
+        (
+            "`0.5天` is 12 hours",
+            "状态 家人 忙 0.5天",
+            "状态 家人 忙 12小时",
+        ),
+        (
+            "`忙 1.5小时` is BUSY for 90 minutes",
+            "状态 家人 忙 1.5小时",
+            "状态 家人 忙 90分钟",
+        ),
+        (
+            "`BUSY UNTIL 1500`",
+            "STATUS FAMILY BUSY UNTIL 1500",
+            "STATUS FAMILY BUSY UNTIL 15:00",
+        ),
+        (
+            "`UNTIL 15` (whole hour)",
+            "STATUS FAMILY BUSY UNTIL 15",
+            "STATUS FAMILY BUSY UNTIL 15:00",
+        ),
+        (
+            "`UNTIL 0500`",
+            "STATUS FAMILY BUSY UNTIL 0500",
+            "STATUS FAMILY BUSY UNTIL 05:00",
+        ),
+        (
+            "`到中午1点` (13:00)",
+            "状态 家人 忙 到中午1点",
+            "状态 家人 忙 到13:00",
+        ),
+        (
+            "`到晚上1点` (01:00)",
+            "状态 家人 忙 到晚上1点",
+            "状态 家人 忙 到01:00",
+        ),
+        (
+            "`到凌晨12点`",
+            "状态 家人 忙 到凌晨12点",
+            "状态 家人 忙 到午夜",
+        ),
+        (
+            "`UNTIL 5.30` is `UNTIL 5:30`",
+            "STATUS FAMILY BUSY UNTIL 5.30",
+            "STATUS FAMILY BUSY UNTIL 5:30",
+        ),
+        (
+            "`UNTIL 5.30PM`",
+            "STATUS FAMILY BUSY UNTIL 5.30PM",
+            "STATUS FAMILY BUSY UNTIL 5:30PM",
+        ),
+        (
+            "`UNTIL 5p`",
+            "STATUS FAMILY BUSY UNTIL 5p",
+            "STATUS FAMILY BUSY UNTIL 5PM",
+        ),
+        (
+            "`到五点半`",
+            "状态 家人 忙 到五点半",
+            "状态 家人 忙 到5点半",
+        ),
+        (
+            "`到十七点`",
+            "状态 家人 忙 到十七点",
+            "状态 家人 忙 到17:00",
+        ),
+        (
+            "`UNTIL 17:00.`",
+            "STATUS FAMILY BUSY UNTIL 17:00.",
+            "STATUS FAMILY BUSY UNTIL 17:00",
+        ),
+        ("`2小时。`", "状态 家人 忙 2小时。", "状态 家人 忙 2小时"),
+        (
+            "`UNTIL 8:00AM TOMORROW`",
+            "STATUS FAMILY BUSY UNTIL 8:00AM TOMORROW",
+            "STATUS FAMILY BUSY UNTIL TOMORROW 08:00",
+        ),
+        (
+            "`至明天09:00`",
+            "状态 家人 忙 至明天09:00",
+            "STATUS 家人 BUSY UNTIL TOMORROW 09:00",
+        ),
+        (
+            "`UNTIL 3PM TODAY`",
+            "STATUS FAMILY BUSY UNTIL 3PM TODAY",
+            "STATUS FAMILY BUSY UNTIL 3PM",
+        ),
+        (
+            "`UNTIL 15:00 TODAY`",
+            "STATUS FAMILY BUSY UNTIL 15:00 TODAY",
+            "STATUS FAMILY BUSY UNTIL 15:00",
+        ),
+        (
+            "`至` is `到`",
+            "状态 家人 忙 至15:00",
+            "状态 家人 忙 到15:00",
+        ),
+        (
+            "`UNTILL` are `UNTIL`",
+            "STATUS FAMILY BUSY UNTILL 15:00",
+            "STATUS FAMILY BUSY UNTIL 15:00",
+        ),
+        (
+            "`BUSY TO 5PM`",
+            "STATUS FAMILY BUSY TO 5PM",
+            "STATUS FAMILY BUSY UNTIL 5PM",
+        ),
+        (
+            "`FOR AN HOUR`",
+            "STATUS FAMILY BUSY FOR AN HOUR",
+            "STATUS FAMILY BUSY FOR 1H",
+        ),
+        (
+            "`FOR TWO HOURS`",
+            "STATUS FAMILY BUSY FOR TWO HOURS",
+            "STATUS FAMILY BUSY FOR 2H",
+        ),
+        (
+            "`FOR HALF AN HOUR`",
+            "STATUS FAMILY BUSY FOR HALF AN HOUR",
+            "STATUS FAMILY BUSY FOR 30M",
+        ),
+        (
+            "`FOR AN HOUR AND A HALF`",
+            "STATUS FAMILY BUSY FOR AN HOUR AND A HALF",
+            "STATUS FAMILY BUSY FOR 90M",
+        ),
+        (
+            "`FOR 2H30` is 2 hours 30",
+            "STATUS FAMILY BUSY FOR 2H30",
+            "STATUS FAMILY BUSY FOR 150M",
+        ),
+        (
+            "`UNTIL 24:00` (also `UNTIL 2400`",
+            "STATUS FAMILY BUSY UNTIL 2400",
+            "STATUS FAMILY BUSY UNTIL MIDNIGHT",
+        ),
+        (
+            "`UNTIL 24`, `到24点`) is midnight",
+            "状态 家人 忙 到24点",
+            "STATUS 家人 BUSY UNTIL MIDNIGHT",
+        ),
+        (
+            "`到\n  下午 三点`",
+            "状态 家人 忙 到下午 三点",
+            "状态 家人 忙 到15:00",
+        ),
+        ("`2個小時`", "状态 家人 忙 2個小時", "状态 家人 忙 2小时"),
+        ("`30分鐘`", "状态 家人 忙 30分鐘", "状态 家人 忙 30分钟"),
+        (
+            "`STATUS：FAMILY：FREE`",
+            "STATUS：FAMILY：FREE",
+            "STATUS FAMILY FREE",
+        ),
+    ] {
+        written(fragment);
+        assert_eq!(
+            cmd(text),
+            cmd(same_as),
+            "README: {fragment:?}: {text:?} is {same_as:?}"
+        );
+    }
+    // Text that stays text: the whole status is the words as typed.
+    for (fragment, status) in [
+        ("`On plane seat 12D` stays", "On plane seat 12D"),
+        ("(`等了半天`", "等了半天"),
+        ("`Abroad until 2026`", "Abroad until 2026"),
+        ("`Sale UNTIL\n  19.99`", "Sale UNTIL 19.99"),
+        ("`Went to Beijing`", "Went to Beijing"),
+        ("`FREE FOR TODAY`", "FREE FOR TODAY"),
+        ("(`BUSY FOR 2 MORE\n  HOURS`)", "BUSY FOR 2 MORE HOURS"),
+        ("(`BUSY UNTIL 15000`)", "BUSY UNTIL 15000"),
+        (
+            "(`Busy family dinner tonight`",
+            "Busy family dinner tonight",
+        ),
+        ("`Friends over tonight` is text", "Friends over tonight"),
+    ] {
+        written(fragment);
+        let text = format!("STATUS FAMILY {status}");
+        assert_eq!(
+            cmd(&text),
+            Command::StatusSet(vec![free(Target::Group(family()), status, None)]),
+            "README: {fragment:?}"
+        );
+    }
+    // Refused, never a lasting text.
+    for (fragment, text) in [
+        (
+            "`FOR 1.33H` or `FOR 1.5M` is refused",
+            "STATUS FAMILY BUSY FOR 1.33H",
+        ),
+        ("(`忙半天`, `开会 半天`)", "状态 家人 开会 半天"),
+        ("(`UNTIL 2500`)", "STATUS FAMILY BUSY UNTIL 2500"),
+        ("`13PM`\n  is refused", "STATUS FAMILY BUSY UNTIL 13PM"),
+        (
+            "`BUSY UNTIL\n  19.99` is refused",
+            "STATUS FAMILY BUSY UNTIL 19.99",
+        ),
+        ("`BUSY FOR -2H`", "STATUS FAMILY BUSY FOR -2H"),
+        ("`忙到明天`", "状态 家人 忙到明天"),
+        ("`UNTIL TOMORROW 9`", "STATUS FAMILY BUSY UNTIL TOMORROW 9"),
+        (
+            "(`UNTIL DEC\n  7 17:00`",
+            "STATUS FAMILY BUSY UNTIL DEC 7 17:00",
+        ),
+        ("`BUSY UNTIL 5 30`", "STATUS FAMILY BUSY UNTIL 5 30"),
+        ("`忙到5点多`", "状态 家人 忙到5点多"),
+        ("`NAME 138 0013 8000`", "NAME 138 0013 8000"),
+        ("`STOP ALL please` is refused", "STOP ALL please"),
+    ] {
+        written(fragment);
+        assert!(
+            parse(text, CC).is_err(),
+            "README: {fragment:?}: {text:?} was taken"
+        );
+    }
+}

@@ -419,6 +419,78 @@ fn sample(text: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// Every metric README.md names (`presence_gw_...`) is a family of a real scrape (its `# TYPE`
+/// line: a gauge with no sample yet, such as the rate limit without `max_rate`, has one too),
+/// and every label value it writes for one (`{state="failed"}`, `reason="refused"`,
+/// `state=delivered|failed|...`) is one the scrape uses: an operator's alert on a name the
+/// README gives must match what is exported.
+#[tokio::test]
+async fn every_metric_the_readme_names_is_exported() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway(&dir, &sim).await;
+    let text = scrape_metrics(&gw).await;
+    let mut named = 0;
+    let mut rest = readme.as_str();
+    while let Some(i) = rest.find("presence_gw_") {
+        rest = &rest[i..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        rest = &rest[name.len()..];
+        named += 1;
+        assert!(
+            text.contains(&format!("# TYPE {name} ")),
+            "README names {name}, which /metrics does not export:\n{text}"
+        );
+        // `{label=a|b}` or `{label="a"}` right after the name (a README writes either).
+        let Some(labels) = rest
+            .strip_prefix('{')
+            .and_then(|r| r.split_once('}'))
+            .map(|(l, _)| l)
+        else {
+            continue;
+        };
+        let (label, values) = labels.split_once('=').expect("label=value");
+        for value in values.trim_matches('"').split('|') {
+            if value == "..." {
+                continue;
+            }
+            let sample = format!("{name}{{{label}=\"{value}\"}} ");
+            assert!(
+                text.contains(&sample),
+                "README writes {name}{{{labels}}}: no sample {sample:?} in\n{text}"
+            );
+        }
+    }
+    assert!(named >= 19, "only {named} metric names found in README.md");
+    // The label values the README writes in its prose, with the metric they belong to.
+    for (name, label, value) in [
+        ("presence_gw_smpp_bind_failures_total", "reason", "refused"),
+        (
+            "presence_gw_smpp_bind_failures_total",
+            "reason",
+            "no_session",
+        ),
+        ("presence_gw_outbox_messages", "state", "queued"),
+        ("presence_gw_outbox_messages", "state", "submitted"),
+        ("presence_gw_outbox_messages", "state", "expired"),
+    ] {
+        assert!(
+            readme.contains(&format!("`{label}=\"{value}\"`"))
+                || readme.contains(&format!("`{value}`")),
+            "the README no longer writes {label}={value}: update this list"
+        );
+        let sample = format!("{name}{{{label}=\"{value}\"}} ");
+        assert!(text.contains(&sample), "no {sample:?} in\n{text}");
+    }
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn metrics_show_the_rate_cap_the_working_rate_and_the_response_time() {
     // Window 1, answers 40 ms late, max_rate 100: the link is capped at 100 a second but

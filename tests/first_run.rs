@@ -662,3 +662,166 @@ async fn a_stop_during_the_first_preset_import_exits_promptly() {
     assert!(last.contains("gateway stopped"), "last line: {last}\n{log}");
     assert!(!log.contains("the store is closed"), "{log}");
 }
+
+/// The words of one shell command line as the shell splits them (single and double quotes,
+/// backslash continuations already joined), and its trailing `# comment`.
+fn shell_words(line: &str) -> (Vec<String>, String) {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote: Option<char> = None;
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_with(String::new).push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_with(String::new);
+            }
+            (None, '#') if word.is_none() => return (words, line[i + 1..].trim().to_string()),
+            (None, c) if c.is_whitespace() => words.extend(word.take()),
+            (None, c) => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    (words, String::new())
+}
+
+/// What the README's comment on a request promises its answer shows: the update named as it
+/// says (`named "Demo (+86...)"`), the picture on a call, the USSD menu; `Ok` when the
+/// comment promises none of these.
+fn promised(comment: &str, answer: &str) -> Result<(), String> {
+    let json: Value = serde_json::from_str(answer).unwrap_or(Value::Null);
+    if let Some(name) = comment.split("named \"").nth(1) {
+        let name = name.split('"').next().unwrap_or_default();
+        let name = name.split("...").next().unwrap_or_default();
+        if !Gw::texts(&json).iter().any(|t| t.contains(name)) {
+            return Err(format!("no message naming {name:?}"));
+        }
+    }
+    if comment.contains("picture") && !json["avatar_sha256"].is_string() {
+        return Err("no picture".into());
+    }
+    if comment.contains("USSD menu")
+        && !json["ussd"].as_array().is_some_and(|s| {
+            s.iter()
+                .any(|s| s["text"].as_str().is_some_and(|t| !t.is_empty()))
+        })
+    {
+        return Err("no USSD menu".into());
+    }
+    Ok(())
+}
+
+/// README's "Try it" block as a reader runs it, literally: every `curl` of it (method, URL
+/// with `$SIM` the simulator the banner names, headers, body) against a fresh gateway on its
+/// embedded defaults, in order, and what each line's comment promises is in its answer
+/// (a GET is asked again until it is, as a reader would, for at most [`WAIT`]). The block
+/// said `curl ... $SIM/ussd ...  # the USSD menu`, whose answer is the simulator's receipt of
+/// the dial (`{"record_ids":...}`): the menu is on the handset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_try_it_block_works_as_written() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let block = readme
+        .split("## Try it")
+        .nth(1)
+        .and_then(|s| s.split("```sh").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("README's Try it block");
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for l in block.lines() {
+        match l.trim_end().strip_suffix('\\') {
+            Some(start) => line.push_str(start),
+            None => {
+                line.push_str(l);
+                lines.push(std::mem::take(&mut line));
+            }
+        }
+    }
+    // The other tests of this file may hold 8080 (and the simulator's ports: the gateway
+    // then takes free ones, which the banner names).
+    let dir = tempfile::tempdir().unwrap();
+    let mut gw = Gw::start(
+        dir.path(),
+        &["--http", &format!("127.0.0.1:{}", free_port())],
+    );
+    // A reader reads the banner first: the default presets are loaded meanwhile.
+    let deadline = Instant::now() + WAIT;
+    while !std::fs::read_to_string(dir.path().join("stderr.log"))
+        .unwrap_or_default()
+        .contains("default avatar presets loaded")
+    {
+        assert!(Instant::now() < deadline, "the presets never loaded");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut requests = 0;
+    for line in lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty()) {
+        let (words, comment) = shell_words(line);
+        let Some(command) = words.first() else {
+            continue;
+        };
+        if let Some(sim) = command.strip_prefix("SIM=") {
+            assert!(sim.starts_with("http://127.0.0.1:"), "{line}");
+            continue;
+        }
+        // `open $SIM/`: the console, in a browser.
+        let browse = command == "open";
+        assert!(
+            browse || command == "curl",
+            "a command this test does not know: {line}"
+        );
+        let mut url = None;
+        let mut headers = Vec::new();
+        let mut body = None;
+        let mut args = words[1..].iter();
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "-s" => {}
+                "-H" => headers.push(args.next().expect("-H value").clone()),
+                "-d" => body = Some(args.next().expect("-d value").clone()),
+                a if a.starts_with("$SIM") => url = Some(a.replacen("$SIM", &gw.sim, 1)),
+                a => panic!("an argument this test does not know: {a} in {line}"),
+            }
+        }
+        let url = url.unwrap_or_else(|| panic!("no URL in {line}"));
+        requests += 1;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let mut r = match &body {
+                Some(b) => gw.http_client.post(&url).body(b.clone()),
+                None => gw.http_client.get(&url),
+            };
+            for h in &headers {
+                let (k, v) = h.split_once(':').expect("header");
+                r = r.header(k.trim(), v.trim());
+            }
+            let r = r.send().await.unwrap_or_else(|e| panic!("{line}: {e}"));
+            let status = r.status();
+            let ct = r
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_string());
+            let answer = r.text().await.unwrap();
+            assert!(status.is_success(), "{line}: {status} {answer}");
+            if browse {
+                assert!(ct.is_some_and(|c| c.starts_with("text/html")), "{line}");
+                break;
+            }
+            match promised(&comment, &answer) {
+                Ok(()) => break,
+                // A POST is sent once: its answer is what the reader sees.
+                Err(e) if body.is_some() || Instant::now() > deadline => {
+                    panic!("README: `{line}`: {e} in the answer {answer}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+    assert!(
+        requests >= 6,
+        "only {requests} requests in README's Try it block"
+    );
+    let status = gw.terminate();
+    assert!(status.success(), "exit after SIGTERM: {status:?}");
+}

@@ -295,16 +295,9 @@ async fn metrics(State(st): State<HttpState>) -> Response {
     }
     match st.metrics.counts_for_scrape(counts) {
         Ok((o, i, stale)) => {
-            let mut text = st.metrics.render(&st.link, &st.store.stats(), &o, &i);
-            text.push_str(
-                "# HELP presence_gw_store_counts_stale 1 when the outbox and inbox gauges are \
-                 from an earlier scrape (the database was held by another process)\n\
-                 # TYPE presence_gw_store_counts_stale gauge\n",
-            );
-            text.push_str(&format!(
-                "presence_gw_store_counts_stale {}\n",
-                u8::from(stale)
-            ));
+            let text = st
+                .metrics
+                .render(&st.link, &st.store.stats(), &o, &i, stale);
             (
                 [(
                     header::CONTENT_TYPE,
