@@ -704,10 +704,10 @@ fn split_numbers<'r>(
     let n = words.len();
     let piece = |i: usize, j: usize| &run[words[i].0..words[j - 1].1];
     // read[i][j - i - 1]: words i..j read as one number.
-    let read: Vec<Vec<Result<Msisdn, MsisdnError>>> = (0..n)
+    let read: Vec<Vec<Result<Msisdn, ParseErrorKind>>> = (0..n)
         .map(|i| {
             (i + 1..=n.min(i + MAX_NUMBER_WORDS))
-                .map(|j| Msisdn::read(piece(i, j), default_cc))
+                .map(|j| read_number(piece(i, j), default_cc))
                 .collect()
         })
         .collect();
@@ -743,11 +743,8 @@ fn split_numbers<'r>(
         0 => {
             while i < n {
                 let j = best[i].1;
-                if let Err(e) = &read[i][j - i - 1] {
-                    return Err((
-                        number_error(e.clone(), piece(i, j), default_cc),
-                        piece(i, j),
-                    ));
+                if let Err(kind) = &read[i][j - i - 1] {
+                    return Err((kind.clone(), piece(i, j)));
                 }
                 i = j;
             }
@@ -2929,14 +2926,28 @@ fn zh_until_time(i: &str, bare: bool) -> PResult<'_, RawExpiry> {
 /// ADD / DEL): a short code or service number (`10086`, `12306`:
 /// [`super::msisdn::is_service_number`]) that [`Msisdn::read`] refused as mistyped is
 /// [`ParseErrorKind::ServiceNumber`], so each of them says it is no subscriber's number
-/// instead of "looks mistyped"; any other error is [`Msisdn::read`]'s own. The USSD WHO
-/// prompt answers with it too (`service::ussd`).
-pub fn number_error(e: MsisdnError, typed: &str, default_cc: &str) -> ParseErrorKind {
+/// instead of "looks mistyped"; any other error is [`Msisdn::read`]'s own.
+fn number_error(e: MsisdnError, typed: &str, default_cc: &str) -> ParseErrorKind {
     match e {
         MsisdnError::Mistyped { .. } if super::msisdn::is_service_number(typed, default_cc) => {
             ParseErrorKind::ServiceNumber
         }
         e => ParseErrorKind::Number(e),
+    }
+}
+
+/// A subscriber's number typed in a command (WHO, STOP / START, GROUP … ADD / DEL, the USSD
+/// WHO prompt: `service::ussd`), read by [`Msisdn::read`]; a short code or service number is
+/// [`ParseErrorKind::ServiceNumber`] however it is written: nationally (`10086`, refused by
+/// the reader as mistyped: [`number_error`]) or after the country code (`+86 10086`, which
+/// reads as a number but is no subscriber's).
+pub fn read_number(typed: &str, default_cc: &str) -> Result<Msisdn, ParseErrorKind> {
+    match Msisdn::read(typed, default_cc) {
+        Ok(_) if super::msisdn::is_service_number(typed, default_cc) => {
+            Err(ParseErrorKind::ServiceNumber)
+        }
+        Ok(m) => Ok(m),
+        Err(e) => Err(number_error(e, typed, default_cc)),
     }
 }
 
@@ -2950,18 +2961,10 @@ pub fn who<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
             fail(rest, ParseErrorKind::MissingArgument, "", HelpTopic::Who),
         );
     }
-    match Msisdn::read(rest, default_cc) {
+    match read_number(rest, default_cc) {
         Ok(m) => done(Command::Who(m), lang),
-        // `WHO 10086`: a number no subscriber has, not a mobile typed wrong (`number_error`).
-        Err(e) => with_lang(
-            lang,
-            fail(
-                rest,
-                number_error(e, rest, default_cc),
-                rest,
-                HelpTopic::Who,
-            ),
-        ),
+        // `WHO 10086`: a number no subscriber has, not a mobile typed wrong (`read_number`).
+        Err(kind) => with_lang(lang, fail(rest, kind, rest, HelpTopic::Who)),
     }
 }
 
@@ -2985,14 +2988,9 @@ fn stop_target<'a>(rest: &'a str, default_cc: &str, start: bool) -> PResult<'a, 
             );
         }
     }
-    match Msisdn::read(rest, default_cc) {
+    match read_number(rest, default_cc) {
         Ok(m) => Ok(("", StopTarget::Number(m))),
-        Err(e) => fail(
-            rest,
-            number_error(e, rest, default_cc),
-            rest,
-            HelpTopic::Stop,
-        ),
+        Err(kind) => fail(rest, kind, rest, HelpTopic::Stop),
     }
 }
 
@@ -5286,6 +5284,24 @@ mod tests {
             matches!(e.kind, ParseErrorKind::Number(MsisdnError::TooShort { .. })),
             "{e:?}"
         );
+        // Written after the country code, with a space or without, it is the same service
+        // number (it read as a number no subscriber has), and one number in a list.
+        for (text, bad) in [
+            ("WHO +86 10086", "+86 10086"),
+            ("查+8610086", "+8610086"),
+            ("WHO 0086 10086", "0086 10086"),
+            ("STOP +86 10086", "+86 10086"),
+            ("START (+86) 12306", "(+86) 12306"),
+            ("GROUP FAMILY ADD +86 10086", "+86 10086"),
+            ("GROUP FAMILY ADD 13900139000 +86 10086", "+86 10086"),
+            ("分组 家人 删 +86 10086", "+86 10086"),
+        ] {
+            let e = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(e.kind, ParseErrorKind::ServiceNumber, "{text}: {e:?}");
+            assert_eq!(e.bad, bad, "{text}");
+        }
+        // A landline written after the country code is still a number.
+        assert!(parse_normalized("WHO +86 10 6552 9988", "86").is_ok());
     }
 
     #[test]

@@ -342,6 +342,78 @@ fn a_fragment_that_is_no_number_is_refused_by_name_and_adds_nobody() {
     assert!(r.starts_with("You have no group A5."), "{r}");
 }
 
+/// A service number longer than 8 digits (a configured `1065712345678`), or one written after
+/// the country code (`+86 10086`), got "looks mistyped" or was looked up as a subscriber's:
+/// WHO, STOP, GROUP ADD and the USSD WHO prompt now give them the answer `WHO 10086` gets.
+#[test]
+fn the_services_own_long_number_and_one_after_the_country_code_are_service_numbers() {
+    let mut b = Bench::with(ServiceConfig {
+        service_number: "1065712345678".into(),
+        service_aliases: vec!["+861065799999999".into()],
+        ..ServiceConfig::default()
+    });
+    let service = |n: &str| {
+        format!("\"{n}\" is not a subscriber's phone number (a service number?). WHO takes a mobile number.")
+    };
+    for (text, quoted) in [
+        ("WHO 1065712345678", "1065712345678"),
+        ("WHO 10657 9999 9999", "10657 9999 9999"),
+        ("WHO +86 10086", "+86 10086"),
+        ("WHO 10086", "10086"),
+    ] {
+        let r = b.send(STRANGER, text);
+        assert!(r.starts_with(&service(quoted)), "{text}: {r}");
+    }
+    // Read as a number (typed with its country code), it is quoted as read.
+    for text in [
+        "WHO +861065712345678",
+        "who +86 1065712345678",
+        "WHO 0086-1065712345678",
+    ] {
+        let r = b.send(STRANGER, text);
+        assert!(r.starts_with(&service("+861065712345678")), "{text}: {r}");
+    }
+    let r = b.send(STRANGER, "查 1065712345678");
+    assert!(
+        r.starts_with("“1065712345678”不是用户的手机号码（可能是服务号码）。查询请发手机号码。"),
+        "{r}"
+    );
+    let r = b.send(OWNER, "STOP +86 1065712345678");
+    assert!(
+        r.starts_with(
+            "\"+861065712345678\" is not a subscriber's phone number (a service number?). \
+             STOP and START take a mobile number."
+        ),
+        "{r}"
+    );
+    let r = b.send(OWNER, "GROUP FAMILY ADD 13900139000 1065712345678");
+    assert!(
+        r.starts_with(
+            "\"1065712345678\" is not a subscriber's phone number (a service number?). \
+             Group members are mobile numbers."
+        ),
+        "{r}"
+    );
+    assert!(b.send(OWNER, "GROUPS").contains("FAMILY(0)"));
+    // Another long number is still a slip, and a subscriber's number still answers.
+    let r = b.send(STRANGER, "WHO 1065712345679");
+    assert!(r.contains("looks mistyped"), "{r}");
+    b.send(MUM, "NAME Mum");
+    assert!(b.send(STRANGER, "WHO 13900139000").contains("Mum"));
+    // The USSD WHO prompt says the same of each, and asks again.
+    for typed in ["1065712345678", "+86 1065712345678", "+86 10086"] {
+        ussd(&mut b, 1, "*123*4#");
+        assert_eq!(
+            ussd(&mut b, 18, typed),
+            format!(
+                "\"{typed}\" is not a subscriber's phone number (a service number?).\n\
+                 Enter the phone number:\n0 Back"
+            ),
+            "{typed}"
+        );
+    }
+}
+
 #[test]
 fn short_or_mistyped_numbers_are_refused_with_the_reason() {
     let mut b = Bench::new();
