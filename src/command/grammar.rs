@@ -399,10 +399,12 @@ const ZH_GROUP_VERBS: &[(&str, &str)] = &[
     ("添加", "加"),
     ("加入", "加"),
     ("增加", "加"),
+    ("加上", "加"),
     ("加", "加"),
     ("删除", "删"),
     ("移除", "删"),
     ("去掉", "删"),
+    ("删掉", "删"),
     ("删", "删"),
     ("改名", "改名"),
     ("解散", "解散"),
@@ -786,6 +788,7 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
         ("添加", ZH, GroupAction::Add),
         ("加入", ZH, GroupAction::Add),
         ("增加", ZH, GroupAction::Add),
+        ("加上", ZH, GroupAction::Add),
         ("加", ZH, GroupAction::Add),
         ("DELETE", EN, GroupAction::Del),
         ("DEL", EN, GroupAction::Del),
@@ -793,6 +796,7 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
         ("删除", ZH, GroupAction::Del),
         ("移除", ZH, GroupAction::Del),
         ("去掉", ZH, GroupAction::Del),
+        ("删掉", ZH, GroupAction::Del),
         ("删", ZH, GroupAction::Del),
         ("RENAME", EN, GroupAction::Rename),
         ("改名", ZH, GroupAction::Rename),
@@ -890,6 +894,8 @@ fn misspelt_verb<'a>(full: &str, rest: &'a str, default_cc: &str) -> Option<(&'a
         ("增加", GroupAction::Add),
         ("移除", GroupAction::Del),
         ("去掉", GroupAction::Del),
+        ("加上", GroupAction::Add),
+        ("删掉", GroupAction::Del),
     ];
     let at = full.len() - rest.len();
     let offer = |word: &str, verb: &str| {
@@ -4798,8 +4804,9 @@ mod tests {
         let one = || vec![Msisdn::try_from("+8613900139000").unwrap()];
         let family = || GroupName::Builtin(BuiltinGroup::Family);
         let read = |text: &str| parse_normalized(text, "86").map(|p| (p.command, p.lang_hint));
-        // 加入 / 添加 / 增加 are 加; 删除 / 移除 / 去掉 are 删; spaced or glued to the number.
-        for verb in ["加", "加入", "添加", "增加"] {
+        // 加入 / 添加 / 增加 / 加上 are 加; 删除 / 移除 / 去掉 / 删掉 are 删; spaced or glued to
+        // the number.
+        for verb in ["加", "加入", "添加", "增加", "加上"] {
             for text in [
                 format!("分组 家人 {verb} 13900139000"),
                 format!("分组 家人 {verb}13900139000"),
@@ -4811,7 +4818,7 @@ mod tests {
                 assert_eq!(read(&text), Ok((add, ZH)), "{text}");
             }
         }
-        for verb in ["删", "删除", "移除", "去掉"] {
+        for verb in ["删", "删除", "移除", "去掉", "删掉"] {
             for text in [
                 format!("分组 家人 {verb} 13900139000"),
                 format!("分组 家人 {verb}13900139000"),
@@ -4890,6 +4897,8 @@ mod tests {
             ("加入 同事 13900139000", "加入", "分组 同事 加 13900139000"),
             ("删除 家人 13900139000", "删除", "分组 家人 删 13900139000"),
             ("去掉 朋友 13900139000", "去掉", "分组 朋友 删 13900139000"),
+            ("加上 家人 13900139000", "加上", "分组 家人 加 13900139000"),
+            ("删掉家人13900139000", "删掉", "分组 家人 删 13900139000"),
             ("解散 篮球队", "解散", "分组 篮球队 解散"),
             ("改名 篮球队 足球队", "改名", "分组 篮球队 改名 足球队"),
             // Glued, before a built-in Chinese group, and a number glued to that group.

@@ -1049,6 +1049,21 @@ fn group_caps_hold_with_a_clear_reply() {
     assert!(!r.contains("GOLF"));
 }
 
+/// `加上` and `删掉` were not taken as group verbs (`分组 家人 加上 139…` was refused): they
+/// add and remove, as `加入` and `删除` do.
+#[test]
+fn jia_shang_and_shan_diao_add_and_remove_members() {
+    let mut b = Bench::new();
+    let r = b.send(OWNER, "分组 家人 加上 13900139000 13700137000");
+    assert!(r.starts_with("家人现有2人。"), "{r}");
+    b.send(OWNER, "分组 家人 删掉13900139000");
+    let r = b.send(OWNER, "分组 家人");
+    assert!(
+        r.contains("+8613700137000") && !r.contains("+8613900139000"),
+        "{r}"
+    );
+}
+
 /// A Chinese group command said verb first (`加 家人 139…`) is answered in Chinese with the
 /// command's order (`分组 家人 加 139…`), as `ADD FAMILY 139…` is in English, and nothing is
 /// done until the command is sent that way.
