@@ -780,29 +780,31 @@ enum GroupAction {
     Drop,
 }
 
+/// The words of what follows `GROUP <g>`, longest first where one starts another.
+const GROUP_ACTIONS: &[Kw<GroupAction>] = &[
+    ("ADD", EN, GroupAction::Add),
+    ("添加", ZH, GroupAction::Add),
+    ("加入", ZH, GroupAction::Add),
+    ("增加", ZH, GroupAction::Add),
+    ("加上", ZH, GroupAction::Add),
+    ("加", ZH, GroupAction::Add),
+    ("DELETE", EN, GroupAction::Del),
+    ("DEL", EN, GroupAction::Del),
+    ("REMOVE", EN, GroupAction::Del),
+    ("删除", ZH, GroupAction::Del),
+    ("移除", ZH, GroupAction::Del),
+    ("去掉", ZH, GroupAction::Del),
+    ("删掉", ZH, GroupAction::Del),
+    ("删", ZH, GroupAction::Del),
+    ("RENAME", EN, GroupAction::Rename),
+    ("改名", ZH, GroupAction::Rename),
+    ("DROP", EN, GroupAction::Drop),
+    ("解散", ZH, GroupAction::Drop),
+];
+
 /// `GROUPS` / `分组` / `GROUP <g> [page | ADD <n>... | DEL <n>... | RENAME <g2> | DROP]`.
 pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     const KW: &[Kw<()>] = &[("GROUPS", EN, ()), ("GROUP", EN, ()), ("分组", ZH, ())];
-    const ACTIONS: &[Kw<GroupAction>] = &[
-        ("ADD", EN, GroupAction::Add),
-        ("添加", ZH, GroupAction::Add),
-        ("加入", ZH, GroupAction::Add),
-        ("增加", ZH, GroupAction::Add),
-        ("加上", ZH, GroupAction::Add),
-        ("加", ZH, GroupAction::Add),
-        ("DELETE", EN, GroupAction::Del),
-        ("DEL", EN, GroupAction::Del),
-        ("REMOVE", EN, GroupAction::Del),
-        ("删除", ZH, GroupAction::Del),
-        ("移除", ZH, GroupAction::Del),
-        ("去掉", ZH, GroupAction::Del),
-        ("删掉", ZH, GroupAction::Del),
-        ("删", ZH, GroupAction::Del),
-        ("RENAME", EN, GroupAction::Rename),
-        ("改名", ZH, GroupAction::Rename),
-        ("DROP", EN, GroupAction::Drop),
-        ("解散", ZH, GroupAction::Drop),
-    ];
     let input_all = input;
     let (rest, (lang, ())) = keyword(KW)(input)?;
     // A group name is never all digits: `GROUPS 2` is the second page of the list.
@@ -811,6 +813,9 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     }
     let body = |input: &'a str| -> PResult<'a, Parsed> {
         let (rest, token) = word(input)?;
+        if let Some(glued) = glued_verb(input_all, input, token, default_cc, lang) {
+            return glued;
+        }
         let group =
             GroupName::try_from(token).map_err(|e| committed(input, e, token, HelpTopic::Group))?;
         let (rest, _) = space0(rest)?;
@@ -828,7 +833,7 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
         }
         // A Chinese verb that takes numbers is a whole word: one glued to more Chinese is the
         // start of some other word (`加好`, `删了`), not the verb and then a bad number.
-        let verb = keyword(ACTIONS)(rest)
+        let verb = keyword(GROUP_ACTIONS)(rest)
             .ok()
             .filter(|(args, (verb_lang, action))| {
                 let glued = !rest[..rest.len() - args.len()].ends_with(' ');
@@ -872,6 +877,99 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
         }
     };
     with_lang(lang, body(rest))
+}
+
+/// `分组 家人加13900139000`: a Chinese adding or removing verb glued to the group before it
+/// (and to the number after it, or a space between: `分组 家人加 139...`), in `input`, the part
+/// of the GROUP command `full` after its keyword, whose first word is `token`. The group may
+/// end right before such a verb (the longest one ending there: `家人增加139...` is 家人 and
+/// 增加) that a number follows, and what is before the verb is a group name. Where it can
+/// end in one place only, that is the command, read as `分组 家人 加 139...` is: carried out,
+/// or refused for its numbers as that command is; where in several (`家人加13800138000加
+/// 13900139000`), the one reading that makes a complete command is offered back, never
+/// carried out ([`ParseErrorKind::NearMiss`]). `None` when there is no such place, or the one
+/// place has words where the numbers go (`分组 篮球加1队` lists the group of that name).
+fn glued_verb<'a>(
+    full: &str,
+    input: &'a str,
+    token: &str,
+    default_cc: &str,
+    lang: Option<Lang>,
+) -> Option<PResult<'a, Parsed>> {
+    // (where the group ends, where the verb ends, the verb, what it does)
+    let mut places: Vec<(usize, usize, &str, GroupAction)> = Vec::new();
+    let ends = token
+        .char_indices()
+        .map(|(at, _)| at)
+        .skip(1)
+        .chain([token.len()]);
+    for end in ends {
+        let number_follows = input[end..]
+            .trim_start()
+            .starts_with(|c: char| c.is_ascii_digit() || c == '+' || c == '(');
+        if !number_follows {
+            continue;
+        }
+        let verb = GROUP_ACTIONS
+            .iter()
+            .filter(|(v, l, a)| {
+                *l == ZH
+                    && matches!(a, GroupAction::Add | GroupAction::Del)
+                    && token[..end].ends_with(v)
+            })
+            .max_by_key(|(v, ..)| v.len());
+        let Some(&(verb, _, action)) = verb else {
+            continue;
+        };
+        let group_end = end - verb.len();
+        if group_end > 0 && GroupName::try_from(&token[..group_end]).is_ok() {
+            places.push((group_end, end, verb, action));
+        }
+    }
+    let numeric = |text: &str| {
+        text.chars()
+            .all(|c| c.is_ascii_digit() || " +()-.".contains(c) || is_sep(c))
+    };
+    match places[..] {
+        [] => None,
+        [(group_end, end, _, action)] => {
+            let args = input[end..].trim_start();
+            if !numeric(args) {
+                return None;
+            }
+            let group = GroupName::try_from(&token[..group_end]).ok()?;
+            Some(match numbers(args, default_cc, HelpTopic::Group) {
+                Ok((_, members)) if action == GroupAction::Add => {
+                    done(Command::GroupAdd { group, members }, lang)
+                }
+                Ok((_, members)) => done(Command::GroupDel { group, members }, lang),
+                Err(e) => Err(e),
+            })
+        }
+        _ => {
+            let at = full.len() - input.len();
+            let mut complete = places.iter().filter_map(|&(group_end, end, verb, _)| {
+                let fixed = format!(
+                    "{}{} {verb} {}",
+                    &full[..at],
+                    &token[..group_end],
+                    input[end..].trim_start()
+                );
+                let fits = fixed.chars().count() <= MAX_SUGGESTION_CHARS;
+                (fits && matches!(command(&fixed, default_cc), Ok(("", _)))).then_some(fixed)
+            });
+            let fixed = complete.next()?;
+            if complete.next().is_some() {
+                return None;
+            }
+            Some(fail(
+                input,
+                ParseErrorKind::NearMiss { fixed },
+                token,
+                HelpTopic::Group,
+            ))
+        }
+    }
 }
 
 /// The group verb the first word of `rest` (the part of the GROUP command `full` after its
@@ -4881,6 +4979,83 @@ mod tests {
             members: one(),
         };
         assert_eq!(read("分组 家人 加、13900139000"), Ok((add, ZH)));
+    }
+
+    #[test]
+    fn a_chinese_verb_glued_to_the_group_is_read_where_the_group_can_end_in_one_place() {
+        let family = || GroupName::Builtin(BuiltinGroup::Family);
+        let one = || vec![Msisdn::try_from("+8613800138000").unwrap()];
+        let read = |text: &str| parse_normalized(text, "86").map(|p| (p.command, p.lang_hint));
+        for text in [
+            "分组 家人加13800138000",
+            "分组 家人加 13800138000",
+            "分组 家人增加13800138000",
+            "分组 家人加上13800138000",
+            "分组 FAMILY加13800138000",
+        ] {
+            let add = Command::GroupAdd {
+                group: family(),
+                members: one(),
+            };
+            assert_eq!(read(text), Ok((add, ZH)), "{text}");
+        }
+        let del = Command::GroupDel {
+            group: family(),
+            members: one(),
+        };
+        assert_eq!(read("分组 家人删除13800138000"), Ok((del, ZH)));
+        let team = GroupName::try_from("篮球2队").unwrap();
+        assert_eq!(
+            read("分组 篮球2队加13800138000 13900139000"),
+            Ok((
+                Command::GroupAdd {
+                    group: team,
+                    members: vec![
+                        Msisdn::try_from("+8613800138000").unwrap(),
+                        Msisdn::try_from("+8613900139000").unwrap()
+                    ]
+                },
+                ZH
+            ))
+        );
+        // A bad number is what the command in its order says of it.
+        let err = parse_normalized("分组 家人加1380013800", "86").unwrap_err();
+        assert!(
+            matches!(
+                err.kind,
+                ParseErrorKind::Number(MsisdnError::Mistyped { .. })
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.bad, "1380013800");
+        assert_eq!(err.lang_hint, ZH);
+        // Where the group may end in two places, the reading that is a command is asked
+        // about, never carried out.
+        let err = parse_normalized("分组 家人加13800138000加13900139000", "86").unwrap_err();
+        assert_eq!(
+            err.kind,
+            ParseErrorKind::NearMiss {
+                fixed: "分组 家人加13800138000 加 13900139000".into()
+            },
+            "{err:?}"
+        );
+        // No verb that a number follows, or words where the numbers go: as before.
+        assert_eq!(
+            read("分组 篮球加1队").map(|(c, _)| c),
+            Ok(Command::GroupShow {
+                group: GroupName::try_from("篮球加1队").unwrap(),
+                page: 1
+            })
+        );
+        assert_eq!(
+            parse_normalized("分组 增加 13800138000", "86").map_err(|e| e.kind),
+            Err(ParseErrorKind::BadNumber)
+        );
+        // A verb before the group is no verb after it.
+        assert!(!matches!(
+            read("分组 加家人13800138000"),
+            Ok((Command::GroupAdd { .. }, _))
+        ));
     }
 
     #[test]

@@ -1049,6 +1049,20 @@ fn group_caps_hold_with_a_clear_reply() {
     assert!(!r.contains("GOLF"));
 }
 
+/// `分组 家人加13900139000` (the verb glued to the group) was refused: it adds the number to
+/// 家人, as `分组 家人 加 13900139000` does.
+#[test]
+fn a_chinese_verb_glued_to_the_group_adds_to_that_group() {
+    let mut b = Bench::new();
+    let r = b.send(OWNER, "分组 家人加13900139000");
+    assert!(r.starts_with("家人现有1人。"), "{r}");
+    let r = b.send(OWNER, "分组 家人");
+    assert!(r.contains("+8613900139000"), "{r}");
+    let r = b.send(OWNER, "分组 家人删除 13900139000");
+    assert!(!r.contains("没有"), "{r}");
+    assert!(b.send(OWNER, "分组 家人").starts_with("家人没有成员。"));
+}
+
 /// `加上` and `删掉` were not taken as group verbs (`分组 家人 加上 139…` was refused): they
 /// add and remove, as `加入` and `删除` do.
 #[test]
