@@ -196,7 +196,7 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
             // A group verb said first is no typo (`DROP WORK` is not `GROUP WORK`). A typo's
             // reply is in the language of the command offered ([`misspelt`]).
             let near = match verb_first(text, first, default_cc) {
-                Some(fixed) => Some((first, fixed, Lang::En)),
+                Some((fixed, lang)) => Some((first, fixed, lang)),
                 None => match zh_verb_first(text, default_cc) {
                     Some((said, fixed)) => Some((said, fixed, Lang::Zh)),
                     None => misspelt(text, default_cc),
@@ -374,9 +374,12 @@ fn longer_misspelt<'t>(text: &'t str, default_cc: &str) -> Option<(&'t str, Stri
 const GROUP_VERBS: &[&str] = &["ADD", "DEL", "RENAME", "DROP"];
 
 /// `text` written verb first (`ADD FAMILY 13900139000`) put in the command's order (`GROUP
-/// FAMILY ADD 13900139000`), if that is a complete, valid, ASCII command: offered back like a
-/// typo's correction, never carried out.
-fn verb_first(text: &str, first: &str, default_cc: &str) -> Option<String> {
+/// FAMILY ADD 13900139000`), if that is a complete, valid command short enough to quote back,
+/// and the language to offer it in: offered back like a typo's correction, never carried
+/// out. English when it is all ASCII; Chinese when it names a group in Chinese (`ADD 家人
+/// 139...` offers `GROUP 家人 ADD 139...`), as [`misspelt`] offers an English keyword typed
+/// around Chinese; none otherwise.
+fn verb_first(text: &str, first: &str, default_cc: &str) -> Option<(String, Lang)> {
     let verb = first.to_ascii_uppercase();
     if !GROUP_VERBS.contains(&verb.as_str()) {
         return None;
@@ -390,7 +393,14 @@ fn verb_first(text: &str, first: &str, default_cc: &str) -> Option<String> {
         .trim_end()
         .to_string();
     let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
-    (complete && fixed.is_ascii() && fixed.len() <= MAX_SUGGESTION_CHARS).then_some(fixed)
+    let lang = if fixed.is_ascii() {
+        Lang::En
+    } else if fixed.chars().any(is_cjk) {
+        Lang::Zh
+    } else {
+        return None;
+    };
+    (complete && fixed.chars().count() <= MAX_SUGGESTION_CHARS).then_some((fixed, lang))
 }
 
 /// The Chinese group verbs a command may be written with first (`加 家人 139...`), longest
@@ -5123,6 +5133,35 @@ mod tests {
             let err = parse_normalized(text, "86").unwrap_err();
             assert_eq!(err.kind, ParseErrorKind::UnknownCommand, "{text}: {err:?}");
             assert_eq!(err.lang_hint, ZH, "{text}");
+        }
+    }
+
+    #[test]
+    fn an_english_group_verb_first_before_a_chinese_group_gets_the_command_order() {
+        for (text, fixed) in [
+            ("ADD 家人 13800138000", "GROUP 家人 ADD 13800138000"),
+            ("add 家人 13800138000", "GROUP 家人 ADD 13800138000"),
+            (
+                "DEL 篮球队 13800138000 13900139000",
+                "GROUP 篮球队 DEL 13800138000 13900139000",
+            ),
+            ("DROP 篮球队", "GROUP 篮球队 DROP"),
+            ("RENAME 篮球队 足球队", "GROUP 篮球队 RENAME 足球队"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::Misspelt(fixed.into()), "{text}");
+            assert_eq!(err.bad, &text[..text.find(' ').unwrap()], "{text}");
+            assert_eq!(err.usage, HelpTopic::General, "{text}");
+            // Answered in Chinese, as `ＳＴＡＵＴＳ 家人 忙` is.
+            assert_eq!(err.lang_hint, ZH, "{text}");
+            assert!(parse_normalized(fixed, "86").is_ok(), "{fixed}");
+        }
+        // All ASCII: in English, as before; no complete command: the short help.
+        let err = parse_normalized("ADD FAMILY 13800138000", "86").unwrap_err();
+        assert_eq!(err.lang_hint, EN);
+        for text in ["ADD 家人", "ADD 家人 你好", "ADD Família 13800138000"] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::UnknownCommand, "{text}: {err:?}");
         }
     }
 

@@ -1112,6 +1112,22 @@ fn a_chinese_group_command_said_verb_first_is_offered_in_chinese_and_not_carried
     );
 }
 
+/// `ADD 家人 13800138000` (an English verb first, a Chinese group) got the short help: the
+/// command's order is offered, in Chinese as the group is, and nothing is added.
+#[test]
+fn an_english_verb_first_before_a_chinese_group_gets_the_command_order_offered() {
+    let mut b = Bench::new();
+    let r = b.send(OWNER, "ADD 家人 13900139000");
+    assert!(
+        r.starts_with("“ADD”不是命令。你是不是想发：GROUP 家人 ADD 13900139000"),
+        "{r}"
+    );
+    assert!(
+        b.send(OWNER, "分组 家人").starts_with("家人没有成员。"),
+        "nothing was added"
+    );
+}
+
 #[test]
 fn groups_can_be_listed_paged_renamed_and_dropped() {
     let mut b = Bench::with(ServiceConfig {
