@@ -195,12 +195,14 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
             let first = text.split(' ').next().unwrap_or(text);
             // A group verb said first is no typo (`DROP WORK` is not `GROUP WORK`). A typo's
             // reply is in the language of the command offered ([`misspelt`]).
-            let near = match verb_first(text, first, default_cc) {
-                Some((fixed, lang)) => Some((first, fixed, lang)),
-                None => match zh_verb_first(text, default_cc) {
-                    Some((said, fixed)) => Some((said, fixed, Lang::Zh)),
-                    None => misspelt(text, default_cc),
-                },
+            // One said verb first whose numbers are wrong gets what the command in its order
+            // gets (`ADD 12 FAMILY`: "12" is no phone number).
+            let near = match verb_first(text, first, default_cc)
+                .or_else(|| zh_verb_first(text, default_cc))
+            {
+                Some(VerbFirst::Offer(typed, fixed, lang)) => Some((typed, fixed, lang)),
+                Some(VerbFirst::Refuse(e)) => return Err(e),
+                None => misspelt(text, default_cc),
             };
             let (kind, bad, lang_hint) = match near {
                 Some((typed, fixed, lang)) => (ParseErrorKind::Misspelt(fixed), typed, Some(lang)),
@@ -373,34 +375,99 @@ fn longer_misspelt<'t>(text: &'t str, default_cc: &str) -> Option<(&'t str, Stri
 /// The group verbs a command may be written with first, as people say it (`ADD FAMILY 139...`).
 const GROUP_VERBS: &[&str] = &["ADD", "DEL", "RENAME", "DROP"];
 
+/// What a group command said verb first comes to ([`verb_first`], [`zh_verb_first`]).
+#[derive(Debug)]
+enum VerbFirst<'t> {
+    /// The command in its order, to offer back like a typo's correction (never carried out):
+    /// the part quoted as no command, the command, and the language to offer it in.
+    Offer(&'t str, String, Lang),
+    /// The command in its order that is refused for its numbers alone (`ADD 12 FAMILY`:
+    /// `GROUP FAMILY ADD 12`): that command's error, so the reply says what is wrong with the
+    /// number as it would to the command sent in its order, not the short help.
+    Refuse(ParseError),
+}
+
+/// How `fixed`, a group command put together from one said another way, reads: complete
+/// (`Ok`), refused for its numbers alone (`Err` with that error), or neither (`None`). The
+/// numbers, `numbers` as typed, count only when they are digits (and the signs and separators
+/// numbers are written with): `ADD ME TO THE LIST` is no command with a bad number.
+fn put_together(fixed: &str, numbers: &str, default_cc: &str) -> Option<Result<(), ParseError>> {
+    let numeric = numbers.chars().any(|c| c.is_ascii_digit())
+        && numbers
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +()-.".contains(c) || is_sep(c));
+    match command(fixed, default_cc) {
+        Ok(("", _)) => Some(Ok(())),
+        Err(nom::Err::Failure(GrammarError { fail: Some(e), .. }))
+            if numeric
+                && matches!(
+                    e.kind,
+                    ParseErrorKind::Number(_)
+                        | ParseErrorKind::ServiceNumber
+                        | ParseErrorKind::UnclearNumbers
+                ) =>
+        {
+            Some(Err(e))
+        }
+        _ => None,
+    }
+}
+
 /// `text` written verb first (`ADD FAMILY 13900139000`) put in the command's order (`GROUP
 /// FAMILY ADD 13900139000`), if that is a complete, valid command short enough to quote back,
 /// and the language to offer it in: offered back like a typo's correction, never carried
 /// out. English when it is all ASCII; Chinese when it names a group in Chinese (`ADD 家人
 /// 139...` offers `GROUP 家人 ADD 139...`), as [`misspelt`] offers an English keyword typed
-/// around Chinese; none otherwise.
-fn verb_first(text: &str, first: &str, default_cc: &str) -> Option<(String, Lang)> {
+/// around Chinese; none otherwise. `ADD` and `DEL` may have the numbers first (`ADD
+/// 139... FAMILY`, `ADD 139... TO FAMILY`, `DEL 139... FROM FAMILY`). When no order makes a
+/// complete command but one is refused for its numbers alone (`ADD 12 FAMILY`), that refusal
+/// ([`VerbFirst::Refuse`]).
+fn verb_first<'t>(text: &'t str, first: &'t str, default_cc: &str) -> Option<VerbFirst<'t>> {
     let verb = first.to_ascii_uppercase();
     if !GROUP_VERBS.contains(&verb.as_str()) {
         return None;
     }
     let rest = text[first.len()..].trim_start();
-    let (group, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-    if group.is_empty() {
-        return None;
+    let mut orders = vec![rest.split_once(' ').unwrap_or((rest, ""))];
+    if matches!(verb.as_str(), "ADD" | "DEL") {
+        if let Some((numbers, group)) = rest.rsplit_once(' ') {
+            let numbers = numbers
+                .rsplit_once(' ')
+                .filter(|(_, w)| {
+                    ["TO", "INTO", "FROM"]
+                        .iter()
+                        .any(|t| w.eq_ignore_ascii_case(t))
+                })
+                .map_or(numbers, |(n, _)| n);
+            orders.push((group, numbers));
+        }
     }
-    let fixed = format!("GROUP {group} {verb} {tail}")
-        .trim_end()
-        .to_string();
-    let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
-    let lang = if fixed.is_ascii() {
-        Lang::En
-    } else if fixed.chars().any(is_cjk) {
-        Lang::Zh
-    } else {
-        return None;
-    };
-    (complete && fixed.chars().count() <= MAX_SUGGESTION_CHARS).then_some((fixed, lang))
+    let mut refused = None;
+    for (group, tail) in orders {
+        if group.is_empty() {
+            continue;
+        }
+        let fixed = format!("GROUP {group} {verb} {tail}")
+            .trim_end()
+            .to_string();
+        let lang = if fixed.is_ascii() {
+            Lang::En
+        } else if fixed.chars().any(is_cjk) {
+            Lang::Zh
+        } else {
+            continue;
+        };
+        match put_together(&fixed, tail, default_cc) {
+            Some(Ok(())) if fixed.chars().count() <= MAX_SUGGESTION_CHARS => {
+                return Some(VerbFirst::Offer(first, fixed, lang));
+            }
+            Some(Err(e)) => {
+                refused.get_or_insert(e);
+            }
+            _ => {}
+        }
+    }
+    refused.map(VerbFirst::Refuse)
 }
 
 /// The Chinese group verbs a command may be written with first (`加 家人 139...`), longest
@@ -421,8 +488,14 @@ const ZH_GROUP_VERBS: &[(&str, &str)] = &[
 ];
 
 /// `分组 <group> <verb> <tail>` with `verb` as COMMANDS.md writes it, when that is a complete,
-/// valid command short enough to offer back.
-fn zh_group_command(group: &str, verb: &str, tail: &str, default_cc: &str) -> Option<String> {
+/// valid command short enough to offer back (`Ok`), or the error it gets when it is refused
+/// for its numbers alone (`Err`: [`put_together`]).
+fn zh_group_command(
+    group: &str,
+    verb: &str,
+    tail: &str,
+    default_cc: &str,
+) -> Option<Result<String, ParseError>> {
     let group = group.trim();
     if group.is_empty() {
         return None;
@@ -430,8 +503,10 @@ fn zh_group_command(group: &str, verb: &str, tail: &str, default_cc: &str) -> Op
     let fixed = format!("分组 {group} {verb} {}", tail.trim())
         .trim_end()
         .to_string();
-    let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
-    (complete && fixed.chars().count() <= MAX_SUGGESTION_CHARS).then_some(fixed)
+    match put_together(&fixed, tail.trim(), default_cc)? {
+        Ok(()) => (fixed.chars().count() <= MAX_SUGGESTION_CHARS).then_some(Ok(fixed)),
+        Err(e) => Some(Err(e)),
+    }
 }
 
 /// `text` (no command) that is a Chinese group command said the way people say it, and that
@@ -439,35 +514,65 @@ fn zh_group_command(group: &str, verb: &str, tail: &str, default_cc: &str) -> Op
 /// quoted as no command, and the command, offered back like a typo's correction, never carried
 /// out. The forms: verb first (`加 家人 139...`, `删除 家人 139...`, `解散 篮球队`), the verb
 /// glued to a built-in Chinese group (`加家人139...`) and a number glued to a Chinese group
-/// (`加 家人139...`), quoting the verb; and `把 <numbers> 加到 <group>` / `把 <numbers> 从
-/// <group> 删除`, quoting the whole text.
-fn zh_verb_first<'t>(text: &'t str, default_cc: &str) -> Option<(&'t str, String)> {
+/// (`加 家人139...`), quoting the verb; the numbers before the group (`加 139... 家人`); and
+/// `把 <numbers> 加到 <group>` / `把 <numbers> 从 <group> 删除`, quoting the whole text. When
+/// none makes a complete command but one is refused for its numbers alone (`加 12 家人`),
+/// that refusal ([`VerbFirst::Refuse`]).
+fn zh_verb_first<'t>(text: &'t str, default_cc: &str) -> Option<VerbFirst<'t>> {
+    let offer = |said: &'t str, r: Result<String, ParseError>| match r {
+        Ok(fixed) => VerbFirst::Offer(said, fixed, Lang::Zh),
+        Err(e) => VerbFirst::Refuse(e),
+    };
     if let Some(body) = text.strip_prefix('把') {
-        return ba_form(body, default_cc).map(|fixed| (text, fixed));
+        return ba_form(body, default_cc).map(|r| offer(text, r));
     }
-    ZH_GROUP_VERBS.iter().find_map(|&(said, verb)| {
-        let after = text.strip_prefix(said)?;
+    let mut refused = None;
+    for &(said, verb) in ZH_GROUP_VERBS {
+        let Some(after) = text.strip_prefix(said) else {
+            continue;
+        };
+        let mut orders: Vec<(&str, String)> = Vec::new();
         let (group, tail) = match after.strip_prefix(' ') {
-            Some(rest) => rest.split_once(' ').unwrap_or((rest, "")),
+            Some(rest) => {
+                // `加 13900139000 家人`: the numbers first.
+                if let Some((numbers, group)) = rest.rsplit_once(' ') {
+                    if verb == "加" || verb == "删" {
+                        orders.push((group, numbers.to_owned()));
+                    }
+                }
+                rest.split_once(' ').unwrap_or((rest, ""))
+            }
             None => {
-                let builtin = BuiltinGroup::ALL
-                    .iter()
-                    .find(|g| after.starts_with(g.zh()))?;
+                let Some(builtin) = BuiltinGroup::ALL.iter().find(|g| after.starts_with(g.zh()))
+                else {
+                    continue;
+                };
                 after.split_at(builtin.zh().len())
             }
         };
         // A number glued to a Chinese group name: `家人13900139000`.
-        let (group, tail) = match group.find(|c: char| !is_ideograph(c)) {
+        let first = match group.find(|c: char| !is_ideograph(c)) {
             Some(at) if at > 0 => (&group[..at], format!("{} {tail}", &group[at..])),
             _ => (group, tail.to_owned()),
         };
-        zh_group_command(group, verb, &tail, default_cc).map(|fixed| (said, fixed))
-    })
+        orders.insert(0, first);
+        for (group, tail) in orders {
+            match zh_group_command(group, verb, &tail, default_cc).map(|r| offer(said, r)) {
+                Some(found @ VerbFirst::Offer(..)) => return Some(found),
+                Some(VerbFirst::Refuse(e)) => {
+                    refused.get_or_insert(e);
+                }
+                None => {}
+            }
+        }
+    }
+    refused.map(VerbFirst::Refuse)
 }
 
 /// The command meant by `把 <numbers> 加到 <group>` or `把 <numbers> 从 <group> 删除` (the text
-/// after `把`), as [`zh_verb_first`] offers it; `里` after the group (`加到家人里`) is dropped.
-fn ba_form(body: &str, default_cc: &str) -> Option<String> {
+/// after `把`), as [`zh_verb_first`] offers it (or its error, when it is refused for its
+/// numbers alone: [`zh_group_command`]); `里` after the group (`加到家人里`) is dropped.
+fn ba_form(body: &str, default_cc: &str) -> Option<Result<String, ParseError>> {
     const ADD: &[&str] = &["添加到", "加入到", "加到", "加进", "加入", "添加"];
     const DEL: &[&str] = &["删除", "删掉", "移除", "去掉", "删"];
     let group_of = |g: &str| {
@@ -5125,7 +5230,6 @@ mod tests {
             "加 家人 你好",
             "加油",
             "加油 13900139000",
-            "删 家人 1380013800",
             "把13900139000加到",
             "把手机加到家人",
             "解散",
@@ -5160,6 +5264,59 @@ mod tests {
         let err = parse_normalized("ADD FAMILY 13800138000", "86").unwrap_err();
         assert_eq!(err.lang_hint, EN);
         for text in ["ADD 家人", "ADD 家人 你好", "ADD Família 13800138000"] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::UnknownCommand, "{text}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn a_group_command_said_verb_first_with_a_bad_number_says_what_is_wrong_with_it() {
+        // As the command in its order says it: the number quoted, with the group usage, in
+        // the language of the verb.
+        for (text, bad, lang) in [
+            ("ADD 12 family", "12", EN),
+            ("ADD family 12", "12", EN),
+            ("ADD 12 TO FAMILY", "12", EN),
+            ("DEL 1380013800 FROM FAMILY", "1380013800", EN),
+            ("ADD 家人 12", "12", EN),
+            ("加 12 家人", "12", ZH),
+            ("加 家人 12", "12", ZH),
+            ("删 家人 1380013800", "1380013800", ZH),
+            ("加家人12", "12", ZH),
+            ("把12加到家人", "12", ZH),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert!(
+                matches!(err.kind, ParseErrorKind::Number(_)),
+                "{text}: {err:?}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.usage, HelpTopic::Group, "{text}");
+            assert_eq!(err.lang_hint, lang, "{text}");
+        }
+        let err = parse_normalized("ADD 10086 FAMILY", "86").unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::ServiceNumber);
+        // The numbers first, and right: the command's order offered.
+        for (text, fixed) in [
+            ("ADD 13900139000 FAMILY", "GROUP FAMILY ADD 13900139000"),
+            ("ADD 13900139000 TO FAMILY", "GROUP FAMILY ADD 13900139000"),
+            ("del 13900139000 from work", "GROUP work DEL 13900139000"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::Misspelt(fixed.into()), "{text}");
+        }
+        let err = parse_normalized("加 13900139000 家人", "86").unwrap_err();
+        assert_eq!(
+            err.kind,
+            ParseErrorKind::Misspelt("分组 家人 加 13900139000".into())
+        );
+        // Words where the numbers go are no bad number: the short help, as before.
+        for text in [
+            "ADD ME TO THE LIST",
+            "ADD FAMILY hello",
+            "加 家人 你好",
+            "加油 12",
+        ] {
             let err = parse_normalized(text, "86").unwrap_err();
             assert_eq!(err.kind, ParseErrorKind::UnknownCommand, "{text}: {err:?}");
         }

@@ -1112,6 +1112,30 @@ fn a_chinese_group_command_said_verb_first_is_offered_in_chinese_and_not_carried
     );
 }
 
+/// `ADD 12 FAMILY` and `加 12 家人` (verb first, a bad number) got the short help: they get
+/// what the command in its order says of the number, and nothing is added.
+#[test]
+fn a_group_command_said_verb_first_with_a_bad_number_is_told_what_is_wrong_with_it() {
+    let mut b = Bench::new();
+    let normal = b.send(OWNER, "GROUP FAMILY ADD 12");
+    assert!(
+        normal.starts_with("\"12\" is not a phone number"),
+        "{normal}"
+    );
+    for text in ["ADD 12 FAMILY", "ADD FAMILY 12", "add 12 to family"] {
+        assert_eq!(b.send(OWNER, text), normal, "{text}");
+    }
+    let mistyped = b.send(OWNER, "GROUP FAMILY DEL 1380013800");
+    assert!(mistyped.contains("looks mistyped"), "{mistyped}");
+    assert_eq!(b.send(OWNER, "DEL 1380013800 FROM FAMILY"), mistyped);
+    let normal = b.send(OWNER, "分组 家人 加 12");
+    assert!(normal.starts_with("“12”不是有效号码"), "{normal}");
+    for text in ["加 12 家人", "加 家人 12", "加家人12", "把12加到家人"] {
+        assert_eq!(b.send(OWNER, text), normal, "{text}");
+    }
+    assert!(b.send(OWNER, "分组 家人").starts_with("家人没有成员。"));
+}
+
 /// `ADD 家人 13800138000` (an English verb first, a Chinese group) got the short help: the
 /// command's order is offered, in Chinese as the group is, and nothing is added.
 #[test]
