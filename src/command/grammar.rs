@@ -27,8 +27,9 @@ use super::{Command, Doubt, ParseError, ParseErrorKind, Parsed, MAX_SUGGESTION_C
 pub struct GrammarError<'a> {
     /// Where the error happened.
     pub input: &'a str,
-    /// The finished error, for failures after a keyword.
-    pub fail: Option<ParseError>,
+    /// The finished error, for failures after a keyword (boxed: nom passes errors back
+    /// through every alternative, and a reply's error with its doubts is large).
+    pub fail: Option<Box<ParseError>>,
 }
 
 impl<'a> nom::error::ParseError<&'a str> for GrammarError<'a> {
@@ -65,12 +66,13 @@ fn committed<'a>(
 ) -> nom::Err<GrammarError<'a>> {
     nom::Err::Failure(GrammarError {
         input,
-        fail: Some(ParseError {
+        fail: Some(Box::new(ParseError {
             kind: kind.into(),
             bad: bad.to_owned(),
             usage,
             lang_hint: None,
-        }),
+            doubts: Vec::new(),
+        })),
     })
 }
 
@@ -168,6 +170,7 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
             bad: String::new(),
             usage: HelpTopic::General,
             lang_hint: None,
+            doubts: Vec::new(),
         });
     }
     match command(text, default_cc) {
@@ -177,6 +180,7 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
             bad: rest.to_owned(),
             usage: HelpTopic::General,
             lang_hint: parsed.lang_hint,
+            doubts: Vec::new(),
         }),
         Err(nom::Err::Failure(GrammarError { fail: Some(e), .. }))
         | Err(nom::Err::Error(GrammarError { fail: Some(e), .. })) => {
@@ -187,8 +191,9 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
                     bad: typed.to_owned(),
                     usage: HelpTopic::General,
                     lang_hint: Some(lang),
+                    doubts: Vec::new(),
                 }),
-                None => Err(e),
+                None => Err(*e),
             }
         }
         Err(_) => {
@@ -197,10 +202,33 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
             // reply is in the language of the command offered ([`misspelt`]).
             // One said verb first whose numbers are wrong gets what the command in its order
             // gets (`ADD 12 FAMILY`: "12" is no phone number).
+            let mut doubts = Vec::new();
             let near = match verb_first(text, first, default_cc)
                 .or_else(|| zh_verb_first(text, default_cc))
             {
-                Some(VerbFirst::Offer(typed, fixed, lang)) => Some((typed, fixed, lang)),
+                Some(VerbFirst::Offer(typed, fixed, lang, group_word)) => {
+                    // `把139…加到篮球组`: `分组 篮球 加 139…` to one who has 篮球 and no 篮球组.
+                    let offer = |fixed: String| ParseError {
+                        kind: ParseErrorKind::Misspelt(fixed),
+                        bad: typed.to_owned(),
+                        usage: HelpTopic::General,
+                        lang_hint: Some(lang),
+                        doubts: Vec::new(),
+                    };
+                    if let Some(g) = group_word {
+                        doubts.push(Doubt {
+                            group: g.typed,
+                            if_exists: true,
+                            error: offer(fixed.clone()),
+                        });
+                        doubts.push(Doubt {
+                            group: g.stem,
+                            if_exists: true,
+                            error: offer(g.fixed),
+                        });
+                    }
+                    Some((typed, fixed, lang))
+                }
                 Some(VerbFirst::Refuse(e)) => return Err(e),
                 None => misspelt(text, default_cc),
             };
@@ -214,6 +242,7 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
                 bad: bad.to_owned(),
                 usage: HelpTopic::General,
                 lang_hint,
+                doubts,
             })
         }
     }
@@ -379,12 +408,24 @@ const GROUP_VERBS: &[&str] = &["ADD", "DEL", "RENAME", "DROP"];
 #[derive(Debug)]
 enum VerbFirst<'t> {
     /// The command in its order, to offer back like a typo's correction (never carried out):
-    /// the part quoted as no command, the command, and the language to offer it in.
-    Offer(&'t str, String, Lang),
+    /// the part quoted as no command, the command, the language to offer it in, and the
+    /// command to offer instead when the group it names may be another with `组` run on.
+    Offer(&'t str, String, Lang, Option<GroupWord>),
     /// The command in its order that is refused for its numbers alone (`ADD 12 FAMILY`:
     /// `GROUP FAMILY ADD 12`): that command's error, so the reply says what is wrong with the
     /// number as it would to the command sent in its order, not the short help.
     Refuse(ParseError),
+}
+
+/// A group named in Chinese with `组` ("group") after it (`篮球组`) in a command offered back,
+/// when that may be the word and not part of the name: the group as typed, the one without
+/// `组`, and the command with that one. Which is meant hangs on the subscriber's groups: the
+/// one without `组` when they have it and not the other ([`crate::command::Doubt`]).
+#[derive(Debug)]
+struct GroupWord {
+    typed: GroupName,
+    stem: GroupName,
+    fixed: String,
 }
 
 /// How `fixed`, a group command put together from one said another way, reads: complete
@@ -407,7 +448,7 @@ fn put_together(fixed: &str, numbers: &str, default_cc: &str) -> Option<Result<(
                         | ParseErrorKind::UnclearNumbers
                 ) =>
         {
-            Some(Err(e))
+            Some(Err(*e))
         }
         _ => None,
     }
@@ -459,7 +500,7 @@ fn verb_first<'t>(text: &'t str, first: &'t str, default_cc: &str) -> Option<Ver
         };
         match put_together(&fixed, tail, default_cc) {
             Some(Ok(())) if fixed.chars().count() <= MAX_SUGGESTION_CHARS => {
-                return Some(VerbFirst::Offer(first, fixed, lang));
+                return Some(VerbFirst::Offer(first, fixed, lang, None));
             }
             Some(Err(e)) => {
                 refused.get_or_insert(e);
@@ -489,23 +530,49 @@ const ZH_GROUP_VERBS: &[(&str, &str)] = &[
 
 /// `分组 <group> <verb> <tail>` with `verb` as COMMANDS.md writes it, when that is a complete,
 /// valid command short enough to offer back (`Ok`), or the error it gets when it is refused
-/// for its numbers alone (`Err`: [`put_together`]).
+/// for its numbers alone (`Err`: [`put_together`]). `组` ("group") after the group is the
+/// word and left out when what is before it names a built-in group (`家人组` is 家人) or it
+/// is a word of its own (`篮球 组`); after another name (`篮球组`) it may be part of the
+/// name, and the command without it comes with the one offered ([`GroupWord`]).
 fn zh_group_command(
     group: &str,
     verb: &str,
     tail: &str,
     default_cc: &str,
-) -> Option<Result<String, ParseError>> {
+) -> Option<Result<(String, Option<GroupWord>), ParseError>> {
     let group = group.trim();
+    let (group, stem) = match group.strip_suffix('组') {
+        Some(stem)
+            if !stem.trim().is_empty()
+                && (stem.ends_with(' ') || BuiltinGroup::from_word(stem).is_some()) =>
+        {
+            (stem.trim(), None)
+        }
+        Some(stem) if !stem.is_empty() => (group, Some(stem)),
+        _ => (group, None),
+    };
     if group.is_empty() {
         return None;
     }
-    let fixed = format!("分组 {group} {verb} {}", tail.trim())
-        .trim_end()
-        .to_string();
-    match put_together(&fixed, tail.trim(), default_cc)? {
-        Ok(()) => (fixed.chars().count() <= MAX_SUGGESTION_CHARS).then_some(Ok(fixed)),
+    let tail = tail.trim();
+    let build = |group: &str| format!("分组 {group} {verb} {tail}").trim_end().to_string();
+    let fixed = build(group);
+    match put_together(&fixed, tail, default_cc)? {
         Err(e) => Some(Err(e)),
+        Ok(()) if fixed.chars().count() > MAX_SUGGESTION_CHARS => None,
+        Ok(()) => {
+            let group_word = stem.and_then(|stem| {
+                let fixed = build(stem);
+                let complete = matches!(put_together(&fixed, tail, default_cc), Some(Ok(())));
+                Some(GroupWord {
+                    typed: GroupName::try_from(group).ok()?,
+                    stem: GroupName::try_from(stem).ok()?,
+                    fixed,
+                })
+                .filter(|_| complete)
+            });
+            Some(Ok((fixed, group_word)))
+        }
     }
 }
 
@@ -519,8 +586,8 @@ fn zh_group_command(
 /// none makes a complete command but one is refused for its numbers alone (`加 12 家人`),
 /// that refusal ([`VerbFirst::Refuse`]).
 fn zh_verb_first<'t>(text: &'t str, default_cc: &str) -> Option<VerbFirst<'t>> {
-    let offer = |said: &'t str, r: Result<String, ParseError>| match r {
-        Ok(fixed) => VerbFirst::Offer(said, fixed, Lang::Zh),
+    let offer = |said: &'t str, r: Result<(String, Option<GroupWord>), ParseError>| match r {
+        Ok((fixed, group_word)) => VerbFirst::Offer(said, fixed, Lang::Zh, group_word),
         Err(e) => VerbFirst::Refuse(e),
     };
     if let Some(body) = text.strip_prefix('把') {
@@ -572,7 +639,10 @@ fn zh_verb_first<'t>(text: &'t str, default_cc: &str) -> Option<VerbFirst<'t>> {
 /// The command meant by `把 <numbers> 加到 <group>` or `把 <numbers> 从 <group> 删除` (the text
 /// after `把`), as [`zh_verb_first`] offers it (or its error, when it is refused for its
 /// numbers alone: [`zh_group_command`]); `里` after the group (`加到家人里`) is dropped.
-fn ba_form(body: &str, default_cc: &str) -> Option<Result<String, ParseError>> {
+fn ba_form(
+    body: &str,
+    default_cc: &str,
+) -> Option<Result<(String, Option<GroupWord>), ParseError>> {
     const ADD: &[&str] = &["添加到", "加入到", "加到", "加进", "加入", "添加"];
     const DEL: &[&str] = &["删除", "删掉", "移除", "去掉", "删"];
     let group_of = |g: &str| {
@@ -1198,6 +1268,7 @@ fn assignments<'a>(
         bad: bad.to_owned(),
         usage: HelpTopic::Status,
         lang_hint: lang,
+        doubts: Vec::new(),
     };
     // The command with the free text of `full[start..end]` in quotes (an expiry it ends
     // with stays outside them: `"At lunch, back" UNTIL 5PM`), and the text. No command is
@@ -5323,6 +5394,58 @@ mod tests {
     }
 
     #[test]
+    fn zu_after_a_group_offered_is_the_word_group_or_hangs_on_the_subscribers_groups() {
+        // After a built-in group's name, or as a word of its own, 组 is "group".
+        for (text, fixed) in [
+            ("把13900139000加到家人组", "分组 家人 加 13900139000"),
+            ("把13900139000加到家人组里", "分组 家人 加 13900139000"),
+            ("把13900139000从同事组删除", "分组 同事 删 13900139000"),
+            ("把13900139000加到篮球 组", "分组 篮球 加 13900139000"),
+            ("加 家人组 13900139000", "分组 家人 加 13900139000"),
+            ("加 FAMILY组 13900139000", "分组 FAMILY 加 13900139000"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::Misspelt(fixed.into()), "{text}");
+            assert!(err.doubts.is_empty(), "{text}: {err:?}");
+        }
+        // After another name it may be part of it: the name as typed, unless the subscriber
+        // has the group without 组 and not the one with it.
+        let err = parse_normalized("把13900139000加到篮球组", "86").unwrap_err();
+        assert_eq!(
+            err.kind,
+            ParseErrorKind::Misspelt("分组 篮球组 加 13900139000".into())
+        );
+        let doubts: Vec<(String, bool, ParseErrorKind)> = err
+            .doubts
+            .iter()
+            .map(|d| (d.group.to_string(), d.if_exists, d.error.kind.clone()))
+            .collect();
+        assert_eq!(
+            doubts,
+            [
+                (
+                    "篮球组".to_owned(),
+                    true,
+                    ParseErrorKind::Misspelt("分组 篮球组 加 13900139000".into())
+                ),
+                (
+                    "篮球".to_owned(),
+                    true,
+                    ParseErrorKind::Misspelt("分组 篮球 加 13900139000".into())
+                ),
+            ]
+        );
+        assert!(err.doubts.iter().all(|d| d.error.bad == err.bad));
+        // 组 alone is the name.
+        let err = parse_normalized("把13900139000加到组", "86").unwrap_err();
+        assert_eq!(
+            err.kind,
+            ParseErrorKind::Misspelt("分组 组 加 13900139000".into())
+        );
+        assert!(err.doubts.is_empty());
+    }
+
+    #[test]
     fn a_chinese_keyword_a_character_away_gets_the_command_meant_in_chinese() {
         for (text, bad, fixed) in [
             // One character wrong (a homophone from the input method), missing, or doubled.
@@ -5540,16 +5663,12 @@ mod tests {
         let got: Vec<&str> = list.iter().map(Msisdn::as_str).collect();
         assert_eq!(got, ["+8613900139000", "+8613700137000"]);
         let err = numbers("", "86", HelpTopic::Group).unwrap_err();
-        assert!(matches!(
-            err,
-            nom::Err::Failure(GrammarError {
-                fail: Some(ParseError {
-                    kind: ParseErrorKind::MissingArgument,
-                    ..
-                }),
-                ..
-            })
-        ));
+        match err {
+            nom::Err::Failure(GrammarError { fail: Some(e), .. }) => {
+                assert_eq!(e.kind, ParseErrorKind::MissingArgument)
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -367,6 +367,7 @@ impl Service {
                         bad: m.as_str().to_owned(),
                         usage,
                         lang_hint: p.lang_hint,
+                        doubts: Vec::new(),
                     }),
                     None => Ok(p),
                 }
@@ -452,6 +453,9 @@ impl Service {
         }
         let parsed = match parsed {
             Ok(p) if !p.doubts.is_empty() => self.settle_doubts(tx, &sub, p)?,
+            Err(e) if !e.doubts.is_empty() => {
+                Err(self.doubt_holding(tx, &sub, &e.doubts)?.unwrap_or(e))
+            }
             other => other,
         };
         let (name, text, fan) = match parsed {
@@ -493,15 +497,25 @@ impl Service {
         sub: &Subscriber,
         parsed: command::Parsed,
     ) -> Result<Result<command::Parsed, command::ParseError>, ServiceError> {
-        let auds = state::audiences(tx, &sub.msisdn)?;
-        let holds = parsed
-            .doubts
-            .iter()
-            .find(|d| Self::find(&auds, &d.group).is_some() == d.if_exists);
-        Ok(match holds {
-            Some(d) => Err(d.error.clone()),
+        Ok(match self.doubt_holding(tx, sub, &parsed.doubts)? {
+            Some(e) => Err(e),
             None => Ok(parsed),
         })
+    }
+
+    /// The error of the first of `doubts` that holds for `sub`'s groups, if one does
+    /// ([`command::Doubt`]).
+    fn doubt_holding(
+        &self,
+        tx: &Transaction<'_>,
+        sub: &Subscriber,
+        doubts: &[command::Doubt],
+    ) -> Result<Option<command::ParseError>, ServiceError> {
+        let auds = state::audiences(tx, &sub.msisdn)?;
+        Ok(doubts
+            .iter()
+            .find(|d| Self::find(&auds, &d.group).is_some() == d.if_exists)
+            .map(|d| d.error.clone()))
     }
 
     /// Apply one USSD dialogue unit from `source` to `service_code` (step through the menu,

@@ -1136,6 +1136,35 @@ fn a_group_command_said_verb_first_with_a_bad_number_is_told_what_is_wrong_with_
     assert!(b.send(OWNER, "分组 家人").starts_with("家人没有成员。"));
 }
 
+/// `把139…加到家人组` offered `分组 家人组 加 139…`, a new group beside 家人: 组 after a
+/// built-in group is the word "group", and after another name the group without it is
+/// offered to one who has that group and not the other.
+#[test]
+fn zu_after_the_group_in_an_offer_is_the_word_group_when_that_is_the_group_meant() {
+    let mut b = Bench::new();
+    let r = b.send(OWNER, "把13900139000加到家人组");
+    assert!(r.contains("你是不是想发：分组 家人 加 13900139000"), "{r}");
+    // Without a group 篮球, 篮球组 may be the new group's name.
+    let r = b.send(OWNER, "把13900139000加到篮球组");
+    assert!(
+        r.contains("你是不是想发：分组 篮球组 加 13900139000"),
+        "{r}"
+    );
+    b.send(OWNER, "分组 篮球 加 13700137000");
+    let r = b.send(OWNER, "把13900139000加到篮球组");
+    assert!(r.contains("你是不是想发：分组 篮球 加 13900139000"), "{r}");
+    // One who has 篮球组 itself is offered it.
+    b.send(MUM, "分组 篮球 加 13700137000");
+    b.send(MUM, "分组 篮球组 加 13600136000");
+    let r = b.send(MUM, "把13900139000加到篮球组");
+    assert!(
+        r.contains("你是不是想发：分组 篮球组 加 13900139000"),
+        "{r}"
+    );
+    // Offered, never carried out.
+    assert!(b.send(OWNER, "分组 家人").starts_with("家人没有成员。"));
+}
+
 /// `ADD 家人 13800138000` (an English verb first, a Chinese group) got the short help: the
 /// command's order is offered, in Chinese as the group is, and nothing is added.
 #[test]
