@@ -819,19 +819,33 @@ fn positive(text: &str) -> Option<u32> {
     text.parse::<u32>().ok().filter(|n| *n > 0)
 }
 
-/// A number from 0 to 99 written in Chinese numerals making up all of `text`: `零` / `〇` is 0,
-/// `一`..`九` (and `两` for 2) the digits, `十` 10, `十五` 15, `二十` 20, `九十九` 99 (`一十五`
-/// too). `None` for anything else (`三三`, `百`, `两十`, digits).
+/// A number written in Chinese numerals making up all of `text`: from 0 to 99 as counted,
+/// `零` / `〇` 0, `一`..`九` (and `两` for 2) the digits, `十` 10, `十五` 15, `二十` 20, `九十九`
+/// 99 (`一十五` too); or digit by digit, as an id is read out ([`zh_digits`]: `一二` 12,
+/// `一〇` / `一零` 10, `三三` 33). `None` for anything else (`百`, `两十`, `两两`, digits).
 fn chinese_number(text: &str) -> Option<u32> {
     // Read as a duration's count is ([`zh_numeral`]); `两` counts things, so it stands alone
-    // (twenty is `二十`).
+    // (twenty is `二十`, and no id is read out with it).
     if text.contains('两') && text != "两" {
         return None;
     }
     match zh_numeral(text) {
         Ok(("", n)) => u32::try_from(n).ok(),
-        _ => None,
+        _ => zh_digits(text),
     }
+}
+
+/// A number of 2 to 9 digits written digit by digit in Chinese numerals, `〇` or `零` for 0
+/// (`一二` 12, `一〇` 10, `一零五` 105), as people read out an id or a phone number; never
+/// with `两` (it counts things) nor `十` (then it is counted: [`zh_numeral`]).
+fn zh_digits(text: &str) -> Option<u32> {
+    if !(2..=9).contains(&text.chars().count()) {
+        return None;
+    }
+    text.chars().try_fold(0u32, |n, c| match c {
+        '两' => None,
+        c => zh_digit(c).map(|d| n * 10 + d as u32),
+    })
 }
 
 /// A list of numbers (GROUP ADD / DEL), deduplicated in order, each read as WHO reads its one
@@ -5801,6 +5815,56 @@ mod tests {
         }
         // A landline written after the country code is still a number.
         assert!(parse_normalized("WHO +86 10 6552 9988", "86").is_ok());
+    }
+
+    #[test]
+    fn chinese_ids_are_read_counted_or_digit_by_digit() {
+        for (text, n) in [
+            // Digit by digit, as an id is read out.
+            ("一二", 12),
+            ("一〇", 10),
+            ("一零", 10),
+            ("三三", 33),
+            ("九九", 99),
+            ("〇五", 5),
+            ("一〇五", 105),
+            // Counted, as before.
+            ("一", 1),
+            ("两", 2),
+            ("十", 10),
+            ("十二", 12),
+            ("一十五", 15),
+            ("二十", 20),
+            ("九十九", 99),
+        ] {
+            assert_eq!(chinese_number(text), Some(n), "{text}");
+        }
+        // 两 stands alone; 十 and 百 are counted, not read out; and no more than 9 digits.
+        for text in [
+            "两两",
+            "一两",
+            "两一",
+            "两十",
+            "十十",
+            "一百",
+            "一十〇",
+            "一二三四五六七八九〇",
+        ] {
+            assert_eq!(chinese_number(text), None, "{text}");
+        }
+        let read = |text: &str| parse_normalized(text, "86").map(|p| p.command);
+        assert_eq!(read("头像 一二"), Ok(Command::AvatarSet(12)));
+        assert_eq!(read("头像一〇"), Ok(Command::AvatarSet(10)));
+        assert_eq!(read("AVATAR 一零"), Ok(Command::AvatarSet(10)));
+        assert_eq!(read("头像库 一二"), Ok(Command::Avatars { page: 12 }));
+        assert_eq!(
+            read("头像 〇〇").map_err(|e| e.kind),
+            Err(ParseErrorKind::BadNumber)
+        );
+        assert_eq!(
+            read("头像 两两").map_err(|e| e.kind),
+            Err(ParseErrorKind::UnknownOption)
+        );
     }
 
     #[test]

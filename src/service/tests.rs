@@ -2466,6 +2466,19 @@ fn ussd_avatars_carry_their_catalogue_ids_and_who_refuses_a_non_number() {
     );
 }
 
+/// `头像 一二` (12 read out digit by digit) was refused: it chooses preset 12, as `头像 12`
+/// and `头像 十二` do; `头像库 一二` is page 12.
+#[test]
+fn a_chinese_avatar_id_read_out_digit_by_digit_chooses_that_preset() {
+    let mut b = Bench::new();
+    add_presets(&b, 14);
+    let by_number = b.send(MUM, "头像 12");
+    assert!(by_number.contains("12"), "{by_number}");
+    assert_eq!(b.send(OWNER, "头像 一二"), by_number);
+    assert_eq!(b.send(DAD, "头像 一〇"), b.send(BOSS, "头像 10"));
+    assert_eq!(b.send(DAD, "头像库 一二"), b.send(DAD, "头像库 12"));
+}
+
 #[test]
 fn the_ussd_code_texted_as_an_sms_is_answered_with_how_to_dial_it() {
     let mut b = Bench::new();
