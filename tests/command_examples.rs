@@ -673,8 +673,12 @@ fn avatars_and_avatar() {
         &Command::AvatarOff,
     );
     all_same(&["AVATAR", "avatar", "头像", "头像 "], &Command::AvatarShow);
-    // Preset ids (and AVATARS pages) in Chinese numerals, 1 to 99.
+    // Preset ids (and AVATARS pages) in Chinese numerals, 1 to 99, or digit by digit.
     for (numeral, n) in [
+        ("一二", 12),
+        ("一〇", 10),
+        ("一零", 10),
+        ("三三", 33),
         ("一", 1),
         ("两", 2),
         ("二", 2),
@@ -710,7 +714,7 @@ fn avatars_and_avatar() {
     }
     for other in [
         "头像 百",
-        "头像 三三",
+        "头像 两两",
         "头像 两十",
         "头像 十十",
         "头像 一百",

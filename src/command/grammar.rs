@@ -27,8 +27,9 @@ use super::{Command, Doubt, ParseError, ParseErrorKind, Parsed, MAX_SUGGESTION_C
 pub struct GrammarError<'a> {
     /// Where the error happened.
     pub input: &'a str,
-    /// The finished error, for failures after a keyword.
-    pub fail: Option<ParseError>,
+    /// The finished error, for failures after a keyword (boxed: nom passes errors back
+    /// through every alternative, and a reply's error with its doubts is large).
+    pub fail: Option<Box<ParseError>>,
 }
 
 impl<'a> nom::error::ParseError<&'a str> for GrammarError<'a> {
@@ -65,12 +66,13 @@ fn committed<'a>(
 ) -> nom::Err<GrammarError<'a>> {
     nom::Err::Failure(GrammarError {
         input,
-        fail: Some(ParseError {
+        fail: Some(Box::new(ParseError {
             kind: kind.into(),
             bad: bad.to_owned(),
             usage,
             lang_hint: None,
-        }),
+            doubts: Vec::new(),
+        })),
     })
 }
 
@@ -168,6 +170,7 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
             bad: String::new(),
             usage: HelpTopic::General,
             lang_hint: None,
+            doubts: Vec::new(),
         });
     }
     match command(text, default_cc) {
@@ -177,6 +180,7 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
             bad: rest.to_owned(),
             usage: HelpTopic::General,
             lang_hint: parsed.lang_hint,
+            doubts: Vec::new(),
         }),
         Err(nom::Err::Failure(GrammarError { fail: Some(e), .. }))
         | Err(nom::Err::Error(GrammarError { fail: Some(e), .. })) => {
@@ -187,20 +191,46 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
                     bad: typed.to_owned(),
                     usage: HelpTopic::General,
                     lang_hint: Some(lang),
+                    doubts: Vec::new(),
                 }),
-                None => Err(e),
+                None => Err(*e),
             }
         }
         Err(_) => {
             let first = text.split(' ').next().unwrap_or(text);
             // A group verb said first is no typo (`DROP WORK` is not `GROUP WORK`). A typo's
             // reply is in the language of the command offered ([`misspelt`]).
-            let near = match verb_first(text, first, default_cc) {
-                Some(fixed) => Some((first, fixed, Lang::En)),
-                None => match zh_verb_first(text, default_cc) {
-                    Some((said, fixed)) => Some((said, fixed, Lang::Zh)),
-                    None => misspelt(text, default_cc),
-                },
+            // One said verb first whose numbers are wrong gets what the command in its order
+            // gets (`ADD 12 FAMILY`: "12" is no phone number).
+            let mut doubts = Vec::new();
+            let near = match verb_first(text, first, default_cc)
+                .or_else(|| zh_verb_first(text, default_cc))
+            {
+                Some(VerbFirst::Offer(typed, fixed, lang, group_word)) => {
+                    // `把139…加到篮球组`: `分组 篮球 加 139…` to one who has 篮球 and no 篮球组.
+                    let offer = |fixed: String| ParseError {
+                        kind: ParseErrorKind::Misspelt(fixed),
+                        bad: typed.to_owned(),
+                        usage: HelpTopic::General,
+                        lang_hint: Some(lang),
+                        doubts: Vec::new(),
+                    };
+                    if let Some(g) = group_word {
+                        doubts.push(Doubt {
+                            group: g.typed,
+                            if_exists: true,
+                            error: offer(fixed.clone()),
+                        });
+                        doubts.push(Doubt {
+                            group: g.stem,
+                            if_exists: true,
+                            error: offer(g.fixed),
+                        });
+                    }
+                    Some((typed, fixed, lang))
+                }
+                Some(VerbFirst::Refuse(e)) => return Err(e),
+                None => misspelt(text, default_cc),
             };
             let (kind, bad, lang_hint) = match near {
                 Some((typed, fixed, lang)) => (ParseErrorKind::Misspelt(fixed), typed, Some(lang)),
@@ -212,6 +242,7 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
                 bad: bad.to_owned(),
                 usage: HelpTopic::General,
                 lang_hint,
+                doubts,
             })
         }
     }
@@ -373,24 +404,111 @@ fn longer_misspelt<'t>(text: &'t str, default_cc: &str) -> Option<(&'t str, Stri
 /// The group verbs a command may be written with first, as people say it (`ADD FAMILY 139...`).
 const GROUP_VERBS: &[&str] = &["ADD", "DEL", "RENAME", "DROP"];
 
+/// What a group command said verb first comes to ([`verb_first`], [`zh_verb_first`]).
+#[derive(Debug)]
+enum VerbFirst<'t> {
+    /// The command in its order, to offer back like a typo's correction (never carried out):
+    /// the part quoted as no command, the command, the language to offer it in, and the
+    /// command to offer instead when the group it names may be another with `组` run on.
+    Offer(&'t str, String, Lang, Option<GroupWord>),
+    /// The command in its order that is refused for its numbers alone (`ADD 12 FAMILY`:
+    /// `GROUP FAMILY ADD 12`): that command's error, so the reply says what is wrong with the
+    /// number as it would to the command sent in its order, not the short help.
+    Refuse(ParseError),
+}
+
+/// A group named in Chinese with `组` ("group") after it (`篮球组`) in a command offered back,
+/// when that may be the word and not part of the name: the group as typed, the one without
+/// `组`, and the command with that one. Which is meant hangs on the subscriber's groups: the
+/// one without `组` when they have it and not the other ([`crate::command::Doubt`]).
+#[derive(Debug)]
+struct GroupWord {
+    typed: GroupName,
+    stem: GroupName,
+    fixed: String,
+}
+
+/// How `fixed`, a group command put together from one said another way, reads: complete
+/// (`Ok`), refused for its numbers alone (`Err` with that error), or neither (`None`). The
+/// numbers, `numbers` as typed, count only when they are digits (and the signs and separators
+/// numbers are written with): `ADD ME TO THE LIST` is no command with a bad number.
+fn put_together(fixed: &str, numbers: &str, default_cc: &str) -> Option<Result<(), ParseError>> {
+    let numeric = numbers.chars().any(|c| c.is_ascii_digit())
+        && numbers
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +()-.".contains(c) || is_sep(c));
+    match command(fixed, default_cc) {
+        Ok(("", _)) => Some(Ok(())),
+        Err(nom::Err::Failure(GrammarError { fail: Some(e), .. }))
+            if numeric
+                && matches!(
+                    e.kind,
+                    ParseErrorKind::Number(_)
+                        | ParseErrorKind::ServiceNumber
+                        | ParseErrorKind::UnclearNumbers
+                ) =>
+        {
+            Some(Err(*e))
+        }
+        _ => None,
+    }
+}
+
 /// `text` written verb first (`ADD FAMILY 13900139000`) put in the command's order (`GROUP
-/// FAMILY ADD 13900139000`), if that is a complete, valid, ASCII command: offered back like a
-/// typo's correction, never carried out.
-fn verb_first(text: &str, first: &str, default_cc: &str) -> Option<String> {
+/// FAMILY ADD 13900139000`), if that is a complete, valid command short enough to quote back,
+/// and the language to offer it in: offered back like a typo's correction, never carried
+/// out. English when it is all ASCII; Chinese when it names a group in Chinese (`ADD 家人
+/// 139...` offers `GROUP 家人 ADD 139...`), as [`misspelt`] offers an English keyword typed
+/// around Chinese; none otherwise. `ADD` and `DEL` may have the numbers first (`ADD
+/// 139... FAMILY`, `ADD 139... TO FAMILY`, `DEL 139... FROM FAMILY`). When no order makes a
+/// complete command but one is refused for its numbers alone (`ADD 12 FAMILY`), that refusal
+/// ([`VerbFirst::Refuse`]).
+fn verb_first<'t>(text: &'t str, first: &'t str, default_cc: &str) -> Option<VerbFirst<'t>> {
     let verb = first.to_ascii_uppercase();
     if !GROUP_VERBS.contains(&verb.as_str()) {
         return None;
     }
     let rest = text[first.len()..].trim_start();
-    let (group, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-    if group.is_empty() {
-        return None;
+    let mut orders = vec![rest.split_once(' ').unwrap_or((rest, ""))];
+    if matches!(verb.as_str(), "ADD" | "DEL") {
+        if let Some((numbers, group)) = rest.rsplit_once(' ') {
+            let numbers = numbers
+                .rsplit_once(' ')
+                .filter(|(_, w)| {
+                    ["TO", "INTO", "FROM"]
+                        .iter()
+                        .any(|t| w.eq_ignore_ascii_case(t))
+                })
+                .map_or(numbers, |(n, _)| n);
+            orders.push((group, numbers));
+        }
     }
-    let fixed = format!("GROUP {group} {verb} {tail}")
-        .trim_end()
-        .to_string();
-    let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
-    (complete && fixed.is_ascii() && fixed.len() <= MAX_SUGGESTION_CHARS).then_some(fixed)
+    let mut refused = None;
+    for (group, tail) in orders {
+        if group.is_empty() {
+            continue;
+        }
+        let fixed = format!("GROUP {group} {verb} {tail}")
+            .trim_end()
+            .to_string();
+        let lang = if fixed.is_ascii() {
+            Lang::En
+        } else if fixed.chars().any(is_cjk) {
+            Lang::Zh
+        } else {
+            continue;
+        };
+        match put_together(&fixed, tail, default_cc) {
+            Some(Ok(())) if fixed.chars().count() <= MAX_SUGGESTION_CHARS => {
+                return Some(VerbFirst::Offer(first, fixed, lang, None));
+            }
+            Some(Err(e)) => {
+                refused.get_or_insert(e);
+            }
+            _ => {}
+        }
+    }
+    refused.map(VerbFirst::Refuse)
 }
 
 /// The Chinese group verbs a command may be written with first (`加 家人 139...`), longest
@@ -399,27 +517,63 @@ const ZH_GROUP_VERBS: &[(&str, &str)] = &[
     ("添加", "加"),
     ("加入", "加"),
     ("增加", "加"),
+    ("加上", "加"),
     ("加", "加"),
     ("删除", "删"),
     ("移除", "删"),
     ("去掉", "删"),
+    ("删掉", "删"),
     ("删", "删"),
     ("改名", "改名"),
     ("解散", "解散"),
 ];
 
 /// `分组 <group> <verb> <tail>` with `verb` as COMMANDS.md writes it, when that is a complete,
-/// valid command short enough to offer back.
-fn zh_group_command(group: &str, verb: &str, tail: &str, default_cc: &str) -> Option<String> {
+/// valid command short enough to offer back (`Ok`), or the error it gets when it is refused
+/// for its numbers alone (`Err`: [`put_together`]). `组` ("group") after the group is the
+/// word and left out when what is before it names a built-in group (`家人组` is 家人) or it
+/// is a word of its own (`篮球 组`); after another name (`篮球组`) it may be part of the
+/// name, and the command without it comes with the one offered ([`GroupWord`]).
+fn zh_group_command(
+    group: &str,
+    verb: &str,
+    tail: &str,
+    default_cc: &str,
+) -> Option<Result<(String, Option<GroupWord>), ParseError>> {
     let group = group.trim();
+    let (group, stem) = match group.strip_suffix('组') {
+        Some(stem)
+            if !stem.trim().is_empty()
+                && (stem.ends_with(' ') || BuiltinGroup::from_word(stem).is_some()) =>
+        {
+            (stem.trim(), None)
+        }
+        Some(stem) if !stem.is_empty() => (group, Some(stem)),
+        _ => (group, None),
+    };
     if group.is_empty() {
         return None;
     }
-    let fixed = format!("分组 {group} {verb} {}", tail.trim())
-        .trim_end()
-        .to_string();
-    let complete = matches!(command(&fixed, default_cc), Ok(("", _)));
-    (complete && fixed.chars().count() <= MAX_SUGGESTION_CHARS).then_some(fixed)
+    let tail = tail.trim();
+    let build = |group: &str| format!("分组 {group} {verb} {tail}").trim_end().to_string();
+    let fixed = build(group);
+    match put_together(&fixed, tail, default_cc)? {
+        Err(e) => Some(Err(e)),
+        Ok(()) if fixed.chars().count() > MAX_SUGGESTION_CHARS => None,
+        Ok(()) => {
+            let group_word = stem.and_then(|stem| {
+                let fixed = build(stem);
+                let complete = matches!(put_together(&fixed, tail, default_cc), Some(Ok(())));
+                Some(GroupWord {
+                    typed: GroupName::try_from(group).ok()?,
+                    stem: GroupName::try_from(stem).ok()?,
+                    fixed,
+                })
+                .filter(|_| complete)
+            });
+            Some(Ok((fixed, group_word)))
+        }
+    }
 }
 
 /// `text` (no command) that is a Chinese group command said the way people say it, and that
@@ -427,35 +581,68 @@ fn zh_group_command(group: &str, verb: &str, tail: &str, default_cc: &str) -> Op
 /// quoted as no command, and the command, offered back like a typo's correction, never carried
 /// out. The forms: verb first (`加 家人 139...`, `删除 家人 139...`, `解散 篮球队`), the verb
 /// glued to a built-in Chinese group (`加家人139...`) and a number glued to a Chinese group
-/// (`加 家人139...`), quoting the verb; and `把 <numbers> 加到 <group>` / `把 <numbers> 从
-/// <group> 删除`, quoting the whole text.
-fn zh_verb_first<'t>(text: &'t str, default_cc: &str) -> Option<(&'t str, String)> {
+/// (`加 家人139...`), quoting the verb; the numbers before the group (`加 139... 家人`); and
+/// `把 <numbers> 加到 <group>` / `把 <numbers> 从 <group> 删除`, quoting the whole text. When
+/// none makes a complete command but one is refused for its numbers alone (`加 12 家人`),
+/// that refusal ([`VerbFirst::Refuse`]).
+fn zh_verb_first<'t>(text: &'t str, default_cc: &str) -> Option<VerbFirst<'t>> {
+    let offer = |said: &'t str, r: Result<(String, Option<GroupWord>), ParseError>| match r {
+        Ok((fixed, group_word)) => VerbFirst::Offer(said, fixed, Lang::Zh, group_word),
+        Err(e) => VerbFirst::Refuse(e),
+    };
     if let Some(body) = text.strip_prefix('把') {
-        return ba_form(body, default_cc).map(|fixed| (text, fixed));
+        return ba_form(body, default_cc).map(|r| offer(text, r));
     }
-    ZH_GROUP_VERBS.iter().find_map(|&(said, verb)| {
-        let after = text.strip_prefix(said)?;
+    let mut refused = None;
+    for &(said, verb) in ZH_GROUP_VERBS {
+        let Some(after) = text.strip_prefix(said) else {
+            continue;
+        };
+        let mut orders: Vec<(&str, String)> = Vec::new();
         let (group, tail) = match after.strip_prefix(' ') {
-            Some(rest) => rest.split_once(' ').unwrap_or((rest, "")),
+            Some(rest) => {
+                // `加 13900139000 家人`: the numbers first.
+                if let Some((numbers, group)) = rest.rsplit_once(' ') {
+                    if verb == "加" || verb == "删" {
+                        orders.push((group, numbers.to_owned()));
+                    }
+                }
+                rest.split_once(' ').unwrap_or((rest, ""))
+            }
             None => {
-                let builtin = BuiltinGroup::ALL
-                    .iter()
-                    .find(|g| after.starts_with(g.zh()))?;
+                let Some(builtin) = BuiltinGroup::ALL.iter().find(|g| after.starts_with(g.zh()))
+                else {
+                    continue;
+                };
                 after.split_at(builtin.zh().len())
             }
         };
         // A number glued to a Chinese group name: `家人13900139000`.
-        let (group, tail) = match group.find(|c: char| !is_ideograph(c)) {
+        let first = match group.find(|c: char| !is_ideograph(c)) {
             Some(at) if at > 0 => (&group[..at], format!("{} {tail}", &group[at..])),
             _ => (group, tail.to_owned()),
         };
-        zh_group_command(group, verb, &tail, default_cc).map(|fixed| (said, fixed))
-    })
+        orders.insert(0, first);
+        for (group, tail) in orders {
+            match zh_group_command(group, verb, &tail, default_cc).map(|r| offer(said, r)) {
+                Some(found @ VerbFirst::Offer(..)) => return Some(found),
+                Some(VerbFirst::Refuse(e)) => {
+                    refused.get_or_insert(e);
+                }
+                None => {}
+            }
+        }
+    }
+    refused.map(VerbFirst::Refuse)
 }
 
 /// The command meant by `把 <numbers> 加到 <group>` or `把 <numbers> 从 <group> 删除` (the text
-/// after `把`), as [`zh_verb_first`] offers it; `里` after the group (`加到家人里`) is dropped.
-fn ba_form(body: &str, default_cc: &str) -> Option<String> {
+/// after `把`), as [`zh_verb_first`] offers it (or its error, when it is refused for its
+/// numbers alone: [`zh_group_command`]); `里` after the group (`加到家人里`) is dropped.
+fn ba_form(
+    body: &str,
+    default_cc: &str,
+) -> Option<Result<(String, Option<GroupWord>), ParseError>> {
     const ADD: &[&str] = &["添加到", "加入到", "加到", "加进", "加入", "添加"];
     const DEL: &[&str] = &["删除", "删掉", "移除", "去掉", "删"];
     let group_of = |g: &str| {
@@ -632,19 +819,33 @@ fn positive(text: &str) -> Option<u32> {
     text.parse::<u32>().ok().filter(|n| *n > 0)
 }
 
-/// A number from 0 to 99 written in Chinese numerals making up all of `text`: `零` / `〇` is 0,
-/// `一`..`九` (and `两` for 2) the digits, `十` 10, `十五` 15, `二十` 20, `九十九` 99 (`一十五`
-/// too). `None` for anything else (`三三`, `百`, `两十`, digits).
+/// A number written in Chinese numerals making up all of `text`: from 0 to 99 as counted,
+/// `零` / `〇` 0, `一`..`九` (and `两` for 2) the digits, `十` 10, `十五` 15, `二十` 20, `九十九`
+/// 99 (`一十五` too); or digit by digit, as an id is read out ([`zh_digits`]: `一二` 12,
+/// `一〇` / `一零` 10, `三三` 33). `None` for anything else (`百`, `两十`, `两两`, digits).
 fn chinese_number(text: &str) -> Option<u32> {
     // Read as a duration's count is ([`zh_numeral`]); `两` counts things, so it stands alone
-    // (twenty is `二十`).
+    // (twenty is `二十`, and no id is read out with it).
     if text.contains('两') && text != "两" {
         return None;
     }
     match zh_numeral(text) {
         Ok(("", n)) => u32::try_from(n).ok(),
-        _ => None,
+        _ => zh_digits(text),
     }
+}
+
+/// A number of 2 to 9 digits written digit by digit in Chinese numerals, `〇` or `零` for 0
+/// (`一二` 12, `一〇` 10, `一零五` 105), as people read out an id or a phone number; never
+/// with `两` (it counts things) nor `十` (then it is counted: [`zh_numeral`]).
+fn zh_digits(text: &str) -> Option<u32> {
+    if !(2..=9).contains(&text.chars().count()) {
+        return None;
+    }
+    text.chars().try_fold(0u32, |n, c| match c {
+        '两' => None,
+        c => zh_digit(c).map(|d| n * 10 + d as u32),
+    })
 }
 
 /// A list of numbers (GROUP ADD / DEL), deduplicated in order, each read as WHO reads its one
@@ -704,10 +905,10 @@ fn split_numbers<'r>(
     let n = words.len();
     let piece = |i: usize, j: usize| &run[words[i].0..words[j - 1].1];
     // read[i][j - i - 1]: words i..j read as one number.
-    let read: Vec<Vec<Result<Msisdn, MsisdnError>>> = (0..n)
+    let read: Vec<Vec<Result<Msisdn, ParseErrorKind>>> = (0..n)
         .map(|i| {
             (i + 1..=n.min(i + MAX_NUMBER_WORDS))
-                .map(|j| Msisdn::read(piece(i, j), default_cc))
+                .map(|j| read_number(piece(i, j), default_cc))
                 .collect()
         })
         .collect();
@@ -743,11 +944,8 @@ fn split_numbers<'r>(
         0 => {
             while i < n {
                 let j = best[i].1;
-                if let Err(e) = &read[i][j - i - 1] {
-                    return Err((
-                        number_error(e.clone(), piece(i, j), default_cc),
-                        piece(i, j),
-                    ));
+                if let Err(kind) = &read[i][j - i - 1] {
+                    return Err((kind.clone(), piece(i, j)));
                 }
                 i = j;
             }
@@ -781,27 +979,31 @@ enum GroupAction {
     Drop,
 }
 
+/// The words of what follows `GROUP <g>`, longest first where one starts another.
+const GROUP_ACTIONS: &[Kw<GroupAction>] = &[
+    ("ADD", EN, GroupAction::Add),
+    ("添加", ZH, GroupAction::Add),
+    ("加入", ZH, GroupAction::Add),
+    ("增加", ZH, GroupAction::Add),
+    ("加上", ZH, GroupAction::Add),
+    ("加", ZH, GroupAction::Add),
+    ("DELETE", EN, GroupAction::Del),
+    ("DEL", EN, GroupAction::Del),
+    ("REMOVE", EN, GroupAction::Del),
+    ("删除", ZH, GroupAction::Del),
+    ("移除", ZH, GroupAction::Del),
+    ("去掉", ZH, GroupAction::Del),
+    ("删掉", ZH, GroupAction::Del),
+    ("删", ZH, GroupAction::Del),
+    ("RENAME", EN, GroupAction::Rename),
+    ("改名", ZH, GroupAction::Rename),
+    ("DROP", EN, GroupAction::Drop),
+    ("解散", ZH, GroupAction::Drop),
+];
+
 /// `GROUPS` / `分组` / `GROUP <g> [page | ADD <n>... | DEL <n>... | RENAME <g2> | DROP]`.
 pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     const KW: &[Kw<()>] = &[("GROUPS", EN, ()), ("GROUP", EN, ()), ("分组", ZH, ())];
-    const ACTIONS: &[Kw<GroupAction>] = &[
-        ("ADD", EN, GroupAction::Add),
-        ("添加", ZH, GroupAction::Add),
-        ("加入", ZH, GroupAction::Add),
-        ("增加", ZH, GroupAction::Add),
-        ("加", ZH, GroupAction::Add),
-        ("DELETE", EN, GroupAction::Del),
-        ("DEL", EN, GroupAction::Del),
-        ("REMOVE", EN, GroupAction::Del),
-        ("删除", ZH, GroupAction::Del),
-        ("移除", ZH, GroupAction::Del),
-        ("去掉", ZH, GroupAction::Del),
-        ("删", ZH, GroupAction::Del),
-        ("RENAME", EN, GroupAction::Rename),
-        ("改名", ZH, GroupAction::Rename),
-        ("DROP", EN, GroupAction::Drop),
-        ("解散", ZH, GroupAction::Drop),
-    ];
     let input_all = input;
     let (rest, (lang, ())) = keyword(KW)(input)?;
     // A group name is never all digits: `GROUPS 2` is the second page of the list.
@@ -810,6 +1012,9 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     }
     let body = |input: &'a str| -> PResult<'a, Parsed> {
         let (rest, token) = word(input)?;
+        if let Some(glued) = glued_verb(input_all, input, token, default_cc, lang) {
+            return glued;
+        }
         let group =
             GroupName::try_from(token).map_err(|e| committed(input, e, token, HelpTopic::Group))?;
         let (rest, _) = space0(rest)?;
@@ -827,7 +1032,7 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
         }
         // A Chinese verb that takes numbers is a whole word: one glued to more Chinese is the
         // start of some other word (`加好`, `删了`), not the verb and then a bad number.
-        let verb = keyword(ACTIONS)(rest)
+        let verb = keyword(GROUP_ACTIONS)(rest)
             .ok()
             .filter(|(args, (verb_lang, action))| {
                 let glued = !rest[..rest.len() - args.len()].ends_with(' ');
@@ -873,6 +1078,99 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     with_lang(lang, body(rest))
 }
 
+/// `分组 家人加13900139000`: a Chinese adding or removing verb glued to the group before it
+/// (and to the number after it, or a space between: `分组 家人加 139...`), in `input`, the part
+/// of the GROUP command `full` after its keyword, whose first word is `token`. The group may
+/// end right before such a verb (the longest one ending there: `家人增加139...` is 家人 and
+/// 增加) that a number follows, and what is before the verb is a group name. Where it can
+/// end in one place only, that is the command, read as `分组 家人 加 139...` is: carried out,
+/// or refused for its numbers as that command is; where in several (`家人加13800138000加
+/// 13900139000`), the one reading that makes a complete command is offered back, never
+/// carried out ([`ParseErrorKind::NearMiss`]). `None` when there is no such place, or the one
+/// place has words where the numbers go (`分组 篮球加1队` lists the group of that name).
+fn glued_verb<'a>(
+    full: &str,
+    input: &'a str,
+    token: &str,
+    default_cc: &str,
+    lang: Option<Lang>,
+) -> Option<PResult<'a, Parsed>> {
+    // (where the group ends, where the verb ends, the verb, what it does)
+    let mut places: Vec<(usize, usize, &str, GroupAction)> = Vec::new();
+    let ends = token
+        .char_indices()
+        .map(|(at, _)| at)
+        .skip(1)
+        .chain([token.len()]);
+    for end in ends {
+        let number_follows = input[end..]
+            .trim_start()
+            .starts_with(|c: char| c.is_ascii_digit() || c == '+' || c == '(');
+        if !number_follows {
+            continue;
+        }
+        let verb = GROUP_ACTIONS
+            .iter()
+            .filter(|(v, l, a)| {
+                *l == ZH
+                    && matches!(a, GroupAction::Add | GroupAction::Del)
+                    && token[..end].ends_with(v)
+            })
+            .max_by_key(|(v, ..)| v.len());
+        let Some(&(verb, _, action)) = verb else {
+            continue;
+        };
+        let group_end = end - verb.len();
+        if group_end > 0 && GroupName::try_from(&token[..group_end]).is_ok() {
+            places.push((group_end, end, verb, action));
+        }
+    }
+    let numeric = |text: &str| {
+        text.chars()
+            .all(|c| c.is_ascii_digit() || " +()-.".contains(c) || is_sep(c))
+    };
+    match places[..] {
+        [] => None,
+        [(group_end, end, _, action)] => {
+            let args = input[end..].trim_start();
+            if !numeric(args) {
+                return None;
+            }
+            let group = GroupName::try_from(&token[..group_end]).ok()?;
+            Some(match numbers(args, default_cc, HelpTopic::Group) {
+                Ok((_, members)) if action == GroupAction::Add => {
+                    done(Command::GroupAdd { group, members }, lang)
+                }
+                Ok((_, members)) => done(Command::GroupDel { group, members }, lang),
+                Err(e) => Err(e),
+            })
+        }
+        _ => {
+            let at = full.len() - input.len();
+            let mut complete = places.iter().filter_map(|&(group_end, end, verb, _)| {
+                let fixed = format!(
+                    "{}{} {verb} {}",
+                    &full[..at],
+                    &token[..group_end],
+                    input[end..].trim_start()
+                );
+                let fits = fixed.chars().count() <= MAX_SUGGESTION_CHARS;
+                (fits && matches!(command(&fixed, default_cc), Ok(("", _)))).then_some(fixed)
+            });
+            let fixed = complete.next()?;
+            if complete.next().is_some() {
+                return None;
+            }
+            Some(fail(
+                input,
+                ParseErrorKind::NearMiss { fixed },
+                token,
+                HelpTopic::Group,
+            ))
+        }
+    }
+}
+
 /// The group verb the first word of `rest` (the part of the GROUP command `full` after its
 /// group) is a typo of, and the command with it put right, when that is a complete command:
 /// offered back, never carried out. English: one edit, a swap of neighbours counting as one
@@ -893,6 +1191,8 @@ fn misspelt_verb<'a>(full: &str, rest: &'a str, default_cc: &str) -> Option<(&'a
         ("增加", GroupAction::Add),
         ("移除", GroupAction::Del),
         ("去掉", GroupAction::Del),
+        ("加上", GroupAction::Add),
+        ("删掉", GroupAction::Del),
     ];
     let at = full.len() - rest.len();
     let offer = |word: &str, verb: &str| {
@@ -982,6 +1282,7 @@ fn assignments<'a>(
         bad: bad.to_owned(),
         usage: HelpTopic::Status,
         lang_hint: lang,
+        doubts: Vec::new(),
     };
     // The command with the free text of `full[start..end]` in quotes (an expiry it ends
     // with stays outside them: `"At lunch, back" UNTIL 5PM`), and the text. No command is
@@ -2929,14 +3230,28 @@ fn zh_until_time(i: &str, bare: bool) -> PResult<'_, RawExpiry> {
 /// ADD / DEL): a short code or service number (`10086`, `12306`:
 /// [`super::msisdn::is_service_number`]) that [`Msisdn::read`] refused as mistyped is
 /// [`ParseErrorKind::ServiceNumber`], so each of them says it is no subscriber's number
-/// instead of "looks mistyped"; any other error is [`Msisdn::read`]'s own. The USSD WHO
-/// prompt answers with it too (`service::ussd`).
-pub fn number_error(e: MsisdnError, typed: &str, default_cc: &str) -> ParseErrorKind {
+/// instead of "looks mistyped"; any other error is [`Msisdn::read`]'s own.
+fn number_error(e: MsisdnError, typed: &str, default_cc: &str) -> ParseErrorKind {
     match e {
         MsisdnError::Mistyped { .. } if super::msisdn::is_service_number(typed, default_cc) => {
             ParseErrorKind::ServiceNumber
         }
         e => ParseErrorKind::Number(e),
+    }
+}
+
+/// A subscriber's number typed in a command (WHO, STOP / START, GROUP … ADD / DEL, the USSD
+/// WHO prompt: `service::ussd`), read by [`Msisdn::read`]; a short code or service number is
+/// [`ParseErrorKind::ServiceNumber`] however it is written: nationally (`10086`, refused by
+/// the reader as mistyped: [`number_error`]) or after the country code (`+86 10086`, which
+/// reads as a number but is no subscriber's).
+pub fn read_number(typed: &str, default_cc: &str) -> Result<Msisdn, ParseErrorKind> {
+    match Msisdn::read(typed, default_cc) {
+        Ok(_) if super::msisdn::is_service_number(typed, default_cc) => {
+            Err(ParseErrorKind::ServiceNumber)
+        }
+        Ok(m) => Ok(m),
+        Err(e) => Err(number_error(e, typed, default_cc)),
     }
 }
 
@@ -2950,18 +3265,10 @@ pub fn who<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
             fail(rest, ParseErrorKind::MissingArgument, "", HelpTopic::Who),
         );
     }
-    match Msisdn::read(rest, default_cc) {
+    match read_number(rest, default_cc) {
         Ok(m) => done(Command::Who(m), lang),
-        // `WHO 10086`: a number no subscriber has, not a mobile typed wrong (`number_error`).
-        Err(e) => with_lang(
-            lang,
-            fail(
-                rest,
-                number_error(e, rest, default_cc),
-                rest,
-                HelpTopic::Who,
-            ),
-        ),
+        // `WHO 10086`: a number no subscriber has, not a mobile typed wrong (`read_number`).
+        Err(kind) => with_lang(lang, fail(rest, kind, rest, HelpTopic::Who)),
     }
 }
 
@@ -2985,14 +3292,9 @@ fn stop_target<'a>(rest: &'a str, default_cc: &str, start: bool) -> PResult<'a, 
             );
         }
     }
-    match Msisdn::read(rest, default_cc) {
+    match read_number(rest, default_cc) {
         Ok(m) => Ok(("", StopTarget::Number(m))),
-        Err(e) => fail(
-            rest,
-            number_error(e, rest, default_cc),
-            rest,
-            HelpTopic::Stop,
-        ),
+        Err(kind) => fail(rest, kind, rest, HelpTopic::Stop),
     }
 }
 
@@ -4800,8 +5102,9 @@ mod tests {
         let one = || vec![Msisdn::try_from("+8613900139000").unwrap()];
         let family = || GroupName::Builtin(BuiltinGroup::Family);
         let read = |text: &str| parse_normalized(text, "86").map(|p| (p.command, p.lang_hint));
-        // 加入 / 添加 / 增加 are 加; 删除 / 移除 / 去掉 are 删; spaced or glued to the number.
-        for verb in ["加", "加入", "添加", "增加"] {
+        // 加入 / 添加 / 增加 / 加上 are 加; 删除 / 移除 / 去掉 / 删掉 are 删; spaced or glued to
+        // the number.
+        for verb in ["加", "加入", "添加", "增加", "加上"] {
             for text in [
                 format!("分组 家人 {verb} 13900139000"),
                 format!("分组 家人 {verb}13900139000"),
@@ -4813,7 +5116,7 @@ mod tests {
                 assert_eq!(read(&text), Ok((add, ZH)), "{text}");
             }
         }
-        for verb in ["删", "删除", "移除", "去掉"] {
+        for verb in ["删", "删除", "移除", "去掉", "删掉"] {
             for text in [
                 format!("分组 家人 {verb} 13900139000"),
                 format!("分组 家人 {verb}13900139000"),
@@ -4879,6 +5182,83 @@ mod tests {
     }
 
     #[test]
+    fn a_chinese_verb_glued_to_the_group_is_read_where_the_group_can_end_in_one_place() {
+        let family = || GroupName::Builtin(BuiltinGroup::Family);
+        let one = || vec![Msisdn::try_from("+8613800138000").unwrap()];
+        let read = |text: &str| parse_normalized(text, "86").map(|p| (p.command, p.lang_hint));
+        for text in [
+            "分组 家人加13800138000",
+            "分组 家人加 13800138000",
+            "分组 家人增加13800138000",
+            "分组 家人加上13800138000",
+            "分组 FAMILY加13800138000",
+        ] {
+            let add = Command::GroupAdd {
+                group: family(),
+                members: one(),
+            };
+            assert_eq!(read(text), Ok((add, ZH)), "{text}");
+        }
+        let del = Command::GroupDel {
+            group: family(),
+            members: one(),
+        };
+        assert_eq!(read("分组 家人删除13800138000"), Ok((del, ZH)));
+        let team = GroupName::try_from("篮球2队").unwrap();
+        assert_eq!(
+            read("分组 篮球2队加13800138000 13900139000"),
+            Ok((
+                Command::GroupAdd {
+                    group: team,
+                    members: vec![
+                        Msisdn::try_from("+8613800138000").unwrap(),
+                        Msisdn::try_from("+8613900139000").unwrap()
+                    ]
+                },
+                ZH
+            ))
+        );
+        // A bad number is what the command in its order says of it.
+        let err = parse_normalized("分组 家人加1380013800", "86").unwrap_err();
+        assert!(
+            matches!(
+                err.kind,
+                ParseErrorKind::Number(MsisdnError::Mistyped { .. })
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.bad, "1380013800");
+        assert_eq!(err.lang_hint, ZH);
+        // Where the group may end in two places, the reading that is a command is asked
+        // about, never carried out.
+        let err = parse_normalized("分组 家人加13800138000加13900139000", "86").unwrap_err();
+        assert_eq!(
+            err.kind,
+            ParseErrorKind::NearMiss {
+                fixed: "分组 家人加13800138000 加 13900139000".into()
+            },
+            "{err:?}"
+        );
+        // No verb that a number follows, or words where the numbers go: as before.
+        assert_eq!(
+            read("分组 篮球加1队").map(|(c, _)| c),
+            Ok(Command::GroupShow {
+                group: GroupName::try_from("篮球加1队").unwrap(),
+                page: 1
+            })
+        );
+        assert_eq!(
+            parse_normalized("分组 增加 13800138000", "86").map_err(|e| e.kind),
+            Err(ParseErrorKind::BadNumber)
+        );
+        // A verb before the group is no verb after it.
+        assert!(!matches!(
+            read("分组 加家人13800138000"),
+            Ok((Command::GroupAdd { .. }, _))
+        ));
+    }
+
+    #[test]
     fn a_chinese_group_command_said_verb_first_gets_the_command_order_in_chinese() {
         for (text, bad, fixed) in [
             ("加 家人 13900139000", "加", "分组 家人 加 13900139000"),
@@ -4892,6 +5272,8 @@ mod tests {
             ("加入 同事 13900139000", "加入", "分组 同事 加 13900139000"),
             ("删除 家人 13900139000", "删除", "分组 家人 删 13900139000"),
             ("去掉 朋友 13900139000", "去掉", "分组 朋友 删 13900139000"),
+            ("加上 家人 13900139000", "加上", "分组 家人 加 13900139000"),
+            ("删掉家人13900139000", "删掉", "分组 家人 删 13900139000"),
             ("解散 篮球队", "解散", "分组 篮球队 解散"),
             ("改名 篮球队 足球队", "改名", "分组 篮球队 改名 足球队"),
             // Glued, before a built-in Chinese group, and a number glued to that group.
@@ -4933,7 +5315,6 @@ mod tests {
             "加 家人 你好",
             "加油",
             "加油 13900139000",
-            "删 家人 1380013800",
             "把13900139000加到",
             "把手机加到家人",
             "解散",
@@ -4942,6 +5323,140 @@ mod tests {
             assert_eq!(err.kind, ParseErrorKind::UnknownCommand, "{text}: {err:?}");
             assert_eq!(err.lang_hint, ZH, "{text}");
         }
+    }
+
+    #[test]
+    fn an_english_group_verb_first_before_a_chinese_group_gets_the_command_order() {
+        for (text, fixed) in [
+            ("ADD 家人 13800138000", "GROUP 家人 ADD 13800138000"),
+            ("add 家人 13800138000", "GROUP 家人 ADD 13800138000"),
+            (
+                "DEL 篮球队 13800138000 13900139000",
+                "GROUP 篮球队 DEL 13800138000 13900139000",
+            ),
+            ("DROP 篮球队", "GROUP 篮球队 DROP"),
+            ("RENAME 篮球队 足球队", "GROUP 篮球队 RENAME 足球队"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::Misspelt(fixed.into()), "{text}");
+            assert_eq!(err.bad, &text[..text.find(' ').unwrap()], "{text}");
+            assert_eq!(err.usage, HelpTopic::General, "{text}");
+            // Answered in Chinese, as `ＳＴＡＵＴＳ 家人 忙` is.
+            assert_eq!(err.lang_hint, ZH, "{text}");
+            assert!(parse_normalized(fixed, "86").is_ok(), "{fixed}");
+        }
+        // All ASCII: in English, as before; no complete command: the short help.
+        let err = parse_normalized("ADD FAMILY 13800138000", "86").unwrap_err();
+        assert_eq!(err.lang_hint, EN);
+        for text in ["ADD 家人", "ADD 家人 你好", "ADD Família 13800138000"] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::UnknownCommand, "{text}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn a_group_command_said_verb_first_with_a_bad_number_says_what_is_wrong_with_it() {
+        // As the command in its order says it: the number quoted, with the group usage, in
+        // the language of the verb.
+        for (text, bad, lang) in [
+            ("ADD 12 family", "12", EN),
+            ("ADD family 12", "12", EN),
+            ("ADD 12 TO FAMILY", "12", EN),
+            ("DEL 1380013800 FROM FAMILY", "1380013800", EN),
+            ("ADD 家人 12", "12", EN),
+            ("加 12 家人", "12", ZH),
+            ("加 家人 12", "12", ZH),
+            ("删 家人 1380013800", "1380013800", ZH),
+            ("加家人12", "12", ZH),
+            ("把12加到家人", "12", ZH),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert!(
+                matches!(err.kind, ParseErrorKind::Number(_)),
+                "{text}: {err:?}"
+            );
+            assert_eq!(err.bad, bad, "{text}");
+            assert_eq!(err.usage, HelpTopic::Group, "{text}");
+            assert_eq!(err.lang_hint, lang, "{text}");
+        }
+        let err = parse_normalized("ADD 10086 FAMILY", "86").unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::ServiceNumber);
+        // The numbers first, and right: the command's order offered.
+        for (text, fixed) in [
+            ("ADD 13900139000 FAMILY", "GROUP FAMILY ADD 13900139000"),
+            ("ADD 13900139000 TO FAMILY", "GROUP FAMILY ADD 13900139000"),
+            ("del 13900139000 from work", "GROUP work DEL 13900139000"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::Misspelt(fixed.into()), "{text}");
+        }
+        let err = parse_normalized("加 13900139000 家人", "86").unwrap_err();
+        assert_eq!(
+            err.kind,
+            ParseErrorKind::Misspelt("分组 家人 加 13900139000".into())
+        );
+        // Words where the numbers go are no bad number: the short help, as before.
+        for text in [
+            "ADD ME TO THE LIST",
+            "ADD FAMILY hello",
+            "加 家人 你好",
+            "加油 12",
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::UnknownCommand, "{text}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn zu_after_a_group_offered_is_the_word_group_or_hangs_on_the_subscribers_groups() {
+        // After a built-in group's name, or as a word of its own, 组 is "group".
+        for (text, fixed) in [
+            ("把13900139000加到家人组", "分组 家人 加 13900139000"),
+            ("把13900139000加到家人组里", "分组 家人 加 13900139000"),
+            ("把13900139000从同事组删除", "分组 同事 删 13900139000"),
+            ("把13900139000加到篮球 组", "分组 篮球 加 13900139000"),
+            ("加 家人组 13900139000", "分组 家人 加 13900139000"),
+            ("加 FAMILY组 13900139000", "分组 FAMILY 加 13900139000"),
+        ] {
+            let err = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(err.kind, ParseErrorKind::Misspelt(fixed.into()), "{text}");
+            assert!(err.doubts.is_empty(), "{text}: {err:?}");
+        }
+        // After another name it may be part of it: the name as typed, unless the subscriber
+        // has the group without 组 and not the one with it.
+        let err = parse_normalized("把13900139000加到篮球组", "86").unwrap_err();
+        assert_eq!(
+            err.kind,
+            ParseErrorKind::Misspelt("分组 篮球组 加 13900139000".into())
+        );
+        let doubts: Vec<(String, bool, ParseErrorKind)> = err
+            .doubts
+            .iter()
+            .map(|d| (d.group.to_string(), d.if_exists, d.error.kind.clone()))
+            .collect();
+        assert_eq!(
+            doubts,
+            [
+                (
+                    "篮球组".to_owned(),
+                    true,
+                    ParseErrorKind::Misspelt("分组 篮球组 加 13900139000".into())
+                ),
+                (
+                    "篮球".to_owned(),
+                    true,
+                    ParseErrorKind::Misspelt("分组 篮球 加 13900139000".into())
+                ),
+            ]
+        );
+        assert!(err.doubts.iter().all(|d| d.error.bad == err.bad));
+        // 组 alone is the name.
+        let err = parse_normalized("把13900139000加到组", "86").unwrap_err();
+        assert_eq!(
+            err.kind,
+            ParseErrorKind::Misspelt("分组 组 加 13900139000".into())
+        );
+        assert!(err.doubts.is_empty());
     }
 
     #[test]
@@ -5162,16 +5677,12 @@ mod tests {
         let got: Vec<&str> = list.iter().map(Msisdn::as_str).collect();
         assert_eq!(got, ["+8613900139000", "+8613700137000"]);
         let err = numbers("", "86", HelpTopic::Group).unwrap_err();
-        assert!(matches!(
-            err,
-            nom::Err::Failure(GrammarError {
-                fail: Some(ParseError {
-                    kind: ParseErrorKind::MissingArgument,
-                    ..
-                }),
-                ..
-            })
-        ));
+        match err {
+            nom::Err::Failure(GrammarError { fail: Some(e), .. }) => {
+                assert_eq!(e.kind, ParseErrorKind::MissingArgument)
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -5285,6 +5796,74 @@ mod tests {
         assert!(
             matches!(e.kind, ParseErrorKind::Number(MsisdnError::TooShort { .. })),
             "{e:?}"
+        );
+        // Written after the country code, with a space or without, it is the same service
+        // number (it read as a number no subscriber has), and one number in a list.
+        for (text, bad) in [
+            ("WHO +86 10086", "+86 10086"),
+            ("查+8610086", "+8610086"),
+            ("WHO 0086 10086", "0086 10086"),
+            ("STOP +86 10086", "+86 10086"),
+            ("START (+86) 12306", "(+86) 12306"),
+            ("GROUP FAMILY ADD +86 10086", "+86 10086"),
+            ("GROUP FAMILY ADD 13900139000 +86 10086", "+86 10086"),
+            ("分组 家人 删 +86 10086", "+86 10086"),
+        ] {
+            let e = parse_normalized(text, "86").unwrap_err();
+            assert_eq!(e.kind, ParseErrorKind::ServiceNumber, "{text}: {e:?}");
+            assert_eq!(e.bad, bad, "{text}");
+        }
+        // A landline written after the country code is still a number.
+        assert!(parse_normalized("WHO +86 10 6552 9988", "86").is_ok());
+    }
+
+    #[test]
+    fn chinese_ids_are_read_counted_or_digit_by_digit() {
+        for (text, n) in [
+            // Digit by digit, as an id is read out.
+            ("一二", 12),
+            ("一〇", 10),
+            ("一零", 10),
+            ("三三", 33),
+            ("九九", 99),
+            ("〇五", 5),
+            ("一〇五", 105),
+            // Counted, as before.
+            ("一", 1),
+            ("两", 2),
+            ("十", 10),
+            ("十二", 12),
+            ("一十五", 15),
+            ("二十", 20),
+            ("九十九", 99),
+        ] {
+            assert_eq!(chinese_number(text), Some(n), "{text}");
+        }
+        // 两 stands alone; 十 and 百 are counted, not read out; and no more than 9 digits.
+        for text in [
+            "两两",
+            "一两",
+            "两一",
+            "两十",
+            "十十",
+            "一百",
+            "一十〇",
+            "一二三四五六七八九〇",
+        ] {
+            assert_eq!(chinese_number(text), None, "{text}");
+        }
+        let read = |text: &str| parse_normalized(text, "86").map(|p| p.command);
+        assert_eq!(read("头像 一二"), Ok(Command::AvatarSet(12)));
+        assert_eq!(read("头像一〇"), Ok(Command::AvatarSet(10)));
+        assert_eq!(read("AVATAR 一零"), Ok(Command::AvatarSet(10)));
+        assert_eq!(read("头像库 一二"), Ok(Command::Avatars { page: 12 }));
+        assert_eq!(
+            read("头像 〇〇").map_err(|e| e.kind),
+            Err(ParseErrorKind::BadNumber)
+        );
+        assert_eq!(
+            read("头像 两两").map_err(|e| e.kind),
+            Err(ParseErrorKind::UnknownOption)
         );
     }
 

@@ -253,6 +253,11 @@ pub struct ParseError {
     pub usage: HelpTopic,
     /// Language of the command keyword, when one was recognised (see the module docs).
     pub lang_hint: Option<Lang>,
+    /// Other replies that hang on the subscriber's groups, which the parser cannot know (as
+    /// [`Parsed::doubts`]): the service answers with the error of the first that holds
+    /// instead of this one. `把139…加到篮球组` offers `分组 篮球组 加 139…`, and `分组 篮球
+    /// 加 139…` to one who has a group 篮球 and no group 篮球组. Empty for most errors.
+    pub doubts: Vec<Doubt>,
 }
 
 /// Parses one MO message. `default_country_code` (`"86"` or `"+86"`) completes national numbers.
@@ -267,6 +272,9 @@ pub fn parse(text: &str, default_country_code: &str) -> Result<Parsed, ParseErro
         }
         Err(mut e) => {
             e.bad = shorten(&e.bad);
+            for doubt in &mut e.doubts {
+                doubt.error.bad = shorten(&doubt.error.bad);
+            }
             Err(e)
         }
     }

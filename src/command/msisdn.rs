@@ -140,23 +140,30 @@ fn fixed_length(digits: &str, nsn: &str, typed_nationally: bool) -> Option<(usiz
 
 /// Whether `text` is a short code or service number of the default country (`10086`,
 /// `10658`, `12306` in China) rather than a subscriber's number typed wrong: written
-/// nationally (no `+`, `00` or trunk `0`), 3 to [`MAX_SERVICE_DIGITS`] digits, and unlike the
-/// beginning of a number of a plan with a fixed length ([`FixedLength`]): a Chinese mobile
-/// starts 13 to 19, so `10086` is a service number while `13800` is a mobile cut short; under
-/// the NANP short codes have 5 or 6 digits, and 7 are a local number without its area code.
-/// Numbers of other countries' plans are never called service numbers (nothing is known of
-/// their lengths). WHO answers such a number, which [`Msisdn::read`] refuses as
-/// [`MsisdnError::Mistyped`], as no subscriber's instead of as a slip.
+/// nationally (no `00` or trunk `0`) or after the default country code (`+86 10086`,
+/// `008610086`), 3 to [`MAX_SERVICE_DIGITS`] digits without it, and unlike the beginning of
+/// a number of a plan with a fixed length ([`FixedLength`]): a Chinese mobile starts 13 to
+/// 19, so `10086` is a service number while `13800` is a mobile cut short; under the NANP
+/// short codes have 5 or 6 digits, and 7 are a local number without its area code. Numbers
+/// of other countries' plans are never called service numbers (nothing is known of their
+/// lengths). Every command that takes a number answers such a number as no subscriber's:
+/// typed nationally [`Msisdn::read`] refuses it as [`MsisdnError::Mistyped`] (said instead
+/// of the slip), and after the country code it reads as a number no subscriber has.
+/// (`010086` is a landline typed with its trunk `0` and cut short, not `10086`.)
 pub fn is_service_number(text: &str, default_country_code: &str) -> bool {
-    let Ok((
-        digits,
+    let Ok((digits, form)) = Msisdn::reading(text, Some(default_country_code)) else {
+        return false;
+    };
+    let cc_len = match form {
         Form::National {
             cc_len,
             trunk: false,
+        } => cc_len,
+        Form::National { trunk: true, .. } => return false,
+        Form::International => match country_code(default_country_code) {
+            Some(cc) if digits.starts_with(&cc) => cc.len(),
+            _ => return false,
         },
-    )) = Msisdn::reading(text, Some(default_country_code))
-    else {
-        return false;
     };
     let nsn = &digits[cc_len..];
     if !(3..=MAX_SERVICE_DIGITS).contains(&nsn.len()) {
@@ -169,6 +176,18 @@ pub fn is_service_number(text: &str, default_country_code: &str) -> bool {
         Some((_, FixedLength::Nanp)) => (5..=6).contains(&nsn.len()),
         None => false,
     }
+}
+
+/// The E.164 digits `text` stands for under `default_country_code`, whatever their number:
+/// `10658`, `+86 10658`, `008610658` and `010658` are all `8610658`, and so is a configured
+/// `+8610658`. For telling whether a number typed is one of the service's own
+/// (`service_number`, `service_aliases`), which need not have the length of a subscriber's
+/// (`1065712345678`): compared by these digits, as [`Msisdn::parse`] normalises. `None` when
+/// `text` is no number.
+pub fn e164_digits(text: &str, default_country_code: &str) -> Option<String> {
+    Msisdn::reading(text, Some(default_country_code))
+        .ok()
+        .map(|(digits, _)| digits)
 }
 
 /// How a number was written, for [`Msisdn::read`].
@@ -621,10 +640,11 @@ mod tests {
             // Too long for a service number: a Beijing landline without its 0, a slip.
             "1065529988",
             "106581234",
-            // Written with +, 00 or a trunk 0, or not refused at all.
-            "+86 10086",
-            "008610086",
+            "+86 1065529988",
+            // A trunk 0: a landline cut short; another country's code.
             "010086",
+            "+44 10086",
+            "+8613800",
             "13800138000",
             "87654321",
             "95555",
@@ -640,7 +660,12 @@ mod tests {
         assert!(!is_service_number("5550100", "1"));
         // Where no length is fixed, nothing is called a service number.
         assert!(!is_service_number("12345", "44"));
-        // Those it names are all refused by read: WHO asks it only of those.
+        // Written after the country code, as the service's replies and SMSCs write them.
+        for typed in ["+86 10086", "+8610086", "008610086", "(+86) 12306"] {
+            assert!(is_service_number(typed, "86"), "{typed}");
+        }
+        assert!(is_service_number("+1 72345", "1"));
+        // Those typed nationally are all refused by read as a slip, which they are not.
         for typed in ["10086", "12306", "1065 8000", "72345"] {
             let cc = if typed == "72345" { "1" } else { "86" };
             assert!(
@@ -648,6 +673,38 @@ mod tests {
                 "{typed}"
             );
         }
+    }
+
+    #[test]
+    fn e164_digits_are_the_same_for_every_way_of_writing_a_number_of_any_length() {
+        for typed in [
+            "10658",
+            "+86 10658",
+            "008610658",
+            "010658",
+            "+8610658",
+            "(+86)10658",
+        ] {
+            assert_eq!(
+                e164_digits(typed, "86").as_deref(),
+                Some("8610658"),
+                "{typed}"
+            );
+        }
+        // Longer than any subscriber's, and longer than E.164 allows: still compared.
+        for typed in ["1065712345678", "+86 106 5712 345678"] {
+            assert_eq!(
+                e164_digits(typed, "86").as_deref(),
+                Some("861065712345678"),
+                "{typed}"
+            );
+        }
+        assert_eq!(
+            e164_digits("10657123456789012", "86").as_deref(),
+            Some("8610657123456789012")
+        );
+        assert_eq!(e164_digits("abc", "86"), None);
+        assert_eq!(e164_digits("", "86"), None);
     }
 
     #[test]

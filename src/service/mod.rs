@@ -42,8 +42,8 @@ use std::time::Duration;
 use rusqlite::Transaction;
 
 use crate::command::{
-    self, Command, GroupName, HelpTopic, Lang, Msisdn, Privacy, StatusAssignment, StatusChange,
-    StatusCode, StatusText, StopTarget, Target,
+    self, Command, GroupName, HelpTopic, Lang, Msisdn, ParseErrorKind, Privacy, StatusAssignment,
+    StatusChange, StatusCode, StatusText, StopTarget, Target,
 };
 use crate::store::outbox::{self, NewMessage};
 use crate::store::StoreError;
@@ -167,6 +167,9 @@ pub struct Service {
     /// The forms an MO destination takes for the service number and its aliases
     /// ([`address::service_forms`], from `cfg`).
     service_forms: Vec<String>,
+    /// The service number and its aliases as E.164 digits ([`command::msisdn::e164_digits`]),
+    /// to tell one typed where a subscriber's number goes ([`Service::is_own_number`]).
+    own_numbers: Vec<String>,
 }
 
 /// What one audience shows right now (the network override applied).
@@ -312,8 +315,65 @@ impl Service {
     pub fn new(cfg: ServiceConfig) -> Service {
         let numbers = std::iter::once(cfg.service_number.as_str())
             .chain(cfg.service_aliases.iter().map(String::as_str));
-        let service_forms = address::service_forms(numbers, &cfg.country_code);
-        Service { cfg, service_forms }
+        let service_forms = address::service_forms(numbers.clone(), &cfg.country_code);
+        let own_numbers = numbers
+            .filter_map(|n| command::msisdn::e164_digits(n, &cfg.country_code))
+            .collect();
+        Service {
+            cfg,
+            service_forms,
+            own_numbers,
+        }
+    }
+
+    /// Whether `typed`, a number a subscriber typed, is the service number or one of its
+    /// aliases, compared as numbers ([`command::msisdn::e164_digits`]: `+86 1065712345678`
+    /// is `1065712345678`), whatever their length: the parser knows only short service
+    /// numbers by their look (`10086`: [`command::msisdn::is_service_number`]).
+    fn is_own_number(&self, typed: &str) -> bool {
+        command::msisdn::e164_digits(typed, &self.cfg.country_code)
+            .is_some_and(|digits| self.own_numbers.contains(&digits))
+    }
+
+    /// `parsed` with the service's own number, given where a subscriber's number goes (`WHO
+    /// 1065712345678`, `STOP +86 1065712345678`, `GROUP FAMILY ADD ...`), refused as a
+    /// service number ([`ParseErrorKind::ServiceNumber`]) as `WHO 10086` is, whether the
+    /// parser refused it as some other slip or read it as a number; it quotes the number
+    /// as typed, or as read when it was read.
+    fn own_number_refused(
+        &self,
+        parsed: Result<command::Parsed, command::ParseError>,
+    ) -> Result<command::Parsed, command::ParseError> {
+        match parsed {
+            Err(mut e)
+                if matches!(e.kind, ParseErrorKind::Number(_)) && self.is_own_number(&e.bad) =>
+            {
+                e.kind = ParseErrorKind::ServiceNumber;
+                Err(e)
+            }
+            Ok(p) => {
+                let (numbers, usage): (Vec<&Msisdn>, HelpTopic) = match &p.command {
+                    Command::Who(m) => (vec![m], HelpTopic::Who),
+                    Command::Stop(StopTarget::Number(m))
+                    | Command::Start(StopTarget::Number(m)) => (vec![m], HelpTopic::Stop),
+                    Command::GroupAdd { members, .. } | Command::GroupDel { members, .. } => {
+                        (members.iter().collect(), HelpTopic::Group)
+                    }
+                    _ => (Vec::new(), HelpTopic::General),
+                };
+                match numbers.into_iter().find(|m| self.is_own_number(m.as_str())) {
+                    Some(m) => Err(command::ParseError {
+                        kind: ParseErrorKind::ServiceNumber,
+                        bad: m.as_str().to_owned(),
+                        usage,
+                        lang_hint: p.lang_hint,
+                        doubts: Vec::new(),
+                    }),
+                    None => Ok(p),
+                }
+            }
+            other => other,
+        }
     }
 
     /// Its settings.
@@ -352,7 +412,10 @@ impl Service {
     /// (run it outside the store's writer thread; [`Service::apply_mo`] does the rest).
     pub fn parse_mo(&self, source: &str, text: &str) -> ParsedMo {
         match Msisdn::parse(source, &self.cfg.country_code) {
-            Ok(sender) => ParsedMo(Some((sender, command::parse(text, &self.cfg.country_code)))),
+            Ok(sender) => {
+                let parsed = command::parse(text, &self.cfg.country_code);
+                ParsedMo(Some((sender, self.own_number_refused(parsed))))
+            }
             Err(_) => ParsedMo(None),
         }
     }
@@ -390,6 +453,9 @@ impl Service {
         }
         let parsed = match parsed {
             Ok(p) if !p.doubts.is_empty() => self.settle_doubts(tx, &sub, p)?,
+            Err(e) if !e.doubts.is_empty() => {
+                Err(self.doubt_holding(tx, &sub, &e.doubts)?.unwrap_or(e))
+            }
             other => other,
         };
         let (name, text, fan) = match parsed {
@@ -431,15 +497,25 @@ impl Service {
         sub: &Subscriber,
         parsed: command::Parsed,
     ) -> Result<Result<command::Parsed, command::ParseError>, ServiceError> {
-        let auds = state::audiences(tx, &sub.msisdn)?;
-        let holds = parsed
-            .doubts
-            .iter()
-            .find(|d| Self::find(&auds, &d.group).is_some() == d.if_exists);
-        Ok(match holds {
-            Some(d) => Err(d.error.clone()),
+        Ok(match self.doubt_holding(tx, sub, &parsed.doubts)? {
+            Some(e) => Err(e),
             None => Ok(parsed),
         })
+    }
+
+    /// The error of the first of `doubts` that holds for `sub`'s groups, if one does
+    /// ([`command::Doubt`]).
+    fn doubt_holding(
+        &self,
+        tx: &Transaction<'_>,
+        sub: &Subscriber,
+        doubts: &[command::Doubt],
+    ) -> Result<Option<command::ParseError>, ServiceError> {
+        let auds = state::audiences(tx, &sub.msisdn)?;
+        Ok(doubts
+            .iter()
+            .find(|d| Self::find(&auds, &d.group).is_some() == d.if_exists)
+            .map(|d| d.error.clone()))
     }
 
     /// Apply one USSD dialogue unit from `source` to `service_code` (step through the menu,
@@ -477,7 +553,7 @@ impl Service {
                 match &step {
                     Step::Show(screen, _) => {
                         self.ussd_group(tx, now, &sub, &mut data, screen)?;
-                        step = ussd::step(cfg, screen, &input, &data, lang);
+                        step = self.ussd_step(screen, &input, &data, lang);
                     }
                     _ => break,
                 }
@@ -487,7 +563,7 @@ impl Service {
             match state::ussd_dialogue(tx, &sub.msisdn, now, number)? {
                 state::UssdDialogue::Open(screen) => {
                     self.ussd_group(tx, now, &sub, &mut data, &screen)?;
-                    ussd::step(cfg, &screen, text, &data, lang)
+                    self.ussd_step(&screen, text, &data, lang)
                 }
                 state::UssdDialogue::None => Step::End(match lang {
                     Lang::En => format!("Your session has ended. Dial {} again.", cfg.code),
@@ -542,6 +618,22 @@ impl Service {
             service_type: cfg.service_type.clone(),
             gsm7_data_coding: cfg.gsm7_data_coding,
         }))
+    }
+
+    /// [`ussd::step`], with the service's own number typed at the WHO prompt (of any
+    /// length: `1065712345678`) said to be a service number, as the WHO command says it
+    /// ([`Service::is_own_number`]).
+    fn ussd_step(
+        &self,
+        screen: &ussd::Screen,
+        input: &str,
+        data: &ussd::MenuData,
+        lang: Lang,
+    ) -> ussd::Step {
+        if *screen == ussd::Screen::WhoPrompt && self.is_own_number(input) {
+            return ussd::service_number_again(&self.cfg.ussd, input, lang);
+        }
+        ussd::step(&self.cfg.ussd, screen, input, data, lang)
     }
 
     fn menu_data(

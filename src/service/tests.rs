@@ -342,6 +342,78 @@ fn a_fragment_that_is_no_number_is_refused_by_name_and_adds_nobody() {
     assert!(r.starts_with("You have no group A5."), "{r}");
 }
 
+/// A service number longer than 8 digits (a configured `1065712345678`), or one written after
+/// the country code (`+86 10086`), got "looks mistyped" or was looked up as a subscriber's:
+/// WHO, STOP, GROUP ADD and the USSD WHO prompt now give them the answer `WHO 10086` gets.
+#[test]
+fn the_services_own_long_number_and_one_after_the_country_code_are_service_numbers() {
+    let mut b = Bench::with(ServiceConfig {
+        service_number: "1065712345678".into(),
+        service_aliases: vec!["+861065799999999".into()],
+        ..ServiceConfig::default()
+    });
+    let service = |n: &str| {
+        format!("\"{n}\" is not a subscriber's phone number (a service number?). WHO takes a mobile number.")
+    };
+    for (text, quoted) in [
+        ("WHO 1065712345678", "1065712345678"),
+        ("WHO 10657 9999 9999", "10657 9999 9999"),
+        ("WHO +86 10086", "+86 10086"),
+        ("WHO 10086", "10086"),
+    ] {
+        let r = b.send(STRANGER, text);
+        assert!(r.starts_with(&service(quoted)), "{text}: {r}");
+    }
+    // Read as a number (typed with its country code), it is quoted as read.
+    for text in [
+        "WHO +861065712345678",
+        "who +86 1065712345678",
+        "WHO 0086-1065712345678",
+    ] {
+        let r = b.send(STRANGER, text);
+        assert!(r.starts_with(&service("+861065712345678")), "{text}: {r}");
+    }
+    let r = b.send(STRANGER, "查 1065712345678");
+    assert!(
+        r.starts_with("“1065712345678”不是用户的手机号码（可能是服务号码）。查询请发手机号码。"),
+        "{r}"
+    );
+    let r = b.send(OWNER, "STOP +86 1065712345678");
+    assert!(
+        r.starts_with(
+            "\"+861065712345678\" is not a subscriber's phone number (a service number?). \
+             STOP and START take a mobile number."
+        ),
+        "{r}"
+    );
+    let r = b.send(OWNER, "GROUP FAMILY ADD 13900139000 1065712345678");
+    assert!(
+        r.starts_with(
+            "\"1065712345678\" is not a subscriber's phone number (a service number?). \
+             Group members are mobile numbers."
+        ),
+        "{r}"
+    );
+    assert!(b.send(OWNER, "GROUPS").contains("FAMILY(0)"));
+    // Another long number is still a slip, and a subscriber's number still answers.
+    let r = b.send(STRANGER, "WHO 1065712345679");
+    assert!(r.contains("looks mistyped"), "{r}");
+    b.send(MUM, "NAME Mum");
+    assert!(b.send(STRANGER, "WHO 13900139000").contains("Mum"));
+    // The USSD WHO prompt says the same of each, and asks again.
+    for typed in ["1065712345678", "+86 1065712345678", "+86 10086"] {
+        ussd(&mut b, 1, "*123*4#");
+        assert_eq!(
+            ussd(&mut b, 18, typed),
+            format!(
+                "\"{typed}\" is not a subscriber's phone number (a service number?).\n\
+                 Enter the phone number:\n0 Back"
+            ),
+            "{typed}"
+        );
+    }
+}
+
 #[test]
 fn short_or_mistyped_numbers_are_refused_with_the_reason() {
     let mut b = Bench::new();
@@ -977,6 +1049,35 @@ fn group_caps_hold_with_a_clear_reply() {
     assert!(!r.contains("GOLF"));
 }
 
+/// `分组 家人加13900139000` (the verb glued to the group) was refused: it adds the number to
+/// 家人, as `分组 家人 加 13900139000` does.
+#[test]
+fn a_chinese_verb_glued_to_the_group_adds_to_that_group() {
+    let mut b = Bench::new();
+    let r = b.send(OWNER, "分组 家人加13900139000");
+    assert!(r.starts_with("家人现有1人。"), "{r}");
+    let r = b.send(OWNER, "分组 家人");
+    assert!(r.contains("+8613900139000"), "{r}");
+    let r = b.send(OWNER, "分组 家人删除 13900139000");
+    assert!(!r.contains("没有"), "{r}");
+    assert!(b.send(OWNER, "分组 家人").starts_with("家人没有成员。"));
+}
+
+/// `加上` and `删掉` were not taken as group verbs (`分组 家人 加上 139…` was refused): they
+/// add and remove, as `加入` and `删除` do.
+#[test]
+fn jia_shang_and_shan_diao_add_and_remove_members() {
+    let mut b = Bench::new();
+    let r = b.send(OWNER, "分组 家人 加上 13900139000 13700137000");
+    assert!(r.starts_with("家人现有2人。"), "{r}");
+    b.send(OWNER, "分组 家人 删掉13900139000");
+    let r = b.send(OWNER, "分组 家人");
+    assert!(
+        r.contains("+8613700137000") && !r.contains("+8613900139000"),
+        "{r}"
+    );
+}
+
 /// A Chinese group command said verb first (`加 家人 139…`) is answered in Chinese with the
 /// command's order (`分组 家人 加 139…`), as `ADD FAMILY 139…` is in English, and nothing is
 /// done until the command is sent that way.
@@ -1008,6 +1109,75 @@ fn a_chinese_group_command_said_verb_first_is_offered_in_chinese_and_not_carried
     assert!(
         r.starts_with("“删”不是命令。你是不是想发：分组 家人 删 13900139000"),
         "{r}"
+    );
+}
+
+/// `ADD 12 FAMILY` and `加 12 家人` (verb first, a bad number) got the short help: they get
+/// what the command in its order says of the number, and nothing is added.
+#[test]
+fn a_group_command_said_verb_first_with_a_bad_number_is_told_what_is_wrong_with_it() {
+    let mut b = Bench::new();
+    let normal = b.send(OWNER, "GROUP FAMILY ADD 12");
+    assert!(
+        normal.starts_with("\"12\" is not a phone number"),
+        "{normal}"
+    );
+    for text in ["ADD 12 FAMILY", "ADD FAMILY 12", "add 12 to family"] {
+        assert_eq!(b.send(OWNER, text), normal, "{text}");
+    }
+    let mistyped = b.send(OWNER, "GROUP FAMILY DEL 1380013800");
+    assert!(mistyped.contains("looks mistyped"), "{mistyped}");
+    assert_eq!(b.send(OWNER, "DEL 1380013800 FROM FAMILY"), mistyped);
+    let normal = b.send(OWNER, "分组 家人 加 12");
+    assert!(normal.starts_with("“12”不是有效号码"), "{normal}");
+    for text in ["加 12 家人", "加 家人 12", "加家人12", "把12加到家人"] {
+        assert_eq!(b.send(OWNER, text), normal, "{text}");
+    }
+    assert!(b.send(OWNER, "分组 家人").starts_with("家人没有成员。"));
+}
+
+/// `把139…加到家人组` offered `分组 家人组 加 139…`, a new group beside 家人: 组 after a
+/// built-in group is the word "group", and after another name the group without it is
+/// offered to one who has that group and not the other.
+#[test]
+fn zu_after_the_group_in_an_offer_is_the_word_group_when_that_is_the_group_meant() {
+    let mut b = Bench::new();
+    let r = b.send(OWNER, "把13900139000加到家人组");
+    assert!(r.contains("你是不是想发：分组 家人 加 13900139000"), "{r}");
+    // Without a group 篮球, 篮球组 may be the new group's name.
+    let r = b.send(OWNER, "把13900139000加到篮球组");
+    assert!(
+        r.contains("你是不是想发：分组 篮球组 加 13900139000"),
+        "{r}"
+    );
+    b.send(OWNER, "分组 篮球 加 13700137000");
+    let r = b.send(OWNER, "把13900139000加到篮球组");
+    assert!(r.contains("你是不是想发：分组 篮球 加 13900139000"), "{r}");
+    // One who has 篮球组 itself is offered it.
+    b.send(MUM, "分组 篮球 加 13700137000");
+    b.send(MUM, "分组 篮球组 加 13600136000");
+    let r = b.send(MUM, "把13900139000加到篮球组");
+    assert!(
+        r.contains("你是不是想发：分组 篮球组 加 13900139000"),
+        "{r}"
+    );
+    // Offered, never carried out.
+    assert!(b.send(OWNER, "分组 家人").starts_with("家人没有成员。"));
+}
+
+/// `ADD 家人 13800138000` (an English verb first, a Chinese group) got the short help: the
+/// command's order is offered, in Chinese as the group is, and nothing is added.
+#[test]
+fn an_english_verb_first_before_a_chinese_group_gets_the_command_order_offered() {
+    let mut b = Bench::new();
+    let r = b.send(OWNER, "ADD 家人 13900139000");
+    assert!(
+        r.starts_with("“ADD”不是命令。你是不是想发：GROUP 家人 ADD 13900139000"),
+        "{r}"
+    );
+    assert!(
+        b.send(OWNER, "分组 家人").starts_with("家人没有成员。"),
+        "nothing was added"
     );
 }
 
@@ -2291,6 +2461,19 @@ fn ussd_avatars_carry_their_catalogue_ids_and_who_refuses_a_non_number() {
         who.contains("+8613900139000") && !who.contains("not a phone number"),
         "{who}"
     );
+}
+
+/// `头像 一二` (12 read out digit by digit) was refused: it chooses preset 12, as `头像 12`
+/// and `头像 十二` do; `头像库 一二` is page 12.
+#[test]
+fn a_chinese_avatar_id_read_out_digit_by_digit_chooses_that_preset() {
+    let mut b = Bench::new();
+    add_presets(&b, 14);
+    let by_number = b.send(MUM, "头像 12");
+    assert!(by_number.contains("12"), "{by_number}");
+    assert_eq!(b.send(OWNER, "头像 一二"), by_number);
+    assert_eq!(b.send(DAD, "头像 一〇"), b.send(BOSS, "头像 10"));
+    assert_eq!(b.send(DAD, "头像库 一二"), b.send(DAD, "头像库 12"));
 }
 
 #[test]

@@ -10,10 +10,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::replies::{self, Label, Line, Text};
-use crate::command::grammar::number_error;
+use crate::command::grammar::read_number;
 use crate::command::{
-    Command, Expiry, GroupName, Lang, Msisdn, ParseErrorKind, StatusAssignment, StatusChange,
-    StatusCode, StatusText, Target,
+    Command, Expiry, GroupName, Lang, ParseErrorKind, StatusAssignment, StatusChange, StatusCode,
+    StatusText, Target,
 };
 
 /// Items per list page at most (keys 1-7; 8 is "more", 0 "back", 00 "exit").
@@ -837,20 +837,25 @@ pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lan
         }
         Screen::WhoPrompt => match n {
             Some(0) => show(cfg, Screen::Main, data, lang, false),
-            // Read as the WHO command reads its number; a service number (`10086`) is said
-            // to be one, as WHO, STOP and GROUP say it (`grammar::number_error`).
-            _ => match Msisdn::read(input, &cfg.country_code) {
+            // Read as the WHO command reads its number; a service number (`10086`, `+86
+            // 10086`) is said to be one, as WHO, STOP and GROUP say it
+            // (`grammar::read_number`). The service's own numbers, of any length, are told
+            // apart by the service (`Service::handle_ussd`, [`service_number_again`]).
+            _ => match read_number(input, &cfg.country_code) {
                 Ok(m) => Step::Run(Command::Who(m)),
-                Err(e) => {
-                    let service = matches!(
-                        number_error(e, input, &cfg.country_code),
-                        ParseErrorKind::ServiceNumber
-                    );
+                Err(kind) => {
+                    let service = matches!(kind, ParseErrorKind::ServiceNumber);
                     Step::Show(Screen::WhoPrompt, not_a_number(cfg, input, service, lang))
                 }
             },
         },
     }
+}
+
+/// The WHO prompt again after `input`, a service number (one of the service's own), saying
+/// so as [`step`] says it of `10086`.
+pub fn service_number_again(cfg: &UssdConfig, input: &str, lang: Lang) -> Step {
+    Step::Show(Screen::WhoPrompt, not_a_number(cfg, input, true, lang))
 }
 
 /// The WHO prompt again, saying that `input` is no phone number, or with `service` a service
