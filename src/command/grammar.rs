@@ -936,7 +936,12 @@ fn split_numbers<'r>(
                 here = Some((score, j));
             }
         }
-        best[i] = here.expect("every word reads as a piece of its own");
+        // Every word reads as a piece of its own, so `here` is set; should it not be, the
+        // subscriber is asked about the numbers rather than the parser stopping.
+        let Some(here) = here else {
+            return Err((ParseErrorKind::UnclearNumbers, run));
+        };
+        best[i] = here;
     }
     let mut out = Vec::new();
     let mut i = 0;
@@ -949,18 +954,19 @@ fn split_numbers<'r>(
                 }
                 i = j;
             }
-            unreachable!("a grouping with no bad piece reads whole")
+            // A grouping with no bad piece reads whole (`ways[0]` would not be 0): asked
+            // about, should it happen.
+            Err((ParseErrorKind::UnclearNumbers, run))
         }
         1 => {
             while i < n {
-                let (k, m) = read[i]
-                    .iter()
-                    .enumerate()
-                    .find_map(|(k, r)| match r {
-                        Ok(m) if ways[i + k + 1] == 1 => Some((k, m)),
-                        _ => None,
-                    })
-                    .expect("the one grouping goes on");
+                // The one grouping goes on from every piece of it.
+                let Some((k, m)) = read[i].iter().enumerate().find_map(|(k, r)| match r {
+                    Ok(m) if ways[i + k + 1] == 1 => Some((k, m)),
+                    _ => None,
+                }) else {
+                    return Err((ParseErrorKind::UnclearNumbers, run));
+                };
                 out.push(m.clone());
                 i += k + 1;
             }
