@@ -1141,12 +1141,22 @@ fn readme_service_rules_read_as_the_readme_says() {
         ("`CLEAR`, `NONE`, `DELETE`", "NAME NONE", "NAME DELETE"),
         ("`清除` / `关闭`", "名字 清除", "名字 关闭"),
         (
-            "`添加`, `增加` add",
+            "`添加`, `增加`, `加上` add",
             "分组 家人 添加 13900139000",
             "GROUP FAMILY ADD 13900139000",
         ),
         (
-            "`移除`, `去掉`",
+            "`增加`, `加上` add",
+            "分组 家人 加上 13900139000",
+            "GROUP FAMILY ADD 13900139000",
+        ),
+        (
+            "`去掉`, `删掉` remove",
+            "分组 家人 删掉 13900139000",
+            "GROUP FAMILY DEL 13900139000",
+        ),
+        (
+            "`删除`, `移除`",
             "分组 家人 去掉 13900139000",
             "GROUP FAMILY DEL 13900139000",
         ),
