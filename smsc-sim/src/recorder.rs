@@ -462,6 +462,14 @@ impl MessageStore {
         self.map.get_mut(id)
     }
 
+    /// Every message held with its id, the last inserted first.
+    pub fn newest_first(&self) -> impl Iterator<Item = (&str, &StoredMessage)> {
+        self.order
+            .iter()
+            .rev()
+            .filter_map(|id| self.map.get(id).map(|m| (id.as_str(), m)))
+    }
+
     /// Every message held, for change (in no particular order).
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut StoredMessage> {
         self.map.values_mut()
