@@ -496,9 +496,17 @@ pub fn validate_content(m: &MtInput) -> Result<(), u32> {
     }
     // ussd_service_op (§5.3.2.44): not a value the standard reserves.
     if let Some(op) = m.ussd_service_op.filter(|op| is_reserved_ussd_op(*op)) {
+        // A submit_multi's destinations are its own (`m.dest` is empty): its `/mt` records
+        // name each, refused with this status.
+        let dest = if m.command == "submit_multi" {
+            "every destination of the submit_multi"
+        } else {
+            m.dest.as_str()
+        };
         tracing::warn!(
             ussd_service_op = op,
-            dest = %m.dest,
+            command = m.command,
+            dest,
             "MT refused with ESME_RINVOPTPARAMVAL (0x000000C4): ussd_service_op {op} is \
              reserved (SMPP 3.4 §5.3.2.44: 0-3 PSSD/PSSR/USSR/USSN indication, 16-19 \
              responses, 32-255 vendor specific)"
