@@ -26,7 +26,7 @@ use crate::store::inbox::{
     self, CompleteMessage, Concat, ConcatScheme, InboundPdu, Received, UssdTag,
 };
 use crate::store::outbox::ReceiptState;
-use crate::store::{outbox, Store};
+use crate::store::{outbox, MoPdu, Store};
 
 /// A delivery receipt read from a deliver_sm (TLVs first, receipt text as fallback).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -403,7 +403,15 @@ pub(crate) fn warn_failed_by_receipt(outbox_id: i64, segment: Option<u8>) {
 }
 
 /// Acknowledge one inbound PDU according to its write's fate; a complete MO is returned.
-fn settle(store: &Store, inbound: Inbound, result: Result<Wrote, String>) -> Option<MoMessage> {
+/// `mo`: the PDU is an MO message or part (not a receipt), counted in the store's MO counts
+/// ([`crate::store::Stats::mo_pdus`], [`crate::store::Stats::mo_messages`]) before it is
+/// answered.
+fn settle(
+    store: &Store,
+    inbound: Inbound,
+    result: Result<Wrote, String>,
+    mo: bool,
+) -> Option<MoMessage> {
     match result {
         Ok(Wrote::Receipt(m)) => {
             match m {
@@ -449,6 +457,11 @@ fn settle(store: &Store, inbound: Inbound, result: Result<Wrote, String>) -> Opt
                     "MO identical to one taken within 2 minutes (the SMSC's resend after a lost answer, or the same text sent again on a later SMPP session): acknowledged, not run again"
                 );
                 store.note_mo_duplicate();
+            } else {
+                store.note_mo_pdu(MoPdu::Stored);
+            }
+            if let Received::Complete(_) = received {
+                store.note_mo_message();
             }
             inbound.ack_stored(key_row, whole);
             match received {
@@ -462,6 +475,9 @@ fn settle(store: &Store, inbound: Inbound, result: Result<Wrote, String>) -> Opt
         }
         Err(e) => {
             warn!(error = %e, "could not store inbound PDU; the SMSC will redeliver");
+            if mo {
+                store.note_mo_pdu(MoPdu::Deferred);
+            }
             inbound.ack(CommandStatus::EsmeRxTAppn);
             None
         }
@@ -499,6 +515,9 @@ pub async fn handle_batch(
             }
             Err(e) => {
                 let answer = e.answer();
+                if let InboundError::BadPart(_) = e {
+                    store.note_mo_pdu(MoPdu::Refused);
+                }
                 warn!(error = %e, answer = ?answer, "unusable inbound PDU answered and dropped");
                 inbound.ack(answer);
             }
@@ -554,7 +573,10 @@ pub async fn handle_batch(
     inbounds
         .into_iter()
         .zip(results)
-        .filter_map(|(inbound, result)| settle(store, inbound, result))
+        .zip(writes.iter())
+        .filter_map(|((inbound, result), w)| {
+            settle(store, inbound, result, matches!(w, Write::Mo(_)))
+        })
         .collect()
 }
 

@@ -248,6 +248,33 @@ impl Metrics {
              acknowledged, not run again.",
             one(store.mo_duplicates.to_string()),
         );
+        let mo_pdus: Vec<(String, String)> = crate::store::MoPdu::ALL
+            .iter()
+            .map(|what| what.as_str())
+            .zip(store.mo_pdus)
+            .chain([("duplicate", store.mo_duplicates)])
+            .map(|(what, n)| (format!("{{outcome=\"{what}\"}}"), n.to_string()))
+            .collect();
+        family(
+            &mut out,
+            "presence_gw_mo_pdus_total",
+            "counter",
+            "MO PDUs received, in PDUs (deliver_sm / data_sm carrying a message or one part of \
+             one; delivery receipts are not counted), by outcome: stored (in the inbox, \
+             acknowledged), duplicate (a copy of one already received, acknowledged), refused \
+             (ESME_RX_P_APPN: a part that cannot be read, not stored), deferred \
+             (ESME_RX_T_APPN: the store failed, the SMSC sends it again and it is counted again).",
+            mo_pdus,
+        );
+        family(
+            &mut out,
+            "presence_gw_mo_messages_total",
+            "counter",
+            "MO messages received whole and handed to the command service, in messages: a \
+             message sent in 3 parts counts 1, when its last part is stored; copies are not \
+             counted again.",
+            one(store.mo_messages.to_string()),
+        );
         family(
             &mut out,
             "presence_gw_inbox_misaddressed_total",

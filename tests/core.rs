@@ -759,6 +759,65 @@ async fn mo_in_three_parts_out_of_order_and_resent_is_one_message() {
     sim.shutdown().await;
 }
 
+/// The sample of `name{label="value"}` in a scrape, if it has one.
+fn labelled(text: &str, name: &str, label: &str, value: &str) -> Option<f64> {
+    sample(text, &format!("{name}{{{label}=\"{value}\"}}"))
+}
+
+/// `/metrics` counts MO as a carrier's SMSC does, so the two can be reconciled: PDUs (a
+/// 3-part message is 3, copies counted apart) and whole messages (it is 1); the delivery
+/// receipts that share `deliver_sm` with them (and `inbound_ack_seconds`) are in neither.
+#[tokio::test]
+async fn metrics_count_mo_pdus_and_whole_messages_apart_from_receipts() {
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, mut mo) = gateway(&dir, &sim).await;
+    // A receipt first: it is a deliver_sm too.
+    gw.enqueue(NewMessage::sms("+8613900139000", "hello"))
+        .await
+        .unwrap();
+    wait_delivered(&gw, 1, Duration::from_secs(10)).await;
+    let long = format!("STATUS FAMILY FREE {}", "x".repeat(330));
+    let mut three = MoRequest::new("+8613800138000", "10658", &long).style(MoStyle::Udh8);
+    three.reference = Some(78);
+    assert_eq!(sim.inject_mo(three.clone()).await.unwrap().parts, 3);
+    assert_eq!(next_mo(&gw, &mut mo).await.text, long);
+    let one = MoRequest::new("+8613700137000", "10658", "WHO 13800138000");
+    assert_eq!(sim.inject_mo(one).await.unwrap().parts, 1);
+    assert_eq!(next_mo(&gw, &mut mo).await.text, "WHO 13800138000");
+    let text = scrape_metrics(&gw).await;
+    let pdus = |outcome| labelled(&text, "presence_gw_mo_pdus_total", "outcome", outcome);
+    assert_eq!(pdus("stored"), Some(4.0), "3 parts and 1 whole:\n{text}");
+    for outcome in ["duplicate", "refused", "deferred"] {
+        assert_eq!(pdus(outcome), Some(0.0), "{outcome}:\n{text}");
+    }
+    assert_eq!(
+        sample(&text, "presence_gw_mo_messages_total"),
+        Some(2.0),
+        "{text}"
+    );
+    // The ack histogram holds the receipt as well: the reason for counts of their own.
+    assert!(sample(&text, "presence_gw_smpp_inbound_ack_seconds_count").unwrap_or(0.0) >= 5.0);
+    // The SMSC sends the three parts again: three PDUs more, no message more.
+    sim.inject_mo(three).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gw.store.stats().mo_duplicates < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "copies not counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let text = scrape_metrics(&gw).await;
+    let pdus = |outcome| labelled(&text, "presence_gw_mo_pdus_total", "outcome", outcome);
+    assert_eq!(pdus("stored"), Some(4.0), "{text}");
+    assert_eq!(pdus("duplicate"), Some(3.0), "{text}");
+    assert_eq!(
+        sample(&text, "presence_gw_mo_messages_total"),
+        Some(2.0),
+        "{text}"
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn with_the_consumer_gone_mo_is_still_stored_and_acknowledged() {
     // As at a stop: the service is gone before the link. What arrives meanwhile is stored,

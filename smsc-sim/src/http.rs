@@ -19,7 +19,9 @@
 //! | GET | `/console/handsets/{number}` | HTML: one phone (inbox, pushes, contacts, text and USSD boxes) |
 //! | GET | `/console/handsets/{number}/call?from=` | HTML: the incoming-call screen (name, status, avatar) |
 //!
-//! Numbers in links are percent-encoded (`+` in a query string would read as a space).
+//! Numbers in links are percent-encoded (`+` in a query string would read as a space); a
+//! number parameter (`from`, `dest`) given with an unencoded `+` is still read with its `+`
+//! ([`crate::util::plus_from_query`]).
 //!
 //! Every error answer, on every endpoint, is JSON `{"error": "..."}` with a fitting status:
 //! 400 for a body that is not JSON or a value that makes no sense, 415 for a body without
@@ -189,6 +191,8 @@ pub fn apply_faults_body(
 
 #[derive(Debug, Deserialize)]
 struct CallQuery {
+    /// The caller; `?from=+86...` unencoded reads as `+86...` ([`crate::util::plus_from_query`]).
+    #[serde(deserialize_with = "crate::util::query_number")]
     from: String,
 }
 

@@ -135,7 +135,9 @@ impl MtRecord {
 /// Filter for [`crate::SimHandle::mt_messages`].
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct MtFilter {
-    /// Only this destination (leading `+` ignored).
+    /// Only this destination (leading `+` ignored; from a query string, an unencoded `+` is
+    /// read as one, [`crate::util::plus_from_query`]).
+    #[serde(default, deserialize_with = "crate::util::query_number_opt")]
     pub dest: Option<String>,
     /// Only records with `id` greater than this.
     pub since: Option<u64>,
@@ -164,8 +166,8 @@ impl MtFilter {
     /// [`crate::handset::same_subscriber`]).
     pub fn matches(&self, r: &MtRecord, cc: &str) -> bool {
         if let Some(d) = &self.dest {
-            // By digits: `?dest=+86...` unencoded in a query string arrives as " 86...". A
-            // filter without digits (an alphanumeric address) compares as written.
+            // By digits (`+86...`, `86...` and a national form alike). A filter without
+            // digits (an alphanumeric address) compares as written.
             let want = crate::util::digits(d);
             let same = if want.is_empty() {
                 d.trim() == r.dest
@@ -460,6 +462,14 @@ impl MessageStore {
     /// Look a message up for change.
     pub fn get_mut(&mut self, id: &str) -> Option<&mut StoredMessage> {
         self.map.get_mut(id)
+    }
+
+    /// Every message held with its id, the last inserted first.
+    pub fn newest_first(&self) -> impl Iterator<Item = (&str, &StoredMessage)> {
+        self.order
+            .iter()
+            .rev()
+            .filter_map(|id| self.map.get(id).map(|m| (id.as_str(), m)))
     }
 
     /// Every message held, for change (in no particular order).

@@ -984,6 +984,7 @@ impl Session {
             sm_default_msg_id: r.sm_default_msg_id,
             short_message: r.short_message().as_ref().to_vec(),
             message_payload: r.message_payload().map(|p| p.value.as_ref().to_vec()),
+            submit: None,
         };
         let sys = self.system_id();
         let (c, then) = match self.shared.replace_mt(&sys, input) {

@@ -274,6 +274,12 @@ pub struct ReplaceInput {
     pub short_message: Vec<u8>,
     /// New message_payload TLV (SMPP 5.0 allows it in replace_sm).
     pub message_payload: Option<Vec<u8>>,
+    /// A submit_sm whose `replace_if_present_flag` replaces the message (SMPP 3.4 §5.2.18):
+    /// then every content field is its own (esm_class, data_coding, SAR, options and times
+    /// as sent, empty times meaning at once / the default as for any submit), not the
+    /// original's, and the fields above are not read but `message_id`. `None` for a
+    /// replace_sm.
+    pub submit: Option<MtInput>,
 }
 
 /// What accepting or replacing MT planned while the records were locked, carried out once
@@ -490,9 +496,17 @@ pub fn validate_content(m: &MtInput) -> Result<(), u32> {
     }
     // ussd_service_op (§5.3.2.44): not a value the standard reserves.
     if let Some(op) = m.ussd_service_op.filter(|op| is_reserved_ussd_op(*op)) {
+        // A submit_multi's destinations are its own (`m.dest` is empty): its `/mt` records
+        // name each, refused with this status.
+        let dest = if m.command == "submit_multi" {
+            "every destination of the submit_multi"
+        } else {
+            m.dest.as_str()
+        };
         tracing::warn!(
             ussd_service_op = op,
-            dest = %m.dest,
+            command = m.command,
+            dest,
             "MT refused with ESME_RINVOPTPARAMVAL (0x000000C4): ussd_service_op {op} is \
              reserved (SMPP 3.4 §5.3.2.44: 0-3 PSSD/PSSR/USSR/USSN indication, 16-19 \
              responses, 32-255 vendor specific)"
@@ -831,6 +845,14 @@ impl Shared {
             })
             .collect();
         drop(faults);
+        // A submit_sm taken that asks to replace a message still pending does (§5.2.18).
+        if let ([MtDest::Sme { addr, .. }], [0]) = (dests.as_slice(), statuses.as_slice()) {
+            if m.command == "submit_sm" && m.options.replace_if_present_flag == 1 {
+                if let Some(out) = self.replace_if_present(system_id, &m, addr) {
+                    return out;
+                }
+            }
+        }
         let taken = statuses.iter().filter(|s| **s == 0).count();
         let (numeric_id, message_id) = if taken > 0 {
             let n = self.next_msg_id.fetch_add(1, Ordering::Relaxed);
@@ -1054,7 +1076,8 @@ impl Shared {
     /// the status a submit_sm would get. Its MT records show the new text (and the text
     /// before), its handsets will get it, its receipts are planned again under the same
     /// message id (the ones planned before and not yet sent are dropped); they are returned
-    /// with their delays.
+    /// with their delays. With `r.submit` (a submit_sm's `replace_if_present_flag`,
+    /// [`Shared::replace_if_present`]) the new content is that submit's, every field of it.
     pub fn replace_mt(
         self: &Arc<Self>,
         system_id: &str,
@@ -1087,45 +1110,61 @@ impl Shared {
             if first.is_ussd() {
                 return Err(status::REPLACEFAIL);
             }
-            if r.sm_default_msg_id != 0 {
-                return Err(status::INVDFTMSGID);
-            }
-            let mut options = first.options.clone();
-            if !r.schedule_delivery_time.is_empty() {
-                options.schedule_delivery_time = r.schedule_delivery_time.clone();
-                options.scheduled_at_ms = resolve_time(&r.schedule_delivery_time, now);
-            }
-            if !r.validity_period.is_empty() {
-                options.validity_period = r.validity_period.clone();
-                options.expires_at_ms = resolve_time(&r.validity_period, now);
-            }
-            // The replacement must be what a submit_sm with the original's other fields
-            // could carry.
-            validate_content(&MtInput {
-                command: first.command,
-                sequence_number: first.sequence_number,
-                service_type: first.service_type.clone(),
-                source: first.source.clone(),
-                source_ton: first.source_ton,
-                source_npi: first.source_npi,
-                dest: first.dest.clone(),
-                dest_ton: first.dest_ton,
-                dest_npi: first.dest_npi,
-                esm_class: first.esm_class,
-                data_coding: first.data_coding,
-                registered_delivery: r.registered_delivery,
-                short_message: r.short_message.clone(),
-                message_payload: r.message_payload.clone(),
-                sar: first.sar,
-                ussd_service_op: first.ussd_service_op,
-                its_session_info: first.its_session_info,
-                dest_port: first.dest_port,
-                options: options.clone(),
-            })?;
+            // What the message is to carry from now on: a replacing submit_sm's own fields,
+            // or the replace_sm's over the original's.
+            let content = match &r.submit {
+                Some(sub) => {
+                    let mut c = sub.clone();
+                    c.options.scheduled_at_ms =
+                        resolve_time(&c.options.schedule_delivery_time, now);
+                    c.options.expires_at_ms = resolve_time(&c.options.validity_period, now);
+                    c
+                }
+                None => {
+                    let mut options = first.options.clone();
+                    if !r.schedule_delivery_time.is_empty() {
+                        options.schedule_delivery_time = r.schedule_delivery_time.clone();
+                        options.scheduled_at_ms = resolve_time(&r.schedule_delivery_time, now);
+                    }
+                    if !r.validity_period.is_empty() {
+                        options.validity_period = r.validity_period.clone();
+                        options.expires_at_ms = resolve_time(&r.validity_period, now);
+                    }
+                    if r.sm_default_msg_id != 0 {
+                        return Err(status::INVDFTMSGID);
+                    }
+                    MtInput {
+                        command: first.command,
+                        sequence_number: first.sequence_number,
+                        service_type: first.service_type.clone(),
+                        source: first.source.clone(),
+                        source_ton: first.source_ton,
+                        source_npi: first.source_npi,
+                        dest: first.dest.clone(),
+                        dest_ton: first.dest_ton,
+                        dest_npi: first.dest_npi,
+                        esm_class: first.esm_class,
+                        data_coding: first.data_coding,
+                        registered_delivery: r.registered_delivery,
+                        short_message: r.short_message.clone(),
+                        message_payload: r.message_payload.clone(),
+                        sar: first.sar,
+                        ussd_service_op: first.ussd_service_op,
+                        its_session_info: first.its_session_info,
+                        dest_port: first.dest_port,
+                        options,
+                    }
+                }
+            };
+            // The replacement must be what a submit_sm with those fields could carry.
+            validate_content(&content)?;
             let text = pdus::decode_body(
-                first.esm_class,
-                first.data_coding,
-                r.message_payload.as_deref().unwrap_or(&r.short_message),
+                content.esm_class,
+                content.data_coding,
+                content
+                    .message_payload
+                    .as_deref()
+                    .unwrap_or(&content.short_message),
             );
             // The receipts planned before are void (records newest first: those older than
             // the message cannot be its).
@@ -1143,15 +1182,20 @@ impl Shared {
             let revision = m.revision.wrapping_add(1);
             let mut dests = m.dests.clone();
             for (i, mut rec) in recs.into_iter().enumerate() {
-                let (stat, at) = final_state(m.dests[i].plan, m.submitted_at_ms, &options, now);
+                let (stat, at) =
+                    final_state(m.dests[i].plan, m.submitted_at_ms, &content.options, now);
                 if rec.text_before_replace.is_none() {
                     rec.text_before_replace = Some(std::mem::take(&mut rec.text));
                 }
                 rec.text = text.clone();
-                rec.short_message = r.short_message.clone();
-                rec.message_payload = r.message_payload.clone();
-                rec.registered_delivery = r.registered_delivery;
-                rec.options = options.clone();
+                rec.esm_class = content.esm_class;
+                rec.data_coding = content.data_coding;
+                rec.short_message = content.short_message.clone();
+                rec.message_payload = content.message_payload.clone();
+                rec.registered_delivery = content.registered_delivery;
+                rec.sar = content.sar;
+                rec.dest_port = content.dest_port;
+                rec.options = content.options.clone();
                 rec.replaced_at_ms = Some(now);
                 if let Some(slot) = st.mt.get_mut(rec.id) {
                     *slot = rec.clone();
@@ -1178,6 +1222,57 @@ impl Shared {
         let receipts = self.carry_out(fx);
         self.bump();
         Ok(receipts)
+    }
+
+    /// A submit_sm with `replace_if_present_flag` 1 (SMPP 3.4 §5.2.18), taken (not throttled,
+    /// valid, no error fault): the newest message of account `system_id` still pending
+    /// (ENROUTE: no handset has it, no final receipt went out) with the same source address,
+    /// the one destination `dest` (a leading `+` aside) and the same service_type is replaced
+    /// by it through [`Shared::replace_mt`] (the handset gets only the new text, receipts
+    /// planned before are dropped, the MT record shows the new text and
+    /// `text_before_replace`), and the answer carries that message's id, as most SMSCs
+    /// answer. `None` when there is none (or it is a USSD screen, shown at once, never
+    /// pending): the submit is then a new message.
+    fn replace_if_present(
+        self: &Arc<Self>,
+        system_id: &str,
+        m: &MtInput,
+        dest: &str,
+    ) -> Option<MultiOutcome> {
+        if m.ussd_service_op.is_some() || m.service_type.eq_ignore_ascii_case("USSD") {
+            return None;
+        }
+        let now = now_ms();
+        let message_id = self
+            .state()
+            .store
+            .newest_first()
+            .find(|(_, s)| {
+                s.system_id == system_id
+                    && s.service_type == m.service_type
+                    && same_address(&s.source, &m.source)
+                    && matches!(s.dests.as_slice(), [d] if same_address(&d.dest, dest))
+                    && s.replaceable_at(now)
+            })
+            .map(|(id, _)| id.to_string())?;
+        let receipts = self
+            .replace_mt(
+                system_id,
+                ReplaceInput {
+                    message_id: message_id.clone(),
+                    source: m.source.clone(),
+                    submit: Some(m.clone()),
+                    ..ReplaceInput::default()
+                },
+            )
+            .ok()?;
+        self.mt_accepted.fetch_add(1, Ordering::Relaxed);
+        Some(MultiOutcome {
+            status: 0,
+            message_id,
+            unsuccess: Vec::new(),
+            receipts,
+        })
     }
 
     /// Hand accepted MT `l.rec` (destination `l.index` of the message stored as

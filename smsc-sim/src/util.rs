@@ -68,6 +68,29 @@ pub fn digits(number: &str) -> String {
     number.chars().filter(char::is_ascii_digit).collect()
 }
 
+/// A phone number as a query string gave it: `?from=+8613800138000` written unencoded (as
+/// a tester types it into curl) is form-decoded to `" 8613800138000"`, `+` being a space
+/// there; a leading space before a digit can only have been a `+`, and is read as one.
+/// Anything else is as given.
+pub fn plus_from_query(number: String) -> String {
+    match number.strip_prefix(' ') {
+        Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => format!("+{rest}"),
+        _ => number,
+    }
+}
+
+/// `#[serde(deserialize_with)]` for a phone number in a query string ([`plus_from_query`]).
+pub fn query_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    <String as serde::Deserialize>::deserialize(d).map(plus_from_query)
+}
+
+/// [`query_number`] for an optional parameter (give the field `#[serde(default)]` too).
+pub fn query_number_opt<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
+    <Option<String> as serde::Deserialize>::deserialize(d).map(|n| n.map(plus_from_query))
+}
+
 /// Whether two numbers name the same subscriber: equal digits, or one ends with the other and
 /// the shorter has at least 7 digits (`13800138000` vs `+8613800138000`).
 pub fn same_number(a: &str, b: &str) -> bool {
@@ -144,6 +167,18 @@ pub mod status_json {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_leading_space_before_digits_in_a_query_number_was_a_plus() {
+        let read = |s: &str| plus_from_query(s.to_string());
+        assert_eq!(read(" 8613800138000"), "+8613800138000");
+        assert_eq!(read("+8613800138000"), "+8613800138000");
+        assert_eq!(read("13800138000"), "13800138000");
+        // Not a number after the space, or more than one space: as given.
+        for s in [" BANK", "  86", " ", "", "10086 "] {
+            assert_eq!(read(s), s);
+        }
+    }
 
     #[test]
     fn dates() {

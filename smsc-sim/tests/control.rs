@@ -493,3 +493,43 @@ async fn stats_console_ussd_and_hex_log_say_what_they_mean() {
     assert!(hex.contains(&esme_hex), "the bind was not logged: {hex}");
     assert!(!hex.to_lowercase().contains(&secret_hex), "{hex}");
 }
+
+/// A number in a query string written with an unencoded `+`, as a tester types it into curl
+/// (README's Try it: `call?from=+8613800138000`), is read with its `+`, not as the leading
+/// space form decoding makes of it.
+#[tokio::test]
+async fn a_number_with_an_unencoded_plus_in_a_query_keeps_its_plus() {
+    let h = sim(SimConfig::local()).await;
+    let base = h.http_url().unwrap();
+    let url = format!("{base}/handsets/+8613900139000/call?from=+8613800138000");
+    assert!(
+        url.ends_with("from=+8613800138000"),
+        "sent unencoded: {url}"
+    );
+    let (status, _, body) = http("GET", &url, None, "").await;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["from"], "+8613800138000", "{body}");
+    let (status, _, html) = http(
+        "GET",
+        &format!("{base}/console/handsets/+8613900139000/call?from=+8613800138000"),
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("+8613800138000 calling"), "{html}");
+    // Encoded, and without a `+`, as before.
+    for (from, read) in [("%2B8613800138000", "+8613800138000"), ("10086", "10086")] {
+        let (_, _, body) = http(
+            "GET",
+            &format!("{base}/handsets/+8613900139000/call?from={from}"),
+            None,
+            "",
+        )
+        .await;
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["from"], read, "{body}");
+    }
+    h.shutdown().await;
+}

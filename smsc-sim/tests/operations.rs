@@ -13,7 +13,7 @@ use rusmpp::tlvs::{TlvTag, TlvValue};
 use rusmpp::types::{COctetString, OctetString};
 use rusmpp::values::{
     DataCoding, DestAddress, DistributionListName, EsmClass, MessageState, Npi, RegisteredDelivery,
-    SmeAddress, Ton,
+    ReplaceIfPresentFlag, SmeAddress, Ton,
 };
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use sms_wire::receipt::{DeliveryReceipt, ReceiptStatus};
@@ -165,6 +165,58 @@ async fn a_pending_message_is_replaced_before_the_handset_gets_it() {
     // Delivered now: too late to replace.
     let r = c.request(replace(&id, "10086", "newer", 1)).await;
     assert_eq!(r.status(), CommandStatus::EsmeRreplacefail, "{r:?}");
+    h.shutdown().await;
+}
+
+/// `text(dest, t, 1)` with `replace_if_present_flag` 1.
+fn replacing(dest: &str, t: &str) -> rusmpp::pdus::SubmitSm {
+    let mut sm = text(dest, t, 1);
+    sm.replace_if_present_flag = ReplaceIfPresentFlag::Replace;
+    sm
+}
+
+/// submit_sm with `replace_if_present_flag` (SMPP 3.4 §5.2.18): a message still pending from
+/// the same source to the same destination with the same service_type is replaced by the
+/// new one (the handset gets only the second text, one receipt, the original message id
+/// answered); without the flag both are delivered.
+#[tokio::test]
+async fn submit_sm_with_replace_if_present_replaces_the_pending_message() {
+    let h = sim(SimConfig::local().with_receipt_rule("*=DELIVRD@800".parse().unwrap())).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let phone = "8613800138000";
+    let first = message_id(&c.submit(replacing(phone, "first text")).await);
+    assert!(h.handset(phone).texts().is_empty(), "delivered too early");
+    let second = message_id(&c.submit(replacing(phone, "second text")).await);
+    assert_eq!(second, first, "the replaced message's id is answered");
+    let recs = h.mt_messages(&MtFilter::to(phone));
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0].text, "second text");
+    assert_eq!(recs[0].text_before_replace.as_deref(), Some("first text"));
+    let view = h.wait_for_inbox(phone, 1, T).await.unwrap();
+    assert_eq!(view.texts(), ["second text"]);
+    let d = c.deliver().await;
+    assert_eq!(receipted(&d), first);
+    assert_eq!(receipt_of(&d).text.as_deref(), Some("second text"));
+    assert_eq!(
+        c.count_until_quiet(CommandId::DeliverSm, Duration::from_millis(1200))
+            .await,
+        0,
+        "the first text's receipt is not sent"
+    );
+    assert_eq!(h.handset(phone).texts(), ["second text"]);
+    // Without the flag, two messages: both arrive, each with its own id and receipt.
+    let other = "8613800138001";
+    let a = message_id(&c.submit(text(other, "one", 1)).await);
+    let b = message_id(&c.submit(text(other, "two", 1)).await);
+    assert_ne!(a, b);
+    let view = h.wait_for_inbox(other, 2, T).await.unwrap();
+    let mut texts = view.texts();
+    texts.sort();
+    assert_eq!(texts, ["one", "two"]);
+    // With the flag but nothing pending (both delivered), a new message.
+    let c3 = message_id(&c.submit(replacing(other, "three")).await);
+    assert!(c3 != a && c3 != b, "{c3}");
+    h.wait_for_inbox(other, 3, T).await.unwrap();
     h.shutdown().await;
 }
 

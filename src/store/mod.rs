@@ -366,6 +366,13 @@ pub struct Stats {
     /// MO PDUs the inbox took for a copy of one it already had (an SMSC's resend after a lost
     /// answer, see [`inbox`]): acknowledged and not run again.
     pub mo_duplicates: u64,
+    /// MO PDUs (`deliver_sm` / `data_sm` carrying a message or a part of one, not a receipt)
+    /// by what became of them, in [`MoPdu::ALL`] order; the duplicates are
+    /// [`Stats::mo_duplicates`]. Counted before each is answered.
+    pub mo_pdus: [u64; 3],
+    /// Whole MO messages the inbox put together and handed on to the service: a message in
+    /// three parts counts once, when its last part is stored ([`Store::note_mo_message`]).
+    pub mo_messages: u64,
     /// Outbox rows this store's writer has taken into each state since it opened, in
     /// [`outbox::OutboxState::ALL`] order: the outcomes (delivered, failed, expired,
     /// superseded) as running totals, which a purge does not lower.
@@ -373,6 +380,32 @@ pub struct Stats {
     /// How long each write transaction took, BEGIN to COMMIT (its requests and the WAL
     /// writes): what every request in it waited for once it started.
     pub transaction: HistogramSnapshot,
+}
+
+/// What became of an MO PDU that was not a copy ([`Stats::mo_pdus`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoPdu {
+    /// Written to the inbox and acknowledged.
+    Stored,
+    /// Refused for good (`ESME_RX_P_APPN`: a part whose UDH cannot be read), not stored.
+    Refused,
+    /// Not stored because the store failed, answered `ESME_RX_T_APPN`: the SMSC sends it
+    /// again, and it is counted again then.
+    Deferred,
+}
+
+impl MoPdu {
+    /// Every kind, in [`Stats::mo_pdus`] order.
+    pub const ALL: [MoPdu; 3] = [MoPdu::Stored, MoPdu::Refused, MoPdu::Deferred];
+
+    /// Its label value on `/metrics`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MoPdu::Stored => "stored",
+            MoPdu::Refused => "refused",
+            MoPdu::Deferred => "deferred",
+        }
+    }
 }
 
 #[derive(Default)]
@@ -384,6 +417,8 @@ struct Counters {
     retried_writes: AtomicU64,
     largest_batch: AtomicU64,
     mo_duplicates: AtomicU64,
+    mo_pdus: [AtomicU64; 3],
+    mo_messages: AtomicU64,
     outbox_entered: [AtomicU64; 7],
     /// Unix ms of the first failed batch since the last commit; 0 while commits succeed.
     failing_since: std::sync::atomic::AtomicI64,
@@ -1240,6 +1275,8 @@ impl Store {
             failing_since: Some(c.failing_since.load(Ordering::Relaxed)).filter(|&t| t > 0),
             queued: (self.inner.requests.max_capacity() - self.inner.requests.capacity()) as u64,
             mo_duplicates: c.mo_duplicates.load(Ordering::Relaxed),
+            mo_pdus: std::array::from_fn(|i| c.mo_pdus[i].load(Ordering::Relaxed)),
+            mo_messages: c.mo_messages.load(Ordering::Relaxed),
             outbox_entered: std::array::from_fn(|i| c.outbox_entered[i].load(Ordering::Relaxed)),
             transaction: c.transaction.snapshot(),
         }
@@ -1250,6 +1287,20 @@ impl Store {
         self.inner
             .counters
             .mo_duplicates
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count an MO PDU by what became of it ([`Stats::mo_pdus`]; a copy is
+    /// [`Store::note_mo_duplicate`]).
+    pub fn note_mo_pdu(&self, what: MoPdu) {
+        self.inner.counters.mo_pdus[what as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a whole MO message handed on to the service ([`Stats::mo_messages`]).
+    pub fn note_mo_message(&self) {
+        self.inner
+            .counters
+            .mo_messages
             .fetch_add(1, Ordering::Relaxed);
     }
 
