@@ -200,6 +200,44 @@ async fn tick(i: &mut Option<Interval>) {
     }
 }
 
+/// The [`MtInput`] of a `submit_sm` or `submit_multi` (`$sm`, whose fields other than the
+/// destinations have the same names in both rusmpp types), as `$command` with sequence number
+/// `$seq` to the destination `($dest, $ton, $npi)` (empty for a submit_multi).
+macro_rules! mt_input {
+    ($sm:expr, $command:expr, $seq:expr, ($dest:expr, $ton:expr, $npi:expr)) => {{
+        let sm = $sm;
+        let tlvs = sm.tlvs();
+        MtInput {
+            command: $command,
+            sequence_number: $seq,
+            service_type: sm.service_type.value().as_str().to_string(),
+            source: sm.source_addr.as_str().to_string(),
+            source_ton: u8::from(sm.source_addr_ton),
+            source_npi: u8::from(sm.source_addr_npi),
+            dest: $dest,
+            dest_ton: $ton,
+            dest_npi: $npi,
+            esm_class: u8::from(sm.esm_class),
+            data_coding: u8::from(sm.data_coding),
+            registered_delivery: u8::from(sm.registered_delivery),
+            short_message: sm.short_message().as_ref().to_vec(),
+            message_payload: payload(tlvs),
+            sar: sar(tlvs),
+            ussd_service_op: ussd_op(tlvs),
+            its_session_info: its(tlvs),
+            dest_port: dest_port(tlvs),
+            options: SubmitOptions {
+                protocol_id: sm.protocol_id,
+                priority_flag: u8::from(sm.priority_flag),
+                replace_if_present_flag: u8::from(sm.replace_if_present_flag),
+                schedule_delivery_time: sm.schedule_delivery_time.to_string(),
+                validity_period: sm.validity_period.to_string(),
+                ..SubmitOptions::default()
+            },
+        }
+    }};
+}
+
 impl Session {
     async fn serve(
         &mut self,
@@ -849,35 +887,16 @@ impl Session {
     }
 
     fn on_submit(&mut self, seq: u32, sm: &SubmitSm) {
-        let tlvs = sm.tlvs();
-        let input = MtInput {
-            command: "submit_sm",
-            sequence_number: seq,
-            service_type: sm.service_type.value().as_str().to_string(),
-            source: sm.source_addr.as_str().to_string(),
-            source_ton: u8::from(sm.source_addr_ton),
-            source_npi: u8::from(sm.source_addr_npi),
-            dest: sm.destination_addr.as_str().to_string(),
-            dest_ton: u8::from(sm.dest_addr_ton),
-            dest_npi: u8::from(sm.dest_addr_npi),
-            esm_class: u8::from(sm.esm_class),
-            data_coding: u8::from(sm.data_coding),
-            registered_delivery: u8::from(sm.registered_delivery),
-            short_message: sm.short_message().as_ref().to_vec(),
-            message_payload: payload(tlvs),
-            sar: sar(tlvs),
-            ussd_service_op: ussd_op(tlvs),
-            its_session_info: its(tlvs),
-            dest_port: dest_port(tlvs),
-            options: SubmitOptions {
-                protocol_id: sm.protocol_id,
-                priority_flag: u8::from(sm.priority_flag),
-                replace_if_present_flag: u8::from(sm.replace_if_present_flag),
-                schedule_delivery_time: sm.schedule_delivery_time.to_string(),
-                validity_period: sm.validity_period.to_string(),
-                ..SubmitOptions::default()
-            },
-        };
+        let input = mt_input!(
+            sm,
+            "submit_sm",
+            seq,
+            (
+                sm.destination_addr.as_str().to_string(),
+                u8::from(sm.dest_addr_ton),
+                u8::from(sm.dest_addr_npi)
+            )
+        );
         let (status, message_id, then) = self.accept(input);
         let c = if status == 0 {
             let id =
@@ -897,35 +916,8 @@ impl Session {
     /// taken (refused as a submit_sm to them would be, or a distribution list name) are the
     /// response's unsuccess_sme ([`Shared::accept_multi`]).
     fn on_submit_multi(&mut self, seq: u32, sm: &SubmitMulti) {
-        let tlvs = sm.tlvs();
-        let input = MtInput {
-            command: "submit_multi",
-            sequence_number: seq,
-            service_type: sm.service_type.value().as_str().to_string(),
-            source: sm.source_addr.as_str().to_string(),
-            source_ton: u8::from(sm.source_addr_ton),
-            source_npi: u8::from(sm.source_addr_npi),
-            dest: String::new(),
-            dest_ton: 0,
-            dest_npi: 0,
-            esm_class: u8::from(sm.esm_class),
-            data_coding: u8::from(sm.data_coding),
-            registered_delivery: u8::from(sm.registered_delivery),
-            short_message: sm.short_message().as_ref().to_vec(),
-            message_payload: payload(tlvs),
-            sar: sar(tlvs),
-            ussd_service_op: ussd_op(tlvs),
-            its_session_info: its(tlvs),
-            dest_port: dest_port(tlvs),
-            options: SubmitOptions {
-                protocol_id: sm.protocol_id,
-                priority_flag: u8::from(sm.priority_flag),
-                replace_if_present_flag: u8::from(sm.replace_if_present_flag),
-                schedule_delivery_time: sm.schedule_delivery_time.to_string(),
-                validity_period: sm.validity_period.to_string(),
-                ..SubmitOptions::default()
-            },
-        };
+        // The destinations are the submit_multi's own list, taken one by one.
+        let input = mt_input!(sm, "submit_multi", seq, (String::new(), 0, 0));
         let dests = sm
             .dest_address()
             .iter()
