@@ -950,10 +950,11 @@ impl Service {
     ) -> Result<usize, ServiceError> {
         let (name, number) = (owner.display_name.clone(), owner.msisdn.clone());
         let default_lang = owner.lang;
-        let push = |lang: Option<Lang>| {
+        let push = |lang: Option<Lang>, url: &str| {
             Text::AvatarPush {
                 name: name.clone(),
                 number: number.clone(),
+                room: crate::delivery::push_text_room(url),
             }
             .render(lang.unwrap_or(default_lang))
         };

@@ -2087,6 +2087,41 @@ fn a_chinese_subscriber_sees_chinese_preset_titles_and_the_english_one_where_the
     assert!(r.starts_with("Your avatar is now 1 Pic1. "), "{r}");
 }
 
+/// An avatar push is fitted, as it is queued, to one SMS with the link it carries: on a
+/// carrier's long host name, a 20-character name (NAME's limit) is cut with an ellipsis, in
+/// English and in Chinese, the link whole. Uncut, it took two SMS per contact.
+#[test]
+fn an_avatar_push_with_a_long_name_is_cut_to_one_sms() {
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.public_url = "http://avatars.operator-example.com.cn".into();
+    let mut b = Bench::with(cfg);
+    b.family_of_two();
+    add_presets(&b, 1);
+    let tx = b.conn.transaction().unwrap();
+    state::ensure_subscriber(&tx, MUM, Lang::Zh, T0).unwrap();
+    tx.commit().unwrap();
+    b.send(OWNER, "NAME Zhang Sanfeng Junior");
+    b.send(OWNER, "AVATAR 1");
+    let p = pushes(&b);
+    assert_eq!(p.len(), 3, "{p:?}");
+    for (to, url, text) in &p {
+        assert!(
+            url.starts_with("http://avatars.operator-example.com.cn/a/"),
+            "{url}"
+        );
+        assert!(
+            text.len() <= crate::delivery::push_text_room(url),
+            "{text:?} to {to}: more than one SMS with {url}"
+        );
+        let expected = if to == MUM {
+            "Zhang S…(+8613800138000)更新了来电头像"
+        } else {
+            "Zhang S... (+8613800138000): new caller picture"
+        };
+        assert_eq!(text, expected, "to {to}");
+    }
+}
+
 #[test]
 fn presets_are_listed_by_page_and_a_choice_is_pushed_to_contacts() {
     let mut b = Bench::new();
