@@ -279,6 +279,22 @@ impl TryFrom<&str> for GroupName {
     }
 }
 
+impl GroupName {
+    /// The built-in group a user group name may be meant for: a built-in group's name with
+    /// `组` ("group") run on (`家人组`, `同事组`, `FAMILY组`). Whether it is meant hangs on the
+    /// subscriber's groups (the built-in, unless they have a group of exactly that name), which
+    /// the service knows; `None` for any other name.
+    pub fn builtin_with_group_word(&self) -> Option<BuiltinGroup> {
+        match self {
+            GroupName::User(u) => u
+                .as_str()
+                .strip_suffix('组')
+                .and_then(BuiltinGroup::from_word),
+            GroupName::Builtin(_) => None,
+        }
+    }
+}
+
 impl fmt::Display for GroupName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -679,6 +695,28 @@ pub enum StopTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_builtin_name_with_the_group_word_run_on_may_mean_the_builtin() {
+        for g in BuiltinGroup::ALL {
+            for name in [
+                format!("{}组", g.zh()),
+                format!("{}组", g.en().to_lowercase()),
+            ] {
+                let typed = GroupName::try_from(name.as_str());
+                assert!(matches!(typed, Ok(GroupName::User(_))), "{name}: {typed:?}");
+                assert_eq!(
+                    typed.map(|t| t.builtin_with_group_word()),
+                    Ok(Some(g)),
+                    "{name}"
+                );
+            }
+        }
+        for name in ["篮球组", "组", "家人组组", "家组", "家人"] {
+            let typed = GroupName::try_from(name).map(|t| t.builtin_with_group_word());
+            assert!(matches!(typed, Ok(None) | Err(_)), "{name}: {typed:?}");
+        }
+    }
 
     #[test]
     fn builtin_groups_answer_to_both_names_in_any_case() {

@@ -33,7 +33,9 @@ use std::time::Duration;
 
 use rusmpp::pdus::SubmitSm;
 use sms_wire::segment::ConcatStyle;
-use sms_wire::wap_push::{wsp_push, PushContent, ServiceIndication, WapDate, WspOptions};
+use sms_wire::wap_push::{
+    wsp_push, PushContent, ServiceIndication, WapDate, WspOptions, SINGLE_PAYLOAD,
+};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
@@ -119,6 +121,38 @@ pub use crate::smpp::status_text;
 
 /// The WAP date (UTC, to the second) of `at` (Unix ms), as an SI's `created` carries it;
 /// `None` outside the years 0 to 9999 a WAP date can write.
+/// The WSP datagram of an avatar push: an SI to `url` showing `text`, `created` (when the
+/// owner set the avatar the link serves), WSP transaction id `tid`.
+fn push_datagram(url: String, text: String, created: Option<WapDate>, tid: u8) -> Vec<u8> {
+    // No `si-id`: without one it is the `href` (WAP-167), which is what we would write, and
+    // writing the link a second time took a typical push (a 60-odd character link and the
+    // owner's name and number) past one SMS.
+    // `created`: when the owner set the avatar the link serves (WAP-167: the date of the
+    // content the href names), so a handset holding an older SI for the same link replaces
+    // it, and one that arrives late never replaces a newer one.
+    let mut si = ServiceIndication::new(url, text);
+    si.created = created;
+    let opts = WspOptions {
+        tid,
+        ..WspOptions::default()
+    };
+    wsp_push(&PushContent::Si(si), &opts)
+}
+
+/// How many octets of UTF-8 text an avatar push to `url` can carry and still go as one SMS
+/// (a datagram of [`SINGLE_PAYLOAD`] octets after the port-addressing UDH), whenever the
+/// avatar was set (its `created` date at its longest, seven octets) and whatever its row id.
+/// The service fits the push text to it ([`Text::AvatarPush`](crate::service::replies::Text));
+/// the link itself is never cut, so a link too long for any text gives 0.
+pub fn push_text_room(url: &str) -> usize {
+    // 2099-12-31T23:59:59Z: no zero field, so no octet of the date is dropped.
+    let longest = WapDate::new(2099, 12, 31, 23, 59, 59);
+    // One character of text costs its inline-string marker and terminator too: the datagram
+    // with "x" less that one octet is what any non-empty text adds to.
+    let base = push_datagram(url.to_string(), "x".into(), Some(longest), 0xFF).len() - 1;
+    SINGLE_PAYLOAD.saturating_sub(base)
+}
+
 fn wap_date(at: i64) -> Option<WapDate> {
     let (year, month, day, hour, minute, second) = crate::service::clock::utc_fields(at);
     let date = WapDate::new(
@@ -625,19 +659,13 @@ impl Dispatcher {
                     .url
                     .clone()
                     .ok_or_else(|| "WAP Push row without a URL".to_string())?;
-                // No `si-id`: without one it is the `href` (WAP-167), which is what we would
-                // write, and writing the link a second time took a typical push (a 60-odd
-                // character link and the owner's name and number) past one SMS.
-                // `created`: when the owner set the avatar the link serves (WAP-167: the date
-                // of the content the href names), so a handset holding an older SI for the
-                // same link replaces it, and one that arrives late never replaces a newer one.
-                let mut si = ServiceIndication::new(url, row.body.clone().unwrap_or_default());
-                si.created = row.avatar_set_at.and_then(wap_date);
-                let opts = WspOptions {
-                    tid: (row.id & 0xFF) as u8,
-                    ..WspOptions::default()
-                };
-                Ok(Payload::WapPush(wsp_push(&PushContent::Si(si), &opts)))
+                let text = row.body.clone().unwrap_or_default();
+                Ok(Payload::WapPush(push_datagram(
+                    url,
+                    text,
+                    row.avatar_set_at.and_then(wap_date),
+                    (row.id & 0xFF) as u8,
+                )))
             }
         }
     }
@@ -1050,27 +1078,68 @@ mod tests {
     /// 2026-12-07T06:26:35Z: no field zero, so its WAP date takes all seven octets.
     const SET_AT: i64 = 1_796_624_795_000;
 
-    /// A typical avatar push is one SMS (133 octets after the port-addressing UDH), in English
-    /// and in Chinese, with its `created` date at its longest (seven octets): the link is
-    /// written once (`href`; `si-id` left to default to it). With the link written twice the
-    /// English one took 161 octets, two SMS per contact; with `created` added to the English
-    /// text "… has a new caller picture", 137.
+    /// An avatar push is one SMS (133 octets after the port-addressing UDH), in English and in
+    /// Chinese, with its `created` date at its longest (seven octets), whatever the owner's
+    /// name: the link is written once (`href`; `si-id` left to default to it), and a name too
+    /// long for the room left ([`push_text_room`]) is cut with an ellipsis, the link never.
+    /// With the link written twice the typical English one took 161 octets, two SMS per
+    /// contact; with `created` added to the English text "… has a new caller picture", 137;
+    /// with a 20-character name (NAME's limit) and the longest number, 145 in English and 185
+    /// in Chinese (an ideograph is three octets of UTF-8).
     #[test]
     fn an_avatar_push_fits_one_sms_and_names_its_link_once() {
         use crate::command::Lang;
         use crate::service::replies::Text;
         use sms_wire::wap_push::{decode_wsp_push, PushContent};
         let url = "http://avatars.operator-example.com.cn/a/kX3v9QmT2pLw8RzA0bYc1d";
-        let push = Text::AvatarPush {
-            name: Some("Zhang San".into()),
-            number: "+8613800138000".into(),
+        let room = push_text_room(url);
+        let push = |name: &str, number: &str, lang: Lang| {
+            Text::AvatarPush {
+                name: Some(name.into()),
+                number: number.into(),
+                room,
+            }
+            .render(lang)
         };
-        let push_zh = Text::AvatarPush {
-            name: Some("张三".into()),
-            number: "+8613800138000".into(),
-        };
-        for text in [push.render(Lang::En), push_zh.render(Lang::Zh)] {
-            let row = push_row(url, &text, Some(SET_AT));
+        let long_number = "+861380013800012";
+        let cases = [
+            // A typical name is shown whole.
+            (
+                push("Zhang San", "+8613800138000", Lang::En),
+                "Zhang San (+8613800138000): new caller picture",
+            ),
+            (
+                push("张三", "+8613800138000", Lang::Zh),
+                "张三(+8613800138000)更新了来电头像",
+            ),
+            // Twenty characters (NAME's limit), the longest number: the name cut to what
+            // fits, the number kept; in Chinese not even two ideographs fit beside that
+            // number, so the number alone names the owner.
+            (
+                push("Zhang Sanfeng Junior", long_number, Lang::En),
+                "Zhang... (+861380013800012): new caller picture",
+            ),
+            (
+                push(
+                    "欧阳上官司马诸葛东方慕容皇甫尉迟公孙长孙",
+                    long_number,
+                    Lang::Zh,
+                ),
+                "+861380013800012更新了来电头像",
+            ),
+            // A Chinese name cut beside a usual number.
+            (
+                push(
+                    "欧阳上官司马诸葛东方慕容皇甫尉迟公孙长孙",
+                    "+8613800138000",
+                    Lang::Zh,
+                ),
+                "欧阳…(+8613800138000)更新了来电头像",
+            ),
+        ];
+        for (text, expected) in &cases {
+            assert_eq!(text, expected);
+            let row = push_row(url, text, Some(SET_AT));
             let Ok(Payload::WapPush(datagram)) = Dispatcher::payload(&row) else {
                 panic!("a push row makes a WAP Push");
             };
@@ -1087,6 +1156,25 @@ mod tests {
             assert_eq!(si.si_id, None);
             assert_eq!(si.created, Some(WapDate::new(2026, 12, 7, 6, 26, 35)));
         }
+        // A link so long that not even the number fits: the text is not cut further, and the
+        // link goes whole (in two SMS).
+        let long_url = format!("{url}{}", "x".repeat(80));
+        let text = Text::AvatarPush {
+            name: Some("Zhang Sanfeng Junior".into()),
+            number: long_number.into(),
+            room: push_text_room(&long_url),
+        }
+        .render(Lang::En);
+        assert_eq!(text, "+861380013800012: new caller picture");
+        let Ok(Payload::WapPush(datagram)) =
+            Dispatcher::payload(&push_row(&long_url, &text, Some(SET_AT)))
+        else {
+            panic!("a push row makes a WAP Push");
+        };
+        let Ok(PushContent::Si(si)) = decode_wsp_push(&datagram) else {
+            panic!("the push decodes as an SI");
+        };
+        assert_eq!(si.href, long_url);
     }
 
     /// An avatar push carries `created`, the time its owner set the avatar, as WAP-167 encodes

@@ -739,7 +739,8 @@ fn note_push(
 
 /// Queue the avatar of `owner` to every contact allowed to see it and not opted out (`to`:
 /// those of them; `None`: all of them), less, with `skip_sent`, those whose handset has it
-/// already ([`sent_current`]): a WAP Push SI (`push_text` is its text) or, for handsets
+/// already ([`sent_current`]): a WAP Push SI (`push_text(lang, url)` is its text, fitted to
+/// the link `url` it goes with) or, for handsets
 /// without WAP Push, an SMS from `sms_text(url)`. Keyed per (owner, contact) so a quick
 /// second change replaces the first. Returns how many contacts were queued.
 #[allow(clippy::too_many_arguments)]
@@ -750,7 +751,7 @@ pub fn push_to_contacts(
     cfg: &AvatarConfig,
     to: Option<Vec<String>>,
     skip_sent: bool,
-    push_text: &dyn Fn(Option<crate::command::Lang>) -> String,
+    push_text: &dyn Fn(Option<crate::command::Lang>, &str) -> String,
     sms_text: &dyn Fn(Option<crate::command::Lang>, &str) -> String,
 ) -> Result<usize, StoreError> {
     if owner.privacy == Privacy::Nobody {
@@ -770,7 +771,7 @@ pub fn push_to_contacts(
         let token = link_token(tx, &owner.msisdn, &member, now)?;
         let url = link_url(cfg, &token);
         let msg = if takes_wap_push(tx, &member)? {
-            NewMessage::wap_push(member.clone(), url, push_text(lang))
+            NewMessage::wap_push(member.clone(), url.clone(), push_text(lang, &url))
         } else {
             NewMessage::sms(member.clone(), sms_text(lang, &url))
         };

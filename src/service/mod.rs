@@ -726,15 +726,27 @@ impl Service {
                 lines: self.lines(tx, now, sub, false)?,
                 page,
             },
-            Command::GroupShow { group, page } => self.group_show(tx, sub, &group, page)?,
+            Command::GroupShow { group, page } => {
+                let group = self.meant_group(tx, sub, group)?;
+                self.group_show(tx, sub, &group, page)?
+            }
             Command::GroupAdd { group, members } => {
-                return self.group_add(tx, now, sub, &group, &members)
+                let group = self.meant_group(tx, sub, group)?;
+                return self.group_add(tx, now, sub, &group, &members);
             }
             Command::GroupDel { group, members } => {
-                return self.group_del(tx, now, sub, &group, &members)
+                let group = self.meant_group(tx, sub, group)?;
+                return self.group_del(tx, now, sub, &group, &members);
             }
-            Command::GroupRename { from, to } => self.group_rename(tx, sub, &from, &to)?,
-            Command::GroupDrop(group) => return self.group_drop(tx, now, sub, &group),
+            Command::GroupRename { from, to } => {
+                let from = self.meant_group(tx, sub, from)?;
+                let to = self.meant_group(tx, sub, to)?;
+                self.group_rename(tx, sub, &from, &to)?
+            }
+            Command::GroupDrop(group) => {
+                let group = self.meant_group(tx, sub, group)?;
+                return self.group_drop(tx, now, sub, &group);
+            }
             Command::StatusSet(assignments) => return self.status_set(tx, now, sub, &assignments),
             Command::Who(n) => self.who(tx, now, sub, &n)?,
             Command::Avatars { page } => self.presets_page(tx, page)?,
@@ -950,10 +962,11 @@ impl Service {
     ) -> Result<usize, ServiceError> {
         let (name, number) = (owner.display_name.clone(), owner.msisdn.clone());
         let default_lang = owner.lang;
-        let push = |lang: Option<Lang>| {
+        let push = |lang: Option<Lang>, url: &str| {
             Text::AvatarPush {
                 name: name.clone(),
                 number: number.clone(),
+                room: crate::delivery::push_text_room(url),
             }
             .render(lang.unwrap_or(default_lang))
         };
@@ -1107,6 +1120,27 @@ impl Service {
             },
             _ => Text::NoSuchGroup(label),
         }
+    }
+
+    /// The group a GROUP command naming `group` means for `sub`: a built-in group's name with
+    /// `组` ("group") run on (`分组 家人组 加 139…`) is that built-in group, unless `sub` has a
+    /// group of exactly that name ([`GroupName::builtin_with_group_word`]); else `group`.
+    /// Without this, `家人组` became a user group beside 家人 on its first ADD, and the
+    /// numbers went where the subscriber did not mean; nor can RENAME make such a group.
+    fn meant_group(
+        &self,
+        tx: &Transaction<'_>,
+        sub: &Subscriber,
+        group: GroupName,
+    ) -> Result<GroupName, ServiceError> {
+        let Some(builtin) = group.builtin_with_group_word() else {
+            return Ok(group);
+        };
+        let auds = state::audiences(tx, &sub.msisdn)?;
+        Ok(match Self::find(&auds, &group) {
+            Some(_) => group,
+            None => GroupName::Builtin(builtin),
+        })
     }
 
     fn find<'a>(auds: &'a [Audience], group: &GroupName) -> Option<&'a Audience> {

@@ -317,12 +317,18 @@ pub enum Text {
     UploadRejected(Rejected),
     /// A long message whose parts did not all arrive in time was dropped unread.
     PartsMissing,
-    /// WAP Push SI text to a contact: the owner has a new picture.
+    /// WAP Push SI text to a contact: the owner has a new picture. Fitted to `room` octets
+    /// (what the push can carry and still go as one SMS,
+    /// [`push_text_room`](crate::delivery::push_text_room)): a name too long for it is cut,
+    /// with an ellipsis, to what fits, or left out (the number stays) when fewer than
+    /// [`PUSH_NAME_MIN_CHARS`] of it would.
     AvatarPush {
         /// Owner's display name.
         name: Option<String>,
         /// Owner's number.
         number: String,
+        /// Octets of UTF-8 the text may take.
+        room: usize,
     },
     /// The same as a plain SMS with the link, for handsets without WAP Push.
     AvatarLink {
@@ -440,6 +446,43 @@ fn status_phrase(shown: &Shown, until: &Option<When>, lang: Lang) -> String {
 }
 
 /// `Zhang San (+8613800138000)` or just the number.
+/// The fewest characters of an owner's name an avatar push shows cut: fewer say nothing a
+/// contact would recognise, and the push names the owner by number alone.
+pub const PUSH_NAME_MIN_CHARS: usize = 2;
+
+/// An avatar push's text in at most `room` octets of UTF-8 where it can be: the owner's name
+/// whole, else cut to the most characters that fit with an ellipsis ("..." in English, "…" in
+/// Chinese, three octets either way), else left out. The number and the rest are never cut;
+/// with no room even for those the text goes longer (the push takes two SMS, its link whole).
+fn avatar_push(name: &Option<String>, number: &str, room: usize, lang: Lang) -> String {
+    // Short: with the link and the `created` date, "Zhang San (+8613800138000) has a new
+    // caller picture" took a push to 137 octets, past one SMS (133).
+    let say = |name: &Option<String>| match lang {
+        Lang::En => format!("{}: new caller picture", who_phrase(name, number, lang)),
+        Lang::Zh => format!("{}更新了来电头像", who_phrase(name, number, lang)),
+    };
+    let whole = say(name);
+    let Some(full) = name else {
+        return whole;
+    };
+    if whole.len() <= room {
+        return whole;
+    }
+    let ellipsis = match lang {
+        Lang::En => "...",
+        Lang::Zh => "…",
+    };
+    let chars: Vec<char> = full.chars().collect();
+    for keep in (PUSH_NAME_MIN_CHARS..chars.len()).rev() {
+        let kept: String = chars[..keep].iter().collect();
+        let cut = say(&Some(format!("{}{ellipsis}", kept.trim_end())));
+        if cut.len() <= room {
+            return cut;
+        }
+    }
+    say(&None)
+}
+
 fn who_phrase(name: &Option<String>, number: &str, lang: Lang) -> String {
     match (name, lang) {
         (Some(n), Lang::En) => format!("{n} ({number})"),
@@ -1642,14 +1685,7 @@ impl Text {
                     .into()
             }
             Text::PartsMissing => "您的长短信有部分未收到，无法处理。请重新发送。".into(),
-            // Short: with the link and the `created` date, "Zhang San (+8613800138000) has a
-            // new caller picture" took a push to 137 octets, past one SMS (133).
-            Text::AvatarPush { name, number } if en => {
-                format!("{}: new caller picture", who_phrase(name, number, lang))
-            }
-            Text::AvatarPush { name, number } => {
-                format!("{}更新了来电头像", who_phrase(name, number, lang))
-            }
+            Text::AvatarPush { name, number, room } => avatar_push(name, number, *room, lang),
             Text::AvatarLink { name, number, url } if en => format!(
                 "{} has a new caller picture: {url}{}",
                 who_phrase(name, number, lang),
@@ -2093,6 +2129,7 @@ mod tests {
             Text::AvatarPush {
                 name: Some(name20.clone()),
                 number: LONG_NUMBER.into(),
+                room: usize::MAX,
             },
             Text::AvatarLink {
                 name: Some(name20.clone()),

@@ -1165,6 +1165,68 @@ fn zu_after_the_group_in_an_offer_is_the_word_group_when_that_is_the_group_meant
     assert!(b.send(OWNER, "分组 家人").starts_with("家人没有成员。"));
 }
 
+/// `分组 家人组 加 139…` (`组`, "group", typed after a built-in group's name) made a user
+/// group 家人组 beside 家人 on its first ADD, and the number went where the subscriber did not
+/// mean. A built-in name with `组` run on is the built-in group in every GROUP command, in
+/// Chinese and with the English name; RENAME cannot make such a group either. One who has a
+/// group of exactly that name (made before) keeps it: it is theirs.
+#[test]
+fn a_builtin_group_name_with_zu_run_on_is_the_builtin_group() {
+    let mut b = Bench::new();
+    let groups_of = |b: &Bench, owner: &str, member: &str| -> Vec<String> {
+        let ids = state::groups_of(&b.conn, owner, member).unwrap();
+        state::audiences(&b.conn, owner)
+            .unwrap()
+            .into_iter()
+            .filter(|a| ids.contains(&a.id))
+            .map(|a| a.name)
+            .collect()
+    };
+    assert_eq!(
+        b.send(OWNER, "分组 家人组 加 13900139000"),
+        "家人现有1人。设置他们看到的状态：状态 家人 空闲"
+    );
+    assert_eq!(groups_of(&b, OWNER, MUM), ["FAMILY"]);
+    b.send(OWNER, "分组 同事组 加 13700137000");
+    b.send(OWNER, "分组 同学组 加 13600136000");
+    b.send(OWNER, "GROUP friends组 ADD 13500135000");
+    assert_eq!(groups_of(&b, OWNER, DAD), ["COLLEAGUES"]);
+    assert_eq!(groups_of(&b, OWNER, BOSS), ["CLASSMATES"]);
+    assert_eq!(groups_of(&b, OWNER, STRANGER), ["FRIENDS"]);
+    let user_groups = |b: &Bench, owner: &str| -> Vec<String> {
+        state::audiences(&b.conn, owner)
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.kind == AudienceKind::User)
+            .map(|a| a.name)
+            .collect()
+    };
+    assert!(user_groups(&b, OWNER).is_empty());
+    // Listing, removing and dropping by the same word.
+    let r = b.send(OWNER, "分组 家人组");
+    assert!(r.starts_with("家人") && r.contains("13900139000"), "{r}");
+    b.send(OWNER, "分组 同事组 删 13700137000");
+    assert!(groups_of(&b, OWNER, DAD).is_empty());
+    b.send(OWNER, "分组 同学组 解散");
+    assert!(groups_of(&b, OWNER, BOSS).is_empty());
+    // The name is the built-in's: no group can be renamed to it.
+    b.send(OWNER, "分组 篮球 加 13700137000");
+    assert_eq!(
+        b.send(OWNER, "分组 篮球 改名 家人组"),
+        "家人是内置分组，不能改名或占用。"
+    );
+    assert_eq!(user_groups(&b, OWNER), ["篮球"]);
+    // Mum made 家人组 before: it is hers, and stays apart from 家人.
+    let tx = b.conn.transaction().unwrap();
+    state::ensure_subscriber(&tx, MUM, Lang::Zh, T0).unwrap();
+    state::create_group(&tx, MUM, "家人组", T0).unwrap();
+    tx.commit().unwrap();
+    b.send(MUM, "分组 家人组 加 13800138000");
+    assert_eq!(groups_of(&b, MUM, OWNER), ["家人组"]);
+    b.send(MUM, "分组 家人 加 13700137000");
+    assert_eq!(groups_of(&b, MUM, DAD), ["FAMILY"]);
+}
+
 /// `ADD 家人 13800138000` (an English verb first, a Chinese group) got the short help: the
 /// command's order is offered, in Chinese as the group is, and nothing is added.
 #[test]
@@ -2085,6 +2147,41 @@ fn a_chinese_subscriber_sees_chinese_preset_titles_and_the_english_one_where_the
     assert!(r.starts_with("Avatars 1/1: 1 Pic1, 2 Pic2, 3 Pic3."), "{r}");
     let r = b.send(OWNER, "AVATAR 1");
     assert!(r.starts_with("Your avatar is now 1 Pic1. "), "{r}");
+}
+
+/// An avatar push is fitted, as it is queued, to one SMS with the link it carries: on a
+/// carrier's long host name, a 20-character name (NAME's limit) is cut with an ellipsis, in
+/// English and in Chinese, the link whole. Uncut, it took two SMS per contact.
+#[test]
+fn an_avatar_push_with_a_long_name_is_cut_to_one_sms() {
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.public_url = "http://avatars.operator-example.com.cn".into();
+    let mut b = Bench::with(cfg);
+    b.family_of_two();
+    add_presets(&b, 1);
+    let tx = b.conn.transaction().unwrap();
+    state::ensure_subscriber(&tx, MUM, Lang::Zh, T0).unwrap();
+    tx.commit().unwrap();
+    b.send(OWNER, "NAME Zhang Sanfeng Junior");
+    b.send(OWNER, "AVATAR 1");
+    let p = pushes(&b);
+    assert_eq!(p.len(), 3, "{p:?}");
+    for (to, url, text) in &p {
+        assert!(
+            url.starts_with("http://avatars.operator-example.com.cn/a/"),
+            "{url}"
+        );
+        assert!(
+            text.len() <= crate::delivery::push_text_room(url),
+            "{text:?} to {to}: more than one SMS with {url}"
+        );
+        let expected = if to == MUM {
+            "Zhang S…(+8613800138000)更新了来电头像"
+        } else {
+            "Zhang S... (+8613800138000): new caller picture"
+        };
+        assert_eq!(text, expected, "to {to}");
+    }
 }
 
 #[test]
