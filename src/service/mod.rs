@@ -747,7 +747,15 @@ impl Service {
                 let group = self.meant_group(tx, sub, group)?;
                 return self.group_drop(tx, now, sub, &group);
             }
-            Command::StatusSet(assignments) => return self.status_set(tx, now, sub, &assignments),
+            Command::StatusSet(mut assignments) => {
+                // `状态 家人组 忙` is 家人's, as `分组 家人组` is ([`Service::meant_group`]).
+                for a in &mut assignments {
+                    if let Target::Group(g) = &a.target {
+                        a.target = Target::Group(self.meant_group(tx, sub, g.clone())?);
+                    }
+                }
+                return self.status_set(tx, now, sub, &assignments);
+            }
             Command::Who(n) => self.who(tx, now, sub, &n)?,
             Command::Avatars { page } => self.presets_page(tx, page)?,
             Command::AvatarShow => {
@@ -1122,7 +1130,7 @@ impl Service {
         }
     }
 
-    /// The group a GROUP command naming `group` means for `sub`: a built-in group's name with
+    /// The group a GROUP or STATUS command naming `group` means for `sub`: a built-in group's name with
     /// `组` ("group") run on (`分组 家人组 加 139…`) is that built-in group, unless `sub` has a
     /// group of exactly that name ([`GroupName::builtin_with_group_word`]); else `group`.
     /// Without this, `家人组` became a user group beside 家人 on its first ADD, and the

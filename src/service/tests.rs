@@ -1227,6 +1227,32 @@ fn a_builtin_group_name_with_zu_run_on_is_the_builtin_group() {
     assert_eq!(groups_of(&b, MUM, DAD), ["FAMILY"]);
 }
 
+/// `状态 家人组 忙` sets what 家人 sees, as `分组 家人组` lists 家人 (it answered that there
+/// is no group 家人组); for a subscriber who has a group named 家人组, it is that group's.
+#[test]
+fn a_status_for_a_builtin_group_name_with_zu_run_on_is_the_builtin_groups() {
+    let mut b = Bench::new();
+    b.send(OWNER, "分组 家人 加 13900139000");
+    let r = b.send(OWNER, "状态 家人组 忙");
+    assert!(!r.contains("没有"), "{r}");
+    assert_eq!(b.updates(MUM).len(), 1, "家人 is told");
+    let who = b.send(MUM, "WHO 13800138000");
+    assert!(
+        who.contains('忙') || who.to_lowercase().contains("busy"),
+        "{who}"
+    );
+    // Mum made 家人组 before: STATUS names hers, not 家人.
+    let tx = b.conn.transaction().unwrap();
+    state::ensure_subscriber(&tx, MUM, Lang::Zh, T0).unwrap();
+    state::create_group(&tx, MUM, "家人组", T0).unwrap();
+    tx.commit().unwrap();
+    b.send(MUM, "分组 家人组 加 13800138000");
+    b.send(MUM, "分组 家人 加 13700137000");
+    b.send(MUM, "状态 家人组 开会");
+    assert_eq!(b.updates(OWNER).len(), 1, "her 家人组 is told");
+    assert!(b.updates(DAD).is_empty(), "her 家人 is not");
+}
+
 /// `ADD 家人 13800138000` (an English verb first, a Chinese group) got the short help: the
 /// command's order is offered, in Chinese as the group is, and nothing is added.
 #[test]
