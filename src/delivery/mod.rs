@@ -119,8 +119,6 @@ const EXPIRE_WHILE_DOWN_MS: i64 = 5_000;
 
 pub use crate::smpp::status_text;
 
-/// The WAP date (UTC, to the second) of `at` (Unix ms), as an SI's `created` carries it;
-/// `None` outside the years 0 to 9999 a WAP date can write.
 /// The WSP datagram of an avatar push: an SI to `url` showing `text`, `created` (when the
 /// owner set the avatar the link serves), WSP transaction id `tid`.
 fn push_datagram(url: String, text: String, created: Option<WapDate>, tid: u8) -> Vec<u8> {
@@ -153,6 +151,8 @@ pub fn push_text_room(url: &str) -> usize {
     SINGLE_PAYLOAD.saturating_sub(base)
 }
 
+/// The WAP date (UTC, to the second) of `at` (Unix ms), as an SI's `created` carries it;
+/// `None` outside the years 0 to 9999 a WAP date can write.
 fn wap_date(at: i64) -> Option<WapDate> {
     let (year, month, day, hour, minute, second) = crate::service::clock::utc_fields(at);
     let date = WapDate::new(
