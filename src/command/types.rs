@@ -281,14 +281,15 @@ impl TryFrom<&str> for GroupName {
 
 impl GroupName {
     /// The built-in group a user group name may be meant for: a built-in group's name with
-    /// `组` ("group") run on (`家人组`, `同事组`, `FAMILY组`). Whether it is meant hangs on the
-    /// subscriber's groups (the built-in, unless they have a group of exactly that name), which
-    /// the service knows; `None` for any other name.
+    /// `组` ("group"; `組` in traditional script) run on (`家人组`, `同事组`, `FAMILY组`,
+    /// `家人組`). Whether it is meant hangs on the subscriber's groups (the built-in, unless
+    /// they have a group of exactly that name), which the service knows; `None` for any other
+    /// name.
     pub fn builtin_with_group_word(&self) -> Option<BuiltinGroup> {
         match self {
             GroupName::User(u) => u
                 .as_str()
-                .strip_suffix('组')
+                .strip_suffix(['组', '組'])
                 .and_then(BuiltinGroup::from_word),
             GroupName::Builtin(_) => None,
         }
@@ -702,6 +703,8 @@ mod tests {
             for name in [
                 format!("{}组", g.zh()),
                 format!("{}组", g.en().to_lowercase()),
+                // Traditional script.
+                format!("{}組", g.zh()),
             ] {
                 let typed = GroupName::try_from(name.as_str());
                 assert!(matches!(typed, Ok(GroupName::User(_))), "{name}: {typed:?}");
