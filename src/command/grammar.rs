@@ -541,7 +541,8 @@ fn zh_group_command(
     default_cc: &str,
 ) -> Option<Result<(String, Option<GroupWord>), ParseError>> {
     let group = group.trim();
-    let (group, stem) = match group.strip_suffix('组') {
+    // `组` ("group"), or `組` in traditional script.
+    let (group, stem) = match group.strip_suffix(['组', '組']) {
         Some(stem)
             if !stem.trim().is_empty()
                 && (stem.ends_with(' ') || BuiltinGroup::from_word(stem).is_some()) =>
@@ -5423,6 +5424,8 @@ mod tests {
             ("把13900139000加到篮球 组", "分组 篮球 加 13900139000"),
             ("加 家人组 13900139000", "分组 家人 加 13900139000"),
             ("加 FAMILY组 13900139000", "分组 FAMILY 加 13900139000"),
+            // Traditional script.
+            ("把13900139000加到家人組", "分组 家人 加 13900139000"),
         ] {
             let err = parse_normalized(text, "86").unwrap_err();
             assert_eq!(err.kind, ParseErrorKind::Misspelt(fixed.into()), "{text}");
