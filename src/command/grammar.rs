@@ -428,15 +428,19 @@ struct GroupWord {
     fixed: String,
 }
 
+/// Whether `text` is only what numbers are written with: digits, the signs and spaces inside
+/// a number (`+86 (138) 0013-8000`) and the separators between numbers (`,` `;` `、`).
+fn number_text(text: &str) -> bool {
+    text.chars()
+        .all(|c| c.is_ascii_digit() || " +()-.".contains(c) || is_sep(c))
+}
+
 /// How `fixed`, a group command put together from one said another way, reads: complete
 /// (`Ok`), refused for its numbers alone (`Err` with that error), or neither (`None`). The
 /// numbers, `numbers` as typed, count only when they are digits (and the signs and separators
 /// numbers are written with): `ADD ME TO THE LIST` is no command with a bad number.
 fn put_together(fixed: &str, numbers: &str, default_cc: &str) -> Option<Result<(), ParseError>> {
-    let numeric = numbers.chars().any(|c| c.is_ascii_digit())
-        && numbers
-            .chars()
-            .all(|c| c.is_ascii_digit() || " +()-.".contains(c) || is_sep(c));
+    let numeric = numbers.chars().any(|c| c.is_ascii_digit()) && number_text(numbers);
     match command(fixed, default_cc) {
         Ok(("", _)) => Some(Ok(())),
         Err(nom::Err::Failure(GrammarError { fail: Some(e), .. }))
@@ -512,21 +516,14 @@ fn verb_first<'t>(text: &'t str, first: &'t str, default_cc: &str) -> Option<Ver
 }
 
 /// The Chinese group verbs a command may be written with first (`加 家人 139...`), longest
-/// first where one starts another, and the verb of COMMANDS.md each is offered as.
-const ZH_GROUP_VERBS: &[(&str, &str)] = &[
-    ("添加", "加"),
-    ("加入", "加"),
-    ("增加", "加"),
-    ("加上", "加"),
-    ("加", "加"),
-    ("删除", "删"),
-    ("移除", "删"),
-    ("去掉", "删"),
-    ("删掉", "删"),
-    ("删", "删"),
-    ("改名", "改名"),
-    ("解散", "解散"),
-];
+/// first where one starts another (as [`GROUP_ACTIONS`] lists them), and the verb of
+/// COMMANDS.md each is offered as.
+fn zh_group_verbs() -> impl Iterator<Item = (&'static str, &'static str)> {
+    GROUP_ACTIONS
+        .iter()
+        .filter(|&&(_, lang, _)| lang == ZH)
+        .map(|&(said, _, action)| (said, action.zh()))
+}
 
 /// `分组 <group> <verb> <tail>` with `verb` as COMMANDS.md writes it, when that is a complete,
 /// valid command short enough to offer back (`Ok`), or the error it gets when it is refused
@@ -595,7 +592,7 @@ fn zh_verb_first<'t>(text: &'t str, default_cc: &str) -> Option<VerbFirst<'t>> {
         return ba_form(body, default_cc).map(|r| offer(text, r));
     }
     let mut refused = None;
-    for &(said, verb) in ZH_GROUP_VERBS {
+    for (said, verb) in zh_group_verbs() {
         let Some(after) = text.strip_prefix(said) else {
             continue;
         };
@@ -986,6 +983,18 @@ enum GroupAction {
     Drop,
 }
 
+impl GroupAction {
+    /// The verb COMMANDS.md writes for it in Chinese (`分组 <g> 加 …`).
+    fn zh(self) -> &'static str {
+        match self {
+            GroupAction::Add => "加",
+            GroupAction::Del => "删",
+            GroupAction::Rename => "改名",
+            GroupAction::Drop => "解散",
+        }
+    }
+}
+
 /// The words of what follows `GROUP <g>`, longest first where one starts another.
 const GROUP_ACTIONS: &[Kw<GroupAction>] = &[
     ("ADD", EN, GroupAction::Add),
@@ -1132,15 +1141,11 @@ fn glued_verb<'a>(
             places.push((group_end, end, verb, action));
         }
     }
-    let numeric = |text: &str| {
-        text.chars()
-            .all(|c| c.is_ascii_digit() || " +()-.".contains(c) || is_sep(c))
-    };
     match places[..] {
         [] => None,
         [(group_end, end, _, action)] => {
             let args = input[end..].trim_start();
-            if !numeric(args) {
+            if !number_text(args) {
                 return None;
             }
             let group = GroupName::try_from(&token[..group_end]).ok()?;
@@ -1189,18 +1194,6 @@ fn glued_verb<'a>(
 /// `去掉`) offer the first.
 fn misspelt_verb<'a>(full: &str, rest: &'a str, default_cc: &str) -> Option<(&'a str, String)> {
     const VERBS: &[&str] = &["ADD", "DEL", "DELETE", "REMOVE", "RENAME", "DROP"];
-    const ZH_VERBS: &[(&str, GroupAction)] = &[
-        ("添加", GroupAction::Add),
-        ("删除", GroupAction::Del),
-        ("改名", GroupAction::Rename),
-        ("解散", GroupAction::Drop),
-        ("加入", GroupAction::Add),
-        ("增加", GroupAction::Add),
-        ("移除", GroupAction::Del),
-        ("去掉", GroupAction::Del),
-        ("加上", GroupAction::Add),
-        ("删掉", GroupAction::Del),
-    ];
     let at = full.len() - rest.len();
     let offer = |word: &str, verb: &str| {
         let fixed = format!("{}{verb}{}", &full[..at], &rest[word.len()..]);
@@ -1213,10 +1206,13 @@ fn misspelt_verb<'a>(full: &str, rest: &'a str, default_cc: &str) -> Option<(&'a
         if word.chars().count() != 2 {
             return None;
         }
-        let mut offers = ZH_VERBS
+        // The two-character Chinese verbs: a one-character verb with a character after it
+        // (`加好`) is some other word, not a slip.
+        let mut offers = GROUP_ACTIONS
             .iter()
-            .filter(|(v, _)| strsim::osa_distance(word, v) == 1)
-            .filter_map(|(verb, action)| offer(word, verb).map(|fixed| (*action, fixed)));
+            .filter(|(v, l, _)| *l == ZH && v.chars().count() == 2)
+            .filter(|(v, ..)| strsim::osa_distance(word, v) == 1)
+            .filter_map(|(verb, _, action)| offer(word, verb).map(|fixed| (*action, fixed)));
         let (action, fixed) = offers.next()?;
         return offers
             .all(|(other, _)| other == action)
