@@ -538,8 +538,7 @@ fn zh_group_command(
     default_cc: &str,
 ) -> Option<Result<(String, Option<GroupWord>), ParseError>> {
     let group = group.trim();
-    // `组` ("group"), or `組` in traditional script.
-    let (group, stem) = match group.strip_suffix(['组', '組']) {
+    let (group, stem) = match super::types::without_group_word(group) {
         Some(stem)
             if !stem.trim().is_empty()
                 && (stem.ends_with(' ') || BuiltinGroup::from_word(stem).is_some()) =>

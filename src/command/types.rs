@@ -279,6 +279,13 @@ impl TryFrom<&str> for GroupName {
     }
 }
 
+/// `name` without the word `组` ("group"; `組` in traditional script) run on at its end
+/// (`家人组` is `家人`), if it ends so: whether that is the word or part of the name is for the
+/// caller to judge ([`GroupName::builtin_with_group_word`], the parser's offers).
+pub(crate) fn without_group_word(name: &str) -> Option<&str> {
+    name.strip_suffix(['组', '組'])
+}
+
 impl GroupName {
     /// The built-in group a user group name may be meant for: a built-in group's name with
     /// `组` ("group"; `組` in traditional script) run on (`家人组`, `同事组`, `FAMILY组`,
@@ -287,10 +294,7 @@ impl GroupName {
     /// name.
     pub fn builtin_with_group_word(&self) -> Option<BuiltinGroup> {
         match self {
-            GroupName::User(u) => u
-                .as_str()
-                .strip_suffix(['组', '組'])
-                .and_then(BuiltinGroup::from_word),
+            GroupName::User(u) => without_group_word(u.as_str()).and_then(BuiltinGroup::from_word),
             GroupName::Builtin(_) => None,
         }
     }
