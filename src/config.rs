@@ -272,6 +272,9 @@ pub struct SmscConfig {
     pub temporary_statuses: Vec<u32>,
     /// Seconds to wait for any response.
     pub response_timeout_secs: f64,
+    /// Microseconds to poll the socket for an answer expected soon rather than sleep, while
+    /// the SMSC answers within that (`smpp::LinkConfig::busy_poll`); 0 = never.
+    pub busy_poll_us: u64,
     /// Seconds without traffic before an enquire_link.
     pub enquire_link_secs: f64,
     /// Seconds to wait for an enquire_link_resp.
@@ -303,6 +306,7 @@ impl Default for SmscConfig {
             max_rate: 0.0,
             temporary_statuses: l.temporary_statuses,
             response_timeout_secs: l.response_timeout.as_secs_f64(),
+            busy_poll_us: u64::try_from(l.busy_poll.as_micros()).unwrap_or(u64::MAX),
             enquire_link_secs: l.enquire_link_interval.as_secs_f64(),
             enquire_link_timeout_secs: l.enquire_link_timeout.as_secs_f64(),
             reconnect_min_secs: l.reconnect_min.as_secs_f64(),
@@ -833,6 +837,12 @@ impl Config {
             if s.window == 0 || s.window > 10_000 {
                 return Err(invalid("smsc.window", "1 to 10000"));
             }
+            if s.busy_poll_us > 10_000 {
+                return Err(invalid(
+                    "smsc.busy_poll_us",
+                    "0 (never) to 10000 microseconds",
+                ));
+            }
             if !(s.max_rate >= 0.0 && s.max_rate.is_finite()) {
                 return Err(invalid("smsc.max_rate", "0 (no cap) or a positive rate"));
             }
@@ -1169,6 +1179,7 @@ impl Config {
             bind_mode: smsc.bind_mode,
             window: smsc.window,
             response_timeout: secs(smsc.response_timeout_secs),
+            busy_poll: Duration::from_micros(smsc.busy_poll_us),
             enquire_link_interval: secs(smsc.enquire_link_secs),
             enquire_link_timeout: secs(smsc.enquire_link_timeout_secs),
             reconnect_min: secs(smsc.reconnect_min_secs),
@@ -1236,6 +1247,30 @@ mod tests {
         let e =
             check("[smsc]\npassword = \"pw\"\nreconnect_min_secs = 10\nreconnect_max_secs = 1\n");
         assert!(e.contains("smsc.reconnect_min_secs"), "{e}");
+    }
+
+    #[test]
+    fn busy_poll_reaches_the_link_and_is_bounded() {
+        let link = |toml: &str| {
+            Config::from_toml(toml, Path::new("x.toml")).and_then(|c| {
+                c.validate()?;
+                Ok(c.link_config(c.smsc.as_ref().unwrap()).busy_poll)
+            })
+        };
+        assert_eq!(
+            link("[smsc]\npassword = \"pw\"\n").unwrap(),
+            Duration::from_micros(crate::smpp::DEFAULT_BUSY_POLL_US)
+        );
+        assert_eq!(
+            link("[smsc]\npassword = \"pw\"\nbusy_poll_us = 0\n").unwrap(),
+            Duration::ZERO
+        );
+        assert_eq!(
+            link("[smsc]\npassword = \"pw\"\nbusy_poll_us = 150\n").unwrap(),
+            Duration::from_micros(150)
+        );
+        let e = link("[smsc]\npassword = \"pw\"\nbusy_poll_us = 20000\n").unwrap_err();
+        assert!(e.to_string().contains("smsc.busy_poll_us"), "{e}");
     }
 
     #[test]

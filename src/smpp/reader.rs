@@ -17,6 +17,12 @@
 //! that many. Counting every answer as a bare header woke the session after three of the five
 //! answers a window of 10 waits for, when ids are ten characters long; the smallest recent size
 //! errs the same way only by as much as the ids' lengths differ.
+//!
+//! With one answer awaited the mark is 1 byte, and the session may ask the reader to poll an
+//! empty socket for a short while ([`Reader::set_spin`]) instead of sleeping on it: between
+//! looks it yields to the runtime's other tasks, and the runtime looks at the sockets without
+//! blocking. At window 1 the answer then is read as it comes rather than after an idle CPU has
+//! woken (BENCHMARKS.md, fourteenth session); the session decides when (`busy_poll_until`).
 
 use std::io;
 use std::pin::Pin;
@@ -62,6 +68,8 @@ pub(crate) struct Reader {
     lowat_works: bool,
     fallback: Pin<Box<Sleep>>,
     eof: bool,
+    /// Until when an empty socket is polled rather than waited on (see [`Reader::set_spin`]).
+    spin_until: Option<Instant>,
 }
 
 impl Reader {
@@ -78,6 +86,7 @@ impl Reader {
             lowat_works: true,
             fallback: Box::pin(sleep_until(Instant::now())),
             eof: false,
+            spin_until: None,
         }
     }
 
@@ -88,6 +97,12 @@ impl Reader {
     /// was a `setsockopt` for every third message at window 100.
     pub(crate) fn set_lowat(&mut self, responses: usize) {
         self.want = responses.max(1);
+    }
+
+    /// Poll the socket, letting the runtime's other tasks run between looks, rather than
+    /// sleep on it, until `until` (`None`: sleep at once).
+    pub(crate) fn set_spin(&mut self, until: Option<Instant>) {
+        self.spin_until = until;
     }
 
     /// Bytes one response is counted for: the smallest of the last ones read.
@@ -168,6 +183,9 @@ impl Reader {
                         Ok(())
                     }
                 }
+            } else if self.spin_until.is_some_and(|until| Instant::now() < until) {
+                tokio::task::yield_now().await;
+                Ok(())
             } else {
                 self.half.readable().await
             };
@@ -415,6 +433,61 @@ mod tests {
         peer.write_all(&enquire_link(8)).await.unwrap();
         let (seq, lowat) = waiting.await.unwrap();
         assert_eq!((seq, lowat), (8, 1));
+    }
+
+    /// `next()` counting how often it was polled.
+    fn counted(
+        mut reader: Reader,
+        polls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) -> tokio::task::JoinHandle<u32> {
+        tokio::spawn(async move {
+            use std::future::Future;
+            let mut next = std::pin::pin!(next_seq(&mut reader));
+            std::future::poll_fn(|cx| {
+                polls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                next.as_mut().poll(cx)
+            })
+            .await
+        })
+    }
+
+    #[tokio::test]
+    async fn a_pdu_arriving_while_polling_is_read_and_polling_ends_on_time() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        // Polling for 5 s: the PDU is read as it comes, well before the poll would end.
+        let (mut reader, mut peer) = pair().await;
+        reader.set_spin(Some(Instant::now() + Duration::from_secs(5)));
+        let polls = Arc::new(AtomicUsize::new(0));
+        let task = counted(reader, polls.clone());
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(
+            polls.load(Ordering::Relaxed) > 10,
+            "an empty socket is polled, not slept on: {} polls",
+            polls.load(Ordering::Relaxed)
+        );
+        peer.write_all(&enquire_link(4)).await.unwrap();
+        let seq = tokio::time::timeout(Duration::from_secs(1), task)
+            .await
+            .expect("read while polling")
+            .unwrap();
+        assert_eq!(seq, 4);
+
+        // Polling for 10 ms: then the reader sleeps until the PDU comes.
+        let (mut reader, mut peer) = pair().await;
+        reader.set_spin(Some(Instant::now() + Duration::from_millis(10)));
+        let polls = Arc::new(AtomicUsize::new(0));
+        let task = counted(reader, polls.clone());
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let after_poll = polls.load(Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            polls.load(Ordering::Relaxed),
+            after_poll,
+            "asleep once the poll's time is up"
+        );
+        peer.write_all(&enquire_link(5)).await.unwrap();
+        assert_eq!(task.await.unwrap(), 5);
     }
 
     #[tokio::test]
