@@ -98,6 +98,9 @@ pub struct RunSpec {
     /// Validity period in the `submit_sm`s, seconds (0: none, like the peers' clients).
     #[arg(long, default_value_t = 0)]
     pub validity_s: u64,
+    /// `[smsc] busy_poll_us` of the gateway (its default unless given; 0: never poll).
+    #[arg(long, default_value_t = presence_gw::smpp::DEFAULT_BUSY_POLL_US)]
+    pub busy_poll_us: u64,
 }
 
 /// What one run measured (one JSON line on the child's stdout).
@@ -246,6 +249,7 @@ pub async fn run(spec: &RunSpec) -> Result<RunResult, RunError> {
         system_id: spec.system_id.clone(),
         password: Secret::new(spec.password.clone()),
         window: spec.window,
+        busy_poll: Duration::from_micros(spec.busy_poll_us),
         ..LinkConfig::default()
     };
     let mut opts = GatewayOptions::new(spec.db.clone(), link, "10658");
@@ -444,6 +448,7 @@ mod tests {
             password: "bench".into(),
             worker_threads: 0,
             validity_s: 0,
+            busy_poll_us: presence_gw::smpp::DEFAULT_BUSY_POLL_US,
         };
         let r = run(&spec).await.unwrap();
         assert!(r.ok, "{r:?}");

@@ -277,6 +277,9 @@ struct MtArgs {
     /// the peers' clients do, so both sides hand the SMSC the same PDU shape.
     #[arg(long, default_value_t = 0)]
     validity_s: u64,
+    /// The gateway's `[smsc] busy_poll_us` (0: never poll the socket for an answer).
+    #[arg(long, default_value_t = presence_gw::smpp::DEFAULT_BUSY_POLL_US)]
+    busy_poll_us: u64,
     /// Name of the result files (`results/mt-<tag>.json|md`).
     #[arg(long, default_value = "latest")]
     tag: String,
@@ -351,6 +354,7 @@ fn mt_cmd(a: MtArgs) -> Result<()> {
         node_client: !a.no_node_client,
         worker_threads: a.worker_threads,
         validity_s: a.validity_s,
+        busy_poll_us: a.busy_poll_us,
     };
     let results = results_dir();
     let work = results.join("tmp");

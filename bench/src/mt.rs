@@ -84,6 +84,13 @@ pub struct MtParams {
     /// local-time calls per PDU: 10-15 % of its throughput, BENCHMARKS.md 2026-12-05).
     #[serde(default)]
     pub validity_s: u64,
+    /// The gateway's `[smsc] busy_poll_us` (absent in results older than it: the default).
+    #[serde(default = "default_busy_poll_us")]
+    pub busy_poll_us: u64,
+}
+
+fn default_busy_poll_us() -> u64 {
+    presence_gw::smpp::DEFAULT_BUSY_POLL_US
 }
 
 /// One run of the node-smpp client (see [`MtParams::node_client`]).
@@ -206,6 +213,7 @@ fn one_run(
         password: "bench".into(),
         worker_threads: workers,
         validity_s: p.validity_s,
+        busy_poll_us: p.busy_poll_us,
     };
     let log = work.join("mt-run.log");
     let logf = std::fs::File::create(&log).map_err(|source| MtError::Child {
@@ -237,7 +245,8 @@ fn one_run(
         .args(["--n", &n.to_string(), "--window", &window.to_string()])
         .args(["--timeout-s", &timeout_s.to_string()])
         .args(["--worker-threads", &workers.to_string()])
-        .args(["--validity-s", &p.validity_s.to_string()]);
+        .args(["--validity-s", &p.validity_s.to_string()])
+        .args(["--busy-poll-us", &p.busy_poll_us.to_string()]);
     if receipts {
         cmd.arg("--receipts");
     }

@@ -13,6 +13,7 @@
 
 mod backoff;
 pub mod gate;
+mod poll;
 mod rate;
 mod reader;
 mod session;
@@ -51,9 +52,8 @@ pub enum BindMode {
 }
 
 /// Default of [`LinkConfig::busy_poll`], microseconds: a few of a fast SMSC's round trips (an
-/// SMSC beside the gateway answers a submit in 30-60 us). Polling for it instead of sleeping
-/// nearly doubled the messages per second at window 1 on the bench VM, whose idle CPUs wake
-/// slowly, at the same CPU per message (BENCHMARKS.md, fourteenth session).
+/// SMSC beside the gateway answers a submit in 30-60 us). Whether polling pays is measured by
+/// each session (`src/smpp/poll.rs`, BENCHMARKS.md fourteenth session).
 pub const DEFAULT_BUSY_POLL_US: u64 = 200;
 
 /// Everything one carrier link needs. `Debug` never shows the password.
@@ -89,9 +89,10 @@ pub struct LinkConfig {
     /// How long to wait for any response.
     pub response_timeout: Duration,
     /// How long a session polls its socket, instead of sleeping on it, for an answer it
-    /// expects soon: from its last read or write, and only while the SMSC's smoothed
-    /// response time is within it (an SMSC across a WAN is never polled for). Zero: never.
-    /// See `busy_poll_until` in `src/smpp/session.rs`.
+    /// expects soon: from its last read or write, only while the SMSC's smoothed response
+    /// time is within it (an SMSC across a WAN is never polled for), and only while the
+    /// session measures its answers coming back at least a tenth faster that way
+    /// (`src/smpp/poll.rs`). Zero: never.
     pub busy_poll: Duration,
     /// Send enquire_link after this long without receiving anything.
     pub enquire_link_interval: Duration,

@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::gate::BatchGate;
+use super::poll::BusyPoll;
 use super::reader::Reader;
 use super::{AdaptiveRate, Inbound, KeyRow, LinkConfig, LinkError, LinkStats};
 
@@ -367,26 +368,6 @@ fn note_response_time(stats: &LinkStats, took: Duration) {
         .store(new, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Until when the session polls its socket rather than sleeping on it ([`Reader::set_spin`]):
-/// `budget` from its last read or write (`active`), when it `expects` something soon (a
-/// response, or a stored MO's answer to write) and the SMSC's smoothed response time
-/// (`response_time_us`, 0 until known) is within `budget`. `None`: sleep.
-///
-/// Why: on a VM an idle CPU takes tens of microseconds to wake, which at window 1 is as long
-/// as the SMSC takes to answer; polling for a few round trips keeps the CPU awake, so the
-/// answer is read as it comes and the SMSC's write wakes no one (BENCHMARKS.md, fourteenth
-/// session). The budget bounds what polling costs when the answer is late, and an SMSC
-/// whose answers take longer than the budget is not polled for at all.
-fn busy_poll_until(
-    budget: Duration,
-    response_time_us: u64,
-    expects: bool,
-    active: Instant,
-) -> Option<Instant> {
-    let fast = Duration::from_micros(response_time_us) <= budget;
-    (expects && fast && !budget.is_zero()).then(|| active + budget)
-}
-
 /// An inbound PDU awaiting the gateway's answer: sequence, operation, status, the inbox row of
 /// a stored MO ([`Inbound::ack_stored`]), when it was read.
 type Ack = BoxFuture<'static, (u32, CommandId, CommandStatus, Option<KeyRow>, Instant)>;
@@ -623,6 +604,8 @@ async fn run_bound(
     let refill_at = (cfg.window / 2).max(1);
     // When this session last read or wrote a PDU: a busy poll counts from it.
     let mut last_tx = last_rx;
+    // Whether to poll the socket for an expected answer rather than sleep ([`BusyPoll`]).
+    let mut poll = BusyPoll::new(cfg.busy_poll);
 
     macro_rules! end {
         ($reason:expr) => {
@@ -753,14 +736,15 @@ async fn run_bound(
         } else {
             1
         });
-        reader.set_spin(busy_poll_until(
-            cfg.busy_poll,
-            ctx.stats
-                .response_time_us
-                .load(std::sync::atomic::Ordering::Relaxed),
-            !pending.is_empty() || !acks.is_empty(),
-            last_rx.max(last_tx),
-        ));
+        reader.set_spin(
+            poll.until(
+                !pending.is_empty() || !acks.is_empty(),
+                ctx.stats
+                    .response_time_us
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                last_rx.max(last_tx),
+            ),
+        );
         // Deadlines only move later (every request has the same timeout), keepalive_at too
         // except when an enquire_link goes out: re-arm when unarmed or due earlier.
         if let Some(at) = next_deadline {
@@ -818,7 +802,11 @@ async fn run_bound(
                     } else if let Some(p) = pending.remove(&s) {
                         answers.request_answered(p.mark);
                         if p.permit.is_some() {
-                            note_response_time(ctx.stats, last_rx.saturating_duration_since(p.sent));
+                            let took = last_rx.saturating_duration_since(p.sent);
+                            note_response_time(ctx.stats, took);
+                            if let Some(c) = poll.answered(took) {
+                                debug!(polling = c.polling, sleeping_us = c.sleeping_us, polling_us = c.polling_us, "busy poll: answers timed sleeping and polling");
+                            }
                         }
                         p.reply.send(Ok(cmd));
                     } else {
@@ -1116,43 +1104,6 @@ mod tests {
         assert_eq!(reported(&stats), [3]);
         drop(answers);
         assert_eq!(reported(&stats), [2], "the part when the session ends");
-    }
-
-    /// The session polls for what it expects from a fast SMSC, for the budget from its last
-    /// read or write, and otherwise sleeps: nothing expected, polling off, or an SMSC whose
-    /// answers take longer than the budget.
-    #[test]
-    fn busy_poll_only_for_an_expected_answer_from_a_fast_smsc() {
-        let active = Instant::now();
-        let budget = Duration::from_micros(200);
-        assert_eq!(
-            busy_poll_until(budget, 40, true, active),
-            Some(active + budget)
-        );
-        assert_eq!(
-            busy_poll_until(budget, 0, true, active),
-            Some(active + budget),
-            "no response time yet: poll, and learn it"
-        );
-        assert_eq!(
-            busy_poll_until(budget, 200, true, active),
-            Some(active + budget)
-        );
-        assert_eq!(
-            busy_poll_until(budget, 201, true, active),
-            None,
-            "a slow SMSC"
-        );
-        assert_eq!(
-            busy_poll_until(budget, 40, false, active),
-            None,
-            "nothing expected"
-        );
-        assert_eq!(
-            busy_poll_until(Duration::ZERO, 0, true, active),
-            None,
-            "off"
-        );
     }
 
     /// The first answer sets the response time; each later one moves it an eighth of the way;
