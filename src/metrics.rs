@@ -190,6 +190,21 @@ impl Metrics {
             "Malformed PDUs received (answered with generic_nack).",
             one(get(&st.malformed)),
         );
+        family(
+            &mut out,
+            "presence_gw_smpp_busy_polling",
+            "gauge",
+            "1 while the session polls its socket for expected answers instead of sleeping \
+             ([smsc] busy_poll_us): its last probes found answers coming back faster so.",
+            one(get(&st.busy_polling)),
+        );
+        family(
+            &mut out,
+            "presence_gw_smpp_busy_poll_choices_total",
+            "counter",
+            "Times a session timed its answers sleeping and polling and chose between them.",
+            one(get(&st.busy_poll_choices)),
+        );
         histogram(
             &mut out,
             "presence_gw_smpp_inbound_ack_seconds",

@@ -340,6 +340,11 @@ pub struct LinkStats {
     pub response_time_us: AtomicU64,
     /// Malformed PDUs received.
     pub malformed: AtomicU64,
+    /// 1 while the bound session polls its socket for answers (its last probes found them
+    /// coming back faster that way, `src/smpp/poll.rs`), 0 while it sleeps on it.
+    pub busy_polling: AtomicU64,
+    /// Probe pairs completed (each a choice between polling and sleeping).
+    pub busy_poll_choices: AtomicU64,
     /// Successful binds (reconnects included).
     pub binds: AtomicU64,
     /// Binds the SMSC answered with a refusal (wrong credentials, `ESME_RBINDFAIL`...).

@@ -606,6 +606,9 @@ async fn run_bound(
     let mut last_tx = last_rx;
     // Whether to poll the socket for an expected answer rather than sleep ([`BusyPoll`]).
     let mut poll = BusyPoll::new(cfg.busy_poll);
+    ctx.stats
+        .busy_polling
+        .store(0, std::sync::atomic::Ordering::Relaxed);
 
     macro_rules! end {
         ($reason:expr) => {
@@ -805,6 +808,8 @@ async fn run_bound(
                             let took = last_rx.saturating_duration_since(p.sent);
                             note_response_time(ctx.stats, took);
                             if let Some(c) = poll.answered(took) {
+                                ctx.stats.busy_polling.store(u64::from(c.polling), std::sync::atomic::Ordering::Relaxed);
+                                ctx.stats.busy_poll_choices.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                                 debug!(polling = c.polling, sleeping_us = c.sleeping_us, polling_us = c.polling_us, "busy poll: answers timed sleeping and polling");
                             }
                         }

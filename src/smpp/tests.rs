@@ -518,6 +518,37 @@ async fn a_batch_is_answered_in_order_within_the_window() {
     stop.cancel();
 }
 
+/// The session times its answers sleeping, then polling, and chooses: one choice after two
+/// probes' worth of answers, none with polling off.
+#[tokio::test]
+async fn the_session_probes_polling_and_chooses_after_two_probes() {
+    for (busy_poll, choices) in [(Duration::from_micros(200), 1), (Duration::ZERO, 0)] {
+        let p = peer(Script::Normal).await;
+        let stop = CancellationToken::new();
+        let mut c = cfg(&p.addr);
+        c.window = 1;
+        c.busy_poll = busy_poll;
+        let (link, _in, _task) = Link::spawn(c, stop.clone());
+        assert!(link.wait_bound(Duration::from_secs(5)).await);
+        let n = 2 * super::poll::PROBE as usize + 10;
+        let answers = link
+            .submit_batch((0..n).map(|_| sm("8613800138000")).collect())
+            .await;
+        assert!(answers.iter().all(|a| a.is_ok()), "{busy_poll:?}");
+        let st = link.stats();
+        assert_eq!(
+            st.busy_poll_choices.load(Ordering::Relaxed),
+            choices,
+            "{busy_poll:?}"
+        );
+        assert!(st.busy_polling.load(Ordering::Relaxed) <= 1);
+        if busy_poll.is_zero() {
+            assert_eq!(st.busy_polling.load(Ordering::Relaxed), 0);
+        }
+        stop.cancel();
+    }
+}
+
 #[tokio::test]
 async fn a_batch_never_exceeds_the_window_and_times_out_per_item() {
     let (_peer, link, stop) = bound_link(Script::SilentSubmit, 2, Duration::from_millis(300)).await;
