@@ -22,7 +22,7 @@
 //! empty socket for a short while ([`Reader::set_spin`]) instead of sleeping on it: between
 //! looks it yields to the runtime's other tasks, and the runtime looks at the sockets without
 //! blocking. At window 1 the answer then is read as it comes rather than after an idle CPU has
-//! woken (BENCHMARKS.md, fourteenth session); the session decides when (`busy_poll_until`).
+//! woken (BENCHMARKS.md, fourteenth session); the session decides when (`src/smpp/poll.rs`).
 
 use std::io;
 use std::pin::Pin;
