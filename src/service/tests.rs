@@ -1873,6 +1873,64 @@ fn an_operator_retry_withdraws_a_failed_push_the_owner_withdrew_since() {
     assert_eq!(rows_to(&b, BOSS).last().unwrap().0, "queued");
 }
 
+/// The store decides whether a queued avatar push may still go ([`outbox::push_veto`], read
+/// from its own tables so that it needs nothing of the service) by the rule the push's link is
+/// served by: no veto exactly when the link would show the picture ([`avatar::may_view`], then
+/// [`avatar::current`]), in every case of PRIVACY, picture and contact; the veto names what
+/// changed. An owner the gateway does not know has no picture to show.
+#[test]
+fn the_store_s_push_veto_is_the_rule_the_link_is_served_by() {
+    use crate::store::outbox::PushVeto::{AvatarOff, Nobody, NotAContact};
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 1);
+    let link_shows = |b: &Bench, viewer: &str| {
+        let owner = state::subscriber(&b.conn, OWNER).unwrap().unwrap();
+        avatar::may_view(&b.conn, &owner, viewer).unwrap()
+            && avatar::current(&b.conn, OWNER).unwrap().is_some()
+    };
+    let mut vetoes = Vec::new();
+    for privacy in ["EVERYONE", "CONTACTS", "NOBODY"] {
+        b.send(OWNER, &format!("PRIVACY {privacy}"));
+        for picture in ["AVATAR 1", "AVATAR OFF"] {
+            b.send(OWNER, picture);
+            for viewer in [MUM, STRANGER] {
+                let veto = outbox::push_veto(&b.conn, OWNER, viewer).unwrap();
+                assert_eq!(
+                    veto.is_none(),
+                    link_shows(&b, viewer),
+                    "{privacy}, {picture}, {viewer}: {veto:?}"
+                );
+                vetoes.push(veto);
+            }
+        }
+    }
+    assert_eq!(
+        vetoes,
+        [
+            // EVERYONE: with a picture, Mum (a contact) and a stranger; without, neither.
+            None,
+            None,
+            Some(AvatarOff),
+            Some(AvatarOff),
+            // CONTACTS: the stranger is no contact, whatever the picture.
+            None,
+            Some(NotAContact),
+            Some(AvatarOff),
+            Some(NotAContact),
+            // NOBODY: nobody.
+            Some(Nobody),
+            Some(Nobody),
+            Some(Nobody),
+            Some(Nobody),
+        ]
+    );
+    assert_eq!(
+        outbox::push_veto(&b.conn, "+8613300133000", MUM).unwrap(),
+        Some(AvatarOff)
+    );
+}
+
 /// A contact taken out of every group of the owner (PRIVACY CONTACTS) may no longer see the
 /// avatar (its link answers 403): a push to them in flight that comes back unsent is
 /// withdrawn, as under PRIVACY NOBODY, not sent again. One still in another group, or a

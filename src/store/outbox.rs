@@ -1222,9 +1222,8 @@ pub fn withdraw_queued_pushes(
 pub const PUSH_WITHDRAWN_AVATAR_OFF: &str = "withdrawn: the owner set AVATAR OFF";
 
 /// Why an avatar push may no longer go to its contact, though it was queued for them: the
-/// owner or their groups changed since. Decided by
-/// [`avatar::push_veto`](crate::service::avatar::push_veto), by the rule the push's link is
-/// served by.
+/// owner or their groups changed since. Decided by [`push_veto`], by the rule the push's link
+/// is served by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushVeto {
     /// The owner set PRIVACY NOBODY.
@@ -1274,6 +1273,57 @@ impl PushVeto {
     }
 }
 
+/// The owner and the contact of avatar push row `outbox_id` (schema 19's `avatar_push`);
+/// `None` for another row, or a push written before that table.
+pub fn push_pair(
+    conn: &Connection,
+    outbox_id: i64,
+) -> Result<Option<(String, String)>, StoreError> {
+    conn.prepare_cached("SELECT owner, viewer FROM avatar_push WHERE outbox_id = ?1")
+        .and_then(|mut s| {
+            s.query_row([outbox_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .ctx("outbox::push_pair")
+}
+
+/// Why `owner`'s avatar push to `viewer`, queued before, may no longer go out (`None`: it
+/// may): the owner set PRIVACY NOBODY, or the contact is in none of the owner's groups any
+/// more under PRIVACY CONTACTS, or the owner has no avatar (AVATAR OFF: the link would open no
+/// picture). The rule the push's link is served by (`/a/<token>`: `avatar::may_view`, then
+/// `avatar::current`), read here from the tables it reads (`subscriber.privacy`,
+/// `membership`, `subscriber_avatar`) so that the requeue paths of this module need nothing
+/// above the store; a service test checks that the two agree in every case. An owner with no
+/// subscriber row (none is ever deleted) counts as one without an avatar.
+pub fn push_veto(
+    conn: &Connection,
+    owner: &str,
+    viewer: &str,
+) -> Result<Option<PushVeto>, StoreError> {
+    let facts: Option<(String, bool, bool)> = conn
+        .prepare_cached(
+            "SELECT privacy,
+                    EXISTS (SELECT 1 FROM membership WHERE owner = ?1 AND member = ?2),
+                    EXISTS (SELECT 1 FROM subscriber_avatar WHERE msisdn = ?1)
+             FROM subscriber WHERE msisdn = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([owner, viewer], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
+        .ctx("outbox::push_veto")?;
+    let Some((privacy, in_a_group, has_avatar)) = facts else {
+        return Ok(Some(PushVeto::AvatarOff));
+    };
+    // As `state::subscriber` reads the column: anything but these two is CONTACTS.
+    Ok(match privacy.as_str() {
+        "nobody" => Some(PushVeto::Nobody),
+        "everyone" => None,
+        _ => (!in_a_group).then_some(PushVeto::NotAContact),
+    }
+    .or((!has_avatar).then_some(PushVeto::AvatarOff)))
+}
+
 /// Why row `id`, if an avatar push, may no longer go to its contact. With `untouched`, only
 /// one of which the SMSC took no part (for a row in flight: a part taken is on its way, the
 /// rest follows, or the handset keeps half a message).
@@ -1282,7 +1332,7 @@ fn push_withdrawn(
     id: i64,
     untouched: bool,
 ) -> Result<Option<PushVeto>, StoreError> {
-    let Some((owner, viewer)) = crate::service::avatar::push_pair(tx, id)? else {
+    let Some((owner, viewer)) = push_pair(tx, id)? else {
         return Ok(None);
     };
     if untouched
@@ -1293,7 +1343,7 @@ fn push_withdrawn(
     {
         return Ok(None);
     }
-    crate::service::avatar::push_veto(tx, &owner, &viewer)
+    push_veto(tx, &owner, &viewer)
 }
 
 /// How a row goes back to `queued` ([`back_to_queue`]).
