@@ -169,7 +169,8 @@ pub fn retry_failed_explained(
             ids.iter()
                 .map(|&id| {
                     let row = outbox::get(c, id)?;
-                    Ok((id, row.map(|r| (r.state, r.updated_at, r.last_error))))
+                    let veto = outbox::recorded_veto(c, id)?;
+                    Ok((id, row.map(|r| (r.state, r.updated_at, veto))))
                 })
                 .collect::<Result<Vec<_>, StoreError>>()
         })
@@ -187,10 +188,11 @@ pub fn retry_failed_explained(
                 (None, _) => NotRetried::NoSuchRow,
                 (Some((s, _, _)), _) if s != Failed => NotRetried::NotFailed(s),
                 (Some((_, at, _)), _) if at < since => NotRetried::FailedBefore(at),
-                (_, Some((Superseded, _, error))) => outbox::PushVeto::ALL
-                    .into_iter()
-                    .find(|v| error.as_deref() == Some(v.at_retry().as_str()))
-                    .map_or(NotRetried::Superseded, NotRetried::Withdrawn),
+                // Withdrawn for a veto, or superseded by a newer row with its key: the row says
+                // which (`push_veto`, schema 21).
+                (_, Some((Superseded, _, veto))) => {
+                    veto.map_or(NotRetried::Superseded, NotRetried::Withdrawn)
+                }
                 (_, None) => NotRetried::NoSuchRow,
                 // Failed and untouched (a row taken and failed again since has a newer time).
                 (Some((_, at, _)), Some((Failed, later, _))) if later == at => {

@@ -1931,6 +1931,61 @@ fn the_store_s_push_veto_is_the_rule_the_link_is_served_by() {
     );
 }
 
+/// Every withdrawal of an avatar push keeps its veto as a code (`outbox.push_veto`, read with
+/// [`outbox::recorded_veto`]), whichever path withdrew it: queued at PRIVACY NOBODY or AVATAR
+/// OFF, back from flight unsent, failed and retried by an operator. `outbox retry` reads the
+/// code to tell a withdrawn push from a row a newer one superseded; it compared `last_error`
+/// with the text it writes.
+#[test]
+fn every_withdrawn_push_keeps_its_veto_as_a_code() {
+    use crate::store::outbox::PushVeto::{AvatarOff, Nobody, NotAContact};
+    use crate::store::outbox::{recorded_veto, Requeued, RetryFilter};
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 3);
+    b.send(OWNER, "AVATAR 2");
+    let (mum, dad, boss) = (
+        newest_row_to(&b, MUM),
+        newest_row_to(&b, DAD),
+        newest_row_to(&b, BOSS),
+    );
+    b.conn
+        .execute(
+            "UPDATE outbox SET state = CASE id WHEN ?1 THEN 'in_flight' ELSE 'failed' END
+             WHERE id IN (?1, ?2)",
+            [dad, boss],
+        )
+        .unwrap();
+    b.send(OWNER, "PRIVACY NOBODY");
+    let tx = b.conn.transaction().unwrap();
+    assert_eq!(
+        outbox::requeue_unsent(&tx, dad, b.now).unwrap(),
+        Requeued::Withdrawn
+    );
+    tx.commit().unwrap();
+    let veto = |b: &Bench, id: i64| recorded_veto(&b.conn, id).unwrap();
+    assert_eq!((veto(&b, mum), veto(&b, dad)), (Some(Nobody), Some(Nobody)));
+    assert_eq!(veto(&b, boss), None, "failed, not withdrawn");
+    // Open again: new pushes. The boss leaves his only group; an operator retries his failed
+    // push: withdrawn, the contact left. AVATAR OFF withdraws the new queued ones.
+    b.send(OWNER, "PRIVACY CONTACTS");
+    let (mum2, dad2) = (newest_row_to(&b, MUM), newest_row_to(&b, DAD));
+    assert!(mum2 > mum && dad2 > dad);
+    b.send(OWNER, "GROUP COLLEAGUES DEL 13600136000");
+    let tx = b.conn.transaction().unwrap();
+    let (_, done) =
+        outbox::retry_failed_matching(&tx, &RetryFilter::default(), 0, 100, b.now).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(done.withdrawn, 1, "{done:?}");
+    assert_eq!(veto(&b, boss), Some(NotAContact));
+    b.send(OWNER, "AVATAR OFF");
+    assert_eq!(
+        (veto(&b, mum2), veto(&b, dad2)),
+        (Some(AvatarOff), Some(AvatarOff))
+    );
+    assert_eq!(veto(&b, i64::MAX), None, "no such row");
+}
+
 /// A contact taken out of every group of the owner (PRIVACY CONTACTS) may no longer see the
 /// avatar (its link answers 403): a push to them in flight that comes back unsent is
 /// withdrawn, as under PRIVACY NOBODY, not sent again. One still in another group, or a

@@ -1185,7 +1185,7 @@ pub fn withdraw_queued(
 }
 
 /// Why [`withdraw_queued_pushes`] withdrew a row (its `last_error`) when the owner set
-/// PRIVACY NOBODY.
+/// PRIVACY NOBODY ([`PushVeto::queued`]).
 pub const PUSH_WITHDRAWN: &str = "withdrawn: the owner set PRIVACY NOBODY";
 
 /// Why an avatar push in flight when its owner set PRIVACY NOBODY, which then came back
@@ -1193,24 +1193,26 @@ pub const PUSH_WITHDRAWN: &str = "withdrawn: the owner set PRIVACY NOBODY";
 pub const PUSH_WITHDRAWN_IN_FLIGHT: &str =
     "withdrawn: the owner set PRIVACY NOBODY while it was in flight; the SMSC took none of it";
 
-/// Withdraw every queued avatar push of `owner` (PRIVACY NOBODY, AVATAR OFF): the rows
-/// schema 19's `avatar_push` names (the WAP Push SI, the SMS link for a handset without WAP
-/// Push, the SMS that replaced a refused push) that are still `queued` become `superseded`
-/// with `why` and are never sent, as the updates a STOP withdraws ([`withdraw_queued`]).
-/// Rows in flight go out; one that comes back to the queue unsent is withdrawn then
-/// ([`Requeued::Withdrawn`], [`PushVeto`]). Returns how many rows were withdrawn.
+/// Withdraw every queued avatar push of `owner` for `veto` (PRIVACY NOBODY, AVATAR OFF): the
+/// rows schema 19's `avatar_push` names (the WAP Push SI, the SMS link for a handset without
+/// WAP Push, the SMS that replaced a refused push) that are still `queued` become
+/// `superseded`, last error [`PushVeto::queued`] and `push_veto` its code, and are never
+/// sent, as the updates a STOP withdraws ([`withdraw_queued`]). Rows in flight go out; one
+/// that comes back to the queue unsent is withdrawn then ([`Requeued::Withdrawn`],
+/// [`PushVeto`]). Returns how many rows were withdrawn.
 pub fn withdraw_queued_pushes(
     tx: &Transaction<'_>,
     owner: &str,
-    why: &str,
+    veto: PushVeto,
     now: i64,
 ) -> Result<usize, StoreError> {
     let n = exec_cached(
         tx,
-        "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
+        "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3,
+             push_veto = ?4
          WHERE state = 'queued'
            AND id IN (SELECT outbox_id FROM avatar_push WHERE owner = ?1)",
-        params![owner, why, now],
+        params![owner, veto.queued(), now, veto.code()],
     )
     .ctx("outbox::withdraw_queued_pushes")?;
     tally::note(Some(OutboxState::Queued), Some(OutboxState::Superseded), n);
@@ -1218,12 +1220,14 @@ pub fn withdraw_queued_pushes(
 }
 
 /// Why [`withdraw_queued_pushes`] withdrew a row (its `last_error`) when the owner set
-/// AVATAR OFF: its link opens no picture any more.
+/// AVATAR OFF: its link opens no picture any more ([`PushVeto::queued`]).
 pub const PUSH_WITHDRAWN_AVATAR_OFF: &str = "withdrawn: the owner set AVATAR OFF";
 
 /// Why an avatar push may no longer go to its contact, though it was queued for them: the
 /// owner or their groups changed since. Decided by [`push_veto`], by the rule the push's link
-/// is served by.
+/// is served by. A row withdrawn for it keeps it in `outbox.push_veto` (schema 21, as
+/// [`PushVeto::code`]; read with [`recorded_veto`]), so that what happened to a row is read
+/// from a typed column, not from its `last_error` text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushVeto {
     /// The owner set PRIVACY NOBODY.
@@ -1238,6 +1242,26 @@ pub enum PushVeto {
 impl PushVeto {
     /// Every veto.
     pub const ALL: [PushVeto; 3] = [PushVeto::Nobody, PushVeto::AvatarOff, PushVeto::NotAContact];
+
+    /// The code `outbox.push_veto` keeps (schema 21's CHECK names these three).
+    pub fn code(self) -> &'static str {
+        match self {
+            PushVeto::Nobody => "nobody",
+            PushVeto::AvatarOff => "avatar_off",
+            PushVeto::NotAContact => "not_a_contact",
+        }
+    }
+
+    /// The veto of [`code`](Self::code) `code`.
+    pub fn from_code(code: &str) -> Option<PushVeto> {
+        PushVeto::ALL.into_iter().find(|v| v.code() == code)
+    }
+
+    /// The `last_error` of a queued push withdrawn ([`withdraw_queued_pushes`]):
+    /// [`PUSH_WITHDRAWN`], [`PUSH_WITHDRAWN_AVATAR_OFF`].
+    pub fn queued(self) -> String {
+        format!("withdrawn: {}", self.cause())
+    }
 
     /// What changed, as a clause: "the owner set PRIVACY NOBODY".
     pub fn cause(self) -> &'static str {
@@ -1324,6 +1348,16 @@ pub fn push_veto(
     .or((!has_avatar).then_some(PushVeto::AvatarOff)))
 }
 
+/// The veto row `id` was withdrawn for (`outbox.push_veto`, schema 21): `None` for a row no
+/// veto withdrew, and for a missing one.
+pub fn recorded_veto(conn: &Connection, id: i64) -> Result<Option<PushVeto>, StoreError> {
+    let code: Option<Option<String>> = conn
+        .prepare_cached("SELECT push_veto FROM outbox WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+        .ctx("outbox::recorded_veto")?;
+    Ok(code.flatten().as_deref().and_then(PushVeto::from_code))
+}
+
 /// Why row `id`, if an avatar push, may no longer go to its contact. With `untouched`, only
 /// one of which the SMSC took no part (for a row in flight: a part taken is on its way, the
 /// rest follows, or the handset keeps half a message).
@@ -1379,16 +1413,19 @@ fn back_to_queue(
     now: i64,
 ) -> Result<Requeued, StoreError> {
     let withdrawn = match from {
-        OutboxState::InFlight => push_withdrawn(tx, id, true)?.map(|v| v.in_flight().to_string()),
-        OutboxState::Failed => push_withdrawn(tx, id, false)?.map(PushVeto::at_retry),
+        OutboxState::InFlight => {
+            push_withdrawn(tx, id, true)?.map(|v| (v, v.in_flight().to_string()))
+        }
+        OutboxState::Failed => push_withdrawn(tx, id, false)?.map(|v| (v, v.at_retry())),
         _ => None,
     };
-    if let Some(why) = withdrawn {
+    if let Some((veto, why)) = withdrawn {
         let n = exec_cached(
             tx,
-            "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
+            "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3,
+                 push_veto = ?4
              WHERE id = ?1",
-            params![id, why, now],
+            params![id, why, now, veto.code()],
         )
         .ctx("outbox: withdraw push")?;
         tally::note(Some(from), Some(OutboxState::Superseded), n);
