@@ -1873,6 +1873,74 @@ fn an_operator_retry_withdraws_a_failed_push_the_owner_withdrew_since() {
     assert_eq!(rows_to(&b, BOSS).last().unwrap().0, "queued");
 }
 
+/// An operator's retry of a failed avatar push whose owner withdrew it since (PRIVACY
+/// NOBODY), of which the SMSC had already taken a part (part 1 of 2, then the row failed), does
+/// not withdraw it (`superseded` says nothing went out) nor send the rest: it stays `failed`
+/// as it was, last error and time kept, the veto noted and counted apart. One of which the SMSC
+/// took nothing is withdrawn as before. Once the owner opens again, a retry takes the row on as
+/// any failed row (here a newer push to the contact supersedes it) and the veto is gone.
+#[test]
+fn an_operator_retry_leaves_failed_a_withdrawn_push_the_smsc_took_part_of() {
+    use crate::store::outbox::{recorded_veto, PushVeto, RetryFilter};
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 3);
+    b.send(OWNER, "AVATAR 2");
+    let (mum, dad) = (newest_row_to(&b, MUM), newest_row_to(&b, DAD));
+    b.conn
+        .execute("UPDATE outbox SET state = 'in_flight' WHERE id = ?1", [mum])
+        .unwrap();
+    let tx = b.conn.transaction().unwrap();
+    outbox::record_segment_submitted(&tx, mum, 1, 2, "77", b.now).unwrap();
+    tx.commit().unwrap();
+    b.conn
+        .execute(
+            "UPDATE outbox SET state = 'failed', last_error = 'EsmeRinvdstadr', updated_at = 5
+             WHERE id IN (?1, ?2)",
+            [mum, dad],
+        )
+        .unwrap();
+    let retry = |b: &mut Bench| {
+        let tx = b.conn.transaction().unwrap();
+        let (_, done) =
+            outbox::retry_failed_matching(&tx, &RetryFilter::default(), 0, 100, b.now).unwrap();
+        tx.commit().unwrap();
+        done
+    };
+    b.send(OWNER, "PRIVACY NOBODY");
+    let done = retry(&mut b);
+    assert_eq!(
+        (done.queued, done.withdrawn, done.left_failed),
+        (0, 1, 1),
+        "{done:?}"
+    );
+    let (state, error, updated_at): (String, String, i64) = b
+        .conn
+        .query_row(
+            "SELECT state, last_error, updated_at FROM outbox WHERE id = ?1",
+            [mum],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (state.as_str(), error.as_str(), updated_at),
+        ("failed", "EsmeRinvdstadr", 5)
+    );
+    assert_eq!(recorded_veto(&b.conn, mum).unwrap(), Some(PushVeto::Nobody));
+    assert_eq!(
+        rows_to(&b, DAD),
+        [("superseded".to_string(), Some(PushVeto::Nobody.at_retry()))]
+    );
+    // Asked again while the veto holds: the same.
+    assert_eq!(retry(&mut b).left_failed, 1);
+    // Opened again: a newer push to Mum is queued, and supersedes the failed one at a retry.
+    b.send(OWNER, "PRIVACY CONTACTS");
+    let done = retry(&mut b);
+    assert_eq!((done.left_failed, done.superseded), (0, 1), "{done:?}");
+    assert_eq!(rows_to(&b, MUM)[0].0, "superseded");
+    assert_eq!(recorded_veto(&b.conn, mum).unwrap(), None);
+}
+
 /// The store decides whether a queued avatar push may still go ([`outbox::push_veto`], read
 /// from its own tables so that it needs nothing of the service) by the rule the push's link is
 /// served by: no veto exactly when the link would show the picture ([`avatar::may_view`], then

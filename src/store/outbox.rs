@@ -381,10 +381,15 @@ pub enum Requeued {
     NotInFlight,
     /// An avatar push that may no longer go to its contact ([`PushVeto`]: the owner set
     /// PRIVACY NOBODY or AVATAR OFF, or the contact left the owner's groups), back from
-    /// flight with nothing taken by the SMSC, or failed and retried by an operator: withdrawn
-    /// (`superseded`, [`PushVeto::in_flight`], [`PushVeto::at_retry`]) instead of queued
-    /// again.
+    /// flight with nothing taken by the SMSC, or failed, nothing of it taken by the SMSC, and
+    /// retried by an operator: withdrawn (`superseded`, [`PushVeto::in_flight`],
+    /// [`PushVeto::at_retry`]) instead of queued again.
     Withdrawn,
+    /// A failed avatar push an operator retried that may no longer go to its contact
+    /// ([`PushVeto`]), of which the SMSC had already taken a part: left `failed`, as it is
+    /// (its last error and time kept), with the veto recorded ([`recorded_veto`]). Not sent
+    /// on (the owner withdrew it), and not withdrawn (`superseded` says nothing went out).
+    LeftFailed,
 }
 
 /// Rows per state, for metrics.
@@ -1348,8 +1353,9 @@ pub fn push_veto(
     .or((!has_avatar).then_some(PushVeto::AvatarOff)))
 }
 
-/// The veto row `id` was withdrawn for (`outbox.push_veto`, schema 21): `None` for a row no
-/// veto withdrew, and for a missing one.
+/// The veto row `id` was withdrawn for (`outbox.push_veto`, schema 21), or, on a `failed`
+/// row, the one an operator's retry left it failed for ([`Requeued::LeftFailed`]): `None` for
+/// a row no veto stopped, and for a missing one.
 pub fn recorded_veto(conn: &Connection, id: i64) -> Result<Option<PushVeto>, StoreError> {
     let code: Option<Option<String>> = conn
         .prepare_cached("SELECT push_veto FROM outbox WHERE id = ?1")
@@ -1369,15 +1375,17 @@ fn push_withdrawn(
     let Some((owner, viewer)) = push_pair(tx, id)? else {
         return Ok(None);
     };
-    if untouched
-        && tx
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox_segment WHERE outbox_id = ?1)")
-            .and_then(|mut s| s.query_row([id], |r| r.get::<_, bool>(0)))
-            .ctx("outbox: requeue withdrawn push")?
-    {
+    if untouched && part_taken(tx, id)? {
         return Ok(None);
     }
     push_veto(tx, &owner, &viewer)
+}
+
+/// Whether the SMSC took a part of row `id` (a segment with its message id).
+fn part_taken(tx: &Transaction<'_>, id: i64) -> Result<bool, StoreError> {
+    tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox_segment WHERE outbox_id = ?1)")
+        .and_then(|mut s| s.query_row([id], |r| r.get::<_, bool>(0)))
+        .ctx("outbox: part taken")
 }
 
 /// How a row goes back to `queued` ([`back_to_queue`]).
@@ -1403,7 +1411,8 @@ enum Requeue {
 /// one-queued-row-per-key rule: the row whose content is newer stays queued, the other is
 /// superseded. An avatar push that may no longer go to its contact ([`PushVeto`]) is withdrawn
 /// instead ([`Requeued::Withdrawn`]): one coming back from flight of which the SMSC took
-/// nothing, and a failed one an operator retries.
+/// nothing, and a failed one an operator retries, if the SMSC took nothing of it either; a
+/// failed one of which it took a part stays failed ([`Requeued::LeftFailed`]).
 fn back_to_queue(
     tx: &Transaction<'_>,
     id: i64,
@@ -1416,7 +1425,20 @@ fn back_to_queue(
         OutboxState::InFlight => {
             push_withdrawn(tx, id, true)?.map(|v| (v, v.in_flight().to_string()))
         }
-        OutboxState::Failed => push_withdrawn(tx, id, false)?.map(|v| (v, v.at_retry())),
+        OutboxState::Failed => match push_withdrawn(tx, id, false)? {
+            // Part of it went out: withdrawing it would say nothing did, sending the rest
+            // would go against the owner. It stays failed, the veto noted for the report.
+            Some(veto) if part_taken(tx, id)? => {
+                exec_cached(
+                    tx,
+                    "UPDATE outbox SET push_veto = ?2 WHERE id = ?1",
+                    params![id, veto.code()],
+                )
+                .ctx("outbox: leave push failed")?;
+                return Ok(Requeued::LeftFailed);
+            }
+            veto => veto.map(|v| (v, v.at_retry())),
+        },
         _ => None,
     };
     if let Some((veto, why)) = withdrawn {
@@ -1447,9 +1469,8 @@ fn back_to_queue(
             })
             .ctx("outbox: requeue rival")?;
         if let Some((rival_id, rival_content_at)) = rival {
-            let supersede =
-                "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3 \
-                             WHERE id = ?1";
+            let supersede = "UPDATE outbox SET state = 'superseded', last_error = ?2, \
+                             updated_at = ?3, push_veto = NULL WHERE id = ?1";
             if (rival_content_at, rival_id) > (content_at, id) {
                 let n = exec_cached(
                     tx,
@@ -1478,9 +1499,10 @@ fn back_to_queue(
         Requeue::Busy(at) => (at, false, 2),
         Requeue::Operator => (now, false, 1),
     };
-    // Queued again, the row takes back the room its next claim uses (schema migration 18).
+    // Queued again, the row takes back the room its next claim uses (schema migration 18); a
+    // veto an earlier retry left it failed for no longer holds.
     tx.prepare_cached(
-        "UPDATE outbox SET state = 'queued',
+        "UPDATE outbox SET state = 'queued', push_veto = NULL,
              room = CASE WHEN expires_at IS NULL THEN X'000000000000000000' ELSE X'000000' END,
              next_attempt_at = CASE WHEN ?5 THEN min(next_attempt_at, ?2) ELSE ?2 END,
              last_error = coalesce(?3, last_error), updated_at = ?4,
@@ -1763,6 +1785,9 @@ pub struct Retried {
     /// Avatar pushes withdrawn instead ([`PushVeto::at_retry`]): the owner set PRIVACY
     /// NOBODY or AVATAR OFF, or the contact left the owner's groups, after they failed.
     pub withdrawn: usize,
+    /// Avatar pushes as those withdrawn, of which the SMSC had already taken a part: left
+    /// failed ([`Requeued::LeftFailed`]).
+    pub left_failed: usize,
 }
 
 /// Which failed rows an operator's retry takes ([`retry_failed_matching`]).
@@ -1783,7 +1808,8 @@ pub struct RetryFilter {
 /// Up to `limit` `failed` rows after row `after` that `filter` takes back to `queued` (attempts
 /// from 1, see `Requeue::Operator`). Returns the last id looked at (`None`: none is left) and
 /// how many rows are queued again, how many superseded instead (a row whose coalescing key
-/// has a newer queued row), and how many avatar pushes withdrawn instead ([`PushVeto`]).
+/// has a newer queued row), how many avatar pushes withdrawn instead ([`PushVeto`]), and how
+/// many left failed ([`Requeued::LeftFailed`]).
 pub fn retry_failed_matching(
     tx: &Transaction<'_>,
     filter: &RetryFilter,
@@ -1822,6 +1848,9 @@ pub fn retry_failed_matching(
         }
         if requeued == Requeued::Withdrawn {
             done.withdrawn += 1;
+        }
+        if requeued == Requeued::LeftFailed {
+            done.left_failed += 1;
         }
         if requeued == Requeued::Queued {
             done.queued += 1;
