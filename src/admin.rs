@@ -74,6 +74,7 @@ fn retry_failed_counted(
         done.queued += n.queued;
         done.superseded += n.superseded;
         done.withdrawn += n.withdrawn;
+        done.left_failed += n.left_failed;
         match last {
             Some(id) => after = id,
             None => return Ok(done),
@@ -100,6 +101,10 @@ pub enum NotRetried {
     /// An avatar push whose owner set PRIVACY NOBODY or AVATAR OFF, or whose contact left the
     /// owner's groups, after it failed: withdrawn (`superseded`) instead of being sent again.
     Withdrawn(outbox::PushVeto),
+    /// As [`Withdrawn`](Self::Withdrawn), but the SMSC had already taken a part of the push:
+    /// it stays failed, neither sent on nor withdrawn (`superseded` would say nothing went
+    /// out). Its segments' SMSC ids are in `outbox list`.
+    LeftFailed(outbox::PushVeto),
 }
 
 impl std::fmt::Display for NotRetried {
@@ -131,6 +136,13 @@ impl std::fmt::Display for NotRetried {
                  not sent",
                 v.cause()
             ),
+            NotRetried::LeftFailed(v) => write!(
+                f,
+                "it is an avatar push and {} after it failed, but the SMSC had already taken \
+                 part of it, so it stays failed: not sent again, and not withdrawn as if \
+                 nothing had gone out (its SMSC ids are in `outbox list`)",
+                v.cause()
+            ),
         }
     }
 }
@@ -147,6 +159,9 @@ pub struct RetryReport {
     /// NOBODY or AVATAR OFF, or their contact left the owner's groups, after they failed
     /// ([`NotRetried::Withdrawn`]).
     pub withdrawn: usize,
+    /// Failed avatar pushes taken and left failed, as those withdrawn but with a part the SMSC
+    /// had already taken ([`NotRetried::LeftFailed`]).
+    pub left_failed: usize,
     /// The ids asked for (`filter.ids`) that were not queued again, with why, by id.
     pub not_retried: Vec<(i64, NotRetried)>,
     /// `failed` rows left once done (those the filter did not take).
@@ -169,7 +184,8 @@ pub fn retry_failed_explained(
             ids.iter()
                 .map(|&id| {
                     let row = outbox::get(c, id)?;
-                    Ok((id, row.map(|r| (r.state, r.updated_at, r.last_error))))
+                    let veto = outbox::recorded_veto(c, id)?;
+                    Ok((id, row.map(|r| (r.state, r.updated_at, veto))))
                 })
                 .collect::<Result<Vec<_>, StoreError>>()
         })
@@ -187,11 +203,14 @@ pub fn retry_failed_explained(
                 (None, _) => NotRetried::NoSuchRow,
                 (Some((s, _, _)), _) if s != Failed => NotRetried::NotFailed(s),
                 (Some((_, at, _)), _) if at < since => NotRetried::FailedBefore(at),
-                (_, Some((Superseded, _, error))) => outbox::PushVeto::ALL
-                    .into_iter()
-                    .find(|v| error.as_deref() == Some(v.at_retry().as_str()))
-                    .map_or(NotRetried::Superseded, NotRetried::Withdrawn),
+                // Withdrawn for a veto, or superseded by a newer row with its key: the row says
+                // which (`push_veto`, schema 21).
+                (_, Some((Superseded, _, veto))) => {
+                    veto.map_or(NotRetried::Superseded, NotRetried::Withdrawn)
+                }
                 (_, None) => NotRetried::NoSuchRow,
+                // Left failed for a veto by this retry (a retry that queues it clears it).
+                (_, Some((Failed, _, Some(veto)))) => NotRetried::LeftFailed(veto),
                 // Failed and untouched (a row taken and failed again since has a newer time).
                 (Some((_, at, _)), Some((Failed, later, _))) if later == at => {
                     NotRetried::FailedSinceStart(at)
@@ -206,6 +225,7 @@ pub fn retry_failed_explained(
         queued: done.queued,
         superseded: done.superseded,
         withdrawn: done.withdrawn,
+        left_failed: done.left_failed,
         not_retried,
         failed_left,
     })

@@ -411,6 +411,20 @@ fn outbox(cmd: OutboxCmd, db: &DbArgs) -> anyhow::Result<()> {
                     }
                 );
             }
+            if report.left_failed > 0 {
+                let one = report.left_failed == 1;
+                out!(
+                    "{} failed avatar push{} left failed, not queued again: the owner set \
+                     PRIVACY NOBODY or AVATAR OFF, or the contact left the owner's groups, after \
+                     {} failed, and the SMSC had already taken part of {}, so {} not withdrawn \
+                     either (see `outbox list --state failed`)",
+                    report.left_failed,
+                    if one { "" } else { "es" },
+                    if one { "it" } else { "they" },
+                    if one { "it" } else { "them" },
+                    if one { "it is" } else { "they are" }
+                );
+            }
             for (id, why) in &report.not_retried {
                 err_out!("id {id} not queued again: {why}");
             }
@@ -427,9 +441,13 @@ fn outbox(cmd: OutboxCmd, db: &DbArgs) -> anyhow::Result<()> {
             // Nothing to do for a retry of every failed row (or of those of the last hours) is
             // no error: a runbook or a cron job runs it whether anything failed or not.
             if n == 0 {
-                match (report.failed_left, within_hours) {
+                // The pushes left failed are said above: the other failed rows.
+                let left = report
+                    .failed_left
+                    .saturating_sub(u64::try_from(report.left_failed).unwrap_or(u64::MAX));
+                match (left, within_hours) {
                     // Said above.
-                    (0, _) if report.withdrawn > 0 => {}
+                    (0, _) if report.withdrawn > 0 || report.left_failed > 0 => {}
                     _ if report.superseded > 0 => out!(
                         "nothing to queue again: newer messages with the same keys are queued, \
                          so the {} failed message{} taken {} now superseded",

@@ -908,6 +908,80 @@ fn retry_withdraws_a_failed_avatar_push_its_owner_withdrew_since() {
     assert_eq!(states, ["superseded", "superseded"]);
 }
 
+/// `outbox retry` of a failed avatar push whose owner set PRIVACY NOBODY after it failed, of
+/// which the SMSC had already taken a part (a segment with its SMSC id), leaves it failed: not
+/// sent again, and not withdrawn (superseded) as if nothing had gone out. The command says so,
+/// for the id given (exit 1) and for a retry of every failed row (no error: nothing else is
+/// failed). It was withdrawn as one the SMSC never saw.
+#[test]
+fn retry_leaves_failed_a_withdrawn_avatar_push_the_smsc_took_part_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let now = presence_gw::store::now_ms();
+    let hour = 3_600_000;
+    let (owner, contact) = ("+8613800138000", "+8613900139000");
+    let ids = outbox_rows(
+        &d.join("gw.db"),
+        &[(contact, None, "failed", now - hour, now - hour, now)],
+    );
+    let c = rusqlite::Connection::open(d.join("gw.db")).unwrap();
+    c.execute(
+        "INSERT INTO subscriber (msisdn, privacy, created_at, updated_at)
+         VALUES (?1, 'nobody', 0, 0)",
+        [owner],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO avatar_push (outbox_id, owner, viewer, avatar_id) VALUES (?1, ?2, ?3, 1)",
+        rusqlite::params![ids[0], owner, contact],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO outbox_segment (outbox_id, seq, total, smsc_message_id, smsc_message_id_raw,
+             attempt, state, submitted_at, updated_at)
+         VALUES (?1, 1, 2, '1a2b', '1A2B', 1, 'submitted', ?2, ?2)",
+        rusqlite::params![ids[0], now - hour],
+    )
+    .unwrap();
+    drop(c);
+    let said = "1 failed avatar push left failed, not queued again: the owner set PRIVACY \
+                NOBODY or AVATAR OFF, or the contact left the owner's groups, after it failed, \
+                and the SMSC had already taken part of it, so it is not withdrawn either";
+    let id = ids[0].to_string();
+    let r = run_in(d, &["outbox", "retry", "--id", &id, "--db", "gw.db"]);
+    r.no_panic("outbox retry");
+    assert_eq!(r.code, Some(1), "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("0 failed messages queued again") && r.stdout.contains(said),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "id {id} not queued again: it is an avatar push and the owner set PRIVACY NOBODY \
+             after it failed, but the SMSC had already taken part of it, so it stays failed"
+        )),
+        "{}",
+        r.stderr
+    );
+    let r = run_in(d, &["outbox", "retry", "--db", "gw.db"]);
+    r.no_panic("outbox retry");
+    assert!(r.ok(), "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(said), "{}", r.stdout);
+    let c = rusqlite::Connection::open(d.join("gw.db")).unwrap();
+    let (state, veto): (String, Option<String>) = c
+        .query_row(
+            "SELECT state, push_veto FROM outbox WHERE id = ?1",
+            [ids[0]],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (state.as_str(), veto.as_deref()),
+        ("failed", Some("nobody"))
+    );
+}
+
 /// `outbox retry` that queues nothing again, or not every id it was given, says why for each
 /// id and exits 1; one that queues what it was asked exits 0.
 #[test]

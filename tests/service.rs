@@ -1745,9 +1745,11 @@ async fn an_unreadable_query_value_is_the_default_on_every_avatar_route() {
 }
 
 /// Avatar downloads honour one byte range over real HTTP, on a preset and on a contact's link:
-/// 206 with `Content-Range` and just those bytes (`a-b`, `a-`, `-n`), 416 with `bytes */len`
-/// past the end, the whole picture (200) for several ranges or an `If-Range` of another
-/// version; every answer says `Accept-Ranges: bytes`. They answered 200 with everything.
+/// 206 with `Content-Range` and just those bytes (`a-b`, `a-`, `-n`, or the one range of a set
+/// that has bytes in the picture), 416 with `bytes */len` when no range has any, the whole
+/// picture (200) for several ranges in it, a range that is not valid or an `If-Range` of
+/// another version; every answer says `Accept-Ranges: bytes`. They answered 200 with
+/// everything.
 #[tokio::test]
 async fn avatar_downloads_answer_a_single_byte_range() {
     let AvatarHttp {
@@ -1777,6 +1779,10 @@ async fn avatar_downloads_answer_a_single_byte_range() {
             (format!("bytes=10-{}", len + 100), 10, len - 1),
             ("bytes=5-".to_string(), 5, len - 1),
             ("bytes=-7".to_string(), len - 7, len - 1),
+            ("bytes=-100000".to_string(), 0, len - 1),
+            // Several ranges, one of them in the picture: that one.
+            (format!("bytes=0-9, {}-{}", len + 10, len + 20), 0, 9),
+            (format!("bytes={len}-,-3"), len - 3, len - 1),
         ] {
             let r = get(range.clone(), None).await.unwrap();
             assert_eq!(r.status(), 206, "{url} {range}");
@@ -1790,15 +1796,28 @@ async fn avatar_downloads_answer_a_single_byte_range() {
             assert_eq!(r.headers()["etag"], etag.as_str(), "{url} {range}");
             assert_eq!(r.bytes().await.unwrap(), full[start..=end], "{url} {range}");
         }
-        let r = get(format!("bytes={len}-"), None).await.unwrap();
-        assert_eq!(r.status(), 416, "{url}");
-        assert_eq!(
-            r.headers()["content-range"],
-            format!("bytes */{len}").as_str(),
-            "{url}"
-        );
+        // No byte of the range, or of any range of the set, in the picture: 416.
+        for range in [
+            format!("bytes={len}-"),
+            format!("bytes={len}-, {}-{}", len + 5, len + 9),
+            "bytes=-0".to_string(),
+        ] {
+            let r = get(range.clone(), None).await.unwrap();
+            assert_eq!(r.status(), 416, "{url} {range}");
+            assert_eq!(
+                r.headers()["content-range"],
+                format!("bytes */{len}").as_str(),
+                "{url} {range}"
+            );
+        }
+        // Several ranges in the picture (no multipart answer), a range that is not valid
+        // (RFC 9110 14.1.1), another unit: ignored, the whole picture.
         for (range, if_range) in [
             ("bytes=0-1,4-5", None),
+            ("bytes=9-1", None),
+            ("bytes=0-x", None),
+            ("bytes=1-2,abc", None),
+            ("lines=0-9", None),
             ("bytes=0-9", Some("\"another-version\"")),
             ("bytes=0-9", Some("Tue, 01 Dec 2026 00:00:00 GMT")),
         ] {

@@ -11,7 +11,9 @@
 //!
 //! Downloads carry the variant's SHA-256 as a strong ETag and answer `If-None-Match` with 304,
 //! and one byte range (`Range: bytes=a-b`, `a-`, `-n`) with 206 and `Content-Range` (416 when
-//! no byte of it exists; several ranges, or an `If-Range` of another version, the whole).
+//! no byte of it exists; several ranges, or an `If-Range` of another version, the whole; of
+//! several ranges only one of which has bytes in the picture, that one). The `Range` value is
+//! read by the `http-range-header` crate; one that is not valid is ignored (200).
 //! The format follows `?f=jpeg|png|gif|wbmp` or the `Accept` header (JPEG when anything goes;
 //! WBMP, for WAP 1.x handsets, when it is preferred or named without JPEG, PNG and GIF), the
 //! size `?s=` (the closest rendered size at least as big; a WBMP is always the smallest).
@@ -221,59 +223,34 @@ fn image_headers(sha256: &str, cache: &'static str) -> [(header::HeaderName, Str
 /// What a `Range` header asks of a body of `len` bytes (RFC 9110 section 14).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RangeAsk {
-    /// The whole body, 200: no `Range`, one that is not `bytes=`, one that cannot be read, or
-    /// several ranges (a server may answer those with the whole body, RFC 9110 14.2).
+    /// The whole body, 200: no `Range`, one that is not `bytes=`, one that is not a valid
+    /// range set or that the parser will not take (too many or overlapping ranges), several
+    /// satisfiable ranges (a server may answer those with the whole body, RFC 9110 14.2,
+    /// rather than `multipart/byteranges`), or a suffix range of an empty body.
     Whole,
-    /// Bytes `start..=end`, 206.
+    /// Bytes `start..=end`, 206: the one satisfiable range (others in the set may be past the
+    /// end).
     Part(usize, usize),
-    /// No byte of the range exists, 416.
+    /// No range of the set has a byte in the body, 416.
     Unsatisfiable,
 }
 
-/// Read a `Range` value (`bytes=0-99`, `bytes=100-`, `bytes=-50`) against a body of `len`
-/// bytes: a last position past the end is the end, a first one past it unsatisfiable.
+/// Read a `Range` value (`bytes=0-99`, `bytes=100-`, `bytes=-50`, or a set of them) against a
+/// body of `len` bytes with `http_range_header`: a last position past the end is the end, a
+/// range whose first one is past it is left out, a set with none left unsatisfiable.
 fn range_ask(value: &str, len: usize) -> RangeAsk {
-    let Some((unit, set)) = value.trim().split_once('=') else {
-        return RangeAsk::Whole;
-    };
-    if !unit.trim().eq_ignore_ascii_case("bytes") || set.contains(',') {
-        return RangeAsk::Whole;
-    }
-    let Some((first, last)) = set.trim().split_once('-') else {
-        return RangeAsk::Whole;
-    };
-    let number = |t: &str| -> Option<u64> {
-        let t = t.trim();
-        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| t.parse::<u64>().unwrap_or(u64::MAX))
-    };
-    let len64 = len as u64;
-    match (
-        number(first),
-        first.trim().is_empty(),
-        number(last),
-        last.trim().is_empty(),
-    ) {
-        // `bytes=a-b` and `bytes=a-`.
-        (Some(a), _, b, b_empty) if b.is_some() || b_empty => {
-            if b.is_some_and(|b| b < a) {
-                RangeAsk::Whole
-            } else if a >= len64 {
-                RangeAsk::Unsatisfiable
-            } else {
-                let end = b.map_or(len64 - 1, |b| b.min(len64 - 1));
-                RangeAsk::Part(a as usize, end as usize)
-            }
-        }
-        // `bytes=-n`: the last n bytes.
-        (None, true, Some(n), _) => {
-            if n == 0 || len == 0 {
-                RangeAsk::Unsatisfiable
-            } else {
-                RangeAsk::Part(len - n.min(len64) as usize, len - 1)
-            }
-        }
-        _ => RangeAsk::Whole,
+    use http_range_header::{parse_range_header, RangeUnsatisfiableError};
+    let ranges = parse_range_header(value)
+        .and_then(|set| set.validate(u64::try_from(len).unwrap_or(u64::MAX)));
+    match ranges.as_deref() {
+        Ok([one]) => match (usize::try_from(*one.start()), usize::try_from(*one.end())) {
+            (Ok(start), Ok(end)) => RangeAsk::Part(start, end),
+            _ => RangeAsk::Whole,
+        },
+        Ok(_) => RangeAsk::Whole,
+        Err(RangeUnsatisfiableError::Unsatisfiable) => RangeAsk::Unsatisfiable,
+        // Not valid, or not taken: ignored, as RFC 9110 14.2 allows.
+        Err(_) => RangeAsk::Whole,
     }
 }
 
@@ -887,12 +864,22 @@ mod tests {
             ("bytes=0-", Part(0, 99)),
             ("bytes=-10", Part(90, 99)),
             ("bytes=-500", Part(0, 99)),
-            ("BYTES = 1-2", Part(1, 2)),
             ("bytes=100-", Unsatisfiable),
             ("bytes=100-200", Unsatisfiable),
             ("bytes=99999999999999999999999-", Unsatisfiable),
             ("bytes=-0", Unsatisfiable),
+            // Several ranges: the one satisfiable, else the whole body (no multipart), else
+            // 416 when none is.
+            ("bytes=0-9, 200-300", Part(0, 9)),
+            ("bytes=200-300,-5", Part(95, 99)),
+            ("bytes=200-300, 100-", Unsatisfiable),
             ("bytes=0-1,5-6", Whole),
+            ("bytes=0-50, 10-60, 20-70", Whole),
+            // Not a valid range set (RFC 9110 14.1.1: no spaces around `=`, digits only, the
+            // first position not after the last): ignored.
+            ("BYTES = 1-2", Whole),
+            ("bytes=0-9,abc", Whole),
+            ("bytes=+1-2", Whole),
             ("bytes=9-1", Whole),
             ("bytes=a-b", Whole),
             ("bytes=-", Whole),
@@ -902,8 +889,11 @@ mod tests {
         ] {
             assert_eq!(range_ask(value, 100), want, "{value}");
         }
-        assert_eq!(range_ask("bytes=-5", 0), Unsatisfiable);
+        assert_eq!(range_ask("bytes=1-2", 100), Part(1, 2));
         assert_eq!(range_ask("bytes=0-", 0), Unsatisfiable);
+        assert_eq!(range_ask("bytes=-0", 0), Unsatisfiable);
+        // The only range an empty body satisfies (RFC 9110 14.1.2) selects no byte: all of it.
+        assert_eq!(range_ask("bytes=-5", 0), Whole);
     }
 
     /// A `multipart/form-data` request of `parts`: (field name, file name, bytes).

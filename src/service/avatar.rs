@@ -587,45 +587,6 @@ pub fn may_view(conn: &Connection, owner: &Subscriber, viewer: &str) -> Result<b
     })
 }
 
-/// The owner and the contact of avatar push row `outbox_id` (schema 19's `avatar_push`);
-/// `None` for another row, or a push written before that table.
-pub fn push_pair(
-    conn: &Connection,
-    outbox_id: i64,
-) -> Result<Option<(String, String)>, StoreError> {
-    conn.prepare_cached("SELECT owner, viewer FROM avatar_push WHERE outbox_id = ?1")
-        .and_then(|mut s| {
-            s.query_row([outbox_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-        })
-        .ctx("avatar::push_pair")
-}
-
-/// Why `owner`'s avatar push to `viewer`, queued before, may no longer go out (`None`: it
-/// may): the owner set PRIVACY NOBODY, or AVATAR OFF (its link would open no picture), or
-/// the contact is in none of the owner's groups any more. Decided as the push's link is
-/// served (`/a/<token>`, `http::avatar`): [`may_view`], then [`current`]. An owner with no
-/// subscriber row (none is ever deleted) counts as one without an avatar.
-pub fn push_veto(
-    conn: &Connection,
-    owner: &str,
-    viewer: &str,
-) -> Result<Option<outbox::PushVeto>, StoreError> {
-    let Some(sub) = state::subscriber(conn, owner)? else {
-        return Ok(Some(outbox::PushVeto::AvatarOff));
-    };
-    if !may_view(conn, &sub, viewer)? {
-        return Ok(Some(if sub.privacy == Privacy::Nobody {
-            outbox::PushVeto::Nobody
-        } else {
-            outbox::PushVeto::NotAContact
-        }));
-    }
-    Ok(current(conn, owner)?
-        .is_none()
-        .then_some(outbox::PushVeto::AvatarOff))
-}
-
 /// The link `viewer` uses to fetch `owner`'s avatar.
 pub fn link_url(cfg: &AvatarConfig, token: &str) -> String {
     format!("{}/a/{token}", cfg.public_url.trim_end_matches('/'))
@@ -788,7 +749,7 @@ pub fn push_to_contacts(
 
 /// A WAP Push to a contact failed (its delivery receipt said so): mark the handset as not
 /// taking WAP Push and queue the same link as a plain SMS, with the push's coalescing key,
-/// unless the push may no longer go to its contact ([`push_veto`]). Returns `true` when the
+/// unless the push may no longer go to its contact ([`outbox::push_veto`]). Returns `true` when the
 /// SMS was queued for row `outbox_id`. Rows of other kinds are left alone.
 pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<bool, StoreError> {
     let Some(row) = outbox::get(tx, outbox_id)? else {
@@ -807,12 +768,12 @@ pub fn push_failed(tx: &Transaction<'_>, outbox_id: i64, now: i64) -> Result<boo
     if !by_receipt {
         return Ok(false);
     }
-    // A push that may no longer go to its contact ([`push_veto`]: the owner set PRIVACY
+    // A push that may no longer go to its contact ([`outbox::push_veto`]: the owner set PRIVACY
     // NOBODY or AVATAR OFF, or the contact left every group, since it was sent) is not sent
     // again as an SMS; what the receipt says of the handset still counts.
-    let pair = push_pair(tx, outbox_id)?;
+    let pair = outbox::push_pair(tx, outbox_id)?;
     if let Some((owner, viewer)) = &pair {
-        if push_veto(tx, owner, viewer)?.is_some() {
+        if outbox::push_veto(tx, owner, viewer)?.is_some() {
             set_wap_push(tx, &row.destination, false)?;
             return Ok(false);
         }

@@ -802,7 +802,7 @@ impl Service {
                     outbox::withdraw_queued_pushes(
                         tx,
                         &sub.msisdn,
-                        outbox::PUSH_WITHDRAWN_AVATAR_OFF,
+                        outbox::PushVeto::AvatarOff,
                         now,
                     )?;
                 }
@@ -825,7 +825,7 @@ impl Service {
                 // no contact is sent a picture they may no longer see. Narrowing EVERYONE to
                 // CONTACTS withdraws nothing: pushes only ever go to contacts.
                 if p == Privacy::Nobody {
-                    outbox::withdraw_queued_pushes(tx, &sub.msisdn, outbox::PUSH_WITHDRAWN, now)?;
+                    outbox::withdraw_queued_pushes(tx, &sub.msisdn, outbox::PushVeto::Nobody, now)?;
                 }
                 return Ok((
                     Text::PrivacySet(p),

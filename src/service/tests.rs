@@ -1873,6 +1873,187 @@ fn an_operator_retry_withdraws_a_failed_push_the_owner_withdrew_since() {
     assert_eq!(rows_to(&b, BOSS).last().unwrap().0, "queued");
 }
 
+/// An operator's retry of a failed avatar push whose owner withdrew it since (PRIVACY
+/// NOBODY), of which the SMSC had already taken a part (part 1 of 2, then the row failed), does
+/// not withdraw it (`superseded` says nothing went out) nor send the rest: it stays `failed`
+/// as it was, last error and time kept, the veto noted and counted apart. One of which the SMSC
+/// took nothing is withdrawn as before. Once the owner opens again, a retry takes the row on as
+/// any failed row (here a newer push to the contact supersedes it) and the veto is gone.
+#[test]
+fn an_operator_retry_leaves_failed_a_withdrawn_push_the_smsc_took_part_of() {
+    use crate::store::outbox::{recorded_veto, PushVeto, RetryFilter};
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 3);
+    b.send(OWNER, "AVATAR 2");
+    let (mum, dad) = (newest_row_to(&b, MUM), newest_row_to(&b, DAD));
+    b.conn
+        .execute("UPDATE outbox SET state = 'in_flight' WHERE id = ?1", [mum])
+        .unwrap();
+    let tx = b.conn.transaction().unwrap();
+    outbox::record_segment_submitted(&tx, mum, 1, 2, "77", b.now).unwrap();
+    tx.commit().unwrap();
+    b.conn
+        .execute(
+            "UPDATE outbox SET state = 'failed', last_error = 'EsmeRinvdstadr', updated_at = 5
+             WHERE id IN (?1, ?2)",
+            [mum, dad],
+        )
+        .unwrap();
+    let retry = |b: &mut Bench| {
+        let tx = b.conn.transaction().unwrap();
+        let (_, done) =
+            outbox::retry_failed_matching(&tx, &RetryFilter::default(), 0, 100, b.now).unwrap();
+        tx.commit().unwrap();
+        done
+    };
+    b.send(OWNER, "PRIVACY NOBODY");
+    let done = retry(&mut b);
+    assert_eq!(
+        (done.queued, done.withdrawn, done.left_failed),
+        (0, 1, 1),
+        "{done:?}"
+    );
+    let (state, error, updated_at): (String, String, i64) = b
+        .conn
+        .query_row(
+            "SELECT state, last_error, updated_at FROM outbox WHERE id = ?1",
+            [mum],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (state.as_str(), error.as_str(), updated_at),
+        ("failed", "EsmeRinvdstadr", 5)
+    );
+    assert_eq!(recorded_veto(&b.conn, mum).unwrap(), Some(PushVeto::Nobody));
+    assert_eq!(
+        rows_to(&b, DAD),
+        [("superseded".to_string(), Some(PushVeto::Nobody.at_retry()))]
+    );
+    // Asked again while the veto holds: the same.
+    assert_eq!(retry(&mut b).left_failed, 1);
+    // Opened again: a newer push to Mum is queued, and supersedes the failed one at a retry.
+    b.send(OWNER, "PRIVACY CONTACTS");
+    let done = retry(&mut b);
+    assert_eq!((done.left_failed, done.superseded), (0, 1), "{done:?}");
+    assert_eq!(rows_to(&b, MUM)[0].0, "superseded");
+    assert_eq!(recorded_veto(&b.conn, mum).unwrap(), None);
+}
+
+/// The store decides whether a queued avatar push may still go ([`outbox::push_veto`], read
+/// from its own tables so that it needs nothing of the service) by the rule the push's link is
+/// served by: no veto exactly when the link would show the picture ([`avatar::may_view`], then
+/// [`avatar::current`]), in every case of PRIVACY, picture and contact; the veto names what
+/// changed. An owner the gateway does not know has no picture to show.
+#[test]
+fn the_store_s_push_veto_is_the_rule_the_link_is_served_by() {
+    use crate::store::outbox::PushVeto::{AvatarOff, Nobody, NotAContact};
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 1);
+    let link_shows = |b: &Bench, viewer: &str| {
+        let owner = state::subscriber(&b.conn, OWNER).unwrap().unwrap();
+        avatar::may_view(&b.conn, &owner, viewer).unwrap()
+            && avatar::current(&b.conn, OWNER).unwrap().is_some()
+    };
+    let mut vetoes = Vec::new();
+    for privacy in ["EVERYONE", "CONTACTS", "NOBODY"] {
+        b.send(OWNER, &format!("PRIVACY {privacy}"));
+        for picture in ["AVATAR 1", "AVATAR OFF"] {
+            b.send(OWNER, picture);
+            for viewer in [MUM, STRANGER] {
+                let veto = outbox::push_veto(&b.conn, OWNER, viewer).unwrap();
+                assert_eq!(
+                    veto.is_none(),
+                    link_shows(&b, viewer),
+                    "{privacy}, {picture}, {viewer}: {veto:?}"
+                );
+                vetoes.push(veto);
+            }
+        }
+    }
+    assert_eq!(
+        vetoes,
+        [
+            // EVERYONE: with a picture, Mum (a contact) and a stranger; without, neither.
+            None,
+            None,
+            Some(AvatarOff),
+            Some(AvatarOff),
+            // CONTACTS: the stranger is no contact, whatever the picture.
+            None,
+            Some(NotAContact),
+            Some(AvatarOff),
+            Some(NotAContact),
+            // NOBODY: nobody.
+            Some(Nobody),
+            Some(Nobody),
+            Some(Nobody),
+            Some(Nobody),
+        ]
+    );
+    assert_eq!(
+        outbox::push_veto(&b.conn, "+8613300133000", MUM).unwrap(),
+        Some(AvatarOff)
+    );
+}
+
+/// Every withdrawal of an avatar push keeps its veto as a code (`outbox.push_veto`, read with
+/// [`outbox::recorded_veto`]), whichever path withdrew it: queued at PRIVACY NOBODY or AVATAR
+/// OFF, back from flight unsent, failed and retried by an operator. `outbox retry` reads the
+/// code to tell a withdrawn push from a row a newer one superseded; it compared `last_error`
+/// with the text it writes.
+#[test]
+fn every_withdrawn_push_keeps_its_veto_as_a_code() {
+    use crate::store::outbox::PushVeto::{AvatarOff, Nobody, NotAContact};
+    use crate::store::outbox::{recorded_veto, Requeued, RetryFilter};
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 3);
+    b.send(OWNER, "AVATAR 2");
+    let (mum, dad, boss) = (
+        newest_row_to(&b, MUM),
+        newest_row_to(&b, DAD),
+        newest_row_to(&b, BOSS),
+    );
+    b.conn
+        .execute(
+            "UPDATE outbox SET state = CASE id WHEN ?1 THEN 'in_flight' ELSE 'failed' END
+             WHERE id IN (?1, ?2)",
+            [dad, boss],
+        )
+        .unwrap();
+    b.send(OWNER, "PRIVACY NOBODY");
+    let tx = b.conn.transaction().unwrap();
+    assert_eq!(
+        outbox::requeue_unsent(&tx, dad, b.now).unwrap(),
+        Requeued::Withdrawn
+    );
+    tx.commit().unwrap();
+    let veto = |b: &Bench, id: i64| recorded_veto(&b.conn, id).unwrap();
+    assert_eq!((veto(&b, mum), veto(&b, dad)), (Some(Nobody), Some(Nobody)));
+    assert_eq!(veto(&b, boss), None, "failed, not withdrawn");
+    // Open again: new pushes. The boss leaves his only group; an operator retries his failed
+    // push: withdrawn, the contact left. AVATAR OFF withdraws the new queued ones.
+    b.send(OWNER, "PRIVACY CONTACTS");
+    let (mum2, dad2) = (newest_row_to(&b, MUM), newest_row_to(&b, DAD));
+    assert!(mum2 > mum && dad2 > dad);
+    b.send(OWNER, "GROUP COLLEAGUES DEL 13600136000");
+    let tx = b.conn.transaction().unwrap();
+    let (_, done) =
+        outbox::retry_failed_matching(&tx, &RetryFilter::default(), 0, 100, b.now).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(done.withdrawn, 1, "{done:?}");
+    assert_eq!(veto(&b, boss), Some(NotAContact));
+    b.send(OWNER, "AVATAR OFF");
+    assert_eq!(
+        (veto(&b, mum2), veto(&b, dad2)),
+        (Some(AvatarOff), Some(AvatarOff))
+    );
+    assert_eq!(veto(&b, i64::MAX), None, "no such row");
+}
+
 /// A contact taken out of every group of the owner (PRIVACY CONTACTS) may no longer see the
 /// avatar (its link answers 403): a push to them in flight that comes back unsent is
 /// withdrawn, as under PRIVACY NOBODY, not sent again. One still in another group, or a

@@ -381,10 +381,15 @@ pub enum Requeued {
     NotInFlight,
     /// An avatar push that may no longer go to its contact ([`PushVeto`]: the owner set
     /// PRIVACY NOBODY or AVATAR OFF, or the contact left the owner's groups), back from
-    /// flight with nothing taken by the SMSC, or failed and retried by an operator: withdrawn
-    /// (`superseded`, [`PushVeto::in_flight`], [`PushVeto::at_retry`]) instead of queued
-    /// again.
+    /// flight with nothing taken by the SMSC, or failed, nothing of it taken by the SMSC, and
+    /// retried by an operator: withdrawn (`superseded`, [`PushVeto::in_flight`],
+    /// [`PushVeto::at_retry`]) instead of queued again.
     Withdrawn,
+    /// A failed avatar push an operator retried that may no longer go to its contact
+    /// ([`PushVeto`]), of which the SMSC had already taken a part: left `failed`, as it is
+    /// (its last error and time kept), with the veto recorded ([`recorded_veto`]). Not sent
+    /// on (the owner withdrew it), and not withdrawn (`superseded` says nothing went out).
+    LeftFailed,
 }
 
 /// Rows per state, for metrics.
@@ -1185,7 +1190,7 @@ pub fn withdraw_queued(
 }
 
 /// Why [`withdraw_queued_pushes`] withdrew a row (its `last_error`) when the owner set
-/// PRIVACY NOBODY.
+/// PRIVACY NOBODY ([`PushVeto::queued`]).
 pub const PUSH_WITHDRAWN: &str = "withdrawn: the owner set PRIVACY NOBODY";
 
 /// Why an avatar push in flight when its owner set PRIVACY NOBODY, which then came back
@@ -1193,24 +1198,26 @@ pub const PUSH_WITHDRAWN: &str = "withdrawn: the owner set PRIVACY NOBODY";
 pub const PUSH_WITHDRAWN_IN_FLIGHT: &str =
     "withdrawn: the owner set PRIVACY NOBODY while it was in flight; the SMSC took none of it";
 
-/// Withdraw every queued avatar push of `owner` (PRIVACY NOBODY, AVATAR OFF): the rows
-/// schema 19's `avatar_push` names (the WAP Push SI, the SMS link for a handset without WAP
-/// Push, the SMS that replaced a refused push) that are still `queued` become `superseded`
-/// with `why` and are never sent, as the updates a STOP withdraws ([`withdraw_queued`]).
-/// Rows in flight go out; one that comes back to the queue unsent is withdrawn then
-/// ([`Requeued::Withdrawn`], [`PushVeto`]). Returns how many rows were withdrawn.
+/// Withdraw every queued avatar push of `owner` for `veto` (PRIVACY NOBODY, AVATAR OFF): the
+/// rows schema 19's `avatar_push` names (the WAP Push SI, the SMS link for a handset without
+/// WAP Push, the SMS that replaced a refused push) that are still `queued` become
+/// `superseded`, last error [`PushVeto::queued`] and `push_veto` its code, and are never
+/// sent, as the updates a STOP withdraws ([`withdraw_queued`]). Rows in flight go out; one
+/// that comes back to the queue unsent is withdrawn then ([`Requeued::Withdrawn`],
+/// [`PushVeto`]). Returns how many rows were withdrawn.
 pub fn withdraw_queued_pushes(
     tx: &Transaction<'_>,
     owner: &str,
-    why: &str,
+    veto: PushVeto,
     now: i64,
 ) -> Result<usize, StoreError> {
     let n = exec_cached(
         tx,
-        "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
+        "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3,
+             push_veto = ?4
          WHERE state = 'queued'
            AND id IN (SELECT outbox_id FROM avatar_push WHERE owner = ?1)",
-        params![owner, why, now],
+        params![owner, veto.queued(), now, veto.code()],
     )
     .ctx("outbox::withdraw_queued_pushes")?;
     tally::note(Some(OutboxState::Queued), Some(OutboxState::Superseded), n);
@@ -1218,13 +1225,14 @@ pub fn withdraw_queued_pushes(
 }
 
 /// Why [`withdraw_queued_pushes`] withdrew a row (its `last_error`) when the owner set
-/// AVATAR OFF: its link opens no picture any more.
+/// AVATAR OFF: its link opens no picture any more ([`PushVeto::queued`]).
 pub const PUSH_WITHDRAWN_AVATAR_OFF: &str = "withdrawn: the owner set AVATAR OFF";
 
 /// Why an avatar push may no longer go to its contact, though it was queued for them: the
-/// owner or their groups changed since. Decided by
-/// [`avatar::push_veto`](crate::service::avatar::push_veto), by the rule the push's link is
-/// served by.
+/// owner or their groups changed since. Decided by [`push_veto`], by the rule the push's link
+/// is served by. A row withdrawn for it keeps it in `outbox.push_veto` (schema 21, as
+/// [`PushVeto::code`]; read with [`recorded_veto`]), so that what happened to a row is read
+/// from a typed column, not from its `last_error` text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushVeto {
     /// The owner set PRIVACY NOBODY.
@@ -1239,6 +1247,26 @@ pub enum PushVeto {
 impl PushVeto {
     /// Every veto.
     pub const ALL: [PushVeto; 3] = [PushVeto::Nobody, PushVeto::AvatarOff, PushVeto::NotAContact];
+
+    /// The code `outbox.push_veto` keeps (schema 21's CHECK names these three).
+    pub fn code(self) -> &'static str {
+        match self {
+            PushVeto::Nobody => "nobody",
+            PushVeto::AvatarOff => "avatar_off",
+            PushVeto::NotAContact => "not_a_contact",
+        }
+    }
+
+    /// The veto of [`code`](Self::code) `code`.
+    pub fn from_code(code: &str) -> Option<PushVeto> {
+        PushVeto::ALL.into_iter().find(|v| v.code() == code)
+    }
+
+    /// The `last_error` of a queued push withdrawn ([`withdraw_queued_pushes`]):
+    /// [`PUSH_WITHDRAWN`], [`PUSH_WITHDRAWN_AVATAR_OFF`].
+    pub fn queued(self) -> String {
+        format!("withdrawn: {}", self.cause())
+    }
 
     /// What changed, as a clause: "the owner set PRIVACY NOBODY".
     pub fn cause(self) -> &'static str {
@@ -1274,6 +1302,68 @@ impl PushVeto {
     }
 }
 
+/// The owner and the contact of avatar push row `outbox_id` (schema 19's `avatar_push`);
+/// `None` for another row, or a push written before that table.
+pub fn push_pair(
+    conn: &Connection,
+    outbox_id: i64,
+) -> Result<Option<(String, String)>, StoreError> {
+    conn.prepare_cached("SELECT owner, viewer FROM avatar_push WHERE outbox_id = ?1")
+        .and_then(|mut s| {
+            s.query_row([outbox_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .ctx("outbox::push_pair")
+}
+
+/// Why `owner`'s avatar push to `viewer`, queued before, may no longer go out (`None`: it
+/// may): the owner set PRIVACY NOBODY, or the contact is in none of the owner's groups any
+/// more under PRIVACY CONTACTS, or the owner has no avatar (AVATAR OFF: the link would open no
+/// picture). The rule the push's link is served by (`/a/<token>`: `avatar::may_view`, then
+/// `avatar::current`), read here from the tables it reads (`subscriber.privacy`,
+/// `membership`, `subscriber_avatar`) so that the requeue paths of this module need nothing
+/// above the store; a service test checks that the two agree in every case. An owner with no
+/// subscriber row (none is ever deleted) counts as one without an avatar.
+pub fn push_veto(
+    conn: &Connection,
+    owner: &str,
+    viewer: &str,
+) -> Result<Option<PushVeto>, StoreError> {
+    let facts: Option<(String, bool, bool)> = conn
+        .prepare_cached(
+            "SELECT privacy,
+                    EXISTS (SELECT 1 FROM membership WHERE owner = ?1 AND member = ?2),
+                    EXISTS (SELECT 1 FROM subscriber_avatar WHERE msisdn = ?1)
+             FROM subscriber WHERE msisdn = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([owner, viewer], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
+        .ctx("outbox::push_veto")?;
+    let Some((privacy, in_a_group, has_avatar)) = facts else {
+        return Ok(Some(PushVeto::AvatarOff));
+    };
+    // As `state::subscriber` reads the column: anything but these two is CONTACTS.
+    Ok(match privacy.as_str() {
+        "nobody" => Some(PushVeto::Nobody),
+        "everyone" => None,
+        _ => (!in_a_group).then_some(PushVeto::NotAContact),
+    }
+    .or((!has_avatar).then_some(PushVeto::AvatarOff)))
+}
+
+/// The veto row `id` was withdrawn for (`outbox.push_veto`, schema 21), or, on a `failed`
+/// row, the one an operator's retry left it failed for ([`Requeued::LeftFailed`]): `None` for
+/// a row no veto stopped, and for a missing one.
+pub fn recorded_veto(conn: &Connection, id: i64) -> Result<Option<PushVeto>, StoreError> {
+    let code: Option<Option<String>> = conn
+        .prepare_cached("SELECT push_veto FROM outbox WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+        .ctx("outbox::recorded_veto")?;
+    Ok(code.flatten().as_deref().and_then(PushVeto::from_code))
+}
+
 /// Why row `id`, if an avatar push, may no longer go to its contact. With `untouched`, only
 /// one of which the SMSC took no part (for a row in flight: a part taken is on its way, the
 /// rest follows, or the handset keeps half a message).
@@ -1282,18 +1372,20 @@ fn push_withdrawn(
     id: i64,
     untouched: bool,
 ) -> Result<Option<PushVeto>, StoreError> {
-    let Some((owner, viewer)) = crate::service::avatar::push_pair(tx, id)? else {
+    let Some((owner, viewer)) = push_pair(tx, id)? else {
         return Ok(None);
     };
-    if untouched
-        && tx
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox_segment WHERE outbox_id = ?1)")
-            .and_then(|mut s| s.query_row([id], |r| r.get::<_, bool>(0)))
-            .ctx("outbox: requeue withdrawn push")?
-    {
+    if untouched && part_taken(tx, id)? {
         return Ok(None);
     }
-    crate::service::avatar::push_veto(tx, &owner, &viewer)
+    push_veto(tx, &owner, &viewer)
+}
+
+/// Whether the SMSC took a part of row `id` (a segment with its message id).
+fn part_taken(tx: &Transaction<'_>, id: i64) -> Result<bool, StoreError> {
+    tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox_segment WHERE outbox_id = ?1)")
+        .and_then(|mut s| s.query_row([id], |r| r.get::<_, bool>(0)))
+        .ctx("outbox: part taken")
 }
 
 /// How a row goes back to `queued` ([`back_to_queue`]).
@@ -1319,7 +1411,8 @@ enum Requeue {
 /// one-queued-row-per-key rule: the row whose content is newer stays queued, the other is
 /// superseded. An avatar push that may no longer go to its contact ([`PushVeto`]) is withdrawn
 /// instead ([`Requeued::Withdrawn`]): one coming back from flight of which the SMSC took
-/// nothing, and a failed one an operator retries.
+/// nothing, and a failed one an operator retries, if the SMSC took nothing of it either; a
+/// failed one of which it took a part stays failed ([`Requeued::LeftFailed`]).
 fn back_to_queue(
     tx: &Transaction<'_>,
     id: i64,
@@ -1329,16 +1422,32 @@ fn back_to_queue(
     now: i64,
 ) -> Result<Requeued, StoreError> {
     let withdrawn = match from {
-        OutboxState::InFlight => push_withdrawn(tx, id, true)?.map(|v| v.in_flight().to_string()),
-        OutboxState::Failed => push_withdrawn(tx, id, false)?.map(PushVeto::at_retry),
+        OutboxState::InFlight => {
+            push_withdrawn(tx, id, true)?.map(|v| (v, v.in_flight().to_string()))
+        }
+        OutboxState::Failed => match push_withdrawn(tx, id, false)? {
+            // Part of it went out: withdrawing it would say nothing did, sending the rest
+            // would go against the owner. It stays failed, the veto noted for the report.
+            Some(veto) if part_taken(tx, id)? => {
+                exec_cached(
+                    tx,
+                    "UPDATE outbox SET push_veto = ?2 WHERE id = ?1",
+                    params![id, veto.code()],
+                )
+                .ctx("outbox: leave push failed")?;
+                return Ok(Requeued::LeftFailed);
+            }
+            veto => veto.map(|v| (v, v.at_retry())),
+        },
         _ => None,
     };
-    if let Some(why) = withdrawn {
+    if let Some((veto, why)) = withdrawn {
         let n = exec_cached(
             tx,
-            "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
+            "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3,
+                 push_veto = ?4
              WHERE id = ?1",
-            params![id, why, now],
+            params![id, why, now, veto.code()],
         )
         .ctx("outbox: withdraw push")?;
         tally::note(Some(from), Some(OutboxState::Superseded), n);
@@ -1360,9 +1469,8 @@ fn back_to_queue(
             })
             .ctx("outbox: requeue rival")?;
         if let Some((rival_id, rival_content_at)) = rival {
-            let supersede =
-                "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3 \
-                             WHERE id = ?1";
+            let supersede = "UPDATE outbox SET state = 'superseded', last_error = ?2, \
+                             updated_at = ?3, push_veto = NULL WHERE id = ?1";
             if (rival_content_at, rival_id) > (content_at, id) {
                 let n = exec_cached(
                     tx,
@@ -1391,9 +1499,10 @@ fn back_to_queue(
         Requeue::Busy(at) => (at, false, 2),
         Requeue::Operator => (now, false, 1),
     };
-    // Queued again, the row takes back the room its next claim uses (schema migration 18).
+    // Queued again, the row takes back the room its next claim uses (schema migration 18); a
+    // veto an earlier retry left it failed for no longer holds.
     tx.prepare_cached(
-        "UPDATE outbox SET state = 'queued',
+        "UPDATE outbox SET state = 'queued', push_veto = NULL,
              room = CASE WHEN expires_at IS NULL THEN X'000000000000000000' ELSE X'000000' END,
              next_attempt_at = CASE WHEN ?5 THEN min(next_attempt_at, ?2) ELSE ?2 END,
              last_error = coalesce(?3, last_error), updated_at = ?4,
@@ -1676,6 +1785,9 @@ pub struct Retried {
     /// Avatar pushes withdrawn instead ([`PushVeto::at_retry`]): the owner set PRIVACY
     /// NOBODY or AVATAR OFF, or the contact left the owner's groups, after they failed.
     pub withdrawn: usize,
+    /// Avatar pushes as those withdrawn, of which the SMSC had already taken a part: left
+    /// failed ([`Requeued::LeftFailed`]).
+    pub left_failed: usize,
 }
 
 /// Which failed rows an operator's retry takes ([`retry_failed_matching`]).
@@ -1696,7 +1808,8 @@ pub struct RetryFilter {
 /// Up to `limit` `failed` rows after row `after` that `filter` takes back to `queued` (attempts
 /// from 1, see `Requeue::Operator`). Returns the last id looked at (`None`: none is left) and
 /// how many rows are queued again, how many superseded instead (a row whose coalescing key
-/// has a newer queued row), and how many avatar pushes withdrawn instead ([`PushVeto`]).
+/// has a newer queued row), how many avatar pushes withdrawn instead ([`PushVeto`]), and how
+/// many left failed ([`Requeued::LeftFailed`]).
 pub fn retry_failed_matching(
     tx: &Transaction<'_>,
     filter: &RetryFilter,
@@ -1735,6 +1848,9 @@ pub fn retry_failed_matching(
         }
         if requeued == Requeued::Withdrawn {
             done.withdrawn += 1;
+        }
+        if requeued == Requeued::LeftFailed {
+            done.left_failed += 1;
         }
         if requeued == Requeued::Queued {
             done.queued += 1;

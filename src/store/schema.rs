@@ -478,6 +478,33 @@ BEGIN
 END;
 "#;
 
+/// Migration 21: why an avatar push was withdrawn, as a code (`outbox.push_veto`:
+/// `outbox::PushVeto::code`), not only as `last_error` text. `outbox retry` told a push it
+/// withdrew from one a newer row superseded by comparing `last_error` with the text it writes,
+/// so rewording that text would have broken the report. The rows an older build withdrew get
+/// the code their text names (the texts those builds wrote, unchanged since schema 19).
+const V21: &str = r#"
+ALTER TABLE outbox ADD COLUMN push_veto TEXT
+    CHECK (push_veto = 'nobody' OR push_veto = 'avatar_off' OR push_veto = 'not_a_contact');
+UPDATE outbox SET push_veto = CASE last_error
+    WHEN 'withdrawn: the owner set PRIVACY NOBODY' THEN 'nobody'
+    WHEN 'withdrawn: the owner set PRIVACY NOBODY while it was in flight; the SMSC took none of it'
+        THEN 'nobody'
+    WHEN 'withdrawn at an operator''s retry: the owner set PRIVACY NOBODY after it failed'
+        THEN 'nobody'
+    WHEN 'withdrawn: the owner set AVATAR OFF' THEN 'avatar_off'
+    WHEN 'withdrawn: the owner set AVATAR OFF while it was in flight; the SMSC took none of it'
+        THEN 'avatar_off'
+    WHEN 'withdrawn at an operator''s retry: the owner set AVATAR OFF after it failed'
+        THEN 'avatar_off'
+    WHEN 'withdrawn: the contact left the owner''s groups while it was in flight; the SMSC took none of it'
+        THEN 'not_a_contact'
+    WHEN 'withdrawn at an operator''s retry: the contact left the owner''s groups after it failed'
+        THEN 'not_a_contact'
+    END
+WHERE state = 'superseded' AND last_error LIKE 'withdrawn%';
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -618,6 +645,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V18),
     Migration::Sql(V19),
     Migration::Sql(V20),
+    Migration::Sql(V21),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -763,6 +791,7 @@ mod tests {
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
              DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
+             ALTER TABLE outbox DROP COLUMN push_veto;
              INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at)
                  VALUES (1, '7', 'DELIVRD', 'delivered', 1);
              PRAGMA user_version = 7",
@@ -786,7 +815,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 13, "versions 8 to 20");
+        assert_eq!(migrate(&mut conn).unwrap(), 14, "versions 8 to 21");
         let held: (Option<String>, i64) = conn
             .query_row("SELECT addresses, stray FROM pending_receipt", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -841,12 +870,13 @@ mod tests {
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
              DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
+             ALTER TABLE outbox DROP COLUMN push_veto;
              INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
              INSERT INTO preset (id, title, avatar_id) VALUES (1, 'Cat', 1), (2, 'Dog', 2);
              PRAGMA user_version = 16",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 4, "versions 17 to 20");
+        assert_eq!(migrate(&mut conn).unwrap(), 5, "versions 17 to 21");
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         assert_eq!(migrate(&mut conn).unwrap(), 0, "applied once");
         let listed = avatar::presets(&conn, 0, 10).unwrap();
@@ -872,6 +902,55 @@ mod tests {
             (title.in_lang(Lang::Zh), title.in_lang(Lang::En)),
             ("猫", "Cat")
         );
+    }
+
+    /// A version 20 database (no `outbox.push_veto`) migrates: every avatar push an older
+    /// build withdrew gets the code of the veto its `last_error` names, in each of the texts
+    /// this build writes (queued, in flight, at an operator's retry); a row superseded by a
+    /// newer one, or in another state, gets none. The column takes only the three codes.
+    #[test]
+    fn a_version_20_database_gains_the_push_veto_of_its_withdrawn_pushes() {
+        use crate::store::outbox::PushVeto;
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute_batch("ALTER TABLE outbox DROP COLUMN push_veto; PRAGMA user_version = 20")
+            .unwrap();
+        let insert = |state: &str, error: &str| {
+            conn.execute(
+                "INSERT INTO outbox (created_at, updated_at, content_at, kind, destination, state,
+                     next_attempt_at, last_error) VALUES (1, 1, 1, 'sms', '861', ?1, 1, ?2)",
+                [state, error],
+            )
+            .unwrap();
+            conn.last_insert_rowid()
+        };
+        let mut want = Vec::new();
+        for v in PushVeto::ALL {
+            let texts = [v.at_retry(), v.in_flight().to_string()];
+            for text in texts {
+                want.push((insert("superseded", &text), Some(v.code().to_string())));
+            }
+            if v != PushVeto::NotAContact {
+                want.push((
+                    insert("superseded", &v.queued()),
+                    Some(v.code().to_string()),
+                ));
+            }
+        }
+        want.push((insert("superseded", "superseded by outbox row 1"), None));
+        want.push((insert("failed", &PushVeto::Nobody.at_retry()), None));
+        assert_eq!(migrate(&mut conn).unwrap(), 1, "version 21");
+        for (id, code) in want {
+            let got: Option<String> = conn
+                .query_row("SELECT push_veto FROM outbox WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(got, code, "row {id}");
+        }
+        assert!(conn
+            .execute("UPDATE outbox SET push_veto = 'stop' WHERE id = 1", [])
+            .is_err());
     }
 
     #[test]
