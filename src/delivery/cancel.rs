@@ -714,6 +714,25 @@ mod tests {
         delivered(&store, b);
         assert_eq!(state(&store, a).0, OutboxState::Delivered);
         assert_eq!(state(&store, b).0, OutboxState::Delivered);
+        // A failure receipt for a cancelled message (DELETED) leaves it `superseded`.
+        let f = submit(&store, "F", 5);
+        let end = RowEnd::Cancelled("cancelled at the SMSC: z".into());
+        store
+            .write_blocking(move |tx| record(tx, f, &end, 5))
+            .unwrap();
+        store
+            .write_blocking(move |tx| {
+                outbox::apply_receipt(
+                    tx,
+                    &[format!("m-{f}")],
+                    &[],
+                    "DELETED",
+                    ReceiptState::Failed,
+                    5,
+                )
+            })
+            .unwrap();
+        assert_eq!(state(&store, f).0, OutboxState::Superseded);
         // A row delivered before its cancel went out drops the intent unsent.
         let c = submit(&store, "X", 6);
         let d = submit(&store, "Y", 7);
