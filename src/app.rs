@@ -376,7 +376,17 @@ impl Gateway {
             inbound::retire_answers_read(tx, &reads, crate::store::now_ms()).map(drop)
         });
         let dispatcher = Dispatcher::new(store.clone(), link.clone(), opts.dispatcher.clone());
+        let metrics = Arc::new(Metrics::default());
         let mut tasks = Vec::new();
+        // Accepted messages a newer one or a withdrawal made wrong to deliver: cancel_sm.
+        let canceller = crate::delivery::cancel::Canceller::new(
+            store.clone(),
+            link.clone(),
+            opts.dispatcher.template.clone(),
+            opts.dispatcher.cancel_superseded,
+            metrics.cancel_counts(),
+        );
+        tasks.push(tokio::spawn(canceller.run(stop_intake.clone())));
         // The inbound pump hands on the messages left pending by a previous run first, then
         // the live ones, in order. One that also arrives live is applied once: the consumer
         // marks it processed in the same transaction.
@@ -408,7 +418,7 @@ impl Gateway {
             link_task,
             service: None,
             drained: false,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
         })
     }
 

@@ -270,6 +270,12 @@ pub struct SmscConfig {
     /// beside the standard ones the gateway knows (its vendor codes, e.g. `[0x401]`): the
     /// message is retried after a back-off, the attempt counted, instead of failed.
     pub temporary_statuses: Vec<u32>,
+    /// Send `cancel_sm` (SMPP 3.4 §4.9) for a message the SMSC accepted and has not delivered
+    /// when a newer one with its key replaces it or it is withdrawn (`delivery::cancel`). On by
+    /// default: cancel_sm is a core SMPP 3.4 operation, and where a carrier lacks it each
+    /// such message costs one refused request and stays as it was; turn it off for a carrier
+    /// that counts or polices refused requests.
+    pub cancel_superseded: bool,
     /// Seconds to wait for any response.
     pub response_timeout_secs: f64,
     /// Microseconds to poll the socket for an answer expected soon rather than sleep, while
@@ -305,6 +311,7 @@ impl Default for SmscConfig {
             window: l.window,
             max_rate: 0.0,
             temporary_statuses: l.temporary_statuses,
+            cancel_superseded: true,
             response_timeout_secs: l.response_timeout.as_secs_f64(),
             busy_poll_us: u64::try_from(l.busy_poll.as_micros()).unwrap_or(u64::MAX),
             enquire_link_secs: l.enquire_link_interval.as_secs_f64(),
@@ -1143,6 +1150,7 @@ impl Config {
         if let Some(s) = &self.smsc {
             d.template.source_ton = s.source_ton;
             d.template.source_npi = s.source_npi;
+            d.cancel_superseded = s.cancel_superseded;
         }
         let c = &self.delivery;
         d.template.registered_delivery = c.registered_delivery;
@@ -1215,6 +1223,28 @@ mod tests {
 
     /// A carrier's own codes for "failed for now" are written as in its documents (hex)
     /// and reach the link; 0, a success, is refused.
+    /// `[smsc] cancel_superseded` is on unless set off, and reaches the dispatcher's settings
+    /// (which the canceller reads).
+    #[test]
+    fn cancel_superseded_is_on_by_default_and_can_be_turned_off() {
+        let template = crate::delivery::encode::SubmitTemplate {
+            source: "10658".into(),
+            source_ton: 0,
+            source_npi: 0,
+            registered_delivery: true,
+            concat: sms_wire::segment::ConcatStyle::Udh8,
+        };
+        for (line, want) in [("", true), ("cancel_superseded = false\n", false)] {
+            let toml = format!("[smsc]\naddress = \"h:1\"\npassword = \"pw\"\n{line}");
+            let c = Config::from_toml(&toml, Path::new("x.toml")).unwrap();
+            c.validate().unwrap();
+            let mut d = crate::delivery::DispatcherConfig::new(template.clone());
+            d.cancel_superseded = !want;
+            c.apply_delivery(&mut d);
+            assert_eq!(d.cancel_superseded, want, "{toml}");
+        }
+    }
+
     #[test]
     fn temporary_statuses_are_read_and_reach_the_link() {
         let toml =

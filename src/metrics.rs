@@ -27,6 +27,8 @@ pub struct Metrics {
     http: Mutex<BTreeMap<(String, u16), u64>>,
     /// The store's counts at the last scrape that could read them.
     last_counts: Mutex<Option<(OutboxCounts, InboxCounts)>>,
+    /// `cancel_sm` answers by outcome (`delivery::cancel::Canceller` counts them).
+    cancels: std::sync::Arc<crate::delivery::cancel::CancelCounts>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -80,6 +82,11 @@ impl Metrics {
                 None => Err(e),
             },
         }
+    }
+
+    /// Where the canceller counts `cancel_sm` answers (`presence_gw_smpp_cancels_total`).
+    pub fn cancel_counts(&self) -> std::sync::Arc<crate::delivery::cancel::CancelCounts> {
+        self.cancels.clone()
     }
 
     /// Commands applied so far, by name.
@@ -161,6 +168,24 @@ impl Metrics {
             .into_iter()
             .map(|(r, v)| (format!("{{result=\"{r}\"}}"), get(v)))
             .collect(),
+        );
+        family(
+            &mut out,
+            "presence_gw_smpp_cancels_total",
+            "counter",
+            "cancel_sm answers by outcome, for accepted messages a newer one or a withdrawal made \
+             wrong to deliver: cancelled (deleted at the SMSC), too_late (ESME_RCANCELFAIL: \
+             delivered or final already), refused (another refusal, e.g. no cancel_sm at this \
+             carrier), failed (no answer or a passing refusal: tried again).",
+            crate::delivery::cancel::CancelCounts::LABELS
+                .into_iter()
+                .map(|l| {
+                    (
+                        format!("{{outcome=\"{l}\"}}"),
+                        self.cancels.get(l).to_string(),
+                    )
+                })
+                .collect(),
         );
         family(
             &mut out,

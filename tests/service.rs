@@ -69,15 +69,40 @@ impl World {
         World { sim, gw, _dir: dir }
     }
 
+    /// A world on a simulator set up as `sim`, its gateway's options changed by `tune`.
+    async fn start_tuned(
+        sim: SimConfig,
+        service: ServiceConfig,
+        tune: impl FnOnce(&mut GatewayOptions),
+    ) -> World {
+        let sim = Simulator::start(sim.with_account(SYSTEM_ID, PASSWORD))
+            .await
+            .expect("simulator starts");
+        let dir = tempfile::tempdir().unwrap();
+        let gw = World::gateway_tuned(&sim, &dir, service, tune).await;
+        World { sim, gw, _dir: dir }
+    }
+
     /// A gateway bound to `sim`, on the database in `dir` (created, or reopened as it was).
     async fn gateway(sim: &SimHandle, dir: &tempfile::TempDir, service: ServiceConfig) -> Gateway {
+        World::gateway_tuned(sim, dir, service, |_| {}).await
+    }
+
+    /// [`World::gateway`] with its options changed by `tune`.
+    async fn gateway_tuned(
+        sim: &SimHandle,
+        dir: &tempfile::TempDir,
+        service: ServiceConfig,
+        tune: impl FnOnce(&mut GatewayOptions),
+    ) -> Gateway {
         let link = LinkConfig {
             smsc: sim.smpp_addr().to_string(),
             system_id: SYSTEM_ID.into(),
             password: presence_gw::config::Secret::new(PASSWORD),
             ..LinkConfig::default()
         };
-        let opts = GatewayOptions::new(World::db(dir), link, SERVICE);
+        let mut opts = GatewayOptions::new(World::db(dir), link, SERVICE);
+        tune(&mut opts);
         let gw = Gateway::start_with_service(opts, service)
             .await
             .expect("gateway starts");
@@ -2995,6 +3020,253 @@ async fn reopening_privacy_after_retention_pushes_only_to_handsets_without_the_p
     w.outbox_answered().await;
     w.settle_and_count(DAD, 1).await;
     assert_eq!(w.sim.handset(MUM).pushes.len(), 1);
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// cancel_sm: accepted messages something newer made wrong to deliver
+
+/// Mum's handset is off: the SMSC holds what it accepts for her `ms` milliseconds before it
+/// reaches her handset (and its receipt comes).
+fn mum_off_for(ms: u64) -> SimConfig {
+    let rule: smsc_sim::ReceiptRule = format!("8613900139000=DELIVRD@{ms}")
+        .parse()
+        .expect("receipt rule");
+    SimConfig::local().with_receipt_rule(rule)
+}
+
+/// Wait until outbox row `index` (oldest first) to `number` is in `state`; returns it.
+async fn wait_row_to(
+    w: &World,
+    number: &str,
+    index: usize,
+    state: &str,
+) -> (String, String, Option<String>) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let rows = outbox_rows_to(w, number).await;
+        if let Some(row) = rows.get(index).filter(|r| r.1 == state) {
+            return row.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{number}'s row {index} never became {state}: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The SMSC's message id of the `index`th message it accepted for `number`.
+fn accepted_id(sim: &SimHandle, number: &str, index: usize) -> String {
+    let mts = sim.mt_messages(&smsc_sim::MtFilter::to(number));
+    mts.get(index)
+        .unwrap_or_else(|| panic!("no accepted message {index} for {number}: {mts:?}"))
+        .message_id
+        .clone()
+}
+
+/// Wait until the simulator has voided the receipt of `message_id` because a cancel_sm
+/// deleted the message before it reached its handset.
+async fn wait_cancelled_at_sim(sim: &SimHandle, message_id: &str) {
+    let cancelled = smsc_sim::DeliveryState::Failed("cancelled".into());
+    sim.wait_until("cancelled at the SMSC", WAIT, |h| {
+        h.receipts()
+            .iter()
+            .any(|r| r.message_id.as_deref() == Some(message_id) && r.state == cancelled)
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{message_id}: {e}; receipts {:#?}", sim.receipts()));
+}
+
+/// The count of `cancel_sm` answers with `outcome` (`presence_gw_smpp_cancels_total`).
+fn cancels(w: &World, outcome: &str) -> u64 {
+    w.gw.metrics.cancel_counts().get(outcome)
+}
+
+/// The owner changes STATUS twice while Mum's handset is off: the first update, which the
+/// SMSC had accepted, is cancelled there (cancel_sm) and Mum's handset gets only the second,
+/// not the stale one first. Before, the SMSC delivered both when her handset came back.
+#[tokio::test]
+async fn a_status_update_the_smsc_holds_is_cancelled_when_a_newer_one_comes() {
+    let w = World::start_on(mum_off_for(4_000), ServiceConfig::default()).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "submitted").await;
+    let first = accepted_id(&w.sim, MUM, 0);
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    let (_, _, why) = wait_row_to(&w, MUM, 0, "superseded").await;
+    let why = why.unwrap_or_default();
+    assert!(
+        why.starts_with("cancelled at the SMSC: superseded by outbox row "),
+        "{why}"
+    );
+    wait_cancelled_at_sim(&w.sim, &first).await;
+    let texts = w.inbox(MUM, 1).await;
+    assert!(texts[0].contains(": BUSY."), "{texts:?}");
+    w.settle_and_count(MUM, 1).await;
+    wait_row_to(&w, MUM, 1, "delivered").await;
+    assert_eq!(cancels(&w, "cancelled"), 1);
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// An avatar push the SMSC accepted while Mum's handset is off is cancelled there when the
+/// owner sets AVATAR OFF: her handset never gets a link that would open no picture.
+#[tokio::test]
+async fn an_accepted_avatar_push_is_cancelled_when_the_owner_sets_avatar_off() {
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.presets_dir =
+        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
+    let w = World::start_on(mum_off_for(4_000), cfg).await;
+    w.wait_presets(3).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "AVATAR 2").await;
+    let (kind, _, _) = wait_row_to(&w, MUM, 0, "submitted").await;
+    assert_eq!(kind, "wap_push");
+    let push = accepted_id(&w.sim, MUM, 0);
+    w.say(OWNER, "AVATAR OFF").await;
+    let (_, _, why) = wait_row_to(&w, MUM, 0, "superseded").await;
+    assert_eq!(
+        why.as_deref(),
+        Some("cancelled at the SMSC: withdrawn: the owner set AVATAR OFF")
+    );
+    wait_cancelled_at_sim(&w.sim, &push).await;
+    assert!(
+        w.sim.handset(MUM).pushes.is_empty(),
+        "{:?}",
+        w.sim.handset(MUM).pushes
+    );
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// A cancel that comes too late (the SMSC delivered the message, the gateway did not know:
+/// no receipts asked) is refused with ESME_RCANCELFAIL: the row stays as it was, its last
+/// error saying why, and the cancel is not sent again.
+#[tokio::test]
+async fn a_cancel_refused_as_too_late_leaves_the_row_and_is_not_repeated() {
+    let w = World::start_tuned(SimConfig::local(), ServiceConfig::default(), |o| {
+        o.dispatcher.template.registered_delivery = false;
+    })
+    .await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    w.inbox(MUM, 1).await;
+    wait_row_to(&w, MUM, 0, "submitted").await;
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    let texts = w.inbox(MUM, 2).await;
+    assert!(texts[1].contains(": BUSY."), "{texts:?}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let why = loop {
+        let rows = outbox_rows_to(&w, MUM).await;
+        if let Some(why) = rows[0].2.clone() {
+            assert_eq!(rows[0].1, "submitted", "{rows:?}");
+            break why;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(why.contains("ESME_RCANCELFAIL (0x00000011)"), "{why}");
+    // No loop: one cancel_sm, answered once, nothing left to send.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(cancels(&w, "too_late"), 1);
+    assert_eq!(cancels(&w, "failed") + cancels(&w, "cancelled"), 0);
+    let pending =
+        w.gw.store
+            .read(presence_gw::delivery::cancel::pending)
+            .await
+            .unwrap();
+    assert_eq!(pending, 0);
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// The cancel of a superseded update is written with the update that supersedes it, so a
+/// link drop does not lose it: while the SMSC is out of reach it waits, and once the link is
+/// bound again it goes out and the stale update never reaches the handset.
+#[tokio::test]
+async fn a_cancel_asked_while_the_link_is_down_goes_out_after_the_reconnect() {
+    let w = World::start_on(mum_off_for(8_000), ServiceConfig::default()).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "submitted").await;
+    let first = accepted_id(&w.sim, MUM, 0);
+    w.sim.set_faults(smsc_sim::Faults {
+        outage: true,
+        ..smsc_sim::Faults::default()
+    });
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while w.gw.link.is_bound() {
+        assert!(tokio::time::Instant::now() < deadline, "the link stays up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A newer update for Mum, as the service writes one.
+    let newer = presence_gw::store::outbox::NewMessage {
+        coalesce_key: Some(format!("status:{OWNER}:{MUM}")),
+        ..presence_gw::store::outbox::NewMessage::sms(MUM, "Owner: BUSY.")
+    };
+    w.gw.store
+        .write(move |tx| presence_gw::store::outbox::enqueue(tx, &newer, now_ms()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let pending = || async {
+        w.gw.store
+            .read(presence_gw::delivery::cancel::pending)
+            .await
+            .unwrap()
+    };
+    assert_eq!(pending().await, 1, "the cancel waits for the link");
+    assert_eq!(outbox_rows_to(&w, MUM).await[0].1, "submitted");
+    w.sim.set_faults(smsc_sim::Faults::default());
+    assert!(w.gw.link.wait_bound(WAIT).await, "the gateway binds again");
+    w.gw.wake_dispatcher();
+    let (_, _, why) = wait_row_to(&w, MUM, 0, "superseded").await;
+    assert!(
+        why.unwrap_or_default().starts_with("cancelled at the SMSC"),
+        "cancelled after the reconnect"
+    );
+    assert_eq!(pending().await, 0);
+    wait_cancelled_at_sim(&w.sim, &first).await;
+    let texts = w.inbox(MUM, 1).await;
+    assert_eq!(texts, ["Owner: BUSY."]);
+    w.settle_and_count(MUM, 1).await;
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// With `[smsc] cancel_superseded = false` (a carrier without cancel_sm) nothing is sent to
+/// cancel: the SMSC delivers both updates when Mum's handset is back, as before, and the
+/// intents are dropped unsent.
+#[tokio::test]
+async fn with_cancel_superseded_off_the_smsc_delivers_both_updates() {
+    let w = World::start_tuned(mum_off_for(2_000), ServiceConfig::default(), |o| {
+        o.dispatcher.cancel_superseded = false;
+    })
+    .await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "submitted").await;
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    let texts = w.inbox(MUM, 2).await;
+    assert!(
+        texts[0].contains(": FREE.") && texts[1].contains(": BUSY."),
+        "{texts:?}"
+    );
+    wait_row_to(&w, MUM, 0, "delivered").await;
+    let answers: u64 = presence_gw::delivery::cancel::CancelCounts::LABELS
+        .iter()
+        .map(|l| cancels(&w, l))
+        .sum();
+    assert_eq!(answers, 0, "no cancel_sm sent");
+    let pending =
+        w.gw.store
+            .read(presence_gw::delivery::cancel::pending)
+            .await
+            .unwrap();
+    assert_eq!(pending, 0, "the intent was dropped");
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }

@@ -10,6 +10,7 @@
 //! | permanent error (`ESME_RINVDSTADR`...) or an unencodable row | `failed`, reason kept |
 //! | validity passed while queued (`expires_at`, or `validity` after its content was queued) | `expired` |
 //! | accepted, but no final receipt an hour after the validity ended (none asked, or lost) | `expired` (`outbox::expire_unconfirmed`) |
+//! | accepted, then replaced by a newer row with its key or withdrawn, before its receipt | `superseded` once the SMSC takes the `cancel_sm` ([`cancel`]) |
 //!
 //! Rows travel in batches (at most a quarter of `concurrency`, so several overlap, and at most
 //! a quarter second of sending at the rate the link can take, see [`BATCH_SECONDS`]; the
@@ -25,6 +26,7 @@
 //! segments the SMSC has not accepted, with the same concatenation reference, so a handset that
 //! did get a part sees a duplicate it can drop.
 
+pub mod cancel;
 pub mod encode;
 
 use std::collections::{HashMap, HashSet};
@@ -83,6 +85,9 @@ pub struct DispatcherConfig {
     pub unconfirmed_grace: Duration,
     /// How often the sweep of such rows takes its next step ([`SWEEP_SPAN`] ids).
     pub sweep_every: Duration,
+    /// Send `cancel_sm` for accepted messages that something newer made wrong to deliver
+    /// (`[smsc] cancel_superseded`, see [`cancel`]); off, they are left to the handset.
+    pub cancel_superseded: bool,
 }
 
 /// Ids one step of the sweep of unconfirmed rows reads (a step a minute: ten million rows
@@ -109,6 +114,7 @@ impl DispatcherConfig {
             record_patience: RECORD_PATIENCE,
             unconfirmed_grace: Duration::from_secs(3600),
             sweep_every: Duration::from_secs(60),
+            cancel_superseded: true,
         }
     }
 }

@@ -555,6 +555,15 @@ impl LinkHandle {
         self.send(pdu, Some(permit), false).await
     }
 
+    /// Send a request PDU that is not a submit (`cancel_sm`) as a submit goes: it waits for a
+    /// window slot, then the session writes it as soon as the rate limiter allows, ahead of
+    /// the outbox's batch items (as [`LinkHandle::submit`]), so it counts against `max_rate`.
+    /// Returns the SMSC's response (or `generic_nack`) as read; nothing is counted as a submit.
+    pub async fn request_paced(&self, pdu: Pdu) -> Result<Command, LinkError> {
+        let permit = self.acquire_window().await?;
+        self.send(pdu, Some(permit), true).await
+    }
+
     /// Hand `pdu` to the session and wait for its answer; `paced`: the session takes a rate
     /// token for it as it writes it (see `session::Request::paced`).
     async fn send(

@@ -53,7 +53,7 @@ pub mod inbox;
 pub mod outbox;
 pub mod retention;
 pub mod schema;
-mod tally;
+pub(crate) mod tally;
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -11,7 +11,10 @@
 //!   queued past expires_at --expire_due--> expired          any segment failed -> failed
 //!   submitted, no final receipt by validity end + grace --expire_unconfirmed--> expired
 //! ```
-//! `superseded`: a row that lost a coalescing race (see [`enqueue`]); it is never sent.
+//! `superseded`: a row that lost a coalescing race (see [`enqueue`]); it is never sent. A
+//! `submitted` row that a newer one with its key, or a withdrawal, makes wrong to deliver is
+//! cancelled at the SMSC (`delivery::cancel`) and becomes `superseded` too, its last error
+//! `cancelled at the SMSC: ...`; a `DELIVRD` receipt that still comes makes it `delivered`.
 //!
 //! # Coalescing
 //! A message with a `coalesce_key` (e.g. status updates keyed (owner, recipient, kind), DESIGN.md
@@ -44,6 +47,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use sms_wire::receipt::normalize_message_id;
 
 use super::{tally, Ctx, StoreError};
+use crate::delivery::cancel::{self, Withdrawn};
 
 /// `execute` through the connection's statement cache (`Connection::execute` parses the SQL
 /// on every call).
@@ -435,7 +439,10 @@ impl OutboxCounts {
 }
 
 /// Add a message. With a `coalesce_key` matching a `queued` row, that row's content,
-/// priority, times and attempts are replaced instead (its old segment records dropped).
+/// priority, times and attempts are replaced instead (its old segment records dropped). Rows
+/// with that key the SMSC accepted and has not confirmed (`submitted`) are to be cancelled
+/// there (`delivery::cancel::supersede_submitted`): the handset must not get them after the
+/// newer one.
 pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enqueued, StoreError> {
     let next = msg.not_before.unwrap_or(now);
     // The row's content, ?1..?11 of both the coalescing UPDATE and the INSERT.
@@ -474,6 +481,7 @@ pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enque
             .ctx("outbox::enqueue: coalesce")?;
             exec_cached(tx, "DELETE FROM outbox_segment WHERE outbox_id = ?1", [id])
                 .ctx("outbox::enqueue: drop old segments")?;
+            cancel::supersede_submitted(tx, key, id, now)?;
             return Ok(Enqueued {
                 id,
                 coalesced: true,
@@ -495,8 +503,12 @@ pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enque
     )
     .ctx("outbox::enqueue: insert")?;
     tally::note(None, Some(OutboxState::Queued), 1);
+    let id = tx.last_insert_rowid();
+    if let Some(key) = &msg.coalesce_key {
+        cancel::supersede_submitted(tx, key, id, now)?;
+    }
     Ok(Enqueued {
-        id: tx.last_insert_rowid(),
+        id,
         coalesced: false,
     })
 }
@@ -1168,7 +1180,9 @@ pub fn mark_failed_once(
 /// Withdraw the queued rows whose coalescing key matches `pattern` (SQL `LIKE`; a plain key
 /// matches itself): they become `superseded` with `why` and are never sent. For updates the
 /// recipient may no longer get (they sent STOP, or left the owner's groups). Rows already in
-/// flight go out. Returns how many rows were withdrawn.
+/// flight go out; those the SMSC accepted and has not confirmed (`submitted`) are to be
+/// cancelled there (`delivery::cancel::withdraw_submitted`). Returns how many queued rows
+/// were withdrawn.
 pub fn withdraw_queued(
     tx: &Transaction<'_>,
     pattern: &str,
@@ -1186,6 +1200,7 @@ pub fn withdraw_queued(
     };
     let n = exec_cached(tx, sql, params![pattern, why, now]).ctx("outbox::withdraw_queued")?;
     tally::note(Some(OutboxState::Queued), Some(OutboxState::Superseded), n);
+    cancel::withdraw_submitted(tx, Withdrawn::Key(pattern), why, now)?;
     Ok(n)
 }
 
@@ -1204,23 +1219,27 @@ pub const PUSH_WITHDRAWN_IN_FLIGHT: &str =
 /// `superseded`, last error [`PushVeto::queued`] and `push_veto` its code, and are never
 /// sent, as the updates a STOP withdraws ([`withdraw_queued`]). Rows in flight go out; one
 /// that comes back to the queue unsent is withdrawn then ([`Requeued::Withdrawn`],
-/// [`PushVeto`]). Returns how many rows were withdrawn.
+/// [`PushVeto`]). Those the SMSC accepted and has not confirmed (`submitted`) are to be
+/// cancelled there (`delivery::cancel::withdraw_submitted`). Returns how many queued rows
+/// were withdrawn.
 pub fn withdraw_queued_pushes(
     tx: &Transaction<'_>,
     owner: &str,
     veto: PushVeto,
     now: i64,
 ) -> Result<usize, StoreError> {
+    let why = veto.queued();
     let n = exec_cached(
         tx,
         "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3,
              push_veto = ?4
          WHERE state = 'queued'
            AND id IN (SELECT outbox_id FROM avatar_push WHERE owner = ?1)",
-        params![owner, veto.queued(), now, veto.code()],
+        params![owner, why, now, veto.code()],
     )
     .ctx("outbox::withdraw_queued_pushes")?;
     tally::note(Some(OutboxState::Queued), Some(OutboxState::Superseded), n);
+    cancel::withdraw_submitted(tx, Withdrawn::PushesOf(owner), &why, now)?;
     Ok(n)
 }
 

@@ -505,6 +505,26 @@ UPDATE outbox SET push_veto = CASE last_error
 WHERE state = 'superseded' AND last_error LIKE 'withdrawn%';
 "#;
 
+/// Migration 22: `cancel_sm` intents (`delivery::cancel`). A row the SMSC accepted and that
+/// something newer made wrong to deliver (a newer message with its coalescing key, a
+/// withdrawal: STOP, PRIVACY NOBODY, AVATAR OFF, a contact out of every group) gets a row
+/// here, written with the change that caused it, so the cancel survives a restart or a link
+/// drop: `why` it goes, when it was asked and is next due, the tries made, and the segment
+/// rows already cancelled (space-separated ids). The partial index finds a key's `submitted`
+/// rows (the coalescing index holds only `queued` ones).
+const V22: &str = r#"
+CREATE TABLE outbox_cancel (
+    outbox_id INTEGER PRIMARY KEY REFERENCES outbox(id) ON DELETE CASCADE,
+    why       TEXT    NOT NULL,
+    asked_at  INTEGER NOT NULL,
+    next_at   INTEGER NOT NULL,
+    tries     INTEGER NOT NULL DEFAULT 0,
+    cancelled TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX outbox_coalesce_submitted
+    ON outbox(coalesce_key) WHERE state = 'submitted' AND coalesce_key IS NOT NULL;
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -646,6 +666,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V19),
     Migration::Sql(V20),
     Migration::Sql(V21),
+    Migration::Sql(V22),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -791,6 +812,7 @@ mod tests {
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
              DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
+             DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto;
              INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at)
                  VALUES (1, '7', 'DELIVRD', 'delivered', 1);
@@ -815,7 +837,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 14, "versions 8 to 21");
+        assert_eq!(migrate(&mut conn).unwrap(), 15, "versions 8 to 22");
         let held: (Option<String>, i64) = conn
             .query_row("SELECT addresses, stray FROM pending_receipt", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -870,13 +892,14 @@ mod tests {
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
              DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
+             DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto;
              INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
              INSERT INTO preset (id, title, avatar_id) VALUES (1, 'Cat', 1), (2, 'Dog', 2);
              PRAGMA user_version = 16",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 5, "versions 17 to 21");
+        assert_eq!(migrate(&mut conn).unwrap(), 6, "versions 17 to 22");
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         assert_eq!(migrate(&mut conn).unwrap(), 0, "applied once");
         let listed = avatar::presets(&conn, 0, 10).unwrap();
@@ -913,8 +936,11 @@ mod tests {
         use crate::store::outbox::PushVeto;
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
-        conn.execute_batch("ALTER TABLE outbox DROP COLUMN push_veto; PRAGMA user_version = 20")
-            .unwrap();
+        conn.execute_batch(
+            "DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
+             ALTER TABLE outbox DROP COLUMN push_veto; PRAGMA user_version = 20",
+        )
+        .unwrap();
         let insert = |state: &str, error: &str| {
             conn.execute(
                 "INSERT INTO outbox (created_at, updated_at, content_at, kind, destination, state,
@@ -939,7 +965,7 @@ mod tests {
         }
         want.push((insert("superseded", "superseded by outbox row 1"), None));
         want.push((insert("failed", &PushVeto::Nobody.at_retry()), None));
-        assert_eq!(migrate(&mut conn).unwrap(), 1, "version 21");
+        assert_eq!(migrate(&mut conn).unwrap(), 2, "versions 21 and 22");
         for (id, code) in want {
             let got: Option<String> = conn
                 .query_row("SELECT push_veto FROM outbox WHERE id = ?1", [id], |r| {

@@ -1,0 +1,803 @@
+//! Withdrawing messages the SMSC has accepted but not delivered yet: SMPP 3.4 `cancel_sm`
+//! (§4.9), one per segment, for outbox rows that are `submitted` when something newer makes
+//! them wrong to deliver.
+//!
+//! Two things make a `submitted` row wrong to deliver: a newer message with its coalescing key
+//! (a STATUS changed again while the contact's handset was off: [`supersede_submitted`],
+//! called by `outbox::enqueue`), and a withdrawal of what was queued for a recipient (STOP,
+//! left the owner's groups: `outbox::withdraw_queued`; PRIVACY NOBODY, AVATAR OFF for avatar
+//! pushes: `outbox::withdraw_queued_pushes`; both through [`withdraw_submitted`]). Each
+//! writes an intent into `outbox_cancel` (schema migration 21) in the same transaction as the
+//! change that caused it, so it survives a restart or a link drop.
+//!
+//! The [`Canceller`] task reads the intents that are due while the link is bound and sends a
+//! `cancel_sm` for each segment of the row still waiting for its receipt (its SMSC message
+//! id, the source and destination addresses it was submitted with, an empty service_type),
+//! one at a time: each takes a window slot and a rate token from the link like a submit
+//! ([`LinkHandle::request_paced`]), so a cancel never holds more than one slot and counts
+//! against `max_rate`. What the SMSC answers decides the row ([`row_end`]):
+//!
+//! | answers | row |
+//! |---|---|
+//! | some segment cancelled (`ESME_ROK`) | `superseded`, last error `cancelled at the SMSC: <why>` |
+//! | `ESME_RCANCELFAIL` (delivered or final already) | stays `submitted`, its receipt decides; last error says so |
+//! | another refusal (`ESME_RINVCMDID`: no cancel_sm at this carrier...) | stays `submitted`; last error says so |
+//! | no answer, or a passing refusal (`ESME_RTHROTTLED`, timeout, link drop) | tried again after a back-off, up to [`MAX_TRIES`] |
+//!
+//! A receipt that still comes for a cancelled message is applied as any: `DELIVRD` makes the
+//! row `delivered` (the SMSC knows best), a failure leaves the `superseded` row as it is.
+//! A row that left `submitted` before its cancel went out (its receipt came) drops the intent.
+//! With `[smsc] cancel_superseded = false` intents are dropped unsent.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rusmpp::pdus::CancelSm;
+use rusmpp::types::COctetString;
+use rusmpp::values::{Npi, ServiceType, Ton};
+use rusmpp::{Command, CommandStatus, Pdu};
+use rusqlite::{params, Connection, Transaction};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::encode::{destination_fields, SubmitTemplate};
+use crate::smpp::{status_text, LinkError, LinkHandle, SubmitOutcome};
+use crate::store::outbox::OutboxState;
+use crate::store::{now_ms, tally, Ctx, Store, StoreError};
+
+/// Tries of a row's cancel that got no answer (or a passing refusal) before it is given up;
+/// the back-off between them doubles from a second up to [`RETRY_MAX`] (about 17 minutes in
+/// all).
+pub const MAX_TRIES: u32 = 10;
+
+/// Longest wait between two tries of a row's cancel.
+const RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// How often the canceller looks for due intents.
+const POLL: Duration = Duration::from_millis(500);
+
+/// Rows one look takes at most.
+const PASS_MAX: usize = 64;
+
+/// Ask for `cancel_sm` of every `submitted` row with coalescing key `key` but `by` (the row
+/// that now holds the newest content for that key): `why` is `superseded by outbox row <by>`.
+/// Called by `outbox::enqueue` for keyed messages. Returns how many rows were asked for.
+pub fn supersede_submitted(
+    tx: &Transaction<'_>,
+    key: &str,
+    by: i64,
+    now: i64,
+) -> Result<usize, StoreError> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
+         SELECT id, 'superseded by outbox row ' || ?2, ?3, ?3 FROM outbox
+         WHERE state = 'submitted' AND coalesce_key IS NOT NULL AND coalesce_key = ?1
+           AND id != ?2",
+    )
+    .and_then(|mut s| s.execute(params![key, by, now]))
+    .ctx("cancel::supersede_submitted")
+}
+
+/// Which `submitted` rows a withdrawal asks a `cancel_sm` for ([`withdraw_submitted`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Withdrawn<'a> {
+    /// Rows whose coalescing key matches this SQL `LIKE` pattern (a plain key matches
+    /// itself): the updates a STOP or a group removal withdraws.
+    Key(&'a str),
+    /// Every avatar push of this owner (PRIVACY NOBODY, AVATAR OFF).
+    PushesOf(&'a str),
+}
+
+/// Ask for `cancel_sm` of the `submitted` rows `which` names, keeping `why` (the reason the
+/// queued ones were withdrawn for). Returns how many rows were asked for.
+pub fn withdraw_submitted(
+    tx: &Transaction<'_>,
+    which: Withdrawn<'_>,
+    why: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let (sql, what) = match which {
+        // The partial index of submitted keyed rows (migration 21) serves both forms.
+        Withdrawn::Key(pattern) if pattern.contains('%') => (
+            "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
+             SELECT id, ?2, ?3, ?3 FROM outbox
+             WHERE state = 'submitted' AND coalesce_key IS NOT NULL AND coalesce_key LIKE ?1",
+            pattern,
+        ),
+        Withdrawn::Key(key) => (
+            "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
+             SELECT id, ?2, ?3, ?3 FROM outbox
+             WHERE state = 'submitted' AND coalesce_key IS NOT NULL AND coalesce_key = ?1",
+            key,
+        ),
+        Withdrawn::PushesOf(owner) => (
+            "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
+             SELECT o.id, ?2, ?3, ?3 FROM avatar_push p JOIN outbox o ON o.id = p.outbox_id
+             WHERE p.owner = ?1 AND o.state = 'submitted'",
+            owner,
+        ),
+    };
+    tx.prepare_cached(sql)
+        .and_then(|mut s| s.execute(params![what, why, now]))
+        .ctx("cancel::withdraw_submitted")
+}
+
+/// One segment submission a cancel is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Segment {
+    /// `outbox_segment.id`.
+    id: i64,
+    /// The SMSC's message id as its `submit_sm_resp` gave it.
+    message_id: String,
+}
+
+/// A due intent and what its row looks like now.
+#[derive(Debug, Clone)]
+struct Due {
+    outbox_id: i64,
+    why: String,
+    tries: u32,
+    /// Segment rows cancelled by earlier tries.
+    done: Vec<i64>,
+    /// The row's state (`None`: the row is gone).
+    state: Option<OutboxState>,
+    source: Option<String>,
+    destination: String,
+    /// Its segment submissions still waiting for a receipt.
+    segments: Vec<Segment>,
+}
+
+/// The intents due at `now`, at most `limit`, with their rows.
+fn due(c: &Connection, now: i64, limit: usize) -> Result<Vec<Due>, StoreError> {
+    let mut list: Vec<Due> = c
+        .prepare_cached(
+            "SELECT c.outbox_id, c.why, c.tries, c.cancelled, o.state, o.source,
+                    coalesce(o.destination, '')
+             FROM outbox_cancel c LEFT JOIN outbox o ON o.id = c.outbox_id
+             WHERE c.next_at <= ?1 ORDER BY c.next_at, c.outbox_id LIMIT ?2",
+        )
+        .and_then(|mut s| {
+            s.query_map(
+                params![now, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| {
+                    let done: String = r.get(3)?;
+                    Ok(Due {
+                        outbox_id: r.get(0)?,
+                        why: r.get(1)?,
+                        tries: r.get(2)?,
+                        done: done
+                            .split_whitespace()
+                            .filter_map(|s| s.parse().ok())
+                            .collect(),
+                        state: r.get(4)?,
+                        source: r.get(5)?,
+                        destination: r.get(6)?,
+                        segments: Vec::new(),
+                    })
+                },
+            )?
+            .collect()
+        })
+        .ctx("cancel::due")?;
+    for d in &mut list {
+        if d.state != Some(OutboxState::Submitted) {
+            continue;
+        }
+        d.segments = c
+            .prepare_cached(
+                "SELECT id, smsc_message_id_raw FROM outbox_segment
+                 WHERE outbox_id = ?1 AND state = 'submitted' ORDER BY seq, id",
+            )
+            .and_then(|mut s| {
+                s.query_map([d.outbox_id], |r| {
+                    Ok(Segment {
+                        id: r.get(0)?,
+                        message_id: r.get(1)?,
+                    })
+                })?
+                .collect()
+            })
+            .ctx("cancel::due: segments")?;
+    }
+    Ok(list)
+}
+
+/// What the SMSC's answer to one `cancel_sm` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// `ESME_ROK`: the message is deleted, it will not reach the handset.
+    Cancelled,
+    /// `ESME_RCANCELFAIL`: nothing pending to cancel (delivered, or final, already).
+    TooLate,
+    /// Any other refusal: this SMSC will not cancel it (`ESME_RINVCMDID`: no cancel_sm at
+    /// all, `ESME_RINVMSGID`...).
+    Refused(String),
+    /// No answer (timeout, the link dropped, never sent) or a passing refusal
+    /// (`ESME_RTHROTTLED`, `ESME_RSYSERR`...): worth trying again.
+    Failed(String),
+}
+
+impl Answer {
+    /// Read the link's answer to a `cancel_sm` (a `cancel_sm_resp` or a `generic_nack`); the
+    /// statuses that mean "for now" are the ones a submit retries on.
+    pub fn classify(answer: &Result<Command, LinkError>) -> Answer {
+        match answer {
+            Ok(resp) if resp.status() == CommandStatus::EsmeRcancelfail => Answer::TooLate,
+            Ok(resp) => match SubmitOutcome::classify(resp) {
+                SubmitOutcome::Accepted { .. } => Answer::Cancelled,
+                SubmitOutcome::Throttled(s) | SubmitOutcome::Temporary(s) => {
+                    Answer::Failed(status_text(s))
+                }
+                SubmitOutcome::Permanent(s) => Answer::Refused(status_text(s)),
+            },
+            Err(e) => Answer::Failed(e.to_string()),
+        }
+    }
+
+    /// The `outcome` label of `presence_gw_smpp_cancels_total`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Answer::Cancelled => "cancelled",
+            Answer::TooLate => "too_late",
+            Answer::Refused(_) => "refused",
+            Answer::Failed(_) => "failed",
+        }
+    }
+}
+
+/// `cancel_sm` answers by outcome, for `/metrics` (`presence_gw_smpp_cancels_total`).
+#[derive(Debug, Default)]
+pub struct CancelCounts {
+    counts: [AtomicU64; 4],
+}
+
+impl CancelCounts {
+    /// Every outcome label, in the order [`CancelCounts::get`] reads them.
+    pub const LABELS: [&'static str; 4] = ["cancelled", "too_late", "refused", "failed"];
+
+    fn note(&self, answer: &Answer) {
+        if let Some(i) = Self::LABELS.iter().position(|l| *l == answer.label()) {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The count of outcome `label` (one of [`CancelCounts::LABELS`]; 0 for another).
+    pub fn get(&self, label: &str) -> u64 {
+        Self::LABELS
+            .iter()
+            .position(|l| *l == label)
+            .map_or(0, |i| self.counts[i].load(Ordering::Relaxed))
+    }
+}
+
+/// What becomes of a row once its segments' cancels are answered ([`row_end`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowEnd {
+    /// A part is deleted at the SMSC (the message can no longer reach the handset whole):
+    /// `superseded`, with this last error.
+    Cancelled(String),
+    /// Nothing was cancelled: the row stays `submitted` (its receipt decides), with this last
+    /// error saying why.
+    Kept(String),
+    /// Try the segments not cancelled yet again at `at` (Unix ms).
+    Again {
+        /// When.
+        at: i64,
+        /// The segment rows cancelled so far (kept with the intent).
+        done: Vec<i64>,
+    },
+    /// Nothing to do (the row left `submitted`, or has no segment waiting): the intent goes.
+    Drop,
+}
+
+/// How a row's cancel ends: `why` it was asked for, `tries` made before this one, the segment
+/// rows cancelled by earlier tries (`done`), this try's answers with their segment rows, at
+/// `now`.
+pub fn row_end(
+    why: &str,
+    tries: u32,
+    mut done: Vec<i64>,
+    answers: &[(i64, Answer)],
+    now: i64,
+) -> RowEnd {
+    for (id, a) in answers {
+        if *a == Answer::Cancelled && !done.contains(id) {
+            done.push(*id);
+        }
+    }
+    let failed = answers.iter().find_map(|(_, a)| match a {
+        Answer::Failed(e) => Some(e.clone()),
+        _ => None,
+    });
+    if failed.is_some() && tries + 1 < MAX_TRIES {
+        let wait = Duration::from_secs(1u64 << tries.min(16)).min(RETRY_MAX);
+        return RowEnd::Again {
+            at: now.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)),
+            done,
+        };
+    }
+    let too_late = answers
+        .iter()
+        .filter(|(_, a)| *a == Answer::TooLate)
+        .count();
+    if !done.is_empty() {
+        let mut text = format!("cancelled at the SMSC: {why}");
+        if too_late > 0 {
+            text.push_str(&format!(
+                " ({too_late} part(s) had reached the handset already)"
+            ));
+        }
+        return RowEnd::Cancelled(text);
+    }
+    let refused = answers.iter().find_map(|(_, a)| match a {
+        Answer::Refused(s) => Some(s.clone()),
+        _ => None,
+    });
+    if too_late > 0 {
+        RowEnd::Kept(format!(
+            "not cancelled ({why}): the SMSC answered {}: delivered or final already; its \
+             receipt decides",
+            status_text(CommandStatus::EsmeRcancelfail)
+        ))
+    } else if let Some(status) = refused {
+        RowEnd::Kept(format!(
+            "not cancelled ({why}): the SMSC refused cancel_sm with {status}"
+        ))
+    } else if let Some(error) = failed {
+        RowEnd::Kept(format!(
+            "not cancelled ({why}): no answer to cancel_sm after {MAX_TRIES} tries ({error})"
+        ))
+    } else {
+        RowEnd::Drop
+    }
+}
+
+/// Record `end` for the intent of row `outbox_id`. A row that left `submitted` meanwhile (its
+/// receipt came while the cancel was out) is left as it is.
+fn record(tx: &Transaction<'_>, outbox_id: i64, end: &RowEnd, now: i64) -> Result<(), StoreError> {
+    let forget = |tx: &Transaction<'_>| {
+        tx.prepare_cached("DELETE FROM outbox_cancel WHERE outbox_id = ?1")
+            .and_then(|mut s| s.execute([outbox_id]))
+            .ctx("cancel::record: forget")
+    };
+    match end {
+        RowEnd::Cancelled(why) => {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
+                     WHERE id = ?1 AND state = 'submitted'",
+                )
+                .and_then(|mut s| s.execute(params![outbox_id, why, now]))
+                .ctx("cancel::record: superseded")?;
+            tally::note(
+                Some(OutboxState::Submitted),
+                Some(OutboxState::Superseded),
+                n,
+            );
+            forget(tx)?;
+        }
+        RowEnd::Kept(why) => {
+            tx.prepare_cached(
+                "UPDATE outbox SET last_error = ?2, updated_at = ?3
+                 WHERE id = ?1 AND state = 'submitted'",
+            )
+            .and_then(|mut s| s.execute(params![outbox_id, why, now]))
+            .ctx("cancel::record: kept")?;
+            forget(tx)?;
+        }
+        RowEnd::Again { at, done } => {
+            let done: Vec<String> = done.iter().map(i64::to_string).collect();
+            tx.prepare_cached(
+                "UPDATE outbox_cancel SET tries = tries + 1, next_at = ?2, cancelled = ?3
+                 WHERE outbox_id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![outbox_id, at, done.join(" ")]))
+            .ctx("cancel::record: again")?;
+        }
+        RowEnd::Drop => {
+            forget(tx)?;
+        }
+    }
+    Ok(())
+}
+
+/// Intents still waiting (for tests and the operator).
+pub fn pending(c: &Connection) -> Result<usize, StoreError> {
+    c.prepare_cached("SELECT count(*) FROM outbox_cancel")
+        .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
+        .map(|n| usize::try_from(n).unwrap_or(0))
+        .ctx("cancel::pending")
+}
+
+/// The task that sends the `cancel_sm`s the intents ask for (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct Canceller {
+    store: Store,
+    link: LinkHandle,
+    template: SubmitTemplate,
+    enabled: bool,
+    counts: std::sync::Arc<CancelCounts>,
+}
+
+impl Canceller {
+    /// A canceller over `store`'s intents, sending through `link` with the source address of
+    /// `template` (a row's own source when it has one); `enabled` is
+    /// `[smsc] cancel_superseded` (off: intents are dropped unsent). Answers are counted in
+    /// `counts`.
+    pub fn new(
+        store: Store,
+        link: LinkHandle,
+        template: SubmitTemplate,
+        enabled: bool,
+        counts: std::sync::Arc<CancelCounts>,
+    ) -> Self {
+        Self {
+            store,
+            link,
+            template,
+            enabled,
+            counts,
+        }
+    }
+
+    /// Run until `stop`: every [`POLL`], while the link is bound, the due intents.
+    pub async fn run(self, stop: CancellationToken) {
+        loop {
+            if stop.is_cancelled() {
+                return;
+            }
+            if !self.enabled {
+                self.drop_all().await;
+            } else if self.link.is_bound() {
+                self.pass(&stop).await;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(POLL) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// `[smsc] cancel_superseded = false`: forget every intent (looked for with a read first,
+    /// so an idle gateway does not write twice a second).
+    async fn drop_all(&self) {
+        if self.store.read(pending).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let dropped = self
+            .store
+            .write(|tx| {
+                tx.prepare_cached("DELETE FROM outbox_cancel")
+                    .and_then(|mut s| s.execute([]))
+                    .ctx("cancel::drop_all")
+            })
+            .await;
+        if let Err(e) = dropped {
+            warn!(error = %e, "could not drop the cancel intents");
+        }
+    }
+
+    /// One look: every due intent, one row at a time.
+    async fn pass(&self, stop: &CancellationToken) {
+        let now = now_ms();
+        let list = match self.store.read(move |c| due(c, now, PASS_MAX)).await {
+            Ok(list) => list,
+            Err(e) => {
+                warn!(error = %e, "could not read the cancel intents");
+                return;
+            }
+        };
+        for d in list {
+            if stop.is_cancelled() || !self.link.is_bound() {
+                return;
+            }
+            let end = if d.state == Some(OutboxState::Submitted) {
+                let mut answers = Vec::new();
+                for seg in d.segments.iter().filter(|s| !d.done.contains(&s.id)) {
+                    let answer = match self.pdu(&d, seg) {
+                        Ok(pdu) => Answer::classify(&self.link.request_paced(pdu).await),
+                        Err(why) => Answer::Refused(why),
+                    };
+                    self.counts.note(&answer);
+                    answers.push((seg.id, answer));
+                }
+                row_end(&d.why, d.tries, d.done.clone(), &answers, now_ms())
+            } else {
+                RowEnd::Drop
+            };
+            match &end {
+                RowEnd::Cancelled(why) => {
+                    info!(outbox_id = d.outbox_id, %why, "message cancelled at the SMSC")
+                }
+                RowEnd::Kept(why) => info!(outbox_id = d.outbox_id, %why, "message not cancelled"),
+                _ => {}
+            }
+            let id = d.outbox_id;
+            let recorded = self
+                .store
+                .write(move |tx| record(tx, id, &end, now_ms()))
+                .await;
+            if let Err(e) = recorded {
+                warn!(outbox_id = id, error = %e, "could not record a cancel's outcome; it is tried again");
+            }
+        }
+    }
+
+    /// The `cancel_sm` of segment `seg` of row `d`: its message id, the addresses it was
+    /// submitted with, an empty service_type (SMPP 3.4 §4.9.1).
+    fn pdu(&self, d: &Due, seg: &Segment) -> Result<Pdu, String> {
+        let t = &self.template;
+        let source = d.source.as_deref().unwrap_or(&t.source);
+        let (dest_ton, dest_npi, dest) =
+            destination_fields(&d.destination).map_err(|e| e.to_string())?;
+        let message_id = COctetString::from_str(&seg.message_id)
+            .map_err(|_| format!("message id {:?} unusable in cancel_sm", seg.message_id))?;
+        let source = COctetString::from_str(source)
+            .map_err(|_| format!("source address {source:?} unusable in cancel_sm"))?;
+        Ok(Pdu::CancelSm(CancelSm::new(
+            ServiceType::default(),
+            message_id,
+            Ton::from(t.source_ton),
+            Npi::from(t.source_npi),
+            source,
+            dest_ton,
+            dest_npi,
+            dest,
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(s: CommandStatus) -> Result<Command, LinkError> {
+        Ok(Command::new(s, 1, Pdu::CancelSmResp))
+    }
+
+    #[test]
+    fn answers_are_read_as_cancelled_too_late_refused_or_worth_another_try() {
+        assert_eq!(
+            Answer::classify(&status(CommandStatus::EsmeRok)),
+            Answer::Cancelled
+        );
+        assert_eq!(
+            Answer::classify(&status(CommandStatus::EsmeRcancelfail)),
+            Answer::TooLate
+        );
+        assert_eq!(
+            Answer::classify(&status(CommandStatus::EsmeRinvcmdid)),
+            Answer::Refused("ESME_RINVCMDID (0x00000003)".into())
+        );
+        assert!(matches!(
+            Answer::classify(&status(CommandStatus::EsmeRthrottled)),
+            Answer::Failed(_)
+        ));
+        assert!(matches!(
+            Answer::classify(&Err(LinkError::Disconnected)),
+            Answer::Failed(_)
+        ));
+        let counts = CancelCounts::default();
+        counts.note(&Answer::TooLate);
+        counts.note(&Answer::TooLate);
+        assert_eq!(counts.get("too_late"), 2);
+        assert_eq!(counts.get("cancelled"), 0);
+    }
+
+    #[test]
+    fn a_row_is_superseded_once_a_part_is_cancelled_and_kept_when_none_is() {
+        let why = "superseded by outbox row 9";
+        assert_eq!(
+            row_end(why, 0, vec![], &[(1, Answer::Cancelled)], 0),
+            RowEnd::Cancelled("cancelled at the SMSC: superseded by outbox row 9".into())
+        );
+        assert_eq!(
+            row_end(
+                why,
+                0,
+                vec![],
+                &[(1, Answer::Cancelled), (2, Answer::TooLate)],
+                0
+            ),
+            RowEnd::Cancelled(
+                "cancelled at the SMSC: superseded by outbox row 9 (1 part(s) had reached \
+                 the handset already)"
+                    .into()
+            )
+        );
+        assert_eq!(
+            row_end(why, 0, vec![], &[(1, Answer::TooLate)], 0),
+            RowEnd::Kept(
+                "not cancelled (superseded by outbox row 9): the SMSC answered ESME_RCANCELFAIL \
+                 (0x00000011): delivered or final already; its receipt decides"
+                    .into()
+            )
+        );
+        assert!(matches!(
+            row_end(why, 0, vec![], &[(1, Answer::Refused("x".into()))], 0),
+            RowEnd::Kept(_)
+        ));
+        assert_eq!(row_end(why, 0, vec![], &[], 0), RowEnd::Drop);
+    }
+
+    /// On a real store: a newer message with its key asks for the cancel of the `submitted`
+    /// row (not of a queued or delivered one), which lists its segment waiting for a receipt;
+    /// a cancelled row is `superseded`, a refused one stays `submitted`; either way the
+    /// intent goes, and a `DELIVRD` receipt that still comes makes the row `delivered`.
+    #[test]
+    fn intents_follow_supersession_and_a_late_delivered_receipt_is_honest() {
+        use crate::store::outbox::{self, NewMessage, ReceiptState};
+        use crate::store::{Store, StoreOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db"), StoreOptions::default()).unwrap();
+        let keyed = |body: &str| NewMessage {
+            coalesce_key: Some("status:+861:+862".into()),
+            ..NewMessage::sms("+8613900139000", body)
+        };
+        // Sent and accepted: `submitted`, message id "m-<id>".
+        let submit = |store: &Store, body: &str, now: i64| -> i64 {
+            let msg = keyed(body);
+            store
+                .write_blocking(move |tx| {
+                    let id = outbox::enqueue(tx, &msg, now)?.id;
+                    outbox::claim_due(tx, now, 10)?;
+                    outbox::record_segment_submitted(tx, id, 1, 1, &format!("m-{id}"), now)?;
+                    outbox::mark_submitted(tx, id, now)?;
+                    Ok::<_, StoreError>(id)
+                })
+                .unwrap()
+        };
+        let state = |store: &Store, id: i64| {
+            store
+                .read_blocking(move |c| outbox::get(c, id))
+                .unwrap()
+                .map(|r| (r.state, r.last_error))
+                .unwrap()
+        };
+        let delivered = |store: &Store, id: i64| {
+            store
+                .write_blocking(move |tx| {
+                    outbox::apply_receipt(
+                        tx,
+                        &[format!("m-{id}")],
+                        &[],
+                        "DELIVRD",
+                        ReceiptState::Delivered,
+                        5,
+                    )
+                })
+                .unwrap();
+        };
+        let a = submit(&store, "FREE", 1);
+        assert_eq!(store.read_blocking(pending).unwrap(), 0);
+        let b = submit(&store, "BUSY", 2);
+        let due_now = store.read_blocking(|c| due(c, 2, 10)).unwrap();
+        assert_eq!(due_now.len(), 1, "{due_now:?}");
+        assert_eq!(due_now[0].outbox_id, a);
+        assert_eq!(due_now[0].why, format!("superseded by outbox row {b}"));
+        assert_eq!(
+            due_now[0].segments,
+            [Segment {
+                id: due_now[0].segments[0].id,
+                message_id: format!("m-{a}")
+            }]
+        );
+        // A third message, queued only: B gets an intent, A keeps its one.
+        let msg = keyed("AWAY");
+        store
+            .write_blocking(move |tx| outbox::enqueue(tx, &msg, 3))
+            .unwrap();
+        assert_eq!(store.read_blocking(pending).unwrap(), 2);
+        let end = RowEnd::Cancelled("cancelled at the SMSC: x".into());
+        store
+            .write_blocking(move |tx| record(tx, a, &end, 4))
+            .unwrap();
+        assert_eq!(
+            state(&store, a),
+            (
+                OutboxState::Superseded,
+                Some("cancelled at the SMSC: x".into())
+            )
+        );
+        let end = RowEnd::Kept("not cancelled: y".into());
+        store
+            .write_blocking(move |tx| record(tx, b, &end, 4))
+            .unwrap();
+        assert_eq!(
+            state(&store, b),
+            (OutboxState::Submitted, Some("not cancelled: y".into()))
+        );
+        assert_eq!(store.read_blocking(pending).unwrap(), 0);
+        // The SMSC says delivered after all: it is.
+        delivered(&store, a);
+        delivered(&store, b);
+        assert_eq!(state(&store, a).0, OutboxState::Delivered);
+        assert_eq!(state(&store, b).0, OutboxState::Delivered);
+        // A failure receipt for a cancelled message (DELETED) leaves it `superseded`.
+        let f = submit(&store, "F", 5);
+        let end = RowEnd::Cancelled("cancelled at the SMSC: z".into());
+        store
+            .write_blocking(move |tx| record(tx, f, &end, 5))
+            .unwrap();
+        store
+            .write_blocking(move |tx| {
+                outbox::apply_receipt(
+                    tx,
+                    &[format!("m-{f}")],
+                    &[],
+                    "DELETED",
+                    ReceiptState::Failed,
+                    5,
+                )
+            })
+            .unwrap();
+        assert_eq!(state(&store, f).0, OutboxState::Superseded);
+        // A row delivered before its cancel went out drops the intent unsent.
+        let c = submit(&store, "X", 6);
+        let d = submit(&store, "Y", 7);
+        delivered(&store, c);
+        let due_now = store.read_blocking(|c| due(c, 8, 10)).unwrap();
+        assert_eq!(due_now[0].state, Some(OutboxState::Delivered));
+        assert!(due_now[0].segments.is_empty());
+        // A withdrawal (STOP ALL: a pattern) asks for the submitted rows too (D, still out, and E).
+        let e = submit(&store, "Z", 9);
+        store
+            .write_blocking(move |tx| {
+                tx.execute("DELETE FROM outbox_cancel", [])
+                    .map_err(StoreError::from)?;
+                outbox::withdraw_queued(tx, "status:%:+862", "recipient sent STOP ALL", 10)
+            })
+            .unwrap();
+        let due_now = store.read_blocking(|c| due(c, 10, 10)).unwrap();
+        let asked: Vec<(i64, &str)> = due_now
+            .iter()
+            .map(|x| (x.outbox_id, x.why.as_str()))
+            .collect();
+        assert_eq!(
+            asked,
+            [
+                (d, "recipient sent STOP ALL"),
+                (e, "recipient sent STOP ALL")
+            ]
+        );
+    }
+
+    /// A cancel that got no answer is tried again, with a growing back-off, keeping the parts
+    /// already cancelled; after [`MAX_TRIES`] the row is kept, or superseded if a part went.
+    #[test]
+    fn an_unanswered_cancel_is_tried_again_then_given_up() {
+        let why = "w";
+        let failed = Answer::Failed("connection lost".into());
+        assert_eq!(
+            row_end(
+                why,
+                0,
+                vec![],
+                &[(1, Answer::Cancelled), (2, failed.clone())],
+                100
+            ),
+            RowEnd::Again {
+                at: 1_100,
+                done: vec![1]
+            }
+        );
+        assert_eq!(
+            row_end(why, 3, vec![1], &[(2, failed.clone())], 100),
+            RowEnd::Again {
+                at: 8_100,
+                done: vec![1]
+            }
+        );
+        assert_eq!(
+            row_end(why, 12, vec![], &[(2, failed.clone())], 0),
+            RowEnd::Kept(
+                "not cancelled (w): no answer to cancel_sm after 10 tries (connection lost)".into()
+            )
+        );
+        assert_eq!(
+            row_end(why, 9, vec![1], &[(2, failed)], 0),
+            RowEnd::Cancelled("cancelled at the SMSC: w".into())
+        );
+    }
+}
