@@ -49,6 +49,7 @@
 //! [`inbox`] and [`outbox`]) so that a PostgreSQL backend can replace it later (DESIGN.md "Scale
 //! beyond one machine").
 
+pub mod cancel;
 pub mod inbox;
 pub mod outbox;
 pub mod retention;

@@ -46,8 +46,8 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use sms_wire::receipt::normalize_message_id;
 
+use super::cancel::{self, Withdrawn};
 use super::{tally, Ctx, StoreError};
-use crate::delivery::cancel::{self, Withdrawn};
 
 /// `execute` through the connection's statement cache (`Connection::execute` parses the SQL
 /// on every call).
@@ -441,7 +441,7 @@ impl OutboxCounts {
 /// Add a message. With a `coalesce_key` matching a `queued` row, that row's content,
 /// priority, times and attempts are replaced instead (its old segment records dropped). Rows
 /// with that key the SMSC accepted and has not confirmed (`submitted`) are to be cancelled
-/// there (`delivery::cancel::supersede_submitted`): the handset must not get them after the
+/// there ([`cancel::supersede_submitted`]): the handset must not get them after the
 /// newer one.
 pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enqueued, StoreError> {
     let next = msg.not_before.unwrap_or(now);
@@ -1181,7 +1181,7 @@ pub fn mark_failed_once(
 /// matches itself): they become `superseded` with `why` and are never sent. For updates the
 /// recipient may no longer get (they sent STOP, or left the owner's groups). Rows already in
 /// flight go out; those the SMSC accepted and has not confirmed (`submitted`) are to be
-/// cancelled there (`delivery::cancel::withdraw_submitted`). Returns how many queued rows
+/// cancelled there ([`cancel::withdraw_submitted`]). Returns how many queued rows
 /// were withdrawn.
 pub fn withdraw_queued(
     tx: &Transaction<'_>,
@@ -1220,7 +1220,7 @@ pub const PUSH_WITHDRAWN_IN_FLIGHT: &str =
 /// sent, as the updates a STOP withdraws ([`withdraw_queued`]). Rows in flight go out; one
 /// that comes back to the queue unsent is withdrawn then ([`Requeued::Withdrawn`],
 /// [`PushVeto`]). Those the SMSC accepted and has not confirmed (`submitted`) are to be
-/// cancelled there (`delivery::cancel::withdraw_submitted`). Returns how many queued rows
+/// cancelled there ([`cancel::withdraw_submitted`]). Returns how many queued rows
 /// were withdrawn.
 pub fn withdraw_queued_pushes(
     tx: &Transaction<'_>,
