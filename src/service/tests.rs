@@ -2243,7 +2243,7 @@ fn an_avatar_push_with_a_long_name_is_cut_to_one_sms() {
             "{text:?} to {to}: more than one SMS with {url}"
         );
         let expected = if to == MUM {
-            "Zhang S…(+8613800138000)更新了来电头像"
+            "Zhang Sanfeng…(+8613800138000)新来电头像"
         } else {
             "Zhang S... (+8613800138000): new caller picture"
         };
