@@ -232,6 +232,7 @@ macro_rules! mt_input {
                 replace_if_present_flag: u8::from(sm.replace_if_present_flag),
                 schedule_delivery_time: sm.schedule_delivery_time.to_string(),
                 validity_period: sm.validity_period.to_string(),
+                sm_default_msg_id: sm.sm_default_msg_id,
                 ..SubmitOptions::default()
             },
         }
