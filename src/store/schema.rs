@@ -478,6 +478,22 @@ BEGIN
 END;
 "#;
 
+/// Migration 21: the picture each contact's handset last downloaded through its link, one
+/// row per (owner, viewer), written when the link serves the picture whole (200) or the
+/// handset shows it holds it (304). A refused download (403, `avatar_delivered`'s avatar 0)
+/// said the handset had no picture even when it had downloaded this very one before, so
+/// adding the contact back pushed it again; `avatar::sent_current` now counts a download of
+/// the current picture, whatever came after it.
+const V21: &str = r#"
+CREATE TABLE avatar_download (
+    owner         TEXT    NOT NULL,
+    viewer        TEXT    NOT NULL,
+    avatar_id     INTEGER NOT NULL,
+    downloaded_at INTEGER NOT NULL,
+    PRIMARY KEY (owner, viewer)
+) WITHOUT ROWID;
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -618,6 +634,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V18),
     Migration::Sql(V19),
     Migration::Sql(V20),
+    Migration::Sql(V21),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -763,6 +780,7 @@ mod tests {
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
              DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
+             DROP TABLE avatar_download;
              INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at)
                  VALUES (1, '7', 'DELIVRD', 'delivered', 1);
              PRAGMA user_version = 7",
@@ -786,7 +804,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 13, "versions 8 to 20");
+        assert_eq!(migrate(&mut conn).unwrap(), 14, "versions 8 to 21");
         let held: (Option<String>, i64) = conn
             .query_row("SELECT addresses, stray FROM pending_receipt", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -841,12 +859,13 @@ mod tests {
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
              DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
+             DROP TABLE avatar_download;
              INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
              INSERT INTO preset (id, title, avatar_id) VALUES (1, 'Cat', 1), (2, 'Dog', 2);
              PRAGMA user_version = 16",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 4, "versions 17 to 20");
+        assert_eq!(migrate(&mut conn).unwrap(), 5, "versions 17 to 21");
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         assert_eq!(migrate(&mut conn).unwrap(), 0, "applied once");
         let listed = avatar::presets(&conn, 0, 10).unwrap();
