@@ -580,3 +580,61 @@ async fn a_submit_without_text_sends_the_canned_message_its_sm_default_msg_id_na
     assert_eq!(view.texts(), ["On my way"]);
     h.shutdown().await;
 }
+
+/// A submit_multi with an SME address over 20 characters (SMPP 3.4 §4.5.1.1 allows 20) refuses
+/// that destination alone: it is listed in `unsuccess_sme` with ESME_RINVDSTADR (its first 20
+/// characters, all the field holds) and recorded with the address as sent, and the other
+/// destinations get the message. Before, the whole PDU was refused (rusmpp cannot read it).
+/// Broken otherwise too (an unknown dest_flag after it), the whole PDU still is.
+#[tokio::test]
+async fn a_too_long_address_in_a_submit_multi_refuses_that_destination_alone() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let (a, b) = ("8613800138001", "8613800138002");
+    let long = "1".repeat(25);
+    let sme = |addr: &str| [b"\x01\x01\x01".as_slice(), addr.as_bytes(), b"\0"].concat();
+    let body = |dests: &[Vec<u8>]| {
+        let mut body = b"\0\x00\x0110086\0".to_vec();
+        body.push(dests.len() as u8);
+        for d in dests {
+            body.extend_from_slice(d);
+        }
+        body.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 2, b'h', b'i']);
+        body
+    };
+    c.send_raw(&raw_pdu(0x21, 60, &body(&[sme(a), sme(&long), sme(b)])))
+        .await;
+    let r = c.response(60).await;
+    assert_eq!(
+        (r.id(), r.status()),
+        (CommandId::SubmitMultiResp, CommandStatus::EsmeRok),
+        "{r:?}"
+    );
+    let (id, unsuccess) = multi_resp(&r);
+    assert!(!id.is_empty());
+    assert_eq!(unsuccess, [("1".repeat(20), CommandStatus::EsmeRinvdstadr)]);
+    assert_eq!(h.handset(a).texts(), ["hi"]);
+    assert_eq!(h.handset(b).texts(), ["hi"]);
+    let refused: Vec<_> = h
+        .mt_messages(&MtFilter::all())
+        .into_iter()
+        .filter(|m| !m.accepted())
+        .map(|m| (m.dest, m.status))
+        .collect();
+    assert_eq!(refused, [(long.clone(), 0x0B)]);
+    still_answers(&mut c).await;
+    // Broken otherwise too: the whole PDU, as before.
+    c.send_raw(&raw_pdu(
+        0x21,
+        61,
+        &body(&[sme(&long), b"\x03x\0".to_vec()]),
+    ))
+    .await;
+    let r = c.response(61).await;
+    assert_eq!(
+        (r.id(), r.status()),
+        (CommandId::SubmitMultiResp, CommandStatus::EsmeRinvdstadr)
+    );
+    still_answers(&mut c).await;
+    h.shutdown().await;
+}
