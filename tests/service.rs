@@ -1682,6 +1682,11 @@ struct AvatarHttp {
 
 impl AvatarHttp {
     async fn start() -> AvatarHttp {
+        AvatarHttp::start_on(SimConfig::local()).await
+    }
+
+    /// [`AvatarHttp::start`] on a simulator configured as `sim`.
+    async fn start_on(sim: SimConfig) -> AvatarHttp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut cfg = ServiceConfig::default();
@@ -1690,7 +1695,7 @@ impl AvatarHttp {
         cfg.avatar.default_size = 96;
         cfg.avatar.presets_dir =
             Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
-        let w = World::start_with(cfg).await;
+        let w = World::start_on(sim, cfg).await;
         let stop = tokio_util::sync::CancellationToken::new();
         tokio::spawn(presence_gw::http::serve(
             listener,
@@ -2701,24 +2706,19 @@ async fn reopening_privacy_pushes_the_avatar_only_to_handsets_without_it() {
 /// it pushed again (the outbox queues a second push, the handset receives it) and the link
 /// serves it. The refused download counted as having the picture, so adding them back pushed
 /// nothing. Taken out and added back without a download, the handset keeps the picture it has
-/// and gets nothing again.
+/// and gets nothing again. One that downloaded the picture (200) has it, whatever a refusal
+/// after that says: taken out, refused, added back, it is not pushed the same picture again
+/// (downloads were not recorded, and it was); a new picture it is.
 #[tokio::test]
 async fn a_contact_refused_the_picture_gets_it_pushed_again_when_added_back() {
-    let AvatarHttp { w, stop, http, .. } = AvatarHttp::start().await;
+    // The handset does not follow its pushes: the test fetches the link for it.
+    let mut sim = SimConfig::local();
+    sim.handsets.follow_push_links = false;
+    let AvatarHttp { w, stop, http, .. } = AvatarHttp::start_on(sim).await;
     let pushes_queued = |rows: &[(String, String, Option<String>)]| {
         rows.iter().filter(|r| r.0 == "wap_push").count()
     };
-    // The handset follows the push's link (and gets the picture) before anything changes.
-    let fetched = |h: &SimHandle, n: usize| match h.handset(MUM).pushes.get(n).map(|p| &p.fetch) {
-        Some(smsc_sim::FetchState::Fetched { status, .. }) => Some(*status),
-        _ => None,
-    };
-    let status = w
-        .sim
-        .wait_until("Mum's handset fetched", WAIT, |h| fetched(h, 0))
-        .await
-        .unwrap();
-    assert_eq!(status, 200);
+    wait_pushes(&w.sim, MUM, 1).await;
     w.outbox_answered().await;
     let href = w.sim.handset(MUM).pushes[0].href.clone();
 
@@ -2731,26 +2731,39 @@ async fn a_contact_refused_the_picture_gets_it_pushed_again_when_added_back() {
     assert_eq!(pushes_queued(&outbox_rows_to(&w, MUM).await), 1);
     assert_eq!(w.sim.handset(MUM).pushes.len(), 1);
 
-    // Out, the handset asks for the picture and is refused, back: pushed again.
+    // Out, the handset asks for the picture (never downloaded) and is refused, back: pushed
+    // again.
     w.say(OWNER, "GROUP FAMILY DEL 13900139000").await;
     assert_eq!(http.get(&href).send().await.unwrap().status(), 403);
     assert_eq!(http.get(&href).send().await.unwrap().status(), 403);
     w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
     assert_eq!(pushes_queued(&outbox_rows_to(&w, MUM).await), 2);
-    let status = w
-        .sim
-        .wait_until("Mum's handset fetched again", WAIT, |h| fetched(h, 1))
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "the picture, this time");
+    wait_pushes(&w.sim, MUM, 2).await;
     let again = w.sim.handset(MUM).pushes[1].href.clone();
     assert_eq!(again, href, "the same per-viewer link");
-    // That push counts: out and back once more without a download pushes nothing.
     w.outbox_answered().await;
+    // That push counts: out and back once more without a download pushes nothing.
     w.say(OWNER, "GROUP FAMILY DEL 13900139000").await;
     w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
     w.outbox_answered().await;
     assert_eq!(pushes_queued(&outbox_rows_to(&w, MUM).await), 2);
+
+    // Now the handset downloads the picture; then out, refused, back: it has the picture,
+    // and nothing is pushed.
+    let got = http.get(&href).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert!(!got.bytes().await.unwrap().is_empty());
+    w.say(OWNER, "GROUP FAMILY DEL 13900139000").await;
+    assert_eq!(http.get(&href).send().await.unwrap().status(), 403);
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.outbox_answered().await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(pushes_queued(&outbox_rows_to(&w, MUM).await), 2);
+    assert_eq!(w.sim.handset(MUM).pushes.len(), 2);
+    // A new picture is pushed as ever.
+    let r = w.say(OWNER, "AVATAR 5").await;
+    assert!(r.ends_with("1 contact will get it."), "{r}");
+    wait_pushes(&w.sim, MUM, 3).await;
     stop.cancel();
     w.gw.shutdown().await;
     w.sim.shutdown().await;

@@ -5,6 +5,7 @@
 //! the message-id style, the delivery-receipt plan (§5.2.17 `registered_delivery`), the initial
 //! faults and the handset behaviour.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -539,6 +540,63 @@ pub struct SimConfig {
     pub enquire_link_misses: u32,
     /// Close a connection that has not bound within this time (`None`: never).
     pub bind_timeout: Option<Duration>,
+    /// The canned messages the SMSC holds, by `sm_default_msg_id` (SMPP 3.4 §5.2.20, 1 to
+    /// 255): a submit_sm or submit_multi with no text of its own (sm_length 0, no
+    /// message_payload) and a non-zero id sends that text (GSM-7 when it fits the alphabet,
+    /// else UCS-2), and a replace_sm with one replaces the text with it; an id not here is
+    /// ESME_RINVDFTMSGID (0x63), whether or not the PDU has a text. By default
+    /// [`default_canned_messages`].
+    pub canned_messages: BTreeMap<u8, String>,
+}
+
+/// The canned messages a simulator holds unless told otherwise (`--canned`): 1 to 4.
+pub fn default_canned_messages() -> BTreeMap<u8, String> {
+    [
+        (1, "Please call me back."),
+        (2, "I am in a meeting. I will call you later."),
+        (3, "请回电。"),
+        (4, "我在开会，稍后回电。"),
+    ]
+    .into_iter()
+    .map(|(id, text)| (id, text.to_string()))
+    .collect()
+}
+
+/// A canned message for `--canned`: `ID=TEXT`, ID 1 to 255.
+pub fn parse_canned(s: &str) -> Result<(u8, String), String> {
+    let (id, text) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: not of the form ID=TEXT"))?;
+    let id: u8 = id
+        .trim()
+        .parse()
+        .ok()
+        .filter(|id| *id != 0)
+        .ok_or_else(|| format!("{s:?}: the id is 1 to 255 (0 means no canned message)"))?;
+    check_canned(id, text)?;
+    Ok((id, text.to_string()))
+}
+
+/// Whether canned message `text` can be id `id` and go as one short_message: not empty, and
+/// at most 160 GSM-7 characters or 70 UCS-2 ones.
+fn check_canned(id: u8, text: &str) -> Result<(), String> {
+    let alphabet = sms_wire::text::choose(text);
+    let fits = sms_wire::text::encode(text, alphabet).is_some_and(|b| {
+        !b.is_empty()
+            && b.len()
+                <= if alphabet.data_coding() == 0 {
+                    160
+                } else {
+                    140
+                }
+    });
+    if id == 0 || !fits {
+        return Err(format!(
+            "canned message {id}: an id of 1 to 255 and a text of 1 to 160 GSM-7 or 70 UCS-2 \
+             characters"
+        ));
+    }
+    Ok(())
 }
 
 impl Default for SimConfig {
@@ -566,6 +624,7 @@ impl Default for SimConfig {
             enquire_link_interval: None,
             enquire_link_misses: 3,
             bind_timeout: Some(Duration::from_secs(30)),
+            canned_messages: default_canned_messages(),
         }
     }
 }
@@ -583,6 +642,9 @@ impl SimConfig {
         }
         if self.deliver_window == 0 || self.deliver_attempts == 0 {
             return Err("deliver_window and deliver_attempts are at least 1".into());
+        }
+        for (id, text) in &self.canned_messages {
+            check_canned(*id, text)?;
         }
         self.receipts.check_faults(&self.faults)?;
         self.faults.check()
@@ -623,6 +685,27 @@ impl SimConfig {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    /// `--canned ID=TEXT`: an id of 1 to 255 and a text one short_message can carry.
+    #[test]
+    fn canned_message_parsing() {
+        assert_eq!(
+            parse_canned("7=On my way"),
+            Ok((7, "On my way".to_string()))
+        );
+        assert_eq!(parse_canned("255=a=b"), Ok((255, "a=b".to_string())));
+        assert_eq!(parse_canned("9=请回电"), Ok((9, "请回电".to_string())));
+        for bad in ["0=x", "256=x", "x=y", "7", "7="] {
+            assert!(parse_canned(bad).is_err(), "{bad}");
+        }
+        assert!(parse_canned(&format!("1={}", "a".repeat(160))).is_ok());
+        assert!(parse_canned(&format!("1={}", "a".repeat(161))).is_err());
+        assert!(parse_canned(&format!("1={}", "请".repeat(71))).is_err());
+        let mut cfg = SimConfig::local();
+        assert_eq!(cfg.check(), Ok(()));
+        cfg.canned_messages.insert(0, "x".into());
+        assert!(cfg.check().is_err(), "id 0 is no canned message");
+    }
 
     #[test]
     fn account_parsing() {

@@ -11,8 +11,9 @@
 //! * a TLV whose header or value runs past the body: `ESME_RINVOPTPARSTREAM` (0xC0);
 //! * in a submit_multi, a `dest_flag` other than 1 (SME address) or 2 (distribution list):
 //!   `ESME_RINVDESTFLAG` (0x40); a distribution list name too long `ESME_RINVDLNAME` (0x34);
-//!   an SME address too long `ESME_RINVDSTADR` (0x0B), for the whole PDU (rusmpp cannot hold
-//!   it, so it cannot be one destination's `unsuccess_sme`);
+//!   an SME address too long `ESME_RINVDSTADR` (0x0B) for the whole PDU only when the body is
+//!   broken otherwise too: alone, [`long_multi_addresses`] makes the PDU readable and that
+//!   destination alone is refused;
 //! * in a bind, a `system_id` or `password` longer than SMPP allows: `ESME_RINVSYSID` (0x0F)
 //!   or `ESME_RINVPASWD` (0x0E), in the bind's response.
 
@@ -105,6 +106,68 @@ pub fn diagnose_body(command_id: u32, body: &[u8]) -> Option<u32> {
 pub fn diagnose_invalid(raw: &[u8]) -> Option<u32> {
     let (_, id, _, _) = sms_wire::framing::peek_header(raw)?;
     diagnose_body(id, raw.get(16..)?)
+}
+
+/// The SME addresses over 20 characters of a submit_multi, each with its place among the
+/// destinations ([`long_multi_addresses`]).
+pub type LongAddresses = Vec<(usize, String)>;
+
+/// A submit_multi (`raw`, the whole PDU) that rusmpp cannot read only because SME addresses
+/// in it are longer than SMPP 3.4's 20 characters (§4.5.1.1): the PDU with each of those
+/// addresses left empty (so it reads), and each one's place among the destinations with the
+/// address as sent, for the simulator to refuse that destination alone (`ESME_RINVDSTADR`
+/// in `unsuccess_sme`) and take the others. `None` for another command, when no SME address
+/// is that long, or when the body is broken up to the end of the destinations otherwise (a
+/// field after them is left to the decoder: the PDU it makes is read or refused as a whole).
+pub fn long_multi_addresses(raw: &[u8]) -> Option<(Vec<u8>, LongAddresses)> {
+    let (_, id, _, _) = sms_wire::framing::peek_header(raw)?;
+    if id != 0x0000_0021 {
+        return None;
+    }
+    let body = raw.get(16..)?;
+    let mut w = Walk { body, at: 0 };
+    w.cstr(6, 0x15).ok()?;
+    w.skip(2).ok()?;
+    w.cstr(21, 0x0A).ok()?;
+    let n = w.byte().ok()?;
+    let mut out = raw[..16].to_vec();
+    out.extend_from_slice(&body[..w.at]);
+    let mut long = Vec::new();
+    for i in 0..usize::from(n) {
+        let from = w.at;
+        match w.byte().ok()? {
+            1 => {
+                w.skip(2).ok()?;
+                let start = w.at;
+                let rest = body.get(start..)?;
+                let len = rest.iter().position(|b| *b == 0)?;
+                let addr = &rest[..len];
+                if !addr.is_ascii() {
+                    return None;
+                }
+                w.at = start + len + 1;
+                if len > 20 {
+                    out.extend_from_slice(&body[from..start]);
+                    out.push(0);
+                    long.push((i, String::from_utf8_lossy(addr).into_owned()));
+                } else {
+                    out.extend_from_slice(&body[from..w.at]);
+                }
+            }
+            2 => {
+                w.cstr(21, 0x34).ok()?;
+                out.extend_from_slice(&body[from..w.at]);
+            }
+            _ => return None,
+        }
+    }
+    if long.is_empty() {
+        return None;
+    }
+    out.extend_from_slice(&body[w.at..]);
+    let len = u32::try_from(out.len()).ok()?;
+    out[..4].copy_from_slice(&len.to_be_bytes());
+    Some((out, long))
 }
 
 /// service_type, source (TON, NPI, address), destination (TON, NPI, address): the start of
@@ -354,6 +417,51 @@ mod tests {
         more[9] = 2;
         assert_eq!(diagnose_body(0x21, &more), Some(0x02));
         assert_eq!(diagnose_body(0x21, &multi(&[sme])[..14]), Some(0x02));
+    }
+
+    /// A submit_multi whose only fault is an SME address over 20 characters reads once that
+    /// address is left empty; one broken otherwise, or with none too long, is not repaired.
+    #[test]
+    fn a_submit_multi_with_a_long_address_is_made_readable() {
+        let multi = |dests: &[&[u8]]| {
+            let mut b = b"\0\x01\x0110086\0".to_vec();
+            b.push(dests.len() as u8);
+            for d in dests {
+                b.extend_from_slice(d);
+            }
+            b.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0, 0, 2, b'h', b'i']);
+            let mut raw = ((16 + b.len()) as u32).to_be_bytes().to_vec();
+            raw.extend_from_slice(&[0, 0, 0, 0x21, 0, 0, 0, 0, 0, 0, 0, 7]);
+            raw.extend_from_slice(&b);
+            raw
+        };
+        let sme: &[u8] = b"\x01\x01\x018613800138000\0";
+        let long = [b"\x01\x01\x01".as_slice(), &[b'1'; 25], b"\0"].concat();
+        let raw = multi(&[sme, &long, b"\x02friends\0"]);
+        let Some((fixed, found)) = long_multi_addresses(&raw) else {
+            panic!("not repaired");
+        };
+        assert_eq!(found, [(1, "1".repeat(25))]);
+        assert_eq!(fixed, multi(&[sme, b"\x01\x01\x01\0", b"\x02friends\0"]));
+        assert!(matches!(
+            sms_wire::framing::decode_pdu(&fixed),
+            sms_wire::framing::Frame::Pdu(_)
+        ));
+        assert_eq!(
+            long_multi_addresses(&multi(&[sme])),
+            None,
+            "nothing too long"
+        );
+        assert_eq!(
+            long_multi_addresses(&multi(&[&long, b"\x03x\0"])),
+            None,
+            "a bad dest_flag after it"
+        );
+        assert_eq!(
+            long_multi_addresses(&raw[..raw.len() - 20]),
+            None,
+            "cut short"
+        );
     }
 
     #[test]

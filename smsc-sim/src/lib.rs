@@ -55,7 +55,8 @@ pub mod smpp_time;
 pub mod util;
 
 pub use config::{
-    Account, DestMatch, HandsetConfig, IdStyle, ReceiptPlan, ReceiptRule, ReceiptStat, SimConfig,
+    default_canned_messages, parse_canned, Account, DestMatch, HandsetConfig, IdStyle, ReceiptPlan,
+    ReceiptRule, ReceiptStat, SimConfig,
 };
 pub use faults::{Delay, ErrorFault, Faults, MalformedKind, RefuseBinds};
 pub use handset::{

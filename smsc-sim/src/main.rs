@@ -299,6 +299,14 @@ struct Serve {
     /// Close a connection that has not bound within N seconds (0: never).
     #[arg(long, default_value_t = 30)]
     bind_timeout_secs: u64,
+    /// A canned message the SMSC holds, ID=TEXT with ID 1 to 255 (repeatable; SMPP 3.4
+    /// §5.2.20): a submit_sm or submit_multi with no text (sm_length 0) and that
+    /// sm_default_msg_id sends TEXT, a replace_sm with no new text makes it the new text; an id
+    /// held by none is ESME_RINVDFTMSGID (0x63). Given, these are the whole table; by default
+    /// 1 "Please call me back.", 2 "I am in a meeting. I will call you later.", 3 "请回电。",
+    /// 4 "我在开会，稍后回电。".
+    #[arg(long = "canned", value_name = "ID=TEXT", value_parser = smsc_sim::parse_canned)]
+    canned: Vec<(u8, String)>,
 }
 
 fn parse_system_id(s: &str) -> Result<String, String> {
@@ -410,6 +418,11 @@ impl Serve {
             enquire_link_misses: self.enquire_link_misses,
             bind_timeout: (self.bind_timeout_secs > 0)
                 .then(|| Duration::from_secs(self.bind_timeout_secs)),
+            canned_messages: if self.canned.is_empty() {
+                smsc_sim::default_canned_messages()
+            } else {
+                self.canned.into_iter().collect()
+            },
         }
     }
 }

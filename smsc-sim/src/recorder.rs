@@ -102,6 +102,9 @@ pub struct SubmitOptions {
     pub schedule_delivery_time: String,
     /// `validity_period` as sent (empty: the SMSC's default).
     pub validity_period: String,
+    /// `sm_default_msg_id` as sent (SMPP 3.4 §5.2.20): the canned message the SMSC sends
+    /// when the submit has no text of its own (0: none; [`crate::SimConfig::canned_messages`]).
+    pub sm_default_msg_id: u8,
     /// When the message was (or is) to be delivered, if scheduled (ms since the epoch).
     pub scheduled_at_ms: Option<u64>,
     /// When its validity ends, if given (ms since the epoch).

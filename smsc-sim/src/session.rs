@@ -30,7 +30,8 @@ use rusmpp::types::{COctetString, EmptyOrFullCOctetString};
 use rusmpp::values::{DestAddress, InterfaceVersion, MessageState, Npi, Ton, UnsuccessSme};
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use sms_wire::framing::{
-    encode_command, error_response, find_tlv, generic_nack, Frame, FramingError, SmppCodec,
+    decode_pdu, encode_command, error_response, find_tlv, generic_nack, Frame, FramingError,
+    SmppCodec,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -130,6 +131,9 @@ struct Session {
     peer_unbind: Option<u32>,
     /// The simulator's enquire_links sent since the ESME last answered one.
     links_unanswered: u32,
+    /// The SME addresses over 20 characters of the submit_multi being handled, by their place
+    /// among its destinations ([`Session::readable_multi`]).
+    long_dests: HashMap<usize, String>,
     counters: Arc<ConnCounters>,
 }
 
@@ -176,6 +180,7 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         reading_stopped: false,
         unframeable: false,
         peer_unbind: None,
+        long_dests: HashMap::new(),
         links_unanswered: 0,
         counters,
     };
@@ -232,6 +237,7 @@ macro_rules! mt_input {
                 replace_if_present_flag: u8::from(sm.replace_if_present_flag),
                 schedule_delivery_time: sm.schedule_delivery_time.to_string(),
                 validity_period: sm.validity_period.to_string(),
+                sm_default_msg_id: sm.sm_default_msg_id,
                 ..SubmitOptions::default()
             },
         }
@@ -566,6 +572,11 @@ impl Session {
                 let id = CommandId::from(inv.command_id);
                 if !inv.is_request() {
                     self.on_response(inv.sequence_number, inv.command_status);
+                } else if let Some(cmd) = self.readable_multi(&inv.raw) {
+                    // A submit_multi with SME addresses over 20 characters: those alone are
+                    // refused, in unsuccess_sme, and the others taken.
+                    self.on_command(cmd);
+                    self.long_dests.clear();
                 } else if let Some(st) = crate::diagnose::diagnose_invalid(&inv.raw) {
                     let c = error_response(id, CommandStatus::from(st), inv.sequence_number);
                     self.out.push(Out::Cmd(c));
@@ -598,6 +609,21 @@ impl Session {
         if limit.is_some_and(|n| self.pdus >= n) {
             debug!(pdus = self.pdus, "drop_after_pdus fault: closing");
             self.close = true;
+        }
+    }
+
+    /// The submit_multi `raw` made readable by leaving its SME addresses over 20 characters
+    /// empty ([`crate::diagnose::long_multi_addresses`]); those addresses, by their place
+    /// among the destinations, are kept in `long_dests` for [`Self::on_submit_multi`] to
+    /// refuse. `None` when it is not such a PDU or still does not decode.
+    fn readable_multi(&mut self, raw: &[u8]) -> Option<Command> {
+        let (fixed, long) = crate::diagnose::long_multi_addresses(raw)?;
+        match decode_pdu(&fixed) {
+            Frame::Pdu(cmd) if matches!(cmd.pdu(), Some(Pdu::SubmitMulti(_))) => {
+                self.long_dests = long.into_iter().collect();
+                Some(cmd)
+            }
+            _ => None,
         }
     }
 
@@ -918,14 +944,20 @@ impl Session {
     fn on_submit_multi(&mut self, seq: u32, sm: &SubmitMulti) {
         // The destinations are the submit_multi's own list, taken one by one.
         let input = mt_input!(sm, "submit_multi", seq, (String::new(), 0, 0));
+        let long = std::mem::take(&mut self.long_dests);
         let dests = sm
             .dest_address()
             .iter()
-            .map(|d| match d {
+            .enumerate()
+            .map(|(i, d)| match d {
                 DestAddress::SmeAddress(a) => MtDest::Sme {
                     ton: u8::from(a.dest_addr_ton),
                     npi: u8::from(a.dest_addr_npi),
-                    addr: a.destination_addr.as_str().to_string(),
+                    // An address over 20 characters as sent (read as an empty one).
+                    addr: long
+                        .get(&i)
+                        .cloned()
+                        .unwrap_or_else(|| a.destination_addr.as_str().to_string()),
                 },
                 DestAddress::DistributionListName(l) => {
                     MtDest::List(l.dl_name.as_str().to_string())
@@ -940,10 +972,14 @@ impl Session {
                 .unsuccess
                 .into_iter()
                 .map(|u| {
+                    // An address over 20 characters does not fit the field: its first 20.
+                    let addr = COctetString::from_string(u.addr.clone())
+                        .or_else(|_| COctetString::from_string(u.addr.chars().take(20).collect()))
+                        .unwrap_or_else(|_| COctetString::empty());
                     UnsuccessSme::new(
                         Ton::from(u.ton),
                         Npi::from(u.npi),
-                        COctetString::from_string(u.addr).unwrap_or_else(|_| COctetString::empty()),
+                        addr,
                         CommandStatus::from(u.status),
                     )
                 })

@@ -268,7 +268,9 @@ pub struct ReplaceInput {
     pub validity_period: String,
     /// New registered_delivery.
     pub registered_delivery: u8,
-    /// sm_default_msg_id: the simulator holds no canned messages, so only 0 is taken.
+    /// sm_default_msg_id: with no new text, the canned message of that id is the new text
+    /// ([`SimConfig::canned_messages`](crate::SimConfig::canned_messages)); an id the
+    /// simulator does not hold is ESME_RINVDFTMSGID.
     pub sm_default_msg_id: u8,
     /// New short_message.
     pub short_message: Vec<u8>,
@@ -410,7 +412,7 @@ pub mod status {
     pub const INVNUMDESTS: u32 = 0x33;
     /// ESME_RINVDLNAME: a distribution list name (the simulator holds none).
     pub const INVDLNAME: u32 = 0x34;
-    /// ESME_RINVDFTMSGID: an sm_default_msg_id (the simulator holds no canned messages).
+    /// ESME_RINVDFTMSGID: an sm_default_msg_id of no canned message the simulator holds.
     pub const INVDFTMSGID: u32 = 0x63;
 }
 
@@ -789,6 +791,30 @@ impl Shared {
         self.accept_to(bind_id, system_id, m, dests)
     }
 
+    /// The canned message `id` (SMPP 3.4 §5.2.20) made `m`'s text when `m` has none of its
+    /// own (no short_message, no message_payload): its bytes in GSM-7 when the text fits that
+    /// alphabet, else UCS-2, with that data_coding, and no UDH. Nothing for id 0 or a message
+    /// with a text; ESME_RINVDFTMSGID for an id the simulator does not hold
+    /// ([`SimConfig::canned_messages`](crate::SimConfig::canned_messages)).
+    fn use_canned(&self, id: u8, m: &mut MtInput) -> Result<(), u32> {
+        if id == 0 {
+            return Ok(());
+        }
+        let text = self
+            .cfg
+            .canned_messages
+            .get(&id)
+            .ok_or(status::INVDFTMSGID)?;
+        if !m.short_message.is_empty() || m.message_payload.is_some() {
+            return Ok(());
+        }
+        let alphabet = sms_wire::text::choose(text);
+        m.short_message = sms_wire::text::encode(text, alphabet).ok_or(status::INVDFTMSGID)?;
+        m.data_coding = alphabet.data_coding();
+        m.esm_class &= !0x40;
+        Ok(())
+    }
+
     /// Submit fields every destination shares, to each of `dests` (see
     /// [`Shared::accept_multi`]); records one MT per destination.
     fn accept_to(
@@ -799,6 +825,8 @@ impl Shared {
         dests: Vec<MtDest>,
     ) -> MultiOutcome {
         let now = now_ms();
+        // A submit without a text of its own that names a canned message sends that.
+        let canned = self.use_canned(m.options.sm_default_msg_id, &mut m);
         // A push addressed in its UDH (IE 0x05 / 0x04) has its port there, not in a TLV.
         m.dest_port = m.dest_port.or_else(|| {
             udh_dest_port(
@@ -825,6 +853,8 @@ impl Shared {
             status::THROTTLED
         } else if dests.is_empty() {
             status::INVNUMDESTS
+        } else if let Err(s) = canned {
+            s
         } else {
             validate_content(&m).err().unwrap_or(0)
         };
@@ -1071,9 +1101,10 @@ impl Shared {
     /// ESME_RREPLACEFAIL), still ENROUTE to every destination (else ESME_RREPLACEFAIL: a
     /// handset has it, it is final or cancelled; a USSD screen is shown at once, so it never
     /// is) gets the new short_message (or message_payload), registered_delivery and, when
-    /// given, schedule_delivery_time and validity_period; a non-zero sm_default_msg_id is
-    /// ESME_RINVDFTMSGID (no canned messages here), a new text its data_coding cannot carry
-    /// the status a submit_sm would get. Its MT records show the new text (and the text
+    /// given, schedule_delivery_time and validity_period; with no new text, a non-zero
+    /// sm_default_msg_id makes the canned message of that id the new text, and one the
+    /// simulator does not hold is ESME_RINVDFTMSGID ([`Shared::use_canned`]); a new text its
+    /// data_coding cannot carry gets the status a submit_sm would get. Its MT records show the new text (and the text
     /// before), its handsets will get it, its receipts are planned again under the same
     /// message id (the ones planned before and not yet sent are dropped); they are returned
     /// with their delays. With `r.submit` (a submit_sm's `replace_if_present_flag`,
@@ -1130,10 +1161,8 @@ impl Shared {
                         options.validity_period = r.validity_period.clone();
                         options.expires_at_ms = resolve_time(&r.validity_period, now);
                     }
-                    if r.sm_default_msg_id != 0 {
-                        return Err(status::INVDFTMSGID);
-                    }
-                    MtInput {
+                    options.sm_default_msg_id = r.sm_default_msg_id;
+                    let mut content = MtInput {
                         command: first.command,
                         sequence_number: first.sequence_number,
                         service_type: first.service_type.clone(),
@@ -1153,7 +1182,10 @@ impl Shared {
                         its_session_info: first.its_session_info,
                         dest_port: first.dest_port,
                         options,
-                    }
+                    };
+                    // No new text: the canned message, when the replace_sm names one.
+                    self.use_canned(r.sm_default_msg_id, &mut content)?;
+                    content
                 }
             };
             // The replacement must be what a submit_sm with those fields could carry.

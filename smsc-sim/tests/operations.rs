@@ -222,7 +222,8 @@ async fn submit_sm_with_replace_if_present_replaces_the_pending_message() {
 
 /// replace_sm answers as SMPP 3.4 says: an id never issued (or another account's)
 /// ESME_RINVMSGID; a wrong source address, a message already delivered or cancelled
-/// ESME_RREPLACEFAIL; a canned message (sm_default_msg_id) ESME_RINVDFTMSGID. None of them
+/// ESME_RREPLACEFAIL; a canned message (sm_default_msg_id) the SMSC does not hold
+/// ESME_RINVDFTMSGID. None of them
 /// changes the message.
 #[tokio::test]
 async fn replace_sm_errors() {
@@ -258,11 +259,11 @@ async fn replace_sm_errors() {
         "wrong source"
     );
     let mut canned = replace(&pending, "10086", "", 0);
-    canned.sm_default_msg_id = 3;
+    canned.sm_default_msg_id = 200;
     assert_eq!(
         st(c.request(canned).await),
         CommandStatus::EsmeRinvdftmsgid,
-        "no canned messages"
+        "no canned message 200"
     );
     // Delivered at once (no delay for 8613900...): nothing pending to replace.
     let now = message_id(&c.submit(text("8613900139000", "at once", 0)).await);
@@ -495,5 +496,145 @@ async fn a_pending_submit_multi_is_replaced_for_every_destination() {
     let r = c.request(replace(&mixed, "10086", "changed", 0)).await;
     assert_eq!(r.status(), CommandStatus::EsmeRreplacefail, "{r:?}");
     assert_eq!(h.handset("8613700137000").texts(), ["mixed"]);
+    h.shutdown().await;
+}
+
+/// sm_default_msg_id (SMPP 3.4 §5.2.20): a submit_sm with no text (sm_length 0) naming a
+/// canned message the SMSC holds sends that message (GSM-7 or UCS-2 as its text needs), as
+/// does a submit_multi to each destination and a replace_sm with no new text; an id it does
+/// not hold is ESME_RINVDFTMSGID (0x63) and nothing is sent. The table is the config's (the
+/// built-in one unless given); a message with its own text sends that text. Before, the id
+/// was ignored: the handset got an empty message.
+#[tokio::test]
+async fn a_submit_without_text_sends_the_canned_message_its_sm_default_msg_id_names() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let (a, b, d) = ("8613800138001", "8613800138002", "8613800138003");
+    let canned = |dest: &str, id: u8, t: &str| {
+        let mut sm = text(dest, t, 0);
+        sm.sm_default_msg_id = id;
+        sm
+    };
+    // The built-in table: 1 in English (GSM-7), 3 in Chinese (UCS-2).
+    let r = c.submit(canned(a, 1, "")).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok, "{r:?}");
+    let r = c.submit(canned(b, 3, "")).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok, "{r:?}");
+    assert_eq!(h.handset(a).texts(), ["Please call me back."]);
+    assert_eq!(h.handset(b).texts(), ["请回电。"]);
+    let recs = h.mt_messages(&MtFilter::to(b));
+    assert_eq!(recs[0].data_coding, 0x08, "{recs:?}");
+    assert_eq!(recs[0].options.sm_default_msg_id, 3, "{recs:?}");
+    // Its own text wins over the id.
+    c.submit(canned(a, 1, "my own")).await;
+    assert_eq!(h.handset(a).texts(), ["Please call me back.", "my own"]);
+    // An id the SMSC does not hold: refused, whether or not the message has a text.
+    for t in ["", "text"] {
+        let r = c.submit(canned(d, 200, t)).await;
+        assert_eq!(
+            (r.id(), r.status()),
+            (CommandId::SubmitSmResp, CommandStatus::EsmeRinvdftmsgid),
+            "{t:?}"
+        );
+    }
+    assert!(h.handset(d).texts().is_empty());
+    // submit_multi: each destination gets the canned message.
+    let mut m = multi(vec![sme(a), sme(d)], "", 0);
+    m.sm_default_msg_id = 2;
+    let r = c.request(m).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok, "{r:?}");
+    let said = "I am in a meeting. I will call you later.";
+    assert_eq!(h.handset(d).texts(), [said]);
+    assert_eq!(h.handset(a).texts().last().copied(), Some(said));
+    let mut m = multi(vec![sme(a), sme(d)], "", 0);
+    m.sm_default_msg_id = 9;
+    let r = c.request(m).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRinvdftmsgid, "{r:?}");
+    h.shutdown().await;
+
+    // A table of one's own (`--canned 7=...`): only its ids.
+    let mut cfg = SimConfig::local().with_receipt_rule("*=DELIVRD@1000".parse().unwrap());
+    cfg.canned_messages = [(7, "On my way".to_string())].into_iter().collect();
+    let h = sim(cfg).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let r = c.submit(canned(a, 1, "")).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRinvdftmsgid, "{r:?}");
+    let id = message_id(&c.submit(canned(a, 7, "")).await);
+    let recs = h.mt_messages(&MtFilter::to(a));
+    assert!(
+        recs.iter()
+            .any(|m| m.message_id == id && m.text == "On my way"),
+        "{recs:?}"
+    );
+    // replace_sm with no new text: the canned message it names.
+    let mut r = replace(&id, "10086", "", 0);
+    r.sm_default_msg_id = 7;
+    let mut other = replace(&id, "10086", "", 0);
+    other.sm_default_msg_id = 1;
+    assert_eq!(
+        c.request(other).await.status(),
+        CommandStatus::EsmeRinvdftmsgid
+    );
+    assert_eq!(c.request(r).await.status(), CommandStatus::EsmeRok);
+    let view = h.wait_for_inbox(a, 1, T).await.unwrap();
+    assert_eq!(view.texts(), ["On my way"]);
+    h.shutdown().await;
+}
+
+/// A submit_multi with an SME address over 20 characters (SMPP 3.4 §4.5.1.1 allows 20) refuses
+/// that destination alone: it is listed in `unsuccess_sme` with ESME_RINVDSTADR (its first 20
+/// characters, all the field holds) and recorded with the address as sent, and the other
+/// destinations get the message. Before, the whole PDU was refused (rusmpp cannot read it).
+/// Broken otherwise too (an unknown dest_flag after it), the whole PDU still is.
+#[tokio::test]
+async fn a_too_long_address_in_a_submit_multi_refuses_that_destination_alone() {
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let (a, b) = ("8613800138001", "8613800138002");
+    let long = "1".repeat(25);
+    let sme = |addr: &str| [b"\x01\x01\x01".as_slice(), addr.as_bytes(), b"\0"].concat();
+    let body = |dests: &[Vec<u8>]| {
+        let mut body = b"\0\x00\x0110086\0".to_vec();
+        body.push(dests.len() as u8);
+        for d in dests {
+            body.extend_from_slice(d);
+        }
+        body.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 2, b'h', b'i']);
+        body
+    };
+    c.send_raw(&raw_pdu(0x21, 60, &body(&[sme(a), sme(&long), sme(b)])))
+        .await;
+    let r = c.response(60).await;
+    assert_eq!(
+        (r.id(), r.status()),
+        (CommandId::SubmitMultiResp, CommandStatus::EsmeRok),
+        "{r:?}"
+    );
+    let (id, unsuccess) = multi_resp(&r);
+    assert!(!id.is_empty());
+    assert_eq!(unsuccess, [("1".repeat(20), CommandStatus::EsmeRinvdstadr)]);
+    assert_eq!(h.handset(a).texts(), ["hi"]);
+    assert_eq!(h.handset(b).texts(), ["hi"]);
+    let refused: Vec<_> = h
+        .mt_messages(&MtFilter::all())
+        .into_iter()
+        .filter(|m| !m.accepted())
+        .map(|m| (m.dest, m.status))
+        .collect();
+    assert_eq!(refused, [(long.clone(), 0x0B)]);
+    still_answers(&mut c).await;
+    // Broken otherwise too: the whole PDU, as before.
+    c.send_raw(&raw_pdu(
+        0x21,
+        61,
+        &body(&[sme(&long), b"\x03x\0".to_vec()]),
+    ))
+    .await;
+    let r = c.response(61).await;
+    assert_eq!(
+        (r.id(), r.status()),
+        (CommandId::SubmitMultiResp, CommandStatus::EsmeRinvdstadr)
+    );
+    still_answers(&mut c).await;
     h.shutdown().await;
 }

@@ -206,25 +206,20 @@ pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseErr
             let near = match verb_first(text, first, default_cc)
                 .or_else(|| zh_verb_first(text, default_cc))
             {
-                Some(VerbFirst::Offer(typed, fixed, lang, group_word)) => {
-                    // `把139…加到篮球组`: `分组 篮球 加 139…` to one who has 篮球 and no 篮球组.
-                    let offer = |fixed: String| ParseError {
-                        kind: ParseErrorKind::Misspelt(fixed),
-                        bad: typed.to_owned(),
-                        usage: HelpTopic::General,
-                        lang_hint: Some(lang),
-                        doubts: Vec::new(),
-                    };
-                    if let Some(g) = group_word {
+                Some(VerbFirst::Offer(typed, fixed, lang, group_words)) => {
+                    // `把139…加到篮球组`: `分组 篮球 加 139…` to one who has 篮球 and no 篮球组;
+                    // `把139…加到家人组`: `分组 家人组 加 139…` to one who has a group 家人组.
+                    for g in group_words {
                         doubts.push(Doubt {
-                            group: g.typed,
+                            group: g.group,
                             if_exists: true,
-                            error: offer(fixed.clone()),
-                        });
-                        doubts.push(Doubt {
-                            group: g.stem,
-                            if_exists: true,
-                            error: offer(g.fixed),
+                            error: ParseError {
+                                kind: ParseErrorKind::Misspelt(g.fixed),
+                                bad: typed.to_owned(),
+                                usage: HelpTopic::General,
+                                lang_hint: Some(lang),
+                                doubts: Vec::new(),
+                            },
                         });
                     }
                     Some((typed, fixed, lang))
@@ -409,22 +404,25 @@ const GROUP_VERBS: &[&str] = &["ADD", "DEL", "RENAME", "DROP"];
 enum VerbFirst<'t> {
     /// The command in its order, to offer back like a typo's correction (never carried out):
     /// the part quoted as no command, the command, the language to offer it in, and the
-    /// command to offer instead when the group it names may be another with `组` run on.
-    Offer(&'t str, String, Lang, Option<GroupWord>),
+    /// commands to offer instead, first that holds, when the group it names may be another
+    /// because of `组` run on ([`GroupWord`]).
+    Offer(&'t str, String, Lang, Vec<GroupWord>),
     /// The command in its order that is refused for its numbers alone (`ADD 12 FAMILY`:
     /// `GROUP FAMILY ADD 12`): that command's error, so the reply says what is wrong with the
     /// number as it would to the command sent in its order, not the short help.
     Refuse(ParseError),
 }
 
-/// A group named in Chinese with `组` ("group") after it (`篮球组`) in a command offered back,
-/// when that may be the word and not part of the name: the group as typed, the one without
-/// `组`, and the command with that one. Which is meant hangs on the subscriber's groups: the
-/// one without `组` when they have it and not the other ([`crate::command::Doubt`]).
+/// A command to offer back instead of the one put together, to a subscriber who has `group`,
+/// when a group named in Chinese has `组` ("group") after it and which group is meant hangs
+/// on the subscriber's groups ([`crate::command::Doubt`]): `篮球组` is 篮球组 to one who has
+/// it, else 篮球 to one who has that; `家人组` is the built-in 家人 unless they have a group
+/// named exactly 家人组 (as the GROUP commands read it: [`GroupName::builtin_with_group_word`]).
 #[derive(Debug)]
 struct GroupWord {
-    typed: GroupName,
-    stem: GroupName,
+    /// The group whose existence decides.
+    group: GroupName,
+    /// The command to offer then.
     fixed: String,
 }
 
@@ -504,7 +502,7 @@ fn verb_first<'t>(text: &'t str, first: &'t str, default_cc: &str) -> Option<Ver
         };
         match put_together(&fixed, tail, default_cc) {
             Some(Ok(())) if fixed.chars().count() <= MAX_SUGGESTION_CHARS => {
-                return Some(VerbFirst::Offer(first, fixed, lang, None));
+                return Some(VerbFirst::Offer(first, fixed, lang, Vec::new()));
             }
             Some(Err(e)) => {
                 refused.get_or_insert(e);
@@ -528,47 +526,48 @@ fn zh_group_verbs() -> impl Iterator<Item = (&'static str, &'static str)> {
 /// `分组 <group> <verb> <tail>` with `verb` as COMMANDS.md writes it, when that is a complete,
 /// valid command short enough to offer back (`Ok`), or the error it gets when it is refused
 /// for its numbers alone (`Err`: [`put_together`]). `组` ("group") after the group is the
-/// word and left out when what is before it names a built-in group (`家人组` is 家人) or it
-/// is a word of its own (`篮球 组`); after another name (`篮球组`) it may be part of the
-/// name, and the command without it comes with the one offered ([`GroupWord`]).
+/// word and left out when it is a word of its own (`篮球 组`) or what is before it names a
+/// built-in group (`家人组` is 家人), but the command with it comes with the one offered for
+/// one who has a group of exactly that name; after another name (`篮球组`) it may be part of
+/// the name, and the command without it comes with the one offered ([`GroupWord`]).
 fn zh_group_command(
     group: &str,
     verb: &str,
     tail: &str,
     default_cc: &str,
-) -> Option<Result<(String, Option<GroupWord>), ParseError>> {
+) -> Option<Result<(String, Vec<GroupWord>), ParseError>> {
     let group = group.trim();
-    let (group, stem) = match super::types::without_group_word(group) {
-        Some(stem)
-            if !stem.trim().is_empty()
-                && (stem.ends_with(' ') || BuiltinGroup::from_word(stem).is_some()) =>
-        {
-            (stem.trim(), None)
-        }
-        Some(stem) if !stem.is_empty() => (group, Some(stem)),
-        _ => (group, None),
+    // The group offered, then the groups that decide on another, each with the one offered then.
+    let (offered, others) = match super::types::without_group_word(group) {
+        Some(stem) if !stem.trim().is_empty() && stem.ends_with(' ') => (stem.trim(), vec![]),
+        Some(stem) if BuiltinGroup::from_word(stem).is_some() => (stem, vec![group]),
+        Some(stem) if !stem.is_empty() => (group, vec![group, stem]),
+        _ => (group, vec![]),
     };
-    if group.is_empty() {
+    if offered.is_empty() {
         return None;
     }
     let tail = tail.trim();
     let build = |group: &str| format!("分组 {group} {verb} {tail}").trim_end().to_string();
-    let fixed = build(group);
+    let fixed = build(offered);
     match put_together(&fixed, tail, default_cc)? {
         Err(e) => Some(Err(e)),
         Ok(()) if fixed.chars().count() > MAX_SUGGESTION_CHARS => None,
         Ok(()) => {
-            let group_word = stem.and_then(|stem| {
-                let fixed = build(stem);
-                let complete = matches!(put_together(&fixed, tail, default_cc), Some(Ok(())));
-                Some(GroupWord {
-                    typed: GroupName::try_from(group).ok()?,
-                    stem: GroupName::try_from(stem).ok()?,
-                    fixed,
+            let group_words = others
+                .into_iter()
+                .filter_map(|other| {
+                    let fixed = build(other);
+                    let complete = matches!(put_together(&fixed, tail, default_cc), Some(Ok(())));
+                    let fits = fixed.chars().count() <= MAX_SUGGESTION_CHARS;
+                    Some(GroupWord {
+                        group: GroupName::try_from(other).ok()?,
+                        fixed,
+                    })
+                    .filter(|_| complete && fits)
                 })
-                .filter(|_| complete)
-            });
-            Some(Ok((fixed, group_word)))
+                .collect();
+            Some(Ok((fixed, group_words)))
         }
     }
 }
@@ -583,8 +582,8 @@ fn zh_group_command(
 /// none makes a complete command but one is refused for its numbers alone (`加 12 家人`),
 /// that refusal ([`VerbFirst::Refuse`]).
 fn zh_verb_first<'t>(text: &'t str, default_cc: &str) -> Option<VerbFirst<'t>> {
-    let offer = |said: &'t str, r: Result<(String, Option<GroupWord>), ParseError>| match r {
-        Ok((fixed, group_word)) => VerbFirst::Offer(said, fixed, Lang::Zh, group_word),
+    let offer = |said: &'t str, r: Result<(String, Vec<GroupWord>), ParseError>| match r {
+        Ok((fixed, group_words)) => VerbFirst::Offer(said, fixed, Lang::Zh, group_words),
         Err(e) => VerbFirst::Refuse(e),
     };
     if let Some(body) = text.strip_prefix('把') {
@@ -636,10 +635,7 @@ fn zh_verb_first<'t>(text: &'t str, default_cc: &str) -> Option<VerbFirst<'t>> {
 /// The command meant by `把 <numbers> 加到 <group>` or `把 <numbers> 从 <group> 删除` (the text
 /// after `把`), as [`zh_verb_first`] offers it (or its error, when it is refused for its
 /// numbers alone: [`zh_group_command`]); `里` after the group (`加到家人里`) is dropped.
-fn ba_form(
-    body: &str,
-    default_cc: &str,
-) -> Option<Result<(String, Option<GroupWord>), ParseError>> {
+fn ba_form(body: &str, default_cc: &str) -> Option<Result<(String, Vec<GroupWord>), ParseError>> {
     const ADD: &[&str] = &["添加到", "加入到", "加到", "加进", "加入", "添加"];
     const DEL: &[&str] = &["删除", "删掉", "移除", "去掉", "删"];
     let group_of = |g: &str| {
@@ -5411,20 +5407,61 @@ mod tests {
 
     #[test]
     fn zu_after_a_group_offered_is_the_word_group_or_hangs_on_the_subscribers_groups() {
-        // After a built-in group's name, or as a word of its own, 组 is "group".
-        for (text, fixed) in [
-            ("把13900139000加到家人组", "分组 家人 加 13900139000"),
-            ("把13900139000加到家人组里", "分组 家人 加 13900139000"),
-            ("把13900139000从同事组删除", "分组 同事 删 13900139000"),
-            ("把13900139000加到篮球 组", "分组 篮球 加 13900139000"),
-            ("加 家人组 13900139000", "分组 家人 加 13900139000"),
-            ("加 FAMILY组 13900139000", "分组 FAMILY 加 13900139000"),
+        // After a built-in group's name, or as a word of its own, 组 is "group"; after a
+        // built-in group's name, the name as typed to one who has a group of exactly that
+        // name (as `分组 家人组 加 …` reads for them).
+        for (text, fixed, own) in [
+            (
+                "把13900139000加到家人组",
+                "分组 家人 加 13900139000",
+                Some(("家人组", "分组 家人组 加 13900139000")),
+            ),
+            (
+                "把13900139000加到家人组里",
+                "分组 家人 加 13900139000",
+                Some(("家人组", "分组 家人组 加 13900139000")),
+            ),
+            (
+                "把13900139000从同事组删除",
+                "分组 同事 删 13900139000",
+                Some(("同事组", "分组 同事组 删 13900139000")),
+            ),
+            ("把13900139000加到篮球 组", "分组 篮球 加 13900139000", None),
+            (
+                "加 家人组 13900139000",
+                "分组 家人 加 13900139000",
+                Some(("家人组", "分组 家人组 加 13900139000")),
+            ),
+            (
+                "加 FAMILY组 13900139000",
+                "分组 FAMILY 加 13900139000",
+                Some(("FAMILY组", "分组 FAMILY组 加 13900139000")),
+            ),
             // Traditional script.
-            ("把13900139000加到家人組", "分组 家人 加 13900139000"),
+            (
+                "把13900139000加到家人組",
+                "分组 家人 加 13900139000",
+                Some(("家人組", "分组 家人組 加 13900139000")),
+            ),
         ] {
             let err = parse_normalized(text, "86").unwrap_err();
             assert_eq!(err.kind, ParseErrorKind::Misspelt(fixed.into()), "{text}");
-            assert!(err.doubts.is_empty(), "{text}: {err:?}");
+            let doubts: Vec<(String, bool, ParseErrorKind)> = err
+                .doubts
+                .iter()
+                .map(|d| (d.group.to_string(), d.if_exists, d.error.kind.clone()))
+                .collect();
+            let expected: Vec<(String, bool, ParseErrorKind)> = own
+                .map(|(group, fixed)| {
+                    (
+                        group.to_owned(),
+                        true,
+                        ParseErrorKind::Misspelt(fixed.into()),
+                    )
+                })
+                .into_iter()
+                .collect();
+            assert_eq!(doubts, expected, "{text}");
         }
         // After another name it may be part of it: the name as typed, unless the subscriber
         // has the group without 组 and not the one with it.

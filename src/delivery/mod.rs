@@ -1116,11 +1116,10 @@ mod tests {
             ),
             (
                 push("张三", "+8613800138000", Lang::Zh),
-                "张三(+8613800138000)更新了来电头像",
+                "张三(+8613800138000)新来电头像",
             ),
             // Twenty characters (NAME's limit), the longest number: the name cut to what
-            // fits, the number kept; in Chinese not even two ideographs fit beside that
-            // number, so the number alone names the owner.
+            // fits, the number kept.
             (
                 push("Zhang Sanfeng Junior", long_number, Lang::En),
                 "Zhang... (+861380013800012): new caller picture",
@@ -1131,7 +1130,7 @@ mod tests {
                     long_number,
                     Lang::Zh,
                 ),
-                "+861380013800012更新了来电头像",
+                "欧阳上…(+861380013800012)新来电头像",
             ),
             // A Chinese name cut beside a usual number.
             (
@@ -1140,7 +1139,7 @@ mod tests {
                     "+8613800138000",
                     Lang::Zh,
                 ),
-                "欧阳…(+8613800138000)更新了来电头像",
+                "欧阳上官…(+8613800138000)新来电头像",
             ),
         ];
         for (text, expected) in &cases {
@@ -1181,6 +1180,45 @@ mod tests {
             panic!("the push decodes as an SI");
         };
         assert_eq!(si.href, long_url);
+    }
+
+    /// A Chinese owner's push names them whole, in one SMS, with a name of up to four
+    /// ideographs, the longest number (16 characters) and a 65-character link (a 40-character
+    /// `public_url`, `/a/` and the 22-character token), encoded by sms-wire and cut into SMS
+    /// as the link sends it. With the text "…更新了来电头像" the name was left out altogether
+    /// (not even two ideographs fitted), so the contact saw a number and not who it was.
+    #[test]
+    fn a_chinese_push_names_a_four_ideograph_owner_whole_beside_the_longest_number() {
+        use crate::command::Lang;
+        use crate::service::replies::Text;
+        use sms_wire::wap_push::{datagram_segments, decode_wsp_push, PushContent};
+        let url = "https://avatar.operator-example.com:8443/a/kX3v9QmT2pLw8RzA0bYc1d";
+        assert_eq!(url.len(), 65);
+        let long_number = "+861380013800012";
+        for name in ["欧阳上官", "诸葛孔明", "张三丰", "李四"] {
+            let text = Text::AvatarPush {
+                name: Some(name.into()),
+                number: long_number.into(),
+                room: push_text_room(url),
+            }
+            .render(Lang::Zh);
+            assert_eq!(text, format!("{name}({long_number})新来电头像"));
+            let Ok(Payload::WapPush(datagram)) =
+                Dispatcher::payload(&push_row(url, &text, Some(SET_AT)))
+            else {
+                panic!("a push row makes a WAP Push");
+            };
+            let parts = datagram_segments(&datagram, 1, false).map(|p| p.len());
+            assert_eq!(parts, Ok(1), "{text:?}: {} octets", datagram.len());
+            let Ok(PushContent::Si(si)) = decode_wsp_push(&datagram) else {
+                panic!("the push decodes as an SI");
+            };
+            assert_eq!(si.href, url);
+            assert!(
+                si.text.as_deref().is_some_and(|t| t.contains(name)),
+                "{si:?}"
+            );
+        }
     }
 
     /// An avatar push carries `created`, the time its owner set the avatar, as WAP-167 encodes

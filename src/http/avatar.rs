@@ -396,10 +396,21 @@ impl NoPicture {
 /// ([`avatar::sent_current`]): the (owner, viewer) whose refusal to record.
 type Refused = Option<(String, String)>;
 
+/// A download of a picture not yet recorded as that handset's ([`avatar::downloaded`]): the
+/// owner, the viewer and the picture (`avatar_id`), recorded once it is served whole or
+/// found held ([`avatar::note_download`]).
+type Download = Option<(String, String, i64)>;
+
+/// What the store says of a contact's link: the picture to serve (and the download to record
+/// once it is), or why there is none (and the refusal to record).
+type LinkFound = Result<(Found, Download), (NoPicture, Lang, Refused)>;
+
 /// `GET /a/{token}`: the owner's avatar, for the viewer the link was made for. A link that
 /// shows no picture says why in the viewer's language (the configured default for a token
 /// nobody was given). A refusal (403) is recorded ([`avatar::note_refused`]): that handset
-/// does not have the picture, and gets it pushed again once it may see it.
+/// does not have the picture, and gets it pushed again once it may see it. So is a download
+/// (200, or a 304 for the version it holds: [`avatar::note_download`]): that handset has this
+/// picture, and is not pushed it again, even after a refusal. A part of it (206) is not.
 pub(super) async fn avatar_link(
     State(st): State<HttpState>,
     Path(token): Path<String>,
@@ -416,41 +427,56 @@ pub(super) async fn avatar_link(
     let fallback = service.config().default_lang;
     let found = st
         .store
-        .read(
-            move |c| -> Result<Result<Found, (NoPicture, Lang, Refused)>, StoreError> {
-                let Some((owner, viewer)) = avatar::resolve_link(c, &token)? else {
-                    return Ok(Err((NoPicture::UnknownLink, fallback, None)));
-                };
-                let lang = state::subscriber(c, &viewer)?.map_or(fallback, |v| v.lang);
-                let Some(owner) = state::subscriber(c, &owner)? else {
-                    return Ok(Err((NoPicture::NoOwner, lang, None)));
-                };
-                if !avatar::may_view(c, &owner, &viewer)? {
-                    // The handset asked for the picture and did not get it: unless that is
-                    // known already, it no longer counts as one that has it.
-                    let refused = avatar::sent_current(c, &owner.msisdn, &viewer)?
-                        .then(|| (owner.msisdn.clone(), viewer.clone()));
-                    return Ok(Err((NoPicture::NotShared, lang, refused)));
+        .read(move |c| -> Result<LinkFound, StoreError> {
+            let Some((owner, viewer)) = avatar::resolve_link(c, &token)? else {
+                return Ok(Err((NoPicture::UnknownLink, fallback, None)));
+            };
+            let lang = state::subscriber(c, &viewer)?.map_or(fallback, |v| v.lang);
+            let Some(owner) = state::subscriber(c, &owner)? else {
+                return Ok(Err((NoPicture::NoOwner, lang, None)));
+            };
+            if !avatar::may_view(c, &owner, &viewer)? {
+                // The handset asked for the picture and did not get it: unless that is
+                // known already, it no longer counts as one that has it.
+                let refused = avatar::sent_current(c, &owner.msisdn, &viewer)?
+                    .then(|| (owner.msisdn.clone(), viewer.clone()));
+                return Ok(Err((NoPicture::NotShared, lang, refused)));
+            }
+            let Some(id) = avatar::current(c, &owner.msisdn)? else {
+                return Ok(Err((NoPicture::NotSet, lang, None)));
+            };
+            let download = (avatar::downloaded(c, &owner.msisdn, &viewer)? != Some(id))
+                .then(|| (owner.msisdn.clone(), viewer.clone(), id));
+            // A client that holds this version gets its 304 without the bytes being read.
+            if let Some(etag) = avatar::variant_etag(c, id, size, format)? {
+                if held.iter().any(|h| h == "*" || *h == etag) {
+                    return Ok(Ok((Found::Fresh(etag), download)));
                 }
-                let Some(id) = avatar::current(c, &owner.msisdn)? else {
-                    return Ok(Err((NoPicture::NotSet, lang, None)));
-                };
-                // A client that holds this version gets its 304 without the bytes being read.
-                if let Some(etag) = avatar::variant_etag(c, id, size, format)? {
-                    if held.iter().any(|h| h == "*" || *h == etag) {
-                        return Ok(Ok(Found::Fresh(etag)));
-                    }
-                }
-                Ok(avatar::variant(c, id, size, format)?
-                    .map(Found::Image)
-                    .ok_or((NoPicture::NoFormat, lang, None)))
-            },
-        )
+            }
+            Ok(avatar::variant(c, id, size, format)?
+                .map(|v| (Found::Image(v), download))
+                .ok_or((NoPicture::NoFormat, lang, None)))
+        })
         .await;
     match found {
-        Ok(Ok(Found::Image(served))) => serve_image(served, &headers, LINK_CACHE),
-        Ok(Ok(Found::Fresh(etag))) => {
-            (StatusCode::NOT_MODIFIED, image_headers(&etag, LINK_CACHE)).into_response()
+        Ok(Ok((found, download))) => {
+            let response = match found {
+                Found::Image(served) => serve_image(served, &headers, LINK_CACHE),
+                Found::Fresh(etag) => {
+                    (StatusCode::NOT_MODIFIED, image_headers(&etag, LINK_CACHE)).into_response()
+                }
+            };
+            let whole = matches!(response.status(), StatusCode::OK | StatusCode::NOT_MODIFIED);
+            if let Some((owner, viewer, id)) = download.filter(|_| whole) {
+                let noted = st
+                    .store
+                    .write(move |tx| avatar::note_download(tx, &owner, &viewer, id, now_ms()))
+                    .await;
+                if let Err(e) = noted {
+                    tracing::warn!(error = %e, "could not record an avatar download");
+                }
+            }
+            response
         }
         Ok(Err((why, lang, refused))) => {
             if let Some((owner, viewer)) = refused {

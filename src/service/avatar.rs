@@ -623,14 +623,18 @@ pub fn push_key(owner: &str, member: &str) -> String {
 /// or withdrawn one never arrived), or the SMS link that replaced a refused push, carried
 /// this picture. Delivered pushes whose outbox rows retention deleted count through
 /// `avatar_delivered` (schema 20), and so does a download of the picture refused since the
-/// newest push ([`note_refused`]: the handset has none). `false` when `owner` has no avatar or
+/// newest push ([`note_refused`]: the handset has none), unless the handset downloaded the
+/// current picture through its link ([`note_download`]): a refusal after that cannot take it
+/// off the handset, any more than a push can. `false` when `owner` has no avatar or
 /// was never pushed to `viewer` (by this version of the schema). Neither PRIVACY NOBODY nor leaving the owner's
 /// groups takes a picture off a handset (a push cannot), so pushing it again only costs the
 /// contact a message. A push in flight counts: pushing again beside it would send the
 /// picture twice (a queued one is replaced in place by the next push instead).
 pub fn sent_current(conn: &Connection, owner: &str, viewer: &str) -> Result<bool, StoreError> {
     conn.prepare_cached(
-        "SELECT coalesce((
+        "SELECT coalesce((SELECT avatar_id FROM avatar_download WHERE owner = ?1 AND viewer = ?2)
+                 = (SELECT avatar_id FROM subscriber_avatar WHERE msisdn = ?1), 0)
+             OR coalesce((
              SELECT sent.avatar_id = (SELECT avatar_id FROM subscriber_avatar WHERE msisdn = ?1)
              FROM (SELECT p.avatar_id, o.content_at, o.id
                    FROM avatar_push p JOIN outbox o ON o.id = p.outbox_id
@@ -653,7 +657,8 @@ pub const NO_PICTURE: i64 = 0;
 /// `viewer`'s download of `owner`'s avatar was refused at `now` (403: PRIVACY, or the viewer
 /// is in none of the owner's groups): the handset asked for the picture and did not get it,
 /// so it no longer counts as having it ([`sent_current`]), and it is pushed the picture again
-/// once it may see it (added back to a group, PRIVACY opened). Kept in `avatar_delivered` as
+/// once it may see it (added back to a group, PRIVACY opened), unless it downloaded the
+/// current picture through its link before ([`note_download`]): then it has it. Kept in `avatar_delivered` as
 /// [`NO_PICTURE`] at `now`, newer than every push written before it (and than what retention
 /// keeps of them); a push written later counts again. Nothing is recorded when the viewer may
 /// see the picture again by now.
@@ -678,6 +683,36 @@ pub fn note_refused(
     )
     .and_then(|mut s| s.execute(params![owner, viewer, NO_PICTURE, now]))
     .ctx("avatar::note_refused")?;
+    Ok(())
+}
+
+/// The picture (`avatar_id`) `viewer`'s handset last downloaded of `owner`'s through its link
+/// ([`note_download`]); `None` when it never did (by this version of the schema).
+pub fn downloaded(conn: &Connection, owner: &str, viewer: &str) -> Result<Option<i64>, StoreError> {
+    conn.prepare_cached("SELECT avatar_id FROM avatar_download WHERE owner = ?1 AND viewer = ?2")
+        .and_then(|mut s| s.query_row([owner, viewer], |r| r.get(0)).optional())
+        .ctx("avatar::downloaded")
+}
+
+/// `viewer`'s handset downloaded `owner`'s picture `avatar_id` through its link at `now`: the
+/// link served it whole (200), or the handset showed it holds it (304). It has that picture
+/// from then on ([`sent_current`]), whatever a later refused download says ([`note_refused`]),
+/// until the owner's avatar is another.
+pub fn note_download(
+    tx: &Transaction<'_>,
+    owner: &str,
+    viewer: &str,
+    avatar_id: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO avatar_download (owner, viewer, avatar_id, downloaded_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (owner, viewer) DO UPDATE
+             SET avatar_id = excluded.avatar_id, downloaded_at = excluded.downloaded_at",
+    )
+    .and_then(|mut s| s.execute(params![owner, viewer, avatar_id, now]))
+    .ctx("avatar::note_download")?;
     Ok(())
 }
 

@@ -456,10 +456,13 @@ pub const PUSH_NAME_MIN_CHARS: usize = 2;
 /// with no room even for those the text goes longer (the push takes two SMS, its link whole).
 fn avatar_push(name: &Option<String>, number: &str, room: usize, lang: Lang) -> String {
     // Short: with the link and the `created` date, "Zhang San (+8613800138000) has a new
-    // caller picture" took a push to 137 octets, past one SMS (133).
+    // caller picture" took a push to 137 octets, past one SMS (133). In Chinese every
+    // ideograph is three octets: "更新了来电头像" (21) left a 60-odd character link and the
+    // longest number (16) room for no name at all; "新来电头像" (15, "new caller picture",
+    // as the English) leaves room for four ideographs beside them.
     let say = |name: &Option<String>| match lang {
         Lang::En => format!("{}: new caller picture", who_phrase(name, number, lang)),
-        Lang::Zh => format!("{}更新了来电头像", who_phrase(name, number, lang)),
+        Lang::Zh => format!("{}新来电头像", who_phrase(name, number, lang)),
     };
     let whole = say(name);
     let Some(full) = name else {

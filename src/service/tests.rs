@@ -1165,6 +1165,47 @@ fn zu_after_the_group_in_an_offer_is_the_word_group_when_that_is_the_group_meant
     assert!(b.send(OWNER, "分组 家人").starts_with("家人没有成员。"));
 }
 
+/// `把139…加到家人组` offered `分组 家人 加 139…` even to one who has a group named exactly
+/// 家人组 (made before), for whom `分组 家人组 加 139…` adds to that group and not to 家人:
+/// the offer names the group the command in its order would reach for them.
+#[test]
+fn an_offer_names_the_subscribers_own_group_named_with_zu_run_on() {
+    let mut b = Bench::new();
+    let tx = b.conn.transaction().unwrap();
+    state::ensure_subscriber(&tx, MUM, Lang::Zh, T0).unwrap();
+    state::create_group(&tx, MUM, "家人组", T0).unwrap();
+    tx.commit().unwrap();
+    for text in [
+        "把13900139000加到家人组",
+        "把13900139000加到家人组里",
+        "加 家人组 13900139000",
+        "加 13900139000 家人组",
+    ] {
+        let r = b.send(MUM, text);
+        assert!(
+            r.contains("你是不是想发：分组 家人组 加 13900139000"),
+            "{text}: {r}"
+        );
+        // One without such a group is offered the built-in group.
+        let r = b.send(OWNER, text);
+        assert!(
+            r.contains("你是不是想发：分组 家人 加 13900139000"),
+            "{text}: {r}"
+        );
+    }
+    let r = b.send(MUM, "把13900139000从家人组删除");
+    assert!(
+        r.contains("你是不是想发：分组 家人组 删 13900139000"),
+        "{r}"
+    );
+    // Offered, never carried out; the command as offered reaches her group.
+    assert!(b.send(MUM, "分组 家人").starts_with("家人没有成员。"));
+    b.send(MUM, "分组 家人组 加 13900139000");
+    let r = b.send(MUM, "分组 家人组");
+    assert!(r.starts_with("家人组") && r.contains("13900139000"), "{r}");
+    assert!(b.send(MUM, "分组 家人").starts_with("家人没有成员。"));
+}
+
 /// `分组 家人组 加 139…` (`组`, "group", typed after a built-in group's name) made a user
 /// group 家人组 beside 家人 on its first ADD, and the number went where the subscriber did not
 /// mean. A built-in name with `组` run on is the built-in group in every GROUP command, in
@@ -2383,7 +2424,7 @@ fn an_avatar_push_with_a_long_name_is_cut_to_one_sms() {
             "{text:?} to {to}: more than one SMS with {url}"
         );
         let expected = if to == MUM {
-            "Zhang S…(+8613800138000)更新了来电头像"
+            "Zhang Sanfeng…(+8613800138000)新来电头像"
         } else {
             "Zhang S... (+8613800138000): new caller picture"
         };

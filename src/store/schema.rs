@@ -525,6 +525,22 @@ CREATE INDEX outbox_coalesce_submitted
     ON outbox(coalesce_key) WHERE state = 'submitted' AND coalesce_key IS NOT NULL;
 "#;
 
+/// Migration 23: the picture each contact's handset last downloaded through its link, one
+/// row per (owner, viewer), written when the link serves the picture whole (200) or the
+/// handset shows it holds it (304). A refused download (403, `avatar_delivered`'s avatar 0)
+/// said the handset had no picture even when it had downloaded this very one before, so
+/// adding the contact back pushed it again; `avatar::sent_current` now counts a download of
+/// the current picture, whatever came after it.
+const V23: &str = r#"
+CREATE TABLE avatar_download (
+    owner         TEXT    NOT NULL,
+    viewer        TEXT    NOT NULL,
+    avatar_id     INTEGER NOT NULL,
+    downloaded_at INTEGER NOT NULL,
+    PRIMARY KEY (owner, viewer)
+) WITHOUT ROWID;
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -667,6 +683,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V20),
     Migration::Sql(V21),
     Migration::Sql(V22),
+    Migration::Sql(V23),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -812,6 +829,7 @@ mod tests {
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
              DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
+             DROP TABLE avatar_download;
              DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto;
              INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at)
@@ -837,7 +855,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 15, "versions 8 to 22");
+        assert_eq!(migrate(&mut conn).unwrap(), 16, "versions 8 to 23");
         let held: (Option<String>, i64) = conn
             .query_row("SELECT addresses, stray FROM pending_receipt", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -892,6 +910,7 @@ mod tests {
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
              DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
+             DROP TABLE avatar_download;
              DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto;
              INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
@@ -899,7 +918,7 @@ mod tests {
              PRAGMA user_version = 16",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 6, "versions 17 to 22");
+        assert_eq!(migrate(&mut conn).unwrap(), 7, "versions 17 to 23");
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         assert_eq!(migrate(&mut conn).unwrap(), 0, "applied once");
         let listed = avatar::presets(&conn, 0, 10).unwrap();
@@ -937,7 +956,8 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         conn.execute_batch(
-            "DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
+            "DROP TABLE avatar_download;
+             DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto; PRAGMA user_version = 20",
         )
         .unwrap();
@@ -965,7 +985,7 @@ mod tests {
         }
         want.push((insert("superseded", "superseded by outbox row 1"), None));
         want.push((insert("failed", &PushVeto::Nobody.at_retry()), None));
-        assert_eq!(migrate(&mut conn).unwrap(), 2, "versions 21 and 22");
+        assert_eq!(migrate(&mut conn).unwrap(), 3, "versions 21 to 23");
         for (id, code) in want {
             let got: Option<String> = conn
                 .query_row("SELECT push_veto FROM outbox WHERE id = ?1", [id], |r| {
