@@ -366,6 +366,18 @@ mod tests {
         assert_eq!(diagnose_body(4, &overrun), Some(0x02));
     }
 
+    /// A submit_multi body from service number 10086 to `dests` (each a dest_flag and its
+    /// address, as on the wire), with the text "hi".
+    fn multi_body(dests: &[&[u8]]) -> Vec<u8> {
+        let mut b = b"\0\x01\x0110086\0".to_vec();
+        b.push(dests.len() as u8);
+        for d in dests {
+            b.extend_from_slice(d);
+        }
+        b.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0, 0, 2, b'h', b'i']);
+        b
+    }
+
     /// replace_sm and submit_multi are walked by their own layouts: a cut body is a wrong
     /// command_length, a long field its own status, an unknown dest_flag ESME_RINVDESTFLAG.
     #[test]
@@ -389,15 +401,7 @@ mod tests {
         cut.truncate(cut.len() - 1);
         assert_eq!(diagnose_body(7, &cut), Some(0x02));
         // submit_multi: service_type, source, then the destinations.
-        let multi = |dests: &[&[u8]]| {
-            let mut b = b"\0\x01\x0110086\0".to_vec();
-            b.push(dests.len() as u8);
-            for d in dests {
-                b.extend_from_slice(d);
-            }
-            b.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0, 0, 2, b'h', b'i']);
-            b
-        };
+        let multi = multi_body;
         let sme: &[u8] = b"\x01\x01\x018613800138000\0";
         let list: &[u8] = b"\x02friends\0";
         assert_eq!(diagnose_body(0x21, &multi(&[sme, list])), None);
@@ -424,12 +428,7 @@ mod tests {
     #[test]
     fn a_submit_multi_with_a_long_address_is_made_readable() {
         let multi = |dests: &[&[u8]]| {
-            let mut b = b"\0\x01\x0110086\0".to_vec();
-            b.push(dests.len() as u8);
-            for d in dests {
-                b.extend_from_slice(d);
-            }
-            b.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0, 0, 2, b'h', b'i']);
+            let b = multi_body(dests);
             let mut raw = ((16 + b.len()) as u32).to_be_bytes().to_vec();
             raw.extend_from_slice(&[0, 0, 0, 0x21, 0, 0, 0, 0, 0, 0, 0, 7]);
             raw.extend_from_slice(&b);
