@@ -2599,3 +2599,64 @@ fn an_unconfirmed_message_is_judged_by_the_validity_it_was_sent_with() {
     assert_eq!(sweep(T0 + 49 * HOUR + 1), 1);
     assert_eq!(row(&store, long).state, OutboxState::Expired);
 }
+
+/// Makes `path` read-only for this process: its mode 0444, and where the process is root
+/// (whom modes do not stop) the immutable attribute (`chattr +i`). `None` when neither
+/// worked here (root without CAP_LINUX_IMMUTABLE); the guard undoes both when dropped.
+fn make_read_only(path: &Path) -> Option<ReadOnlyFile> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let writable = |p: &Path| std::fs::OpenOptions::new().write(true).open(p).is_ok();
+    let mut guard = ReadOnlyFile {
+        path: path.to_owned(),
+        immutable: false,
+    };
+    if writable(path) {
+        guard.immutable = Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    }
+    (!writable(path)).then_some(guard)
+}
+
+/// Undoes [`make_read_only`].
+struct ReadOnlyFile {
+    path: std::path::PathBuf,
+    immutable: bool,
+}
+
+impl Drop for ReadOnlyFile {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.immutable {
+            let _ = Command::new("chattr").arg("-i").arg(&self.path).status();
+        }
+        let _ = std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o644));
+    }
+}
+
+/// A database file the gateway may not write is refused at open, naming the file and what to
+/// do, rather than opened read-only: SQLite opens such a file without an error, and the
+/// gateway ran on it (bound to the SMSC, answered every MO with a temporary error, warned on
+/// every background checkpoint) until someone read the log.
+#[test]
+fn a_read_only_database_file_is_refused_at_open_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    open(&path).close_blocking();
+    let Some(_read_only) = make_read_only(&path) else {
+        eprintln!("SKIPPED: no way to make a file read-only for this process here");
+        return;
+    };
+    let err = match Store::open(&path, StoreOptions::default()) {
+        Ok(_) => panic!("a read-only database was opened for the gateway"),
+        Err(e) => e,
+    };
+    assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert!(text.contains("can only be read"), "{text}");
+}

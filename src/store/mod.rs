@@ -93,6 +93,18 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// SQLite could open the database file only for reading (the file is read-only for this
+    /// user, or on a read-only file system): the gateway stores every message before it answers
+    /// it, so it does not start on a database it cannot write.
+    #[error(
+        "the SQLite database {path} can only be read, not written: make the file (and its \
+         directory, where SQLite keeps the -wal and -shm files beside it) writable for this \
+         user, or give the gateway another database (--db, or `db` in its config)"
+    )]
+    ReadOnly {
+        /// The database file.
+        path: PathBuf,
+    },
     /// SQLite refused WAL mode (e.g. an in-memory database).
     #[error("{path} is not in WAL mode (journal_mode={mode})")]
     NotWal {
@@ -1053,6 +1065,16 @@ impl Store {
             }
         }
         let mut conn = Connection::open(path).map_err(open_err(path, "open"))?;
+        // SQLite opens a file it may not write read-only, without an error; every write
+        // would then fail while the gateway ran (and answered the SMSC) as if all were well.
+        if conn
+            .is_readonly(rusqlite::MAIN_DB)
+            .map_err(open_err(path, "is_readonly"))?
+        {
+            return Err(StoreError::ReadOnly {
+                path: path.to_owned(),
+            });
+        }
         conn.busy_timeout(opts.busy_timeout)
             .map_err(open_err(path, "busy_timeout"))?;
         let mode: String = conn
