@@ -2660,3 +2660,41 @@ fn a_read_only_database_file_is_refused_at_open_naming_the_file() {
     assert!(text.contains(&path.display().to_string()), "{text}");
     assert!(text.contains("can only be read"), "{text}");
 }
+
+/// Another process holding the database (an operator's `sqlite3` shell in a transaction) past
+/// the busy timeout while the store opens it: the error names the file, the lock and the
+/// timeout (it was `SQL failed in migrate: begin` / `database is locked`, naming no file);
+/// once the lock is gone the store opens.
+#[test]
+fn a_database_locked_by_another_process_at_open_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    open(&path).close_blocking();
+    let other = Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let opts = StoreOptions {
+        busy_timeout: Duration::from_millis(200),
+        ..StoreOptions::default()
+    };
+    let err = match Store::open(&path, opts.clone()) {
+        Ok(_) => panic!("opened while another connection held it exclusively"),
+        Err(e) => e,
+    };
+    let text = err.to_string();
+    assert!(
+        matches!(
+            err,
+            StoreError::LockedAtOpen {
+                busy_timeout_ms: 200,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert!(text.contains("locked by another process"), "{text}");
+    other.execute_batch("COMMIT").unwrap();
+    Store::open(&path, opts)
+        .expect("opens once the lock is gone")
+        .close_blocking();
+}

@@ -105,6 +105,21 @@ pub enum StoreError {
         /// The database file.
         path: PathBuf,
     },
+    /// Another process held a lock on the database past the busy timeout while the store was
+    /// opening it (an `sqlite3` shell with a transaction open, a backup tool).
+    #[error(
+        "the SQLite database {path} is locked by another process (an sqlite3 shell with a \
+         transaction open?) and stayed locked past the busy timeout of {busy_timeout_ms} ms"
+    )]
+    LockedAtOpen {
+        /// The database file.
+        path: PathBuf,
+        /// How long the store waited, ms.
+        busy_timeout_ms: u128,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
     /// SQLite refused WAL mode (e.g. an in-memory database).
     #[error("{path} is not in WAL mode (journal_mode={mode})")]
     NotWal {
@@ -875,6 +890,27 @@ fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
     .map(|_| ())
 }
 
+/// `e`, or [`StoreError::LockedAtOpen`] naming the file when it is another process's lock
+/// that outlasted the busy timeout (the bare `database is locked` named neither).
+fn locked_at_open(path: &Path, busy_timeout: Duration, e: StoreError) -> StoreError {
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+    match e {
+        StoreError::Sql { source, .. }
+            if matches!(
+                source.sqlite_error_code(),
+                Some(DatabaseBusy | DatabaseLocked)
+            ) =>
+        {
+            StoreError::LockedAtOpen {
+                path: path.to_owned(),
+                busy_timeout_ms: busy_timeout.as_millis(),
+                source,
+            }
+        }
+        e => e,
+    }
+}
+
 fn open_err<'a>(
     path: &'a Path,
     op: &'static str,
@@ -1106,7 +1142,8 @@ impl Store {
         // service alone has more, and an evicted statement is parsed again on every use).
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         stable_plans(&conn).map_err(open_err(path, "enable_qpsg"))?;
-        let applied = schema::migrate(&mut conn)?;
+        let applied =
+            schema::migrate(&mut conn).map_err(|e| locked_at_open(path, opts.busy_timeout, e))?;
         if applied > 0 {
             tracing::info!(path = %path.display(), applied, version = SCHEMA_VERSION, "store: schema migrated");
         }
