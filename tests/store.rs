@@ -2698,3 +2698,50 @@ fn a_database_locked_by_another_process_at_open_is_named() {
         .expect("opens once the lock is gone")
         .close_blocking();
 }
+
+/// A database file with damaged pages (here the outbox's) is refused at open, naming the file,
+/// what SQLite found and what to do. It used to open: the gateway bound to the SMSC and met
+/// the damage only as each write touching those pages failed.
+#[test]
+fn a_damaged_database_is_refused_at_open_naming_the_file_and_the_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    let store = open(&path);
+    for i in 0..200 {
+        enqueue(
+            &store,
+            NewMessage::sms(format!("86138{i:08}"), "x".repeat(100)),
+            T0,
+        );
+    }
+    store.close_blocking();
+    // Everything into the database file, then the outbox's root page overwritten.
+    let (root, page_size) = {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        let root: u64 = c
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'outbox'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let size: u64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        (root, size)
+    };
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.seek(SeekFrom::Start((root - 1) * page_size)).unwrap();
+        f.write_all(&vec![0xFF; page_size as usize]).unwrap();
+    }
+    let err = match Store::open(&path, StoreOptions::default()) {
+        Ok(_) => panic!("a damaged database was opened"),
+        Err(e) => e,
+    };
+    assert!(matches!(err, StoreError::Damaged { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert!(text.contains("is damaged ("), "{text}");
+    assert!(text.contains(".recover"), "{text}");
+}

@@ -120,6 +120,20 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// `PRAGMA quick_check` found the database file damaged at open.
+    #[error(
+        "the SQLite database {path} is damaged ({}): restore the last backup \
+         (`presence-gw backup` writes one) or salvage it with `sqlite3 {} .recover`; \
+         the gateway does not run on a damaged database",
+        problems.join("; "),
+        path.display()
+    )]
+    Damaged {
+        /// The database file.
+        path: PathBuf,
+        /// The first problems SQLite reported.
+        problems: Vec<String>,
+    },
     /// SQLite refused WAL mode (e.g. an in-memory database).
     #[error("{path} is not in WAL mode (journal_mode={mode})")]
     NotWal {
@@ -890,12 +904,41 @@ fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
     .map(|_| ())
 }
 
+/// Most problems [`check_intact`] reports.
+const PROBLEMS_SHOWN: u32 = 3;
+
+/// Refuse a damaged database at open (`PRAGMA quick_check`: every page read once, about
+/// 0.6 s per 340 MB from the page cache). Without it the gateway ran on one whose damaged
+/// pages it met only as each write touching them failed: it bound to the SMSC and took
+/// traffic, answering the MO whose writes failed with a temporary error at every redelivery.
+fn check_intact(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let damaged = |problems: Vec<String>| StoreError::Damaged {
+        path: path.to_owned(),
+        problems,
+    };
+    let mut stmt = conn
+        .prepare(&format!("PRAGMA quick_check({PROBLEMS_SHOWN})"))
+        .map_err(open_err(path, "quick_check"))?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+    match rows {
+        Ok(rows) if rows.len() == 1 && rows[0] == "ok" => Ok(()),
+        Ok(rows) => Err(damaged(rows)),
+        // Damage in the pages the check itself needs (the schema) is an error of its own.
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+            Err(damaged(vec![e.to_string()]))
+        }
+        Err(e) => Err(open_err(path, "quick_check")(e)),
+    }
+}
+
 /// `e`, or [`StoreError::LockedAtOpen`] naming the file when it is another process's lock
 /// that outlasted the busy timeout (the bare `database is locked` named neither).
 fn locked_at_open(path: &Path, busy_timeout: Duration, e: StoreError) -> StoreError {
     use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
     match e {
-        StoreError::Sql { source, .. }
+        StoreError::Sql { source, .. } | StoreError::Open { source, .. }
             if matches!(
                 source.sqlite_error_code(),
                 Some(DatabaseBusy | DatabaseLocked)
@@ -1142,6 +1185,7 @@ impl Store {
         // service alone has more, and an evicted statement is parsed again on every use).
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         stable_plans(&conn).map_err(open_err(path, "enable_qpsg"))?;
+        check_intact(&conn, path).map_err(|e| locked_at_open(path, opts.busy_timeout, e))?;
         let applied =
             schema::migrate(&mut conn).map_err(|e| locked_at_open(path, opts.busy_timeout, e))?;
         if applied > 0 {
