@@ -2742,6 +2742,7 @@ fn a_damaged_database_is_refused_at_open_naming_the_file_and_the_damage() {
     assert!(matches!(err, StoreError::Damaged { .. }), "{err:?}");
     let text = err.to_string();
     assert!(text.contains(&path.display().to_string()), "{text}");
-    assert!(text.contains("is damaged ("), "{text}");
+    assert!(text.contains("is damaged (Tree "), "{text}");
+    assert!(!text.contains('\n'), "one line: {text}");
     assert!(text.contains(".recover"), "{text}");
 }

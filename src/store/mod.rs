@@ -924,7 +924,19 @@ fn check_intact(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
     match rows {
         Ok(rows) if rows.len() == 1 && rows[0] == "ok" => Ok(()),
-        Ok(rows) => Err(damaged(rows)),
+        Ok(rows) => {
+            // One problem a line; a row may hold several, after a `*** in database main ***`
+            // heading.
+            let lines: Vec<String> = rows
+                .iter()
+                .flat_map(|row| row.lines())
+                .map(str::trim)
+                .filter(|line| !line.is_empty() && !line.starts_with("***"))
+                .take(PROBLEMS_SHOWN as usize)
+                .map(String::from)
+                .collect();
+            Err(damaged(if lines.is_empty() { rows } else { lines }))
+        }
         // Damage in the pages the check itself needs (the schema) is an error of its own.
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
             Err(damaged(vec![e.to_string()]))
