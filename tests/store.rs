@@ -2746,3 +2746,43 @@ fn a_damaged_database_is_refused_at_open_naming_the_file_and_the_damage() {
     assert!(!text.contains('\n'), "one line: {text}");
     assert!(text.contains(".recover"), "{text}");
 }
+
+/// `--db` pointing at another application's SQLite database (tables, no schema version) is
+/// refused, naming the file and its tables, and the file is left as it was. It used to be
+/// switched to WAL mode and get the gateway's tables added beside its own.
+#[test]
+fn another_applications_database_is_refused_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crm.db");
+    {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT);
+             INSERT INTO customers (name) VALUES ('acme');",
+        )
+        .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = match Store::open(&path, StoreOptions::default()) {
+        Ok(_) => panic!("another application's database was opened and migrated"),
+        Err(e) => e,
+    };
+    assert!(matches!(err, StoreError::NotOurs { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert!(text.contains("(customers)"), "{text}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the file is unchanged"
+    );
+    let c = Connection::open(&path).unwrap();
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+    // An empty file is a new database, as before.
+    let fresh = dir.path().join("empty.db");
+    std::fs::write(&fresh, b"").unwrap();
+    open(&fresh).close_blocking();
+}

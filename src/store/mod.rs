@@ -120,6 +120,20 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The file is another application's SQLite database: it has tables and no gateway
+    /// schema version. The store changes nothing in it (not even its journal mode).
+    #[error(
+        "the SQLite database {path} holds another application's tables ({}) and no \
+         presence-gw schema: is --db (or `db` in the config) pointing at the wrong file? \
+         Nothing in it was changed",
+        tables.join(", ")
+    )]
+    NotOurs {
+        /// The database file.
+        path: PathBuf,
+        /// The first few of its tables.
+        tables: Vec<String>,
+    },
     /// `PRAGMA quick_check` found the database file damaged at open.
     #[error(
         "the SQLite database {path} is damaged ({}): restore the last backup \
@@ -904,6 +918,36 @@ fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
     .map(|_| ())
 }
 
+/// Refuse another application's database before anything is written to it: one with tables
+/// but no schema version (`user_version` 0) was never the gateway's (its first migration sets
+/// the version in the transaction that creates its tables). Without this, `--db` pointing at
+/// the wrong file switched that file to WAL mode and added the gateway's tables beside its own.
+fn check_ours(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(open_err(path, "user_version"))?;
+    if version != 0 {
+        return Ok(());
+    }
+    let tables = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' \
+             ESCAPE '\\' ORDER BY name LIMIT 5",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(open_err(path, "list tables"))?;
+    if tables.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::NotOurs {
+        path: path.to_owned(),
+        tables,
+    })
+}
+
 /// Most problems [`check_intact`] reports.
 const PROBLEMS_SHOWN: u32 = 3;
 
@@ -1168,6 +1212,7 @@ impl Store {
         }
         conn.busy_timeout(opts.busy_timeout)
             .map_err(open_err(path, "busy_timeout"))?;
+        check_ours(&conn, path)?;
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(open_err(path, "journal_mode"))?;
