@@ -2786,3 +2786,62 @@ fn another_applications_database_is_refused_and_left_unchanged() {
     std::fs::write(&fresh, b"").unwrap();
     open(&fresh).close_blocking();
 }
+
+/// Set in the child process of [`a_write_failing_while_opening_names_the_file`]: the database
+/// it opens.
+const FSIZE_ENV: &str = "PRESENCE_GW_STORE_FSIZE_CHILD_DB";
+
+/// A write that fails while the store opens a new database (here files may grow to 48 KiB
+/// only, as on a nearly full disk) is an error naming the file, with SQLite's cause: it said
+/// `SQL failed in migrate: commit`, naming no file. Run in a child process, whose file size
+/// limit does not reach the other tests.
+#[test]
+fn a_write_failing_while_opening_names_the_file() {
+    if let Some(path) = std::env::var_os(FSIZE_ENV) {
+        #[allow(unsafe_code)]
+        // SAFETY: plain libc calls on this process's own limit and signal disposition; a write
+        // past the limit then fails with EFBIG instead of killing the process with SIGXFSZ.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: 48 * 1024,
+                rlim_max: 48 * 1024,
+            };
+            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+        }
+        match Store::open(Path::new(&path), StoreOptions::default()) {
+            Ok(_) => println!("RESULT opened"),
+            Err(e) => {
+                let cause = std::error::Error::source(&e).map(|c| c.to_string());
+                println!("RESULT {e} / {}", cause.unwrap_or_default());
+            }
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "a_write_failing_while_opening_names_the_file",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(FSIZE_ENV, &path)
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let result = stdout
+        .lines()
+        // The harness prints the test's name on the same line first.
+        .find_map(|l| l.split_once("RESULT ").map(|(_, r)| r))
+        .unwrap_or_else(|| panic!("no result from the child: {stdout}"));
+    assert!(
+        result.starts_with(&format!(
+            "cannot open SQLite database {} (migrate",
+            path.display()
+        )),
+        "{result}"
+    );
+}

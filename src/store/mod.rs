@@ -989,8 +989,10 @@ fn check_intact(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// `e`, or [`StoreError::LockedAtOpen`] naming the file when it is another process's lock
-/// that outlasted the busy timeout (the bare `database is locked` named neither).
+/// `e` as an error of opening the file at `path`: [`StoreError::LockedAtOpen`] when it is
+/// another process's lock that outlasted the busy timeout (the bare `database is locked` named
+/// neither), [`StoreError::Open`] naming the file for any other SQL error (a full disk at the
+/// first migration's commit said only `SQL failed in migrate: commit`).
 fn locked_at_open(path: &Path, busy_timeout: Duration, e: StoreError) -> StoreError {
     use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
     match e {
@@ -1006,6 +1008,11 @@ fn locked_at_open(path: &Path, busy_timeout: Duration, e: StoreError) -> StoreEr
                 source,
             }
         }
+        StoreError::Sql { op, source } => StoreError::Open {
+            path: path.to_owned(),
+            op,
+            source,
+        },
         e => e,
     }
 }
