@@ -325,6 +325,36 @@ async fn a_bind_answered_by_another_pdu_is_not_bound() {
     }
 }
 
+/// A `command_length` no PDU can have (0: below the header; 4 GiB - 1: past any maximum)
+/// leaves nothing to frame the rest of the stream by: the session ends, the link binds again
+/// and takes submits. (Behaved already; the framing unit tests covered the codec, not this.)
+#[tokio::test]
+async fn an_unframeable_command_length_ends_the_session_and_the_link_rebinds() {
+    let p = peer(Script::Normal).await;
+    let stop = CancellationToken::new();
+    let (link, _in, _task) = Link::spawn(cfg(&p.addr), stop.clone());
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    for (n, length) in [0u32, u32::MAX].into_iter().enumerate() {
+        let mut bytes = length.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 9]);
+        p.push.send(bytes).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while p.connections.load(Ordering::SeqCst) < n + 2 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no new session after command_length {length}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(link.wait_bound(Duration::from_secs(5)).await);
+        assert!(matches!(
+            link.submit(sm("8613800138000")).await,
+            Ok(SubmitOutcome::Accepted { .. })
+        ));
+    }
+    stop.cancel();
+}
+
 #[tokio::test]
 async fn malformed_pdu_gets_generic_nack_and_session_continues() {
     let mut p = peer(Script::Normal).await;
