@@ -268,6 +268,12 @@ async fn operator_only(
     next: Next,
 ) -> Response {
     match refuse(&st, req.headers()) {
+        // A body declared over the limit is refused before a byte of it is read: it used to
+        // be read up to the limit, or waited for until the body timeout when the client sent
+        // no more (a declared length of 100 GB and seven bytes).
+        Ok(()) if declared_length(req.headers()).is_some_and(|n| n > API_BODY_LIMIT as u64) => {
+            too_large().into_response()
+        }
         Ok(()) => next.run(req).await,
         Err(e) => {
             if e.code == StatusCode::FORBIDDEN && st.api_key.is_some() {
@@ -515,6 +521,27 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The 413 of an operator API body over [`API_BODY_LIMIT`], naming it.
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the body is over the operator API's limit of {} MiB: send fewer rows per request",
+            API_BODY_LIMIT / (1024 * 1024)
+        ),
+    )
+}
+
+/// The request's `Content-Length`, when it has a readable one.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// An operator API request's JSON body (the bearer key was checked by [`operator_only`]).
 fn operator_body<T>(
     body: Result<Json<T>, axum::extract::rejection::JsonRejection>,
@@ -523,14 +550,7 @@ fn operator_body<T>(
         // Too big is no malformed request: 413, saying the limit (it was a 400 "length limit
         // exceeded").
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the body is over the operator API's limit of {} MiB: send fewer rows per \
-                     request",
-                    API_BODY_LIMIT / (1024 * 1024)
-                ),
-            )
+            too_large()
         } else {
             ApiError::new(StatusCode::BAD_REQUEST, e.body_text())
         }
