@@ -1485,6 +1485,26 @@ async fn operator_api_events_health_and_metrics_over_http() {
     let body: serde_json::Value = r.json().await.unwrap();
     let why = body["error"].as_str().unwrap_or_default();
     assert!(why.contains("2 MiB"), "{why}");
+    // Declared far over the limit, then silent: refused at once, before any of the body is
+    // read (it was waited for).
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let host = base.strip_prefix("http://").unwrap();
+        let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+        let head = format!(
+            "POST /api/v1/activity HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n\
+             Content-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n[{{"
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = vec![0u8; 512];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut answer))
+            .await
+            .expect("answered at once, not after the body timeout")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer[..n]);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(answer.contains("2 MiB"), "{answer}");
+    }
     assert_eq!(w.texts(MUM).len(), 1, "malformed requests changed nothing");
     // The other three events, and the order rules: OFF outranks a call; a call that starts
     // or ends while the phone is off changes nothing; power_on restores the statuses.

@@ -2599,3 +2599,249 @@ fn an_unconfirmed_message_is_judged_by_the_validity_it_was_sent_with() {
     assert_eq!(sweep(T0 + 49 * HOUR + 1), 1);
     assert_eq!(row(&store, long).state, OutboxState::Expired);
 }
+
+/// Makes `path` read-only for this process: its mode 0444, and where the process is root
+/// (whom modes do not stop) the immutable attribute (`chattr +i`). `None` when neither
+/// worked here (root without CAP_LINUX_IMMUTABLE); the guard undoes both when dropped.
+fn make_read_only(path: &Path) -> Option<ReadOnlyFile> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let writable = |p: &Path| std::fs::OpenOptions::new().write(true).open(p).is_ok();
+    let mut guard = ReadOnlyFile {
+        path: path.to_owned(),
+        immutable: false,
+    };
+    if writable(path) {
+        guard.immutable = Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    }
+    (!writable(path)).then_some(guard)
+}
+
+/// Undoes [`make_read_only`].
+struct ReadOnlyFile {
+    path: std::path::PathBuf,
+    immutable: bool,
+}
+
+impl Drop for ReadOnlyFile {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.immutable {
+            let _ = Command::new("chattr").arg("-i").arg(&self.path).status();
+        }
+        let _ = std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o644));
+    }
+}
+
+/// A database file the gateway may not write is refused at open, naming the file and what to
+/// do, rather than opened read-only: SQLite opens such a file without an error, and the
+/// gateway ran on it (bound to the SMSC, answered every MO with a temporary error, warned on
+/// every background checkpoint) until someone read the log.
+#[test]
+fn a_read_only_database_file_is_refused_at_open_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    open(&path).close_blocking();
+    let Some(_read_only) = make_read_only(&path) else {
+        eprintln!("SKIPPED: no way to make a file read-only for this process here");
+        return;
+    };
+    let err = match Store::open(&path, StoreOptions::default()) {
+        Ok(_) => panic!("a read-only database was opened for the gateway"),
+        Err(e) => e,
+    };
+    assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert!(text.contains("can only be read"), "{text}");
+}
+
+/// Another process holding the database (an operator's `sqlite3` shell in a transaction) past
+/// the busy timeout while the store opens it: the error names the file, the lock and the
+/// timeout (it was `SQL failed in migrate: begin` / `database is locked`, naming no file);
+/// once the lock is gone the store opens.
+#[test]
+fn a_database_locked_by_another_process_at_open_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    open(&path).close_blocking();
+    let other = Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let opts = StoreOptions {
+        busy_timeout: Duration::from_millis(200),
+        ..StoreOptions::default()
+    };
+    let err = match Store::open(&path, opts.clone()) {
+        Ok(_) => panic!("opened while another connection held it exclusively"),
+        Err(e) => e,
+    };
+    let text = err.to_string();
+    assert!(
+        matches!(
+            err,
+            StoreError::LockedAtOpen {
+                busy_timeout_ms: 200,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert!(text.contains("locked by another process"), "{text}");
+    other.execute_batch("COMMIT").unwrap();
+    Store::open(&path, opts)
+        .expect("opens once the lock is gone")
+        .close_blocking();
+}
+
+/// A database file with damaged pages (here the outbox's) is refused at open, naming the file,
+/// what SQLite found and what to do. It used to open: the gateway bound to the SMSC and met
+/// the damage only as each write touching those pages failed.
+#[test]
+fn a_damaged_database_is_refused_at_open_naming_the_file_and_the_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    let store = open(&path);
+    for i in 0..200 {
+        enqueue(
+            &store,
+            NewMessage::sms(format!("86138{i:08}"), "x".repeat(100)),
+            T0,
+        );
+    }
+    store.close_blocking();
+    // Everything into the database file, then the outbox's root page overwritten.
+    let (root, page_size) = {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        let root: u64 = c
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'outbox'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let size: u64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        (root, size)
+    };
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.seek(SeekFrom::Start((root - 1) * page_size)).unwrap();
+        f.write_all(&vec![0xFF; page_size as usize]).unwrap();
+    }
+    let err = match Store::open(&path, StoreOptions::default()) {
+        Ok(_) => panic!("a damaged database was opened"),
+        Err(e) => e,
+    };
+    assert!(matches!(err, StoreError::Damaged { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert!(text.contains("is damaged (Tree "), "{text}");
+    assert!(!text.contains('\n'), "one line: {text}");
+    assert!(text.contains(".recover"), "{text}");
+}
+
+/// `--db` pointing at another application's SQLite database (tables, no schema version) is
+/// refused, naming the file and its tables, and the file is left as it was. It used to be
+/// switched to WAL mode and get the gateway's tables added beside its own.
+#[test]
+fn another_applications_database_is_refused_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crm.db");
+    {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT);
+             INSERT INTO customers (name) VALUES ('acme');",
+        )
+        .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = match Store::open(&path, StoreOptions::default()) {
+        Ok(_) => panic!("another application's database was opened and migrated"),
+        Err(e) => e,
+    };
+    assert!(matches!(err, StoreError::NotOurs { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert!(text.contains("(customers)"), "{text}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the file is unchanged"
+    );
+    let c = Connection::open(&path).unwrap();
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+    // An empty file is a new database, as before.
+    let fresh = dir.path().join("empty.db");
+    std::fs::write(&fresh, b"").unwrap();
+    open(&fresh).close_blocking();
+}
+
+/// Set in the child process of [`a_write_failing_while_opening_names_the_file`]: the database
+/// it opens.
+const FSIZE_ENV: &str = "PRESENCE_GW_STORE_FSIZE_CHILD_DB";
+
+/// A write that fails while the store opens a new database (here files may grow to 48 KiB
+/// only, as on a nearly full disk) is an error naming the file, with SQLite's cause: it said
+/// `SQL failed in migrate: commit`, naming no file. Run in a child process, whose file size
+/// limit does not reach the other tests.
+#[test]
+fn a_write_failing_while_opening_names_the_file() {
+    if let Some(path) = std::env::var_os(FSIZE_ENV) {
+        #[allow(unsafe_code)]
+        // SAFETY: plain libc calls on this process's own limit and signal disposition; a write
+        // past the limit then fails with EFBIG instead of killing the process with SIGXFSZ.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: 48 * 1024,
+                rlim_max: 48 * 1024,
+            };
+            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+        }
+        match Store::open(Path::new(&path), StoreOptions::default()) {
+            Ok(_) => println!("RESULT opened"),
+            Err(e) => {
+                let cause = std::error::Error::source(&e).map(|c| c.to_string());
+                println!("RESULT {e} / {}", cause.unwrap_or_default());
+            }
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "a_write_failing_while_opening_names_the_file",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(FSIZE_ENV, &path)
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let result = stdout
+        .lines()
+        // The harness prints the test's name on the same line first.
+        .find_map(|l| l.split_once("RESULT ").map(|(_, r)| r))
+        .unwrap_or_else(|| panic!("no result from the child: {stdout}"));
+    assert!(
+        result.starts_with(&format!(
+            "cannot open SQLite database {} (migrate",
+            path.display()
+        )),
+        "{result}"
+    );
+}

@@ -93,19 +93,170 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
+/// Longest a connection may take to send a request's headers, counted from when the server
+/// waits for them: a new connection, or a kept-alive one after its last response. Past it the
+/// connection is closed. Without it (axum's own `serve` sets none) a client that connected and
+/// sent nothing, or headers a byte at a time, held a connection and its file descriptor for
+/// ever; enough of them and no handset could fetch an avatar.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest a request body may pause (no bytes at all) before the request fails: an upload
+/// that declared more than it sends, or a sender gone silent, no longer holds its handler
+/// and connection for ever. A slow but moving upload (a handset on GPRS) is not cut.
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Serve `router` on `listener` until `shutdown` is cancelled (in-flight requests finish).
-/// Each request knows its remote address (for the log of refused API keys).
+/// Each request knows its remote address (for the log of refused API keys). HTTP/1.1, with
+/// [`HEADER_READ_TIMEOUT`] and [`BODY_IDLE_TIMEOUT`].
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(
+    serve_with(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        router,
+        shutdown,
+        HEADER_READ_TIMEOUT,
+        BODY_IDLE_TIMEOUT,
     )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await
+}
+
+/// [`serve`] with the timeouts given (tests use short ones).
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    header_timeout: Duration,
+    body_idle: Duration,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    // Each connection holds a receiver; all dropped: every connection has ended.
+    let (open_tx, open_rx) = tokio::sync::watch::channel(());
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait rather than spin.
+                    tracing::warn!(error = %e, "HTTP accept failed; trying again in a second");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let router = router.clone();
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let (mut parts, body) = req.into_parts();
+                parts.extensions.insert(ConnectInfo(remote));
+                let body = axum::body::Body::new(IdleTimeoutBody::new(body, body_idle));
+                // A router is always ready: no `poll_ready` first.
+                tower_service::Service::call(&mut router.clone(), Request::from_parts(parts, body))
+            });
+        let shutdown = shutdown.clone();
+        let open = open_rx.clone();
+        tokio::spawn(async move {
+            let _open = open;
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let conn = http.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(%remote, error = %e, "HTTP connection ended");
+                    }
+                    return;
+                }
+                _ = shutdown.cancelled() => conn.as_mut().graceful_shutdown(),
+            }
+            // The request in progress finishes; an idle connection closes at once.
+            if let Err(e) = conn.await {
+                tracing::debug!(%remote, error = %e, "HTTP connection ended");
+            }
+        });
+    }
+    drop(listener);
+    drop(open_rx);
+    open_tx.closed().await;
+    Ok(())
+}
+
+/// Errors of `accept` that concern one connection only (SMPP's reader handles its own).
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
+}
+
+/// A request body that fails once no bytes came for its idle time ([`BODY_IDLE_TIMEOUT`]),
+/// counted from when a handler waits for more, not while it is busy elsewhere.
+struct IdleTimeoutBody {
+    inner: hyper::body::Incoming,
+    idle: Duration,
+    /// Armed while the handler waits for bytes that have not come.
+    waiting: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl IdleTimeoutBody {
+    fn new(inner: hyper::body::Incoming, idle: Duration) -> Self {
+        Self {
+            inner,
+            idle,
+            waiting: None,
+        }
+    }
+}
+
+impl http_body::Body for IdleTimeoutBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.waiting = None;
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                let idle = this.idle;
+                let sleep = this
+                    .waiting
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                if sleep.as_mut().poll(cx).is_ready() {
+                    this.waiting = None;
+                    return Poll::Ready(Some(Err(format!(
+                        "no bytes of the request body for {} s",
+                        idle.as_secs()
+                    )
+                    .into())));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// The operator API's gate: `Authorization: Bearer <key>` ([`refuse`]) before the handler. A
@@ -117,6 +268,12 @@ async fn operator_only(
     next: Next,
 ) -> Response {
     match refuse(&st, req.headers()) {
+        // A body declared over the limit is refused before a byte of it is read: it used to
+        // be read up to the limit, or waited for until the body timeout when the client sent
+        // no more (a declared length of 100 GB and seven bytes).
+        Ok(()) if declared_length(req.headers()).is_some_and(|n| n > API_BODY_LIMIT as u64) => {
+            too_large().into_response()
+        }
         Ok(()) => next.run(req).await,
         Err(e) => {
             if e.code == StatusCode::FORBIDDEN && st.api_key.is_some() {
@@ -364,6 +521,27 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The 413 of an operator API body over [`API_BODY_LIMIT`], naming it.
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the body is over the operator API's limit of {} MiB: send fewer rows per request",
+            API_BODY_LIMIT / (1024 * 1024)
+        ),
+    )
+}
+
+/// The request's `Content-Length`, when it has a readable one.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// An operator API request's JSON body (the bearer key was checked by [`operator_only`]).
 fn operator_body<T>(
     body: Result<Json<T>, axum::extract::rejection::JsonRejection>,
@@ -372,14 +550,7 @@ fn operator_body<T>(
         // Too big is no malformed request: 413, saying the limit (it was a 400 "length limit
         // exceeded").
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the body is over the operator API's limit of {} MiB: send fewer rows per \
-                     request",
-                    API_BODY_LIMIT / (1024 * 1024)
-                ),
-            )
+            too_large()
         } else {
             ApiError::new(StatusCode::BAD_REQUEST, e.body_text())
         }

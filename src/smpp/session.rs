@@ -407,6 +407,15 @@ pub(crate) struct SessionCtx<'a> {
     pub on_bound: &'a (dyn Fn() + Sync),
 }
 
+/// The response that completes a bind as `role`.
+fn bind_resp_id(role: Role) -> CommandId {
+    match role {
+        Role::Transmitter => CommandId::BindTransmitterResp,
+        Role::Receiver => CommandId::BindReceiverResp,
+        Role::Transceiver => CommandId::BindTransceiverResp,
+    }
+}
+
 fn bind_pdu(cfg: &LinkConfig, role: Role) -> Result<Pdu, String> {
     let system_id = COctetString::from_str(&cfg.system_id)
         .map_err(|e| format!("system_id {:?}: {e}", cfg.system_id))?;
@@ -510,6 +519,28 @@ async fn bind(
                 }
             }
             Some(Ok(Frame::Pdu(cmd))) if cmd.sequence_number() == bind_seq => {
+                // Only a bind response binds: another PDU with the bind's sequence number (a
+                // confused SMSC's submit_sm_resp, a generic_nack with status 0) read as "bound"
+                // and sent submits to an SMSC that had bound nothing. Any of the three bind
+                // responses is taken (an SMSC that answers a bind_transmitter with a
+                // bind_transceiver_resp means a bind); a generic_nack with an error status is
+                // a refusal, as before.
+                let expected = bind_resp_id(ctx.role);
+                let a_bind_resp = matches!(
+                    cmd.id(),
+                    CommandId::BindTransmitterResp
+                        | CommandId::BindReceiverResp
+                        | CommandId::BindTransceiverResp
+                );
+                let refusal =
+                    cmd.id() == CommandId::GenericNack && cmd.status() != CommandStatus::EsmeRok;
+                if !a_bind_resp && !refusal {
+                    return Err(closed(format!(
+                        "the SMSC answered the bind with {:?} (status {}), not {expected:?}",
+                        cmd.id(),
+                        super::status_text(cmd.status())
+                    )));
+                }
                 return match cmd.status() {
                     CommandStatus::EsmeRok => {
                         info!(system_id = %ctx.cfg.system_id, smsc = %ctx.cfg.smsc, role = ?ctx.role, "bound");

@@ -36,6 +36,10 @@ enum Script {
     IdWithoutNul,
     /// Accept submit_sm after 400 ms (reading nothing else meanwhile).
     SlowSubmit,
+    /// Answer binds with a submit_sm_resp (status 0) carrying the bind's sequence number.
+    BindAnsweredWrongly,
+    /// Answer binds with a generic_nack whose status is 0.
+    BindNackedWithoutError,
 }
 
 struct Peer {
@@ -116,6 +120,16 @@ async fn serve(
             CommandId::BindTransceiver | CommandId::BindTransmitter | CommandId::BindReceiver => {
                 if script == Script::BadPassword {
                     Some(error_response(id, CommandStatus::EsmeRinvpaswd, s))
+                } else if script == Script::BindAnsweredWrongly {
+                    Some(Command::new(
+                        CommandStatus::EsmeRok,
+                        s,
+                        SubmitSmResp::builder()
+                            .message_id(COctetString::from_str("x").unwrap())
+                            .build(),
+                    ))
+                } else if script == Script::BindNackedWithoutError {
+                    Some(Command::new(CommandStatus::EsmeRok, s, Pdu::GenericNack))
                 } else {
                     let resp = match id {
                         CommandId::BindTransceiver => Pdu::BindTransceiverResp(Default::default()),
@@ -290,6 +304,54 @@ async fn wrong_password_is_reported_and_retried_slowly() {
     // Slow lane: no second attempt within a second.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(p.connections.load(Ordering::SeqCst), 1);
+    stop.cancel();
+}
+
+/// A bind answered by anything but its own response is no bind: the link does not report
+/// itself bound (it did, then sent submits to an SMSC that had bound nothing, each answered
+/// with an error that used up an attempt) and keeps trying.
+#[tokio::test]
+async fn a_bind_answered_by_another_pdu_is_not_bound() {
+    for script in [Script::BindAnsweredWrongly, Script::BindNackedWithoutError] {
+        let p = peer(script).await;
+        let stop = CancellationToken::new();
+        let (link, _in, _task) = Link::spawn(cfg(&p.addr), stop.clone());
+        assert!(!link.wait_bound(Duration::from_millis(1500)).await);
+        assert!(
+            p.connections.load(Ordering::SeqCst) >= 2,
+            "the bind is tried again"
+        );
+        stop.cancel();
+    }
+}
+
+/// A `command_length` no PDU can have (0: below the header; 4 GiB - 1: past any maximum)
+/// leaves nothing to frame the rest of the stream by: the session ends, the link binds again
+/// and takes submits. (Behaved already; the framing unit tests covered the codec, not this.)
+#[tokio::test]
+async fn an_unframeable_command_length_ends_the_session_and_the_link_rebinds() {
+    let p = peer(Script::Normal).await;
+    let stop = CancellationToken::new();
+    let (link, _in, _task) = Link::spawn(cfg(&p.addr), stop.clone());
+    assert!(link.wait_bound(Duration::from_secs(5)).await);
+    for (n, length) in [0u32, u32::MAX].into_iter().enumerate() {
+        let mut bytes = length.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 9]);
+        p.push.send(bytes).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while p.connections.load(Ordering::SeqCst) < n + 2 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no new session after command_length {length}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(link.wait_bound(Duration::from_secs(5)).await);
+        assert!(matches!(
+            link.submit(sm("8613800138000")).await,
+            Ok(SubmitOutcome::Accepted { .. })
+        ));
+    }
     stop.cancel();
 }
 

@@ -1,0 +1,178 @@
+//! Misbehaving HTTP clients against `presence_gw::http::serve_with` over real TCP: one that
+//! connects and sends nothing, one that sends its headers and stops halfway, a kept-alive
+//! connection left idle, and a body that promises more than it sends. Each used to hold its
+//! connection (and its file descriptor) for ever; now the server closes or fails it after its
+//! timeout, and a slow but moving upload still goes through.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+/// The timeouts the server runs with here (the shipped ones are 30 s).
+const HEADERS: Duration = Duration::from_millis(700);
+const BODY_IDLE: Duration = Duration::from_millis(700);
+
+/// Longest a test waits for the server to act: well past both timeouts, far below "for ever".
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A server with a route that reads its whole body and says how long it was, and `/ping`.
+async fn server() -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<()>) {
+    let router = Router::new()
+        .route("/ping", get(|| async { "pong" }))
+        .route(
+            "/echo",
+            post(|body: String| async move { format!("got {}", body.len()) }),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            presence_gw::http::serve_with(listener, router, stop, HEADERS, BODY_IDLE)
+                .await
+                .unwrap();
+        }
+    });
+    (addr, stop, task)
+}
+
+/// Everything the server sends until it closes the connection, and how long that took; `None`
+/// if it was still open after [`PATIENCE`].
+async fn until_closed(conn: &mut TcpStream) -> Option<(String, Duration)> {
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(
+            tokio::time::Instant::from_std(started + PATIENCE),
+            conn.read(&mut buf),
+        )
+        .await
+        {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return Some((
+                    String::from_utf8_lossy(&got).into_owned(),
+                    started.elapsed(),
+                ))
+            }
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed_after_the_header_timeout() {
+    let (addr, stop, task) = server().await;
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let (said, after) = until_closed(&mut silent)
+        .await
+        .expect("a silent connection is closed, not held for ever");
+    assert!(after >= HEADERS - Duration::from_millis(50), "{after:?}");
+    assert!(!said.contains("200 OK"), "{said}");
+    stop.cancel();
+    tokio::time::timeout(PATIENCE, task).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn headers_sent_halfway_then_stopped_are_cut_off() {
+    let (addr, stop, task) = server().await;
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let (_, after) = until_closed(&mut slow)
+        .await
+        .expect("half a request's headers do not hold the connection for ever");
+    assert!(after >= HEADERS - Duration::from_millis(50), "{after:?}");
+    // Meanwhile and after, others are served.
+    let mut fine = TcpStream::connect(addr).await.unwrap();
+    fine.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (said, _) = until_closed(&mut fine).await.unwrap();
+    assert!(said.starts_with("HTTP/1.1 200"), "{said}");
+    assert!(said.ends_with("pong"), "{said}");
+    stop.cancel();
+    tokio::time::timeout(PATIENCE, task).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_left_idle_is_closed() {
+    let (addr, stop, task) = server().await;
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    conn.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (said, after) = until_closed(&mut conn)
+        .await
+        .expect("an idle kept-alive connection is closed");
+    assert!(said.starts_with("HTTP/1.1 200"), "{said}");
+    assert!(after >= HEADERS - Duration::from_millis(50), "{after:?}");
+    stop.cancel();
+    tokio::time::timeout(PATIENCE, task).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_body_that_promises_more_than_it_sends_fails_and_a_slow_one_does_not() {
+    let (addr, stop, task) = server().await;
+    // Declares 1000 bytes, sends 5 and goes quiet with the connection open.
+    let mut liar = TcpStream::connect(addr).await.unwrap();
+    liar.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nhello")
+        .await
+        .unwrap();
+    let (said, after) = until_closed(&mut liar)
+        .await
+        .expect("a stalled body fails the request instead of holding it for ever");
+    assert!(said.starts_with("HTTP/1.1 400"), "{said}");
+    assert!(after >= BODY_IDLE - Duration::from_millis(50), "{after:?}");
+
+    // 20 bytes, one every 200 ms: 4 s in all, but never a pause as long as the idle time.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        slow.write_all(b"x").await.unwrap();
+    }
+    let (said, _) = until_closed(&mut slow).await.unwrap();
+    assert!(said.starts_with("HTTP/1.1 200"), "{said}");
+    assert!(said.ends_with("got 20"), "{said}");
+    stop.cancel();
+    tokio::time::timeout(PATIENCE, task).await.unwrap().unwrap();
+}
+
+/// A stop closes idle connections at once and lets the request in progress finish.
+#[tokio::test]
+async fn a_stop_closes_idle_connections_and_finishes_the_request_in_progress() {
+    let (addr, stop, task) = server().await;
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 17];
+    idle.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200 OK\r\n");
+    let mut busy = TcpStream::connect(addr).await.unwrap();
+    busy.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.cancel();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    busy.write_all(b"cd").await.unwrap();
+    let (said, _) = until_closed(&mut busy).await.unwrap();
+    assert!(said.ends_with("got 4"), "{said}");
+    let (_, after) = until_closed(&mut idle).await.unwrap();
+    assert!(after < HEADERS, "{after:?}");
+    tokio::time::timeout(PATIENCE, task).await.unwrap().unwrap();
+}
