@@ -132,6 +132,8 @@ pub async fn serve_with(
     body_idle: Duration,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
+    // Fails a body that sends nothing for `body_idle`, reset by every frame that comes.
+    use tower_http::timeout::TimeoutBody;
     // Each connection holds a receiver; all dropped: every connection has ended.
     let (open_tx, open_rx) = tokio::sync::watch::channel(());
     loop {
@@ -153,7 +155,7 @@ pub async fn serve_with(
             hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                 let (mut parts, body) = req.into_parts();
                 parts.extensions.insert(ConnectInfo(remote));
-                let body = axum::body::Body::new(IdleTimeoutBody::new(body, body_idle));
+                let body = axum::body::Body::new(TimeoutBody::new(body_idle, body));
                 // A router is always ready: no `poll_ready` first.
                 tower_service::Service::call(&mut router.clone(), Request::from_parts(parts, body))
             });
@@ -195,68 +197,6 @@ fn is_connection_error(e: &std::io::Error) -> bool {
             | std::io::ErrorKind::ConnectionAborted
             | std::io::ErrorKind::ConnectionReset
     )
-}
-
-/// A request body that fails once no bytes came for its idle time ([`BODY_IDLE_TIMEOUT`]),
-/// counted from when a handler waits for more, not while it is busy elsewhere.
-struct IdleTimeoutBody {
-    inner: hyper::body::Incoming,
-    idle: Duration,
-    /// Armed while the handler waits for bytes that have not come.
-    waiting: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl IdleTimeoutBody {
-    fn new(inner: hyper::body::Incoming, idle: Duration) -> Self {
-        Self {
-            inner,
-            idle,
-            waiting: None,
-        }
-    }
-}
-
-impl http_body::Body for IdleTimeoutBody {
-    type Data = axum::body::Bytes;
-    type Error = axum::BoxError;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        use std::future::Future;
-        use std::task::Poll;
-        let this = &mut *self;
-        match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(frame) => {
-                this.waiting = None;
-                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
-            }
-            Poll::Pending => {
-                let idle = this.idle;
-                let sleep = this
-                    .waiting
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
-                if sleep.as_mut().poll(cx).is_ready() {
-                    this.waiting = None;
-                    return Poll::Ready(Some(Err(format!(
-                        "no bytes of the request body for {} s",
-                        idle.as_secs()
-                    )
-                    .into())));
-                }
-                Poll::Pending
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
 }
 
 /// The operator API's gate: `Authorization: Bearer <key>` ([`refuse`]) before the handler. A
