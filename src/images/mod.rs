@@ -8,7 +8,7 @@
 //!
 //! Order of checks, cheapest first, so hostile input costs almost nothing:
 //! 1. byte size against [`Limits::max_bytes`] (before anything is parsed);
-//! 2. format by magic bytes ([`sniff`]), never by file name or declared content type;
+//! 2. format by magic bytes ([`sniff()`]), never by file name or declared content type;
 //! 3. container structure without decompressing: animation frame count (GIF, WebP) against
 //!    [`Limits::max_frames`]; JPEG marker walk to the EOI marker (a truncated JPEG is refused
 //!    rather than decoded into a half-grey picture);

@@ -254,8 +254,8 @@ pub fn store_avatar(
     Ok(id)
 }
 
-/// Longest preset title, in characters, English or Chinese: `AVATAR 3` answers "Your avatar is
-/// now 3 <title>." in one SMS even in Chinese (70 UCS-2 characters), and five titles still fit
+/// Longest preset title, in characters, English or Chinese: `AVATAR 3` answers `"Your avatar is
+/// now 3 <title>."` in one SMS even in Chinese (70 UCS-2 characters), and five titles still fit
 /// an `AVATARS` page.
 pub const MAX_TITLE_CHARS: usize = 20;
 

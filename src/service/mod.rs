@@ -208,7 +208,7 @@ const MAX_REVERT_CHAIN: usize = 8;
 /// The revert chain of a timed status expiring at `until`, set over `current` whose own chain
 /// is `chain`: `current` and then its chain, less every step that will have expired by `until`
 /// (each step expires later than the one before it, so those are a prefix). FREE, then BUSY FOR
-/// 1H, then DRIVING FOR 30M gives [BUSY, FREE]; DRIVING FOR 2H instead gives [FREE].
+/// 1H, then DRIVING FOR 30M gives `[BUSY, FREE]`; DRIVING FOR 2H instead gives `[FREE]`.
 fn revert_chain(current: &Stored, chain: &[Stored], until: i64) -> Vec<Stored> {
     let mut out: Vec<Stored> = std::iter::once(current)
         .chain(chain)
