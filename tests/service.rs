@@ -1883,6 +1883,56 @@ async fn avatar_downloads_answer_a_single_byte_range() {
     w.sim.shutdown().await;
 }
 
+/// RFC 9110 14.2: range handling is defined for GET only, and a server MUST ignore `Range` on
+/// any other method. A HEAD of a picture or a contact's link with a `Range` answers as its
+/// GET without one would (200, the whole picture's `Content-Length`, no `Content-Range`),
+/// whether the range has bytes in the picture or none; it answered 206 or 416, as to a GET.
+#[tokio::test]
+async fn a_head_request_ignores_range() {
+    let AvatarHttp {
+        w,
+        base,
+        stop,
+        http,
+        token,
+    } = AvatarHttp::start().await;
+    for url in [format!("{base}/p/3"), format!("{base}/a/{token}")] {
+        let whole = http.get(&url).send().await.unwrap();
+        assert_eq!(whole.status(), 200, "{url}");
+        let etag = whole.headers()["etag"].to_str().unwrap().to_string();
+        let len = whole.bytes().await.unwrap().len();
+        for (range, if_range) in [
+            ("bytes=0-9".to_string(), None),
+            ("bytes=0-9".to_string(), Some(etag.as_str())),
+            (format!("bytes={len}-"), None),
+        ] {
+            let mut req = http.head(&url).header("range", &range);
+            if let Some(v) = if_range {
+                req = req.header("if-range", v);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 200, "HEAD {url} {range} {if_range:?}");
+            assert!(
+                r.headers().get("content-range").is_none(),
+                "HEAD {url} {range}: {:?}",
+                r.headers()
+            );
+            assert_eq!(
+                r.headers()["content-length"],
+                len.to_string().as_str(),
+                "HEAD {url} {range}"
+            );
+            assert_eq!(r.headers()["etag"], etag.as_str(), "HEAD {url} {range}");
+        }
+        // A GET with the same range still gets its part.
+        let r = http.get(&url).header("range", "bytes=0-9").send().await;
+        assert_eq!(r.unwrap().status(), 206, "{url}");
+    }
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// A WAP 1.x handset (its `Accept` names `image/vnd.wap.wbmp` and no JPEG, PNG or GIF, or
 /// prefers it) gets the picture as a type 0 WBMP, over real HTTP, on a contact's link and on a
 /// preset: `Content-Type: image/vnd.wap.wbmp`, the header `00 00`, 48 x 48 (the smallest size

@@ -13,7 +13,8 @@
 //! and one byte range (`Range: bytes=a-b`, `a-`, `-n`) with 206 and `Content-Range` (416 when
 //! no byte of it exists; several ranges, or an `If-Range` of another version, the whole; of
 //! several ranges only one of which has bytes in the picture, that one). The `Range` value is
-//! read by the `http-range-header` crate; one that is not valid is ignored (200).
+//! read by the `http-range-header` crate; one that is not valid is ignored (200), and so is
+//! any `Range` on a HEAD (RFC 9110 14.2: range handling is defined for GET only).
 //! The format follows `?f=jpeg|png|gif|wbmp` or the `Accept` header (JPEG when anything goes;
 //! WBMP, for WAP 1.x handsets, when it is preferred or named without JPEG, PNG and GIF), the
 //! size `?s=` (the closest rendered size at least as big; a WBMP is always the smallest).
@@ -22,7 +23,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
@@ -254,7 +255,17 @@ fn range_ask(value: &str, len: usize) -> RangeAsk {
     }
 }
 
-fn serve_image(served: Served, headers: &HeaderMap, cache: &'static str) -> Response {
+/// The answer to a download of `served` (`method` is GET or HEAD, which axum runs through the
+/// GET handler and answers without the body): 304 when `If-None-Match` holds its ETag, else
+/// the picture, or the one byte range of it a GET asks for (206, 416). `Range` on a HEAD is
+/// ignored, as RFC 9110 14.2 says a server MUST for every method but GET: a HEAD answers as
+/// the GET without a range would (200, the whole picture's length).
+fn serve_image(
+    served: Served,
+    method: &Method,
+    headers: &HeaderMap,
+    cache: &'static str,
+) -> Response {
     let fresh = held_etags(headers)
         .iter()
         .any(|h| h == "*" || *h == served.sha256);
@@ -272,7 +283,7 @@ fn serve_image(served: Served, headers: &HeaderMap, cache: &'static str) -> Resp
             .is_ok_and(|v| v.trim() == format!("\"{}\"", served.sha256))
     });
     let ask = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        Some(v) if if_range_holds => range_ask(v, served.bytes.len()),
+        Some(v) if if_range_holds && method == Method::GET => range_ask(v, served.bytes.len()),
         _ => RangeAsk::Whole,
     };
     let total = served.bytes.len();
@@ -415,6 +426,7 @@ pub(super) async fn avatar_link(
     State(st): State<HttpState>,
     Path(token): Path<String>,
     RawQuery(raw): RawQuery,
+    method: Method,
     headers: HeaderMap,
 ) -> Response {
     let Some(service) = &st.service else {
@@ -461,7 +473,7 @@ pub(super) async fn avatar_link(
     match found {
         Ok(Ok((found, download))) => {
             let response = match found {
-                Found::Image(served) => serve_image(served, &headers, LINK_CACHE),
+                Found::Image(served) => serve_image(served, &method, &headers, LINK_CACHE),
                 Found::Fresh(etag) => {
                     (StatusCode::NOT_MODIFIED, image_headers(&etag, LINK_CACHE)).into_response()
                 }
@@ -501,6 +513,7 @@ pub(super) async fn preset_image(
     State(st): State<HttpState>,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
+    method: Method,
     headers: HeaderMap,
 ) -> Response {
     let Some(service) = &st.service else {
@@ -520,7 +533,7 @@ pub(super) async fn preset_image(
         })
         .await;
     match found {
-        Ok(Some(served)) => serve_image(served, &headers, PRESET_CACHE),
+        Ok(Some(served)) => serve_image(served, &method, &headers, PRESET_CACHE),
         Ok(None) => no_such_preset(),
         Err(e) => store_failed(&e),
     }
