@@ -416,12 +416,32 @@ type Download = Option<(String, String, i64)>;
 /// once it is), or why there is none (and the refusal to record).
 type LinkFound = Result<(Found, Download), (NoPicture, Lang, Refused)>;
 
+/// Whether `response`, the answer to a download by `method` whose `If-None-Match` listed
+/// `held`, leaves the handset with the picture it names: a GET served it whole (200), or
+/// answered 304 to an ETag the handset sent, the version it holds. Not a HEAD (no body), a
+/// part (206), nor a 304 to `If-None-Match: *` (RFC 9110 13.1.2: the handset holds some
+/// version, not necessarily this one).
+fn handset_has_it(method: &Method, response: &Response, held: &[String]) -> bool {
+    let etag = response
+        .headers()
+        .get(header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim_matches('"'));
+    method == Method::GET
+        && match response.status() {
+            StatusCode::OK => true,
+            StatusCode::NOT_MODIFIED => etag.is_some_and(|e| held.iter().any(|h| h == e)),
+            _ => false,
+        }
+}
+
 /// `GET /a/{token}`: the owner's avatar, for the viewer the link was made for. A link that
 /// shows no picture says why in the viewer's language (the configured default for a token
 /// nobody was given). A refusal (403) is recorded ([`avatar::note_refused`]): that handset
 /// does not have the picture, and gets it pushed again once it may see it. So is a download
 /// (200, or a 304 for the version it holds: [`avatar::note_download`]): that handset has this
-/// picture, and is not pushed it again, even after a refusal. A part of it (206) is not.
+/// picture, and is not pushed it again, even after a refusal. A part of it (206), a HEAD and
+/// a 304 to `If-None-Match: *` are not ([`handset_has_it`]).
 pub(super) async fn avatar_link(
     State(st): State<HttpState>,
     Path(token): Path<String>,
@@ -436,6 +456,7 @@ pub(super) async fn avatar_link(
     let size = q.s.unwrap_or(service.config().avatar.default_size);
     let format = format_for(&q, &headers);
     let held = held_etags(&headers);
+    let held_now = held.clone();
     let fallback = service.config().default_lang;
     let found = st
         .store
@@ -478,8 +499,8 @@ pub(super) async fn avatar_link(
                     (StatusCode::NOT_MODIFIED, image_headers(&etag, LINK_CACHE)).into_response()
                 }
             };
-            let whole = matches!(response.status(), StatusCode::OK | StatusCode::NOT_MODIFIED);
-            if let Some((owner, viewer, id)) = download.filter(|_| whole) {
+            let has_it = handset_has_it(&method, &response, &held_now);
+            if let Some((owner, viewer, id)) = download.filter(|_| has_it) {
                 let noted = st
                     .store
                     .write(move |tx| avatar::note_download(tx, &owner, &viewer, id, now_ms()))
