@@ -1898,10 +1898,11 @@ async fn mums_download(w: &World) -> (Option<i64>, Option<i64>) {
 }
 
 /// A download is recorded only when the handset got the picture or showed it holds it: a GET
-/// served whole (200), or answered 304 to the ETag it sent. A HEAD (axum runs the GET handler
-/// and drops the body: the handset got no picture), `If-None-Match: *` (it holds some version,
-/// not necessarily this one: RFC 9110 13.1.2) and a part (206) are not; both were recorded as
-/// downloads, so a handset that never had the picture was not pushed it again after a refusal.
+/// served whole (200, or 206 to a range of every byte), or answered 304 to the ETag it sent. A
+/// HEAD (axum runs the GET handler and drops the body: the handset got no picture),
+/// `If-None-Match: *` (it holds some version, not necessarily this one: RFC 9110 13.1.2) and a
+/// part (206) are not; the first two were recorded as downloads, so a handset that never had the
+/// picture was not pushed it again after a refusal.
 #[tokio::test]
 async fn only_a_picture_served_or_held_counts_as_downloaded() {
     // The handset does not follow its pushes: the test fetches the link for it.
@@ -1927,7 +1928,17 @@ async fn only_a_picture_served_or_held_counts_as_downloaded() {
     let part = http.get(&url).header("range", "bytes=0-9").send().await;
     assert_eq!(part.unwrap().status(), 206);
     assert_eq!(mums_download(&w).await.0, None, "a part");
-    // The whole picture: recorded.
+    // The whole picture: recorded, whether served whole (200) or as a range that holds every
+    // byte of it (206 to `bytes=0-`, as some browsers ask for a first download).
+    let got = http
+        .get(&url)
+        .header("range", "bytes=0-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 206);
+    assert!(!got.bytes().await.unwrap().is_empty());
+    assert_eq!(mums_download(&w).await, (first, first), "bytes=0-");
     let got = http.get(&url).send().await.unwrap();
     assert_eq!(got.status(), 200);
     assert!(!got.bytes().await.unwrap().is_empty());

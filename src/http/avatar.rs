@@ -417,19 +417,26 @@ type Download = Option<(String, String, i64)>;
 type LinkFound = Result<(Found, Download), (NoPicture, Lang, Refused)>;
 
 /// Whether `response`, the answer to a download by `method` whose `If-None-Match` listed
-/// `held`, leaves the handset with the picture it names: a GET served it whole (200), or
-/// answered 304 to an ETag the handset sent, the version it holds. Not a HEAD (no body), a
-/// part (206), nor a 304 to `If-None-Match: *` (RFC 9110 13.1.2: the handset holds some
-/// version, not necessarily this one).
+/// `held`, leaves the handset with the picture it names: a GET served it whole (200, or 206 to
+/// a range of every byte, `bytes=0-` as some browsers ask for a first download), or answered
+/// 304 to an ETag the handset sent, the version it holds. Not a HEAD (no body), a part of the
+/// picture, nor a 304 to `If-None-Match: *` (RFC 9110 13.1.2: the handset holds some version,
+/// not necessarily this one).
 fn handset_has_it(method: &Method, response: &Response, held: &[String]) -> bool {
-    let etag = response
-        .headers()
-        .get(header::ETAG)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim_matches('"'));
+    let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
+    let etag = header(header::ETAG).map(|v| v.trim_matches('"'));
+    // `bytes 0-<last>/<length>`, as `serve_image` writes it.
+    let every_byte = || {
+        header(header::CONTENT_RANGE)
+            .and_then(|v| v.strip_prefix("bytes 0-"))
+            .and_then(|v| v.split_once('/'))
+            .and_then(|(last, len)| Some((last.parse::<u64>().ok()?, len.parse::<u64>().ok()?)))
+            .is_some_and(|(last, len)| last.checked_add(1) == Some(len))
+    };
     method == Method::GET
         && match response.status() {
             StatusCode::OK => true,
+            StatusCode::PARTIAL_CONTENT => every_byte(),
             StatusCode::NOT_MODIFIED => etag.is_some_and(|e| held.iter().any(|h| h == e)),
             _ => false,
         }
@@ -440,8 +447,8 @@ fn handset_has_it(method: &Method, response: &Response, held: &[String]) -> bool
 /// nobody was given). A refusal (403) is recorded ([`avatar::note_refused`]): that handset
 /// does not have the picture, and gets it pushed again once it may see it. So is a download
 /// (200, or a 304 for the version it holds: [`avatar::note_download`]): that handset has this
-/// picture, and is not pushed it again, even after a refusal. A part of it (206), a HEAD and
-/// a 304 to `If-None-Match: *` are not ([`handset_has_it`]).
+/// picture, and is not pushed it again, even after a refusal (so is a 206 of every byte). A
+/// part of it, a HEAD and a 304 to `If-None-Match: *` are not ([`handset_has_it`]).
 pub(super) async fn avatar_link(
     State(st): State<HttpState>,
     Path(token): Path<String>,
