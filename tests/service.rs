@@ -1883,6 +1883,139 @@ async fn avatar_downloads_answer_a_single_byte_range() {
     w.sim.shutdown().await;
 }
 
+/// The picture Mum's handset last downloaded of the owner's through its link, and the owner's
+/// current one.
+async fn mums_download(w: &World) -> (Option<i64>, Option<i64>) {
+    w.gw.store
+        .read(|c| {
+            Ok::<_, presence_gw::store::StoreError>((
+                presence_gw::service::avatar::downloaded(c, OWNER, MUM)?,
+                presence_gw::service::avatar::current(c, OWNER)?,
+            ))
+        })
+        .await
+        .unwrap()
+}
+
+/// A download is recorded only when the handset got the picture or showed it holds it: a GET
+/// served whole (200, or 206 to a range of every byte), or answered 304 to the ETag it sent. A
+/// HEAD (axum runs the GET handler and drops the body: the handset got no picture),
+/// `If-None-Match: *` (it holds some version, not necessarily this one: RFC 9110 13.1.2) and a
+/// part (206) are not; the first two were recorded as downloads, so a handset that never had the
+/// picture was not pushed it again after a refusal.
+#[tokio::test]
+async fn only_a_picture_served_or_held_counts_as_downloaded() {
+    // The handset does not follow its pushes: the test fetches the link for it.
+    let mut sim = SimConfig::local();
+    sim.handsets.follow_push_links = false;
+    let AvatarHttp {
+        w,
+        base,
+        stop,
+        http,
+        token,
+    } = AvatarHttp::start_on(sim).await;
+    let url = format!("{base}/a/{token}");
+    let (none, first) = mums_download(&w).await;
+    assert_eq!(none, None);
+    let head = http.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    let etag = head.headers()["etag"].to_str().unwrap().to_string();
+    assert_eq!(mums_download(&w).await.0, None, "a HEAD");
+    let star = http.get(&url).header("if-none-match", "*").send().await;
+    assert_eq!(star.unwrap().status(), 304);
+    assert_eq!(mums_download(&w).await.0, None, "If-None-Match: *");
+    let part = http.get(&url).header("range", "bytes=0-9").send().await;
+    assert_eq!(part.unwrap().status(), 206);
+    assert_eq!(mums_download(&w).await.0, None, "a part");
+    // The whole picture: recorded, whether served whole (200) or as a range that holds every
+    // byte of it (206 to `bytes=0-`, as some browsers ask for a first download).
+    let got = http
+        .get(&url)
+        .header("range", "bytes=0-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 206);
+    assert!(!got.bytes().await.unwrap().is_empty());
+    assert_eq!(mums_download(&w).await, (first, first), "bytes=0-");
+    let got = http.get(&url).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert!(!got.bytes().await.unwrap().is_empty());
+    assert_eq!(mums_download(&w).await, (first, first));
+    // A new picture: the handset's 304 to the ETag it holds of it counts, `*` does not.
+    let r = w.say(OWNER, "AVATAR 5").await;
+    assert!(r.starts_with("Your avatar is now 5"), "{r}");
+    let (old, now) = mums_download(&w).await;
+    assert!(old == first && now != first, "{old:?} {now:?}");
+    let head = http.head(&url).send().await.unwrap();
+    let new_etag = head.headers()["etag"].to_str().unwrap().to_string();
+    assert_ne!(new_etag, etag);
+    let star = http.get(&url).header("if-none-match", "*").send().await;
+    assert_eq!(star.unwrap().status(), 304);
+    assert_eq!(mums_download(&w).await.0, first, "If-None-Match: *");
+    let held = http
+        .get(&url)
+        .header("if-none-match", &new_etag)
+        .send()
+        .await;
+    assert_eq!(held.unwrap().status(), 304);
+    assert_eq!(mums_download(&w).await, (now, now));
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// RFC 9110 14.2: range handling is defined for GET only, and a server MUST ignore `Range` on
+/// any other method. A HEAD of a picture or a contact's link with a `Range` answers as its
+/// GET without one would (200, the whole picture's `Content-Length`, no `Content-Range`),
+/// whether the range has bytes in the picture or none; it answered 206 or 416, as to a GET.
+#[tokio::test]
+async fn a_head_request_ignores_range() {
+    let AvatarHttp {
+        w,
+        base,
+        stop,
+        http,
+        token,
+    } = AvatarHttp::start().await;
+    for url in [format!("{base}/p/3"), format!("{base}/a/{token}")] {
+        let whole = http.get(&url).send().await.unwrap();
+        assert_eq!(whole.status(), 200, "{url}");
+        let etag = whole.headers()["etag"].to_str().unwrap().to_string();
+        let len = whole.bytes().await.unwrap().len();
+        for (range, if_range) in [
+            ("bytes=0-9".to_string(), None),
+            ("bytes=0-9".to_string(), Some(etag.as_str())),
+            (format!("bytes={len}-"), None),
+        ] {
+            let mut req = http.head(&url).header("range", &range);
+            if let Some(v) = if_range {
+                req = req.header("if-range", v);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 200, "HEAD {url} {range} {if_range:?}");
+            assert!(
+                r.headers().get("content-range").is_none(),
+                "HEAD {url} {range}: {:?}",
+                r.headers()
+            );
+            assert_eq!(
+                r.headers()["content-length"],
+                len.to_string().as_str(),
+                "HEAD {url} {range}"
+            );
+            assert_eq!(r.headers()["etag"], etag.as_str(), "HEAD {url} {range}");
+        }
+        // A GET with the same range still gets its part.
+        let r = http.get(&url).header("range", "bytes=0-9").send().await;
+        assert_eq!(r.unwrap().status(), 206, "{url}");
+    }
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// A WAP 1.x handset (its `Accept` names `image/vnd.wap.wbmp` and no JPEG, PNG or GIF, or
 /// prefers it) gets the picture as a type 0 WBMP, over real HTTP, on a contact's link and on a
 /// preset: `Content-Type: image/vnd.wap.wbmp`, the header `00 00`, 48 x 48 (the smallest size

@@ -117,8 +117,10 @@ pub type LongAddresses = Vec<(usize, String)>;
 /// addresses left empty (so it reads), and each one's place among the destinations with the
 /// address as sent, for the simulator to refuse that destination alone (`ESME_RINVDSTADR`
 /// in `unsuccess_sme`) and take the others. `None` for another command, when no SME address
-/// is that long, or when the body is broken up to the end of the destinations otherwise (a
-/// field after them is left to the decoder: the PDU it makes is read or refused as a whole).
+/// is that long, or when the body is broken up to the end of the destinations otherwise (an
+/// address that is not printable ASCII included: one without its NUL runs on into the next
+/// destination; a field after them is left to the decoder: the PDU it makes is read or
+/// refused as a whole).
 pub fn long_multi_addresses(raw: &[u8]) -> Option<(Vec<u8>, LongAddresses)> {
     let (_, id, _, _) = sms_wire::framing::peek_header(raw)?;
     if id != 0x0000_0021 {
@@ -142,7 +144,10 @@ pub fn long_multi_addresses(raw: &[u8]) -> Option<(Vec<u8>, LongAddresses)> {
                 let rest = body.get(start..)?;
                 let len = rest.iter().position(|b| *b == 0)?;
                 let addr = &rest[..len];
-                if !addr.is_ascii() {
+                // Printable ASCII, as an address is written: a control byte is the dest_flag,
+                // TON or NPI of the next destination, which an address without its NUL ran on
+                // into (the body is broken otherwise).
+                if !addr.iter().all(|b| (0x20..0x7F).contains(b)) {
                     return None;
                 }
                 w.at = start + len + 1;
@@ -460,6 +465,19 @@ mod tests {
             long_multi_addresses(&raw[..raw.len() - 20]),
             None,
             "cut short"
+        );
+        // Two destinations, the first a long address whose NUL is missing: read to the next
+        // NUL it runs on into the second (whose dest_flag, TON and NPI are control bytes), and
+        // the bytes after that would pass for the second destination. That is a body broken
+        // otherwise, not one long address.
+        let unended = [b"\x01\x01\x01".as_slice(), &[b'1'; 25]].concat();
+        let other: &[u8] = b"\x01\x01\x018613900139000\0";
+        let mut run_on = multi(&[&unended, sme, other]);
+        run_on[16 + 9] = 2; // number_of_dests
+        assert_eq!(
+            long_multi_addresses(&run_on).map(|(_, l)| l),
+            None,
+            "an address without its NUL"
         );
     }
 

@@ -576,8 +576,8 @@ fn zh_group_command(
 /// command in its order with the verb of COMMANDS.md (`分组 家人 加 13900139000`): the part
 /// quoted as no command, and the command, offered back like a typo's correction, never carried
 /// out. The forms: verb first (`加 家人 139...`, `删除 家人 139...`, `解散 篮球队`), the verb
-/// glued to a built-in Chinese group (`加家人139...`) and a number glued to a Chinese group
-/// (`加 家人139...`), quoting the verb; the numbers before the group (`加 139... 家人`); and
+/// glued to a built-in Chinese group (`加家人139...`, `组` run on too: `加家人组139...`) and a
+/// number glued to a Chinese group (`加 家人139...`), quoting the verb; the numbers before the group (`加 139... 家人`); and
 /// `把 <numbers> 加到 <group>` / `把 <numbers> 从 <group> 删除`, quoting the whole text. When
 /// none makes a complete command but one is refused for its numbers alone (`加 12 家人`),
 /// that refusal ([`VerbFirst::Refuse`]).
@@ -610,7 +610,15 @@ fn zh_verb_first<'t>(text: &'t str, default_cc: &str) -> Option<VerbFirst<'t>> {
                 else {
                     continue;
                 };
-                after.split_at(builtin.zh().len())
+                // `加家人组139…`: `组` (or `組`) run on stays with the group, which
+                // [`zh_group_command`] reads as the built-in one or the subscriber's own.
+                let name = builtin.zh().len();
+                let word = after[name..]
+                    .chars()
+                    .next()
+                    .filter(|&c| super::types::without_group_word(&c.to_string()).is_some())
+                    .map_or(0, char::len_utf8);
+                after.split_at(name + word)
             }
         };
         // A number glued to a Chinese group name: `家人13900139000`.

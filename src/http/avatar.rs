@@ -13,7 +13,8 @@
 //! and one byte range (`Range: bytes=a-b`, `a-`, `-n`) with 206 and `Content-Range` (416 when
 //! no byte of it exists; several ranges, or an `If-Range` of another version, the whole; of
 //! several ranges only one of which has bytes in the picture, that one). The `Range` value is
-//! read by the `http-range-header` crate; one that is not valid is ignored (200).
+//! read by the `http-range-header` crate; one that is not valid is ignored (200), and so is
+//! any `Range` on a HEAD (RFC 9110 14.2: range handling is defined for GET only).
 //! The format follows `?f=jpeg|png|gif|wbmp` or the `Accept` header (JPEG when anything goes;
 //! WBMP, for WAP 1.x handsets, when it is preferred or named without JPEG, PNG and GIF), the
 //! size `?s=` (the closest rendered size at least as big; a WBMP is always the smallest).
@@ -22,7 +23,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
@@ -254,7 +255,17 @@ fn range_ask(value: &str, len: usize) -> RangeAsk {
     }
 }
 
-fn serve_image(served: Served, headers: &HeaderMap, cache: &'static str) -> Response {
+/// The answer to a download of `served` (`method` is GET or HEAD, which axum runs through the
+/// GET handler and answers without the body): 304 when `If-None-Match` holds its ETag, else
+/// the picture, or the one byte range of it a GET asks for (206, 416). `Range` on a HEAD is
+/// ignored, as RFC 9110 14.2 says a server MUST for every method but GET: a HEAD answers as
+/// the GET without a range would (200, the whole picture's length).
+fn serve_image(
+    served: Served,
+    method: &Method,
+    headers: &HeaderMap,
+    cache: &'static str,
+) -> Response {
     let fresh = held_etags(headers)
         .iter()
         .any(|h| h == "*" || *h == served.sha256);
@@ -272,7 +283,7 @@ fn serve_image(served: Served, headers: &HeaderMap, cache: &'static str) -> Resp
             .is_ok_and(|v| v.trim() == format!("\"{}\"", served.sha256))
     });
     let ask = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        Some(v) if if_range_holds => range_ask(v, served.bytes.len()),
+        Some(v) if if_range_holds && method == Method::GET => range_ask(v, served.bytes.len()),
         _ => RangeAsk::Whole,
     };
     let total = served.bytes.len();
@@ -405,16 +416,44 @@ type Download = Option<(String, String, i64)>;
 /// once it is), or why there is none (and the refusal to record).
 type LinkFound = Result<(Found, Download), (NoPicture, Lang, Refused)>;
 
+/// Whether `response`, the answer to a download by `method` whose `If-None-Match` listed
+/// `held`, leaves the handset with the picture it names: a GET served it whole (200, or 206 to
+/// a range of every byte, `bytes=0-` as some browsers ask for a first download), or answered
+/// 304 to an ETag the handset sent, the version it holds. Not a HEAD (no body), a part of the
+/// picture, nor a 304 to `If-None-Match: *` (RFC 9110 13.1.2: the handset holds some version,
+/// not necessarily this one).
+fn handset_has_it(method: &Method, response: &Response, held: &[String]) -> bool {
+    let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
+    let etag = header(header::ETAG).map(|v| v.trim_matches('"'));
+    // `bytes 0-<last>/<length>`, as `serve_image` writes it.
+    let every_byte = || {
+        header(header::CONTENT_RANGE)
+            .and_then(|v| v.strip_prefix("bytes 0-"))
+            .and_then(|v| v.split_once('/'))
+            .and_then(|(last, len)| Some((last.parse::<u64>().ok()?, len.parse::<u64>().ok()?)))
+            .is_some_and(|(last, len)| last.checked_add(1) == Some(len))
+    };
+    method == Method::GET
+        && match response.status() {
+            StatusCode::OK => true,
+            StatusCode::PARTIAL_CONTENT => every_byte(),
+            StatusCode::NOT_MODIFIED => etag.is_some_and(|e| held.iter().any(|h| h == e)),
+            _ => false,
+        }
+}
+
 /// `GET /a/{token}`: the owner's avatar, for the viewer the link was made for. A link that
 /// shows no picture says why in the viewer's language (the configured default for a token
 /// nobody was given). A refusal (403) is recorded ([`avatar::note_refused`]): that handset
 /// does not have the picture, and gets it pushed again once it may see it. So is a download
 /// (200, or a 304 for the version it holds: [`avatar::note_download`]): that handset has this
-/// picture, and is not pushed it again, even after a refusal. A part of it (206) is not.
+/// picture, and is not pushed it again, even after a refusal (so is a 206 of every byte). A
+/// part of it, a HEAD and a 304 to `If-None-Match: *` are not ([`handset_has_it`]).
 pub(super) async fn avatar_link(
     State(st): State<HttpState>,
     Path(token): Path<String>,
     RawQuery(raw): RawQuery,
+    method: Method,
     headers: HeaderMap,
 ) -> Response {
     let Some(service) = &st.service else {
@@ -424,6 +463,7 @@ pub(super) async fn avatar_link(
     let size = q.s.unwrap_or(service.config().avatar.default_size);
     let format = format_for(&q, &headers);
     let held = held_etags(&headers);
+    let held_now = held.clone();
     let fallback = service.config().default_lang;
     let found = st
         .store
@@ -461,13 +501,13 @@ pub(super) async fn avatar_link(
     match found {
         Ok(Ok((found, download))) => {
             let response = match found {
-                Found::Image(served) => serve_image(served, &headers, LINK_CACHE),
+                Found::Image(served) => serve_image(served, &method, &headers, LINK_CACHE),
                 Found::Fresh(etag) => {
                     (StatusCode::NOT_MODIFIED, image_headers(&etag, LINK_CACHE)).into_response()
                 }
             };
-            let whole = matches!(response.status(), StatusCode::OK | StatusCode::NOT_MODIFIED);
-            if let Some((owner, viewer, id)) = download.filter(|_| whole) {
+            let has_it = handset_has_it(&method, &response, &held_now);
+            if let Some((owner, viewer, id)) = download.filter(|_| has_it) {
                 let noted = st
                     .store
                     .write(move |tx| avatar::note_download(tx, &owner, &viewer, id, now_ms()))
@@ -501,6 +541,7 @@ pub(super) async fn preset_image(
     State(st): State<HttpState>,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
+    method: Method,
     headers: HeaderMap,
 ) -> Response {
     let Some(service) = &st.service else {
@@ -520,7 +561,7 @@ pub(super) async fn preset_image(
         })
         .await;
     match found {
-        Ok(Some(served)) => serve_image(served, &headers, PRESET_CACHE),
+        Ok(Some(served)) => serve_image(served, &method, &headers, PRESET_CACHE),
         Ok(None) => no_such_preset(),
         Err(e) => store_failed(&e),
     }

@@ -1180,6 +1180,8 @@ fn an_offer_names_the_subscribers_own_group_named_with_zu_run_on() {
         "把13900139000加到家人组里",
         "加 家人组 13900139000",
         "加 13900139000 家人组",
+        "加家人组13900139000",
+        "加家人组 13900139000",
     ] {
         let r = b.send(MUM, text);
         assert!(
