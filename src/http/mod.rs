@@ -105,22 +105,43 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// and connection for ever. A slow but moving upload (a handset on GPRS) is not cut.
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serve `router` on `listener` until `shutdown` is cancelled (in-flight requests finish).
-/// Each request knows its remote address (for the log of refused API keys). HTTP/1.1, with
+/// Longest a stop waits for the requests in progress to finish (a handset that lost its data
+/// connection mid-upload, one that does not read its download): past it their connections are
+/// closed and [`serve`] returns.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The timeouts [`serve_with`] runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpTimeouts {
+    /// [`HEADER_READ_TIMEOUT`] unless tests say otherwise.
+    pub header_read: Duration,
+    /// [`BODY_IDLE_TIMEOUT`] unless tests say otherwise.
+    pub body_idle: Duration,
+    /// [`DRAIN_TIMEOUT`] unless tests say otherwise.
+    pub drain: Duration,
+}
+
+impl Default for HttpTimeouts {
+    fn default() -> Self {
+        HttpTimeouts {
+            header_read: HEADER_READ_TIMEOUT,
+            body_idle: BODY_IDLE_TIMEOUT,
+            drain: DRAIN_TIMEOUT,
+        }
+    }
+}
+
+/// Serve `router` on `listener` until `shutdown` is cancelled: then no new connections are
+/// taken, idle ones close at once, and the requests in progress get [`DRAIN_TIMEOUT`] to
+/// finish before their connections are closed; returns when every connection has ended. Each
+/// request knows its remote address (for the log of refused API keys). HTTP/1.1, with
 /// [`HEADER_READ_TIMEOUT`] and [`BODY_IDLE_TIMEOUT`].
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    serve_with(
-        listener,
-        router,
-        shutdown,
-        HEADER_READ_TIMEOUT,
-        BODY_IDLE_TIMEOUT,
-    )
-    .await
+    serve_with(listener, router, shutdown, HttpTimeouts::default()).await
 }
 
 /// [`serve`] with the timeouts given (tests use short ones).
@@ -128,24 +149,36 @@ pub async fn serve_with(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
-    header_timeout: Duration,
-    body_idle: Duration,
+    timeouts: HttpTimeouts,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
     // Fails a body that sends nothing for `body_idle`, reset by every frame that comes.
     use tower_http::timeout::TimeoutBody;
-    // Each connection holds a receiver; all dropped: every connection has ended.
-    let (open_tx, open_rx) = tokio::sync::watch::channel(());
+    let body_idle = timeouts.body_idle;
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(timeouts.header_read);
+    // Tells every connection to finish its request and close, and says when all have.
+    let graceful = GracefulShutdown::new();
+    // Every connection's task: those still running when the drain time is over are aborted
+    // (their sockets closed), not left running after this returns.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
+        // The ended connections' results (nothing to read in them).
+        while connections.try_join_next().is_some() {}
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) if is_connection_error(&e) => continue,
                 Err(e) => {
-                    // Out of file descriptors, most likely: wait rather than spin.
+                    // Out of file descriptors, most likely: wait rather than spin (a stop
+                    // meanwhile is not kept waiting).
                     tracing::warn!(error = %e, "HTTP accept failed; trying again in a second");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        _ = shutdown.cancelled() => break,
+                    }
                 }
             },
             _ = shutdown.cancelled() => break,
@@ -159,33 +192,26 @@ pub async fn serve_with(
                 // A router is always ready: no `poll_ready` first.
                 tower_service::Service::call(&mut router.clone(), Request::from_parts(parts, body))
             });
-        let shutdown = shutdown.clone();
-        let open = open_rx.clone();
-        tokio::spawn(async move {
-            let _open = open;
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
-            let conn = http.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(%remote, error = %e, "HTTP connection ended");
-                    }
-                    return;
-                }
-                _ = shutdown.cancelled() => conn.as_mut().graceful_shutdown(),
-            }
-            // The request in progress finishes; an idle connection closes at once.
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        connections.spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(%remote, error = %e, "HTTP connection ended");
             }
         });
     }
     drop(listener);
-    drop(open_rx);
-    open_tx.closed().await;
+    // The requests in progress finish; idle connections close at once.
+    if tokio::time::timeout(timeouts.drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = connections.len(),
+            "HTTP requests still open {:?} after the stop; closing them",
+            timeouts.drain
+        );
+    }
+    connections.shutdown().await;
     Ok(())
 }
 
