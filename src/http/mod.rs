@@ -367,21 +367,9 @@ async fn health(State(st): State<HttpState>) -> Response {
     };
     // Bound: the SMSC bound to; else the one being tried (a refused bind names it too).
     let address = st.link.bound_to().or_else(|| st.link.target());
-    // Every write failing for a while (a full disk, a read-only file, the database held by
-    // another process): MO is refused (the SMSC redelivers it) and nothing is recorded, so the
-    // gateway is not ready whatever the link says.
-    let failing_for = st
-        .store
-        .stats()
-        .failing_since
-        .map(|since| (crate::store::now_ms() - since).max(0) / 1000);
-    let (code, status, store) = match failing_for {
-        Some(secs) if secs >= STORE_DEGRADED_AFTER_SECS => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "degraded",
-            format!("writes failing for {secs} s (see the log)"),
-        ),
-        _ => (code, status, "ok".to_string()),
+    let (code, status, store) = match store_trouble(&st.store.stats(), crate::store::now_ms()) {
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, "degraded", why),
+        None => (code, status, "ok".to_string()),
     };
     let (code, status) = if st.stopping.is_cancelled() {
         (StatusCode::SERVICE_UNAVAILABLE, "stopping")
@@ -403,6 +391,35 @@ async fn health(State(st): State<HttpState>) -> Response {
 /// Seconds of failing store writes after which `/health` says degraded: longer than a
 /// backup or an operator's command holds the database in the usual case.
 pub const STORE_DEGRADED_AFTER_SECS: i64 = 10;
+
+/// Seconds `/health` says degraded after an MO PDU was deferred (its write failed; the SMSC
+/// sends it again): long enough to span an SMSC's redelivery interval while every MO fails,
+/// so the state does not flicker back to ready between two refusals.
+pub const MO_DEFERRED_DEGRADED_SECS: i64 = 60;
+
+/// Why `/health` should call the store degraded at `now` (Unix ms), from its counters; `None`
+/// when it is fine.
+///
+/// Every write failing for [`STORE_DEGRADED_AFTER_SECS`] (a full disk, a read-only file, the
+/// database held by another process): nothing is recorded. An MO PDU deferred in the last
+/// [`MO_DEFERRED_DEGRADED_SECS`]: MO is being refused even while other writes commit (on a
+/// nearly full disk small writes still fit and an MO's do not; that gateway said "ready"
+/// while it deferred over a thousand MO PDUs, because some write committed every few
+/// seconds).
+fn store_trouble(stats: &crate::store::Stats, now: i64) -> Option<String> {
+    if let Some(since) = stats.failing_since {
+        let secs = (now - since).max(0) / 1000;
+        if secs >= STORE_DEGRADED_AFTER_SECS {
+            return Some(format!("writes failing for {secs} s (see the log)"));
+        }
+    }
+    let at = stats.last_mo_deferred?;
+    let ago = (now - at).max(0) / 1000;
+    let deferred = stats.mo_pdus[crate::store::MoPdu::Deferred as usize];
+    (ago < MO_DEFERRED_DEGRADED_SECS).then(|| {
+        format!("MO not stored {ago} s ago, {deferred} MO PDUs deferred since start (see the log)")
+    })
+}
 
 async fn metrics(State(st): State<HttpState>) -> Response {
     // Through the writer: it keeps the outbox's rows per state as it changes them, so a
@@ -793,6 +810,35 @@ async fn avatar_sync(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_store_is_degraded_while_mo_is_deferred_and_after_every_write_failed_a_while() {
+        let t = 1_700_000_000_000;
+        let fine = crate::store::Stats::default();
+        assert_eq!(store_trouble(&fine, t), None);
+        // Every write failing: degraded from STORE_DEGRADED_AFTER_SECS on.
+        let failing = crate::store::Stats {
+            failing_since: Some(t),
+            ..Default::default()
+        };
+        assert_eq!(store_trouble(&failing, t + 9_999), None);
+        assert_eq!(
+            store_trouble(&failing, t + 10_000).as_deref(),
+            Some("writes failing for 10 s (see the log)")
+        );
+        // An MO deferred while other writes commit: degraded at once, for a minute.
+        let mut deferring = crate::store::Stats {
+            last_mo_deferred: Some(t),
+            ..Default::default()
+        };
+        deferring.mo_pdus[crate::store::MoPdu::Deferred as usize] = 1_200;
+        assert_eq!(
+            store_trouble(&deferring, t + 2_000).as_deref(),
+            Some("MO not stored 2 s ago, 1200 MO PDUs deferred since start (see the log)")
+        );
+        assert!(store_trouble(&deferring, t + 59_999).is_some());
+        assert_eq!(store_trouble(&deferring, t + 60_000), None);
+    }
 
     #[test]
     fn a_wrong_key_is_logged_once_per_address_per_window_with_the_count_left_out() {

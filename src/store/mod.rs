@@ -417,6 +417,11 @@ pub struct Stats {
     /// Since when (Unix ms) every write transaction has failed (the database held by another
     /// process past the busy timeout, a full disk, a read-only file); `None` once one commits.
     pub failing_since: Option<i64>,
+    /// When (Unix ms) an MO PDU was last deferred ([`MoPdu::Deferred`]: its write failed and
+    /// the SMSC was asked to send it again); `None` if none was since the store opened. Other
+    /// writes may be committing meanwhile (a nearly full disk takes small writes and refuses
+    /// bigger ones), so [`Stats::failing_since`] alone does not show it.
+    pub last_mo_deferred: Option<i64>,
     /// Requests waiting in the channel right now (not counting the batch being run).
     pub queued: u64,
     /// MO PDUs the inbox took for a copy of one it already had (an SMSC's resend after a lost
@@ -478,6 +483,8 @@ struct Counters {
     outbox_entered: [AtomicU64; 7],
     /// Unix ms of the first failed batch since the last commit; 0 while commits succeed.
     failing_since: std::sync::atomic::AtomicI64,
+    /// Unix ms of the last MO PDU deferred ([`MoPdu::Deferred`]); 0 if none was.
+    mo_deferred_at: std::sync::atomic::AtomicI64,
     transaction: LatencyHistogram,
 }
 
@@ -1441,6 +1448,7 @@ impl Store {
             retried_writes: c.retried_writes.load(Ordering::Relaxed),
             largest_batch: c.largest_batch.load(Ordering::Relaxed),
             failing_since: Some(c.failing_since.load(Ordering::Relaxed)).filter(|&t| t > 0),
+            last_mo_deferred: Some(c.mo_deferred_at.load(Ordering::Relaxed)).filter(|&t| t > 0),
             queued: (self.inner.requests.max_capacity() - self.inner.requests.capacity()) as u64,
             mo_duplicates: c.mo_duplicates.load(Ordering::Relaxed),
             mo_pdus: std::array::from_fn(|i| c.mo_pdus[i].load(Ordering::Relaxed)),
@@ -1462,6 +1470,12 @@ impl Store {
     /// [`Store::note_mo_duplicate`]).
     pub fn note_mo_pdu(&self, what: MoPdu) {
         self.inner.counters.mo_pdus[what as usize].fetch_add(1, Ordering::Relaxed);
+        if what == MoPdu::Deferred {
+            self.inner
+                .counters
+                .mo_deferred_at
+                .store(now_ms().max(1), Ordering::Relaxed);
+        }
     }
 
     /// Count a whole MO message handed on to the service ([`Stats::mo_messages`]).
