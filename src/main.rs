@@ -191,7 +191,13 @@ impl DbArgs {
     /// that does not exist.
     fn open(&self) -> anyhow::Result<(Config, presence_gw::store::Store)> {
         let cfg = self.existing()?;
-        let store = presence_gw::store::Store::open(&cfg.db, cfg.store_options())
+        // No whole-file check: a quick `outbox retry` on a multi-GB database would read every
+        // page first (seconds), and the gateway checks at its own start.
+        let opts = presence_gw::store::StoreOptions {
+            check_at_open: false,
+            ..cfg.store_options()
+        };
+        let store = presence_gw::store::Store::open(&cfg.db, opts)
             .with_context(|| format!("opening {}", cfg.db.display()))?;
         Ok((cfg, store))
     }
