@@ -424,6 +424,11 @@ pub struct StoreSection {
     /// messages and their PDUs, the status-change log); the gateway deletes older ones a few
     /// at a time. 0 keeps them forever.
     pub keep_days: u32,
+    /// Whether the gateway reads every page of the database at start (`PRAGMA quick_check`)
+    /// and refuses a damaged one (default true): about 0.6 s per 340 MB, seconds for a
+    /// multi-GB database, during which the SMSC holds the MO. See
+    /// [`crate::store::StoreOptions::check_at_open`].
+    pub check_at_open: bool,
 }
 
 impl Default for StoreSection {
@@ -432,6 +437,7 @@ impl Default for StoreSection {
             durability: "normal".into(),
             busy_timeout_ms: 5_000,
             keep_days: 30,
+            check_at_open: true,
         }
     }
 }
@@ -1140,6 +1146,7 @@ impl Config {
                 _ => crate::store::Durability::Normal,
             },
             busy_timeout: Duration::from_millis(self.store.busy_timeout_ms),
+            check_at_open: self.store.check_at_open,
             ..crate::store::StoreOptions::default()
         }
     }
@@ -1556,6 +1563,10 @@ mod tests {
         );
         let forever = Config::from_toml("[store]\nkeep_days = 0\n", Path::new("x.toml")).unwrap();
         assert_eq!(forever.keep(), None);
+        assert!(o.check_at_open, "the check at open is on by default");
+        let unchecked =
+            Config::from_toml("[store]\ncheck_at_open = false\n", Path::new("x.toml")).unwrap();
+        assert!(!unchecked.store_options().check_at_open);
         for bad in [
             "durability = \"fsync\"",
             "busy_timeout_ms = 0",

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::parser::ValueSource;
@@ -192,7 +191,13 @@ impl DbArgs {
     /// that does not exist.
     fn open(&self) -> anyhow::Result<(Config, presence_gw::store::Store)> {
         let cfg = self.existing()?;
-        let store = presence_gw::store::Store::open(&cfg.db, cfg.store_options())
+        // No whole-file check: a quick `outbox retry` on a multi-GB database would read every
+        // page first (seconds), and the gateway checks at its own start.
+        let opts = presence_gw::store::StoreOptions {
+            check_at_open: false,
+            ..cfg.store_options()
+        };
+        let store = presence_gw::store::Store::open(&cfg.db, opts)
             .with_context(|| format!("opening {}", cfg.db.display()))?;
         Ok((cfg, store))
     }
@@ -789,9 +794,6 @@ fn build_config(
     Ok(cfg)
 }
 
-/// How long requests in progress may take to finish after a stop signal.
-const HTTP_DRAIN: Duration = Duration::from_secs(5);
-
 /// The next Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when this is called, not
 /// when the future is first awaited: from then on a stop signal is a graceful stop, never the
 /// default action (the process killed). `serve` calls it before it starts anything; it used
@@ -930,7 +932,7 @@ async fn serve(mut cfg: Config, log_format: LogFormat) -> anyhow::Result<()> {
     opts.keep = cfg.keep();
     let mut gw = Gateway::start_with_service(opts, cfg.service_config()).await?;
     let stop_http = tokio_util::sync::CancellationToken::new();
-    let mut http_task = tokio::spawn(presence_gw::http::serve(
+    let http_task = tokio::spawn(presence_gw::http::serve(
         listener,
         gw.http_router(cfg.api_key.clone()),
         stop_http.clone(),
@@ -996,13 +998,11 @@ async fn serve(mut cfg: Config, log_format: LogFormat) -> anyhow::Result<()> {
     gw.drain().await;
     stop_http.cancel();
     // Requests in progress may finish; one that stalls (a handset that lost its data
-    // connection mid-upload) does not hold the stop.
-    if tokio::time::timeout(HTTP_DRAIN, &mut http_task)
-        .await
-        .is_err()
-    {
-        warn!("HTTP requests still open after {HTTP_DRAIN:?}; closing them");
-        http_task.abort();
+    // connection mid-upload) is closed after `http::DRAIN_TIMEOUT` and does not hold the stop.
+    match http_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(error = %e, "HTTP server ended with an error"),
+        Err(e) => warn!(error = %e, "HTTP server task ended abnormally"),
     }
     gw.shutdown().await;
     if let Some(sim) = embedded {

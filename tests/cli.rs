@@ -1831,3 +1831,48 @@ fn a_wrong_api_key_is_logged_with_the_address_and_never_the_key() {
         assert!(!log.contains(secret), "{secret:?} in the log:\n{log}");
     }
 }
+
+/// The maintenance commands that write (imports, `outbox retry`, `outbox purge`) do not read
+/// every page of the database before they start (`PRAGMA quick_check` took seconds on a
+/// multi-GB database for a one-row retry; the gateway checks at its own start): an activity
+/// import into a database whose outbox pages are damaged still runs, and the gateway's own
+/// open still refuses that database.
+#[test]
+fn maintenance_commands_do_not_check_the_whole_database_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("gw.db");
+    create_db(&db);
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        let root: u64 = c
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'outbox'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let size: u64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        drop(c);
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+        f.seek(SeekFrom::Start((root - 1) * size)).unwrap();
+        f.write_all(&vec![0xFF; size as usize]).unwrap();
+    }
+    std::fs::write(
+        d.join("a.csv"),
+        "msisdn,call_minutes,sms_sent,tenure_days,level\n+8613500135000,10,5,100,1\n",
+    )
+    .unwrap();
+    let r = run_in(d, &["--db", "gw.db", "activity", "import", "a.csv"]);
+    r.no_panic("an import");
+    assert!(r.ok(), "{}{}", r.stdout, r.stderr);
+    assert!(
+        matches!(
+            presence_gw::store::Store::open(&db, Default::default()),
+            Err(presence_gw::store::StoreError::Damaged { .. })
+        ),
+        "the gateway's open still checks"
+    );
+}

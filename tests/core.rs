@@ -413,6 +413,78 @@ async fn scrape_metrics(gw: &Gateway) -> String {
     text
 }
 
+/// `/health` from `gw`'s HTTP router (served on a free port for the one request): its status
+/// code and body.
+async fn health(gw: &Gateway) -> (u16, serde_json::Value) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/health", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(presence_gw::http::serve(
+        listener,
+        gw.http_router(None),
+        stop.clone(),
+    ));
+    let r = reqwest::get(url).await.unwrap();
+    let code = r.status().as_u16();
+    let body = r.json().await.unwrap();
+    stop.cancel();
+    let _ = server.await;
+    (code, body)
+}
+
+/// MO refused by the store while other writes still commit (as on a nearly full disk, where
+/// an MO's rows no longer fit and small writes do; here a trigger refuses the inbox's rows)
+/// makes `/health` degraded at once, naming the deferred MO. It stayed "ready" with the store
+/// "ok" while over a thousand MO PDUs were deferred, because it looked only at whether every
+/// write had failed for 10 s.
+#[tokio::test]
+async fn health_is_degraded_while_mo_writes_are_refused_though_other_writes_commit() {
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway(&dir, &sim).await;
+    let (code, body) = health(&gw).await;
+    assert_eq!(
+        (code, body["status"].as_str()),
+        (200, Some("ready")),
+        "{body}"
+    );
+    rusqlite::Connection::open(dir.path().join("gw.db"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse_mo BEFORE INSERT ON inbox_pdu \
+             BEGIN SELECT RAISE(ABORT, 'no room for MO (test)'); END;",
+        )
+        .unwrap();
+    sim.inject_mo(MoRequest::new("+8613800138000", "10658", "STATUS FREE"))
+        .await
+        .unwrap();
+    let deferred = presence_gw::store::MoPdu::Deferred as usize;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gw.store.stats().mo_pdus[deferred] == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the MO was not deferred"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Other writes commit meanwhile: the store is not failing as a whole.
+    gw.store
+        .write(|tx| {
+            let now = presence_gw::store::now_ms();
+            outbox::enqueue(tx, &NewMessage::sms("8613800138001", "hello"), now)
+        })
+        .await
+        .expect("a write that is not an MO's commits");
+    assert_eq!(gw.store.stats().failing_since, None);
+    let (code, body) = health(&gw).await;
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["status"], "degraded", "{body}");
+    let store = body["store"].as_str().unwrap_or_default();
+    assert!(store.starts_with("MO not stored"), "{body}");
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
 /// The sample of the unlabelled metric `name` in a scrape, if it has one.
 fn sample(text: &str, name: &str) -> Option<f64> {
     text.lines()

@@ -16,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 /// The timeouts the server runs with here (the shipped ones are 30 s).
 const HEADERS: Duration = Duration::from_millis(700);
 const BODY_IDLE: Duration = Duration::from_millis(700);
+/// How long a stop waits here for the requests in progress (the shipped wait is 5 s).
+const DRAIN: Duration = Duration::from_millis(1500);
 
 /// Longest a test waits for the server to act: well past both timeouts, far below "for ever".
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -34,7 +36,12 @@ async fn server() -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<()>
     let task = tokio::spawn({
         let stop = stop.clone();
         async move {
-            presence_gw::http::serve_with(listener, router, stop, HEADERS, BODY_IDLE)
+            let timeouts = presence_gw::http::HttpTimeouts {
+                header_read: HEADERS,
+                body_idle: BODY_IDLE,
+                drain: DRAIN,
+            };
+            presence_gw::http::serve_with(listener, router, stop, timeouts)
                 .await
                 .unwrap();
         }
@@ -175,4 +182,47 @@ async fn a_stop_closes_idle_connections_and_finishes_the_request_in_progress() {
     let (_, after) = until_closed(&mut idle).await.unwrap();
     assert!(after < HEADERS, "{after:?}");
     tokio::time::timeout(PATIENCE, task).await.unwrap().unwrap();
+}
+
+/// A request that keeps its connection busy past the stop's drain time (a body trickling in a
+/// byte every 200 ms: never idle long enough for the body timeout) does not hold the stop: its
+/// connection is closed after [`DRAIN`] and `serve_with` returns. It used to wait for every
+/// connection to end, however long that took (only the binary's own 5 s bound stopped it, and
+/// aborting the server's task left the connection tasks running).
+#[tokio::test]
+async fn a_request_still_running_after_the_drain_time_is_closed_and_the_server_returns() {
+    let (addr, stop, task) = server().await;
+    let mut trickle = TcpStream::connect(addr).await.unwrap();
+    trickle
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        .await
+        .unwrap();
+    let (mut read_half, mut write_half) = trickle.into_split();
+    let writer = tokio::spawn(async move {
+        let started = Instant::now();
+        while started.elapsed() < PATIENCE {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if write_half.write_all(b"x").await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopped = Instant::now();
+    stop.cancel();
+    tokio::time::timeout(PATIENCE, task)
+        .await
+        .expect("the server returns although a request is still running")
+        .unwrap();
+    let took = stopped.elapsed();
+    assert!(took >= DRAIN - Duration::from_millis(50), "{took:?}");
+    assert!(took < DRAIN + Duration::from_secs(2), "{took:?}");
+    // The connection was closed: the client reads its end.
+    let mut buf = [0u8; 256];
+    let end = tokio::time::timeout(Duration::from_secs(2), read_half.read(&mut buf)).await;
+    assert!(
+        matches!(end, Ok(Ok(0)) | Ok(Err(_))),
+        "the connection is closed: {end:?}"
+    );
+    writer.abort();
 }

@@ -2699,13 +2699,10 @@ fn a_database_locked_by_another_process_at_open_is_named() {
         .close_blocking();
 }
 
-/// A database file with damaged pages (here the outbox's) is refused at open, naming the file,
-/// what SQLite found and what to do. It used to open: the gateway bound to the SMSC and met
-/// the damage only as each write touching those pages failed.
-#[test]
-fn a_damaged_database_is_refused_at_open_naming_the_file_and_the_damage() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gw.db");
+/// A database at `dir/gw.db` whose outbox pages are damaged (its root page overwritten),
+/// everything else intact.
+fn damaged_database(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("gw.db");
     let store = open(&path);
     for i in 0..200 {
         enqueue(
@@ -2735,6 +2732,16 @@ fn a_damaged_database_is_refused_at_open_naming_the_file_and_the_damage() {
         f.seek(SeekFrom::Start((root - 1) * page_size)).unwrap();
         f.write_all(&vec![0xFF; page_size as usize]).unwrap();
     }
+    path
+}
+
+/// A database file with damaged pages (here the outbox's) is refused at open, naming the file,
+/// what SQLite found and what to do. It used to open: the gateway bound to the SMSC and met
+/// the damage only as each write touching those pages failed.
+#[test]
+fn a_damaged_database_is_refused_at_open_naming_the_file_and_the_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = damaged_database(dir.path());
     let err = match Store::open(&path, StoreOptions::default()) {
         Ok(_) => panic!("a damaged database was opened"),
         Err(e) => e,
@@ -2745,6 +2752,23 @@ fn a_damaged_database_is_refused_at_open_naming_the_file_and_the_damage() {
     assert!(text.contains("is damaged (Tree "), "{text}");
     assert!(!text.contains('\n'), "one line: {text}");
     assert!(text.contains(".recover"), "{text}");
+}
+
+/// With `check_at_open` off (`[store] check_at_open = false`, and the maintenance commands)
+/// the store does not read every page at open: the same damaged database opens, and its
+/// intact tables work. The check used to run at every open, seconds for a multi-GB database
+/// before the gateway could bind after a restart, and before every `outbox retry`.
+#[test]
+fn the_check_at_open_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = damaged_database(dir.path());
+    let opts = StoreOptions {
+        check_at_open: false,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&path, opts).expect("opens without the whole-file check");
+    assert_eq!(count(&store, "SELECT count(*) FROM inbox_pdu"), 0);
+    store.close_blocking();
 }
 
 /// `--db` pointing at another application's SQLite database (tables, no schema version) is

@@ -105,22 +105,43 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// and connection for ever. A slow but moving upload (a handset on GPRS) is not cut.
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serve `router` on `listener` until `shutdown` is cancelled (in-flight requests finish).
-/// Each request knows its remote address (for the log of refused API keys). HTTP/1.1, with
+/// Longest a stop waits for the requests in progress to finish (a handset that lost its data
+/// connection mid-upload, one that does not read its download): past it their connections are
+/// closed and [`serve`] returns.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The timeouts [`serve_with`] runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpTimeouts {
+    /// [`HEADER_READ_TIMEOUT`] unless tests say otherwise.
+    pub header_read: Duration,
+    /// [`BODY_IDLE_TIMEOUT`] unless tests say otherwise.
+    pub body_idle: Duration,
+    /// [`DRAIN_TIMEOUT`] unless tests say otherwise.
+    pub drain: Duration,
+}
+
+impl Default for HttpTimeouts {
+    fn default() -> Self {
+        HttpTimeouts {
+            header_read: HEADER_READ_TIMEOUT,
+            body_idle: BODY_IDLE_TIMEOUT,
+            drain: DRAIN_TIMEOUT,
+        }
+    }
+}
+
+/// Serve `router` on `listener` until `shutdown` is cancelled: then no new connections are
+/// taken, idle ones close at once, and the requests in progress get [`DRAIN_TIMEOUT`] to
+/// finish before their connections are closed; returns when every connection has ended. Each
+/// request knows its remote address (for the log of refused API keys). HTTP/1.1, with
 /// [`HEADER_READ_TIMEOUT`] and [`BODY_IDLE_TIMEOUT`].
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    serve_with(
-        listener,
-        router,
-        shutdown,
-        HEADER_READ_TIMEOUT,
-        BODY_IDLE_TIMEOUT,
-    )
-    .await
+    serve_with(listener, router, shutdown, HttpTimeouts::default()).await
 }
 
 /// [`serve`] with the timeouts given (tests use short ones).
@@ -128,24 +149,36 @@ pub async fn serve_with(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
-    header_timeout: Duration,
-    body_idle: Duration,
+    timeouts: HttpTimeouts,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
     // Fails a body that sends nothing for `body_idle`, reset by every frame that comes.
     use tower_http::timeout::TimeoutBody;
-    // Each connection holds a receiver; all dropped: every connection has ended.
-    let (open_tx, open_rx) = tokio::sync::watch::channel(());
+    let body_idle = timeouts.body_idle;
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(timeouts.header_read);
+    // Tells every connection to finish its request and close, and says when all have.
+    let graceful = GracefulShutdown::new();
+    // Every connection's task: those still running when the drain time is over are aborted
+    // (their sockets closed), not left running after this returns.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
+        // The ended connections' results (nothing to read in them).
+        while connections.try_join_next().is_some() {}
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) if is_connection_error(&e) => continue,
                 Err(e) => {
-                    // Out of file descriptors, most likely: wait rather than spin.
+                    // Out of file descriptors, most likely: wait rather than spin (a stop
+                    // meanwhile is not kept waiting).
                     tracing::warn!(error = %e, "HTTP accept failed; trying again in a second");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        _ = shutdown.cancelled() => break,
+                    }
                 }
             },
             _ = shutdown.cancelled() => break,
@@ -159,33 +192,26 @@ pub async fn serve_with(
                 // A router is always ready: no `poll_ready` first.
                 tower_service::Service::call(&mut router.clone(), Request::from_parts(parts, body))
             });
-        let shutdown = shutdown.clone();
-        let open = open_rx.clone();
-        tokio::spawn(async move {
-            let _open = open;
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
-            let conn = http.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(%remote, error = %e, "HTTP connection ended");
-                    }
-                    return;
-                }
-                _ = shutdown.cancelled() => conn.as_mut().graceful_shutdown(),
-            }
-            // The request in progress finishes; an idle connection closes at once.
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        connections.spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(%remote, error = %e, "HTTP connection ended");
             }
         });
     }
     drop(listener);
-    drop(open_rx);
-    open_tx.closed().await;
+    // The requests in progress finish; idle connections close at once.
+    if tokio::time::timeout(timeouts.drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = connections.len(),
+            "HTTP requests still open {:?} after the stop; closing them",
+            timeouts.drain
+        );
+    }
+    connections.shutdown().await;
     Ok(())
 }
 
@@ -341,21 +367,9 @@ async fn health(State(st): State<HttpState>) -> Response {
     };
     // Bound: the SMSC bound to; else the one being tried (a refused bind names it too).
     let address = st.link.bound_to().or_else(|| st.link.target());
-    // Every write failing for a while (a full disk, a read-only file, the database held by
-    // another process): MO is refused (the SMSC redelivers it) and nothing is recorded, so the
-    // gateway is not ready whatever the link says.
-    let failing_for = st
-        .store
-        .stats()
-        .failing_since
-        .map(|since| (crate::store::now_ms() - since).max(0) / 1000);
-    let (code, status, store) = match failing_for {
-        Some(secs) if secs >= STORE_DEGRADED_AFTER_SECS => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "degraded",
-            format!("writes failing for {secs} s (see the log)"),
-        ),
-        _ => (code, status, "ok".to_string()),
+    let (code, status, store) = match store_trouble(&st.store.stats(), crate::store::now_ms()) {
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, "degraded", why),
+        None => (code, status, "ok".to_string()),
     };
     let (code, status) = if st.stopping.is_cancelled() {
         (StatusCode::SERVICE_UNAVAILABLE, "stopping")
@@ -377,6 +391,35 @@ async fn health(State(st): State<HttpState>) -> Response {
 /// Seconds of failing store writes after which `/health` says degraded: longer than a
 /// backup or an operator's command holds the database in the usual case.
 pub const STORE_DEGRADED_AFTER_SECS: i64 = 10;
+
+/// Seconds `/health` says degraded after an MO PDU was deferred (its write failed; the SMSC
+/// sends it again): long enough to span an SMSC's redelivery interval while every MO fails,
+/// so the state does not flicker back to ready between two refusals.
+pub const MO_DEFERRED_DEGRADED_SECS: i64 = 60;
+
+/// Why `/health` should call the store degraded at `now` (Unix ms), from its counters; `None`
+/// when it is fine.
+///
+/// Every write failing for [`STORE_DEGRADED_AFTER_SECS`] (a full disk, a read-only file, the
+/// database held by another process): nothing is recorded. An MO PDU deferred in the last
+/// [`MO_DEFERRED_DEGRADED_SECS`]: MO is being refused even while other writes commit (on a
+/// nearly full disk small writes still fit and an MO's do not; that gateway said "ready"
+/// while it deferred over a thousand MO PDUs, because some write committed every few
+/// seconds).
+fn store_trouble(stats: &crate::store::Stats, now: i64) -> Option<String> {
+    if let Some(since) = stats.failing_since {
+        let secs = (now - since).max(0) / 1000;
+        if secs >= STORE_DEGRADED_AFTER_SECS {
+            return Some(format!("writes failing for {secs} s (see the log)"));
+        }
+    }
+    let at = stats.last_mo_deferred?;
+    let ago = (now - at).max(0) / 1000;
+    let deferred = stats.mo_pdus[crate::store::MoPdu::Deferred as usize];
+    (ago < MO_DEFERRED_DEGRADED_SECS).then(|| {
+        format!("MO not stored {ago} s ago, {deferred} MO PDUs deferred since start (see the log)")
+    })
+}
 
 async fn metrics(State(st): State<HttpState>) -> Response {
     // Through the writer: it keeps the outbox's rows per state as it changes them, so a
@@ -767,6 +810,35 @@ async fn avatar_sync(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_store_is_degraded_while_mo_is_deferred_and_after_every_write_failed_a_while() {
+        let t = 1_700_000_000_000;
+        let fine = crate::store::Stats::default();
+        assert_eq!(store_trouble(&fine, t), None);
+        // Every write failing: degraded from STORE_DEGRADED_AFTER_SECS on.
+        let failing = crate::store::Stats {
+            failing_since: Some(t),
+            ..Default::default()
+        };
+        assert_eq!(store_trouble(&failing, t + 9_999), None);
+        assert_eq!(
+            store_trouble(&failing, t + 10_000).as_deref(),
+            Some("writes failing for 10 s (see the log)")
+        );
+        // An MO deferred while other writes commit: degraded at once, for a minute.
+        let mut deferring = crate::store::Stats {
+            last_mo_deferred: Some(t),
+            ..Default::default()
+        };
+        deferring.mo_pdus[crate::store::MoPdu::Deferred as usize] = 1_200;
+        assert_eq!(
+            store_trouble(&deferring, t + 2_000).as_deref(),
+            Some("MO not stored 2 s ago, 1200 MO PDUs deferred since start (see the log)")
+        );
+        assert!(store_trouble(&deferring, t + 59_999).is_some());
+        assert_eq!(store_trouble(&deferring, t + 60_000), None);
+    }
 
     #[test]
     fn a_wrong_key_is_logged_once_per_address_per_window_with_the_count_left_out() {

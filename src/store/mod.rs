@@ -372,6 +372,12 @@ pub struct StoreOptions {
     /// Page cache of the writer connection, KiB (default [`WRITER_CACHE_KIB`]; SQLite's own
     /// default is 2 MiB). Memory is taken only as pages are used.
     pub writer_cache_kib: u32,
+    /// Read every page with `PRAGMA quick_check` at open and refuse a damaged database
+    /// ([`StoreError::Damaged`]); default true. It costs about 0.6 s per 340 MB from the page
+    /// cache (more from a cold disk after a reboot), so a gateway with a multi-GB database may
+    /// turn it off (`[store] check_at_open = false`) to bind sooner after a restart, and the
+    /// maintenance commands turn it off (a quick `outbox retry` does not read the whole file).
+    pub check_at_open: bool,
 }
 
 /// Default page cache of the writer: 16 MiB. The writer touches the outbox's queued head, its
@@ -395,6 +401,7 @@ impl Default for StoreOptions {
             max_batch: 512,
             queue_capacity: 4096,
             writer_cache_kib: WRITER_CACHE_KIB,
+            check_at_open: true,
         }
     }
 }
@@ -417,6 +424,11 @@ pub struct Stats {
     /// Since when (Unix ms) every write transaction has failed (the database held by another
     /// process past the busy timeout, a full disk, a read-only file); `None` once one commits.
     pub failing_since: Option<i64>,
+    /// When (Unix ms) an MO PDU was last deferred ([`MoPdu::Deferred`]: its write failed and
+    /// the SMSC was asked to send it again); `None` if none was since the store opened. Other
+    /// writes may be committing meanwhile (a nearly full disk takes small writes and refuses
+    /// bigger ones), so [`Stats::failing_since`] alone does not show it.
+    pub last_mo_deferred: Option<i64>,
     /// Requests waiting in the channel right now (not counting the batch being run).
     pub queued: u64,
     /// MO PDUs the inbox took for a copy of one it already had (an SMSC's resend after a lost
@@ -478,6 +490,8 @@ struct Counters {
     outbox_entered: [AtomicU64; 7],
     /// Unix ms of the first failed batch since the last commit; 0 while commits succeed.
     failing_since: std::sync::atomic::AtomicI64,
+    /// Unix ms of the last MO PDU deferred ([`MoPdu::Deferred`]); 0 if none was.
+    mo_deferred_at: std::sync::atomic::AtomicI64,
     transaction: LatencyHistogram,
 }
 
@@ -1250,7 +1264,17 @@ impl Store {
         // service alone has more, and an evicted statement is parsed again on every use).
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         stable_plans(&conn).map_err(open_err(path, "enable_qpsg"))?;
-        check_intact(&conn, path).map_err(|e| locked_at_open(path, opts.busy_timeout, e))?;
+        if opts.check_at_open {
+            let began = Instant::now();
+            check_intact(&conn, path).map_err(|e| locked_at_open(path, opts.busy_timeout, e))?;
+            // What the check costs, for an operator weighing `[store] check_at_open`.
+            tracing::info!(
+                path = %path.display(),
+                bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+                took_ms = began.elapsed().as_millis() as u64,
+                "store: database checked at open (PRAGMA quick_check)"
+            );
+        }
         let applied =
             schema::migrate(&mut conn).map_err(|e| locked_at_open(path, opts.busy_timeout, e))?;
         if applied > 0 {
@@ -1441,6 +1465,7 @@ impl Store {
             retried_writes: c.retried_writes.load(Ordering::Relaxed),
             largest_batch: c.largest_batch.load(Ordering::Relaxed),
             failing_since: Some(c.failing_since.load(Ordering::Relaxed)).filter(|&t| t > 0),
+            last_mo_deferred: Some(c.mo_deferred_at.load(Ordering::Relaxed)).filter(|&t| t > 0),
             queued: (self.inner.requests.max_capacity() - self.inner.requests.capacity()) as u64,
             mo_duplicates: c.mo_duplicates.load(Ordering::Relaxed),
             mo_pdus: std::array::from_fn(|i| c.mo_pdus[i].load(Ordering::Relaxed)),
@@ -1462,6 +1487,12 @@ impl Store {
     /// [`Store::note_mo_duplicate`]).
     pub fn note_mo_pdu(&self, what: MoPdu) {
         self.inner.counters.mo_pdus[what as usize].fetch_add(1, Ordering::Relaxed);
+        if what == MoPdu::Deferred {
+            self.inner
+                .counters
+                .mo_deferred_at
+                .store(now_ms().max(1), Ordering::Relaxed);
+        }
     }
 
     /// Count a whole MO message handed on to the service ([`Stats::mo_messages`]).
