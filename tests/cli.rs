@@ -1843,23 +1843,7 @@ fn maintenance_commands_do_not_check_the_whole_database_first() {
     let d = dir.path();
     let db = d.join("gw.db");
     create_db(&db);
-    {
-        let c = rusqlite::Connection::open(&db).unwrap();
-        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
-        let root: u64 = c
-            .query_row(
-                "SELECT rootpage FROM sqlite_master WHERE name = 'outbox'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        let size: u64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
-        drop(c);
-        use std::io::{Seek, SeekFrom, Write};
-        let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
-        f.seek(SeekFrom::Start((root - 1) * size)).unwrap();
-        f.write_all(&vec![0xFF; size as usize]).unwrap();
-    }
+    common::damage_table(&db, "outbox");
     std::fs::write(
         d.join("a.csv"),
         "msisdn,call_minutes,sms_sent,tenure_days,level\n+8613500135000,10,5,100,1\n",

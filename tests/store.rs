@@ -2,6 +2,8 @@
 //! migrations, group commit, savepoint isolation, inbox dedup and reassembly, outbox life
 //! cycle, receipts, reopen after drop, and a SIGKILL crash test in a child process.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -2712,26 +2714,7 @@ fn damaged_database(dir: &Path) -> std::path::PathBuf {
         );
     }
     store.close_blocking();
-    // Everything into the database file, then the outbox's root page overwritten.
-    let (root, page_size) = {
-        let c = Connection::open(&path).unwrap();
-        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
-        let root: u64 = c
-            .query_row(
-                "SELECT rootpage FROM sqlite_master WHERE name = 'outbox'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        let size: u64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
-        (root, size)
-    };
-    {
-        use std::io::{Seek, SeekFrom};
-        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-        f.seek(SeekFrom::Start((root - 1) * page_size)).unwrap();
-        f.write_all(&vec![0xFF; page_size as usize]).unwrap();
-    }
+    common::damage_table(&path, "outbox");
     path
 }
 

@@ -97,6 +97,7 @@ pub async fn simulator(faults: smsc_sim::Faults) -> SimHandle {
 }
 
 /// A scratch directory with the child gateway's database and log paths in it.
+#[allow(dead_code)] // not every test binary uses it
 pub fn workdir() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("gw.db");
@@ -105,6 +106,7 @@ pub fn workdir() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) 
 }
 
 /// The gateway binary, serving `db` against the simulator; its stderr goes to `log`.
+#[allow(dead_code)] // not every test binary uses it
 pub fn spawn_gateway(sim: &SimHandle, db: &Path, log: &Path) -> Child {
     spawn_gateway_http(sim, db, log, "127.0.0.1:0")
 }
@@ -228,4 +230,28 @@ pub fn mo_records(sim: &SimHandle) -> Vec<DeliveryRecord> {
         .into_iter()
         .filter(|d| d.kind == DeliveryKind::Mo)
         .collect()
+}
+
+/// Overwrite the root page of `table` in the SQLite file `db` with 0xFF bytes, after a
+/// checkpoint has moved everything into the file: a database whose pages of that table are
+/// damaged and the rest intact (what `PRAGMA quick_check` at open must find).
+#[allow(dead_code)] // not every test binary uses it
+pub fn damage_table(db: &Path, table: &str) {
+    use std::io::{Seek, SeekFrom, Write};
+    let (root, page_size) = {
+        let c = rusqlite::Connection::open(db).unwrap();
+        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        let root: u64 = c
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let size: u64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        (root, size)
+    };
+    let mut f = std::fs::OpenOptions::new().write(true).open(db).unwrap();
+    f.seek(SeekFrom::Start((root - 1) * page_size)).unwrap();
+    f.write_all(&vec![0xFF; page_size as usize]).unwrap();
 }
