@@ -25,7 +25,10 @@
 //! | no answer, or a passing refusal (`ESME_RTHROTTLED`, timeout, link drop) | tried again after a back-off, up to [`MAX_TRIES`] |
 //!
 //! A receipt that still comes for a cancelled message is applied as any: `DELIVRD` makes the
-//! row `delivered` (the SMSC knows best), a failure leaves the `superseded` row as it is.
+//! row `delivered` (the SMSC knows best), a failure leaves the `superseded` row as it is. A
+//! `DELETED` receipt that beats the answer (many SMSCs send one for what cancel_sm deleted)
+//! makes the row `superseded` as the answer would, not `failed` (see
+//! `outbox::apply_receipt`); its parts still waiting are cancelled all the same.
 //! A row that left `submitted` before its cancel went out (its receipt came) drops the intent.
 //! With `[smsc] cancel_superseded = false` intents are dropped unsent.
 
@@ -85,6 +88,18 @@ struct Due {
     segments: Vec<Segment>,
 }
 
+impl Due {
+    /// Whether its row's parts still waiting for a receipt are to be cancelled: a row
+    /// `submitted`, or one a `DELETED` receipt made `superseded` while its cancel was out
+    /// (`outbox::apply_receipt`: the SMSC deleted a part; the others still go).
+    fn cancellable(&self) -> bool {
+        matches!(
+            self.state,
+            Some(OutboxState::Submitted | OutboxState::Superseded)
+        )
+    }
+}
+
 /// The intents due at `now`, at most `limit`, with their rows.
 fn due(c: &Connection, now: i64, limit: usize) -> Result<Vec<Due>, StoreError> {
     let mut list: Vec<Due> = c
@@ -118,7 +133,7 @@ fn due(c: &Connection, now: i64, limit: usize) -> Result<Vec<Due>, StoreError> {
         })
         .ctx("cancel::due")?;
     for d in &mut list {
-        if d.state != Some(OutboxState::Submitted) {
+        if !d.cancellable() {
             continue;
         }
         d.segments = c
@@ -259,7 +274,7 @@ pub fn row_end(
         .filter(|(_, a)| *a == Answer::TooLate)
         .count();
     if !done.is_empty() {
-        let mut text = format!("cancelled at the SMSC: {why}");
+        let mut text = crate::store::cancel::cancelled_error(why);
         if too_late > 0 {
             text.push_str(&format!(
                 " ({too_late} part(s) had reached the handset already)"
@@ -429,7 +444,7 @@ impl Canceller {
             if stop.is_cancelled() || !self.link.is_bound() {
                 return;
             }
-            let end = if d.state == Some(OutboxState::Submitted) {
+            let end = if d.cancellable() {
                 let mut answers = Vec::new();
                 for seg in d.segments.iter().filter(|s| !d.done.contains(&s.id)) {
                     let answer = match self.pdu(&d, seg) {

@@ -4,9 +4,22 @@
 //! (`outbox::withdraw_queued`, `outbox::withdraw_queued_pushes`). The `delivery::cancel`
 //! task sends the `cancel_sm`s and records what the SMSC answered.
 
-use rusqlite::{params, Transaction};
+use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{Ctx, StoreError};
+
+/// The last error of a row whose message the SMSC deleted at our `cancel_sm`, asked for
+/// `why`: `cancelled at the SMSC: <why>`.
+pub fn cancelled_error(why: &str) -> String {
+    format!("cancelled at the SMSC: {why}")
+}
+
+/// Why a cancel of row `outbox_id` was asked for, while it is pending (`None`: none is).
+pub fn asked(tx: &Transaction<'_>, outbox_id: i64) -> Result<Option<String>, StoreError> {
+    tx.prepare_cached("SELECT why FROM outbox_cancel WHERE outbox_id = ?1")
+        .and_then(|mut s| s.query_row([outbox_id], |r| r.get(0)).optional())
+        .ctx("cancel::asked")
+}
 
 /// Ask for `cancel_sm` of every `submitted` row with coalescing key `key` but `by` (the row
 /// that now holds the newest content for that key): `why` is `superseded by outbox row <by>`.

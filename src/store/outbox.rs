@@ -14,7 +14,9 @@
 //! `superseded`: a row that lost a coalescing race (see [`enqueue`]); it is never sent. A
 //! `submitted` row that a newer one with its key, or a withdrawal, makes wrong to deliver is
 //! cancelled at the SMSC (`delivery::cancel`) and becomes `superseded` too, its last error
-//! `cancelled at the SMSC: ...`; a `DELIVRD` receipt that still comes makes it `delivered`.
+//! `cancelled at the SMSC: ...`; a `DELIVRD` receipt that still comes makes it `delivered`,
+//! and a `DELETED` one that beats the cancel's answer makes it `superseded`, not `failed`
+//! (the SMSC reporting the deletion we asked for).
 //!
 //! # Coalescing
 //! A message with a `coalesce_key` (e.g. status updates keyed (owner, recipient, kind), DESIGN.md
@@ -658,8 +660,12 @@ fn apply_to_segment(
     if delivered >= i64::from(total) {
         changed = settle_delivered(tx, outbox_id, now)?;
     } else if this_failed && state == ReceiptState::Failed {
-        let reason = format!("{RECEIPT_FAILURE}{stat} for segment {seq}/{total}");
-        changed = fail(tx, outbox_id, &reason, now)?.then_some(OutboxState::Failed);
+        changed = if deleted_at_our_cancel(tx, outbox_id, stat, now)? {
+            Some(OutboxState::Superseded)
+        } else {
+            let reason = format!("{RECEIPT_FAILURE}{stat} for segment {seq}/{total}");
+            fail(tx, outbox_id, &reason, now)?.then_some(OutboxState::Failed)
+        };
     }
     let row_state: OutboxState = match changed {
         Some(state) => state,
@@ -675,6 +681,41 @@ fn apply_to_segment(
         state: row_state,
         changed: changed.is_some(),
     })
+}
+
+/// A `DELETED` receipt for submitted row `id` while a cancel of it is pending
+/// (`outbox_cancel`): the SMSC telling what our `cancel_sm` did (many send that receipt, some
+/// before the `cancel_sm_resp`), not a failure to deliver. The row becomes `superseded`, last
+/// error [`cancel::cancelled_error`], as the cancel's answer would make it; failed instead, a
+/// push would be taken for one the handset refused (resent by SMS, the handset marked as
+/// without WAP Push) and `outbox retry` would send the stale message again. The intent stays
+/// for the canceller (parts not yet cancelled). Returns whether it did so.
+fn deleted_at_our_cancel(
+    tx: &Transaction<'_>,
+    id: i64,
+    stat: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    use sms_wire::receipt::ReceiptStatus;
+    if ReceiptStatus::from_stat(stat) != Some(ReceiptStatus::Deleted) {
+        return Ok(false);
+    }
+    let Some(why) = cancel::asked(tx, id)? else {
+        return Ok(false);
+    };
+    let n = exec_cached(
+        tx,
+        "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
+         WHERE id = ?1 AND state = 'submitted'",
+        params![id, cancel::cancelled_error(&why), now],
+    )
+    .ctx("outbox: deleted at our cancel")?;
+    tally::note(
+        Some(OutboxState::Submitted),
+        Some(OutboxState::Superseded),
+        n,
+    );
+    Ok(n == 1)
 }
 
 /// Row `id` becomes `delivered` from whatever state it was in but `delivered`; returns
