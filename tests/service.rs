@@ -3221,6 +3221,46 @@ async fn a_deleted_receipt_for_our_cancel_does_not_fail_the_row() {
     w.sim.shutdown().await;
 }
 
+/// The owner changes STATUS again while the first update is in flight (the SMSC is slow to
+/// answer its submit_sm): `enqueue` found it neither queued (to replace) nor `submitted` (to
+/// cancel). Once its acceptance is recorded it is cancelled all the same, and Mum's handset
+/// gets only the newer update. Before, the stale one reached her first.
+#[tokio::test]
+async fn an_update_in_flight_when_a_newer_one_comes_is_cancelled_once_accepted() {
+    let w = World::start_on(mum_off_for(8_000), ServiceConfig::default()).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.sim.set_faults(smsc_sim::Faults {
+        response_delay: Some(smsc_sim::Delay {
+            min_ms: 1_500,
+            max_ms: 1_500,
+        }),
+        ..smsc_sim::Faults::default()
+    });
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "in_flight").await;
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    let rows = outbox_rows_to(&w, MUM).await;
+    assert_eq!(
+        rows.len(),
+        2,
+        "a new row, the first being in flight: {rows:?}"
+    );
+    let (_, _, why) = wait_row_to(&w, MUM, 0, "superseded").await;
+    let why = why.unwrap_or_default();
+    assert!(
+        why.starts_with("cancelled at the SMSC: superseded by outbox row "),
+        "{why}"
+    );
+    let first = accepted_id(&w.sim, MUM, 0);
+    wait_cancelled_at_sim(&w.sim, &first).await;
+    let texts = w.inbox(MUM, 1).await;
+    assert!(texts[0].contains(": BUSY."), "{texts:?}");
+    w.settle_and_count(MUM, 1).await;
+    wait_row_to(&w, MUM, 1, "delivered").await;
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// An avatar push the SMSC accepted while Mum's handset is off is cancelled there when the
 /// owner sets AVATAR OFF: her handset never gets a link that would open no picture.
 #[tokio::test]

@@ -715,6 +715,100 @@ mod tests {
         );
     }
 
+    /// A row in flight when a newer message with its key comes gets no intent then (it is
+    /// neither queued nor submitted); once its acceptance is recorded it does, whichever of
+    /// the two was recorded first, and whether the newer one is still queued or accepted too.
+    /// A row with no newer message gets none.
+    #[test]
+    fn a_row_superseded_in_flight_is_asked_for_once_submitted() {
+        use crate::store::outbox::{self, NewMessage};
+        use crate::store::{Store, StoreOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db"), StoreOptions::default()).unwrap();
+        let msg = |key: &str, body: &str| NewMessage {
+            coalesce_key: Some(key.to_string()),
+            ..NewMessage::sms("+8613900139000", body)
+        };
+        // Queue a message and claim every row due: in flight.
+        let send = |store: &Store, key: &str, body: &str, now: i64| -> i64 {
+            let m = msg(key, body);
+            store
+                .write_blocking(move |tx| {
+                    let id = outbox::enqueue(tx, &m, now)?.id;
+                    outbox::claim_due(tx, now, 10)?;
+                    Ok::<_, StoreError>(id)
+                })
+                .unwrap()
+        };
+        let accepted = |store: &Store, id: i64, now: i64| {
+            store
+                .write_blocking(move |tx| {
+                    outbox::record_segment_submitted(tx, id, 1, 1, &format!("m-{id}"), now)?;
+                    outbox::mark_submitted(tx, id, now)
+                })
+                .unwrap()
+        };
+        let asked = |store: &Store| -> Vec<(i64, String)> {
+            store
+                .read_blocking(|c| due(c, i64::MAX, 100))
+                .unwrap()
+                .into_iter()
+                .map(|d| (d.outbox_id, d.why))
+                .collect()
+        };
+        // A in flight; B comes and stays queued; A is accepted.
+        let a = send(&store, "k1", "FREE", 1);
+        let b = {
+            let m = msg("k1", "BUSY");
+            store
+                .write_blocking(move |tx| outbox::enqueue(tx, &m, 2))
+                .unwrap()
+        };
+        assert!(!b.coalesced, "A was in flight");
+        assert_eq!(asked(&store), [], "nothing to cancel yet");
+        assert!(accepted(&store, a, 3));
+        assert_eq!(
+            asked(&store),
+            [(a, format!("superseded by outbox row {}", b.id))]
+        );
+        store
+            .write_blocking(|tx| {
+                tx.execute("DELETE FROM outbox_cancel", [])
+                    .map_err(StoreError::from)
+            })
+            .unwrap();
+        // C in flight, D comes and goes in flight too; D is accepted first, then C.
+        let c = send(&store, "k2", "FREE", 10);
+        let d = send(&store, "k2", "BUSY", 11);
+        assert!(accepted(&store, d, 12));
+        assert_eq!(asked(&store), []);
+        assert!(accepted(&store, c, 13));
+        assert_eq!(
+            asked(&store),
+            [(c, format!("superseded by outbox row {d}"))]
+        );
+        store
+            .write_blocking(|tx| {
+                tx.execute("DELETE FROM outbox_cancel", [])
+                    .map_err(StoreError::from)
+            })
+            .unwrap();
+        // E in flight, F in flight; E is accepted first, then F.
+        let e = send(&store, "k3", "FREE", 20);
+        let f = send(&store, "k3", "BUSY", 21);
+        assert!(accepted(&store, e, 22));
+        assert_eq!(asked(&store), []);
+        assert!(accepted(&store, f, 23));
+        assert_eq!(
+            asked(&store),
+            [(e, format!("superseded by outbox row {f}"))]
+        );
+        // G alone with its key: accepted, nothing to cancel.
+        let g = send(&store, "k4", "FREE", 30);
+        assert!(accepted(&store, g, 31));
+        assert_eq!(asked(&store).len(), 1);
+    }
+
     /// A cancel that got no answer is tried again, with a growing back-off, keeping the parts
     /// already cancelled; after [`MAX_TRIES`] the row is kept, or superseded if a part went.
     #[test]

@@ -1178,13 +1178,16 @@ pub fn mark_submitted(tx: &Transaction<'_>, id: i64, now: i64) -> Result<bool, S
 }
 
 /// [`mark_submitted`] for many rows in one statement; returns how many changed. A row no
-/// longer in flight (delivered by receipts that beat this) is left alone.
+/// longer in flight (delivered by receipts that beat this) is left alone. A keyed row that a
+/// newer message superseded while it was in flight is to be cancelled at the SMSC
+/// ([`cancel::supersede_on_submit`]).
 fn mark_all_submitted(
     tx: &Transaction<'_>,
     ids: impl Iterator<Item = i64>,
     validity_ms: Option<i64>,
     now: i64,
 ) -> Result<usize, StoreError> {
+    let ids: Vec<i64> = ids.collect();
     // A row without its own `expires_at` keeps the validity end its submits carried, in the
     // six bytes of room its claim left (a six-byte integer for a time in milliseconds).
     let n = exec_cached(
@@ -1193,10 +1196,14 @@ fn mark_all_submitted(
              expires_at = coalesce(expires_at, content_at + ?3),
              room = CASE WHEN expires_at IS NULL AND ?3 IS NOT NULL THEN NULL ELSE room END
          WHERE id IN rarray(?2) AND state = 'in_flight'",
-        params![now, id_array(ids), validity_ms],
+        params![now, id_array(ids.iter().copied()), validity_ms],
     )
     .ctx("outbox::mark_submitted")?;
     tally::note(Some(OutboxState::InFlight), Some(OutboxState::Submitted), n);
+    if n > 0 {
+        // Superseded while in flight: the cancel `enqueue` could not ask for yet.
+        cancel::supersede_on_submit(tx, &ids, now)?;
+    }
     Ok(n)
 }
 
