@@ -698,7 +698,7 @@ mod tests {
             .write_blocking(move |tx| {
                 tx.execute("DELETE FROM outbox_cancel", [])
                     .map_err(StoreError::from)?;
-                outbox::withdraw_queued(tx, "status:%:+862", "recipient sent STOP ALL", 10)
+                outbox::withdraw_queued(tx, "status:%:+862", "recipient sent STOP ALL", None, 10)
             })
             .unwrap();
         let due_now = store.read_blocking(|c| due(c, 10, 10)).unwrap();

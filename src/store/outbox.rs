@@ -1227,26 +1227,34 @@ pub fn mark_failed_once(
 
 /// Withdraw the queued rows whose coalescing key matches `pattern` (SQL `LIKE`; a plain key
 /// matches itself): they become `superseded` with `why` and are never sent. For updates the
-/// recipient may no longer get (they sent STOP, or left the owner's groups). Rows already in
-/// flight go out; those the SMSC accepted and has not confirmed (`submitted`) are to be
-/// cancelled there ([`cancel::withdraw_submitted`]). Returns how many queued rows
-/// were withdrawn.
+/// recipient may no longer get (they sent STOP, or left the owner's groups). `veto`: the
+/// [`PushVeto`] that also stops them, for avatar pushes (a contact taken out of every group
+/// under PRIVACY CONTACTS: [`PushVeto::NotAContact`]), kept in `push_veto` as every
+/// withdrawn push keeps its own ([`recorded_veto`]); `None` for status updates and for a
+/// withdrawal no veto causes (STOP). Rows already in flight go out; those the SMSC accepted
+/// and has not confirmed (`submitted`) are to be cancelled there
+/// ([`cancel::withdraw_submitted`]). Returns how many queued rows were withdrawn.
 pub fn withdraw_queued(
     tx: &Transaction<'_>,
     pattern: &str,
     why: &str,
+    veto: Option<PushVeto>,
     now: i64,
 ) -> Result<usize, StoreError> {
     // A plain key seeks the partial index of queued keyed rows; a pattern (STOP ALL, rare)
     // reads its entries, the state and IS NOT NULL terms keeping the look inside it.
     let sql = if pattern.contains('%') {
-        "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
+        "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3,
+             push_veto = ?4
          WHERE state = 'queued' AND coalesce_key IS NOT NULL AND coalesce_key LIKE ?1"
     } else {
-        "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
+        "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3,
+             push_veto = ?4
          WHERE state = 'queued' AND coalesce_key = ?1"
     };
-    let n = exec_cached(tx, sql, params![pattern, why, now]).ctx("outbox::withdraw_queued")?;
+    let code = veto.map(PushVeto::code);
+    let n =
+        exec_cached(tx, sql, params![pattern, why, now, code]).ctx("outbox::withdraw_queued")?;
     tally::note(Some(OutboxState::Queued), Some(OutboxState::Superseded), n);
     cancel::withdraw_submitted(tx, Withdrawn::Key(pattern), why, now)?;
     Ok(n)
