@@ -3278,6 +3278,122 @@ async fn a_status_update_the_smsc_holds_is_cancelled_when_a_newer_one_comes() {
     w.sim.shutdown().await;
 }
 
+/// Many SMSCs send a `DELETED` receipt for a message cancel_sm deleted, and it can come
+/// before the cancel_sm_resp (here the SMSC answers the cancel a second late). The row ends
+/// `superseded` as the answer makes it, and is not failed by that receipt: before, it became
+/// `failed` ("receipt DELETED"), counted and logged as a failed delivery, an operator's
+/// `outbox retry` would have sent the stale update again, and a push would have been taken
+/// for one the handset refused.
+#[tokio::test]
+async fn a_deleted_receipt_for_our_cancel_does_not_fail_the_row() {
+    let mut sim = mum_off_for(8_000);
+    sim.receipts.deleted_on_cancel = true;
+    let w = World::start_on(sim, ServiceConfig::default()).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "submitted").await;
+    let first = accepted_id(&w.sim, MUM, 0);
+    w.sim.set_faults(smsc_sim::Faults {
+        response_delay: Some(smsc_sim::Delay {
+            min_ms: 1_000,
+            max_ms: 1_000,
+        }),
+        ..smsc_sim::Faults::default()
+    });
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    // The receipt comes at once, the answer a second later.
+    w.sim
+        .wait_until("the DELETED receipt sent", WAIT, |h| {
+            h.receipts()
+                .iter()
+                .any(|r| {
+                    r.message_id.as_deref() == Some(first.as_str())
+                        && r.stat == Some(smsc_sim::ReceiptStat::Deleted)
+                        && r.state == smsc_sim::DeliveryState::Answered(0)
+                })
+                .then_some(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {:#?}", w.sim.receipts()));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let row = loop {
+        let rows = outbox_rows_to(&w, MUM).await;
+        if rows[0].1 != "submitted" {
+            break rows[0].clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(row.1, "superseded", "{row:?}");
+    assert!(
+        row.2
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("cancelled at the SMSC: superseded by outbox row "),
+        "{row:?}"
+    );
+    let texts = w.inbox(MUM, 1).await;
+    assert!(texts[0].contains(": BUSY."), "{texts:?}");
+    wait_row_to(&w, MUM, 1, "delivered").await;
+    assert_eq!(wait_row_to(&w, MUM, 0, "superseded").await.1, "superseded");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while cancels(&w, "cancelled") == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the answer is counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pending =
+        w.gw.store
+            .read(presence_gw::delivery::cancel::pending)
+            .await
+            .unwrap();
+    assert_eq!(pending, 0);
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// The owner changes STATUS again while the first update is in flight (the SMSC is slow to
+/// answer its submit_sm): `enqueue` found it neither queued (to replace) nor `submitted` (to
+/// cancel). Once its acceptance is recorded it is cancelled all the same, and Mum's handset
+/// gets only the newer update. Before, the stale one reached her first.
+#[tokio::test]
+async fn an_update_in_flight_when_a_newer_one_comes_is_cancelled_once_accepted() {
+    let w = World::start_on(mum_off_for(8_000), ServiceConfig::default()).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.sim.set_faults(smsc_sim::Faults {
+        response_delay: Some(smsc_sim::Delay {
+            min_ms: 1_500,
+            max_ms: 1_500,
+        }),
+        ..smsc_sim::Faults::default()
+    });
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "in_flight").await;
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    let rows = outbox_rows_to(&w, MUM).await;
+    assert_eq!(
+        rows.len(),
+        2,
+        "a new row, the first being in flight: {rows:?}"
+    );
+    let (_, _, why) = wait_row_to(&w, MUM, 0, "superseded").await;
+    let why = why.unwrap_or_default();
+    assert!(
+        why.starts_with("cancelled at the SMSC: superseded by outbox row "),
+        "{why}"
+    );
+    let first = accepted_id(&w.sim, MUM, 0);
+    wait_cancelled_at_sim(&w.sim, &first).await;
+    let texts = w.inbox(MUM, 1).await;
+    assert!(texts[0].contains(": BUSY."), "{texts:?}");
+    w.settle_and_count(MUM, 1).await;
+    wait_row_to(&w, MUM, 1, "delivered").await;
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// An avatar push the SMSC accepted while Mum's handset is off is cancelled there when the
 /// owner sets AVATAR OFF: her handset never gets a link that would open no picture.
 #[tokio::test]

@@ -365,6 +365,11 @@ pub struct ReceiptPlan {
     /// Delay when no rule fires, in milliseconds.
     #[serde(default)]
     pub default_delay_ms: u64,
+    /// When a cancel_sm deletes a message, send its receipt at once with `stat:DELETED`
+    /// (message_state 4), if its `registered_delivery` asks for a failure receipt, as many
+    /// SMSCs do; otherwise (the default) a cancelled message gets no receipt at all.
+    #[serde(default)]
+    pub deleted_on_cancel: bool,
 }
 
 impl Default for ReceiptPlan {
@@ -373,6 +378,7 @@ impl Default for ReceiptPlan {
             rules: Vec::new(),
             default_stat: ReceiptStat::Delivrd,
             default_delay_ms: 0,
+            deleted_on_cancel: false,
         }
     }
 }

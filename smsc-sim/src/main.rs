@@ -242,6 +242,10 @@ struct Serve {
     /// Receipt delay when no rule fires, in ms (the handset gets a delivered message then).
     #[arg(long, default_value_t = 0)]
     receipt_delay_ms: u64,
+    /// Send a DELETED receipt at once for a message a cancel_sm deletes (when its
+    /// registered_delivery asks for failure receipts), as many SMSCs do.
+    #[arg(long)]
+    receipt_on_cancel: bool,
     /// Fault: throttle above this many submits per second and account (system_id, all its
     /// binds together; 0: every submit). An SMSC-wide limit over all accounts is the fault
     /// key throttle_global_per_sec (`faults '{"throttle_global_per_sec":100}'`).
@@ -392,6 +396,7 @@ impl Serve {
                 rules: self.receipts,
                 default_stat: self.default_stat,
                 default_delay_ms: self.receipt_delay_ms,
+                deleted_on_cancel: self.receipt_on_cancel,
             },
             faults: Faults {
                 throttle_per_sec: self.throttle,

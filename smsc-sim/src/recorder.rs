@@ -475,9 +475,9 @@ impl MessageStore {
             .filter_map(|id| self.map.get(id).map(|m| (id.as_str(), m)))
     }
 
-    /// Every message held, for change (in no particular order).
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut StoredMessage> {
-        self.map.values_mut()
+    /// Every message held with its id, for change (in no particular order).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&String, &mut StoredMessage)> {
+        self.map.iter_mut()
     }
 
     /// Drop everything.

@@ -1157,33 +1157,42 @@ impl Session {
             m.system_id == sys && m.state_at(now) == 1 && same_address(&m.source, source)
         };
         let message_id = c.message_id.as_str();
+        let mut deleted: Vec<String> = Vec::new();
         if !message_id.is_empty() {
-            return match st.store.get_mut(message_id) {
+            match st.store.get_mut(message_id) {
                 Some(m) if ours(m) && (dest.is_empty() || m.is_to(dest)) => {
                     m.cancelled = true;
-                    0
+                    deleted.push(message_id.to_string());
                 }
-                _ => status::CANCELFAIL,
-            };
-        }
-        if dest.is_empty() {
-            return status::CANCELFAIL;
-        }
-        let mut n = 0;
-        for m in st.store.iter_mut() {
-            if ours(m)
-                && m.is_to(dest)
-                && (service_type.is_empty() || m.service_type == service_type)
-            {
-                m.cancelled = true;
-                n += 1;
+                _ => return status::CANCELFAIL,
+            }
+        } else {
+            if dest.is_empty() {
+                return status::CANCELFAIL;
+            }
+            for (id, m) in st.store.iter_mut() {
+                if ours(m)
+                    && m.is_to(dest)
+                    && (service_type.is_empty() || m.service_type == service_type)
+                {
+                    m.cancelled = true;
+                    deleted.push(id.clone());
+                }
+            }
+            if deleted.is_empty() {
+                return status::CANCELFAIL;
             }
         }
-        if n == 0 {
-            status::CANCELFAIL
-        } else {
-            0
+        // Their DELETED receipts, when the receipt plan sends them, go at once.
+        let receipts: Vec<DeliveryJob> = deleted
+            .iter()
+            .flat_map(|id| self.shared.deleted_receipts(&mut st, id, now))
+            .collect();
+        drop(st);
+        for job in receipts {
+            self.shared.dispatch(job, 0);
         }
+        0
     }
 }
 

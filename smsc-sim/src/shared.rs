@@ -1084,6 +1084,60 @@ impl Shared {
         }
     }
 
+    /// The receipts of stored message `message_id`, which a cancel_sm has just deleted
+    /// (records locked as `st`), when the receipt plan sends them
+    /// ([`ReceiptPlan::deleted_on_cancel`]): `stat:DELETED`, one per destination whose
+    /// `registered_delivery` asks for a failure receipt, for the caller to send at once.
+    pub fn deleted_receipts(&self, st: &mut State, message_id: &str, now: u64) -> Vec<DeliveryJob> {
+        if !self.cfg.receipts.deleted_on_cancel {
+            return Vec::new();
+        }
+        let Some(m) = st.store.get(message_id).cloned() else {
+            return Vec::new();
+        };
+        let text_id = self.receipt_text_id(m.numeric_id);
+        let mut jobs = Vec::new();
+        for d in &m.dests {
+            let Some(rec) = st.mt.get(d.mt_id).cloned() else {
+                continue;
+            };
+            if !wants_receipt(rec.registered_delivery, ReceiptStat::Deleted) {
+                continue;
+            }
+            let pdu = pdus::receipt(
+                &rec,
+                message_id,
+                &text_id,
+                ReceiptStat::Deleted,
+                m.submitted_at_ms,
+                now,
+            );
+            let rid = st.deliveries.next_id();
+            st.deliveries.push(DeliveryRecord {
+                id: rid,
+                kind: DeliveryKind::Receipt,
+                from: rec.dest.clone(),
+                to: rec.source.clone(),
+                message_id: Some(message_id.to_string()),
+                stat: Some(ReceiptStat::Deleted),
+                text: pdus::short_message_text(&pdu),
+                bind_id: None,
+                attempts: 0,
+                state: DeliveryState::Queued,
+                created_at_ms: now,
+            });
+            jobs.push(DeliveryJob {
+                record_id: rid,
+                system_id: Some(m.system_id.clone()),
+                pdu: Box::new(pdu),
+                attempts: 0,
+                generation: self.generation.load(Ordering::Relaxed),
+                revision: None,
+            });
+        }
+        jobs
+    }
+
     /// Start what `fx` planned (handset fetches, deliveries to handsets later); its receipts
     /// are returned for the session to send after its response.
     fn carry_out(self: &Arc<Self>, fx: Effects) -> Vec<(DeliveryJob, u64)> {

@@ -19,13 +19,16 @@
 //!
 //! | answers | row |
 //! |---|---|
-//! | some segment cancelled (`ESME_ROK`) | `superseded`, last error `cancelled at the SMSC: <why>` |
+//! | some segment cancelled (`ESME_ROK`) | `superseded`, last error `cancelled at the SMSC: <why>`, with ` (N part(s) had reached the handset already)` when some had (delivered before, or `ESME_RCANCELFAIL`) |
 //! | `ESME_RCANCELFAIL` (delivered or final already) | stays `submitted`, its receipt decides; last error says so |
 //! | another refusal (`ESME_RINVCMDID`: no cancel_sm at this carrier...) | stays `submitted`; last error says so |
 //! | no answer, or a passing refusal (`ESME_RTHROTTLED`, timeout, link drop) | tried again after a back-off, up to [`MAX_TRIES`] |
 //!
 //! A receipt that still comes for a cancelled message is applied as any: `DELIVRD` makes the
-//! row `delivered` (the SMSC knows best), a failure leaves the `superseded` row as it is.
+//! row `delivered` (the SMSC knows best), a failure leaves the `superseded` row as it is. A
+//! `DELETED` receipt that beats the answer (many SMSCs send one for what cancel_sm deleted)
+//! makes the row `superseded` as the answer would, not `failed` (see
+//! `outbox::apply_receipt`); its parts still waiting are cancelled all the same.
 //! A row that left `submitted` before its cancel went out (its receipt came) drops the intent.
 //! With `[smsc] cancel_superseded = false` intents are dropped unsent.
 
@@ -83,6 +86,20 @@ struct Due {
     destination: String,
     /// Its segment submissions still waiting for a receipt.
     segments: Vec<Segment>,
+    /// Its parts that reached the handset before (a submission delivered, none waiting).
+    reached: usize,
+}
+
+impl Due {
+    /// Whether its row's parts still waiting for a receipt are to be cancelled: a row
+    /// `submitted`, or one a `DELETED` receipt made `superseded` while its cancel was out
+    /// (`outbox::apply_receipt`: the SMSC deleted a part; the others still go).
+    fn cancellable(&self) -> bool {
+        matches!(
+            self.state,
+            Some(OutboxState::Submitted | OutboxState::Superseded)
+        )
+    }
 }
 
 /// The intents due at `now`, at most `limit`, with their rows.
@@ -111,6 +128,7 @@ fn due(c: &Connection, now: i64, limit: usize) -> Result<Vec<Due>, StoreError> {
                         source: r.get(5)?,
                         destination: r.get(6)?,
                         segments: Vec::new(),
+                        reached: 0,
                     })
                 },
             )?
@@ -118,7 +136,7 @@ fn due(c: &Connection, now: i64, limit: usize) -> Result<Vec<Due>, StoreError> {
         })
         .ctx("cancel::due")?;
     for d in &mut list {
-        if d.state != Some(OutboxState::Submitted) {
+        if !d.cancellable() {
             continue;
         }
         d.segments = c
@@ -136,6 +154,14 @@ fn due(c: &Connection, now: i64, limit: usize) -> Result<Vec<Due>, StoreError> {
                 .collect()
             })
             .ctx("cancel::due: segments")?;
+        d.reached = c
+            .prepare_cached(
+                "SELECT count(*) FROM (SELECT seq FROM outbox_segment WHERE outbox_id = ?1
+                 GROUP BY seq HAVING max(state = 'delivered') AND NOT max(state = 'submitted'))",
+            )
+            .and_then(|mut s| s.query_row([d.outbox_id], |r| r.get::<_, i64>(0)))
+            .map(|n| usize::try_from(n).unwrap_or(0))
+            .ctx("cancel::due: parts delivered")?;
     }
     Ok(list)
 }
@@ -229,12 +255,14 @@ pub enum RowEnd {
 }
 
 /// How a row's cancel ends: `why` it was asked for, `tries` made before this one, the segment
-/// rows cancelled by earlier tries (`done`), this try's answers with their segment rows, at
-/// `now`.
+/// rows cancelled by earlier tries (`done`), its parts that had reached the handset before
+/// this try (`reached`: delivered, nothing of them left to cancel), this try's answers with
+/// their segment rows, at `now`.
 pub fn row_end(
     why: &str,
     tries: u32,
     mut done: Vec<i64>,
+    reached: usize,
     answers: &[(i64, Answer)],
     now: i64,
 ) -> RowEnd {
@@ -259,10 +287,11 @@ pub fn row_end(
         .filter(|(_, a)| *a == Answer::TooLate)
         .count();
     if !done.is_empty() {
-        let mut text = format!("cancelled at the SMSC: {why}");
-        if too_late > 0 {
+        let mut text = crate::store::cancel::cancelled_error(why);
+        let reached = reached + too_late;
+        if reached > 0 {
             text.push_str(&format!(
-                " ({too_late} part(s) had reached the handset already)"
+                " ({reached} part(s) had reached the handset already)"
             ));
         }
         return RowEnd::Cancelled(text);
@@ -429,7 +458,7 @@ impl Canceller {
             if stop.is_cancelled() || !self.link.is_bound() {
                 return;
             }
-            let end = if d.state == Some(OutboxState::Submitted) {
+            let end = if d.cancellable() {
                 let mut answers = Vec::new();
                 for seg in d.segments.iter().filter(|s| !d.done.contains(&s.id)) {
                     let answer = match self.pdu(&d, seg) {
@@ -439,7 +468,14 @@ impl Canceller {
                     self.counts.note(&answer);
                     answers.push((seg.id, answer));
                 }
-                row_end(&d.why, d.tries, d.done.clone(), &answers, now_ms())
+                row_end(
+                    &d.why,
+                    d.tries,
+                    d.done.clone(),
+                    d.reached,
+                    &answers,
+                    now_ms(),
+                )
             } else {
                 RowEnd::Drop
             };
@@ -526,7 +562,7 @@ mod tests {
     fn a_row_is_superseded_once_a_part_is_cancelled_and_kept_when_none_is() {
         let why = "superseded by outbox row 9";
         assert_eq!(
-            row_end(why, 0, vec![], &[(1, Answer::Cancelled)], 0),
+            row_end(why, 0, vec![], 0, &[(1, Answer::Cancelled)], 0),
             RowEnd::Cancelled("cancelled at the SMSC: superseded by outbox row 9".into())
         );
         assert_eq!(
@@ -534,6 +570,7 @@ mod tests {
                 why,
                 0,
                 vec![],
+                0,
                 &[(1, Answer::Cancelled), (2, Answer::TooLate)],
                 0
             ),
@@ -544,7 +581,7 @@ mod tests {
             )
         );
         assert_eq!(
-            row_end(why, 0, vec![], &[(1, Answer::TooLate)], 0),
+            row_end(why, 0, vec![], 0, &[(1, Answer::TooLate)], 0),
             RowEnd::Kept(
                 "not cancelled (superseded by outbox row 9): the SMSC answered ESME_RCANCELFAIL \
                  (0x00000011): delivered or final already; its receipt decides"
@@ -552,10 +589,10 @@ mod tests {
             )
         );
         assert!(matches!(
-            row_end(why, 0, vec![], &[(1, Answer::Refused("x".into()))], 0),
+            row_end(why, 0, vec![], 0, &[(1, Answer::Refused("x".into()))], 0),
             RowEnd::Kept(_)
         ));
-        assert_eq!(row_end(why, 0, vec![], &[], 0), RowEnd::Drop);
+        assert_eq!(row_end(why, 0, vec![], 0, &[], 0), RowEnd::Drop);
     }
 
     /// On a real store: a newer message with its key asks for the cancel of the `submitted`
@@ -683,7 +720,7 @@ mod tests {
             .write_blocking(move |tx| {
                 tx.execute("DELETE FROM outbox_cancel", [])
                     .map_err(StoreError::from)?;
-                outbox::withdraw_queued(tx, "status:%:+862", "recipient sent STOP ALL", 10)
+                outbox::withdraw_queued(tx, "status:%:+862", "recipient sent STOP ALL", None, 10)
             })
             .unwrap();
         let due_now = store.read_blocking(|c| due(c, 10, 10)).unwrap();
@@ -700,6 +737,169 @@ mod tests {
         );
     }
 
+    /// A two-part message whose first part reached the handset before the cancel (its
+    /// receipt said DELIVRD) and whose second was cancelled: the row is `superseded` and its
+    /// last error says a part had reached the handset. Before, it said only "cancelled at
+    /// the SMSC", as if nothing had, while the handset held half the message.
+    #[test]
+    fn a_part_delivered_before_the_cancel_is_told_in_the_last_error() {
+        use crate::store::outbox::{self, NewMessage, ReceiptState};
+        use crate::store::{Store, StoreOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db"), StoreOptions::default()).unwrap();
+        let keyed = |body: &str| NewMessage {
+            coalesce_key: Some("avatar:+861:+862".into()),
+            ..NewMessage::sms("+8613900139000", body)
+        };
+        let old = keyed("two parts");
+        let a = store
+            .write_blocking(move |tx| {
+                let id = outbox::enqueue(tx, &old, 1)?.id;
+                outbox::claim_due(tx, 1, 10)?;
+                outbox::record_segment_submitted(tx, id, 1, 2, "p1", 1)?;
+                outbox::record_segment_submitted(tx, id, 2, 2, "p2", 1)?;
+                outbox::mark_submitted(tx, id, 1)?;
+                outbox::apply_receipt(
+                    tx,
+                    &["p1".to_string()],
+                    &[],
+                    "DELIVRD",
+                    ReceiptState::Delivered,
+                    2,
+                )?;
+                let newer = keyed("newer");
+                outbox::enqueue(tx, &newer, 3)?;
+                Ok::<_, StoreError>(id)
+            })
+            .unwrap();
+        let due_now = store.read_blocking(|c| due(c, 3, 10)).unwrap();
+        assert_eq!(due_now.len(), 1);
+        let d = &due_now[0];
+        assert_eq!((d.outbox_id, d.reached), (a, 1));
+        assert_eq!(
+            d.segments
+                .iter()
+                .map(|s| s.message_id.as_str())
+                .collect::<Vec<_>>(),
+            ["p2"]
+        );
+        let end = row_end(
+            &d.why,
+            d.tries,
+            d.done.clone(),
+            d.reached,
+            &[(d.segments[0].id, Answer::Cancelled)],
+            4,
+        );
+        store
+            .write_blocking(move |tx| record(tx, a, &end, 4))
+            .unwrap();
+        let (state, why) = store
+            .read_blocking(move |c| outbox::get(c, a))
+            .unwrap()
+            .map(|r| (r.state, r.last_error.unwrap_or_default()))
+            .unwrap();
+        assert_eq!(state, OutboxState::Superseded);
+        assert!(
+            why.ends_with("(1 part(s) had reached the handset already)"),
+            "{why}"
+        );
+    }
+
+    /// A row in flight when a newer message with its key comes gets no intent then (it is
+    /// neither queued nor submitted); once its acceptance is recorded it does, whichever of
+    /// the two was recorded first, and whether the newer one is still queued or accepted too.
+    /// A row with no newer message gets none.
+    #[test]
+    fn a_row_superseded_in_flight_is_asked_for_once_submitted() {
+        use crate::store::outbox::{self, NewMessage};
+        use crate::store::{Store, StoreOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db"), StoreOptions::default()).unwrap();
+        let msg = |key: &str, body: &str| NewMessage {
+            coalesce_key: Some(key.to_string()),
+            ..NewMessage::sms("+8613900139000", body)
+        };
+        // Queue a message and claim every row due: in flight.
+        let send = |store: &Store, key: &str, body: &str, now: i64| -> i64 {
+            let m = msg(key, body);
+            store
+                .write_blocking(move |tx| {
+                    let id = outbox::enqueue(tx, &m, now)?.id;
+                    outbox::claim_due(tx, now, 10)?;
+                    Ok::<_, StoreError>(id)
+                })
+                .unwrap()
+        };
+        let accepted = |store: &Store, id: i64, now: i64| {
+            store
+                .write_blocking(move |tx| {
+                    outbox::record_segment_submitted(tx, id, 1, 1, &format!("m-{id}"), now)?;
+                    outbox::mark_submitted(tx, id, now)
+                })
+                .unwrap()
+        };
+        let asked = |store: &Store| -> Vec<(i64, String)> {
+            store
+                .read_blocking(|c| due(c, i64::MAX, 100))
+                .unwrap()
+                .into_iter()
+                .map(|d| (d.outbox_id, d.why))
+                .collect()
+        };
+        // A in flight; B comes and stays queued; A is accepted.
+        let a = send(&store, "k1", "FREE", 1);
+        let b = {
+            let m = msg("k1", "BUSY");
+            store
+                .write_blocking(move |tx| outbox::enqueue(tx, &m, 2))
+                .unwrap()
+        };
+        assert!(!b.coalesced, "A was in flight");
+        assert_eq!(asked(&store), [], "nothing to cancel yet");
+        assert!(accepted(&store, a, 3));
+        assert_eq!(
+            asked(&store),
+            [(a, format!("superseded by outbox row {}", b.id))]
+        );
+        store
+            .write_blocking(|tx| {
+                tx.execute("DELETE FROM outbox_cancel", [])
+                    .map_err(StoreError::from)
+            })
+            .unwrap();
+        // C in flight, D comes and goes in flight too; D is accepted first, then C.
+        let c = send(&store, "k2", "FREE", 10);
+        let d = send(&store, "k2", "BUSY", 11);
+        assert!(accepted(&store, d, 12));
+        assert_eq!(asked(&store), []);
+        assert!(accepted(&store, c, 13));
+        assert_eq!(
+            asked(&store),
+            [(c, format!("superseded by outbox row {d}"))]
+        );
+        store
+            .write_blocking(|tx| {
+                tx.execute("DELETE FROM outbox_cancel", [])
+                    .map_err(StoreError::from)
+            })
+            .unwrap();
+        // E in flight, F in flight; E is accepted first, then F.
+        let e = send(&store, "k3", "FREE", 20);
+        let f = send(&store, "k3", "BUSY", 21);
+        assert!(accepted(&store, e, 22));
+        assert_eq!(asked(&store), []);
+        assert!(accepted(&store, f, 23));
+        assert_eq!(
+            asked(&store),
+            [(e, format!("superseded by outbox row {f}"))]
+        );
+        // G alone with its key: accepted, nothing to cancel.
+        let g = send(&store, "k4", "FREE", 30);
+        assert!(accepted(&store, g, 31));
+        assert_eq!(asked(&store).len(), 1);
+    }
+
     /// A cancel that got no answer is tried again, with a growing back-off, keeping the parts
     /// already cancelled; after [`MAX_TRIES`] the row is kept, or superseded if a part went.
     #[test]
@@ -711,6 +911,7 @@ mod tests {
                 why,
                 0,
                 vec![],
+                0,
                 &[(1, Answer::Cancelled), (2, failed.clone())],
                 100
             ),
@@ -720,20 +921,20 @@ mod tests {
             }
         );
         assert_eq!(
-            row_end(why, 3, vec![1], &[(2, failed.clone())], 100),
+            row_end(why, 3, vec![1], 0, &[(2, failed.clone())], 100),
             RowEnd::Again {
                 at: 8_100,
                 done: vec![1]
             }
         );
         assert_eq!(
-            row_end(why, 12, vec![], &[(2, failed.clone())], 0),
+            row_end(why, 12, vec![], 0, &[(2, failed.clone())], 0),
             RowEnd::Kept(
                 "not cancelled (w): no answer to cancel_sm after 10 tries (connection lost)".into()
             )
         );
         assert_eq!(
-            row_end(why, 9, vec![1], &[(2, failed)], 0),
+            row_end(why, 9, vec![1], 0, &[(2, failed)], 0),
             RowEnd::Cancelled("cancelled at the SMSC: w".into())
         );
     }

@@ -288,7 +288,9 @@ fn status_key(owner: &str, member: &str) -> String {
 
 /// Withdraw every update about `owner` still queued for `member` (status and avatar), or
 /// about anyone when `owner` is `None` (STOP ALL): the recipient sent STOP, or left the
-/// owner's groups, and must not get what was queued before.
+/// owner's groups, and must not get what was queued before. An avatar push withdrawn when a
+/// veto also stops it (the contact is out of every group under PRIVACY CONTACTS) keeps that
+/// veto ([`outbox::push_veto`], the store's rule).
 fn withdraw_updates(
     tx: &Transaction<'_>,
     owner: Option<&str>,
@@ -296,14 +298,15 @@ fn withdraw_updates(
     why: &str,
     now: i64,
 ) -> Result<usize, StoreError> {
+    let veto = match owner {
+        Some(owner) => outbox::push_veto(tx, owner, member)?,
+        None => None,
+    };
     // `%` and `_` cannot occur in a normalised number; the owner part is a LIKE wildcard
     // only for STOP ALL.
     let owner = owner.unwrap_or("%");
-    let mut n = 0;
-    for key in [status_key(owner, member), avatar::push_key(owner, member)] {
-        n += outbox::withdraw_queued(tx, &key, why, now)?;
-    }
-    Ok(n)
+    let n = outbox::withdraw_queued(tx, &status_key(owner, member), why, None, now)?;
+    Ok(n + outbox::withdraw_queued(tx, &avatar::push_key(owner, member), why, veto, now)?)
 }
 
 /// Refused uploads on one upload link that are told to its owner by SMS

@@ -2097,6 +2097,51 @@ fn every_withdrawn_push_keeps_its_veto_as_a_code() {
     assert_eq!(veto(&b, i64::MAX), None, "no such row");
 }
 
+/// A queued avatar push to a contact taken out of every group under PRIVACY CONTACTS is
+/// withdrawn with the veto that stops it, `not_a_contact` in `push_veto`, as every other
+/// withdrawn push keeps its own (before, this path alone left it empty). Under PRIVACY
+/// EVERYONE the contact may still open the link: their push is withdrawn (OTHERS get no
+/// updates) with no veto recorded, and so is one withdrawn by a STOP.
+#[test]
+fn a_push_withdrawn_as_its_contact_leaves_every_group_keeps_its_veto() {
+    use crate::store::outbox::{recorded_veto, PushVeto};
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 3);
+    b.send(OWNER, "AVATAR 2");
+    let (mum, dad, boss) = (
+        newest_row_to(&b, MUM),
+        newest_row_to(&b, DAD),
+        newest_row_to(&b, BOSS),
+    );
+    let state = |b: &Bench, id: i64| -> String {
+        b.conn
+            .query_row("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0))
+            .unwrap()
+    };
+    b.send(OWNER, "GROUP FAMILY DEL 13700137000");
+    assert_eq!(state(&b, dad), "superseded");
+    assert_eq!(
+        recorded_veto(&b.conn, dad).unwrap(),
+        Some(PushVeto::NotAContact)
+    );
+    b.send(MUM, "TD13800138000");
+    assert_eq!(state(&b, mum), "superseded");
+    assert_eq!(
+        recorded_veto(&b.conn, mum).unwrap(),
+        None,
+        "STOP is no veto"
+    );
+    b.send(OWNER, "PRIVACY EVERYONE");
+    b.send(OWNER, "GROUP COLLEAGUES DEL 13600136000");
+    assert_eq!(state(&b, boss), "superseded");
+    assert_eq!(
+        recorded_veto(&b.conn, boss).unwrap(),
+        None,
+        "under EVERYONE the link still opens"
+    );
+}
+
 /// A contact taken out of every group of the owner (PRIVACY CONTACTS) may no longer see the
 /// avatar (its link answers 403): a push to them in flight that comes back unsent is
 /// withdrawn, as under PRIVACY NOBODY, not sent again. One still in another group, or a

@@ -4,9 +4,22 @@
 //! (`outbox::withdraw_queued`, `outbox::withdraw_queued_pushes`). The `delivery::cancel`
 //! task sends the `cancel_sm`s and records what the SMSC answered.
 
-use rusqlite::{params, Transaction};
+use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{Ctx, StoreError};
+
+/// The last error of a row whose message the SMSC deleted at our `cancel_sm`, asked for
+/// `why`: `cancelled at the SMSC: <why>`.
+pub fn cancelled_error(why: &str) -> String {
+    format!("cancelled at the SMSC: {why}")
+}
+
+/// Why a cancel of row `outbox_id` was asked for, while it is pending (`None`: none is).
+pub fn asked(tx: &Transaction<'_>, outbox_id: i64) -> Result<Option<String>, StoreError> {
+    tx.prepare_cached("SELECT why FROM outbox_cancel WHERE outbox_id = ?1")
+        .and_then(|mut s| s.query_row([outbox_id], |r| r.get(0)).optional())
+        .ctx("cancel::asked")
+}
 
 /// Ask for `cancel_sm` of every `submitted` row with coalescing key `key` but `by` (the row
 /// that now holds the newest content for that key): `why` is `superseded by outbox row <by>`.
@@ -25,6 +38,54 @@ pub fn supersede_submitted(
     )
     .and_then(|mut s| s.execute(params![key, by, now]))
     .ctx("cancel::supersede_submitted")
+}
+
+/// The statements of [`supersede_on_submit`]: each asks for the cancel of one row of a pair,
+/// by the other.
+const SUPERSEDED_IN_FLIGHT: [&str; 3] = [
+    // A newer message queued while the row was in flight.
+    "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
+         SELECT x.id, 'superseded by outbox row ' || o.id, ?2, ?2
+         FROM outbox x JOIN outbox o
+             ON o.coalesce_key = x.coalesce_key AND o.state = 'queued'
+         WHERE x.id IN rarray(?1) AND x.state = 'submitted' AND x.coalesce_key IS NOT NULL
+           AND (o.content_at > x.content_at OR (o.content_at = x.content_at AND o.id > x.id))",
+    // A newer message claimed while the row was in flight, and recorded first.
+    "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
+         SELECT x.id, 'superseded by outbox row ' || o.id, ?2, ?2
+         FROM outbox x JOIN outbox o
+             ON o.coalesce_key = x.coalesce_key AND o.state = 'submitted'
+         WHERE x.id IN rarray(?1) AND x.state = 'submitted' AND x.coalesce_key IS NOT NULL
+           AND (o.content_at > x.content_at OR (o.content_at = x.content_at AND o.id > x.id))",
+    // The row is that newer message: the older one, in flight when it came, is recorded.
+    "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
+         SELECT o.id, 'superseded by outbox row ' || x.id, ?2, ?2
+         FROM outbox x JOIN outbox o
+             ON o.coalesce_key = x.coalesce_key AND o.state = 'submitted'
+         WHERE x.id IN rarray(?1) AND x.state = 'submitted' AND x.coalesce_key IS NOT NULL
+           AND (o.content_at < x.content_at OR (o.content_at = x.content_at AND o.id < x.id))",
+];
+
+/// Rows `ids` have just become `submitted` (`outbox::mark_submitted`). A newer message with
+/// their key may have come while they were in flight, when [`supersede_submitted`] asked for
+/// nothing (they were not `submitted` yet): ask now. A row with its key and newer content
+/// (`content_at`, then id) that is `queued` or `submitted` supersedes it; one of `ids` with
+/// newer content than a `submitted` row with its key supersedes that one (a newer message
+/// claimed while the older was in flight, recorded after it). Each look seeks the partial
+/// index of queued or submitted keyed rows. Returns how many rows were asked for.
+pub fn supersede_on_submit(
+    tx: &Transaction<'_>,
+    ids: &[i64],
+    now: i64,
+) -> Result<usize, StoreError> {
+    let mut asked = 0;
+    for sql in SUPERSEDED_IN_FLIGHT {
+        asked += tx
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params![super::outbox::id_array(ids.iter().copied()), now]))
+            .ctx("cancel::supersede_on_submit")?;
+    }
+    Ok(asked)
 }
 
 /// Which `submitted` rows a withdrawal asks a `cancel_sm` for ([`withdraw_submitted`]).
@@ -69,4 +130,39 @@ pub fn withdraw_submitted(
     tx.prepare_cached(sql)
         .and_then(|mut s| s.execute(params![what, why, now]))
         .ctx("cancel::withdraw_submitted")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every statement of [`supersede_on_submit`] runs on every recorded batch: it finds the
+    /// rows by id and their partners through a partial index of keyed rows (queued or
+    /// submitted), never by scanning the outbox.
+    #[test]
+    fn the_in_flight_supersession_check_seeks_indexes() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut conn).unwrap();
+        for sql in SUPERSEDED_IN_FLIGHT {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(
+                    params![crate::store::outbox::id_array([1i64].into_iter()), 0],
+                    |r| r.get::<_, String>(3),
+                )
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter()
+                    .all(|l| !l.starts_with("SCAN x") && !l.starts_with("SCAN o")),
+                "{sql}: {plan:?}"
+            );
+            assert!(
+                plan.iter().any(|l| l.contains("outbox_coalesce_")),
+                "{sql}: {plan:?}"
+            );
+        }
+    }
 }

@@ -14,7 +14,9 @@
 //! `superseded`: a row that lost a coalescing race (see [`enqueue`]); it is never sent. A
 //! `submitted` row that a newer one with its key, or a withdrawal, makes wrong to deliver is
 //! cancelled at the SMSC (`delivery::cancel`) and becomes `superseded` too, its last error
-//! `cancelled at the SMSC: ...`; a `DELIVRD` receipt that still comes makes it `delivered`.
+//! `cancelled at the SMSC: ...`; a `DELIVRD` receipt that still comes makes it `delivered`,
+//! and a `DELETED` one that beats the cancel's answer makes it `superseded`, not `failed`
+//! (the SMSC reporting the deletion we asked for).
 //!
 //! # Coalescing
 //! A message with a `coalesce_key` (e.g. status updates keyed (owner, recipient, kind), DESIGN.md
@@ -658,8 +660,12 @@ fn apply_to_segment(
     if delivered >= i64::from(total) {
         changed = settle_delivered(tx, outbox_id, now)?;
     } else if this_failed && state == ReceiptState::Failed {
-        let reason = format!("{RECEIPT_FAILURE}{stat} for segment {seq}/{total}");
-        changed = fail(tx, outbox_id, &reason, now)?.then_some(OutboxState::Failed);
+        changed = if deleted_at_our_cancel(tx, outbox_id, stat, now)? {
+            Some(OutboxState::Superseded)
+        } else {
+            let reason = format!("{RECEIPT_FAILURE}{stat} for segment {seq}/{total}");
+            fail(tx, outbox_id, &reason, now)?.then_some(OutboxState::Failed)
+        };
     }
     let row_state: OutboxState = match changed {
         Some(state) => state,
@@ -675,6 +681,41 @@ fn apply_to_segment(
         state: row_state,
         changed: changed.is_some(),
     })
+}
+
+/// A `DELETED` receipt for submitted row `id` while a cancel of it is pending
+/// (`outbox_cancel`): the SMSC telling what our `cancel_sm` did (many send that receipt, some
+/// before the `cancel_sm_resp`), not a failure to deliver. The row becomes `superseded`, last
+/// error [`cancel::cancelled_error`], as the cancel's answer would make it; failed instead, a
+/// push would be taken for one the handset refused (resent by SMS, the handset marked as
+/// without WAP Push) and `outbox retry` would send the stale message again. The intent stays
+/// for the canceller (parts not yet cancelled). Returns whether it did so.
+fn deleted_at_our_cancel(
+    tx: &Transaction<'_>,
+    id: i64,
+    stat: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    use sms_wire::receipt::ReceiptStatus;
+    if ReceiptStatus::from_stat(stat) != Some(ReceiptStatus::Deleted) {
+        return Ok(false);
+    }
+    let Some(why) = cancel::asked(tx, id)? else {
+        return Ok(false);
+    };
+    let n = exec_cached(
+        tx,
+        "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
+         WHERE id = ?1 AND state = 'submitted'",
+        params![id, cancel::cancelled_error(&why), now],
+    )
+    .ctx("outbox: deleted at our cancel")?;
+    tally::note(
+        Some(OutboxState::Submitted),
+        Some(OutboxState::Superseded),
+        n,
+    );
+    Ok(n == 1)
 }
 
 /// Row `id` becomes `delivered` from whatever state it was in but `delivered`; returns
@@ -1137,13 +1178,16 @@ pub fn mark_submitted(tx: &Transaction<'_>, id: i64, now: i64) -> Result<bool, S
 }
 
 /// [`mark_submitted`] for many rows in one statement; returns how many changed. A row no
-/// longer in flight (delivered by receipts that beat this) is left alone.
+/// longer in flight (delivered by receipts that beat this) is left alone. A keyed row that a
+/// newer message superseded while it was in flight is to be cancelled at the SMSC
+/// ([`cancel::supersede_on_submit`]).
 fn mark_all_submitted(
     tx: &Transaction<'_>,
     ids: impl Iterator<Item = i64>,
     validity_ms: Option<i64>,
     now: i64,
 ) -> Result<usize, StoreError> {
+    let ids: Vec<i64> = ids.collect();
     // A row without its own `expires_at` keeps the validity end its submits carried, in the
     // six bytes of room its claim left (a six-byte integer for a time in milliseconds).
     let n = exec_cached(
@@ -1152,10 +1196,14 @@ fn mark_all_submitted(
              expires_at = coalesce(expires_at, content_at + ?3),
              room = CASE WHEN expires_at IS NULL AND ?3 IS NOT NULL THEN NULL ELSE room END
          WHERE id IN rarray(?2) AND state = 'in_flight'",
-        params![now, id_array(ids), validity_ms],
+        params![now, id_array(ids.iter().copied()), validity_ms],
     )
     .ctx("outbox::mark_submitted")?;
     tally::note(Some(OutboxState::InFlight), Some(OutboxState::Submitted), n);
+    if n > 0 {
+        // Superseded while in flight: the cancel `enqueue` could not ask for yet.
+        cancel::supersede_on_submit(tx, &ids, now)?;
+    }
     Ok(n)
 }
 
@@ -1179,26 +1227,34 @@ pub fn mark_failed_once(
 
 /// Withdraw the queued rows whose coalescing key matches `pattern` (SQL `LIKE`; a plain key
 /// matches itself): they become `superseded` with `why` and are never sent. For updates the
-/// recipient may no longer get (they sent STOP, or left the owner's groups). Rows already in
-/// flight go out; those the SMSC accepted and has not confirmed (`submitted`) are to be
-/// cancelled there ([`cancel::withdraw_submitted`]). Returns how many queued rows
-/// were withdrawn.
+/// recipient may no longer get (they sent STOP, or left the owner's groups). `veto`: the
+/// [`PushVeto`] that also stops them, for avatar pushes (a contact taken out of every group
+/// under PRIVACY CONTACTS: [`PushVeto::NotAContact`]), kept in `push_veto` as every
+/// withdrawn push keeps its own ([`recorded_veto`]); `None` for status updates and for a
+/// withdrawal no veto causes (STOP). Rows already in flight go out; those the SMSC accepted
+/// and has not confirmed (`submitted`) are to be cancelled there
+/// ([`cancel::withdraw_submitted`]). Returns how many queued rows were withdrawn.
 pub fn withdraw_queued(
     tx: &Transaction<'_>,
     pattern: &str,
     why: &str,
+    veto: Option<PushVeto>,
     now: i64,
 ) -> Result<usize, StoreError> {
     // A plain key seeks the partial index of queued keyed rows; a pattern (STOP ALL, rare)
     // reads its entries, the state and IS NOT NULL terms keeping the look inside it.
     let sql = if pattern.contains('%') {
-        "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
+        "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3,
+             push_veto = ?4
          WHERE state = 'queued' AND coalesce_key IS NOT NULL AND coalesce_key LIKE ?1"
     } else {
-        "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
+        "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3,
+             push_veto = ?4
          WHERE state = 'queued' AND coalesce_key = ?1"
     };
-    let n = exec_cached(tx, sql, params![pattern, why, now]).ctx("outbox::withdraw_queued")?;
+    let code = veto.map(PushVeto::code);
+    let n =
+        exec_cached(tx, sql, params![pattern, why, now, code]).ctx("outbox::withdraw_queued")?;
     tally::note(Some(OutboxState::Queued), Some(OutboxState::Superseded), n);
     cancel::withdraw_submitted(tx, Withdrawn::Key(pattern), why, now)?;
     Ok(n)
