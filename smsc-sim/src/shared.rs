@@ -154,6 +154,35 @@ pub struct State {
     pub handsets: Handsets,
 }
 
+impl State {
+    /// Log the receipt `pdu` (`stat`, for `message_id` of MT `rec`) as a queued delivery;
+    /// returns its record id.
+    fn log_receipt(
+        &mut self,
+        rec: &MtRecord,
+        message_id: &str,
+        stat: ReceiptStat,
+        pdu: &DeliverSm,
+        now: u64,
+    ) -> u64 {
+        let rid = self.deliveries.next_id();
+        self.deliveries.push(DeliveryRecord {
+            id: rid,
+            kind: DeliveryKind::Receipt,
+            from: rec.dest.clone(),
+            to: rec.source.clone(),
+            message_id: Some(message_id.to_string()),
+            stat: Some(stat),
+            text: pdus::short_message_text(pdu),
+            bind_id: None,
+            attempts: 0,
+            state: DeliveryState::Queued,
+            created_at_ms: now,
+        });
+        rid
+    }
+}
+
 /// What a session needs to know to accept an MT.
 #[derive(Debug, Clone)]
 pub struct MtInput {
@@ -1056,20 +1085,7 @@ impl Shared {
                 p.submitted_at,
                 now + p.delay,
             );
-            let rid = st.deliveries.next_id();
-            st.deliveries.push(DeliveryRecord {
-                id: rid,
-                kind: DeliveryKind::Receipt,
-                from: rec.dest.clone(),
-                to: rec.source.clone(),
-                message_id: Some(p.message_id.to_string()),
-                stat: Some(p.stat),
-                text: pdus::short_message_text(&pdu),
-                bind_id: None,
-                attempts: 0,
-                state: DeliveryState::Queued,
-                created_at_ms: now,
-            });
+            let rid = st.log_receipt(rec, p.message_id, p.stat, &pdu, now);
             fx.receipts.push((
                 DeliveryJob {
                     record_id: rid,
@@ -1112,20 +1128,7 @@ impl Shared {
                 m.submitted_at_ms,
                 now,
             );
-            let rid = st.deliveries.next_id();
-            st.deliveries.push(DeliveryRecord {
-                id: rid,
-                kind: DeliveryKind::Receipt,
-                from: rec.dest.clone(),
-                to: rec.source.clone(),
-                message_id: Some(message_id.to_string()),
-                stat: Some(ReceiptStat::Deleted),
-                text: pdus::short_message_text(&pdu),
-                bind_id: None,
-                attempts: 0,
-                state: DeliveryState::Queued,
-                created_at_ms: now,
-            });
+            let rid = st.log_receipt(&rec, message_id, ReceiptStat::Deleted, &pdu, now);
             jobs.push(DeliveryJob {
                 record_id: rid,
                 system_id: Some(m.system_id.clone()),
