@@ -3394,6 +3394,44 @@ async fn an_update_in_flight_when_a_newer_one_comes_is_cancelled_once_accepted()
     w.sim.shutdown().await;
 }
 
+/// Mum sends STOP for the owner while an update to her is in flight, and the SMSC then
+/// answers that submit "queue full" (ESME_RMSGQFUL: try later): the update is withdrawn, not
+/// queued again, and her handset never gets it; she gets only the answer to her STOP. Before,
+/// the update went back to the queue and reached her once the SMSC took it.
+#[tokio::test]
+async fn an_update_in_flight_at_stop_that_comes_back_unsent_is_withdrawn() {
+    let w = World::start().await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.sim.set_faults(smsc_sim::Faults {
+        response_delay: Some(smsc_sim::Delay {
+            min_ms: 1_500,
+            max_ms: 1_500,
+        }),
+        error: Some(smsc_sim::ErrorFault {
+            status: 0x14,
+            percent: 0.0,
+            destinations: vec!["8613900139000".into()],
+        }),
+        ..smsc_sim::Faults::default()
+    });
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "in_flight").await;
+    w.sim
+        .inject_mo(MoRequest::new(MUM, SERVICE, "STOP 13800138000"))
+        .await
+        .expect("MO injected");
+    let (_, _, why) = wait_row_to(&w, MUM, 0, "superseded").await;
+    assert_eq!(why.as_deref(), Some("recipient sent STOP"));
+    w.sim.set_faults(smsc_sim::Faults::default());
+    let texts = w.inbox(MUM, 1).await;
+    assert!(!texts[0].contains("FREE"), "{texts:?}");
+    w.settle_and_count(MUM, 1).await;
+    let rows = outbox_rows_to(&w, MUM).await;
+    assert_eq!(rows[0].1, "superseded", "{rows:?}");
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// An avatar push the SMSC accepted while Mum's handset is off is cancelled there when the
 /// owner sets AVATAR OFF: her handset never gets a link that would open no picture.
 #[tokio::test]

@@ -57,6 +57,11 @@ pub const MAX_TRIES: u32 = 10;
 /// Longest wait between two tries of a row's cancel.
 const RETRY_MAX: Duration = Duration::from_secs(300);
 
+/// How long an intent for a row still in flight waits before the canceller looks again: about
+/// a submit's round trip on a slow link, so the row is `submitted` (or back in the queue) by
+/// then.
+const IN_FLIGHT_WAIT_MS: i64 = 1_000;
+
 /// How often the canceller looks for due intents.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -250,6 +255,12 @@ pub enum RowEnd {
         /// The segment rows cancelled so far (kept with the intent).
         done: Vec<i64>,
     },
+    /// The row is still in flight (its submit unanswered): look again at `at` (Unix ms), the
+    /// tries not counted.
+    Wait {
+        /// When.
+        at: i64,
+    },
     /// Nothing to do (the row left `submitted`, or has no segment waiting): the intent goes.
     Drop,
 }
@@ -361,6 +372,11 @@ fn record(tx: &Transaction<'_>, outbox_id: i64, end: &RowEnd, now: i64) -> Resul
             .and_then(|mut s| s.execute(params![outbox_id, at, done.join(" ")]))
             .ctx("cancel::record: again")?;
         }
+        RowEnd::Wait { at } => {
+            tx.prepare_cached("UPDATE outbox_cancel SET next_at = ?2 WHERE outbox_id = ?1")
+                .and_then(|mut s| s.execute(params![outbox_id, at]))
+                .ctx("cancel::record: wait")?;
+        }
         RowEnd::Drop => {
             forget(tx)?;
         }
@@ -434,9 +450,14 @@ impl Canceller {
         let dropped = self
             .store
             .write(|tx| {
-                tx.prepare_cached("DELETE FROM outbox_cancel")
-                    .and_then(|mut s| s.execute([]))
-                    .ctx("cancel::drop_all")
+                // A mark on a row still in flight stays: it is what withdraws the row if it
+                // comes back unsent (`outbox::back_to_queue`), cancel or no cancel.
+                tx.prepare_cached(
+                    "DELETE FROM outbox_cancel WHERE NOT EXISTS (SELECT 1 FROM outbox o
+                         WHERE o.id = outbox_cancel.outbox_id AND o.state = 'in_flight')",
+                )
+                .and_then(|mut s| s.execute([]))
+                .ctx("cancel::drop_all")
             })
             .await;
         if let Err(e) = dropped {
@@ -458,7 +479,13 @@ impl Canceller {
             if stop.is_cancelled() || !self.link.is_bound() {
                 return;
             }
-            let end = if d.cancellable() {
+            let end = if d.state == Some(OutboxState::InFlight) {
+                // Its submit is out, unanswered: cancelled once accepted, withdrawn if it
+                // comes back unsent (`outbox::back_to_queue`). Look again then.
+                RowEnd::Wait {
+                    at: now_ms() + IN_FLIGHT_WAIT_MS,
+                }
+            } else if d.cancellable() {
                 let mut answers = Vec::new();
                 for seg in d.segments.iter().filter(|s| !d.done.contains(&s.id)) {
                     let answer = match self.pdu(&d, seg) {

@@ -98,38 +98,83 @@ pub enum Withdrawn<'a> {
     PushesOf(&'a str),
 }
 
+/// The start of a supersession's reason (the rest is the newer row's id).
+const SUPERSEDED_BY: &str = "superseded by outbox row ";
+
 /// Ask for `cancel_sm` of the `submitted` rows `which` names, keeping `why` (the reason the
-/// queued ones were withdrawn for). Returns how many rows were asked for.
+/// queued ones were withdrawn for), and mark those still in flight (their submit out,
+/// unanswered) the same way: such a row is cancelled once the SMSC has accepted it, and
+/// withdrawn if it comes back unsent (`outbox::back_to_queue`), never queued again for a
+/// recipient who sent STOP or left the groups meanwhile. Returns how many rows were asked for.
 pub fn withdraw_submitted(
     tx: &Transaction<'_>,
     which: Withdrawn<'_>,
     why: &str,
     now: i64,
 ) -> Result<usize, StoreError> {
-    let (sql, what) = match which {
-        // The partial index of submitted keyed rows (migration 22) serves both forms.
+    // One statement per state, each seeking its partial index of keyed rows (`submitted`:
+    // migration 22; `in_flight`: migration 24).
+    let (sqls, what): (&[&str], &str) = match which {
         Withdrawn::Key(pattern) if pattern.contains('%') => (
-            "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
-             SELECT id, ?2, ?3, ?3 FROM outbox
-             WHERE state = 'submitted' AND coalesce_key IS NOT NULL AND coalesce_key LIKE ?1",
+            &[
+                "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
+                 SELECT id, ?2, ?3, ?3 FROM outbox
+                 WHERE state = 'submitted' AND coalesce_key IS NOT NULL AND coalesce_key LIKE ?1",
+                "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
+                 SELECT id, ?2, ?3, ?3 FROM outbox
+                 WHERE state = 'in_flight' AND coalesce_key IS NOT NULL AND coalesce_key LIKE ?1",
+            ],
             pattern,
         ),
         Withdrawn::Key(key) => (
-            "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
-             SELECT id, ?2, ?3, ?3 FROM outbox
-             WHERE state = 'submitted' AND coalesce_key IS NOT NULL AND coalesce_key = ?1",
+            &[
+                "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
+                 SELECT id, ?2, ?3, ?3 FROM outbox
+                 WHERE state = 'submitted' AND coalesce_key IS NOT NULL AND coalesce_key = ?1",
+                "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
+                 SELECT id, ?2, ?3, ?3 FROM outbox
+                 WHERE state = 'in_flight' AND coalesce_key IS NOT NULL AND coalesce_key = ?1",
+            ],
             key,
         ),
         Withdrawn::PushesOf(owner) => (
-            "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
-             SELECT o.id, ?2, ?3, ?3 FROM avatar_push p JOIN outbox o ON o.id = p.outbox_id
-             WHERE p.owner = ?1 AND o.state = 'submitted'",
+            &[
+                "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
+               SELECT o.id, ?2, ?3, ?3 FROM avatar_push p JOIN outbox o ON o.id = p.outbox_id
+               WHERE p.owner = ?1 AND (o.state = 'submitted' OR o.state = 'in_flight')",
+            ],
             owner,
         ),
     };
-    tx.prepare_cached(sql)
-        .and_then(|mut s| s.execute(params![what, why, now]))
-        .ctx("cancel::withdraw_submitted")
+    let mut asked = 0;
+    for sql in sqls {
+        asked += tx
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params![what, why, now]))
+            .ctx("cancel::withdraw_submitted")?;
+    }
+    Ok(asked)
+}
+
+/// Row `id`, in flight, came back unsent: if a withdrawal marked it meanwhile
+/// ([`withdraw_submitted`]), its reason (the mark is taken: the row is not to be queued
+/// again). `None`: nothing marked it.
+pub fn take_withdrawal(tx: &Transaction<'_>, id: i64) -> Result<Option<String>, StoreError> {
+    let why: Option<String> = tx
+        .prepare_cached("SELECT why FROM outbox_cancel WHERE outbox_id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+        .ctx("cancel::take_withdrawal: read")?;
+    // Only a withdrawal's mark: a supersession's ("superseded by outbox row N") is settled by
+    // the one-queued-row-per-key rule of `back_to_queue`.
+    match why {
+        Some(why) if !why.starts_with(SUPERSEDED_BY) => {
+            tx.prepare_cached("DELETE FROM outbox_cancel WHERE outbox_id = ?1")
+                .and_then(|mut s| s.execute([id]))
+                .ctx("cancel::take_withdrawal: forget")?;
+            Ok(Some(why))
+        }
+        _ => Ok(None),
+    }
 }
 
 #[cfg(test)]

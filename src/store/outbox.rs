@@ -1496,6 +1496,28 @@ fn back_to_queue(
     error: Option<&str>,
     now: i64,
 ) -> Result<Requeued, StoreError> {
+    // A withdrawal (STOP, a removal from the groups, a push veto) came while it was out
+    // ([`cancel::withdraw_submitted`] marked it). An avatar push is decided by its veto below,
+    // the rule its link is served by, and the mark goes. Another update of which the SMSC
+    // took nothing is not queued again; of which it took a part, the rest follows as for a
+    // push, and the mark stays: the cancel goes once the SMSC has accepted the rest.
+    if from == OutboxState::InFlight {
+        if push_pair(tx, id)?.is_some() {
+            cancel::take_withdrawal(tx, id)?;
+        } else if !part_taken(tx, id)? {
+            if let Some(why) = cancel::take_withdrawal(tx, id)? {
+                let n = exec_cached(
+                    tx,
+                    "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
+                     WHERE id = ?1",
+                    params![id, why, now],
+                )
+                .ctx("outbox: withdrawn in flight")?;
+                tally::note(Some(from), Some(OutboxState::Superseded), n);
+                return Ok(Requeued::Withdrawn);
+            }
+        }
+    }
     let withdrawn = match from {
         OutboxState::InFlight => {
             push_withdrawn(tx, id, true)?.map(|v| (v, v.in_flight().to_string()))

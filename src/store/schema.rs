@@ -541,6 +541,16 @@ CREATE TABLE avatar_download (
 ) WITHOUT ROWID;
 "#;
 
+/// Migration 24: keyed rows in flight, by key. A withdrawal (STOP, a removal from the groups,
+/// a push veto) marks the rows it concerns whose submit is out and unanswered
+/// (`store::cancel::withdraw_submitted`), so that one coming back unsent is withdrawn instead
+/// of queued again and one accepted is cancelled; this index finds them by key without
+/// reading the outbox. Only keyed rows (status updates, avatar pushes) are in it.
+const V24: &str = r#"
+CREATE INDEX outbox_coalesce_in_flight
+    ON outbox(coalesce_key) WHERE state = 'in_flight' AND coalesce_key IS NOT NULL;
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -684,6 +694,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V21),
     Migration::Sql(V22),
     Migration::Sql(V23),
+    Migration::Sql(V24),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -829,7 +840,7 @@ mod tests {
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
              DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
-             DROP TABLE avatar_download;
+             DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
              DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto;
              INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at)
@@ -855,7 +866,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 16, "versions 8 to 23");
+        assert_eq!(migrate(&mut conn).unwrap(), 17, "versions 8 to 24");
         let held: (Option<String>, i64) = conn
             .query_row("SELECT addresses, stray FROM pending_receipt", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -910,7 +921,7 @@ mod tests {
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
              DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
-             DROP TABLE avatar_download;
+             DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
              DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto;
              INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
@@ -918,7 +929,7 @@ mod tests {
              PRAGMA user_version = 16",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 7, "versions 17 to 23");
+        assert_eq!(migrate(&mut conn).unwrap(), 8, "versions 17 to 24");
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         assert_eq!(migrate(&mut conn).unwrap(), 0, "applied once");
         let listed = avatar::presets(&conn, 0, 10).unwrap();
@@ -956,7 +967,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         conn.execute_batch(
-            "DROP TABLE avatar_download;
+            "DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
              DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto; PRAGMA user_version = 20",
         )
@@ -985,7 +996,7 @@ mod tests {
         }
         want.push((insert("superseded", "superseded by outbox row 1"), None));
         want.push((insert("failed", &PushVeto::Nobody.at_retry()), None));
-        assert_eq!(migrate(&mut conn).unwrap(), 3, "versions 21 to 23");
+        assert_eq!(migrate(&mut conn).unwrap(), 4, "versions 21 to 24");
         for (id, code) in want {
             let got: Option<String> = conn
                 .query_row("SELECT push_veto FROM outbox WHERE id = ?1", [id], |r| {
