@@ -66,7 +66,7 @@ const SUPERSEDED_IN_FLIGHT: [&str; 3] = [
            AND (o.content_at < x.content_at OR (o.content_at = x.content_at AND o.id < x.id))",
 ];
 
-/// Rows `ids` have just become `submitted` (`outbox::mark_submitted`). A newer message with
+/// Keyed rows `ids` have just become `submitted` (`outbox::mark_submitted`). A newer message with
 /// their key may have come while they were in flight, when [`supersede_submitted`] asked for
 /// nothing (they were not `submitted` yet): ask now. A row with its key and newer content
 /// (`content_at`, then id) that is `queued` or `submitted` supersedes it; one of `ids` with

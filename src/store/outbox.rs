@@ -1187,22 +1187,34 @@ fn mark_all_submitted(
     validity_ms: Option<i64>,
     now: i64,
 ) -> Result<usize, StoreError> {
-    let ids: Vec<i64> = ids.collect();
     // A row without its own `expires_at` keeps the validity end its submits carried, in the
-    // six bytes of room its claim left (a six-byte integer for a time in milliseconds).
-    let n = exec_cached(
-        tx,
+    // six bytes of room its claim left (a six-byte integer for a time in milliseconds). Each
+    // row changed comes back, with its id if keyed: only those can have been superseded while
+    // in flight, and most batches (replies, one-off messages) hold none.
+    let mut n = 0;
+    let mut keyed = Vec::new();
+    tx.prepare_cached(
         "UPDATE outbox SET state = 'submitted', updated_at = ?1,
              expires_at = coalesce(expires_at, content_at + ?3),
              room = CASE WHEN expires_at IS NULL AND ?3 IS NOT NULL THEN NULL ELSE room END
-         WHERE id IN rarray(?2) AND state = 'in_flight'",
-        params![now, id_array(ids.iter().copied()), validity_ms],
+         WHERE id IN rarray(?2) AND state = 'in_flight'
+         RETURNING CASE WHEN coalesce_key IS NOT NULL THEN id END",
     )
+    .and_then(|mut s| {
+        let mut rows = s.query(params![now, id_array(ids), validity_ms])?;
+        while let Some(r) = rows.next()? {
+            n += 1;
+            if let Some(id) = r.get::<_, Option<i64>>(0)? {
+                keyed.push(id);
+            }
+        }
+        Ok(())
+    })
     .ctx("outbox::mark_submitted")?;
     tally::note(Some(OutboxState::InFlight), Some(OutboxState::Submitted), n);
-    if n > 0 {
+    if !keyed.is_empty() {
         // Superseded while in flight: the cancel `enqueue` could not ask for yet.
-        cancel::supersede_on_submit(tx, &ids, now)?;
+        cancel::supersede_on_submit(tx, &keyed, now)?;
     }
     Ok(n)
 }
