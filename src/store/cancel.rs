@@ -98,9 +98,6 @@ pub enum Withdrawn<'a> {
     PushesOf(&'a str),
 }
 
-/// The start of a supersession's reason (the rest is the newer row's id).
-const SUPERSEDED_BY: &str = "superseded by outbox row ";
-
 /// Ask for `cancel_sm` of the `submitted` rows `which` names, keeping `why` (the reason the
 /// queued ones were withdrawn for), and mark those still in flight (their submit out,
 /// unanswered) the same way: such a row is cancelled once the SMSC has accepted it, and
@@ -156,25 +153,14 @@ pub fn withdraw_submitted(
     Ok(asked)
 }
 
-/// Row `id`, in flight, came back unsent: if a withdrawal marked it meanwhile
-/// ([`withdraw_submitted`]), its reason (the mark is taken: the row is not to be queued
-/// again). `None`: nothing marked it.
+/// Row `id`, in flight, came back unsent: the reason a withdrawal marked it for meanwhile
+/// ([`withdraw_submitted`]), the mark taken; the row is not to be queued again. Only
+/// withdrawals mark rows in flight (a supersession asks for `submitted` rows). `None`:
+/// nothing marked it.
 pub fn take_withdrawal(tx: &Transaction<'_>, id: i64) -> Result<Option<String>, StoreError> {
-    let why: Option<String> = tx
-        .prepare_cached("SELECT why FROM outbox_cancel WHERE outbox_id = ?1")
+    tx.prepare_cached("DELETE FROM outbox_cancel WHERE outbox_id = ?1 RETURNING why")
         .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
-        .ctx("cancel::take_withdrawal: read")?;
-    // Only a withdrawal's mark: a supersession's ("superseded by outbox row N") is settled by
-    // the one-queued-row-per-key rule of `back_to_queue`.
-    match why {
-        Some(why) if !why.starts_with(SUPERSEDED_BY) => {
-            tx.prepare_cached("DELETE FROM outbox_cancel WHERE outbox_id = ?1")
-                .and_then(|mut s| s.execute([id]))
-                .ctx("cancel::take_withdrawal: forget")?;
-            Ok(Some(why))
-        }
-        _ => Ok(None),
-    }
+        .ctx("cancel::take_withdrawal")
 }
 
 #[cfg(test)]
