@@ -312,12 +312,17 @@ impl<'a> Answers<'a> {
             .filter(|(_, k)| k.whole)
             .map(|(_, k)| k.row)
             .collect();
-        if !whole.is_empty() {
+        self.report(whole);
+    }
+
+    /// Hand `rows`, whose answers the SMSC is known to have read, to the link.
+    fn report(&self, rows: Vec<i64>) {
+        if !rows.is_empty() {
             self.stats
                 .read_answers
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .extend(whole);
+                .extend(rows);
         }
     }
 
@@ -338,13 +343,7 @@ impl Drop for Answers<'_> {
             .filter(|k| !k.whole)
             .map(|k| k.row)
             .collect();
-        if !parts.is_empty() {
-            self.stats
-                .read_answers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(parts);
-        }
+        self.report(parts);
     }
 }
 
