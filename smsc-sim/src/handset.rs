@@ -398,6 +398,29 @@ pub fn find_number(s: &str) -> Option<(usize, String)> {
     None
 }
 
+/// The contact a text is about, and the name it gives them. A text names its contact as
+/// `Name (+number)` / `Name(+number)` (presence-gw's status updates, WHO answers, avatar links
+/// and pushes), `+number:` at the start (a contact without a name), or a name of one to three
+/// capitalised words right before the number (`Li Lei 13900139000 is free`). A number anywhere
+/// else is not the message's subject: a reply that mentions one ("You will get updates about
+/// +86... again", a usage example with a number) is the service talking, and taking it for
+/// the contact's status showed that reply as the caller's status on a call.
+pub fn subject_of(text: &str) -> Option<(String, Option<String>)> {
+    let (at, number) = find_number(text)?;
+    let before = text[..at].trim_end();
+    let after = text[at + number.len()..].trim_start();
+    let bracketed = (before.ends_with('(') || before.ends_with('（'))
+        && (after.starts_with(')') || after.starts_with('）'));
+    let leading = before.is_empty() && (after.starts_with(':') || after.starts_with('：'));
+    let words: Vec<&str> = before.split_whitespace().collect();
+    let named = (1..=3).contains(&words.len())
+        && words.iter().all(|w| {
+            w.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                && w.chars().all(|c| c.is_ascii_alphabetic())
+        });
+    (bracketed || leading || named).then(|| (number, name_before(text, at)))
+}
+
 fn name_before(text: &str, at: usize) -> Option<String> {
     let name = text[..at]
         .trim()
@@ -618,8 +641,8 @@ impl Handsets {
         let text = sms_wire::text::decode(dc, &payload);
         // Only a text names a contact: the hex a binary payload is shown as is no text to
         // scan for numbers (its digit runs made phantom contacts), and it is no status either.
-        let (contact, name) = match find_number(&text).filter(|_| !binary) {
-            Some((at, n)) => (n, name_before(&text, at)),
+        let (contact, name) = match subject_of(&text).filter(|_| !binary) {
+            Some(subject) => subject,
             None => (rec.source.clone(), None),
         };
         let keep = self.keep;
@@ -968,6 +991,54 @@ mod tests {
         );
         assert_eq!(find_number("call 123 now"), None);
         assert_eq!(name_before("Alice (+86", 7).as_deref(), Some("Alice"));
+    }
+
+    /// A reply that mentions a number is the service talking, not that contact's status:
+    /// before, "You will get updates about +86... again." became the contact's status and
+    /// name, and showed on the call screen.
+    #[test]
+    fn only_a_text_about_a_contact_sets_their_status() {
+        let mut hs = Handsets::new(&HandsetConfig::default());
+        let texts = [
+            "Demo (+8613800138000): FREE. Reply STOP 8613800138000 to stop these updates.",
+            "You will get updates about +8613800138000 again.",
+            "\"123\" is not a phone number. Try: GROUP FAMILY ADD 13900139000",
+            "FAMILY (2), page 1/1: +8613700137000, +8613900139000.",
+        ];
+        for (i, t) in texts.iter().enumerate() {
+            let body = sms_wire::text::encode(t, Alphabet::Gsm7).unwrap();
+            hs.ingest_mt(&mt("8613600136000", 0, 0, body), i as u64);
+        }
+        let v = hs.view("8613600136000");
+        let demo = &v.contacts["+8613800138000"];
+        assert_eq!(demo.name.as_deref(), Some("Demo"));
+        assert_eq!(demo.last_status.as_deref(), Some(texts[0]));
+        assert!(!v.contacts.contains_key("13900139000"), "{:?}", v.contacts);
+        assert!(
+            !v.contacts.contains_key("+8613700137000"),
+            "{:?}",
+            v.contacts
+        );
+        assert_eq!(v.inbox[1].contact, "10086");
+        // The Chinese forms and a contact without a name.
+        assert_eq!(
+            subject_of("张三(+8613800138000)：“开车”至21:18。"),
+            Some(("+8613800138000".into(), Some("张三".into())))
+        );
+        assert_eq!(
+            subject_of("+8613800138000: BUSY"),
+            Some(("+8613800138000".into(), None))
+        );
+        assert_eq!(
+            subject_of("+8613900139000 does not use this service."),
+            None
+        );
+        assert_eq!(
+            subject_of("Li Lei 13900139000 is free"),
+            Some(("13900139000".into(), Some("Li Lei".into())))
+        );
+        assert_eq!(subject_of("你将不再收到+8613800138000的状态通知。"), None);
+        assert_eq!(subject_of("Call ME NOW PLEASE 13900139000"), None);
     }
 
     #[test]
