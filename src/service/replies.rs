@@ -435,8 +435,15 @@ fn held_back(at: &When, lang: Lang) -> String {
 }
 
 /// `shown` plus ` until 15:00` / `至15:00`.
+/// `MEETING until 15:00` / `"at lunch, back soon" until 15:00` / `“开会”至15:00`: a status
+/// and its expiry. English quotes a free-text status, as Chinese quotes every status: unquoted,
+/// `FAMILY sees at lunch, back soon until 19:48` read as two things, and a comma inside broke
+/// the `;`-separated lists of STATUS and GROUPS.
 fn status_phrase(shown: &Shown, until: &Option<When>, lang: Lang) -> String {
-    let s = shown.render(lang);
+    let s = match (shown, lang) {
+        (Shown::Text(t), Lang::En) => format!("\"{t}\""),
+        _ => shown.render(lang),
+    };
     match (until, lang) {
         (None, Lang::En) => s,
         (None, Lang::Zh) => format!("“{s}”"),
@@ -2725,7 +2732,7 @@ mod tests {
             r.contains("12个分组") && r.contains("将通知7位联系人"),
             "{r}"
         );
-        // A page whose last status ends a sentence gets no second full stop.
+        // A page whose last status ends a sentence gets no second full stop inside its quotes.
         let lines: Vec<Line> = (0..30)
             .map(|i| Line {
                 label: Label::User(format!("G{i:02}")),
@@ -2739,7 +2746,10 @@ mod tests {
             page: 1,
         }
         .render_full(Lang::En);
-        assert!(r.contains("soon. More: GROUPS 2."), "{r}");
+        assert!(
+            r.contains("\"At work, back soon.\". More: GROUPS 2."),
+            "{r}"
+        );
         assert!(!r.contains(".."), "{r}");
         // Each page of several says which it is.
         let pages = r

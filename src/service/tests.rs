@@ -3123,7 +3123,7 @@ fn a_comma_left_out_between_two_statuses_is_asked_about_not_taken_as_text() {
     let r = b.send(OWNER, "STATUS FAMILY BUSY WORK MEETING");
     assert_eq!(
         r,
-        "Set: FAMILY sees BUSY WORK MEETING. 2 contacts will be told."
+        "Set: FAMILY sees \"BUSY WORK MEETING\". 2 contacts will be told."
     );
     b.send(OWNER, "GROUP WORK ADD 13500135000");
     let r = b.send(OWNER, "STATUS FAMILY BUSY WORK MEETING");
@@ -3137,7 +3137,7 @@ fn a_comma_left_out_between_two_statuses_is_asked_about_not_taken_as_text() {
     let r = b.send(OWNER, "STATUS FAMILY \"BUSY COLLEAGUES MEETING\"");
     assert_eq!(
         r,
-        "Set: FAMILY sees BUSY COLLEAGUES MEETING. 2 contacts will be told."
+        "Set: FAMILY sees \"BUSY COLLEAGUES MEETING\". 2 contacts will be told."
     );
     let r = b.send(OWNER, "STATUS FAMILY BUSY UNTIL 5PM, COLLEAGUES MEETING");
     assert_eq!(
@@ -3178,14 +3178,14 @@ fn a_comma_inside_free_text_asks_for_quotes_in_both_languages() {
     let r = b.send(OWNER, "STATUS FAMILY \"At lunch, back soon\"");
     assert_eq!(
         r,
-        "Set: FAMILY sees At lunch, back soon. 2 contacts will be told."
+        "Set: FAMILY sees \"At lunch, back soon\". 2 contacts will be told."
     );
     // With a group of that name, the comma separates, as typed.
     b.send(OWNER, "GROUP BACK ADD 13500135000");
     let r = b.send(OWNER, "STATUS FAMILY At lunch, back soon");
     assert_eq!(
         r,
-        "Set: FAMILY sees At lunch; BACK sees soon. 3 contacts will be told."
+        "Set: FAMILY sees \"At lunch\"; BACK sees \"soon\". 3 contacts will be told."
     );
 }
 
@@ -3412,10 +3412,10 @@ fn a_status_slip_gets_the_command_meant_and_changes_nothing() {
     );
     assert!(b.all_updates().is_empty(), "{:?}", b.all_updates());
     let r = b.send(OWNER, "STATUS FAMILY GYM BUSY");
-    assert!(r.starts_with("Set: FAMILY sees GYM BUSY."), "{r}");
+    assert!(r.starts_with("Set: FAMILY sees \"GYM BUSY\"."), "{r}");
     // A real word stays a text.
     let r = b.send(OWNER, "STATUS FAMILY Diving");
-    assert!(r.starts_with("Set: FAMILY sees Diving."), "{r}");
+    assert!(r.starts_with("Set: FAMILY sees \"Diving\"."), "{r}");
 }
 
 #[test]
