@@ -901,10 +901,11 @@ pub fn subscriber_summary(conn: &Connection, msisdn: &str) -> Result<Option<Stri
                 format!(" (until {} UTC)", utc.datetime(t))
             })
             .unwrap_or_default();
+        let n = counts.get(&a.id).copied().unwrap_or(0);
+        let noun = if n == 1 { "member " } else { "members" };
         out.push_str(&format!(
-            "    {:<16} {:>4} members  sees {shown}{until}\n",
-            a.name,
-            counts.get(&a.id).copied().unwrap_or(0)
+            "    {:<16} {n:>4} {noun}  sees {shown}{until}\n",
+            a.name
         ));
         for m in state::members(conn, a.id, 0, 1000)? {
             out.push_str(&format!("      {m}\n"));
@@ -1005,6 +1006,42 @@ mod tests {
                 "avatar: own picture (uploaded)",
                 "avatar: none"
             ]
+        );
+        store.close_blocking();
+    }
+
+    /// `subscriber show` said "1 members" (from the exploratory tester).
+    #[test]
+    fn a_group_of_one_has_one_member() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db"), StoreOptions::default()).unwrap();
+        let owner = "+8613800138000";
+        store
+            .write_blocking(|tx| {
+                state::ensure_subscriber(tx, owner, crate::command::Lang::En, 1)?;
+                let family = state::audiences(tx, owner)?[0].id;
+                state::add_member(tx, family, owner, "+8613900139000", 1)
+            })
+            .unwrap();
+        let text = store
+            .read_blocking(|c| subscriber_summary(c, owner))
+            .unwrap()
+            .unwrap();
+        let counts: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("sees"))
+            .map(|l| l.split("  sees").next().unwrap_or("").trim())
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                "FAMILY              1 member",
+                "COLLEAGUES          0 members",
+                "CLASSMATES          0 members",
+                "FRIENDS             0 members",
+                "OTHERS              0 members"
+            ],
+            "{text}"
         );
         store.close_blocking();
     }
