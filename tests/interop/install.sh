@@ -24,6 +24,8 @@ command -v xxd >/dev/null || pkgs="$pkgs xxd"
 command -v identify >/dev/null || pkgs="$pkgs imagemagick"
 # Headless Chromium: renders the simulator console and takes its screenshot (console.sh).
 command -v chromium >/dev/null || pkgs="$pkgs chromium"
+# systemd-analyze: verifies and rates deploy/presence-gw.service (deploy.sh).
+command -v systemd-analyze >/dev/null || pkgs="$pkgs systemd"
 # Kannel (bearerbox, smsbox) as an independent ESME for smsc-sim; node + npm for node-smpp.
 installed kannel || pkgs="$pkgs kannel"
 command -v node >/dev/null || pkgs="$pkgs nodejs"

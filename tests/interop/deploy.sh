@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Deployment check: deploy/presence-gw.service judged by systemd's own tools, and its command
+# lines run the way systemd runs them.
+#   - `systemd-analyze verify` accepts the unit (paths pointed at the built binary);
+#   - `systemd-analyze security --offline` rates its exposure at most 2.0 ("OK");
+#   - its ExecStartPre (`check-config`) passes the example config made a production one and
+#     refuses a config with an unknown key, naming it;
+#   - its ExecStart, run in its WorkingDirectory with its EnvironmentFile's variables, binds to
+#     an SMSC (smsc-sim with an account whose password only the env file holds), creates the
+#     database under the working directory, answers a subscriber's HELP, never logs the
+#     password, and exits 0 on SIGTERM within the unit's TimeoutStopSec.
+#   bash tests/interop/deploy.sh
+# Prints PASS/FAIL lines and ends with `interop: N passed, M failed`; exits 1 if M > 0.
+# Logs and the fake /etc and /var/lib: tests/interop/out/deploy/.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+out="$here/out/deploy"
+rm -rf "$out"
+mkdir -p "$out"
+log="$out/result.log"
+: >"$log"
+
+. "$here/lib.sh"
+
+if ! command -v systemd-analyze >/dev/null || ! command -v curl >/dev/null; then
+  bash "$here/install.sh"
+fi
+
+cargo_build "presence-gw and smsc-sim" -p presence-gw --bin presence-gw -p smsc-sim --bin smsc-sim
+gw="$target_dir/debug/presence-gw"
+sim="$target_dir/debug/smsc-sim"
+
+# free_ports N : N free loopback TCP ports
+free_ports() {
+  python3 -c '
+import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))
+for s in ss:
+    s.close()' "$1"
+}
+read -r smpp_port sim_http gw_http < <(free_ports 3)
+
+# --- the unit, its paths moved under $out -------------------------------------------------
+etc="$out/etc/presence-gw"
+state="$out/state"
+mkdir -p "$etc" "$state"
+unit="$out/presence-gw.service"
+sed -e "s#/usr/local/bin/presence-gw#$gw#g" -e "s#/etc/presence-gw#$etc#g" \
+  -e "s#/var/lib/presence-gw#$state#g" "$root/deploy/presence-gw.service" >"$unit"
+
+if systemd-analyze verify "$unit" >"$out/verify.log" 2>&1; then
+  pass "verify: systemd-analyze verify accepts deploy/presence-gw.service"
+else
+  cat "$out/verify.log" >&2
+  fail "verify: systemd-analyze verify accepts deploy/presence-gw.service (see $out/verify.log)"
+fi
+systemd-analyze security --offline=true --threshold=20 "$unit" >"$out/security.log" 2>&1
+rc=$?
+exposure=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$out/security.log")
+if [ "$rc" -eq 0 ] && [ -n "$exposure" ]; then
+  pass "security: exposure $exposure (at most 2.0)"
+else
+  tail -n 40 "$out/security.log" >&2
+  fail "security: exposure ${exposure:-unknown} (at most 2.0; see $out/security.log)"
+fi
+
+# unit_value KEY : the value of KEY= in the unit (first one)
+unit_value() { sed -n "s/^$1=//p" "$unit" | head -n 1; }
+
+# --- config and secrets, as deploy/README.md installs them ----------------------------------
+password="Dpl$RANDOM"
+cat >"$etc/env" <<EOF
+PRESENCE_GW_SMSC_PASSWORD=$password
+PRESENCE_GW_API_KEY=deploy-check-key-0123456789
+RUST_LOG=info
+EOF
+# The example config, made a production one: the SMSC's address, HTTP port, no password.
+sed -e "s#^address = \"127.0.0.1:2775\"#address = \"127.0.0.1:$smpp_port\"#" \
+  -e "s#^http = \"127.0.0.1:8080\"#http = \"127.0.0.1:$gw_http\"#" \
+  -e '/^password = /d' "$root/presence-gw.example.toml" >"$etc/presence-gw.toml"
+grep -q "127.0.0.1:$smpp_port" "$etc/presence-gw.toml" &&
+  grep -q "127.0.0.1:$gw_http" "$etc/presence-gw.toml" ||
+  fail "config: the example's [smsc] address and http lines were found and replaced"
+
+# run_line KEY : become the unit's KEY= command line (no shell: split on spaces, as systemd
+# does for these), in its WorkingDirectory, with its EnvironmentFile's variables. It execs:
+# call it in a subshell, `(run_line KEY)`, or in the background, `run_line KEY &` (then `$!`
+# is the command itself, as systemd's main PID is).
+run_line() {
+  local line
+  line=$(unit_value "$1")
+  read -r -a argv <<<"$line"
+  cd "$(unit_value WorkingDirectory)" || exit 99
+  set -a
+  . "$(unit_value EnvironmentFile)"
+  set +a
+  exec "${argv[@]}"
+}
+
+if (run_line ExecStartPre) >"$out/check.log" 2>&1; then
+  pass "ExecStartPre: check-config passes the production config"
+else
+  cat "$out/check.log" >&2
+  fail "ExecStartPre: check-config passes the production config (see $out/check.log)"
+fi
+cp "$etc/presence-gw.toml" "$out/good.toml"
+sed -i '1i retry_for_ever = true' "$etc/presence-gw.toml"
+if (run_line ExecStartPre) >"$out/check-bad.log" 2>&1; then
+  fail "ExecStartPre: check-config refuses an unknown key (it passed)"
+elif grep -q "retry_for_ever" "$out/check-bad.log"; then
+  pass "ExecStartPre: check-config refuses an unknown key and names it"
+else
+  cat "$out/check-bad.log" >&2
+  fail "ExecStartPre: check-config refuses an unknown key and names it (see $out/check-bad.log)"
+fi
+cp "$out/good.toml" "$etc/presence-gw.toml"
+
+# --- the SMSC: smsc-sim with an account only the env file's password opens -----------------
+"$sim" serve --smpp "127.0.0.1:$smpp_port" --http "127.0.0.1:$sim_http" \
+  --account "presence:$password" >"$out/sim.log" 2>&1 &
+pids+=("$!")
+for _ in $(seq 100); do
+  curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$sim_http/" && break
+  sleep 0.1
+done
+
+# --- the gateway, as ExecStart ----------------------------------------------------------------
+run_line ExecStart >"$out/gw.out" 2>"$out/gw.log" &
+gw_pid=$!
+pids+=("$gw_pid")
+health=""
+for _ in $(seq 150); do
+  health=$(curl -s --max-time 1 "http://127.0.0.1:$gw_http/health" || true)
+  case "$health" in *'"smsc":"bound"'*) break ;; esac
+  kill -0 "$gw_pid" 2>/dev/null || break
+  sleep 0.2
+done
+case "$health" in
+  *'"smsc":"bound"'*) pass "ExecStart: the gateway bound with the env file's password ($health)" ;;
+  *)
+    tail -n 20 "$out/gw.log" >&2
+    fail "ExecStart: the gateway bound with the env file's password (/health: ${health:-none}; see $out/gw.log)"
+    ;;
+esac
+if [ -f "$state/data/presence-gw.db" ]; then
+  pass "ExecStart: the database is in the working directory ($state/data/presence-gw.db)"
+else
+  fail "ExecStart: the database is in the working directory (no $state/data/presence-gw.db)"
+fi
+
+# A subscriber texts HELP; the reply reaches the handset.
+curl -s --max-time 2 "http://127.0.0.1:$sim_http/mo" -H 'content-type: application/json' \
+  -d '{"from":"+8613800138000","to":"10658","text":"HELP"}' >"$out/mo.log" 2>&1
+reply=""
+for _ in $(seq 50); do
+  reply=$(curl -s --max-time 1 "http://127.0.0.1:$sim_http/handsets/+8613800138000" |
+    python3 -c 'import json,sys
+try:
+    print(json.load(sys.stdin)["inbox"][-1]["text"])
+except Exception:
+    pass' 2>/dev/null)
+  [ -n "$reply" ] && break
+  sleep 0.2
+done
+case "$reply" in
+  *STATUS*) pass "ExecStart: a subscriber's HELP is answered (\"${reply:0:60}...\")" ;;
+  *) fail "ExecStart: a subscriber's HELP is answered (handset got: ${reply:-nothing})" ;;
+esac
+
+# --- SIGTERM, as systemctl stop sends it ---------------------------------------------------------
+stop_secs=$(unit_value TimeoutStopSec)
+t0=$SECONDS
+kill -"$(unit_value KillSignal | sed 's/^SIG//')" "$gw_pid"
+code=""
+for _ in $(seq $((stop_secs * 10))); do
+  if ! kill -0 "$gw_pid" 2>/dev/null; then
+    wait "$gw_pid"
+    code=$?
+    break
+  fi
+  sleep 0.1
+done
+if [ "$code" = 0 ]; then
+  pass "stop: SIGTERM, exit 0 after $((SECONDS - t0)) s (TimeoutStopSec=$stop_secs)"
+else
+  fail "stop: SIGTERM, exit 0 within TimeoutStopSec=$stop_secs (exit ${code:-none: still running})"
+fi
+if grep -q -- "$password" "$out/gw.log" "$out/gw.out" "$out/check.log"; then
+  fail "secrets: the bind password appears in the gateway's output"
+else
+  pass "secrets: the bind password appears nowhere in the gateway's output"
+fi
+
+finish
