@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::smpp::transport::{TlsClient, TlsSetupError};
 use crate::smpp::{BindMode, LinkConfig};
 
 /// A secret string (bind password, API key). Never printed; read it with [`Secret::expose`].
@@ -289,6 +290,76 @@ pub struct SmscConfig {
     pub reconnect_min_secs: f64,
     /// Largest reconnect delay, seconds.
     pub reconnect_max_secs: f64,
+    /// SMPP over TLS (the SMSC's TLS port, often 3550): the SMSC's certificate must chain to
+    /// `tls_ca_file` (or the host's trust store) and name the host connected to (or
+    /// `tls_server_name`).
+    pub tls: bool,
+    /// PEM file of the CA certificates the SMSC's certificate must chain to; empty: the host's
+    /// trust store. A relative path is taken from the current directory, as `db` is.
+    pub tls_ca_file: String,
+    /// The name the SMSC's certificate must carry; empty: the host part of each address.
+    pub tls_server_name: String,
+    /// PEM certificate chain the gateway shows an SMSC that asks for one (mutual TLS).
+    pub tls_client_cert_file: String,
+    /// PEM private key of `tls_client_cert_file`.
+    pub tls_client_key_file: String,
+}
+
+impl SmscConfig {
+    /// The TLS settings read and checked (`None` when `tls` is off), or the key that is wrong.
+    pub fn tls_client(&self) -> Result<Option<TlsClient>, ConfigError> {
+        fn set(v: &str) -> Option<&Path> {
+            (!v.is_empty()).then(|| Path::new(v))
+        }
+        if !self.tls {
+            let stray = [
+                ("smsc.tls_ca_file", &self.tls_ca_file),
+                ("smsc.tls_server_name", &self.tls_server_name),
+                ("smsc.tls_client_cert_file", &self.tls_client_cert_file),
+                ("smsc.tls_client_key_file", &self.tls_client_key_file),
+            ]
+            .into_iter()
+            .find(|(_, v)| !v.is_empty());
+            return match stray {
+                // Set for TLS that is off: the link would go in plain text, unlike meant.
+                Some((key, _)) => Err(ConfigError::Invalid {
+                    key,
+                    reason: "set while smsc.tls is false: add tls = true (or remove it)".into(),
+                }),
+                None => Ok(None),
+            };
+        }
+        let client = match (
+            set(&self.tls_client_cert_file),
+            set(&self.tls_client_key_file),
+        ) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    key: "smsc.tls_client_key_file",
+                    reason: TlsSetupError::HalfClientAuth.to_string(),
+                })
+            }
+        };
+        let server_name =
+            (!self.tls_server_name.is_empty()).then_some(self.tls_server_name.as_str());
+        TlsClient::new(set(&self.tls_ca_file), server_name, client)
+            .map(Some)
+            .map_err(|e| ConfigError::Invalid {
+                key: match &e {
+                    TlsSetupError::File { what, .. } => match *what {
+                        "tls_ca_file" => "smsc.tls_ca_file",
+                        "tls_client_cert_file" => "smsc.tls_client_cert_file",
+                        _ => "smsc.tls_client_key_file",
+                    },
+                    TlsSetupError::HalfClientAuth => "smsc.tls_client_key_file",
+                    TlsSetupError::Config(_) if server_name.is_some() => "smsc.tls_server_name",
+                    TlsSetupError::Config(_) => "smsc.tls",
+                },
+                reason: e.to_string(),
+            })
+    }
 }
 
 impl Default for SmscConfig {
@@ -318,6 +389,11 @@ impl Default for SmscConfig {
             enquire_link_timeout_secs: l.enquire_link_timeout.as_secs_f64(),
             reconnect_min_secs: l.reconnect_min.as_secs_f64(),
             reconnect_max_secs: l.reconnect_max.as_secs_f64(),
+            tls: false,
+            tls_ca_file: String::new(),
+            tls_server_name: String::new(),
+            tls_client_cert_file: String::new(),
+            tls_client_key_file: String::new(),
         }
     }
 }
@@ -717,6 +793,24 @@ impl Config {
                     "no rate cap".into()
                 };
                 out.push(format!("window:          {} requests, {rate}", s.window));
+                out.push(match s.tls_client() {
+                    Ok(None) => "tls:             off (plain TCP)".into(),
+                    Ok(Some(t)) => format!(
+                        "tls:             on, certificate checked against {}{}{}",
+                        t.roots(),
+                        if s.tls_server_name.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", named {:?}", s.tls_server_name)
+                        },
+                        if s.tls_client_cert_file.is_empty() {
+                            ""
+                        } else {
+                            ", client certificate set"
+                        }
+                    ),
+                    Err(e) => format!("tls:             unusable: {e}"),
+                });
             }
             None => out.push("smsc:            none (the embedded simulator runs)".into()),
         }
@@ -901,6 +995,8 @@ impl Config {
                     "a list of host:port, e.g. [\"10.0.0.2:2775\"]",
                 ));
             }
+            // The files are read now: a missing CA file stops the start, not the first connect.
+            s.tls_client()?;
             if pw.is_empty() {
                 return Err(invalid(
                     "smsc.password",
@@ -1177,10 +1273,11 @@ impl Config {
         d.retry_max = Duration::from_secs_f64(c.retry_max_secs.max(c.retry_min_secs).max(0.01));
     }
 
-    /// The link settings for [`crate::smpp::Link`], given the SMSC address actually used.
-    pub fn link_config(&self, smsc: &SmscConfig) -> LinkConfig {
+    /// The link settings for [`crate::smpp::Link`], given the SMSC address actually used; an
+    /// error when its TLS files cannot be used (any more: [`Config::validate`] read them).
+    pub fn link_config(&self, smsc: &SmscConfig) -> Result<LinkConfig, ConfigError> {
         let secs = Duration::from_secs_f64;
-        LinkConfig {
+        Ok(LinkConfig {
             smsc: smsc.address.clone(),
             fallback_smsc: smsc.fallback_addresses.clone(),
             primary_probe: (smsc.return_to_primary_secs > 0.0)
@@ -1201,8 +1298,9 @@ impl Config {
             reconnect_max: secs(smsc.reconnect_max_secs),
             max_rate: (smsc.max_rate > 0.0).then_some(smsc.max_rate),
             temporary_statuses: smsc.temporary_statuses.clone(),
+            tls: smsc.tls_client()?,
             ..LinkConfig::default()
-        }
+        })
     }
 }
 
@@ -1260,7 +1358,10 @@ mod tests {
         c.validate().unwrap();
         let smsc = c.smsc.as_ref().unwrap();
         assert_eq!(smsc.temporary_statuses, [0x401, 0x40A]);
-        assert_eq!(c.link_config(smsc).temporary_statuses, [0x401, 0x40A]);
+        assert_eq!(
+            c.link_config(smsc).unwrap().temporary_statuses,
+            [0x401, 0x40A]
+        );
         let toml = "[smsc]\naddress = \"h:1\"\npassword = \"pw\"\ntemporary_statuses = [0]\n";
         let e = Config::from_toml(toml, Path::new("x.toml"))
             .and_then(|c| c.validate())
@@ -1291,7 +1392,7 @@ mod tests {
         let link = |toml: &str| {
             Config::from_toml(toml, Path::new("x.toml")).and_then(|c| {
                 c.validate()?;
-                Ok(c.link_config(c.smsc.as_ref().unwrap()).busy_poll)
+                Ok(c.link_config(c.smsc.as_ref().unwrap())?.busy_poll)
             })
         };
         assert_eq!(
@@ -1315,7 +1416,7 @@ mod tests {
         let c = Config::from_toml("[smsc]\npassword = \"pw12\"\n", Path::new("x.toml")).unwrap();
         c.validate().unwrap();
         assert!(!format!("{c:?}").contains("pw12"));
-        let link = c.link_config(c.smsc.as_ref().unwrap());
+        let link = c.link_config(c.smsc.as_ref().unwrap()).unwrap();
         assert_eq!(link.password.expose(), "pw12");
         assert!(!format!("{link:?}").contains("pw12"));
     }
@@ -1512,7 +1613,7 @@ mod tests {
             Path::new("x.toml"),
         )
         .unwrap();
-        let link = c.link_config(c.smsc.as_ref().unwrap());
+        let link = c.link_config(c.smsc.as_ref().unwrap()).unwrap();
         assert_eq!(link.fallback_smsc, ["10.0.0.2:2775", "10.0.0.3:2775"]);
         assert_eq!(
             link.primary_probe,
@@ -1525,7 +1626,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            stay.link_config(stay.smsc.as_ref().unwrap()).primary_probe,
+            stay.link_config(stay.smsc.as_ref().unwrap())
+                .unwrap()
+                .primary_probe,
             None
         );
         assert_eq!((link.addr_ton, link.addr_npi), (1, 1));

@@ -926,7 +926,8 @@ async fn serve(mut cfg: Config, log_format: LogFormat) -> anyhow::Result<()> {
         })?;
     let http_addr = listener.local_addr()?;
     cfg.http = http_addr.to_string();
-    let mut opts = GatewayOptions::new(cfg.db.clone(), cfg.link_config(&smsc), &cfg.service_number);
+    let mut opts =
+        GatewayOptions::new(cfg.db.clone(), cfg.link_config(&smsc)?, &cfg.service_number);
     cfg.apply_delivery(&mut opts.dispatcher);
     opts.store = cfg.store_options();
     opts.keep = cfg.keep();

@@ -1514,7 +1514,11 @@ async fn addressing_from_the_config_reaches_the_bind_and_the_submits() {
         .expect("valid config");
     let smsc = cfg.smsc.clone().expect("[smsc]");
     let dir = tempfile::tempdir().unwrap();
-    let mut opts = GatewayOptions::new(dir.path().join("gw.db"), cfg.link_config(&smsc), "10658");
+    let mut opts = GatewayOptions::new(
+        dir.path().join("gw.db"),
+        cfg.link_config(&smsc).unwrap(),
+        "10658",
+    );
     cfg.apply_delivery(&mut opts.dispatcher);
     let (tx, _mo) = mpsc::channel(16);
     let gw = Gateway::start(opts, tx).await.expect("gateway starts");

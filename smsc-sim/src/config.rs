@@ -553,6 +553,8 @@ pub struct SimConfig {
     /// ESME_RINVDFTMSGID (0x63), whether or not the PDU has a text. By default
     /// [`default_canned_messages`].
     pub canned_messages: BTreeMap<u8, String>,
+    /// Serve SMPP over TLS with this certificate (`None`: plain TCP).
+    pub tls: Option<crate::tls::SimTls>,
 }
 
 /// The canned messages a simulator holds unless told otherwise (`--canned`): 1 to 4.
@@ -631,6 +633,7 @@ impl Default for SimConfig {
             enquire_link_misses: 3,
             bind_timeout: Some(Duration::from_secs(30)),
             canned_messages: default_canned_messages(),
+            tls: None,
         }
     }
 }

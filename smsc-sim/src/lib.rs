@@ -55,6 +55,7 @@ pub mod session;
 pub mod shared;
 pub mod sim;
 pub mod smpp_time;
+pub mod tls;
 pub mod util;
 
 pub use config::{

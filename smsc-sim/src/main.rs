@@ -311,6 +311,18 @@ struct Serve {
     /// 4 "我在开会，稍后回电。".
     #[arg(long = "canned", value_name = "ID=TEXT", value_parser = smsc_sim::parse_canned)]
     canned: Vec<(u8, String)>,
+    /// Serve SMPP over TLS with this PEM certificate chain (with --tls-key), as an SMSC's TLS
+    /// port: an ESME that does not speak TLS, or does not trust the certificate, is closed
+    /// before any PDU.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// With --tls-cert: require every ESME to show a client certificate that chains to these
+    /// PEM CA certificates (mutual TLS); one without is closed before any PDU.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
 }
 
 fn parse_system_id(s: &str) -> Result<String, String> {
@@ -372,13 +384,21 @@ impl Serve {
         Ok(())
     }
 
-    fn config(self) -> SimConfig {
+    fn config(self) -> Result<SimConfig, String> {
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(smsc_sim::tls::SimTls::from_pem_files(
+                cert,
+                key,
+                self.tls_client_ca.as_deref(),
+            )?),
+            _ => None,
+        };
         let error = self.error_status.map(|status| ErrorFault {
             status,
             percent: self.error_percent,
             destinations: self.error_dest.clone(),
         });
-        SimConfig {
+        Ok(SimConfig {
             smpp_addr: self.smpp,
             http_addr: (!self.no_http).then_some(self.http),
             accounts: self.accounts,
@@ -428,7 +448,8 @@ impl Serve {
             } else {
                 self.canned.into_iter().collect()
             },
-        }
+            tls,
+        })
     }
 }
 
@@ -622,9 +643,14 @@ async fn run() -> Result<()> {
     match cli.cmd {
         Cmd::Serve(s) => {
             s.check().map_err(anyhow::Error::msg)?;
-            let sim = Simulator::start(s.config()).await?;
+            let tls = s.tls_cert.is_some();
+            let sim = Simulator::start(s.config().map_err(anyhow::Error::msg)?).await?;
             let stop = stop_signal()?;
-            eprintln!("smsc-sim: SMPP on {}", sim.smpp_addr());
+            eprintln!(
+                "smsc-sim: SMPP{} on {}",
+                if tls { " over TLS" } else { "" },
+                sim.smpp_addr()
+            );
             if let Some(u) = sim.http_url() {
                 eprintln!("smsc-sim: control API and console on {u}");
             }

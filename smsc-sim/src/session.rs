@@ -35,10 +35,12 @@ use sms_wire::framing::{
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+
+use crate::tls::Io;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Interval};
 use tokio_util::codec::Framed;
-use tracing::{debug, info_span, Instrument};
+use tracing::{debug, info_span, warn, Instrument};
 
 use crate::pdus;
 use crate::recorder::{BindFields, DeliveryState, StoredMessage, SubmitOptions};
@@ -140,6 +142,16 @@ struct Session {
 /// Serve one accepted connection until it closes or the simulator shuts down.
 pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     let _ = socket.set_nodelay(true);
+    let socket: Box<dyn Io> = match &shared.cfg.tls {
+        None => Box::new(socket),
+        Some(tls) => match tls.accept(socket).await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(%peer, "{e}: connection closed");
+                return;
+            }
+        },
+    };
     let id = shared.conn_id();
     let cap = shared.cfg.deliver_window.clamp(1, 64);
     let (deliver_tx, deliver_rx) = mpsc::channel(cap);
@@ -247,7 +259,7 @@ macro_rules! mt_input {
 impl Session {
     async fn serve(
         &mut self,
-        mut framed: Framed<TcpStream, SmppCodec>,
+        mut framed: Framed<Box<dyn Io>, SmppCodec>,
         mut deliver_rx: mpsc::Receiver<DeliveryJob>,
         mut ctrl_rx: mpsc::Receiver<Control>,
     ) -> mpsc::Receiver<DeliveryJob> {
@@ -481,7 +493,7 @@ impl Session {
 
     async fn write_out(
         &mut self,
-        framed: &mut Framed<TcpStream, SmppCodec>,
+        framed: &mut Framed<Box<dyn Io>, SmppCodec>,
     ) -> std::io::Result<()> {
         if self.out.is_empty() {
             return Ok(());

@@ -19,6 +19,7 @@ mod reader;
 mod session;
 #[cfg(test)]
 mod tests;
+pub mod transport;
 
 pub use backoff::Backoff;
 pub use gate::{BatchGate, BatchRecording, ReceiptGates};
@@ -117,6 +118,8 @@ pub struct LinkConfig {
     pub max_pdu_len: usize,
     /// On shutdown, how long to wait for in-flight responses before unbinding.
     pub shutdown_grace: Duration,
+    /// SMPP over TLS, with these settings; `None`: plain TCP.
+    pub tls: Option<transport::TlsClient>,
 }
 
 impl Default for LinkConfig {
@@ -145,6 +148,7 @@ impl Default for LinkConfig {
             connect_timeout: Duration::from_secs(5),
             max_pdu_len: sms_wire::framing::DEFAULT_MAX_PDU_LEN,
             shutdown_grace: Duration::from_secs(3),
+            tls: None,
         }
     }
 }

@@ -31,10 +31,12 @@ use std::time::Duration;
 use bytes::BytesMut;
 use rusmpp::CommandId;
 use sms_wire::framing::{peek_header, Frame, FramingError, SmppCodec, HEADER_LEN};
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::AsyncReadExt;
 use tokio::time::{sleep_until, Instant, Sleep};
 use tokio_util::codec::Decoder;
 use tracing::debug;
+
+use super::transport::ReadSide;
 
 /// Longest a PDU below the low-water mark waits to be read.
 pub(crate) const LOWAT_FALLBACK: Duration = Duration::from_millis(1);
@@ -53,7 +55,7 @@ const READ_ROOM: usize = 8 * 1024;
 
 /// Frames from one connection's read half.
 pub(crate) struct Reader {
-    half: OwnedReadHalf,
+    half: ReadSide,
     buf: BytesMut,
     codec: SmppCodec,
     /// Responses the session wants the low-water mark to wait for (1: none).
@@ -74,7 +76,10 @@ pub(crate) struct Reader {
 
 impl Reader {
     /// A reader over `half`, starting with what `buf` already holds (bytes read with the bind).
-    pub(crate) fn new(half: OwnedReadHalf, codec: SmppCodec, buf: BytesMut) -> Self {
+    /// Over TLS the low-water mark and polling are off (socket options say nothing about
+    /// whole TLS records): every read takes what rustls has decrypted.
+    pub(crate) fn new(half: ReadSide, codec: SmppCodec, buf: BytesMut) -> Self {
+        let tcp = matches!(half, ReadSide::Tcp(_));
         Self {
             half,
             buf,
@@ -83,7 +88,7 @@ impl Reader {
             lowat: 1,
             sizes: [HEADER_LEN; SIZES_KEPT],
             next_size: 0,
-            lowat_works: true,
+            lowat_works: tcp,
             fallback: Box::pin(sleep_until(Instant::now())),
             eof: false,
             spin_until: None,
@@ -133,7 +138,10 @@ impl Reader {
         if bytes == self.lowat || !self.lowat_works {
             return;
         }
-        match sockopt::set_rcvlowat(&self.half, bytes) {
+        let ReadSide::Tcp(half) = &self.half else {
+            return;
+        };
+        match sockopt::set_rcvlowat(half, bytes) {
             Ok(()) => self.lowat = bytes,
             Err(e) => {
                 debug!(error = %e, "SO_RCVLOWAT not accepted: reading every PDU at once");
@@ -169,7 +177,20 @@ impl Reader {
                     ))))
                 };
             }
+            if let ReadSide::Tls(tls) = &mut self.half {
+                self.buf.reserve(READ_ROOM);
+                // Cancel-safe: what a cancelled read took stays in rustls for the next one.
+                match tls.read_buf(&mut self.buf).await {
+                    Ok(0) => self.eof = true,
+                    Ok(_) => {}
+                    Err(e) => return Some(Err(FramingError::from(e))),
+                }
+                continue;
+            }
             self.apply_lowat();
+            let ReadSide::Tcp(half) = &self.half else {
+                continue;
+            };
             let mut looked = false;
             let waited = if self.lowat > 1 {
                 // Below the mark the kernel does not wake us: look anyway after a while.
@@ -177,7 +198,7 @@ impl Reader {
                     .as_mut()
                     .reset(Instant::now() + LOWAT_FALLBACK);
                 tokio::select! {
-                    r = self.half.readable() => r,
+                    r = half.readable() => r,
                     _ = &mut self.fallback => {
                         looked = true;
                         Ok(())
@@ -187,13 +208,13 @@ impl Reader {
                 tokio::task::yield_now().await;
                 Ok(())
             } else {
-                self.half.readable().await
+                half.readable().await
             };
             if let Err(e) = waited {
                 return Some(Err(FramingError::from(e)));
             }
             self.buf.reserve(READ_ROOM);
-            match self.half.try_read_buf(&mut self.buf) {
+            match half.try_read_buf(&mut self.buf) {
                 Ok(0) => self.eof = true,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -243,7 +264,10 @@ mod sockopt {
 
     /// `getsockopt(SOL_SOCKET, SO_RCVLOWAT)`, for the tests.
     #[cfg(test)]
-    pub(super) fn rcvlowat(half: &OwnedReadHalf) -> io::Result<usize> {
+    pub(super) fn rcvlowat(side: &super::ReadSide) -> io::Result<usize> {
+        let super::ReadSide::Tcp(half) = side else {
+            return Err(io::Error::other("not a TCP read half"));
+        };
         let fd = half.as_ref().as_raw_fd();
         let mut value: libc::c_int = 0;
         let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
@@ -288,7 +312,7 @@ mod tests {
         let (ours, theirs) = tokio::join!(TcpStream::connect(addr), listener.accept());
         // The write half may go: the reader only reads.
         let (read_half, _write_half) = ours.unwrap().into_split();
-        let reader = Reader::new(read_half, SmppCodec::new(), buf);
+        let reader = Reader::new(ReadSide::Tcp(read_half), SmppCodec::new(), buf);
         (reader, theirs.unwrap().0)
     }
 

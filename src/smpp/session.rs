@@ -29,8 +29,6 @@ use rusmpp::values::{InterfaceVersion, Npi, Ton};
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use sms_wire::framing::{error_response, generic_nack, Frame, SmppCodec};
 use std::sync::{Arc, Mutex};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep_until, Instant};
 use tokio_util::codec::{Framed, FramedWrite};
@@ -40,6 +38,7 @@ use tracing::{debug, info, warn};
 use super::gate::BatchGate;
 use super::poll::BusyPoll;
 use super::reader::Reader;
+use super::transport::{self, Stream, WriteSide};
 use super::{AdaptiveRate, Inbound, KeyRow, LinkConfig, LinkError, LinkStats};
 
 /// What a session binds as (SMPP 3.4 §4.1).
@@ -370,8 +369,8 @@ fn note_response_time(stats: &LinkStats, took: Duration) {
 /// An inbound PDU awaiting the gateway's answer: sequence, operation, status, the inbox row of
 /// a stored MO ([`Inbound::ack_stored`]), when it was read.
 type Ack = BoxFuture<'static, (u32, CommandId, CommandStatus, Option<KeyRow>, Instant)>;
-type Wire = Framed<TcpStream, SmppCodec>;
-type Sink = FramedWrite<OwnedWriteHalf, SmppCodec>;
+type Wire = Framed<Stream, SmppCodec>;
+type Sink = FramedWrite<WriteSide, SmppCodec>;
 
 /// Write out what was fed to `sink` (the codec encodes both `Command` and `&Command`, so the
 /// item type is named here once).
@@ -450,25 +449,26 @@ fn bind_pdu(cfg: &LinkConfig, role: Role) -> Result<Pdu, String> {
 /// Connect, bind and run one session until it ends.
 pub(crate) async fn connect_and_run(mut ctx: SessionCtx<'_>) -> SessionEnd {
     let cfg = ctx.cfg;
-    let stream =
-        match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(&cfg.smsc)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                return SessionEnd::Closed {
-                    reason: format!("connect to {}: {e}", cfg.smsc),
-                    bound: false,
-                }
+    let stream = match tokio::time::timeout(
+        cfg.connect_timeout,
+        transport::connect(&cfg.smsc, cfg.tls.as_ref()),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            return SessionEnd::Closed {
+                reason: format!("connect to {}: {e}", cfg.smsc),
+                bound: false,
             }
-            Err(_) => {
-                return SessionEnd::Closed {
-                    reason: format!("connect to {}: timed out", cfg.smsc),
-                    bound: false,
-                }
+        }
+        Err(_) => {
+            return SessionEnd::Closed {
+                reason: format!("connect to {}: timed out", cfg.smsc),
+                bound: false,
             }
-        };
-    if let Err(e) = stream.set_nodelay(true) {
-        warn!(error = %e, "could not set TCP_NODELAY");
-    }
+        }
+    };
     let mut wire = Framed::new(stream, SmppCodec::with_max_len(cfg.max_pdu_len));
     let mut seq = Sequence(0);
     match bind(&mut ctx, &mut wire, &mut seq).await {

@@ -1,0 +1,311 @@
+//! The byte stream under an SMPP session: plain TCP, or TLS over TCP (`[smsc] tls`), as Kannel's
+//! `use-ssl`, Jasmin's `ssl` and cloudhopper's `ssmpp://` offer.
+//!
+//! Plain TCP keeps the session's fast paths ([`super::reader`]: the receive low-water mark and
+//! polling for an expected answer, both socket options that mean nothing under TLS records);
+//! a TLS session reads through rustls as any async stream. Both write through the same framed
+//! sink, several PDUs per write when the window is busy.
+//!
+//! The TLS settings are read and checked once, when the config is loaded ([`TlsClient::new`]):
+//! a missing CA file or a key that does not parse stops the start (and `check-config`), not
+//! the first connection. The SMSC's certificate must chain to the configured CAs (or the host's
+//! trust store) and carry the name the gateway connects by (the host of the address, or
+//! `tls_server_name`); there is no switch to skip that check.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_rustls::TlsConnector;
+
+/// Why the TLS settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    /// A file could not be read or holds nothing usable.
+    #[error("{what} {path}: {why}")]
+    File {
+        /// Which setting named the file.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// rustls refused the combination (a key that does not match its certificate...).
+    #[error("TLS settings: {0}")]
+    Config(String),
+    /// `tls_client_cert_file` without `tls_client_key_file`, or the other way round.
+    #[error(
+        "tls_client_cert_file and tls_client_key_file go together (one is set, not the other)"
+    )]
+    HalfClientAuth,
+}
+
+/// TLS settings of the SMPP link, checked and ready to connect with.
+#[derive(Clone)]
+pub struct TlsClient {
+    connector: TlsConnector,
+    /// The name the SMSC's certificate must carry; `None`: the host of the address.
+    server_name: Option<ServerName<'static>>,
+    /// Where the trusted roots came from, for the log.
+    roots: String,
+}
+
+impl fmt::Debug for TlsClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsClient")
+            .field("server_name", &self.server_name)
+            .field("roots", &self.roots)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Certificates of a PEM file.
+fn certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+    let err = |why: String| TlsSetupError::File {
+        what,
+        path: path.to_path_buf(),
+        why,
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| err(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(err("no PEM certificate in it".into()));
+    }
+    Ok(certs)
+}
+
+impl TlsClient {
+    /// Read and check the settings: `ca_file` (PEM; `None`: the host's trust store),
+    /// `server_name` (`None`: the host of each address), and a client certificate chain and key
+    /// (PEM) for an SMSC that asks for one.
+    pub fn new(
+        ca_file: Option<&Path>,
+        server_name: Option<&str>,
+        client: Option<(&Path, &Path)>,
+    ) -> Result<Self, TlsSetupError> {
+        let mut store = RootCertStore::empty();
+        let roots = match ca_file {
+            Some(path) => {
+                let (added, _) = store.add_parsable_certificates(certs("tls_ca_file", path)?);
+                if added == 0 {
+                    return Err(TlsSetupError::File {
+                        what: "tls_ca_file",
+                        path: path.to_path_buf(),
+                        why: "no certificate in it is a usable CA".into(),
+                    });
+                }
+                format!("{} ({added} certificates)", path.display())
+            }
+            None => {
+                let found = rustls_native_certs::load_native_certs();
+                let (added, _) = store.add_parsable_certificates(found.certs);
+                if added == 0 {
+                    return Err(TlsSetupError::Config(
+                        "the host's trust store has no certificates: set tls_ca_file".into(),
+                    ));
+                }
+                format!("the host's trust store ({added} certificates)")
+            }
+        };
+        let server_name = server_name
+            .map(|n| {
+                ServerName::try_from(n.to_string())
+                    .map_err(|e| TlsSetupError::Config(format!("tls_server_name {n:?}: {e}")))
+            })
+            .transpose()?;
+        let builder = ClientConfig::builder().with_root_certificates(store);
+        let config = match client {
+            None => builder.with_no_client_auth(),
+            Some((cert, key)) => {
+                let chain = certs("tls_client_cert_file", cert)?;
+                let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsSetupError::File {
+                    what: "tls_client_key_file",
+                    path: key.to_path_buf(),
+                    why: e.to_string(),
+                })?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| TlsSetupError::Config(e.to_string()))?
+            }
+        };
+        Ok(Self {
+            connector: TlsConnector::from(Arc::new(config)),
+            server_name,
+            roots,
+        })
+    }
+
+    /// Where the trusted roots come from (for the log and `check-config`).
+    pub fn roots(&self) -> &str {
+        &self.roots
+    }
+
+    /// The name checked in the certificate of the SMSC at `address` (`host:port`).
+    fn name_for(&self, address: &str) -> Result<ServerName<'static>, String> {
+        if let Some(n) = &self.server_name {
+            return Ok(n.clone());
+        }
+        let host = address
+            .rsplit_once(':')
+            .map_or(address, |(h, _)| h)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        ServerName::try_from(host.to_string()).map_err(|e| {
+            format!("{host:?} is no name to check a certificate by ({e}): set tls_server_name")
+        })
+    }
+}
+
+/// Connect to `address` (`host:port`), with TLS when `tls` is given.
+pub(crate) async fn connect(address: &str, tls: Option<&TlsClient>) -> io::Result<Stream> {
+    let tcp = TcpStream::connect(address).await?;
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::warn!(error = %e, "could not set TCP_NODELAY");
+    }
+    let Some(tls) = tls else {
+        return Ok(Stream::Tcp(tcp));
+    };
+    let name = tls
+        .name_for(address)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let stream = tls
+        .connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("TLS handshake: {e}")))?;
+    Ok(Stream::Tls(Box::new(stream)))
+}
+
+/// A connected SMPP byte stream.
+pub(crate) enum Stream {
+    /// Plain TCP.
+    Tcp(TcpStream),
+    /// TLS over TCP.
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// The read and write halves of a bound session.
+    pub(crate) fn into_split(self) -> (ReadSide, WriteSide) {
+        match self {
+            Stream::Tcp(s) => {
+                let (r, w) = s.into_split();
+                (ReadSide::Tcp(r), WriteSide::Tcp(w))
+            }
+            tls @ Stream::Tls(_) => {
+                let (r, w) = tokio::io::split(tls);
+                (ReadSide::Tls(r), WriteSide::Tls(w))
+            }
+        }
+    }
+}
+
+/// The read half of a bound session.
+pub(crate) enum ReadSide {
+    /// Plain TCP: the reader uses the socket's readiness and options directly.
+    Tcp(OwnedReadHalf),
+    /// TLS: read as a stream.
+    Tls(ReadHalf<Stream>),
+}
+
+/// The write half of a bound session.
+pub(crate) enum WriteSide {
+    /// Plain TCP.
+    Tcp(OwnedWriteHalf),
+    /// TLS.
+    Tls(WriteHalf<Stream>),
+}
+
+/// `AsyncRead` / `AsyncWrite` by delegation to whichever variant `$self` is.
+macro_rules! delegate {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            Stream::Tcp($s) => $e,
+            Stream::Tls($s) => $e,
+        }
+    };
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        delegate!(self, s => Pin::new(s).poll_write(cx, b))
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        delegate!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
+    }
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Tcp(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_flush(cx))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_shutdown(cx))
+    }
+}
+
+impl AsyncWrite for WriteSide {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            WriteSide::Tcp(s) => Pin::new(s).poll_write(cx, b),
+            WriteSide::Tls(s) => Pin::new(s).poll_write(cx, b),
+        }
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            WriteSide::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            WriteSide::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            WriteSide::Tcp(s) => s.is_write_vectored(),
+            WriteSide::Tls(s) => s.is_write_vectored(),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            WriteSide::Tcp(s) => Pin::new(s).poll_flush(cx),
+            WriteSide::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            WriteSide::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            WriteSide::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! SMPP over TLS (`[smsc] tls`): the gateway against smsc-sim's TLS listener over loopback, with
+//! certificates made here by rcgen (a test CA, the SMSC's certificate for `localhost` and
+//! `127.0.0.1`, a client certificate for mutual TLS). Both directions and the receipts cross
+//! the TLS session; an SMSC whose certificate the gateway cannot trust, or whose name does not
+//! match, is never bound to; a gateway without TLS gets nowhere with a TLS SMSC; bad TLS
+//! settings are refused at load, naming the key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use presence_gw::app::{Gateway, GatewayOptions};
+use presence_gw::config::{Config, ConfigError};
+use presence_gw::inbound::MoMessage;
+use presence_gw::smpp::LinkState;
+use presence_gw::store::outbox::{self, NewMessage};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+use smsc_sim::tls::SimTls;
+use smsc_sim::{MoRequest, SimConfig, SimHandle, Simulator};
+use tokio::sync::mpsc;
+
+const SYSTEM_ID: &str = "presence";
+const PASSWORD: &str = "pw123";
+
+/// A CA, and certificates it signs, as PEM files in `dir`.
+struct Pki {
+    dir: PathBuf,
+    ca: rcgen::Certificate,
+    ca_key: KeyPair,
+}
+
+impl Pki {
+    fn new(dir: &Path, name: &str) -> Self {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(DnType::CommonName, name);
+        let ca = p.self_signed(&ca_key).unwrap();
+        let pki = Pki {
+            dir: dir.to_path_buf(),
+            ca,
+            ca_key,
+        };
+        std::fs::write(pki.path(&format!("{name}.pem")), pki.ca.pem()).unwrap();
+        pki
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+
+    /// A certificate for `names` with `usage`, signed by this CA: `(cert, key)` files.
+    fn issue(
+        &self,
+        file: &str,
+        names: &[&str],
+        usage: ExtendedKeyUsagePurpose,
+    ) -> (PathBuf, PathBuf) {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
+        p.distinguished_name.push(DnType::CommonName, file);
+        p.extended_key_usages = vec![usage];
+        let cert = p.signed_by(&key, &self.ca, &self.ca_key).unwrap();
+        let (c, k) = (
+            self.path(&format!("{file}.crt")),
+            self.path(&format!("{file}.key")),
+        );
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c, k)
+    }
+}
+
+/// smsc-sim serving SMPP over TLS with a certificate for `localhost` and `127.0.0.1` from
+/// `pki`, requiring client certificates from `client_ca` if given.
+async fn tls_sim(pki: &Pki, client_ca: Option<&Path>) -> SimHandle {
+    let (cert, key) = pki.issue(
+        "smsc",
+        &["localhost", "127.0.0.1"],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let tls = SimTls::from_pem_files(&cert, &key, client_ca).expect("sim TLS settings");
+    let cfg = SimConfig {
+        tls: Some(tls),
+        ..SimConfig::local()
+    };
+    Simulator::start(cfg.with_account(SYSTEM_ID, PASSWORD))
+        .await
+        .expect("simulator starts")
+}
+
+/// A config naming the simulator, with `[smsc]` lines `extra`.
+fn config(sim: &SimHandle, extra: &str) -> Result<Config, ConfigError> {
+    let toml = format!(
+        "service_number = \"10658\"\n[smsc]\naddress = \"{}\"\nsystem_id = \"{SYSTEM_ID}\"\n\
+         password = \"{PASSWORD}\"\nresponse_timeout_secs = 2\nreconnect_min_secs = 0.05\n\
+         reconnect_max_secs = 0.3\n{extra}",
+        sim.smpp_addr()
+    );
+    Config::from_toml(&toml, Path::new("tls.toml"))
+}
+
+/// A gateway started from `cfg` on a fresh database in `dir`.
+async fn gateway(dir: &Path, cfg: &Config) -> (Gateway, mpsc::Receiver<MoMessage>) {
+    let smsc = cfg.smsc.clone().expect("[smsc]");
+    let mut opts = GatewayOptions::new(dir.join("gw.db"), cfg.link_config(&smsc).unwrap(), "10658");
+    cfg.apply_delivery(&mut opts.dispatcher);
+    let (tx, rx) = mpsc::channel(16);
+    (Gateway::start(opts, tx).await.expect("gateway starts"), rx)
+}
+
+/// The link's state after `within`, having never bound.
+async fn never_bound(gw: &Gateway, within: Duration) -> String {
+    assert!(
+        !gw.link.wait_bound(within).await,
+        "the gateway bound: {:?}",
+        gw.link.state()
+    );
+    match gw.link.state() {
+        LinkState::Down(why) | LinkState::AuthRejected(why) => why,
+        other => format!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn messages_receipts_and_mo_cross_a_tls_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let sim = tls_sim(&pki, None).await;
+    let ca = pki.path("ca.pem");
+    let cfg = config(&sim, &format!("tls = true\ntls_ca_file = {ca:?}\n")).unwrap();
+    assert!(
+        cfg.summary()
+            .contains("tls:             on, certificate checked against"),
+        "{}",
+        cfg.summary()
+    );
+    let (gw, mut mo) = gateway(dir.path(), &cfg).await;
+    assert!(
+        gw.link.wait_bound(Duration::from_secs(10)).await,
+        "binds over TLS"
+    );
+    let long = "over TLS ".repeat(30);
+    for (to, text) in [
+        ("+8613900000001", "hello over TLS"),
+        ("+8613900000002", long.as_str()),
+    ] {
+        gw.enqueue(NewMessage::sms(to, text)).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let c = gw.store.read(outbox::counts_by_state).await.unwrap();
+        if c.delivered == 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered: {c:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = sim
+        .wait_for_mt_to("+8613900000002", 1, Duration::from_secs(5))
+        .await
+        .expect("the long message reached its handset");
+    assert!(
+        got.len() >= 2,
+        "a concatenated message: {} parts",
+        got.len()
+    );
+    sim.inject_mo(MoRequest::new("+8613800000009", "10658", "WHO 13900000001"))
+        .await
+        .expect("MO sent");
+    let m = tokio::time::timeout(Duration::from_secs(10), mo.recv())
+        .await
+        .expect("the MO arrives")
+        .expect("MO channel open");
+    assert_eq!(m.text, "WHO 13900000001");
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_smsc_the_gateway_cannot_trust_or_that_has_another_name_is_never_bound_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let other = Pki::new(dir.path(), "other-ca");
+    let sim = tls_sim(&pki, None).await;
+    // Signed by a CA the gateway does not trust.
+    let cfg = config(
+        &sim,
+        &format!(
+            "tls = true\ntls_ca_file = {:?}\n",
+            other.path("other-ca.pem")
+        ),
+    )
+    .unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    let why = never_bound(&gw, Duration::from_secs(2)).await;
+    assert!(why.contains("certificate"), "{why}");
+    gw.shutdown().await;
+    // Trusted, but not the name the gateway expects.
+    let cfg = config(
+        &sim,
+        &format!(
+            "tls = true\ntls_ca_file = {:?}\ntls_server_name = \"smsc.example.net\"\n",
+            pki.path("ca.pem")
+        ),
+    )
+    .unwrap();
+    let dir2 = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway(dir2.path(), &cfg).await;
+    let why = never_bound(&gw, Duration::from_secs(2)).await;
+    assert!(why.contains("certificate"), "{why}");
+    gw.shutdown().await;
+    assert!(
+        sim.binds().iter().all(|b| b.bind.is_none()),
+        "{:?}",
+        sim.binds()
+    );
+    // The name it does carry: bound.
+    let cfg = config(
+        &sim,
+        &format!(
+            "tls = true\ntls_ca_file = {:?}\ntls_server_name = \"localhost\"\n",
+            pki.path("ca.pem")
+        ),
+    )
+    .unwrap();
+    let dir3 = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway(dir3.path(), &cfg).await;
+    assert!(
+        gw.link.wait_bound(Duration::from_secs(10)).await,
+        "binds by name"
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_plain_gateway_gets_nowhere_with_a_tls_smsc() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let sim = tls_sim(&pki, None).await;
+    let cfg = config(&sim, "").unwrap();
+    assert!(
+        cfg.summary().contains("tls:             off"),
+        "{}",
+        cfg.summary()
+    );
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    never_bound(&gw, Duration::from_secs(2)).await;
+    assert!(
+        sim.binds().iter().all(|b| b.bind.is_none()),
+        "{:?}",
+        sim.binds()
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn mutual_tls_binds_with_the_client_certificate_and_not_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let clients = Pki::new(dir.path(), "clients");
+    let sim = tls_sim(&pki, Some(&clients.path("clients.pem"))).await;
+    let ca = pki.path("ca.pem");
+    // No client certificate: the SMSC closes the connection.
+    let cfg = config(&sim, &format!("tls = true\ntls_ca_file = {ca:?}\n")).unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    never_bound(&gw, Duration::from_secs(2)).await;
+    gw.shutdown().await;
+    // With one from the CA it trusts: bound.
+    let (cert, key) = clients.issue(
+        "gateway",
+        &["presence-gw"],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    let cfg = config(
+        &sim,
+        &format!(
+            "tls = true\ntls_ca_file = {ca:?}\ntls_client_cert_file = {cert:?}\n\
+             tls_client_key_file = {key:?}\n"
+        ),
+    )
+    .unwrap();
+    assert!(
+        cfg.summary().contains("client certificate set"),
+        "{}",
+        cfg.summary()
+    );
+    let dir2 = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway(dir2.path(), &cfg).await;
+    assert!(
+        gw.link.wait_bound(Duration::from_secs(10)).await,
+        "binds with its certificate"
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// A TLS setting that cannot work stops the load, naming its key: a CA file that is missing
+/// or holds no certificate, half a client certificate, a TLS file set while TLS is off (the
+/// link would go in plain text, unlike meant).
+#[tokio::test]
+async fn unusable_tls_settings_are_refused_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let sim = tls_sim(&pki, None).await;
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    let (cert, _key) = pki.issue(
+        "gateway",
+        &["presence-gw"],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    let missing = dir.path().join("missing.pem");
+    for (extra, key) in [
+        (
+            format!("tls = true\ntls_ca_file = {missing:?}\n"),
+            "smsc.tls_ca_file",
+        ),
+        (
+            format!("tls = true\ntls_ca_file = {junk:?}\n"),
+            "smsc.tls_ca_file",
+        ),
+        (
+            format!(
+                "tls = true\ntls_ca_file = {:?}\ntls_client_cert_file = {cert:?}\n",
+                pki.path("ca.pem")
+            ),
+            "smsc.tls_client_key_file",
+        ),
+        (
+            format!("tls_ca_file = {:?}\n", pki.path("ca.pem")),
+            "smsc.tls_ca_file",
+        ),
+        (
+            "tls = true\ntls_server_name = \"not a name!\"\n".to_string(),
+            "smsc.tls_server_name",
+        ),
+    ] {
+        match config(&sim, &extra) {
+            Err(
+                ConfigError::InvalidAt { key: k, reason, .. }
+                | ConfigError::Invalid { key: k, reason },
+            ) => {
+                assert_eq!(k, key, "{extra}: {reason}")
+            }
+            other => panic!("{extra}: {other:?}"),
+        }
+    }
+    sim.shutdown().await;
+}
