@@ -163,6 +163,9 @@ fn hide_quoted(message: &str) -> String {
     out
 }
 
+/// Largest `http_max_connections`.
+const MAX_HTTP_CONNECTIONS: usize = 100_000;
+
 /// Shortest `[delivery] validity_secs`: the submit path sends no shorter validity.
 const MIN_VALIDITY_SECS: u64 = 60;
 /// Longest `[delivery] validity_secs`: 99 days, the most an SMPP relative time says (§7.1.1).
@@ -554,6 +557,9 @@ pub struct Config {
     pub db: PathBuf,
     /// HTTP listen address.
     pub http: String,
+    /// Most HTTP connections open at once ([`crate::http::serve_capped`]); more wait in the
+    /// listen backlog until one closes.
+    pub http_max_connections: usize,
     /// Public base URL of the HTTP server, used in links sent to handsets. Empty: the address
     /// the HTTP server actually listens on (`http://` + `http`).
     pub public_url: String,
@@ -583,6 +589,7 @@ impl Default for Config {
             country_code: "86".into(),
             db: PathBuf::from("data/presence-gw.db"),
             http: "127.0.0.1:8080".into(),
+            http_max_connections: crate::http::DEFAULT_MAX_CONNECTIONS,
             public_url: String::new(),
             api_key: None,
             smsc: None,
@@ -742,7 +749,10 @@ impl Config {
                 d => format!("{d} days"),
             }
         ));
-        out.push(format!("http:            {}", self.http));
+        out.push(format!(
+            "http:            {} (at most {} connections open)",
+            self.http, self.http_max_connections
+        ));
         if !self.public_url.is_empty() {
             out.push(format!("public url:      {}", self.public_url));
         }
@@ -910,6 +920,10 @@ impl Config {
         }
         if self.http.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid("http", "a listen address such as 127.0.0.1:8080"));
+        }
+        // Each connection is a file descriptor: far more than any process may open is a typo.
+        if !(1..=MAX_HTTP_CONNECTIONS).contains(&self.http_max_connections) {
+            return Err(invalid("http_max_connections", "1 to 100000"));
         }
         let url = &self.public_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
@@ -1577,6 +1591,32 @@ mod tests {
             let key = bad.split(' ').next().unwrap();
             assert!(
                 e.to_string().contains(&format!("store.{key}")) && e.to_string().contains("line 2"),
+                "{e}"
+            );
+        }
+    }
+
+    /// `http_max_connections` is 1024 unless set, 1 to 100000, and shown by `check-config`.
+    #[test]
+    fn the_http_connection_cap_has_a_default_bounds_and_a_summary_line() {
+        assert_eq!(Config::default().http_max_connections, 1024);
+        let c = Config::from_toml("http_max_connections = 2\n", Path::new("x.toml")).unwrap();
+        assert_eq!(c.http_max_connections, 2);
+        assert!(
+            c.summary()
+                .contains("http:            127.0.0.1:8080 (at most 2 connections open)"),
+            "{}",
+            c.summary()
+        );
+        for bad in ["0", "100001"] {
+            let e = Config::from_toml(
+                &format!("country_code = \"86\"\nhttp_max_connections = {bad}\n"),
+                Path::new("x.toml"),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("http_max_connections") && e.contains("line 2") && e.contains("1 to"),
                 "{e}"
             );
         }

@@ -10,6 +10,7 @@ mod avatar;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -131,11 +132,42 @@ impl Default for HttpTimeouts {
     }
 }
 
+/// Connections [`serve`] keeps open at once by default (`http_max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// How many HTTP connections may be open at once, and where their count is kept (the
+/// `presence_gw_http_connections_open` gauge: [`Metrics::http_connections`]).
+#[derive(Debug, Clone)]
+pub struct ConnectionCap {
+    /// Most connections open at once; while that many are, no more are accepted and new ones
+    /// wait in the listen backlog (the kernel's) until one closes.
+    pub max: usize,
+    /// Connections open now.
+    pub open: Arc<AtomicU64>,
+}
+
+impl ConnectionCap {
+    /// A cap of `max` with a count of its own.
+    pub fn new(max: usize) -> Self {
+        ConnectionCap {
+            max,
+            open: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Default for ConnectionCap {
+    fn default() -> Self {
+        ConnectionCap::new(DEFAULT_MAX_CONNECTIONS)
+    }
+}
+
 /// Serve `router` on `listener` until `shutdown` is cancelled: then no new connections are
 /// taken, idle ones close at once, and the requests in progress get [`DRAIN_TIMEOUT`] to
 /// finish before their connections are closed; returns when every connection has ended. Each
 /// request knows its remote address (for the log of refused API keys). HTTP/1.1, with
-/// [`HEADER_READ_TIMEOUT`] and [`BODY_IDLE_TIMEOUT`].
+/// [`HEADER_READ_TIMEOUT`] and [`BODY_IDLE_TIMEOUT`], at most [`DEFAULT_MAX_CONNECTIONS`] open
+/// at once.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -151,6 +183,30 @@ pub async fn serve_with(
     shutdown: CancellationToken,
     timeouts: HttpTimeouts,
 ) -> std::io::Result<()> {
+    serve_capped(
+        listener,
+        router,
+        shutdown,
+        timeouts,
+        ConnectionCap::default(),
+    )
+    .await
+}
+
+/// [`serve_with`] with at most `cap.max` connections open at once: each holds a permit while
+/// it is open, and while none is left the loop accepts nothing (the connections that come
+/// meanwhile wait in the kernel's listen backlog, and are served as others close; past the
+/// backlog the kernel refuses them). Without it every connection was accepted and held,
+/// idle ones included, until the process ran out of file descriptors (then the SQLite store
+/// and the SMPP link could not open theirs either). A WARN line says when the cap is reached,
+/// once until the server is below it again.
+pub async fn serve_capped(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    timeouts: HttpTimeouts,
+    cap: ConnectionCap,
+) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::server::graceful::GracefulShutdown;
     // Fails a body that sends nothing for `body_idle`, reset by every frame that comes.
@@ -164,9 +220,37 @@ pub async fn serve_with(
     // Every connection's task: those still running when the drain time is over are aborted
     // (their sockets closed), not left running after this returns.
     let mut connections = tokio::task::JoinSet::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(cap.max.max(1)));
+    // Whether the cap was reached and not yet left (one WARN line per such time).
+    let mut at_cap = false;
     loop {
         // The ended connections' results (nothing to read in them).
         while connections.try_join_next().is_some() {}
+        // A permit before the accept: at the cap, the next connection stays in the backlog.
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(p) => {
+                at_cap = false;
+                p
+            }
+            Err(_) => {
+                if !at_cap {
+                    at_cap = true;
+                    tracing::warn!(
+                        max_connections = cap.max,
+                        "HTTP connections at the cap (http_max_connections): new ones wait \
+                         until one closes"
+                    );
+                }
+                tokio::select! {
+                    p = slots.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        // Never closed; stop serving rather than spin if it were.
+                        Err(_) => break,
+                    },
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+        };
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -193,7 +277,10 @@ pub async fn serve_with(
                 tower_service::Service::call(&mut router.clone(), Request::from_parts(parts, body))
             });
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let open = OpenConnection::new(cap.open.clone(), permit);
         connections.spawn(async move {
+            // Held until the connection ends (or its task is aborted after the drain).
+            let _open = open;
             if let Err(e) = conn.await {
                 tracing::debug!(%remote, error = %e, "HTTP connection ended");
             }
@@ -213,6 +300,29 @@ pub async fn serve_with(
     }
     connections.shutdown().await;
     Ok(())
+}
+
+/// One open connection: its permit of [`serve_capped`]'s cap and its place in the open count,
+/// both given back when it is dropped.
+struct OpenConnection {
+    open: Arc<AtomicU64>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl OpenConnection {
+    fn new(open: Arc<AtomicU64>, permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection {
+            open,
+            _permit: permit,
+        }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Errors of `accept` that concern one connection only (SMPP's reader handles its own).
