@@ -310,6 +310,8 @@ pub async fn retention(store: Store, keep: Duration, every: Duration, stop: Canc
                 inbox_messages = total.inbox_messages,
                 inbox_pdus = total.inbox_pdus,
                 status_changes = total.status_changes,
+                avatar_downloads = total.avatar_downloads,
+                avatar_links = total.avatar_links,
                 "retention: deleted rows older than the keep period"
             );
         }
