@@ -446,6 +446,24 @@ impl Default for StoreSection {
     }
 }
 
+/// `/health` (`[health]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthSection {
+    /// Seconds `/health` says degraded after an MO PDU could not be stored (answered with a
+    /// temporary error for the SMSC to send again), 1 to 3600: at least the SMSC's redelivery
+    /// interval, so the state does not flicker back to ready between two refusals.
+    pub mo_deferral_window_secs: u64,
+}
+
+impl Default for HealthSection {
+    fn default() -> Self {
+        Self {
+            mo_deferral_window_secs: crate::http::MO_DEFERRED_DEGRADED_SECS,
+        }
+    }
+}
+
 /// Caller avatars (`[avatar]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -580,6 +598,8 @@ pub struct Config {
     pub runtime: RuntimeSection,
     /// The SQLite store.
     pub store: StoreSection,
+    /// `/health`.
+    pub health: HealthSection,
 }
 
 impl Default for Config {
@@ -600,6 +620,7 @@ impl Default for Config {
             ussd: UssdSection::default(),
             runtime: RuntimeSection::default(),
             store: StoreSection::default(),
+            health: HealthSection::default(),
         }
     }
 }
@@ -1059,6 +1080,12 @@ impl Config {
                 "1 to 600000 (milliseconds)",
             ));
         }
+        if !(1..=3600).contains(&self.health.mo_deferral_window_secs) {
+            return Err(invalid(
+                "health.mo_deferral_window_secs",
+                "1 to 3600 (seconds)",
+            ));
+        }
         if self.runtime.worker_threads > 256 {
             return Err(invalid(
                 "runtime.worker_threads",
@@ -1145,6 +1172,12 @@ impl Config {
                 .map(|m| m.as_str().to_string())
                 .collect(),
         }
+    }
+
+    /// How long `/health` says degraded after an MO PDU was deferred (`[health]
+    /// mo_deferral_window_secs`).
+    pub fn mo_deferral_window(&self) -> Duration {
+        Duration::from_secs(self.health.mo_deferral_window_secs)
     }
 
     /// How long finished rows are kept (`[store] keep_days`; `None`: forever).
@@ -1595,6 +1628,36 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    /// `[health] mo_deferral_window_secs` is 60 unless set, 1 to 3600, and reaches the gateway's
+    /// options through [`Config::mo_deferral_window`].
+    #[test]
+    fn the_health_mo_deferral_window_has_a_default_and_bounds() {
+        assert_eq!(
+            Config::default().mo_deferral_window(),
+            Duration::from_secs(60)
+        );
+        let c = Config::from_toml(
+            "[health]\nmo_deferral_window_secs = 300\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.mo_deferral_window(), Duration::from_secs(300));
+        for bad in ["0", "3601"] {
+            let e = Config::from_toml(
+                &format!("[health]\nmo_deferral_window_secs = {bad}\n"),
+                Path::new("x.toml"),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("health.mo_deferral_window_secs") && e.contains("line 2"),
+                "{e}"
+            );
+        }
+        let e = Config::from_toml("[health]\nwindow = 5\n", Path::new("x.toml")).unwrap_err();
+        assert!(e.to_string().contains("window"), "{e}");
     }
 
     /// `http_max_connections` is 1024 unless set, 1 to 100000, and shown by `check-config`.

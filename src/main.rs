@@ -930,6 +930,7 @@ async fn serve(mut cfg: Config, log_format: LogFormat) -> anyhow::Result<()> {
     cfg.apply_delivery(&mut opts.dispatcher);
     opts.store = cfg.store_options();
     opts.keep = cfg.keep();
+    opts.mo_deferral_window = cfg.mo_deferral_window();
     let mut gw = Gateway::start_with_service(opts, cfg.service_config()).await?;
     let stop_http = tokio_util::sync::CancellationToken::new();
     let http_task = tokio::spawn(presence_gw::http::serve_capped(

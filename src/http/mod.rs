@@ -52,6 +52,9 @@ pub struct HttpState {
     /// then says `stopping` (503), so a load balancer sends no more work while the rows in
     /// hand settle.
     pub stopping: tokio_util::sync::CancellationToken,
+    /// How long `/health` says degraded after an MO PDU was deferred (`[health]
+    /// mo_deferral_window_secs`, default [`MO_DEFERRED_DEGRADED_SECS`]).
+    pub mo_deferral_window: Duration,
 }
 
 /// Hard cap on an upload request body; the configured picture limit (default 100 KB) is
@@ -477,7 +480,12 @@ async fn health(State(st): State<HttpState>) -> Response {
     };
     // Bound: the SMSC bound to; else the one being tried (a refused bind names it too).
     let address = st.link.bound_to().or_else(|| st.link.target());
-    let (code, status, store) = match store_trouble(&st.store.stats(), crate::store::now_ms()) {
+    let trouble = store_trouble(
+        &st.store.stats(),
+        crate::store::now_ms(),
+        st.mo_deferral_window,
+    );
+    let (code, status, store) = match trouble {
         Some(why) => (StatusCode::SERVICE_UNAVAILABLE, "degraded", why),
         None => (code, status, "ok".to_string()),
     };
@@ -503,20 +511,21 @@ async fn health(State(st): State<HttpState>) -> Response {
 pub const STORE_DEGRADED_AFTER_SECS: i64 = 10;
 
 /// Seconds `/health` says degraded after an MO PDU was deferred (its write failed; the SMSC
-/// sends it again): long enough to span an SMSC's redelivery interval while every MO fails,
-/// so the state does not flicker back to ready between two refusals.
-pub const MO_DEFERRED_DEGRADED_SECS: i64 = 60;
+/// sends it again), unless `[health] mo_deferral_window_secs` says otherwise: long enough to
+/// span an SMSC's redelivery interval while every MO fails, so the state does not flicker
+/// back to ready between two refusals. An SMSC that redelivers less often needs a longer one.
+pub const MO_DEFERRED_DEGRADED_SECS: u64 = 60;
 
 /// Why `/health` should call the store degraded at `now` (Unix ms), from its counters; `None`
 /// when it is fine.
 ///
 /// Every write failing for [`STORE_DEGRADED_AFTER_SECS`] (a full disk, a read-only file, the
 /// database held by another process): nothing is recorded. An MO PDU deferred in the last
-/// [`MO_DEFERRED_DEGRADED_SECS`]: MO is being refused even while other writes commit (on a
+/// `mo_window` ([`MO_DEFERRED_DEGRADED_SECS`] by default): MO is being refused even while other writes commit (on a
 /// nearly full disk small writes still fit and an MO's do not; that gateway said "ready"
 /// while it deferred over a thousand MO PDUs, because some write committed every few
 /// seconds).
-fn store_trouble(stats: &crate::store::Stats, now: i64) -> Option<String> {
+fn store_trouble(stats: &crate::store::Stats, now: i64, mo_window: Duration) -> Option<String> {
     if let Some(since) = stats.failing_since {
         let secs = (now - since).max(0) / 1000;
         if secs >= STORE_DEGRADED_AFTER_SECS {
@@ -524,9 +533,11 @@ fn store_trouble(stats: &crate::store::Stats, now: i64) -> Option<String> {
         }
     }
     let at = stats.last_mo_deferred?;
-    let ago = (now - at).max(0) / 1000;
+    let ago_ms = (now - at).max(0);
+    let ago = ago_ms / 1000;
     let deferred = stats.mo_pdus[crate::store::MoPdu::Deferred as usize];
-    (ago < MO_DEFERRED_DEGRADED_SECS).then(|| {
+    let window_ms = i64::try_from(mo_window.as_millis()).unwrap_or(i64::MAX);
+    (ago_ms < window_ms).then(|| {
         format!("MO not stored {ago} s ago, {deferred} MO PDUs deferred since start (see the log)")
     })
 }
@@ -924,16 +935,17 @@ mod tests {
     #[test]
     fn the_store_is_degraded_while_mo_is_deferred_and_after_every_write_failed_a_while() {
         let t = 1_700_000_000_000;
+        let minute = Duration::from_secs(MO_DEFERRED_DEGRADED_SECS);
         let fine = crate::store::Stats::default();
-        assert_eq!(store_trouble(&fine, t), None);
+        assert_eq!(store_trouble(&fine, t, minute), None);
         // Every write failing: degraded from STORE_DEGRADED_AFTER_SECS on.
         let failing = crate::store::Stats {
             failing_since: Some(t),
             ..Default::default()
         };
-        assert_eq!(store_trouble(&failing, t + 9_999), None);
+        assert_eq!(store_trouble(&failing, t + 9_999, minute), None);
         assert_eq!(
-            store_trouble(&failing, t + 10_000).as_deref(),
+            store_trouble(&failing, t + 10_000, minute).as_deref(),
             Some("writes failing for 10 s (see the log)")
         );
         // An MO deferred while other writes commit: degraded at once, for a minute.
@@ -943,11 +955,17 @@ mod tests {
         };
         deferring.mo_pdus[crate::store::MoPdu::Deferred as usize] = 1_200;
         assert_eq!(
-            store_trouble(&deferring, t + 2_000).as_deref(),
+            store_trouble(&deferring, t + 2_000, minute).as_deref(),
             Some("MO not stored 2 s ago, 1200 MO PDUs deferred since start (see the log)")
         );
-        assert!(store_trouble(&deferring, t + 59_999).is_some());
-        assert_eq!(store_trouble(&deferring, t + 60_000), None);
+        assert!(store_trouble(&deferring, t + 59_999, minute).is_some());
+        assert_eq!(store_trouble(&deferring, t + 60_000, minute), None);
+        // Another window: degraded for as long as it says.
+        let five = Duration::from_secs(5);
+        assert!(store_trouble(&deferring, t + 4_999, five).is_some());
+        assert_eq!(store_trouble(&deferring, t + 5_000, five), None);
+        let hour = Duration::from_secs(3600);
+        assert!(store_trouble(&deferring, t + 3_599_999, hour).is_some());
     }
 
     #[test]
