@@ -764,11 +764,16 @@ impl Config {
         ));
         out.push(format!("database:        {}", self.db.display()));
         out.push(format!(
-            "store:           durability {}, rows kept {}",
+            "store:           durability {}, rows kept {}, {}",
             self.store.durability,
             match self.store.keep_days {
                 0 => "forever".to_string(),
                 d => format!("{d} days"),
+            },
+            if self.store.check_at_open {
+                "every page checked at start (check_at_open)"
+            } else {
+                "not checked at start (check_at_open = false)"
             }
         ));
         out.push(format!(
