@@ -244,6 +244,9 @@ pub struct GatewayOptions {
     /// How long finished rows are kept (see [`crate::store::retention`]); `None` keeps them
     /// forever.
     pub keep: Option<Duration>,
+    /// How long `/health` says degraded after an MO PDU was deferred
+    /// ([`crate::http::MO_DEFERRED_DEGRADED_SECS`] by default).
+    pub mo_deferral_window: Duration,
 }
 
 impl GatewayOptions {
@@ -263,6 +266,7 @@ impl GatewayOptions {
             inbound_concurrency: 256,
             store: StoreOptions::default(),
             keep: None,
+            mo_deferral_window: Duration::from_secs(crate::http::MO_DEFERRED_DEGRADED_SECS),
         };
         opts.dispatcher.receipt_grace = grace;
         opts
@@ -310,6 +314,8 @@ pub async fn retention(store: Store, keep: Duration, every: Duration, stop: Canc
                 inbox_messages = total.inbox_messages,
                 inbox_pdus = total.inbox_pdus,
                 status_changes = total.status_changes,
+                avatar_downloads = total.avatar_downloads,
+                avatar_links = total.avatar_links,
                 "retention: deleted rows older than the keep period"
             );
         }
@@ -355,6 +361,8 @@ pub struct Gateway {
     drained: bool,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// [`GatewayOptions::mo_deferral_window`], for the HTTP router's `/health`.
+    mo_deferral_window: Duration,
 }
 
 impl Gateway {
@@ -419,6 +427,7 @@ impl Gateway {
             service: None,
             drained: false,
             metrics,
+            mo_deferral_window: opts.mo_deferral_window,
         })
     }
 
@@ -473,6 +482,7 @@ impl Gateway {
             api_key,
             image_slots: Arc::new(tokio::sync::Semaphore::new(2)),
             stopping: self.stop_intake.clone(),
+            mo_deferral_window: self.mo_deferral_window,
         })
     }
 

@@ -164,6 +164,9 @@ fn hide_quoted(message: &str) -> String {
     out
 }
 
+/// Largest `http_max_connections`.
+const MAX_HTTP_CONNECTIONS: usize = 100_000;
+
 /// Shortest `[delivery] validity_secs`: the submit path sends no shorter validity.
 const MIN_VALIDITY_SECS: u64 = 60;
 /// Longest `[delivery] validity_secs`: 99 days, the most an SMPP relative time says (§7.1.1).
@@ -497,8 +500,9 @@ pub struct StoreSection {
     /// `presence-gw outbox purge`, a backup) holds it, in milliseconds.
     pub busy_timeout_ms: u64,
     /// Days finished rows are kept (delivered/failed/expired outbox rows, processed MO
-    /// messages and their PDUs, the status-change log); the gateway deletes older ones a few
-    /// at a time. 0 keeps them forever.
+    /// messages and their PDUs, the status-change log, and the avatar downloads and links
+    /// that say nothing any more after the owner's avatar changed or went); the gateway
+    /// deletes older ones a few at a time. 0 keeps them forever.
     pub keep_days: u32,
     /// Whether the gateway reads every page of the database at start (`PRAGMA quick_check`)
     /// and refuses a damaged one (default true): about 0.6 s per 340 MB, seconds for a
@@ -514,6 +518,24 @@ impl Default for StoreSection {
             busy_timeout_ms: 5_000,
             keep_days: 30,
             check_at_open: true,
+        }
+    }
+}
+
+/// `/health` (`[health]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthSection {
+    /// Seconds `/health` says degraded after an MO PDU could not be stored (answered with a
+    /// temporary error for the SMSC to send again), 1 to 3600: at least the SMSC's redelivery
+    /// interval, so the state does not flicker back to ready between two refusals.
+    pub mo_deferral_window_secs: u64,
+}
+
+impl Default for HealthSection {
+    fn default() -> Self {
+        Self {
+            mo_deferral_window_secs: crate::http::MO_DEFERRED_DEGRADED_SECS,
         }
     }
 }
@@ -630,6 +652,9 @@ pub struct Config {
     pub db: PathBuf,
     /// HTTP listen address.
     pub http: String,
+    /// Most HTTP connections open at once ([`crate::http::serve_capped`]); more wait in the
+    /// listen backlog until one closes.
+    pub http_max_connections: usize,
     /// Public base URL of the HTTP server, used in links sent to handsets. Empty: the address
     /// the HTTP server actually listens on (`http://` + `http`).
     pub public_url: String,
@@ -649,6 +674,8 @@ pub struct Config {
     pub runtime: RuntimeSection,
     /// The SQLite store.
     pub store: StoreSection,
+    /// `/health`.
+    pub health: HealthSection,
 }
 
 impl Default for Config {
@@ -659,6 +686,7 @@ impl Default for Config {
             country_code: "86".into(),
             db: PathBuf::from("data/presence-gw.db"),
             http: "127.0.0.1:8080".into(),
+            http_max_connections: crate::http::DEFAULT_MAX_CONNECTIONS,
             public_url: String::new(),
             api_key: None,
             smsc: None,
@@ -668,6 +696,7 @@ impl Default for Config {
             ussd: UssdSection::default(),
             runtime: RuntimeSection::default(),
             store: StoreSection::default(),
+            health: HealthSection::default(),
         }
     }
 }
@@ -829,14 +858,22 @@ impl Config {
         ));
         out.push(format!("database:        {}", self.db.display()));
         out.push(format!(
-            "store:           durability {}, rows kept {}",
+            "store:           durability {}, rows kept {}, {}",
             self.store.durability,
             match self.store.keep_days {
                 0 => "forever".to_string(),
                 d => format!("{d} days"),
+            },
+            if self.store.check_at_open {
+                "every page checked at start (check_at_open)"
+            } else {
+                "not checked at start (check_at_open = false)"
             }
         ));
-        out.push(format!("http:            {}", self.http));
+        out.push(format!(
+            "http:            {} (at most {} connections open)",
+            self.http, self.http_max_connections
+        ));
         if !self.public_url.is_empty() {
             out.push(format!("public url:      {}", self.public_url));
         }
@@ -1007,6 +1044,10 @@ impl Config {
         if self.http.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid("http", "a listen address such as 127.0.0.1:8080"));
         }
+        // Each connection is a file descriptor: far more than any process may open is a typo.
+        if !(1..=MAX_HTTP_CONNECTIONS).contains(&self.http_max_connections) {
+            return Err(invalid("http_max_connections", "1 to 100000"));
+        }
         let url = &self.public_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return Err(invalid("public_url", "an http:// or https:// URL"));
@@ -1140,6 +1181,12 @@ impl Config {
                 "1 to 600000 (milliseconds)",
             ));
         }
+        if !(1..=3600).contains(&self.health.mo_deferral_window_secs) {
+            return Err(invalid(
+                "health.mo_deferral_window_secs",
+                "1 to 3600 (seconds)",
+            ));
+        }
         if self.runtime.worker_threads > 256 {
             return Err(invalid(
                 "runtime.worker_threads",
@@ -1226,6 +1273,12 @@ impl Config {
                 .map(|m| m.as_str().to_string())
                 .collect(),
         }
+    }
+
+    /// How long `/health` says degraded after an MO PDU was deferred (`[health]
+    /// mo_deferral_window_secs`).
+    pub fn mo_deferral_window(&self) -> Duration {
+        Duration::from_secs(self.health.mo_deferral_window_secs)
     }
 
     /// How long finished rows are kept (`[store] keep_days`; `None`: forever).
@@ -1680,6 +1733,62 @@ mod tests {
             let key = bad.split(' ').next().unwrap();
             assert!(
                 e.to_string().contains(&format!("store.{key}")) && e.to_string().contains("line 2"),
+                "{e}"
+            );
+        }
+    }
+
+    /// `[health] mo_deferral_window_secs` is 60 unless set, 1 to 3600, and reaches the gateway's
+    /// options through [`Config::mo_deferral_window`].
+    #[test]
+    fn the_health_mo_deferral_window_has_a_default_and_bounds() {
+        assert_eq!(
+            Config::default().mo_deferral_window(),
+            Duration::from_secs(60)
+        );
+        let c = Config::from_toml(
+            "[health]\nmo_deferral_window_secs = 300\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.mo_deferral_window(), Duration::from_secs(300));
+        for bad in ["0", "3601"] {
+            let e = Config::from_toml(
+                &format!("[health]\nmo_deferral_window_secs = {bad}\n"),
+                Path::new("x.toml"),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("health.mo_deferral_window_secs") && e.contains("line 2"),
+                "{e}"
+            );
+        }
+        let e = Config::from_toml("[health]\nwindow = 5\n", Path::new("x.toml")).unwrap_err();
+        assert!(e.to_string().contains("window"), "{e}");
+    }
+
+    /// `http_max_connections` is 1024 unless set, 1 to 100000, and shown by `check-config`.
+    #[test]
+    fn the_http_connection_cap_has_a_default_bounds_and_a_summary_line() {
+        assert_eq!(Config::default().http_max_connections, 1024);
+        let c = Config::from_toml("http_max_connections = 2\n", Path::new("x.toml")).unwrap();
+        assert_eq!(c.http_max_connections, 2);
+        assert!(
+            c.summary()
+                .contains("http:            127.0.0.1:8080 (at most 2 connections open)"),
+            "{}",
+            c.summary()
+        );
+        for bad in ["0", "100001"] {
+            let e = Config::from_toml(
+                &format!("country_code = \"86\"\nhttp_max_connections = {bad}\n"),
+                Path::new("x.toml"),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("http_max_connections") && e.contains("line 2") && e.contains("1 to"),
                 "{e}"
             );
         }

@@ -931,12 +931,18 @@ async fn serve(mut cfg: Config, log_format: LogFormat) -> anyhow::Result<()> {
     cfg.apply_delivery(&mut opts.dispatcher);
     opts.store = cfg.store_options();
     opts.keep = cfg.keep();
+    opts.mo_deferral_window = cfg.mo_deferral_window();
     let mut gw = Gateway::start_with_service(opts, cfg.service_config()).await?;
     let stop_http = tokio_util::sync::CancellationToken::new();
-    let http_task = tokio::spawn(presence_gw::http::serve(
+    let http_task = tokio::spawn(presence_gw::http::serve_capped(
         listener,
         gw.http_router(cfg.api_key.clone()),
         stop_http.clone(),
+        presence_gw::http::HttpTimeouts::default(),
+        presence_gw::http::ConnectionCap {
+            max: cfg.http_max_connections,
+            open: gw.metrics.http_connections(),
+        },
     ));
 
     if log_format == LogFormat::Json {

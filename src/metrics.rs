@@ -29,6 +29,8 @@ pub struct Metrics {
     last_counts: Mutex<Option<(OutboxCounts, InboxCounts)>>,
     /// `cancel_sm` answers by outcome (`delivery::cancel::Canceller` counts them).
     cancels: std::sync::Arc<crate::delivery::cancel::CancelCounts>,
+    /// HTTP connections open now (`http::serve_capped` counts them).
+    http_connections: std::sync::Arc<AtomicU64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -87,6 +89,12 @@ impl Metrics {
     /// Where the canceller counts `cancel_sm` answers (`presence_gw_smpp_cancels_total`).
     pub fn cancel_counts(&self) -> std::sync::Arc<crate::delivery::cancel::CancelCounts> {
         self.cancels.clone()
+    }
+
+    /// Where the HTTP server counts its open connections
+    /// (`presence_gw_http_connections_open`; [`crate::http::ConnectionCap::open`]).
+    pub fn http_connections(&self) -> std::sync::Arc<AtomicU64> {
+        self.http_connections.clone()
     }
 
     /// Commands applied so far, by name.
@@ -383,6 +391,14 @@ impl Metrics {
             "counter",
             "HTTP requests by route and status.",
             http,
+        );
+        family(
+            &mut out,
+            "presence_gw_http_connections_open",
+            "gauge",
+            "HTTP connections open now; at http_max_connections no more are accepted until one \
+             closes.",
+            one(get(&self.http_connections)),
         );
         // Running totals of outcomes, for rate() and alerts (the gauge above drops at a purge).
         let entered: Vec<(String, String)> = crate::store::outbox::OutboxState::ALL

@@ -345,6 +345,12 @@ fn check_config_accepts_the_example_and_masks_secrets() {
         "the time zone subscribers' times are in is not shown:\n{}",
         r.stdout
     );
+    assert!(
+        r.stdout
+            .contains("rows kept 30 days, every page checked at start (check_at_open)"),
+        "whether the database is checked at start is not shown:\n{}",
+        r.stdout
+    );
     let all = format!("{}{}", r.stdout, r.stderr);
     assert!(!all.contains("secret"), "the password leaked:\n{all}");
 
@@ -381,6 +387,32 @@ fn check_config_accepts_the_example_and_masks_secrets() {
         r.stdout
     );
     assert!(!r.stdout.contains("Env8pw"), "{}", r.stdout);
+}
+
+/// `check-config` says whether the gateway checks the database at start (`[store]
+/// check_at_open`): the check delays the bind by seconds on a large database, and the summary
+/// left it out.
+#[test]
+fn check_config_shows_whether_the_database_is_checked_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gw.toml"),
+        "[store]\ncheck_at_open = false\n",
+    )
+    .unwrap();
+    let r = run_in(dir.path(), &["check-config", "gw.toml"]);
+    r.no_panic("check-config");
+    assert!(r.ok(), "{}", r.stderr);
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("store:"))
+        .unwrap_or_default();
+    assert!(
+        line.ends_with("not checked at start (check_at_open = false)"),
+        "{}",
+        r.stdout
+    );
 }
 
 /// Writes `body` to `dir/name`, runs `check-config` on it, expects a clean refusal.

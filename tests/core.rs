@@ -432,22 +432,10 @@ async fn health(gw: &Gateway) -> (u16, serde_json::Value) {
     (code, body)
 }
 
-/// MO refused by the store while other writes still commit (as on a nearly full disk, where
-/// an MO's rows no longer fit and small writes do; here a trigger refuses the inbox's rows)
-/// makes `/health` degraded at once, naming the deferred MO. It stayed "ready" with the store
-/// "ok" while over a thousand MO PDUs were deferred, because it looked only at whether every
-/// write had failed for 10 s.
-#[tokio::test]
-async fn health_is_degraded_while_mo_writes_are_refused_though_other_writes_commit() {
-    let sim = sim(SimConfig::local()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (gw, _mo) = gateway(&dir, &sim).await;
-    let (code, body) = health(&gw).await;
-    assert_eq!(
-        (code, body["status"].as_str()),
-        (200, Some("ready")),
-        "{body}"
-    );
+/// Makes the store refuse MO rows (a trigger on the database file in `dir`, as a nearly full
+/// disk refuses an MO's rows while small writes still fit), sends one MO from `sim` and waits
+/// until the gateway deferred it; checks that other writes still commit.
+async fn defer_an_mo(dir: &tempfile::TempDir, sim: &SimHandle, gw: &Gateway) {
     rusqlite::Connection::open(dir.path().join("gw.db"))
         .unwrap()
         .execute_batch(
@@ -476,11 +464,72 @@ async fn health_is_degraded_while_mo_writes_are_refused_though_other_writes_comm
         .await
         .expect("a write that is not an MO's commits");
     assert_eq!(gw.store.stats().failing_since, None);
+}
+
+/// MO refused by the store while other writes still commit (as on a nearly full disk, where
+/// an MO's rows no longer fit and small writes do; here a trigger refuses the inbox's rows)
+/// makes `/health` degraded at once, naming the deferred MO. It stayed "ready" with the store
+/// "ok" while over a thousand MO PDUs were deferred, because it looked only at whether every
+/// write had failed for 10 s.
+#[tokio::test]
+async fn health_is_degraded_while_mo_writes_are_refused_though_other_writes_commit() {
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway(&dir, &sim).await;
+    let (code, body) = health(&gw).await;
+    assert_eq!(
+        (code, body["status"].as_str()),
+        (200, Some("ready")),
+        "{body}"
+    );
+    defer_an_mo(&dir, &sim, &gw).await;
     let (code, body) = health(&gw).await;
     assert_eq!(code, 503, "{body}");
     assert_eq!(body["status"], "degraded", "{body}");
     let store = body["store"].as_str().unwrap_or_default();
     assert!(store.starts_with("MO not stored"), "{body}");
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// The time `/health` stays degraded after a deferred MO is the gateway's
+/// `mo_deferral_window` (`[health] mo_deferral_window_secs`): with 2 s, degraded at once, ready
+/// again 2 s after the MO was deferred (the MO refused no more meanwhile: the SMSC's
+/// redelivery is not answered here). It was a fixed 60 s.
+#[tokio::test]
+async fn the_health_window_after_a_deferred_mo_is_the_configured_one() {
+    let window = Duration::from_secs(2);
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway_with(&dir, &sim, |o| o.mo_deferral_window = window).await;
+    defer_an_mo(&dir, &sim, &gw).await;
+    let (code, body) = health(&gw).await;
+    assert_eq!(
+        (code, body["status"].as_str()),
+        (503, Some("degraded")),
+        "{body}"
+    );
+    // The SMSC sends the deferred MO again: it must be stored now, not deferred again (that
+    // would start the window anew).
+    rusqlite::Connection::open(dir.path().join("gw.db"))
+        .unwrap()
+        .execute_batch("DROP TRIGGER refuse_mo;")
+        .unwrap();
+    let last = gw.store.stats().last_mo_deferred;
+    let last_ms = last.expect("an MO was deferred");
+    let over = last_ms + 2_300 - presence_gw::store::now_ms();
+    tokio::time::sleep(Duration::from_millis(u64::try_from(over).unwrap_or(0))).await;
+    assert_eq!(
+        gw.store.stats().last_mo_deferred,
+        last,
+        "no MO deferred since"
+    );
+    let (code, body) = health(&gw).await;
+    assert_eq!(
+        (code, body["status"].as_str()),
+        (200, Some("ready")),
+        "ready again after the window: {body}"
+    );
     gw.shutdown().await;
     sim.shutdown().await;
 }

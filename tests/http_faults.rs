@@ -226,3 +226,87 @@ async fn a_request_still_running_after_the_drain_time_is_closed_and_the_server_r
     );
     writer.abort();
 }
+
+/// Reads one `GET /ping` answer (headers and the four-byte body) from a kept-alive connection.
+async fn read_pong(conn: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while !got.ends_with(b"pong") {
+        let n = tokio::time::timeout(PATIENCE, conn.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before the answer: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// With `max` 2, two open connections (kept alive and idle after a request each) are all the
+/// server takes: a third one, connected and with its request sent, gets no answer while both
+/// are open (it waits in the listen backlog), and is served as soon as one of them closes.
+/// Every connection used to be accepted, so enough idle clients ran the process out of file
+/// descriptors.
+#[tokio::test]
+async fn past_the_connection_cap_a_new_connection_waits_until_one_closes() {
+    let router = Router::new().route("/ping", get(|| async { "pong" }));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let cap = presence_gw::http::ConnectionCap::new(2);
+    let open = cap.open.clone();
+    // Idle connections are not closed by the header timeout during the test.
+    let timeouts = presence_gw::http::HttpTimeouts {
+        header_read: PATIENCE * 3,
+        body_idle: BODY_IDLE,
+        drain: DRAIN,
+    };
+    let task = tokio::spawn(presence_gw::http::serve_capped(
+        listener,
+        router,
+        stop.clone(),
+        timeouts,
+        cap,
+    ));
+    let ping = b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    first.write_all(ping).await.unwrap();
+    assert!(read_pong(&mut first).await.starts_with("HTTP/1.1 200"));
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    second.write_all(ping).await.unwrap();
+    assert!(read_pong(&mut second).await.starts_with("HTTP/1.1 200"));
+    assert_eq!(open.load(std::sync::atomic::Ordering::Relaxed), 2);
+    // The kernel completes the handshake (the backlog); the server does not accept it.
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    third.write_all(ping).await.unwrap();
+    let mut buf = [0u8; 64];
+    let early = tokio::time::timeout(Duration::from_millis(800), third.read(&mut buf)).await;
+    assert!(
+        early.is_err(),
+        "the third connection was answered while two were open: {early:?}"
+    );
+    assert_eq!(open.load(std::sync::atomic::Ordering::Relaxed), 2);
+    // One closes: the third is accepted and served.
+    drop(first);
+    let said = read_pong(&mut third).await;
+    assert!(said.starts_with("HTTP/1.1 200"), "{said}");
+    // Still at most two: the second and the third.
+    assert_eq!(open.load(std::sync::atomic::Ordering::Relaxed), 2);
+    // A closed connection gives its place back.
+    drop(second);
+    let deadline = Instant::now() + PATIENCE;
+    while open.load(std::sync::atomic::Ordering::Relaxed) != 1 {
+        assert!(Instant::now() < deadline, "the count did not come down");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    tokio::time::timeout(PATIENCE, task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}

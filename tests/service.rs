@@ -1897,6 +1897,91 @@ async fn mums_download(w: &World) -> (Option<i64>, Option<i64>) {
         .unwrap()
 }
 
+/// [`mums_download`] once Mum's download is `want` (a download is recorded once its body has
+/// gone out, just after the client read its last byte), or as it is after [`WAIT`].
+async fn wait_mums_download(w: &World, want: Option<i64>) -> (Option<i64>, Option<i64>) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let got = mums_download(w).await;
+        if got.0 == want || tokio::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A download is recorded only once its body has gone out: a handset that read the headers of
+/// the 200 and dropped the connection before the rest of the picture came (a lost data
+/// connection, a closed browser) has no picture and is not recorded as having it; one that
+/// read it all is. The picture is made 8 MiB here (the stored variant's bytes), more than the
+/// connection's and both sockets' buffers hold, so the break is seen by the server. The
+/// download was recorded as soon as the 200 was built, before a byte of its body was sent.
+#[tokio::test]
+async fn a_download_that_breaks_off_before_its_body_ends_is_not_recorded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const BIG: i64 = 8 * 1024 * 1024;
+    let mut sim = SimConfig::local();
+    sim.handsets.follow_push_links = false;
+    let AvatarHttp {
+        w,
+        base,
+        stop,
+        http,
+        token,
+    } = AvatarHttp::start_on(sim).await;
+    let db = rusqlite::Connection::open(World::db(&w._dir)).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    let changed = db
+        .execute_batch(&format!(
+            "INSERT INTO image_blob (sha256, content_type, bytes, created_at)
+                 VALUES ('big', 'image/jpeg', randomblob({BIG}), 0);
+             UPDATE avatar_variant SET blob_sha256 = 'big'
+                 WHERE avatar_id = (SELECT avatar_id FROM subscriber_avatar WHERE msisdn = '{OWNER}')
+                   AND size = 96 AND format = 'jpeg';"
+        ))
+        .map(|()| db.changes());
+    assert_eq!(changed.unwrap(), 1, "the default variant is the big one");
+    let (none, first) = mums_download(&w).await;
+    assert_eq!(none, None);
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    // A small receive buffer: the server cannot hand the whole picture to the kernel.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut conn = socket.connect(addr).await.unwrap();
+    conn.write_all(format!("GET /a/{token} HTTP/1.1\r\nHost: gw\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(WAIT, conn.read(&mut buf))
+            .await
+            .expect("the headers in time")
+            .unwrap();
+        assert!(n > 0, "closed before the headers");
+        head.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains(&format!("content-length: {BIG}")), "{head}");
+    // Gone with most of the picture unread (the kernel resets the connection).
+    drop(conn);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        mums_download(&w).await.0,
+        None,
+        "a download that broke off is not recorded"
+    );
+    // Read to the end: recorded.
+    let got = http.get(format!("{base}/a/{token}")).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().len() as i64, BIG);
+    assert_eq!(wait_mums_download(&w, first).await, (first, first));
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// A download is recorded only when the handset got the picture or showed it holds it: a GET
 /// served whole (200, or 206 to a range of every byte), or answered 304 to the ETag it sent. A
 /// HEAD (axum runs the GET handler and drops the body: the handset got no picture),
@@ -1938,11 +2023,15 @@ async fn only_a_picture_served_or_held_counts_as_downloaded() {
         .unwrap();
     assert_eq!(got.status(), 206);
     assert!(!got.bytes().await.unwrap().is_empty());
-    assert_eq!(mums_download(&w).await, (first, first), "bytes=0-");
+    assert_eq!(
+        wait_mums_download(&w, first).await,
+        (first, first),
+        "bytes=0-"
+    );
     let got = http.get(&url).send().await.unwrap();
     assert_eq!(got.status(), 200);
     assert!(!got.bytes().await.unwrap().is_empty());
-    assert_eq!(mums_download(&w).await, (first, first));
+    assert_eq!(wait_mums_download(&w, first).await, (first, first));
     // A new picture: the handset's 304 to the ETag it holds of it counts, `*` does not.
     let r = w.say(OWNER, "AVATAR 5").await;
     assert!(r.starts_with("Your avatar is now 5"), "{r}");

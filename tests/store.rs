@@ -2304,6 +2304,114 @@ fn a_backup_during_writes_is_a_consistent_snapshot() {
     store.close_blocking();
 }
 
+/// Retention deletes the avatar rows that say nothing any more, once the owner's avatar
+/// changed or went longer ago than the keep period: downloads of a picture that is not the
+/// owner's now, and the links of an owner with no avatar (600 of them here: several steps of
+/// 500). The download of the current picture, the links of owners who have one, and the rows
+/// of an owner whose change is recent stay. `avatar_download` and `avatar_link` rows were never
+/// deleted.
+#[test]
+fn retention_deletes_the_avatar_downloads_and_links_that_say_nothing_any_more() {
+    use presence_gw::service::avatar;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let now = presence_gw::store::now_ms();
+    let old = T0;
+    let (mum, dad) = ("+8613900139000", "+8613700137000");
+    store
+        .write_blocking(move |tx| {
+            tx.execute_batch(
+                "INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 0), (2, 'b', 0)",
+            )?;
+            // A: picture 1, downloaded by Mum, then picture 2 (long ago), downloaded by Dad.
+            avatar::set_avatar(tx, "A", 1, None, old)?;
+            avatar::link_token(tx, "A", mum, old)?;
+            avatar::note_download(tx, "A", mum, 1, old)?;
+            avatar::set_avatar(tx, "A", 2, None, old)?;
+            avatar::note_download(tx, "A", dad, 2, old)?;
+            // B..: a picture, a link and a download, then AVATAR OFF long ago.
+            for i in 0..600 {
+                let owner = format!("B{i}");
+                avatar::set_avatar(tx, &owner, 1, None, old)?;
+                avatar::link_token(tx, &owner, mum, old)?;
+                avatar::note_download(tx, &owner, mum, 1, old)?;
+                assert!(avatar::clear_avatar(tx, &owner, old)?);
+            }
+            // C: picture 1, downloaded by Mum, replaced just now.
+            avatar::set_avatar(tx, "C", 1, None, old)?;
+            avatar::link_token(tx, "C", mum, old)?;
+            avatar::note_download(tx, "C", mum, 1, old)?;
+            avatar::set_avatar(tx, "C", 2, None, now)?;
+            // D: AVATAR OFF long ago, a picture again just now.
+            avatar::set_avatar(tx, "D", 1, None, old)?;
+            avatar::link_token(tx, "D", mum, old)?;
+            avatar::note_download(tx, "D", mum, 1, old)?;
+            avatar::clear_avatar(tx, "D", old)?;
+            avatar::set_avatar(tx, "D", 2, None, now)?;
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    assert_eq!(count(&store, "SELECT count(*) FROM avatar_link"), 603);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = rt.spawn(presence_gw::app::retention(
+        store.clone(),
+        Duration::from_secs(86_400),
+        Duration::from_secs(3600),
+        stop.clone(),
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while count(&store, "SELECT count(*) FROM avatar_stale") > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retention never took the stale avatar rows: {} links, {} downloads",
+            count(&store, "SELECT count(*) FROM avatar_link"),
+            count(&store, "SELECT count(*) FROM avatar_download"),
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.cancel();
+    rt.block_on(task).unwrap();
+
+    let rows = |sql: &'static str| -> Vec<(String, String)> {
+        store
+            .read_blocking(move |c| {
+                let mut s = c.prepare(sql)?;
+                let v = s
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok::<_, StoreError>(v)
+            })
+            .unwrap()
+    };
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        rows("SELECT owner, viewer FROM avatar_download ORDER BY owner, viewer"),
+        pairs(&[("A", dad), ("C", mum)]),
+        "the current picture's download and the recent change's stay"
+    );
+    assert_eq!(
+        rows("SELECT owner, viewer FROM avatar_link ORDER BY owner, viewer"),
+        pairs(&[("A", mum), ("C", mum), ("D", mum)]),
+        "the links of owners with an avatar stay"
+    );
+    assert_eq!(
+        rows("SELECT owner, '' FROM avatar_stale"),
+        pairs(&[("C", "")]),
+        "the recent change waits for its keep period"
+    );
+    store.close_blocking();
+}
+
 /// Retention (`app::retention` over `store::retention::step`, batches of 500): rows older than
 /// the keep period go, in several short writes (1,200 old delivered rows), with their segments
 /// and parts; rows still in play (in flight, submitted, a pending MO message) and recent rows

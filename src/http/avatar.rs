@@ -448,7 +448,8 @@ fn handset_has_it(method: &Method, response: &Response, held: &[String]) -> bool
 /// does not have the picture, and gets it pushed again once it may see it. So is a download
 /// (200, or a 304 for the version it holds: [`avatar::note_download`]): that handset has this
 /// picture, and is not pushed it again, even after a refusal (so is a 206 of every byte). A
-/// part of it, a HEAD and a 304 to `If-None-Match: *` are not ([`handset_has_it`]).
+/// part of it, a HEAD and a 304 to `If-None-Match: *` are not ([`handset_has_it`]), nor a 200
+/// whose body did not all go out ([`WhenSent`]): the download is recorded once it has.
 pub(super) async fn avatar_link(
     State(st): State<HttpState>,
     Path(token): Path<String>,
@@ -507,16 +508,31 @@ pub(super) async fn avatar_link(
                 }
             };
             let has_it = handset_has_it(&method, &response, &held_now);
-            if let Some((owner, viewer, id)) = download.filter(|_| has_it) {
-                let noted = st
-                    .store
+            let Some((owner, viewer, id)) = download.filter(|_| has_it) else {
+                return response;
+            };
+            let store = st.store.clone();
+            let note = move || async move {
+                let noted = store
                     .write(move |tx| avatar::note_download(tx, &owner, &viewer, id, now_ms()))
                     .await;
                 if let Err(e) = noted {
                     tracing::warn!(error = %e, "could not record an avatar download");
                 }
+            };
+            if response.status() == StatusCode::NOT_MODIFIED {
+                // No body: the handset showed it holds the picture.
+                note().await;
+                return response;
             }
-            response
+            // The picture counts as the handset's only once its last byte went out: a
+            // download that breaks off (the handset lost its data connection, the browser was
+            // closed) leaves it without one. It was recorded before the body was sent.
+            let (parts, body) = response.into_parts();
+            let body = WhenSent::new(body, move || {
+                tokio::spawn(note());
+            });
+            Response::from_parts(parts, axum::body::Body::new(body))
         }
         Ok(Err((why, lang, refused))) => {
             if let Some((owner, viewer)) = refused {
@@ -532,6 +548,89 @@ pub(super) async fn avatar_link(
             page(why.status(), title, &format!("<p>{}</p>", why.text(lang)))
         }
         Err(e) => store_failed(&e),
+    }
+}
+
+/// Bytes a [`WhenSent`] body hands the connection at a time: the connection takes the next
+/// piece only once it has room for it, so the end of the body is reached when the picture has
+/// (nearly) all been written, not when the first write began.
+const SENT_PIECE: usize = 16 * 1024;
+
+/// A response body that runs `done` once its last byte has been handed to the connection
+/// (at most the connection's write buffer and the socket's send buffer behind), and never
+/// when the response is dropped before that (the client closed the connection, a write
+/// failed, the server stopped). The body is given out in pieces of [`SENT_PIECE`].
+struct WhenSent<B> {
+    inner: B,
+    /// What the inner body gave and was not handed on yet.
+    pending: Bytes,
+    done: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl<B> WhenSent<B> {
+    fn new(inner: B, done: impl FnOnce() + Send + 'static) -> Self {
+        WhenSent {
+            inner,
+            pending: Bytes::new(),
+            done: Some(Box::new(done)),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(done) = self.done.take() {
+            done();
+        }
+    }
+}
+
+impl<B> hyper::body::Body for WhenSent<B>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, B::Error>>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        if this.pending.is_empty() {
+            match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    this.finish();
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => this.pending = data,
+                    Err(other) => return Poll::Ready(Some(Ok(other))),
+                },
+            }
+        }
+        let piece = this.pending.split_to(this.pending.len().min(SENT_PIECE));
+        // The connection polls no more once the body says it is at its end.
+        if this.pending.is_empty() && this.inner.is_end_stream() {
+            this.finish();
+        }
+        Poll::Ready(Some(Ok(hyper::body::Frame::data(piece))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.pending.is_empty() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        let inner = self.inner.size_hint();
+        let pending = self.pending.len() as u64;
+        let mut hint = hyper::body::SizeHint::new();
+        hint.set_lower(inner.lower() + pending);
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper + pending);
+        }
+        hint
     }
 }
 

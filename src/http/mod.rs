@@ -10,6 +10,7 @@ mod avatar;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,9 @@ pub struct HttpState {
     /// then says `stopping` (503), so a load balancer sends no more work while the rows in
     /// hand settle.
     pub stopping: tokio_util::sync::CancellationToken,
+    /// How long `/health` says degraded after an MO PDU was deferred (`[health]
+    /// mo_deferral_window_secs`, default [`MO_DEFERRED_DEGRADED_SECS`]).
+    pub mo_deferral_window: Duration,
 }
 
 /// Hard cap on an upload request body; the configured picture limit (default 100 KB) is
@@ -131,11 +135,42 @@ impl Default for HttpTimeouts {
     }
 }
 
+/// Connections [`serve`] keeps open at once by default (`http_max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// How many HTTP connections may be open at once, and where their count is kept (the
+/// `presence_gw_http_connections_open` gauge: [`Metrics::http_connections`]).
+#[derive(Debug, Clone)]
+pub struct ConnectionCap {
+    /// Most connections open at once; while that many are, no more are accepted and new ones
+    /// wait in the listen backlog (the kernel's) until one closes.
+    pub max: usize,
+    /// Connections open now.
+    pub open: Arc<AtomicU64>,
+}
+
+impl ConnectionCap {
+    /// A cap of `max` with a count of its own.
+    pub fn new(max: usize) -> Self {
+        ConnectionCap {
+            max,
+            open: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Default for ConnectionCap {
+    fn default() -> Self {
+        ConnectionCap::new(DEFAULT_MAX_CONNECTIONS)
+    }
+}
+
 /// Serve `router` on `listener` until `shutdown` is cancelled: then no new connections are
 /// taken, idle ones close at once, and the requests in progress get [`DRAIN_TIMEOUT`] to
 /// finish before their connections are closed; returns when every connection has ended. Each
 /// request knows its remote address (for the log of refused API keys). HTTP/1.1, with
-/// [`HEADER_READ_TIMEOUT`] and [`BODY_IDLE_TIMEOUT`].
+/// [`HEADER_READ_TIMEOUT`] and [`BODY_IDLE_TIMEOUT`], at most [`DEFAULT_MAX_CONNECTIONS`] open
+/// at once.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -151,6 +186,30 @@ pub async fn serve_with(
     shutdown: CancellationToken,
     timeouts: HttpTimeouts,
 ) -> std::io::Result<()> {
+    serve_capped(
+        listener,
+        router,
+        shutdown,
+        timeouts,
+        ConnectionCap::default(),
+    )
+    .await
+}
+
+/// [`serve_with`] with at most `cap.max` connections open at once: each holds a permit while
+/// it is open, and while none is left the loop accepts nothing (the connections that come
+/// meanwhile wait in the kernel's listen backlog, and are served as others close; past the
+/// backlog the kernel refuses them). Without it every connection was accepted and held,
+/// idle ones included, until the process ran out of file descriptors (then the SQLite store
+/// and the SMPP link could not open theirs either). A WARN line says when the cap is reached,
+/// once until the server is below it again.
+pub async fn serve_capped(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    timeouts: HttpTimeouts,
+    cap: ConnectionCap,
+) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::server::graceful::GracefulShutdown;
     // Fails a body that sends nothing for `body_idle`, reset by every frame that comes.
@@ -164,9 +223,37 @@ pub async fn serve_with(
     // Every connection's task: those still running when the drain time is over are aborted
     // (their sockets closed), not left running after this returns.
     let mut connections = tokio::task::JoinSet::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(cap.max.max(1)));
+    // Whether the cap was reached and not yet left (one WARN line per such time).
+    let mut at_cap = false;
     loop {
         // The ended connections' results (nothing to read in them).
         while connections.try_join_next().is_some() {}
+        // A permit before the accept: at the cap, the next connection stays in the backlog.
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(p) => {
+                at_cap = false;
+                p
+            }
+            Err(_) => {
+                if !at_cap {
+                    at_cap = true;
+                    tracing::warn!(
+                        max_connections = cap.max,
+                        "HTTP connections at the cap (http_max_connections): new ones wait \
+                         until one closes"
+                    );
+                }
+                tokio::select! {
+                    p = slots.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        // Never closed; stop serving rather than spin if it were.
+                        Err(_) => break,
+                    },
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+        };
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -193,7 +280,10 @@ pub async fn serve_with(
                 tower_service::Service::call(&mut router.clone(), Request::from_parts(parts, body))
             });
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let open = OpenConnection::new(cap.open.clone(), permit);
         connections.spawn(async move {
+            // Held until the connection ends (or its task is aborted after the drain).
+            let _open = open;
             if let Err(e) = conn.await {
                 tracing::debug!(%remote, error = %e, "HTTP connection ended");
             }
@@ -213,6 +303,29 @@ pub async fn serve_with(
     }
     connections.shutdown().await;
     Ok(())
+}
+
+/// One open connection: its permit of [`serve_capped`]'s cap and its place in the open count,
+/// both given back when it is dropped.
+struct OpenConnection {
+    open: Arc<AtomicU64>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl OpenConnection {
+    fn new(open: Arc<AtomicU64>, permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection {
+            open,
+            _permit: permit,
+        }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Errors of `accept` that concern one connection only (SMPP's reader handles its own).
@@ -367,7 +480,12 @@ async fn health(State(st): State<HttpState>) -> Response {
     };
     // Bound: the SMSC bound to; else the one being tried (a refused bind names it too).
     let address = st.link.bound_to().or_else(|| st.link.target());
-    let (code, status, store) = match store_trouble(&st.store.stats(), crate::store::now_ms()) {
+    let trouble = store_trouble(
+        &st.store.stats(),
+        crate::store::now_ms(),
+        st.mo_deferral_window,
+    );
+    let (code, status, store) = match trouble {
         Some(why) => (StatusCode::SERVICE_UNAVAILABLE, "degraded", why),
         None => (code, status, "ok".to_string()),
     };
@@ -393,20 +511,21 @@ async fn health(State(st): State<HttpState>) -> Response {
 pub const STORE_DEGRADED_AFTER_SECS: i64 = 10;
 
 /// Seconds `/health` says degraded after an MO PDU was deferred (its write failed; the SMSC
-/// sends it again): long enough to span an SMSC's redelivery interval while every MO fails,
-/// so the state does not flicker back to ready between two refusals.
-pub const MO_DEFERRED_DEGRADED_SECS: i64 = 60;
+/// sends it again), unless `[health] mo_deferral_window_secs` says otherwise: long enough to
+/// span an SMSC's redelivery interval while every MO fails, so the state does not flicker
+/// back to ready between two refusals. An SMSC that redelivers less often needs a longer one.
+pub const MO_DEFERRED_DEGRADED_SECS: u64 = 60;
 
 /// Why `/health` should call the store degraded at `now` (Unix ms), from its counters; `None`
 /// when it is fine.
 ///
 /// Every write failing for [`STORE_DEGRADED_AFTER_SECS`] (a full disk, a read-only file, the
 /// database held by another process): nothing is recorded. An MO PDU deferred in the last
-/// [`MO_DEFERRED_DEGRADED_SECS`]: MO is being refused even while other writes commit (on a
+/// `mo_window` ([`MO_DEFERRED_DEGRADED_SECS`] by default): MO is being refused even while other writes commit (on a
 /// nearly full disk small writes still fit and an MO's do not; that gateway said "ready"
 /// while it deferred over a thousand MO PDUs, because some write committed every few
 /// seconds).
-fn store_trouble(stats: &crate::store::Stats, now: i64) -> Option<String> {
+fn store_trouble(stats: &crate::store::Stats, now: i64, mo_window: Duration) -> Option<String> {
     if let Some(since) = stats.failing_since {
         let secs = (now - since).max(0) / 1000;
         if secs >= STORE_DEGRADED_AFTER_SECS {
@@ -414,9 +533,11 @@ fn store_trouble(stats: &crate::store::Stats, now: i64) -> Option<String> {
         }
     }
     let at = stats.last_mo_deferred?;
-    let ago = (now - at).max(0) / 1000;
+    let ago_ms = (now - at).max(0);
+    let ago = ago_ms / 1000;
     let deferred = stats.mo_pdus[crate::store::MoPdu::Deferred as usize];
-    (ago < MO_DEFERRED_DEGRADED_SECS).then(|| {
+    let window_ms = i64::try_from(mo_window.as_millis()).unwrap_or(i64::MAX);
+    (ago_ms < window_ms).then(|| {
         format!("MO not stored {ago} s ago, {deferred} MO PDUs deferred since start (see the log)")
     })
 }
@@ -814,16 +935,17 @@ mod tests {
     #[test]
     fn the_store_is_degraded_while_mo_is_deferred_and_after_every_write_failed_a_while() {
         let t = 1_700_000_000_000;
+        let minute = Duration::from_secs(MO_DEFERRED_DEGRADED_SECS);
         let fine = crate::store::Stats::default();
-        assert_eq!(store_trouble(&fine, t), None);
+        assert_eq!(store_trouble(&fine, t, minute), None);
         // Every write failing: degraded from STORE_DEGRADED_AFTER_SECS on.
         let failing = crate::store::Stats {
             failing_since: Some(t),
             ..Default::default()
         };
-        assert_eq!(store_trouble(&failing, t + 9_999), None);
+        assert_eq!(store_trouble(&failing, t + 9_999, minute), None);
         assert_eq!(
-            store_trouble(&failing, t + 10_000).as_deref(),
+            store_trouble(&failing, t + 10_000, minute).as_deref(),
             Some("writes failing for 10 s (see the log)")
         );
         // An MO deferred while other writes commit: degraded at once, for a minute.
@@ -833,11 +955,17 @@ mod tests {
         };
         deferring.mo_pdus[crate::store::MoPdu::Deferred as usize] = 1_200;
         assert_eq!(
-            store_trouble(&deferring, t + 2_000).as_deref(),
+            store_trouble(&deferring, t + 2_000, minute).as_deref(),
             Some("MO not stored 2 s ago, 1200 MO PDUs deferred since start (see the log)")
         );
-        assert!(store_trouble(&deferring, t + 59_999).is_some());
-        assert_eq!(store_trouble(&deferring, t + 60_000), None);
+        assert!(store_trouble(&deferring, t + 59_999, minute).is_some());
+        assert_eq!(store_trouble(&deferring, t + 60_000, minute), None);
+        // Another window: degraded for as long as it says.
+        let five = Duration::from_secs(5);
+        assert!(store_trouble(&deferring, t + 4_999, five).is_some());
+        assert_eq!(store_trouble(&deferring, t + 5_000, five), None);
+        let hour = Duration::from_secs(3600);
+        assert!(store_trouble(&deferring, t + 3_599_999, hour).is_some());
     }
 
     #[test]

@@ -414,7 +414,8 @@ pub fn default_import_unfinished(conn: &Connection) -> Result<bool, StoreError> 
         .ctx("avatar::default_import_unfinished")
 }
 
-/// Set `msisdn`'s avatar.
+/// Set `msisdn`'s avatar. When it replaces another, the owner is noted for retention
+/// ([`note_stale`]): the downloads of the old picture say nothing any more.
 pub fn set_avatar(
     tx: &Transaction<'_>,
     msisdn: &str,
@@ -422,6 +423,9 @@ pub fn set_avatar(
     preset_id: Option<i64>,
     now: i64,
 ) -> Result<(), StoreError> {
+    if current(tx, msisdn)?.is_some_and(|old| old != avatar_id) {
+        note_stale(tx, msisdn, now)?;
+    }
     tx.prepare_cached(
         "INSERT INTO subscriber_avatar (msisdn, avatar_id, preset_id, updated_at)
          VALUES (?1, ?2, ?3, ?4)
@@ -432,11 +436,30 @@ pub fn set_avatar(
     Ok(())
 }
 
-/// Remove `msisdn`'s avatar; `false` if there was none.
-pub fn clear_avatar(tx: &Transaction<'_>, msisdn: &str) -> Result<bool, StoreError> {
-    tx.execute("DELETE FROM subscriber_avatar WHERE msisdn = ?1", [msisdn])
+/// Remove `msisdn`'s avatar at `now`; `false` if there was none. The owner is noted for
+/// retention ([`note_stale`]): their links show nothing while they have no avatar.
+pub fn clear_avatar(tx: &Transaction<'_>, msisdn: &str, now: i64) -> Result<bool, StoreError> {
+    let had = tx
+        .execute("DELETE FROM subscriber_avatar WHERE msisdn = ?1", [msisdn])
         .map(|n| n == 1)
-        .ctx("avatar::clear_avatar")
+        .ctx("avatar::clear_avatar")?;
+    if had {
+        note_stale(tx, msisdn, now)?;
+    }
+    Ok(had)
+}
+
+/// `owner`'s avatar changed or went at `now`: once `[store] keep_days` have passed since the
+/// last such change, retention deletes their downloads of pictures that are not their avatar
+/// then, and, if they have none then, their links (`store::retention`, schema 25).
+fn note_stale(tx: &Transaction<'_>, owner: &str, now: i64) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO avatar_stale (owner, since) VALUES (?1, ?2)
+         ON CONFLICT (owner) DO UPDATE SET since = excluded.since",
+    )
+    .and_then(|mut s| s.execute(params![owner, now]))
+    .ctx("avatar::note_stale")?;
+    Ok(())
 }
 
 /// `msisdn`'s avatar id, if any.

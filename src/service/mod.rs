@@ -797,7 +797,7 @@ impl Service {
                 }
             }
             Command::AvatarOff => {
-                let had = avatar::clear_avatar(tx, &sub.msisdn)?;
+                let had = avatar::clear_avatar(tx, &sub.msisdn, now)?;
                 // The link of a push not yet sent would open no picture: withdrawn, as PRIVACY
                 // NOBODY withdraws them (one in flight that comes back unsent is withdrawn
                 // then).

@@ -10,6 +10,7 @@
 //! | `inbox_message` (and its `inbox_part` rows, by cascade) | processed MO messages created before the cut | the oldest ids (ids grow with time) |
 //! | `inbox_pdu` | PDUs received before the cut that no part still needs | `inbox_pdu_received_at` |
 //! | `status_change` | the quota/audit log before the cut | the oldest ids |
+//! | `avatar_download`, `avatar_link` | of owners whose avatar changed or went before the cut (and not since): the downloads of pictures other than the current one; the links, when the owner has no avatar | `avatar_stale_since`, then each owner's rows by key |
 //!
 //! Every statement deletes at most `limit` rows; [`step`] runs one round of them and says how
 //! many went, and the caller runs rounds until one deletes less than a full batch
@@ -31,12 +32,23 @@ pub struct Purged {
     pub inbox_pdus: usize,
     /// Status-change log rows.
     pub status_changes: usize,
+    /// Downloads of pictures no longer their owner's.
+    pub avatar_downloads: usize,
+    /// Links of owners with no avatar.
+    pub avatar_links: usize,
+    /// Owners whose avatar rows were looked at (their `avatar_stale` row went).
+    pub avatar_owners: usize,
 }
 
 impl Purged {
     /// All rows deleted.
     pub fn total(&self) -> usize {
-        self.outbox + self.inbox_messages + self.inbox_pdus + self.status_changes
+        self.outbox
+            + self.inbox_messages
+            + self.inbox_pdus
+            + self.status_changes
+            + self.avatar_downloads
+            + self.avatar_links
     }
 
     /// Whether some statement deleted a full batch (there may be more to delete).
@@ -46,6 +58,8 @@ impl Purged {
             || self.inbox_messages >= limit
             || self.inbox_pdus >= limit
             || self.status_changes >= limit
+            || self.avatar_downloads + self.avatar_links >= limit
+            || self.avatar_owners >= limit
     }
 }
 
@@ -55,12 +69,31 @@ impl std::ops::AddAssign for Purged {
         self.inbox_messages += o.inbox_messages;
         self.inbox_pdus += o.inbox_pdus;
         self.status_changes += o.status_changes;
+        self.avatar_downloads += o.avatar_downloads;
+        self.avatar_links += o.avatar_links;
+        self.avatar_owners += o.avatar_owners;
     }
 }
 
 /// Status changes among the `?2` oldest, recorded before `?1`.
 const STATUS_CHANGES_SQL: &str = "DELETE FROM status_change
      WHERE id IN (SELECT id FROM status_change ORDER BY id LIMIT ?2) AND at < ?1";
+
+/// Owners whose avatar changed or went before `?1`, the longest ago first, at most `?2`.
+const STALE_OWNERS_SQL: &str =
+    "SELECT owner FROM avatar_stale WHERE since < ?1 ORDER BY since LIMIT ?2";
+
+/// `?1`'s downloads of pictures that are not their avatar now.
+const STALE_DOWNLOADS_SQL: &str = "DELETE FROM avatar_download
+     WHERE owner = ?1
+       AND avatar_id IS NOT (SELECT avatar_id FROM subscriber_avatar WHERE msisdn = ?1)";
+
+/// `?1`'s links, when they have no avatar now.
+const STALE_LINKS_SQL: &str = "DELETE FROM avatar_link
+     WHERE owner = ?1 AND NOT EXISTS (SELECT 1 FROM subscriber_avatar WHERE msisdn = ?1)";
+
+/// `?1` is done.
+const STALE_DONE_SQL: &str = "DELETE FROM avatar_stale WHERE owner = ?1";
 
 /// Every statement [`step`] runs, for the plan test.
 #[cfg(test)]
@@ -74,6 +107,10 @@ fn statements() -> Vec<String> {
             inbox::PURGE_MESSAGES_SQL,
             inbox::PURGE_PDUS_SQL,
             STATUS_CHANGES_SQL,
+            STALE_OWNERS_SQL,
+            STALE_DOWNLOADS_SQL,
+            STALE_LINKS_SQL,
+            STALE_DONE_SQL,
         ]
         .iter()
         .map(|s| s.to_string()),
@@ -91,15 +128,54 @@ pub fn step(tx: &Transaction<'_>, cut: i64, limit: usize) -> Result<Purged, Stor
         .prepare_cached(STATUS_CHANGES_SQL)
         .and_then(|mut s| s.execute([cut, n]))
         .ctx("retention: status changes")?;
+    let (avatar_downloads, avatar_links, avatar_owners) = stale_avatar_rows(tx, cut, limit)?;
     let p = Purged {
         outbox,
         inbox_messages,
         inbox_pdus,
         status_changes,
+        avatar_downloads,
+        avatar_links,
+        avatar_owners,
     };
     // Receipts held for a response that never came are dropped on their own schedule
     // (`outbox::drop_held_receipts`, 48 h).
     Ok(p)
+}
+
+/// The avatar rows of owners whose avatar changed or went before `cut` that say nothing any
+/// more: their downloads of other pictures, and their links while they have no avatar (see
+/// schema 25). Owner by owner, the longest ago first, until `limit` rows went or `limit`
+/// owners were done: (downloads, links, owners).
+fn stale_avatar_rows(
+    tx: &Transaction<'_>,
+    cut: i64,
+    limit: usize,
+) -> Result<(usize, usize, usize), StoreError> {
+    let n = i64::try_from(limit).unwrap_or(i64::MAX);
+    let owners: Vec<String> = tx
+        .prepare_cached(STALE_OWNERS_SQL)
+        .and_then(|mut s| {
+            s.query_map(rusqlite::params![cut, n], |r| r.get(0))?
+                .collect::<Result<_, _>>()
+        })
+        .ctx("retention: stale avatar owners")?;
+    let (mut downloads, mut links, mut done) = (0, 0, 0);
+    for owner in &owners {
+        if downloads + links >= limit {
+            break;
+        }
+        let run = |sql: &str, what: &'static str| {
+            tx.prepare_cached(sql)
+                .and_then(|mut s| s.execute([owner]))
+                .ctx(what)
+        };
+        downloads += run(STALE_DOWNLOADS_SQL, "retention: stale avatar downloads")?;
+        links += run(STALE_LINKS_SQL, "retention: stale avatar links")?;
+        run(STALE_DONE_SQL, "retention: stale avatar owner done")?;
+        done += 1;
+    }
+    Ok((downloads, links, done))
 }
 
 #[cfg(test)]
@@ -112,10 +188,12 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::store::schema::migrate(&mut conn).unwrap();
         for sql in statements() {
-            let plan: Vec<String> = conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .unwrap()
-                .query_map([0i64, 10], |r| r.get::<_, String>(3))
+            let mut explain = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let params = &[0i64, 10][..explain.parameter_count()];
+            let plan: Vec<String> = explain
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    r.get::<_, String>(3)
+                })
                 .unwrap()
                 .map(Result::unwrap)
                 .collect();

@@ -551,6 +551,28 @@ CREATE INDEX outbox_coalesce_in_flight
     ON outbox(coalesce_key) WHERE state = 'in_flight' AND coalesce_key IS NOT NULL;
 "#;
 
+/// Migration 25: owners whose `avatar_download` and `avatar_link` rows may have outlived their
+/// use, for retention (`store::retention`). Both tables keep one row per (owner, viewer) and
+/// were never deleted from: a download of a picture the owner no longer has says nothing
+/// (`avatar::sent_current` compares it with the current one), and a link of an owner with no
+/// avatar shows nothing. An owner goes in here, with the time, when their avatar changes or
+/// is turned off (`avatar::set_avatar`, `avatar::clear_avatar`); once that is older than
+/// `[store] keep_days`, retention deletes those of their rows and the owner's row here. The
+/// owners an older build left such rows for go in now.
+const V25: &str = r#"
+CREATE TABLE avatar_stale (
+    owner TEXT    PRIMARY KEY,
+    since INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX avatar_stale_since ON avatar_stale(since);
+INSERT OR IGNORE INTO avatar_stale (owner, since)
+    SELECT d.owner, CAST(unixepoch('subsec') * 1000 AS INTEGER) FROM avatar_download d
+    WHERE d.avatar_id IS NOT (SELECT avatar_id FROM subscriber_avatar WHERE msisdn = d.owner);
+INSERT OR IGNORE INTO avatar_stale (owner, since)
+    SELECT l.owner, CAST(unixepoch('subsec') * 1000 AS INTEGER) FROM avatar_link l
+    WHERE NOT EXISTS (SELECT 1 FROM subscriber_avatar WHERE msisdn = l.owner);
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -695,6 +717,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V22),
     Migration::Sql(V23),
     Migration::Sql(V24),
+    Migration::Sql(V25),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -840,7 +863,7 @@ mod tests {
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
              DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
-             DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
+             DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
              DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto;
              INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at)
@@ -866,7 +889,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 17, "versions 8 to 24");
+        assert_eq!(migrate(&mut conn).unwrap(), 18, "versions 8 to 25");
         let held: (Option<String>, i64) = conn
             .query_row("SELECT addresses, stray FROM pending_receipt", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -921,7 +944,7 @@ mod tests {
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
              DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
-             DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
+             DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
              DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto;
              INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
@@ -929,7 +952,7 @@ mod tests {
              PRAGMA user_version = 16",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 8, "versions 17 to 24");
+        assert_eq!(migrate(&mut conn).unwrap(), 9, "versions 17 to 25");
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         assert_eq!(migrate(&mut conn).unwrap(), 0, "applied once");
         let listed = avatar::presets(&conn, 0, 10).unwrap();
@@ -961,13 +984,49 @@ mod tests {
     /// build withdrew gets the code of the veto its `last_error` names, in each of the texts
     /// this build writes (queued, in flight, at an operator's retry); a row superseded by a
     /// newer one, or in another state, gets none. The column takes only the three codes.
+    /// A version 24 database's avatar rows that say nothing any more (a download of a picture
+    /// its owner has since replaced, the links of an owner with no avatar) have their owners
+    /// noted for retention, as of the upgrade; an owner whose rows are all current is not.
+    #[test]
+    fn a_version_24_database_notes_the_owners_of_stale_avatar_rows() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "DROP TABLE avatar_stale; PRAGMA user_version = 24;
+             INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
+             INSERT INTO subscriber_avatar (msisdn, avatar_id, updated_at)
+                 VALUES ('current', 1, 1), ('replaced', 2, 1);
+             INSERT INTO avatar_download (owner, viewer, avatar_id, downloaded_at)
+                 VALUES ('current', 'v', 1, 1), ('replaced', 'v', 1, 1), ('off', 'v', 1, 1);
+             INSERT INTO avatar_link (token, owner, viewer, created_at)
+                 VALUES ('t1', 'current', 'v', 1), ('t2', 'replaced', 'v', 1),
+                        ('t3', 'off', 'v', 1), ('t4', 'off', 'w', 1);",
+        )
+        .unwrap();
+        let before = crate::store::now_ms();
+        assert_eq!(migrate(&mut conn).unwrap(), 1, "version 25");
+        let noted: Vec<(String, i64)> = conn
+            .prepare("SELECT owner, since FROM avatar_stale ORDER BY owner")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let owners: Vec<&str> = noted.iter().map(|(o, _)| o.as_str()).collect();
+        assert_eq!(owners, ["off", "replaced"]);
+        assert!(
+            noted.iter().all(|(_, since)| *since >= before - 1000),
+            "noted as of the upgrade: {noted:?}"
+        );
+    }
+
     #[test]
     fn a_version_20_database_gains_the_push_veto_of_its_withdrawn_pushes() {
         use crate::store::outbox::PushVeto;
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         conn.execute_batch(
-            "DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
+            "DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
              DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto; PRAGMA user_version = 20",
         )
@@ -996,7 +1055,7 @@ mod tests {
         }
         want.push((insert("superseded", "superseded by outbox row 1"), None));
         want.push((insert("failed", &PushVeto::Nobody.at_retry()), None));
-        assert_eq!(migrate(&mut conn).unwrap(), 4, "versions 21 to 24");
+        assert_eq!(migrate(&mut conn).unwrap(), 5, "versions 21 to 25");
         for (id, code) in want {
             let got: Option<String> = conn
                 .query_row("SELECT push_veto FROM outbox WHERE id = ?1", [id], |r| {
