@@ -1316,7 +1316,7 @@ pub fn withdraw_queued_pushes(
 pub const PUSH_WITHDRAWN_AVATAR_OFF: &str = "withdrawn: the owner set AVATAR OFF";
 
 /// Why an avatar push may no longer go to its contact, though it was queued for them: the
-/// owner or their groups changed since. Decided by [`push_veto`], by the rule the push's link
+/// owner or their groups changed since. Decided by [`push_veto`], the rule the push's link
 /// is served by. A row withdrawn for it keeps it in `outbox.push_veto` (schema 21, as
 /// [`PushVeto::code`]; read with [`recorded_veto`]), so that what happened to a row is read
 /// from a typed column, not from its `last_error` text.
@@ -1373,6 +1373,16 @@ impl PushVeto {
         )
     }
 
+    /// Whether the owner does not show the picture to this viewer (PRIVACY NOBODY, or a
+    /// contact out of every group under PRIVACY CONTACTS): the link answers that it is not
+    /// shared with them. `false` for [`PushVeto::AvatarOff`]: they may see it, there is none.
+    pub fn refuses_viewer(self) -> bool {
+        match self {
+            PushVeto::Nobody | PushVeto::NotAContact => true,
+            PushVeto::AvatarOff => false,
+        }
+    }
+
     /// The `last_error` of a push withdrawn when it came back from flight unsent.
     pub fn in_flight(self) -> &'static str {
         match self {
@@ -1403,14 +1413,17 @@ pub fn push_pair(
         .ctx("outbox::push_pair")
 }
 
-/// Why `owner`'s avatar push to `viewer`, queued before, may no longer go out (`None`: it
-/// may): the owner set PRIVACY NOBODY, or the contact is in none of the owner's groups any
-/// more under PRIVACY CONTACTS, or the owner has no avatar (AVATAR OFF: the link would open no
-/// picture). The rule the push's link is served by (`/a/<token>`: `avatar::may_view`, then
-/// `avatar::current`), read here from the tables it reads (`subscriber.privacy`,
-/// `membership`, `subscriber_avatar`) so that the requeue paths of this module need nothing
-/// above the store; a service test checks that the two agree in every case. An owner with no
-/// subscriber row (none is ever deleted) counts as one without an avatar.
+/// Why `viewer` is not shown `owner`'s avatar (`None`: they are): the owner set PRIVACY
+/// NOBODY, or the contact is in none of the owner's groups any more under PRIVACY CONTACTS, or
+/// the owner has no avatar (AVATAR OFF: there is no picture to show). The privacy vetoes come
+/// first ([`PushVeto::refuses_viewer`]): [`PushVeto::AvatarOff`] means the viewer may see the
+/// picture and there is none. This is the one rule of who sees a picture: the avatar link
+/// (`/a/<token>`), the sync API and WHO's photo link read it (through
+/// `service::avatar::shown` and `may_view`), and so does every path that decides whether a
+/// queued push may still go (the requeue paths of this module, a withdrawal, the SMS fallback
+/// of a refused push), from the tables it reads (`subscriber.privacy`, `membership`,
+/// `subscriber_avatar`), so that none of them needs anything above the store. An owner with
+/// no subscriber row (none is ever deleted) counts as one without an avatar.
 pub fn push_veto(
     conn: &Connection,
     owner: &str,
