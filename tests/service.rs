@@ -3521,6 +3521,91 @@ async fn an_update_in_flight_at_stop_that_comes_back_unsent_is_withdrawn() {
     w.sim.shutdown().await;
 }
 
+/// A three-part update to Mum is in flight, its parts going out one at a time (a window of
+/// one, the SMSC two seconds to answer each), when she sends STOP for the owner: the
+/// SMSC has the first part, the other two are not sent, and the part it took is cancelled
+/// there (her handset is off meanwhile), so nothing of the update reaches her; the row ends
+/// `superseded`, saying so. Before, the two other parts went out after the STOP, the cancel
+/// of the whole message waited until the SMSC had accepted all three, and here came too late
+/// (`ESME_RCANCELFAIL` for each part): her handset got the update she had stopped.
+#[tokio::test]
+async fn a_long_update_in_flight_at_stop_sends_no_more_parts_and_the_taken_ones_are_cancelled() {
+    let w = World::start_tuned(mum_off_for(8_000), ServiceConfig::default(), |o| {
+        o.link.window = 1;
+    })
+    .await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.sim.set_faults(smsc_sim::Faults {
+        response_delay: Some(smsc_sim::Delay {
+            min_ms: 2_000,
+            max_ms: 2_000,
+        }),
+        ..smsc_sim::Faults::default()
+    });
+    let before = w.sim.mt_messages(&smsc_sim::MtFilter::to(MUM)).len();
+    // A long update for Mum, as the service writes one (three parts of GSM text).
+    let long = presence_gw::store::outbox::NewMessage {
+        coalesce_key: Some(format!("status:{OWNER}:{MUM}")),
+        ..presence_gw::store::outbox::NewMessage::sms(MUM, "Owner: AWAY. ".repeat(32))
+    };
+    w.gw.store
+        .write(move |tx| presence_gw::store::outbox::enqueue(tx, &long, now_ms()))
+        .await
+        .unwrap();
+    w.gw.wake_dispatcher();
+    // The SMSC has the first part (its answer due in two seconds): Mum sends STOP.
+    w.sim
+        .wait_until("the first part at the SMSC", WAIT, |h| {
+            (h.mt_messages(&smsc_sim::MtFilter::to(MUM)).len() > before).then_some(())
+        })
+        .await
+        .unwrap();
+    w.sim
+        .inject_mo(MoRequest::new(MUM, SERVICE, "STOP 13800138000"))
+        .await
+        .expect("MO injected");
+    let (_, _, why) = wait_row_to(&w, MUM, 0, "superseded").await;
+    let why = why.unwrap_or_default();
+    assert!(why.contains("recipient sent STOP"), "{why}");
+    let first = accepted_id(&w.sim, MUM, before);
+    wait_cancelled_at_sim(&w.sim, &first).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let why = loop {
+        let rows = outbox_rows_to(&w, MUM).await;
+        let why = rows[0].2.clone().unwrap_or_default();
+        if why.starts_with("cancelled at the SMSC") {
+            break why;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        why,
+        "cancelled at the SMSC: recipient sent STOP; 2 of its 3 parts never sent"
+    );
+    w.sim.set_faults(smsc_sim::Faults::default());
+    // Mum gets the answer to her STOP, nothing of the update.
+    let texts = w.inbox(MUM, 1).await;
+    assert!(!texts[0].contains("AWAY"), "{texts:?}");
+    w.settle_and_count(MUM, 1).await;
+    // The SMSC got the first part and the answer, never the other two parts.
+    let mts = w.sim.mt_messages(&smsc_sim::MtFilter::to(MUM));
+    let parts = mts[before..]
+        .iter()
+        .filter(|m| m.text.contains("AWAY"))
+        .count();
+    assert_eq!(parts, 1, "{mts:#?}");
+    assert_eq!(cancels(&w, "cancelled"), 1);
+    let pending =
+        w.gw.store
+            .read(presence_gw::delivery::cancel::pending)
+            .await
+            .unwrap();
+    assert_eq!(pending, 0);
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// An avatar push the SMSC accepted while Mum's handset is off is cancelled there when the
 /// owner sets AVATAR OFF: her handset never gets a link that would open no picture.
 #[tokio::test]

@@ -29,6 +29,11 @@
 //! `DELETED` receipt that beats the answer (many SMSCs send one for what cancel_sm deleted)
 //! makes the row `superseded` as the answer would, not `failed` (see
 //! `outbox::apply_receipt`); its parts still waiting are cancelled all the same.
+//! A row withdrawn while in flight ends `superseded` at once, its parts not sent yet held back
+//! (`outbox::AttemptEnd::Withdrawn`); the parts the SMSC took are cancelled as a `submitted`
+//! row's, and its last error becomes `cancelled at the SMSC: <why>; N of its M parts never
+//! sent`. So are the parts an earlier attempt got through of a queued row withdrawn
+//! (`store::cancel::withdraw_queued_parts`).
 //! A row that left `submitted` before its cancel went out (its receipt came) drops the intent.
 //! With `[smsc] cancel_superseded = false` intents are dropped unsent.
 
@@ -331,7 +336,9 @@ pub fn row_end(
 }
 
 /// Record `end` for the intent of row `outbox_id`. A row that left `submitted` meanwhile (its
-/// receipt came while the cancel was out) is left as it is.
+/// receipt came while the cancel was out) is left as it is, but for a `superseded` one whose
+/// part the SMSC cancelled (a `DELETED` receipt came first, or a withdrawal ended it in flight
+/// with parts the SMSC had taken, `outbox::AttemptEnd::Withdrawn`): its last error says so.
 fn record(tx: &Transaction<'_>, outbox_id: i64, end: &RowEnd, now: i64) -> Result<(), StoreError> {
     let forget = |tx: &Transaction<'_>| {
         tx.prepare_cached("DELETE FROM outbox_cancel WHERE outbox_id = ?1")
@@ -352,6 +359,14 @@ fn record(tx: &Transaction<'_>, outbox_id: i64, end: &RowEnd, now: i64) -> Resul
                 Some(OutboxState::Superseded),
                 n,
             );
+            if n == 0 {
+                tx.prepare_cached(
+                    "UPDATE outbox SET last_error = ?2, updated_at = ?3
+                     WHERE id = ?1 AND state = 'superseded'",
+                )
+                .and_then(|mut s| s.execute(params![outbox_id, why, now]))
+                .ctx("cancel::record: superseded already")?;
+            }
             forget(tx)?;
         }
         RowEnd::Kept(why) => {
@@ -481,7 +496,9 @@ impl Canceller {
             }
             let end = if d.state == Some(OutboxState::InFlight) {
                 // Its submit is out, unanswered: cancelled once accepted, withdrawn if it
-                // comes back unsent (`outbox::back_to_queue`). Look again then.
+                // comes back unsent or the dispatcher held back its parts not sent yet
+                // (`outbox::back_to_queue`; then the parts taken are cancelled, the intent
+                // due at once). Look again then.
                 RowEnd::Wait {
                     at: now_ms() + IN_FLIGHT_WAIT_MS,
                 }

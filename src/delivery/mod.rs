@@ -11,6 +11,7 @@
 //! | validity passed while queued (`expires_at`, or `validity` after its content was queued) | `expired` |
 //! | accepted, but no final receipt an hour after the validity ended (none asked, or lost) | `expired` (`outbox::expire_unconfirmed`) |
 //! | accepted, then replaced by a newer row with its key or withdrawn, before its receipt | `superseded` once the SMSC takes the `cancel_sm` ([`cancel`]) |
+//! | withdrawn while in flight (STOP, a removal from the groups), parts not written yet | those held back, never sent; `superseded`, the parts the SMSC took cancelled there |
 //!
 //! Rows travel in batches (at most a quarter of `concurrency`, so several overlap, and at most
 //! a quarter second of sending at the rate the link can take, see [`BATCH_SECONDS`]; the
@@ -20,6 +21,17 @@
 //! window, and one store write records every accepted segment and every row's end
 //! ([`outbox::record_attempts`]). Per message that leaves the SQL statements that must be there
 //! (claim, segment, state) and no task, channel or commit of its own.
+//!
+//! A batch the SMSC is slow to answer looks every [`RECALL_LOOK`] whether a withdrawal marked
+//! one of its keyed rows (`store::cancel::marked_in_flight`); the link then holds back that
+//! row's submits it has not written yet ([`Recall`]). The session writes a batch's submits as
+//! window slots free up and the rate limiter allows, so the parts of a long message go out one
+//! by one only when the window or the rate is what holds them (a window of 1, a low
+//! `max_rate`, a window full of other rows); with room in the window all of a batch's submits
+//! are written at once, and then nothing is left to hold back: the row is cancelled at the
+//! SMSC once its acceptance is recorded, as before. A row answered so is withdrawn whatever
+//! its other parts met (`outbox::AttemptEnd::Withdrawn`); one that comes back unsent is
+//! withdrawn too (`outbox::back_to_queue`); in both the parts the SMSC took are cancelled.
 //!
 //! At start, rows left `in_flight` by a crash are queued again, so delivery is at-least-once
 //! towards the SMSC and no accepted row is ever lost. A retried multi-part row resubmits only the
@@ -42,7 +54,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::smpp::{LinkError, LinkHandle, SubmitOutcome};
+use crate::smpp::{LinkError, LinkHandle, Recall, SubmitOutcome};
 use crate::store::outbox::{self, MessageKind, OutboxRow};
 use crate::store::{now_ms, Store};
 use encode::{build_submits_as, Payload, SubmitTemplate};
@@ -198,6 +210,9 @@ struct Verdict {
     unsent: bool,
     /// Its validity ended before it was sent: it is not sent, and becomes `expired`.
     expired: bool,
+    /// A withdrawal marked it in flight, and the dispatcher held back a part not written
+    /// yet ([`LinkError::Withdrawn`]): it ends withdrawn.
+    withdrawn: bool,
 }
 
 impl Verdict {
@@ -216,6 +231,11 @@ impl Verdict {
     ) -> outbox::AttemptEnd {
         if self.expired {
             return outbox::AttemptEnd::Expired;
+        }
+        // Held back for a withdrawal: whatever the parts that went out met, the rest is not
+        // to go (those taken are cancelled at the SMSC).
+        if self.withdrawn {
+            return outbox::AttemptEnd::Withdrawn;
         }
         match (self.fail, self.retry, self.busy) {
             (Some(reason), _, _) => outbox::AttemptEnd::Fail(reason),
@@ -323,6 +343,12 @@ const BATCH_SECONDS: f64 = 0.25;
 /// a crash sends it again if the SMSC took it. With a window of 1 at 50 ms an answer, 512 rows
 /// were 26 s of sending.
 const IN_HAND_SECONDS: f64 = 1.0;
+
+/// How often a batch still waiting for answers looks whether a withdrawal (STOP, a removal
+/// from the groups) marked one of its keyed rows, whose parts not written yet are then held
+/// back ([`crate::smpp::Recall`], `cancel::marked_in_flight`). The first look comes this long
+/// after the batch went to the link: a batch answered sooner costs no read.
+const RECALL_LOOK: Duration = Duration::from_millis(200);
 
 /// A batch still out this long after its submits went to the link (the SMSC slowed down after
 /// it was claimed) has the rows answered so far recorded, and again every as long until it
@@ -844,10 +870,24 @@ impl Dispatcher {
         let gated =
             self.cfg.template.registered_delivery && self.link.window_size() <= GATE_MAX_WINDOW;
         let gate = gated.then(|| recording.gate());
-        let mut answers = self.link.submit_batch_streamed(pdus, gate).await;
+        // Keyed rows (the updates a withdrawal can mark) whose parts a withdrawal may still
+        // hold back, and the link's flags for doing so.
+        let recall = Arc::new(Recall::new(pdus.len()));
+        let mut recallable: Vec<bool> = rows
+            .iter()
+            .zip(&waiting)
+            .map(|(row, &n)| row.coalesce_key.is_some() && n > 0)
+            .collect();
+        let mut recall_left = recallable.iter().filter(|&&r| r).count();
+        let mut answers = self
+            .link
+            .submit_batch_streamed(pdus, gate, Some(recall.clone()))
+            .await;
         let mut recorded = vec![false; rows.len()];
         let record_at = tokio::time::sleep(RECORD_EVERY);
         tokio::pin!(record_at);
+        let look_at = tokio::time::sleep(RECALL_LOOK);
+        tokio::pin!(look_at);
         loop {
             let next = tokio::select! {
                 biased;
@@ -884,10 +924,23 @@ impl Dispatcher {
                         .reset(tokio::time::Instant::now() + RECORD_EVERY);
                     continue;
                 }
+                _ = &mut look_at, if recall_left > 0 => {
+                    recall_left = self
+                        .recall_withdrawn(&rows, &owners, &waiting, &mut recallable, &recall)
+                        .await;
+                    look_at
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + RECALL_LOOK);
+                    continue;
+                }
             };
             let Some((pdu, answer)) = next else { break };
             let (index, seq, total) = owners[pdu];
             waiting[index] -= 1;
+            if waiting[index] == 0 && recallable[index] {
+                recallable[index] = false;
+                recall_left -= 1;
+            }
             let verdict = &mut verdicts[index];
             match answer {
                 Ok(SubmitOutcome::Accepted { message_id }) => {
@@ -906,6 +959,7 @@ impl Dispatcher {
                 Ok(SubmitOutcome::Permanent(s)) => {
                     verdict.fail.get_or_insert_with(|| status_text(s));
                 }
+                Err(LinkError::Withdrawn) => verdict.withdrawn = true,
                 Err(e) if e.never_sent() => verdict.unsent = true,
                 Err(e) => {
                     verdict.retry.get_or_insert(e.to_string());
@@ -916,6 +970,63 @@ impl Dispatcher {
         self.settle(&rows, &mut accepted, &mut verdicts, &rest)
             .await;
         drop(recording);
+    }
+
+    /// Look whether a withdrawal marked one of the batch's rows still `recallable` (keyed,
+    /// with submits unanswered) since it was claimed (`cancel::marked_in_flight`), and hold
+    /// back the submits of each such row the session has not written yet: they are answered
+    /// [`LinkError::Withdrawn`], and the row ends withdrawn, the parts the SMSC took cancelled
+    /// there. A part already written goes its way. A row answered in full is no longer looked
+    /// at; one found marked is not looked at again. Returns how many rows are left to look at.
+    async fn recall_withdrawn(
+        &self,
+        rows: &[OutboxRow],
+        owners: &[(usize, u8, u8)],
+        waiting: &[usize],
+        recallable: &mut [bool],
+        recall: &Recall,
+    ) -> usize {
+        for (r, &w) in recallable.iter_mut().zip(waiting) {
+            *r &= w > 0;
+        }
+        let ids: Vec<i64> = rows
+            .iter()
+            .zip(recallable.iter())
+            .filter(|(_, &r)| r)
+            .map(|(row, _)| row.id)
+            .collect();
+        if ids.is_empty() {
+            return 0;
+        }
+        let left = ids.len();
+        let marked = match self
+            .store
+            .read(move |c| crate::store::cancel::marked_in_flight(c, &ids))
+            .await
+        {
+            Ok(marked) => marked,
+            Err(e) => {
+                warn!(error = %e, "could not look for withdrawals of the rows in flight");
+                return left;
+            }
+        };
+        let left = left.saturating_sub(marked.len());
+        for id in marked {
+            let Some(index) = rows.iter().position(|row| row.id == id) else {
+                continue;
+            };
+            recallable[index] = false;
+            debug!(
+                outbox_id = id,
+                "withdrawn in flight: its parts not sent yet are held back"
+            );
+            for (pdu, &(owner, _, _)) in owners.iter().enumerate() {
+                if owner == index {
+                    recall.withdraw(pdu);
+                }
+            }
+        }
+        left
     }
 
     /// End and record the attempts of the rows at `which` (each row settles once: its
@@ -1267,6 +1378,7 @@ mod tests {
             busy: None,
             unsent,
             expired: false,
+            withdrawn: false,
         }
     }
 
@@ -1416,6 +1528,12 @@ mod tests {
             ..Verdict::default()
         };
         assert_eq!(end(too_late, 1, false), AttemptEnd::Expired);
+        // Parts held back for a withdrawal: withdrawn, whatever the parts sent met.
+        let held_back = Verdict {
+            withdrawn: true,
+            ..verdict(Some("EsmeRinvdstadr"), Some("x"), true)
+        };
+        assert_eq!(end(held_back, 3, true), AttemptEnd::Withdrawn);
     }
 
     /// `ESME_RTHROTTLED` / `ESME_RMSGQFUL` say the SMSC is busy, not that the message is bad:

@@ -476,15 +476,16 @@ pub(super) async fn avatar_link(
             let Some(owner) = state::subscriber(c, &owner)? else {
                 return Ok(Err((NoPicture::NoOwner, lang, None)));
             };
-            if !avatar::may_view(c, &owner, &viewer)? {
-                // The handset asked for the picture and did not get it: unless that is
-                // known already, it no longer counts as one that has it.
-                let refused = avatar::sent_current(c, &owner.msisdn, &viewer)?
-                    .then(|| (owner.msisdn.clone(), viewer.clone()));
-                return Ok(Err((NoPicture::NotShared, lang, refused)));
-            }
-            let Some(id) = avatar::current(c, &owner.msisdn)? else {
-                return Ok(Err((NoPicture::NotSet, lang, None)));
+            let id = match avatar::shown(c, &owner.msisdn, &viewer)? {
+                Ok(id) => id,
+                Err(veto) if veto.refuses_viewer() => {
+                    // The handset asked for the picture and did not get it: unless that is
+                    // known already, it no longer counts as one that has it.
+                    let refused = avatar::sent_current(c, &owner.msisdn, &viewer)?
+                        .then(|| (owner.msisdn.clone(), viewer.clone()));
+                    return Ok(Err((NoPicture::NotShared, lang, refused)));
+                }
+                Err(_) => return Ok(Err((NoPicture::NotSet, lang, None))),
             };
             let download = (avatar::downloaded(c, &owner.msisdn, &viewer)? != Some(id))
                 .then(|| (owner.msisdn.clone(), viewer.clone(), id));

@@ -853,7 +853,7 @@ async fn avatar_sync(
     State(st): State<HttpState>,
     body: Result<Json<SyncBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    use crate::service::{avatar, state};
+    use crate::service::avatar;
     let (body, service) = match operator_body(body).and_then(|b| Ok((b, running(&st)?))) {
         Ok(v) => v,
         Err(e) => return e.into_response(),
@@ -889,14 +889,9 @@ async fn avatar_sync(
                     invalid.push(number.clone());
                     continue;
                 };
-                let visible = match state::subscriber(tx, owner.as_str())? {
-                    Some(sub) if avatar::may_view(tx, &sub, &viewer)? => {
-                        match avatar::current(tx, owner.as_str())? {
-                            Some(id) => avatar::variant(tx, id, size, format)?,
-                            None => None,
-                        }
-                    }
-                    _ => None,
+                let visible = match avatar::shown(tx, owner.as_str(), &viewer)? {
+                    Ok(id) => avatar::variant(tx, id, size, format)?,
+                    Err(_) => None,
                 };
                 match visible {
                     Some(v) if held.as_deref() == Some(v.sha256.as_str()) => {}

@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::state::{self, Subscriber};
 use crate::command::{Lang, Privacy};
-use crate::store::outbox::{self, NewMessage};
+use crate::store::outbox::{self, NewMessage, PushVeto};
 use crate::store::{Ctx, StoreError};
 
 /// Upload thresholds: a subscriber may upload when ANY configured one is met.
@@ -601,13 +601,28 @@ pub fn resolve_link(
         .ctx("avatar::resolve_link")
 }
 
-/// May `viewer` see `owner`'s avatar, by the owner's PRIVACY and groups?
-pub fn may_view(conn: &Connection, owner: &Subscriber, viewer: &str) -> Result<bool, StoreError> {
-    Ok(match owner.privacy {
-        Privacy::Everyone => true,
-        Privacy::Nobody => false,
-        Privacy::Contacts => !state::groups_of(conn, &owner.msisdn, viewer)?.is_empty(),
-    })
+/// May `viewer` see `owner`'s avatar, by the owner's PRIVACY and groups (whether there is a
+/// picture or not)? Read from [`outbox::push_veto`], the one rule of who sees a picture: no
+/// veto that refuses the viewer ([`PushVeto::refuses_viewer`]). An owner the gateway does not
+/// know refuses nobody (and has no picture).
+pub fn may_view(conn: &Connection, owner: &str, viewer: &str) -> Result<bool, StoreError> {
+    Ok(!outbox::push_veto(conn, owner, viewer)?.is_some_and(PushVeto::refuses_viewer))
+}
+
+/// The avatar (`avatar_id`) `viewer` is shown of `owner`'s, or the veto why none
+/// ([`outbox::push_veto`], the one rule of who sees a picture; then the owner's current
+/// avatar, read in the same transaction): what the avatar link, the sync API and WHO's photo
+/// link show.
+pub fn shown(
+    conn: &Connection,
+    owner: &str,
+    viewer: &str,
+) -> Result<Result<i64, PushVeto>, StoreError> {
+    if let Some(veto) = outbox::push_veto(conn, owner, viewer)? {
+        return Ok(Err(veto));
+    }
+    // No veto means the owner has an avatar; one removed in between reads as AVATAR OFF.
+    Ok(current(conn, owner)?.ok_or(PushVeto::AvatarOff))
 }
 
 /// The link `viewer` uses to fetch `owner`'s avatar.
@@ -691,10 +706,7 @@ pub fn note_refused(
     viewer: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let Some(sub) = state::subscriber(tx, owner)? else {
-        return Ok(());
-    };
-    if may_view(tx, &sub, viewer)? {
+    if state::subscriber(tx, owner)?.is_none() || may_view(tx, owner, viewer)? {
         return Ok(());
     }
     tx.prepare_cached(

@@ -1418,12 +1418,12 @@ impl Service {
         let groups = state::groups_of(tx, &owner.msisdn, &asker.msisdn)?;
         let a = visible(&auds, &views, &groups);
         let v = &views[&a.id];
-        let photo = match avatar::current(tx, &owner.msisdn)? {
-            Some(_) if avatar::may_view(tx, &owner, &asker.msisdn)? => {
+        let photo = match avatar::shown(tx, &owner.msisdn, &asker.msisdn)? {
+            Ok(_) => {
                 let token = avatar::link_token(tx, &owner.msisdn, &asker.msisdn, now)?;
                 Some(avatar::link_url(&self.cfg.avatar, &token))
             }
-            _ => None,
+            Err(_) => None,
         };
         Ok(Text::Who {
             name: owner.display_name.clone(),

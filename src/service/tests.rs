@@ -1984,33 +1984,38 @@ fn an_operator_retry_leaves_failed_a_withdrawn_push_the_smsc_took_part_of() {
     assert_eq!(recorded_veto(&b.conn, mum).unwrap(), None);
 }
 
-/// The store decides whether a queued avatar push may still go ([`outbox::push_veto`], read
-/// from its own tables so that it needs nothing of the service) by the rule the push's link is
-/// served by: no veto exactly when the link would show the picture ([`avatar::may_view`], then
-/// [`avatar::current`]), in every case of PRIVACY, picture and contact; the veto names what
-/// changed. An owner the gateway does not know has no picture to show.
+/// Who is shown an owner's picture is one rule ([`outbox::push_veto`], read from the store's
+/// tables so that it needs nothing of the service), in every case of PRIVACY, picture and
+/// contact: the veto names what stops it, the privacy vetoes first; the avatar link, the sync
+/// API and WHO's photo link show the picture exactly when there is none
+/// ([`avatar::shown`]), and answer "not shared" exactly for a veto that refuses the viewer
+/// ([`avatar::may_view`]). An owner the gateway does not know has no picture to show. (Before,
+/// the link's rule was written a second time, in Rust over the subscriber's privacy, beside
+/// the store's SQL, and this test checked that the two agreed.)
 #[test]
-fn the_store_s_push_veto_is_the_rule_the_link_is_served_by() {
+fn one_rule_says_who_is_shown_a_picture_and_why_not() {
     use crate::store::outbox::PushVeto::{AvatarOff, Nobody, NotAContact};
     let mut b = Bench::new();
     b.family_of_two();
     add_presets(&b, 1);
-    let link_shows = |b: &Bench, viewer: &str| {
-        let owner = state::subscriber(&b.conn, OWNER).unwrap().unwrap();
-        avatar::may_view(&b.conn, &owner, viewer).unwrap()
-            && avatar::current(&b.conn, OWNER).unwrap().is_some()
-    };
     let mut vetoes = Vec::new();
     for privacy in ["EVERYONE", "CONTACTS", "NOBODY"] {
         b.send(OWNER, &format!("PRIVACY {privacy}"));
         for picture in ["AVATAR 1", "AVATAR OFF"] {
             b.send(OWNER, picture);
+            let avatar = avatar::current(&b.conn, OWNER).unwrap();
             for viewer in [MUM, STRANGER] {
+                let case = format!("{privacy}, {picture}, {viewer}");
                 let veto = outbox::push_veto(&b.conn, OWNER, viewer).unwrap();
+                let shown = avatar::shown(&b.conn, OWNER, viewer).unwrap();
+                match veto {
+                    None => assert_eq!(shown.ok(), avatar, "{case}: {shown:?}"),
+                    Some(v) => assert_eq!(shown, Err(v), "{case}"),
+                }
                 assert_eq!(
-                    veto.is_none(),
-                    link_shows(&b, viewer),
-                    "{privacy}, {picture}, {viewer}: {veto:?}"
+                    avatar::may_view(&b.conn, OWNER, viewer).unwrap(),
+                    !veto.is_some_and(|v| v.refuses_viewer()),
+                    "{case}: {veto:?}"
                 );
                 vetoes.push(veto);
             }
@@ -2039,6 +2044,10 @@ fn the_store_s_push_veto_is_the_rule_the_link_is_served_by() {
     assert_eq!(
         outbox::push_veto(&b.conn, "+8613300133000", MUM).unwrap(),
         Some(AvatarOff)
+    );
+    assert_eq!(
+        avatar::shown(&b.conn, "+8613300133000", MUM).unwrap(),
+        Err(AvatarOff)
     );
 }
 
@@ -2146,7 +2155,7 @@ fn a_push_withdrawn_as_its_contact_leaves_every_group_keeps_its_veto() {
 /// avatar (its link answers 403): a push to them in flight that comes back unsent is
 /// withdrawn, as under PRIVACY NOBODY, not sent again. One still in another group, or a
 /// non-contact of an owner with PRIVACY EVERYONE, may see it: theirs is queued again. The
-/// rule is the link's ([`avatar::may_view`]).
+/// rule is the link's ([`outbox::push_veto`]).
 #[test]
 fn a_push_in_flight_to_a_contact_who_left_every_group_is_withdrawn() {
     use crate::store::outbox::{PushVeto, Requeued};

@@ -206,6 +206,10 @@ pub enum LinkError {
     /// The link has been shut down.
     #[error("link stopped")]
     Closed,
+    /// Its caller withdrew it before the session wrote it ([`Recall`]): it never reached the
+    /// SMSC.
+    #[error("not sent: withdrawn before it went out")]
+    Withdrawn,
 }
 
 impl LinkError {
@@ -215,8 +219,44 @@ impl LinkError {
     pub fn never_sent(&self) -> bool {
         matches!(
             self,
-            LinkError::Stale | LinkError::NotSent | LinkError::Closed
+            LinkError::Stale | LinkError::NotSent | LinkError::Closed | LinkError::Withdrawn
         )
+    }
+}
+
+/// Submits of one batch ([`LinkHandle::submit_batch_streamed`]) its caller no longer wants
+/// sent: one flag per submit, by its index in the batch. The session looks at an item's flag
+/// as it is about to write it (batch items go out one by one as window slots free up and the
+/// rate limiter allows) and answers a withdrawn one [`LinkError::Withdrawn`] instead, taking no
+/// window slot or rate token for it. An item already written goes its way: its answer comes as
+/// any other.
+#[derive(Debug, Default)]
+pub struct Recall {
+    withdrawn: Vec<std::sync::atomic::AtomicBool>,
+}
+
+impl Recall {
+    /// Flags for a batch of `n` submits, none withdrawn.
+    pub fn new(n: usize) -> Self {
+        Self {
+            withdrawn: (0..n)
+                .map(|_| std::sync::atomic::AtomicBool::new(false))
+                .collect(),
+        }
+    }
+
+    /// Withdraw submit `index` (no effect past the batch's end).
+    pub fn withdraw(&self, index: usize) {
+        if let Some(flag) = self.withdrawn.get(index) {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether submit `index` is withdrawn.
+    pub fn is_withdrawn(&self, index: usize) -> bool {
+        self.withdrawn
+            .get(index)
+            .is_some_and(|flag| flag.load(Ordering::Relaxed))
     }
 }
 
@@ -660,7 +700,7 @@ impl LinkHandle {
     /// before the connection dropped come back [`LinkError::Disconnected`].
     pub async fn submit_batch(&self, sms: Vec<SubmitSm>) -> Vec<Result<SubmitOutcome, LinkError>> {
         let mut answers = vec![Err(LinkError::Disconnected); sms.len()];
-        let mut stream = self.submit_batch_streamed(sms, None).await;
+        let mut stream = self.submit_batch_streamed(sms, None, None).await;
         while let Some((index, answer)) = stream.next().await {
             answers[index] = answer;
         }
@@ -675,11 +715,13 @@ impl LinkHandle {
     /// task per PDU. This is the outbox dispatcher's path (DESIGN.md flow step 6); it records
     /// the messages answered so far while a slow batch is still out. `gate` is told each
     /// message id the SMSC accepts as the session reads its response, so that receipts for
-    /// those ids wait for the caller to record them ([`gate`]).
+    /// those ids wait for the caller to record them ([`gate`]). Through `recall` the caller
+    /// may withdraw submits not written yet ([`Recall`]).
     pub async fn submit_batch_streamed(
         &self,
         sms: Vec<SubmitSm>,
         gate: Option<Arc<BatchGate>>,
+        recall: Option<Arc<Recall>>,
     ) -> BatchAnswers {
         let n = sms.len();
         let (tx, rx) = mpsc::channel(n.max(1));
@@ -698,6 +740,7 @@ impl LinkHandle {
             reply: tx,
             enqueued: Instant::now(),
             gate,
+            recall,
         };
         if self
             .shared

@@ -39,7 +39,7 @@ use super::gate::BatchGate;
 use super::poll::BusyPoll;
 use super::reader::Reader;
 use super::transport::{self, Stream, WriteSide};
-use super::{AdaptiveRate, Inbound, KeyRow, LinkConfig, LinkError, LinkStats};
+use super::{AdaptiveRate, Inbound, KeyRow, LinkConfig, LinkError, LinkStats, Recall};
 
 /// What a session binds as (SMPP 3.4 §4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +84,8 @@ pub(crate) struct Batch {
     pub enqueued: Instant,
     /// Told each message id the SMSC accepts, as its response is read ([`super::gate`]).
     pub gate: Option<Arc<BatchGate>>,
+    /// Items its caller withdrew: not written, answered [`LinkError::Withdrawn`].
+    pub recall: Option<Arc<Recall>>,
 }
 
 impl Outgoing {
@@ -106,6 +108,17 @@ struct Queued {
     pdu: Pdu,
     reply: ReplyTo,
     permit: Option<OwnedSemaphorePermit>,
+    /// A batch item's recall flags and its index there ([`Recall`]).
+    recall: Option<(Arc<Recall>, usize)>,
+}
+
+impl Queued {
+    /// Whether its caller withdrew it ([`Recall`]).
+    fn withdrawn(&self) -> bool {
+        self.recall
+            .as_ref()
+            .is_some_and(|(recall, index)| recall.is_withdrawn(*index))
+    }
 }
 
 /// The session's submits not written yet: paced single requests (USSD screens, each holding
@@ -704,6 +717,13 @@ async fn run_bound(
             // and written later (it waited for the session, through a reconnect) would be
             // counted by the sliding-second cap before the SMSC sees it.
             while let Some(front) = queue.front_mut() {
+                if front.withdrawn() {
+                    // Withdrawn by its caller before it went out: answered so, no slot taken.
+                    if let Some(q) = queue.pop_front() {
+                        q.reply.send(Err(LinkError::Withdrawn));
+                    }
+                    continue;
+                }
                 let (permit, own) = match front.permit.take() {
                     Some(permit) => (permit, true),
                     None => match ctx.window.clone().try_acquire_owned() {
@@ -954,6 +974,7 @@ async fn run_bound(
                                     pdu,
                                     reply: ReplyTo::Batch(b.reply.clone(), index, b.gate.clone()),
                                     permit: None,
+                                    recall: b.recall.clone().map(|r| (r, index)),
                                 });
                             }
                             continue;
@@ -966,7 +987,7 @@ async fn run_bound(
                     let Request { pdu, reply, permit, paced, .. } = *r;
                     if paced {
                         // Written at the top of the loop, once the rate limiter allows.
-                        queue.push_paced(Queued { pdu, reply, permit });
+                        queue.push_paced(Queued { pdu, reply, permit, recall: None });
                         continue;
                     }
                     write_request!(pdu, reply, permit, now);
@@ -1175,6 +1196,7 @@ mod tests {
             reply: tx,
             enqueued: Instant::now(),
             gate: None,
+            recall: None,
         });
         let (one_tx, one_rx) = oneshot::channel();
         let one = Outgoing::One(Box::new(Request {
@@ -1197,6 +1219,7 @@ mod tests {
             pdu: Pdu::EnquireLink,
             reply: ReplyTo::Batch(tx, 3, None),
             permit: None,
+            recall: None,
         });
         drop(queue);
         assert_eq!(rx.recv().await, Some((3, Err(LinkError::NotSent))));

@@ -4,7 +4,7 @@
 //! (`outbox::withdraw_queued`, `outbox::withdraw_queued_pushes`). The `delivery::cancel`
 //! task sends the `cancel_sm`s and records what the SMSC answered.
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{Ctx, StoreError};
 
@@ -153,6 +153,77 @@ pub fn withdraw_submitted(
     Ok(asked)
 }
 
+/// Ask for `cancel_sm` of the parts the SMSC took of the `queued` rows `which` names, about to
+/// be withdrawn for `why` (`outbox::withdraw_queued`, `outbox::withdraw_queued_pushes`): a
+/// row whose earlier attempt got some of its parts through and not the others, queued again
+/// for the rest. Those parts are cancelled as a `submitted` row's are; the rest never goes.
+/// Returns how many rows were asked for.
+pub fn withdraw_queued_parts(
+    tx: &Transaction<'_>,
+    which: Withdrawn<'_>,
+    why: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
+    const TAKEN: &str = "EXISTS (SELECT 1 FROM outbox_segment s
+                                 WHERE s.outbox_id = o.id AND s.state = 'submitted')";
+    let (sql, what) = match which {
+        Withdrawn::Key(pattern) if pattern.contains('%') => (
+            format!(
+                "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
+                 SELECT o.id, ?2, ?3, ?3 FROM outbox o
+                 WHERE o.state = 'queued' AND o.coalesce_key IS NOT NULL
+                   AND o.coalesce_key LIKE ?1 AND {TAKEN}"
+            ),
+            pattern,
+        ),
+        Withdrawn::Key(key) => (
+            format!(
+                "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
+                 SELECT o.id, ?2, ?3, ?3 FROM outbox o
+                 WHERE o.state = 'queued' AND o.coalesce_key = ?1 AND {TAKEN}"
+            ),
+            key,
+        ),
+        Withdrawn::PushesOf(owner) => (
+            format!(
+                "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
+                 SELECT o.id, ?2, ?3, ?3 FROM avatar_push p JOIN outbox o ON o.id = p.outbox_id
+                 WHERE p.owner = ?1 AND o.state = 'queued' AND {TAKEN}"
+            ),
+            owner,
+        ),
+    };
+    tx.prepare_cached(&sql)
+        .and_then(|mut s| s.execute(params![what, why, now]))
+        .ctx("cancel::withdraw_queued_parts")
+}
+
+/// Which of rows `ids` are in flight and marked by a withdrawal ([`withdraw_submitted`]), for
+/// the dispatcher to hold back their parts not sent yet (`outbox::AttemptEnd::Withdrawn`).
+/// Avatar pushes are left out: whether one still goes is decided by its veto when it comes
+/// back (`outbox::back_to_queue`), the rule its link is served by, not by the mark.
+///
+/// One look by primary key a row, as a reader runs it (readers have no `rarray`).
+pub fn marked_in_flight(conn: &Connection, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
+    let mut look = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM outbox_cancel c JOIN outbox o ON o.id = c.outbox_id
+                 WHERE c.outbox_id = ?1 AND o.state = 'in_flight'
+                   AND NOT EXISTS (SELECT 1 FROM avatar_push p WHERE p.outbox_id = ?1))",
+        )
+        .ctx("cancel::marked_in_flight")?;
+    let mut marked = Vec::new();
+    for &id in ids {
+        if look
+            .query_row([id], |r| r.get::<_, bool>(0))
+            .ctx("cancel::marked_in_flight")?
+        {
+            marked.push(id);
+        }
+    }
+    Ok(marked)
+}
+
 /// Row `id`, in flight, came back unsent: the reason a withdrawal marked it for meanwhile
 /// ([`withdraw_submitted`]), the mark taken; the row is not to be queued again. Only
 /// withdrawals mark rows in flight (a supersession asks for `submitted` rows). `None`:
@@ -166,6 +237,162 @@ pub fn take_withdrawal(tx: &Transaction<'_>, id: i64) -> Result<Option<String>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::cancel::pending;
+    use crate::store::outbox::{self, AcceptedSegment, Attempt, AttemptEnd, NewMessage};
+
+    /// A keyed three-part update in flight when its recipient sends STOP, of which the SMSC
+    /// took part 1 and refused part 2 for now (part 3 never went): it is withdrawn, not
+    /// queued again for its other parts, and the part taken is to be cancelled (the mark
+    /// stays, due now, saying what never went). One of which the SMSC took nothing is
+    /// withdrawn with the mark's reason and nothing to cancel. Held back for the mark
+    /// ([`AttemptEnd::Withdrawn`]), the same. Before, the row with a part taken went back to
+    /// the queue and its other parts to the handset of the recipient who had sent STOP.
+    #[test]
+    fn a_row_withdrawn_in_flight_sends_no_more_parts_and_cancels_those_taken() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut conn).unwrap();
+        let tx = conn.transaction().unwrap();
+        let keyed = |to: &str| NewMessage {
+            coalesce_key: Some(format!("status:+8613800138000:{to}")),
+            ..NewMessage::sms(to, "long")
+        };
+        let ids: Vec<i64> = ["+8613900139000", "+8613700137000", "+8613600136000"]
+            .iter()
+            .map(|to| outbox::enqueue(&tx, &keyed(to), 0).unwrap().id)
+            .collect();
+        assert_eq!(outbox::claim_due(&tx, 1, 10).unwrap().len(), 3);
+        for to in ["+8613900139000", "+8613700137000", "+8613600136000"] {
+            let key = format!("status:+8613800138000:{to}");
+            outbox::withdraw_queued(&tx, &key, "recipient sent STOP", None, 2).unwrap();
+        }
+        let part_one = |id: i64| {
+            vec![AcceptedSegment {
+                seq: 1,
+                total: 3,
+                message_id: format!("m{id}"),
+            }]
+        };
+        let attempts = [
+            Attempt {
+                outbox_id: ids[0],
+                attempt: 1,
+                accepted: part_one(ids[0]),
+                end: AttemptEnd::Retry {
+                    at: 10,
+                    error: "ESME_RSYSERR".into(),
+                },
+            },
+            Attempt {
+                outbox_id: ids[1],
+                attempt: 1,
+                accepted: Vec::new(),
+                end: AttemptEnd::NotSent,
+            },
+            Attempt {
+                outbox_id: ids[2],
+                attempt: 1,
+                accepted: part_one(ids[2]),
+                end: AttemptEnd::Withdrawn,
+            },
+        ];
+        for r in outbox::record_attempts(&tx, &attempts, None, 3).unwrap() {
+            r.unwrap();
+        }
+        let row = |id: i64| {
+            let r = outbox::get(&tx, id).unwrap().unwrap();
+            (
+                r.state.as_str().to_string(),
+                r.last_error.unwrap_or_default(),
+            )
+        };
+        let taken = (
+            "superseded".to_string(),
+            "withdrawn in flight (recipient sent STOP): the SMSC had taken 1 of its 3 parts \
+             (cancel_sm asked for), the other 2 were never sent"
+                .to_string(),
+        );
+        assert_eq!(row(ids[0]), taken);
+        assert_eq!(row(ids[2]), taken);
+        assert_eq!(
+            row(ids[1]),
+            ("superseded".to_string(), "recipient sent STOP".to_string())
+        );
+        assert!(outbox::claim_due(&tx, 1_000_000, 10).unwrap().is_empty());
+        let intents: Vec<(i64, String, i64)> = tx
+            .prepare("SELECT outbox_id, why, next_at FROM outbox_cancel ORDER BY outbox_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let why = "recipient sent STOP; 2 of its 3 parts never sent".to_string();
+        assert_eq!(intents, [(ids[0], why.clone(), 3), (ids[2], why, 3)]);
+    }
+
+    /// A keyed two-part update of which the SMSC took part 1 and refused part 2 for now is
+    /// queued again for part 2; its recipient then sends STOP: it is withdrawn, and part 1 is
+    /// to be cancelled at the SMSC. Before, it was withdrawn and part 1 left to reach the
+    /// handset, half a message from an owner they had stopped.
+    #[test]
+    fn a_queued_row_withdrawn_has_the_parts_taken_before_cancelled() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut conn).unwrap();
+        let tx = conn.transaction().unwrap();
+        let key = "status:+8613800138000:+8613900139000";
+        let msg = NewMessage {
+            coalesce_key: Some(key.into()),
+            ..NewMessage::sms("+8613900139000", "long")
+        };
+        let id = outbox::enqueue(&tx, &msg, 0).unwrap().id;
+        let other = outbox::enqueue(&tx, &NewMessage::sms("+8613700137000", "x"), 0)
+            .unwrap()
+            .id;
+        assert_eq!(outbox::claim_due(&tx, 1, 10).unwrap().len(), 2);
+        let attempts = [
+            Attempt {
+                outbox_id: id,
+                attempt: 1,
+                accepted: vec![AcceptedSegment {
+                    seq: 1,
+                    total: 2,
+                    message_id: "m1".into(),
+                }],
+                end: AttemptEnd::Retry {
+                    at: 10,
+                    error: "ESME_RSYSERR".into(),
+                },
+            },
+            Attempt {
+                outbox_id: other,
+                attempt: 1,
+                accepted: Vec::new(),
+                end: AttemptEnd::Retry {
+                    at: 10,
+                    error: "ESME_RSYSERR".into(),
+                },
+            },
+        ];
+        for r in outbox::record_attempts(&tx, &attempts, None, 3).unwrap() {
+            r.unwrap();
+        }
+        assert_eq!(
+            outbox::get(&tx, id).unwrap().unwrap().state,
+            outbox::OutboxState::Queued
+        );
+        assert_eq!(
+            outbox::withdraw_queued(&tx, key, "recipient sent STOP", None, 4).unwrap(),
+            1
+        );
+        let row = outbox::get(&tx, id).unwrap().unwrap();
+        assert_eq!(row.state, outbox::OutboxState::Superseded);
+        assert_eq!(row.last_error.as_deref(), Some("recipient sent STOP"));
+        assert_eq!(
+            asked(&tx, id).unwrap().as_deref(),
+            Some("recipient sent STOP")
+        );
+        assert_eq!(asked(&tx, other).unwrap(), None);
+        assert_eq!(pending(&tx).unwrap(), 1);
+    }
 
     /// Every statement of [`supersede_on_submit`] runs on every recorded batch: it finds the
     /// rows by id and their partners through a partial index of keyed rows (queued or

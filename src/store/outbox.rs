@@ -966,6 +966,11 @@ pub enum AttemptEnd {
     NotSent,
     /// Its validity ended before it could be sent: `expired`, nothing sent.
     Expired,
+    /// A withdrawal (STOP, a removal from the groups) marked it while it was in flight
+    /// ([`cancel::withdraw_submitted`]) and the dispatcher held back its parts not written
+    /// yet ([`cancel::marked_in_flight`]): `superseded`, the parts the SMSC took to be
+    /// cancelled there ([`requeue_withdrawn`]).
+    Withdrawn,
     /// Permanent failure ([`fail`]).
     Fail(String),
 }
@@ -1046,6 +1051,7 @@ pub fn record_attempts(
             }
             AttemptEnd::NotSent => requeue_unsent(tx, a.outbox_id, now).map(|_| ()),
             AttemptEnd::Expired => expire_in_flight(tx, a.outbox_id, now).map(|_| ()),
+            AttemptEnd::Withdrawn => requeue_withdrawn(tx, a.outbox_id, now).map(|_| ()),
             AttemptEnd::Fail(reason) => fail(tx, a.outbox_id, reason, now).map(|_| ()),
         }
         .map(|()| recorded)
@@ -1243,9 +1249,12 @@ pub fn mark_failed_once(
 /// [`PushVeto`] that also stops them, for avatar pushes (a contact taken out of every group
 /// under PRIVACY CONTACTS: [`PushVeto::NotAContact`]), kept in `push_veto` as every
 /// withdrawn push keeps its own ([`recorded_veto`]); `None` for status updates and for a
-/// withdrawal no veto causes (STOP). Rows already in flight go out; those the SMSC accepted
-/// and has not confirmed (`submitted`) are to be cancelled there
-/// ([`cancel::withdraw_submitted`]). Returns how many queued rows were withdrawn.
+/// withdrawal no veto causes (STOP). The parts the SMSC took of a queued row (an earlier
+/// attempt got them through) are to be cancelled there ([`cancel::withdraw_queued_parts`]).
+/// Rows in flight are marked: their parts not written yet are held back, and they end
+/// withdrawn ([`AttemptEnd::Withdrawn`], [`back_to_queue`]); those the SMSC accepted and has
+/// not confirmed (`submitted`) are to be cancelled there ([`cancel::withdraw_submitted`]).
+/// Returns how many queued rows were withdrawn.
 pub fn withdraw_queued(
     tx: &Transaction<'_>,
     pattern: &str,
@@ -1265,6 +1274,7 @@ pub fn withdraw_queued(
          WHERE state = 'queued' AND coalesce_key = ?1"
     };
     let code = veto.map(PushVeto::code);
+    cancel::withdraw_queued_parts(tx, Withdrawn::Key(pattern), why, now)?;
     let n =
         exec_cached(tx, sql, params![pattern, why, now, code]).ctx("outbox::withdraw_queued")?;
     tally::note(Some(OutboxState::Queued), Some(OutboxState::Superseded), n);
@@ -1285,11 +1295,12 @@ pub const PUSH_WITHDRAWN_IN_FLIGHT: &str =
 /// rows schema 19's `avatar_push` names (the WAP Push SI, the SMS link for a handset without
 /// WAP Push, the SMS that replaced a refused push) that are still `queued` become
 /// `superseded`, last error [`PushVeto::queued`] and `push_veto` its code, and are never
-/// sent, as the updates a STOP withdraws ([`withdraw_queued`]). Rows in flight go out; one
-/// that comes back to the queue unsent is withdrawn then ([`Requeued::Withdrawn`],
-/// [`PushVeto`]). Those the SMSC accepted and has not confirmed (`submitted`) are to be
-/// cancelled there ([`cancel::withdraw_submitted`]). Returns how many queued rows
-/// were withdrawn.
+/// sent, as the updates a STOP withdraws ([`withdraw_queued`]); the parts the SMSC took of one
+/// (an earlier attempt got them through) are to be cancelled there
+/// ([`cancel::withdraw_queued_parts`]). Rows in flight go out; one that comes back to the
+/// queue unsent is withdrawn then ([`Requeued::Withdrawn`], [`PushVeto`]). Those the SMSC
+/// accepted and has not confirmed (`submitted`) are to be cancelled there
+/// ([`cancel::withdraw_submitted`]). Returns how many queued rows were withdrawn.
 pub fn withdraw_queued_pushes(
     tx: &Transaction<'_>,
     owner: &str,
@@ -1297,6 +1308,7 @@ pub fn withdraw_queued_pushes(
     now: i64,
 ) -> Result<usize, StoreError> {
     let why = veto.queued();
+    cancel::withdraw_queued_parts(tx, Withdrawn::PushesOf(owner), &why, now)?;
     let n = exec_cached(
         tx,
         "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3,
@@ -1316,7 +1328,7 @@ pub fn withdraw_queued_pushes(
 pub const PUSH_WITHDRAWN_AVATAR_OFF: &str = "withdrawn: the owner set AVATAR OFF";
 
 /// Why an avatar push may no longer go to its contact, though it was queued for them: the
-/// owner or their groups changed since. Decided by [`push_veto`], by the rule the push's link
+/// owner or their groups changed since. Decided by [`push_veto`], the rule the push's link
 /// is served by. A row withdrawn for it keeps it in `outbox.push_veto` (schema 21, as
 /// [`PushVeto::code`]; read with [`recorded_veto`]), so that what happened to a row is read
 /// from a typed column, not from its `last_error` text.
@@ -1373,6 +1385,16 @@ impl PushVeto {
         )
     }
 
+    /// Whether the owner does not show the picture to this viewer (PRIVACY NOBODY, or a
+    /// contact out of every group under PRIVACY CONTACTS): the link answers that it is not
+    /// shared with them. `false` for [`PushVeto::AvatarOff`]: they may see it, there is none.
+    pub fn refuses_viewer(self) -> bool {
+        match self {
+            PushVeto::Nobody | PushVeto::NotAContact => true,
+            PushVeto::AvatarOff => false,
+        }
+    }
+
     /// The `last_error` of a push withdrawn when it came back from flight unsent.
     pub fn in_flight(self) -> &'static str {
         match self {
@@ -1403,14 +1425,17 @@ pub fn push_pair(
         .ctx("outbox::push_pair")
 }
 
-/// Why `owner`'s avatar push to `viewer`, queued before, may no longer go out (`None`: it
-/// may): the owner set PRIVACY NOBODY, or the contact is in none of the owner's groups any
-/// more under PRIVACY CONTACTS, or the owner has no avatar (AVATAR OFF: the link would open no
-/// picture). The rule the push's link is served by (`/a/<token>`: `avatar::may_view`, then
-/// `avatar::current`), read here from the tables it reads (`subscriber.privacy`,
-/// `membership`, `subscriber_avatar`) so that the requeue paths of this module need nothing
-/// above the store; a service test checks that the two agree in every case. An owner with no
-/// subscriber row (none is ever deleted) counts as one without an avatar.
+/// Why `viewer` is not shown `owner`'s avatar (`None`: they are): the owner set PRIVACY
+/// NOBODY, or the contact is in none of the owner's groups any more under PRIVACY CONTACTS, or
+/// the owner has no avatar (AVATAR OFF: there is no picture to show). The privacy vetoes come
+/// first ([`PushVeto::refuses_viewer`]): [`PushVeto::AvatarOff`] means the viewer may see the
+/// picture and there is none. This is the one rule of who sees a picture: the avatar link
+/// (`/a/<token>`), the sync API and WHO's photo link read it (through
+/// `service::avatar::shown` and `may_view`), and so does every path that decides whether a
+/// queued push may still go (the requeue paths of this module, a withdrawal, the SMS fallback
+/// of a refused push), from the tables it reads (`subscriber.privacy`, `membership`,
+/// `subscriber_avatar`), so that none of them needs anything above the store. An owner with
+/// no subscriber row (none is ever deleted) counts as one without an avatar.
 pub fn push_veto(
     conn: &Connection,
     owner: &str,
@@ -1468,6 +1493,70 @@ fn push_withdrawn(
     push_veto(tx, &owner, &viewer)
 }
 
+/// Row `id`, in flight, which a withdrawal marked `why` ([`cancel::withdraw_submitted`]),
+/// ends without sending what is left of it: `superseded`. If the SMSC took none of its parts,
+/// the mark goes and the row keeps `why` as its last error. If it took some, the mark stays as
+/// the intent to cancel them (due now, the canceller sends the `cancel_sm`s), its reason
+/// saying how many parts never went, and the last error says what became of the parts until
+/// the canceller records that the SMSC cancelled them (`cancelled at the SMSC: <why>; N of
+/// its M parts never sent`).
+fn withdraw_marked(tx: &Transaction<'_>, id: i64, why: &str, now: i64) -> Result<(), StoreError> {
+    // Parts the SMSC took (a segment with its message id, in any attempt), of how many.
+    let (taken, total): (i64, i64) = tx
+        .prepare_cached(
+            "SELECT count(DISTINCT seq), coalesce(max(total), 0) FROM outbox_segment
+             WHERE outbox_id = ?1",
+        )
+        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))))
+        .ctx("outbox: parts taken")?;
+    let last_error = if taken == 0 {
+        cancel::take_withdrawal(tx, id)?;
+        why.to_string()
+    } else {
+        let unsent = (total - taken).max(0);
+        let cancel_why = if unsent > 0 {
+            format!("{why}; {unsent} of its {total} parts never sent")
+        } else {
+            why.to_string()
+        };
+        exec_cached(
+            tx,
+            "UPDATE outbox_cancel SET why = ?2, next_at = ?3 WHERE outbox_id = ?1",
+            params![id, cancel_why, now],
+        )
+        .ctx("outbox: cancel the parts taken")?;
+        format!(
+            "withdrawn in flight ({why}): the SMSC had taken {taken} of its {total} parts \
+             (cancel_sm asked for), the other {unsent} were never sent"
+        )
+    };
+    let n = exec_cached(
+        tx,
+        "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, last_error, now],
+    )
+    .ctx("outbox: withdrawn in flight")?;
+    tally::note(
+        Some(OutboxState::InFlight),
+        Some(OutboxState::Superseded),
+        n,
+    );
+    Ok(())
+}
+
+/// In-flight row `id`, whose parts not written yet the dispatcher held back because a
+/// withdrawal marked it ([`AttemptEnd::Withdrawn`]): withdrawn ([`back_to_queue`]: the parts
+/// the SMSC took are cancelled there, the rest never sent). Were the mark gone, it is queued
+/// again as a row whose parts did not go out (the attempt counted if the SMSC took a part, so
+/// those are not sent again).
+pub fn requeue_withdrawn(tx: &Transaction<'_>, id: i64, now: i64) -> Result<Requeued, StoreError> {
+    if part_taken(tx, id)? {
+        retry_later(tx, id, now, "parts held back for a withdrawal", now)
+    } else {
+        requeue_unsent(tx, id, now)
+    }
+}
+
 /// Whether the SMSC took a part of row `id` (a segment with its message id).
 fn part_taken(tx: &Transaction<'_>, id: i64) -> Result<bool, StoreError> {
     tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox_segment WHERE outbox_id = ?1)")
@@ -1510,24 +1599,14 @@ fn back_to_queue(
 ) -> Result<Requeued, StoreError> {
     // A withdrawal (STOP, a removal from the groups, a push veto) came while it was out
     // ([`cancel::withdraw_submitted`] marked it). An avatar push is decided by its veto below,
-    // the rule its link is served by, and the mark goes. Another update of which the SMSC
-    // took nothing is not queued again; of which it took a part, the rest follows as for a
-    // push, and the mark stays: the cancel goes once the SMSC has accepted the rest.
+    // the rule its link is served by, and the mark goes. Another update is not queued again:
+    // it is withdrawn, the parts the SMSC took cancelled there, the rest never sent.
     if from == OutboxState::InFlight {
         if push_pair(tx, id)?.is_some() {
             cancel::take_withdrawal(tx, id)?;
-        } else if !part_taken(tx, id)? {
-            if let Some(why) = cancel::take_withdrawal(tx, id)? {
-                let n = exec_cached(
-                    tx,
-                    "UPDATE outbox SET state = 'superseded', last_error = ?2, updated_at = ?3
-                     WHERE id = ?1",
-                    params![id, why, now],
-                )
-                .ctx("outbox: withdrawn in flight")?;
-                tally::note(Some(from), Some(OutboxState::Superseded), n);
-                return Ok(Requeued::Withdrawn);
-            }
+        } else if let Some(why) = cancel::asked(tx, id)? {
+            withdraw_marked(tx, id, &why, now)?;
+            return Ok(Requeued::Withdrawn);
         }
     }
     let withdrawn = match from {
