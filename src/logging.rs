@@ -5,7 +5,11 @@
 //! every other line, a refused bind's ERROR included, is hidden, and nothing says why. A
 //! filter that does not parse at all was dropped for the default just as quietly.
 
-use tracing_subscriber::EnvFilter;
+use std::sync::{Mutex, OnceLock};
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter, Registry};
 
 /// The filter without `RUST_LOG`.
 pub const DEFAULT_FILTER: &str = "info,rusmpp=warn";
@@ -41,6 +45,20 @@ pub fn misspelt_level(directive: &str) -> Option<&'static str> {
         .map(|(_, l)| l)
 }
 
+/// `spec` as a log filter, or why it cannot be one: it does not parse, or one of its
+/// directives is a misspelt level (which would hide every line).
+pub fn parse(spec: &str) -> Result<EnvFilter, String> {
+    if let Some((word, level)) = spec
+        .split(',')
+        .find_map(|d| misspelt_level(d).map(|l| (d.trim(), l)))
+    {
+        return Err(format!(
+            "{word:?} is no level (did you mean {level:?}?) and would hide every line"
+        ));
+    }
+    EnvFilter::try_new(spec).map_err(|e| format!("not a log filter ({e})"))
+}
+
 /// The filter for `rust_log` (the variable's value, if set), and, when it is not used as
 /// given, why: it does not parse, or one of its directives is a misspelt level. Either way
 /// the default is used, so that the log still shows what goes wrong.
@@ -49,26 +67,79 @@ pub fn filter(rust_log: Option<&str>) -> (EnvFilter, Option<String>) {
     let Some(spec) = rust_log.filter(|s| !s.trim().is_empty()) else {
         return (default(), None);
     };
-    if let Some((word, level)) = spec
-        .split(',')
-        .find_map(|d| misspelt_level(d).map(|l| (d.trim(), l)))
-    {
-        return (
-            default(),
-            Some(format!(
-                "RUST_LOG={spec:?}: {word:?} is no level (did you mean {level:?}?) and would hide every line; logging with {DEFAULT_FILTER:?} instead"
-            )),
-        );
-    }
-    match EnvFilter::try_new(spec) {
+    match parse(spec) {
         Ok(f) => (f, None),
-        Err(e) => (
+        Err(why) => (
             default(),
             Some(format!(
-                "RUST_LOG={spec:?} is not a log filter ({e}); logging with {DEFAULT_FILTER:?} instead"
+                "RUST_LOG={spec:?}: {why}; logging with {DEFAULT_FILTER:?} instead"
             )),
         ),
     }
+}
+
+/// The running process's log filter, which the operator API reads and changes
+/// (`GET` / `PUT /api/v1/log`) without a restart: a restart would drop the SMPP session that is
+/// often what is being looked at.
+pub struct LogControl {
+    handle: reload::Handle<EnvFilter, Registry>,
+    current: Mutex<String>,
+}
+
+static CONTROL: OnceLock<LogControl> = OnceLock::new();
+
+impl LogControl {
+    /// The filter in force.
+    pub fn current(&self) -> String {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Log by `spec` from now on (checked as [`parse`] does); returns the filter it replaced.
+    pub fn set(&self, spec: &str) -> Result<String, String> {
+        let spec = spec.trim();
+        if spec.is_empty() {
+            return Err(format!(
+                "an empty filter: give one, e.g. {DEFAULT_FILTER:?}"
+            ));
+        }
+        let f = parse(spec)?;
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        self.handle
+            .reload(f)
+            .map_err(|e| format!("the filter could not be put in place: {e}"))?;
+        Ok(std::mem::replace(&mut *current, spec.to_string()))
+    }
+}
+
+/// The process's [`LogControl`], once [`init`] has run (`None` in a process that did not
+/// install the gateway's logging, e.g. a test that runs the gateway as a library).
+pub fn control() -> Option<&'static LogControl> {
+    CONTROL.get()
+}
+
+/// Install the process's logging: lines on stderr by `filter` (its text `spec`), as JSON
+/// objects or text (with colours when `colours`), the filter changeable through [`control`].
+/// A line that cannot be written (the reader of stderr went away) is lost quietly: reporting
+/// it would print to the same closed stderr, which panics.
+pub fn init(filter: EnvFilter, spec: String, json: bool, colours: bool) {
+    let (filter, handle) = reload::Layer::new(filter);
+    let lines = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(colours)
+        .log_internal_errors(false);
+    let registry = tracing_subscriber::registry().with(filter);
+    if json {
+        registry.with(lines.json()).init();
+    } else {
+        registry.with(lines).init();
+    }
+    let _ = CONTROL.set(LogControl {
+        handle,
+        current: Mutex::new(spec),
+    });
 }
 
 #[cfg(test)]

@@ -63,19 +63,13 @@ enum LogFormat {
 fn init_logging(format: LogFormat) {
     let rust_log = std::env::var("RUST_LOG").ok();
     let (filter, not_as_given) = presence_gw::logging::filter(rust_log.as_deref());
+    let spec = match (&rust_log, &not_as_given) {
+        (Some(s), None) if !s.trim().is_empty() => s.trim().to_string(),
+        _ => presence_gw::logging::DEFAULT_FILTER.to_string(),
+    };
     // Colours only on a terminal: a journal or a log file gets plain text.
     let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    // A log line that cannot be written (the reader of stderr went away) is lost, quietly:
-    // reporting it would print to the same closed stderr, which panics.
-    let logs = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(colours)
-        .log_internal_errors(false)
-        .with_env_filter(filter);
-    match format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
-    }
+    presence_gw::logging::init(filter, spec, format == LogFormat::Json, colours);
     if let Some(why) = not_as_given {
         warn!("{why}");
     }

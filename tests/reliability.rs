@@ -1334,6 +1334,17 @@ struct Child {
 
 impl Child {
     fn spawn(sim: &SimHandle, db: &std::path::Path, password: &str, api_key: &str) -> Child {
+        Self::spawn_logging(sim, db, password, api_key, "trace")
+    }
+
+    /// [`Child::spawn`] with `RUST_LOG` = `rust_log`.
+    fn spawn_logging(
+        sim: &SimHandle,
+        db: &std::path::Path,
+        password: &str,
+        api_key: &str,
+        rust_log: &str,
+    ) -> Child {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_presence-gw"))
             .args([
                 "serve",
@@ -1348,7 +1359,7 @@ impl Child {
                 "--http",
                 "127.0.0.1:0",
             ])
-            .env("RUST_LOG", "trace")
+            .env("RUST_LOG", rust_log)
             .env("PRESENCE_GW_API_KEY", api_key)
             .env_remove("PRESENCE_GW_SMSC_PASSWORD")
             .stdout(Stdio::piped())
@@ -1360,6 +1371,21 @@ impl Child {
         collect(child.stdout.take().unwrap(), out.clone());
         collect(child.stderr.take().unwrap(), out.clone());
         Child { child, out }
+    }
+
+    /// The `host:port` its banner says HTTP is served on (waits for the banner).
+    async fn http_addr(&self) -> String {
+        self.wait_for("the HTTP address", |s| s.contains("HTTP:"))
+            .await;
+        let s = self.out.lock().unwrap();
+        let line = s.lines().find(|l| l.contains("HTTP:")).unwrap().to_string();
+        line.split("http://")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
     }
 
     async fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) {
@@ -1443,19 +1469,7 @@ async fn no_secret_in_any_log_line_at_trace_level() {
 
     // The right one, and traffic.
     let good = Child::spawn(&sim, &db, right, api_key);
-    good.wait_for("the HTTP address", |s| s.contains("HTTP:"))
-        .await;
-    let http_addr = {
-        let s = good.out.lock().unwrap();
-        let line = s.lines().find(|l| l.contains("HTTP:")).unwrap().to_string();
-        line.split("http://")
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_string()
-    };
+    let http_addr = good.http_addr().await;
     sim.wait_for_binds(1, WAIT).await.unwrap();
     let (r, _) = say(&sim, OWNER, "GROUP FAMILY ADD 13900139000").await;
     assert!(r.starts_with("FAMILY now has 1 member"), "{r}");
@@ -1736,4 +1750,76 @@ async fn messages_expire_while_the_smsc_is_out_of_reach() {
         .unwrap();
     assert_eq!(attempts, 0, "never sent, no try counted");
     gw.shutdown().await;
+}
+
+/// The operator reads and changes the log filter of the running binary (`GET` / `PUT
+/// /api/v1/log`), without a restart that would drop the SMPP session: debug lines appear
+/// from the next command on; a misspelt level is refused and changes nothing; no key, no
+/// access.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_filter_is_read_and_changed_while_the_gateway_runs() {
+    let password = "Lg4Mz8Qa";
+    let api_key = "apikey-log-filter-0123";
+    let sim = start_sim(SimConfig::local(), password).await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Child::spawn_logging(
+        &sim,
+        &dir.path().join("gw.db"),
+        password,
+        api_key,
+        "info,rusmpp=warn",
+    );
+    let url = format!("http://{}/api/v1/log", gw.http_addr().await);
+    sim.wait_for_binds(1, WAIT).await.unwrap();
+    let http = reqwest::Client::new();
+    let get = || async {
+        let r = http.get(&url).bearer_auth(api_key).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<serde_json::Value>().await.unwrap()["filter"].clone()
+    };
+    let put = |filter: &str| {
+        http.put(&url)
+            .bearer_auth(api_key)
+            .json(&serde_json::json!({ "filter": filter }))
+            .send()
+    };
+    assert_eq!(get().await, "info,rusmpp=warn");
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 401);
+    let (r, _) = say(&sim, OWNER, "STATUS").await;
+    assert!(r.starts_with("You show"), "{r}");
+    assert!(
+        !gw.out.lock().unwrap().contains(" DEBUG "),
+        "no debug lines at info"
+    );
+
+    // A misspelt level would hide every line: refused, the filter stays.
+    let r = put("info,debgu").await.unwrap();
+    assert_eq!(r.status(), 400);
+    let why = r.text().await.unwrap();
+    assert!(
+        why.contains("did you mean") && why.contains("debug"),
+        "{why}"
+    );
+    assert_eq!(get().await, "info,rusmpp=warn");
+
+    let r = put("info,presence_gw=debug").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["filter"], "info,presence_gw=debug");
+    assert_eq!(body["was"], "info,rusmpp=warn");
+    assert_eq!(get().await, "info,presence_gw=debug");
+    let (r, _) = say(&sim, OWNER, "STATUS").await;
+    assert!(r.starts_with("You show"), "{r}");
+    gw.wait_for("debug lines after the change", |s| {
+        s.lines()
+            .any(|l| l.contains(" DEBUG ") && l.contains("presence_gw"))
+    })
+    .await;
+    let out = gw.terminate().await;
+    assert!(
+        out.contains("log filter changed through the operator API"),
+        "{out}"
+    );
+    assert!(!out.contains(password) && !out.contains(api_key));
+    sim.shutdown().await;
 }

@@ -76,6 +76,7 @@ pub fn router(state: HttpState) -> Router {
                 .route("/api/v1/activity", post(activity))
                 .route("/api/v1/handsets", post(handsets))
                 .route("/api/v1/avatars/sync", post(avatar_sync))
+                .route("/api/v1/log", get(log_filter).put(set_log_filter))
                 .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT))
                 // The key is checked before the body is read: a caller without it costs no
                 // JSON parsing.
@@ -825,6 +826,61 @@ async fn handsets(
     match r {
         Ok(()) => (StatusCode::OK, Json(json!({ "wap_push": on }))).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &format!("not saved: {e}")),
+    }
+}
+
+/// `PUT /api/v1/log` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogBody {
+    /// The new filter, as `RUST_LOG` takes it (`info,presence_gw::smpp=debug`).
+    filter: String,
+}
+
+/// The process's log filter control, or 503 where none is installed (the gateway run as a
+/// library, without [`crate::logging::init`]).
+fn log_control() -> Result<&'static crate::logging::LogControl, ApiError> {
+    crate::logging::control().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this process did not install the gateway's logging: its filter cannot be read or changed here",
+        )
+    })
+}
+
+/// `GET /api/v1/log`: the log filter in force, `{"filter": "info,rusmpp=warn"}`.
+async fn log_filter() -> Response {
+    match log_control() {
+        Ok(c) => (StatusCode::OK, Json(json!({ "filter": c.current() }))).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `PUT /api/v1/log` `{"filter": "..."}`: log by that filter from now on, without a restart
+/// (a restart would drop the SMPP session being looked at). A filter that does not parse, or
+/// names a misspelt level, is refused (400) and the old one stays. Answers the new filter and
+/// the one it replaced; the change is logged at WARN, so it is seen whatever the filter.
+async fn set_log_filter(
+    body: Result<Json<LogBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let body = match operator_body(body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let control = match log_control() {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    match control.set(&body.filter) {
+        Ok(was) => {
+            let now = control.current();
+            tracing::warn!(filter = %now, was = %was, "log filter changed through the operator API");
+            (StatusCode::OK, Json(json!({ "filter": now, "was": was }))).into_response()
+        }
+        Err(why) => error(
+            StatusCode::BAD_REQUEST,
+            &format!("log filter not changed: {why}"),
+        ),
     }
 }
 
