@@ -2353,30 +2353,17 @@ fn retention_deletes_the_avatar_downloads_and_links_that_say_nothing_any_more() 
         .unwrap();
     assert_eq!(count(&store, "SELECT count(*) FROM avatar_link"), 603);
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let task = rt.spawn(presence_gw::app::retention(
-        store.clone(),
-        Duration::from_secs(86_400),
-        Duration::from_secs(3600),
-        stop.clone(),
-    ));
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while count(&store, "SELECT count(*) FROM avatar_stale") > 1 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "retention never took the stale avatar rows: {} links, {} downloads",
-            count(&store, "SELECT count(*) FROM avatar_link"),
-            count(&store, "SELECT count(*) FROM avatar_download"),
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    stop.cancel();
-    rt.block_on(task).unwrap();
+    retention_until(
+        &store,
+        || count(&store, "SELECT count(*) FROM avatar_stale") <= 1,
+        || {
+            format!(
+                "retention never took the stale avatar rows: {} links, {} downloads",
+                count(&store, "SELECT count(*) FROM avatar_link"),
+                count(&store, "SELECT count(*) FROM avatar_download"),
+            )
+        },
+    );
 
     let rows = |sql: &'static str| -> Vec<(String, String)> {
         store
@@ -2489,30 +2476,11 @@ fn retention_deletes_old_finished_rows_in_batches_and_keeps_the_rest() {
         .unwrap();
     let commits_before = store.stats().commits;
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let task = rt.spawn(presence_gw::app::retention(
-        store.clone(),
-        Duration::from_secs(86_400),
-        Duration::from_secs(3600),
-        stop.clone(),
-    ));
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while count(&store, "SELECT count(*) FROM status_change") > 1 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "retention never finished"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // Every statement runs in each step, so the outbox is done too; let the round end.
-    std::thread::sleep(Duration::from_millis(100));
-    stop.cancel();
-    rt.block_on(task).unwrap();
+    retention_until(
+        &store,
+        || count(&store, "SELECT count(*) FROM status_change") <= 1,
+        || "retention never finished".to_string(),
+    );
 
     let rows: Vec<(String, String)> = store
         .read_blocking(|c| {
@@ -2959,4 +2927,31 @@ fn a_write_failing_while_opening_names_the_file() {
         )),
         "{result}"
     );
+}
+
+/// Run the gateway's retention task (keep 1 day, a step an hour apart: its steps follow one
+/// another as long as they find rows) on its own runtime until `done`, failing with `what()`
+/// after 20 s; then let the round end and stop it.
+fn retention_until(store: &Store, done: impl Fn() -> bool, what: impl Fn() -> String) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = rt.spawn(presence_gw::app::retention(
+        store.clone(),
+        Duration::from_secs(86_400),
+        Duration::from_secs(3600),
+        stop.clone(),
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{}", what());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Every statement runs in each step, so the other tables are done too; let the round end.
+    std::thread::sleep(Duration::from_millis(100));
+    stop.cancel();
+    rt.block_on(task).unwrap();
 }
