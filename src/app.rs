@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::delivery::encode::SubmitTemplate;
 use crate::delivery::{Dispatcher, DispatcherConfig};
@@ -363,6 +363,8 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     /// [`GatewayOptions::mo_deferral_window`], for the HTTP router's `/health`.
     mo_deferral_window: Duration,
+    /// The operator's pause of outbound sending.
+    pause: crate::delivery::pause::Pause,
 }
 
 impl Gateway {
@@ -383,7 +385,16 @@ impl Gateway {
         store.before_each_batch(move |tx| {
             inbound::retire_answers_read(tx, &reads, crate::store::now_ms()).map(drop)
         });
-        let dispatcher = Dispatcher::new(store.clone(), link.clone(), opts.dispatcher.clone());
+        let pause = crate::delivery::pause::Pause::load(&store).await?;
+        if let Some(p) = pause.current() {
+            warn!(
+                since_ms = p.since,
+                note = %p.note,
+                "outbound sending is paused by the operator (PUT /api/v1/outbound to resume): queued messages wait"
+            );
+        }
+        let dispatcher = Dispatcher::new(store.clone(), link.clone(), opts.dispatcher.clone())
+            .with_pause(pause.clone());
         let metrics = Arc::new(Metrics::default());
         let mut tasks = Vec::new();
         // Accepted messages a newer one or a withdrawal made wrong to deliver: cancel_sm.
@@ -393,7 +404,8 @@ impl Gateway {
             opts.dispatcher.template.clone(),
             opts.dispatcher.cancel_superseded,
             metrics.cancel_counts(),
-        );
+        )
+        .with_pause(pause.clone());
         tasks.push(tokio::spawn(canceller.run(stop_intake.clone())));
         // The inbound pump hands on the messages left pending by a previous run first, then
         // the live ones, in order. One that also arrives live is applied once: the consumer
@@ -428,6 +440,7 @@ impl Gateway {
             drained: false,
             metrics,
             mo_deferral_window: opts.mo_deferral_window,
+            pause,
         })
     }
 
@@ -483,7 +496,13 @@ impl Gateway {
             image_slots: Arc::new(tokio::sync::Semaphore::new(2)),
             stopping: self.stop_intake.clone(),
             mo_deferral_window: self.mo_deferral_window,
+            pause: self.pause.clone(),
         })
+    }
+
+    /// The operator's pause of outbound sending ([`crate::delivery::pause`]).
+    pub fn pause(&self) -> &crate::delivery::pause::Pause {
+        &self.pause
     }
 
     /// Queue an outbound message (one transaction) and wake the dispatcher.

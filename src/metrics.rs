@@ -112,6 +112,7 @@ impl Metrics {
         outbox: &OutboxCounts,
         inbox: &InboxCounts,
         stale: bool,
+        outbound_paused: bool,
     ) -> String {
         let mut out = String::with_capacity(4096);
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
@@ -123,6 +124,13 @@ impl Metrics {
             "gauge",
             "1 when every SMPP connection of the bind mode is bound.",
             one(u8::from(link.state() == LinkState::Bound).to_string()),
+        );
+        family(
+            &mut out,
+            "presence_gw_outbound_paused",
+            "gauge",
+            "1 while the operator has paused outbound sending (PUT /api/v1/outbound).",
+            one(u8::from(outbound_paused).to_string()),
         );
         family(
             &mut out,

@@ -432,6 +432,123 @@ async fn health(gw: &Gateway) -> (u16, serde_json::Value) {
     (code, body)
 }
 
+/// The operator's pause of outbound sending (`PUT /api/v1/outbound`) for a maintenance window:
+/// nothing is submitted while MO still comes in; `/health` and `/metrics` say so; the pause
+/// holds across a restart; on resume everything queued goes.
+#[tokio::test]
+async fn an_operator_pause_holds_outbound_across_a_restart_and_resume_sends_it() {
+    let key = "pause-test-key-0123456";
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    // `gw`'s router with the API on, served until the returned token is cancelled.
+    let serve = |gw: &Gateway| {
+        let router = gw.http_router(Some(presence_gw::config::Secret::new(key)));
+        async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let stop = tokio_util::sync::CancellationToken::new();
+            tokio::spawn(presence_gw::http::serve(listener, router, stop.clone()));
+            (base, stop)
+        }
+    };
+    let (gw, mut mo) = gateway(&dir, &sim).await;
+    let (base, stop) = serve(&gw).await;
+    let url = format!("{base}/api/v1/outbound");
+    let pause = serde_json::json!({"paused": true, "note": "SMSC maintenance"});
+    assert_eq!(
+        http.put(&url).json(&pause).send().await.unwrap().status(),
+        401
+    );
+    let r = http
+        .put(&url)
+        .bearer_auth(key)
+        .json(&pause)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (body["paused"].as_bool(), body["note"].as_str()),
+        (Some(true), Some("SMSC maintenance"))
+    );
+    let since = body["since_ms"].as_i64().expect("since");
+    enqueue_numbered(&gw, 3).await;
+    sim.inject_mo(MoRequest::new("+8613800138000", "10658", "STATUS"))
+        .await
+        .unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(5), mo.recv())
+        .await
+        .expect("an MO still comes in while paused")
+        .unwrap();
+    assert_eq!(m.text, "STATUS");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        sim.mt_messages(&smsc_sim::MtFilter::all()).is_empty(),
+        "submitted while paused"
+    );
+    assert_eq!(counts(&gw).await.queued, 3);
+    let h: serde_json::Value = reqwest::get(format!("{base}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(h["outbound"], "paused", "{h}");
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(sample(&metrics, "presence_gw_outbound_paused"), Some(1.0));
+    stop.cancel();
+    gw.shutdown().await;
+
+    // A restart in the middle of the window stays paused.
+    let (gw, _mo) = gateway(&dir, &sim).await;
+    let (base, stop) = serve(&gw).await;
+    let url = format!("{base}/api/v1/outbound");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        sim.mt_messages(&smsc_sim::MtFilter::all()).is_empty(),
+        "submitted after the restart"
+    );
+    let body: serde_json::Value = http
+        .get(&url)
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (body["paused"].as_bool(), body["since_ms"].as_i64()),
+        (Some(true), Some(since))
+    );
+    let r = http
+        .put(&url)
+        .bearer_auth(key)
+        .json(&serde_json::json!({"paused": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    wait_delivered(&gw, 3, Duration::from_secs(10)).await;
+    let h: serde_json::Value = reqwest::get(format!("{base}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(h["outbound"], "sending", "{h}");
+    stop.cancel();
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
 /// Makes the store refuse MO rows (a trigger on the database file in `dir`, as a nearly full
 /// disk refuses an MO's rows while small writes still fit), sends one MO from `sim` and waits
 /// until the gateway deferred it; checks that other writes still commit.

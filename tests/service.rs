@@ -3731,6 +3731,57 @@ async fn a_cancel_asked_while_the_link_is_down_goes_out_after_the_reconnect() {
     w.sim.shutdown().await;
 }
 
+/// While the operator has paused outbound sending (`PUT /api/v1/outbound`), no `cancel_sm`
+/// goes either (a carrier's maintenance window means no traffic): the intent waits, and is
+/// sent once sending resumes, with the newer update after it.
+#[tokio::test]
+async fn a_cancel_waits_while_outbound_is_paused_and_goes_on_resume() {
+    let w = World::start_on(mum_off_for(8_000), ServiceConfig::default()).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "submitted").await;
+    let first = accepted_id(&w.sim, MUM, 0);
+    w.gw.pause()
+        .set(&w.gw.store, true, "maintenance".into(), now_ms())
+        .await
+        .unwrap();
+    // A newer update for Mum, as the service writes one (a command would wait for its reply,
+    // which the pause holds too).
+    let newer = presence_gw::store::outbox::NewMessage {
+        coalesce_key: Some(format!("status:{OWNER}:{MUM}")),
+        ..presence_gw::store::outbox::NewMessage::sms(MUM, "Owner: BUSY.")
+    };
+    w.gw.store
+        .write(move |tx| presence_gw::store::outbox::enqueue(tx, &newer, now_ms()))
+        .await
+        .unwrap();
+    w.gw.wake_dispatcher();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let pending = || async {
+        w.gw.store
+            .read(presence_gw::delivery::cancel::pending)
+            .await
+            .unwrap()
+    };
+    assert_eq!(pending().await, 1, "the cancel waits for the resume");
+    assert_eq!(cancels(&w, "cancelled"), 0);
+    assert_eq!(w.sim.mt_messages(&smsc_sim::MtFilter::to(MUM)).len(), 1);
+    w.gw.pause()
+        .set(&w.gw.store, false, String::new(), now_ms())
+        .await
+        .unwrap();
+    let (_, _, why) = wait_row_to(&w, MUM, 0, "superseded").await;
+    assert!(
+        why.unwrap_or_default().starts_with("cancelled at the SMSC"),
+        "cancelled after the resume"
+    );
+    wait_cancelled_at_sim(&w.sim, &first).await;
+    let texts = w.inbox(MUM, 1).await;
+    assert_eq!(texts, ["Owner: BUSY."]);
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// With `[smsc] cancel_superseded = false` (a carrier without cancel_sm) nothing is sent to
 /// cancel: the SMSC delivers both updates when Mum's handset is back, as before, and the
 /// intents are dropped unsent.

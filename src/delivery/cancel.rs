@@ -415,6 +415,8 @@ pub struct Canceller {
     template: SubmitTemplate,
     enabled: bool,
     counts: std::sync::Arc<CancelCounts>,
+    /// The operator's pause of outbound sending: no `cancel_sm` goes while paused.
+    pause: super::pause::Pause,
 }
 
 impl Canceller {
@@ -435,7 +437,14 @@ impl Canceller {
             template,
             enabled,
             counts,
+            pause: super::pause::Pause::default(),
         }
+    }
+
+    /// This canceller, sending nothing while `pause` says so.
+    pub fn with_pause(mut self, pause: super::pause::Pause) -> Self {
+        self.pause = pause;
+        self
     }
 
     /// Run until `stop`: every [`POLL`], while the link is bound, the due intents.
@@ -446,7 +455,7 @@ impl Canceller {
             }
             if !self.enabled {
                 self.drop_all().await;
-            } else if self.link.is_bound() {
+            } else if self.link.is_bound() && !self.pause.is_paused() {
                 self.pass(&stop).await;
             }
             tokio::select! {

@@ -40,6 +40,7 @@
 
 pub mod cancel;
 pub mod encode;
+pub mod pause;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -291,6 +292,8 @@ pub struct Dispatcher {
     /// ([`drain_stall`]): the batches in hand stop waiting for the answers still due and
     /// return their rows to the queue (see [`Dispatcher::run`]).
     abandon: CancellationToken,
+    /// The operator's pause: while paused nothing is claimed ([`pause`]).
+    pause: pause::Pause,
 }
 
 /// How long a stop waits with no submit answered before it gives up on the answers still
@@ -437,7 +440,14 @@ impl Dispatcher {
             cfg: Arc::new(cfg),
             wake: Arc::new(Notify::new()),
             abandon: CancellationToken::new(),
+            pause: pause::Pause::default(),
         }
+    }
+
+    /// This dispatcher, claiming nothing while `pause` says so.
+    pub fn with_pause(mut self, pause: pause::Pause) -> Self {
+        self.pause = pause;
+        self
     }
 
     /// Submits the SMSC answered (accepted or refused), for [`Dispatcher::run`]'s drain.
@@ -511,12 +521,14 @@ impl Dispatcher {
         let mut last_sweep = 0i64;
         let mut last_down_expiry = 0i64;
         let mut state = self.link.watch_state();
+        let mut paused = self.pause.watch();
         let mut parts = PartsPerRow::default();
         loop {
             if shutdown.is_cancelled() {
                 break;
             }
-            if !self.link.is_bound() {
+            // Unbound or paused by the operator: nothing is claimed, and validity still ends.
+            if !self.link.is_bound() || self.pause.is_paused() {
                 // The sweep's first step comes an interval after the (re)bind: receipts the
                 // SMSC kept while the link was down come first.
                 last_sweep = now_ms();
@@ -529,6 +541,7 @@ impl Dispatcher {
                 }
                 tokio::select! {
                     _ = state.changed() => {}
+                    _ = paused.changed() => {}
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                     _ = shutdown.cancelled() => break,
                 }

@@ -55,6 +55,8 @@ pub struct HttpState {
     /// How long `/health` says degraded after an MO PDU was deferred (`[health]
     /// mo_deferral_window_secs`, default [`MO_DEFERRED_DEGRADED_SECS`]).
     pub mo_deferral_window: Duration,
+    /// The operator's pause of outbound sending (`/api/v1/outbound`, `/health`, `/metrics`).
+    pub pause: crate::delivery::pause::Pause,
 }
 
 /// Hard cap on an upload request body; the configured picture limit (default 100 KB) is
@@ -77,6 +79,7 @@ pub fn router(state: HttpState) -> Router {
                 .route("/api/v1/handsets", post(handsets))
                 .route("/api/v1/avatars/sync", post(avatar_sync))
                 .route("/api/v1/log", get(log_filter).put(set_log_filter))
+                .route("/api/v1/outbound", get(outbound).put(set_outbound))
                 .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT))
                 // The key is checked before the body is read: a caller without it costs no
                 // JSON parsing.
@@ -502,6 +505,7 @@ async fn health(State(st): State<HttpState>) -> Response {
             "smsc": link,
             "smsc_address": address,
             "store": store,
+            "outbound": if st.pause.is_paused() { "paused" } else { "sending" },
         })),
     )
         .into_response()
@@ -557,9 +561,14 @@ async fn metrics(State(st): State<HttpState>) -> Response {
     }
     match st.metrics.counts_for_scrape(counts) {
         Ok((o, i, stale)) => {
-            let text = st
-                .metrics
-                .render(&st.link, &st.store.stats(), &o, &i, stale);
+            let text = st.metrics.render(
+                &st.link,
+                &st.store.stats(),
+                &o,
+                &i,
+                stale,
+                st.pause.is_paused(),
+            );
             (
                 [(
                     header::CONTENT_TYPE,
@@ -881,6 +890,66 @@ async fn set_log_filter(
             StatusCode::BAD_REQUEST,
             &format!("log filter not changed: {why}"),
         ),
+    }
+}
+
+/// `PUT /api/v1/outbound` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutboundBody {
+    /// `true`: submit nothing until `false` comes.
+    paused: bool,
+    /// Why (shown by `GET` and in the log).
+    #[serde(default)]
+    note: String,
+}
+
+/// The pause as the API shows it.
+fn outbound_json(p: Option<&crate::store::pause::Paused>) -> serde_json::Value {
+    match p {
+        Some(p) => json!({ "paused": true, "since_ms": p.since, "note": p.note }),
+        None => json!({ "paused": false }),
+    }
+}
+
+/// `GET /api/v1/outbound`: whether outbound sending is paused, since when and why.
+async fn outbound(State(st): State<HttpState>) -> Response {
+    (
+        StatusCode::OK,
+        Json(outbound_json(st.pause.current().as_ref())),
+    )
+        .into_response()
+}
+
+/// `PUT /api/v1/outbound` `{"paused": true, "note": "SMSC maintenance"}`: stop submitting (MO,
+/// receipts and replies are still taken; what is queued waits), or `{"paused": false}` to
+/// send again. Kept in the store: a restart stays paused. Logged at WARN.
+async fn set_outbound(
+    State(st): State<HttpState>,
+    body: Result<Json<OutboundBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let body = match operator_body(body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    if body.note.chars().count() > 200 {
+        return error(StatusCode::BAD_REQUEST, "note: at most 200 characters");
+    }
+    match st
+        .pause
+        .set(&st.store, body.paused, body.note, crate::store::now_ms())
+        .await
+    {
+        Ok(now) => {
+            match &now {
+                Some(p) => {
+                    tracing::warn!(note = %p.note, "outbound sending paused through the operator API")
+                }
+                None => tracing::warn!("outbound sending resumed through the operator API"),
+            }
+            (StatusCode::OK, Json(outbound_json(now.as_ref()))).into_response()
+        }
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &format!("not saved: {e}")),
     }
 }
 

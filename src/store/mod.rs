@@ -52,6 +52,7 @@
 pub mod cancel;
 pub mod inbox;
 pub mod outbox;
+pub mod pause;
 pub mod retention;
 pub mod schema;
 pub(crate) mod tally;

@@ -573,6 +573,16 @@ INSERT OR IGNORE INTO avatar_stale (owner, since)
     WHERE NOT EXISTS (SELECT 1 FROM subscriber_avatar WHERE msisdn = l.owner);
 "#;
 
+/// The operator's pause of outbound sending (`store::pause`): a row while paused, kept across
+/// a restart.
+const V26: &str = r#"
+CREATE TABLE outbound_pause (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    since INTEGER NOT NULL,
+    note  TEXT    NOT NULL
+);
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -718,6 +728,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V23),
     Migration::Sql(V24),
     Migration::Sql(V25),
+    Migration::Sql(V26),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -863,7 +874,7 @@ mod tests {
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
              DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
-             DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
+             DROP TABLE outbound_pause; DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
              DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto;
              INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at)
@@ -889,7 +900,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 18, "versions 8 to 25");
+        assert_eq!(migrate(&mut conn).unwrap(), 19, "versions 8 to 26");
         let held: (Option<String>, i64) = conn
             .query_row("SELECT addresses, stray FROM pending_receipt", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -944,7 +955,7 @@ mod tests {
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
              DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
-             DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
+             DROP TABLE outbound_pause; DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
              DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto;
              INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
@@ -952,7 +963,7 @@ mod tests {
              PRAGMA user_version = 16",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 9, "versions 17 to 25");
+        assert_eq!(migrate(&mut conn).unwrap(), 10, "versions 17 to 26");
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         assert_eq!(migrate(&mut conn).unwrap(), 0, "applied once");
         let listed = avatar::presets(&conn, 0, 10).unwrap();
@@ -992,7 +1003,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         conn.execute_batch(
-            "DROP TABLE avatar_stale; PRAGMA user_version = 24;
+            "DROP TABLE outbound_pause; DROP TABLE avatar_stale; PRAGMA user_version = 24;
              INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
              INSERT INTO subscriber_avatar (msisdn, avatar_id, updated_at)
                  VALUES ('current', 1, 1), ('replaced', 2, 1);
@@ -1004,7 +1015,7 @@ mod tests {
         )
         .unwrap();
         let before = crate::store::now_ms();
-        assert_eq!(migrate(&mut conn).unwrap(), 1, "version 25");
+        assert_eq!(migrate(&mut conn).unwrap(), 2, "versions 25 and 26");
         let noted: Vec<(String, i64)> = conn
             .prepare("SELECT owner, since FROM avatar_stale ORDER BY owner")
             .unwrap()
@@ -1026,7 +1037,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         conn.execute_batch(
-            "DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
+            "DROP TABLE outbound_pause; DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
              DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto; PRAGMA user_version = 20",
         )
@@ -1055,7 +1066,7 @@ mod tests {
         }
         want.push((insert("superseded", "superseded by outbox row 1"), None));
         want.push((insert("failed", &PushVeto::Nobody.at_retry()), None));
-        assert_eq!(migrate(&mut conn).unwrap(), 5, "versions 21 to 25");
+        assert_eq!(migrate(&mut conn).unwrap(), 6, "versions 21 to 26");
         for (id, code) in want {
             let got: Option<String> = conn
                 .query_row("SELECT push_veto FROM outbox WHERE id = ?1", [id], |r| {
