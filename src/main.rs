@@ -982,12 +982,16 @@ async fn serve(mut cfg: Config, log_format: LogFormat) -> anyhow::Result<()> {
         out!("  database:            {}", cfg.db.display());
         out!("  stop with Ctrl-C (in-flight messages are finished or requeued)");
     }
+    // Up: the store open, HTTP listening, the link started (bound, or still trying: an SMSC
+    // that is down is the link's to wait for, not a failed start).
+    tell_systemd(sd_notify::NotifyState::Ready);
     if let Some(sim) = &embedded {
         seed_demo(&gw, sim, &cfg.service_number, log_format).await;
     }
 
     stop_signal.await;
     info!("shutting down (a second Ctrl-C or SIGTERM exits at once)");
+    tell_systemd(sd_notify::NotifyState::Stopping);
     tokio::spawn(async {
         shutdown_signal().await;
         // What was accepted is in the database; the next start sends what is left.
@@ -1010,6 +1014,14 @@ async fn serve(mut cfg: Config, log_format: LogFormat) -> anyhow::Result<()> {
         sim.shutdown().await;
     }
     Ok(())
+}
+
+/// Tell systemd how the service stands (`Type=notify` units, deploy/presence-gw.service):
+/// nothing happens unless systemd set `NOTIFY_SOCKET`.
+fn tell_systemd(state: sd_notify::NotifyState<'_>) {
+    if let Err(e) = sd_notify::notify(false, &[state]) {
+        warn!(error = %e, "could not notify systemd (NOTIFY_SOCKET)");
+    }
 }
 
 /// Whether `flag` (`--api-key`) was written on the command line in `m`, not taken from the

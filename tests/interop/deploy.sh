@@ -128,8 +128,27 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
+# --- systemd's notify socket (Type=notify): what the gateway tells it ------------------------
+notify="$out/notify.sock"
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(120)
+with open(sys.argv[2], "a") as out:
+    while True:
+        try:
+            data = s.recv(4096)
+        except socket.timeout:
+            break
+        out.write(data.decode())
+        out.flush()
+' "$notify" "$out/notify.log" &
+pids+=("$!")
+for _ in $(seq 50); do [ -S "$notify" ] && break; sleep 0.1; done
+
 # --- the gateway, as ExecStart ----------------------------------------------------------------
-run_line ExecStart >"$out/gw.out" 2>"$out/gw.log" &
+NOTIFY_SOCKET="$notify" run_line ExecStart >"$out/gw.out" 2>"$out/gw.log" &
 gw_pid=$!
 pids+=("$gw_pid")
 health=""
@@ -146,6 +165,11 @@ case "$health" in
     fail "ExecStart: the gateway bound with the env file's password (/health: ${health:-none}; see $out/gw.log)"
     ;;
 esac
+if [ "$(unit_value Type)" = notify ] && grep -q '^READY=1$' "$out/notify.log" 2>/dev/null; then
+  pass "Type=notify: the gateway told systemd READY=1 once up"
+else
+  fail "Type=notify: the gateway told systemd READY=1 once up (unit Type=$(unit_value Type); got: $(tr '\n' ' ' <"$out/notify.log" 2>/dev/null))"
+fi
 if [ -f "$state/data/presence-gw.db" ]; then
   pass "ExecStart: the database is in the working directory ($state/data/presence-gw.db)"
 else
@@ -188,6 +212,11 @@ if [ "$code" = 0 ]; then
   pass "stop: SIGTERM, exit 0 after $((SECONDS - t0)) s (TimeoutStopSec=$stop_secs)"
 else
   fail "stop: SIGTERM, exit 0 within TimeoutStopSec=$stop_secs (exit ${code:-none: still running})"
+fi
+if grep -q '^STOPPING=1$' "$out/notify.log" 2>/dev/null; then
+  pass "Type=notify: STOPPING=1 at SIGTERM"
+else
+  fail "Type=notify: STOPPING=1 at SIGTERM (got: $(tr '\n' ' ' <"$out/notify.log" 2>/dev/null))"
 fi
 if grep -q -- "$password" "$out/gw.log" "$out/gw.out" "$out/check.log"; then
   fail "secrets: the bind password appears in the gateway's output"
