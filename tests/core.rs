@@ -670,40 +670,7 @@ async fn every_metric_the_readme_names_is_exported() {
     let dir = tempfile::tempdir().unwrap();
     let (gw, _mo) = gateway(&dir, &sim).await;
     let text = scrape_metrics(&gw).await;
-    let mut named = 0;
-    let mut rest = readme.as_str();
-    while let Some(i) = rest.find("presence_gw_") {
-        rest = &rest[i..];
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
-            .collect();
-        rest = &rest[name.len()..];
-        named += 1;
-        assert!(
-            text.contains(&format!("# TYPE {name} ")),
-            "README names {name}, which /metrics does not export:\n{text}"
-        );
-        // `{label=a|b}` or `{label="a"}` right after the name (a README writes either).
-        let Some(labels) = rest
-            .strip_prefix('{')
-            .and_then(|r| r.split_once('}'))
-            .map(|(l, _)| l)
-        else {
-            continue;
-        };
-        let (label, values) = labels.split_once('=').expect("label=value");
-        for value in values.trim_matches('"').split('|') {
-            if value == "..." {
-                continue;
-            }
-            let sample = format!("{name}{{{label}=\"{value}\"}} ");
-            assert!(
-                text.contains(&sample),
-                "README writes {name}{{{labels}}}: no sample {sample:?} in\n{text}"
-            );
-        }
-    }
+    let named = names_exported(&readme, "README.md", &text);
     assert!(named >= 19, "only {named} metric names found in README.md");
     // The label values the README writes in its prose, with the metric they belong to.
     for (name, label, value) in [
@@ -725,6 +692,74 @@ async fn every_metric_the_readme_names_is_exported() {
         let sample = format!("{name}{{{label}=\"{value}\"}} ");
         assert!(text.contains(&sample), "no {sample:?} in\n{text}");
     }
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// Every `presence_gw_...` name `doc` (called `doc_name`) writes is a family of `scrape` (a
+/// histogram's `_bucket`, `_sum` and `_count` series count as its family), and every label
+/// value written right after one (`{label="a"}` or `{label=a|b}`) is a sample of it. Returns
+/// how many names it found.
+fn names_exported(doc: &str, doc_name: &str, scrape: &str) -> usize {
+    let mut named = 0;
+    let mut rest = doc;
+    while let Some(i) = rest.find("presence_gw_") {
+        rest = &rest[i..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        rest = &rest[name.len()..];
+        named += 1;
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| {
+                name.strip_suffix(suffix)
+                    .filter(|base| scrape.contains(&format!("# TYPE {base} histogram")))
+            })
+            .unwrap_or(&name);
+        assert!(
+            scrape.contains(&format!("# TYPE {family} ")),
+            "{doc_name} names {name}, which /metrics does not export:\n{scrape}"
+        );
+        // `{label=a|b}` or `{label="a"}` right after the name (a document writes either).
+        let Some(labels) = rest
+            .strip_prefix('{')
+            .and_then(|r| r.split_once('}'))
+            .map(|(l, _)| l)
+        else {
+            continue;
+        };
+        let (label, values) = labels.split_once('=').expect("label=value");
+        for value in values.trim_matches('"').split('|') {
+            if value == "..." {
+                continue;
+            }
+            let sample = format!("{name}{{{label}=\"{value}\"}} ");
+            assert!(
+                scrape.contains(&sample),
+                "{doc_name} writes {name}{{{labels}}}: no sample {sample:?} in\n{scrape}"
+            );
+        }
+    }
+    named
+}
+
+/// deploy/prometheus/alerts.yml alerts on names and label values a real scrape has: an alert
+/// on a name the gateway does not export would never fire.
+#[tokio::test]
+async fn every_metric_the_alert_rules_use_is_exported() {
+    let rules = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/prometheus/alerts.yml"
+    ))
+    .expect("deploy/prometheus/alerts.yml");
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway(&dir, &sim).await;
+    let text = scrape_metrics(&gw).await;
+    let named = names_exported(&rules, "alerts.yml", &text);
+    assert!(named >= 10, "only {named} metric names found in alerts.yml");
     gw.shutdown().await;
     sim.shutdown().await;
 }

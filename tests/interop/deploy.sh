@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Deployment check: deploy/presence-gw.service judged by systemd's own tools, and its command
-# lines run the way systemd runs them.
+# lines run the way systemd runs them; deploy/prometheus/alerts.yml judged by promtool.
 #   - `systemd-analyze verify` accepts the unit (paths pointed at the built binary);
 #   - `systemd-analyze security --offline` rates its exposure at most 2.0 ("OK");
 #   - its ExecStartPre (`check-config`) passes the example config made a production one and
@@ -23,7 +23,8 @@ log="$out/result.log"
 
 . "$here/lib.sh"
 
-if ! command -v systemd-analyze >/dev/null || ! command -v curl >/dev/null; then
+if ! command -v systemd-analyze >/dev/null || ! command -v promtool >/dev/null ||
+   ! command -v curl >/dev/null; then
   bash "$here/install.sh"
 fi
 
@@ -66,6 +67,15 @@ if [ "$rc" -eq 0 ] && [ -n "$exposure" ]; then
 else
   tail -n 40 "$out/security.log" >&2
   fail "security: exposure ${exposure:-unknown} (at most 2.0; see $out/security.log)"
+fi
+
+# The Prometheus alert rules shipped beside the unit (their metric names are checked against a
+# real scrape by tests/core.rs).
+if promtool check rules "$root/deploy/prometheus/alerts.yml" >"$out/promtool.log" 2>&1; then
+  pass "alerts: promtool check rules deploy/prometheus/alerts.yml ($(sed -n 's/.*SUCCESS: \([0-9]*\) rules found.*/\1/p' "$out/promtool.log") rules)"
+else
+  cat "$out/promtool.log" >&2
+  fail "alerts: promtool check rules deploy/prometheus/alerts.yml (see $out/promtool.log)"
 fi
 
 # unit_value KEY : the value of KEY= in the unit (first one)

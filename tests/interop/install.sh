@@ -26,6 +26,8 @@ command -v identify >/dev/null || pkgs="$pkgs imagemagick"
 command -v chromium >/dev/null || pkgs="$pkgs chromium"
 # systemd-analyze: verifies and rates deploy/presence-gw.service (deploy.sh).
 command -v systemd-analyze >/dev/null || pkgs="$pkgs systemd"
+# promtool: checks deploy/prometheus/alerts.yml (deploy.sh).
+command -v promtool >/dev/null || pkgs="$pkgs prometheus"
 # Kannel (bearerbox, smsbox) as an independent ESME for smsc-sim; node + npm for node-smpp.
 installed kannel || pkgs="$pkgs kannel"
 command -v node >/dev/null || pkgs="$pkgs nodejs"
