@@ -3815,3 +3815,91 @@ async fn with_cancel_superseded_off_the_smsc_delivers_both_updates() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+/// Wait until `what` holds (checked every 20 ms), at most [`WAIT`].
+async fn wait_for(what: &str, mut holds: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !holds() {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The `cancel_sm`s the simulator has received.
+fn cancels_received(sim: &SimHandle) -> u64 {
+    sim.stats().received.get("cancel_sm").copied().unwrap_or(0)
+}
+
+/// An SMSC without cancel_sm (it answers `generic_nack` ESME_RINVCMDID: `serve
+/// --no-cancel`): the first cancel tells the gateway so, counted as `unsupported`; it sends
+/// no more on that bind, and the next supersession's intent is dropped unsent: the row stays
+/// `submitted`, its last error says why, and its receipt decides (the SMSC delivers it). A
+/// new bind tries once again. Before, every supersession sent another cancel_sm to be
+/// refused.
+#[tokio::test]
+async fn an_smsc_without_cancel_sm_gets_one_cancel_a_bind() {
+    let mut sim = mum_off_for(6_000);
+    sim.cancel_sm = false;
+    let w = World::start_on(sim, ServiceConfig::default()).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "submitted").await;
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    wait_for("the refusal counted", || cancels(&w, "unsupported") == 1).await;
+    wait_row_to(&w, MUM, 1, "submitted").await;
+    w.say(OWNER, "STATUS FAMILY DRIVING").await;
+    wait_row_to(&w, MUM, 2, "submitted").await;
+    let pending = || async {
+        w.gw.store
+            .read(presence_gw::delivery::cancel::pending)
+            .await
+            .unwrap()
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while pending().await > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the intent stays");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(cancels_received(&w.sim), 1, "one cancel_sm on this bind");
+    assert_eq!(cancels(&w, "unsupported"), 1);
+    assert_eq!(cancels(&w, "refused") + cancels(&w, "cancelled"), 0);
+    let rows = outbox_rows_to(&w, MUM).await;
+    for row in &rows[..2] {
+        assert!(
+            row.2
+                .as_deref()
+                .unwrap_or_default()
+                .contains("the SMSC does not support cancel_sm"),
+            "{rows:?}"
+        );
+        assert_ne!(row.1, "superseded", "{rows:?}");
+    }
+    // A new bind tries once more.
+    let binds =
+        w.gw.link
+            .stats()
+            .binds
+            .load(std::sync::atomic::Ordering::Relaxed);
+    w.sim.drop_connections(None);
+    wait_for("the gateway binds again", || {
+        w.gw.link.is_bound()
+            && w.gw
+                .link
+                .stats()
+                .binds
+                .load(std::sync::atomic::Ordering::Relaxed)
+                > binds
+    })
+    .await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_for("the new bind's refusal counted", || {
+        cancels(&w, "unsupported") == 2
+    })
+    .await;
+    assert_eq!(cancels_received(&w.sim), 2);
+    // Left to the SMSC, which delivers them.
+    wait_row_to(&w, MUM, 0, "delivered").await;
+    wait_row_to(&w, MUM, 1, "delivered").await;
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}

@@ -21,7 +21,8 @@
 //! |---|---|
 //! | some segment cancelled (`ESME_ROK`) | `superseded`, last error `cancelled at the SMSC: <why>`, with ` (N part(s) had reached the handset already)` when some had (delivered before, or `ESME_RCANCELFAIL`) |
 //! | `ESME_RCANCELFAIL` (delivered or final already) | stays `submitted`, its receipt decides; last error says so |
-//! | another refusal (`ESME_RINVCMDID`: no cancel_sm at this carrier...) | stays `submitted`; last error says so |
+//! | `ESME_RINVCMDID` or a `generic_nack`: this SMSC has no cancel_sm | stays `submitted`; last error says so; no more cancels on this bind (below) |
+//! | another refusal (`ESME_RINVMSGID`...) | stays `submitted`; last error says so |
 //! | no answer, or a passing refusal (`ESME_RTHROTTLED`, timeout, link drop) | tried again after a back-off, up to [`MAX_TRIES`] |
 //!
 //! A receipt that still comes for a cancelled message is applied as any: `DELIVRD` makes the
@@ -36,15 +37,23 @@
 //! (`store::cancel::withdraw_queued_parts`).
 //! A row that left `submitted` before its cancel went out (its receipt came) drops the intent.
 //! With `[smsc] cancel_superseded = false` intents are dropped unsent.
+//!
+//! An SMSC that answers a cancel_sm with `ESME_RINVCMDID` or a `generic_nack` does not do
+//! cancel_sm ([`Answer::Unsupported`]): the canceller remembers it for the rest of the bind
+//! (the link's bind count), sends no more cancels meanwhile and drops the intents unsent, as
+//! with `cancel_superseded = false` (the rows stay `submitted`, their receipts decide, their
+//! last error says why), and logs it once at warn. The next bind (maybe to a standby SMSC)
+//! tries again, with one cancel.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusmpp::pdus::CancelSm;
 use rusmpp::types::COctetString;
 use rusmpp::values::{Npi, ServiceType, Ton};
-use rusmpp::{Command, CommandStatus, Pdu};
+use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use rusqlite::{params, Connection, Transaction};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -183,8 +192,10 @@ pub enum Answer {
     Cancelled,
     /// `ESME_RCANCELFAIL`: nothing pending to cancel (delivered, or final, already).
     TooLate,
-    /// Any other refusal: this SMSC will not cancel it (`ESME_RINVCMDID`: no cancel_sm at
-    /// all, `ESME_RINVMSGID`...).
+    /// `ESME_RINVCMDID`, or a `generic_nack` (but for a passing status): this SMSC does not
+    /// do cancel_sm at all (the answer, as text).
+    Unsupported(String),
+    /// Any other refusal: this SMSC will not cancel this message (`ESME_RINVMSGID`...).
     Refused(String),
     /// No answer (timeout, the link dropped, never sent) or a passing refusal
     /// (`ESME_RTHROTTLED`, `ESME_RSYSERR`...): worth trying again.
@@ -197,6 +208,19 @@ impl Answer {
     pub fn classify(answer: &Result<Command, LinkError>) -> Answer {
         match answer {
             Ok(resp) if resp.status() == CommandStatus::EsmeRcancelfail => Answer::TooLate,
+            Ok(resp) if resp.id() == CommandId::GenericNack => {
+                match SubmitOutcome::classify(resp) {
+                    SubmitOutcome::Throttled(s) | SubmitOutcome::Temporary(s) => {
+                        Answer::Failed(format!("generic_nack {}", status_text(s)))
+                    }
+                    _ => {
+                        Answer::Unsupported(format!("generic_nack {}", status_text(resp.status())))
+                    }
+                }
+            }
+            Ok(resp) if resp.status() == CommandStatus::EsmeRinvcmdid => {
+                Answer::Unsupported(status_text(resp.status()))
+            }
             Ok(resp) => match SubmitOutcome::classify(resp) {
                 SubmitOutcome::Accepted { .. } => Answer::Cancelled,
                 SubmitOutcome::Throttled(s) | SubmitOutcome::Temporary(s) => {
@@ -213,6 +237,7 @@ impl Answer {
         match self {
             Answer::Cancelled => "cancelled",
             Answer::TooLate => "too_late",
+            Answer::Unsupported(_) => "unsupported",
             Answer::Refused(_) => "refused",
             Answer::Failed(_) => "failed",
         }
@@ -222,12 +247,13 @@ impl Answer {
 /// `cancel_sm` answers by outcome, for `/metrics` (`presence_gw_smpp_cancels_total`).
 #[derive(Debug, Default)]
 pub struct CancelCounts {
-    counts: [AtomicU64; 4],
+    counts: [AtomicU64; 5],
 }
 
 impl CancelCounts {
     /// Every outcome label, in the order [`CancelCounts::get`] reads them.
-    pub const LABELS: [&'static str; 4] = ["cancelled", "too_late", "refused", "failed"];
+    pub const LABELS: [&'static str; 5] =
+        ["cancelled", "too_late", "unsupported", "refused", "failed"];
 
     fn note(&self, answer: &Answer) {
         if let Some(i) = Self::LABELS.iter().position(|l| *l == answer.label()) {
@@ -312,6 +338,10 @@ pub fn row_end(
         }
         return RowEnd::Cancelled(text);
     }
+    let unsupported = answers.iter().find_map(|(_, a)| match a {
+        Answer::Unsupported(s) => Some(s.clone()),
+        _ => None,
+    });
     let refused = answers.iter().find_map(|(_, a)| match a {
         Answer::Refused(s) => Some(s.clone()),
         _ => None,
@@ -322,6 +352,8 @@ pub fn row_end(
              receipt decides",
             status_text(CommandStatus::EsmeRcancelfail)
         ))
+    } else if let Some(answer) = unsupported {
+        RowEnd::Kept(not_supported(why, &answer))
     } else if let Some(status) = refused {
         RowEnd::Kept(format!(
             "not cancelled ({why}): the SMSC refused cancel_sm with {status}"
@@ -333,6 +365,15 @@ pub fn row_end(
     } else {
         RowEnd::Drop
     }
+}
+
+/// The last error of a row asked to be cancelled `why` at an SMSC that answered a cancel_sm
+/// `answer` ([`Answer::Unsupported`]).
+fn not_supported(why: &str, answer: &str) -> String {
+    format!(
+        "not cancelled ({why}): the SMSC does not support cancel_sm (it answered {answer}); \
+         its receipt decides"
+    )
 }
 
 /// Record `end` for the intent of row `outbox_id`. A row that left `submitted` meanwhile (its
@@ -417,6 +458,12 @@ pub struct Canceller {
     counts: std::sync::Arc<CancelCounts>,
     /// The operator's pause of outbound sending: no `cancel_sm` goes while paused.
     pause: super::pause::Pause,
+    /// The link's bind count ([`crate::smpp::LinkStats::binds`]) when the SMSC answered a
+    /// cancel_sm [`Answer::Unsupported`], and that answer. While the link is still on that
+    /// bind, no cancel is sent.
+    unsupported: Arc<std::sync::Mutex<Option<(u64, String)>>>,
+    /// That was logged at warn already (once a run; later binds say it at info).
+    told: Arc<AtomicBool>,
 }
 
 impl Canceller {
@@ -438,6 +485,47 @@ impl Canceller {
             enabled,
             counts,
             pause: super::pause::Pause::default(),
+            unsupported: Arc::default(),
+            told: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The link's bind count now.
+    fn bind_count(&self) -> u64 {
+        self.link.stats().binds.load(Ordering::Relaxed)
+    }
+
+    /// The answer by which the SMSC of the current bind said it does not do cancel_sm, if it
+    /// did.
+    fn unsupported_here(&self) -> Option<String> {
+        let bind = self.bind_count();
+        self.unsupported
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|(on, _)| *on == bind)
+            .map(|(_, answer)| answer.clone())
+    }
+
+    /// The SMSC of bind `bind` (the bind count before the cancel went out) answered `answer`
+    /// ([`Answer::Unsupported`]): remember it for that bind, and say so.
+    fn learn_unsupported(&self, bind: u64, answer: &str) {
+        *self.unsupported.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((bind, answer.to_string()));
+        if self.told.swap(true, Ordering::Relaxed) {
+            info!(
+                answer,
+                "the SMSC does not support cancel_sm on this bind either; no cancel is sent \
+                 until the next bind"
+            );
+        } else {
+            warn!(
+                answer,
+                "the SMSC does not support cancel_sm: no more cancel_sm is sent until the next \
+                 bind, and accepted messages a newer one or a withdrawal made wrong to deliver \
+                 are left to the SMSC (their rows stay submitted, their receipts decide). Set \
+                 [smsc] cancel_superseded = false if this carrier never takes cancel_sm"
+            );
         }
     }
 
@@ -454,9 +542,13 @@ impl Canceller {
                 return;
             }
             if !self.enabled {
-                self.drop_all().await;
+                self.drop_all(None).await;
             } else if self.link.is_bound() && !self.pause.is_paused() {
-                self.pass(&stop).await;
+                if let Some(answer) = self.unsupported_here() {
+                    self.drop_all(Some(answer)).await;
+                } else {
+                    self.pass(&stop).await;
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(POLL) => {}
@@ -465,15 +557,32 @@ impl Canceller {
         }
     }
 
-    /// `[smsc] cancel_superseded = false`: forget every intent (looked for with a read first,
-    /// so an idle gateway does not write twice a second).
-    async fn drop_all(&self) {
+    /// `[smsc] cancel_superseded = false`, or an SMSC without cancel_sm on this bind: forget
+    /// every intent (looked for with a read first, so an idle gateway does not write twice a
+    /// second). `unsupported`: the SMSC's answer that said it has no cancel_sm, written into
+    /// the last error of the `submitted` rows whose intents go ([`not_supported`]).
+    async fn drop_all(&self, unsupported: Option<String>) {
         if self.store.read(pending).await.unwrap_or(0) == 0 {
             return;
         }
         let dropped = self
             .store
-            .write(|tx| {
+            .write(move |tx| {
+                if let Some(answer) = &unsupported {
+                    let now = now_ms();
+                    let rows: Vec<(i64, String)> = tx
+                        .prepare_cached(
+                            "SELECT c.outbox_id, c.why FROM outbox_cancel c
+                             JOIN outbox o ON o.id = c.outbox_id WHERE o.state = 'submitted'",
+                        )
+                        .and_then(|mut s| {
+                            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+                        })
+                        .ctx("cancel::drop_all: rows")?;
+                    for (id, why) in rows {
+                        record(tx, id, &RowEnd::Kept(not_supported(&why, answer)), now)?;
+                    }
+                }
                 // A mark on a row still in flight stays: it is what withdraws the row if it
                 // comes back unsent (`outbox::back_to_queue`), cancel or no cancel.
                 tx.prepare_cached(
@@ -492,6 +601,9 @@ impl Canceller {
     /// One look: every due intent, one row at a time.
     async fn pass(&self, stop: &CancellationToken) {
         let now = now_ms();
+        // Read before any cancel goes out: an answer that says the SMSC has no cancel_sm is
+        // remembered for this bind, or for none if the link bound again meanwhile.
+        let bind = self.bind_count();
         let list = match self.store.read(move |c| due(c, now, PASS_MAX)).await {
             Ok(list) => list,
             Err(e) => {
@@ -502,6 +614,9 @@ impl Canceller {
         for d in list {
             if stop.is_cancelled() || !self.link.is_bound() {
                 return;
+            }
+            if self.unsupported_here().is_some() {
+                break;
             }
             let end = if d.state == Some(OutboxState::InFlight) {
                 // Its submit is out, unanswered: cancelled once accepted, withdrawn if it
@@ -519,6 +634,11 @@ impl Canceller {
                         Err(why) => Answer::Refused(why),
                     };
                     self.counts.note(&answer);
+                    if let Answer::Unsupported(text) = &answer {
+                        self.learn_unsupported(bind, text);
+                        answers.push((seg.id, answer));
+                        break;
+                    }
                     answers.push((seg.id, answer));
                 }
                 row_end(
@@ -547,6 +667,10 @@ impl Canceller {
             if let Err(e) = recorded {
                 warn!(outbox_id = id, error = %e, "could not record a cancel's outcome; it is tried again");
             }
+        }
+        if let Some(answer) = self.unsupported_here() {
+            // The SMSC has no cancel_sm: the rest go unsent.
+            self.drop_all(Some(answer)).await;
         }
     }
 
@@ -593,8 +717,8 @@ mod tests {
             Answer::TooLate
         );
         assert_eq!(
-            Answer::classify(&status(CommandStatus::EsmeRinvcmdid)),
-            Answer::Refused("ESME_RINVCMDID (0x00000003)".into())
+            Answer::classify(&status(CommandStatus::EsmeRinvmsgid)),
+            Answer::Refused("ESME_RINVMSGID (0x0000000C)".into())
         );
         assert!(matches!(
             Answer::classify(&status(CommandStatus::EsmeRthrottled)),
@@ -609,6 +733,50 @@ mod tests {
         counts.note(&Answer::TooLate);
         assert_eq!(counts.get("too_late"), 2);
         assert_eq!(counts.get("cancelled"), 0);
+    }
+
+    /// `ESME_RINVCMDID` in a cancel_sm_resp, or a `generic_nack` with any status but a
+    /// passing one, says the SMSC does not do cancel_sm; before, they were refusals like any
+    /// other (and every later supersession sent another cancel). The row stays `submitted`.
+    #[test]
+    fn an_smsc_without_cancel_sm_is_told_from_a_refusal() {
+        let nack = |s: CommandStatus| -> Result<Command, LinkError> {
+            Ok(Command::new(s, 1, Pdu::GenericNack))
+        };
+        assert_eq!(
+            Answer::classify(&status(CommandStatus::EsmeRinvcmdid)),
+            Answer::Unsupported("ESME_RINVCMDID (0x00000003)".into())
+        );
+        assert_eq!(
+            Answer::classify(&nack(CommandStatus::EsmeRinvcmdid)),
+            Answer::Unsupported("generic_nack ESME_RINVCMDID (0x00000003)".into())
+        );
+        assert_eq!(
+            Answer::classify(&nack(CommandStatus::EsmeRinvcmdlen)),
+            Answer::Unsupported("generic_nack ESME_RINVCMDLEN (0x00000002)".into())
+        );
+        assert!(matches!(
+            Answer::classify(&nack(CommandStatus::EsmeRthrottled)),
+            Answer::Failed(_)
+        ));
+        let counts = CancelCounts::default();
+        counts.note(&Answer::Unsupported("x".into()));
+        assert_eq!((counts.get("unsupported"), counts.get("refused")), (1, 0));
+        assert_eq!(
+            row_end(
+                "superseded by outbox row 9",
+                0,
+                vec![],
+                0,
+                &[(1, Answer::Unsupported("ESME_RINVCMDID (0x00000003)".into()))],
+                0
+            ),
+            RowEnd::Kept(
+                "not cancelled (superseded by outbox row 9): the SMSC does not support \
+                 cancel_sm (it answered ESME_RINVCMDID (0x00000003)); its receipt decides"
+                    .into()
+            )
+        );
     }
 
     #[test]
