@@ -3903,3 +3903,51 @@ async fn an_smsc_without_cancel_sm_gets_one_cancel_a_bind() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+/// A cancel_sm the SMSC answers ESME_RTHROTTLED (busy) slows the link down as a throttled
+/// submit does: the adaptive rate every submit and cancel takes its token from is cut. The
+/// cancel is tried again after its back-off and goes through once the SMSC takes it. Before,
+/// a throttled cancel left the rate as it was, and the link went on at full speed into an
+/// SMSC that was refusing for load.
+#[tokio::test]
+async fn a_throttled_cancel_slows_the_link_down_as_a_throttled_submit_does() {
+    let w = World::start_on(mum_off_for(8_000), ServiceConfig::default()).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "submitted").await;
+    assert_eq!(
+        w.gw.link.rate_limit(),
+        None,
+        "no max_rate, no push-back yet"
+    );
+    w.sim.set_faults(smsc_sim::Faults {
+        refuse_cancels: Some(0x58),
+        ..smsc_sim::Faults::default()
+    });
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    wait_for("the throttled cancel answered", || {
+        cancels(&w, "failed") >= 1
+    })
+    .await;
+    let limit = w.gw.link.rate_limit();
+    assert!(
+        limit.is_some_and(|r| r < 1_000.0),
+        "the rate was cut: {limit:?}"
+    );
+    let throttled_submits =
+        w.gw.link
+            .stats()
+            .submits_throttled
+            .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(throttled_submits, 0, "only the cancel was refused");
+    w.sim.set_faults(smsc_sim::Faults::default());
+    let (_, _, why) = wait_row_to(&w, MUM, 0, "superseded").await;
+    assert!(
+        why.unwrap_or_default()
+            .starts_with("cancelled at the SMSC: superseded by outbox row "),
+        "cancelled once the SMSC took it"
+    );
+    assert_eq!(cancels(&w, "cancelled"), 1);
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}

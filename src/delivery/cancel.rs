@@ -15,7 +15,8 @@
 //! id, the source and destination addresses it was submitted with, an empty service_type),
 //! one at a time: each takes a window slot and a rate token from the link like a submit
 //! ([`LinkHandle::request_paced`]), so a cancel never holds more than one slot and counts
-//! against `max_rate`. What the SMSC answers decides the row ([`row_end`]):
+//! against `max_rate`, and its answer feeds the adaptive rate as a submit's does (a throttled
+//! cancel slows the submits down too). What the SMSC answers decides the row ([`row_end`]):
 //!
 //! | answers | row |
 //! |---|---|
