@@ -1094,7 +1094,7 @@ mod tests {
         let c = send(&store, "k2", "FREE", 10);
         let d = send(&store, "k2", "BUSY", 11);
         assert!(accepted(&store, d, 12));
-        assert_eq!(asked(&store), []);
+        assert!(asked(&store).is_empty());
         assert!(accepted(&store, c, 13));
         assert_eq!(
             asked(&store),
@@ -1110,7 +1110,7 @@ mod tests {
         let e = send(&store, "k3", "FREE", 20);
         let f = send(&store, "k3", "BUSY", 21);
         assert!(accepted(&store, e, 22));
-        assert_eq!(asked(&store), []);
+        assert!(asked(&store).is_empty());
         assert!(accepted(&store, f, 23));
         assert_eq!(
             asked(&store),
@@ -1120,6 +1120,62 @@ mod tests {
         let g = send(&store, "k4", "FREE", 30);
         assert!(accepted(&store, g, 31));
         assert_eq!(asked(&store).len(), 1);
+    }
+
+    /// A row accepted before a newer message with its key came is asked for once, when that
+    /// message is written: once its cancel is answered and the row kept (refused, too late),
+    /// the newer message's acceptance does not ask again. Before, it did, and the SMSC got a
+    /// second cancel_sm for it whenever the first was answered before the newer message was
+    /// accepted.
+    #[test]
+    fn a_cancel_answered_is_not_asked_again_when_the_newer_message_is_accepted() {
+        use crate::store::outbox::{self, NewMessage};
+        use crate::store::{Store, StoreOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db"), StoreOptions::default()).unwrap();
+        let keyed = |body: &str| NewMessage {
+            coalesce_key: Some("status:+861:+862".into()),
+            ..NewMessage::sms("+8613900139000", body)
+        };
+        let older = keyed("FREE");
+        let a = store
+            .write_blocking(move |tx| {
+                let id = outbox::enqueue(tx, &older, 1)?.id;
+                outbox::claim_due(tx, 1, 10)?;
+                outbox::record_segment_submitted(tx, id, 1, 1, "m-a", 1)?;
+                outbox::mark_submitted(tx, id, 1)?;
+                Ok::<_, StoreError>(id)
+            })
+            .unwrap();
+        let newer = keyed("BUSY");
+        let b = store
+            .write_blocking(move |tx| outbox::enqueue(tx, &newer, 2))
+            .unwrap()
+            .id;
+        let asked = |store: &Store| -> Vec<i64> {
+            store
+                .read_blocking(|c| due(c, i64::MAX, 100))
+                .unwrap()
+                .into_iter()
+                .map(|d| d.outbox_id)
+                .collect()
+        };
+        assert_eq!(asked(&store), [a]);
+        // The SMSC answers: delivered already.
+        let end = RowEnd::Kept("not cancelled: too late".into());
+        store
+            .write_blocking(move |tx| record(tx, a, &end, 3))
+            .unwrap();
+        assert!(asked(&store).is_empty());
+        // The newer message is sent and accepted.
+        store
+            .write_blocking(move |tx| {
+                outbox::claim_due(tx, 4, 10)?;
+                outbox::record_segment_submitted(tx, b, 1, 1, "m-b", 5)?;
+                outbox::mark_submitted(tx, b, 5)
+            })
+            .unwrap();
+        assert!(asked(&store).is_empty(), "asked once, answered once");
     }
 
     /// A cancel that got no answer is tried again, with a growing back-off, keeping the parts

@@ -58,21 +58,29 @@ const SUPERSEDED_IN_FLIGHT: [&str; 3] = [
          WHERE x.id IN rarray(?1) AND x.state = 'submitted' AND x.coalesce_key IS NOT NULL
            AND (o.content_at > x.content_at OR (o.content_at = x.content_at AND o.id > x.id))",
     // The row is that newer message: the older one, in flight when it came, is recorded.
+    // Only one accepted since the newer content was written (its latest segment's
+    // submitted_at, written with its mark): one accepted before was asked for then
+    // (`supersede_submitted`), and its cancel may be answered already (refused, too late);
+    // asking again sent it a second time.
     "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
          SELECT o.id, 'superseded by outbox row ' || x.id, ?2, ?2
          FROM outbox x JOIN outbox o
              ON o.coalesce_key = x.coalesce_key AND o.state = 'submitted'
          WHERE x.id IN rarray(?1) AND x.state = 'submitted' AND x.coalesce_key IS NOT NULL
-           AND (o.content_at < x.content_at OR (o.content_at = x.content_at AND o.id < x.id))",
+           AND (o.content_at < x.content_at OR (o.content_at = x.content_at AND o.id < x.id))
+           AND coalesce((SELECT max(s.submitted_at) FROM outbox_segment s
+                         WHERE s.outbox_id = o.id), x.content_at) >= x.content_at",
 ];
 
 /// Keyed rows `ids` have just become `submitted` (`outbox::mark_submitted`). A newer message with
 /// their key may have come while they were in flight, when [`supersede_submitted`] asked for
 /// nothing (they were not `submitted` yet): ask now. A row with its key and newer content
 /// (`content_at`, then id) that is `queued` or `submitted` supersedes it; one of `ids` with
-/// newer content than a `submitted` row with its key supersedes that one (a newer message
-/// claimed while the older was in flight, recorded after it). Each look seeks the partial
-/// index of queued or submitted keyed rows. Returns how many rows were asked for.
+/// newer content than a `submitted` row with its key supersedes that one if that was accepted
+/// after the newer content was written (a newer message claimed while the older was in
+/// flight, recorded after it; one accepted before was asked for by [`supersede_submitted`]).
+/// Each look seeks the partial index of queued or submitted keyed rows. Returns how many rows
+/// were asked for.
 pub fn supersede_on_submit(
     tx: &Transaction<'_>,
     ids: &[i64],
