@@ -3951,3 +3951,42 @@ async fn a_throttled_cancel_slows_the_link_down_as_a_throttled_submit_does() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+/// The canceller wakes when an intent is written, not on a timer: idle, it does not read the
+/// store (before, it looked twice a second whether or not anything was asked), and a newer
+/// update written to the store is acted on at once (before, it waited for the next look, up to
+/// half a second).
+#[tokio::test]
+async fn the_canceller_reads_nothing_while_idle_and_wakes_for_an_intent() {
+    let w = World::start_on(mum_off_for(8_000), ServiceConfig::default()).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "submitted").await;
+    let counts = w.gw.metrics.cancel_counts();
+    let looks = counts.looks();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(counts.looks(), looks, "no look in 2 s idle");
+    // A newer update for Mum, as the service writes one.
+    let newer = presence_gw::store::outbox::NewMessage {
+        coalesce_key: Some(format!("status:{OWNER}:{MUM}")),
+        ..presence_gw::store::outbox::NewMessage::sms(MUM, "Owner: BUSY.")
+    };
+    let written = std::time::Instant::now();
+    w.gw.store
+        .write(move |tx| presence_gw::store::outbox::enqueue(tx, &newer, now_ms()))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while outbox_rows_to(&w, MUM).await[0].1 != "superseded" {
+        assert!(tokio::time::Instant::now() < deadline, "never cancelled");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = written.elapsed();
+    assert!(
+        took < Duration::from_millis(300),
+        "cancelled {took:?} after"
+    );
+    assert_eq!(counts.looks(), looks + 1, "one look for the one intent");
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}

@@ -10,7 +10,9 @@
 //! migration 22, [`crate::store::cancel`]) in the same transaction as the change that caused
 //! it, so it survives a restart or a link drop.
 //!
-//! The [`Canceller`] task reads the intents that are due while the link is bound and sends a
+//! The [`Canceller`] task reads the intents that are due while the link is bound (woken by
+//! the store when a commit wrote one, by the link binding, and by a timer for the next that
+//! falls due again; it does not poll) and sends a
 //! `cancel_sm` for each segment of the row still waiting for its receipt (its SMSC message
 //! id, the source and destination addresses it was submitted with, an empty service_type),
 //! one at a time: each takes a window slot and a rate token from the link like a submit
@@ -77,8 +79,14 @@ const RETRY_MAX: Duration = Duration::from_secs(300);
 /// then.
 const IN_FLIGHT_WAIT_MS: i64 = 1_000;
 
-/// How often the canceller looks for due intents.
-const POLL: Duration = Duration::from_millis(500);
+/// How long the canceller waits before it looks again after the store failed it (a read of
+/// the intents, or the record of an answer).
+const AFTER_TROUBLE: Duration = Duration::from_millis(1_000);
+
+/// Least time between two looks at the intents: a spin guard (each look that finds work
+/// makes progress, so a loop that finds due intents again at once has more than a look's
+/// worth of them).
+const LOOK_GAP: Duration = Duration::from_millis(10);
 
 /// Rows one look takes at most.
 const PASS_MAX: usize = 64;
@@ -249,6 +257,8 @@ impl Answer {
 #[derive(Debug, Default)]
 pub struct CancelCounts {
     counts: [AtomicU64; 5],
+    /// Looks at the intents (the canceller's reads of the store).
+    looks: AtomicU64,
 }
 
 impl CancelCounts {
@@ -260,6 +270,13 @@ impl CancelCounts {
         if let Some(i) = Self::LABELS.iter().position(|l| *l == answer.label()) {
             self.counts[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// How many times the canceller has looked at the intents (read the store): it does when
+    /// an intent is written, when the link binds, and when one falls due again, never on a
+    /// timer while idle. For tests.
+    pub fn looks(&self) -> u64 {
+        self.looks.load(Ordering::Relaxed)
     }
 
     /// The count of outcome `label` (one of [`CancelCounts::LABELS`]; 0 for another).
@@ -441,6 +458,13 @@ fn record(tx: &Transaction<'_>, outbox_id: i64, end: &RowEnd, now: i64) -> Resul
     Ok(())
 }
 
+/// When the next intent falls due (Unix ms), if there is one.
+fn next_due(c: &Connection) -> Result<Option<i64>, StoreError> {
+    c.prepare_cached("SELECT min(next_at) FROM outbox_cancel")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .ctx("cancel::next_due")
+}
+
 /// Intents still waiting (for tests and the operator).
 pub fn pending(c: &Connection) -> Result<usize, StoreError> {
     c.prepare_cached("SELECT count(*) FROM outbox_cancel")
@@ -465,6 +489,8 @@ pub struct Canceller {
     unsupported: Arc<std::sync::Mutex<Option<(u64, String)>>>,
     /// That was logged at warn already (once a run; later binds say it at info).
     told: Arc<AtomicBool>,
+    /// Notified after a commit that wrote intents ([`Store::cancel_intents`]).
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl Canceller {
@@ -480,6 +506,7 @@ impl Canceller {
         counts: std::sync::Arc<CancelCounts>,
     ) -> Self {
         Self {
+            wake: store.cancel_intents(),
             store,
             link,
             template,
@@ -536,35 +563,81 @@ impl Canceller {
         self
     }
 
-    /// Run until `stop`: every [`POLL`], while the link is bound, the due intents.
+    /// Run until `stop`, sending the due intents while the link is bound and sending is not
+    /// paused. It looks at the intents when woken: by the store after a commit that wrote one
+    /// ([`Store::cancel_intents`]), by the link binding or the operator resuming (a state
+    /// change), and by a timer set for when the next one falls due (a retry's back-off, a row
+    /// in flight); idle, it reads nothing.
     pub async fn run(self, stop: CancellationToken) {
+        let mut state = self.link.watch_state();
+        let mut watching = true;
+        let mut paused = self.pause.watch();
+        let mut watching_pause = true;
         loop {
             if stop.is_cancelled() {
                 return;
             }
-            if !self.enabled {
-                self.drop_all(None).await;
+            // Changes until now are seen by the look below.
+            state.borrow_and_update();
+            paused.borrow_and_update();
+            let next = if !self.enabled {
+                self.drop_all(None).await
             } else if self.link.is_bound() && !self.pause.is_paused() {
-                if let Some(answer) = self.unsupported_here() {
-                    self.drop_all(Some(answer)).await;
-                } else {
-                    self.pass(&stop).await;
+                match self.unsupported_here() {
+                    Some(answer) => self.drop_all(Some(answer)).await,
+                    None => self.pass(&stop).await,
                 }
-            }
+            } else {
+                // Looked at once the link binds, or sending resumes.
+                None
+            };
+            let timer = async {
+                match next {
+                    Some(at) => {
+                        let wait = Duration::from_millis(
+                            u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0),
+                        )
+                        .max(LOOK_GAP);
+                        tokio::time::sleep(wait).await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                _ = tokio::time::sleep(POLL) => {}
+                _ = self.wake.notified() => {}
+                changed = state.changed(), if watching => {
+                    // The link is gone (its task ended): nothing to wait for there.
+                    watching = changed.is_ok();
+                }
+                changed = paused.changed(), if watching_pause => {
+                    watching_pause = changed.is_ok();
+                }
+                _ = timer => {}
                 _ = stop.cancelled() => return,
             }
         }
     }
 
+    /// When to look again (Unix ms) after the store failed the canceller.
+    fn after_trouble() -> Option<i64> {
+        Some(now_ms() + i64::try_from(AFTER_TROUBLE.as_millis()).unwrap_or(i64::MAX))
+    }
+
     /// `[smsc] cancel_superseded = false`, or an SMSC without cancel_sm on this bind: forget
-    /// every intent (looked for with a read first, so an idle gateway does not write twice a
-    /// second). `unsupported`: the SMSC's answer that said it has no cancel_sm, written into
-    /// the last error of the `submitted` rows whose intents go ([`not_supported`]).
-    async fn drop_all(&self, unsupported: Option<String>) {
-        if self.store.read(pending).await.unwrap_or(0) == 0 {
-            return;
+    /// every intent (looked for with a read first, so a wake-up with nothing to drop writes
+    /// nothing). `unsupported`: the SMSC's answer that said it has no cancel_sm, written into
+    /// the last error of the `submitted` rows whose intents go ([`not_supported`]). Returns
+    /// when to look again: while marks of rows in flight stay, once such a row may have been
+    /// accepted (its intent is dropped then).
+    async fn drop_all(&self, unsupported: Option<String>) -> Option<i64> {
+        self.counts.looks.fetch_add(1, Ordering::Relaxed);
+        match self.store.read(pending).await {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(e) => {
+                warn!(error = %e, "could not read the cancel intents");
+                return Self::after_trouble();
+            }
         }
         let dropped = self
             .store
@@ -591,16 +664,26 @@ impl Canceller {
                          WHERE o.id = outbox_cancel.outbox_id AND o.state = 'in_flight')",
                 )
                 .and_then(|mut s| s.execute([]))
-                .ctx("cancel::drop_all")
+                .ctx("cancel::drop_all")?;
+                // Marks of rows in flight stay.
+                pending(tx)
             })
             .await;
-        if let Err(e) = dropped {
-            warn!(error = %e, "could not drop the cancel intents");
+        match dropped {
+            Ok(0) => None,
+            Ok(_) => Some(now_ms() + IN_FLIGHT_WAIT_MS),
+            Err(e) => {
+                warn!(error = %e, "could not drop the cancel intents");
+                Self::after_trouble()
+            }
         }
     }
 
-    /// One look: every due intent, one row at a time.
-    async fn pass(&self, stop: &CancellationToken) {
+    /// One look: every due intent, one row at a time. Returns when to look again (Unix ms):
+    /// when the next intent falls due, `None` when none is waiting or the link went down or
+    /// sending was paused (the canceller looks again once it binds or resumes).
+    async fn pass(&self, stop: &CancellationToken) -> Option<i64> {
+        self.counts.looks.fetch_add(1, Ordering::Relaxed);
         let now = now_ms();
         // Read before any cancel goes out: an answer that says the SMSC has no cancel_sm is
         // remembered for this bind, or for none if the link bound again meanwhile.
@@ -609,12 +692,14 @@ impl Canceller {
             Ok(list) => list,
             Err(e) => {
                 warn!(error = %e, "could not read the cancel intents");
-                return;
+                return Self::after_trouble();
             }
         };
+        let mut trouble = false;
         for d in list {
-            if stop.is_cancelled() || !self.link.is_bound() {
-                return;
+            // The link down or sending paused: looked at again once it binds or resumes.
+            if stop.is_cancelled() || !self.link.is_bound() || self.pause.is_paused() {
+                return None;
             }
             if self.unsupported_here().is_some() {
                 break;
@@ -667,11 +752,22 @@ impl Canceller {
                 .await;
             if let Err(e) = recorded {
                 warn!(outbox_id = id, error = %e, "could not record a cancel's outcome; it is tried again");
+                trouble = true;
             }
         }
         if let Some(answer) = self.unsupported_here() {
             // The SMSC has no cancel_sm: the rest go unsent.
-            self.drop_all(Some(answer)).await;
+            return self.drop_all(Some(answer)).await;
+        }
+        if trouble {
+            return Self::after_trouble();
+        }
+        match self.store.read(next_due).await {
+            Ok(next) => next,
+            Err(e) => {
+                warn!(error = %e, "could not read the cancel intents");
+                Self::after_trouble()
+            }
         }
     }
 
