@@ -276,9 +276,10 @@ pub struct SmscConfig {
     pub temporary_statuses: Vec<u32>,
     /// Send `cancel_sm` (SMPP 3.4 §4.9) for a message the SMSC accepted and has not delivered
     /// when a newer one with its key replaces it or it is withdrawn (`delivery::cancel`). On by
-    /// default: cancel_sm is a core SMPP 3.4 operation, and where a carrier lacks it each
-    /// such message costs one refused request and stays as it was; turn it off for a carrier
-    /// that counts or polices refused requests.
+    /// default: cancel_sm is a core SMPP 3.4 operation, and where a carrier lacks it (it
+    /// answers `ESME_RINVCMDID` or `generic_nack`) that costs one refused request a bind (no
+    /// more are sent until the next) and the messages stay as they were; turn it off for a
+    /// carrier that counts or polices refused requests.
     pub cancel_superseded: bool,
     /// Seconds to wait for any response.
     pub response_timeout_secs: f64,

@@ -191,8 +191,9 @@ impl Metrics {
             "counter",
             "cancel_sm answers by outcome, for accepted messages a newer one or a withdrawal made \
              wrong to deliver: cancelled (deleted at the SMSC), too_late (ESME_RCANCELFAIL: \
-             delivered or final already), refused (another refusal, e.g. no cancel_sm at this \
-             carrier), failed (no answer or a passing refusal: tried again).",
+             delivered or final already), unsupported (ESME_RINVCMDID or generic_nack: the SMSC \
+             has no cancel_sm; none is sent again until the next bind), refused (another \
+             refusal), failed (no answer or a passing refusal: tried again).",
             crate::delivery::cancel::CancelCounts::LABELS
                 .into_iter()
                 .map(|l| {

@@ -3815,3 +3815,178 @@ async fn with_cancel_superseded_off_the_smsc_delivers_both_updates() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+/// Wait until `what` holds (checked every 20 ms), at most [`WAIT`].
+async fn wait_for(what: &str, mut holds: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !holds() {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The `cancel_sm`s the simulator has received.
+fn cancels_received(sim: &SimHandle) -> u64 {
+    sim.stats().received.get("cancel_sm").copied().unwrap_or(0)
+}
+
+/// An SMSC without cancel_sm (it answers `generic_nack` ESME_RINVCMDID: `serve
+/// --no-cancel`): the first cancel tells the gateway so, counted as `unsupported`; it sends
+/// no more on that bind, and the next supersession's intent is dropped unsent: the row stays
+/// `submitted`, its last error says why, and its receipt decides (the SMSC delivers it). A
+/// new bind tries once again. Before, every supersession sent another cancel_sm to be
+/// refused.
+#[tokio::test]
+async fn an_smsc_without_cancel_sm_gets_one_cancel_a_bind() {
+    let mut sim = mum_off_for(6_000);
+    sim.cancel_sm = false;
+    let w = World::start_on(sim, ServiceConfig::default()).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "submitted").await;
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    wait_for("the refusal counted", || cancels(&w, "unsupported") == 1).await;
+    wait_row_to(&w, MUM, 1, "submitted").await;
+    w.say(OWNER, "STATUS FAMILY DRIVING").await;
+    wait_row_to(&w, MUM, 2, "submitted").await;
+    let pending = || async {
+        w.gw.store
+            .read(presence_gw::delivery::cancel::pending)
+            .await
+            .unwrap()
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while pending().await > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the intent stays");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(cancels_received(&w.sim), 1, "one cancel_sm on this bind");
+    assert_eq!(cancels(&w, "unsupported"), 1);
+    assert_eq!(cancels(&w, "refused") + cancels(&w, "cancelled"), 0);
+    let rows = outbox_rows_to(&w, MUM).await;
+    for row in &rows[..2] {
+        assert!(
+            row.2
+                .as_deref()
+                .unwrap_or_default()
+                .contains("the SMSC does not support cancel_sm"),
+            "{rows:?}"
+        );
+        assert_ne!(row.1, "superseded", "{rows:?}");
+    }
+    // A new bind tries once more.
+    let binds =
+        w.gw.link
+            .stats()
+            .binds
+            .load(std::sync::atomic::Ordering::Relaxed);
+    w.sim.drop_connections(None);
+    wait_for("the gateway binds again", || {
+        w.gw.link.is_bound()
+            && w.gw
+                .link
+                .stats()
+                .binds
+                .load(std::sync::atomic::Ordering::Relaxed)
+                > binds
+    })
+    .await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_for("the new bind's refusal counted", || {
+        cancels(&w, "unsupported") == 2
+    })
+    .await;
+    assert_eq!(cancels_received(&w.sim), 2);
+    // Left to the SMSC, which delivers them.
+    wait_row_to(&w, MUM, 0, "delivered").await;
+    wait_row_to(&w, MUM, 1, "delivered").await;
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// A cancel_sm the SMSC answers ESME_RTHROTTLED (busy) slows the link down as a throttled
+/// submit does: the adaptive rate every submit and cancel takes its token from is cut. The
+/// cancel is tried again after its back-off and goes through once the SMSC takes it. Before,
+/// a throttled cancel left the rate as it was, and the link went on at full speed into an
+/// SMSC that was refusing for load.
+#[tokio::test]
+async fn a_throttled_cancel_slows_the_link_down_as_a_throttled_submit_does() {
+    let w = World::start_on(mum_off_for(8_000), ServiceConfig::default()).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "submitted").await;
+    assert_eq!(
+        w.gw.link.rate_limit(),
+        None,
+        "no max_rate, no push-back yet"
+    );
+    w.sim.set_faults(smsc_sim::Faults {
+        refuse_cancels: Some(0x58),
+        ..smsc_sim::Faults::default()
+    });
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    wait_for("the throttled cancel answered", || {
+        cancels(&w, "failed") >= 1
+    })
+    .await;
+    let limit = w.gw.link.rate_limit();
+    assert!(
+        limit.is_some_and(|r| r < 1_000.0),
+        "the rate was cut: {limit:?}"
+    );
+    let throttled_submits =
+        w.gw.link
+            .stats()
+            .submits_throttled
+            .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(throttled_submits, 0, "only the cancel was refused");
+    w.sim.set_faults(smsc_sim::Faults::default());
+    let (_, _, why) = wait_row_to(&w, MUM, 0, "superseded").await;
+    assert!(
+        why.unwrap_or_default()
+            .starts_with("cancelled at the SMSC: superseded by outbox row "),
+        "cancelled once the SMSC took it"
+    );
+    assert_eq!(cancels(&w, "cancelled"), 1);
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// The canceller wakes when an intent is written, not on a timer: idle, it does not read the
+/// store (before, it looked twice a second whether or not anything was asked), and a newer
+/// update written to the store is acted on at once (before, it waited for the next look, up to
+/// half a second).
+#[tokio::test]
+async fn the_canceller_reads_nothing_while_idle_and_wakes_for_an_intent() {
+    let w = World::start_on(mum_off_for(8_000), ServiceConfig::default()).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "submitted").await;
+    let counts = w.gw.metrics.cancel_counts();
+    let looks = counts.looks();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(counts.looks(), looks, "no look in 2 s idle");
+    // A newer update for Mum, as the service writes one.
+    let newer = presence_gw::store::outbox::NewMessage {
+        coalesce_key: Some(format!("status:{OWNER}:{MUM}")),
+        ..presence_gw::store::outbox::NewMessage::sms(MUM, "Owner: BUSY.")
+    };
+    let written = std::time::Instant::now();
+    w.gw.store
+        .write(move |tx| presence_gw::store::outbox::enqueue(tx, &newer, now_ms()))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while outbox_rows_to(&w, MUM).await[0].1 != "superseded" {
+        assert!(tokio::time::Instant::now() < deadline, "never cancelled");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = written.elapsed();
+    assert!(
+        took < Duration::from_millis(300),
+        "cancelled {took:?} after"
+    );
+    assert_eq!(counts.looks(), looks + 1, "one look for the one intent");
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}

@@ -555,6 +555,10 @@ pub struct SimConfig {
     pub canned_messages: BTreeMap<u8, String>,
     /// Serve SMPP over TLS with this certificate (`None`: plain TCP).
     pub tls: Option<crate::tls::SimTls>,
+    /// Take cancel_sm (SMPP 3.4 §4.9; the default). Off (`serve --no-cancel`), every cancel_sm
+    /// is answered `generic_nack` with ESME_RINVCMDID, as an SMSC that does not implement the
+    /// operation answers it, and cancels nothing.
+    pub cancel_sm: bool,
 }
 
 /// The canned messages a simulator holds unless told otherwise (`--canned`): 1 to 4.
@@ -634,6 +638,7 @@ impl Default for SimConfig {
             bind_timeout: Some(Duration::from_secs(30)),
             canned_messages: default_canned_messages(),
             tls: None,
+            cancel_sm: true,
         }
     }
 }

@@ -178,6 +178,13 @@ fn status_from_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Er
     Status::deserialize(d).map(|s| s.0)
 }
 
+/// A command_status or `null`.
+fn optional_status_from_json<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u32>, D::Error> {
+    Option::<Status>::deserialize(d).map(|s| s.map(|s| s.0))
+}
+
 /// The `refuse_binds` fault: answer new binds with `status`, those of one account only when
 /// `system_id` is given. In JSON a status alone (`13`, `"0x0D"`: every account) or
 /// `{"status": 13, "system_id": "esme1"}`.
@@ -291,6 +298,13 @@ pub struct Faults {
     /// credentials: an SMSC refusing binds, for an ESME's bind-refused path. Binds already up
     /// stay up.
     pub refuse_binds: Option<RefuseBinds>,
+    /// Answer every cancel_sm with this command_status in a header-only cancel_sm_resp,
+    /// cancelling nothing (e.g. 0x58 ESME_RTHROTTLED: an SMSC busy; 0x03 ESME_RINVCMDID: one
+    /// that does not do cancel_sm), for an ESME's handling of refused cancels. An SMSC without
+    /// cancel_sm that answers generic_nack is `serve --no-cancel`
+    /// ([`crate::SimConfig::cancel_sm`]).
+    #[serde(deserialize_with = "optional_status_from_json")]
+    pub refuse_cancels: Option<u32>,
     /// An SMSC outage: every connection is closed when it is set, and every new one is
     /// closed as soon as it is accepted (before any PDU), until it is turned off.
     pub outage: bool,
@@ -314,6 +328,13 @@ impl Faults {
             return Err(
                 "refuse_binds cannot be 0 (ESME_ROK would accept the bind); e.g. 13 \
                         (0x0D ESME_RBINDFAIL); null turns it off"
+                    .into(),
+            );
+        }
+        if self.refuse_cancels == Some(0) {
+            return Err(
+                "refuse_cancels cannot be 0 (ESME_ROK would say the message was cancelled); \
+                        e.g. 88 (0x58 ESME_RTHROTTLED); null turns it off"
                     .into(),
             );
         }
@@ -612,6 +633,18 @@ mod tests {
         assert_eq!(f.refuse_binds, None);
         let zero = Faults {
             refuse_binds: Some(RefuseBinds::all(0)),
+            ..Faults::default()
+        };
+        assert!(zero.check().is_err());
+        assert_eq!(f.refuse_cancels, None);
+        let f: Faults = serde_json::from_str(r#"{"refuse_cancels": "0x58"}"#).unwrap();
+        assert_eq!(f.refuse_cancels, Some(0x58));
+        let back: Faults = serde_json::from_value(serde_json::to_value(&f).unwrap()).unwrap();
+        assert_eq!(back, f);
+        let f: Faults = serde_json::from_str(r#"{"refuse_cancels": null}"#).unwrap();
+        assert_eq!(f.refuse_cancels, None);
+        let zero = Faults {
+            refuse_cancels: Some(0),
             ..Faults::default()
         };
         assert!(zero.check().is_err());

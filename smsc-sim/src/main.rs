@@ -98,6 +98,8 @@ enum Cmd {
     ///   duplicate_receipts      every receipt twice
     ///   refuse_binds STATUS     answer every new bind with STATUS (13 = 0x0D ESME_RBINDFAIL);
     ///                           {"status":13,"system_id":"ID"}: only ID's new binds
+    ///   refuse_cancels STATUS   answer every cancel_sm with STATUS, cancelling nothing
+    ///                           (88 = 0x58 ESME_RTHROTTLED, 3 = 0x03 ESME_RINVCMDID)
     ///   outage                  close every connection now and each new one at once
     ///
     /// One-shot actions (faults kept):
@@ -246,6 +248,10 @@ struct Serve {
     /// registered_delivery asks for failure receipts), as many SMSCs do.
     #[arg(long)]
     receipt_on_cancel: bool,
+    /// Act as an SMSC without cancel_sm: answer every cancel_sm with generic_nack
+    /// ESME_RINVCMDID (0x03) and cancel nothing.
+    #[arg(long)]
+    no_cancel: bool,
     /// Fault: throttle above this many submits per second and account (system_id, all its
     /// binds together; 0: every submit). An SMSC-wide limit over all accounts is the fault
     /// key throttle_global_per_sec (`faults '{"throttle_global_per_sec":100}'`).
@@ -429,6 +435,7 @@ impl Serve {
                 duplicate_receipts: self.duplicate_receipts,
                 more_errors: Vec::new(),
                 refuse_binds: None,
+                refuse_cancels: None,
                 outage: false,
             },
             handsets: HandsetConfig {
@@ -449,6 +456,7 @@ impl Serve {
                 self.canned.into_iter().collect()
             },
             tls,
+            cancel_sm: !self.no_cancel,
         })
     }
 }

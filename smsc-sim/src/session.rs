@@ -813,8 +813,25 @@ impl Session {
                         };
                         self.reply_delayed(c);
                     }
+                    Some(Pdu::CancelSm(_)) if !self.shared.cfg.cancel_sm => {
+                        // `--no-cancel`: an SMSC that does not implement the operation.
+                        self.reply_delayed(generic_nack(CommandStatus::EsmeRinvcmdid, seq));
+                    }
                     Some(Pdu::CancelSm(c)) => {
-                        let st = self.on_cancel(c);
+                        // The refuse_cancels fault: refused, nothing cancelled.
+                        let refused = self
+                            .shared
+                            .faults
+                            .read()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .refuse_cancels;
+                        let st = match refused {
+                            Some(st) => {
+                                debug!(status = st, "refuse_cancels fault: cancel_sm refused");
+                                st
+                            }
+                            None => self.on_cancel(c),
+                        };
                         let c = if st == 0 {
                             Command::new(CommandStatus::EsmeRok, seq, Pdu::CancelSmResp)
                         } else {

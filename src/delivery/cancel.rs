@@ -10,18 +10,22 @@
 //! migration 22, [`crate::store::cancel`]) in the same transaction as the change that caused
 //! it, so it survives a restart or a link drop.
 //!
-//! The [`Canceller`] task reads the intents that are due while the link is bound and sends a
+//! The [`Canceller`] task reads the intents that are due while the link is bound (woken by
+//! the store when a commit wrote one, by the link binding, and by a timer for the next that
+//! falls due again; it does not poll) and sends a
 //! `cancel_sm` for each segment of the row still waiting for its receipt (its SMSC message
 //! id, the source and destination addresses it was submitted with, an empty service_type),
 //! one at a time: each takes a window slot and a rate token from the link like a submit
 //! ([`LinkHandle::request_paced`]), so a cancel never holds more than one slot and counts
-//! against `max_rate`. What the SMSC answers decides the row ([`row_end`]):
+//! against `max_rate`, and its answer feeds the adaptive rate as a submit's does (a throttled
+//! cancel slows the submits down too). What the SMSC answers decides the row ([`row_end`]):
 //!
 //! | answers | row |
 //! |---|---|
 //! | some segment cancelled (`ESME_ROK`) | `superseded`, last error `cancelled at the SMSC: <why>`, with ` (N part(s) had reached the handset already)` when some had (delivered before, or `ESME_RCANCELFAIL`) |
 //! | `ESME_RCANCELFAIL` (delivered or final already) | stays `submitted`, its receipt decides; last error says so |
-//! | another refusal (`ESME_RINVCMDID`: no cancel_sm at this carrier...) | stays `submitted`; last error says so |
+//! | `ESME_RINVCMDID` or a `generic_nack`: this SMSC has no cancel_sm | stays `submitted`; last error says so; no more cancels on this bind (below) |
+//! | another refusal (`ESME_RINVMSGID`...) | stays `submitted`; last error says so |
 //! | no answer, or a passing refusal (`ESME_RTHROTTLED`, timeout, link drop) | tried again after a back-off, up to [`MAX_TRIES`] |
 //!
 //! A receipt that still comes for a cancelled message is applied as any: `DELIVRD` makes the
@@ -36,15 +40,23 @@
 //! (`store::cancel::withdraw_queued_parts`).
 //! A row that left `submitted` before its cancel went out (its receipt came) drops the intent.
 //! With `[smsc] cancel_superseded = false` intents are dropped unsent.
+//!
+//! An SMSC that answers a cancel_sm with `ESME_RINVCMDID` or a `generic_nack` does not do
+//! cancel_sm ([`Answer::Unsupported`]): the canceller remembers it for the rest of the bind
+//! (the link's bind count), sends no more cancels meanwhile and drops the intents unsent, as
+//! with `cancel_superseded = false` (the rows stay `submitted`, their receipts decide, their
+//! last error says why), and logs it once at warn. The next bind (maybe to a standby SMSC)
+//! tries again, with one cancel.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusmpp::pdus::CancelSm;
 use rusmpp::types::COctetString;
 use rusmpp::values::{Npi, ServiceType, Ton};
-use rusmpp::{Command, CommandStatus, Pdu};
+use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use rusqlite::{params, Connection, Transaction};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -67,8 +79,14 @@ const RETRY_MAX: Duration = Duration::from_secs(300);
 /// then.
 const IN_FLIGHT_WAIT_MS: i64 = 1_000;
 
-/// How often the canceller looks for due intents.
-const POLL: Duration = Duration::from_millis(500);
+/// How long the canceller waits before it looks again after the store failed it (a read of
+/// the intents, or the record of an answer).
+const AFTER_TROUBLE: Duration = Duration::from_millis(1_000);
+
+/// Least time between two looks at the intents: a spin guard (each look that finds work
+/// makes progress, so a loop that finds due intents again at once has more than a look's
+/// worth of them).
+const LOOK_GAP: Duration = Duration::from_millis(10);
 
 /// Rows one look takes at most.
 const PASS_MAX: usize = 64;
@@ -183,8 +201,10 @@ pub enum Answer {
     Cancelled,
     /// `ESME_RCANCELFAIL`: nothing pending to cancel (delivered, or final, already).
     TooLate,
-    /// Any other refusal: this SMSC will not cancel it (`ESME_RINVCMDID`: no cancel_sm at
-    /// all, `ESME_RINVMSGID`...).
+    /// `ESME_RINVCMDID`, or a `generic_nack` (but for a passing status): this SMSC does not
+    /// do cancel_sm at all (the answer, as text).
+    Unsupported(String),
+    /// Any other refusal: this SMSC will not cancel this message (`ESME_RINVMSGID`...).
     Refused(String),
     /// No answer (timeout, the link dropped, never sent) or a passing refusal
     /// (`ESME_RTHROTTLED`, `ESME_RSYSERR`...): worth trying again.
@@ -197,6 +217,19 @@ impl Answer {
     pub fn classify(answer: &Result<Command, LinkError>) -> Answer {
         match answer {
             Ok(resp) if resp.status() == CommandStatus::EsmeRcancelfail => Answer::TooLate,
+            Ok(resp) if resp.id() == CommandId::GenericNack => {
+                match SubmitOutcome::classify(resp) {
+                    SubmitOutcome::Throttled(s) | SubmitOutcome::Temporary(s) => {
+                        Answer::Failed(format!("generic_nack {}", status_text(s)))
+                    }
+                    _ => {
+                        Answer::Unsupported(format!("generic_nack {}", status_text(resp.status())))
+                    }
+                }
+            }
+            Ok(resp) if resp.status() == CommandStatus::EsmeRinvcmdid => {
+                Answer::Unsupported(status_text(resp.status()))
+            }
             Ok(resp) => match SubmitOutcome::classify(resp) {
                 SubmitOutcome::Accepted { .. } => Answer::Cancelled,
                 SubmitOutcome::Throttled(s) | SubmitOutcome::Temporary(s) => {
@@ -213,6 +246,7 @@ impl Answer {
         match self {
             Answer::Cancelled => "cancelled",
             Answer::TooLate => "too_late",
+            Answer::Unsupported(_) => "unsupported",
             Answer::Refused(_) => "refused",
             Answer::Failed(_) => "failed",
         }
@@ -222,17 +256,27 @@ impl Answer {
 /// `cancel_sm` answers by outcome, for `/metrics` (`presence_gw_smpp_cancels_total`).
 #[derive(Debug, Default)]
 pub struct CancelCounts {
-    counts: [AtomicU64; 4],
+    counts: [AtomicU64; 5],
+    /// Looks at the intents (the canceller's reads of the store).
+    looks: AtomicU64,
 }
 
 impl CancelCounts {
     /// Every outcome label, in the order [`CancelCounts::get`] reads them.
-    pub const LABELS: [&'static str; 4] = ["cancelled", "too_late", "refused", "failed"];
+    pub const LABELS: [&'static str; 5] =
+        ["cancelled", "too_late", "unsupported", "refused", "failed"];
 
     fn note(&self, answer: &Answer) {
         if let Some(i) = Self::LABELS.iter().position(|l| *l == answer.label()) {
             self.counts[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// How many times the canceller has looked at the intents (read the store): it does when
+    /// an intent is written, when the link binds, and when one falls due again, never on a
+    /// timer while idle. For tests.
+    pub fn looks(&self) -> u64 {
+        self.looks.load(Ordering::Relaxed)
     }
 
     /// The count of outcome `label` (one of [`CancelCounts::LABELS`]; 0 for another).
@@ -312,6 +356,10 @@ pub fn row_end(
         }
         return RowEnd::Cancelled(text);
     }
+    let unsupported = answers.iter().find_map(|(_, a)| match a {
+        Answer::Unsupported(s) => Some(s.clone()),
+        _ => None,
+    });
     let refused = answers.iter().find_map(|(_, a)| match a {
         Answer::Refused(s) => Some(s.clone()),
         _ => None,
@@ -322,6 +370,8 @@ pub fn row_end(
              receipt decides",
             status_text(CommandStatus::EsmeRcancelfail)
         ))
+    } else if let Some(answer) = unsupported {
+        RowEnd::Kept(not_supported(why, &answer))
     } else if let Some(status) = refused {
         RowEnd::Kept(format!(
             "not cancelled ({why}): the SMSC refused cancel_sm with {status}"
@@ -333,6 +383,15 @@ pub fn row_end(
     } else {
         RowEnd::Drop
     }
+}
+
+/// The last error of a row asked to be cancelled `why` at an SMSC that answered a cancel_sm
+/// `answer` ([`Answer::Unsupported`]).
+fn not_supported(why: &str, answer: &str) -> String {
+    format!(
+        "not cancelled ({why}): the SMSC does not support cancel_sm (it answered {answer}); \
+         its receipt decides"
+    )
 }
 
 /// Record `end` for the intent of row `outbox_id`. A row that left `submitted` meanwhile (its
@@ -399,6 +458,13 @@ fn record(tx: &Transaction<'_>, outbox_id: i64, end: &RowEnd, now: i64) -> Resul
     Ok(())
 }
 
+/// When the next intent falls due (Unix ms), if there is one.
+fn next_due(c: &Connection) -> Result<Option<i64>, StoreError> {
+    c.prepare_cached("SELECT min(next_at) FROM outbox_cancel")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .ctx("cancel::next_due")
+}
+
 /// Intents still waiting (for tests and the operator).
 pub fn pending(c: &Connection) -> Result<usize, StoreError> {
     c.prepare_cached("SELECT count(*) FROM outbox_cancel")
@@ -417,6 +483,14 @@ pub struct Canceller {
     counts: std::sync::Arc<CancelCounts>,
     /// The operator's pause of outbound sending: no `cancel_sm` goes while paused.
     pause: super::pause::Pause,
+    /// The link's bind count ([`crate::smpp::LinkStats::binds`]) when the SMSC answered a
+    /// cancel_sm [`Answer::Unsupported`], and that answer. While the link is still on that
+    /// bind, no cancel is sent.
+    unsupported: Arc<std::sync::Mutex<Option<(u64, String)>>>,
+    /// That was logged at warn already (once a run; later binds say it at info).
+    told: Arc<AtomicBool>,
+    /// Notified after a commit that wrote intents ([`Store::cancel_intents`]).
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl Canceller {
@@ -432,12 +506,54 @@ impl Canceller {
         counts: std::sync::Arc<CancelCounts>,
     ) -> Self {
         Self {
+            wake: store.cancel_intents(),
             store,
             link,
             template,
             enabled,
             counts,
             pause: super::pause::Pause::default(),
+            unsupported: Arc::default(),
+            told: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The link's bind count now.
+    fn bind_count(&self) -> u64 {
+        self.link.stats().binds.load(Ordering::Relaxed)
+    }
+
+    /// The answer by which the SMSC of the current bind said it does not do cancel_sm, if it
+    /// did.
+    fn unsupported_here(&self) -> Option<String> {
+        let bind = self.bind_count();
+        self.unsupported
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|(on, _)| *on == bind)
+            .map(|(_, answer)| answer.clone())
+    }
+
+    /// The SMSC of bind `bind` (the bind count before the cancel went out) answered `answer`
+    /// ([`Answer::Unsupported`]): remember it for that bind, and say so.
+    fn learn_unsupported(&self, bind: u64, answer: &str) {
+        *self.unsupported.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((bind, answer.to_string()));
+        if self.told.swap(true, Ordering::Relaxed) {
+            info!(
+                answer,
+                "the SMSC does not support cancel_sm on this bind either; no cancel is sent \
+                 until the next bind"
+            );
+        } else {
+            warn!(
+                answer,
+                "the SMSC does not support cancel_sm: no more cancel_sm is sent until the next \
+                 bind, and accepted messages a newer one or a withdrawal made wrong to deliver \
+                 are left to the SMSC (their rows stay submitted, their receipts decide). Set \
+                 [smsc] cancel_superseded = false if this carrier never takes cancel_sm"
+            );
         }
     }
 
@@ -447,33 +563,100 @@ impl Canceller {
         self
     }
 
-    /// Run until `stop`: every [`POLL`], while the link is bound, the due intents.
+    /// Run until `stop`, sending the due intents while the link is bound and sending is not
+    /// paused. It looks at the intents when woken: by the store after a commit that wrote one
+    /// ([`Store::cancel_intents`]), by the link binding or the operator resuming (a state
+    /// change), and by a timer set for when the next one falls due (a retry's back-off, a row
+    /// in flight); idle, it reads nothing.
     pub async fn run(self, stop: CancellationToken) {
+        let mut state = self.link.watch_state();
+        let mut watching = true;
+        let mut paused = self.pause.watch();
+        let mut watching_pause = true;
         loop {
             if stop.is_cancelled() {
                 return;
             }
-            if !self.enabled {
-                self.drop_all().await;
+            // Changes until now are seen by the look below.
+            state.borrow_and_update();
+            paused.borrow_and_update();
+            let next = if !self.enabled {
+                self.drop_all(None).await
             } else if self.link.is_bound() && !self.pause.is_paused() {
-                self.pass(&stop).await;
-            }
+                match self.unsupported_here() {
+                    Some(answer) => self.drop_all(Some(answer)).await,
+                    None => self.pass(&stop).await,
+                }
+            } else {
+                // Looked at once the link binds, or sending resumes.
+                None
+            };
+            let timer = async {
+                match next {
+                    Some(at) => {
+                        let wait = Duration::from_millis(
+                            u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0),
+                        )
+                        .max(LOOK_GAP);
+                        tokio::time::sleep(wait).await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                _ = tokio::time::sleep(POLL) => {}
+                _ = self.wake.notified() => {}
+                changed = state.changed(), if watching => {
+                    // The link is gone (its task ended): nothing to wait for there.
+                    watching = changed.is_ok();
+                }
+                changed = paused.changed(), if watching_pause => {
+                    watching_pause = changed.is_ok();
+                }
+                _ = timer => {}
                 _ = stop.cancelled() => return,
             }
         }
     }
 
-    /// `[smsc] cancel_superseded = false`: forget every intent (looked for with a read first,
-    /// so an idle gateway does not write twice a second).
-    async fn drop_all(&self) {
-        if self.store.read(pending).await.unwrap_or(0) == 0 {
-            return;
+    /// When to look again (Unix ms) after the store failed the canceller.
+    fn after_trouble() -> Option<i64> {
+        Some(now_ms() + i64::try_from(AFTER_TROUBLE.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    /// `[smsc] cancel_superseded = false`, or an SMSC without cancel_sm on this bind: forget
+    /// every intent (looked for with a read first, so a wake-up with nothing to drop writes
+    /// nothing). `unsupported`: the SMSC's answer that said it has no cancel_sm, written into
+    /// the last error of the `submitted` rows whose intents go ([`not_supported`]). Returns
+    /// when to look again: while marks of rows in flight stay, once such a row may have been
+    /// accepted (its intent is dropped then).
+    async fn drop_all(&self, unsupported: Option<String>) -> Option<i64> {
+        self.counts.looks.fetch_add(1, Ordering::Relaxed);
+        match self.store.read(pending).await {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(e) => {
+                warn!(error = %e, "could not read the cancel intents");
+                return Self::after_trouble();
+            }
         }
         let dropped = self
             .store
-            .write(|tx| {
+            .write(move |tx| {
+                if let Some(answer) = &unsupported {
+                    let now = now_ms();
+                    let rows: Vec<(i64, String)> = tx
+                        .prepare_cached(
+                            "SELECT c.outbox_id, c.why FROM outbox_cancel c
+                             JOIN outbox o ON o.id = c.outbox_id WHERE o.state = 'submitted'",
+                        )
+                        .and_then(|mut s| {
+                            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+                        })
+                        .ctx("cancel::drop_all: rows")?;
+                    for (id, why) in rows {
+                        record(tx, id, &RowEnd::Kept(not_supported(&why, answer)), now)?;
+                    }
+                }
                 // A mark on a row still in flight stays: it is what withdraws the row if it
                 // comes back unsent (`outbox::back_to_queue`), cancel or no cancel.
                 tx.prepare_cached(
@@ -481,27 +664,45 @@ impl Canceller {
                          WHERE o.id = outbox_cancel.outbox_id AND o.state = 'in_flight')",
                 )
                 .and_then(|mut s| s.execute([]))
-                .ctx("cancel::drop_all")
+                .ctx("cancel::drop_all")?;
+                // Marks of rows in flight stay.
+                pending(tx)
             })
             .await;
-        if let Err(e) = dropped {
-            warn!(error = %e, "could not drop the cancel intents");
+        match dropped {
+            Ok(0) => None,
+            Ok(_) => Some(now_ms() + IN_FLIGHT_WAIT_MS),
+            Err(e) => {
+                warn!(error = %e, "could not drop the cancel intents");
+                Self::after_trouble()
+            }
         }
     }
 
-    /// One look: every due intent, one row at a time.
-    async fn pass(&self, stop: &CancellationToken) {
+    /// One look: every due intent, one row at a time. Returns when to look again (Unix ms):
+    /// when the next intent falls due, `None` when none is waiting or the link went down or
+    /// sending was paused (the canceller looks again once it binds or resumes).
+    async fn pass(&self, stop: &CancellationToken) -> Option<i64> {
+        self.counts.looks.fetch_add(1, Ordering::Relaxed);
         let now = now_ms();
+        // Read before any cancel goes out: an answer that says the SMSC has no cancel_sm is
+        // remembered for this bind, or for none if the link bound again meanwhile.
+        let bind = self.bind_count();
         let list = match self.store.read(move |c| due(c, now, PASS_MAX)).await {
             Ok(list) => list,
             Err(e) => {
                 warn!(error = %e, "could not read the cancel intents");
-                return;
+                return Self::after_trouble();
             }
         };
+        let mut trouble = false;
         for d in list {
-            if stop.is_cancelled() || !self.link.is_bound() {
-                return;
+            // The link down or sending paused: looked at again once it binds or resumes.
+            if stop.is_cancelled() || !self.link.is_bound() || self.pause.is_paused() {
+                return None;
+            }
+            if self.unsupported_here().is_some() {
+                break;
             }
             let end = if d.state == Some(OutboxState::InFlight) {
                 // Its submit is out, unanswered: cancelled once accepted, withdrawn if it
@@ -519,6 +720,11 @@ impl Canceller {
                         Err(why) => Answer::Refused(why),
                     };
                     self.counts.note(&answer);
+                    if let Answer::Unsupported(text) = &answer {
+                        self.learn_unsupported(bind, text);
+                        answers.push((seg.id, answer));
+                        break;
+                    }
                     answers.push((seg.id, answer));
                 }
                 row_end(
@@ -546,6 +752,21 @@ impl Canceller {
                 .await;
             if let Err(e) = recorded {
                 warn!(outbox_id = id, error = %e, "could not record a cancel's outcome; it is tried again");
+                trouble = true;
+            }
+        }
+        if let Some(answer) = self.unsupported_here() {
+            // The SMSC has no cancel_sm: the rest go unsent.
+            return self.drop_all(Some(answer)).await;
+        }
+        if trouble {
+            return Self::after_trouble();
+        }
+        match self.store.read(next_due).await {
+            Ok(next) => next,
+            Err(e) => {
+                warn!(error = %e, "could not read the cancel intents");
+                Self::after_trouble()
             }
         }
     }
@@ -593,8 +814,8 @@ mod tests {
             Answer::TooLate
         );
         assert_eq!(
-            Answer::classify(&status(CommandStatus::EsmeRinvcmdid)),
-            Answer::Refused("ESME_RINVCMDID (0x00000003)".into())
+            Answer::classify(&status(CommandStatus::EsmeRinvmsgid)),
+            Answer::Refused("ESME_RINVMSGID (0x0000000C)".into())
         );
         assert!(matches!(
             Answer::classify(&status(CommandStatus::EsmeRthrottled)),
@@ -609,6 +830,50 @@ mod tests {
         counts.note(&Answer::TooLate);
         assert_eq!(counts.get("too_late"), 2);
         assert_eq!(counts.get("cancelled"), 0);
+    }
+
+    /// `ESME_RINVCMDID` in a cancel_sm_resp, or a `generic_nack` with any status but a
+    /// passing one, says the SMSC does not do cancel_sm; before, they were refusals like any
+    /// other (and every later supersession sent another cancel). The row stays `submitted`.
+    #[test]
+    fn an_smsc_without_cancel_sm_is_told_from_a_refusal() {
+        let nack = |s: CommandStatus| -> Result<Command, LinkError> {
+            Ok(Command::new(s, 1, Pdu::GenericNack))
+        };
+        assert_eq!(
+            Answer::classify(&status(CommandStatus::EsmeRinvcmdid)),
+            Answer::Unsupported("ESME_RINVCMDID (0x00000003)".into())
+        );
+        assert_eq!(
+            Answer::classify(&nack(CommandStatus::EsmeRinvcmdid)),
+            Answer::Unsupported("generic_nack ESME_RINVCMDID (0x00000003)".into())
+        );
+        assert_eq!(
+            Answer::classify(&nack(CommandStatus::EsmeRinvcmdlen)),
+            Answer::Unsupported("generic_nack ESME_RINVCMDLEN (0x00000002)".into())
+        );
+        assert!(matches!(
+            Answer::classify(&nack(CommandStatus::EsmeRthrottled)),
+            Answer::Failed(_)
+        ));
+        let counts = CancelCounts::default();
+        counts.note(&Answer::Unsupported("x".into()));
+        assert_eq!((counts.get("unsupported"), counts.get("refused")), (1, 0));
+        assert_eq!(
+            row_end(
+                "superseded by outbox row 9",
+                0,
+                vec![],
+                0,
+                &[(1, Answer::Unsupported("ESME_RINVCMDID (0x00000003)".into()))],
+                0
+            ),
+            RowEnd::Kept(
+                "not cancelled (superseded by outbox row 9): the SMSC does not support \
+                 cancel_sm (it answered ESME_RINVCMDID (0x00000003)); its receipt decides"
+                    .into()
+            )
+        );
     }
 
     #[test]
@@ -925,7 +1190,7 @@ mod tests {
         let c = send(&store, "k2", "FREE", 10);
         let d = send(&store, "k2", "BUSY", 11);
         assert!(accepted(&store, d, 12));
-        assert_eq!(asked(&store), []);
+        assert!(asked(&store).is_empty());
         assert!(accepted(&store, c, 13));
         assert_eq!(
             asked(&store),
@@ -941,7 +1206,7 @@ mod tests {
         let e = send(&store, "k3", "FREE", 20);
         let f = send(&store, "k3", "BUSY", 21);
         assert!(accepted(&store, e, 22));
-        assert_eq!(asked(&store), []);
+        assert!(asked(&store).is_empty());
         assert!(accepted(&store, f, 23));
         assert_eq!(
             asked(&store),
@@ -951,6 +1216,62 @@ mod tests {
         let g = send(&store, "k4", "FREE", 30);
         assert!(accepted(&store, g, 31));
         assert_eq!(asked(&store).len(), 1);
+    }
+
+    /// A row accepted before a newer message with its key came is asked for once, when that
+    /// message is written: once its cancel is answered and the row kept (refused, too late),
+    /// the newer message's acceptance does not ask again. Before, it did, and the SMSC got a
+    /// second cancel_sm for it whenever the first was answered before the newer message was
+    /// accepted.
+    #[test]
+    fn a_cancel_answered_is_not_asked_again_when_the_newer_message_is_accepted() {
+        use crate::store::outbox::{self, NewMessage};
+        use crate::store::{Store, StoreOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db"), StoreOptions::default()).unwrap();
+        let keyed = |body: &str| NewMessage {
+            coalesce_key: Some("status:+861:+862".into()),
+            ..NewMessage::sms("+8613900139000", body)
+        };
+        let older = keyed("FREE");
+        let a = store
+            .write_blocking(move |tx| {
+                let id = outbox::enqueue(tx, &older, 1)?.id;
+                outbox::claim_due(tx, 1, 10)?;
+                outbox::record_segment_submitted(tx, id, 1, 1, "m-a", 1)?;
+                outbox::mark_submitted(tx, id, 1)?;
+                Ok::<_, StoreError>(id)
+            })
+            .unwrap();
+        let newer = keyed("BUSY");
+        let b = store
+            .write_blocking(move |tx| outbox::enqueue(tx, &newer, 2))
+            .unwrap()
+            .id;
+        let asked = |store: &Store| -> Vec<i64> {
+            store
+                .read_blocking(|c| due(c, i64::MAX, 100))
+                .unwrap()
+                .into_iter()
+                .map(|d| d.outbox_id)
+                .collect()
+        };
+        assert_eq!(asked(&store), [a]);
+        // The SMSC answers: delivered already.
+        let end = RowEnd::Kept("not cancelled: too late".into());
+        store
+            .write_blocking(move |tx| record(tx, a, &end, 3))
+            .unwrap();
+        assert!(asked(&store).is_empty());
+        // The newer message is sent and accepted.
+        store
+            .write_blocking(move |tx| {
+                outbox::claim_due(tx, 4, 10)?;
+                outbox::record_segment_submitted(tx, b, 1, 1, "m-b", 5)?;
+                outbox::mark_submitted(tx, b, 5)
+            })
+            .unwrap();
+        assert!(asked(&store).is_empty(), "asked once, answered once");
     }
 
     /// A cancel that got no answer is tried again, with a growing back-off, keeping the parts

@@ -601,11 +601,17 @@ impl LinkHandle {
 
     /// Send a request PDU that is not a submit (`cancel_sm`) as a submit goes: it waits for a
     /// window slot, then the session writes it as soon as the rate limiter allows, ahead of
-    /// the outbox's batch items (as [`LinkHandle::submit`]), so it counts against `max_rate`.
-    /// Returns the SMSC's response (or `generic_nack`) as read; nothing is counted as a submit.
+    /// the outbox's batch items (as [`LinkHandle::submit`]), so it counts against `max_rate`,
+    /// and its answer feeds the adaptive rate as a submit's does ([`LinkHandle::pace`]: an
+    /// `ESME_RTHROTTLED` or `ESME_RMSGQFUL` slows every submit down). Returns the SMSC's
+    /// response (or `generic_nack`) as read; nothing is counted as a submit.
     pub async fn request_paced(&self, pdu: Pdu) -> Result<Command, LinkError> {
         let permit = self.acquire_window().await?;
-        self.send(pdu, Some(permit), true).await
+        let answer = self.send(pdu, Some(permit), true).await;
+        if let Ok(resp) = &answer {
+            self.pace(&SubmitOutcome::classify_with(resp, &self.shared.temporary));
+        }
+        answer
     }
 
     /// Hand `pdu` to the session and wait for its answer; `paced`: the session takes a rate
@@ -634,11 +640,25 @@ impl LinkHandle {
     /// Classify a submit's response and feed it to the counters and the adaptive rate.
     fn account(&self, resp: &Command) -> SubmitOutcome {
         let outcome = SubmitOutcome::classify_with(resp, &self.shared.temporary);
-        let now = self.shared.origin.elapsed();
         let stats = &self.shared.stats;
-        match &outcome {
+        let counter = match &outcome {
+            SubmitOutcome::Accepted { .. } => &stats.submits_ok,
+            SubmitOutcome::Throttled(_) => &stats.submits_throttled,
+            _ => &stats.submits_failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.pace(&outcome);
+        outcome
+    }
+
+    /// Feed a paced request's answer to the adaptive rate, read as a submit's (`outcome`): an
+    /// acceptance lets the rate climb back, `ESME_RTHROTTLED` / `ESME_RMSGQFUL` halve it (the
+    /// start of a spell of push-back is logged). Submits and cancels alike: both take their
+    /// tokens from the one limiter.
+    fn pace(&self, outcome: &SubmitOutcome) {
+        let now = self.shared.origin.elapsed();
+        match outcome {
             SubmitOutcome::Accepted { .. } => {
-                stats.submits_ok.fetch_add(1, Ordering::Relaxed);
                 let news = self
                     .shared
                     .rate
@@ -655,7 +675,6 @@ impl LinkHandle {
                 }
             }
             SubmitOutcome::Throttled(status) => {
-                stats.submits_throttled.fetch_add(1, Ordering::Relaxed);
                 let news = self
                     .shared
                     .rate
@@ -666,22 +685,19 @@ impl LinkHandle {
                     Some(rate::Pushback::Began { rate: Some(rate) }) => warn!(
                         status = %status_text(*status),
                         rate_per_sec = %format_args!("{rate:.1}"),
-                        "the SMSC is refusing submits for load: slowing down and retrying them later \
+                        "the SMSC is refusing submits (or cancels) for load: slowing down and retrying them later \
                          (if this goes on, lower [smsc] window or set [smsc] max_rate)"
                     ),
                     Some(rate::Pushback::Began { rate: None }) => warn!(
                         status = %status_text(*status),
-                        "the SMSC is refusing submits for load: slowing down and retrying them later \
+                        "the SMSC is refusing submits (or cancels) for load: slowing down and retrying them later \
                          (if this goes on, lower [smsc] window or set [smsc] max_rate)"
                     ),
                     _ => {}
                 }
             }
-            _ => {
-                stats.submits_failed.fetch_add(1, Ordering::Relaxed);
-            }
+            _ => {}
         }
-        outcome
     }
 
     /// Submit one `submit_sm` (a USSD screen): window slot, then the session writes it as soon

@@ -2,7 +2,9 @@
 //! outbox changes that make an accepted message wrong to deliver, in their own transaction:
 //! a newer message with the same coalescing key (`outbox::enqueue`), a withdrawal
 //! (`outbox::withdraw_queued`, `outbox::withdraw_queued_pushes`). The `delivery::cancel`
-//! task sends the `cancel_sm`s and records what the SMSC answered.
+//! task sends the `cancel_sm`s and records what the SMSC answered. Each writer tells the
+//! writer's tally how many intents it wrote ([`super::tally::note_intents`]): once its batch
+//! commits, the store wakes the canceller ([`super::Store::cancel_intents`]).
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
@@ -38,6 +40,7 @@ pub fn supersede_submitted(
     )
     .and_then(|mut s| s.execute(params![key, by, now]))
     .ctx("cancel::supersede_submitted")
+    .inspect(|n| super::tally::note_intents(*n))
 }
 
 /// The statements of [`supersede_on_submit`]: each asks for the cancel of one row of a pair,
@@ -58,21 +61,29 @@ const SUPERSEDED_IN_FLIGHT: [&str; 3] = [
          WHERE x.id IN rarray(?1) AND x.state = 'submitted' AND x.coalesce_key IS NOT NULL
            AND (o.content_at > x.content_at OR (o.content_at = x.content_at AND o.id > x.id))",
     // The row is that newer message: the older one, in flight when it came, is recorded.
+    // Only one accepted since the newer content was written (its latest segment's
+    // submitted_at, written with its mark): one accepted before was asked for then
+    // (`supersede_submitted`), and its cancel may be answered already (refused, too late);
+    // asking again sent it a second time.
     "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
          SELECT o.id, 'superseded by outbox row ' || x.id, ?2, ?2
          FROM outbox x JOIN outbox o
              ON o.coalesce_key = x.coalesce_key AND o.state = 'submitted'
          WHERE x.id IN rarray(?1) AND x.state = 'submitted' AND x.coalesce_key IS NOT NULL
-           AND (o.content_at < x.content_at OR (o.content_at = x.content_at AND o.id < x.id))",
+           AND (o.content_at < x.content_at OR (o.content_at = x.content_at AND o.id < x.id))
+           AND coalesce((SELECT max(s.submitted_at) FROM outbox_segment s
+                         WHERE s.outbox_id = o.id), x.content_at) >= x.content_at",
 ];
 
 /// Keyed rows `ids` have just become `submitted` (`outbox::mark_submitted`). A newer message with
 /// their key may have come while they were in flight, when [`supersede_submitted`] asked for
 /// nothing (they were not `submitted` yet): ask now. A row with its key and newer content
 /// (`content_at`, then id) that is `queued` or `submitted` supersedes it; one of `ids` with
-/// newer content than a `submitted` row with its key supersedes that one (a newer message
-/// claimed while the older was in flight, recorded after it). Each look seeks the partial
-/// index of queued or submitted keyed rows. Returns how many rows were asked for.
+/// newer content than a `submitted` row with its key supersedes that one if that was accepted
+/// after the newer content was written (a newer message claimed while the older was in
+/// flight, recorded after it; one accepted before was asked for by [`supersede_submitted`]).
+/// Each look seeks the partial index of queued or submitted keyed rows. Returns how many rows
+/// were asked for.
 pub fn supersede_on_submit(
     tx: &Transaction<'_>,
     ids: &[i64],
@@ -85,6 +96,7 @@ pub fn supersede_on_submit(
             .and_then(|mut s| s.execute(params![super::outbox::id_array(ids.iter().copied()), now]))
             .ctx("cancel::supersede_on_submit")?;
     }
+    super::tally::note_intents(asked);
     Ok(asked)
 }
 
@@ -150,6 +162,7 @@ pub fn withdraw_submitted(
             .and_then(|mut s| s.execute(params![what, why, now]))
             .ctx("cancel::withdraw_submitted")?;
     }
+    super::tally::note_intents(asked);
     Ok(asked)
 }
 
@@ -196,6 +209,7 @@ pub fn withdraw_queued_parts(
     tx.prepare_cached(&sql)
         .and_then(|mut s| s.execute(params![what, why, now]))
         .ctx("cancel::withdraw_queued_parts")
+        .inspect(|n| super::tally::note_intents(*n))
 }
 
 /// Which of rows `ids` are in flight and marked by a withdrawal ([`withdraw_submitted`]), for
@@ -392,6 +406,115 @@ mod tests {
         );
         assert_eq!(asked(&tx, other).unwrap(), None);
         assert_eq!(pending(&tx).unwrap(), 1);
+    }
+
+    /// The store wakes the canceller after a commit that wrote intents (a supersession, a
+    /// withdrawal, the parts taken of a queued row withdrawn) or made one due now (a row
+    /// withdrawn in flight with a part taken), and only then: not for writes that asked for
+    /// nothing, not for a request that rolled back.
+    #[test]
+    fn a_committed_intent_wakes_the_canceller_and_nothing_else_does() {
+        use crate::store::{Store, StoreOptions};
+        use futures::FutureExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("w.db"), StoreOptions::default()).unwrap();
+        let wake = store.cancel_intents();
+        let woken = || wake.notified().now_or_never().is_some();
+        let keyed = |body: &str| NewMessage {
+            coalesce_key: Some("status:+861:+862".into()),
+            ..NewMessage::sms("+8613900139000", body)
+        };
+        let first = keyed("FREE");
+        store
+            .write_blocking(move |tx| {
+                let id = outbox::enqueue(tx, &first, 1)?.id;
+                outbox::claim_due(tx, 1, 10)?;
+                outbox::record_segment_submitted(tx, id, 1, 1, "m-1", 1)?;
+                outbox::mark_submitted(tx, id, 1)
+            })
+            .unwrap();
+        assert!(!woken(), "nothing to cancel");
+        let newer = keyed("BUSY");
+        store
+            .write_blocking(move |tx| outbox::enqueue(tx, &newer, 2))
+            .unwrap();
+        assert!(woken(), "a supersession");
+        assert!(!woken(), "once");
+        store
+            .write_blocking(|tx| {
+                tx.execute("DELETE FROM outbox_cancel", [])
+                    .map_err(StoreError::from)
+            })
+            .unwrap();
+        assert!(!woken());
+        let rolled_back = store.write_blocking(|tx| {
+            outbox::withdraw_queued(tx, "status:+861:+862", "recipient sent STOP", None, 3)?;
+            Err::<(), _>(StoreError::Closed)
+        });
+        assert!(rolled_back.is_err());
+        assert!(!woken(), "rolled back");
+        store
+            .write_blocking(|tx| {
+                outbox::withdraw_queued(tx, "status:+861:+862", "recipient sent STOP", None, 4)
+            })
+            .unwrap();
+        assert!(woken(), "a withdrawal");
+        // Parts an earlier attempt got through of a row queued again, withdrawn: woken.
+        let other = |to: &str| NewMessage {
+            coalesce_key: Some(format!("status:+861:{to}")),
+            ..NewMessage::sms(to, "long")
+        };
+        let (queued, flying) = (other("+8613700137000"), other("+8613600136000"));
+        let ids = store
+            .write_blocking(move |tx| {
+                let ids = [
+                    outbox::enqueue(tx, &queued, 5)?.id,
+                    outbox::enqueue(tx, &flying, 5)?.id,
+                ];
+                outbox::claim_due(tx, 5, 10)?;
+                Ok::<_, StoreError>(ids)
+            })
+            .unwrap();
+        let part_one = |id: i64, end: AttemptEnd| Attempt {
+            outbox_id: id,
+            attempt: 1,
+            accepted: vec![AcceptedSegment {
+                seq: 1,
+                total: 2,
+                message_id: format!("p{id}"),
+            }],
+            end,
+        };
+        let retry = part_one(
+            ids[0],
+            AttemptEnd::Retry {
+                at: 10,
+                error: "ESME_RSYSERR".into(),
+            },
+        );
+        store
+            .write_blocking(move |tx| outbox::record_attempts(tx, &[retry], None, 6))
+            .unwrap();
+        assert!(!woken());
+        store
+            .write_blocking(|tx| {
+                outbox::withdraw_queued(tx, "status:+861:+8613700137000", "left", None, 7)
+            })
+            .unwrap();
+        assert!(woken(), "the parts taken of a queued row");
+        // A row in flight marked by a withdrawal (woken), held back with a part taken: its
+        // mark made due now wakes it again.
+        store
+            .write_blocking(|tx| {
+                outbox::withdraw_queued(tx, "status:+861:+8613600136000", "left", None, 8)
+            })
+            .unwrap();
+        assert!(woken(), "marked in flight");
+        let held = part_one(ids[1], AttemptEnd::Withdrawn);
+        store
+            .write_blocking(move |tx| outbox::record_attempts(tx, &[held], None, 9))
+            .unwrap();
+        assert!(woken(), "due now");
     }
 
     /// Every statement of [`supersede_on_submit`] runs on every recorded batch: it finds the

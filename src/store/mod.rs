@@ -66,7 +66,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::histogram::{HistogramSnapshot, LatencyHistogram};
 
@@ -645,6 +645,7 @@ fn writer_loop(
     counters: Arc<Counters>,
     checkpointer: Checkpointer,
     prelude: PreludeSlot,
+    intents: Arc<Notify>,
 ) {
     let mut pending: VecDeque<Box<dyn Job>> = VecDeque::new();
     let mut closers: Vec<oneshot::Sender<()>> = Vec::new();
@@ -674,7 +675,14 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        if run_batch(&mut conn, &mut pending, max_batch, &counters, &prelude) {
+        if run_batch(
+            &mut conn,
+            &mut pending,
+            max_batch,
+            &counters,
+            &prelude,
+            &intents,
+        ) {
             checkpointer.wake();
         }
     }
@@ -692,13 +700,14 @@ fn writer_loop(
 }
 
 /// Run the prelude (if any) and up to `max_batch` pending requests in one transaction; true
-/// if it committed.
+/// if it committed. A committed batch that wrote cancel intents notifies `intents`.
 fn run_batch(
     conn: &mut Connection,
     pending: &mut VecDeque<Box<dyn Job>>,
     max_batch: usize,
     counters: &Counters,
     prelude: &PreludeSlot,
+    intents: &Notify,
 ) -> bool {
     let began = Instant::now();
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
@@ -771,11 +780,15 @@ fn run_batch(
     }
     counters.transaction.observe(began.elapsed());
     let committed = commit_error.is_none();
-    let entered = tally::batch_end(committed);
-    for (total, n) in counters.outbox_entered.iter().zip(entered) {
+    let ended = tally::batch_end(committed);
+    for (total, n) in counters.outbox_entered.iter().zip(ended.entered) {
         if n > 0 {
             total.fetch_add(n as u64, Ordering::Relaxed);
         }
+    }
+    if ended.intents > 0 {
+        // Committed: the canceller reads them now.
+        intents.notify_one();
     }
     for finish in finishes {
         finish(commit_error.as_deref());
@@ -906,6 +919,8 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     /// [`Store::before_each_batch`].
     prelude: PreludeSlot,
+    /// [`Store::cancel_intents`].
+    intents: Arc<Notify>,
 }
 
 /// Handle to the durable store; cheap to clone (an `Arc` inside).
@@ -1301,6 +1316,8 @@ impl Store {
         let thread_counters = Arc::clone(&counters);
         let prelude = PreludeSlot::default();
         let thread_prelude = Arc::clone(&prelude);
+        let intents = Arc::new(Notify::new());
+        let thread_intents = Arc::clone(&intents);
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
@@ -1311,6 +1328,7 @@ impl Store {
                     thread_counters,
                     checkpointer,
                     thread_prelude,
+                    thread_intents,
                 )
             })
             .map_err(StoreError::Spawn)?;
@@ -1326,6 +1344,7 @@ impl Store {
                 counters,
                 writer: Mutex::new(Some(writer)),
                 prelude,
+                intents,
             }),
         })
     }
@@ -1343,6 +1362,14 @@ impl Store {
         step: impl Fn(&Transaction<'_>) -> Result<(), StoreError> + Send + Sync + 'static,
     ) -> bool {
         self.inner.prelude.set(Box::new(step)).is_ok()
+    }
+
+    /// Notified after each commit that wrote cancel intents ([`cancel`]: a supersession or a
+    /// withdrawal of an accepted message), from this process's writes only; the canceller
+    /// (`delivery::cancel::Canceller`, the one waiter) wakes on it instead of polling. A
+    /// notification while it is busy is kept for its next wait.
+    pub fn cancel_intents(&self) -> Arc<Notify> {
+        Arc::clone(&self.inner.intents)
     }
 
     /// The database file.

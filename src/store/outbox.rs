@@ -1519,12 +1519,14 @@ fn withdraw_marked(tx: &Transaction<'_>, id: i64, why: &str, now: i64) -> Result
         } else {
             why.to_string()
         };
-        exec_cached(
+        let due = exec_cached(
             tx,
             "UPDATE outbox_cancel SET why = ?2, next_at = ?3 WHERE outbox_id = ?1",
             params![id, cancel_why, now],
         )
         .ctx("outbox: cancel the parts taken")?;
+        // Due now: the canceller is woken once this commits.
+        tally::note_intents(due);
         format!(
             "withdrawn in flight ({why}): the SMSC had taken {taken} of its {total} parts \
              (cancel_sm asked for), the other {unsent} were never sent"

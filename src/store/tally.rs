@@ -20,6 +20,11 @@
 //! connection changes only then, not for the writer's own commits nor for checkpoints.
 //! [`super::outbox::counts_tracked`] answers from here; [`super::outbox::counts_by_state`]
 //! still counts the table (the CLI and the tests compare the two).
+//!
+//! The same layers carry the cancel intents written or made due ([`note_intents`], by
+//! [`super::cancel`]'s writers and by `outbox`'s withdrawal of a row in flight): a batch that
+//! committed some says so ([`Ended::intents`]) and the store wakes the canceller
+//! ([`super::Store::cancel_intents`]); rolled back, they wake nothing.
 
 use std::cell::RefCell;
 
@@ -44,6 +49,19 @@ struct Tally {
     /// running request: the outcomes [`batch_end`] reports once committed.
     batch_entered: PerState,
     request_entered: PerState,
+    /// Cancel intents written by the open transaction's finished requests, and by the
+    /// running request.
+    batch_intents: usize,
+    request_intents: usize,
+}
+
+/// What a batch's end reports ([`batch_end`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Ended {
+    /// Rows that entered each state in it, in [`OutboxState::ALL`] order.
+    pub(crate) entered: PerState,
+    /// Cancel intents it wrote ([`note_intents`]).
+    pub(crate) intents: usize,
 }
 
 thread_local! {
@@ -80,11 +98,19 @@ pub(crate) fn note(from: Option<OutboxState>, to: Option<OutboxState>, rows: usi
     });
 }
 
+/// `rows` cancel intents (`outbox_cancel` rows) were written, or made due now.
+pub(crate) fn note_intents(rows: usize) {
+    if rows > 0 {
+        TALLY.with_borrow_mut(|t| t.request_intents += rows);
+    }
+}
+
 /// A request starts: whatever an earlier, unfinished piece of work left is not its.
 pub(crate) fn request_begin() {
     TALLY.with_borrow_mut(|t| {
         t.request = PerState::default();
         t.request_entered = PerState::default();
+        t.request_intents = 0;
     });
 }
 
@@ -94,28 +120,31 @@ pub(crate) fn request_end(kept: bool) {
     TALLY.with_borrow_mut(|t| {
         let request = std::mem::take(&mut t.request);
         let entered = std::mem::take(&mut t.request_entered);
+        let intents = std::mem::take(&mut t.request_intents);
         if kept {
             add(&mut t.batch, &request);
             add(&mut t.batch_entered, &entered);
+            t.batch_intents += intents;
         }
     });
 }
 
 /// The open transaction committed (`true`) or did not: in that case the base is counted again
 /// when next asked for, since part of the batch may have reached the file. Returns how many
-/// rows entered each state in it (none if it did not commit), in [`OutboxState::ALL`] order.
-pub(crate) fn batch_end(committed: bool) -> PerState {
+/// rows entered each state in it and the cancel intents it wrote (none if it did not commit).
+pub(crate) fn batch_end(committed: bool) -> Ended {
     TALLY.with_borrow_mut(|t| {
         let batch = std::mem::take(&mut t.batch);
         let entered = std::mem::take(&mut t.batch_entered);
+        let intents = std::mem::take(&mut t.batch_intents);
         match (&mut t.base, committed) {
             (Some((base, _)), true) => add(base, &batch),
             (base, _) => *base = None,
         }
         if committed {
-            entered
+            Ended { entered, intents }
         } else {
-            PerState::default()
+            Ended::default()
         }
     })
 }
@@ -186,7 +215,7 @@ mod tests {
         let in_tx = current(1, || panic!("the base is known")).unwrap();
         assert_eq!(in_tx, counted(3, 2));
         // The commit reports the rows that entered each state, the rolled-back ones not.
-        let entered = batch_end(true);
+        let entered = batch_end(true).entered;
         assert_eq!(entered[index(OutboxState::Delivered)], 2);
         assert_eq!(entered[index(OutboxState::Queued)], 0);
         assert_eq!(current(1, || panic!("known")).unwrap(), counted(3, 2));
@@ -196,7 +225,7 @@ mod tests {
         request_begin();
         note(Some(OutboxState::Queued), Some(OutboxState::Failed), 1);
         request_end(true);
-        assert_eq!(batch_end(false), PerState::default());
+        assert_eq!(batch_end(false), Ended::default());
         assert_eq!(current(1, || Ok(counted(4, 2))).unwrap(), counted(4, 2));
         assert_eq!(current(2, || Ok(counted(0, 6))).unwrap(), counted(0, 6));
         assert_eq!(current(2, || panic!("known")).unwrap(), counted(0, 6));
@@ -218,5 +247,23 @@ mod tests {
         request_end(true);
         batch_end(true);
         assert_eq!(current(7, || panic!("known")).unwrap(), counted(4, 0));
+    }
+
+    /// Cancel intents follow the requests that wrote them: a rolled-back request's are not
+    /// reported, a committed batch reports the others, a failed one none.
+    #[test]
+    fn intents_are_reported_once_committed() {
+        request_begin();
+        note_intents(2);
+        request_end(true);
+        request_begin();
+        note_intents(5);
+        request_end(false);
+        assert_eq!(batch_end(true).intents, 2);
+        assert_eq!(batch_end(true).intents, 0, "reported once");
+        request_begin();
+        note_intents(1);
+        request_end(true);
+        assert_eq!(batch_end(false).intents, 0);
     }
 }
