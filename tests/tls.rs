@@ -102,8 +102,19 @@ fn config(sim: &SimHandle, extra: &str) -> Result<Config, ConfigError> {
 
 /// A gateway started from `cfg` on a fresh database in `dir`.
 async fn gateway(dir: &Path, cfg: &Config) -> (Gateway, mpsc::Receiver<MoMessage>) {
+    gateway_with(dir, cfg, |_| {}).await
+}
+
+/// [`gateway`] with the link's settings changed by `tune` first.
+async fn gateway_with(
+    dir: &Path,
+    cfg: &Config,
+    tune: impl FnOnce(&mut presence_gw::smpp::LinkConfig),
+) -> (Gateway, mpsc::Receiver<MoMessage>) {
     let smsc = cfg.smsc.clone().expect("[smsc]");
-    let mut opts = GatewayOptions::new(dir.join("gw.db"), cfg.link_config(&smsc).unwrap(), "10658");
+    let mut link = cfg.link_config(&smsc).unwrap();
+    tune(&mut link);
+    let mut opts = GatewayOptions::new(dir.join("gw.db"), link, "10658");
     cfg.apply_delivery(&mut opts.dispatcher);
     let (tx, rx) = mpsc::channel(16);
     (Gateway::start(opts, tx).await.expect("gateway starts"), rx)
@@ -118,6 +129,27 @@ async fn never_bound(gw: &Gateway, within: Duration) -> String {
     );
     match gw.link.state() {
         LinkState::Down(why) | LinkState::AuthRejected(why) => why,
+        other => format!("{other:?}"),
+    }
+}
+
+/// The reason of the first time the link goes down within `within` (the link retries: its
+/// state goes back to connecting between failures).
+async fn first_down_reason(gw: &Gateway, within: Duration) -> String {
+    let mut state = gw.link.watch_state();
+    let found = tokio::time::timeout(
+        within,
+        state.wait_for(|s| matches!(s, LinkState::Down(_) | LinkState::AuthRejected(_))),
+    )
+    .await;
+    let Ok(Ok(found)) = found else {
+        panic!(
+            "the link did not go down within {within:?}: {:?}",
+            gw.link.state()
+        );
+    };
+    match &*found {
+        LinkState::Down(why) | LinkState::AuthRejected(why) => why.clone(),
         other => format!("{other:?}"),
     }
 }
@@ -198,6 +230,7 @@ async fn an_smsc_the_gateway_cannot_trust_or_that_has_another_name_is_never_boun
     let (gw, _mo) = gateway(dir.path(), &cfg).await;
     let why = never_bound(&gw, Duration::from_secs(2)).await;
     assert!(why.contains("certificate"), "{why}");
+    assert!(why.contains("set tls_ca_file"), "names the setting: {why}");
     gw.shutdown().await;
     // Trusted, but not the name the gateway expects.
     let cfg = config(
@@ -212,6 +245,10 @@ async fn an_smsc_the_gateway_cannot_trust_or_that_has_another_name_is_never_boun
     let (gw, _mo) = gateway(dir2.path(), &cfg).await;
     let why = never_bound(&gw, Duration::from_secs(2)).await;
     assert!(why.contains("certificate"), "{why}");
+    assert!(
+        why.contains("\"smsc.example.net\"") && why.contains("set tls_server_name"),
+        "names the setting: {why}"
+    );
     gw.shutdown().await;
     assert!(
         sim.binds().iter().all(|b| b.bind.is_none()),
@@ -269,7 +306,11 @@ async fn mutual_tls_binds_with_the_client_certificate_and_not_without() {
     // No client certificate: the SMSC closes the connection.
     let cfg = config(&sim, &format!("tls = true\ntls_ca_file = {ca:?}\n")).unwrap();
     let (gw, _mo) = gateway(dir.path(), &cfg).await;
-    never_bound(&gw, Duration::from_secs(2)).await;
+    let why = first_down_reason(&gw, Duration::from_secs(5)).await;
+    assert!(
+        why.contains("wants a client certificate: set tls_client_cert_file"),
+        "{why}"
+    );
     gw.shutdown().await;
     // With one from the CA it trusts: bound.
     let (cert, key) = clients.issue(
@@ -351,5 +392,65 @@ async fn unusable_tls_settings_are_refused_by_key() {
             other => panic!("{extra}: {other:?}"),
         }
     }
+    // A certificate given for the key (an easy swap): says what it looked for.
+    let extra = format!(
+        "tls = true\ntls_ca_file = {:?}\ntls_client_cert_file = {cert:?}\n\
+         tls_client_key_file = {cert:?}\n",
+        pki.path("ca.pem")
+    );
+    let e = config(&sim, &extra).unwrap_err().to_string();
+    assert!(
+        e.contains("smsc.tls_client_key_file") && e.contains("no PEM private key in it"),
+        "{e}"
+    );
     sim.shutdown().await;
+}
+
+/// A TLS link that cannot come up says what to look at. A port that takes the connection and
+/// never answers the handshake (a plain SMPP port waits for a PDU) is named as that, not as a
+/// bare "timed out" that reads the same as a host that never answered; a plain SMSC, which
+/// answers the handshake in SMPP, is named as a plain port.
+#[tokio::test]
+async fn a_port_that_does_not_answer_in_tls_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let ca = pki.path("ca.pem");
+    // Takes connections, reads nothing, answers nothing.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = silent.accept().await {
+            held.push(sock);
+        }
+    });
+    let plain = Simulator::start(SimConfig::local().with_account(SYSTEM_ID, PASSWORD))
+        .await
+        .expect("simulator starts");
+    let cfg = config(&plain, &format!("tls = true\ntls_ca_file = {ca:?}\n")).unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    let why = first_down_reason(&gw, Duration::from_secs(5)).await;
+    assert!(
+        why.contains("TLS handshake") && why.contains("not its plain SMPP one"),
+        "{why}"
+    );
+    gw.shutdown().await;
+
+    let mut cfg = cfg.clone();
+    if let Some(s) = cfg.smsc.as_mut() {
+        s.address = silent_addr.to_string();
+    }
+    let dir2 = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway_with(dir2.path(), &cfg, |link| {
+        link.connect_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let why = first_down_reason(&gw, Duration::from_secs(5)).await;
+    assert!(
+        why.contains("TLS handshake was not finished within 300 ms") && why.contains("TLS port"),
+        "{why}"
+    );
+    gw.shutdown().await;
+    holder.abort();
+    plain.shutdown().await;
 }

@@ -27,7 +27,7 @@ use rusmpp::pdus::{BindReceiver, BindTransceiver, BindTransmitter, DataSmResp, D
 use rusmpp::types::COctetString;
 use rusmpp::values::{InterfaceVersion, Npi, Ton};
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
-use sms_wire::framing::{error_response, generic_nack, Frame, SmppCodec};
+use sms_wire::framing::{error_response, generic_nack, Frame, FramingError, SmppCodec};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep_until, Instant};
@@ -449,22 +449,11 @@ fn bind_pdu(cfg: &LinkConfig, role: Role) -> Result<Pdu, String> {
 /// Connect, bind and run one session until it ends.
 pub(crate) async fn connect_and_run(mut ctx: SessionCtx<'_>) -> SessionEnd {
     let cfg = ctx.cfg;
-    let stream = match tokio::time::timeout(
-        cfg.connect_timeout,
-        transport::connect(&cfg.smsc, cfg.tls.as_ref()),
-    )
-    .await
-    {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
+    let stream = match transport::connect(&cfg.smsc, cfg.tls.as_ref(), cfg.connect_timeout).await {
+        Ok(s) => s,
+        Err(e) => {
             return SessionEnd::Closed {
                 reason: format!("connect to {}: {e}", cfg.smsc),
-                bound: false,
-            }
-        }
-        Err(_) => {
-            return SessionEnd::Closed {
-                reason: format!("connect to {}: timed out", cfg.smsc),
                 bound: false,
             }
         }
@@ -508,7 +497,18 @@ async fn bind(
         };
         match frame {
             None => return Err(closed("SMSC closed the connection during bind".into())),
-            Some(Err(e)) => return Err(closed(format!("framing during bind: {e}"))),
+            Some(Err(e)) => {
+                // Under TLS 1.3 an SMSC refuses a client certificate (or its absence) after
+                // the handshake: the first read says why.
+                let hint = match (&e, &ctx.cfg.tls) {
+                    (FramingError::Io(io), Some(tls)) => tls.hint(io, &ctx.cfg.smsc),
+                    _ => None,
+                };
+                return Err(closed(match hint {
+                    Some(h) => format!("framing during bind: {e} ({h})"),
+                    None => format!("framing during bind: {e}"),
+                }));
+            }
             Some(Ok(Frame::Invalid(inv))) => {
                 if inv.is_request() {
                     let _ = wire.send(inv.generic_nack()).await;
