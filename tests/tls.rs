@@ -91,11 +91,15 @@ async fn tls_sim(pki: &Pki, client_ca: Option<&Path>) -> SimHandle {
 
 /// A config naming the simulator, with `[smsc]` lines `extra`.
 fn config(sim: &SimHandle, extra: &str) -> Result<Config, ConfigError> {
+    config_at(&sim.smpp_addr().to_string(), extra)
+}
+
+/// A config naming the SMSC at `address`, with `[smsc]` lines `extra`.
+fn config_at(address: &str, extra: &str) -> Result<Config, ConfigError> {
     let toml = format!(
-        "service_number = \"10658\"\n[smsc]\naddress = \"{}\"\nsystem_id = \"{SYSTEM_ID}\"\n\
+        "service_number = \"10658\"\n[smsc]\naddress = \"{address}\"\nsystem_id = \"{SYSTEM_ID}\"\n\
          password = \"{PASSWORD}\"\nresponse_timeout_secs = 2\nreconnect_min_secs = 0.05\n\
-         reconnect_max_secs = 0.3\n{extra}",
-        sim.smpp_addr()
+         reconnect_max_secs = 0.3\n{extra}"
     );
     Config::from_toml(&toml, Path::new("tls.toml"))
 }
@@ -453,4 +457,96 @@ async fn a_port_that_does_not_answer_in_tls_is_named_as_such() {
     gw.shutdown().await;
     holder.abort();
     plain.shutdown().await;
+}
+
+/// How the hand-written TLS SMSC of [`scripted_smsc`] ends its sessions.
+#[derive(Clone, Copy)]
+enum Ending {
+    /// Answer the ESME's unbind, then read on: how does the ESME end the connection?
+    AnswerUnbind,
+}
+
+/// A TLS SMSC written out here rather than smsc-sim, to script how its sessions end (and to see
+/// how the ESME ends them): each connection's bind is answered, then `ending`. Its task returns,
+/// with [`Ending::AnswerUnbind`], whether the ESME ended the connection after the unbind with a
+/// TLS close_notify (a clean end of stream) rather than a bare TCP close; `None`: it did
+/// neither within 5 s.
+async fn scripted_smsc(
+    pki: &Pki,
+    ending: Ending,
+) -> (String, tokio::task::JoinHandle<Option<bool>>) {
+    use futures::{SinkExt, StreamExt};
+    use rusmpp::{Command, CommandId, CommandStatus, Pdu};
+    use sms_wire::framing::{Frame, SmppCodec};
+
+    let (cert, key) = pki.issue(
+        "scripted",
+        &["127.0.0.1"],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let tls = SimTls::from_pem_files(&cert, &key, None).expect("TLS settings");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        loop {
+            let (sock, _) = listener.accept().await.ok()?;
+            let Ok(io) = tls.accept(sock).await else {
+                continue;
+            };
+            let mut wire = tokio_util::codec::Framed::new(io, SmppCodec::new());
+            while let Some(Ok(Frame::Pdu(cmd))) = wire.next().await {
+                let s = cmd.sequence_number();
+                let ok = |pdu: Pdu| Command::new(CommandStatus::EsmeRok, s, pdu);
+                match cmd.id() {
+                    CommandId::BindTransceiver => {
+                        let _ = wire
+                            .send(ok(Pdu::BindTransceiverResp(Default::default())))
+                            .await;
+                        match ending {
+                            Ending::AnswerUnbind => {}
+                        }
+                    }
+                    CommandId::EnquireLink => {
+                        let _ = wire.send(ok(Pdu::EnquireLinkResp)).await;
+                    }
+                    CommandId::Unbind => {
+                        let _ = wire.send(ok(Pdu::UnbindResp)).await;
+                        let end = tokio::time::timeout(Duration::from_secs(5), wire.next()).await;
+                        return match end {
+                            Ok(None) => Some(true),
+                            Ok(Some(Err(_))) => Some(false),
+                            _ => None,
+                        };
+                    }
+                    _ => {}
+                }
+            }
+        }
+    });
+    (addr, task)
+}
+
+/// After an orderly unbind the gateway ends its TLS session with close_notify: the SMSC reads
+/// a clean end of stream, not a connection cut short (which rustls reports as "peer closed
+/// connection without sending TLS close_notify" and Java SMSCs log as a possible truncation
+/// attack).
+#[tokio::test]
+async fn a_stop_ends_the_tls_session_with_close_notify() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let (addr, smsc) = scripted_smsc(&pki, Ending::AnswerUnbind).await;
+    let ca = pki.path("ca.pem");
+    let cfg = config_at(&addr, &format!("tls = true\ntls_ca_file = {ca:?}\n")).unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    assert!(gw.link.wait_bound(Duration::from_secs(10)).await, "binds");
+    gw.shutdown().await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), smsc)
+        .await
+        .expect("the SMSC saw the session end")
+        .unwrap();
+    assert_eq!(
+        ended,
+        Some(true),
+        "the gateway's end of the session: Some(true) close_notify, Some(false) a bare TCP close"
+    );
 }

@@ -462,7 +462,10 @@ pub(crate) async fn connect_and_run(mut ctx: SessionCtx<'_>) -> SessionEnd {
     let mut seq = Sequence(0);
     match bind(&mut ctx, &mut wire, &mut seq).await {
         Ok(()) => {}
-        Err(end) => return end,
+        Err(end) => {
+            close_write(wire.get_mut()).await;
+            return end;
+        }
     }
     (ctx.on_bound)();
     // Bound: the read and write halves go their own ways (the reader keeps whatever arrived
@@ -470,8 +473,25 @@ pub(crate) async fn connect_and_run(mut ctx: SessionCtx<'_>) -> SessionEnd {
     let parts = wire.into_parts();
     let (read_half, write_half) = parts.io.into_split();
     let reader = Reader::new(read_half, parts.codec.clone(), parts.read_buf);
-    let sink = FramedWrite::new(write_half, parts.codec);
-    run_bound(ctx, reader, sink, seq).await
+    let mut sink = FramedWrite::new(write_half, parts.codec);
+    let end = run_bound(ctx, reader, &mut sink, seq).await;
+    close_write(sink.get_mut()).await;
+    end
+}
+
+/// Longest the end of a session waits to say so on the wire ([`close_write`]).
+const CLOSE_WRITE_WAIT: Duration = Duration::from_secs(1);
+
+/// End our direction of the connection: over TLS a `close_notify` alert, then FIN (plain TCP:
+/// FIN, as dropping the write half did). Without the alert a TLS SMSC reads the end of the
+/// session as a truncation (rustls: "peer closed connection without sending TLS
+/// close_notify", Java: "possible truncation attack"), after an orderly unbind too. Only what
+/// the socket already took goes out: frames a failed session left in the sink's buffer were
+/// never sent and are not sent now. Bounded: a peer that reads nothing does not hold up the
+/// end of the session.
+async fn close_write(io: &mut (impl tokio::io::AsyncWrite + Unpin)) {
+    use tokio::io::AsyncWriteExt;
+    let _ = tokio::time::timeout(CLOSE_WRITE_WAIT, io.shutdown()).await;
 }
 
 async fn bind(
@@ -589,7 +609,7 @@ fn inbound_resp(id: CommandId, seq: u32, status: CommandStatus) -> Command {
 async fn run_bound(
     mut ctx: SessionCtx<'_>,
     mut reader: Reader,
-    mut sink: Sink,
+    sink: &mut Sink,
     mut seq: Sequence,
 ) -> SessionEnd {
     let cfg = ctx.cfg;
@@ -735,7 +755,7 @@ async fn run_bound(
                 wrote = true;
             }
             if wrote {
-                if flush(&mut sink).await.is_err() {
+                if flush(sink).await.is_err() {
                     end!("write failed".into());
                 }
                 // The sliding-second cap counts these submits from now, when they are on the
@@ -921,7 +941,7 @@ async fn run_bound(
                     }
                     ready = acks.next().now_or_never().flatten();
                 }
-                if flush(&mut sink).await.is_err() {
+                if flush(sink).await.is_err() {
                     end!("write failed".into());
                 }
             }
@@ -971,7 +991,7 @@ async fn run_bound(
                     }
                     write_request!(pdu, reply, permit, now);
                 }
-                if flush(&mut sink).await.is_err() { end!("write failed".into()); }
+                if flush(sink).await.is_err() { end!("write failed".into()); }
             }
             _ = sleep_until(pace_at.unwrap_or_else(Instant::now)), if pace_at.is_some() => {
                 pace_at = None;
