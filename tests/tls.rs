@@ -464,6 +464,9 @@ async fn a_port_that_does_not_answer_in_tls_is_named_as_such() {
 enum Ending {
     /// Answer the ESME's unbind, then read on: how does the ESME end the connection?
     AnswerUnbind,
+    /// Close the TCP connection right after the bind, without a TLS close_notify (as smsc-sim's
+    /// drop and many SMSCs do), and take the next connection.
+    DropAfterBind,
 }
 
 /// A TLS SMSC written out here rather than smsc-sim, to script how its sessions end (and to see
@@ -502,8 +505,8 @@ async fn scripted_smsc(
                         let _ = wire
                             .send(ok(Pdu::BindTransceiverResp(Default::default())))
                             .await;
-                        match ending {
-                            Ending::AnswerUnbind => {}
+                        if let Ending::DropAfterBind = ending {
+                            break; // the stream is dropped: TCP FIN, no close_notify
                         }
                     }
                     CommandId::EnquireLink => {
@@ -549,4 +552,112 @@ async fn a_stop_ends_the_tls_session_with_close_notify() {
         Some(true),
         "the gateway's end of the session: Some(true) close_notify, Some(false) a bare TCP close"
     );
+}
+
+/// An SMSC that closes its TLS connection without close_notify ends the session as a plain
+/// close does ("SMSC closed the connection", not "unframeable input" quoting rustls), and the
+/// gateway binds again.
+#[tokio::test]
+async fn an_smsc_closing_without_close_notify_is_a_close_and_the_link_binds_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let (addr, smsc) = scripted_smsc(&pki, Ending::DropAfterBind).await;
+    let ca = pki.path("ca.pem");
+    let cfg = config_at(&addr, &format!("tls = true\ntls_ca_file = {ca:?}\n")).unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    let why = first_down_reason(&gw, Duration::from_secs(10)).await;
+    assert_eq!(why, "SMSC closed the connection");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gw
+        .link
+        .stats()
+        .binds
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 2
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never bound again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gw.shutdown().await;
+    smsc.abort();
+}
+
+/// smsc-sim dropping a TLS session with hundreds of submits in flight (as tests/core.rs does
+/// over plain TCP): the gateway reconnects over TLS and every message reaches its handset;
+/// nothing accepted is lost, nothing fails.
+#[tokio::test]
+async fn a_tls_session_dropped_with_submits_in_flight_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let (cert, key) = pki.issue(
+        "smsc",
+        &["localhost", "127.0.0.1"],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let mut sim_cfg = SimConfig {
+        tls: Some(SimTls::from_pem_files(&cert, &key, None).unwrap()),
+        window: 1000,
+        ..SimConfig::local()
+    };
+    sim_cfg.faults.response_delay = Some(smsc_sim::Delay::fixed(300));
+    let sim = Simulator::start(sim_cfg.with_account(SYSTEM_ID, PASSWORD))
+        .await
+        .expect("simulator starts");
+    let ca = pki.path("ca.pem");
+    let cfg = config(
+        &sim,
+        &format!("tls = true\ntls_ca_file = {ca:?}\nwindow = 64\n"),
+    )
+    .unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    assert!(gw.link.wait_bound(Duration::from_secs(10)).await, "binds");
+    let n = 300;
+    for i in 0..n {
+        gw.enqueue(NewMessage::sms(format!("+86139{i:08}"), format!("msg {i}")))
+            .await
+            .unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gw.link.window_in_use() < 32 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "window never filled"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(sim.drop_connections(None) >= 1);
+    let mut faults = sim.faults();
+    faults.response_delay = None;
+    sim.set_faults(faults);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let c = gw.store.read(outbox::counts_by_state).await.unwrap();
+        assert_eq!(c.failed + c.expired, 0, "{c:?}");
+        if c.delivered == n as u64 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered: {c:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        gw.link
+            .stats()
+            .binds
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 2
+    );
+    for i in 0..n {
+        let handset = sim.handset(&format!("+86139{i:08}"));
+        let want = format!("msg {i}");
+        assert!(
+            handset.texts().contains(&want.as_str()),
+            "{i}: {:?}",
+            handset.texts()
+        );
+    }
+    gw.shutdown().await;
+    sim.shutdown().await;
 }
