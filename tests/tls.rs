@@ -661,3 +661,51 @@ async fn a_tls_session_dropped_with_submits_in_flight_loses_nothing() {
     gw.shutdown().await;
     sim.shutdown().await;
 }
+
+/// On a fallback, the look for the primary SMSC does the TLS handshake too: a primary that takes
+/// TCP connections but whose certificate the gateway cannot trust (expired, signed by another
+/// CA after a renewal) is not a reason to leave a working fallback session. A bare TCP
+/// connection counted as "the primary is back" and the link unbound from the fallback at every
+/// look, only to fail the handshake at the primary and bind to the fallback again.
+#[tokio::test]
+async fn a_primary_with_a_certificate_the_gateway_cannot_trust_does_not_pull_it_off_the_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let other = Pki::new(dir.path(), "other-ca");
+    let primary = tls_sim(&other, None).await;
+    let fallback = tls_sim(&pki, None).await;
+    let ca = pki.path("ca.pem");
+    let cfg = config(
+        &primary,
+        &format!(
+            "tls = true\ntls_ca_file = {ca:?}\nfallback_addresses = [\"{}\"]\n\
+             return_to_primary_secs = 1\n",
+            fallback.smpp_addr()
+        ),
+    )
+    .unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    assert!(
+        gw.link.wait_bound(Duration::from_secs(10)).await,
+        "binds to the fallback"
+    );
+    assert_eq!(
+        gw.link.bound_to().as_deref(),
+        Some(fallback.smpp_addr().to_string().as_str())
+    );
+    // Three looks for the primary (1 s apart, each the same handshake failure).
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(
+        gw.link
+            .stats()
+            .binds
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "the fallback session was left for the primary: {:?}",
+        fallback.binds()
+    );
+    assert_eq!(gw.link.state(), LinkState::Bound);
+    gw.shutdown().await;
+    primary.shutdown().await;
+    fallback.shutdown().await;
+}
