@@ -709,3 +709,62 @@ async fn a_primary_with_a_certificate_the_gateway_cannot_trust_does_not_pull_it_
     primary.shutdown().await;
     fallback.shutdown().await;
 }
+
+/// A TLS session makes no busy-poll choice: its reader does not poll (it reads what rustls
+/// decrypts), so there is nothing to choose between, and `presence_gw_smpp_busy_polling` must
+/// not say it polls. Before, the session probed as over plain TCP, timed one mode twice, and
+/// chose (and reported) polling whenever noise made the second probe a tenth faster.
+#[tokio::test]
+async fn a_tls_session_makes_no_busy_poll_choice() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let sim = tls_sim(&pki, None).await;
+    let ca = pki.path("ca.pem");
+    // The largest budget, one request at a time: over plain TCP two probes of 256 answers
+    // each end in a choice.
+    let cfg = config(
+        &sim,
+        &format!("tls = true\ntls_ca_file = {ca:?}\nbusy_poll_us = 10000\nwindow = 1\n"),
+    )
+    .unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    assert!(gw.link.wait_bound(Duration::from_secs(10)).await, "binds");
+    let n = 2 * 256 + 20;
+    gw.store
+        .write(move |tx| {
+            for i in 0..n {
+                let now = presence_gw::store::now_ms();
+                outbox::enqueue(tx, &NewMessage::sms(format!("+86139{i:08}"), "hi"), now)?;
+            }
+            Ok::<_, presence_gw::store::StoreError>(())
+        })
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let c = gw.store.read(outbox::counts_by_state).await.unwrap();
+        if c.delivered == n as u64 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered: {c:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stats = gw.link.stats();
+    assert_eq!(
+        stats
+            .busy_poll_choices
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert_eq!(
+        stats
+            .busy_polling
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+}

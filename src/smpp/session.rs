@@ -655,7 +655,14 @@ async fn run_bound(
     // When this session last read or wrote a PDU: a busy poll counts from it.
     let mut last_tx = last_rx;
     // Whether to poll the socket for an expected answer rather than sleep ([`BusyPoll`]).
-    let mut poll = BusyPoll::new(cfg.busy_poll);
+    // Not over TLS: the reader does not poll there (it reads what rustls decrypts), so the
+    // probes would time one mode twice and could report polling (the busy_polling metric, its
+    // log line) where nothing polls.
+    let mut poll = BusyPoll::new(if cfg.tls.is_some() {
+        Duration::ZERO
+    } else {
+        cfg.busy_poll
+    });
     ctx.stats
         .busy_polling
         .store(0, std::sync::atomic::Ordering::Relaxed);
