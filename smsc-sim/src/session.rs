@@ -144,12 +144,17 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     let _ = socket.set_nodelay(true);
     let socket: Box<dyn Io> = match &shared.cfg.tls {
         None => Box::new(socket),
-        Some(tls) => match tls.accept(socket).await {
-            Ok(s) => s,
-            Err(e) => {
-                warn!(%peer, "{e}: connection closed");
-                return;
-            }
+        // A handshake in progress ends with the simulator, as a session does: it held the
+        // connection open for up to its 10 s limit after a shutdown.
+        Some(tls) => tokio::select! {
+            r = tls.accept(socket) => match r {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(%peer, "{e}: connection closed");
+                    return;
+                }
+            },
+            _ = shared.shutdown.cancelled() => return,
         },
     };
     let id = shared.conn_id();
