@@ -26,6 +26,8 @@ command -v identify >/dev/null || pkgs="$pkgs imagemagick"
 command -v chromium >/dev/null || pkgs="$pkgs chromium"
 # systemd-analyze: verifies and rates deploy/presence-gw.service (deploy.sh).
 command -v systemd-analyze >/dev/null || pkgs="$pkgs systemd"
+# strace: the system calls the gateway makes, held against the unit's filter (deploy.sh).
+command -v strace >/dev/null || pkgs="$pkgs strace"
 # Kannel (bearerbox, smsbox) as an independent ESME for smsc-sim; node + npm for node-smpp.
 installed kannel || pkgs="$pkgs kannel"
 command -v node >/dev/null || pkgs="$pkgs nodejs"
