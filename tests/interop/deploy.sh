@@ -3,6 +3,7 @@
 # lines run the way systemd runs them.
 #   - `systemd-analyze verify` accepts the unit (paths pointed at the built binary);
 #   - `systemd-analyze security --offline` rates its exposure at most 2.0 ("OK");
+#   - deploy/README.md's install steps install every file the unit names;
 #   - its ExecStartPre (`check-config`) passes the example config made a production one and
 #     refuses a config with an unknown key, naming it;
 #   - its ExecStart, run in its WorkingDirectory with its EnvironmentFile's variables, binds to
@@ -69,6 +70,31 @@ if [ "$rc" -eq 0 ] && [ -n "$exposure" ]; then
 else
   tail -n 40 "$out/security.log" >&2
   fail "security: exposure ${exposure:-unknown} (at most 2.0; see $out/security.log)"
+fi
+
+# Every file the unit names (its commands, the config, the env file, the documentation) is one
+# deploy/README.md's install steps put there: a unit pointing at a file the steps never install
+# fails to start, or (Documentation=) sends `systemctl help` nowhere.
+if missing=$(python3 - "$root/deploy/presence-gw.service" "$root/deploy/README.md" <<'PY'
+import re, sys
+unit, readme = (open(p).read() for p in sys.argv[1:3])
+named = set()
+for key, value in re.findall(r"^(\w+)=(.*)$", unit, re.M):
+    if key in ("ExecStart", "ExecStartPre", "EnvironmentFile"):
+        named |= {w.lstrip("-") for w in value.split() if w.lstrip("-").startswith("/")}
+    elif key == "Documentation":
+        named |= {w[len("file://"):] for w in value.split() if w.startswith("file://")}
+block = re.search(r"## Install.*?```sh\n(.*?)```", readme, re.S).group(1)
+installed = {l.split("#")[0].split()[-1] for l in block.splitlines()
+             if l.strip().startswith("install ") and not re.search(r"\binstall\s+-d\b", l)}
+missing = sorted(named - installed)
+print(" ".join(missing) if missing else f"{len(named)} files")
+sys.exit(1 if missing else 0)
+PY
+); then
+  pass "install: deploy/README.md installs every file the unit names ($missing)"
+else
+  fail "install: deploy/README.md does not install what the unit names: $missing"
 fi
 
 # unit_value KEY : the value of KEY= in the unit (first one)
