@@ -396,6 +396,25 @@ async fn unusable_tls_settings_are_refused_by_key() {
             other => panic!("{extra}: {other:?}"),
         }
     }
+    // An address whose host no certificate can be checked by (an IPv6 zone, a space), with no
+    // tls_server_name: refused at load, naming the address's key, not at every connect.
+    let tls_on = format!("tls = true\ntls_ca_file = {:?}\n", pki.path("ca.pem"));
+    for (address, extra, key) in [
+        ("[fe80::1%eth0]:2775", tls_on.clone(), "smsc.address"),
+        (
+            "127.0.0.1:2775",
+            format!("{tls_on}fallback_addresses = [\"smsc two:2775\"]\n"),
+            "smsc.fallback_addresses",
+        ),
+    ] {
+        let e = config_at(address, &extra).unwrap_err().to_string();
+        assert!(
+            e.contains(key) && e.contains("set tls_server_name"),
+            "{address}: {e}"
+        );
+        let named = format!("{extra}tls_server_name = \"smsc.example.net\"\n");
+        config_at(address, &named).expect("with tls_server_name the address is fine");
+    }
     // A certificate given for the key (an easy swap): says what it looked for.
     let extra = format!(
         "tls = true\ntls_ca_file = {:?}\ntls_client_cert_file = {cert:?}\n\
@@ -764,6 +783,35 @@ async fn a_tls_session_makes_no_busy_poll_choice() {
             .busy_polling
             .load(std::sync::atomic::Ordering::Relaxed),
         0
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// An IPv6 literal address, `[::1]:port`, binds over TLS: the certificate is checked against
+/// the IP address inside the brackets (an IP SAN), as `127.0.0.1` is.
+#[tokio::test]
+async fn an_ipv6_literal_address_binds_over_tls_by_its_ip() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let (cert, key) = pki.issue("smsc6", &["::1"], ExtendedKeyUsagePurpose::ServerAuth);
+    let cfg = SimConfig {
+        smpp_addr: "[::1]:0".parse().unwrap(),
+        tls: Some(SimTls::from_pem_files(&cert, &key, None).unwrap()),
+        ..SimConfig::local()
+    };
+    let sim = Simulator::start(cfg.with_account(SYSTEM_ID, PASSWORD))
+        .await
+        .expect("simulator starts on ::1");
+    let address = sim.smpp_addr().to_string();
+    assert!(address.starts_with("[::1]:"), "{address}");
+    let ca = pki.path("ca.pem");
+    let cfg = config_at(&address, &format!("tls = true\ntls_ca_file = {ca:?}\n")).unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    assert!(
+        gw.link.wait_bound(Duration::from_secs(10)).await,
+        "binds to {address}: {:?}",
+        gw.link.state()
     );
     gw.shutdown().await;
     sim.shutdown().await;

@@ -176,6 +176,12 @@ impl TlsClient {
         tls_hint(e, self, &name)
     }
 
+    /// Whether the SMSC at `address` (`host:port`) has a name its certificate can be checked
+    /// by (see [`TlsClient::new`]), or why not.
+    pub fn check_address(&self, address: &str) -> Result<(), String> {
+        self.name_for(address).map(|_| ())
+    }
+
     /// The name checked in the certificate of the SMSC at `address` (`host:port`).
     fn name_for(&self, address: &str) -> Result<ServerName<'static>, String> {
         if let Some(n) = &self.server_name {
