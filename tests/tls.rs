@@ -290,7 +290,9 @@ async fn a_plain_gateway_gets_nowhere_with_a_tls_smsc() {
         cfg.summary()
     );
     let (gw, _mo) = gateway(dir.path(), &cfg).await;
-    never_bound(&gw, Duration::from_secs(2)).await;
+    let why = first_down_reason(&gw, Duration::from_secs(5)).await;
+    assert!(why.contains("set [smsc] tls = true"), "{why}");
+    never_bound(&gw, Duration::from_secs(1)).await;
     assert!(
         sim.binds().iter().all(|b| b.bind.is_none()),
         "{:?}",

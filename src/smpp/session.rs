@@ -522,6 +522,13 @@ async fn bind(
                 // the handshake: the first read says why.
                 let hint = match (&e, &ctx.cfg.tls) {
                     (FramingError::Io(io), Some(tls)) => tls.hint(io, &ctx.cfg.smsc),
+                    // A plain bind to a TLS port: the SMSC's TLS stack answers with a record
+                    // (an alert) whose first bytes read as a huge command_length.
+                    (FramingError::TooLong { actual, .. }, None)
+                        if transport::looks_like_tls_record(*actual) =>
+                    {
+                        Some("the SMSC answered in TLS: set [smsc] tls = true".to_string())
+                    }
                     _ => None,
                 };
                 return Err(closed(match hint {

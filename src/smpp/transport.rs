@@ -287,6 +287,14 @@ fn tls_hint(e: &io::Error, tls: &TlsClient, name: &ServerName<'_>) -> Option<Str
     })
 }
 
+/// Whether `command_length`, the first four bytes read as an SMPP length, is the start of a
+/// TLS record instead: a content type (change_cipher_spec, alert, handshake, application
+/// data) and a 3.x version, as a TLS SMSC answers a plain-text bind.
+pub(crate) fn looks_like_tls_record(command_length: usize) -> bool {
+    let [content_type, major, ..] = u32::try_from(command_length).unwrap_or(0).to_be_bytes();
+    (0x14..=0x17).contains(&content_type) && major == 0x03
+}
+
 /// A connected SMPP byte stream.
 pub(crate) enum Stream {
     /// Plain TCP.
@@ -406,5 +414,23 @@ impl AsyncWrite for WriteSide {
             WriteSide::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             WriteSide::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A TLS record's first bytes read as a command_length are told apart from an SMPP length,
+    /// however large.
+    #[test]
+    fn a_tls_record_header_is_told_from_a_command_length() {
+        // An alert record (0x15, TLS 1.2 record version 3.3), as rustls answers a plain bind.
+        assert!(looks_like_tls_record(0x1503_0300));
+        assert!(looks_like_tls_record(0x1603_0100)); // a handshake record, TLS 1.0 version
+        assert!(!looks_like_tls_record(0x0000_0010)); // an enquire_link
+        assert!(!looks_like_tls_record(0x1504_0000)); // not a 3.x version
+        assert!(!looks_like_tls_record(0x1803_0300)); // not a record type
+        assert!(!looks_like_tls_record(usize::MAX));
     }
 }
