@@ -488,6 +488,8 @@ enum Ending {
     /// Close the TCP connection right after the bind, without a TLS close_notify (as smsc-sim's
     /// drop and many SMSCs do), and take the next connection.
     DropAfterBind,
+    /// Close the TCP connection instead of answering the bind, without a TLS close_notify.
+    DropOnBind,
 }
 
 /// A TLS SMSC written out here rather than smsc-sim, to script how its sessions end (and to see
@@ -522,6 +524,7 @@ async fn scripted_smsc(
                 let s = cmd.sequence_number();
                 let ok = |pdu: Pdu| Command::new(CommandStatus::EsmeRok, s, pdu);
                 match cmd.id() {
+                    CommandId::BindTransceiver if matches!(ending, Ending::DropOnBind) => break,
                     CommandId::BindTransceiver => {
                         let _ = wire
                             .send(ok(Pdu::BindTransceiverResp(Default::default())))
@@ -817,4 +820,26 @@ async fn an_ipv6_literal_address_binds_over_tls_by_its_ip() {
     );
     gw.shutdown().await;
     sim.shutdown().await;
+}
+
+/// An SMSC that closes its TLS connection instead of answering the bind (some refuse a bind so,
+/// or a missing client certificate) is "SMSC closed the connection during bind", as over TCP,
+/// with what to check over TLS; not rustls's "peer closed connection without sending TLS
+/// close_notify" quoted as a framing error with a hint about the handshake, which was over.
+#[tokio::test]
+async fn an_smsc_closing_a_tls_session_at_the_bind_is_a_close_during_bind() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let (addr, smsc) = scripted_smsc(&pki, Ending::DropOnBind).await;
+    let ca = pki.path("ca.pem");
+    let cfg = config_at(&addr, &format!("tls = true\ntls_ca_file = {ca:?}\n")).unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    let why = first_down_reason(&gw, Duration::from_secs(10)).await;
+    assert!(
+        why.starts_with("SMSC closed the connection during bind")
+            && why.contains("tls_client_cert_file"),
+        "{why}"
+    );
+    gw.shutdown().await;
+    smsc.abort();
 }

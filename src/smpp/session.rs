@@ -517,6 +517,17 @@ async fn bind(
         };
         match frame {
             None => return Err(closed("SMSC closed the connection during bind".into())),
+            // Over TLS many SMSCs close without close_notify: a close like any other (the
+            // message of rustls says "truncation", and a hint for the handshake misled).
+            Some(Err(FramingError::Io(e)))
+                if ctx.cfg.tls.is_some() && e.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                return Err(closed(
+                    "SMSC closed the connection during bind (an SMSC that wants a client \
+                     certificate may close so: tls_client_cert_file)"
+                        .into(),
+                ))
+            }
             Some(Err(e)) => {
                 // Under TLS 1.3 an SMSC refuses a client certificate (or its absence) after
                 // the handshake: the first read says why.
