@@ -843,3 +843,160 @@ async fn an_smsc_closing_a_tls_session_at_the_bind_is_a_close_during_bind() {
     gw.shutdown().await;
     smsc.abort();
 }
+
+/// A TCP stream that keeps a copy of every byte read from it: the TLS records the gateway
+/// wrote, as they came over the wire.
+struct Tap {
+    inner: tokio::net::TcpStream,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl tokio::io::AsyncRead for Tap {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let new = buf.filled()[before..].to_vec();
+        self.seen.lock().unwrap().extend_from_slice(&new);
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Tap {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The TLS application-data records (content type 23) in `bytes`, a client's side of a
+/// connection from its first byte.
+fn application_data_records(bytes: &[u8]) -> usize {
+    let mut at = 0;
+    let mut count = 0;
+    while let Some(header) = bytes.get(at..at + 5) {
+        if header[0] == 23 {
+            count += 1;
+        }
+        at += 5 + usize::from(u16::from_be_bytes([header[3], header[4]]));
+    }
+    count
+}
+
+/// Over TLS the session still writes a busy window's submits several to a write, and so
+/// several to a TLS record (rustls seals what one write hands it into one record of up to
+/// 16 KiB): 200 messages queued at once cross in a few records, not one record (and one
+/// syscall, and one wake-up at the SMSC) per submit_sm.
+#[tokio::test]
+async fn a_busy_window_goes_out_several_submits_to_a_tls_record() {
+    use futures::{SinkExt, StreamExt};
+    use rusmpp::pdus::SubmitSmResp;
+    use rusmpp::types::COctetString;
+    use rusmpp::{Command, CommandId, CommandStatus, Pdu};
+    use sms_wire::framing::{Frame, SmppCodec};
+    use std::str::FromStr;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let (cert, key) = pki.issue(
+        "tapped",
+        &["127.0.0.1"],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let chain = CertificateDer::pem_file_iter(&cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let server = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, PrivateKeyDer::from_pem_file(&key).unwrap())
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let tap_seen = seen.clone();
+    let n = 200usize;
+    // Answers every submit_sm at once; returns how many it took.
+    let smsc = tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.unwrap();
+        let tap = Tap {
+            inner: sock,
+            seen: tap_seen,
+        };
+        let tls = acceptor.accept(tap).await.unwrap();
+        let mut wire = tokio_util::codec::Framed::new(tls, SmppCodec::new());
+        let mut submits = 0usize;
+        while let Ok(Some(Ok(Frame::Pdu(cmd)))) =
+            tokio::time::timeout(Duration::from_secs(5), wire.next()).await
+        {
+            let s = cmd.sequence_number();
+            let ok = |pdu: Pdu| Command::new(CommandStatus::EsmeRok, s, pdu);
+            let reply = match cmd.id() {
+                CommandId::BindTransceiver => ok(Pdu::BindTransceiverResp(Default::default())),
+                CommandId::EnquireLink => ok(Pdu::EnquireLinkResp),
+                CommandId::SubmitSm => {
+                    submits += 1;
+                    let id = COctetString::from_str(&format!("{submits:x}")).unwrap();
+                    ok(SubmitSmResp::builder().message_id(id).build().into())
+                }
+                _ => continue,
+            };
+            if wire.send(reply).await.is_err() || submits == n {
+                break;
+            }
+        }
+        submits
+    });
+    let ca = pki.path("ca.pem");
+    let cfg = config_at(
+        &addr,
+        &format!("tls = true\ntls_ca_file = {ca:?}\nwindow = 100\n"),
+    )
+    .unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    assert!(gw.link.wait_bound(Duration::from_secs(10)).await, "binds");
+    gw.store
+        .write(move |tx| {
+            for i in 0..n {
+                let now = presence_gw::store::now_ms();
+                outbox::enqueue(tx, &NewMessage::sms(format!("+86139{i:08}"), "hi"), now)?;
+            }
+            Ok::<_, presence_gw::store::StoreError>(())
+        })
+        .await
+        .unwrap();
+    let submits = tokio::time::timeout(Duration::from_secs(30), smsc)
+        .await
+        .expect("the SMSC took the submits")
+        .unwrap();
+    assert_eq!(submits, n);
+    let records = application_data_records(&seen.lock().unwrap());
+    // The gateway's records: its Finished (TLS 1.3), the bind, the submits, maybe an
+    // enquire_link. One per submit_sm would be over 200.
+    assert!(
+        records * 4 <= n,
+        "{records} TLS records for {n} submits: not batched"
+    );
+    gw.shutdown().await;
+}
