@@ -189,8 +189,8 @@ async fn receipts_deliveries_and_binds_print_the_api_answers() {
 /// key in it: a certificate given for the key).
 #[test]
 fn serve_with_an_unusable_tls_file_names_the_flag_and_the_file() {
-    let dir = std::env::temp_dir().join(format!("smsc-sim-cli-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let (cert, key) = (dir.join("smsc.crt"), dir.join("smsc.key"));
     std::fs::write(&cert, made.cert.pem()).unwrap();

@@ -8,11 +8,8 @@ use smsc_sim::tls::SimTls;
 use smsc_sim::{SimConfig, Simulator};
 use tokio::io::AsyncReadExt;
 
-/// A self-signed certificate for `localhost` and its key, as PEM files named after `tag` in a
-/// directory of this process.
-fn cert_files(tag: &str) -> (PathBuf, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("smsc-sim-tls-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// A self-signed certificate for `localhost` and its key, as PEM files in `dir`.
+fn cert_files(dir: &std::path::Path) -> (PathBuf, PathBuf) {
     let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let (cert, key) = (dir.join("smsc.crt"), dir.join("smsc.key"));
     std::fs::write(&cert, made.cert.pem()).unwrap();
@@ -25,7 +22,8 @@ fn cert_files(tag: &str) -> (PathBuf, PathBuf) {
 /// handshake's 10 s limit.
 #[tokio::test]
 async fn a_handshake_in_progress_ends_with_the_simulator() {
-    let (cert, key) = cert_files("shutdown");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = cert_files(dir.path());
     let cfg = SimConfig {
         tls: Some(SimTls::from_pem_files(&cert, &key, None).unwrap()),
         ..SimConfig::local()
@@ -120,7 +118,8 @@ async fn an_unbind_ends_a_tls_session_with_close_notify_a_drop_without() {
     use futures::SinkExt;
     use rusmpp::{Command, CommandStatus, Pdu};
 
-    let (cert, key) = cert_files("ending");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = cert_files(dir.path());
     let cfg = SimConfig {
         tls: Some(SimTls::from_pem_files(&cert, &key, None).unwrap()),
         ..SimConfig::local()
