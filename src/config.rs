@@ -1034,7 +1034,21 @@ impl Config {
                 ));
             }
             // The files are read now: a missing CA file stops the start, not the first connect.
-            s.tls_client()?;
+            // So is the name each address's certificate is checked by (the host of the
+            // address, unless tls_server_name): one that cannot be (an IPv6 zone, a host name
+            // with a space) failed every connect, at the first one.
+            if let Some(tls) = s.tls_client()? {
+                let addresses = std::iter::once(("smsc.address", &s.address)).chain(
+                    s.fallback_addresses
+                        .iter()
+                        .map(|a| ("smsc.fallback_addresses", a)),
+                );
+                for (key, address) in addresses {
+                    if let Err(why) = tls.check_address(address) {
+                        return Err(invalid(key, &format!("{address}: {why}")));
+                    }
+                }
+            }
             if pw.is_empty() {
                 return Err(invalid(
                     "smsc.password",

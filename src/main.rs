@@ -140,11 +140,19 @@ impl DbArgs {
                 let text = Config::read_text(p)?;
                 let mut cfg = Config::parse_toml(&text, p)?;
                 let from_env = cfg.apply_env_secrets();
-                // These commands do not bind: a password kept elsewhere is no error here.
+                // These commands do not bind: a password kept elsewhere is no error here, nor
+                // are TLS files they never read (a client key handed to the service by
+                // systemd's LoadCredential exists only while the service runs, and only the
+                // service's user may read it; deploy/README.md).
                 if let Some(s) = cfg.smsc.as_mut() {
                     if s.password.expose().is_empty() {
                         s.password = Secret::new("unused");
                     }
+                    s.tls = false;
+                    s.tls_ca_file.clear();
+                    s.tls_server_name.clear();
+                    s.tls_client_cert_file.clear();
+                    s.tls_client_key_file.clear();
                 }
                 cfg.validate_with(Some((&text, p)), &from_env)?;
                 cfg

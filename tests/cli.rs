@@ -1442,6 +1442,37 @@ fn a_config_whose_password_is_in_the_environment() {
     assert!(r.stdout.starts_with("queued 0"), "{}", r.stdout);
 }
 
+/// The database commands read no TLS file of `[smsc]`: they never connect, and the files
+/// may not be there for them (a client key that systemd's LoadCredential hands the service
+/// exists only while it runs, readable only by its user, deploy/README.md). `check-config`,
+/// which checks what the gateway will start with, still reads them and names the key.
+#[test]
+fn database_commands_do_not_read_the_tls_files_check_config_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gw.db");
+    let gone = dir.path().join("run/credentials/presence-gw.service");
+    std::fs::write(
+        dir.path().join("gw.toml"),
+        format!(
+            "db = {:?}\n[smsc]\naddress = \"10.0.0.1:2775\"\ntls = true\n\
+             tls_ca_file = {:?}\ntls_client_cert_file = {:?}\ntls_client_key_file = {:?}\n",
+            db.to_str().unwrap(),
+            gone.join("ca.pem"),
+            gone.join("tls.crt"),
+            gone.join("tls.key"),
+        ),
+    )
+    .unwrap();
+    create_db(&db);
+    let r = run_in(dir.path(), &["outbox", "list", "--config", "gw.toml"]);
+    assert!(r.ok(), "{}", r.stderr);
+    assert!(r.stdout.starts_with("queued 0"), "{}", r.stdout);
+    let env = [("PRESENCE_GW_SMSC_PASSWORD", "Pw9!x")];
+    let r = run_in_env(dir.path(), &["check-config", "gw.toml"], &env);
+    assert!(!r.ok(), "{}", r.stdout);
+    assert!(r.stderr.contains("smsc.tls_ca_file"), "{}", r.stderr);
+}
+
 /// A bad value given by a flag is named with the flag, not blamed on a line of the file.
 #[test]
 fn a_bad_flag_value_is_named_with_its_flag() {

@@ -91,19 +91,34 @@ async fn tls_sim(pki: &Pki, client_ca: Option<&Path>) -> SimHandle {
 
 /// A config naming the simulator, with `[smsc]` lines `extra`.
 fn config(sim: &SimHandle, extra: &str) -> Result<Config, ConfigError> {
+    config_at(&sim.smpp_addr().to_string(), extra)
+}
+
+/// A config naming the SMSC at `address`, with `[smsc]` lines `extra`.
+fn config_at(address: &str, extra: &str) -> Result<Config, ConfigError> {
     let toml = format!(
-        "service_number = \"10658\"\n[smsc]\naddress = \"{}\"\nsystem_id = \"{SYSTEM_ID}\"\n\
+        "service_number = \"10658\"\n[smsc]\naddress = \"{address}\"\nsystem_id = \"{SYSTEM_ID}\"\n\
          password = \"{PASSWORD}\"\nresponse_timeout_secs = 2\nreconnect_min_secs = 0.05\n\
-         reconnect_max_secs = 0.3\n{extra}",
-        sim.smpp_addr()
+         reconnect_max_secs = 0.3\n{extra}"
     );
     Config::from_toml(&toml, Path::new("tls.toml"))
 }
 
 /// A gateway started from `cfg` on a fresh database in `dir`.
 async fn gateway(dir: &Path, cfg: &Config) -> (Gateway, mpsc::Receiver<MoMessage>) {
+    gateway_with(dir, cfg, |_| {}).await
+}
+
+/// [`gateway`] with the link's settings changed by `tune` first.
+async fn gateway_with(
+    dir: &Path,
+    cfg: &Config,
+    tune: impl FnOnce(&mut presence_gw::smpp::LinkConfig),
+) -> (Gateway, mpsc::Receiver<MoMessage>) {
     let smsc = cfg.smsc.clone().expect("[smsc]");
-    let mut opts = GatewayOptions::new(dir.join("gw.db"), cfg.link_config(&smsc).unwrap(), "10658");
+    let mut link = cfg.link_config(&smsc).unwrap();
+    tune(&mut link);
+    let mut opts = GatewayOptions::new(dir.join("gw.db"), link, "10658");
     cfg.apply_delivery(&mut opts.dispatcher);
     let (tx, rx) = mpsc::channel(16);
     (Gateway::start(opts, tx).await.expect("gateway starts"), rx)
@@ -118,6 +133,27 @@ async fn never_bound(gw: &Gateway, within: Duration) -> String {
     );
     match gw.link.state() {
         LinkState::Down(why) | LinkState::AuthRejected(why) => why,
+        other => format!("{other:?}"),
+    }
+}
+
+/// The reason of the first time the link goes down within `within` (the link retries: its
+/// state goes back to connecting between failures).
+async fn first_down_reason(gw: &Gateway, within: Duration) -> String {
+    let mut state = gw.link.watch_state();
+    let found = tokio::time::timeout(
+        within,
+        state.wait_for(|s| matches!(s, LinkState::Down(_) | LinkState::AuthRejected(_))),
+    )
+    .await;
+    let Ok(Ok(found)) = found else {
+        panic!(
+            "the link did not go down within {within:?}: {:?}",
+            gw.link.state()
+        );
+    };
+    match &*found {
+        LinkState::Down(why) | LinkState::AuthRejected(why) => why.clone(),
         other => format!("{other:?}"),
     }
 }
@@ -198,6 +234,7 @@ async fn an_smsc_the_gateway_cannot_trust_or_that_has_another_name_is_never_boun
     let (gw, _mo) = gateway(dir.path(), &cfg).await;
     let why = never_bound(&gw, Duration::from_secs(2)).await;
     assert!(why.contains("certificate"), "{why}");
+    assert!(why.contains("set tls_ca_file"), "names the setting: {why}");
     gw.shutdown().await;
     // Trusted, but not the name the gateway expects.
     let cfg = config(
@@ -212,6 +249,10 @@ async fn an_smsc_the_gateway_cannot_trust_or_that_has_another_name_is_never_boun
     let (gw, _mo) = gateway(dir2.path(), &cfg).await;
     let why = never_bound(&gw, Duration::from_secs(2)).await;
     assert!(why.contains("certificate"), "{why}");
+    assert!(
+        why.contains("\"smsc.example.net\"") && why.contains("set tls_server_name"),
+        "names the setting: {why}"
+    );
     gw.shutdown().await;
     assert!(
         sim.binds().iter().all(|b| b.bind.is_none()),
@@ -249,7 +290,9 @@ async fn a_plain_gateway_gets_nowhere_with_a_tls_smsc() {
         cfg.summary()
     );
     let (gw, _mo) = gateway(dir.path(), &cfg).await;
-    never_bound(&gw, Duration::from_secs(2)).await;
+    let why = first_down_reason(&gw, Duration::from_secs(5)).await;
+    assert!(why.contains("set [smsc] tls = true"), "{why}");
+    never_bound(&gw, Duration::from_secs(1)).await;
     assert!(
         sim.binds().iter().all(|b| b.bind.is_none()),
         "{:?}",
@@ -269,7 +312,11 @@ async fn mutual_tls_binds_with_the_client_certificate_and_not_without() {
     // No client certificate: the SMSC closes the connection.
     let cfg = config(&sim, &format!("tls = true\ntls_ca_file = {ca:?}\n")).unwrap();
     let (gw, _mo) = gateway(dir.path(), &cfg).await;
-    never_bound(&gw, Duration::from_secs(2)).await;
+    let why = first_down_reason(&gw, Duration::from_secs(5)).await;
+    assert!(
+        why.contains("wants a client certificate: set tls_client_cert_file"),
+        "{why}"
+    );
     gw.shutdown().await;
     // With one from the CA it trusts: bound.
     let (cert, key) = clients.issue(
@@ -351,5 +398,605 @@ async fn unusable_tls_settings_are_refused_by_key() {
             other => panic!("{extra}: {other:?}"),
         }
     }
+    // An address whose host no certificate can be checked by (an IPv6 zone, a space), with no
+    // tls_server_name: refused at load, naming the address's key, not at every connect.
+    let tls_on = format!("tls = true\ntls_ca_file = {:?}\n", pki.path("ca.pem"));
+    for (address, extra, key) in [
+        ("[fe80::1%eth0]:2775", tls_on.clone(), "smsc.address"),
+        (
+            "127.0.0.1:2775",
+            format!("{tls_on}fallback_addresses = [\"smsc two:2775\"]\n"),
+            "smsc.fallback_addresses",
+        ),
+    ] {
+        let e = config_at(address, &extra).unwrap_err().to_string();
+        assert!(
+            e.contains(key) && e.contains("set tls_server_name"),
+            "{address}: {e}"
+        );
+        let named = format!("{extra}tls_server_name = \"smsc.example.net\"\n");
+        config_at(address, &named).expect("with tls_server_name the address is fine");
+    }
+    // A certificate given for the key (an easy swap): says what it looked for.
+    let extra = format!(
+        "tls = true\ntls_ca_file = {:?}\ntls_client_cert_file = {cert:?}\n\
+         tls_client_key_file = {cert:?}\n",
+        pki.path("ca.pem")
+    );
+    let e = config(&sim, &extra).unwrap_err().to_string();
+    assert!(
+        e.contains("smsc.tls_client_key_file") && e.contains("no PEM private key in it"),
+        "{e}"
+    );
     sim.shutdown().await;
+}
+
+/// A TLS link that cannot come up says what to look at. A port that takes the connection and
+/// never answers the handshake (a plain SMPP port waits for a PDU) is named as that, not as a
+/// bare "timed out" that reads the same as a host that never answered; a plain SMSC, which
+/// answers the handshake in SMPP, is named as a plain port.
+#[tokio::test]
+async fn a_port_that_does_not_answer_in_tls_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let ca = pki.path("ca.pem");
+    // Takes connections, reads nothing, answers nothing.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = silent.accept().await {
+            held.push(sock);
+        }
+    });
+    let plain = Simulator::start(SimConfig::local().with_account(SYSTEM_ID, PASSWORD))
+        .await
+        .expect("simulator starts");
+    let cfg = config(&plain, &format!("tls = true\ntls_ca_file = {ca:?}\n")).unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    let why = first_down_reason(&gw, Duration::from_secs(5)).await;
+    assert!(
+        why.contains("TLS handshake") && why.contains("not its plain SMPP one"),
+        "{why}"
+    );
+    gw.shutdown().await;
+
+    let mut cfg = cfg.clone();
+    if let Some(s) = cfg.smsc.as_mut() {
+        s.address = silent_addr.to_string();
+    }
+    let dir2 = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway_with(dir2.path(), &cfg, |link| {
+        link.connect_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let why = first_down_reason(&gw, Duration::from_secs(5)).await;
+    assert!(
+        why.contains("TLS handshake was not finished within 300 ms") && why.contains("TLS port"),
+        "{why}"
+    );
+    gw.shutdown().await;
+    holder.abort();
+    plain.shutdown().await;
+}
+
+/// How the hand-written TLS SMSC of [`scripted_smsc`] ends its sessions.
+#[derive(Clone, Copy)]
+enum Ending {
+    /// Answer the ESME's unbind, then read on: how does the ESME end the connection?
+    AnswerUnbind,
+    /// Close the TCP connection right after the bind, without a TLS close_notify (as smsc-sim's
+    /// drop and many SMSCs do), and take the next connection.
+    DropAfterBind,
+    /// Close the TCP connection instead of answering the bind, without a TLS close_notify.
+    DropOnBind,
+}
+
+/// A TLS SMSC written out here rather than smsc-sim, to script how its sessions end (and to see
+/// how the ESME ends them): each connection's bind is answered, then `ending`. Its task returns,
+/// with [`Ending::AnswerUnbind`], whether the ESME ended the connection after the unbind with a
+/// TLS close_notify (a clean end of stream) rather than a bare TCP close; `None`: it did
+/// neither within 5 s.
+async fn scripted_smsc(
+    pki: &Pki,
+    ending: Ending,
+) -> (String, tokio::task::JoinHandle<Option<bool>>) {
+    use futures::{SinkExt, StreamExt};
+    use rusmpp::{Command, CommandId, CommandStatus, Pdu};
+    use sms_wire::framing::{Frame, SmppCodec};
+
+    let (cert, key) = pki.issue(
+        "scripted",
+        &["127.0.0.1"],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let tls = SimTls::from_pem_files(&cert, &key, None).expect("TLS settings");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        loop {
+            let (sock, _) = listener.accept().await.ok()?;
+            let Ok(io) = tls.accept(sock).await else {
+                continue;
+            };
+            let mut wire = tokio_util::codec::Framed::new(io, SmppCodec::new());
+            while let Some(Ok(Frame::Pdu(cmd))) = wire.next().await {
+                let s = cmd.sequence_number();
+                let ok = |pdu: Pdu| Command::new(CommandStatus::EsmeRok, s, pdu);
+                match cmd.id() {
+                    CommandId::BindTransceiver if matches!(ending, Ending::DropOnBind) => break,
+                    CommandId::BindTransceiver => {
+                        let _ = wire
+                            .send(ok(Pdu::BindTransceiverResp(Default::default())))
+                            .await;
+                        if let Ending::DropAfterBind = ending {
+                            break; // the stream is dropped: TCP FIN, no close_notify
+                        }
+                    }
+                    CommandId::EnquireLink => {
+                        let _ = wire.send(ok(Pdu::EnquireLinkResp)).await;
+                    }
+                    CommandId::Unbind => {
+                        let _ = wire.send(ok(Pdu::UnbindResp)).await;
+                        let end = tokio::time::timeout(Duration::from_secs(5), wire.next()).await;
+                        return match end {
+                            Ok(None) => Some(true),
+                            Ok(Some(Err(_))) => Some(false),
+                            _ => None,
+                        };
+                    }
+                    _ => {}
+                }
+            }
+        }
+    });
+    (addr, task)
+}
+
+/// After an orderly unbind the gateway ends its TLS session with close_notify: the SMSC reads
+/// a clean end of stream, not a connection cut short (which rustls reports as "peer closed
+/// connection without sending TLS close_notify" and Java SMSCs log as a possible truncation
+/// attack).
+#[tokio::test]
+async fn a_stop_ends_the_tls_session_with_close_notify() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let (addr, smsc) = scripted_smsc(&pki, Ending::AnswerUnbind).await;
+    let ca = pki.path("ca.pem");
+    let cfg = config_at(&addr, &format!("tls = true\ntls_ca_file = {ca:?}\n")).unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    assert!(gw.link.wait_bound(Duration::from_secs(10)).await, "binds");
+    gw.shutdown().await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), smsc)
+        .await
+        .expect("the SMSC saw the session end")
+        .unwrap();
+    assert_eq!(
+        ended,
+        Some(true),
+        "the gateway's end of the session: Some(true) close_notify, Some(false) a bare TCP close"
+    );
+}
+
+/// An SMSC that closes its TLS connection without close_notify ends the session as a plain
+/// close does ("SMSC closed the connection", not "unframeable input" quoting rustls), and the
+/// gateway binds again.
+#[tokio::test]
+async fn an_smsc_closing_without_close_notify_is_a_close_and_the_link_binds_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let (addr, smsc) = scripted_smsc(&pki, Ending::DropAfterBind).await;
+    let ca = pki.path("ca.pem");
+    let cfg = config_at(&addr, &format!("tls = true\ntls_ca_file = {ca:?}\n")).unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    let why = first_down_reason(&gw, Duration::from_secs(10)).await;
+    assert_eq!(why, "SMSC closed the connection");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gw
+        .link
+        .stats()
+        .binds
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 2
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never bound again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gw.shutdown().await;
+    smsc.abort();
+}
+
+/// smsc-sim dropping a TLS session with hundreds of submits in flight (as tests/core.rs does
+/// over plain TCP): the gateway reconnects over TLS and every message reaches its handset;
+/// nothing accepted is lost, nothing fails.
+#[tokio::test]
+async fn a_tls_session_dropped_with_submits_in_flight_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let (cert, key) = pki.issue(
+        "smsc",
+        &["localhost", "127.0.0.1"],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let mut sim_cfg = SimConfig {
+        tls: Some(SimTls::from_pem_files(&cert, &key, None).unwrap()),
+        window: 1000,
+        ..SimConfig::local()
+    };
+    sim_cfg.faults.response_delay = Some(smsc_sim::Delay::fixed(300));
+    let sim = Simulator::start(sim_cfg.with_account(SYSTEM_ID, PASSWORD))
+        .await
+        .expect("simulator starts");
+    let ca = pki.path("ca.pem");
+    let cfg = config(
+        &sim,
+        &format!("tls = true\ntls_ca_file = {ca:?}\nwindow = 64\n"),
+    )
+    .unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    assert!(gw.link.wait_bound(Duration::from_secs(10)).await, "binds");
+    let n = 300;
+    for i in 0..n {
+        gw.enqueue(NewMessage::sms(format!("+86139{i:08}"), format!("msg {i}")))
+            .await
+            .unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gw.link.window_in_use() < 32 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "window never filled"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(sim.drop_connections(None) >= 1);
+    let mut faults = sim.faults();
+    faults.response_delay = None;
+    sim.set_faults(faults);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let c = gw.store.read(outbox::counts_by_state).await.unwrap();
+        assert_eq!(c.failed + c.expired, 0, "{c:?}");
+        if c.delivered == n as u64 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered: {c:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        gw.link
+            .stats()
+            .binds
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 2
+    );
+    for i in 0..n {
+        let handset = sim.handset(&format!("+86139{i:08}"));
+        let want = format!("msg {i}");
+        assert!(
+            handset.texts().contains(&want.as_str()),
+            "{i}: {:?}",
+            handset.texts()
+        );
+    }
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// On a fallback, the look for the primary SMSC does the TLS handshake too: a primary that takes
+/// TCP connections but whose certificate the gateway cannot trust (expired, signed by another
+/// CA after a renewal) is not a reason to leave a working fallback session. A bare TCP
+/// connection counted as "the primary is back" and the link unbound from the fallback at every
+/// look, only to fail the handshake at the primary and bind to the fallback again.
+#[tokio::test]
+async fn a_primary_with_a_certificate_the_gateway_cannot_trust_does_not_pull_it_off_the_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let other = Pki::new(dir.path(), "other-ca");
+    let primary = tls_sim(&other, None).await;
+    let fallback = tls_sim(&pki, None).await;
+    let ca = pki.path("ca.pem");
+    let cfg = config(
+        &primary,
+        &format!(
+            "tls = true\ntls_ca_file = {ca:?}\nfallback_addresses = [\"{}\"]\n\
+             return_to_primary_secs = 1\n",
+            fallback.smpp_addr()
+        ),
+    )
+    .unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    assert!(
+        gw.link.wait_bound(Duration::from_secs(10)).await,
+        "binds to the fallback"
+    );
+    assert_eq!(
+        gw.link.bound_to().as_deref(),
+        Some(fallback.smpp_addr().to_string().as_str())
+    );
+    // Three looks for the primary (1 s apart, each the same handshake failure).
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(
+        gw.link
+            .stats()
+            .binds
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "the fallback session was left for the primary: {:?}",
+        fallback.binds()
+    );
+    assert_eq!(gw.link.state(), LinkState::Bound);
+    gw.shutdown().await;
+    primary.shutdown().await;
+    fallback.shutdown().await;
+}
+
+/// A TLS session makes no busy-poll choice: its reader does not poll (it reads what rustls
+/// decrypts), so there is nothing to choose between, and `presence_gw_smpp_busy_polling` must
+/// not say it polls. Before, the session probed as over plain TCP, timed one mode twice, and
+/// chose (and reported) polling whenever noise made the second probe a tenth faster.
+#[tokio::test]
+async fn a_tls_session_makes_no_busy_poll_choice() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let sim = tls_sim(&pki, None).await;
+    let ca = pki.path("ca.pem");
+    // The largest budget, one request at a time: over plain TCP two probes of 256 answers
+    // each end in a choice.
+    let cfg = config(
+        &sim,
+        &format!("tls = true\ntls_ca_file = {ca:?}\nbusy_poll_us = 10000\nwindow = 1\n"),
+    )
+    .unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    assert!(gw.link.wait_bound(Duration::from_secs(10)).await, "binds");
+    let n = 2 * 256 + 20;
+    gw.store
+        .write(move |tx| {
+            for i in 0..n {
+                let now = presence_gw::store::now_ms();
+                outbox::enqueue(tx, &NewMessage::sms(format!("+86139{i:08}"), "hi"), now)?;
+            }
+            Ok::<_, presence_gw::store::StoreError>(())
+        })
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let c = gw.store.read(outbox::counts_by_state).await.unwrap();
+        if c.delivered == n as u64 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered: {c:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stats = gw.link.stats();
+    assert_eq!(
+        stats
+            .busy_poll_choices
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert_eq!(
+        stats
+            .busy_polling
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// An IPv6 literal address, `[::1]:port`, binds over TLS: the certificate is checked against
+/// the IP address inside the brackets (an IP SAN), as `127.0.0.1` is.
+#[tokio::test]
+async fn an_ipv6_literal_address_binds_over_tls_by_its_ip() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let (cert, key) = pki.issue("smsc6", &["::1"], ExtendedKeyUsagePurpose::ServerAuth);
+    let cfg = SimConfig {
+        smpp_addr: "[::1]:0".parse().unwrap(),
+        tls: Some(SimTls::from_pem_files(&cert, &key, None).unwrap()),
+        ..SimConfig::local()
+    };
+    let sim = Simulator::start(cfg.with_account(SYSTEM_ID, PASSWORD))
+        .await
+        .expect("simulator starts on ::1");
+    let address = sim.smpp_addr().to_string();
+    assert!(address.starts_with("[::1]:"), "{address}");
+    let ca = pki.path("ca.pem");
+    let cfg = config_at(&address, &format!("tls = true\ntls_ca_file = {ca:?}\n")).unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    assert!(
+        gw.link.wait_bound(Duration::from_secs(10)).await,
+        "binds to {address}: {:?}",
+        gw.link.state()
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// An SMSC that closes its TLS connection instead of answering the bind (some refuse a bind so,
+/// or a missing client certificate) is "SMSC closed the connection during bind", as over TCP,
+/// with what to check over TLS; not rustls's "peer closed connection without sending TLS
+/// close_notify" quoted as a framing error with a hint about the handshake, which was over.
+#[tokio::test]
+async fn an_smsc_closing_a_tls_session_at_the_bind_is_a_close_during_bind() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let (addr, smsc) = scripted_smsc(&pki, Ending::DropOnBind).await;
+    let ca = pki.path("ca.pem");
+    let cfg = config_at(&addr, &format!("tls = true\ntls_ca_file = {ca:?}\n")).unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    let why = first_down_reason(&gw, Duration::from_secs(10)).await;
+    assert!(
+        why.starts_with("SMSC closed the connection during bind")
+            && why.contains("tls_client_cert_file"),
+        "{why}"
+    );
+    gw.shutdown().await;
+    smsc.abort();
+}
+
+/// A TCP stream that keeps a copy of every byte read from it: the TLS records the gateway
+/// wrote, as they came over the wire.
+struct Tap {
+    inner: tokio::net::TcpStream,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl tokio::io::AsyncRead for Tap {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let new = buf.filled()[before..].to_vec();
+        self.seen.lock().unwrap().extend_from_slice(&new);
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Tap {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The TLS application-data records (content type 23) in `bytes`, a client's side of a
+/// connection from its first byte.
+fn application_data_records(bytes: &[u8]) -> usize {
+    let mut at = 0;
+    let mut count = 0;
+    while let Some(header) = bytes.get(at..at + 5) {
+        if header[0] == 23 {
+            count += 1;
+        }
+        at += 5 + usize::from(u16::from_be_bytes([header[3], header[4]]));
+    }
+    count
+}
+
+/// Over TLS the session still writes a busy window's submits several to a write, and so
+/// several to a TLS record (rustls seals what one write hands it into one record of up to
+/// 16 KiB): 200 messages queued at once cross in a few records, not one record (and one
+/// syscall, and one wake-up at the SMSC) per submit_sm.
+#[tokio::test]
+async fn a_busy_window_goes_out_several_submits_to_a_tls_record() {
+    use futures::{SinkExt, StreamExt};
+    use rusmpp::pdus::SubmitSmResp;
+    use rusmpp::types::COctetString;
+    use rusmpp::{Command, CommandId, CommandStatus, Pdu};
+    use sms_wire::framing::{Frame, SmppCodec};
+    use std::str::FromStr;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let (cert, key) = pki.issue(
+        "tapped",
+        &["127.0.0.1"],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let chain = CertificateDer::pem_file_iter(&cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let server = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, PrivateKeyDer::from_pem_file(&key).unwrap())
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let tap_seen = seen.clone();
+    let n = 200usize;
+    // Answers every submit_sm at once; returns how many it took.
+    let smsc = tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.unwrap();
+        let tap = Tap {
+            inner: sock,
+            seen: tap_seen,
+        };
+        let tls = acceptor.accept(tap).await.unwrap();
+        let mut wire = tokio_util::codec::Framed::new(tls, SmppCodec::new());
+        let mut submits = 0usize;
+        while let Ok(Some(Ok(Frame::Pdu(cmd)))) =
+            tokio::time::timeout(Duration::from_secs(5), wire.next()).await
+        {
+            let s = cmd.sequence_number();
+            let ok = |pdu: Pdu| Command::new(CommandStatus::EsmeRok, s, pdu);
+            let reply = match cmd.id() {
+                CommandId::BindTransceiver => ok(Pdu::BindTransceiverResp(Default::default())),
+                CommandId::EnquireLink => ok(Pdu::EnquireLinkResp),
+                CommandId::SubmitSm => {
+                    submits += 1;
+                    let id = COctetString::from_str(&format!("{submits:x}")).unwrap();
+                    ok(SubmitSmResp::builder().message_id(id).build().into())
+                }
+                _ => continue,
+            };
+            if wire.send(reply).await.is_err() || submits == n {
+                break;
+            }
+        }
+        submits
+    });
+    let ca = pki.path("ca.pem");
+    let cfg = config_at(
+        &addr,
+        &format!("tls = true\ntls_ca_file = {ca:?}\nwindow = 100\n"),
+    )
+    .unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    assert!(gw.link.wait_bound(Duration::from_secs(10)).await, "binds");
+    gw.store
+        .write(move |tx| {
+            for i in 0..n {
+                let now = presence_gw::store::now_ms();
+                outbox::enqueue(tx, &NewMessage::sms(format!("+86139{i:08}"), "hi"), now)?;
+            }
+            Ok::<_, presence_gw::store::StoreError>(())
+        })
+        .await
+        .unwrap();
+    let submits = tokio::time::timeout(Duration::from_secs(30), smsc)
+        .await
+        .expect("the SMSC took the submits")
+        .unwrap();
+    assert_eq!(submits, n);
+    let records = application_data_records(&seen.lock().unwrap());
+    // The gateway's records: its Finished (TLS 1.3), the bind, the submits, maybe an
+    // enquire_link. One per submit_sm would be over 200.
+    assert!(
+        records * 4 <= n,
+        "{records} TLS records for {n} submits: not batched"
+    );
+    gw.shutdown().await;
 }

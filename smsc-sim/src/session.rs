@@ -126,6 +126,9 @@ struct Session {
     unbinding: bool,
     /// [`Control::StopReading`]: nothing more is read from the socket.
     reading_stopped: bool,
+    /// The connection is cut by a fault (`Control::Drop`, `drop_after_pdus`): closed as a
+    /// crash or a network cut closes it, without a TLS close_notify.
+    abrupt: bool,
     /// The stream could not be framed: a generic_nack was sent, the connection closes.
     unframeable: bool,
     /// The ESME's unbind (its sequence number), answered once every response still delayed
@@ -144,12 +147,17 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     let _ = socket.set_nodelay(true);
     let socket: Box<dyn Io> = match &shared.cfg.tls {
         None => Box::new(socket),
-        Some(tls) => match tls.accept(socket).await {
-            Ok(s) => s,
-            Err(e) => {
-                warn!(%peer, "{e}: connection closed");
-                return;
-            }
+        // A handshake in progress ends with the simulator, as a session does: it held the
+        // connection open for up to its 10 s limit after a shutdown.
+        Some(tls) => tokio::select! {
+            r = tls.accept(socket) => match r {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(%peer, "{e}: connection closed");
+                    return;
+                }
+            },
+            _ = shared.shutdown.cancelled() => return,
         },
     };
     let id = shared.conn_id();
@@ -191,6 +199,7 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         unbinding: false,
         reading_stopped: false,
         unframeable: false,
+        abrupt: false,
         peer_unbind: None,
         long_dests: HashMap::new(),
         links_unanswered: 0,
@@ -360,6 +369,12 @@ impl Session {
                 ) {}
             })
             .await;
+        } else if !self.abrupt {
+            // An orderly end (an unbind, a timeout, the simulator's shutdown, the ESME's own
+            // close): over TLS a close_notify before the FIN, as a TLS SMSC ends a session;
+            // without it a TLS ESME reads a truncated connection. Plain TCP: the FIN the drop
+            // sent anyway. Bounded: an ESME that reads nothing does not hold the session.
+            let _ = tokio::time::timeout(Duration::from_secs(1), framed.get_mut().shutdown()).await;
         }
         deliver_rx
     }
@@ -536,7 +551,10 @@ impl Session {
 
     fn on_control(&mut self, c: Control) {
         match c {
-            Control::Drop => self.close = true,
+            Control::Drop => {
+                self.close = true;
+                self.abrupt = true;
+            }
             Control::StopReading => self.reading_stopped = true,
             // Nothing to unbind before a bind (or once it is going).
             Control::Unbind if self.bound.is_none() || self.unbinding => {}
@@ -621,6 +639,7 @@ impl Session {
         if limit.is_some_and(|n| self.pdus >= n) {
             debug!(pdus = self.pdus, "drop_after_pdus fault: closing");
             self.close = true;
+            self.abrupt = true;
         }
     }
 

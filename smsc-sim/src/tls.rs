@@ -45,8 +45,16 @@ impl SimTls {
         client_ca: Option<&Path>,
     ) -> Result<Self, String> {
         let chain = pem_certs("--tls-cert", cert)?;
-        let key = PrivateKeyDer::from_pem_file(key)
-            .map_err(|e| format!("--tls-key {}: {e}", key.display()))?;
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+            let why = match e {
+                // "no items found" said nothing of what was looked for.
+                tokio_rustls::rustls::pki_types::pem::Error::NoItemsFound => {
+                    "no PEM private key in it (PKCS#8, PKCS#1 or SEC1, unencrypted)".to_string()
+                }
+                other => other.to_string(),
+            };
+            format!("--tls-key {}: {why}", key.display())
+        })?;
         let builder = ServerConfig::builder();
         let builder = match client_ca {
             None => builder.with_no_client_auth(),

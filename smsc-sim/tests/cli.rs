@@ -183,3 +183,54 @@ async fn receipts_deliveries_and_binds_print_the_api_answers() {
     }
     h.shutdown().await;
 }
+
+/// `serve` given a TLS file it cannot use stops at once, non-zero, with one line naming the
+/// flag, the file and what is wrong with it (a missing file, no certificate in it, no private
+/// key in it: a certificate given for the key).
+#[test]
+fn serve_with_an_unusable_tls_file_names_the_flag_and_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (dir.join("smsc.crt"), dir.join("smsc.key"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+    let junk = dir.join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    let missing = dir.join("missing.pem");
+    for (cert_arg, key_arg, flag, named, why) in [
+        (&missing, &key, "--tls-cert", &missing, "No such file"),
+        (&junk, &key, "--tls-cert", &junk, "no PEM certificate"),
+        (&cert, &cert, "--tls-key", &cert, "no PEM private key"),
+        (&cert, &missing, "--tls-key", &missing, "No such file"),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_smsc-sim"))
+            .args(["serve", "--smpp", "127.0.0.1:0", "--no-http", "--tls-cert"])
+            .arg(cert_arg)
+            .arg("--tls-key")
+            .arg(key_arg)
+            .env_remove("RUST_BACKTRACE")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run smsc-sim");
+        // Bounded: a simulator that took the files would serve until stopped.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{flag} {}: serve started", named.display());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains(&format!("{flag} {}: ", named.display())) && err.contains(why),
+            "{flag} {}: {err}",
+            named.display()
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    }
+}

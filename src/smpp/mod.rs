@@ -36,7 +36,7 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn, Instrument};
+use tracing::{debug, error, info, warn, Instrument};
 
 use crate::config::Secret;
 use session::{connect_and_run, Batch, Outgoing, ReplyTo, Request, SessionCtx, SessionEnd};
@@ -913,6 +913,7 @@ async fn supervise(
                 rotation.primary().to_string(),
                 every,
                 base.connect_timeout,
+                base.tls.clone(),
                 session_stop.clone(),
                 state.clone(),
             )))),
@@ -1176,14 +1177,18 @@ impl Drop for ProbeGuard {
     }
 }
 
-/// Every `every`, try a TCP connection to `primary`; the first that succeeds cancels
-/// `session` (the fallback session, which then ends gracefully) and returns. Only a
-/// connection is tried, not a bind: an SMSC that allows one bind per account would refuse a
-/// second, and a bind refused at the primary sends the link back to the fallback at once.
+/// Every `every`, try a connection to `primary` (with `tls`, its TLS handshake too); the
+/// first that succeeds cancels `session` (the fallback session, which then ends gracefully)
+/// and returns. Only a connection is tried, not a bind: an SMSC that allows one bind per
+/// account would refuse a second, and a bind refused at the primary sends the link back to the
+/// fallback at once. Over TLS a bare TCP connection said nothing of a primary whose
+/// certificate the gateway cannot take (expired, another CA after a renewal): the link left a
+/// working fallback for it at every look.
 async fn probe_primary(
     primary: String,
     every: Duration,
     timeout: Duration,
+    tls: Option<transport::TlsClient>,
     session: CancellationToken,
     state: Arc<watch::Sender<LinkState>>,
 ) {
@@ -1192,15 +1197,21 @@ async fn probe_primary(
             _ = tokio::time::sleep(every) => {}
             _ = session.cancelled() => return,
         }
-        if let Ok(Ok(conn)) =
-            tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&primary)).await
-        {
-            drop(conn);
-            info!(smsc = %primary, "the primary SMSC accepts connections again");
-            // Not bound for new work while the fallback session finishes what it has.
-            let _ = state.send(LinkState::Down("returning to the primary SMSC".into()));
-            session.cancel();
-            return;
+        match transport::connect(&primary, tls.as_ref(), timeout).await {
+            Ok(mut conn) => {
+                // Over TLS: close_notify, as a session's end (the SMSC logs no truncation).
+                use tokio::io::AsyncWriteExt;
+                let _ = tokio::time::timeout(Duration::from_secs(1), conn.shutdown()).await;
+                drop(conn);
+                info!(smsc = %primary, "the primary SMSC accepts connections again");
+                // Not bound for new work while the fallback session finishes what it has.
+                let _ = state.send(LinkState::Down("returning to the primary SMSC".into()));
+                session.cancel();
+                return;
+            }
+            Err(e) => {
+                debug!(smsc = %primary, error = %e, "the primary SMSC is still not reachable")
+            }
         }
     }
 }

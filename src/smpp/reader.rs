@@ -183,6 +183,13 @@ impl Reader {
                 match tls.read_buf(&mut self.buf).await {
                     Ok(0) => self.eof = true,
                     Ok(_) => {}
+                    // The SMSC closed the TCP connection without a TLS close_notify (many do,
+                    // smsc-sim's drop too). SMPP frames itself: at a PDU boundary nothing can
+                    // have been cut off, and it ends the session as a plain close does ("SMSC
+                    // closed the connection"), inside a PDU as "closed inside a PDU". Not as
+                    // "unframeable input" quoting rustls, which sent operators looking for a
+                    // framing fault.
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => self.eof = true,
                     Err(e) => return Some(Err(FramingError::from(e))),
                 }
                 continue;

@@ -27,7 +27,7 @@ use rusmpp::pdus::{BindReceiver, BindTransceiver, BindTransmitter, DataSmResp, D
 use rusmpp::types::COctetString;
 use rusmpp::values::{InterfaceVersion, Npi, Ton};
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
-use sms_wire::framing::{error_response, generic_nack, Frame, SmppCodec};
+use sms_wire::framing::{error_response, generic_nack, Frame, FramingError, SmppCodec};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep_until, Instant};
@@ -462,22 +462,11 @@ fn bind_pdu(cfg: &LinkConfig, role: Role) -> Result<Pdu, String> {
 /// Connect, bind and run one session until it ends.
 pub(crate) async fn connect_and_run(mut ctx: SessionCtx<'_>) -> SessionEnd {
     let cfg = ctx.cfg;
-    let stream = match tokio::time::timeout(
-        cfg.connect_timeout,
-        transport::connect(&cfg.smsc, cfg.tls.as_ref()),
-    )
-    .await
-    {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
+    let stream = match transport::connect(&cfg.smsc, cfg.tls.as_ref(), cfg.connect_timeout).await {
+        Ok(s) => s,
+        Err(e) => {
             return SessionEnd::Closed {
                 reason: format!("connect to {}: {e}", cfg.smsc),
-                bound: false,
-            }
-        }
-        Err(_) => {
-            return SessionEnd::Closed {
-                reason: format!("connect to {}: timed out", cfg.smsc),
                 bound: false,
             }
         }
@@ -486,7 +475,10 @@ pub(crate) async fn connect_and_run(mut ctx: SessionCtx<'_>) -> SessionEnd {
     let mut seq = Sequence(0);
     match bind(&mut ctx, &mut wire, &mut seq).await {
         Ok(()) => {}
-        Err(end) => return end,
+        Err(end) => {
+            close_write(wire.get_mut()).await;
+            return end;
+        }
     }
     (ctx.on_bound)();
     // Bound: the read and write halves go their own ways (the reader keeps whatever arrived
@@ -494,8 +486,25 @@ pub(crate) async fn connect_and_run(mut ctx: SessionCtx<'_>) -> SessionEnd {
     let parts = wire.into_parts();
     let (read_half, write_half) = parts.io.into_split();
     let reader = Reader::new(read_half, parts.codec.clone(), parts.read_buf);
-    let sink = FramedWrite::new(write_half, parts.codec);
-    run_bound(ctx, reader, sink, seq).await
+    let mut sink = FramedWrite::new(write_half, parts.codec);
+    let end = run_bound(ctx, reader, &mut sink, seq).await;
+    close_write(sink.get_mut()).await;
+    end
+}
+
+/// Longest the end of a session waits to say so on the wire ([`close_write`]).
+const CLOSE_WRITE_WAIT: Duration = Duration::from_secs(1);
+
+/// End our direction of the connection: over TLS a `close_notify` alert, then FIN (plain TCP:
+/// FIN, as dropping the write half did). Without the alert a TLS SMSC reads the end of the
+/// session as a truncation (rustls: "peer closed connection without sending TLS
+/// close_notify", Java: "possible truncation attack"), after an orderly unbind too. Only what
+/// the socket already took goes out: frames a failed session left in the sink's buffer were
+/// never sent and are not sent now. Bounded: a peer that reads nothing does not hold up the
+/// end of the session.
+async fn close_write(io: &mut (impl tokio::io::AsyncWrite + Unpin)) {
+    use tokio::io::AsyncWriteExt;
+    let _ = tokio::time::timeout(CLOSE_WRITE_WAIT, io.shutdown()).await;
 }
 
 async fn bind(
@@ -521,7 +530,36 @@ async fn bind(
         };
         match frame {
             None => return Err(closed("SMSC closed the connection during bind".into())),
-            Some(Err(e)) => return Err(closed(format!("framing during bind: {e}"))),
+            // Over TLS many SMSCs close without close_notify: a close like any other (the
+            // message of rustls says "truncation", and a hint for the handshake misled).
+            Some(Err(FramingError::Io(e)))
+                if ctx.cfg.tls.is_some() && e.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                return Err(closed(
+                    "SMSC closed the connection during bind (an SMSC that wants a client \
+                     certificate may close so: tls_client_cert_file)"
+                        .into(),
+                ))
+            }
+            Some(Err(e)) => {
+                // Under TLS 1.3 an SMSC refuses a client certificate (or its absence) after
+                // the handshake: the first read says why.
+                let hint = match (&e, &ctx.cfg.tls) {
+                    (FramingError::Io(io), Some(tls)) => tls.hint(io, &ctx.cfg.smsc),
+                    // A plain bind to a TLS port: the SMSC's TLS stack answers with a record
+                    // (an alert) whose first bytes read as a huge command_length.
+                    (FramingError::TooLong { actual, .. }, None)
+                        if transport::looks_like_tls_record(*actual) =>
+                    {
+                        Some("the SMSC answered in TLS: set [smsc] tls = true".to_string())
+                    }
+                    _ => None,
+                };
+                return Err(closed(match hint {
+                    Some(h) => format!("framing during bind: {e} ({h})"),
+                    None => format!("framing during bind: {e}"),
+                }));
+            }
             Some(Ok(Frame::Invalid(inv))) => {
                 if inv.is_request() {
                     let _ = wire.send(inv.generic_nack()).await;
@@ -602,7 +640,7 @@ fn inbound_resp(id: CommandId, seq: u32, status: CommandStatus) -> Command {
 async fn run_bound(
     mut ctx: SessionCtx<'_>,
     mut reader: Reader,
-    mut sink: Sink,
+    sink: &mut Sink,
     mut seq: Sequence,
 ) -> SessionEnd {
     let cfg = ctx.cfg;
@@ -648,7 +686,14 @@ async fn run_bound(
     // When this session last read or wrote a PDU: a busy poll counts from it.
     let mut last_tx = last_rx;
     // Whether to poll the socket for an expected answer rather than sleep ([`BusyPoll`]).
-    let mut poll = BusyPoll::new(cfg.busy_poll);
+    // Not over TLS: the reader does not poll there (it reads what rustls decrypts), so the
+    // probes would time one mode twice and could report polling (the busy_polling metric, its
+    // log line) where nothing polls.
+    let mut poll = BusyPoll::new(if cfg.tls.is_some() {
+        Duration::ZERO
+    } else {
+        cfg.busy_poll
+    });
     ctx.stats
         .busy_polling
         .store(0, std::sync::atomic::Ordering::Relaxed);
@@ -755,7 +800,7 @@ async fn run_bound(
                 wrote = true;
             }
             if wrote {
-                if flush(&mut sink).await.is_err() {
+                if flush(sink).await.is_err() {
                     end!("write failed".into());
                 }
                 // The sliding-second cap counts these submits from now, when they are on the
@@ -941,7 +986,7 @@ async fn run_bound(
                     }
                     ready = acks.next().now_or_never().flatten();
                 }
-                if flush(&mut sink).await.is_err() {
+                if flush(sink).await.is_err() {
                     end!("write failed".into());
                 }
             }
@@ -992,7 +1037,7 @@ async fn run_bound(
                     }
                     write_request!(pdu, reply, permit, now);
                 }
-                if flush(&mut sink).await.is_err() { end!("write failed".into()); }
+                if flush(sink).await.is_err() { end!("write failed".into()); }
             }
             _ = sleep_until(pace_at.unwrap_or_else(Instant::now)), if pace_at.is_some() => {
                 pace_at = None;

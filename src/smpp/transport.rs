@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -58,6 +59,8 @@ pub struct TlsClient {
     server_name: Option<ServerName<'static>>,
     /// Where the trusted roots came from, for the log.
     roots: String,
+    /// Whether a client certificate is shown (mutual TLS).
+    client_auth: bool,
 }
 
 impl fmt::Debug for TlsClient {
@@ -84,6 +87,19 @@ fn certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>
         return Err(err("no PEM certificate in it".into()));
     }
     Ok(certs)
+}
+
+/// Why a PEM private key file could not be used, as an operator can act on it: "no items
+/// found" said nothing of what was looked for (a certificate given for the key, an encrypted
+/// key). Never any of the file's content.
+fn key_error(e: tokio_rustls::rustls::pki_types::pem::Error) -> String {
+    use tokio_rustls::rustls::pki_types::pem::Error;
+    match e {
+        Error::NoItemsFound => "no PEM private key in it (PKCS#8, PKCS#1 or SEC1, unencrypted: \
+                                an encrypted key must be decrypted first)"
+            .into(),
+        other => other.to_string(),
+    }
 }
 
 impl TlsClient {
@@ -133,7 +149,7 @@ impl TlsClient {
                 let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsSetupError::File {
                     what: "tls_client_key_file",
                     path: key.to_path_buf(),
-                    why: e.to_string(),
+                    why: key_error(e),
                 })?;
                 builder
                     .with_client_auth_cert(chain, key)
@@ -144,12 +160,26 @@ impl TlsClient {
             connector: TlsConnector::from(Arc::new(config)),
             server_name,
             roots,
+            client_auth: client.is_some(),
         })
     }
 
     /// Where the trusted roots come from (for the log and `check-config`).
     pub fn roots(&self) -> &str {
         &self.roots
+    }
+
+    /// What to look at when `e`, read or written on a TLS session with the SMSC at `address`,
+    /// is a TLS failure a setting can mend (see [`connect`]).
+    pub(crate) fn hint(&self, e: &io::Error, address: &str) -> Option<String> {
+        let name = self.name_for(address).ok()?;
+        tls_hint(e, self, &name)
+    }
+
+    /// Whether the SMSC at `address` (`host:port`) has a name its certificate can be checked
+    /// by (see [`TlsClient::new`]), or why not.
+    pub fn check_address(&self, address: &str) -> Result<(), String> {
+        self.name_for(address).map(|_| ())
     }
 
     /// The name checked in the certificate of the SMSC at `address` (`host:port`).
@@ -168,9 +198,20 @@ impl TlsClient {
     }
 }
 
-/// Connect to `address` (`host:port`), with TLS when `tls` is given.
-pub(crate) async fn connect(address: &str, tls: Option<&TlsClient>) -> io::Result<Stream> {
-    let tcp = TcpStream::connect(address).await?;
+/// Connect to `address` (`host:port`) within `timeout` (the TCP connection and the TLS
+/// handshake together), with TLS when `tls` is given. A failed or unfinished handshake says
+/// so, and what to look at when it is a setting (a plain port, the CA, the name, a client
+/// certificate): "timed out" alone read the same whether the host or its TLS never answered.
+pub(crate) async fn connect(
+    address: &str,
+    tls: Option<&TlsClient>,
+    timeout: Duration,
+) -> io::Result<Stream> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let tcp = match tokio::time::timeout_at(deadline, TcpStream::connect(address)).await {
+        Ok(tcp) => tcp?,
+        Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")),
+    };
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::warn!(error = %e, "could not set TCP_NODELAY");
     }
@@ -180,12 +221,78 @@ pub(crate) async fn connect(address: &str, tls: Option<&TlsClient>) -> io::Resul
     let name = tls
         .name_for(address)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let stream = tls
-        .connector
-        .connect(name, tcp)
-        .await
-        .map_err(|e| io::Error::new(e.kind(), format!("TLS handshake: {e}")))?;
-    Ok(Stream::Tls(Box::new(stream)))
+    match tokio::time::timeout_at(deadline, tls.connector.connect(name.clone(), tcp)).await {
+        Ok(Ok(stream)) => Ok(Stream::Tls(Box::new(stream))),
+        Ok(Err(e)) => Err(io::Error::new(
+            e.kind(),
+            format!(
+                "TLS handshake: {e}{}",
+                tls_hint(&e, tls, &name)
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default()
+            ),
+        )),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "TCP connected, but the TLS handshake was not finished within {} ms: is this the \
+                 SMSC's TLS port? (a plain SMPP port waits for a PDU and never answers it)",
+                timeout.as_millis()
+            ),
+        )),
+    }
+}
+
+/// What to look at for a TLS failure that a setting can mend, if `e` is one: the handshake's
+/// errors, and those that come with the first read (under TLS 1.3 an SMSC refuses a missing
+/// client certificate after the gateway's side of the handshake is done).
+fn tls_hint(e: &io::Error, tls: &TlsClient, name: &ServerName<'_>) -> Option<String> {
+    use tokio_rustls::rustls::{AlertDescription, CertificateError, Error};
+    let Some(rustls) = e.get_ref().and_then(|r| r.downcast_ref::<Error>()) else {
+        return (e.kind() == io::ErrorKind::UnexpectedEof).then(|| {
+            "the SMSC closed the connection in the handshake: is this its TLS port? does it \
+             want a client certificate (tls_client_cert_file)?"
+                .to_string()
+        });
+    };
+    Some(match rustls {
+        Error::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
+            "no CA of {} signed the SMSC's certificate: set tls_ca_file to the CA that did",
+            tls.roots
+        ),
+        Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => format!(
+            "the SMSC's certificate does not carry the name {:?}: set tls_server_name to a name \
+             it carries",
+            name.to_str()
+        ),
+        Error::InvalidMessage(_) | Error::InappropriateMessage { .. } => {
+            "the SMSC did not answer in TLS: is this its TLS port, not its plain SMPP one?".into()
+        }
+        Error::AlertReceived(AlertDescription::CertificateRequired) => {
+            "the SMSC wants a client certificate: set tls_client_cert_file and \
+             tls_client_key_file"
+                .into()
+        }
+        Error::AlertReceived(
+            AlertDescription::BadCertificate
+            | AlertDescription::UnknownCA
+            | AlertDescription::CertificateUnknown
+            | AlertDescription::AccessDenied,
+        ) if tls.client_auth => {
+            "the SMSC did not accept the client certificate (tls_client_cert_file)".into()
+        }
+        _ => return None,
+    })
+}
+
+/// Whether `command_length`, the first four bytes read as an SMPP length, is the start of a
+/// TLS record instead: a content type (change_cipher_spec, alert, handshake, application
+/// data) and a 3.x version, as a TLS SMSC answers a plain-text bind.
+pub(crate) fn looks_like_tls_record(command_length: usize) -> bool {
+    let [content_type, major, ..] = u32::try_from(command_length).unwrap_or(0).to_be_bytes();
+    (0x14..=0x17).contains(&content_type) && major == 0x03
 }
 
 /// A connected SMPP byte stream.
@@ -307,5 +414,23 @@ impl AsyncWrite for WriteSide {
             WriteSide::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             WriteSide::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A TLS record's first bytes read as a command_length are told apart from an SMPP length,
+    /// however large.
+    #[test]
+    fn a_tls_record_header_is_told_from_a_command_length() {
+        // An alert record (0x15, TLS 1.2 record version 3.3), as rustls answers a plain bind.
+        assert!(looks_like_tls_record(0x1503_0300));
+        assert!(looks_like_tls_record(0x1603_0100)); // a handshake record, TLS 1.0 version
+        assert!(!looks_like_tls_record(0x0000_0010)); // an enquire_link
+        assert!(!looks_like_tls_record(0x1504_0000)); // not a 3.x version
+        assert!(!looks_like_tls_record(0x1803_0300)); // not a record type
+        assert!(!looks_like_tls_record(usize::MAX));
     }
 }

@@ -3,12 +3,16 @@
 # lines run the way systemd runs them; deploy/prometheus/alerts.yml judged by promtool.
 #   - `systemd-analyze verify` accepts the unit (paths pointed at the built binary);
 #   - `systemd-analyze security --offline` rates its exposure at most 2.0 ("OK");
+#   - deploy/README.md's install steps install every file the unit names;
 #   - its ExecStartPre (`check-config`) passes the example config made a production one and
 #     refuses a config with an unknown key, naming it;
 #   - its ExecStart, run in its WorkingDirectory with its EnvironmentFile's variables, binds to
 #     an SMSC (smsc-sim with an account whose password only the env file holds), creates the
 #     database under the working directory, answers a subscriber's HELP, never logs the
-#     password, and exits 0 on SIGTERM within the unit's TimeoutStopSec.
+#     password, and exits 0 on SIGTERM within the unit's TimeoutStopSec;
+#   - run again under strace as an unprivileged user, every system call it makes is one the
+#     unit's SystemCallFilter allows, none breaks MemoryDenyWriteExecute or
+#     RestrictAddressFamilies.
 #   bash tests/interop/deploy.sh
 # Prints PASS/FAIL lines and ends with `interop: N passed, M failed`; exits 1 if M > 0.
 # Logs and the fake /etc and /var/lib: tests/interop/out/deploy/.
@@ -24,7 +28,7 @@ log="$out/result.log"
 . "$here/lib.sh"
 
 if ! command -v systemd-analyze >/dev/null || ! command -v promtool >/dev/null ||
-   ! command -v curl >/dev/null; then
+   ! command -v strace >/dev/null || ! command -v curl >/dev/null; then
   bash "$here/install.sh"
 fi
 
@@ -78,6 +82,31 @@ else
   fail "alerts: promtool check rules deploy/prometheus/alerts.yml (see $out/promtool.log)"
 fi
 
+# Every file the unit names (its commands, the config, the env file, the documentation) is one
+# deploy/README.md's install steps put there: a unit pointing at a file the steps never install
+# fails to start, or (Documentation=) sends `systemctl help` nowhere.
+if missing=$(python3 - "$root/deploy/presence-gw.service" "$root/deploy/README.md" <<'PY'
+import re, sys
+unit, readme = (open(p).read() for p in sys.argv[1:3])
+named = set()
+for key, value in re.findall(r"^(\w+)=(.*)$", unit, re.M):
+    if key in ("ExecStart", "ExecStartPre", "EnvironmentFile"):
+        named |= {w.lstrip("-") for w in value.split() if w.lstrip("-").startswith("/")}
+    elif key == "Documentation":
+        named |= {w[len("file://"):] for w in value.split() if w.startswith("file://")}
+block = re.search(r"## Install.*?```sh\n(.*?)```", readme, re.S).group(1)
+installed = {l.split("#")[0].split()[-1] for l in block.splitlines()
+             if l.strip().startswith("install ") and not re.search(r"\binstall\s+-d\b", l)}
+missing = sorted(named - installed)
+print(" ".join(missing) if missing else f"{len(named)} files")
+sys.exit(1 if missing else 0)
+PY
+); then
+  pass "install: deploy/README.md installs every file the unit names ($missing)"
+else
+  fail "install: deploy/README.md does not install what the unit names: $missing"
+fi
+
 # unit_value KEY : the value of KEY= in the unit (first one)
 unit_value() { sed -n "s/^$1=//p" "$unit" | head -n 1; }
 
@@ -108,8 +137,9 @@ run_line() {
   set -a
   . "$(unit_value EnvironmentFile)"
   set +a
-  exec "${argv[@]}"
+  exec "${wrap[@]}" "${argv[@]}"
 }
+wrap=()
 
 if (run_line ExecStartPre) >"$out/check.log" 2>&1; then
   pass "ExecStartPre: check-config passes the production config"
@@ -232,6 +262,116 @@ if grep -q -- "$password" "$out/gw.log" "$out/gw.out" "$out/check.log"; then
   fail "secrets: the bind password appears in the gateway's output"
 else
   pass "secrets: the bind password appears nowhere in the gateway's output"
+fi
+
+# --- what the hardening refuses: every system call the gateway makes, traced ------------------
+# SystemCallFilter= with SystemCallErrorNumber=EPERM makes any call outside the list fail (no
+# crash, no journal line: whatever needed it just breaks), MemoryDenyWriteExecute refuses
+# writable-executable memory and making memory executable, RestrictAddressFamilies other
+# sockets. The gateway runs once more under strace, as an unprivileged user as under
+# DynamicUser (root's own calls, such as SQLite's fchown of a file it creates, do not happen
+# there; the state directory is chowned to it, as systemd does), through the same work: bind,
+# a HELP answered, /metrics, SIGTERM. Every call it made must be one the unit's filter allows,
+# as `systemd-analyze syscall-filter` expands its groups.
+if ! command -v strace >/dev/null; then
+  fail "syscalls: strace is missing (tests/interop/install.sh installs it)"
+else
+  trace="$out/syscalls.trace"
+  wrap=(strace -f -qq -o "$trace")
+  if [ "$(id -u)" = 0 ]; then
+    chown -R 65534:65534 "$state"
+    wrap+=(-u nobody)
+  fi
+  run_line ExecStart >"$out/gw-traced.out" 2>"$out/gw-traced.log" &
+  tracer=$!
+  pids+=("$tracer")
+  wrap=()
+  health=""
+  for _ in $(seq 150); do
+    health=$(curl -s --max-time 1 "http://127.0.0.1:$gw_http/health" || true)
+    case "$health" in *'"smsc":"bound"'*) break ;; esac
+    kill -0 "$tracer" 2>/dev/null || break
+    sleep 0.2
+  done
+  curl -s --max-time 2 "http://127.0.0.1:$sim_http/mo" -H 'content-type: application/json' \
+    -d '{"from":"+8613800138001","to":"10658","text":"HELP"}' >/dev/null 2>&1
+  answered=""
+  for _ in $(seq 50); do
+    if curl -s --max-time 1 "http://127.0.0.1:$sim_http/handsets/+8613800138001" | grep -q STATUS; then
+      answered=yes
+      break
+    fi
+    sleep 0.2
+  done
+  curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$gw_http/metrics"
+  traced_gw=$(ps -o pid= --ppid "$tracer" | tr -d ' ' | head -n 1)
+  [ -n "$traced_gw" ] && kill -TERM "$traced_gw"
+  for _ in $(seq 100); do kill -0 "$tracer" 2>/dev/null || break; sleep 0.1; done
+  case "$health" in
+    *'"smsc":"bound"'*) [ -n "$answered" ] ||
+      fail "syscalls: the traced gateway answered a HELP (see $out/gw-traced.log)" ;;
+    *) fail "syscalls: the traced gateway bound (see $out/gw-traced.log)" ;;
+  esac
+  # The unit's SystemCallFilter= lines (allowed, then ~refused), MemoryDenyWriteExecute and
+  # RestrictAddressFamilies, held against the trace (from the gateway's execve on).
+  if verdict=$(python3 - "$unit" "$trace" "$gw" <<'PY'
+import re, subprocess, sys
+from functools import lru_cache
+
+unit, trace, binary = sys.argv[1:4]
+lines = open(unit).read().splitlines()
+value = lambda key: [l.split("=", 1)[1] for l in lines if l.startswith(key + "=")]
+
+@lru_cache(None)
+def expand(name):
+    if not name.startswith("@"):
+        return frozenset([name])
+    out = subprocess.run(["systemd-analyze", "syscall-filter", name],
+                         capture_output=True, text=True, check=True).stdout
+    names = set()
+    for l in out.splitlines()[1:]:
+        l = l.strip()
+        if l and not l.startswith("#"):
+            names |= expand(l)
+    return frozenset(names)
+
+allowed, refused = set(), set()
+for v in value("SystemCallFilter"):
+    deny = v.startswith("~")
+    for name in v.lstrip("~").split():
+        (refused if deny else allowed).update(expand(name))
+allowed -= refused
+families = set(" ".join(value("RestrictAddressFamilies")).split())
+mdwe = value("MemoryDenyWriteExecute") == ["yes"]
+
+text = open(trace).read().splitlines()
+start = next((i for i, l in enumerate(text) if f'execve("{binary}"' in l), None)
+if start is None:
+    print("no execve of the gateway in the trace")
+    sys.exit(1)
+used, problems = set(), []
+for l in text[start + 1:]:
+    m = re.match(r"^\d+\s+(?:<\.\.\. )?([a-z0-9_]+)[( ]", l)
+    if m:
+        used.add(m.group(1))
+    if mdwe and (re.search(r"\b(mprotect|pkey_mprotect)\(.*PROT_EXEC", l)
+                 or re.search(r"\bmmap\(.*(PROT_WRITE\|PROT_EXEC|PROT_EXEC\|PROT_WRITE)", l)):
+        problems.append("MemoryDenyWriteExecute: " + l.strip()[:120])
+    m = re.search(r"\bsocket(?:pair)?\((AF_\w+)", l)
+    if m and families and m.group(1) not in families:
+        problems.append("RestrictAddressFamilies: " + l.strip()[:120])
+if allowed:
+    problems += ["SystemCallFilter: " + c for c in sorted(used - allowed)]
+if problems:
+    print("; ".join(problems))
+    sys.exit(1)
+print(f"{len(used)} distinct calls")
+PY
+  ); then
+    pass "syscalls: every system call of the gateway passes the unit's filter ($verdict)"
+  else
+    fail "syscalls: the unit's hardening refuses what the gateway does: $verdict (trace: $trace)"
+  fi
 fi
 
 finish

@@ -28,6 +28,8 @@ command -v chromium >/dev/null || pkgs="$pkgs chromium"
 command -v systemd-analyze >/dev/null || pkgs="$pkgs systemd"
 # promtool: checks deploy/prometheus/alerts.yml (deploy.sh).
 command -v promtool >/dev/null || pkgs="$pkgs prometheus"
+# strace: the system calls the gateway makes, held against the unit's filter (deploy.sh).
+command -v strace >/dev/null || pkgs="$pkgs strace"
 # Kannel (bearerbox, smsbox) as an independent ESME for smsc-sim; node + npm for node-smpp.
 installed kannel || pkgs="$pkgs kannel"
 command -v node >/dev/null || pkgs="$pkgs nodejs"
