@@ -124,6 +124,15 @@ async fn gateway_with(
     (Gateway::start(opts, tx).await.expect("gateway starts"), rx)
 }
 
+/// `gw` binds within 10 s (`what` says which case, when it does not).
+async fn bound(gw: &Gateway, what: &str) {
+    assert!(
+        gw.link.wait_bound(Duration::from_secs(10)).await,
+        "{what}: not bound: {:?}",
+        gw.link.state()
+    );
+}
+
 /// The link's state after `within`, having never bound.
 async fn never_bound(gw: &Gateway, within: Duration) -> String {
     assert!(
@@ -172,10 +181,7 @@ async fn messages_receipts_and_mo_cross_a_tls_session() {
         cfg.summary()
     );
     let (gw, mut mo) = gateway(dir.path(), &cfg).await;
-    assert!(
-        gw.link.wait_bound(Duration::from_secs(10)).await,
-        "binds over TLS"
-    );
+    bound(&gw, "binds over TLS").await;
     let long = "over TLS ".repeat(30);
     for (to, text) in [
         ("+8613900000001", "hello over TLS"),
@@ -270,10 +276,7 @@ async fn an_smsc_the_gateway_cannot_trust_or_that_has_another_name_is_never_boun
     .unwrap();
     let dir3 = tempfile::tempdir().unwrap();
     let (gw, _mo) = gateway(dir3.path(), &cfg).await;
-    assert!(
-        gw.link.wait_bound(Duration::from_secs(10)).await,
-        "binds by name"
-    );
+    bound(&gw, "binds by name").await;
     gw.shutdown().await;
     sim.shutdown().await;
 }
@@ -339,10 +342,7 @@ async fn mutual_tls_binds_with_the_client_certificate_and_not_without() {
     );
     let dir2 = tempfile::tempdir().unwrap();
     let (gw, _mo) = gateway(dir2.path(), &cfg).await;
-    assert!(
-        gw.link.wait_bound(Duration::from_secs(10)).await,
-        "binds with its certificate"
-    );
+    bound(&gw, "binds with its certificate").await;
     gw.shutdown().await;
     sim.shutdown().await;
 }
@@ -565,7 +565,7 @@ async fn a_stop_ends_the_tls_session_with_close_notify() {
     let ca = pki.path("ca.pem");
     let cfg = config_at(&addr, &format!("tls = true\ntls_ca_file = {ca:?}\n")).unwrap();
     let (gw, _mo) = gateway(dir.path(), &cfg).await;
-    assert!(gw.link.wait_bound(Duration::from_secs(10)).await, "binds");
+    bound(&gw, "binds").await;
     gw.shutdown().await;
     let ended = tokio::time::timeout(Duration::from_secs(10), smsc)
         .await
@@ -634,7 +634,7 @@ async fn a_tls_session_dropped_with_submits_in_flight_loses_nothing() {
     )
     .unwrap();
     let (gw, _mo) = gateway(dir.path(), &cfg).await;
-    assert!(gw.link.wait_bound(Duration::from_secs(10)).await, "binds");
+    bound(&gw, "binds").await;
     let n = 300;
     for i in 0..n {
         gw.enqueue(NewMessage::sms(format!("+86139{i:08}"), format!("msg {i}")))
@@ -709,10 +709,7 @@ async fn a_primary_with_a_certificate_the_gateway_cannot_trust_does_not_pull_it_
     )
     .unwrap();
     let (gw, _mo) = gateway(dir.path(), &cfg).await;
-    assert!(
-        gw.link.wait_bound(Duration::from_secs(10)).await,
-        "binds to the fallback"
-    );
+    bound(&gw, "binds to the fallback").await;
     assert_eq!(
         gw.link.bound_to().as_deref(),
         Some(fallback.smpp_addr().to_string().as_str())
@@ -752,7 +749,7 @@ async fn a_tls_session_makes_no_busy_poll_choice() {
     )
     .unwrap();
     let (gw, _mo) = gateway(dir.path(), &cfg).await;
-    assert!(gw.link.wait_bound(Duration::from_secs(10)).await, "binds");
+    bound(&gw, "binds").await;
     let n = 2 * 256 + 20;
     gw.store
         .write(move |tx| {
@@ -975,7 +972,7 @@ async fn a_busy_window_goes_out_several_submits_to_a_tls_record() {
     )
     .unwrap();
     let (gw, _mo) = gateway(dir.path(), &cfg).await;
-    assert!(gw.link.wait_bound(Duration::from_secs(10)).await, "binds");
+    bound(&gw, "binds").await;
     gw.store
         .write(move |tx| {
             for i in 0..n {
