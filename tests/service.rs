@@ -3291,6 +3291,18 @@ fn mum_off_for(ms: u64) -> SimConfig {
     SimConfig::local().with_receipt_rule(rule)
 }
 
+/// A world where Mum's handset is off for `ms` and the owner's first update for her (FAMILY
+/// FREE) has been accepted by the SMSC, which holds it; returns the world and that message's
+/// SMSC id.
+async fn first_update_held_for_mum(ms: u64) -> (World, String) {
+    let w = World::start_on(mum_off_for(ms), ServiceConfig::default()).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "submitted").await;
+    let first = accepted_id(&w.sim, MUM, 0);
+    (w, first)
+}
+
 /// Wait until outbox row `index` (oldest first) to `number` is in `state`; returns it.
 async fn wait_row_to(
     w: &World,
@@ -3345,11 +3357,7 @@ fn cancels(w: &World, outcome: &str) -> u64 {
 /// not the stale one first. Before, the SMSC delivered both when her handset came back.
 #[tokio::test]
 async fn a_status_update_the_smsc_holds_is_cancelled_when_a_newer_one_comes() {
-    let w = World::start_on(mum_off_for(4_000), ServiceConfig::default()).await;
-    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
-    w.say(OWNER, "STATUS FAMILY FREE").await;
-    wait_row_to(&w, MUM, 0, "submitted").await;
-    let first = accepted_id(&w.sim, MUM, 0);
+    let (w, first) = first_update_held_for_mum(4_000).await;
     w.say(OWNER, "STATUS FAMILY BUSY").await;
     let (_, _, why) = wait_row_to(&w, MUM, 0, "superseded").await;
     let why = why.unwrap_or_default();
@@ -3682,11 +3690,7 @@ async fn a_cancel_refused_as_too_late_leaves_the_row_and_is_not_repeated() {
 /// bound again it goes out and the stale update never reaches the handset.
 #[tokio::test]
 async fn a_cancel_asked_while_the_link_is_down_goes_out_after_the_reconnect() {
-    let w = World::start_on(mum_off_for(8_000), ServiceConfig::default()).await;
-    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
-    w.say(OWNER, "STATUS FAMILY FREE").await;
-    wait_row_to(&w, MUM, 0, "submitted").await;
-    let first = accepted_id(&w.sim, MUM, 0);
+    let (w, first) = first_update_held_for_mum(8_000).await;
     w.sim.set_faults(smsc_sim::Faults {
         outage: true,
         ..smsc_sim::Faults::default()
@@ -3736,11 +3740,7 @@ async fn a_cancel_asked_while_the_link_is_down_goes_out_after_the_reconnect() {
 /// sent once sending resumes, with the newer update after it.
 #[tokio::test]
 async fn a_cancel_waits_while_outbound_is_paused_and_goes_on_resume() {
-    let w = World::start_on(mum_off_for(8_000), ServiceConfig::default()).await;
-    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
-    w.say(OWNER, "STATUS FAMILY FREE").await;
-    wait_row_to(&w, MUM, 0, "submitted").await;
-    let first = accepted_id(&w.sim, MUM, 0);
+    let (w, first) = first_update_held_for_mum(8_000).await;
     w.gw.pause()
         .set(&w.gw.store, true, "maintenance".into(), now_ms())
         .await
@@ -3911,10 +3911,7 @@ async fn an_smsc_without_cancel_sm_gets_one_cancel_a_bind() {
 /// SMSC that was refusing for load.
 #[tokio::test]
 async fn a_throttled_cancel_slows_the_link_down_as_a_throttled_submit_does() {
-    let w = World::start_on(mum_off_for(8_000), ServiceConfig::default()).await;
-    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
-    w.say(OWNER, "STATUS FAMILY FREE").await;
-    wait_row_to(&w, MUM, 0, "submitted").await;
+    let (w, _) = first_update_held_for_mum(8_000).await;
     assert_eq!(
         w.gw.link.rate_limit(),
         None,
@@ -3958,10 +3955,7 @@ async fn a_throttled_cancel_slows_the_link_down_as_a_throttled_submit_does() {
 /// half a second).
 #[tokio::test]
 async fn the_canceller_reads_nothing_while_idle_and_wakes_for_an_intent() {
-    let w = World::start_on(mum_off_for(8_000), ServiceConfig::default()).await;
-    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
-    w.say(OWNER, "STATUS FAMILY FREE").await;
-    wait_row_to(&w, MUM, 0, "submitted").await;
+    let (w, _) = first_update_held_for_mum(8_000).await;
     let counts = w.gw.metrics.cancel_counts();
     let looks = counts.looks();
     tokio::time::sleep(Duration::from_secs(2)).await;
