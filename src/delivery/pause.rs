@@ -2,8 +2,11 @@
 //! `suspend` / `resume`: for a carrier's maintenance window or an incident, the dispatcher
 //! submits nothing (and the canceller sends no `cancel_sm`) while MO, receipts and replies are
 //! still taken and queued; what is queued goes once sending resumes. Messages whose validity
-//! ends meanwhile expire as they would with the link down. The pause is kept in the store
-//! (`store::pause`), so a restart in the middle of the window stays paused.
+//! ends meanwhile expire as they would with the link down. USSD screens are not held: they
+//! answer a session the network keeps open for them only briefly (`service::worker`), so a
+//! screen held until the resume would never be shown; the SMS a USSD choice queues wait. The
+//! pause is kept in the store (`store::pause`), so a restart in the middle of the window stays
+//! paused.
 
 use std::sync::Arc;
 
