@@ -1847,6 +1847,53 @@ async fn the_log_filter_is_read_and_changed_while_the_gateway_runs() {
     sim.shutdown().await;
 }
 
+/// A message whose validity ends while the operator has paused outbound sending expires, and
+/// the log says it expired while sending was paused, not "while the SMSC is out of reach": the
+/// gateway is bound all along, and the old line sent an operator looking for a link fault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_expiring_while_paused_is_logged_as_paused_not_as_the_smsc_out_of_reach() {
+    let password = "Px7Kd3Vr";
+    let sim = start_sim(SimConfig::local(), password).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gw.db");
+    let store = presence_gw::store::Store::open(&db, Default::default()).unwrap();
+    let now = now_ms();
+    let msg = NewMessage {
+        expires_at: Some(now + 1_500),
+        ..NewMessage::sms("+8613900139000", "short-lived")
+    };
+    let pause = presence_gw::store::pause::Paused {
+        since: now,
+        note: "maintenance".into(),
+    };
+    store
+        .write(move |tx| {
+            outbox::enqueue(tx, &msg, now)?;
+            presence_gw::store::pause::set(tx, Some(&pause))
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    let gw = Child::spawn_logging(
+        &sim,
+        &db,
+        password,
+        "apikey-paused-expiry-01",
+        "info,rusmpp=warn",
+    );
+    sim.wait_for_binds(1, WAIT).await.unwrap();
+    gw.wait_for("the expiry", |s| s.contains("outbox rows expired while"))
+        .await;
+    let out = gw.terminate().await;
+    assert!(
+        out.contains("outbox rows expired while outbound sending is paused"),
+        "{out}"
+    );
+    assert!(!out.contains("while the SMSC is out of reach"), "{out}");
+    assert!(sim.mt_messages(&smsc_sim::MtFilter::all()).is_empty());
+    sim.shutdown().await;
+}
+
 /// A filter put in place through `PUT /api/v1/log` that hides WARN (`error`) still logs its
 /// own change, and the binary run with `--log-format json` goes on writing JSON lines after the
 /// reload: the change is one JSON object naming the new filter and the old one.
