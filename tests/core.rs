@@ -549,6 +549,50 @@ async fn an_operator_pause_holds_outbound_across_a_restart_and_resume_sends_it()
     sim.shutdown().await;
 }
 
+/// A database from before the pause (schema 25, no `outbound_pause`) upgrades at the gateway's
+/// start to one that sends (nothing was paused), and a pause taken after the upgrade is kept
+/// across the next restart as on a new database.
+#[tokio::test]
+async fn an_upgraded_database_sends_and_keeps_a_pause_taken_after_the_upgrade() {
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gw.db");
+    presence_gw::store::Store::open(&db, Default::default())
+        .unwrap()
+        .close()
+        .await;
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("DROP TABLE outbound_pause; PRAGMA user_version = 25;")
+        .unwrap();
+    let (gw, _mo) = gateway(&dir, &sim).await;
+    assert!(!gw.pause().is_paused());
+    enqueue_numbered(&gw, 1).await;
+    wait_delivered(&gw, 1, Duration::from_secs(10)).await;
+    gw.pause()
+        .set(
+            &gw.store,
+            true,
+            "after the upgrade".into(),
+            presence_gw::store::now_ms(),
+        )
+        .await
+        .unwrap();
+    gw.shutdown().await;
+    let version: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert!(version >= 26, "{version}");
+    let (gw, _mo) = gateway(&dir, &sim).await;
+    assert_eq!(
+        gw.pause().current().map(|p| p.note),
+        Some("after the upgrade".to_string())
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
 /// A pause taken while a batch waits for its answers: the submits already out are answered
 /// and their rows settle (none is left in flight), nothing more is claimed meanwhile, and the
 /// rest goes on the resume.
