@@ -14,6 +14,11 @@ use tracing_subscriber::{reload, EnvFilter, Registry};
 /// The filter without `RUST_LOG`.
 pub const DEFAULT_FILTER: &str = "info,rusmpp=warn";
 
+/// The target of the WARN line that records a change of the filter through the operator API:
+/// every filter put in place by [`LogControl::set`] shows this target at WARN, so that a filter
+/// that hides WARN (`error`, `off`) still leaves a trace of who changed it and from what.
+pub const CHANGE_TARGET: &str = "presence_gw::log_change";
+
 /// The levels a directive can name.
 const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
 
@@ -105,13 +110,25 @@ impl LogControl {
                 "an empty filter: give one, e.g. {DEFAULT_FILTER:?}"
             ));
         }
-        let f = parse(spec)?;
+        parse(spec)?;
+        let f = with_change_line(spec)?;
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         self.handle
             .reload(f)
             .map_err(|e| format!("the filter could not be put in place: {e}"))?;
         Ok(std::mem::replace(&mut *current, spec.to_string()))
     }
+}
+
+/// The filter `spec` (already checked by [`parse`]) with [`CHANGE_TARGET`] shown at WARN, unless
+/// `spec` itself says how that target is to be logged.
+fn with_change_line(spec: &str) -> Result<EnvFilter, String> {
+    let full = if spec.contains(CHANGE_TARGET) {
+        spec.to_string()
+    } else {
+        format!("{spec},{CHANGE_TARGET}=warn")
+    };
+    EnvFilter::try_new(full).map_err(|e| format!("not a log filter ({e})"))
 }
 
 /// The process's [`LogControl`], once [`init`] has run (`None` in a process that did not
@@ -186,5 +203,18 @@ mod tests {
         );
         let (_, why) = filter(Some("presence_gw=loud"));
         assert!(why.expect("a reason").contains("not a log filter"));
+    }
+
+    #[test]
+    fn a_filter_put_in_place_shows_its_own_change_at_warn() {
+        for spec in ["off", "error", "presence_gw=error", "info"] {
+            let f = with_change_line(spec).expect("a filter");
+            assert!(
+                f.to_string().contains(&format!("{CHANGE_TARGET}=warn")),
+                "{spec}: {f}"
+            );
+        }
+        let f = with_change_line("info,presence_gw::log_change=off").expect("a filter");
+        assert!(!f.to_string().contains("log_change=warn"), "{f}");
     }
 }

@@ -395,6 +395,8 @@ fn outbox(cmd: OutboxCmd, db: &DbArgs) -> anyhow::Result<()> {
                 now,
                 presence_gw::admin::RETRY_BATCH,
             );
+            // Rows queued again wait while the operator has paused outbound sending.
+            let paused = store.read_blocking(presence_gw::store::pause::get);
             store.close_blocking();
             let report = report?;
             let n = report.queued;
@@ -402,6 +404,20 @@ fn outbox(cmd: OutboxCmd, db: &DbArgs) -> anyhow::Result<()> {
                 "{n} failed message{} queued again",
                 if n == 1 { "" } else { "s" }
             );
+            if let (true, Ok(Some(p))) = (n > 0, &paused) {
+                out!(
+                    "outbound sending is paused (since {} UTC{}): {} wait{} until it resumes \
+                     (PUT /api/v1/outbound {{\"paused\": false}})",
+                    presence_gw::service::clock::Zone::UTC.timestamp(p.since),
+                    if p.note.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {:?}", p.note)
+                    },
+                    if n == 1 { "it" } else { "they" },
+                    if n == 1 { "s" } else { "" }
+                );
+            }
             // Said whether ids were given or not: a withdrawn push is never sent.
             if report.withdrawn > 0 {
                 out!(

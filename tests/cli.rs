@@ -842,6 +842,58 @@ fn outbox_rows(db: &Path, rows: &[TestRow<'_>]) -> Vec<i64> {
     ids
 }
 
+/// `outbox retry` while the operator has paused outbound sending (`PUT /api/v1/outbound`)
+/// queues the failed rows as always and says they wait for the resume: the pause is in the
+/// database, so an operator retrying in a maintenance window is not left wondering why nothing
+/// goes. Without a pause nothing of the kind is said.
+#[test]
+fn retry_while_outbound_is_paused_says_the_rows_wait_for_the_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("gw.db");
+    let now = presence_gw::store::now_ms();
+    let failed = (
+        "+8613900139000",
+        None,
+        "failed",
+        now - 10_000,
+        now - 5_000,
+        now,
+    );
+    outbox_rows(&db, &[failed]);
+    let r = run_in(d, &["outbox", "retry", "--db", "gw.db"]);
+    assert!(
+        r.ok() && r.stdout.contains("1 failed message queued again"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("paused"), "{}", r.stdout);
+
+    outbox_rows(&db, &[failed]);
+    let store = presence_gw::store::Store::open(&db, Default::default()).unwrap();
+    let pause = presence_gw::store::pause::Paused {
+        since: now - 60_000,
+        note: "SMSC maintenance".into(),
+    };
+    store
+        .write_blocking(move |tx| presence_gw::store::pause::set(tx, Some(&pause)))
+        .unwrap();
+    store.close_blocking();
+    let r = run_in(d, &["outbox", "retry", "--db", "gw.db"]);
+    assert!(
+        r.ok() && r.stdout.contains("1 failed message queued again"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("outbound sending is paused (since ")
+            && r.stdout.contains("\"SMSC maintenance\"")
+            && r.stdout.contains("it waits until it resumes"),
+        "{}",
+        r.stdout
+    );
+}
+
 /// `outbox retry` of a failed avatar push whose owner set PRIVACY NOBODY (or AVATAR OFF)
 /// after it failed does not send it: the row is withdrawn (superseded), the command says why
 /// for the id given, and exits 1 as for any id not queued again.

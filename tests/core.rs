@@ -549,6 +549,112 @@ async fn an_operator_pause_holds_outbound_across_a_restart_and_resume_sends_it()
     sim.shutdown().await;
 }
 
+/// A database from before the pause (schema 25, no `outbound_pause`) upgrades at the gateway's
+/// start to one that sends (nothing was paused), and a pause taken after the upgrade is kept
+/// across the next restart as on a new database.
+#[tokio::test]
+async fn an_upgraded_database_sends_and_keeps_a_pause_taken_after_the_upgrade() {
+    let sim = sim(SimConfig::local()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gw.db");
+    presence_gw::store::Store::open(&db, Default::default())
+        .unwrap()
+        .close()
+        .await;
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("DROP TABLE outbound_pause; PRAGMA user_version = 25;")
+        .unwrap();
+    let (gw, _mo) = gateway(&dir, &sim).await;
+    assert!(!gw.pause().is_paused());
+    enqueue_numbered(&gw, 1).await;
+    wait_delivered(&gw, 1, Duration::from_secs(10)).await;
+    gw.pause()
+        .set(
+            &gw.store,
+            true,
+            "after the upgrade".into(),
+            presence_gw::store::now_ms(),
+        )
+        .await
+        .unwrap();
+    gw.shutdown().await;
+    let version: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert!(version >= 26, "{version}");
+    let (gw, _mo) = gateway(&dir, &sim).await;
+    assert_eq!(
+        gw.pause().current().map(|p| p.note),
+        Some("after the upgrade".to_string())
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// A pause taken while a batch waits for its answers: the submits already out are answered
+/// and their rows settle (none is left in flight), nothing more is claimed meanwhile, and the
+/// rest goes on the resume.
+#[tokio::test]
+async fn a_pause_while_a_batch_is_in_flight_lets_it_settle_and_claims_no_more() {
+    let mut cfg = SimConfig::local();
+    cfg.faults.response_delay = Some(smsc_sim::Delay::fixed(1000));
+    let sim = sim(cfg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway(&dir, &sim).await;
+    let n = 200;
+    enqueue_at_once(&gw, n).await;
+    wait_window_in_use(&gw, 8).await;
+    gw.pause()
+        .set(
+            &gw.store,
+            true,
+            "maintenance".into(),
+            presence_gw::store::now_ms(),
+        )
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let c = counts(&gw).await;
+        if c.in_flight == 0 && gw.link.window_in_use() == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rows in hand never settled after the pause: {c:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sent = sim.mt_messages(&smsc_sim::MtFilter::all()).len();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        sim.mt_messages(&smsc_sim::MtFilter::all()).len(),
+        sent,
+        "submitted after the rows in hand settled"
+    );
+    let c = counts(&gw).await;
+    assert!(sent > 0 && c.queued > 0, "{sent} sent, {c:?}");
+    assert_eq!(c.queued as usize, n - sent, "{c:?}");
+    assert_eq!(c.failed + c.expired, 0, "{c:?}");
+    answer_at_once(&sim);
+    gw.pause()
+        .set(
+            &gw.store,
+            false,
+            String::new(),
+            presence_gw::store::now_ms(),
+        )
+        .await
+        .unwrap();
+    let c = wait_delivered(&gw, n as u64, Duration::from_secs(60)).await;
+    assert_eq!(c.failed + c.expired, 0, "{c:?}");
+    assert_every_handset_has_its_message(&sim, n, |i| format!("msg {i}"));
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
 /// Makes the store refuse MO rows (a trigger on the database file in `dir`, as a nearly full
 /// disk refuses an MO's rows while small writes still fit), sends one MO from `sim` and waits
 /// until the gateway deferred it; checks that other writes still commit.

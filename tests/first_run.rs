@@ -608,6 +608,107 @@ fn a_stop_signal_during_the_start_is_a_graceful_stop() {
     assert!(log.contains("gateway stopped"), "{log}");
 }
 
+/// A socket standing in for systemd's `NOTIFY_SOCKET` in `dir`: what the gateway tells it.
+fn notify_socket(dir: &Path) -> (std::os::unix::net::UnixDatagram, std::path::PathBuf) {
+    let path = dir.join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).expect("bind the notify socket");
+    (sock, path)
+}
+
+/// The next message on `sock` within `within`, trimmed; `None` if none came.
+fn next_notice(sock: &std::os::unix::net::UnixDatagram, within: Duration) -> Option<String> {
+    sock.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 512];
+    let n = sock.recv(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).trim().to_string())
+}
+
+/// With no SMSC configured (the embedded simulator) under `Type=notify`, the gateway tells
+/// systemd `READY=1` once HTTP answers (`/health` is served when READY arrives) and
+/// `STOPPING=1` at SIGTERM, then exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_simulator_start_tells_systemd_ready_once_http_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sock, path) = notify_socket(dir.path());
+    let mut child = common::gateway_process(dir.path(), "stderr.log")
+        .args(["--http", "127.0.0.1:0"])
+        .env("NOTIFY_SOCKET", &path)
+        .spawn()
+        .expect("spawn presence-gw");
+    let rx = common::stdout_lines(&mut child);
+    let log = || std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+    let ready = next_notice(&sock, START);
+    if ready.as_deref() != Some("READY=1") {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("no READY=1 within {START:?} (got {ready:?})\n{}", log());
+    }
+    // The banner went out before READY: the HTTP address is in it.
+    let mut banner = String::new();
+    while let Ok(line) = rx.recv_timeout(WAIT) {
+        banner.push_str(&line);
+        banner.push('\n');
+        if banner.contains("HTTP:") {
+            break;
+        }
+    }
+    std::thread::spawn(move || while rx.recv().is_ok() {});
+    let http = banner_value(&banner, "HTTP:").unwrap_or_else(|| panic!("no HTTP in\n{banner}"));
+    let health = reqwest::get(format!("{http}/health")).await;
+    let status = terminate(&mut child);
+    let health = health.unwrap_or_else(|e| panic!("/health after READY: {e}"));
+    assert!(health.status().is_success(), "{}", health.status());
+    assert_eq!(
+        next_notice(&sock, WAIT).as_deref(),
+        Some("STOPPING=1"),
+        "{}",
+        log()
+    );
+    assert!(
+        status.success(),
+        "exit after SIGTERM: {status:?}\n{}",
+        log()
+    );
+}
+
+/// An HTTP address the gateway cannot listen on (taken by another process) is a failed start:
+/// a non-zero exit and no `READY=1`, so systemd reports the unit failed (and restarts it)
+/// instead of taking it for up.
+#[test]
+fn a_gateway_that_cannot_listen_for_http_never_tells_systemd_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sock, path) = notify_socket(dir.path());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut child = common::gateway_process(dir.path(), "stderr.log")
+        .args(["--http", &addr])
+        .env("NOTIFY_SOCKET", &path)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn presence-gw");
+    let deadline = Instant::now() + START;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running {START:?} after a failed HTTP bind");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+    assert!(!status.success(), "{status:?}\n{log}");
+    assert!(log.contains("cannot listen for HTTP"), "{log}");
+    assert_eq!(
+        next_notice(&sock, Duration::from_millis(300)),
+        None,
+        "told systemd something after a failed start"
+    );
+    drop(taken);
+}
+
 /// A stop on the first start, while the default presets were still being imported, exited
 /// only once the import had rendered every picture: seconds after the log said "gateway
 /// stopped" (the import runs on tokio's blocking pool, which the runtime waits for at exit).

@@ -1345,7 +1345,20 @@ impl Child {
         api_key: &str,
         rust_log: &str,
     ) -> Child {
+        Child::spawn_with(sim, db, password, api_key, rust_log, &[])
+    }
+
+    /// [`Child::spawn_logging`] with `extra` arguments (`--log-format json`).
+    fn spawn_with(
+        sim: &SimHandle,
+        db: &std::path::Path,
+        password: &str,
+        api_key: &str,
+        rust_log: &str,
+        extra: &[&str],
+    ) -> Child {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_presence-gw"))
+            .args(extra)
             .args([
                 "serve",
                 "--smsc",
@@ -1375,9 +1388,19 @@ impl Child {
 
     /// The `host:port` its banner says HTTP is served on (waits for the banner).
     async fn http_addr(&self) -> String {
-        self.wait_for("the HTTP address", |s| s.contains("HTTP:"))
-            .await;
+        self.wait_for("the HTTP address", |s| {
+            s.contains("HTTP:") || s.contains("presence-gw is running\"")
+        })
+        .await;
         let s = self.out.lock().unwrap();
+        // With --log-format json the banner is one JSON event, its `http` field the address.
+        if let Some(event) = s
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["fields"]["message"] == "presence-gw is running")
+        {
+            return event["fields"]["http"].as_str().unwrap().to_string();
+        }
         let line = s.lines().find(|l| l.contains("HTTP:")).unwrap().to_string();
         line.split("http://")
             .nth(1)
@@ -1821,5 +1844,106 @@ async fn the_log_filter_is_read_and_changed_while_the_gateway_runs() {
         "{out}"
     );
     assert!(!out.contains(password) && !out.contains(api_key));
+    sim.shutdown().await;
+}
+
+/// A message whose validity ends while the operator has paused outbound sending expires, and
+/// the log says it expired while sending was paused, not "while the SMSC is out of reach": the
+/// gateway is bound all along, and the old line sent an operator looking for a link fault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_expiring_while_paused_is_logged_as_paused_not_as_the_smsc_out_of_reach() {
+    let password = "Px7Kd3Vr";
+    let sim = start_sim(SimConfig::local(), password).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gw.db");
+    let store = presence_gw::store::Store::open(&db, Default::default()).unwrap();
+    let now = now_ms();
+    let msg = NewMessage {
+        expires_at: Some(now + 1_500),
+        ..NewMessage::sms("+8613900139000", "short-lived")
+    };
+    let pause = presence_gw::store::pause::Paused {
+        since: now,
+        note: "maintenance".into(),
+    };
+    store
+        .write(move |tx| {
+            outbox::enqueue(tx, &msg, now)?;
+            presence_gw::store::pause::set(tx, Some(&pause))
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    let gw = Child::spawn_logging(
+        &sim,
+        &db,
+        password,
+        "apikey-paused-expiry-01",
+        "info,rusmpp=warn",
+    );
+    sim.wait_for_binds(1, WAIT).await.unwrap();
+    gw.wait_for("the expiry", |s| s.contains("outbox rows expired while"))
+        .await;
+    let out = gw.terminate().await;
+    assert!(
+        out.contains("outbox rows expired while outbound sending is paused"),
+        "{out}"
+    );
+    assert!(!out.contains("while the SMSC is out of reach"), "{out}");
+    assert!(sim.mt_messages(&smsc_sim::MtFilter::all()).is_empty());
+    sim.shutdown().await;
+}
+
+/// A filter put in place through `PUT /api/v1/log` that hides WARN (`error`) still logs its
+/// own change, and the binary run with `--log-format json` goes on writing JSON lines after the
+/// reload: the change is one JSON object naming the new filter and the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_filter_that_hides_warn_still_logs_its_own_change_as_json() {
+    let password = "Jl5Nx2Wb";
+    let api_key = "apikey-log-json-0123";
+    let sim = start_sim(SimConfig::local(), password).await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Child::spawn_with(
+        &sim,
+        &dir.path().join("gw.db"),
+        password,
+        api_key,
+        "info,rusmpp=warn",
+        &["--log-format", "json"],
+    );
+    let url = format!("http://{}/api/v1/log", gw.http_addr().await);
+    sim.wait_for_binds(1, WAIT).await.unwrap();
+    let r = reqwest::Client::new()
+        .put(&url)
+        .bearer_auth(api_key)
+        .json(&serde_json::json!({ "filter": "error" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["filter"], "error");
+    gw.wait_for("the change's WARN line", |s| {
+        s.contains("log filter changed through the operator API")
+    })
+    .await;
+    // Info lines are hidden from now on: a command answered logs none.
+    let seen = gw.out.lock().unwrap().lines().count();
+    let (r, _) = say(&sim, OWNER, "STATUS").await;
+    assert!(r.starts_with("You show"), "{r}");
+    let out = gw.terminate().await;
+    let change: serde_json::Value = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["fields"]["message"] == "log filter changed through the operator API")
+        .unwrap_or_else(|| panic!("no JSON line for the change in\n{out}"));
+    assert_eq!(change["level"], "WARN", "{change}");
+    assert_eq!(change["fields"]["filter"], "error", "{change}");
+    assert_eq!(change["fields"]["was"], "info,rusmpp=warn", "{change}");
+    let after: Vec<&str> = out.lines().skip(seen).collect();
+    assert!(
+        after.iter().all(|l| !l.contains("\"INFO\"")),
+        "info lines after the filter went to error: {after:?}"
+    );
     sim.shutdown().await;
 }

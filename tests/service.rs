@@ -3782,6 +3782,51 @@ async fn a_cancel_waits_while_outbound_is_paused_and_goes_on_resume() {
     w.sim.shutdown().await;
 }
 
+/// A USSD dialogue is answered while outbound sending is paused (`PUT /api/v1/outbound`): the
+/// network holds the session open for the gateway's screen and ends it within minutes, so a
+/// screen held until the resume could never be shown. The SMS the dialogue's choice queues
+/// (the members' status updates) wait for the resume as every other submit does.
+#[tokio::test]
+async fn ussd_screens_are_answered_while_outbound_is_paused_and_the_updates_wait() {
+    let w = World::start_with(ServiceConfig::default()).await;
+    w.say(OWNER, "NAME Zhang San").await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000 13700137000")
+        .await;
+    let mum_before = w.texts(MUM).len();
+    w.gw.pause()
+        .set(&w.gw.store, true, "maintenance".into(), now_ms())
+        .await
+        .unwrap();
+    let (menu, open) = w.dial(OWNER, "*123#").await;
+    assert!(open && menu.contains("1 Set my status"), "{menu}");
+    for choice in ["1", "1", "1"] {
+        let (_, open) = w.dial(OWNER, choice).await;
+        assert!(open);
+    }
+    let (done, open) = w.dial(OWNER, "3").await;
+    assert!(
+        !open && done.starts_with("Set: FAMILY sees FREE until "),
+        "{done}"
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        w.texts(MUM).len(),
+        mum_before,
+        "an update went out while paused"
+    );
+    w.gw.pause()
+        .set(&w.gw.store, false, String::new(), now_ms())
+        .await
+        .unwrap();
+    let t = w.inbox(MUM, mum_before + 1).await;
+    assert!(
+        t[mum_before].starts_with("Zhang San (+8613800138000): FREE until "),
+        "{t:?}"
+    );
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// With `[smsc] cancel_superseded = false` (a carrier without cancel_sm) nothing is sent to
 /// cancel: the SMSC delivers both updates when Mum's handset is back, as before, and the
 /// intents are dropped unsent.

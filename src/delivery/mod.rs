@@ -747,8 +747,9 @@ impl Dispatcher {
         .map_err(|e| e.to_string())
     }
 
-    /// While the link is down: queued rows past their validity (their own `expires_at`, or
-    /// the configured validity after their content was queued) become `expired`.
+    /// While the link is down or sending is paused: queued rows past their validity (their own
+    /// `expires_at`, or the configured validity after their content was queued) become
+    /// `expired`.
     async fn expire_while_down(&self, now: i64) {
         let validity = self.cfg.validity.map(|v| v.as_millis() as i64);
         let expired = self
@@ -763,8 +764,13 @@ impl Dispatcher {
             .await;
         match expired {
             Ok(0) => {}
+            // Named for why nothing is sent: a paused gateway may well be bound.
+            Ok(rows) if self.link.is_bound() && self.pause.is_paused() => info!(
+                rows,
+                "outbox rows expired while outbound sending is paused (PUT /api/v1/outbound)"
+            ),
             Ok(rows) => info!(rows, "outbox rows expired while the SMSC is out of reach"),
-            Err(e) => warn!(error = %e, "could not expire rows while the SMSC is out of reach"),
+            Err(e) => warn!(error = %e, "could not expire rows while nothing is sent"),
         }
     }
 

@@ -2,8 +2,11 @@
 //! `suspend` / `resume`: for a carrier's maintenance window or an incident, the dispatcher
 //! submits nothing (and the canceller sends no `cancel_sm`) while MO, receipts and replies are
 //! still taken and queued; what is queued goes once sending resumes. Messages whose validity
-//! ends meanwhile expire as they would with the link down. The pause is kept in the store
-//! (`store::pause`), so a restart in the middle of the window stays paused.
+//! ends meanwhile expire as they would with the link down. USSD screens are not held: they
+//! answer a session the network keeps open for them only briefly (`service::worker`), so a
+//! screen held until the resume would never be shown; the SMS a USSD choice queues wait. The
+//! pause is kept in the store (`store::pause`), so a restart in the middle of the window stays
+//! paused.
 
 use std::sync::Arc;
 
@@ -16,6 +19,9 @@ use crate::store::{Store, StoreError};
 #[derive(Debug, Clone)]
 pub struct Pause {
     tx: Arc<watch::Sender<Option<Paused>>>,
+    /// One [`Pause::set`] at a time: two operators' requests at once must leave the pause in
+    /// force and the store's row saying the same (the last write wins in both).
+    one_at_a_time: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Default for Pause {
@@ -29,6 +35,7 @@ impl Pause {
     pub fn new(initial: Option<Paused>) -> Self {
         Self {
             tx: Arc::new(watch::Sender::new(initial)),
+            one_at_a_time: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -61,6 +68,7 @@ impl Pause {
         note: String,
         now: i64,
     ) -> Result<Option<Paused>, StoreError> {
+        let _one = self.one_at_a_time.lock().await;
         let want = paused.then(|| Paused {
             since: self.current().map_or(now, |p| p.since),
             note,
@@ -69,5 +77,38 @@ impl Pause {
         store.write(move |tx| pause::set(tx, row.as_ref())).await?;
         self.tx.send_replace(want.clone());
         Ok(want)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreOptions;
+
+    /// Pauses and resumes asked for at once (two operators, two scripts) leave the pause in
+    /// force as the store keeps it, so a restart finds what the running gateway did.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn pauses_and_resumes_at_once_leave_the_store_saying_what_is_in_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("p.db"), StoreOptions::default()).unwrap();
+        let pause = Pause::load(&store).await.unwrap();
+        for round in 0..40 {
+            let tasks: Vec<_> = (0..16)
+                .map(|i| {
+                    let (pause, store) = (pause.clone(), store.clone());
+                    tokio::spawn(async move {
+                        pause
+                            .set(&store, i % 2 == 0, format!("round {round} #{i}"), 1_000 + i)
+                            .await
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap().unwrap();
+            }
+            let kept = store.read(pause::get).await.unwrap();
+            assert_eq!(pause.current(), kept, "round {round}");
+        }
+        store.close().await;
     }
 }

@@ -868,7 +868,8 @@ async fn log_filter() -> Response {
 /// `PUT /api/v1/log` `{"filter": "..."}`: log by that filter from now on, without a restart
 /// (a restart would drop the SMPP session being looked at). A filter that does not parse, or
 /// names a misspelt level, is refused (400) and the old one stays. Answers the new filter and
-/// the one it replaced; the change is logged at WARN, so it is seen whatever the filter.
+/// the one it replaced; the change is logged at WARN under [`crate::logging::CHANGE_TARGET`],
+/// which every filter put in place shows, so it is seen whatever the filter.
 async fn set_log_filter(
     body: Result<Json<LogBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -883,7 +884,9 @@ async fn set_log_filter(
     match control.set(&body.filter) {
         Ok(was) => {
             let now = control.current();
-            tracing::warn!(filter = %now, was = %was, "log filter changed through the operator API");
+            // Under its own target, which every filter put in place shows at WARN: a filter
+            // that hides WARN (`error`, `off`) still logs that it was put in place.
+            tracing::warn!(target: crate::logging::CHANGE_TARGET, filter = %now, was = %was, "log filter changed through the operator API");
             (StatusCode::OK, Json(json!({ "filter": now, "was": was }))).into_response()
         }
         Err(why) => error(
