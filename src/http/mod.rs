@@ -883,7 +883,9 @@ async fn set_log_filter(
     };
     match control.set(&body.filter) {
         Ok(was) => {
-            let now = control.current();
+            // The filter this request put in place (a concurrent PUT may have replaced it
+            // since: `current()` would name that one).
+            let now = body.filter.trim();
             // Under its own target, which every filter put in place shows at WARN: a filter
             // that hides WARN (`error`, `off`) still logs that it was put in place.
             tracing::warn!(target: crate::logging::CHANGE_TARGET, filter = %now, was = %was, "log filter changed through the operator API");
