@@ -447,9 +447,16 @@ fn record(tx: &Transaction<'_>, outbox_id: i64, end: &RowEnd, now: i64) -> Resul
             .ctx("cancel::record: again")?;
         }
         RowEnd::Wait { at } => {
-            tx.prepare_cached("UPDATE outbox_cancel SET next_at = ?2 WHERE outbox_id = ?1")
-                .and_then(|mut s| s.execute(params![outbox_id, at]))
-                .ctx("cancel::record: wait")?;
+            // Only while the row is still in flight: one that left it since the look (the
+            // dispatcher withdrew it with parts taken, `outbox::AttemptEnd::Withdrawn`, and
+            // made its intent due now; or it was accepted) keeps the due time it has, or its
+            // cancel would wait for this look's timer though the store woke the canceller.
+            tx.prepare_cached(
+                "UPDATE outbox_cancel SET next_at = ?2 WHERE outbox_id = ?1
+                   AND EXISTS (SELECT 1 FROM outbox WHERE id = ?1 AND state = 'in_flight')",
+            )
+            .and_then(|mut s| s.execute(params![outbox_id, at]))
+            .ctx("cancel::record: wait")?;
         }
         RowEnd::Drop => {
             forget(tx)?;
@@ -1272,6 +1279,95 @@ mod tests {
             })
             .unwrap();
         assert!(asked(&store).is_empty(), "asked once, answered once");
+    }
+
+    /// A keyed three-part update in flight when its recipient sends STOP: the canceller looks
+    /// while it is still in flight (its answer: wait and look again in a second), and before
+    /// that is recorded the dispatcher ends the row withdrawn with part 1 taken, the intent
+    /// due now and the canceller woken. The look's wait, recorded last, leaves the intent due:
+    /// the parts taken are cancelled at the woken look, not a second later (before, the wait
+    /// overwrote the due time, and the woken look found nothing due). A row still in flight
+    /// does wait.
+    #[test]
+    fn a_wait_recorded_after_the_row_left_flight_leaves_its_intent_due() {
+        use crate::store::outbox::{self, AcceptedSegment, Attempt, AttemptEnd, NewMessage};
+        use crate::store::{Store, StoreOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db"), StoreOptions::default()).unwrap();
+        let keyed = |to: &str| NewMessage {
+            coalesce_key: Some(format!("status:+8613800138000:{to}")),
+            ..NewMessage::sms(to, "long")
+        };
+        let (first, second) = (keyed("+8613900139000"), keyed("+8613700137000"));
+        let (a, b) = store
+            .write_blocking(move |tx| {
+                let a = outbox::enqueue(tx, &first, 1)?.id;
+                let b = outbox::enqueue(tx, &second, 1)?.id;
+                outbox::claim_due(tx, 1, 10)?;
+                outbox::withdraw_queued(
+                    tx,
+                    "status:+8613800138000:%",
+                    "recipient sent STOP",
+                    None,
+                    2,
+                )?;
+                Ok::<_, StoreError>((a, b))
+            })
+            .unwrap();
+        let looked: Vec<(i64, Option<OutboxState>)> = store
+            .read_blocking(|c| due(c, 2, 10))
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.outbox_id, d.state))
+            .collect();
+        assert_eq!(
+            looked,
+            [
+                (a, Some(OutboxState::InFlight)),
+                (b, Some(OutboxState::InFlight))
+            ]
+        );
+        // The dispatcher: part 1 of row a taken, the rest held back.
+        store
+            .write_blocking(move |tx| {
+                let held = Attempt {
+                    outbox_id: a,
+                    attempt: 1,
+                    accepted: vec![AcceptedSegment {
+                        seq: 1,
+                        total: 3,
+                        message_id: "m-a1".into(),
+                    }],
+                    end: AttemptEnd::Withdrawn,
+                };
+                for r in outbox::record_attempts(tx, &[held], None, 3)? {
+                    r?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        // The canceller records what its look decided for both.
+        for id in [a, b] {
+            store
+                .write_blocking(move |tx| record(tx, id, &RowEnd::Wait { at: 1_003 }, 3))
+                .unwrap();
+        }
+        let now_due: Vec<(i64, String, Option<OutboxState>)> = store
+            .read_blocking(|c| due(c, 3, 10))
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.outbox_id, d.why, d.state))
+            .collect();
+        assert_eq!(
+            now_due,
+            [(
+                a,
+                "recipient sent STOP; 2 of its 3 parts never sent".to_string(),
+                Some(OutboxState::Superseded)
+            )],
+            "the withdrawn row's cancel is due now; the row in flight waits"
+        );
+        assert_eq!(store.read_blocking(next_due).unwrap(), Some(3));
     }
 
     /// A cancel that got no answer is tried again, with a growing back-off, keeping the parts
