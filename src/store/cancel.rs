@@ -100,6 +100,20 @@ pub fn supersede_on_submit(
     Ok(asked)
 }
 
+/// Keyed rows `ids` have just become `submitted` (`outbox::mark_submitted`): the intents a
+/// withdrawal marked them with while they were in flight ([`withdraw_submitted`]) are due
+/// now, and the canceller is woken for them. Until this, such an intent waited for the
+/// canceller's next look at rows in flight (up to a second after the acceptance, while the
+/// SMSC could deliver the message). Returns how many intents were made due.
+pub fn due_on_submit(tx: &Transaction<'_>, ids: &[i64], now: i64) -> Result<usize, StoreError> {
+    tx.prepare_cached(
+        "UPDATE outbox_cancel SET next_at = ?2 WHERE outbox_id IN rarray(?1) AND next_at > ?2",
+    )
+    .and_then(|mut s| s.execute(params![super::outbox::id_array(ids.iter().copied()), now]))
+    .ctx("cancel::due_on_submit")
+    .inspect(|n| super::tally::note_intents(*n))
+}
+
 /// Which `submitted` rows a withdrawal asks a `cancel_sm` for ([`withdraw_submitted`]).
 #[derive(Debug, Clone, Copy)]
 pub enum Withdrawn<'a> {
@@ -515,6 +529,97 @@ mod tests {
             .write_blocking(move |tx| outbox::record_attempts(tx, &[held], None, 9))
             .unwrap();
         assert!(woken(), "due now");
+    }
+
+    /// A keyed row whose parts all went out before a STOP marked it in flight, then accepted
+    /// whole: its intent is due at the acceptance and the canceller is woken, not left to the
+    /// canceller's look again at rows in flight (a second after its last look: before, the
+    /// cancel_sm went up to a second after the acceptance, while the SMSC could deliver the
+    /// message). A keyed row accepted with no mark wakes nothing.
+    #[test]
+    fn a_row_marked_in_flight_and_accepted_whole_is_cancelled_at_once() {
+        use crate::store::{Store, StoreOptions};
+        use futures::FutureExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.db"), StoreOptions::default()).unwrap();
+        let wake = store.cancel_intents();
+        let woken = || wake.notified().now_or_never().is_some();
+        let keyed = |to: &str| NewMessage {
+            coalesce_key: Some(format!("status:+8613800138000:{to}")),
+            ..NewMessage::sms(to, "FREE")
+        };
+        let (stopped, other) = (keyed("+8613900139000"), keyed("+8613700137000"));
+        let (a, b) = store
+            .write_blocking(move |tx| {
+                let a = outbox::enqueue(tx, &stopped, 1)?.id;
+                let b = outbox::enqueue(tx, &other, 1)?.id;
+                outbox::claim_due(tx, 1, 10)?;
+                Ok::<_, StoreError>((a, b))
+            })
+            .unwrap();
+        store
+            .write_blocking(|tx| {
+                outbox::withdraw_queued(
+                    tx,
+                    "status:+8613800138000:+8613900139000",
+                    "recipient sent STOP",
+                    None,
+                    2,
+                )
+            })
+            .unwrap();
+        assert!(woken(), "marked in flight");
+        // The canceller looked: the row is in flight, look again in a second.
+        store
+            .write_blocking(move |tx| {
+                tx.execute(
+                    "UPDATE outbox_cancel SET next_at = 1002 WHERE outbox_id = ?1",
+                    [a],
+                )
+                .map_err(StoreError::from)
+            })
+            .unwrap();
+        let accepted = |id: i64| Attempt {
+            outbox_id: id,
+            attempt: 1,
+            accepted: vec![AcceptedSegment {
+                seq: 1,
+                total: 1,
+                message_id: format!("m{id}"),
+            }],
+            end: AttemptEnd::Submitted,
+        };
+        let record = |store: &Store, id: i64, now: i64| {
+            let attempt = accepted(id);
+            store
+                .write_blocking(move |tx| {
+                    for r in outbox::record_attempts(tx, &[attempt], None, now)? {
+                        r?;
+                    }
+                    Ok::<_, StoreError>(())
+                })
+                .unwrap();
+        };
+        record(&store, b, 3);
+        assert!(!woken(), "no mark, nothing to cancel");
+        record(&store, a, 4);
+        assert!(woken(), "accepted with a mark");
+        let next_at: i64 = store
+            .read_blocking(move |c| {
+                c.query_row(
+                    "SELECT next_at FROM outbox_cancel WHERE outbox_id = ?1",
+                    [a],
+                    |r| r.get(0),
+                )
+                .ctx("test: next_at")
+            })
+            .unwrap();
+        assert_eq!(next_at, 4, "due at the acceptance");
+        let state = store
+            .read_blocking(move |c| outbox::get(c, a))
+            .unwrap()
+            .map(|r| r.state);
+        assert_eq!(state, Some(outbox::OutboxState::Submitted));
     }
 
     /// Every statement of [`supersede_on_submit`] runs on every recorded batch: it finds the

@@ -1221,6 +1221,10 @@ fn mark_all_submitted(
     if !keyed.is_empty() {
         // Superseded while in flight: the cancel `enqueue` could not ask for yet.
         cancel::supersede_on_submit(tx, &keyed, now)?;
+        // Withdrawn while in flight and accepted whole (its parts all written before the
+        // dispatcher saw the mark): cancelled now, not at the canceller's next look at rows
+        // in flight.
+        cancel::due_on_submit(tx, &keyed, now)?;
     }
     Ok(n)
 }
