@@ -114,6 +114,29 @@ pub fn due_on_submit(tx: &Transaction<'_>, ids: &[i64], now: i64) -> Result<usiz
     .inspect(|n| super::tally::note_intents(*n))
 }
 
+/// Row `id`, just superseded by row `by` as it went back to the queue (`outbox::back_to_queue`:
+/// a newer message with its key was queued while it was in flight, or it was the older of
+/// two), of which an attempt got some parts through and not the others: ask for `cancel_sm`
+/// of the parts the SMSC took, `why` `superseded by outbox row <by>`, as for a `submitted`
+/// row ([`supersede_submitted`]). Returns whether it was asked for (nothing taken: no).
+pub fn supersede_parts_taken(
+    tx: &Transaction<'_>,
+    id: i64,
+    by: i64,
+    now: i64,
+) -> Result<bool, StoreError> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
+         SELECT ?1, 'superseded by outbox row ' || ?2, ?3, ?3
+         WHERE EXISTS (SELECT 1 FROM outbox_segment s
+                       WHERE s.outbox_id = ?1 AND s.state = 'submitted')",
+    )
+    .and_then(|mut s| s.execute(params![id, by, now]))
+    .ctx("cancel::supersede_parts_taken")
+    .inspect(|n| super::tally::note_intents(*n))
+    .map(|n| n == 1)
+}
+
 /// Which `submitted` rows a withdrawal asks a `cancel_sm` for ([`withdraw_submitted`]).
 #[derive(Debug, Clone, Copy)]
 pub enum Withdrawn<'a> {
@@ -620,6 +643,96 @@ mod tests {
             .unwrap()
             .map(|r| r.state);
         assert_eq!(state, Some(outbox::OutboxState::Submitted));
+    }
+
+    /// A keyed two-part update in flight when a newer one with its key is queued: the SMSC
+    /// takes part 1 and refuses part 2 for now, so the row comes back to the queue, where the
+    /// newer row supersedes it. Part 1 is to be cancelled at the SMSC (the canceller woken):
+    /// before, it was left to reach the handset, half of the stale update. A row that comes
+    /// back with nothing taken is superseded with nothing to cancel.
+    #[test]
+    fn a_row_superseded_as_it_comes_back_has_the_parts_taken_cancelled() {
+        use crate::store::{Store, StoreOptions};
+        use futures::FutureExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db"), StoreOptions::default()).unwrap();
+        let wake = store.cancel_intents();
+        let woken = || wake.notified().now_or_never().is_some();
+        let keyed = |to: &str, body: &str| NewMessage {
+            coalesce_key: Some(format!("status:+8613800138000:{to}")),
+            ..NewMessage::sms(to, body)
+        };
+        let (taken, untouched) = ("+8613900139000", "+8613700137000");
+        let (older, other) = (keyed(taken, "FREE"), keyed(untouched, "FREE"));
+        let ids = store
+            .write_blocking(move |tx| {
+                let ids = [
+                    outbox::enqueue(tx, &older, 1)?.id,
+                    outbox::enqueue(tx, &other, 1)?.id,
+                ];
+                outbox::claim_due(tx, 1, 10)?;
+                Ok::<_, StoreError>(ids)
+            })
+            .unwrap();
+        let (newer, newer_other) = (keyed(taken, "BUSY"), keyed(untouched, "BUSY"));
+        let by = store
+            .write_blocking(move |tx| {
+                let by = outbox::enqueue(tx, &newer, 2)?.id;
+                outbox::enqueue(tx, &newer_other, 2)?;
+                Ok::<_, StoreError>(by)
+            })
+            .unwrap();
+        assert!(!woken(), "nothing submitted yet");
+        let refused = |id: i64, accepted: Vec<AcceptedSegment>| Attempt {
+            outbox_id: id,
+            attempt: 1,
+            accepted,
+            end: AttemptEnd::Retry {
+                at: 10,
+                error: "ESME_RSYSERR".into(),
+            },
+        };
+        let attempts = [
+            refused(
+                ids[0],
+                vec![AcceptedSegment {
+                    seq: 1,
+                    total: 2,
+                    message_id: "m1".into(),
+                }],
+            ),
+            refused(ids[1], Vec::new()),
+        ];
+        store
+            .write_blocking(move |tx| {
+                for r in outbox::record_attempts(tx, &attempts, None, 3)? {
+                    r?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let intents: Vec<(i64, String)> = store
+            .read_blocking(|c| {
+                c.prepare("SELECT outbox_id, why FROM outbox_cancel ORDER BY outbox_id")
+                    .and_then(|mut s| {
+                        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                            .collect::<Result<_, _>>()
+                    })
+                    .ctx("test: intents")
+            })
+            .unwrap();
+        assert_eq!(
+            intents,
+            [(ids[0], format!("superseded by outbox row {by}"))]
+        );
+        assert!(woken(), "the canceller is woken");
+        for id in ids {
+            let state = store
+                .read_blocking(move |c| outbox::get(c, id))
+                .unwrap()
+                .map(|r| r.state);
+            assert_eq!(state, Some(outbox::OutboxState::Superseded));
+        }
     }
 
     /// Every statement of [`supersede_on_submit`] runs on every recorded batch: it finds the

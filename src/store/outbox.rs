@@ -1665,6 +1665,9 @@ fn back_to_queue(
         if let Some((rival_id, rival_content_at)) = rival {
             let supersede = "UPDATE outbox SET state = 'superseded', last_error = ?2, \
                              updated_at = ?3, push_veto = NULL WHERE id = ?1";
+            // The parts the SMSC took of the row superseded (an attempt got some through,
+            // not all) are cancelled there, as a `submitted` row's would be: the handset is
+            // not to get part of the older message.
             if (rival_content_at, rival_id) > (content_at, id) {
                 let n = exec_cached(
                     tx,
@@ -1673,6 +1676,7 @@ fn back_to_queue(
                 )
                 .ctx("outbox: supersede self")?;
                 tally::note(Some(from), Some(OutboxState::Superseded), n);
+                cancel::supersede_parts_taken(tx, id, rival_id, now)?;
                 return Ok(Requeued::Superseded { by: rival_id });
             }
             let n = exec_cached(
@@ -1682,6 +1686,7 @@ fn back_to_queue(
             )
             .ctx("outbox: supersede rival")?;
             tally::note(Some(OutboxState::Queued), Some(OutboxState::Superseded), n);
+            cancel::supersede_parts_taken(tx, rival_id, id, now)?;
         }
     }
     // ?5: keep the row's place (its due time, if not later than now); ?6: attempts 1 (1),
