@@ -735,6 +735,84 @@ mod tests {
         }
     }
 
+    /// A keyed two-part update of which the SMSC took part 1 and refused part 2 for now is
+    /// queued again for part 2; a newer update with its key comes. It is not rewritten with
+    /// the newer content (its record of part 1 dropped, part 1 left to reach the handset):
+    /// it is superseded by a new row, and part 1 is to be cancelled at the SMSC, the
+    /// canceller woken. A queued row with nothing taken is still rewritten in place.
+    #[test]
+    fn a_newer_update_supersedes_a_queued_row_partly_sent_and_cancels_its_parts() {
+        use crate::store::{Store, StoreOptions};
+        use futures::FutureExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("q.db"), StoreOptions::default()).unwrap();
+        let wake = store.cancel_intents();
+        let woken = || wake.notified().now_or_never().is_some();
+        let key = "status:+8613800138000:+8613900139000";
+        let keyed = |body: &str| NewMessage {
+            coalesce_key: Some(key.into()),
+            ..NewMessage::sms("+8613900139000", body)
+        };
+        let first = keyed("FREE");
+        let old = store
+            .write_blocking(move |tx| {
+                let id = outbox::enqueue(tx, &first, 1)?.id;
+                outbox::claim_due(tx, 1, 10)?;
+                let attempt = Attempt {
+                    outbox_id: id,
+                    attempt: 1,
+                    accepted: vec![AcceptedSegment {
+                        seq: 1,
+                        total: 2,
+                        message_id: "m1".into(),
+                    }],
+                    end: AttemptEnd::Retry {
+                        at: 10,
+                        error: "ESME_RSYSERR".into(),
+                    },
+                };
+                for r in outbox::record_attempts(tx, &[attempt], None, 2)? {
+                    r?;
+                }
+                Ok::<_, StoreError>(id)
+            })
+            .unwrap();
+        let state = |id: i64| {
+            store
+                .read_blocking(move |c| outbox::get(c, id))
+                .unwrap()
+                .map(|r| (r.state, r.last_error))
+        };
+        assert_eq!(state(old).map(|s| s.0), Some(outbox::OutboxState::Queued));
+        assert!(!woken());
+        let newer = keyed("BUSY");
+        let new = store
+            .write_blocking(move |tx| outbox::enqueue(tx, &newer, 3))
+            .unwrap();
+        assert!(!new.coalesced && new.id != old, "a new row: {new:?}");
+        assert_eq!(
+            state(old),
+            Some((
+                outbox::OutboxState::Superseded,
+                Some(format!("superseded by outbox row {}", new.id))
+            ))
+        );
+        assert_eq!(
+            state(new.id).map(|s| s.0),
+            Some(outbox::OutboxState::Queued)
+        );
+        let asked = store.write_blocking(move |tx| asked(tx, old)).unwrap();
+        assert_eq!(asked, Some(format!("superseded by outbox row {}", new.id)));
+        assert!(woken(), "the canceller is woken");
+        // The new row, nothing of it sent, takes the next update in place.
+        let latest = keyed("AWAY");
+        let again = store
+            .write_blocking(move |tx| outbox::enqueue(tx, &latest, 4))
+            .unwrap();
+        assert!(again.coalesced && again.id == new.id);
+        assert!(!woken());
+    }
+
     /// Every statement of [`supersede_on_submit`] runs on every recorded batch: it finds the
     /// rows by id and their partners through a partial index of keyed rows (queued or
     /// submitted), never by scanning the outbox.

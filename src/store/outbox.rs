@@ -441,7 +441,9 @@ impl OutboxCounts {
 }
 
 /// Add a message. With a `coalesce_key` matching a `queued` row, that row's content,
-/// priority, times and attempts are replaced instead (its old segment records dropped). Rows
+/// priority, times and attempts are replaced instead (its old segment records dropped), unless
+/// an earlier attempt got some of its parts through: then it is superseded by a new row and
+/// the parts the SMSC took are to be cancelled there ([`cancel::supersede_parts_taken`]). Rows
 /// with that key the SMSC accepted and has not confirmed (`submitted`) are to be cancelled
 /// there ([`cancel::supersede_submitted`]): the handset must not get them after the
 /// newer one.
@@ -469,6 +471,16 @@ pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enque
             )
             .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
             .ctx("outbox::enqueue: find queued")?;
+        // A queued row an earlier attempt got some parts of through (queued again for the
+        // rest) is not rewritten: its segments name the parts the SMSC holds. It is
+        // superseded by a new row instead, and those parts are cancelled there (below).
+        let queued = match queued {
+            Some(id) if part_taken(tx, id)? => {
+                let old = Some(id);
+                return enqueue_new(tx, msg, content, key, old, now);
+            }
+            queued => queued,
+        };
         if let Some(id) = queued {
             content.push(&id);
             exec_cached(
@@ -490,6 +502,32 @@ pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enque
             });
         }
     }
+    enqueue_new(tx, msg, content, "", None, now)
+}
+
+/// [`enqueue`]'s insert of a new row with `content`; `partly_sent`: the queued row with its
+/// key (`key`) of which the SMSC took some parts, superseded by the new one, those parts
+/// asked to be cancelled ([`cancel::supersede_parts_taken`]).
+fn enqueue_new(
+    tx: &Transaction<'_>,
+    msg: &NewMessage,
+    content: Vec<&dyn rusqlite::ToSql>,
+    key: &str,
+    partly_sent: Option<i64>,
+    now: i64,
+) -> Result<Enqueued, StoreError> {
+    if let Some(old) = partly_sent {
+        // Out of the queue first: one queued row per key (its last error names the new row
+        // once inserted).
+        let n = exec_cached(
+            tx,
+            "UPDATE outbox SET state = 'superseded', updated_at = ?2, push_veto = NULL
+             WHERE id = ?1 AND state = 'queued' AND coalesce_key = ?3",
+            params![old, now, key],
+        )
+        .ctx("outbox::enqueue: supersede the row partly sent")?;
+        tally::note(Some(OutboxState::Queued), Some(OutboxState::Superseded), n);
+    }
     // No RETURNING (here and below): SQLite runs a RETURNING statement into an ephemeral
     // table, under a statement journal; the new rowid is the connection's last insert. `room`:
     // the bytes the claim will use (three, schema migration 18), and for a row without its own
@@ -506,6 +544,15 @@ pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enque
     .ctx("outbox::enqueue: insert")?;
     tally::note(None, Some(OutboxState::Queued), 1);
     let id = tx.last_insert_rowid();
+    if let Some(old) = partly_sent {
+        exec_cached(
+            tx,
+            "UPDATE outbox SET last_error = ?2 WHERE id = ?1",
+            params![old, format!("superseded by outbox row {id}")],
+        )
+        .ctx("outbox::enqueue: the row partly sent")?;
+        cancel::supersede_parts_taken(tx, old, id, now)?;
+    }
     if let Some(key) = &msg.coalesce_key {
         cancel::supersede_submitted(tx, key, id, now)?;
     }
