@@ -2955,3 +2955,75 @@ fn retention_until(store: &Store, done: impl Fn() -> bool, what: impl Fn() -> St
     stop.cancel();
     rt.block_on(task).unwrap();
 }
+
+/// A keyed three-part update of which the SMSC took part 1 in an earlier attempt, claimed
+/// again for the rest and marked by a STOP while in flight; the gateway dies before its
+/// dispatcher looks at the mark (the store closed and opened again from its file). At the
+/// start the row is withdrawn, not queued again for its other parts, and part 1 is to be
+/// cancelled at the SMSC. Regression guard for the recall of withdrawn rows (no fix).
+#[test]
+fn a_row_marked_in_flight_before_a_crash_is_withdrawn_at_the_start_not_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    let key = "status:+8613800138000:+8613900139000";
+    let id = {
+        let store = open(&path);
+        let id = enqueue(&store, keyed("three parts", key), T0).id;
+        store
+            .write_blocking(|tx| outbox::claim_due(tx, T0, 1))
+            .unwrap();
+        let attempts = vec![outbox::Attempt {
+            outbox_id: id,
+            attempt: 1,
+            accepted: vec![outbox::AcceptedSegment {
+                seq: 1,
+                total: 3,
+                message_id: "a1".into(),
+            }],
+            end: outbox::AttemptEnd::Retry {
+                at: T0 + 2,
+                error: "ESME_RSYSERR".into(),
+            },
+        }];
+        store
+            .write_blocking(move |tx| outbox::record_attempts(tx, &attempts, None, T0 + 1))
+            .unwrap();
+        let again = store
+            .write_blocking(|tx| outbox::claim_due(tx, T0 + 2, 1))
+            .unwrap();
+        assert_eq!(again.len(), 1, "claimed again for parts 2 and 3");
+        store
+            .write_blocking(move |tx| {
+                outbox::withdraw_queued(tx, key, "recipient sent STOP", None, T0 + 3)
+            })
+            .unwrap();
+        assert_eq!(row(&store, id).state, OutboxState::InFlight);
+        id
+    };
+    let store = open(&path);
+    store
+        .write_blocking(|tx| outbox::requeue_in_flight(tx, T0 + 4))
+        .unwrap();
+    let r = row(&store, id);
+    assert_eq!(r.state, OutboxState::Superseded);
+    assert_eq!(
+        r.last_error.as_deref(),
+        Some(
+            "withdrawn in flight (recipient sent STOP): the SMSC had taken 1 of its 3 parts \
+             (cancel_sm asked for), the other 2 were never sent"
+        )
+    );
+    assert!(store
+        .write_blocking(|tx| outbox::claim_due(tx, i64::MAX / 2, 10))
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM outbox_cancel
+             WHERE why = 'recipient sent STOP; 2 of its 3 parts never sent'"
+        ),
+        1,
+        "part 1 is to be cancelled"
+    );
+}

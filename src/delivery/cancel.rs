@@ -130,18 +130,32 @@ impl Due {
     }
 }
 
-/// The intents due at `now`, at most `limit`, with their rows.
+/// The longest an intent is ever set to wait (Unix ms past the time it is written): a
+/// retry's back-off at most [`RETRY_MAX`]; an intent asked for is due at once, one for a row
+/// in flight waits [`IN_FLIGHT_WAIT_MS`]. One due further ahead than this was set before the
+/// wall clock went back (an NTP step, an operator's correction): it is due now, not when the
+/// clock reaches that time again (an hour later for a clock set back an hour, while the SMSC
+/// could deliver the message it is to cancel).
+const LONGEST_WAIT_MS: i64 = RETRY_MAX.as_millis() as i64;
+
+/// The intents due at `now` (or set before the clock went back, [`LONGEST_WAIT_MS`]), at
+/// most `limit`, with their rows.
 fn due(c: &Connection, now: i64, limit: usize) -> Result<Vec<Due>, StoreError> {
     let mut list: Vec<Due> = c
         .prepare_cached(
             "SELECT c.outbox_id, c.why, c.tries, c.cancelled, o.state, o.source,
                     coalesce(o.destination, '')
              FROM outbox_cancel c LEFT JOIN outbox o ON o.id = c.outbox_id
-             WHERE c.next_at <= ?1 ORDER BY c.next_at, c.outbox_id LIMIT ?2",
+             WHERE c.next_at <= ?1 OR c.next_at > ?1 + ?3
+             ORDER BY c.next_at, c.outbox_id LIMIT ?2",
         )
         .and_then(|mut s| {
             s.query_map(
-                params![now, i64::try_from(limit).unwrap_or(i64::MAX)],
+                params![
+                    now,
+                    i64::try_from(limit).unwrap_or(i64::MAX),
+                    LONGEST_WAIT_MS
+                ],
                 |r| {
                     let done: String = r.get(3)?;
                     Ok(Due {
@@ -447,9 +461,16 @@ fn record(tx: &Transaction<'_>, outbox_id: i64, end: &RowEnd, now: i64) -> Resul
             .ctx("cancel::record: again")?;
         }
         RowEnd::Wait { at } => {
-            tx.prepare_cached("UPDATE outbox_cancel SET next_at = ?2 WHERE outbox_id = ?1")
-                .and_then(|mut s| s.execute(params![outbox_id, at]))
-                .ctx("cancel::record: wait")?;
+            // Only while the row is still in flight: one that left it since the look (the
+            // dispatcher withdrew it with parts taken, `outbox::AttemptEnd::Withdrawn`, and
+            // made its intent due now; or it was accepted) keeps the due time it has, or its
+            // cancel would wait for this look's timer though the store woke the canceller.
+            tx.prepare_cached(
+                "UPDATE outbox_cancel SET next_at = ?2 WHERE outbox_id = ?1
+                   AND EXISTS (SELECT 1 FROM outbox WHERE id = ?1 AND state = 'in_flight')",
+            )
+            .and_then(|mut s| s.execute(params![outbox_id, at]))
+            .ctx("cancel::record: wait")?;
         }
         RowEnd::Drop => {
             forget(tx)?;
@@ -458,11 +479,15 @@ fn record(tx: &Transaction<'_>, outbox_id: i64, end: &RowEnd, now: i64) -> Resul
     Ok(())
 }
 
-/// When the next intent falls due (Unix ms), if there is one.
-fn next_due(c: &Connection) -> Result<Option<i64>, StoreError> {
-    c.prepare_cached("SELECT min(next_at) FROM outbox_cancel")
-        .and_then(|mut s| s.query_row([], |r| r.get(0)))
-        .ctx("cancel::next_due")
+/// When the next intent falls due (Unix ms), if there is one, as read at `now`: one set
+/// before the clock went back ([`LONGEST_WAIT_MS`]) is due now, so the canceller's timer is
+/// never set further ahead than the longest wait.
+fn next_due(c: &Connection, now: i64) -> Result<Option<i64>, StoreError> {
+    c.prepare_cached(
+        "SELECT min(CASE WHEN next_at > ?1 + ?2 THEN ?1 ELSE next_at END) FROM outbox_cancel",
+    )
+    .and_then(|mut s| s.query_row(params![now, LONGEST_WAIT_MS], |r| r.get(0)))
+    .ctx("cancel::next_due")
 }
 
 /// Intents still waiting (for tests and the operator).
@@ -762,7 +787,7 @@ impl Canceller {
         if trouble {
             return Self::after_trouble();
         }
-        match self.store.read(next_due).await {
+        match self.store.read(|c| next_due(c, now_ms())).await {
             Ok(next) => next,
             Err(e) => {
                 warn!(error = %e, "could not read the cancel intents");
@@ -1272,6 +1297,159 @@ mod tests {
             })
             .unwrap();
         assert!(asked(&store).is_empty(), "asked once, answered once");
+    }
+
+    /// A keyed three-part update in flight when its recipient sends STOP: the canceller looks
+    /// while it is still in flight (its answer: wait and look again in a second), and before
+    /// that is recorded the dispatcher ends the row withdrawn with part 1 taken, the intent
+    /// due now and the canceller woken. The look's wait, recorded last, leaves the intent due:
+    /// the parts taken are cancelled at the woken look, not a second later (before, the wait
+    /// overwrote the due time, and the woken look found nothing due). A row still in flight
+    /// does wait.
+    #[test]
+    fn a_wait_recorded_after_the_row_left_flight_leaves_its_intent_due() {
+        use crate::store::outbox::{self, AcceptedSegment, Attempt, AttemptEnd, NewMessage};
+        use crate::store::{Store, StoreOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db"), StoreOptions::default()).unwrap();
+        let keyed = |to: &str| NewMessage {
+            coalesce_key: Some(format!("status:+8613800138000:{to}")),
+            ..NewMessage::sms(to, "long")
+        };
+        let (first, second) = (keyed("+8613900139000"), keyed("+8613700137000"));
+        let (a, b) = store
+            .write_blocking(move |tx| {
+                let a = outbox::enqueue(tx, &first, 1)?.id;
+                let b = outbox::enqueue(tx, &second, 1)?.id;
+                outbox::claim_due(tx, 1, 10)?;
+                outbox::withdraw_queued(
+                    tx,
+                    "status:+8613800138000:%",
+                    "recipient sent STOP",
+                    None,
+                    2,
+                )?;
+                Ok::<_, StoreError>((a, b))
+            })
+            .unwrap();
+        let looked: Vec<(i64, Option<OutboxState>)> = store
+            .read_blocking(|c| due(c, 2, 10))
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.outbox_id, d.state))
+            .collect();
+        assert_eq!(
+            looked,
+            [
+                (a, Some(OutboxState::InFlight)),
+                (b, Some(OutboxState::InFlight))
+            ]
+        );
+        // The dispatcher: part 1 of row a taken, the rest held back.
+        store
+            .write_blocking(move |tx| {
+                let held = Attempt {
+                    outbox_id: a,
+                    attempt: 1,
+                    accepted: vec![AcceptedSegment {
+                        seq: 1,
+                        total: 3,
+                        message_id: "m-a1".into(),
+                    }],
+                    end: AttemptEnd::Withdrawn,
+                };
+                for r in outbox::record_attempts(tx, &[held], None, 3)? {
+                    r?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        // The canceller records what its look decided for both.
+        for id in [a, b] {
+            store
+                .write_blocking(move |tx| record(tx, id, &RowEnd::Wait { at: 1_003 }, 3))
+                .unwrap();
+        }
+        let now_due: Vec<(i64, String, Option<OutboxState>)> = store
+            .read_blocking(|c| due(c, 3, 10))
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.outbox_id, d.why, d.state))
+            .collect();
+        assert_eq!(
+            now_due,
+            [(
+                a,
+                "recipient sent STOP; 2 of its 3 parts never sent".to_string(),
+                Some(OutboxState::Superseded)
+            )],
+            "the withdrawn row's cancel is due now; the row in flight waits"
+        );
+        assert_eq!(store.read_blocking(|c| next_due(c, 3)).unwrap(), Some(3));
+    }
+
+    /// Two cancels got no answer and wait out their back-off (two seconds, and the longest,
+    /// five minutes); then the wall clock is set back an hour. Both are due at once, not an
+    /// hour and some seconds later, and the canceller's timer is set for now. With the clock
+    /// as it was, the one waiting out the longest back-off keeps its wait.
+    #[test]
+    fn an_intent_set_before_the_clock_went_back_is_due_not_an_hour_later() {
+        use crate::store::outbox::{self, NewMessage};
+        use crate::store::{Store, StoreOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db"), StoreOptions::default()).unwrap();
+        const T: i64 = 1_796_624_795_000;
+        const HOUR: i64 = 3_600_000;
+        let keyed = |to: &str, body: &str| NewMessage {
+            coalesce_key: Some(format!("status:+8613800138000:{to}")),
+            ..NewMessage::sms(to, body)
+        };
+        let mut ids = Vec::new();
+        for to in ["+8613900139000", "+8613700137000"] {
+            let (older, newer) = (keyed(to, "FREE"), keyed(to, "BUSY"));
+            ids.push(
+                store
+                    .write_blocking(move |tx| {
+                        let id = outbox::enqueue(tx, &older, T)?.id;
+                        outbox::claim_due(tx, T, 10)?;
+                        outbox::record_segment_submitted(tx, id, 1, 1, &format!("m-{id}"), T)?;
+                        outbox::mark_submitted(tx, id, T)?;
+                        outbox::enqueue(tx, &newer, T + 1)?;
+                        Ok::<_, StoreError>(id)
+                    })
+                    .unwrap(),
+            );
+        }
+        let (first, second) = (ids[0], ids[1]);
+        for (id, at) in [(first, T + 2_000), (second, T + 300_000)] {
+            let end = RowEnd::Again { at, done: vec![] };
+            store
+                .write_blocking(move |tx| record(tx, id, &end, T))
+                .unwrap();
+        }
+        let looked = |now: i64| -> Vec<i64> {
+            store
+                .read_blocking(move |c| due(c, now, 10))
+                .unwrap()
+                .into_iter()
+                .map(|d| d.outbox_id)
+                .collect()
+        };
+        // The clock as it was: neither due yet, the timer for the first.
+        assert!(looked(T + 1).is_empty());
+        assert_eq!(
+            store.read_blocking(|c| next_due(c, T + 1)).unwrap(),
+            Some(T + 2_000)
+        );
+        // Set back an hour.
+        let back = T + 1 - HOUR;
+        assert_eq!(looked(back), [first, second], "due at once");
+        assert_eq!(
+            store.read_blocking(move |c| next_due(c, back)).unwrap(),
+            Some(back)
+        );
+        // The longest back-off, looked at as it was set: not due.
+        assert_eq!(looked(T + 2_000), [first]);
     }
 
     /// A cancel that got no answer is tried again, with a growing back-off, keeping the parts

@@ -1126,6 +1126,14 @@ impl Dispatcher {
             .validity
             .map(|v| i64::try_from(v.as_millis()).unwrap_or(i64::MAX));
         let write = move |tx: &rusqlite::Transaction<'_>| {
+            // Stamped when the write runs, not when the batch was settled: the writer may
+            // have run other requests since (a busy store, a patient retry), among them a
+            // newer message with one of these rows' keys. The cancel of a row superseded in
+            // flight is asked for by comparing its acceptance (its segments' submitted_at)
+            // with the newer content's time (`store::cancel::supersede_on_submit`): a stamp
+            // older than the writes before it read as "accepted before the newer message
+            // came", and the cancel was never asked for.
+            let now = crate::store::now_ms().max(now);
             let per_row = outbox::record_attempts(tx, &written, validity, now)?;
             // (push_failed acts only on a row a receipt failed, and once.)
             for &id in &pushes {
@@ -1599,5 +1607,98 @@ mod tests {
             end(bad, 1, false),
             AttemptEnd::Fail("EsmeRinvdstadr".into())
         );
+    }
+
+    /// A keyed row in flight when a newer message with its key is queued and claimed, whose
+    /// record then waits in the writer (a busy store, a patient retry): the row is recorded
+    /// `submitted` after the newer content was written, so once the newer row is accepted
+    /// the older one's cancel is asked for. The record is stamped when it runs: stamped with
+    /// the time the batch was settled (before the newer message came), the older row read as
+    /// accepted before it, which `supersede_on_submit` leaves to the enqueue's own ask, and
+    /// that had found nothing `submitted`: no cancel, and the handset got the stale update.
+    #[tokio::test]
+    async fn a_record_that_waited_in_the_writer_still_asks_the_cancel_of_the_older_row() {
+        use crate::store::{Ctx, StoreError, StoreOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("late.db"), StoreOptions::default()).unwrap();
+        let stop = CancellationToken::new();
+        // Never bound (nothing listens there): only its receipt gates are used.
+        let (link, _inbound, _task) = crate::smpp::Link::spawn(
+            crate::smpp::LinkConfig {
+                smsc: "127.0.0.1:9".into(),
+                ..Default::default()
+            },
+            stop.clone(),
+        );
+        let template = SubmitTemplate {
+            source: "10658".into(),
+            source_ton: 0,
+            source_npi: 0,
+            registered_delivery: true,
+            concat: ConcatStyle::Udh8,
+        };
+        let dispatcher = Dispatcher::new(store.clone(), link, DispatcherConfig::new(template));
+        let keyed = |body: &str| outbox::NewMessage {
+            coalesce_key: Some("status:+8613800138000:+8613900139000".into()),
+            ..outbox::NewMessage::sms("+8613900139000", body)
+        };
+        // The batch carrying the older row is settled, its record not run yet.
+        let settled = now_ms();
+        let (older, msg) = (keyed("BUSY"), keyed("FREE"));
+        let older = store
+            .write(move |tx| {
+                let id = outbox::enqueue(tx, &older, settled - 10)?.id;
+                outbox::claim_due(tx, settled, 10)?;
+                Ok::<_, StoreError>(id)
+            })
+            .await
+            .unwrap();
+        // Meanwhile the newer message is written and claimed (the service stamps its
+        // content when its write runs).
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let newer = store
+            .write(move |tx| {
+                let now = now_ms();
+                let id = outbox::enqueue(tx, &msg, now)?.id;
+                outbox::claim_due(tx, now, 10)?;
+                Ok::<_, StoreError>(id)
+            })
+            .await
+            .unwrap();
+        let accepted = |id: i64| outbox::Attempt {
+            outbox_id: id,
+            attempt: 1,
+            accepted: vec![outbox::AcceptedSegment {
+                seq: 1,
+                total: 1,
+                message_id: format!("m{id}"),
+            }],
+            end: outbox::AttemptEnd::Submitted,
+        };
+        assert!(dispatcher
+            .record(vec![accepted(older)], Vec::new(), settled)
+            .await
+            .is_empty());
+        assert!(dispatcher
+            .record(vec![accepted(newer)], Vec::new(), now_ms())
+            .await
+            .is_empty());
+        let asked = store
+            .read(move |c| {
+                c.query_row(
+                    "SELECT why FROM outbox_cancel WHERE outbox_id = ?1",
+                    [older],
+                    |r| r.get::<_, String>(0),
+                )
+                .ctx("test: the older row's intent")
+            })
+            .await;
+        assert_eq!(
+            asked.ok().as_deref(),
+            Some(format!("superseded by outbox row {newer}").as_str()),
+            "the older row's cancel is asked for"
+        );
+        assert_eq!(store.read(cancel::pending).await.unwrap(), 1);
+        stop.cancel();
     }
 }

@@ -100,6 +100,43 @@ pub fn supersede_on_submit(
     Ok(asked)
 }
 
+/// Keyed rows `ids` have just become `submitted` (`outbox::mark_submitted`): the intents a
+/// withdrawal marked them with while they were in flight ([`withdraw_submitted`]) are due
+/// now, and the canceller is woken for them. Until this, such an intent waited for the
+/// canceller's next look at rows in flight (up to a second after the acceptance, while the
+/// SMSC could deliver the message). Returns how many intents were made due.
+pub fn due_on_submit(tx: &Transaction<'_>, ids: &[i64], now: i64) -> Result<usize, StoreError> {
+    tx.prepare_cached(
+        "UPDATE outbox_cancel SET next_at = ?2 WHERE outbox_id IN rarray(?1) AND next_at > ?2",
+    )
+    .and_then(|mut s| s.execute(params![super::outbox::id_array(ids.iter().copied()), now]))
+    .ctx("cancel::due_on_submit")
+    .inspect(|n| super::tally::note_intents(*n))
+}
+
+/// Row `id`, just superseded by row `by` as it went back to the queue (`outbox::back_to_queue`:
+/// a newer message with its key was queued while it was in flight, or it was the older of
+/// two), of which an attempt got some parts through and not the others: ask for `cancel_sm`
+/// of the parts the SMSC took, `why` `superseded by outbox row <by>`, as for a `submitted`
+/// row ([`supersede_submitted`]). Returns whether it was asked for (nothing taken: no).
+pub fn supersede_parts_taken(
+    tx: &Transaction<'_>,
+    id: i64,
+    by: i64,
+    now: i64,
+) -> Result<bool, StoreError> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
+         SELECT ?1, 'superseded by outbox row ' || ?2, ?3, ?3
+         WHERE EXISTS (SELECT 1 FROM outbox_segment s
+                       WHERE s.outbox_id = ?1 AND s.state = 'submitted')",
+    )
+    .and_then(|mut s| s.execute(params![id, by, now]))
+    .ctx("cancel::supersede_parts_taken")
+    .inspect(|n| super::tally::note_intents(*n))
+    .map(|n| n == 1)
+}
+
 /// Which `submitted` rows a withdrawal asks a `cancel_sm` for ([`withdraw_submitted`]).
 #[derive(Debug, Clone, Copy)]
 pub enum Withdrawn<'a> {
@@ -515,6 +552,265 @@ mod tests {
             .write_blocking(move |tx| outbox::record_attempts(tx, &[held], None, 9))
             .unwrap();
         assert!(woken(), "due now");
+    }
+
+    /// A keyed row whose parts all went out before a STOP marked it in flight, then accepted
+    /// whole: its intent is due at the acceptance and the canceller is woken, not left to the
+    /// canceller's look again at rows in flight (a second after its last look: before, the
+    /// cancel_sm went up to a second after the acceptance, while the SMSC could deliver the
+    /// message). A keyed row accepted with no mark wakes nothing.
+    #[test]
+    fn a_row_marked_in_flight_and_accepted_whole_is_cancelled_at_once() {
+        use crate::store::{Store, StoreOptions};
+        use futures::FutureExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.db"), StoreOptions::default()).unwrap();
+        let wake = store.cancel_intents();
+        let woken = || wake.notified().now_or_never().is_some();
+        let keyed = |to: &str| NewMessage {
+            coalesce_key: Some(format!("status:+8613800138000:{to}")),
+            ..NewMessage::sms(to, "FREE")
+        };
+        let (stopped, other) = (keyed("+8613900139000"), keyed("+8613700137000"));
+        let (a, b) = store
+            .write_blocking(move |tx| {
+                let a = outbox::enqueue(tx, &stopped, 1)?.id;
+                let b = outbox::enqueue(tx, &other, 1)?.id;
+                outbox::claim_due(tx, 1, 10)?;
+                Ok::<_, StoreError>((a, b))
+            })
+            .unwrap();
+        store
+            .write_blocking(|tx| {
+                outbox::withdraw_queued(
+                    tx,
+                    "status:+8613800138000:+8613900139000",
+                    "recipient sent STOP",
+                    None,
+                    2,
+                )
+            })
+            .unwrap();
+        assert!(woken(), "marked in flight");
+        // The canceller looked: the row is in flight, look again in a second.
+        store
+            .write_blocking(move |tx| {
+                tx.execute(
+                    "UPDATE outbox_cancel SET next_at = 1002 WHERE outbox_id = ?1",
+                    [a],
+                )
+                .map_err(StoreError::from)
+            })
+            .unwrap();
+        let accepted = |id: i64| Attempt {
+            outbox_id: id,
+            attempt: 1,
+            accepted: vec![AcceptedSegment {
+                seq: 1,
+                total: 1,
+                message_id: format!("m{id}"),
+            }],
+            end: AttemptEnd::Submitted,
+        };
+        let record = |store: &Store, id: i64, now: i64| {
+            let attempt = accepted(id);
+            store
+                .write_blocking(move |tx| {
+                    for r in outbox::record_attempts(tx, &[attempt], None, now)? {
+                        r?;
+                    }
+                    Ok::<_, StoreError>(())
+                })
+                .unwrap();
+        };
+        record(&store, b, 3);
+        assert!(!woken(), "no mark, nothing to cancel");
+        record(&store, a, 4);
+        assert!(woken(), "accepted with a mark");
+        let next_at: i64 = store
+            .read_blocking(move |c| {
+                c.query_row(
+                    "SELECT next_at FROM outbox_cancel WHERE outbox_id = ?1",
+                    [a],
+                    |r| r.get(0),
+                )
+                .ctx("test: next_at")
+            })
+            .unwrap();
+        assert_eq!(next_at, 4, "due at the acceptance");
+        let state = store
+            .read_blocking(move |c| outbox::get(c, a))
+            .unwrap()
+            .map(|r| r.state);
+        assert_eq!(state, Some(outbox::OutboxState::Submitted));
+    }
+
+    /// A keyed two-part update in flight when a newer one with its key is queued: the SMSC
+    /// takes part 1 and refuses part 2 for now, so the row comes back to the queue, where the
+    /// newer row supersedes it. Part 1 is to be cancelled at the SMSC (the canceller woken):
+    /// before, it was left to reach the handset, half of the stale update. A row that comes
+    /// back with nothing taken is superseded with nothing to cancel.
+    #[test]
+    fn a_row_superseded_as_it_comes_back_has_the_parts_taken_cancelled() {
+        use crate::store::{Store, StoreOptions};
+        use futures::FutureExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db"), StoreOptions::default()).unwrap();
+        let wake = store.cancel_intents();
+        let woken = || wake.notified().now_or_never().is_some();
+        let keyed = |to: &str, body: &str| NewMessage {
+            coalesce_key: Some(format!("status:+8613800138000:{to}")),
+            ..NewMessage::sms(to, body)
+        };
+        let (taken, untouched) = ("+8613900139000", "+8613700137000");
+        let (older, other) = (keyed(taken, "FREE"), keyed(untouched, "FREE"));
+        let ids = store
+            .write_blocking(move |tx| {
+                let ids = [
+                    outbox::enqueue(tx, &older, 1)?.id,
+                    outbox::enqueue(tx, &other, 1)?.id,
+                ];
+                outbox::claim_due(tx, 1, 10)?;
+                Ok::<_, StoreError>(ids)
+            })
+            .unwrap();
+        let (newer, newer_other) = (keyed(taken, "BUSY"), keyed(untouched, "BUSY"));
+        let by = store
+            .write_blocking(move |tx| {
+                let by = outbox::enqueue(tx, &newer, 2)?.id;
+                outbox::enqueue(tx, &newer_other, 2)?;
+                Ok::<_, StoreError>(by)
+            })
+            .unwrap();
+        assert!(!woken(), "nothing submitted yet");
+        let refused = |id: i64, accepted: Vec<AcceptedSegment>| Attempt {
+            outbox_id: id,
+            attempt: 1,
+            accepted,
+            end: AttemptEnd::Retry {
+                at: 10,
+                error: "ESME_RSYSERR".into(),
+            },
+        };
+        let attempts = [
+            refused(
+                ids[0],
+                vec![AcceptedSegment {
+                    seq: 1,
+                    total: 2,
+                    message_id: "m1".into(),
+                }],
+            ),
+            refused(ids[1], Vec::new()),
+        ];
+        store
+            .write_blocking(move |tx| {
+                for r in outbox::record_attempts(tx, &attempts, None, 3)? {
+                    r?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let intents: Vec<(i64, String)> = store
+            .read_blocking(|c| {
+                c.prepare("SELECT outbox_id, why FROM outbox_cancel ORDER BY outbox_id")
+                    .and_then(|mut s| {
+                        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                            .collect::<Result<_, _>>()
+                    })
+                    .ctx("test: intents")
+            })
+            .unwrap();
+        assert_eq!(
+            intents,
+            [(ids[0], format!("superseded by outbox row {by}"))]
+        );
+        assert!(woken(), "the canceller is woken");
+        for id in ids {
+            let state = store
+                .read_blocking(move |c| outbox::get(c, id))
+                .unwrap()
+                .map(|r| r.state);
+            assert_eq!(state, Some(outbox::OutboxState::Superseded));
+        }
+    }
+
+    /// A keyed two-part update of which the SMSC took part 1 and refused part 2 for now is
+    /// queued again for part 2; a newer update with its key comes. It is not rewritten with
+    /// the newer content (its record of part 1 dropped, part 1 left to reach the handset):
+    /// it is superseded by a new row, and part 1 is to be cancelled at the SMSC, the
+    /// canceller woken. A queued row with nothing taken is still rewritten in place.
+    #[test]
+    fn a_newer_update_supersedes_a_queued_row_partly_sent_and_cancels_its_parts() {
+        use crate::store::{Store, StoreOptions};
+        use futures::FutureExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("q.db"), StoreOptions::default()).unwrap();
+        let wake = store.cancel_intents();
+        let woken = || wake.notified().now_or_never().is_some();
+        let key = "status:+8613800138000:+8613900139000";
+        let keyed = |body: &str| NewMessage {
+            coalesce_key: Some(key.into()),
+            ..NewMessage::sms("+8613900139000", body)
+        };
+        let first = keyed("FREE");
+        let old = store
+            .write_blocking(move |tx| {
+                let id = outbox::enqueue(tx, &first, 1)?.id;
+                outbox::claim_due(tx, 1, 10)?;
+                let attempt = Attempt {
+                    outbox_id: id,
+                    attempt: 1,
+                    accepted: vec![AcceptedSegment {
+                        seq: 1,
+                        total: 2,
+                        message_id: "m1".into(),
+                    }],
+                    end: AttemptEnd::Retry {
+                        at: 10,
+                        error: "ESME_RSYSERR".into(),
+                    },
+                };
+                for r in outbox::record_attempts(tx, &[attempt], None, 2)? {
+                    r?;
+                }
+                Ok::<_, StoreError>(id)
+            })
+            .unwrap();
+        let state = |id: i64| {
+            store
+                .read_blocking(move |c| outbox::get(c, id))
+                .unwrap()
+                .map(|r| (r.state, r.last_error))
+        };
+        assert_eq!(state(old).map(|s| s.0), Some(outbox::OutboxState::Queued));
+        assert!(!woken());
+        let newer = keyed("BUSY");
+        let new = store
+            .write_blocking(move |tx| outbox::enqueue(tx, &newer, 3))
+            .unwrap();
+        assert!(!new.coalesced && new.id != old, "a new row: {new:?}");
+        assert_eq!(
+            state(old),
+            Some((
+                outbox::OutboxState::Superseded,
+                Some(format!("superseded by outbox row {}", new.id))
+            ))
+        );
+        assert_eq!(
+            state(new.id).map(|s| s.0),
+            Some(outbox::OutboxState::Queued)
+        );
+        let asked = store.write_blocking(move |tx| asked(tx, old)).unwrap();
+        assert_eq!(asked, Some(format!("superseded by outbox row {}", new.id)));
+        assert!(woken(), "the canceller is woken");
+        // The new row, nothing of it sent, takes the next update in place.
+        let latest = keyed("AWAY");
+        let again = store
+            .write_blocking(move |tx| outbox::enqueue(tx, &latest, 4))
+            .unwrap();
+        assert!(again.coalesced && again.id == new.id);
+        assert!(!woken());
     }
 
     /// Every statement of [`supersede_on_submit`] runs on every recorded batch: it finds the

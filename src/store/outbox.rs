@@ -441,7 +441,9 @@ impl OutboxCounts {
 }
 
 /// Add a message. With a `coalesce_key` matching a `queued` row, that row's content,
-/// priority, times and attempts are replaced instead (its old segment records dropped). Rows
+/// priority, times and attempts are replaced instead (its old segment records dropped), unless
+/// an earlier attempt got some of its parts through: then it is superseded by a new row and
+/// the parts the SMSC took are to be cancelled there ([`cancel::supersede_parts_taken`]). Rows
 /// with that key the SMSC accepted and has not confirmed (`submitted`) are to be cancelled
 /// there ([`cancel::supersede_submitted`]): the handset must not get them after the
 /// newer one.
@@ -469,6 +471,16 @@ pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enque
             )
             .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
             .ctx("outbox::enqueue: find queued")?;
+        // A queued row an earlier attempt got some parts of through (queued again for the
+        // rest) is not rewritten: its segments name the parts the SMSC holds. It is
+        // superseded by a new row instead, and those parts are cancelled there (below).
+        let queued = match queued {
+            Some(id) if part_taken(tx, id)? => {
+                let old = Some(id);
+                return enqueue_new(tx, msg, content, key, old, now);
+            }
+            queued => queued,
+        };
         if let Some(id) = queued {
             content.push(&id);
             exec_cached(
@@ -490,6 +502,32 @@ pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enque
             });
         }
     }
+    enqueue_new(tx, msg, content, "", None, now)
+}
+
+/// [`enqueue`]'s insert of a new row with `content`; `partly_sent`: the queued row with its
+/// key (`key`) of which the SMSC took some parts, superseded by the new one, those parts
+/// asked to be cancelled ([`cancel::supersede_parts_taken`]).
+fn enqueue_new(
+    tx: &Transaction<'_>,
+    msg: &NewMessage,
+    content: Vec<&dyn rusqlite::ToSql>,
+    key: &str,
+    partly_sent: Option<i64>,
+    now: i64,
+) -> Result<Enqueued, StoreError> {
+    if let Some(old) = partly_sent {
+        // Out of the queue first: one queued row per key (its last error names the new row
+        // once inserted).
+        let n = exec_cached(
+            tx,
+            "UPDATE outbox SET state = 'superseded', updated_at = ?2, push_veto = NULL
+             WHERE id = ?1 AND state = 'queued' AND coalesce_key = ?3",
+            params![old, now, key],
+        )
+        .ctx("outbox::enqueue: supersede the row partly sent")?;
+        tally::note(Some(OutboxState::Queued), Some(OutboxState::Superseded), n);
+    }
     // No RETURNING (here and below): SQLite runs a RETURNING statement into an ephemeral
     // table, under a statement journal; the new rowid is the connection's last insert. `room`:
     // the bytes the claim will use (three, schema migration 18), and for a row without its own
@@ -506,6 +544,15 @@ pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enque
     .ctx("outbox::enqueue: insert")?;
     tally::note(None, Some(OutboxState::Queued), 1);
     let id = tx.last_insert_rowid();
+    if let Some(old) = partly_sent {
+        exec_cached(
+            tx,
+            "UPDATE outbox SET last_error = ?2 WHERE id = ?1",
+            params![old, format!("superseded by outbox row {id}")],
+        )
+        .ctx("outbox::enqueue: the row partly sent")?;
+        cancel::supersede_parts_taken(tx, old, id, now)?;
+    }
     if let Some(key) = &msg.coalesce_key {
         cancel::supersede_submitted(tx, key, id, now)?;
     }
@@ -1221,6 +1268,10 @@ fn mark_all_submitted(
     if !keyed.is_empty() {
         // Superseded while in flight: the cancel `enqueue` could not ask for yet.
         cancel::supersede_on_submit(tx, &keyed, now)?;
+        // Withdrawn while in flight and accepted whole (its parts all written before the
+        // dispatcher saw the mark): cancelled now, not at the canceller's next look at rows
+        // in flight.
+        cancel::due_on_submit(tx, &keyed, now)?;
     }
     Ok(n)
 }
@@ -1661,6 +1712,9 @@ fn back_to_queue(
         if let Some((rival_id, rival_content_at)) = rival {
             let supersede = "UPDATE outbox SET state = 'superseded', last_error = ?2, \
                              updated_at = ?3, push_veto = NULL WHERE id = ?1";
+            // The parts the SMSC took of the row superseded (an attempt got some through,
+            // not all) are cancelled there, as a `submitted` row's would be: the handset is
+            // not to get part of the older message.
             if (rival_content_at, rival_id) > (content_at, id) {
                 let n = exec_cached(
                     tx,
@@ -1669,6 +1723,7 @@ fn back_to_queue(
                 )
                 .ctx("outbox: supersede self")?;
                 tally::note(Some(from), Some(OutboxState::Superseded), n);
+                cancel::supersede_parts_taken(tx, id, rival_id, now)?;
                 return Ok(Requeued::Superseded { by: rival_id });
             }
             let n = exec_cached(
@@ -1678,6 +1733,7 @@ fn back_to_queue(
             )
             .ctx("outbox: supersede rival")?;
             tally::note(Some(OutboxState::Queued), Some(OutboxState::Superseded), n);
+            cancel::supersede_parts_taken(tx, rival_id, id, now)?;
         }
     }
     // ?5: keep the row's place (its due time, if not later than now); ?6: attempts 1 (1),
