@@ -478,7 +478,7 @@ async fn an_operator_pause_holds_outbound_across_a_restart_and_resume_sends_it()
     sim.inject_mo(MoRequest::new("+8613800138000", "10658", "STATUS"))
         .await
         .unwrap();
-    let m = tokio::time::timeout(Duration::from_secs(5), mo.recv())
+    let m = tokio::time::timeout(Duration::from_secs(20), mo.recv())
         .await
         .expect("an MO still comes in while paused")
         .unwrap();
@@ -536,7 +536,7 @@ async fn an_operator_pause_holds_outbound_across_a_restart_and_resume_sends_it()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    wait_delivered(&gw, 3, Duration::from_secs(10)).await;
+    wait_delivered(&gw, 3, Duration::from_secs(20)).await;
     let h: serde_json::Value = reqwest::get(format!("{base}/health"))
         .await
         .unwrap()
