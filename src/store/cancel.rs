@@ -291,6 +291,28 @@ mod tests {
     use crate::delivery::cancel::pending;
     use crate::store::outbox::{self, AcceptedSegment, Attempt, AttemptEnd, NewMessage};
 
+    /// A store on a fresh file (kept while the directory lives) and the canceller's wake-up.
+    fn store_with_wake() -> (
+        tempfile::TempDir,
+        crate::store::Store,
+        std::sync::Arc<tokio::sync::Notify>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(
+            &dir.path().join("cancel.db"),
+            crate::store::StoreOptions::default(),
+        )
+        .unwrap();
+        let wake = store.cancel_intents();
+        (dir, store, wake)
+    }
+
+    /// Whether the canceller was woken since the last look (a look takes the wake-up).
+    fn woken_now(wake: &tokio::sync::Notify) -> bool {
+        use futures::FutureExt;
+        wake.notified().now_or_never().is_some()
+    }
+
     /// A keyed three-part update in flight when its recipient sends STOP, of which the SMSC
     /// took part 1 and refused part 2 for now (part 3 never went): it is withdrawn, not
     /// queued again for its other parts, and the part taken is to be cancelled (the mark
@@ -451,12 +473,8 @@ mod tests {
     /// nothing, not for a request that rolled back.
     #[test]
     fn a_committed_intent_wakes_the_canceller_and_nothing_else_does() {
-        use crate::store::{Store, StoreOptions};
-        use futures::FutureExt;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("w.db"), StoreOptions::default()).unwrap();
-        let wake = store.cancel_intents();
-        let woken = || wake.notified().now_or_never().is_some();
+        let (_dir, store, wake) = store_with_wake();
+        let woken = || woken_now(&wake);
         let keyed = |body: &str| NewMessage {
             coalesce_key: Some("status:+861:+862".into()),
             ..NewMessage::sms("+8613900139000", body)
@@ -561,12 +579,8 @@ mod tests {
     /// message). A keyed row accepted with no mark wakes nothing.
     #[test]
     fn a_row_marked_in_flight_and_accepted_whole_is_cancelled_at_once() {
-        use crate::store::{Store, StoreOptions};
-        use futures::FutureExt;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("a.db"), StoreOptions::default()).unwrap();
-        let wake = store.cancel_intents();
-        let woken = || wake.notified().now_or_never().is_some();
+        let (_dir, store, wake) = store_with_wake();
+        let woken = || woken_now(&wake);
         let keyed = |to: &str| NewMessage {
             coalesce_key: Some(format!("status:+8613800138000:{to}")),
             ..NewMessage::sms(to, "FREE")
@@ -612,7 +626,7 @@ mod tests {
             }],
             end: AttemptEnd::Submitted,
         };
-        let record = |store: &Store, id: i64, now: i64| {
+        let record = |store: &crate::store::Store, id: i64, now: i64| {
             let attempt = accepted(id);
             store
                 .write_blocking(move |tx| {
@@ -652,12 +666,8 @@ mod tests {
     /// back with nothing taken is superseded with nothing to cancel.
     #[test]
     fn a_row_superseded_as_it_comes_back_has_the_parts_taken_cancelled() {
-        use crate::store::{Store, StoreOptions};
-        use futures::FutureExt;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db"), StoreOptions::default()).unwrap();
-        let wake = store.cancel_intents();
-        let woken = || wake.notified().now_or_never().is_some();
+        let (_dir, store, wake) = store_with_wake();
+        let woken = || woken_now(&wake);
         let keyed = |to: &str, body: &str| NewMessage {
             coalesce_key: Some(format!("status:+8613800138000:{to}")),
             ..NewMessage::sms(to, body)
@@ -742,12 +752,8 @@ mod tests {
     /// canceller woken. A queued row with nothing taken is still rewritten in place.
     #[test]
     fn a_newer_update_supersedes_a_queued_row_partly_sent_and_cancels_its_parts() {
-        use crate::store::{Store, StoreOptions};
-        use futures::FutureExt;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("q.db"), StoreOptions::default()).unwrap();
-        let wake = store.cancel_intents();
-        let woken = || wake.notified().now_or_never().is_some();
+        let (_dir, store, wake) = store_with_wake();
+        let woken = || woken_now(&wake);
         let key = "status:+8613800138000:+8613900139000";
         let keyed = |body: &str| NewMessage {
             coalesce_key: Some(key.into()),
