@@ -14,9 +14,10 @@ use tracing_subscriber::{reload, EnvFilter, Registry};
 /// The filter without `RUST_LOG`.
 pub const DEFAULT_FILTER: &str = "info,rusmpp=warn";
 
-/// The target of the WARN line that records a change of the filter through the operator API:
-/// every filter put in place by [`LogControl::set`] shows this target at WARN, so that a filter
-/// that hides WARN (`error`, `off`) still leaves a trace of who changed it and from what.
+/// The target of the WARN lines that record an operator's changes through the API (the log
+/// filter, the outbound pause): every filter put in place by [`LogControl::set`] shows this
+/// target at WARN, so that a filter that hides WARN (`error`, `off`) still leaves a trace of
+/// who changed what.
 pub const CHANGE_TARGET: &str = "presence_gw::log_change";
 
 /// The levels a directive can name.

@@ -1931,7 +1931,27 @@ async fn a_log_filter_that_hides_warn_still_logs_its_own_change_as_json() {
     let seen = gw.out.lock().unwrap().lines().count();
     let (r, _) = say(&sim, OWNER, "STATUS").await;
     assert!(r.starts_with("You show"), "{r}");
+    // The outbound pause, another operator change, is logged whatever the filter too.
+    let outbound = url.replace("/api/v1/log", "/api/v1/outbound");
+    for paused in [true, false] {
+        let r = reqwest::Client::new()
+            .put(&outbound)
+            .bearer_auth(api_key)
+            .json(&serde_json::json!({ "paused": paused, "note": "window" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    gw.wait_for("the resume's WARN line", |s| {
+        s.contains("outbound sending resumed through the operator API")
+    })
+    .await;
     let out = gw.terminate().await;
+    assert!(
+        out.contains("outbound sending paused through the operator API"),
+        "{out}"
+    );
     let change: serde_json::Value = out
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

@@ -947,10 +947,16 @@ async fn set_outbound(
     {
         Ok(now) => {
             match &now {
-                Some(p) => {
-                    tracing::warn!(note = %p.note, "outbound sending paused through the operator API")
-                }
-                None => tracing::warn!("outbound sending resumed through the operator API"),
+                // Under the operator changes' target, shown at WARN whatever the log filter.
+                Some(p) => tracing::warn!(
+                    target: crate::logging::CHANGE_TARGET,
+                    note = %p.note,
+                    "outbound sending paused through the operator API"
+                ),
+                None => tracing::warn!(
+                    target: crate::logging::CHANGE_TARGET,
+                    "outbound sending resumed through the operator API"
+                ),
             }
             (StatusCode::OK, Json(outbound_json(now.as_ref()))).into_response()
         }
