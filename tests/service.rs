@@ -3347,6 +3347,14 @@ async fn wait_cancelled_at_sim(sim: &SimHandle, message_id: &str) {
     .unwrap_or_else(|e| panic!("{message_id}: {e}; receipts {:#?}", sim.receipts()));
 }
 
+/// Cancel intents still waiting in `w`'s store (`delivery::cancel::pending`).
+async fn cancels_pending(w: &World) -> usize {
+    w.gw.store
+        .read(presence_gw::delivery::cancel::pending)
+        .await
+        .unwrap()
+}
+
 /// The count of `cancel_sm` answers with `outcome` (`presence_gw_smpp_cancels_total`).
 fn cancels(w: &World, outcome: &str) -> u64 {
     w.gw.metrics.cancel_counts().get(outcome)
@@ -3441,11 +3449,7 @@ async fn a_deleted_receipt_for_our_cancel_does_not_fail_the_row() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let pending =
-        w.gw.store
-            .read(presence_gw::delivery::cancel::pending)
-            .await
-            .unwrap();
+    let pending = cancels_pending(&w).await;
     assert_eq!(pending, 0);
     w.gw.shutdown().await;
     w.sim.shutdown().await;
@@ -3604,11 +3608,7 @@ async fn a_long_update_in_flight_at_stop_sends_no_more_parts_and_the_taken_ones_
         .count();
     assert_eq!(parts, 1, "{mts:#?}");
     assert_eq!(cancels(&w, "cancelled"), 1);
-    let pending =
-        w.gw.store
-            .read(presence_gw::delivery::cancel::pending)
-            .await
-            .unwrap();
+    let pending = cancels_pending(&w).await;
     assert_eq!(pending, 0);
     w.gw.shutdown().await;
     w.sim.shutdown().await;
@@ -3675,11 +3675,7 @@ async fn a_cancel_refused_as_too_late_leaves_the_row_and_is_not_repeated() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(cancels(&w, "too_late"), 1);
     assert_eq!(cancels(&w, "failed") + cancels(&w, "cancelled"), 0);
-    let pending =
-        w.gw.store
-            .read(presence_gw::delivery::cancel::pending)
-            .await
-            .unwrap();
+    let pending = cancels_pending(&w).await;
     assert_eq!(pending, 0);
     w.gw.shutdown().await;
     w.sim.shutdown().await;
@@ -3710,12 +3706,7 @@ async fn a_cancel_asked_while_the_link_is_down_goes_out_after_the_reconnect() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let pending = || async {
-        w.gw.store
-            .read(presence_gw::delivery::cancel::pending)
-            .await
-            .unwrap()
-    };
+    let pending = || cancels_pending(&w);
     assert_eq!(pending().await, 1, "the cancel waits for the link");
     assert_eq!(outbox_rows_to(&w, MUM).await[0].1, "submitted");
     w.sim.set_faults(smsc_sim::Faults::default());
@@ -3757,12 +3748,7 @@ async fn a_cancel_waits_while_outbound_is_paused_and_goes_on_resume() {
         .unwrap();
     w.gw.wake_dispatcher();
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let pending = || async {
-        w.gw.store
-            .read(presence_gw::delivery::cancel::pending)
-            .await
-            .unwrap()
-    };
+    let pending = || cancels_pending(&w);
     assert_eq!(pending().await, 1, "the cancel waits for the resume");
     assert_eq!(cancels(&w, "cancelled"), 0);
     assert_eq!(w.sim.mt_messages(&smsc_sim::MtFilter::to(MUM)).len(), 1);
@@ -3851,11 +3837,7 @@ async fn with_cancel_superseded_off_the_smsc_delivers_both_updates() {
         .map(|l| cancels(&w, l))
         .sum();
     assert_eq!(answers, 0, "no cancel_sm sent");
-    let pending =
-        w.gw.store
-            .read(presence_gw::delivery::cancel::pending)
-            .await
-            .unwrap();
+    let pending = cancels_pending(&w).await;
     assert_eq!(pending, 0, "the intent was dropped");
     w.gw.shutdown().await;
     w.sim.shutdown().await;
@@ -3894,12 +3876,7 @@ async fn an_smsc_without_cancel_sm_gets_one_cancel_a_bind() {
     wait_row_to(&w, MUM, 1, "submitted").await;
     w.say(OWNER, "STATUS FAMILY DRIVING").await;
     wait_row_to(&w, MUM, 2, "submitted").await;
-    let pending = || async {
-        w.gw.store
-            .read(presence_gw::delivery::cancel::pending)
-            .await
-            .unwrap()
-    };
+    let pending = || cancels_pending(&w);
     let deadline = tokio::time::Instant::now() + WAIT;
     while pending().await > 0 {
         assert!(tokio::time::Instant::now() < deadline, "the intent stays");
