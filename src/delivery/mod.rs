@@ -890,17 +890,18 @@ impl Dispatcher {
             self.cfg.template.registered_delivery && self.link.window_size() <= GATE_MAX_WINDOW;
         let gate = gated.then(|| recording.gate());
         // Keyed rows (the updates a withdrawal can mark) whose parts a withdrawal may still
-        // hold back, and the link's flags for doing so.
-        let recall = Arc::new(Recall::new(pdus.len()));
+        // hold back, and the link's flags for doing so: none for a batch without such rows
+        // (replies, bulk MT), whose submits then carry no flag to look at.
         let mut recallable: Vec<bool> = rows
             .iter()
             .zip(&waiting)
             .map(|(row, &n)| row.coalesce_key.is_some() && n > 0)
             .collect();
         let mut recall_left = recallable.iter().filter(|&&r| r).count();
+        let recall = (recall_left > 0).then(|| Arc::new(Recall::new(pdus.len())));
         let mut answers = self
             .link
-            .submit_batch_streamed(pdus, gate, Some(recall.clone()))
+            .submit_batch_streamed(pdus, gate, recall.clone())
             .await;
         let mut recorded = vec![false; rows.len()];
         let record_at = tokio::time::sleep(RECORD_EVERY);
@@ -944,8 +945,12 @@ impl Dispatcher {
                     continue;
                 }
                 _ = &mut look_at, if recall_left > 0 => {
+                    let Some(recall) = &recall else {
+                        recall_left = 0;
+                        continue;
+                    };
                     recall_left = self
-                        .recall_withdrawn(&rows, &owners, &waiting, &mut recallable, &recall)
+                        .recall_withdrawn(&rows, &owners, &waiting, &mut recallable, recall)
                         .await;
                     look_at
                         .as_mut()
