@@ -8,6 +8,8 @@
 # simulators on 127.0.0.1 (ports chosen by the OS), bearerbox and smsbox, runs the peers, and stops
 # everything it started by saved PID. Every wait is bounded.
 #   bash tests/interop/sim_peers.sh
+# SIM_HEX_LOG=1 also writes every PDU each simulator read or sent to out/sim_peers/NAME.hex
+# (`smsc-sim --hex-log`): fixtures/pdus/capture.sh takes its third-party PDUs from there.
 # Prints PASS/FAIL lines and ends with `interop: N passed, M failed`; exits 1 if M > 0.
 # Logs: tests/interop/out/sim_peers/ (simulator, Kannel, per-peer output).
 set -uo pipefail
@@ -50,7 +52,9 @@ sim="${target_dir:-$root/target}/debug/smsc-sim"
 start_sim() {
   local name=$1
   shift
-  "$sim" serve --smpp 127.0.0.1:0 --http 127.0.0.1:0 "$@" >"$out/$name.log" 2>"$out/$name.err" &
+  local hex=()
+  [ "${SIM_HEX_LOG:-0}" = 1 ] && hex=(--hex-log "$out/$name.hex")
+  "$sim" serve --smpp 127.0.0.1:0 --http 127.0.0.1:0 "${hex[@]}" "$@" >"$out/$name.log" 2>"$out/$name.err" &
   pids+=($!)
   SIM_SMPP="" SIM_HTTP=""
   for _ in $(seq 100); do

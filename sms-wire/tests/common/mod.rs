@@ -1,0 +1,3 @@
+//! Helpers shared by sms-wire's integration tests.
+
+pub mod captured;
