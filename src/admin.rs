@@ -871,10 +871,23 @@ pub fn import_presets_until(
 }
 
 /// A human-readable summary of one subscriber: settings, groups with statuses and members,
-/// opt-outs, avatar, activity.
+/// opt-outs, avatar, activity. For a number that has never texted the service, only its
+/// imported activity figures, if any; `None` when there is neither.
 pub fn subscriber_summary(conn: &Connection, msisdn: &str) -> Result<Option<String>, StoreError> {
     let Some(sub) = state::subscriber(conn, msisdn)? else {
-        return Ok(None);
+        // Figures imported for someone who has not texted yet (`activity import`): shown, so
+        // an operator checking an import sees what the number will be judged on.
+        let imported: bool = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM activity WHERE msisdn = ?1)")
+            .and_then(|mut s| s.query_row([msisdn], |r| r.get(0)))
+            .map_err(StoreError::from)?;
+        if !imported {
+            return Ok(None);
+        }
+        return Ok(Some(format!(
+            "{msisdn} has never used the service\n{}",
+            activity_line(conn, msisdn)?
+        )));
     };
     let mut out = String::new();
     out.push_str(&format!("subscriber {}\n", sub.msisdn));
@@ -922,12 +935,17 @@ pub fn subscriber_summary(conn: &Connection, msisdn: &str) -> Result<Option<Stri
         out.push_str(&format!("  {mode} updates about {owner}\n"));
     }
     out.push_str(&format!("  avatar: {}\n", avatar_line(conn, msisdn)?));
+    out.push_str(&activity_line(conn, msisdn)?);
+    Ok(Some(out))
+}
+
+/// The `  activity: ...` line of [`subscriber_summary`].
+fn activity_line(conn: &Connection, msisdn: &str) -> Result<String, StoreError> {
     let a = avatar::activity(conn, msisdn)?;
-    out.push_str(&format!(
+    Ok(format!(
         "  activity: {} call minutes, {} messages, {} days, level {}\n",
         a.call_minutes, a.sms_sent, a.tenure_days, a.level
-    ));
-    Ok(Some(out))
+    ))
 }
 
 /// `msisdn`'s avatar as an operator names it: the catalogue's preset number and titles (what

@@ -498,6 +498,87 @@ fn check_config_bad_value_names_its_line() {
     );
 }
 
+/// The sample CSVs in `fixtures/csv/` import as their README says: every row of
+/// `activity.csv` (numbers in international, national and `0086` form), the good rows of
+/// `activity-with-errors.csv` with each bad one named by line and reason; and `subscriber
+/// show` of a number that has not texted yet shows the figures imported for it.
+#[test]
+fn activity_import_of_the_sample_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    create_db(&d.join("gw.db"));
+    let sample = |f: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/csv")
+            .join(f)
+            .to_string_lossy()
+            .into_owned()
+    };
+    let r = run_in(
+        d,
+        &[
+            "activity",
+            "import",
+            &sample("activity.csv"),
+            "--db",
+            "gw.db",
+        ],
+    );
+    assert!(
+        r.ok() && r.stdout.contains("imported 5 rows, skipped 0 bad rows"),
+        "{} {}",
+        r.stdout,
+        r.stderr
+    );
+    let r = run_in(d, &["subscriber", "show", "13700137000", "--db", "gw.db"]);
+    assert!(r.ok(), "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "+8613700137000 has never used the service\n  \
+         activity: 15 call minutes, 350 messages, 30 days, level 0\n"
+    );
+    // A number with nothing imported and no use: still the one plain sentence.
+    let r = run_in(
+        d,
+        &["subscriber", "show", "+8613100131000", "--db", "gw.db"],
+    );
+    assert_eq!(r.stdout.trim(), "+8613100131000 has never used the service");
+
+    let errors = sample("activity-with-errors.csv");
+    let r = run_in(d, &["activity", "import", &errors, "--db", "gw.db"]);
+    assert!(
+        r.ok() && r.stdout.contains("imported 2 rows, skipped 4 bad rows"),
+        "{} {}",
+        r.stdout,
+        r.stderr
+    );
+    for (line, why) in [
+        (3, "is not a phone number"),
+        (4, "4 fields, expected 5"),
+        (5, "level: \"three\" is not a whole number"),
+        (6, "call_minutes: \"-5\" is not a whole number"),
+    ] {
+        assert!(
+            r.stderr.contains(&format!("{errors}:{line}: skipped: "))
+                && r.stderr
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{errors}:{line}:")) && l.contains(why)),
+            "line {line}: {}",
+            r.stderr
+        );
+    }
+    let r = run_in(
+        d,
+        &["subscriber", "show", "+8613500135000", "--db", "gw.db"],
+    );
+    assert!(
+        r.stdout
+            .contains("activity: 100 call minutes, 100 messages, 100 days, level 3"),
+        "{}",
+        r.stdout
+    );
+}
+
 #[test]
 fn admin_commands_answer_clearly_on_unknowns() {
     let dir = tempfile::tempdir().unwrap();
