@@ -22,6 +22,8 @@ use presence_gw::service::ServiceConfig;
 use presence_gw::smpp::{BindMode, LinkConfig};
 use presence_gw::store::outbox::{self, NewMessage, OutboxCounts};
 use presence_gw::store::{now_ms, StoreError};
+use rusmpp::Pdu;
+use sms_wire::framing::Frame;
 use smsc_sim::{
     Delay, DeliveryRecord, DeliveryState, DestMatch, ErrorFault, Faults, MalformedKind, MoRequest,
     ReceiptRule, ReceiptStat, SimConfig, SimHandle, Simulator,
@@ -1844,6 +1846,112 @@ async fn the_log_filter_is_read_and_changed_while_the_gateway_runs() {
         "{out}"
     );
     assert!(!out.contains(password) && !out.contains(api_key));
+    sim.shutdown().await;
+}
+
+/// The PDU trace an engineer turns on to see an integration's traffic (`pdu=debug`, at start
+/// or through `PUT /api/v1/log`): every PDU in and out, its header and all its bytes, the bind
+/// password masked in them; the hex of the reply's submit_sm decodes to the reply. Turned off
+/// again at run time, no more lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pdu_trace_shows_every_pdu_with_the_password_masked_and_turns_off_at_run_time() {
+    let password = "Tr9Pw2Xz";
+    let api_key = "apikey-pdu-trace-01234";
+    let sim = start_sim(SimConfig::local(), password).await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Child::spawn_logging(
+        &sim,
+        &dir.path().join("gw.db"),
+        password,
+        api_key,
+        "info,rusmpp=warn,pdu=debug",
+    );
+    let url = format!("http://{}/api/v1/log", gw.http_addr().await);
+    sim.wait_for_binds(1, WAIT).await.unwrap();
+    let (reply, _) = say(&sim, OWNER, "STATUS").await;
+    assert!(reply.starts_with("You show"), "{reply}");
+    let traced = |out: &str, command: &str, dir: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| {
+                l.contains(" DEBUG ")
+                    && l.contains(&format!("dir=\"{dir}\""))
+                    && l.contains(&format!("command={command} "))
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    gw.wait_for("the reply's submit_sm_resp traced", |s| {
+        !traced(s, "SubmitSmResp", "in").is_empty()
+    })
+    .await;
+    let out = gw.out.lock().unwrap().clone();
+    for (command, dir) in [
+        ("BindTransceiver", "out"),
+        ("BindTransceiverResp", "in"),
+        ("DeliverSm", "in"),
+        ("DeliverSmResp", "out"),
+        ("SubmitSm", "out"),
+        ("SubmitSmResp", "in"),
+    ] {
+        assert!(
+            !traced(&out, command, dir).is_empty(),
+            "no {dir} {command}: {out}"
+        );
+    }
+    let hex_of = |line: &str| -> Vec<u8> {
+        let h = line
+            .split("hex=")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap();
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let bind = hex_of(&traced(&out, "BindTransceiver", "out")[0]);
+    let masked = format!("{SYSTEM_ID}\0{}\0", "*".repeat(password.len()));
+    assert!(
+        bind.windows(masked.len()).any(|w| w == masked.as_bytes()),
+        "password masked, its length kept: {bind:?}"
+    );
+    let password_hex: String = password.bytes().map(|b| format!("{b:02x}")).collect();
+    assert!(
+        !out.contains(password) && !out.contains(&password_hex),
+        "{out}"
+    );
+    let submit = traced(&out, "SubmitSm", "out").pop().unwrap();
+    let Frame::Pdu(cmd) = sms_wire::framing::decode_pdu(&hex_of(&submit)) else {
+        panic!("the traced submit_sm decodes: {submit}")
+    };
+    let Some(Pdu::SubmitSm(sm)) = cmd.pdu() else {
+        panic!("{cmd:?}")
+    };
+    assert_eq!(
+        sms_wire::text::decode(u8::from(sm.data_coding), sm.short_message().as_ref()),
+        reply
+    );
+
+    // Off at run time: no more PDU lines.
+    let r = reqwest::Client::new()
+        .put(&url)
+        .bearer_auth(api_key)
+        .json(&serde_json::json!({ "filter": "info,rusmpp=warn" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let lines_before = gw.out.lock().unwrap().lines().count();
+    let (reply, _) = say(&sim, OWNER, "GROUPS").await;
+    assert!(reply.starts_with("Your groups"), "{reply}");
+    let out = gw.terminate().await;
+    let after: Vec<&str> = out.lines().skip(lines_before).collect();
+    assert!(
+        !after.iter().any(|l| l.contains("hex=")),
+        "traced after it was turned off: {after:?}"
+    );
     sim.shutdown().await;
 }
 

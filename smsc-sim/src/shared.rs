@@ -604,28 +604,7 @@ pub fn validate_content(m: &MtInput) -> Result<(), u32> {
     Ok(())
 }
 
-/// `pdu` with the password of a bind_transmitter / bind_receiver / bind_transceiver / outbind
-/// (the C-octet string after `system_id`, SMPP 3.4 §4.1) overwritten with `*`, its length
-/// and terminator kept; other PDUs (and one too short to hold a password) unchanged.
-pub fn mask_password(pdu: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    let id = pdu
-        .get(4..8)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-    if !matches!(id, Some(0x01 | 0x02 | 0x09 | 0x0B)) {
-        return std::borrow::Cow::Borrowed(pdu);
-    }
-    let body = pdu.get(16..).unwrap_or_default();
-    let Some(sys_end) = body.iter().position(|&b| b == 0) else {
-        return std::borrow::Cow::Borrowed(pdu);
-    };
-    let start = 16 + sys_end + 1;
-    let rest = pdu.get(start..).unwrap_or_default();
-    // Up to its NUL, or to the end of a PDU cut short.
-    let len = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
-    let mut out = pdu.to_vec();
-    out[start..start + len].fill(b'*');
-    std::borrow::Cow::Owned(out)
-}
+pub use sms_wire::framing::mask_password;
 
 /// The longest a scheduled message is held, in milliseconds (a year; its record keeps the
 /// time asked for): a timer that far out is as good as never.
@@ -1764,26 +1743,6 @@ mod tests {
             ussd.ussd_service_op = Some(op);
             assert_eq!(validate_mt(&ussd), Err(0xC4), "op {op}");
         }
-    }
-
-    /// The hex log never shows a bind's password: its bytes become `*`, the rest stays.
-    #[test]
-    fn bind_passwords_are_masked() {
-        let mut bind = vec![0, 0, 0, 0, 0, 0, 0, 0x09, 0, 0, 0, 0, 0, 0, 0, 1];
-        bind.extend_from_slice(b"esme\0s3cret\0\0\x34\0\0\0");
-        let n = bind.len() as u32;
-        bind[..4].copy_from_slice(&n.to_be_bytes());
-        let masked = mask_password(&bind);
-        assert_eq!(masked.len(), bind.len());
-        assert!(!masked.windows(6).any(|w| w == b"s3cret"));
-        assert_eq!(&masked[16..28], b"esme\0******\0");
-        assert_eq!(&masked[28..], &bind[28..]);
-        // Other PDUs untouched; a short bind does not panic.
-        let submit = [0, 0, 0, 17, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 1, b'x'];
-        assert_eq!(&*mask_password(&submit), &submit[..]);
-        assert_eq!(&*mask_password(&bind[..10]), &bind[..10]);
-        let cut = &bind[..24];
-        assert_eq!(&mask_password(cut)[16..], b"esme\0***");
     }
 
     #[test]
