@@ -298,6 +298,101 @@ pub fn outbox_line(r: &outbox::OutboxRow, segments: &[outbox::SegmentRow]) -> St
     line.trim_end().to_string()
 }
 
+/// `outbox show`: everything the store holds about outbox row `id`, for an operator following
+/// one message (a subscriber's "I never got it", an SMSC's record of an id): what it carries,
+/// its state and times (UTC), each segment's submissions with the SMSC's id as given and the
+/// receipt's `stat`, a pending `cancel_sm`, the last error. `None` if there is no such row.
+pub fn outbox_detail(conn: &Connection, id: i64) -> Result<Option<String>, StoreError> {
+    let Some(r) = outbox::get(conn, id)? else {
+        return Ok(None);
+    };
+    let utc = crate::service::clock::Zone::UTC;
+    let mut out = format!(
+        "outbox row {}: {} {} to {}{}\n",
+        r.id,
+        r.state.as_str(),
+        r.kind.as_str(),
+        r.destination,
+        r.source
+            .as_deref()
+            .map(|s| format!(" from {s}"))
+            .unwrap_or_default()
+    );
+    let mut times = vec![
+        format!("created {}", utc.timestamp(r.created_at)),
+        format!("last change {}", utc.timestamp(r.updated_at)),
+    ];
+    if r.content_at != r.created_at {
+        times.push(format!(
+            "content replaced {} (a newer message with its key)",
+            utc.timestamp(r.content_at)
+        ));
+    }
+    if r.state == outbox::OutboxState::Queued {
+        times.push(format!("next try {}", utc.timestamp(r.next_attempt_at)));
+    }
+    if let Some(e) = r.expires_at {
+        times.push(format!("valid until {}", utc.timestamp(e)));
+    }
+    out.push_str(&format!("  {} (UTC)\n", times.join(", ")));
+    out.push_str(&format!(
+        "  attempts {}, priority {}{}\n",
+        r.attempts,
+        r.priority,
+        r.coalesce_key
+            .as_deref()
+            .map(|k| format!(", coalescing key {k}"))
+            .unwrap_or_default()
+    ));
+    if let Some(body) = &r.body {
+        out.push_str(&format!("  text: {body:?}\n"));
+    }
+    if let Some(url) = &r.url {
+        out.push_str(&format!("  link: {url}\n"));
+    }
+    if let Some(p) = &r.payload {
+        out.push_str(&format!("  payload: {} bytes\n", p.len()));
+    }
+    let segments = outbox::segments(conn, id)?;
+    if segments.is_empty() {
+        out.push_str("  segments: none submitted\n");
+    }
+    for g in &segments {
+        let receipt = g
+            .receipt_stat
+            .as_deref()
+            .map_or("no receipt yet".to_string(), |s| format!("receipt {s}"));
+        out.push_str(&format!(
+            "  segment {}/{}: smsc id {} (try {}), {}, {}, submitted {}, changed {}\n",
+            g.seq,
+            g.total,
+            g.smsc_message_id_raw,
+            g.attempt,
+            g.state.as_str(),
+            receipt,
+            utc.timestamp(g.submitted_at),
+            utc.timestamp(g.updated_at),
+        ));
+    }
+    let cancel: Option<(String, i64, i64)> = conn
+        .prepare_cached("SELECT why, asked_at, tries FROM outbox_cancel WHERE outbox_id = ?1")
+        .and_then(|mut s| {
+            s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
+        .map_err(StoreError::from)?;
+    if let Some((why, asked, tries)) = cancel {
+        out.push_str(&format!(
+            "  cancel_sm pending: {why}, asked {}, {tries} tries so far\n",
+            utc.timestamp(asked)
+        ));
+    }
+    if let Some(e) = &r.last_error {
+        out.push_str(&format!("  last error: {e}\n"));
+    }
+    Ok(Some(out))
+}
+
 /// One CSV row that was skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadRow {

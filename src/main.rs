@@ -251,9 +251,22 @@ enum OutboxCmd {
         /// Only this state.
         #[arg(long)]
         state: Option<String>,
+        /// Only messages to this number (national or international; read newest first).
+        #[arg(long, value_name = "NUMBER")]
+        to: Option<String>,
+        /// Only the message the SMSC gave this id (as in its records or receipts; hex or
+        /// decimal).
+        #[arg(long, value_name = "ID")]
+        smsc_id: Option<String>,
         /// Most rows shown.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+    },
+    /// Everything about one row: text or link, times, each segment's SMSC id and receipt, a
+    /// pending cancel, the last error.
+    Show {
+        /// The row's id (as `outbox list` shows it).
+        id: i64,
     },
     /// Put failed rows back in the queue with fresh attempts: every one, or those asked for.
     Retry {
@@ -339,7 +352,12 @@ fn presets(cmd: PresetsCmd, db: &DbArgs) -> anyhow::Result<()> {
 fn outbox(cmd: OutboxCmd, db: &DbArgs) -> anyhow::Result<()> {
     use presence_gw::store::outbox::{self, OutboxState};
     match cmd {
-        OutboxCmd::List { state, limit } => {
+        OutboxCmd::List {
+            state,
+            to,
+            smsc_id,
+            limit,
+        } => {
             let state = state
                 .map(|s| OutboxState::parse(&s))
                 .transpose()
@@ -348,7 +366,19 @@ fn outbox(cmd: OutboxCmd, db: &DbArgs) -> anyhow::Result<()> {
                         "--state must be queued, in_flight, submitted, delivered, failed, expired or superseded"
                     )
                 })?;
-            let (_, conn) = db.inspect()?;
+            let (cfg, conn) = db.inspect()?;
+            let destination = to
+                .map(|n| {
+                    presence_gw::command::Msisdn::parse(&n, &cfg.country_code)
+                        .map(|m| m.as_str().to_string())
+                        .with_context(|| format!("--to {n:?}"))
+                })
+                .transpose()?;
+            let filter = outbox::ListFilter {
+                state,
+                destination,
+                smsc_message_id: smsc_id,
+            };
             // One snapshot: the counts and the rows agree even while a gateway writes.
             let snapshot = conn.unchecked_transaction()?;
             let counts = outbox::counts_by_state(&snapshot)?;
@@ -357,13 +387,23 @@ fn outbox(cmd: OutboxCmd, db: &DbArgs) -> anyhow::Result<()> {
                 .map(|s| format!("{} {}", s.as_str(), counts.get(*s)))
                 .collect();
             out!("{}", line.join(", "));
-            let rows = outbox::list(&snapshot, state, limit)?;
+            let rows = outbox::list_matching(&snapshot, &filter, limit)?;
             if !rows.is_empty() {
                 out!("{}", presence_gw::admin::outbox_header());
+            } else if filter.destination.is_some() || filter.smsc_message_id.is_some() {
+                out!("no row matches");
             }
             for r in rows {
                 let segments = outbox::segments(&snapshot, r.id)?;
                 out!("{}", presence_gw::admin::outbox_line(&r, &segments));
+            }
+        }
+        OutboxCmd::Show { id } => {
+            let (_, conn) = db.inspect()?;
+            let snapshot = conn.unchecked_transaction()?;
+            match presence_gw::admin::outbox_detail(&snapshot, id)? {
+                Some(text) => print!("{text}"),
+                None => anyhow::bail!("no outbox row {id}"),
             }
         }
         OutboxCmd::Retry { ids, within_hours } => {

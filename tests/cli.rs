@@ -141,15 +141,19 @@ fn help_lists_every_subcommand_and_each_help_works() {
     }
 
     // Every subcommand and nested subcommand: help exits 0 and shows its own usage line.
-    let cases: [(&[&str], &[&str]); 12] = [
+    let cases: [(&[&str], &[&str]); 13] = [
         (&["serve"], &["--smsc", "--public-url"]),
         (&["check-config"], &["[FILE]", "--config"]),
         (&["activity"], &["import"]),
         (&["activity", "import"], &["<FILE>", "--db"]),
         (&["presets"], &["import"]),
         (&["presets", "import"], &["<DIR>", "--db"]),
-        (&["outbox"], &["list", "retry", "purge"]),
-        (&["outbox", "list"], &["--state", "--limit"]),
+        (&["outbox"], &["list", "show", "retry", "purge"]),
+        (
+            &["outbox", "list"],
+            &["--state", "--to", "--smsc-id", "--limit"],
+        ),
+        (&["outbox", "show"], &["<ID>", "--db"]),
         (&["outbox", "retry"], &["--db"]),
         (&["outbox", "purge"], &["--older-than-days"]),
         (&["subscriber"], &["show"]),
@@ -1315,6 +1319,105 @@ fn retry_says_why_nothing_was_queued_again_and_exits_1_for_ids_given() {
     let r = retry(&[]);
     assert!(r.ok(), "{}", r.stderr);
     assert!(r.stdout.contains("no message is failed"), "{}", r.stdout);
+}
+
+/// An operator chasing one message finds it by the subscriber's number (`outbox list --to`,
+/// any form of the number) or by the id the SMSC gave it (`--smsc-id`, in the SMSC's base or
+/// the other, as receipts match), and `outbox show` gives all of it: the text, each segment's
+/// SMSC id and receipt, the error. A filter that matches nothing says so; an unknown id is an
+/// error.
+#[test]
+fn outbox_rows_are_found_by_number_and_smsc_id_and_shown_whole() {
+    use presence_gw::store::outbox::{self, NewMessage, ReceiptState};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let store = presence_gw::store::Store::open(&d.join("gw.db"), Default::default()).unwrap();
+    // 2026-11-22 06:30:00 UTC.
+    let t = 1_795_329_000_000;
+    let (mum, dad) = ("+8613900139000", "+8613700137000");
+    let long = store
+        .write_blocking(move |tx| {
+            let id = outbox::enqueue(tx, &NewMessage::sms(mum, "Demo: FAMILY sees BUSY"), t)?.id;
+            outbox::claim_due(tx, t, 10)?;
+            outbox::record_segment_submitted(tx, id, 1, 2, "1F", t + 1_000)?;
+            outbox::record_segment_submitted(tx, id, 2, 2, "20", t + 1_000)?;
+            outbox::mark_submitted(tx, id, t + 1_000)?;
+            for (smsc_id, stat, state) in [
+                ("1f", "DELIVRD", ReceiptState::Delivered),
+                ("20", "UNDELIV", ReceiptState::Failed),
+            ] {
+                outbox::apply_receipt(tx, &[smsc_id.into()], &[], stat, state, t + 5_000)?;
+            }
+            Ok::<_, presence_gw::store::StoreError>(id)
+        })
+        .unwrap();
+    let to_dad = store
+        .write_blocking(move |tx| {
+            let id = outbox::enqueue(tx, &NewMessage::sms(dad, "Demo: FAMILY sees FREE"), t)?.id;
+            outbox::claim_due(tx, t, 10)?;
+            outbox::record_segment_submitted(tx, id, 1, 1, "2A", t + 2_000)?;
+            outbox::mark_submitted(tx, id, t + 2_000)?;
+            let queued = outbox::enqueue(tx, &NewMessage::sms(mum, "later"), t + 3_000)?.id;
+            Ok::<_, presence_gw::store::StoreError>((id, queued))
+        })
+        .unwrap();
+    let (to_dad, queued) = to_dad;
+    store.close_blocking();
+    let ids_listed = |args: &[&str]| -> Vec<i64> {
+        let mut all = vec!["outbox", "list", "--db", "gw.db"];
+        all.extend_from_slice(args);
+        let r = run_in(d, &all);
+        assert!(r.ok(), "{args:?}: {}", r.stderr);
+        r.stdout
+            .lines()
+            .skip(2)
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect()
+    };
+    assert_eq!(ids_listed(&["--to", "13900139000"]), [queued, long]);
+    assert_eq!(
+        ids_listed(&["--to", "+86 139-0013-9000", "--state", "failed"]),
+        [long]
+    );
+    // The SMSC's 0x2A read as decimal 42, and its 1F written as it was never given.
+    assert_eq!(ids_listed(&["--smsc-id", "42"]), [to_dad]);
+    assert_eq!(ids_listed(&["--smsc-id", "0000001f"]), [long]);
+    let r = run_in(
+        d,
+        &["outbox", "list", "--to", "13500135000", "--db", "gw.db"],
+    );
+    assert!(
+        r.ok() && r.stdout.ends_with("no row matches\n"),
+        "{}",
+        r.stdout
+    );
+
+    let r = run_in(d, &["outbox", "show", &long.to_string(), "--db", "gw.db"]);
+    assert!(r.ok(), "{}", r.stderr);
+    for part in [
+        format!("outbox row {long}: failed sms to {mum}\n"),
+        "  created 2026-11-22 06:30:00, last change 2026-11-22 06:30:05".into(),
+        "  text: \"Demo: FAMILY sees BUSY\"\n".into(),
+        "  segment 1/2: smsc id 1F (try 1), delivered, receipt DELIVRD, submitted 2026-11-22 06:30:01".into(),
+        "  segment 2/2: smsc id 20 (try 1), failed, receipt UNDELIV".into(),
+        "  last error: ".into(),
+    ] {
+        assert!(r.stdout.contains(&part), "{part:?} not in:\n{}", r.stdout);
+    }
+    let r = run_in(d, &["outbox", "show", &queued.to_string(), "--db", "gw.db"]);
+    assert!(
+        r.stdout.contains("next try 2026-11-22 06:30:03")
+            && r.stdout.contains("segments: none submitted"),
+        "{}",
+        r.stdout
+    );
+    let r = run_in(d, &["outbox", "show", "999", "--db", "gw.db"]);
+    r.no_panic("outbox show of an unknown id");
+    assert!(
+        !r.ok() && r.stderr.contains("no outbox row 999"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// `outbox list` shows when each row was created, last changed and (queued) is next tried,

@@ -2525,13 +2525,82 @@ pub fn list(
     state: Option<OutboxState>,
     limit: usize,
 ) -> Result<Vec<OutboxRow>, StoreError> {
+    list_matching(
+        conn,
+        &ListFilter {
+            state,
+            ..ListFilter::default()
+        },
+        limit,
+    )
+}
+
+/// Which rows [`list_matching`] shows; every field set must match.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only rows in this state.
+    pub state: Option<OutboxState>,
+    /// Only rows to this destination, as stored (E.164 with `+` for a subscriber). Not
+    /// indexed: the rows are read newest first until `limit` match, all of them when fewer do.
+    pub destination: Option<String>,
+    /// Only rows with a segment the SMSC gave this message id: as the SMSC writes it (in its
+    /// responses, receipts or records), compared normalised, in either base when it reads as
+    /// both (hex `1F` / decimal `31`), as receipts are matched. Indexed.
+    pub smsc_message_id: Option<String>,
+}
+
+/// Up to `limit` rows matching `filter`, newest first.
+pub fn list_matching(
+    conn: &Connection,
+    filter: &ListFilter,
+    limit: usize,
+) -> Result<Vec<OutboxRow>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let sql = format!(
-        "SELECT {ROW_COLS} FROM outbox WHERE ?1 IS NULL OR state = ?1 ORDER BY id DESC LIMIT ?2"
-    );
-    conn.prepare_cached(&sql)
-        .and_then(|mut s| s.query_map(params![state, limit], map_row)?.collect())
-        .ctx("outbox::list")
+    let Some(smsc_id) = &filter.smsc_message_id else {
+        let sql = format!(
+            "SELECT {ROW_COLS} FROM outbox WHERE (?1 IS NULL OR state = ?1)
+             AND (?2 IS NULL OR destination = ?2) ORDER BY id DESC LIMIT ?3"
+        );
+        return conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_map(params![filter.state, filter.destination, limit], map_row)?
+                    .collect()
+            })
+            .ctx("outbox::list");
+    };
+    // Rows by the segments' id index, then the other filters on each.
+    let mut ids: Vec<i64> = Vec::new();
+    for v in sms_wire::receipt::message_id_variants(smsc_id) {
+        let found: Vec<i64> = conn
+            .prepare_cached(
+                "SELECT DISTINCT outbox_id FROM outbox_segment WHERE smsc_message_id = ?1",
+            )
+            .and_then(|mut s| s.query_map([&v], |r| r.get(0))?.collect())
+            .ctx("outbox::list: by SMSC id")?;
+        ids.extend(found);
+    }
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    ids.dedup();
+    let mut rows = Vec::new();
+    for id in ids {
+        if rows.len() as i64 >= limit {
+            break;
+        }
+        match get(conn, id)? {
+            Some(r)
+                if filter.state.is_none_or(|s| s == r.state)
+                    && filter
+                        .destination
+                        .as_ref()
+                        .is_none_or(|d| *d == r.destination) =>
+            {
+                rows.push(r)
+            }
+            _ => {}
+        }
+    }
+    Ok(rows)
 }
 
 /// One row by id.
