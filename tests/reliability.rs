@@ -1777,6 +1777,29 @@ async fn messages_expire_while_the_smsc_is_out_of_reach() {
     gw.shutdown().await;
 }
 
+/// A simulator and the gateway binary bound to it, logging with `rust_log` (and `extra`
+/// arguments), its database in the returned folder; and the URL of its log filter API.
+async fn logging_gateway(
+    password: &str,
+    api_key: &str,
+    rust_log: &str,
+    extra: &[&str],
+) -> (SimHandle, tempfile::TempDir, Child, String) {
+    let sim = start_sim(SimConfig::local(), password).await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Child::spawn_with(
+        &sim,
+        &dir.path().join("gw.db"),
+        password,
+        api_key,
+        rust_log,
+        extra,
+    );
+    let url = format!("http://{}/api/v1/log", gw.http_addr().await);
+    sim.wait_for_binds(1, WAIT).await.unwrap();
+    (sim, dir, gw, url)
+}
+
 /// The operator reads and changes the log filter of the running binary (`GET` / `PUT
 /// /api/v1/log`), without a restart that would drop the SMPP session: debug lines appear
 /// from the next command on; a misspelt level is refused and changes nothing; no key, no
@@ -1785,17 +1808,7 @@ async fn messages_expire_while_the_smsc_is_out_of_reach() {
 async fn the_log_filter_is_read_and_changed_while_the_gateway_runs() {
     let password = "Lg4Mz8Qa";
     let api_key = "apikey-log-filter-0123";
-    let sim = start_sim(SimConfig::local(), password).await;
-    let dir = tempfile::tempdir().unwrap();
-    let gw = Child::spawn_logging(
-        &sim,
-        &dir.path().join("gw.db"),
-        password,
-        api_key,
-        "info,rusmpp=warn",
-    );
-    let url = format!("http://{}/api/v1/log", gw.http_addr().await);
-    sim.wait_for_binds(1, WAIT).await.unwrap();
+    let (sim, _dir, gw, url) = logging_gateway(password, api_key, "info,rusmpp=warn", &[]).await;
     let http = reqwest::Client::new();
     let get = || async {
         let r = http.get(&url).bearer_auth(api_key).send().await.unwrap();
@@ -1857,17 +1870,8 @@ async fn the_log_filter_is_read_and_changed_while_the_gateway_runs() {
 async fn the_pdu_trace_shows_every_pdu_with_the_password_masked_and_turns_off_at_run_time() {
     let password = "Tr9Pw2Xz";
     let api_key = "apikey-pdu-trace-01234";
-    let sim = start_sim(SimConfig::local(), password).await;
-    let dir = tempfile::tempdir().unwrap();
-    let gw = Child::spawn_logging(
-        &sim,
-        &dir.path().join("gw.db"),
-        password,
-        api_key,
-        "info,rusmpp=warn,pdu=debug",
-    );
-    let url = format!("http://{}/api/v1/log", gw.http_addr().await);
-    sim.wait_for_binds(1, WAIT).await.unwrap();
+    let (sim, _dir, gw, url) =
+        logging_gateway(password, api_key, "info,rusmpp=warn,pdu=debug", &[]).await;
     let (reply, _) = say(&sim, OWNER, "STATUS").await;
     assert!(reply.starts_with("You show"), "{reply}");
     let traced = |out: &str, command: &str, dir: &str| -> Vec<String> {
@@ -2009,18 +2013,13 @@ async fn a_row_expiring_while_paused_is_logged_as_paused_not_as_the_smsc_out_of_
 async fn a_log_filter_that_hides_warn_still_logs_its_own_change_as_json() {
     let password = "Jl5Nx2Wb";
     let api_key = "apikey-log-json-0123";
-    let sim = start_sim(SimConfig::local(), password).await;
-    let dir = tempfile::tempdir().unwrap();
-    let gw = Child::spawn_with(
-        &sim,
-        &dir.path().join("gw.db"),
+    let (sim, _dir, gw, url) = logging_gateway(
         password,
         api_key,
         "info,rusmpp=warn",
         &["--log-format", "json"],
-    );
-    let url = format!("http://{}/api/v1/log", gw.http_addr().await);
-    sim.wait_for_binds(1, WAIT).await.unwrap();
+    )
+    .await;
     let r = reqwest::Client::new()
         .put(&url)
         .bearer_auth(api_key)
