@@ -1372,9 +1372,77 @@ impl Config {
     }
 }
 
+/// The keys of a config file whose values differ between two versions of its text (`old`,
+/// `new`), dotted (`smsc.max_rate`; those of a section added or removed too): what a
+/// reload reports, sorted by key. A key written with its default and a key left out differ
+/// here (the text changed); the reload judges the values. `None` when either text is not TOML.
+pub fn changed_keys(old: &str, new: &str) -> Option<Vec<String>> {
+    fn walk(
+        prefix: &str,
+        old: Option<&toml::Value>,
+        new: Option<&toml::Value>,
+        out: &mut Vec<String>,
+    ) {
+        let empty = toml::Table::new();
+        fn table<'a>(
+            v: Option<&'a toml::Value>,
+            empty: &'a toml::Table,
+        ) -> Option<&'a toml::Table> {
+            match v {
+                Some(toml::Value::Table(t)) => Some(t),
+                None => Some(empty),
+                Some(_) => None,
+            }
+        }
+        // Tables (one may be absent: a section added or removed), key by key.
+        if let (Some(a), Some(b)) = (table(old, &empty), table(new, &empty)) {
+            for (k, v) in b {
+                walk(&format!("{prefix}{k}."), a.get(k), Some(v), out);
+            }
+            for (k, v) in a.iter().filter(|(k, _)| !b.contains_key(*k)) {
+                walk(&format!("{prefix}{k}."), Some(v), None, out);
+            }
+            return;
+        }
+        match (old, new) {
+            (a, b) if a == b => {}
+            _ => out.push(prefix.trim_end_matches('.').to_string()),
+        }
+    }
+    let old: toml::Value = toml::from_str(old).ok()?;
+    let new: toml::Value = toml::from_str(new).ok()?;
+    let mut out = Vec::new();
+    walk("", Some(&old), Some(&new), &mut out);
+    out.sort();
+    Some(out)
+}
+
+/// Of [`changed_keys`], those a running gateway applies at a reload (SIGHUP); every other
+/// key takes effect at the next start.
+pub const RELOADABLE_KEYS: [&str; 1] = ["smsc.max_rate"];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changed_keys_names_each_value_that_differs() {
+        let old = "db = \"a.db\"\n[smsc]\naddress = \"h:1\"\nmax_rate = 0\nwindow = 64\n[delivery]\nmax_attempts = 5\n";
+        let new = "db = \"a.db\"\n[smsc]\naddress = \"h:1\"\nmax_rate = 50\nwindow = 64\n[avatar]\nmin_level = 3\n";
+        assert_eq!(
+            changed_keys(old, new).unwrap(),
+            ["avatar.min_level", "delivery.max_attempts", "smsc.max_rate"]
+        );
+        assert_eq!(changed_keys(new, new).unwrap(), Vec::<String>::new());
+        // A table turned into a value and back, an array changed: the key itself.
+        let arr = "[smsc]\ntemporary_statuses = [1]\n";
+        let arr2 = "[smsc]\ntemporary_statuses = [1, 2]\n";
+        assert_eq!(
+            changed_keys(arr, arr2).unwrap(),
+            ["smsc.temporary_statuses"]
+        );
+        assert!(changed_keys(old, "[smsc").is_none());
+    }
 
     #[test]
     fn unknown_key_and_bad_value_are_named() {

@@ -762,7 +762,7 @@ fn build_config(
     global: &DbArgs,
     args: &ServeArgs,
     typed: impl Fn(&str) -> bool,
-) -> anyhow::Result<Config> {
+) -> anyhow::Result<(Config, Option<String>)> {
     // The file's values are checked once flags and the environment have had their say (the
     // password often comes from PRESENCE_GW_SMSC_PASSWORD only).
     let file = match &global.config {
@@ -847,9 +847,104 @@ fn build_config(
             })
         })
         .collect();
-    let file = file.as_ref().map(|(p, text)| (text.as_str(), p.as_path()));
-    cfg.validate_with(file, &overrides)?;
-    Ok(cfg)
+    let checked = file.as_ref().map(|(p, text)| (text.as_str(), p.as_path()));
+    cfg.validate_with(checked, &overrides)?;
+    Ok((cfg, file.map(|(_, text)| text)))
+}
+
+/// What `serve` needs to read its config again on SIGHUP (`systemctl reload`): the file and
+/// the flags it started with, and the file's text then. The keys in
+/// [`presence_gw::config::RELOADABLE_KEYS`] are applied to the running gateway; any other
+/// key that changed is named as taking effect at the next start, a key a flag (or its
+/// environment variable) sets as not taken from the file, and a file that does not load is
+/// refused whole, the running settings kept.
+struct Reload {
+    global: DbArgs,
+    args: ServeArgs,
+    /// The flags that may come from the environment and were typed (see [`FlagUse::written`]).
+    typed: Vec<&'static str>,
+    /// The file's text the gateway started with (restart-only keys are compared with it).
+    started: Option<String>,
+}
+
+impl Reload {
+    /// Read the file again and apply what a running gateway can (see [`Reload`]).
+    fn apply(&self, link: &presence_gw::smpp::LinkHandle) {
+        use presence_gw::logging::CHANGE_TARGET;
+        let (Some(path), Some(started)) = (&self.global.config, &self.started) else {
+            warn!(
+                target: CHANGE_TARGET,
+                "SIGHUP: no config file to read again (started without --config); nothing changed"
+            );
+            return;
+        };
+        let typed = |flag: &str| self.typed.contains(&flag);
+        let (cfg, text) = match build_config(&self.global, &self.args, typed) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(
+                    target: CHANGE_TARGET,
+                    file = %path.display(),
+                    "config reload refused, the running settings stay: {e:#}"
+                );
+                return;
+            }
+        };
+        let text = text.unwrap_or_default();
+        let Some(changed) = presence_gw::config::changed_keys(started, &text) else {
+            return;
+        };
+        let by_flag: Vec<&'static str> = self
+            .args
+            .flag_uses()
+            .iter()
+            .filter(|u| u.given)
+            .filter_map(|u| u.key)
+            .collect();
+        let mut restart = Vec::new();
+        for key in &changed {
+            if by_flag.contains(&key.as_str()) {
+                warn!(
+                    target: CHANGE_TARGET,
+                    key = %key,
+                    "config reload: {key} changed in the file, but a flag (or its environment \
+                     variable) sets it: the flag's value stays"
+                );
+            } else if !presence_gw::config::RELOADABLE_KEYS.contains(&key.as_str()) {
+                restart.push(key.as_str());
+            }
+        }
+        // Reloadable keys by their value now (a key written or left out with the same value
+        // changes nothing).
+        if !by_flag.contains(&"smsc.max_rate") {
+            let wanted = cfg.smsc.as_ref().map(|s| s.max_rate).filter(|r| *r > 0.0);
+            let running = link.max_rate();
+            if wanted != running {
+                link.set_max_rate(wanted);
+                let shown =
+                    |r: Option<f64>| r.map_or("no cap".to_string(), |r| format!("{r} msg/s"));
+                warn!(
+                    target: CHANGE_TARGET,
+                    key = "smsc.max_rate",
+                    from = %shown(running),
+                    to = %shown(wanted),
+                    "config reload: smsc.max_rate applied"
+                );
+            }
+        }
+        if restart.is_empty() {
+            warn!(target: CHANGE_TARGET, file = %path.display(), "config reloaded");
+        } else {
+            warn!(
+                target: CHANGE_TARGET,
+                file = %path.display(),
+                keys = %restart.join(", "),
+                "config reloaded; these keys differ from the running settings and take effect \
+                 at the next start: {}",
+                restart.join(", ")
+            );
+        }
+    }
 }
 
 /// The next Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when this is called, not
@@ -941,9 +1036,13 @@ async fn seed_demo(
     }
 }
 
-async fn serve(mut cfg: Config, log_format: LogFormat) -> anyhow::Result<()> {
+async fn serve(mut cfg: Config, log_format: LogFormat, reload: Reload) -> anyhow::Result<()> {
     // A stop signal from here on stops the gateway gracefully, also during the start.
     let stop_signal = shutdown_signal();
+    // SIGHUP reads the config again (its default action would kill the gateway).
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
     // No SMSC configured: run the bundled simulator in-process, with an account for us.
     let mut embedded = None;
     if cfg.smsc.is_none() {
@@ -1049,6 +1148,17 @@ async fn serve(mut cfg: Config, log_format: LogFormat) -> anyhow::Result<()> {
     // Up: the store open, HTTP listening, the link started (bound, or still trying: an SMSC
     // that is down is the link's to wait for, not a failed start).
     tell_systemd(sd_notify::NotifyState::Ready);
+    #[cfg(unix)]
+    {
+        let link = gw.link.clone();
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                tell_systemd(sd_notify::NotifyState::Reloading);
+                reload.apply(&link);
+                tell_systemd(sd_notify::NotifyState::Ready);
+            }
+        });
+    }
     if let Some(sim) = &embedded {
         seed_demo(&gw, sim, &cfg.service_number, log_format).await;
     }
@@ -1178,12 +1288,23 @@ fn run() -> anyhow::Result<()> {
     // The serve flags' own matches: the subcommand's, or the top level's without one.
     let serve_matches = matches.subcommand_matches("serve").unwrap_or(&matches);
     let typed_serve = |flag: &str| typed_in(serve_matches, flag);
-    let cfg = build_config(&cli.db, &serve_args, typed_serve)?;
+    let (cfg, started) = build_config(&cli.db, &serve_args, typed_serve)?;
+    let reload = Reload {
+        typed: serve_args
+            .flag_uses()
+            .iter()
+            .map(|u| u.flag)
+            .filter(|f| typed_serve(f))
+            .collect(),
+        global: cli.db.clone(),
+        args: serve_args.clone(),
+        started,
+    };
     // One gateway per database, held until this returns (or the process ends, however it
     // ends): a second one is refused before it opens the database, starts the simulator or
     // listens, so it requeues and sends nothing of the first one's.
     let _serving = presence_gw::store::ServeLock::acquire(&cfg.db)?;
     let workers = presence_gw::app::worker_threads(cfg.runtime.worker_threads);
     info!(workers, "starting the runtime");
-    presence_gw::app::runtime(workers)?.block_on(serve(cfg, cli.log_format))
+    presence_gw::app::runtime(workers)?.block_on(serve(cfg, cli.log_format, reload))
 }

@@ -1959,6 +1959,125 @@ async fn the_pdu_trace_shows_every_pdu_with_the_password_masked_and_turns_off_at
     sim.shutdown().await;
 }
 
+/// `systemctl reload` (SIGHUP) reads the config file again: a new `[smsc] max_rate` holds from
+/// then on (fifteen replies at most 3 in any second, where they went at once before), a key
+/// that needs a restart is named as such, a file that no longer loads is refused with its
+/// bad key named and the running settings kept, and a key a flag sets stays the flag's.
+/// The gateway lives through every SIGHUP (its default action would have killed it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
+    let password = "Rl3Hp8Qd";
+    let sim = start_sim(SimConfig::local(), password).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gw.toml");
+    let write = |text: &str| std::fs::write(&file, text).unwrap();
+    write("[smsc]\nmax_rate = 0\n[delivery]\nmax_attempts = 20\n");
+    let config = file.to_str().unwrap().to_string();
+    let gw = Child::spawn_with(
+        &sim,
+        &dir.path().join("gw.db"),
+        password,
+        "apikey-reload-0123456",
+        "info,rusmpp=warn",
+        &["--config", &config],
+    );
+    sim.wait_for_binds(1, WAIT).await.unwrap();
+    let pid = gw.child.id().expect("running").to_string();
+    let hup = || {
+        assert!(std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    // Fifteen replies as fast as they come, at no cap.
+    let burst = |sim: &SimHandle, n: usize| {
+        let sim = sim.clone();
+        async move {
+            let seen = sim.mt_messages(&smsc_sim::MtFilter::all()).len();
+            for i in 0..n {
+                sim.inject_mo(MoRequest::new(
+                    &format!("+86138001380{i:02}"),
+                    SERVICE,
+                    "HELP",
+                ))
+                .await
+                .unwrap();
+            }
+            let mut times = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while times.len() < n {
+                assert!(Instant::now() < deadline, "{} of {n} replies", times.len());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                times = sim
+                    .mt_messages(&smsc_sim::MtFilter::all())
+                    .into_iter()
+                    .skip(seen)
+                    .map(|m| Duration::from_millis(m.received_at_ms))
+                    .collect();
+            }
+            times.sort();
+            times
+        }
+    };
+    let fast = burst(&sim, 15).await;
+    let second = Duration::from_secs(1);
+    assert!(
+        presence_gw_busiest(&fast, second) > 3,
+        "unthrottled replies went at most 3 a second: {fast:?}"
+    );
+
+    // max_rate 3 and a restart-only key changed; a key the --http flag sets written too.
+    write("http = \"127.0.0.1:1\"\n[smsc]\nmax_rate = 3\n[delivery]\nmax_attempts = 7\n");
+    hup();
+    gw.wait_for("the reload", |s| s.contains("config reloaded"))
+        .await;
+    let out = gw.out.lock().unwrap().clone();
+    assert!(
+        out.contains("config reload: smsc.max_rate applied")
+            && out.contains("from=no cap to=3 msg/s"),
+        "{out}"
+    );
+    assert!(
+        out.contains("take effect at the next start: delivery.max_attempts"),
+        "{out}"
+    );
+    assert!(
+        out.contains("http changed in the file, but a flag"),
+        "{out}"
+    );
+    let slow = burst(&sim, 15).await;
+    assert!(presence_gw_busiest(&slow, second) <= 3, "{slow:?}");
+
+    // A file that no longer loads: refused whole, max_rate stays 3.
+    write("[smsc]\nmax_rate = -1\n");
+    hup();
+    gw.wait_for("the refusal", |s| s.contains("config reload refused"))
+        .await;
+    assert!(
+        gw.out.lock().unwrap().contains("smsc.max_rate"),
+        "the bad key named"
+    );
+    let still = burst(&sim, 6).await;
+    assert!(presence_gw_busiest(&still, second) <= 3, "{still:?}");
+    let out = gw.terminate().await;
+    assert!(!out.contains(password));
+    sim.shutdown().await;
+}
+
+/// The most of `times` (sorted) within any `span`.
+fn presence_gw_busiest(times: &[Duration], span: Duration) -> usize {
+    let mut most = 0;
+    let mut from = 0;
+    for (i, t) in times.iter().enumerate() {
+        while *t >= times[from] + span {
+            from += 1;
+        }
+        most = most.max(i + 1 - from);
+    }
+    most
+}
+
 /// A message whose validity ends while the operator has paused outbound sending expires, and
 /// the log says it expired while sending was paused, not "while the SMSC is out of reach": the
 /// gateway is bound all along, and the old line sent an operator looking for a link fault.

@@ -525,6 +525,27 @@ impl LinkHandle {
         self.shared.window_size
     }
 
+    /// Set the configured maximum submit rate (`[smsc] max_rate`) of the running link, as a
+    /// config reload does; `None` takes the cap away ([`AdaptiveRate::set_max_rate`]: a lower
+    /// one holds from the change on).
+    pub fn set_max_rate(&self, max_rate: Option<f64>) {
+        let now = self.shared.origin.elapsed();
+        self.shared
+            .rate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_max_rate(max_rate, now);
+    }
+
+    /// The configured maximum submit rate in force (messages per second), if any.
+    pub fn max_rate(&self) -> Option<f64> {
+        self.shared
+            .rate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .max_rate()
+    }
+
     /// The adaptive submit rate now allowed (messages per second).
     pub fn current_rate(&self) -> f64 {
         self.shared

@@ -89,6 +89,39 @@ impl AdaptiveRate {
         }
     }
 
+    /// A new hard maximum (an operator's config reload): `None` or a rate of 0 takes the cap
+    /// away. Lowered, no submit goes for one sliding second, so that no second can hold the
+    /// grants of the old maximum and of the new one together (the new cap starts empty);
+    /// the adaptive rate is brought under the new maximum. Raised (or taken away), a rate that
+    /// stood at the old maximum moves to the new one; one cut by the SMSC's throttling keeps
+    /// climbing back from where it is.
+    pub fn set_max_rate(&mut self, max_rate: Option<f64>, now: Duration) {
+        let max_rate = max_rate.filter(|r| *r > 0.0);
+        if max_rate == self.max_rate {
+            return;
+        }
+        let old_ceiling = self.max_rate.unwrap_or(UNLIMITED_RATE);
+        let new_ceiling = max_rate.unwrap_or(UNLIMITED_RATE);
+        if new_ceiling < old_ceiling {
+            if let Some(cap) = max_rate.map(SlidingCap::new) {
+                self.paused_until = self.paused_until.max(now + cap.span);
+            }
+        }
+        self.current = if self.current >= old_ceiling {
+            new_ceiling
+        } else {
+            self.current.min(new_ceiling)
+        };
+        self.tokens = self.tokens.min(burst(self.current));
+        self.max_rate = max_rate;
+        self.cap = max_rate.map(SlidingCap::new);
+    }
+
+    /// The configured hard maximum (messages per second), if any.
+    pub fn max_rate(&self) -> Option<f64> {
+        self.max_rate
+    }
+
     /// The rate currently allowed (messages per second).
     pub fn current_rate(&self) -> f64 {
         self.current
@@ -445,6 +478,42 @@ pub(crate) mod tests {
         // 5 s at 100/s (less the 1 % guard), never the bucket's burst on top.
         assert!(n <= 500, "granted {n}");
         assert!(n >= 490, "granted {n}");
+    }
+
+    /// An operator's reload lowers the maximum from 100 to 5 a second mid-stream: no sliding
+    /// second holds more than the old maximum before the change nor more than 5 after it
+    /// (the grants of the last second under 100 do not add to the first under 5); raised to
+    /// 200 it goes faster again, and taken away the cap is gone.
+    #[test]
+    fn a_new_maximum_holds_from_the_change_on() {
+        let mut r = AdaptiveRate::new(Some(100.0), ms(0));
+        let asks: Vec<Duration> = (0..50_000)
+            .map(|i| Duration::from_micros(i * 100))
+            .collect();
+        let before = grant_times(&mut r, &asks[..20_000]);
+        assert!(before.len() >= 190, "{}", before.len());
+        r.set_max_rate(Some(5.0), ms(2_000));
+        assert_eq!(r.max_rate(), Some(5.0));
+        let after = grant_times(&mut r, &asks[20_000..]);
+        let span = Duration::from_secs(1);
+        // Nothing for a second after the change, then never more than 5 in a second.
+        assert!(after[0] >= ms(3_000), "{after:?}");
+        assert!(busiest(&after, span) <= 5, "{after:?}");
+        assert!(after.len() >= 8, "{after:?}");
+        // No second across the change holds old grants and new ones together.
+        let across: Vec<Duration> = before.iter().chain(&after).copied().collect();
+        assert_eq!(busiest(&across, span), busiest(&before, span));
+
+        r.set_max_rate(Some(200.0), ms(5_000));
+        let n = granted(&mut r, 5_000, 2);
+        assert!((300..=400).contains(&n), "granted {n} at 200/s");
+        r.set_max_rate(None, ms(7_000));
+        assert_eq!(r.max_rate(), None);
+        assert!(granted(&mut r, 7_000, 1) > 10_000);
+        // 0 is no cap, as in the config.
+        r.set_max_rate(Some(50.0), ms(8_000));
+        r.set_max_rate(Some(0.0), ms(8_000));
+        assert_eq!(r.max_rate(), None);
     }
 
     /// The most of `times` (sorted: grant times here, write times at a test SMSC in

@@ -9,7 +9,8 @@
 #   - its ExecStart, run in its WorkingDirectory with its EnvironmentFile's variables, binds to
 #     an SMSC (smsc-sim with an account whose password only the env file holds), creates the
 #     database under the working directory, answers a subscriber's HELP, never logs the
-#     password, and exits 0 on SIGTERM within the unit's TimeoutStopSec;
+#     password, reloads its config on the unit's ExecReload (SIGHUP; RELOADING=1 then READY=1)
+#     and runs on, and exits 0 on SIGTERM within the unit's TimeoutStopSec;
 #   - run again under strace as an unprivileged user, every system call it makes is one the
 #     unit's SystemCallFilter allows, none breaks MemoryDenyWriteExecute or
 #     RestrictAddressFamilies.
@@ -234,6 +235,27 @@ case "$reply" in
   *STATUS*) pass "ExecStart: a subscriber's HELP is answered (\"${reply:0:60}...\")" ;;
   *) fail "ExecStart: a subscriber's HELP is answered (handset got: ${reply:-nothing})" ;;
 esac
+
+# --- systemctl reload: ExecReload with $MAINPID, as systemd runs it ------------------------------
+sed -i 's/^max_rate = .*/max_rate = 40/' "$etc/presence-gw.toml"
+reload_cmd=$(unit_value ExecReload | sed "s/\$MAINPID/$gw_pid/")
+if $reload_cmd; then
+  for _ in $(seq 50); do
+    grep -q 'config reloaded' "$out/gw.log" && break
+    sleep 0.1
+  done
+fi
+if grep -q 'smsc.max_rate applied.*to=40 msg/s' "$out/gw.log" && grep -q 'config reloaded' "$out/gw.log" &&
+   kill -0 "$gw_pid" 2>/dev/null; then
+  pass "ExecReload: '$reload_cmd' reloads the config (max_rate 40 applied), the gateway runs on"
+else
+  fail "ExecReload: '$reload_cmd' reloads the config and the gateway runs on (see $out/gw.log)"
+fi
+if awk '/^RELOADING=1$/ { r = 1 } r && /^READY=1$/ { ok = 1 } END { exit !ok }' "$out/notify.log" 2>/dev/null; then
+  pass "Type=notify: RELOADING=1, then READY=1, around the reload"
+else
+  fail "Type=notify: RELOADING=1, then READY=1, around the reload (got: $(tr '\n' ' ' <"$out/notify.log" 2>/dev/null))"
+fi
 
 # --- SIGTERM, as systemctl stop sends it ---------------------------------------------------------
 stop_secs=$(unit_value TimeoutStopSec)
