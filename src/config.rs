@@ -294,6 +294,10 @@ pub struct SmscConfig {
     pub reconnect_min_secs: f64,
     /// Largest reconnect delay, seconds.
     pub reconnect_max_secs: f64,
+    /// Seconds a connection attempt may take, the TCP connect and (with `tls`) the TLS
+    /// handshake together, before it is given up as failed (the look for the primary from a
+    /// fallback too). Above 0.
+    pub connect_timeout_secs: f64,
     /// SMPP over TLS (the SMSC's TLS port, often 3550): the SMSC's certificate must chain to
     /// `tls_ca_file` (or the host's trust store) and name the host connected to (or
     /// `tls_server_name`).
@@ -393,6 +397,7 @@ impl Default for SmscConfig {
             enquire_link_timeout_secs: l.enquire_link_timeout.as_secs_f64(),
             reconnect_min_secs: l.reconnect_min.as_secs_f64(),
             reconnect_max_secs: l.reconnect_max.as_secs_f64(),
+            connect_timeout_secs: l.connect_timeout.as_secs_f64(),
             tls: false,
             tls_ca_file: String::new(),
             tls_server_name: String::new(),
@@ -823,6 +828,11 @@ impl Config {
                     "no rate cap".into()
                 };
                 out.push(format!("window:          {} requests, {rate}", s.window));
+                out.push(format!(
+                    "connect timeout: {} s (TCP connect{}, then given up)",
+                    s.connect_timeout_secs,
+                    if s.tls { " and TLS handshake" } else { "" }
+                ));
                 out.push(match s.tls_client() {
                     Ok(None) => "tls:             off (plain TCP)".into(),
                     Ok(Some(t)) => format!(
@@ -1006,6 +1016,7 @@ impl Config {
                 ),
                 ("smsc.reconnect_min_secs", s.reconnect_min_secs),
                 ("smsc.reconnect_max_secs", s.reconnect_max_secs),
+                ("smsc.connect_timeout_secs", s.connect_timeout_secs),
             ] {
                 if !(v > 0.0 && v.is_finite() && v < 86_400.0) {
                     return Err(invalid(key, "a positive number of seconds below one day"));
@@ -1364,6 +1375,7 @@ impl Config {
             enquire_link_timeout: secs(smsc.enquire_link_timeout_secs),
             reconnect_min: secs(smsc.reconnect_min_secs),
             reconnect_max: secs(smsc.reconnect_max_secs),
+            connect_timeout: secs(smsc.connect_timeout_secs),
             max_rate: (smsc.max_rate > 0.0).then_some(smsc.max_rate),
             temporary_statuses: smsc.temporary_statuses.clone(),
             tls: smsc.tls_client()?,

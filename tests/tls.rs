@@ -6,7 +6,7 @@
 //! settings are refused at load, naming the key.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use presence_gw::app::{Gateway, GatewayOptions};
 use presence_gw::config::{Config, ConfigError};
@@ -431,6 +431,20 @@ async fn unusable_tls_settings_are_refused_by_key() {
     sim.shutdown().await;
 }
 
+/// A port that takes TCP connections and holds them, reading nothing and answering nothing
+/// (as a plain SMPP port does a TLS ClientHello): its address, and the task to abort.
+async fn silent_listener() -> (String, tokio::task::JoinHandle<()>) {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = silent.accept().await {
+            held.push(sock);
+        }
+    });
+    (addr, holder)
+}
+
 /// A TLS link that cannot come up says what to look at. A port that takes the connection and
 /// never answers the handshake (a plain SMPP port waits for a PDU) is named as that, not as a
 /// bare "timed out" that reads the same as a host that never answered; a plain SMSC, which
@@ -440,15 +454,7 @@ async fn a_port_that_does_not_answer_in_tls_is_named_as_such() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path(), "ca");
     let ca = pki.path("ca.pem");
-    // Takes connections, reads nothing, answers nothing.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let silent_addr = silent.local_addr().unwrap();
-    let holder = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((sock, _)) = silent.accept().await {
-            held.push(sock);
-        }
-    });
+    let (silent_addr, holder) = silent_listener().await;
     let plain = Simulator::start(SimConfig::local().with_account(SYSTEM_ID, PASSWORD))
         .await
         .expect("simulator starts");
@@ -463,7 +469,7 @@ async fn a_port_that_does_not_answer_in_tls_is_named_as_such() {
 
     let mut cfg = cfg.clone();
     if let Some(s) = cfg.smsc.as_mut() {
-        s.address = silent_addr.to_string();
+        s.address = silent_addr;
     }
     let dir2 = tempfile::tempdir().unwrap();
     let (gw, _mo) = gateway_with(dir2.path(), &cfg, |link| {
@@ -996,4 +1002,63 @@ async fn a_busy_window_goes_out_several_submits_to_a_tls_record() {
         "{records} TLS records for {n} submits: not batched"
     );
     gw.shutdown().await;
+}
+
+/// The key an invalid config is refused by.
+fn refused_key(cfg: Result<Config, ConfigError>) -> &'static str {
+    match cfg {
+        Err(ConfigError::InvalidAt { key, .. } | ConfigError::Invalid { key, .. }) => key,
+        other => panic!("not refused by key: {other:?}"),
+    }
+}
+
+/// `[smsc] connect_timeout_secs` bounds a connection attempt, the TCP connect and the TLS
+/// handshake together: a port that takes the connection and never answers the handshake is
+/// given up after the 1 s configured, not the 5 s it was fixed at, and the link's reason says
+/// so. 0 is refused naming the key; check-config shows the value.
+#[tokio::test]
+async fn connect_timeout_secs_gives_up_a_handshake_that_never_comes_in_that_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let (addr, holder) = silent_listener().await;
+    let tls = format!("tls = true\ntls_ca_file = {:?}\n", pki.path("ca.pem"));
+    assert_eq!(
+        refused_key(config_at(
+            &addr,
+            &format!("{tls}connect_timeout_secs = 0\n")
+        )),
+        "smsc.connect_timeout_secs"
+    );
+    let e = config_at(&addr, &format!("{tls}connect_timeout_secs = 0\n")).unwrap_err();
+    assert!(
+        e.to_string().contains("a positive number of seconds"),
+        "{e}"
+    );
+    let summary = config_at(&addr, &tls).unwrap().summary();
+    assert!(
+        summary.contains("connect timeout: 5 s (TCP connect and TLS handshake"),
+        "the default: {summary}"
+    );
+    let cfg = config_at(&addr, &format!("{tls}connect_timeout_secs = 1\n")).unwrap();
+    assert!(
+        cfg.summary().contains("connect timeout: 1 s"),
+        "{}",
+        cfg.summary()
+    );
+    let started = Instant::now();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    let why = first_down_reason(&gw, Duration::from_secs(4)).await;
+    let took = started.elapsed();
+    assert!(
+        why.contains("TLS handshake was not finished within 1000 ms"),
+        "{why}"
+    );
+    // From before the gateway's start (opening its database): under 4 s on a loaded machine
+    // too, which the 5 s default could never be.
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "given up after {took:?}"
+    );
+    gw.shutdown().await;
+    holder.abort();
 }

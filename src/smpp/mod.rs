@@ -112,7 +112,8 @@ pub struct LinkConfig {
     pub temporary_statuses: Vec<u32>,
     /// Depth of the inbound queue towards the gateway.
     pub inbound_capacity: usize,
-    /// TCP connect timeout.
+    /// Longest a connection attempt may take: the TCP connect and, with `tls`, the TLS
+    /// handshake together (`[smsc] connect_timeout_secs`).
     pub connect_timeout: Duration,
     /// Largest PDU accepted from the SMSC.
     pub max_pdu_len: usize,
