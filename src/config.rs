@@ -4,6 +4,7 @@
 //! bad values are errors that name the key and the line. Secrets live in [`Secret`], whose
 //! `Debug` and `Display` print `***`, so a config can be logged without leaking a bind password.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -307,6 +308,11 @@ pub struct SmscConfig {
     pub tls_ca_file: String,
     /// The name the SMSC's certificate must carry; empty: the host part of each address.
     pub tls_server_name: String,
+    /// The name the certificate of the SMSC at one address must carry, by the address as
+    /// written in `address` or `fallback_addresses` (`{ "10.0.0.2:3550" =
+    /// "smsc2.carrier.net" }`): for sites whose certificates name different hosts. An address
+    /// not listed takes `tls_server_name`, else its own host.
+    pub tls_server_names: BTreeMap<String, String>,
     /// PEM certificate chain the gateway shows an SMSC that asks for one (mutual TLS).
     pub tls_client_cert_file: String,
     /// PEM private key of `tls_client_cert_file`.
@@ -321,13 +327,20 @@ impl SmscConfig {
         }
         if !self.tls {
             let stray = [
-                ("smsc.tls_ca_file", &self.tls_ca_file),
-                ("smsc.tls_server_name", &self.tls_server_name),
-                ("smsc.tls_client_cert_file", &self.tls_client_cert_file),
-                ("smsc.tls_client_key_file", &self.tls_client_key_file),
+                ("smsc.tls_ca_file", !self.tls_ca_file.is_empty()),
+                ("smsc.tls_server_name", !self.tls_server_name.is_empty()),
+                ("smsc.tls_server_names", !self.tls_server_names.is_empty()),
+                (
+                    "smsc.tls_client_cert_file",
+                    !self.tls_client_cert_file.is_empty(),
+                ),
+                (
+                    "smsc.tls_client_key_file",
+                    !self.tls_client_key_file.is_empty(),
+                ),
             ]
             .into_iter()
-            .find(|(_, v)| !v.is_empty());
+            .find(|(_, set)| *set);
             return match stray {
                 // Set for TLS that is off: the link would go in plain text, unlike meant.
                 Some((key, _)) => Err(ConfigError::Invalid {
@@ -352,7 +365,11 @@ impl SmscConfig {
         };
         let server_name =
             (!self.tls_server_name.is_empty()).then_some(self.tls_server_name.as_str());
-        TlsClient::new(set(&self.tls_ca_file), server_name, client)
+        let by_address = self
+            .tls_server_names
+            .iter()
+            .map(|(a, n)| (a.as_str(), n.as_str()));
+        TlsClient::new(set(&self.tls_ca_file), server_name, by_address, client)
             .map(Some)
             .map_err(|e| ConfigError::Invalid {
                 key: match &e {
@@ -362,7 +379,11 @@ impl SmscConfig {
                         _ => "smsc.tls_client_key_file",
                     },
                     TlsSetupError::HalfClientAuth => "smsc.tls_client_key_file",
-                    TlsSetupError::Config(_) if server_name.is_some() => "smsc.tls_server_name",
+                    TlsSetupError::Name {
+                        what: "tls_server_names",
+                        ..
+                    } => "smsc.tls_server_names",
+                    TlsSetupError::Name { .. } => "smsc.tls_server_name",
                     TlsSetupError::Config(_) => "smsc.tls",
                 },
                 reason: e.to_string(),
@@ -401,6 +422,7 @@ impl Default for SmscConfig {
             tls: false,
             tls_ca_file: String::new(),
             tls_server_name: String::new(),
+            tls_server_names: BTreeMap::new(),
             tls_client_cert_file: String::new(),
             tls_client_key_file: String::new(),
         }
@@ -836,13 +858,17 @@ impl Config {
                 out.push(match s.tls_client() {
                     Ok(None) => "tls:             off (plain TCP)".into(),
                     Ok(Some(t)) => format!(
-                        "tls:             on, certificate checked against {}{}{}",
+                        "tls:             on, certificate checked against {}{}{}{}",
                         t.roots(),
                         if s.tls_server_name.is_empty() {
                             String::new()
                         } else {
                             format!(", named {:?}", s.tls_server_name)
                         },
+                        s.tls_server_names
+                            .iter()
+                            .map(|(a, n)| format!(", {a} named {n:?}"))
+                            .collect::<String>(),
                         if s.tls_client_cert_file.is_empty() {
                             ""
                         } else {
@@ -1054,6 +1080,21 @@ impl Config {
                         .iter()
                         .map(|a| ("smsc.fallback_addresses", a)),
                 );
+                // A name for an address the link never connects to (a typo, a port changed
+                // in one place only) would leave the one meant on another name, silently.
+                if let Some(stray) = s
+                    .tls_server_names
+                    .keys()
+                    .find(|a| **a != s.address && !s.fallback_addresses.contains(a))
+                {
+                    return Err(invalid(
+                        "smsc.tls_server_names",
+                        &format!(
+                            "{stray:?} is neither smsc.address nor one of \
+                             smsc.fallback_addresses: name an address as written there"
+                        ),
+                    ));
+                }
                 for (key, address) in addresses {
                     if let Err(why) = tls.check_address(address) {
                         return Err(invalid(key, &format!("{address}: {why}")));

@@ -55,11 +55,23 @@ impl Pki {
         names: &[&str],
         usage: ExtendedKeyUsagePurpose,
     ) -> (PathBuf, PathBuf) {
+        self.issue_with(file, names, usage, |_| {})
+    }
+
+    /// [`Pki::issue`] with the certificate's parameters changed by `tune` first (its validity).
+    fn issue_with(
+        &self,
+        file: &str,
+        names: &[&str],
+        usage: ExtendedKeyUsagePurpose,
+        tune: impl FnOnce(&mut CertificateParams),
+    ) -> (PathBuf, PathBuf) {
         let key = KeyPair::generate().unwrap();
         let mut p = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
             .unwrap();
         p.distinguished_name.push(DnType::CommonName, file);
         p.extended_key_usages = vec![usage];
+        tune(&mut p);
         let cert = p.signed_by(&key, &self.ca, &self.ca_key).unwrap();
         let (c, k) = (
             self.path(&format!("{file}.crt")),
@@ -79,7 +91,24 @@ async fn tls_sim(pki: &Pki, client_ca: Option<&Path>) -> SimHandle {
         &["localhost", "127.0.0.1"],
         ExtendedKeyUsagePurpose::ServerAuth,
     );
-    let tls = SimTls::from_pem_files(&cert, &key, client_ca).expect("sim TLS settings");
+    sim_with_certificate(&cert, &key, client_ca).await
+}
+
+/// smsc-sim serving SMPP over TLS with the certificate `file` from `pki`, issued for `names`
+/// and changed by `tune`.
+async fn tls_sim_issued(
+    pki: &Pki,
+    file: &str,
+    names: &[&str],
+    tune: impl FnOnce(&mut CertificateParams),
+) -> SimHandle {
+    let (cert, key) = pki.issue_with(file, names, ExtendedKeyUsagePurpose::ServerAuth, tune);
+    sim_with_certificate(&cert, &key, None).await
+}
+
+/// smsc-sim serving SMPP over TLS with the certificate and key files `cert` and `key`.
+async fn sim_with_certificate(cert: &Path, key: &Path, client_ca: Option<&Path>) -> SimHandle {
+    let tls = SimTls::from_pem_files(cert, key, client_ca).expect("sim TLS settings");
     let cfg = SimConfig {
         tls: Some(tls),
         ..SimConfig::local()
@@ -382,6 +411,10 @@ async fn unusable_tls_settings_are_refused_by_key() {
         (
             format!("tls_ca_file = {:?}\n", pki.path("ca.pem")),
             "smsc.tls_ca_file",
+        ),
+        (
+            "tls_server_names = { \"127.0.0.1:2775\" = \"smsc.example.net\" }\n".to_string(),
+            "smsc.tls_server_names",
         ),
         (
             "tls = true\ntls_server_name = \"not a name!\"\n".to_string(),
@@ -1061,4 +1094,71 @@ async fn connect_timeout_secs_gives_up_a_handshake_that_never_comes_in_that_time
     );
     gw.shutdown().await;
     holder.abort();
+}
+
+/// Two SMSC sites reached by IP address whose certificates name different hosts: the primary
+/// is checked by `tls_server_name`, the fallback by its own entry in `tls_server_names`, and
+/// the gateway binds to the one, then, the primary gone, fails over to and binds to the other.
+/// One name for every address could not bind to both. A name for an address that is not
+/// configured (a typo) is refused at load.
+#[tokio::test]
+async fn each_address_is_checked_by_its_own_name_across_a_failover() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let site_a = tls_sim_issued(&pki, "site-a", &["smsc-a.carrier.test"], |_| {}).await;
+    let site_b = tls_sim_issued(&pki, "site-b", &["smsc-b.carrier.test"], |_| {}).await;
+    let (a, b) = (
+        site_a.smpp_addr().to_string(),
+        site_b.smpp_addr().to_string(),
+    );
+    let base = format!(
+        "tls = true\ntls_ca_file = {:?}\nfallback_addresses = [\"{b}\"]\n\
+         return_to_primary_secs = 0\ntls_server_name = \"smsc-a.carrier.test\"\n",
+        pki.path("ca.pem")
+    );
+    let typo = config_at(
+        &a,
+        &format!("{base}tls_server_names = {{ \"127.0.0.1:1\" = \"smsc-b.carrier.test\" }}\n"),
+    );
+    let e = typo.as_ref().unwrap_err().to_string();
+    assert!(e.contains("\"127.0.0.1:1\""), "{e}");
+    assert_eq!(refused_key(typo), "smsc.tls_server_names");
+    assert_eq!(
+        refused_key(config_at(
+            &a,
+            &format!("{base}tls_server_names = {{ \"{b}\" = \"not a name!\" }}\n"),
+        )),
+        "smsc.tls_server_names"
+    );
+    let cfg = config_at(
+        &a,
+        &format!("{base}tls_server_names = {{ \"{b}\" = \"smsc-b.carrier.test\" }}\n"),
+    )
+    .unwrap();
+    assert!(
+        cfg.summary()
+            .contains(&format!("{b} named \"smsc-b.carrier.test\"")),
+        "{}",
+        cfg.summary()
+    );
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    bound(&gw, "binds to site A").await;
+    assert_eq!(gw.link.bound_to().as_deref(), Some(a.as_str()));
+    site_a.shutdown().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gw.link.bound_to().as_deref() != Some(b.as_str()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never bound to site B: {:?}",
+            gw.link.state()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        site_b.binds().iter().any(|x| x.bind.is_some()),
+        "{:?}",
+        site_b.binds()
+    );
+    gw.shutdown().await;
+    site_b.shutdown().await;
 }
