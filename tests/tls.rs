@@ -5,7 +5,10 @@
 //! match, is never bound to; a gateway without TLS gets nowhere with a TLS SMSC; bad TLS
 //! settings are refused at load, naming the key.
 
+mod common;
+
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use presence_gw::app::{Gateway, GatewayOptions};
@@ -1161,4 +1164,166 @@ async fn each_address_is_checked_by_its_own_name_across_a_failover() {
     );
     gw.shutdown().await;
     site_b.shutdown().await;
+}
+
+/// What the `tracing` events of this thread's tasks write while the guard lives: the tests
+/// below run on tokio's current-thread runtime, where the gateway's tasks run too.
+fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+    /// A writer into the shared buffer.
+    struct Into(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Into {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || Into(writer.clone()))
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
+/// The UTC date `days` from now (`days` may be negative), as rcgen takes a certificate's
+/// validity: its midnight.
+fn utc_ymd_in(days: i64) -> (i32, u8, u8) {
+    let at = presence_gw::store::now_ms() + days * 86_400_000;
+    let (y, m, d, ..) = presence_gw::service::clock::utc_fields(at);
+    (y as i32, m as u8, d as u8)
+}
+
+/// Make `p` valid from the start of the UTC day `from` days from now to the start of the one
+/// `until` days from now.
+fn valid(p: &mut CertificateParams, from: i64, until: i64) {
+    let (y, m, d) = utc_ymd_in(from);
+    p.not_before = rcgen::date_time_ymd(y, m, d);
+    let (y, m, d) = utc_ymd_in(until);
+    p.not_after = rcgen::date_time_ymd(y, m, d);
+}
+
+/// A certificate that ends in under 14 days binds, and each bind logs the negotiated TLS
+/// version, cipher suite and the end of the certificate (INFO) and a WARN that it ends soon;
+/// `presence_gw_smpp_tls_cert_expiry_seconds` says how long is left.
+#[tokio::test]
+async fn a_certificate_ending_within_14_days_is_warned_of_and_counted_down() {
+    let (logs, _guard) = capture_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    // Valid until midnight (UTC) 3 days on: between 2 and 3 days left.
+    let sim = tls_sim_issued(&pki, "smsc", &["127.0.0.1"], |p| valid(p, -30, 3)).await;
+    let cfg = config(
+        &sim,
+        &format!("tls = true\ntls_ca_file = {:?}\n", pki.path("ca.pem")),
+    )
+    .unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    bound(&gw, "binds").await;
+    let text = common::scrape_metrics(&gw).await;
+    let left = common::sample(&text, "presence_gw_smpp_tls_cert_expiry_seconds")
+        .expect("a sample after the TLS bind");
+    assert!(
+        (2.0 * 86_400.0..=3.0 * 86_400.0).contains(&left),
+        "{left} s left"
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    let info = logs
+        .lines()
+        .find(|l| l.contains(" INFO ") && l.contains("TLS session"))
+        .unwrap_or_else(|| panic!("no INFO line of the TLS session:\n{logs}"));
+    assert!(
+        info.contains(&format!("smsc={}", sim.smpp_addr()))
+            && info.contains("tls_version=TLSv1_3")
+            && info.contains("cipher_suite=TLS13_")
+            && info.contains("cert_expires=")
+            && info.contains("cert_days_left=2"),
+        "{info}"
+    );
+    assert!(
+        logs.lines().any(|l| l.contains(" WARN ")
+            && l.contains("expires in less than 14 days")
+            && l.contains("cert_days_left=2")),
+        "no WARN of the certificate's end:\n{logs}"
+    );
+}
+
+/// A certificate valid for a year binds with the INFO line and no WARN.
+#[tokio::test]
+async fn a_certificate_far_from_its_end_is_logged_without_a_warning() {
+    let (logs, _guard) = capture_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let sim = tls_sim_issued(&pki, "smsc", &["127.0.0.1"], |p| valid(p, -30, 365)).await;
+    let cfg = config(
+        &sim,
+        &format!("tls = true\ntls_ca_file = {:?}\n", pki.path("ca.pem")),
+    )
+    .unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    bound(&gw, "binds").await;
+    let left = common::sample(
+        &common::scrape_metrics(&gw).await,
+        "presence_gw_smpp_tls_cert_expiry_seconds",
+    )
+    .expect("a sample");
+    assert!(
+        (364.0 * 86_400.0..=365.0 * 86_400.0).contains(&left),
+        "{left}"
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains(" INFO ") && l.contains("TLS session")),
+        "{logs}"
+    );
+    assert!(!logs.contains("expires in less than 14 days"), "{logs}");
+}
+
+/// An SMSC whose certificate has expired is never bound to, and the link's reason says
+/// "expired" and when, in a date an operator reads (rustls gives Unix seconds).
+#[tokio::test]
+async fn an_expired_certificate_fails_the_bind_saying_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let sim = tls_sim_issued(&pki, "smsc", &["127.0.0.1"], |p| valid(p, -30, -1)).await;
+    let cfg = config(
+        &sim,
+        &format!("tls = true\ntls_ca_file = {:?}\n", pki.path("ca.pem")),
+    )
+    .unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    // The reason of a failed attempt (never_bound's state may be a retry's "Connecting").
+    let why = first_down_reason(&gw, Duration::from_secs(5)).await;
+    never_bound(&gw, Duration::from_secs(1)).await;
+    let (y, m, d, ..) =
+        presence_gw::service::clock::utc_fields(presence_gw::store::now_ms() - 86_400_000);
+    assert!(
+        why.contains(&format!(
+            "the SMSC's certificate expired at {y}-{m:02}-{d:02} 00:00:00 UTC"
+        )),
+        "{why}"
+    );
+    assert!(
+        sim.binds().iter().all(|b| b.bind.is_none()),
+        "{:?}",
+        sim.binds()
+    );
+    // No TLS bind, no sample (a 0 would read as "ends now").
+    let text = common::scrape_metrics(&gw).await;
+    assert!(
+        text.contains("# TYPE presence_gw_smpp_tls_cert_expiry_seconds gauge")
+            && common::sample(&text, "presence_gw_smpp_tls_cert_expiry_seconds").is_none(),
+        "{text}"
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
 }

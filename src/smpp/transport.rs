@@ -11,7 +11,8 @@
 //! the first connection. The SMSC's certificate must chain to the configured CAs (or the host's
 //! trust store) and carry the name the gateway connects by (the address's own name in
 //! `tls_server_names`, else `tls_server_name`, else the host of the address); there is no
-//! switch to skip that check.
+//! switch to skip that check. Each bind logs the TLS version, cipher suite and the end of the
+//! certificate's validity, and warns in its last 14 days (`session::report_tls`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -302,6 +303,19 @@ fn tls_hint(e: &io::Error, tls: &TlsClient, name: &ServerName<'_>) -> Option<Str
              it carries (or, for this address alone, tls_server_names)",
             name.to_str()
         ),
+        Error::InvalidCertificate(CertificateError::ExpiredContext { not_after, .. }) => format!(
+            "the SMSC's certificate expired at {}: the SMSC must be given a renewed one",
+            utc_text(not_after.as_secs())
+        ),
+        Error::InvalidCertificate(CertificateError::Expired) => {
+            "the SMSC's certificate expired: the SMSC must be given a renewed one".into()
+        }
+        Error::InvalidCertificate(CertificateError::NotValidYetContext { not_before, .. }) => {
+            format!(
+                "the SMSC's certificate is valid only from {}: is this host's clock right?",
+                utc_text(not_before.as_secs())
+            )
+        }
         Error::InvalidMessage(_) | Error::InappropriateMessage { .. } => {
             "the SMSC did not answer in TLS: is this its TLS port, not its plain SMPP one?".into()
         }
@@ -330,6 +344,24 @@ pub(crate) fn looks_like_tls_record(command_length: usize) -> bool {
     (0x14..=0x17).contains(&content_type) && major == 0x03
 }
 
+/// `YYYY-MM-DD HH:MM:SS UTC` of Unix seconds `secs`.
+pub(crate) fn utc_text(secs: u64) -> String {
+    let ms = i64::try_from(secs).unwrap_or(i64::MAX / 1000) * 1000;
+    format!("{} UTC", crate::service::clock::Zone::UTC.timestamp(ms))
+}
+
+/// What a TLS session with the SMSC agreed on, logged at each bind.
+#[derive(Debug, Clone)]
+pub(crate) struct TlsSessionInfo {
+    /// The protocol version (`TLSv1_3`).
+    pub(crate) version: String,
+    /// The cipher suite (`TLS13_AES_256_GCM_SHA384`).
+    pub(crate) cipher_suite: String,
+    /// The end of validity (`notAfter`) of the SMSC's certificate, Unix seconds; `None` when
+    /// it could not be read.
+    pub(crate) cert_not_after: Option<i64>,
+}
+
 /// A connected SMPP byte stream.
 pub(crate) enum Stream {
     /// Plain TCP.
@@ -339,6 +371,26 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
+    /// What the TLS session agreed on; `None` over plain TCP.
+    pub(crate) fn tls_info(&self) -> Option<TlsSessionInfo> {
+        let Stream::Tls(s) = self else {
+            return None;
+        };
+        let (_, conn) = s.get_ref();
+        Some(TlsSessionInfo {
+            version: conn
+                .protocol_version()
+                .map_or_else(|| "unknown".into(), |v| format!("{v:?}")),
+            cipher_suite: conn
+                .negotiated_cipher_suite()
+                .map_or_else(|| "unknown".into(), |c| format!("{:?}", c.suite())),
+            cert_not_after: conn
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|cert| super::certificate::not_after(cert)),
+        })
+    }
+
     /// The read and write halves of a bound session.
     pub(crate) fn into_split(self) -> (ReadSide, WriteSide) {
         match self {
