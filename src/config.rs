@@ -4,6 +4,7 @@
 //! bad values are errors that name the key and the line. Secrets live in [`Secret`], whose
 //! `Debug` and `Display` print `***`, so a config can be logged without leaking a bind password.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -294,6 +295,10 @@ pub struct SmscConfig {
     pub reconnect_min_secs: f64,
     /// Largest reconnect delay, seconds.
     pub reconnect_max_secs: f64,
+    /// Seconds a connection attempt may take, the TCP connect and (with `tls`) the TLS
+    /// handshake together, before it is given up as failed (the look for the primary from a
+    /// fallback too). Above 0.
+    pub connect_timeout_secs: f64,
     /// SMPP over TLS (the SMSC's TLS port, often 3550): the SMSC's certificate must chain to
     /// `tls_ca_file` (or the host's trust store) and name the host connected to (or
     /// `tls_server_name`).
@@ -303,6 +308,11 @@ pub struct SmscConfig {
     pub tls_ca_file: String,
     /// The name the SMSC's certificate must carry; empty: the host part of each address.
     pub tls_server_name: String,
+    /// The name the certificate of the SMSC at one address must carry, by the address as
+    /// written in `address` or `fallback_addresses` (`{ "10.0.0.2:3550" =
+    /// "smsc2.carrier.net" }`): for sites whose certificates name different hosts. An address
+    /// not listed takes `tls_server_name`, else its own host.
+    pub tls_server_names: BTreeMap<String, String>,
     /// PEM certificate chain the gateway shows an SMSC that asks for one (mutual TLS).
     pub tls_client_cert_file: String,
     /// PEM private key of `tls_client_cert_file`.
@@ -317,13 +327,20 @@ impl SmscConfig {
         }
         if !self.tls {
             let stray = [
-                ("smsc.tls_ca_file", &self.tls_ca_file),
-                ("smsc.tls_server_name", &self.tls_server_name),
-                ("smsc.tls_client_cert_file", &self.tls_client_cert_file),
-                ("smsc.tls_client_key_file", &self.tls_client_key_file),
+                ("smsc.tls_ca_file", !self.tls_ca_file.is_empty()),
+                ("smsc.tls_server_name", !self.tls_server_name.is_empty()),
+                ("smsc.tls_server_names", !self.tls_server_names.is_empty()),
+                (
+                    "smsc.tls_client_cert_file",
+                    !self.tls_client_cert_file.is_empty(),
+                ),
+                (
+                    "smsc.tls_client_key_file",
+                    !self.tls_client_key_file.is_empty(),
+                ),
             ]
             .into_iter()
-            .find(|(_, v)| !v.is_empty());
+            .find(|(_, set)| *set);
             return match stray {
                 // Set for TLS that is off: the link would go in plain text, unlike meant.
                 Some((key, _)) => Err(ConfigError::Invalid {
@@ -348,7 +365,11 @@ impl SmscConfig {
         };
         let server_name =
             (!self.tls_server_name.is_empty()).then_some(self.tls_server_name.as_str());
-        TlsClient::new(set(&self.tls_ca_file), server_name, client)
+        let by_address = self
+            .tls_server_names
+            .iter()
+            .map(|(a, n)| (a.as_str(), n.as_str()));
+        TlsClient::new(set(&self.tls_ca_file), server_name, by_address, client)
             .map(Some)
             .map_err(|e| ConfigError::Invalid {
                 key: match &e {
@@ -358,7 +379,11 @@ impl SmscConfig {
                         _ => "smsc.tls_client_key_file",
                     },
                     TlsSetupError::HalfClientAuth => "smsc.tls_client_key_file",
-                    TlsSetupError::Config(_) if server_name.is_some() => "smsc.tls_server_name",
+                    TlsSetupError::Name {
+                        what: "tls_server_names",
+                        ..
+                    } => "smsc.tls_server_names",
+                    TlsSetupError::Name { .. } => "smsc.tls_server_name",
                     TlsSetupError::Config(_) => "smsc.tls",
                 },
                 reason: e.to_string(),
@@ -393,9 +418,11 @@ impl Default for SmscConfig {
             enquire_link_timeout_secs: l.enquire_link_timeout.as_secs_f64(),
             reconnect_min_secs: l.reconnect_min.as_secs_f64(),
             reconnect_max_secs: l.reconnect_max.as_secs_f64(),
+            connect_timeout_secs: l.connect_timeout.as_secs_f64(),
             tls: false,
             tls_ca_file: String::new(),
             tls_server_name: String::new(),
+            tls_server_names: BTreeMap::new(),
             tls_client_cert_file: String::new(),
             tls_client_key_file: String::new(),
         }
@@ -823,16 +850,25 @@ impl Config {
                     "no rate cap".into()
                 };
                 out.push(format!("window:          {} requests, {rate}", s.window));
+                out.push(format!(
+                    "connect timeout: {} s (TCP connect{}, then given up)",
+                    s.connect_timeout_secs,
+                    if s.tls { " and TLS handshake" } else { "" }
+                ));
                 out.push(match s.tls_client() {
                     Ok(None) => "tls:             off (plain TCP)".into(),
                     Ok(Some(t)) => format!(
-                        "tls:             on, certificate checked against {}{}{}",
+                        "tls:             on, certificate checked against {}{}{}{}",
                         t.roots(),
                         if s.tls_server_name.is_empty() {
                             String::new()
                         } else {
                             format!(", named {:?}", s.tls_server_name)
                         },
+                        s.tls_server_names
+                            .iter()
+                            .map(|(a, n)| format!(", {a} named {n:?}"))
+                            .collect::<String>(),
                         if s.tls_client_cert_file.is_empty() {
                             ""
                         } else {
@@ -1006,6 +1042,7 @@ impl Config {
                 ),
                 ("smsc.reconnect_min_secs", s.reconnect_min_secs),
                 ("smsc.reconnect_max_secs", s.reconnect_max_secs),
+                ("smsc.connect_timeout_secs", s.connect_timeout_secs),
             ] {
                 if !(v > 0.0 && v.is_finite() && v < 86_400.0) {
                     return Err(invalid(key, "a positive number of seconds below one day"));
@@ -1043,6 +1080,21 @@ impl Config {
                         .iter()
                         .map(|a| ("smsc.fallback_addresses", a)),
                 );
+                // A name for an address the link never connects to (a typo, a port changed
+                // in one place only) would leave the one meant on another name, silently.
+                if let Some(stray) = s
+                    .tls_server_names
+                    .keys()
+                    .find(|a| **a != s.address && !s.fallback_addresses.contains(a))
+                {
+                    return Err(invalid(
+                        "smsc.tls_server_names",
+                        &format!(
+                            "{stray:?} is neither smsc.address nor one of \
+                             smsc.fallback_addresses: name an address as written there"
+                        ),
+                    ));
+                }
                 for (key, address) in addresses {
                     if let Err(why) = tls.check_address(address) {
                         return Err(invalid(key, &format!("{address}: {why}")));
@@ -1364,6 +1416,7 @@ impl Config {
             enquire_link_timeout: secs(smsc.enquire_link_timeout_secs),
             reconnect_min: secs(smsc.reconnect_min_secs),
             reconnect_max: secs(smsc.reconnect_max_secs),
+            connect_timeout: secs(smsc.connect_timeout_secs),
             max_rate: (smsc.max_rate > 0.0).then_some(smsc.max_rate),
             temporary_statuses: smsc.temporary_statuses.clone(),
             tls: smsc.tls_client()?,

@@ -151,6 +151,7 @@ impl DbArgs {
                     s.tls = false;
                     s.tls_ca_file.clear();
                     s.tls_server_name.clear();
+                    s.tls_server_names.clear();
                     s.tls_client_cert_file.clear();
                     s.tls_client_key_file.clear();
                 }

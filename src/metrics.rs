@@ -247,6 +247,22 @@ impl Metrics {
             "Times a session timed its answers sleeping and polling and chose between them.",
             one(get(&st.busy_poll_choices)),
         );
+        // No TLS bind yet (or plain TCP): no sample, rather than a 0 that reads as "expired
+        // now" in an alert.
+        let not_after = st.tls_cert_not_after.load(Ordering::Relaxed);
+        family(
+            &mut out,
+            "presence_gw_smpp_tls_cert_expiry_seconds",
+            "gauge",
+            "Seconds until the end of validity (notAfter) of the certificate the SMSC showed at \
+             the last TLS bind; negative once past (no bind succeeds then). No sample before a \
+             TLS bind.",
+            if not_after == 0 {
+                Vec::new()
+            } else {
+                one((not_after - crate::store::now_ms() / 1000).to_string())
+            },
+        );
         histogram(
             &mut out,
             "presence_gw_smpp_inbound_ack_seconds",

@@ -1,9 +1,12 @@
 //! Gateway core end to end: the real gateway (store on a real SQLite file, SMPP link, inbound
 //! pump, outbox dispatcher) against smsc-sim over loopback TCP.
 
+mod common;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
+use common::{sample, scrape_metrics};
 use presence_gw::app::{Gateway, GatewayOptions};
 use presence_gw::inbound::MoMessage;
 use presence_gw::smpp::LinkConfig;
@@ -397,22 +400,6 @@ async fn a_slow_smsc_with_a_small_window_gets_small_batches_and_few_rows_in_hand
     sim.shutdown().await;
 }
 
-/// A scrape of `/metrics` from `gw`'s HTTP router (served on a free port for the one request).
-async fn scrape_metrics(gw: &Gateway) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
-    let stop = tokio_util::sync::CancellationToken::new();
-    let server = tokio::spawn(presence_gw::http::serve(
-        listener,
-        gw.http_router(None),
-        stop.clone(),
-    ));
-    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
-    stop.cancel();
-    let _ = server.await;
-    text
-}
-
 /// `/health` from `gw`'s HTTP router (served on a free port for the one request): its status
 /// code and body.
 async fn health(gw: &Gateway) -> (u16, serde_json::Value) {
@@ -755,12 +742,6 @@ async fn the_health_window_after_a_deferred_mo_is_the_configured_one() {
     );
     gw.shutdown().await;
     sim.shutdown().await;
-}
-
-/// The sample of the unlabelled metric `name` in a scrape, if it has one.
-fn sample(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// Every metric README.md names (`presence_gw_...`) is a family of a real scrape (its `# TYPE`

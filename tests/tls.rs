@@ -5,8 +5,11 @@
 //! match, is never bound to; a gateway without TLS gets nowhere with a TLS SMSC; bad TLS
 //! settings are refused at load, naming the key.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use presence_gw::app::{Gateway, GatewayOptions};
 use presence_gw::config::{Config, ConfigError};
@@ -55,11 +58,23 @@ impl Pki {
         names: &[&str],
         usage: ExtendedKeyUsagePurpose,
     ) -> (PathBuf, PathBuf) {
+        self.issue_with(file, names, usage, |_| {})
+    }
+
+    /// [`Pki::issue`] with the certificate's parameters changed by `tune` first (its validity).
+    fn issue_with(
+        &self,
+        file: &str,
+        names: &[&str],
+        usage: ExtendedKeyUsagePurpose,
+        tune: impl FnOnce(&mut CertificateParams),
+    ) -> (PathBuf, PathBuf) {
         let key = KeyPair::generate().unwrap();
         let mut p = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
             .unwrap();
         p.distinguished_name.push(DnType::CommonName, file);
         p.extended_key_usages = vec![usage];
+        tune(&mut p);
         let cert = p.signed_by(&key, &self.ca, &self.ca_key).unwrap();
         let (c, k) = (
             self.path(&format!("{file}.crt")),
@@ -79,7 +94,24 @@ async fn tls_sim(pki: &Pki, client_ca: Option<&Path>) -> SimHandle {
         &["localhost", "127.0.0.1"],
         ExtendedKeyUsagePurpose::ServerAuth,
     );
-    let tls = SimTls::from_pem_files(&cert, &key, client_ca).expect("sim TLS settings");
+    sim_with_certificate(&cert, &key, client_ca).await
+}
+
+/// smsc-sim serving SMPP over TLS with the certificate `file` from `pki`, issued for `names`
+/// and changed by `tune`.
+async fn tls_sim_issued(
+    pki: &Pki,
+    file: &str,
+    names: &[&str],
+    tune: impl FnOnce(&mut CertificateParams),
+) -> SimHandle {
+    let (cert, key) = pki.issue_with(file, names, ExtendedKeyUsagePurpose::ServerAuth, tune);
+    sim_with_certificate(&cert, &key, None).await
+}
+
+/// smsc-sim serving SMPP over TLS with the certificate and key files `cert` and `key`.
+async fn sim_with_certificate(cert: &Path, key: &Path, client_ca: Option<&Path>) -> SimHandle {
+    let tls = SimTls::from_pem_files(cert, key, client_ca).expect("sim TLS settings");
     let cfg = SimConfig {
         tls: Some(tls),
         ..SimConfig::local()
@@ -384,6 +416,10 @@ async fn unusable_tls_settings_are_refused_by_key() {
             "smsc.tls_ca_file",
         ),
         (
+            "tls_server_names = { \"127.0.0.1:2775\" = \"smsc.example.net\" }\n".to_string(),
+            "smsc.tls_server_names",
+        ),
+        (
             "tls = true\ntls_server_name = \"not a name!\"\n".to_string(),
             "smsc.tls_server_name",
         ),
@@ -431,6 +467,20 @@ async fn unusable_tls_settings_are_refused_by_key() {
     sim.shutdown().await;
 }
 
+/// A port that takes TCP connections and holds them, reading nothing and answering nothing
+/// (as a plain SMPP port does a TLS ClientHello): its address, and the task to abort.
+async fn silent_listener() -> (String, tokio::task::JoinHandle<()>) {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = silent.accept().await {
+            held.push(sock);
+        }
+    });
+    (addr, holder)
+}
+
 /// A TLS link that cannot come up says what to look at. A port that takes the connection and
 /// never answers the handshake (a plain SMPP port waits for a PDU) is named as that, not as a
 /// bare "timed out" that reads the same as a host that never answered; a plain SMSC, which
@@ -440,15 +490,7 @@ async fn a_port_that_does_not_answer_in_tls_is_named_as_such() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path(), "ca");
     let ca = pki.path("ca.pem");
-    // Takes connections, reads nothing, answers nothing.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let silent_addr = silent.local_addr().unwrap();
-    let holder = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((sock, _)) = silent.accept().await {
-            held.push(sock);
-        }
-    });
+    let (silent_addr, holder) = silent_listener().await;
     let plain = Simulator::start(SimConfig::local().with_account(SYSTEM_ID, PASSWORD))
         .await
         .expect("simulator starts");
@@ -463,7 +505,7 @@ async fn a_port_that_does_not_answer_in_tls_is_named_as_such() {
 
     let mut cfg = cfg.clone();
     if let Some(s) = cfg.smsc.as_mut() {
-        s.address = silent_addr.to_string();
+        s.address = silent_addr;
     }
     let dir2 = tempfile::tempdir().unwrap();
     let (gw, _mo) = gateway_with(dir2.path(), &cfg, |link| {
@@ -996,4 +1038,292 @@ async fn a_busy_window_goes_out_several_submits_to_a_tls_record() {
         "{records} TLS records for {n} submits: not batched"
     );
     gw.shutdown().await;
+}
+
+/// The key an invalid config is refused by.
+fn refused_key(cfg: Result<Config, ConfigError>) -> &'static str {
+    match cfg {
+        Err(ConfigError::InvalidAt { key, .. } | ConfigError::Invalid { key, .. }) => key,
+        other => panic!("not refused by key: {other:?}"),
+    }
+}
+
+/// `[smsc] connect_timeout_secs` bounds a connection attempt, the TCP connect and the TLS
+/// handshake together: a port that takes the connection and never answers the handshake is
+/// given up after the 1 s configured, not the 5 s it was fixed at, and the link's reason says
+/// so. 0 is refused naming the key; check-config shows the value.
+#[tokio::test]
+async fn connect_timeout_secs_gives_up_a_handshake_that_never_comes_in_that_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let (addr, holder) = silent_listener().await;
+    let tls = format!("tls = true\ntls_ca_file = {:?}\n", pki.path("ca.pem"));
+    assert_eq!(
+        refused_key(config_at(
+            &addr,
+            &format!("{tls}connect_timeout_secs = 0\n")
+        )),
+        "smsc.connect_timeout_secs"
+    );
+    let e = config_at(&addr, &format!("{tls}connect_timeout_secs = 0\n")).unwrap_err();
+    assert!(
+        e.to_string().contains("a positive number of seconds"),
+        "{e}"
+    );
+    let summary = config_at(&addr, &tls).unwrap().summary();
+    assert!(
+        summary.contains("connect timeout: 5 s (TCP connect and TLS handshake"),
+        "the default: {summary}"
+    );
+    let cfg = config_at(&addr, &format!("{tls}connect_timeout_secs = 1\n")).unwrap();
+    assert!(
+        cfg.summary().contains("connect timeout: 1 s"),
+        "{}",
+        cfg.summary()
+    );
+    let started = Instant::now();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    let why = first_down_reason(&gw, Duration::from_secs(4)).await;
+    let took = started.elapsed();
+    assert!(
+        why.contains("TLS handshake was not finished within 1000 ms"),
+        "{why}"
+    );
+    // From before the gateway's start (opening its database): under 4 s on a loaded machine
+    // too, which the 5 s default could never be.
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "given up after {took:?}"
+    );
+    gw.shutdown().await;
+    holder.abort();
+}
+
+/// Two SMSC sites reached by IP address whose certificates name different hosts: the primary
+/// is checked by `tls_server_name`, the fallback by its own entry in `tls_server_names`, and
+/// the gateway binds to the one, then, the primary gone, fails over to and binds to the other.
+/// One name for every address could not bind to both. A name for an address that is not
+/// configured (a typo) is refused at load.
+#[tokio::test]
+async fn each_address_is_checked_by_its_own_name_across_a_failover() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let site_a = tls_sim_issued(&pki, "site-a", &["smsc-a.carrier.test"], |_| {}).await;
+    let site_b = tls_sim_issued(&pki, "site-b", &["smsc-b.carrier.test"], |_| {}).await;
+    let (a, b) = (
+        site_a.smpp_addr().to_string(),
+        site_b.smpp_addr().to_string(),
+    );
+    let base = format!(
+        "tls = true\ntls_ca_file = {:?}\nfallback_addresses = [\"{b}\"]\n\
+         return_to_primary_secs = 0\ntls_server_name = \"smsc-a.carrier.test\"\n",
+        pki.path("ca.pem")
+    );
+    let typo = config_at(
+        &a,
+        &format!("{base}tls_server_names = {{ \"127.0.0.1:1\" = \"smsc-b.carrier.test\" }}\n"),
+    );
+    let e = typo.as_ref().unwrap_err().to_string();
+    assert!(e.contains("\"127.0.0.1:1\""), "{e}");
+    assert_eq!(refused_key(typo), "smsc.tls_server_names");
+    assert_eq!(
+        refused_key(config_at(
+            &a,
+            &format!("{base}tls_server_names = {{ \"{b}\" = \"not a name!\" }}\n"),
+        )),
+        "smsc.tls_server_names"
+    );
+    let cfg = config_at(
+        &a,
+        &format!("{base}tls_server_names = {{ \"{b}\" = \"smsc-b.carrier.test\" }}\n"),
+    )
+    .unwrap();
+    assert!(
+        cfg.summary()
+            .contains(&format!("{b} named \"smsc-b.carrier.test\"")),
+        "{}",
+        cfg.summary()
+    );
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    bound(&gw, "binds to site A").await;
+    assert_eq!(gw.link.bound_to().as_deref(), Some(a.as_str()));
+    site_a.shutdown().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gw.link.bound_to().as_deref() != Some(b.as_str()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never bound to site B: {:?}",
+            gw.link.state()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        site_b.binds().iter().any(|x| x.bind.is_some()),
+        "{:?}",
+        site_b.binds()
+    );
+    gw.shutdown().await;
+    site_b.shutdown().await;
+}
+
+/// What the `tracing` events of this thread's tasks write while the guard lives: the tests
+/// below run on tokio's current-thread runtime, where the gateway's tasks run too.
+fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+    /// A writer into the shared buffer.
+    struct Into(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Into {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || Into(writer.clone()))
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
+/// The UTC date `days` from now (`days` may be negative), as rcgen takes a certificate's
+/// validity: its midnight.
+fn utc_ymd_in(days: i64) -> (i32, u8, u8) {
+    let at = presence_gw::store::now_ms() + days * 86_400_000;
+    let (y, m, d, ..) = presence_gw::service::clock::utc_fields(at);
+    (y as i32, m as u8, d as u8)
+}
+
+/// Make `p` valid from the start of the UTC day `from` days from now to the start of the one
+/// `until` days from now.
+fn valid(p: &mut CertificateParams, from: i64, until: i64) {
+    let (y, m, d) = utc_ymd_in(from);
+    p.not_before = rcgen::date_time_ymd(y, m, d);
+    let (y, m, d) = utc_ymd_in(until);
+    p.not_after = rcgen::date_time_ymd(y, m, d);
+}
+
+/// A certificate that ends in under 14 days binds, and each bind logs the negotiated TLS
+/// version, cipher suite and the end of the certificate (INFO) and a WARN that it ends soon;
+/// `presence_gw_smpp_tls_cert_expiry_seconds` says how long is left.
+#[tokio::test]
+async fn a_certificate_ending_within_14_days_is_warned_of_and_counted_down() {
+    let (logs, _guard) = capture_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    // Valid until midnight (UTC) 3 days on: between 2 and 3 days left.
+    let sim = tls_sim_issued(&pki, "smsc", &["127.0.0.1"], |p| valid(p, -30, 3)).await;
+    let cfg = config(
+        &sim,
+        &format!("tls = true\ntls_ca_file = {:?}\n", pki.path("ca.pem")),
+    )
+    .unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    bound(&gw, "binds").await;
+    let text = common::scrape_metrics(&gw).await;
+    let left = common::sample(&text, "presence_gw_smpp_tls_cert_expiry_seconds")
+        .expect("a sample after the TLS bind");
+    assert!(
+        (2.0 * 86_400.0..=3.0 * 86_400.0).contains(&left),
+        "{left} s left"
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    let info = logs
+        .lines()
+        .find(|l| l.contains(" INFO ") && l.contains("TLS session"))
+        .unwrap_or_else(|| panic!("no INFO line of the TLS session:\n{logs}"));
+    assert!(
+        info.contains(&format!("smsc={}", sim.smpp_addr()))
+            && info.contains("tls_version=TLSv1_3")
+            && info.contains("cipher_suite=TLS13_")
+            && info.contains("cert_expires=")
+            && info.contains("cert_days_left=2"),
+        "{info}"
+    );
+    assert!(
+        logs.lines().any(|l| l.contains(" WARN ")
+            && l.contains("expires in less than 14 days")
+            && l.contains("cert_days_left=2")),
+        "no WARN of the certificate's end:\n{logs}"
+    );
+}
+
+/// A certificate valid for a year binds with the INFO line and no WARN.
+#[tokio::test]
+async fn a_certificate_far_from_its_end_is_logged_without_a_warning() {
+    let (logs, _guard) = capture_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let sim = tls_sim_issued(&pki, "smsc", &["127.0.0.1"], |p| valid(p, -30, 365)).await;
+    let cfg = config(
+        &sim,
+        &format!("tls = true\ntls_ca_file = {:?}\n", pki.path("ca.pem")),
+    )
+    .unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    bound(&gw, "binds").await;
+    let left = common::sample(
+        &common::scrape_metrics(&gw).await,
+        "presence_gw_smpp_tls_cert_expiry_seconds",
+    )
+    .expect("a sample");
+    assert!(
+        (364.0 * 86_400.0..=365.0 * 86_400.0).contains(&left),
+        "{left}"
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains(" INFO ") && l.contains("TLS session")),
+        "{logs}"
+    );
+    assert!(!logs.contains("expires in less than 14 days"), "{logs}");
+}
+
+/// An SMSC whose certificate has expired is never bound to, and the link's reason says
+/// "expired" and when, in a date an operator reads (rustls gives Unix seconds).
+#[tokio::test]
+async fn an_expired_certificate_fails_the_bind_saying_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let sim = tls_sim_issued(&pki, "smsc", &["127.0.0.1"], |p| valid(p, -30, -1)).await;
+    let cfg = config(
+        &sim,
+        &format!("tls = true\ntls_ca_file = {:?}\n", pki.path("ca.pem")),
+    )
+    .unwrap();
+    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    // The reason of a failed attempt (never_bound's state may be a retry's "Connecting").
+    let why = first_down_reason(&gw, Duration::from_secs(5)).await;
+    never_bound(&gw, Duration::from_secs(1)).await;
+    let (y, m, d, ..) =
+        presence_gw::service::clock::utc_fields(presence_gw::store::now_ms() - 86_400_000);
+    assert!(
+        why.contains(&format!(
+            "the SMSC's certificate expired at {y}-{m:02}-{d:02} 00:00:00 UTC"
+        )),
+        "{why}"
+    );
+    assert!(
+        sim.binds().iter().all(|b| b.bind.is_none()),
+        "{:?}",
+        sim.binds()
+    );
+    // No TLS bind, no sample (a 0 would read as "ends now").
+    let text = common::scrape_metrics(&gw).await;
+    assert!(
+        text.contains("# TYPE presence_gw_smpp_tls_cert_expiry_seconds gauge")
+            && common::sample(&text, "presence_gw_smpp_tls_cert_expiry_seconds").is_none(),
+        "{text}"
+    );
+    gw.shutdown().await;
+    sim.shutdown().await;
 }

@@ -12,6 +12,7 @@
 //! Flow position (DESIGN.md): step 1 (reading `deliver_sm`) and the submit half of step 6.
 
 mod backoff;
+mod certificate;
 pub mod gate;
 mod poll;
 mod rate;
@@ -26,7 +27,7 @@ pub use gate::{BatchGate, BatchRecording, ReceiptGates};
 pub use rate::AdaptiveRate;
 pub use session::Role;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -112,7 +113,8 @@ pub struct LinkConfig {
     pub temporary_statuses: Vec<u32>,
     /// Depth of the inbound queue towards the gateway.
     pub inbound_capacity: usize,
-    /// TCP connect timeout.
+    /// Longest a connection attempt may take: the TCP connect and, with `tls`, the TLS
+    /// handshake together (`[smsc] connect_timeout_secs`).
     pub connect_timeout: Duration,
     /// Largest PDU accepted from the SMSC.
     pub max_pdu_len: usize,
@@ -391,6 +393,9 @@ pub struct LinkStats {
     pub busy_poll_choices: AtomicU64,
     /// Successful binds (reconnects included).
     pub binds: AtomicU64,
+    /// The end of validity (`notAfter`, Unix seconds) of the certificate of the SMSC at the
+    /// last TLS bind; 0 before any (or when it could not be read).
+    pub tls_cert_not_after: AtomicI64,
     /// Binds the SMSC answered with a refusal (wrong credentials, `ESME_RBINDFAIL`...).
     pub bind_refusals: AtomicU64,
     /// Attempts that ended without a session and without a refusal: no connection, or no

@@ -471,6 +471,7 @@ pub(crate) async fn connect_and_run(mut ctx: SessionCtx<'_>) -> SessionEnd {
             }
         }
     };
+    let tls_info = stream.tls_info();
     let mut wire = Framed::new(stream, SmppCodec::with_max_len(cfg.max_pdu_len));
     let mut seq = Sequence(0);
     match bind(&mut ctx, &mut wire, &mut seq).await {
@@ -479,6 +480,9 @@ pub(crate) async fn connect_and_run(mut ctx: SessionCtx<'_>) -> SessionEnd {
             close_write(wire.get_mut()).await;
             return end;
         }
+    }
+    if let Some(info) = &tls_info {
+        report_tls(&cfg.smsc, info, ctx.stats, crate::store::now_ms() / 1000);
     }
     (ctx.on_bound)();
     // Bound: the read and write halves go their own ways (the reader keeps whatever arrived
@@ -490,6 +494,47 @@ pub(crate) async fn connect_and_run(mut ctx: SessionCtx<'_>) -> SessionEnd {
     let end = run_bound(ctx, reader, &mut sink, seq).await;
     close_write(sink.get_mut()).await;
     end
+}
+
+/// From how long before its end the SMSC's certificate is warned of at each TLS bind.
+pub(crate) const CERT_WARN_BEFORE_SECS: i64 = 14 * 86_400;
+
+/// Log what a bound TLS session agreed on and when the SMSC's certificate ends (INFO; a WARN
+/// too when that is within [`CERT_WARN_BEFORE_SECS`] of `now`, Unix seconds), and keep the
+/// end for `presence_gw_smpp_tls_cert_expiry_seconds`. An expired certificate never gets
+/// here: the handshake refuses it (`transport::connect` says "expired").
+fn report_tls(smsc: &str, info: &transport::TlsSessionInfo, stats: &LinkStats, now: i64) {
+    let Some(end) = info.cert_not_after else {
+        info!(
+            smsc = %smsc,
+            tls_version = %info.version,
+            cipher_suite = %info.cipher_suite,
+            "TLS session (the SMSC certificate's end of validity could not be read)"
+        );
+        return;
+    };
+    stats
+        .tls_cert_not_after
+        .store(end, std::sync::atomic::Ordering::Relaxed);
+    let expires = transport::utc_text(u64::try_from(end).unwrap_or(0));
+    let left = end - now;
+    info!(
+        smsc = %smsc,
+        tls_version = %info.version,
+        cipher_suite = %info.cipher_suite,
+        cert_expires = %expires,
+        cert_days_left = left / 86_400,
+        "TLS session"
+    );
+    if left < CERT_WARN_BEFORE_SECS {
+        warn!(
+            smsc = %smsc,
+            cert_expires = %expires,
+            cert_days_left = left / 86_400,
+            "the SMSC's TLS certificate expires in less than 14 days: once it has, no bind \
+             succeeds until the SMSC has a renewed one"
+        );
+    }
 }
 
 /// Longest the end of a session waits to say so on the wire ([`close_write`]).

@@ -9,9 +9,12 @@
 //! The TLS settings are read and checked once, when the config is loaded ([`TlsClient::new`]):
 //! a missing CA file or a key that does not parse stops the start (and `check-config`), not
 //! the first connection. The SMSC's certificate must chain to the configured CAs (or the host's
-//! trust store) and carry the name the gateway connects by (the host of the address, or
-//! `tls_server_name`); there is no switch to skip that check.
+//! trust store) and carry the name the gateway connects by (the address's own name in
+//! `tls_server_names`, else `tls_server_name`, else the host of the address); there is no
+//! switch to skip that check. Each bind logs the TLS version, cipher suite and the end of the
+//! certificate's validity, and warns in its last 14 days (`session::report_tls`).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -44,6 +47,16 @@ pub enum TlsSetupError {
     /// rustls refused the combination (a key that does not match its certificate...).
     #[error("TLS settings: {0}")]
     Config(String),
+    /// A name given to check an SMSC's certificate by is not a DNS name or an IP address.
+    #[error("{what} {name:?}: {why}")]
+    Name {
+        /// Which setting gave it: `tls_server_name` or `tls_server_names`.
+        what: &'static str,
+        /// The name.
+        name: String,
+        /// Why it is none.
+        why: String,
+    },
     /// `tls_client_cert_file` without `tls_client_key_file`, or the other way round.
     #[error(
         "tls_client_cert_file and tls_client_key_file go together (one is set, not the other)"
@@ -55,8 +68,12 @@ pub enum TlsSetupError {
 #[derive(Clone)]
 pub struct TlsClient {
     connector: TlsConnector,
-    /// The name the SMSC's certificate must carry; `None`: the host of the address.
+    /// The name the SMSC's certificate must carry, at an address without one of its own in
+    /// `by_address`; `None`: the host of the address.
     server_name: Option<ServerName<'static>>,
+    /// The name the certificate of the SMSC at an address (`host:port` as configured) must
+    /// carry, where the operator gave one (`tls_server_names`).
+    by_address: HashMap<String, ServerName<'static>>,
     /// Where the trusted roots came from, for the log.
     roots: String,
     /// Whether a client certificate is shown (mutual TLS).
@@ -67,6 +84,7 @@ impl fmt::Debug for TlsClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsClient")
             .field("server_name", &self.server_name)
+            .field("by_address", &self.by_address)
             .field("roots", &self.roots)
             .finish_non_exhaustive()
     }
@@ -104,11 +122,13 @@ fn key_error(e: tokio_rustls::rustls::pki_types::pem::Error) -> String {
 
 impl TlsClient {
     /// Read and check the settings: `ca_file` (PEM; `None`: the host's trust store),
-    /// `server_name` (`None`: the host of each address), and a client certificate chain and key
-    /// (PEM) for an SMSC that asks for one.
-    pub fn new(
+    /// `server_name` (`None`: the host of each address), `by_address` (`(address, name)`: the
+    /// name the certificate at that address must carry, over `server_name`), and a client
+    /// certificate chain and key (PEM) for an SMSC that asks for one.
+    pub fn new<'a>(
         ca_file: Option<&Path>,
         server_name: Option<&str>,
+        by_address: impl IntoIterator<Item = (&'a str, &'a str)>,
         client: Option<(&Path, &Path)>,
     ) -> Result<Self, TlsSetupError> {
         let mut store = RootCertStore::empty();
@@ -135,12 +155,20 @@ impl TlsClient {
                 format!("the host's trust store ({added} certificates)")
             }
         };
-        let server_name = server_name
-            .map(|n| {
-                ServerName::try_from(n.to_string())
-                    .map_err(|e| TlsSetupError::Config(format!("tls_server_name {n:?}: {e}")))
+        let name = |what: &'static str, n: &str| {
+            ServerName::try_from(n.to_string()).map_err(|e| TlsSetupError::Name {
+                what,
+                name: n.to_string(),
+                why: e.to_string(),
             })
+        };
+        let server_name = server_name
+            .map(|n| name("tls_server_name", n))
             .transpose()?;
+        let by_address = by_address
+            .into_iter()
+            .map(|(address, n)| Ok((address.to_string(), name("tls_server_names", n)?)))
+            .collect::<Result<HashMap<_, _>, TlsSetupError>>()?;
         let builder = ClientConfig::builder().with_root_certificates(store);
         let config = match client {
             None => builder.with_no_client_auth(),
@@ -159,6 +187,7 @@ impl TlsClient {
         Ok(Self {
             connector: TlsConnector::from(Arc::new(config)),
             server_name,
+            by_address,
             roots,
             client_auth: client.is_some(),
         })
@@ -182,8 +211,12 @@ impl TlsClient {
         self.name_for(address).map(|_| ())
     }
 
-    /// The name checked in the certificate of the SMSC at `address` (`host:port`).
+    /// The name checked in the certificate of the SMSC at `address` (`host:port`): its own
+    /// (`tls_server_names`), else `tls_server_name`, else the host of the address.
     fn name_for(&self, address: &str) -> Result<ServerName<'static>, String> {
+        if let Some(n) = self.by_address.get(address) {
+            return Ok(n.clone());
+        }
         if let Some(n) = &self.server_name {
             return Ok(n.clone());
         }
@@ -193,7 +226,10 @@ impl TlsClient {
             .trim_start_matches('[')
             .trim_end_matches(']');
         ServerName::try_from(host.to_string()).map_err(|e| {
-            format!("{host:?} is no name to check a certificate by ({e}): set tls_server_name")
+            format!(
+                "{host:?} is no name to check a certificate by ({e}): set tls_server_name, or \
+                 this address's name in tls_server_names"
+            )
         })
     }
 }
@@ -264,9 +300,22 @@ fn tls_hint(e: &io::Error, tls: &TlsClient, name: &ServerName<'_>) -> Option<Str
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
         ) => format!(
             "the SMSC's certificate does not carry the name {:?}: set tls_server_name to a name \
-             it carries",
+             it carries (or, for this address alone, tls_server_names)",
             name.to_str()
         ),
+        Error::InvalidCertificate(CertificateError::ExpiredContext { not_after, .. }) => format!(
+            "the SMSC's certificate expired at {}: the SMSC must be given a renewed one",
+            utc_text(not_after.as_secs())
+        ),
+        Error::InvalidCertificate(CertificateError::Expired) => {
+            "the SMSC's certificate expired: the SMSC must be given a renewed one".into()
+        }
+        Error::InvalidCertificate(CertificateError::NotValidYetContext { not_before, .. }) => {
+            format!(
+                "the SMSC's certificate is valid only from {}: is this host's clock right?",
+                utc_text(not_before.as_secs())
+            )
+        }
         Error::InvalidMessage(_) | Error::InappropriateMessage { .. } => {
             "the SMSC did not answer in TLS: is this its TLS port, not its plain SMPP one?".into()
         }
@@ -295,6 +344,24 @@ pub(crate) fn looks_like_tls_record(command_length: usize) -> bool {
     (0x14..=0x17).contains(&content_type) && major == 0x03
 }
 
+/// `YYYY-MM-DD HH:MM:SS UTC` of Unix seconds `secs`.
+pub(crate) fn utc_text(secs: u64) -> String {
+    let ms = i64::try_from(secs).unwrap_or(i64::MAX / 1000) * 1000;
+    format!("{} UTC", crate::service::clock::Zone::UTC.timestamp(ms))
+}
+
+/// What a TLS session with the SMSC agreed on, logged at each bind.
+#[derive(Debug, Clone)]
+pub(crate) struct TlsSessionInfo {
+    /// The protocol version (`TLSv1_3`).
+    pub(crate) version: String,
+    /// The cipher suite (`TLS13_AES_256_GCM_SHA384`).
+    pub(crate) cipher_suite: String,
+    /// The end of validity (`notAfter`) of the SMSC's certificate, Unix seconds; `None` when
+    /// it could not be read.
+    pub(crate) cert_not_after: Option<i64>,
+}
+
 /// A connected SMPP byte stream.
 pub(crate) enum Stream {
     /// Plain TCP.
@@ -304,6 +371,26 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
+    /// What the TLS session agreed on; `None` over plain TCP.
+    pub(crate) fn tls_info(&self) -> Option<TlsSessionInfo> {
+        let Stream::Tls(s) = self else {
+            return None;
+        };
+        let (_, conn) = s.get_ref();
+        Some(TlsSessionInfo {
+            version: conn
+                .protocol_version()
+                .map_or_else(|| "unknown".into(), |v| format!("{v:?}")),
+            cipher_suite: conn
+                .negotiated_cipher_suite()
+                .map_or_else(|| "unknown".into(), |c| format!("{:?}", c.suite())),
+            cert_not_after: conn
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|cert| super::certificate::not_after(cert)),
+        })
+    }
+
     /// The read and write halves of a bound session.
     pub(crate) fn into_split(self) -> (ReadSide, WriteSide) {
         match self {

@@ -255,3 +255,27 @@ pub fn damage_table(db: &Path, table: &str) {
     f.seek(SeekFrom::Start((root - 1) * page_size)).unwrap();
     f.write_all(&vec![0xFF; page_size as usize]).unwrap();
 }
+
+/// A scrape of `/metrics` from `gw`'s HTTP router (served on a free port for the one request).
+#[allow(dead_code)] // not every test binary uses it
+pub async fn scrape_metrics(gw: &presence_gw::app::Gateway) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(presence_gw::http::serve(
+        listener,
+        gw.http_router(None),
+        stop.clone(),
+    ));
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    stop.cancel();
+    let _ = server.await;
+    text
+}
+
+/// The sample of the unlabelled metric `name` in a scrape, if it has one.
+#[allow(dead_code)] // not every test binary uses it
+pub fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
