@@ -165,17 +165,15 @@ async fn bound(gw: &Gateway, what: &str) {
     );
 }
 
-/// The link's state after `within`, having never bound.
+/// Why the link is down, having never bound within `within`.
 async fn never_bound(gw: &Gateway, within: Duration) -> String {
     assert!(
         !gw.link.wait_bound(within).await,
         "the gateway bound: {:?}",
         gw.link.state()
     );
-    match gw.link.state() {
-        LinkState::Down(why) | LinkState::AuthRejected(why) => why,
-        other => format!("{other:?}"),
-    }
+    // Caught between two tries the state is `Connecting`: the reason is the next failure's.
+    first_down_reason(gw, Duration::from_secs(10)).await
 }
 
 /// The reason of the first time the link goes down within `within` (the link retries: its
