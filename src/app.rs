@@ -487,7 +487,25 @@ impl Gateway {
 
     /// The HTTP API over this gateway (see [`crate::http`]); `api_key` guards `/api/v1`.
     pub fn http_router(&self, api_key: Option<crate::config::Secret>) -> axum::Router {
-        crate::http::router(crate::http::HttpState {
+        crate::http::router(self.http_state(api_key))
+    }
+
+    /// The HTTP routes in two: the handsets' ([`crate::http::handset_router`]) and the
+    /// operator's ([`crate::http::operator_router`]), for `operator_http`'s listener of its
+    /// own. One state: the counters and the upload slots are shared.
+    pub fn http_routers(
+        &self,
+        api_key: Option<crate::config::Secret>,
+    ) -> (axum::Router, axum::Router) {
+        let state = self.http_state(api_key);
+        (
+            crate::http::handset_router(state.clone()),
+            crate::http::operator_router(state),
+        )
+    }
+
+    fn http_state(&self, api_key: Option<crate::config::Secret>) -> crate::http::HttpState {
+        crate::http::HttpState {
             store: self.store.clone(),
             link: self.link.clone(),
             service: self.service().cloned(),
@@ -497,7 +515,7 @@ impl Gateway {
             stopping: self.stop_intake.clone(),
             mo_deferral_window: self.mo_deferral_window,
             pause: self.pause.clone(),
-        })
+        }
     }
 
     /// The operator's pause of outbound sending ([`crate::delivery::pause`]).

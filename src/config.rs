@@ -683,6 +683,11 @@ pub struct Config {
     /// Most HTTP connections open at once ([`crate::http::serve_capped`]); more wait in the
     /// listen backlog until one closes.
     pub http_max_connections: usize,
+    /// A listen address of its own for the operator's routes (`/health`, `/metrics`,
+    /// `/api/v1/...`), off `http`: a management interface kept apart from the handsets'
+    /// downloads, and never held up by their connection cap. Empty: they are served on
+    /// `http` with the rest.
+    pub operator_http: String,
     /// Public base URL of the HTTP server, used in links sent to handsets. Empty: the address
     /// the HTTP server actually listens on (`http://` + `http`).
     pub public_url: String,
@@ -715,6 +720,7 @@ impl Default for Config {
             db: PathBuf::from("data/presence-gw.db"),
             http: "127.0.0.1:8080".into(),
             http_max_connections: crate::http::DEFAULT_MAX_CONNECTIONS,
+            operator_http: String::new(),
             public_url: String::new(),
             api_key: None,
             smsc: None,
@@ -910,6 +916,17 @@ impl Config {
         out.push(format!(
             "http:            {} (at most {} connections open)",
             self.http, self.http_max_connections
+        ));
+        out.push(format!(
+            "operator http:   {}",
+            if self.operator_http.is_empty() {
+                "on http (/health, /metrics, /api/v1 with the rest)".to_string()
+            } else {
+                format!(
+                    "{} (/health, /metrics, /api/v1; not on http)",
+                    self.operator_http
+                )
+            }
         ));
         if !self.public_url.is_empty() {
             out.push(format!("public url:      {}", self.public_url));
@@ -1110,6 +1127,23 @@ impl Config {
         }
         if self.http.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid("http", "a listen address such as 127.0.0.1:8080"));
+        }
+        if !self.operator_http.is_empty() {
+            match self.operator_http.parse::<std::net::SocketAddr>() {
+                Err(_) => {
+                    return Err(invalid(
+                        "operator_http",
+                        "a listen address such as 127.0.0.1:9090, or \"\" to serve the operator's routes on http",
+                    ))
+                }
+                Ok(a) if a.port() != 0 && self.http.parse::<std::net::SocketAddr>().ok() == Some(a) => {
+                    return Err(invalid(
+                        "operator_http",
+                        "another address than http's (or \"\" to serve the operator's routes there)",
+                    ))
+                }
+                Ok(_) => {}
+            }
         }
         // Each connection is a file descriptor: far more than any process may open is a typo.
         if !(1..=MAX_HTTP_CONNECTIONS).contains(&self.http_max_connections) {
@@ -1477,6 +1511,25 @@ pub const RELOADABLE_KEYS: [&str; 1] = ["smsc.max_rate"];
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operator_http_is_an_address_of_its_own_or_empty() {
+        let load = |t: &str| {
+            Config::from_toml(t, Path::new("x.toml"))
+                .and_then(|c| c.validate().map(|()| c))
+                .map_err(|e| e.to_string())
+        };
+        assert!(load("").unwrap().operator_http.is_empty());
+        let c = load("operator_http = \"127.0.0.1:9090\"\n").unwrap();
+        assert!(c.summary().contains("operator http:   127.0.0.1:9090"));
+        for bad in ["nowhere", "127.0.0.1:8080"] {
+            let e = load(&format!(
+                "http = \"127.0.0.1:8080\"\noperator_http = \"{bad}\"\n"
+            ))
+            .unwrap_err();
+            assert!(e.contains("operator_http"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn changed_keys_names_each_value_that_differs() {

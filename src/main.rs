@@ -1084,6 +1084,26 @@ async fn serve(mut cfg: Config, log_format: LogFormat, reload: Reload) -> anyhow
         })?;
     let http_addr = listener.local_addr()?;
     cfg.http = http_addr.to_string();
+    // The operator's routes on an address of their own, when configured.
+    let operator_listener = if cfg.operator_http.is_empty() {
+        None
+    } else {
+        Some(
+            tokio::net::TcpListener::bind(&cfg.operator_http)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot listen for the operator's HTTP on {} (`operator_http` in the config file)",
+                        cfg.operator_http
+                    )
+                })?,
+        )
+    };
+    // Where /health, /metrics and /api/v1 answer.
+    let operator_addr = match &operator_listener {
+        Some(l) => l.local_addr()?,
+        None => http_addr,
+    };
     let mut opts =
         GatewayOptions::new(cfg.db.clone(), cfg.link_config(&smsc)?, &cfg.service_number);
     cfg.apply_delivery(&mut opts.dispatcher);
@@ -1092,9 +1112,18 @@ async fn serve(mut cfg: Config, log_format: LogFormat, reload: Reload) -> anyhow
     opts.mo_deferral_window = cfg.mo_deferral_window();
     let mut gw = Gateway::start_with_service(opts, cfg.service_config()).await?;
     let stop_http = tokio_util::sync::CancellationToken::new();
+    let (handset_routes, operator_task) = match operator_listener {
+        None => (gw.http_router(cfg.api_key.clone()), None),
+        Some(l) => {
+            let (handsets, operator) = gw.http_routers(cfg.api_key.clone());
+            // Not under the handsets' connection cap: /health answers however busy they are.
+            let task = tokio::spawn(presence_gw::http::serve(l, operator, stop_http.clone()));
+            (handsets, Some(task))
+        }
+    };
     let http_task = tokio::spawn(presence_gw::http::serve_capped(
         listener,
-        gw.http_router(cfg.api_key.clone()),
+        handset_routes,
         stop_http.clone(),
         presence_gw::http::HttpTimeouts::default(),
         presence_gw::http::ConnectionCap {
@@ -1109,6 +1138,7 @@ async fn serve(mut cfg: Config, log_format: LogFormat, reload: Reload) -> anyhow
             smsc = %smsc.address,
             embedded_simulator = embedded.is_some(),
             http = %http_addr,
+            operator_http = %operator_addr,
             public_url = %cfg.public_url(),
             service_number = %cfg.service_number,
             database = %cfg.db.display(),
@@ -1128,14 +1158,21 @@ async fn serve(mut cfg: Config, log_format: LogFormat, reload: Reload) -> anyhow
                 );
             }
         }
-        out!("  HTTP:                http://{http_addr}  (/health, /metrics)");
+        if operator_addr == http_addr {
+            out!("  HTTP:                http://{http_addr}  (/health, /metrics)");
+        } else {
+            out!(
+                "  HTTP:                http://{http_addr}  (handsets: avatars, gallery, uploads)"
+            );
+            out!("  operator HTTP:       http://{operator_addr}  (/health, /metrics, /api/v1)");
+        }
         out!(
             "  avatars:             {}/gallery  (links sent to handsets start with {})",
             cfg.public_url().trim_end_matches('/'),
             cfg.public_url().trim_end_matches('/')
         );
         out!(
-            "  operator API:        POST http://{http_addr}/api/v1/events ({})",
+            "  operator API:        POST http://{operator_addr}/api/v1/events ({})",
             if cfg.api_key.is_some() {
                 "bearer key set"
             } else {
@@ -1179,10 +1216,12 @@ async fn serve(mut cfg: Config, log_format: LogFormat, reload: Reload) -> anyhow
     stop_http.cancel();
     // Requests in progress may finish; one that stalls (a handset that lost its data
     // connection mid-upload) is closed after `http::DRAIN_TIMEOUT` and does not hold the stop.
-    match http_task.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => warn!(error = %e, "HTTP server ended with an error"),
-        Err(e) => warn!(error = %e, "HTTP server task ended abnormally"),
+    for task in std::iter::once(http_task).chain(operator_task) {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "HTTP server ended with an error"),
+            Err(e) => warn!(error = %e, "HTTP server task ended abnormally"),
+        }
     }
     gw.shutdown().await;
     if let Some(sim) = embedded {

@@ -67,8 +67,33 @@ const UPLOAD_BODY_LIMIT: usize = 12 * 1024 * 1024;
 /// 413 can name it.
 const API_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
-/// The router with every route.
+/// The router with every route: [`handset_router`]'s and [`operator_router`]'s on one listener.
 pub fn router(state: HttpState) -> Router {
+    counted(
+        handset_routes(state.clone()).merge(operator_routes(state.clone())),
+        state,
+    )
+}
+
+/// The operator's routes: `/health`, `/metrics` and the operator API (`/api/v1/...`), for a
+/// listener of their own (`operator_http`).
+pub fn operator_router(state: HttpState) -> Router {
+    counted(operator_routes(state.clone()), state)
+}
+
+/// The handsets' routes: avatar downloads (`/a/`, `/p/`), the gallery and the upload pages,
+/// for `http` when the operator's are on a listener of their own.
+pub fn handset_router(state: HttpState) -> Router {
+    counted(handset_routes(state.clone()), state)
+}
+
+/// `routes` with every request counted by route and status (`/metrics`), a path no route
+/// takes as `unmatched`.
+fn counted(routes: Router, state: HttpState) -> Router {
+    routes.layer(middleware::from_fn_with_state(state, count))
+}
+
+fn operator_routes(state: HttpState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -88,6 +113,11 @@ pub fn router(state: HttpState) -> Router {
                     operator_only,
                 )),
         )
+        .with_state(state)
+}
+
+fn handset_routes(state: HttpState) -> Router {
+    Router::new()
         .route("/a/{token}", get(avatar::avatar_link))
         .route("/p/{id}", get(avatar::preset_image))
         .route("/gallery", get(avatar::gallery))
@@ -97,7 +127,6 @@ pub fn router(state: HttpState) -> Router {
                 .post(avatar::upload_post)
                 .layer(axum::extract::DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
         )
-        .layer(middleware::from_fn_with_state(state.clone(), count))
         .with_state(state)
 }
 
