@@ -3971,6 +3971,53 @@ async fn a_throttled_cancel_slows_the_link_down_as_a_throttled_submit_does() {
     w.sim.shutdown().await;
 }
 
+/// A cancel_sm the SMSC answers with a vendor code the operator listed in `[smsc]
+/// temporary_statuses` (0x401, "busy now") is tried again after its back-off, as a submit
+/// refused with it is, and the message is cancelled once the SMSC takes the cancel. Before,
+/// the canceller read only the standard codes: the answer was a refusal for good, the row
+/// kept `submitted` with "the SMSC refused cancel_sm", and the stale update delivered.
+#[tokio::test]
+async fn a_cancel_refused_with_a_status_listed_as_temporary_is_tried_again() {
+    let w = World::start_tuned(mum_off_for(8_000), ServiceConfig::default(), |o| {
+        o.link.temporary_statuses = vec![0x401];
+    })
+    .await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "submitted").await;
+    w.sim.set_faults(smsc_sim::Faults {
+        refuse_cancels: Some(0x401),
+        ..smsc_sim::Faults::default()
+    });
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    wait_for("the cancel answered 0x401", || {
+        cancels_received(&w.sim) >= 1
+    })
+    .await;
+    wait_for("the answer counted", || {
+        cancels(&w, "failed") + cancels(&w, "refused") >= 1
+    })
+    .await;
+    assert_eq!(cancels(&w, "refused"), 0, "a listed status is no refusal");
+    let rows = outbox_rows_to(&w, MUM).await;
+    assert_eq!(rows[0].1, "submitted", "{rows:?}");
+    assert_eq!(
+        cancels_pending(&w).await,
+        1,
+        "the intent waits for its retry"
+    );
+    w.sim.set_faults(smsc_sim::Faults::default());
+    let (_, _, why) = wait_row_to(&w, MUM, 0, "superseded").await;
+    assert!(
+        why.unwrap_or_default()
+            .starts_with("cancelled at the SMSC: superseded by outbox row "),
+        "cancelled once the SMSC took it"
+    );
+    assert_eq!(cancels(&w, "cancelled"), 1);
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// The canceller wakes when an intent is written, not on a timer: idle, it does not read the
 /// store (before, it looked twice a second whether or not anything was asked), and a newer
 /// update written to the store is acted on at once (before, it waited for the next look, up to

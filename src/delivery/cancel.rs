@@ -26,7 +26,7 @@
 //! | `ESME_RCANCELFAIL` (delivered or final already) | stays `submitted`, its receipt decides; last error says so |
 //! | `ESME_RINVCMDID` or a `generic_nack`: this SMSC has no cancel_sm | stays `submitted`; last error says so; no more cancels on this bind (below) |
 //! | another refusal (`ESME_RINVMSGID`...) | stays `submitted`; last error says so |
-//! | no answer, or a passing refusal (`ESME_RTHROTTLED`, timeout, link drop) | tried again after a back-off, up to [`MAX_TRIES`] |
+//! | no answer, or a passing refusal (`ESME_RTHROTTLED`, a status in `[smsc] temporary_statuses`, timeout, link drop) | tried again after a back-off, up to [`MAX_TRIES`] |
 //!
 //! A receipt that still comes for a cancelled message is applied as any: `DELIVRD` makes the
 //! row `delivered` (the SMSC knows best), a failure leaves the `superseded` row as it is. A
@@ -229,7 +229,26 @@ impl Answer {
     /// Read the link's answer to a `cancel_sm` (a `cancel_sm_resp` or a `generic_nack`); the
     /// statuses that mean "for now" are the ones a submit retries on.
     pub fn classify(answer: &Result<Command, LinkError>) -> Answer {
+        Self::classify_with(answer, &[])
+    }
+
+    /// [`Answer::classify`], with the codes in `temporary` (`[smsc] temporary_statuses`,
+    /// [`crate::smpp::LinkConfig::temporary_statuses`]) read as "for now" whatever they
+    /// are: such an answer is [`Answer::Failed`] and the cancel is tried again after its
+    /// back-off, as a submit refused with one is (`SubmitOutcome::classify_with`).
+    pub fn classify_with(answer: &Result<Command, LinkError>, temporary: &[u32]) -> Answer {
         match answer {
+            Ok(resp)
+                if resp.status() != CommandStatus::EsmeRok
+                    && temporary.contains(&u32::from(resp.status())) =>
+            {
+                let status = status_text(resp.status());
+                Answer::Failed(if resp.id() == CommandId::GenericNack {
+                    format!("generic_nack {status}")
+                } else {
+                    status
+                })
+            }
             Ok(resp) if resp.status() == CommandStatus::EsmeRcancelfail => Answer::TooLate,
             Ok(resp) if resp.id() == CommandId::GenericNack => {
                 match SubmitOutcome::classify(resp) {
@@ -741,7 +760,10 @@ impl Canceller {
                 let mut answers = Vec::new();
                 for seg in d.segments.iter().filter(|s| !d.done.contains(&s.id)) {
                     let answer = match self.pdu(&d, seg) {
-                        Ok(pdu) => Answer::classify(&self.link.request_paced(pdu).await),
+                        Ok(pdu) => Answer::classify_with(
+                            &self.link.request_paced(pdu).await,
+                            self.link.temporary_statuses(),
+                        ),
                         Err(why) => Answer::Refused(why),
                     };
                     self.counts.note(&answer);
@@ -855,6 +877,33 @@ mod tests {
         counts.note(&Answer::TooLate);
         assert_eq!(counts.get("too_late"), 2);
         assert_eq!(counts.get("cancelled"), 0);
+    }
+
+    /// A status the operator listed in `[smsc] temporary_statuses` (a carrier's vendor code
+    /// for "busy now") is a passing refusal: the cancel is tried again. Before, the list was
+    /// read only for submits, and such a cancel was refused for good. Unlisted, it is a
+    /// refusal; a listed ESME_RINVCMDID is tried again too, not taken for an SMSC without
+    /// cancel_sm.
+    #[test]
+    fn a_status_listed_as_temporary_is_tried_again() {
+        let vendor = || status(CommandStatus::from(0x401));
+        assert_eq!(
+            Answer::classify_with(&vendor(), &[0x401]),
+            Answer::Failed(status_text(CommandStatus::from(0x401)))
+        );
+        assert!(matches!(
+            Answer::classify_with(&vendor(), &[0x40A]),
+            Answer::Refused(_)
+        ));
+        assert!(matches!(Answer::classify(&vendor()), Answer::Refused(_)));
+        assert!(matches!(
+            Answer::classify_with(&status(CommandStatus::EsmeRinvcmdid), &[0x03]),
+            Answer::Failed(_)
+        ));
+        assert_eq!(
+            Answer::classify_with(&status(CommandStatus::EsmeRok), &[0x401]),
+            Answer::Cancelled
+        );
     }
 
     /// `ESME_RINVCMDID` in a cancel_sm_resp, or a `generic_nack` with any status but a
