@@ -4018,6 +4018,123 @@ async fn a_cancel_refused_with_a_status_listed_as_temporary_is_tried_again() {
     w.sim.shutdown().await;
 }
 
+/// A world whose database holds, as the gateway that died left it, a keyed three-part update
+/// to Mum of which the SMSC took part 1 (message id `m-part-1`), claimed again for the rest
+/// and marked by her STOP while in flight; the gateway, its options changed by `tune`, then
+/// starts on it (and withdraws the row: `superseded`, "(cancel_sm asked for)"). The simulator
+/// answers every cancel_sm `refuse_cancels`. Returns the world and the row's id.
+async fn withdrawn_in_flight_at_start(
+    refuse_cancels: Option<u32>,
+    tune: impl FnOnce(&mut GatewayOptions),
+) -> (World, i64) {
+    use presence_gw::store::outbox::{self, AcceptedSegment, Attempt, AttemptEnd, NewMessage};
+    let sim = Simulator::start(SimConfig::local().with_account(SYSTEM_ID, PASSWORD))
+        .await
+        .expect("simulator starts");
+    sim.set_faults(smsc_sim::Faults {
+        refuse_cancels,
+        ..smsc_sim::Faults::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let key = format!("status:{OWNER}:{MUM}");
+    let store = presence_gw::store::Store::open(&World::db(&dir), Default::default()).unwrap();
+    let msg = NewMessage {
+        coalesce_key: Some(key.clone()),
+        ..NewMessage::sms(MUM, "three parts")
+    };
+    let t = now_ms();
+    let id = store
+        .write(move |tx| {
+            let id = outbox::enqueue(tx, &msg, t)?.id;
+            outbox::claim_due(tx, t, 1)?;
+            let attempts = [Attempt {
+                outbox_id: id,
+                attempt: 1,
+                accepted: vec![AcceptedSegment {
+                    seq: 1,
+                    total: 3,
+                    message_id: "m-part-1".into(),
+                }],
+                end: AttemptEnd::Retry {
+                    at: t,
+                    error: "ESME_RSYSERR".into(),
+                },
+            }];
+            for r in outbox::record_attempts(tx, &attempts, None, t)? {
+                r?;
+            }
+            outbox::claim_due(tx, t, 1)?;
+            outbox::withdraw_queued(tx, &key, "recipient sent STOP", None, t)?;
+            Ok::<_, presence_gw::store::StoreError>(id)
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    let gw = World::gateway_tuned(&sim, &dir, ServiceConfig::default(), tune).await;
+    (World { sim, gw, _dir: dir }, id)
+}
+
+/// Wait until `w` has no cancel intent left; then outbox row `id`'s state and last error.
+async fn row_once_no_cancel_waits(w: &World, id: i64) -> (String, Option<String>) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while cancels_pending(w).await > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the intent stays");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let row =
+        w.gw.store
+            .read(move |c| presence_gw::store::outbox::get(c, id))
+            .await
+            .unwrap()
+            .expect("the row is there");
+    (row.state.as_str().to_string(), row.last_error)
+}
+
+/// A row withdrawn in flight with part 1 taken ([`withdrawn_in_flight_at_start`]) whose
+/// cancel_sm the SMSC refuses (ESME_RINVMSGID): its last error then says the cancel was
+/// refused, with the status. Before, it kept saying "cancel_sm asked for" for good (the
+/// refusal was written only to `submitted` rows), and `outbox show` readers took the part
+/// for cancelled or still being cancelled.
+#[tokio::test]
+async fn a_row_withdrawn_in_flight_whose_cancel_is_refused_says_so() {
+    let (w, id) = withdrawn_in_flight_at_start(Some(0x0C), |_| {}).await;
+    wait_for("the cancel refused", || cancels(&w, "refused") == 1).await;
+    assert_eq!(cancels_received(&w.sim), 1);
+    let (state, why) = row_once_no_cancel_waits(&w, id).await;
+    assert_eq!(state, "superseded");
+    assert_eq!(
+        why.as_deref(),
+        Some(
+            "withdrawn in flight (recipient sent STOP): the SMSC had taken 1 of its 3 parts \
+             (not cancelled: the SMSC refused cancel_sm with ESME_RINVMSGID (0x0000000C)), \
+             the other 2 were never sent"
+        )
+    );
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// The same row with `[smsc] cancel_superseded = false`: no cancel_sm goes, and its last
+/// error says the cancels are off instead of "cancel_sm asked for".
+#[tokio::test]
+async fn a_row_withdrawn_in_flight_with_cancels_off_says_no_cancel_went() {
+    let (w, id) =
+        withdrawn_in_flight_at_start(None, |o| o.dispatcher.cancel_superseded = false).await;
+    let (state, why) = row_once_no_cancel_waits(&w, id).await;
+    assert_eq!(state, "superseded");
+    assert_eq!(
+        why.as_deref(),
+        Some(
+            "withdrawn in flight (recipient sent STOP): the SMSC had taken 1 of its 3 parts \
+             (not cancelled: cancel_sm is turned off ([smsc] cancel_superseded = false)), \
+             the other 2 were never sent"
+        )
+    );
+    assert_eq!(cancels_received(&w.sim), 0);
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// The canceller wakes when an intent is written, not on a timer: idle, it does not read the
 /// store (before, it looked twice a second whether or not anything was asked), and a newer
 /// update written to the store is acted on at once (before, it waited for the next look, up to

@@ -37,7 +37,9 @@
 //! (`outbox::AttemptEnd::Withdrawn`); the parts the SMSC took are cancelled as a `submitted`
 //! row's, and its last error becomes `cancelled at the SMSC: <why>; N of its M parts never
 //! sent`. So are the parts an earlier attempt got through of a queued row withdrawn
-//! (`store::cancel::withdraw_queued_parts`).
+//! (`store::cancel::withdraw_queued_parts`). If none of a row withdrawn in flight is
+//! cancelled (refused, too late, no answer, no cancel_sm, the cancels turned off), the
+//! "(cancel_sm asked for)" of its last error becomes `(not cancelled: <answer>)`.
 //! A row that left `submitted` before its cancel went out (its receipt came) drops the intent.
 //! With `[smsc] cancel_superseded = false` intents are dropped unsent.
 //!
@@ -327,9 +329,16 @@ pub enum RowEnd {
     /// A part is deleted at the SMSC (the message can no longer reach the handset whole):
     /// `superseded`, with this last error.
     Cancelled(String),
-    /// Nothing was cancelled: the row stays `submitted` (its receipt decides), with this last
-    /// error saying why.
-    Kept(String),
+    /// Nothing was cancelled: the row stays `submitted` (its receipt decides), its last error
+    /// saying why ([`RowEnd::kept_error`]). A row a withdrawal ended `superseded` in flight
+    /// with parts the SMSC took has its last error's "(cancel_sm asked for)" replaced by
+    /// "(not cancelled: <answer>)".
+    Kept {
+        /// Why the cancel was asked for (the intent's reason).
+        why: String,
+        /// What the SMSC answered, as text ("the SMSC refused cancel_sm with ...").
+        answer: String,
+    },
     /// Try the segments not cancelled yet again at `at` (Unix ms).
     Again {
         /// When.
@@ -398,33 +407,50 @@ pub fn row_end(
         _ => None,
     });
     if too_late > 0 {
-        RowEnd::Kept(format!(
-            "not cancelled ({why}): the SMSC answered {}: delivered or final already; its \
-             receipt decides",
-            status_text(CommandStatus::EsmeRcancelfail)
-        ))
+        RowEnd::kept(
+            why,
+            format!(
+                "the SMSC answered {}: delivered or final already; its receipt decides",
+                status_text(CommandStatus::EsmeRcancelfail)
+            ),
+        )
     } else if let Some(answer) = unsupported {
-        RowEnd::Kept(not_supported(why, &answer))
+        RowEnd::kept(why, not_supported(&answer))
     } else if let Some(status) = refused {
-        RowEnd::Kept(format!(
-            "not cancelled ({why}): the SMSC refused cancel_sm with {status}"
-        ))
+        RowEnd::kept(why, format!("the SMSC refused cancel_sm with {status}"))
     } else if let Some(error) = failed {
-        RowEnd::Kept(format!(
-            "not cancelled ({why}): no answer to cancel_sm after {MAX_TRIES} tries ({error})"
-        ))
+        RowEnd::kept(
+            why,
+            format!("no answer to cancel_sm after {MAX_TRIES} tries ({error})"),
+        )
     } else {
         RowEnd::Drop
     }
 }
 
-/// The last error of a row asked to be cancelled `why` at an SMSC that answered a cancel_sm
-/// `answer` ([`Answer::Unsupported`]).
-fn not_supported(why: &str, answer: &str) -> String {
-    format!(
-        "not cancelled ({why}): the SMSC does not support cancel_sm (it answered {answer}); \
-         its receipt decides"
-    )
+impl RowEnd {
+    /// [`RowEnd::Kept`] for a cancel asked for `why`, answered `answer`.
+    pub fn kept(why: &str, answer: impl Into<String>) -> RowEnd {
+        RowEnd::Kept {
+            why: why.to_string(),
+            answer: answer.into(),
+        }
+    }
+
+    /// The last error [`RowEnd::Kept`] gives a `submitted` row: `not cancelled (<why>):
+    /// <answer>` (`None` for another end).
+    pub fn kept_error(&self) -> Option<String> {
+        match self {
+            RowEnd::Kept { why, answer } => Some(format!("not cancelled ({why}): {answer}")),
+            _ => None,
+        }
+    }
+}
+
+/// What an SMSC that answered a cancel_sm `answer` ([`Answer::Unsupported`]) said, for a
+/// row's last error.
+fn not_supported(answer: &str) -> String {
+    format!("the SMSC does not support cancel_sm (it answered {answer}); its receipt decides")
 }
 
 /// Record `end` for the intent of row `outbox_id`. A row that left `submitted` meanwhile (its
@@ -461,13 +487,28 @@ fn record(tx: &Transaction<'_>, outbox_id: i64, end: &RowEnd, now: i64) -> Resul
             }
             forget(tx)?;
         }
-        RowEnd::Kept(why) => {
+        RowEnd::Kept { answer, .. } => {
             tx.prepare_cached(
                 "UPDATE outbox SET last_error = ?2, updated_at = ?3
                  WHERE id = ?1 AND state = 'submitted'",
             )
-            .and_then(|mut s| s.execute(params![outbox_id, why, now]))
+            .and_then(|mut s| s.execute(params![outbox_id, end.kept_error(), now]))
             .ctx("cancel::record: kept")?;
+            // A row a withdrawal ended in flight (`outbox::withdraw_marked`): its last error
+            // said the cancel of the parts taken was asked for; now it says what came of it.
+            tx.prepare_cached(
+                "UPDATE outbox SET last_error = replace(last_error, ?2, ?3), updated_at = ?4
+                 WHERE id = ?1 AND state = 'superseded' AND instr(last_error, ?2) > 0",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    outbox_id,
+                    crate::store::cancel::ASKED,
+                    format!("(not cancelled: {answer})"),
+                    now
+                ])
+            })
+            .ctx("cancel::record: kept, withdrawn in flight")?;
             forget(tx)?;
         }
         RowEnd::Again { at, done } => {
@@ -670,7 +711,9 @@ impl Canceller {
     /// `[smsc] cancel_superseded = false`, or an SMSC without cancel_sm on this bind: forget
     /// every intent (looked for with a read first, so a wake-up with nothing to drop writes
     /// nothing). `unsupported`: the SMSC's answer that said it has no cancel_sm, written into
-    /// the last error of the `submitted` rows whose intents go ([`not_supported`]). Returns
+    /// the last error of the `submitted` rows whose intents go ([`not_supported`]). A row a
+    /// withdrawal ended in flight with parts taken has its "(cancel_sm asked for)" replaced by
+    /// "(not cancelled: ...)" either way (the SMSC's answer, or the cancels turned off). Returns
     /// when to look again: while marks of rows in flight stay, once such a row may have been
     /// accepted (its intent is dropped then).
     async fn drop_all(&self, unsupported: Option<String>) -> Option<i64> {
@@ -686,20 +729,37 @@ impl Canceller {
         let dropped = self
             .store
             .write(move |tx| {
-                if let Some(answer) = &unsupported {
-                    let now = now_ms();
-                    let rows: Vec<(i64, String)> = tx
-                        .prepare_cached(
-                            "SELECT c.outbox_id, c.why FROM outbox_cancel c
-                             JOIN outbox o ON o.id = c.outbox_id WHERE o.state = 'submitted'",
-                        )
-                        .and_then(|mut s| {
-                            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
-                        })
-                        .ctx("cancel::drop_all: rows")?;
-                    for (id, why) in rows {
-                        record(tx, id, &RowEnd::Kept(not_supported(&why, answer)), now)?;
-                    }
+                // The rows whose last error says why their cancel goes unsent: with an SMSC
+                // without cancel_sm, the `submitted` ones and those a withdrawal ended in
+                // flight (`superseded`, "cancel_sm asked for"); with the cancels turned off,
+                // only the latter (nothing was said of a cancel to the others).
+                let (sql, answer) = match &unsupported {
+                    Some(answer) => (
+                        "SELECT c.outbox_id, c.why FROM outbox_cancel c
+                         JOIN outbox o ON o.id = c.outbox_id
+                         WHERE o.state = 'submitted'
+                            OR (o.state = 'superseded' AND instr(o.last_error, ?1) > 0)",
+                        not_supported(answer),
+                    ),
+                    None => (
+                        "SELECT c.outbox_id, c.why FROM outbox_cancel c
+                         JOIN outbox o ON o.id = c.outbox_id
+                         WHERE o.state = 'superseded' AND instr(o.last_error, ?1) > 0",
+                        "cancel_sm is turned off ([smsc] cancel_superseded = false)".to_string(),
+                    ),
+                };
+                let now = now_ms();
+                let rows: Vec<(i64, String)> = tx
+                    .prepare_cached(sql)
+                    .and_then(|mut s| {
+                        s.query_map([crate::store::cancel::ASKED], |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })?
+                        .collect()
+                    })
+                    .ctx("cancel::drop_all: rows")?;
+                for (id, why) in rows {
+                    record(tx, id, &RowEnd::kept(&why, answer.as_str()), now)?;
                 }
                 // A mark on a row still in flight stays: it is what withdraws the row if it
                 // comes back unsent (`outbox::back_to_queue`), cancel or no cancel.
@@ -789,7 +849,10 @@ impl Canceller {
                 RowEnd::Cancelled(why) => {
                     info!(outbox_id = d.outbox_id, %why, "message cancelled at the SMSC")
                 }
-                RowEnd::Kept(why) => info!(outbox_id = d.outbox_id, %why, "message not cancelled"),
+                RowEnd::Kept { .. } => {
+                    let why = end.kept_error().unwrap_or_default();
+                    info!(outbox_id = d.outbox_id, %why, "message not cancelled")
+                }
                 _ => {}
             }
             let id = d.outbox_id;
@@ -942,10 +1005,10 @@ mod tests {
                 &[(1, Answer::Unsupported("ESME_RINVCMDID (0x00000003)".into()))],
                 0
             ),
-            RowEnd::Kept(
-                "not cancelled (superseded by outbox row 9): the SMSC does not support \
-                 cancel_sm (it answered ESME_RINVCMDID (0x00000003)); its receipt decides"
-                    .into()
+            RowEnd::kept(
+                "superseded by outbox row 9",
+                "the SMSC does not support cancel_sm (it answered ESME_RINVCMDID \
+                 (0x00000003)); its receipt decides"
             )
         );
     }
@@ -974,15 +1037,15 @@ mod tests {
         );
         assert_eq!(
             row_end(why, 0, vec![], 0, &[(1, Answer::TooLate)], 0),
-            RowEnd::Kept(
-                "not cancelled (superseded by outbox row 9): the SMSC answered ESME_RCANCELFAIL \
-                 (0x00000011): delivered or final already; its receipt decides"
-                    .into()
+            RowEnd::kept(
+                why,
+                "the SMSC answered ESME_RCANCELFAIL (0x00000011): delivered or final already; \
+                 its receipt decides"
             )
         );
         assert!(matches!(
             row_end(why, 0, vec![], 0, &[(1, Answer::Refused("x".into()))], 0),
-            RowEnd::Kept(_)
+            RowEnd::Kept { .. }
         ));
         assert_eq!(row_end(why, 0, vec![], 0, &[], 0), RowEnd::Drop);
     }
@@ -1066,13 +1129,13 @@ mod tests {
                 Some("cancelled at the SMSC: x".into())
             )
         );
-        let end = RowEnd::Kept("not cancelled: y".into());
+        let end = RowEnd::kept("w", "y");
         store
             .write_blocking(move |tx| record(tx, b, &end, 4))
             .unwrap();
         assert_eq!(
             state(&store, b),
-            (OutboxState::Submitted, Some("not cancelled: y".into()))
+            (OutboxState::Submitted, Some("not cancelled (w): y".into()))
         );
         assert_eq!(store.read_blocking(pending).unwrap(), 0);
         // The SMSC says delivered after all: it is.
@@ -1332,7 +1395,7 @@ mod tests {
         };
         assert_eq!(asked(&store), [a]);
         // The SMSC answers: delivered already.
-        let end = RowEnd::Kept("not cancelled: too late".into());
+        let end = RowEnd::kept("w", "too late");
         store
             .write_blocking(move |tx| record(tx, a, &end, 3))
             .unwrap();
@@ -1530,8 +1593,9 @@ mod tests {
         );
         assert_eq!(
             row_end(why, 12, vec![], 0, &[(2, failed.clone())], 0),
-            RowEnd::Kept(
-                "not cancelled (w): no answer to cancel_sm after 10 tries (connection lost)".into()
+            RowEnd::kept(
+                "w",
+                "no answer to cancel_sm after 10 tries (connection lost)"
             )
         );
         assert_eq!(

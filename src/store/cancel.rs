@@ -16,6 +16,11 @@ pub fn cancelled_error(why: &str) -> String {
     format!("cancelled at the SMSC: {why}")
 }
 
+/// What the last error of a row withdrawn in flight with parts the SMSC took says of their
+/// cancel until it is answered (`outbox::withdraw_marked`); the canceller replaces it with
+/// what came of it when nothing was cancelled (`delivery::cancel`, `RowEnd::Kept`).
+pub const ASKED: &str = "(cancel_sm asked for)";
+
 /// Why a cancel of row `outbox_id` was asked for, while it is pending (`None`: none is).
 pub fn asked(tx: &Transaction<'_>, outbox_id: i64) -> Result<Option<String>, StoreError> {
     tx.prepare_cached("SELECT why FROM outbox_cancel WHERE outbox_id = ?1")
