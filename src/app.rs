@@ -434,6 +434,7 @@ impl Gateway {
             opts.dispatcher.cancel_superseded,
             metrics.cancel_counts(),
         )
+        .with_memory(&opts.link.system_id, opts.dispatcher.no_cancel_memory)
         .with_pause(pause.clone());
         tasks.push(tokio::spawn(canceller.run(stop_intake.clone())));
         // The inbound pump hands on the messages left pending by a previous run first, then

@@ -3861,13 +3861,16 @@ fn cancels_received(sim: &SimHandle) -> u64 {
 /// --no-cancel`): the first cancel tells the gateway so, counted as `unsupported`; it sends
 /// no more on that bind, and the next supersession's intent is dropped unsent: the row stays
 /// `submitted`, its last error says why, and its receipt decides (the SMSC delivers it). A
-/// new bind tries once again. Before, every supersession sent another cancel_sm to be
-/// refused.
+/// new bind tries once again, with `[smsc] no_cancel_memory_hours = 0` (no memory across
+/// binds). Before, every supersession sent another cancel_sm to be refused.
 #[tokio::test]
 async fn an_smsc_without_cancel_sm_gets_one_cancel_a_bind() {
     let mut sim = mum_off_for(6_000);
     sim.cancel_sm = false;
-    let w = World::start_on(sim, ServiceConfig::default()).await;
+    let w = World::start_tuned(sim, ServiceConfig::default(), |o| {
+        o.dispatcher.no_cancel_memory = Duration::ZERO;
+    })
+    .await;
     w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
     w.say(OWNER, "STATUS FAMILY FREE").await;
     wait_row_to(&w, MUM, 0, "submitted").await;
@@ -3922,6 +3925,118 @@ async fn an_smsc_without_cancel_sm_gets_one_cancel_a_bind() {
     // Left to the SMSC, which delivers them.
     wait_row_to(&w, MUM, 0, "delivered").await;
     wait_row_to(&w, MUM, 1, "delivered").await;
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// Wait until `w` has no cancel intent left and the simulator has received `n` cancel_sms.
+async fn settled_with_cancels(w: &World, n: u64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while cancels_pending(w).await > 0 || cancels_received(&w.sim) < n {
+        assert!(tokio::time::Instant::now() < deadline, "the intent stays");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(cancels_received(&w.sim), n, "cancel_sms sent");
+}
+
+/// Mum's `index`th update was left to the SMSC as one without cancel_sm: its last error says
+/// so.
+async fn left_as_no_cancel(w: &World, index: usize) {
+    let rows = outbox_rows_to(w, MUM).await;
+    let why = rows[index].2.as_deref().unwrap_or_default();
+    assert!(
+        why.contains("the SMSC does not support cancel_sm (it answered generic_nack"),
+        "{rows:?}"
+    );
+    assert_eq!(rows[index].1, "submitted", "{rows:?}");
+}
+
+/// An SMSC without cancel_sm (`serve --no-cancel`) is remembered in the database by its
+/// address and the bind's system_id (`[smsc] no_cancel_memory_hours`, 24 by default): after
+/// its one refused cancel_sm, neither a new bind to it nor a restart of the gateway sends
+/// another (the rows are left to it, their last error says why). Once the operator forgets
+/// it (`presence-gw smsc no-cancel --forget`, `store::cancel::forget_no_cancel`), the next
+/// supersession tries a cancel_sm again, with the gateway running. Before, each new bind and
+/// each restart spent a refused cancel_sm to learn it again.
+#[tokio::test]
+async fn an_smsc_without_cancel_sm_is_remembered_across_binds_and_restarts() {
+    use presence_gw::store::cancel::{forget_no_cancel, no_cancel_list};
+    let mut sim = mum_off_for(120_000);
+    sim.cancel_sm = false;
+    let w = World::start_on(sim, ServiceConfig::default()).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "submitted").await;
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    wait_row_to(&w, MUM, 1, "submitted").await;
+    settled_with_cancels(&w, 1).await;
+    left_as_no_cancel(&w, 0).await;
+    let known = w.gw.store.read(no_cancel_list).await.unwrap();
+    assert_eq!(
+        known
+            .iter()
+            .map(|n| (n.smsc.clone(), n.system_id.as_str()))
+            .collect::<Vec<_>>(),
+        [(w.sim.smpp_addr().to_string(), SYSTEM_ID)]
+    );
+    // A new bind to the same SMSC.
+    let binds = || {
+        w.gw.link
+            .stats()
+            .binds
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let before = binds();
+    w.sim.drop_connections(None);
+    wait_for("the gateway binds again", || {
+        w.gw.link.is_bound() && binds() > before
+    })
+    .await;
+    w.say(OWNER, "STATUS FAMILY DRIVING").await;
+    wait_row_to(&w, MUM, 2, "submitted").await;
+    settled_with_cancels(&w, 1).await;
+    left_as_no_cancel(&w, 1).await;
+    // A restart.
+    let w = w.restart(|_| {}).await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 3, "submitted").await;
+    settled_with_cancels(&w, 1).await;
+    left_as_no_cancel(&w, 2).await;
+    // The operator forgets it: the next supersession tries again.
+    let forgotten =
+        w.gw.store
+            .write(|tx| forget_no_cancel(tx, None))
+            .await
+            .unwrap();
+    assert_eq!(forgotten, 1);
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    wait_row_to(&w, MUM, 4, "submitted").await;
+    settled_with_cancels(&w, 2).await;
+    left_as_no_cancel(&w, 3).await;
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// What is remembered of an SMSC without cancel_sm lasts `no_cancel_memory_hours`: once it
+/// is older, the next supersession tries a cancel_sm again (here a memory of a second).
+#[tokio::test]
+async fn an_smsc_without_cancel_sm_is_tried_again_once_its_memory_is_old() {
+    let mut sim = mum_off_for(120_000);
+    sim.cancel_sm = false;
+    let w = World::start_tuned(sim, ServiceConfig::default(), |o| {
+        o.dispatcher.no_cancel_memory = Duration::from_secs(1);
+    })
+    .await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "submitted").await;
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    wait_row_to(&w, MUM, 1, "submitted").await;
+    settled_with_cancels(&w, 1).await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    w.say(OWNER, "STATUS FAMILY DRIVING").await;
+    wait_row_to(&w, MUM, 2, "submitted").await;
+    settled_with_cancels(&w, 2).await;
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }

@@ -45,10 +45,15 @@
 //!
 //! An SMSC that answers a cancel_sm with `ESME_RINVCMDID` or a `generic_nack` does not do
 //! cancel_sm ([`Answer::Unsupported`]): the canceller remembers it for the rest of the bind
-//! (the link's bind count), sends no more cancels meanwhile and drops the intents unsent, as
-//! with `cancel_superseded = false` (the rows stay `submitted`, their receipts decide, their
-//! last error says why), and logs it once at warn. The next bind (maybe to a standby SMSC)
-//! tries again, with one cancel.
+//! (the link's bind count) and, for `[smsc] no_cancel_memory_hours` (24 by default), in the
+//! store by the SMSC's address and the bind's system_id (`smsc_no_cancel`, schema migration
+//! 27; [`Canceller::with_memory`]), so neither a new bind to that address nor a restart
+//! spends another refused cancel to learn it again. Meanwhile it sends no cancels and drops
+//! the intents unsent, as with `cancel_superseded = false` (the rows stay `submitted`, their
+//! receipts decide, their last error says why), and logs it once at warn. A bind to another
+//! address (a standby SMSC) tries, with one cancel; so does one to the same address once the
+//! memory is older than that, or the operator forgot it (`presence-gw smsc no-cancel
+//! --forget`); with `no_cancel_memory_hours = 0` every new bind tries.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -574,6 +579,14 @@ pub struct Canceller {
     unsupported: Arc<std::sync::Mutex<Option<(u64, String)>>>,
     /// That was logged at warn already (once a run; later binds say it at info).
     told: Arc<AtomicBool>,
+    /// The bind account (`[smsc] system_id`): with the SMSC's address, what an SMSC without
+    /// cancel_sm is remembered by in the store.
+    system_id: String,
+    /// How long an SMSC without cancel_sm is remembered in the store, across binds and
+    /// restarts (`[smsc] no_cancel_memory_hours`); zero: for the bind only.
+    memory: Duration,
+    /// The bind on which a remembered SMSC without cancel_sm was last said in the log.
+    told_bind: Arc<AtomicU64>,
     /// Notified after a commit that wrote intents ([`Store::cancel_intents`]).
     wake: Arc<tokio::sync::Notify>,
 }
@@ -600,6 +613,61 @@ impl Canceller {
             pause: super::pause::Pause::default(),
             unsupported: Arc::default(),
             told: Arc::new(AtomicBool::new(false)),
+            system_id: String::new(),
+            memory: Duration::ZERO,
+            told_bind: Arc::default(),
+        }
+    }
+
+    /// This canceller, remembering an SMSC without cancel_sm (by its address and the bind
+    /// account `system_id`) for `memory` in the store, so that neither a new bind nor a
+    /// restart spends a refused cancel_sm to learn it again (zero: for the bind only).
+    pub fn with_memory(mut self, system_id: &str, memory: Duration) -> Self {
+        self.system_id = system_id.to_string();
+        self.memory = memory;
+        self
+    }
+
+    /// The answer by which the SMSC now bound said it has no cancel_sm, if it did: on this
+    /// bind, or, with a memory ([`Canceller::with_memory`]), within it on any bind to its
+    /// address with this account, as the store holds it (`store::cancel::no_cancel`). What the
+    /// store no longer holds (the operator forgot it, or it is older than the memory) is
+    /// forgotten for this bind too: a cancel_sm is tried again.
+    async fn no_cancel_now(&self) -> Option<String> {
+        let (Some(smsc), false) = (self.link.bound_to(), self.memory.is_zero()) else {
+            return self.unsupported_here();
+        };
+        let bind = self.bind_count();
+        let memory_ms = i64::try_from(self.memory.as_millis()).unwrap_or(i64::MAX);
+        let not_before = now_ms().saturating_sub(memory_ms);
+        let (key, system_id) = (smsc.clone(), self.system_id.clone());
+        let known = self
+            .store
+            .read(move |c| crate::store::cancel::no_cancel(c, &key, &system_id, not_before))
+            .await;
+        match known {
+            Ok(Some(known)) => {
+                if self.told_bind.swap(bind, Ordering::Relaxed) != bind {
+                    info!(
+                        smsc = %smsc,
+                        answer = %known.answer,
+                        since_ms = known.since,
+                        "this SMSC is remembered to have no cancel_sm: no cancel_sm is sent to \
+                         it (`presence-gw smsc no-cancel --forget` to try again sooner)"
+                    );
+                }
+                *self.unsupported.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((bind, known.answer.clone()));
+                Some(known.answer)
+            }
+            Ok(None) => {
+                *self.unsupported.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                None
+            }
+            Err(e) => {
+                warn!(error = %e, "could not read whether the SMSC has cancel_sm");
+                self.unsupported_here()
+            }
         }
     }
 
@@ -620,22 +688,50 @@ impl Canceller {
             .map(|(_, answer)| answer.clone())
     }
 
-    /// The SMSC of bind `bind` (the bind count before the cancel went out) answered `answer`
-    /// ([`Answer::Unsupported`]): remember it for that bind, and say so.
-    fn learn_unsupported(&self, bind: u64, answer: &str) {
+    /// The SMSC of bind `bind` (the bind count before the cancel went out), at address
+    /// `smsc`, answered `answer` ([`Answer::Unsupported`]): remember it for that bind, and with
+    /// a memory in the store too (by address and account), and say so.
+    async fn learn_unsupported(&self, bind: u64, smsc: Option<&str>, answer: &str) {
         *self.unsupported.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((bind, answer.to_string()));
+        let until = match smsc.filter(|_| !self.memory.is_zero()) {
+            Some(smsc) => {
+                let (smsc, system_id, text) =
+                    (smsc.to_string(), self.system_id.clone(), answer.to_string());
+                let kept = self
+                    .store
+                    .write(move |tx| {
+                        crate::store::cancel::remember_no_cancel(
+                            tx,
+                            &smsc,
+                            &system_id,
+                            &text,
+                            now_ms(),
+                        )
+                    })
+                    .await;
+                if let Err(e) = &kept {
+                    warn!(error = %e, "could not remember that the SMSC has no cancel_sm; the next bind tries again");
+                }
+                self.told_bind.store(bind, Ordering::Relaxed);
+                format!(
+                    "for {} h, across binds and restarts ([smsc] no_cancel_memory_hours; \
+                     `presence-gw smsc no-cancel --forget` to try again sooner)",
+                    self.memory.as_secs() / 3600
+                )
+            }
+            None => "until the next bind".to_string(),
+        };
         if self.told.swap(true, Ordering::Relaxed) {
             info!(
                 answer,
-                "the SMSC does not support cancel_sm on this bind either; no cancel is sent \
-                 until the next bind"
+                "the SMSC does not support cancel_sm on this bind either; no cancel is sent {until}"
             );
         } else {
             warn!(
                 answer,
-                "the SMSC does not support cancel_sm: no more cancel_sm is sent until the next \
-                 bind, and accepted messages a newer one or a withdrawal made wrong to deliver \
+                "the SMSC does not support cancel_sm: no more cancel_sm is sent to it {until}, \
+                 and accepted messages a newer one or a withdrawal made wrong to deliver \
                  are left to the SMSC (their rows stay submitted, their receipts decide). Set \
                  [smsc] cancel_superseded = false if this carrier never takes cancel_sm"
             );
@@ -668,7 +764,7 @@ impl Canceller {
             let next = if !self.enabled {
                 self.drop_all(None).await
             } else if self.link.is_bound() && !self.pause.is_paused() {
-                match self.unsupported_here() {
+                match self.no_cancel_now().await {
                     Some(answer) => self.drop_all(Some(answer)).await,
                     None => self.pass(&stop).await,
                 }
@@ -792,6 +888,7 @@ impl Canceller {
         // Read before any cancel goes out: an answer that says the SMSC has no cancel_sm is
         // remembered for this bind, or for none if the link bound again meanwhile.
         let bind = self.bind_count();
+        let smsc = self.link.bound_to();
         let list = match self.store.read(move |c| due(c, now, PASS_MAX)).await {
             Ok(list) => list,
             Err(e) => {
@@ -828,7 +925,7 @@ impl Canceller {
                     };
                     self.counts.note(&answer);
                     if let Answer::Unsupported(text) = &answer {
-                        self.learn_unsupported(bind, text);
+                        self.learn_unsupported(bind, smsc.as_deref(), text).await;
                         answers.push((seg.id, answer));
                         break;
                     }
