@@ -862,24 +862,82 @@ pub fn import_presets(
     dir: &std::path::Path,
     cfg: &crate::service::avatar::AvatarConfig,
 ) -> Result<PresetReport, std::io::Error> {
-    import_presets_until(store, dir, cfg, &tokio_util::sync::CancellationToken::new())
+    import_presets_until(
+        store,
+        PresetFiles::Dir(dir),
+        cfg,
+        &tokio_util::sync::CancellationToken::new(),
+    )
 }
 
-/// [`import_presets`] that stops before the next file once `stop` is cancelled (the gateway's
-/// stop, for the default catalogue it loads on a first start): each picture takes a fraction
-/// of a second to render, and a stop used to wait for all of them. The report then says
-/// [`PresetReport::stopped`].
+/// The files a preset import reads ([`import_presets_until`]).
+#[derive(Debug, Clone, Copy)]
+pub enum PresetFiles<'a> {
+    /// Every file in this folder (read one at a time).
+    Dir(&'a std::path::Path),
+    /// These files, (name, contents), as a folder would hold them: the catalogue built into
+    /// the binary, imported without writing it to a scratch folder first (one left behind by
+    /// a gateway killed during its import stayed in the temp directory for good).
+    Memory(&'a [(&'a str, &'a [u8])]),
+}
+
+/// One file of a [`PresetFiles`].
+enum PresetFile<'a> {
+    Path(std::path::PathBuf),
+    Bytes(&'a [u8]),
+}
+
+impl PresetFile<'_> {
+    fn read(&self) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
+        match self {
+            PresetFile::Path(p) => std::fs::read(p).map(std::borrow::Cow::Owned),
+            PresetFile::Bytes(b) => Ok(std::borrow::Cow::Borrowed(b)),
+        }
+    }
+}
+
+/// [`import_presets`] of `files` (a folder's, or held in memory), stopping before the next
+/// file once `stop` is cancelled (the gateway's stop, for the default catalogue it loads on a
+/// first start): each picture takes a fraction of a second to render, and a stop used to wait
+/// for all of them. The report then says [`PresetReport::stopped`].
 pub fn import_presets_until(
     store: &Store,
-    dir: &std::path::Path,
+    files: PresetFiles<'_>,
     cfg: &crate::service::avatar::AvatarConfig,
     stop: &tokio_util::sync::CancellationToken,
 ) -> Result<PresetReport, std::io::Error> {
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
+    let (mut files, (mut titles, warnings)): (Vec<(String, PresetFile<'_>)>, _) = match files {
+        PresetFiles::Dir(dir) => {
+            let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
+            paths.sort();
+            let files = paths
+                .into_iter()
+                .map(|p| {
+                    let name = p
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    (name, PresetFile::Path(p))
+                })
+                .collect();
+            (files, folder_titles(dir))
+        }
+        PresetFiles::Memory(list) => {
+            let titles = match list.iter().find(|(name, _)| *name == TITLES_FILE) {
+                Some((_, bytes)) => read_titles(*bytes),
+                None => (Titles::default(), Vec::new()),
+            };
+            let files = list
+                .iter()
+                .map(|(name, bytes)| (name.to_string(), PresetFile::Bytes(bytes)))
+                .collect();
+            (files, titles)
+        }
+    };
+    files.sort_by(|a, b| a.0.cmp(&b.0));
     // Operator files may be bigger than subscriber uploads.
     let limits = crate::images::Limits {
         max_bytes: 4 * 1024 * 1024,
@@ -887,21 +945,17 @@ pub fn import_presets_until(
     };
     let named: std::collections::BTreeSet<i64> = files
         .iter()
-        .filter_map(|p| p.file_name())
-        .filter_map(|n| preset_name(&n.to_string_lossy()).0)
+        .filter_map(|(name, _)| preset_name(name).0)
         .collect();
-    let mut report = PresetReport::default();
-    let (mut titles, warnings) = folder_titles(dir);
-    report.warnings = warnings;
-    for path in files {
+    let mut report = PresetReport {
+        warnings,
+        ..PresetReport::default()
+    };
+    for (name, file) in files {
         if stop.is_cancelled() {
             report.stopped = true;
             break;
         }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         if name.starts_with('.')
             || name.ends_with(".md")
             || name.ends_with(".txt")
@@ -909,7 +963,7 @@ pub fn import_presets_until(
         {
             continue;
         }
-        let bytes = std::fs::read(&path)?;
+        let bytes = file.read()?;
         let processed = match crate::images::process(&bytes, &limits, &cfg.sizes) {
             Ok(p) => p,
             Err(e) => {

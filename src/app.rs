@@ -119,28 +119,63 @@ const BUILT_IN_PRESETS: &[(&str, &[u8])] = &[
 enum PresetSource {
     /// A folder on this host (the working directory's `fixtures/presets`, or a configured one).
     Dir(PathBuf),
-    /// [`BUILT_IN_PRESETS`], written to a scratch folder for the import.
-    BuiltIn(PathBuf),
+    /// [`BUILT_IN_PRESETS`], imported from memory.
+    BuiltIn,
 }
 
-/// Write [`BUILT_IN_PRESETS`] to a new scratch folder: a fresh name no other user can have
-/// prepared (`create_dir` refuses one that exists, a symlink included), removed again if a
-/// write fails.
-fn unpack_built_in_presets() -> std::io::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!(
-        "presence-gw-presets-{}-{:016x}",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    std::fs::create_dir(&dir)?;
-    let written = BUILT_IN_PRESETS
-        .iter()
-        .try_for_each(|(name, bytes)| std::fs::write(dir.join(name), bytes));
-    if let Err(e) = written {
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(e);
+/// The name scratch folders of the built-in presets had (`presence-gw-presets-<pid>-<16 hex
+/// digits>` in the temp directory): builds before this one unpacked the catalogue there for
+/// its import, and a gateway killed (SIGKILL) during it left the folder for good.
+const PRESET_SCRATCH_PREFIX: &str = "presence-gw-presets-";
+
+/// The process id in `name` if it is a preset scratch folder's name ([`PRESET_SCRATCH_PREFIX`]).
+fn preset_scratch_pid(name: &str) -> Option<u32> {
+    let (pid, tag) = name.strip_prefix(PRESET_SCRATCH_PREFIX)?.split_once('-')?;
+    let digits = |s: &str, radix: u32| !s.is_empty() && s.chars().all(|c| c.is_digit(radix));
+    (digits(pid, 10) && tag.len() == 16 && digits(tag, 16))
+        .then(|| pid.parse().ok())
+        .flatten()
+}
+
+/// Remove from `dir` (the temp directory) the preset scratch folders of processes that are
+/// gone ([`PRESET_SCRATCH_PREFIX`]): a folder whose process runs (another gateway importing
+/// now) is left alone, as is anything else, a symlink with such a name included. Whether a
+/// process runs is read from `/proc`; without it (not Linux) nothing is removed. Returns the
+/// folders removed.
+fn remove_preset_leftovers(dir: &std::path::Path) -> Vec<PathBuf> {
+    let proc = std::path::Path::new("/proc");
+    if !proc.join("self").exists() {
+        return Vec::new();
     }
-    Ok(dir)
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(preset_scratch_pid) else {
+            continue;
+        };
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir || pid == std::process::id() || proc.join(pid.to_string()).exists() {
+            continue;
+        }
+        let path = entry.path();
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => removed.push(path),
+            Err(e) => {
+                tracing::debug!(dir = %path.display(), error = %e, "a preset scratch folder of a gone process not removed")
+            }
+        }
+    }
+    if !removed.is_empty() {
+        info!(
+            removed = removed.len(),
+            dir = %dir.display(),
+            "removed the preset scratch folders gateways killed during their import left"
+        );
+    }
+    removed
 }
 
 /// On first start (an empty catalogue), import the default presets in the background: from
@@ -174,26 +209,23 @@ fn load_default_presets(
         let source = if dir.is_dir() {
             PresetSource::Dir(dir)
         } else if dir == std::path::Path::new(DEFAULT_PRESETS_DIR) {
-            match unpack_built_in_presets() {
-                Ok(scratch) => PresetSource::BuiltIn(scratch),
-                Err(e) => {
-                    tracing::warn!(error = %e, "built-in presets not unpacked; the catalogue stays empty");
-                    return;
-                }
-            }
+            PresetSource::BuiltIn
         } else {
             let shown = std::env::current_dir().map_or(dir.clone(), |cwd| cwd.join(&dir));
             tracing::warn!(dir = %shown.display(), "[avatar] presets_dir is no folder; the catalogue stays empty");
             return;
         };
-        let (from, folder) = match &source {
-            PresetSource::Dir(d) => (d.display().to_string(), d),
-            PresetSource::BuiltIn(d) => ("built-in catalogue".to_string(), d),
+        let (from, files) = match &source {
+            PresetSource::Dir(d) => (d.display().to_string(), crate::admin::PresetFiles::Dir(d)),
+            PresetSource::BuiltIn => (
+                "built-in catalogue".to_string(),
+                crate::admin::PresetFiles::Memory(BUILT_IN_PRESETS),
+            ),
         };
         if let Err(e) = store.write_blocking(crate::service::avatar::default_import_begun) {
             tracing::warn!(%from, error = %e, "default presets: the import is not marked begun; a stop now is not resumed");
         }
-        match crate::admin::import_presets_until(&store, folder, &cfg, &stop) {
+        match crate::admin::import_presets_until(&store, files, &cfg, &stop) {
             Ok(r) if r.stopped => info!(
                 %from,
                 imported = r.imported.len(),
@@ -221,9 +253,6 @@ fn load_default_presets(
                 );
             }
             Err(e) => tracing::warn!(%from, error = %e, "default presets not loaded"),
-        }
-        if let PresetSource::BuiltIn(scratch) = source {
-            let _ = std::fs::remove_dir_all(scratch);
         }
     })
 }
@@ -405,6 +434,7 @@ impl Gateway {
             opts.dispatcher.cancel_superseded,
             metrics.cancel_counts(),
         )
+        .with_memory(&opts.link.system_id, opts.dispatcher.no_cancel_memory)
         .with_pause(pause.clone());
         tasks.push(tokio::spawn(canceller.run(stop_intake.clone())));
         // The inbound pump hands on the messages left pending by a previous run first, then
@@ -454,6 +484,8 @@ impl Gateway {
         let presets_dir = service.avatar.presets_dir.clone();
         let avatar_cfg = service.avatar.clone();
         let mut gw = Gateway::start(opts, mo_tx).await?;
+        // Scratch folders older builds' preset imports left in the temp directory when killed.
+        tokio::task::spawn_blocking(|| remove_preset_leftovers(&std::env::temp_dir()));
         let sms_only = avatar_cfg.sms_link_handsets.clone();
         if !sms_only.is_empty() {
             gw.store
@@ -675,11 +707,55 @@ mod tests {
         for (name, bytes) in BUILT_IN_PRESETS {
             assert_eq!(*bytes, std::fs::read(dir.join(name)).unwrap(), "{name}");
         }
-        let scratch = unpack_built_in_presets().unwrap();
+    }
+
+    /// The built-in catalogue, imported from memory (no scratch folder in the temp directory
+    /// any more), gives the presets, titles and warnings its folder gives.
+    #[test]
+    fn the_built_in_catalogue_imports_from_memory_as_its_folder_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_PRESETS_DIR);
+        let cfg = crate::service::avatar::AvatarConfig {
+            sizes: vec![48],
+            ..Default::default()
+        };
+        let memory = Store::open(&dir.path().join("m.db"), Default::default()).unwrap();
+        let folder = Store::open(&dir.path().join("f.db"), Default::default()).unwrap();
+        let from_memory = crate::admin::import_presets_until(
+            &memory,
+            crate::admin::PresetFiles::Memory(BUILT_IN_PRESETS),
+            &cfg,
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        let from_folder = crate::admin::import_presets(&folder, &shipped, &cfg).unwrap();
+        assert_eq!(from_memory, from_folder);
+        assert_eq!(from_memory.imported.len(), BUILT_IN_PRESETS.len() - 1);
+        assert!(from_memory.refused.is_empty() && from_memory.warnings.is_empty());
         assert_eq!(
-            std::fs::read(scratch.join("titles.csv")).unwrap(),
-            std::fs::read(dir.join("titles.csv")).unwrap()
+            from_memory.imported[0].1,
+            crate::service::avatar::PresetTitle::new("Cat", Some("猫".into()))
         );
-        std::fs::remove_dir_all(scratch).unwrap();
+        memory.close_blocking();
+        folder.close_blocking();
+    }
+
+    /// The names of preset scratch folders are told from others: a pid and 16 hex digits.
+    #[test]
+    fn preset_scratch_folders_are_told_by_name() {
+        assert_eq!(
+            preset_scratch_pid("presence-gw-presets-4242-0123456789abcdef"),
+            Some(4242)
+        );
+        for other in [
+            "presence-gw-presets-4242",
+            "presence-gw-presets-4242-0123",
+            "presence-gw-presets-x42-0123456789abcdef",
+            "presence-gw-presets--0123456789abcdef",
+            "presence-gw-presets-4242-0123456789abcdeg",
+            "other-4242-0123456789abcdef",
+        ] {
+            assert_eq!(preset_scratch_pid(other), None, "{other}");
+        }
     }
 }

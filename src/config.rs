@@ -282,6 +282,11 @@ pub struct SmscConfig {
     /// more are sent until the next) and the messages stay as they were; turn it off for a
     /// carrier that counts or polices refused requests.
     pub cancel_superseded: bool,
+    /// Hours an SMSC that answered a cancel_sm as one without the operation is remembered (by
+    /// address and `system_id`, in the database): no cancel_sm goes to it meanwhile, across
+    /// binds and restarts (`presence-gw smsc no-cancel --forget` forgets it sooner); 0: until
+    /// the next bind only, which then spends a refused cancel_sm to learn it again.
+    pub no_cancel_memory_hours: u64,
     /// Seconds to wait for any response.
     pub response_timeout_secs: f64,
     /// Microseconds to poll the socket for an answer expected soon rather than sleep, while
@@ -412,6 +417,7 @@ impl Default for SmscConfig {
             max_rate: 0.0,
             temporary_statuses: l.temporary_statuses,
             cancel_superseded: true,
+            no_cancel_memory_hours: 24,
             response_timeout_secs: l.response_timeout.as_secs_f64(),
             busy_poll_us: u64::try_from(l.busy_poll.as_micros()).unwrap_or(u64::MAX),
             enquire_link_secs: l.enquire_link_interval.as_secs_f64(),
@@ -1408,6 +1414,7 @@ impl Config {
             d.template.source_ton = s.source_ton;
             d.template.source_npi = s.source_npi;
             d.cancel_superseded = s.cancel_superseded;
+            d.no_cancel_memory = Duration::from_secs(s.no_cancel_memory_hours.saturating_mul(3600));
         }
         let c = &self.delivery;
         d.template.registered_delivery = c.registered_delivery;
@@ -1589,6 +1596,19 @@ mod tests {
             d.cancel_superseded = !want;
             c.apply_delivery(&mut d);
             assert_eq!(d.cancel_superseded, want, "{toml}");
+        }
+        // How long an SMSC without cancel_sm is remembered: a day unless set.
+        for (line, hours) in [("", 24), ("no_cancel_memory_hours = 0\n", 0)] {
+            let toml = format!("[smsc]\naddress = \"h:1\"\npassword = \"pw\"\n{line}");
+            let c = Config::from_toml(&toml, Path::new("x.toml")).unwrap();
+            let mut d = crate::delivery::DispatcherConfig::new(template.clone());
+            d.no_cancel_memory = Duration::from_secs(1);
+            c.apply_delivery(&mut d);
+            assert_eq!(
+                d.no_cancel_memory,
+                Duration::from_secs(hours * 3600),
+                "{toml}"
+            );
         }
     }
 

@@ -96,6 +96,9 @@ enum Command {
     /// Subscribers: show one (groups, statuses, avatar, opt-outs, activity).
     #[command(subcommand)]
     Subscriber(SubscriberCmd),
+    /// The SMSCs: what the gateway remembers of them (those without cancel_sm).
+    #[command(subcommand)]
+    Smsc(SmscCmd),
     /// Write a consistent copy of the database to a new file, also while the gateway runs.
     Backup {
         /// The copy to write (must not exist).
@@ -114,6 +117,7 @@ impl Command {
             Command::Presets(_) => "presets",
             Command::Outbox(_) => "outbox",
             Command::Subscriber(_) => "subscriber",
+            Command::Smsc(_) => "smsc",
             Command::Backup { .. } => "backup",
         }
     }
@@ -283,6 +287,21 @@ enum OutboxCmd {
         /// Age in days.
         #[arg(long, default_value_t = 30)]
         older_than_days: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SmscCmd {
+    /// List the SMSCs remembered to have no cancel_sm (they answered one ESME_RINVCMDID or
+    /// generic_nack; none is sent to them for [smsc] no_cancel_memory_hours), or forget them.
+    NoCancel {
+        /// Forget them (every one, or the one --address names): the gateway tries cancel_sm
+        /// there again at its next cancel, also while it runs.
+        #[arg(long)]
+        forget: bool,
+        /// Only this SMSC (its host:port as configured), with --forget.
+        #[arg(long, value_name = "HOST:PORT", requires = "forget")]
+        address: Option<String>,
     },
 }
 
@@ -564,6 +583,38 @@ fn backup(to: &std::path::Path, db: &DbArgs) -> anyhow::Result<()> {
         b.bytes,
         b.schema_version
     );
+    Ok(())
+}
+
+fn smsc(cmd: SmscCmd, db: &DbArgs) -> anyhow::Result<()> {
+    let SmscCmd::NoCancel { forget, address } = cmd;
+    if forget {
+        let (cfg, store) = db.open()?;
+        let forgotten = store.write_blocking(move |tx| {
+            presence_gw::store::cancel::forget_no_cancel(tx, address.as_deref())
+        })?;
+        store.close_blocking();
+        out!(
+            "forgot {forgotten} SMSC{} without cancel_sm, in {}",
+            if forgotten == 1 { "" } else { "s" },
+            absolute(&cfg.db).display()
+        );
+        return Ok(());
+    }
+    let (_, conn) = db.inspect()?;
+    let known = presence_gw::store::cancel::no_cancel_list(&conn)?;
+    if known.is_empty() {
+        out!("no SMSC is remembered to have no cancel_sm");
+    }
+    for n in known {
+        let (y, mo, d, h, mi, sec) = presence_gw::service::clock::utc_fields(n.since);
+        out!(
+            "{}  system_id {}  since {y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{sec:02} UTC  answered {}",
+            n.smsc,
+            n.system_id,
+            n.answer
+        );
+    }
     Ok(())
 }
 
@@ -1317,6 +1368,7 @@ fn run() -> anyhow::Result<()> {
         Some(Command::Outbox(cmd)) => return outbox(cmd, &cli.db),
         Some(Command::Presets(cmd)) => return presets(cmd, &cli.db),
         Some(Command::Subscriber(cmd)) => return subscriber(cmd, &cli.db),
+        Some(Command::Smsc(cmd)) => return smsc(cmd, &cli.db),
         Some(Command::Backup { to }) => return backup(&to, &cli.db),
         Some(Command::Serve(args)) => {
             refuse_flags_before(&cli.serve, typed, "serve")?;

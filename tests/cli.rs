@@ -114,6 +114,7 @@ fn help_lists_every_subcommand_and_each_help_works() {
         "presets",
         "outbox",
         "subscriber",
+        "smsc",
     ] {
         assert!(
             listed.iter().any(|c| c == cmd),
@@ -141,7 +142,7 @@ fn help_lists_every_subcommand_and_each_help_works() {
     }
 
     // Every subcommand and nested subcommand: help exits 0 and shows its own usage line.
-    let cases: [(&[&str], &[&str]); 13] = [
+    let cases: [(&[&str], &[&str]); 15] = [
         (&["serve"], &["--smsc", "--public-url"]),
         (&["check-config"], &["[FILE]", "--config"]),
         (&["activity"], &["import"]),
@@ -158,6 +159,8 @@ fn help_lists_every_subcommand_and_each_help_works() {
         (&["outbox", "purge"], &["--older-than-days"]),
         (&["subscriber"], &["show"]),
         (&["subscriber", "show"], &["<NUMBER>", "--db"]),
+        (&["smsc"], &["no-cancel"]),
+        (&["smsc", "no-cancel"], &["--forget", "--address", "--db"]),
     ];
     for (path, must) in cases {
         let mut args = path.to_vec();
@@ -774,6 +777,95 @@ fn text_log_lines_off_a_terminal_are_plain() {
 
 /// `backup` without a database says so; with one it writes a copy that passes `quick_check`
 /// and says where and how big; a second run to the same file is refused, naming why.
+/// `smsc no-cancel` lists the SMSCs the gateway remembers to have no cancel_sm (address,
+/// account, since when, what they answered), and `--forget` forgets one (`--address`) or all,
+/// saying how many; `--address` alone is refused.
+#[test]
+fn smsc_no_cancel_lists_and_forgets_smscs_without_cancel_sm() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("gw.db");
+    create_db(&db);
+    let r = run_in(d, &["smsc", "no-cancel", "--db", "gw.db"]);
+    assert!(r.ok(), "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("no SMSC is remembered to have no cancel_sm"),
+        "{}",
+        r.stdout
+    );
+    {
+        let store = presence_gw::store::Store::open(&db, Default::default()).unwrap();
+        store
+            .write_blocking(|tx| {
+                use presence_gw::store::cancel::remember_no_cancel;
+                // 2026-12-07 14:00:00 UTC.
+                remember_no_cancel(
+                    tx,
+                    "smsc-a:2775",
+                    "gw",
+                    "generic_nack ESME_RINVCMDID (0x00000003)",
+                    1_796_652_000_000,
+                )?;
+                remember_no_cancel(
+                    tx,
+                    "smsc-b:2775",
+                    "gw",
+                    "ESME_RINVCMDID (0x00000003)",
+                    1_796_652_000_000,
+                )
+            })
+            .unwrap();
+        store.close_blocking();
+    }
+    let r = run_in(d, &["smsc", "no-cancel", "--db", "gw.db"]);
+    assert!(r.ok(), "{}", r.stderr);
+    assert!(
+        r.stdout.contains(
+            "smsc-a:2775  system_id gw  since 2026-12-07 14:00:00 UTC  answered generic_nack \
+             ESME_RINVCMDID (0x00000003)"
+        ) && r.stdout.contains("smsc-b:2775"),
+        "{}",
+        r.stdout
+    );
+    let r = run_in(
+        d,
+        &[
+            "smsc",
+            "no-cancel",
+            "--address",
+            "smsc-a:2775",
+            "--db",
+            "gw.db",
+        ],
+    );
+    r.no_panic("--address without --forget");
+    assert!(!r.ok() && r.stderr.contains("--forget"), "{}", r.stderr);
+    let forget = |address: Option<&str>| {
+        let mut args = vec!["smsc", "no-cancel", "--forget", "--db", "gw.db"];
+        args.extend(address.map(|a| ["--address", a]).into_iter().flatten());
+        let r = run_in(d, &args);
+        assert!(r.ok(), "{args:?}: {}", r.stderr);
+        r.stdout
+    };
+    assert!(forget(Some("smsc-c:2775")).contains("forgot 0 SMSCs"));
+    assert!(forget(Some("smsc-a:2775")).contains("forgot 1 SMSC without cancel_sm"));
+    let r = run_in(d, &["smsc", "no-cancel", "--db", "gw.db"]);
+    assert!(
+        !r.stdout.contains("smsc-a") && r.stdout.contains("smsc-b:2775"),
+        "{}",
+        r.stdout
+    );
+    assert!(forget(None).contains("forgot 1 SMSC"));
+    let r = run_in(d, &["smsc", "no-cancel", "--db", "gw.db"]);
+    assert!(
+        r.stdout
+            .contains("no SMSC is remembered to have no cancel_sm"),
+        "{}",
+        r.stdout
+    );
+}
+
 #[test]
 fn backup_writes_a_checked_copy_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();

@@ -550,7 +550,9 @@ async fn an_upgraded_database_sends_and_keeps_a_pause_taken_after_the_upgrade() 
         .await;
     rusqlite::Connection::open(&db)
         .unwrap()
-        .execute_batch("DROP TABLE outbound_pause; PRAGMA user_version = 25;")
+        .execute_batch(
+            "DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; PRAGMA user_version = 25;",
+        )
         .unwrap();
     let (gw, _mo) = gateway(&dir, &sim).await;
     assert!(!gw.pause().is_paused());

@@ -77,8 +77,14 @@ impl Gw {
     /// Runs the binary in `dir` with `args`, environment free of the gateway's variables,
     /// and waits for the whole banner (including the seeded demo handsets).
     fn start(dir: &Path, args: &[&str]) -> Gw {
+        Gw::start_env(dir, args, &[])
+    }
+
+    /// [`Gw::start`] with the variables `env` set.
+    fn start_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Gw {
         let mut child = common::gateway_process(dir, "stderr.log")
             .args(args)
+            .envs(env.iter().copied())
             .spawn()
             .expect("spawn presence-gw");
         let rx = common::stdout_lines(&mut child);
@@ -437,6 +443,93 @@ async fn http_flag_alone_moves_the_links_too() {
     assert_eq!(push["fetch"]["state"], "fetched", "{push}");
     let status = gw.terminate();
     assert!(status.success(), "{status:?}");
+}
+
+/// Builds before this one unpacked the built-in presets into `presence-gw-presets-<pid>-<hex>`
+/// in the temp directory for the first start's import, and a gateway killed (SIGKILL) during
+/// it left the folder there for good. A start now removes such folders whose process is gone,
+/// leaving a running process's and anything else alone, and imports the built-in catalogue
+/// from memory: no folder of its own appears in the temp directory while it runs (watched
+/// every few milliseconds from before the spawn until the import is logged done).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_removes_dead_gateways_preset_folders_and_makes_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let dead = {
+        let mut gone = Command::new("true").spawn().expect("spawn true");
+        gone.wait().unwrap();
+        gone.id()
+    };
+    let mut live = Command::new("sleep")
+        .arg("120")
+        .spawn()
+        .expect("spawn sleep");
+    let scratch = |pid: u32| tmp.join(format!("presence-gw-presets-{pid}-00000000deadbeef"));
+    let others = [
+        tmp.join(format!("presence-gw-presets-{dead}")),
+        tmp.join(format!("other-{dead}-00000000deadbeef")),
+    ];
+    for folder in [scratch(dead), scratch(live.id())].iter().chain(&others) {
+        std::fs::create_dir(folder).unwrap();
+        std::fs::write(folder.join("01-cat.png"), b"left over").unwrap();
+    }
+    let planted: Vec<std::ffi::OsString> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    // Anything new in the temp directory while the gateway starts and imports.
+    let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let (tmp, watching) = (tmp.clone(), watching.clone());
+        std::thread::spawn(move || {
+            let mut seen = std::collections::BTreeSet::new();
+            while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                for e in std::fs::read_dir(&tmp).unwrap().flatten() {
+                    if !planted.contains(&e.file_name()) {
+                        seen.insert(e.file_name().to_string_lossy().into_owned());
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            seen
+        })
+    };
+    let mut gw = Gw::start_env(dir.path(), &["--http", "127.0.0.1:0"], &[("TMPDIR", &tmp)]);
+    let deadline = Instant::now() + WAIT;
+    let log = loop {
+        let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+        if log.contains("default avatar presets loaded") {
+            break log;
+        }
+        assert!(Instant::now() < deadline, "no presets line in {log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    let seen = watcher.join().unwrap();
+    assert!(
+        log.contains("from=built-in catalogue") && log.contains("imported=14"),
+        "{log}"
+    );
+    assert!(seen.is_empty(), "made in the temp directory: {seen:?}");
+    while scratch(dead).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "a gone process's folder stays\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        scratch(live.id()).exists(),
+        "a running process's folder went"
+    );
+    for other in &others {
+        assert!(other.exists(), "{} went", other.display());
+    }
+    let status = gw.terminate();
+    assert!(status.success(), "{status:?}");
+    let _ = live.kill();
+    let _ = live.wait();
 }
 
 /// With `--log-format json` every line a log pipeline takes is one JSON object: the banner

@@ -3861,13 +3861,16 @@ fn cancels_received(sim: &SimHandle) -> u64 {
 /// --no-cancel`): the first cancel tells the gateway so, counted as `unsupported`; it sends
 /// no more on that bind, and the next supersession's intent is dropped unsent: the row stays
 /// `submitted`, its last error says why, and its receipt decides (the SMSC delivers it). A
-/// new bind tries once again. Before, every supersession sent another cancel_sm to be
-/// refused.
+/// new bind tries once again, with `[smsc] no_cancel_memory_hours = 0` (no memory across
+/// binds). Before, every supersession sent another cancel_sm to be refused.
 #[tokio::test]
 async fn an_smsc_without_cancel_sm_gets_one_cancel_a_bind() {
     let mut sim = mum_off_for(6_000);
     sim.cancel_sm = false;
-    let w = World::start_on(sim, ServiceConfig::default()).await;
+    let w = World::start_tuned(sim, ServiceConfig::default(), |o| {
+        o.dispatcher.no_cancel_memory = Duration::ZERO;
+    })
+    .await;
     w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
     w.say(OWNER, "STATUS FAMILY FREE").await;
     wait_row_to(&w, MUM, 0, "submitted").await;
@@ -3926,6 +3929,118 @@ async fn an_smsc_without_cancel_sm_gets_one_cancel_a_bind() {
     w.sim.shutdown().await;
 }
 
+/// Wait until `w` has no cancel intent left and the simulator has received `n` cancel_sms.
+async fn settled_with_cancels(w: &World, n: u64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while cancels_pending(w).await > 0 || cancels_received(&w.sim) < n {
+        assert!(tokio::time::Instant::now() < deadline, "the intent stays");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(cancels_received(&w.sim), n, "cancel_sms sent");
+}
+
+/// Mum's `index`th update was left to the SMSC as one without cancel_sm: its last error says
+/// so.
+async fn left_as_no_cancel(w: &World, index: usize) {
+    let rows = outbox_rows_to(w, MUM).await;
+    let why = rows[index].2.as_deref().unwrap_or_default();
+    assert!(
+        why.contains("the SMSC does not support cancel_sm (it answered generic_nack"),
+        "{rows:?}"
+    );
+    assert_eq!(rows[index].1, "submitted", "{rows:?}");
+}
+
+/// An SMSC without cancel_sm (`serve --no-cancel`) is remembered in the database by its
+/// address and the bind's system_id (`[smsc] no_cancel_memory_hours`, 24 by default): after
+/// its one refused cancel_sm, neither a new bind to it nor a restart of the gateway sends
+/// another (the rows are left to it, their last error says why). Once the operator forgets
+/// it (`presence-gw smsc no-cancel --forget`, `store::cancel::forget_no_cancel`), the next
+/// supersession tries a cancel_sm again, with the gateway running. Before, each new bind and
+/// each restart spent a refused cancel_sm to learn it again.
+#[tokio::test]
+async fn an_smsc_without_cancel_sm_is_remembered_across_binds_and_restarts() {
+    use presence_gw::store::cancel::{forget_no_cancel, no_cancel_list};
+    let mut sim = mum_off_for(120_000);
+    sim.cancel_sm = false;
+    let w = World::start_on(sim, ServiceConfig::default()).await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "submitted").await;
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    wait_row_to(&w, MUM, 1, "submitted").await;
+    settled_with_cancels(&w, 1).await;
+    left_as_no_cancel(&w, 0).await;
+    let known = w.gw.store.read(no_cancel_list).await.unwrap();
+    assert_eq!(
+        known
+            .iter()
+            .map(|n| (n.smsc.clone(), n.system_id.as_str()))
+            .collect::<Vec<_>>(),
+        [(w.sim.smpp_addr().to_string(), SYSTEM_ID)]
+    );
+    // A new bind to the same SMSC.
+    let binds = || {
+        w.gw.link
+            .stats()
+            .binds
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let before = binds();
+    w.sim.drop_connections(None);
+    wait_for("the gateway binds again", || {
+        w.gw.link.is_bound() && binds() > before
+    })
+    .await;
+    w.say(OWNER, "STATUS FAMILY DRIVING").await;
+    wait_row_to(&w, MUM, 2, "submitted").await;
+    settled_with_cancels(&w, 1).await;
+    left_as_no_cancel(&w, 1).await;
+    // A restart.
+    let w = w.restart(|_| {}).await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 3, "submitted").await;
+    settled_with_cancels(&w, 1).await;
+    left_as_no_cancel(&w, 2).await;
+    // The operator forgets it: the next supersession tries again.
+    let forgotten =
+        w.gw.store
+            .write(|tx| forget_no_cancel(tx, None))
+            .await
+            .unwrap();
+    assert_eq!(forgotten, 1);
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    wait_row_to(&w, MUM, 4, "submitted").await;
+    settled_with_cancels(&w, 2).await;
+    left_as_no_cancel(&w, 3).await;
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// What is remembered of an SMSC without cancel_sm lasts `no_cancel_memory_hours`: once it
+/// is older, the next supersession tries a cancel_sm again (here a memory of a second).
+#[tokio::test]
+async fn an_smsc_without_cancel_sm_is_tried_again_once_its_memory_is_old() {
+    let mut sim = mum_off_for(120_000);
+    sim.cancel_sm = false;
+    let w = World::start_tuned(sim, ServiceConfig::default(), |o| {
+        o.dispatcher.no_cancel_memory = Duration::from_secs(1);
+    })
+    .await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "submitted").await;
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    wait_row_to(&w, MUM, 1, "submitted").await;
+    settled_with_cancels(&w, 1).await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    w.say(OWNER, "STATUS FAMILY DRIVING").await;
+    wait_row_to(&w, MUM, 2, "submitted").await;
+    settled_with_cancels(&w, 2).await;
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// A cancel_sm the SMSC answers ESME_RTHROTTLED (busy) slows the link down as a throttled
 /// submit does: the adaptive rate every submit and cancel takes its token from is cut. The
 /// cancel is tried again after its back-off and goes through once the SMSC takes it. Before,
@@ -3967,6 +4082,170 @@ async fn a_throttled_cancel_slows_the_link_down_as_a_throttled_submit_does() {
         "cancelled once the SMSC took it"
     );
     assert_eq!(cancels(&w, "cancelled"), 1);
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// A cancel_sm the SMSC answers with a vendor code the operator listed in `[smsc]
+/// temporary_statuses` (0x401, "busy now") is tried again after its back-off, as a submit
+/// refused with it is, and the message is cancelled once the SMSC takes the cancel. Before,
+/// the canceller read only the standard codes: the answer was a refusal for good, the row
+/// kept `submitted` with "the SMSC refused cancel_sm", and the stale update delivered.
+#[tokio::test]
+async fn a_cancel_refused_with_a_status_listed_as_temporary_is_tried_again() {
+    let w = World::start_tuned(mum_off_for(8_000), ServiceConfig::default(), |o| {
+        o.link.temporary_statuses = vec![0x401];
+    })
+    .await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY FREE").await;
+    wait_row_to(&w, MUM, 0, "submitted").await;
+    w.sim.set_faults(smsc_sim::Faults {
+        refuse_cancels: Some(0x401),
+        ..smsc_sim::Faults::default()
+    });
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    wait_for("the cancel answered 0x401", || {
+        cancels_received(&w.sim) >= 1
+    })
+    .await;
+    wait_for("the answer counted", || {
+        cancels(&w, "failed") + cancels(&w, "refused") >= 1
+    })
+    .await;
+    assert_eq!(cancels(&w, "refused"), 0, "a listed status is no refusal");
+    let rows = outbox_rows_to(&w, MUM).await;
+    assert_eq!(rows[0].1, "submitted", "{rows:?}");
+    assert_eq!(
+        cancels_pending(&w).await,
+        1,
+        "the intent waits for its retry"
+    );
+    w.sim.set_faults(smsc_sim::Faults::default());
+    let (_, _, why) = wait_row_to(&w, MUM, 0, "superseded").await;
+    assert!(
+        why.unwrap_or_default()
+            .starts_with("cancelled at the SMSC: superseded by outbox row "),
+        "cancelled once the SMSC took it"
+    );
+    assert_eq!(cancels(&w, "cancelled"), 1);
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// A world whose database holds, as the gateway that died left it, a keyed three-part update
+/// to Mum of which the SMSC took part 1 (message id `m-part-1`), claimed again for the rest
+/// and marked by her STOP while in flight; the gateway, its options changed by `tune`, then
+/// starts on it (and withdraws the row: `superseded`, "(cancel_sm asked for)"). The simulator
+/// answers every cancel_sm `refuse_cancels`. Returns the world and the row's id.
+async fn withdrawn_in_flight_at_start(
+    refuse_cancels: Option<u32>,
+    tune: impl FnOnce(&mut GatewayOptions),
+) -> (World, i64) {
+    use presence_gw::store::outbox::{self, AcceptedSegment, Attempt, AttemptEnd, NewMessage};
+    let sim = Simulator::start(SimConfig::local().with_account(SYSTEM_ID, PASSWORD))
+        .await
+        .expect("simulator starts");
+    sim.set_faults(smsc_sim::Faults {
+        refuse_cancels,
+        ..smsc_sim::Faults::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let key = format!("status:{OWNER}:{MUM}");
+    let store = presence_gw::store::Store::open(&World::db(&dir), Default::default()).unwrap();
+    let msg = NewMessage {
+        coalesce_key: Some(key.clone()),
+        ..NewMessage::sms(MUM, "three parts")
+    };
+    let t = now_ms();
+    let id = store
+        .write(move |tx| {
+            let id = outbox::enqueue(tx, &msg, t)?.id;
+            outbox::claim_due(tx, t, 1)?;
+            let attempts = [Attempt {
+                outbox_id: id,
+                attempt: 1,
+                accepted: vec![AcceptedSegment {
+                    seq: 1,
+                    total: 3,
+                    message_id: "m-part-1".into(),
+                }],
+                end: AttemptEnd::Retry {
+                    at: t,
+                    error: "ESME_RSYSERR".into(),
+                },
+            }];
+            for r in outbox::record_attempts(tx, &attempts, None, t)? {
+                r?;
+            }
+            outbox::claim_due(tx, t, 1)?;
+            outbox::withdraw_queued(tx, &key, "recipient sent STOP", None, t)?;
+            Ok::<_, presence_gw::store::StoreError>(id)
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    let gw = World::gateway_tuned(&sim, &dir, ServiceConfig::default(), tune).await;
+    (World { sim, gw, _dir: dir }, id)
+}
+
+/// Wait until `w` has no cancel intent left; then outbox row `id`'s state and last error.
+async fn row_once_no_cancel_waits(w: &World, id: i64) -> (String, Option<String>) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while cancels_pending(w).await > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the intent stays");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let row =
+        w.gw.store
+            .read(move |c| presence_gw::store::outbox::get(c, id))
+            .await
+            .unwrap()
+            .expect("the row is there");
+    (row.state.as_str().to_string(), row.last_error)
+}
+
+/// A row withdrawn in flight with part 1 taken ([`withdrawn_in_flight_at_start`]) whose
+/// cancel_sm the SMSC refuses (ESME_RINVMSGID): its last error then says the cancel was
+/// refused, with the status. Before, it kept saying "cancel_sm asked for" for good (the
+/// refusal was written only to `submitted` rows), and `outbox show` readers took the part
+/// for cancelled or still being cancelled.
+#[tokio::test]
+async fn a_row_withdrawn_in_flight_whose_cancel_is_refused_says_so() {
+    let (w, id) = withdrawn_in_flight_at_start(Some(0x0C), |_| {}).await;
+    wait_for("the cancel refused", || cancels(&w, "refused") == 1).await;
+    assert_eq!(cancels_received(&w.sim), 1);
+    let (state, why) = row_once_no_cancel_waits(&w, id).await;
+    assert_eq!(state, "superseded");
+    assert_eq!(
+        why.as_deref(),
+        Some(
+            "withdrawn in flight (recipient sent STOP): the SMSC had taken 1 of its 3 parts \
+             (not cancelled: the SMSC refused cancel_sm with ESME_RINVMSGID (0x0000000C)), \
+             the other 2 were never sent"
+        )
+    );
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// The same row with `[smsc] cancel_superseded = false`: no cancel_sm goes, and its last
+/// error says the cancels are off instead of "cancel_sm asked for".
+#[tokio::test]
+async fn a_row_withdrawn_in_flight_with_cancels_off_says_no_cancel_went() {
+    let (w, id) =
+        withdrawn_in_flight_at_start(None, |o| o.dispatcher.cancel_superseded = false).await;
+    let (state, why) = row_once_no_cancel_waits(&w, id).await;
+    assert_eq!(state, "superseded");
+    assert_eq!(
+        why.as_deref(),
+        Some(
+            "withdrawn in flight (recipient sent STOP): the SMSC had taken 1 of its 3 parts \
+             (not cancelled: cancel_sm is turned off ([smsc] cancel_superseded = false)), \
+             the other 2 were never sent"
+        )
+    );
+    assert_eq!(cancels_received(&w.sim), 0);
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }

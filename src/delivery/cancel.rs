@@ -26,7 +26,7 @@
 //! | `ESME_RCANCELFAIL` (delivered or final already) | stays `submitted`, its receipt decides; last error says so |
 //! | `ESME_RINVCMDID` or a `generic_nack`: this SMSC has no cancel_sm | stays `submitted`; last error says so; no more cancels on this bind (below) |
 //! | another refusal (`ESME_RINVMSGID`...) | stays `submitted`; last error says so |
-//! | no answer, or a passing refusal (`ESME_RTHROTTLED`, timeout, link drop) | tried again after a back-off, up to [`MAX_TRIES`] |
+//! | no answer, or a passing refusal (`ESME_RTHROTTLED`, a status in `[smsc] temporary_statuses`, timeout, link drop) | tried again after a back-off, up to [`MAX_TRIES`] |
 //!
 //! A receipt that still comes for a cancelled message is applied as any: `DELIVRD` makes the
 //! row `delivered` (the SMSC knows best), a failure leaves the `superseded` row as it is. A
@@ -37,16 +37,23 @@
 //! (`outbox::AttemptEnd::Withdrawn`); the parts the SMSC took are cancelled as a `submitted`
 //! row's, and its last error becomes `cancelled at the SMSC: <why>; N of its M parts never
 //! sent`. So are the parts an earlier attempt got through of a queued row withdrawn
-//! (`store::cancel::withdraw_queued_parts`).
+//! (`store::cancel::withdraw_queued_parts`). If none of a row withdrawn in flight is
+//! cancelled (refused, too late, no answer, no cancel_sm, the cancels turned off), the
+//! "(cancel_sm asked for)" of its last error becomes `(not cancelled: <answer>)`.
 //! A row that left `submitted` before its cancel went out (its receipt came) drops the intent.
 //! With `[smsc] cancel_superseded = false` intents are dropped unsent.
 //!
 //! An SMSC that answers a cancel_sm with `ESME_RINVCMDID` or a `generic_nack` does not do
 //! cancel_sm ([`Answer::Unsupported`]): the canceller remembers it for the rest of the bind
-//! (the link's bind count), sends no more cancels meanwhile and drops the intents unsent, as
-//! with `cancel_superseded = false` (the rows stay `submitted`, their receipts decide, their
-//! last error says why), and logs it once at warn. The next bind (maybe to a standby SMSC)
-//! tries again, with one cancel.
+//! (the link's bind count) and, for `[smsc] no_cancel_memory_hours` (24 by default), in the
+//! store by the SMSC's address and the bind's system_id (`smsc_no_cancel`, schema migration
+//! 27; [`Canceller::with_memory`]), so neither a new bind to that address nor a restart
+//! spends another refused cancel to learn it again. Meanwhile it sends no cancels and drops
+//! the intents unsent, as with `cancel_superseded = false` (the rows stay `submitted`, their
+//! receipts decide, their last error says why), and logs it once at warn. A bind to another
+//! address (a standby SMSC) tries, with one cancel; so does one to the same address once the
+//! memory is older than that, or the operator forgot it (`presence-gw smsc no-cancel
+//! --forget`); with `no_cancel_memory_hours = 0` every new bind tries.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -229,7 +236,26 @@ impl Answer {
     /// Read the link's answer to a `cancel_sm` (a `cancel_sm_resp` or a `generic_nack`); the
     /// statuses that mean "for now" are the ones a submit retries on.
     pub fn classify(answer: &Result<Command, LinkError>) -> Answer {
+        Self::classify_with(answer, &[])
+    }
+
+    /// [`Answer::classify`], with the codes in `temporary` (`[smsc] temporary_statuses`,
+    /// [`crate::smpp::LinkConfig::temporary_statuses`]) read as "for now" whatever they
+    /// are: such an answer is [`Answer::Failed`] and the cancel is tried again after its
+    /// back-off, as a submit refused with one is (`SubmitOutcome::classify_with`).
+    pub fn classify_with(answer: &Result<Command, LinkError>, temporary: &[u32]) -> Answer {
         match answer {
+            Ok(resp)
+                if resp.status() != CommandStatus::EsmeRok
+                    && temporary.contains(&u32::from(resp.status())) =>
+            {
+                let status = status_text(resp.status());
+                Answer::Failed(if resp.id() == CommandId::GenericNack {
+                    format!("generic_nack {status}")
+                } else {
+                    status
+                })
+            }
             Ok(resp) if resp.status() == CommandStatus::EsmeRcancelfail => Answer::TooLate,
             Ok(resp) if resp.id() == CommandId::GenericNack => {
                 match SubmitOutcome::classify(resp) {
@@ -308,9 +334,16 @@ pub enum RowEnd {
     /// A part is deleted at the SMSC (the message can no longer reach the handset whole):
     /// `superseded`, with this last error.
     Cancelled(String),
-    /// Nothing was cancelled: the row stays `submitted` (its receipt decides), with this last
-    /// error saying why.
-    Kept(String),
+    /// Nothing was cancelled: the row stays `submitted` (its receipt decides), its last error
+    /// saying why ([`RowEnd::kept_error`]). A row a withdrawal ended `superseded` in flight
+    /// with parts the SMSC took has its last error's "(cancel_sm asked for)" replaced by
+    /// "(not cancelled: <answer>)".
+    Kept {
+        /// Why the cancel was asked for (the intent's reason).
+        why: String,
+        /// What the SMSC answered, as text ("the SMSC refused cancel_sm with ...").
+        answer: String,
+    },
     /// Try the segments not cancelled yet again at `at` (Unix ms).
     Again {
         /// When.
@@ -379,33 +412,50 @@ pub fn row_end(
         _ => None,
     });
     if too_late > 0 {
-        RowEnd::Kept(format!(
-            "not cancelled ({why}): the SMSC answered {}: delivered or final already; its \
-             receipt decides",
-            status_text(CommandStatus::EsmeRcancelfail)
-        ))
+        RowEnd::kept(
+            why,
+            format!(
+                "the SMSC answered {}: delivered or final already; its receipt decides",
+                status_text(CommandStatus::EsmeRcancelfail)
+            ),
+        )
     } else if let Some(answer) = unsupported {
-        RowEnd::Kept(not_supported(why, &answer))
+        RowEnd::kept(why, not_supported(&answer))
     } else if let Some(status) = refused {
-        RowEnd::Kept(format!(
-            "not cancelled ({why}): the SMSC refused cancel_sm with {status}"
-        ))
+        RowEnd::kept(why, format!("the SMSC refused cancel_sm with {status}"))
     } else if let Some(error) = failed {
-        RowEnd::Kept(format!(
-            "not cancelled ({why}): no answer to cancel_sm after {MAX_TRIES} tries ({error})"
-        ))
+        RowEnd::kept(
+            why,
+            format!("no answer to cancel_sm after {MAX_TRIES} tries ({error})"),
+        )
     } else {
         RowEnd::Drop
     }
 }
 
-/// The last error of a row asked to be cancelled `why` at an SMSC that answered a cancel_sm
-/// `answer` ([`Answer::Unsupported`]).
-fn not_supported(why: &str, answer: &str) -> String {
-    format!(
-        "not cancelled ({why}): the SMSC does not support cancel_sm (it answered {answer}); \
-         its receipt decides"
-    )
+impl RowEnd {
+    /// [`RowEnd::Kept`] for a cancel asked for `why`, answered `answer`.
+    pub fn kept(why: &str, answer: impl Into<String>) -> RowEnd {
+        RowEnd::Kept {
+            why: why.to_string(),
+            answer: answer.into(),
+        }
+    }
+
+    /// The last error [`RowEnd::Kept`] gives a `submitted` row: `not cancelled (<why>):
+    /// <answer>` (`None` for another end).
+    pub fn kept_error(&self) -> Option<String> {
+        match self {
+            RowEnd::Kept { why, answer } => Some(format!("not cancelled ({why}): {answer}")),
+            _ => None,
+        }
+    }
+}
+
+/// What an SMSC that answered a cancel_sm `answer` ([`Answer::Unsupported`]) said, for a
+/// row's last error.
+fn not_supported(answer: &str) -> String {
+    format!("the SMSC does not support cancel_sm (it answered {answer}); its receipt decides")
 }
 
 /// Record `end` for the intent of row `outbox_id`. A row that left `submitted` meanwhile (its
@@ -442,13 +492,28 @@ fn record(tx: &Transaction<'_>, outbox_id: i64, end: &RowEnd, now: i64) -> Resul
             }
             forget(tx)?;
         }
-        RowEnd::Kept(why) => {
+        RowEnd::Kept { answer, .. } => {
             tx.prepare_cached(
                 "UPDATE outbox SET last_error = ?2, updated_at = ?3
                  WHERE id = ?1 AND state = 'submitted'",
             )
-            .and_then(|mut s| s.execute(params![outbox_id, why, now]))
+            .and_then(|mut s| s.execute(params![outbox_id, end.kept_error(), now]))
             .ctx("cancel::record: kept")?;
+            // A row a withdrawal ended in flight (`outbox::withdraw_marked`): its last error
+            // said the cancel of the parts taken was asked for; now it says what came of it.
+            tx.prepare_cached(
+                "UPDATE outbox SET last_error = replace(last_error, ?2, ?3), updated_at = ?4
+                 WHERE id = ?1 AND state = 'superseded' AND instr(last_error, ?2) > 0",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    outbox_id,
+                    crate::store::cancel::ASKED,
+                    format!("(not cancelled: {answer})"),
+                    now
+                ])
+            })
+            .ctx("cancel::record: kept, withdrawn in flight")?;
             forget(tx)?;
         }
         RowEnd::Again { at, done } => {
@@ -514,6 +579,14 @@ pub struct Canceller {
     unsupported: Arc<std::sync::Mutex<Option<(u64, String)>>>,
     /// That was logged at warn already (once a run; later binds say it at info).
     told: Arc<AtomicBool>,
+    /// The bind account (`[smsc] system_id`): with the SMSC's address, what an SMSC without
+    /// cancel_sm is remembered by in the store.
+    system_id: String,
+    /// How long an SMSC without cancel_sm is remembered in the store, across binds and
+    /// restarts (`[smsc] no_cancel_memory_hours`); zero: for the bind only.
+    memory: Duration,
+    /// The bind on which a remembered SMSC without cancel_sm was last said in the log.
+    told_bind: Arc<AtomicU64>,
     /// Notified after a commit that wrote intents ([`Store::cancel_intents`]).
     wake: Arc<tokio::sync::Notify>,
 }
@@ -540,6 +613,61 @@ impl Canceller {
             pause: super::pause::Pause::default(),
             unsupported: Arc::default(),
             told: Arc::new(AtomicBool::new(false)),
+            system_id: String::new(),
+            memory: Duration::ZERO,
+            told_bind: Arc::default(),
+        }
+    }
+
+    /// This canceller, remembering an SMSC without cancel_sm (by its address and the bind
+    /// account `system_id`) for `memory` in the store, so that neither a new bind nor a
+    /// restart spends a refused cancel_sm to learn it again (zero: for the bind only).
+    pub fn with_memory(mut self, system_id: &str, memory: Duration) -> Self {
+        self.system_id = system_id.to_string();
+        self.memory = memory;
+        self
+    }
+
+    /// The answer by which the SMSC now bound said it has no cancel_sm, if it did: on this
+    /// bind, or, with a memory ([`Canceller::with_memory`]), within it on any bind to its
+    /// address with this account, as the store holds it (`store::cancel::no_cancel`). What the
+    /// store no longer holds (the operator forgot it, or it is older than the memory) is
+    /// forgotten for this bind too: a cancel_sm is tried again.
+    async fn no_cancel_now(&self) -> Option<String> {
+        let (Some(smsc), false) = (self.link.bound_to(), self.memory.is_zero()) else {
+            return self.unsupported_here();
+        };
+        let bind = self.bind_count();
+        let memory_ms = i64::try_from(self.memory.as_millis()).unwrap_or(i64::MAX);
+        let not_before = now_ms().saturating_sub(memory_ms);
+        let (key, system_id) = (smsc.clone(), self.system_id.clone());
+        let known = self
+            .store
+            .read(move |c| crate::store::cancel::no_cancel(c, &key, &system_id, not_before))
+            .await;
+        match known {
+            Ok(Some(known)) => {
+                if self.told_bind.swap(bind, Ordering::Relaxed) != bind {
+                    info!(
+                        smsc = %smsc,
+                        answer = %known.answer,
+                        since_ms = known.since,
+                        "this SMSC is remembered to have no cancel_sm: no cancel_sm is sent to \
+                         it (`presence-gw smsc no-cancel --forget` to try again sooner)"
+                    );
+                }
+                *self.unsupported.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((bind, known.answer.clone()));
+                Some(known.answer)
+            }
+            Ok(None) => {
+                *self.unsupported.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                None
+            }
+            Err(e) => {
+                warn!(error = %e, "could not read whether the SMSC has cancel_sm");
+                self.unsupported_here()
+            }
         }
     }
 
@@ -560,22 +688,50 @@ impl Canceller {
             .map(|(_, answer)| answer.clone())
     }
 
-    /// The SMSC of bind `bind` (the bind count before the cancel went out) answered `answer`
-    /// ([`Answer::Unsupported`]): remember it for that bind, and say so.
-    fn learn_unsupported(&self, bind: u64, answer: &str) {
+    /// The SMSC of bind `bind` (the bind count before the cancel went out), at address
+    /// `smsc`, answered `answer` ([`Answer::Unsupported`]): remember it for that bind, and with
+    /// a memory in the store too (by address and account), and say so.
+    async fn learn_unsupported(&self, bind: u64, smsc: Option<&str>, answer: &str) {
         *self.unsupported.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((bind, answer.to_string()));
+        let until = match smsc.filter(|_| !self.memory.is_zero()) {
+            Some(smsc) => {
+                let (smsc, system_id, text) =
+                    (smsc.to_string(), self.system_id.clone(), answer.to_string());
+                let kept = self
+                    .store
+                    .write(move |tx| {
+                        crate::store::cancel::remember_no_cancel(
+                            tx,
+                            &smsc,
+                            &system_id,
+                            &text,
+                            now_ms(),
+                        )
+                    })
+                    .await;
+                if let Err(e) = &kept {
+                    warn!(error = %e, "could not remember that the SMSC has no cancel_sm; the next bind tries again");
+                }
+                self.told_bind.store(bind, Ordering::Relaxed);
+                format!(
+                    "for {} h, across binds and restarts ([smsc] no_cancel_memory_hours; \
+                     `presence-gw smsc no-cancel --forget` to try again sooner)",
+                    self.memory.as_secs() / 3600
+                )
+            }
+            None => "until the next bind".to_string(),
+        };
         if self.told.swap(true, Ordering::Relaxed) {
             info!(
                 answer,
-                "the SMSC does not support cancel_sm on this bind either; no cancel is sent \
-                 until the next bind"
+                "the SMSC does not support cancel_sm on this bind either; no cancel is sent {until}"
             );
         } else {
             warn!(
                 answer,
-                "the SMSC does not support cancel_sm: no more cancel_sm is sent until the next \
-                 bind, and accepted messages a newer one or a withdrawal made wrong to deliver \
+                "the SMSC does not support cancel_sm: no more cancel_sm is sent to it {until}, \
+                 and accepted messages a newer one or a withdrawal made wrong to deliver \
                  are left to the SMSC (their rows stay submitted, their receipts decide). Set \
                  [smsc] cancel_superseded = false if this carrier never takes cancel_sm"
             );
@@ -608,7 +764,7 @@ impl Canceller {
             let next = if !self.enabled {
                 self.drop_all(None).await
             } else if self.link.is_bound() && !self.pause.is_paused() {
-                match self.unsupported_here() {
+                match self.no_cancel_now().await {
                     Some(answer) => self.drop_all(Some(answer)).await,
                     None => self.pass(&stop).await,
                 }
@@ -651,7 +807,9 @@ impl Canceller {
     /// `[smsc] cancel_superseded = false`, or an SMSC without cancel_sm on this bind: forget
     /// every intent (looked for with a read first, so a wake-up with nothing to drop writes
     /// nothing). `unsupported`: the SMSC's answer that said it has no cancel_sm, written into
-    /// the last error of the `submitted` rows whose intents go ([`not_supported`]). Returns
+    /// the last error of the `submitted` rows whose intents go ([`not_supported`]). A row a
+    /// withdrawal ended in flight with parts taken has its "(cancel_sm asked for)" replaced by
+    /// "(not cancelled: ...)" either way (the SMSC's answer, or the cancels turned off). Returns
     /// when to look again: while marks of rows in flight stay, once such a row may have been
     /// accepted (its intent is dropped then).
     async fn drop_all(&self, unsupported: Option<String>) -> Option<i64> {
@@ -667,20 +825,37 @@ impl Canceller {
         let dropped = self
             .store
             .write(move |tx| {
-                if let Some(answer) = &unsupported {
-                    let now = now_ms();
-                    let rows: Vec<(i64, String)> = tx
-                        .prepare_cached(
-                            "SELECT c.outbox_id, c.why FROM outbox_cancel c
-                             JOIN outbox o ON o.id = c.outbox_id WHERE o.state = 'submitted'",
-                        )
-                        .and_then(|mut s| {
-                            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
-                        })
-                        .ctx("cancel::drop_all: rows")?;
-                    for (id, why) in rows {
-                        record(tx, id, &RowEnd::Kept(not_supported(&why, answer)), now)?;
-                    }
+                // The rows whose last error says why their cancel goes unsent: with an SMSC
+                // without cancel_sm, the `submitted` ones and those a withdrawal ended in
+                // flight (`superseded`, "cancel_sm asked for"); with the cancels turned off,
+                // only the latter (nothing was said of a cancel to the others).
+                let (sql, answer) = match &unsupported {
+                    Some(answer) => (
+                        "SELECT c.outbox_id, c.why FROM outbox_cancel c
+                         JOIN outbox o ON o.id = c.outbox_id
+                         WHERE o.state = 'submitted'
+                            OR (o.state = 'superseded' AND instr(o.last_error, ?1) > 0)",
+                        not_supported(answer),
+                    ),
+                    None => (
+                        "SELECT c.outbox_id, c.why FROM outbox_cancel c
+                         JOIN outbox o ON o.id = c.outbox_id
+                         WHERE o.state = 'superseded' AND instr(o.last_error, ?1) > 0",
+                        "cancel_sm is turned off ([smsc] cancel_superseded = false)".to_string(),
+                    ),
+                };
+                let now = now_ms();
+                let rows: Vec<(i64, String)> = tx
+                    .prepare_cached(sql)
+                    .and_then(|mut s| {
+                        s.query_map([crate::store::cancel::ASKED], |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })?
+                        .collect()
+                    })
+                    .ctx("cancel::drop_all: rows")?;
+                for (id, why) in rows {
+                    record(tx, id, &RowEnd::kept(&why, answer.as_str()), now)?;
                 }
                 // A mark on a row still in flight stays: it is what withdraws the row if it
                 // comes back unsent (`outbox::back_to_queue`), cancel or no cancel.
@@ -713,6 +888,7 @@ impl Canceller {
         // Read before any cancel goes out: an answer that says the SMSC has no cancel_sm is
         // remembered for this bind, or for none if the link bound again meanwhile.
         let bind = self.bind_count();
+        let smsc = self.link.bound_to();
         let list = match self.store.read(move |c| due(c, now, PASS_MAX)).await {
             Ok(list) => list,
             Err(e) => {
@@ -741,12 +917,15 @@ impl Canceller {
                 let mut answers = Vec::new();
                 for seg in d.segments.iter().filter(|s| !d.done.contains(&s.id)) {
                     let answer = match self.pdu(&d, seg) {
-                        Ok(pdu) => Answer::classify(&self.link.request_paced(pdu).await),
+                        Ok(pdu) => Answer::classify_with(
+                            &self.link.request_paced(pdu).await,
+                            self.link.temporary_statuses(),
+                        ),
                         Err(why) => Answer::Refused(why),
                     };
                     self.counts.note(&answer);
                     if let Answer::Unsupported(text) = &answer {
-                        self.learn_unsupported(bind, text);
+                        self.learn_unsupported(bind, smsc.as_deref(), text).await;
                         answers.push((seg.id, answer));
                         break;
                     }
@@ -767,7 +946,10 @@ impl Canceller {
                 RowEnd::Cancelled(why) => {
                     info!(outbox_id = d.outbox_id, %why, "message cancelled at the SMSC")
                 }
-                RowEnd::Kept(why) => info!(outbox_id = d.outbox_id, %why, "message not cancelled"),
+                RowEnd::Kept { .. } => {
+                    let why = end.kept_error().unwrap_or_default();
+                    info!(outbox_id = d.outbox_id, %why, "message not cancelled")
+                }
                 _ => {}
             }
             let id = d.outbox_id;
@@ -857,6 +1039,33 @@ mod tests {
         assert_eq!(counts.get("cancelled"), 0);
     }
 
+    /// A status the operator listed in `[smsc] temporary_statuses` (a carrier's vendor code
+    /// for "busy now") is a passing refusal: the cancel is tried again. Before, the list was
+    /// read only for submits, and such a cancel was refused for good. Unlisted, it is a
+    /// refusal; a listed ESME_RINVCMDID is tried again too, not taken for an SMSC without
+    /// cancel_sm.
+    #[test]
+    fn a_status_listed_as_temporary_is_tried_again() {
+        let vendor = || status(CommandStatus::from(0x401));
+        assert_eq!(
+            Answer::classify_with(&vendor(), &[0x401]),
+            Answer::Failed(status_text(CommandStatus::from(0x401)))
+        );
+        assert!(matches!(
+            Answer::classify_with(&vendor(), &[0x40A]),
+            Answer::Refused(_)
+        ));
+        assert!(matches!(Answer::classify(&vendor()), Answer::Refused(_)));
+        assert!(matches!(
+            Answer::classify_with(&status(CommandStatus::EsmeRinvcmdid), &[0x03]),
+            Answer::Failed(_)
+        ));
+        assert_eq!(
+            Answer::classify_with(&status(CommandStatus::EsmeRok), &[0x401]),
+            Answer::Cancelled
+        );
+    }
+
     /// `ESME_RINVCMDID` in a cancel_sm_resp, or a `generic_nack` with any status but a
     /// passing one, says the SMSC does not do cancel_sm; before, they were refusals like any
     /// other (and every later supersession sent another cancel). The row stays `submitted`.
@@ -893,10 +1102,10 @@ mod tests {
                 &[(1, Answer::Unsupported("ESME_RINVCMDID (0x00000003)".into()))],
                 0
             ),
-            RowEnd::Kept(
-                "not cancelled (superseded by outbox row 9): the SMSC does not support \
-                 cancel_sm (it answered ESME_RINVCMDID (0x00000003)); its receipt decides"
-                    .into()
+            RowEnd::kept(
+                "superseded by outbox row 9",
+                "the SMSC does not support cancel_sm (it answered ESME_RINVCMDID \
+                 (0x00000003)); its receipt decides"
             )
         );
     }
@@ -925,15 +1134,15 @@ mod tests {
         );
         assert_eq!(
             row_end(why, 0, vec![], 0, &[(1, Answer::TooLate)], 0),
-            RowEnd::Kept(
-                "not cancelled (superseded by outbox row 9): the SMSC answered ESME_RCANCELFAIL \
-                 (0x00000011): delivered or final already; its receipt decides"
-                    .into()
+            RowEnd::kept(
+                why,
+                "the SMSC answered ESME_RCANCELFAIL (0x00000011): delivered or final already; \
+                 its receipt decides"
             )
         );
         assert!(matches!(
             row_end(why, 0, vec![], 0, &[(1, Answer::Refused("x".into()))], 0),
-            RowEnd::Kept(_)
+            RowEnd::Kept { .. }
         ));
         assert_eq!(row_end(why, 0, vec![], 0, &[], 0), RowEnd::Drop);
     }
@@ -1017,13 +1226,13 @@ mod tests {
                 Some("cancelled at the SMSC: x".into())
             )
         );
-        let end = RowEnd::Kept("not cancelled: y".into());
+        let end = RowEnd::kept("w", "y");
         store
             .write_blocking(move |tx| record(tx, b, &end, 4))
             .unwrap();
         assert_eq!(
             state(&store, b),
-            (OutboxState::Submitted, Some("not cancelled: y".into()))
+            (OutboxState::Submitted, Some("not cancelled (w): y".into()))
         );
         assert_eq!(store.read_blocking(pending).unwrap(), 0);
         // The SMSC says delivered after all: it is.
@@ -1283,7 +1492,7 @@ mod tests {
         };
         assert_eq!(asked(&store), [a]);
         // The SMSC answers: delivered already.
-        let end = RowEnd::Kept("not cancelled: too late".into());
+        let end = RowEnd::kept("w", "too late");
         store
             .write_blocking(move |tx| record(tx, a, &end, 3))
             .unwrap();
@@ -1481,8 +1690,9 @@ mod tests {
         );
         assert_eq!(
             row_end(why, 12, vec![], 0, &[(2, failed.clone())], 0),
-            RowEnd::Kept(
-                "not cancelled (w): no answer to cancel_sm after 10 tries (connection lost)".into()
+            RowEnd::kept(
+                "w",
+                "no answer to cancel_sm after 10 tries (connection lost)"
             )
         );
         assert_eq!(

@@ -101,6 +101,10 @@ pub struct DispatcherConfig {
     /// Send `cancel_sm` for accepted messages that something newer made wrong to deliver
     /// (`[smsc] cancel_superseded`, see [`cancel`]); off, they are left to the handset.
     pub cancel_superseded: bool,
+    /// How long an SMSC without cancel_sm is remembered in the store, across binds and
+    /// restarts (`[smsc] no_cancel_memory_hours`, [`cancel::Canceller::with_memory`]); zero:
+    /// for the bind only.
+    pub no_cancel_memory: Duration,
 }
 
 /// Ids one step of the sweep of unconfirmed rows reads (a step a minute: ten million rows
@@ -128,6 +132,7 @@ impl DispatcherConfig {
             unconfirmed_grace: Duration::from_secs(3600),
             sweep_every: Duration::from_secs(60),
             cancel_superseded: true,
+            no_cancel_memory: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -619,6 +619,12 @@ impl LinkHandle {
             .map_err(|_| LinkError::Closed)
     }
 
+    /// The `command_status` codes this link's SMSC answers for "failed for now"
+    /// ([`LinkConfig::temporary_statuses`]), for readers of other answers (a `cancel_sm`'s).
+    pub fn temporary_statuses(&self) -> &[u32] {
+        &self.shared.temporary
+    }
+
     /// Send any request PDU through the window and wait for its response.
     pub async fn request(&self, pdu: Pdu) -> Result<Command, LinkError> {
         let permit = self.acquire_window().await?;

@@ -16,6 +16,11 @@ pub fn cancelled_error(why: &str) -> String {
     format!("cancelled at the SMSC: {why}")
 }
 
+/// What the last error of a row withdrawn in flight with parts the SMSC took says of their
+/// cancel until it is answered (`outbox::withdraw_marked`); the canceller replaces it with
+/// what came of it when nothing was cancelled (`delivery::cancel`, `RowEnd::Kept`).
+pub const ASKED: &str = "(cancel_sm asked for)";
+
 /// Why a cancel of row `outbox_id` was asked for, while it is pending (`None`: none is).
 pub fn asked(tx: &Transaction<'_>, outbox_id: i64) -> Result<Option<String>, StoreError> {
     tx.prepare_cached("SELECT why FROM outbox_cancel WHERE outbox_id = ?1")
@@ -285,10 +290,127 @@ pub fn take_withdrawal(tx: &Transaction<'_>, id: i64) -> Result<Option<String>, 
         .ctx("cancel::take_withdrawal")
 }
 
+/// An SMSC remembered as one without cancel_sm (`smsc_no_cancel`, schema migration 27).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoCancel {
+    /// Its address (`host:port`, as configured: `[smsc] address` or a fallback).
+    pub smsc: String,
+    /// The account bound with (`[smsc] system_id`).
+    pub system_id: String,
+    /// What it answered a cancel_sm ("generic_nack ESME_RINVCMDID (0x00000003)"...).
+    pub answer: String,
+    /// When (Unix ms).
+    pub since: i64,
+}
+
+/// The SMSC at `smsc`, bound as `system_id`, answered a cancel_sm `answer` at `now`: it has
+/// no cancel_sm. Replaces what was remembered of it.
+pub fn remember_no_cancel(
+    tx: &Transaction<'_>,
+    smsc: &str,
+    system_id: &str,
+    answer: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO smsc_no_cancel (smsc, system_id, answer, since) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (smsc, system_id) DO UPDATE SET answer = ?3, since = ?4",
+    )
+    .and_then(|mut s| s.execute(params![smsc, system_id, answer, now]))
+    .ctx("cancel::remember_no_cancel")
+    .map(drop)
+}
+
+/// What is remembered of the SMSC at `smsc` bound as `system_id` having no cancel_sm, if it
+/// was learnt at `not_before` (Unix ms) or later; an older one is forgotten.
+pub fn no_cancel(
+    c: &Connection,
+    smsc: &str,
+    system_id: &str,
+    not_before: i64,
+) -> Result<Option<NoCancel>, StoreError> {
+    c.prepare_cached(
+        "SELECT smsc, system_id, answer, since FROM smsc_no_cancel
+         WHERE smsc = ?1 AND system_id = ?2 AND since >= ?3",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![smsc, system_id, not_before], no_cancel_row)
+            .optional()
+    })
+    .ctx("cancel::no_cancel")
+}
+
+fn no_cancel_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NoCancel> {
+    Ok(NoCancel {
+        smsc: r.get(0)?,
+        system_id: r.get(1)?,
+        answer: r.get(2)?,
+        since: r.get(3)?,
+    })
+}
+
+/// Every SMSC remembered as one without cancel_sm, however long ago, by address.
+pub fn no_cancel_list(c: &Connection) -> Result<Vec<NoCancel>, StoreError> {
+    c.prepare_cached(
+        "SELECT smsc, system_id, answer, since FROM smsc_no_cancel ORDER BY smsc, system_id",
+    )
+    .and_then(|mut s| s.query_map([], no_cancel_row)?.collect())
+    .ctx("cancel::no_cancel_list")
+}
+
+/// Forget that the SMSC at `smsc` (every one: `None`) has no cancel_sm: the canceller tries
+/// cancel_sm there again. Returns how many were forgotten.
+pub fn forget_no_cancel(tx: &Transaction<'_>, smsc: Option<&str>) -> Result<usize, StoreError> {
+    tx.prepare_cached("DELETE FROM smsc_no_cancel WHERE ?1 IS NULL OR smsc = ?1")
+        .and_then(|mut s| s.execute([smsc]))
+        .ctx("cancel::forget_no_cancel")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::delivery::cancel::pending;
+
+    /// What is remembered of an SMSC without cancel_sm is kept by address and account, read
+    /// only while it is recent enough, replaced when learnt again, and forgotten on request,
+    /// one address or all.
+    #[test]
+    fn an_smsc_without_cancel_sm_is_remembered_by_address_and_account() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut conn).unwrap();
+        let tx = conn.transaction().unwrap();
+        remember_no_cancel(&tx, "a:2775", "gw", "ESME_RINVCMDID (0x00000003)", 100).unwrap();
+        remember_no_cancel(&tx, "b:2775", "gw", "generic_nack x", 50).unwrap();
+        let found = no_cancel(&tx, "a:2775", "gw", 100).unwrap();
+        assert_eq!(
+            found,
+            Some(NoCancel {
+                smsc: "a:2775".into(),
+                system_id: "gw".into(),
+                answer: "ESME_RINVCMDID (0x00000003)".into(),
+                since: 100
+            })
+        );
+        assert_eq!(
+            no_cancel(&tx, "a:2775", "gw", 101).unwrap(),
+            None,
+            "too old"
+        );
+        assert_eq!(no_cancel(&tx, "a:2775", "other", 0).unwrap(), None);
+        assert_eq!(no_cancel(&tx, "c:2775", "gw", 0).unwrap(), None);
+        remember_no_cancel(&tx, "a:2775", "gw", "generic_nack y", 200).unwrap();
+        assert_eq!(
+            no_cancel(&tx, "a:2775", "gw", 150)
+                .unwrap()
+                .map(|n| (n.answer, n.since)),
+            Some(("generic_nack y".to_string(), 200))
+        );
+        assert_eq!(no_cancel_list(&tx).unwrap().len(), 2);
+        assert_eq!(forget_no_cancel(&tx, Some("b:2775")).unwrap(), 1);
+        assert_eq!(no_cancel(&tx, "b:2775", "gw", 0).unwrap(), None);
+        assert_eq!(forget_no_cancel(&tx, None).unwrap(), 1);
+        assert!(no_cancel_list(&tx).unwrap().is_empty());
+    }
     use crate::store::outbox::{self, AcceptedSegment, Attempt, AttemptEnd, NewMessage};
 
     /// A store on a fresh file (kept while the directory lives) and the canceller's wake-up.

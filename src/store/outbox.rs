@@ -1580,7 +1580,8 @@ fn withdraw_marked(tx: &Transaction<'_>, id: i64, why: &str, now: i64) -> Result
         tally::note_intents(due);
         format!(
             "withdrawn in flight ({why}): the SMSC had taken {taken} of its {total} parts \
-             (cancel_sm asked for), the other {unsent} were never sent"
+             {}, the other {unsent} were never sent",
+            cancel::ASKED
         )
     };
     let n = exec_cached(

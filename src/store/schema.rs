@@ -583,6 +583,22 @@ CREATE TABLE outbound_pause (
 );
 "#;
 
+/// Migration 27: SMSCs that answered a cancel_sm as one without the operation
+/// (`ESME_RINVCMDID`, a `generic_nack`), by address and bind account, with that answer and
+/// when (`store::cancel::remember_no_cancel`). The canceller sends no cancel_sm to one of them
+/// for `[smsc] no_cancel_memory_hours` after that, across binds and restarts (before, each new
+/// bind spent a refused cancel to learn it again); `presence-gw smsc no-cancel --forget`
+/// forgets them.
+const V27: &str = r#"
+CREATE TABLE smsc_no_cancel (
+    smsc      TEXT    NOT NULL,
+    system_id TEXT    NOT NULL,
+    answer    TEXT    NOT NULL,
+    since     INTEGER NOT NULL,
+    PRIMARY KEY (smsc, system_id)
+) WITHOUT ROWID;
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -729,6 +745,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V24),
     Migration::Sql(V25),
     Migration::Sql(V26),
+    Migration::Sql(V27),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -874,7 +891,7 @@ mod tests {
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
              DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
-             DROP TABLE outbound_pause; DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
+             DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
              DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto;
              INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at)
@@ -900,7 +917,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 19, "versions 8 to 26");
+        assert_eq!(migrate(&mut conn).unwrap(), 20, "versions 8 to 27");
         let held: (Option<String>, i64) = conn
             .query_row("SELECT addresses, stray FROM pending_receipt", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -955,7 +972,7 @@ mod tests {
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
              DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
-             DROP TABLE outbound_pause; DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
+             DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
              DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto;
              INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
@@ -963,7 +980,7 @@ mod tests {
              PRAGMA user_version = 16",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 10, "versions 17 to 26");
+        assert_eq!(migrate(&mut conn).unwrap(), 11, "versions 17 to 27");
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         assert_eq!(migrate(&mut conn).unwrap(), 0, "applied once");
         let listed = avatar::presets(&conn, 0, 10).unwrap();
@@ -1003,7 +1020,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         conn.execute_batch(
-            "DROP TABLE outbound_pause; DROP TABLE avatar_stale; PRAGMA user_version = 24;
+            "DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; DROP TABLE avatar_stale; PRAGMA user_version = 24;
              INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
              INSERT INTO subscriber_avatar (msisdn, avatar_id, updated_at)
                  VALUES ('current', 1, 1), ('replaced', 2, 1);
@@ -1015,7 +1032,7 @@ mod tests {
         )
         .unwrap();
         let before = crate::store::now_ms();
-        assert_eq!(migrate(&mut conn).unwrap(), 2, "versions 25 and 26");
+        assert_eq!(migrate(&mut conn).unwrap(), 3, "versions 25 to 27");
         let noted: Vec<(String, i64)> = conn
             .prepare("SELECT owner, since FROM avatar_stale ORDER BY owner")
             .unwrap()
@@ -1037,7 +1054,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         conn.execute_batch(
-            "DROP TABLE outbound_pause; DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
+            "DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
              DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto; PRAGMA user_version = 20",
         )
@@ -1066,7 +1083,7 @@ mod tests {
         }
         want.push((insert("superseded", "superseded by outbox row 1"), None));
         want.push((insert("failed", &PushVeto::Nobody.at_retry()), None));
-        assert_eq!(migrate(&mut conn).unwrap(), 6, "versions 21 to 26");
+        assert_eq!(migrate(&mut conn).unwrap(), 7, "versions 21 to 27");
         for (id, code) in want {
             let got: Option<String> = conn
                 .query_row("SELECT push_veto FROM outbox WHERE id = ?1", [id], |r| {
