@@ -337,7 +337,7 @@ pub enum RowEnd {
     /// Nothing was cancelled: the row stays `submitted` (its receipt decides), its last error
     /// saying why ([`RowEnd::kept_error`]). A row a withdrawal ended `superseded` in flight
     /// with parts the SMSC took has its last error's "(cancel_sm asked for)" replaced by
-    /// "(not cancelled: <answer>)".
+    /// "(not cancelled: ANSWER)".
     Kept {
         /// Why the cancel was asked for (the intent's reason).
         why: String,
