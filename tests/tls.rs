@@ -1205,39 +1205,55 @@ fn valid(p: &mut CertificateParams, from: i64, until: i64) {
     p.not_after = rcgen::date_time_ymd(y, m, d);
 }
 
-/// A certificate that ends in under 14 days binds, and each bind logs the negotiated TLS
-/// version, cipher suite and the end of the certificate (INFO) and a WARN that it ends soon;
-/// `presence_gw_smpp_tls_cert_expiry_seconds` says how long is left.
-#[tokio::test]
-async fn a_certificate_ending_within_14_days_is_warned_of_and_counted_down() {
-    let (logs, _guard) = capture_logs();
+/// A gateway started against a TLS simulator whose certificate, issued by a test CA the
+/// gateway trusts, is valid from 30 days ago until `until` days from today (UTC midnight).
+async fn tls_gateway_until(until: i64) -> (tempfile::TempDir, SimHandle, Gateway) {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path(), "ca");
-    // Valid until midnight (UTC) 3 days on: between 2 and 3 days left.
-    let sim = tls_sim_issued(&pki, "smsc", &["127.0.0.1"], |p| valid(p, -30, 3)).await;
+    let sim = tls_sim_issued(&pki, "smsc", &["127.0.0.1"], |p| valid(p, -30, until)).await;
     let cfg = config(
         &sim,
         &format!("tls = true\ntls_ca_file = {:?}\n", pki.path("ca.pem")),
     )
     .unwrap();
     let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    (dir, sim, gw)
+}
+
+/// [`tls_gateway_until`], bound: the seconds left `/metrics` says and what was logged, both
+/// then stopped.
+async fn tls_bind_logged_until(until: i64) -> (f64, String, std::net::SocketAddr) {
+    let (logs, _guard) = capture_logs();
+    let (_dir, sim, gw) = tls_gateway_until(until).await;
     bound(&gw, "binds").await;
-    let text = common::scrape_metrics(&gw).await;
-    let left = common::sample(&text, "presence_gw_smpp_tls_cert_expiry_seconds")
-        .expect("a sample after the TLS bind");
+    let left = common::sample(
+        &common::scrape_metrics(&gw).await,
+        "presence_gw_smpp_tls_cert_expiry_seconds",
+    )
+    .expect("a sample after the TLS bind");
+    gw.shutdown().await;
+    sim.shutdown().await;
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    (left, logs, sim.smpp_addr())
+}
+
+/// A certificate that ends in under 14 days binds, and each bind logs the negotiated TLS
+/// version, cipher suite and the end of the certificate (INFO) and a WARN that it ends soon;
+/// `presence_gw_smpp_tls_cert_expiry_seconds` says how long is left.
+#[tokio::test]
+async fn a_certificate_ending_within_14_days_is_warned_of_and_counted_down() {
+    // Valid until midnight (UTC) 3 days on: between 2 and 3 days left.
+    let (left, logs, smsc) = tls_bind_logged_until(3).await;
     assert!(
         (2.0 * 86_400.0..=3.0 * 86_400.0).contains(&left),
         "{left} s left"
     );
-    gw.shutdown().await;
-    sim.shutdown().await;
-    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
     let info = logs
         .lines()
         .find(|l| l.contains(" INFO ") && l.contains("TLS session"))
         .unwrap_or_else(|| panic!("no INFO line of the TLS session:\n{logs}"));
     assert!(
-        info.contains(&format!("smsc={}", sim.smpp_addr()))
+        info.contains(&format!("smsc={smsc}"))
             && info.contains("tls_version=TLSv1_3")
             && info.contains("cipher_suite=TLS13_")
             && info.contains("cert_expires=")
@@ -1255,29 +1271,11 @@ async fn a_certificate_ending_within_14_days_is_warned_of_and_counted_down() {
 /// A certificate valid for a year binds with the INFO line and no WARN.
 #[tokio::test]
 async fn a_certificate_far_from_its_end_is_logged_without_a_warning() {
-    let (logs, _guard) = capture_logs();
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new(dir.path(), "ca");
-    let sim = tls_sim_issued(&pki, "smsc", &["127.0.0.1"], |p| valid(p, -30, 365)).await;
-    let cfg = config(
-        &sim,
-        &format!("tls = true\ntls_ca_file = {:?}\n", pki.path("ca.pem")),
-    )
-    .unwrap();
-    let (gw, _mo) = gateway(dir.path(), &cfg).await;
-    bound(&gw, "binds").await;
-    let left = common::sample(
-        &common::scrape_metrics(&gw).await,
-        "presence_gw_smpp_tls_cert_expiry_seconds",
-    )
-    .expect("a sample");
+    let (left, logs, _) = tls_bind_logged_until(365).await;
     assert!(
         (364.0 * 86_400.0..=365.0 * 86_400.0).contains(&left),
         "{left}"
     );
-    gw.shutdown().await;
-    sim.shutdown().await;
-    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
     assert!(
         logs.lines()
             .any(|l| l.contains(" INFO ") && l.contains("TLS session")),
@@ -1290,15 +1288,7 @@ async fn a_certificate_far_from_its_end_is_logged_without_a_warning() {
 /// "expired" and when, in a date an operator reads (rustls gives Unix seconds).
 #[tokio::test]
 async fn an_expired_certificate_fails_the_bind_saying_expired() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new(dir.path(), "ca");
-    let sim = tls_sim_issued(&pki, "smsc", &["127.0.0.1"], |p| valid(p, -30, -1)).await;
-    let cfg = config(
-        &sim,
-        &format!("tls = true\ntls_ca_file = {:?}\n", pki.path("ca.pem")),
-    )
-    .unwrap();
-    let (gw, _mo) = gateway(dir.path(), &cfg).await;
+    let (_dir, sim, gw) = tls_gateway_until(-1).await;
     // The reason of a failed attempt (never_bound's state may be a retry's "Connecting").
     let why = first_down_reason(&gw, Duration::from_secs(5)).await;
     never_bound(&gw, Duration::from_secs(1)).await;
