@@ -4074,6 +4074,12 @@ async fn a_throttled_cancel_slows_the_link_down_as_a_throttled_submit_does() {
             .submits_throttled
             .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(throttled_submits, 0, "only the cancel was refused");
+    cancelled_once_the_smsc_takes_it(w).await;
+}
+
+/// The end of the cancel-retry tests: the SMSC takes cancels again (faults cleared), mum's
+/// first update ends `superseded`, cancelled at the SMSC, one cancel counted; both stopped.
+async fn cancelled_once_the_smsc_takes_it(w: World) {
     w.sim.set_faults(smsc_sim::Faults::default());
     let (_, _, why) = wait_row_to(&w, MUM, 0, "superseded").await;
     assert!(
@@ -4121,16 +4127,7 @@ async fn a_cancel_refused_with_a_status_listed_as_temporary_is_tried_again() {
         1,
         "the intent waits for its retry"
     );
-    w.sim.set_faults(smsc_sim::Faults::default());
-    let (_, _, why) = wait_row_to(&w, MUM, 0, "superseded").await;
-    assert!(
-        why.unwrap_or_default()
-            .starts_with("cancelled at the SMSC: superseded by outbox row "),
-        "cancelled once the SMSC took it"
-    );
-    assert_eq!(cancels(&w, "cancelled"), 1);
-    w.gw.shutdown().await;
-    w.sim.shutdown().await;
+    cancelled_once_the_smsc_takes_it(w).await;
 }
 
 /// A world whose database holds, as the gateway that died left it, a keyed three-part update
