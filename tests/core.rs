@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{sample, scrape_metrics};
+use common::{busiest_ms, sample, scrape_metrics};
 use presence_gw::app::{Gateway, GatewayOptions};
 use presence_gw::inbound::MoMessage;
 use presence_gw::smpp::LinkConfig;
@@ -1588,19 +1588,6 @@ async fn refusals_for_load_do_not_use_up_the_attempts() {
     assert_eq!(sim.handset(&to).texts(), ["busy"]);
     gw.shutdown().await;
     sim.shutdown().await;
-}
-
-/// The most of `times` (ms, sorted) in any half-open window of `span_ms`.
-fn busiest_ms(times: &[u64], span_ms: u64) -> usize {
-    let mut most = 0;
-    let mut from = 0;
-    for (i, t) in times.iter().enumerate() {
-        while *t >= times[from] + span_ms {
-            from += 1;
-        }
-        most = most.max(i + 1 - from);
-    }
-    most
 }
 
 /// `--max-rate 50` is never exceeded as the SMSC counts: the tester saw 55 submits in one

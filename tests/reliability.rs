@@ -9,12 +9,15 @@
 //! `operator_api_events_health_and_metrics_over_http`: 401 without a key, 403 with a wrong one,
 //! 403 when no key is configured).
 
+mod common;
+
 use std::collections::HashSet;
 use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::busiest_ms;
 use presence_gw::app::{Gateway, GatewayOptions};
 use presence_gw::config::Secret;
 use presence_gw::service::avatar::{self, VariantIn};
@@ -2013,7 +2016,7 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
                     .mt_messages(&smsc_sim::MtFilter::all())
                     .into_iter()
                     .skip(seen)
-                    .map(|m| Duration::from_millis(m.received_at_ms))
+                    .map(|m| m.received_at_ms)
                     .collect();
             }
             times.sort();
@@ -2021,9 +2024,8 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
         }
     };
     let fast = burst(&sim, 15).await;
-    let second = Duration::from_secs(1);
     assert!(
-        presence_gw_busiest(&fast, second) > 3,
+        busiest_ms(&fast, 1_000) > 3,
         "unthrottled replies went at most 3 a second: {fast:?}"
     );
 
@@ -2050,12 +2052,8 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
     // Counted where the SMSC reads them: a loaded host can bring two writes a few ms closer
     // on the way, so the second is taken a tenth short; and fifteen at 3 a second take 4 s
     // from the first to the last (3 at once, then 3 a second later...), less such a gap.
-    let nearly = Duration::from_millis(900);
-    assert!(presence_gw_busiest(&slow, nearly) <= 3, "{slow:?}");
-    assert!(
-        slow[14] - slow[0] >= Duration::from_millis(3_800),
-        "{slow:?}"
-    );
+    assert!(busiest_ms(&slow, 900) <= 3, "{slow:?}");
+    assert!(slow[14] - slow[0] >= 3_800, "{slow:?}");
 
     // A file that no longer loads: refused whole, max_rate stays 3.
     write("[smsc]\nmax_rate = -1\n");
@@ -2067,11 +2065,8 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
         "the bad key named"
     );
     let still = burst(&sim, 6).await;
-    assert!(presence_gw_busiest(&still, nearly) <= 3, "{still:?}");
-    assert!(
-        still[5] - still[0] >= Duration::from_millis(1_500),
-        "{still:?}"
-    );
+    assert!(busiest_ms(&still, 900) <= 3, "{still:?}");
+    assert!(still[5] - still[0] >= 900, "{still:?}");
     let out = gw.terminate().await;
     assert!(!out.contains(password));
     sim.shutdown().await;
@@ -2160,20 +2155,7 @@ async fn the_operator_routes_on_their_own_address_answer_while_handsets_fill_the
     sim.shutdown().await;
 }
 
-/// The most of `times` (sorted) within any `span`./// The most of `times` (sorted) within any `span`.
-fn presence_gw_busiest(times: &[Duration], span: Duration) -> usize {
-    let mut most = 0;
-    let mut from = 0;
-    for (i, t) in times.iter().enumerate() {
-        while *t >= times[from] + span {
-            from += 1;
-        }
-        most = most.max(i + 1 - from);
-    }
-    most
-}
-
-/// A message whose validity ends while the operator has paused outbound sending expires, and
+/// The most of `times` (sorted) within any `span`./// A message whose validity ends while the operator has paused outbound sending expires, and
 /// the log says it expired while sending was paused, not "while the SMSC is out of reach": the
 /// gateway is bound all along, and the old line sent an operator looking for a link fault.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

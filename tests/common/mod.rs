@@ -279,3 +279,18 @@ pub fn sample(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
+
+/// The most of `times` (ms, sorted) in any half-open window of `span_ms`: how many submits a
+/// `max_rate` let into one sliding second, as the SMSC counts them.
+#[allow(dead_code)] // not every test binary uses it
+pub fn busiest_ms(times: &[u64], span_ms: u64) -> usize {
+    let mut most = 0;
+    let mut from = 0;
+    for (i, t) in times.iter().enumerate() {
+        while *t >= times[from] + span_ms {
+            from += 1;
+        }
+        most = most.max(i + 1 - from);
+    }
+    most
+}
