@@ -946,13 +946,16 @@ impl Reload {
         let Some(changed) = presence_gw::config::changed_keys(started, &text) else {
             return;
         };
-        let by_flag: Vec<&'static str> = self
+        let mut by_flag: Vec<&'static str> = self
             .args
             .flag_uses()
             .iter()
             .filter(|u| u.given)
             .filter_map(|u| u.key)
             .collect();
+        if self.global.db.is_some() {
+            by_flag.push("db");
+        }
         let mut restart = Vec::new();
         for key in &changed {
             if by_flag.contains(&key.as_str()) {

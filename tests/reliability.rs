@@ -2029,8 +2029,8 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
         "unthrottled replies went at most 3 a second: {fast:?}"
     );
 
-    // max_rate 3 and a restart-only key changed; a key the --http flag sets written too.
-    write("http = \"127.0.0.1:1\"\n[smsc]\nmax_rate = 3\n[delivery]\nmax_attempts = 7\n");
+    // max_rate 3 and a restart-only key changed; keys the --http and --db flags set written too.
+    write("http = \"127.0.0.1:1\"\ndb = \"elsewhere.db\"\n[smsc]\nmax_rate = 3\n[delivery]\nmax_attempts = 7\n");
     hup();
     gw.wait_for("the reload", |s| s.contains("config reloaded"))
         .await;
@@ -2044,8 +2044,17 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
         out.contains("take effect at the next start: delivery.max_attempts"),
         "{out}"
     );
+    for key in ["http", "db"] {
+        assert!(
+            out.contains(&format!(
+                "config reload: {key} changed in the file, but a flag"
+            )),
+            "{key}: {out}"
+        );
+    }
     assert!(
-        out.contains("http changed in the file, but a flag"),
+        !out.contains("take effect at the next start: db")
+            && !out.contains("take effect at the next start: delivery.max_attempts, db"),
         "{out}"
     );
     let slow = burst(&sim, 15).await;
