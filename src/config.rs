@@ -1513,7 +1513,7 @@ pub fn changed_keys(old: &str, new: &str) -> Option<Vec<String>> {
 
 /// Of [`changed_keys`], those a running gateway applies at a reload (SIGHUP); every other
 /// key takes effect at the next start.
-pub const RELOADABLE_KEYS: [&str; 1] = ["smsc.max_rate"];
+pub const RELOADABLE_KEYS: [&str; 2] = ["smsc.max_rate", "smsc.window"];
 
 #[cfg(test)]
 mod tests {

@@ -971,6 +971,9 @@ impl Reload {
         }
         // Reloadable keys by their value now (a key written or left out with the same value
         // changes nothing).
+        let applied = |key: &str, from: String, to: String| {
+            warn!(target: CHANGE_TARGET, key, %from, %to, "config reload: {key} applied");
+        };
         if !by_flag.contains(&"smsc.max_rate") {
             let wanted = cfg.smsc.as_ref().map(|s| s.max_rate).filter(|r| *r > 0.0);
             let running = link.max_rate();
@@ -978,13 +981,15 @@ impl Reload {
                 link.set_max_rate(wanted);
                 let shown =
                     |r: Option<f64>| r.map_or("no cap".to_string(), |r| format!("{r} msg/s"));
-                warn!(
-                    target: CHANGE_TARGET,
-                    key = "smsc.max_rate",
-                    from = %shown(running),
-                    to = %shown(wanted),
-                    "config reload: smsc.max_rate applied"
-                );
+                applied("smsc.max_rate", shown(running), shown(wanted));
+            }
+        }
+        if !by_flag.contains(&"smsc.window") {
+            let running = link.window_size();
+            let wanted = cfg.smsc.as_ref().map_or(running, |s| s.window.max(1));
+            if wanted != running {
+                link.set_window(wanted);
+                applied("smsc.window", running.to_string(), wanted.to_string());
             }
         }
         if restart.is_empty() {

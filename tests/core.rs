@@ -1590,6 +1590,58 @@ async fn refusals_for_load_do_not_use_up_the_attempts() {
     sim.shutdown().await;
 }
 
+/// A window changed on the running link (a config reload) holds from then on, both ways:
+/// against an SMSC that takes 2 requests at a time and refuses more (`ESME_RTHROTTLED`),
+/// answering each after 50 ms, a window of 2 gets no refusal; raised to 8, the link sends 8
+/// at a time (refused); lowered to 2 again while requests are out, no more refusals.
+#[tokio::test]
+async fn a_window_set_on_the_running_link_holds_from_then_on() {
+    let sim = sim(SimConfig {
+        window: 2,
+        faults: smsc_sim::Faults {
+            response_delay: Some(smsc_sim::Delay {
+                min_ms: 50,
+                max_ms: 50,
+            }),
+            ..smsc_sim::Faults::default()
+        },
+        ..SimConfig::local()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway_with(&dir, &sim, |o| o.link.window = 2).await;
+    let throttled = || {
+        gw.link
+            .stats()
+            .submits_throttled
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    enqueue_at_once(&gw, 12).await;
+    wait_delivered(&gw, 12, Duration::from_secs(30)).await;
+    assert_eq!(throttled(), 0, "a window of 2 at an SMSC of 2");
+
+    gw.link.set_window(8);
+    assert_eq!(gw.link.window_size(), 8);
+    enqueue_at_once(&gw, 16).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while throttled() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a window of 8 never went past the SMSC's 2"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    gw.link.set_window(2);
+    assert_eq!(gw.link.window_size(), 2);
+    wait_delivered(&gw, 28, Duration::from_secs(60)).await;
+    let before = throttled();
+    enqueue_at_once(&gw, 12).await;
+    wait_delivered(&gw, 40, Duration::from_secs(60)).await;
+    assert_eq!(throttled(), before, "no refusal once back at 2");
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
 /// `--max-rate 50` is never exceeded as the SMSC counts: the tester saw 55 submits in one
 /// sliding second of the simulator's timestamps (a full token bucket on top of 50 a second)
 /// and 51 in some calendar seconds. 300 messages at once, the connection dropped once on the

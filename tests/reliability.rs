@@ -1963,7 +1963,7 @@ async fn the_pdu_trace_shows_every_pdu_with_the_password_masked_and_turns_off_at
 }
 
 /// `systemctl reload` (SIGHUP) reads the config file again: a new `[smsc] max_rate` holds from
-/// then on (fifteen replies at most 3 in any second, where they went at once before), a key
+/// then on (and a new window is taken) (fifteen replies at most 3 in any second, where they went at once before), a key
 /// that needs a restart is named as such, a file that no longer loads is refused with its
 /// bad key named and the running settings kept, and a key a flag sets stays the flag's.
 /// The gateway lives through every SIGHUP (its default action would have killed it).
@@ -2030,7 +2030,7 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
     );
 
     // max_rate 3 and a restart-only key changed; keys the --http and --db flags set written too.
-    write("http = \"127.0.0.1:1\"\ndb = \"elsewhere.db\"\n[smsc]\nmax_rate = 3\n[delivery]\nmax_attempts = 7\n");
+    write("http = \"127.0.0.1:1\"\ndb = \"elsewhere.db\"\n[smsc]\nmax_rate = 3\nwindow = 4\n[delivery]\nmax_attempts = 7\n");
     hup();
     gw.wait_for("the reload", |s| s.contains("config reloaded"))
         .await;
@@ -2038,6 +2038,10 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
     assert!(
         out.contains("config reload: smsc.max_rate applied")
             && out.contains("from=no cap to=3 msg/s"),
+        "{out}"
+    );
+    assert!(
+        out.contains("config reload: smsc.window applied") && out.contains("from=64 to=4"),
         "{out}"
     );
     assert!(

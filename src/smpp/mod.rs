@@ -426,7 +426,8 @@ pub struct LinkStats {
 struct Shared {
     requests: mpsc::Sender<Outgoing>,
     window: Arc<Semaphore>,
-    window_size: usize,
+    /// The window in force ([`LinkHandle::set_window`] changes it).
+    window_size: AtomicUsize,
     rate: Arc<Mutex<AdaptiveRate>>,
     origin: Instant,
     state: watch::Receiver<LinkState>,
@@ -522,12 +523,38 @@ impl LinkHandle {
 
     /// Requests currently holding a window slot.
     pub fn window_in_use(&self) -> usize {
-        self.shared.window_size - self.shared.window.available_permits()
+        self.window_size()
+            .saturating_sub(self.shared.window.available_permits())
     }
 
-    /// The configured window.
+    /// The window in force: the configured one, or the one a config reload set.
     pub fn window_size(&self) -> usize {
-        self.shared.window_size
+        self.shared.window_size.load(Ordering::Relaxed)
+    }
+
+    /// Set the window (`[smsc] window`) of the running link, as a config reload does (at
+    /// least 1). Larger, the new slots are free at once. Smaller, the free slots go at once
+    /// and those in use as their requests are answered (a task takes them as they come back,
+    /// ahead of new requests: the semaphore is fair), so from then on no more than `size`
+    /// requests are outstanding; nothing in flight is cut. Call it within the runtime.
+    pub fn set_window(&self, size: usize) {
+        let size = size.max(1);
+        let old = self.shared.window_size.swap(size, Ordering::Relaxed);
+        if size > old {
+            self.shared.window.add_permits(size - old);
+        } else if size < old {
+            let owed = old - size;
+            let left = owed - self.shared.window.forget_permits(owed);
+            if left > 0 {
+                let window = self.shared.window.clone();
+                let left = u32::try_from(left).unwrap_or(u32::MAX);
+                tokio::spawn(async move {
+                    if let Ok(slots) = window.acquire_many_owned(left).await {
+                        slots.forget();
+                    }
+                });
+            }
+        }
     }
 
     /// Set the configured maximum submit rate (`[smsc] max_rate`) of the running link, as a
@@ -574,7 +601,7 @@ impl LinkHandle {
     /// and the outbox dispatcher sizes its batches and the rows it holds by this. Before any
     /// submit is answered, the window a second.
     pub fn expected_rate(&self) -> f64 {
-        let window = self.shared.window_size.max(1) as f64;
+        let window = self.window_size().max(1) as f64;
         let rtt_us = self.shared.stats.response_time_us.load(Ordering::Relaxed);
         let by_window = if rtt_us == 0 {
             window
@@ -871,7 +898,7 @@ impl Link {
         let shared = Arc::new(Shared {
             requests: req_tx,
             window: Arc::new(Semaphore::new(window)),
-            window_size: window,
+            window_size: AtomicUsize::new(window),
             rate: Arc::new(Mutex::new(AdaptiveRate::new(cfg.max_rate, Duration::ZERO))),
             origin,
             state: state_rx,
