@@ -427,7 +427,7 @@ struct Shared {
     requests: mpsc::Sender<Outgoing>,
     window: Arc<Semaphore>,
     /// The window in force ([`LinkHandle::set_window`] changes it).
-    window_size: AtomicUsize,
+    window_size: Arc<AtomicUsize>,
     rate: Arc<Mutex<AdaptiveRate>>,
     origin: Instant,
     state: watch::Receiver<LinkState>,
@@ -898,7 +898,7 @@ impl Link {
         let shared = Arc::new(Shared {
             requests: req_tx,
             window: Arc::new(Semaphore::new(window)),
-            window_size: AtomicUsize::new(window),
+            window_size: Arc::new(AtomicUsize::new(window)),
             rate: Arc::new(Mutex::new(AdaptiveRate::new(cfg.max_rate, Duration::ZERO))),
             origin,
             state: state_rx,
@@ -908,6 +908,7 @@ impl Link {
         });
         let pacing = Pacing {
             window: shared.window.clone(),
+            window_size: shared.window_size.clone(),
             rate: shared.rate.clone(),
             origin,
         };
@@ -925,6 +926,8 @@ impl Link {
 /// items themselves).
 struct Pacing {
     window: Arc<Semaphore>,
+    /// [`LinkHandle::window_size`].
+    window_size: Arc<AtomicUsize>,
     rate: Arc<Mutex<AdaptiveRate>>,
     origin: Instant,
 }
@@ -1004,6 +1007,7 @@ async fn supervise(
                     stats: &stats,
                     on_bound: &on_bound,
                     window: &pacing.window,
+                    window_size: &pacing.window_size,
                     rate: &pacing.rate,
                     origin: pacing.origin,
                 }

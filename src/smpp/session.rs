@@ -408,6 +408,8 @@ pub(crate) struct SessionCtx<'a> {
     pub requests: Option<&'a mut mpsc::Receiver<Outgoing>>,
     /// The link's window: batch items take their slot here, inside the session.
     pub window: &'a Arc<Semaphore>,
+    /// The window's size in force (a config reload may change it while the session runs).
+    pub window_size: &'a std::sync::atomic::AtomicUsize,
     /// The link's submit pacing, consulted for batch items.
     pub rate: &'a Mutex<AdaptiveRate>,
     /// Origin of the rate limiter's clock.
@@ -727,7 +729,8 @@ async fn run_bound(
     // instead of one write per response, and, with the reader's low-water mark, one wake-up per
     // half window of answers. Half rather than a quarter: with the mark, measured better or
     // equal at windows 10, 64 and 100 on both SMSCs (BENCHMARKS.md, 2026-12-05 late).
-    let refill_at = (cfg.window / 2).max(1);
+    // Half the window in force (a reload may change it while the session runs).
+    let refill_at = || (ctx.window_size.load(std::sync::atomic::Ordering::Relaxed) / 2).max(1);
     // When this session last read or wrote a PDU: a busy poll counts from it.
     let mut last_tx = last_rx;
     // Whether to poll the socket for an expected answer rather than sleep ([`BusyPoll`]).
@@ -795,7 +798,7 @@ async fn run_bound(
             && pace_at.is_none()
             && (queue.front_holds_slot()
                 || pending.is_empty()
-                || ctx.window.available_permits() >= queue.len().min(refill_at))
+                || ctx.window.available_permits() >= queue.len().min(refill_at()))
         {
             let now = Instant::now();
             // Every grant below is at or after this (the limiter's clock).
@@ -875,7 +878,7 @@ async fn run_bound(
         // While the window is busy, wake for as many answers as the refill above waits for,
         // not for each one ([`Reader`]).
         reader.set_lowat(if pending.len() >= 2 {
-            pending.len().min(refill_at)
+            pending.len().min(refill_at())
         } else {
             1
         });
