@@ -920,8 +920,9 @@ struct Reload {
 }
 
 impl Reload {
-    /// Read the file again and apply what a running gateway can (see [`Reload`]).
-    fn apply(&self, link: &presence_gw::smpp::LinkHandle) {
+    /// Read the file again and apply what a running gateway can (see [`Reload`]); counted in
+    /// `metrics` (`presence_gw_config_reloads_total`, `..._keys_pending_restart`).
+    fn apply(&self, link: &presence_gw::smpp::LinkHandle, metrics: &presence_gw::metrics::Metrics) {
         use presence_gw::logging::CHANGE_TARGET;
         let (Some(path), Some(started)) = (&self.global.config, &self.started) else {
             warn!(
@@ -939,6 +940,7 @@ impl Reload {
                     file = %path.display(),
                     "config reload refused, the running settings stay: {e:#}"
                 );
+                metrics.record_reload(None);
                 return;
             }
         };
@@ -992,6 +994,7 @@ impl Reload {
                 applied("smsc.window", running.to_string(), wanted.to_string());
             }
         }
+        metrics.record_reload(Some(restart.len()));
         if restart.is_empty() {
             warn!(target: CHANGE_TARGET, file = %path.display(), "config reloaded");
         } else {
@@ -1248,10 +1251,11 @@ async fn serve(mut cfg: Config, log_format: LogFormat, reload: Reload) -> anyhow
     #[cfg(unix)]
     {
         let link = gw.link.clone();
+        let metrics = gw.metrics.clone();
         tokio::spawn(async move {
             while hangup.recv().await.is_some() {
                 tell_systemd(sd_notify::NotifyState::Reloading);
-                reload.apply(&link);
+                reload.apply(&link, &metrics);
                 tell_systemd(sd_notify::NotifyState::Ready);
             }
         });

@@ -31,6 +31,12 @@ pub struct Metrics {
     cancels: std::sync::Arc<crate::delivery::cancel::CancelCounts>,
     /// HTTP connections open now (`http::serve_capped` counts them).
     http_connections: std::sync::Arc<AtomicU64>,
+    /// Config reloads (SIGHUP) by result: applied, refused.
+    reloads_applied: AtomicU64,
+    reloads_refused: AtomicU64,
+    /// Keys of the config file that differ from the running settings and wait for a restart
+    /// (as the last applied reload found them).
+    keys_pending_restart: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -97,6 +103,21 @@ impl Metrics {
         self.http_connections.clone()
     }
 
+    /// Count a config reload (SIGHUP): `applied`, with the keys it found waiting for a
+    /// restart, or refused (the file did not load; nothing changed).
+    pub fn record_reload(&self, applied: Option<usize>) {
+        match applied {
+            Some(pending) => {
+                self.reloads_applied.fetch_add(1, Ordering::Relaxed);
+                self.keys_pending_restart
+                    .store(pending as u64, Ordering::Relaxed);
+            }
+            None => {
+                self.reloads_refused.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Commands applied so far, by name.
     pub fn commands(&self) -> BTreeMap<&'static str, u64> {
         lock(&self.commands).clone()
@@ -131,6 +152,23 @@ impl Metrics {
             "gauge",
             "1 while the operator has paused outbound sending (PUT /api/v1/outbound).",
             one(u8::from(outbound_paused).to_string()),
+        );
+        family(
+            &mut out,
+            "presence_gw_config_reloads_total",
+            "counter",
+            "Config reloads (SIGHUP, systemctl reload) by result: applied, or refused (the file did not load; the running settings stayed).",
+            vec![
+                ("{result=\"applied\"}".into(), get(&self.reloads_applied)),
+                ("{result=\"refused\"}".into(), get(&self.reloads_refused)),
+            ],
+        );
+        family(
+            &mut out,
+            "presence_gw_config_keys_pending_restart",
+            "gauge",
+            "Keys of the config file that differ from the running settings and take effect at the next start (as the last reload found them).",
+            one(get(&self.keys_pending_restart)),
         );
         family(
             &mut out,

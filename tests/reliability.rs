@@ -2077,6 +2077,20 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
         gw.out.lock().unwrap().contains("smsc.max_rate"),
         "the bad key named"
     );
+    // Both reloads counted; the one key that waits for a restart (delivery.max_attempts).
+    let metrics = reqwest::get(format!("http://{}/metrics", gw.http_addr().await))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "presence_gw_config_reloads_total{result=\"applied\"} 1",
+        "presence_gw_config_reloads_total{result=\"refused\"} 1",
+        "presence_gw_config_keys_pending_restart 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}:\n{metrics}");
+    }
     let still = burst(&sim, 6).await;
     assert!(busiest_ms(&still, 900) <= 3, "{still:?}");
     assert!(still[5] - still[0] >= 900, "{still:?}");
