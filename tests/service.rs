@@ -3303,6 +3303,95 @@ async fn first_update_held_for_mum(ms: u64) -> (World, String) {
     (w, first)
 }
 
+/// `GET /api/v1/outbox` for a customer-care tool: mum's update found by her number in any
+/// form and by the id the SMSC gave it (in the other base too), with its text, its segment's
+/// SMSC id and receipt; one row by id; bad filters refused by name; the key required.
+#[tokio::test]
+async fn the_operator_api_finds_a_message_by_number_or_smsc_id() {
+    let w = World::start().await;
+    let key = "k3y-for-the-outbox-api";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(presence_gw::http::serve(
+        listener,
+        w.gw.http_router(Some(presence_gw::config::Secret::new(key))),
+        stop.clone(),
+    ));
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let r = http
+                .get(format!("{base}{path}"))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap();
+            let code = r.status().as_u16();
+            (code, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    wait_row_to(&w, MUM, 0, "delivered").await;
+    let smsc_id = accepted_id(&w.sim, MUM, 0);
+
+    let (code, body) = get("/api/v1/outbox?to=%2B86%20139-0013-9000".into()).await;
+    assert_eq!(code, 200, "{body}");
+    let rows = body["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{body}");
+    let row = &rows[0];
+    assert_eq!(row["destination"], MUM);
+    assert_eq!(row["state"], "delivered");
+    assert!(row["text"].as_str().unwrap().contains("BUSY"), "{row}");
+    assert_eq!(row["segments"][0]["smsc_message_id"], smsc_id.as_str());
+    assert_eq!(row["segments"][0]["receipt_stat"], "DELIVRD");
+    let id = row["id"].as_i64().unwrap();
+
+    // The SMSC's id as it wrote it, and read in the other base (its ids are hex).
+    let decimal = u64::from_str_radix(&smsc_id, 16).unwrap().to_string();
+    for asked in [smsc_id.clone(), decimal] {
+        let (code, body) = get(format!("/api/v1/outbox?smsc_id={asked}")).await;
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body["rows"][0]["id"], id, "{asked}: {body}");
+    }
+    let (code, body) = get(format!("/api/v1/outbox/{id}")).await;
+    assert_eq!((code, &body["id"]), (200, &serde_json::json!(id)), "{body}");
+    let (code, body) = get("/api/v1/outbox/999999".into()).await;
+    assert_eq!(code, 404, "{body}");
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("no outbox row 999999"));
+    // Nothing to a number with no message; filters that mean nothing are refused by name.
+    let (code, body) = get("/api/v1/outbox?to=13500135000".into()).await;
+    assert_eq!((code, body["rows"].as_array().unwrap().len()), (200, 0));
+    for (query, named) in [
+        ("to=12", "to"),
+        ("state=sent", "state"),
+        ("limit=0", "limit"),
+        ("colour=red", "colour"),
+    ] {
+        let (code, body) = get(format!("/api/v1/outbox?{query}")).await;
+        assert_eq!(code, 400, "{query}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(named),
+            "{query}: {body}"
+        );
+    }
+    let r = http
+        .get(format!("{base}/api/v1/outbox?to=13900139000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// Wait until outbox row `index` (oldest first) to `number` is in `state`; returns it.
 async fn wait_row_to(
     w: &World,

@@ -105,6 +105,8 @@ fn operator_routes(state: HttpState) -> Router {
                 .route("/api/v1/avatars/sync", post(avatar_sync))
                 .route("/api/v1/log", get(log_filter).put(set_log_filter))
                 .route("/api/v1/outbound", get(outbound).put(set_outbound))
+                .route("/api/v1/outbox", get(outbox_list))
+                .route("/api/v1/outbox/{id}", get(outbox_row))
                 .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT))
                 // The key is checked before the body is read: a caller without it costs no
                 // JSON parsing.
@@ -943,6 +945,147 @@ fn outbound_json(p: Option<&crate::store::pause::Paused>) -> serde_json::Value {
     match p {
         Some(p) => json!({ "paused": true, "since_ms": p.since, "note": p.note }),
         None => json!({ "paused": false }),
+    }
+}
+
+/// Most rows `GET /api/v1/outbox` answers with.
+const OUTBOX_LIST_MAX: usize = 1000;
+
+/// The filters of `GET /api/v1/outbox` (as `presence-gw outbox list` takes them).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutboxQuery {
+    /// Messages to this subscriber (any form of the number).
+    to: Option<String>,
+    /// The message the SMSC gave this id (hex or decimal, as receipts match).
+    smsc_id: Option<String>,
+    /// Rows in this state.
+    state: Option<String>,
+    /// Most rows (default 50, at most [`OUTBOX_LIST_MAX`]).
+    limit: Option<usize>,
+}
+
+/// One outbox row and its segments as the operator API shows them (times in Unix ms).
+fn outbox_json(r: &outbox::OutboxRow, segments: &[outbox::SegmentRow]) -> serde_json::Value {
+    json!({
+        "id": r.id,
+        "state": r.state.as_str(),
+        "kind": r.kind.as_str(),
+        "destination": r.destination,
+        "source": r.source,
+        "text": r.body,
+        "url": r.url,
+        "coalesce_key": r.coalesce_key,
+        "attempts": r.attempts,
+        "priority": r.priority,
+        "created_ms": r.created_at,
+        "updated_ms": r.updated_at,
+        "next_attempt_ms": (r.state == outbox::OutboxState::Queued).then_some(r.next_attempt_at),
+        "expires_ms": r.expires_at,
+        "last_error": r.last_error,
+        "segments": segments.iter().map(|g| json!({
+            "seq": g.seq,
+            "total": g.total,
+            "smsc_message_id": g.smsc_message_id_raw,
+            "attempt": g.attempt,
+            "state": g.state.as_str(),
+            "receipt_stat": g.receipt_stat,
+            "submitted_ms": g.submitted_at,
+            "updated_ms": g.updated_at,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `GET /api/v1/outbox?to=NUMBER&smsc_id=ID&state=S&limit=N`: the newest outbox rows that
+/// match, each with its segments (the SMSC's ids and receipts), for a customer-care tool
+/// answering "did my update reach them?" without access to the gateway's host; as
+/// `presence-gw outbox list` (`--to` reads the outbox newest first, without an index).
+async fn outbox_list(
+    State(st): State<HttpState>,
+    query: Result<axum::extract::Query<OutboxQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match query {
+        Ok(axum::extract::Query(q)) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
+    };
+    let state = match q
+        .state
+        .as_deref()
+        .map(outbox::OutboxState::parse)
+        .transpose()
+    {
+        Ok(s) => s,
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "state: queued, in_flight, submitted, delivered, failed, expired or superseded",
+            )
+        }
+    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=OUTBOX_LIST_MAX).contains(&limit) {
+        return error(StatusCode::BAD_REQUEST, "limit: 1 to 1000");
+    }
+    let destination = match &q.to {
+        Some(to) => {
+            let Ok(service) = running(&st) else {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the status service is not running",
+                );
+            };
+            match number(to, &service.config().country_code, "to") {
+                Ok(m) => Some(m.as_str().to_string()),
+                Err(e) => return e.into_response(),
+            }
+        }
+        None => None,
+    };
+    let filter = outbox::ListFilter {
+        state,
+        destination,
+        smsc_message_id: q.smsc_id,
+    };
+    let found = st
+        .store
+        .read(move |c| {
+            outbox::list_matching(c, &filter, limit)?
+                .into_iter()
+                .map(|r| Ok((outbox::segments(c, r.id)?, r)))
+                .collect::<Result<Vec<_>, crate::store::StoreError>>()
+        })
+        .await;
+    match found {
+        Ok(rows) => (
+            StatusCode::OK,
+            Json(json!({
+                "rows": rows.iter().map(|(g, r)| outbox_json(r, g)).collect::<Vec<_>>(),
+            })),
+        )
+            .into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &format!("store: {e}")),
+    }
+}
+
+/// `GET /api/v1/outbox/{id}`: one outbox row with its segments; 404 if there is none.
+async fn outbox_row(
+    State(st): State<HttpState>,
+    id: Result<axum::extract::Path<i64>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    let Ok(axum::extract::Path(id)) = id else {
+        return error(StatusCode::BAD_REQUEST, "the row id is a number");
+    };
+    let found = st
+        .store
+        .read(move |c| match outbox::get(c, id)? {
+            Some(r) => Ok(Some((outbox::segments(c, id)?, r))),
+            None => Ok::<_, crate::store::StoreError>(None),
+        })
+        .await;
+    match found {
+        Ok(Some((g, r))) => (StatusCode::OK, Json(outbox_json(&r, &g))).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, &format!("no outbox row {id}")),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &format!("store: {e}")),
     }
 }
 
