@@ -1256,14 +1256,7 @@ async fn a_timed_status_that_expires_while_the_gateway_is_down_reverts_at_restar
 async fn operator_api_events_health_and_metrics_over_http() {
     let w = World::start().await;
     let key = "k3y-for-the-operator-api";
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = tokio_util::sync::CancellationToken::new();
-    let server = tokio::spawn(presence_gw::http::serve(
-        listener,
-        w.gw.http_router(Some(presence_gw::config::Secret::new(key))),
-        stop.clone(),
-    ));
+    let (base, stop, server) = serve_api(&w, key).await;
     let http = reqwest::Client::new();
 
     let health = http.get(format!("{base}/health")).send().await.unwrap();
@@ -3303,6 +3296,27 @@ async fn first_update_held_for_mum(ms: u64) -> (World, String) {
     (w, first)
 }
 
+/// `w`'s HTTP routes with the operator API under `key`, served on a free port until the
+/// token is cancelled: the base URL, the token and the server task.
+async fn serve_api(
+    w: &World,
+    key: &str,
+) -> (
+    String,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(presence_gw::http::serve(
+        listener,
+        w.gw.http_router(Some(presence_gw::config::Secret::new(key))),
+        stop.clone(),
+    ));
+    (base, stop, server)
+}
+
 /// `GET /api/v1/outbox` for a customer-care tool: mum's update found by her number in any
 /// form and by the id the SMSC gave it (in the other base too), with its text, its segment's
 /// SMSC id and receipt; one row by id; bad filters refused by name; the key required.
@@ -3310,14 +3324,7 @@ async fn first_update_held_for_mum(ms: u64) -> (World, String) {
 async fn the_operator_api_finds_a_message_by_number_or_smsc_id() {
     let w = World::start().await;
     let key = "k3y-for-the-outbox-api";
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(presence_gw::http::serve(
-        listener,
-        w.gw.http_router(Some(presence_gw::config::Secret::new(key))),
-        stop.clone(),
-    ));
+    let (base, stop, _server) = serve_api(&w, key).await;
     let http = reqwest::Client::new();
     let get = |path: String| {
         let http = http.clone();
