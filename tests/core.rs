@@ -1596,18 +1596,10 @@ async fn refusals_for_load_do_not_use_up_the_attempts() {
 /// at a time (refused); lowered to 2 again while requests are out, no more refusals.
 #[tokio::test]
 async fn a_window_set_on_the_running_link_holds_from_then_on() {
-    let sim = sim(SimConfig {
-        window: 2,
-        faults: smsc_sim::Faults {
-            response_delay: Some(smsc_sim::Delay {
-                min_ms: 50,
-                max_ms: 50,
-            }),
-            ..smsc_sim::Faults::default()
-        },
-        ..SimConfig::local()
-    })
-    .await;
+    let mut cfg = SimConfig::local();
+    cfg.window = 2;
+    cfg.faults.response_delay = Some(smsc_sim::Delay::fixed(50));
+    let sim = sim(cfg).await;
     let dir = tempfile::tempdir().unwrap();
     let (gw, _mo) = gateway_with(&dir, &sim, |o| o.link.window = 2).await;
     let throttled = || {

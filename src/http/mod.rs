@@ -1027,18 +1027,12 @@ async fn outbox_list(
         return error(StatusCode::BAD_REQUEST, "limit: 1 to 1000");
     }
     let destination = match &q.to {
-        Some(to) => {
-            let Ok(service) = running(&st) else {
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the status service is not running",
-                );
-            };
-            match number(to, &service.config().country_code, "to") {
-                Ok(m) => Some(m.as_str().to_string()),
-                Err(e) => return e.into_response(),
-            }
-        }
+        Some(to) => match running(&st)
+            .and_then(|service| number(to, &service.config().country_code, "to"))
+        {
+            Ok(m) => Some(m.as_str().to_string()),
+            Err(e) => return e.into_response(),
+        },
         None => None,
     };
     let filter = outbox::ListFilter {

@@ -102,10 +102,9 @@ impl AdaptiveRate {
         }
         let old_ceiling = self.max_rate.unwrap_or(UNLIMITED_RATE);
         let new_ceiling = max_rate.unwrap_or(UNLIMITED_RATE);
-        if new_ceiling < old_ceiling {
-            if let Some(cap) = max_rate.map(SlidingCap::new) {
-                self.paused_until = self.paused_until.max(now + cap.span);
-            }
+        let cap = max_rate.map(SlidingCap::new);
+        if let Some(c) = cap.as_ref().filter(|_| new_ceiling < old_ceiling) {
+            self.paused_until = self.paused_until.max(now + c.span);
         }
         self.current = if self.current >= old_ceiling {
             new_ceiling
@@ -114,7 +113,7 @@ impl AdaptiveRate {
         };
         self.tokens = self.tokens.min(burst(self.current));
         self.max_rate = max_rate;
-        self.cap = max_rate.map(SlidingCap::new);
+        self.cap = cap;
     }
 
     /// The configured hard maximum (messages per second), if any.
