@@ -3777,6 +3777,41 @@ async fn a_cancel_refused_as_too_late_leaves_the_row_and_is_not_repeated() {
     w.sim.shutdown().await;
 }
 
+/// Without receipts an update the SMSC accepted stays `submitted`: each is asked to be
+/// cancelled once, when the next one comes, not again at every later one (the third update
+/// used to send a second cancel_sm for the first, refused as too late like the first).
+#[tokio::test]
+async fn each_accepted_update_is_asked_to_be_cancelled_once_however_many_follow() {
+    let w = World::start_tuned(SimConfig::local(), ServiceConfig::default(), |o| {
+        o.dispatcher.template.registered_delivery = false;
+    })
+    .await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    let updates = ["FREE", "BUSY", "FREE", "BUSY"];
+    for (n, status) in updates.iter().enumerate() {
+        w.say(OWNER, &format!("STATUS FAMILY {status}")).await;
+        let texts = w.inbox(MUM, n + 1).await;
+        assert!(texts[n].contains(&format!(": {status}.")), "{texts:?}");
+        wait_row_to(&w, MUM, n, "submitted").await;
+        // Every older update's cancel answered (each kept, its last error saying why).
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let rows = outbox_rows_to(&w, MUM).await;
+            let answered = rows.iter().filter(|r| r.2.is_some()).count();
+            if answered == n && cancels_pending(&w).await == 0 {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{rows:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(cancels(&w, "too_late"), updates.len() as u64 - 1);
+    assert_eq!(cancels_pending(&w).await, 0);
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// The cancel of a superseded update is written with the update that supersedes it, so a
 /// link drop does not lose it: while the SMSC is out of reach it waits, and once the link is
 /// bound again it goes out and the stale update never reaches the handset.

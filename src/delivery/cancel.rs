@@ -41,6 +41,9 @@
 //! cancelled (refused, too late, no answer, no cancel_sm, the cancels turned off), the
 //! "(cancel_sm asked for)" of its last error becomes `(not cancelled: <answer>)`.
 //! A row that left `submitted` before its cancel went out (its receipt came) drops the intent.
+//! A row kept `submitted` is not asked for again (`outbox_cancel_answered`, schema migration
+//! 28: without receipts it would be, by every newer message with its key and every
+//! withdrawal) until it is sent again.
 //! With `[smsc] cancel_superseded = false` intents are dropped unsent.
 //!
 //! An SMSC that answers a cancel_sm with `ESME_RINVCMDID` or a `generic_nack` does not do
@@ -514,6 +517,13 @@ fn record(tx: &Transaction<'_>, outbox_id: i64, end: &RowEnd, now: i64) -> Resul
                 ])
             })
             .ctx("cancel::record: kept, withdrawn in flight")?;
+            // Answered for these submissions: not asked again (schema migration 28).
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO outbox_cancel_answered (outbox_id, last_segment, answered_at)
+                 SELECT ?1, coalesce(max(id), 0), ?2 FROM outbox_segment WHERE outbox_id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![outbox_id, now]))
+            .ctx("cancel::record: answered")?;
             forget(tx)?;
         }
         RowEnd::Again { at, done } => {
@@ -1506,6 +1516,95 @@ mod tests {
             })
             .unwrap();
         assert!(asked(&store).is_empty(), "asked once, answered once");
+    }
+
+    /// Once a row's cancel is answered without deleting it, nothing asks for it again while
+    /// those submissions are all it has out (schema migration 28): not the newer message's
+    /// acceptance when the older was accepted in the same millisecond as the newer was written
+    /// (the time comparison cannot tell those apart: a second cancel_sm went, as a test saw
+    /// under load), not a still newer message, not a withdrawal. A submission made after the
+    /// answer (the row sent again) is asked for as before.
+    #[test]
+    fn a_cancel_answered_is_not_asked_again_by_anything_until_the_row_is_sent_again() {
+        use crate::store::cancel::{supersede_submitted, withdraw_submitted, Withdrawn};
+        use crate::store::outbox::{self, NewMessage};
+        use crate::store::{Store, StoreOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db"), StoreOptions::default()).unwrap();
+        let key = "status:+861:+862";
+        let keyed = |body: &str| NewMessage {
+            coalesce_key: Some(key.into()),
+            ..NewMessage::sms("+8613900139000", body)
+        };
+        let older = keyed("FREE");
+        let a = store
+            .write_blocking(move |tx| {
+                let id = outbox::enqueue(tx, &older, 1)?.id;
+                outbox::claim_due(tx, 1, 10)?;
+                outbox::record_segment_submitted(tx, id, 1, 1, "m-a", 2)?;
+                outbox::mark_submitted(tx, id, 2)?;
+                Ok::<_, StoreError>(id)
+            })
+            .unwrap();
+        // The newer message written in the millisecond the older was accepted.
+        let newer = keyed("BUSY");
+        let b = store
+            .write_blocking(move |tx| outbox::enqueue(tx, &newer, 2))
+            .unwrap()
+            .id;
+        let asked = |store: &Store| -> Vec<i64> {
+            store
+                .read_blocking(|c| due(c, i64::MAX, 100))
+                .unwrap()
+                .into_iter()
+                .map(|d| d.outbox_id)
+                .collect()
+        };
+        assert_eq!(asked(&store), [a]);
+        let too_late = move |store: &Store, id: i64| {
+            let end = RowEnd::kept("w", "too late");
+            store
+                .write_blocking(move |tx| record(tx, id, &end, 3))
+                .unwrap();
+        };
+        too_late(&store, a);
+        assert!(asked(&store).is_empty());
+        store
+            .write_blocking(move |tx| {
+                outbox::claim_due(tx, 4, 10)?;
+                outbox::record_segment_submitted(tx, b, 1, 1, "m-b", 5)?;
+                outbox::mark_submitted(tx, b, 5)
+            })
+            .unwrap();
+        assert!(asked(&store).is_empty(), "the newer one's acceptance");
+        let newest = keyed("AWAY");
+        let c = store
+            .write_blocking(move |tx| outbox::enqueue(tx, &newest, 6))
+            .unwrap()
+            .id;
+        assert_eq!(asked(&store), [b], "a still newer one asks for b only");
+        too_late(&store, b);
+        let again = store
+            .write_blocking(move |tx| {
+                Ok::<_, StoreError>(
+                    withdraw_submitted(tx, Withdrawn::Key(key), "recipient sent STOP", 7)?
+                        + supersede_submitted(tx, key, c, 7)?,
+                )
+            })
+            .unwrap();
+        assert_eq!(
+            again, 0,
+            "a withdrawal and a supersession count nothing asked"
+        );
+        assert!(asked(&store).is_empty());
+        // Row a sent again (a new submission after the answer): asked for as before.
+        store
+            .write_blocking(move |tx| {
+                outbox::record_segment_submitted(tx, a, 1, 1, "m-a2", 8)?;
+                supersede_submitted(tx, key, c, 8)
+            })
+            .unwrap();
+        assert_eq!(asked(&store), [a]);
     }
 
     /// A keyed three-part update in flight when its recipient sends STOP: the canceller looks

@@ -69,7 +69,8 @@ const SUPERSEDED_IN_FLIGHT: [&str; 3] = [
     // Only one accepted since the newer content was written (its latest segment's
     // submitted_at, written with its mark): one accepted before was asked for then
     // (`supersede_submitted`), and its cancel may be answered already (refused, too late);
-    // asking again sent it a second time.
+    // asking again sent it a second time. Both in one millisecond cannot be told apart here:
+    // then the trigger of schema migration 28 drops the intent if the cancel was answered.
     "INSERT OR IGNORE INTO outbox_cancel (outbox_id, why, asked_at, next_at)
          SELECT o.id, 'superseded by outbox row ' || x.id, ?2, ?2
          FROM outbox x JOIN outbox o

@@ -599,6 +599,35 @@ CREATE TABLE smsc_no_cancel (
 ) WITHOUT ROWID;
 "#;
 
+/// Migration 28: each submission is asked to be cancelled once. A `submitted` row whose
+/// cancel the SMSC answered without deleting it (too late, refused, no cancel_sm, no answer
+/// after every try: `delivery::cancel`, `RowEnd::Kept`) stays `submitted`, and with receipts
+/// off (or an SMSC that sends none) it stays so for good; each newer message with its key
+/// (`store::cancel::supersede_submitted`) and each withdrawal asked for it again, so the
+/// n-th STATUS change to a contact sent n - 1 cancel_sm, all refused. And when the older
+/// row's acceptance and the newer message fell in the same millisecond, the newer one's own
+/// acceptance asked a second time (`supersede_on_submit`, which tells the two apart by time).
+/// The canceller now notes here the row's newest segment when its cancel is answered so, and
+/// the trigger drops any later intent for the row while it is still `submitted` with no newer
+/// submission waiting (one sent again after a retry is asked for as before). One trigger
+/// covers every statement that writes intents. The note goes with its outbox row.
+const V28: &str = r#"
+CREATE TABLE outbox_cancel_answered (
+    outbox_id    INTEGER PRIMARY KEY REFERENCES outbox(id) ON DELETE CASCADE,
+    last_segment INTEGER NOT NULL,
+    answered_at  INTEGER NOT NULL
+);
+CREATE TRIGGER outbox_cancel_once BEFORE INSERT ON outbox_cancel
+WHEN EXISTS (SELECT 1 FROM outbox_cancel_answered a JOIN outbox o ON o.id = a.outbox_id
+             WHERE a.outbox_id = new.outbox_id AND o.state = 'submitted'
+               AND NOT EXISTS (SELECT 1 FROM outbox_segment s
+                               WHERE s.outbox_id = a.outbox_id AND s.state = 'submitted'
+                                 AND s.id > a.last_segment))
+BEGIN
+    SELECT RAISE(IGNORE);
+END;
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -746,6 +775,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V25),
     Migration::Sql(V26),
     Migration::Sql(V27),
+    Migration::Sql(V28),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -891,7 +921,7 @@ mod tests {
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
              DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
-             DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
+             DROP TRIGGER outbox_cancel_once; DROP TABLE outbox_cancel_answered; DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
              DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto;
              INSERT INTO pending_receipt (group_id, message_id, stat, state, received_at)
@@ -917,7 +947,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 20, "versions 8 to 27");
+        assert_eq!(migrate(&mut conn).unwrap(), 21, "versions 8 to 28");
         let held: (Option<String>, i64) = conn
             .query_row("SELECT addresses, stray FROM pending_receipt", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -972,7 +1002,7 @@ mod tests {
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
              DROP TRIGGER avatar_push_delivered; DROP TABLE avatar_delivered;
-             DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
+             DROP TRIGGER outbox_cancel_once; DROP TABLE outbox_cancel_answered; DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
              DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto;
              INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
@@ -980,7 +1010,7 @@ mod tests {
              PRAGMA user_version = 16",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 11, "versions 17 to 27");
+        assert_eq!(migrate(&mut conn).unwrap(), 12, "versions 17 to 28");
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         assert_eq!(migrate(&mut conn).unwrap(), 0, "applied once");
         let listed = avatar::presets(&conn, 0, 10).unwrap();
@@ -1020,7 +1050,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         conn.execute_batch(
-            "DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; DROP TABLE avatar_stale; PRAGMA user_version = 24;
+            "DROP TRIGGER outbox_cancel_once; DROP TABLE outbox_cancel_answered; DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; DROP TABLE avatar_stale; PRAGMA user_version = 24;
              INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
              INSERT INTO subscriber_avatar (msisdn, avatar_id, updated_at)
                  VALUES ('current', 1, 1), ('replaced', 2, 1);
@@ -1032,7 +1062,7 @@ mod tests {
         )
         .unwrap();
         let before = crate::store::now_ms();
-        assert_eq!(migrate(&mut conn).unwrap(), 3, "versions 25 to 27");
+        assert_eq!(migrate(&mut conn).unwrap(), 4, "versions 25 to 28");
         let noted: Vec<(String, i64)> = conn
             .prepare("SELECT owner, since FROM avatar_stale ORDER BY owner")
             .unwrap()
@@ -1054,7 +1084,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         conn.execute_batch(
-            "DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
+            "DROP TRIGGER outbox_cancel_once; DROP TABLE outbox_cancel_answered; DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
              DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto; PRAGMA user_version = 20",
         )
@@ -1083,7 +1113,7 @@ mod tests {
         }
         want.push((insert("superseded", "superseded by outbox row 1"), None));
         want.push((insert("failed", &PushVeto::Nobody.at_retry()), None));
-        assert_eq!(migrate(&mut conn).unwrap(), 7, "versions 21 to 27");
+        assert_eq!(migrate(&mut conn).unwrap(), 8, "versions 21 to 28");
         for (id, code) in want {
             let got: Option<String> = conn
                 .query_row("SELECT push_veto FROM outbox WHERE id = ?1", [id], |r| {
