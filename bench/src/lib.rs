@@ -14,6 +14,7 @@
 //! | [`gwrun`] | one measured gateway run (the `mt-run` child) and the outbox fill |
 //! | [`mt`] | the MT throughput suite |
 //! | [`outbox`] | the store writer's part of an MT message, without the network |
+//! | [`floor`] | the least CPU per message of a client doing only `mt`'s socket work |
 //! | [`world`] | smsc-sim + gateway with the status service, in process (service suites) |
 //! | [`mo`] | MO commands/s end to end |
 //! | [`latency`] | STATUS -> first fan-out submit latency at a fixed load |
@@ -29,6 +30,7 @@
 #![allow(rustdoc::private_intra_doc_links)]
 
 pub mod fanout;
+pub mod floor;
 pub mod gwrun;
 pub mod http;
 pub mod latency;

@@ -17,7 +17,7 @@ use gw_bench::mt::{self, MtParams};
 use gw_bench::peers::{self, PeerRow, PeersPaths};
 use gw_bench::report::{self, Machine};
 use gw_bench::smsc::{NodeClient, NodeSmsc, SimSmsc, Smsc};
-use gw_bench::{fanout, http, latency, mo, outbox, scale};
+use gw_bench::{fanout, floor, http, latency, mo, outbox, scale};
 
 /// mimalloc for Rust and, through its `override` feature, for SQLite's C allocations: the
 /// store writer spent a fifth of its time in glibc malloc/free (BENCHMARKS.md).
@@ -59,6 +59,9 @@ enum Cmd {
     Outbox(OutboxArgs),
     /// Store at scale: generate subscribers and memberships, size on disk, WHO time (issue #9).
     Scale(ScaleArgs),
+    /// The floor beside `mt`: the CPU per message of a client doing only the socket work
+    /// (no store, no runtime), against the same SMSCs, windows and receipts (issue #4).
+    Floor(FloorArgs),
     /// Every suite in turn with its defaults (`mt` beside the peers), each printing its table
     /// and writing its JSON: the whole of BENCHMARKS.md in one command.
     All,
@@ -68,6 +71,7 @@ enum Cmd {
 const ALL_SUITES: &[&[&str]] = &[
     &["mt", "--peers"],
     &["outbox"],
+    &["floor"],
     &["mo"],
     &["latency"],
     &["fanout"],
@@ -162,6 +166,37 @@ struct OutboxArgs {
     /// Rows also queued but not due for an hour, which every claim passes by.
     #[arg(long, default_value_t = 0)]
     deferred: u64,
+    /// Name of the result files.
+    #[arg(long, default_value = "latest")]
+    tag: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct FloorArgs {
+    /// Messages per run.
+    #[arg(long, default_value_t = 20_000)]
+    n: u64,
+    /// Windows (requests in flight).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 10, 100])]
+    windows: Vec<usize>,
+    /// Receipts: off, on or both.
+    #[arg(long, default_value = "both")]
+    receipts: String,
+    /// SMSCs: sim (smsc-sim in this process), node (node-smpp SMSC child process).
+    #[arg(long, value_delimiter = ',', default_values = ["sim", "node"])]
+    smsc: Vec<String>,
+    /// Runs per case (the median is shown).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// smsc-sim runtime worker threads (as `mt`).
+    #[arg(long, default_value_t = 1)]
+    sim_threads: usize,
+    /// smsc-sim receipts in flight per bind (as `mt`).
+    #[arg(long, default_value_t = 100)]
+    sim_deliver_window: usize,
+    /// Port of the node-smpp SMSC (its stats port is the next).
+    #[arg(long, default_value_t = 28800)]
+    node_port: u16,
     /// Name of the result files.
     #[arg(long, default_value = "latest")]
     tag: String,
@@ -682,6 +717,67 @@ fn scale_cmd(a: ScaleArgs) -> Result<()> {
     write_results("scale", &a.tag, &doc, &md)
 }
 
+fn floor_cmd(a: FloorArgs) -> Result<()> {
+    let machine = Machine::current(&repo_dir());
+    let receipts = on_off(&a.receipts)?;
+    let work = results_dir().join("tmp");
+    std::fs::create_dir_all(&work)?;
+    let paths = peers_paths();
+    let mut md = format!(
+        "## floor: a client doing only the socket work, CPU per message\n\n{}\n\n\
+         | SMSC | receipts | window | msg/s | client µs/msg | reads/msg | writes/msg |\n\
+         |---|---|---:|---:|---:|---:|---:|\n",
+        machine_line(&machine)
+    );
+    let mut runs = Vec::new();
+    for name in &a.smsc {
+        let smsc = match name.as_str() {
+            "sim" => Smsc::Sim(SimSmsc::start(a.sim_threads, a.sim_deliver_window)?),
+            "node" => Smsc::Node(NodeSmsc::start(
+                &paths.source.join("node/smsc_server.js"),
+                &paths.node_modules,
+                a.node_port,
+                a.node_port + 1,
+                7200,
+                &work.join("node-smsc.log"),
+            )?),
+            other => bail!("--smsc takes sim,node (got {other})"),
+        };
+        for &rc in &receipts {
+            for &w in &a.windows {
+                let mut got = Vec::new();
+                for _ in 0..a.rounds.max(1) {
+                    smsc.reset()?;
+                    let (addr, n) = (smsc.addr(), a.n);
+                    let r = std::thread::Builder::new()
+                        .name("floor".into())
+                        .spawn(move || floor::run(addr, n, w, rc))?
+                        .join()
+                        .map_err(|_| anyhow::anyhow!("the floor client panicked"))??;
+                    got.push(r);
+                }
+                let med = |f: fn(&floor::FloorResult) -> f64| {
+                    gw_bench::stats::median(&got.iter().map(f).collect::<Vec<_>>())
+                };
+                let line = format!(
+                    "| {} | {} | {w} | {:.0} | {:.1} | {:.2} | {:.2} |\n",
+                    smsc.label(),
+                    if rc { "on" } else { "off" },
+                    med(|r| r.msgs_per_s),
+                    med(|r| r.cpu_us_per_msg),
+                    med(|r| r.reads_per_msg),
+                    med(|r| r.writes_per_msg),
+                );
+                eprint!("[gw-bench] floor {line}");
+                md.push_str(&line);
+                runs.push(serde_json::json!({"smsc": smsc.label(), "rounds": got}));
+            }
+        }
+    }
+    let doc = serde_json::json!({"suite": "floor", "machine": machine, "runs": runs});
+    write_results("floor", &a.tag, &doc, &md)
+}
+
 /// A `--receipts` value of the service suites: `on`, `off` or `both` (off first).
 fn on_off(value: &str) -> Result<Vec<bool>> {
     Ok(match value {
@@ -728,6 +824,7 @@ fn run(command: Cmd) -> Result<()> {
         Cmd::Http(a) => http_cmd(a),
         Cmd::Outbox(a) => outbox_cmd(a),
         Cmd::Scale(a) => scale_cmd(a),
+        Cmd::Floor(a) => floor_cmd(a),
         Cmd::Mt(a) => mt_cmd(a),
         Cmd::MtRun(spec) => mt_run_cmd(spec),
         Cmd::Peers(p) => {
