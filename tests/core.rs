@@ -1998,3 +1998,36 @@ async fn passing_failures_and_listed_vendor_codes_are_retried_until_the_fault_cl
     gw.shutdown().await;
     sim.shutdown().await;
 }
+
+/// The wall clock steps back an hour under a running gateway (as its dispatcher sees it): a
+/// message held for half an hour (the hourly quota holds STATUS updates so) was due at a
+/// moment that is now half an hour in the past, and goes at once. Before, its time stayed
+/// as the old clock wrote it, and it would have waited an hour and a half.
+#[tokio::test]
+async fn a_step_back_of_the_wall_clock_moves_a_held_message_back_with_it() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim(SimConfig::local()).await;
+    answer_at_once(&sim);
+    let step = Arc::new(AtomicI64::new(0));
+    let seen = step.clone();
+    let (gw, _mo) = gateway_with(&dir, &sim, move |o| {
+        o.dispatcher.wall_clock = presence_gw::delivery::clock::WallClock::from_fn(move || {
+            presence_gw::store::now_ms() - seen.load(Ordering::Relaxed)
+        });
+    })
+    .await;
+    let held = NewMessage {
+        not_before: Some(presence_gw::store::now_ms() + 1_800_000),
+        ..NewMessage::sms(number(0), "held for half an hour")
+    };
+    let id = gw.enqueue(held).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(row(&gw, id).await.state.as_str(), "queued", "not due yet");
+    step.store(3_600_000, Ordering::Relaxed);
+    wait_delivered(&gw, 1, Duration::from_secs(10)).await;
+    assert_every_handset_has_its_message(&sim, 1, |_| "held for half an hour".into());
+    gw.shutdown().await;
+    sim.shutdown().await;
+}

@@ -39,12 +39,13 @@
 //! did get a part sees a duplicate it can drop.
 
 pub mod cancel;
+pub mod clock;
 pub mod encode;
 pub mod pause;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusmpp::pdus::SubmitSm;
 use sms_wire::segment::ConcatStyle;
@@ -105,6 +106,8 @@ pub struct DispatcherConfig {
     /// restarts (`[smsc] no_cancel_memory_hours`, [`cancel::Canceller::with_memory`]); zero:
     /// for the bind only.
     pub no_cancel_memory: Duration,
+    /// The wall clock the dispatcher watches for a step back ([`clock`]): the system's.
+    pub wall_clock: clock::WallClock,
 }
 
 /// Ids one step of the sweep of unconfirmed rows reads (a step a minute: ten million rows
@@ -133,6 +136,7 @@ impl DispatcherConfig {
             sweep_every: Duration::from_secs(60),
             cancel_superseded: true,
             no_cancel_memory: Duration::from_secs(24 * 3600),
+            wall_clock: clock::WallClock::default(),
         }
     }
 }
@@ -449,6 +453,28 @@ impl Dispatcher {
         }
     }
 
+    /// The wall clock went back `back` ms ([`clock`]): move the waiting rows' times back with
+    /// it, and say so.
+    async fn follow_clock_back(&self, back: i64) {
+        let now = self.cfg.wall_clock.now();
+        match self
+            .store
+            .write(move |tx| outbox::follow_clock_back(tx, back, now))
+            .await
+        {
+            Ok(rows) => warn!(
+                back_ms = back,
+                rows,
+                "the wall clock went back: the waiting rows' next attempts and validity ends moved back with it"
+            ),
+            Err(e) => warn!(
+                back_ms = back,
+                error = %e,
+                "the wall clock went back, and the waiting rows' times could not be moved with it: their retries wait longer by that much"
+            ),
+        }
+    }
+
     /// This dispatcher, claiming nothing while `pause` says so.
     pub fn with_pause(mut self, pause: pause::Pause) -> Self {
         self.pause = pause;
@@ -528,9 +554,13 @@ impl Dispatcher {
         let mut state = self.link.watch_state();
         let mut paused = self.pause.watch();
         let mut parts = PartsPerRow::default();
+        let mut watch = clock::ClockWatch::new(self.cfg.wall_clock.now(), Instant::now());
         loop {
             if shutdown.is_cancelled() {
                 break;
+            }
+            if let Some(back) = watch.went_back(self.cfg.wall_clock.now(), Instant::now()) {
+                self.follow_clock_back(back).await;
             }
             // Unbound or paused by the operator: nothing is claimed, and validity still ends.
             if !self.link.is_bound() || self.pause.is_paused() {

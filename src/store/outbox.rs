@@ -1878,6 +1878,31 @@ pub fn expire_in_flight(tx: &Transaction<'_>, id: i64, now: i64) -> Result<bool,
     Ok(n == 1)
 }
 
+/// The wall clock went back `back_ms` (`delivery::clock`): the times still ahead that rows
+/// were given on the old clock move back with it, so each falls at the moment it was set for
+/// (a retry in a minute stays a minute away, not an hour and a minute after a step of an
+/// hour): a `queued` row's next attempt, and the validity end of a `queued` or `submitted`
+/// one. A row written in the moment between the step and its detection moves too (it goes
+/// early by the step). Reads the rows not final through the state index; returns how many
+/// changed.
+pub fn follow_clock_back(
+    tx: &Transaction<'_>,
+    back_ms: i64,
+    now: i64,
+) -> Result<usize, StoreError> {
+    exec_cached(
+        tx,
+        "UPDATE outbox SET
+             next_attempt_at = CASE WHEN state = 'queued' AND next_attempt_at > ?2
+                                    THEN next_attempt_at - ?1 ELSE next_attempt_at END,
+             expires_at = CASE WHEN expires_at > ?2 THEN expires_at - ?1 ELSE expires_at END
+         WHERE state IN ('queued', 'submitted')
+           AND ((state = 'queued' AND next_attempt_at > ?2) OR expires_at > ?2)",
+        params![back_ms, now],
+    )
+    .ctx("outbox::follow_clock_back")
+}
+
 /// Queued rows past their validity become `expired`. Returns their ids.
 pub fn expire_due(tx: &Transaction<'_>, now: i64) -> Result<Vec<i64>, StoreError> {
     // Looked up first: this runs on every dispatcher pass and usually finds nothing.
@@ -2719,6 +2744,86 @@ pub fn purge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A step back of the wall clock by an hour: the times rows were given on the old clock
+    /// move back with it (a retry a minute away stays a minute away, a row held an hour by the
+    /// quota is held an hour, a validity ends when it was to), on a real file. A due row stays
+    /// due, a final row is left alone.
+    #[test]
+    fn a_step_back_of_the_wall_clock_moves_the_waiting_times_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(
+            &dir.path().join("o.db"),
+            crate::store::StoreOptions::default(),
+        )
+        .unwrap();
+        const HOUR: i64 = 3_600_000;
+        let t0 = 10 * HOUR; // the old clock when the rows were written
+        let ids = store
+            .write_blocking(move |tx| {
+                let mut ids = Vec::new();
+                for (not_before, expires) in [
+                    (Some(t0 + 60_000), Some(t0 + 48 * HOUR)), // a retry in a minute
+                    (Some(t0 + HOUR), None),                   // held by the quota
+                    (Some(t0 - 10_000), Some(t0 + HOUR)),      // due already
+                    (None, Some(t0 + 2 * HOUR)),               // to be submitted
+                    (None, Some(t0 + 2 * HOUR)),               // to be delivered
+                ] {
+                    let m = NewMessage {
+                        not_before,
+                        expires_at: expires,
+                        ..NewMessage::sms("+8613900139000", "x")
+                    };
+                    ids.push(enqueue(tx, &m, t0 - 20_000)?.id);
+                }
+                let claimed = claim_due(tx, t0, 2)?;
+                assert_eq!(claimed.len(), 2);
+                for (id, state) in [(ids[3], "submitted"), (ids[4], "delivered")] {
+                    tx.execute(
+                        "UPDATE outbox SET state = ?2 WHERE id = ?1",
+                        params![id, state],
+                    )?;
+                }
+                Ok::<_, StoreError>(ids)
+            })
+            .unwrap();
+        let now = t0 - HOUR + 1_000; // the new clock, a second after the step
+        let moved = store
+            .write_blocking(move |tx| follow_clock_back(tx, HOUR, now))
+            .unwrap();
+        assert_eq!(moved, 4, "the final row stays");
+        let times = |store: &crate::store::Store| -> Vec<(i64, Option<i64>)> {
+            let ids = ids.clone();
+            store
+                .read_blocking(move |c| {
+                    ids.iter()
+                        .map(|&id| {
+                            let r = get(c, id)?.expect("row");
+                            Ok((r.next_attempt_at, r.expires_at))
+                        })
+                        .collect::<Result<Vec<_>, StoreError>>()
+                })
+                .unwrap()
+        };
+        let after = times(&store);
+        assert_eq!(
+            after,
+            [
+                (t0 + 60_000 - HOUR, Some(t0 + 47 * HOUR)),
+                (t0, None),
+                (t0 - 10_000 - HOUR, Some(t0)),
+                (after[3].0, Some(t0 + HOUR)),
+                (after[4].0, Some(t0 + 2 * HOUR)),
+            ]
+        );
+        // Still due: the one that was, and nothing waits longer than it was to.
+        let due: Vec<i64> = store
+            .write_blocking(move |tx| {
+                Ok::<_, StoreError>(claim_due(tx, now, 10)?.iter().map(|r| r.id).collect())
+            })
+            .unwrap();
+        assert_eq!(due, [ids[2]]);
+    }
 
     /// Thousands of queued rows not yet due, older than the due ones and at both priorities,
     /// cost a claim nothing: it reads the due range of each priority only (migration 13).
