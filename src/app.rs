@@ -345,6 +345,9 @@ pub async fn retention(store: Store, keep: Duration, every: Duration, stop: Canc
                 status_changes = total.status_changes,
                 avatar_downloads = total.avatar_downloads,
                 avatar_links = total.avatar_links,
+                avatars = total.avatars,
+                avatar_variants = total.avatar_variants,
+                image_blobs = total.image_blobs,
                 "retention: deleted rows older than the keep period"
             );
         }

@@ -534,9 +534,10 @@ pub struct StoreSection {
     /// `presence-gw outbox purge`, a backup) holds it, in milliseconds.
     pub busy_timeout_ms: u64,
     /// Days finished rows are kept (delivered/failed/expired outbox rows, processed MO
-    /// messages and their PDUs, the status-change log, and the avatar downloads and links
-    /// that say nothing any more after the owner's avatar changed or went); the gateway
-    /// deletes older ones a few at a time. 0 keeps them forever.
+    /// messages and their PDUs, the status-change log, the avatar downloads and links
+    /// that say nothing any more after the owner's avatar changed or went, and the pictures
+    /// no subscriber or preset shows any more, with their image bytes); the gateway deletes
+    /// older ones a few at a time. 0 keeps them forever.
     pub keep_days: u32,
     /// Whether the gateway reads every page of the database at start (`PRAGMA quick_check`)
     /// and refuses a damaged one (default true): about 0.6 s per 340 MB, seconds for a

@@ -4413,3 +4413,299 @@ async fn the_canceller_reads_nothing_while_idle_and_wakes_for_an_intent() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+/// A 64 x 64 PNG whose pixels are set by `seed`, compressed fast or best: the two
+/// compressions of one seed are different files (different uploads) of the same picture
+/// (the same variants, so the same blobs).
+fn seeded_png(seed: u8, best: bool) -> Vec<u8> {
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    use image::ImageEncoder;
+    let img = image::RgbImage::from_fn(64, 64, |x, y| {
+        image::Rgb([
+            (x as u8).wrapping_mul(4) ^ seed,
+            (y as u8).wrapping_mul(4),
+            seed,
+        ])
+    });
+    let compression = if best {
+        CompressionType::Best
+    } else {
+        CompressionType::Fast
+    };
+    let mut out = Vec::new();
+    PngEncoder::new_with_quality(&mut out, compression, FilterType::Adaptive)
+        .write_image(img.as_raw(), 64, 64, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    out
+}
+
+/// `who` asks for an upload link and posts `png` to it over HTTP; returns the page that
+/// answers, once the SMS that confirms it reached `who`'s handset (so that the next
+/// [`World::say`] reads its own reply).
+async fn upload_picture(w: &World, http: &reqwest::Client, who: &str, png: Vec<u8>) -> String {
+    let r = w.say(who, "AVATAR UPLOAD").await;
+    let url = r
+        .split_whitespace()
+        .find(|t| t.contains("/u/"))
+        .unwrap_or_else(|| panic!("no link in {r}"))
+        .to_string();
+    let before = w.texts(who).len();
+    let resp = http
+        .post(&url)
+        .header("content-type", "image/png")
+        .body(png)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{url}");
+    let page = resp.text().await.unwrap();
+    w.inbox(who, before + 1).await;
+    page
+}
+
+/// `owner`'s avatar id (they have one).
+async fn avatar_of(w: &World, owner: &'static str) -> i64 {
+    w.gw.store
+        .read(move |c| presence_gw::service::avatar::current(c, owner))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{owner} has no avatar"))
+}
+
+/// Mum's link to `owner`'s avatar (its token).
+async fn mums_link(w: &World, owner: &'static str) -> String {
+    w.gw.store
+        .write(move |tx| presence_gw::service::avatar::link_token(tx, owner, MUM, 0))
+        .await
+        .unwrap()
+}
+
+/// Retention as the gateway runs it (`store::retention::step`, rounds of 500 until one
+/// deletes less) with every change made so far older than the keep period (the cut just
+/// after now); the rows it deleted.
+async fn retention_now(w: &World) -> presence_gw::store::retention::Purged {
+    use presence_gw::store::retention;
+    let cut = now_ms() + 1;
+    let mut total = retention::Purged::default();
+    loop {
+        let p =
+            w.gw.store
+                .write(move |tx| retention::step(tx, cut, 500))
+                .await
+                .unwrap();
+        total += p;
+        if !p.more(500) {
+            return total;
+        }
+    }
+}
+
+/// A GET of `url` over HTTP: the status, the ETag and the body.
+async fn fetch_picture(http: &reqwest::Client, url: &str) -> (u16, String, Vec<u8>) {
+    let r = http.get(url).send().await.unwrap();
+    let status = r.status().as_u16();
+    let etag = r
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, etag, r.bytes().await.unwrap().to_vec())
+}
+
+/// Pictures nobody shows any more go once they have been unused longer than the keep period
+/// (the cut just after every change here), over the gateway's real HTTP and database: the
+/// owner's upload they changed away from goes with its variants and blobs, and its bytes are
+/// in no table of the file any more. What stays and still downloads: the owner's current
+/// upload (through Mum's link), the preset the owner left (`/p/3`), Dad's upload of a picture
+/// he uploaded before as another file (the same variants: the blobs the deleted one shared
+/// with it stay), and the Boss's upload he picked again (the same file) after a preset, which
+/// came off the list of unused pictures then. Pictures were never deleted.
+#[tokio::test]
+async fn pictures_nobody_shows_go_after_the_keep_period_and_the_rest_still_download() {
+    let AvatarHttp {
+        w,
+        base,
+        stop,
+        http,
+        token,
+    } = AvatarHttp::start().await;
+    for who in [OWNER, DAD, BOSS] {
+        w.qualify(who).await;
+    }
+    w.say(DAD, "GROUP FAMILY ADD 13900139000").await;
+    w.say(BOSS, "GROUP FAMILY ADD 13900139000").await;
+    let (dads, boss) = (mums_link(&w, DAD).await, mums_link(&w, BOSS).await);
+    let current = |owner: &'static str| avatar_of(&w, owner);
+
+    // The owner: preset 3 (AvatarHttp), then an upload, then another.
+    upload_picture(&w, &http, OWNER, seeded_png(1, false)).await;
+    let changed = current(OWNER).await;
+    let mut changed_bytes = Vec::new();
+    for q in ["", "?f=png", "?f=gif&s=48"] {
+        let (status, _, bytes) = fetch_picture(&http, &format!("{base}/a/{token}{q}")).await;
+        assert_eq!(status, 200);
+        changed_bytes.push(bytes);
+    }
+    let changed_blobs: Vec<String> = w
+        .gw
+        .store
+        .read(move |c| {
+            let mut s = c.prepare("SELECT blob_sha256 FROM avatar_variant WHERE avatar_id = ?1")?;
+            let v = s
+                .query_map([changed], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok::<_, presence_gw::store::StoreError>(v)
+        })
+        .await
+        .unwrap();
+    assert_eq!(changed_blobs.len(), 6, "two sizes, three formats");
+    upload_picture(&w, &http, OWNER, seeded_png(2, false)).await;
+    let owners = fetch_picture(&http, &format!("{base}/a/{token}")).await;
+    assert_eq!(owners.0, 200);
+    let preset = fetch_picture(&http, &format!("{base}/p/3")).await;
+    assert_eq!(preset.0, 200);
+
+    // Dad: one picture, then the same picture as another file.
+    let (fast, best) = (seeded_png(3, false), seeded_png(3, true));
+    assert_ne!(fast, best, "two files");
+    upload_picture(&w, &http, DAD, fast).await;
+    let dads_first = current(DAD).await;
+    let dad_before = fetch_picture(&http, &format!("{base}/a/{dads}")).await;
+    upload_picture(&w, &http, DAD, best).await;
+    assert_ne!(current(DAD).await, dads_first, "another upload");
+    let dad_after = fetch_picture(&http, &format!("{base}/a/{dads}")).await;
+    assert_eq!(dad_after, dad_before, "the same variant, blob and ETag");
+
+    // The Boss: an upload, a preset, the same upload again.
+    upload_picture(&w, &http, BOSS, seeded_png(4, false)).await;
+    let again = current(BOSS).await;
+    let r = w.say(BOSS, "AVATAR 5").await;
+    assert!(r.starts_with("Your avatar is now 5"), "{r}");
+    upload_picture(&w, &http, BOSS, seeded_png(4, false)).await;
+    assert_eq!(current(BOSS).await, again, "the same picture");
+    let listed: Vec<i64> =
+        w.gw.store
+            .read(|c| {
+                let mut s = c.prepare("SELECT avatar_id FROM avatar_orphan ORDER BY avatar_id")?;
+                let v = s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+                Ok::<_, presence_gw::store::StoreError>(v)
+            })
+            .await
+            .unwrap();
+    assert_eq!(
+        listed,
+        [changed, dads_first],
+        "the pictures nobody shows; the one picked again came off"
+    );
+    let boss_before = fetch_picture(&http, &format!("{base}/a/{boss}")).await;
+    assert_eq!(boss_before.0, 200);
+
+    let purged = retention_now(&w).await;
+    assert_eq!(
+        (purged.avatars, purged.avatar_variants, purged.image_blobs),
+        (2, 12, 6),
+        "the owner's first upload with its blobs, Dad's first without (shared): {purged:?}"
+    );
+    let db = rusqlite::Connection::open(World::db(&w._dir)).unwrap();
+    let rows = |sql: &str, p: &dyn rusqlite::ToSql| -> i64 {
+        db.query_row(sql, [p], |r| r.get(0)).unwrap()
+    };
+    for id in [changed, dads_first] {
+        assert_eq!(rows("SELECT count(*) FROM avatar WHERE id = ?1", &id), 0);
+        assert_eq!(
+            rows(
+                "SELECT count(*) FROM avatar_variant WHERE avatar_id = ?1",
+                &id
+            ),
+            0
+        );
+    }
+    for sha in &changed_blobs {
+        assert_eq!(
+            rows("SELECT count(*) FROM image_blob WHERE sha256 = ?1", sha),
+            0
+        );
+    }
+    for bytes in &changed_bytes {
+        assert_eq!(
+            rows("SELECT count(*) FROM image_blob WHERE bytes = ?1", bytes),
+            0,
+            "the old picture's bytes are gone"
+        );
+    }
+    // What stays still downloads, the same.
+    for (url, before) in [
+        (format!("{base}/a/{token}"), &owners),
+        (format!("{base}/p/3"), &preset),
+        (format!("{base}/a/{dads}"), &dad_before),
+        (format!("{base}/a/{boss}"), &boss_before),
+    ] {
+        assert_eq!(&fetch_picture(&http, &url).await, before, "{url}");
+    }
+    assert_eq!(fetch_picture(&http, &format!("{base}/p/5")).await.0, 200);
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// A deleted picture's id is never given to a new one: SQLite gives a new row the highest id
+/// plus one, and rows that outlive a picture (the push Mum got, her download) still name
+/// it. The owner uploads a picture (the newest), Mum's handset gets and downloads it, the
+/// owner turns it off and retention runs past the keep period; under PRIVACY NOBODY the
+/// owner uploads another picture, and opening PRIVACY again pushes it to Mum. Had retention
+/// deleted the first picture, the second would have taken its id, and the gateway, taking
+/// Mum's handset for one that holds it, would have pushed her nothing. Once a newer picture
+/// exists, the first goes.
+#[tokio::test]
+async fn a_new_picture_never_takes_a_deleted_pictures_id() {
+    let AvatarHttp { w, stop, http, .. } = AvatarHttp::start().await;
+    w.qualify(OWNER).await;
+    let current = || async { avatar_of(&w, OWNER).await };
+    let pushes = |n: &str| w.sim.handset(n).pushes.len();
+    wait_pushes(&w.sim, MUM, 1).await;
+    let page = upload_picture(&w, &http, OWNER, seeded_png(7, false)).await;
+    assert!(page.contains("1 contact will get it"), "{page}");
+    let first = current().await;
+    wait_pushes(&w.sim, MUM, 2).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while mums_download(&w).await.0 != Some(first) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Mum never downloaded it"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    w.outbox_answered().await;
+    let r = w.say(OWNER, "AVATAR OFF").await;
+    assert!(!r.is_empty());
+    retention_now(&w).await;
+
+    w.say(OWNER, "PRIVACY NOBODY").await;
+    let page = upload_picture(&w, &http, OWNER, seeded_png(8, false)).await;
+    assert!(page.contains("0 contacts will get it"), "{page}");
+    let second = current().await;
+    w.say(OWNER, "PRIVACY CONTACTS").await;
+    wait_pushes(&w.sim, MUM, 3).await;
+    w.outbox_answered().await;
+    assert_eq!(pushes(MUM), 3);
+    assert!(second > first, "a new id: {second} after {first}");
+
+    // A newer picture exists: the first goes now.
+    let purged = retention_now(&w).await;
+    assert_eq!(purged.avatars, 1, "{purged:?}");
+    let left: i64 =
+        w.gw.store
+            .read(move |c| {
+                Ok::<_, presence_gw::store::StoreError>(c.query_row(
+                    "SELECT count(*) FROM avatar WHERE id = ?1",
+                    [first],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap();
+    assert_eq!(left, 0);
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}

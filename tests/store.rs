@@ -2399,6 +2399,262 @@ fn retention_deletes_the_avatar_downloads_and_links_that_say_nothing_any_more() 
     store.close_blocking();
 }
 
+/// Store picture `name` with one PNG variant per blob in `blobs` (sizes 48, 96, ...; each
+/// blob's bytes are its text, and its text is its key), as [`avatar::store_avatar`] does for
+/// an upload or a preset; returns its id.
+fn store_picture(
+    tx: &rusqlite::Transaction<'_>,
+    name: &str,
+    blobs: &[&str],
+    at: i64,
+) -> Result<i64, StoreError> {
+    use presence_gw::service::avatar;
+    let v: Vec<avatar::VariantIn<'_>> = blobs
+        .iter()
+        .zip(1u32..)
+        .map(|(b, i)| avatar::VariantIn {
+            size: 48 * i,
+            format: "png",
+            content_type: "image/png",
+            bytes: b.as_bytes(),
+            sha256: b,
+        })
+        .collect();
+    avatar::store_avatar(tx, name, &v, at)
+}
+
+/// Retention deletes the pictures nobody shows any more, once they have been unused longer
+/// than the keep period, with their variants and the blobs no other picture uses (600
+/// changed-away uploads here, two variants each: several steps of 500 variants): an upload
+/// its owner changed away from and one they turned off go, bytes and all. What stays: the
+/// current pictures; a preset's picture nobody shows; a picture a queued push carries (put
+/// off until keep_days after it was seen in use); a blob shared with a kept picture; a
+/// picture picked again before the cut and changed away from again since (unused only since
+/// then); and the picture with the highest id, until a newer one is stored (its id would be
+/// given again, module docs of `store::retention`). A preset given another picture at an
+/// import lists its old one as unused, and given it back takes it off the list. Pictures
+/// were never deleted.
+#[test]
+fn retention_deletes_pictures_nobody_shows_and_their_blobs_after_the_keep_period() {
+    use presence_gw::service::avatar;
+    use presence_gw::store::retention;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("gw.db"));
+    let now = presence_gw::store::now_ms();
+    let old = T0;
+    let ids = store
+        .write_blocking(move |tx| {
+            let preset = store_picture(tx, "preset", &["p-48", "p-96"], old)?;
+            avatar::add_preset(tx, Some(1), &"Cat".into(), preset)?;
+            let current = store_picture(tx, "current", &["b-48", "b-96"], old)?;
+            // A: an upload, changed away from; off: an upload turned off.
+            let changed = store_picture(tx, "changed", &["a-48", "a-96"], old)?;
+            avatar::set_avatar(tx, "A", changed, None, old)?;
+            avatar::set_avatar(tx, "A", current, None, old)?;
+            let off = store_picture(tx, "off", &["o-48"], old)?;
+            avatar::set_avatar(tx, "OFF", off, None, old)?;
+            assert!(avatar::clear_avatar(tx, "OFF", old)?);
+            // S: a picture whose small variant is another's (the same pixels, encoded apart).
+            let shared_gone = store_picture(tx, "shared-gone", &["s-48", "g-96"], old)?;
+            let shared_kept = store_picture(tx, "shared-kept", &["s-48", "k-96"], old)?;
+            avatar::set_avatar(tx, "S", shared_gone, None, old)?;
+            avatar::set_avatar(tx, "S", shared_kept, None, old)?;
+            // P: the preset, then another picture; the preset's picture stays a preset.
+            avatar::set_avatar(tx, "P", preset, Some(1), old)?;
+            avatar::set_avatar(tx, "P", current, None, old)?;
+            // Q: a picture a push carries that has not gone yet, then another picture.
+            let pushed = store_picture(tx, "pushed", &["q-48"], old)?;
+            avatar::set_avatar(tx, "Q", pushed, None, old)?;
+            let push = outbox::enqueue(
+                tx,
+                &NewMessage::wap_push("+8613900139000", "http://gw/a/t", "New picture"),
+                old,
+            )?;
+            tx.execute(
+                "INSERT INTO avatar_push (outbox_id, owner, viewer, avatar_id)
+                 VALUES (?1, 'Q', '+8613900139000', ?2)",
+                rusqlite::params![push.id, pushed],
+            )?;
+            avatar::set_avatar(tx, "Q", current, None, old)?;
+            // R: changed away from long ago, picked again (the same upload), changed away
+            // from again just now.
+            let again = store_picture(tx, "again", &["r-48"], old)?;
+            avatar::set_avatar(tx, "R", again, None, old)?;
+            avatar::set_avatar(tx, "R", current, None, old)?;
+            assert_eq!(store_picture(tx, "again", &["r-48"], old + 1)?, again);
+            avatar::set_avatar(tx, "R", again, None, old + 1)?;
+            avatar::set_avatar(tx, "R", current, None, now)?;
+            // Many more uploads changed away from long ago.
+            for i in 0..600 {
+                let owner = format!("M{i}");
+                let (small, big) = (format!("m{i}-48"), format!("m{i}-96"));
+                let id = store_picture(tx, &owner, &[&small, &big], old)?;
+                avatar::set_avatar(tx, &owner, id, None, old)?;
+                avatar::clear_avatar(tx, &owner, old)?;
+            }
+            // Z: the newest picture, turned off long ago.
+            let newest = store_picture(tx, "newest", &["z-48"], old)?;
+            avatar::set_avatar(tx, "Z", newest, None, old)?;
+            avatar::clear_avatar(tx, "Z", old)?;
+            Ok::<_, StoreError>([preset, current, shared_kept, pushed, again, newest])
+        })
+        .unwrap();
+    let [preset, current, shared_kept, pushed, again, newest] = ids;
+    assert_eq!(count(&store, "SELECT count(*) FROM avatar"), 609);
+
+    // One step is bounded: at a limit of 10, the pictures longest unused (by id here) until
+    // their variants reach 10 (A's 2, OFF's 1, S's 2, Q's put off, then M0, M1, M2: 11), and
+    // their blobs but S's shared one.
+    let first = store
+        .write_blocking(move |tx| retention::step(tx, now - 86_400_000, 10))
+        .unwrap();
+    assert_eq!(
+        (
+            first.avatars,
+            first.avatar_variants,
+            first.image_blobs,
+            first.avatar_orphans
+        ),
+        (6, 11, 10, 7),
+        "{first:?}"
+    );
+    assert!(first.more(10));
+
+    retention_until(
+        &store,
+        || count(&store, "SELECT count(*) FROM avatar") <= 6,
+        || {
+            format!(
+                "retention never took the unused pictures: {} left, {} listed",
+                count(&store, "SELECT count(*) FROM avatar"),
+                count(&store, "SELECT count(*) FROM avatar_orphan"),
+            )
+        },
+    );
+    let kept: Vec<i64> = store
+        .read_blocking(|c| {
+            let mut s = c.prepare("SELECT id FROM avatar ORDER BY id")?;
+            let v = s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok::<_, StoreError>(v)
+        })
+        .unwrap();
+    let mut want = vec![preset, current, shared_kept, pushed, again, newest];
+    want.sort();
+    assert_eq!(kept, want, "the pictures still shown, pushed or new stay");
+    let blob_rows = |bytes: &'static [u8]| -> i64 {
+        store
+            .read_blocking(move |c| {
+                Ok::<_, StoreError>(c.query_row(
+                    "SELECT count(*) FROM image_blob WHERE bytes = ?1",
+                    [bytes],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap()
+    };
+    for gone in [
+        &b"a-48"[..],
+        b"a-96",
+        b"o-48",
+        b"g-96",
+        b"m0-48",
+        b"m599-96",
+    ] {
+        assert_eq!(blob_rows(gone), 0, "{}", String::from_utf8_lossy(gone));
+    }
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM avatar_variant WHERE avatar_id NOT IN (SELECT id FROM avatar)"
+        ),
+        0
+    );
+    assert_eq!(blob_rows(b"s-48"), 1, "the shared blob stays");
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM image_blob"),
+        9,
+        "p, b (2 each), s-48, k-96, q, r, z"
+    );
+    let served = |id: i64, size: u32| {
+        store
+            .read_blocking(move |c| avatar::variant(c, id, size, "png"))
+            .unwrap()
+            .map(|v| String::from_utf8(v.bytes).unwrap())
+    };
+    for (id, size, bytes) in [
+        (preset, 96, "p-96"),
+        (current, 48, "b-48"),
+        (shared_kept, 48, "s-48"),
+        (shared_kept, 96, "k-96"),
+        (pushed, 48, "q-48"),
+        (again, 48, "r-48"),
+    ] {
+        assert_eq!(served(id, size).as_deref(), Some(bytes), "picture {id}");
+    }
+    let listed = |id: i64| {
+        store
+            .read_blocking(move |c| {
+                Ok::<_, StoreError>(
+                    c.query_row(
+                        "SELECT since FROM avatar_orphan WHERE avatar_id = ?1",
+                        [id],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .ok(),
+                )
+            })
+            .unwrap()
+    };
+    assert!(
+        listed(pushed).is_some_and(|since| since >= now),
+        "put off while its push has not gone"
+    );
+    assert_eq!(
+        listed(again),
+        Some(now),
+        "unused since it was changed away from again"
+    );
+    assert_eq!(
+        listed(newest),
+        Some(old),
+        "the newest waits for a newer one"
+    );
+
+    // The push went and the keep period passed (the cut just after now): the pushed and the
+    // picked-again pictures go; the newest still waits. A picture stored after it takes a
+    // new id, and the newest goes then.
+    let later = presence_gw::store::now_ms() + 1;
+    let p = store
+        .write_blocking(move |tx| {
+            tx.execute("UPDATE outbox SET state = 'delivered'", [])?;
+            retention::step(tx, later, 500)
+        })
+        .unwrap();
+    assert_eq!((p.avatars, p.image_blobs), (2, 2), "{p:?}");
+    let next = store
+        .write_blocking(move |tx| store_picture(tx, "next", &["n-48"], later))
+        .unwrap();
+    assert_eq!(next, newest + 1, "no id given twice");
+    let p = store
+        .write_blocking(move |tx| retention::step(tx, later, 500))
+        .unwrap();
+    assert_eq!((p.avatars, p.image_blobs), (1, 1), "{p:?}");
+    assert_eq!(served(newest, 48), None);
+
+    // A re-import that gives preset 1 another picture lists its old one as unused; one that
+    // gives it back takes it off the list.
+    store
+        .write_blocking(move |tx| avatar::add_preset(tx, Some(1), &"Cat".into(), next))
+        .unwrap();
+    assert!(listed(preset).is_some());
+    assert_eq!(listed(next), None);
+    store
+        .write_blocking(move |tx| avatar::add_preset(tx, Some(1), &"Cat".into(), preset))
+        .unwrap();
+    assert_eq!((listed(preset), listed(next).is_some()), (None, true));
+    store.close_blocking();
+}
+
 /// Retention (`app::retention` over `store::retention::step`, batches of 500): rows older than
 /// the keep period go, in several short writes (1,200 old delivered rows), with their segments
 /// and parts; rows still in play (in flight, submitted, a pending MO message) and recent rows

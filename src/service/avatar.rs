@@ -296,7 +296,9 @@ impl From<&str> for PresetTitle {
 }
 
 /// Add (or replace) preset `id` (`None`: the next free number) with `title` (both languages;
-/// a replaced preset's Chinese title goes when `title` has none); returns its id.
+/// a replaced preset's Chinese title goes when `title` has none); returns its id. The picture
+/// is in use ([`note_used`]); one the preset showed before, if nobody shows it now, is noted
+/// as unused ([`note_unused`]).
 pub fn add_preset(
     tx: &Transaction<'_>,
     id: Option<i64>,
@@ -311,11 +313,18 @@ pub fn add_preset(
             })
             .ctx("avatar::add_preset: next id")?,
     };
+    let old = preset(tx, id)?
+        .map(|(old, _)| old)
+        .filter(|&old| old != avatar_id);
     tx.prepare_cached(
         "INSERT OR REPLACE INTO preset (id, title, title_zh, avatar_id) VALUES (?1, ?2, ?3, ?4)",
     )
     .and_then(|mut s| s.execute(params![id, title.en, title.zh, avatar_id]))
     .ctx("avatar::add_preset")?;
+    note_used(tx, avatar_id)?;
+    if let Some(old) = old {
+        note_unused(tx, old, crate::store::now_ms())?;
+    }
     Ok(id)
 }
 
@@ -415,7 +424,9 @@ pub fn default_import_unfinished(conn: &Connection) -> Result<bool, StoreError> 
 }
 
 /// Set `msisdn`'s avatar. When it replaces another, the owner is noted for retention
-/// ([`note_stale`]): the downloads of the old picture say nothing any more.
+/// ([`note_stale`]): the downloads of the old picture say nothing any more; and the old
+/// picture, if nobody shows it now, is noted as unused ([`note_unused`]). The picture set is
+/// in use again if it was not ([`note_used`]: retention does not delete it).
 pub fn set_avatar(
     tx: &Transaction<'_>,
     msisdn: &str,
@@ -423,7 +434,8 @@ pub fn set_avatar(
     preset_id: Option<i64>,
     now: i64,
 ) -> Result<(), StoreError> {
-    if current(tx, msisdn)?.is_some_and(|old| old != avatar_id) {
+    let old = current(tx, msisdn)?.filter(|&old| old != avatar_id);
+    if old.is_some() {
         note_stale(tx, msisdn, now)?;
     }
     tx.prepare_cached(
@@ -433,20 +445,53 @@ pub fn set_avatar(
     )
     .and_then(|mut s| s.execute(params![msisdn, avatar_id, preset_id, now]))
     .ctx("avatar::set_avatar")?;
+    note_used(tx, avatar_id)?;
+    if let Some(old) = old {
+        note_unused(tx, old, now)?;
+    }
     Ok(())
 }
 
 /// Remove `msisdn`'s avatar at `now`; `false` if there was none. The owner is noted for
-/// retention ([`note_stale`]): their links show nothing while they have no avatar.
+/// retention ([`note_stale`]): their links show nothing while they have no avatar; and so is
+/// the picture, if nobody shows it now ([`note_unused`]).
 pub fn clear_avatar(tx: &Transaction<'_>, msisdn: &str, now: i64) -> Result<bool, StoreError> {
-    let had = tx
-        .execute("DELETE FROM subscriber_avatar WHERE msisdn = ?1", [msisdn])
-        .map(|n| n == 1)
+    let old: Option<i64> = tx
+        .prepare_cached("DELETE FROM subscriber_avatar WHERE msisdn = ?1 RETURNING avatar_id")
+        .and_then(|mut s| s.query_row([msisdn], |r| r.get(0)).optional())
         .ctx("avatar::clear_avatar")?;
-    if had {
+    if let Some(old) = old {
         note_stale(tx, msisdn, now)?;
+        note_unused(tx, old, now)?;
     }
-    Ok(had)
+    Ok(old.is_some())
+}
+
+/// Picture `avatar_id` may have lost its last subscriber or preset at `now`: if no
+/// `subscriber_avatar` and no `preset` row shows it, it goes in `avatar_orphan` (schema 29)
+/// as unused since `now`, or keeps the earlier time it is there with (it has been unused
+/// since then: [`note_used`] takes it out whenever it is shown again). Retention deletes it,
+/// its variants and the blobs no other variant uses once that is older than
+/// `[store] keep_days` (`store::retention`).
+fn note_unused(tx: &Transaction<'_>, avatar_id: i64, now: i64) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO avatar_orphan (avatar_id, since)
+         SELECT ?1, ?2
+         WHERE NOT EXISTS (SELECT 1 FROM subscriber_avatar WHERE avatar_id = ?1)
+           AND NOT EXISTS (SELECT 1 FROM preset WHERE avatar_id = ?1)",
+    )
+    .and_then(|mut s| s.execute(params![avatar_id, now]))
+    .ctx("avatar::note_unused")?;
+    Ok(())
+}
+
+/// Picture `avatar_id` is shown again (a subscriber picked it, the same upload or the same
+/// preset, or a preset was given it before retention deleted it): it is no longer unused.
+fn note_used(tx: &Transaction<'_>, avatar_id: i64) -> Result<(), StoreError> {
+    tx.prepare_cached("DELETE FROM avatar_orphan WHERE avatar_id = ?1")
+        .and_then(|mut s| s.execute([avatar_id]))
+        .ctx("avatar::note_used")?;
+    Ok(())
 }
 
 /// `owner`'s avatar changed or went at `now`: once `[store] keep_days` have passed since the

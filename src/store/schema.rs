@@ -628,6 +628,32 @@ BEGIN
 END;
 "#;
 
+/// Migration 29: pictures no subscriber and no preset shows any more, for retention
+/// (`store::retention`). An `avatar`, its `avatar_variant` rows and their `image_blob` bytes
+/// were never deleted: every picture a subscriber changed away from or turned off stayed in
+/// the file for good. A picture goes in `avatar_orphan`, with the time, when it loses its last
+/// subscriber or preset (`avatar::set_avatar`, `avatar::clear_avatar`, `avatar::add_preset`
+/// replacing a preset's picture) and comes out when one picks it again; retention deletes it
+/// once that is older than `[store] keep_days`. The indexes find who still shows a picture
+/// (subscribers, presets, pushes) and which variants still use a blob, without reading whole
+/// tables; SQLite's own foreign key checks on a deleted avatar or blob use them too. The
+/// pictures an older build left unused go in now.
+const V29: &str = r#"
+CREATE INDEX subscriber_avatar_avatar ON subscriber_avatar(avatar_id);
+CREATE INDEX preset_avatar ON preset(avatar_id);
+CREATE INDEX avatar_push_avatar ON avatar_push(avatar_id);
+CREATE INDEX avatar_variant_blob ON avatar_variant(blob_sha256);
+CREATE TABLE avatar_orphan (
+    avatar_id INTEGER PRIMARY KEY,
+    since     INTEGER NOT NULL
+);
+CREATE INDEX avatar_orphan_since ON avatar_orphan(since);
+INSERT INTO avatar_orphan (avatar_id, since)
+    SELECT a.id, CAST(unixepoch('subsec') * 1000 AS INTEGER) FROM avatar a
+    WHERE NOT EXISTS (SELECT 1 FROM subscriber_avatar s WHERE s.avatar_id = a.id)
+      AND NOT EXISTS (SELECT 1 FROM preset p WHERE p.avatar_id = a.id);
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -776,6 +802,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V26),
     Migration::Sql(V27),
     Migration::Sql(V28),
+    Migration::Sql(V29),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -908,7 +935,8 @@ mod tests {
         migrate(&mut conn).unwrap();
         // Back to version 7, as a database written by the last release.
         conn.execute_batch(
-            "DROP INDEX outbox_expiry; ALTER TABLE upload_token DROP COLUMN refusals;
+            "DROP TABLE avatar_orphan; DROP INDEX subscriber_avatar_avatar; DROP INDEX preset_avatar; DROP INDEX avatar_push_avatar; DROP INDEX avatar_variant_blob;
+             DROP INDEX outbox_expiry; ALTER TABLE upload_token DROP COLUMN refusals;
              ALTER TABLE inbox_pdu DROP COLUMN link_session; DROP TABLE handset;
              DROP INDEX outbox_due;
              CREATE INDEX outbox_due ON outbox(priority DESC, id) WHERE state = 'queued';
@@ -947,7 +975,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 21, "versions 8 to 28");
+        assert_eq!(migrate(&mut conn).unwrap(), 22, "versions 8 to 29");
         let held: (Option<String>, i64) = conn
             .query_row("SELECT addresses, stray FROM pending_receipt", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -997,7 +1025,8 @@ mod tests {
         migrate(&mut conn).unwrap();
         // Back to version 16, with the catalogue a version 16 gateway imported.
         conn.execute_batch(
-            "ALTER TABLE preset DROP COLUMN title_zh;
+            "DROP TABLE avatar_orphan; DROP INDEX subscriber_avatar_avatar; DROP INDEX preset_avatar; DROP INDEX avatar_push_avatar; DROP INDEX avatar_variant_blob;
+             ALTER TABLE preset DROP COLUMN title_zh;
              ALTER TABLE outbox DROP COLUMN room;
              ALTER TABLE outbox_segment DROP COLUMN room;
              DROP TABLE avatar_push;
@@ -1010,7 +1039,7 @@ mod tests {
              PRAGMA user_version = 16",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 12, "versions 17 to 28");
+        assert_eq!(migrate(&mut conn).unwrap(), 13, "versions 17 to 29");
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         assert_eq!(migrate(&mut conn).unwrap(), 0, "applied once");
         let listed = avatar::presets(&conn, 0, 10).unwrap();
@@ -1050,7 +1079,8 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         conn.execute_batch(
-            "DROP TRIGGER outbox_cancel_once; DROP TABLE outbox_cancel_answered; DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; DROP TABLE avatar_stale; PRAGMA user_version = 24;
+            "DROP TRIGGER outbox_cancel_once; DROP TABLE outbox_cancel_answered; DROP TABLE avatar_orphan; DROP INDEX subscriber_avatar_avatar; DROP INDEX preset_avatar; DROP INDEX avatar_push_avatar; DROP INDEX avatar_variant_blob;
+             DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; DROP TABLE avatar_stale; PRAGMA user_version = 24;
              INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
              INSERT INTO subscriber_avatar (msisdn, avatar_id, updated_at)
                  VALUES ('current', 1, 1), ('replaced', 2, 1);
@@ -1062,7 +1092,7 @@ mod tests {
         )
         .unwrap();
         let before = crate::store::now_ms();
-        assert_eq!(migrate(&mut conn).unwrap(), 4, "versions 25 to 28");
+        assert_eq!(migrate(&mut conn).unwrap(), 5, "versions 25 to 29");
         let noted: Vec<(String, i64)> = conn
             .prepare("SELECT owner, since FROM avatar_stale ORDER BY owner")
             .unwrap()
@@ -1078,13 +1108,52 @@ mod tests {
         );
     }
 
+    /// A version 27 database's pictures that no subscriber and no preset shows (an upload
+    /// changed away from, the picture a re-import took off a preset) are noted for retention,
+    /// as of the upgrade; a subscriber's current picture and a preset's are not, even when
+    /// nobody else shows them.
+    #[test]
+    fn a_version_27_database_notes_its_unused_pictures() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER outbox_cancel_once; DROP TABLE outbox_cancel_answered;
+             DROP TABLE avatar_orphan; DROP INDEX subscriber_avatar_avatar; DROP INDEX preset_avatar;
+             DROP INDEX avatar_push_avatar; DROP INDEX avatar_variant_blob;
+             PRAGMA user_version = 27;
+             INSERT INTO avatar (id, source_sha256, created_at)
+                 VALUES (1, 'current', 1), (2, 'preset', 1), (3, 'changed away', 1),
+                        (4, 'off preset', 1), (5, 'both', 1);
+             INSERT INTO subscriber_avatar (msisdn, avatar_id, preset_id, updated_at)
+                 VALUES ('a', 1, NULL, 1), ('b', 5, 2, 1);
+             INSERT INTO preset (id, title, avatar_id) VALUES (1, 'Cat', 2), (2, 'Dog', 5);",
+        )
+        .unwrap();
+        let before = crate::store::now_ms();
+        assert_eq!(migrate(&mut conn).unwrap(), 2, "versions 28 and 29");
+        let noted: Vec<(i64, i64)> = conn
+            .prepare("SELECT avatar_id, since FROM avatar_orphan ORDER BY avatar_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let ids: Vec<i64> = noted.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, [3, 4]);
+        assert!(
+            noted.iter().all(|(_, since)| *since >= before - 1000),
+            "noted as of the upgrade: {noted:?}"
+        );
+    }
+
     #[test]
     fn a_version_20_database_gains_the_push_veto_of_its_withdrawn_pushes() {
         use crate::store::outbox::PushVeto;
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         conn.execute_batch(
-            "DROP TRIGGER outbox_cancel_once; DROP TABLE outbox_cancel_answered; DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
+            "DROP TRIGGER outbox_cancel_once; DROP TABLE outbox_cancel_answered; DROP TABLE avatar_orphan; DROP INDEX subscriber_avatar_avatar; DROP INDEX preset_avatar; DROP INDEX avatar_push_avatar; DROP INDEX avatar_variant_blob;
+             DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
              DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto; PRAGMA user_version = 20",
         )
@@ -1113,7 +1182,7 @@ mod tests {
         }
         want.push((insert("superseded", "superseded by outbox row 1"), None));
         want.push((insert("failed", &PushVeto::Nobody.at_retry()), None));
-        assert_eq!(migrate(&mut conn).unwrap(), 8, "versions 21 to 28");
+        assert_eq!(migrate(&mut conn).unwrap(), 9, "versions 21 to 29");
         for (id, code) in want {
             let got: Option<String> = conn
                 .query_row("SELECT push_veto FROM outbox WHERE id = ?1", [id], |r| {
