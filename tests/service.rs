@@ -2540,11 +2540,7 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     // Upload: an eligible subscriber gets a one-time link.
     w.qualify(OWNER).await;
     let r = w.say(OWNER, "AVATAR UPLOAD").await;
-    let url = r
-        .split_whitespace()
-        .find(|t| t.contains("/u/"))
-        .unwrap()
-        .to_string();
+    let url = upload_link_in(&r);
     let form = http.get(&url).send().await.unwrap().text().await.unwrap();
     assert!(
         form.contains("name=\"avatar\"") && form.contains("multipart/form-data"),
@@ -2652,12 +2648,7 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     assert!(new_call.avatar_len.unwrap() > 0);
     // A multipart form (what a WAP browser posts) works too, on a fresh link.
     // (The same text as before: sent again on the same session, it is a new command.)
-    let r = w.say(OWNER, "AVATAR UPLOAD").await;
-    let url2 = r
-        .split_whitespace()
-        .find(|t| t.contains("/u/"))
-        .unwrap()
-        .to_string();
+    let url2 = upload_link(&w, OWNER).await;
     let webp = std::fs::read(fixtures.join("good/photo-lossless.webp")).unwrap();
     let form = reqwest::multipart::Form::new().part(
         "avatar",
@@ -2792,12 +2783,7 @@ async fn a_raw_upload_is_judged_by_its_bytes_not_its_declared_type() {
     )
     .unwrap();
     for declared in ["text/plain", "application/x-www-form-urlencoded"] {
-        let r = w.say(OWNER, "AVATAR UPLOAD").await;
-        let url = r
-            .split_whitespace()
-            .find(|t| t.contains("/u/"))
-            .unwrap_or_else(|| panic!("no link in {r}"))
-            .to_string();
+        let url = upload_link(&w, OWNER).await;
         let before = w.texts(OWNER).len();
         let text = http
             .post(&url)
@@ -4439,16 +4425,24 @@ fn seeded_png(seed: u8, best: bool) -> Vec<u8> {
     out
 }
 
+/// The one-time upload link in reply `r` to AVATAR UPLOAD.
+fn upload_link_in(r: &str) -> String {
+    r.split_whitespace()
+        .find(|t| t.contains("/u/"))
+        .unwrap_or_else(|| panic!("no link in {r}"))
+        .to_string()
+}
+
+/// `who` texts AVATAR UPLOAD; the one-time upload link of the reply.
+async fn upload_link(w: &World, who: &str) -> String {
+    upload_link_in(&w.say(who, "AVATAR UPLOAD").await)
+}
+
 /// `who` asks for an upload link and posts `png` to it over HTTP; returns the page that
 /// answers, once the SMS that confirms it reached `who`'s handset (so that the next
 /// [`World::say`] reads its own reply).
 async fn upload_picture(w: &World, http: &reqwest::Client, who: &str, png: Vec<u8>) -> String {
-    let r = w.say(who, "AVATAR UPLOAD").await;
-    let url = r
-        .split_whitespace()
-        .find(|t| t.contains("/u/"))
-        .unwrap_or_else(|| panic!("no link in {r}"))
-        .to_string();
+    let url = upload_link(w, who).await;
     let before = w.texts(who).len();
     let resp = http
         .post(&url)

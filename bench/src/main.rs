@@ -396,24 +396,14 @@ fn mt_cmd(a: MtArgs) -> Result<()> {
     std::fs::create_dir_all(&work)?;
     let exe = std::env::current_exe().context("locating gw-bench")?;
     let paths = peers_paths();
-    let mut smscs = Vec::new();
-    for s in &a.smsc {
-        match s.as_str() {
-            "sim" => smscs.push(Smsc::Sim(SimSmsc::start(
-                a.sim_threads,
-                a.sim_deliver_window,
-            )?)),
-            "node" => smscs.push(Smsc::Node(NodeSmsc::start(
-                &paths.source.join("node/smsc_server.js"),
-                &paths.node_modules,
-                a.node_port,
-                a.node_port + 1,
-                7200,
-                &work.join("node-smsc.log"),
-            )?)),
-            other => bail!("--smsc takes sim,node (got {other})"),
-        }
-    }
+    let smscs = a
+        .smsc
+        .iter()
+        .map(|s| {
+            let sim = (a.sim_threads, a.sim_deliver_window);
+            start_smsc(s, sim, a.node_port, &work)
+        })
+        .collect::<Result<Vec<_>>>()?;
     eprintln!(
         "[gw-bench] mt: N={} windows {:?} receipts {:?} SMSCs {:?}, {} rounds",
         a.n, a.windows, a.receipts, a.smsc, a.rounds
@@ -717,12 +707,32 @@ fn scale_cmd(a: ScaleArgs) -> Result<()> {
     write_results("scale", &a.tag, &doc, &md)
 }
 
+/// Start the SMSC an `--smsc` value names: `sim` (smsc-sim in this process with `sim`'s
+/// worker threads and receipt window) or `node` (the node-smpp SMSC on `node_port`, its stats
+/// on the next port, its log in `work`).
+fn start_smsc(name: &str, sim: (usize, usize), node_port: u16, work: &Path) -> Result<Smsc> {
+    Ok(match name {
+        "sim" => Smsc::Sim(SimSmsc::start(sim.0, sim.1)?),
+        "node" => {
+            let paths = peers_paths();
+            Smsc::Node(NodeSmsc::start(
+                &paths.source.join("node/smsc_server.js"),
+                &paths.node_modules,
+                node_port,
+                node_port + 1,
+                7200,
+                &work.join("node-smsc.log"),
+            )?)
+        }
+        other => bail!("--smsc takes sim,node (got {other})"),
+    })
+}
+
 fn floor_cmd(a: FloorArgs) -> Result<()> {
     let machine = Machine::current(&repo_dir());
     let receipts = on_off(&a.receipts)?;
     let work = results_dir().join("tmp");
     std::fs::create_dir_all(&work)?;
-    let paths = peers_paths();
     let mut md = format!(
         "## floor: a client doing only the socket work, CPU per message\n\n{}\n\n\
          | SMSC | receipts | window | msg/s | client µs/msg | reads/msg | writes/msg |\n\
@@ -731,18 +741,8 @@ fn floor_cmd(a: FloorArgs) -> Result<()> {
     );
     let mut runs = Vec::new();
     for name in &a.smsc {
-        let smsc = match name.as_str() {
-            "sim" => Smsc::Sim(SimSmsc::start(a.sim_threads, a.sim_deliver_window)?),
-            "node" => Smsc::Node(NodeSmsc::start(
-                &paths.source.join("node/smsc_server.js"),
-                &paths.node_modules,
-                a.node_port,
-                a.node_port + 1,
-                7200,
-                &work.join("node-smsc.log"),
-            )?),
-            other => bail!("--smsc takes sim,node (got {other})"),
-        };
+        let sim = (a.sim_threads, a.sim_deliver_window);
+        let smsc = start_smsc(name, sim, a.node_port, &work)?;
         for &rc in &receipts {
             for &w in &a.windows {
                 let mut got = Vec::new();

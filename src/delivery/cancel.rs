@@ -1015,6 +1015,8 @@ impl Canceller {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::outbox::{self, NewMessage};
+    use crate::store::{Store, StoreOptions};
 
     fn status(s: CommandStatus) -> Result<Command, LinkError> {
         Ok(Command::new(s, 1, Pdu::CancelSmResp))
@@ -1462,6 +1464,70 @@ mod tests {
         assert_eq!(asked(&store).len(), 1);
     }
 
+    /// The coalescing key of the tests of answered cancels.
+    const KEY: &str = "status:+861:+862";
+
+    /// A store on a fresh file holding row `a` (key [`KEY`]) accepted at `accepted_at`, then
+    /// row `b` with that key written at `newer_at`: the store and both ids.
+    fn accepted_then_newer(
+        accepted_at: i64,
+        newer_at: i64,
+    ) -> (tempfile::TempDir, Store, i64, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db"), StoreOptions::default()).unwrap();
+        let a = store
+            .write_blocking(move |tx| {
+                let id = outbox::enqueue(tx, &keyed("FREE"), 1)?.id;
+                outbox::claim_due(tx, 1, 10)?;
+                outbox::record_segment_submitted(tx, id, 1, 1, "m-a", accepted_at)?;
+                outbox::mark_submitted(tx, id, accepted_at)?;
+                Ok::<_, StoreError>(id)
+            })
+            .unwrap();
+        let b = store
+            .write_blocking(move |tx| outbox::enqueue(tx, &keyed("BUSY"), newer_at))
+            .unwrap()
+            .id;
+        (dir, store, a, b)
+    }
+
+    /// A message with key [`KEY`].
+    fn keyed(body: &str) -> NewMessage {
+        NewMessage {
+            coalesce_key: Some(KEY.into()),
+            ..NewMessage::sms("+8613900139000", body)
+        }
+    }
+
+    /// The rows whose cancel is due.
+    fn asked(store: &Store) -> Vec<i64> {
+        store
+            .read_blocking(|c| due(c, i64::MAX, 100))
+            .unwrap()
+            .into_iter()
+            .map(|d| d.outbox_id)
+            .collect()
+    }
+
+    /// The SMSC answers row `id`'s cancel: delivered already.
+    fn too_late(store: &Store, id: i64) {
+        let end = RowEnd::kept("w", "too late");
+        store
+            .write_blocking(move |tx| record(tx, id, &end, 3))
+            .unwrap();
+    }
+
+    /// Row `b` is sent and accepted at `at`.
+    fn accept(store: &Store, b: i64, at: i64) {
+        store
+            .write_blocking(move |tx| {
+                outbox::claim_due(tx, at, 10)?;
+                outbox::record_segment_submitted(tx, b, 1, 1, "m-b", at)?;
+                outbox::mark_submitted(tx, b, at)
+            })
+            .unwrap();
+    }
+
     /// A row accepted before a newer message with its key came is asked for once, when that
     /// message is written: once its cancel is answered and the row kept (refused, too late),
     /// the newer message's acceptance does not ask again. Before, it did, and the SMSC got a
@@ -1469,52 +1535,11 @@ mod tests {
     /// accepted.
     #[test]
     fn a_cancel_answered_is_not_asked_again_when_the_newer_message_is_accepted() {
-        use crate::store::outbox::{self, NewMessage};
-        use crate::store::{Store, StoreOptions};
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("c.db"), StoreOptions::default()).unwrap();
-        let keyed = |body: &str| NewMessage {
-            coalesce_key: Some("status:+861:+862".into()),
-            ..NewMessage::sms("+8613900139000", body)
-        };
-        let older = keyed("FREE");
-        let a = store
-            .write_blocking(move |tx| {
-                let id = outbox::enqueue(tx, &older, 1)?.id;
-                outbox::claim_due(tx, 1, 10)?;
-                outbox::record_segment_submitted(tx, id, 1, 1, "m-a", 1)?;
-                outbox::mark_submitted(tx, id, 1)?;
-                Ok::<_, StoreError>(id)
-            })
-            .unwrap();
-        let newer = keyed("BUSY");
-        let b = store
-            .write_blocking(move |tx| outbox::enqueue(tx, &newer, 2))
-            .unwrap()
-            .id;
-        let asked = |store: &Store| -> Vec<i64> {
-            store
-                .read_blocking(|c| due(c, i64::MAX, 100))
-                .unwrap()
-                .into_iter()
-                .map(|d| d.outbox_id)
-                .collect()
-        };
+        let (_dir, store, a, b) = accepted_then_newer(1, 2);
         assert_eq!(asked(&store), [a]);
-        // The SMSC answers: delivered already.
-        let end = RowEnd::kept("w", "too late");
-        store
-            .write_blocking(move |tx| record(tx, a, &end, 3))
-            .unwrap();
+        too_late(&store, a);
         assert!(asked(&store).is_empty());
-        // The newer message is sent and accepted.
-        store
-            .write_blocking(move |tx| {
-                outbox::claim_due(tx, 4, 10)?;
-                outbox::record_segment_submitted(tx, b, 1, 1, "m-b", 5)?;
-                outbox::mark_submitted(tx, b, 5)
-            })
-            .unwrap();
+        accept(&store, b, 5);
         assert!(asked(&store).is_empty(), "asked once, answered once");
     }
 
@@ -1527,59 +1552,15 @@ mod tests {
     #[test]
     fn a_cancel_answered_is_not_asked_again_by_anything_until_the_row_is_sent_again() {
         use crate::store::cancel::{supersede_submitted, withdraw_submitted, Withdrawn};
-        use crate::store::outbox::{self, NewMessage};
-        use crate::store::{Store, StoreOptions};
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("c.db"), StoreOptions::default()).unwrap();
-        let key = "status:+861:+862";
-        let keyed = |body: &str| NewMessage {
-            coalesce_key: Some(key.into()),
-            ..NewMessage::sms("+8613900139000", body)
-        };
-        let older = keyed("FREE");
-        let a = store
-            .write_blocking(move |tx| {
-                let id = outbox::enqueue(tx, &older, 1)?.id;
-                outbox::claim_due(tx, 1, 10)?;
-                outbox::record_segment_submitted(tx, id, 1, 1, "m-a", 2)?;
-                outbox::mark_submitted(tx, id, 2)?;
-                Ok::<_, StoreError>(id)
-            })
-            .unwrap();
         // The newer message written in the millisecond the older was accepted.
-        let newer = keyed("BUSY");
-        let b = store
-            .write_blocking(move |tx| outbox::enqueue(tx, &newer, 2))
-            .unwrap()
-            .id;
-        let asked = |store: &Store| -> Vec<i64> {
-            store
-                .read_blocking(|c| due(c, i64::MAX, 100))
-                .unwrap()
-                .into_iter()
-                .map(|d| d.outbox_id)
-                .collect()
-        };
+        let (_dir, store, a, b) = accepted_then_newer(2, 2);
         assert_eq!(asked(&store), [a]);
-        let too_late = move |store: &Store, id: i64| {
-            let end = RowEnd::kept("w", "too late");
-            store
-                .write_blocking(move |tx| record(tx, id, &end, 3))
-                .unwrap();
-        };
         too_late(&store, a);
         assert!(asked(&store).is_empty());
-        store
-            .write_blocking(move |tx| {
-                outbox::claim_due(tx, 4, 10)?;
-                outbox::record_segment_submitted(tx, b, 1, 1, "m-b", 5)?;
-                outbox::mark_submitted(tx, b, 5)
-            })
-            .unwrap();
+        accept(&store, b, 5);
         assert!(asked(&store).is_empty(), "the newer one's acceptance");
-        let newest = keyed("AWAY");
         let c = store
-            .write_blocking(move |tx| outbox::enqueue(tx, &newest, 6))
+            .write_blocking(move |tx| outbox::enqueue(tx, &keyed("AWAY"), 6))
             .unwrap()
             .id;
         assert_eq!(asked(&store), [b], "a still newer one asks for b only");
@@ -1587,8 +1568,8 @@ mod tests {
         let again = store
             .write_blocking(move |tx| {
                 Ok::<_, StoreError>(
-                    withdraw_submitted(tx, Withdrawn::Key(key), "recipient sent STOP", 7)?
-                        + supersede_submitted(tx, key, c, 7)?,
+                    withdraw_submitted(tx, Withdrawn::Key(KEY), "recipient sent STOP", 7)?
+                        + supersede_submitted(tx, KEY, c, 7)?,
                 )
             })
             .unwrap();
@@ -1601,7 +1582,7 @@ mod tests {
         store
             .write_blocking(move |tx| {
                 outbox::record_segment_submitted(tx, a, 1, 1, "m-a2", 8)?;
-                supersede_submitted(tx, key, c, 8)
+                supersede_submitted(tx, KEY, c, 8)
             })
             .unwrap();
         assert_eq!(asked(&store), [a]);
