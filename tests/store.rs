@@ -3283,3 +3283,61 @@ fn a_row_marked_in_flight_before_a_crash_is_withdrawn_at_the_start_not_sent_agai
         "part 1 is to be cancelled"
     );
 }
+
+/// A picture retention deletes leaves none of its bytes in the database file (a copy of the
+/// file, a backup, a disk sent for repair): SQLite would only mark its pages free, and an
+/// old photo of a subscriber stayed readable there until the pages were used again. The
+/// bytes are in the file before, and nowhere in it after (the WAL folded in at the close).
+#[test]
+fn a_deleted_picture_leaves_none_of_its_bytes_in_the_file() {
+    use presence_gw::service::avatar;
+    use presence_gw::store::retention;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    // A photo's bytes: over several pages, as a real picture's are.
+    let photo: String = (0..2_000)
+        .map(|i| format!("photo-of-a-subscriber-{i:05};"))
+        .collect();
+    let marker = "photo-of-a-subscriber-01234;";
+    let in_file = |path: &Path| {
+        let bytes = std::fs::read(path).unwrap();
+        bytes.windows(marker.len()).any(|w| w == marker.as_bytes())
+    };
+    let store = open(&path);
+    let bytes = photo.clone();
+    store
+        .write_blocking(move |tx| {
+            let v = [avatar::VariantIn {
+                size: 96,
+                format: "png",
+                content_type: "image/png",
+                bytes: bytes.as_bytes(),
+                sha256: "photo",
+            }];
+            let old = avatar::store_avatar(tx, "old", &v, T0)?;
+            avatar::set_avatar(tx, "+8613800138000", old, None, T0)?;
+            // Changed away from; the newer picture keeps the old one from being the newest.
+            let newer = store_picture(tx, "newer", &["n-96"], T0)?;
+            avatar::set_avatar(tx, "+8613800138000", newer, None, T0)
+        })
+        .unwrap();
+    store.close_blocking();
+    assert!(in_file(&path), "the photo is in the file to begin with");
+    let store = open(&path);
+    let purged = store
+        .write_blocking(|tx| retention::step(tx, T0 + 1, 100))
+        .unwrap();
+    assert_eq!((purged.avatars, purged.image_blobs), (1, 1), "{purged:?}");
+    // The writer's setting is back as it was for every other delete.
+    let setting: i64 = store
+        .write_blocking(|tx| {
+            Ok::<_, StoreError>(tx.query_row("PRAGMA secure_delete", [], |r| r.get(0))?)
+        })
+        .unwrap();
+    assert_eq!(setting, 0);
+    store.close_blocking();
+    assert!(
+        !in_file(&path),
+        "the deleted photo's bytes are still in the file"
+    );
+}

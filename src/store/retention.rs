@@ -288,6 +288,27 @@ fn stale_avatar_rows(
 /// At most `limit` pictures, and none more once `limit` variants went; the counts of
 /// [`Purged`]'s picture fields (the rest left at zero).
 fn unused_pictures(tx: &Transaction<'_>, cut: i64, limit: usize) -> Result<Purged, StoreError> {
+    // A deleted picture leaves no bytes of it in the file: SQLite otherwise only marks its
+    // pages free (a subscriber's old photo stays readable from a copy of the file until the
+    // pages are used again). Zeroing costs a write of the pages freed, for these deletes
+    // only: the connection's setting is put back after them.
+    let was: i64 = tx
+        .query_row("PRAGMA secure_delete", [], |r| r.get(0))
+        .ctx("retention: secure_delete")?;
+    tx.pragma_update(None, "secure_delete", 1)
+        .ctx("retention: secure_delete on")?;
+    let deleted = delete_unused_pictures(tx, cut, limit);
+    tx.pragma_update(None, "secure_delete", was)
+        .ctx("retention: secure_delete back")?;
+    deleted
+}
+
+/// [`unused_pictures`]' work.
+fn delete_unused_pictures(
+    tx: &Transaction<'_>,
+    cut: i64,
+    limit: usize,
+) -> Result<Purged, StoreError> {
     let n = i64::try_from(limit).unwrap_or(i64::MAX);
     let ids: Vec<i64> = tx
         .prepare_cached(ORPHANS_SQL)
