@@ -1513,8 +1513,9 @@ pub fn changed_keys(old: &str, new: &str) -> Option<Vec<String>> {
 }
 
 /// Of [`changed_keys`], those a running gateway applies at a reload (SIGHUP); every other
-/// key takes effect at the next start.
-pub const RELOADABLE_KEYS: [&str; 2] = ["smsc.max_rate", "smsc.window"];
+/// key takes effect at the next start. `api_key`: the next request is checked against the
+/// new key (none: the API off); `smsc.max_rate` and `smsc.window`: the link's pace at once.
+pub const RELOADABLE_KEYS: [&str; 3] = ["api_key", "smsc.max_rate", "smsc.window"];
 
 #[cfg(test)]
 mod tests {

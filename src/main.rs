@@ -906,10 +906,10 @@ fn build_config(
 
 /// What `serve` needs to read its config again on SIGHUP (`systemctl reload`): the file and
 /// the flags it started with, and the file's text then. The keys in
-/// [`presence_gw::config::RELOADABLE_KEYS`] are applied to the running gateway; any other
-/// key that changed is named as taking effect at the next start, a key a flag (or its
-/// environment variable) sets as not taken from the file, and a file that does not load is
-/// refused whole, the running settings kept.
+/// [`presence_gw::config::RELOADABLE_KEYS`] are applied to the running gateway ([`Live`]);
+/// any other key that changed is named as taking effect at the next start, a key a flag (or
+/// its environment variable) sets as not taken from the file, and a file that does not load
+/// is refused whole, the running settings kept.
 struct Reload {
     global: DbArgs,
     args: ServeArgs,
@@ -919,11 +919,22 @@ struct Reload {
     started: Option<String>,
 }
 
+/// The parts of a running gateway a reload changes.
+struct Live {
+    /// `[smsc] max_rate`, `window`.
+    link: presence_gw::smpp::LinkHandle,
+    /// `api_key`: the handle the HTTP handlers check each request against.
+    api_key: presence_gw::http::ApiKey,
+    /// The reloads are counted here.
+    metrics: std::sync::Arc<presence_gw::metrics::Metrics>,
+}
+
 impl Reload {
-    /// Read the file again and apply what a running gateway can (see [`Reload`]); counted in
-    /// `metrics` (`presence_gw_config_reloads_total`, `..._keys_pending_restart`).
-    fn apply(&self, link: &presence_gw::smpp::LinkHandle, metrics: &presence_gw::metrics::Metrics) {
+    /// Read the file again and apply what a running gateway can to `live` (see [`Reload`]);
+    /// counted in its metrics (`presence_gw_config_reloads_total`, `..._keys_pending_restart`).
+    fn apply(&self, live: &Live) {
         use presence_gw::logging::CHANGE_TARGET;
+        let (link, metrics) = (&live.link, &live.metrics);
         let (Some(path), Some(started)) = (&self.global.config, &self.started) else {
             warn!(
                 target: CHANGE_TARGET,
@@ -992,6 +1003,19 @@ impl Reload {
             if wanted != running {
                 link.set_window(wanted);
                 applied("smsc.window", running.to_string(), wanted.to_string());
+            }
+        }
+        if !by_flag.contains(&"api_key") {
+            let running = live.api_key.get();
+            if running != cfg.api_key {
+                live.api_key.set(cfg.api_key.clone());
+                // Only whether a key is set, never the key nor any part of it.
+                let (from, to) = match (&running, &cfg.api_key) {
+                    (Some(_), Some(_)) => ("a key", "a new key"),
+                    (None, _) => ("none (the operator API off)", "a key"),
+                    (Some(_), None) => ("a key", "none (the operator API off)"),
+                };
+                applied("api_key", from.to_string(), to.to_string());
             }
         }
         metrics.record_reload(Some(restart.len()));
@@ -1174,10 +1198,12 @@ async fn serve(mut cfg: Config, log_format: LogFormat, reload: Reload) -> anyhow
     opts.mo_deferral_window = cfg.mo_deferral_window();
     let mut gw = Gateway::start_with_service(opts, cfg.service_config()).await?;
     let stop_http = tokio_util::sync::CancellationToken::new();
+    // The operator API's key, kept to be replaced by a reload.
+    let api_key = presence_gw::http::ApiKey::new(cfg.api_key.clone());
     let (handset_routes, operator_task) = match operator_listener {
-        None => (gw.http_router(cfg.api_key.clone()), None),
+        None => (gw.http_router_keyed(api_key.clone()), None),
         Some(l) => {
-            let (handsets, operator) = gw.http_routers(cfg.api_key.clone());
+            let (handsets, operator) = gw.http_routers_keyed(api_key.clone());
             // Not under the handsets' connection cap: /health answers however busy they are.
             let task = tokio::spawn(presence_gw::http::serve(l, operator, stop_http.clone()));
             (handsets, Some(task))
@@ -1250,12 +1276,15 @@ async fn serve(mut cfg: Config, log_format: LogFormat, reload: Reload) -> anyhow
     tell_systemd(sd_notify::NotifyState::Ready);
     #[cfg(unix)]
     {
-        let link = gw.link.clone();
-        let metrics = gw.metrics.clone();
+        let live = Live {
+            link: gw.link.clone(),
+            api_key,
+            metrics: gw.metrics.clone(),
+        };
         tokio::spawn(async move {
             while hangup.recv().await.is_some() {
                 tell_systemd(sd_notify::NotifyState::Reloading);
-                reload.apply(&link, &metrics);
+                reload.apply(&live);
                 tell_systemd(sd_notify::NotifyState::Ready);
             }
         });

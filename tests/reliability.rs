@@ -1353,7 +1353,8 @@ impl Child {
         Child::spawn_with(sim, db, password, api_key, rust_log, &[])
     }
 
-    /// [`Child::spawn_logging`] with `extra` arguments (`--log-format json`).
+    /// [`Child::spawn_logging`] with `extra` arguments (`--log-format json`); an empty
+    /// `api_key` sets no `PRESENCE_GW_API_KEY` (the config file's `api_key`, if any, is used).
     fn spawn_with(
         sim: &SimHandle,
         db: &std::path::Path,
@@ -1362,7 +1363,13 @@ impl Child {
         rust_log: &str,
         extra: &[&str],
     ) -> Child {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_presence-gw"))
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_presence-gw"));
+        if api_key.is_empty() {
+            command.env_remove("PRESENCE_GW_API_KEY");
+        } else {
+            command.env("PRESENCE_GW_API_KEY", api_key);
+        }
+        let mut child = command
             .args(extra)
             .args([
                 "serve",
@@ -1378,7 +1385,6 @@ impl Child {
                 "127.0.0.1:0",
             ])
             .env("RUST_LOG", rust_log)
-            .env("PRESENCE_GW_API_KEY", api_key)
             .env_remove("PRESENCE_GW_SMSC_PASSWORD")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -2096,6 +2102,108 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
     assert!(still[5] - still[0] >= 900, "{still:?}");
     let out = gw.terminate().await;
     assert!(!out.contains(password));
+    sim.shutdown().await;
+}
+
+/// `systemctl reload` (SIGHUP) rotates the operator API key: the old key is refused (403)
+/// from the first request after the reload, on the same kept-alive connection too, and the
+/// new one taken; a file without `api_key` turns the API off, one with it back on. Neither
+/// key is ever written to the log (the reload says only that a key is set). Before, a changed
+/// `api_key` was named as waiting for a restart and the old key went on working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sighup_rotates_the_api_key_and_turns_the_api_off_and_on() {
+    let password = "Ak7Rt2Wm";
+    let (old, new) = (
+        "old-operator-key-4711-rotate",
+        "new-operator-key-0815-rotate",
+    );
+    let sim = start_sim(SimConfig::local(), password).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gw.toml");
+    let write = |text: String| std::fs::write(&file, text).unwrap();
+    write(format!("api_key = \"{old}\"\n"));
+    let config = file.to_str().unwrap().to_string();
+    // No PRESENCE_GW_API_KEY: the key is the file's.
+    let gw = Child::spawn_with(
+        &sim,
+        &dir.path().join("gw.db"),
+        password,
+        "",
+        "info,rusmpp=warn",
+        &["--config", &config],
+    );
+    let addr = gw.http_addr().await;
+    sim.wait_for_binds(1, WAIT).await.unwrap();
+    let pid = gw.child.id().expect("running").to_string();
+    // One client throughout: its connection is kept alive across the reloads.
+    let client = reqwest::Client::new();
+    let status = |key: &str| {
+        let request = client
+            .get(format!("http://{addr}/api/v1/log"))
+            .bearer_auth(key)
+            .send();
+        async move {
+            let r = request.await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let mut reloads = 0;
+    let mut reload = |text: String| {
+        write(text);
+        assert!(std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success());
+        reloads += 1;
+        let n = reloads;
+        let gw = &gw;
+        async move {
+            gw.wait_for("the reload", |s| s.matches("config reloaded").count() >= n)
+                .await
+        }
+    };
+    assert_eq!(status(old).await.0, 200);
+    assert_eq!(status(new).await.0, 403);
+
+    reload(format!("api_key = \"{new}\"\n")).await;
+    assert_eq!(status(old).await.0, 403, "the old key refused at once");
+    assert_eq!(status(new).await.0, 200);
+    let out = gw.out.lock().unwrap().clone();
+    assert!(out.contains("config reload: api_key applied"), "{out}");
+    assert!(!out.contains("take effect at the next start"), "{out}");
+
+    // No key: the API is off.
+    reload(String::new()).await;
+    let (code, body) = status(new).await;
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("the operator API is off"), "{body}");
+    // And on again.
+    reload(format!("api_key = \"{new}\"\n")).await;
+    assert_eq!(status(new).await.0, 200);
+    assert_eq!(status(old).await.0, 403);
+
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "presence_gw_config_reloads_total{result=\"applied\"} 3",
+        "presence_gw_config_keys_pending_restart 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}:\n{metrics}");
+    }
+    let out = gw.terminate().await;
+    assert_eq!(
+        out.matches("config reload: api_key applied").count(),
+        3,
+        "{out}"
+    );
+    for secret in [old, new, password, "operator-key"] {
+        assert!(!out.contains(secret), "{secret} in the log:\n{out}");
+    }
     sim.shutdown().await;
 }
 
