@@ -1514,8 +1514,14 @@ pub fn changed_keys(old: &str, new: &str) -> Option<Vec<String>> {
 
 /// Of [`changed_keys`], those a running gateway applies at a reload (SIGHUP); every other
 /// key takes effect at the next start. `api_key`: the next request is checked against the
-/// new key (none: the API off); `smsc.max_rate` and `smsc.window`: the link's pace at once.
-pub const RELOADABLE_KEYS: [&str; 3] = ["api_key", "smsc.max_rate", "smsc.window"];
+/// new key (none: the API off); `smsc.temporary_statuses`: the next answer read is
+/// classified with the new list; `smsc.max_rate` and `smsc.window`: the link's pace at once.
+pub const RELOADABLE_KEYS: [&str; 4] = [
+    "api_key",
+    "smsc.max_rate",
+    "smsc.temporary_statuses",
+    "smsc.window",
+];
 
 #[cfg(test)]
 mod tests {

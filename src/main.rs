@@ -921,7 +921,7 @@ struct Reload {
 
 /// The parts of a running gateway a reload changes.
 struct Live {
-    /// `[smsc] max_rate`, `window`.
+    /// `[smsc] max_rate`, `window`, `temporary_statuses`.
     link: presence_gw::smpp::LinkHandle,
     /// `api_key`: the handle the HTTP handlers check each request against.
     api_key: presence_gw::http::ApiKey,
@@ -1003,6 +1003,21 @@ impl Reload {
             if wanted != running {
                 link.set_window(wanted);
                 applied("smsc.window", running.to_string(), wanted.to_string());
+            }
+        }
+        {
+            let running = link.temporary_statuses();
+            let wanted = cfg
+                .smsc
+                .as_ref()
+                .map_or_else(|| running.to_vec(), |s| s.temporary_statuses.clone());
+            if *running != *wanted {
+                link.set_temporary_statuses(&wanted);
+                let shown = |codes: &[u32]| {
+                    let codes: Vec<String> = codes.iter().map(|c| format!("{c:#x}")).collect();
+                    format!("[{}]", codes.join(", "))
+                };
+                applied("smsc.temporary_statuses", shown(&running), shown(&wanted));
             }
         }
         if !by_flag.contains(&"api_key") {

@@ -2207,6 +2207,102 @@ async fn a_sighup_rotates_the_api_key_and_turns_the_api_off_and_on() {
     sim.shutdown().await;
 }
 
+/// `systemctl reload` (SIGHUP) applies `[smsc] temporary_statuses` to the next answer the
+/// link reads. Before the reload a submit refused with the carrier's 0x401 fails at once
+/// (unlisted, it is permanent); after it lists 0x401, the next message refused so is tried
+/// again (up to its `max_attempts`, 3). Without the reload the row fails at its first
+/// answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sighup_applies_temporary_statuses_to_the_next_answer() {
+    let password = "Tr5Qs9Lx";
+    let api_key = "apikey-reload-retries-0123";
+    let sim = start_sim(SimConfig::local(), password).await;
+    let mut faults = sim.faults();
+    faults.error = Some(ErrorFault {
+        status: 0x401,
+        percent: 100.0,
+        destinations: Vec::new(),
+    });
+    sim.set_faults(faults);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gw.toml");
+    let write = |text: &str| std::fs::write(&file, text).unwrap();
+    write("[smsc]\ntemporary_statuses = []\n[delivery]\nmax_attempts = 3\nretry_min_secs = 0.2\nretry_max_secs = 0.4\n");
+    let config = file.to_str().unwrap().to_string();
+    let gw = Child::spawn_with(
+        &sim,
+        &dir.path().join("gw.db"),
+        password,
+        api_key,
+        "info,rusmpp=warn",
+        &["--config", &config],
+    );
+    let addr = gw.http_addr().await;
+    sim.wait_for_binds(1, WAIT).await.unwrap();
+    // The reply to `from`'s HELP once it is `failed`, as the operator API shows it.
+    let failed_reply = |from: &'static str| {
+        let addr = addr.clone();
+        let sim = sim.clone();
+        async move {
+            sim.inject_mo(MoRequest::new(from, SERVICE, "HELP"))
+                .await
+                .unwrap();
+            let deadline = Instant::now() + WAIT;
+            loop {
+                let rows: serde_json::Value = reqwest::Client::new()
+                    .get(format!("http://{addr}/api/v1/outbox?to={from}"))
+                    .bearer_auth(api_key)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let row = rows["rows"][0].clone();
+                if row["state"] == "failed" {
+                    return row;
+                }
+                assert!(Instant::now() < deadline, "never failed: {rows}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let before = failed_reply("+8613800138001").await;
+    assert_eq!(before["attempts"], 1, "{before}");
+    assert_eq!(
+        before["last_error"], "command_status 0x00000401",
+        "{before}"
+    );
+
+    write("[smsc]\ntemporary_statuses = [0x401]\n[delivery]\nmax_attempts = 3\nretry_min_secs = 0.2\nretry_max_secs = 0.4\n");
+    assert!(std::process::Command::new("kill")
+        .args(["-HUP", &gw.child.id().expect("running").to_string()])
+        .status()
+        .unwrap()
+        .success());
+    gw.wait_for("the reload", |s| s.contains("config reloaded"))
+        .await;
+    let out = gw.out.lock().unwrap().clone();
+    assert!(
+        out.contains("config reload: smsc.temporary_statuses applied")
+            && out.contains("from=[] to=[0x401]"),
+        "{out}"
+    );
+    assert!(!out.contains("take effect at the next start"), "{out}");
+
+    let t0 = Instant::now();
+    let after = failed_reply("+8613800138002").await;
+    assert_eq!(after["attempts"], 3, "{after}");
+    assert_eq!(
+        after["last_error"], "gave up after 3 attempts: command_status 0x00000401",
+        "{after}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    let out = gw.terminate().await;
+    assert!(!out.contains(password));
+    sim.shutdown().await;
+}
+
 /// `operator_http`: `/health`, `/metrics` and `/api/v1` on an address of their own, not on the
 /// handsets' one (where they answer 404), and outside the handsets' connection cap: with the
 /// one connection `http_max_connections = 1` allows held by a handset that sends nothing, a
