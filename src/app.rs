@@ -570,6 +570,12 @@ impl Gateway {
         &self.pause
     }
 
+    /// The outbox dispatcher's retry settings in force, to change while it runs (a config
+    /// reload: [`crate::delivery::Retries::set`]).
+    pub fn retries(&self) -> crate::delivery::Retries {
+        self.dispatcher.retries()
+    }
+
     /// Queue an outbound message (one transaction) and wake the dispatcher.
     pub async fn enqueue(&self, msg: NewMessage) -> Result<i64, crate::store::StoreError> {
         let now = now_ms();

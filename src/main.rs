@@ -925,6 +925,8 @@ struct Live {
     link: presence_gw::smpp::LinkHandle,
     /// `api_key`: the handle the HTTP handlers check each request against.
     api_key: presence_gw::http::ApiKey,
+    /// `[delivery] retry_min_secs`, `retry_max_secs`, `max_attempts`.
+    retries: presence_gw::delivery::Retries,
     /// The reloads are counted here.
     metrics: std::sync::Arc<presence_gw::metrics::Metrics>,
 }
@@ -1031,6 +1033,26 @@ impl Reload {
                     (Some(_), None) => ("a key", "none (the operator API off)"),
                 };
                 applied("api_key", from.to_string(), to.to_string());
+            }
+        }
+        {
+            let running = live.retries.get();
+            let wanted = cfg.retry_policy();
+            if wanted != running {
+                live.retries.set(wanted);
+                let secs = |d: std::time::Duration| format!("{} s", d.as_secs_f64());
+                if wanted.retry_min != running.retry_min {
+                    let (from, to) = (secs(running.retry_min), secs(wanted.retry_min));
+                    applied("delivery.retry_min_secs", from, to);
+                }
+                if wanted.retry_max != running.retry_max {
+                    let (from, to) = (secs(running.retry_max), secs(wanted.retry_max));
+                    applied("delivery.retry_max_secs", from, to);
+                }
+                if wanted.max_attempts != running.max_attempts {
+                    let (from, to) = (running.max_attempts, wanted.max_attempts);
+                    applied("delivery.max_attempts", from.to_string(), to.to_string());
+                }
             }
         }
         metrics.record_reload(Some(restart.len()));
@@ -1294,6 +1316,7 @@ async fn serve(mut cfg: Config, log_format: LogFormat, reload: Reload) -> anyhow
         let live = Live {
             link: gw.link.clone(),
             api_key,
+            retries: gw.retries(),
             metrics: gw.metrics.clone(),
         };
         tokio::spawn(async move {

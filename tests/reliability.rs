@@ -2036,7 +2036,7 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
     );
 
     // max_rate 3 and a restart-only key changed; keys the --http and --db flags set written too.
-    write("http = \"127.0.0.1:1\"\ndb = \"elsewhere.db\"\n[smsc]\nmax_rate = 3\nwindow = 4\n[delivery]\nmax_attempts = 7\n");
+    write("http = \"127.0.0.1:1\"\ndb = \"elsewhere.db\"\n[smsc]\nmax_rate = 3\nwindow = 4\n[delivery]\nmax_attempts = 20\nvalidity_secs = 7200\n");
     hup();
     gw.wait_for("the reload", |s| s.contains("config reloaded"))
         .await;
@@ -2051,7 +2051,7 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
         "{out}"
     );
     assert!(
-        out.contains("take effect at the next start: delivery.max_attempts"),
+        out.contains("take effect at the next start: delivery.validity_secs"),
         "{out}"
     );
     for key in ["http", "db"] {
@@ -2064,7 +2064,7 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
     }
     assert!(
         !out.contains("take effect at the next start: db")
-            && !out.contains("take effect at the next start: delivery.max_attempts, db"),
+            && !out.contains("take effect at the next start: db, delivery.validity_secs"),
         "{out}"
     );
     let slow = burst(&sim, 15).await;
@@ -2083,7 +2083,7 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
         gw.out.lock().unwrap().contains("smsc.max_rate"),
         "the bad key named"
     );
-    // Both reloads counted; the one key that waits for a restart (delivery.max_attempts).
+    // Both reloads counted; the one key that waits for a restart (delivery.validity_secs).
     let metrics = reqwest::get(format!("http://{}/metrics", gw.http_addr().await))
         .await
         .unwrap()
@@ -2207,13 +2207,15 @@ async fn a_sighup_rotates_the_api_key_and_turns_the_api_off_and_on() {
     sim.shutdown().await;
 }
 
-/// `systemctl reload` (SIGHUP) applies `[smsc] temporary_statuses` to the next answer the
-/// link reads. Before the reload a submit refused with the carrier's 0x401 fails at once
-/// (unlisted, it is permanent); after it lists 0x401, the next message refused so is tried
-/// again (up to its `max_attempts`, 3). Without the reload the row fails at its first
-/// answer.
+/// `systemctl reload` (SIGHUP) applies `[smsc] temporary_statuses` and the `[delivery]`
+/// retry settings to the attempts that end after it. Before the reload a submit refused
+/// with the carrier's 0x401 fails at once (unlisted, it is permanent); after it lists 0x401,
+/// lowers `max_attempts` from 20 to 3 and the back-off from 600 s to 0.2 s, the next message
+/// refused so is tried again within a second and given up after its third attempt. Without
+/// the reload of each, the row fails at its first answer (the list), waits ten minutes for
+/// its second try (the back-off), or is tried twenty times (`max_attempts`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sighup_applies_temporary_statuses_to_the_next_answer() {
+async fn a_sighup_applies_temporary_statuses_and_the_retry_settings_to_the_next_attempts() {
     let password = "Tr5Qs9Lx";
     let api_key = "apikey-reload-retries-0123";
     let sim = start_sim(SimConfig::local(), password).await;
@@ -2227,7 +2229,7 @@ async fn a_sighup_applies_temporary_statuses_to_the_next_answer() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("gw.toml");
     let write = |text: &str| std::fs::write(&file, text).unwrap();
-    write("[smsc]\ntemporary_statuses = []\n[delivery]\nmax_attempts = 3\nretry_min_secs = 0.2\nretry_max_secs = 0.4\n");
+    write("[smsc]\ntemporary_statuses = []\n[delivery]\nmax_attempts = 20\nretry_min_secs = 600\nretry_max_secs = 600\n");
     let config = file.to_str().unwrap().to_string();
     let gw = Child::spawn_with(
         &sim,
@@ -2283,11 +2285,17 @@ async fn a_sighup_applies_temporary_statuses_to_the_next_answer() {
     gw.wait_for("the reload", |s| s.contains("config reloaded"))
         .await;
     let out = gw.out.lock().unwrap().clone();
-    assert!(
-        out.contains("config reload: smsc.temporary_statuses applied")
-            && out.contains("from=[] to=[0x401]"),
-        "{out}"
-    );
+    for (key, values) in [
+        ("smsc.temporary_statuses", "from=[] to=[0x401]"),
+        ("delivery.max_attempts", "from=20 to=3"),
+        ("delivery.retry_min_secs", "from=600 s to=0.2 s"),
+        ("delivery.retry_max_secs", "from=600 s to=0.4 s"),
+    ] {
+        assert!(
+            out.contains(&format!("config reload: {key} applied")) && out.contains(values),
+            "{key} {values}:\n{out}"
+        );
+    }
     assert!(!out.contains("take effect at the next start"), "{out}");
 
     let t0 = Instant::now();
