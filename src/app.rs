@@ -522,6 +522,12 @@ impl Gateway {
 
     /// The HTTP API over this gateway (see [`crate::http`]); `api_key` guards `/api/v1`.
     pub fn http_router(&self, api_key: Option<crate::config::Secret>) -> axum::Router {
+        self.http_router_keyed(crate::http::ApiKey::new(api_key))
+    }
+
+    /// [`Gateway::http_router`] with a key handle the caller keeps: what it sets there
+    /// ([`crate::http::ApiKey::set`], a config reload) guards `/api/v1` from the next request on.
+    pub fn http_router_keyed(&self, api_key: crate::http::ApiKey) -> axum::Router {
         crate::http::router(self.http_state(api_key))
     }
 
@@ -532,6 +538,12 @@ impl Gateway {
         &self,
         api_key: Option<crate::config::Secret>,
     ) -> (axum::Router, axum::Router) {
+        self.http_routers_keyed(crate::http::ApiKey::new(api_key))
+    }
+
+    /// [`Gateway::http_routers`] with a key handle the caller keeps (see
+    /// [`Gateway::http_router_keyed`]).
+    pub fn http_routers_keyed(&self, api_key: crate::http::ApiKey) -> (axum::Router, axum::Router) {
         let state = self.http_state(api_key);
         (
             crate::http::handset_router(state.clone()),
@@ -539,7 +551,7 @@ impl Gateway {
         )
     }
 
-    fn http_state(&self, api_key: Option<crate::config::Secret>) -> crate::http::HttpState {
+    fn http_state(&self, api_key: crate::http::ApiKey) -> crate::http::HttpState {
         crate::http::HttpState {
             store: self.store.clone(),
             link: self.link.clone(),
@@ -556,6 +568,12 @@ impl Gateway {
     /// The operator's pause of outbound sending ([`crate::delivery::pause`]).
     pub fn pause(&self) -> &crate::delivery::pause::Pause {
         &self.pause
+    }
+
+    /// The outbox dispatcher's retry settings in force, to change while it runs (a config
+    /// reload: [`crate::delivery::Retries::set`]).
+    pub fn retries(&self) -> crate::delivery::Retries {
+        self.dispatcher.retries()
     }
 
     /// Queue an outbound message (one transaction) and wake the dispatcher.

@@ -1425,14 +1425,27 @@ impl Config {
             sms_wire::segment::ConcatStyle::Udh8
         };
         d.validity = Some(Duration::from_secs(c.validity_secs));
-        d.max_attempts = c.max_attempts;
+        let retries = self.retry_policy();
+        d.max_attempts = retries.max_attempts;
+        d.retry_min = retries.retry_min;
+        d.retry_max = retries.retry_max;
         d.other_base = match c.receipt_id_base.as_str() {
             "same" => crate::store::outbox::OtherBase::Never,
             "other" => crate::store::outbox::OtherBase::Always,
             _ => crate::store::outbox::OtherBase::Auto,
         };
-        d.retry_min = Duration::from_secs_f64(c.retry_min_secs.max(0.01));
-        d.retry_max = Duration::from_secs_f64(c.retry_max_secs.max(c.retry_min_secs).max(0.01));
+    }
+
+    /// The outbox dispatcher's retry settings (`[delivery] retry_min_secs`, `retry_max_secs`,
+    /// `max_attempts`): what [`Config::apply_delivery`] starts it with, and what a config
+    /// reload puts in force ([`crate::delivery::Retries::set`]).
+    pub fn retry_policy(&self) -> crate::delivery::RetryPolicy {
+        let c = &self.delivery;
+        crate::delivery::RetryPolicy {
+            retry_min: Duration::from_secs_f64(c.retry_min_secs.max(0.01)),
+            retry_max: Duration::from_secs_f64(c.retry_max_secs.max(c.retry_min_secs).max(0.01)),
+            max_attempts: c.max_attempts,
+        }
     }
 
     /// The link settings for [`crate::smpp::Link`], given the SMSC address actually used; an
@@ -1513,8 +1526,20 @@ pub fn changed_keys(old: &str, new: &str) -> Option<Vec<String>> {
 }
 
 /// Of [`changed_keys`], those a running gateway applies at a reload (SIGHUP); every other
-/// key takes effect at the next start.
-pub const RELOADABLE_KEYS: [&str; 2] = ["smsc.max_rate", "smsc.window"];
+/// key takes effect at the next start. `api_key`: the next request is checked against the
+/// new key (none: the API off); `smsc.temporary_statuses`: the next answer read is
+/// classified with the new list; the `[delivery]` retry settings: every attempt that ends
+/// from then on (rows already waiting keep their next try's time); `smsc.max_rate` and
+/// `smsc.window`: the link's pace at once.
+pub const RELOADABLE_KEYS: [&str; 7] = [
+    "api_key",
+    "delivery.max_attempts",
+    "delivery.retry_max_secs",
+    "delivery.retry_min_secs",
+    "smsc.max_rate",
+    "smsc.temporary_statuses",
+    "smsc.window",
+];
 
 #[cfg(test)]
 mod tests {

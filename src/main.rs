@@ -906,10 +906,10 @@ fn build_config(
 
 /// What `serve` needs to read its config again on SIGHUP (`systemctl reload`): the file and
 /// the flags it started with, and the file's text then. The keys in
-/// [`presence_gw::config::RELOADABLE_KEYS`] are applied to the running gateway; any other
-/// key that changed is named as taking effect at the next start, a key a flag (or its
-/// environment variable) sets as not taken from the file, and a file that does not load is
-/// refused whole, the running settings kept.
+/// [`presence_gw::config::RELOADABLE_KEYS`] are applied to the running gateway ([`Live`]);
+/// any other key that changed is named as taking effect at the next start, a key a flag (or
+/// its environment variable) sets as not taken from the file, and a file that does not load
+/// is refused whole, the running settings kept.
 struct Reload {
     global: DbArgs,
     args: ServeArgs,
@@ -919,11 +919,24 @@ struct Reload {
     started: Option<String>,
 }
 
+/// The parts of a running gateway a reload changes.
+struct Live {
+    /// `[smsc] max_rate`, `window`, `temporary_statuses`.
+    link: presence_gw::smpp::LinkHandle,
+    /// `api_key`: the handle the HTTP handlers check each request against.
+    api_key: presence_gw::http::ApiKey,
+    /// `[delivery] retry_min_secs`, `retry_max_secs`, `max_attempts`.
+    retries: presence_gw::delivery::Retries,
+    /// The reloads are counted here.
+    metrics: std::sync::Arc<presence_gw::metrics::Metrics>,
+}
+
 impl Reload {
-    /// Read the file again and apply what a running gateway can (see [`Reload`]); counted in
-    /// `metrics` (`presence_gw_config_reloads_total`, `..._keys_pending_restart`).
-    fn apply(&self, link: &presence_gw::smpp::LinkHandle, metrics: &presence_gw::metrics::Metrics) {
+    /// Read the file again and apply what a running gateway can to `live` (see [`Reload`]);
+    /// counted in its metrics (`presence_gw_config_reloads_total`, `..._keys_pending_restart`).
+    fn apply(&self, live: &Live) {
         use presence_gw::logging::CHANGE_TARGET;
+        let (link, metrics) = (&live.link, &live.metrics);
         let (Some(path), Some(started)) = (&self.global.config, &self.started) else {
             warn!(
                 target: CHANGE_TARGET,
@@ -992,6 +1005,54 @@ impl Reload {
             if wanted != running {
                 link.set_window(wanted);
                 applied("smsc.window", running.to_string(), wanted.to_string());
+            }
+        }
+        {
+            let running = link.temporary_statuses();
+            let wanted = cfg
+                .smsc
+                .as_ref()
+                .map_or_else(|| running.to_vec(), |s| s.temporary_statuses.clone());
+            if *running != *wanted {
+                link.set_temporary_statuses(&wanted);
+                let shown = |codes: &[u32]| {
+                    let codes: Vec<String> = codes.iter().map(|c| format!("{c:#x}")).collect();
+                    format!("[{}]", codes.join(", "))
+                };
+                applied("smsc.temporary_statuses", shown(&running), shown(&wanted));
+            }
+        }
+        if !by_flag.contains(&"api_key") {
+            let running = live.api_key.get();
+            if running != cfg.api_key {
+                live.api_key.set(cfg.api_key.clone());
+                // Only whether a key is set, never the key nor any part of it.
+                let (from, to) = match (&running, &cfg.api_key) {
+                    (Some(_), Some(_)) => ("a key", "a new key"),
+                    (None, _) => ("none (the operator API off)", "a key"),
+                    (Some(_), None) => ("a key", "none (the operator API off)"),
+                };
+                applied("api_key", from.to_string(), to.to_string());
+            }
+        }
+        {
+            let running = live.retries.get();
+            let wanted = cfg.retry_policy();
+            if wanted != running {
+                live.retries.set(wanted);
+                let secs = |d: std::time::Duration| format!("{} s", d.as_secs_f64());
+                if wanted.retry_min != running.retry_min {
+                    let (from, to) = (secs(running.retry_min), secs(wanted.retry_min));
+                    applied("delivery.retry_min_secs", from, to);
+                }
+                if wanted.retry_max != running.retry_max {
+                    let (from, to) = (secs(running.retry_max), secs(wanted.retry_max));
+                    applied("delivery.retry_max_secs", from, to);
+                }
+                if wanted.max_attempts != running.max_attempts {
+                    let (from, to) = (running.max_attempts, wanted.max_attempts);
+                    applied("delivery.max_attempts", from.to_string(), to.to_string());
+                }
             }
         }
         metrics.record_reload(Some(restart.len()));
@@ -1174,10 +1235,12 @@ async fn serve(mut cfg: Config, log_format: LogFormat, reload: Reload) -> anyhow
     opts.mo_deferral_window = cfg.mo_deferral_window();
     let mut gw = Gateway::start_with_service(opts, cfg.service_config()).await?;
     let stop_http = tokio_util::sync::CancellationToken::new();
+    // The operator API's key, kept to be replaced by a reload.
+    let api_key = presence_gw::http::ApiKey::new(cfg.api_key.clone());
     let (handset_routes, operator_task) = match operator_listener {
-        None => (gw.http_router(cfg.api_key.clone()), None),
+        None => (gw.http_router_keyed(api_key.clone()), None),
         Some(l) => {
-            let (handsets, operator) = gw.http_routers(cfg.api_key.clone());
+            let (handsets, operator) = gw.http_routers_keyed(api_key.clone());
             // Not under the handsets' connection cap: /health answers however busy they are.
             let task = tokio::spawn(presence_gw::http::serve(l, operator, stop_http.clone()));
             (handsets, Some(task))
@@ -1250,12 +1313,16 @@ async fn serve(mut cfg: Config, log_format: LogFormat, reload: Reload) -> anyhow
     tell_systemd(sd_notify::NotifyState::Ready);
     #[cfg(unix)]
     {
-        let link = gw.link.clone();
-        let metrics = gw.metrics.clone();
+        let live = Live {
+            link: gw.link.clone(),
+            api_key,
+            retries: gw.retries(),
+            metrics: gw.metrics.clone(),
+        };
         tokio::spawn(async move {
             while hangup.recv().await.is_some() {
                 tell_systemd(sd_notify::NotifyState::Reloading);
-                reload.apply(&link, &metrics);
+                reload.apply(&live);
                 tell_systemd(sd_notify::NotifyState::Ready);
             }
         });

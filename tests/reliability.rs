@@ -1353,7 +1353,8 @@ impl Child {
         Child::spawn_with(sim, db, password, api_key, rust_log, &[])
     }
 
-    /// [`Child::spawn_logging`] with `extra` arguments (`--log-format json`).
+    /// [`Child::spawn_logging`] with `extra` arguments (`--log-format json`); an empty
+    /// `api_key` sets no `PRESENCE_GW_API_KEY` (the config file's `api_key`, if any, is used).
     fn spawn_with(
         sim: &SimHandle,
         db: &std::path::Path,
@@ -1362,7 +1363,13 @@ impl Child {
         rust_log: &str,
         extra: &[&str],
     ) -> Child {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_presence-gw"))
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_presence-gw"));
+        if api_key.is_empty() {
+            command.env_remove("PRESENCE_GW_API_KEY");
+        } else {
+            command.env("PRESENCE_GW_API_KEY", api_key);
+        }
+        let mut child = command
             .args(extra)
             .args([
                 "serve",
@@ -1378,7 +1385,6 @@ impl Child {
                 "127.0.0.1:0",
             ])
             .env("RUST_LOG", rust_log)
-            .env("PRESENCE_GW_API_KEY", api_key)
             .env_remove("PRESENCE_GW_SMSC_PASSWORD")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -2030,7 +2036,7 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
     );
 
     // max_rate 3 and a restart-only key changed; keys the --http and --db flags set written too.
-    write("http = \"127.0.0.1:1\"\ndb = \"elsewhere.db\"\n[smsc]\nmax_rate = 3\nwindow = 4\n[delivery]\nmax_attempts = 7\n");
+    write("http = \"127.0.0.1:1\"\ndb = \"elsewhere.db\"\n[smsc]\nmax_rate = 3\nwindow = 4\n[delivery]\nmax_attempts = 20\nvalidity_secs = 7200\n");
     hup();
     gw.wait_for("the reload", |s| s.contains("config reloaded"))
         .await;
@@ -2045,7 +2051,7 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
         "{out}"
     );
     assert!(
-        out.contains("take effect at the next start: delivery.max_attempts"),
+        out.contains("take effect at the next start: delivery.validity_secs"),
         "{out}"
     );
     for key in ["http", "db"] {
@@ -2058,7 +2064,7 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
     }
     assert!(
         !out.contains("take effect at the next start: db")
-            && !out.contains("take effect at the next start: delivery.max_attempts, db"),
+            && !out.contains("take effect at the next start: db, delivery.validity_secs"),
         "{out}"
     );
     let slow = burst(&sim, 15).await;
@@ -2077,7 +2083,7 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
         gw.out.lock().unwrap().contains("smsc.max_rate"),
         "the bad key named"
     );
-    // Both reloads counted; the one key that waits for a restart (delivery.max_attempts).
+    // Both reloads counted; the one key that waits for a restart (delivery.validity_secs).
     let metrics = reqwest::get(format!("http://{}/metrics", gw.http_addr().await))
         .await
         .unwrap()
@@ -2094,6 +2100,212 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
     let still = burst(&sim, 6).await;
     assert!(busiest_ms(&still, 900) <= 3, "{still:?}");
     assert!(still[5] - still[0] >= 900, "{still:?}");
+    let out = gw.terminate().await;
+    assert!(!out.contains(password));
+    sim.shutdown().await;
+}
+
+/// `systemctl reload` (SIGHUP) rotates the operator API key: the old key is refused (403)
+/// from the first request after the reload, on the same kept-alive connection too, and the
+/// new one taken; a file without `api_key` turns the API off, one with it back on. Neither
+/// key is ever written to the log (the reload says only that a key is set). Before, a changed
+/// `api_key` was named as waiting for a restart and the old key went on working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sighup_rotates_the_api_key_and_turns_the_api_off_and_on() {
+    let password = "Ak7Rt2Wm";
+    let (old, new) = (
+        "old-operator-key-4711-rotate",
+        "new-operator-key-0815-rotate",
+    );
+    let sim = start_sim(SimConfig::local(), password).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gw.toml");
+    let write = |text: String| std::fs::write(&file, text).unwrap();
+    write(format!("api_key = \"{old}\"\n"));
+    let config = file.to_str().unwrap().to_string();
+    // No PRESENCE_GW_API_KEY: the key is the file's.
+    let gw = Child::spawn_with(
+        &sim,
+        &dir.path().join("gw.db"),
+        password,
+        "",
+        "info,rusmpp=warn",
+        &["--config", &config],
+    );
+    let addr = gw.http_addr().await;
+    sim.wait_for_binds(1, WAIT).await.unwrap();
+    let pid = gw.child.id().expect("running").to_string();
+    // One client throughout: its connection is kept alive across the reloads.
+    let client = reqwest::Client::new();
+    let status = |key: &str| {
+        let request = client
+            .get(format!("http://{addr}/api/v1/log"))
+            .bearer_auth(key)
+            .send();
+        async move {
+            let r = request.await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let mut reloads = 0;
+    let mut reload = |text: String| {
+        write(text);
+        assert!(std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success());
+        reloads += 1;
+        let n = reloads;
+        let gw = &gw;
+        async move {
+            gw.wait_for("the reload", |s| s.matches("config reloaded").count() >= n)
+                .await
+        }
+    };
+    assert_eq!(status(old).await.0, 200);
+    assert_eq!(status(new).await.0, 403);
+
+    reload(format!("api_key = \"{new}\"\n")).await;
+    assert_eq!(status(old).await.0, 403, "the old key refused at once");
+    assert_eq!(status(new).await.0, 200);
+    let out = gw.out.lock().unwrap().clone();
+    assert!(out.contains("config reload: api_key applied"), "{out}");
+    assert!(!out.contains("take effect at the next start"), "{out}");
+
+    // No key: the API is off.
+    reload(String::new()).await;
+    let (code, body) = status(new).await;
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("the operator API is off"), "{body}");
+    // And on again.
+    reload(format!("api_key = \"{new}\"\n")).await;
+    assert_eq!(status(new).await.0, 200);
+    assert_eq!(status(old).await.0, 403);
+
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "presence_gw_config_reloads_total{result=\"applied\"} 3",
+        "presence_gw_config_keys_pending_restart 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}:\n{metrics}");
+    }
+    let out = gw.terminate().await;
+    assert_eq!(
+        out.matches("config reload: api_key applied").count(),
+        3,
+        "{out}"
+    );
+    for secret in [old, new, password, "operator-key"] {
+        assert!(!out.contains(secret), "{secret} in the log:\n{out}");
+    }
+    sim.shutdown().await;
+}
+
+/// `systemctl reload` (SIGHUP) applies `[smsc] temporary_statuses` and the `[delivery]`
+/// retry settings to the attempts that end after it. Before the reload a submit refused
+/// with the carrier's 0x401 fails at once (unlisted, it is permanent); after it lists 0x401,
+/// lowers `max_attempts` from 20 to 3 and the back-off from 600 s to 0.2 s, the next message
+/// refused so is tried again within a second and given up after its third attempt. Without
+/// the reload of each, the row fails at its first answer (the list), waits ten minutes for
+/// its second try (the back-off), or is tried twenty times (`max_attempts`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sighup_applies_temporary_statuses_and_the_retry_settings_to_the_next_attempts() {
+    let password = "Tr5Qs9Lx";
+    let api_key = "apikey-reload-retries-0123";
+    let sim = start_sim(SimConfig::local(), password).await;
+    let mut faults = sim.faults();
+    faults.error = Some(ErrorFault {
+        status: 0x401,
+        percent: 100.0,
+        destinations: Vec::new(),
+    });
+    sim.set_faults(faults);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gw.toml");
+    let write = |text: &str| std::fs::write(&file, text).unwrap();
+    write("[smsc]\ntemporary_statuses = []\n[delivery]\nmax_attempts = 20\nretry_min_secs = 600\nretry_max_secs = 600\n");
+    let config = file.to_str().unwrap().to_string();
+    let gw = Child::spawn_with(
+        &sim,
+        &dir.path().join("gw.db"),
+        password,
+        api_key,
+        "info,rusmpp=warn",
+        &["--config", &config],
+    );
+    let addr = gw.http_addr().await;
+    sim.wait_for_binds(1, WAIT).await.unwrap();
+    // The reply to `from`'s HELP once it is `failed`, as the operator API shows it.
+    let failed_reply = |from: &'static str| {
+        let addr = addr.clone();
+        let sim = sim.clone();
+        async move {
+            sim.inject_mo(MoRequest::new(from, SERVICE, "HELP"))
+                .await
+                .unwrap();
+            let deadline = Instant::now() + WAIT;
+            loop {
+                let rows: serde_json::Value = reqwest::Client::new()
+                    .get(format!("http://{addr}/api/v1/outbox?to={from}"))
+                    .bearer_auth(api_key)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let row = rows["rows"][0].clone();
+                if row["state"] == "failed" {
+                    return row;
+                }
+                assert!(Instant::now() < deadline, "never failed: {rows}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let before = failed_reply("+8613800138001").await;
+    assert_eq!(before["attempts"], 1, "{before}");
+    assert_eq!(
+        before["last_error"], "command_status 0x00000401",
+        "{before}"
+    );
+
+    write("[smsc]\ntemporary_statuses = [0x401]\n[delivery]\nmax_attempts = 3\nretry_min_secs = 0.2\nretry_max_secs = 0.4\n");
+    assert!(std::process::Command::new("kill")
+        .args(["-HUP", &gw.child.id().expect("running").to_string()])
+        .status()
+        .unwrap()
+        .success());
+    gw.wait_for("the reload", |s| s.contains("config reloaded"))
+        .await;
+    let out = gw.out.lock().unwrap().clone();
+    for (key, values) in [
+        ("smsc.temporary_statuses", "from=[] to=[0x401]"),
+        ("delivery.max_attempts", "from=20 to=3"),
+        ("delivery.retry_min_secs", "from=600 s to=0.2 s"),
+        ("delivery.retry_max_secs", "from=600 s to=0.4 s"),
+    ] {
+        assert!(
+            out.contains(&format!("config reload: {key} applied")) && out.contains(values),
+            "{key} {values}:\n{out}"
+        );
+    }
+    assert!(!out.contains("take effect at the next start"), "{out}");
+
+    let t0 = Instant::now();
+    let after = failed_reply("+8613800138002").await;
+    assert_eq!(after["attempts"], 3, "{after}");
+    assert_eq!(
+        after["last_error"], "gave up after 3 attempts: command_status 0x00000401",
+        "{after}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
     let out = gw.terminate().await;
     assert!(!out.contains(password));
     sim.shutdown().await;

@@ -929,7 +929,7 @@ impl Canceller {
                     let answer = match self.pdu(&d, seg) {
                         Ok(pdu) => Answer::classify_with(
                             &self.link.request_paced(pdu).await,
-                            self.link.temporary_statuses(),
+                            &self.link.temporary_statuses(),
                         ),
                         Err(why) => Answer::Refused(why),
                     };

@@ -44,7 +44,7 @@ pub mod encode;
 pub mod pause;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use rusmpp::pdus::SubmitSm;
@@ -74,12 +74,12 @@ pub struct DispatcherConfig {
     pub concurrency: usize,
     /// How often to look for due rows when nobody signals new ones.
     pub poll: Duration,
-    /// First retry delay.
+    /// First retry delay (at the start: a config reload may change it, [`Retries`]).
     pub retry_min: Duration,
-    /// Largest retry delay.
+    /// Largest retry delay (at the start, as `retry_min`).
     pub retry_max: Duration,
     /// Attempts before a row fails for good; it fails only on an attempt in which the SMSC
-    /// took none of its parts (see `Verdict::end`).
+    /// took none of its parts (see `Verdict::end`). At the start, as `retry_min`.
     pub max_attempts: u32,
     /// Validity of a row without its own `expires_at`, counted from when its content was
     /// queued: a row claimed after it is expired instead of sent, and a submit tells the SMSC
@@ -108,6 +108,64 @@ pub struct DispatcherConfig {
     pub no_cancel_memory: Duration,
     /// The wall clock the dispatcher watches for a step back ([`clock`]): the system's.
     pub wall_clock: clock::WallClock,
+}
+
+/// The retry settings (`[delivery] retry_min_secs`, `retry_max_secs`, `max_attempts`) as the
+/// dispatcher reads them each time an attempt ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// First retry delay.
+    pub retry_min: Duration,
+    /// Largest retry delay.
+    pub retry_max: Duration,
+    /// Attempts before a row fails for good ([`DispatcherConfig::max_attempts`]).
+    pub max_attempts: u32,
+}
+
+impl RetryPolicy {
+    /// The settings `cfg` starts with.
+    pub fn of(cfg: &DispatcherConfig) -> Self {
+        Self {
+            retry_min: cfg.retry_min,
+            retry_max: cfg.retry_max,
+            max_attempts: cfg.max_attempts,
+        }
+    }
+
+    /// How long a row waits before its next try after `attempts` attempts: `retry_min`
+    /// doubled for each attempt after the first, at most `retry_max`, then spread by
+    /// `jitter` (0 to 1: from three quarters to five quarters of it).
+    pub fn delay(&self, attempts: u32, jitter: f64) -> Duration {
+        let exp = attempts.saturating_sub(1).min(20);
+        let d = self.retry_min.saturating_mul(1u32 << exp);
+        d.min(self.retry_max)
+            .mul_f64(0.75 + 0.5 * jitter.clamp(0.0, 1.0))
+    }
+}
+
+/// The dispatcher's [`RetryPolicy`], shared with whoever may change it while the dispatcher
+/// runs (a config reload, `systemctl reload`): the attempts that end after a
+/// [`Retries::set`] are judged by the new settings, a row given up on once the new
+/// `max_attempts` is spent and a retry put off by the new delays; rows already waiting keep
+/// the time their last attempt gave them, and rows that failed stay failed.
+#[derive(Debug, Clone)]
+pub struct Retries(Arc<RwLock<RetryPolicy>>);
+
+impl Retries {
+    /// A handle holding `policy`.
+    pub fn new(policy: RetryPolicy) -> Self {
+        Self(Arc::new(RwLock::new(policy)))
+    }
+
+    /// The settings in force.
+    pub fn get(&self) -> RetryPolicy {
+        *self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Put `policy` in force for the attempts that end from now on.
+    pub fn set(&self, policy: RetryPolicy) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = policy;
+    }
 }
 
 /// Ids one step of the sweep of unconfirmed rows reads (a step a minute: ten million rows
@@ -296,6 +354,8 @@ pub struct Dispatcher {
     store: Store,
     link: LinkHandle,
     cfg: Arc<DispatcherConfig>,
+    /// The retry settings in force (from `cfg`, then as a config reload sets them).
+    retries: Retries,
     wake: Arc<Notify>,
     /// Cancelled at a stop when the SMSC has answered nothing for a while
     /// ([`drain_stall`]): the batches in hand stop waiting for the answers still due and
@@ -446,6 +506,7 @@ impl Dispatcher {
         Self {
             store,
             link,
+            retries: Retries::new(RetryPolicy::of(&cfg)),
             cfg: Arc::new(cfg),
             wake: Arc::new(Notify::new()),
             abandon: CancellationToken::new(),
@@ -479,6 +540,11 @@ impl Dispatcher {
     pub fn with_pause(mut self, pause: pause::Pause) -> Self {
         self.pause = pause;
         self
+    }
+
+    /// The retry settings in force, to change while the dispatcher runs ([`Retries::set`]).
+    pub fn retries(&self) -> Retries {
+        self.retries.clone()
     }
 
     /// Submits the SMSC answered (accepted or refused), for [`Dispatcher::run`]'s drain.
@@ -748,13 +814,6 @@ impl Dispatcher {
                 )))
             }
         }
-    }
-
-    fn retry_delay(&self, attempts: u32) -> Duration {
-        let exp = attempts.saturating_sub(1).min(20);
-        let d = self.cfg.retry_min.saturating_mul(1u32 << exp);
-        d.min(self.cfg.retry_max)
-            .mul_f64(0.75 + 0.5 * rand::random::<f64>())
     }
 
     /// The `submit_sm`s of `row`, one per segment, or why it cannot be sent.
@@ -1101,6 +1160,8 @@ impl Dispatcher {
             return;
         }
         let now = now_ms();
+        // The settings in force when these attempts end (a reload may have changed them).
+        let policy = self.retries.get();
         let mut ended = Vec::with_capacity(which.len());
         // WAP Pushes whose receipt may be applied by the record itself (a receipt that came
         // before its response): a failure there gets its SMS fallback too.
@@ -1110,10 +1171,10 @@ impl Dispatcher {
             let accepted = std::mem::take(&mut accepted[i]);
             let end = std::mem::take(&mut verdicts[i]).end(
                 row.attempts,
-                self.cfg.max_attempts,
+                policy.max_attempts,
                 !accepted.is_empty(),
                 now,
-                || now + self.retry_delay(row.attempts).as_millis() as i64,
+                || now + policy.delay(row.attempts, rand::random()).as_millis() as i64,
             );
             if let outbox::AttemptEnd::Retry { error, .. }
             | outbox::AttemptEnd::Busy { error, .. } = &end
@@ -1232,6 +1293,50 @@ impl Dispatcher {
 mod tests {
     use super::*;
     use outbox::AttemptEnd;
+
+    /// The back-off doubles from `retry_min` up to `retry_max`, spread a quarter either way;
+    /// a policy set on a shared handle is what every holder reads from then on.
+    #[test]
+    fn retry_delays_double_to_the_cap_and_a_new_policy_holds_for_every_holder() {
+        let p = RetryPolicy {
+            retry_min: Duration::from_secs(1),
+            retry_max: Duration::from_secs(5),
+            max_attempts: 20,
+        };
+        let mid = |attempts| p.delay(attempts, 0.5);
+        assert_eq!(mid(0), Duration::from_secs(1));
+        assert_eq!(mid(1), Duration::from_secs(1));
+        assert_eq!(mid(2), Duration::from_secs(2));
+        assert_eq!(mid(3), Duration::from_secs(4));
+        assert_eq!(mid(4), Duration::from_secs(5));
+        assert_eq!(mid(u32::MAX), Duration::from_secs(5));
+        assert_eq!(p.delay(3, 0.0), Duration::from_secs(3));
+        assert_eq!(p.delay(3, 1.0), Duration::from_secs(5));
+        assert_eq!(p.delay(3, 7.0), Duration::from_secs(5), "jitter clamped");
+
+        let mut cfg = DispatcherConfig::new(SubmitTemplate {
+            source: "10658".into(),
+            source_ton: 0,
+            source_npi: 0,
+            registered_delivery: true,
+            concat: ConcatStyle::Udh8,
+        });
+        cfg.max_attempts = 7;
+        let retries = Retries::new(RetryPolicy::of(&cfg));
+        let held = retries.clone();
+        assert_eq!(held.get().max_attempts, 7);
+        retries.set(RetryPolicy {
+            max_attempts: 2,
+            ..p
+        });
+        assert_eq!(
+            held.get(),
+            RetryPolicy {
+                max_attempts: 2,
+                ..p
+            }
+        );
+    }
 
     /// An avatar push row as the service writes it: a per-viewer link (`/a/` and a 22-letter
     /// token) on a carrier's host, the owner's name and number in the text, the avatar set at

@@ -11,7 +11,7 @@ mod avatar;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -44,8 +44,9 @@ pub struct HttpState {
     pub service: Option<ServiceHandle>,
     /// Counters.
     pub metrics: Arc<Metrics>,
-    /// The key `/api/v1` requires as `Authorization: Bearer <key>` (`None`: the API is off).
-    pub api_key: Option<Secret>,
+    /// The key `/api/v1` requires as `Authorization: Bearer <key>` (unset: the API is off);
+    /// a config reload replaces it ([`ApiKey::set`]).
+    pub api_key: ApiKey,
     /// Uploads decoded at once (decoding is CPU-bound; the rest wait).
     pub image_slots: Arc<tokio::sync::Semaphore>,
     /// Cancelled when the gateway begins to stop ([`crate::app::Gateway::drain`]): `/health`
@@ -57,6 +58,52 @@ pub struct HttpState {
     pub mo_deferral_window: Duration,
     /// The operator's pause of outbound sending (`/api/v1/outbound`, `/health`, `/metrics`).
     pub pause: crate::delivery::pause::Pause,
+}
+
+/// The operator API's key (`api_key`), shared by every request and replaced by a config
+/// reload (`systemctl reload`, [`ApiKey::set`]): each request is checked against the key in
+/// force when it comes, so a rotated key holds from the next request on and the old one is
+/// refused at once; no key turns the API off (403). Its `Debug` says only whether a key is
+/// set, never the key.
+#[derive(Clone, Default)]
+pub struct ApiKey(Arc<RwLock<Option<Secret>>>);
+
+impl ApiKey {
+    /// A handle holding `key` (`None`: the API off).
+    pub fn new(key: Option<Secret>) -> Self {
+        Self(Arc::new(RwLock::new(key)))
+    }
+
+    /// The key in force, if any.
+    pub fn get(&self) -> Option<Secret> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Whether a key is set (the API is on).
+    pub fn is_set(&self) -> bool {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    /// Put `key` in force for every request from now on (`None` turns the API off).
+    pub fn set(&self, key: Option<Secret>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = key;
+    }
+}
+
+impl From<Option<Secret>> for ApiKey {
+    fn from(key: Option<Secret>) -> Self {
+        Self::new(key)
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_set() {
+            "ApiKey(set)"
+        } else {
+            "ApiKey(off)"
+        })
+    }
 }
 
 /// Hard cap on an upload request body; the configured picture limit (default 100 KB) is
@@ -390,7 +437,7 @@ async fn operator_only(
         }
         Ok(()) => next.run(req).await,
         Err(e) => {
-            if e.code == StatusCode::FORBIDDEN && st.api_key.is_some() {
+            if e.code == StatusCode::FORBIDDEN && st.api_key.is_set() {
                 let remote = req
                     .extensions()
                     .get::<ConnectInfo<SocketAddr>>()
@@ -720,7 +767,8 @@ fn number(text: &str, country_code: &str, field: &str) -> Result<Msisdn, ApiErro
 
 /// Checks `Authorization: Bearer <key>` against the configured key.
 fn refuse(st: &HttpState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(key) = &st.api_key else {
+    // The key in force for this request (a reload may have replaced it since the last).
+    let Some(key) = st.api_key.get() else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "the operator API is off: set api_key in the config (or PRESENCE_GW_API_KEY)",
@@ -1228,6 +1276,24 @@ async fn avatar_sync(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_api_key_handle_is_replaced_for_every_holder_and_never_printed() {
+        let key = ApiKey::new(Some(Secret::new("old-key-0123456789")));
+        let held = key.clone();
+        assert!(held.is_set());
+        assert_eq!(format!("{held:?}"), "ApiKey(set)");
+        key.set(Some(Secret::new("new-key-9876543210")));
+        assert_eq!(
+            held.get().as_ref().map(Secret::expose),
+            Some("new-key-9876543210")
+        );
+        assert!(!format!("{held:?}").contains("key-"));
+        key.set(None);
+        assert!(!held.is_set());
+        assert_eq!(format!("{held:?}"), "ApiKey(off)");
+        assert!(ApiKey::from(None).get().is_none());
+    }
 
     #[test]
     fn the_store_is_degraded_while_mo_is_deferred_and_after_every_write_failed_a_while() {

@@ -28,7 +28,7 @@ pub use rate::AdaptiveRate;
 pub use session::Role;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rusmpp::pdus::SubmitSm;
@@ -433,8 +433,9 @@ struct Shared {
     state: watch::Receiver<LinkState>,
     stats: Arc<LinkStats>,
     gates: Arc<ReceiptGates>,
-    /// [`LinkConfig::temporary_statuses`].
-    temporary: Vec<u32>,
+    /// [`LinkConfig::temporary_statuses`], or the list a config reload set
+    /// ([`LinkHandle::set_temporary_statuses`]).
+    temporary: RwLock<Arc<[u32]>>,
 }
 
 /// A cloneable handle to a running [`Link`].
@@ -647,9 +648,25 @@ impl LinkHandle {
     }
 
     /// The `command_status` codes this link's SMSC answers for "failed for now"
-    /// ([`LinkConfig::temporary_statuses`]), for readers of other answers (a `cancel_sm`'s).
-    pub fn temporary_statuses(&self) -> &[u32] {
-        &self.shared.temporary
+    /// ([`LinkConfig::temporary_statuses`], or the list a config reload set), for readers of
+    /// other answers (a `cancel_sm`'s).
+    pub fn temporary_statuses(&self) -> Arc<[u32]> {
+        self.shared
+            .temporary
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replace the codes read as "failed for now" (`[smsc] temporary_statuses`) on the
+    /// running link, as a config reload does: every answer read from then on (a submit's, a
+    /// `cancel_sm`'s) is classified with `codes`, also one to a request written before.
+    pub fn set_temporary_statuses(&self, codes: &[u32]) {
+        *self
+            .shared
+            .temporary
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = codes.into();
     }
 
     /// Send any request PDU through the window and wait for its response.
@@ -668,7 +685,10 @@ impl LinkHandle {
         let permit = self.acquire_window().await?;
         let answer = self.send(pdu, Some(permit), true).await;
         if let Ok(resp) = &answer {
-            self.pace(&SubmitOutcome::classify_with(resp, &self.shared.temporary));
+            self.pace(&SubmitOutcome::classify_with(
+                resp,
+                &self.temporary_statuses(),
+            ));
         }
         answer
     }
@@ -698,7 +718,7 @@ impl LinkHandle {
 
     /// Classify a submit's response and feed it to the counters and the adaptive rate.
     fn account(&self, resp: &Command) -> SubmitOutcome {
-        let outcome = SubmitOutcome::classify_with(resp, &self.shared.temporary);
+        let outcome = SubmitOutcome::classify_with(resp, &self.temporary_statuses());
         let stats = &self.shared.stats;
         let counter = match &outcome {
             SubmitOutcome::Accepted { .. } => &stats.submits_ok,
@@ -904,7 +924,7 @@ impl Link {
             state: state_rx,
             stats: stats.clone(),
             gates: Arc::new(ReceiptGates::default()),
-            temporary: cfg.temporary_statuses.clone(),
+            temporary: RwLock::new(cfg.temporary_statuses.as_slice().into()),
         });
         let pacing = Pacing {
             window: shared.window.clone(),
