@@ -685,10 +685,7 @@ impl LinkHandle {
         let permit = self.acquire_window().await?;
         let answer = self.send(pdu, Some(permit), true).await;
         if let Ok(resp) = &answer {
-            self.pace(&SubmitOutcome::classify_with(
-                resp,
-                &self.temporary_statuses(),
-            ));
+            self.pace(&self.classify(resp));
         }
         answer
     }
@@ -716,9 +713,20 @@ impl LinkHandle {
         rx.await.unwrap_or(Err(LinkError::Disconnected))
     }
 
+    /// [`SubmitOutcome::classify_with`] this link's temporary statuses, read only for a
+    /// refusal the list could change: an accepted submit takes no lock.
+    fn classify(&self, resp: &Command) -> SubmitOutcome {
+        match SubmitOutcome::classify(resp) {
+            SubmitOutcome::Permanent(_) => {
+                SubmitOutcome::classify_with(resp, &self.temporary_statuses())
+            }
+            outcome => outcome,
+        }
+    }
+
     /// Classify a submit's response and feed it to the counters and the adaptive rate.
     fn account(&self, resp: &Command) -> SubmitOutcome {
-        let outcome = SubmitOutcome::classify_with(resp, &self.temporary_statuses());
+        let outcome = self.classify(resp);
         let stats = &self.shared.stats;
         let counter = match &outcome {
             SubmitOutcome::Accepted { .. } => &stats.submits_ok,
