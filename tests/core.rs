@@ -2034,3 +2034,54 @@ async fn a_step_back_of_the_wall_clock_moves_a_held_message_back_with_it() {
     gw.shutdown().await;
     sim.shutdown().await;
 }
+
+/// While outbound sending is paused the link stays bound and receipts keep coming: one whose
+/// id the SMSC writes in another base than its response (decimal here, against the hex of
+/// the `submit_sm_resp`) is held, and matched through its other-base form once the grace is
+/// over, during the pause, as when sending. Before, held receipts waited for the resume, and
+/// the message stayed `submitted` for the whole of a maintenance window.
+#[tokio::test]
+async fn a_receipt_held_for_its_other_base_id_is_matched_during_a_pause() {
+    let mut cfg = SimConfig::local();
+    cfg.message_id_style = IdStyle::Hex;
+    cfg.message_id_start = 4096;
+    let sim = sim(cfg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _mo) = gateway_with(&dir, &sim, |o| {
+        o.dispatcher.receipt_grace = Duration::from_millis(300);
+        // No receipt asked: the one below is the SMSC's only word on the message.
+        o.dispatcher.template.registered_delivery = false;
+    })
+    .await;
+    let db = dir.path().join("gw.db");
+    count_held_receipts(&db);
+    let id = gw
+        .enqueue(NewMessage::sms(number(0), "held receipt"))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while row(&gw, id).await.state.as_str() != "submitted" {
+        assert!(tokio::time::Instant::now() < deadline, "never submitted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let accepted = sim.mt_messages(&smsc_sim::MtFilter::to(&number(0)))[0]
+        .message_id
+        .clone();
+    assert_eq!(accepted, "00001000");
+    let now = presence_gw::store::now_ms();
+    gw.pause()
+        .set(&gw.store, true, "maintenance".into(), now)
+        .await
+        .unwrap();
+    // The receipt names the message as 4096, the decimal of 0x1000: held, then matched.
+    sim.inject_receipt(&number(0), "10658", "4096", smsc_sim::ReceiptStat::Delivrd)
+        .await
+        .unwrap();
+    let c = wait_delivered(&gw, 1, Duration::from_secs(10)).await;
+    assert_eq!(c.delivered, 1, "{c:?}");
+    // One row per form of its id (as written, and read in the other bases).
+    assert!(held_receipts(&db) > 0, "the receipt took the held path");
+    assert!(gw.pause().is_paused(), "matched while still paused");
+    gw.shutdown().await;
+    sim.shutdown().await;
+}

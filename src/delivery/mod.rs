@@ -630,12 +630,27 @@ impl Dispatcher {
             }
             // Unbound or paused by the operator: nothing is claimed, and validity still ends.
             if !self.link.is_bound() || self.pause.is_paused() {
-                // The sweep's first step comes an interval after the (re)bind: receipts the
-                // SMSC kept while the link was down come first.
-                last_sweep = now_ms();
-                // Messages whose validity ends while the SMSC is out of reach end then, not
-                // at the rebind (the queue counted them meanwhile as still to be sent).
                 let now = now_ms();
+                if self.link.is_bound() {
+                    // Paused, still bound: receipts keep coming and being answered, so the
+                    // receipts held for their other-base match and the sweep of rows whose
+                    // receipt never came go on as when sending (a pause sends nothing, it
+                    // does not stop the books).
+                    if now - last_sweep >= self.cfg.sweep_every.as_millis() as i64 {
+                        last_sweep = now;
+                        self.sweep_unconfirmed(now).await;
+                    }
+                    if now - last_expiry >= 1000 {
+                        last_expiry = now;
+                        self.resolve_held_receipts(now).await;
+                    }
+                } else {
+                    // The sweep's first step comes an interval after the rebind: receipts
+                    // the SMSC kept while the link was down come first.
+                    last_sweep = now;
+                }
+                // Messages whose validity ends while nothing is sent end then, not at the
+                // rebind or resume (the queue counted them meanwhile as still to be sent).
                 if now - last_down_expiry >= EXPIRE_WHILE_DOWN_MS {
                     last_down_expiry = now;
                     self.expire_while_down(now).await;
@@ -664,34 +679,7 @@ impl Dispatcher {
                         info!(rows = ids.len(), "outbox rows expired");
                     }
                 }
-                let held_before = now - self.cfg.receipt_grace.as_millis() as i64;
-                let mode = self.cfg.other_base;
-                let stale = now - HELD_RECEIPT_TTL_MS;
-                if let Ok((applied, elsewhere, failed)) = self
-                    .store
-                    .write(move |tx| {
-                        outbox::drop_held_receipts(tx, stale)?;
-                        let r = outbox::resolve_held_receipts(tx, held_before, now, mode)?;
-                        for &id in &r.failed {
-                            crate::service::avatar::push_failed(tx, id, now)?;
-                        }
-                        Ok::<_, crate::store::StoreError>((r.applied, r.elsewhere, r.failed))
-                    })
-                    .await
-                {
-                    for id in failed {
-                        crate::inbound::warn_failed_by_receipt(id, None);
-                    }
-                    if applied > 0 {
-                        debug!(receipts = applied, "held receipts matched after the grace");
-                    }
-                    if elsewhere > 0 {
-                        warn!(
-                            receipts = elsewhere,
-                            "receipts named another number than the message with their SMSC id, and were applied to it when no other came: if this repeats, the SMSC writes other numbers into its receipts"
-                        );
-                    }
-                }
+                self.resolve_held_receipts(now).await;
             }
             // Rows in hand: up to `concurrency`, and about a second of sending at the rate the
             // link can take (a distant SMSC with a small window is slow whatever the cap),
@@ -839,6 +827,40 @@ impl Dispatcher {
             validity,
         )
         .map_err(|e| e.to_string())
+    }
+
+    /// Drop the receipts held longer than their TTL and match those held past the grace
+    /// through their other-base id forms (`outbox::resolve_held_receipts`); a WAP Push a
+    /// receipt fails gets its SMS fallback.
+    async fn resolve_held_receipts(&self, now: i64) {
+        let held_before = now - self.cfg.receipt_grace.as_millis() as i64;
+        let mode = self.cfg.other_base;
+        let stale = now - HELD_RECEIPT_TTL_MS;
+        if let Ok((applied, elsewhere, failed)) = self
+            .store
+            .write(move |tx| {
+                outbox::drop_held_receipts(tx, stale)?;
+                let r = outbox::resolve_held_receipts(tx, held_before, now, mode)?;
+                for &id in &r.failed {
+                    crate::service::avatar::push_failed(tx, id, now)?;
+                }
+                Ok::<_, crate::store::StoreError>((r.applied, r.elsewhere, r.failed))
+            })
+            .await
+        {
+            for id in failed {
+                crate::inbound::warn_failed_by_receipt(id, None);
+            }
+            if applied > 0 {
+                debug!(receipts = applied, "held receipts matched after the grace");
+            }
+            if elsewhere > 0 {
+                warn!(
+                    receipts = elsewhere,
+                    "receipts named another number than the message with their SMSC id, and were applied to it when no other came: if this repeats, the SMSC writes other numbers into its receipts"
+                );
+            }
+        }
     }
 
     /// While the link is down or sending is paused: queued rows past their validity (their own
