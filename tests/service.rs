@@ -3726,16 +3726,23 @@ async fn an_accepted_avatar_push_is_cancelled_when_the_owner_sets_avatar_off() {
     w.sim.shutdown().await;
 }
 
-/// A cancel that comes too late (the SMSC delivered the message, the gateway did not know:
-/// no receipts asked) is refused with ESME_RCANCELFAIL: the row stays as it was, its last
-/// error saying why, and the cancel is not sent again.
-#[tokio::test]
-async fn a_cancel_refused_as_too_late_leaves_the_row_and_is_not_repeated() {
+/// A world whose gateway asks for no receipts (an accepted update stays `submitted`), Mum in
+/// the owner's FAMILY.
+async fn mum_in_family_without_receipts() -> World {
     let w = World::start_tuned(SimConfig::local(), ServiceConfig::default(), |o| {
         o.dispatcher.template.registered_delivery = false;
     })
     .await;
     w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    w
+}
+
+/// A cancel that comes too late (the SMSC delivered the message, the gateway did not know:
+/// no receipts asked) is refused with ESME_RCANCELFAIL: the row stays as it was, its last
+/// error saying why, and the cancel is not sent again.
+#[tokio::test]
+async fn a_cancel_refused_as_too_late_leaves_the_row_and_is_not_repeated() {
+    let w = mum_in_family_without_receipts().await;
     w.say(OWNER, "STATUS FAMILY FREE").await;
     w.inbox(MUM, 1).await;
     wait_row_to(&w, MUM, 0, "submitted").await;
@@ -3768,11 +3775,7 @@ async fn a_cancel_refused_as_too_late_leaves_the_row_and_is_not_repeated() {
 /// used to send a second cancel_sm for the first, refused as too late like the first).
 #[tokio::test]
 async fn each_accepted_update_is_asked_to_be_cancelled_once_however_many_follow() {
-    let w = World::start_tuned(SimConfig::local(), ServiceConfig::default(), |o| {
-        o.dispatcher.template.registered_delivery = false;
-    })
-    .await;
-    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    let w = mum_in_family_without_receipts().await;
     let updates = ["FREE", "BUSY", "FREE", "BUSY"];
     for (n, status) in updates.iter().enumerate() {
         w.say(OWNER, &format!("STATUS FAMILY {status}")).await;
