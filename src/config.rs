@@ -165,6 +165,75 @@ fn hide_quoted(message: &str) -> String {
     out
 }
 
+/// `e` with where its value came from: an [`ConfigError::Invalid`] becomes
+/// [`ConfigError::InvalidFrom`] when one of `overrides` set its key, else
+/// [`ConfigError::InvalidAt`] when the key is written in `file` (the config's text and path).
+fn locate(e: ConfigError, file: Option<(&str, &Path)>, overrides: &[Override]) -> ConfigError {
+    match e {
+        ConfigError::Invalid { key, reason } => {
+            if let Some(o) = overrides.iter().find(|o| o.key == key) {
+                return ConfigError::InvalidFrom {
+                    key,
+                    from: o.source,
+                    reason,
+                };
+            }
+            match file.and_then(|(text, path)| Some((key_line(text, key)?, path))) {
+                Some((line, path)) => ConfigError::InvalidAt {
+                    path: path.to_path_buf(),
+                    line,
+                    key,
+                    reason,
+                },
+                None => ConfigError::Invalid { key, reason },
+            }
+        }
+        other => other,
+    }
+}
+
+/// The operator API key held in the file at `path` (`api_key_file`), surrounding whitespace
+/// trimmed, or why it cannot be used, naming the file (never the key).
+fn read_key_file(path: &Path) -> Result<Secret, String> {
+    let shown = path.display();
+    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = f
+            .metadata()
+            .map_err(|e| format!("cannot read {shown}: {e}"))?
+            .permissions()
+            .mode();
+        if mode & 0o004 != 0 {
+            return Err(format!(
+                "{shown} is readable by every user (mode {:04o}): the key is a secret; \
+                 `chmod o-r {shown}` (0640, its group the service's; deploy/README.md)",
+                mode & 0o7777
+            ));
+        }
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut f, &mut text)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(format!("{shown} is empty: write the key into it"));
+    }
+    if key.len() < 16
+        || !key.is_ascii()
+        || key
+            .chars()
+            .any(|c| c.is_ascii_whitespace() || c.is_ascii_control())
+    {
+        return Err(format!(
+            "the key in {shown} is not one key of at least 16 ASCII characters, without spaces, \
+             on one line"
+        ));
+    }
+    Ok(Secret::new(key))
+}
+
 /// Largest `http_max_connections`.
 const MAX_HTTP_CONNECTIONS: usize = 100_000;
 
@@ -698,8 +767,17 @@ pub struct Config {
     /// Public base URL of the HTTP server, used in links sent to handsets. Empty: the address
     /// the HTTP server actually listens on (`http://` + `http`).
     pub public_url: String,
-    /// Bearer key of the operator API (`/api/v1`); absent, the API is off.
+    /// Bearer key of the operator API (`/api/v1`); absent (and no `api_key_file`), the API is
+    /// off.
     pub api_key: Option<Secret>,
+    /// A file holding the operator API key, instead of `api_key`: its content, surrounding
+    /// whitespace trimmed. Read at start and again at each reload (SIGHUP), so a key written
+    /// into it is rotated by `systemctl reload` with the config text unchanged. It must not
+    /// be readable by every user (mode `o-r`). See [`Config::read_api_key_file`].
+    pub api_key_file: Option<PathBuf>,
+    /// The key [`Config::read_api_key_file`] read from `api_key_file` (never from the TOML).
+    #[serde(skip)]
+    pub api_key_from_file: Option<Secret>,
     /// The carrier SMSC; `None` starts the embedded simulator.
     pub smsc: Option<SmscConfig>,
     /// Outbound delivery.
@@ -730,6 +808,8 @@ impl Default for Config {
             operator_http: String::new(),
             public_url: String::new(),
             api_key: None,
+            api_key_file: None,
+            api_key_from_file: None,
             smsc: None,
             delivery: DeliveryConfig::default(),
             service: ServiceSection::default(),
@@ -773,27 +853,42 @@ impl Config {
         file: Option<(&str, &Path)>,
         overrides: &[Override],
     ) -> Result<(), ConfigError> {
-        self.validate().map_err(|e| match e {
-            ConfigError::Invalid { key, reason } => {
-                if let Some(o) = overrides.iter().find(|o| o.key == key) {
-                    return ConfigError::InvalidFrom {
-                        key,
-                        from: o.source,
-                        reason,
-                    };
-                }
-                match file.and_then(|(text, path)| Some((key_line(text, key)?, path))) {
-                    Some((line, path)) => ConfigError::InvalidAt {
-                        path: path.to_path_buf(),
-                        line,
-                        key,
-                        reason,
-                    },
-                    None => ConfigError::Invalid { key, reason },
-                }
-            }
-            other => other,
-        })
+        self.validate().map_err(|e| locate(e, file, overrides))
+    }
+
+    /// Read the operator API key from `api_key_file`, when set, into
+    /// [`Config::api_key_from_file`] (see [`Config::operator_api_key`]): the file's content
+    /// with surrounding whitespace trimmed. An error names the file and why, at the line of
+    /// `file` (the config's text and path) that sets `api_key_file`: it cannot be read, it is
+    /// readable by every user (mode `& 0o004`, on unix), it is empty, or the key is not at
+    /// least 16 ASCII characters on one line. Called after [`Config::validate_with`], by
+    /// `serve` at start and at each reload and by `check-config`; the other commands never
+    /// read it (a root-only file they need not).
+    pub fn read_api_key_file(&mut self, file: Option<(&str, &Path)>) -> Result<(), ConfigError> {
+        self.api_key_from_file = None;
+        let Some(path) = &self.api_key_file else {
+            return Ok(());
+        };
+        let key = read_key_file(path).map_err(|reason| {
+            locate(
+                ConfigError::Invalid {
+                    key: "api_key_file",
+                    reason,
+                },
+                file,
+                &[],
+            )
+        })?;
+        self.api_key_from_file = Some(key);
+        Ok(())
+    }
+
+    /// The operator API key in force: `api_key` (from the file, the flag or
+    /// [`API_KEY_ENV`]), else the one read from `api_key_file`; `None`: the API is off.
+    pub fn operator_api_key(&self) -> Option<Secret> {
+        self.api_key
+            .clone()
+            .or_else(|| self.api_key_from_file.clone())
     }
 
     /// Take the bind password from [`SMSC_PASSWORD_ENV`] (when an `[smsc]` section is
@@ -940,10 +1035,13 @@ impl Config {
         }
         out.push(format!(
             "operator api:    {}",
-            if self.api_key.is_some() {
-                "key set"
-            } else {
-                "off (no api_key)"
+            match (&self.api_key, &self.api_key_file, &self.api_key_from_file) {
+                (Some(_), _, _) => "key set (api_key)".to_string(),
+                (None, Some(p), Some(_)) =>
+                    format!("key set (read from api_key_file {})", p.display()),
+                (None, Some(p), None) =>
+                    format!("key from api_key_file {} (not read)", p.display()),
+                (None, None, _) => "off (no api_key or api_key_file)".to_string(),
             }
         ));
         out.push(format!(
@@ -1163,6 +1261,23 @@ impl Config {
         if let Some(k) = &self.api_key {
             if k.expose().len() < 16 || !k.expose().is_ascii() {
                 return Err(invalid("api_key", "at least 16 ASCII characters"));
+            }
+        }
+        if let Some(path) = &self.api_key_file {
+            if path.as_os_str().is_empty() {
+                return Err(invalid(
+                    "api_key_file",
+                    "the path of a file holding the key, e.g. \"/etc/presence-gw/api_key\"",
+                ));
+            }
+            // Named as `api_key`, so that one given by PRESENCE_GW_API_KEY or --api-key is
+            // named with where it came from.
+            if self.api_key.is_some() {
+                return Err(invalid(
+                    "api_key",
+                    "set together with api_key_file: give the key one way, api_key or \
+                     api_key_file (remove the other)",
+                ));
             }
         }
         let sv = &self.service;
@@ -1526,13 +1641,15 @@ pub fn changed_keys(old: &str, new: &str) -> Option<Vec<String>> {
 }
 
 /// Of [`changed_keys`], those a running gateway applies at a reload (SIGHUP); every other
-/// key takes effect at the next start. `api_key`: the next request is checked against the
-/// new key (none: the API off); `smsc.temporary_statuses`: the next answer read is
-/// classified with the new list; the `[delivery]` retry settings: every attempt that ends
-/// from then on (rows already waiting keep their next try's time); `smsc.max_rate` and
-/// `smsc.window`: the link's pace at once.
-pub const RELOADABLE_KEYS: [&str; 7] = [
+/// key takes effect at the next start. `api_key` and `api_key_file` (whose file is read again
+/// at every reload, its key applied when it changed, the config text changed or not): the
+/// next request is checked against the new key (none: the API off);
+/// `smsc.temporary_statuses`: the next answer read is classified with the new list; the
+/// `[delivery]` retry settings: every attempt that ends from then on (rows already waiting
+/// keep their next try's time); `smsc.max_rate` and `smsc.window`: the link's pace at once.
+pub const RELOADABLE_KEYS: [&str; 8] = [
     "api_key",
+    "api_key_file",
     "delivery.max_attempts",
     "delivery.retry_max_secs",
     "delivery.retry_min_secs",
@@ -2242,6 +2359,157 @@ mod tests {
         let e = c.validate_in(text, path).unwrap_err().to_string();
         assert!(
             e.starts_with("cfg/t.toml, line 1: invalid value for `api_key`"),
+            "{e}"
+        );
+    }
+
+    /// A key file with the mode given, holding `text`, in a fresh directory.
+    fn key_file(text: &str, mode: u32) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("api_key");
+        std::fs::write(&path, text).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        (dir, path)
+    }
+
+    /// The config `text` (with `api_key_file` pointing at `path`) parsed, validated and its
+    /// key file read, as `serve` does; the error as shown.
+    fn with_key_file(text: &str, path: &Path) -> Result<Config, String> {
+        let text = format!("{text}api_key_file = {:?}\n", path.to_str().unwrap());
+        let toml = Path::new("gw.toml");
+        let mut c = Config::from_toml(&text, toml).map_err(|e| e.to_string())?;
+        c.read_api_key_file(Some((&text, toml)))
+            .map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+
+    #[test]
+    fn an_api_key_file_gives_the_key_trimmed_and_never_shows_it() {
+        let key = "file-key-0123456789abcdef";
+        let (_dir, path) = key_file(&format!("  {key}\n\n"), 0o640);
+        let c = with_key_file("", &path).unwrap();
+        assert_eq!(c.operator_api_key().unwrap().expose(), key);
+        assert!(c.api_key.is_none());
+        let summary = c.summary();
+        assert!(
+            summary.contains(&format!(
+                "operator api:    key set (read from api_key_file {})",
+                path.display()
+            )),
+            "{summary}"
+        );
+        assert!(!summary.contains(key), "{summary}");
+        assert!(!format!("{c:?}").contains(key));
+        // Not read (the other commands): no key, and nothing read.
+        let c = Config::from_toml(
+            &format!("api_key_file = {:?}\n", path.to_str().unwrap()),
+            Path::new("gw.toml"),
+        )
+        .unwrap();
+        assert!(c.operator_api_key().is_none());
+        // None at all.
+        let c = Config::from_toml("", Path::new("gw.toml")).unwrap();
+        assert!(c
+            .summary()
+            .contains("operator api:    off (no api_key or api_key_file)"));
+    }
+
+    #[test]
+    fn api_key_and_api_key_file_both_set_is_an_error_naming_both() {
+        let (_dir, path) = key_file("file-key-0123456789abcdef\n", 0o600);
+        let e = with_key_file("api_key = \"0123456789abcdef\"\n", &path).unwrap_err();
+        assert!(
+            e.starts_with(
+                "gw.toml, line 1: invalid value for `api_key`: set together with api_key_file"
+            ),
+            "{e}"
+        );
+        // The key from the environment (or a flag) is named with where it came from.
+        let text = format!("api_key_file = {:?}\n", path.to_str().unwrap());
+        let mut c = Config::parse_toml(&text, Path::new("gw.toml")).unwrap();
+        c.api_key = Some(Secret::new("env-key-0123456789abcdef"));
+        let from_env = [Override {
+            key: "api_key",
+            source: API_KEY_ENV,
+        }];
+        let e = c
+            .validate_with(Some((&text, Path::new("gw.toml"))), &from_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("invalid value for `api_key` (from PRESENCE_GW_API_KEY): set together with api_key_file"),
+            "{e}"
+        );
+        assert!(!e.contains("env-key"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_unreadable_or_world_readable_key_file_is_refused_naming_it() {
+        let shown = |p: &Path| p.display().to_string();
+        // Empty, or only a newline.
+        for text in ["", "\n", "  \n\t\n"] {
+            let (_dir, path) = key_file(text, 0o600);
+            let e = with_key_file("http = \"127.0.0.1:8080\"\n", &path).unwrap_err();
+            assert_eq!(
+                e,
+                format!(
+                    "gw.toml, line 2: invalid value for `api_key_file`: {} is empty: write the \
+                     key into it",
+                    shown(&path)
+                )
+            );
+        }
+        // Missing.
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nowhere");
+        let e = with_key_file("", &missing).unwrap_err();
+        assert!(
+            e.starts_with(&format!(
+                "gw.toml, line 1: invalid value for `api_key_file`: cannot read {}:",
+                shown(&missing)
+            )),
+            "{e}"
+        );
+        // Too short, or two keys.
+        for text in ["short\n", "key-one-0123456789\nkey-two-0123456789\n"] {
+            let (_dir, path) = key_file(text, 0o600);
+            let e = with_key_file("", &path).unwrap_err();
+            assert!(
+                e.contains(&format!("the key in {} is not one key", shown(&path))),
+                "{e}"
+            );
+            assert!(!e.contains("short") && !e.contains("key-one"), "{e}");
+        }
+        #[cfg(unix)]
+        {
+            let key = "world-key-0123456789abcdef";
+            let (_dir, path) = key_file(key, 0o644);
+            let e = with_key_file("", &path).unwrap_err();
+            assert_eq!(
+                e,
+                format!(
+                    "gw.toml, line 1: invalid value for `api_key_file`: {0} is readable by every \
+                     user (mode 0644): the key is a secret; `chmod o-r {0}` (0640, its group the \
+                     service's; deploy/README.md)",
+                    shown(&path)
+                )
+            );
+            // Group-readable is the deployment's: fine.
+            let (_dir, path) = key_file(key, 0o640);
+            assert!(with_key_file("", &path).is_ok());
+        }
+        // An empty path.
+        let e = Config::from_toml("api_key_file = \"\"\n", Path::new("gw.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("gw.toml, line 1: invalid value for `api_key_file`"),
             "{e}"
         );
     }

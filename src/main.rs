@@ -901,6 +901,8 @@ fn build_config(
         .collect();
     let checked = file.as_ref().map(|(p, text)| (text.as_str(), p.as_path()));
     cfg.validate_with(checked, &overrides)?;
+    // Read at every call: at start, and again at each reload (a rotated key in the file).
+    cfg.read_api_key_file(checked)?;
     Ok((cfg, file.map(|(_, text)| text)))
 }
 
@@ -909,7 +911,8 @@ fn build_config(
 /// [`presence_gw::config::RELOADABLE_KEYS`] are applied to the running gateway ([`Live`]);
 /// any other key that changed is named as taking effect at the next start, a key a flag (or
 /// its environment variable) sets as not taken from the file, and a file that does not load
-/// is refused whole, the running settings kept.
+/// is refused whole, the running settings kept. `api_key_file`'s file is read again too (a
+/// key file that cannot be used refuses the reload as a bad key does).
 struct Reload {
     global: DbArgs,
     args: ServeArgs,
@@ -923,7 +926,7 @@ struct Reload {
 struct Live {
     /// `[smsc] max_rate`, `window`, `temporary_statuses`.
     link: presence_gw::smpp::LinkHandle,
-    /// `api_key`: the handle the HTTP handlers check each request against.
+    /// `api_key`, `api_key_file`: the handle the HTTP handlers check each request against.
     api_key: presence_gw::http::ApiKey,
     /// `[delivery] retry_min_secs`, `retry_max_secs`, `max_attempts`.
     retries: presence_gw::delivery::Retries,
@@ -1022,17 +1025,24 @@ impl Reload {
                 applied("smsc.temporary_statuses", shown(&running), shown(&wanted));
             }
         }
+        // The key file was read again by `build_config`: a key written into it is applied
+        // here, whether the config text changed or not.
         if !by_flag.contains(&"api_key") {
             let running = live.api_key.get();
-            if running != cfg.api_key {
-                live.api_key.set(cfg.api_key.clone());
+            let wanted = cfg.operator_api_key();
+            if running != wanted {
+                live.api_key.set(wanted.clone());
                 // Only whether a key is set, never the key nor any part of it.
-                let (from, to) = match (&running, &cfg.api_key) {
+                let (from, to) = match (&running, &wanted) {
                     (Some(_), Some(_)) => ("a key", "a new key"),
                     (None, _) => ("none (the operator API off)", "a key"),
                     (Some(_), None) => ("a key", "none (the operator API off)"),
                 };
-                applied("api_key", from.to_string(), to.to_string());
+                let key = match cfg.api_key_file {
+                    Some(_) if cfg.api_key_from_file.is_some() => "api_key_file",
+                    _ => "api_key",
+                };
+                applied(key, from.to_string(), to.to_string());
             }
         }
         {
@@ -1236,7 +1246,7 @@ async fn serve(mut cfg: Config, log_format: LogFormat, reload: Reload) -> anyhow
     let mut gw = Gateway::start_with_service(opts, cfg.service_config()).await?;
     let stop_http = tokio_util::sync::CancellationToken::new();
     // The operator API's key, kept to be replaced by a reload.
-    let api_key = presence_gw::http::ApiKey::new(cfg.api_key.clone());
+    let api_key = presence_gw::http::ApiKey::new(cfg.operator_api_key());
     let (handset_routes, operator_task) = match operator_listener {
         None => (gw.http_router_keyed(api_key.clone()), None),
         Some(l) => {
@@ -1267,7 +1277,7 @@ async fn serve(mut cfg: Config, log_format: LogFormat, reload: Reload) -> anyhow
             public_url = %cfg.public_url(),
             service_number = %cfg.service_number,
             database = %cfg.db.display(),
-            operator_api = cfg.api_key.is_some(),
+            operator_api = cfg.operator_api_key().is_some(),
             "presence-gw is running"
         );
     } else {
@@ -1298,10 +1308,10 @@ async fn serve(mut cfg: Config, log_format: LogFormat, reload: Reload) -> anyhow
         );
         out!(
             "  operator API:        POST http://{operator_addr}/api/v1/events ({})",
-            if cfg.api_key.is_some() {
+            if cfg.operator_api_key().is_some() {
                 "bearer key set"
             } else {
-                "off: set PRESENCE_GW_API_KEY"
+                "off: set api_key_file or PRESENCE_GW_API_KEY"
             }
         );
         out!("  service number:      {}", cfg.service_number);
@@ -1432,6 +1442,8 @@ fn run() -> anyhow::Result<()> {
             let mut cfg = Config::parse_toml(&text, &file)?;
             let from_env = cfg.apply_env_secrets();
             cfg.validate_with(Some((&text, &file)), &from_env)?;
+            // The key file too, as `serve` reads it (its content is never shown).
+            cfg.read_api_key_file(Some((&text, &file)))?;
             out!("{} is valid:\n{}", file.display(), cfg.summary());
             // Which secrets the environment gives, over the file's (their values are not shown).
             let from_env: Vec<&str> = from_env.iter().map(|o| o.source).collect();

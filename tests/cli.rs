@@ -2251,3 +2251,86 @@ fn maintenance_commands_do_not_check_the_whole_database_first() {
         "the gateway's open still checks"
     );
 }
+
+/// `api_key_file` as an operator meets it: `check-config` reads the key file as `serve` does
+/// and says the key is set and from which file, never the key; a key file that is empty or
+/// readable by every user, or one set beside `PRESENCE_GW_API_KEY`, is an error naming the
+/// file (or both keys), and `serve` refuses to start on it; the commands that never need the
+/// key (`outbox list`) do not read the file at all (a root-only file, a missing one).
+#[test]
+fn an_api_key_file_is_checked_shown_as_set_and_read_only_by_serve_and_check_config() {
+    use std::os::unix::fs::PermissionsExt;
+    const KEY: &str = "Fk7-key-from-the-file-0042";
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key_file = d.join("api_key");
+    let write_key = |text: &str, mode: u32| {
+        std::fs::write(&key_file, text).unwrap();
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    write_key(&format!("{KEY}\n"), 0o640);
+    let shown = key_file.display().to_string();
+    std::fs::write(
+        d.join("gw.toml"),
+        format!("db = \"gw.db\"\napi_key_file = {shown:?}\n"),
+    )
+    .unwrap();
+    let r = run_in(d, &["check-config", "gw.toml"]);
+    assert!(r.ok(), "{}", r.stderr);
+    assert!(
+        r.stdout.contains(&format!(
+            "operator api:    key set (read from api_key_file {shown})"
+        )),
+        "{}",
+        r.stdout
+    );
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(!all.contains(KEY), "{all}");
+
+    // Both ways at once.
+    let r = run_in_env(
+        d,
+        &["check-config", "gw.toml"],
+        &[("PRESENCE_GW_API_KEY", "Env-key-0123456789abc")],
+    );
+    assert!(!r.ok());
+    assert!(
+        r.stderr.contains(
+            "invalid value for `api_key` (from PRESENCE_GW_API_KEY): set together with api_key_file"
+        ),
+        "{}",
+        r.stderr
+    );
+
+    // Empty: check-config and serve refuse it, naming the file and why.
+    write_key("\n", 0o600);
+    let want = format!("gw.toml, line 2: invalid value for `api_key_file`: {shown} is empty");
+    for args in [
+        &["check-config", "gw.toml"][..],
+        &["--config", "gw.toml", "serve", "--http", "127.0.0.1:0"][..],
+    ] {
+        let r = run_in(d, args);
+        r.no_panic("an empty key file");
+        assert_eq!(r.code, Some(1), "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(&want), "{args:?}: {}", r.stderr);
+    }
+    assert!(!d.join("gw.db").exists(), "serve opened the database");
+
+    // Readable by every user.
+    write_key(KEY, 0o644);
+    let r = run_in(d, &["check-config", "gw.toml"]);
+    assert_eq!(r.code, Some(1), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains(&format!("{shown} is readable by every user (mode 0644)")),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains(KEY), "{}", r.stderr);
+
+    // An operator's command never reads it: the file gone, `outbox list` runs.
+    std::fs::remove_file(&key_file).unwrap();
+    create_db(&d.join("gw.db"));
+    let r = run_in(d, &["--config", "gw.toml", "outbox", "list"]);
+    assert!(r.ok(), "{}{}", r.stdout, r.stderr);
+}

@@ -2207,6 +2207,119 @@ async fn a_sighup_rotates_the_api_key_and_turns_the_api_off_and_on() {
     sim.shutdown().await;
 }
 
+/// The deployed setup's rotation: the operator API key in a file (`api_key_file`), a new key
+/// written into it and `systemctl reload` (SIGHUP), the config text unchanged. The old key is
+/// refused (403) from the next request and the new one taken; a key file made empty, or
+/// readable by every user, refuses the reload (the file named) and the last key goes on
+/// working. No key is ever in the log. Before, the file was not read again at a reload (the
+/// key set by the env file's `PRESENCE_GW_API_KEY` is never taken from the config either):
+/// rotating needed a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sighup_reads_the_api_key_file_again_and_refuses_an_empty_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let password = "Kf4Rl8Zq";
+    let (old, new, third) = (
+        "old-filekey-3141-rotate",
+        "new-filekey-2718-rotate",
+        "third-filekey-1618-rotate",
+    );
+    let sim = start_sim(SimConfig::local(), password).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("api_key");
+    let write_key = |text: &str, mode: u32| {
+        std::fs::write(&key_file, text).unwrap();
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    write_key(&format!("{old}\n"), 0o640);
+    let file = dir.path().join("gw.toml");
+    let text = format!("api_key_file = {:?}\n", key_file.to_str().unwrap());
+    std::fs::write(&file, &text).unwrap();
+    let config = file.to_str().unwrap().to_string();
+    // No PRESENCE_GW_API_KEY: the key is the key file's.
+    let gw = Child::spawn_with(
+        &sim,
+        &dir.path().join("gw.db"),
+        password,
+        "",
+        "info,rusmpp=warn",
+        &["--config", &config],
+    );
+    let addr = gw.http_addr().await;
+    sim.wait_for_binds(1, WAIT).await.unwrap();
+    let pid = gw.child.id().expect("running").to_string();
+    let client = reqwest::Client::new();
+    let status = |key: &str| {
+        let request = client
+            .get(format!("http://{addr}/api/v1/log"))
+            .bearer_auth(key)
+            .send();
+        async move { request.await.unwrap().status().as_u16() }
+    };
+    // SIGHUP, then wait for the `n`th line saying `what`.
+    let hangup = |what: &'static str, n: usize| {
+        assert!(std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let gw = &gw;
+        async move {
+            gw.wait_for(what, |s| s.matches(what).count() >= n).await;
+        }
+    };
+    assert_eq!(status(old).await, 200);
+    assert_eq!(status(new).await, 403);
+
+    // A new key written into the file; the config text is the same.
+    write_key(&format!("{new}\n"), 0o640);
+    hangup("config reloaded", 1).await;
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    assert_eq!(status(old).await, 403, "the old key refused at once");
+    assert_eq!(status(new).await, 200);
+    let out = gw.out.lock().unwrap().clone();
+    assert!(out.contains("config reload: api_key_file applied"), "{out}");
+    assert!(!out.contains("take effect at the next start"), "{out}");
+
+    // Emptied (a rotation script that failed half way): the reload is refused, the last key
+    // stays.
+    write_key("", 0o640);
+    hangup("config reload refused", 1).await;
+    let out = gw.out.lock().unwrap().clone();
+    let shown = key_file.display().to_string();
+    assert!(out.contains(&format!("{shown} is empty")), "{out}");
+    assert_eq!(status(new).await, 200, "the last key still works");
+    assert_eq!(status(old).await, 403);
+
+    // Readable by every user: refused too, its key not taken.
+    write_key(&format!("{third}\n"), 0o644);
+    hangup("config reload refused", 2).await;
+    let out = gw.out.lock().unwrap().clone();
+    assert!(
+        out.contains(&format!("{shown} is readable by every user (mode 0644)")),
+        "{out}"
+    );
+    assert_eq!(status(third).await, 403);
+    assert_eq!(status(new).await, 200);
+
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "presence_gw_config_reloads_total{result=\"applied\"} 1",
+        "presence_gw_config_reloads_total{result=\"refused\"} 2",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}:\n{metrics}");
+    }
+    let out = gw.terminate().await;
+    for secret in [old, new, third, password, "filekey"] {
+        assert!(!out.contains(secret), "{secret} in the log:\n{out}");
+    }
+    sim.shutdown().await;
+}
+
 /// `systemctl reload` (SIGHUP) applies `[smsc] temporary_statuses` and the `[delivery]`
 /// retry settings to the attempts that end after it. Before the reload a submit refused
 /// with the carrier's 0x401 fails at once (unlisted, it is permanent); after it lists 0x401,

@@ -8,9 +8,11 @@
 #     refuses a config with an unknown key, naming it;
 #   - its ExecStart, run in its WorkingDirectory with its EnvironmentFile's variables, binds to
 #     an SMSC (smsc-sim with an account whose password only the env file holds), creates the
-#     database under the working directory, answers a subscriber's HELP, never logs the
-#     password, reloads its config on the unit's ExecReload (SIGHUP; RELOADING=1 then READY=1)
-#     and runs on, and exits 0 on SIGTERM within the unit's TimeoutStopSec;
+#     database under the working directory, answers a subscriber's HELP, takes the operator
+#     API key from the key file (api_key_file, as deploy/README.md sets it up), never logs the
+#     password or a key, reloads its config on the unit's ExecReload (SIGHUP; RELOADING=1 then
+#     READY=1) and runs on, rotates the API key moved into the key file on a second reload
+#     (the config unchanged), and exits 0 on SIGTERM within the unit's TimeoutStopSec;
 #   - run again under strace as an unprivileged user, every system call it makes is one the
 #     unit's SystemCallFilter allows, none breaks MemoryDenyWriteExecute or
 #     RestrictAddressFamilies.
@@ -113,18 +115,25 @@ unit_value() { sed -n "s/^$1=//p" "$unit" | head -n 1; }
 
 # --- config and secrets, as deploy/README.md installs them ----------------------------------
 password="Dpl$RANDOM"
-cat >"$etc/env" <<EOF
-PRESENCE_GW_SMSC_PASSWORD=$password
-PRESENCE_GW_API_KEY=deploy-check-key-0123456789
-RUST_LOG=info
-EOF
-# The example config, made a production one: the SMSC's address, HTTP port, no password.
+# The env file as deploy/env.example has it: the bind password, no API key.
+sed -e "s#^PRESENCE_GW_SMSC_PASSWORD=.*#PRESENCE_GW_SMSC_PASSWORD=$password#" \
+  "$root/deploy/env.example" >"$etc/env"
+grep -q "^PRESENCE_GW_SMSC_PASSWORD=$password$" "$etc/env" ||
+  fail "env: deploy/env.example's PRESENCE_GW_SMSC_PASSWORD line was found and replaced"
+# The operator API key in its own file, 0640 (root and the service's group).
+api_key="deploy-key-$RANDOM-0123456789"
+install -m 0640 /dev/null "$etc/api_key"
+echo "$api_key" >"$etc/api_key"
+# The example config, made a production one: the SMSC's address, HTTP port, no password, the
+# key file.
 sed -e "s#^address = \"127.0.0.1:2775\"#address = \"127.0.0.1:$smpp_port\"#" \
   -e "s#^http = \"127.0.0.1:8080\"#http = \"127.0.0.1:$gw_http\"#" \
+  -e "s#^\# api_key_file = \"/etc/presence-gw/api_key\"#api_key_file = \"$etc/api_key\"#" \
   -e '/^password = /d' "$root/presence-gw.example.toml" >"$etc/presence-gw.toml"
 grep -q "127.0.0.1:$smpp_port" "$etc/presence-gw.toml" &&
-  grep -q "127.0.0.1:$gw_http" "$etc/presence-gw.toml" ||
-  fail "config: the example's [smsc] address and http lines were found and replaced"
+  grep -q "127.0.0.1:$gw_http" "$etc/presence-gw.toml" &&
+  grep -q "^api_key_file = \"$etc/api_key\"" "$etc/presence-gw.toml" ||
+  fail "config: the example's [smsc] address, http and api_key_file lines were found and replaced"
 
 # run_line KEY : become the unit's KEY= command line (no shell: split on spaces, as systemd
 # does for these), in its WorkingDirectory, with its EnvironmentFile's variables. It execs:
@@ -236,6 +245,17 @@ case "$reply" in
   *) fail "ExecStart: a subscriber's HELP is answered (handset got: ${reply:-nothing})" ;;
 esac
 
+# The operator API, with the key file's key.
+api_status() {
+  curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H "Authorization: Bearer $1" \
+    "http://127.0.0.1:$gw_http/api/v1/log"
+}
+if [ "$(api_status "$api_key")" = 200 ] && [ "$(api_status "wrong-key-0123456789abc")" = 403 ]; then
+  pass "api_key_file: the operator API takes the key file's key (200), not another (403)"
+else
+  fail "api_key_file: the operator API takes the key file's key (got $(api_status "$api_key"))"
+fi
+
 # --- systemctl reload: ExecReload with $MAINPID, as systemd runs it ------------------------------
 sed -i 's/^max_rate = .*/max_rate = 40/' "$etc/presence-gw.toml"
 reload_cmd=$(unit_value ExecReload | sed "s/\$MAINPID/$gw_pid/")
@@ -255,6 +275,25 @@ if awk '/^RELOADING=1$/ { r = 1 } r && /^READY=1$/ { ok = 1 } END { exit !ok }' 
   pass "Type=notify: RELOADING=1, then READY=1, around the reload"
 else
   fail "Type=notify: RELOADING=1, then READY=1, around the reload (got: $(tr '\n' ' ' <"$out/notify.log" 2>/dev/null))"
+fi
+
+# Rotating the API key as deploy/README.md says: a new key moved over the key file, the config
+# unchanged, ExecReload.
+new_key="deploy-new-key-$RANDOM-9876543210"
+install -m 0640 /dev/null "$etc/api_key.new"
+echo "$new_key" >"$etc/api_key.new"
+mv "$etc/api_key.new" "$etc/api_key"
+if $reload_cmd; then
+  for _ in $(seq 50); do
+    [ "$(grep -c 'config reloaded' "$out/gw.log")" -ge 2 ] && break
+    sleep 0.1
+  done
+fi
+if grep -q 'config reload: api_key_file applied' "$out/gw.log" &&
+   [ "$(api_status "$new_key")" = 200 ] && [ "$(api_status "$api_key")" = 403 ]; then
+  pass "ExecReload: a new key moved into the key file is rotated (new 200, old 403), the config unchanged"
+else
+  fail "ExecReload: a new key moved into the key file is rotated (new $(api_status "$new_key"), old $(api_status "$api_key"); see $out/gw.log)"
 fi
 
 # --- SIGTERM, as systemctl stop sends it ---------------------------------------------------------
@@ -280,10 +319,10 @@ if grep -q '^STOPPING=1$' "$out/notify.log" 2>/dev/null; then
 else
   fail "Type=notify: STOPPING=1 at SIGTERM (got: $(tr '\n' ' ' <"$out/notify.log" 2>/dev/null))"
 fi
-if grep -q -- "$password" "$out/gw.log" "$out/gw.out" "$out/check.log"; then
-  fail "secrets: the bind password appears in the gateway's output"
+if grep -q -e "$password" -e "$api_key" -e "$new_key" "$out/gw.log" "$out/gw.out" "$out/check.log"; then
+  fail "secrets: the bind password or an API key appears in the gateway's output"
 else
-  pass "secrets: the bind password appears nowhere in the gateway's output"
+  pass "secrets: neither the bind password nor an API key appears in the gateway's output"
 fi
 
 # --- what the hardening refuses: every system call the gateway makes, traced ------------------
@@ -302,6 +341,8 @@ else
   wrap=(strace -f -qq -o "$trace")
   if [ "$(id -u)" = 0 ]; then
     chown -R 65534:65534 "$state"
+    # The key file's group is the service's (SupplementaryGroups= in the unit).
+    chgrp 65534 "$etc/api_key"
     wrap+=(-u nobody)
   fi
   run_line ExecStart >"$out/gw-traced.out" 2>"$out/gw-traced.log" &
