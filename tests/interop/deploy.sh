@@ -57,15 +57,25 @@ etc="$out/etc/presence-gw"
 state="$out/state"
 mkdir -p "$etc" "$state"
 unit="$out/presence-gw.service"
+# The unit alone (as an upgrade over an install without the key file has it), then with the
+# key file's drop-in (deploy/presence-gw.service.d/api-key-file.conf) merged in, as systemd
+# merges a drop-in's [Service] lines: the latter is what the checks below judge.
+bare="$out/bare/presence-gw.service"
+mkdir -p "$out/bare"
 sed -e "s#/usr/local/bin/presence-gw#$gw#g" -e "s#/etc/presence-gw#$etc#g" \
-  -e "s#/var/lib/presence-gw#$state#g" "$root/deploy/presence-gw.service" >"$unit"
+  -e "s#/var/lib/presence-gw#$state#g" "$root/deploy/presence-gw.service" >"$bare"
+cat "$bare" "$root/deploy/presence-gw.service.d/api-key-file.conf" >"$unit"
 
-if systemd-analyze verify "$unit" >"$out/verify.log" 2>&1; then
-  pass "verify: systemd-analyze verify accepts deploy/presence-gw.service"
-else
-  cat "$out/verify.log" >&2
-  fail "verify: systemd-analyze verify accepts deploy/presence-gw.service (see $out/verify.log)"
-fi
+for u in "$bare" "$unit"; do
+  what="deploy/presence-gw.service"
+  [ "$u" = "$unit" ] && what="$what with its api-key-file.conf drop-in"
+  if systemd-analyze verify "$u" >"$out/verify.log" 2>&1; then
+    pass "verify: systemd-analyze verify accepts $what"
+  else
+    cat "$out/verify.log" >&2
+    fail "verify: systemd-analyze verify accepts $what (see $out/verify.log)"
+  fi
+done
 systemd-analyze security --offline=true --threshold=20 "$unit" >"$out/security.log" 2>&1
 rc=$?
 exposure=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$out/security.log")
@@ -341,7 +351,7 @@ else
   wrap=(strace -f -qq -o "$trace")
   if [ "$(id -u)" = 0 ]; then
     chown -R 65534:65534 "$state"
-    # The key file's group is the service's (SupplementaryGroups= in the unit).
+    # The key file's group is the service's (SupplementaryGroups= in the unit's drop-in).
     chgrp 65534 "$etc/api_key"
     wrap+=(-u nobody)
   fi
