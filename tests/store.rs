@@ -3334,10 +3334,48 @@ fn a_deleted_picture_leaves_none_of_its_bytes_in_the_file() {
             Ok::<_, StoreError>(tx.query_row("PRAGMA secure_delete", [], |r| r.get(0))?)
         })
         .unwrap();
-    assert_eq!(setting, 0);
+    assert_eq!(setting, 2, "FAST, as the store opens it");
     store.close_blocking();
     assert!(
         !in_file(&path),
         "the deleted photo's bytes are still in the file"
+    );
+}
+
+/// A message retention deletes leaves none of its text in the database file: the text of a
+/// delivered update (a subscriber's status, their number) is in the file before, and nowhere
+/// in it after the row went (the WAL folded in at the close).
+#[test]
+fn a_deleted_message_leaves_none_of_its_text_in_the_file() {
+    use presence_gw::store::retention;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    let text = "Zhang San (13800138000): IN A MEETING WITH THE BANK UNTIL 15:00.";
+    let in_file = |path: &Path| {
+        let bytes = std::fs::read(path).unwrap();
+        bytes.windows(text.len()).any(|w| w == text.as_bytes())
+    };
+    let store = open(&path);
+    store
+        .write_blocking(move |tx| {
+            let id = outbox::enqueue(tx, &NewMessage::sms("+8613900139000", text), T0)?.id;
+            tx.execute(
+                "UPDATE outbox SET state = 'delivered', updated_at = ?2 WHERE id = ?1",
+                rusqlite::params![id, T0],
+            )?;
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    store.close_blocking();
+    assert!(in_file(&path), "the text is in the file to begin with");
+    let store = open(&path);
+    let purged = store
+        .write_blocking(|tx| retention::step(tx, T0 + 1, 100))
+        .unwrap();
+    assert_eq!(purged.outbox, 1, "{purged:?}");
+    store.close_blocking();
+    assert!(
+        !in_file(&path),
+        "the deleted message's text is still in the file"
     );
 }

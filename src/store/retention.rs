@@ -298,7 +298,13 @@ fn unused_pictures(tx: &Transaction<'_>, cut: i64, limit: usize) -> Result<Purge
     tx.pragma_update(None, "secure_delete", 1)
         .ctx("retention: secure_delete on")?;
     let deleted = delete_unused_pictures(tx, cut, limit);
-    tx.pragma_update(None, "secure_delete", was)
+    // Put back by name: the pragma reads FAST as 2, but takes a 2 for a plain "on".
+    let back = match was {
+        0 => "OFF",
+        2 => "FAST",
+        _ => "ON",
+    };
+    tx.pragma_update(None, "secure_delete", back)
         .ctx("retention: secure_delete back")?;
     deleted
 }
