@@ -1430,14 +1430,24 @@ impl Child {
         }
     }
 
-    /// SIGTERM, wait for a clean exit, return everything it wrote.
-    async fn terminate(mut self) -> String {
+    /// Send `signal` (`-HUP`, `-TERM`) with kill(1).
+    fn signal(&self, signal: &str) {
         let pid = self.child.id().expect("running");
         let st = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
+            .args([signal, &pid.to_string()])
             .status()
             .unwrap();
         assert!(st.success());
+    }
+
+    /// SIGHUP: read the config again (`systemctl reload`).
+    fn hangup(&self) {
+        self.signal("-HUP");
+    }
+
+    /// SIGTERM, wait for a clean exit, return everything it wrote.
+    async fn terminate(mut self) -> String {
+        self.signal("-TERM");
         let status = tokio::time::timeout(WAIT, self.child.wait())
             .await
             .expect("exits after SIGTERM")
@@ -1991,14 +2001,7 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
         &["--config", &config],
     );
     sim.wait_for_binds(1, WAIT).await.unwrap();
-    let pid = gw.child.id().expect("running").to_string();
-    let hup = || {
-        assert!(std::process::Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success());
-    };
+    let hup = || gw.hangup();
     // Fifteen replies as fast as they come, at no cap.
     let burst = |sim: &SimHandle, n: usize| {
         let sim = sim.clone();
@@ -2105,6 +2108,18 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
     sim.shutdown().await;
 }
 
+/// The operator API's answer to a request with bearer `key` at the gateway on `addr`: the
+/// status code and the body.
+async fn api_status(client: &reqwest::Client, addr: &str, key: &str) -> (u16, String) {
+    let r = client
+        .get(format!("http://{addr}/api/v1/log"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
 /// `systemctl reload` (SIGHUP) rotates the operator API key: the old key is refused (403)
 /// from the first request after the reload, on the same kept-alive connection too, and the
 /// new one taken; a file without `api_key` turns the API off, one with it back on. Neither
@@ -2134,27 +2149,13 @@ async fn a_sighup_rotates_the_api_key_and_turns_the_api_off_and_on() {
     );
     let addr = gw.http_addr().await;
     sim.wait_for_binds(1, WAIT).await.unwrap();
-    let pid = gw.child.id().expect("running").to_string();
     // One client throughout: its connection is kept alive across the reloads.
     let client = reqwest::Client::new();
-    let status = |key: &str| {
-        let request = client
-            .get(format!("http://{addr}/api/v1/log"))
-            .bearer_auth(key)
-            .send();
-        async move {
-            let r = request.await.unwrap();
-            (r.status().as_u16(), r.text().await.unwrap())
-        }
-    };
+    let status = |key: &'static str| api_status(&client, &addr, key);
     let mut reloads = 0;
     let mut reload = |text: String| {
         write(text);
-        assert!(std::process::Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success());
+        gw.hangup();
         reloads += 1;
         let n = reloads;
         let gw = &gw;
@@ -2246,22 +2247,14 @@ async fn a_sighup_reads_the_api_key_file_again_and_refuses_an_empty_one() {
     );
     let addr = gw.http_addr().await;
     sim.wait_for_binds(1, WAIT).await.unwrap();
-    let pid = gw.child.id().expect("running").to_string();
     let client = reqwest::Client::new();
-    let status = |key: &str| {
-        let request = client
-            .get(format!("http://{addr}/api/v1/log"))
-            .bearer_auth(key)
-            .send();
-        async move { request.await.unwrap().status().as_u16() }
+    let status = |key: &'static str| {
+        let answer = api_status(&client, &addr, key);
+        async move { answer.await.0 }
     };
     // SIGHUP, then wait for the `n`th line saying `what`.
     let hangup = |what: &'static str, n: usize| {
-        assert!(std::process::Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success());
+        gw.hangup();
         let gw = &gw;
         async move {
             gw.wait_for(what, |s| s.matches(what).count() >= n).await;
@@ -2390,11 +2383,7 @@ async fn a_sighup_applies_temporary_statuses_and_the_retry_settings_to_the_next_
     );
 
     write("[smsc]\ntemporary_statuses = [0x401]\n[delivery]\nmax_attempts = 3\nretry_min_secs = 0.2\nretry_max_secs = 0.4\n");
-    assert!(std::process::Command::new("kill")
-        .args(["-HUP", &gw.child.id().expect("running").to_string()])
-        .status()
-        .unwrap()
-        .success());
+    gw.hangup();
     gw.wait_for("the reload", |s| s.contains("config reloaded"))
         .await;
     let out = gw.out.lock().unwrap().clone();
