@@ -7,7 +7,7 @@
 //! `submit_sm_resp`s and receipts (`deliver_sm`, answered at once). No store, no runtime, no
 //! encoding per message (one encoded `submit_sm` whose sequence number is patched), no
 //! logging: what is left is the kernel's part (system calls, wake-ups) and a header parse.
-//! Its thread's on-CPU time (`/proc/thread-self/schedstat`) divided by the messages is the
+//! Its thread's on-CPU time (`/proc/thread-self/schedstat`, through `procstat`) divided by the messages is the
 //! floor beside which the gateway's figure reads: at window 1 every message is a round trip
 //! (a write, a wait, a read) for any client, persisted or not.
 
@@ -62,18 +62,10 @@ pub struct FloorResult {
     pub writes_per_msg: f64,
 }
 
-/// This thread's on-CPU nanoseconds (the first field of `/proc/thread-self/schedstat`).
+/// This thread's on-CPU nanoseconds ([`crate::procstat::current_thread_cpu_ns`]).
 fn thread_cpu_ns() -> Result<u64, FloorError> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").map_err(|source| {
-        FloorError::Io {
-            what: "reading /proc/thread-self/schedstat",
-            source,
-        }
-    })?;
-    text.split_whitespace()
-        .next()
-        .and_then(|f| f.parse().ok())
-        .ok_or_else(|| FloorError::Smsc(format!("unreadable schedstat {text:?}")))
+    crate::procstat::current_thread_cpu_ns()
+        .ok_or_else(|| FloorError::Smsc("cannot read /proc/thread-self's CPU time".into()))
 }
 
 fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> FloorError {

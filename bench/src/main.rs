@@ -182,21 +182,12 @@ struct FloorArgs {
     /// Receipts: off, on or both.
     #[arg(long, default_value = "both")]
     receipts: String,
-    /// SMSCs: sim (smsc-sim in this process), node (node-smpp SMSC child process).
-    #[arg(long, value_delimiter = ',', default_values = ["sim", "node"])]
-    smsc: Vec<String>,
+    /// The SMSCs (as `mt`).
+    #[command(flatten)]
+    smscs: SmscArgs,
     /// Runs per case (the median is shown).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
-    /// smsc-sim runtime worker threads (as `mt`).
-    #[arg(long, default_value_t = 1)]
-    sim_threads: usize,
-    /// smsc-sim receipts in flight per bind (as `mt`).
-    #[arg(long, default_value_t = 100)]
-    sim_deliver_window: usize,
-    /// Port of the node-smpp SMSC (its stats port is the next).
-    #[arg(long, default_value_t = 28800)]
-    node_port: u16,
     /// Name of the result files.
     #[arg(long, default_value = "latest")]
     tag: String,
@@ -246,6 +237,45 @@ struct MoArgs {
     tag: String,
 }
 
+/// The SMSCs a network suite (`mt`, `floor`) drains into.
+#[derive(Debug, clap::Args)]
+struct SmscArgs {
+    /// SMSCs: sim (smsc-sim in this process), node (node-smpp SMSC child process).
+    #[arg(long, value_delimiter = ',', default_values = ["sim", "node"])]
+    smsc: Vec<String>,
+    /// smsc-sim worker threads (node's SMSC is one thread).
+    #[arg(long, default_value_t = 1)]
+    sim_threads: usize,
+    /// smsc-sim receipts in flight per bind.
+    #[arg(long, default_value_t = 100)]
+    sim_deliver_window: usize,
+    /// SMPP port of our node-smpp SMSC (stats on the next port).
+    #[arg(long, default_value_t = 28800)]
+    node_port: u16,
+}
+
+impl SmscArgs {
+    /// Start the SMSC an `--smsc` value names: `sim` (smsc-sim in this process) or `node`
+    /// (the node-smpp SMSC, its log in `work`).
+    fn start(&self, name: &str, work: &Path) -> Result<Smsc> {
+        Ok(match name {
+            "sim" => Smsc::Sim(SimSmsc::start(self.sim_threads, self.sim_deliver_window)?),
+            "node" => {
+                let paths = peers_paths();
+                Smsc::Node(NodeSmsc::start(
+                    &paths.source.join("node/smsc_server.js"),
+                    &paths.node_modules,
+                    self.node_port,
+                    self.node_port + 1,
+                    7200,
+                    &work.join("node-smsc.log"),
+                )?)
+            }
+            other => bail!("--smsc takes sim,node (got {other})"),
+        })
+    }
+}
+
 #[derive(Debug, clap::Args)]
 struct MtArgs {
     /// Queued rows per run.
@@ -257,9 +287,9 @@ struct MtArgs {
     /// Receipts: off, on or both.
     #[arg(long, value_delimiter = ',', default_values = ["off", "on"])]
     receipts: Vec<String>,
-    /// SMSCs: sim (smsc-sim in this process), node (node-smpp SMSC child process).
-    #[arg(long, value_delimiter = ',', default_values = ["sim", "node"])]
-    smsc: Vec<String>,
+    /// The SMSCs.
+    #[command(flatten)]
+    smscs: SmscArgs,
     /// Rounds (configurations interleaved, order rotated each round).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
@@ -269,15 +299,6 @@ struct MtArgs {
     /// Per-run timeout, seconds.
     #[arg(long, default_value_t = 180)]
     timeout_s: u64,
-    /// smsc-sim worker threads (node's SMSC is one thread).
-    #[arg(long, default_value_t = 1)]
-    sim_threads: usize,
-    /// smsc-sim receipts in flight per bind.
-    #[arg(long, default_value_t = 100)]
-    sim_deliver_window: usize,
-    /// SMPP port of our node-smpp SMSC (stats on the next port).
-    #[arg(long, default_value_t = 28800)]
-    node_port: u16,
     /// Also run the peers harness in this session (after the gateway runs) and compare.
     #[arg(long)]
     peers: bool,
@@ -397,16 +418,14 @@ fn mt_cmd(a: MtArgs) -> Result<()> {
     let exe = std::env::current_exe().context("locating gw-bench")?;
     let paths = peers_paths();
     let smscs = a
+        .smscs
         .smsc
         .iter()
-        .map(|s| {
-            let sim = (a.sim_threads, a.sim_deliver_window);
-            start_smsc(s, sim, a.node_port, &work)
-        })
+        .map(|s| a.smscs.start(s, &work))
         .collect::<Result<Vec<_>>>()?;
     eprintln!(
         "[gw-bench] mt: N={} windows {:?} receipts {:?} SMSCs {:?}, {} rounds",
-        a.n, a.windows, a.receipts, a.smsc, a.rounds
+        a.n, a.windows, a.receipts, a.smscs.smsc, a.rounds
     );
     let client = NodeClient {
         script: paths.source.join("node/esme_client.js"),
@@ -456,9 +475,9 @@ fn mt_cmd(a: MtArgs) -> Result<()> {
         "suite": "mt",
         "machine": machine,
         "params": params,
-        "smscs": a.smsc,
-        "sim_threads": a.sim_threads,
-        "sim_deliver_window": a.sim_deliver_window,
+        "smscs": a.smscs.smsc,
+        "sim_threads": a.smscs.sim_threads,
+        "sim_deliver_window": a.smscs.sim_deliver_window,
         "summary": rows,
         "runs": records,
         "node_client_receipts_on": clients,
@@ -707,27 +726,6 @@ fn scale_cmd(a: ScaleArgs) -> Result<()> {
     write_results("scale", &a.tag, &doc, &md)
 }
 
-/// Start the SMSC an `--smsc` value names: `sim` (smsc-sim in this process with `sim`'s
-/// worker threads and receipt window) or `node` (the node-smpp SMSC on `node_port`, its stats
-/// on the next port, its log in `work`).
-fn start_smsc(name: &str, sim: (usize, usize), node_port: u16, work: &Path) -> Result<Smsc> {
-    Ok(match name {
-        "sim" => Smsc::Sim(SimSmsc::start(sim.0, sim.1)?),
-        "node" => {
-            let paths = peers_paths();
-            Smsc::Node(NodeSmsc::start(
-                &paths.source.join("node/smsc_server.js"),
-                &paths.node_modules,
-                node_port,
-                node_port + 1,
-                7200,
-                &work.join("node-smsc.log"),
-            )?)
-        }
-        other => bail!("--smsc takes sim,node (got {other})"),
-    })
-}
-
 fn floor_cmd(a: FloorArgs) -> Result<()> {
     let machine = Machine::current(&repo_dir());
     let receipts = on_off(&a.receipts)?;
@@ -740,9 +738,8 @@ fn floor_cmd(a: FloorArgs) -> Result<()> {
         machine_line(&machine)
     );
     let mut runs = Vec::new();
-    for name in &a.smsc {
-        let sim = (a.sim_threads, a.sim_deliver_window);
-        let smsc = start_smsc(name, sim, a.node_port, &work)?;
+    for name in &a.smscs.smsc {
+        let smsc = a.smscs.start(name, &work)?;
         for &rc in &receipts {
             for &w in &a.windows {
                 let mut got = Vec::new();

@@ -163,6 +163,12 @@ pub fn self_threads_cpu_ns() -> BTreeMap<String, u64> {
     out
 }
 
+/// On-CPU nanoseconds of the calling thread (`/proc/thread-self`), as
+/// [`self_threads_cpu_ns`] reads every thread.
+pub fn current_thread_cpu_ns() -> Option<u64> {
+    thread_cpu_ns(Path::new("/proc/thread-self")).map(|(_, ns)| ns)
+}
+
 fn thread_cpu_ns(task: &Path) -> Option<(String, u64)> {
     let stat = std::fs::read_to_string(task.join("stat")).ok()?;
     let (name, _) = split_stat(&stat)?;
