@@ -2087,25 +2087,41 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
         "the bad key named"
     );
     // Both reloads counted; the one key that waits for a restart (delivery.validity_secs).
-    let metrics = reqwest::get(format!("http://{}/metrics", gw.http_addr().await))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for line in [
-        "presence_gw_config_reloads_total{result=\"applied\"} 1",
-        "presence_gw_config_reloads_total{result=\"refused\"} 1",
-        "presence_gw_config_keys_pending_restart 1",
-    ] {
-        assert!(metrics.lines().any(|l| l == line), "{line}:\n{metrics}");
-    }
+    assert_metric_lines(
+        &gw.http_addr().await,
+        &[
+            "presence_gw_config_reloads_total{result=\"applied\"} 1",
+            "presence_gw_config_reloads_total{result=\"refused\"} 1",
+            "presence_gw_config_keys_pending_restart 1",
+        ],
+    )
+    .await;
     let still = burst(&sim, 6).await;
     assert!(busiest_ms(&still, 900) <= 3, "{still:?}");
     assert!(still[5] - still[0] >= 900, "{still:?}");
     let out = gw.terminate().await;
     assert!(!out.contains(password));
     sim.shutdown().await;
+}
+
+/// Every one of `lines` is a line of the `/metrics` the gateway at `addr` serves.
+async fn assert_metric_lines(addr: &str, lines: &[&str]) {
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in lines {
+        assert!(metrics.lines().any(|l| l == *line), "{line}:\n{metrics}");
+    }
+}
+
+/// None of `secrets` is anywhere in the gateway's output `out`.
+fn assert_not_logged(out: &str, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(!out.contains(secret), "{secret} in the log:\n{out}");
+    }
 }
 
 /// The operator API's answer to a request with bearer `key` at the gateway on `addr`: the
@@ -2184,27 +2200,21 @@ async fn a_sighup_rotates_the_api_key_and_turns_the_api_off_and_on() {
     assert_eq!(status(new).await.0, 200);
     assert_eq!(status(old).await.0, 403);
 
-    let metrics = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for line in [
-        "presence_gw_config_reloads_total{result=\"applied\"} 3",
-        "presence_gw_config_keys_pending_restart 0",
-    ] {
-        assert!(metrics.lines().any(|l| l == line), "{line}:\n{metrics}");
-    }
+    assert_metric_lines(
+        &addr,
+        &[
+            "presence_gw_config_reloads_total{result=\"applied\"} 3",
+            "presence_gw_config_keys_pending_restart 0",
+        ],
+    )
+    .await;
     let out = gw.terminate().await;
     assert_eq!(
         out.matches("config reload: api_key applied").count(),
         3,
         "{out}"
     );
-    for secret in [old, new, password, "operator-key"] {
-        assert!(!out.contains(secret), "{secret} in the log:\n{out}");
-    }
+    assert_not_logged(&out, &[old, new, password, "operator-key"]);
     sim.shutdown().await;
 }
 
@@ -2294,22 +2304,16 @@ async fn a_sighup_reads_the_api_key_file_again_and_refuses_an_empty_one() {
     assert_eq!(status(third).await, 403);
     assert_eq!(status(new).await, 200);
 
-    let metrics = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for line in [
-        "presence_gw_config_reloads_total{result=\"applied\"} 1",
-        "presence_gw_config_reloads_total{result=\"refused\"} 2",
-    ] {
-        assert!(metrics.lines().any(|l| l == line), "{line}:\n{metrics}");
-    }
+    assert_metric_lines(
+        &addr,
+        &[
+            "presence_gw_config_reloads_total{result=\"applied\"} 1",
+            "presence_gw_config_reloads_total{result=\"refused\"} 2",
+        ],
+    )
+    .await;
     let out = gw.terminate().await;
-    for secret in [old, new, third, password, "filekey"] {
-        assert!(!out.contains(secret), "{secret} in the log:\n{out}");
-    }
+    assert_not_logged(&out, &[old, new, third, password, "filekey"]);
     sim.shutdown().await;
 }
 
