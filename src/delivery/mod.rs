@@ -628,27 +628,40 @@ impl Dispatcher {
             if let Some(back) = watch.went_back(self.cfg.wall_clock.now(), Instant::now()) {
                 self.follow_clock_back(back).await;
             }
-            // Unbound or paused by the operator: nothing is claimed, and validity still ends.
-            if !self.link.is_bound() || self.pause.is_paused() {
-                let now = now_ms();
-                if self.link.is_bound() {
-                    // Paused, still bound: receipts keep coming and being answered, so the
-                    // receipts held for their other-base match and the sweep of rows whose
-                    // receipt never came go on as when sending (a pause sends nothing, it
-                    // does not stop the books).
-                    if now - last_sweep >= self.cfg.sweep_every.as_millis() as i64 {
-                        last_sweep = now;
-                        self.sweep_unconfirmed(now).await;
-                    }
-                    if now - last_expiry >= 1000 {
-                        last_expiry = now;
-                        self.resolve_held_receipts(now).await;
-                    }
-                } else {
-                    // The sweep's first step comes an interval after the rebind: receipts
-                    // the SMSC kept while the link was down come first.
+            let now = now_ms();
+            let bound = self.link.is_bound();
+            let sending = bound && !self.pause.is_paused();
+            if bound {
+                // Also while paused: receipts keep coming and being answered, so the receipts
+                // held for their other-base match and the sweep of rows whose receipt never
+                // came go on (a pause sends nothing, it does not stop the books).
+                if now - last_sweep >= self.cfg.sweep_every.as_millis() as i64 {
                     last_sweep = now;
+                    self.sweep_unconfirmed(now).await;
                 }
+                if now - last_expiry >= 1000 {
+                    last_expiry = now;
+                    // While nothing is sent, `expire_while_down` below ends them.
+                    if sending {
+                        if let Ok(ids) = self
+                            .store
+                            .write(move |tx| outbox::expire_due(tx, now))
+                            .await
+                        {
+                            if !ids.is_empty() {
+                                info!(rows = ids.len(), "outbox rows expired");
+                            }
+                        }
+                    }
+                    self.resolve_held_receipts(now).await;
+                }
+            } else {
+                // The sweep's first step comes an interval after the rebind: receipts the
+                // SMSC kept while the link was down come first.
+                last_sweep = now;
+            }
+            // Unbound or paused by the operator: nothing is claimed, and validity still ends.
+            if !sending {
                 // Messages whose validity ends while nothing is sent end then, not at the
                 // rebind or resume (the queue counted them meanwhile as still to be sent).
                 if now - last_down_expiry >= EXPIRE_WHILE_DOWN_MS {
@@ -662,24 +675,6 @@ impl Dispatcher {
                     _ = shutdown.cancelled() => break,
                 }
                 continue;
-            }
-            let now = now_ms();
-            if now - last_sweep >= self.cfg.sweep_every.as_millis() as i64 {
-                last_sweep = now;
-                self.sweep_unconfirmed(now).await;
-            }
-            if now - last_expiry >= 1000 {
-                last_expiry = now;
-                if let Ok(ids) = self
-                    .store
-                    .write(move |tx| outbox::expire_due(tx, now))
-                    .await
-                {
-                    if !ids.is_empty() {
-                        info!(rows = ids.len(), "outbox rows expired");
-                    }
-                }
-                self.resolve_held_receipts(now).await;
             }
             // Rows in hand: up to `concurrency`, and about a second of sending at the rate the
             // link can take (a distant SMSC with a small window is slow whatever the cap),
