@@ -1467,10 +1467,16 @@ impl Service {
         if before_sub.net_state.is_some() {
             state::save_subscriber(tx, sub, now)?;
         }
+        // ALL first, whatever the order typed: `FAMILY FREE, ALL BUSY` means family sees FREE
+        // and everyone else BUSY, as `ALL BUSY, FAMILY FREE` does. Otherwise as typed: a target
+        // named twice ends with its last status (the earlier one is what a timed last reverts to).
+        let mut order: Vec<usize> = (0..assignments.len()).collect();
+        order.sort_by_key(|&i| assignments[i].target != Target::All);
         // `auds` holds every audience of the owner: the highest precedence number is among them.
         let first_seq = auds.iter().map(|a| a.status.set_seq).max().unwrap_or(0) + 1;
         let mut lines = Vec::new();
-        for (seq, (a, idx)) in (first_seq..).zip(assignments.iter().zip(&targets)) {
+        for (seq, (n, &i)) in (first_seq..).zip(order.iter().enumerate()) {
+            let (a, idx) = (&assignments[i], &targets[i]);
             let expires_at = a.expiry.map(|e| self.cfg.zone.expiry_at(now, e));
             let shown = match &a.status {
                 StatusChange::Set(t) => shown_of(t),
@@ -1493,6 +1499,11 @@ impl Service {
                 };
                 aud.status = new;
                 state::save_status(tx, aud)?;
+            }
+            // The reply says what each target ends up seeing: not a status replaced within
+            // the same command.
+            if order[n + 1..].iter().any(|&later| targets[later] == *idx) {
+                continue;
             }
             lines.push(Line {
                 label: match &a.target {

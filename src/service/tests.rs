@@ -182,6 +182,56 @@ fn the_commands_md_example_sets_two_groups_with_one_reply() {
 }
 
 #[test]
+fn all_in_one_command_with_groups_is_everyone_else_whichever_comes_first() {
+    // `FAMILY FREE, ALL BUSY` reads "family free, everyone else busy", as the other order does.
+    for text in [
+        "STATUS FAMILY FREE, ALL BUSY",
+        "STATUS ALL BUSY, FAMILY FREE",
+    ] {
+        let mut b = Bench::new();
+        b.family_of_two();
+        let r = b.send(OWNER, text);
+        assert_eq!(
+            r, "Set: ALL sees BUSY; FAMILY sees FREE. 3 contacts will be told.",
+            "{text}"
+        );
+        let mum = b.send(MUM, "WHO 13800138000");
+        assert_eq!(mum, "Zhang San (+8613800138000): FREE.", "{text}");
+        let boss = b.send(BOSS, "WHO 13800138000");
+        assert_eq!(boss, "Zhang San (+8613800138000): BUSY.", "{text}");
+        let stranger = b.send(STRANGER, "WHO 13800138000");
+        assert_eq!(stranger, "Zhang San (+8613800138000): BUSY.", "{text}");
+        assert!(b.updates(MUM).last().unwrap().contains("FREE"), "{text}");
+        assert!(b.updates(BOSS).last().unwrap().contains("BUSY"), "{text}");
+    }
+}
+
+#[test]
+fn a_target_named_twice_is_replied_with_what_it_ends_up_seeing() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    let r = b.send(OWNER, "STATUS FAMILY MEETING UNTIL 15:00, 家人 CLEAR");
+    // They saw STANDBY before and see it after: nobody is told.
+    assert_eq!(r, "Set: FAMILY sees STANDBY. 0 contacts will be told.");
+    assert_eq!(
+        b.send(MUM, "WHO 13800138000"),
+        "Zhang San (+8613800138000): STANDBY."
+    );
+    // A timed last status reverts to the one before it in the same command.
+    let r = b.send(OWNER, "STATUS FAMILY BUSY, FAMILY FREE FOR 1H");
+    assert_eq!(
+        r,
+        "Set: FAMILY sees FREE until 15:30. 2 contacts will be told."
+    );
+    b.now += 3_601_000;
+    assert!(b.expire() > 0);
+    assert_eq!(
+        b.send(MUM, "WHO 13800138000"),
+        "Zhang San (+8613800138000): BUSY."
+    );
+}
+
+#[test]
 fn chinese_commands_get_chinese_replies_and_updates_use_the_recipients_language() {
     let mut b = Bench::new();
     b.send(MUM, "LANG ZH");
