@@ -20,7 +20,9 @@ use super::types::{
     DisplayName, DurationUnit, Expiry, GroupName, HelpTopic, Lang, Privacy, StatusAssignment,
     StatusChange, StatusText, StatusWord, StopTarget, Target, ValueError,
 };
-use super::{Command, Doubt, ParseError, ParseErrorKind, Parsed, MAX_SUGGESTION_CHARS};
+use super::{
+    Command, Doubt, GroupReading, ParseError, ParseErrorKind, Parsed, MAX_SUGGESTION_CHARS,
+};
 
 /// The grammar's nom error: `fail` is `Some` once a command keyword matched (a committed error).
 #[derive(Debug)]
@@ -164,6 +166,91 @@ const ZH: Option<Lang> = Some(Lang::Zh);
 
 /// Parses normalised text (see `normalize`); the body of [`super::parse`].
 pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseError> {
+    parse_once(text, default_cc)
+}
+
+/// How many glued targets one command may have read apart ([`glued_group_readings`]).
+const MAX_GLUED_DEPTH: usize = 4;
+
+/// How many parses reading glued targets apart may take for one message, whatever it holds.
+const MAX_GLUED_PARSES: usize = 64;
+
+/// [`super::glued_readings`] of normalised text.
+pub fn glued_readings(text: &str, default_cc: &str) -> Vec<GroupReading> {
+    let mut budget = MAX_GLUED_PARSES;
+    match parse_once(text, default_cc) {
+        Err(e) if e.kind == ParseErrorKind::MissingStatus => {
+            glued_group_readings(text, &e.bad, default_cc, MAX_GLUED_DEPTH, &mut budget)
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Readings of `token`, a STATUS target with no status after it, as a user group glued to its
+/// status: `老同学忙` as `老同学 忙`, `WORKBUSY` as `WORK BUSY`; longest group name first. The
+/// status after the name must start with a built-in status word or CLEAR, or, between two
+/// CJK characters (Chinese has no spaces), may be free text (`老同学在开会`). Each is `text`
+/// with the space put in, parsed again; one that needs a second glued target read apart names
+/// both groups (at most `depth` deep, in at most `budget` parses).
+fn glued_group_readings(
+    text: &str,
+    token: &str,
+    default_cc: &str,
+    depth: usize,
+    budget: &mut usize,
+) -> Vec<GroupReading> {
+    let mut readings: Vec<GroupReading> = Vec::new();
+    if depth == 0 {
+        return readings;
+    }
+    for (cut, first) in token.char_indices().rev() {
+        let (name, status) = token.split_at(cut);
+        let Some(last) = name.chars().next_back() else {
+            continue;
+        };
+        if !(starts_with_status_word(status) || (is_cjk(last) && is_cjk(first))) {
+            continue;
+        }
+        let Ok(group @ GroupName::User(_)) = GroupName::try_from(name) else {
+            continue;
+        };
+        for (at, _) in text.match_indices(token) {
+            if *budget == 0 {
+                return readings;
+            }
+            *budget -= 1;
+            let spaced = format!(
+                "{}{name} {status}{}",
+                &text[..at],
+                &text[at + token.len()..]
+            );
+            let found = match parse_once(&spaced, default_cc) {
+                Ok(parsed) => vec![GroupReading {
+                    groups: vec![group.clone()],
+                    parsed,
+                }],
+                // Still `name` with no status (`老同学忙 到5点`: an expiry, no status): no
+                // reading. Another glued target further on: its readings, with this group.
+                Err(e) if e.kind != ParseErrorKind::MissingStatus || e.bad == name => Vec::new(),
+                Err(e) => glued_group_readings(&spaced, &e.bad, default_cc, depth - 1, budget)
+                    .into_iter()
+                    .map(|mut r| {
+                        r.groups.insert(0, group.clone());
+                        r
+                    })
+                    .collect(),
+            };
+            if !found.is_empty() {
+                readings.extend(found);
+                break;
+            }
+        }
+    }
+    readings
+}
+
+/// Parses normalised text once, as typed.
+fn parse_once(text: &str, default_cc: &str) -> Result<Parsed, ParseError> {
     if text.is_empty() {
         return Err(ParseError {
             kind: ParseErrorKind::Empty,
@@ -3481,6 +3568,77 @@ mod tests {
         const KW: &[Kw<()>] = &[("查询", ZH, ()), ("查", ZH, ())];
         assert_eq!(keyword(KW)("查13800138000").unwrap().0, "13800138000");
         assert_eq!(keyword(KW)("查询 138").unwrap().0, "138");
+    }
+
+    /// The readings of a glued target: each as (groups, the command with the space put in).
+    fn readings(text: &str) -> Vec<(Vec<String>, Command)> {
+        let text = normalize::normalize(text);
+        let err = parse_normalized(&text, "86").unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::MissingStatus, "{text}");
+        glued_readings(&text, "86")
+            .into_iter()
+            .map(|r| {
+                let names = r.groups.iter().map(|g| g.to_string()).collect();
+                (names, r.parsed.command)
+            })
+            .collect()
+    }
+
+    /// The command `text` parses to.
+    fn command_of(text: &str) -> Command {
+        parse_normalized(&normalize::normalize(text), "86")
+            .unwrap()
+            .command
+    }
+
+    #[test]
+    fn a_user_group_glued_to_its_status_is_read_apart_for_the_service_to_check() {
+        // Longest name first; a shorter one (老同, 老) reads the rest as free text.
+        assert_eq!(
+            readings("状态 老同学忙"),
+            [
+                (vec!["老同学".into()], command_of("状态 老同学 忙")),
+                (vec!["老同".into()], command_of("状态 老同 学忙")),
+                (vec!["老".into()], command_of("状态 老 同学忙")),
+            ]
+        );
+        assert_eq!(
+            readings("状态老同学忙到5点")[0],
+            (vec!["老同学".into()], command_of("状态 老同学 忙到5点"))
+        );
+        // Between two CJK characters the status may be free text: every name the text could
+        // start with, longest first.
+        assert_eq!(
+            readings("状态 老同学在开会"),
+            [
+                (vec!["老同学在开".into()], command_of("状态 老同学在开 会")),
+                (vec!["老同学在".into()], command_of("状态 老同学在 开会")),
+                (vec!["老同学".into()], command_of("状态 老同学 在开会")),
+                (vec!["老同".into()], command_of("状态 老同 学在开会")),
+                (vec!["老".into()], command_of("状态 老 同学在开会")),
+            ]
+        );
+        assert_eq!(
+            readings("STATUS WORKBUSY"),
+            [(vec!["WORK".into()], command_of("STATUS WORK BUSY"))]
+        );
+        // Latin letters take only a built-in status: `WORKOUT` is no group WORK, OUT.
+        assert_eq!(readings("STATUS WORKOUT"), []);
+        // Two glued targets name both groups.
+        // Two glued targets name both groups (the first, 新同事开, takes 会 as free text).
+        let both = readings("状态 老同学忙，新同事开会");
+        assert_eq!(both.len(), 4, "{both:?}");
+        assert_eq!(
+            both[1],
+            (
+                vec!["老同学".into(), "新同事".into()],
+                command_of("状态 老同学 忙，新同事 开会")
+            )
+        );
+        // `老同学忙 到5点` would still be 老同学忙 with no status: not a reading of 老同学忙.
+        assert!(readings("状态 老同学忙到5点")
+            .iter()
+            .all(|(groups, _)| groups[0] != "老同学忙"));
     }
 
     #[test]

@@ -260,6 +260,16 @@ pub struct ParseError {
     pub doubts: Vec<Doubt>,
 }
 
+/// A reading of a STATUS command that holds where the subscriber has `groups`
+/// ([`glued_readings`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupReading {
+    /// The user groups read apart from their statuses, in the order typed.
+    pub groups: Vec<GroupName>,
+    /// The command so read.
+    pub parsed: Parsed,
+}
+
 /// Parses one MO message. `default_country_code` (`"86"` or `"+86"`) completes national numbers.
 pub fn parse(text: &str, default_country_code: &str) -> Result<Parsed, ParseError> {
     let text = normalize::normalize(text);
@@ -278,6 +288,16 @@ pub fn parse(text: &str, default_country_code: &str) -> Result<Parsed, ParseErro
             Err(e)
         }
     }
+}
+
+/// For a STATUS command refused for a target with no status after it, where that target may
+/// be a user group glued to its status (`状态 老同学忙`): the command read with the space put
+/// in, for each group name the word could start with, longest first. Each holds where the
+/// subscriber has its groups (the parser cannot know; the service checks). Empty for any other
+/// text. Called only for a [`ParseErrorKind::MissingStatus`], so it costs nothing on the way
+/// of a command that parses.
+pub fn glued_readings(text: &str, default_country_code: &str) -> Vec<GroupReading> {
+    grammar::glued_readings(&normalize::normalize(text), default_country_code)
 }
 
 /// Cuts `bad` to [`MAX_BAD_CHARS`] characters, ending in `...` when cut: three dots are in

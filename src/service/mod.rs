@@ -143,9 +143,20 @@ impl NetworkEvent {
 }
 
 /// An MO text parsed by [`Service::parse_mo`]: the sender and the command (or why it is not
-/// one); `None` inside for a sender that is no plausible number.
+/// one, and how it reads with a group glued to its status taken apart); `None` inside for a
+/// sender that is no plausible number.
 #[derive(Debug, Clone)]
-pub struct ParsedMo(Option<(Msisdn, Result<command::Parsed, command::ParseError>)>);
+pub struct ParsedMo(
+    Option<(
+        Msisdn,
+        Result<command::Parsed, command::ParseError>,
+        Readings,
+    )>,
+);
+
+/// The readings of a text that glues a user group to its status ([`command::glued_readings`]),
+/// for the service to take where the subscriber has the group; empty for most texts.
+type Readings = Vec<command::GroupReading>;
 
 /// What applying one input did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -417,7 +428,13 @@ impl Service {
         match Msisdn::parse(source, &self.cfg.country_code) {
             Ok(sender) => {
                 let parsed = command::parse(text, &self.cfg.country_code);
-                ParsedMo(Some((sender, self.own_number_refused(parsed))))
+                let readings = match &parsed {
+                    Err(e) if e.kind == ParseErrorKind::MissingStatus => {
+                        command::glued_readings(text, &self.cfg.country_code)
+                    }
+                    _ => Vec::new(),
+                };
+                ParsedMo(Some((sender, self.own_number_refused(parsed), readings)))
             }
             Err(_) => ParsedMo(None),
         }
@@ -431,7 +448,7 @@ impl Service {
         now: i64,
         parsed: ParsedMo,
     ) -> Result<Outcome, ServiceError> {
-        let Some((sender, parsed)) = parsed.0 else {
+        let Some((sender, parsed, readings)) = parsed.0 else {
             return Ok(Outcome::default());
         };
         let hint = match &parsed {
@@ -454,6 +471,14 @@ impl Service {
                 state::save_subscriber(tx, &sub, now)?;
             }
         }
+        // `状态 老同学忙` from one who has a group 老同学: the reading with the space put in.
+        let parsed = match parsed {
+            Err(e) if !readings.is_empty() => match self.reading_holding(tx, &sub, readings)? {
+                Some(p) => Ok(p),
+                None => Err(e),
+            },
+            other => other,
+        };
         let parsed = match parsed {
             Ok(p) if !p.doubts.is_empty() => self.settle_doubts(tx, &sub, p)?,
             Err(e) if !e.doubts.is_empty() => {
@@ -504,6 +529,21 @@ impl Service {
             Some(e) => Err(e),
             None => Ok(parsed),
         })
+    }
+
+    /// The command of the first of `readings` whose groups `sub` all has, if one does
+    /// ([`command::GroupReading`]).
+    fn reading_holding(
+        &self,
+        tx: &Transaction<'_>,
+        sub: &Subscriber,
+        readings: Readings,
+    ) -> Result<Option<command::Parsed>, ServiceError> {
+        let auds = state::audiences(tx, &sub.msisdn)?;
+        Ok(readings
+            .into_iter()
+            .find(|r| r.groups.iter().all(|g| Self::find(&auds, g).is_some()))
+            .map(|r| r.parsed))
     }
 
     /// The error of the first of `doubts` that holds for `sub`'s groups, if one does

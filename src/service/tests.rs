@@ -232,6 +232,37 @@ fn a_target_named_twice_is_replied_with_what_it_ends_up_seeing() {
 }
 
 #[test]
+fn a_user_group_glued_to_its_status_is_read_apart_when_the_subscriber_has_it() {
+    let mut b = Bench::new();
+    let r = b.send(OWNER, "状态 老同学忙");
+    assert!(r.starts_with("“老同学忙”要看到什么状态？"), "{r}");
+    b.send(OWNER, "分组 老同学 加 13900139000");
+    assert_eq!(
+        b.send(OWNER, "状态 老同学忙"),
+        "已设置：老同学看到“忙碌”。将通知1位联系人。"
+    );
+    assert!(b.updates(MUM).last().unwrap().contains("忙碌"));
+    // Free text, with no space after the keyword either.
+    assert_eq!(
+        b.send(OWNER, "状态老同学在开会"),
+        "已设置：老同学看到“在开会”。将通知1位联系人。"
+    );
+    // A second glued group.
+    b.send(OWNER, "分组 新同事 加 13600136000");
+    assert_eq!(
+        b.send(OWNER, "状态 老同学忙，新同事开车"),
+        "已设置：老同学看到“忙碌”；新同事看到“开车”。将通知2位联系人。"
+    );
+    assert_eq!(b.send(BOSS, "WHO 13800138000"), "+8613800138000: DRIVING.");
+    // English: only before a built-in status.
+    b.send(OWNER, "GROUP WORK ADD 13700137000");
+    assert_eq!(
+        b.send(OWNER, "STATUS WORKBUSY"),
+        "Set: WORK sees BUSY. 1 contact will be told."
+    );
+}
+
+#[test]
 fn chinese_commands_get_chinese_replies_and_updates_use_the_recipients_language() {
     let mut b = Bench::new();
     b.send(MUM, "LANG ZH");
