@@ -407,7 +407,7 @@ impl Gateway {
         mo: mpsc::Sender<MoMessage>,
     ) -> Result<Gateway, StartError> {
         let store = Store::open(&opts.db, opts.store.clone())?;
-        Dispatcher::recover(&store).await;
+        Dispatcher::recover(&store, &opts.dispatcher.wall_clock).await;
         let stop_intake = CancellationToken::new();
         let stop_link = CancellationToken::new();
         let (link, inbound_rx, link_task) = Link::spawn(opts.link.clone(), stop_link.clone());

@@ -2035,6 +2035,52 @@ async fn a_step_back_of_the_wall_clock_moves_a_held_message_back_with_it() {
     sim.shutdown().await;
 }
 
+/// The wall clock was stepped back an hour while the gateway was stopped: its rows were
+/// written by the clock an hour ahead. A message held for half an hour then is held for half
+/// an hour from the start, not an hour and a half; one to retry in a second goes at once. The
+/// store's newest times tell the start so (`Dispatcher::recover`); before, the watch saw only
+/// a step under a running gateway.
+#[tokio::test]
+async fn a_wall_clock_stepped_back_while_stopped_moves_the_held_messages_back_at_the_start() {
+    const HOUR: i64 = 3_600_000;
+    let sim = sim(SimConfig::local()).await;
+    answer_at_once(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        presence_gw::store::Store::open(&dir.path().join("gw.db"), Default::default()).unwrap();
+    let (held, retry) = store
+        .write(|tx| {
+            let ahead = presence_gw::store::now_ms() + HOUR;
+            let held = NewMessage {
+                not_before: Some(ahead + HOUR / 2),
+                ..NewMessage::sms(number(0), "held for half an hour")
+            };
+            let retry = NewMessage {
+                not_before: Some(ahead + 1_000),
+                ..NewMessage::sms(number(1), "a retry in a second")
+            };
+            Ok::<_, presence_gw::store::StoreError>((
+                outbox::enqueue(tx, &held, ahead)?.id,
+                outbox::enqueue(tx, &retry, ahead)?.id,
+            ))
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    let started = presence_gw::store::now_ms();
+    let (gw, _mo) = gateway_with(&dir, &sim, |_| {}).await;
+    let due = row(&gw, held).await.next_attempt_at - started;
+    assert!(
+        (HOUR / 2 - 10_000..=HOUR / 2 + 1_000).contains(&due),
+        "held {due} ms from the start"
+    );
+    wait_delivered(&gw, 1, Duration::from_secs(10)).await;
+    assert_eq!(row(&gw, retry).await.state.as_str(), "delivered");
+    assert_eq!(row(&gw, held).await.state.as_str(), "queued");
+    gw.shutdown().await;
+    sim.shutdown().await;
+}
+
 /// While outbound sending is paused the link stays bound and receipts keep coming: one whose
 /// id the SMSC writes in another base than its response (decimal here, against the hex of
 /// the `submit_sm_resp`) is held, and matched through its other-base form once the grace is

@@ -12,8 +12,10 @@
 //! Only a step back is followed. A wall clock ahead of the monotonic one is time that passed
 //! while the monotonic clock stood (a suspended VM) as often as a step forward; either way
 //! the rows due meanwhile are due now, which is right for the first and harmless for the
-//! second (a retry or a held update goes early by the step). A step while the gateway is
-//! stopped is not seen. The cancel intents have their own guard (`delivery::cancel`,
+//! second (a retry or a held update goes early by the step). A step while the gateway was
+//! stopped shows at the next start as a clock behind the newest times the store wrote
+//! (`store::outbox::newest_time_written`): `Dispatcher::recover` moves the rows back by that
+//! much, the step's least size. The cancel intents have their own guard (`delivery::cancel`,
 //! `LONGEST_WAIT_MS`).
 
 use std::fmt;

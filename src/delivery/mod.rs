@@ -590,21 +590,49 @@ impl Dispatcher {
         self.wake.clone()
     }
 
-    /// Make the outbox ready for a run, before the link binds: one scan of the table gives
-    /// the counts `/metrics` shows from now on and tells whether the last run left rows in
-    /// flight (a crash); a second scan then queues them again. Done before the bind because
+    /// Make the outbox ready for a run, before the link binds: the waiting rows follow a wall
+    /// clock `wall` stepped back while the gateway was stopped (`outbox::newest_time_written`);
+    /// one scan of the table gives the counts `/metrics` shows from now on and tells whether
+    /// the last run left rows in flight (a crash); a second scan then queues them again. Done before the bind because
     /// the scan holds the store's writer (about 0.4 s for a million rows): after the bind,
     /// the receipts and MO an SMSC hands over first would wait behind it.
-    pub async fn recover(store: &Store) {
-        let start = |tx: &rusqlite::Transaction<'_>| {
-            if outbox::counts_recounted(tx)?.in_flight == 0 {
-                return Ok(0);
-            }
-            outbox::requeue_in_flight(tx, now_ms())
+    pub async fn recover(store: &Store, wall: &clock::WallClock) {
+        let now = wall.now();
+        let start = move |tx: &rusqlite::Transaction<'_>| {
+            // A wall clock stepped back while the gateway was stopped: the store wrote times
+            // later than now. The waiting rows move back by at least that much (the watch in
+            // `run` follows a step while running).
+            let back = outbox::newest_time_written(tx)?
+                .map_or(0, |seen| seen - now)
+                .max(0);
+            let moved = if back >= clock::STEP_MIN_MS {
+                Some((back, outbox::follow_clock_back(tx, back, now)?))
+            } else {
+                None
+            };
+            let requeued = if outbox::counts_recounted(tx)?.in_flight == 0 {
+                0
+            } else {
+                outbox::requeue_in_flight(tx, now)?
+            };
+            Ok::<_, crate::store::StoreError>((moved, requeued))
         };
         match store.write(start).await {
-            Ok(n) if n > 0 => info!(rows = n, "requeued rows left in flight by the last run"),
-            Ok(_) => {}
+            Ok((moved, requeued)) => {
+                if let Some((back_ms, rows)) = moved {
+                    warn!(
+                        back_ms,
+                        rows,
+                        "the wall clock is behind the times the store last wrote (stepped back while stopped): the waiting rows' next attempts and validity ends moved back by that much"
+                    );
+                }
+                if requeued > 0 {
+                    info!(
+                        rows = requeued,
+                        "requeued rows left in flight by the last run"
+                    );
+                }
+            }
             Err(e) => warn!(error = %e, "could not requeue in-flight rows"),
         }
     }

@@ -1903,6 +1903,29 @@ pub fn follow_clock_back(
     .ctx("outbox::follow_clock_back")
 }
 
+/// The latest wall-clock time (Unix ms) the store is known to have written, if any: the
+/// newest outbox row's creation and last change, the latest change of a finished row of each
+/// state, and the newest inbound PDU. Each is one index look-up. A time written is never
+/// ahead of the clock that wrote it, so a clock now earlier than this was stepped back, by
+/// at least the difference, while the gateway was stopped (`Dispatcher::recover`). It can
+/// miss a later change (a `submitted` row's, a subscriber's), so it tells a step's least
+/// size, never more than its size.
+pub fn newest_time_written(tx: &Transaction<'_>) -> Result<Option<i64>, StoreError> {
+    tx.prepare_cached(NEWEST_TIME_SQL)
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .ctx("outbox::newest_time_written")
+}
+
+/// [`newest_time_written`]'s query: the final states written out, so that each reads the
+/// partial index `outbox_state_updated` (a bound state would not).
+const NEWEST_TIME_SQL: &str = "SELECT max(t) FROM (
+    SELECT max(created_at, updated_at) AS t FROM outbox WHERE id = (SELECT max(id) FROM outbox)
+    UNION ALL SELECT max(updated_at) FROM outbox WHERE state = 'delivered'
+    UNION ALL SELECT max(updated_at) FROM outbox WHERE state = 'failed'
+    UNION ALL SELECT max(updated_at) FROM outbox WHERE state = 'expired'
+    UNION ALL SELECT max(updated_at) FROM outbox WHERE state = 'superseded'
+    UNION ALL SELECT max(received_at) FROM inbox_pdu)";
+
 /// Queued rows past their validity become `expired`. Returns their ids.
 pub fn expire_due(tx: &Transaction<'_>, now: i64) -> Result<Vec<i64>, StoreError> {
     // Looked up first: this runs on every dispatcher pass and usually finds nothing.
@@ -3041,6 +3064,60 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         steps.join("\n")
+    }
+
+    /// The newest time written is read from the ends of indexes (the row ids, each final
+    /// state's, the inbound PDUs'), never a scan; on a real file it is the latest of the row
+    /// times and the inbound PDUs' times, and nothing for an empty store.
+    #[test]
+    fn the_newest_time_written_reads_index_ends_and_takes_the_latest() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut conn).unwrap();
+        let p = plan(&conn, NEWEST_TIME_SQL);
+        assert!(!p.contains("SCAN"), "{p}");
+        assert_eq!(p.matches("outbox_state_updated").count(), 4, "{p}");
+        assert!(p.contains("inbox_pdu_received_at"), "{p}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(
+            &dir.path().join("n.db"),
+            crate::store::StoreOptions::default(),
+        )
+        .unwrap();
+        let newest =
+            |store: &crate::store::Store| store.write_blocking(newest_time_written).unwrap();
+        assert_eq!(newest(&store), None);
+        let first = store
+            .write_blocking(|tx| {
+                let first = enqueue(tx, &NewMessage::sms("+8613900139000", "a"), 5_000)?.id;
+                enqueue(tx, &NewMessage::sms("+8613900139000", "b"), 7_000)?;
+                Ok::<_, StoreError>(first)
+            })
+            .unwrap();
+        assert_eq!(newest(&store), Some(7_000));
+        // An older row delivered later: its change is the latest.
+        store
+            .write_blocking(move |tx| {
+                tx.execute(
+                    "UPDATE outbox SET state = 'delivered', updated_at = 9000 WHERE id = ?1",
+                    [first],
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        assert_eq!(newest(&store), Some(9_000));
+        store
+            .write_blocking(move |tx| {
+                tx.execute(
+                    "INSERT INTO inbox_pdu (received_at, source, destination, data_coding, raw,
+                         state, esm_class, smsc_message_id)
+                     VALUES (12000, '+8613900139000', '10658', 0, x'00', 'received', 0, NULL)",
+                    [],
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        assert_eq!(newest(&store), Some(12_000));
     }
 
     /// The periodic expiry look and the purge go through their partial indexes, never a scan of
