@@ -557,6 +557,9 @@ pub struct ServiceSection {
     pub max_user_groups: usize,
     /// Status changes per owner per hour that notify at once; later ones are held back.
     pub hourly_change_quota: u32,
+    /// Seconds a status update waits before it goes, from the first change of a burst, so
+    /// that a contact gets one SMS with the latest status (0: at once).
+    pub update_delay_secs: u64,
     /// Whether call_started / call_ended events notify contacts (INCALL).
     pub notify_incall: bool,
     /// Numbers per page of `GROUP g`.
@@ -575,6 +578,7 @@ impl Default for ServiceSection {
             max_total_members: d.max_total_members,
             max_user_groups: d.max_user_groups,
             hourly_change_quota: d.hourly_change_quota,
+            update_delay_secs: d.update_delay.as_secs(),
             notify_incall: d.notify_incall,
             page_size: d.page_size,
             parts_timeout_secs: d.parts_timeout.as_secs(),
@@ -1302,6 +1306,9 @@ impl Config {
         if sv.hourly_change_quota == 0 {
             return Err(invalid("service.hourly_change_quota", "at least 1"));
         }
+        if sv.update_delay_secs > 3_600 {
+            return Err(invalid("service.update_delay_secs", "0 to 3600"));
+        }
         if sv.page_size == 0 || sv.page_size > 20 {
             return Err(invalid("service.page_size", "1 to 20"));
         }
@@ -1432,6 +1439,7 @@ impl Config {
             max_total_members: sv.max_total_members,
             max_user_groups: sv.max_user_groups,
             hourly_change_quota: sv.hourly_change_quota,
+            update_delay: Duration::from_secs(sv.update_delay_secs),
             notify_incall: sv.notify_incall,
             page_size: sv.page_size,
             parts_timeout: Duration::from_secs(sv.parts_timeout_secs),
@@ -2210,6 +2218,24 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn the_update_delay_is_off_by_default_and_bounded() {
+        assert_eq!(
+            Config::default().service_config().update_delay,
+            Duration::ZERO
+        );
+        let c =
+            Config::from_toml("[service]\nupdate_delay_secs = 30\n", Path::new("x.toml")).unwrap();
+        assert_eq!(c.service_config().update_delay, Duration::from_secs(30));
+        let e = Config::from_toml("[service]\nupdate_delay_secs = 3601\n", Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("service.update_delay_secs") && e.contains("0 to 3600"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -2863,6 +2863,33 @@ async fn a_membership_change_past_the_hourly_quota_says_its_updates_are_held() {
     w.sim.shutdown().await;
 }
 
+/// `[service] update_delay_secs`: five changes in quick succession, each replied to at once,
+/// reach Mum as one SMS with the last status, the delay after the first change. Without it,
+/// an SMSC that delivers at once gives her five.
+#[tokio::test]
+async fn an_update_delay_gives_a_contact_one_sms_for_a_burst_of_changes() {
+    let w = World::start_with(ServiceConfig {
+        update_delay: Duration::from_secs(5),
+        ..ServiceConfig::default()
+    })
+    .await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    let started = std::time::Instant::now();
+    for status in ["BUSY", "DRIVING", "MEETING", "DND", "FREE"] {
+        let r = w.say(OWNER, &format!("STATUS FAMILY {status}")).await;
+        assert_eq!(
+            r,
+            format!("Set: FAMILY sees {status}. 1 contact will be told.")
+        );
+    }
+    let sms = w.inbox(MUM, 1).await;
+    assert!(started.elapsed() >= Duration::from_secs(5), "{sms:?}");
+    assert!(sms[0].contains(": FREE."), "{sms:?}");
+    w.settle_and_count(MUM, 1).await;
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// Wait until `number`'s handset has received `want` WAP pushes.
 async fn wait_pushes(sim: &SimHandle, number: &str, want: usize) {
     sim.wait_until("pushes", WAIT, |h| {

@@ -80,6 +80,10 @@ pub struct ServiceConfig {
     pub max_user_groups: usize,
     /// Status changes per owner per rolling hour that notify at once; later ones are held.
     pub hourly_change_quota: u32,
+    /// How long a status update waits before it goes, so that a contact told of a burst of
+    /// changes gets one SMS with the latest (zero: at once). Counted from the burst's first
+    /// change: a later one takes the waiting update's place and keeps its time.
+    pub update_delay: Duration,
     /// Whether INCALL (call_started / call_ended) notifies contacts.
     pub notify_incall: bool,
     /// Caller avatars.
@@ -106,6 +110,7 @@ impl Default for ServiceConfig {
             max_total_members: 1000,
             max_user_groups: 16,
             hourly_change_quota: 30,
+            update_delay: Duration::ZERO,
             notify_incall: true,
             avatar: avatar::AvatarConfig::default(),
             ussd: ussd::UssdConfig::default(),
@@ -1706,19 +1711,31 @@ impl Service {
         let deferred_until =
             (recent >= self.cfg.hourly_change_quota).then(|| oldest.unwrap_or(now) + 3_600_000);
         let told = tell.len();
+        let delay = i64::try_from(self.cfg.update_delay.as_millis()).unwrap_or(i64::MAX);
         for (member, lang, a) in tell {
+            let key = status_key(&owner.msisdn, &member);
+            // With an update delay, from the burst's first change: an update still waiting
+            // keeps its time (one already due goes now, with this content).
+            let settled = match delay {
+                0 => None,
+                _ => Some(
+                    outbox::queued_due_at(tx, &key)?
+                        .map_or(now + delay, |due| due.min(now + delay)),
+                ),
+            };
+            let not_before = deferred_until.max(settled);
             // "Tomorrow" as of when the update goes out: one held past midnight is read on
             // the day it names.
             let text = Text::Update {
                 name: owner.display_name.clone(),
                 number: owner.msisdn.clone(),
                 shown: a.shown.clone(),
-                until: self.until(deferred_until.unwrap_or(now), a.expires_at),
+                until: self.until(not_before.unwrap_or(now), a.expires_at),
             }
             .render(lang.unwrap_or(owner.lang));
             let msg = NewMessage {
-                coalesce_key: Some(status_key(&owner.msisdn, &member)),
-                not_before: deferred_until,
+                coalesce_key: Some(key),
+                not_before,
                 ..NewMessage::sms(member, text)
             };
             outbox::enqueue(tx, &msg, now)?;

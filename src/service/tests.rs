@@ -932,6 +932,41 @@ fn the_hourly_quota_holds_updates_back_and_says_so() {
     assert!(b.send(MUM, "WHO 13800138000").ends_with("MEETING."));
 }
 
+/// With an update delay a burst of changes leaves each contact one update with the latest,
+/// due the delay after the burst's first change (a later change keeps that time, so a
+/// subscriber changing every few seconds does not hold the update back for good); a change
+/// after the update went waits the delay again. The quota still holds where it is later.
+#[test]
+fn an_update_delay_leaves_one_update_per_burst_due_after_its_first_change() {
+    let mut b = Bench::with(ServiceConfig {
+        update_delay: std::time::Duration::from_secs(30),
+        hourly_change_quota: 3,
+        ..ServiceConfig::default()
+    });
+    b.family_of_two();
+    let r = b.send(OWNER, "STATUS FAMILY BUSY");
+    assert_eq!(r, "Set: FAMILY sees BUSY. 2 contacts will be told.");
+    b.now += 10_000;
+    b.send(OWNER, "STATUS FAMILY DRIVING");
+    b.now += 10_000;
+    b.send(OWNER, "STATUS FAMILY FREE");
+    let due = b.queued_updates(MUM);
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert!(due[0].0.contains("FREE"), "{due:?}");
+    assert_eq!(due[0].1, T0 + 30_000, "from the first change");
+    b.flush();
+    b.now += 20_000;
+    let r = b.send(OWNER, "STATUS FAMILY DND");
+    assert!(r.contains("Hourly update limit reached"), "{r}");
+    let due = b.queued_updates(MUM);
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert_eq!(
+        due[0].1,
+        T0 + 3_600_000,
+        "the quota's time is later than the delay's"
+    );
+}
+
 /// GROUP ADD, DEL and DROP notify the contacts they move through the same fan-out as a
 /// STATUS, quota included: when the quota holds those updates, the reply says so as a
 /// STATUS reply does (in the owner's language), and says nothing when no update was held.

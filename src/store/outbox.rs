@@ -505,6 +505,16 @@ pub fn enqueue(tx: &Transaction<'_>, msg: &NewMessage, now: i64) -> Result<Enque
     enqueue_new(tx, msg, content, "", None, now)
 }
 
+/// When the row queued with coalescing key `key` is due (its next attempt), if one is.
+pub fn queued_due_at(tx: &Transaction<'_>, key: &str) -> Result<Option<i64>, StoreError> {
+    tx.prepare_cached(
+        "SELECT next_attempt_at FROM outbox
+         WHERE coalesce_key = ?1 AND state = 'queued' AND coalesce_key IS NOT NULL",
+    )
+    .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+    .ctx("outbox::queued_due_at")
+}
+
 /// [`enqueue`]'s insert of a new row with `content`; `partly_sent`: the queued row with its
 /// key (`key`) of which the SMSC took some parts, superseded by the new one, those parts
 /// asked to be cancelled ([`cancel::supersede_parts_taken`]).
