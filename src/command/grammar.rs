@@ -1010,11 +1010,20 @@ fn split_numbers<'r>(
         for (k, r) in read[i].iter().enumerate() {
             let j = i + k + 1;
             let ((good, bad), _) = best[j];
-            let score = if r.is_ok() {
-                ways[i] = ways[i].saturating_add(ways[j]).min(2);
-                (good + 1, bad)
-            } else {
-                (good, bad + 1)
+            let score = match r {
+                Ok(_) => {
+                    ways[i] = ways[i].saturating_add(ways[j]).min(2);
+                    (good + 1, bad)
+                }
+                // Words joined into more digits than any number has are no reading of one
+                // number: bad once a word, so that `1390013900 1370013700` names its first
+                // mistyped number rather than the two as one too long.
+                Err(ParseErrorKind::Number(MsisdnError::BadLength { digits, .. }))
+                    if *digits > super::msisdn::MAX_DIGITS =>
+                {
+                    (good, bad + k + 1)
+                }
+                Err(_) => (good, bad + 1),
             };
             let better = match here {
                 None => true,
@@ -5947,6 +5956,19 @@ mod tests {
         ));
         let err = list("13900139000, 12ab").unwrap_err();
         assert_eq!(err.1, "12ab");
+        // No word reads as a number, and together they are too long for one: the first
+        // word's own error, not the run's "too many digits".
+        for run in ["1390013900 1370013700", "1390000000 1390000001 1390000002"] {
+            let err = list(run).unwrap_err();
+            assert_eq!(err.1, run.split(' ').next().unwrap(), "{run}");
+            assert!(
+                matches!(err.0, ParseErrorKind::Number(MsisdnError::Mistyped { .. })),
+                "{run}: {err:?}"
+            );
+        }
+        // A number typed with spaces and a digit missing is still read as one.
+        let err = list("+86 138 0013 800").unwrap_err();
+        assert_eq!(err.1, "+86 138 0013 800");
         // One number or two, each reading whole: asked, not guessed.
         assert_eq!(
             list("23456 78901"),
