@@ -2872,6 +2872,43 @@ async fn wait_pushes(sim: &SimHandle, number: &str, want: usize) {
     .unwrap_or_else(|e| panic!("{number}: {e}; has {:?}", sim.handset(number).pushes));
 }
 
+/// A contact who sent `STOP <owner>` is pushed nothing while stopped, so an avatar chosen
+/// then never reached their handset: after `START <owner>` it showed the old picture on every
+/// call until the owner changed it again. `START` now pushes the current picture to a
+/// contact whose handset does not have it: the handset follows the link and shows it.
+#[tokio::test]
+async fn start_brings_the_avatar_chosen_while_stopped_to_the_handset() {
+    let AvatarHttp { w, stop, .. } = AvatarHttp::start().await;
+    let shown = |w: &World| w.sim.call(MUM, OWNER).avatar_sha256;
+    let owl = w
+        .sim
+        .wait_until("the owl on mum's phone", WAIT, |h| {
+            h.call(MUM, OWNER).avatar_sha256
+        })
+        .await
+        .unwrap();
+    w.say(MUM, "STOP 13800138000").await;
+    let r = w.say(OWNER, "AVATAR 5").await;
+    assert_eq!(r, "Your avatar is now 5 Flower. 0 contacts will get it.");
+    w.outbox_answered().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(shown(&w).as_ref(), Some(&owl), "stopped: still the owl");
+    let r = w.say(MUM, "START 13800138000").await;
+    assert_eq!(r, "You will get updates about +8613800138000 again.");
+    wait_pushes(&w.sim, MUM, 2).await;
+    let flower = w
+        .sim
+        .wait_until("the flower on mum's phone", WAIT, |h| {
+            h.call(MUM, OWNER).avatar_sha256.filter(|s| *s != owl)
+        })
+        .await
+        .unwrap();
+    assert_ne!(flower, owl);
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// PRIVACY NOBODY takes no picture off a handset (a push cannot), so opening it again pushes
 /// the avatar only where it is missing: to a contact added meanwhile, not to the contacts who
 /// got it before (by WAP Push, or by the SMS link that replaced a refused push); a picture

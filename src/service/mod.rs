@@ -906,7 +906,14 @@ impl Service {
             Command::Start(StopTarget::Number(n)) => {
                 let mode = sub.stop_all.then_some("allow");
                 state::set_optout(tx, &sub.msisdn, n.as_str(), mode, now)?;
-                Text::Started(n.as_str().to_string())
+                let told = self.push_avatar_on_start(tx, now, &sub.msisdn, n.as_str())?;
+                return Ok((
+                    Text::Started(n.as_str().to_string()),
+                    FanOut {
+                        told,
+                        deferred_until: None,
+                    },
+                ));
             }
             Command::Start(StopTarget::All) => {
                 sub.stop_all = false;
@@ -999,6 +1006,28 @@ impl Service {
             return Ok(0);
         }
         self.push_avatar(tx, now, owner, to, true)
+    }
+
+    /// `viewer` sent `START <owner>`: while they were stopped, an avatar the owner chose was
+    /// pushed to everyone but them, so their handset would show the old picture on every
+    /// call until the next change. If they are the owner's contact (in one of the owner's
+    /// groups: OTHERS are never pushed to) and their handset does not have the current
+    /// picture, it is pushed to them now, as [`Service::push_avatar_if_any`] does (PRIVACY
+    /// NOBODY or no avatar: nothing). Returns how many were queued (0 or 1).
+    fn push_avatar_on_start(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        viewer: &str,
+        owner: &str,
+    ) -> Result<usize, ServiceError> {
+        let Some(owner) = state::subscriber(tx, owner)? else {
+            return Ok(0);
+        };
+        if state::groups_of(tx, &owner.msisdn, viewer)?.is_empty() {
+            return Ok(0);
+        }
+        self.push_avatar_if_any(tx, now, &owner, Some(vec![viewer.to_string()]))
     }
 
     /// Queue `owner`'s avatar to the contacts allowed to see it (`to`: those of them), less,

@@ -1794,6 +1794,53 @@ fn choosing_the_current_avatar_again_pushes_only_to_handsets_without_it() {
     assert_eq!(to(&b), [BOSS, DAD, MUM]);
 }
 
+/// A contact who sent `STOP <owner>` gets no avatar push while stopped; `START <owner>` brings
+/// the owner's current picture to the handset when it does not have it (the avatar chosen
+/// meanwhile: before, the handset showed the old picture on every call until the owner changed
+/// it again), and nothing when it has it, when the starter is no contact of the owner, or
+/// while the owner's PRIVACY is NOBODY. So does `START <owner>` after `STOP ALL`.
+#[test]
+fn start_brings_the_avatar_chosen_while_stopped() {
+    let to = |b: &Bench| -> Vec<String> { pushes(b).into_iter().map(|p| p.0).collect() };
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 5);
+    b.send(OWNER, "AVATAR 3");
+    b.flush();
+    b.send(MUM, "STOP 13800138000");
+    b.send(OWNER, "AVATAR 4");
+    assert_eq!(to(&b), [BOSS, DAD]);
+    b.flush();
+    let r = b.send(MUM, "START 13800138000");
+    assert_eq!(r, "You will get updates about +8613800138000 again.");
+    assert_eq!(to(&b), [MUM], "the picture chosen while Mum was stopped");
+    b.flush();
+    // The handset has it now: a STOP and START push nothing.
+    b.send(MUM, "STOP 13800138000");
+    b.send(MUM, "START 13800138000");
+    assert!(pushes(&b).is_empty(), "{:?}", pushes(&b));
+    // Opted out of everyone, then back in for this owner.
+    b.send(DAD, "STOP ALL");
+    b.send(OWNER, "AVATAR 5");
+    assert_eq!(to(&b), [BOSS, MUM]);
+    b.flush();
+    b.send(DAD, "START 13800138000");
+    assert_eq!(to(&b), [DAD]);
+    b.flush();
+    // No contact of the owner: nothing (OTHERS are never pushed to).
+    b.send(STRANGER, "STOP 13800138000");
+    b.send(STRANGER, "START 13800138000");
+    assert!(pushes(&b).is_empty(), "{:?}", pushes(&b));
+    // PRIVACY NOBODY: nothing, and the picture goes when PRIVACY opens.
+    b.send(MUM, "STOP 13800138000");
+    b.send(OWNER, "PRIVACY NOBODY");
+    b.send(OWNER, "AVATAR 2");
+    b.send(MUM, "START 13800138000");
+    assert!(pushes(&b).is_empty(), "{:?}", pushes(&b));
+    b.send(OWNER, "PRIVACY CONTACTS");
+    assert_eq!(to(&b), [BOSS, DAD, MUM]);
+}
+
 #[test]
 fn privacy_nobody_withdraws_the_avatar_pushes_not_yet_sent() {
     use crate::store::outbox::{Requeued, PUSH_WITHDRAWN, PUSH_WITHDRAWN_IN_FLIGHT};
