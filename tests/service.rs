@@ -2717,7 +2717,9 @@ async fn upload_world() -> (World, tokio_util::sync::CancellationToken) {
 
 /// A Chinese subscriber's upload link opens Chinese pages, as the SMS about it are Chinese: the
 /// form, the page that refuses a file, the one that takes the picture and the one a used link
-/// opens (they were English whatever the subscriber's language).
+/// opens (they were English whatever the subscriber's language), titles included (the page
+/// refusing a file and the one taking it were titled "Upload", which a handset's title bar
+/// shows above the Chinese text).
 #[tokio::test]
 async fn a_chinese_subscribers_upload_pages_are_in_chinese() {
     let (w, stop) = upload_world().await;
@@ -2746,6 +2748,7 @@ async fn a_chinese_subscribers_upload_pages_are_in_chinese() {
     assert_eq!(refused.status(), 415);
     let page = refused.text().await.unwrap();
     assert!(page.contains("头像未设置"), "{page}");
+    assert!(page.contains("<title>上传头像</title>"), "{page}");
     let good = std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures/images/good/exif-orientation-6.jpg"),
@@ -2761,10 +2764,12 @@ async fn a_chinese_subscribers_upload_pages_are_in_chinese() {
     assert_eq!(taken.status(), 200);
     let page = taken.text().await.unwrap();
     assert!(page.contains("新头像已设置"), "{page}");
+    assert!(page.contains("<title>上传头像</title>"), "{page}");
     let used = http.get(&url).send().await.unwrap();
     assert_eq!(used.status(), 410);
     let page = used.text().await.unwrap();
     assert!(page.contains("头像 上传"), "{page}");
+    assert!(page.contains("<title>上传头像</title>"), "{page}");
     stop.cancel();
     w.gw.shutdown().await;
     w.sim.shutdown().await;

@@ -749,12 +749,35 @@ fn gallery_page(
     (if zh { "头像库" } else { "Avatars" }, body)
 }
 
+/// The title of every upload page (the form, the answer to an upload, a dead link's page) in
+/// `lang`, the language of the subscriber the link was issued to.
+fn upload_title(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => "上传头像",
+        Lang::En => "Upload",
+    }
+}
+
+/// An upload page in `lang` whose body is `text` (a sentence, escaped here).
+fn upload_page(code: StatusCode, lang: Lang, text: &str) -> Response {
+    page(code, upload_title(lang), &format!("<p>{}</p>", esc(text)))
+}
+
+/// The upload page for a store that cannot answer now, in `lang`.
+fn upload_later(lang: Lang) -> Response {
+    let text = match lang {
+        Lang::Zh => "请稍后再试。",
+        Lang::En => "Try again later.",
+    };
+    upload_page(StatusCode::SERVICE_UNAVAILABLE, lang, text)
+}
+
 /// The page for an upload link that cannot take a picture (or the empty page of one that can),
 /// in `lang`, the language of the subscriber the link was issued to.
 fn token_page(t: &UploadToken, lang: Lang) -> Response {
     let zh = lang == Lang::Zh;
     let (code, why) = match t {
-        UploadToken::Valid(_) => return page(StatusCode::OK, "Upload", ""),
+        UploadToken::Valid(_) => return page(StatusCode::OK, upload_title(lang), ""),
         UploadToken::Unknown if zh => (StatusCode::NOT_FOUND, "上传链接无效"),
         UploadToken::Unknown => (StatusCode::NOT_FOUND, "This upload link is not known"),
         UploadToken::Expired if zh => (StatusCode::GONE, "上传链接已过期"),
@@ -762,18 +785,12 @@ fn token_page(t: &UploadToken, lang: Lang) -> Response {
         UploadToken::Used if zh => (StatusCode::GONE, "上传链接已使用过"),
         UploadToken::Used => (StatusCode::GONE, "This upload link was already used"),
     };
-    let (title, body) = if zh {
-        (
-            "上传头像",
-            format!("<p>{why}。请发送“头像 上传”获取新链接。</p>"),
-        )
+    let body = if zh {
+        format!("<p>{why}。请发送“头像 上传”获取新链接。</p>")
     } else {
-        (
-            "Upload",
-            format!("<p>{why}. Text AVATAR UPLOAD for a new one.</p>"),
-        )
+        format!("<p>{why}. Text AVATAR UPLOAD for a new one.</p>")
     };
-    page(code, title, &body)
+    page(code, upload_title(lang), &body)
 }
 
 /// The state of upload `token` and the language of its pages: that of the subscriber it was
@@ -837,11 +854,7 @@ pub(super) async fn upload_form(
             )
         }
         Ok((other, lang)) => token_page(&other, lang),
-        Err(_) => page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Upload",
-            "<p>Try again later.</p>",
-        ),
+        Err(_) => upload_later(fallback),
     }
 }
 
@@ -949,17 +962,12 @@ pub(super) async fn upload_post(
         return unavailable();
     };
     let cfg = service.config().avatar.clone();
+    let fallback = service.config().default_lang;
     // A dead link costs no decoding.
-    let lang = match upload_token(&st, &token, service.config().default_lang).await {
+    let lang = match upload_token(&st, &token, fallback).await {
         Ok((UploadToken::Valid(_), lang)) => lang,
         Ok((other, lang)) => return token_page(&other, lang),
-        Err(_) => {
-            return page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Upload",
-                "<p>Try again later.</p>",
-            )
-        }
+        Err(_) => return upload_later(fallback),
     };
     let refuse = |why: Rejected| {
         let service = service.clone();
@@ -971,11 +979,7 @@ pub(super) async fn upload_post(
                 Rejected::Format => StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
-            page(
-                code,
-                "Upload",
-                &format!("<p>{}</p>", esc(&Text::UploadRejected(why).render(lang))),
-            )
+            upload_page(code, lang, &Text::UploadRejected(why).render(lang))
         }
     };
     let bytes = match read_upload(req, cfg.max_upload_bytes).await {
@@ -983,11 +987,7 @@ pub(super) async fn upload_post(
         Err(why) => return refuse(why).await,
     };
     let Ok(_slot) = st.image_slots.clone().acquire_owned().await else {
-        return page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Upload",
-            "<p>Try again later.</p>",
-        );
+        return upload_later(lang);
     };
     let limits = cfg.upload_limits();
     let sizes = cfg.sizes.clone();
@@ -999,20 +999,13 @@ pub(super) async fn upload_post(
         Err(_) => return refuse(Rejected::Corrupt).await,
     };
     match service.complete_upload(token, processed).await {
-        Ok(Ok(told)) => page(
+        Ok(Ok(told)) => upload_page(
             StatusCode::OK,
-            "Upload",
-            &format!(
-                "<p>{}</p>",
-                esc(&Text::AvatarUploaded { told }.render(lang))
-            ),
+            lang,
+            &Text::AvatarUploaded { told }.render(lang),
         ),
         Ok(Err(state)) => token_page(&state, lang),
-        Err(_) => page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Upload",
-            "<p>Try again later.</p>",
-        ),
+        Err(_) => upload_later(lang),
     }
 }
 
