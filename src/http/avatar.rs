@@ -739,12 +739,17 @@ fn gallery_page(
         let lang = if zh { "&amp;lang=zh" } else { "" };
         format!("<a href=\"/gallery?page={n}{lang}\">{text}</a>")
     };
+    // The links in a paragraph of their own: XHTML-MP's body holds only blocks (`Block.mix`),
+    // so an `<a>` right in it makes the page invalid, which a strict handset browser refuses.
+    let mut nav = Vec::new();
     if page_no > 1 {
-        body.push_str(&link(page_no - 1, if zh { "上一页" } else { "Previous" }));
-        body.push(' ');
+        nav.push(link(page_no - 1, if zh { "上一页" } else { "Previous" }));
     }
     if page_no < pages {
-        body.push_str(&link(page_no + 1, if zh { "下一页" } else { "Next" }));
+        nav.push(link(page_no + 1, if zh { "下一页" } else { "Next" }));
+    }
+    if !nav.is_empty() {
+        body.push_str(&format!("<p>{}</p>", nav.join(" ")));
     }
     (if zh { "头像库" } else { "Avatars" }, body)
 }
@@ -1225,6 +1230,49 @@ mod tests {
         assert_eq!(title, "Avatars");
         assert!(en.contains("page 2/3") && en.contains("6 Sunset") && !en.contains("日落"));
         assert!(en.contains("href=\"/gallery?page=3\">Next"), "{en}");
+    }
+
+    /// Every element right in a gallery page's body is a block (XHTML-MP's `Block.mix`): the
+    /// links to the next and previous pages were bare `<a>`s in the body, which the DTD does
+    /// not allow (a strict handset browser refuses such a page).
+    #[test]
+    fn a_gallery_pages_body_holds_only_blocks() {
+        let items = vec![(6, avatar::PresetTitle::from("Sunset"))];
+        for (page_no, pages) in [(1, 1), (1, 3), (2, 3), (3, 3)] {
+            for lang in [Lang::En, Lang::Zh] {
+                let (_, body) = gallery_page(page_no, pages, &items, lang);
+                // The top-level elements: a depth walk over the tags.
+                let mut depth = 0usize;
+                let mut top = Vec::new();
+                for tag in body.split('<').skip(1) {
+                    let name: String = tag
+                        .trim_start_matches('/')
+                        .chars()
+                        .take_while(char::is_ascii_alphanumeric)
+                        .collect();
+                    if tag.starts_with('/') {
+                        depth -= 1;
+                    } else if !tag.split('>').next().is_some_and(|t| t.ends_with('/')) {
+                        if depth == 0 {
+                            top.push(name);
+                        }
+                        depth += 1;
+                    } else if depth == 0 {
+                        top.push(name);
+                    }
+                }
+                assert_eq!(depth, 0, "{body}");
+                assert!(
+                    top.iter().all(|t| t == "p"),
+                    "{page_no}/{pages} {lang:?}: {top:?} in {body}"
+                );
+                let text_outside = body
+                    .split("</p>")
+                    .filter_map(|rest| rest.split("<p>").next())
+                    .any(|between| !between.trim().is_empty());
+                assert!(!text_outside, "text outside a block: {body}");
+            }
+        }
     }
 
     #[test]
