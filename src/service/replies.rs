@@ -1637,8 +1637,13 @@ impl Text {
                     Metric::Level => ("user level", "用户等级"),
                 };
                 if en {
+                    // A level is a rank, not an amount: "user level 3", "you are at level 2".
+                    let (open_at, now_at) = match metric {
+                        Metric::Level => (format!("user level {need}"), format!("are at level {have}")),
+                        _ => (format!("{need} {what_en}"), format!("have {have}")),
+                    };
                     format!(
-                        "Uploads open at {need} {what_en}; you have {have} ({} to go). Meanwhile choose a preset: AVATARS",
+                        "Uploads open at {open_at}; you {now_at} ({} to go). Meanwhile choose a preset: AVATARS",
                         need - have
                     )
                 } else {
@@ -2928,6 +2933,51 @@ mod tests {
             link.render(Lang::En),
             "Upload your picture (JPEG, PNG, GIF, BMP or WebP, max 250 KB) at http://gw.example/u/abc within 15 minutes. The link works once."
         );
+    }
+
+    /// The reply to an `AVATAR UPLOAD` that does not qualify yet names the closest threshold
+    /// in words that read for each figure: a level is "user level 3", not "3 user level"
+    /// (it said "Uploads open at 3 user level; you have 2").
+    #[test]
+    fn an_upload_not_yet_open_reads_for_every_figure() {
+        let not_yet = |metric, have, need| Text::UploadNotYet { metric, have, need };
+        for (metric, have, need, en, zh) in [
+            (
+                Metric::CallMinutes,
+                599,
+                600,
+                "Uploads open at 600 call minutes; you have 599 (1 to go).",
+                "通话分钟达到600即可上传，你现在599（还差1）。",
+            ),
+            (
+                Metric::SmsSent,
+                285,
+                300,
+                "Uploads open at 300 messages sent; you have 285 (15 to go).",
+                "短信条数达到300即可上传，你现在285（还差15）。",
+            ),
+            (
+                Metric::TenureDays,
+                364,
+                365,
+                "Uploads open at 365 days on the network; you have 364 (1 to go).",
+                "在网天数达到365即可上传，你现在364（还差1）。",
+            ),
+            (
+                Metric::Level,
+                2,
+                3,
+                "Uploads open at user level 3; you are at level 2 (1 to go).",
+                "用户等级达到3即可上传，你现在2（还差1）。",
+            ),
+        ] {
+            let t = not_yet(metric, have, need);
+            assert_eq!(
+                t.render(Lang::En),
+                format!("{en} Meanwhile choose a preset: AVATARS")
+            );
+            assert_eq!(t.render(Lang::Zh), format!("{zh}可先选用头像库：头像库"));
+        }
     }
 
     #[test]
