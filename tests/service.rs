@@ -2951,7 +2951,11 @@ async fn reopening_privacy_pushes_the_avatar_only_to_handsets_without_it() {
     // A picture chosen while closed went to nobody: on opening, all three get it.
     w.say(OWNER, "PRIVACY NOBODY").await;
     let r = w.say(OWNER, "AVATAR 3").await;
-    assert!(r.ends_with("0 contacts will get it."), "{r}");
+    assert_eq!(
+        r,
+        "Your avatar is now 3 Owl. Nobody sees it while your PRIVACY is NOBODY: \
+         PRIVACY CONTACTS shares it with your contacts."
+    );
     w.say(OWNER, "PRIVACY CONTACTS").await;
     wait_pushes(&w.sim, MUM, 2).await;
     wait_pushes(&w.sim, BOSS, 2).await;
@@ -4721,7 +4725,10 @@ async fn a_new_picture_never_takes_a_deleted_pictures_id() {
 
     w.say(OWNER, "PRIVACY NOBODY").await;
     let page = upload_picture(&w, &http, OWNER, seeded_png(8, false)).await;
-    assert!(page.contains("0 contacts will get it"), "{page}");
+    assert!(
+        page.contains("Your new picture is set. Nobody sees it while your PRIVACY is NOBODY"),
+        "{page}"
+    );
     let second = current().await;
     w.say(OWNER, "PRIVACY CONTACTS").await;
     wait_pushes(&w.sim, MUM, 3).await;

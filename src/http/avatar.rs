@@ -1004,11 +1004,8 @@ pub(super) async fn upload_post(
         Err(_) => return refuse(Rejected::Corrupt).await,
     };
     match service.complete_upload(token, processed).await {
-        Ok(Ok(told)) => upload_page(
-            StatusCode::OK,
-            lang,
-            &Text::AvatarUploaded { told }.render(lang),
-        ),
+        // What the owner was told by SMS.
+        Ok(Ok(told)) => upload_page(StatusCode::OK, lang, &told.render(lang)),
         Ok(Err(state)) => token_page(&state, lang),
         Err(_) => upload_later(lang),
     }

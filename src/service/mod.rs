@@ -980,7 +980,12 @@ impl Service {
         avatar::set_avatar(tx, &sub.msisdn, avatar_id, Some(id), now)?;
         let told = self.push_avatar(tx, now, sub, None, again)?;
         Ok((
-            Text::AvatarChosen { id, title, told },
+            Text::AvatarChosen {
+                id,
+                title,
+                told,
+                nobody: sub.privacy == Privacy::Nobody,
+            },
             FanOut {
                 told,
                 deferred_until: None,
@@ -1071,8 +1076,10 @@ impl Service {
     }
 
     /// Finish an upload through `token`: store the processed picture, make it the owner's
-    /// avatar, push it to their contacts and tell the owner, all in `tx`. `Err` says why the
-    /// token cannot be used (nothing is changed then).
+    /// avatar, push it to their contacts and tell the owner, all in `tx`; returns what the
+    /// owner is told ([`Text::AvatarUploaded`]: how many contacts get it, or that nobody sees
+    /// it under PRIVACY NOBODY), which the upload page shows too. `Err` says why the token
+    /// cannot be used (nothing is changed then).
     pub fn complete_upload(
         &self,
         tx: &Transaction<'_>,
@@ -1080,7 +1087,7 @@ impl Service {
         token: &str,
         source_sha256: &str,
         variants: &[avatar::VariantIn<'_>],
-    ) -> Result<Result<usize, avatar::UploadToken>, ServiceError> {
+    ) -> Result<Result<Text, avatar::UploadToken>, ServiceError> {
         let msisdn = match avatar::use_upload(tx, token, now)? {
             avatar::UploadToken::Valid(m) => m,
             other => return Ok(Err(other)),
@@ -1092,8 +1099,12 @@ impl Service {
         let again = avatar::current(tx, &msisdn)? == Some(id);
         avatar::set_avatar(tx, &msisdn, id, None, now)?;
         let told = self.push_avatar(tx, now, &sub, None, again)?;
-        self.tell(tx, now, &sub, Text::AvatarUploaded { told })?;
-        Ok(Ok(told))
+        let text = Text::AvatarUploaded {
+            told,
+            nobody: sub.privacy == Privacy::Nobody,
+        };
+        self.tell(tx, now, &sub, text.clone())?;
+        Ok(Ok(text))
     }
 
     /// Tell the holder of upload `token` why their picture was refused (the token stays

@@ -280,6 +280,9 @@ pub enum Text {
         title: PresetTitle,
         /// Contacts who will get it.
         told: usize,
+        /// The owner's PRIVACY is NOBODY: nobody sees it (the reply says so and how to share
+        /// it, instead of "0 contacts will get it").
+        nobody: bool,
     },
     /// AVATAR UPLOAD: the one-time link.
     UploadLink {
@@ -312,6 +315,8 @@ pub enum Text {
     AvatarUploaded {
         /// Contacts who will get it.
         told: usize,
+        /// The owner's PRIVACY is NOBODY, as for [`Text::AvatarChosen`].
+        nobody: bool,
     },
     /// An upload was refused.
     UploadRejected(Rejected),
@@ -1171,6 +1176,18 @@ fn paged(
     out
 }
 
+/// What a new avatar's reply says under PRIVACY NOBODY instead of how many contacts get it
+/// (none: "0 contacts will get it" read as if the subscriber had no contacts): why, and how
+/// to share it.
+fn nobody_sees(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => {
+            "Nobody sees it while your PRIVACY is NOBODY: PRIVACY CONTACTS shares it with your contacts."
+        }
+        Lang::Zh => "隐私为无人，暂无人可见；发送“隐私 联系人”即可公开。",
+    }
+}
+
 fn privacy_word(p: Privacy, lang: Lang) -> &'static str {
     match (p, lang) {
         (Privacy::Everyone, Lang::En) => "everyone",
@@ -1604,12 +1621,36 @@ impl Text {
             }
             Text::NoSuchPreset(id) if en => format!("There is no avatar {id}. AVATARS lists them."),
             Text::NoSuchPreset(id) => format!("没有编号{id}的头像。发送“头像库”查看。"),
-            Text::AvatarChosen { id, title, told } if en => format!(
+            Text::AvatarChosen {
+                id,
+                title,
+                nobody: true,
+                ..
+            } if en => format!(
+                "Your avatar is now {id} {}. {}",
+                title.in_lang(lang),
+                nobody_sees(lang)
+            ),
+            Text::AvatarChosen {
+                id,
+                title,
+                nobody: true,
+                ..
+            } => format!(
+                "头像已设为{id} {}。{}",
+                title.in_lang(lang),
+                nobody_sees(lang)
+            ),
+            Text::AvatarChosen {
+                id, title, told, ..
+            } if en => format!(
                 "Your avatar is now {id} {}. {told} contact{} will get it.",
                 title.in_lang(lang),
                 plural(*told)
             ),
-            Text::AvatarChosen { id, title, told } => format!(
+            Text::AvatarChosen {
+                id, title, told, ..
+            } => format!(
                 "头像已设为{id} {}。将发送给{told}位联系人。",
                 title.in_lang(lang)
             ),
@@ -1659,11 +1700,19 @@ impl Text {
             Text::AvatarRemoved { had: true } => "头像已取消。".into(),
             Text::AvatarRemoved { had: false } if en => "You have no avatar set.".into(),
             Text::AvatarRemoved { had: false } => "你还没有设置头像。".into(),
-            Text::AvatarUploaded { told } if en => format!(
+            Text::AvatarUploaded { nobody: true, .. } if en => {
+                format!("Your new picture is set. {}", nobody_sees(lang))
+            }
+            Text::AvatarUploaded { nobody: true, .. } => {
+                format!("新头像已设置。{}", nobody_sees(lang))
+            }
+            Text::AvatarUploaded { told, .. } if en => format!(
                 "Your new picture is set. {told} contact{} will get it.",
                 plural(*told)
             ),
-            Text::AvatarUploaded { told } => format!("新头像已设置，将发送给{told}位联系人。"),
+            Text::AvatarUploaded { told, .. } => {
+                format!("新头像已设置，将发送给{told}位联系人。")
+            }
             Text::UploadRejected(r) => match (r, en) {
                 (Rejected::TooLarge(kb), true) => format!("Picture not set: it is over {kb} KB."),
                 (Rejected::TooLarge(kb), false) => format!("头像未设置：图片超过{kb}KB。"),
@@ -2104,6 +2153,13 @@ mod tests {
                 id: 100,
                 title: "Sunflower field".into(),
                 told: 1000,
+                nobody: false,
+            },
+            Text::AvatarChosen {
+                id: 100,
+                title: "Sunflower field".into(),
+                told: 0,
+                nobody: true,
             },
             // The longest Chinese titles the catalogue takes.
             Text::Presets {
@@ -2116,6 +2172,13 @@ mod tests {
                 id: 100,
                 title: longest_zh_title(),
                 told: 1000,
+                nobody: false,
+            },
+            Text::AvatarChosen {
+                id: i64::from(u32::MAX),
+                title: longest_zh_title(),
+                told: 0,
+                nobody: true,
             },
             Text::UploadLink {
                 url: URL.into(),
@@ -2131,7 +2194,14 @@ mod tests {
             Text::DialIt("*123*1*2*3*4*5*6*7#".into()),
             Text::AvatarRemoved { had: true },
             Text::AvatarRemoved { had: false },
-            Text::AvatarUploaded { told: 1000 },
+            Text::AvatarUploaded {
+                told: 1000,
+                nobody: false,
+            },
+            Text::AvatarUploaded {
+                told: 0,
+                nobody: true,
+            },
             Text::UploadRejected(Rejected::TooLarge(100)),
             Text::UploadRejected(Rejected::Format),
             Text::UploadRejected(Rejected::Dimensions),
@@ -3028,6 +3098,7 @@ mod tests {
             id: 1,
             title,
             told: 2,
+            nobody: false,
         };
         let cat = PresetTitle::new("Cat", Some("猫".into()));
         assert_eq!(
@@ -3038,15 +3109,19 @@ mod tests {
             chosen(cat).render(Lang::En),
             "Your avatar is now 1 Cat. 2 contacts will get it."
         );
-        // One SMS as before, with the longest titles of either language.
+        // One SMS as before, with the longest titles of either language, also when it says
+        // that nobody sees it.
         for lang in [Lang::En, Lang::Zh] {
-            let r = Text::AvatarChosen {
-                id: i64::from(u32::MAX),
-                title: longest_zh_title(),
-                told: 100_000,
+            for nobody in [false, true] {
+                let r = Text::AvatarChosen {
+                    id: i64::from(u32::MAX),
+                    title: longest_zh_title(),
+                    told: 100_000,
+                    nobody,
+                }
+                .render_full(lang);
+                assert_eq!(segments(&r), 1, "{lang:?}: {r}");
             }
-            .render_full(lang);
-            assert_eq!(segments(&r), 1, "{lang:?}: {r}");
         }
     }
 
