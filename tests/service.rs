@@ -2536,6 +2536,34 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     .await
     .unwrap();
     assert_eq!(r["changed"].as_array().unwrap().len(), 0, "{r}");
+    // A format it does not serve is refused naming every one it does: WBMP (for WAP 1.x
+    // phonebooks) is taken, and the refusal said "jpeg, png or gif".
+    let bad = api(
+        &http,
+        &sync,
+        key,
+        &serde_json::json!({"viewer": MUM, "have": {}, "format": "bmp"}),
+    )
+    .await;
+    assert_eq!(bad.status(), 400);
+    let bad = bad.text().await.unwrap();
+    assert!(bad.contains("jpeg, png, gif or wbmp"), "{bad}");
+    let r: serde_json::Value = api(
+        &http,
+        &sync,
+        key,
+        &serde_json::json!({"viewer": MUM, "have": {"+8613800138000": null}, "format": "wbmp"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(
+        r["changed"][0]["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("&f=wbmp")),
+        "{r}"
+    );
 
     // Upload: an eligible subscriber gets a one-time link.
     w.qualify(OWNER).await;
