@@ -2777,6 +2777,15 @@ async fn a_chinese_subscribers_upload_pages_are_in_chinese() {
     let page = refused.text().await.unwrap();
     assert!(page.contains("头像未设置"), "{page}");
     assert!(page.contains("<title>上传头像</title>"), "{page}");
+    // The link still takes a picture: the refusal leads back to its form (it was a dead end).
+    let path = &url[url.find("/u/").unwrap()..];
+    assert!(
+        page.contains(&format!("<a href=\"{path}\">重新选择图片</a>")),
+        "{page}"
+    );
+    let again = http.get(&url).send().await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert!(again.text().await.unwrap().contains("<form"));
     let good = std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures/images/good/exif-orientation-6.jpg"),
@@ -2826,6 +2835,12 @@ async fn a_raw_upload_is_judged_by_its_bytes_not_its_declared_type() {
             .await
             .unwrap();
         assert_eq!(text.status(), 415, "text declared as a JPEG");
+        let path = &url[url.find("/u/").unwrap()..];
+        let page = text.text().await.unwrap();
+        assert!(
+            page.contains(&format!("<a href=\"{path}\">Choose another picture</a>")),
+            "{page}"
+        );
         let taken = http
             .post(&url)
             .header("content-type", declared)

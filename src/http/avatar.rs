@@ -978,13 +978,27 @@ pub(super) async fn upload_post(
         let service = service.clone();
         let token = token.clone();
         async move {
-            let _ = service.reject_upload(token, why).await;
+            let _ = service.reject_upload(token.clone(), why).await;
             let code = match why {
                 Rejected::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
                 Rejected::Format => StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
-            upload_page(code, lang, &Text::UploadRejected(why).render(lang))
+            // The link still takes a picture until it expires: the page leads back to its form
+            // (a handset's browser may have no way back to it but the SMS).
+            let again = match lang {
+                Lang::Zh => "重新选择图片",
+                Lang::En => "Choose another picture",
+            };
+            page(
+                code,
+                upload_title(lang),
+                &format!(
+                    "<p>{}</p><p><a href=\"/u/{}\">{again}</a></p>",
+                    esc(&Text::UploadRejected(why).render(lang)),
+                    esc(&token)
+                ),
+            )
         }
     };
     let bytes = match read_upload(req, cfg.max_upload_bytes).await {
