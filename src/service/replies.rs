@@ -18,8 +18,10 @@ pub enum Rejected {
     TooLarge(usize),
     /// Not JPEG, PNG, GIF, BMP or WebP.
     Format,
-    /// Width or height beyond the limit.
-    Dimensions,
+    /// Width, height or pixel count beyond the limits: the side of the largest square taken
+    /// (`[avatar] max_dimension`), when the limits are known (not for a decoder's memory
+    /// limit).
+    Dimensions(Option<u32>),
     /// Damaged or unreadable.
     Corrupt,
     /// No picture came with the upload (a form sent without choosing a file).
@@ -1723,8 +1725,14 @@ impl Text {
                 (Rejected::Format, false) => {
                     format!("头像未设置：请使用{}图片。", upload_formats(Lang::Zh))
                 }
-                (Rejected::Dimensions, true) => "Picture not set: it is too large in pixels.".into(),
-                (Rejected::Dimensions, false) => "头像未设置：图片尺寸过大。".into(),
+                (Rejected::Dimensions(Some(max)), true) => {
+                    format!("Picture not set: it is too large in pixels (at most {max} x {max}).")
+                }
+                (Rejected::Dimensions(Some(max)), false) => {
+                    format!("头像未设置：图片尺寸过大（最大{max}x{max}像素）。")
+                }
+                (Rejected::Dimensions(None), true) => "Picture not set: it is too large in pixels.".into(),
+                (Rejected::Dimensions(None), false) => "头像未设置：图片尺寸过大。".into(),
                 (Rejected::Corrupt, true) => "Picture not set: the file is damaged.".into(),
                 (Rejected::Corrupt, false) => "头像未设置：文件已损坏。".into(),
                 (Rejected::Empty, true) => {
@@ -2204,7 +2212,8 @@ mod tests {
             },
             Text::UploadRejected(Rejected::TooLarge(100)),
             Text::UploadRejected(Rejected::Format),
-            Text::UploadRejected(Rejected::Dimensions),
+            Text::UploadRejected(Rejected::Dimensions(Some(u32::MAX))),
+            Text::UploadRejected(Rejected::Dimensions(None)),
             Text::UploadRejected(Rejected::Corrupt),
             Text::UploadRejected(Rejected::Empty),
             Text::UploadRejected(Rejected::Frames),
