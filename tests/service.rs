@@ -2574,6 +2574,16 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
         form.contains("name=\"avatar\"") && form.contains("multipart/form-data"),
         "{form}"
     );
+    // Its file input is XHTML-MP 1.2's (1.0, which it declared, has XHTML Basic's forms, whose
+    // input has no type "file").
+    assert!(
+        form.contains("<input type=\"file\"")
+            && form.contains(
+                "<!DOCTYPE html PUBLIC \"-//WAPFORUM//DTD XHTML Mobile 1.2//EN\" \
+                 \"http://www.openmobilealliance.org/tech/DTD/xhtml-mobile12.dtd\">"
+            ),
+        "{form}"
+    );
     // The SMS and the page name the same formats: those the pipeline takes.
     let formats = "JPEG, PNG, GIF, BMP or WebP";
     assert!(r.contains(formats) && r.contains("max 100 KB"), "{r}");

@@ -1,5 +1,5 @@
 //! Avatar pages and downloads, for feature-phone browsers (XHTML Mobile Profile 1.0, which
-//! every WAP 2.0 browser renders): `/a/<token>` (a contact's per-viewer avatar link),
+//! every WAP 2.0 browser renders; the upload form 1.2, for its file input): `/a/<token>` (a contact's per-viewer avatar link),
 //! `/p/<id>` (a preset picture), `/gallery` (the preset catalogue with thumbnails), and
 //! `/u/<token>` (the one-time upload form and its POST, the one file part of a multipart form
 //! whatever its field name, or a raw body).
@@ -110,12 +110,24 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A complete XHTML-MP page.
+/// The document type of XHTML-MP 1.0, which every WAP 2.0 browser renders.
+const MP_1_0: &str = "<!DOCTYPE html PUBLIC \"-//WAPFORUM//DTD XHTML Mobile 1.0//EN\" \
+                      \"http://www.wapforum.org/DTD/xhtml-mobile10.dtd\">";
+
+/// The document type of XHTML-MP 1.2 (OMA), for the upload form: 1.0 has XHTML Basic's
+/// forms, whose `input` has no `type="file"`; 1.2's forms module has it.
+const MP_1_2: &str = "<!DOCTYPE html PUBLIC \"-//WAPFORUM//DTD XHTML Mobile 1.2//EN\" \
+                      \"http://www.openmobilealliance.org/tech/DTD/xhtml-mobile12.dtd\">";
+
+/// A complete XHTML-MP 1.0 page.
 pub(super) fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    page_of(MP_1_0, status, title, body)
+}
+
+/// A complete page of document type `doctype` ([`MP_1_0`], [`MP_1_2`]).
+fn page_of(doctype: &str, status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <!DOCTYPE html PUBLIC \"-//WAPFORUM//DTD XHTML Mobile 1.0//EN\" \
-         \"http://www.wapforum.org/DTD/xhtml-mobile10.dtd\">\n\
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{doctype}\n\
          <html xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>{}</title></head>\
          <body>{body}</body></html>\n",
         esc(title)
@@ -846,7 +858,9 @@ pub(super) async fn upload_form(
                     "Upload",
                 ),
             };
-            page(
+            // A file input: XHTML-MP 1.2 (which every browser that uploads files renders).
+            page_of(
+                MP_1_2,
                 StatusCode::OK,
                 title,
                 &format!(
