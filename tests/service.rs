@@ -2536,6 +2536,34 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     .await
     .unwrap();
     assert_eq!(r["changed"].as_array().unwrap().len(), 0, "{r}");
+    // A format it does not serve is refused naming every one it does: WBMP (for WAP 1.x
+    // phonebooks) is taken, and the refusal said "jpeg, png or gif".
+    let bad = api(
+        &http,
+        &sync,
+        key,
+        &serde_json::json!({"viewer": MUM, "have": {}, "format": "bmp"}),
+    )
+    .await;
+    assert_eq!(bad.status(), 400);
+    let bad = bad.text().await.unwrap();
+    assert!(bad.contains("jpeg, png, gif or wbmp"), "{bad}");
+    let r: serde_json::Value = api(
+        &http,
+        &sync,
+        key,
+        &serde_json::json!({"viewer": MUM, "have": {"+8613800138000": null}, "format": "wbmp"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(
+        r["changed"][0]["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("&f=wbmp")),
+        "{r}"
+    );
 
     // Upload: an eligible subscriber gets a one-time link.
     w.qualify(OWNER).await;
@@ -2544,6 +2572,16 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     let form = http.get(&url).send().await.unwrap().text().await.unwrap();
     assert!(
         form.contains("name=\"avatar\"") && form.contains("multipart/form-data"),
+        "{form}"
+    );
+    // Its file input is XHTML-MP 1.2's (1.0, which it declared, has XHTML Basic's forms, whose
+    // input has no type "file").
+    assert!(
+        form.contains("<input type=\"file\"")
+            && form.contains(
+                "<!DOCTYPE html PUBLIC \"-//WAPFORUM//DTD XHTML Mobile 1.2//EN\" \
+                 \"http://www.openmobilealliance.org/tech/DTD/xhtml-mobile12.dtd\">"
+            ),
         "{form}"
     );
     // The SMS and the page name the same formats: those the pipeline takes.
@@ -2557,7 +2595,12 @@ async fn avatars_presets_pushes_downloads_and_uploads_end_to_end() {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images");
     for (file, status, why) in [
         ("hostile/text-renamed.jpg", 415, "JPEG, PNG, GIF"),
-        ("hostile/bomb-100000x100000.png", 422, "too large in pixels"),
+        // The limit is named: "too large" alone left the subscriber guessing how large goes.
+        (
+            "hostile/bomb-100000x100000.png",
+            422,
+            "too large in pixels (at most 4096 x 4096)",
+        ),
         ("hostile/too-big-200k.bmp", 413, "over 100 KB"),
         ("hostile/truncated.jpg", 422, "damaged"),
     ] {
@@ -2717,7 +2760,9 @@ async fn upload_world() -> (World, tokio_util::sync::CancellationToken) {
 
 /// A Chinese subscriber's upload link opens Chinese pages, as the SMS about it are Chinese: the
 /// form, the page that refuses a file, the one that takes the picture and the one a used link
-/// opens (they were English whatever the subscriber's language).
+/// opens (they were English whatever the subscriber's language), titles included (the page
+/// refusing a file and the one taking it were titled "Upload", which a handset's title bar
+/// shows above the Chinese text).
 #[tokio::test]
 async fn a_chinese_subscribers_upload_pages_are_in_chinese() {
     let (w, stop) = upload_world().await;
@@ -2746,6 +2791,16 @@ async fn a_chinese_subscribers_upload_pages_are_in_chinese() {
     assert_eq!(refused.status(), 415);
     let page = refused.text().await.unwrap();
     assert!(page.contains("头像未设置"), "{page}");
+    assert!(page.contains("<title>上传头像</title>"), "{page}");
+    // The link still takes a picture: the refusal leads back to its form (it was a dead end).
+    let path = &url[url.find("/u/").unwrap()..];
+    assert!(
+        page.contains(&format!("<a href=\"{path}\">重新选择图片</a>")),
+        "{page}"
+    );
+    let again = http.get(&url).send().await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert!(again.text().await.unwrap().contains("<form"));
     let good = std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures/images/good/exif-orientation-6.jpg"),
@@ -2761,10 +2816,12 @@ async fn a_chinese_subscribers_upload_pages_are_in_chinese() {
     assert_eq!(taken.status(), 200);
     let page = taken.text().await.unwrap();
     assert!(page.contains("新头像已设置"), "{page}");
+    assert!(page.contains("<title>上传头像</title>"), "{page}");
     let used = http.get(&url).send().await.unwrap();
     assert_eq!(used.status(), 410);
     let page = used.text().await.unwrap();
     assert!(page.contains("头像 上传"), "{page}");
+    assert!(page.contains("<title>上传头像</title>"), "{page}");
     stop.cancel();
     w.gw.shutdown().await;
     w.sim.shutdown().await;
@@ -2793,6 +2850,12 @@ async fn a_raw_upload_is_judged_by_its_bytes_not_its_declared_type() {
             .await
             .unwrap();
         assert_eq!(text.status(), 415, "text declared as a JPEG");
+        let path = &url[url.find("/u/").unwrap()..];
+        let page = text.text().await.unwrap();
+        assert!(
+            page.contains(&format!("<a href=\"{path}\">Choose another picture</a>")),
+            "{page}"
+        );
         let taken = http
             .post(&url)
             .header("content-type", declared)
@@ -2899,6 +2962,43 @@ async fn wait_pushes(sim: &SimHandle, number: &str, want: usize) {
     .unwrap_or_else(|e| panic!("{number}: {e}; has {:?}", sim.handset(number).pushes));
 }
 
+/// A contact who sent `STOP <owner>` is pushed nothing while stopped, so an avatar chosen
+/// then never reached their handset: after `START <owner>` it showed the old picture on every
+/// call until the owner changed it again. `START` now pushes the current picture to a
+/// contact whose handset does not have it: the handset follows the link and shows it.
+#[tokio::test]
+async fn start_brings_the_avatar_chosen_while_stopped_to_the_handset() {
+    let AvatarHttp { w, stop, .. } = AvatarHttp::start().await;
+    let shown = |w: &World| w.sim.call(MUM, OWNER).avatar_sha256;
+    let owl = w
+        .sim
+        .wait_until("the owl on mum's phone", WAIT, |h| {
+            h.call(MUM, OWNER).avatar_sha256
+        })
+        .await
+        .unwrap();
+    w.say(MUM, "STOP 13800138000").await;
+    let r = w.say(OWNER, "AVATAR 5").await;
+    assert_eq!(r, "Your avatar is now 5 Flower. 0 contacts will get it.");
+    w.outbox_answered().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(shown(&w).as_ref(), Some(&owl), "stopped: still the owl");
+    let r = w.say(MUM, "START 13800138000").await;
+    assert_eq!(r, "You will get updates about +8613800138000 again.");
+    wait_pushes(&w.sim, MUM, 2).await;
+    let flower = w
+        .sim
+        .wait_until("the flower on mum's phone", WAIT, |h| {
+            h.call(MUM, OWNER).avatar_sha256.filter(|s| *s != owl)
+        })
+        .await
+        .unwrap();
+    assert_ne!(flower, owl);
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// PRIVACY NOBODY takes no picture off a handset (a push cannot), so opening it again pushes
 /// the avatar only where it is missing: to a contact added meanwhile, not to the contacts who
 /// got it before (by WAP Push, or by the SMS link that replaced a refused push); a picture
@@ -2936,7 +3036,11 @@ async fn reopening_privacy_pushes_the_avatar_only_to_handsets_without_it() {
     // A picture chosen while closed went to nobody: on opening, all three get it.
     w.say(OWNER, "PRIVACY NOBODY").await;
     let r = w.say(OWNER, "AVATAR 3").await;
-    assert!(r.ends_with("0 contacts will get it."), "{r}");
+    assert_eq!(
+        r,
+        "Your avatar is now 3 Owl. Nobody sees it while your PRIVACY is NOBODY: \
+         PRIVACY CONTACTS shares it with your contacts."
+    );
     w.say(OWNER, "PRIVACY CONTACTS").await;
     wait_pushes(&w.sim, MUM, 2).await;
     wait_pushes(&w.sim, BOSS, 2).await;
@@ -4706,7 +4810,10 @@ async fn a_new_picture_never_takes_a_deleted_pictures_id() {
 
     w.say(OWNER, "PRIVACY NOBODY").await;
     let page = upload_picture(&w, &http, OWNER, seeded_png(8, false)).await;
-    assert!(page.contains("0 contacts will get it"), "{page}");
+    assert!(
+        page.contains("Your new picture is set. Nobody sees it while your PRIVACY is NOBODY"),
+        "{page}"
+    );
     let second = current().await;
     w.say(OWNER, "PRIVACY CONTACTS").await;
     wait_pushes(&w.sim, MUM, 3).await;

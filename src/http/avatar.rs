@@ -1,5 +1,5 @@
 //! Avatar pages and downloads, for feature-phone browsers (XHTML Mobile Profile 1.0, which
-//! every WAP 2.0 browser renders): `/a/<token>` (a contact's per-viewer avatar link),
+//! every WAP 2.0 browser renders; the upload form 1.2, for its file input): `/a/<token>` (a contact's per-viewer avatar link),
 //! `/p/<id>` (a preset picture), `/gallery` (the preset catalogue with thumbnails), and
 //! `/u/<token>` (the one-time upload form and its POST, the one file part of a multipart form
 //! whatever its field name, or a raw body).
@@ -110,12 +110,24 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A complete XHTML-MP page.
+/// The document type of XHTML-MP 1.0, which every WAP 2.0 browser renders.
+const MP_1_0: &str = "<!DOCTYPE html PUBLIC \"-//WAPFORUM//DTD XHTML Mobile 1.0//EN\" \
+                      \"http://www.wapforum.org/DTD/xhtml-mobile10.dtd\">";
+
+/// The document type of XHTML-MP 1.2 (OMA), for the upload form: 1.0 has XHTML Basic's
+/// forms, whose `input` has no `type="file"`; 1.2's forms module has it.
+const MP_1_2: &str = "<!DOCTYPE html PUBLIC \"-//WAPFORUM//DTD XHTML Mobile 1.2//EN\" \
+                      \"http://www.openmobilealliance.org/tech/DTD/xhtml-mobile12.dtd\">";
+
+/// A complete XHTML-MP 1.0 page.
 pub(super) fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    page_of(MP_1_0, status, title, body)
+}
+
+/// A complete page of document type `doctype` ([`MP_1_0`], [`MP_1_2`]).
+fn page_of(doctype: &str, status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <!DOCTYPE html PUBLIC \"-//WAPFORUM//DTD XHTML Mobile 1.0//EN\" \
-         \"http://www.wapforum.org/DTD/xhtml-mobile10.dtd\">\n\
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{doctype}\n\
          <html xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>{}</title></head>\
          <body>{body}</body></html>\n",
         esc(title)
@@ -739,14 +751,42 @@ fn gallery_page(
         let lang = if zh { "&amp;lang=zh" } else { "" };
         format!("<a href=\"/gallery?page={n}{lang}\">{text}</a>")
     };
+    // The links in a paragraph of their own: XHTML-MP's body holds only blocks (`Block.mix`),
+    // so an `<a>` right in it makes the page invalid, which a strict handset browser refuses.
+    let mut nav = Vec::new();
     if page_no > 1 {
-        body.push_str(&link(page_no - 1, if zh { "上一页" } else { "Previous" }));
-        body.push(' ');
+        nav.push(link(page_no - 1, if zh { "上一页" } else { "Previous" }));
     }
     if page_no < pages {
-        body.push_str(&link(page_no + 1, if zh { "下一页" } else { "Next" }));
+        nav.push(link(page_no + 1, if zh { "下一页" } else { "Next" }));
+    }
+    if !nav.is_empty() {
+        body.push_str(&format!("<p>{}</p>", nav.join(" ")));
     }
     (if zh { "头像库" } else { "Avatars" }, body)
+}
+
+/// The title of every upload page (the form, the answer to an upload, a dead link's page) in
+/// `lang`, the language of the subscriber the link was issued to.
+fn upload_title(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => "上传头像",
+        Lang::En => "Upload",
+    }
+}
+
+/// An upload page in `lang` whose body is `text` (a sentence, escaped here).
+fn upload_page(code: StatusCode, lang: Lang, text: &str) -> Response {
+    page(code, upload_title(lang), &format!("<p>{}</p>", esc(text)))
+}
+
+/// The upload page for a store that cannot answer now, in `lang`.
+fn upload_later(lang: Lang) -> Response {
+    let text = match lang {
+        Lang::Zh => "请稍后再试。",
+        Lang::En => "Try again later.",
+    };
+    upload_page(StatusCode::SERVICE_UNAVAILABLE, lang, text)
 }
 
 /// The page for an upload link that cannot take a picture (or the empty page of one that can),
@@ -754,7 +794,7 @@ fn gallery_page(
 fn token_page(t: &UploadToken, lang: Lang) -> Response {
     let zh = lang == Lang::Zh;
     let (code, why) = match t {
-        UploadToken::Valid(_) => return page(StatusCode::OK, "Upload", ""),
+        UploadToken::Valid(_) => return page(StatusCode::OK, upload_title(lang), ""),
         UploadToken::Unknown if zh => (StatusCode::NOT_FOUND, "上传链接无效"),
         UploadToken::Unknown => (StatusCode::NOT_FOUND, "This upload link is not known"),
         UploadToken::Expired if zh => (StatusCode::GONE, "上传链接已过期"),
@@ -762,18 +802,12 @@ fn token_page(t: &UploadToken, lang: Lang) -> Response {
         UploadToken::Used if zh => (StatusCode::GONE, "上传链接已使用过"),
         UploadToken::Used => (StatusCode::GONE, "This upload link was already used"),
     };
-    let (title, body) = if zh {
-        (
-            "上传头像",
-            format!("<p>{why}。请发送“头像 上传”获取新链接。</p>"),
-        )
+    let body = if zh {
+        format!("<p>{why}。请发送“头像 上传”获取新链接。</p>")
     } else {
-        (
-            "Upload",
-            format!("<p>{why}. Text AVATAR UPLOAD for a new one.</p>"),
-        )
+        format!("<p>{why}. Text AVATAR UPLOAD for a new one.</p>")
     };
-    page(code, title, &body)
+    page(code, upload_title(lang), &body)
 }
 
 /// The state of upload `token` and the language of its pages: that of the subscriber it was
@@ -824,7 +858,9 @@ pub(super) async fn upload_form(
                     "Upload",
                 ),
             };
-            page(
+            // A file input: XHTML-MP 1.2 (which every browser that uploads files renders).
+            page_of(
+                MP_1_2,
                 StatusCode::OK,
                 title,
                 &format!(
@@ -837,11 +873,7 @@ pub(super) async fn upload_form(
             )
         }
         Ok((other, lang)) => token_page(&other, lang),
-        Err(_) => page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Upload",
-            "<p>Try again later.</p>",
-        ),
+        Err(_) => upload_later(fallback),
     }
 }
 
@@ -949,32 +981,37 @@ pub(super) async fn upload_post(
         return unavailable();
     };
     let cfg = service.config().avatar.clone();
+    let fallback = service.config().default_lang;
     // A dead link costs no decoding.
-    let lang = match upload_token(&st, &token, service.config().default_lang).await {
+    let lang = match upload_token(&st, &token, fallback).await {
         Ok((UploadToken::Valid(_), lang)) => lang,
         Ok((other, lang)) => return token_page(&other, lang),
-        Err(_) => {
-            return page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Upload",
-                "<p>Try again later.</p>",
-            )
-        }
+        Err(_) => return upload_later(fallback),
     };
     let refuse = |why: Rejected| {
         let service = service.clone();
         let token = token.clone();
         async move {
-            let _ = service.reject_upload(token, why).await;
+            let _ = service.reject_upload(token.clone(), why).await;
             let code = match why {
                 Rejected::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
                 Rejected::Format => StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
+            // The link still takes a picture until it expires: the page leads back to its form
+            // (a handset's browser may have no way back to it but the SMS).
+            let again = match lang {
+                Lang::Zh => "重新选择图片",
+                Lang::En => "Choose another picture",
+            };
             page(
                 code,
-                "Upload",
-                &format!("<p>{}</p>", esc(&Text::UploadRejected(why).render(lang))),
+                upload_title(lang),
+                &format!(
+                    "<p>{}</p><p><a href=\"/u/{}\">{again}</a></p>",
+                    esc(&Text::UploadRejected(why).render(lang)),
+                    esc(&token)
+                ),
             )
         }
     };
@@ -983,11 +1020,7 @@ pub(super) async fn upload_post(
         Err(why) => return refuse(why).await,
     };
     let Ok(_slot) = st.image_slots.clone().acquire_owned().await else {
-        return page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Upload",
-            "<p>Try again later.</p>",
-        );
+        return upload_later(lang);
     };
     let limits = cfg.upload_limits();
     let sizes = cfg.sizes.clone();
@@ -999,20 +1032,10 @@ pub(super) async fn upload_post(
         Err(_) => return refuse(Rejected::Corrupt).await,
     };
     match service.complete_upload(token, processed).await {
-        Ok(Ok(told)) => page(
-            StatusCode::OK,
-            "Upload",
-            &format!(
-                "<p>{}</p>",
-                esc(&Text::AvatarUploaded { told }.render(lang))
-            ),
-        ),
+        // What the owner was told by SMS.
+        Ok(Ok(told)) => upload_page(StatusCode::OK, lang, &told.render(lang)),
         Ok(Err(state)) => token_page(&state, lang),
-        Err(_) => page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Upload",
-            "<p>Try again later.</p>",
-        ),
+        Err(_) => upload_later(lang),
     }
 }
 
@@ -1232,6 +1255,49 @@ mod tests {
         assert_eq!(title, "Avatars");
         assert!(en.contains("page 2/3") && en.contains("6 Sunset") && !en.contains("日落"));
         assert!(en.contains("href=\"/gallery?page=3\">Next"), "{en}");
+    }
+
+    /// Every element right in a gallery page's body is a block (XHTML-MP's `Block.mix`): the
+    /// links to the next and previous pages were bare `<a>`s in the body, which the DTD does
+    /// not allow (a strict handset browser refuses such a page).
+    #[test]
+    fn a_gallery_pages_body_holds_only_blocks() {
+        let items = vec![(6, avatar::PresetTitle::from("Sunset"))];
+        for (page_no, pages) in [(1, 1), (1, 3), (2, 3), (3, 3)] {
+            for lang in [Lang::En, Lang::Zh] {
+                let (_, body) = gallery_page(page_no, pages, &items, lang);
+                // The top-level elements: a depth walk over the tags.
+                let mut depth = 0usize;
+                let mut top = Vec::new();
+                for tag in body.split('<').skip(1) {
+                    let name: String = tag
+                        .trim_start_matches('/')
+                        .chars()
+                        .take_while(char::is_ascii_alphanumeric)
+                        .collect();
+                    if tag.starts_with('/') {
+                        depth -= 1;
+                    } else if !tag.split('>').next().is_some_and(|t| t.ends_with('/')) {
+                        if depth == 0 {
+                            top.push(name);
+                        }
+                        depth += 1;
+                    } else if depth == 0 {
+                        top.push(name);
+                    }
+                }
+                assert_eq!(depth, 0, "{body}");
+                assert!(
+                    top.iter().all(|t| t == "p"),
+                    "{page_no}/{pages} {lang:?}: {top:?} in {body}"
+                );
+                let text_outside = body
+                    .split("</p>")
+                    .filter_map(|rest| rest.split("<p>").next())
+                    .any(|between| !between.trim().is_empty());
+                assert!(!text_outside, "text outside a block: {body}");
+            }
+        }
     }
 
     #[test]

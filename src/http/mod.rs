@@ -1188,7 +1188,7 @@ struct SyncBody {
     have: std::collections::BTreeMap<String, Option<String>>,
     /// Size wanted (default: the configured default size).
     size: Option<u32>,
-    /// `jpeg`, `png` or `gif` (default `jpeg`).
+    /// `jpeg`, `png`, `gif` or `wbmp` (default `jpeg`).
     format: Option<String>,
 }
 
@@ -1223,7 +1223,12 @@ async fn avatar_sync(
         None => "jpeg",
         Some(f) => match crate::images::OutputFormat::parse(f) {
             Some(f) => f.as_str(),
-            None => return error(StatusCode::BAD_REQUEST, "format must be jpeg, png or gif"),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "format must be jpeg, png, gif or wbmp",
+                )
+            }
         },
     };
     let size = body.size.unwrap_or(cfg.avatar.default_size);

@@ -198,13 +198,27 @@ pub fn variants_of(p: &crate::images::Processed) -> Vec<VariantIn<'_>> {
 /// Why the image pipeline refused a picture, in the words replies use.
 pub fn rejection(e: &crate::images::ImageError, max_bytes: usize) -> super::replies::Rejected {
     use super::replies::Rejected;
-    use crate::images::ErrorKind;
+    use crate::images::{ErrorKind, ImageError};
     match e.kind() {
         ErrorKind::TooLarge => Rejected::TooLarge(max_bytes / 1024),
         ErrorKind::UnsupportedFormat => Rejected::Format,
         ErrorKind::Empty => Rejected::Empty,
         ErrorKind::TooManyFrames => Rejected::Frames,
-        ErrorKind::DimensionsTooLarge | ErrorKind::ResourceLimit => Rejected::Dimensions,
+        // The limits the header broke, as the side of the largest square they take (a
+        // picture within it passes them all). A decoder's memory limit names none.
+        ErrorKind::DimensionsTooLarge => Rejected::Dimensions(match *e {
+            ImageError::DimensionsTooLarge {
+                max_width,
+                max_height,
+                max_pixels,
+                ..
+            } => {
+                let side = u32::try_from(max_pixels.isqrt()).unwrap_or(u32::MAX);
+                Some(max_width.min(max_height).min(side))
+            }
+            _ => None,
+        }),
+        ErrorKind::ResourceLimit => Rejected::Dimensions(None),
         _ => Rejected::Corrupt,
     }
 }
@@ -1167,6 +1181,43 @@ mod tests {
         assert_eq!(
             said(&frames, Lang::Zh),
             "头像未设置：动画帧数过多。请使用静态图片。"
+        );
+    }
+
+    /// A picture too large in pixels is told the limit, as the side of the largest square the
+    /// limits take (it said only "too large in pixels"); a decoder's memory limit names no
+    /// figure.
+    #[test]
+    fn a_picture_too_large_in_pixels_is_told_the_largest_square_taken() {
+        use crate::images::ImageError;
+        use crate::service::replies::Text;
+        let said =
+            |e: &ImageError, lang| Text::UploadRejected(rejection(e, 100 * 1024)).render(lang);
+        let big = |max_width, max_height, max_pixels| ImageError::DimensionsTooLarge {
+            width: 5000,
+            height: 5000,
+            max_width,
+            max_height,
+            max_pixels,
+        };
+        let default = big(4096, 4096, 16 * 1024 * 1024);
+        assert_eq!(
+            said(&default, Lang::En),
+            "Picture not set: it is too large in pixels (at most 4096 x 4096)."
+        );
+        assert_eq!(
+            said(&default, Lang::Zh),
+            "头像未设置：图片尺寸过大（最大4096x4096像素）。"
+        );
+        // Wider sides than the pixel count allows: the count decides.
+        assert!(said(&big(8192, 8192, 16 * 1024 * 1024), Lang::En).contains("4096 x 4096"));
+        assert!(said(&big(1000, 2000, u64::MAX), Lang::En).contains("1000 x 1000"));
+        let memory = ImageError::ResourceLimit {
+            reason: "too much".into(),
+        };
+        assert_eq!(
+            said(&memory, Lang::En),
+            "Picture not set: it is too large in pixels."
         );
     }
 

@@ -911,7 +911,14 @@ impl Service {
             Command::Start(StopTarget::Number(n)) => {
                 let mode = sub.stop_all.then_some("allow");
                 state::set_optout(tx, &sub.msisdn, n.as_str(), mode, now)?;
-                Text::Started(n.as_str().to_string())
+                let told = self.push_avatar_on_start(tx, now, &sub.msisdn, n.as_str())?;
+                return Ok((
+                    Text::Started(n.as_str().to_string()),
+                    FanOut {
+                        told,
+                        deferred_until: None,
+                    },
+                ));
             }
             Command::Start(StopTarget::All) => {
                 sub.stop_all = false;
@@ -978,7 +985,12 @@ impl Service {
         avatar::set_avatar(tx, &sub.msisdn, avatar_id, Some(id), now)?;
         let told = self.push_avatar(tx, now, sub, None, again)?;
         Ok((
-            Text::AvatarChosen { id, title, told },
+            Text::AvatarChosen {
+                id,
+                title,
+                told,
+                nobody: sub.privacy == Privacy::Nobody,
+            },
             FanOut {
                 told,
                 deferred_until: None,
@@ -1004,6 +1016,28 @@ impl Service {
             return Ok(0);
         }
         self.push_avatar(tx, now, owner, to, true)
+    }
+
+    /// `viewer` sent `START <owner>`: while they were stopped, an avatar the owner chose was
+    /// pushed to everyone but them, so their handset would show the old picture on every
+    /// call until the next change. If they are the owner's contact (in one of the owner's
+    /// groups: OTHERS are never pushed to) and their handset does not have the current
+    /// picture, it is pushed to them now, as [`Service::push_avatar_if_any`] does (PRIVACY
+    /// NOBODY or no avatar: nothing). Returns how many were queued (0 or 1).
+    fn push_avatar_on_start(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        viewer: &str,
+        owner: &str,
+    ) -> Result<usize, ServiceError> {
+        let Some(owner) = state::subscriber(tx, owner)? else {
+            return Ok(0);
+        };
+        if state::groups_of(tx, &owner.msisdn, viewer)?.is_empty() {
+            return Ok(0);
+        }
+        self.push_avatar_if_any(tx, now, &owner, Some(vec![viewer.to_string()]))
     }
 
     /// Queue `owner`'s avatar to the contacts allowed to see it (`to`: those of them), less,
@@ -1047,8 +1081,10 @@ impl Service {
     }
 
     /// Finish an upload through `token`: store the processed picture, make it the owner's
-    /// avatar, push it to their contacts and tell the owner, all in `tx`. `Err` says why the
-    /// token cannot be used (nothing is changed then).
+    /// avatar, push it to their contacts and tell the owner, all in `tx`; returns what the
+    /// owner is told ([`Text::AvatarUploaded`]: how many contacts get it, or that nobody sees
+    /// it under PRIVACY NOBODY), which the upload page shows too. `Err` says why the token
+    /// cannot be used (nothing is changed then).
     pub fn complete_upload(
         &self,
         tx: &Transaction<'_>,
@@ -1056,7 +1092,7 @@ impl Service {
         token: &str,
         source_sha256: &str,
         variants: &[avatar::VariantIn<'_>],
-    ) -> Result<Result<usize, avatar::UploadToken>, ServiceError> {
+    ) -> Result<Result<Text, avatar::UploadToken>, ServiceError> {
         let msisdn = match avatar::use_upload(tx, token, now)? {
             avatar::UploadToken::Valid(m) => m,
             other => return Ok(Err(other)),
@@ -1068,8 +1104,12 @@ impl Service {
         let again = avatar::current(tx, &msisdn)? == Some(id);
         avatar::set_avatar(tx, &msisdn, id, None, now)?;
         let told = self.push_avatar(tx, now, &sub, None, again)?;
-        self.tell(tx, now, &sub, Text::AvatarUploaded { told })?;
-        Ok(Ok(told))
+        let text = Text::AvatarUploaded {
+            told,
+            nobody: sub.privacy == Privacy::Nobody,
+        };
+        self.tell(tx, now, &sub, text.clone())?;
+        Ok(Ok(text))
     }
 
     /// Tell the holder of upload `token` why their picture was refused (the token stays

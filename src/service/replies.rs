@@ -18,8 +18,10 @@ pub enum Rejected {
     TooLarge(usize),
     /// Not JPEG, PNG, GIF, BMP or WebP.
     Format,
-    /// Width or height beyond the limit.
-    Dimensions,
+    /// Width, height or pixel count beyond the limits: the side of the largest square taken
+    /// (`[avatar] max_dimension`), when the limits are known (not for a decoder's memory
+    /// limit).
+    Dimensions(Option<u32>),
     /// Damaged or unreadable.
     Corrupt,
     /// No picture came with the upload (a form sent without choosing a file).
@@ -280,6 +282,9 @@ pub enum Text {
         title: PresetTitle,
         /// Contacts who will get it.
         told: usize,
+        /// The owner's PRIVACY is NOBODY: nobody sees it (the reply says so and how to share
+        /// it, instead of "0 contacts will get it").
+        nobody: bool,
     },
     /// AVATAR UPLOAD: the one-time link.
     UploadLink {
@@ -312,6 +317,8 @@ pub enum Text {
     AvatarUploaded {
         /// Contacts who will get it.
         told: usize,
+        /// The owner's PRIVACY is NOBODY, as for [`Text::AvatarChosen`].
+        nobody: bool,
     },
     /// An upload was refused.
     UploadRejected(Rejected),
@@ -1171,6 +1178,18 @@ fn paged(
     out
 }
 
+/// What a new avatar's reply says under PRIVACY NOBODY instead of how many contacts get it
+/// (none: "0 contacts will get it" read as if the subscriber had no contacts): why, and how
+/// to share it.
+fn nobody_sees(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => {
+            "Nobody sees it while your PRIVACY is NOBODY: PRIVACY CONTACTS shares it with your contacts."
+        }
+        Lang::Zh => "隐私为无人，暂无人可见；发送“隐私 联系人”即可公开。",
+    }
+}
+
 fn privacy_word(p: Privacy, lang: Lang) -> &'static str {
     match (p, lang) {
         (Privacy::Everyone, Lang::En) => "everyone",
@@ -1604,12 +1623,36 @@ impl Text {
             }
             Text::NoSuchPreset(id) if en => format!("There is no avatar {id}. AVATARS lists them."),
             Text::NoSuchPreset(id) => format!("没有编号{id}的头像。发送“头像库”查看。"),
-            Text::AvatarChosen { id, title, told } if en => format!(
+            Text::AvatarChosen {
+                id,
+                title,
+                nobody: true,
+                ..
+            } if en => format!(
+                "Your avatar is now {id} {}. {}",
+                title.in_lang(lang),
+                nobody_sees(lang)
+            ),
+            Text::AvatarChosen {
+                id,
+                title,
+                nobody: true,
+                ..
+            } => format!(
+                "头像已设为{id} {}。{}",
+                title.in_lang(lang),
+                nobody_sees(lang)
+            ),
+            Text::AvatarChosen {
+                id, title, told, ..
+            } if en => format!(
                 "Your avatar is now {id} {}. {told} contact{} will get it.",
                 title.in_lang(lang),
                 plural(*told)
             ),
-            Text::AvatarChosen { id, title, told } => format!(
+            Text::AvatarChosen {
+                id, title, told, ..
+            } => format!(
                 "头像已设为{id} {}。将发送给{told}位联系人。",
                 title.in_lang(lang)
             ),
@@ -1637,8 +1680,13 @@ impl Text {
                     Metric::Level => ("user level", "用户等级"),
                 };
                 if en {
+                    // A level is a rank, not an amount: "user level 3", "you are at level 2".
+                    let (open_at, now_at) = match metric {
+                        Metric::Level => (format!("user level {need}"), format!("are at level {have}")),
+                        _ => (format!("{need} {what_en}"), format!("have {have}")),
+                    };
                     format!(
-                        "Uploads open at {need} {what_en}; you have {have} ({} to go). Meanwhile choose a preset: AVATARS",
+                        "Uploads open at {open_at}; you {now_at} ({} to go). Meanwhile choose a preset: AVATARS",
                         need - have
                     )
                 } else {
@@ -1654,11 +1702,19 @@ impl Text {
             Text::AvatarRemoved { had: true } => "头像已取消。".into(),
             Text::AvatarRemoved { had: false } if en => "You have no avatar set.".into(),
             Text::AvatarRemoved { had: false } => "你还没有设置头像。".into(),
-            Text::AvatarUploaded { told } if en => format!(
+            Text::AvatarUploaded { nobody: true, .. } if en => {
+                format!("Your new picture is set. {}", nobody_sees(lang))
+            }
+            Text::AvatarUploaded { nobody: true, .. } => {
+                format!("新头像已设置。{}", nobody_sees(lang))
+            }
+            Text::AvatarUploaded { told, .. } if en => format!(
                 "Your new picture is set. {told} contact{} will get it.",
                 plural(*told)
             ),
-            Text::AvatarUploaded { told } => format!("新头像已设置，将发送给{told}位联系人。"),
+            Text::AvatarUploaded { told, .. } => {
+                format!("新头像已设置，将发送给{told}位联系人。")
+            }
             Text::UploadRejected(r) => match (r, en) {
                 (Rejected::TooLarge(kb), true) => format!("Picture not set: it is over {kb} KB."),
                 (Rejected::TooLarge(kb), false) => format!("头像未设置：图片超过{kb}KB。"),
@@ -1669,8 +1725,14 @@ impl Text {
                 (Rejected::Format, false) => {
                     format!("头像未设置：请使用{}图片。", upload_formats(Lang::Zh))
                 }
-                (Rejected::Dimensions, true) => "Picture not set: it is too large in pixels.".into(),
-                (Rejected::Dimensions, false) => "头像未设置：图片尺寸过大。".into(),
+                (Rejected::Dimensions(Some(max)), true) => {
+                    format!("Picture not set: it is too large in pixels (at most {max} x {max}).")
+                }
+                (Rejected::Dimensions(Some(max)), false) => {
+                    format!("头像未设置：图片尺寸过大（最大{max}x{max}像素）。")
+                }
+                (Rejected::Dimensions(None), true) => "Picture not set: it is too large in pixels.".into(),
+                (Rejected::Dimensions(None), false) => "头像未设置：图片尺寸过大。".into(),
                 (Rejected::Corrupt, true) => "Picture not set: the file is damaged.".into(),
                 (Rejected::Corrupt, false) => "头像未设置：文件已损坏。".into(),
                 (Rejected::Empty, true) => {
@@ -2099,6 +2161,13 @@ mod tests {
                 id: 100,
                 title: "Sunflower field".into(),
                 told: 1000,
+                nobody: false,
+            },
+            Text::AvatarChosen {
+                id: 100,
+                title: "Sunflower field".into(),
+                told: 0,
+                nobody: true,
             },
             // The longest Chinese titles the catalogue takes.
             Text::Presets {
@@ -2111,6 +2180,13 @@ mod tests {
                 id: 100,
                 title: longest_zh_title(),
                 told: 1000,
+                nobody: false,
+            },
+            Text::AvatarChosen {
+                id: i64::from(u32::MAX),
+                title: longest_zh_title(),
+                told: 0,
+                nobody: true,
             },
             Text::UploadLink {
                 url: URL.into(),
@@ -2126,10 +2202,18 @@ mod tests {
             Text::DialIt("*123*1*2*3*4*5*6*7#".into()),
             Text::AvatarRemoved { had: true },
             Text::AvatarRemoved { had: false },
-            Text::AvatarUploaded { told: 1000 },
+            Text::AvatarUploaded {
+                told: 1000,
+                nobody: false,
+            },
+            Text::AvatarUploaded {
+                told: 0,
+                nobody: true,
+            },
             Text::UploadRejected(Rejected::TooLarge(100)),
             Text::UploadRejected(Rejected::Format),
-            Text::UploadRejected(Rejected::Dimensions),
+            Text::UploadRejected(Rejected::Dimensions(Some(u32::MAX))),
+            Text::UploadRejected(Rejected::Dimensions(None)),
             Text::UploadRejected(Rejected::Corrupt),
             Text::UploadRejected(Rejected::Empty),
             Text::UploadRejected(Rejected::Frames),
@@ -2930,6 +3014,51 @@ mod tests {
         );
     }
 
+    /// The reply to an `AVATAR UPLOAD` that does not qualify yet names the closest threshold
+    /// in words that read for each figure: a level is "user level 3", not "3 user level"
+    /// (it said "Uploads open at 3 user level; you have 2").
+    #[test]
+    fn an_upload_not_yet_open_reads_for_every_figure() {
+        let not_yet = |metric, have, need| Text::UploadNotYet { metric, have, need };
+        for (metric, have, need, en, zh) in [
+            (
+                Metric::CallMinutes,
+                599,
+                600,
+                "Uploads open at 600 call minutes; you have 599 (1 to go).",
+                "通话分钟达到600即可上传，你现在599（还差1）。",
+            ),
+            (
+                Metric::SmsSent,
+                285,
+                300,
+                "Uploads open at 300 messages sent; you have 285 (15 to go).",
+                "短信条数达到300即可上传，你现在285（还差15）。",
+            ),
+            (
+                Metric::TenureDays,
+                364,
+                365,
+                "Uploads open at 365 days on the network; you have 364 (1 to go).",
+                "在网天数达到365即可上传，你现在364（还差1）。",
+            ),
+            (
+                Metric::Level,
+                2,
+                3,
+                "Uploads open at user level 3; you are at level 2 (1 to go).",
+                "用户等级达到3即可上传，你现在2（还差1）。",
+            ),
+        ] {
+            let t = not_yet(metric, have, need);
+            assert_eq!(
+                t.render(Lang::En),
+                format!("{en} Meanwhile choose a preset: AVATARS")
+            );
+            assert_eq!(t.render(Lang::Zh), format!("{zh}可先选用头像库：头像库"));
+        }
+    }
+
     #[test]
     fn an_avatars_page_of_long_titles_keeps_its_gallery_link_whole() {
         let gallery = "https://avatars.gateway.example-carrier.com/gallery?page=19";
@@ -2978,6 +3107,7 @@ mod tests {
             id: 1,
             title,
             told: 2,
+            nobody: false,
         };
         let cat = PresetTitle::new("Cat", Some("猫".into()));
         assert_eq!(
@@ -2988,15 +3118,19 @@ mod tests {
             chosen(cat).render(Lang::En),
             "Your avatar is now 1 Cat. 2 contacts will get it."
         );
-        // One SMS as before, with the longest titles of either language.
+        // One SMS as before, with the longest titles of either language, also when it says
+        // that nobody sees it.
         for lang in [Lang::En, Lang::Zh] {
-            let r = Text::AvatarChosen {
-                id: i64::from(u32::MAX),
-                title: longest_zh_title(),
-                told: 100_000,
+            for nobody in [false, true] {
+                let r = Text::AvatarChosen {
+                    id: i64::from(u32::MAX),
+                    title: longest_zh_title(),
+                    told: 100_000,
+                    nobody,
+                }
+                .render_full(lang);
+                assert_eq!(segments(&r), 1, "{lang:?}: {r}");
             }
-            .render_full(lang);
-            assert_eq!(segments(&r), 1, "{lang:?}: {r}");
         }
     }
 

@@ -1590,6 +1590,67 @@ fn privacy_and_avatar_commands_reply() {
     assert!(!b.send(OWNER, "AVATARS").is_empty());
 }
 
+/// Under PRIVACY NOBODY a new avatar (a preset or an upload) goes to nobody: the reply says
+/// why and how to share it, in the subscriber's language, where it said "0 contacts will get
+/// it", which reads as if the subscriber had no contacts. The upload's SMS says so too.
+#[test]
+fn a_new_avatar_under_privacy_nobody_says_nobody_sees_it_and_how_to_share_it() {
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 3);
+    b.send(OWNER, "PRIVACY NOBODY");
+    assert_eq!(
+        b.send(OWNER, "AVATAR 2"),
+        "Your avatar is now 2 Pic2. Nobody sees it while your PRIVACY is NOBODY: \
+         PRIVACY CONTACTS shares it with your contacts."
+    );
+    assert_eq!(
+        b.send(OWNER, "头像 3"),
+        "头像已设为3 Pic3。隐私为无人，暂无人可见；发送“隐私 联系人”即可公开。"
+    );
+    assert!(pushes(&b).is_empty());
+    let bytes = b"own".to_vec();
+    let v = [avatar::VariantIn {
+        size: 96,
+        format: "jpeg",
+        content_type: "image/jpeg",
+        bytes: &bytes,
+        sha256: "own",
+    }];
+    let tx = b.conn.transaction().unwrap();
+    let token = avatar::create_upload(&tx, OWNER, b.now, Duration::from_secs(900)).unwrap();
+    let done = b
+        .svc
+        .complete_upload(&tx, b.now, &token, "own-src", &v)
+        .unwrap();
+    tx.commit().unwrap();
+    let told = replies::Text::AvatarUploaded {
+        told: 0,
+        nobody: true,
+    };
+    assert_eq!(done, Ok(told));
+    let sms: String = b
+        .conn
+        .query_row(
+            "SELECT body FROM outbox WHERE destination = ?1 ORDER BY id DESC LIMIT 1",
+            [OWNER],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        sms,
+        "新头像已设置。隐私为无人，暂无人可见；发送“隐私 联系人”即可公开。"
+    );
+    assert!(pushes(&b).is_empty());
+    // Shared again, a new avatar says how many contacts get it, as ever.
+    b.send(OWNER, "PRIVACY CONTACTS");
+    b.flush();
+    assert_eq!(
+        b.send(OWNER, "AVATAR 1"),
+        "Your avatar is now 1 Pic1. 3 contacts will get it."
+    );
+}
+
 /// `AVATAR` / `头像` alone says what the avatar is (none, a preset by id and title, or one's
 /// own picture) and how to change it, instead of "Something is missing".
 #[test]
@@ -1699,7 +1760,10 @@ fn reopening_privacy_pushes_the_avatar_only_to_handsets_without_it() {
     // A picture chosen under NOBODY went to nobody: on opening, every contact gets it.
     b.send(OWNER, "PRIVACY NOBODY");
     let r = b.send(OWNER, "AVATAR 5");
-    assert!(r.ends_with("0 contacts will get it."), "{r}");
+    assert!(
+        r.ends_with(" PRIVACY CONTACTS shares it with your contacts."),
+        "{r}"
+    );
     b.send(OWNER, "PRIVACY CONTACTS");
     assert_eq!(to(&b), [STRANGER, BOSS, DAD, MUM]);
     b.flush();
@@ -1826,6 +1890,53 @@ fn choosing_the_current_avatar_again_pushes_only_to_handsets_without_it() {
     // Another picture goes to every contact, as ever.
     b.flush();
     b.send(OWNER, "AVATAR 4");
+    assert_eq!(to(&b), [BOSS, DAD, MUM]);
+}
+
+/// A contact who sent `STOP <owner>` gets no avatar push while stopped; `START <owner>` brings
+/// the owner's current picture to the handset when it does not have it (the avatar chosen
+/// meanwhile: before, the handset showed the old picture on every call until the owner changed
+/// it again), and nothing when it has it, when the starter is no contact of the owner, or
+/// while the owner's PRIVACY is NOBODY. So does `START <owner>` after `STOP ALL`.
+#[test]
+fn start_brings_the_avatar_chosen_while_stopped() {
+    let to = |b: &Bench| -> Vec<String> { pushes(b).into_iter().map(|p| p.0).collect() };
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 5);
+    b.send(OWNER, "AVATAR 3");
+    b.flush();
+    b.send(MUM, "STOP 13800138000");
+    b.send(OWNER, "AVATAR 4");
+    assert_eq!(to(&b), [BOSS, DAD]);
+    b.flush();
+    let r = b.send(MUM, "START 13800138000");
+    assert_eq!(r, "You will get updates about +8613800138000 again.");
+    assert_eq!(to(&b), [MUM], "the picture chosen while Mum was stopped");
+    b.flush();
+    // The handset has it now: a STOP and START push nothing.
+    b.send(MUM, "STOP 13800138000");
+    b.send(MUM, "START 13800138000");
+    assert!(pushes(&b).is_empty(), "{:?}", pushes(&b));
+    // Opted out of everyone, then back in for this owner.
+    b.send(DAD, "STOP ALL");
+    b.send(OWNER, "AVATAR 5");
+    assert_eq!(to(&b), [BOSS, MUM]);
+    b.flush();
+    b.send(DAD, "START 13800138000");
+    assert_eq!(to(&b), [DAD]);
+    b.flush();
+    // No contact of the owner: nothing (OTHERS are never pushed to).
+    b.send(STRANGER, "STOP 13800138000");
+    b.send(STRANGER, "START 13800138000");
+    assert!(pushes(&b).is_empty(), "{:?}", pushes(&b));
+    // PRIVACY NOBODY: nothing, and the picture goes when PRIVACY opens.
+    b.send(MUM, "STOP 13800138000");
+    b.send(OWNER, "PRIVACY NOBODY");
+    b.send(OWNER, "AVATAR 2");
+    b.send(MUM, "START 13800138000");
+    assert!(pushes(&b).is_empty(), "{:?}", pushes(&b));
+    b.send(OWNER, "PRIVACY CONTACTS");
     assert_eq!(to(&b), [BOSS, DAD, MUM]);
 }
 
@@ -2717,7 +2828,13 @@ fn uploads_need_activity_and_a_link_that_works_once() {
         .complete_upload(&tx, b.now, &token, "src", &v)
         .unwrap();
     tx.commit().unwrap();
-    assert_eq!(done, Ok(3));
+    assert_eq!(
+        done,
+        Ok(replies::Text::AvatarUploaded {
+            told: 3,
+            nobody: false
+        })
+    );
     assert_eq!(pushes(&b).len(), 3);
     let tx = b.conn.transaction().unwrap();
     let again = b
@@ -3732,7 +3849,10 @@ fn a_contact_who_becomes_allowed_to_see_the_avatar_gets_it_pushed() {
     // PRIVACY NOBODY: an avatar chosen then goes to nobody, and nor does a new contact...
     b.send(OWNER, "PRIVACY NOBODY");
     let r = b.send(OWNER, "AVATAR 5");
-    assert!(r.ends_with("0 contacts will get it."), "{r}");
+    assert!(
+        r.starts_with("Your avatar is now 5 Pic5. Nobody sees it"),
+        "{r}"
+    );
     b.send(OWNER, "GROUP FRIENDS ADD 13700137000");
     b.send(OWNER, "GROUP CLASSMATES DEL 13400134000");
     b.send(OWNER, "GROUP CLASSMATES ADD 13400134000");

@@ -161,12 +161,13 @@ impl ServiceHandle {
     }
 
     /// Store an uploaded picture for upload `token`, make it the owner's avatar and push it
-    /// to their contacts (one transaction). `Ok(Err(..))`: the token cannot be used.
+    /// to their contacts (one transaction); `Ok(Ok(text))`: what the owner was told.
+    /// `Ok(Err(..))`: the token cannot be used.
     pub async fn complete_upload(
         &self,
         token: String,
         processed: crate::images::Processed,
-    ) -> Result<Result<usize, super::avatar::UploadToken>, StoreError> {
+    ) -> Result<Result<super::replies::Text, super::avatar::UploadToken>, StoreError> {
         let service = self.service.clone();
         let r = self
             .store
