@@ -48,7 +48,7 @@ use crate::command::{
 use crate::store::outbox::{self, NewMessage};
 use crate::store::StoreError;
 use clock::Zone;
-use replies::{CurrentAvatar, Label, Line, Shown, Text};
+use replies::{CurrentAvatar, Label, Line, Reach, Shown, Text};
 use state::{Audience, AudienceKind, Stored, Subscriber};
 
 /// Errors of the service: only the store can fail; every bad input is a reply.
@@ -323,6 +323,19 @@ fn withdraw_updates(
     let owner = owner.unwrap_or("%");
     let n = outbox::withdraw_queued(tx, &status_key(owner, member), why, None, now)?;
     Ok(n + outbox::withdraw_queued(tx, &avatar::push_key(owner, member), why, veto, now)?)
+}
+
+/// Who a new avatar of `owner`'s reached, as the reply says it: nobody under PRIVACY NOBODY;
+/// "already" when it was their avatar before (`again`) and no contact is sent it (their
+/// handsets have it); else the `told` contacts queued.
+fn reach(owner: &Subscriber, again: bool, told: usize) -> Reach {
+    if owner.privacy == Privacy::Nobody {
+        Reach::Nobody
+    } else if again && told == 0 {
+        Reach::Already
+    } else {
+        Reach::Told(told)
+    }
 }
 
 /// Refused uploads on one upload link that are told to its owner by SMS
@@ -988,8 +1001,7 @@ impl Service {
             Text::AvatarChosen {
                 id,
                 title,
-                told,
-                nobody: sub.privacy == Privacy::Nobody,
+                reach: reach(sub, again, told),
             },
             FanOut {
                 told,
@@ -1082,8 +1094,9 @@ impl Service {
 
     /// Finish an upload through `token`: store the processed picture, make it the owner's
     /// avatar, push it to their contacts and tell the owner, all in `tx`; returns what the
-    /// owner is told ([`Text::AvatarUploaded`]: how many contacts get it, or that nobody sees
-    /// it under PRIVACY NOBODY), which the upload page shows too. `Err` says why the token
+    /// owner is told ([`Text::AvatarUploaded`]: how many contacts get it, that nobody sees it
+    /// under PRIVACY NOBODY, or that it was the avatar already), which the upload page shows
+    /// too. `Err` says why the token
     /// cannot be used (nothing is changed then).
     pub fn complete_upload(
         &self,
@@ -1105,8 +1118,7 @@ impl Service {
         avatar::set_avatar(tx, &msisdn, id, None, now)?;
         let told = self.push_avatar(tx, now, &sub, None, again)?;
         let text = Text::AvatarUploaded {
-            told,
-            nobody: sub.privacy == Privacy::Nobody,
+            reach: reach(&sub, again, told),
         };
         self.tell(tx, now, &sub, text.clone())?;
         Ok(Ok(text))

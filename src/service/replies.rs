@@ -89,6 +89,19 @@ pub enum CurrentAvatar {
     Own,
 }
 
+/// Who a new avatar (`AVATAR n`, an upload) goes to, as its reply says ("0 contacts will get
+/// it" read as if the subscriber had no contacts, in the two cases where no contact is sent it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// This many contacts will get it.
+    Told(usize),
+    /// The owner's PRIVACY is NOBODY: nobody sees it (the reply says how to share it).
+    Nobody,
+    /// It was the avatar already and no contact is sent it again (the handsets allowed it
+    /// have it).
+    Already,
+}
+
 /// Every text the gateway sends to a subscriber.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Text {
@@ -280,11 +293,8 @@ pub enum Text {
         id: i64,
         /// Its titles (the reply shows the one in its language, else the English one).
         title: PresetTitle,
-        /// Contacts who will get it.
-        told: usize,
-        /// The owner's PRIVACY is NOBODY: nobody sees it (the reply says so and how to share
-        /// it, instead of "0 contacts will get it").
-        nobody: bool,
+        /// Who gets it.
+        reach: Reach,
     },
     /// AVATAR UPLOAD: the one-time link.
     UploadLink {
@@ -315,10 +325,8 @@ pub enum Text {
     },
     /// An upload was stored.
     AvatarUploaded {
-        /// Contacts who will get it.
-        told: usize,
-        /// The owner's PRIVACY is NOBODY, as for [`Text::AvatarChosen`].
-        nobody: bool,
+        /// Who gets it.
+        reach: Reach,
     },
     /// An upload was refused.
     UploadRejected(Rejected),
@@ -1623,39 +1631,30 @@ impl Text {
             }
             Text::NoSuchPreset(id) if en => format!("There is no avatar {id}. AVATARS lists them."),
             Text::NoSuchPreset(id) => format!("没有编号{id}的头像。发送“头像库”查看。"),
-            Text::AvatarChosen {
-                id,
-                title,
-                nobody: true,
-                ..
-            } if en => format!(
-                "Your avatar is now {id} {}. {}",
-                title.in_lang(lang),
-                nobody_sees(lang)
-            ),
-            Text::AvatarChosen {
-                id,
-                title,
-                nobody: true,
-                ..
-            } => format!(
-                "头像已设为{id} {}。{}",
-                title.in_lang(lang),
-                nobody_sees(lang)
-            ),
-            Text::AvatarChosen {
-                id, title, told, ..
-            } if en => format!(
-                "Your avatar is now {id} {}. {told} contact{} will get it.",
-                title.in_lang(lang),
-                plural(*told)
-            ),
-            Text::AvatarChosen {
-                id, title, told, ..
-            } => format!(
-                "头像已设为{id} {}。将发送给{told}位联系人。",
-                title.in_lang(lang)
-            ),
+            Text::AvatarChosen { id, title, reach } => {
+                let title = title.in_lang(lang);
+                match (reach, en) {
+                    (Reach::Told(told), true) => format!(
+                        "Your avatar is now {id} {title}. {told} contact{} will get it.",
+                        plural(*told)
+                    ),
+                    (Reach::Told(told), false) => {
+                        format!("头像已设为{id} {title}。将发送给{told}位联系人。")
+                    }
+                    (Reach::Nobody, true) => {
+                        format!("Your avatar is now {id} {title}. {}", nobody_sees(lang))
+                    }
+                    (Reach::Nobody, false) => {
+                        format!("头像已设为{id} {title}。{}", nobody_sees(lang))
+                    }
+                    (Reach::Already, true) => {
+                        format!("Your avatar is {id} {title} already: nothing is sent again.")
+                    }
+                    (Reach::Already, false) => {
+                        format!("头像已是{id} {title}，不再重复发送。")
+                    }
+                }
+            }
             Text::UploadLink {
                 url,
                 minutes,
@@ -1702,19 +1701,21 @@ impl Text {
             Text::AvatarRemoved { had: true } => "头像已取消。".into(),
             Text::AvatarRemoved { had: false } if en => "You have no avatar set.".into(),
             Text::AvatarRemoved { had: false } => "你还没有设置头像。".into(),
-            Text::AvatarUploaded { nobody: true, .. } if en => {
-                format!("Your new picture is set. {}", nobody_sees(lang))
-            }
-            Text::AvatarUploaded { nobody: true, .. } => {
-                format!("新头像已设置。{}", nobody_sees(lang))
-            }
-            Text::AvatarUploaded { told, .. } if en => format!(
-                "Your new picture is set. {told} contact{} will get it.",
-                plural(*told)
-            ),
-            Text::AvatarUploaded { told, .. } => {
-                format!("新头像已设置，将发送给{told}位联系人。")
-            }
+            Text::AvatarUploaded { reach } => match (reach, en) {
+                (Reach::Told(told), true) => format!(
+                    "Your new picture is set. {told} contact{} will get it.",
+                    plural(*told)
+                ),
+                (Reach::Told(told), false) => format!("新头像已设置，将发送给{told}位联系人。"),
+                (Reach::Nobody, true) => {
+                    format!("Your new picture is set. {}", nobody_sees(lang))
+                }
+                (Reach::Nobody, false) => format!("新头像已设置。{}", nobody_sees(lang)),
+                (Reach::Already, true) => {
+                    "That picture is your avatar already: nothing is sent again.".into()
+                }
+                (Reach::Already, false) => "该图片已是你的头像，不再重复发送。".into(),
+            },
             Text::UploadRejected(r) => match (r, en) {
                 (Rejected::TooLarge(kb), true) => format!("Picture not set: it is over {kb} KB."),
                 (Rejected::TooLarge(kb), false) => format!("头像未设置：图片超过{kb}KB。"),
@@ -2160,14 +2161,17 @@ mod tests {
             Text::AvatarChosen {
                 id: 100,
                 title: "Sunflower field".into(),
-                told: 1000,
-                nobody: false,
+                reach: Reach::Told(1000),
             },
             Text::AvatarChosen {
                 id: 100,
                 title: "Sunflower field".into(),
-                told: 0,
-                nobody: true,
+                reach: Reach::Nobody,
+            },
+            Text::AvatarChosen {
+                id: 100,
+                title: "Sunflower field".into(),
+                reach: Reach::Already,
             },
             // The longest Chinese titles the catalogue takes.
             Text::Presets {
@@ -2179,14 +2183,17 @@ mod tests {
             Text::AvatarChosen {
                 id: 100,
                 title: longest_zh_title(),
-                told: 1000,
-                nobody: false,
+                reach: Reach::Told(1000),
             },
             Text::AvatarChosen {
                 id: i64::from(u32::MAX),
                 title: longest_zh_title(),
-                told: 0,
-                nobody: true,
+                reach: Reach::Nobody,
+            },
+            Text::AvatarChosen {
+                id: i64::from(u32::MAX),
+                title: longest_zh_title(),
+                reach: Reach::Already,
             },
             Text::UploadLink {
                 url: URL.into(),
@@ -2203,12 +2210,13 @@ mod tests {
             Text::AvatarRemoved { had: true },
             Text::AvatarRemoved { had: false },
             Text::AvatarUploaded {
-                told: 1000,
-                nobody: false,
+                reach: Reach::Told(1000),
             },
             Text::AvatarUploaded {
-                told: 0,
-                nobody: true,
+                reach: Reach::Nobody,
+            },
+            Text::AvatarUploaded {
+                reach: Reach::Already,
             },
             Text::UploadRejected(Rejected::TooLarge(100)),
             Text::UploadRejected(Rejected::Format),
@@ -3106,8 +3114,7 @@ mod tests {
         let chosen = |title: PresetTitle| Text::AvatarChosen {
             id: 1,
             title,
-            told: 2,
-            nobody: false,
+            reach: Reach::Told(2),
         };
         let cat = PresetTitle::new("Cat", Some("猫".into()));
         assert_eq!(
@@ -3119,14 +3126,13 @@ mod tests {
             "Your avatar is now 1 Cat. 2 contacts will get it."
         );
         // One SMS as before, with the longest titles of either language, also when it says
-        // that nobody sees it.
+        // that nobody sees it or that it was the avatar already.
         for lang in [Lang::En, Lang::Zh] {
-            for nobody in [false, true] {
+            for reach in [Reach::Told(100_000), Reach::Nobody, Reach::Already] {
                 let r = Text::AvatarChosen {
                     id: i64::from(u32::MAX),
                     title: longest_zh_title(),
-                    told: 100_000,
-                    nobody,
+                    reach,
                 }
                 .render_full(lang);
                 assert_eq!(segments(&r), 1, "{lang:?}: {r}");

@@ -1625,8 +1625,7 @@ fn a_new_avatar_under_privacy_nobody_says_nobody_sees_it_and_how_to_share_it() {
         .unwrap();
     tx.commit().unwrap();
     let told = replies::Text::AvatarUploaded {
-        told: 0,
-        nobody: true,
+        reach: replies::Reach::Nobody,
     };
     assert_eq!(done, Ok(told));
     let sms: String = b
@@ -1874,9 +1873,37 @@ fn choosing_the_current_avatar_again_pushes_only_to_handsets_without_it() {
     b.send(OWNER, "AVATAR 3");
     assert_eq!(to(&b), [BOSS, DAD, MUM]);
     b.flush();
+    // Nothing goes: the reply says it was the avatar already ("0 contacts will get it" read
+    // as if the subscriber had no contacts).
     let r = b.send(OWNER, "AVATAR 3");
-    assert_eq!(r, "Your avatar is now 3 Pic3. 0 contacts will get it.");
+    assert_eq!(r, "Your avatar is 3 Pic3 already: nothing is sent again.");
+    assert_eq!(b.send(OWNER, "头像 3"), "头像已是3 Pic3，不再重复发送。");
     assert!(pushes(&b).is_empty(), "{:?}", pushes(&b));
+    // The same picture uploaded twice: the second upload says so too.
+    let bytes = b"own".to_vec();
+    let v = [avatar::VariantIn {
+        size: 96,
+        format: "jpeg",
+        content_type: "image/jpeg",
+        bytes: &bytes,
+        sha256: "own",
+    }];
+    let upload = |b: &mut Bench| {
+        let tx = b.conn.transaction().unwrap();
+        let token = avatar::create_upload(&tx, OWNER, b.now, Duration::from_secs(900)).unwrap();
+        let done = b
+            .svc
+            .complete_upload(&tx, b.now, &token, "own-src", &v)
+            .unwrap();
+        tx.commit().unwrap();
+        b.flush();
+        done
+    };
+    let reach = |reach| Ok(replies::Text::AvatarUploaded { reach });
+    assert_eq!(upload(&mut b), reach(replies::Reach::Told(3)));
+    assert_eq!(upload(&mut b), reach(replies::Reach::Already));
+    b.send(OWNER, "AVATAR 3");
+    b.flush();
     // A push that never arrived does not count: Dad's failed, so he gets it again.
     b.conn
         .execute(
@@ -2831,8 +2858,7 @@ fn uploads_need_activity_and_a_link_that_works_once() {
     assert_eq!(
         done,
         Ok(replies::Text::AvatarUploaded {
-            told: 3,
-            nobody: false
+            reach: replies::Reach::Told(3)
         })
     );
     assert_eq!(pushes(&b).len(), 3);
