@@ -3489,7 +3489,7 @@ pub fn avatar(input: &str) -> PResult<'_, Parsed> {
     }
 }
 
-/// `PRIVACY EVERYONE|CONTACTS|NOBODY` / `隐私 所有人|联系人|无人`.
+/// `PRIVACY EVERYONE|CONTACTS|NOBODY` / `隐私 所有人|联系人|无人`; alone, the setting now.
 pub fn privacy(input: &str) -> PResult<'_, Parsed> {
     const KW: &[Kw<()>] = &[("PRIVACY", EN, ()), ("隐私", ZH, ())];
     const LEVELS: &[Kw<Privacy>] = &[
@@ -3507,15 +3507,7 @@ pub fn privacy(input: &str) -> PResult<'_, Parsed> {
     let (rest, (lang, ())) = keyword(KW)(input)?;
     match choice(rest, LEVELS) {
         Some(p) => done(Command::Privacy(p), lang),
-        None if rest.is_empty() => with_lang(
-            lang,
-            fail(
-                rest,
-                ParseErrorKind::MissingArgument,
-                "",
-                HelpTopic::Privacy,
-            ),
-        ),
+        None if rest.is_empty() => done(Command::PrivacyShow, lang),
         None => with_lang(
             lang,
             fail(

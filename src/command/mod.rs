@@ -98,6 +98,8 @@ pub enum Command {
     AvatarUpload,
     /// `AVATAR OFF` / `头像 取消`.
     AvatarOff,
+    /// `PRIVACY` / `隐私` alone: who may see the avatar now, and the PRIVACY forms.
+    PrivacyShow,
     /// `PRIVACY <everyone|contacts|nobody>` / `隐私 <所有人|联系人|无人>`.
     Privacy(Privacy),
     /// `STOP <n>` / `STOP ALL` / `STOP` / `TD` / `TD<n>` / `UNSUBSCRIBE` / `退订 [<n>|全部]`.

@@ -288,6 +288,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::AvatarUpload => "avatar_upload",
         Command::AvatarOff => "avatar_off",
         Command::Privacy(_) => "privacy",
+        Command::PrivacyShow => "privacy_show",
         Command::Stop(_) => "stop",
         Command::Start(_) => "start",
         Command::Lang(_) => "lang",
@@ -869,6 +870,7 @@ impl Service {
                 }
                 Text::AvatarRemoved { had }
             }
+            Command::PrivacyShow => Text::PrivacyNow(sub.privacy),
             Command::Privacy(p) => {
                 let was = sub.privacy;
                 sub.privacy = p;

@@ -268,6 +268,8 @@ pub enum Text {
     LangSet(Lang),
     /// PRIVACY set.
     PrivacySet(Privacy),
+    /// `PRIVACY` alone: who may see the avatar now, and how to change it.
+    PrivacyNow(Privacy),
     /// AVATARS: one page of the preset catalogue and the gallery link.
     Presets {
         /// Page asked for (1-based; past the last, answered by [`no_such_page`]).
@@ -1563,6 +1565,15 @@ impl Text {
                 format!("Your avatar can be seen by {}.", privacy_word(*p, lang))
             }
             Text::PrivacySet(p) => format!("你的头像可见范围：{}。", privacy_word(*p, lang)),
+            Text::PrivacyNow(p) if en => format!(
+                "Your avatar can be seen by {}. Change: PRIVACY EVERYONE / PRIVACY CONTACTS / \
+                 PRIVACY NOBODY",
+                privacy_word(*p, lang)
+            ),
+            Text::PrivacyNow(p) => format!(
+                "你的头像可见范围：{}。修改：隐私 所有人／隐私 联系人／隐私 无人",
+                privacy_word(*p, lang)
+            ),
             Text::Presets {
                 page,
                 pages,
@@ -2133,6 +2144,7 @@ mod tests {
             Text::LangSet(Lang::En),
             Text::LangSet(Lang::Zh),
             Text::PrivacySet(Privacy::Contacts),
+            Text::PrivacyNow(Privacy::Contacts),
             Text::Presets {
                 page: 19,
                 pages: 20,
@@ -2277,6 +2289,25 @@ mod tests {
                     ["AVATARS", "AVATAR <number>", "AVATAR UPLOAD", "AVATAR OFF"]
                 } else {
                     ["头像库", "头像 编号", "头像 上传", "头像 取消"]
+                } {
+                    assert!(t.contains(form), "{t}");
+                }
+            }
+        }
+    }
+
+    /// `PRIVACY` alone answers in one SMS in either language: the setting and every form.
+    #[test]
+    fn the_privacy_setting_and_its_forms_fit_one_sms() {
+        for p in [Privacy::Everyone, Privacy::Contacts, Privacy::Nobody] {
+            for lang in [Lang::En, Lang::Zh] {
+                let t = Text::PrivacyNow(p).render_full(lang);
+                assert_eq!(segments(&t), 1, "{t}");
+                assert!(t.contains(privacy_word(p, lang)), "{t}");
+                for form in if lang == Lang::En {
+                    ["PRIVACY EVERYONE", "PRIVACY CONTACTS", "PRIVACY NOBODY"]
+                } else {
+                    ["隐私 所有人", "隐私 联系人", "隐私 无人"]
                 } {
                     assert!(t.contains(form), "{t}");
                 }

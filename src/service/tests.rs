@@ -263,6 +263,20 @@ fn a_user_group_glued_to_its_status_is_read_apart_when_the_subscriber_has_it() {
 }
 
 #[test]
+fn privacy_alone_says_who_sees_the_avatar_now() {
+    let mut b = Bench::new();
+    assert_eq!(
+        b.send(OWNER, "PRIVACY"),
+        "Your avatar can be seen by your contacts. Change: PRIVACY EVERYONE / PRIVACY CONTACTS / PRIVACY NOBODY"
+    );
+    b.send(OWNER, "PRIVACY NOBODY");
+    assert_eq!(
+        b.send(OWNER, "隐私"),
+        "你的头像可见范围：无人。修改：隐私 所有人／隐私 联系人／隐私 无人"
+    );
+}
+
+#[test]
 fn chinese_commands_get_chinese_replies_and_updates_use_the_recipients_language() {
     let mut b = Bench::new();
     b.send(MUM, "LANG ZH");
