@@ -441,12 +441,18 @@ pub fn parse_activity(fields: &[&str], country_code: &str) -> Result<(Msisdn, Ac
     }
     let msisdn = Msisdn::parse(fields[0], country_code).map_err(|e| e.to_string())?;
     let num = |i: usize| -> Result<u64, String> {
-        fields[i].trim().parse::<u64>().map_err(|_| {
-            format!(
+        let text = fields[i].trim();
+        match text.parse::<u64>() {
+            Ok(v) if v <= avatar::MAX_ACTIVITY_FIGURE => Ok(v),
+            // All digits and still no figure: too large, not "not a whole number".
+            _ if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
+                Err(avatar::too_large(ACTIVITY_HEADER[i], text))
+            }
+            _ => Err(format!(
                 "{}: {:?} is not a whole number",
                 ACTIVITY_HEADER[i], fields[i]
-            )
-        })
+            )),
+        }
     };
     Ok((
         msisdn,

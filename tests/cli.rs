@@ -586,6 +586,78 @@ fn activity_import_of_the_sample_files() {
     );
 }
 
+/// A figure no real count reaches (a broken export) is refused with its line, named as too
+/// large (it was stored wrapped round: 18446744073709551615 as -1, read as 0), and one at the
+/// top of the store's integers no longer breaks `subscriber show` (its sum with the messages
+/// counted live was unreadable).
+#[test]
+fn activity_import_refuses_a_figure_too_large_naming_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    create_db(&d.join("gw.db"));
+    std::fs::write(
+        d.join("big.csv"),
+        "msisdn,call_minutes,sms_sent,tenure_days,level\n\
+         13800138001,18446744073709551615,1,1,1\n\
+         13800138002,1,9223372036854775807,1,1\n\
+         13800138003,1,2,3,99999999999999999999\n\
+         13800138004,1000000000000,1,1,1\n",
+    )
+    .unwrap();
+    let r = run_in(d, &["activity", "import", "big.csv", "--db", "gw.db"]);
+    r.no_panic("activity import");
+    assert!(
+        r.ok() && r.stdout.contains("imported 1 rows, skipped 3 bad rows"),
+        "{} {}",
+        r.stdout,
+        r.stderr
+    );
+    for (line, why) in [
+        (
+            2,
+            "call_minutes: 18446744073709551615 is over the largest figure taken",
+        ),
+        (
+            3,
+            "sms_sent: 9223372036854775807 is over the largest figure taken",
+        ),
+        (
+            4,
+            "level: 99999999999999999999 is over the largest figure taken",
+        ),
+    ] {
+        assert!(
+            r.stderr
+                .lines()
+                .any(|l| l.starts_with(&format!("big.csv:{line}: skipped: ")) && l.contains(why)),
+            "line {line}: {}",
+            r.stderr
+        );
+    }
+    // Refused rows store nothing: the plain sentence, no activity line.
+    for number in ["13800138001", "13800138002"] {
+        let r = run_in(d, &["subscriber", "show", number, "--db", "gw.db"]);
+        assert_eq!(
+            (r.code, r.stdout.as_str()),
+            (
+                Some(0),
+                format!("+86{number} has never used the service\n").as_str()
+            ),
+            "{}",
+            r.stderr
+        );
+    }
+    let r = run_in(d, &["subscriber", "show", "13800138004", "--db", "gw.db"]);
+    assert!(
+        r.ok()
+            && r.stdout
+                .contains("activity: 1000000000000 call minutes, 1 messages"),
+        "{} {}",
+        r.stdout,
+        r.stderr
+    );
+}
+
 #[test]
 fn admin_commands_answer_clearly_on_unknowns() {
     let dir = tempfile::tempdir().unwrap();
