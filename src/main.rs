@@ -317,10 +317,11 @@ enum SubscriberCmd {
 fn activity(cmd: ActivityCmd, db: &DbArgs) -> anyhow::Result<()> {
     let ActivityCmd::Import { file } = cmd;
     let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+    // Before the database: a file that cannot be read (a folder) is named at once.
+    let lines = count_lines(&file)
+        .with_context(|| format!("reading {}", file.display()))?
+        .saturating_sub(1);
     let (cfg, store) = db.open()?;
-    let lines = std::io::BufRead::lines(std::io::BufReader::new(std::fs::File::open(&file)?))
-        .count()
-        .saturating_sub(1) as u64;
     let bar = indicatif::ProgressBar::new(lines);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {elapsed}")
@@ -341,6 +342,25 @@ fn activity(cmd: ActivityCmd, db: &DbArgs) -> anyhow::Result<()> {
     );
     store.close_blocking();
     Ok(())
+}
+
+/// The lines of the file at `path` (a last one without its newline counted too), or the error
+/// of the first read that fails: `BufRead::lines` yields a failed read as one more item and
+/// reads again, so counting it never ended on a file every read of which fails (a folder).
+fn count_lines(path: &std::path::Path) -> std::io::Result<u64> {
+    use std::io::BufRead as _;
+    let mut r = std::io::BufReader::new(std::fs::File::open(path)?);
+    let (mut lines, mut last) = (0u64, b'\n');
+    loop {
+        let buf = r.fill_buf()?;
+        let Some(&end) = buf.last() else {
+            return Ok(lines + u64::from(last != b'\n'));
+        };
+        lines += buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        last = end;
+        let n = buf.len();
+        r.consume(n);
+    }
 }
 
 fn presets(cmd: PresetsCmd, db: &DbArgs) -> anyhow::Result<()> {

@@ -658,6 +658,26 @@ fn activity_import_refuses_a_figure_too_large_naming_its_line() {
     );
 }
 
+/// `activity import` given a folder (or any file that cannot be read) ends at once with
+/// status 1 naming it: counting its lines for the progress bar read it in a loop that never
+/// ended, each read failing again ("Is a directory"), and the command hung at full CPU.
+#[test]
+fn activity_import_of_a_folder_ends_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    create_db(&d.join("gw.db"));
+    std::fs::create_dir(d.join("exports")).unwrap();
+    let r = run_in(d, &["activity", "import", "exports", "--db", "gw.db"]);
+    r.no_panic("activity import of a folder");
+    assert_eq!(r.code, Some(1), "{} {}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("exports") && r.stderr.contains("Is a directory"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("imported"), "{}", r.stdout);
+}
+
 #[test]
 fn admin_commands_answer_clearly_on_unknowns() {
     let dir = tempfile::tempdir().unwrap();
