@@ -430,6 +430,66 @@ pub enum AdminError {
     Store(#[from] StoreError),
 }
 
+/// `inner` with each `\r\n` read as `\n` (a `\r` alone is kept), for the CSV files operators
+/// save from spreadsheets: the csv reader counts the line of a `\r\n` only when it reads the
+/// next record (rust-csv#395), so the line it gives each record of such a file, and each bad
+/// row's line in the imports' reports, was one short.
+struct CrlfAsLf<R> {
+    inner: std::io::BufReader<R>,
+    /// A `\r` ended the last bytes read: dropped if a `\n` comes next, else passed on.
+    held_cr: bool,
+}
+
+impl<R: Read> CrlfAsLf<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner: std::io::BufReader::new(inner),
+            held_cr: false,
+        }
+    }
+}
+
+impl<R: Read> Read for CrlfAsLf<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead as _;
+        let mut n = 0;
+        while n < out.len() {
+            let data = self.inner.fill_buf()?;
+            if data.is_empty() {
+                if std::mem::take(&mut self.held_cr) {
+                    out[n] = b'\r';
+                    n += 1;
+                }
+                break;
+            }
+            if std::mem::take(&mut self.held_cr) && data[0] != b'\n' {
+                out[n] = b'\r';
+                n += 1;
+                continue;
+            }
+            let mut used = 0;
+            while used < data.len() && n < out.len() {
+                let b = data[used];
+                used += 1;
+                match (b, data.get(used)) {
+                    // Dropped: the `\n` after it is the line end.
+                    (b'\r', Some(b'\n')) => {}
+                    // Known only at the next read.
+                    (b'\r', None) => self.held_cr = true,
+                    _ => {
+                        out[n] = b;
+                        n += 1;
+                    }
+                }
+            }
+            // On to fill `out`: a reader handing out a few bytes at a time would otherwise
+            // split the byte-order mark the csv reader looks for in its first read.
+            self.inner.consume(used);
+        }
+        Ok(n)
+    }
+}
+
 /// Parse one activity record (without the header): the subscriber and figures, or why not.
 pub fn parse_activity(fields: &[&str], country_code: &str) -> Result<(Msisdn, Activity), String> {
     if fields.len() != ACTIVITY_HEADER.len() {
@@ -479,7 +539,7 @@ pub fn import_activity_csv(
         .has_headers(true)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(input);
+        .from_reader(CrlfAsLf::new(input));
     let header: Vec<String> = rdr.headers()?.iter().map(str::to_lowercase).collect();
     if header != ACTIVITY_HEADER {
         return Err(AdminError::Header {
@@ -728,7 +788,7 @@ pub fn read_titles(input: impl Read) -> (Titles, Vec<String>) {
         .has_headers(true)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(input);
+        .from_reader(CrlfAsLf::new(input));
     let header: Vec<String> = match rdr.headers() {
         Ok(h) => h
             // The csv reader drops a byte-order mark (Excel's "CSV UTF-8" writes one).
@@ -1508,6 +1568,68 @@ mod tests {
         }
         assert_eq!(pictures, 14);
         assert!(titles.unused().is_empty(), "{:?}", titles.unused());
+    }
+
+    /// A reader that hands out one byte a call: a `\r` is then always the last byte read.
+    struct ByteAtATime<'a>(&'a [u8]);
+
+    impl Read for ByteAtATime<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((&b, rest)), Some(out)) => {
+                    *out = b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    /// A file saved with Windows line ends (Excel's "CSV UTF-8": a byte-order mark and `\r\n`)
+    /// names each bad row by the line it is on, as the same file with `\n` does: the csv
+    /// reader counts a `\r\n` only when the next record is read (rust-csv#395), so every line
+    /// number was one short and the operator mended the row above the bad one.
+    #[test]
+    fn a_file_with_windows_line_ends_names_the_same_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.db"), StoreOptions::default()).unwrap();
+        let csv = "\u{feff}msisdn,call_minutes,sms_sent,tenure_days,level\r\n\
+                   13800138000,700,10,20,1\r\n\
+                   not-a-number,1,2,3,4\r\n\
+                   +8613900139000,1,2,3\r\n\
+                   13700137000,5,6,7,x\r\n\
+                   13600136000,\"1\r\n2\",6,7,1\r\n\
+                   13500135000,1,1,1,1\r\n";
+        let lines = |r: &ImportReport| r.bad.iter().map(|b| b.line).collect::<Vec<u64>>();
+        let whole = import_activity_csv(&store, csv.as_bytes(), "86", |_| {}).unwrap();
+        assert_eq!(lines(&whole), [3, 4, 5, 6], "{:?}", whole.bad);
+        assert_eq!(whole.imported, 2);
+        let bytes = import_activity_csv(&store, ByteAtATime(csv.as_bytes()), "86", |_| {}).unwrap();
+        assert_eq!(lines(&bytes), [3, 4, 5, 6], "{:?}", bytes.bad);
+        // A `\r` not before a `\n` is kept: read as a line end, as before.
+        let cr = "msisdn,call_minutes,sms_sent,tenure_days,level\r13800138000,1,1,1,1\r";
+        let r = import_activity_csv(&store, ByteAtATime(cr.as_bytes()), "86", |_| {}).unwrap();
+        assert_eq!((r.imported, r.bad.len()), (1, 0), "{:?}", r.bad);
+
+        // The titles of a presets folder, saved the same way.
+        let titles = "Preset,Title,Title_ZH\n01-cat,,猫\n04-fish,Fish,鱼,extra\n,Nobody,无\n\
+                      01-cat,Kitty,小猫\n77,Unused,无用\n";
+        let warned = |text: &str, bytewise: bool| {
+            let (mut t, mut w) = if bytewise {
+                read_titles(ByteAtATime(text.as_bytes()))
+            } else {
+                read_titles(text.as_bytes())
+            };
+            t.take("01-cat.png", Some(1));
+            w.extend(t.unused());
+            w
+        };
+        let unix = warned(titles, false);
+        assert_eq!(unix.len(), 4, "{unix:#?}");
+        let windows = titles.replace('\n', "\r\n");
+        assert_eq!(warned(&windows, false), unix);
+        assert_eq!(warned(&windows, true), unix);
     }
 
     #[test]
