@@ -630,6 +630,31 @@ pub fn preset_name(file_name: &str) -> (Option<i64>, String) {
     (id, title.chars().take(MAX_TITLE_CHARS).collect())
 }
 
+/// The highest preset number a subscriber can choose (`AVATAR n` reads a 32-bit number).
+pub const MAX_PRESET_ID: i64 = u32::MAX as i64;
+
+/// Why the number file `file_name` starts with (as [`preset_name`] reads one) can give no
+/// preset: a subscriber chooses one by `AVATAR n`, n from 1 to [`MAX_PRESET_ID`], so preset 0
+/// or one past that would be listed and never chosen; a number too long to read at all was
+/// taken for none, and the picture numbered as a file without one.
+pub fn unchoosable_number(file_name: &str) -> Option<String> {
+    let stem = file_stem(file_name);
+    let digits = match stem.split_once(['-', '_', ' ']) {
+        Some((n, _)) => n,
+        None => stem,
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match digits.parse::<i64>() {
+        Ok(n) if (1..=MAX_PRESET_ID).contains(&n) => None,
+        _ => Some(format!(
+            "number {digits}: subscribers choose a preset by a number from 1 to {MAX_PRESET_ID} \
+             (AVATAR n); rename the file"
+        )),
+    }
+}
+
 /// `03-owl.png` -> `03-owl`.
 fn file_stem(file_name: &str) -> &str {
     file_name.rsplit_once('.').map_or(file_name, |(s, _)| s)
@@ -1009,8 +1034,10 @@ pub fn import_presets_until(
         max_bytes: 4 * 1024 * 1024,
         ..crate::images::Limits::default()
     };
+    // Numbers no subscriber can choose are refused below: they hold no number for later.
     let named: std::collections::BTreeSet<i64> = files
         .iter()
+        .filter(|(name, _)| unchoosable_number(name).is_none())
         .filter_map(|(name, _)| preset_name(name).0)
         .collect();
     let mut report = PresetReport {
@@ -1027,6 +1054,10 @@ pub fn import_presets_until(
             || name.ends_with(".txt")
             || name.eq_ignore_ascii_case(TITLES_FILE)
         {
+            continue;
+        }
+        if let Some(why) = unchoosable_number(&name) {
+            report.refused.push((name, why));
             continue;
         }
         let bytes = file.read()?;
@@ -1337,6 +1368,73 @@ mod tests {
         // Importing again replaces by id: still 3.
         import_presets(&store, &presets, &cfg).unwrap();
         assert_eq!(store.read_blocking(avatar::preset_count).unwrap(), 3);
+    }
+
+    /// A file whose number no subscriber can choose is refused, saying why: `00-zero.png`
+    /// became preset 0, listed first by `AVATARS` ("0 Zero") while `AVATAR 0` is refused as no
+    /// id; `4294967296-big.png` a preset past what `AVATAR n` reads; and a number too long
+    /// for any id (`99999999999999999999-huge.png`) was dropped, the file imported as if it
+    /// had none, under another number.
+    #[test]
+    fn a_file_numbered_as_no_subscriber_can_choose_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets");
+        let presets = dir.path().join("presets");
+        std::fs::create_dir(&presets).unwrap();
+        for (from, to) in [
+            ("01-cat.png", "00-zero.png"),
+            ("02-dog.jpg", "0.jpg"),
+            ("03-owl.png", "4294967296-big.png"),
+            ("04-fish.gif", "99999999999999999999-huge.gif"),
+            ("06-sunset.jpg", "sunset.jpg"),
+        ] {
+            std::fs::copy(src.join(from), presets.join(to)).unwrap();
+        }
+        let store = Store::open(&dir.path().join("p.db"), StoreOptions::default()).unwrap();
+        let cfg = crate::service::avatar::AvatarConfig {
+            sizes: vec![48],
+            ..Default::default()
+        };
+        let r = import_presets(&store, &presets, &cfg).unwrap();
+        let refused: Vec<&str> = r.refused.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            refused,
+            [
+                "0.jpg",
+                "00-zero.png",
+                "4294967296-big.png",
+                "99999999999999999999-huge.gif"
+            ],
+            "{r:?}"
+        );
+        for (file, why) in &r.refused {
+            assert!(
+                why.contains("subscribers choose a preset by a number from 1 to 4294967295"),
+                "{file}: {why}"
+            );
+        }
+        // The file without a number is numbered above the choosable numbers only.
+        let ids = |r: &PresetReport| -> Vec<(i64, String)> {
+            r.imported
+                .iter()
+                .map(|(id, _, f)| (*id, f.clone()))
+                .collect()
+        };
+        assert_eq!(ids(&r), [(1, "sunset.jpg".to_string())]);
+        // The highest number a subscriber can choose is taken.
+        std::fs::copy(
+            src.join("05-flower.png"),
+            presets.join("4294967295-last.png"),
+        )
+        .unwrap();
+        let r = import_presets(&store, &presets, &cfg).unwrap();
+        assert_eq!(
+            ids(&r),
+            [
+                (4_294_967_295, "4294967295-last.png".to_string()),
+                (1, "sunset.jpg".to_string())
+            ]
+        );
     }
 
     /// From the exploratory tester: `kitten.png` took number 23 because `23-sunrise.png` was
