@@ -942,7 +942,7 @@ fn folder_titles(dir: &std::path::Path) -> (Titles, Vec<String>) {
 /// Import every picture in `dir` (sorted by name) into the preset catalogue: id and English
 /// title from the file name, titles (English and Chinese) from the folder's [`TITLES_FILE`]
 /// when it has one, rendered to every configured size and format. Files that are not
-/// pictures the pipeline accepts are reported and skipped; what is wrong with the titles file
+/// pictures the pipeline accepts, or cannot be read, are reported and skipped; what is wrong with the titles file
 /// is reported in [`PresetReport::warnings`] and never stops the import (see
 /// [`read_titles`]). Re-importing replaces presets by id, titles included. A file without a
 /// number gets [`avatar::unnumbered_preset_id`]: its number from the last import, or one
@@ -1060,7 +1060,15 @@ pub fn import_presets_until(
             report.refused.push((name, why));
             continue;
         }
-        let bytes = file.read()?;
+        // One file that cannot be read is refused by name, as a broken picture is: it
+        // stopped the import, naming only the folder.
+        let bytes = match file.read() {
+            Ok(b) => b,
+            Err(e) => {
+                report.refused.push((name, format!("cannot read it: {e}")));
+                continue;
+            }
+        };
         let processed = match crate::images::process(&bytes, &limits, &cfg.sizes) {
             Ok(p) => p,
             Err(e) => {
@@ -1435,6 +1443,35 @@ mod tests {
                 (1, "sunset.jpg".to_string())
             ]
         );
+    }
+
+    /// A file of the folder that cannot be read (copied in with a mode the operator's user
+    /// may not read; here a link to a file every read of which fails) is refused by name, as
+    /// a broken picture is, and the others are imported: the import stopped at it with
+    /// "reading DIR: Permission denied", naming no file, the pictures before it imported and
+    /// not listed.
+    #[test]
+    fn a_file_that_cannot_be_read_is_refused_by_name_and_the_rest_imported() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets");
+        let presets = dir.path().join("presets");
+        std::fs::create_dir(&presets).unwrap();
+        for name in ["01-cat.png", "03-owl.png"] {
+            std::fs::copy(src.join(name), presets.join(name)).unwrap();
+        }
+        // A regular file whose every read fails (EIO), for root as for any user.
+        std::os::unix::fs::symlink("/proc/self/mem", presets.join("02-dog.jpg")).unwrap();
+        let store = Store::open(&dir.path().join("p.db"), StoreOptions::default()).unwrap();
+        let cfg = crate::service::avatar::AvatarConfig {
+            sizes: vec![48],
+            ..Default::default()
+        };
+        let r = import_presets(&store, &presets, &cfg).unwrap();
+        let ids: Vec<i64> = r.imported.iter().map(|(id, _, _)| *id).collect();
+        assert_eq!(ids, [1, 3], "{r:?}");
+        assert_eq!(r.refused.len(), 1, "{r:?}");
+        assert_eq!(r.refused[0].0, "02-dog.jpg");
+        assert!(r.refused[0].1.starts_with("cannot read it: "), "{r:?}");
     }
 
     /// From the exploratory tester: `kitten.png` took number 23 because `23-sunrise.png` was
