@@ -489,6 +489,57 @@ fn check_config_rejects_broken_files_naming_key_and_line() {
 
 /// Issue #8: "unknown keys and bad values are errors that name the key **and line**". A value
 /// that parses but fails validation must point at its line too.
+/// An operator API key with a space or line break at an end, or a control character, could
+/// never match a request (the key a request brings is read without them), so every call was a
+/// 403 "wrong API key" though the configured key was sent: refused at load, naming where it
+/// came from and never showing it, as a key file holding such a key is.
+#[test]
+fn an_api_key_no_request_could_match_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (name, body) in [
+        ("trailing.toml", "api_key = \"K3yWithASpaceAtItsEnd \"\n"),
+        ("leading.toml", "api_key = \" K3yWithASpaceAtItsStart\"\n"),
+        (
+            "newline.toml",
+            "api_key = \"\"\"K3yWithANewlineAtItsEnd\n\"\"\"\n",
+        ),
+        ("bell.toml", "api_key = \"K3yWith\\u0007ABellInside\"\n"),
+    ] {
+        let r = refused(d, name, body.as_bytes());
+        assert!(
+            r.stderr.contains("invalid value for `api_key`") && r.stderr.contains("line 1"),
+            "{name}: {}",
+            r.stderr
+        );
+        assert!(
+            !r.stderr.contains("K3yWith"),
+            "{name}: the key shown: {}",
+            r.stderr
+        );
+    }
+    std::fs::write(d.join("none.toml"), "").unwrap();
+    let r = run_in_env(
+        d,
+        &["check-config", "none.toml"],
+        &[("PRESENCE_GW_API_KEY", "K3yFromTheEnvironment\n")],
+    );
+    assert!(
+        !r.ok() && r.stderr.contains("`api_key` (from PRESENCE_GW_API_KEY)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("K3yFrom"), "{}", r.stderr);
+    // A space inside the key is read whole (the request's key is everything after `Bearer `).
+    std::fs::write(
+        d.join("inside.toml"),
+        "api_key = \"K3y with spaces inside\"\n",
+    )
+    .unwrap();
+    let r = run_in(d, &["check-config", "inside.toml"]);
+    assert!(r.ok(), "{}", r.stderr);
+}
+
 #[test]
 fn check_config_bad_value_names_its_line() {
     let dir = tempfile::tempdir().unwrap();
