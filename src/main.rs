@@ -974,7 +974,8 @@ impl Reload {
                 tracing::error!(
                     target: CHANGE_TARGET,
                     file = %path.display(),
-                    "config reload refused, the running settings stay: {e:#}"
+                    "config reload refused, the running settings stay: {}",
+                    error_messages(&e).join(": ")
                 );
                 metrics.record_reload(None);
                 return;
@@ -1418,21 +1419,25 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// `Error: <message>` and each cause not already said by the messages before it (`cannot read
-/// x.toml: No such file or directory` is not followed by `Caused by: No such file or
-/// directory`).
-fn error_report(e: &anyhow::Error) -> String {
-    let mut said = e.to_string();
-    let mut out = format!("Error: {said}");
-    let mut causes = Vec::new();
+/// `e`'s message, then each cause not already said by the messages before it (`cannot read
+/// x.toml: No such file or directory` is not followed by `No such file or directory`).
+fn error_messages(e: &anyhow::Error) -> Vec<String> {
+    let mut said = vec![e.to_string()];
     for cause in e.chain().skip(1) {
         let text = cause.to_string();
-        if !said.contains(&text) {
-            said.push('\n');
-            said.push_str(&text);
-            causes.push(text);
+        if !said.iter().any(|s| s.contains(&text)) {
+            said.push(text);
         }
     }
+    said
+}
+
+/// `Error: <message>` and each cause not already said by the messages before it
+/// ([`error_messages`]).
+fn error_report(e: &anyhow::Error) -> String {
+    let mut said = error_messages(e).into_iter();
+    let mut out = format!("Error: {}", said.next().unwrap_or_default());
+    let causes: Vec<String> = said.collect();
     if !causes.is_empty() {
         out.push_str("\n\nCaused by:");
         for c in causes {
