@@ -1389,6 +1389,18 @@ async fn operator_api_events_health_and_metrics_over_http() {
     );
     assert!(!text.contains("8613800138000"), "no MSISDN in metrics");
     assert!(!text.contains(key));
+    // The cancels' HELP says how long an SMSC without cancel_sm is left alone, as the
+    // gateway does it (it said "until the next bind", which has not been so since
+    // `[smsc] no_cancel_memory_hours`).
+    let cancels_help = text
+        .lines()
+        .find(|l| l.starts_with("# HELP presence_gw_smpp_cancels_total "))
+        .unwrap_or_default();
+    assert!(
+        cancels_help.contains("[smsc] no_cancel_memory_hours")
+            && !cancels_help.contains("until the next bind"),
+        "{cancels_help}"
+    );
 
     // The outbox gauges (kept by the store writer, not counted per scrape) equal a count of
     // the table once nothing moves: messages went out and receipts came back meanwhile.
