@@ -610,10 +610,35 @@ fn smsc(cmd: SmscCmd, db: &DbArgs) -> anyhow::Result<()> {
     let SmscCmd::NoCancel { forget, address } = cmd;
     if forget {
         let (cfg, store) = db.open()?;
-        let forgotten = store.write_blocking(move |tx| {
-            presence_gw::store::cancel::forget_no_cancel(tx, address.as_deref())
-        })?;
+        let asked = address.clone();
+        let written = store.write_blocking(move |tx| {
+            use presence_gw::store::cancel::{forget_no_cancel, no_cancel_list};
+            let n = forget_no_cancel(tx, address.as_deref())?;
+            // The addresses remembered, for an --address that named none of them.
+            let left = match (n, &address) {
+                (0, Some(_)) => no_cancel_list(tx)?,
+                _ => Vec::new(),
+            };
+            Ok::<_, presence_gw::store::StoreError>((n, left))
+        });
         store.close_blocking();
+        let (forgotten, left) = written?;
+        // An address that names no remembered SMSC (a typo, a host name where the config
+        // has the IP) is an error, as an `outbox retry --id` that matched nothing is: "forgot
+        // 0" read as done.
+        if let (0, Some(a)) = (forgotten, &asked) {
+            let mut known: Vec<String> = left.into_iter().map(|n| n.smsc).collect();
+            known.dedup();
+            let known = if known.is_empty() {
+                "none is".to_string()
+            } else {
+                format!("remembered: {}", known.join(", "))
+            };
+            anyhow::bail!(
+                "no SMSC at {a} is remembered to have no cancel_sm ({known}); nothing forgotten \
+                 (give --address as `presence-gw smsc no-cancel` lists it)"
+            );
+        }
         out!(
             "forgot {forgotten} SMSC{} without cancel_sm, in {}",
             if forgotten == 1 { "" } else { "s" },

@@ -991,7 +991,31 @@ fn smsc_no_cancel_lists_and_forgets_smscs_without_cancel_sm() {
         assert!(r.ok(), "{args:?}: {}", r.stderr);
         r.stdout
     };
-    assert!(forget(Some("smsc-c:2775")).contains("forgot 0 SMSCs"));
+    // An address no SMSC is remembered at (a typo, the host where the config has its IP) is
+    // an error naming the ones that are: it said "forgot 0 SMSCs" and exited 0, and the
+    // operator took the SMSC for forgotten.
+    let r = run_in(
+        d,
+        &[
+            "smsc",
+            "no-cancel",
+            "--forget",
+            "--address",
+            "smsc-c:2775",
+            "--db",
+            "gw.db",
+        ],
+    );
+    r.no_panic("--forget --address of no remembered SMSC");
+    assert_eq!(r.code, Some(1), "{} {}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(
+            "no SMSC at smsc-c:2775 is remembered to have no cancel_sm (remembered: \
+             smsc-a:2775, smsc-b:2775); nothing forgotten"
+        ),
+        "{}",
+        r.stderr
+    );
     assert!(forget(Some("smsc-a:2775")).contains("forgot 1 SMSC without cancel_sm"));
     let r = run_in(d, &["smsc", "no-cancel", "--db", "gw.db"]);
     assert!(
