@@ -430,6 +430,66 @@ pub enum AdminError {
     Store(#[from] StoreError),
 }
 
+/// `inner` with each `\r\n` read as `\n` (a `\r` alone is kept), for the CSV files operators
+/// save from spreadsheets: the csv reader counts the line of a `\r\n` only when it reads the
+/// next record (rust-csv#395), so the line it gives each record of such a file, and each bad
+/// row's line in the imports' reports, was one short.
+struct CrlfAsLf<R> {
+    inner: std::io::BufReader<R>,
+    /// A `\r` ended the last bytes read: dropped if a `\n` comes next, else passed on.
+    held_cr: bool,
+}
+
+impl<R: Read> CrlfAsLf<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner: std::io::BufReader::new(inner),
+            held_cr: false,
+        }
+    }
+}
+
+impl<R: Read> Read for CrlfAsLf<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead as _;
+        let mut n = 0;
+        while n < out.len() {
+            let data = self.inner.fill_buf()?;
+            if data.is_empty() {
+                if std::mem::take(&mut self.held_cr) {
+                    out[n] = b'\r';
+                    n += 1;
+                }
+                break;
+            }
+            if std::mem::take(&mut self.held_cr) && data[0] != b'\n' {
+                out[n] = b'\r';
+                n += 1;
+                continue;
+            }
+            let mut used = 0;
+            while used < data.len() && n < out.len() {
+                let b = data[used];
+                used += 1;
+                match (b, data.get(used)) {
+                    // Dropped: the `\n` after it is the line end.
+                    (b'\r', Some(b'\n')) => {}
+                    // Known only at the next read.
+                    (b'\r', None) => self.held_cr = true,
+                    _ => {
+                        out[n] = b;
+                        n += 1;
+                    }
+                }
+            }
+            // On to fill `out`: a reader handing out a few bytes at a time would otherwise
+            // split the byte-order mark the csv reader looks for in its first read.
+            self.inner.consume(used);
+        }
+        Ok(n)
+    }
+}
+
 /// Parse one activity record (without the header): the subscriber and figures, or why not.
 pub fn parse_activity(fields: &[&str], country_code: &str) -> Result<(Msisdn, Activity), String> {
     if fields.len() != ACTIVITY_HEADER.len() {
@@ -441,12 +501,18 @@ pub fn parse_activity(fields: &[&str], country_code: &str) -> Result<(Msisdn, Ac
     }
     let msisdn = Msisdn::parse(fields[0], country_code).map_err(|e| e.to_string())?;
     let num = |i: usize| -> Result<u64, String> {
-        fields[i].trim().parse::<u64>().map_err(|_| {
-            format!(
+        let text = fields[i].trim();
+        match text.parse::<u64>() {
+            Ok(v) if v <= avatar::MAX_ACTIVITY_FIGURE => Ok(v),
+            // All digits and still no figure: too large, not "not a whole number".
+            _ if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
+                Err(avatar::too_large(ACTIVITY_HEADER[i], text))
+            }
+            _ => Err(format!(
                 "{}: {:?} is not a whole number",
                 ACTIVITY_HEADER[i], fields[i]
-            )
-        })
+            )),
+        }
     };
     Ok((
         msisdn,
@@ -473,7 +539,7 @@ pub fn import_activity_csv(
         .has_headers(true)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(input);
+        .from_reader(CrlfAsLf::new(input));
     let header: Vec<String> = rdr.headers()?.iter().map(str::to_lowercase).collect();
     if header != ACTIVITY_HEADER {
         return Err(AdminError::Header {
@@ -562,6 +628,31 @@ pub fn preset_name(file_name: &str) -> (Option<i64>, String) {
         title = id.map_or_else(|| "Avatar".to_string(), |n| format!("Avatar {n}"));
     }
     (id, title.chars().take(MAX_TITLE_CHARS).collect())
+}
+
+/// The highest preset number a subscriber can choose (`AVATAR n` reads a 32-bit number).
+pub const MAX_PRESET_ID: i64 = u32::MAX as i64;
+
+/// Why the number file `file_name` starts with (as [`preset_name`] reads one) can give no
+/// preset: a subscriber chooses one by `AVATAR n`, n from 1 to [`MAX_PRESET_ID`], so preset 0
+/// or one past that would be listed and never chosen; a number too long to read at all was
+/// taken for none, and the picture numbered as a file without one.
+pub fn unchoosable_number(file_name: &str) -> Option<String> {
+    let stem = file_stem(file_name);
+    let digits = match stem.split_once(['-', '_', ' ']) {
+        Some((n, _)) => n,
+        None => stem,
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match digits.parse::<i64>() {
+        Ok(n) if (1..=MAX_PRESET_ID).contains(&n) => None,
+        _ => Some(format!(
+            "number {digits}: subscribers choose a preset by a number from 1 to {MAX_PRESET_ID} \
+             (AVATAR n); rename the file"
+        )),
+    }
 }
 
 /// `03-owl.png` -> `03-owl`.
@@ -722,7 +813,7 @@ pub fn read_titles(input: impl Read) -> (Titles, Vec<String>) {
         .has_headers(true)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(input);
+        .from_reader(CrlfAsLf::new(input));
     let header: Vec<String> = match rdr.headers() {
         Ok(h) => h
             // The csv reader drops a byte-order mark (Excel's "CSV UTF-8" writes one).
@@ -851,7 +942,7 @@ fn folder_titles(dir: &std::path::Path) -> (Titles, Vec<String>) {
 /// Import every picture in `dir` (sorted by name) into the preset catalogue: id and English
 /// title from the file name, titles (English and Chinese) from the folder's [`TITLES_FILE`]
 /// when it has one, rendered to every configured size and format. Files that are not
-/// pictures the pipeline accepts are reported and skipped; what is wrong with the titles file
+/// pictures the pipeline accepts, or cannot be read, are reported and skipped; what is wrong with the titles file
 /// is reported in [`PresetReport::warnings`] and never stops the import (see
 /// [`read_titles`]). Re-importing replaces presets by id, titles included. A file without a
 /// number gets [`avatar::unnumbered_preset_id`]: its number from the last import, or one
@@ -943,8 +1034,10 @@ pub fn import_presets_until(
         max_bytes: 4 * 1024 * 1024,
         ..crate::images::Limits::default()
     };
+    // Numbers no subscriber can choose are refused below: they hold no number for later.
     let named: std::collections::BTreeSet<i64> = files
         .iter()
+        .filter(|(name, _)| unchoosable_number(name).is_none())
         .filter_map(|(name, _)| preset_name(name).0)
         .collect();
     let mut report = PresetReport {
@@ -963,7 +1056,19 @@ pub fn import_presets_until(
         {
             continue;
         }
-        let bytes = file.read()?;
+        if let Some(why) = unchoosable_number(&name) {
+            report.refused.push((name, why));
+            continue;
+        }
+        // One file that cannot be read is refused by name, as a broken picture is: it
+        // stopped the import, naming only the folder.
+        let bytes = match file.read() {
+            Ok(b) => b,
+            Err(e) => {
+                report.refused.push((name, format!("cannot read it: {e}")));
+                continue;
+            }
+        };
         let processed = match crate::images::process(&bytes, &limits, &cfg.sizes) {
             Ok(p) => p,
             Err(e) => {
@@ -1273,6 +1378,102 @@ mod tests {
         assert_eq!(store.read_blocking(avatar::preset_count).unwrap(), 3);
     }
 
+    /// A file whose number no subscriber can choose is refused, saying why: `00-zero.png`
+    /// became preset 0, listed first by `AVATARS` ("0 Zero") while `AVATAR 0` is refused as no
+    /// id; `4294967296-big.png` a preset past what `AVATAR n` reads; and a number too long
+    /// for any id (`99999999999999999999-huge.png`) was dropped, the file imported as if it
+    /// had none, under another number.
+    #[test]
+    fn a_file_numbered_as_no_subscriber_can_choose_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets");
+        let presets = dir.path().join("presets");
+        std::fs::create_dir(&presets).unwrap();
+        for (from, to) in [
+            ("01-cat.png", "00-zero.png"),
+            ("02-dog.jpg", "0.jpg"),
+            ("03-owl.png", "4294967296-big.png"),
+            ("04-fish.gif", "99999999999999999999-huge.gif"),
+            ("06-sunset.jpg", "sunset.jpg"),
+        ] {
+            std::fs::copy(src.join(from), presets.join(to)).unwrap();
+        }
+        let store = Store::open(&dir.path().join("p.db"), StoreOptions::default()).unwrap();
+        let cfg = crate::service::avatar::AvatarConfig {
+            sizes: vec![48],
+            ..Default::default()
+        };
+        let r = import_presets(&store, &presets, &cfg).unwrap();
+        let refused: Vec<&str> = r.refused.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            refused,
+            [
+                "0.jpg",
+                "00-zero.png",
+                "4294967296-big.png",
+                "99999999999999999999-huge.gif"
+            ],
+            "{r:?}"
+        );
+        for (file, why) in &r.refused {
+            assert!(
+                why.contains("subscribers choose a preset by a number from 1 to 4294967295"),
+                "{file}: {why}"
+            );
+        }
+        // The file without a number is numbered above the choosable numbers only.
+        let ids = |r: &PresetReport| -> Vec<(i64, String)> {
+            r.imported
+                .iter()
+                .map(|(id, _, f)| (*id, f.clone()))
+                .collect()
+        };
+        assert_eq!(ids(&r), [(1, "sunset.jpg".to_string())]);
+        // The highest number a subscriber can choose is taken.
+        std::fs::copy(
+            src.join("05-flower.png"),
+            presets.join("4294967295-last.png"),
+        )
+        .unwrap();
+        let r = import_presets(&store, &presets, &cfg).unwrap();
+        assert_eq!(
+            ids(&r),
+            [
+                (4_294_967_295, "4294967295-last.png".to_string()),
+                (1, "sunset.jpg".to_string())
+            ]
+        );
+    }
+
+    /// A file of the folder that cannot be read (copied in with a mode the operator's user
+    /// may not read; here a link to a file every read of which fails) is refused by name, as
+    /// a broken picture is, and the others are imported: the import stopped at it with
+    /// "reading DIR: Permission denied", naming no file, the pictures before it imported and
+    /// not listed.
+    #[test]
+    fn a_file_that_cannot_be_read_is_refused_by_name_and_the_rest_imported() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets");
+        let presets = dir.path().join("presets");
+        std::fs::create_dir(&presets).unwrap();
+        for name in ["01-cat.png", "03-owl.png"] {
+            std::fs::copy(src.join(name), presets.join(name)).unwrap();
+        }
+        // A regular file whose every read fails (EIO), for root as for any user.
+        std::os::unix::fs::symlink("/proc/self/mem", presets.join("02-dog.jpg")).unwrap();
+        let store = Store::open(&dir.path().join("p.db"), StoreOptions::default()).unwrap();
+        let cfg = crate::service::avatar::AvatarConfig {
+            sizes: vec![48],
+            ..Default::default()
+        };
+        let r = import_presets(&store, &presets, &cfg).unwrap();
+        let ids: Vec<i64> = r.imported.iter().map(|(id, _, _)| *id).collect();
+        assert_eq!(ids, [1, 3], "{r:?}");
+        assert_eq!(r.refused.len(), 1, "{r:?}");
+        assert_eq!(r.refused[0].0, "02-dog.jpg");
+        assert!(r.refused[0].1.starts_with("cannot read it: "), "{r:?}");
+    }
+
     /// From the exploratory tester: `kitten.png` took number 23 because `23-sunrise.png` was
     /// broken, and when the operator mended it and imported again, 23 became Sunrise and
     /// Kitten moved to 24, under the subscribers who had chosen it by its number.
@@ -1502,6 +1703,68 @@ mod tests {
         }
         assert_eq!(pictures, 14);
         assert!(titles.unused().is_empty(), "{:?}", titles.unused());
+    }
+
+    /// A reader that hands out one byte a call: a `\r` is then always the last byte read.
+    struct ByteAtATime<'a>(&'a [u8]);
+
+    impl Read for ByteAtATime<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((&b, rest)), Some(out)) => {
+                    *out = b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    /// A file saved with Windows line ends (Excel's "CSV UTF-8": a byte-order mark and `\r\n`)
+    /// names each bad row by the line it is on, as the same file with `\n` does: the csv
+    /// reader counts a `\r\n` only when the next record is read (rust-csv#395), so every line
+    /// number was one short and the operator mended the row above the bad one.
+    #[test]
+    fn a_file_with_windows_line_ends_names_the_same_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.db"), StoreOptions::default()).unwrap();
+        let csv = "\u{feff}msisdn,call_minutes,sms_sent,tenure_days,level\r\n\
+                   13800138000,700,10,20,1\r\n\
+                   not-a-number,1,2,3,4\r\n\
+                   +8613900139000,1,2,3\r\n\
+                   13700137000,5,6,7,x\r\n\
+                   13600136000,\"1\r\n2\",6,7,1\r\n\
+                   13500135000,1,1,1,1\r\n";
+        let lines = |r: &ImportReport| r.bad.iter().map(|b| b.line).collect::<Vec<u64>>();
+        let whole = import_activity_csv(&store, csv.as_bytes(), "86", |_| {}).unwrap();
+        assert_eq!(lines(&whole), [3, 4, 5, 6], "{:?}", whole.bad);
+        assert_eq!(whole.imported, 2);
+        let bytes = import_activity_csv(&store, ByteAtATime(csv.as_bytes()), "86", |_| {}).unwrap();
+        assert_eq!(lines(&bytes), [3, 4, 5, 6], "{:?}", bytes.bad);
+        // A `\r` not before a `\n` is kept: read as a line end, as before.
+        let cr = "msisdn,call_minutes,sms_sent,tenure_days,level\r13800138000,1,1,1,1\r";
+        let r = import_activity_csv(&store, ByteAtATime(cr.as_bytes()), "86", |_| {}).unwrap();
+        assert_eq!((r.imported, r.bad.len()), (1, 0), "{:?}", r.bad);
+
+        // The titles of a presets folder, saved the same way.
+        let titles = "Preset,Title,Title_ZH\n01-cat,,猫\n04-fish,Fish,鱼,extra\n,Nobody,无\n\
+                      01-cat,Kitty,小猫\n77,Unused,无用\n";
+        let warned = |text: &str, bytewise: bool| {
+            let (mut t, mut w) = if bytewise {
+                read_titles(ByteAtATime(text.as_bytes()))
+            } else {
+                read_titles(text.as_bytes())
+            };
+            t.take("01-cat.png", Some(1));
+            w.extend(t.unused());
+            w
+        };
+        let unix = warned(titles, false);
+        assert_eq!(unix.len(), 4, "{unix:#?}");
+        let windows = titles.replace('\n', "\r\n");
+        assert_eq!(warned(&windows, false), unix);
+        assert_eq!(warned(&windows, true), unix);
     }
 
     #[test]

@@ -1263,8 +1263,18 @@ impl Config {
             return Err(invalid("public_url", "an http:// or https:// URL"));
         }
         if let Some(k) = &self.api_key {
-            if k.expose().len() < 16 || !k.expose().is_ascii() {
+            let k = k.expose();
+            if k.len() < 16 || !k.is_ascii() {
                 return Err(invalid("api_key", "at least 16 ASCII characters"));
+            }
+            // The key a request brings is read without them (a header value holds no control
+            // character but a tab): such a key could never match, every call a 403.
+            if k.trim() != k || k.chars().any(|c| c.is_ascii_control() && c != '\t') {
+                return Err(invalid(
+                    "api_key",
+                    "no space or line break at either end and no control character: no \
+                     request could bring such a key",
+                ));
             }
         }
         if let Some(path) = &self.api_key_file {

@@ -34,11 +34,16 @@ pub fn misspelt_level(directive: &str) -> Option<&'static str> {
     {
         return None;
     }
-    // Longer names people give levels (other loggers' words for them).
+    // Longer names people give levels, and other loggers' words for them (syslog, log4j,
+    // Python's logging): each was read as a module of that name, and every line hidden.
     if let Some(l) = match word.as_str() {
         "warning" | "warnings" => Some("warn"),
-        "err" | "errors" => Some("error"),
-        "information" | "informational" => Some("info"),
+        "err" | "errors" | "fatal" | "critical" | "crit" | "severe" | "emerg" | "alert" => {
+            Some("error")
+        }
+        "information" | "informational" | "notice" => Some("info"),
+        "verbose" | "all" | "finest" => Some("trace"),
+        "none" | "silent" | "quiet" => Some("off"),
         _ => None,
     } {
         return Some(l);
@@ -185,6 +190,30 @@ mod tests {
                 (!meant.is_empty()).then_some(meant),
                 "{typed:?}"
             );
+        }
+    }
+
+    /// The level words of other loggers (syslog, log4j, Python, Kannel's admin) are what
+    /// an engineer types: `PUT /api/v1/log {"filter":"verbose"}` was taken as a module
+    /// named `verbose`, and the gateway then logged nothing at all, not even an ERROR.
+    #[test]
+    fn other_loggers_level_words_are_refused_with_the_level_meant() {
+        for (typed, meant) in [
+            ("verbose", "trace"),
+            ("ALL", "trace"),
+            ("fatal", "error"),
+            ("critical", "error"),
+            ("crit", "error"),
+            ("severe", "error"),
+            ("notice", "info"),
+            ("none", "off"),
+            ("silent", "off"),
+        ] {
+            assert_eq!(misspelt_level(typed), Some(meant), "{typed:?}");
+            let why = parse(&format!("{typed},presence_gw::smpp=debug"))
+                .map(|_| ())
+                .expect_err(typed);
+            assert!(why.contains(&format!("did you mean {meant:?}")), "{why}");
         }
     }
 

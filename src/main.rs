@@ -317,10 +317,11 @@ enum SubscriberCmd {
 fn activity(cmd: ActivityCmd, db: &DbArgs) -> anyhow::Result<()> {
     let ActivityCmd::Import { file } = cmd;
     let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+    // Before the database: a file that cannot be read (a folder) is named at once.
+    let lines = count_lines(&file)
+        .with_context(|| format!("reading {}", file.display()))?
+        .saturating_sub(1);
     let (cfg, store) = db.open()?;
-    let lines = std::io::BufRead::lines(std::io::BufReader::new(std::fs::File::open(&file)?))
-        .count()
-        .saturating_sub(1) as u64;
     let bar = indicatif::ProgressBar::new(lines);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {elapsed}")
@@ -341,6 +342,25 @@ fn activity(cmd: ActivityCmd, db: &DbArgs) -> anyhow::Result<()> {
     );
     store.close_blocking();
     Ok(())
+}
+
+/// The lines of the file at `path` (a last one without its newline counted too), or the error
+/// of the first read that fails: `BufRead::lines` yields a failed read as one more item and
+/// reads again, so counting it never ended on a file every read of which fails (a folder).
+fn count_lines(path: &std::path::Path) -> std::io::Result<u64> {
+    use std::io::BufRead as _;
+    let mut r = std::io::BufReader::new(std::fs::File::open(path)?);
+    let (mut lines, mut last) = (0u64, b'\n');
+    loop {
+        let buf = r.fill_buf()?;
+        let Some(&end) = buf.last() else {
+            return Ok(lines + u64::from(last != b'\n'));
+        };
+        lines += buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        last = end;
+        let n = buf.len();
+        r.consume(n);
+    }
 }
 
 fn presets(cmd: PresetsCmd, db: &DbArgs) -> anyhow::Result<()> {
@@ -590,10 +610,35 @@ fn smsc(cmd: SmscCmd, db: &DbArgs) -> anyhow::Result<()> {
     let SmscCmd::NoCancel { forget, address } = cmd;
     if forget {
         let (cfg, store) = db.open()?;
-        let forgotten = store.write_blocking(move |tx| {
-            presence_gw::store::cancel::forget_no_cancel(tx, address.as_deref())
-        })?;
+        let asked = address.clone();
+        let written = store.write_blocking(move |tx| {
+            use presence_gw::store::cancel::{forget_no_cancel, no_cancel_list};
+            let n = forget_no_cancel(tx, address.as_deref())?;
+            // The addresses remembered, for an --address that named none of them.
+            let left = match (n, &address) {
+                (0, Some(_)) => no_cancel_list(tx)?,
+                _ => Vec::new(),
+            };
+            Ok::<_, presence_gw::store::StoreError>((n, left))
+        });
         store.close_blocking();
+        let (forgotten, left) = written?;
+        // An address that names no remembered SMSC (a typo, a host name where the config
+        // has the IP) is an error, as an `outbox retry --id` that matched nothing is: "forgot
+        // 0" read as done.
+        if let (0, Some(a)) = (forgotten, &asked) {
+            let mut known: Vec<String> = left.into_iter().map(|n| n.smsc).collect();
+            known.dedup();
+            let known = if known.is_empty() {
+                "none is".to_string()
+            } else {
+                format!("remembered: {}", known.join(", "))
+            };
+            anyhow::bail!(
+                "no SMSC at {a} is remembered to have no cancel_sm ({known}); nothing forgotten \
+                 (give --address as `presence-gw smsc no-cancel` lists it)"
+            );
+        }
         out!(
             "forgot {forgotten} SMSC{} without cancel_sm, in {}",
             if forgotten == 1 { "" } else { "s" },
@@ -954,7 +999,8 @@ impl Reload {
                 tracing::error!(
                     target: CHANGE_TARGET,
                     file = %path.display(),
-                    "config reload refused, the running settings stay: {e:#}"
+                    "config reload refused, the running settings stay: {}",
+                    error_messages(&e).join(": ")
                 );
                 metrics.record_reload(None);
                 return;
@@ -1398,21 +1444,25 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// `Error: <message>` and each cause not already said by the messages before it (`cannot read
-/// x.toml: No such file or directory` is not followed by `Caused by: No such file or
-/// directory`).
-fn error_report(e: &anyhow::Error) -> String {
-    let mut said = e.to_string();
-    let mut out = format!("Error: {said}");
-    let mut causes = Vec::new();
+/// `e`'s message, then each cause not already said by the messages before it (`cannot read
+/// x.toml: No such file or directory` is not followed by `No such file or directory`).
+fn error_messages(e: &anyhow::Error) -> Vec<String> {
+    let mut said = vec![e.to_string()];
     for cause in e.chain().skip(1) {
         let text = cause.to_string();
-        if !said.contains(&text) {
-            said.push('\n');
-            said.push_str(&text);
-            causes.push(text);
+        if !said.iter().any(|s| s.contains(&text)) {
+            said.push(text);
         }
     }
+    said
+}
+
+/// `Error: <message>` and each cause not already said by the messages before it
+/// ([`error_messages`]).
+fn error_report(e: &anyhow::Error) -> String {
+    let mut said = error_messages(e).into_iter();
+    let mut out = format!("Error: {}", said.next().unwrap_or_default());
+    let causes: Vec<String> = said.collect();
     if !causes.is_empty() {
         out.push_str("\n\nCaused by:");
         for c in causes {

@@ -230,8 +230,9 @@ impl Metrics {
             "cancel_sm answers by outcome, for accepted messages a newer one or a withdrawal made \
              wrong to deliver: cancelled (deleted at the SMSC), too_late (ESME_RCANCELFAIL: \
              delivered or final already), unsupported (ESME_RINVCMDID or generic_nack: the SMSC \
-             has no cancel_sm; none is sent again until the next bind), refused (another \
-             refusal), failed (no answer or a passing refusal: tried again).",
+             has no cancel_sm; none is sent to that address and system_id again for [smsc] \
+             no_cancel_memory_hours, across binds and restarts), refused (another refusal), \
+             failed (no answer or a passing refusal: tried again).",
             crate::delivery::cancel::CancelCounts::LABELS
                 .into_iter()
                 .map(|l| {

@@ -489,6 +489,57 @@ fn check_config_rejects_broken_files_naming_key_and_line() {
 
 /// Issue #8: "unknown keys and bad values are errors that name the key **and line**". A value
 /// that parses but fails validation must point at its line too.
+/// An operator API key with a space or line break at an end, or a control character, could
+/// never match a request (the key a request brings is read without them), so every call was a
+/// 403 "wrong API key" though the configured key was sent: refused at load, naming where it
+/// came from and never showing it, as a key file holding such a key is.
+#[test]
+fn an_api_key_no_request_could_match_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (name, body) in [
+        ("trailing.toml", "api_key = \"K3yWithASpaceAtItsEnd \"\n"),
+        ("leading.toml", "api_key = \" K3yWithASpaceAtItsStart\"\n"),
+        (
+            "newline.toml",
+            "api_key = \"\"\"K3yWithANewlineAtItsEnd\n\"\"\"\n",
+        ),
+        ("bell.toml", "api_key = \"K3yWith\\u0007ABellInside\"\n"),
+    ] {
+        let r = refused(d, name, body.as_bytes());
+        assert!(
+            r.stderr.contains("invalid value for `api_key`") && r.stderr.contains("line 1"),
+            "{name}: {}",
+            r.stderr
+        );
+        assert!(
+            !r.stderr.contains("K3yWith"),
+            "{name}: the key shown: {}",
+            r.stderr
+        );
+    }
+    std::fs::write(d.join("none.toml"), "").unwrap();
+    let r = run_in_env(
+        d,
+        &["check-config", "none.toml"],
+        &[("PRESENCE_GW_API_KEY", "K3yFromTheEnvironment\n")],
+    );
+    assert!(
+        !r.ok() && r.stderr.contains("`api_key` (from PRESENCE_GW_API_KEY)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("K3yFrom"), "{}", r.stderr);
+    // A space inside the key is read whole (the request's key is everything after `Bearer `).
+    std::fs::write(
+        d.join("inside.toml"),
+        "api_key = \"K3y with spaces inside\"\n",
+    )
+    .unwrap();
+    let r = run_in(d, &["check-config", "inside.toml"]);
+    assert!(r.ok(), "{}", r.stderr);
+}
+
 #[test]
 fn check_config_bad_value_names_its_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -584,6 +635,98 @@ fn activity_import_of_the_sample_files() {
         "{}",
         r.stdout
     );
+}
+
+/// A figure no real count reaches (a broken export) is refused with its line, named as too
+/// large (it was stored wrapped round: 18446744073709551615 as -1, read as 0), and one at the
+/// top of the store's integers no longer breaks `subscriber show` (its sum with the messages
+/// counted live was unreadable).
+#[test]
+fn activity_import_refuses_a_figure_too_large_naming_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    create_db(&d.join("gw.db"));
+    std::fs::write(
+        d.join("big.csv"),
+        "msisdn,call_minutes,sms_sent,tenure_days,level\n\
+         13800138001,18446744073709551615,1,1,1\n\
+         13800138002,1,9223372036854775807,1,1\n\
+         13800138003,1,2,3,99999999999999999999\n\
+         13800138004,1000000000000,1,1,1\n",
+    )
+    .unwrap();
+    let r = run_in(d, &["activity", "import", "big.csv", "--db", "gw.db"]);
+    r.no_panic("activity import");
+    assert!(
+        r.ok() && r.stdout.contains("imported 1 rows, skipped 3 bad rows"),
+        "{} {}",
+        r.stdout,
+        r.stderr
+    );
+    for (line, why) in [
+        (
+            2,
+            "call_minutes: 18446744073709551615 is over the largest figure taken",
+        ),
+        (
+            3,
+            "sms_sent: 9223372036854775807 is over the largest figure taken",
+        ),
+        (
+            4,
+            "level: 99999999999999999999 is over the largest figure taken",
+        ),
+    ] {
+        assert!(
+            r.stderr
+                .lines()
+                .any(|l| l.starts_with(&format!("big.csv:{line}: skipped: ")) && l.contains(why)),
+            "line {line}: {}",
+            r.stderr
+        );
+    }
+    // Refused rows store nothing: the plain sentence, no activity line.
+    for number in ["13800138001", "13800138002"] {
+        let r = run_in(d, &["subscriber", "show", number, "--db", "gw.db"]);
+        assert_eq!(
+            (r.code, r.stdout.as_str()),
+            (
+                Some(0),
+                format!("+86{number} has never used the service\n").as_str()
+            ),
+            "{}",
+            r.stderr
+        );
+    }
+    let r = run_in(d, &["subscriber", "show", "13800138004", "--db", "gw.db"]);
+    assert!(
+        r.ok()
+            && r.stdout
+                .contains("activity: 1000000000000 call minutes, 1 messages"),
+        "{} {}",
+        r.stdout,
+        r.stderr
+    );
+}
+
+/// `activity import` given a folder (or any file that cannot be read) ends at once with
+/// status 1 naming it: counting its lines for the progress bar read it in a loop that never
+/// ended, each read failing again ("Is a directory"), and the command hung at full CPU.
+#[test]
+fn activity_import_of_a_folder_ends_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    create_db(&d.join("gw.db"));
+    std::fs::create_dir(d.join("exports")).unwrap();
+    let r = run_in(d, &["activity", "import", "exports", "--db", "gw.db"]);
+    r.no_panic("activity import of a folder");
+    assert_eq!(r.code, Some(1), "{} {}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("exports") && r.stderr.contains("Is a directory"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("imported"), "{}", r.stdout);
 }
 
 #[test]
@@ -848,7 +991,31 @@ fn smsc_no_cancel_lists_and_forgets_smscs_without_cancel_sm() {
         assert!(r.ok(), "{args:?}: {}", r.stderr);
         r.stdout
     };
-    assert!(forget(Some("smsc-c:2775")).contains("forgot 0 SMSCs"));
+    // An address no SMSC is remembered at (a typo, the host where the config has its IP) is
+    // an error naming the ones that are: it said "forgot 0 SMSCs" and exited 0, and the
+    // operator took the SMSC for forgotten.
+    let r = run_in(
+        d,
+        &[
+            "smsc",
+            "no-cancel",
+            "--forget",
+            "--address",
+            "smsc-c:2775",
+            "--db",
+            "gw.db",
+        ],
+    );
+    r.no_panic("--forget --address of no remembered SMSC");
+    assert_eq!(r.code, Some(1), "{} {}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(
+            "no SMSC at smsc-c:2775 is remembered to have no cancel_sm (remembered: \
+             smsc-a:2775, smsc-b:2775); nothing forgotten"
+        ),
+        "{}",
+        r.stderr
+    );
     assert!(forget(Some("smsc-a:2775")).contains("forgot 1 SMSC without cancel_sm"));
     let r = run_in(d, &["smsc", "no-cancel", "--db", "gw.db"]);
     assert!(

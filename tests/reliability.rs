@@ -2104,6 +2104,47 @@ async fn a_sighup_reloads_max_rate_names_restart_keys_and_refuses_a_bad_file() {
     sim.shutdown().await;
 }
 
+/// A reload whose config file is gone (moved away by a deploy script, a typo in `mv`) is
+/// refused saying why once: the line read "cannot read gw.toml: No such file or directory
+/// (os error 2): No such file or directory (os error 2)", the cause repeated after the message
+/// that already holds it (the command line's errors leave such repeats out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_refused_for_a_missing_file_says_why_once() {
+    let password = "Mv7Gn2Lq";
+    let sim = start_sim(SimConfig::local(), password).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gw.toml");
+    std::fs::write(&file, "[smsc]\nwindow = 8\n").unwrap();
+    let config = file.to_str().unwrap().to_string();
+    let gw = Child::spawn_with(
+        &sim,
+        &dir.path().join("gw.db"),
+        password,
+        "apikey-missing-file-0123",
+        "info,rusmpp=warn",
+        &["--config", &config],
+    );
+    sim.wait_for_binds(1, WAIT).await.unwrap();
+    std::fs::remove_file(&file).unwrap();
+    gw.hangup();
+    gw.wait_for("the refusal", |s| s.contains("config reload refused"))
+        .await;
+    let out = gw.out.lock().unwrap().clone();
+    let line = out
+        .lines()
+        .find(|l| l.contains("config reload refused"))
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        line.matches("No such file or directory").count(),
+        1,
+        "{line}"
+    );
+    assert!(line.contains("cannot read"), "{line}");
+    gw.terminate().await;
+    sim.shutdown().await;
+}
+
 /// Every one of `lines` is a line of the `/metrics` the gateway at `addr` serves.
 async fn assert_metric_lines(addr: &str, lines: &[&str]) {
     let metrics = reqwest::get(format!("http://{addr}/metrics"))

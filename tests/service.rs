@@ -1389,6 +1389,18 @@ async fn operator_api_events_health_and_metrics_over_http() {
     );
     assert!(!text.contains("8613800138000"), "no MSISDN in metrics");
     assert!(!text.contains(key));
+    // The cancels' HELP says how long an SMSC without cancel_sm is left alone, as the
+    // gateway does it (it said "until the next bind", which has not been so since
+    // `[smsc] no_cancel_memory_hours`).
+    let cancels_help = text
+        .lines()
+        .find(|l| l.starts_with("# HELP presence_gw_smpp_cancels_total "))
+        .unwrap_or_default();
+    assert!(
+        cancels_help.contains("[smsc] no_cancel_memory_hours")
+            && !cancels_help.contains("until the next bind"),
+        "{cancels_help}"
+    );
 
     // The outbox gauges (kept by the store writer, not counted per scrape) equal a count of
     // the table once nothing moves: messages went out and receipts came back meanwhile.
@@ -3434,6 +3446,78 @@ async fn serve_api(
         stop.clone(),
     ));
     (base, stop, server)
+}
+
+/// An activity figure no real count reaches (a broken export) is refused with its row by
+/// `POST /api/v1/activity`, not stored wrapped round to a negative number (read as 0); and a
+/// figure at the top of the store's integers, left by an import before that check, no
+/// longer makes the subscriber's `AVATAR UPLOAD` fail: its sum with the messages counted
+/// live was past SQLite's integers, a REAL no figure read as, and the command was set aside
+/// unanswered.
+#[tokio::test]
+async fn activity_figures_too_large_are_refused_and_an_old_one_does_not_break_upload() {
+    use presence_gw::service::avatar::MAX_ACTIVITY_FIGURE;
+    let w = World::start().await;
+    let key = "k3y-for-the-activity-api";
+    let (base, stop, _server) = serve_api(&w, key).await;
+    let http = reqwest::Client::new();
+    let r = api(&http, format!("{base}/api/v1/activity"), key, &serde_json::json!([
+            {"msisdn": "13700137000", "call_minutes": u64::MAX, "sms_sent": 1, "tenure_days": 1, "level": 1},
+            {"msisdn": "13600136000", "call_minutes": 1, "sms_sent": 1, "tenure_days": 1, "level": MAX_ACTIVITY_FIGURE + 1},
+            {"msisdn": "13500135000", "call_minutes": MAX_ACTIVITY_FIGURE, "sms_sent": 0, "tenure_days": 0, "level": 0}
+        ])).await;
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["imported"], 1, "{body}");
+    let skipped: Vec<(u64, String)> = body["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let why = s["error"].as_str().unwrap_or_default().to_string();
+            (s["index"].as_u64().unwrap(), why)
+        })
+        .collect();
+    assert_eq!(skipped.len(), 2, "{body}");
+    assert_eq!((skipped[0].0, skipped[1].0), (0, 1), "{body}");
+    assert!(
+        skipped[0]
+            .1
+            .starts_with("call_minutes: 18446744073709551615 is over the largest")
+            && skipped[1]
+                .1
+                .starts_with("level: 1000000000001 is over the largest"),
+        "{body}"
+    );
+    let stored =
+        w.gw.store
+            .read(|c| {
+                ["+8613700137000", "+8613500135000"]
+                    .map(|m| presence_gw::service::avatar::activity(c, m))
+                    .into_iter()
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await
+            .unwrap();
+    assert_eq!(stored[0].call_minutes, 0, "the refused row is not stored");
+    assert_eq!(stored[1].call_minutes, MAX_ACTIVITY_FIGURE);
+    stop.cancel();
+
+    // A figure an older import stored unchecked, at the top of SQLite's integers.
+    w.gw.store
+        .write(|tx| {
+            tx.execute(
+                "INSERT INTO activity (msisdn, sms_sent, updated_at) VALUES (?1, ?2, 0)",
+                rusqlite::params![OWNER, i64::MAX],
+            )
+            .map(drop)
+            .map_err(presence_gw::store::StoreError::from)
+        })
+        .await
+        .unwrap();
+    // The command counts itself live (sms_live 1), then reads the sum.
+    let upload = w.say(OWNER, "AVATAR UPLOAD").await;
+    assert!(upload.starts_with("Upload your picture"), "{upload}");
 }
 
 /// `GET /api/v1/outbox` for a customer-care tool: mum's update found by her number in any

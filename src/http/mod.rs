@@ -834,7 +834,8 @@ struct ActivityRow {
 }
 
 /// `POST /api/v1/activity`: a JSON array of activity rows (as the CSV import). Rows with a bad
-/// number are reported by index and skipped; the others are written in one transaction.
+/// number or a figure over [`crate::service::avatar::MAX_ACTIVITY_FIGURE`] are reported by
+/// index and skipped; the others are written in one transaction.
 async fn activity(
     State(st): State<HttpState>,
     body: Result<Json<Vec<ActivityRow>>, axum::extract::rejection::JsonRejection>,
@@ -850,17 +851,17 @@ async fn activity(
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for (i, r) in rows.into_iter().enumerate() {
-        match Msisdn::parse(&r.msisdn, &cc) {
-            Ok(m) => good.push((
-                m.as_str().to_string(),
-                crate::service::avatar::Activity {
-                    call_minutes: r.call_minutes,
-                    sms_sent: r.sms_sent,
-                    tenure_days: r.tenure_days,
-                    level: r.level,
-                },
-            )),
-            Err(e) => bad.push(json!({ "index": i, "error": e.to_string() })),
+        let figures = crate::service::avatar::Activity {
+            call_minutes: r.call_minutes,
+            sms_sent: r.sms_sent,
+            tenure_days: r.tenure_days,
+            level: r.level,
+        };
+        match (Msisdn::parse(&r.msisdn, &cc), figures.refused()) {
+            (Ok(m), None) => good.push((m.as_str().to_string(), figures)),
+            // A figure past MAX_ACTIVITY_FIGURE is a broken export: refused with its row.
+            (Ok(_), Some(why)) => bad.push(json!({ "index": i, "error": why })),
+            (Err(e), _) => bad.push(json!({ "index": i, "error": e.to_string() })),
         }
     }
     let n = good.len();

@@ -122,6 +122,39 @@ pub struct Activity {
     pub level: u64,
 }
 
+/// The largest activity figure an import takes (`activity import`, `POST /api/v1/activity`):
+/// far above any real count (a million years of call minutes), and far enough below the
+/// store's 64-bit signed integers that the messages counted live never carry a sum past
+/// them. A larger figure is a broken export, refused with its row instead of stored wrapped
+/// round to a negative number (read as 0) or, at the top of the range, making the sum with
+/// the live count unreadable (the subscriber's `AVATAR UPLOAD` failed).
+pub const MAX_ACTIVITY_FIGURE: u64 = 1_000_000_000_000;
+
+impl Activity {
+    /// The figures by their names as the imports write them (`ACTIVITY_HEADER`'s columns).
+    pub fn named(&self) -> [(&'static str, u64); 4] {
+        [
+            ("call_minutes", self.call_minutes),
+            ("sms_sent", self.sms_sent),
+            ("tenure_days", self.tenure_days),
+            ("level", self.level),
+        ]
+    }
+
+    /// Why an import refuses these figures: the first over [`MAX_ACTIVITY_FIGURE`], named.
+    pub fn refused(&self) -> Option<String> {
+        self.named()
+            .into_iter()
+            .find(|&(_, v)| v > MAX_ACTIVITY_FIGURE)
+            .map(|(name, v)| too_large(name, &v.to_string()))
+    }
+}
+
+/// Why activity figure `name`, written `value`, is refused: over [`MAX_ACTIVITY_FIGURE`].
+pub fn too_large(name: &str, value: &str) -> String {
+    format!("{name}: {value} is over the largest figure taken, {MAX_ACTIVITY_FIGURE}")
+}
+
 /// Which activity figure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {
@@ -1064,15 +1097,18 @@ pub fn note_refusal(tx: &Transaction<'_>, token: &str) -> Result<u32, StoreError
 /// `msisdn`'s activity (imported figures plus messages counted live).
 pub fn activity(conn: &Connection, msisdn: &str) -> Result<Activity, StoreError> {
     conn.prepare_cached(
-        "SELECT call_minutes, sms_sent + sms_live, tenure_days, level FROM activity WHERE msisdn = ?1",
+        "SELECT call_minutes, sms_sent, sms_live, tenure_days, level FROM activity WHERE msisdn = ?1",
     )
     .and_then(|mut s| {
+        // Added here, not in SQL: a sum past SQLite's integers is a REAL, which no figure
+        // reads as (a figure stored by an older import unchecked, see MAX_ACTIVITY_FIGURE).
         s.query_row([msisdn], |r| {
+            let figure = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0).unsigned_abs());
             Ok(Activity {
-                call_minutes: r.get::<_, i64>(0)?.max(0) as u64,
-                sms_sent: r.get::<_, i64>(1)?.max(0) as u64,
-                tenure_days: r.get::<_, i64>(2)?.max(0) as u64,
-                level: r.get::<_, i64>(3)?.max(0) as u64,
+                call_minutes: figure(0)?,
+                sms_sent: figure(1)?.saturating_add(figure(2)?),
+                tenure_days: figure(3)?,
+                level: figure(4)?,
             })
         })
         .optional()
@@ -1107,12 +1143,14 @@ pub fn import_activity(
              level = ?5, updated_at = ?6",
     )
     .and_then(|mut s| {
+        // Checked by the imports (MAX_ACTIVITY_FIGURE); never wrapped round to negative.
+        let figure = |v: u64| i64::try_from(v.min(MAX_ACTIVITY_FIGURE)).unwrap_or(i64::MAX);
         s.execute(params![
             msisdn,
-            a.call_minutes as i64,
-            a.sms_sent as i64,
-            a.tenure_days as i64,
-            a.level as i64,
+            figure(a.call_minutes),
+            figure(a.sms_sent),
+            figure(a.tenure_days),
+            figure(a.level),
             now
         ])
     })
