@@ -2074,6 +2074,30 @@ impl Serving {
 /// tester). The second `serve` is refused, naming the database and the first one's pid, and
 /// touches nothing; the first keeps running, and the operator's commands work beside it. A
 /// gateway killed with `kill -9` leaves its lock file, which does not block the next start.
+/// `serve` on a database whose folder this user may not write says so, as README promises
+/// for a database it may only read: the lock file beside it cannot be made, and the error
+/// was only "cannot lock /x/gw.db.lock: Permission denied" (/sys: no user, root included,
+/// creates a file there).
+#[test]
+fn serve_in_a_folder_it_cannot_write_says_the_folder_must_be_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_in_env(
+        dir.path(),
+        &["serve", "--db", "/sys/gw.db", "--http", "127.0.0.1:0"],
+        &[("RUST_LOG", "info")],
+    );
+    r.no_panic("serve in /sys");
+    assert_eq!(r.code, Some(1), "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("cannot lock /sys/gw.db.lock")
+            && r.stderr
+                .contains("the folder /sys must be writable for this user"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("is running"), "{}", r.stdout);
+}
+
 #[test]
 fn a_second_gateway_on_the_same_database_is_refused() {
     let dir = tempfile::tempdir().unwrap();
