@@ -1641,6 +1641,10 @@ fn outbox_rows_are_found_by_number_and_smsc_id_and_shown_whole() {
     // The SMSC's 0x2A read as decimal 42, and its 1F written as it was never given.
     assert_eq!(ids_listed(&["--smsc-id", "42"]), [to_dad]);
     assert_eq!(ids_listed(&["--smsc-id", "0000001f"]), [long]);
+    // As an SMSC's log or a hex dump writes it: the 0x is no part of the id (it matched
+    // nothing, "no row matches").
+    assert_eq!(ids_listed(&["--smsc-id", "0x1F"]), [long]);
+    assert_eq!(ids_listed(&["--smsc-id", "0X2a"]), [to_dad]);
     let r = run_in(
         d,
         &["outbox", "list", "--to", "13500135000", "--db", "gw.db"],
