@@ -438,6 +438,8 @@ struct CrlfAsLf<R> {
     inner: std::io::BufReader<R>,
     /// A `\r` ended the last bytes read: dropped if a `\n` comes next, else passed on.
     held_cr: bool,
+    /// Where the line ends it passed on are, for [`LineIndex::line_at`].
+    lines: std::rc::Rc<std::cell::RefCell<LineIndex>>,
 }
 
 impl<R: Read> CrlfAsLf<R> {
@@ -445,7 +447,39 @@ impl<R: Read> CrlfAsLf<R> {
         Self {
             inner: std::io::BufReader::new(inner),
             held_cr: false,
+            lines: Default::default(),
         }
+    }
+}
+
+/// The line ends a [`CrlfAsLf`] passed on, by byte offset: the csv reader gives a record the
+/// position it was at before it skipped the blank lines in front of it, so a record after a
+/// blank line was named by the blank line's number.
+#[derive(Debug, Default)]
+struct LineIndex {
+    /// Bytes passed on so far.
+    passed: u64,
+    /// The offsets of the `\n`s passed on and not yet behind a record.
+    ends: std::collections::VecDeque<u64>,
+    /// The `\n`s dropped from `ends`.
+    behind: u64,
+}
+
+impl LineIndex {
+    /// The line (1-based) of the record the csv reader placed at byte `at`: past the blank
+    /// lines there. Offsets are asked in order.
+    fn line_at(&mut self, at: u64) -> u64 {
+        while self.ends.front().is_some_and(|&e| e < at) {
+            self.ends.pop_front();
+            self.behind += 1;
+        }
+        let blank = self
+            .ends
+            .iter()
+            .zip(at..)
+            .take_while(|(&e, b)| e == *b)
+            .count() as u64;
+        self.behind + blank + 1
     }
 }
 
@@ -486,6 +520,12 @@ impl<R: Read> Read for CrlfAsLf<R> {
             // split the byte-order mark the csv reader looks for in its first read.
             self.inner.consume(used);
         }
+        let mut lines = self.lines.borrow_mut();
+        let start = lines.passed;
+        for (i, _) in out[..n].iter().enumerate().filter(|(_, &b)| b == b'\n') {
+            lines.ends.push_back(start + i as u64);
+        }
+        lines.passed += n as u64;
         Ok(n)
     }
 }
@@ -540,6 +580,10 @@ pub fn import_activity_csv(
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(CrlfAsLf::new(input));
+    let index = rdr.get_ref().lines.clone();
+    let line_of = |p: Option<&csv::Position>, read: u64| {
+        p.map_or(read, |p| index.borrow_mut().line_at(p.byte()))
+    };
     let header: Vec<String> = rdr.headers()?.iter().map(str::to_lowercase).collect();
     if header != ACTIVITY_HEADER {
         return Err(AdminError::Header {
@@ -565,7 +609,7 @@ pub fn import_activity_csv(
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(read + 1, |p| p.line());
+                let line = line_of(e.position(), read + 1);
                 report.bad.push(BadRow {
                     line,
                     reason: e.to_string(),
@@ -573,7 +617,7 @@ pub fn import_activity_csv(
                 continue;
             }
         };
-        let line = record.position().map_or(read + 1, |p| p.line());
+        let line = line_of(record.position(), read + 1);
         let fields: Vec<&str> = record.iter().collect();
         match parse_activity(&fields, country_code) {
             Ok((m, a)) => batch.push((m.as_str().to_string(), a)),
@@ -814,6 +858,10 @@ pub fn read_titles(input: impl Read) -> (Titles, Vec<String>) {
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(CrlfAsLf::new(input));
+    let index = rdr.get_ref().lines.clone();
+    let line_of = |p: Option<&csv::Position>, read: u64| {
+        p.map_or(read, |p| index.borrow_mut().line_at(p.byte()))
+    };
     let header: Vec<String> = match rdr.headers() {
         Ok(h) => h
             // The csv reader drops a byte-order mark (Excel's "CSV UTF-8" writes one).
@@ -842,7 +890,7 @@ pub fn read_titles(input: impl Read) -> (Titles, Vec<String>) {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(read, |p| p.line());
+                let line = line_of(e.position(), read);
                 let hint = if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
                     " (save the file as UTF-8)"
                 } else {
@@ -852,7 +900,7 @@ pub fn read_titles(input: impl Read) -> (Titles, Vec<String>) {
                 continue;
             }
         };
-        let line = record.position().map_or(read, |p| p.line());
+        let line = line_of(record.position(), read);
         let skip = |why: String| format!("{TITLES_FILE} line {line}: skipped: {why}");
         if record.len() > TITLES_HEADER.len() {
             warnings.push(skip(format!(
@@ -1724,7 +1772,9 @@ mod tests {
     /// A file saved with Windows line ends (Excel's "CSV UTF-8": a byte-order mark and `\r\n`)
     /// names each bad row by the line it is on, as the same file with `\n` does: the csv
     /// reader counts a `\r\n` only when the next record is read (rust-csv#395), so every line
-    /// number was one short and the operator mended the row above the bad one.
+    /// number was one short and the operator mended the row above the bad one. A row after
+    /// blank lines is named by its own line too, not by the first blank one (with `\n` line
+    /// ends as well).
     #[test]
     fn a_file_with_windows_line_ends_names_the_same_lines() {
         let dir = tempfile::tempdir().unwrap();
@@ -1733,23 +1783,25 @@ mod tests {
                    13800138000,700,10,20,1\r\n\
                    not-a-number,1,2,3,4\r\n\
                    +8613900139000,1,2,3\r\n\
+                   \r\n\
+                   \r\n\
                    13700137000,5,6,7,x\r\n\
                    13600136000,\"1\r\n2\",6,7,1\r\n\
                    13500135000,1,1,1,1\r\n";
         let lines = |r: &ImportReport| r.bad.iter().map(|b| b.line).collect::<Vec<u64>>();
         let whole = import_activity_csv(&store, csv.as_bytes(), "86", |_| {}).unwrap();
-        assert_eq!(lines(&whole), [3, 4, 5, 6], "{:?}", whole.bad);
+        assert_eq!(lines(&whole), [3, 4, 7, 8], "{:?}", whole.bad);
         assert_eq!(whole.imported, 2);
         let bytes = import_activity_csv(&store, ByteAtATime(csv.as_bytes()), "86", |_| {}).unwrap();
-        assert_eq!(lines(&bytes), [3, 4, 5, 6], "{:?}", bytes.bad);
+        assert_eq!(lines(&bytes), [3, 4, 7, 8], "{:?}", bytes.bad);
         // A `\r` not before a `\n` is kept: read as a line end, as before.
         let cr = "msisdn,call_minutes,sms_sent,tenure_days,level\r13800138000,1,1,1,1\r";
         let r = import_activity_csv(&store, ByteAtATime(cr.as_bytes()), "86", |_| {}).unwrap();
         assert_eq!((r.imported, r.bad.len()), (1, 0), "{:?}", r.bad);
 
         // The titles of a presets folder, saved the same way.
-        let titles = "Preset,Title,Title_ZH\n01-cat,,猫\n04-fish,Fish,鱼,extra\n,Nobody,无\n\
-                      01-cat,Kitty,小猫\n77,Unused,无用\n";
+        let titles = "Preset,Title,Title_ZH\n01-cat,,猫\n\n04-fish,Fish,鱼,extra\n,Nobody,无\n\
+                      01-cat,Kitty,小猫\n\n\n77,Unused,无用\n";
         let warned = |text: &str, bytewise: bool| {
             let (mut t, mut w) = if bytewise {
                 read_titles(ByteAtATime(text.as_bytes()))
@@ -1761,7 +1813,12 @@ mod tests {
             w
         };
         let unix = warned(titles, false);
-        assert_eq!(unix.len(), 4, "{unix:#?}");
+        let named: Vec<&str> = unix.iter().map(|w| w.split(':').next().unwrap()).collect();
+        assert_eq!(
+            named,
+            [4, 5, 6, 9].map(|n| format!("titles.csv line {n}")),
+            "{unix:#?}"
+        );
         let windows = titles.replace('\n', "\r\n");
         assert_eq!(warned(&windows, false), unix);
         assert_eq!(warned(&windows, true), unix);

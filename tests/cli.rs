@@ -1641,6 +1641,10 @@ fn outbox_rows_are_found_by_number_and_smsc_id_and_shown_whole() {
     // The SMSC's 0x2A read as decimal 42, and its 1F written as it was never given.
     assert_eq!(ids_listed(&["--smsc-id", "42"]), [to_dad]);
     assert_eq!(ids_listed(&["--smsc-id", "0000001f"]), [long]);
+    // As an SMSC's log or a hex dump writes it: the 0x is no part of the id (it matched
+    // nothing, "no row matches").
+    assert_eq!(ids_listed(&["--smsc-id", "0x1F"]), [long]);
+    assert_eq!(ids_listed(&["--smsc-id", "0X2a"]), [to_dad]);
     let r = run_in(
         d,
         &["outbox", "list", "--to", "13500135000", "--db", "gw.db"],
@@ -2074,6 +2078,30 @@ impl Serving {
 /// tester). The second `serve` is refused, naming the database and the first one's pid, and
 /// touches nothing; the first keeps running, and the operator's commands work beside it. A
 /// gateway killed with `kill -9` leaves its lock file, which does not block the next start.
+/// `serve` on a database whose folder this user may not write says so, as README promises
+/// for a database it may only read: the lock file beside it cannot be made, and the error
+/// was only "cannot lock /x/gw.db.lock: Permission denied" (/sys: no user, root included,
+/// creates a file there).
+#[test]
+fn serve_in_a_folder_it_cannot_write_says_the_folder_must_be_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_in_env(
+        dir.path(),
+        &["serve", "--db", "/sys/gw.db", "--http", "127.0.0.1:0"],
+        &[("RUST_LOG", "info")],
+    );
+    r.no_panic("serve in /sys");
+    assert_eq!(r.code, Some(1), "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("cannot lock /sys/gw.db.lock")
+            && r.stderr
+                .contains("the folder /sys must be writable for this user"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("is running"), "{}", r.stdout);
+}
+
 #[test]
 fn a_second_gateway_on_the_same_database_is_refused() {
     let dir = tempfile::tempdir().unwrap();

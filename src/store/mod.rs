@@ -244,10 +244,12 @@ pub enum StoreError {
         pid: Option<u32>,
     },
     /// The lock file beside the database could not be created or locked.
-    #[error("cannot lock {path}")]
+    #[error("cannot lock {path}{hint}")]
     Lock {
         /// The lock file.
         path: PathBuf,
+        /// What to do about it, when the cause says (`: the folder ... must be writable`).
+        hint: String,
         /// The I/O error.
         #[source]
         source: std::io::Error,
@@ -1187,9 +1189,26 @@ impl ServeLock {
             .or_else(|_| std::path::absolute(db))
             .unwrap_or_else(|_| db.to_owned());
         let path = Self::path_for(&db);
-        let io = |source| StoreError::Lock {
-            path: path.clone(),
-            source,
+        let io = |source: std::io::Error| {
+            // A folder this user may not write (or a read-only file system): the lock file
+            // cannot be made there, nor SQLite's -wal and -shm files later.
+            let hint = match (source.kind(), path.parent()) {
+                (
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem,
+                    Some(folder),
+                ) => format!(
+                    ": the folder {} must be writable for this user (the lock file and \
+                     SQLite's -wal and -shm files go beside the database), or give the gateway \
+                     another database (--db, or `db` in its config)",
+                    folder.display()
+                ),
+                _ => String::new(),
+            };
+            StoreError::Lock {
+                path: path.clone(),
+                hint,
+                source,
+            }
         };
         let mut file = std::fs::OpenOptions::new()
             .read(true)

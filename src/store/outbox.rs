@@ -2628,9 +2628,18 @@ pub fn list_matching(
             })
             .ctx("outbox::list");
     };
-    // Rows by the segments' id index, then the other filters on each.
+    // Rows by the segments' id index, then the other filters on each. An id written with
+    // `0x` (as an SMSC's log or a hex dump has it) is also looked for without it.
+    let written = smsc_id.trim();
+    let bare = written
+        .strip_prefix("0x")
+        .or_else(|| written.strip_prefix("0X"))
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
     let mut ids: Vec<i64> = Vec::new();
-    for v in sms_wire::receipt::message_id_variants(smsc_id) {
+    let variants = std::iter::once(written)
+        .chain(bare)
+        .flat_map(sms_wire::receipt::message_id_variants);
+    for v in variants {
         let found: Vec<i64> = conn
             .prepare_cached(
                 "SELECT DISTINCT outbox_id FROM outbox_segment WHERE smsc_message_id = ?1",
