@@ -3363,6 +3363,8 @@ fn a_deleted_message_leaves_none_of_its_text_in_the_file() {
                 "UPDATE outbox SET state = 'delivered', updated_at = ?2 WHERE id = ?1",
                 rusqlite::params![id, T0],
             )?;
+            // A later message: a purge never deletes the newest row (its id would be reused).
+            outbox::enqueue(tx, &NewMessage::sms("+8613900139000", "later"), T0 + 1)?;
             Ok::<_, StoreError>(())
         })
         .unwrap();

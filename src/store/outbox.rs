@@ -2708,7 +2708,10 @@ pub fn segments(conn: &Connection, id: i64) -> Result<Vec<SegmentRow>, StoreErro
 /// The final rows of one state last changed before `?1`, at most `?2` (-1: all), one
 /// statement per final state so that the tally knows how many of each went. The state is a
 /// literal, not a parameter: SQLite uses the partial index `outbox_state_updated` (schema
-/// migration 6) only when it can see that the query implies the index's condition.
+/// migration 6) only when it can see that the query implies the index's condition. The
+/// newest row of the table is never among them: a row's id is SQLite's largest plus one, so
+/// deleting the newest would give its id (named by `outbox show`, an operator's notes, a
+/// "superseded by outbox row N") to the next message.
 pub(crate) static PURGE_SQL: LazyLock<Vec<(OutboxState, String)>> = LazyLock::new(|| {
     OutboxState::ALL
         .iter()
@@ -2716,7 +2719,8 @@ pub(crate) static PURGE_SQL: LazyLock<Vec<(OutboxState, String)>> = LazyLock::ne
         .map(|&s| {
             let sql = format!(
                 "DELETE FROM outbox WHERE id IN (
-                     SELECT id FROM outbox WHERE state = '{}' AND updated_at < ?1 LIMIT ?2)",
+                     SELECT id FROM outbox WHERE state = '{}' AND updated_at < ?1
+                         AND id < (SELECT max(id) FROM outbox) LIMIT ?2)",
                 s.as_str()
             );
             (s, sql)
@@ -3177,6 +3181,40 @@ mod tests {
             purge(&tx, i64::MAX, i64::MAX, PURGE_BATCH).unwrap(),
             ids.len()
         );
+    }
+
+    /// Purging every row of an idle outbox keeps the newest, so the next message gets the next
+    /// id, not one an earlier message had (before, ids started again from 1).
+    #[test]
+    fn a_purge_keeps_the_newest_row_so_no_id_is_given_twice() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut conn).unwrap();
+        let tx = conn.transaction().unwrap();
+        for _ in 0..3 {
+            let id = enqueue(&tx, &NewMessage::sms("+8613900139000", "x"), 0)
+                .unwrap()
+                .id;
+            tx.execute(
+                "UPDATE outbox SET state = 'delivered', updated_at = 1 WHERE id = ?1",
+                [id],
+            )
+            .unwrap();
+        }
+        assert_eq!(purge(&tx, i64::MAX, i64::MAX, PURGE_BATCH).unwrap(), 2);
+        assert!(get(&tx, 3).unwrap().is_some(), "the newest row stays");
+        assert!(get(&tx, 1).unwrap().is_none());
+        let next = enqueue(&tx, &NewMessage::sms("+8613900139000", "y"), 2)
+            .unwrap()
+            .id;
+        assert_eq!(next, 4);
+        // Once it is not the newest, it goes with the next purge.
+        tx.execute(
+            "UPDATE outbox SET state = 'delivered', updated_at = 2 WHERE id = ?1",
+            [next],
+        )
+        .unwrap();
+        assert_eq!(purge(&tx, i64::MAX, i64::MAX, PURGE_BATCH).unwrap(), 1);
+        assert!(get(&tx, 3).unwrap().is_none());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //!
 //! | table | what goes | found through |
 //! |---|---|---|
-//! | `outbox` (and its `outbox_segment` rows, by cascade) | final rows (delivered, failed, expired, superseded) last changed before the cut | `outbox_state_updated`, per state |
+//! | `outbox` (and its `outbox_segment` rows, by cascade) | final rows (delivered, failed, expired, superseded) last changed before the cut, but never the newest row (its id would be given again) | `outbox_state_updated`, per state |
 //! | `inbox_message` (and its `inbox_part` rows, by cascade) | processed MO messages created before the cut | the oldest ids (ids grow with time) |
 //! | `inbox_pdu` | PDUs received before the cut that no part still needs | `inbox_pdu_received_at` |
 //! | `status_change` | the quota/audit log before the cut | the oldest ids |
