@@ -399,7 +399,8 @@ fn outbox(cmd: OutboxCmd, db: &DbArgs) -> anyhow::Result<()> {
             limit,
         } => {
             let state = state
-                .map(|s| OutboxState::parse(&s))
+                // As typed or in capitals (`--state FAILED`); `in-flight` as `in_flight`.
+                .map(|s| OutboxState::parse(&s.trim().to_ascii_lowercase().replace('-', "_")))
                 .transpose()
                 .map_err(|_| {
                     anyhow::anyhow!(
@@ -442,7 +443,7 @@ fn outbox(cmd: OutboxCmd, db: &DbArgs) -> anyhow::Result<()> {
             let (_, conn) = db.inspect()?;
             let snapshot = conn.unchecked_transaction()?;
             match presence_gw::admin::outbox_detail(&snapshot, id)? {
-                Some(text) => print!("{text}"),
+                Some(text) => out!("{}", text.strip_suffix('\n').unwrap_or(&text)),
                 None => anyhow::bail!("no outbox row {id}"),
             }
         }
@@ -670,7 +671,7 @@ fn subscriber(cmd: SubscriberCmd, db: &DbArgs) -> anyhow::Result<()> {
         .with_context(|| format!("{number:?}"))?;
     let snapshot = conn.unchecked_transaction()?;
     match presence_gw::admin::subscriber_summary(&snapshot, m.as_str())? {
-        Some(text) => print!("{text}"),
+        Some(text) => out!("{}", text.strip_suffix('\n').unwrap_or(&text)),
         None => out!("{} has never used the service", m.as_str()),
     }
     Ok(())

@@ -637,6 +637,39 @@ fn activity_import_of_the_sample_files() {
     );
 }
 
+/// Output to a reader that went away (`presence-gw outbox show 1 | true`, a `| head` that had
+/// enough) ends the command quietly: before, `outbox show` and `subscriber show` printed with
+/// `print!`, which panics on a closed pipe (exit 101, "failed printing to stdout").
+#[test]
+fn a_show_whose_reader_went_away_ends_without_a_panic() {
+    use presence_gw::store::outbox::{self, NewMessage};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let store = presence_gw::store::Store::open(&d.join("gw.db"), Default::default()).unwrap();
+    store
+        .write_blocking(|tx| {
+            outbox::enqueue(tx, &NewMessage::sms("+8613900139000", "hello"), 1_000)?;
+            Ok::<_, presence_gw::store::StoreError>(())
+        })
+        .unwrap();
+    store.close_blocking();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_presence-gw"))
+        .args(["outbox", "show", "1", "--db", "gw.db"])
+        .current_dir(d)
+        .env("RUST_LOG", "warn")
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// A figure no real count reaches (a broken export) is refused with its line, named as too
 /// large (it was stored wrapped round: 18446744073709551615 as -1, read as 0), and one at the
 /// top of the store's integers no longer breaks `subscriber show` (its sum with the messages
@@ -797,9 +830,12 @@ fn admin_commands_answer_clearly_on_unknowns() {
     for s in ["queued", "failed", "delivered"] {
         assert!(r.stderr.contains(s), "{}", r.stderr);
     }
-    // The valid states work on an empty database.
-    let r = run_in(d, &["outbox", "list", "--state", "failed", "--db", "gw.db"]);
-    assert!(r.ok(), "{}", r.stderr);
+    // The valid states work on an empty database, in capitals too (`in-flight` as written
+    // with a dash).
+    for state in ["failed", "FAILED", "In-Flight"] {
+        let r = run_in(d, &["outbox", "list", "--state", state, "--db", "gw.db"]);
+        assert!(r.ok(), "{state}: {}", r.stderr);
+    }
     // Nothing to retry: said, and no error (a runbook runs it whether anything failed or
     // not; tests/cli.rs `retry_says_why_...` has the rest).
     let r = run_in(d, &["outbox", "retry", "--db", "gw.db"]);
