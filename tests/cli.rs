@@ -1098,6 +1098,13 @@ fn backup_writes_a_checked_copy_and_never_overwrites() {
     let r = run_in(d, &["backup", "--to", "copy.db", "--db", "gw.db"]);
     r.no_panic("backup over an existing file");
     assert!(!r.ok() && r.stderr.contains("exists"), "{}", r.stderr);
+    // Into a folder that is not there: said so, not SQLite's "unable to open database file".
+    let r = run_in(d, &["backup", "--to", "nightly/copy.db", "--db", "gw.db"]);
+    assert!(
+        !r.ok() && r.stderr.contains("the folder nightly does not exist"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// The inspection commands read the database and nothing else: a database another build

@@ -1083,6 +1083,17 @@ pub fn backup(db: &Path, to: &Path, busy_timeout: Duration) -> Result<Backup, St
     if to.exists() {
         return Err(refuse("the file exists; give a new name".into()));
     }
+    // SQLite would say only "unable to open database file".
+    let folder = match to.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(refuse(format!(
+            "the folder {} does not exist; create it first",
+            folder.display()
+        )));
+    }
     let conn = read_only(db, busy_timeout)?;
     let target = to
         .to_str()
