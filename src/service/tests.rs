@@ -254,6 +254,10 @@ fn a_user_group_glued_to_its_status_is_read_apart_when_the_subscriber_has_it() {
         "已设置：老同学看到“忙碌”；新同事看到“开车”。将通知2位联系人。"
     );
     assert_eq!(b.send(BOSS, "WHO 13800138000"), "+8613800138000: DRIVING.");
+    // A group named as the whole word is that group, its status missing: asked.
+    b.send(OWNER, "分组 老同学忙 加 13500135000");
+    let r = b.send(OWNER, "状态 老同学忙");
+    assert!(r.starts_with("“老同学忙”要看到什么状态？"), "{r}");
     // English: only before a built-in status.
     b.send(OWNER, "GROUP WORK ADD 13700137000");
     assert_eq!(
