@@ -110,6 +110,10 @@ pub enum Screen {
     PickStatus {
         /// The target key.
         target: String,
+        /// Chosen from the group's own screen, itself chosen on this page of the groups list:
+        /// Back returns there (else to the targets list).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_group: Option<usize>,
     },
     /// Choose how long.
     PickExpiry {
@@ -117,6 +121,9 @@ pub enum Screen {
         target: String,
         /// The status code name.
         status: String,
+        /// As [`Screen::PickStatus`]'s, kept for its Back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_group: Option<usize>,
     },
     /// The groups with member counts, paged.
     Groups {
@@ -502,7 +509,7 @@ pub fn render(
             let head = t(lang, "Who sees it?", "给谁看？");
             list_screen(cfg, &head, &target_items(data, lang), NUMBERED, *page, lang).0
         }
-        Screen::PickStatus { target } => {
+        Screen::PickStatus { target, .. } => {
             let mut s = match lang {
                 Lang::En => format!("Status for {}:", target_name(data, target, lang)),
                 Lang::Zh => format!("{}看到的状态：", target_name(data, target, lang)),
@@ -684,6 +691,7 @@ pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lan
                     cfg,
                     Screen::PickStatus {
                         target: keys[range.start + k - 1].clone(),
+                        from_group: None,
                     },
                     data,
                     lang,
@@ -692,13 +700,24 @@ pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lan
                 _ => again(true),
             }
         }
-        Screen::PickStatus { target } => match n {
-            Some(0) => show(cfg, Screen::PickTarget { page: 1 }, data, lang, false),
+        Screen::PickStatus { target, from_group } => match n {
+            Some(0) => {
+                let back = match from_group {
+                    Some(list_page) => Screen::Group {
+                        group: target.clone(),
+                        page: 1,
+                        list_page: *list_page,
+                    },
+                    None => Screen::PickTarget { page: 1 },
+                };
+                show(cfg, back, data, lang, false)
+            }
             Some(k) if (1..=STATUSES.len()).contains(&k) => show(
                 cfg,
                 Screen::PickExpiry {
                     target: target.clone(),
                     status: STATUSES[k - 1].code().to_string(),
+                    from_group: *from_group,
                 },
                 data,
                 lang,
@@ -706,11 +725,16 @@ pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lan
             ),
             _ => again(true),
         },
-        Screen::PickExpiry { target, status } => match n {
+        Screen::PickExpiry {
+            target,
+            status,
+            from_group,
+        } => match n {
             Some(0) => show(
                 cfg,
                 Screen::PickStatus {
                     target: target.clone(),
+                    from_group: *from_group,
                 },
                 data,
                 lang,
@@ -790,6 +814,7 @@ pub fn step(cfg: &UssdConfig, screen: &Screen, input: &str, data: &MenuData, lan
                     cfg,
                     Screen::PickStatus {
                         target: group.clone(),
+                        from_group: Some(*list_page),
                     },
                     data,
                     lang,
@@ -975,16 +1000,19 @@ mod tests {
             Screen::Main,
             Screen::PickStatus {
                 target: "FAMILY".into(),
+                from_group: None,
             },
             Screen::PickStatus {
                 target: data
                     .audiences
                     .get(5)
                     .map_or_else(|| "WORK".to_string(), |a| a.0.clone()),
+                from_group: Some(1),
             },
             Screen::PickExpiry {
                 target: "ALL".into(),
                 status: "FREE".into(),
+                from_group: None,
             },
             Screen::WhoPrompt,
         ];
@@ -1082,7 +1110,7 @@ mod tests {
         let mut screen = Screen::PickTarget { page: 1 };
         for _ in 0..20 {
             for k in 1..=MAX_ITEMS {
-                if let Step::Show(Screen::PickStatus { target }, _) =
+                if let Step::Show(Screen::PickStatus { target, .. }, _) =
                     step(&cfg, &screen, &k.to_string(), &data, Lang::Zh)
                 {
                     if !seen.contains(&target) {
@@ -1190,9 +1218,24 @@ mod tests {
             "家人(2):“空闲”至15:00\n+8613900139000\n+8613700137000\n1 设置状态\n0 返回"
         );
         // 1 sets the status this group sees; 0 goes back to the list; 8 is no page here.
+        let Step::Show(pick @ Screen::PickStatus { .. }, _) =
+            step(&cfg, &family, "1", &data, Lang::En)
+        else {
+            panic!()
+        };
+        assert!(matches!(&pick, Screen::PickStatus { target, .. } if target == "FAMILY"));
+        // Back from its statuses, and from how long after them, returns to this group's
+        // screen (it went to the list of whom to show a status).
+        assert_eq!(
+            step(&cfg, &pick, "0", &data, Lang::En),
+            show(&cfg, family.clone(), &data, Lang::En, false)
+        );
+        let Step::Show(how_long, _) = step(&cfg, &pick, "2", &data, Lang::En) else {
+            panic!()
+        };
         assert!(matches!(
-            step(&cfg, &family, "1", &data, Lang::En),
-            Step::Show(Screen::PickStatus { target }, _) if target == "FAMILY"
+            step(&cfg, &how_long, "0", &data, Lang::En),
+            Step::Show(ref back, _) if *back == pick
         ));
         assert!(matches!(
             step(&cfg, &family, "0", &data, Lang::En),
