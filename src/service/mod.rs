@@ -585,6 +585,29 @@ impl Service {
             .map(|d| d.error.clone()))
     }
 
+    /// The menu from its first screen along the path of `dialled` (`*123*1*2#`: 1, then 2).
+    fn ussd_walk(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        sub: &Subscriber,
+        data: &mut ussd::MenuData,
+        dialled: &str,
+        lang: Lang,
+    ) -> Result<ussd::Step, ServiceError> {
+        let mut step = ussd::start(&self.cfg.ussd, data, lang);
+        for input in ussd::dialled_path(dialled) {
+            match &step {
+                ussd::Step::Show(screen, _) => {
+                    self.ussd_group(tx, now, sub, data, screen)?;
+                    step = self.ussd_step(screen, &input, data, lang);
+                }
+                _ => break,
+            }
+        }
+        Ok(step)
+    }
+
     /// Apply one USSD dialogue unit from `source` to `service_code` (step through the menu,
     /// persist the session, apply a finished choice as the equivalent command), all in `tx`.
     /// Returns the screen to send back, or `None` (abort, unknown op, stale, bad sender).
@@ -615,19 +638,14 @@ impl Service {
         let lang = sub.lang;
         let mut data = self.menu_data(tx, &sub)?;
         let step = if tag.op == cfg.op_begin {
-            let mut step = ussd::start(cfg, &data, lang);
-            for input in ussd::dialled_path(text) {
-                match &step {
-                    Step::Show(screen, _) => {
-                        self.ussd_group(tx, now, &sub, &mut data, screen)?;
-                        step = self.ussd_step(screen, &input, &data, lang);
-                    }
-                    _ => break,
-                }
-            }
-            step
+            self.ussd_walk(tx, now, &sub, &mut data, text, lang)?
         } else if tag.op == cfg.op_continue {
             match state::ussd_dialogue(tx, &sub.msisdn, now, number)? {
+                // The menu's code typed as the answer (`*123*1#` on an open screen): a fresh
+                // start along its path, as dialling it is.
+                state::UssdDialogue::Open(_) if ussd::is_menu_code(cfg, text) => {
+                    self.ussd_walk(tx, now, &sub, &mut data, text, lang)?
+                }
                 state::UssdDialogue::Open(screen) => {
                     self.ussd_group(tx, now, &sub, &mut data, &screen)?;
                     self.ussd_step(&screen, text, &data, lang)

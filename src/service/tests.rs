@@ -3050,6 +3050,17 @@ fn ussd_sessions_abort_time_out_and_ignore_stale_units() {
         done.text
     );
     assert_eq!(b.updates(MUM).len(), 1);
+    // The menu's code typed as an answer on an open screen starts along its path, as
+    // dialling it does (it was "Invalid choice"): FAMILY, FREE, until changed.
+    let menu = unit(&mut b, 1, "*123#", now).unwrap();
+    assert!(menu.text.starts_with("Presence"), "{}", menu.text);
+    let done = unit(&mut b, 18, "*123*1*1*1*1#", now).unwrap();
+    assert_eq!(done.op, 17);
+    assert!(
+        done.text.starts_with("Set: FAMILY sees FREE."),
+        "{}",
+        done.text
+    );
 }
 
 /// `OWNER`'s USSD dialogue 7: `op` 1 dials `text`, 18 answers it; returns the screen.
