@@ -164,11 +164,6 @@ fn choice<T: Copy>(input: &str, words: &[Kw<T>]) -> Option<T> {
 const EN: Option<Lang> = Some(Lang::En);
 const ZH: Option<Lang> = Some(Lang::Zh);
 
-/// Parses normalised text (see `normalize`); the body of [`super::parse`].
-pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseError> {
-    parse_once(text, default_cc)
-}
-
 /// How many glued targets one command may have read apart ([`glued_group_readings`]).
 const MAX_GLUED_DEPTH: usize = 4;
 
@@ -178,7 +173,7 @@ const MAX_GLUED_PARSES: usize = 64;
 /// [`super::glued_readings`] of normalised text.
 pub fn glued_readings(text: &str, default_cc: &str) -> Vec<GroupReading> {
     let mut budget = MAX_GLUED_PARSES;
-    match parse_once(text, default_cc) {
+    match parse_normalized(text, default_cc) {
         Err(e) if e.kind == ParseErrorKind::MissingStatus => {
             glued_group_readings(text, &e.bad, default_cc, MAX_GLUED_DEPTH, &mut budget)
         }
@@ -224,7 +219,7 @@ fn glued_group_readings(
                 &text[..at],
                 &text[at + token.len()..]
             );
-            let found = match parse_once(&spaced, default_cc) {
+            let found = match parse_normalized(&spaced, default_cc) {
                 Ok(parsed) => vec![GroupReading {
                     groups: vec![group.clone()],
                     parsed,
@@ -249,8 +244,8 @@ fn glued_group_readings(
     readings
 }
 
-/// Parses normalised text once, as typed.
-fn parse_once(text: &str, default_cc: &str) -> Result<Parsed, ParseError> {
+/// Parses normalised text (see `normalize`); the body of [`super::parse`].
+pub fn parse_normalized(text: &str, default_cc: &str) -> Result<Parsed, ParseError> {
     if text.is_empty() {
         return Err(ParseError {
             kind: ParseErrorKind::Empty,
