@@ -551,7 +551,7 @@ async fn an_upgraded_database_sends_and_keeps_a_pause_taken_after_the_upgrade() 
     rusqlite::Connection::open(&db)
         .unwrap()
         .execute_batch(
-            "DROP TABLE avatar_orphan; DROP INDEX subscriber_avatar_avatar; DROP INDEX preset_avatar;
+            "DROP INDEX membership_member; DROP TABLE avatar_orphan; DROP INDEX subscriber_avatar_avatar; DROP INDEX preset_avatar;
              DROP INDEX avatar_push_avatar; DROP INDEX avatar_variant_blob;
              DROP TRIGGER outbox_cancel_once; DROP TABLE outbox_cancel_answered;
              DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; PRAGMA user_version = 25;",

@@ -963,7 +963,17 @@ impl Service {
                 state::save_subscriber(tx, sub, now)?;
                 state::clear_optouts(tx, &sub.msisdn, "stop")?;
                 state::clear_optouts(tx, &sub.msisdn, "allow")?;
-                Text::StartedAll
+                let mut told = 0;
+                for owner in state::owners_of(tx, &sub.msisdn)? {
+                    told += self.push_avatar_on_start(tx, now, &sub.msisdn, &owner)?;
+                }
+                return Ok((
+                    Text::StartedAll,
+                    FanOut {
+                        told,
+                        deferred_until: None,
+                    },
+                ));
             }
             Command::Lang(l) => {
                 sub.lang = l;
@@ -1055,7 +1065,8 @@ impl Service {
         self.push_avatar(tx, now, owner, to, true)
     }
 
-    /// `viewer` sent `START <owner>`: while they were stopped, an avatar the owner chose was
+    /// `viewer` sent `START <owner>` (or `START ALL`, once per owner whose groups hold them):
+    /// while they were stopped, an avatar the owner chose was
     /// pushed to everyone but them, so their handset would show the old picture on every
     /// call until the next change. If they are the owner's contact (in one of the owner's
     /// groups: OTHERS are never pushed to) and their handset does not have the current

@@ -560,6 +560,18 @@ pub fn groups_of(conn: &Connection, owner: &str, member: &str) -> Result<Vec<i64
         .ctx("service::groups_of")
 }
 
+/// The query of [`owners_of`].
+pub(crate) const OWNERS_OF: &str =
+    "SELECT DISTINCT owner FROM membership WHERE member = ?1 ORDER BY owner";
+
+/// The owners in whose groups `member` is (each once, in number order; index
+/// `membership_member`).
+pub fn owners_of(conn: &Connection, member: &str) -> Result<Vec<String>, StoreError> {
+    conn.prepare_cached(OWNERS_OF)
+        .and_then(|mut s| s.query_map([member], |r| r.get(0))?.collect())
+        .ctx("service::owners_of")
+}
+
 /// Every member of `owner`'s groups with the audience ids they are in.
 pub fn memberships(
     conn: &Connection,

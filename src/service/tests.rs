@@ -1985,6 +1985,73 @@ fn start_brings_the_avatar_chosen_while_stopped() {
     assert_eq!(to(&b), [BOSS, DAD, MUM]);
 }
 
+/// `START ALL` brings every avatar chosen while the sender was stopped: one push from each
+/// owner whose groups hold them and whose picture their handset lacks, none from an owner whose
+/// picture it has, nor from one who is not their contact's owner.
+#[test]
+fn start_all_brings_every_avatar_chosen_while_stopped() {
+    let from = |b: &Bench| -> Vec<(String, bool, bool)> {
+        pushes(b)
+            .into_iter()
+            .map(|(to, _, body)| {
+                (
+                    to,
+                    body.contains("13800138000"),
+                    body.contains("13600136000"),
+                )
+            })
+            .collect()
+    };
+    let mut b = Bench::new();
+    b.family_of_two();
+    add_presets(&b, 5);
+    // Boss keeps Mum in a group of his; the stranger keeps nobody.
+    b.send(BOSS, "GROUP TEAM ADD 13900139000");
+    b.send(OWNER, "AVATAR 1");
+    b.send(BOSS, "AVATAR 2");
+    b.flush();
+    b.send(MUM, "STOP ALL");
+    b.send(OWNER, "AVATAR 3");
+    b.send(BOSS, "AVATAR 4");
+    b.send(STRANGER, "AVATAR 5");
+    assert!(
+        from(&b).iter().all(|(to, _, _)| to != MUM),
+        "{:?}",
+        from(&b)
+    );
+    b.flush();
+    let r = b.send(MUM, "START ALL");
+    assert!(r.contains("again"), "{r}");
+    let mut got = from(&b);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (MUM.to_string(), false, true),
+            (MUM.to_string(), true, false)
+        ],
+        "the owner's and Boss's pictures, nothing from the stranger"
+    );
+    b.flush();
+    // The handset has them now: STOP ALL and START ALL again push nothing.
+    b.send(MUM, "STOP ALL");
+    b.send(MUM, "START ALL");
+    assert!(pushes(&b).is_empty(), "{:?}", pushes(&b));
+    // The owners are found through the index on members, not by reading every membership.
+    let plan: Vec<String> = b
+        .conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", state::OWNERS_OF))
+        .unwrap()
+        .query_map([MUM], |r| r.get(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        plan.iter().any(|p| p.contains("INDEX membership_member")),
+        "{plan:?}"
+    );
+}
+
 #[test]
 fn privacy_nobody_withdraws_the_avatar_pushes_not_yet_sent() {
     use crate::store::outbox::{Requeued, PUSH_WITHDRAWN, PUSH_WITHDRAWN_IN_FLIGHT};

@@ -654,6 +654,13 @@ INSERT INTO avatar_orphan (avatar_id, since)
       AND NOT EXISTS (SELECT 1 FROM preset p WHERE p.avatar_id = a.id);
 "#;
 
+/// Migration 30: the owners whose groups hold a number (`membership` by `member`). `START
+/// ALL` pushes the avatars chosen while the sender was stopped, and finding those owners
+/// otherwise reads the whole table: seconds at millions of memberships, in the writer.
+const V30: &str = r#"
+CREATE INDEX membership_member ON membership(member);
+"#;
+
 /// One schema step: SQL text, or a Rust function for what SQL alone cannot say.
 pub(crate) enum Migration {
     /// Run with `execute_batch`.
@@ -803,6 +810,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V27),
     Migration::Sql(V28),
     Migration::Sql(V29),
+    Migration::Sql(V30),
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after `migrate`).
@@ -935,7 +943,7 @@ mod tests {
         migrate(&mut conn).unwrap();
         // Back to version 7, as a database written by the last release.
         conn.execute_batch(
-            "DROP TABLE avatar_orphan; DROP INDEX subscriber_avatar_avatar; DROP INDEX preset_avatar; DROP INDEX avatar_push_avatar; DROP INDEX avatar_variant_blob;
+            "DROP INDEX membership_member; DROP TABLE avatar_orphan; DROP INDEX subscriber_avatar_avatar; DROP INDEX preset_avatar; DROP INDEX avatar_push_avatar; DROP INDEX avatar_variant_blob;
              DROP INDEX outbox_expiry; ALTER TABLE upload_token DROP COLUMN refusals;
              ALTER TABLE inbox_pdu DROP COLUMN link_session; DROP TABLE handset;
              DROP INDEX outbox_due;
@@ -975,7 +983,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn).unwrap(), 22, "versions 8 to 29");
+        assert_eq!(migrate(&mut conn).unwrap(), 23, "versions 8 to 30");
         let held: (Option<String>, i64) = conn
             .query_row("SELECT addresses, stray FROM pending_receipt", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -1025,7 +1033,7 @@ mod tests {
         migrate(&mut conn).unwrap();
         // Back to version 16, with the catalogue a version 16 gateway imported.
         conn.execute_batch(
-            "DROP TABLE avatar_orphan; DROP INDEX subscriber_avatar_avatar; DROP INDEX preset_avatar; DROP INDEX avatar_push_avatar; DROP INDEX avatar_variant_blob;
+            "DROP INDEX membership_member; DROP TABLE avatar_orphan; DROP INDEX subscriber_avatar_avatar; DROP INDEX preset_avatar; DROP INDEX avatar_push_avatar; DROP INDEX avatar_variant_blob;
              ALTER TABLE preset DROP COLUMN title_zh;
              ALTER TABLE outbox DROP COLUMN room;
              ALTER TABLE outbox_segment DROP COLUMN room;
@@ -1039,7 +1047,7 @@ mod tests {
              PRAGMA user_version = 16",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 13, "versions 17 to 29");
+        assert_eq!(migrate(&mut conn).unwrap(), 14, "versions 17 to 30");
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         assert_eq!(migrate(&mut conn).unwrap(), 0, "applied once");
         let listed = avatar::presets(&conn, 0, 10).unwrap();
@@ -1079,7 +1087,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         conn.execute_batch(
-            "DROP TRIGGER outbox_cancel_once; DROP TABLE outbox_cancel_answered; DROP TABLE avatar_orphan; DROP INDEX subscriber_avatar_avatar; DROP INDEX preset_avatar; DROP INDEX avatar_push_avatar; DROP INDEX avatar_variant_blob;
+            "DROP TRIGGER outbox_cancel_once; DROP TABLE outbox_cancel_answered; DROP INDEX membership_member; DROP TABLE avatar_orphan; DROP INDEX subscriber_avatar_avatar; DROP INDEX preset_avatar; DROP INDEX avatar_push_avatar; DROP INDEX avatar_variant_blob;
              DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; DROP TABLE avatar_stale; PRAGMA user_version = 24;
              INSERT INTO avatar (id, source_sha256, created_at) VALUES (1, 'a', 1), (2, 'b', 1);
              INSERT INTO subscriber_avatar (msisdn, avatar_id, updated_at)
@@ -1092,7 +1100,7 @@ mod tests {
         )
         .unwrap();
         let before = crate::store::now_ms();
-        assert_eq!(migrate(&mut conn).unwrap(), 5, "versions 25 to 29");
+        assert_eq!(migrate(&mut conn).unwrap(), 6, "versions 25 to 30");
         let noted: Vec<(String, i64)> = conn
             .prepare("SELECT owner, since FROM avatar_stale ORDER BY owner")
             .unwrap()
@@ -1118,7 +1126,7 @@ mod tests {
         migrate(&mut conn).unwrap();
         conn.execute_batch(
             "DROP TRIGGER outbox_cancel_once; DROP TABLE outbox_cancel_answered;
-             DROP TABLE avatar_orphan; DROP INDEX subscriber_avatar_avatar; DROP INDEX preset_avatar;
+             DROP INDEX membership_member; DROP TABLE avatar_orphan; DROP INDEX subscriber_avatar_avatar; DROP INDEX preset_avatar;
              DROP INDEX avatar_push_avatar; DROP INDEX avatar_variant_blob;
              PRAGMA user_version = 27;
              INSERT INTO avatar (id, source_sha256, created_at)
@@ -1130,7 +1138,7 @@ mod tests {
         )
         .unwrap();
         let before = crate::store::now_ms();
-        assert_eq!(migrate(&mut conn).unwrap(), 2, "versions 28 and 29");
+        assert_eq!(migrate(&mut conn).unwrap(), 3, "versions 28 to 30");
         let noted: Vec<(i64, i64)> = conn
             .prepare("SELECT avatar_id, since FROM avatar_orphan ORDER BY avatar_id")
             .unwrap()
@@ -1152,7 +1160,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         conn.execute_batch(
-            "DROP TRIGGER outbox_cancel_once; DROP TABLE outbox_cancel_answered; DROP TABLE avatar_orphan; DROP INDEX subscriber_avatar_avatar; DROP INDEX preset_avatar; DROP INDEX avatar_push_avatar; DROP INDEX avatar_variant_blob;
+            "DROP TRIGGER outbox_cancel_once; DROP TABLE outbox_cancel_answered; DROP INDEX membership_member; DROP TABLE avatar_orphan; DROP INDEX subscriber_avatar_avatar; DROP INDEX preset_avatar; DROP INDEX avatar_push_avatar; DROP INDEX avatar_variant_blob;
              DROP TABLE smsc_no_cancel; DROP TABLE outbound_pause; DROP TABLE avatar_stale; DROP INDEX outbox_coalesce_in_flight; DROP TABLE avatar_download;
              DROP INDEX outbox_coalesce_submitted; DROP TABLE outbox_cancel;
              ALTER TABLE outbox DROP COLUMN push_veto; PRAGMA user_version = 20",
@@ -1182,7 +1190,7 @@ mod tests {
         }
         want.push((insert("superseded", "superseded by outbox row 1"), None));
         want.push((insert("failed", &PushVeto::Nobody.at_retry()), None));
-        assert_eq!(migrate(&mut conn).unwrap(), 9, "versions 21 to 29");
+        assert_eq!(migrate(&mut conn).unwrap(), 10, "versions 21 to 30");
         for (id, code) in want {
             let got: Option<String> = conn
                 .query_row("SELECT push_veto FROM outbox WHERE id = ?1", [id], |r| {
