@@ -95,6 +95,12 @@ pub enum ConfigError {
     },
 }
 
+/// Whether `s` is printable ASCII (space to `~`): what a bind's C-Octet strings can carry
+/// as the carrier wrote them (a control character is a paste or line-end mistake).
+fn printable_ascii(s: &str) -> bool {
+    s.bytes().all(|b| (b' '..=b'~').contains(&b))
+}
+
 /// The environment variable that overrides the bind password (`[smsc] password`).
 pub const SMSC_PASSWORD_ENV: &str = "PRESENCE_GW_SMSC_PASSWORD";
 /// The environment variable that overrides the operator API key (`api_key`).
@@ -313,9 +319,9 @@ pub struct SmscConfig {
     /// connections again; when it does, the link finishes what is in flight on the fallback,
     /// unbinds and binds to `address`. 0: stay on the fallback until its session ends.
     pub return_to_primary_secs: f64,
-    /// Bind system_id (1-15 ASCII characters).
+    /// Bind system_id (1-15 printable ASCII characters).
     pub system_id: String,
-    /// Bind password (1-8 ASCII characters). Overridden by `PRESENCE_GW_SMSC_PASSWORD`.
+    /// Bind password (1-8 printable ASCII characters). Overridden by `PRESENCE_GW_SMSC_PASSWORD`.
     pub password: Secret,
     /// Bind system_type.
     pub system_type: String,
@@ -1098,23 +1104,29 @@ impl Config {
             ));
         }
         if let Some(s) = &self.smsc {
-            if s.system_id.is_empty() || s.system_id.len() > 15 || !s.system_id.is_ascii() {
+            if s.system_id.is_empty() || s.system_id.len() > 15 || !printable_ascii(&s.system_id) {
                 return Err(invalid(
                     "smsc.system_id",
-                    "1-15 ASCII characters (SMPP 3.4 §4.1.1)",
+                    "1-15 printable ASCII characters (SMPP 3.4 §4.1.1)",
                 ));
             }
             // A missing password is reported after the other [smsc] errors (it is often set
             // later, from the environment, and should not hide a wrong window or address).
+            // A newline in it is a multi-line TOML string or an environment file's line end,
+            // never what the carrier issued: the bind would fail as a wrong password.
             let pw = s.password.expose();
-            if pw.len() > 8 || !pw.is_ascii() {
+            if pw.len() > 8 || !printable_ascii(pw) {
                 return Err(invalid(
                     "smsc.password",
-                    "1-8 ASCII characters (SMPP 3.4 §4.1.1)",
+                    "1-8 printable ASCII characters (SMPP 3.4 §4.1.1; no newline, tab or \
+                     other control character)",
                 ));
             }
-            if s.system_type.len() > 12 || !s.system_type.is_ascii() {
-                return Err(invalid("smsc.system_type", "at most 12 ASCII characters"));
+            if s.system_type.len() > 12 || !printable_ascii(&s.system_type) {
+                return Err(invalid(
+                    "smsc.system_type",
+                    "at most 12 printable ASCII characters",
+                ));
             }
             for (key, ton) in [
                 ("smsc.addr_ton", s.addr_ton),
@@ -1732,6 +1744,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("smsc.password"), "{e}");
+        // A multi-line string's newline, a tab, a NUL: refused, not sent in the bind.
+        for pw in ["\"\"\"\npw12\n\"\"\"", "\"pw\\t12\"", "\"pw\\u000012\""] {
+            let toml = format!("[smsc]\naddress = \"h:1\"\npassword = {pw}\n");
+            let e = Config::from_toml(&toml, Path::new("x.toml")).unwrap_err();
+            assert!(e.to_string().contains("smsc.password"), "{pw}: {e}");
+            assert!(
+                !e.to_string().contains("pw12"),
+                "the password is not shown: {e}"
+            );
+        }
+        for (key, value) in [("system_id", "\"esme\\n\""), ("system_type", "\"\\tVMA\"")] {
+            let toml = format!("[smsc]\naddress = \"h:1\"\npassword = \"pw\"\n{key} = {value}\n");
+            let e = Config::from_toml(&toml, Path::new("x.toml")).unwrap_err();
+            assert!(e.to_string().contains(key), "{key}: {e}");
+        }
+        let ok = "[smsc]\naddress = \"h:1\"\npassword = \"p w~!\"\n";
+        assert!(
+            Config::from_toml(ok, Path::new("x.toml")).is_ok(),
+            "a space is printable"
+        );
         let e = Config::from_toml("[smsc]\nwindow = \"many\"\n", Path::new("x.toml")).unwrap_err();
         assert!(e.to_string().contains("window"), "{e}");
     }
@@ -2380,8 +2412,8 @@ mod tests {
             .to_string();
         assert_eq!(
             e,
-            "invalid value for `smsc.password` (from PRESENCE_GW_SMSC_PASSWORD): 1-8 ASCII \
-             characters (SMPP 3.4 §4.1.1)"
+            "invalid value for `smsc.password` (from PRESENCE_GW_SMSC_PASSWORD): 1-8 printable \
+             ASCII characters (SMPP 3.4 §4.1.1; no newline, tab or other control character)"
         );
         assert!(!e.contains("waytoolong"), "{e}");
         c.smsc.as_mut().unwrap().password = Secret::new("okpass");
