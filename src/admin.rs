@@ -674,8 +674,7 @@ pub fn preset_name(file_name: &str) -> (Option<i64>, String) {
     (id, title.chars().take(MAX_TITLE_CHARS).collect())
 }
 
-/// The highest preset number a subscriber can choose (`AVATAR n` reads a 32-bit number).
-pub const MAX_PRESET_ID: i64 = u32::MAX as i64;
+pub use crate::service::avatar::MAX_PRESET_ID;
 
 /// Why the number file `file_name` starts with (as [`preset_name`] reads one) can give no
 /// preset: a subscriber chooses one by `AVATAR n`, n from 1 to [`MAX_PRESET_ID`], so preset 0
@@ -1152,7 +1151,7 @@ pub fn import_presets_until(
                     (id, title)
                 }
             };
-            avatar::add_preset(tx, Some(id), &title, avatar_id).map(|id| (id, title))
+            avatar::add_preset(tx, id, &title, avatar_id).map(|id| (id, title))
         });
         match stored {
             Ok((stored_id, title)) => {
@@ -1491,6 +1490,61 @@ mod tests {
                 (1, "sunset.jpg".to_string())
             ]
         );
+    }
+
+    /// With the top number taken (`4294967295-last.png`), a file without a number got
+    /// 4294967296, which no `AVATAR n` reads: the unnumbered files now take the lowest numbers
+    /// neither a preset nor another file's.
+    #[test]
+    fn files_without_a_number_take_the_lowest_free_one_when_the_top_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets");
+        let presets = dir.path().join("presets");
+        std::fs::create_dir(&presets).unwrap();
+        for (from, to) in [
+            ("01-cat.png", "01-cat.png"),
+            ("02-dog.jpg", "02-dog.jpg"),
+            ("04-fish.gif", "04-fish.gif"),
+            ("05-flower.png", "4294967295-last.png"),
+            ("06-sunset.jpg", "sunset.jpg"),
+            ("03-owl.png", "zebra.png"),
+        ] {
+            std::fs::copy(src.join(from), presets.join(to)).unwrap();
+        }
+        let store = Store::open(&dir.path().join("p.db"), StoreOptions::default()).unwrap();
+        let cfg = crate::service::avatar::AvatarConfig {
+            sizes: vec![48],
+            ..Default::default()
+        };
+        let r = import_presets(&store, &presets, &cfg).unwrap();
+        assert!(r.refused.is_empty(), "{r:?}");
+        let mut ids: Vec<(i64, String)> = r
+            .imported
+            .iter()
+            .map(|(id, _, f)| (*id, f.clone()))
+            .collect();
+        ids.sort();
+        let want: Vec<(i64, String)> = [
+            (1, "01-cat.png"),
+            (2, "02-dog.jpg"),
+            (3, "sunset.jpg"),
+            (4, "04-fish.gif"),
+            (5, "zebra.png"),
+            (MAX_PRESET_ID, "4294967295-last.png"),
+        ]
+        .into_iter()
+        .map(|(id, f)| (id, f.to_string()))
+        .collect();
+        assert_eq!(ids, want);
+        // Imported again, each keeps its number.
+        let r = import_presets(&store, &presets, &cfg).unwrap();
+        let mut again: Vec<(i64, String)> = r
+            .imported
+            .iter()
+            .map(|(id, _, f)| (*id, f.clone()))
+            .collect();
+        again.sort();
+        assert_eq!(again, want);
     }
 
     /// A file of the folder that cannot be read (copied in with a mode the operator's user

@@ -1605,7 +1605,7 @@ async fn avatar_links_are_per_viewer_and_unguessable() {
                 sha256: &sha,
             };
             let id = avatar::store_avatar(tx, &"cd".repeat(32), &[v], now_ms())?;
-            avatar::add_preset(tx, Some(1), &"Test".into(), id)
+            avatar::add_preset(tx, 1, &"Test".into(), id)
         })
         .await
         .unwrap();

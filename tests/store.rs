@@ -2445,7 +2445,7 @@ fn retention_deletes_pictures_nobody_shows_and_their_blobs_after_the_keep_period
     let ids = store
         .write_blocking(move |tx| {
             let preset = store_picture(tx, "preset", &["p-48", "p-96"], old)?;
-            avatar::add_preset(tx, Some(1), &"Cat".into(), preset)?;
+            avatar::add_preset(tx, 1, &"Cat".into(), preset)?;
             let current = store_picture(tx, "current", &["b-48", "b-96"], old)?;
             // A: an upload, changed away from; off: an upload turned off.
             let changed = store_picture(tx, "changed", &["a-48", "a-96"], old)?;
@@ -2644,12 +2644,12 @@ fn retention_deletes_pictures_nobody_shows_and_their_blobs_after_the_keep_period
     // A re-import that gives preset 1 another picture lists its old one as unused; one that
     // gives it back takes it off the list.
     store
-        .write_blocking(move |tx| avatar::add_preset(tx, Some(1), &"Cat".into(), next))
+        .write_blocking(move |tx| avatar::add_preset(tx, 1, &"Cat".into(), next))
         .unwrap();
     assert!(listed(preset).is_some());
     assert_eq!(listed(next), None);
     store
-        .write_blocking(move |tx| avatar::add_preset(tx, Some(1), &"Cat".into(), preset))
+        .write_blocking(move |tx| avatar::add_preset(tx, 1, &"Cat".into(), preset))
         .unwrap();
     assert_eq!((listed(preset), listed(next).is_some()), (None, true));
     store.close_blocking();

@@ -342,24 +342,19 @@ impl From<&str> for PresetTitle {
     }
 }
 
-/// Add (or replace) preset `id` (`None`: the next free number) with `title` (both languages;
-/// a replaced preset's Chinese title goes when `title` has none); returns its id. The picture
-/// is in use ([`note_used`]); one the preset showed before, if nobody shows it now, is noted
-/// as unused ([`note_unused`]).
+/// The highest preset number a subscriber can choose (`AVATAR n` reads a 32-bit number).
+pub const MAX_PRESET_ID: i64 = u32::MAX as i64;
+
+/// Add (or replace) preset `id` with `title` (both languages; a replaced preset's Chinese
+/// title goes when `title` has none); returns its id. The picture is in use
+/// ([`note_used`]); one the preset showed before, if nobody shows it now, is noted as unused
+/// ([`note_unused`]).
 pub fn add_preset(
     tx: &Transaction<'_>,
-    id: Option<i64>,
+    id: i64,
     title: &PresetTitle,
     avatar_id: i64,
 ) -> Result<i64, StoreError> {
-    let id = match id {
-        Some(id) => id,
-        None => tx
-            .query_row("SELECT coalesce(max(id), 0) + 1 FROM preset", [], |r| {
-                r.get(0)
-            })
-            .ctx("avatar::add_preset: next id")?,
-    };
     let old = preset(tx, id)?
         .map(|(old, _)| old)
         .filter(|&old| old != avatar_id);
@@ -379,7 +374,8 @@ pub fn add_preset(
 /// `avatar_id` already (the same picture imported before keeps its number), unless its number
 /// is one of `named` (the numbers the folder's file names give: another file's); else the
 /// next number above every preset and every one of `named`, so that a numbered file that
-/// was refused this time (a broken file, mended later) does not find its number taken.
+/// was refused this time (a broken file, mended later) does not find its number taken; or,
+/// when [`MAX_PRESET_ID`] is taken, the lowest number neither a preset nor in `named`.
 pub fn unnumbered_preset_id(
     conn: &Connection,
     avatar_id: i64,
@@ -395,7 +391,36 @@ pub fn unnumbered_preset_id(
     let highest: i64 = conn
         .query_row("SELECT coalesce(max(id), 0) FROM preset", [], |r| r.get(0))
         .ctx("avatar::unnumbered_preset_id: highest")?;
-    Ok(highest.max(named.last().copied().unwrap_or(0)) + 1)
+    let above = highest.max(named.last().copied().unwrap_or(0)) + 1;
+    if above <= MAX_PRESET_ID {
+        return Ok(above);
+    }
+    // The top number is taken (a file numbered 4294967295): the lowest free one, as a number
+    // above it could not be chosen by `AVATAR n`. Each step jumps to the end of a run of
+    // taken numbers, so this reads about one row per gap, not per preset.
+    let mut candidate = 1;
+    while candidate <= MAX_PRESET_ID {
+        if named.contains(&candidate) {
+            candidate += 1;
+            continue;
+        }
+        let run_end: Option<i64> = conn
+            .prepare_cached(
+                "SELECT min(p.id) FROM preset p WHERE p.id >= ?1
+                   AND NOT EXISTS (SELECT 1 FROM preset q WHERE q.id = p.id + 1)
+                   AND EXISTS (SELECT 1 FROM preset r WHERE r.id = ?1)",
+            )
+            .and_then(|mut s| s.query_row([candidate], |r| r.get(0)))
+            .ctx("avatar::unnumbered_preset_id: free")?;
+        match run_end {
+            None => return Ok(candidate),
+            Some(end) => candidate = end + 1,
+        }
+    }
+    Err(StoreError::Failed {
+        op: "numbering the preset",
+        reason: format!("no number from 1 to {MAX_PRESET_ID} is free"),
+    })
 }
 
 /// Number of presets.

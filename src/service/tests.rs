@@ -1719,7 +1719,7 @@ fn add_presets(b: &Bench, n: i64) {
             sha256: &sha,
         }];
         let id = avatar::store_avatar(&tx, &format!("src-{i}"), &v, T0).unwrap();
-        avatar::add_preset(&tx, Some(i), &format!("Pic{i}").as_str().into(), id).unwrap();
+        avatar::add_preset(&tx, i, &format!("Pic{i}").as_str().into(), id).unwrap();
     }
     tx.commit().unwrap();
 }
@@ -2775,7 +2775,7 @@ fn a_chinese_subscriber_sees_chinese_preset_titles_and_the_english_one_where_the
     for (id, zh) in [(1, "猫"), (3, "猫头鹰")] {
         let (avatar_id, _) = avatar::preset(&tx, id).unwrap().unwrap();
         let title = avatar::PresetTitle::new(format!("Pic{id}"), Some(zh.into()));
-        avatar::add_preset(&tx, Some(id), &title, avatar_id).unwrap();
+        avatar::add_preset(&tx, id, &title, avatar_id).unwrap();
     }
     tx.commit().unwrap();
     let r = b.send(OWNER, "头像库");

@@ -1062,7 +1062,7 @@ mod tests {
         let tx = conn.transaction().unwrap();
         avatar::add_preset(
             &tx,
-            Some(1),
+            1,
             &avatar::PresetTitle::new("Cat", Some("猫".into())),
             1,
         )
