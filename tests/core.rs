@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::{busiest_ms, sample, scrape_metrics};
 use presence_gw::app::{Gateway, GatewayOptions};
 use presence_gw::inbound::MoMessage;
+use presence_gw::service::state;
 use presence_gw::smpp::LinkConfig;
 use presence_gw::store::outbox::{self, NewMessage, OutboxCounts};
 use smsc_sim::{IdStyle, MoRequest, MoStyle, SimConfig, SimHandle, Simulator};
@@ -2039,7 +2040,9 @@ async fn a_step_back_of_the_wall_clock_moves_a_held_message_back_with_it() {
 /// written by the clock an hour ahead. A message held for half an hour then is held for half
 /// an hour from the start, not an hour and a half; one to retry in a second goes at once. The
 /// store's newest times tell the start so (`Dispatcher::recover`); before, the watch saw only
-/// a step under a running gateway.
+/// a step under a running gateway. The status changes the hourly quota counts move back too
+/// (before, a change logged ten minutes before the stop counted for an hour and ten minutes);
+/// one logged before the quota's hour stays as written.
 #[tokio::test]
 async fn a_wall_clock_stepped_back_while_stopped_moves_the_held_messages_back_at_the_start() {
     const HOUR: i64 = 3_600_000;
@@ -2059,6 +2062,9 @@ async fn a_wall_clock_stepped_back_while_stopped_moves_the_held_messages_back_at
                 not_before: Some(ahead + 1_000),
                 ..NewMessage::sms(number(1), "a retry in a second")
             };
+            let owner = "+8613800138000";
+            state::log_change(tx, owner, ahead - 3 * HOUR, "sms", 1, 1, false)?;
+            state::log_change(tx, owner, ahead - HOUR / 6, "sms", 1, 1, false)?;
             Ok::<_, presence_gw::store::StoreError>((
                 outbox::enqueue(tx, &held, ahead)?.id,
                 outbox::enqueue(tx, &retry, ahead)?.id,
@@ -2066,9 +2072,30 @@ async fn a_wall_clock_stepped_back_while_stopped_moves_the_held_messages_back_at
         })
         .await
         .unwrap();
+    let logged = |db: &std::path::Path| -> Vec<i64> {
+        let c = rusqlite::Connection::open(db).unwrap();
+        let mut s = c
+            .prepare("SELECT at FROM status_change ORDER BY id")
+            .unwrap();
+        s.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let before = logged(&dir.path().join("gw.db"));
     store.close().await;
     let started = presence_gw::store::now_ms();
     let (gw, _mo) = gateway_with(&dir, &sim, |_| {}).await;
+    let after = logged(&dir.path().join("gw.db"));
+    assert_eq!(
+        after[0], before[0],
+        "older than the quota's hour: as written"
+    );
+    let moved = before[1] - after[1];
+    assert!(
+        (HOUR - 10_000..=HOUR).contains(&moved),
+        "the change ten minutes before the stop moved back {moved} ms"
+    );
     let due = row(&gw, held).await.next_attempt_at - started;
     assert!(
         (HOUR / 2 - 10_000..=HOUR / 2 + 1_000).contains(&due),

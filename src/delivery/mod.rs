@@ -500,6 +500,21 @@ fn rows_in(rate: f64, seconds: f64) -> usize {
     }
 }
 
+/// The wall clock went back `back_ms`: the times the store set on the old clock and still
+/// ahead move back with it, the outbox's ([`outbox::follow_clock_back`]) and the status
+/// changes the hourly quota counts ([`crate::service::state::follow_clock_back`]). Returns
+/// how many of each moved.
+fn follow_clock_back(
+    tx: &rusqlite::Transaction<'_>,
+    back_ms: i64,
+    now: i64,
+) -> Result<(usize, usize), crate::store::StoreError> {
+    Ok((
+        outbox::follow_clock_back(tx, back_ms, now)?,
+        crate::service::state::follow_clock_back(tx, back_ms, now)?,
+    ))
+}
+
 impl Dispatcher {
     /// A dispatcher over `store`'s outbox, submitting through `link`.
     pub fn new(store: Store, link: LinkHandle, cfg: DispatcherConfig) -> Self {
@@ -520,13 +535,14 @@ impl Dispatcher {
         let now = self.cfg.wall_clock.now();
         match self
             .store
-            .write(move |tx| outbox::follow_clock_back(tx, back, now))
+            .write(move |tx| follow_clock_back(tx, back, now))
             .await
         {
-            Ok(rows) => warn!(
+            Ok((rows, status_changes)) => warn!(
                 back_ms = back,
                 rows,
-                "the wall clock went back: the waiting rows' next attempts and validity ends moved back with it"
+                status_changes,
+                "the wall clock went back: the waiting rows' next attempts and validity ends, and the status changes the quota counts, moved back with it"
             ),
             Err(e) => warn!(
                 back_ms = back,
@@ -606,7 +622,7 @@ impl Dispatcher {
                 .map_or(0, |seen| seen - now)
                 .max(0);
             let moved = if back >= clock::STEP_MIN_MS {
-                Some((back, outbox::follow_clock_back(tx, back, now)?))
+                Some((back, follow_clock_back(tx, back, now)?))
             } else {
                 None
             };
@@ -619,11 +635,12 @@ impl Dispatcher {
         };
         match store.write(start).await {
             Ok((moved, requeued)) => {
-                if let Some((back_ms, rows)) = moved {
+                if let Some((back_ms, (rows, status_changes))) = moved {
                     warn!(
                         back_ms,
                         rows,
-                        "the wall clock is behind the times the store last wrote (stepped back while stopped): the waiting rows' next attempts and validity ends moved back by that much"
+                        status_changes,
+                        "the wall clock is behind the times the store last wrote (stepped back while stopped): the waiting rows' next attempts and validity ends, and the status changes the quota counts, moved back by that much"
                     );
                 }
                 if requeued > 0 {

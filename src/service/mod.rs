@@ -1793,11 +1793,11 @@ impl Service {
         if tell.is_empty() {
             return Ok(FanOut::default());
         }
-        let hour_ago = now - 3_600_000;
+        let hour_ago = now - state::QUOTA_WINDOW_MS;
         let class = state::QuotaClass::of(source);
         let (recent, oldest) = state::changes_since(tx, &owner.msisdn, hour_ago, class)?;
-        let deferred_until =
-            (recent >= self.cfg.hourly_change_quota).then(|| oldest.unwrap_or(now) + 3_600_000);
+        let deferred_until = (recent >= self.cfg.hourly_change_quota)
+            .then(|| oldest.unwrap_or(now) + state::QUOTA_WINDOW_MS);
         let told = tell.len();
         let delay = i64::try_from(self.cfg.update_delay.as_millis()).unwrap_or(i64::MAX);
         for (member, lang, a) in tell {

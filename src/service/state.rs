@@ -675,6 +675,42 @@ impl QuotaClass {
     }
 }
 
+/// How far back the hourly change quota counts ([`changes_since`]).
+pub const QUOTA_WINDOW_MS: i64 = 3_600_000;
+
+/// The wall clock went back `back_ms` (`delivery::clock`, at start or while running): the
+/// status changes the quota still counts were logged on the old clock, so each would count
+/// for `back_ms` longer than an hour (a subscriber held to the quota for the step's length).
+/// They move back with the clock, as the outbox's waiting times do. Rows are read newest
+/// first and the walk stops at the first logged before the window, so it reads about the last
+/// hour's changes, not the log; returns how many moved.
+pub fn follow_clock_back(
+    tx: &Transaction<'_>,
+    back_ms: i64,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let mut first_in_window: Option<i64> = None;
+    {
+        let mut newest_first = tx
+            .prepare_cached("SELECT id, at FROM status_change ORDER BY id DESC")
+            .ctx("service::follow_clock_back")?;
+        let mut rows = newest_first.query([]).ctx("service::follow_clock_back")?;
+        while let Some(row) = rows.next().ctx("service::follow_clock_back")? {
+            let at: i64 = row.get(1).ctx("service::follow_clock_back")?;
+            if at < now - QUOTA_WINDOW_MS {
+                break;
+            }
+            first_in_window = Some(row.get(0).ctx("service::follow_clock_back")?);
+        }
+    }
+    let Some(first) = first_in_window else {
+        return Ok(0);
+    };
+    tx.prepare_cached("UPDATE status_change SET at = at - ?1 WHERE id >= ?2")
+        .and_then(|mut s| s.execute(params![back_ms, first]))
+        .ctx("service::follow_clock_back")
+}
+
 /// Notifying status changes of `owner` since `since` that count against `class`'s budget: how
 /// many, and the time of the oldest.
 pub fn changes_since(
