@@ -1425,6 +1425,52 @@ mod tests {
         assert_eq!(store.read_blocking(avatar::preset_count).unwrap(), 3);
     }
 
+    /// A fresh folder for `presets import`, a store beside it and avatar settings with one
+    /// size (48), as the import tests use them.
+    struct PresetFolder {
+        _dir: tempfile::TempDir,
+        presets: std::path::PathBuf,
+        store: Store,
+        cfg: crate::service::avatar::AvatarConfig,
+    }
+
+    impl PresetFolder {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let presets = dir.path().join("presets");
+            std::fs::create_dir(&presets).unwrap();
+            let store = Store::open(&dir.path().join("p.db"), StoreOptions::default()).unwrap();
+            let cfg = crate::service::avatar::AvatarConfig {
+                sizes: vec![48],
+                ..Default::default()
+            };
+            PresetFolder {
+                _dir: dir,
+                presets,
+                store,
+                cfg,
+            }
+        }
+
+        /// Copy the shipped picture `fixture` (fixtures/presets) into the folder as `name`.
+        fn add(&self, fixture: &str, name: &str) {
+            let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets");
+            std::fs::copy(src.join(fixture), self.presets.join(name)).unwrap();
+        }
+
+        fn import(&self) -> PresetReport {
+            import_presets(&self.store, &self.presets, &self.cfg).unwrap()
+        }
+    }
+
+    /// What an import stored: (number, file name) in the report's order.
+    fn imported_ids(r: &PresetReport) -> Vec<(i64, String)> {
+        r.imported
+            .iter()
+            .map(|(id, _, f)| (*id, f.clone()))
+            .collect()
+    }
+
     /// A file whose number no subscriber can choose is refused, saying why: `00-zero.png`
     /// became preset 0, listed first by `AVATARS` ("0 Zero") while `AVATAR 0` is refused as no
     /// id; `4294967296-big.png` a preset past what `AVATAR n` reads; and a number too long
@@ -1432,10 +1478,7 @@ mod tests {
     /// had none, under another number.
     #[test]
     fn a_file_numbered_as_no_subscriber_can_choose_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets");
-        let presets = dir.path().join("presets");
-        std::fs::create_dir(&presets).unwrap();
+        let f = PresetFolder::new();
         for (from, to) in [
             ("01-cat.png", "00-zero.png"),
             ("02-dog.jpg", "0.jpg"),
@@ -1443,14 +1486,9 @@ mod tests {
             ("04-fish.gif", "99999999999999999999-huge.gif"),
             ("06-sunset.jpg", "sunset.jpg"),
         ] {
-            std::fs::copy(src.join(from), presets.join(to)).unwrap();
+            f.add(from, to);
         }
-        let store = Store::open(&dir.path().join("p.db"), StoreOptions::default()).unwrap();
-        let cfg = crate::service::avatar::AvatarConfig {
-            sizes: vec![48],
-            ..Default::default()
-        };
-        let r = import_presets(&store, &presets, &cfg).unwrap();
+        let r = f.import();
         let refused: Vec<&str> = r.refused.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(
             refused,
@@ -1469,22 +1507,12 @@ mod tests {
             );
         }
         // The file without a number is numbered above the choosable numbers only.
-        let ids = |r: &PresetReport| -> Vec<(i64, String)> {
-            r.imported
-                .iter()
-                .map(|(id, _, f)| (*id, f.clone()))
-                .collect()
-        };
-        assert_eq!(ids(&r), [(1, "sunset.jpg".to_string())]);
+        assert_eq!(imported_ids(&r), [(1, "sunset.jpg".to_string())]);
         // The highest number a subscriber can choose is taken.
-        std::fs::copy(
-            src.join("05-flower.png"),
-            presets.join("4294967295-last.png"),
-        )
-        .unwrap();
-        let r = import_presets(&store, &presets, &cfg).unwrap();
+        f.add("05-flower.png", "4294967295-last.png");
+        let r = f.import();
         assert_eq!(
-            ids(&r),
+            imported_ids(&r),
             [
                 (4_294_967_295, "4294967295-last.png".to_string()),
                 (1, "sunset.jpg".to_string())
@@ -1497,10 +1525,7 @@ mod tests {
     /// neither a preset nor another file's.
     #[test]
     fn files_without_a_number_take_the_lowest_free_one_when_the_top_is_taken() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets");
-        let presets = dir.path().join("presets");
-        std::fs::create_dir(&presets).unwrap();
+        let f = PresetFolder::new();
         for (from, to) in [
             ("01-cat.png", "01-cat.png"),
             ("02-dog.jpg", "02-dog.jpg"),
@@ -1509,20 +1534,11 @@ mod tests {
             ("06-sunset.jpg", "sunset.jpg"),
             ("03-owl.png", "zebra.png"),
         ] {
-            std::fs::copy(src.join(from), presets.join(to)).unwrap();
+            f.add(from, to);
         }
-        let store = Store::open(&dir.path().join("p.db"), StoreOptions::default()).unwrap();
-        let cfg = crate::service::avatar::AvatarConfig {
-            sizes: vec![48],
-            ..Default::default()
-        };
-        let r = import_presets(&store, &presets, &cfg).unwrap();
+        let r = f.import();
         assert!(r.refused.is_empty(), "{r:?}");
-        let mut ids: Vec<(i64, String)> = r
-            .imported
-            .iter()
-            .map(|(id, _, f)| (*id, f.clone()))
-            .collect();
+        let mut ids = imported_ids(&r);
         ids.sort();
         let want: Vec<(i64, String)> = [
             (1, "01-cat.png"),
@@ -1537,12 +1553,8 @@ mod tests {
         .collect();
         assert_eq!(ids, want);
         // Imported again, each keeps its number.
-        let r = import_presets(&store, &presets, &cfg).unwrap();
-        let mut again: Vec<(i64, String)> = r
-            .imported
-            .iter()
-            .map(|(id, _, f)| (*id, f.clone()))
-            .collect();
+        let r = f.import();
+        let mut again = imported_ids(&r);
         again.sort();
         assert_eq!(again, want);
     }
@@ -1554,21 +1566,13 @@ mod tests {
     /// not listed.
     #[test]
     fn a_file_that_cannot_be_read_is_refused_by_name_and_the_rest_imported() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets");
-        let presets = dir.path().join("presets");
-        std::fs::create_dir(&presets).unwrap();
+        let f = PresetFolder::new();
         for name in ["01-cat.png", "03-owl.png"] {
-            std::fs::copy(src.join(name), presets.join(name)).unwrap();
+            f.add(name, name);
         }
         // A regular file whose every read fails (EIO), for root as for any user.
-        std::os::unix::fs::symlink("/proc/self/mem", presets.join("02-dog.jpg")).unwrap();
-        let store = Store::open(&dir.path().join("p.db"), StoreOptions::default()).unwrap();
-        let cfg = crate::service::avatar::AvatarConfig {
-            sizes: vec![48],
-            ..Default::default()
-        };
-        let r = import_presets(&store, &presets, &cfg).unwrap();
+        std::os::unix::fs::symlink("/proc/self/mem", f.presets.join("02-dog.jpg")).unwrap();
+        let r = f.import();
         let ids: Vec<i64> = r.imported.iter().map(|(id, _, _)| *id).collect();
         assert_eq!(ids, [1, 3], "{r:?}");
         assert_eq!(r.refused.len(), 1, "{r:?}");
@@ -1581,18 +1585,10 @@ mod tests {
     /// Kitten moved to 24, under the subscribers who had chosen it by its number.
     #[test]
     fn a_file_without_a_number_never_takes_a_numbered_files_and_keeps_its_own() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets");
-        let presets = dir.path().join("presets");
-        std::fs::create_dir(&presets).unwrap();
-        std::fs::copy(src.join("01-cat.png"), presets.join("01-cat.png")).unwrap();
-        std::fs::write(presets.join("02-dog.jpg"), b"not a jpeg yet").unwrap();
-        std::fs::copy(src.join("03-owl.png"), presets.join("kitten.png")).unwrap();
-        let store = Store::open(&dir.path().join("p.db"), StoreOptions::default()).unwrap();
-        let cfg = crate::service::avatar::AvatarConfig {
-            sizes: vec![48],
-            ..Default::default()
-        };
+        let f = PresetFolder::new();
+        f.add("01-cat.png", "01-cat.png");
+        std::fs::write(f.presets.join("02-dog.jpg"), b"not a jpeg yet").unwrap();
+        f.add("03-owl.png", "kitten.png");
         let numbers = |store: &Store| -> Vec<(i64, String)> {
             store
                 .read_blocking(|c| avatar::presets(c, 0, 10))
@@ -1601,19 +1597,19 @@ mod tests {
                 .map(|(id, t)| (id, t.en))
                 .collect()
         };
-        let r = import_presets(&store, &presets, &cfg).unwrap();
+        let r = f.import();
         assert_eq!(r.refused.len(), 1, "{r:?}");
         assert_eq!(
-            numbers(&store),
+            numbers(&f.store),
             [(1, "Cat".to_string()), (3, "Kitten".to_string())],
             "2 is the broken file's"
         );
         // Mended, imported again: the dog gets its number and the kitten keeps its own.
-        std::fs::copy(src.join("02-dog.jpg"), presets.join("02-dog.jpg")).unwrap();
-        let r = import_presets(&store, &presets, &cfg).unwrap();
+        f.add("02-dog.jpg", "02-dog.jpg");
+        let r = f.import();
         assert!(r.refused.is_empty(), "{r:?}");
         assert_eq!(
-            numbers(&store),
+            numbers(&f.store),
             [
                 (1, "Cat".to_string()),
                 (2, "Dog".to_string()),
@@ -1622,9 +1618,9 @@ mod tests {
         );
         // A picture that is also a numbered file's keeps to its own number: a copy of the cat
         // without a number is a new preset, not preset 1 renamed.
-        std::fs::copy(src.join("01-cat.png"), presets.join("kitty.png")).unwrap();
-        import_presets(&store, &presets, &cfg).unwrap();
-        let now = numbers(&store);
+        f.add("01-cat.png", "kitty.png");
+        f.import();
+        let now = numbers(&f.store);
         assert_eq!(now[0], (1, "Cat".to_string()), "{now:?}");
         assert_eq!(now.len(), 4, "{now:?}");
         assert_eq!(now[3].1, "Kitty", "{now:?}");
@@ -1638,29 +1634,24 @@ mod tests {
     /// so is the numbered row when another row names the file (that one wins).
     #[test]
     fn a_titles_row_for_the_number_a_file_without_one_gets_is_used() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets");
-        let presets = dir.path().join("presets");
-        std::fs::create_dir(&presets).unwrap();
-        std::fs::copy(src.join("01-cat.png"), presets.join("01-cat.png")).unwrap();
-        std::fs::copy(src.join("03-owl.png"), presets.join("kitten.png")).unwrap();
+        let f = PresetFolder::new();
+        f.add("01-cat.png", "01-cat.png");
+        f.add("03-owl.png", "kitten.png");
         std::fs::write(
-            presets.join(TITLES_FILE),
+            f.presets.join(TITLES_FILE),
             "preset,title,title_zh\n2,Kitty,小猫\n77,Nothing,无\n",
         )
         .unwrap();
-        let store = Store::open(&dir.path().join("p.db"), StoreOptions::default()).unwrap();
-        let cfg = crate::service::avatar::AvatarConfig {
-            sizes: vec![48],
-            ..Default::default()
-        };
-        let r = import_presets(&store, &presets, &cfg).unwrap();
+        let r = f.import();
         assert!(r.refused.is_empty(), "{r:?}");
         assert_eq!(
             r.warnings,
             ["titles.csv line 3: no picture imported as preset \"77\"; the row is unused"]
         );
-        let stored = store.read_blocking(|c| avatar::presets(c, 0, 10)).unwrap();
+        let stored = f
+            .store
+            .read_blocking(|c| avatar::presets(c, 0, 10))
+            .unwrap();
         assert_eq!(
             stored,
             [
@@ -1674,21 +1665,24 @@ mod tests {
         );
         // A row naming the file comes first; the numbered one is then unused, and says why.
         std::fs::write(
-            presets.join(TITLES_FILE),
+            f.presets.join(TITLES_FILE),
             "preset,title,title_zh\n2,Kitty,小猫\nkitten,Tabby,虎斑猫\n",
         )
         .unwrap();
-        let r = import_presets(&store, &presets, &cfg).unwrap();
+        let r = f.import();
         assert_eq!(
             r.warnings,
             ["titles.csv line 2: preset \"2\" took its titles from line 3, which names its file; the row is unused"]
         );
-        let stored = store.read_blocking(|c| avatar::presets(c, 0, 10)).unwrap();
+        let stored = f
+            .store
+            .read_blocking(|c| avatar::presets(c, 0, 10))
+            .unwrap();
         assert_eq!(
             stored[1],
             (2, PresetTitle::new("Tabby", Some("虎斑猫".into())))
         );
-        store.close_blocking();
+        f.store.close_blocking();
     }
 
     #[test]
