@@ -2060,6 +2060,73 @@ async fn only_a_picture_served_or_held_counts_as_downloaded() {
     w.sim.shutdown().await;
 }
 
+/// A contact's link dates its picture: `Last-Modified` is the second after the owner chose it
+/// (sent once that second is over), and a handset that revalidates by date alone
+/// (`If-Modified-Since`, no `If-None-Match`, as many WAP caches do) gets 304 while no newer
+/// picture was chosen, and the picture when one was, even in the second it was served. The
+/// ETag decides when both come; a date later than now is no copy's. A 304 by date counts as
+/// the handset holding the picture. Before, a date got the whole picture every time.
+#[tokio::test]
+async fn a_link_is_dated_and_revalidates_by_date() {
+    let mut sim = SimConfig::local();
+    sim.handsets.follow_push_links = false;
+    let AvatarHttp {
+        w,
+        base,
+        stop,
+        http,
+        token,
+    } = AvatarHttp::start_on(sim).await;
+    let url = format!("{base}/a/{token}");
+    let get_since = |since: String| http.get(&url).header("if-modified-since", since).send();
+    // Served, then a new picture chosen at once: the response's Date, taken as a date the
+    // handset holds, does not hide the new picture, though both fall in one second.
+    let first = http.get(&url).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let date = first.headers()["date"].to_str().unwrap().to_string();
+    let r = w.say(OWNER, "AVATAR 5").await;
+    assert!(r.starts_with("Your avatar is now 5"), "{r}");
+    // (A HEAD: a GET served whole would count as a download of the new picture.)
+    let head = http.head(&url).header("if-modified-since", date).send();
+    assert_eq!(head.await.unwrap().status(), 200);
+    // Dated once the second of the choice is over (polled by HEAD: no download).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let modified = loop {
+        let head = http.head(&url).send().await.unwrap();
+        if let Some(v) = head.headers().get("last-modified") {
+            break v.to_str().unwrap().to_string();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never dated");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (_, now) = mums_download(&w).await;
+    assert_ne!(mums_download(&w).await.0, now, "not downloaded yet");
+    let held = get_since(modified.clone()).await.unwrap();
+    assert_eq!(held.status(), 304);
+    assert_eq!(held.headers()["last-modified"].to_str().unwrap(), modified);
+    assert!(held.headers().contains_key("etag"));
+    assert_eq!(mums_download(&w).await, (now, now), "a 304 by date counts");
+    // An ETag of another version beside the date: the ETag decides.
+    let both = http
+        .get(&url)
+        .header("if-modified-since", &modified)
+        .header("if-none-match", "\"0000\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(both.status(), 200);
+    // A date later than now is no copy's.
+    let later = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(86_400));
+    assert_eq!(get_since(later).await.unwrap().status(), 200);
+    // Another picture: the date the handset holds is older than it.
+    let r = w.say(OWNER, "AVATAR 3").await;
+    assert!(r.starts_with("Your avatar is now 3"), "{r}");
+    assert_eq!(get_since(modified).await.unwrap().status(), 200);
+    stop.cancel();
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// RFC 9110 14.2: range handling is defined for GET only, and a server MUST ignore `Range` on
 /// any other method. A HEAD of a picture or a contact's link with a `Range` answers as its
 /// GET without one would (200, the whole picture's `Content-Length`, no `Content-Range`),

@@ -9,6 +9,10 @@
 //! new one); after `AVATAR OFF` it answers 404; once the viewer may no longer see the owner
 //! (PRIVACY, or removed from every group) it answers 403.
 //!
+//! A contact link's downloads are dated (`Last-Modified`, [`modified_secs`]) and answer an
+//! `If-Modified-Since` sent without `If-None-Match` with 304 while no newer picture was
+//! chosen.
+//!
 //! Downloads carry the variant's SHA-256 as a strong ETag and answer `If-None-Match` with 304,
 //! and one byte range (`Range: bytes=a-b`, `a-`, `-n`) with 206 and `Content-Range` (416 when
 //! no byte of it exists; several ranges, or an `If-Range` of another version, the whole; of
@@ -233,6 +237,48 @@ fn image_headers(sha256: &str, cache: &'static str) -> [(header::HeaderName, Str
     ]
 }
 
+/// A contact link's `Last-Modified`, in Unix seconds: the second after the owner chose the
+/// picture ([`avatar::chosen_at`], ms). A second late, never early: a handset served in the
+/// second of a choice may take that response's `Date` for its `If-Modified-Since`, and a
+/// second choice within that same second must still read as newer than it.
+fn modified_secs(chosen_at_ms: i64) -> i64 {
+    chosen_at_ms.div_euclid(1000) + 1
+}
+
+/// The `If-Modified-Since` of a download, in Unix seconds, as RFC 9110 13.1.3 has it read:
+/// not when `If-None-Match` is there (the ETag decides), nor a date that is not a valid
+/// HTTP-date or is later than `now_secs` (a handset's clock, not a copy).
+fn modified_since(headers: &HeaderMap, now_secs: i64) -> Option<i64> {
+    if headers.contains_key(header::IF_NONE_MATCH) {
+        return None;
+    }
+    let value = headers.get(header::IF_MODIFIED_SINCE)?.to_str().ok()?;
+    let at = httpdate::parse_http_date(value.trim()).ok()?;
+    let secs = i64::try_from(at.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs()).ok()?;
+    (secs <= now_secs).then_some(secs)
+}
+
+/// Add `Last-Modified` (the link's picture chosen at `chosen_at_ms`, [`modified_secs`]) to a
+/// download's 200, 206 or 304, when that second is over by `now_secs`: a date later than the
+/// response's own is not sent (RFC 9110 8.8.2.1).
+fn date_download(response: &mut Response, chosen_at_ms: i64, now_secs: i64) {
+    let modified = modified_secs(chosen_at_ms);
+    let dated = matches!(
+        response.status(),
+        StatusCode::OK | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED
+    );
+    let Ok(secs) = u64::try_from(modified) else {
+        return;
+    };
+    if !dated || modified > now_secs {
+        return;
+    }
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    if let Ok(v) = header::HeaderValue::from_str(&httpdate::fmt_http_date(at)) {
+        response.headers_mut().insert(header::LAST_MODIFIED, v);
+    }
+}
+
 /// What a `Range` header asks of a body of `len` bytes (RFC 9110 section 14).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RangeAsk {
@@ -352,8 +398,9 @@ fn unavailable() -> Response {
 enum Found {
     /// The variant to send.
     Image(Served),
-    /// The client's copy is current (its ETag).
-    Fresh(String),
+    /// The client's copy is current: the ETag, and whether its `If-Modified-Since` said so
+    /// (not an ETag it sent).
+    Fresh(String, bool),
 }
 
 /// The ETags an `If-None-Match` header lists, unquoted (`W/` weak prefixes dropped).
@@ -424,9 +471,10 @@ type Refused = Option<(String, String)>;
 /// found held ([`avatar::note_download`]).
 type Download = Option<(String, String, i64)>;
 
-/// What the store says of a contact's link: the picture to serve (and the download to record
-/// once it is), or why there is none (and the refusal to record).
-type LinkFound = Result<(Found, Download), (NoPicture, Lang, Refused)>;
+/// What the store says of a contact's link: the picture to serve with the time it was chosen
+/// ([`avatar::chosen_at`]) and the download to record once it is served, or why there is
+/// none (and the refusal to record).
+type LinkFound = Result<((Found, Option<i64>), Download), (NoPicture, Lang, Refused)>;
 
 /// Whether `response`, the answer to a download by `method` whose `If-None-Match` listed
 /// `held`, leaves the handset with the picture it names: a GET served it whole (200, or 206 to
@@ -477,6 +525,8 @@ pub(super) async fn avatar_link(
     let format = format_for(&q, &headers);
     let held = held_etags(&headers);
     let held_now = held.clone();
+    let now_secs = now_ms().div_euclid(1000);
+    let since = modified_since(&headers, now_secs);
     let fallback = service.config().default_lang;
     let found = st
         .store
@@ -501,26 +551,39 @@ pub(super) async fn avatar_link(
             };
             let download = (avatar::downloaded(c, &owner.msisdn, &viewer)? != Some(id))
                 .then(|| (owner.msisdn.clone(), viewer.clone(), id));
-            // A client that holds this version gets its 304 without the bytes being read.
+            let chosen_at = avatar::chosen_at(c, &owner.msisdn)?;
+            // A client that holds this version gets its 304 without the bytes being read: by
+            // its ETag, or, sending none, by a date no earlier than the choice's.
             if let Some(etag) = avatar::variant_etag(c, id, size, format)? {
                 if held.iter().any(|h| h == "*" || *h == etag) {
-                    return Ok(Ok((Found::Fresh(etag), download)));
+                    return Ok(Ok(((Found::Fresh(etag, false), chosen_at), download)));
+                }
+                let dated = since.zip(chosen_at);
+                if dated.is_some_and(|(since, at)| modified_secs(at) <= since) {
+                    return Ok(Ok(((Found::Fresh(etag, true), chosen_at), download)));
                 }
             }
             Ok(avatar::variant(c, id, size, format)?
-                .map(|v| (Found::Image(v), download))
+                .map(|v| ((Found::Image(v), chosen_at), download))
                 .ok_or((NoPicture::NoFormat, lang, None)))
         })
         .await;
     match found {
-        Ok(Ok((found, download))) => {
-            let response = match found {
+        Ok(Ok(((found, chosen_at), download))) => {
+            let mut by_date = false;
+            let mut response = match found {
                 Found::Image(served) => serve_image(served, &method, &headers, LINK_CACHE),
-                Found::Fresh(etag) => {
+                Found::Fresh(etag, dated) => {
+                    by_date = dated;
                     (StatusCode::NOT_MODIFIED, image_headers(&etag, LINK_CACHE)).into_response()
                 }
             };
-            let has_it = handset_has_it(&method, &response, &held_now);
+            if let Some(at) = chosen_at {
+                date_download(&mut response, at, now_secs);
+            }
+            // A 304 to a date no earlier than the choice: the handset holds this picture.
+            let has_it =
+                handset_has_it(&method, &response, &held_now) || (by_date && method == Method::GET);
             let Some((owner, viewer, id)) = download.filter(|_| has_it) else {
                 return response;
             };

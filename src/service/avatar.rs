@@ -498,7 +498,10 @@ pub fn default_import_unfinished(conn: &Connection) -> Result<bool, StoreError> 
 /// Set `msisdn`'s avatar. When it replaces another, the owner is noted for retention
 /// ([`note_stale`]): the downloads of the old picture say nothing any more; and the old
 /// picture, if nobody shows it now, is noted as unused ([`note_unused`]). The picture set is
-/// in use again if it was not ([`note_used`]: retention does not delete it).
+/// in use again if it was not ([`note_used`]: retention does not delete it). The choice's
+/// time ([`chosen_at`]) is `now`, or a second past the previous choice's when that is later
+/// (a clock stepped back, two choices in one second): a picture's `Last-Modified` never
+/// matches a copy of the one before.
 pub fn set_avatar(
     tx: &Transaction<'_>,
     msisdn: &str,
@@ -513,7 +516,8 @@ pub fn set_avatar(
     tx.prepare_cached(
         "INSERT INTO subscriber_avatar (msisdn, avatar_id, preset_id, updated_at)
          VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (msisdn) DO UPDATE SET avatar_id = ?2, preset_id = ?3, updated_at = ?4",
+         ON CONFLICT (msisdn) DO UPDATE SET avatar_id = ?2, preset_id = ?3,
+             updated_at = max(?4, updated_at + 1000)",
     )
     .and_then(|mut s| s.execute(params![msisdn, avatar_id, preset_id, now]))
     .ctx("avatar::set_avatar")?;
@@ -584,6 +588,15 @@ pub fn current(conn: &Connection, msisdn: &str) -> Result<Option<i64>, StoreErro
     conn.prepare_cached("SELECT avatar_id FROM subscriber_avatar WHERE msisdn = ?1")
         .and_then(|mut s| s.query_row([msisdn], |r| r.get(0)).optional())
         .ctx("avatar::current")
+}
+
+/// When `msisdn` chose the avatar they show (Unix ms; `None` without one). Each choice
+/// writes it, the same picture chosen again too, and it never goes back while they keep an
+/// avatar ([`set_avatar`]): downloads date the picture by it (`Last-Modified`).
+pub fn chosen_at(conn: &Connection, msisdn: &str) -> Result<Option<i64>, StoreError> {
+    conn.prepare_cached("SELECT updated_at FROM subscriber_avatar WHERE msisdn = ?1")
+        .and_then(|mut s| s.query_row([msisdn], |r| r.get(0)).optional())
+        .ctx("avatar::chosen_at")
 }
 
 /// `msisdn`'s avatar id and, when it was chosen from the catalogue, the preset id; `None`

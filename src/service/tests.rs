@@ -2052,6 +2052,28 @@ fn start_all_brings_every_avatar_chosen_while_stopped() {
     );
 }
 
+/// The time of an avatar choice dates its downloads (`Last-Modified`), so it never goes back
+/// while the owner keeps an avatar: a second choice in the same millisecond, or under a clock
+/// stepped back, is dated a second after the one before (a handset holding the first must not
+/// take the second for it).
+#[test]
+fn an_avatar_choice_is_never_dated_before_the_one_it_replaces() {
+    let mut b = Bench::new();
+    add_presets(&b, 5);
+    let at = |b: &Bench| avatar::chosen_at(&b.conn, OWNER).unwrap().unwrap();
+    b.send(OWNER, "AVATAR 1");
+    let first = at(&b);
+    assert_eq!(first, b.now);
+    b.send(OWNER, "AVATAR 2");
+    assert_eq!(at(&b), first + 1000, "the same moment");
+    b.now -= 3_600_000;
+    b.send(OWNER, "AVATAR 3");
+    assert_eq!(at(&b), first + 2000, "a clock an hour behind");
+    b.now += 2 * 3_600_000;
+    b.send(OWNER, "AVATAR 4");
+    assert_eq!(at(&b), b.now, "a clock ahead of them: its own time");
+}
+
 #[test]
 fn privacy_nobody_withdraws_the_avatar_pushes_not_yet_sent() {
     use crate::store::outbox::{Requeued, PUSH_WITHDRAWN, PUSH_WITHDRAWN_IN_FLIGHT};
