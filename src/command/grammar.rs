@@ -173,10 +173,26 @@ const MAX_GLUED_PARSES: usize = 64;
 /// [`super::glued_readings`] of normalised text.
 pub fn glued_readings(text: &str, default_cc: &str) -> Vec<GroupReading> {
     let mut budget = MAX_GLUED_PARSES;
-    match parse_normalized(text, default_cc) {
-        Err(e) if e.kind == ParseErrorKind::MissingStatus => {
-            glued_group_readings(text, &e.bad, default_cc, MAX_GLUED_DEPTH, &mut budget)
+    let from = |word: &str, budget: &mut usize| {
+        let mut readings = glued_group_readings(text, word, default_cc, MAX_GLUED_DEPTH, budget);
+        for r in &mut readings {
+            r.word = word.to_string();
         }
+        readings
+    };
+    match parse_normalized(text, default_cc) {
+        Err(e) if e.kind == ParseErrorKind::MissingStatus => from(&e.bad, &mut budget),
+        // Free text with a comma in it (`在开会，新同事开车`): the first word after a comma may
+        // be a user group glued to its status, the next assignment; the first such word that
+        // reads apart gives the readings.
+        Err(e) if matches!(e.kind, ParseErrorKind::CommaInText { .. }) => e
+            .bad
+            .split(is_sep)
+            .skip(1)
+            .filter_map(|clause| clause.split_whitespace().next())
+            .map(|word| from(word, &mut budget))
+            .find(|readings| !readings.is_empty())
+            .unwrap_or_default(),
         _ => Vec::new(),
     }
 }
@@ -221,6 +237,7 @@ fn glued_group_readings(
             );
             let found = match parse_normalized(&spaced, default_cc) {
                 Ok(parsed) => vec![GroupReading {
+                    word: token.to_string(),
                     groups: vec![group.clone()],
                     parsed,
                 }],
@@ -3631,6 +3648,38 @@ mod tests {
                 command_of("状态 老同学 忙，新同事 开会")
             )
         );
+        // After free text with a comma, a glued word is the next assignment, not more text.
+        let text = normalize::normalize("状态老同学 在开会，新同事开车");
+        let e = parse_normalized(&text, "86").unwrap_err();
+        assert!(
+            matches!(e.kind, ParseErrorKind::CommaInText { .. }),
+            "{e:?}"
+        );
+        let after_comma = glued_readings(&text, "86");
+        assert!(
+            after_comma.iter().all(|r| r.word == "新同事开车"),
+            "{after_comma:?}"
+        );
+        // Longest name first (新同事开 with 车 as free text), then 新同事 with its status.
+        let groups: Vec<String> = after_comma
+            .iter()
+            .map(|r| r.groups[0].to_string())
+            .collect();
+        assert_eq!(groups, ["新同事开", "新同事", "新同", "新"]);
+        assert_eq!(
+            after_comma[1].parsed.command,
+            command_of("状态 老同学 在开会，新同事 开车")
+        );
+        let text = normalize::normalize("STATUS FAMILY at the gym, WORKBUSY");
+        let after_comma = glued_readings(&text, "86");
+        assert_eq!(after_comma.len(), 1, "{after_comma:?}");
+        assert_eq!(
+            after_comma[0].parsed.command,
+            command_of("STATUS FAMILY at the gym, WORK BUSY")
+        );
+        // Text after the comma that no group could start: nothing to read.
+        let text = normalize::normalize("STATUS FAMILY At lunch, back soon");
+        assert!(glued_readings(&text, "86").is_empty());
         // `老同学忙 到5点` would still be 老同学忙 with no status: not a reading of 老同学忙.
         assert!(readings("状态 老同学忙到5点")
             .iter()

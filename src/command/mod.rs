@@ -266,6 +266,9 @@ pub struct ParseError {
 /// ([`glued_readings`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupReading {
+    /// The word read apart first, as typed (`老同学忙`): when that whole word is one of the
+    /// subscriber's groups, it was meant as the group, and the reading does not hold.
+    pub word: String,
     /// The user groups read apart from their statuses, in the order typed.
     pub groups: Vec<GroupName>,
     /// The command so read.
@@ -293,13 +296,23 @@ pub fn parse(text: &str, default_country_code: &str) -> Result<Parsed, ParseErro
 }
 
 /// For a STATUS command refused for a target with no status after it, where that target may
-/// be a user group glued to its status (`状态 老同学忙`): the command read with the space put
-/// in, for each group name the word could start with, longest first. Each holds where the
-/// subscriber has its groups (the parser cannot know; the service checks). Empty for any other
-/// text. Called only for a [`ParseErrorKind::MissingStatus`], so it costs nothing on the way
-/// of a command that parses.
+/// be a user group glued to its status (`状态 老同学忙`), or for free text with a comma after
+/// which such a word stands (`状态 老同学 在开会，新同事开车`: the next assignment, not more
+/// text): the command read with the space put in, for each group name the word could start
+/// with, longest first. Each holds where the subscriber has its groups (the parser cannot
+/// know; the service checks). Empty for any other text. Called only for a
+/// [`ParseErrorKind::MissingStatus`] or [`ParseErrorKind::CommaInText`]
+/// ([`glued_readings_may_help`]), so it costs nothing on the way of a command that parses.
 pub fn glued_readings(text: &str, default_country_code: &str) -> Vec<GroupReading> {
     grammar::glued_readings(&normalize::normalize(text), default_country_code)
+}
+
+/// Whether a refusal of kind `kind` may have [`glued_readings`].
+pub fn glued_readings_may_help(kind: &ParseErrorKind) -> bool {
+    matches!(
+        kind,
+        ParseErrorKind::MissingStatus | ParseErrorKind::CommaInText { .. }
+    )
 }
 
 /// Cuts `bad` to [`MAX_BAD_CHARS`] characters, ending in `...` when cut: three dots are in

@@ -448,7 +448,7 @@ impl Service {
             Ok(sender) => {
                 let parsed = command::parse(text, &self.cfg.country_code);
                 let readings = match &parsed {
-                    Err(e) if e.kind == ParseErrorKind::MissingStatus => {
+                    Err(e) if command::glued_readings_may_help(&e.kind) => {
                         command::glued_readings(text, &self.cfg.country_code)
                     }
                     _ => Vec::new(),
@@ -492,7 +492,7 @@ impl Service {
         }
         // `状态 老同学忙` from one who has a group 老同学: the reading with the space put in.
         let parsed = match parsed {
-            Err(e) if !readings.is_empty() => match self.reading_holding(tx, &sub, &e, readings)? {
+            Err(e) if !readings.is_empty() => match self.reading_holding(tx, &sub, readings)? {
                 Some(p) => Ok(p),
                 None => Err(e),
             },
@@ -551,22 +551,22 @@ impl Service {
     }
 
     /// The command of the first of `readings` whose groups `sub` all has, if one does
-    /// ([`command::GroupReading`]); none when the word `error` names is itself one of their
+    /// ([`command::GroupReading`]); none when the word read apart is itself one of their
     /// groups (a group 老同学忙 named without its status: asked, not read as 老同学).
     fn reading_holding(
         &self,
         tx: &Transaction<'_>,
         sub: &Subscriber,
-        error: &command::ParseError,
         readings: Readings,
     ) -> Result<Option<command::Parsed>, ServiceError> {
         let auds = state::audiences(tx, &sub.msisdn)?;
-        if GroupName::try_from(error.bad.as_str()).is_ok_and(|g| Self::find(&auds, &g).is_some()) {
-            return Ok(None);
-        }
+        let has = |g: &GroupName| Self::find(&auds, g).is_some();
         Ok(readings
             .into_iter()
-            .find(|r| r.groups.iter().all(|g| Self::find(&auds, g).is_some()))
+            .find(|r| {
+                !GroupName::try_from(r.word.as_str()).is_ok_and(|g| has(&g))
+                    && r.groups.iter().all(has)
+            })
             .map(|r| r.parsed))
     }
 

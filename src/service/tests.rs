@@ -254,6 +254,15 @@ fn a_user_group_glued_to_its_status_is_read_apart_when_the_subscriber_has_it() {
         "已设置：老同学看到“忙碌”；新同事看到“开车”。将通知2位联系人。"
     );
     assert_eq!(b.send(BOSS, "WHO 13800138000"), "+8613800138000: DRIVING.");
+    // After free text and a comma: the next assignment, not more of the text (it was refused
+    // as a comma in text that needs quotes).
+    assert_eq!(
+        b.send(OWNER, "状态老同学 在吃饭，新同事忙"),
+        "已设置：老同学看到“在吃饭”；新同事看到“忙碌”。将通知2位联系人。"
+    );
+    // With no such group, the comma is still one in the text.
+    let r = b.send(OWNER, "状态老同学 在吃饭，老朋友忙");
+    assert!(r.starts_with("含逗号或分号的状态须加引号"), "{r}");
     // A group named as the whole word is that group, its status missing: asked.
     b.send(OWNER, "分组 老同学忙 加 13500135000");
     let r = b.send(OWNER, "状态 老同学忙");
