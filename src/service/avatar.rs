@@ -396,8 +396,8 @@ pub fn unnumbered_preset_id(
         return Ok(above);
     }
     // The top number is taken (a file numbered 4294967295): the lowest free one, as a number
-    // above it could not be chosen by `AVATAR n`. Each step jumps to the end of a run of
-    // taken numbers, so this reads about one row per gap, not per preset.
+    // above it could not be chosen by `AVATAR n`. Each query jumps over a whole run of taken
+    // numbers (reading that run once), so the catalogue is read about once.
     let mut candidate = 1;
     while candidate <= MAX_PRESET_ID {
         if named.contains(&candidate) {
