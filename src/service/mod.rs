@@ -1066,12 +1066,12 @@ impl Service {
     }
 
     /// `viewer` sent `START <owner>` (or `START ALL`, once per owner whose groups hold them):
-    /// while they were stopped, an avatar the owner chose was
-    /// pushed to everyone but them, so their handset would show the old picture on every
-    /// call until the next change. If they are the owner's contact (in one of the owner's
-    /// groups: OTHERS are never pushed to) and their handset does not have the current
-    /// picture, it is pushed to them now, as [`Service::push_avatar_if_any`] does (PRIVACY
-    /// NOBODY or no avatar: nothing). Returns how many were queued (0 or 1).
+    /// while they were stopped, an avatar the owner chose was pushed to everyone but them, so
+    /// their handset would show the old picture on every call until the next change. If they
+    /// are the owner's contact (in one of the owner's groups: OTHERS are never pushed to) and
+    /// their handset does not have the current picture, it is pushed to them now, as
+    /// [`Service::push_avatar_if_any`] does (PRIVACY NOBODY or no avatar: nothing). Returns
+    /// how many were queued (0 or 1).
     fn push_avatar_on_start(
         &self,
         tx: &Transaction<'_>,
