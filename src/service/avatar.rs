@@ -499,9 +499,10 @@ pub fn default_import_unfinished(conn: &Connection) -> Result<bool, StoreError> 
 /// ([`note_stale`]): the downloads of the old picture say nothing any more; and the old
 /// picture, if nobody shows it now, is noted as unused ([`note_unused`]). The picture set is
 /// in use again if it was not ([`note_used`]: retention does not delete it). The choice's
-/// time ([`chosen_at`]) is `now`, or a second past the previous choice's when that is later
-/// (a clock stepped back, two choices in one second): a picture's `Last-Modified` never
-/// matches a copy of the one before.
+/// time ([`chosen_at`]) is `now`, or a second past the previous choice's (or, after `AVATAR
+/// OFF`, the removal's, while retention keeps it) when that is later (a clock stepped back,
+/// two choices in one second): a picture's `Last-Modified` never matches a copy of the one
+/// before.
 pub fn set_avatar(
     tx: &Transaction<'_>,
     msisdn: &str,
@@ -515,7 +516,8 @@ pub fn set_avatar(
     }
     tx.prepare_cached(
         "INSERT INTO subscriber_avatar (msisdn, avatar_id, preset_id, updated_at)
-         VALUES (?1, ?2, ?3, ?4)
+         VALUES (?1, ?2, ?3,
+                 max(?4, coalesce((SELECT since + 1000 FROM avatar_stale WHERE owner = ?1), ?4)))
          ON CONFLICT (msisdn) DO UPDATE SET avatar_id = ?2, preset_id = ?3,
              updated_at = max(?4, updated_at + 1000)",
     )

@@ -2081,6 +2081,12 @@ fn an_avatar_choice_is_never_dated_before_the_one_it_replaces() {
     b.now += 2 * 3_600_000;
     b.send(OWNER, "AVATAR 4");
     assert_eq!(at(&b), b.now, "a clock ahead of them: its own time");
+    // Removed, then a picture chosen again under a clock stepped back: after the removal.
+    let off = b.now;
+    b.send(OWNER, "AVATAR OFF");
+    b.now -= 3_600_000;
+    b.send(OWNER, "AVATAR 5");
+    assert_eq!(at(&b), off + 1000, "after AVATAR OFF");
 }
 
 #[test]
