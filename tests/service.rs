@@ -4928,3 +4928,28 @@ async fn a_new_picture_never_takes_a_deleted_pictures_id() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+/// `HELP STATUS` tells a subscriber which statuses there are and whom a status can be set
+/// for, in one SMS, in English and in Chinese; HELP WHO and HELP STOP say what the command
+/// does. Before, each topic answered only with its usage line ("Usage: STATUS FAMILY FREE /
+/// ..."), and nothing sent by SMS named MEETING, DRIVING, DND or OFF.
+#[tokio::test]
+async fn help_on_a_topic_says_what_the_command_does() {
+    let w = World::start().await;
+    let r = w.say(OWNER, "HELP STATUS").await;
+    for word in ["MEETING", "DRIVING", "DND", "OFF", "ALL", "OTHERS", "UNTIL"] {
+        assert!(r.contains(word), "{word}: {r}");
+    }
+    assert!(r.len() <= 160, "{r}");
+    let r = w.say(MUM, "帮助 状态").await;
+    for word in ["开会", "开车", "勿扰", "关机", "全部", "其他"] {
+        assert!(r.contains(word), "{word}: {r}");
+    }
+    assert!(r.chars().count() <= 70, "{r}");
+    let r = w.say(OWNER, "HELP WHO").await;
+    assert!(r.contains("shows you"), "{r}");
+    let r = w.say(OWNER, "HELP STOP").await;
+    assert!(r.contains("no more updates"), "{r}");
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}

@@ -545,6 +545,32 @@ fn usage(topic: HelpTopic, lang: Lang) -> &'static str {
     }
 }
 
+/// The answer to `HELP <topic>` (`帮助 <主题>`): what the command does and its forms, in one
+/// SMS. The bare usage line ([`usage`]) answers a command typed wrong; one who asks for help
+/// on a topic is told what it does too: which statuses there are and whom a status can be set
+/// for, what WHO answers, what STOP stops.
+fn topic_help(topic: HelpTopic, lang: Lang) -> String {
+    match (topic, lang) {
+        (HelpTopic::General, _) => help(topic, lang),
+        (HelpTopic::Status, Lang::En) => "STATUS FAMILY BUSY FOR 2H (or UNTIL 15:00): a group, ALL or OTHERS. Statuses: FREE BUSY MEETING DRIVING DND OFF STANDBY, or your words. STATUS: what each sees".into(),
+        (HelpTopic::Status, Lang::Zh) => "状态 家人 忙 2小时（或到15:00）：对象为分组、全部或其他。状态：空闲 忙碌 开会 开车 勿扰 关机 待机，或自己写。发“状态”查看".into(),
+        (HelpTopic::Group, Lang::En) => "GROUPS: your groups. GROUP FAMILY: its members. GROUP FAMILY ADD 139... / GROUP FAMILY DEL 139... / GROUP WORK RENAME OFFICE / GROUP WORK DROP".into(),
+        (HelpTopic::Group, Lang::Zh) => "分组：你的分组。分组 家人：成员。分组 家人 加 139…／分组 家人 删 139…／分组 A 改名 B／分组 A 解散".into(),
+        (HelpTopic::Who, Lang::En) => "WHO 13800138000: the status (and photo) that number shows you.".into(),
+        (HelpTopic::Who, Lang::Zh) => "查 13800138000：该号码给你看的状态（和头像）。".into(),
+        (HelpTopic::Stop, Lang::En) => "STOP 138...: no more updates about that number. STOP ALL: none from anyone. START 138... or START ALL: get them again.".into(),
+        (HelpTopic::Stop, Lang::Zh) => "退订 138…：不再收该号码的通知。退订 全部：谁的都不收。订阅 138…／订阅 全部：恢复。".into(),
+        (HelpTopic::Avatar, Lang::En) => "AVATARS: the pictures. AVATAR 3: choose one. AVATAR UPLOAD: your own. AVATAR OFF: none. AVATAR: yours now. Who sees it: PRIVACY".into(),
+        (HelpTopic::Avatar, Lang::Zh) => "头像库：查看。头像 3：选用。头像 上传：用自己的图片。头像 取消：不用。头像：当前头像。谁能看到：隐私".into(),
+        (HelpTopic::Privacy, Lang::En) => "PRIVACY EVERYONE / PRIVACY CONTACTS / PRIVACY NOBODY: who may see your avatar. PRIVACY: the setting now.".into(),
+        (HelpTopic::Privacy, Lang::Zh) => "隐私 所有人／隐私 联系人／隐私 无人：谁能看到你的头像。发“隐私”查看当前设置。".into(),
+        (HelpTopic::Lang, Lang::En) => "LANG ZH: replies in Chinese. LANG EN: replies in English.".into(),
+        (HelpTopic::Lang, Lang::Zh) => "语言 中文：用中文回复。语言 英文：用英文回复。".into(),
+        (HelpTopic::Name, Lang::En) => "NAME Zhang San: the name your contacts see in updates (max 20 characters). NAME OFF: your number only.".into(),
+        (HelpTopic::Name, Lang::Zh) => "名字 张三：联系人在通知里看到的名字（最多20字）。名字 删除：只显示号码。".into(),
+    }
+}
+
 fn help(topic: HelpTopic, lang: Lang) -> String {
     match (topic, lang) {
         (HelpTopic::General, Lang::En) => "Commands: STATUS FAMILY FREE; GROUP FAMILY ADD 139...; WHO 138...; GROUPS; NAME Zhang; STOP 138...; LANG ZH. More: HELP STATUS (or GROUP, WHO, AVATAR, STOP)".into(),
@@ -1235,7 +1261,7 @@ impl Text {
     fn render_full(&self, lang: Lang) -> String {
         let en = lang == Lang::En;
         match self {
-            Text::Help(t) => help(*t, lang),
+            Text::Help(t) => topic_help(*t, lang),
             Text::Invalid { kind, bad, usage } => invalid(kind, bad, *usage, lang),
             Text::NameSet(n) if en => format!("Your contacts will see you as \"{n}\"."),
             Text::NameSet(n) => format!("联系人将看到你的名字：{n}。"),
@@ -2821,6 +2847,42 @@ mod tests {
             invalid(&K::UnknownCommand, &long_word, general, Lang::En),
         ] {
             assert_eq!(segments(&r), 1, "{r}");
+        }
+    }
+
+
+    /// `HELP <topic>` says what the command does, in one SMS in either language; HELP STATUS
+    /// names every status a subscriber can set and whom for.
+    #[test]
+    fn topic_help_explains_in_one_sms() {
+        use HelpTopic as T;
+        for t in [
+            T::General,
+            T::Name,
+            T::Group,
+            T::Status,
+            T::Who,
+            T::Avatar,
+            T::Privacy,
+            T::Stop,
+            T::Lang,
+        ] {
+            for lang in [Lang::En, Lang::Zh] {
+                let r = Text::Help(t).render(lang);
+                assert_eq!(segments(&r), 1, "{t:?} {lang:?}: {r}");
+            }
+        }
+        let en = Text::Help(T::Status).render(Lang::En);
+        for word in [
+            "FREE", "BUSY", "MEETING", "DRIVING", "DND", "OFF", "STANDBY", "ALL", "OTHERS", "UNTIL",
+        ] {
+            assert!(en.contains(word), "{word}: {en}");
+        }
+        let zh = Text::Help(T::Status).render(Lang::Zh);
+        for word in [
+            "空闲", "忙碌", "开会", "开车", "勿扰", "关机", "待机", "全部", "其他",
+        ] {
+            assert!(zh.contains(word), "{word}: {zh}");
         }
     }
 
