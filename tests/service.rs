@@ -681,7 +681,7 @@ async fn the_shipped_presets_have_chinese_titles_for_chinese_subscribers() {
     w.wait_presets(14).await;
     let list = w.say(OWNER, "头像库").await;
     assert!(
-        list.starts_with("头像库1/3：1 猫, 2 狗, 3 猫头鹰, 4 鱼, 5 花。"),
+        list.starts_with("头像库1/3：1 猫、2 狗、3 猫头鹰、4 鱼、5 花。"),
         "{list}"
     );
     let chosen = w.say(OWNER, "头像 3").await;
@@ -712,7 +712,7 @@ async fn a_malformed_titles_file_leaves_the_file_name_titles_and_the_gateway_up(
         // those rows skipped, the good one applied.
         (
             &b"preset,title,title_zh\n01-cat,Cat,\xb9\xb7\n02-dog,Dog,\xe7\x8b\x97,x\n99-none,No,\xe6\x97\xa0\n03-owl,Owl,\xe7\x8c\xab\xe5\xa4\xb4\xe9\xb9\xb0\n"[..],
-            "1 Cat, 2 Dog, 3 猫头鹰",
+            "1 Cat、2 Dog、3 猫头鹰",
         ),
         // Binary rubbish.
         (&[0u8, 0xff, 0xfe, b'"', b'\n', 0x80][..], "1 Cat"),
@@ -4950,6 +4950,33 @@ async fn help_on_a_topic_says_what_the_command_does() {
     assert!(r.contains("shows you"), "{r}");
     let r = w.say(OWNER, "HELP STOP").await;
     assert!(r.contains("no more updates"), "{r}");
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// A Chinese reply is Chinese in its punctuation too: the GROUPS and STATUS lists put `：`
+/// after each group (they put an ASCII `:` before a Chinese quote: `家人(2):“空闲”`) and a
+/// group's members are listed with `、`, as the avatar catalogue's pictures are.
+#[tokio::test]
+async fn chinese_lists_use_chinese_punctuation() {
+    let w = World::start().await;
+    w.say(OWNER, "分组 家人 加 13900139000 13700137000").await;
+    w.say(OWNER, "状态 家人 空闲").await;
+    let groups = w.say(OWNER, "分组").await;
+    assert!(
+        groups.contains("家人(2)：“空闲”；同事(0)：“待机”"),
+        "{groups}"
+    );
+    let status = w.say(OWNER, "状态").await;
+    assert!(status.contains("家人：“空闲”；同事：“待机”"), "{status}");
+    let members = w.say(OWNER, "分组 家人").await;
+    assert!(
+        members.contains("+8613700137000、+8613900139000"),
+        "{members}"
+    );
+    for r in [&groups, &status, &members] {
+        assert!(!r.contains(':') && !r.contains(", "), "{r}");
+    }
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }

@@ -1023,7 +1023,7 @@ pub fn upload_formats(lang: Lang) -> String {
 }
 
 impl Line {
-    /// `FAMILY(2) FREE until 15:00` / `家人(2):“空闲”至15:00` (the member count if asked and
+    /// `FAMILY(2) FREE until 15:00` / `家人(2)：“空闲”至15:00` (the member count if asked and
     /// known), as the GROUPS and STATUS replies list it.
     pub fn render(&self, lang: Lang, with_members: bool) -> String {
         line(self, lang, with_members)
@@ -1035,7 +1035,8 @@ fn line(l: &Line, lang: Lang, with_members: bool) -> String {
     if let (true, Some(n)) = (with_members, l.members) {
         s.push_str(&format!("({n})"));
     }
-    s.push(if lang == Lang::En { ' ' } else { ':' });
+    // A Chinese reply takes Chinese punctuation whole (it is UCS-2 anyway: the same length).
+    s.push(if lang == Lang::En { ' ' } else { '：' });
     s.push_str(&status_phrase(&l.shown, &l.until, lang));
     s
 }
@@ -1296,7 +1297,7 @@ impl Text {
                 if let Some(refusal) = no_such_page(listing, *page, *pages, lang) {
                     return refusal;
                 }
-                let list = numbers.join(", ");
+                let list = numbers.join(if en { ", " } else { "、" });
                 let more = match (page < pages, en) {
                     (true, true) => format!(" {}", listing.pointer(lang, page + 1)),
                     (true, false) => listing.pointer(lang, page + 1),
@@ -1627,7 +1628,7 @@ impl Text {
                         .iter()
                         .map(|(id, t)| format!("{id} {}", t.in_lang(lang)))
                         .collect::<Vec<_>>()
-                        .join(", ");
+                        .join(if en { ", " } else { "、" });
                     if n < items.len() {
                         list.push_str(if en { ", ..." } else { "…" });
                     }
@@ -3196,7 +3197,7 @@ mod tests {
         };
         assert_eq!(
             page.render(Lang::Zh),
-            "头像库1/3：1 猫, 2 Robot。选择：头像 编号。下一页：头像库 2。预览：http://gw.example/gallery?page=1&lang=zh"
+            "头像库1/3：1 猫、2 Robot。选择：头像 编号。下一页：头像库 2。预览：http://gw.example/gallery?page=1&lang=zh"
         );
         let en = page.render(Lang::En);
         assert!(en.starts_with("Avatars 1/3: 1 Cat, 2 Robot."), "{en}");

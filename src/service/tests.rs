@@ -2712,7 +2712,7 @@ fn a_chinese_subscriber_sees_chinese_preset_titles_and_the_english_one_where_the
     }
     tx.commit().unwrap();
     let r = b.send(OWNER, "头像库");
-    assert!(r.starts_with("头像库1/1：1 猫, 2 Pic2, 3 猫头鹰。"), "{r}");
+    assert!(r.starts_with("头像库1/1：1 猫、2 Pic2、3 猫头鹰。"), "{r}");
     let r = b.send(OWNER, "头像 3");
     assert!(r.starts_with("头像已设为3 猫头鹰。将发送给"), "{r}");
     assert_eq!(crate::service::replies::segments(&r), 1, "{r}");
@@ -2773,7 +2773,7 @@ fn presets_are_listed_by_page_and_a_choice_is_pushed_to_contacts() {
     );
     assert!(b
         .send(OWNER, "头像库 2")
-        .starts_with("头像库2/2：6 Pic6, 7 Pic7。"));
+        .starts_with("头像库2/2：6 Pic6、7 Pic7。"));
     assert_eq!(
         b.send(OWNER, "AVATAR 9"),
         "There is no avatar 9. AVATARS lists them."
@@ -2974,7 +2974,7 @@ fn an_expiry_on_another_day_names_the_day_to_each_reader_in_their_language() {
     let r = b.send(OWNER, "状态 家人 开会到上午9点");
     assert_eq!(r, "已设置：家人看到“开会”至明天09:00。将通知2位联系人。");
     let status = b.send(OWNER, "状态");
-    assert!(status.contains("家人:“开会”至明天09:00"), "{status}");
+    assert!(status.contains("家人：“开会”至明天09:00"), "{status}");
     // A day later the same expiry is today's.
     b.now += 12 * 3_600_000;
     let r = b.send(OWNER, "STATUS");

@@ -1215,7 +1215,7 @@ mod tests {
         );
         assert_eq!(
             render(&cfg, &family, &data, Lang::Zh, false),
-            "家人(2):“空闲”至15:00\n+8613900139000\n+8613700137000\n1 设置状态\n0 返回"
+            "家人(2)：“空闲”至15:00\n+8613900139000\n+8613700137000\n1 设置状态\n0 返回"
         );
         // 1 sets the status this group sees; 0 goes back to the list; 8 is no page here.
         let Step::Show(pick @ Screen::PickStatus { .. }, _) =
