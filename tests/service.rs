@@ -2917,10 +2917,7 @@ async fn a_membership_change_past_the_hourly_quota_says_its_updates_are_held() {
         r.starts_with(&format!("FAMILY now has 2 members. {LIMIT}")),
         "{r}"
     );
-    assert!(
-        r.ends_with(". Set what they see: STATUS FAMILY FREE"),
-        "{r}"
-    );
+    assert!(r.ends_with(". FAMILY sees FREE."), "{r}");
     // Mum out of FAMILY sees COLLEAGUES' STANDBY: held, said in Chinese.
     let r = w.say(OWNER, "分组 家人 删 13900139000").await;
     assert!(
@@ -4977,6 +4974,31 @@ async fn chinese_lists_use_chinese_punctuation() {
     for r in [&groups, &status, &members] {
         assert!(!r.contains(':') && !r.contains(", "), "{r}");
     }
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
+/// `GROUP g ADD` to a group whose status is set says what the group sees, rather than
+/// suggesting `STATUS g FREE` as if the numbers added saw nothing yet (they see the status
+/// at once, and are told it). A group still on STANDBY keeps the suggestion.
+#[tokio::test]
+async fn adding_to_a_group_with_a_status_says_what_it_sees() {
+    let w = World::start().await;
+    let r = w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    assert_eq!(
+        r,
+        "FAMILY now has 1 member. Set what they see: STATUS FAMILY FREE"
+    );
+    w.say(OWNER, "STATUS FAMILY DRIVING FOR 2H").await;
+    let r = w.say(OWNER, "GROUP FAMILY ADD 13700137000").await;
+    assert!(
+        r.starts_with("FAMILY now has 2 members. FAMILY sees DRIVING until "),
+        "{r}"
+    );
+    assert!(!r.contains("STATUS FAMILY FREE"), "{r}");
+    assert!(w.inbox(DAD, 1).await[0].contains("DRIVING until"));
+    let r = w.say(OWNER, "分组 家人 加 13600136000").await;
+    assert!(r.starts_with("家人现有3人。家人看到“开车”至"), "{r}");
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }

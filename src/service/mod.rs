@@ -1404,6 +1404,16 @@ impl Service {
             after.as_deref().unwrap_or(&auds),
             moved,
         )?;
+        // What the group shows, when it is set (not STANDBY): the reply says it, rather
+        // than suggesting a status as if the numbers added saw nothing yet.
+        let sees = after
+            .as_deref()
+            .unwrap_or(&auds)
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| view(sub, a))
+            .filter(|v| v.shown != Shown::Code(StatusCode::Standby))
+            .map(|v| (v.shown, self.until(now, v.expires_at)));
         let text = Text::Added {
             group: label,
             added: new.len(),
@@ -1411,6 +1421,7 @@ impl Service {
             skipped_self,
             total: has + new.len(),
             deferred_until: self.until(now, fan.deferred_until),
+            sees,
         };
         Ok((text, fan))
     }

@@ -162,6 +162,10 @@ pub enum Text {
         total: usize,
         /// When the updates to the contacts it moved go out, if the hourly quota holds them.
         deferred_until: Option<When>,
+        /// What the group sees now (and until when), when that is not STANDBY: the reply
+        /// says so instead of suggesting a status to set, which read as if the numbers added
+        /// saw nothing yet.
+        sees: Option<(Shown, Option<When>)>,
     },
     /// GROUP g ADD refused: the group would exceed its cap.
     GroupFull {
@@ -1316,6 +1320,7 @@ impl Text {
                 skipped_self,
                 total,
                 deferred_until,
+                sees,
             } => {
                 let g = group.render(lang);
                 let mut s = if en {
@@ -1340,12 +1345,26 @@ impl Text {
                 if let Some(at) = deferred_until {
                     s.push_str(&held_back(at, lang));
                 }
-                if *added > 0 {
-                    s.push_str(&if en {
+                let sees = sees.as_ref().map(|(shown, until)| {
+                    if en {
+                        format!(" {g} sees {}.", status_phrase(shown, until, lang))
+                    } else {
+                        format!("{g}看到{}。", status_phrase(shown, until, lang))
+                    }
+                });
+                match sees {
+                    // A long text status (Chinese in an English reply) that would take the
+                    // reply past its segments is left to STATUS to show.
+                    Some(sees) if segments(&format!("{s}{sees}")) <= MAX_SEGMENTS => {
+                        s.push_str(&sees)
+                    }
+                    Some(_) => {}
+                    None if *added > 0 => s.push_str(&if en {
                         format!(" Set what they see: STATUS {g} FREE")
                     } else {
                         format!("设置他们看到的状态：状态 {g} 空闲")
-                    });
+                    }),
+                    None => {}
                 }
                 s
             }
@@ -2127,6 +2146,7 @@ mod tests {
                 skipped_self: true,
                 total: 200,
                 deferred_until: Some(LATER),
+                sees: Some((Shown::Text("W".repeat(60)), Some(LATER))),
             },
             Text::GroupFull {
                 group: user16.clone(),
@@ -2851,6 +2871,27 @@ mod tests {
         }
     }
 
+    /// `GROUP g ADD` says what the group sees; a text status that would take the reply past
+    /// its segments (60 Chinese characters in an English reply) is left out, not cut.
+    #[test]
+    fn an_add_says_what_the_group_sees_when_it_fits() {
+        let added = |shown: Shown| Text::Added {
+            group: Label::User("A".repeat(16)),
+            added: 200,
+            already: 200,
+            skipped_self: true,
+            total: 200,
+            deferred_until: Some(LATER),
+            sees: Some((shown, Some(LATER))),
+        };
+        let r = added(Shown::Code(StatusCode::Driving)).render_full(Lang::En);
+        assert!(r.ends_with(" sees DRIVING until Dec 23 14:00."), "{r}");
+        let r = added(Shown::Text("我".repeat(60))).render_full(Lang::En);
+        assert!(segments(&r) <= MAX_SEGMENTS && !r.contains('我'), "{r}");
+        assert!(!r.contains("STATUS"), "no suggestion either: {r}");
+        let r = added(Shown::Text("我".repeat(60))).render_full(Lang::Zh);
+        assert!(r.contains(&"我".repeat(60)), "{r}");
+    }
 
     /// `HELP <topic>` says what the command does, in one SMS in either language; HELP STATUS
     /// names every status a subscriber can set and whom for.
@@ -3002,6 +3043,7 @@ mod tests {
                     skipped_self: false,
                     total: 3,
                     deferred_until,
+                    sees: None,
                 },
                 Text::Removed {
                     group: family.clone(),

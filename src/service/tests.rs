@@ -1003,7 +1003,7 @@ fn a_membership_change_whose_updates_the_quota_holds_says_so() {
     let r = b.send(OWNER, "GROUP FAMILY ADD 13500135000");
     assert_eq!(
         r,
-        format!("FAMILY now has 3 members. {HELD} Set what they see: STATUS FAMILY FREE")
+        format!("FAMILY now has 3 members. {HELD} FAMILY sees FREE.")
     );
     assert_eq!(b.queued_updates(STRANGER)[0].1, T0 + 3_600_000);
     // Boss (COLLEAGUES) joins FAMILY: sees FREE now.
