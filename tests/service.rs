@@ -5002,3 +5002,25 @@ async fn adding_to_a_group_with_a_status_says_what_it_sees() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+/// Dropping a group that has no members says so plainly, without "its 0 members now see your
+/// OTHERS status".
+#[tokio::test]
+async fn dropping_an_empty_group_names_no_members() {
+    let w = World::start().await;
+    assert_eq!(
+        w.say(OWNER, "GROUP FRIENDS DROP").await,
+        "FRIENDS emptied and back to STANDBY (built-in groups stay)."
+    );
+    assert_eq!(
+        w.say(OWNER, "分组 朋友 解散").await,
+        "分组朋友已清空并恢复为“待机”（内置分组保留）。"
+    );
+    w.say(OWNER, "GROUP TEAM ADD 13900139000").await;
+    assert_eq!(
+        w.say(OWNER, "GROUP TEAM DROP").await,
+        "Group TEAM dropped; its 1 member now sees your OTHERS status (or another group's)."
+    );
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}

@@ -1438,30 +1438,31 @@ impl Text {
                 members,
                 deferred_until,
             } => {
-                let mut s = if en {
-                    format!(
-                        "{}; its {members} member{} now {} your OTHERS status (or another group's).",
-                        match group {
-                            Label::Builtin(_) => format!(
-                                "{} emptied and back to STANDBY (built-in groups stay)",
-                                group.render(lang)
-                            ),
-                            _ => format!("Group {} dropped", group.render(lang)),
-                        },
+                let what = match (group, en) {
+                    (Label::Builtin(_), true) => format!(
+                        "{} emptied and back to STANDBY (built-in groups stay)",
+                        group.render(lang)
+                    ),
+                    (_, true) => format!("Group {} dropped", group.render(lang)),
+                    (Label::Builtin(_), false) => format!(
+                        "分组{}已清空并恢复为“待机”（内置分组保留）",
+                        group.render(lang)
+                    ),
+                    (_, false) => format!("分组{}已解散", group.render(lang)),
+                };
+                // A group without members moves nobody: "its 0 members now see ..." said
+                // nothing the subscriber could use.
+                let mut s = match (*members, en) {
+                    (0, true) => format!("{what}."),
+                    (0, false) => format!("{what}。"),
+                    (_, true) => format!(
+                        "{what}; its {members} member{} now {} your OTHERS status (or another group's).",
                         plural(*members),
                         if *members == 1 { "sees" } else { "see" }
-                    )
-                } else {
-                    format!(
-                        "{}，其{members}人将看到你的“其他”状态（或其所在其他分组的状态）。",
-                        match group {
-                            Label::Builtin(_) => format!(
-                                "分组{}已清空并恢复为“待机”（内置分组保留）",
-                                group.render(lang)
-                            ),
-                            _ => format!("分组{}已解散", group.render(lang)),
-                        }
-                    )
+                    ),
+                    (_, false) => format!(
+                        "{what}，其{members}人将看到你的“其他”状态（或其所在其他分组的状态）。"
+                    ),
                 };
                 if let Some(at) = deferred_until {
                     s.push_str(&held_back(at, lang));
