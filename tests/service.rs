@@ -5024,3 +5024,25 @@ async fn dropping_an_empty_group_names_no_members() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+/// Two numbers sent to WHO or STOP are answered with the command for one of them, in the
+/// subscriber's language, and nothing is stopped; before, the reply said the two were one
+/// number with "too many digits".
+#[tokio::test]
+async fn two_numbers_to_who_or_stop_are_asked_for_one_at_a_time() {
+    let w = World::start().await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    assert_eq!(
+        w.say(MUM, "STOP 13800138000 13700137000").await,
+        "One number at a time, please: STOP +8613800138000 (then the next)."
+    );
+    assert_eq!(
+        w.say(MUM, "查 13800138000，13700137000").await,
+        "请一次发一个号码：查 +8613800138000（再发下一个）。"
+    );
+    // Nothing was stopped: the update comes.
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    assert!(w.inbox(MUM, 3).await[2].contains("忙碌"));
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}

@@ -766,6 +766,12 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
         (ParseErrorKind::UnclearNumbers, Lang::Zh) => {
             zh(format!("“{bad}”是一个号码还是几个？多个号码请用逗号隔开。"))
         }
+        (ParseErrorKind::OneNumberAtATime { fixed }, Lang::En) => {
+            format!("One number at a time, please: {fixed} (then the next).")
+        }
+        (ParseErrorKind::OneNumberAtATime { fixed }, Lang::Zh) => {
+            format!("请一次发一个号码：{fixed}（再发下一个）。")
+        }
         (ParseErrorKind::NothingAfterAll { start }, Lang::En) => {
             let all = if *start { "START ALL" } else { "STOP ALL" };
             format!("{all} takes nothing after it (not \"{bad}\"). Send just: {all}")
@@ -2039,6 +2045,9 @@ mod tests {
             ParseErrorKind::UnclearNumbers,
             ParseErrorKind::NothingAfterAll { start: false },
             ParseErrorKind::NothingAfterAll { start: true },
+            ParseErrorKind::OneNumberAtATime {
+                fixed: "TD+86123456789012".into(),
+            },
             ParseErrorKind::Value(ValueError::BadGroupName { text: "x".into() }),
             ParseErrorKind::Value(ValueError::ReservedGroupName { text: "x".into() }),
             ParseErrorKind::Value(ValueError::BadStatusLength {
