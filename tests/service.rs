@@ -5046,3 +5046,26 @@ async fn two_numbers_to_who_or_stop_are_asked_for_one_at_a_time() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+/// An owner named in Chinese sets a status with an expiry: an English-reading contact's
+/// update (UCS-2 for the name, 70 characters an SMS) arrives as one SMS, with the shortest
+/// stop hint; it took two ("Reply STOP … to stop." was two characters too many).
+#[tokio::test]
+async fn an_update_with_a_chinese_name_and_an_expiry_is_one_sms() {
+    let w = World::start().await;
+    w.say(DAD, "HELP").await;
+    w.say(OWNER, "名字 妈妈").await;
+    w.say(OWNER, "分组 家人 加 13700137000").await;
+    // A minute: "until HH:MM" today, but within a minute of midnight.
+    w.say(OWNER, "状态 家人 忙 1分钟").await;
+    let got = w.inbox(DAD, 2).await;
+    assert!(
+        got[1].starts_with("妈妈 (+8613800138000): BUSY until ")
+            && got[1].ends_with(". STOP 8613800138000 to stop."),
+        "{}",
+        got[1]
+    );
+    assert_eq!(w.sim.handset(DAD).inbox[1].parts, 1);
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}

@@ -1258,9 +1258,15 @@ fn stop_hint(number: &str, lang: Lang) -> String {
 }
 
 /// [`stop_hint`] in English in fewer words, for an update that would otherwise take one SMS
-/// more.
-fn short_stop_hint(number: &str) -> String {
-    format!(" Reply STOP {} to stop.", number.trim_start_matches('+'))
+/// more: `Reply STOP … to stop.`, or, where that is still one SMS too many (a Chinese name
+/// and an expiry: `李四 (+86…): BUSY until 15:00.` leaves 32 characters of a UCS-2 SMS),
+/// `STOP … to stop.`.
+fn short_stop_hints(number: &str) -> [String; 2] {
+    let digits = number.trim_start_matches('+');
+    [
+        format!(" Reply STOP {digits} to stop."),
+        format!(" STOP {digits} to stop."),
+    ]
 }
 
 impl Text {
@@ -1844,13 +1850,16 @@ impl Text {
                 if en {
                     // A name or status in Chinese makes the whole update UCS-2 (70 characters
                     // a segment): the short hint then keeps it to one SMS where it can.
+                    // The wordiest of the hints that gives the fewest SMS.
                     let long = format!("{who}: {what}.{}", stop_hint(number, lang));
-                    let short = format!("{who}: {what}.{}", short_stop_hint(number));
-                    if segments(&long) > 1 && segments(&short) < segments(&long) {
-                        short
-                    } else {
-                        long
+                    let mut best = long;
+                    for hint in short_stop_hints(number) {
+                        let short = format!("{who}: {what}.{hint}");
+                        if segments(&short) < segments(&best) {
+                            best = short;
+                        }
                     }
+                    best
                 } else {
                     format!("{who}：{what}。{}", stop_hint(number, lang))
                 }
@@ -2820,6 +2829,18 @@ mod tests {
             "李四 (+8613500135000): BUSY. Reply STOP 8613500135000 to stop."
         );
         assert_eq!(segments(&busy), 1);
+        // With an expiry only the shortest hint keeps it to one SMS (it took two).
+        let until = |shown: Shown| Text::Update {
+            name: Some("妈妈".into()),
+            number: "+8613800000002".into(),
+            shown,
+            until: Some(When::today(15, 0)),
+        };
+        for code in [StatusCode::Busy, StatusCode::Driving, StatusCode::Meeting] {
+            let r = until(Shown::Code(code)).render(Lang::En);
+            assert!(r.ends_with(". STOP 8613800000002 to stop."), "{r}");
+            assert_eq!(segments(&r), 1, "{r}");
+        }
         // Where one SMS cannot be had anyway, the hint stays whole.
         let long = chinese_name(Shown::Text(
             "在开会，很长的会议，请稍后再联系我，谢谢大家".into(),
