@@ -5047,6 +5047,46 @@ async fn two_numbers_to_who_or_stop_are_asked_for_one_at_a_time() {
     w.sim.shutdown().await;
 }
 
+/// A subscriber with a group named in Chinese gets the USSD screens that list it: "Who sees
+/// it?" with 老同学 is 77 UCS-2 characters, within a USSD string's 80, and the SMSC takes it
+/// (smsc-sim refused every USSD screen over an SMS's 70, so the menu died there). The WHO
+/// answer about an owner with a Chinese name and a photo is shown without the link that
+/// would not fit whole, not with the link cut.
+#[tokio::test]
+async fn ussd_screens_with_chinese_up_to_a_ussd_string_are_shown_and_no_link_is_cut() {
+    let mut cfg = ServiceConfig::default();
+    cfg.avatar.presets_dir =
+        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/presets"));
+    let w = World::start_with(cfg).await;
+    w.wait_presets(3).await;
+    w.say(OWNER, "GROUP 老同学 ADD 13700137000").await;
+    w.say(OWNER, "GROUP GOLF ADD 13600136000").await;
+    let (menu, open) = w.dial(OWNER, "*123#").await;
+    assert!(open && menu.starts_with("Presence"), "{menu}");
+    let (targets, open) = w.dial(OWNER, "1").await;
+    assert!(open, "{targets}");
+    assert!(
+        targets.starts_with("Who sees it?\n1 FAMILY") && targets.contains("老同学"),
+        "{targets}"
+    );
+    assert!(targets.encode_utf16().count() > 70, "{targets}");
+    w.dial(OWNER, "00").await;
+
+    w.say(MUM, "名字 妈妈").await;
+    w.say(MUM, "GROUP FAMILY ADD 13800138000").await;
+    w.say(MUM, "AVATAR 3").await;
+    w.dial(OWNER, "*123#").await;
+    w.dial(OWNER, "4").await;
+    let (who, open) = w.dial(OWNER, "13900139000").await;
+    assert!(!open);
+    assert_eq!(who, "妈妈 (+8613900139000): STANDBY.");
+    // By SMS the link is there, whole.
+    let r = w.say(OWNER, "WHO 13900139000").await;
+    assert!(r.contains("Photo: http://"), "{r}");
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}
+
 /// An owner named in Chinese sets a status with an expiry: an English-reading contact's
 /// update (UCS-2 for the name, 70 characters an SMS) arrives as one SMS, with the shortest
 /// stop hint; it took two ("Reply STOP … to stop." was two characters too many).
