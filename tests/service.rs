@@ -5109,3 +5109,31 @@ async fn an_update_with_a_chinese_name_and_an_expiry_is_one_sms() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+/// A status for OTHERS alone tells no one (OTHERS are never sent updates): the reply says who
+/// sees it, numbers in none of the groups when they ask WHO, instead of "0 contacts will be
+/// told", which read as if the status reached nobody.
+#[tokio::test]
+async fn a_status_for_others_says_who_sees_it() {
+    let w = World::start().await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    assert_eq!(
+        w.say(OWNER, "STATUS OTHERS BUSY").await,
+        "Set: OTHERS sees BUSY. Numbers in none of your groups see it when they ask WHO."
+    );
+    assert_eq!(
+        w.say(STRANGER, "WHO 13800138000").await,
+        "+8613800138000: BUSY."
+    );
+    assert_eq!(
+        w.say(OWNER, "状态 其他 开会").await,
+        "已设置：其他看到“开会”。不在你任何分组里的号码查询你时会看到。"
+    );
+    // With a group set too, the count of contacts told.
+    assert_eq!(
+        w.say(OWNER, "STATUS OTHERS BUSY, FAMILY FREE").await,
+        "Set: OTHERS sees BUSY; FAMILY sees FREE. 1 contact will be told."
+    );
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}

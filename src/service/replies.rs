@@ -1512,7 +1512,7 @@ impl Text {
                         })
                         .collect::<Vec<_>>()
                         .join("; ");
-                    format!("Set: {sets}. {told} contact{} will be told.", plural(*told))
+                    format!("Set: {sets}. {}", told_phrase(ls, *told, lang))
                 } else {
                     let sets = ls
                         .iter()
@@ -1525,7 +1525,7 @@ impl Text {
                         })
                         .collect::<Vec<_>>()
                         .join("；");
-                    format!("已设置：{sets}。将通知{told}位联系人。")
+                    format!("已设置：{sets}。{}", told_phrase(ls, *told, lang))
                 };
                 let deferred = deferred_until.as_ref().map(|at| held_back(at, lang));
                 if let Some(d) = &deferred {
@@ -1865,6 +1865,19 @@ impl Text {
                 }
             }
         }
+    }
+}
+
+/// Who a STATUS reply says is told: `N contacts will be told.`; for OTHERS alone, whom no
+/// update goes to, who sees it instead (`0 contacts will be told` read as if the setting
+/// reached nobody, or had failed).
+fn told_phrase(lines: &[Line], told: usize, lang: Lang) -> String {
+    let others_only = !lines.is_empty() && lines.iter().all(|l| l.label == Label::Others);
+    match (others_only && told == 0, lang) {
+        (true, Lang::En) => "Numbers in none of your groups see it when they ask WHO.".into(),
+        (true, Lang::Zh) => "不在你任何分组里的号码查询你时会看到。".into(),
+        (false, Lang::En) => format!("{told} contact{} will be told.", plural(told)),
+        (false, Lang::Zh) => format!("将通知{told}位联系人。"),
     }
 }
 

@@ -333,9 +333,9 @@ fn unchanged_statuses_notify_nobody() {
     assert!(r.ends_with("1 contact will be told."), "{r}");
     assert!(b.updates(MUM).is_empty());
     b.flush();
-    // OTHERS has no members to tell.
+    // OTHERS has no members to tell: the reply says who sees it.
     let r = b.send(OWNER, "STATUS OTHERS BUSY");
-    assert!(r.ends_with("0 contacts will be told."), "{r}");
+    assert!(r.ends_with("see it when they ask WHO."), "{r}");
     assert!(b.all_updates().is_empty());
 }
 
