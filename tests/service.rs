@@ -5137,3 +5137,38 @@ async fn a_status_for_others_says_who_sees_it() {
     w.gw.shutdown().await;
     w.sim.shutdown().await;
 }
+
+/// `START <n>` from one who had not stopped updates about n says there was nothing to undo;
+/// it said "You will get updates about n again", which a number in none of n's groups (who
+/// gets none) read as a subscription. After STOP n or STOP ALL it is "again", as before.
+#[tokio::test]
+async fn start_without_a_stop_says_there_was_nothing_to_undo() {
+    let w = World::start().await;
+    w.say(OWNER, "GROUP FAMILY ADD 13900139000").await;
+    assert_eq!(
+        w.say(STRANGER, "START 13800138000").await,
+        "You had not stopped updates about +8613800138000: nothing to undo."
+    );
+    assert_eq!(
+        w.say(STRANGER, "订阅 13800138000").await,
+        "你没有退订+8613800138000的状态通知，无需恢复。"
+    );
+    w.say(MUM, "STOP 13800138000").await;
+    assert_eq!(
+        w.say(MUM, "START 13800138000").await,
+        "You will get updates about +8613800138000 again."
+    );
+    assert_eq!(
+        w.say(MUM, "START 13800138000").await,
+        "You had not stopped updates about +8613800138000: nothing to undo."
+    );
+    w.say(MUM, "STOP ALL").await;
+    assert_eq!(
+        w.say(MUM, "START 13800138000").await,
+        "You will get updates about +8613800138000 again."
+    );
+    w.say(OWNER, "STATUS FAMILY BUSY").await;
+    assert!(w.inbox(MUM, 6).await[5].contains("BUSY"));
+    w.gw.shutdown().await;
+    w.sim.shutdown().await;
+}

@@ -947,11 +947,19 @@ impl Service {
                 Text::StoppedAll
             }
             Command::Start(StopTarget::Number(n)) => {
+                // Whether updates about n were stopped (by STOP n or STOP ALL): if not, the
+                // reply says there was nothing to undo, not "again".
+                let (_, was_stopped) = state::recipient(tx, &sub.msisdn, n.as_str())?;
                 let mode = sub.stop_all.then_some("allow");
                 state::set_optout(tx, &sub.msisdn, n.as_str(), mode, now)?;
                 let told = self.push_avatar_on_start(tx, now, &sub.msisdn, n.as_str())?;
+                let number = n.as_str().to_string();
                 return Ok((
-                    Text::Started(n.as_str().to_string()),
+                    if was_stopped {
+                        Text::Started(number)
+                    } else {
+                        Text::NotStopped(number)
+                    },
                     FanOut {
                         told,
                         deferred_until: None,

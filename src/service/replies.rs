@@ -266,6 +266,8 @@ pub enum Text {
     StoppedAll,
     /// START n.
     Started(String),
+    /// START n when updates about n were not stopped: nothing to undo (it said "again").
+    NotStopped(String),
     /// START ALL.
     StartedAll,
     /// LANG set.
@@ -1616,6 +1618,10 @@ impl Text {
             Text::StoppedAll => "你将不再收到任何状态通知。发送“订阅 全部”可恢复。".into(),
             Text::Started(n) if en => format!("You will get updates about {n} again."),
             Text::Started(n) => format!("你将重新收到{n}的状态通知。"),
+            Text::NotStopped(n) if en => {
+                format!("You had not stopped updates about {n}: nothing to undo.")
+            }
+            Text::NotStopped(n) => format!("你没有退订{n}的状态通知，无需恢复。"),
             Text::StartedAll if en => "You will get status updates again.".into(),
             Text::StartedAll => "你将重新收到状态通知。".into(),
             Text::LangSet(Lang::En) => "Replies will be in English. LANG ZH for Chinese.".into(),
@@ -2219,6 +2225,7 @@ mod tests {
             Text::Stopped(LONG_NUMBER.into()),
             Text::StoppedAll,
             Text::Started(LONG_NUMBER.into()),
+            Text::NotStopped(LONG_NUMBER.into()),
             Text::StartedAll,
             Text::LangSet(Lang::En),
             Text::LangSet(Lang::Zh),
