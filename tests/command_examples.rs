@@ -1111,6 +1111,42 @@ fn stop_all_takes_nothing_after_it() {
     ));
 }
 
+/// Several numbers where WHO, STOP or START takes one are asked for one at a time, with the
+/// command for the first, in the keyword's language; they were read as one number of too
+/// many digits.
+#[test]
+fn several_numbers_where_one_goes_are_asked_for_one_at_a_time() {
+    for (text, fixed) in [
+        ("WHO 13900139000 13700137000", "WHO +8613900139000"),
+        ("who 139 0013 9000, 137 0013 7000", "WHO +8613900139000"),
+        ("查 13900139000 13700137000", "查 +8613900139000"),
+        ("STOP 13900139000;13700137000", "STOP +8613900139000"),
+        ("退订 13900139000、13700137000", "退订 +8613900139000"),
+        ("TD13900139000 13700137000", "TD8613900139000"),
+        (
+            "START +86 139 0013 9000 +86 137 0013 7000",
+            "START +8613900139000",
+        ),
+        ("订阅 13900139000 13700137000", "订阅 +8613900139000"),
+    ] {
+        let err = parse(text, CC).unwrap_err();
+        assert_eq!(
+            err.kind,
+            ParseErrorKind::OneNumberAtATime {
+                fixed: fixed.into()
+            },
+            "{text}"
+        );
+    }
+    // Not numbers each: the reading as one number says what is wrong, as before.
+    let err = parse("WHO 1390013900 1370013700", CC).unwrap_err();
+    assert!(matches!(err.kind, ParseErrorKind::Number(_)), "{err:?}");
+    assert_eq!(
+        cmd("WHO +86 139 0013 9000"),
+        Command::Who(n("+8613900139000"))
+    );
+}
+
 // ---- README.md's "Service rules that COMMANDS.md leaves to the gateway" ----
 
 /// README.md's service rules say which forms mean the same as which (`头像 三` is `头像 3`,

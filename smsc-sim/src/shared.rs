@@ -578,9 +578,14 @@ pub fn validate_content(m: &MtInput) -> Result<(), u32> {
         .as_deref()
         .unwrap_or(m.short_message.as_slice());
     if m.message_payload.is_none() {
-        let limit = match dc {
-            0x00 | 0x01 | 0x0F => 160,
-            _ => 140,
+        // A USSD string is 160 octets (3GPP TS 24.080 and 23.038): 182 GSM-7 characters,
+        // sent unpacked, or 80 UCS-2 ones. An SMS holds 160 GSM-7 characters or 140 octets.
+        // A USSD screen of 71 to 80 Chinese characters was refused as if it were an SMS.
+        let limit = match (dc, m.ussd_service_op.is_some()) {
+            (0x00 | 0x01 | 0x0F, true) => 182,
+            (_, true) => 160,
+            (0x00 | 0x01 | 0x0F, false) => 160,
+            (_, false) => 140,
         };
         if data.len() > limit {
             return Err(status::INVMSGLEN);
@@ -1695,6 +1700,24 @@ mod tests {
             Err(status::INVDCS)
         );
         assert_eq!(validate_mt(&mt("1", 0x08, b"abc")), Err(status::INVMSGLEN));
+        // A USSD string holds 80 UCS-2 characters (160 octets) or 182 GSM-7 ones; an SMS
+        // 70 and 160.
+        let ussd = |dc: u8, len: usize| MtInput {
+            ussd_service_op: Some(2),
+            ..mt("1", dc, &vec![0x20; len])
+        };
+        assert_eq!(validate_mt(&ussd(0x08, 160)), Ok(()));
+        assert_eq!(validate_mt(&ussd(0x08, 162)), Err(status::INVMSGLEN));
+        assert_eq!(validate_mt(&ussd(0x00, 182)), Ok(()));
+        assert_eq!(validate_mt(&ussd(0x0F, 183)), Err(status::INVMSGLEN));
+        assert_eq!(
+            validate_mt(&mt("1", 0x08, &[0x20; 142])),
+            Err(status::INVMSGLEN)
+        );
+        assert_eq!(
+            validate_mt(&mt("1", 0x00, &[0x20; 161])),
+            Err(status::INVMSGLEN)
+        );
         assert_eq!(
             validate_mt(&mt("1", 0x04, &[0; 141])),
             Err(status::INVMSGLEN)

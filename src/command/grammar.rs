@@ -3382,14 +3382,42 @@ pub fn who<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     match read_number(rest, default_cc) {
         Ok(m) => done(Command::Who(m), lang),
         // `WHO 10086`: a number no subscriber has, not a mobile typed wrong (`read_number`).
-        Err(kind) => with_lang(lang, fail(rest, kind, rest, HelpTopic::Who)),
+        Err(kind) => {
+            let kind = one_at_a_time(rest, default_cc, kind, |first| match lang {
+                Some(Lang::Zh) => format!("查 {first}"),
+                _ => format!("WHO {first}"),
+            });
+            with_lang(lang, fail(rest, kind, rest, HelpTopic::Who))
+        }
+    }
+}
+
+/// Why `rest`, where a command takes one number, is none: [`ParseErrorKind::OneNumberAtATime`]
+/// when it reads as several numbers ([`numbers`], as GROUP … ADD reads them), with the command
+/// `command` makes of the first; else `kind`, the error of reading it as one.
+fn one_at_a_time(
+    rest: &str,
+    default_cc: &str,
+    kind: ParseErrorKind,
+    command: impl FnOnce(&str) -> String,
+) -> ParseErrorKind {
+    match numbers(rest, default_cc, HelpTopic::General) {
+        Ok((_, list)) if list.len() > 1 => ParseErrorKind::OneNumberAtATime {
+            fixed: command(list[0].as_str()),
+        },
+        _ => kind,
     }
 }
 
 /// The subject of STOP/START: nothing or `ALL`/`全部` means all, else one number (read as
 /// WHO reads one). `ALL` with more after it (`STOP ALL please`) is refused, saying that
 /// nothing goes after it.
-fn stop_target<'a>(rest: &'a str, default_cc: &str, start: bool) -> PResult<'a, StopTarget> {
+fn stop_target<'a>(
+    rest: &'a str,
+    default_cc: &str,
+    start: bool,
+    lang: Option<Lang>,
+) -> PResult<'a, StopTarget> {
     const ALL: &[Kw<()>] = &[("ALL", EN, ()), ("全部", ZH, ()), ("所有", ZH, ())];
     // A sentence's end is not more after ALL (`STOP ALL.`, `退订全部。`).
     let rest = rest.trim_end_matches(['.', '!', '。', '！']).trim_end();
@@ -3408,7 +3436,19 @@ fn stop_target<'a>(rest: &'a str, default_cc: &str, start: bool) -> PResult<'a, 
     }
     match read_number(rest, default_cc) {
         Ok(m) => Ok(("", StopTarget::Number(m))),
-        Err(kind) => fail(rest, kind, rest, HelpTopic::Stop),
+        Err(kind) => {
+            let kind = one_at_a_time(rest, default_cc, kind, |first| {
+                match (start, lang) {
+                    (true, Some(Lang::Zh)) => format!("订阅 {first}"),
+                    (true, _) => format!("START {first}"),
+                    (false, Some(Lang::Zh)) => format!("退订 {first}"),
+                    (false, Some(Lang::En)) => format!("STOP {first}"),
+                    // `TD`, the keyword of neither language.
+                    (false, None) => format!("TD{}", first.trim_start_matches('+')),
+                }
+            });
+            fail(rest, kind, rest, HelpTopic::Stop)
+        }
     }
 }
 
@@ -3421,7 +3461,7 @@ pub fn stop<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
         ("退订", ZH, ()),
     ];
     let (rest, (lang, ())) = keyword(KW)(input)?;
-    let (_, target) = with_lang(lang, stop_target(rest, default_cc, false))?;
+    let (_, target) = with_lang(lang, stop_target(rest, default_cc, false, lang))?;
     done(Command::Stop(target), lang)
 }
 
@@ -3429,7 +3469,7 @@ pub fn stop<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
 pub fn start<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     const KW: &[Kw<()>] = &[("START", EN, ()), ("SUBSCRIBE", EN, ()), ("订阅", ZH, ())];
     let (rest, (lang, ())) = keyword(KW)(input)?;
-    let (_, target) = with_lang(lang, stop_target(rest, default_cc, true))?;
+    let (_, target) = with_lang(lang, stop_target(rest, default_cc, true, lang))?;
     done(Command::Start(target), lang)
 }
 

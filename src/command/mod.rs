@@ -184,6 +184,15 @@ pub enum ParseErrorKind {
     /// both ways every piece is a number); `bad` is them. Commas between numbers settle it.
     #[error("one phone number or several")]
     UnclearNumbers,
+    /// Several phone numbers where a command takes one (`WHO 13900139000 13700137000`,
+    /// `STOP 139…, 137…`); `bad` is them all. `fixed` is the command with the first of them
+    /// (`WHO +8613900139000`), in the keyword's language. Before, the numbers were read as one
+    /// and refused as "too many digits", which named no mistake the subscriber had made.
+    #[error("one phone number at a time; did you mean {fixed:?}")]
+    OneNumberAtATime {
+        /// The command with the first number only.
+        fixed: String,
+    },
     /// `STOP ALL` / `START ALL` with more after it (`STOP ALL please`); `bad` is what follows.
     #[error("nothing goes after ALL")]
     NothingAfterAll {

@@ -947,11 +947,19 @@ impl Service {
                 Text::StoppedAll
             }
             Command::Start(StopTarget::Number(n)) => {
+                // Whether updates about n were stopped (by STOP n or STOP ALL): if not, the
+                // reply says there was nothing to undo, not "again".
+                let (_, was_stopped) = state::recipient(tx, &sub.msisdn, n.as_str())?;
                 let mode = sub.stop_all.then_some("allow");
                 state::set_optout(tx, &sub.msisdn, n.as_str(), mode, now)?;
                 let told = self.push_avatar_on_start(tx, now, &sub.msisdn, n.as_str())?;
+                let number = n.as_str().to_string();
                 return Ok((
-                    Text::Started(n.as_str().to_string()),
+                    if was_stopped {
+                        Text::Started(number)
+                    } else {
+                        Text::NotStopped(number)
+                    },
                     FanOut {
                         told,
                         deferred_until: None,
@@ -1415,6 +1423,16 @@ impl Service {
             after.as_deref().unwrap_or(&auds),
             moved,
         )?;
+        // What the group shows, when it is set (not STANDBY): the reply says it, rather
+        // than suggesting a status as if the numbers added saw nothing yet.
+        let sees = after
+            .as_deref()
+            .unwrap_or(&auds)
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| view(sub, a))
+            .filter(|v| v.shown != Shown::Code(StatusCode::Standby))
+            .map(|v| (v.shown, self.until(now, v.expires_at)));
         let text = Text::Added {
             group: label,
             added: new.len(),
@@ -1422,6 +1440,7 @@ impl Service {
             skipped_self,
             total: has + new.len(),
             deferred_until: self.until(now, fan.deferred_until),
+            sees,
         };
         Ok((text, fan))
     }

@@ -162,6 +162,10 @@ pub enum Text {
         total: usize,
         /// When the updates to the contacts it moved go out, if the hourly quota holds them.
         deferred_until: Option<When>,
+        /// What the group sees now (and until when), when that is not STANDBY: the reply
+        /// says so instead of suggesting a status to set, which read as if the numbers added
+        /// saw nothing yet.
+        sees: Option<(Shown, Option<When>)>,
     },
     /// GROUP g ADD refused: the group would exceed its cap.
     GroupFull {
@@ -262,6 +266,8 @@ pub enum Text {
     StoppedAll,
     /// START n.
     Started(String),
+    /// START n when updates about n were not stopped: nothing to undo (it said "again").
+    NotStopped(String),
     /// START ALL.
     StartedAll,
     /// LANG set.
@@ -545,6 +551,32 @@ fn usage(topic: HelpTopic, lang: Lang) -> &'static str {
     }
 }
 
+/// The answer to `HELP <topic>` (`帮助 <主题>`): what the command does and its forms, in one
+/// SMS. The bare usage line ([`usage`]) answers a command typed wrong; one who asks for help
+/// on a topic is told what it does too: which statuses there are and whom a status can be set
+/// for, what WHO answers, what STOP stops.
+fn topic_help(topic: HelpTopic, lang: Lang) -> String {
+    match (topic, lang) {
+        (HelpTopic::General, _) => help(topic, lang),
+        (HelpTopic::Status, Lang::En) => "STATUS FAMILY BUSY FOR 2H (or UNTIL 15:00): a group, ALL or OTHERS. Statuses: FREE BUSY MEETING DRIVING DND OFF STANDBY, or your words. STATUS: what each sees".into(),
+        (HelpTopic::Status, Lang::Zh) => "状态 家人 忙 2小时（或到15:00）：对象为分组、全部或其他。状态：空闲 忙碌 开会 开车 勿扰 关机 待机，或自己写。发“状态”查看".into(),
+        (HelpTopic::Group, Lang::En) => "GROUPS: your groups. GROUP FAMILY: its members. GROUP FAMILY ADD 139... / GROUP FAMILY DEL 139... / GROUP WORK RENAME OFFICE / GROUP WORK DROP".into(),
+        (HelpTopic::Group, Lang::Zh) => "分组：你的分组。分组 家人：成员。分组 家人 加 139…／分组 家人 删 139…／分组 A 改名 B／分组 A 解散".into(),
+        (HelpTopic::Who, Lang::En) => "WHO 13800138000: the status (and photo) that number shows you.".into(),
+        (HelpTopic::Who, Lang::Zh) => "查 13800138000：该号码给你看的状态（和头像）。".into(),
+        (HelpTopic::Stop, Lang::En) => "STOP 138...: no more updates about that number. STOP ALL: none from anyone. START 138... or START ALL: get them again.".into(),
+        (HelpTopic::Stop, Lang::Zh) => "退订 138…：不再收该号码的通知。退订 全部：谁的都不收。订阅 138…／订阅 全部：恢复。".into(),
+        (HelpTopic::Avatar, Lang::En) => "AVATARS: the pictures. AVATAR 3: choose one. AVATAR UPLOAD: your own. AVATAR OFF: none. AVATAR: yours now. Who sees it: PRIVACY".into(),
+        (HelpTopic::Avatar, Lang::Zh) => "头像库：查看。头像 3：选用。头像 上传：用自己的图片。头像 取消：不用。头像：当前头像。谁能看到：隐私".into(),
+        (HelpTopic::Privacy, Lang::En) => "PRIVACY EVERYONE / PRIVACY CONTACTS / PRIVACY NOBODY: who may see your avatar. PRIVACY: the setting now.".into(),
+        (HelpTopic::Privacy, Lang::Zh) => "隐私 所有人／隐私 联系人／隐私 无人：谁能看到你的头像。发“隐私”查看当前设置。".into(),
+        (HelpTopic::Lang, Lang::En) => "LANG ZH: replies in Chinese. LANG EN: replies in English.".into(),
+        (HelpTopic::Lang, Lang::Zh) => "语言 中文：用中文回复。语言 英文：用英文回复。".into(),
+        (HelpTopic::Name, Lang::En) => "NAME Zhang San: the name your contacts see in updates (max 20 characters). NAME OFF: your number only.".into(),
+        (HelpTopic::Name, Lang::Zh) => "名字 张三：联系人在通知里看到的名字（最多20字）。名字 删除：只显示号码。".into(),
+    }
+}
+
 fn help(topic: HelpTopic, lang: Lang) -> String {
     match (topic, lang) {
         (HelpTopic::General, Lang::En) => "Commands: STATUS FAMILY FREE; GROUP FAMILY ADD 139...; WHO 138...; GROUPS; NAME Zhang; STOP 138...; LANG ZH. More: HELP STATUS (or GROUP, WHO, AVATAR, STOP)".into(),
@@ -735,6 +767,12 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
         )),
         (ParseErrorKind::UnclearNumbers, Lang::Zh) => {
             zh(format!("“{bad}”是一个号码还是几个？多个号码请用逗号隔开。"))
+        }
+        (ParseErrorKind::OneNumberAtATime { fixed }, Lang::En) => {
+            format!("One number at a time, please: {fixed} (then the next).")
+        }
+        (ParseErrorKind::OneNumberAtATime { fixed }, Lang::Zh) => {
+            format!("请一次发一个号码：{fixed}（再发下一个）。")
         }
         (ParseErrorKind::NothingAfterAll { start }, Lang::En) => {
             let all = if *start { "START ALL" } else { "STOP ALL" };
@@ -997,7 +1035,7 @@ pub fn upload_formats(lang: Lang) -> String {
 }
 
 impl Line {
-    /// `FAMILY(2) FREE until 15:00` / `家人(2):“空闲”至15:00` (the member count if asked and
+    /// `FAMILY(2) FREE until 15:00` / `家人(2)：“空闲”至15:00` (the member count if asked and
     /// known), as the GROUPS and STATUS replies list it.
     pub fn render(&self, lang: Lang, with_members: bool) -> String {
         line(self, lang, with_members)
@@ -1009,7 +1047,8 @@ fn line(l: &Line, lang: Lang, with_members: bool) -> String {
     if let (true, Some(n)) = (with_members, l.members) {
         s.push_str(&format!("({n})"));
     }
-    s.push(if lang == Lang::En { ' ' } else { ':' });
+    // A Chinese reply takes Chinese punctuation whole (it is UCS-2 anyway: the same length).
+    s.push(if lang == Lang::En { ' ' } else { '：' });
     s.push_str(&status_phrase(&l.shown, &l.until, lang));
     s
 }
@@ -1221,9 +1260,15 @@ fn stop_hint(number: &str, lang: Lang) -> String {
 }
 
 /// [`stop_hint`] in English in fewer words, for an update that would otherwise take one SMS
-/// more.
-fn short_stop_hint(number: &str) -> String {
-    format!(" Reply STOP {} to stop.", number.trim_start_matches('+'))
+/// more: `Reply STOP … to stop.`, or, where that is still one SMS too many (a Chinese name
+/// and an expiry: `李四 (+86…): BUSY until 15:00.` leaves 32 characters of a UCS-2 SMS),
+/// `STOP … to stop.`.
+fn short_stop_hints(number: &str) -> [String; 2] {
+    let digits = number.trim_start_matches('+');
+    [
+        format!(" Reply STOP {digits} to stop."),
+        format!(" STOP {digits} to stop."),
+    ]
 }
 
 impl Text {
@@ -1235,7 +1280,7 @@ impl Text {
     fn render_full(&self, lang: Lang) -> String {
         let en = lang == Lang::En;
         match self {
-            Text::Help(t) => help(*t, lang),
+            Text::Help(t) => topic_help(*t, lang),
             Text::Invalid { kind, bad, usage } => invalid(kind, bad, *usage, lang),
             Text::NameSet(n) if en => format!("Your contacts will see you as \"{n}\"."),
             Text::NameSet(n) => format!("联系人将看到你的名字：{n}。"),
@@ -1270,7 +1315,7 @@ impl Text {
                 if let Some(refusal) = no_such_page(listing, *page, *pages, lang) {
                     return refusal;
                 }
-                let list = numbers.join(", ");
+                let list = numbers.join(if en { ", " } else { "、" });
                 let more = match (page < pages, en) {
                     (true, true) => format!(" {}", listing.pointer(lang, page + 1)),
                     (true, false) => listing.pointer(lang, page + 1),
@@ -1289,6 +1334,7 @@ impl Text {
                 skipped_self,
                 total,
                 deferred_until,
+                sees,
             } => {
                 let g = group.render(lang);
                 let mut s = if en {
@@ -1313,12 +1359,26 @@ impl Text {
                 if let Some(at) = deferred_until {
                     s.push_str(&held_back(at, lang));
                 }
-                if *added > 0 {
-                    s.push_str(&if en {
+                let sees = sees.as_ref().map(|(shown, until)| {
+                    if en {
+                        format!(" {g} sees {}.", status_phrase(shown, until, lang))
+                    } else {
+                        format!("{g}看到{}。", status_phrase(shown, until, lang))
+                    }
+                });
+                match sees {
+                    // A long text status (Chinese in an English reply) that would take the
+                    // reply past its segments is left to STATUS to show.
+                    Some(sees) if segments(&format!("{s}{sees}")) <= MAX_SEGMENTS => {
+                        s.push_str(&sees)
+                    }
+                    Some(_) => {}
+                    None if *added > 0 => s.push_str(&if en {
                         format!(" Set what they see: STATUS {g} FREE")
                     } else {
                         format!("设置他们看到的状态：状态 {g} 空闲")
-                    });
+                    }),
+                    None => {}
                 }
                 s
             }
@@ -1392,30 +1452,31 @@ impl Text {
                 members,
                 deferred_until,
             } => {
-                let mut s = if en {
-                    format!(
-                        "{}; its {members} member{} now {} your OTHERS status (or another group's).",
-                        match group {
-                            Label::Builtin(_) => format!(
-                                "{} emptied and back to STANDBY (built-in groups stay)",
-                                group.render(lang)
-                            ),
-                            _ => format!("Group {} dropped", group.render(lang)),
-                        },
+                let what = match (group, en) {
+                    (Label::Builtin(_), true) => format!(
+                        "{} emptied and back to STANDBY (built-in groups stay)",
+                        group.render(lang)
+                    ),
+                    (_, true) => format!("Group {} dropped", group.render(lang)),
+                    (Label::Builtin(_), false) => format!(
+                        "分组{}已清空并恢复为“待机”（内置分组保留）",
+                        group.render(lang)
+                    ),
+                    (_, false) => format!("分组{}已解散", group.render(lang)),
+                };
+                // A group without members moves nobody: "its 0 members now see ..." said
+                // nothing the subscriber could use.
+                let mut s = match (*members, en) {
+                    (0, true) => format!("{what}."),
+                    (0, false) => format!("{what}。"),
+                    (_, true) => format!(
+                        "{what}; its {members} member{} now {} your OTHERS status (or another group's).",
                         plural(*members),
                         if *members == 1 { "sees" } else { "see" }
-                    )
-                } else {
-                    format!(
-                        "{}，其{members}人将看到你的“其他”状态（或其所在其他分组的状态）。",
-                        match group {
-                            Label::Builtin(_) => format!(
-                                "分组{}已清空并恢复为“待机”（内置分组保留）",
-                                group.render(lang)
-                            ),
-                            _ => format!("分组{}已解散", group.render(lang)),
-                        }
-                    )
+                    ),
+                    (_, false) => format!(
+                        "{what}，其{members}人将看到你的“其他”状态（或其所在其他分组的状态）。"
+                    ),
                 };
                 if let Some(at) = deferred_until {
                     s.push_str(&held_back(at, lang));
@@ -1453,7 +1514,7 @@ impl Text {
                         })
                         .collect::<Vec<_>>()
                         .join("; ");
-                    format!("Set: {sets}. {told} contact{} will be told.", plural(*told))
+                    format!("Set: {sets}. {}", told_phrase(ls, *told, lang))
                 } else {
                     let sets = ls
                         .iter()
@@ -1466,7 +1527,7 @@ impl Text {
                         })
                         .collect::<Vec<_>>()
                         .join("；");
-                    format!("已设置：{sets}。将通知{told}位联系人。")
+                    format!("已设置：{sets}。{}", told_phrase(ls, *told, lang))
                 };
                 let deferred = deferred_until.as_ref().map(|at| held_back(at, lang));
                 if let Some(d) = &deferred {
@@ -1557,6 +1618,10 @@ impl Text {
             Text::StoppedAll => "你将不再收到任何状态通知。发送“订阅 全部”可恢复。".into(),
             Text::Started(n) if en => format!("You will get updates about {n} again."),
             Text::Started(n) => format!("你将重新收到{n}的状态通知。"),
+            Text::NotStopped(n) if en => {
+                format!("You had not stopped updates about {n}: nothing to undo.")
+            }
+            Text::NotStopped(n) => format!("你没有退订{n}的状态通知，无需恢复。"),
             Text::StartedAll if en => "You will get status updates again.".into(),
             Text::StartedAll => "你将重新收到状态通知。".into(),
             Text::LangSet(Lang::En) => "Replies will be in English. LANG ZH for Chinese.".into(),
@@ -1601,7 +1666,7 @@ impl Text {
                         .iter()
                         .map(|(id, t)| format!("{id} {}", t.in_lang(lang)))
                         .collect::<Vec<_>>()
-                        .join(", ");
+                        .join(if en { ", " } else { "、" });
                     if n < items.len() {
                         list.push_str(if en { ", ..." } else { "…" });
                     }
@@ -1791,18 +1856,34 @@ impl Text {
                 if en {
                     // A name or status in Chinese makes the whole update UCS-2 (70 characters
                     // a segment): the short hint then keeps it to one SMS where it can.
+                    // The wordiest of the hints that gives the fewest SMS.
                     let long = format!("{who}: {what}.{}", stop_hint(number, lang));
-                    let short = format!("{who}: {what}.{}", short_stop_hint(number));
-                    if segments(&long) > 1 && segments(&short) < segments(&long) {
-                        short
-                    } else {
-                        long
+                    let mut best = long;
+                    for hint in short_stop_hints(number) {
+                        let short = format!("{who}: {what}.{hint}");
+                        if segments(&short) < segments(&best) {
+                            best = short;
+                        }
                     }
+                    best
                 } else {
                     format!("{who}：{what}。{}", stop_hint(number, lang))
                 }
             }
         }
+    }
+}
+
+/// Who a STATUS reply says is told: `N contacts will be told.`; for OTHERS alone, whom no
+/// update goes to, who sees it instead (`0 contacts will be told` read as if the setting
+/// reached nobody, or had failed).
+fn told_phrase(lines: &[Line], told: usize, lang: Lang) -> String {
+    let others_only = !lines.is_empty() && lines.iter().all(|l| l.label == Label::Others);
+    match (others_only && told == 0, lang) {
+        (true, Lang::En) => "Numbers in none of your groups see it when they ask WHO.".into(),
+        (true, Lang::Zh) => "不在你任何分组里的号码查询你时会看到。".into(),
+        (false, Lang::En) => format!("{told} contact{} will be told.", plural(told)),
+        (false, Lang::Zh) => format!("将通知{told}位联系人。"),
     }
 }
 
@@ -1992,6 +2073,9 @@ mod tests {
             ParseErrorKind::UnclearNumbers,
             ParseErrorKind::NothingAfterAll { start: false },
             ParseErrorKind::NothingAfterAll { start: true },
+            ParseErrorKind::OneNumberAtATime {
+                fixed: "TD+86123456789012".into(),
+            },
             ParseErrorKind::Value(ValueError::BadGroupName { text: "x".into() }),
             ParseErrorKind::Value(ValueError::ReservedGroupName { text: "x".into() }),
             ParseErrorKind::Value(ValueError::BadStatusLength {
@@ -2100,6 +2184,7 @@ mod tests {
                 skipped_self: true,
                 total: 200,
                 deferred_until: Some(LATER),
+                sees: Some((Shown::Text("W".repeat(60)), Some(LATER))),
             },
             Text::GroupFull {
                 group: user16.clone(),
@@ -2140,6 +2225,7 @@ mod tests {
             Text::Stopped(LONG_NUMBER.into()),
             Text::StoppedAll,
             Text::Started(LONG_NUMBER.into()),
+            Text::NotStopped(LONG_NUMBER.into()),
             Text::StartedAll,
             Text::LangSet(Lang::En),
             Text::LangSet(Lang::Zh),
@@ -2763,6 +2849,18 @@ mod tests {
             "李四 (+8613500135000): BUSY. Reply STOP 8613500135000 to stop."
         );
         assert_eq!(segments(&busy), 1);
+        // With an expiry only the shortest hint keeps it to one SMS (it took two).
+        let until = |shown: Shown| Text::Update {
+            name: Some("妈妈".into()),
+            number: "+8613800000002".into(),
+            shown,
+            until: Some(When::today(15, 0)),
+        };
+        for code in [StatusCode::Busy, StatusCode::Driving, StatusCode::Meeting] {
+            let r = until(Shown::Code(code)).render(Lang::En);
+            assert!(r.ends_with(". STOP 8613800000002 to stop."), "{r}");
+            assert_eq!(segments(&r), 1, "{r}");
+        }
         // Where one SMS cannot be had anyway, the hint stays whole.
         let long = chinese_name(Shown::Text(
             "在开会，很长的会议，请稍后再联系我，谢谢大家".into(),
@@ -2821,6 +2919,63 @@ mod tests {
             invalid(&K::UnknownCommand, &long_word, general, Lang::En),
         ] {
             assert_eq!(segments(&r), 1, "{r}");
+        }
+    }
+
+    /// `GROUP g ADD` says what the group sees; a text status that would take the reply past
+    /// its segments (60 Chinese characters in an English reply) is left out, not cut.
+    #[test]
+    fn an_add_says_what_the_group_sees_when_it_fits() {
+        let added = |shown: Shown| Text::Added {
+            group: Label::User("A".repeat(16)),
+            added: 200,
+            already: 200,
+            skipped_self: true,
+            total: 200,
+            deferred_until: Some(LATER),
+            sees: Some((shown, Some(LATER))),
+        };
+        let r = added(Shown::Code(StatusCode::Driving)).render_full(Lang::En);
+        assert!(r.ends_with(" sees DRIVING until Dec 23 14:00."), "{r}");
+        let r = added(Shown::Text("我".repeat(60))).render_full(Lang::En);
+        assert!(segments(&r) <= MAX_SEGMENTS && !r.contains('我'), "{r}");
+        assert!(!r.contains("STATUS"), "no suggestion either: {r}");
+        let r = added(Shown::Text("我".repeat(60))).render_full(Lang::Zh);
+        assert!(r.contains(&"我".repeat(60)), "{r}");
+    }
+
+    /// `HELP <topic>` says what the command does, in one SMS in either language; HELP STATUS
+    /// names every status a subscriber can set and whom for.
+    #[test]
+    fn topic_help_explains_in_one_sms() {
+        use HelpTopic as T;
+        for t in [
+            T::General,
+            T::Name,
+            T::Group,
+            T::Status,
+            T::Who,
+            T::Avatar,
+            T::Privacy,
+            T::Stop,
+            T::Lang,
+        ] {
+            for lang in [Lang::En, Lang::Zh] {
+                let r = Text::Help(t).render(lang);
+                assert_eq!(segments(&r), 1, "{t:?} {lang:?}: {r}");
+            }
+        }
+        let en = Text::Help(T::Status).render(Lang::En);
+        for word in [
+            "FREE", "BUSY", "MEETING", "DRIVING", "DND", "OFF", "STANDBY", "ALL", "OTHERS", "UNTIL",
+        ] {
+            assert!(en.contains(word), "{word}: {en}");
+        }
+        let zh = Text::Help(T::Status).render(Lang::Zh);
+        for word in [
+            "空闲", "忙碌", "开会", "开车", "勿扰", "关机", "待机", "全部", "其他",
+        ] {
+            assert!(zh.contains(word), "{word}: {zh}");
         }
     }
 
@@ -2939,6 +3094,7 @@ mod tests {
                     skipped_self: false,
                     total: 3,
                     deferred_until,
+                    sees: None,
                 },
                 Text::Removed {
                     group: family.clone(),
@@ -3134,7 +3290,7 @@ mod tests {
         };
         assert_eq!(
             page.render(Lang::Zh),
-            "头像库1/3：1 猫, 2 Robot。选择：头像 编号。下一页：头像库 2。预览：http://gw.example/gallery?page=1&lang=zh"
+            "头像库1/3：1 猫、2 Robot。选择：头像 编号。下一页：头像库 2。预览：http://gw.example/gallery?page=1&lang=zh"
         );
         let en = page.render(Lang::En);
         assert!(en.starts_with("Avatars 1/3: 1 Cat, 2 Robot."), "{en}");

@@ -342,9 +342,9 @@ fn unchanged_statuses_notify_nobody() {
     assert!(r.ends_with("1 contact will be told."), "{r}");
     assert!(b.updates(MUM).is_empty());
     b.flush();
-    // OTHERS has no members to tell.
+    // OTHERS has no members to tell: the reply says who sees it.
     let r = b.send(OWNER, "STATUS OTHERS BUSY");
-    assert!(r.ends_with("0 contacts will be told."), "{r}");
+    assert!(r.ends_with("see it when they ask WHO."), "{r}");
     assert!(b.all_updates().is_empty());
 }
 
@@ -1012,7 +1012,7 @@ fn a_membership_change_whose_updates_the_quota_holds_says_so() {
     let r = b.send(OWNER, "GROUP FAMILY ADD 13500135000");
     assert_eq!(
         r,
-        format!("FAMILY now has 3 members. {HELD} Set what they see: STATUS FAMILY FREE")
+        format!("FAMILY now has 3 members. {HELD} FAMILY sees FREE.")
     );
     assert_eq!(b.queued_updates(STRANGER)[0].1, T0 + 3_600_000);
     // Boss (COLLEAGUES) joins FAMILY: sees FREE now.
@@ -2816,7 +2816,7 @@ fn a_chinese_subscriber_sees_chinese_preset_titles_and_the_english_one_where_the
     }
     tx.commit().unwrap();
     let r = b.send(OWNER, "头像库");
-    assert!(r.starts_with("头像库1/1：1 猫, 2 Pic2, 3 猫头鹰。"), "{r}");
+    assert!(r.starts_with("头像库1/1：1 猫、2 Pic2、3 猫头鹰。"), "{r}");
     let r = b.send(OWNER, "头像 3");
     assert!(r.starts_with("头像已设为3 猫头鹰。将发送给"), "{r}");
     assert_eq!(crate::service::replies::segments(&r), 1, "{r}");
@@ -2877,7 +2877,7 @@ fn presets_are_listed_by_page_and_a_choice_is_pushed_to_contacts() {
     );
     assert!(b
         .send(OWNER, "头像库 2")
-        .starts_with("头像库2/2：6 Pic6, 7 Pic7。"));
+        .starts_with("头像库2/2：6 Pic6、7 Pic7。"));
     assert_eq!(
         b.send(OWNER, "AVATAR 9"),
         "There is no avatar 9. AVATARS lists them."
@@ -3078,7 +3078,7 @@ fn an_expiry_on_another_day_names_the_day_to_each_reader_in_their_language() {
     let r = b.send(OWNER, "状态 家人 开会到上午9点");
     assert_eq!(r, "已设置：家人看到“开会”至明天09:00。将通知2位联系人。");
     let status = b.send(OWNER, "状态");
-    assert!(status.contains("家人:“开会”至明天09:00"), "{status}");
+    assert!(status.contains("家人：“开会”至明天09:00"), "{status}");
     // A day later the same expiry is today's.
     b.now += 12 * 3_600_000;
     let r = b.send(OWNER, "STATUS");

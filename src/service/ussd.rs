@@ -919,9 +919,31 @@ fn not_a_number(cfg: &UssdConfig, input: &str, service: bool, lang: Lang) -> Str
         .unwrap_or_else(|| screen(""))
 }
 
-/// The final screen after a command: its reply, cut to one screen.
+/// The final screen after a command: its reply, cut to one screen. A WHO answer too long for
+/// the screen with its photo link is shown without the link: cut, a link opens nothing
+/// (`.../a/WINqNf4b...`), and the status before it is what was asked.
 pub fn result_text(cfg: &UssdConfig, reply: &Text, lang: Lang) -> String {
-    cfg.clip(&reply.render(lang))
+    let full = reply.render(lang);
+    if let Text::Who {
+        name,
+        number,
+        shown,
+        until,
+        photo: Some(_),
+    } = reply
+    {
+        if !cfg.fits(&full) {
+            let without = Text::Who {
+                name: name.clone(),
+                number: number.clone(),
+                shown: shown.clone(),
+                until: *until,
+                photo: None,
+            };
+            return cfg.clip(&without.render(lang));
+        }
+    }
+    cfg.clip(&full)
 }
 
 #[cfg(test)]
@@ -1215,7 +1237,7 @@ mod tests {
         );
         assert_eq!(
             render(&cfg, &family, &data, Lang::Zh, false),
-            "家人(2):“空闲”至15:00\n+8613900139000\n+8613700137000\n1 设置状态\n0 返回"
+            "家人(2)：“空闲”至15:00\n+8613900139000\n+8613700137000\n1 设置状态\n0 返回"
         );
         // 1 sets the status this group sees; 0 goes back to the list; 8 is no page here.
         let Step::Show(pick @ Screen::PickStatus { .. }, _) =
@@ -1471,6 +1493,27 @@ mod tests {
             step(&cfg, &who, "0", &data, Lang::En),
             Step::Show(Screen::Main, _)
         ));
+    }
+
+    /// A WHO answer with a Chinese name and a photo link is UCS-2 (80 characters a screen):
+    /// the link that does not fit whole is left out, never cut; one that fits stays.
+    #[test]
+    fn a_who_answer_leaves_out_a_link_it_would_cut() {
+        let cfg = UssdConfig::default();
+        let who = |name: &str| Text::Who {
+            name: Some(name.into()),
+            number: "+8613800000002".into(),
+            shown: Shown::Code(StatusCode::Free),
+            until: None,
+            photo: Some("http://127.0.0.1:29280/a/WINqNf4bFCD0fC91OLFWzQ".into()),
+        };
+        let text = result_text(&cfg, &who("妈妈"), Lang::En);
+        assert_eq!(text, "妈妈 (+8613800000002): FREE.");
+        let text = result_text(&cfg, &who("Mum"), Lang::En);
+        assert!(
+            text.ends_with("Photo: http://127.0.0.1:29280/a/WINqNf4bFCD0fC91OLFWzQ"),
+            "{text}"
+        );
     }
 
     #[test]
