@@ -1128,6 +1128,22 @@ const GROUP_ACTIONS: &[Kw<GroupAction>] = &[
     ("解散", ZH, GroupAction::Drop),
 ];
 
+/// The group name of `input` (a GROUP command's part after its keyword) typed with spaces:
+/// its first words up to a group verb one to three words on (`Golf Club` of `Golf Club ADD
+/// 139…`), given `rest`, what follows the first word. `None` when no verb follows so.
+fn spaced_group_name<'a>(input: &'a str, rest: &'a str) -> Option<&'a str> {
+    let mut at = rest;
+    for _ in 0..3 {
+        let (after, _) = word(at).ok()?;
+        let next = after.strip_prefix(' ')?.trim_start_matches(' ');
+        if keyword(GROUP_ACTIONS)(next).is_ok() {
+            return Some(input[..input.len() - after.len()].trim_end());
+        }
+        at = next;
+    }
+    None
+}
+
 /// `GROUPS` / `分组` / `GROUP <g> [page | ADD <n>... | DEL <n>... | RENAME <g2> | DROP]`.
 pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
     const KW: &[Kw<()>] = &[("GROUPS", EN, ()), ("GROUP", EN, ()), ("分组", ZH, ())];
@@ -1177,6 +1193,14 @@ pub fn group<'a>(input: &'a str, default_cc: &str) -> PResult<'a, Parsed> {
                         HelpTopic::Group,
                     ),
                 );
+            }
+            // `GROUP Golf Club ADD 139…`: a name typed with spaces, the verb after it (a
+            // built-in group's name is one word: after FAMILY, more words are no name).
+            let user_group = matches!(group, GroupName::User(_));
+            if let Some(name) = spaced_group_name(input, rest).filter(|_| user_group) {
+                if let Err(e) = GroupName::try_from(name) {
+                    return fail(rest, e, name, HelpTopic::Group);
+                }
             }
             return fail(rest, ParseErrorKind::UnknownOption, rest, HelpTopic::Group);
         };

@@ -788,6 +788,25 @@ fn invalid_in_full(kind: &ParseErrorKind, bad: &str, topic: HelpTopic, lang: Lan
         (ParseErrorKind::Value(ValueError::ReservedGroupName { .. }), Lang::Zh) => {
             zh(format!("“{bad}”是命令词，不能作组名。"))
         }
+        // Spaces in it (`Golf Club`): said, with the name run together when that is one.
+        (ParseErrorKind::Value(ValueError::BadGroupName { .. }), _)
+            if bad.contains(char::is_whitespace) =>
+        {
+            let joined: String = bad.split_whitespace().collect();
+            let fits = crate::command::GroupName::try_from(joined.as_str()).is_ok();
+            match (lang, fits) {
+                (Lang::En, true) => en(format!(
+                    "\"{bad}\" is not a group name: a group name has no spaces ({joined} would do)."
+                )),
+                (Lang::En, false) => en(format!(
+                    "\"{bad}\" is not a group name: a group name has no spaces (1-16 letters or digits)."
+                )),
+                (Lang::Zh, true) => zh(format!("“{bad}”不能作组名：组名不能有空格（可用{joined}）。")),
+                (Lang::Zh, false) => {
+                    zh(format!("“{bad}”不能作组名：组名不能有空格（1到16个字母、汉字或数字）。"))
+                }
+            }
+        }
         (ParseErrorKind::Value(ValueError::BadGroupName { .. }), Lang::En) => en(format!(
             "\"{bad}\" is not a group name (1-16 letters or digits, not all digits)."
         )),
@@ -1407,15 +1426,25 @@ impl Text {
                 deferred_until,
             } => {
                 let g = group.render(lang);
-                let mut s = if en {
-                    format!(
+                let mut s = match (*removed, en) {
+                    // None of them was in it: said so, not "Removed 0 from g".
+                    (0, true) => format!(
+                        "Nobody removed: {} not in {g}; it has {total} member{}.",
+                        if *not_members == 1 {
+                            "that number is"
+                        } else {
+                            "those numbers are"
+                        },
+                        plural(*total)
+                    ),
+                    (0, false) => format!("未删除：这些号码不在{g}中，{g}现有{total}人。"),
+                    (_, true) => format!(
                         "Removed {removed} from {g}; it has {total} member{}.",
                         plural(*total)
-                    )
-                } else {
-                    format!("已从{g}删除{removed}人，现有{total}人。")
+                    ),
+                    (_, false) => format!("已从{g}删除{removed}人，现有{total}人。"),
                 };
-                if *not_members > 0 {
+                if *not_members > 0 && *removed > 0 {
                     s.push_str(&if en {
                         format!(
                             " {not_members} {} not in it.",
@@ -1833,7 +1862,7 @@ impl Text {
                 "Part of your long message did not arrive, so it was not read. Please send it again."
                     .into()
             }
-            Text::PartsMissing => "您的长短信有部分未收到，无法处理。请重新发送。".into(),
+            Text::PartsMissing => "你的长短信有部分未收到，无法处理。请重新发送。".into(),
             Text::AvatarPush { name, number, room } => avatar_push(name, number, *room, lang),
             Text::AvatarLink { name, number, url } if en => format!(
                 "{} has a new caller picture: {url}{}",

@@ -275,6 +275,44 @@ fn a_user_group_glued_to_its_status_is_read_apart_when_the_subscriber_has_it() {
     );
 }
 
+/// From the exploratory tester: a group name typed with a space got "not a group name
+/// (1-16 letters or digits)", which does not say the space is the matter; and a DEL of numbers
+/// none of which were in the group said "Removed 0 from GYM".
+#[test]
+fn a_group_name_with_a_space_and_a_del_that_removes_nobody_say_what_happened() {
+    let mut b = Bench::new();
+    let r = b.send(OWNER, "GROUP Golf Club ADD 13900139000");
+    assert!(
+        r.starts_with(
+            "\"Golf Club\" is not a group name: a group name has no spaces (GolfClub would do)."
+        ),
+        "{r}"
+    );
+    let r = b.send(OWNER, "分组 高尔夫 球友 加 13900139000");
+    assert!(
+        r.starts_with("“高尔夫 球友”不能作组名：组名不能有空格（可用高尔夫球友）。"),
+        "{r}"
+    );
+    // After a built-in group's name, more words are no name.
+    let r = b.send(OWNER, "GROUP FAMILY hello ADD 13900139000");
+    assert!(
+        r.starts_with("\"hello ADD 13900139000\" is not an option here."),
+        "{r}"
+    );
+    b.send(OWNER, "GROUP GYM ADD 13700137000");
+    assert_eq!(
+        b.send(OWNER, "GROUP GYM DEL 13900139000"),
+        "Nobody removed: that number is not in GYM; it has 1 member."
+    );
+    assert_eq!(
+        b.send(OWNER, "分组 GYM 删 13900139000 13600136000"),
+        "未删除：这些号码不在GYM中，GYM现有1人。"
+    );
+    assert!(b
+        .send(OWNER, "GROUP GYM DEL 13700137000 13900139000")
+        .starts_with("Removed 1 from GYM; it has 0 members. 1 was not in it."));
+}
+
 #[test]
 fn privacy_alone_says_who_sees_the_avatar_now() {
     let mut b = Bench::new();
