@@ -533,3 +533,53 @@ async fn a_number_with_an_unencoded_plus_in_a_query_keeps_its_plus() {
     }
     h.shutdown().await;
 }
+
+/// `null` turns every fault off, as the README says of every key: the switches
+/// (`ignore_enquire_link`, `outage`...) and `more_errors` too, not only the optional ones
+/// (it was a 400 "invalid type: null, expected a boolean"); `null` for an action is as if it
+/// were absent. An ESME's enquire_link is answered again once `ignore_enquire_link` is null.
+#[tokio::test]
+async fn null_turns_every_fault_off() {
+    let h = sim(SimConfig::local()).await;
+    let url = format!("{}/faults", h.http_url().unwrap());
+    let json = Some("application/json");
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let (s, _, body) = http(
+        "POST",
+        &url,
+        json,
+        r#"{"throttle_per_sec":5,"throttle_global_per_sec":9,"response_delay":10,
+            "error":{"status":"0x45","percent":1},
+            "more_errors":[{"status":"0x0B","destinations":["8613900139000"]}],
+            "drop_after_pdus":50,"ignore_enquire_link":true,"receipt_before_resp":true,
+            "duplicate_receipts":true,"refuse_binds":13,"refuse_cancels":88}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let seq = c.next_seq();
+    c.send(rusmpp::Command::new(
+        CommandStatus::EsmeRok,
+        seq,
+        rusmpp::Pdu::EnquireLink,
+    ))
+    .await;
+    assert!(
+        c.try_read(std::time::Duration::from_millis(300))
+            .await
+            .is_none(),
+        "enquire_link answered while ignored"
+    );
+    let all_null = r#"{"throttle_per_sec":null,"throttle_global_per_sec":null,
+        "response_delay":null,"error":null,"more_errors":null,"drop_after_pdus":null,
+        "ignore_enquire_link":null,"receipt_before_resp":null,"duplicate_receipts":null,
+        "refuse_binds":null,"refuse_cancels":null,"outage":null,
+        "clear":null,"drop_now":null,"send_malformed":null,"system_id":null}"#;
+    let (s, _, body) = http("POST", &url, json, all_null).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(h.faults(), smsc_sim::Faults::default(), "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["dropped"], 0, "{body}");
+    let r = c.request(rusmpp::Pdu::EnquireLink).await;
+    assert_eq!(r.id(), rusmpp::CommandId::EnquireLinkResp);
+    h.shutdown().await;
+}
