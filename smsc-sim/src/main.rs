@@ -76,10 +76,12 @@ enum Cmd {
         /// What the user typed.
         text: String,
     },
-    /// Change the faults of a running simulator (POST /faults).
+    /// Show (GET /faults, without JSON) or change (POST /faults) the faults of a running
+    /// simulator.
     ///
-    /// The keys of a JSON object replace those faults (null turns one off), the others keep
-    /// theirs, e.g. '{"throttle_per_sec":50}', '{"refuse_binds":13}',
+    /// Without JSON it prints the faults in force, every key with its value. The keys of a
+    /// JSON object replace those faults (null turns one off), the others keep theirs, e.g.
+    /// '{"throttle_per_sec":50}', '{"refuse_binds":13}',
     /// '{"refuse_binds":{"status":13,"system_id":"esme1"}}', '{"outage":true}',
     /// '{"drop_now":true}' (faults kept) or '{"clear":true}'.
     ///
@@ -112,8 +114,8 @@ enum Cmd {
         /// Control API base URL.
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
         url: String,
-        /// JSON body.
-        json: String,
+        /// JSON body; none: print the faults in force (GET /faults).
+        json: Option<String>,
     },
     /// Show a handset (GET /handsets/{number}), or what it shows for a call with --call-from.
     Handset {
@@ -693,7 +695,11 @@ async fn run() -> Result<()> {
             });
             call(Method::POST, format!("{url}/ussd"), Some(body.to_string())).await?;
         }
-        Cmd::Faults { url, json } => {
+        Cmd::Faults { url, json: None } => call(Method::GET, format!("{url}/faults"), None).await?,
+        Cmd::Faults {
+            url,
+            json: Some(json),
+        } => {
             serde_json::from_str::<serde_json::Value>(&json).context("the faults must be JSON")?;
             call(Method::POST, format!("{url}/faults"), Some(json)).await?;
         }

@@ -234,3 +234,30 @@ fn serve_with_an_unusable_tls_file_names_the_flag_and_the_file() {
         assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
     }
 }
+
+/// `faults` without JSON prints the faults in force (GET /faults), as a tester checks what a
+/// previous step left on; it used to be a usage error ("required arguments were not
+/// provided").
+#[tokio::test(flavor = "multi_thread")]
+async fn faults_without_json_shows_the_faults_in_force() {
+    let h = Simulator::start(SimConfig::local()).await.unwrap();
+    h.try_set_faults(smsc_sim::Faults {
+        throttle_per_sec: Some(7),
+        ignore_enquire_link: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let url = h.http_url().unwrap();
+    let out = tokio::task::spawn_blocking(move || smsc_sim(&["faults", "--url", &url], &[]))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    assert_eq!(v["throttle_per_sec"], 7, "{v}");
+    assert_eq!(v["ignore_enquire_link"], true, "{v}");
+    assert_eq!(v["outage"], false, "{v}");
+    let help = text(&smsc_sim(&["faults", "--help"], &[]).stdout);
+    assert!(help.contains("GET /faults"), "{help}");
+    h.shutdown().await;
+}
