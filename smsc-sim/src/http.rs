@@ -254,7 +254,7 @@ pub fn router(h: SimHandle) -> Router {
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
-                "no such endpoint (see the table in the README's control API section)",
+                "no such endpoint (see the table in smsc-sim/README.md, section Control API)",
             )
         })
         .method_not_allowed_fallback(|| async {

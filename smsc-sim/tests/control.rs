@@ -583,3 +583,81 @@ async fn null_turns_every_fault_off() {
     assert_eq!(r.id(), rusmpp::CommandId::EnquireLinkResp);
     h.shutdown().await;
 }
+
+/// Every endpoint the control API serves is in the README's Control API table, the one the
+/// 404 answer points at (the README had no such table: its endpoints were named only here and
+/// there, `GET /faults` and `GET /handsets` nowhere).
+#[tokio::test]
+async fn every_endpoint_is_in_the_readme_table_the_404_points_at() {
+    let readme = include_str!("../README.md");
+    let table = readme
+        .split("\n## Control API\n")
+        .nth(1)
+        .expect("a Control API section in smsc-sim/README.md")
+        .split("\n## ")
+        .next()
+        .unwrap_or_default();
+    let h = sim(SimConfig::local()).await;
+    let base = h.http_url().unwrap();
+    let json = Some("application/json");
+    let mo = r#"{"from":"8613800138000","to":"10658","text":"x"}"#;
+    let ussd = r#"{"from":"8613800138000","to":"*123#","text":"*123#"}"#;
+    let n = "8613800138000";
+    let endpoints: Vec<(&str, &str, String, &str)> = vec![
+        ("GET", "/", "/".into(), ""),
+        ("GET", "/mt", "/mt?dest=1&since=0".into(), ""),
+        ("GET", "/receipts", "/receipts?since=0".into(), ""),
+        ("GET", "/deliveries", "/deliveries?since=0".into(), ""),
+        ("GET", "/binds", "/binds".into(), ""),
+        ("GET", "/stats", "/stats".into(), ""),
+        ("GET", "/faults", "/faults".into(), ""),
+        ("POST", "/faults", "/faults".into(), "{}"),
+        ("POST", "/reset", "/reset".into(), ""),
+        ("POST", "/mo", "/mo".into(), mo),
+        ("POST", "/ussd", "/ussd".into(), ussd),
+        ("GET", "/handsets", "/handsets".into(), ""),
+        ("GET", "/handsets/{n}", format!("/handsets/{n}"), ""),
+        (
+            "GET",
+            "/handsets/{n}/call",
+            format!("/handsets/{n}/call?from=10658"),
+            "",
+        ),
+        (
+            "GET",
+            "/console/handsets/{n}",
+            format!("/console/handsets/{n}"),
+            "",
+        ),
+        (
+            "GET",
+            "/console/handsets/{n}/call",
+            format!("/console/handsets/{n}/call?from=10658"),
+            "",
+        ),
+    ];
+    for (method, path, url, body) in &endpoints {
+        assert!(
+            table.contains(&format!("`{method} {path}")),
+            "`{method} {path}` is not in the README's Control API table"
+        );
+        let (s, _, answer) = http(method, &format!("{base}{url}"), json, body).await;
+        assert_eq!(s, 200, "{method} {url}: {answer}");
+    }
+    // The avatar endpoint exists: its 404 is about the picture, not the path.
+    assert!(table.contains("`GET /handsets/{n}/avatar"));
+    let (s, ct, answer) = http(
+        "GET",
+        &format!("{base}/handsets/{n}/avatar?from=10658"),
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(s, 404);
+    assert!(error_text("avatar", &ct, &answer).contains("avatar"));
+    let (s, ct, answer) = http("GET", &format!("{base}/no/such/path"), None, "").await;
+    assert_eq!(s, 404);
+    let e = error_text("unknown path", &ct, &answer);
+    assert!(e.contains("README") && e.contains("Control API"), "{e}");
+    h.shutdown().await;
+}
