@@ -39,7 +39,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::faults::{Faults, MalformedKind};
-use crate::recorder::MtFilter;
+use crate::recorder::{DeliveryFilter, MtFilter};
 use crate::sim::{MoRequest, SimHandle, UssdRequest};
 
 /// A JSON body as [`Json`] reads it, whose rejection (not JSON, no JSON content type, wrong
@@ -221,11 +221,19 @@ pub fn router(h: SimHandle) -> Router {
         .route("/mt", get(mt))
         .route(
             "/receipts",
-            get(|State(h): State<SimHandle>| async move { Json(h.receipts()) }),
+            get(
+                |State(h): State<SimHandle>, ApiQuery(f): ApiQuery<DeliveryFilter>| async move {
+                    Json(h.deliveries_matching(&f, true))
+                },
+            ),
         )
         .route(
             "/deliveries",
-            get(|State(h): State<SimHandle>| async move { Json(h.deliveries()) }),
+            get(
+                |State(h): State<SimHandle>, ApiQuery(f): ApiQuery<DeliveryFilter>| async move {
+                    Json(h.deliveries_matching(&f, false))
+                },
+            ),
         )
         .route(
             "/binds",

@@ -149,6 +149,8 @@ enum Cmd {
         /// Control API base URL.
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
         url: String,
+        #[command(flatten)]
+        filter: DeliveryArgs,
     },
     /// List every deliver_sm the simulator originated (MO, USSD, receipts) with its state
     /// (GET /deliveries).
@@ -156,6 +158,8 @@ enum Cmd {
         /// Control API base URL.
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
         url: String,
+        #[command(flatten)]
+        filter: DeliveryArgs,
     },
     /// List the connections: system_id, bind mode, peer and window occupancy (GET /binds).
     Binds {
@@ -181,6 +185,35 @@ enum Cmd {
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
         url: String,
     },
+}
+
+/// The filters of `receipts` and `deliveries`.
+#[derive(Debug, clap::Args)]
+struct DeliveryArgs {
+    /// Only records after this id.
+    #[arg(long)]
+    since: Option<u64>,
+    /// Only the receipts of this message id (as the submit_sm_resp gave it).
+    #[arg(long)]
+    message_id: Option<String>,
+}
+
+impl DeliveryArgs {
+    /// The query string, `?` included (empty without filters).
+    fn query(&self) -> String {
+        let mut q = Vec::new();
+        if let Some(s) = self.since {
+            q.push(format!("since={s}"));
+        }
+        if let Some(m) = &self.message_id {
+            q.push(format!("message_id={}", enc(m)));
+        }
+        if q.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", q.join("&"))
+        }
+    }
 }
 
 /// Options of `serve`.
@@ -724,8 +757,14 @@ async fn run() -> Result<()> {
             }
             call(Method::GET, format!("{url}/mt?{}", q.join("&")), None).await?;
         }
-        Cmd::Receipts { url } => call(Method::GET, format!("{url}/receipts"), None).await?,
-        Cmd::Deliveries { url } => call(Method::GET, format!("{url}/deliveries"), None).await?,
+        Cmd::Receipts { url, filter } => {
+            let u = format!("{url}/receipts{}", filter.query());
+            call(Method::GET, u, None).await?
+        }
+        Cmd::Deliveries { url, filter } => {
+            let u = format!("{url}/deliveries{}", filter.query());
+            call(Method::GET, u, None).await?
+        }
         Cmd::Binds { url } => call(Method::GET, format!("{url}/binds"), None).await?,
         Cmd::Stats { url } => call(Method::GET, format!("{url}/stats"), None).await?,
         Cmd::Reset { url } => {

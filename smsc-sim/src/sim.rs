@@ -19,7 +19,8 @@ use crate::faults::{Faults, MalformedKind};
 use crate::handset::{Avatar, CallView, HandsetView};
 use crate::pdus::{self, MoEncoding, MoStyle, PduError};
 use crate::recorder::{
-    BindView, DeliveryKind, DeliveryRecord, DeliveryState, MtFilter, MtRecord, Stats,
+    BindView, DeliveryFilter, DeliveryKind, DeliveryRecord, DeliveryState, MtFilter, MtRecord,
+    Stats,
 };
 use crate::shared::{Control, DeliveryJob, Shared};
 use crate::util::now_ms;
@@ -596,6 +597,23 @@ impl SimHandle {
     /// Every deliver_sm the simulator originated (MO, USSD, receipts), oldest first.
     pub fn deliveries(&self) -> Vec<DeliveryRecord> {
         self.shared.state().deliveries.iter().cloned().collect()
+    }
+
+    /// The deliver_sm records `filter` passes, oldest first; with `receipts_only`, receipts
+    /// alone (`GET /receipts`).
+    pub fn deliveries_matching(
+        &self,
+        filter: &DeliveryFilter,
+        receipts_only: bool,
+    ) -> Vec<DeliveryRecord> {
+        self.shared
+            .state()
+            .deliveries
+            .iter()
+            .filter(|d| !receipts_only || d.kind == DeliveryKind::Receipt)
+            .filter(|d| filter.matches(d))
+            .cloned()
+            .collect()
     }
 
     /// Receipts only.

@@ -261,3 +261,39 @@ async fn faults_without_json_shows_the_faults_in_force() {
     assert!(help.contains("GET /faults"), "{help}");
     h.shutdown().await;
 }
+
+/// `receipts --message-id` and `--since` (and `deliveries`') pass their filters to the API.
+#[tokio::test(flavor = "multi_thread")]
+async fn receipts_take_a_message_id_and_since() {
+    use common::{text as sm_text, Client, Mode};
+    let h = Simulator::start(SimConfig::local()).await.unwrap();
+    let url = h.http_url().unwrap();
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let mut ids = Vec::new();
+    for n in ["8613800138000", "8613900139000"] {
+        let r = c.submit(sm_text(n, "receipt please", 1)).await;
+        ids.push(common::message_id(&r));
+        c.deliver().await;
+    }
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = smsc_sim(&args, &[]);
+            assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+            serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap()
+        })
+    };
+    let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let one = run(s(&["receipts", "--url", &url, "--message-id", &ids[0]]))
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1, "{one:?}");
+    assert_eq!(one[0]["message_id"], ids[0].as_str());
+    let after = one[0]["id"].as_u64().unwrap().to_string();
+    let rest = run(s(&["deliveries", "--url", &url, "--since", &after]))
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    assert_eq!(rest[0]["message_id"], ids[1].as_str());
+    h.shutdown().await;
+}
