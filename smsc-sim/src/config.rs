@@ -316,6 +316,14 @@ impl std::str::FromStr for ReceiptRule {
         } else {
             DestMatch::Number(m.to_string())
         };
+        // A MATCH that is no number (empty, `13*9`, a space) would never fire: refused.
+        if let DestMatch::Prefix(n) | DestMatch::Number(n) = &dest {
+            if let Some(why) = crate::util::number_problem(n) {
+                return Err(bad(&format!(
+                    "MATCH {why} (MATCH is '*', a number or a number prefix followed by '*')"
+                )));
+            }
+        }
         let (rest, percent) = match rest.split_once('%') {
             Some((r, p)) => (
                 r,
@@ -814,6 +822,32 @@ mod tests {
         assert_eq!(IdStyle::Decimal.render(42), "42");
         assert_eq!(IdStyle::Hex.parse("0000002A"), Some(42));
         assert_eq!(IdStyle::Decimal.parse("42"), Some(42));
+    }
+
+    /// A MATCH that is no number or number prefix would never fire: it is refused, saying
+    /// what MATCH takes (it used to be kept as a rule that matched nothing).
+    #[test]
+    fn a_receipt_rule_whose_match_is_no_number_is_refused() {
+        for bad in [
+            "=DELIVRD",
+            "13*9=DELIVRD",
+            "+86 139*=UNDELIV",
+            "+*=UNDELIV",
+            "abc=EXPIRED",
+            "push:=UNDELIV",
+        ] {
+            let e = bad.parse::<ReceiptRule>().unwrap_err().to_string();
+            assert!(e.contains("MATCH"), "{bad}: {e}");
+        }
+        for good in [
+            "*=DELIVRD",
+            "8613*=UNDELIV",
+            "+8613*=UNDELIV",
+            "13800138000=EXPIRED",
+            "push:+8613800138000=UNDELIV",
+        ] {
+            assert!(good.parse::<ReceiptRule>().is_ok(), "{good}");
+        }
     }
 
     #[test]

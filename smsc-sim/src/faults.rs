@@ -355,6 +355,13 @@ impl Faults {
                     e.percent
                 ));
             }
+            if let Some(why) = e
+                .destinations
+                .iter()
+                .find_map(|d| crate::util::number_problem(d))
+            {
+                return Err(format!("an error fault's destination {why}"));
+            }
         }
         Ok(())
     }

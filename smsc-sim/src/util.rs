@@ -63,6 +63,20 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Why `s` is no phone number or number prefix as the simulator's rules take them (digits,
+/// after an optional `+`; no space, no letter), or `None` when it is one. A rule naming
+/// anything else (`""`, `13*9`, `+86 139`) could never match a destination the simulator
+/// takes, so it is refused rather than kept as a rule that never fires.
+pub fn number_problem(s: &str) -> Option<String> {
+    let d = s.strip_prefix('+').unwrap_or(s);
+    if d.is_empty() {
+        return Some(format!("{s:?} has no digits"));
+    }
+    d.chars()
+        .find(|c| !c.is_ascii_digit())
+        .map(|c| format!("{s:?} holds {c:?}: a number is digits, after an optional +"))
+}
+
 /// Only the digits of a phone number (drops `+`, spaces, dashes, parentheses).
 pub fn digits(number: &str) -> String {
     number.chars().filter(char::is_ascii_digit).collect()

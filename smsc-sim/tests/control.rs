@@ -715,3 +715,26 @@ async fn receipts_and_deliveries_filter_and_unknown_query_keys_are_refused() {
     }
     h.shutdown().await;
 }
+
+/// An error fault's destination that is no number (`""`, `+86 139...`) is refused naming
+/// it, as it could never match a destination; it used to be taken, and failed nothing.
+#[tokio::test]
+async fn an_error_destination_that_is_no_number_is_refused() {
+    let h = sim(SimConfig::local()).await;
+    let url = format!("{}/faults", h.http_url().unwrap());
+    for dest in ["", "+86 13900139000", "86139001390OO"] {
+        let body = serde_json::json!({"error": {"status": 69, "destinations": [dest]}});
+        let (s, ct, answer) = http("POST", &url, Some("application/json"), &body.to_string()).await;
+        assert_eq!(s, 400, "{dest:?}: {answer}");
+        let e = error_text(dest, &ct, &answer);
+        assert!(
+            e.contains("destination") && e.contains(&format!("{dest:?}")),
+            "{e}"
+        );
+    }
+    assert_eq!(h.faults(), smsc_sim::Faults::default());
+    let body = r#"{"more_errors":[{"status":69,"destinations":["+8613900139000","13900139001"]}]}"#;
+    let (s, _, answer) = http("POST", &url, Some("application/json"), body).await;
+    assert_eq!(s, 200, "{answer}");
+    h.shutdown().await;
+}
