@@ -675,11 +675,15 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<()> {
+    // On stderr, beside the "SMPP on" lines (stdout is the client commands' JSON), with
+    // colours only on a terminal: a log written to a file or a CI log has no escape codes.
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,rusmpp=warn".into()),
         )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     use reqwest::Method;

@@ -297,3 +297,111 @@ async fn receipts_take_a_message_id_and_since() {
     assert_eq!(rest[0]["message_id"], ids[1].as_str());
     h.shutdown().await;
 }
+
+/// A `smsc-sim serve` process of the test's own, its stderr read line by line; killed when
+/// dropped (also when the test fails), so no simulator outlives its test.
+struct ServeProc {
+    child: std::process::Child,
+    stderr: std::sync::mpsc::Receiver<String>,
+    /// Every stderr line read so far.
+    seen: Vec<String>,
+    /// Its SMPP address, from its "SMPP on" line.
+    smpp: std::net::SocketAddr,
+}
+
+impl ServeProc {
+    /// Start `smsc-sim serve ARGS` on a free SMPP port, without HTTP, with `envs`
+    /// (RUST_LOG removed unless given), and wait for it to listen.
+    fn start(args: &[&str], envs: &[(&str, &str)]) -> ServeProc {
+        use std::io::BufRead;
+        let mut c = Command::new(env!("CARGO_BIN_EXE_smsc-sim"));
+        c.args(["serve", "--smpp", "127.0.0.1:0", "--no-http"])
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        let mut child = c.spawn().expect("spawn smsc-sim serve");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let stderr = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut p = ServeProc {
+            child,
+            stderr: rx,
+            seen: Vec::new(),
+            smpp: "127.0.0.1:0".parse().expect("addr"),
+        };
+        let started = p.wait_for("SMPP on ");
+        p.smpp = started
+            .rsplit(' ')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {started:?}"));
+        p
+    }
+
+    /// The next stderr line holding `what` (within 10 s); fails the test, showing every line
+    /// read, when none comes.
+    fn wait_for(&mut self, what: &str) -> String {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
+            match self.stderr.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if l.contains(what) {
+                        return l;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no stderr line with {what:?} in {:#?}", self.seen);
+    }
+
+    /// Stop it and return what it wrote on stdout.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let mut out = String::new();
+        if let Some(mut o) = self.child.stdout.take() {
+            let _ = std::io::Read::read_to_string(&mut o, &mut out);
+        }
+        out
+    }
+}
+
+impl Drop for ServeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The log goes to stderr, beside the simulator's "SMPP on" lines (as the gateway's does),
+/// with no colour codes when stderr is no terminal (a file, a pipe, a CI log). It went to
+/// stdout, with ANSI escapes in every line written to a file.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_logs_on_stderr_without_colour_codes_when_redirected() {
+    use common::{Client, Mode};
+    let mut sim = ServeProc::start(&[], &[("RUST_LOG", "info,pdu=debug")]);
+    let mut c = Client::connect(sim.smpp).await;
+    assert_eq!(
+        c.bind(Mode::Trx, "esme", "secret").await,
+        rusmpp::CommandStatus::EsmeRok
+    );
+    let line = sim.wait_for("BindTransceiver");
+    assert!(!line.contains('\u{1b}'), "colour codes in {line:?}");
+    assert!(line.contains("DEBUG"), "{line}");
+    let stdout = sim.stop();
+    assert!(stdout.is_empty(), "log lines on stdout: {stdout}");
+}
