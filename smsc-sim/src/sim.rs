@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::{ReceiptPlan, ReceiptStat, SimConfig};
 use crate::faults::{Faults, MalformedKind};
@@ -256,7 +256,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                 Ok((sock, peer)) => {
                     if shared.faults().outage {
                         // The outage fault: closed before any PDU is read or written.
-                        debug!(%peer, "outage fault: connection closed at once");
+                        info!(%peer, "connection closed at once: the outage fault");
                         drop(sock);
                         continue;
                     }

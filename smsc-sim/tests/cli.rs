@@ -405,3 +405,42 @@ async fn serve_logs_on_stderr_without_colour_codes_when_redirected() {
     let stdout = sim.stop();
     assert!(stdout.is_empty(), "log lines on stdout: {stdout}");
 }
+
+/// `serve` says at its default log level what happens to each connection, as a carrier
+/// engineer rehearsing a bind needs to see it: a bind refused and why (a wrong password), a
+/// bind taken (system_id, mode), a connection closed and why (the ESME's unbind). It logged
+/// none of it (a few closes at DEBUG, nothing of a refused bind at all).
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_logs_binds_refused_and_taken_and_why_a_connection_closed() {
+    use common::{Client, Mode};
+    let mut sim = ServeProc::start(&["--account", "esme1:secret"], &[]);
+    let mut c = Client::connect(sim.smpp).await;
+    assert_eq!(
+        c.bind(Mode::Trx, "esme1", "wrong").await,
+        rusmpp::CommandStatus::EsmeRinvpaswd
+    );
+    let refused = sim.wait_for("bind refused");
+    assert!(
+        refused.contains("wrong password")
+            && refused.contains("ESME_RINVPASWD")
+            && refused.contains("esme1")
+            && !refused.contains("wrong\""),
+        "{refused}"
+    );
+    assert_eq!(
+        c.bind(Mode::Trx, "esme1", "secret").await,
+        rusmpp::CommandStatus::EsmeRok
+    );
+    let bound = sim.wait_for(" bound");
+    assert!(
+        bound.contains("esme1") && bound.contains("transceiver"),
+        "{bound}"
+    );
+    let r = c.request(rusmpp::Pdu::Unbind).await;
+    assert_eq!(r.status(), rusmpp::CommandStatus::EsmeRok);
+    let closed = sim.wait_for("connection closed");
+    assert!(
+        closed.contains("unbind from the ESME") && closed.contains("esme1"),
+        "{closed}"
+    );
+}
