@@ -68,14 +68,27 @@ impl std::str::FromStr for Account {
         let Some((id, pw)) = s.split_once(':') else {
             return Err(bad("not of the form id:password".into()));
         };
-        if !(1..=15).contains(&id.len()) || !id.is_ascii() {
+        if let Some(c) = id.chars().find(|c| !c.is_ascii()) {
+            return Err(bad(format!(
+                "the system_id holds {c:?}, which is not ASCII; SMPP 3.4 (§4.1.1) allows 1 to \
+                 15 ASCII characters"
+            )));
+        }
+        if !pw.is_ascii() {
+            return Err(bad(
+                "the password holds a character that is not ASCII; SMPP 3.4 (§4.1.1) allows at \
+                 most 8 ASCII characters, so no ESME could bind with it"
+                    .into(),
+            ));
+        }
+        if !(1..=15).contains(&id.len()) {
             return Err(bad(format!(
                 "the system_id is {} characters; SMPP 3.4 (§4.1.1) allows 1 to 15 ASCII \
                  characters",
                 id.chars().count()
             )));
         }
-        if pw.len() > 8 || !pw.is_ascii() {
+        if pw.len() > 8 {
             return Err(bad(format!(
                 "the password is {} characters; SMPP 3.4 (§4.1.1) allows at most 8 ASCII \
                  characters, so no ESME could bind with it",
@@ -758,6 +771,17 @@ mod tests {
             .to_string();
         assert!(e.contains("system_id is 16 characters"), "{e}");
         assert!("fifteen_chars_i:eightchr".parse::<Account>().is_ok());
+        // Not ASCII: said so, not "1 characters" (the count was within 1 to 15).
+        let e = "é:pw".parse::<Account>().unwrap_err().to_string();
+        assert!(
+            e.contains("'é'") && e.contains("not ASCII") && !e.contains("1 characters"),
+            "{e}"
+        );
+        let e = "esme:pässwö".parse::<Account>().unwrap_err().to_string();
+        assert!(
+            e.contains("not ASCII") && !e.contains("ä") && !e.contains("characters;"),
+            "{e}"
+        );
     }
 
     /// Every SMPP 3.4 message state is a receipt state; an unknown one lists them.
