@@ -290,15 +290,18 @@ async fn set_faults(
         Ok(v) => v,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    if let Err(e) = h.try_set_faults(faults) {
-        return error(StatusCode::BAD_REQUEST, e);
-    }
-    let sys = r.system_id.as_deref();
-    let dropped = if r.drop_now {
-        h.drop_connections(sys)
-    } else {
-        0
+    // Connections an outage closes count as dropped, as drop_now's do.
+    let by_outage = match h.set_faults_closing(faults) {
+        Ok(n) => n,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    let sys = r.system_id.as_deref();
+    let dropped = by_outage
+        + if r.drop_now {
+            h.drop_connections(sys)
+        } else {
+            0
+        };
     let malformed = r.send_malformed.map_or(0, |k| h.send_malformed(k, sys));
     Json(serde_json::json!({
         "faults": h.faults(),

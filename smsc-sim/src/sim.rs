@@ -651,6 +651,12 @@ impl SimHandle {
     /// they were and the reason is returned).
     /// An `outage` fault coming on closes every connection.
     pub fn try_set_faults(&self, faults: Faults) -> Result<(), String> {
+        self.set_faults_closing(faults).map(|_| ())
+    }
+
+    /// [`SimHandle::try_set_faults`], answering how many connections an `outage` closed
+    /// (0 without one), as `POST /faults` reports them in `dropped`.
+    pub fn set_faults_closing(&self, faults: Faults) -> Result<usize, String> {
         faults.check()?;
         self.shared
             .receipts
@@ -663,10 +669,11 @@ impl SimHandle {
             .faults
             .write()
             .unwrap_or_else(|e| e.into_inner()) = faults;
-        if outage {
-            self.shared.control_all(None, Control::Drop);
-        }
-        Ok(())
+        Ok(if outage {
+            self.shared.control_all(None, Control::Drop)
+        } else {
+            0
+        })
     }
 
     /// Replace the active faults (a test's own setting).

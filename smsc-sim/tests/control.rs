@@ -382,6 +382,9 @@ async fn outage_closes_connections_until_it_is_turned_off() {
     )
     .await;
     assert_eq!(s, 200, "{body}");
+    // The connection it closed is counted, as drop_now's are (it answered 0).
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["dropped"], 1, "{body}");
     assert!(up.closed().await, "a bound connection survived the outage");
     for _ in 0..3 {
         let mut c = Client::connect(h.smpp_addr()).await;
