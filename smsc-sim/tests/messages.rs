@@ -1411,3 +1411,51 @@ async fn http_control_api() {
     assert!(h.mt_messages(&smsc_sim::MtFilter::all()).is_empty());
     h.shutdown().await;
 }
+
+/// The README's table of the `err:` code and `message_state` each receipt state goes with
+/// is what an ESME gets (the codes were written nowhere but in the code): one submit per
+/// state, each destination scripted by a `--receipt` rule.
+#[tokio::test]
+async fn receipt_err_codes_and_states_are_the_readmes() {
+    let readme = include_str!("../README.md");
+    let rows: Vec<(String, String, u8)> = readme
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            match cells.as_slice() {
+                ["", stat, err, state, ""] if stat.len() == 9 && err.len() == 5 => Some((
+                    stat.trim_matches('`').to_string(),
+                    err.trim_matches('`').to_string(),
+                    state.parse().ok()?,
+                )),
+                _ => None,
+            }
+        })
+        .collect();
+    assert_eq!(
+        rows.len(),
+        8,
+        "the README's stat/err/message_state table: {rows:?}"
+    );
+    let mut cfg = SimConfig::local();
+    for (i, (stat, _, _)) in rows.iter().enumerate() {
+        cfg = cfg.with_receipt_rule(format!("861380000000{i}={stat}").parse().unwrap());
+    }
+    let h = sim(cfg).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    for (i, (stat, err, state)) in rows.iter().enumerate() {
+        let id = message_id(&c.submit(text(&format!("861380000000{i}"), "x", 1)).await);
+        let d = c.deliver().await;
+        assert_eq!(receipted(&d), id);
+        let t = String::from_utf8(d.short_message().as_ref().to_vec()).unwrap();
+        assert!(
+            t.contains(&format!("stat:{stat} err:{err} ")),
+            "{stat}: README says err:{err}, the receipt is {t}"
+        );
+        match tlv(&d, TlvTag::MessageState) {
+            Some(TlvValue::MessageState(m)) => assert_eq!(u8::from(m), *state, "{stat}"),
+            o => panic!("{stat}: no message_state: {o:?}"),
+        }
+    }
+    h.shutdown().await;
+}
