@@ -89,7 +89,9 @@ enum Cmd {
     ///   throttle_per_sec N      ESME_RTHROTTLED (0x58) above N submits per second, per
     ///                           account (system_id)
     ///   throttle_global_per_sec N  the same over all accounts together
-    ///   response_delay D        delay responses: 150, "200-400" or {"min_ms":..,"max_ms":..}
+    ///   response_delay D        delay the responses to submit_sm, submit_multi, data_sm,
+    ///                           query_sm, cancel_sm, replace_sm (not binds, enquire_link):
+    ///                           150, "200-400" or {"min_ms":..,"max_ms":..}
     ///   error RULE              {"status":"0x45","percent":10,"destinations":["861..."]}:
     ///                           listed destinations always fail, percent (0-100) of others
     ///   more_errors [RULE,...]  more rules; a listed destination gets its rule's status
@@ -292,7 +294,8 @@ struct Serve {
     /// key throttle_global_per_sec (`faults '{"throttle_global_per_sec":100}'`).
     #[arg(long)]
     throttle: Option<u32>,
-    /// Fault: delay responses, MS or MIN-MAX.
+    /// Fault: delay the responses to submit_sm, submit_multi, data_sm, query_sm, cancel_sm
+    /// and replace_sm (binds and enquire_link are answered at once), MS or MIN-MAX.
     #[arg(long, value_parser = str::parse::<Delay>)]
     delay: Option<Delay>,
     /// Fault: error status for submits (e.g. 0x45), with --error-percent / --error-dest.

@@ -741,3 +741,51 @@ async fn an_error_destination_that_is_no_number_is_refused() {
     assert_eq!(s, 200, "{answer}");
     h.shutdown().await;
 }
+
+/// `response_delay` delays the responses the README's row names, and those alone: a
+/// submit_sm and a query_sm wait, an enquire_link is answered at once (the row said only
+/// "delay responses", and a tester counting on it to time out an ESME's keep-alive waited
+/// in vain; the library's doc named four of the six operations).
+#[tokio::test]
+async fn response_delay_delays_what_the_readme_says_and_not_enquire_link() {
+    let readme = include_str!("../README.md");
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| `response_delay`"))
+        .expect("a response_delay row in the README's faults table");
+    for op in [
+        "submit_sm",
+        "submit_multi",
+        "data_sm",
+        "query_sm",
+        "cancel_sm",
+        "replace_sm",
+        "enquire_link",
+    ] {
+        assert!(row.contains(&format!("`{op}`")), "{op} not in {row}");
+    }
+    let h = sim(SimConfig::local()).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    h.set_faults(smsc_sim::Faults {
+        response_delay: Some(smsc_sim::Delay::fixed(400)),
+        ..Default::default()
+    });
+    let t = std::time::Instant::now();
+    let r = c.request(rusmpp::Pdu::EnquireLink).await;
+    assert_eq!(r.id(), rusmpp::CommandId::EnquireLinkResp);
+    assert!(t.elapsed().as_millis() < 300, "{:?}", t.elapsed());
+    let t = std::time::Instant::now();
+    let r = c.submit(text("8613800138000", "slow", 0)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
+    assert!(t.elapsed().as_millis() >= 350, "{:?}", t.elapsed());
+    let id = common::message_id(&r);
+    let q = rusmpp::pdus::QuerySm::builder()
+        .message_id(rusmpp::types::COctetString::from_string(id).unwrap())
+        .source_addr(rusmpp::types::COctetString::from_string("10086".into()).unwrap())
+        .build();
+    let t = std::time::Instant::now();
+    let r = c.request(q).await;
+    assert_eq!(r.id(), rusmpp::CommandId::QuerySmResp);
+    assert!(t.elapsed().as_millis() >= 350, "{:?}", t.elapsed());
+    h.shutdown().await;
+}
