@@ -55,6 +55,13 @@ enum Cmd {
         /// Send the parts last-to-first.
         #[arg(long)]
         reverse_parts: bool,
+        /// Concatenation reference of a long text (random when absent; 0 to 255 with udh8).
+        #[arg(long)]
+        reference: Option<u16>,
+        /// A part (1-based) of a long text the network loses: never delivered, so the message
+        /// stays incomplete at the ESME (repeatable).
+        #[arg(long = "lost-part", value_name = "N")]
+        lost_parts: Vec<u8>,
         /// The text.
         text: String,
     },
@@ -73,6 +80,10 @@ enum Cmd {
         /// Open a new session even if a menu awaits an answer.
         #[arg(long)]
         new_session: bool,
+        /// Send this ussd_service_op instead of the planned one (e.g. 0x81, a vendor's "user
+        /// aborted", on the open session); decimal or 0x hex.
+        #[arg(long, value_parser = parse_op)]
+        op: Option<u8>,
         /// What the user typed.
         text: String,
     },
@@ -375,6 +386,15 @@ fn parse_system_id(s: &str) -> Result<String, String> {
     } else {
         Err("a system_id is 1-15 ASCII characters (SMPP 3.4 §4.1.1)".into())
     }
+}
+
+/// A `ussd_service_op`: decimal (`129`) or hex (`0x81`), 0 to 255.
+fn parse_op(s: &str) -> Result<u8, String> {
+    let v = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u8::from_str_radix(h, 16),
+        None => s.parse::<u8>(),
+    };
+    v.map_err(|_| format!("{s:?} is no ussd_service_op (0 to 255, decimal or 0x hex)"))
 }
 
 fn parse_at_least_1(s: &str) -> Result<usize, String> {
@@ -715,11 +735,14 @@ async fn run() -> Result<()> {
             encoding,
             style,
             reverse_parts,
+            reference,
+            lost_parts,
             text,
         } => {
             let body = serde_json::json!({
                 "from": from, "to": to, "text": text,
                 "encoding": encoding, "style": style, "reverse_parts": reverse_parts,
+                "reference": reference, "lost_parts": lost_parts,
             });
             call(Method::POST, format!("{url}/mo"), Some(body.to_string())).await?;
         }
@@ -728,10 +751,11 @@ async fn run() -> Result<()> {
             from,
             to,
             new_session,
+            op,
             text,
         } => {
             let body = serde_json::json!({
-                "from": from, "to": to, "text": text, "new_session": new_session,
+                "from": from, "to": to, "text": text, "new_session": new_session, "op": op,
             });
             call(Method::POST, format!("{url}/ussd"), Some(body.to_string())).await?;
         }

@@ -444,3 +444,69 @@ async fn serve_logs_binds_refused_and_taken_and_why_a_connection_closed() {
         "{closed}"
     );
 }
+
+/// `send-mo --reference --lost-part` and `send-ussd --op` give the CLI what `POST /mo` and
+/// `POST /ussd` take (a lost part, a vendor op): a tester had to hand-write the JSON for them.
+#[tokio::test(flavor = "multi_thread")]
+async fn send_mo_and_send_ussd_take_what_the_api_takes() {
+    use common::{tlv, Client, Mode};
+    let h = Simulator::start(SimConfig::local()).await.unwrap();
+    let url = h.http_url().unwrap();
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = smsc_sim(&args, &[]);
+            assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+        })
+    };
+    let long = "x".repeat(200);
+    let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let t = run(s(&[
+        "send-mo",
+        "--url",
+        &url,
+        "--from",
+        "8613800138000",
+        "--to",
+        "10086",
+        "--reference",
+        "77",
+        "--lost-part",
+        "2",
+        &long,
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(t["lost_parts"], serde_json::json!([2]), "{t}");
+    assert_eq!(t["reference"], 77, "{t}");
+    let d = c.deliver().await;
+    // Part 1 of 2 under reference 77 (UDH 05 00 03 77 02 01); part 2 never comes.
+    assert_eq!(&d.short_message().as_ref()[..6], &[5, 0, 3, 77, 2, 1]);
+    assert!(c
+        .try_read(std::time::Duration::from_millis(300))
+        .await
+        .is_none());
+    let t = run(s(&[
+        "send-ussd",
+        "--url",
+        &url,
+        "--from",
+        "8613800138000",
+        "--to",
+        "*123#",
+        "--op",
+        "0x81",
+        "bye",
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(t["ussd_service_op"], 0x81, "{t}");
+    let d = c.deliver().await;
+    match tlv(&d, rusmpp::tlvs::TlvTag::UssdServiceOp) {
+        Some(rusmpp::tlvs::TlvValue::UssdServiceOp(op)) => assert_eq!(u8::from(op), 0x81),
+        o => panic!("no ussd_service_op: {o:?}"),
+    }
+    h.shutdown().await;
+}
