@@ -98,11 +98,18 @@ pub fn query_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D:
     <String as serde::Deserialize>::deserialize(d).map(plus_from_query)
 }
 
-/// [`query_number`] for an optional parameter (give the field `#[serde(default)]` too).
+/// [`query_number`] for an optional parameter (give the field `#[serde(default)]` too). An
+/// empty one (`?dest=`, as a script's unset variable writes it) is refused: it filtered
+/// everything out, and an empty answer read as "nothing was sent".
 pub fn query_number_opt<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<String>, D::Error> {
-    <Option<String> as serde::Deserialize>::deserialize(d).map(|n| n.map(plus_from_query))
+    match <Option<String> as serde::Deserialize>::deserialize(d)? {
+        Some(n) if n.trim().is_empty() => Err(serde::de::Error::custom(
+            "an empty number: name one, or leave the key out for every number",
+        )),
+        n => Ok(n.map(plus_from_query)),
+    }
 }
 
 /// Whether two numbers name the same subscriber: equal digits, or one ends with the other and

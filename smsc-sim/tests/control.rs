@@ -789,3 +789,25 @@ async fn response_delay_delays_what_the_readme_says_and_not_enquire_link() {
     assert!(t.elapsed().as_millis() >= 350, "{:?}", t.elapsed());
     h.shutdown().await;
 }
+
+/// `/mt?dest=` with nothing after it (`smsc-sim mt --dest "$N"` with `N` unset) is a 400
+/// saying so: it answered `[]`, which a test reads as "nothing was sent to N".
+#[tokio::test]
+async fn an_empty_dest_filter_is_refused_not_an_empty_list() {
+    let h = sim(SimConfig::local()).await;
+    let base = h.http_url().unwrap();
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let r = c.submit(text("8613800138000", "x", 0)).await;
+    assert_eq!(r.status(), CommandStatus::EsmeRok);
+    for q in ["dest=", "dest=%20"] {
+        let (s, ct, body) = http("GET", &format!("{base}/mt?{q}"), None, "").await;
+        assert_eq!(s, 400, "{q}: {body}");
+        let e = error_text(q, &ct, &body);
+        assert!(e.contains("dest") && e.contains("empty"), "{e}");
+    }
+    let (s, _, body) = http("GET", &format!("{base}/mt?dest=13800138000"), None, "").await;
+    assert_eq!(s, 200);
+    let v: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(v.len(), 1, "{body}");
+    h.shutdown().await;
+}
