@@ -187,7 +187,10 @@ pub fn apply_faults_body(
     for (k, v) in keys {
         if !merged.contains_key(&k) {
             let known: Vec<&String> = merged.keys().collect();
-            return Err(format!("unknown fault {k:?}; known: {known:?}"));
+            return Err(format!(
+                "unknown fault {k:?}; known: {known:?}, and the one-shot actions \
+                 {FAULT_ACTIONS:?}"
+            ));
         }
         // `null` turns the fault off, whatever its type (a switch is `false`, `more_errors`
         // none), as the README says of every key.

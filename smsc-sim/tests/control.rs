@@ -811,3 +811,32 @@ async fn an_empty_dest_filter_is_refused_not_an_empty_list() {
     assert_eq!(v.len(), 1, "{body}");
     h.shutdown().await;
 }
+
+/// A mistyped key is refused naming every key `POST /faults` takes, the one-shot actions
+/// too: `{"drop_nwo": true}` listed the faults alone, without `drop_now`.
+#[tokio::test]
+async fn an_unknown_fault_key_lists_the_actions_too() {
+    let h = sim(SimConfig::local()).await;
+    let url = format!("{}/faults", h.http_url().unwrap());
+    let (s, ct, body) = http(
+        "POST",
+        &url,
+        Some("application/json"),
+        r#"{"drop_nwo":true}"#,
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+    let e = error_text("drop_nwo", &ct, &body);
+    for key in [
+        "drop_nwo",
+        "throttle_per_sec",
+        "outage",
+        "clear",
+        "drop_now",
+        "send_malformed",
+        "system_id",
+    ] {
+        assert!(e.contains(key), "{key} not in {e}");
+    }
+    h.shutdown().await;
+}
