@@ -510,3 +510,38 @@ async fn send_mo_and_send_ussd_take_what_the_api_takes() {
     }
     h.shutdown().await;
 }
+
+/// The exit statuses the README gives (they were written nowhere): 0 done, 1 refused by the
+/// API or a serve that cannot start, 2 a usage error; serve stopped by SIGTERM exits 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_statuses_are_the_readmes() {
+    let readme = include_str!("../README.md");
+    assert!(
+        readme.contains("exit status: 0 done; 1 the API refused")
+            && readme.contains("2 a usage error")
+            && readme.contains("SIGTERM it unbinds the bound ESMEs and exits 0"),
+        "the README does not give the exit statuses"
+    );
+    let h = Simulator::start(SimConfig::local()).await.unwrap();
+    let url = h.http_url().unwrap();
+    let smpp = h.smpp_addr().to_string();
+    let codes = tokio::task::spawn_blocking(move || {
+        let code = |args: &[&str]| smsc_sim(args, &[]).status.code();
+        [
+            code(&["stats", "--url", &url]),
+            code(&["faults", "--url", &url, r#"{"x":1}"#]),
+            code(&["mt", "--url", &url, "--since", "x"]),
+            code(&["serve", "--smpp", &smpp, "--no-http"]),
+        ]
+    })
+    .await
+    .unwrap();
+    assert_eq!(codes, [Some(0), Some(1), Some(2), Some(1)]);
+    let mut sim = ServeProc::start(&[], &[]);
+    let pid = sim.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = sim.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "serve after SIGTERM: {status:?}");
+    h.shutdown().await;
+}
