@@ -596,7 +596,13 @@ fn answered_error(url: &str, status: reqwest::StatusCode, text: &str) -> anyhow:
     }
 }
 
-async fn call(method: reqwest::Method, url: String, body_json: Option<String>) -> Result<()> {
+/// Send the request, print its JSON answer indented, and return it (`None` for a body that is
+/// no JSON).
+async fn call(
+    method: reqwest::Method,
+    url: String,
+    body_json: Option<String>,
+) -> Result<Option<serde_json::Value>> {
     let mut req = client().request(method, &url);
     if let Some(b) = body_json {
         req = req.header("content-type", "application/json").body(b);
@@ -607,14 +613,27 @@ async fn call(method: reqwest::Method, url: String, body_json: Option<String>) -
     if !status.is_success() {
         return Err(answered_error(&url, status, &text));
     }
-    let pretty = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+    let value = serde_json::from_str::<serde_json::Value>(&text).ok();
+    let pretty = value
+        .as_ref()
+        .and_then(|v| serde_json::to_string_pretty(v).ok())
         .unwrap_or(text);
     if !pretty.is_empty() {
         println!("{pretty}");
     }
-    Ok(())
+    Ok(value)
+}
+
+/// After `send-mo` / `send-ussd`: say on stderr when no bind could take the injection, so a
+/// tester waiting for it at the ESME knows why nothing comes.
+fn note_waiting(ticket: Option<serde_json::Value>, to: &str) {
+    if ticket.is_some_and(|t| t["waiting_for_bind"] == true) {
+        eprintln!(
+            "note: no bind takes deliveries for {to} now (a receiver or transceiver whose \
+             address_range matches it, or one without an address_range): it waits for one \
+             (`smsc-sim deliveries` shows it queued)"
+        );
+    }
 }
 
 fn enc(s: &str) -> String {
@@ -744,7 +763,8 @@ async fn run() -> Result<()> {
                 "encoding": encoding, "style": style, "reverse_parts": reverse_parts,
                 "reference": reference, "lost_parts": lost_parts,
             });
-            call(Method::POST, format!("{url}/mo"), Some(body.to_string())).await?;
+            let ticket = call(Method::POST, format!("{url}/mo"), Some(body.to_string())).await?;
+            note_waiting(ticket, &to);
         }
         Cmd::SendUssd {
             url,
@@ -757,9 +777,12 @@ async fn run() -> Result<()> {
             let body = serde_json::json!({
                 "from": from, "to": to, "text": text, "new_session": new_session, "op": op,
             });
-            call(Method::POST, format!("{url}/ussd"), Some(body.to_string())).await?;
+            let ticket = call(Method::POST, format!("{url}/ussd"), Some(body.to_string())).await?;
+            note_waiting(ticket, &to);
         }
-        Cmd::Faults { url, json: None } => call(Method::GET, format!("{url}/faults"), None).await?,
+        Cmd::Faults { url, json: None } => {
+            call(Method::GET, format!("{url}/faults"), None).await?;
+        }
         Cmd::Faults {
             url,
             json: Some(json),
@@ -790,14 +813,18 @@ async fn run() -> Result<()> {
         }
         Cmd::Receipts { url, filter } => {
             let u = format!("{url}/receipts{}", filter.query());
-            call(Method::GET, u, None).await?
+            call(Method::GET, u, None).await?;
         }
         Cmd::Deliveries { url, filter } => {
             let u = format!("{url}/deliveries{}", filter.query());
-            call(Method::GET, u, None).await?
+            call(Method::GET, u, None).await?;
         }
-        Cmd::Binds { url } => call(Method::GET, format!("{url}/binds"), None).await?,
-        Cmd::Stats { url } => call(Method::GET, format!("{url}/stats"), None).await?,
+        Cmd::Binds { url } => {
+            call(Method::GET, format!("{url}/binds"), None).await?;
+        }
+        Cmd::Stats { url } => {
+            call(Method::GET, format!("{url}/stats"), None).await?;
+        }
         Cmd::Reset { url } => {
             let u = format!("{url}/reset");
             let resp = send(client().post(&u), &u).await?;

@@ -154,6 +154,10 @@ pub struct MoTicket {
     /// from the JSON when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lost_parts: Vec<u8>,
+    /// No bind could take it when it was injected (no receiver or transceiver bound whose
+    /// `address_range` matches its destination, nor one without a range): it waits for one,
+    /// `queued` in `/deliveries`.
+    pub waiting_for_bind: bool,
 }
 
 /// What a reset forgot (the answer of `POST /reset`): a receipt or MO still pending then is
@@ -437,7 +441,12 @@ impl SimHandle {
             .collect()
     }
 
-    async fn send_jobs(&self, jobs: Vec<(u64, DeliveryJob)>) -> Result<Vec<u64>, SimError> {
+    /// Hand `jobs` to the dispatcher; their record ids, and whether no bind could take them
+    /// now (they wait for one).
+    async fn send_jobs(&self, jobs: Vec<(u64, DeliveryJob)>) -> Result<(Vec<u64>, bool), SimError> {
+        let waiting = jobs
+            .first()
+            .is_some_and(|(_, j)| self.shared.eligible(j).is_empty());
         let mut ids = Vec::with_capacity(jobs.len());
         for (id, job) in jobs {
             self.shared
@@ -448,7 +457,7 @@ impl SimHandle {
             ids.push(id);
         }
         self.shared.bump();
-        Ok(ids)
+        Ok((ids, waiting))
     }
 
     /// Inject an MO SMS: split, encoded and queued as deliver_sm to the receiver-capable binds
@@ -512,13 +521,14 @@ impl SimHandle {
         }
         let n = parts.len();
         let jobs = self.queue(DeliveryKind::Mo, &from, &req.to, parts);
-        let record_ids = self.send_jobs(jobs).await?;
+        let (record_ids, waiting_for_bind) = self.send_jobs(jobs).await?;
         Ok(MoTicket {
             record_ids,
             parts: n,
             reference,
             ussd_service_op: None,
             lost_parts,
+            waiting_for_bind,
         })
     }
 
@@ -540,13 +550,14 @@ impl SimHandle {
         let op = req.op.unwrap_or(planned);
         let pdu = pdus::ussd(&from, &req.to, &req.text, op, session, seq, false)?;
         let jobs = self.queue(DeliveryKind::Ussd, &from, &req.to, vec![pdu]);
-        let record_ids = self.send_jobs(jobs).await?;
+        let (record_ids, waiting_for_bind) = self.send_jobs(jobs).await?;
         Ok(MoTicket {
             record_ids,
             parts: 1,
             reference: u16::from(session),
             ussd_service_op: Some(op),
             lost_parts: Vec::new(),
+            waiting_for_bind,
         })
     }
 
@@ -573,13 +584,14 @@ impl SimHandle {
                 }
             }
         }
-        let record_ids = self.send_jobs(jobs).await?;
+        let (record_ids, waiting_for_bind) = self.send_jobs(jobs).await?;
         Ok(MoTicket {
             record_ids,
             parts: 1,
             reference: 0,
             ussd_service_op: None,
             lost_parts: Vec::new(),
+            waiting_for_bind,
         })
     }
 

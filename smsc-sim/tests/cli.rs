@@ -545,3 +545,46 @@ async fn exit_statuses_are_the_readmes() {
     assert_eq!(status.code(), Some(0), "serve after SIGTERM: {status:?}");
     h.shutdown().await;
 }
+
+/// `send-mo` with no ESME bound to take it says so (on stderr; `waiting_for_bind` in the
+/// answer): it printed the same answer as a delivered MO, and a tester waited at the ESME
+/// for a message queued in the simulator. Bound, no note.
+#[tokio::test(flavor = "multi_thread")]
+async fn send_mo_says_when_no_bind_takes_it() {
+    use common::{Client, Mode};
+    let h = Simulator::start(SimConfig::local()).await.unwrap();
+    let url = h.http_url().unwrap();
+    let run = |url: String| {
+        tokio::task::spawn_blocking(move || {
+            let out = smsc_sim(
+                &[
+                    "send-mo",
+                    "--url",
+                    &url,
+                    "--from",
+                    "8613800138000",
+                    "--to",
+                    "10086",
+                    "hi",
+                ],
+                &[],
+            );
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            (v, text(&out.stderr))
+        })
+    };
+    let (v, err) = run(url.clone()).await.unwrap();
+    assert_eq!(v["waiting_for_bind"], true, "{v}");
+    assert!(
+        err.contains("no bind takes deliveries for 10086") && err.contains("waits"),
+        "{err}"
+    );
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    c.deliver().await;
+    let (v, err) = run(url).await.unwrap();
+    assert_eq!(v["waiting_for_bind"], false, "{v}");
+    assert!(err.is_empty(), "{err}");
+    c.deliver().await;
+    h.shutdown().await;
+}
