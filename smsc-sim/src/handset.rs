@@ -215,6 +215,10 @@ pub struct HandsetView {
     /// Parts waiting for the rest of their message (all handsets share one reassembler; this
     /// counts this handset's).
     pub pending_parts: usize,
+    /// Whether the simulator holds this handset (something reached it: a message, a push, a
+    /// USSD screen, a part). False: the empty view of a number it has not seen (a typo, or
+    /// nothing sent to it yet), not a handset whose inbox was emptied.
+    pub known: bool,
 }
 
 impl HandsetView {
@@ -510,6 +514,7 @@ impl Handsets {
                 ..HandsetView::default()
             });
         let k = self.lookup_key(number);
+        v.known = self.phones.contains_key(&k);
         v.pending_parts = self
             .reassembler
             .snapshot()

@@ -799,7 +799,13 @@ async fn run() -> Result<()> {
                 Some(f) => format!("{url}/handsets/{}/call?from={}", enc(&number), enc(&f)),
                 None => format!("{url}/handsets/{}", enc(&number)),
             };
-            call(Method::GET, u, None).await?;
+            let view = call(Method::GET, u, None).await?;
+            if view.is_some_and(|v| v["known"] == false) {
+                eprintln!(
+                    "note: the simulator has no handset {number}: nothing has reached it (a \
+                     typo? `curl {url}/handsets` lists the handsets it holds)"
+                );
+            }
         }
         Cmd::Mt { url, dest, since } => {
             let mut q = Vec::new();

@@ -588,3 +588,43 @@ async fn send_mo_says_when_no_bind_takes_it() {
     c.deliver().await;
     h.shutdown().await;
 }
+
+/// `handset` of a number nothing has reached (a typo) says so: it printed an empty handset,
+/// the same as one whose messages had not come yet, and exited 0 without a word. The JSON
+/// holds `known`; a handset that got a message is known, without the note.
+#[tokio::test(flavor = "multi_thread")]
+async fn handset_notes_a_number_nothing_has_reached() {
+    use common::{Client, Mode};
+    let h = Simulator::start(SimConfig::local()).await.unwrap();
+    let url = h.http_url().unwrap();
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let r = c.submit(common::text("8613900139000", "hello", 0)).await;
+    assert_eq!(r.status(), rusmpp::CommandStatus::EsmeRok);
+    h.wait_until(
+        "the handset got it",
+        std::time::Duration::from_secs(5),
+        |h| (!h.handset("8613900139000").inbox.is_empty()).then_some(()),
+    )
+    .await
+    .unwrap();
+    let run = |number: &'static str| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = smsc_sim(&["handset", "--url", &url, number], &[]);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            (v, text(&out.stderr))
+        })
+    };
+    let (v, err) = run("8613900193000").await.unwrap();
+    assert_eq!(v["known"], false, "{v}");
+    assert!(
+        err.contains("no handset 8613900193000") && err.contains("/handsets"),
+        "{err}"
+    );
+    let (v, err) = run("13900139000").await.unwrap();
+    assert_eq!(v["known"], true, "{v}");
+    assert_eq!(v["inbox"][0]["text"], "hello", "{v}");
+    assert!(err.is_empty(), "{err}");
+    h.shutdown().await;
+}
