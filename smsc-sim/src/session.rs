@@ -547,6 +547,13 @@ impl Session {
                     framed.feed(c).await?;
                 }
                 Out::Raw(bytes) => {
+                    // Counted in /stats' `sent` by its header's command_id, as every PDU
+                    // written is: the ESME's answers to it are counted in `received`.
+                    if let Some(id) = bytes.get(4..8) {
+                        self.shared
+                            .tx
+                            .bump(u32::from_be_bytes([id[0], id[1], id[2], id[3]]));
+                    }
                     if log {
                         self.shared.log_hex(self.id, "out", &bytes);
                     }

@@ -840,3 +840,42 @@ async fn an_unknown_fault_key_lists_the_actions_too() {
     }
     h.shutdown().await;
 }
+
+/// A malformed PDU the `send_malformed` action writes counts in `/stats`' `sent` (by its
+/// command_id) as every PDU written does: `received` counted the ESME's deliver_sm_resp to
+/// it while `sent` had no deliver_sm, and the two did not add up.
+#[tokio::test]
+async fn malformed_pdus_sent_count_in_stats() {
+    let h = sim(SimConfig::local()).await;
+    let base = h.http_url().unwrap();
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let (s, _, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        Some("application/json"),
+        r#"{"send_malformed":"receipt_missing_nul"}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(c
+        .try_read(std::time::Duration::from_secs(2))
+        .await
+        .is_some());
+    let (s, _, body) = http(
+        "POST",
+        &format!("{base}/faults"),
+        Some("application/json"),
+        r#"{"send_malformed":"unknown_command"}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(c
+        .try_read(std::time::Duration::from_secs(2))
+        .await
+        .is_some());
+    let (_, _, body) = http("GET", &format!("{base}/stats"), None, "").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["sent"]["deliver_sm"], 1, "{body}");
+    assert_eq!(v["sent"]["other"], 1, "{body}");
+    h.shutdown().await;
+}
