@@ -68,14 +68,27 @@ impl std::str::FromStr for Account {
         let Some((id, pw)) = s.split_once(':') else {
             return Err(bad("not of the form id:password".into()));
         };
-        if !(1..=15).contains(&id.len()) || !id.is_ascii() {
+        if let Some(c) = id.chars().find(|c| !c.is_ascii()) {
+            return Err(bad(format!(
+                "the system_id holds {c:?}, which is not ASCII; SMPP 3.4 (§4.1.1) allows 1 to \
+                 15 ASCII characters"
+            )));
+        }
+        if !pw.is_ascii() {
+            return Err(bad(
+                "the password holds a character that is not ASCII; SMPP 3.4 (§4.1.1) allows at \
+                 most 8 ASCII characters, so no ESME could bind with it"
+                    .into(),
+            ));
+        }
+        if !(1..=15).contains(&id.len()) {
             return Err(bad(format!(
                 "the system_id is {} characters; SMPP 3.4 (§4.1.1) allows 1 to 15 ASCII \
                  characters",
                 id.chars().count()
             )));
         }
-        if pw.len() > 8 || !pw.is_ascii() {
+        if pw.len() > 8 {
             return Err(bad(format!(
                 "the password is {} characters; SMPP 3.4 (§4.1.1) allows at most 8 ASCII \
                  characters, so no ESME could bind with it",
@@ -316,6 +329,14 @@ impl std::str::FromStr for ReceiptRule {
         } else {
             DestMatch::Number(m.to_string())
         };
+        // A MATCH that is no number (empty, `13*9`, a space) would never fire: refused.
+        if let DestMatch::Prefix(n) | DestMatch::Number(n) = &dest {
+            if let Some(why) = crate::util::number_problem(n) {
+                return Err(bad(&format!(
+                    "MATCH {why} (MATCH is '*', a number or a number prefix followed by '*')"
+                )));
+            }
+        }
         let (rest, percent) = match rest.split_once('%') {
             Some((r, p)) => (
                 r,
@@ -750,6 +771,17 @@ mod tests {
             .to_string();
         assert!(e.contains("system_id is 16 characters"), "{e}");
         assert!("fifteen_chars_i:eightchr".parse::<Account>().is_ok());
+        // Not ASCII: said so, not "1 characters" (the count was within 1 to 15).
+        let e = "é:pw".parse::<Account>().unwrap_err().to_string();
+        assert!(
+            e.contains("'é'") && e.contains("not ASCII") && !e.contains("1 characters"),
+            "{e}"
+        );
+        let e = "esme:pässwö".parse::<Account>().unwrap_err().to_string();
+        assert!(
+            e.contains("not ASCII") && !e.contains("ä") && !e.contains("characters;"),
+            "{e}"
+        );
     }
 
     /// Every SMPP 3.4 message state is a receipt state; an unknown one lists them.
@@ -814,6 +846,32 @@ mod tests {
         assert_eq!(IdStyle::Decimal.render(42), "42");
         assert_eq!(IdStyle::Hex.parse("0000002A"), Some(42));
         assert_eq!(IdStyle::Decimal.parse("42"), Some(42));
+    }
+
+    /// A MATCH that is no number or number prefix would never fire: it is refused, saying
+    /// what MATCH takes (it used to be kept as a rule that matched nothing).
+    #[test]
+    fn a_receipt_rule_whose_match_is_no_number_is_refused() {
+        for bad in [
+            "=DELIVRD",
+            "13*9=DELIVRD",
+            "+86 139*=UNDELIV",
+            "+*=UNDELIV",
+            "abc=EXPIRED",
+            "push:=UNDELIV",
+        ] {
+            let e = bad.parse::<ReceiptRule>().unwrap_err().to_string();
+            assert!(e.contains("MATCH"), "{bad}: {e}");
+        }
+        for good in [
+            "*=DELIVRD",
+            "8613*=UNDELIV",
+            "+8613*=UNDELIV",
+            "13800138000=EXPIRED",
+            "push:+8613800138000=UNDELIV",
+        ] {
+            assert!(good.parse::<ReceiptRule>().is_ok(), "{good}");
+        }
     }
 
     #[test]

@@ -271,7 +271,8 @@ pub struct Faults {
     /// Answer `ESME_RTHROTTLED` to submit_sm / data_sm above this many per second over all
     /// accounts together (the whole SMSC's capacity); with `throttle_per_sec` both apply.
     pub throttle_global_per_sec: Option<u32>,
-    /// Delay responses to submit_sm, data_sm, query_sm and cancel_sm. Delayed requests count as
+    /// Delay the responses to submit_sm, submit_multi, data_sm, query_sm, cancel_sm and
+    /// replace_sm (binds and enquire_link are answered at once). Delayed requests count as
     /// outstanding for window enforcement.
     pub response_delay: Option<Delay>,
     /// Error responses for some destinations.
@@ -354,6 +355,13 @@ impl Faults {
                     "an error fault's percent {} is not 0 to 100",
                     e.percent
                 ));
+            }
+            if let Some(why) = e
+                .destinations
+                .iter()
+                .find_map(|d| crate::util::number_problem(d))
+            {
+                return Err(format!("an error fault's destination {why}"));
             }
         }
         Ok(())

@@ -215,6 +215,10 @@ pub struct HandsetView {
     /// Parts waiting for the rest of their message (all handsets share one reassembler; this
     /// counts this handset's).
     pub pending_parts: usize,
+    /// Whether the simulator holds this handset (something reached it: a message, a push, a
+    /// USSD screen, a part). False: the empty view of a number it has not seen (a typo, or
+    /// nothing sent to it yet), not a handset whose inbox was emptied.
+    pub known: bool,
 }
 
 impl HandsetView {
@@ -510,6 +514,7 @@ impl Handsets {
                 ..HandsetView::default()
             });
         let k = self.lookup_key(number);
+        v.known = self.phones.contains_key(&k);
         v.pending_parts = self
             .reassembler
             .snapshot()
@@ -813,8 +818,10 @@ impl Handsets {
     }
 
     /// Plan the next USSD message from `number` to `service`: (op, session, seq). Continues the
-    /// open session when the network awaits a reply (op 18 USSR confirm) unless `new_session`;
-    /// otherwise opens one (op 1 PSSR indication).
+    /// open session when the network awaits a reply from that same service (op 18 USSR
+    /// confirm) unless `new_session`; otherwise opens one (op 1 PSSR indication). A message to
+    /// another service code opens a session with it, as dialling a new code does: it is no
+    /// answer to the other service's menu.
     pub fn next_ussd(&mut self, number: &str, service: &str, new_session: bool) -> (u8, u8, u8) {
         let fresh = {
             self.next_ussd_session = self.next_ussd_session.wrapping_add(1).max(1);
@@ -822,7 +829,7 @@ impl Handsets {
         };
         let h = self.phone(number);
         match &mut h.view.ussd_session {
-            Some(s) if s.awaiting_reply && !new_session => {
+            Some(s) if s.awaiting_reply && !new_session && same_service(&s.service, service) => {
                 s.seq = s.seq.wrapping_add(1) & 0x7F;
                 s.awaiting_reply = false;
                 (18, s.session, s.seq)
@@ -838,6 +845,18 @@ impl Handsets {
             }
         }
     }
+}
+
+/// Whether two USSD service addresses name the same service: as dialled (`*123#`) or as the
+/// network writes it in a screen's source (`123`).
+fn same_service(a: &str, b: &str) -> bool {
+    let code = |s: &str| {
+        s.trim()
+            .trim_start_matches('*')
+            .trim_end_matches('#')
+            .to_string()
+    };
+    code(a) == code(b)
 }
 
 /// Lowercase hex SHA-256.

@@ -39,7 +39,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::faults::{Faults, MalformedKind};
-use crate::recorder::MtFilter;
+use crate::recorder::{DeliveryFilter, MtFilter};
 use crate::sim::{MoRequest, SimHandle, UssdRequest};
 
 /// A JSON body as [`Json`] reads it, whose rejection (not JSON, no JSON content type, wrong
@@ -117,6 +117,9 @@ where
     }
 }
 
+/// The keys of `POST /faults` that are one-shot actions ([`FaultActions`]), not faults.
+const FAULT_ACTIONS: [&str; 4] = ["clear", "drop_now", "send_malformed", "system_id"];
+
 /// The one-shot actions of `POST /faults`, beside the fault keys.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -136,10 +139,11 @@ pub struct FaultActions {
 }
 
 /// `POST /faults` body `body` applied to `current`: the fault keys given replace those
-/// values (`null` turns an optional fault off), the others keep theirs (or their defaults
-/// with `"clear": true`); the action keys are returned apart. A key that is neither a fault
-/// nor an action is an error naming it, so a typo (`throttle` for `throttle_per_sec`) is not
-/// taken for "no faults".
+/// values (`null` turns any fault off: its well-behaved default, `false` for the switches and
+/// no rules for `more_errors`), the others keep theirs (or their defaults with
+/// `"clear": true`); the action keys are returned apart (`null` for one is as if absent).
+/// A key that is neither a fault nor an action is an error naming it, so a typo (`throttle`
+/// for `throttle_per_sec`) is not taken for "no faults".
 pub fn apply_faults_body(
     current: &Faults,
     body: serde_json::Value,
@@ -150,7 +154,10 @@ pub fn apply_faults_body(
     let mut actions = serde_json::Map::new();
     let mut keys = serde_json::Map::new();
     for (k, v) in body {
-        if ["clear", "drop_now", "send_malformed", "system_id"].contains(&k.as_str()) {
+        if FAULT_ACTIONS.contains(&k.as_str()) {
+            if v.is_null() {
+                continue;
+            }
             // Each on its own first, so that an error names the key.
             let one = serde_json::Map::from_iter([(k.clone(), v.clone())]);
             serde_json::from_value::<FaultActions>(serde_json::Value::Object(one))
@@ -172,11 +179,25 @@ pub fn apply_faults_body(
     else {
         return Err("faults do not serialise as an object".into());
     };
+    let serde_json::Value::Object(defaults) =
+        serde_json::to_value(Faults::default()).map_err(|e| e.to_string())?
+    else {
+        return Err("faults do not serialise as an object".into());
+    };
     for (k, v) in keys {
         if !merged.contains_key(&k) {
             let known: Vec<&String> = merged.keys().collect();
-            return Err(format!("unknown fault {k:?}; known: {known:?}"));
+            return Err(format!(
+                "unknown fault {k:?}; known: {known:?}, and the one-shot actions \
+                 {FAULT_ACTIONS:?}"
+            ));
         }
+        // `null` turns the fault off, whatever its type (a switch is `false`, `more_errors`
+        // none), as the README says of every key.
+        let v = match (&v, defaults.get(&k)) {
+            (serde_json::Value::Null, Some(off)) => off.clone(),
+            _ => v,
+        };
         // Each key on its own first, so that an error names it and says what it accepts.
         let one = serde_json::Map::from_iter([(k.clone(), v.clone())]);
         serde_json::from_value::<Faults>(serde_json::Value::Object(one))
@@ -203,11 +224,19 @@ pub fn router(h: SimHandle) -> Router {
         .route("/mt", get(mt))
         .route(
             "/receipts",
-            get(|State(h): State<SimHandle>| async move { Json(h.receipts()) }),
+            get(
+                |State(h): State<SimHandle>, ApiQuery(f): ApiQuery<DeliveryFilter>| async move {
+                    Json(h.deliveries_matching(&f, true))
+                },
+            ),
         )
         .route(
             "/deliveries",
-            get(|State(h): State<SimHandle>| async move { Json(h.deliveries()) }),
+            get(
+                |State(h): State<SimHandle>, ApiQuery(f): ApiQuery<DeliveryFilter>| async move {
+                    Json(h.deliveries_matching(&f, false))
+                },
+            ),
         )
         .route(
             "/binds",
@@ -236,7 +265,7 @@ pub fn router(h: SimHandle) -> Router {
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
-                "no such endpoint (see the table in the README's control API section)",
+                "no such endpoint (see the table in smsc-sim/README.md, section Control API)",
             )
         })
         .method_not_allowed_fallback(|| async {
@@ -264,15 +293,18 @@ async fn set_faults(
         Ok(v) => v,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    if let Err(e) = h.try_set_faults(faults) {
-        return error(StatusCode::BAD_REQUEST, e);
-    }
-    let sys = r.system_id.as_deref();
-    let dropped = if r.drop_now {
-        h.drop_connections(sys)
-    } else {
-        0
+    // Connections an outage closes count as dropped, as drop_now's do.
+    let by_outage = match h.set_faults_closing(faults) {
+        Ok(n) => n,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    let sys = r.system_id.as_deref();
+    let dropped = by_outage
+        + if r.drop_now {
+            h.drop_connections(sys)
+        } else {
+            0
+        };
     let malformed = r.send_malformed.map_or(0, |k| h.send_malformed(k, sys));
     Json(serde_json::json!({
         "faults": h.faults(),

@@ -68,7 +68,7 @@ pub use handset::{
 };
 pub use pdus::{MoEncoding, MoStyle};
 pub use recorder::{
-    BindFields, BindView, DeliveryKind, DeliveryRecord, DeliveryState, MtFilter, MtRecord, Stats,
-    SubmitOptions, WindowOccupancy,
+    BindFields, BindView, DeliveryFilter, DeliveryKind, DeliveryRecord, DeliveryState, MtFilter,
+    MtRecord, Stats, SubmitOptions, WindowOccupancy,
 };
 pub use sim::{MoRequest, MoTicket, ResetSummary, SimError, SimHandle, Simulator, UssdRequest};

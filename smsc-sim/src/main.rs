@@ -55,6 +55,13 @@ enum Cmd {
         /// Send the parts last-to-first.
         #[arg(long)]
         reverse_parts: bool,
+        /// Concatenation reference of a long text (random when absent; 0 to 255 with udh8).
+        #[arg(long)]
+        reference: Option<u16>,
+        /// A part (1-based) of a long text the network loses: never delivered, so the message
+        /// stays incomplete at the ESME (repeatable).
+        #[arg(long = "lost-part", value_name = "N")]
+        lost_parts: Vec<u8>,
         /// The text.
         text: String,
     },
@@ -73,13 +80,19 @@ enum Cmd {
         /// Open a new session even if a menu awaits an answer.
         #[arg(long)]
         new_session: bool,
+        /// Send this ussd_service_op instead of the planned one (e.g. 0x81, a vendor's "user
+        /// aborted", on the open session); decimal or 0x hex.
+        #[arg(long, value_parser = parse_op)]
+        op: Option<u8>,
         /// What the user typed.
         text: String,
     },
-    /// Change the faults of a running simulator (POST /faults).
+    /// Show (GET /faults, without JSON) or change (POST /faults) the faults of a running
+    /// simulator.
     ///
-    /// The keys of a JSON object replace those faults (null turns one off), the others keep
-    /// theirs, e.g. '{"throttle_per_sec":50}', '{"refuse_binds":13}',
+    /// Without JSON it prints the faults in force, every key with its value. The keys of a
+    /// JSON object replace those faults (null turns one off), the others keep theirs, e.g.
+    /// '{"throttle_per_sec":50}', '{"refuse_binds":13}',
     /// '{"refuse_binds":{"status":13,"system_id":"esme1"}}', '{"outage":true}',
     /// '{"drop_now":true}' (faults kept) or '{"clear":true}'.
     ///
@@ -87,7 +100,9 @@ enum Cmd {
     ///   throttle_per_sec N      ESME_RTHROTTLED (0x58) above N submits per second, per
     ///                           account (system_id)
     ///   throttle_global_per_sec N  the same over all accounts together
-    ///   response_delay D        delay responses: 150, "200-400" or {"min_ms":..,"max_ms":..}
+    ///   response_delay D        delay the responses to submit_sm, submit_multi, data_sm,
+    ///                           query_sm, cancel_sm, replace_sm (not binds, enquire_link):
+    ///                           150, "200-400" or {"min_ms":..,"max_ms":..}
     ///   error RULE              {"status":"0x45","percent":10,"destinations":["861..."]}:
     ///                           listed destinations always fail, percent (0-100) of others
     ///   more_errors [RULE,...]  more rules; a listed destination gets its rule's status
@@ -112,8 +127,8 @@ enum Cmd {
         /// Control API base URL.
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
         url: String,
-        /// JSON body.
-        json: String,
+        /// JSON body; none: print the faults in force (GET /faults).
+        json: Option<String>,
     },
     /// Show a handset (GET /handsets/{number}), or what it shows for a call with --call-from.
     Handset {
@@ -147,6 +162,8 @@ enum Cmd {
         /// Control API base URL.
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
         url: String,
+        #[command(flatten)]
+        filter: DeliveryArgs,
     },
     /// List every deliver_sm the simulator originated (MO, USSD, receipts) with its state
     /// (GET /deliveries).
@@ -154,6 +171,8 @@ enum Cmd {
         /// Control API base URL.
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
         url: String,
+        #[command(flatten)]
+        filter: DeliveryArgs,
     },
     /// List the connections: system_id, bind mode, peer and window occupancy (GET /binds).
     Binds {
@@ -179,6 +198,35 @@ enum Cmd {
         #[arg(long, default_value = "http://127.0.0.1:2776", env = "SMSC_SIM_URL")]
         url: String,
     },
+}
+
+/// The filters of `receipts` and `deliveries`.
+#[derive(Debug, clap::Args)]
+struct DeliveryArgs {
+    /// Only records after this id.
+    #[arg(long)]
+    since: Option<u64>,
+    /// Only the receipts of this message id (as the submit_sm_resp gave it).
+    #[arg(long)]
+    message_id: Option<String>,
+}
+
+impl DeliveryArgs {
+    /// The query string, `?` included (empty without filters).
+    fn query(&self) -> String {
+        let mut q = Vec::new();
+        if let Some(s) = self.since {
+            q.push(format!("since={s}"));
+        }
+        if let Some(m) = &self.message_id {
+            q.push(format!("message_id={}", enc(m)));
+        }
+        if q.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", q.join("&"))
+        }
+    }
 }
 
 /// Options of `serve`.
@@ -257,7 +305,8 @@ struct Serve {
     /// key throttle_global_per_sec (`faults '{"throttle_global_per_sec":100}'`).
     #[arg(long)]
     throttle: Option<u32>,
-    /// Fault: delay responses, MS or MIN-MAX.
+    /// Fault: delay the responses to submit_sm, submit_multi, data_sm, query_sm, cancel_sm
+    /// and replace_sm (binds and enquire_link are answered at once), MS or MIN-MAX.
     #[arg(long, value_parser = str::parse::<Delay>)]
     delay: Option<Delay>,
     /// Fault: error status for submits (e.g. 0x45), with --error-percent / --error-dest.
@@ -337,6 +386,15 @@ fn parse_system_id(s: &str) -> Result<String, String> {
     } else {
         Err("a system_id is 1-15 ASCII characters (SMPP 3.4 §4.1.1)".into())
     }
+}
+
+/// A `ussd_service_op`: decimal (`129`) or hex (`0x81`), 0 to 255.
+fn parse_op(s: &str) -> Result<u8, String> {
+    let v = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u8::from_str_radix(h, 16),
+        None => s.parse::<u8>(),
+    };
+    v.map_err(|_| format!("{s:?} is no ussd_service_op (0 to 255, decimal or 0x hex)"))
 }
 
 fn parse_at_least_1(s: &str) -> Result<usize, String> {
@@ -538,7 +596,13 @@ fn answered_error(url: &str, status: reqwest::StatusCode, text: &str) -> anyhow:
     }
 }
 
-async fn call(method: reqwest::Method, url: String, body_json: Option<String>) -> Result<()> {
+/// Send the request, print its JSON answer indented, and return it (`None` for a body that is
+/// no JSON).
+async fn call(
+    method: reqwest::Method,
+    url: String,
+    body_json: Option<String>,
+) -> Result<Option<serde_json::Value>> {
     let mut req = client().request(method, &url);
     if let Some(b) = body_json {
         req = req.header("content-type", "application/json").body(b);
@@ -549,14 +613,27 @@ async fn call(method: reqwest::Method, url: String, body_json: Option<String>) -
     if !status.is_success() {
         return Err(answered_error(&url, status, &text));
     }
-    let pretty = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+    let value = serde_json::from_str::<serde_json::Value>(&text).ok();
+    let pretty = value
+        .as_ref()
+        .and_then(|v| serde_json::to_string_pretty(v).ok())
         .unwrap_or(text);
     if !pretty.is_empty() {
         println!("{pretty}");
     }
-    Ok(())
+    Ok(value)
+}
+
+/// After `send-mo` / `send-ussd`: say on stderr when no bind could take the injection, so a
+/// tester waiting for it at the ESME knows why nothing comes.
+fn note_waiting(ticket: Option<serde_json::Value>, to: &str) {
+    if ticket.is_some_and(|t| t["waiting_for_bind"] == true) {
+        eprintln!(
+            "note: no bind takes deliveries for {to} now (a receiver or transceiver whose \
+             address_range matches it, or one without an address_range): it waits for one \
+             (`smsc-sim deliveries` shows it queued)"
+        );
+    }
 }
 
 fn enc(s: &str) -> String {
@@ -640,11 +717,15 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<()> {
+    // On stderr, beside the "SMPP on" lines (stdout is the client commands' JSON), with
+    // colours only on a terminal: a log written to a file or a CI log has no escape codes.
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,rusmpp=warn".into()),
         )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     use reqwest::Method;
@@ -673,27 +754,39 @@ async fn run() -> Result<()> {
             encoding,
             style,
             reverse_parts,
+            reference,
+            lost_parts,
             text,
         } => {
             let body = serde_json::json!({
                 "from": from, "to": to, "text": text,
                 "encoding": encoding, "style": style, "reverse_parts": reverse_parts,
+                "reference": reference, "lost_parts": lost_parts,
             });
-            call(Method::POST, format!("{url}/mo"), Some(body.to_string())).await?;
+            let ticket = call(Method::POST, format!("{url}/mo"), Some(body.to_string())).await?;
+            note_waiting(ticket, &to);
         }
         Cmd::SendUssd {
             url,
             from,
             to,
             new_session,
+            op,
             text,
         } => {
             let body = serde_json::json!({
-                "from": from, "to": to, "text": text, "new_session": new_session,
+                "from": from, "to": to, "text": text, "new_session": new_session, "op": op,
             });
-            call(Method::POST, format!("{url}/ussd"), Some(body.to_string())).await?;
+            let ticket = call(Method::POST, format!("{url}/ussd"), Some(body.to_string())).await?;
+            note_waiting(ticket, &to);
         }
-        Cmd::Faults { url, json } => {
+        Cmd::Faults { url, json: None } => {
+            call(Method::GET, format!("{url}/faults"), None).await?;
+        }
+        Cmd::Faults {
+            url,
+            json: Some(json),
+        } => {
             serde_json::from_str::<serde_json::Value>(&json).context("the faults must be JSON")?;
             call(Method::POST, format!("{url}/faults"), Some(json)).await?;
         }
@@ -706,7 +799,13 @@ async fn run() -> Result<()> {
                 Some(f) => format!("{url}/handsets/{}/call?from={}", enc(&number), enc(&f)),
                 None => format!("{url}/handsets/{}", enc(&number)),
             };
-            call(Method::GET, u, None).await?;
+            let view = call(Method::GET, u, None).await?;
+            if view.is_some_and(|v| v["known"] == false) {
+                eprintln!(
+                    "note: the simulator has no handset {number}: nothing has reached it (a \
+                     typo? `curl {url}/handsets` lists the handsets it holds)"
+                );
+            }
         }
         Cmd::Mt { url, dest, since } => {
             let mut q = Vec::new();
@@ -718,10 +817,20 @@ async fn run() -> Result<()> {
             }
             call(Method::GET, format!("{url}/mt?{}", q.join("&")), None).await?;
         }
-        Cmd::Receipts { url } => call(Method::GET, format!("{url}/receipts"), None).await?,
-        Cmd::Deliveries { url } => call(Method::GET, format!("{url}/deliveries"), None).await?,
-        Cmd::Binds { url } => call(Method::GET, format!("{url}/binds"), None).await?,
-        Cmd::Stats { url } => call(Method::GET, format!("{url}/stats"), None).await?,
+        Cmd::Receipts { url, filter } => {
+            let u = format!("{url}/receipts{}", filter.query());
+            call(Method::GET, u, None).await?;
+        }
+        Cmd::Deliveries { url, filter } => {
+            let u = format!("{url}/deliveries{}", filter.query());
+            call(Method::GET, u, None).await?;
+        }
+        Cmd::Binds { url } => {
+            call(Method::GET, format!("{url}/binds"), None).await?;
+        }
+        Cmd::Stats { url } => {
+            call(Method::GET, format!("{url}/stats"), None).await?;
+        }
         Cmd::Reset { url } => {
             let u = format!("{url}/reset");
             let resp = send(client().post(&u), &u).await?;

@@ -135,8 +135,10 @@ impl MtRecord {
     }
 }
 
-/// Filter for [`crate::SimHandle::mt_messages`].
+/// Filter for [`crate::SimHandle::mt_messages`] (`GET /mt`'s query string: a key it does not
+/// know is refused, not ignored).
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MtFilter {
     /// Only this destination (leading `+` ignored; from a query string, an unencoded `+` is
     /// read as one, [`crate::util::plus_from_query`]).
@@ -188,6 +190,30 @@ impl MtFilter {
             }
         }
         !self.accepted_only || r.accepted()
+    }
+}
+
+/// Filter for [`crate::SimHandle::deliveries_matching`] (`GET /deliveries` and
+/// `GET /receipts`' query string: a key it does not know is refused, not ignored).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryFilter {
+    /// Only records with `id` greater than this.
+    pub since: Option<u64>,
+    /// Only receipts of this message id (as the `submit_sm_resp` gave it).
+    pub message_id: Option<String>,
+}
+
+impl DeliveryFilter {
+    /// Whether `d` passes.
+    pub fn matches(&self, d: &DeliveryRecord) -> bool {
+        if self.since.is_some_and(|s| d.id <= s) {
+            return false;
+        }
+        match &self.message_id {
+            Some(m) => d.message_id.as_deref() == Some(m.as_str()),
+            None => true,
+        }
     }
 }
 

@@ -40,7 +40,7 @@ use crate::tls::Io;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Interval};
 use tokio_util::codec::Framed;
-use tracing::{debug, info_span, warn, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::pdus;
 use crate::recorder::{BindFields, DeliveryState, StoredMessage, SubmitOptions};
@@ -129,6 +129,9 @@ struct Session {
     /// The connection is cut by a fault (`Control::Drop`, `drop_after_pdus`): closed as a
     /// crash or a network cut closes it, without a TLS close_notify.
     abrupt: bool,
+    /// Why the connection is closing (the first reason given), for the log line that says
+    /// it closed.
+    close_reason: Option<String>,
     /// The stream could not be framed: a generic_nack was sent, the connection closes.
     unframeable: bool,
     /// The ESME's unbind (its sequence number), answered once every response still delayed
@@ -196,6 +199,7 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         pdus: 0,
         out: Vec::new(),
         close: false,
+        close_reason: None,
         unbinding: false,
         reading_stopped: false,
         unframeable: false,
@@ -272,6 +276,7 @@ impl Session {
         mut deliver_rx: mpsc::Receiver<DeliveryJob>,
         mut ctrl_rx: mpsc::Receiver<Control>,
     ) -> mpsc::Receiver<DeliveryJob> {
+        info!("connection accepted");
         let shared = Arc::clone(&self.shared);
         let mut enquire = shared.cfg.enquire_link_interval.map(|d| {
             let d = d.max(Duration::from_millis(10));
@@ -296,9 +301,15 @@ impl Session {
                 && self.peer_unbind.is_none()
                 && self.delivers < shared.cfg.deliver_window;
             tokio::select! {
-                _ = shared.shutdown.cancelled() => break,
+                _ = shared.shutdown.cancelled() => {
+                    self.close_for("the simulator is stopping");
+                    break;
+                }
                 frame = framed.next(), if !self.reading_stopped => match frame {
-                    None => break,
+                    None => {
+                        self.close_for("closed by the ESME");
+                        break;
+                    }
                     Some(Err(e)) => self.on_framing_error(&e, framed.read_buffer()),
                     Some(Ok(f)) => {
                         self.on_frame(f, framed.codec_mut().take_raw());
@@ -311,7 +322,7 @@ impl Session {
                                 Some(Some(Err(e))) => {
                                     self.on_framing_error(&e, framed.read_buffer());
                                 }
-                                Some(None) => self.close = true,
+                                Some(None) => self.close_for("closed by the ESME"),
                                 None => break,
                             }
                             n += 1;
@@ -326,8 +337,10 @@ impl Session {
                 _ = tick(&mut enquire), if self.bound.is_some() => {
                     let limit = shared.cfg.enquire_link_misses;
                     if limit > 0 && self.links_unanswered >= limit {
-                        debug!(unanswered = self.links_unanswered, "enquire_link unanswered: closing");
-                        self.close = true;
+                        self.close_for(format!(
+                            "{} enquire_link unanswered (--enquire-link-misses)",
+                            self.links_unanswered
+                        ));
                     } else {
                         let seq = self.seq();
                         self.track(seq, Pending::EnquireLink);
@@ -337,11 +350,14 @@ impl Session {
                 }
                 _ = tokio::time::sleep_until(bind_deadline.unwrap_or_else(Instant::now)),
                     if self.bound.is_none() && bind_deadline.is_some() => {
-                    debug!("no bind in time: closing");
-                    self.close = true;
+                    self.close_for(format!(
+                        "no bind within {} s (--bind-timeout-secs)",
+                        shared.cfg.bind_timeout.unwrap_or_default().as_secs()
+                    ));
                 }
             }
             if self.write_out(&mut framed).await.is_err() {
+                self.close_for("write failed: the connection is gone");
                 break;
             }
             self.counters
@@ -355,6 +371,14 @@ impl Session {
             }
         }
         let _ = SinkExt::<Command>::flush(&mut framed).await;
+        info!(
+            system_id = self
+                .bound
+                .as_ref()
+                .map_or("(not bound)", |(s, _)| s.as_str()),
+            reason = self.close_reason.as_deref().unwrap_or("closed"),
+            "connection closed"
+        );
         if self.unframeable {
             // The generic_nack must reach the ESME: closing with its unread bytes still in
             // our receive buffer would reset the connection and could discard it. Say we are
@@ -384,8 +408,7 @@ impl Session {
     /// number when its header came whole (else 0), then the connection closes: the SMSC
     /// cannot find the next PDU's start.
     fn on_framing_error(&mut self, e: &FramingError, buffered: &[u8]) {
-        debug!(error = %e, "framing error, closing");
-        self.close = true;
+        self.close_for(format!("framing error: {e}"));
         if matches!(e, FramingError::Io(_)) {
             return;
         }
@@ -499,7 +522,7 @@ impl Session {
                         self.requeue(job, "response timeout");
                     }
                     // No unbind_resp in time: the SMSC closes anyway.
-                    Pending::Unbind => self.close = true,
+                    Pending::Unbind => self.close_for("unbound by the simulator (no unbind_resp)"),
                     Pending::EnquireLink | Pending::Malformed => {}
                 }
             }
@@ -524,6 +547,13 @@ impl Session {
                     framed.feed(c).await?;
                 }
                 Out::Raw(bytes) => {
+                    // Counted in /stats' `sent` by its header's command_id, as every PDU
+                    // written is: the ESME's answers to it are counted in `received`.
+                    if let Some(id) = bytes.get(4..8) {
+                        self.shared
+                            .tx
+                            .bump(u32::from_be_bytes([id[0], id[1], id[2], id[3]]));
+                    }
                     if log {
                         self.shared.log_hex(self.id, "out", &bytes);
                     }
@@ -552,7 +582,7 @@ impl Session {
     fn on_control(&mut self, c: Control) {
         match c {
             Control::Drop => {
-                self.close = true;
+                self.close_for("dropped by a fault (drop_now or outage)");
                 self.abrupt = true;
             }
             Control::StopReading => self.reading_stopped = true,
@@ -637,8 +667,7 @@ impl Session {
             .unwrap_or_else(|e| e.into_inner())
             .drop_after_pdus;
         if limit.is_some_and(|n| self.pdus >= n) {
-            debug!(pdus = self.pdus, "drop_after_pdus fault: closing");
-            self.close = true;
+            self.close_for(format!("drop_after_pdus fault: {} PDUs read", self.pdus));
             self.abrupt = true;
         }
     }
@@ -680,7 +709,7 @@ impl Session {
                     Some(self.id),
                 );
             }
-            Pending::Unbind => self.close = true,
+            Pending::Unbind => self.close_for("unbound by the simulator"),
             Pending::EnquireLink | Pending::Malformed => {}
         }
     }
@@ -883,7 +912,8 @@ impl Session {
         fields: BindFields,
     ) {
         if self.bound.is_some() {
-            self.reply(error_response(id, CommandStatus::EsmeRalybnd, seq));
+            let why = "this connection is bound already";
+            self.refuse_bind(id, seq, system_id, CommandStatus::EsmeRalybnd.into(), why);
             return;
         }
         // The refuse_binds fault: an SMSC refusing every new bind (or one account's),
@@ -894,22 +924,20 @@ impl Session {
             .refuse_binds
             .filter(|r| r.refuses(system_id))
         {
-            debug!(
-                status = r.status,
-                system_id, "refuse_binds fault: bind refused"
-            );
-            self.reply(error_response(id, CommandStatus::from(r.status), seq));
+            self.refuse_bind(id, seq, system_id, r.status, "the refuse_binds fault");
             return;
         }
         let accounts = &self.shared.cfg.accounts;
         if !accounts.is_empty() {
             match accounts.iter().find(|a| a.system_id == system_id) {
                 None => {
-                    self.reply(error_response(id, CommandStatus::EsmeRinvsysid, seq));
+                    let why = "no --account has this system_id";
+                    self.refuse_bind(id, seq, system_id, CommandStatus::EsmeRinvsysid.into(), why);
                     return;
                 }
                 Some(a) if a.password != pw => {
-                    self.reply(error_response(id, CommandStatus::EsmeRinvpaswd, seq));
+                    let why = "wrong password for this --account";
+                    self.refuse_bind(id, seq, system_id, CommandStatus::EsmeRinvpaswd.into(), why);
                     return;
                 }
                 Some(_) => {}
@@ -919,6 +947,7 @@ impl Session {
         // sc_interface_version.
         let v = (fields.interface_version >= 0x34).then_some(InterfaceVersion::Smpp3_4);
         self.bound = Some((system_id.to_string(), mode));
+        let range = fields.address_range.clone();
         self.update_entry(|e| {
             e.bound = Some((system_id.to_string(), mode));
             e.address_range = crate::shared::address_range_regex(&fields.address_range);
@@ -944,13 +973,38 @@ impl Session {
                 .build()
                 .into(),
         };
+        info!(
+            system_id,
+            mode = mode.name(),
+            address_range = range.as_str(),
+            "bound"
+        );
         self.reply(Command::new(CommandStatus::EsmeRok, seq, pdu));
     }
 
     /// Answer the ESME's unbind and close.
     fn answer_unbind(&mut self, seq: u32) {
         self.reply(Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp));
+        self.close_for("unbind from the ESME");
+    }
+
+    /// Close the connection after this turn, for `reason` (logged when it closes; the first
+    /// reason given is kept).
+    fn close_for(&mut self, reason: impl Into<String>) {
         self.close = true;
+        if self.close_reason.is_none() {
+            self.close_reason = Some(reason.into());
+        }
+    }
+
+    /// Answer a bind with `status` (not 0), and log why.
+    fn refuse_bind(&mut self, id: CommandId, seq: u32, system_id: &str, status: u32, why: &str) {
+        info!(
+            system_id,
+            status = %crate::util::status_text(status),
+            "bind refused: {why}"
+        );
+        self.reply(error_response(id, CommandStatus::from(status), seq));
     }
 
     fn system_id(&self) -> String {

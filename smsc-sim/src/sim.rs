@@ -12,14 +12,15 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::{ReceiptPlan, ReceiptStat, SimConfig};
 use crate::faults::{Faults, MalformedKind};
 use crate::handset::{Avatar, CallView, HandsetView};
 use crate::pdus::{self, MoEncoding, MoStyle, PduError};
 use crate::recorder::{
-    BindView, DeliveryKind, DeliveryRecord, DeliveryState, MtFilter, MtRecord, Stats,
+    BindView, DeliveryFilter, DeliveryKind, DeliveryRecord, DeliveryState, MtFilter, MtRecord,
+    Stats,
 };
 use crate::shared::{Control, DeliveryJob, Shared};
 use crate::util::now_ms;
@@ -153,6 +154,10 @@ pub struct MoTicket {
     /// from the JSON when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lost_parts: Vec<u8>,
+    /// No bind could take it when it was injected (no receiver or transceiver bound whose
+    /// `address_range` matches its destination, nor one without a range): it waits for one,
+    /// `queued` in `/deliveries`.
+    pub waiting_for_bind: bool,
 }
 
 /// What a reset forgot (the answer of `POST /reset`): a receipt or MO still pending then is
@@ -255,7 +260,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                 Ok((sock, peer)) => {
                     if shared.faults().outage {
                         // The outage fault: closed before any PDU is read or written.
-                        debug!(%peer, "outage fault: connection closed at once");
+                        info!(%peer, "connection closed at once: the outage fault");
                         drop(sock);
                         continue;
                     }
@@ -436,7 +441,12 @@ impl SimHandle {
             .collect()
     }
 
-    async fn send_jobs(&self, jobs: Vec<(u64, DeliveryJob)>) -> Result<Vec<u64>, SimError> {
+    /// Hand `jobs` to the dispatcher; their record ids, and whether no bind could take them
+    /// now (they wait for one).
+    async fn send_jobs(&self, jobs: Vec<(u64, DeliveryJob)>) -> Result<(Vec<u64>, bool), SimError> {
+        let waiting = jobs
+            .first()
+            .is_some_and(|(_, j)| self.shared.eligible(j).is_empty());
         let mut ids = Vec::with_capacity(jobs.len());
         for (id, job) in jobs {
             self.shared
@@ -447,7 +457,7 @@ impl SimHandle {
             ids.push(id);
         }
         self.shared.bump();
-        Ok(ids)
+        Ok((ids, waiting))
     }
 
     /// Inject an MO SMS: split, encoded and queued as deliver_sm to the receiver-capable binds
@@ -511,13 +521,14 @@ impl SimHandle {
         }
         let n = parts.len();
         let jobs = self.queue(DeliveryKind::Mo, &from, &req.to, parts);
-        let record_ids = self.send_jobs(jobs).await?;
+        let (record_ids, waiting_for_bind) = self.send_jobs(jobs).await?;
         Ok(MoTicket {
             record_ids,
             parts: n,
             reference,
             ussd_service_op: None,
             lost_parts,
+            waiting_for_bind,
         })
     }
 
@@ -539,13 +550,14 @@ impl SimHandle {
         let op = req.op.unwrap_or(planned);
         let pdu = pdus::ussd(&from, &req.to, &req.text, op, session, seq, false)?;
         let jobs = self.queue(DeliveryKind::Ussd, &from, &req.to, vec![pdu]);
-        let record_ids = self.send_jobs(jobs).await?;
+        let (record_ids, waiting_for_bind) = self.send_jobs(jobs).await?;
         Ok(MoTicket {
             record_ids,
             parts: 1,
             reference: u16::from(session),
             ussd_service_op: Some(op),
             lost_parts: Vec::new(),
+            waiting_for_bind,
         })
     }
 
@@ -572,13 +584,14 @@ impl SimHandle {
                 }
             }
         }
-        let record_ids = self.send_jobs(jobs).await?;
+        let (record_ids, waiting_for_bind) = self.send_jobs(jobs).await?;
         Ok(MoTicket {
             record_ids,
             parts: 1,
             reference: 0,
             ussd_service_op: None,
             lost_parts: Vec::new(),
+            waiting_for_bind,
         })
     }
 
@@ -596,6 +609,23 @@ impl SimHandle {
     /// Every deliver_sm the simulator originated (MO, USSD, receipts), oldest first.
     pub fn deliveries(&self) -> Vec<DeliveryRecord> {
         self.shared.state().deliveries.iter().cloned().collect()
+    }
+
+    /// The deliver_sm records `filter` passes, oldest first; with `receipts_only`, receipts
+    /// alone (`GET /receipts`).
+    pub fn deliveries_matching(
+        &self,
+        filter: &DeliveryFilter,
+        receipts_only: bool,
+    ) -> Vec<DeliveryRecord> {
+        self.shared
+            .state()
+            .deliveries
+            .iter()
+            .filter(|d| !receipts_only || d.kind == DeliveryKind::Receipt)
+            .filter(|d| filter.matches(d))
+            .cloned()
+            .collect()
     }
 
     /// Receipts only.
@@ -633,6 +663,12 @@ impl SimHandle {
     /// they were and the reason is returned).
     /// An `outage` fault coming on closes every connection.
     pub fn try_set_faults(&self, faults: Faults) -> Result<(), String> {
+        self.set_faults_closing(faults).map(|_| ())
+    }
+
+    /// [`SimHandle::try_set_faults`], answering how many connections an `outage` closed
+    /// (0 without one), as `POST /faults` reports them in `dropped`.
+    pub fn set_faults_closing(&self, faults: Faults) -> Result<usize, String> {
         faults.check()?;
         self.shared
             .receipts
@@ -645,10 +681,11 @@ impl SimHandle {
             .faults
             .write()
             .unwrap_or_else(|e| e.into_inner()) = faults;
-        if outage {
-            self.shared.control_all(None, Control::Drop);
-        }
-        Ok(())
+        Ok(if outage {
+            self.shared.control_all(None, Control::Drop)
+        } else {
+            0
+        })
     }
 
     /// Replace the active faults (a test's own setting).

@@ -63,6 +63,20 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Why `s` is no phone number or number prefix as the simulator's rules take them (digits,
+/// after an optional `+`; no space, no letter), or `None` when it is one. A rule naming
+/// anything else (`""`, `13*9`, `+86 139`) could never match a destination the simulator
+/// takes, so it is refused rather than kept as a rule that never fires.
+pub fn number_problem(s: &str) -> Option<String> {
+    let d = s.strip_prefix('+').unwrap_or(s);
+    if d.is_empty() {
+        return Some(format!("{s:?} has no digits"));
+    }
+    d.chars()
+        .find(|c| !c.is_ascii_digit())
+        .map(|c| format!("{s:?} holds {c:?}: a number is digits, after an optional +"))
+}
+
 /// Only the digits of a phone number (drops `+`, spaces, dashes, parentheses).
 pub fn digits(number: &str) -> String {
     number.chars().filter(char::is_ascii_digit).collect()
@@ -84,11 +98,18 @@ pub fn query_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D:
     <String as serde::Deserialize>::deserialize(d).map(plus_from_query)
 }
 
-/// [`query_number`] for an optional parameter (give the field `#[serde(default)]` too).
+/// [`query_number`] for an optional parameter (give the field `#[serde(default)]` too). An
+/// empty one (`?dest=`, as a script's unset variable writes it) is refused: it filtered
+/// everything out, and an empty answer read as "nothing was sent".
 pub fn query_number_opt<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<String>, D::Error> {
-    <Option<String> as serde::Deserialize>::deserialize(d).map(|n| n.map(plus_from_query))
+    match <Option<String> as serde::Deserialize>::deserialize(d)? {
+        Some(n) if n.trim().is_empty() => Err(serde::de::Error::custom(
+            "an empty number: name one, or leave the key out for every number",
+        )),
+        n => Ok(n.map(plus_from_query)),
+    }
 }
 
 /// Whether two numbers name the same subscriber: equal digits, or one ends with the other and

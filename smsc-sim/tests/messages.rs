@@ -1411,3 +1411,108 @@ async fn http_control_api() {
     assert!(h.mt_messages(&smsc_sim::MtFilter::all()).is_empty());
     h.shutdown().await;
 }
+
+/// The README's table of the `err:` code and `message_state` each receipt state goes with
+/// is what an ESME gets (the codes were written nowhere but in the code): one submit per
+/// state, each destination scripted by a `--receipt` rule.
+#[tokio::test]
+async fn receipt_err_codes_and_states_are_the_readmes() {
+    let readme = include_str!("../README.md");
+    let rows: Vec<(String, String, u8)> = readme
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            match cells.as_slice() {
+                ["", stat, err, state, ""] if stat.len() == 9 && err.len() == 5 => Some((
+                    stat.trim_matches('`').to_string(),
+                    err.trim_matches('`').to_string(),
+                    state.parse().ok()?,
+                )),
+                _ => None,
+            }
+        })
+        .collect();
+    assert_eq!(
+        rows.len(),
+        8,
+        "the README's stat/err/message_state table: {rows:?}"
+    );
+    let mut cfg = SimConfig::local();
+    for (i, (stat, _, _)) in rows.iter().enumerate() {
+        cfg = cfg.with_receipt_rule(format!("861380000000{i}={stat}").parse().unwrap());
+    }
+    let h = sim(cfg).await;
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    for (i, (stat, err, state)) in rows.iter().enumerate() {
+        let id = message_id(&c.submit(text(&format!("861380000000{i}"), "x", 1)).await);
+        let d = c.deliver().await;
+        assert_eq!(receipted(&d), id);
+        let t = String::from_utf8(d.short_message().as_ref().to_vec()).unwrap();
+        assert!(
+            t.contains(&format!("stat:{stat} err:{err} ")),
+            "{stat}: README says err:{err}, the receipt is {t}"
+        );
+        match tlv(&d, TlvTag::MessageState) {
+            Some(TlvValue::MessageState(m)) => assert_eq!(u8::from(m), *state, "{stat}"),
+            o => panic!("{stat}: no message_state: {o:?}"),
+        }
+    }
+    h.shutdown().await;
+}
+
+/// A USSD to another service code while a menu of `*123#` awaits an answer opens a session
+/// with that code (op 1, a new session number), as dialling a new code does: it went as an
+/// answer (op 18) in `*123#`'s session, addressed to `*456#`, so the ESME serving `*456#`
+/// got an answer to a menu it never sent. The same code still answers the menu.
+#[tokio::test]
+async fn a_ussd_to_another_code_opens_a_session_not_an_answer() {
+    let h = sim(SimConfig::local()).await;
+    let base = h.http_url().unwrap();
+    let mut c = Client::bound(h.smpp_addr(), Mode::Trx).await;
+    let phone = "8613800138000";
+    let post = |to: &str, text: &str| {
+        let body = serde_json::json!({"from": phone, "to": to, "text": text}).to_string();
+        let url = format!("{base}/ussd");
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            serde_json::from_str::<serde_json::Value>(&r.text().await.unwrap()).unwrap()
+        }
+    };
+    let session_of = |d: &rusmpp::pdus::DeliverSm| match tlv(d, TlvTag::ItsSessionInfo) {
+        Some(TlvValue::ItsSessionInfo(its)) => its.session_number,
+        o => panic!("no its_session_info: {o:?}"),
+    };
+    assert_eq!(post("*123#", "*123#").await["ussd_service_op"], 1);
+    let first = session_of(&c.deliver().await);
+    let mut sm = text(phone, "1 Free 2 Busy", 0);
+    sm.service_type = ServiceType::new(COctetString::from_string("USSD".into()).unwrap());
+    let sm = with_tlv(sm, Sub::UssdServiceOp(UssdServiceOp::UssrRequest));
+    let sm = with_tlv(sm, Sub::ItsSessionInfo(ItsSessionInfo::new(first, 1)));
+    assert_eq!(c.submit(sm).await.status(), CommandStatus::EsmeRok);
+    let t = post("*456#", "*456#").await;
+    assert_eq!(t["ussd_service_op"], 1, "{t}");
+    let d = c.deliver().await;
+    assert_eq!(d.destination_addr.as_str(), "*456#");
+    assert_ne!(session_of(&d), first, "a new session, not *123#'s");
+    assert_eq!(h.handset(phone).ussd_session.unwrap().service, "*456#");
+    // A menu of *456# (its source written 456, as a network does) is answered through either
+    // form of the code.
+    let second = session_of(&d);
+    let mut sm = text(phone, "1 Yes 2 No", 0);
+    sm.source_addr = COctetString::from_string("456".into()).unwrap();
+    sm.service_type = ServiceType::new(COctetString::from_string("USSD".into()).unwrap());
+    let sm = with_tlv(sm, Sub::UssdServiceOp(UssdServiceOp::UssrRequest));
+    let sm = with_tlv(sm, Sub::ItsSessionInfo(ItsSessionInfo::new(second, 1)));
+    assert_eq!(c.submit(sm).await.status(), CommandStatus::EsmeRok);
+    let t = post("456", "1").await;
+    assert_eq!(t["ussd_service_op"], 18, "{t}");
+    assert_eq!(session_of(&c.deliver().await), second);
+    h.shutdown().await;
+}
