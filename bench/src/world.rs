@@ -160,7 +160,13 @@ impl World {
             .spawn(Simulator::start(cfg))
             .await
             .map_err(|e| WorldError::Sim(e.to_string()))?
-            .map_err(|e| WorldError::Sim(e.to_string()))?;
+            // With its cause: `cannot listen on …` names the address, the OS error why.
+            .map_err(|e| {
+                WorldError::Sim(match std::error::Error::source(&e) {
+                    Some(cause) => format!("{e}: {cause}"),
+                    None => e.to_string(),
+                })
+            })?;
         let link = LinkConfig {
             smsc: sim.smpp_addr().to_string(),
             system_id: "bench".into(),

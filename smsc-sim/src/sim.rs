@@ -28,8 +28,9 @@ use crate::util::now_ms;
 /// Errors from starting or driving the simulator.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    /// A listener could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    /// A listener could not be bound. The OS's reason is the source: a report of the chain
+    /// (`{:#}`) says it once.
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,

@@ -537,6 +537,15 @@ async fn exit_statuses_are_the_readmes() {
     .await
     .unwrap();
     assert_eq!(codes, [Some(0), Some(1), Some(2), Some(1)]);
+    // The port taken: said once, with the OS's reason once (it was said twice).
+    let smpp = h.smpp_addr().to_string();
+    let err = tokio::task::spawn_blocking(move || {
+        text(&smsc_sim(&["serve", "--smpp", &smpp, "--no-http"], &[]).stderr)
+    })
+    .await
+    .unwrap();
+    assert!(err.contains("cannot listen on"), "{err}");
+    assert_eq!(err.matches("Address already in use").count(), 1, "{err}");
     let mut sim = ServeProc::start(&[], &[]);
     let pid = sim.child.id().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
