@@ -132,6 +132,9 @@ struct Session {
     /// Why the connection is closing (the first reason given), for the log line that says
     /// it closed.
     close_reason: Option<String>,
+    /// The system_id of the last bind refused on this connection, for that log line when no
+    /// bind was taken.
+    refused_id: Option<String>,
     /// The stream could not be framed: a generic_nack was sent, the connection closes.
     unframeable: bool,
     /// The ESME's unbind (its sequence number), answered once every response still delayed
@@ -200,6 +203,7 @@ pub async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         out: Vec::new(),
         close: false,
         close_reason: None,
+        refused_id: None,
         unbinding: false,
         reading_stopped: false,
         unframeable: false,
@@ -371,11 +375,13 @@ impl Session {
             }
         }
         let _ = SinkExt::<Command>::flush(&mut framed).await;
+        let system_id = match (&self.bound, &self.refused_id) {
+            (Some((s, _)), _) => s.clone(),
+            (None, Some(tried)) => format!("(not bound; refused {tried})"),
+            (None, None) => "(not bound)".to_string(),
+        };
         info!(
-            system_id = self
-                .bound
-                .as_ref()
-                .map_or("(not bound)", |(s, _)| s.as_str()),
+            system_id,
             reason = self.close_reason.as_deref().unwrap_or("closed"),
             "connection closed"
         );
@@ -1004,6 +1010,7 @@ impl Session {
             status = %crate::util::status_text(status),
             "bind refused: {why}"
         );
+        self.refused_id = Some(system_id.to_string());
         self.reply(error_response(id, CommandStatus::from(status), seq));
     }
 

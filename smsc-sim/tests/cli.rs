@@ -443,6 +443,15 @@ async fn serve_logs_binds_refused_and_taken_and_why_a_connection_closed() {
         closed.contains("unbind from the ESME") && closed.contains("esme1"),
         "{closed}"
     );
+    // A connection whose only bind was refused names the system_id it tried.
+    let mut c = Client::connect(sim.smpp).await;
+    assert_eq!(
+        c.bind(Mode::Trx, "esme9", "secret").await,
+        rusmpp::CommandStatus::EsmeRinvsysid
+    );
+    drop(c);
+    let closed = sim.wait_for("connection closed");
+    assert!(closed.contains("not bound; refused esme9"), "{closed}");
 }
 
 /// `send-mo --reference --lost-part` and `send-ussd --op` give the CLI what `POST /mo` and
