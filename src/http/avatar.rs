@@ -472,17 +472,18 @@ type Refused = Option<(String, String)>;
 type Download = Option<(String, String, i64)>;
 
 /// What the store says of a contact's link: the picture to serve with the time it was chosen
-/// ([`avatar::chosen_at`]) and the download to record once it is served, or why there is
+/// ([`avatar::shown_chosen`]) and the download to record once it is served, or why there is
 /// none (and the refusal to record).
-type LinkFound = Result<((Found, Option<i64>), Download), (NoPicture, Lang, Refused)>;
+type LinkFound = Result<((Found, i64), Download), (NoPicture, Lang, Refused)>;
 
 /// Whether `response`, the answer to a download by `method` whose `If-None-Match` listed
 /// `held`, leaves the handset with the picture it names: a GET served it whole (200, or 206 to
 /// a range of every byte, `bytes=0-` as some browsers ask for a first download), or answered
-/// 304 to an ETag the handset sent, the version it holds. Not a HEAD (no body), a part of the
+/// 304 to an ETag the handset sent, the version it holds, or (`by_date`) to an
+/// `If-Modified-Since` no earlier than the picture's choice. Not a HEAD (no body), a part of the
 /// picture, nor a 304 to `If-None-Match: *` (RFC 9110 13.1.2: the handset holds some version,
 /// not necessarily this one).
-fn handset_has_it(method: &Method, response: &Response, held: &[String]) -> bool {
+fn handset_has_it(method: &Method, response: &Response, held: &[String], by_date: bool) -> bool {
     let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
     let etag = header(header::ETAG).map(|v| v.trim_matches('"'));
     // `bytes 0-<last>/<length>`, as `serve_image` writes it.
@@ -497,7 +498,9 @@ fn handset_has_it(method: &Method, response: &Response, held: &[String]) -> bool
         && match response.status() {
             StatusCode::OK => true,
             StatusCode::PARTIAL_CONTENT => every_byte(),
-            StatusCode::NOT_MODIFIED => etag.is_some_and(|e| held.iter().any(|h| h == e)),
+            StatusCode::NOT_MODIFIED => {
+                by_date || etag.is_some_and(|e| held.iter().any(|h| h == e))
+            }
             _ => false,
         }
 }
@@ -538,8 +541,8 @@ pub(super) async fn avatar_link(
             let Some(owner) = state::subscriber(c, &owner)? else {
                 return Ok(Err((NoPicture::NoOwner, lang, None)));
             };
-            let id = match avatar::shown(c, &owner.msisdn, &viewer)? {
-                Ok(id) => id,
+            let (id, chosen_at) = match avatar::shown_chosen(c, &owner.msisdn, &viewer)? {
+                Ok(shown) => shown,
                 Err(veto) if veto.refuses_viewer() => {
                     // The handset asked for the picture and did not get it: unless that is
                     // known already, it no longer counts as one that has it.
@@ -551,15 +554,13 @@ pub(super) async fn avatar_link(
             };
             let download = (avatar::downloaded(c, &owner.msisdn, &viewer)? != Some(id))
                 .then(|| (owner.msisdn.clone(), viewer.clone(), id));
-            let chosen_at = avatar::chosen_at(c, &owner.msisdn)?;
             // A client that holds this version gets its 304 without the bytes being read: by
             // its ETag, or, sending none, by a date no earlier than the choice's.
             if let Some(etag) = avatar::variant_etag(c, id, size, format)? {
                 if held.iter().any(|h| h == "*" || *h == etag) {
                     return Ok(Ok(((Found::Fresh(etag, false), chosen_at), download)));
                 }
-                let dated = since.zip(chosen_at);
-                if dated.is_some_and(|(since, at)| modified_secs(at) <= since) {
+                if since.is_some_and(|since| modified_secs(chosen_at) <= since) {
                     return Ok(Ok(((Found::Fresh(etag, true), chosen_at), download)));
                 }
             }
@@ -578,12 +579,8 @@ pub(super) async fn avatar_link(
                     (StatusCode::NOT_MODIFIED, image_headers(&etag, LINK_CACHE)).into_response()
                 }
             };
-            if let Some(at) = chosen_at {
-                date_download(&mut response, at, now_secs);
-            }
-            // A 304 to a date no earlier than the choice: the handset holds this picture.
-            let has_it =
-                handset_has_it(&method, &response, &held_now) || (by_date && method == Method::GET);
+            date_download(&mut response, chosen_at, now_secs);
+            let has_it = handset_has_it(&method, &response, &held_now, by_date);
             let Some((owner, viewer, id)) = download.filter(|_| has_it) else {
                 return response;
             };

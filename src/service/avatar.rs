@@ -750,11 +750,28 @@ pub fn shown(
     owner: &str,
     viewer: &str,
 ) -> Result<Result<i64, PushVeto>, StoreError> {
+    Ok(shown_chosen(conn, owner, viewer)?.map(|(id, _)| id))
+}
+
+/// [`shown`], with when the owner chose the picture ([`chosen_at`]), read in the same look-up:
+/// what the avatar link dates its downloads by.
+pub fn shown_chosen(
+    conn: &Connection,
+    owner: &str,
+    viewer: &str,
+) -> Result<Result<(i64, i64), PushVeto>, StoreError> {
     if let Some(veto) = outbox::push_veto(conn, owner, viewer)? {
         return Ok(Err(veto));
     }
     // No veto means the owner has an avatar; one removed in between reads as AVATAR OFF.
-    Ok(current(conn, owner)?.ok_or(PushVeto::AvatarOff))
+    let choice: Option<(i64, i64)> = conn
+        .prepare_cached("SELECT avatar_id, updated_at FROM subscriber_avatar WHERE msisdn = ?1")
+        .and_then(|mut s| {
+            s.query_row([owner], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .ctx("avatar::shown")?;
+    Ok(choice.ok_or(PushVeto::AvatarOff))
 }
 
 /// The link `viewer` uses to fetch `owner`'s avatar.
